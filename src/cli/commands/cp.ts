@@ -1,0 +1,20 @@
+import { Command } from 'commander';
+import { z } from 'zod';
+import { action, examples } from '../command.js';
+
+export const cpCommand = new Command('cp')
+  .description('copy a file, or with -r a directory tree (into <dst> when it is an existing directory). Content is shared, not copied')
+  .argument('<src>', 'vault path to copy')
+  .argument('<dst>', 'new vault path, or an existing directory')
+  .option('-r, --recursive', 'copy directories recursively')
+  .addHelpText('after', examples(['avfs cp /a.txt /b.txt', 'avfs cp -r /src /src-backup --json']))
+  .action(
+    action({
+      options: z.object({ recursive: z.boolean().optional() }),
+      run: ([src, dst], opts, ctx) => {
+        const fs = ctx.vault();
+        return { vault: fs.name, ...fs.cp(src!, dst!, { recursive: !!opts.recursive }) };
+      },
+      render: (r, out) => out.info(`copied ${r.from} → ${r.to}${r.copied > 1 ? ` (${r.copied} entries)` : ''}`),
+    }),
+  );

@@ -1,0 +1,54 @@
+import { Command } from 'commander';
+import { z } from 'zod';
+import { action, examples, zInt } from '../command.js';
+import { colorName, entryJson, type EntryJson } from '../output.js';
+
+const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+
+interface TreeNode extends EntryJson {
+  children?: TreeNode[];
+}
+
+export const treeCommand = new Command('tree')
+  .description('show a directory tree')
+  .argument('[path]', 'vault path', '/')
+  .option('-d, --depth <n>', 'descend at most n levels')
+  .addHelpText('after', examples(['avfs tree', 'avfs tree /src --depth 2', 'avfs tree --json']))
+  .action(
+    action({
+      options: z.object({ depth: zInt(1).optional() }),
+      run: ([path], opts, ctx) => {
+        const fs = ctx.vault();
+        const root = fs.stat(path!);
+        const rootNode: TreeNode = { ...entryJson(root), children: [] };
+        const nodes = new Map<string, TreeNode>([[root.path, rootNode]]);
+        const baseDepth = root.path === '/' ? 0 : root.path.split('/').length - 1;
+        let files = 0;
+        let directories = 0;
+        for (const e of root.type === 'd' ? fs.walk(root.path) : []) {
+          const depth = e.path.split('/').length - 1 - baseDepth;
+          if (opts.depth !== undefined && depth > opts.depth) continue;
+          const node: TreeNode = e.type === 'd' ? { ...entryJson(e), children: [] } : entryJson(e);
+          nodes.get(e.parent)?.children?.push(node);
+          nodes.set(e.path, node);
+          if (e.type === 'd') directories++;
+          else files++;
+        }
+        return { vault: fs.name, path: root.path, tree: rootNode, directories, files };
+      },
+      render: (r, out) => {
+        const lines: string[] = [r.tree.path === '/' ? '/' : colorName(r.tree, r.tree.path)];
+        const walk = (node: TreeNode, prefix: string) => {
+          const kids = node.children ?? [];
+          kids.forEach((kid, i) => {
+            const last = i === kids.length - 1;
+            lines.push(prefix + (last ? '└── ' : '├── ') + colorName(kid));
+            walk(kid, prefix + (last ? '    ' : '│   '));
+          });
+        };
+        walk(r.tree, '');
+        lines.push('', `${plural(r.directories, 'directory', 'directories')}, ${plural(r.files, 'file', 'files')}`);
+        out.data(lines.join('\n') + '\n');
+      },
+    }),
+  );

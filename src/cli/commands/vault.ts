@@ -1,0 +1,140 @@
+import { Command } from 'commander';
+import chalk from 'chalk';
+import { z } from 'zod';
+import { action, examples } from '../command.js';
+import { formatBytes, table } from '../output.js';
+import {
+  createVault,
+  currentVaultName,
+  deleteVault,
+  forkVault,
+  getVault,
+  listVaults,
+  summarize,
+  useVault,
+  type VaultSummary,
+} from '../../store/vaults.js';
+
+const noOptions = z.object({}).passthrough();
+
+function renderSummary(v: VaultSummary): string {
+  return table([
+    ['name', v.name + (v.current ? chalk.green(' (in use)') : '')],
+    ['parent', v.parent ?? '-'],
+    ['created', v.created_at],
+    ['files', String(v.files)],
+    ['directories', String(v.directories)],
+    ['symlinks', String(v.symlinks)],
+    ['bytes', `${v.bytes} (${formatBytes(v.bytes)})`],
+    ['forks', String(v.forks)],
+  ]);
+}
+
+const create = new Command('create')
+  .description('create an empty vault')
+  .argument('<name>', 'vault name: letters, digits, "-", "_", "."')
+  .option('--use', 'also make it the vault in use')
+  .addHelpText('after', examples(['avfs vault create scratch', 'avfs vault create agent-1 --use --json']))
+  .action(
+    action({
+      options: z.object({ use: z.boolean().optional() }),
+      run: ([name], opts, ctx) => {
+        const vault = createVault(ctx.store, name!, ctx.actor);
+        return { vault: opts.use ? useVault(ctx.store, name!) : vault };
+      },
+      render: (r, out) => out.info(`created vault ${r.vault.name}${r.vault.current ? ' (now in use)' : ''}`),
+    }),
+  );
+
+const list = new Command('list')
+  .alias('ls')
+  .description('list vaults with their size, parent and forks')
+  .addHelpText('after', examples(['avfs vault list', 'avfs vault list --json']))
+  .action(
+    action({
+      options: noOptions,
+      run: (_args, _opts, ctx) => ({ vaults: listVaults(ctx.store), current: currentVaultName(ctx.store) }),
+      render: (r, out) => {
+        const rows = [['', 'NAME', 'FILES', 'SIZE', 'PARENT', 'FORKS'].map((h) => chalk.dim(h))];
+        for (const v of r.vaults) {
+          rows.push([v.current ? chalk.green('*') : ' ', v.name, String(v.files), formatBytes(v.bytes), v.parent ?? '-', String(v.forks)]);
+        }
+        out.data(table(rows));
+      },
+    }),
+  );
+
+const use = new Command('use')
+  .description('choose the vault that commands use when --vault and $AVFS_VAULT are not given')
+  .argument('<name>', 'vault name')
+  .addHelpText('after', examples(['avfs vault use agent-1']))
+  .action(
+    action({
+      options: noOptions,
+      run: ([name], _opts, ctx) => ({ vault: useVault(ctx.store, name!) }),
+      render: (r, out) => out.info(`now using vault ${r.vault.name}`),
+    }),
+  );
+
+const fork = new Command('fork')
+  .description('fork a vault: a new, independent vault with the same files (metadata copied, content shared)')
+  .argument('<source>', 'vault to fork')
+  .argument('<target>', 'name of the new vault')
+  .option('--use', 'make the fork the vault in use')
+  .addHelpText('after', examples(['avfs vault fork main experiment --use', 'avfs vault fork main try-2 --json']))
+  .action(
+    action({
+      options: z.object({ use: z.boolean().optional() }),
+      run: ([source, target], opts, ctx) => {
+        const started = performance.now();
+        let vault = forkVault(ctx.store, source!, target!, ctx.actor);
+        const duration_ms = Math.round((performance.now() - started) * 100) / 100;
+        if (opts.use) vault = useVault(ctx.store, target!);
+        return { vault, from: source!, duration_ms };
+      },
+      render: (r, out) =>
+        out.info(`forked ${r.from} → ${r.vault.name} (${r.vault.files} files, ${r.duration_ms} ms)${r.vault.current ? ', now in use' : ''}`),
+    }),
+  );
+
+const del = new Command('delete')
+  .alias('rm')
+  .description(
+    'delete a vault with its history and checkpoints. A vault with forks is refused (HAS_FORKS) unless --force, which detaches the forks: they keep their files but lose history from before the fork. Deleting the vault in use clears the selection. Content is freed by `avfs gc`.',
+  )
+  .argument('<name>', 'vault name')
+  .option('-f, --force', 'delete even if the vault has forks (they are detached)')
+  .addHelpText('after', examples(['avfs vault delete scratch', 'avfs vault delete main --force --json']))
+  .action(
+    action({
+      options: z.object({ force: z.boolean().optional() }),
+      run: ([name], opts, ctx) => {
+        const r = deleteVault(ctx.store, name!, !!opts.force, ctx.actor);
+        return { deleted: r.name, detached_forks: r.detached_forks };
+      },
+      render: (r, out) =>
+        out.info(`deleted vault ${r.deleted}${r.detached_forks.length ? ` (detached forks: ${r.detached_forks.join(', ')})` : ''}`),
+    }),
+  );
+
+const info = new Command('info')
+  .description('show one vault: size, counts, parent, forks')
+  .argument('[name]', 'vault name (default: the vault in use)')
+  .addHelpText('after', examples(['avfs vault info', 'avfs vault info experiment --json']))
+  .action(
+    action({
+      options: noOptions,
+      run: ([name], _opts, ctx) => ({ vault: summarize(ctx.store, getVault(ctx.store, name ?? ctx.vaultName())) }),
+      render: (r, out) => out.data(renderSummary(r.vault)),
+    }),
+  );
+
+export const vaultCommand = new Command('vault')
+  .description('create, list, choose, fork and delete vaults')
+  .addCommand(create)
+  .addCommand(list)
+  .addCommand(use)
+  .addCommand(fork)
+  .addCommand(del)
+  .addCommand(info)
+  .addHelpText('after', examples(['avfs vault create work --use', 'avfs vault fork work work-try --use', 'avfs vault list']));

@@ -1,0 +1,64 @@
+import { Command } from 'commander';
+import { closeSync, openSync } from 'node:fs';
+import { z } from 'zod';
+import { AvfsError } from '../../errors.js';
+import { action, examples, zMode } from '../command.js';
+import { entryJson } from '../output.js';
+
+async function readStdin(): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const chunk of process.stdin) parts.push(chunk as Buffer);
+  return Buffer.concat(parts);
+}
+
+function openHostFile(file: string): number {
+  try {
+    return openSync(file, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new AvfsError('NOT_FOUND', `no such host file: ${file}`, { file });
+    if (code === 'EISDIR') throw new AvfsError('IS_A_DIRECTORY', `host path is a directory (use avfs import): ${file}`, { file });
+    throw new AvfsError('INVALID_ARGUMENT', `cannot read ${file}: ${(err as Error).message}`, { file });
+  }
+}
+
+export const writeCommand = new Command('write')
+  .description('write a file: content from the argument, from stdin (- or --stdin, or piped), or from a host file (--from)')
+  .argument('<path>', 'vault path')
+  .argument('[content]', 'the content, or - to read stdin')
+  .option('--stdin', 'read the content from stdin')
+  .option('--from <file>', 'read the content from a host file (streamed, any size)')
+  .option('-p, --parents', 'create missing parent directories')
+  .option('--mode <mode>', 'permission bits in octal, e.g. 644 or 755')
+  .addHelpText(
+    'after',
+    examples(['avfs write /notes.md "hello"', 'echo hello | avfs write /notes.md', 'avfs write -p /src/app.js --from ./app.js', 'avfs write /run.sh "#!/bin/sh" --mode 755 --json']),
+  )
+  .action(
+    action({
+      options: z.object({ stdin: z.boolean().optional(), from: z.string().optional(), parents: z.boolean().optional(), mode: zMode.optional() }),
+      run: async ([path, content], opts, ctx) => {
+        const sources = [content !== undefined && content !== '-', !!opts.stdin || content === '-', opts.from !== undefined].filter(Boolean).length;
+        if (sources > 1) throw new AvfsError('USAGE', 'give the content one way: an argument, --stdin (or -), or --from');
+        const fs = ctx.vault();
+        const write = (data: Uint8Array | string | { fd: number }) => fs.writeFile(path!, data, { parents: !!opts.parents, mode: opts.mode });
+        let entry;
+        if (opts.from !== undefined) {
+          const fd = openHostFile(opts.from);
+          try {
+            entry = write({ fd });
+          } finally {
+            closeSync(fd);
+          }
+        } else if (content !== undefined && content !== '-') {
+          entry = write(content);
+        } else if (opts.stdin || content === '-' || !process.stdin.isTTY) {
+          entry = write(await readStdin());
+        } else {
+          throw new AvfsError('USAGE', 'no content: pass it as an argument, pipe it with --stdin, or use --from <file>');
+        }
+        return { vault: fs.name, ...entryJson(entry), created: entry.version === 1 };
+      },
+      render: (r, out) => out.info(`wrote ${r.path} (${r.size} bytes, v${r.version})`),
+    }),
+  );

@@ -1,0 +1,88 @@
+import { Command, CommanderError } from 'commander';
+import chalk from 'chalk';
+import { createRequire } from 'node:module';
+import { AvfsError, toAvfsError } from '../errors.js';
+import { printError } from './output.js';
+import { vaultCommand } from './commands/vault.js';
+import { lsCommand } from './commands/ls.js';
+import { catCommand } from './commands/cat.js';
+import { writeCommand } from './commands/write.js';
+import { mkdirCommand } from './commands/mkdir.js';
+import { rmCommand } from './commands/rm.js';
+import { mvCommand } from './commands/mv.js';
+import { cpCommand } from './commands/cp.js';
+import { treeCommand } from './commands/tree.js';
+import { exportCommand, importCommand } from './commands/transfer.js';
+
+const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
+
+/** Whether this run asked for JSON, read before parsing so usage errors can be JSON too. */
+function wantsJson(argv: string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).includes('--json');
+}
+
+export function buildProgram(): Command {
+  const program = new Command('avfs')
+    .description('Versioned workspaces (vaults) for AI agents: files, history, forks, checkpoints, mounts and a proxy boundary.')
+    .version(pkg.version, '-V, --version')
+    .option('--json', 'print exactly one JSON document on stdout (errors too)')
+    .option('--vault <name>', 'vault to use (default: $AVFS_VAULT, else the vault chosen with `vault use`)')
+    .option('--home <dir>', 'avfs home (default: $AVFS_HOME, else ~/.avfs)')
+    .option('-q, --quiet', 'no messages on stderr, only data and errors')
+    .option('--no-color', 'plain output without colours')
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText(
+      'after',
+      `
+Exit codes: 0 ok, 1 internal, 2 usage/invalid input, 3 not found, 4 exists/conflict,
+5 denied by policy, 6 quota exceeded, 124 timeout.
+
+Examples:
+  $ avfs write /notes.md "hello"          # write into the vault in use (a new home has 'default')
+  $ avfs vault fork default experiment --use
+  $ avfs ls -l --json`,
+    );
+  for (const cmd of [vaultCommand, lsCommand, catCommand, writeCommand, mkdirCommand, rmCommand, mvCommand, cpCommand, treeCommand, importCommand, exportCommand]) {
+    program.addCommand(cmd);
+  }
+  return program;
+}
+
+/** Applies `fn` to a command and every subcommand (commander does not inherit these settings through addCommand). */
+function eachCommand(cmd: Command, fn: (c: Command) => void): void {
+  fn(cmd);
+  for (const sub of cmd.commands) eachCommand(sub, fn);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const json = wantsJson(argv.slice(2));
+  if (argv.includes('--no-color') || json) chalk.level = 0;
+  const program = buildProgram();
+  eachCommand(program, (c) => {
+    c.exitOverride();
+    // With --json, commander's own usage messages must not reach stdout/stderr as free text:
+    // the error sink below turns them into the one JSON document.
+    if (json) c.configureOutput({ writeErr: () => {}, outputError: () => {} });
+  });
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0) return 0; // --help, --version
+      const usage = new AvfsError('USAGE', err.message.replace(/^error: /, ''), { reason: err.code });
+      if (json) printError(usage, true);
+      return usage.exitCode;
+    }
+    const error = toAvfsError(err);
+    printError(error, json);
+    if (error.code === 'INTERNAL' && process.env.AVFS_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+    return error.exitCode;
+  }
+}
+
+// Flush stdout before exiting: a piped stdout is asynchronous, and process.exit would cut it.
+main(process.argv).then((code) => {
+  process.exitCode = code;
+});

@@ -1,0 +1,100 @@
+import chalk from 'chalk';
+import type { Entry } from '../store/entries.js';
+import { AvfsError } from '../errors.js';
+
+/**
+ * Where output goes. With --json, stdout carries exactly one JSON document (success or error)
+ * and nothing else; human text, progress and warnings go to stderr either way.
+ */
+export interface Output {
+  json: boolean;
+  quiet: boolean;
+  /** Writes data meant for stdout (ignored with --json, where the document is the data). */
+  data(text: string | Uint8Array): void;
+  /** Writes a human message to stderr (suppressed by --quiet). */
+  info(text: string): void;
+  warn(text: string): void;
+}
+
+export function createOutput(json: boolean, quiet: boolean): Output {
+  return {
+    json,
+    quiet,
+    data: (text) => {
+      if (!json) process.stdout.write(text);
+    },
+    info: (text) => {
+      if (!quiet) process.stderr.write(text.endsWith('\n') ? text : text + '\n');
+    },
+    warn: (text) => process.stderr.write(chalk.yellow(`warning: ${text}`) + '\n'),
+  };
+}
+
+/** Prints the one JSON document of a successful command. */
+export function printJson(data: object): void {
+  process.stdout.write(JSON.stringify({ ok: true, ...data }) + '\n');
+}
+
+/** Prints a failure: one JSON document on stdout with --json, else a message on stderr. */
+export function printError(err: AvfsError, json: boolean): void {
+  if (json) {
+    process.stdout.write(JSON.stringify({ ok: false, error: err.toJSON() }) + '\n');
+  } else {
+    process.stderr.write(`${chalk.red('error')} ${chalk.dim(`[${err.code}]`)} ${err.message}\n`);
+  }
+}
+
+export type EntryKind = 'file' | 'directory' | 'symlink';
+export const KIND: Record<Entry['type'], EntryKind> = { f: 'file', d: 'directory', l: 'symlink' };
+
+export const formatMode = (mode: number) => '0' + (mode & 0o7777).toString(8).padStart(3, '0');
+
+/** The JSON shape of an entry, shared by every command that reports one. */
+export function entryJson(e: Entry) {
+  return {
+    path: e.path,
+    name: e.path === '/' ? '/' : e.path.slice(e.path.lastIndexOf('/') + 1),
+    type: KIND[e.type],
+    size: e.size,
+    mode: formatMode(e.mode),
+    mtime: new Date(e.mtime).toISOString(),
+    ...(e.hash ? { hash: e.hash } : {}),
+    ...(e.target !== null ? { target: e.target } : {}),
+    version: e.version,
+  };
+}
+
+const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+export function formatBytes(n: number): string {
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < UNITS.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 1 : 0)} ${UNITS[u]}`;
+}
+
+/** Renders rows as aligned columns (plain text; colour is applied per cell by the caller). */
+export function table(rows: string[][]): string {
+  if (rows.length === 0) return '';
+  const strip = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '');
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => strip(r[i] ?? '').length)));
+  return rows
+    .map((r) =>
+      r
+        .map((cell, i) => (i === r.length - 1 ? cell : cell + ' '.repeat(widths[i]! - strip(cell).length)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n') + '\n';
+}
+
+export type EntryJson = ReturnType<typeof entryJson>;
+
+export function colorName(e: EntryJson, name = e.name): string {
+  if (e.type === 'directory') return chalk.blue.bold(name) + '/';
+  if (e.type === 'symlink') return chalk.cyan(name) + ' -> ' + e.target;
+  if (parseInt(e.mode, 8) & 0o111) return chalk.green(name);
+  return name;
+}

@@ -1,0 +1,80 @@
+import { AvfsError } from '../errors.js';
+
+/** Limits match Linux (PATH_MAX, NAME_MAX) so anything stored can also be mounted and exported. */
+export const MAX_PATH_BYTES = 4096;
+export const MAX_NAME_BYTES = 255;
+
+const invalid = (input: string, reason: string) =>
+  new AvfsError('INVALID_PATH', `invalid path ${JSON.stringify(input)}: ${reason}`, { path: input, reason });
+
+/**
+ * Turns user input into the canonical vault path: absolute, `/`-separated, no `.` or `..`
+ * segments, no trailing slash (except the root itself). A relative input is taken relative to
+ * the vault root. `..` may move up inside the vault but never above its root.
+ */
+export function normalizePath(input: string): string {
+  if (typeof input !== 'string' || input.length === 0) throw invalid(String(input ?? ''), 'empty path');
+  if (input.includes('\0')) throw invalid(input, 'contains a NUL byte');
+  const parts: string[] = [];
+  for (const segment of input.split('/')) {
+    if (segment === '' || segment === '.') continue;
+    if (segment === '..') {
+      if (parts.length === 0) throw invalid(input, 'escapes the vault root');
+      parts.pop();
+      continue;
+    }
+    if (Buffer.byteLength(segment) > MAX_NAME_BYTES) throw invalid(input, `a name is longer than ${MAX_NAME_BYTES} bytes`);
+    parts.push(segment);
+  }
+  const path = '/' + parts.join('/');
+  if (Buffer.byteLength(path) > MAX_PATH_BYTES) throw invalid(input, `longer than ${MAX_PATH_BYTES} bytes`);
+  return path;
+}
+
+/** Parent directory of a canonical path; the root is its own parent. */
+export function dirname(path: string): string {
+  if (path === '/') return '/';
+  const i = path.lastIndexOf('/');
+  return i <= 0 ? '/' : path.slice(0, i);
+}
+
+/** Last name of a canonical path; '' for the root. */
+export function basename(path: string): string {
+  return path === '/' ? '' : path.slice(path.lastIndexOf('/') + 1);
+}
+
+export function joinPath(dir: string, name: string): string {
+  return dir === '/' ? `/${name}` : `${dir}/${name}`;
+}
+
+/** True when `path` is `ancestor` itself or lies below it. */
+export function isWithin(path: string, ancestor: string): boolean {
+  if (ancestor === '/') return true;
+  return path === ancestor || path.startsWith(ancestor + '/');
+}
+
+/** Every proper ancestor of a path, root first: /a/b/c → ['/', '/a', '/a/b']. */
+export function ancestors(path: string): string[] {
+  const out: string[] = [];
+  let p = dirname(path);
+  while (true) {
+    out.unshift(p);
+    if (p === '/') break;
+    p = dirname(p);
+  }
+  return path === '/' ? [] : out;
+}
+
+/** Re-roots `path` from under `from` to under `to` (used by mv and cp of directories). */
+export function rebase(path: string, from: string, to: string): string {
+  if (path === from) return to;
+  return joinPath(to, path.slice(from === '/' ? 1 : from.length + 1));
+}
+
+/**
+ * Upper bound for a range scan over every descendant of `dir`: paths below `dir` start with
+ * `dir + '/'`, and '0' is the character right after '/', so `[dir/, dir0)` holds them all.
+ */
+export function descendantRange(dir: string): [string, string] {
+  return dir === '/' ? ['/', '0'] : [dir + '/', dir + '0'];
+}

@@ -1,0 +1,85 @@
+/**
+ * Every failure avfs reports on purpose is an AvfsError: a stable `code` that agents branch on,
+ * a human `message`, structured `data`, and the process exit code the CLI uses for it.
+ * Messages may change between releases; codes and exit codes do not.
+ */
+
+/** Stable exit codes (DESIGN §3). `proxy exec` otherwise returns the child's own exit code. */
+export const ExitCode = {
+  ok: 0,
+  internal: 1,
+  usage: 2,
+  notFound: 3,
+  conflict: 4,
+  denied: 5,
+  quota: 6,
+  timeout: 124,
+} as const;
+
+/** Every error code avfs emits, with its exit code and the errno a FUSE callback answers with. */
+const CODES = {
+  INTERNAL: { exit: ExitCode.internal, errno: 'EIO' },
+  USAGE: { exit: ExitCode.usage, errno: 'EINVAL' },
+  INVALID_PATH: { exit: ExitCode.usage, errno: 'EINVAL' },
+  INVALID_NAME: { exit: ExitCode.usage, errno: 'EINVAL' },
+  INVALID_ARGUMENT: { exit: ExitCode.usage, errno: 'EINVAL' },
+  NO_VAULT: { exit: ExitCode.usage, errno: 'EINVAL' },
+  NOT_FOUND: { exit: ExitCode.notFound, errno: 'ENOENT' },
+  VAULT_NOT_FOUND: { exit: ExitCode.notFound, errno: 'ENOENT' },
+  VERSION_NOT_FOUND: { exit: ExitCode.notFound, errno: 'ENOENT' },
+  CHECKPOINT_NOT_FOUND: { exit: ExitCode.notFound, errno: 'ENOENT' },
+  ALREADY_EXISTS: { exit: ExitCode.conflict, errno: 'EEXIST' },
+  NOT_A_DIRECTORY: { exit: ExitCode.usage, errno: 'ENOTDIR' },
+  IS_A_DIRECTORY: { exit: ExitCode.usage, errno: 'EISDIR' },
+  NOT_EMPTY: { exit: ExitCode.conflict, errno: 'ENOTEMPTY' },
+  HAS_FORKS: { exit: ExitCode.conflict, errno: 'EBUSY' },
+  CONFLICT: { exit: ExitCode.conflict, errno: 'EBUSY' },
+  DENIED: { exit: ExitCode.denied, errno: 'EACCES' },
+  READ_ONLY: { exit: ExitCode.denied, errno: 'EROFS' },
+  QUOTA_EXCEEDED: { exit: ExitCode.quota, errno: 'EDQUOT' },
+  TIMEOUT: { exit: ExitCode.timeout, errno: 'ETIMEDOUT' },
+  FUSE_UNAVAILABLE: { exit: ExitCode.internal, errno: 'ENOSYS' },
+} as const;
+
+export type ErrorCode = keyof typeof CODES;
+
+export class AvfsError extends Error {
+  readonly code: ErrorCode;
+  readonly data: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, data: Record<string, unknown> = {}) {
+    super(message);
+    this.name = 'AvfsError';
+    this.code = code;
+    this.data = data;
+  }
+
+  get exitCode(): number {
+    return CODES[this.code].exit;
+  }
+
+  /** The errno name a FUSE callback should answer with for this error. */
+  get errno(): string {
+    return CODES[this.code].errno;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { code: this.code, message: this.message, ...this.data };
+  }
+}
+
+/** Wraps anything thrown into an AvfsError, keeping unknown failures visible as INTERNAL. */
+export function toAvfsError(err: unknown): AvfsError {
+  if (err instanceof AvfsError) return err;
+  if (err instanceof Error) {
+    const sqliteCode = (err as { code?: unknown }).code;
+    return new AvfsError('INTERNAL', err.message, typeof sqliteCode === 'string' ? { cause: sqliteCode } : {});
+  }
+  return new AvfsError('INTERNAL', String(err));
+}
+
+export const notFound = (path: string, vault?: string) =>
+  new AvfsError('NOT_FOUND', `no such file or directory: ${path}`, vault ? { path, vault } : { path });
+export const alreadyExists = (path: string) => new AvfsError('ALREADY_EXISTS', `already exists: ${path}`, { path });
+export const notADirectory = (path: string) => new AvfsError('NOT_A_DIRECTORY', `not a directory: ${path}`, { path });
+export const isADirectory = (path: string) => new AvfsError('IS_A_DIRECTORY', `is a directory: ${path}`, { path });

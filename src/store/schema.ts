@@ -1,0 +1,156 @@
+/**
+ * Versioned migrations. `PRAGMA user_version` holds the number of migrations applied; each runs
+ * once, in order, inside the same IMMEDIATE transaction that bumps the version, so two processes
+ * opening a new home at the same moment cannot both apply it.
+ *
+ * Table guide:
+ *  - blobs: one row per distinct content (sha256). Content up to one chunk is stored inline in
+ *    `data` (one row per small file); larger content lists its chunks in blob_chunks and the
+ *    chunk bytes live once each in chunks, shared by every blob that has them.
+ *  - vaults / entries: the current tree of each vault, one row per path. `parent` makes directory
+ *    listing an index range; `ino` is a per-vault stable inode number the mount passes through.
+ *  - versions: every change to a path (the new state), per-vault history. Its id is the global
+ *    change sequence; a fork records the sequence it forked at and inherits older history.
+ *  - checkpoints / checkpoint_entries: whole-vault snapshots (metadata only, content shared).
+ *  - annotations: tags (kind 't') and key/value metadata (kind 'm') on paths.
+ *  - text_index / fts: full-text index keyed by content, not by path.
+ *  - audit: who did what, when.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE blobs (
+    hash        TEXT PRIMARY KEY,
+    size        INTEGER NOT NULL,
+    chunk_count INTEGER NOT NULL,
+    data        BLOB,
+    created_at  INTEGER NOT NULL
+  );
+  CREATE TABLE chunks (
+    hash       TEXT PRIMARY KEY,
+    size       INTEGER NOT NULL,
+    data       BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE blob_chunks (
+    blob_hash  TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    chunk_hash TEXT NOT NULL,
+    PRIMARY KEY (blob_hash, seq)
+  ) WITHOUT ROWID;
+  CREATE INDEX blob_chunks_chunk ON blob_chunks (chunk_hash);
+
+  CREATE TABLE vaults (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    parent_id   INTEGER,
+    fork_seq    INTEGER,
+    created_at  INTEGER NOT NULL,
+    next_ino    INTEGER NOT NULL DEFAULT 2,
+    max_bytes   INTEGER,
+    max_files   INTEGER,
+    max_file_size INTEGER,
+    policy      TEXT
+  );
+
+  CREATE TABLE entries (
+    vault_id INTEGER NOT NULL,
+    path     TEXT NOT NULL,
+    parent   TEXT NOT NULL,
+    type     TEXT NOT NULL CHECK (type IN ('f', 'd', 'l')),
+    mode     INTEGER NOT NULL,
+    size     INTEGER NOT NULL,
+    hash     TEXT,
+    target   TEXT,
+    mtime    INTEGER NOT NULL,
+    atime    INTEGER NOT NULL,
+    ctime    INTEGER NOT NULL,
+    ino      INTEGER NOT NULL,
+    version  INTEGER NOT NULL,
+    PRIMARY KEY (vault_id, path)
+  ) WITHOUT ROWID;
+  CREATE INDEX entries_parent ON entries (vault_id, parent, path);
+  CREATE INDEX entries_hash ON entries (hash) WHERE hash IS NOT NULL;
+
+  CREATE TABLE versions (
+    id       INTEGER PRIMARY KEY,
+    vault_id INTEGER NOT NULL,
+    path     TEXT NOT NULL,
+    version  INTEGER NOT NULL,
+    op       TEXT NOT NULL,
+    type     TEXT,
+    mode     INTEGER,
+    size     INTEGER,
+    hash     TEXT,
+    target   TEXT,
+    mtime    INTEGER,
+    source   TEXT NOT NULL,
+    exec_id  TEXT,
+    detail   TEXT,
+    at       INTEGER NOT NULL
+  );
+  CREATE INDEX versions_path ON versions (vault_id, path, version);
+  CREATE INDEX versions_vault ON versions (vault_id, id);
+  CREATE INDEX versions_hash ON versions (hash) WHERE hash IS NOT NULL;
+
+  CREATE TABLE checkpoints (
+    id         INTEGER PRIMARY KEY,
+    vault_id   INTEGER NOT NULL,
+    name       TEXT NOT NULL,
+    message    TEXT,
+    seq        INTEGER NOT NULL,
+    files      INTEGER NOT NULL,
+    bytes      INTEGER NOT NULL,
+    source     TEXT NOT NULL,
+    exec_id    TEXT,
+    created_at INTEGER NOT NULL,
+    UNIQUE (vault_id, name)
+  );
+  CREATE TABLE checkpoint_entries (
+    checkpoint_id INTEGER NOT NULL,
+    path   TEXT NOT NULL,
+    parent TEXT NOT NULL,
+    type   TEXT NOT NULL,
+    mode   INTEGER NOT NULL,
+    size   INTEGER NOT NULL,
+    hash   TEXT,
+    target TEXT,
+    mtime  INTEGER NOT NULL,
+    atime  INTEGER NOT NULL,
+    ctime  INTEGER NOT NULL,
+    ino    INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (checkpoint_id, path)
+  ) WITHOUT ROWID;
+  CREATE INDEX checkpoint_entries_hash ON checkpoint_entries (hash) WHERE hash IS NOT NULL;
+
+  CREATE TABLE annotations (
+    vault_id INTEGER NOT NULL,
+    path     TEXT NOT NULL,
+    kind     TEXT NOT NULL CHECK (kind IN ('t', 'm')),
+    key      TEXT NOT NULL,
+    value    TEXT NOT NULL,
+    PRIMARY KEY (vault_id, path, kind, key)
+  ) WITHOUT ROWID;
+  CREATE INDEX annotations_key ON annotations (vault_id, kind, key, value);
+  CREATE TABLE checkpoint_annotations (
+    checkpoint_id INTEGER NOT NULL,
+    path  TEXT NOT NULL,
+    kind  TEXT NOT NULL,
+    key   TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (checkpoint_id, path, kind, key)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE audit (
+    id      INTEGER PRIMARY KEY,
+    at      INTEGER NOT NULL,
+    vault   TEXT,
+    op      TEXT NOT NULL,
+    source  TEXT NOT NULL,
+    exec_id TEXT,
+    detail  TEXT
+  );
+  CREATE INDEX audit_at ON audit (at);
+  CREATE INDEX audit_exec ON audit (exec_id) WHERE exec_id IS NOT NULL;
+  `,
+];

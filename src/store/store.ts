@@ -1,0 +1,97 @@
+import type { Statement } from 'better-sqlite3';
+import { databaseFile, ensureHome, resolveHome } from './home.js';
+import { openDatabase, type Db } from './db.js';
+
+/** Who made a change: recorded on every version and audit row. */
+export interface Actor {
+  source: 'cli' | 'mount' | 'proxy' | 'sdk';
+  execId?: string | null;
+}
+
+/**
+ * One open home: its database connection and the statements prepared on it. A process holds at
+ * most one Store per home (see `openStore`), so the CLI, a mount and the SDK in one process share
+ * a connection, and every statement is prepared once per connection.
+ */
+export class Store {
+  readonly home: string;
+  readonly db: Db;
+  /** True when this open created the database (and seeded the `default` vault). */
+  readonly fresh: boolean;
+  private readonly statements = new Map<string, Statement>();
+  private refs = 0;
+
+  private constructor(home: string, db: Db, fresh: boolean) {
+    this.home = home;
+    this.db = db;
+    this.fresh = fresh;
+  }
+
+  /** The prepared statement for `sql`, prepared on first use and then reused. */
+  stmt<R = unknown>(sql: string): Statement<unknown[], R> {
+    let s = this.statements.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.statements.set(sql, s);
+    }
+    return s as Statement<unknown[], R>;
+  }
+
+  /**
+   * Runs `fn` as one write transaction started with BEGIN IMMEDIATE, so it takes the write lock
+   * up front (waiting up to the busy timeout) instead of failing with SQLITE_BUSY on upgrade.
+   * Nested calls join the outer transaction. `fn` must be synchronous: no await inside.
+   */
+  mutate<T>(fn: () => T): T {
+    if (this.db.inTransaction) return fn();
+    return this.db.transaction(fn).immediate();
+  }
+
+  /** Runs `fn` in one read transaction, so multi-statement reads see one consistent state. */
+  read<T>(fn: () => T): T {
+    if (this.db.inTransaction) return fn();
+    return this.db.transaction(fn).deferred();
+  }
+
+  /** @internal used by openStore */
+  static create(home: string): Store {
+    const { db, fresh } = openDatabase(databaseFile(home), (db) => {
+      const at = now();
+      const { lastInsertRowid } = db.prepare('INSERT INTO vaults (name, created_at, next_ino) VALUES (?, ?, 2)').run('default', at);
+      db.prepare(
+        `INSERT INTO entries (vault_id, path, parent, type, mode, size, hash, target, mtime, atime, ctime, ino, version)
+         VALUES (?, '/', '', 'd', 493, 0, NULL, NULL, ?, ?, ?, 1, 0)`,
+      ).run(lastInsertRowid, at, at, at);
+    });
+    return new Store(home, db, fresh);
+  }
+
+  /** @internal reference counting for the per-process cache */
+  retain(): this {
+    this.refs++;
+    return this;
+  }
+
+  /** Releases this reference; the connection closes when the last one is released. */
+  release(): void {
+    if (--this.refs > 0) return;
+    openStores.delete(this.home);
+    if (this.db.open) this.db.close();
+  }
+}
+
+const openStores = new Map<string, Store>();
+
+/** The process-wide Store for a home (resolved like `--home`), opened on first use. */
+export function openStore(homeFlag?: string): Store {
+  const home = resolveHome(homeFlag);
+  let store = openStores.get(home);
+  if (!store) {
+    ensureHome(home);
+    store = Store.create(home);
+    openStores.set(home, store);
+  }
+  return store.retain();
+}
+
+export const now = () => Date.now();

@@ -1,0 +1,450 @@
+import { AvfsError, alreadyExists, isADirectory, notADirectory, notFound } from '../errors.js';
+import { ancestors, basename, dirname, isWithin, joinPath, normalizePath, rebase } from '../core/paths.js';
+import { audit } from './audit.js';
+import { putContent, putContentFromFd, readContent, contentChunks, type ContentRef } from './blobs.js';
+import {
+  getEntry,
+  hasChildren,
+  listChildren,
+  listDescendants,
+  putEntry,
+  removeEntry,
+  setTimes,
+  type Entry,
+  type EntryState,
+} from './entries.js';
+import type { Actor, Store } from './store.js';
+import { getVault, type VaultRow } from './vaults.js';
+
+const MAX_SYMLINK_HOPS = 40;
+export const DEFAULT_FILE_MODE = 0o644;
+export const DEFAULT_DIR_MODE = 0o755;
+
+export interface WriteOptions {
+  /** Create missing parent directories. */
+  parents?: boolean;
+  mode?: number;
+  mtime?: number;
+  /** Fail with ALREADY_EXISTS instead of replacing an existing file. */
+  exclusive?: boolean;
+  op?: string;
+}
+
+/**
+ * File operations on one vault, as one actor. Each public mutation is one IMMEDIATE transaction
+ * that validates everything first, so a failed call changes nothing. Paths are user input here:
+ * they are normalised and validated, and symlinks in them are followed like POSIX path lookup
+ * (the mount, whose paths the kernel has already resolved, uses the `*Exact` methods).
+ */
+export class VaultFs {
+  constructor(
+    readonly store: Store,
+    readonly name: string,
+    readonly actor: Actor,
+  ) {}
+
+  /** The vault row, read fresh (quotas and inode counters can change under other processes). */
+  row(): VaultRow {
+    return getVault(this.store, this.name);
+  }
+
+  // ---- lookup ----------------------------------------------------------------------------
+
+  /**
+   * Resolves user input to the canonical path of the entry it names, following symlinks in every
+   * component (and in the last one when `followLast`). A path with missing components resolves to
+   * where it would be created.
+   */
+  resolve(input: string, followLast = true): string {
+    return this.store.read(() => this.resolveIn(this.row(), normalizePath(input), followLast, 0));
+  }
+
+  private resolveIn(vault: VaultRow, path: string, followLast: boolean, hops: number): string {
+    const direct = getEntry(this.store, vault.id, path);
+    // Entries are stored under real paths, so an existing row means every ancestor is a real directory.
+    if (direct && (direct.type !== 'l' || !followLast)) return path;
+    let current = '/';
+    const names = path === '/' ? [] : path.slice(1).split('/');
+    for (let i = 0; i < names.length; i++) {
+      const next = joinPath(current, names[i]!);
+      const last = i === names.length - 1;
+      const entry = getEntry(this.store, vault.id, next);
+      // A missing component: the rest cannot contain symlinks, so the path is where it would be
+      // created; the caller reports NOT_FOUND (or creates parents with -p).
+      if (!entry) return joinPath(current, names.slice(i).join('/'));
+      if (entry.type === 'l' && (!last || followLast)) {
+        if (hops >= MAX_SYMLINK_HOPS) throw new AvfsError('INVALID_PATH', `too many levels of symbolic links: ${path}`, { path });
+        const target = entry.target!.startsWith('/') ? entry.target! : joinPath(current, entry.target!);
+        current = this.resolveIn(vault, normalizePath(target), true, hops + 1);
+        continue;
+      }
+      if (!last && entry.type !== 'd') throw notADirectory(next);
+      current = next;
+    }
+    return current;
+  }
+
+  /** Entry for user input, following symlinks; NOT_FOUND when missing. */
+  stat(input: string): Entry {
+    return this.store.read(() => {
+      const vault = this.row();
+      const path = this.resolveIn(vault, normalizePath(input), true, 0);
+      const entry = getEntry(this.store, vault.id, path);
+      if (!entry) throw notFound(normalizePath(input), this.name);
+      return entry;
+    });
+  }
+
+  /** Entry for user input without following a symlink in the last component. */
+  lstat(input: string): Entry {
+    return this.store.read(() => {
+      const vault = this.row();
+      const path = this.resolveIn(vault, normalizePath(input), false, 0);
+      const entry = getEntry(this.store, vault.id, path);
+      if (!entry) throw notFound(normalizePath(input), this.name);
+      return entry;
+    });
+  }
+
+  exists(input: string): boolean {
+    try {
+      this.lstat(input);
+      return true;
+    } catch (err) {
+      if (err instanceof AvfsError && (err.code === 'NOT_FOUND' || err.code === 'NOT_A_DIRECTORY')) return false;
+      throw err;
+    }
+  }
+
+  /** Children of a directory (or the entry itself when it is a file), sorted by name. */
+  list(input: string): Entry[] {
+    return this.store.read(() => {
+      const entry = this.stat(input);
+      if (entry.type !== 'd') return [entry];
+      return listChildren(this.store, this.row().id, entry.path);
+    });
+  }
+
+  /** Every entry below a directory, in path order. */
+  walk(input: string): Entry[] {
+    return this.store.read(() => {
+      const entry = this.stat(input);
+      if (entry.type !== 'd') return [entry];
+      return listDescendants(this.store, this.row().id, entry.path);
+    });
+  }
+
+  // ---- content ---------------------------------------------------------------------------
+
+  readFile(input: string): Buffer {
+    return this.store.read(() => {
+      const entry = this.fileEntry(input);
+      return entry.hash ? readContent(this.store, entry.hash) : Buffer.alloc(0);
+    });
+  }
+
+  /** Reads a byte range, loading only the chunks that overlap it. */
+  readRange(input: string, offset: number, length: number): Buffer {
+    return this.store.read(() => {
+      const entry = this.fileEntry(input);
+      return entry.hash ? readContent(this.store, entry.hash, offset, length) : Buffer.alloc(0);
+    });
+  }
+
+  /** The content of a file chunk by chunk, for streaming large files out. */
+  *readChunks(input: string): Generator<Buffer> {
+    const entry = this.fileEntry(input);
+    if (entry.hash) yield* contentChunks(this.store, entry.hash);
+  }
+
+  private fileEntry(input: string): Entry {
+    const entry = this.stat(input);
+    if (entry.type === 'd') throw isADirectory(entry.path);
+    return entry;
+  }
+
+  /** Creates or replaces a file with `data` (bytes, a string, or an open host file descriptor to stream from). */
+  writeFile(input: string, data: Uint8Array | string | { fd: number }, options: WriteOptions = {}): Entry {
+    const path = normalizePath(input);
+    if (path === '/') throw isADirectory(path);
+    if (typeof data === 'object' && 'fd' in data) {
+      // A stream is stored chunk by chunk before the entry transaction, so a large import never
+      // holds the write lock for long; content is content-addressed, so storing it early is
+      // harmless (if the checks then fail, gc collects it).
+      return this.writeContent(path, putContentFromFd(this.store, data.fd), options);
+    }
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+    return this.store.mutate(() => this.writeContent(path, putContent(this.store, bytes), options));
+  }
+
+  /** Points a path at already-stored content (used by writeFile, the mount and restore paths). */
+  writeContent(input: string, content: ContentRef, options: WriteOptions = {}): Entry {
+    return this.store.mutate(() => {
+      const vault = this.row();
+      const path = this.resolveIn(vault, normalizePath(input), true, 0);
+      if (path === '/') throw isADirectory(path);
+      this.ensureParent(vault, path, options.parents ?? false);
+      const old = getEntry(this.store, vault.id, path);
+      if (old?.type === 'd') throw isADirectory(path);
+      if (old && options.exclusive) throw alreadyExists(path);
+      const entry = putEntry(
+        this.store,
+        vault,
+        path,
+        { type: 'f', mode: options.mode ?? old?.mode ?? DEFAULT_FILE_MODE, size: content.size, hash: content.hash, target: null, mtime: options.mtime },
+        { op: options.op ?? (old ? 'write' : 'create'), actor: this.actor },
+      );
+      audit(this.store, this.actor, options.op ?? 'write', this.name, { path, size: content.size });
+      return entry;
+    });
+  }
+
+  // ---- directories -----------------------------------------------------------------------
+
+  mkdir(input: string, options: { parents?: boolean; mode?: number } = {}): Entry {
+    const path = normalizePath(input);
+    return this.store.mutate(() => {
+      const vault = this.row();
+      const existing = getEntry(this.store, vault.id, path);
+      if (existing) {
+        if (options.parents && existing.type === 'd') return existing;
+        throw alreadyExists(path);
+      }
+      this.ensureParent(vault, path, options.parents ?? false);
+      const entry = this.createDir(vault, path, options.mode ?? DEFAULT_DIR_MODE);
+      audit(this.store, this.actor, 'mkdir', this.name, { path });
+      return entry;
+    });
+  }
+
+  private createDir(vault: VaultRow, path: string, mode: number): Entry {
+    return putEntry(this.store, vault, path, { type: 'd', mode, size: 0, hash: null, target: null }, { op: 'mkdir', actor: this.actor });
+  }
+
+  /** Checks (or with `parents`, creates) every ancestor directory of `path`. */
+  private ensureParent(vault: VaultRow, path: string, parents: boolean): void {
+    const parent = getEntry(this.store, vault.id, dirname(path));
+    if (parent?.type === 'd') return;
+    if (parent) throw notADirectory(parent.path);
+    for (const dir of ancestors(path)) {
+      const entry = getEntry(this.store, vault.id, dir);
+      if (entry?.type === 'd') continue;
+      if (entry) throw notADirectory(dir);
+      if (!parents) throw notFound(dir, this.name);
+      this.createDir(vault, dir, DEFAULT_DIR_MODE);
+    }
+  }
+
+  // ---- removal ---------------------------------------------------------------------------
+
+  /** Removes a file, symlink or (empty, or with `recursive` any) directory; returns the paths removed. */
+  rm(input: string, options: { recursive?: boolean } = {}): string[] {
+    return this.store.mutate(() => {
+      const vault = this.row();
+      const path = this.resolveIn(vault, normalizePath(input), false, 0);
+      if (path === '/') throw new AvfsError('INVALID_PATH', 'refusing to remove the vault root', { path });
+      const entry = getEntry(this.store, vault.id, path);
+      if (!entry) throw notFound(path, this.name);
+      const removed: string[] = [];
+      if (entry.type === 'd') {
+        const below = listDescendants(this.store, vault.id, path);
+        if (below.length > 0 && !options.recursive) {
+          throw new AvfsError('NOT_EMPTY', `directory not empty: ${path} (use -r to remove it with its contents)`, { path });
+        }
+        // Deepest first, so each directory is empty when it goes.
+        for (const child of below.reverse()) {
+          removeEntry(this.store, vault, child.path, { op: 'delete', actor: this.actor });
+          removed.push(child.path);
+        }
+      }
+      removeEntry(this.store, vault, path, { op: 'delete', actor: this.actor });
+      removed.push(path);
+      audit(this.store, this.actor, 'rm', this.name, { path, removed: removed.length });
+      return removed;
+    });
+  }
+
+  /** POSIX rmdir: only an empty directory. */
+  rmdir(input: string): void {
+    this.store.mutate(() => {
+      const vault = this.row();
+      const path = normalizePath(input);
+      const entry = getEntry(this.store, vault.id, path);
+      if (!entry) throw notFound(path, this.name);
+      if (entry.type !== 'd') throw notADirectory(path);
+      if (path === '/') throw new AvfsError('INVALID_PATH', 'refusing to remove the vault root', { path });
+      if (hasChildren(this.store, vault.id, path)) throw new AvfsError('NOT_EMPTY', `directory not empty: ${path}`, { path });
+      removeEntry(this.store, vault, path, { op: 'delete', actor: this.actor });
+    });
+  }
+
+  // ---- move and copy ---------------------------------------------------------------------
+
+  /**
+   * mv(1): moves `src` to `dst`, or into `dst` when it is an existing directory. Files and
+   * whole directories move in one transaction; an existing file at the target is replaced.
+   */
+  mv(srcInput: string, dstInput: string): { from: string; to: string; moved: number } {
+    return this.store.mutate(() => {
+      const vault = this.row();
+      const src = this.resolveIn(vault, normalizePath(srcInput), false, 0);
+      let dst = this.resolveIn(vault, normalizePath(dstInput), true, 0);
+      const target = getEntry(this.store, vault.id, dst);
+      if (target?.type === 'd' && src !== dst) dst = joinPath(dst, basename(src));
+      const moved = this.renameIn(vault, src, dst);
+      audit(this.store, this.actor, 'mv', this.name, { from: src, to: dst, moved });
+      return { from: src, to: dst, moved };
+    });
+  }
+
+  /**
+   * rename(2) on canonical paths: replaces a file target, or an empty directory target when the
+   * source is a directory; refuses to move a directory into itself.
+   */
+  rename(srcInput: string, dstInput: string): void {
+    this.store.mutate(() => {
+      const vault = this.row();
+      this.renameIn(vault, normalizePath(srcInput), normalizePath(dstInput));
+    });
+  }
+
+  private renameIn(vault: VaultRow, src: string, dst: string): number {
+    const entry = getEntry(this.store, vault.id, src);
+    if (!entry) throw notFound(src, this.name);
+    if (src === '/') throw new AvfsError('INVALID_PATH', 'cannot move the vault root', { path: src });
+    if (src === dst) return 0;
+    if (isWithin(dst, src)) throw new AvfsError('INVALID_ARGUMENT', `cannot move ${src} into itself (${dst})`, { from: src, to: dst });
+    this.ensureParent(vault, dst, false);
+    const existing = getEntry(this.store, vault.id, dst);
+    if (existing) {
+      if (entry.type === 'd') {
+        if (existing.type !== 'd') throw notADirectory(dst);
+        if (hasChildren(this.store, vault.id, dst)) throw new AvfsError('NOT_EMPTY', `directory not empty: ${dst}`, { path: dst });
+      } else if (existing.type === 'd') {
+        throw isADirectory(dst);
+      }
+      removeEntry(this.store, vault, dst, { op: 'delete', actor: this.actor, detail: { replaced_by: src } });
+    }
+    const moving = [entry, ...(entry.type === 'd' ? listDescendants(this.store, vault.id, src) : [])];
+    const annotations = this.store
+      .stmt<{ path: string; kind: string; key: string; value: string }>(
+        'SELECT path, kind, key, value FROM annotations WHERE vault_id = ? AND (path = ? OR (path >= ? AND path < ?))',
+      )
+      .all(vault.id, src, src + '/', src + '0');
+    // Remove deepest first, then recreate top-down with the same inode numbers (a move keeps identity).
+    for (const e of [...moving].reverse()) removeEntry(this.store, vault, e.path, { op: 'move', actor: this.actor, detail: { to: rebase(e.path, src, dst) } });
+    for (const e of moving) {
+      const to = rebase(e.path, src, dst);
+      putEntry(this.store, vault, to, { ...e, ino: e.ino }, { op: 'move', actor: this.actor, detail: { from: e.path } });
+    }
+    const insert = this.store.stmt('INSERT OR REPLACE INTO annotations (vault_id, path, kind, key, value) VALUES (?, ?, ?, ?, ?)');
+    for (const a of annotations) insert.run(vault.id, rebase(a.path, src, dst), a.kind, a.key, a.value);
+    return moving.length;
+  }
+
+  /**
+   * cp(1): copies a file (or with `recursive` a directory tree) to `dst`, or into `dst` when it
+   * is an existing directory. Content is shared by hash, never duplicated.
+   */
+  cp(srcInput: string, dstInput: string, options: { recursive?: boolean } = {}): { from: string; to: string; copied: number } {
+    return this.store.mutate(() => {
+      const vault = this.row();
+      const src = this.resolveIn(vault, normalizePath(srcInput), true, 0);
+      const entry = getEntry(this.store, vault.id, src);
+      if (!entry) throw notFound(src, this.name);
+      let dst = this.resolveIn(vault, normalizePath(dstInput), true, 0);
+      const target = getEntry(this.store, vault.id, dst);
+      if (target?.type === 'd') dst = joinPath(dst, basename(src));
+      if (entry.type === 'd' && !options.recursive) {
+        throw new AvfsError('IS_A_DIRECTORY', `${src} is a directory (use -r to copy it)`, { path: src });
+      }
+      if (entry.type === 'd' && isWithin(dst, src)) throw new AvfsError('INVALID_ARGUMENT', `cannot copy ${src} into itself`, { from: src, to: dst });
+      if (src === dst) throw new AvfsError('INVALID_ARGUMENT', `${src} and ${dst} are the same file`, { from: src, to: dst });
+      this.ensureParent(vault, dst, false);
+      const copying = [entry, ...(entry.type === 'd' ? listDescendants(this.store, vault.id, src) : [])];
+      for (const e of copying) {
+        const to = rebase(e.path, src, dst);
+        const existing = getEntry(this.store, vault.id, to);
+        if (existing) {
+          if (e.type === 'd' && existing.type === 'd') continue; // merge into an existing directory
+          if (existing.type === 'd') throw isADirectory(to);
+          if (e.type === 'd') throw notADirectory(to);
+        }
+        const state: EntryState = { type: e.type, mode: e.mode, size: e.size, hash: e.hash, target: e.target };
+        putEntry(this.store, vault, to, state, { op: 'copy', actor: this.actor, detail: { from: e.path } });
+      }
+      this.store
+        .stmt(
+          `INSERT OR REPLACE INTO annotations (vault_id, path, kind, key, value)
+           SELECT vault_id, ? || substr(path, ?), kind, key, value FROM annotations WHERE vault_id = ? AND (path = ? OR (path >= ? AND path < ?))`,
+        )
+        .run(dst, src.length + 1, vault.id, src, src + '/', src + '0');
+      audit(this.store, this.actor, 'cp', this.name, { from: src, to: dst, copied: copying.length });
+      return { from: src, to: dst, copied: copying.length };
+    });
+  }
+
+  // ---- links and metadata ----------------------------------------------------------------
+
+  symlink(target: string, input: string): Entry {
+    if (typeof target !== 'string' || target.length === 0 || target.includes('\0')) {
+      throw new AvfsError('INVALID_PATH', 'invalid symlink target', { target });
+    }
+    return this.store.mutate(() => {
+      const vault = this.row();
+      const path = this.resolveIn(vault, normalizePath(input), false, 0);
+      this.ensureParent(vault, path, false);
+      if (getEntry(this.store, vault.id, path)) throw alreadyExists(path);
+      const entry = putEntry(
+        this.store,
+        vault,
+        path,
+        { type: 'l', mode: 0o777, size: Buffer.byteLength(target), hash: null, target },
+        { op: 'symlink', actor: this.actor },
+      );
+      audit(this.store, this.actor, 'symlink', this.name, { path, target });
+      return entry;
+    });
+  }
+
+  readlink(input: string): string {
+    const entry = this.lstat(input);
+    if (entry.type !== 'l') throw new AvfsError('INVALID_ARGUMENT', `not a symlink: ${entry.path}`, { path: entry.path });
+    return entry.target!;
+  }
+
+  chmod(input: string, mode: number): Entry {
+    return this.store.mutate(() => {
+      const vault = this.row();
+      const path = this.resolveIn(vault, normalizePath(input), true, 0);
+      const entry = getEntry(this.store, vault.id, path);
+      if (!entry) throw notFound(path, this.name);
+      if ((entry.mode & 0o7777) === (mode & 0o7777)) return entry;
+      return putEntry(this.store, vault, path, { ...entry, mode, mtime: entry.mtime, atime: entry.atime }, { op: 'chmod', actor: this.actor });
+    });
+  }
+
+  /** Sets access and modification times (ms); `null` keeps a time as it is. No history version. */
+  utimes(input: string, atime: number | null, mtime: number | null): void {
+    this.store.mutate(() => {
+      const vault = this.row();
+      const path = this.resolveIn(vault, normalizePath(input), true, 0);
+      if (!getEntry(this.store, vault.id, path)) throw notFound(path, this.name);
+      setTimes(this.store, vault.id, path, atime, mtime);
+    });
+  }
+
+  /** Cuts or extends a file to `size` bytes (zero-filled), as one new version. */
+  truncate(input: string, size: number): Entry {
+    if (!Number.isSafeInteger(size) || size < 0) throw new AvfsError('INVALID_ARGUMENT', `invalid size: ${size}`, { size });
+    return this.store.mutate(() => {
+      const entry = this.fileEntry(input);
+      if (entry.size === size) return entry;
+      const old = entry.hash ? readContent(this.store, entry.hash, 0, size) : Buffer.alloc(0);
+      const data = old.length === size ? old : Buffer.concat([old, Buffer.alloc(size - old.length)]);
+      return this.writeContent(entry.path, putContent(this.store, data), { op: 'truncate' });
+    });
+  }
+}
+
+export { listDescendants };
