@@ -1,0 +1,47 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { execa } from 'execa';
+
+export const ROOT = resolve(import.meta.dirname, '..');
+export const BIN = join(ROOT, 'bin', 'avfs.js');
+
+/** A fresh temporary directory, removed by the returned cleanup. */
+export function tempDir(prefix = 'avfs-test-'): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** The parsed JSON document when --json was given (undefined if stdout was not exactly one document). */
+  json: any;
+}
+
+/**
+ * Runs the built `avfs` binary as a user would, with a private home. `--json` is added unless
+ * `raw` is set. Never rejects: tests assert on the exit code and the error code.
+ */
+export async function avfs(home: string, args: string[], opts: { input?: string | Buffer; raw?: boolean; env?: Record<string, string>; cwd?: string } = {}): Promise<CliResult> {
+  const argv = opts.raw ? args : ['--json', ...args];
+  const r = await execa('node', [BIN, ...argv], {
+    reject: false,
+    input: opts.input,
+    stdin: opts.input === undefined ? 'ignore' : undefined,
+    env: { AVFS_HOME: home, FORCE_COLOR: '0', AVFS_VAULT: '', ...opts.env },
+    encoding: 'utf8',
+    cwd: opts.cwd,
+    timeout: 60_000,
+  });
+  let json: any;
+  if (!opts.raw) {
+    try {
+      json = JSON.parse(r.stdout);
+    } catch {
+      json = undefined;
+    }
+  }
+  return { code: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr, json };
+}
