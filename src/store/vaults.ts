@@ -141,8 +141,7 @@ export function deleteVault(store: Store, name: string, force: boolean, actor: A
     audit(store, actor, 'vault.delete', name, { detached_forks: forks });
     return forks;
   });
-  const state = readState(store.home);
-  if (state.current_vault === name) writeState(store.home, { ...state, current_vault: null });
+  if (currentVaultName(store) === name) writeState(store.home, { ...readState(store.home), current_vault: null });
   return { name, detached_forks: detached };
 }
 

@@ -1,0 +1,178 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync, lstatSync, readlinkSync, chmodSync, utimesSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { avfs, tempDir } from '../helpers.js';
+
+let tmp: { dir: string; cleanup: () => void };
+let home: string;
+const run = (args: string[], opts: Parameters<typeof avfs>[2] = {}) => avfs(home, args, opts);
+
+beforeAll(() => {
+  tmp = tempDir();
+  home = join(tmp.dir, 'home');
+});
+afterAll(() => tmp.cleanup());
+
+/** Asserts the --json contract: exactly one JSON document, ok flag and exit code agree. */
+function expectOk(r: Awaited<ReturnType<typeof avfs>>) {
+  expect(r.json, `stdout was: ${r.stdout}\nstderr: ${r.stderr}`).toBeDefined();
+  expect(r.json.ok).toBe(true);
+  expect(r.code).toBe(0);
+  return r.json;
+}
+function expectError(r: Awaited<ReturnType<typeof avfs>>, code: string, exit: number) {
+  expect(r.json, `stdout was: ${r.stdout}`).toBeDefined();
+  expect(r.json.ok).toBe(false);
+  expect(r.json.error.code).toBe(code);
+  expect(typeof r.json.error.message).toBe('string');
+  expect(r.code).toBe(exit);
+}
+
+describe('files through the CLI', () => {
+  it('write from an argument, stdin and a host file; cat returns the bytes', async () => {
+    expect(expectOk(await run(['write', '/a.txt', 'hello'])).size).toBe(5);
+    expectOk(await run(['write', '/b.txt', '--stdin'], { input: 'from stdin' }));
+    expectOk(await run(['write', '/c.txt', '-'], { input: 'dash' }));
+    const bin = randomBytes(200_000);
+    writeFileSync(join(tmp.dir, 'bin'), bin);
+    expectOk(await run(['write', '-p', '/deep/er/bin', '--from', join(tmp.dir, 'bin')]));
+    const cat = await run(['cat', '/b.txt']);
+    expect(expectOk(cat)).toMatchObject({ content: 'from stdin', encoding: 'utf8', size: 10 });
+    const raw = await avfs(home, ['cat', '/deep/er/bin'], { raw: true });
+    expect(raw.code).toBe(0);
+    const binJson = expectOk(await run(['cat', '/deep/er/bin']));
+    expect(binJson.encoding).toBe('base64');
+    expect(Buffer.from(binJson.content, 'base64').equals(bin)).toBe(true);
+  });
+
+  it('cat streams binary bytes unchanged to stdout', async () => {
+    const bin = randomBytes(70_000);
+    writeFileSync(join(tmp.dir, 'b2'), bin);
+    expectOk(await run(['write', '/b2', '--from', join(tmp.dir, 'b2')]));
+    const { execa } = await import('execa');
+    const r = await execa('node', [join(import.meta.dirname, '../../bin/avfs.js'), 'cat', '/b2'], { env: { AVFS_HOME: home }, encoding: 'buffer' });
+    expect(Buffer.from(r.stdout).equals(bin)).toBe(true);
+  });
+
+  it('ls, tree, mkdir, cp, mv, rm', async () => {
+    expectOk(await run(['mkdir', '-p', '/p/q/r']));
+    expectError(await run(['mkdir', '/p']), 'ALREADY_EXISTS', 4);
+    expectOk(await run(['write', '/p/q/r/f.txt', 'f']));
+    expectOk(await run(['write', '/p/.hidden', 'h']));
+    const ls = expectOk(await run(['ls', '/p']));
+    expect(ls.entries.map((e: any) => e.name)).toEqual(['q']);
+    const lsa = expectOk(await run(['ls', '-a', '-l', '/p']));
+    expect(lsa.entries.map((e: any) => [e.name, e.type])).toEqual([['.hidden', 'file'], ['q', 'directory']]);
+    const tree = expectOk(await run(['tree', '/p', '--depth', '2']));
+    expect(tree.tree.children.map((c: any) => c.name)).toEqual(['.hidden', 'q']);
+    expect(tree.tree.children[1].children.map((c: any) => c.name)).toEqual(['r']);
+    expect(tree.tree.children[1].children[0].children).toEqual([]); // depth 3 cut off
+    expect(expectOk(await run(['cp', '-r', '/p', '/p2'])).copied).toBe(5);
+    expectError(await run(['cp', '/p', '/p3']), 'IS_A_DIRECTORY', 2);
+    expect(expectOk(await run(['mv', '/p2', '/moved'])).to).toBe('/moved');
+    expect(expectOk(await run(['cat', '/moved/q/r/f.txt'])).content).toBe('f');
+    expectError(await run(['rm', '/moved']), 'NOT_EMPTY', 4);
+    expect(expectOk(await run(['rm', '-r', '/moved'])).removed).toBe(5);
+    expectError(await run(['ls', '/moved']), 'NOT_FOUND', 3);
+  });
+
+  it('import and export keep modes, mtimes and symlinks', async () => {
+    const src = join(tmp.dir, 'src');
+    mkdirSync(join(src, 'bin'), { recursive: true });
+    writeFileSync(join(src, 'bin', 'run.sh'), '#!/bin/sh\necho hi\n');
+    chmodSync(join(src, 'bin', 'run.sh'), 0o755);
+    writeFileSync(join(src, 'data.bin'), randomBytes(300_000));
+    symlinkSync('bin/run.sh', join(src, 'link'));
+    utimesSync(join(src, 'data.bin'), 1_000_000, 1_000_000);
+    const imp = expectOk(await run(['import', src, '/proj']));
+    expect(imp).toMatchObject({ files: 2, directories: 2, symlinks: 1 });
+    const out = join(tmp.dir, 'out');
+    expectOk(await run(['export', '/proj', out]));
+    expect(readFileSync(join(out, 'data.bin')).equals(readFileSync(join(src, 'data.bin')))).toBe(true);
+    expect(statSync(join(out, 'bin', 'run.sh')).mode & 0o777).toBe(0o755);
+    expect(readlinkSync(join(out, 'link'))).toBe('bin/run.sh');
+    expect(lstatSync(join(out, 'data.bin')).mtimeMs).toBe(1_000_000_000);
+    expectError(await run(['export', '/proj', out]), 'ALREADY_EXISTS', 4);
+    expectOk(await run(['export', '/proj', out, '--overwrite']));
+    expectError(await run(['import', join(tmp.dir, 'missing'), '/x']), 'NOT_FOUND', 3);
+  });
+});
+
+describe('vaults through the CLI', () => {
+  it('create, use, fork --use, list, info, delete', async () => {
+    expectOk(await run(['vault', 'create', 'work']));
+    expectError(await run(['vault', 'create', 'work']), 'ALREADY_EXISTS', 4);
+    expectError(await run(['vault', 'create', 'bad name']), 'INVALID_NAME', 2);
+    expectOk(await run(['vault', 'use', 'work']));
+    expectOk(await run(['write', '/w.txt', 'in work']));
+    const fork = expectOk(await run(['vault', 'fork', 'work', 'work-2', '--use']));
+    expect(fork.vault).toMatchObject({ name: 'work-2', parent: 'work', files: 1, current: true });
+    expectOk(await run(['write', '/w.txt', 'changed in fork']));
+    expect(expectOk(await run(['--vault', 'work', 'cat', '/w.txt'])).content).toBe('in work');
+    expect(expectOk(await run(['cat', '/w.txt'], { env: { AVFS_VAULT: 'work' } })).content).toBe('in work');
+    const list = expectOk(await run(['vault', 'list']));
+    expect(list.current).toBe('work-2');
+    expect(list.vaults.map((v: any) => v.name)).toEqual(['default', 'work', 'work-2']);
+    expect(expectOk(await run(['vault', 'info', 'work'])).vault.forks).toBe(1);
+    expectError(await run(['vault', 'delete', 'work']), 'HAS_FORKS', 4);
+    expectOk(await run(['vault', 'delete', 'work-2']));
+    expectError(await run(['ls']), 'NO_VAULT', 2);
+    expectError(await run(['--vault', 'ghost', 'ls']), 'VAULT_NOT_FOUND', 3);
+    expectError(await run(['--vault', '../evil', 'ls']), 'INVALID_NAME', 2);
+    expectOk(await run(['vault', 'use', 'default']));
+  });
+});
+
+// A NUL byte cannot travel through argv (the OS refuses it); the store-level tests cover it.
+describe('the JSON contract on bad input', () => {
+  it.each([
+    [['write', '../escape', 'x'], 'INVALID_PATH', 2],
+    [['write', '', 'x'], 'INVALID_PATH', 2],
+    [['write', '/a.txt/child', 'x'], 'NOT_A_DIRECTORY', 2],
+    [['write', '/', 'x'], 'IS_A_DIRECTORY', 2],
+    [['cat', '/nope'], 'NOT_FOUND', 3],
+    [['cat', '/'], 'IS_A_DIRECTORY', 2],
+    [['no-such-command'], 'USAGE', 2],
+    [['ls', '--no-such-option'], 'USAGE', 2],
+    [['write'], 'USAGE', 2],
+    [['tree', '--depth', 'zero'], 'USAGE', 2],
+    [['write', '/m', 'x', '--mode', '999'], 'USAGE', 2],
+  ])('%j → %s', async (args, code, exit) => {
+    const before = (await run(['tree'])).stdout;
+    const r = await run(args as string[]);
+    expectError(r, code as string, exit as number);
+    expect(r.stdout.trim().split('\n')).toHaveLength(1);
+    expect((await run(['tree'])).stdout).toBe(before);
+  });
+
+  it('a missing home is created on first use; a home that is a file is an error', async () => {
+    const fresh = join(tmp.dir, 'nested', 'new-home');
+    expect((await avfs(fresh, ['ls'])).json.ok).toBe(true);
+    const file = join(tmp.dir, 'not-a-dir');
+    writeFileSync(file, 'x');
+    expectError(await avfs(file, ['ls']), 'INVALID_PATH', 2);
+  });
+
+  it('human output goes to stdout for data and stderr for messages, without colour when piped', async () => {
+    const r = await run(['write', '/human.txt', 'x'], { raw: true });
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain('/human.txt');
+    const ls = await run(['ls'], { raw: true });
+    expect(ls.stdout).toContain('human.txt');
+    expect(ls.stdout).not.toContain('\x1b[');
+    const err = await run(['cat', '/missing'], { raw: true });
+    expect(err.code).toBe(3);
+    expect(err.stdout).toBe('');
+    expect(err.stderr).toContain('NOT_FOUND');
+  });
+
+  it('every command has --help with an example', async () => {
+    const commands = ['ls', 'cat', 'write', 'mkdir', 'rm', 'mv', 'cp', 'tree', 'import', 'export', 'vault create', 'vault list', 'vault use', 'vault fork', 'vault delete', 'vault info'];
+    for (const c of commands) {
+      const r = await run([...c.split(' '), '--help'], { raw: true });
+      expect(r.code, c).toBe(0);
+      expect(r.stdout, c).toContain('Examples:');
+    }
+  });
+});

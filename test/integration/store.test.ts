@@ -1,0 +1,259 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { closeSync, openSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { openStore, type Store } from '../../src/store/store.js';
+import { VaultFs } from '../../src/store/vault-fs.js';
+import { createVault, deleteVault, forkVault, listVaults, resolveVaultName, useVault } from '../../src/store/vaults.js';
+import { CHUNK_SIZE } from '../../src/core/chunking.js';
+import { AvfsError } from '../../src/errors.js';
+import { tempDir } from '../helpers.js';
+
+const actor = { source: 'sdk' as const };
+let home: { dir: string; cleanup: () => void };
+let store: Store;
+let fs: VaultFs;
+
+const code = (fn: () => unknown): string => {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof AvfsError) return err.code;
+    throw err;
+  }
+  return 'no error';
+};
+const count = (table: string) => (store.db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+/** Everything observable about a vault: used to prove a failed call changed nothing. */
+const snapshot = (v: VaultFs) => JSON.stringify({ tree: v.walk('/').map((e) => [e.path, e.type, e.mode, e.hash, e.target, e.size]), versions: count('versions'), blobs: count('blobs') });
+
+beforeEach(() => {
+  home = tempDir();
+  store = openStore(home.dir);
+  fs = new VaultFs(store, 'default', actor);
+});
+afterEach(() => {
+  store.release();
+  home.cleanup();
+});
+
+describe('home and connections', () => {
+  it('seeds a new home with a default vault that is used until another is chosen', () => {
+    expect(store.fresh).toBe(true);
+    expect(listVaults(store).map((v) => v.name)).toEqual(['default']);
+    expect(resolveVaultName(store)).toBe('default');
+  });
+  it('shares one connection per home per process', () => {
+    const again = openStore(home.dir);
+    expect(again).toBe(store);
+    again.release();
+    expect(store.db.open).toBe(true);
+  });
+  it('runs in WAL mode', () => {
+    expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal');
+  });
+});
+
+describe('files', () => {
+  it('round-trips text and binary content byte for byte', () => {
+    const bin = randomBytes(3000);
+    fs.writeFile('/a.txt', 'héllo');
+    fs.writeFile('/b.bin', bin);
+    expect(fs.readFile('/a.txt').toString()).toBe('héllo');
+    expect(fs.readFile('/b.bin').equals(bin)).toBe(true);
+    expect(fs.stat('/b.bin')).toMatchObject({ type: 'f', size: 3000, mode: 0o644 });
+  });
+
+  it('stores identical content once', () => {
+    fs.writeFile('/a', 'same');
+    fs.writeFile('/b', 'same');
+    fs.cp('/a', '/c');
+    expect(count('blobs')).toBe(1);
+    expect(fs.stat('/c').hash).toBe(fs.stat('/a').hash);
+  });
+
+  it('chunks large content, reads ranges, and stores only changed chunks of an edit', () => {
+    const big = randomBytes(CHUNK_SIZE * 10 + 123);
+    fs.writeFile('/big', big);
+    expect(count('chunks')).toBe(11);
+    expect(fs.readRange('/big', CHUNK_SIZE * 3 - 5, 10).equals(big.subarray(CHUNK_SIZE * 3 - 5, CHUNK_SIZE * 3 + 5))).toBe(true);
+    expect(fs.readRange('/big', big.length - 3, 100).equals(big.subarray(big.length - 3))).toBe(true);
+    const edited = Buffer.from(big);
+    edited.fill(7, CHUNK_SIZE * 5 + 10, CHUNK_SIZE * 5 + 4106);
+    fs.writeFile('/big', edited);
+    expect(count('chunks')).toBe(12); // one new chunk, the rest shared
+    expect(fs.readFile('/big').equals(edited)).toBe(true);
+  });
+
+  it('streams a host file in without changing the stored form', () => {
+    const big = randomBytes(CHUNK_SIZE * 3 + 1);
+    const file = join(home.dir, 'host.bin');
+    writeFileSync(file, big);
+    const fd = openSync(file, 'r');
+    const entry = fs.writeFile('/from-fd', { fd });
+    closeSync(fd);
+    fs.writeFile('/from-buffer', big);
+    expect(fs.stat('/from-buffer').hash).toBe(entry.hash);
+    expect(fs.readFile('/from-fd').equals(big)).toBe(true);
+    for (const size of [0, 10, CHUNK_SIZE, CHUNK_SIZE + 1]) {
+      writeFileSync(file, randomBytes(size));
+      const fd2 = openSync(file, 'r');
+      const e = fs.writeFile(`/s${size}`, { fd: fd2 });
+      closeSync(fd2);
+      expect(e.size).toBe(size);
+      expect(fs.readFile(`/s${size}`).length).toBe(size);
+    }
+  });
+
+  it('creates parents only when asked', () => {
+    expect(code(() => fs.writeFile('/x/y/z', '1'))).toBe('NOT_FOUND');
+    fs.writeFile('/x/y/z', '1', { parents: true });
+    expect(fs.stat('/x/y').type).toBe('d');
+    expect(code(() => fs.mkdir('/x'))).toBe('ALREADY_EXISTS');
+    expect(fs.mkdir('/x', { parents: true }).type).toBe('d');
+  });
+
+  it('moves directories with everything in them, keeping inode numbers', () => {
+    fs.writeFile('/src/a/b.txt', 'b', { parents: true });
+    fs.writeFile('/src/c.txt', 'c');
+    const ino = fs.stat('/src/a/b.txt').ino;
+    fs.mv('/src', '/lib');
+    expect(fs.walk('/').map((e) => e.path)).toEqual(['/lib', '/lib/a', '/lib/a/b.txt', '/lib/c.txt']);
+    expect(fs.stat('/lib/a/b.txt').ino).toBe(ino);
+    fs.mkdir('/dest');
+    expect(fs.mv('/lib', '/dest').to).toBe('/dest/lib');
+    expect(code(() => fs.mv('/dest', '/dest/lib/inside'))).toBe('INVALID_ARGUMENT');
+  });
+
+  it('rename follows POSIX: replaces a file, refuses a non-empty directory', () => {
+    fs.writeFile('/a', 'A');
+    fs.writeFile('/b', 'B');
+    fs.rename('/a', '/b');
+    expect(fs.readFile('/b').toString()).toBe('A');
+    expect(fs.exists('/a')).toBe(false);
+    fs.writeFile('/d1/f', '1', { parents: true });
+    fs.writeFile('/d2/f', '2', { parents: true });
+    expect(code(() => fs.rename('/d1', '/d2'))).toBe('NOT_EMPTY');
+    expect(code(() => fs.rename('/b', '/d2'))).toBe('IS_A_DIRECTORY');
+    expect(code(() => fs.rename('/d1', '/b'))).toBe('NOT_A_DIRECTORY');
+  });
+
+  it('copies trees sharing content', () => {
+    fs.writeFile('/t/a', 'a', { parents: true });
+    fs.symlink('a', '/t/link');
+    const blobs = count('blobs');
+    expect(code(() => fs.cp('/t', '/u'))).toBe('IS_A_DIRECTORY');
+    fs.cp('/t', '/u', { recursive: true });
+    expect(count('blobs')).toBe(blobs);
+    expect(fs.readlink('/u/link')).toBe('a');
+    expect(fs.readFile('/u/link').toString()).toBe('a');
+  });
+
+  it('follows symlinks in paths like POSIX lookup', () => {
+    fs.writeFile('/real/file', 'x', { parents: true });
+    fs.symlink('/real', '/abs');
+    fs.symlink('real', '/rel');
+    fs.symlink('loop2', '/loop1');
+    fs.symlink('loop1', '/loop2');
+    expect(fs.readFile('/abs/file').toString()).toBe('x');
+    expect(fs.readFile('/rel/file').toString()).toBe('x');
+    fs.writeFile('/rel/new', 'y');
+    expect(fs.readFile('/real/new').toString()).toBe('y');
+    expect(code(() => fs.readFile('/loop1'))).toBe('INVALID_PATH');
+    expect(fs.lstat('/abs').type).toBe('l');
+  });
+
+  it('rm needs -r for a non-empty directory and never removes the root', () => {
+    fs.writeFile('/d/e/f', '1', { parents: true });
+    expect(code(() => fs.rm('/d'))).toBe('NOT_EMPTY');
+    expect(fs.rm('/d', { recursive: true })).toEqual(['/d/e/f', '/d/e', '/d']);
+    expect(code(() => fs.rm('/'))).toBe('INVALID_PATH');
+  });
+
+  it('truncate shrinks and zero-extends', () => {
+    fs.writeFile('/t', 'abcdef');
+    fs.truncate('/t', 3);
+    expect(fs.readFile('/t').toString()).toBe('abc');
+    fs.truncate('/t', 5);
+    expect(fs.readFile('/t').equals(Buffer.from('abc\0\0'))).toBe(true);
+  });
+
+  it('records one version per change with its source', () => {
+    fs.writeFile('/v', '1');
+    fs.writeFile('/v', '2');
+    fs.rm('/v');
+    const rows = store.db.prepare("SELECT version, op, type, source FROM versions WHERE path = '/v' ORDER BY id").all();
+    expect(rows).toEqual([
+      { version: 1, op: 'create', type: 'f', source: 'sdk' },
+      { version: 2, op: 'write', type: 'f', source: 'sdk' },
+      { version: 3, op: 'delete', type: null, source: 'sdk' },
+    ]);
+  });
+});
+
+describe('bad input changes nothing', () => {
+  it.each([
+    ['../ escape', (v: VaultFs) => v.writeFile('../x', 'x'), 'INVALID_PATH'],
+    ['NUL byte', (v: VaultFs) => v.writeFile('/a\0b', 'x'), 'INVALID_PATH'],
+    ['empty path', (v: VaultFs) => v.writeFile('', 'x'), 'INVALID_PATH'],
+    ['file used as a directory', (v: VaultFs) => v.writeFile('/file/child', 'x'), 'NOT_A_DIRECTORY'],
+    ['file used as a directory with -p', (v: VaultFs) => v.writeFile('/file/child/deeper', 'x', { parents: true }), 'NOT_A_DIRECTORY'],
+    ['writing a directory path', (v: VaultFs) => v.writeFile('/dir', 'x'), 'IS_A_DIRECTORY'],
+    ['writing the root', (v: VaultFs) => v.writeFile('/', 'x'), 'IS_A_DIRECTORY'],
+    ['reading a directory', (v: VaultFs) => v.readFile('/dir'), 'IS_A_DIRECTORY'],
+    ['mkdir over a file', (v: VaultFs) => v.mkdir('/file'), 'ALREADY_EXISTS'],
+    ['moving a missing path', (v: VaultFs) => v.mv('/nope', '/x'), 'NOT_FOUND'],
+    ['copying into itself', (v: VaultFs) => v.cp('/dir', '/dir/sub', { recursive: true }), 'INVALID_ARGUMENT'],
+  ])('%s', (_name, fn, expected) => {
+    fs.writeFile('/file', 'content');
+    fs.mkdir('/dir');
+    fs.writeFile('/dir/inner', 'i');
+    const before = snapshot(fs);
+    expect(code(() => fn(fs))).toBe(expected);
+    expect(snapshot(fs)).toBe(before);
+  });
+});
+
+describe('vaults', () => {
+  it('validates names', () => {
+    for (const bad of ['', 'a b', '../x', 'a/b', '-x', '.hidden', 'x'.repeat(129), 'ü']) {
+      expect(code(() => createVault(store, bad, actor))).toBe('INVALID_NAME');
+    }
+    expect(code(() => createVault(store, 'default', actor))).toBe('ALREADY_EXISTS');
+    expect(code(() => useVault(store, 'missing'))).toBe('VAULT_NOT_FOUND');
+  });
+
+  it('forks copy metadata only and then diverge independently', () => {
+    for (let i = 0; i < 50; i++) fs.writeFile(`/d/f${i}`, `content ${i}`, { parents: true });
+    const blobs = count('blobs');
+    forkVault(store, 'default', 'child', actor);
+    expect(count('blobs')).toBe(blobs);
+    const child = new VaultFs(store, 'child', actor);
+    expect(child.walk('/').map((e) => [e.path, e.hash])).toEqual(fs.walk('/').map((e) => [e.path, e.hash]));
+    child.writeFile('/d/f1', 'changed in child');
+    child.rm('/d/f2');
+    fs.writeFile('/d/f3', 'changed in parent');
+    expect(fs.readFile('/d/f1').toString()).toBe('content 1');
+    expect(fs.exists('/d/f2')).toBe(true);
+    expect(child.readFile('/d/f3').toString()).toBe('content 3');
+    expect(listVaults(store).find((v) => v.name === 'child')?.parent).toBe('default');
+  });
+
+  it('refuses to delete a vault with forks unless forced, then detaches them', () => {
+    forkVault(store, 'default', 'child', actor);
+    expect(code(() => deleteVault(store, 'default', false, actor))).toBe('HAS_FORKS');
+    expect(deleteVault(store, 'default', true, actor).detached_forks).toEqual(['child']);
+    expect(listVaults(store).map((v) => [v.name, v.parent])).toEqual([['child', null]]);
+    // The deleted vault was in use: nothing is silently chosen instead.
+    expect(code(() => resolveVaultName(store))).toBe('NO_VAULT');
+  });
+
+  it('enforces quotas atomically', () => {
+    store.db.prepare("UPDATE vaults SET max_bytes = 10 WHERE name = 'default'").run();
+    fs.writeFile('/a', '12345');
+    const before = snapshot(fs);
+    expect(code(() => fs.writeFile('/b', '123456'))).toBe('QUOTA_EXCEEDED');
+    expect(snapshot(fs).replace(/"blobs":\d+/, '')).toBe(before.replace(/"blobs":\d+/, ''));
+    fs.writeFile('/a', '1234567890'); // replacing within the quota is fine
+  });
+});

@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { ancestors, basename, descendantRange, dirname, isWithin, normalizePath, rebase } from '../../src/core/paths.js';
+import { AvfsError } from '../../src/errors.js';
+
+const codeOf = (fn: () => unknown) => {
+  try {
+    fn();
+  } catch (err) {
+    return (err as AvfsError).code;
+  }
+  return 'no error';
+};
+
+describe('normalizePath', () => {
+  it.each([
+    ['/', '/'],
+    ['a', '/a'],
+    ['/a/b/', '/a/b'],
+    ['//a///b', '/a/b'],
+    ['/a/./b/.', '/a/b'],
+    ['/a/b/../c', '/a/c'],
+    ['a/..', '/'],
+    ['/ünï/コード', '/ünï/コード'],
+  ])('%s → %s', (input, expected) => expect(normalizePath(input)).toBe(expected));
+
+  it.each([
+    ['', 'empty'],
+    ['..', 'escape'],
+    ['/../etc/passwd', 'escape'],
+    ['/a/../../b', 'escape'],
+    ['/a\0b', 'NUL'],
+    ['/' + 'x'.repeat(256), 'long name'],
+    ['/' + Array(900).fill('abcd').join('/'), 'long path'],
+  ])('rejects %j (%s) with INVALID_PATH', (input) => expect(codeOf(() => normalizePath(input))).toBe('INVALID_PATH'));
+
+  it('counts name length in bytes, not characters', () => {
+    expect(normalizePath('/' + 'é'.repeat(127))).toBe('/' + 'é'.repeat(127)); // 254 bytes
+    expect(codeOf(() => normalizePath('/' + 'é'.repeat(128)))).toBe('INVALID_PATH'); // 256 bytes
+  });
+});
+
+describe('path helpers', () => {
+  it('dirname and basename', () => {
+    expect(dirname('/a/b/c')).toBe('/a/b');
+    expect(dirname('/a')).toBe('/');
+    expect(dirname('/')).toBe('/');
+    expect(basename('/a/b')).toBe('b');
+    expect(basename('/')).toBe('');
+  });
+  it('isWithin does not confuse prefixes with ancestors', () => {
+    expect(isWithin('/a/b', '/a')).toBe(true);
+    expect(isWithin('/a', '/a')).toBe(true);
+    expect(isWithin('/ab', '/a')).toBe(false);
+    expect(isWithin('/x', '/')).toBe(true);
+  });
+  it('ancestors lists root first', () => {
+    expect(ancestors('/a/b/c')).toEqual(['/', '/a', '/a/b']);
+    expect(ancestors('/a')).toEqual(['/']);
+    expect(ancestors('/')).toEqual([]);
+  });
+  it('rebase moves a path between roots', () => {
+    expect(rebase('/a/b/c', '/a', '/x/y')).toBe('/x/y/b/c');
+    expect(rebase('/a', '/a', '/z')).toBe('/z');
+  });
+  it('descendantRange brackets exactly the descendants in byte order', () => {
+    const [lo, hi] = descendantRange('/a');
+    const inRange = (p: string) => p >= lo && p < hi;
+    expect(['/a/b', '/a/b/c', '/a/-', '/a/~', '/a/é'].every(inRange)).toBe(true);
+    expect(['/a', '/a-b', '/a.b', '/ab', '/b', '/a0'].some(inRange)).toBe(false);
+  });
+});
