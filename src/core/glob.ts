@@ -1,0 +1,171 @@
+import { AvfsError } from '../errors.js';
+
+/**
+ * Shell-style globs compiled to anchored regular expressions (pure; no filesystem access).
+ *
+ * Syntax:
+ *  - `*`      any run of characters except `/`
+ *  - `**`     any run of characters including `/`; as a whole segment (`a/**\/b`, `**\/x`, `x/**`)
+ *             it also matches zero directories
+ *  - `?`      one character except `/`
+ *  - `[abc]`, `[a-z]`, `[!a-z]` / `[^a-z]`   one character from (or not from) a set, never `/`
+ *  - `{a,b}`  any of the comma-separated alternatives (which may themselves hold globs, and nest)
+ *  - `\x`     the character x literally
+ * An unclosed `[` or `{` is taken literally, as bash does.
+ */
+export interface GlobOptions {
+  /** Case-insensitive match (find --iname). */
+  nocase?: boolean;
+}
+
+// `/` needs no escape in a RegExp built from a string; leaving it bare keeps it one character.
+const REGEX_SPECIAL = /[\\^$.*+?()[\]{}|]/g;
+const escapeRegex = (s: string) => s.replace(REGEX_SPECIAL, '\\$&');
+
+export function globToRegExp(glob: string, options: GlobOptions = {}): RegExp {
+  if (typeof glob !== 'string' || glob.length === 0) throw new AvfsError('INVALID_ARGUMENT', 'empty glob pattern', { pattern: glob });
+  if (glob.includes('\0')) throw new AvfsError('INVALID_ARGUMENT', 'glob pattern contains a NUL byte', { pattern: glob });
+  return new RegExp(`^${compile(glob, 0, glob.length)}$`, options.nocase ? 'iu' : 'u');
+}
+
+/** Escapes every glob character in `s`, so it matches only itself (e.g. a directory prefix). */
+export function escapeGlob(s: string): string {
+  return s.replace(/[*?[\]{}\\,]/g, '\\$&');
+}
+
+/** True when `s` holds any glob syntax (otherwise it can be compared as a plain string). */
+export function hasGlobSyntax(s: string): boolean {
+  return /[*?[{\\]/.test(s);
+}
+
+/** Compiles glob[start, end) to regex source. */
+function compile(glob: string, start: number, end: number): string {
+  let out = '';
+  let i = start;
+  while (i < end) {
+    const c = glob[i]!;
+    if (c === '\\') {
+      // A trailing backslash is a literal backslash.
+      out += escapeRegex(i + 1 < end ? glob[i + 1]! : '\\');
+      i += 2;
+    } else if (c === '*') {
+      let j = i;
+      while (j < end && glob[j] === '*') j++;
+      if (j - i >= 2) {
+        const segStart = i === start || glob[i - 1] === '/';
+        const segEnd = j === end || glob[j] === '/';
+        if (segStart && segEnd && j < end) {
+          // `**/` : zero or more whole directories.
+          out += '(?:[^/]*/)*';
+          j++; // the slash is part of the group
+        } else if (segStart && segEnd && i > start) {
+          // trailing `/**`: the directory itself (drop the slash already emitted) or anything below.
+          out = out.slice(0, -1) + '(?:/.*)?';
+        } else {
+          out += '.*';
+        }
+      } else {
+        out += '[^/]*';
+      }
+      i = j;
+    } else if (c === '?') {
+      out += '[^/]';
+      i++;
+    } else if (c === '[') {
+      const close = classEnd(glob, i, end);
+      if (close === -1) {
+        out += '\\[';
+        i++;
+        continue;
+      }
+      out += compileClass(glob.slice(i + 1, close));
+      i = close + 1;
+    } else if (c === '{') {
+      const close = braceEnd(glob, i, end);
+      if (close === -1) {
+        out += '\\{';
+        i++;
+        continue;
+      }
+      const alternatives = splitTopLevel(glob, i + 1, close).map(([s, e]) => compile(glob, s, e));
+      out += `(?:${alternatives.join('|')})`;
+      i = close + 1;
+    } else {
+      out += escapeRegex(c);
+      i++;
+    }
+  }
+  return out;
+}
+
+/** Index of the `]` closing the class opened at `open`, or -1. A `]` right after `[` or `[!` is literal. */
+function classEnd(glob: string, open: number, end: number): number {
+  let i = open + 1;
+  if (glob[i] === '!' || glob[i] === '^') i++;
+  if (glob[i] === ']') i++;
+  for (; i < end; i++) {
+    if (glob[i] === '\\') i++;
+    else if (glob[i] === ']') return i;
+  }
+  return -1;
+}
+
+function compileClass(body: string): string {
+  let negate = false;
+  let i = 0;
+  if (body[0] === '!' || body[0] === '^') {
+    negate = true;
+    i = 1;
+  }
+  let set = '';
+  for (; i < body.length; i++) {
+    const c = body[i]!;
+    if (c === '\\' && i + 1 < body.length) {
+      const next = body[++i]!;
+      set += /[\\\]^[-]/.test(next) ? '\\' + next : next;
+    } else if (c === '-' && set.length > 0 && i + 1 < body.length) {
+      set += '-';
+    } else {
+      set += /[\\\]^[-]/.test(c) ? '\\' + c : c;
+    }
+  }
+  // A class never matches the path separator, negated or not.
+  return negate ? `[^/${set}]` : `(?:(?!/)[${set}])`;
+}
+
+/** Index of the `}` closing the brace opened at `open` (nesting and escapes respected), or -1. */
+function braceEnd(glob: string, open: number, end: number): number {
+  let depth = 0;
+  for (let i = open; i < end; i++) {
+    const c = glob[i];
+    if (c === '\\') i++;
+    else if (c === '[') {
+      const close = classEnd(glob, i, end);
+      if (close !== -1) i = close;
+    } else if (c === '{') depth++;
+    else if (c === '}' && --depth === 0) return i;
+  }
+  return -1;
+}
+
+/** Splits glob[start, end) at commas that are not nested in braces or classes. */
+function splitTopLevel(glob: string, start: number, end: number): Array<[number, number]> {
+  const parts: Array<[number, number]> = [];
+  let depth = 0;
+  let from = start;
+  for (let i = start; i < end; i++) {
+    const c = glob[i];
+    if (c === '\\') i++;
+    else if (c === '[') {
+      const close = classEnd(glob, i, end);
+      if (close !== -1) i = close;
+    } else if (c === '{') depth++;
+    else if (c === '}') depth--;
+    else if (c === ',' && depth === 0) {
+      parts.push([from, i]);
+      from = i + 1;
+    }
+  }
+  parts.push([from, end]);
+  return parts;
+}

@@ -1,0 +1,66 @@
+import { AvfsError } from '../errors.js';
+
+/**
+ * Size and time arguments as people type them (find --min-size 10KB, --newer 2h).
+ *
+ * Sizes: a number of bytes with an optional unit. SI units are powers of 1000 (KB, MB, GB, TB);
+ * IEC units (KiB, MiB, GiB, TiB) and single letters (K, M, G, T, as in find and du) are powers of
+ * 1024; `B` is bytes. Case-insensitive, decimals allowed: `1.5MiB`, `10kb`, `512`.
+ */
+const SIZE_RE = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)\s*$/i;
+const POWERS: Record<string, number> = { '': 0, k: 1, m: 2, g: 3, t: 4 };
+
+export function parseSize(input: string): number {
+  const m = SIZE_RE.exec(input);
+  if (!m) throw new AvfsError('INVALID_ARGUMENT', `invalid size ${JSON.stringify(input)}: expected e.g. 512, 10KB, 4KiB, 1.5M`, { value: input });
+  const unit = m[2]!.toLowerCase();
+  const letter = unit.replace(/i?b$/, '').replace(/i$/, '');
+  if (unit === 'i' || unit === 'ib' || (letter === '' && unit !== '' && unit !== 'b')) {
+    throw new AvfsError('INVALID_ARGUMENT', `invalid size unit in ${JSON.stringify(input)}`, { value: input });
+  }
+  // KB/MB… (a letter then B without i) are decimal; K/KiB/KIB… are binary.
+  const decimal = unit.length === 2 && unit.endsWith('b');
+  const value = Number(m[1]) * (decimal ? 1000 : 1024) ** POWERS[letter]!;
+  if (!Number.isSafeInteger(Math.round(value))) throw new AvfsError('INVALID_ARGUMENT', `size too large: ${input}`, { value: input });
+  return Math.round(value);
+}
+
+/**
+ * A point in time, as epoch milliseconds: an ISO 8601 date or date-time (`2024-05-01`,
+ * `2024-05-01T12:00:00Z`), or a duration before `now`: a number with a unit `ms`, `s`, `m`
+ * (minutes), `h`, `d`, `w` — `10m`, `2h`, `1d`, `1.5h`.
+ */
+const DURATION_RE = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$/i;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+export function parseTime(input: string, now = Date.now()): number {
+  const d = DURATION_RE.exec(input);
+  if (d) return now - Math.round(Number(d[1]) * UNIT_MS[d[2]!.toLowerCase()]!);
+  // Only ISO-looking input: Date.parse accepts many loose forms whose meaning depends on the locale.
+  if (/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(input.trim())) {
+    const t = Date.parse(input.trim());
+    if (Number.isFinite(t)) return t;
+  }
+  throw new AvfsError('INVALID_ARGUMENT', `invalid time ${JSON.stringify(input)}: expected an ISO date/time or a duration such as 10m, 2h, 1d`, {
+    value: input,
+  });
+}
+
+/**
+ * A length of time in milliseconds (gc --grace, prune --older-than): a number with a unit `ms`,
+ * `s`, `m` (minutes), `h`, `d`, `w` — `30s`, `10m`, `2h`, `7d`, `1.5h`. A bare `0` is accepted
+ * (zero needs no unit); any other number without a unit is refused, because `--grace 60` could
+ * mean seconds or minutes.
+ */
+export function parseDuration(input: string): number {
+  if (/^\s*0+(\.0+)?\s*$/.test(input)) return 0;
+  const d = DURATION_RE.exec(input);
+  if (!d) {
+    throw new AvfsError('INVALID_ARGUMENT', `invalid duration ${JSON.stringify(input)}: expected a number with a unit, e.g. 30s, 10m, 2h, 7d`, {
+      value: input,
+    });
+  }
+  const ms = Math.round(Number(d[1]) * UNIT_MS[d[2]!.toLowerCase()]!);
+  if (!Number.isSafeInteger(ms)) throw new AvfsError('INVALID_ARGUMENT', `duration too large: ${input}`, { value: input });
+  return ms;
+}

@@ -1,0 +1,173 @@
+import { describe, expect, it } from 'vitest';
+import { escapeGlob, globToRegExp, hasGlobSyntax } from '../../src/core/glob.js';
+import { incompleteTail, looksBinary, SNIFF_BYTES } from '../../src/core/text.js';
+import { parseSize, parseTime } from '../../src/core/units.js';
+import { AvfsError } from '../../src/errors.js';
+
+const code = (fn: () => unknown): string => {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof AvfsError) return err.code;
+    throw err;
+  }
+  return 'no error';
+};
+const matches = (glob: string, s: string, nocase = false) => globToRegExp(glob, { nocase }).test(s);
+
+describe('globToRegExp', () => {
+  it('* and ? stay within one name', () => {
+    expect(matches('*.md', 'notes.md')).toBe(true);
+    expect(matches('*.md', 'notes.mdx')).toBe(false);
+    expect(matches('*.md', 'a/notes.md')).toBe(false);
+    expect(matches('a?c', 'abc')).toBe(true);
+    expect(matches('a?c', 'a/c')).toBe(false);
+    expect(matches('a?c', 'ac')).toBe(false);
+    expect(matches('*', '')).toBe(true);
+  });
+
+  it('regex characters are literal', () => {
+    expect(matches('a.b+(c)|^$', 'a.b+(c)|^$')).toBe(true);
+    expect(matches('a.b', 'axb')).toBe(false);
+  });
+
+  it('character classes, ranges and negation, never matching /', () => {
+    expect(matches('file[0-9].txt', 'file7.txt')).toBe(true);
+    expect(matches('file[0-9].txt', 'filex.txt')).toBe(false);
+    expect(matches('file[!0-9].txt', 'filex.txt')).toBe(true);
+    expect(matches('file[^0-9].txt', 'file7.txt')).toBe(false);
+    expect(matches('a[!x]b', 'a/b')).toBe(false);
+    expect(matches('a[/]b', 'a/b')).toBe(false);
+    expect(matches('[]]', ']')).toBe(true);
+    expect(matches('[a-]', '-')).toBe(true);
+    expect(matches('[\\]x]', ']')).toBe(true);
+  });
+
+  it('unclosed [ and { are literal', () => {
+    expect(matches('a[b', 'a[b')).toBe(true);
+    expect(matches('a{b', 'a{b')).toBe(true);
+  });
+
+  it('brace alternatives, nested and with globs inside', () => {
+    const re = globToRegExp('*.{js,mjs,ts}');
+    expect(['a.js', 'a.mjs', 'a.ts'].every((s) => re.test(s))).toBe(true);
+    expect(re.test('a.cjs')).toBe(false);
+    expect(matches('{a,b{c,d}}x', 'bdx')).toBe(true);
+    expect(matches('{a,b{c,d}}x', 'bx')).toBe(false);
+    expect(matches('{*.md,README}', 'README')).toBe(true);
+    expect(matches('{a,}b', 'b')).toBe(true);
+  });
+
+  it('** crosses directories and matches zero of them as a whole segment', () => {
+    const re = globToRegExp('/src/**/*.ts');
+    expect(re.test('/src/a.ts')).toBe(true);
+    expect(re.test('/src/x/y/a.ts')).toBe(true);
+    expect(re.test('/lib/a.ts')).toBe(false);
+    expect(matches('**/test_*.py', 'test_a.py')).toBe(true);
+    expect(matches('**/test_*.py', 'a/b/test_a.py')).toBe(true);
+    expect(matches('/build/**', '/build')).toBe(true);
+    expect(matches('/build/**', '/build/x/y')).toBe(true);
+    expect(matches('/build/**', '/buildx')).toBe(false);
+    expect(matches('a**b', 'a/x/b')).toBe(true);
+  });
+
+  it('backslash escapes', () => {
+    expect(matches('\\*.md', '*.md')).toBe(true);
+    expect(matches('\\*.md', 'x.md')).toBe(false);
+    expect(matches('a\\', 'a\\')).toBe(true);
+  });
+
+  it('case folding and unicode', () => {
+    expect(matches('*.MD', 'notes.md')).toBe(false);
+    expect(matches('*.MD', 'notes.md', true)).toBe(true);
+    expect(matches('caf?', 'café')).toBe(true);
+    expect(matches('?.txt', '😀.txt')).toBe(true);
+    expect(matches('東京*', '東京タワー.md')).toBe(true);
+  });
+
+  it('escapeGlob makes a string match only itself', () => {
+    const s = '/dir [1]/{a,b}*?';
+    expect(globToRegExp(escapeGlob(s)).test(s)).toBe(true);
+    expect(globToRegExp(escapeGlob(s)).test('/dir 1/a')).toBe(false);
+    expect(hasGlobSyntax('plain.txt')).toBe(false);
+    expect(hasGlobSyntax('*.txt')).toBe(true);
+  });
+
+  it('rejects an empty pattern', () => {
+    expect(code(() => globToRegExp(''))).toBe('INVALID_ARGUMENT');
+  });
+});
+
+describe('looksBinary', () => {
+  it('text, including multi-byte UTF-8, is text', () => {
+    expect(looksBinary(Buffer.from('hello\nworld'))).toBe(false);
+    expect(looksBinary(Buffer.from('naïve café 東京 😀'))).toBe(false);
+    expect(looksBinary(Buffer.alloc(0))).toBe(false);
+  });
+
+  it('a NUL byte or invalid UTF-8 in the sample makes it binary', () => {
+    expect(looksBinary(Buffer.from([0x61, 0x00, 0x62]))).toBe(true);
+    expect(looksBinary(Buffer.from([0x61, 0xff, 0x62]))).toBe(true);
+    expect(looksBinary(Buffer.from('caf\xe9', 'latin1'))).toBe(true);
+  });
+
+  it('only the first SNIFF_BYTES count', () => {
+    const late = Buffer.concat([Buffer.alloc(SNIFF_BYTES, 'a'), Buffer.from([0])]);
+    expect(looksBinary(late)).toBe(false);
+    const early = Buffer.concat([Buffer.alloc(SNIFF_BYTES - 1, 'a'), Buffer.from([0])]);
+    expect(looksBinary(early)).toBe(true);
+  });
+
+  it('a character cut at the sample boundary is not invalid, but a truncated whole content is', () => {
+    const euro = Buffer.from('€'); // 3 bytes
+    const cut = Buffer.concat([Buffer.alloc(SNIFF_BYTES - 1, 'a'), euro, Buffer.from('tail')]);
+    expect(looksBinary(cut)).toBe(false);
+    expect(looksBinary(Buffer.concat([Buffer.from('ab'), euro.subarray(0, 2)]))).toBe(true);
+    expect(incompleteTail(Buffer.concat([Buffer.from('a'), euro.subarray(0, 2)]))).toBe(2);
+    expect(incompleteTail(Buffer.from('a€'))).toBe(0);
+    expect(incompleteTail(Buffer.from([0xf0, 0x9f, 0x98]))).toBe(3);
+  });
+});
+
+describe('parseSize', () => {
+  it('bytes, SI and binary units', () => {
+    expect(parseSize('512')).toBe(512);
+    expect(parseSize('0')).toBe(0);
+    expect(parseSize('10B')).toBe(10);
+    expect(parseSize('10KB')).toBe(10_000);
+    expect(parseSize('10kb')).toBe(10_000);
+    expect(parseSize('10K')).toBe(10_240);
+    expect(parseSize('10KiB')).toBe(10_240);
+    expect(parseSize('1MiB')).toBe(1 << 20);
+    expect(parseSize('1.5M')).toBe(1.5 * (1 << 20));
+    expect(parseSize('2GB')).toBe(2e9);
+    expect(parseSize(' 3 MB ')).toBe(3e6);
+  });
+
+  it('rejects nonsense', () => {
+    for (const bad of ['', 'abc', '10 XB', '-1', 'KB', '10iB', '1e3']) expect(code(() => parseSize(bad)), bad).toBe('INVALID_ARGUMENT');
+  });
+});
+
+describe('parseTime', () => {
+  const now = Date.UTC(2024, 4, 1, 12, 0, 0);
+  it('durations before now', () => {
+    expect(parseTime('10m', now)).toBe(now - 600_000);
+    expect(parseTime('2h', now)).toBe(now - 7_200_000);
+    expect(parseTime('1d', now)).toBe(now - 86_400_000);
+    expect(parseTime('1w', now)).toBe(now - 604_800_000);
+    expect(parseTime('30s', now)).toBe(now - 30_000);
+    expect(parseTime('1.5h', now)).toBe(now - 5_400_000);
+    expect(parseTime('250ms', now)).toBe(now - 250);
+  });
+
+  it('ISO dates and times', () => {
+    expect(parseTime('2024-05-01T10:00:00Z', now)).toBe(Date.UTC(2024, 4, 1, 10));
+    expect(parseTime('2024-05-01T10:00Z', now)).toBe(Date.UTC(2024, 4, 1, 10));
+    expect(parseTime('2024-05-01', now)).toBe(Date.UTC(2024, 4, 1));
+  });
+
+  it('rejects nonsense', () => {
+    for (const bad of ['', 'yesterday', '10', '10y', '2024-13-45', 'May 1 2024']) expect(code(() => parseTime(bad, now)), bad).toBe('INVALID_ARGUMENT');
+  });
+});
