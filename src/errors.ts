@@ -23,6 +23,8 @@ const CODES = {
   INVALID_PATH: { exit: ExitCode.usage, errno: 'EINVAL' },
   INVALID_NAME: { exit: ExitCode.usage, errno: 'EINVAL' },
   INVALID_ARGUMENT: { exit: ExitCode.usage, errno: 'EINVAL' },
+  INVALID_QUERY: { exit: ExitCode.usage, errno: 'EINVAL' },
+  INVALID_PATTERN: { exit: ExitCode.usage, errno: 'EINVAL' },
   NO_VAULT: { exit: ExitCode.usage, errno: 'EINVAL' },
   NOT_FOUND: { exit: ExitCode.notFound, errno: 'ENOENT' },
   VAULT_NOT_FOUND: { exit: ExitCode.notFound, errno: 'ENOENT' },

@@ -3,6 +3,7 @@ import { CHUNK_SIZE, chunksForRange, splitChunks } from '../core/chunking.js';
 import { createHasher, hashBytes } from '../core/hash.js';
 import { AvfsError } from '../errors.js';
 import { now, type Store } from './store.js';
+import { indexableSize, indexContent } from './text-index.js';
 
 /** Content stored under its SHA-256: once per distinct content, shared by every path and version. */
 export interface ContentRef {
@@ -30,6 +31,7 @@ export function putContent(store: Store, data: Uint8Array): ContentRef {
       store.stmt(TOUCH_BLOB).run(at, hash);
       return;
     }
+    indexContent(store, hash, data); // new content: index its text in this same transaction
     if (data.length <= CHUNK_SIZE) {
       store.stmt(INSERT_INLINE).run(hash, data.length, data.length === 0 ? 0 : 1, data, at);
       return;
@@ -58,15 +60,20 @@ export function putContentFromFd(store: Store, fd: number): ContentRef {
   const at = now();
   const hasher = createHasher();
   const chunkHashes: string[] = [];
+  // Content small enough for the text index is kept (at most TEXT_INDEX_MAX_BYTES) to index it.
+  let kept: Buffer[] | null = [];
   let size = 0;
   for (let chunk = first; chunk.length > 0; chunk = next, next = chunk.length === CHUNK_SIZE ? readFull(fd, CHUNK_SIZE) : Buffer.alloc(0)) {
     hasher.update(chunk);
     size += chunk.length;
     chunkHashes.push(storeChunk(store, chunk, at));
+    if (kept && indexableSize(size)) kept.push(chunk);
+    else kept = null;
   }
   const hash = hasher.digest();
   store.mutate(() => {
     if (store.stmt(BLOB_EXISTS).get(hash)) return void store.stmt(TOUCH_BLOB).run(at, hash);
+    if (kept) indexContent(store, hash, Buffer.concat(kept, size));
     chunkHashes.forEach((chunkHash, seq) => store.stmt(INSERT_BLOB_CHUNK).run(hash, seq, chunkHash));
     store.stmt(INSERT_INLINE).run(hash, size, chunkHashes.length, null, at);
   });

@@ -153,4 +153,35 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX audit_at ON audit (at);
   CREATE INDEX audit_exec ON audit (exec_id) WHERE exec_id IS NOT NULL;
   `,
+  // 2: full-text search (src/store/text-index.ts, search.ts). One text_index row per distinct
+  // text content, never per path: forks, copies, versions and checkpoints share it. fts keeps its
+  // own copy of the text (a regular FTS5 table, not contentless) because snippet() needs the
+  // text and blob content may be split across chunk rows, which an external-content table
+  // cannot read. remove_diacritics 2 makes "cafe" find "café". When gc deletes a blob, the
+  // trigger drops its index rows, so gc needs to know nothing about search.
+  // The backfill indexes content stored before this migration with the same rules as new writes
+  // (non-empty, at most 1 MiB, no NUL in the first 8 KiB), except that the UTF-8 check runs in JS
+  // only for new writes.
+  `
+  CREATE TABLE text_index (
+    id   INTEGER PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE
+  );
+  CREATE VIRTUAL TABLE fts USING fts5(body, tokenize = 'unicode61 remove_diacritics 2');
+  CREATE TRIGGER blobs_unindex AFTER DELETE ON blobs BEGIN
+    DELETE FROM fts WHERE rowid = (SELECT id FROM text_index WHERE hash = old.hash);
+    DELETE FROM text_index WHERE hash = old.hash;
+  END;
+  INSERT INTO text_index (hash)
+    SELECT b.hash FROM blobs b
+    WHERE b.size BETWEEN 1 AND 1048576
+      AND instr(substr(CASE WHEN b.chunk_count = 1 THEN b.data ELSE
+            (SELECT c.data FROM blob_chunks bc JOIN chunks c ON c.hash = bc.chunk_hash WHERE bc.blob_hash = b.hash AND bc.seq = 0)
+          END, 1, 8192), x'00') = 0;
+  INSERT INTO fts (rowid, body)
+    SELECT t.id, CAST(CASE WHEN b.chunk_count = 1 THEN b.data ELSE
+        (SELECT group_concat(c.data, '' ORDER BY bc.seq) FROM blob_chunks bc JOIN chunks c ON c.hash = bc.chunk_hash WHERE bc.blob_hash = b.hash)
+      END AS TEXT)
+    FROM text_index t JOIN blobs b ON b.hash = t.hash;
+  `,
 ];
