@@ -13,6 +13,11 @@ import { mvCommand } from './commands/mv.js';
 import { cpCommand } from './commands/cp.js';
 import { treeCommand } from './commands/tree.js';
 import { exportCommand, importCommand } from './commands/transfer.js';
+import { searchCommand } from './commands/search.js';
+import { grepCommand } from './commands/grep.js';
+import { findCommand } from './commands/find.js';
+import { tagCommand, tagsCommand, untagCommand } from './commands/tag.js';
+import { metaCommand } from './commands/meta.js';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -43,7 +48,7 @@ Examples:
   $ avfs vault fork default experiment --use
   $ avfs ls -l --json`,
     );
-  for (const cmd of [vaultCommand, lsCommand, catCommand, writeCommand, mkdirCommand, rmCommand, mvCommand, cpCommand, treeCommand, importCommand, exportCommand]) {
+  for (const cmd of [vaultCommand, lsCommand, catCommand, writeCommand, mkdirCommand, rmCommand, mvCommand, cpCommand, treeCommand, importCommand, exportCommand, grepCommand, findCommand, searchCommand, tagCommand, untagCommand, tagsCommand, metaCommand]) {
     program.addCommand(cmd);
   }
   return program;

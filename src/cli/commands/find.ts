@@ -1,0 +1,96 @@
+import { Command } from 'commander';
+import { z } from 'zod';
+import { AvfsError } from '../../errors.js';
+import { escapeGlob, globToRegExp } from '../../core/glob.js';
+import { dirname, joinPath } from '../../core/paths.js';
+import { parseSize, parseTime } from '../../core/units.js';
+import { findEntries } from '../../store/search.js';
+import { action, examples, zInt } from '../command.js';
+import { colorName, entryJson } from '../output.js';
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/** `k=v` (key with that value) or `k` (key present). */
+function parseMetaFilter(spec: string): { key: string; value?: string } {
+  const eq = spec.indexOf('=');
+  if (eq === 0) throw new AvfsError('INVALID_ARGUMENT', `invalid --meta ${JSON.stringify(spec)}: expected key=value or key`, { value: spec });
+  return eq === -1 ? { key: spec } : { key: spec.slice(0, eq), value: spec.slice(eq + 1) };
+}
+
+/**
+ * JSON result (`--json`):
+ *   vault, path (the start), count, truncated (more entries match beyond --limit),
+ *   entries: [{ path, name, type (file|directory|symlink), size, mode, mtime (ISO), hash?, target?,
+ *   version }] in path order (the same entry shape as `ls`).
+ */
+export const findCommand = new Command('find')
+  .description('find entries by name, type, size, modification time, depth, tags and metadata')
+  .argument('[path]', 'directory to search below, or a file to test (default: the whole vault)', '/')
+  .option('--name <glob>', 'name matches the glob: * ? [a-z] [!a] {a,b} (e.g. "*.md")')
+  .option('--iname <glob>', 'like --name, ignoring case')
+  .option('--glob <glob>', 'vault path matches the glob, ** crossing directories (e.g. "/src/**/test_*.py"; relative globs are relative to path)')
+  .option('--type <t>', 'f (file), d (directory) or l (symlink)')
+  .option('--min-size <size>', 'size at least this: bytes, or 10KB (1000s), 4KiB or 4K (1024s), 1.5MiB…')
+  .option('--max-size <size>', 'size at most this (same units)')
+  .option('--newer <time>', 'modified after: an ISO date/time (2024-05-01, 2024-05-01T12:00Z) or a duration ago: 30s, 10m, 2h, 1d, 1w')
+  .option('--depth <n>', 'at most n levels below path (1 = direct children)')
+  .option('--tag <tag>', 'has this tag (repeat for several: all must be present)', collect)
+  .option('--meta <key=value>', 'has metadata key=value, or just the key with --meta key (repeatable)', collect)
+  .option('-n, --limit <n>', 'at most n entries')
+  .addHelpText(
+    'after',
+    `
+The start directory itself is not listed; entries come in path order. A symlink is matched as
+itself (its target is not followed).
+` +
+      examples([
+        'avfs find --name "*.md"',
+        'avfs find /src --type f --min-size 10KB --newer 2h',
+        'avfs find --tag todo --meta owner=alice --json',
+        'avfs find --glob "/src/**/*.test.ts" -n 50',
+      ]),
+  )
+  .action(
+    action({
+      options: z.object({
+        name: z.string().optional(),
+        iname: z.string().optional(),
+        glob: z.string().optional(),
+        type: z.enum(['f', 'd', 'l']).optional(),
+        minSize: z.string().optional(),
+        maxSize: z.string().optional(),
+        newer: z.string().optional(),
+        depth: zInt(0).optional(),
+        tag: z.array(z.string()).optional(),
+        meta: z.array(z.string()).optional(),
+        limit: zInt(1).optional(),
+      }),
+      run: ([path], opts, ctx) => {
+        if (opts.name !== undefined && opts.iname !== undefined) throw new AvfsError('USAGE', 'give --name or --iname, not both');
+        const nameGlob = opts.name ?? opts.iname;
+        if (nameGlob?.includes('/')) throw new AvfsError('INVALID_ARGUMENT', `--name matches names, which never contain '/': use --glob for paths`, { value: nameGlob });
+        const filter = {
+          type: opts.type,
+          name: nameGlob === undefined ? undefined : globToRegExp(nameGlob, { nocase: opts.iname !== undefined }),
+          minSize: opts.minSize === undefined ? undefined : parseSize(opts.minSize),
+          maxSize: opts.maxSize === undefined ? undefined : parseSize(opts.maxSize),
+          newerThan: opts.newer === undefined ? undefined : parseTime(opts.newer),
+          maxDepth: opts.depth,
+          tags: opts.tag,
+          meta: opts.meta?.map(parseMetaFilter),
+          limit: opts.limit,
+        };
+        const fs = ctx.vault();
+        const root = fs.stat(path!);
+        // A relative --glob is relative to the start directory.
+        const glob = opts.glob === undefined || opts.glob.startsWith('/') ? opts.glob : joinPath(escapeGlob(root.type === 'd' ? root.path : dirname(root.path)), opts.glob);
+        const pathRe = glob === undefined ? undefined : globToRegExp(glob);
+        const { entries, truncated } = findEntries(ctx.store, fs.row(), root, { ...filter, path: pathRe });
+        return { vault: fs.name, path: root.path, count: entries.length, truncated, entries: entries.map(entryJson) };
+      },
+      render: (r, out) => {
+        out.data(r.entries.map((e) => colorName(e, e.path) + '\n').join(''));
+        if (r.truncated) out.info(`(first ${r.count} entries; raise -n for more)`);
+      },
+    }),
+  );

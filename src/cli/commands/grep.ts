@@ -1,0 +1,106 @@
+import { Command } from 'commander';
+import chalk from 'chalk';
+import { z } from 'zod';
+import { AvfsError } from '../../errors.js';
+import { globToRegExp } from '../../core/glob.js';
+import { basename } from '../../core/paths.js';
+import { grepFiles, MAX_REPORTED_LINE_CHARS } from '../../store/search.js';
+import { action, examples, zInt } from '../command.js';
+
+const VIEW = Symbol('view');
+
+/**
+ * Compiles a grep pattern. Regexes are JavaScript RegExp syntax, compiled with the `u` flag
+ * (Unicode-aware `.` and classes) when they are valid under it, else without it, so patterns
+ * written for other tools (`\-`, `\:`) still work.
+ */
+export function compilePattern(pattern: string, options: { fixed?: boolean; ignoreCase?: boolean; global?: boolean }): RegExp {
+  if (pattern.length === 0) throw new AvfsError('INVALID_PATTERN', 'empty pattern', { pattern });
+  const source = options.fixed ? pattern.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&') : pattern;
+  const flags = (options.ignoreCase ? 'i' : '') + (options.global ? 'g' : '');
+  try {
+    return new RegExp(source, flags + 'u');
+  } catch {
+    try {
+      return new RegExp(source, flags);
+    } catch (err) {
+      throw new AvfsError('INVALID_PATTERN', `invalid regular expression ${JSON.stringify(pattern)}: ${(err as Error).message}`, {
+        pattern,
+        reason: (err as Error).message,
+      });
+    }
+  }
+}
+
+/**
+ * JSON result (`--json`):
+ *   vault, pattern, path (the scope), count (matching lines; with -l, matching files), files (paths with a match, in
+ *   path order), files_scanned (text files read), binary_skipped, matches: [{ path, line (1-based),
+ *   text (the line without its newline, cut at 4096 characters) }] in path then line order.
+ *   With -l, matches is empty and files is the answer. Finding nothing is success (count 0).
+ */
+export const grepCommand = new Command('grep')
+  .description('search the current text files line by line for a regular expression (or a fixed string); binary files are skipped')
+  .argument('<pattern>', 'JavaScript regular expression (or, with -F, a literal string)')
+  .argument('[path]', 'file or directory to search (default: the whole vault)', '/')
+  .option('-i, --ignore-case', 'ignore case')
+  .option('-n, --line-number', 'show line numbers (JSON output always has them)')
+  .option('-l, --files-with-matches', 'list only the paths of files that match')
+  .option('-F, --fixed-strings', 'the pattern is a literal string, not a regex')
+  .option('-m, --max-count <n>', 'stop reading a file after n matching lines')
+  .option('--include <glob>', 'only files whose name matches the glob (e.g. "*.ts", "*.{js,mjs}")')
+  .addHelpText(
+    'after',
+    `
+Files are streamed chunk by chunk (any size). A file is binary, and skipped, when its first
+8 KiB hold a NUL byte or are not valid UTF-8. Symlinks are not followed while walking a directory.
+Reported line text is cut at ${MAX_REPORTED_LINE_CHARS} characters. An invalid regex fails with code
+INVALID_PATTERN (exit 2); no match is success with count 0.
+` +
+      examples(['avfs grep TODO', 'avfs grep -n "fetch\\(" /src --include "*.ts"', 'avfs grep -il "api key" --json', 'avfs grep -F "a.b[0]" /notes.md']),
+  )
+  .action(
+    action({
+      options: z.object({
+        ignoreCase: z.boolean().optional(),
+        lineNumber: z.boolean().optional(),
+        filesWithMatches: z.boolean().optional(),
+        fixedStrings: z.boolean().optional(),
+        maxCount: zInt(1).optional(),
+        include: z.string().optional(),
+      }),
+      run: ([pattern, path], opts, ctx) => {
+        const regex = compilePattern(pattern!, { fixed: opts.fixedStrings, ignoreCase: opts.ignoreCase });
+        const include = opts.include === undefined ? undefined : globToRegExp(opts.include);
+        const fs = ctx.vault();
+        const root = fs.stat(path!);
+        const files = (root.type === 'd' ? fs.walk(root.path) : [root]).filter((e) => e.type === 'f' && (!include || include.test(basename(e.path))));
+        const result = grepFiles(ctx.store, files, { regex, maxCount: opts.maxCount, filesOnly: opts.filesWithMatches });
+        return {
+          vault: fs.name,
+          pattern: pattern!,
+          path: root.path,
+          count: opts.filesWithMatches ? result.files.length : result.matches.length,
+          files: result.files,
+          files_scanned: result.files_scanned,
+          binary_skipped: result.binary_skipped,
+          matches: result.matches,
+          // For the human rendering only: symbol keys never reach the JSON document.
+          [VIEW]: {
+            lineNumbers: !!opts.lineNumber,
+            filesOnly: !!opts.filesWithMatches,
+            highlight: compilePattern(pattern!, { fixed: opts.fixedStrings, ignoreCase: opts.ignoreCase, global: true }),
+          },
+        };
+      },
+      render: (r, out) => {
+        const view = r[VIEW];
+        if (view.filesOnly) return out.data(r.files.map((f) => chalk.magenta(f) + '\n').join(''));
+        const lines = r.matches.map((m) => {
+          const text = m.text.replace(view.highlight, (s) => (s ? chalk.red.bold(s) : s));
+          return `${chalk.magenta(m.path)}:${view.lineNumbers ? chalk.green(String(m.line)) + ':' : ''}${text}\n`;
+        });
+        out.data(lines.join(''));
+      },
+    }),
+  );

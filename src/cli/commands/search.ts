@@ -1,0 +1,73 @@
+import { Command } from 'commander';
+import chalk from 'chalk';
+import { z } from 'zod';
+import { action, examples, zInt } from '../command.js';
+import { HIT_END, HIT_START, literalQuery, searchText } from '../../store/search.js';
+import { TEXT_INDEX_MAX_BYTES } from '../../store/text-index.js';
+import { formatBytes } from '../output.js';
+
+export const DEFAULT_SEARCH_LIMIT = 20;
+
+/**
+ * JSON result (`--json`):
+ *   vault, query (the FTS5 query that ran), path (the scope), count, truncated (more results
+ *   exist beyond --limit), results: [{ path, score (bm25, higher is better), snippet (matched
+ *   terms between « and »), size, mtime (ISO), hash }], best first; a content held by several
+ *   paths yields one result per path.
+ */
+export const searchCommand = new Command('search')
+  .description('full-text search (SQLite FTS5, ranked by bm25) over the text files of the vault, with highlighted snippets')
+  .argument('<query...>', 'FTS5 query: words (all must match), "a phrase", prefix*, a OR b, a NOT b, NEAR(a b, 5); several arguments are joined with spaces')
+  .option('-n, --limit <n>', `at most n results (default ${DEFAULT_SEARCH_LIMIT})`)
+  .option('--path <dir>', 'only files at or below this vault path')
+  .option('--literal', 'match the words as typed: FTS5 operators and punctuation lose their meaning')
+  .addHelpText(
+    'after',
+    `
+What is indexed: the current content of every text file up to ${formatBytes(TEXT_INDEX_MAX_BYTES)}.
+Binary files (a NUL byte or invalid UTF-8 in the first 8 KiB) and larger files are not indexed;
+use \`avfs grep\` for those. The index is updated in the same transaction as each write, so a
+search sees every change as soon as the writing command returns.
+Matching ignores case and diacritics ("cafe" finds "café"). Words are split at spaces and
+punctuation (Unicode-aware); a run of CJK characters without spaces is one word, so use a
+prefix query (東京*) to find it inside a longer run. No stemming: "run" does not find "running"
+(use run*). An invalid query fails with code INVALID_QUERY (exit 2).
+` +
+      examples([
+        'avfs search "retry budget"',
+        'avfs search \'"connection reset" NOT test\' -n 5',
+        'avfs search config* --path /src --json',
+        'avfs search --literal "user-id: 42"',
+      ]),
+  )
+  .action(
+    action({
+      options: z.object({ limit: zInt(1).optional(), path: z.string().optional(), literal: z.boolean().optional() }),
+      run: (args, opts, ctx) => {
+        const words = ([] as unknown[]).concat(args[0]).map(String).join(' ');
+        const query = opts.literal ? literalQuery(words) : words;
+        const fs = ctx.vault();
+        const scope = opts.path === undefined ? '/' : fs.stat(opts.path).path;
+        const limit = opts.limit ?? DEFAULT_SEARCH_LIMIT;
+        const { hits, truncated } = searchText(ctx.store, fs.row(), query, { limit, under: scope });
+        const results = hits.map((h) => ({
+          path: h.path,
+          score: h.score,
+          snippet: h.snippet.replaceAll(HIT_START, '«').replaceAll(HIT_END, '»'),
+          size: h.size,
+          mtime: new Date(h.mtime).toISOString(),
+          hash: h.hash,
+        }));
+        return { vault: fs.name, query, path: scope, count: results.length, truncated, results };
+      },
+      render: (r, out) => {
+        if (r.results.length === 0) return out.info('no matches');
+        const lines = r.results.map((h) => {
+          const snippet = h.snippet.replace(/«([^»]*)»/g, (_, m: string) => chalk.red.bold(m));
+          return `${chalk.magenta(h.path)} ${chalk.dim(`(${h.score})`)}\n  ${snippet}\n`;
+        });
+        out.data(lines.join(''));
+        if (r.truncated) out.info(chalk.dim(`(first ${r.count} results; use -n for more)`));
+      },
+    }),
+  );

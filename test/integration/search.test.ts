@@ -1,0 +1,442 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { openStore, type Store } from '../../src/store/store.js';
+import { VaultFs } from '../../src/store/vault-fs.js';
+import { forkVault } from '../../src/store/vaults.js';
+import { databaseFile } from '../../src/store/home.js';
+import { MIGRATIONS } from '../../src/store/schema.js';
+import { HIT_END, HIT_START, literalQuery, searchText, grepFiles, findEntries, type FindFilter } from '../../src/store/search.js';
+import { TEXT_INDEX_MAX_BYTES } from '../../src/store/text-index.js';
+import { addTags, deleteMeta, getMeta, getTags, removeTags, setMeta, tagCounts } from '../../src/store/annotations.js';
+import { compilePattern } from '../../src/cli/commands/grep.js';
+import { CHUNK_SIZE } from '../../src/core/chunking.js';
+import { globToRegExp } from '../../src/core/glob.js';
+import { AvfsError } from '../../src/errors.js';
+import { tempDir } from '../helpers.js';
+
+const actor = { source: 'sdk' as const };
+let home: { dir: string; cleanup: () => void };
+let store: Store;
+let fs: VaultFs;
+
+const code = (fn: () => unknown): string => {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof AvfsError) return err.code;
+    throw err;
+  }
+  return 'no error';
+};
+const count = (table: string) => (store.db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+const search = (q: string, v: VaultFs = fs, limit = 50, under?: string) => searchText(store, v.row(), q, { limit, under });
+const paths = (q: string, v: VaultFs = fs) => search(q, v).hits.map((h) => h.path).sort();
+const grep = (pattern: string, v: VaultFs = fs, opts: { i?: boolean; F?: boolean; maxCount?: number; filesOnly?: boolean; root?: string } = {}) =>
+  grepFiles(store, v.walk(opts.root ?? '/'), {
+    regex: compilePattern(pattern, { ignoreCase: opts.i, fixed: opts.F }),
+    maxCount: opts.maxCount,
+    filesOnly: opts.filesOnly,
+  });
+const find = (filter: FindFilter, root = '/', v: VaultFs = fs) => findEntries(store, v.row(), v.stat(root), filter).entries.map((e) => e.path);
+
+beforeEach(() => {
+  home = tempDir();
+  store = openStore(home.dir);
+  fs = new VaultFs(store, 'default', actor);
+});
+afterEach(() => {
+  store.release();
+  home.cleanup();
+});
+
+describe('search: consistency with the current tree', () => {
+  it('finds a word as soon as it is written, and stops finding it once rewritten or deleted', () => {
+    fs.writeFile('/notes.md', 'the quokka is a small marsupial');
+    expect(paths('quokka')).toEqual(['/notes.md']);
+    fs.writeFile('/notes.md', 'now about wombats');
+    expect(paths('quokka')).toEqual([]);
+    expect(paths('wombats')).toEqual(['/notes.md']);
+    fs.rm('/notes.md');
+    expect(paths('wombats')).toEqual([]);
+  });
+
+  it('follows mv, and a restore to an older content brings its hits back without re-indexing', () => {
+    const v1 = fs.writeFile('/a.txt', 'alpha version of the text');
+    fs.writeFile('/a.txt', 'beta version of the text');
+    fs.mv('/a.txt', '/b.txt');
+    expect(paths('beta')).toEqual(['/b.txt']);
+    expect(paths('alpha')).toEqual([]);
+    const indexed = count('text_index');
+    // What checkout/checkpoint restore do: point the entry back at stored content.
+    fs.writeContent('/b.txt', { hash: v1.hash!, size: v1.size });
+    expect(paths('alpha')).toEqual(['/b.txt']);
+    expect(paths('beta')).toEqual([]);
+    expect(count('text_index')).toBe(indexed);
+  });
+
+  it('shows every path holding a matching content, which is indexed once', () => {
+    fs.mkdir('/docs');
+    fs.writeFile('/docs/one.md', 'shared paragraph about pelicans');
+    const before = count('text_index');
+    fs.writeFile('/docs/two.md', 'shared paragraph about pelicans');
+    fs.cp('/docs/one.md', '/three.md');
+    expect(count('text_index')).toBe(before);
+    const { hits } = search('pelicans');
+    expect(hits.map((h) => h.path).sort()).toEqual(['/docs/one.md', '/docs/two.md', '/three.md']);
+    expect(new Set(hits.map((h) => h.hash)).size).toBe(1);
+    expect(new Set(hits.map((h) => h.snippet)).size).toBe(1);
+  });
+
+  it('a fork sees its parent hits without indexing anything, then the two diverge', () => {
+    for (let i = 0; i < 20; i++) fs.writeFile(`/f${i}.txt`, `document ${i} mentions heron number${i}`);
+    const indexed = count('text_index');
+    const ftsRows = count('fts');
+    forkVault(store, 'default', 'child', actor);
+    expect(count('text_index')).toBe(indexed);
+    expect(count('fts')).toBe(ftsRows);
+    const child = new VaultFs(store, 'child', actor);
+    expect(paths('heron', child)).toEqual(paths('heron'));
+    expect(paths('heron')).toHaveLength(20);
+
+    child.writeFile('/f0.txt', 'the child rewrote this one: egret');
+    child.rm('/f1.txt');
+    fs.writeFile('/f2.txt', 'the parent rewrote this one: ibis');
+    expect(paths('heron', child)).toHaveLength(18);
+    expect(paths('heron', child)).not.toContain('/f0.txt');
+    expect(paths('heron', child)).toContain('/f2.txt');
+    expect(paths('egret', child)).toEqual(['/f0.txt']);
+    expect(paths('egret')).toEqual([]);
+    expect(paths('heron')).toHaveLength(19);
+    expect(paths('heron')).toContain('/f1.txt');
+    expect(paths('ibis')).toEqual(['/f2.txt']);
+    expect(paths('ibis', child)).toEqual([]);
+  });
+
+  it('only sees its own vault, files only, and a --path scope', () => {
+    fs.mkdir('/src/lib', { parents: true });
+    fs.writeFile('/src/lib/x.ts', 'export const flamingo = 1');
+    fs.writeFile('/src/y.ts', 'flamingo again');
+    fs.writeFile('/srcother.ts', 'flamingo outside');
+    fs.symlink('/src/y.ts', '/link.ts');
+    const other = new VaultFs(store, 'other', actor);
+    forkVault(store, 'default', 'other', actor);
+    other.rm('/src', { recursive: true });
+    expect(paths('flamingo')).toEqual(['/src/lib/x.ts', '/src/y.ts', '/srcother.ts']);
+    expect(paths('flamingo', other)).toEqual(['/srcother.ts']);
+    expect(search('flamingo', fs, 50, '/src').hits.map((h) => h.path).sort()).toEqual(['/src/lib/x.ts', '/src/y.ts']);
+    expect(search('flamingo', fs, 50, '/src/y.ts').hits.map((h) => h.path)).toEqual(['/src/y.ts']);
+  });
+});
+
+describe('search: text, ranking, snippets, limits', () => {
+  it('unicode: diacritics folded both ways, CJK words, case-insensitive', () => {
+    fs.writeFile('/u.md', 'A naïve café in 東京 — Ünïcödé ✓');
+    fs.writeFile('/jp.md', '東京タワー is tall');
+    for (const q of ['naive', 'naïve', 'CAFE', 'café', 'unicode', '東京']) expect(paths(q), q).toEqual(['/u.md']);
+    expect(paths('東京*')).toEqual(['/jp.md', '/u.md']);
+    const [hit] = search('cafe').hits;
+    expect(hit!.snippet).toContain(`${HIT_START}café${HIT_END}`);
+  });
+
+  it('ranks by bm25 and highlights matches in a windowed snippet', () => {
+    const filler = Array.from({ length: 200 }, (_, i) => `word${i}`).join(' ');
+    fs.writeFile('/once.txt', `${filler} osprey ${filler}`);
+    fs.writeFile('/many.txt', 'osprey osprey osprey osprey and more osprey');
+    const { hits } = search('osprey');
+    expect(hits.map((h) => h.path)).toEqual(['/many.txt', '/once.txt']);
+    expect(hits[0]!.score).toBeGreaterThan(hits[1]!.score);
+    const long = hits[1]!.snippet;
+    expect(long).toContain(`${HIT_START}osprey${HIT_END}`);
+    expect(long.startsWith('…')).toBe(true);
+    expect(long.endsWith('…')).toBe(true);
+    expect(long.length).toBeLessThan(300);
+  });
+
+  it('phrases, prefixes, boolean operators and literal queries', () => {
+    fs.writeFile('/a.txt', 'connection reset by peer');
+    fs.writeFile('/b.txt', 'reset the connection');
+    fs.writeFile('/c.txt', 'user-id: 42 connected');
+    expect(paths('"connection reset"')).toEqual(['/a.txt']);
+    expect(paths('connect*')).toEqual(['/a.txt', '/b.txt', '/c.txt']);
+    expect(paths('reset NOT peer')).toEqual(['/b.txt']);
+    expect(paths('peer OR connected')).toEqual(['/a.txt', '/c.txt']);
+    expect(paths(literalQuery('user-id: 42'))).toEqual(['/c.txt']);
+    expect(paths(literalQuery('say "hi" AND'))).toEqual([]);
+  });
+
+  it('limit and truncated', () => {
+    for (let i = 0; i < 12; i++) fs.writeFile(`/n${String(i).padStart(2, '0')}.txt`, `kestrel ${i}`);
+    const five = search('kestrel', fs, 5);
+    expect(five.hits).toHaveLength(5);
+    expect(five.truncated).toBe(true);
+    const all = search('kestrel', fs, 12);
+    expect(all.hits).toHaveLength(12);
+    expect(all.truncated).toBe(false);
+  });
+
+  it('bad FTS syntax is INVALID_QUERY, never a crash', () => {
+    fs.writeFile('/a.txt', 'anything');
+    for (const q of ['foo AND', '"unclosed', 'nocolumn:foo', 'NEAR(', '(a OR', 'AND', '*', '', '   ', 'a - b', 'x)']) {
+      expect(code(() => search(q)), q).toBe('INVALID_QUERY');
+    }
+  });
+
+  it('binary content and content over the cap are not indexed; text up to the cap streamed from a file is', () => {
+    fs.writeFile('/bin.dat', Buffer.concat([Buffer.from('cormorant '), Buffer.from([0, 1, 2, 0xff])]));
+    fs.writeFile('/latin1.txt', Buffer.from('cormorant caf\xe9', 'latin1'));
+    const big = Buffer.alloc(TEXT_INDEX_MAX_BYTES + 1, 'a ');
+    big.write('cormorant', 0);
+    fs.writeFile('/big.txt', big);
+    expect(paths('cormorant')).toEqual([]);
+
+    // 3 chunks of text through the streaming (fd) path, the word only in the last chunk.
+    const hostFile = join(home.dir, 'host.txt');
+    const text = 'lorem ipsum '.repeat(Math.ceil((2.5 * CHUNK_SIZE) / 12)) + ' albatross at the end';
+    writeFileSync(hostFile, text);
+    const fd = openSync(hostFile, 'r');
+    try {
+      fs.writeFile('/streamed.txt', { fd });
+    } finally {
+      closeSync(fd);
+    }
+    expect(paths('albatross')).toEqual(['/streamed.txt']);
+    // And exactly at the cap, through the buffer path.
+    const atCap = Buffer.alloc(TEXT_INDEX_MAX_BYTES, 'b ');
+    atCap.write('puffin', TEXT_INDEX_MAX_BYTES - 6);
+    fs.writeFile('/cap.txt', atCap);
+    expect(paths('puffin')).toEqual(['/cap.txt']);
+  });
+
+  it('deleting content (gc) drops its index rows', () => {
+    const e = fs.writeFile('/a.txt', 'transient gannet');
+    fs.rm('/a.txt');
+    const before = count('text_index');
+    store.db.prepare('DELETE FROM blobs WHERE hash = ?').run(e.hash);
+    expect(count('text_index')).toBe(before - 1);
+    expect((store.db.prepare("SELECT count(*) AS n FROM fts WHERE fts MATCH 'gannet'").get() as { n: number }).n).toBe(0);
+  });
+});
+
+describe('search index migration', () => {
+  it('indexes text stored before the index existed, with the same rules', () => {
+    const other = tempDir();
+    try {
+      mkdirSync(other.dir, { recursive: true });
+      const db = new Database(databaseFile(other.dir));
+      db.exec(MIGRATIONS[0]!);
+      const at = Date.now();
+      const insertBlob = db.prepare('INSERT INTO blobs (hash, size, chunk_count, data, created_at) VALUES (?, ?, ?, ?, ?)');
+      insertBlob.run('h-small', 17, 1, Buffer.from('old text: axolotl'), at);
+      insertBlob.run('h-bin', 11, 1, Buffer.from('axolotl\0bin'), at);
+      // A chunked text: its word spans the boundary of its two chunks.
+      insertBlob.run('h-chunked', 20, 2, null, at);
+      db.prepare('INSERT INTO chunks (hash, size, data, created_at) VALUES (?, ?, ?, ?)').run('c0', 10, Buffer.from('chunked ax'), at);
+      db.prepare('INSERT INTO chunks (hash, size, data, created_at) VALUES (?, ?, ?, ?)').run('c1', 10, Buffer.from('olotl text'), at);
+      db.prepare('INSERT INTO blob_chunks (blob_hash, seq, chunk_hash) VALUES (?, ?, ?)').run('h-chunked', 1, 'c1');
+      db.prepare('INSERT INTO blob_chunks (blob_hash, seq, chunk_hash) VALUES (?, ?, ?)').run('h-chunked', 0, 'c0');
+      const { lastInsertRowid: vid } = db.prepare("INSERT INTO vaults (name, created_at, next_ino) VALUES ('default', ?, 10)").run(at);
+      const entry = db.prepare(
+        `INSERT INTO entries (vault_id, path, parent, type, mode, size, hash, target, mtime, atime, ctime, ino, version) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, 1)`,
+      );
+      entry.run(vid, '/', '', 'd', 493, 0, null, at, at, at, 1);
+      entry.run(vid, '/small.txt', '/', 'f', 420, 17, 'h-small', at, at, at, 2);
+      entry.run(vid, '/bin.dat', '/', 'f', 420, 11, 'h-bin', at, at, at, 3);
+      entry.run(vid, '/chunked.txt', '/', 'f', 420, 20, 'h-chunked', at, at, at, 4);
+      db.pragma('user_version = 1');
+      db.close();
+
+      const old = openStore(other.dir);
+      try {
+        const v = new VaultFs(old, 'default', actor);
+        const hits = searchText(old, v.row(), 'axolotl', { limit: 10 }).hits.map((h) => h.path).sort();
+        expect(hits).toEqual(['/chunked.txt', '/small.txt']);
+      } finally {
+        old.release();
+      }
+    } finally {
+      other.cleanup();
+    }
+  });
+});
+
+describe('grep', () => {
+  beforeEach(() => {
+    fs.mkdir('/src');
+    fs.writeFile('/src/a.ts', 'const a = 1;\n// TODO: fix a\nconst b = fetch(url);\r\nTodo later\n');
+    fs.writeFile('/src/b.ts', 'nothing to see\n');
+    fs.writeFile('/notes.md', 'TODO one\nTODO two\nTODO three');
+    fs.writeFile('/image.png', Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 0, 0x54, 0x4f, 0x44, 0x4f]));
+  });
+
+  it('reports path, line number and text, skipping binaries', () => {
+    const r = grep('TODO');
+    expect(r.matches).toEqual([
+      { path: '/notes.md', line: 1, text: 'TODO one' },
+      { path: '/notes.md', line: 2, text: 'TODO two' },
+      { path: '/notes.md', line: 3, text: 'TODO three' },
+      { path: '/src/a.ts', line: 2, text: '// TODO: fix a' },
+    ]);
+    expect(r.files).toEqual(['/notes.md', '/src/a.ts']);
+    expect(r.binary_skipped).toBe(1);
+    expect(r.files_scanned).toBe(3);
+  });
+
+  it('-i, -F, --max-count, -l, a start path', () => {
+    expect(grep('todo', fs, { i: true }).matches.map((m) => `${m.path}:${m.line}`)).toEqual(['/notes.md:1', '/notes.md:2', '/notes.md:3', '/src/a.ts:2', '/src/a.ts:4']);
+    expect(grep('fetch(url)', fs, { F: true }).matches).toEqual([{ path: '/src/a.ts', line: 3, text: 'const b = fetch(url);' }]);
+    expect(grep('.', fs, { F: true }).matches).toEqual([]);
+    expect(grep('TODO', fs, { maxCount: 2 }).matches.filter((m) => m.path === '/notes.md')).toHaveLength(2);
+    const l = grep('TODO', fs, { filesOnly: true });
+    expect(l.files).toEqual(['/notes.md', '/src/a.ts']);
+    expect(l.matches).toEqual([]);
+    expect(grep('TODO', fs, { root: '/src' }).files).toEqual(['/src/a.ts']);
+  });
+
+  it('regex syntax, unicode and invalid patterns', () => {
+    fs.writeFile('/u.txt', 'naïve café\n東京 2024-05-01\n');
+    expect(grep('\\d{4}-\\d{2}-\\d{2}').matches.map((m) => m.path)).toEqual(['/u.txt']);
+    expect(grep('caf.$').matches).toEqual([{ path: '/u.txt', line: 1, text: 'naïve café' }]);
+    expect(grep('^東.$').matches).toEqual([]);
+    expect(grep('^東京').matches).toHaveLength(1);
+    expect(grep('a\\-b').matches).toEqual([]); // legal only without the u flag: still accepted
+    for (const bad of ['(', '[a-', 'a{2,1}', '*x', '']) expect(code(() => compilePattern(bad, {})), bad).toBe('INVALID_PATTERN');
+  });
+
+  it('streams large files: lines across chunk boundaries, multi-byte characters split by chunks', () => {
+    const head = 'x'.repeat(CHUNK_SIZE - 3);
+    const body = `${head}€needle across the boundary\n` + 'filler line\n'.repeat(20000) + 'needle at the end';
+    fs.writeFile('/big.txt', body);
+    const r = grep('needle');
+    expect(r.matches.map((m) => m.line)).toEqual([1, 20002]);
+    expect(r.matches[0]!.text.length).toBe(4096);
+    expect(r.matches[1]!.text).toBe('needle at the end');
+    expect(grep('x€needle').matches).toHaveLength(1);
+  });
+
+  it('scans a content shared by several paths once and reports each path', () => {
+    fs.cp('/notes.md', '/copy.md');
+    expect(grep('TODO two').matches.map((m) => m.path)).toEqual(['/copy.md', '/notes.md']);
+  });
+});
+
+describe('find', () => {
+  beforeEach(() => {
+    fs.mkdir('/src/lib', { parents: true });
+    fs.writeFile('/src/app.ts', 'x'.repeat(5000));
+    fs.writeFile('/src/lib/util.ts', 'x'.repeat(100));
+    fs.writeFile('/src/lib/README.md', 'readme');
+    fs.writeFile('/notes.MD', 'notes');
+    fs.symlink('/src/app.ts', '/app-link');
+  });
+
+  it('by name, case-insensitive name, path glob and type', () => {
+    expect(find({ name: globToRegExp('*.ts') })).toEqual(['/src/app.ts', '/src/lib/util.ts']);
+    expect(find({ name: globToRegExp('*.md', { nocase: true }) })).toEqual(['/notes.MD', '/src/lib/README.md']);
+    expect(find({ path: globToRegExp('/src/**/*.{ts,md}') })).toEqual(['/src/app.ts', '/src/lib/README.md', '/src/lib/util.ts']);
+    expect(find({ type: 'd' })).toEqual(['/src', '/src/lib']);
+    expect(find({ type: 'l' })).toEqual(['/app-link']);
+    expect(find({}, '/src/lib')).toEqual(['/src/lib/README.md', '/src/lib/util.ts']);
+    expect(find({}, '/src/app.ts')).toEqual(['/src/app.ts']);
+    expect(find({ name: globToRegExp('*.md') }, '/src/app.ts')).toEqual([]);
+  });
+
+  it('by size, depth, modification time, and with a limit', () => {
+    expect(find({ type: 'f', minSize: 1000 })).toEqual(['/src/app.ts']);
+    expect(find({ type: 'f', maxSize: 100 })).toEqual(['/notes.MD', '/src/lib/README.md', '/src/lib/util.ts']);
+    expect(find({ maxDepth: 1 })).toEqual(['/app-link', '/notes.MD', '/src']);
+    expect(find({ maxDepth: 1 }, '/src')).toEqual(['/src/app.ts', '/src/lib']);
+    fs.utimes('/notes.MD', null, Date.now() - 3 * 86_400_000);
+    const recent = find({ type: 'f', newerThan: Date.now() - 86_400_000 });
+    expect(recent).not.toContain('/notes.MD');
+    expect(recent).toContain('/src/app.ts');
+    const limited = findEntries(store, fs.row(), fs.stat('/'), { limit: 2 });
+    expect(limited.entries).toHaveLength(2);
+    expect(limited.truncated).toBe(true);
+    expect(findEntries(store, fs.row(), fs.stat('/'), { limit: 6 }).truncated).toBe(true);
+    expect(findEntries(store, fs.row(), fs.stat('/'), { limit: 7 }).truncated).toBe(false);
+  });
+
+  it('by tags and metadata (all must match), combined with other filters', () => {
+    addTags(fs, '/src/app.ts', ['todo', 'area:api']);
+    addTags(fs, '/src/lib/util.ts', ['todo']);
+    addTags(fs, '/src/lib', ['todo']);
+    setMeta(fs, '/src/app.ts', 'owner', 'alice');
+    setMeta(fs, '/src/lib/util.ts', 'owner', 'bob');
+    expect(find({ tags: ['todo'] })).toEqual(['/src/app.ts', '/src/lib', '/src/lib/util.ts']);
+    expect(find({ tags: ['todo'], type: 'f' })).toEqual(['/src/app.ts', '/src/lib/util.ts']);
+    expect(find({ tags: ['todo', 'area:api'] })).toEqual(['/src/app.ts']);
+    expect(find({ meta: [{ key: 'owner', value: 'bob' }] })).toEqual(['/src/lib/util.ts']);
+    expect(find({ meta: [{ key: 'owner' }] })).toEqual(['/src/app.ts', '/src/lib/util.ts']);
+    expect(find({ tags: ['todo'], meta: [{ key: 'owner', value: 'alice' }] })).toEqual(['/src/app.ts']);
+    expect(find({ tags: ['todo'] }, '/src/lib')).toEqual(['/src/lib/util.ts']);
+    expect(find({ tags: ['nope'] })).toEqual([]);
+  });
+});
+
+describe('tags and metadata', () => {
+  beforeEach(() => {
+    fs.mkdir('/dir');
+    fs.writeFile('/dir/a.txt', 'a');
+  });
+
+  it('add, list, remove; duplicates ignored; validated names; NOT_FOUND for missing paths', () => {
+    expect(addTags(fs, '/dir/a.txt', ['b', 'a', 'b']).added).toEqual(['b', 'a']);
+    expect(addTags(fs, 'dir/a.txt', ['a', 'c'])).toEqual({ path: '/dir/a.txt', tags: ['a', 'b', 'c'], added: ['c'] });
+    expect(removeTags(fs, '/dir/a.txt', ['a', 'zzz'])).toEqual({ path: '/dir/a.txt', tags: ['b', 'c'], removed: ['a'] });
+    expect(tagCounts(fs)).toEqual([
+      { tag: 'b', count: 1 },
+      { tag: 'c', count: 1 },
+    ]);
+    expect(code(() => addTags(fs, '/nope', ['x']))).toBe('NOT_FOUND');
+    expect(code(() => getMeta(fs, '/nope'))).toBe('NOT_FOUND');
+    for (const bad of ['', ' x', 'a b', '-x', 'x'.repeat(129), 'a\0b']) expect(code(() => addTags(fs, '/dir/a.txt', [bad])), bad).toBe('INVALID_NAME');
+    expect(addTags(fs, '/dir/a.txt', ['équipe', 'v1.2', 'a/b', 'c++']).added).toHaveLength(4);
+    expect(code(() => setMeta(fs, '/dir/a.txt', '1abc', 'v'))).toBe('INVALID_NAME');
+    expect(code(() => setMeta(fs, '/dir/a.txt', 'k', 'x'.repeat(64 * 1024 + 1)))).toBe('INVALID_ARGUMENT');
+  });
+
+  it('metadata set, overwrite, read and delete', () => {
+    setMeta(fs, '/dir/a.txt', 'status', 'draft');
+    setMeta(fs, '/dir/a.txt', 'owner', 'alice');
+    expect(setMeta(fs, '/dir/a.txt', 'status', 'final').meta).toEqual({ owner: 'alice', status: 'final' });
+    expect(deleteMeta(fs, '/dir/a.txt', 'status')).toEqual({ path: '/dir/a.txt', meta: { owner: 'alice' }, deleted: ['status'] });
+    expect(deleteMeta(fs, '/dir/a.txt', 'status').deleted).toEqual([]);
+    setMeta(fs, '/dir/a.txt', 'x', '');
+    expect(deleteMeta(fs, '/dir/a.txt').deleted).toEqual(['owner', 'x']);
+    expect(getMeta(fs, '/dir/a.txt').meta).toEqual({});
+  });
+
+  it('follow the path through mv (file and directory), are copied by cp, dropped by rm', () => {
+    addTags(fs, '/dir/a.txt', ['keep']);
+    setMeta(fs, '/dir/a.txt', 'owner', 'alice');
+    addTags(fs, '/dir', ['folder']);
+    fs.mv('/dir/a.txt', '/dir/b.txt');
+    expect(getTags(fs, '/dir/b.txt').tags).toEqual(['keep']);
+    fs.mv('/dir', '/moved');
+    expect(getTags(fs, '/moved').tags).toEqual(['folder']);
+    expect(getTags(fs, '/moved/b.txt').tags).toEqual(['keep']);
+    expect(getMeta(fs, '/moved/b.txt').meta).toEqual({ owner: 'alice' });
+    fs.cp('/moved', '/copy', { recursive: true });
+    expect(getTags(fs, '/copy/b.txt').tags).toEqual(['keep']);
+    expect(getTags(fs, '/copy').tags).toEqual(['folder']);
+    fs.rm('/moved', { recursive: true });
+    fs.mkdir('/moved');
+    fs.writeFile('/moved/b.txt', 'new');
+    expect(getTags(fs, '/moved/b.txt').tags).toEqual([]);
+    expect(getMeta(fs, '/moved/b.txt').meta).toEqual({});
+    expect(getTags(fs, '/copy/b.txt').tags).toEqual(['keep']);
+  });
+
+  it('are kept by forks, then independent', () => {
+    addTags(fs, '/dir/a.txt', ['keep']);
+    forkVault(store, 'default', 'child', actor);
+    const child = new VaultFs(store, 'child', actor);
+    expect(getTags(child, '/dir/a.txt').tags).toEqual(['keep']);
+    addTags(child, '/dir/a.txt', ['child-only']);
+    removeTags(fs, '/dir/a.txt', ['keep']);
+    expect(getTags(fs, '/dir/a.txt').tags).toEqual([]);
+    expect(getTags(child, '/dir/a.txt').tags).toEqual(['child-only', 'keep']);
+  });
+});
