@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { parseDuration, parseSize, parseTime } from '../../src/core/units.js';
+import { AvfsError } from '../../src/errors.js';
+
+const code = (fn: () => unknown): string => {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof AvfsError) return err.code;
+    throw err;
+  }
+  return 'no error';
+};
+
+describe('parseSize', () => {
+  it('reads bytes, decimal SI units and binary IEC units', () => {
+    expect(parseSize('0')).toBe(0);
+    expect(parseSize('512')).toBe(512);
+    expect(parseSize('512B')).toBe(512);
+    expect(parseSize('10KB')).toBe(10_000);
+    expect(parseSize('10MB')).toBe(10_000_000);
+    expect(parseSize('2GB')).toBe(2_000_000_000);
+    expect(parseSize('1TB')).toBe(1e12);
+    expect(parseSize('4KiB')).toBe(4096);
+    expect(parseSize('10MiB')).toBe(10 * 1024 ** 2);
+    expect(parseSize('1GiB')).toBe(1024 ** 3);
+    expect(parseSize('1TiB')).toBe(1024 ** 4);
+  });
+  it('treats single letters as binary (as find and du do), case-insensitively, with decimals and spaces', () => {
+    expect(parseSize('512k')).toBe(512 * 1024);
+    expect(parseSize('1M')).toBe(1024 ** 2);
+    expect(parseSize('1g')).toBe(1024 ** 3);
+    expect(parseSize('10mb')).toBe(10_000_000);
+    expect(parseSize('1gib')).toBe(1024 ** 3);
+    expect(parseSize('1.5MiB')).toBe(1.5 * 1024 ** 2);
+    expect(parseSize(' 10 MB ')).toBe(10_000_000);
+  });
+  it('refuses negative numbers, unknown units, empty and non-numeric input', () => {
+    for (const bad of ['', '-1', '-10MB', 'MB', 'ten', '10XB', '10 MBs', '1e6', '10iB', '10i', '0x10', '10PB', 'Infinity', 'NaN']) {
+      expect(code(() => parseSize(bad)), bad).toBe('INVALID_ARGUMENT');
+    }
+  });
+  it('refuses sizes beyond a safe integer', () => {
+    expect(code(() => parseSize('99999999999TiB'))).toBe('INVALID_ARGUMENT');
+  });
+});
+
+describe('parseDuration', () => {
+  it('reads ms, s, m, h, d, w, with decimals', () => {
+    expect(parseDuration('250ms')).toBe(250);
+    expect(parseDuration('30s')).toBe(30_000);
+    expect(parseDuration('10m')).toBe(600_000);
+    expect(parseDuration('2h')).toBe(7_200_000);
+    expect(parseDuration('7d')).toBe(7 * 86_400_000);
+    expect(parseDuration('1w')).toBe(604_800_000);
+    expect(parseDuration('1.5h')).toBe(5_400_000);
+    expect(parseDuration('2H')).toBe(7_200_000);
+  });
+  it('accepts a bare 0, and no other number without a unit', () => {
+    expect(parseDuration('0')).toBe(0);
+    expect(parseDuration('0s')).toBe(0);
+    expect(code(() => parseDuration('60'))).toBe('INVALID_ARGUMENT');
+  });
+  it('refuses negative, unknown and malformed durations', () => {
+    for (const bad of ['', '-1h', '-0s', '1y', 'h', '1 hour', '1h30m', 'PT1H', 'soon']) {
+      expect(code(() => parseDuration(bad)), bad).toBe('INVALID_ARGUMENT');
+    }
+  });
+});
+
+describe('parseTime', () => {
+  const now = Date.parse('2024-06-01T12:00:00Z');
+  it('reads a duration as that long before now', () => {
+    expect(parseTime('2h', now)).toBe(now - 7_200_000);
+    expect(parseTime('7d', now)).toBe(now - 7 * 86_400_000);
+    expect(parseTime('30s', now)).toBe(now - 30_000);
+  });
+  it('reads ISO dates and date-times', () => {
+    expect(parseTime('2024-05-01T10:00:00Z', now)).toBe(Date.parse('2024-05-01T10:00:00Z'));
+    expect(parseTime('2024-05-01T10:00:00.250+02:00', now)).toBe(Date.parse('2024-05-01T08:00:00.250Z'));
+    expect(parseTime('2024-05-01', now)).toBe(Date.parse('2024-05-01'));
+  });
+  it('refuses anything else', () => {
+    for (const bad of ['', 'yesterday', '-2h', '05/01/2024', '2024-13-45', 'May 1 2024', '1714550400000']) {
+      expect(code(() => parseTime(bad, now)), bad).toBe('INVALID_ARGUMENT');
+    }
+  });
+});
