@@ -1,0 +1,200 @@
+import type { PolicyRule } from './policy.js';
+
+/**
+ * The built-in rules, evaluated after a policy's own rules (unless it sets `"extends": "none"`).
+ * The first rule that matches a command decides for it; a command no rule matches gets the
+ * policy's `default_action` with category `mutating` (an unknown program may write).
+ *
+ * The principle behind the actions: a change the vault can take back is allowed (with a
+ * checkpoint first when it is large or hard to redo by hand); an effect outside the vault that
+ * `proxy undo` cannot take back (publishing, remote shells, killing host processes) needs
+ * `--approve`; leaving the boundary (privilege, host mounts, namespaces) or waiting on a terminal
+ * that the proxy never provides is denied.
+ *
+ * Network: `curl`, `wget`, `git clone/fetch/pull` and package installs are allowed and tagged
+ * `networked` (visible in `check`, in the result and in the audit). The proxy cannot stop a
+ * program from opening a socket (python, node and most build tools can), so refusing the two
+ * obvious downloaders would only look like network control; what it does control is undo, so
+ * commands whose network effect is a remote change or a remote shell (`git push`, `ssh`, `scp`,
+ * `rsync` to a host, `nc`) need approval instead.
+ */
+export const DEFAULT_RULES: PolicyRule[] = [
+  // ---- leaving the boundary ---------------------------------------------------------------
+  {
+    name: 'privilege',
+    program: ['sudo', 'su', 'doas', 'pkexec', 'runuser'],
+    action: 'deny',
+    categories: ['host_escape_risk'],
+    reason: 'changes user or privilege: the command would act on the host with other rights',
+  },
+  {
+    name: 'host-system',
+    program: ['mount', 'umount', 'fusermount', 'fusermount3', 'chroot', 'nsenter', 'unshare', 'mknod', 'insmod', 'rmmod', 'modprobe', 'sysctl', 'systemctl', 'service', 'reboot', 'shutdown', 'halt', 'poweroff', 'init', 'mkfs*', 'iptables', 'nft'],
+    action: 'deny',
+    categories: ['host_escape_risk'],
+    reason: 'changes the host system (mounts, namespaces, kernel, services), outside any vault',
+  },
+  {
+    name: 'host-processes',
+    program: ['kill', 'pkill', 'killall', 'docker', 'podman', 'kubectl', 'crontab', 'at', 'batch', 'screen', 'tmux', 'setsid', 'disown'],
+    action: 'require_approval',
+    categories: ['host_escape_risk'],
+    reason: 'reaches host processes or starts work meant to outlive the command (the proxy kills every process it can find when the call ends)',
+  },
+  // ---- interactive programs: the proxy gives no terminal, so they would wait for the timeout --
+  {
+    name: 'interactive-editor',
+    program: ['vi', 'vim', 'nvim', 'view', 'vimdiff', 'nano', 'pico', 'emacs', 'micro', 'joe', 'ed', 'top', 'htop', 'btop', 'man', 'watch', 'tig', 'mc'],
+    args_none: ['-es', '-Es', '-e', '-s', '--headless', '--batch', '-batch', '--script', '-n', '-b', '--version', '--help', '-h'],
+    action: 'deny',
+    categories: ['interactive'],
+    reason: 'interactive program: the proxy runs commands without a terminal (output is captured), so it would wait for input until the timeout; use a non-interactive form (sed -i, vim -es, emacs --batch)',
+  },
+  {
+    name: 'interactive-git',
+    program: 'git',
+    subcommand: ['add', 'rebase', 'checkout', 'reset', 'stash', 'clean', 'restore'],
+    args_any: ['--interactive', '-p', '--patch', '/^-[A-Za-z]*i$/'],
+    action: 'deny',
+    categories: ['interactive'],
+    reason: 'interactive git mode needs a terminal the proxy does not provide',
+  },
+  {
+    name: 'interactive-git-commit',
+    program: 'git',
+    subcommand: 'commit',
+    args_any: ['--interactive', '-p', '--patch'],
+    action: 'deny',
+    categories: ['interactive'],
+    reason: 'interactive git mode needs a terminal the proxy does not provide',
+  },
+  {
+    name: 'git-commit-editor',
+    program: 'git',
+    subcommand: 'commit',
+    args_none: ['/^-[A-Za-z]*[mFCc]/', '--message*', '--file*', '--reuse-message*', '--reedit-message*', '--no-edit', '--fixup*', '--dry-run', '--help'],
+    action: 'deny',
+    categories: ['interactive'],
+    reason: 'git commit without -m/-F opens an editor, which waits for a terminal the proxy does not provide; pass -m "message"',
+  },
+  // ---- remote effects proxy undo cannot take back ------------------------------------------
+  {
+    name: 'git-push',
+    program: 'git',
+    subcommand: ['push', 'send-email', 'svn', 'p4'],
+    action: 'require_approval',
+    categories: ['networked'],
+    reason: 'publishes outside the vault: proxy undo cannot take it back',
+  },
+  {
+    name: 'remote-shell',
+    program: ['ssh', 'scp', 'sftp', 'mosh', 'telnet', 'nc', 'ncat', 'netcat', 'socat', 'ftp', 'lftp'],
+    action: 'require_approval',
+    categories: ['networked', 'host_escape_risk'],
+    reason: 'opens a connection to another host where changes are outside the vault and cannot be undone',
+  },
+  {
+    name: 'rsync-remote',
+    program: 'rsync',
+    args_any: ['/^[^/]*:/', '/^rsync:\\/\\//'],
+    action: 'require_approval',
+    categories: ['networked', 'mutating'],
+    reason: 'copies to or from another host',
+  },
+  // ---- large or hard-to-redo changes inside the vault: checkpoint first ----------------------
+  {
+    name: 'rm-recursive',
+    program: ['rm'],
+    args_any: ['/^-[A-Za-z]*[rR][A-Za-z]*$/', '--recursive'],
+    action: 'allow_with_checkpoint',
+    categories: ['destructive'],
+    reason: 'recursive removal: a checkpoint is taken first so `proxy undo` can restore the tree',
+  },
+  {
+    name: 'git-discard',
+    program: 'git',
+    subcommand: ['reset', 'clean', 'restore', 'rebase', 'filter-branch', 'filter-repo', 'gc', 'prune'],
+    action: 'allow_with_checkpoint',
+    categories: ['destructive'],
+    reason: 'can discard work that git itself may not keep: a checkpoint is taken first',
+  },
+  {
+    name: 'git-checkout-force',
+    program: 'git',
+    subcommand: ['checkout', 'switch', 'stash', 'branch'],
+    args_any: ['-f', '--force', '--', '.', '-D', 'drop', 'clear', '--discard-changes'],
+    action: 'allow_with_checkpoint',
+    categories: ['destructive'],
+    reason: 'can overwrite or drop uncommitted work: a checkpoint is taken first',
+  },
+  {
+    name: 'find-delete',
+    program: 'find',
+    args_any: ['-delete'],
+    action: 'allow_with_checkpoint',
+    categories: ['destructive'],
+    reason: 'deletes every match: a checkpoint is taken first',
+  },
+  {
+    name: 'overwrite-tools',
+    program: ['dd', 'shred', 'truncate', 'wipe', 'srm'],
+    action: 'allow_with_checkpoint',
+    categories: ['destructive'],
+    reason: 'overwrites data in place: a checkpoint is taken first',
+  },
+  {
+    name: 'rm',
+    program: ['rm', 'rmdir', 'unlink'],
+    action: 'allow',
+    categories: ['destructive'],
+    reason: 'removes named files; history keeps every removed version (`avfs log`, `avfs checkout`)',
+  },
+  // ---- network fetches: allowed, tagged ----------------------------------------------------
+  {
+    name: 'git-network',
+    program: 'git',
+    subcommand: ['clone', 'fetch', 'pull', 'ls-remote', 'submodule'],
+    action: 'allow',
+    categories: ['networked', 'mutating'],
+    reason: 'fetches from a remote into the vault; what it writes is tracked and can be undone',
+  },
+  {
+    name: 'downloaders',
+    program: ['curl', 'wget', 'http', 'https', 'aria2c'],
+    action: 'allow',
+    categories: ['networked'],
+    reason: 'network fetch; allowed because the proxy cannot control sockets anyway (see the policy docs), and tagged networked',
+  },
+  {
+    name: 'package-install',
+    program: ['npm', 'pnpm', 'yarn', 'bun', 'pip', 'pip3', 'uv', 'poetry', 'cargo', 'go', 'gem', 'bundle', 'composer'],
+    subcommand: ['install', 'i', 'add', 'ci', 'update', 'upgrade', 'fetch', 'get', 'sync', 'download', 'publish'],
+    action: 'allow',
+    categories: ['networked', 'mutating'],
+    reason: 'installs packages from the network into the vault',
+  },
+  // ---- read-only -----------------------------------------------------------------------------
+  {
+    name: 'git-read',
+    program: 'git',
+    subcommand: ['status', 'log', 'diff', 'show', 'blame', 'rev-parse', 'ls-files', 'ls-tree', 'cat-file', 'describe', 'shortlog', 'grep', 'version', 'help', 'config'],
+    args_none: ['--add', '--unset', '--unset-all', '--replace-all', '--edit', '-e', '--global', '--system', '--file', '-f'],
+    action: 'allow',
+    categories: ['read_only'],
+    reason: 'reads the repository',
+  },
+  {
+    name: 'read-only',
+    program: [
+      ':', 'true', 'false', 'test', '[', 'echo', 'printf', 'pwd', 'ls', 'cat', 'head', 'tail', 'wc', 'grep', 'egrep', 'fgrep', 'rg', 'ag',
+      'tree', 'stat', 'file', 'du', 'df', 'diff', 'cmp', 'md5sum', 'sha1sum', 'sha256sum', 'sha512sum', 'b2sum', 'cksum', 'which',
+      'type', 'date', 'sort', 'uniq', 'cut', 'tr', 'jq', 'yq', 'less', 'more', 'basename', 'dirname', 'realpath', 'readlink',
+      'id', 'whoami', 'uname', 'env', 'printenv', 'sleep', 'seq', 'expr', 'nl', 'od', 'xxd', 'hexdump', 'strings', 'column',
+      'comm', 'join', 'paste', 'fold', 'fmt', 'rev', 'tac', 'base64', 'find', 'locate', 'trap', 'set', 'export', 'cd', 'wait',
+      'shift', 'exit', 'return', 'read', 'local', 'unset', 'alias', 'hash', 'getopts', 'nice', 'timeout', 'nohup', 'xargs', 'time',
+    ],
+    action: 'allow',
+    categories: ['read_only'],
+    reason: 'reads files or prints; writes nothing by itself',
+  },
+];

@@ -1,0 +1,392 @@
+import { z } from 'zod';
+import { AvfsError } from '../errors.js';
+import { commandsOf, programName, quoteArgv, subcommandOf, type SimpleCommand } from './command-line.js';
+import { DEFAULT_RULES } from './default-policy.js';
+
+/**
+ * Proxy policy: which commands may run in a vault, and how.
+ *
+ * FORMAT (JSON, every field optional; `avfs proxy policy show` prints the effective policy):
+ *
+ *   {
+ *     "version": 1,
+ *     "extends": "default",            // "default": the built-in rules run after yours; "none": only yours
+ *     "default_action": "allow",       // for a command no rule matches
+ *     "timeout_ms": 300000,            // default --timeout
+ *     "kill_after_ms": 2000,           // default --kill-after: SIGTERM → SIGKILL grace
+ *     "max_output_bytes": 1048576,     // stdout and stderr are each cut after this many bytes
+ *     "auto_checkpoint": false,        // checkpoint before every exec, whatever the decision
+ *     "host_paths": { "action": "deny", "allow": ["/dev/null", …] },
+ *     "env": { "pass": ["PATH", "HOME", "LANG", "LC_*", …], "set": { "CI": "1" } },
+ *     "rules": [
+ *       { "name": "no-npm-publish", "program": "npm", "subcommand": "publish",
+ *         "action": "deny", "categories": ["networked"], "reason": "we never publish from agents" }
+ *     ]
+ *   }
+ *
+ * A rule matches a simple command when all its conditions hold:
+ *   program     pattern(s) for the program's name (argv[0] without its directory)
+ *   subcommand  pattern(s) for the first non-option argument (`git -C x reset` → reset)
+ *   args_any    at least one argument matches one of these patterns
+ *   args_all    every pattern matches at least one argument
+ *   args_none   no argument matches any of these patterns
+ * A pattern is a glob (`*`, `?`, `[abc]`, `{a,b}`) matched against the whole word, or a regular
+ * expression written `/…/flags`. Rules are tried in order; the first match decides for that command.
+ *
+ * A request may run several commands (`--shell "a && b"`, `sh -c`, wrappers like `env`, `xargs`,
+ * `find -exec`); each is judged, and the most severe action wins: deny > require_approval >
+ * allow_with_checkpoint > allow. Categories are the union over every command.
+ *
+ * Host paths: a word that names a host path outside the vault — an absolute path not under the
+ * mountpoint and not in `host_paths.allow`, `~`/`$HOME` in shell syntax, or a relative path whose
+ * `..` climbs above the vault root from the working directory — gets `host_paths.action`
+ * (default deny) with category host_escape_risk. The program itself (argv[0]) may be an absolute
+ * path: running /usr/bin/python3 is not a reference to host data.
+ */
+
+export const ACTIONS = ['allow', 'allow_with_checkpoint', 'require_approval', 'deny'] as const;
+export const CATEGORIES = ['read_only', 'mutating', 'destructive', 'networked', 'host_escape_risk', 'interactive'] as const;
+export type PolicyAction = (typeof ACTIONS)[number];
+export type Category = (typeof CATEGORIES)[number];
+
+/** Compiled patterns, shared by every evaluation in the process. */
+const compiled = new Map<string, RegExp>();
+
+const SEVERITY: Record<PolicyAction, number> = { allow: 0, allow_with_checkpoint: 1, require_approval: 2, deny: 3 };
+
+const zPattern = z.string().min(1);
+const zPatterns = z.union([zPattern, z.array(zPattern).min(1)]);
+
+const zRule = z
+  .object({
+    name: z.string().min(1).max(100),
+    program: zPatterns,
+    subcommand: zPatterns.optional(),
+    args_any: z.array(zPattern).optional(),
+    args_all: z.array(zPattern).optional(),
+    args_none: z.array(zPattern).optional(),
+    action: z.enum(ACTIONS),
+    categories: z.array(z.enum(CATEGORIES)).default([]),
+    reason: z.string().optional(),
+  })
+  .strict();
+
+export type PolicyRule = z.input<typeof zRule>;
+
+export const DEFAULT_HOST_ALLOW = [
+  '/dev/null',
+  '/dev/zero',
+  '/dev/random',
+  '/dev/urandom',
+  '/dev/stdin',
+  '/dev/stdout',
+  '/dev/stderr',
+  '/dev/fd/*',
+  '/proc/self/**',
+];
+
+/** Variables passed from the proxy's environment by default; AVFS_* are always set by the proxy. */
+export const DEFAULT_ENV_PASS = [
+  'PATH',
+  'HOME',
+  'USER',
+  'LOGNAME',
+  'SHELL',
+  'LANG',
+  'LANGUAGE',
+  'LC_*',
+  'TZ',
+  'TERM',
+  'TMPDIR',
+  'NO_COLOR',
+  'FORCE_COLOR',
+  'CI',
+  'GIT_AUTHOR_*',
+  'GIT_COMMITTER_*',
+  'npm_config_*',
+  'NODE_OPTIONS',
+  'PYTHONPATH',
+  'VIRTUAL_ENV',
+  'CARGO_HOME',
+  'RUSTUP_HOME',
+  'GOPATH',
+  'GOCACHE',
+  'HTTP_PROXY',
+  'HTTPS_PROXY',
+  'NO_PROXY',
+  'http_proxy',
+  'https_proxy',
+  'no_proxy',
+  'SSL_CERT_FILE',
+  'SSL_CERT_DIR',
+];
+
+export const policySchema = z
+  .object({
+    version: z.literal(1).default(1),
+    extends: z.enum(['default', 'none']).default('default'),
+    default_action: z.enum(ACTIONS).default('allow'),
+    timeout_ms: z.number().int().positive().max(7 * 24 * 3600_000).default(300_000),
+    kill_after_ms: z.number().int().min(0).max(600_000).default(2_000),
+    max_output_bytes: z.number().int().min(0).max(256 * 1024 * 1024).default(1024 * 1024),
+    auto_checkpoint: z.boolean().default(false),
+    host_paths: z
+      .object({ action: z.enum(ACTIONS).default('deny'), allow: z.array(zPattern).default(DEFAULT_HOST_ALLOW) })
+      .strict()
+      .default({ action: 'deny', allow: DEFAULT_HOST_ALLOW }),
+    env: z
+      .object({ pass: z.array(zPattern).default(DEFAULT_ENV_PASS), set: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).default({}) })
+      .strict()
+      .default({ pass: DEFAULT_ENV_PASS, set: {} }),
+    rules: z.array(zRule).default([]),
+  })
+  .strict();
+
+export type Policy = z.output<typeof policySchema>;
+export type PolicyInput = z.input<typeof policySchema>;
+type Rule = z.output<typeof zRule>;
+
+/** Where the effective policy came from. */
+export type PolicySource = 'vault' | 'home' | 'default';
+
+/** Validates a policy document (parsed JSON); INVALID_ARGUMENT names the first bad field. */
+export function parsePolicy(input: unknown, origin = 'policy'): Policy {
+  const parsed = policySchema.safeParse(input);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
+    const first = issues[0]!;
+    throw new AvfsError('INVALID_ARGUMENT', `invalid ${origin}: ${first.path || '(root)'}: ${first.message}`, { issues });
+  }
+  for (const rule of parsed.data.rules) for (const p of patternsOf(rule)) compilePattern(p, false);
+  for (const p of parsed.data.host_paths.allow) compilePattern(p, true);
+  return parsed.data;
+}
+
+/** Parses policy JSON text. */
+export function parsePolicyText(text: string, origin = 'policy'): Policy {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new AvfsError('INVALID_ARGUMENT', `invalid ${origin}: not JSON: ${(err as Error).message}`);
+  }
+  return parsePolicy(json, origin);
+}
+
+/** The built-in policy: every default, and the built-in rules. */
+export const DEFAULT_POLICY: Policy = parsePolicy({});
+
+/** The rules a policy evaluates, in order: its own, then the built-in ones unless it opts out. */
+export function effectiveRules(policy: Policy): Rule[] {
+  return policy.extends === 'default' ? [...policy.rules, ...DEFAULT_RULES.map((r) => zRule.parse(r))] : policy.rules;
+}
+
+function patternsOf(rule: Rule): string[] {
+  const list = (p: string | string[] | undefined) => (p === undefined ? [] : Array.isArray(p) ? p : [p]);
+  return [...list(rule.program), ...list(rule.subcommand), ...(rule.args_any ?? []), ...(rule.args_all ?? []), ...(rule.args_none ?? [])];
+}
+
+// ---- patterns ---------------------------------------------------------------------------------
+
+/**
+ * A glob or `/regex/flags` as a RegExp anchored to the whole word. For host paths (`pathMode`),
+ * `*` stays inside one path component and `**` crosses them; for words, `*` matches anything.
+ */
+export function compilePattern(pattern: string, pathMode: boolean): RegExp {
+  const key = `${pathMode ? 'p' : 'w'}:${pattern}`;
+  let re = compiled.get(key);
+  if (re) return re;
+  const regex = /^\/(.+)\/([dgimsuy]*)$/.exec(pattern);
+  try {
+    if (regex && !pathMode) {
+      re = new RegExp(regex[1]!, regex[2]);
+    } else {
+      re = new RegExp('^' + globToRegex(pattern, pathMode) + '$');
+    }
+  } catch (err) {
+    throw new AvfsError('INVALID_PATTERN', `invalid pattern ${JSON.stringify(pattern)}: ${(err as Error).message}`, { pattern });
+  }
+  compiled.set(key, re);
+  return re;
+}
+
+function globToRegex(glob: string, pathMode: boolean): string {
+  let out = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!;
+    if (c === '*') {
+      if (glob[i + 1] === '*') {
+        out += '.*';
+        i++;
+      } else out += pathMode ? '[^/]*' : '.*';
+    } else if (c === '?') out += pathMode ? '[^/]' : '.';
+    else if (c === '[') {
+      const end = glob.indexOf(']', i + 2);
+      if (end === -1) out += '\\[';
+      else {
+        const body = glob.slice(i + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\');
+        out += `[${body}]`;
+        i = end;
+      }
+    } else if (c === '{') {
+      const end = glob.indexOf('}', i);
+      if (end === -1) out += '\\{';
+      else {
+        out += '(?:' + glob.slice(i + 1, end).split(',').map((alt) => globToRegex(alt, pathMode)).join('|') + ')';
+        i = end;
+      }
+    } else out += c.replace(/[.+^${}()|\\\]]/g, '\\$&');
+  }
+  return out;
+}
+
+const matchesAny = (word: string, patterns: string[]) => patterns.some((p) => compilePattern(p, false).test(word));
+const asList = (p: string | string[]) => (Array.isArray(p) ? p : [p]);
+
+function ruleMatches(rule: Rule, cmd: SimpleCommand): boolean {
+  const argv0 = cmd.argv[0]!;
+  const name = programName(argv0);
+  if (!asList(rule.program).some((p) => compilePattern(p, false).test(name) || (p.includes('/') && compilePattern(p, false).test(argv0)))) return false;
+  const args = cmd.argv.slice(1);
+  if (rule.subcommand !== undefined) {
+    const sub = subcommandOf(args);
+    if (sub === undefined || !matchesAny(sub, asList(rule.subcommand))) return false;
+  }
+  if (rule.args_any && !args.some((a) => matchesAny(a, rule.args_any!))) return false;
+  if (rule.args_all && !rule.args_all.every((p) => args.some((a) => compilePattern(p, false).test(a)))) return false;
+  if (rule.args_none && args.some((a) => matchesAny(a, rule.args_none!))) return false;
+  return true;
+}
+
+// ---- host paths -------------------------------------------------------------------------------
+
+export interface PathContext {
+  /** The vault path the command runs in (`--cwd`), canonical. */
+  cwd: string;
+  /** The host directory where the vault is available (mountpoint or copy), when known. */
+  root?: string;
+}
+
+/** The parts of a word that may be paths: the word, an option's value, an assignment's value. */
+function pathCandidates(word: string): string[] {
+  const out = [word];
+  const eq = word.indexOf('=');
+  if (word.startsWith('-')) {
+    if (eq !== -1) out.push(word.slice(eq + 1));
+    else if (/^-[A-Za-z]\//.test(word)) out.push(word.slice(2)); // -I/usr/include, -o/tmp/x
+  } else if (eq > 0 && /^[A-Za-z_][A-Za-z0-9_.-]*=/.test(word)) {
+    out.push(word.slice(eq + 1));
+  }
+  return out;
+}
+
+/** Why `word` refers to the host outside the vault, or undefined when it does not. */
+export function hostReference(word: string, ctx: PathContext, allow: string[], shell: boolean, isProgram: boolean): string | undefined {
+  for (const candidate of pathCandidates(word)) {
+    if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(candidate)) continue; // a URL
+    if (shell && (/^~[A-Za-z0-9_.-]*(\/|$)/.test(candidate) || /^\$\{?HOME\b/.test(candidate))) {
+      return `${candidate} is the host's home directory, outside the vault`;
+    }
+    if (candidate.startsWith('/')) {
+      if (isProgram && candidate === word) continue; // running a host program is not a reference to host data
+      const clean = candidate.replace(/\/+$/, '') || '/';
+      if (ctx.root && (clean === ctx.root || clean.startsWith(ctx.root + '/'))) continue;
+      if (allow.some((p) => compilePattern(p, true).test(clean))) continue;
+      return `${candidate} is an absolute host path outside the vault (inside the vault, use a path relative to the working directory)`;
+    }
+    if (candidate.split('/').includes('..') && escapesRoot(ctx.cwd, candidate)) {
+      return `${candidate} climbs above the vault root from ${ctx.cwd}`;
+    }
+  }
+  return undefined;
+}
+
+function escapesRoot(cwd: string, relative: string): boolean {
+  let depth = cwd === '/' ? 0 : cwd.split('/').length - 1;
+  for (const seg of relative.split('/')) {
+    if (seg === '' || seg === '.') continue;
+    if (seg === '..') {
+      if (--depth < 0) return true;
+    } else depth++;
+  }
+  return false;
+}
+
+// ---- evaluation -------------------------------------------------------------------------------
+
+/** The verdict on one simple command of a request. */
+export interface CommandVerdict {
+  command: string;
+  via?: string;
+  rule: string;
+  action: PolicyAction;
+  categories: Category[];
+  reason: string;
+}
+
+/** The decision on a whole request (the JSON `decision` field). */
+export interface Decision {
+  action: PolicyAction;
+  categories: Category[];
+  /** The rule that decided: a rule name, `host-paths`, or `default`. */
+  rule: string;
+  reason: string;
+}
+
+export interface Evaluation {
+  decision: Decision;
+  verdicts: CommandVerdict[];
+}
+
+/** Judges a request (argv or shell string) against a policy without running anything. */
+export function evaluatePolicy(policy: Policy, request: { argv?: string[]; shell?: string }, ctx: PathContext): Evaluation {
+  const commands = commandsOf(request).filter((c) => c.argv.length > 0);
+  if (commands.length === 0) throw new AvfsError('USAGE', 'no command to run');
+  const rules = effectiveRules(policy);
+  const verdicts: CommandVerdict[] = [];
+  for (const cmd of commands) {
+    const command = quoteArgv(cmd.argv);
+    const base = { command, ...(cmd.via ? { via: cmd.via } : {}) };
+    const rule = rules.find((r) => ruleMatches(r, cmd));
+    const categories = new Set<Category>(rule ? rule.categories : ['mutating']);
+    if (cmd.writesRedirect) {
+      categories.add('mutating');
+      categories.delete('read_only');
+    }
+    verdicts.push(
+      rule
+        ? { ...base, rule: rule.name, action: rule.action, categories: [...categories], reason: rule.reason ?? `matched rule ${rule.name}` }
+        : { ...base, rule: 'default', action: policy.default_action, categories: [...categories], reason: 'no rule matched: the default action applies' },
+    );
+    const words = [...cmd.argv.map((w, i) => ({ w, program: i === 0 })), ...cmd.redirects.map((w) => ({ w, program: false }))];
+    for (const { w, program } of words) {
+      const why = hostReference(w, ctx, policy.host_paths.allow, cmd.shell, program);
+      if (why) {
+        verdicts.push({ ...base, rule: 'host-paths', action: policy.host_paths.action, categories: ['host_escape_risk'], reason: why });
+        break;
+      }
+    }
+  }
+  const top = verdicts.reduce((a, b) => (SEVERITY[b.action] > SEVERITY[a.action] ? b : a));
+  const categories = CATEGORIES.filter((c) => verdicts.some((v) => v.categories.includes(c)));
+  // read_only describes the whole request only when nothing else in it writes.
+  const finalCategories = categories.length > 1 ? categories.filter((c) => c !== 'read_only') : categories;
+  const where = verdicts.length > 1 || request.shell !== undefined ? `${top.command}: ` : '';
+  return { decision: { action: top.action, categories: finalCategories, rule: top.rule, reason: where + top.reason }, verdicts };
+}
+
+/** True when `action` needs `--approve` to run. */
+export const needsApproval = (action: PolicyAction) => action === 'require_approval';
+
+/**
+ * The child's environment: the variables the policy passes through from the proxy's own
+ * environment (names or globs), then the policy's `set`, then `extra` (--env), then AVFS_*.
+ */
+export function childEnv(policy: Policy, from: NodeJS.ProcessEnv, extra: Record<string, string>, avfs: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(from)) {
+    if (v === undefined) continue;
+    if (policy.env.pass.some((p) => compilePattern(p, false).test(k))) env[k] = v;
+  }
+  return { ...env, ...policy.env.set, ...extra, ...avfs };
+}

@@ -1,0 +1,123 @@
+import { describe, expect, it } from 'vitest';
+import { commandsOf, parseShell } from '../../src/proxy/command-line.js';
+import { DEFAULT_POLICY, evaluatePolicy, parsePolicy, childEnv } from '../../src/proxy/policy.js';
+import { AvfsError } from '../../src/errors.js';
+
+const ctx = { cwd: '/', root: '/mnt/vault' };
+const decide = (argv: string[], policy = DEFAULT_POLICY, c = ctx) => evaluatePolicy(policy, { argv }, c).decision;
+const decideShell = (shell: string, policy = DEFAULT_POLICY, c = ctx) => evaluatePolicy(policy, { shell }, c).decision;
+
+describe('shell parsing for policy', () => {
+  it('splits lists, pipes and substitutions into simple commands', () => {
+    const cmds = parseShell(`FOO=1 echo "a b" 'c;d' && rm -rf x | wc -l; echo $(curl -s http://x) > out.txt 2>&1`);
+    expect(cmds.map((c) => c.argv)).toEqual([
+      ['echo', 'a b', 'c;d'],
+      ['rm', '-rf', 'x'],
+      ['wc', '-l'],
+      ['echo', '$(curl -s http://x)'],
+      ['curl', '-s', 'http://x'],
+    ]);
+    expect(cmds[3]!.redirects).toEqual(['out.txt']);
+    expect(cmds[3]!.writesRedirect).toBe(true);
+  });
+
+  it('sees through wrappers: sh -c, env, timeout, xargs, find -exec, sudo', () => {
+    const argvs = (argv: string[]) => commandsOf({ argv }).map((c) => c.argv);
+    expect(argvs(['sh', '-c', 'trap "" TERM; sleep 100 & sleep 100'])).toEqual([['trap', '', 'TERM'], ['sleep', '100'], ['sleep', '100']]);
+    expect(argvs(['env', '-i', 'A=1', 'rm', '-rf', 'x'])).toContainEqual(['rm', '-rf', 'x']);
+    expect(argvs(['timeout', '-s', 'KILL', '5', 'git', 'reset', '--hard'])).toContainEqual(['git', 'reset', '--hard']);
+    expect(argvs(['find', '.', '-name', '*.o', '-exec', 'rm', '-f', '{}', ';'])).toContainEqual(['rm', '-f', '{}']);
+    expect(argvs(['sudo', '-u', 'bob', 'ls'])).toContainEqual(['ls']);
+  });
+});
+
+describe('default policy', () => {
+  it('allows ordinary commands and labels read-only ones', () => {
+    expect(decide(['ls', '-la'])).toMatchObject({ action: 'allow', categories: ['read_only'], rule: 'read-only' });
+    expect(decide(['git', 'status'])).toMatchObject({ action: 'allow', rule: 'git-read' });
+    expect(decide(['make', 'all'])).toMatchObject({ action: 'allow', categories: ['mutating'], rule: 'default' });
+    expect(decideShell('echo hi > out.txt').categories).toEqual(['mutating']);
+  });
+
+  it('asks for a checkpoint before recursive rm and git reset/clean', () => {
+    for (const argv of [['rm', '-rf', 'build'], ['rm', '-r', 'x'], ['rm', '--recursive', 'x'], ['rm', '-fR', 'x'], ['git', 'reset', '--hard'], ['git', '-C', 'sub', 'clean', '-fdx'], ['find', '.', '-delete']]) {
+      expect(decide(argv), argv.join(' ')).toMatchObject({ action: 'allow_with_checkpoint', categories: ['destructive'] });
+    }
+    expect(decide(['rm', 'one.txt'])).toMatchObject({ action: 'allow', categories: ['destructive'] });
+    expect(decide(['rm', '--force', 'one.txt']).action).toBe('allow');
+    expect(decideShell('make && rm -rf dist').action).toBe('allow_with_checkpoint');
+  });
+
+  it('denies references to host paths outside the vault', () => {
+    expect(decide(['cat', '/etc/passwd'])).toMatchObject({ action: 'deny', rule: 'host-paths', categories: expect.arrayContaining(['host_escape_risk']) });
+    expect(decide(['cp', 'x', '--target-directory=/tmp'])).toMatchObject({ action: 'deny', rule: 'host-paths' });
+    expect(decide(['cc', '-I/usr/include', 'x.c']).rule).toBe('host-paths');
+    expect(decide(['cat', '../../x'], DEFAULT_POLICY, { cwd: '/src' }).rule).toBe('host-paths');
+    expect(decide(['cat', '../x'], DEFAULT_POLICY, { cwd: '/src' }).action).toBe('allow');
+    expect(decideShell('cat ~/.ssh/id_rsa').rule).toBe('host-paths');
+    expect(decideShell('echo x > /etc/motd').rule).toBe('host-paths');
+    expect(decideShell('ls $HOME').rule).toBe('host-paths');
+    // Allowed: the program's own path, /dev/null, URLs, paths under the mountpoint.
+    expect(decide(['/usr/bin/env', 'ls']).action).toBe('allow');
+    expect(decideShell('ls > /dev/null 2>&1').action).toBe('allow');
+    expect(decide(['curl', '-s', 'https://example.com/a/b']).action).toBe('allow');
+    expect(decide(['cat', '/mnt/vault/notes.md']).action).toBe('allow');
+  });
+
+  it('networked: downloads allowed and tagged, remote shells and pushes need approval', () => {
+    expect(decide(['curl', '-O', 'https://example.com/x'])).toMatchObject({ action: 'allow', categories: ['networked'] });
+    expect(decide(['git', 'clone', 'https://example.com/r.git']).categories).toContain('networked');
+    expect(decide(['ssh', 'host', 'ls'])).toMatchObject({ action: 'require_approval', rule: 'remote-shell' });
+    expect(decide(['git', 'push', 'origin', 'main'])).toMatchObject({ action: 'require_approval', rule: 'git-push' });
+  });
+
+  it('denies interactive programs and privilege changes', () => {
+    expect(decide(['vim', 'x.txt'])).toMatchObject({ action: 'deny', categories: ['interactive'] });
+    expect(decide(['vim', '-es', '-c', 'wq', 'x.txt']).action).not.toBe('deny');
+    expect(decide(['git', 'commit'])).toMatchObject({ action: 'deny', rule: 'git-commit-editor' });
+    expect(decide(['git', 'commit', '-am', 'msg']).action).toBe('allow');
+    expect(decide(['git', 'rebase', '-i', 'HEAD~2'])).toMatchObject({ action: 'deny', rule: 'interactive-git' });
+    expect(decide(['sudo', 'ls'])).toMatchObject({ action: 'deny', rule: 'privilege' });
+    expect(decideShell('ls; sudo rm x').action).toBe('deny');
+  });
+});
+
+describe('custom policies', () => {
+  it('own rules run first, globs and regexes match, extends none drops the built-ins', () => {
+    const policy = parsePolicy({
+      rules: [
+        { name: 'no-publish', program: 'npm', subcommand: 'publish', action: 'deny', categories: ['networked'] },
+        { name: 'approve-python', program: 'python*', action: 'require_approval' },
+        { name: 'tests', program: 'node', args_any: ['/\\.test\\.js$/'], action: 'allow', categories: ['read_only'] },
+      ],
+    });
+    expect(decide(['npm', 'publish'], policy)).toMatchObject({ action: 'deny', rule: 'no-publish' });
+    expect(decide(['python3', 'x.py'], policy)).toMatchObject({ action: 'require_approval', rule: 'approve-python' });
+    expect(decide(['node', 'a.test.js'], policy)).toMatchObject({ rule: 'tests', categories: ['read_only'] });
+    expect(decide(['rm', '-rf', 'x'], policy).action).toBe('allow_with_checkpoint');
+    const bare = parsePolicy({ extends: 'none', default_action: 'deny', rules: [{ name: 'ls', program: 'ls', action: 'allow' }] });
+    expect(decide(['ls'], bare).action).toBe('allow');
+    expect(decide(['rm', '-rf', 'x'], bare)).toMatchObject({ action: 'deny', rule: 'default' });
+  });
+
+  it('rejects invalid policies with the field that is wrong', () => {
+    const bad = (p: unknown) => {
+      try {
+        parsePolicy(p);
+      } catch (err) {
+        return err as AvfsError;
+      }
+      throw new Error('accepted');
+    };
+    expect(bad({ rules: [{ name: 'x', program: 'ls', action: 'maybe' }] }).code).toBe('INVALID_ARGUMENT');
+    expect(bad({ timeout_ms: -1 }).data.issues).toEqual([expect.objectContaining({ path: 'timeout_ms' })]);
+    expect(bad({ unknown_field: 1 }).code).toBe('INVALID_ARGUMENT');
+    expect(bad({ rules: [{ name: 'x', program: '/(/', action: 'allow' }] }).code).toBe('INVALID_PATTERN');
+  });
+
+  it('passes only the environment the policy names', () => {
+    const policy = parsePolicy({ env: { pass: ['PATH', 'LC_*'], set: { CI: '1' } } });
+    const env = childEnv(policy, { PATH: '/bin', LC_ALL: 'C', SECRET: 'x' }, { EXTRA: 'y' }, { AVFS_VAULT: 'v' });
+    expect(env).toEqual({ PATH: '/bin', LC_ALL: 'C', CI: '1', EXTRA: 'y', AVFS_VAULT: 'v' });
+  });
+});
