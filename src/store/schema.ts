@@ -15,6 +15,7 @@
  *  - annotations: tags (kind 't') and key/value metadata (kind 'm') on paths.
  *  - text_index / fts: full-text index keyed by content, not by path.
  *  - audit: who did what, when.
+ *  - execs: one row per `proxy exec` run (what ran, the change window, the checkpoint before it).
  */
 export const MIGRATIONS: readonly string[] = [
   `
@@ -183,5 +184,31 @@ export const MIGRATIONS: readonly string[] = [
         (SELECT group_concat(c.data, '' ORDER BY bc.seq) FROM blob_chunks bc JOIN chunks c ON c.hash = bc.chunk_hash WHERE bc.blob_hash = b.hash)
       END AS TEXT)
     FROM text_index t JOIN blobs b ON b.hash = t.hash;
+  `,
+  // 3: proxy executions (src/store/execs.ts). One row per `proxy exec` that started (denials are
+  // only audited): the versions after seq_before and up to seq_after tagged with the exec id are
+  // what the command changed; `checkpoint` names the checkpoint taken before it, which
+  // `proxy undo` restores. seq_after and the outcome stay NULL while it runs (or if avfs died).
+  `
+  CREATE TABLE execs (
+    id          TEXT PRIMARY KEY,
+    vault_id    INTEGER NOT NULL,
+    vault       TEXT NOT NULL,
+    command     TEXT NOT NULL,
+    cwd         TEXT NOT NULL,
+    mode        TEXT NOT NULL,
+    decision    TEXT NOT NULL,
+    checkpoint  TEXT,
+    seq_before  INTEGER NOT NULL,
+    seq_after   INTEGER,
+    started_at  INTEGER NOT NULL,
+    ended_at    INTEGER,
+    exit_code   INTEGER,
+    signal      TEXT,
+    timed_out   INTEGER,
+    undone_at   INTEGER
+  );
+  CREATE INDEX execs_vault ON execs (vault_id, started_at);
+  CREATE INDEX versions_exec ON versions (exec_id, id) WHERE exec_id IS NOT NULL;
   `,
 ];

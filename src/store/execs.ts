@@ -1,0 +1,145 @@
+import { AvfsError } from '../errors.js';
+import type { EntryType } from './entries.js';
+import { now, type Store } from './store.js';
+import { vaultById, type VaultRow } from './vaults.js';
+
+/**
+ * The record of `proxy exec` runs (table `execs`, migration 3) and the history queries the
+ * change report and `proxy undo` are built on.
+ */
+
+/** One row of `versions`: the NEW state of a path after a change (type null: the path is absent). */
+export interface VersionRow {
+  id: number;
+  vault_id: number;
+  path: string;
+  version: number;
+  op: string;
+  type: EntryType | null;
+  mode: number | null;
+  size: number | null;
+  hash: string | null;
+  target: string | null;
+  mtime: number | null;
+  source: string;
+  exec_id: string | null;
+  detail: string | null;
+  at: number;
+}
+
+export interface ExecRow {
+  id: string;
+  vault_id: number;
+  vault: string;
+  /** JSON: `{"argv": [...]}` or `{"shell": "..."}`. */
+  command: string;
+  cwd: string;
+  mode: string;
+  /** JSON of the policy decision. */
+  decision: string;
+  checkpoint: string | null;
+  seq_before: number;
+  seq_after: number | null;
+  started_at: number;
+  ended_at: number | null;
+  exit_code: number | null;
+  signal: string | null;
+  timed_out: number | null;
+  undone_at: number | null;
+}
+
+export type NewExec = Pick<ExecRow, 'id' | 'vault_id' | 'vault' | 'command' | 'cwd' | 'mode' | 'decision' | 'checkpoint' | 'seq_before'>;
+
+const INSERT = `INSERT INTO execs (id, vault_id, vault, command, cwd, mode, decision, checkpoint, seq_before, started_at)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+const FINISH = 'UPDATE execs SET seq_after = ?, ended_at = ?, exit_code = ?, signal = ?, timed_out = ? WHERE id = ?';
+const SELECT = 'SELECT * FROM execs WHERE id = ?';
+const COLS = 'id, vault_id, path, version, op, type, mode, size, hash, target, mtime, source, exec_id, detail, at';
+const WINDOW = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND id > ? AND id <= ? ORDER BY id`;
+const WINDOW_TAGGED = `SELECT ${COLS} FROM versions WHERE exec_id = ? AND vault_id = ? AND id > ? AND id <= ? ORDER BY id`;
+const BEFORE = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND path = ? AND id < ? ORDER BY id DESC LIMIT 1`;
+const OTHERS_AFTER = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND id > ? AND (exec_id IS NULL OR exec_id <> ?) AND NOT (id <= ? AND ?)
+  ORDER BY id LIMIT ?`;
+const COUNT_OTHERS_AFTER = `SELECT count(*) AS n FROM versions WHERE vault_id = ? AND id > ? AND (exec_id IS NULL OR exec_id <> ?) AND NOT (id <= ? AND ?)`;
+
+export function insertExec(store: Store, exec: NewExec): void {
+  store.stmt(INSERT).run(exec.id, exec.vault_id, exec.vault, exec.command, exec.cwd, exec.mode, exec.decision, exec.checkpoint, exec.seq_before, now());
+}
+
+/** Records how a run ended; `seqAfter` closes its change window. */
+export function finishExec(
+  store: Store,
+  id: string,
+  outcome: { seqAfter: number; exitCode: number; signal: string | null; timedOut: boolean },
+): void {
+  store.stmt(FINISH).run(outcome.seqAfter, now(), outcome.exitCode, outcome.signal, outcome.timedOut ? 1 : 0, id);
+}
+
+export function findExec(store: Store, id: string): ExecRow | undefined {
+  return store.stmt<ExecRow>(SELECT).get(id);
+}
+
+export function getExec(store: Store, id: string): ExecRow {
+  const row = findExec(store, id);
+  if (!row) throw new AvfsError('NOT_FOUND', `no proxy exec ${id}`, { exec_id: id });
+  return row;
+}
+
+export function markExecUndone(store: Store, id: string): void {
+  store.stmt('UPDATE execs SET undone_at = ? WHERE id = ?').run(now(), id);
+}
+
+/**
+ * The versions a run recorded, oldest first: those in (after, upTo] of the vault, and with
+ * `execId` only those tagged with it (writes by anyone else during the run are left out).
+ */
+export function windowVersions(store: Store, vaultId: number, after: number, upTo: number, execId: string | null): VersionRow[] {
+  return execId === null
+    ? store.stmt<VersionRow>(WINDOW).all(vaultId, after, upTo)
+    : store.stmt<VersionRow>(WINDOW_TAGGED).all(execId, vaultId, after, upTo);
+}
+
+/** The newest version of `path` recorded before change `beforeId`, following the fork chain; undefined when it had none. */
+export function versionBeforeSeq(store: Store, vault: VaultRow, path: string, beforeId: number): VersionRow | undefined {
+  // A fork inherits its parent's history up to the sequence it forked at (and so on up the chain).
+  let current: VaultRow | undefined = vault;
+  let bound = beforeId;
+  const seen = new Set<number>();
+  while (current && !seen.has(current.id)) {
+    seen.add(current.id);
+    const row = store.stmt<VersionRow>(BEFORE).get(current.id, path, bound);
+    if (row) return row;
+    if (current.parent_id === null || current.fork_seq === null) return undefined;
+    bound = Math.min(bound, current.fork_seq + 1);
+    current = vaultById(store, current.parent_id);
+  }
+  return undefined;
+}
+
+/**
+ * Changes to the vault after `after` that are not this exec's own: writes tagged with another
+ * exec or none, except — for a run whose writes could not be tagged (`untaggedUpTo` set) —
+ * everything up to the end of the run. What restoring the pre-exec checkpoint would throw away.
+ */
+export function changesByOthers(
+  store: Store,
+  vaultId: number,
+  after: number,
+  execId: string,
+  untaggedUpTo: number | null,
+  limit: number,
+): { count: number; sample: VersionRow[] } {
+  const args = [vaultId, after, execId, untaggedUpTo ?? 0, untaggedUpTo === null ? 0 : 1] as const;
+  const count = store.stmt<{ n: number }>(COUNT_OTHERS_AFTER).get(...args)!.n;
+  return { count, sample: count === 0 ? [] : store.stmt<VersionRow>(OTHERS_AFTER).all(...args, limit) };
+}
+
+/** The proxy policy stored on a vault (JSON text), or null. */
+export function getVaultPolicy(store: Store, vault: VaultRow): string | null {
+  return store.stmt<{ policy: string | null }>('SELECT policy FROM vaults WHERE id = ?').get(vault.id)?.policy ?? null;
+}
+
+/** Stores (or with null clears) a vault's proxy policy. The caller has validated it. */
+export function setVaultPolicy(store: Store, vault: VaultRow, policy: string | null): void {
+  store.stmt('UPDATE vaults SET policy = ? WHERE id = ?').run(policy, vault.id);
+}
