@@ -21,6 +21,7 @@ const CHUNK_RANGE = `SELECT bc.seq AS seq, c.data AS data FROM blob_chunks bc JO
   WHERE bc.blob_hash = ? AND bc.seq BETWEEN ? AND ? ORDER BY bc.seq`;
 // Touching created_at protects content a writer is about to reference from a concurrent gc grace window.
 const TOUCH_BLOB = 'UPDATE blobs SET created_at = ? WHERE hash = ?';
+const TOUCH_CHUNK = 'UPDATE chunks SET created_at = ? WHERE hash = ? AND created_at < ?';
 
 /** Stores `data` (if new) and returns its address. Joins the caller's transaction if there is one. */
 export function putContent(store: Store, data: Uint8Array): ContentRef {
@@ -94,7 +95,12 @@ function readFull(fd: number, length: number): Buffer {
 
 function storeChunk(store: Store, chunk: Uint8Array, at: number): string {
   const chunkHash = hashBytes(chunk);
-  store.mutate(() => store.stmt(INSERT_CHUNK).run(chunkHash, chunk.length, chunk, at));
+  store.mutate(() => {
+    // An existing chunk may be unreferenced and old, i.e. one gc is about to delete; until the
+    // blob row that lists it is written (a later transaction), only a fresh created_at (gc's
+    // grace period) protects it.
+    if (store.stmt(INSERT_CHUNK).run(chunkHash, chunk.length, chunk, at).changes === 0) store.stmt(TOUCH_CHUNK).run(at, chunkHash, at);
+  });
   return chunkHash;
 }
 

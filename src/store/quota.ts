@@ -1,9 +1,11 @@
 import { AvfsError } from '../errors.js';
+import { audit } from './audit.js';
 import type { Entry, EntryState } from './entries.js';
-import type { Store } from './store.js';
-import type { VaultRow } from './vaults.js';
+import type { Actor, Store } from './store.js';
+import { getVault, type VaultRow } from './vaults.js';
 
-const USAGE = "SELECT coalesce(sum(size), 0) AS bytes, count(*) - 1 AS entries FROM entries WHERE vault_id = ?";
+// Bytes are the files' logical sizes (a symlink's size is its target's length: not counted).
+const USAGE = "SELECT coalesce(sum(CASE WHEN type = 'f' THEN size END), 0) AS bytes, count(*) - 1 AS entries FROM entries WHERE vault_id = ?";
 
 /**
  * Refuses a change that would take the vault over its quota. Runs inside the change's own
@@ -35,4 +37,73 @@ function quotaError(vault: VaultRow, path: string, limit: string, max: number, w
     max,
     wanted,
   });
+}
+
+/** A vault's limits; `null` means unlimited. */
+export interface QuotaLimits {
+  max_bytes: number | null;
+  max_files: number | null;
+  max_file_size: number | null;
+}
+
+/** Current usage, measured the way enforceQuota measures it. */
+export interface QuotaUsage {
+  /** Logical size of the vault's files. */
+  bytes: number;
+  /** Files, directories and symlinks (the root not counted): what max_files limits. */
+  entries: number;
+  /** The largest file, compared with max_file_size. */
+  largest_file: number;
+}
+
+export interface QuotaReport {
+  vault: string;
+  quota: QuotaLimits;
+  usage: QuotaUsage;
+  /** Limits the vault is already over (possible after lowering a quota): growth is refused until usage drops. */
+  exceeded: Array<keyof QuotaLimits>;
+}
+
+const FULL_USAGE = `SELECT coalesce(sum(CASE WHEN type = 'f' THEN size END), 0) AS bytes, count(*) - 1 AS entries,
+  coalesce(max(CASE WHEN type = 'f' THEN size END), 0) AS largest_file FROM entries WHERE vault_id = ?`;
+
+export function quotaReport(store: Store, vault: VaultRow): QuotaReport {
+  return store.read(() => {
+    const usage = store.stmt<QuotaUsage>(FULL_USAGE).get(vault.id)!;
+    const quota: QuotaLimits = { max_bytes: vault.max_bytes, max_files: vault.max_files, max_file_size: vault.max_file_size };
+    const exceeded: Array<keyof QuotaLimits> = [];
+    if (quota.max_bytes !== null && usage.bytes > quota.max_bytes) exceeded.push('max_bytes');
+    if (quota.max_files !== null && usage.entries > quota.max_files) exceeded.push('max_files');
+    if (quota.max_file_size !== null && usage.largest_file > quota.max_file_size) exceeded.push('max_file_size');
+    return { vault: vault.name, quota, usage, exceeded };
+  });
+}
+
+/**
+ * Sets the given limits (others keep their value; `null` removes one). A limit below current
+ * usage is accepted: nothing is deleted, and from then on any change that would grow the vault in
+ * that dimension is refused until usage is back under it (`exceeded` in the report says so).
+ */
+export function setQuota(store: Store, vaultName: string, limits: Partial<QuotaLimits>, actor: Actor, op = 'quota.set'): QuotaReport {
+  return store.mutate(() => {
+    const vault = getVault(store, vaultName);
+    for (const [key, value] of Object.entries(limits)) {
+      if (value !== null && value !== undefined && (!Number.isSafeInteger(value) || value < 0)) {
+        throw new AvfsError('INVALID_ARGUMENT', `${key} must be a whole number of at least 0, got ${value}`, { limit: key, value });
+      }
+    }
+    const next: QuotaLimits = {
+      max_bytes: limits.max_bytes === undefined ? vault.max_bytes : limits.max_bytes,
+      max_files: limits.max_files === undefined ? vault.max_files : limits.max_files,
+      max_file_size: limits.max_file_size === undefined ? vault.max_file_size : limits.max_file_size,
+    };
+    store.stmt('UPDATE vaults SET max_bytes = ?, max_files = ?, max_file_size = ? WHERE id = ?').run(next.max_bytes, next.max_files, next.max_file_size, vault.id);
+    audit(store, actor, op, vault.name, { ...next });
+    return quotaReport(store, getVault(store, vaultName));
+  });
+}
+
+/** Removes every limit of a vault. */
+export function clearQuota(store: Store, vaultName: string, actor: Actor): QuotaReport {
+  return setQuota(store, vaultName, { max_bytes: null, max_files: null, max_file_size: null }, actor, 'quota.clear');
 }

@@ -1,0 +1,286 @@
+import { audit, trimAudit } from './audit.js';
+import { now, type Actor, type Store } from './store.js';
+
+/**
+ * Garbage collection of content (DESIGN §2 rule 8): deletes stored content that nothing
+ * references, and nothing else.
+ *
+ * What counts as a reference: a `hash` column in any table other than the content tables
+ * themselves. The tables are discovered from the schema on every run (today entries, versions and
+ * checkpoint_entries), so a table another feature adds later keeps its content alive without gc
+ * knowing about it; erring that way only ever keeps too much.
+ *
+ * Why a concurrent writer loses nothing:
+ *  1. Every deletion runs in an IMMEDIATE transaction that re-checks, under the write lock, that
+ *     the content is still unreferenced and older than the cutoff. A writer that stores content and
+ *     points an entry at it in one transaction (write, cp, mv, checkout, restore, a mount flush) is
+ *     serialised either before the check (then the reference is seen) or after the deletion (then
+ *     it finds the content missing and stores it again).
+ *  2. Content stored in one transaction and referenced in a later one (a streamed `write --from`
+ *     or `import`) is unreferenced in between. The grace period covers that window: content whose
+ *     created_at is newer than `now - grace` is never deleted, and writers refresh created_at when
+ *     they reuse existing content or chunks. Content stored after gc started is always newer than
+ *     the cutoff, whatever the grace. `--grace 0` is therefore safe against single-transaction
+ *     writers but not against a streamed import that began before gc and is still running.
+ *  3. Chunks are deleted only when no blob_chunks row names them, checked in the same transaction,
+ *     and only when older than the cutoff (a streamed write stores chunks before its blob row).
+ * Search index rows of deleted content go with it: schema migration 2 adds a trigger on blobs;
+ * without that trigger gc deletes them itself.
+ */
+
+/** Tables that hold content or are derived from it, never references to it. */
+const CONTENT_TABLES = new Set(['blobs', 'chunks', 'blob_chunks', 'text_index']);
+
+/** Default grace: far longer than any streamed import is expected to take. */
+export const DEFAULT_GC_GRACE_MS = 60 * 60 * 1000;
+const BATCH = 1000;
+
+export interface ReferenceTable {
+  table: string;
+  /** Whether an index starts with `hash`, so a reference check is one index probe. */
+  indexed: boolean;
+}
+
+const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
+
+/** Every table with a `hash` column that is not a content table: what keeps content alive. */
+export function referenceTables(store: Store): ReferenceTable[] {
+  const tables = store.stmt<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%' ORDER BY name").all();
+  const out: ReferenceTable[] = [];
+  for (const { name } of tables) {
+    if (CONTENT_TABLES.has(name)) continue;
+    const columns = store.db.pragma(`table_info(${quote(name)})`) as Array<{ name: string }>;
+    if (!columns.some((c) => c.name === 'hash')) continue;
+    const indexes = store.db.pragma(`index_list(${quote(name)})`) as Array<{ name: string }>;
+    const indexed = indexes.some((ix) => (store.db.pragma(`index_info(${quote(ix.name)})`) as Array<{ seqno: number; name: string }>)[0]?.name === 'hash');
+    out.push({ table: name, indexed });
+  }
+  return out;
+}
+
+/** SQL that is true when `${col}` (a blob hash) is referenced by no reference table. */
+function unreferenced(tables: ReferenceTable[], col: string): string {
+  if (tables.length === 0) return '1';
+  return tables
+    .map(({ table, indexed }) =>
+      indexed
+        ? `NOT EXISTS (SELECT 1 FROM ${quote(table)} r WHERE r.hash = ${col})`
+        : `${col} NOT IN (SELECT hash FROM ${quote(table)} WHERE hash IS NOT NULL)`,
+    )
+    .join(' AND ');
+}
+
+function hasTable(store: Store, name: string): boolean {
+  return store.stmt("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
+}
+
+/** Whether deleting a blob row already drops its search index rows (the trigger from migration 2). */
+function indexFollowsBlobs(store: Store): boolean {
+  return store.stmt("SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'blobs' AND sql LIKE '%text_index%'").get() !== undefined;
+}
+
+interface BlobCandidate {
+  hash: string;
+  size: number;
+  chunkCount: number;
+  createdAt: number;
+}
+
+/** Stored bytes of a blob row itself: its inline data (a chunked blob's bytes live in chunks). */
+const inlineBytes = (b: { size: number; chunkCount: number }) => (b.chunkCount <= 1 ? b.size : 0);
+
+/** What gc would free with this cutoff (content created before it), computed without writing. */
+export interface GcPlan {
+  blobs: number;
+  chunks: number;
+  bytes: number;
+  index_entries: number;
+  /** Unreferenced content kept because it is newer than the cutoff. */
+  recent_blobs: number;
+}
+
+function scanUnreferenced(store: Store, tables: ReferenceTable[]): BlobCandidate[] {
+  return store
+    .stmt<BlobCandidate>(
+      `SELECT hash, size, chunk_count AS chunkCount, created_at AS createdAt FROM blobs WHERE ${unreferenced(tables, 'blobs.hash')}`,
+    )
+    .all();
+}
+
+/** A read-only plan: used by `gc --dry-run` and by `stats` (cutoff = Infinity: every orphan). */
+export function planGc(store: Store, cutoff: number): GcPlan {
+  return store.read(() => {
+    const tables = referenceTables(store);
+    const all = scanUnreferenced(store, tables);
+    const doomed = all.filter((b) => b.createdAt < cutoff);
+    const recent = all.filter((b) => b.createdAt >= cutoff);
+    const chunked = JSON.stringify(doomed.filter((b) => b.chunkCount > 1).map((b) => b.hash));
+    // Chunks freed with the blobs: every blob that uses them is going too.
+    const withBlobs = store
+      .stmt<{ n: number; bytes: number }>(
+        `WITH cand(hash) AS (SELECT value FROM json_each(?))
+         SELECT count(*) AS n, coalesce(sum(c.size), 0) AS bytes FROM chunks c
+         WHERE c.created_at < ?
+           AND c.hash IN (SELECT bc.chunk_hash FROM blob_chunks bc WHERE bc.blob_hash IN (SELECT hash FROM cand))
+           AND NOT EXISTS (SELECT 1 FROM blob_chunks o WHERE o.chunk_hash = c.hash AND o.blob_hash NOT IN (SELECT hash FROM cand))`,
+      )
+      .get(chunked, clampCutoff(cutoff))!;
+    const loose = looseChunkStats(store, cutoff);
+    const indexEntries = hasTable(store, 'text_index')
+      ? store
+          .stmt<{ n: number }>('SELECT count(*) AS n FROM text_index WHERE hash IN (SELECT value FROM json_each(?))')
+          .get(JSON.stringify(doomed.map((b) => b.hash)))!.n
+      : 0;
+    return {
+      blobs: doomed.length,
+      chunks: withBlobs.n + loose.n,
+      bytes: doomed.reduce((sum, b) => sum + inlineBytes(b), 0) + withBlobs.bytes + loose.bytes,
+      index_entries: indexEntries,
+      recent_blobs: recent.length,
+    };
+  });
+}
+
+/** SQLite compares integers; Infinity (stats' "every orphan") becomes the largest safe integer. */
+const clampCutoff = (cutoff: number) => (Number.isFinite(cutoff) ? cutoff : Number.MAX_SAFE_INTEGER);
+
+const LOOSE_CHUNKS = 'FROM chunks c WHERE c.created_at < ? AND NOT EXISTS (SELECT 1 FROM blob_chunks bc WHERE bc.chunk_hash = c.hash)';
+
+/** Chunks no blob lists: left by a streamed write that stopped before its blob row was written. */
+function looseChunkStats(store: Store, cutoff: number): { n: number; bytes: number } {
+  return store.stmt<{ n: number; bytes: number }>(`SELECT count(*) AS n, coalesce(sum(c.size), 0) AS bytes ${LOOSE_CHUNKS}`).get(clampCutoff(cutoff))!;
+}
+
+export interface GcOptions {
+  /** Content younger than this (ms) is kept even when unreferenced. */
+  graceMs: number;
+  dryRun?: boolean;
+  actor: Actor;
+  /** Blobs per transaction (the write lock is released between batches). */
+  batchSize?: number;
+}
+
+export interface GcReport {
+  dry_run: boolean;
+  grace_ms: number;
+  /** Content created before this time was eligible. */
+  cutoff: string;
+  freed_blobs: number;
+  freed_chunks: number;
+  /** Content bytes freed: inline blob data plus chunk data (row and page overhead not counted). */
+  freed_bytes: number;
+  freed_index_entries: number;
+  /** Unreferenced content kept because it is within the grace period. */
+  recent_blobs: number;
+  /** The tables whose `hash` column counted as a reference. */
+  reference_tables: string[];
+  transactions: number;
+  duration_ms: number;
+}
+
+/** Deletes unreferenced content older than the grace period (or with dryRun, reports what it would). */
+export function gc(store: Store, options: GcOptions): GcReport {
+  const started = performance.now();
+  const cutoff = now() - options.graceMs;
+  const tables = store.read(() => referenceTables(store));
+  const base = { grace_ms: options.graceMs, cutoff: new Date(cutoff).toISOString(), reference_tables: tables.map((t) => t.table) };
+  if (options.dryRun) {
+    const plan = planGc(store, cutoff);
+    return {
+      dry_run: true,
+      ...base,
+      freed_blobs: plan.blobs,
+      freed_chunks: plan.chunks,
+      freed_bytes: plan.bytes,
+      freed_index_entries: plan.index_entries,
+      recent_blobs: plan.recent_blobs,
+      transactions: 0,
+      duration_ms: elapsed(started),
+    };
+  }
+
+  const candidates = store.read(() => scanUnreferenced(store, tables));
+  const doomed = candidates.filter((b) => b.createdAt < cutoff).map((b) => b.hash);
+  const recent = candidates.length - doomed.length;
+  const indexed = hasTable(store, 'text_index');
+  const manualUnindex = indexed && !indexFollowsBlobs(store);
+  const freed = { blobs: 0, chunks: 0, bytes: 0, index: 0, transactions: 0 };
+  const batchSize = options.batchSize ?? BATCH;
+
+  // The candidate list is only a hint: each batch re-selects, under the write lock, the
+  // candidates that are still unreferenced and still older than the cutoff.
+  const recheck = `SELECT hash, size, chunk_count AS chunkCount FROM blobs
+    WHERE hash IN (SELECT value FROM json_each(?)) AND created_at < ? AND ${unreferenced(tables, 'blobs.hash')}`;
+  for (let i = 0; i < doomed.length; i += batchSize) {
+    store.mutate(() => {
+      freed.transactions++;
+      const rows = store.stmt<{ hash: string; size: number; chunkCount: number }>(recheck).all(JSON.stringify(doomed.slice(i, i + batchSize)), cutoff);
+      if (rows.length === 0) return;
+      const hashes = JSON.stringify(rows.map((r) => r.hash));
+      if (indexed) {
+        freed.index += store.stmt<{ n: number }>('SELECT count(*) AS n FROM text_index WHERE hash IN (SELECT value FROM json_each(?))').get(hashes)!.n;
+      }
+      if (manualUnindex) {
+        if (hasTable(store, 'fts')) store.stmt('DELETE FROM fts WHERE rowid IN (SELECT id FROM text_index WHERE hash IN (SELECT value FROM json_each(?)))').run(hashes);
+        store.stmt('DELETE FROM text_index WHERE hash IN (SELECT value FROM json_each(?))').run(hashes);
+      }
+      store.stmt('DELETE FROM blobs WHERE hash IN (SELECT value FROM json_each(?))').run(hashes);
+      freed.blobs += rows.length;
+      freed.bytes += rows.reduce((sum, r) => sum + inlineBytes(r), 0);
+      const chunked = rows.filter((r) => r.chunkCount > 1).map((r) => r.hash);
+      if (chunked.length === 0) return;
+      const released = store
+        .stmt<{ chunk_hash: string }>('DELETE FROM blob_chunks WHERE blob_hash IN (SELECT value FROM json_each(?)) RETURNING chunk_hash')
+        .all(JSON.stringify(chunked));
+      const chunkHashes = JSON.stringify([...new Set(released.map((r) => r.chunk_hash))]);
+      const gone = store
+        .stmt<{ size: number }>(
+          `DELETE FROM chunks WHERE hash IN (SELECT value FROM json_each(?)) AND created_at < ?
+           AND NOT EXISTS (SELECT 1 FROM blob_chunks bc WHERE bc.chunk_hash = chunks.hash) RETURNING size`,
+        )
+        .all(chunkHashes, cutoff);
+      freed.chunks += gone.length;
+      freed.bytes += gone.reduce((sum, r) => sum + r.size, 0);
+    });
+  }
+
+  // Loose chunks (no blob lists them), re-checked the same way.
+  const loose = store.read(() => store.stmt<{ hash: string }>(`SELECT c.hash AS hash ${LOOSE_CHUNKS}`).all(cutoff)).map((r) => r.hash);
+  for (let i = 0; i < loose.length; i += batchSize) {
+    store.mutate(() => {
+      freed.transactions++;
+      const gone = store
+        .stmt<{ size: number }>(
+          `DELETE FROM chunks WHERE hash IN (SELECT value FROM json_each(?)) AND created_at < ?
+           AND NOT EXISTS (SELECT 1 FROM blob_chunks bc WHERE bc.chunk_hash = chunks.hash) RETURNING size`,
+        )
+        .all(JSON.stringify(loose.slice(i, i + batchSize)), cutoff);
+      freed.chunks += gone.length;
+      freed.bytes += gone.reduce((sum, r) => sum + r.size, 0);
+    });
+  }
+
+  const report: GcReport = {
+    dry_run: false,
+    ...base,
+    freed_blobs: freed.blobs,
+    freed_chunks: freed.chunks,
+    freed_bytes: freed.bytes,
+    freed_index_entries: freed.index,
+    recent_blobs: recent,
+    transactions: freed.transactions,
+    duration_ms: elapsed(started),
+  };
+  store.mutate(() => {
+    trimAudit(store);
+    audit(store, options.actor, 'gc', null, {
+      grace_ms: report.grace_ms,
+      freed_blobs: report.freed_blobs,
+      freed_chunks: report.freed_chunks,
+      freed_bytes: report.freed_bytes,
+    });
+  });
+  return report;
+}
+
+const elapsed = (started: number) => Math.round((performance.now() - started) * 100) / 100;

@@ -1,0 +1,200 @@
+import { planGc, referenceTables } from './gc.js';
+import { databaseSize } from './maintenance.js';
+import type { Store } from './store.js';
+import { getVault } from './vaults.js';
+
+/**
+ * Numbers that explain where a vault's (or the home's) space goes. Definitions:
+ *
+ *  - files, directories, symlinks: entries of the current tree (the root not counted).
+ *  - logical_bytes: the sum of the current files' sizes, what `du --apparent-size` of an export
+ *    would say.
+ *  - stored_bytes: the bytes of distinct content those files need: each distinct content once
+ *    (small content is stored inline in its blob row; large content as chunks, each distinct
+ *    chunk once, so two versions of a large file that share chunks count the shared ones once).
+ *    Row and page overhead is not counted.
+ *  - dedup_ratio: logical_bytes / stored_bytes, rounded to 3 decimals (null when nothing is
+ *    stored). Copies and forks raise it; 1 means no sharing.
+ *  - distinct_contents: distinct contents (blobs) of the current tree.
+ *  - retained_bytes: distinct content the scope keeps alive: the current tree plus every version
+ *    and checkpoint (for the home: everything referenced, which is what gc keeps).
+ *  - versions, checkpoints: history rows of the scope (a vault's own, not those a fork inherits).
+ *  - forks: a vault's direct forks; for the home, vaults that are forks.
+ *  - index_bytes: pages of the full-text index (home-wide: content is indexed once for all vaults).
+ *  - database_bytes = file_bytes + wal_bytes: the database on disk (home-wide).
+ *  - orphaned_blobs / orphaned_chunks / orphaned_bytes: unreferenced content, what `gc --grace 0`
+ *    would free now (home-wide).
+ */
+export interface StatsCommon {
+  files: number;
+  directories: number;
+  symlinks: number;
+  logical_bytes: number;
+  stored_bytes: number;
+  dedup_ratio: number | null;
+  distinct_contents: number;
+  retained_bytes: number;
+  versions: number;
+  checkpoints: number;
+  forks: number;
+  index_bytes: number | null;
+  database_bytes: number;
+  file_bytes: number;
+  wal_bytes: number;
+  orphaned_blobs: number;
+  orphaned_chunks: number;
+  orphaned_bytes: number;
+}
+
+export interface VaultStats extends StatsCommon {
+  scope: 'vault';
+  vault: string;
+}
+
+export interface HomeStats extends StatsCommon {
+  scope: 'home';
+  vaults: number;
+  /** Every stored content, referenced or not: blob rows, chunk rows and their bytes. */
+  blobs: number;
+  chunks: number;
+  content_bytes: number;
+}
+
+interface ContentTotals {
+  blobs: number;
+  chunks: number;
+  bytes: number;
+}
+
+/**
+ * Distinct stored content of the hashes that `hashSql` (a SELECT of a `hash` column, with named
+ * parameters) yields.
+ */
+function contentOf(store: Store, hashSql: string, params: Record<string, unknown>): ContentTotals {
+  const row = store
+    .stmt<{ blobs: number; inline_bytes: number; chunks: number; chunk_bytes: number }>(
+      `WITH h(hash) AS MATERIALIZED (SELECT DISTINCT hash FROM (${hashSql}) WHERE hash IS NOT NULL),
+            c(hash) AS MATERIALIZED (SELECT DISTINCT bc.chunk_hash FROM blob_chunks bc WHERE bc.blob_hash IN (SELECT hash FROM h))
+       SELECT
+         (SELECT count(*) FROM blobs b WHERE b.hash IN (SELECT hash FROM h)) AS blobs,
+         (SELECT coalesce(sum(b.size), 0) FROM blobs b WHERE b.chunk_count <= 1 AND b.hash IN (SELECT hash FROM h)) AS inline_bytes,
+         (SELECT count(*) FROM chunks ch WHERE ch.hash IN (SELECT hash FROM c)) AS chunks,
+         (SELECT coalesce(sum(ch.size), 0) FROM chunks ch WHERE ch.hash IN (SELECT hash FROM c)) AS chunk_bytes`,
+    )
+    .get(...bind(params))!;
+  return { blobs: row.blobs, chunks: row.chunks, bytes: row.inline_bytes + row.chunk_bytes };
+}
+
+const TREE_COUNTS = (where: string) =>
+  `SELECT coalesce(sum(type = 'f'), 0) AS files, coalesce(sum(type = 'd'), 0) AS directories, coalesce(sum(type = 'l'), 0) AS symlinks,
+     coalesce(sum(CASE WHEN type = 'f' THEN size ELSE 0 END), 0) AS logical_bytes
+   FROM entries WHERE path <> '/' ${where}`;
+
+interface TreeCounts {
+  files: number;
+  directories: number;
+  symlinks: number;
+  logical_bytes: number;
+}
+
+/** better-sqlite3 refuses a parameters object for a statement without named parameters. */
+const bind = (params: Record<string, unknown>) => (Object.keys(params).length ? [params] : []);
+const count = (store: Store, sql: string, params: Record<string, unknown> = {}) => store.stmt<{ n: number }>(sql).get(...bind(params))!.n;
+
+const ratio = (logical: number, stored: number) => (stored === 0 ? null : Math.round((logical / stored) * 1000) / 1000);
+
+/** Statistics of one vault (home-wide figures included, as documented on StatsCommon). */
+export function vaultStats(store: Store, name: string): VaultStats {
+  return store.read(() => {
+    const vault = getVault(store, name);
+    const params = { vault: vault.id };
+    const tree = store.stmt<TreeCounts>(TREE_COUNTS('AND vault_id = @vault')).get(params)!;
+    const current = contentOf(store, 'SELECT hash FROM entries WHERE vault_id = @vault', params);
+    const retained = contentOf(
+      store,
+      `SELECT hash FROM entries WHERE vault_id = @vault
+       UNION ALL SELECT hash FROM versions WHERE vault_id = @vault
+       UNION ALL SELECT ce.hash FROM checkpoint_entries ce JOIN checkpoints cp ON cp.id = ce.checkpoint_id WHERE cp.vault_id = @vault`,
+      params,
+    );
+    return {
+      scope: 'vault',
+      vault: vault.name,
+      ...tree,
+      stored_bytes: current.bytes,
+      dedup_ratio: ratio(tree.logical_bytes, current.bytes),
+      distinct_contents: current.blobs,
+      retained_bytes: retained.bytes,
+      versions: count(store, 'SELECT count(*) AS n FROM versions WHERE vault_id = @vault', params),
+      checkpoints: count(store, 'SELECT count(*) AS n FROM checkpoints WHERE vault_id = @vault', params),
+      forks: count(store, 'SELECT count(*) AS n FROM vaults WHERE parent_id = @vault', params),
+      ...homeWide(store),
+    };
+  });
+}
+
+/** Statistics of the whole home: every vault, every stored content. */
+export function homeStats(store: Store): HomeStats {
+  return store.read(() => {
+    const tree = store.stmt<TreeCounts>(TREE_COUNTS('')).get()!;
+    const current = contentOf(store, 'SELECT hash FROM entries', {});
+    const refs = referenceTables(store);
+    const retained = contentOf(store, refs.map((t) => `SELECT hash FROM "${t.table}"`).join(' UNION ALL ') || 'SELECT NULL AS hash', {});
+    const all = store
+      .stmt<{ blobs: number; inline_bytes: number }>('SELECT count(*) AS blobs, coalesce(sum(CASE WHEN chunk_count <= 1 THEN size ELSE 0 END), 0) AS inline_bytes FROM blobs')
+      .get()!;
+    const chunks = store.stmt<{ n: number; bytes: number }>('SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM chunks').get()!;
+    return {
+      scope: 'home',
+      vaults: count(store, 'SELECT count(*) AS n FROM vaults'),
+      ...tree,
+      stored_bytes: current.bytes,
+      dedup_ratio: ratio(tree.logical_bytes, current.bytes),
+      distinct_contents: current.blobs,
+      retained_bytes: retained.bytes,
+      versions: count(store, 'SELECT count(*) AS n FROM versions'),
+      checkpoints: count(store, 'SELECT count(*) AS n FROM checkpoints'),
+      forks: count(store, 'SELECT count(*) AS n FROM vaults WHERE parent_id IS NOT NULL'),
+      blobs: all.blobs,
+      chunks: chunks.n,
+      content_bytes: all.inline_bytes + chunks.bytes,
+      ...homeWide(store),
+    };
+  });
+}
+
+function homeWide(store: Store) {
+  const orphans = planGc(store, Infinity);
+  return {
+    index_bytes: indexBytes(store),
+    ...databaseSize(store),
+    orphaned_blobs: orphans.blobs,
+    orphaned_chunks: orphans.chunks,
+    orphaned_bytes: orphans.bytes,
+  };
+}
+
+/**
+ * Bytes of database pages used by the full-text index: every FTS5 table with its shadow tables,
+ * and the text_index table with its indexes. Null when the index does not exist (an older schema)
+ * or SQLite was built without the dbstat table.
+ */
+export function indexBytes(store: Store): number | null {
+  const fts = store
+    .stmt<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%fts5%'")
+    .all()
+    .map((r) => r.name);
+  const owners = [...fts.flatMap((n) => [`${n}_data`, `${n}_idx`, `${n}_content`, `${n}_docsize`, `${n}_config`]), 'text_index'];
+  const names = store
+    .stmt<{ name: string }>("SELECT name FROM sqlite_master WHERE type IN ('table', 'index') AND tbl_name IN (SELECT value FROM json_each(?))")
+    .all(JSON.stringify(owners))
+    .map((r) => r.name);
+  if (names.length === 0) return null;
+  try {
+    let total = 0;
+    for (const name of names) total += store.stmt<{ bytes: number }>('SELECT coalesce(sum(pgsize), 0) AS bytes FROM dbstat WHERE name = ?').get(name)!.bytes;
+    return total;
+  } catch {
+    return null; // no dbstat virtual table in this SQLite build
+  }
+}
