@@ -1,0 +1,216 @@
+import { isADirectory, notFound } from '../errors.js';
+import { descendantRange, normalizePath, rebase } from '../core/paths.js';
+import { decodeText, diffTrees, lineDiff, sameContent, summarizeChanges, type ChangeKind, type Hunk, type TreeItem } from '../core/diff.js';
+import { readContent } from './blobs.js';
+import { getCheckpoint } from './checkpoints.js';
+import { listDescendants, type Entry } from './entries.js';
+import { findVersion, historyPath, pathVersions, versionBefore, versionNotFound, type VersionRecord } from './history.js';
+import type { Store } from './store.js';
+import { getVault } from './vaults.js';
+import type { VaultFs } from './vault-fs.js';
+
+/**
+ * What `diff` compares: two versions of a path, two paths, or two whole trees (a checkpoint,
+ * another vault, the current state). Trees are compared by the pure diffTrees; text content by
+ * the pure lineDiff. Binary content (NUL bytes or invalid UTF-8) is reported as differing, and
+ * content over MAX_DIFF_BYTES as too large, never loaded for a line diff.
+ */
+
+export const MAX_DIFF_BYTES = 8 * 1024 * 1024;
+
+export interface FileDiff {
+  /** Where the change is reported: the new side's path, else the old side's (relative to the roots for two directories). */
+  path: string;
+  old_path: string | null;
+  new_path: string | null;
+  kind: ChangeKind | 'unchanged';
+  old: TreeItem | null;
+  new: TreeItem | null;
+  content_changed: boolean;
+  mode_changed: boolean;
+  type_changed: boolean;
+  /** Set when a line diff was asked for: */
+  binary?: boolean;
+  too_large?: boolean;
+  additions?: number;
+  deletions?: number;
+  hunks?: Hunk[];
+}
+
+export interface DiffOptions {
+  /** Compute line hunks for changed text files. */
+  patch?: boolean;
+  /** Context lines around each hunk (default 3). */
+  context?: number;
+}
+
+const BINARY = Symbol('binary');
+const TOO_LARGE = Symbol('too large');
+
+function textOf(store: Store, item: TreeItem | null): string | typeof BINARY | typeof TOO_LARGE {
+  if (!item) return '';
+  if (item.type === 'l') return item.target ?? '';
+  if (item.type !== 'f' || !item.hash) return '';
+  if (item.size > MAX_DIFF_BYTES) return TOO_LARGE;
+  return decodeText(readContent(store, item.hash)) ?? BINARY;
+}
+
+/** Compares two states of a file (either may be absent), with a line diff when `patch`. */
+export function diffItems(
+  store: Store,
+  oldPath: string | null,
+  oldItem: TreeItem | null,
+  newPath: string | null,
+  newItem: TreeItem | null,
+  options: DiffOptions & { path?: string } = {},
+): FileDiff {
+  const both = oldItem !== null && newItem !== null;
+  const contentChanged = both ? !sameContent(oldItem, newItem) : oldItem !== newItem;
+  const modeChanged = both && oldItem.type === newItem.type && oldItem.type !== 'l' && (oldItem.mode & 0o7777) !== (newItem.mode & 0o7777);
+  const kind = !oldItem && !newItem ? 'unchanged' : !oldItem ? 'added' : !newItem ? 'deleted' : contentChanged || modeChanged ? 'modified' : 'unchanged';
+  const diff: FileDiff = {
+    path: options.path ?? newPath ?? oldPath ?? '/',
+    old_path: oldItem ? oldPath : null,
+    new_path: newItem ? newPath : null,
+    kind,
+    old: oldItem,
+    new: newItem,
+    content_changed: contentChanged,
+    mode_changed: modeChanged,
+    type_changed: both && oldItem.type !== newItem.type,
+  };
+  if (!options.patch) return diff;
+  Object.assign(diff, { binary: false, too_large: false, additions: 0, deletions: 0, hunks: [] });
+  // Directories have no lines; a file replaced by a symlink (or back) is a type change, not a text edit.
+  const textual = (i: TreeItem | null) => i === null || i.type === 'f' || i.type === 'l';
+  if (!contentChanged || !textual(oldItem) || !textual(newItem) || diff.type_changed) return diff;
+  const a = textOf(store, oldItem);
+  const b = textOf(store, newItem);
+  if (a === TOO_LARGE || b === TOO_LARGE) return Object.assign(diff, { too_large: true });
+  if (a === BINARY || b === BINARY) return Object.assign(diff, { binary: true });
+  const lines = lineDiff(a, b, { context: options.context });
+  if (!lines) return Object.assign(diff, { too_large: true });
+  return Object.assign(diff, lines);
+}
+
+const itemOf = (row: { path: string; type: TreeItem['type'] | null; mode: number | null; size: number | null; hash: string | null; target: string | null }): TreeItem | null =>
+  row.type === null ? null : { path: row.path, type: row.type, mode: row.mode ?? 0, size: row.size ?? 0, hash: row.hash, target: row.target };
+
+// ---- versions of one path ------------------------------------------------------------------
+
+export interface VersionDiff {
+  path: string;
+  /** null: the path did not exist before `to_version` (it was created). */
+  from_version: number | null;
+  to_version: number;
+  file: FileDiff;
+}
+
+/**
+ * Two versions of one path: `to` defaults to the latest (the current state), `from` to the version
+ * before `to` (so `diff <path>` shows the latest change).
+ */
+export function diffVersions(fs: VaultFs, input: string, options: DiffOptions & { from?: number; to?: number } = {}): VersionDiff {
+  return fs.store.read(() => {
+    const store = fs.store;
+    const vault = fs.row();
+    const path = historyPath(fs, vault, input);
+    const latest = pathVersions(store, vault, path, 1)[0];
+    if (!latest) {
+      if (options.from === undefined && options.to === undefined && !fs.exists(path)) throw notFound(path, vault.name);
+      throw versionNotFound(store, vault, path, options.to ?? options.from ?? 0);
+    }
+    const pick = (n: number): VersionRecord => {
+      const row = findVersion(store, vault, path, n);
+      if (!row) throw versionNotFound(store, vault, path, n);
+      return row;
+    };
+    const to = options.to !== undefined ? pick(options.to) : latest;
+    const from = options.from !== undefined ? pick(options.from) : versionBefore(store, vault, path, to.version);
+    const file = diffItems(store, path, from ? itemOf(from) : null, path, itemOf(to), { ...options, patch: true });
+    return { path, from_version: from?.version ?? null, to_version: to.version, file };
+  });
+}
+
+// ---- two paths -----------------------------------------------------------------------------
+
+export interface PathsDiff {
+  from: string;
+  to: string;
+  /** True when both are directories: `files` then lists every difference below them. */
+  directories: boolean;
+  files: FileDiff[];
+}
+
+const entryItem = (e: Entry, path = e.path): TreeItem => ({ path, type: e.type, mode: e.mode, size: e.size, hash: e.hash, target: e.target });
+
+/**
+ * Two current paths of the vault (symlinks followed): two files are line-diffed; two
+ * directories are compared recursively, paths reported relative to each (`/x` = a/x vs b/x).
+ */
+export function diffPaths(fs: VaultFs, a: string, b: string, options: DiffOptions = {}): PathsDiff {
+  return fs.store.read(() => {
+    const ea = fs.stat(a);
+    const eb = fs.stat(b);
+    if (ea.type === 'd' && eb.type === 'd') {
+      const vault = fs.row();
+      const rel = (root: string) => (e: Entry) => entryItem(e, rebase(e.path, root, '/'));
+      const left = listDescendants(fs.store, vault.id, ea.path).map(rel(ea.path));
+      const right = listDescendants(fs.store, vault.id, eb.path).map(rel(eb.path));
+      const files = diffTrees(left, right).map((c) =>
+        diffItems(fs.store, rebase(c.path, '/', ea.path), c.old, rebase(c.path, '/', eb.path), c.new, { ...options, path: c.path }),
+      );
+      return { from: ea.path, to: eb.path, directories: true, files };
+    }
+    if (ea.type === 'd') throw isADirectory(ea.path);
+    if (eb.type === 'd') throw isADirectory(eb.path);
+    const file = diffItems(fs.store, ea.path, entryItem(ea), eb.path, entryItem(eb), { ...options, patch: true });
+    return { from: ea.path, to: eb.path, directories: false, files: file.kind === 'unchanged' ? [] : [file] };
+  });
+}
+
+// ---- whole trees ---------------------------------------------------------------------------
+
+/** One side of a tree diff: a checkpoint of this vault, another vault, or this vault as it is now. */
+export type TreeSource = { checkpoint: string } | { vault: string } | { current: true };
+
+export interface TreeDiff {
+  /** `checkpoint:<name>`, `vault:<name>` */
+  from: string;
+  to: string;
+  under: string;
+  files: FileDiff[];
+  summary: { added: number; modified: number; deleted: number; additions?: number; deletions?: number };
+}
+
+const TREE_COLS = 'path, type, mode, size, hash, target';
+const VAULT_TREE = `SELECT ${TREE_COLS} FROM entries WHERE vault_id = ? AND (path = ? OR (path >= ? AND path < ?)) ORDER BY path`;
+const CHECKPOINT_TREE = `SELECT ${TREE_COLS} FROM checkpoint_entries WHERE checkpoint_id = ? AND (path = ? OR (path >= ? AND path < ?)) ORDER BY path`;
+
+function treeOf(fs: VaultFs, source: TreeSource, under: string): { label: string; items: TreeItem[] } {
+  const [lo, hi] = descendantRange(under);
+  const clean = (rows: TreeItem[]) => rows.filter((r) => r.path !== '/');
+  if ('checkpoint' in source) {
+    const cp = getCheckpoint(fs.store, fs.row(), source.checkpoint);
+    return { label: `checkpoint:${cp.name}`, items: clean(fs.store.stmt<TreeItem>(CHECKPOINT_TREE).all(cp.id, under, lo, hi)) };
+  }
+  const vault = 'vault' in source ? getVault(fs.store, source.vault) : fs.row();
+  return { label: `vault:${vault.name}`, items: clean(fs.store.stmt<TreeItem>(VAULT_TREE).all(vault.id, under, lo, hi)) };
+}
+
+/** Everything that differs between two trees (optionally only at and below `under`): added, modified, deleted, with sizes. */
+export function diffTreeSources(fs: VaultFs, from: TreeSource, to: TreeSource, options: DiffOptions & { under?: string } = {}): TreeDiff {
+  return fs.store.read(() => {
+    const under = normalizePath(options.under ?? '/');
+    const a = treeOf(fs, from, under);
+    const b = treeOf(fs, to, under);
+    const files = diffTrees(a.items, b.items).map((c) => diffItems(fs.store, c.path, c.old, c.path, c.new, options));
+    const summary: TreeDiff['summary'] = summarizeChanges(files);
+    if (options.patch) {
+      summary.additions = files.reduce((n, f) => n + (f.additions ?? 0), 0);
+      summary.deletions = files.reduce((n, f) => n + (f.deletions ?? 0), 0);
+    }
+    return { from: a.label, to: b.label, under, files, summary };
+  });
+}
+

@@ -1,0 +1,294 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { openStore, type Store } from '../../src/store/store.js';
+import { VaultFs } from '../../src/store/vault-fs.js';
+import { forkVault } from '../../src/store/vaults.js';
+import {
+  checkoutFromCheckpoint,
+  checkpointInfo,
+  deleteCheckpoint,
+  listCheckpoints,
+  restoreCheckpoint,
+  saveCheckpoint,
+} from '../../src/store/checkpoints.js';
+import { pathVersions, revertPath } from '../../src/store/history.js';
+import { addTags, setMeta } from '../../src/store/annotations.js';
+import { AvfsError } from '../../src/errors.js';
+import { tempDir } from '../helpers.js';
+
+const actor = { source: 'sdk' as const };
+let home: { dir: string; cleanup: () => void };
+let store: Store;
+let fs: VaultFs;
+
+const code = (fn: () => unknown): string => {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof AvfsError) return err.code;
+    throw err;
+  }
+  return 'no error';
+};
+const count = (sql: string, ...params: unknown[]) => (store.db.prepare(sql).get(...params) as { n: number }).n;
+/** Everything a checkpoint promises to bring back: every entry with type, mode, size, hash, target, mtime, inode, plus annotations. */
+const listing = (v = fs) => ({
+  entries: v.walk('/').map((e) => [e.path, e.type, e.mode, e.size, e.hash, e.target, e.mtime, e.ino].join('|')),
+  root: (({ mode, mtime }) => [mode, mtime])(v.stat('/')),
+  annotations: store.db.prepare('SELECT path, kind, key, value FROM annotations WHERE vault_id = ? ORDER BY path, kind, key').all(v.row().id),
+});
+
+beforeEach(() => {
+  home = tempDir();
+  store = openStore(home.dir);
+  fs = new VaultFs(store, 'default', actor);
+});
+afterEach(() => {
+  vi.restoreAllMocks();
+  store.release();
+  home.cleanup();
+});
+
+/** Seeded PRNG so a failure is reproducible. */
+function rng(seed: number) {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+function buildTree(v: VaultFs, rand: () => number, files = 60) {
+  for (let i = 0; i < files; i++) {
+    const dir = `/d${Math.floor(rand() * 6)}/s${Math.floor(rand() * 3)}`;
+    v.writeFile(`${dir}/f${i}.txt`, randomBytes(Math.floor(rand() * 3000)), { parents: true, mode: rand() < 0.2 ? 0o755 : 0o644 });
+  }
+  v.symlink('/d0', '/link-to-d0');
+  v.symlink('../d1/missing', '/d2/dangling');
+  v.mkdir('/empty');
+  v.writeFile('/big.bin', randomBytes(200_000));
+}
+
+/** 100 random changes of every kind: creates, rewrites, deletes, rm -r, moves, copies, chmods, symlinks, mkdirs, tags. */
+function randomChanges(v: VaultFs, rand: () => number, n = 100) {
+  const pick = <T,>(xs: T[]) => xs[Math.floor(rand() * xs.length)]!;
+  let done = 0;
+  while (done < n) {
+    const all = v.walk('/');
+    const files = all.filter((e) => e.type === 'f');
+    const dirs = all.filter((e) => e.type === 'd');
+    const op = Math.floor(rand() * 10);
+    try {
+      if (op === 0) v.writeFile(`${pick(dirs).path}/new${done}.txt`, `new ${done}`);
+      else if (op === 1 && files.length) v.writeFile(pick(files).path, randomBytes(50));
+      else if (op === 2 && files.length) v.rm(pick(files).path);
+      else if (op === 3 && dirs.length > 2) v.rm(pick(dirs).path, { recursive: true });
+      else if (op === 4 && all.length) v.mv(pick(all).path, `/moved${done}`);
+      else if (op === 5 && files.length) v.chmod(pick(files).path, pick([0o600, 0o700, 0o444]));
+      else if (op === 6) v.symlink(pick(all)?.path ?? '/', `/sym${done}`);
+      else if (op === 7) v.mkdir(`${pick(dirs).path}/dir${done}`, { mode: 0o700 });
+      else if (op === 8 && files.length) addTags(v, pick(files).path, [`t${done % 3}`]);
+      else if (op === 9 && dirs.length > 1) v.cp(pick(dirs).path, `/copy${done}`, { recursive: true });
+      else continue;
+      done++;
+    } catch (err) {
+      if (!(err instanceof AvfsError)) throw err; // e.g. moving a directory into itself: try another change
+    }
+  }
+}
+
+describe('save, list, info, delete', () => {
+  it('saves the whole tree without copying any content', () => {
+    fs.writeFile('/a.txt', 'hello', { parents: true });
+    fs.writeFile('/d/b.bin', randomBytes(150_000), { parents: true });
+    fs.symlink('/a.txt', '/l');
+    const blobs = count('SELECT count(*) AS n FROM blobs');
+    const chunks = count('SELECT count(*) AS n FROM chunks');
+    const cp = saveCheckpoint(fs, 'one', 'first state');
+    expect(cp).toMatchObject({ name: 'one', message: 'first state', files: 2, bytes: 150_005, directories: 1, symlinks: 1, source: 'sdk' });
+    expect(count('SELECT count(*) AS n FROM blobs')).toBe(blobs);
+    expect(count('SELECT count(*) AS n FROM chunks')).toBe(chunks);
+    expect(count('SELECT count(*) AS n FROM checkpoint_entries WHERE checkpoint_id = ?', cp.id)).toBe(5); // with the root
+    expect(checkpointInfo(fs, 'one').name).toBe('one');
+  });
+
+  it('auto-names never collide, even twice in the same millisecond', () => {
+    vi.spyOn(Date, 'now').mockReturnValue(Date.UTC(2025, 0, 2, 3, 4, 5, 678));
+    const a = saveCheckpoint(fs).name;
+    const b = saveCheckpoint(fs).name;
+    const c = saveCheckpoint(fs).name;
+    expect(a).toBe('cp-20250102-030405-678');
+    expect(new Set([a, b, c]).size).toBe(3);
+    expect(listCheckpoints(fs).map((x) => x.name)).toEqual([c, b, a]);
+  });
+
+  it('fails with codes: duplicate name, invalid name, unknown checkpoint', () => {
+    saveCheckpoint(fs, 'x');
+    expect(code(() => saveCheckpoint(fs, 'x'))).toBe('ALREADY_EXISTS');
+    expect(code(() => saveCheckpoint(fs, '../x'))).toBe('INVALID_NAME');
+    expect(code(() => saveCheckpoint(fs, '-x'))).toBe('INVALID_NAME');
+    expect(code(() => restoreCheckpoint(fs, 'nope'))).toBe('CHECKPOINT_NOT_FOUND');
+    expect(code(() => checkpointInfo(fs, 'nope'))).toBe('CHECKPOINT_NOT_FOUND');
+    expect(code(() => deleteCheckpoint(fs, 'nope'))).toBe('CHECKPOINT_NOT_FOUND');
+    expect(listCheckpoints(fs)).toHaveLength(1);
+  });
+
+  it('delete removes the checkpoint and its rows; the name can be reused', () => {
+    fs.writeFile('/a', 'a');
+    const cp = saveCheckpoint(fs, 'x');
+    addTags(fs, '/a', ['t']);
+    saveCheckpoint(fs, 'y');
+    deleteCheckpoint(fs, 'x');
+    expect(count('SELECT count(*) AS n FROM checkpoint_entries WHERE checkpoint_id = ?', cp.id)).toBe(0);
+    expect(listCheckpoints(fs).map((c) => c.name)).toEqual(['y']);
+    saveCheckpoint(fs, 'x');
+  });
+
+  it('checkpoints are per vault', () => {
+    saveCheckpoint(fs, 'x');
+    forkVault(store, 'default', 'fork', actor);
+    const fork = new VaultFs(store, 'fork', actor);
+    expect(listCheckpoints(fork)).toEqual([]);
+    saveCheckpoint(fork, 'x');
+  });
+});
+
+describe('restore', () => {
+  it('save, 100 random changes, restore → identical tree, bytes and annotations', () => {
+    const rand = rng(42);
+    buildTree(fs, rand);
+    addTags(fs, '/big.bin', ['keep']);
+    setMeta(fs, '/d0', 'owner', 'me');
+    const saved = listing();
+    const bytes = new Map(fs.walk('/').filter((e) => e.type === 'f').map((e) => [e.path, fs.readFile(e.path)]));
+    saveCheckpoint(fs, 'base');
+    randomChanges(fs, rand, 100);
+    expect(listing()).not.toEqual(saved);
+    const r = restoreCheckpoint(fs, 'base');
+    expect(r.added + r.modified + r.deleted).toBeGreaterThan(0);
+    expect(listing()).toEqual(saved);
+    for (const [path, data] of bytes) expect(fs.readFile(path).equals(data)).toBe(true);
+    // a second restore finds nothing to do
+    expect(restoreCheckpoint(fs, 'base')).toMatchObject({ added: 0, modified: 0, deleted: 0, saved_before: null });
+  });
+
+  it('several seeds: restore the saved state, then the replaced state, both exactly', () => {
+    for (const seed of [1, 7, 1234]) {
+      const v = new VaultFs(store, 'default', actor);
+      const rand = rng(seed);
+      buildTree(v, rand, 30);
+      const a = listing();
+      saveCheckpoint(v, `a${seed}`);
+      randomChanges(v, rand, 100);
+      const b = listing();
+      const r = restoreCheckpoint(v, `a${seed}`);
+      expect(listing()).toEqual(a);
+      // the restore saved what it replaced: restoring that brings it back
+      expect(r.saved_before).toMatch(/^before-restore-/);
+      restoreCheckpoint(v, r.saved_before!);
+      expect(listing()).toEqual(b);
+      for (const e of v.list('/')) v.rm(e.path, { recursive: true }); // a fresh start for the next seed
+    }
+  });
+
+  it('records one restore version per changed path only, continuing each path’s numbering', () => {
+    fs.writeFile('/same', 's');
+    fs.writeFile('/changed', 'v1');
+    fs.writeFile('/gone', 'g');
+    saveCheckpoint(fs, 'x');
+    fs.writeFile('/changed', 'v2');
+    fs.rm('/gone');
+    fs.writeFile('/added', 'new');
+    const sameVersion = fs.stat('/same').version;
+    const before = count('SELECT count(*) AS n FROM versions');
+    const r = restoreCheckpoint(fs, 'x');
+    // /gone re-created, /added removed, /changed (and the root, if its mtime moved on) rewritten
+    expect(r).toMatchObject({ added: 1, deleted: 1 });
+    expect([1, 2]).toContain(r.modified);
+    expect(fs.stat('/same').version).toBe(sameVersion);
+    const restoreRows = count("SELECT count(*) AS n FROM versions WHERE op = 'restore'");
+    expect(count('SELECT count(*) AS n FROM versions') - before).toBe(restoreRows);
+    expect(pathVersions(store, fs.row(), '/changed', 1)[0]).toMatchObject({ version: 3, op: 'restore', hash: fs.stat('/changed').hash });
+    expect(pathVersions(store, fs.row(), '/gone', 1)[0]).toMatchObject({ version: 3, op: 'restore', type: 'f' });
+    expect(pathVersions(store, fs.row(), '/added', 1)[0]).toMatchObject({ version: 2, op: 'restore', type: null });
+    // and each path's restore can be reverted on its own
+    revertPath(fs, '/changed');
+    expect(fs.readFile('/changed').toString()).toBe('v2');
+  });
+
+  it('brings back an exact tree where types changed (file ↔ directory ↔ symlink)', () => {
+    fs.writeFile('/x', 'file');
+    fs.mkdir('/y');
+    fs.writeFile('/y/inner', 'i');
+    fs.symlink('/x', '/z');
+    const saved = listing();
+    saveCheckpoint(fs, 'x');
+    fs.rm('/x');
+    fs.mkdir('/x');
+    fs.writeFile('/x/deep', 'd');
+    fs.rm('/y', { recursive: true });
+    fs.writeFile('/y', 'now a file');
+    fs.rm('/z');
+    fs.writeFile('/z', 'z');
+    restoreCheckpoint(fs, 'x');
+    expect(listing()).toEqual(saved);
+  });
+
+  it('refuses a restore that would exceed the quota, changing nothing', () => {
+    for (let i = 0; i < 10; i++) fs.writeFile(`/f${i}`, 'xx');
+    saveCheckpoint(fs, 'ten');
+    for (let i = 0; i < 8; i++) fs.rm(`/f${i}`);
+    store.db.prepare('UPDATE vaults SET max_files = 5 WHERE name = ?').run('default');
+    const before = listing();
+    const versions = count('SELECT count(*) AS n FROM versions');
+    expect(code(() => restoreCheckpoint(fs, 'ten'))).toBe('QUOTA_EXCEEDED');
+    expect(listing()).toEqual(before);
+    expect(count('SELECT count(*) AS n FROM versions')).toBe(versions);
+    expect(listCheckpoints(fs)).toHaveLength(1); // no before-restore checkpoint left behind
+    store.db.prepare('UPDATE vaults SET max_files = NULL, max_file_size = 1 WHERE name = ?').run('default');
+    expect(code(() => restoreCheckpoint(fs, 'ten'))).toBe('QUOTA_EXCEEDED');
+  });
+
+  it('in a fork, re-created paths continue the numbering inherited from the parent', () => {
+    fs.writeFile('/f', 'one');
+    fs.writeFile('/f', 'two');
+    forkVault(store, 'default', 'fork', actor);
+    const fork = new VaultFs(store, 'fork', actor);
+    saveCheckpoint(fork, 'x');
+    fork.rm('/f');
+    expect(pathVersions(store, fork.row(), '/f', 1)[0]!.version).toBe(3);
+    restoreCheckpoint(fork, 'x');
+    expect(pathVersions(store, fork.row(), '/f', 10).map((r) => [r.version, r.op, r.vault])).toEqual([
+      [4, 'restore', 'fork'],
+      [3, 'delete', 'fork'],
+      [2, 'write', 'default'],
+      [1, 'create', 'default'],
+    ]);
+    expect(fs.readFile('/f').toString()).toBe('two');
+  });
+});
+
+describe('checkout from a checkpoint', () => {
+  it('takes one file, or a whole directory with recursive', () => {
+    fs.writeFile('/a', 'A1');
+    fs.writeFile('/src/x', 'x1', { parents: true });
+    fs.writeFile('/src/y', 'y1');
+    saveCheckpoint(fs, 'cp');
+    fs.writeFile('/a', 'A2');
+    fs.writeFile('/src/x', 'x2');
+    fs.rm('/src/y');
+    fs.writeFile('/src/z', 'z');
+    fs.writeFile('/new', 'n');
+    expect(checkoutFromCheckpoint(fs, '/a', 'cp').changed).toBe(true);
+    expect(fs.readFile('/a').toString()).toBe('A1');
+    checkoutFromCheckpoint(fs, '/src', 'cp', { recursive: true });
+    expect(fs.walk('/src').map((e) => [e.path, fs.readFile(e.path).toString()])).toEqual([
+      ['/src/x', 'x1'],
+      ['/src/y', 'y1'],
+    ]);
+    expect(fs.readFile('/new').toString()).toBe('n'); // outside the path: untouched
+    checkoutFromCheckpoint(fs, '/new', 'cp'); // absent in the checkpoint: removed
+    expect(fs.exists('/new')).toBe(false);
+    expect(code(() => checkoutFromCheckpoint(fs, '/a', 'nope'))).toBe('CHECKPOINT_NOT_FOUND');
+  });
+});

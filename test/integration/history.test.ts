@@ -1,0 +1,316 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { openStore, type Store } from '../../src/store/store.js';
+import { VaultFs } from '../../src/store/vault-fs.js';
+import { forkVault } from '../../src/store/vaults.js';
+import {
+  checkoutVersion,
+  getFileVersion,
+  getVersion,
+  pathVersions,
+  readVersion,
+  revertPath,
+  vaultChanges,
+} from '../../src/store/history.js';
+import { AvfsError } from '../../src/errors.js';
+import { tempDir } from '../helpers.js';
+
+const actor = { source: 'sdk' as const };
+let home: { dir: string; cleanup: () => void };
+let store: Store;
+let fs: VaultFs;
+
+const code = (fn: () => unknown): string => {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof AvfsError) return err.code;
+    throw err;
+  }
+  return 'no error';
+};
+const text = (p: string, v = fs) => v.readFile(p).toString();
+const log = (p: string, v = fs) => pathVersions(store, v.row(), p, 1000);
+const tree = (v = fs) => v.walk('/').map((e) => [e.path, e.type, e.mode, e.hash, e.target, e.size].join(' '));
+const count = (table: string) => (store.db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+
+beforeEach(() => {
+  home = tempDir();
+  store = openStore(home.dir);
+  fs = new VaultFs(store, 'default', actor);
+});
+afterEach(() => {
+  store.release();
+  home.cleanup();
+});
+
+describe('log', () => {
+  it("lists a path's versions newest first, each the state the path took", () => {
+    fs.writeFile('/a.txt', 'A');
+    fs.writeFile('/a.txt', 'BB');
+    fs.chmod('/a.txt', 0o600);
+    fs.rm('/a.txt');
+    const rows = log('/a.txt');
+    expect(rows.map((r) => [r.version, r.op, r.type, r.size])).toEqual([
+      [4, 'delete', null, null],
+      [3, 'chmod', 'f', 2],
+      [2, 'write', 'f', 2],
+      [1, 'create', 'f', 1],
+    ]);
+    expect(rows[1]!.mode).toBe(0o600);
+    expect(rows.every((r) => r.source === 'sdk' && r.vault === 'default')).toBe(true);
+    // strictly increasing global sequence
+    expect(rows.map((r) => r.id)).toEqual([...rows.map((r) => r.id)].sort((a, b) => b - a));
+  });
+
+  it('limits, and lists the vault-wide and subtree changes newest first', () => {
+    for (let i = 0; i < 10; i++) fs.writeFile('/a.txt', `v${i}`);
+    fs.writeFile('/dir/x', 'x', { parents: true });
+    expect(pathVersions(store, fs.row(), '/a.txt', 3).map((r) => r.version)).toEqual([10, 9, 8]);
+    const recent = vaultChanges(store, fs.row(), 3);
+    expect(recent.map((r) => r.path)).toEqual(['/dir/x', '/dir', '/a.txt']);
+    expect(vaultChanges(store, fs.row(), 100, '/dir').map((r) => r.path)).toEqual(['/dir/x', '/dir']);
+  });
+
+  it("a fork's log includes its parent's history up to the fork point, not after", () => {
+    fs.writeFile('/a.txt', 'one');
+    fs.writeFile('/a.txt', 'two');
+    forkVault(store, 'default', 'fork', actor);
+    const fork = new VaultFs(store, 'fork', actor);
+    fs.writeFile('/a.txt', 'parent-after-fork');
+    fork.writeFile('/a.txt', 'fork-three');
+    const rows = log('/a.txt', fork);
+    expect(rows.map((r) => [r.version, r.vault])).toEqual([
+      [3, 'fork'],
+      [2, 'default'],
+      [1, 'default'],
+    ]);
+    expect(readVersion(store, getFileVersion(fork, '/a.txt', 1)).toString()).toBe('one');
+    // the parent's own v3 is not the fork's v3
+    expect(readVersion(store, getFileVersion(fork, '/a.txt', 3)).toString()).toBe('fork-three');
+    expect(readVersion(store, getFileVersion(fs, '/a.txt', 3)).toString()).toBe('parent-after-fork');
+    // a fork of a fork inherits through both
+    forkVault(store, 'fork', 'grandchild', actor);
+    const gc = new VaultFs(store, 'grandchild', actor);
+    expect(log('/a.txt', gc).map((r) => [r.version, r.vault])).toEqual([
+      [3, 'fork'],
+      [2, 'default'],
+      [1, 'default'],
+    ]);
+    expect(vaultChanges(store, gc.row(), 100).map((r) => r.vault)).toEqual(['fork', 'default', 'default']);
+  });
+
+  it('reads history through a symlinked directory, and of deleted paths', () => {
+    fs.writeFile('/real/f.txt', 'x', { parents: true });
+    fs.symlink('/real', '/link');
+    expect(getVersion(fs, '/link/f.txt', 1).path).toBe('/real/f.txt');
+    fs.rm('/real/f.txt');
+    expect(getVersion(fs, '/real/f.txt', 2).type).toBeNull();
+  });
+});
+
+describe('cat --version (getFileVersion)', () => {
+  it('reads old versions byte for byte, including of a deleted file and a large chunked file', () => {
+    const big1 = randomBytes(300_000);
+    const big2 = Buffer.from(big1);
+    big2[200_000] ^= 0xff;
+    fs.writeFile('/big', big1);
+    fs.writeFile('/big', big2);
+    fs.rm('/big');
+    expect(readVersion(store, getFileVersion(fs, '/big', 1)).equals(big1)).toBe(true);
+    expect(readVersion(store, getFileVersion(fs, '/big', 2)).equals(big2)).toBe(true);
+  });
+
+  it('fails with codes: unknown version, deleted state, directory, unknown path', () => {
+    fs.writeFile('/a', 'x');
+    fs.rm('/a');
+    fs.mkdir('/d');
+    expect(code(() => getFileVersion(fs, '/a', 9))).toBe('VERSION_NOT_FOUND');
+    expect(code(() => getFileVersion(fs, '/a', 2))).toBe('NOT_FOUND');
+    expect(code(() => getFileVersion(fs, '/d', 1))).toBe('IS_A_DIRECTORY');
+    expect(code(() => getFileVersion(fs, '/never', 1))).toBe('VERSION_NOT_FOUND');
+  });
+});
+
+describe('checkout', () => {
+  it('write A, write B, checkout v(A) → A, as a new version', () => {
+    fs.writeFile('/f', 'A');
+    fs.writeFile('/f', 'B');
+    const r = checkoutVersion(fs, '/f', 1);
+    expect(r.changed).toBe(true);
+    expect(text('/f')).toBe('A');
+    expect(r.entry!.version).toBe(3);
+    expect(log('/f')[0]).toMatchObject({ version: 3, op: 'checkout' });
+    // checking out the state it already has records nothing
+    const before = count('versions');
+    expect(checkoutVersion(fs, '/f', 3).changed).toBe(false);
+    expect(count('versions')).toBe(before);
+  });
+
+  it('brings back a deleted file, recreating its deleted directories', () => {
+    fs.writeFile('/d/e/f.txt', 'keep me', { parents: true, mode: 0o600 });
+    fs.rm('/d', { recursive: true });
+    expect(fs.exists('/d')).toBe(false);
+    checkoutVersion(fs, '/d/e/f.txt', 1);
+    expect(text('/d/e/f.txt')).toBe('keep me');
+    expect(fs.stat('/d/e/f.txt').mode).toBe(0o600);
+    expect(fs.stat('/d/e').type).toBe('d');
+  });
+
+  it('checks out a deletion (removes the path), directory modes and symlinks', () => {
+    fs.writeFile('/f', 'x');
+    fs.rm('/f');
+    fs.writeFile('/f', 'y');
+    checkoutVersion(fs, '/f', 2);
+    expect(fs.exists('/f')).toBe(false);
+    fs.mkdir('/d', { mode: 0o700 });
+    fs.chmod('/d', 0o755);
+    fs.writeFile('/d/inside', 'z');
+    checkoutVersion(fs, '/d', 1);
+    expect(fs.stat('/d').mode).toBe(0o700);
+    expect(text('/d/inside')).toBe('z'); // a directory version is the directory itself; contents stay
+    fs.symlink('/d/inside', '/l');
+    fs.rm('/l');
+    fs.symlink('/elsewhere', '/l');
+    checkoutVersion(fs, '/l', 1);
+    expect(fs.readlink('/l')).toBe('/d/inside');
+  });
+
+  it('refuses to replace a non-empty directory unless recursive', () => {
+    fs.writeFile('/p', 'file');
+    fs.rm('/p');
+    fs.writeFile('/p/child', 'c', { parents: true });
+    expect(code(() => checkoutVersion(fs, '/p', 1))).toBe('NOT_EMPTY');
+    expect(text('/p/child')).toBe('c');
+    checkoutVersion(fs, '/p', 1, { recursive: true });
+    expect(text('/p')).toBe('file');
+    expect(fs.exists('/p/child')).toBe(false);
+  });
+
+  it('fails with codes and changes nothing: unknown version, unknown path, ancestor is a file', () => {
+    fs.writeFile('/f', 'x');
+    expect(code(() => checkoutVersion(fs, '/f', 5))).toBe('VERSION_NOT_FOUND');
+    expect(code(() => checkoutVersion(fs, '/nope', 1))).toBe('VERSION_NOT_FOUND');
+    fs.writeFile('/d/g', 'g', { parents: true });
+    fs.rm('/d', { recursive: true });
+    fs.writeFile('/d', 'now a file');
+    const before = tree();
+    expect(code(() => checkoutVersion(fs, '/d/g', 1))).toBe('NOT_A_DIRECTORY');
+    expect(tree()).toEqual(before);
+  });
+
+  it('respects quotas and changes nothing when over', () => {
+    fs.writeFile('/f', Buffer.alloc(5000));
+    fs.writeFile('/f', 'small');
+    store.db.prepare('UPDATE vaults SET max_bytes = 1000 WHERE name = ?').run('default');
+    const before = count('versions');
+    expect(code(() => checkoutVersion(fs, '/f', 1))).toBe('QUOTA_EXCEEDED');
+    expect(text('/f')).toBe('small');
+    expect(count('versions')).toBe(before);
+  });
+});
+
+describe('revert', () => {
+  it('restores the previous content of a modified file, and reverting the revert redoes it', () => {
+    fs.writeFile('/f', 'one');
+    fs.writeFile('/f', 'two');
+    const r = revertPath(fs, '/f');
+    expect(text('/f')).toBe('one');
+    expect(r.reverted.version).toBe(2);
+    expect(r.restored_version).toBe(1);
+    expect(log('/f')[0]).toMatchObject({ version: 3, op: 'revert' });
+    revertPath(fs, '/f');
+    expect(text('/f')).toBe('two');
+  });
+
+  it('delete + revert → the file is back with its bytes and mode', () => {
+    const bytes = randomBytes(100_000);
+    fs.writeFile('/f.bin', bytes, { mode: 0o640 });
+    fs.rm('/f.bin');
+    revertPath(fs, '/f.bin');
+    expect(fs.readFile('/f.bin').equals(bytes)).toBe(true);
+    expect(fs.stat('/f.bin').mode).toBe(0o640);
+  });
+
+  it('removes a just-created file, and undoes a chmod', () => {
+    fs.writeFile('/new', 'x');
+    const r = revertPath(fs, '/new');
+    expect(r.entry).toBeNull();
+    expect(fs.exists('/new')).toBe(false);
+    fs.writeFile('/m', 'x', { mode: 0o644 });
+    fs.chmod('/m', 0o755);
+    revertPath(fs, '/m');
+    expect(fs.stat('/m').mode).toBe(0o644);
+  });
+
+  it('rm -r of a directory + revert → the whole tree is back, identical', () => {
+    fs.writeFile('/src/a.ts', 'a', { parents: true });
+    fs.writeFile('/src/lib/b.ts', 'b', { parents: true, mode: 0o600 });
+    fs.symlink('lib/b.ts', '/src/link');
+    fs.mkdir('/src/empty');
+    fs.writeFile('/other', 'o');
+    const before = tree();
+    fs.rm('/src', { recursive: true });
+    fs.rm('/other'); // a later, separate change stays
+    const r = revertPath(fs, '/src');
+    expect(r.changed_paths).toBe(6);
+    expect(tree()).toEqual(before.filter((l) => !l.startsWith('/other ')));
+    // and undoing that revert removes the tree again
+    revertPath(fs, '/src');
+    expect(fs.exists('/src')).toBe(false);
+    revertPath(fs, '/src');
+    expect(tree()).toEqual(before.filter((l) => !l.startsWith('/other ')));
+  });
+
+  it('reverting a directory creation removes it with its contents (recorded, so undoable)', () => {
+    fs.writeFile('/d/e/f', 'f', { parents: true });
+    const r = revertPath(fs, '/d');
+    expect(r.changed_paths).toBe(3);
+    expect(fs.exists('/d')).toBe(false);
+    revertPath(fs, '/d');
+    expect(text('/d/e/f')).toBe('f');
+  });
+
+  it('undoes a move on both sides (files and directories), and mv onto an existing file', () => {
+    fs.writeFile('/a.txt', 'A');
+    fs.mv('/a.txt', '/b.txt');
+    const r = revertPath(fs, '/b.txt');
+    expect(r.paired).toBe('/a.txt');
+    expect(text('/a.txt')).toBe('A');
+    expect(fs.exists('/b.txt')).toBe(false);
+
+    fs.writeFile('/dir/x', 'x', { parents: true });
+    fs.writeFile('/dir/sub/y', 'y', { parents: true });
+    const before = tree();
+    fs.mv('/dir', '/moved');
+    revertPath(fs, '/dir'); // from the source side this time
+    expect(tree()).toEqual(before);
+
+    fs.writeFile('/keep', 'old target');
+    fs.writeFile('/src', 'new');
+    fs.mv('/src', '/keep');
+    revertPath(fs, '/keep');
+    expect(text('/keep')).toBe('old target');
+    expect(text('/src')).toBe('new');
+    // revert of that revert moves it again
+    revertPath(fs, '/keep');
+    expect(text('/keep')).toBe('new');
+    expect(fs.exists('/src')).toBe(false);
+  });
+
+  it('fails with codes: a path with no history, the root without changes', () => {
+    expect(code(() => revertPath(fs, '/never'))).toBe('NOT_FOUND');
+    expect(code(() => revertPath(fs, '/'))).toBe('VERSION_NOT_FOUND');
+  });
+
+  it('works in a fork on inherited history without touching the parent', () => {
+    fs.writeFile('/f', 'one');
+    fs.writeFile('/f', 'two');
+    forkVault(store, 'default', 'fork', actor);
+    const fork = new VaultFs(store, 'fork', actor);
+    revertPath(fork, '/f');
+    expect(text('/f', fork)).toBe('one');
+    expect(text('/f')).toBe('two');
+    expect(log('/f', fork)[0]).toMatchObject({ version: 3, op: 'revert', vault: 'fork' });
+  });
+});
