@@ -18,6 +18,11 @@ import { grepCommand } from './commands/grep.js';
 import { findCommand } from './commands/find.js';
 import { tagCommand, tagsCommand, untagCommand } from './commands/tag.js';
 import { metaCommand } from './commands/meta.js';
+import { logCommand } from './commands/log.js';
+import { checkoutCommand } from './commands/checkout.js';
+import { revertCommand } from './commands/revert.js';
+import { diffCommand } from './commands/diff.js';
+import { checkpointCommand } from './commands/checkpoint.js';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -48,10 +53,47 @@ Examples:
   $ avfs vault fork default experiment --use
   $ avfs ls -l --json`,
     );
-  for (const cmd of [vaultCommand, lsCommand, catCommand, writeCommand, mkdirCommand, rmCommand, mvCommand, cpCommand, treeCommand, importCommand, exportCommand, grepCommand, findCommand, searchCommand, tagCommand, untagCommand, tagsCommand, metaCommand]) {
+  for (const cmd of [vaultCommand, lsCommand, catCommand, writeCommand, mkdirCommand, rmCommand, mvCommand, cpCommand, treeCommand, importCommand, exportCommand, grepCommand, findCommand, searchCommand, tagCommand, untagCommand, tagsCommand, metaCommand, logCommand, checkoutCommand, revertCommand, diffCommand, checkpointCommand]) {
     program.addCommand(cmd);
   }
   return program;
+}
+
+/**
+ * Commander lets a program option win wherever it appears, so a command's own option that shares
+ * a global option's name (`cat --version N`, `checkout --version N`, `diff --vault <other>`)
+ * would never reach the command. For a command that declares such an option, program options are
+ * parsed positionally (before the command name only) and the other global options typed after
+ * the command name are moved in front of it, so `avfs cat /a --version 2 --json` still works.
+ */
+function routeShadowedOptions(program: Command, args: string[]): string[] {
+  const globalOption = (arg: string) => program.options.find((o) => o.long === arg.split('=')[0] || o.short === arg);
+  let i = 0;
+  for (; i < args.length && args[i] !== '--' && args[i]!.startsWith('-'); i++) {
+    if (globalOption(args[i]!)?.required && !args[i]!.includes('=')) i++;
+  }
+  const name = args[i];
+  const cmd = name === undefined ? undefined : program.commands.find((c) => c.name() === name || c.aliases().includes(name));
+  const shadowed = new Set(cmd?.options.filter((o) => o.long && program.options.some((p) => p.long === o.long)).map((o) => o.long));
+  if (!cmd || shadowed.size === 0) return args;
+  program.enablePositionalOptions();
+  const hoisted = args.slice(0, i);
+  const rest: string[] = [];
+  for (let k = i + 1; k < args.length; k++) {
+    const arg = args[k]!;
+    if (arg === '--') {
+      rest.push(...args.slice(k));
+      break;
+    }
+    const g = arg.startsWith('-') ? globalOption(arg) : undefined;
+    if (!g || shadowed.has(g.long)) {
+      rest.push(arg);
+      continue;
+    }
+    hoisted.push(arg);
+    if (g.required && !arg.includes('=') && k + 1 < args.length) hoisted.push(args[++k]!);
+  }
+  return [...hoisted, name!, ...rest];
 }
 
 /** Applies `fn` to a command and every subcommand (commander does not inherit these settings through addCommand). */
@@ -71,7 +113,7 @@ export async function main(argv: string[]): Promise<number> {
     if (json) c.configureOutput({ writeErr: () => {}, outputError: () => {} });
   });
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync([...argv.slice(0, 2), ...routeShadowedOptions(program, argv.slice(2))]);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { z } from 'zod';
-import { action, examples } from '../command.js';
+import { getFileVersion, readVersion, versionChunks } from '../../store/history.js';
+import { action, examples, zInt } from '../command.js';
 
 /** Text that survives a JSON round trip as UTF-8; anything else is sent as base64. */
 function isUtf8Text(data: Buffer): boolean {
@@ -11,12 +12,23 @@ function isUtf8Text(data: Buffer): boolean {
 export const catCommand = new Command('cat')
   .description('print a file\'s bytes to stdout (binary-safe). With --json: content as UTF-8 text, or base64 for binary content')
   .argument('<path>', 'vault path')
-  .addHelpText('after', examples(['avfs cat /notes.md', 'avfs cat /logo.png > logo.png', 'avfs cat /notes.md --json']))
+  .option('--version <n>', 'print version N of the file instead (see avfs log <path>); works for deleted files too')
+  .addHelpText('after', examples(['avfs cat /notes.md', 'avfs cat /logo.png > logo.png', 'avfs cat /notes.md --json', 'avfs cat /notes.md --version 2']))
   .action(
     action({
-      options: z.object({}).passthrough(),
-      run: ([path], _opts, ctx) => {
+      options: z.object({ version: zInt(1).optional() }),
+      run: ([path], opts, ctx) => {
         const fs = ctx.vault();
+        if (opts.version !== undefined) {
+          const v = getFileVersion(fs, path!, opts.version);
+          if (!ctx.out.json) {
+            for (const chunk of versionChunks(fs.store, v)) process.stdout.write(chunk);
+            return { path: v.path, size: v.size, version: v.version };
+          }
+          const data = readVersion(fs.store, v);
+          const text = isUtf8Text(data);
+          return { vault: fs.name, path: v.path, version: v.version, size: v.size, hash: v.hash, encoding: text ? 'utf8' : 'base64', content: data.toString(text ? 'utf8' : 'base64') };
+        }
         const entry = fs.stat(path!);
         if (!ctx.out.json) {
           // Stream raw bytes chunk by chunk: a large file is never loaded whole.

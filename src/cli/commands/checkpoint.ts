@@ -1,0 +1,160 @@
+import { Command } from 'commander';
+import chalk from 'chalk';
+import { z } from 'zod';
+import {
+  checkpointInfo,
+  deleteCheckpoint,
+  listCheckpoints,
+  restoreCheckpoint,
+  saveCheckpoint,
+  type CheckpointInfo,
+  type CheckpointRow,
+} from '../../store/checkpoints.js';
+import { diffTreeSources } from '../../store/compare.js';
+import { action, examples } from '../command.js';
+import { formatBytes, table } from '../output.js';
+
+const noOptions = z.object({}).passthrough();
+const ms = (start: number) => Math.round((performance.now() - start) * 100) / 100;
+
+/** The JSON shape of a checkpoint. `files`/`bytes` count regular files and their logical size. */
+export function checkpointJson(c: CheckpointRow | CheckpointInfo) {
+  return {
+    name: c.name,
+    message: c.message,
+    created_at: new Date(c.created_at).toISOString(),
+    seq: c.seq,
+    files: c.files,
+    ...('directories' in c ? { directories: c.directories, symlinks: c.symlinks } : {}),
+    bytes: c.bytes,
+    source: c.source,
+    exec_id: c.exec_id,
+  };
+}
+
+const save = new Command('save')
+  .description('save the whole vault\'s current state under a name (an automatic, unique name when omitted). Copies no file content.')
+  .argument('[name]', 'checkpoint name: letters, digits, "-", "_", "."')
+  .option('-m, --message <text>', 'a note about this state')
+  .addHelpText('after', examples(['avfs checkpoint save', 'avfs checkpoint save before-refactor -m "tests green"', 'avfs checkpoint save --json']))
+  .action(
+    action({
+      options: z.object({ message: z.string().optional() }),
+      run: ([name], opts, ctx) => {
+        const fs = ctx.vault();
+        const started = performance.now();
+        const cp = saveCheckpoint(fs, name ?? null, opts.message ?? null);
+        return { vault: fs.name, checkpoint: checkpointJson(cp), duration_ms: ms(started) };
+      },
+      render: (r, out) => out.info(`saved checkpoint ${r.checkpoint.name} (${r.checkpoint.files} files, ${formatBytes(r.checkpoint.bytes)}, ${r.duration_ms} ms)`),
+    }),
+  );
+
+const list = new Command('list')
+  .alias('ls')
+  .description('list the vault\'s checkpoints, newest first')
+  .addHelpText('after', examples(['avfs checkpoint list', 'avfs checkpoint list --json']))
+  .action(
+    action({
+      options: noOptions,
+      run: (_args, _opts, ctx) => {
+        const fs = ctx.vault();
+        return { vault: fs.name, checkpoints: listCheckpoints(fs).map(checkpointJson) };
+      },
+      render: (r, out) => {
+        if (r.checkpoints.length === 0) return out.info(`no checkpoints in vault ${r.vault}`);
+        const rows = [['NAME', 'CREATED', 'FILES', 'SIZE', 'MESSAGE'].map((h) => chalk.dim(h))];
+        for (const c of r.checkpoints) rows.push([c.name, c.created_at.replace('T', ' ').slice(0, 19), String(c.files), formatBytes(c.bytes), c.message ?? '']);
+        out.data(table(rows));
+      },
+    }),
+  );
+
+const restore = new Command('restore')
+  .description(
+    'make the whole vault exactly the checkpoint\'s state, in one transaction. Only paths that differ are touched, each recorded as a version (op "restore"). The replaced state is saved first as checkpoint before-restore-…, so restoring that undoes this.',
+  )
+  .argument('<name>', 'checkpoint name')
+  .addHelpText('after', examples(['avfs checkpoint restore before-refactor', 'avfs checkpoint restore before-refactor --json']))
+  .action(
+    action({
+      options: noOptions,
+      run: ([name], _opts, ctx) => {
+        const fs = ctx.vault();
+        const started = performance.now();
+        const r = restoreCheckpoint(fs, name!);
+        return { vault: fs.name, ...r, changed: r.added + r.modified + r.deleted, duration_ms: ms(started) };
+      },
+      render: (r, out) => {
+        if (r.saved_before === null) return out.info(`vault ${r.vault} already matches checkpoint ${r.checkpoint}; nothing changed`);
+        out.info(
+          `restored ${r.checkpoint}: ${r.added} re-created, ${r.modified} changed, ${r.deleted} removed (${r.duration_ms} ms); ` +
+            `the replaced state is checkpoint ${r.saved_before}`,
+        );
+      },
+    }),
+  );
+
+const del = new Command('delete')
+  .alias('rm')
+  .description('delete a checkpoint (content it alone referenced is freed by `avfs gc`)')
+  .argument('<name>', 'checkpoint name')
+  .addHelpText('after', examples(['avfs checkpoint delete before-refactor', 'avfs checkpoint delete cp-20250101-120000-000 --json']))
+  .action(
+    action({
+      options: noOptions,
+      run: ([name], _opts, ctx) => {
+        const fs = ctx.vault();
+        const row = deleteCheckpoint(fs, name!);
+        return { vault: fs.name, deleted: row.name };
+      },
+      render: (r, out) => out.info(`deleted checkpoint ${r.deleted}`),
+    }),
+  );
+
+const info = new Command('info')
+  .description('show one checkpoint: when, what it holds, and how the vault has changed since')
+  .argument('<name>', 'checkpoint name')
+  .addHelpText('after', examples(['avfs checkpoint info before-refactor', 'avfs checkpoint info before-refactor --json']))
+  .action(
+    action({
+      options: noOptions,
+      run: ([name], _opts, ctx) => {
+        const fs = ctx.vault();
+        return ctx.store.read(() => {
+          const cp = checkpointInfo(fs, name!);
+          const since = diffTreeSources(fs, { checkpoint: cp.name }, { current: true }).summary;
+          return { vault: fs.name, checkpoint: { ...checkpointJson(cp), changes_since: since } };
+        });
+      },
+      render: (r, out) => {
+        const c = r.checkpoint;
+        const s = c.changes_since;
+        out.data(
+          table([
+            ['name', c.name],
+            ['message', c.message ?? '-'],
+            ['created', c.created_at],
+            ['source', c.source + (c.exec_id ? ` (exec ${c.exec_id})` : '')],
+            ['files', String(c.files)],
+            ['directories', String(c.directories)],
+            ['symlinks', String(c.symlinks)],
+            ['bytes', `${c.bytes} (${formatBytes(c.bytes)})`],
+            ['since then', `${s.added} added, ${s.modified} modified, ${s.deleted} deleted`],
+          ]),
+        );
+      },
+    }),
+  );
+
+export const checkpointCommand = new Command('checkpoint')
+  .description('save, list, restore and delete named states of the whole vault')
+  .addCommand(save)
+  .addCommand(list)
+  .addCommand(restore)
+  .addCommand(del)
+  .addCommand(info)
+  .addHelpText(
+    'after',
+    examples(['avfs checkpoint save before-refactor', 'avfs checkpoint list', 'avfs diff --checkpoint before-refactor', 'avfs checkpoint restore before-refactor']),
+  );

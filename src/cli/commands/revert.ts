@@ -1,0 +1,39 @@
+import { Command } from 'commander';
+import { z } from 'zod';
+import { revertPath } from '../../store/history.js';
+import { action, examples } from '../command.js';
+import { entryJson } from '../output.js';
+import { versionJson } from './log.js';
+
+export const revertCommand = new Command('revert')
+  .description(
+    "undo a path's latest change, as a new version (so a revert can be reverted too): a modified file gets its previous content, a deleted file or directory comes back (with what the directory held), a just-created one is removed. Undoing a move moves it back.",
+  )
+  .argument('<path>', 'vault path (a deleted path too)')
+  .addHelpText('after', examples(['avfs revert /notes.md', 'avfs rm -r /src && avfs revert /src', 'avfs revert /notes.md --json']))
+  .action(
+    action({
+      options: z.object({}).passthrough(),
+      run: ([path], _opts, ctx) => {
+        const fs = ctx.vault();
+        const r = revertPath(fs, path!);
+        return {
+          vault: fs.name,
+          path: r.path,
+          reverted: versionJson(r.reverted),
+          restored_version: r.restored_version,
+          deleted: r.entry === null,
+          new_version: r.entry?.version ?? null,
+          entry: r.entry ? entryJson(r.entry) : null,
+          changed_paths: r.changed_paths,
+          paired: r.paired,
+        };
+      },
+      render: (r, out) => {
+        const undone = `undid v${r.reverted.version} (${r.reverted.op})`;
+        const now = r.deleted ? 'removed' : `now v${r.new_version}${r.restored_version !== null ? ` (= v${r.restored_version})` : ''}`;
+        const extra = [r.changed_paths > 1 ? `${r.changed_paths} entries changed` : '', r.paired ? `move undone together with ${r.paired}` : ''].filter(Boolean);
+        out.info(`${r.path}: ${undone}; ${now}${extra.length ? ` (${extra.join(', ')})` : ''}`);
+      },
+    }),
+  );
