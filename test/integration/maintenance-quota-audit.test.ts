@@ -1,0 +1,208 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { openStore, type Store } from '../../src/store/store.js';
+import { VaultFs } from '../../src/store/vault-fs.js';
+import { forkVault, getVault } from '../../src/store/vaults.js';
+import { clearQuota, quotaReport, setQuota } from '../../src/store/quota.js';
+import { importTree } from '../../src/store/transfer.js';
+import { AUDIT_MAX_AGE_MS, AUDIT_TRIM_EVERY, audit, clearAudit, queryAudit, trimAudit } from '../../src/store/audit.js';
+import { AvfsError } from '../../src/errors.js';
+import { tempDir } from '../helpers.js';
+
+const actor = { source: 'sdk' as const };
+let home: { dir: string; cleanup: () => void };
+let store: Store;
+let fs: VaultFs;
+
+const caught = (fn: () => unknown): AvfsError | undefined => {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof AvfsError) return err;
+    throw err;
+  }
+  return undefined;
+};
+const count = (table: string) => (store.db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+/** Everything a refused change must leave as it was: the full listing and the history. */
+const snapshot = (v: VaultFs = fs) =>
+  JSON.stringify({ tree: v.walk('/').map((e) => [e.path, e.type, e.mode, e.size, e.hash, e.target, e.version]), versions: count('versions') });
+/** Runs a change that must be refused with QUOTA_EXCEEDED (exit 6) and must change nothing. */
+function expectRefused(fn: () => unknown, limit: string, v: VaultFs = fs): void {
+  const before = snapshot(v);
+  const err = caught(fn);
+  expect(err?.code).toBe('QUOTA_EXCEEDED');
+  expect(err?.exitCode).toBe(6);
+  expect(err?.errno).toBe('EDQUOT');
+  expect(err?.data.limit).toBe(limit);
+  expect(snapshot(v)).toBe(before);
+}
+
+beforeEach(() => {
+  home = tempDir();
+  store = openStore(home.dir);
+  fs = new VaultFs(store, 'default', actor);
+});
+afterEach(() => {
+  store.release();
+  home.cleanup();
+});
+
+describe('quota settings', () => {
+  it('shows, sets only the limits given, and clears', () => {
+    fs.writeFile('/a', '12345');
+    fs.symlink('/a', '/l'); // a symlink's size is not file bytes
+    expect(quotaReport(store, getVault(store, 'default'))).toEqual({
+      vault: 'default',
+      quota: { max_bytes: null, max_files: null, max_file_size: null },
+      usage: { bytes: 5, entries: 2, largest_file: 5 },
+      exceeded: [],
+    });
+    setQuota(store, 'default', { max_bytes: 1000 }, actor);
+    const r = setQuota(store, 'default', { max_files: 10, max_file_size: 100 }, actor);
+    expect(r.quota).toEqual({ max_bytes: 1000, max_files: 10, max_file_size: 100 });
+    expect(setQuota(store, 'default', { max_files: null }, actor).quota).toEqual({ max_bytes: 1000, max_files: null, max_file_size: 100 });
+    expect(clearQuota(store, 'default', actor).quota).toEqual({ max_bytes: null, max_files: null, max_file_size: null });
+    expect(queryAudit(store, { op: 'quota.*', limit: 10 }).records.map((a) => a.op)).toEqual(['quota.set', 'quota.set', 'quota.set', 'quota.clear']);
+  });
+
+  it('refuses negative or fractional limits and changes nothing', () => {
+    setQuota(store, 'default', { max_bytes: 10 }, actor);
+    expect(caught(() => setQuota(store, 'default', { max_bytes: -1 }, actor))?.code).toBe('INVALID_ARGUMENT');
+    expect(caught(() => setQuota(store, 'default', { max_files: 1.5 }, actor))?.code).toBe('INVALID_ARGUMENT');
+    expect(getVault(store, 'default').max_bytes).toBe(10);
+  });
+
+  it('a limit below current usage is accepted: growth is refused, shrinking and deleting still work', () => {
+    fs.writeFile('/a', 'x'.repeat(100));
+    fs.writeFile('/b', 'y'.repeat(100));
+    const r = setQuota(store, 'default', { max_bytes: 150, max_file_size: 50 }, actor);
+    expect(r.exceeded).toEqual(['max_bytes', 'max_file_size']);
+    expectRefused(() => fs.writeFile('/c', 'z'), 'max_bytes');
+    expectRefused(() => fs.writeFile('/a', 'x'.repeat(101)), 'max_file_size');
+    fs.writeFile('/a', 'x'.repeat(40)); // smaller: allowed
+    expect(quotaReport(store, getVault(store, 'default')).exceeded).toEqual(['max_file_size']);
+    fs.rm('/b');
+    expect(quotaReport(store, getVault(store, 'default')).exceeded).toEqual([]);
+    fs.writeFile('/c', 'z');
+  });
+
+  it('forks start with their parent quota', () => {
+    setQuota(store, 'default', { max_bytes: 10, max_files: 3 }, actor);
+    forkVault(store, 'default', 'child', actor);
+    expect(quotaReport(store, getVault(store, 'child')).quota).toEqual({ max_bytes: 10, max_files: 3, max_file_size: null });
+    expectRefused(() => new VaultFs(store, 'child', actor).writeFile('/big', 'x'.repeat(11)), 'max_bytes', new VaultFs(store, 'child', actor));
+  });
+});
+
+describe('quota enforcement on every path that adds data, changing nothing when refused', () => {
+  beforeEach(() => {
+    fs.mkdir('/d');
+    fs.writeFile('/d/a.txt', 'a'.repeat(600));
+  });
+
+  it('write (bytes, and streamed from a file descriptor) and truncate', () => {
+    setQuota(store, 'default', { max_bytes: 1000 }, actor);
+    expectRefused(() => fs.writeFile('/b.txt', 'b'.repeat(401)), 'max_bytes');
+    expectRefused(() => fs.writeFile('/d/a.txt', 'a'.repeat(1001)), 'max_bytes');
+    const host = join(home.dir, 'host.bin');
+    writeFileSync(host, Buffer.alloc(200_000, 1)); // chunked, streamed
+    const fd = openSync(host, 'r');
+    try {
+      expectRefused(() => fs.writeFile('/streamed', { fd }), 'max_bytes');
+    } finally {
+      closeSync(fd);
+    }
+    expectRefused(() => fs.truncate('/d/a.txt', 1001), 'max_bytes');
+    fs.writeFile('/b.txt', 'b'.repeat(400)); // exactly at the limit
+    expect(quotaReport(store, getVault(store, 'default')).usage.bytes).toBe(1000);
+  });
+
+  it('max_file_size and max_files (files, directories and symlinks count)', () => {
+    setQuota(store, 'default', { max_file_size: 1000, max_files: 4 }, actor);
+    expectRefused(() => fs.writeFile('/big', 'x'.repeat(1001)), 'max_file_size');
+    fs.writeFile('/b', 'b'); // entries: /d, /d/a.txt, /b
+    fs.mkdir('/e'); // 4
+    expectRefused(() => fs.mkdir('/f'), 'max_files');
+    expectRefused(() => fs.symlink('/b', '/l'), 'max_files');
+    expectRefused(() => fs.writeFile('/c', ''), 'max_files');
+    fs.writeFile('/b', 'replaced'); // replacing adds no entry
+  });
+
+  it('import is all or nothing', () => {
+    const src = join(home.dir, 'src');
+    mkdirSync(join(src, 'sub'), { recursive: true });
+    writeFileSync(join(src, 'one.txt'), 'x'.repeat(300));
+    writeFileSync(join(src, 'sub', 'two.txt'), 'y'.repeat(300));
+    setQuota(store, 'default', { max_bytes: 1000 }, actor);
+    expectRefused(() => importTree(fs, src, '/imported'), 'max_bytes');
+    expect(fs.exists('/imported')).toBe(false);
+    setQuota(store, 'default', { max_bytes: 1200 }, actor);
+    expect(importTree(fs, src, '/imported').files).toBe(2);
+  });
+
+  it('cp adds bytes and entries; mv adds neither, so it works at the limit', () => {
+    setQuota(store, 'default', { max_bytes: 1000, max_files: 3 }, actor);
+    expectRefused(() => fs.cp('/d/a.txt', '/copy.txt'), 'max_bytes');
+    expectRefused(() => fs.cp('/d', '/d2', { recursive: true }), 'max_bytes');
+    fs.writeFile('/small', 'x'); // 3 entries, 601 bytes
+    expectRefused(() => fs.cp('/small', '/small2'), 'max_files');
+    fs.mv('/d/a.txt', '/moved.txt');
+    fs.mv('/d', '/d-renamed');
+    expect(fs.readFile('/moved.txt').length).toBe(600);
+  });
+});
+
+describe('audit', () => {
+  it('records mutations with source and exec id, and filters by time, op, prefix, exec and vault', () => {
+    const agent = new VaultFs(store, 'default', { source: 'proxy', execId: 'exec-1' });
+    fs.writeFile('/a', 'a');
+    agent.writeFile('/b', 'b');
+    agent.mkdir('/dir');
+    store.db.prepare("UPDATE audit SET at = at - 7200000 WHERE op = 'write' AND exec_id IS NULL").run(); // the first write: 2 h ago
+    audit(store, actor, 'vault.fork', 'other', { from: 'default' });
+    audit(store, actor, 'vault_fork_lookalike', null);
+
+    const all = queryAudit(store, { limit: 100 });
+    expect(all.records.map((r) => r.op)).toEqual(['write', 'write', 'mkdir', 'vault.fork', 'vault_fork_lookalike']);
+    expect(all.records[1]).toMatchObject({ vault: 'default', op: 'write', source: 'proxy', exec_id: 'exec-1', detail: { path: '/b', size: 1 } });
+    expect(all.records[1]!.at).toMatch(/^\d{4}-\d\d-\d\dT.*Z$/);
+    expect(all.truncated).toBe(false);
+    expect(queryAudit(store, { since: Date.now() - 3_600_000, limit: 100 }).records).toHaveLength(4);
+    expect(queryAudit(store, { op: 'write', limit: 100 }).records).toHaveLength(2);
+    expect(queryAudit(store, { op: 'vault.*', limit: 100 }).records.map((r) => r.op)).toEqual(['vault.fork']);
+    expect(queryAudit(store, { execId: 'exec-1', limit: 100 }).records.map((r) => r.op)).toEqual(['write', 'mkdir']);
+    expect(queryAudit(store, { vault: 'other', limit: 100 }).records.map((r) => r.op)).toEqual(['vault.fork']);
+    // --limit keeps the newest rows, still printed oldest first
+    const last2 = queryAudit(store, { limit: 2 });
+    expect(last2.records.map((r) => r.op)).toEqual(['vault.fork', 'vault_fork_lookalike']);
+    expect(last2.truncated).toBe(true);
+  });
+
+  it('clear --before deletes older rows and records that it did', () => {
+    fs.writeFile('/a', 'a');
+    fs.writeFile('/b', 'b');
+    store.db.prepare("UPDATE audit SET at = at - 86400000 WHERE detail LIKE '%/a%'").run();
+    expect(clearAudit(store, Date.now() - 3_600_000, actor)).toBe(1);
+    expect(queryAudit(store, { limit: 10 }).records.map((r) => [r.op, r.detail?.path ?? r.detail?.deleted])).toEqual([
+      ['write', '/b'],
+      ['audit.clear', 1],
+    ]);
+  });
+
+  it('retention: trims to the row and age bounds, automatically every AUDIT_TRIM_EVERY rows', () => {
+    for (let i = 0; i < 50; i++) audit(store, actor, 'test', null, { i });
+    expect(trimAudit(store, { maxRows: 20 })).toBe(30);
+    expect(queryAudit(store, { limit: 100 }).records.map((r) => r.detail?.i)).toEqual(Array.from({ length: 20 }, (_, i) => i + 30));
+
+    store.db.prepare('UPDATE audit SET at = ? WHERE id <= (SELECT min(id) + 4 FROM audit)').run(Date.now() - AUDIT_MAX_AGE_MS - 1000);
+    const next = (store.db.prepare('SELECT max(id) AS id FROM audit').get() as { id: number }).id;
+    // Rows up to the next multiple of AUDIT_TRIM_EVERY leave the expired ones; that row trims them.
+    const untilTrim = AUDIT_TRIM_EVERY - (next % AUDIT_TRIM_EVERY);
+    for (let i = 1; i < untilTrim; i++) audit(store, actor, 'filler', null);
+    expect(count('audit')).toBe(20 + untilTrim - 1);
+    audit(store, actor, 'filler', null);
+    expect(count('audit')).toBe(20 + untilTrim - 5);
+  });
+});
