@@ -23,6 +23,12 @@ import { checkoutCommand } from './commands/checkout.js';
 import { revertCommand } from './commands/revert.js';
 import { diffCommand } from './commands/diff.js';
 import { checkpointCommand } from './commands/checkpoint.js';
+import { statsCommand } from './commands/stats.js';
+import { auditCommand } from './commands/audit.js';
+import { quotaCommand } from './commands/quota.js';
+import { gcCommand } from './commands/gc.js';
+import { pruneCommand } from './commands/prune.js';
+import { compactCommand } from './commands/compact.js';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -56,6 +62,8 @@ Examples:
   for (const cmd of [vaultCommand, lsCommand, catCommand, writeCommand, mkdirCommand, rmCommand, mvCommand, cpCommand, treeCommand, importCommand, exportCommand, grepCommand, findCommand, searchCommand, tagCommand, untagCommand, tagsCommand, metaCommand, logCommand, checkoutCommand, revertCommand, diffCommand, checkpointCommand]) {
     program.addCommand(cmd);
   }
+  // maintenance (issue 7)
+  for (const cmd of [statsCommand, auditCommand, quotaCommand, gcCommand, pruneCommand, compactCommand]) program.addCommand(cmd);
   return program;
 }
 

@@ -1,0 +1,74 @@
+import { Command } from 'commander';
+import chalk from 'chalk';
+import { z } from 'zod';
+import { parseTime } from '../../core/units.js';
+import { AUDIT_MAX_AGE_MS, AUDIT_MAX_ROWS, clearAudit, queryAudit } from '../../store/audit.js';
+import { action, examples, zInt } from '../command.js';
+import { table } from '../output.js';
+
+const TIME_HELP = 'an ISO date/time (2024-05-01, 2024-05-01T12:00:00Z) or a duration ago: 30s, 10m, 2h, 7d';
+
+/**
+ * JSON result (`--json`):
+ *   count, truncated (older rows matched too; raise --limit or narrow --since),
+ *   records: [{ id, at (ISO), vault (null for home-wide operations), op, source (cli | mount |
+ *   proxy | sdk), exec_id, detail (object or null) }], oldest first.
+ * `audit clear`: deleted, before (ISO).
+ */
+const clear = new Command('clear')
+  .description('delete audit rows older than a time')
+  .requiredOption('--before <time>', `delete rows before this: ${TIME_HELP}`)
+  .addHelpText('after', examples(['avfs audit clear --before 30d', 'avfs audit clear --before 2024-05-01 --json']))
+  .action(
+    action({
+      options: z.object({ before: z.string() }),
+      run: (_args, opts, ctx) => {
+        const before = parseTime(opts.before);
+        return { deleted: clearAudit(ctx.store, before, ctx.actor), before: new Date(before).toISOString() };
+      },
+      render: (r, out) => out.info(`deleted ${r.deleted} audit rows before ${r.before}`),
+    }),
+  );
+
+export const auditCommand = new Command('audit')
+  .description('who did what, when: every mutation from the CLI, the mount, the proxy, checkpoints, gc')
+  .option('--since <time>', `only rows at or after this time: ${TIME_HELP}`)
+  .option('-n, --limit <n>', 'the newest n matching rows (default 100)')
+  .option('--op <name>', 'only this operation (e.g. write, vault.fork), or a prefix ending in * (vault.*)')
+  .option('--exec <id>', 'only rows of this proxy execution id')
+  .addCommand(clear)
+  .addHelpText(
+    'after',
+    `
+Covers the whole home; the global --vault option, when given, narrows it to one vault. Rows are
+printed oldest first. Retention: at most ${AUDIT_MAX_ROWS.toLocaleString('en-US')} rows and ${AUDIT_MAX_AGE_MS / 86_400_000} days; older rows are
+dropped automatically (and by gc and compact); \`audit clear\` drops them sooner.
+` + examples(['avfs audit --since 1h', 'avfs audit --op "vault.*" --limit 20', 'avfs audit --exec 7f3a --json', 'avfs audit clear --before 30d']),
+  )
+  .action(
+    action({
+      options: z.object({ since: z.string().optional(), limit: zInt(1).optional(), op: z.string().min(1).optional(), exec: z.string().min(1).optional() }),
+      run: (_args, opts, ctx) => {
+        const { records, truncated } = queryAudit(ctx.store, {
+          since: opts.since === undefined ? undefined : parseTime(opts.since),
+          limit: opts.limit ?? 100,
+          op: opts.op,
+          execId: opts.exec,
+          vault: ctx.globals.vault || undefined,
+        });
+        return { count: records.length, truncated, records };
+      },
+      render: (r, out) => {
+        const rows = r.records.map((a) => [
+          chalk.dim(a.at.replace('T', ' ').slice(0, 23)),
+          a.source,
+          a.vault ?? '-',
+          a.op,
+          a.exec_id ?? '',
+          a.detail ? JSON.stringify(a.detail) : '',
+        ]);
+        out.data(table([['TIME', 'SOURCE', 'VAULT', 'OP', 'EXEC', 'DETAIL'].map((h) => chalk.dim(h)), ...rows]));
+        if (r.truncated) out.info(`(showing the newest ${r.count}; use --limit or --since for more)`);
+      },
+    }),
+  );

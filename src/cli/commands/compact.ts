@@ -1,0 +1,31 @@
+import { Command } from 'commander';
+import { z } from 'zod';
+import { compact } from '../../store/maintenance.js';
+import { action, examples } from '../command.js';
+import { formatBytes } from '../output.js';
+
+/**
+ * JSON result (`--json`):
+ *   before_bytes, after_bytes, freed_bytes (database file + WAL), wal_bytes_before,
+ *   wal_bytes_after, free_pages_before, page_size, wal_checkpointed, audit_rows_trimmed, duration_ms.
+ */
+export const compactCommand = new Command('compact')
+  .description('shrink the database: checkpoint and truncate the WAL, VACUUM, PRAGMA optimize')
+  .addHelpText(
+    'after',
+    `
+VACUUM rewrites the whole database: it needs free disk space about its size and makes other
+writers wait while it runs. Run it after gc (or prune + gc) to return the freed space.
+` + examples(['avfs gc && avfs compact', 'avfs compact --json']),
+  )
+  .action(
+    action({
+      options: z.object({}).passthrough(),
+      run: (_args, _opts, ctx) => ({ ...compact(ctx.store, ctx.actor) }),
+      render: (r, out) =>
+        out.info(
+          `database ${formatBytes(r.before_bytes)} → ${formatBytes(r.after_bytes)} (freed ${formatBytes(Math.max(0, r.freed_bytes))}) in ${r.duration_ms} ms` +
+            (r.wal_checkpointed ? '' : '; another process kept the WAL from being truncated, run again later'),
+        ),
+    }),
+  );

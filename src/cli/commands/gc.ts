@@ -1,0 +1,43 @@
+import { Command } from 'commander';
+import { z } from 'zod';
+import { parseDuration } from '../../core/units.js';
+import { DEFAULT_GC_GRACE_MS, gc } from '../../store/gc.js';
+import { action, examples } from '../command.js';
+import { formatBytes } from '../output.js';
+
+/**
+ * JSON result (`--json`):
+ *   dry_run, grace_ms, cutoff (ISO: content created before it was eligible), freed_blobs,
+ *   freed_chunks, freed_bytes (content bytes), freed_index_entries, recent_blobs (unreferenced but
+ *   within the grace period, kept), reference_tables, transactions, duration_ms.
+ */
+export const gcCommand = new Command('gc')
+  .description('delete stored content that no file, version or checkpoint of any vault references')
+  .option('-n, --dry-run', 'report what would be freed, delete nothing')
+  .option('--grace <duration>', 'keep unreferenced content younger than this: 30s, 10m, 2h, 7d, or 0', '1h')
+  .addHelpText(
+    'after',
+    `
+Runs over the whole home, in short IMMEDIATE transactions, so other processes keep working.
+Content written while gc runs is never deleted. The grace period protects content that a streamed
+write (write --from, import) has stored but not yet linked to a file: keep it longer than your
+longest import. \`--grace 0\` is safe against every other writer. Run \`avfs compact\` afterwards to
+give the freed space back to the filesystem.
+` + examples(['avfs gc --dry-run', 'avfs gc', 'avfs gc --grace 0 --json']),
+  )
+  .action(
+    action({
+      options: z.object({ dryRun: z.boolean().optional(), grace: z.string().optional() }),
+      run: (_args, opts, ctx) => {
+        const graceMs = opts.grace === undefined ? DEFAULT_GC_GRACE_MS : parseDuration(opts.grace);
+        return { ...gc(ctx.store, { graceMs, dryRun: !!opts.dryRun, actor: ctx.actor }) };
+      },
+      render: (r, out) => {
+        const verb = r.dry_run ? 'would free' : 'freed';
+        out.info(
+          `${verb} ${formatBytes(r.freed_bytes)} (${r.freed_blobs} blobs, ${r.freed_chunks} chunks, ${r.freed_index_entries} index entries) in ${r.duration_ms} ms` +
+            (r.recent_blobs ? `; kept ${r.recent_blobs} unreferenced blobs younger than the grace period` : ''),
+        );
+      },
+    }),
+  );
