@@ -48,6 +48,24 @@ const INSERT_VERSION = `INSERT INTO versions (vault_id, path, version, op, type,
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 const MAX_OWN_VERSION = 'SELECT max(version) AS v FROM versions WHERE vault_id = ? AND path = ? AND id <= ?';
 
+/**
+ * Reserves `count` consecutive inode numbers and returns the first. The mount gives a file it
+ * creates its inode number at create time, before the entry exists (it is stored on close), and
+ * reserves them in batches so a create costs no extra transaction. Unused numbers are gaps.
+ */
+export function reserveInos(store: Store, vaultId: number, count: number): number {
+  return store.mutate(
+    () => store.stmt<{ ino: number }>('UPDATE vaults SET next_ino = next_ino + ? WHERE id = ? RETURNING next_ino - ? AS ino').get(count, vaultId, count)!.ino,
+  );
+}
+
+/** A vault's logical file bytes and entry count (the root not counted), as quotas measure them. */
+export function vaultUsage(store: Store, vaultId: number): { bytes: number; entries: number } {
+  return store
+    .stmt<{ bytes: number; entries: number }>('SELECT coalesce(sum(size), 0) AS bytes, count(*) - 1 AS entries FROM entries WHERE vault_id = ?')
+    .get(vaultId)!;
+}
+
 export function getEntry(store: Store, vaultId: number, path: string): Entry | undefined {
   return store.stmt<Entry>(GET_ENTRY).get(vaultId, path);
 }

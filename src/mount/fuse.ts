@@ -1,0 +1,83 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import type FuseClass from 'fuse-native';
+import { AvfsError } from '../errors.js';
+
+/**
+ * The one place that loads fuse-native. It is imported lazily, only on code paths that mount, so
+ * every other command works on a machine without libfuse (DESIGN §4.1).
+ */
+
+export type Fuse = typeof FuseClass;
+
+const INSTALL_HINT = 'install the FUSE runtime: apt-get update && apt-get install -y libfuse2 fuse3';
+// Written by scripts/build-fuse.js beside the addon it rebuilt with the utimens fix.
+const STAMP = 'avfs-fuse-build.json';
+
+let loaded: Promise<Fuse> | undefined;
+
+/** fuse-native's package directory, or undefined when it is not installed. */
+function fuseNativeDir(): string | undefined {
+  try {
+    return dirname(createRequire(import.meta.url).resolve('fuse-native/package.json'));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Loads fuse-native, checking first that `/dev/fuse` exists and that the patched addon was built
+ * (a silent fallback to the unpatched prebuild would lose every mtime set through the mount).
+ * Throws FUSE_UNAVAILABLE with what to do. `AVFS_ALLOW_UNPATCHED_FUSE=1` accepts the prebuild.
+ */
+export function loadFuse(): Promise<Fuse> {
+  loaded ??= (async () => {
+    if (process.platform !== 'linux') throw unavailable(`FUSE mounts are supported on Linux only (this is ${process.platform})`);
+    if (!existsSync('/dev/fuse')) throw unavailable(`/dev/fuse is missing (load the fuse kernel module, or run the container with --device /dev/fuse); ${INSTALL_HINT}`);
+    const dir = fuseNativeDir();
+    if (!dir) throw unavailable('the fuse-native package is not installed (run npm install)');
+    if (!existsSync(join(dir, 'build', 'Release', STAMP)) && process.env.AVFS_ALLOW_UNPATCHED_FUSE !== '1') {
+      throw unavailable(
+        'fuse-native was not rebuilt with the avfs utimens patch (mtimes would be lost); run `node scripts/build-fuse.js`, ' +
+          `or set AVFS_ALLOW_UNPATCHED_FUSE=1 to mount anyway. If it fails: ${INSTALL_HINT} (and python3 make g++)`,
+      );
+    }
+    try {
+      const mod = (await import('fuse-native')) as unknown as { default: Fuse };
+      return mod.default;
+    } catch (err) {
+      throw unavailable(`fuse-native cannot load (${firstLine(err)}); ${INSTALL_HINT}`);
+    }
+  })();
+  // A failed load is not cached, so installing the library fixes the next attempt in a long-lived process.
+  loaded.catch(() => (loaded = undefined));
+  return loaded;
+}
+
+/** Whether mounting can work here, and if not, why (never throws). */
+export async function fuseAvailable(): Promise<{ ok: boolean; reason?: string }> {
+  try {
+    await loadFuse();
+  } catch (err) {
+    return { ok: false, reason: err instanceof Error ? err.message : String(err) };
+  }
+  for (const tool of ['/bin/fusermount', '/usr/bin/fusermount', '/bin/fusermount3', '/usr/bin/fusermount3']) {
+    if (existsSync(tool)) return { ok: true };
+  }
+  return { ok: false, reason: `fusermount is missing; ${INSTALL_HINT}` };
+}
+
+function unavailable(message: string): AvfsError {
+  return new AvfsError('FUSE_UNAVAILABLE', `cannot mount: ${message}`);
+}
+
+function firstLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
+}
+
+/** The negative errno fuse-native expects for an errno name; EIO for names it does not know. */
+export function errnoCode(fuse: Fuse, name: string): number {
+  const n = (fuse as unknown as Record<string, unknown>)[name];
+  return typeof n === 'number' ? n : -5;
+}

@@ -1,0 +1,100 @@
+import { readdir, realpath, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { AvfsError } from '../errors.js';
+import {
+  isAvfsMount,
+  isLive,
+  isStale,
+  kernelMountAt,
+  kernelUnmount,
+  readSessions,
+  setSessionState,
+  spillDir,
+  type MountSessionInfo,
+} from './session.js';
+import { rmSync } from 'node:fs';
+
+/**
+ * The absolute, symlink-free form of a host directory, even when it is a dead FUSE mount (whose
+ * own stat fails with ENOTCONN): the parent is resolved and the name kept.
+ */
+export async function canonicalDir(input: string): Promise<string> {
+  const abs = resolve(input);
+  try {
+    return await realpath(abs);
+  } catch {
+    try {
+      return join(await realpath(dirname(abs)), basename(abs));
+    } catch {
+      return abs;
+    }
+  }
+}
+
+/** Live sessions on `dir`. */
+export function liveSessionsAt(home: string, dir: string): MountSessionInfo[] {
+  return readSessions(home).filter((s) => s.dir === dir && isLive(s));
+}
+
+/**
+ * Cleans up after sessions whose process died: detaches their kernel mount if it is still there
+ * (a dead FUSE mount answers ENOTCONN), removes their spill files and records them as
+ * `unmounted` with `stale: true`. Returns the sessions cleaned.
+ */
+export async function cleanStaleSessions(home: string, dir?: string): Promise<MountSessionInfo[]> {
+  const cleaned: MountSessionInfo[] = [];
+  for (const s of readSessions(home)) {
+    if ((dir !== undefined && s.dir !== dir) || !isStale(s)) continue;
+    const km = kernelMountAt(s.dir);
+    // Only detach when no live session has remounted the dir meanwhile.
+    if (km && isAvfsMount(km) && !liveSessionsAt(home, s.dir).some((l) => l.state !== 'mounting')) await kernelUnmount(s.dir, true);
+    rmSync(spillDir(home, s.session_id), { recursive: true, force: true });
+    setSessionState(home, s, 'unmounted', { stale: true });
+    cleaned.push(s);
+  }
+  return cleaned;
+}
+
+/**
+ * Checks that `input` can be mounted on and returns its canonical path: it exists (NOT_FOUND), is
+ * a directory (NOT_A_DIRECTORY), is empty (NOT_EMPTY) and is not already mounted (ALREADY_EXISTS).
+ * A dead avfs mount left there by a crashed session is cleaned up first.
+ */
+export async function prepareMountpoint(home: string, input: string, ownSession?: string): Promise<string> {
+  const dir = await canonicalDir(input);
+  const live = liveSessionsAt(home, dir).filter((s) => s.session_id !== ownSession);
+  if (live.length > 0) {
+    const s = live[0]!;
+    throw new AvfsError('ALREADY_EXISTS', `${dir} is already mounted (vault ${s.vault}, session ${s.session_id}, pid ${s.pid})`, {
+      dir,
+      vault: s.vault,
+      session_id: s.session_id,
+      pid: s.pid,
+    });
+  }
+  const km = kernelMountAt(dir);
+  if (km) {
+    if (!isAvfsMount(km)) throw new AvfsError('ALREADY_EXISTS', `${dir} is already a mount point (${km.fstype})`, { dir, fstype: km.fstype });
+    // An avfs mount with no live session: its server died. Clean it up and go on.
+    await cleanStaleSessions(home, dir);
+    if (kernelMountAt(dir)) {
+      const r = await kernelUnmount(dir, true);
+      if (!r.ok) throw new AvfsError('ALREADY_EXISTS', `${dir} holds a dead avfs mount that could not be removed: ${r.message}`, { dir });
+    }
+  }
+  let st;
+  try {
+    st = await stat(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new AvfsError('NOT_FOUND', `no such directory: ${dir}`, { dir });
+    if (code === 'ENOTDIR') throw new AvfsError('NOT_A_DIRECTORY', `not a directory: ${dir}`, { dir });
+    throw new AvfsError('INVALID_ARGUMENT', `cannot use ${dir} as a mount point: ${(err as Error).message}`, { dir });
+  }
+  if (!st.isDirectory()) throw new AvfsError('NOT_A_DIRECTORY', `not a directory: ${dir}`, { dir });
+  const names = await readdir(dir);
+  if (names.length > 0) {
+    throw new AvfsError('NOT_EMPTY', `${dir} is not empty (${names.length} entries): mount on an empty directory`, { dir, entries: names.length });
+  }
+  return dir;
+}

@@ -1,0 +1,474 @@
+import { closeSync, ftruncateSync, mkdirSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { AvfsError, isADirectory, notADirectory, notFound } from '../errors.js';
+import { dirname, isWithin, rebase } from '../core/paths.js';
+import { audit } from '../store/audit.js';
+import { contentChunks, putContent, putContentFromFd, readContent, type ContentRef } from '../store/blobs.js';
+import { getEntry, putEntry, reserveInos, type Entry } from '../store/entries.js';
+import type { VaultFs } from '../store/vault-fs.js';
+import { now } from '../store/store.js';
+
+/**
+ * Files open through the mount. All handles on one path share one OpenFile (so they see each
+ * other's writes), which moves through
+ *
+ *   open ──write/truncate──▶ dirty ──flush/fsync/release──▶ persisting ──▶ flushed ──write──▶ dirty …
+ *
+ * While clean, reads go straight to the stored content (only the chunks a read overlaps are
+ * loaded). The first write materialises a working copy: in memory up to `memoryLimit` bytes (and
+ * while the process-wide `memoryBudget` allows), beyond that in a spill file on disk, so a 1 GiB
+ * file is never held in memory. Persisting stores the working copy as content and points the
+ * entry at it in one transaction, as one new version: once per flush of a dirty file, never per
+ * write call. A file created through the mount is `pending` (not in the store) until its first
+ * persist, so a create-write-close is one version, not two.
+ */
+
+export type OpenFileState = 'open' | 'dirty' | 'persisting' | 'flushed';
+
+export const O_ACCMODE = 0o3;
+export const O_RDONLY = 0;
+export const O_APPEND = 0o2000;
+
+export class OpenFile {
+  state: OpenFileState = 'open';
+  /** Open handles (file descriptors in the kernel's sense) on this file. */
+  refs = 0;
+  /** Unlinked (or replaced) while open: still readable and writable through its handles, never persisted. */
+  orphan = false;
+  /** Bytes were written since the last persist (flush persists only then; see OpenFiles.flush). */
+  written = false;
+  /** Stored content the file started from (while clean, reads come from it). */
+  baseHash: string | null;
+  /** Logical size: of the base while clean, of the working copy once materialised. */
+  size: number;
+  /** In-memory working copy (capacity may exceed `size`; bytes past `size` are always zero). */
+  mem: Buffer | null = null;
+  /** On-disk working copy for large files. */
+  spill: { path: string; fd: number } | null = null;
+
+  constructor(
+    public path: string,
+    public ino: number,
+    public mode: number,
+    /** Created through the mount and not stored yet. */
+    public pending: boolean,
+    base: { hash: string | null; size: number },
+    public atime: number,
+    public mtime: number,
+    public ctime: number,
+  ) {
+    this.baseHash = base.hash;
+    this.size = base.size;
+  }
+
+  get materialized(): boolean {
+    return this.mem !== null || this.spill !== null;
+  }
+
+  /** Needs persisting: written since the last persist, or created and never stored. */
+  get unsaved(): boolean {
+    return !this.orphan && (this.state === 'dirty' || this.pending);
+  }
+}
+
+export interface Handle {
+  file: OpenFile;
+  flags: number;
+}
+
+export interface OpenFilesOptions {
+  /** Largest working copy kept in memory per file (default 8 MiB). */
+  memoryLimit?: number;
+  /** Total memory for working copies in this process (default 256 MiB). */
+  memoryBudget?: number;
+  /** Directory for spill files (created on first use). */
+  spillDir: string;
+  /** Called when persisting on release fails (the data is then lost; flush already reported it). */
+  onError?: (err: unknown, file: OpenFile) => void;
+}
+
+const MiB = 1024 * 1024;
+const MIN_CAPACITY = 64 * 1024;
+const INO_BATCH = 256;
+
+export class OpenFiles {
+  private readonly byPath = new Map<string, OpenFile>();
+  private readonly handles = new Map<number, Handle>();
+  private nextFh = 1;
+  private inoNext = 0;
+  private inoEnd = 0;
+  private spillSeq = 0;
+  private memoryInUse = 0;
+  readonly memoryLimit: number;
+  readonly memoryBudget: number;
+
+  constructor(
+    readonly fs: VaultFs,
+    readonly vaultId: number,
+    private readonly options: OpenFilesOptions,
+  ) {
+    this.memoryLimit = options.memoryLimit ?? 8 * MiB;
+    this.memoryBudget = options.memoryBudget ?? 256 * MiB;
+  }
+
+  private get store() {
+    return this.fs.store;
+  }
+
+  // ---- lookup ------------------------------------------------------------------------------
+
+  /** The open file at `path` (orphans are found under the hidden name libfuse gave them). */
+  get(path: string): OpenFile | undefined {
+    return this.byPath.get(path);
+  }
+
+  handle(fh: number): Handle | undefined {
+    return this.handles.get(fh);
+  }
+
+  /** Files created through the mount and not stored yet, directly in `dir` (readdir lists them). */
+  pendingIn(dir: string): OpenFile[] {
+    const out: OpenFile[] = [];
+    for (const f of this.byPath.values()) if (f.pending && !f.orphan && dirname(f.path) === dir) out.push(f);
+    return out;
+  }
+
+  /** Whether any open file that is not in the store (pending or orphaned) lies below `dir`. */
+  hasUnstoredBelow(dir: string): boolean {
+    for (const f of this.byPath.values()) if ((f.pending || f.orphan) && f.path !== dir && isWithin(f.path, dir)) return true;
+    return false;
+  }
+
+  get openCount(): number {
+    return this.byPath.size;
+  }
+
+  get handleCount(): number {
+    return this.handles.size;
+  }
+
+  // ---- open and release --------------------------------------------------------------------
+
+  /** Opens an existing stored file; shares the OpenFile of any handle already open on the path. */
+  open(entry: Entry, flags: number): number {
+    let file = this.byPath.get(entry.path);
+    if (!file) {
+      file = new OpenFile(entry.path, entry.ino, entry.mode, false, { hash: entry.hash, size: entry.size }, entry.atime, entry.mtime, entry.ctime);
+      this.byPath.set(entry.path, file);
+    } else if (!file.materialized && !file.pending && file.state === 'open') {
+      // Clean: follow changes made outside the mount (the CLI) since the file was first opened.
+      file.baseHash = entry.hash;
+      file.size = entry.size;
+    }
+    return this.addHandle(file, flags);
+  }
+
+  /** Opens another handle on a file that is already open (e.g. one not stored yet). */
+  reopen(file: OpenFile, flags: number): number {
+    return this.addHandle(file, flags);
+  }
+
+  /** Creates a file that exists only here until its first persist. */
+  create(path: string, mode: number, flags: number): number {
+    const t = now();
+    const file = new OpenFile(path, this.allocIno(), mode & 0o7777, true, { hash: null, size: 0 }, t, t, t);
+    this.byPath.set(path, file);
+    return this.addHandle(file, flags);
+  }
+
+  private addHandle(file: OpenFile, flags: number): number {
+    file.refs++;
+    // Handle numbers are 32-bit and 0 is not stored by fuse-native: cycle through 1..2^31-1.
+    let fh = this.nextFh;
+    while (this.handles.has(fh)) fh = fh >= 0x7fffffff ? 1 : fh + 1;
+    this.nextFh = fh >= 0x7fffffff ? 1 : fh + 1;
+    this.handles.set(fh, { file, flags });
+    return fh;
+  }
+
+  /** Closes a handle; the last one persists unsaved changes and frees the working copy. */
+  release(fh: number): void {
+    const h = this.handles.get(fh);
+    if (!h) return;
+    this.handles.delete(fh);
+    const file = h.file;
+    if (--file.refs > 0) return;
+    try {
+      this.persist(file);
+    } catch (err) {
+      this.options.onError?.(err, file);
+      throw err;
+    } finally {
+      this.dispose(file);
+    }
+  }
+
+  private dispose(file: OpenFile): void {
+    if (this.byPath.get(file.path) === file) this.byPath.delete(file.path);
+    this.dropWorkingCopy(file);
+  }
+
+  private dropWorkingCopy(file: OpenFile): void {
+    if (file.mem) {
+      this.memoryInUse -= file.mem.length;
+      file.mem = null;
+    }
+    if (file.spill) {
+      try {
+        closeSync(file.spill.fd);
+      } catch {
+        // already closed
+      }
+      rmSync(file.spill.path, { force: true });
+      file.spill = null;
+    }
+  }
+
+  // ---- content -----------------------------------------------------------------------------
+
+  /** Reads into `buf`; returns the byte count (0 at end of file). Sees unsaved writes. */
+  read(file: OpenFile, buf: Buffer, length: number, position: number): number {
+    if (position >= file.size) return 0;
+    const n = Math.min(length, file.size - position);
+    if (file.mem) return file.mem.copy(buf, 0, position, position + n);
+    if (file.spill) return readFully(file.spill.fd, buf, n, position);
+    if (!file.baseHash) return 0;
+    return readContent(this.store, file.baseHash, position, n).copy(buf, 0);
+  }
+
+  /** Writes `length` bytes of `buf` at `position` into the working copy (copying them: `buf` is only lent). */
+  write(file: OpenFile, buf: Buffer, length: number, position: number): number {
+    const end = position + length;
+    this.materialize(file, file.size);
+    if (file.mem && end > file.mem.length) this.grow(file, end);
+    if (file.mem) {
+      buf.copy(file.mem, position, 0, length);
+    } else {
+      writeFully(file.spill!.fd, buf, length, position);
+    }
+    if (end > file.size) file.size = end;
+    file.mtime = file.ctime = now();
+    file.state = 'dirty';
+    file.written = true;
+    return length;
+  }
+
+  /** Cuts or extends (with zeros) the working copy to `size` bytes. */
+  truncate(file: OpenFile, size: number): void {
+    if (!Number.isSafeInteger(size) || size < 0) throw new AvfsError('INVALID_ARGUMENT', `invalid size: ${size}`, { size });
+    const t = now();
+    if (size === file.size) {
+      // Same size (O_TRUNC of an empty file, ftruncate to the current length): times only, no new version.
+      file.mtime = file.ctime = t;
+      return;
+    }
+    this.materialize(file, size);
+    if (file.mem) {
+      if (size > file.mem.length) this.grow(file, size);
+      else if (size < file.size) file.mem.fill(0, size, file.size);
+    }
+    if (file.spill) ftruncateSync(file.spill.fd, size);
+    file.size = size;
+    file.mtime = file.ctime = t;
+    file.state = 'dirty';
+  }
+
+  /**
+   * Gives a clean file a working copy holding its first `keep` bytes of stored content (the rest
+   * is about to be cut off or overwritten). Large files go to a spill file, streamed chunk by chunk.
+   */
+  private materialize(file: OpenFile, keep: number): void {
+    if (file.materialized) return;
+    const copy = Math.min(file.size, keep);
+    if (copy > this.memoryLimit || this.memoryInUse + copy > this.memoryBudget) {
+      const spill = this.openSpill(file);
+      if (copy > 0 && file.baseHash) {
+        let pos = 0;
+        for (const chunk of contentChunks(this.store, file.baseHash)) {
+          const n = Math.min(chunk.length, copy - pos);
+          writeFully(spill.fd, chunk, n, pos);
+          pos += n;
+          if (pos >= copy) break;
+        }
+      }
+      ftruncateSync(spill.fd, copy);
+    } else {
+      const mem = Buffer.alloc(Math.max(copy, MIN_CAPACITY));
+      if (copy > 0 && file.baseHash) readContent(this.store, file.baseHash, 0, copy).copy(mem, 0);
+      file.mem = mem;
+      this.memoryInUse += mem.length;
+    }
+    file.size = copy;
+  }
+
+  /** Grows the in-memory copy to hold `needed` bytes, or moves it to a spill file past the limits. */
+  private grow(file: OpenFile, needed: number): void {
+    const old = file.mem!;
+    const capacity = Math.max(needed, Math.min(old.length * 2, this.memoryLimit), MIN_CAPACITY);
+    if (needed > this.memoryLimit || this.memoryInUse - old.length + capacity > this.memoryBudget) {
+      const spill = this.openSpill(file);
+      writeFully(spill.fd, old, file.size, 0);
+      this.memoryInUse -= old.length;
+      file.mem = null;
+      return;
+    }
+    const mem = Buffer.alloc(capacity);
+    old.copy(mem, 0, 0, file.size);
+    this.memoryInUse += capacity - old.length;
+    file.mem = mem;
+  }
+
+  private openSpill(file: OpenFile): { path: string; fd: number } {
+    mkdirSync(this.options.spillDir, { recursive: true, mode: 0o700 });
+    const path = join(this.options.spillDir, `${file.ino}-${++this.spillSeq}`);
+    const fd = openSync(path, 'w+', 0o600);
+    file.spill = { path, fd };
+    return file.spill;
+  }
+
+  // ---- persisting --------------------------------------------------------------------------
+
+  /**
+   * Stores an unsaved file as one new version (a no-op when there is nothing to save). Content
+   * first (content-addressed, harmless if the entry change then fails), then the entry and its
+   * version in one transaction. On failure (quota, a parent removed meanwhile) the file stays
+   * dirty and the error is thrown, so flush/close report it to the tool.
+   */
+  persist(file: OpenFile): void {
+    if (!file.unsaved) return;
+    const previous = file.state;
+    file.state = 'persisting';
+    try {
+      let content: ContentRef | undefined;
+      if (file.spill) {
+        // A second descriptor reads from offset 0 (putContentFromFd streams from the current position).
+        const fd = openSync(file.spill.path, 'r');
+        try {
+          content = putContentFromFd(this.store, fd);
+        } finally {
+          closeSync(fd);
+        }
+      }
+      const store = this.store;
+      const fs = this.fs;
+      store.mutate(() => {
+        if (!content) {
+          const data = file.mem ? file.mem.subarray(0, file.size) : file.size === 0 ? Buffer.alloc(0) : undefined;
+          if (!data) throw new AvfsError('INTERNAL', `no working copy for ${file.path}`, { path: file.path });
+          content = putContent(store, data);
+        }
+        const vault = fs.row();
+        const parent = getEntry(store, vault.id, dirname(file.path));
+        if (!parent) throw notFound(dirname(file.path), fs.name);
+        if (parent.type !== 'd') throw notADirectory(parent.path);
+        const old = getEntry(store, vault.id, file.path);
+        if (old?.type === 'd') throw isADirectory(file.path);
+        putEntry(
+          store,
+          vault,
+          file.path,
+          {
+            type: 'f',
+            mode: file.pending || !old ? file.mode : old.mode,
+            size: content.size,
+            hash: content.hash,
+            target: null,
+            mtime: file.mtime,
+            atime: file.atime,
+            ino: old ? undefined : file.ino,
+          },
+          { op: old ? 'write' : 'create', actor: fs.actor },
+        );
+        audit(store, fs.actor, 'write', fs.name, { path: file.path, size: content.size });
+      });
+      file.baseHash = content!.hash;
+      file.pending = false;
+      file.written = false;
+      file.state = 'flushed';
+    } catch (err) {
+      file.state = previous;
+      throw err;
+    }
+  }
+
+  /**
+   * close(2) of one descriptor. Persists when bytes were written since the last persist. A file
+   * only created or truncated is persisted on release instead: a shell's `echo x > f` opens f
+   * (creating or truncating it), dup2()s and closes the descriptor (a flush) before writing, and
+   * persisting then would record an empty version before the real one.
+   */
+  flush(file: OpenFile): void {
+    if (file.written) this.persist(file);
+  }
+
+  /** Persists every unsaved file (unmount, shutdown). Returns the failures; never throws. */
+  persistAll(): { path: string; error: unknown }[] {
+    const failed: { path: string; error: unknown }[] = [];
+    for (const file of [...this.byPath.values()]) {
+      try {
+        this.persist(file);
+      } catch (error) {
+        failed.push({ path: file.path, error });
+      }
+    }
+    return failed;
+  }
+
+  /** Frees every working copy (after persistAll, at exit). */
+  closeAll(): void {
+    for (const file of [...this.byPath.values()]) this.dispose(file);
+    this.handles.clear();
+  }
+
+  // ---- namespace changes -------------------------------------------------------------------
+
+  /** The file at `path` was unlinked or replaced while open: keep it for its handles, never store it. */
+  detach(file: OpenFile): void {
+    file.orphan = true;
+    if (this.byPath.get(file.path) === file) this.byPath.delete(file.path);
+  }
+
+  /**
+   * libfuse renames an open file that is unlinked (or replaced by a rename) to a hidden name and
+   * unlinks that on the last release; the file is gone from the tree but its handles still work.
+   */
+  hide(file: OpenFile, hiddenPath: string): void {
+    this.detach(file);
+    file.path = hiddenPath;
+    this.byPath.set(hiddenPath, file);
+  }
+
+  /** Moves open files at or below `src` to the same place below `dst` (after a rename). */
+  move(src: string, dst: string): void {
+    const moving: OpenFile[] = [];
+    for (const [p, f] of this.byPath) if (isWithin(p, src)) moving.push(f);
+    for (const f of moving) this.byPath.delete(f.path);
+    for (const f of moving) {
+      f.path = rebase(f.path, src, dst);
+      this.byPath.set(f.path, f);
+    }
+  }
+
+  private allocIno(): number {
+    if (this.inoNext >= this.inoEnd) {
+      this.inoNext = reserveInos(this.store, this.vaultId, INO_BATCH);
+      this.inoEnd = this.inoNext + INO_BATCH;
+    }
+    return this.inoNext++;
+  }
+}
+
+function readFully(fd: number, buf: Buffer, length: number, position: number): number {
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, buf, done, length - done, position + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
+}
+
+function writeFully(fd: number, buf: Buffer, length: number, position: number): void {
+  let done = 0;
+  while (done < length) done += writeSync(fd, buf, done, length - done, position + done);
+}

@@ -1,0 +1,534 @@
+import { statfsSync } from 'node:fs';
+import type { FuseOperations, FuseStat, FuseStatfs } from 'fuse-native';
+import { AvfsError, toAvfsError } from '../errors.js';
+import { basename, dirname } from '../core/paths.js';
+import { getEntry, listChildren, setTimes, vaultUsage, type Entry } from '../store/entries.js';
+import type { VaultFs } from '../store/vault-fs.js';
+import type { VaultRow } from '../store/vaults.js';
+import { errnoCode, type Fuse } from './fuse.js';
+import { O_ACCMODE, O_APPEND, O_RDONLY, type OpenFile, type OpenFiles } from './open-files.js';
+
+/**
+ * The FUSE operations of a mounted vault, as fuse-native calls them: one JS thread serves every
+ * request, so each handler is short and synchronous (better-sqlite3 is synchronous too) and
+ * always answers. Paths from the kernel are canonical and already resolved (symlinks included),
+ * so lookups read entries directly; every change of the tree goes through VaultFs or
+ * putEntry/removeEntry, so history is complete.
+ *
+ * Deliberate answers for what the store does not model:
+ *  - link → EPERM (no hard links: `ln`, `cp -a`/`tar x` of trees with hard links and `rsync -H`
+ *    report it; `git clone` from the host is unaffected, links across filesystems are EXDEV anyway).
+ *  - chown → accepted and ignored: every entry reports the mounting process's uid/gid (tar, cp -a,
+ *    rsync and npm running as root restore ownership and would otherwise fail).
+ *  - xattrs → not implemented: the kernel answers ENOSYS once, then EOPNOTSUPP for every xattr
+ *    call without asking again (cheaper than answering each; `cp -a` and `ls` treat it as "none").
+ *  - mknod (fifos, sockets, devices) → EPERM.
+ *  - directories report nlink 1 ("not counted", as btrfs does), which turns off find's leaf
+ *    optimisation instead of misleading it.
+ */
+
+export interface MountContext {
+  fuse: Fuse;
+  fs: VaultFs;
+  vault: VaultRow;
+  files: OpenFiles;
+  readOnly: boolean;
+  uid: number;
+  gid: number;
+  /** Host directory whose filesystem statfs reports when the vault has no byte quota. */
+  home: string;
+  log: (message: string) => void;
+}
+
+const S_IFREG = 0o100000;
+const S_IFDIR = 0o040000;
+const S_IFLNK = 0o120000;
+const TYPE_BITS: Record<Entry['type'], number> = { f: S_IFREG, d: S_IFDIR, l: S_IFLNK };
+/** Reported st_blksize: stdio and cp size their buffers by it; matches max_write. */
+const BLKSIZE = 128 * 1024;
+const W_OK = 2;
+const HIDDEN = /\/\.fuse_hidden[0-9a-f]{16}$/;
+
+export function createOperations(ctx: MountContext): FuseOperations {
+  const { fuse, fs, files, uid, gid } = ctx;
+  const store = fs.store;
+  const vaultId = ctx.vault.id;
+  const E = (name: string) => errnoCode(fuse, name);
+  const ENOENT = E('ENOENT');
+  const EEXIST = E('EEXIST');
+  const EBADF = E('EBADF');
+  const EROFS = E('EROFS');
+  const EISDIR = E('EISDIR');
+  const ENOTDIR = E('ENOTDIR');
+  const ENOTEMPTY = E('ENOTEMPTY');
+  const EINVAL = E('EINVAL');
+  const EPERM = E('EPERM');
+  const EDQUOT = E('EDQUOT');
+
+  /** Maps anything thrown to a negative errno; unexpected failures are logged with their stack. */
+  function errno(err: unknown, op: string, path: string): number {
+    if (err instanceof AvfsError) {
+      if (err.code === 'INTERNAL') ctx.log(`${op} ${path}: ${err.message}`);
+      return E(err.errno);
+    }
+    const code = (err as { code?: unknown })?.code;
+    if (typeof code === 'string') {
+      if (/^E[A-Z0-9]+$/.test(code)) return E(code);
+      if (code === 'SQLITE_FULL') return E('ENOSPC');
+      if (code === 'SQLITE_READONLY') return EROFS;
+    }
+    ctx.log(`${op} ${path}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    return E('EIO');
+  }
+
+  const entry = (path: string) => getEntry(store, vaultId, path);
+
+  function entryStat(e: Entry, open?: OpenFile): FuseStat {
+    const size = open?.materialized ? open.size : e.size;
+    return {
+      mode: TYPE_BITS[e.type] | e.mode,
+      uid,
+      gid,
+      size,
+      nlink: 1,
+      ino: e.ino,
+      blksize: BLKSIZE,
+      blocks: Math.ceil(size / 512),
+      atime: clampTime(open ? open.atime : e.atime),
+      mtime: clampTime(open ? open.mtime : e.mtime),
+      ctime: clampTime(open && open.ctime > e.ctime ? open.ctime : e.ctime),
+    };
+  }
+
+  function fileStat(f: OpenFile): FuseStat {
+    return {
+      mode: S_IFREG | f.mode,
+      uid,
+      gid,
+      size: f.size,
+      nlink: 1,
+      ino: f.ino,
+      blksize: BLKSIZE,
+      blocks: Math.ceil(f.size / 512),
+      atime: clampTime(f.atime),
+      mtime: clampTime(f.mtime),
+      ctime: clampTime(f.ctime),
+    };
+  }
+
+  /** The live (not orphaned) open file at a path. */
+  function openAt(path: string): OpenFile | undefined {
+    const f = files.get(path);
+    return f && !f.orphan ? f : undefined;
+  }
+
+  /** Checks that `path`'s parent is an existing directory (for creating ops). */
+  function parentError(path: string): number {
+    const parent = entry(dirname(path));
+    if (!parent) return ENOENT;
+    if (parent.type !== 'd') return ENOTDIR;
+    return 0;
+  }
+
+  // Vault quota and usage for statfs and early write checks, re-read at most once a second.
+  let quotaAt = 0;
+  let quota: { row: VaultRow; bytes: number; entries: number } | undefined;
+  function quotaInfo() {
+    const t = Date.now();
+    if (!quota || t - quotaAt > 1000) {
+      const row = fs.row();
+      quota = { row, ...(row.max_bytes !== null || row.max_files !== null ? vaultUsage(store, row.id) : { bytes: 0, entries: 0 }) };
+      quotaAt = t;
+    }
+    return quota;
+  }
+
+  /** Refuses a write early (EDQUOT) when it would take the file or the vault over its quota. */
+  function overQuota(file: OpenFile, newSize: number): boolean {
+    if (newSize <= file.size) return false;
+    const { row, bytes } = quotaInfo();
+    if (row.max_file_size !== null && newSize > row.max_file_size) return true;
+    if (row.max_bytes !== null) {
+      const stored = file.pending ? 0 : (entry(file.path)?.size ?? 0);
+      if (bytes - stored + newSize > row.max_bytes) return true;
+    }
+    return false;
+  }
+
+  const ops: FuseOperations = {
+    getattr(path, cb) {
+      try {
+        const f = files.get(path);
+        if (f) {
+          const e = f.pending || f.orphan ? undefined : entry(path);
+          return cb(0, e ? entryStat(e, f) : fileStat(f));
+        }
+        const e = entry(path);
+        if (!e) return cb(ENOENT);
+        cb(0, entryStat(e));
+      } catch (err) {
+        cb(errno(err, 'getattr', path));
+      }
+    },
+
+    readdir(path, cb) {
+      try {
+        const dir = entry(path);
+        if (!dir) return cb(ENOENT);
+        if (dir.type !== 'd') return cb(ENOTDIR);
+        const self = entryStat(dir);
+        const names = ['.', '..'];
+        const stats = [self, self];
+        for (const child of listChildren(store, vaultId, path)) {
+          names.push(basename(child.path));
+          stats.push(entryStat(child));
+        }
+        for (const f of files.pendingIn(path)) {
+          names.push(basename(f.path));
+          stats.push(fileStat(f));
+        }
+        cb(0, names, stats);
+      } catch (err) {
+        cb(errno(err, 'readdir', path));
+      }
+    },
+
+    access(path, mode, cb) {
+      try {
+        if (!openAt(path) && !entry(path)) return cb(ENOENT);
+        cb(ctx.readOnly && mode & W_OK ? EROFS : 0);
+      } catch (err) {
+        cb(errno(err, 'access', path));
+      }
+    },
+
+    statfs(path, cb) {
+      try {
+        cb(0, statfs(ctx, quotaInfo()));
+      } catch (err) {
+        cb(errno(err, 'statfs', path));
+      }
+    },
+
+    open(path, flags, cb) {
+      try {
+        if (ctx.readOnly && (flags & O_ACCMODE) !== O_RDONLY) return cb(EROFS);
+        const f = openAt(path);
+        if (f && f.pending) return cb(0, files.reopen(f, flags));
+        const e = entry(path);
+        if (!e) return cb(ENOENT);
+        if (e.type === 'd') return cb(EISDIR);
+        cb(0, files.open(e, flags));
+      } catch (err) {
+        cb(errno(err, 'open', path));
+      }
+    },
+
+    create(path, mode, cb) {
+      try {
+        if (ctx.readOnly) return cb(EROFS);
+        if (openAt(path) || entry(path)) return cb(EEXIST);
+        const bad = parentError(path);
+        if (bad) return cb(bad);
+        cb(0, files.create(path, mode, 0));
+      } catch (err) {
+        cb(errno(err, 'create', path));
+      }
+    },
+
+    read(path, fd, buf, len, pos, cb) {
+      try {
+        const h = files.handle(fd);
+        if (!h) return cb(EBADF);
+        cb(files.read(h.file, buf, len, pos));
+      } catch (err) {
+        cb(errno(err, 'read', path));
+      }
+    },
+
+    write(path, fd, buf, len, pos, cb) {
+      try {
+        if (ctx.readOnly) return cb(EROFS);
+        const h = files.handle(fd);
+        if (!h) return cb(EBADF);
+        // O_APPEND: append at the shared size, which other handles may have moved.
+        const at = h.flags & O_APPEND ? h.file.size : pos;
+        if (overQuota(h.file, at + len)) return cb(EDQUOT);
+        cb(files.write(h.file, buf, len, at));
+      } catch (err) {
+        cb(errno(err, 'write', path));
+      }
+    },
+
+    truncate(path, size, cb) {
+      try {
+        if (ctx.readOnly) return cb(EROFS);
+        const f = openAt(path);
+        if (f) {
+          if (overQuota(f, size)) return cb(EDQUOT);
+          files.truncate(f, size);
+          // truncate(2) by path: no flush follows from this caller, so persist now unless a handle is open.
+          if (f.refs === 0) files.persist(f);
+          return cb(0);
+        }
+        const e = entry(path);
+        if (!e) return cb(ENOENT);
+        if (e.type === 'd') return cb(EISDIR);
+        // A short-lived OpenFile gives this the spill machinery (truncating a large file up or down).
+        const fh = files.open(e, 0);
+        const file = files.handle(fh)!.file;
+        try {
+          if (overQuota(file, size)) return cb(EDQUOT);
+          files.truncate(file, size);
+        } finally {
+          files.release(fh);
+        }
+        cb(0);
+      } catch (err) {
+        cb(errno(err, 'truncate', path));
+      }
+    },
+
+    ftruncate(path, fd, size, cb) {
+      try {
+        if (ctx.readOnly) return cb(EROFS);
+        const h = files.handle(fd);
+        if (!h) return cb(EBADF);
+        if (overQuota(h.file, size)) return cb(EDQUOT);
+        files.truncate(h.file, size);
+        cb(0);
+      } catch (err) {
+        cb(errno(err, 'ftruncate', path));
+      }
+    },
+
+    flush(path, fd, cb) {
+      try {
+        const h = files.handle(fd);
+        if (!h) return cb(0);
+        files.flush(h.file);
+        cb(0);
+      } catch (err) {
+        cb(errno(err, 'flush', path));
+      }
+    },
+
+    fsync(path, _datasync, fd, cb) {
+      try {
+        const h = files.handle(fd);
+        if (h) files.persist(h.file);
+        cb(0);
+      } catch (err) {
+        cb(errno(err, 'fsync', path));
+      }
+    },
+
+    release(path, fd, cb) {
+      try {
+        files.release(fd);
+        cb(0);
+      } catch (err) {
+        cb(errno(err, 'release', path));
+      }
+    },
+
+    mkdir(path, mode, cb) {
+      try {
+        if (ctx.readOnly) return cb(EROFS);
+        if (openAt(path)) return cb(EEXIST);
+        fs.mkdir(path, { mode: mode & 0o7777 });
+        cb(0);
+      } catch (err) {
+        cb(errno(err, 'mkdir', path));
+      }
+    },
+
+    rmdir(path, cb) {
+      try {
+        if (ctx.readOnly) return cb(EROFS);
+        const e = entry(path);
+        if (!e) return cb(ENOENT);
+        if (e.type !== 'd') return cb(ENOTDIR);
+        // Files open only here (created, or unlinked while open) keep their directory non-empty.
+        if (files.hasUnstoredBelow(path)) return cb(ENOTEMPTY);
+        fs.rmdir(path);
+        cb(0);
+      } catch (err) {
+        cb(errno(err, 'rmdir', path));
+      }
+    },
+
+    unlink(path, cb) {
+      try {
+        if (ctx.readOnly) return cb(EROFS);
+        const f = files.get(path);
+        if (HIDDEN.test(path) && (!f || f.orphan)) return cb(0); // libfuse removing a hidden orphan
+        if (f && !f.orphan) files.detach(f);
+        const e = entry(path);
+        if (!e) return cb(f ? 0 : ENOENT);
+        if (e.type === 'd') return cb(EISDIR);
+        fs.rm(path);
+        cb(0);
+      } catch (err) {
+        cb(errno(err, 'unlink', path));
+      }
+    },
+
+    rename(src, dst, cb) {
+      try {
+        if (ctx.readOnly) return cb(EROFS);
+        if (src === dst) return cb(0);
+        const srcFile = openAt(src);
+        if (srcFile && HIDDEN.test(dst)) {
+          // libfuse hides an open file that is being unlinked or replaced: it leaves the tree now.
+          if (!srcFile.pending && entry(src)) fs.rm(src);
+          files.hide(srcFile, dst);
+          return cb(0);
+        }
+        const srcEntry = srcFile?.pending ? undefined : entry(src);
+        if (!srcEntry && !srcFile) return cb(ENOENT);
+        const dstFile = openAt(dst);
+        if (!srcEntry) {
+          // A file that so far exists only here: move it in memory, replacing what dst was.
+          const bad = parentError(dst);
+          if (bad) return cb(bad);
+          const dstEntry = entry(dst);
+          if (dstEntry?.type === 'd') return cb(EISDIR);
+          if (dstEntry) fs.rm(dst);
+          if (dstFile) files.detach(dstFile);
+          files.move(src, dst);
+          return cb(0);
+        }
+        if (srcEntry.type === 'd') {
+          if (dstFile) return cb(ENOTDIR);
+          if (files.hasUnstoredBelow(dst)) return cb(ENOTEMPTY);
+        } else if (dstFile && !entry(dst)) {
+          files.detach(dstFile); // a pending file at dst is replaced
+        }
+        fs.rename(src, dst);
+        if (dstFile && !dstFile.orphan) files.detach(dstFile);
+        files.move(src, dst);
+        cb(0);
+      } catch (err) {
+        cb(errno(err, 'rename', `${src} -> ${dst}`));
+      }
+    },
+
+    symlink(target, path, cb) {
+      try {
+        if (ctx.readOnly) return cb(EROFS);
+        if (openAt(path)) return cb(EEXIST);
+        fs.symlink(target, path);
+        cb(0);
+      } catch (err) {
+        cb(errno(err, 'symlink', path));
+      }
+    },
+
+    readlink(path, cb) {
+      try {
+        const e = entry(path);
+        if (!e) return cb(ENOENT);
+        if (e.type !== 'l') return cb(EINVAL);
+        cb(0, e.target!);
+      } catch (err) {
+        cb(errno(err, 'readlink', path));
+      }
+    },
+
+    chmod(path, mode, cb) {
+      try {
+        if (ctx.readOnly) return cb(EROFS);
+        const f = openAt(path);
+        if (f) f.mode = mode & 0o7777;
+        if (f?.pending) return cb(0);
+        if (!entry(path)) return cb(ENOENT);
+        fs.chmod(path, mode & 0o7777);
+        cb(0);
+      } catch (err) {
+        cb(errno(err, 'chmod', path));
+      }
+    },
+
+    chown(path, _uid, _gid, cb) {
+      // Accepted and ignored (see the header): ownership is always the mounting user's.
+      if (ctx.readOnly) return cb(EROFS);
+      cb(openAt(path) || entry(path) ? 0 : ENOENT);
+    },
+
+    utimens(path, atime, mtime, cb) {
+      try {
+        if (ctx.readOnly) return cb(EROFS);
+        // -1 is UTIME_OMIT (patched binding): keep that time as it is.
+        const a = atime === -1 ? null : atime;
+        const m = mtime === -1 ? null : mtime;
+        const f = files.get(path);
+        if (f) {
+          if (a !== null) f.atime = a;
+          if (m !== null) f.mtime = m;
+          f.ctime = Date.now();
+          if (f.pending || f.orphan) return cb(0);
+        }
+        if (!entry(path)) return cb(ENOENT);
+        // setTimes, not VaultFs.utimes: the path may be a symlink itself (touch -h), never followed here.
+        store.mutate(() => setTimes(store, vaultId, path, a, m));
+        cb(0);
+      } catch (err) {
+        cb(errno(err, 'utimens', path));
+      }
+    },
+
+    link(_src, _dst, cb) {
+      cb(EPERM);
+    },
+
+    mknod(_path, _mode, _dev, cb) {
+      cb(ctx.readOnly ? EROFS : EPERM);
+    },
+  };
+  return ops;
+}
+
+/** Times reach the kernel as unsigned ms: clamp anything before the epoch to it. */
+function clampTime(ms: number): number {
+  return ms > 0 ? ms : 0;
+}
+
+const U32 = 0xffffffff;
+
+/**
+ * statfs: the vault's byte and entry quotas when set, else the filesystem holding the home (where
+ * the content really goes). fuse-native passes 32-bit fields, so the block size grows until the
+ * block counts fit.
+ */
+function statfs(ctx: MountContext, q: { row: VaultRow; bytes: number; entries: number }): FuseStatfs {
+  let totalBytes: number;
+  let freeBytes: number;
+  let availBytes: number;
+  if (q.row.max_bytes !== null) {
+    totalBytes = q.row.max_bytes;
+    freeBytes = availBytes = Math.max(0, q.row.max_bytes - q.bytes);
+  } else {
+    const host = statfsSync(ctx.home);
+    totalBytes = host.blocks * host.bsize;
+    freeBytes = host.bfree * host.bsize;
+    availBytes = host.bavail * host.bsize;
+  }
+  let bsize = 4096;
+  while (totalBytes / bsize > U32 && bsize < 2 ** 30) bsize *= 2;
+  const files = q.row.max_files !== null ? Math.min(q.row.max_files, U32) : U32 >>> 1;
+  const ffree = q.row.max_files !== null ? Math.max(0, Math.min(q.row.max_files - q.entries, U32)) : files;
+  return {
+    bsize,
+    frsize: bsize,
+    blocks: Math.floor(totalBytes / bsize),
+    bfree: Math.floor(freeBytes / bsize),
+    bavail: Math.floor(availBytes / bsize),
+    files,
+    ffree,
+    favail: ffree,
+    fsid: ctx.vault.id,
+    flag: ctx.readOnly ? 1 : 0,
+    namemax: 255,
+  };
+}

@@ -1,0 +1,248 @@
+import { readdir, readlink } from 'node:fs/promises';
+import { AvfsError, toAvfsError } from '../errors.js';
+import { openStore, type Actor, type Store } from '../store/store.js';
+import { VaultFs } from '../store/vault-fs.js';
+import { loadFuse, type Fuse } from './fuse.js';
+import { prepareMountpoint } from './mountpoint.js';
+import { OpenFiles } from './open-files.js';
+import { createOperations } from './operations.js';
+import {
+  kernelMountAt,
+  kernelUnmount,
+  newSessionId,
+  processStartTime,
+  setSessionState,
+  spillDir,
+  logFile,
+  writeSession,
+  type MountSessionInfo,
+} from './session.js';
+import { rmSync } from 'node:fs';
+
+/**
+ * Serving a mount, in the foreground of this process (the background mount is this, run by a
+ * detached child). This process must never touch its own mount synchronously: everything here
+ * that looks at the mount's state reads /proc, never the mounted directory.
+ */
+
+export interface ServeOptions {
+  home: string;
+  vault: string;
+  dir: string;
+  readOnly?: boolean;
+  /** Reuse a session id chosen by the parent that spawned this server. */
+  sessionId?: string;
+  /** Versions written through the mount record this proxy execution (actor source 'proxy'). */
+  execId?: string | null;
+  /** Human progress messages (stderr). */
+  info?: (message: string) => void;
+}
+
+/**
+ * Kernel attribute and entry cache lifetime in seconds: a change made outside the mount (the CLI,
+ * another mount) shows up inside it within this bound. Lookup-heavy tools depend on it (DESIGN §4.1).
+ */
+export const ATTR_TIMEOUT_S = 1;
+/** Largest FUSE write request (bytes): with big_writes, 32× fewer round trips than the 4 KiB default. */
+export const MAX_WRITE = 128 * 1024;
+/** How often the server checks the kernel mount table and its FUSE connection. */
+const WATCH_MS = 250;
+/** After unmounting, how long files still open through a lazily detached mount may keep it alive. */
+const DRAIN_MS = 5000;
+
+/**
+ * fuse-native has no option for these, so they are appended to the `-o` string it builds
+ * (DESIGN §4.1): big writes, stable inode numbers, and auto_cache (the page cache survives
+ * re-opening a file until its mtime or size changes, so a file is read from avfs once).
+ */
+function fuseClass(Base: Fuse, extra: string[]): Fuse {
+  class AvfsFuse extends Base {
+    protected override _fuseOptions(): string {
+      const base = super._fuseOptions();
+      const more = extra.join(',');
+      return base ? `${base},${more}` : `-o${more}`;
+    }
+  }
+  return AvfsFuse;
+}
+
+/** Whether this process still holds a /dev/fuse descriptor (the kernel connection is alive). */
+async function fuseConnectionOpen(): Promise<boolean> {
+  let fds: string[];
+  try {
+    fds = await readdir('/proc/self/fd');
+  } catch {
+    return true;
+  }
+  for (const fd of fds) {
+    try {
+      if ((await readlink(`/proc/self/fd/${fd}`)) === '/dev/fuse') return true;
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return false;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Mounts the vault on `dir` and serves it until SIGINT/SIGTERM or until the mount is removed from
+ * outside (`avfs unmount`, `fusermount -u`), then persists what is still open and resolves with
+ * the final session record. Every state change is written to the session file.
+ */
+export async function serveMount(options: ServeOptions): Promise<MountSessionInfo> {
+  const { home, vault } = options;
+  const info = options.info ?? ((m: string) => process.stderr.write(`avfs mount: ${m}\n`));
+  const sessionId = options.sessionId ?? newSessionId();
+  const at = new Date().toISOString();
+  const session: MountSessionInfo = {
+    session_id: sessionId,
+    vault,
+    dir: options.dir,
+    pid: process.pid,
+    pid_start: processStartTime(process.pid),
+    state: 'mounting',
+    since: at,
+    updated_at: at,
+    read_only: !!options.readOnly,
+    exec_id: options.execId || null,
+    log: logFile(home, sessionId),
+    uid: process.getuid?.() ?? 0,
+    gid: process.getgid?.() ?? 0,
+  };
+  writeSession(home, session);
+
+  let store: Store | undefined;
+  let files: OpenFiles | undefined;
+  let fuse: InstanceType<Fuse> | undefined;
+  try {
+    const Fuse = await loadFuse();
+    const dir = await prepareMountpoint(home, options.dir, sessionId);
+    session.dir = dir;
+    store = openStore(home);
+    const actor: Actor = { source: options.execId ? 'proxy' : 'mount', execId: options.execId || null };
+    const fs = new VaultFs(store, vault, actor);
+    const vaultRow = fs.row();
+    files = new OpenFiles(fs, vaultRow.id, {
+      spillDir: spillDir(home, sessionId),
+      onError: (err, file) => info(`could not save ${file.path} on close: ${toAvfsError(err).message}`),
+    });
+    const ops = createOperations({
+      fuse: Fuse,
+      fs,
+      vault: vaultRow,
+      files,
+      readOnly: !!options.readOnly,
+      uid: session.uid,
+      gid: session.gid,
+      home,
+      log: (m) => info(m),
+    });
+    const extra = [`big_writes`, `max_write=${MAX_WRITE}`, 'use_ino', 'auto_cache', ...(options.readOnly ? ['ro'] : [])];
+    const AvfsFuse = fuseClass(Fuse, extra);
+    fuse = new AvfsFuse(dir, ops, {
+      fsname: 'avfs',
+      subtype: 'avfs',
+      attrTimeout: ATTR_TIMEOUT_S,
+      entryTimeout: ATTR_TIMEOUT_S,
+      // Handlers are synchronous and always answer; this only guards against a bug leaving a
+      // request unanswered forever (the caller would hang in state D).
+      timeout: 120_000,
+    });
+    await mountWithTimeout(fuse, 20_000);
+  } catch (err) {
+    const e = err instanceof Error && /fuse failed|Mountpoint/.test(err.message) && !(err instanceof AvfsError)
+      ? new AvfsError('INTERNAL', `libfuse could not mount ${session.dir}: ${err.message}`, { dir: session.dir })
+      : toAvfsError(err);
+    setSessionState(home, session, 'failed', { error: { code: e.code, message: e.message } });
+    files?.closeAll();
+    store?.release();
+    rmSync(spillDir(home, sessionId), { recursive: true, force: true });
+    throw e;
+  }
+
+  setSessionState(home, session, 'mounted');
+  info(`mounted vault ${vault} on ${session.dir} (session ${sessionId}, pid ${process.pid}${options.readOnly ? ', read-only' : ''})`);
+
+  const openFiles = files!;
+  const openStoreRef = store!;
+  return new Promise<MountSessionInfo>((resolvePromise) => {
+    let stopping = false;
+    let timer: NodeJS.Timeout | undefined;
+
+    const finish = (reason: string) => {
+      const failed = openFiles.persistAll();
+      for (const f of failed) info(`could not save ${f.path}: ${toAvfsError(f.error).message}`);
+      openFiles.closeAll();
+      openStoreRef.release();
+      rmSync(spillDir(home, sessionId), { recursive: true, force: true });
+      setSessionState(home, session, 'unmounted');
+      info(`unmounted ${session.dir} (${reason})`);
+      for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(sig, onSignal);
+      process.off('uncaughtException', onFatal);
+      process.off('unhandledRejection', onFatal);
+      resolvePromise(session);
+    };
+
+    const stop = async (reason: string) => {
+      if (stopping) return;
+      stopping = true;
+      if (timer) clearTimeout(timer);
+      if (session.state !== 'unmounting') setSessionState(home, session, 'unmounting');
+      // Save what is open first: a lazy detach keeps serving open files, but this process is about to end.
+      for (const f of openFiles.persistAll()) info(`could not save ${f.path}: ${toAvfsError(f.error).message}`);
+      if (kernelMountAt(session.dir)) {
+        const r = await kernelUnmount(session.dir, true);
+        if (!r.ok) info(`could not detach ${session.dir}: ${r.message}`);
+      }
+      const deadline = Date.now() + DRAIN_MS;
+      while (Date.now() < deadline && (await fuseConnectionOpen())) await sleep(25);
+      finish(reason);
+    };
+
+    const onSignal = (sig: NodeJS.Signals) => void stop(sig);
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, onSignal);
+
+    // A bug must not leave a dead mount behind: save what can be saved, detach, record, exit.
+    const onFatal = (err: unknown) => {
+      info(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      try {
+        for (const f of openFiles.persistAll()) info(`could not save ${f.path}: ${toAvfsError(f.error).message}`);
+        const e = toAvfsError(err);
+        setSessionState(home, session, 'failed', { error: { code: e.code, message: e.message } });
+      } finally {
+        void kernelUnmount(session.dir, true).finally(() => process.exit(1));
+      }
+    };
+    process.on('uncaughtException', onFatal);
+    process.on('unhandledRejection', onFatal);
+
+    // Notice an unmount done from outside (avfs unmount, fusermount -u, umount -l).
+    const watch = async () => {
+      if (stopping) return;
+      const mounted = kernelMountAt(session.dir) !== undefined;
+      const connected = await fuseConnectionOpen();
+      if (stopping) return;
+      if (!connected) return void stop('unmounted from outside');
+      if (!mounted && session.state === 'mounted') {
+        // Lazily detached: keep serving the files still open through it until they close.
+        setSessionState(home, session, 'unmounting', { detached: true });
+        info(`${session.dir} was detached; serving files still open through it`);
+      }
+      timer = setTimeout(() => void watch(), WATCH_MS);
+    };
+    timer = setTimeout(() => void watch(), WATCH_MS);
+  });
+}
+
+function mountWithTimeout(fuse: InstanceType<Fuse>, ms: number): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    const t = setTimeout(() => reject(new AvfsError('TIMEOUT', `mount did not complete within ${ms} ms`)), ms);
+    fuse.mount((err) => {
+      clearTimeout(t);
+      if (err) reject(err);
+      else resolvePromise();
+    });
+  });
+}
