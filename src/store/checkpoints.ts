@@ -152,7 +152,9 @@ export interface RestoreResult {
   annotations_changed: number;
 }
 
-// The restore plan: one row per path that differs, with the version number it has now.
+// The restore plan: one row per path that differs, with the version number it has now. The plan is
+// usually far smaller than the checkpoint, so joins from it say CROSS JOIN, which makes SQLite loop
+// over the plan and probe the checkpoint by primary key (it has no statistics for a temp table).
 // kind: 1 = only in the checkpoint (re-created), 2 = in both but different, 3 = only in the vault (removed).
 const PLAN_TABLE = 'CREATE TEMP TABLE IF NOT EXISTS restore_plan (path TEXT PRIMARY KEY, kind INTEGER NOT NULL, base INTEGER) WITHOUT ROWID';
 const PLAN_CLEAR = 'DELETE FROM temp.restore_plan';
@@ -170,16 +172,16 @@ const PLAN_BASE = `UPDATE temp.restore_plan SET base =
   (SELECT max(version) FROM versions v WHERE v.vault_id = ? AND v.path = restore_plan.path AND v.id <= ?) WHERE base IS NULL`;
 const PLAN_COUNTS = 'SELECT kind, count(*) AS n FROM temp.restore_plan GROUP BY kind';
 const PLAN_MAX_FILE = `SELECT max(c.size) AS size, c.path AS path FROM temp.restore_plan p
-  JOIN checkpoint_entries c ON c.checkpoint_id = ? AND c.path = p.path WHERE c.type = 'f'`;
+  CROSS JOIN checkpoint_entries c ON c.checkpoint_id = ? AND c.path = p.path WHERE c.type = 'f'`;
 const CHECKPOINT_USAGE = `SELECT count(*) - 1 AS entries, coalesce(sum(CASE WHEN type = 'f' THEN size END), 0) AS bytes
   FROM checkpoint_entries WHERE checkpoint_id = ?`;
 const VAULT_USAGE = `SELECT count(*) - 1 AS entries, coalesce(sum(CASE WHEN type = 'f' THEN size END), 0) AS bytes FROM entries WHERE vault_id = ?`;
-const MISSING_CONTENT = `SELECT c.path AS path, c.hash AS hash FROM temp.restore_plan p JOIN checkpoint_entries c ON c.checkpoint_id = ? AND c.path = p.path
+const MISSING_CONTENT = `SELECT c.path AS path, c.hash AS hash FROM temp.restore_plan p CROSS JOIN checkpoint_entries c ON c.checkpoint_id = ? AND c.path = p.path
   WHERE c.type = 'f' AND c.hash IS NOT NULL AND NOT EXISTS (SELECT 1 FROM blobs b WHERE b.hash = c.hash) LIMIT 1`;
 const APPLY_DELETE = 'DELETE FROM entries WHERE vault_id = ? AND path IN (SELECT path FROM temp.restore_plan)';
 const APPLY_INSERT = `INSERT INTO entries (vault_id, path, parent, type, mode, size, hash, target, mtime, atime, ctime, ino, version)
   SELECT @v, c.path, c.parent, c.type, c.mode, c.size, c.hash, c.target, c.mtime, c.atime, @at, c.ino, coalesce(p.base, 0) + 1
-  FROM temp.restore_plan p JOIN checkpoint_entries c ON c.checkpoint_id = @cp AND c.path = p.path`;
+  FROM temp.restore_plan p CROSS JOIN checkpoint_entries c ON c.checkpoint_id = @cp AND c.path = p.path`;
 const APPLY_VERSIONS = `INSERT INTO versions (vault_id, path, version, op, type, mode, size, hash, target, mtime, source, exec_id, detail, at)
   SELECT @v, p.path, coalesce(p.base, 0) + 1, 'restore', c.type, c.mode, c.size, c.hash, c.target, c.mtime, @source, @exec, @detail, @at
   FROM temp.restore_plan p LEFT JOIN checkpoint_entries c ON c.checkpoint_id = @cp AND c.path = p.path ORDER BY p.path`;
