@@ -74,7 +74,7 @@ describe('gc racing a writer process', () => {
         const writer = execa('node', [script, home, 'write'], { reject: false, stdin: 'pipe' });
         let done = false;
         void writer.finally(() => (done = true));
-        await new Promise<void>((resolve) => writer.stderr!.once('data', () => resolve()));
+        await Promise.race([new Promise<void>((resolve) => writer.stderr!.once('data', () => resolve())), writer]);
         writer.stdin!.end('go\n');
         let rounds = 0;
         let freedBlobs = 0;
