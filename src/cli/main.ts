@@ -29,6 +29,7 @@ import { quotaCommand } from './commands/quota.js';
 import { gcCommand } from './commands/gc.js';
 import { pruneCommand } from './commands/prune.js';
 import { compactCommand } from './commands/compact.js';
+import { proxyCommand } from './commands/proxy.js';
 import { mountCommand, mountsCommand, unmountCommand } from './commands/mount.js';
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
@@ -67,6 +68,8 @@ Examples:
   for (const cmd of [statsCommand, auditCommand, quotaCommand, gcCommand, pruneCommand, compactCommand]) program.addCommand(cmd);
   // runtime (issue 5): mount, unmount, mounts
   for (const cmd of [mountCommand, unmountCommand, mountsCommand]) program.addCommand(cmd);
+  // proxy boundary (issue 6)
+  program.addCommand(proxyCommand);
   return program;
 }
 

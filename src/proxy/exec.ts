@@ -281,7 +281,9 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
     );
 
     // The pipes close once every holder is gone; do not wait forever for a stray holder.
-    await Promise.race([child, sleep(2_000)]);
+    let straggler: NodeJS.Timeout | undefined;
+    await Promise.race([child, new Promise((resolve) => (straggler = setTimeout(resolve, 2_000)))]);
+    clearTimeout(straggler);
     child.stdout?.destroy();
     child.stderr?.destroy();
 

@@ -53,6 +53,7 @@ export type Category = (typeof CATEGORIES)[number];
 const compiled = new Map<string, RegExp>();
 
 const SEVERITY: Record<PolicyAction, number> = { allow: 0, allow_with_checkpoint: 1, require_approval: 2, deny: 3 };
+const CATEGORY_WEIGHT: Record<Category, number> = { read_only: 0, mutating: 1, networked: 2, interactive: 3, destructive: 4, host_escape_risk: 5 };
 
 const zPattern = z.string().min(1);
 const zPatterns = z.union([zPattern, z.array(zPattern).min(1)]);
@@ -367,11 +368,14 @@ export function evaluatePolicy(policy: Policy, request: { argv?: string[]; shell
       }
     }
   }
-  const top = verdicts.reduce((a, b) => (SEVERITY[b.action] > SEVERITY[a.action] ? b : a));
+  // The most severe action decides; among equals, the verdict with the weightiest category (so a
+  // request that reads and deletes is explained by its deletion, not its `ls`).
+  const weight = (v: CommandVerdict) => SEVERITY[v.action] * 100 + Math.max(-1, ...v.categories.map((c) => CATEGORY_WEIGHT[c]));
+  const top = verdicts.reduce((a, b) => (weight(b) > weight(a) ? b : a));
   const categories = CATEGORIES.filter((c) => verdicts.some((v) => v.categories.includes(c)));
   // read_only describes the whole request only when nothing else in it writes.
   const finalCategories = categories.length > 1 ? categories.filter((c) => c !== 'read_only') : categories;
-  const where = verdicts.length > 1 || request.shell !== undefined ? `${top.command}: ` : '';
+  const where = new Set(verdicts.map((v) => v.command)).size > 1 ? `${top.command}: ` : '';
   return { decision: { action: top.action, categories: finalCategories, rule: top.rule, reason: where + top.reason }, verdicts };
 }
 

@@ -1,0 +1,323 @@
+import { Command } from 'commander';
+import chalk from 'chalk';
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { parseDuration, parseSize } from '../../core/units.js';
+import { AvfsError } from '../../errors.js';
+import type { ChangedFile } from '../../proxy/changes.js';
+import { DEFAULT_RULES } from '../../proxy/default-policy.js';
+import { evaluatePolicy, needsApproval } from '../../proxy/policy.js';
+import { loadPolicy, savePolicy } from '../../proxy/policy-source.js';
+import type { ExecRequest } from '../../proxy/run.js';
+import { quoteArgv } from '../../proxy/command-line.js';
+import { normalizePath } from '../../core/paths.js';
+import { action, examples, EXIT_CODE } from '../command.js';
+import type { Output } from '../output.js';
+
+/** `--timeout 5000` (milliseconds) or with a unit: `30s`, `5m`. */
+const zMs = z
+  .string()
+  .transform((v, ctx) => {
+    if (/^\d+$/.test(v.trim())) return Number(v);
+    try {
+      return parseDuration(v);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return z.NEVER;
+    }
+  })
+  .pipe(z.number().int().min(0));
+
+const zBytes = z
+  .string()
+  .transform((v, ctx) => {
+    try {
+      return parseSize(v);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return z.NEVER;
+    }
+  })
+  .pipe(z.number().int().min(0));
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/** The variadic `[command...]` argument arrives as one array; flatten it to the argv. */
+const argvOf = (args: unknown[]): string[] => (args as (string | string[])[]).flat();
+
+function requestOf(args: unknown[], opts: { shell?: string; cwd?: string }): Pick<ExecRequest, 'argv' | 'shell' | 'cwd'> {
+  const argv = argvOf(args);
+  if (opts.shell !== undefined && argv.length > 0) throw new AvfsError('USAGE', 'give the command either after -- or with --shell, not both');
+  if (opts.shell === undefined && argv.length === 0) {
+    throw new AvfsError('USAGE', 'no command: avfs proxy exec [options] -- <cmd> [args…], or --shell "<string>"');
+  }
+  return opts.shell !== undefined ? { shell: opts.shell, cwd: opts.cwd } : { argv, cwd: opts.cwd };
+}
+
+const HONEST = `
+What this is: a command boundary with policy and change tracking, NOT a syscall sandbox. The
+policy judges the command line before anything starts (a denied command never runs); the command
+then runs as your user with your permissions, in a mounted view of the vault (or a temporary copy
+of it when FUSE is unavailable, or with --mode copy), with cwd = that directory + --cwd. A program
+can still read or write host paths it computes at run time, open network connections, or escape
+the process-group cleanup with setsid() and a cleared environment. Use a container or VM when you
+need isolation; use avfs to know and undo what a command did to the vault.`;
+
+const exec = new Command('exec')
+  .description('run a command through the proxy boundary: policy check, optional checkpoint, timeout, exact report of changed files')
+  .argument('[command...]', 'the command and its arguments, after --')
+  .option('--shell <string>', 'run a shell command line with /bin/sh -c instead of an argv')
+  .option('--cwd <path>', 'working directory inside the vault', '/')
+  .option('--timeout <ms>', 'kill the command after this long (ms, or 30s/5m; default from the policy, 300000)')
+  .option('--kill-after <ms>', 'grace between SIGTERM and SIGKILL to the process group (default from the policy, 2000)')
+  .option('--checkpoint', 'checkpoint the vault before running, whatever the policy says (makes it undoable)')
+  .option('--no-checkpoint', 'do not checkpoint even when the policy asks for one')
+  .option('--approve', 'run a command the policy marks require_approval')
+  .option('--stdin', "pass avfs's stdin to the command (otherwise it reads /dev/null)")
+  .option('--mode <mode>', 'auto (mount if possible, else copy), mount, or copy', 'auto')
+  .option('--max-output <bytes>', 'keep at most this much of stdout and of stderr each (default from the policy, 1 MiB)')
+  .option('--env <KEY=VALUE>', 'set an environment variable for the command (repeatable)', collect)
+  .addHelpText(
+    'after',
+    `${HONEST}
+
+Flow: resolve vault → evaluate policy → audit → refuse (exit 5, DENIED) or checkpoint if asked →
+mount/copy → run (own process group; on timeout SIGTERM to the group, SIGKILL after --kill-after;
+exit 124) → no process of the group may outlive the call → import copy → change report → audit.
+
+JSON fields: ok, vault, exec_id, command, argv, shell, cwd, mode ("mount"|"copy"), mode_reason,
+mountpoint, decision {action, categories, rule, reason}, approved, checkpoint, exit_code, signal,
+timed_out, duration_ms, stdout, stderr, stdout_encoding/stderr_encoding ("utf8"|"base64"),
+stdout_bytes/stderr_bytes (total produced), truncated (either stream cut at the cap),
+changed_files [{path, kind added|modified|deleted, type, size_before, size_after, hash_before,
+hash, mode_before, mode_after, target_before?, target?, versions}], leftover_processes.
+A rename is reported as deleted (old path) + added (new path). avfs exits with the command's exit
+code (124 on timeout, 127 when the program is not found).
+
+Environment: what the policy passes (PATH, HOME, LANG, LC_*, … see \`proxy policy show\`), its
+\`env.set\`, --env, and AVFS_VAULT, AVFS_MOUNTPOINT, AVFS_EXEC_ID, AVFS_HOME.` +
+      examples([
+        'avfs proxy exec -- ls -la',
+        'avfs proxy exec --json --cwd /src -- npm test',
+        'avfs proxy exec --shell "make && make test" --timeout 10m',
+        'avfs proxy exec --checkpoint -- python3 migrate.py',
+        'avfs proxy exec --approve -- git push origin main',
+      ]),
+  )
+  .action(
+    action({
+      options: z.object({
+        shell: z.string().optional(),
+        cwd: z.string().optional(),
+        timeout: zMs.pipe(z.number().min(1)).optional(),
+        killAfter: zMs.optional(),
+        checkpoint: z.boolean().optional(),
+        approve: z.boolean().optional(),
+        stdin: z.boolean().optional(),
+        mode: z.enum(['auto', 'mount', 'copy']),
+        maxOutput: zBytes.optional(),
+        env: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*=/, 'expected KEY=VALUE')).optional(),
+      }),
+      run: async (args, opts, ctx) => {
+        const env: Record<string, string> = {};
+        for (const kv of opts.env ?? []) env[kv.slice(0, kv.indexOf('='))] = kv.slice(kv.indexOf('=') + 1);
+        // Loaded on use: execa and the mount client are only needed here, not by every avfs command.
+        const { proxyExec } = await import('../../proxy/run.js');
+        const result = await proxyExec(ctx.store, ctx.vaultName(), {
+          ...requestOf(args, opts),
+          timeoutMs: opts.timeout,
+          killAfterMs: opts.killAfter,
+          maxOutputBytes: opts.maxOutput,
+          checkpoint: opts.checkpoint,
+          approve: opts.approve,
+          stdin: opts.stdin,
+          mode: opts.mode,
+          env,
+        });
+        return { ...result, [EXIT_CODE]: result.exit_code };
+      },
+      render: (r, out) => {
+        if (r.stdout) out.data(Buffer.from(r.stdout, r.stdout_encoding));
+        if (r.stderr) process.stderr.write(Buffer.from(r.stderr, r.stderr_encoding));
+        const status = r.timed_out ? chalk.red(`timed out (exit ${r.exit_code})`) : r.exit_code === 0 ? chalk.green('exit 0') : chalk.red(`exit ${r.exit_code}`);
+        const bits = [status, `${Math.round(r.duration_ms)} ms`, `${r.mode} mode${r.mode_reason ? ` (${r.mode_reason})` : ''}`];
+        if (r.checkpoint) bits.push(`checkpoint ${r.checkpoint}`);
+        if (r.truncated) bits.push('output truncated');
+        bits.push(`${r.changed_files.length} changed`, `exec ${r.exec_id}`);
+        out.info(chalk.dim('avfs: ') + bits.join(chalk.dim(' · ')));
+        renderChanges(r.changed_files, out);
+      },
+    }),
+  );
+
+function renderChanges(changes: ChangedFile[], out: Output): void {
+  const mark = { added: chalk.green('+'), modified: chalk.yellow('~'), deleted: chalk.red('-') };
+  for (const c of changes) {
+    const extra =
+      c.kind === 'modified' && c.mode_before !== c.mode_after && c.hash === c.hash_before && !c.type_before
+        ? ` (mode ${c.mode_before} → ${c.mode_after})`
+        : c.type === 'symlink' && c.target
+          ? ` -> ${c.target}`
+          : '';
+    out.info(`  ${mark[c.kind]} ${c.path}${c.type === 'directory' ? '/' : ''}${extra}`);
+  }
+}
+
+const undo = new Command('undo')
+  .description('restore the checkpoint taken before an exec (exec with --checkpoint, or a policy that asked for one). Refused with CONFLICT when changes made after it by others would be lost, unless --force')
+  .argument('<exec_id>', 'the exec_id that proxy exec reported')
+  .option('-f, --force', 'restore even if later changes by others are discarded')
+  .addHelpText('after', examples(['avfs proxy undo ex-m3k2a9-1f2e3d4c', 'avfs proxy undo ex-m3k2a9-1f2e3d4c --force --json']))
+  .action(
+    action({
+      options: z.object({ force: z.boolean().optional() }),
+      run: async ([execId], opts, ctx) => {
+        const { proxyUndo } = await import('../../proxy/undo.js');
+        return { ...proxyUndo(ctx.store, execId!, { force: !!opts.force }) };
+      },
+      render: (r, out) => {
+        out.info(`restored ${r.vault} to checkpoint ${r.checkpoint} (${r.changed_files.length} changed${r.saved_before ? `; previous state saved as ${r.saved_before}` : ''})`);
+        renderChanges(r.changed_files, out);
+      },
+    }),
+  );
+
+// ---- policy ----------------------------------------------------------------------------------
+
+const show = new Command('show')
+  .description('print the effective policy of the vault (its own, else the home\'s policy.json, else the built-in default) with every default filled in')
+  .option('--builtin', 'also list the built-in rules that run after the policy\'s own')
+  .addHelpText('after', examples(['avfs proxy policy show', 'avfs proxy policy show --builtin --json']))
+  .action(
+    action({
+      options: z.object({ builtin: z.boolean().optional() }),
+      run: (_args, opts, ctx) => {
+        const vault = ctx.vaultName();
+        const { policy, source, document } = loadPolicy(ctx.store, vault);
+        return {
+          vault,
+          source,
+          policy,
+          document,
+          ...(opts.builtin ? { builtin_rules: policy.extends === 'default' ? DEFAULT_RULES : [] } : {}),
+        };
+      },
+      render: (r, out) => {
+        out.info(`policy of vault ${r.vault}: ${r.source === 'default' ? 'the built-in default' : r.source === 'home' ? 'the home policy.json' : 'its own'}`);
+        out.data(JSON.stringify(r.builtin_rules ? { ...r.policy, builtin_rules: r.builtin_rules } : r.policy, null, 2) + '\n');
+      },
+    }),
+  );
+
+const set = new Command('set')
+  .description('validate a policy JSON file (- for stdin) and store it for the vault (or with --scope home, as <home>/policy.json for every vault without its own)')
+  .argument('<file>', 'policy JSON file, or - for stdin')
+  .option('--scope <scope>', 'vault or home', 'vault')
+  .addHelpText(
+    'after',
+    `
+Policy format (every field optional):
+  {"extends": "default", "default_action": "allow", "timeout_ms": 300000, "kill_after_ms": 2000,
+   "max_output_bytes": 1048576, "auto_checkpoint": false,
+   "host_paths": {"action": "deny", "allow": ["/dev/null"]},
+   "env": {"pass": ["PATH", "HOME", "LC_*"], "set": {"CI": "1"}},
+   "rules": [{"name": "no-publish", "program": "npm", "subcommand": "publish",
+              "args_any": [], "args_all": [], "args_none": [],
+              "action": "deny", "categories": ["networked"], "reason": "…"}]}
+Actions: allow, allow_with_checkpoint, require_approval (needs --approve), deny.
+Categories: read_only, mutating, destructive, networked, host_escape_risk, interactive.
+Patterns are globs (*, ?, [ab], {a,b}) or /regex/flags. Your rules run before the built-in ones
+(see \`proxy policy show --builtin\`) unless "extends": "none".` +
+      examples(['avfs proxy policy set policy.json', 'cat policy.json | avfs proxy policy set - --scope home --json']),
+  )
+  .action(
+    action({
+      options: z.object({ scope: z.enum(['vault', 'home']) }),
+      run: async ([file], opts, ctx) => {
+        let text: string;
+        if (file === '-') {
+          const parts: Buffer[] = [];
+          for await (const chunk of process.stdin) parts.push(chunk as Buffer);
+          text = Buffer.concat(parts).toString('utf8');
+        } else {
+          try {
+            text = readFileSync(file!, 'utf8');
+          } catch (err) {
+            throw new AvfsError('NOT_FOUND', `cannot read policy file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { file });
+          }
+        }
+        const vault = ctx.vaultName();
+        const policy = savePolicy(ctx.store, opts.scope, vault, text, ctx.actor);
+        return { vault, scope: opts.scope, policy };
+      },
+      render: (r, out) => out.info(r.scope === 'home' ? 'stored the home policy' : `stored the policy of vault ${r.vault}`),
+    }),
+  );
+
+const reset = new Command('reset')
+  .description('remove the vault\'s own policy (or with --scope home, the home policy.json): it falls back to the home policy, then the built-in default')
+  .option('--scope <scope>', 'vault or home', 'vault')
+  .addHelpText('after', examples(['avfs proxy policy reset', 'avfs proxy policy reset --scope home']))
+  .action(
+    action({
+      options: z.object({ scope: z.enum(['vault', 'home']) }),
+      run: (_args, opts, ctx) => {
+        const vault = ctx.vaultName();
+        savePolicy(ctx.store, opts.scope, vault, null, ctx.actor);
+        return { vault, scope: opts.scope, source: loadPolicy(ctx.store, vault).source };
+      },
+      render: (r, out) => out.info(`removed the ${r.scope} policy; vault ${r.vault} now uses ${r.source === 'default' ? 'the built-in default' : `the ${r.source} policy`}`),
+    }),
+  );
+
+const check = new Command('check')
+  .description('explain what the policy decides for a command, and which rule decided, without running anything')
+  .argument('[command...]', 'the command and its arguments, after --')
+  .option('--shell <string>', 'judge a shell command line instead of an argv')
+  .option('--cwd <path>', 'working directory inside the vault (for .. checks)', '/')
+  .option('--approve', 'judge as if --approve were given')
+  .addHelpText('after', examples(['avfs proxy policy check -- rm -rf build', 'avfs proxy policy check --shell "curl -s x | sh" --json']))
+  .action(
+    action({
+      options: z.object({ shell: z.string().optional(), cwd: z.string().optional(), approve: z.boolean().optional() }),
+      run: (args, opts, ctx) => {
+        const request = requestOf(args, opts);
+        const vault = ctx.vaultName();
+        const { policy, source } = loadPolicy(ctx.store, vault);
+        const { decision, verdicts } = evaluatePolicy(policy, request, { cwd: normalizePath(request.cwd ?? '/') });
+        const wouldRun = decision.action === 'allow' || decision.action === 'allow_with_checkpoint' || (needsApproval(decision.action) && !!opts.approve);
+        return {
+          vault,
+          policy: source,
+          command: request.shell ?? quoteArgv(request.argv ?? []),
+          decision,
+          verdicts,
+          would_run: wouldRun,
+          would_checkpoint: wouldRun && (decision.action === 'allow_with_checkpoint' || policy.auto_checkpoint),
+          timeout_ms: policy.timeout_ms,
+        };
+      },
+      render: (r, out) => {
+        const color = r.decision.action === 'deny' ? chalk.red : r.decision.action === 'require_approval' ? chalk.yellow : chalk.green;
+        out.data(`${color(r.decision.action)}  rule ${r.decision.rule}  [${r.decision.categories.join(', ')}]\n${r.decision.reason}\n`);
+        if (r.verdicts.length > 1) {
+          for (const v of r.verdicts) out.data(chalk.dim(`  ${v.action.padEnd(21)} ${v.rule.padEnd(22)} ${v.command}${v.via ? ` (via ${v.via})` : ''}\n`));
+        }
+      },
+    }),
+  );
+
+const policy = new Command('policy')
+  .description('show, set, reset or test the proxy policy (zod-validated JSON per vault or per home)')
+  .addCommand(show)
+  .addCommand(set)
+  .addCommand(reset)
+  .addCommand(check)
+  .addHelpText('after', examples(['avfs proxy policy show', 'avfs proxy policy set policy.json', 'avfs proxy policy check -- git push']));
+
+export const proxyCommand = new Command('proxy')
+  .description('the execution boundary: run commands in a vault with policy, checkpoints, timeouts and an exact change report')
+  .addCommand(exec)
+  .addCommand(undo)
+  .addCommand(policy)
+  .addHelpText('after', HONEST + '\n' + examples(['avfs proxy exec -- make test', 'avfs proxy policy check -- rm -rf /', 'avfs proxy undo <exec_id>']));

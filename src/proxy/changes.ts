@@ -1,0 +1,109 @@
+import type { EntryType } from '../store/entries.js';
+import { versionBeforeSeq, windowVersions, type VersionRow } from '../store/execs.js';
+import type { Store } from '../store/store.js';
+import type { VaultRow } from '../store/vaults.js';
+
+/**
+ * The change report of a run, computed from the store's own history, never from watching the
+ * command: every write through the mount and every path the copy-mode import changes records a
+ * version (tagged with the exec id), so the versions recorded during the run are exactly what the
+ * command did to the vault.
+ *
+ * For each path the run touched, the state before (the path's newest version before the run's
+ * first write to it, following the fork chain) is compared with its state after (the run's last
+ * version of it). Several writes to one path collapse into one net change, and a path that ends
+ * as it began (a temp file created and removed, a file rewritten with the same bytes and mode) is
+ * not reported. A rename is reported as `deleted` (old path) + `added` (new path), with the same
+ * hash on both; a directory rename lists every entry below it the same way.
+ *
+ * Exact for content, type, mode and symlink target changes, creations and removals of files,
+ * directories and symlinks. Not reported: time-only changes (touch of an existing file: times are
+ * metadata without a version), ownership (a vault has no owners), and extended attributes.
+ */
+
+export type ChangeKind = 'added' | 'modified' | 'deleted';
+const TYPE_NAME: Record<EntryType, 'file' | 'directory' | 'symlink'> = { f: 'file', d: 'directory', l: 'symlink' };
+
+export interface ChangedFile {
+  path: string;
+  kind: ChangeKind;
+  /** The type after the change (before it, for a deletion). */
+  type: 'file' | 'directory' | 'symlink';
+  /** Set when a modification changed the type (e.g. a file replaced by a symlink). */
+  type_before?: 'file' | 'directory' | 'symlink';
+  size_before: number | null;
+  size_after: number | null;
+  hash_before: string | null;
+  /** Content hash after the change (sha256; null for deletions, directories and symlinks). */
+  hash: string | null;
+  mode_before: string | null;
+  mode_after: string | null;
+  target_before?: string | null;
+  target?: string | null;
+  /** How many versions the run recorded for this path (collapsed into this one change). */
+  versions: number;
+}
+
+interface State {
+  type: EntryType;
+  mode: number;
+  size: number;
+  hash: string | null;
+  target: string | null;
+}
+
+/** The vault root exists from creation without a version; its implicit first state. */
+const ROOT_STATE: State = { type: 'd', mode: 0o755, size: 0, hash: null, target: null };
+
+const stateOf = (row: VersionRow | undefined): State | null =>
+  row && row.type !== null ? { type: row.type, mode: (row.mode ?? 0) & 0o7777, size: row.size ?? 0, hash: row.hash, target: row.target } : null;
+
+const same = (a: State, b: State) => a.type === b.type && a.mode === b.mode && a.size === b.size && a.hash === b.hash && a.target === b.target;
+
+export const formatMode = (mode: number) => '0' + (mode & 0o7777).toString(8).padStart(3, '0');
+
+/**
+ * Net changes recorded in the vault's versions with ids in (after, upTo], sorted by path. With
+ * `execId`, only versions tagged with it count (writes by anyone else during the run are not the
+ * command's); without, every version in the window does (a run through a mount that cannot tag).
+ */
+export function changeReport(store: Store, vault: VaultRow, window: { after: number; upTo: number; execId: string | null }): ChangedFile[] {
+  return store.read(() => {
+    const byPath = new Map<string, VersionRow[]>();
+    for (const row of windowVersions(store, vault.id, window.after, window.upTo, window.execId)) {
+      const list = byPath.get(row.path);
+      if (list) list.push(row);
+      else byPath.set(row.path, [row]);
+    }
+    const out: ChangedFile[] = [];
+    for (const [path, rows] of byPath) {
+      const first = rows[0]!;
+      const prior = versionBeforeSeq(store, vault, path, first.id);
+      const before = prior ? stateOf(prior) : path === '/' ? ROOT_STATE : null;
+      const after = stateOf(rows[rows.length - 1]);
+      if (before === null && after === null) continue;
+      if (before && after && same(before, after)) continue;
+      const kind: ChangeKind = before === null ? 'added' : after === null ? 'deleted' : 'modified';
+      const shown = (after ?? before)!;
+      const change: ChangedFile = {
+        path,
+        kind,
+        type: TYPE_NAME[shown.type],
+        size_before: before?.size ?? null,
+        size_after: after?.size ?? null,
+        hash_before: before?.hash ?? null,
+        hash: after?.hash ?? null,
+        mode_before: before ? formatMode(before.mode) : null,
+        mode_after: after ? formatMode(after.mode) : null,
+        versions: rows.length,
+      };
+      if (before && after && before.type !== after.type) change.type_before = TYPE_NAME[before.type];
+      if (before?.type === 'l' || after?.type === 'l') {
+        change.target_before = before?.target ?? null;
+        change.target = after?.target ?? null;
+      }
+      out.push(change);
+    }
+    return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  });
+}

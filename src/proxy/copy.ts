@@ -1,0 +1,268 @@
+import { closeSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readlinkSync, rmSync, chmodSync, type BigIntStats } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { dirname, isWithin, joinPath } from '../core/paths.js';
+import { AvfsError } from '../errors.js';
+import { putContentFromFd, type ContentRef } from '../store/blobs.js';
+import type { Entry } from '../store/entries.js';
+import { exportTree } from '../store/transfer.js';
+import { currentSeq } from '../store/vaults.js';
+import type { VaultFs } from '../store/vault-fs.js';
+
+/**
+ * Copy mode: the vault materialised into a private temporary directory, the command run there,
+ * and what it changed imported back. Used where FUSE is unavailable or with `--mode copy`.
+ *
+ * Detecting changes without reading every file: right after the export, each host file's
+ * (inode, size, mtime, ctime) is recorded. A file whose stat is unchanged afterwards was not
+ * written — ctime cannot be set by a program and moves on every write, chmod, rename or link —
+ * except when its recorded ctime is so close to the start of the command that a write in the same
+ * clock tick would leave it equal (the "racy clean" case git also handles); those files, and every
+ * file whose stat changed, are read and hashed, and count as changed only if their content or mode
+ * really differs.
+ *
+ * The import stores new content first (content-addressed, so storing is invisible until an entry
+ * points at it), then applies every tree change in ONE transaction, as the proxy actor: removals
+ * (deepest first), then creations and modifications (parents first). Only changed paths are
+ * touched, so writes made to the vault by others during the run survive unless the command
+ * changed the same path (then the command's version wins, like a last writer). Sockets, FIFOs and
+ * device files the command creates cannot be stored in a vault and are skipped (listed in
+ * `skipped`). Directory mtimes are not imported (the store sets them as it applies changes).
+ */
+
+/** Writes within this long before the command started may not move ctime; such files are always hashed. */
+const RACY_MS = 100n;
+
+interface HostStat {
+  type: 'f' | 'd' | 'l';
+  mode: number;
+  size: number;
+  ino: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  target?: string;
+}
+
+export interface CopySession {
+  /** The private temporary directory (removed by `dispose`). */
+  base: string;
+  /** Where the vault root is materialised. */
+  root: string;
+  /** The change sequence the materialised state corresponds to. */
+  seq: number;
+  /** The vault's entries as exported, by path. */
+  entries: Map<string, Entry>;
+  /** Host stat of every exported path, right after the export. */
+  baseline: Scan;
+}
+
+export interface SyncSummary {
+  added: number;
+  modified: number;
+  deleted: number;
+  /** Files read and hashed to decide whether they changed. */
+  hashed: number;
+  skipped: { path: string; reason: string }[];
+}
+
+function hostStat(st: BigIntStats, host: string): HostStat | null {
+  const type = st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : st.isFile() ? 'f' : null;
+  if (!type) return null;
+  const out: HostStat = { type, mode: Number(st.mode & 0o7777n), size: Number(st.size), ino: st.ino, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
+  if (type === 'l') out.target = readlinkSync(host);
+  return out;
+}
+
+interface Scan {
+  stats: Map<string, HostStat>;
+  /** Directories that could not be listed (mode 000 for a non-root user): their contents are unknown. */
+  unlisted: string[];
+}
+
+/** Every path below `root` on the host (lstat, symlinks not followed), as vault paths. */
+function scan(root: string, skipped: SyncSummary['skipped']): Scan {
+  const out = new Map<string, HostStat>();
+  const unlisted: string[] = [];
+  const walk = (host: string, vaultPath: string) => {
+    let names: string[];
+    try {
+      names = readdirSync(host);
+    } catch (err) {
+      // A directory the command made unreadable (chmod 000): nothing below it can be imported.
+      skipped.push({ path: vaultPath, reason: `cannot list: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
+      unlisted.push(vaultPath);
+      return;
+    }
+    for (const name of names) {
+      const h = join(host, name);
+      const v = joinPath(vaultPath, name);
+      const st = hostStat(lstatSync(h, { bigint: true }), h);
+      if (!st) {
+        skipped.push({ path: v, reason: 'not a regular file, directory or symlink' });
+        continue;
+      }
+      out.set(v, st);
+      if (st.type === 'd') walk(h, v);
+    }
+  };
+  const rootStat = hostStat(lstatSync(root, { bigint: true }), root);
+  if (rootStat) out.set('/', rootStat);
+  walk(root, '/');
+  return { stats: out, unlisted };
+}
+
+/** Exports the vault (as one consistent snapshot) into a new private temporary directory. */
+export function materialize(fs: VaultFs, parent = tmpdir()): CopySession {
+  const base = mkdtempSync(join(parent, 'avfs-proxy-'));
+  const root = join(base, 'vault');
+  try {
+    mkdirSync(root);
+    // One read transaction: the sequence number, the entry list and the content exported all
+    // belong to the same state, whatever other writers do meanwhile.
+    const { seq, entries } = fs.store.read(() => {
+      const seq = currentSeq(fs.store);
+      const entries = new Map([fs.stat('/'), ...fs.walk('/')].map((e) => [e.path, e]));
+      exportTree(fs, '/', root, true);
+      return { seq, entries };
+    });
+    chmodSync(root, entries.get('/')!.mode);
+    const baseline = scan(root, []);
+    return { base, root, seq, entries, baseline };
+  } catch (err) {
+    rmSync(base, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+function readHostFile(fs: VaultFs, host: string): ContentRef {
+  const fd = openSync(host, 'r');
+  try {
+    return putContentFromFd(fs.store, fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Imports what changed in the copy since `materialize`, as `fs`'s actor. `startedAtMs` is when the
+ * command was started (for the racy-clean check).
+ */
+export function syncBack(fs: VaultFs, session: CopySession, startedAtMs: number): SyncSummary {
+  const summary: SyncSummary = { added: 0, modified: 0, deleted: 0, hashed: 0, skipped: [] };
+  const after = scan(session.root, summary.skipped);
+  const now = after.stats;
+  // Below a directory that could not be listed (before or after), nothing is known: change nothing there.
+  const blind = [...session.baseline.unlisted, ...after.unlisted];
+  const unknown = (p: string) => blind.some((d) => p !== d && isWithin(p, d));
+  const racyBefore = BigInt(Math.floor(startedAtMs)) * 1_000_000n - RACY_MS * 1_000_000n;
+  const hostPath = (p: string) => (p === '/' ? session.root : join(session.root, p.slice(1)));
+
+  const removals: string[] = [];
+  const creations: string[] = [];
+  /** Files whose content or mode may have changed, with the new content when read. */
+  const contents = new Map<string, ContentRef>();
+  const chmods: { path: string; mode: number }[] = [];
+  const times: { path: string; mtime: number }[] = [];
+
+  for (const [path, entry] of session.entries) {
+    if (unknown(path)) continue;
+    const host = now.get(path);
+    if (!host) {
+      if (path !== '/') removals.push(path);
+      continue;
+    }
+    if (host.type !== entry.type || (host.type === 'l' && host.target !== entry.target)) {
+      removals.push(path);
+      creations.push(path);
+      continue;
+    }
+    if (host.type === 'l') continue;
+    if (host.type === 'd') {
+      if (host.mode !== (entry.mode & 0o7777)) chmods.push({ path, mode: host.mode });
+      continue;
+    }
+    const base = session.baseline.stats.get(path);
+    const untouched =
+      base && base.ino === host.ino && base.size === host.size && base.mtimeNs === host.mtimeNs && base.ctimeNs === host.ctimeNs && base.ctimeNs < racyBefore;
+    if (untouched) continue;
+    const content = readHostFile(fs, hostPath(path));
+    summary.hashed++;
+    if (content.hash !== entry.hash || content.size !== entry.size) {
+      contents.set(path, content);
+      continue;
+    }
+    if (host.mode !== (entry.mode & 0o7777)) chmods.push({ path, mode: host.mode });
+    // Times only (touch): imported without a version, like the mount's utimens.
+    if (!base || base.mtimeNs !== host.mtimeNs) times.push({ path, mtime: Number(host.mtimeNs / 1_000_000n) });
+  }
+  for (const path of now.keys()) {
+    if (session.entries.has(path) || unknown(path)) continue;
+    creations.push(path);
+  }
+  for (const path of creations) {
+    const host = now.get(path)!;
+    if (host.type === 'f') {
+      contents.set(path, readHostFile(fs, hostPath(path)));
+      summary.hashed++;
+    }
+  }
+
+  // Remove only the topmost removed paths (recursively, deepest first); their descendants go with them.
+  const removed = new Set(removals);
+  const topRemovals = removals.filter((p) => !removed.has(dirname(p))).sort().reverse();
+  const created = new Set(creations);
+  creations.sort();
+
+  try {
+    fs.store.mutate(() => {
+      for (const path of topRemovals) fs.rm(path, { recursive: true });
+      summary.deleted = removals.length;
+      for (const path of creations) {
+        const host = now.get(path)!;
+        if (host.type === 'd') fs.mkdir(path, { mode: host.mode });
+        else if (host.type === 'l') fs.symlink(host.target!, path);
+        else fs.writeContent(path, contents.get(path)!, { mode: host.mode, mtime: Number(host.mtimeNs / 1_000_000n) });
+        summary.added++;
+      }
+      for (const [path, content] of contents) {
+        if (created.has(path)) continue;
+        const host = now.get(path)!;
+        fs.writeContent(path, content, { mode: host.mode, mtime: Number(host.mtimeNs / 1_000_000n) });
+        summary.modified++;
+      }
+      for (const { path, mode } of chmods) {
+        fs.chmod(path, mode);
+        summary.modified++;
+      }
+      for (const { path, mtime } of times) fs.utimes(path, null, mtime);
+    });
+  } catch (err) {
+    const error = err instanceof AvfsError ? err : new AvfsError('INTERNAL', (err as Error).message);
+    throw new AvfsError(error.code, `the command's changes could not be imported into the vault: ${error.message}`, {
+      ...error.data,
+      kept_dir: session.root,
+    });
+  }
+  return summary;
+}
+
+/** Removes the temporary copy, making unreadable or unwritable directories removable first. */
+export function dispose(session: CopySession): void {
+  try {
+    rmSync(session.base, { recursive: true, force: true });
+  } catch {
+    const fix = (dir: string) => {
+      try {
+        chmodSync(dir, 0o700);
+        for (const name of readdirSync(dir)) {
+          const p = join(dir, name);
+          if (lstatSync(p).isDirectory()) fix(p);
+        }
+      } catch {
+        // best effort
+      }
+    };
+    fix(session.base);
+    rmSync(session.base, { recursive: true, force: true });
+  }
+}

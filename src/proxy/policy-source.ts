@@ -1,0 +1,62 @@
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AvfsError } from '../errors.js';
+import { audit } from '../store/audit.js';
+import { getVaultPolicy, setVaultPolicy } from '../store/execs.js';
+import type { Actor, Store } from '../store/store.js';
+import { getVault } from '../store/vaults.js';
+import { DEFAULT_POLICY, parsePolicyText, type Policy, type PolicySource } from './policy.js';
+
+/**
+ * Where a vault's proxy policy comes from, first found wins: the vault's own (stored in the
+ * database, `proxy policy set <file>`), the home's `<home>/policy.json` (`--scope home`), else
+ * the built-in default.
+ */
+
+export const homePolicyFile = (home: string) => join(home, 'policy.json');
+
+export interface LoadedPolicy {
+  policy: Policy;
+  source: PolicySource;
+  /** The stored document as written (null for the built-in default). */
+  document: unknown;
+}
+
+export function loadPolicy(store: Store, vaultName: string): LoadedPolicy {
+  const own = getVaultPolicy(store, getVault(store, vaultName));
+  if (own !== null) return { policy: parsePolicyText(own, `policy of vault ${vaultName}`), source: 'vault', document: JSON.parse(own) };
+  let text: string | undefined;
+  try {
+    text = readFileSync(homePolicyFile(store.home), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new AvfsError('INVALID_ARGUMENT', `cannot read ${homePolicyFile(store.home)}: ${(err as Error).message}`);
+  }
+  if (text !== undefined) return { policy: parsePolicyText(text, homePolicyFile(store.home)), source: 'home', document: JSON.parse(text) };
+  return { policy: DEFAULT_POLICY, source: 'default', document: null };
+}
+
+/**
+ * Validates and stores a policy document for a vault or the home; `null` removes it (the vault
+ * then falls back to the home policy, the home to the default). Returns the validated policy.
+ */
+export function savePolicy(store: Store, scope: 'vault' | 'home', vaultName: string, text: string | null, actor: Actor): Policy | null {
+  const policy = text === null ? null : parsePolicyText(text, 'policy');
+  // Stored as given (not with defaults filled in), so later built-in defaults still apply to it.
+  const canonical = text === null ? null : JSON.stringify(JSON.parse(text));
+  if (scope === 'vault') {
+    store.mutate(() => {
+      setVaultPolicy(store, getVault(store, vaultName), canonical);
+      audit(store, actor, text === null ? 'proxy.policy.clear' : 'proxy.policy.set', vaultName, { scope });
+    });
+  } else {
+    const file = homePolicyFile(store.home);
+    if (canonical === null) rmSync(file, { force: true });
+    else {
+      const tmp = `${file}.${process.pid}.tmp`;
+      writeFileSync(tmp, JSON.stringify(JSON.parse(canonical), null, 2) + '\n');
+      renameSync(tmp, file);
+    }
+    store.mutate(() => audit(store, actor, text === null ? 'proxy.policy.clear' : 'proxy.policy.set', null, { scope }));
+  }
+  return policy;
+}

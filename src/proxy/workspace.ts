@@ -1,0 +1,141 @@
+import { AvfsError } from '../errors.js';
+import type { Store } from '../store/store.js';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { findLiveMount, fuseAvailable, mountVault, unmountDir } from '../mount/index.js';
+import { currentSeq } from '../store/vaults.js';
+import { dispose, materialize, syncBack, type SyncSummary } from './copy.js';
+import type { VaultFs } from '../store/vault-fs.js';
+
+/**
+ * Where a command runs: a host directory that shows the vault. `mount` is a FUSE mount (a live
+ * `avfs mount` of the vault reused, or a private one for this run); `copy` is a materialised
+ * temporary copy whose changes are imported back when the command ends.
+ */
+export interface Workspace {
+  mode: 'mount' | 'copy';
+  /** Why this mode was chosen when it was not the first choice (e.g. FUSE unavailable), else null. */
+  modeReason: string | null;
+  /** The host directory showing the vault root. */
+  root: string;
+  /** Whether versions written during the run carry the exec id (false for a reused live mount). */
+  tagged: boolean;
+  /** Processes the cleanup must never signal (the mount server). */
+  protect: number[];
+  /** The change sequence the run starts from (for copy mode, the state that was materialised). */
+  seqBefore: number;
+  /** After the command: imports changes (copy mode) and releases the directory. */
+  finish(startedAtMs: number): Promise<{ sync: SyncSummary | null }>;
+  /** Releases the directory without importing anything (the command never ran). */
+  abort(): Promise<void>;
+}
+
+export type ModeChoice = 'auto' | 'mount' | 'copy';
+
+/** A materialised copy of the vault in a private temporary directory. */
+export function copyWorkspace(fs: VaultFs, modeReason: string | null): Workspace {
+  const session = materialize(fs);
+  let released = false;
+  return {
+    mode: 'copy',
+    modeReason,
+    root: session.root,
+    tagged: true,
+    protect: [],
+    seqBefore: session.seq,
+    async finish(startedAtMs) {
+      // On failure the copy is kept (its path is in the error) so the command's work is not lost.
+      const sync = syncBack(fs, session, startedAtMs);
+      released = true;
+      dispose(session);
+      return { sync };
+    },
+    async abort() {
+      if (!released) dispose(session);
+      released = true;
+    },
+  };
+}
+
+/**
+ * A FUSE mount of the vault: a live `avfs mount` of it (reused as it is: its writes are recorded
+ * without the exec id, so the run's change window is bounded by sequence numbers only), else a
+ * private mount in a temporary directory for this run, served by its own process with the exec id
+ * (so every version written through it is tagged), unmounted when the command ends. Unmounting
+ * waits for the server to save everything still open, so the change report that follows is
+ * complete.
+ */
+async function mountWorkspace(store: Store, fs: VaultFs, execId: string, allowShared: boolean): Promise<Workspace> {
+  const live = allowShared ? findLiveMount(store.home, fs.name) : undefined;
+  if (live && !live.read_only) {
+    return {
+      mode: 'mount',
+      modeReason: `reused the live mount at ${live.dir}`,
+      root: live.dir,
+      tagged: false,
+      protect: [live.pid],
+      seqBefore: currentSeq(store),
+      async finish() {
+        return { sync: null };
+      },
+      async abort() {},
+    };
+  }
+  const base = mkdtempSync(join(tmpdir(), 'avfs-proxy-mnt-'));
+  const root = join(base, 'vault');
+  mkdirSync(root);
+  const seqBefore = currentSeq(store);
+  let info;
+  try {
+    info = await mountVault({ home: store.home, vault: fs.name, dir: root, execId });
+  } catch (err) {
+    rmSync(base, { recursive: true, force: true });
+    throw err;
+  }
+  let released = false;
+  const release = async () => {
+    if (released) return;
+    released = true;
+    try {
+      await unmountDir({ home: store.home, dir: root });
+    } catch (err) {
+      // Busy only if something still holds a file open, which the process cleanup rules out; a
+      // lazy detach still lets the server save those files before it exits.
+      if (!(err instanceof AvfsError && err.code === 'CONFLICT')) throw err;
+      await unmountDir({ home: store.home, dir: root, lazy: true });
+    }
+    rmSync(base, { recursive: true, force: true });
+  };
+  return {
+    mode: 'mount',
+    modeReason: null,
+    root,
+    tagged: true,
+    protect: [info.pid],
+    seqBefore,
+    async finish() {
+      await release();
+      return { sync: null };
+    },
+    abort: release,
+  };
+}
+
+/**
+ * Opens the workspace a run uses. `auto` and `mount` reuse a live, writable mount of the vault,
+ * else mount privately; where FUSE is unavailable `mount` fails (FUSE_UNAVAILABLE) and `auto` falls
+ * back to a copy, saying why in `modeReason`. `copy` always copies.
+ */
+export async function openWorkspace(store: Store, fs: VaultFs, choice: ModeChoice, execId: string): Promise<Workspace> {
+  if (choice === 'copy') return copyWorkspace(fs, 'requested with --mode copy');
+  const live = findLiveMount(store.home, fs.name);
+  if (live && !live.read_only) return mountWorkspace(store, fs, execId, true);
+  const fuse = await fuseAvailable();
+  if (!fuse.ok) {
+    const reason = fuse.reason ?? 'FUSE is not available';
+    if (choice === 'mount') throw new AvfsError('FUSE_UNAVAILABLE', `cannot run in a mount: ${reason}`, { reason });
+    return copyWorkspace(fs, `FUSE unavailable (${reason}); ran in a temporary copy`);
+  }
+  return mountWorkspace(store, fs, execId, false);
+}

@@ -1,0 +1,340 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chmodSync, existsSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { openStore } from '../../src/store/store.js';
+import { VaultFs } from '../../src/store/vault-fs.js';
+import { forkVault } from '../../src/store/vaults.js';
+import { avfs, tempDir } from '../helpers.js';
+import { auditRows, describeModes, fuse, processes, vaultTree, type Mode } from './helpers.js';
+
+const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let tmp: { dir: string; cleanup: () => void };
+beforeAll(() => {
+  tmp = tempDir('avfs-proxy-');
+});
+afterAll(() => tmp.cleanup());
+
+let homes = 0;
+/** A fresh home whose `default` vault holds `files` (path → content; a trailing / makes a directory). */
+function newHome(files: Record<string, string> = {}, setup?: (fs: VaultFs) => void): string {
+  const home = join(tmp.dir, `home-${++homes}`);
+  const store = openStore(home);
+  try {
+    const fs = new VaultFs(store, 'default', { source: 'cli' });
+    for (const [path, content] of Object.entries(files)) {
+      if (path.endsWith('/')) fs.mkdir(path, { parents: true });
+      else fs.writeFile(path, content, { parents: true });
+    }
+    setup?.(fs);
+  } finally {
+    store.release();
+  }
+  return home;
+}
+
+/** `avfs --json proxy exec --mode <mode> …` in `home`. */
+const exec = (home: string, mode: Mode, args: string[], opts: Parameters<typeof avfs>[2] = {}) => avfs(home, ['proxy', 'exec', '--mode', mode, ...args], opts);
+
+function expectRan(r: Awaited<ReturnType<typeof avfs>>, exit = 0) {
+  expect(r.json, `stdout: ${r.stdout}\nstderr: ${r.stderr}`).toBeDefined();
+  expect(r.json.ok, JSON.stringify(r.json)).toBe(true);
+  expect(r.json.exit_code).toBe(exit);
+  expect(r.code).toBe(exit);
+  return r.json;
+}
+
+function expectError(r: Awaited<ReturnType<typeof avfs>>, code: string, exit: number) {
+  expect(r.json, `stdout: ${r.stdout}\nstderr: ${r.stderr}`).toBeDefined();
+  expect(r.json.ok).toBe(false);
+  expect(r.json.error.code).toBe(code);
+  expect(r.code).toBe(exit);
+  return r.json.error;
+}
+
+/** A host script that leaves a marker file on the host when it runs (its path is not on the command line). */
+function markerScript(name: string): { script: string; marker: string } {
+  const marker = join(tmp.dir, `${name}.ran`);
+  const script = join(tmp.dir, `${name}.sh`);
+  writeFileSync(script, `#!/bin/sh\ntouch '${marker}'\necho ran\n`);
+  chmodSync(script, 0o755);
+  return { script, marker };
+}
+
+function setPolicy(home: string, policy: unknown) {
+  const file = join(tmp.dir, `policy-${homes}-${Math.random().toString(36).slice(2)}.json`);
+  writeFileSync(file, JSON.stringify(policy));
+  return avfs(home, ['proxy', 'policy', 'set', file]);
+}
+
+/** Only the fields that describe a change (not how many versions it took). */
+const net = (changes: any[]) => changes.map(({ versions: _v, ...rest }) => rest);
+
+describeModes('proxy exec', (mode) => {
+  it('runs an allowed command in the vault and returns its output, environment and exit code', async () => {
+    const home = newHome({ '/notes.md': 'hello\n', '/src/': '' });
+    const r = expectRan(await exec(home, mode, ['--cwd', '/src', '--', 'sh', '-c', 'cat ../notes.md; echo "$AVFS_VAULT $AVFS_EXEC_ID"; pwd; test "$(pwd)" = "$AVFS_MOUNTPOINT/src"']));
+    expect(r.mode).toBe(mode);
+    expect(r.mode_reason === null || mode === 'copy').toBe(true);
+    expect(r.stdout).toBe(`hello\ndefault ${r.exec_id}\n${r.mountpoint}/src\n`);
+    expect(r).toMatchObject({ vault: 'default', cwd: '/src', signal: null, timed_out: false, truncated: false, changed_files: [], checkpoint: null });
+    expect(r.decision).toMatchObject({ action: 'allow' });
+    expect(typeof r.duration_ms).toBe('number');
+
+    // The child's own exit code becomes avfs's, with exactly one JSON document.
+    const failed = expectRan(await exec(home, mode, ['--shell', 'echo oops >&2; exit 7']), 7);
+    expect(failed.stderr).toBe('oops\n');
+    // stdin passthrough, and the output cap.
+    expect(expectRan(await exec(home, mode, ['--stdin', '--', 'cat'], { input: 'piped' })).stdout).toBe('piped');
+    const big = expectRan(await exec(home, mode, ['--max-output', '100', '--', 'sh', '-c', 'yes | head -c 5000']));
+    expect(big).toMatchObject({ truncated: true, stdout_bytes: 5000 });
+    expect(big.stdout.length).toBe(100);
+    // A program that does not exist: 127, like a shell.
+    expect(expectRan(await exec(home, mode, ['--', 'no-such-program-avfs']), 127).stderr).toContain('command not found');
+    const audits = auditRows(home, 'proxy.');
+    expect(audits.filter((a) => a.exec_id === r.exec_id).map((a) => a.op)).toEqual(['proxy.request', 'proxy.exec']);
+  });
+
+  it('never starts a denied command (exit 5, audited) and runs require_approval only with --approve', async () => {
+    const home = newHome();
+    const denied = markerScript(`denied-${mode}`);
+    const approval = markerScript(`approval-${mode}`);
+    expect((await setPolicy(home, {
+      rules: [
+        { name: 'no-denied', program: `denied-${mode}.sh`, action: 'deny', reason: 'test denial' },
+        { name: 'ask-first', program: `approval-${mode}.sh`, action: 'require_approval' },
+      ],
+    })).code).toBe(0);
+
+    const e = expectError(await exec(home, mode, ['--', denied.script]), 'DENIED', 5);
+    expect(e.decision).toMatchObject({ action: 'deny', rule: 'no-denied' });
+    expect(existsSync(denied.marker)).toBe(false);
+    const rows = auditRows(home, 'proxy.').filter((a) => a.exec_id === e.exec_id);
+    expect(rows.map((a) => a.op)).toEqual(['proxy.request', 'proxy.denied']);
+
+    // Built-in: a host path outside the vault is denied before anything runs.
+    const host = expectError(await exec(home, mode, ['--shell', `touch ${join(tmp.dir, 'host-marker')}`]), 'DENIED', 5);
+    expect(host.decision.rule).toBe('host-paths');
+    expect(existsSync(join(tmp.dir, 'host-marker'))).toBe(false);
+
+    const refused = expectError(await exec(home, mode, ['--', approval.script]), 'DENIED', 5);
+    expect(refused).toMatchObject({ approval_required: true, decision: { action: 'require_approval', rule: 'ask-first' } });
+    expect(existsSync(approval.marker)).toBe(false);
+    const ran = expectRan(await exec(home, mode, ['--approve', '--', approval.script]));
+    expect(ran).toMatchObject({ approved: true, stdout: 'ran\n', decision: { action: 'require_approval' } });
+    expect(existsSync(approval.marker)).toBe(true);
+  });
+
+  it('times out a group that ignores SIGTERM: exit 124 within timeout + grace, and no process of the group remains', async () => {
+    const home = newHome();
+    const pending = exec(home, mode, ['--timeout', '1000', '--kill-after', '1000', '--', 'sh', '-c', 'trap "" TERM; sleep 100 & sleep 100']);
+    let settled = false;
+    pending.finally(() => (settled = true));
+    const groups = new Set<number>();
+    const seen = new Set<number>();
+    while (!settled) {
+      for (const p of processes()) {
+        if (p.cmdline[0] === 'sleep' && p.env.includes(`AVFS_HOME=${home}`)) {
+          groups.add(p.pgid);
+          seen.add(p.pid);
+        }
+      }
+      await sleep(50);
+    }
+    const r = await pending;
+    expect(r.code).toBe(124);
+    expect(r.json).toMatchObject({ ok: true, exit_code: 124, timed_out: true, signal: 'SIGKILL' });
+    expect(r.json.duration_ms).toBeGreaterThanOrEqual(1000);
+    expect(r.json.duration_ms).toBeLessThan(1000 + 1000 + 500);
+    expect(seen.size).toBe(2); // both sleeps ran …
+    expect(groups.size).toBe(1); // … in one process group
+    const left = processes().filter((p) => groups.has(p.pgid) || seen.has(p.pid) || p.env.includes(`AVFS_EXEC_ID=${r.json.exec_id}`));
+    expect(left).toEqual([]);
+  });
+
+  it('reports exactly what a script created, edited, deleted, renamed and chmodded', async () => {
+    const home = newHome(
+      { '/keep.txt': 'keep\n', '/edit.txt': 'line1\n', '/gone.txt': 'gone\n', '/old-name.txt': 'moving\n', '/script.sh': '#!/bin/sh\necho hi\n', '/dir-gone/inner.txt': 'inner\n' },
+      (fs) => fs.symlink('keep.txt', '/link-old'),
+    );
+    const script = [
+      'set -e',
+      'echo created > created.txt',
+      "printf 'more\\n' >> edit.txt",
+      'rm gone.txt',
+      'mv old-name.txt new-name.txt',
+      'chmod 755 script.sh',
+      'mkdir -p newdir/sub',
+      'rm -r dir-gone',
+      'ln -s created.txt link-new',
+      'rm link-old',
+      'touch keep.txt', // times only: not a change
+      'echo tmp > tmp.txt && rm tmp.txt', // created and removed: no net change
+    ].join('\n');
+    const r = expectRan(await exec(home, mode, ['--shell', script]));
+    const file = (content: string) => ({ size: content.length, hash: sha(content) });
+    expect(net(r.changed_files)).toEqual([
+      { path: '/created.txt', kind: 'added', type: 'file', size_before: null, size_after: 8, hash_before: null, hash: sha('created\n'), mode_before: null, mode_after: '0644' },
+      { path: '/dir-gone', kind: 'deleted', type: 'directory', size_before: 0, size_after: null, hash_before: null, hash: null, mode_before: '0755', mode_after: null },
+      { path: '/dir-gone/inner.txt', kind: 'deleted', type: 'file', size_before: 6, size_after: null, hash_before: file('inner\n').hash, hash: null, mode_before: '0644', mode_after: null },
+      { path: '/edit.txt', kind: 'modified', type: 'file', size_before: 6, size_after: 11, hash_before: sha('line1\n'), hash: sha('line1\nmore\n'), mode_before: '0644', mode_after: '0644' },
+      { path: '/gone.txt', kind: 'deleted', type: 'file', size_before: 5, size_after: null, hash_before: sha('gone\n'), hash: null, mode_before: '0644', mode_after: null },
+      { path: '/link-new', kind: 'added', type: 'symlink', size_before: null, size_after: 11, hash_before: null, hash: null, mode_before: null, mode_after: '0777', target_before: null, target: 'created.txt' },
+      { path: '/link-old', kind: 'deleted', type: 'symlink', size_before: 8, size_after: null, hash_before: null, hash: null, mode_before: '0777', mode_after: null, target_before: 'keep.txt', target: null },
+      { path: '/new-name.txt', kind: 'added', type: 'file', size_before: null, size_after: 7, hash_before: null, hash: sha('moving\n'), mode_before: null, mode_after: '0644' },
+      { path: '/newdir', kind: 'added', type: 'directory', size_before: null, size_after: 0, hash_before: null, hash: null, mode_before: null, mode_after: '0755' },
+      { path: '/newdir/sub', kind: 'added', type: 'directory', size_before: null, size_after: 0, hash_before: null, hash: null, mode_before: null, mode_after: '0755' },
+      { path: '/old-name.txt', kind: 'deleted', type: 'file', size_before: 7, size_after: null, hash_before: sha('moving\n'), hash: null, mode_before: '0644', mode_after: null },
+      { path: '/script.sh', kind: 'modified', type: 'file', size_before: 18, size_after: 18, hash_before: sha('#!/bin/sh\necho hi\n'), hash: sha('#!/bin/sh\necho hi\n'), mode_before: '0644', mode_after: '0755' },
+    ]);
+    // The store agrees with the report.
+    const tree = vaultTree(home);
+    expect(tree['/created.txt']).toMatchObject({ type: 'f', hash: sha('created\n') });
+    expect(tree['/script.sh']!.mode).toBe(0o755);
+    expect(tree['/link-new']).toMatchObject({ type: 'l', target: 'created.txt' });
+    for (const gone of ['/gone.txt', '/old-name.txt', '/dir-gone', '/link-old', '/tmp.txt']) expect(tree[gone]).toBeUndefined();
+  });
+
+  it('runs git init, add and commit through the proxy', async () => {
+    const home = newHome({ '/README.md': '# demo\n', '/src/app.js': 'console.log(1)\n' });
+    const env = ['GIT_AUTHOR_NAME=avfs', 'GIT_AUTHOR_EMAIL=avfs@example.com', 'GIT_COMMITTER_NAME=avfs', 'GIT_COMMITTER_EMAIL=avfs@example.com'].flatMap((e) => ['--env', e]);
+    const r = expectRan(await exec(home, mode, [...env, '--timeout', '60s', '--shell', 'git init -q && git add -A && git commit -q -m init && git log --oneline']));
+    expect(r.stdout).toMatch(/^[0-9a-f]+ init\n$/);
+    const paths = r.changed_files.map((c: any) => c.path);
+    expect(paths).toContain('/.git/HEAD');
+    expect(paths).toContain('/.git/index');
+    expect(paths.some((p: string) => p.startsWith('/.git/objects/'))).toBe(true);
+    expect(r.changed_files.every((c: any) => c.kind === 'added')).toBe(true);
+    const status = expectRan(await exec(home, mode, ['--', 'git', 'status', '--porcelain']));
+    expect(status.stdout).toBe('');
+    expect(status.decision).toMatchObject({ action: 'allow', rule: 'git-read', categories: ['read_only'] });
+  });
+
+  it('checkpoint + undo restores the exact prior tree; later changes by others are a CONFLICT unless --force', async () => {
+    const home = newHome({ '/keep.txt': 'keep\n', '/edit.txt': 'v1\n', '/dir/a.txt': 'a\n' }, (fs) => fs.symlink('keep.txt', '/link'));
+    const before = vaultTree(home);
+    const r = expectRan(await exec(home, mode, ['--checkpoint', '--shell', 'echo v2 > edit.txt; chmod 600 edit.txt; rm keep.txt; mkdir -p new/deep; echo x > new/deep/x; rm -r dir; ln -sf edit.txt link']));
+    expect(r.checkpoint).toBe(`proxy-${r.exec_id}`);
+    expect(vaultTree(home)).not.toEqual(before);
+    const undo = await avfs(home, ['proxy', 'undo', r.exec_id]);
+    expect(undo.code, undo.stdout).toBe(0);
+    expect(undo.json).toMatchObject({ ok: true, exec_id: r.exec_id, checkpoint: r.checkpoint, discarded_changes: 0 });
+    expect(undo.json.changed_files.length).toBeGreaterThan(0);
+    expect(vaultTree(home)).toEqual(before);
+
+    // A later write by someone else would be lost: refused, then forced.
+    const r2 = expectRan(await exec(home, mode, ['--checkpoint', '--', 'touch', 'made-by-exec']));
+    expect((await avfs(home, ['write', '/later.txt', 'later'])).code).toBe(0);
+    const conflict = expectError(await avfs(home, ['proxy', 'undo', r2.exec_id]), 'CONFLICT', 4);
+    expect(conflict).toMatchObject({ later_changes: 1, paths: ['/later.txt'] });
+    expect(vaultTree(home)['/made-by-exec']).toBeDefined();
+    const forced = await avfs(home, ['proxy', 'undo', '--force', r2.exec_id]);
+    expect(forced.json).toMatchObject({ ok: true, discarded_changes: 1 });
+    expect(vaultTree(home)).toEqual(before);
+
+    // An exec without a checkpoint cannot be undone as a whole; an unknown id is NOT_FOUND.
+    const r3 = expectRan(await exec(home, mode, ['--', 'true']));
+    expectError(await avfs(home, ['proxy', 'undo', r3.exec_id]), 'CHECKPOINT_NOT_FOUND', 3);
+    expectError(await avfs(home, ['proxy', 'undo', 'ex-nope']), 'NOT_FOUND', 3);
+  });
+
+  it('checkpoints when the policy asks (rm -rf), and not with --no-checkpoint', async () => {
+    const home = newHome({ '/build/a.o': 'a', '/build2/b.o': 'b' });
+    const r = expectRan(await exec(home, mode, ['--', 'rm', '-rf', 'build']));
+    expect(r.decision).toMatchObject({ action: 'allow_with_checkpoint', rule: 'rm-recursive', categories: ['destructive'] });
+    expect(r.checkpoint).toBe(`proxy-${r.exec_id}`);
+    expect(net(r.changed_files).map((c) => [c.path, c.kind])).toEqual([['/build', 'deleted'], ['/build/a.o', 'deleted']]);
+    const skip = expectRan(await exec(home, mode, ['--no-checkpoint', '--', 'rm', '-rf', 'build2']));
+    expect(skip.checkpoint).toBeNull();
+    expect(vaultTree(home)['/build']).toBeUndefined();
+    // Undoing the first would also undo the second exec's deletion: a later change, so a CONFLICT.
+    expect(expectError(await avfs(home, ['proxy', 'undo', r.exec_id]), 'CONFLICT', 4).paths).toEqual(['/build2/b.o', '/build2']);
+    expect((await avfs(home, ['proxy', 'undo', '--force', r.exec_id])).json).toMatchObject({ ok: true, discarded_changes: 2 });
+    expect(Object.keys(vaultTree(home)).sort()).toEqual(['/', '/build', '/build/a.o', '/build2', '/build2/b.o']);
+  });
+});
+
+describe('copy mode and mount mode', () => {
+  const script = [
+    'set -e',
+    'echo created > created.txt',
+    'echo more >> edit.txt',
+    'rm gone.txt',
+    'mv old.txt new.txt',
+    'chmod 700 run.sh',
+    'mkdir -p d1/d2 && echo deep > d1/d2/f',
+    'rm -r olddir',
+    'ln -s new.txt ln',
+    'printf "\\000\\001binary" > bin.dat',
+    'dd if=/dev/zero of=big.bin bs=1024 count=300 2>/dev/null',
+  ].join('\n');
+  const files = { '/edit.txt': 'edit\n', '/gone.txt': 'gone\n', '/old.txt': 'old\n', '/run.sh': 'echo\n', '/olddir/x': 'x\n' };
+
+  it.skipIf(!fuse.ok && process.env.AVFS_REQUIRE_FUSE !== '1')('give the same change report for the same script', async () => {
+    if (!fuse.ok) throw new Error(`FUSE is unavailable: ${fuse.reason}`);
+    const home = newHome(files);
+    const store = openStore(home);
+    try {
+      forkVault(store, 'default', 'twin', { source: 'cli' });
+    } finally {
+      store.release();
+    }
+    const viaCopy = expectRan(await avfs(home, ['proxy', 'exec', '--mode', 'copy', '--shell', script]));
+    const viaMount = expectRan(await avfs(home, ['--vault', 'twin', 'proxy', 'exec', '--mode', 'mount', '--shell', script]));
+    expect(viaCopy.mode).toBe('copy');
+    expect(viaMount.mode).toBe('mount');
+    expect(viaCopy.changed_files.length).toBe(14);
+    expect(net(viaMount.changed_files)).toEqual(net(viaCopy.changed_files));
+    // And the two vaults end up identical.
+    expect(vaultTree(home, 'twin')).toEqual(vaultTree(home, 'default'));
+  });
+});
+
+describe('proxy policy and help', () => {
+  it('show, check, set and reset a vault policy', async () => {
+    const home = newHome();
+    const shown = await avfs(home, ['proxy', 'policy', 'show', '--builtin']);
+    expect(shown.json).toMatchObject({ ok: true, source: 'default', policy: { default_action: 'allow', timeout_ms: 300000 } });
+    expect(shown.json.builtin_rules.length).toBeGreaterThan(10);
+
+    const check = await avfs(home, ['proxy', 'policy', 'check', '--', 'rm', '-rf', 'build']);
+    expect(check.code).toBe(0);
+    expect(check.json).toMatchObject({ decision: { action: 'allow_with_checkpoint', rule: 'rm-recursive' }, would_run: true, would_checkpoint: true });
+    const denied = await avfs(home, ['proxy', 'policy', 'check', '--shell', 'ls && cat ~/.ssh/id_rsa']);
+    expect(denied.code).toBe(0);
+    expect(denied.json).toMatchObject({ decision: { action: 'deny', rule: 'host-paths' }, would_run: false });
+    expect(denied.json.verdicts.length).toBe(3);
+
+    expect((await setPolicy(home, { timeout_ms: 1234, rules: [{ name: 'no-make', program: 'make', action: 'deny' }] })).json).toMatchObject({ ok: true, scope: 'vault' });
+    expect((await avfs(home, ['proxy', 'policy', 'show'])).json).toMatchObject({ source: 'vault', policy: { timeout_ms: 1234 } });
+    expect((await avfs(home, ['proxy', 'policy', 'check', '--', 'make'])).json.decision).toMatchObject({ action: 'deny', rule: 'no-make' });
+
+    const bad = await setPolicy(home, { rules: [{ name: 'x', program: 'ls', action: 'sometimes' }] });
+    expectError(bad, 'INVALID_ARGUMENT', 2);
+    expect(bad.json.error.issues[0].path).toBe('rules.0.action');
+
+    expect((await avfs(home, ['proxy', 'policy', 'reset'])).json).toMatchObject({ ok: true, source: 'default' });
+    // A home-level policy applies to every vault without its own.
+    const file = join(tmp.dir, 'home-policy.json');
+    writeFileSync(file, JSON.stringify({ default_action: 'require_approval' }));
+    expect((await avfs(home, ['proxy', 'policy', 'set', file, '--scope', 'home'])).code).toBe(0);
+    expect((await avfs(home, ['proxy', 'policy', 'check', '--', 'make'])).json).toMatchObject({ policy: 'home', decision: { action: 'require_approval', rule: 'default' } });
+  });
+
+  it('usage errors are JSON too', async () => {
+    const home = newHome();
+    expectError(await avfs(home, ['proxy', 'exec']), 'USAGE', 2);
+    expectError(await avfs(home, ['proxy', 'exec', '--shell', 'ls', '--', 'ls']), 'USAGE', 2);
+    expectError(await avfs(home, ['proxy', 'exec', '--timeout', 'soon', '--', 'true']), 'USAGE', 2);
+    expectError(await avfs(home, ['proxy', 'exec', '--cwd', '/missing', '--', 'true']), 'NOT_FOUND', 3);
+  });
+
+  it('--help says what the boundary is and is not', async () => {
+    const help = await avfs(tmp.dir, ['proxy', 'exec', '--help'], { raw: true });
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('NOT a syscall sandbox');
+    expect(help.stdout).toContain('changed_files');
+  });
+});
