@@ -33,7 +33,8 @@ const CONTENT_TABLES = new Set(['blobs', 'chunks', 'blob_chunks', 'text_index'])
 
 /** Default grace: far longer than any streamed import is expected to take. */
 export const DEFAULT_GC_GRACE_MS = 60 * 60 * 1000;
-const BATCH = 1000;
+// Blobs per transaction: about 10-50 ms of write lock each on a large home, so writers barely wait.
+const BATCH = 500;
 
 export interface ReferenceTable {
   table: string;
