@@ -344,7 +344,10 @@ export class OpenFiles {
         // A second descriptor reads from offset 0 (putContentFromFd streams from the current position).
         const fd = openSync(file.spill.path, 'r');
         try {
-          content = putContentFromFd(this.store, fd);
+          // One transaction for the chunks too: per-chunk commits cost ~0.7 ms each (a 256 MiB
+          // file is 4,096 chunks), while the lock is held here only as long as hashing and
+          // inserting take (about 0.3 s per 100 MiB).
+          content = this.store.mutate(() => putContentFromFd(this.store, fd));
         } finally {
           closeSync(fd);
         }

@@ -1,0 +1,138 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { fuseAvailable } from '../../src/mount/index.js';
+import { avfs, tempDir } from '../helpers.js';
+
+/**
+ * Mount tests run on the real FUSE mount. They skip only where FUSE is truly absent, saying why;
+ * with AVFS_REQUIRE_FUSE=1 (CI) that skip is a failure instead. The mount is served by its own
+ * detached process, so this (test) process may use the mounted directory freely; every tool runs
+ * with a timeout, and cleanup kills the server and lazily unmounts whatever is left.
+ */
+export const fuse = await fuseAvailable();
+const REQUIRED = process.env.AVFS_REQUIRE_FUSE === '1';
+
+export function describeMount(name: string, fn: () => void): void {
+  if (fuse.ok) {
+    describe(name, fn);
+  } else if (REQUIRED) {
+    describe(name, () => {
+      it('has FUSE (AVFS_REQUIRE_FUSE=1 forbids skipping)', () => {
+        throw new Error(`FUSE is unavailable: ${fuse.reason}`);
+      });
+    });
+  } else {
+    process.stderr.write(`[mount tests] SKIPPED "${name}": FUSE is unavailable here: ${fuse.reason}\n`);
+    describe.skip(name, fn);
+  }
+}
+
+export interface MountFixture {
+  home: string;
+  dir: string;
+  /** Scratch space beside the mount (native disk). */
+  scratch: string;
+  pid: number;
+  sessionId: string;
+  run: (args: string[], opts?: Parameters<typeof avfs>[2]) => ReturnType<typeof avfs>;
+  cleanup: () => Promise<void>;
+}
+
+/** A fresh home with its `default` vault mounted on an empty directory through `avfs mount`. */
+export async function mountFixture(options: { args?: string[]; prepare?: (run: MountFixture['run']) => Promise<void> } = {}): Promise<MountFixture> {
+  const tmp = tempDir('avfs-mount-');
+  const home = join(tmp.dir, 'home');
+  const dir = join(tmp.dir, 'mnt');
+  const scratch = join(tmp.dir, 'scratch');
+  mkdirSync(dir);
+  mkdirSync(scratch);
+  const run: MountFixture['run'] = (args, opts) => avfs(home, args, opts);
+  await options.prepare?.(run);
+  const r = await run(['mount', dir, ...(options.args ?? [])]);
+  if (r.json?.ok !== true) throw new Error(`mount failed: ${r.stdout} ${r.stderr}`);
+  const fixture: MountFixture = {
+    home,
+    dir,
+    scratch,
+    pid: r.json.pid,
+    sessionId: r.json.session_id,
+    run,
+    cleanup: async () => {
+      await run(['unmount', dir, '--lazy', '--timeout', '5000']);
+      await forceCleanup(dir, fixture.pid);
+      tmp.cleanup();
+    },
+  };
+  return fixture;
+}
+
+/** Last resort: kill the server, detach anything still mounted (never rm -rf a live mount). */
+export async function forceCleanup(dir: string, pid?: number): Promise<void> {
+  if (pid) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  if (isMounted(dir)) await execa('umount', ['-l', dir], { reject: false, timeout: 10_000 });
+}
+
+export function isMounted(dir: string): boolean {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[4] === dir);
+}
+
+/** Runs a bash command with a timeout; never rejects. */
+export async function sh(cmd: string, opts: { cwd?: string; timeout?: number; env?: Record<string, string> } = {}) {
+  const r = await execa('bash', ['-c', cmd], {
+    cwd: opts.cwd,
+    timeout: opts.timeout ?? 60_000,
+    reject: false,
+    env: { FORCE_COLOR: '0', ...opts.env },
+    encoding: 'utf8',
+  });
+  return { code: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr, timedOut: !!r.timedOut };
+}
+
+/** Runs a bash command and fails the test (with its output) unless it exits 0. */
+export async function shOk(cmd: string, opts: Parameters<typeof sh>[1] = {}): Promise<string> {
+  const r = await sh(cmd, opts);
+  expect(r.code, `\`${cmd}\` exited ${r.code}${r.timedOut ? ' (timed out)' : ''}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`).toBe(0);
+  return r.stdout;
+}
+
+export interface TreeItem {
+  type: 'file' | 'dir' | 'symlink';
+  mode: string;
+  size?: number;
+  sha256?: string;
+  target?: string;
+}
+
+/** Every entry below `root` (lstat, not following symlinks): type, permission bits, size, content hash, link target. */
+export async function snapshot(root: string): Promise<Record<string, TreeItem>> {
+  const out: Record<string, TreeItem> = {};
+  const walk = async (rel: string) => {
+    for (const name of (await readdir(join(root, rel))).sort()) {
+      const r = rel ? `${rel}/${name}` : name;
+      const p = join(root, r);
+      const st = await lstat(p);
+      const mode = (st.mode & 0o7777).toString(8);
+      if (st.isSymbolicLink()) out[r] = { type: 'symlink', mode: '777', target: await readlink(p) };
+      else if (st.isDirectory()) {
+        out[r] = { type: 'dir', mode };
+        await walk(r);
+      } else out[r] = { type: 'file', mode, size: st.size, sha256: createHash('sha256').update(await readFile(p)).digest('hex') };
+    }
+  };
+  await walk('');
+  return out;
+}
+
+export { avfs, tempDir, existsSync, rmSync };

@@ -1,0 +1,322 @@
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { BIN } from '../helpers.js';
+import { avfs, describeMount, forceCleanup, isMounted, mountFixture, sh, shOk, tempDir, type MountFixture } from './helpers.js';
+import { findLiveMount, listMounts, mountVault, unmountDir } from '../../src/mount/index.js';
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+  } catch {
+    return false;
+  }
+};
+async function waitFor(cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await cond()) return true;
+    await sleep(25);
+  }
+  return cond();
+}
+
+describeMount('mount sessions', () => {
+  let tmp: ReturnType<typeof tempDir>;
+  let home: string;
+  const run = (args: string[], opts?: Parameters<typeof avfs>[2]) => avfs(home, args, opts);
+  const mounted: string[] = [];
+  const newDir = (name: string) => {
+    const d = join(tmp.dir, name);
+    mkdirSync(d, { recursive: true });
+    mounted.push(d);
+    return d;
+  };
+
+  beforeAll(() => {
+    tmp = tempDir('avfs-mount-life-');
+    home = join(tmp.dir, 'home');
+  });
+  afterAll(async () => {
+    for (const d of mounted) {
+      await run(['unmount', d, '--lazy', '--timeout', '3000']);
+      await forceCleanup(d);
+    }
+    tmp.cleanup();
+  });
+
+  it('mounts in the background, answers, lists, and unmounts (a second unmount is harmless)', async () => {
+    const dir = newDir('m1');
+    await run(['write', '/hello.txt', 'hello world']);
+    const r = await run(['mount', dir]);
+    expect(r.json, r.stderr).toMatchObject({ ok: true, vault: 'default', dir, state: 'mounted' });
+    expect(r.code).toBe(0);
+    expect(typeof r.json.pid).toBe('number');
+    expect(typeof r.json.session_id).toBe('string');
+    expect(alive(r.json.pid)).toBe(true);
+    expect(statSync(dir).dev).not.toBe(statSync(dirname(dir)).dev);
+    expect(readFileSync(join(dir, 'hello.txt'), 'utf8')).toBe('hello world');
+
+    for (const args of [['mounts'], ['mount', '--list']]) {
+      const list = await run(args);
+      expect(list.json.ok).toBe(true);
+      const m = list.json.mounts.find((x: any) => x.dir === dir);
+      expect(m).toMatchObject({ vault: 'default', dir, pid: r.json.pid, state: 'mounted', session_id: r.json.session_id });
+      expect(Date.parse(m.since)).toBeGreaterThan(0);
+    }
+
+    const u = await run(['unmount', dir]);
+    expect(u.json).toMatchObject({ ok: true, dir, state: 'unmounted', was_mounted: true, stale: false, vault: 'default' });
+    expect(isMounted(dir)).toBe(false);
+    expect(await waitFor(() => !alive(r.json.pid), 5000)).toBe(true);
+    const session = JSON.parse(readFileSync(join(home, 'mounts', `${r.json.session_id}.json`), 'utf8'));
+    expect(session.state).toBe('unmounted');
+
+    const again = await run(['unmount', dir]);
+    expect(again.json).toMatchObject({ ok: true, state: 'unmounted', was_mounted: false });
+    expect((await run(['mounts'])).json.mounts.filter((x: any) => x.dir === dir)).toEqual([]);
+  });
+
+  it('refuses a missing, non-directory, non-empty or already mounted dir and an unknown vault, with clear codes', async () => {
+    const missing = await run(['mount', join(tmp.dir, 'nope')]);
+    expect(missing.json.error.code).toBe('NOT_FOUND');
+    expect(missing.code).toBe(3);
+
+    const file = join(tmp.dir, 'a-file');
+    writeFileSync(file, 'x');
+    const notDir = await run(['mount', file]);
+    expect(notDir.json.error.code).toBe('NOT_A_DIRECTORY');
+
+    const full = newDir('full');
+    writeFileSync(join(full, 'x'), 'x');
+    const notEmpty = await run(['mount', full]);
+    expect(notEmpty.json.error.code).toBe('NOT_EMPTY');
+    expect(notEmpty.code).toBe(4);
+
+    const noVault = await run(['mount', newDir('novault'), '--vault', 'no-such-vault']);
+    expect(noVault.json.error.code).toBe('VAULT_NOT_FOUND');
+
+    const dir = newDir('twice');
+    expect((await run(['mount', dir])).json.ok).toBe(true);
+    const twice = await run(['mount', dir]);
+    expect(twice.json.error.code).toBe('ALREADY_EXISTS');
+    expect(twice.code).toBe(4);
+    expect((await run(['unmount', dir])).json.ok).toBe(true);
+  });
+
+  it('persists everything written and closed: N files of varied sizes, then an immediate unmount', async () => {
+    const dir = newDir('n-files');
+    expect((await run(['mount', dir])).json.ok).toBe(true);
+    const files: Record<string, Buffer> = {};
+    for (let i = 0; i < 120; i++) files[`/d${i % 7}/f${i}.bin`] = randomBytes(i === 0 ? 12 * 1024 * 1024 : (i * 977) % 200_000);
+    files['/empty'] = Buffer.alloc(0);
+    const src = join(tmp.dir, 'n-src');
+    for (const [p, data] of Object.entries(files)) {
+      mkdirSync(dirname(join(src, p)), { recursive: true });
+      writeFileSync(join(src, p), data);
+    }
+    // Real tools write them (cp), each file closed before cp exits; then unmount at once.
+    await shOk(`cp -r ${src}/. ${dir}/`);
+    expect((await run(['unmount', dir])).json.ok).toBe(true);
+    // Every file through `avfs export`, a sample (the spilled 12 MiB one included) through `avfs cat`.
+    const out = join(tmp.dir, 'n-out');
+    expect((await run(['export', '/', out])).json.ok).toBe(true);
+    for (const [p, data] of Object.entries(files)) expect(sha(readFileSync(join(out, p))), p).toBe(sha(data));
+    for (const p of ['/d0/f0.bin', '/d1/f1.bin', '/d5/f110.bin', '/empty']) {
+      const cat = await execa('node', [BIN, 'cat', p], { env: { AVFS_HOME: home }, encoding: 'buffer', reject: false, stripFinalNewline: false });
+      expect(cat.exitCode, p).toBe(0);
+      expect(sha(Buffer.from(cat.stdout)), p).toBe(sha(files[p]!));
+    }
+  });
+
+  it('records a file written through the mount in `avfs log`: one version per write-and-close, source mount', async () => {
+    const dir = newDir('log');
+    expect((await run(['mount', dir])).json.ok).toBe(true);
+    await shOk(`echo first > ${dir}/notes.txt`);
+    await shOk(`echo second >> ${dir}/notes.txt`);
+    await shOk(`printf 'a%.0s' $(seq 1 100) > ${dir}/hundred.txt`);
+    await sleep(100); // release of the last descriptor is asynchronous
+    const log = await run(['log', '/notes.txt']);
+    expect(log.json.ok).toBe(true);
+    expect(log.json.versions.map((v: any) => [v.version, v.op, v.size, v.source])).toEqual([
+      [2, 'write', 13, 'mount'],
+      [1, 'create', 6, 'mount'],
+    ]);
+    const hundred = await run(['log', '/hundred.txt']);
+    expect(hundred.json.versions).toHaveLength(1);
+    expect(hundred.json.versions[0]).toMatchObject({ op: 'create', size: 100, source: 'mount' });
+    expect((await run(['cat', '/notes.txt'], { raw: true })).stdout).toBe('first\nsecond');
+    expect((await run(['unmount', dir])).json.ok).toBe(true);
+  });
+
+  it('shows CLI changes made while mounted within the attribute-cache bound (1 s)', async () => {
+    const dir = newDir('cli-changes');
+    expect((await run(['mount', dir])).json.ok).toBe(true);
+    await shOk(`echo v1 > ${dir}/shared.txt && cat ${dir}/shared.txt`);
+    const started = Date.now();
+    expect((await run(['write', '/shared.txt', 'v2 from the cli'])).json.ok).toBe(true);
+    expect((await run(['write', '/new-from-cli.txt', 'new'])).json.ok).toBe(true);
+    const seen = await waitFor(async () => (await sh(`cat ${dir}/shared.txt; cat ${dir}/new-from-cli.txt`)).stdout === 'v2 from the clinew', 5000);
+    expect(seen).toBe(true);
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect((await run(['unmount', dir])).json.ok).toBe(true);
+  });
+
+  it('unmount of a busy mount is a CONFLICT; --lazy detaches and the server exits once the last file closes', async () => {
+    const dir = newDir('busy');
+    const m = await run(['mount', dir]);
+    expect(m.json.ok).toBe(true);
+    const holder = execa('bash', ['-c', 'exec 3<>keep.txt; echo held >&3; sleep 30'], { cwd: dir, reject: false, timeout: 60_000 });
+    await sleep(300);
+    const busy = await run(['unmount', dir]);
+    expect(busy.json.error.code).toBe('CONFLICT');
+    expect(busy.code).toBe(4);
+    const lazy = await run(['unmount', dir, '--lazy']);
+    expect(lazy.json).toMatchObject({ ok: true, was_mounted: true });
+    expect(['unmounting', 'unmounted']).toContain(lazy.json.state);
+    expect(isMounted(dir)).toBe(false);
+    expect(alive(m.json.pid)).toBe(true); // still serving keep.txt for its holder
+    holder.kill('SIGKILL');
+    await holder;
+    expect(await waitFor(() => !alive(m.json.pid), 10_000)).toBe(true);
+    expect((await run(['cat', '/keep.txt'], { raw: true })).stdout).toBe('held');
+  });
+
+  it('after kill -9 of the server, the dead mount is detected; unmount cleans it up and the vault is intact', async () => {
+    const dir = newDir('killed');
+    const m = await run(['mount', dir]);
+    expect(m.json.ok).toBe(true);
+    const data = randomBytes(300_000);
+    writeFileSync(join(tmp.dir, 'k.bin'), data);
+    await shOk(`cp ${tmp.dir}/k.bin ${dir}/k.bin && mkdir ${dir}/sub && echo note > ${dir}/sub/n.txt`);
+    process.kill(m.json.pid, 'SIGKILL');
+    expect(await waitFor(() => !alive(m.json.pid))).toBe(true);
+    const dead = await sh(`ls ${dir}`, { timeout: 10_000 });
+    expect(dead.code).not.toBe(0);
+    expect(dead.stderr).toMatch(/not connected|connection abort/i);
+    expect(listMounts(home).filter((x) => x.dir === dir)).toEqual([]); // dead: not live
+
+    const u = await run(['unmount', dir]);
+    expect(u.json).toMatchObject({ ok: true, was_mounted: true, stale: true, state: 'unmounted' });
+    expect(isMounted(dir)).toBe(false);
+    const session = JSON.parse(readFileSync(join(home, 'mounts', `${m.json.session_id}.json`), 'utf8'));
+    expect(session).toMatchObject({ state: 'unmounted', stale: true });
+
+    const cat = await execa('node', [BIN, 'cat', '/k.bin'], { env: { AVFS_HOME: home }, encoding: 'buffer', stripFinalNewline: false });
+    expect(sha(Buffer.from(cat.stdout))).toBe(sha(data));
+    expect((await run(['cat', '/sub/n.txt'], { raw: true })).stdout).toBe('note');
+    // The directory can be mounted again.
+    expect((await run(['mount', dir])).json.ok).toBe(true);
+    expect(readFileSync(join(dir, 'sub', 'n.txt'), 'utf8')).toBe('note\n');
+    expect((await run(['unmount', dir])).json.ok).toBe(true);
+  });
+
+  it('`mounts` and a new mount clean up a dir left dead by a killed server', async () => {
+    const dir = newDir('remount-dead');
+    let m = await run(['mount', dir]);
+    process.kill(m.json.pid, 'SIGKILL');
+    expect(await waitFor(() => !alive(m.json.pid))).toBe(true);
+    const list = await run(['mounts']);
+    expect(list.json.cleaned_stale).toEqual([dir]);
+    expect(list.json.mounts.filter((x: any) => x.dir === dir)).toEqual([]);
+    expect(isMounted(dir)).toBe(false);
+    m = await run(['mount', dir]);
+    process.kill(m.json.pid, 'SIGKILL');
+    expect(await waitFor(() => !alive(m.json.pid))).toBe(true);
+    const again = await run(['mount', dir]);
+    expect(again.json, again.stdout).toMatchObject({ ok: true, state: 'mounted' });
+    expect((await run(['unmount', dir])).json.ok).toBe(true);
+  });
+
+  it('--foreground serves until SIGTERM, then unmounts cleanly and saves open files', async () => {
+    const dir = newDir('fg');
+    const fg = execa('node', [BIN, '--json', 'mount', dir, '--foreground'], { env: { AVFS_HOME: home }, reject: false, timeout: 60_000 });
+    expect(await waitFor(() => isMounted(dir), 15_000)).toBe(true);
+    expect(await waitFor(async () => (await run(['mounts'])).json.mounts.some((x: any) => x.dir === dir && x.state === 'mounted'))).toBe(true);
+    await shOk(`echo foreground > ${dir}/fg.txt`);
+    fg.kill('SIGTERM');
+    const r = await fg;
+    expect(r.exitCode).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, action: 'serve', state: 'unmounted', dir });
+    expect(isMounted(dir)).toBe(false);
+    expect((await run(['cat', '/fg.txt'], { raw: true })).stdout).toBe('foreground');
+  });
+
+  it('a read-only mount serves reads and refuses writes with EROFS', async () => {
+    const dir = newDir('ro');
+    await run(['write', '/ro.txt', 'read me']);
+    const m = await run(['mount', dir, '--read-only']);
+    expect(m.json).toMatchObject({ ok: true, read_only: true });
+    expect(readFileSync(join(dir, 'ro.txt'), 'utf8')).toBe('read me');
+    const w = await sh(`echo x > ${dir}/new.txt`);
+    expect(w.code).not.toBe(0);
+    expect(w.stderr).toMatch(/read-only file system/i);
+    const t = await sh(`touch ${dir}/ro.txt`);
+    expect(t.stderr).toMatch(/read-only file system/i);
+    expect((await run(['unmount', dir])).json.ok).toBe(true);
+  });
+
+  it('applies the vault quota to writes through the mount (EDQUOT), changing nothing', async () => {
+    const q = tempDir('avfs-mount-quota-');
+    const qhome = join(q.dir, 'home');
+    const dir = join(q.dir, 'mnt');
+    mkdirSync(dir);
+    try {
+      expect((await avfs(qhome, ['quota', 'set', '--max-bytes', '1MiB'])).json.ok).toBe(true);
+      expect((await avfs(qhome, ['mount', dir])).json.ok).toBe(true);
+      await shOk(`head -c 500000 /dev/urandom > ${dir}/ok.bin`);
+      const over = await sh(`head -c 2000000 /dev/urandom > ${dir}/big.bin`);
+      expect(over.code).not.toBe(0);
+      expect(over.stderr).toMatch(/quota exceeded/i);
+      const df = await shOk(`df -B1 --output=size ${dir} | tail -1`);
+      expect(Number(df.trim())).toBe(1024 * 1024);
+      await sleep(100);
+      const ls = await avfs(qhome, ['ls', '/']);
+      const big = ls.json.entries.find((e: any) => e.name === 'big.bin');
+      expect(big === undefined || big.size === 0).toBe(true);
+      expect(ls.json.entries.find((e: any) => e.name === 'ok.bin').size).toBe(500000);
+    } finally {
+      await avfs(qhome, ['unmount', dir, '--lazy']);
+      await forceCleanup(dir);
+      q.cleanup();
+    }
+  });
+
+  it('the programmatic API: mountVault with an exec id (versions record source proxy), listMounts, findLiveMount, unmountDir', async () => {
+    const dir = newDir('api');
+    const session = await mountVault({ home, vault: 'default', dir, execId: 'exec-test-1' });
+    expect(session).toMatchObject({ vault: 'default', dir, state: 'mounted', exec_id: 'exec-test-1', read_only: false });
+    expect(listMounts(home).map((s) => s.session_id)).toContain(session.session_id);
+    expect(findLiveMount(home, 'default')?.session_id).toBeDefined();
+    await shOk(`echo via-proxy > ${dir}/proxied.txt`);
+    const log = await run(['log', '/proxied.txt']);
+    expect(log.json.versions[0]).toMatchObject({ source: 'proxy', exec_id: 'exec-test-1' });
+    const result = await unmountDir({ home, dir });
+    expect(result).toMatchObject({ state: 'unmounted', was_mounted: true });
+    expect(listMounts(home).map((s) => s.session_id)).not.toContain(session.session_id);
+    expect(await unmountDir({ home, dir })).toMatchObject({ was_mounted: false });
+  });
+});
+
+describeMount('mount sessions: fixture sanity', () => {
+  let fx: MountFixture;
+  beforeAll(async () => {
+    fx = await mountFixture();
+  });
+  afterAll(async () => fx?.cleanup());
+
+  it('reports the uid/gid of the mounting process and a stable inode per file', async () => {
+    await shOk(`echo a > ${fx.dir}/ino.txt`);
+    const st1 = statSync(join(fx.dir, 'ino.txt'));
+    await shOk(`echo b >> ${fx.dir}/ino.txt && mv ${fx.dir}/ino.txt ${fx.dir}/ino2.txt`);
+    const st2 = statSync(join(fx.dir, 'ino2.txt'));
+    expect(st1.uid).toBe(process.getuid!());
+    expect(st1.gid).toBe(process.getgid!());
+    expect(st2.ino).toBe(st1.ino);
+  });
+});
