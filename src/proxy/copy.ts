@@ -1,6 +1,7 @@
-import { closeSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readlinkSync, rmSync, chmodSync, type BigIntStats } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readlinkSync, readSync, rmSync, chmodSync, statfsSync, type BigIntStats } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createHasher } from '../core/hash.js';
 import { dirname, isWithin, joinPath } from '../core/paths.js';
 import { AvfsError } from '../errors.js';
 import { putContentFromFd, type ContentRef } from '../store/blobs.js';
@@ -13,13 +14,16 @@ import type { VaultFs } from '../store/vault-fs.js';
  * Copy mode: the vault materialised into a private temporary directory, the command run there,
  * and what it changed imported back. Used where FUSE is unavailable or with `--mode copy`.
  *
+ * Where: on tmpfs (/dev/shm) when it has room for the vault plus 1 GiB to spare (creating files
+ * there is 10-50× faster than on a disk filesystem), else in the system temporary directory;
+ * `AVFS_PROXY_TMPDIR` chooses the parent directory explicitly.
+ *
  * Detecting changes without reading every file: right after the export, each host file's
- * (inode, size, mtime, ctime) is recorded. A file whose stat is unchanged afterwards was not
- * written — ctime cannot be set by a program and moves on every write, chmod, rename or link —
- * except when its recorded ctime is so close to the start of the command that a write in the same
- * clock tick would leave it equal (the "racy clean" case git also handles); those files, and every
- * file whose stat changed, are read and hashed, and count as changed only if their content or mode
- * really differs.
+ * (inode, size, mtime, ctime) is recorded, and the command starts only once the clock has moved
+ * past the newest of those ctimes by more than the kernel's timestamp granularity. ctime cannot
+ * be set by a program and moves on every write, chmod, rename or link, so a file whose stat is
+ * unchanged afterwards was not touched. Files whose stat changed are hashed and count as changed
+ * only if their content, mode or type really differs (a rewrite with the same bytes is no change).
  *
  * The import stores new content first (content-addressed, so storing is invisible until an entry
  * points at it), then applies every tree change in ONE transaction, as the proxy actor: removals
@@ -30,8 +34,13 @@ import type { VaultFs } from '../store/vault-fs.js';
  * `skipped`). Directory mtimes are not imported (the store sets them as it applies changes).
  */
 
-/** Writes within this long before the command started may not move ctime; such files are always hashed. */
-const RACY_MS = 100n;
+/**
+ * More than the coarsest file timestamp granularity Linux uses (one jiffy: 10 ms at HZ=100), so a
+ * write after this much time past the newest exported ctime always gets a larger ctime.
+ */
+const SETTLE_MS = 20;
+/** Spare room tmpfs must keep beyond the vault's size to be used for the copy. */
+const TMPFS_SPARE = 1024 ** 3;
 
 interface HostStat {
   type: 'f' | 'd' | 'l';
@@ -54,6 +63,8 @@ export interface CopySession {
   entries: Map<string, Entry>;
   /** Host stat of every exported path, right after the export. */
   baseline: Scan;
+  /** The command may start at this time (ms since the epoch): see SETTLE_MS. */
+  readyAt: number;
 }
 
 export interface SyncSummary {
@@ -111,23 +122,44 @@ function scan(root: string, skipped: SyncSummary['skipped']): Scan {
   return { stats: out, unlisted };
 }
 
+/** Where to put the copy: AVFS_PROXY_TMPDIR, else tmpfs when it has room, else the system temp directory. */
+export function copyParent(bytes: number): string {
+  if (process.env.AVFS_PROXY_TMPDIR) return process.env.AVFS_PROXY_TMPDIR;
+  try {
+    const st = statfsSync('/dev/shm');
+    if (st.type === 0x01021994 && st.bavail * st.bsize >= bytes + TMPFS_SPARE) return '/dev/shm';
+  } catch {
+    // no /dev/shm
+  }
+  return tmpdir();
+}
+
+/** The vault's entries by path, and the change sequence they correspond to (call inside a read transaction). */
+function snapshotEntries(fs: VaultFs): { seq: number; entries: Map<string, Entry> } {
+  return { seq: currentSeq(fs.store), entries: new Map([fs.stat('/'), ...fs.walk('/')].map((e) => [e.path, e])) };
+}
+
 /** Exports the vault (as one consistent snapshot) into a new private temporary directory. */
-export function materialize(fs: VaultFs, parent = tmpdir()): CopySession {
-  const base = mkdtempSync(join(parent, 'avfs-proxy-'));
+export function materialize(fs: VaultFs, parent?: string): CopySession {
+  // A first look decides where the copy fits; the export below re-reads if anything changed since.
+  let snap = fs.store.read(() => snapshotEntries(fs));
+  let bytes = 0;
+  for (const e of snap.entries.values()) bytes += e.size;
+  const base = mkdtempSync(join(parent ?? copyParent(bytes), 'avfs-proxy-'));
   const root = join(base, 'vault');
   try {
     mkdirSync(root);
     // One read transaction: the sequence number, the entry list and the content exported all
     // belong to the same state, whatever other writers do meanwhile.
-    const { seq, entries } = fs.store.read(() => {
-      const seq = currentSeq(fs.store);
-      const entries = new Map([fs.stat('/'), ...fs.walk('/')].map((e) => [e.path, e]));
+    fs.store.read(() => {
+      if (currentSeq(fs.store) !== snap.seq) snap = snapshotEntries(fs);
       exportTree(fs, '/', root, true);
-      return { seq, entries };
     });
-    chmodSync(root, entries.get('/')!.mode);
+    chmodSync(root, snap.entries.get('/')!.mode);
     const baseline = scan(root, []);
-    return { base, root, seq, entries, baseline };
+    let newest = 0n;
+    for (const st of baseline.stats.values()) if (st.ctimeNs > newest) newest = st.ctimeNs;
+    return { base, root, seq: snap.seq, entries: snap.entries, baseline, readyAt: Number(newest / 1_000_000n) + SETTLE_MS };
   } catch (err) {
     rmSync(base, { recursive: true, force: true });
     throw err;
@@ -143,18 +175,27 @@ function readHostFile(fs: VaultFs, host: string): ContentRef {
   }
 }
 
-/**
- * Imports what changed in the copy since `materialize`, as `fs`'s actor. `startedAtMs` is when the
- * command was started (for the racy-clean check).
- */
-export function syncBack(fs: VaultFs, session: CopySession, startedAtMs: number): SyncSummary {
+/** SHA-256 of a host file, read in 1 MiB pieces (nothing stored). */
+function hashHostFile(host: string): string {
+  const fd = openSync(host, 'r');
+  try {
+    const hasher = createHasher();
+    const buf = Buffer.allocUnsafe(1024 * 1024);
+    for (let n = readSync(fd, buf); n > 0; n = readSync(fd, buf)) hasher.update(buf.subarray(0, n));
+    return hasher.digest();
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Imports what changed in the copy since `materialize`, as `fs`'s actor. */
+export function syncBack(fs: VaultFs, session: CopySession): SyncSummary {
   const summary: SyncSummary = { added: 0, modified: 0, deleted: 0, hashed: 0, skipped: [] };
   const after = scan(session.root, summary.skipped);
   const now = after.stats;
   // Below a directory that could not be listed (before or after), nothing is known: change nothing there.
   const blind = [...session.baseline.unlisted, ...after.unlisted];
   const unknown = (p: string) => blind.some((d) => p !== d && isWithin(p, d));
-  const racyBefore = BigInt(Math.floor(startedAtMs)) * 1_000_000n - RACY_MS * 1_000_000n;
   const hostPath = (p: string) => (p === '/' ? session.root : join(session.root, p.slice(1)));
 
   const removals: string[] = [];
@@ -182,13 +223,11 @@ export function syncBack(fs: VaultFs, session: CopySession, startedAtMs: number)
       continue;
     }
     const base = session.baseline.stats.get(path);
-    const untouched =
-      base && base.ino === host.ino && base.size === host.size && base.mtimeNs === host.mtimeNs && base.ctimeNs === host.ctimeNs && base.ctimeNs < racyBefore;
+    const untouched = base && base.ino === host.ino && base.size === host.size && base.mtimeNs === host.mtimeNs && base.ctimeNs === host.ctimeNs;
     if (untouched) continue;
-    const content = readHostFile(fs, hostPath(path));
     summary.hashed++;
-    if (content.hash !== entry.hash || content.size !== entry.size) {
-      contents.set(path, content);
+    if (host.size !== entry.size || hashHostFile(hostPath(path)) !== entry.hash) {
+      contents.set(path, readHostFile(fs, hostPath(path)));
       continue;
     }
     if (host.mode !== (entry.mode & 0o7777)) chmods.push({ path, mode: host.mode });

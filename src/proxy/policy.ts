@@ -16,7 +16,7 @@ import { DEFAULT_RULES } from './default-policy.js';
  *     "kill_after_ms": 2000,           // default --kill-after: SIGTERM → SIGKILL grace
  *     "max_output_bytes": 1048576,     // stdout and stderr are each cut after this many bytes
  *     "auto_checkpoint": false,        // checkpoint before every exec, whatever the decision
- *     "host_paths": { "action": "deny", "allow": ["/dev/null", …] },
+ *     "host_paths": { "action": "deny", "allow": ["/dev/null", …], "exempt_programs": ["avfs"] },
  *     "env": { "pass": ["PATH", "HOME", "LANG", "LC_*", …], "set": { "CI": "1" } },
  *     "rules": [
  *       { "name": "no-npm-publish", "program": "npm", "subcommand": "publish",
@@ -41,7 +41,9 @@ import { DEFAULT_RULES } from './default-policy.js';
  * mountpoint and not in `host_paths.allow`, `~`/`$HOME` in shell syntax, or a relative path whose
  * `..` climbs above the vault root from the working directory — gets `host_paths.action`
  * (default deny) with category host_escape_risk. The program itself (argv[0]) may be an absolute
- * path: running /usr/bin/python3 is not a reference to host data.
+ * path: running /usr/bin/python3 is not a reference to host data. The arguments of programs in
+ * `exempt_programs` (default: avfs, whose paths are vault paths) are not checked; their
+ * redirections still are.
  */
 
 export const ACTIONS = ['allow', 'allow_with_checkpoint', 'require_approval', 'deny'] as const;
@@ -85,6 +87,9 @@ export const DEFAULT_HOST_ALLOW = [
   '/dev/fd/*',
   '/proc/self/**',
 ];
+
+/** Programs whose absolute arguments are vault paths, not host paths: avfs itself (`avfs cat /notes.md`). */
+export const DEFAULT_HOST_EXEMPT = ['avfs'];
 
 /** Variables passed from the proxy's environment by default; AVFS_* are always set by the proxy. */
 export const DEFAULT_ENV_PASS = [
@@ -132,9 +137,13 @@ export const policySchema = z
     max_output_bytes: z.number().int().min(0).max(256 * 1024 * 1024).default(1024 * 1024),
     auto_checkpoint: z.boolean().default(false),
     host_paths: z
-      .object({ action: z.enum(ACTIONS).default('deny'), allow: z.array(zPattern).default(DEFAULT_HOST_ALLOW) })
+      .object({
+        action: z.enum(ACTIONS).default('deny'),
+        allow: z.array(zPattern).default(DEFAULT_HOST_ALLOW),
+        exempt_programs: z.array(zPattern).default(DEFAULT_HOST_EXEMPT),
+      })
       .strict()
-      .default({ action: 'deny', allow: DEFAULT_HOST_ALLOW }),
+      .default({ action: 'deny', allow: DEFAULT_HOST_ALLOW, exempt_programs: DEFAULT_HOST_EXEMPT }),
     env: z
       .object({ pass: z.array(zPattern).default(DEFAULT_ENV_PASS), set: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).default({}) })
       .strict()
@@ -160,6 +169,7 @@ export function parsePolicy(input: unknown, origin = 'policy'): Policy {
   }
   for (const rule of parsed.data.rules) for (const p of patternsOf(rule)) compilePattern(p, false);
   for (const p of parsed.data.host_paths.allow) compilePattern(p, true);
+  for (const p of parsed.data.host_paths.exempt_programs) compilePattern(p, false);
   return parsed.data;
 }
 
@@ -359,7 +369,8 @@ export function evaluatePolicy(policy: Policy, request: { argv?: string[]; shell
         ? { ...base, rule: rule.name, action: rule.action, categories: [...categories], reason: rule.reason ?? `matched rule ${rule.name}` }
         : { ...base, rule: 'default', action: policy.default_action, categories: [...categories], reason: 'no rule matched: the default action applies' },
     );
-    const words = [...cmd.argv.map((w, i) => ({ w, program: i === 0 })), ...cmd.redirects.map((w) => ({ w, program: false }))];
+    const exempt = policy.host_paths.exempt_programs.some((p) => compilePattern(p, false).test(programName(cmd.argv[0]!)));
+    const words = [...(exempt ? [] : cmd.argv.map((w, i) => ({ w, program: i === 0 }))), ...cmd.redirects.map((w) => ({ w, program: false }))];
     for (const { w, program } of words) {
       const why = hostReference(w, ctx, policy.host_paths.allow, cmd.shell, program);
       if (why) {

@@ -152,7 +152,6 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
       AVFS_EXEC_ID: execId,
       AVFS_HOME: store.home,
     });
-    const startedAt = Date.now();
     const outcome = await runCommand({
       file: request.shell !== undefined ? '/bin/sh' : request.argv![0]!,
       args: request.shell !== undefined ? ['-c', request.shell] : request.argv!.slice(1),
@@ -166,7 +165,15 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
       protect: workspace.protect,
     });
     finished = true;
-    const { sync } = await workspace.finish(startedAt);
+    let sync;
+    try {
+      ({ sync } = await workspace.finish());
+    } catch (err) {
+      // The command ran but its changes could not be brought into the vault (copy mode: the copy
+      // is kept, its path is in the error): say how the command itself ended.
+      const e = err instanceof AvfsError ? err : new AvfsError('INTERNAL', String((err as Error).message ?? err));
+      throw new AvfsError(e.code, e.message, { ...e.data, exec_id: execId, exit_code: outcome.exitCode, timed_out: outcome.timedOut });
+    }
     const seqAfter = currentSeq(store);
     store.mutate(() =>
       finishExec(store, execId, { seqAfter, exitCode: outcome.exitCode, signal: outcome.signal, timedOut: outcome.timedOut }),

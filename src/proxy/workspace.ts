@@ -26,7 +26,7 @@ export interface Workspace {
   /** The change sequence the run starts from (for copy mode, the state that was materialised). */
   seqBefore: number;
   /** After the command: imports changes (copy mode) and releases the directory. */
-  finish(startedAtMs: number): Promise<{ sync: SyncSummary | null }>;
+  finish(): Promise<{ sync: SyncSummary | null }>;
   /** Releases the directory without importing anything (the command never ran). */
   abort(): Promise<void>;
 }
@@ -34,8 +34,11 @@ export interface Workspace {
 export type ModeChoice = 'auto' | 'mount' | 'copy';
 
 /** A materialised copy of the vault in a private temporary directory. */
-export function copyWorkspace(fs: VaultFs, modeReason: string | null): Workspace {
+export async function copyWorkspace(fs: VaultFs, modeReason: string | null): Promise<Workspace> {
   const session = materialize(fs);
+  // Until the clock has moved past the export's timestamps, a write might not move a ctime.
+  const wait = session.readyAt - Date.now();
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
   let released = false;
   return {
     mode: 'copy',
@@ -44,9 +47,9 @@ export function copyWorkspace(fs: VaultFs, modeReason: string | null): Workspace
     tagged: true,
     protect: [],
     seqBefore: session.seq,
-    async finish(startedAtMs) {
+    async finish() {
       // On failure the copy is kept (its path is in the error) so the command's work is not lost.
-      const sync = syncBack(fs, session, startedAtMs);
+      const sync = syncBack(fs, session);
       released = true;
       dispose(session);
       return { sync };

@@ -1,0 +1,104 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { execa } from 'execa';
+import { openStore } from '../../src/store/store.js';
+import { VaultFs } from '../../src/store/vault-fs.js';
+import { avfs, BIN, tempDir } from '../helpers.js';
+import { fuse, vaultTree } from './helpers.js';
+
+const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+
+let tmp: { dir: string; cleanup: () => void };
+beforeAll(() => {
+  tmp = tempDir('avfs-proxy-modes-');
+});
+afterAll(() => tmp.cleanup());
+
+let homes = 0;
+function newHome(files: Record<string, string>): string {
+  const home = join(tmp.dir, `home-${++homes}`);
+  const store = openStore(home);
+  try {
+    const fs = new VaultFs(store, 'default', { source: 'cli' });
+    for (const [path, content] of Object.entries(files)) fs.writeFile(path, content, { parents: true });
+  } finally {
+    store.release();
+  }
+  return home;
+}
+
+describe('copy mode specifics', () => {
+  it('imports only real changes: same-content rewrites, type changes, directory modes', async () => {
+    const home = newHome({ '/same.txt': 'same\n', '/becomes-link.txt': 'file\n', '/d/x': 'x\n' });
+    const r = await avfs(home, ['proxy', 'exec', '--mode', 'copy', '--shell', 'echo same > same.txt; rm becomes-link.txt; ln -s same.txt becomes-link.txt; chmod 700 d']);
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.json.changed_files.map(({ versions: _v, ...c }: any) => c)).toEqual([
+      {
+        path: '/becomes-link.txt',
+        kind: 'modified',
+        type: 'symlink',
+        type_before: 'file',
+        size_before: 5,
+        size_after: 8,
+        hash_before: sha('file\n'),
+        hash: null,
+        mode_before: '0644',
+        mode_after: '0777',
+        target_before: null,
+        target: 'same.txt',
+      },
+      { path: '/d', kind: 'modified', type: 'directory', size_before: 0, size_after: 0, hash_before: null, hash: null, mode_before: '0755', mode_after: '0700' },
+    ]);
+  });
+
+  it('keeps writes made to the vault by others during the run, and reports the run\'s own nested avfs writes', async () => {
+    const home = newHome({ '/a.txt': 'a\n' });
+    // The nested avfs writes straight into the store (tagged with this exec's id by AVFS_EXEC_ID);
+    // the copy never sees /nested.txt, and the import must not delete it.
+    // `avfs` on the command's PATH; its absolute arguments are vault paths (exempt from host-path checks).
+    const bin = join(tmp.dir, 'bin');
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(join(bin, 'avfs'), `#!/bin/sh\nexec node ${BIN} "$@"\n`, { mode: 0o755 });
+    const env = { PATH: `${bin}:${process.env.PATH}` };
+    const r = await avfs(home, ['proxy', 'exec', '--mode', 'copy', '--shell', 'avfs write /nested.txt nested > /dev/null && echo b > b.txt'], { env });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.json.changed_files.map((c: any) => [c.path, c.kind])).toEqual([['/b.txt', 'added'], ['/nested.txt', 'added']]);
+    expect(vaultTree(home)['/nested.txt']).toMatchObject({ type: 'f', hash: sha('nested') });
+  });
+
+  it('keeps the copy and says where when the changes cannot be imported (quota), changing nothing', async () => {
+    const home = newHome({ '/a.txt': 'a\n' });
+    expect((await avfs(home, ['quota', 'set', '--max-bytes', '1000'])).code).toBe(0);
+    const before = vaultTree(home);
+    const r = await avfs(home, ['proxy', 'exec', '--mode', 'copy', '--shell', 'head -c 5000 /dev/zero > big.bin; echo done']);
+    expect(r.code).toBe(6);
+    expect(r.json.error).toMatchObject({ code: 'QUOTA_EXCEEDED', exit_code: 0, timed_out: false });
+    expect(existsSync(join(r.json.error.kept_dir, 'big.bin'))).toBe(true);
+    rmSync(dirname(r.json.error.kept_dir), { recursive: true, force: true });
+    expect(vaultTree(home)).toEqual(before);
+  });
+});
+
+describe.skipIf(!fuse.ok && process.env.AVFS_REQUIRE_FUSE !== '1')('mount mode specifics', () => {
+  it('reuses a live `avfs mount` of the vault', async () => {
+    if (!fuse.ok) throw new Error(`FUSE is unavailable: ${fuse.reason}`);
+    const home = newHome({ '/a.txt': 'a\n' });
+    const dir = join(tmp.dir, `mnt-${homes}`);
+    mkdirSync(dir);
+    const m = await avfs(home, ['mount', dir]);
+    expect(m.code, m.stdout + m.stderr).toBe(0);
+    try {
+      const r = await avfs(home, ['proxy', 'exec', '--', 'sh', '-c', 'echo b > b.txt; rm a.txt; pwd']);
+      expect(r.code, r.stdout).toBe(0);
+      expect(r.json).toMatchObject({ mode: 'mount', mountpoint: dir, stdout: `${dir}\n` });
+      expect(r.json.mode_reason).toContain('reused the live mount');
+      expect(r.json.changed_files.map((c: any) => [c.path, c.kind])).toEqual([['/a.txt', 'deleted'], ['/b.txt', 'added']]);
+      expect(readFileSync(join(dir, 'b.txt'), 'utf8')).toBe('b\n');
+    } finally {
+      await avfs(home, ['unmount', dir, '--lazy']);
+      if (readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${dir} `)) await execa('umount', ['-l', dir], { reject: false });
+    }
+  });
+});
