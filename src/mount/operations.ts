@@ -47,6 +47,7 @@ const TYPE_BITS: Record<Entry['type'], number> = { f: S_IFREG, d: S_IFDIR, l: S_
 /** Reported st_blksize: stdio and cp size their buffers by it; matches max_write. */
 const BLKSIZE = 128 * 1024;
 const W_OK = 2;
+const DIR_SIZE = 4096;
 const HIDDEN = /\/\.fuse_hidden[0-9a-f]{16}$/;
 
 export function createOperations(ctx: MountContext): FuseOperations {
@@ -84,7 +85,8 @@ export function createOperations(ctx: MountContext): FuseOperations {
   const entry = (path: string) => getEntry(store, vaultId, path);
 
   function entryStat(e: Entry, open?: OpenFile): FuseStat {
-    const size = open?.materialized ? open.size : e.size;
+    // Directories report 4096 like most local filesystems (tools copying a "file" of size 0 skip reading it).
+    const size = open?.materialized ? open.size : e.type === 'd' ? DIR_SIZE : e.size;
     return {
       mode: TYPE_BITS[e.type] | e.mode,
       uid,

@@ -1,0 +1,410 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeMount, mountFixture, sh, shOk, snapshot, type MountFixture } from './helpers.js';
+
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Small seeded PRNG (mulberry32), so a failing sequence can be replayed from its seed. */
+function rng(seed: number) {
+  let a = seed >>> 0;
+  const next = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return {
+    next,
+    int: (n: number) => Math.floor(next() * n),
+    pick: <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]!,
+    bytes: (n: number) => {
+      const b = Buffer.allocUnsafe(n);
+      for (let i = 0; i < n; i++) b[i] = Math.floor(next() * 256);
+      return b;
+    },
+  };
+}
+
+type Outcome = string;
+
+/** Runs one filesystem operation under `root` and describes its outcome (result or errno code). */
+async function apply(root: string, op: Op): Promise<Outcome> {
+  const p = (rel: string) => join(root, rel);
+  try {
+    switch (op.kind) {
+      case 'write':
+        await fsp.writeFile(p(op.path), op.data!);
+        return 'ok';
+      case 'append':
+        await fsp.appendFile(p(op.path), op.data!);
+        return 'ok';
+      case 'truncate':
+        await fsp.truncate(p(op.path), op.size!);
+        return 'ok';
+      case 'ftruncate': {
+        const h = await fsp.open(p(op.path), 'r+');
+        try {
+          await h.truncate(op.size!);
+        } finally {
+          await h.close();
+        }
+        return 'ok';
+      }
+      case 'pwrite': {
+        const h = await fsp.open(p(op.path), 'r+');
+        try {
+          await h.write(op.data!, 0, op.data!.length, op.size!);
+        } finally {
+          await h.close();
+        }
+        return 'ok';
+      }
+      case 'shared': {
+        // Two handles on one file: each sees the other's writes before either is closed.
+        const a = await fsp.open(p(op.path), 'w+');
+        const b = await fsp.open(p(op.path), 'r+');
+        try {
+          await a.write(op.data!, 0, op.data!.length, 0);
+          const seen = Buffer.alloc(op.data!.length);
+          await b.read(seen, 0, seen.length, 0);
+          await b.write(Buffer.from('XY'), 0, 2, 1);
+          const back = Buffer.alloc(4);
+          const { bytesRead } = await a.read(back, 0, 4, 0);
+          return `shared ${sha(seen)} ${back.subarray(0, bytesRead).toString('hex')}`;
+        } finally {
+          await a.close();
+          await b.close();
+        }
+      }
+      case 'rename':
+        await fsp.rename(p(op.path), p(op.to!));
+        return 'ok';
+      case 'unlink':
+        await fsp.unlink(p(op.path));
+        return 'ok';
+      case 'mkdir':
+        await fsp.mkdir(p(op.path));
+        return 'ok';
+      case 'rmdir':
+        await fsp.rmdir(p(op.path));
+        return 'ok';
+      case 'chmod':
+        await fsp.chmod(p(op.path), op.size!);
+        return 'ok';
+      case 'symlink':
+        await fsp.symlink(op.to!, p(op.path));
+        return 'ok';
+      case 'copy':
+        await fsp.copyFile(p(op.path), p(op.to!));
+        return 'ok';
+      case 'read':
+        return `read ${sha(await fsp.readFile(p(op.path)))}`;
+      case 'readdir':
+        return `readdir ${(await fsp.readdir(p(op.path))).sort().join(',')}`;
+      case 'lstat': {
+        const st = await fsp.lstat(p(op.path));
+        const type = st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : 'f';
+        return `lstat ${type} ${(st.mode & 0o7777).toString(8)} ${type === 'd' ? '-' : st.size}`;
+      }
+      case 'readlink':
+        return `readlink ${await fsp.readlink(p(op.path))}`;
+    }
+  } catch (err) {
+    return `error ${(err as NodeJS.ErrnoException).code}`;
+  }
+}
+
+interface Op {
+  kind:
+    | 'write'
+    | 'append'
+    | 'truncate'
+    | 'ftruncate'
+    | 'pwrite'
+    | 'shared'
+    | 'rename'
+    | 'unlink'
+    | 'mkdir'
+    | 'rmdir'
+    | 'chmod'
+    | 'symlink'
+    | 'copy'
+    | 'read'
+    | 'readdir'
+    | 'lstat'
+    | 'readlink';
+  path: string;
+  to?: string;
+  data?: Buffer;
+  size?: number;
+}
+
+const NAMES = ['a', 'b', 'c', 'd.txt'] as const;
+const WEIGHTS: [Op['kind'], number][] = [
+  ['write', 14],
+  ['append', 6],
+  ['truncate', 4],
+  ['ftruncate', 3],
+  ['pwrite', 5],
+  ['shared', 2],
+  ['rename', 7],
+  ['unlink', 4],
+  ['mkdir', 12],
+  ['rmdir', 3],
+  ['chmod', 4],
+  ['symlink', 4],
+  ['copy', 3],
+  ['read', 10],
+  ['readdir', 6],
+  ['lstat', 6],
+  ['readlink', 2],
+];
+
+function generate(seed: number, count: number): Op[] {
+  const r = rng(seed);
+  const total = WEIGHTS.reduce((s, [, w]) => s + w, 0);
+  const depth = () => (r.next() < 0.45 ? 1 : r.next() < 0.7 ? 2 : 3);
+  const path = () => Array.from({ length: depth() }, () => r.pick(NAMES)).join('/');
+  const size = () => {
+    const x = r.next();
+    if (x < 0.01) return 9 * 1024 * 1024 + r.int(100_000); // past the in-memory limit: spilled
+    if (x < 0.1) return 60_000 + r.int(200_000); // several chunks
+    return r.int(5000);
+  };
+  const ops: Op[] = [];
+  for (let i = 0; i < count; i++) {
+    let pick = r.int(total);
+    let kind: Op['kind'] = 'write';
+    for (const [k, w] of WEIGHTS) {
+      if (pick < w) {
+        kind = k;
+        break;
+      }
+      pick -= w;
+    }
+    const op: Op = { kind, path: path() };
+    if (kind === 'write' || kind === 'append' || kind === 'shared') op.data = r.bytes(kind === 'shared' ? 16 + r.int(100) : size());
+    if (kind === 'pwrite') {
+      op.data = r.bytes(1 + r.int(r.next() < 0.1 ? 150_000 : 3000));
+      op.size = r.int(r.next() < 0.2 ? 300_000 : 6000);
+    }
+    if (kind === 'truncate' || kind === 'ftruncate') op.size = r.int(r.next() < 0.2 ? 200_000 : 8000);
+    if (kind === 'chmod') op.size = r.pick([0o644, 0o755, 0o600, 0o700, 0o444, 0o640]);
+    if (kind === 'rename' || kind === 'copy') op.to = path();
+    if (kind === 'symlink') op.to = r.pick(['a', 'b', '../c', 'd.txt/a', 'nowhere', '/etc/hostname']);
+    ops.push(op);
+  }
+  return ops;
+}
+
+describeMount('mount operations', () => {
+  let fx: MountFixture;
+  beforeAll(async () => {
+    fx = await mountFixture();
+  });
+  afterAll(async () => fx?.cleanup());
+
+  it('a randomized sequence of 300 operations gives the same results and the same tree as a native directory', async () => {
+    const seed = Number(process.env.AVFS_FUZZ_SEED ?? 20261125);
+    const ops = generate(seed, 300);
+    const native = join(fx.scratch, 'native');
+    const mounted = join(fx.dir, 'fuzz');
+    mkdirSync(native);
+    await fsp.mkdir(mounted);
+    const mismatches: string[] = [];
+    let succeeded = 0;
+    for (const [i, op] of ops.entries()) {
+      const want = await apply(native, op);
+      const got = await apply(mounted, op);
+      if (!want.startsWith('error')) succeeded++;
+      if (want !== got) mismatches.push(`#${i} ${op.kind} ${op.path}${op.to ? ' -> ' + op.to : ''}${op.size !== undefined ? ' size ' + op.size : ''}: native ${want}, mount ${got}`);
+    }
+    expect(mismatches, `seed ${seed}`).toEqual([]);
+    expect(succeeded).toBeGreaterThan(50); // the sequence does real work, not only errors (about 80 of 300 succeed)
+    const [a, b] = [await snapshot(native), await snapshot(mounted)];
+    expect(Object.keys(a).length).toBeGreaterThan(3);
+    expect(b, `seed ${seed}`).toEqual(a);
+    // And what the vault stored matches, once every file is closed.
+    await sleep(100);
+    const exported = join(fx.scratch, 'exported');
+    expect((await fx.run(['export', '/fuzz', exported])).json?.ok).toBe(true);
+    expect(await snapshot(exported)).toEqual(a);
+  });
+
+  it('write, read, append, truncate, rename (replacing), chmod, symlink, mkdir, rmdir round-trip byte for byte', async () => {
+    const script = (root: string) => `
+      set -e; cd ${root}
+      printf 'hello\\n' > f; printf 'more\\n' >> f; cp f g; truncate -s 3 g; truncate -s 10 g
+      dd if=${fx.scratch}/seed.bin of=big bs=64k count=40 status=none; dd if=f of=big bs=1 seek=70000 conv=notrunc status=none
+      mkdir -p d/e/f; echo x > d/e/f/x; mv d dd; mkdir d; echo y > d/y; mv -T d dd/e/f2
+      echo one > r1; echo two > r2; mv r1 r2; mkdir r3 r4; mv r3 r4/
+      chmod 600 f; chmod 755 dd/e; ln -s f link; ln -s dd/e elink; ln -s nowhere dangling
+      rmdir r4/r3; rm -f g; echo z > z; mv z zz
+      set +e; rmdir dd 2>/dev/null; echo rmdir-nonempty=$?; mv dd dd/e/inside 2>/dev/null; echo mv-into-self=$?
+      mv r2 dd 2>/dev/null; echo mv-file-over-dir=$?; exit 0`;
+    await shOk(`head -c 3000000 /dev/urandom > ${fx.scratch}/seed.bin`);
+    const native = join(fx.scratch, 'rt');
+    const mounted = join(fx.dir, 'rt');
+    mkdirSync(native);
+    await fsp.mkdir(mounted);
+    const a = await shOk(script(native));
+    const b = await shOk(script(mounted));
+    expect(b).toBe(a);
+    expect(a).toContain('rmdir-nonempty=1');
+    expect(await snapshot(mounted)).toEqual(await snapshot(native));
+    expect((await fsp.readlink(join(mounted, 'link')))).toBe('f');
+    expect(readFileSync(join(mounted, 'link'), 'utf8')).toBe('hello\nmore\n');
+  });
+
+  it('utimens sets atime and mtime independently (touch -a/-m -d, stat), to the millisecond, and cp -a keeps mtimes', async () => {
+    const f = join(fx.dir, 'times.txt');
+    await shOk(`echo t > ${f}`);
+    await shOk(`touch -a -d '2001-02-03 04:05:06' ${f}`);
+    await shOk(`touch -m -d '2011-02-03 04:05:06.250' ${f}`);
+    const A = Number(await shOk(`date -d '2001-02-03 04:05:06' +%s`));
+    const M = Number(await shOk(`date -d '2011-02-03 04:05:06' +%s`));
+    expect((await shOk(`stat -c '%X %Y' ${f}`)).trim()).toBe(`${A} ${M}`);
+    expect(statSync(f).mtimeMs).toBe(M * 1000 + 250);
+    await shOk(`touch -a -d '2003-01-01 00:00:00' ${f}`); // mtime must survive an atime-only update
+    expect(statSync(f).mtimeMs).toBe(M * 1000 + 250);
+    await shOk(`python3 -c "import os; os.utime('${f}', ns=(1234567890123000000, 987654321987000000))"`);
+    expect(statSync(f).atimeMs).toBe(1234567890123);
+    expect(statSync(f).mtimeMs).toBe(987654321987);
+    // Times set while a file is open and dirty survive the close (cp -a sets them before closing).
+    await shOk(`mkdir -p ${fx.scratch}/srcs && echo src > ${fx.scratch}/srcs/s && touch -d '2005-05-05 05:05:05' ${fx.scratch}/srcs/s`);
+    await shOk(`cp -a ${fx.scratch}/srcs ${fx.dir}/cpa`);
+    expect((await shOk(`stat -c %Y ${fx.dir}/cpa/s`)).trim()).toBe((await shOk(`stat -c %Y ${fx.scratch}/srcs/s`)).trim());
+    // A symlink's own times (touch -h) do not touch its target.
+    await shOk(`ln -s times.txt ${fx.dir}/tl && touch -h -d '1999-01-01' ${fx.dir}/tl`);
+    expect(statSync(f).mtimeMs).toBe(987654321987);
+    // And the store has them.
+    await sleep(100);
+    const ls = await fx.run(['ls', '/', '-l']);
+    expect(Date.parse(ls.json.entries.find((e: any) => e.name === 'times.txt').mtime)).toBe(987654321987);
+  });
+
+  it('readers see their own unflushed writes; other handles share them; avfs cat sees them after close', async () => {
+    // The writer waits (on stdin) with its files open while the CLI looks from another process.
+    const writer = execa(
+      'python3',
+      [
+        '-c',
+        `
+import os, sys, json
+p = '${fx.dir}/live.txt'
+a = os.open(p, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+os.write(a, b'hello world')
+b = os.open(p, os.O_RDWR)
+r1 = os.pread(b, 100, 0)
+os.pwrite(b, b'J', 6)
+r2 = os.pread(a, 100, 0)
+print(json.dumps([r1.decode(), r2.decode(), os.fstat(a).st_size]), flush=True)
+sys.stdin.readline()
+os.close(a); os.close(b)
+print('closed', flush=True)
+`,
+      ],
+      { stdin: 'pipe', reject: false, timeout: 30_000 },
+    );
+    const lines: string[] = [];
+    let pending = '';
+    writer.stdout!.on('data', (d: Buffer) => {
+      pending += d.toString();
+      const parts = pending.split('\n');
+      pending = parts.pop()!;
+      lines.push(...parts);
+    });
+    const waitLine = async (n: number) => {
+      for (let i = 0; i < 500 && lines.length < n; i++) await sleep(20);
+      return lines[n - 1];
+    };
+    const [r1, r2, size] = JSON.parse((await waitLine(1))!);
+    expect(r1).toBe('hello world');
+    expect(r2).toBe('hello Jorld');
+    expect(size).toBe(11);
+    const whileOpen = await fx.run(['cat', '/live.txt'], { raw: true });
+    expect(whileOpen.code).toBe(3); // created and not closed yet: not in the vault
+    writer.stdin!.write('go\n');
+    expect(await waitLine(2)).toBe('closed');
+    await writer;
+    expect((await fx.run(['cat', '/live.txt'], { raw: true })).stdout).toBe('hello Jorld');
+    expect((await fx.run(['log', '/live.txt'])).json.versions).toHaveLength(1);
+  });
+
+  it('mmap writes, unlink while open, and rm -rf of the directory afterwards', async () => {
+    const out = await shOk(
+      `python3 - <<'EOF'
+import os, mmap
+d = '${fx.dir}/mm'
+os.mkdir(d)
+p = d + '/m.bin'
+with open(p, 'wb') as f: f.write(b'\\0' * 8192)
+with open(p, 'r+b') as f:
+    m = mmap.mmap(f.fileno(), 8192)
+    m[0:5] = b'mmap!'
+    m.flush(); m.close()
+q = d + '/gone.txt'
+fd = os.open(q, os.O_RDWR | os.O_CREAT, 0o644)
+os.write(fd, b'still here')
+os.unlink(q)
+listed = sorted(os.listdir(d))
+data = os.pread(fd, 100, 0)
+os.close(fd)
+print(listed, data.decode(), open(p, 'rb').read(5).decode())
+EOF`,
+    );
+    expect(out.trim()).toBe("['m.bin'] still here mmap!");
+    await shOk(`rm -rf ${fx.dir}/mm`);
+    expect((await sh(`ls ${fx.dir}/mm`)).code).not.toBe(0);
+    await sleep(100);
+    const log = await fx.run(['log', '/mm/gone.txt']);
+    // Never stored (unlinked before its first close), or stored and deleted: never a hidden name.
+    const all = await fx.run(['find', '/', '--name', '.fuse_hidden*']);
+    expect(JSON.stringify(all.json ?? {})).not.toContain('.fuse_hidden');
+    expect(log.json?.ok === false || log.json.versions.every((v: any) => !v.path.includes('fuse_hidden'))).toBe(true);
+  });
+
+  it('answers deliberately what the store does not model: link EPERM, mknod EPERM, xattrs EOPNOTSUPP, chown accepted', async () => {
+    await shOk(`echo l > ${fx.dir}/orig`);
+    const ln = await sh(`ln ${fx.dir}/orig ${fx.dir}/hard`);
+    expect(ln.code).not.toBe(0);
+    expect(ln.stderr).toMatch(/operation not permitted/i);
+    expect((await sh(`mkfifo ${fx.dir}/fifo`)).stderr).toMatch(/operation not permitted/i);
+    const x = await shOk(
+      `python3 -c "
+import os, errno
+out = []
+for f in (lambda: os.setxattr('${fx.dir}/orig', 'user.k', b'v'), lambda: os.getxattr('${fx.dir}/orig', 'user.k'), lambda: os.listxattr('${fx.dir}/orig')):
+    try: f(); out.append('ok')
+    except OSError as e: out.append(str(e.errno))
+print(' '.join(out))"`,
+    );
+    expect(x.trim()).toBe('95 95 95'); // EOPNOTSUPP (= ENOTSUP on Linux)
+    await shOk(`chown 1234:1234 ${fx.dir}/orig`);
+    expect(statSync(join(fx.dir, 'orig')).uid).toBe(process.getuid!());
+  });
+
+  it('statfs answers (df) and large files stream through a spill file without changing a byte', async () => {
+    const df = await shOk(`df -P ${fx.dir} | tail -1`);
+    expect(df).toMatch(/^avfs\s+\d+/);
+    const src = join(fx.scratch, 'large.bin');
+    await shOk(`head -c 40000000 /dev/urandom > ${src}`);
+    await shOk(`cp ${src} ${fx.dir}/large.bin`);
+    // Rewrite a range in the middle of the stored 40 MB file in place (materialised from the store).
+    await shOk(`dd if=/dev/urandom of=${fx.scratch}/patch bs=1000 count=70 status=none`);
+    for (const target of [src, `${fx.dir}/large.bin`]) await shOk(`dd if=${fx.scratch}/patch of=${target} bs=1000 seek=20000 conv=notrunc status=none`);
+    expect(await shOk(`sha256sum < ${fx.dir}/large.bin`)).toBe(await shOk(`sha256sum < ${src}`));
+    await sleep(100);
+    const exported = join(fx.scratch, 'large-out');
+    expect((await fx.run(['export', '/large.bin', exported])).json?.ok).toBe(true);
+    expect(await shOk(`sha256sum < ${exported}/large.bin`)).toBe(await shOk(`sha256sum < ${src}`));
+    const log = await fx.run(['log', '/large.bin']);
+    expect(log.json.versions.map((v: any) => v.op)).toEqual(['write', 'create']);
+  });
+});
