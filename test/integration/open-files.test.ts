@@ -1,0 +1,162 @@
+import { randomBytes, createHash } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OpenFiles, O_APPEND } from '../../src/mount/open-files.js';
+import { getEntry } from '../../src/store/entries.js';
+import { openStore, type Store } from '../../src/store/store.js';
+import { VaultFs } from '../../src/store/vault-fs.js';
+import { tempDir } from '../helpers.js';
+
+// The mount's open-file layer on a real store, without FUSE: states, shared handles, spill,
+// one version per persist.
+
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+let tmp: ReturnType<typeof tempDir>;
+let store: Store;
+let fs: VaultFs;
+let files: OpenFiles;
+let spill: string;
+
+beforeAll(() => {
+  tmp = tempDir('avfs-open-files-');
+  store = openStore(join(tmp.dir, 'home'));
+  fs = new VaultFs(store, 'default', { source: 'mount' });
+  spill = join(tmp.dir, 'spill');
+  files = new OpenFiles(fs, fs.row().id, { spillDir: spill, memoryLimit: 256 * 1024, memoryBudget: 1024 * 1024 });
+});
+afterAll(() => {
+  store.release();
+  tmp.cleanup();
+});
+
+const versions = (path: string) =>
+  store.db.prepare('SELECT version, op, size, source FROM versions WHERE path = ? ORDER BY version').all(path) as { version: number; op: string; size: number; source: string }[];
+const read = (fh: number, length: number, position = 0) => {
+  const buf = Buffer.alloc(length);
+  const n = files.read(files.handle(fh)!.file, buf, length, position);
+  return buf.subarray(0, n);
+};
+const write = (fh: number, data: Buffer, position: number) => files.write(files.handle(fh)!.file, data, data.length, position);
+
+describe('open files', () => {
+  it('a created file is pending until persisted, then exists as one version; states move open → dirty → flushed', () => {
+    const fh = files.create('/new.txt', 0o640, 0);
+    const file = files.handle(fh)!.file;
+    expect(file.pending).toBe(true);
+    expect(file.state).toBe('open');
+    expect(getEntry(store, fs.row().id, '/new.txt')).toBeUndefined();
+    write(fh, Buffer.from('hello '), 0);
+    write(fh, Buffer.from('world'), 6);
+    expect(file.state).toBe('dirty');
+    expect(read(fh, 100).toString()).toBe('hello world'); // own unsaved writes
+    expect(getEntry(store, fs.row().id, '/new.txt')).toBeUndefined();
+    files.flush(file);
+    expect(file.state).toBe('flushed');
+    expect(fs.readFile('/new.txt').toString()).toBe('hello world');
+    expect(fs.stat('/new.txt').mode).toBe(0o640);
+    expect(fs.stat('/new.txt').ino).toBe(file.ino);
+    files.release(fh);
+    expect(versions('/new.txt')).toEqual([{ version: 1, op: 'create', size: 11, source: 'mount' }]);
+    expect(files.get('/new.txt')).toBeUndefined();
+  });
+
+  it('handles on one path share the working copy; persisting is skipped when nothing changed', () => {
+    fs.writeFile('/shared.txt', 'abcdef');
+    const a = files.open(fs.stat('/shared.txt'), 2);
+    const b = files.open(fs.stat('/shared.txt'), 2);
+    expect(files.handle(a)!.file).toBe(files.handle(b)!.file);
+    expect(read(b, 3, 2).toString()).toBe('cde'); // clean: read from the store
+    write(a, Buffer.from('XY'), 1);
+    expect(read(b, 10).toString()).toBe('aXYdef');
+    files.release(a);
+    expect(fs.readFile('/shared.txt').toString()).toBe('abcdef'); // b is still open: not persisted yet
+    files.release(b);
+    expect(fs.readFile('/shared.txt').toString()).toBe('aXYdef');
+    const c = files.open(fs.stat('/shared.txt'), 0);
+    files.flush(files.handle(c)!.file);
+    files.release(c);
+    expect(versions('/shared.txt').map((v) => v.op)).toEqual(['create', 'write']);
+  });
+
+  it('truncate cuts and extends with zeros; truncation alone is persisted on release, not on flush', () => {
+    fs.writeFile('/t.bin', Buffer.from('0123456789'));
+    const fh = files.open(fs.stat('/t.bin'), 2);
+    const file = files.handle(fh)!.file;
+    files.truncate(file, 4);
+    files.truncate(file, 8);
+    expect(read(fh, 100)).toEqual(Buffer.from('0123\0\0\0\0'));
+    files.flush(file); // a shell's dup2-then-close: nothing written yet
+    expect(fs.readFile('/t.bin').toString()).toBe('0123456789');
+    files.release(fh);
+    expect(fs.readFile('/t.bin')).toEqual(Buffer.from('0123\0\0\0\0'));
+  });
+
+  it('O_APPEND handles append at the shared size', () => {
+    fs.writeFile('/log.txt', 'a\n');
+    const x = files.open(fs.stat('/log.txt'), 1 | O_APPEND);
+    const file = files.handle(x)!.file;
+    write(x, Buffer.from('b\n'), file.size);
+    write(x, Buffer.from('c\n'), file.size);
+    files.release(x);
+    expect(fs.readFile('/log.txt').toString()).toBe('a\nb\nc\n');
+  });
+
+  it('a file past the in-memory limit spills to disk, reads back exactly, and the spill file goes on release', () => {
+    const data = randomBytes(1_000_000);
+    const fh = files.create('/big.bin', 0o644, 0);
+    const file = files.handle(fh)!.file;
+    for (let off = 0; off < data.length; off += 131072) write(fh, data.subarray(off, off + 131072), off);
+    expect(file.spill).not.toBeNull();
+    expect(file.mem).toBeNull();
+    expect(sha(read(fh, data.length))).toBe(sha(data));
+    files.flush(file);
+    files.release(fh);
+    expect(sha(fs.readFile('/big.bin'))).toBe(sha(data));
+    expect(existsSync(spill) ? readdirSync(spill) : []).toEqual([]);
+    // In-place edit of the stored large file: materialised from the store into a spill file.
+    const e = files.open(fs.stat('/big.bin'), 2);
+    write(e, Buffer.from('PATCH'), 500_000);
+    files.release(e);
+    const patched = Buffer.from(data);
+    patched.write('PATCH', 500_000);
+    expect(sha(fs.readFile('/big.bin'))).toBe(sha(patched));
+  });
+
+  it('an orphan (unlinked while open) keeps working for its handles and is never stored', () => {
+    const fh = files.create('/gone.txt', 0o644, 0);
+    const file = files.handle(fh)!.file;
+    write(fh, Buffer.from('bye'), 0);
+    files.hide(file, '/.fuse_hidden0000000100000001');
+    expect(read(fh, 10).toString()).toBe('bye');
+    files.release(fh);
+    expect(getEntry(store, fs.row().id, '/gone.txt')).toBeUndefined();
+    expect(getEntry(store, fs.row().id, '/.fuse_hidden0000000100000001')).toBeUndefined();
+  });
+
+  it('a persist that fails (quota) leaves the file dirty and reports the error', () => {
+    store.db.prepare('UPDATE vaults SET max_file_size = 10 WHERE id = ?').run(fs.row().id);
+    try {
+      const fh = files.create('/q.txt', 0o644, 0);
+      const file = files.handle(fh)!.file;
+      write(fh, Buffer.alloc(50, 1), 0);
+      expect(() => files.flush(file)).toThrow(expect.objectContaining({ code: 'QUOTA_EXCEEDED', errno: 'EDQUOT' }));
+      expect(file.state).toBe('dirty');
+      files.truncate(file, 5);
+      files.release(fh);
+      expect(fs.readFile('/q.txt')).toEqual(Buffer.alloc(5, 1));
+    } finally {
+      store.db.prepare('UPDATE vaults SET max_file_size = NULL WHERE id = ?').run(fs.row().id);
+    }
+  });
+
+  it('moving a directory moves the open files below it', () => {
+    fs.mkdir('/dir');
+    const fh = files.create('/dir/p.txt', 0o644, 0);
+    write(fh, Buffer.from('moved'), 0);
+    fs.rename('/dir', '/dir2');
+    files.move('/dir', '/dir2');
+    files.release(fh);
+    expect(fs.readFile('/dir2/p.txt').toString()).toBe('moved');
+  });
+});
