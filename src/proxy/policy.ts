@@ -189,8 +189,10 @@ export const DEFAULT_POLICY: Policy = parsePolicy({});
 
 /** The rules a policy evaluates, in order: its own, then the built-in ones unless it opts out. */
 export function effectiveRules(policy: Policy): Rule[] {
-  return policy.extends === 'default' ? [...policy.rules, ...DEFAULT_RULES.map((r) => zRule.parse(r))] : policy.rules;
+  builtinRules ??= DEFAULT_RULES.map((r) => zRule.parse(r));
+  return policy.extends === 'default' ? [...policy.rules, ...builtinRules] : policy.rules;
 }
+let builtinRules: Rule[] | undefined;
 
 function patternsOf(rule: Rule): string[] {
   const list = (p: string | string[] | undefined) => (p === undefined ? [] : Array.isArray(p) ? p : [p]);

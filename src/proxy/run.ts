@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { incompleteTail } from '../core/text.js';
 import { normalizePath } from '../core/paths.js';
 import { AvfsError } from '../errors.js';
+import { findLiveMount } from '../mount/index.js';
 import { audit } from '../store/audit.js';
 import { saveCheckpoint } from '../store/checkpoints.js';
 import { finishExec, insertExec } from '../store/execs.js';
@@ -113,9 +114,11 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
   const command = describeRequest(request);
   const { policy, source } = loadPolicy(store, vaultName);
 
-  // Host paths are judged against the directory the command will see; a live mount of the vault
-  // is known now, a private mount or copy is created only once the command is allowed.
-  const { decision, verdicts } = evaluatePolicy(policy, request, { cwd });
+  // Host paths are judged against the directory the command will see: a live mount of the vault
+  // is known now (absolute paths into it are the vault's); a private mount or a copy is created
+  // only once the command is allowed, so nobody can name it in advance.
+  const live = request.mode === 'copy' ? undefined : findLiveMount(store.home, vaultName);
+  const { decision, verdicts } = evaluatePolicy(policy, request, { cwd, root: live && !live.read_only ? live.dir : undefined });
   const approved = decision.action === 'require_approval' && !!request.approve;
   const base = { exec_id: execId, command, cwd, decision, policy: source };
   store.mutate(() => audit(store, actor, 'proxy.request', vaultName, { ...base, approved }));

@@ -35,6 +35,7 @@ const CONTENT_TABLES = new Set(['blobs', 'chunks', 'blob_chunks', 'text_index'])
 export const DEFAULT_GC_GRACE_MS = 60 * 60 * 1000;
 // Blobs per transaction: about 10-50 ms of write lock each on a large home, so writers barely wait.
 const BATCH = 500;
+const UNINDEXED_BATCHES = 8;
 
 export interface ReferenceTable {
   table: string;
@@ -59,16 +60,28 @@ export function referenceTables(store: Store): ReferenceTable[] {
   return out;
 }
 
-/** SQL that is true when `${col}` (a blob hash) is referenced by no reference table. */
+/** SQL that is true when `${col}` (a blob hash) is referenced by none of the indexed reference tables. */
 function unreferenced(tables: ReferenceTable[], col: string): string {
-  if (tables.length === 0) return '1';
-  return tables
-    .map(({ table, indexed }) =>
-      indexed
-        ? `NOT EXISTS (SELECT 1 FROM ${quote(table)} r WHERE r.hash = ${col})`
-        : `${col} NOT IN (SELECT hash FROM ${quote(table)} WHERE hash IS NOT NULL)`,
-    )
-    .join(' AND ');
+  const indexed = tables.filter((t) => t.indexed);
+  if (indexed.length === 0) return '1';
+  return indexed.map(({ table }) => `NOT EXISTS (SELECT 1 FROM ${quote(table)} r WHERE r.hash = ${col})`).join(' AND ');
+}
+
+/**
+ * Which of `hashes` a reference table without a hash index (checkpoint_entries: see schema
+ * migration 4) still references: one scan of the table, probing each row against the candidate
+ * set. That costs a fraction of building an index over every hash in the table (NOT IN), and is
+ * done once per transaction, not once per blob.
+ */
+function referencedByUnindexed(store: Store, tables: ReferenceTable[], hashes: string[]): Set<string> {
+  const found = new Set<string>();
+  if (hashes.length === 0) return found;
+  const json = JSON.stringify(hashes);
+  for (const { table } of tables.filter((t) => !t.indexed)) {
+    const rows = store.stmt<{ hash: string }>(`SELECT DISTINCT hash FROM ${quote(table)} WHERE hash IN (SELECT value FROM json_each(?))`).all(json);
+    for (const r of rows) found.add(r.hash);
+  }
+  return found;
 }
 
 function hasTable(store: Store, name: string): boolean {
@@ -101,11 +114,15 @@ export interface GcPlan {
 }
 
 function scanUnreferenced(store: Store, tables: ReferenceTable[]): BlobCandidate[] {
-  return store
+  const candidates = store
     .stmt<BlobCandidate>(
-      `SELECT hash, size, chunk_count AS chunkCount, created_at AS createdAt FROM blobs WHERE ${unreferenced(tables, 'blobs.hash')}`,
+      // Driven by the hash index (a narrow scan), reading the wide blob rows only for orphans.
+      `SELECT hash, size, chunk_count AS chunkCount, created_at AS createdAt FROM blobs
+       WHERE hash IN (SELECT k.hash FROM blobs k WHERE ${unreferenced(tables, 'k.hash')})`,
     )
     .all();
+  const referenced = referencedByUnindexed(store, tables, candidates.map((b) => b.hash));
+  return referenced.size === 0 ? candidates : candidates.filter((b) => !referenced.has(b.hash));
 }
 
 /** A read-only plan: used by `gc --dry-run` and by `stats` (cutoff = Infinity: every orphan). */
@@ -121,9 +138,9 @@ export function planGc(store: Store, cutoff: number): GcPlan {
       .stmt<{ n: number; bytes: number }>(
         `WITH cand(hash) AS (SELECT value FROM json_each(?))
          SELECT count(*) AS n, coalesce(sum(c.size), 0) AS bytes FROM chunks c
-         WHERE c.created_at < ?
-           AND c.hash IN (SELECT bc.chunk_hash FROM blob_chunks bc WHERE bc.blob_hash IN (SELECT hash FROM cand))
-           AND NOT EXISTS (SELECT 1 FROM blob_chunks o WHERE o.chunk_hash = c.hash AND o.blob_hash NOT IN (SELECT hash FROM cand))`,
+         WHERE c.hash IN (SELECT bc.chunk_hash FROM blob_chunks bc WHERE bc.blob_hash IN (SELECT hash FROM cand))
+           AND NOT EXISTS (SELECT 1 FROM blob_chunks o WHERE o.chunk_hash = c.hash AND o.blob_hash NOT IN (SELECT hash FROM cand))
+           AND c.created_at < ?`,
       )
       .get(chunked, clampCutoff(cutoff))!;
     const loose = looseChunkStats(store, cutoff);
@@ -145,7 +162,10 @@ export function planGc(store: Store, cutoff: number): GcPlan {
 /** SQLite compares integers; Infinity (stats' "every orphan") becomes the largest safe integer. */
 const clampCutoff = (cutoff: number) => (Number.isFinite(cutoff) ? cutoff : Number.MAX_SAFE_INTEGER);
 
-const LOOSE_CHUNKS = 'FROM chunks c WHERE c.created_at < ? AND NOT EXISTS (SELECT 1 FROM blob_chunks bc WHERE bc.chunk_hash = c.hash)';
+// created_at sits after the 64 KiB data column, so reading it walks the row's overflow pages: find
+// unlisted chunks through the hash index first, and read created_at only for those.
+const LOOSE_CHUNKS = `FROM chunks c WHERE c.hash IN
+  (SELECT k.hash FROM chunks k WHERE NOT EXISTS (SELECT 1 FROM blob_chunks bc WHERE bc.chunk_hash = k.hash)) AND c.created_at < ?`;
 
 /** Chunks no blob lists: left by a streamed write that stopped before its blob row was written. */
 function looseChunkStats(store: Store, cutoff: number): { n: number; bytes: number } {
@@ -206,7 +226,10 @@ export function gc(store: Store, options: GcOptions): GcReport {
   const indexed = hasTable(store, 'text_index');
   const manualUnindex = indexed && !indexFollowsBlobs(store);
   const freed = { blobs: 0, chunks: 0, bytes: 0, index: 0, transactions: 0 };
-  const batchSize = options.batchSize ?? BATCH;
+  // Each transaction scans every unindexed reference table once, so with such a table the
+  // candidates go in at most UNINDEXED_BATCHES transactions instead of many small ones.
+  const unindexed = tables.some((t) => !t.indexed);
+  const batchSize = options.batchSize ?? (unindexed ? Math.max(BATCH, Math.ceil(doomed.length / UNINDEXED_BATCHES)) : BATCH);
 
   // The candidate list is only a hint: each batch re-selects, under the write lock, the
   // candidates that are still unreferenced and still older than the cutoff.
@@ -215,7 +238,11 @@ export function gc(store: Store, options: GcOptions): GcReport {
   for (let i = 0; i < doomed.length; i += batchSize) {
     store.mutate(() => {
       freed.transactions++;
-      const rows = store.stmt<{ hash: string; size: number; chunkCount: number }>(recheck).all(JSON.stringify(doomed.slice(i, i + batchSize)), cutoff);
+      let rows = store.stmt<{ hash: string; size: number; chunkCount: number }>(recheck).all(JSON.stringify(doomed.slice(i, i + batchSize)), cutoff);
+      if (unindexed) {
+        const referenced = referencedByUnindexed(store, tables, rows.map((r) => r.hash));
+        rows = rows.filter((r) => !referenced.has(r.hash));
+      }
       if (rows.length === 0) return;
       const hashes = JSON.stringify(rows.map((r) => r.hash));
       if (indexed) {

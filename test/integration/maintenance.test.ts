@@ -306,6 +306,20 @@ describe('gc', () => {
     expect(count('blobs')).toBe(0);
   });
 
+  it('checkpoint_entries (no hash index since migration 4) is checked in every batch', () => {
+    const hashes = Array.from({ length: 20 }, (_, i) => putContent(store, Buffer.from(`content ${i}`)).hash);
+    const cp = checkpointOf('default', 'cp');
+    const insert = store.db.prepare(
+      "INSERT INTO checkpoint_entries (checkpoint_id, path, parent, type, mode, size, hash, target, mtime, atime, ctime, ino, version) VALUES (?, ?, '/', 'f', 420, 9, ?, NULL, 0, 0, 0, 2, 1)",
+    );
+    hashes.forEach((hash, i) => i % 3 === 0 && insert.run(cp, `/kept${i}`, hash)); // 7 of the 20 stay referenced
+    age();
+    const report = gc(store, { graceMs: 0, actor, batchSize: 3 });
+    expect(report).toMatchObject({ freed_blobs: 13 });
+    expect(report.reference_tables).toContain('checkpoint_entries');
+    expectIntact();
+  });
+
   it('stats orphans equal what gc --grace 0 then frees', () => {
     fs.writeFile('/keep', 'keep');
     createVault(store, 'tmp', actor);

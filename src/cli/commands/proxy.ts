@@ -11,6 +11,7 @@ import { loadPolicy, savePolicy } from '../../proxy/policy-source.js';
 import type { ExecRequest } from '../../proxy/run.js';
 import { quoteArgv } from '../../proxy/command-line.js';
 import { normalizePath } from '../../core/paths.js';
+import { findLiveMount } from '../../mount/index.js';
 import { action, examples, EXIT_CODE } from '../command.js';
 import type { Output } from '../output.js';
 
@@ -57,14 +58,16 @@ function requestOf(args: unknown[], opts: { shell?: string; cwd?: string }): Pic
 const HONEST = `
 What this is: a command boundary with policy and change tracking, NOT a syscall sandbox. The
 policy judges the command line before anything starts (a denied command never runs); the command
-then runs as your user with your permissions, in a mounted view of the vault (or a temporary copy
-of it when FUSE is unavailable, or with --mode copy), with cwd = that directory + --cwd. A program
+then runs as your user with your permissions, in a mounted view of the vault (a live \`avfs mount\`
+of it if there is one, else a private mount for the run; a temporary copy when FUSE is unavailable
+or with --mode copy, and the JSON says which), with cwd = that directory + --cwd. A program
 can still read or write host paths it computes at run time, open network connections, or escape
 the process-group cleanup with setsid() and a cleared environment. Use a container or VM when you
 need isolation; use avfs to know and undo what a command did to the vault.`;
 
 const exec = new Command('exec')
   .description('run a command through the proxy boundary: policy check, optional checkpoint, timeout, exact report of changed files')
+  .usage('[options] -- <cmd> [args…]   |   [options] --shell "<string>"')
   .argument('[command...]', 'the command and its arguments, after --')
   .option('--shell <string>', 'run a shell command line with /bin/sh -c instead of an argv')
   .option('--cwd <path>', 'working directory inside the vault', '/')
@@ -95,7 +98,8 @@ A rename is reported as deleted (old path) + added (new path). avfs exits with t
 code (124 on timeout, 127 when the program is not found).
 
 Environment: what the policy passes (PATH, HOME, LANG, LC_*, … see \`proxy policy show\`), its
-\`env.set\`, --env, and AVFS_VAULT, AVFS_MOUNTPOINT, AVFS_EXEC_ID, AVFS_HOME.` +
+\`env.set\`, --env, and AVFS_VAULT, AVFS_MOUNTPOINT, AVFS_EXEC_ID, AVFS_HOME.
+` +
       examples([
         'avfs proxy exec -- ls -la',
         'avfs proxy exec --json --cwd /src -- npm test',
@@ -272,6 +276,7 @@ const reset = new Command('reset')
 
 const check = new Command('check')
   .description('explain what the policy decides for a command, and which rule decided, without running anything')
+  .usage('[options] -- <cmd> [args…]   |   [options] --shell "<string>"')
   .argument('[command...]', 'the command and its arguments, after --')
   .option('--shell <string>', 'judge a shell command line instead of an argv')
   .option('--cwd <path>', 'working directory inside the vault (for .. checks)', '/')
@@ -284,7 +289,8 @@ const check = new Command('check')
         const request = requestOf(args, opts);
         const vault = ctx.vaultName();
         const { policy, source } = loadPolicy(ctx.store, vault);
-        const { decision, verdicts } = evaluatePolicy(policy, request, { cwd: normalizePath(request.cwd ?? '/') });
+        const live = findLiveMount(ctx.store.home, vault);
+        const { decision, verdicts } = evaluatePolicy(policy, request, { cwd: normalizePath(request.cwd ?? '/'), root: live && !live.read_only ? live.dir : undefined });
         const wouldRun = decision.action === 'allow' || decision.action === 'allow_with_checkpoint' || (needsApproval(decision.action) && !!opts.approve);
         return {
           vault,
