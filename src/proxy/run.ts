@@ -143,7 +143,8 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
       vault: vaultName,
       command: JSON.stringify(request.shell !== undefined ? { shell: request.shell } : { argv: request.argv }),
       cwd,
-      mode: workspace.mode,
+      // A reused live mount records its writes without the exec id; undo needs to know that.
+      mode: workspace.tagged ? workspace.mode : 'mount-shared',
       decision: JSON.stringify(decision),
       checkpoint,
       seq_before: workspace.seqBefore,

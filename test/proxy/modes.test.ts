@@ -96,6 +96,13 @@ describe.skipIf(!fuse.ok && process.env.AVFS_REQUIRE_FUSE !== '1')('mount mode s
       expect(r.json.mode_reason).toContain('reused the live mount');
       expect(r.json.changed_files.map((c: any) => [c.path, c.kind])).toEqual([['/a.txt', 'deleted'], ['/b.txt', 'added']]);
       expect(readFileSync(join(dir, 'b.txt'), 'utf8')).toBe('b\n');
+      // Its writes are untagged, yet undo knows they were the exec's own.
+      const before = vaultTree(home);
+      const c = await avfs(home, ['proxy', 'exec', '--checkpoint', '--', 'sh', '-c', 'echo c > c.txt']);
+      expect(c.json.changed_files.map((f: any) => f.path)).toEqual(['/c.txt']);
+      const undo = await avfs(home, ['proxy', 'undo', c.json.exec_id]);
+      expect(undo.json, undo.stdout).toMatchObject({ ok: true, discarded_changes: 0 });
+      expect(vaultTree(home)).toEqual(before);
     } finally {
       await avfs(home, ['unmount', dir, '--lazy']);
       if (readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${dir} `)) await execa('umount', ['-l', dir], { reject: false });
