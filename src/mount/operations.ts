@@ -4,7 +4,7 @@ import { AvfsError, toAvfsError } from '../errors.js';
 import { basename, dirname } from '../core/paths.js';
 import { getEntry, listChildren, setTimes, vaultUsage, type Entry } from '../store/entries.js';
 import type { VaultFs } from '../store/vault-fs.js';
-import type { VaultRow } from '../store/vaults.js';
+import { currentSeq, type VaultRow } from '../store/vaults.js';
 import { errnoCode, type Fuse } from './fuse.js';
 import { O_ACCMODE, O_APPEND, O_RDONLY, type OpenFile, type OpenFiles } from './open-files.js';
 
@@ -23,6 +23,9 @@ import { O_ACCMODE, O_APPEND, O_RDONLY, type OpenFile, type OpenFiles } from './
  *  - xattrs → not implemented: the kernel answers ENOSYS once, then EOPNOTSUPP for every xattr
  *    call without asking again (cheaper than answering each; `cp -a` and `ls` treat it as "none").
  *  - mknod (fifos, sockets, devices) → EPERM.
+ *  - access → not implemented, on purpose: the kernel answers access()/chdir itself (existence
+ *    through lookup, EROFS through the read-only mount flag) once the first call gets ENOSYS,
+ *    which saves a round trip per call (git calls access() several times per command).
  *  - directories report nlink 1 ("not counted", as btrfs does), which turns off find's leaf
  *    optimisation instead of misleading it.
  */
@@ -46,7 +49,6 @@ const S_IFLNK = 0o120000;
 const TYPE_BITS: Record<Entry['type'], number> = { f: S_IFREG, d: S_IFDIR, l: S_IFLNK };
 /** Reported st_blksize: stdio and cp size their buffers by it; matches max_write. */
 const BLKSIZE = 128 * 1024;
-const W_OK = 2;
 const DIR_SIZE = 4096;
 const HIDDEN = /\/\.fuse_hidden[0-9a-f]{16}$/;
 
@@ -157,6 +159,10 @@ export function createOperations(ctx: MountContext): FuseOperations {
     return false;
   }
 
+  // Directory listings, reused while the vault's change sequence (the newest version id) is the
+  // same: every change to names, types or inodes records a version, in this process or another.
+  const listings = new Map<string, { seq: number; names: string[]; stats: FuseStat[] }>();
+
   const ops: FuseOperations = {
     getattr(path, cb) {
       try {
@@ -175,32 +181,31 @@ export function createOperations(ctx: MountContext): FuseOperations {
 
     readdir(path, cb) {
       try {
-        const dir = entry(path);
-        if (!dir) return cb(ENOENT);
-        if (dir.type !== 'd') return cb(ENOTDIR);
-        const self = entryStat(dir);
-        const names = ['.', '..'];
-        const stats = [self, self];
-        for (const child of listChildren(store, vaultId, path)) {
-          names.push(basename(child.path));
-          stats.push(entryStat(child));
+        const seq = currentSeq(store);
+        let listing = listings.get(path);
+        if (!listing || listing.seq !== seq) {
+          const dir = entry(path);
+          if (!dir) return cb(ENOENT);
+          if (dir.type !== 'd') return cb(ENOTDIR);
+          // libfuse takes only the type and inode number from these (for d_type and d_ino).
+          const self = { mode: S_IFDIR, ino: dir.ino, atime: 0, mtime: 0, ctime: 0 };
+          listing = { seq, names: ['.', '..'], stats: [self, self] };
+          for (const child of listChildren(store, vaultId, path)) {
+            listing.names.push(basename(child.path));
+            listing.stats.push({ mode: TYPE_BITS[child.type], ino: child.ino, atime: 0, mtime: 0, ctime: 0 });
+          }
+          if (listings.size >= 1024) listings.clear();
+          listings.set(path, listing);
         }
-        for (const f of files.pendingIn(path)) {
-          names.push(basename(f.path));
-          stats.push(fileStat(f));
-        }
-        cb(0, names, stats);
+        const pending = files.pendingIn(path);
+        if (pending.length === 0) return cb(0, listing.names, listing.stats);
+        cb(
+          0,
+          [...listing.names, ...pending.map((f) => basename(f.path))],
+          [...listing.stats, ...pending.map((f) => ({ mode: S_IFREG, ino: f.ino, atime: 0, mtime: 0, ctime: 0 }))],
+        );
       } catch (err) {
         cb(errno(err, 'readdir', path));
-      }
-    },
-
-    access(path, mode, cb) {
-      try {
-        if (!openAt(path) && !entry(path)) return cb(ENOENT);
-        cb(ctx.readOnly && mode & W_OK ? EROFS : 0);
-      } catch (err) {
-        cb(errno(err, 'access', path));
       }
     },
 

@@ -52,8 +52,9 @@ const DRAIN_MS = 5000;
 
 /**
  * fuse-native has no option for these, so they are appended to the `-o` string it builds
- * (DESIGN §4.1): big writes, stable inode numbers, and auto_cache (the page cache survives
- * re-opening a file until its mtime or size changes, so a file is read from avfs once).
+ * (DESIGN §4.1): big writes, stable inode numbers, auto_cache (the page cache survives
+ * re-opening a file until its mtime or size changes, so a file is read from avfs once) and a
+ * negative-lookup cache as long as the attribute cache.
  */
 function fuseClass(Base: Fuse, extra: string[]): Fuse {
   class AvfsFuse extends Base {
@@ -139,16 +140,26 @@ export async function serveMount(options: ServeOptions): Promise<MountSessionInf
       home,
       log: (m) => info(m),
     });
-    const extra = [`big_writes`, `max_write=${MAX_WRITE}`, 'use_ino', 'auto_cache', ...(options.readOnly ? ['ro'] : [])];
+    if (process.env.AVFS_MOUNT_STATS) instrument(ops as unknown as Record<string, unknown>, info, process.env.AVFS_MOUNT_STATS === 'trace');
+    const extra = [
+      'big_writes',
+      `max_write=${MAX_WRITE}`,
+      'use_ino',
+      'auto_cache',
+      // A failed lookup is remembered for the same bound as attributes: tools probe many names
+      // that do not exist (.gitignore in every directory, MERGE_HEAD, …).
+      `negative_timeout=${ATTR_TIMEOUT_S}`,
+      ...(options.readOnly ? ['ro'] : []),
+    ];
     const AvfsFuse = fuseClass(Fuse, extra);
     fuse = new AvfsFuse(dir, ops, {
       fsname: 'avfs',
       subtype: 'avfs',
       attrTimeout: ATTR_TIMEOUT_S,
       entryTimeout: ATTR_TIMEOUT_S,
-      // Handlers are synchronous and always answer; this only guards against a bug leaving a
-      // request unanswered forever (the caller would hang in state D).
-      timeout: 120_000,
+      // Every handler is synchronous and answers on every path (try/catch), so fuse-native's
+      // per-request timer (a setTimeout and clearTimeout per request) buys nothing here.
+      timeout: false,
     });
     await mountWithTimeout(fuse, 20_000);
   } catch (err) {
@@ -245,4 +256,38 @@ function mountWithTimeout(fuse: InstanceType<Fuse>, ms: number): Promise<void> {
       else resolvePromise();
     });
   });
+}
+
+/**
+ * AVFS_MOUNT_STATS=1: counts every FUSE operation and the time its handler spent on the JS
+ * thread, written to the log on SIGUSR2 and at exit (what a profile of a workload starts from);
+ * AVFS_MOUNT_STATS=trace also logs each operation and its path.
+ */
+function instrument(ops: Record<string, unknown>, info: (m: string) => void, trace: boolean): void {
+  const stats = new Map<string, { calls: number; ns: bigint }>();
+  for (const [name, fn] of Object.entries(ops)) {
+    if (typeof fn !== 'function') continue;
+    const s = { calls: 0, ns: 0n };
+    stats.set(name, s);
+    ops[name] = function (this: unknown, ...args: unknown[]) {
+      if (trace) info(`op ${name} ${String(args[0])}`);
+      const t = process.hrtime.bigint();
+      try {
+        return (fn as (...a: unknown[]) => unknown).apply(this, args);
+      } finally {
+        s.calls++;
+        s.ns += process.hrtime.bigint() - t;
+      }
+    };
+  }
+  const dump = () => {
+    const rows = [...stats].filter(([, s]) => s.calls > 0).sort((a, b) => Number(b[1].ns - a[1].ns));
+    info(`op stats: ${rows.map(([n, s]) => `${n} ${s.calls} calls ${(Number(s.ns) / 1e6).toFixed(1)} ms`).join(', ')}`);
+    for (const s of stats.values()) {
+      s.calls = 0;
+      s.ns = 0n;
+    }
+  };
+  process.on('SIGUSR2', dump);
+  process.on('exit', dump);
 }

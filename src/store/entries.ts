@@ -37,7 +37,9 @@ export interface EntryState {
 
 const COLUMNS = 'path, parent, type, mode, size, hash, target, mtime, atime, ctime, ino, version';
 const GET_ENTRY = `SELECT ${COLUMNS} FROM entries WHERE vault_id = ? AND path = ?`;
-const LIST_CHILDREN = `SELECT ${COLUMNS} FROM entries WHERE vault_id = ? AND parent = ? ORDER BY path`;
+// INDEXED BY: without statistics the planner prefers walking the primary key (it already yields
+// path order) over the whole vault, which made every listing O(entries in the vault).
+const LIST_CHILDREN = `SELECT ${COLUMNS} FROM entries INDEXED BY entries_parent WHERE vault_id = ? AND parent = ? ORDER BY path`;
 const LIST_DESCENDANTS = `SELECT ${COLUMNS} FROM entries WHERE vault_id = ? AND path >= ? AND path < ? ORDER BY path`;
 const HAS_CHILD = 'SELECT 1 FROM entries WHERE vault_id = ? AND parent = ? LIMIT 1';
 const UPSERT_ENTRY = `INSERT OR REPLACE INTO entries (vault_id, ${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
