@@ -18,19 +18,43 @@ export const HIT_END = '\u0003';
 const SNIPPET_TOKENS = 16;
 
 /**
- * The matching contents, ranked by bm25, joined with the vault's current file entries. The FTS
- * match runs once over the (home-wide) index; CROSS JOIN fixes the join order so SQLite walks
- * match → text_index → entries (by the entries_hash index) instead of probing the FTS table once
- * per entry of the vault. A content held by several paths yields one row per path.
+ * Two plans for one ranked search; both end joining ranked contents with the vault's current file
+ * entries (CROSS JOIN fixes the order: ranked → text_index → entries by the entries_hash index),
+ * one row per path holding a matching content. bm25() is called directly: FTS5's `rank` column
+ * sorts every match itself and is slower.
+ *
+ * TOP_K: rank every match home-wide, keep the best k, join only those. Cheap when the vault holds
+ * most matching contents (the usual case: one vault, or forks sharing their contents), because a
+ * common word's thousands of matches are never joined.
+ *
+ * IN_VAULT: first collect the ids of the contents in the vault's scope, then walk the matches and
+ * rank only those in that set (the unary + keeps SQLite from handing `rowid IN` to FTS5 as one
+ * lookup per id, which re-runs the query per id). Cheap when the scope holds few of the matches:
+ * a small vault, or a narrow --path, in a home whose other vaults match a lot.
  */
-const SEARCH = `
+const SEARCH_TOP_K = `
+  WITH m AS MATERIALIZED (SELECT rowid AS id, bm25(fts) AS rank FROM fts WHERE fts MATCH ? ORDER BY rank LIMIT ?)
   SELECT e.path AS path, e.size AS size, e.mtime AS mtime, e.hash AS hash, m.id AS id, m.rank AS rank
-  FROM (SELECT rowid AS id, rank FROM fts WHERE fts MATCH ?) AS m
+  FROM m
   CROSS JOIN text_index t ON t.id = m.id
   CROSS JOIN entries e ON e.hash = t.hash
   WHERE e.vault_id = ? AND e.type = 'f' AND (e.path = ? OR (e.path >= ? AND e.path < ?))
   ORDER BY m.rank, e.path
   LIMIT ?`;
+const SEARCH_IN_VAULT = `
+  WITH v AS MATERIALIZED (
+    SELECT DISTINCT t.id FROM entries e JOIN text_index t ON t.hash = e.hash
+    WHERE e.vault_id = ? AND e.type = 'f' AND (e.path = ? OR (e.path >= ? AND e.path < ?))),
+  m AS MATERIALIZED (SELECT rowid AS id, bm25(fts) AS rank FROM fts WHERE fts MATCH ? AND +rowid IN v ORDER BY rank LIMIT ?)
+  SELECT e.path AS path, e.size AS size, e.mtime AS mtime, e.hash AS hash, m.id AS id, m.rank AS rank
+  FROM m
+  CROSS JOIN text_index t ON t.id = m.id
+  CROSS JOIN entries e ON e.hash = t.hash
+  WHERE e.vault_id = ? AND e.type = 'f' AND (e.path = ? OR (e.path >= ? AND e.path < ?))
+  ORDER BY m.rank, e.path
+  LIMIT ?`;
+const COUNT_SCOPE = "SELECT count(*) AS n FROM entries WHERE vault_id = ? AND (path = ? OR (path >= ? AND path < ?))";
+const COUNT_MATCHES = 'SELECT count(*) AS n FROM fts WHERE fts MATCH ?';
 const SNIPPET = `SELECT snippet(fts, 0, char(2), char(3), '…', ${SNIPPET_TOKENS}) AS snippet FROM fts WHERE fts MATCH ? AND rowid = ?`;
 
 export interface SearchHit {
@@ -38,7 +62,7 @@ export interface SearchHit {
   size: number;
   mtime: number;
   hash: string;
-  /** bm25 relevance, higher is better (FTS5's rank negated). */
+  /** bm25 relevance, higher is better (SQLite's bm25() negated). */
   score: number;
   /** Text around the best match, whitespace collapsed, matched terms between HIT_START and HIT_END. */
   snippet: string;
@@ -59,9 +83,24 @@ export function searchText(store: Store, vault: VaultRow, query: string, options
   const under = options.under ?? '/';
   const [lo, hi] = descendantRange(under);
   return store.read(() => {
-    const rows = ftsCall(query, () =>
-      store.stmt<{ path: string; size: number; mtime: number; hash: string; id: number; rank: number }>(SEARCH).all(query, vault.id, under, lo, hi, options.limit + 1),
-    );
+    // The index is home-wide: the best matches may belong to other vaults or lie outside the scope.
+    type Row = { path: string; size: number; mtime: number; hash: string; id: number; rank: number };
+    const want = options.limit + 1;
+    const total = ftsCall(query, () => store.stmt<{ n: number }>(COUNT_MATCHES).get(query)!.n);
+    if (total === 0) return { hits: [], truncated: false };
+    const topK = (k: number) => ftsCall(query, () => store.stmt<Row>(SEARCH_TOP_K).all(query, k, vault.id, under, lo, hi, want));
+    const scope = [vault.id, under, lo, hi];
+    const inVault = () => ftsCall(query, () => store.stmt<Row>(SEARCH_IN_VAULT).all(...scope, query, want, ...scope, want));
+    const candidates = Math.max(64, 4 * want);
+    let rows: Row[];
+    if (total <= candidates) {
+      rows = topK(-1); // every match: one pass, nothing to choose
+    } else if (store.stmt<{ n: number }>(COUNT_SCOPE).get(...scope)!.n * 2 < total) {
+      rows = inVault(); // the scope can hold at most a small share of the matches
+    } else {
+      rows = topK(candidates);
+      if (rows.length < want) rows = inVault(); // the best candidates were mostly elsewhere
+    }
     const truncated = rows.length > options.limit;
     const snippets = new Map<number, string>();
     const hits = rows.slice(0, options.limit).map((r) => {
@@ -217,8 +256,28 @@ export interface FindFilter {
   limit?: number;
 }
 
-const DESCENDANTS = `SELECT path, parent, type, mode, size, hash, target, mtime, atime, ctime, ino, version
+// Both run in raw mode (arrays, not objects): building a 12-field object per row is what a scan of
+// 10,000 entries spends most of its time on, so the scan reads four columns and only the entries
+// that pass are read whole. The comments keep these statements apart in the per-connection cache.
+const SCAN_NARROW = '/* find:narrow */ SELECT path, type, size, mtime FROM entries WHERE vault_id = ? AND path >= ? AND path < ? ORDER BY path';
+const SCAN_FULL = `/* find:full */ SELECT path, parent, type, mode, size, hash, target, mtime, atime, ctime, ino, version
   FROM entries WHERE vault_id = ? AND path >= ? AND path < ? ORDER BY path`;
+
+type FullRow = [string, string, EntryType, number, number, string | null, string | null, number, number, number, number, number];
+const toEntry = ([path, parent, type, mode, size, hash, target, mtime, atime, ctime, ino, version]: FullRow): Entry => ({
+  path,
+  parent,
+  type,
+  mode,
+  size,
+  hash,
+  target,
+  mtime,
+  atime,
+  ctime,
+  ino,
+  version,
+});
 
 /**
  * Entries at or below `root` that pass every filter, in path order. A directory root yields its
@@ -229,46 +288,64 @@ export function findEntries(store: Store, vault: VaultRow, root: Entry, filter: 
   return store.read(() => {
     const limit = filter.limit ?? Infinity;
     const rootDepth = root.path === '/' ? 0 : root.path.split('/').length - 1;
-    const passes = (e: Entry): boolean => {
-      if (filter.type && e.type !== filter.type) return false;
-      if (filter.minSize !== undefined && e.size < filter.minSize) return false;
-      if (filter.maxSize !== undefined && e.size > filter.maxSize) return false;
-      if (filter.newerThan !== undefined && e.mtime <= filter.newerThan) return false;
-      if (filter.maxDepth !== undefined && e.path.split('/').length - 1 - rootDepth > filter.maxDepth) return false;
-      if (filter.name && !filter.name.test(basename(e.path))) return false;
-      if (filter.path && !filter.path.test(e.path)) return false;
+    const passes = (path: string, type: EntryType, size: number, mtime: number): boolean => {
+      if (filter.type && type !== filter.type) return false;
+      if (filter.minSize !== undefined && size < filter.minSize) return false;
+      if (filter.maxSize !== undefined && size > filter.maxSize) return false;
+      if (filter.newerThan !== undefined && mtime <= filter.newerThan) return false;
+      if (filter.maxDepth !== undefined && depthBelow(path, rootDepth) > filter.maxDepth) return false;
+      if (filter.name && !filter.name.test(basename(path))) return false;
+      if (filter.path && !filter.path.test(path)) return false;
       return true;
     };
+    if (root.type !== 'd') return { entries: passes(root.path, root.type, root.size, root.mtime) ? [root] : [], truncated: false };
+    const [lo, hi] = descendantRange(root.path);
     const annotated = annotatedPaths(store, vault.id, filter);
-    const entries: Entry[] = [];
+    const matched: string[] = [];
     let truncated = false;
-    const take = (e: Entry): boolean => {
-      if (!passes(e) || (annotated && !annotated.has(e.path))) return true;
-      if (entries.length >= limit) {
+    let scanned = 0;
+    const take = (path: string, type: EntryType, size: number, mtime: number): boolean => {
+      if (!passes(path, type, size, mtime)) return true;
+      if (matched.length >= limit) {
         truncated = true;
         return false;
       }
-      entries.push(e);
+      matched.push(path);
       return true;
     };
-    if (root.type !== 'd') {
-      take(root);
-    } else if (annotated) {
-      const [lo, hi] = descendantRange(root.path);
+    if (annotated) {
+      const entries: Entry[] = [];
       for (const path of [...annotated].sort()) {
         if (path < lo || path >= hi) continue;
         const e = getEntry(store, vault.id, path);
-        if (e && !take(e)) break;
+        if (!e || !passes(e.path, e.type, e.size, e.mtime)) continue;
+        if (entries.length >= limit) {
+          truncated = true;
+          break;
+        }
+        entries.push(e);
       }
-    } else {
-      const [lo, hi] = descendantRange(root.path);
-      for (const e of store.stmt<Entry>(DESCENDANTS).iterate(vault.id, lo, hi)) {
-        if (e.path === '/') continue;
-        if (!take(e)) break;
-      }
+      return { entries, truncated };
     }
+    for (const [path, type, size, mtime] of store.stmt(SCAN_NARROW).raw(true).all(vault.id, lo, hi) as Array<[string, EntryType, number, number]>) {
+      scanned++;
+      if (path === '/') continue;
+      if (!take(path, type, size, mtime)) break;
+    }
+    // Few matches: read them one by one (an index lookup each). Many: one more range scan is cheaper.
+    if (matched.length * 4 <= scanned) return { entries: matched.map((p) => getEntry(store, vault.id, p)!), truncated };
+    const wanted = new Set(matched);
+    const entries: Entry[] = [];
+    for (const row of store.stmt(SCAN_FULL).raw(true).all(vault.id, lo, hi) as FullRow[]) if (wanted.has(row[0])) entries.push(toEntry(row));
     return { entries, truncated };
   });
+}
+
+/** Levels below the directory at `rootDepth` (its children are at 1). */
+function depthBelow(path: string, rootDepth: number): number {
+  let slashes = 0;
+  for (let i = path.indexOf('/'); i !== -1; i = path.indexOf('/', i + 1)) slashes++;
+  return slashes - rootDepth;
 }
 
 /** The intersection of the paths selected by tag and metadata filters; undefined without such filters. */

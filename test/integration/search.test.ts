@@ -166,6 +166,51 @@ describe('search: text, ranking, snippets, limits', () => {
     expect(paths(literalQuery('say "hi" AND'))).toEqual([]);
   });
 
+  it('a vault holding few of the home-wide matches still gets all of its own, best first', () => {
+    // Two other vaults match "puffin" a lot, with short documents that outrank this vault's.
+    const big = new VaultFs(store, 'big', actor);
+    const also = new VaultFs(store, 'also', actor);
+    for (const [v, name] of [
+      [big, 'big'],
+      [also, 'also'],
+    ] as const) {
+      forkVault(store, 'default', name, actor);
+      for (let i = 0; i < 100; i++) v.writeFile(`/${name}${i}.txt`, `puffin ${name} ${i}`);
+    }
+    const filler = 'lorem ipsum dolor sit amet '.repeat(40);
+    fs.mkdir('/deep');
+    for (let i = 0; i < 30; i++) fs.writeFile(`/deep/mine${String(i).padStart(2, '0')}.txt`, `${filler} puffin ${'x '.repeat(i)}`);
+    fs.writeFile('/deep/best.txt', `${filler} puffin puffin puffin`);
+    // Only 31 of 231 matches are this vault's: the in-vault plan.
+    const mine = search('puffin', fs, 50);
+    expect(mine.hits).toHaveLength(31);
+    expect(mine.truncated).toBe(false);
+    expect(mine.hits[0]!.path).toBe('/deep/best.txt');
+    const scores = mine.hits.map((h) => h.score);
+    expect([...scores].sort((a, b) => b - a)).toEqual(scores);
+    expect(search('puffin', fs, 5).hits.map((h) => h.path)).toEqual(mine.hits.slice(0, 5).map((h) => h.path));
+    expect(search('puffin', fs, 5).truncated).toBe(true);
+    // A narrow scope inside a vault with many matches.
+    expect(search('puffin', big, 50, '/big7.txt').hits.map((h) => h.path)).toEqual(['/big7.txt']);
+  });
+
+  it('a vault holding most matches whose best candidates are elsewhere falls back to ranking its own', () => {
+    const a = new VaultFs(store, 'a', actor);
+    const b = new VaultFs(store, 'b', actor);
+    forkVault(store, 'default', 'a', actor);
+    forkVault(store, 'default', 'b', actor);
+    const filler = 'lorem ipsum dolor sit amet '.repeat(40);
+    for (let i = 0; i < 100; i++) a.writeFile(`/a${String(i).padStart(3, '0')}.txt`, `${filler} tern ${'y '.repeat(i)}`);
+    for (let i = 0; i < 60; i++) b.writeFile(`/b${i}.txt`, `tern ${i}`);
+    const all = search('tern', a, 200).hits;
+    expect(all).toHaveLength(100);
+    expect(all[0]!.path).toBe('/a000.txt');
+    const top = search('tern', a, 5);
+    expect(top.hits.map((h) => h.path)).toEqual(all.slice(0, 5).map((h) => h.path));
+    expect(top.truncated).toBe(true);
+    expect(search('tern', b, 100).hits).toHaveLength(60);
+  });
+
   it('limit and truncated', () => {
     for (let i = 0; i < 12; i++) fs.writeFile(`/n${String(i).padStart(2, '0')}.txt`, `kestrel ${i}`);
     const five = search('kestrel', fs, 5);
