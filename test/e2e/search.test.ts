@@ -44,6 +44,17 @@ describe('search through the CLI', () => {
     expect(await searchPaths(['tapir'])).toEqual([]);
   });
 
+  it('a checkpoint restore brings the hits back', async () => {
+    expectOk(await run(['write', '/cp.md', 'an armadillo digs']));
+    expectOk(await run(['checkpoint', 'save', 'armadillo']));
+    expectOk(await run(['write', '/cp.md', 'a pangolin digs']));
+    expect(await searchPaths(['armadillo'])).toEqual([]);
+    expectOk(await run(['checkpoint', 'restore', 'armadillo']));
+    expect(await searchPaths(['armadillo'])).toEqual(['/cp.md']);
+    expect(await searchPaths(['pangolin'])).toEqual([]);
+    expectOk(await run(['rm', '/cp.md']));
+  });
+
   it('lists every path of an identical content; a fork sees the hits and then diverges', async () => {
     expectOk(await run(['write', '-p', '/d/one.txt', 'shared text about lemurs']));
     expectOk(await run(['write', '/d/two.txt', 'shared text about lemurs']));

@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { openStore, type Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { forkVault } from '../../src/store/vaults.js';
+import { restoreCheckpoint, saveCheckpoint } from '../../src/store/checkpoints.js';
 import { databaseFile } from '../../src/store/home.js';
 import { MIGRATIONS } from '../../src/store/schema.js';
 import { HIT_END, HIT_START, literalQuery, searchText, grepFiles, findEntries, type FindFilter } from '../../src/store/search.js';
@@ -73,6 +74,22 @@ describe('search: consistency with the current tree', () => {
     fs.writeContent('/b.txt', { hash: v1.hash!, size: v1.size });
     expect(paths('alpha')).toEqual(['/b.txt']);
     expect(paths('beta')).toEqual([]);
+    expect(count('text_index')).toBe(indexed);
+  });
+
+  it('a checkpoint restore brings hits (and tags) back without indexing anything', () => {
+    fs.writeFile('/log.md', 'the heron waded in');
+    addTags(fs, '/log.md', ['bird']);
+    saveCheckpoint(fs, 'before');
+    fs.writeFile('/log.md', 'the stork waded in');
+    removeTags(fs, '/log.md', ['bird']);
+    fs.writeFile('/other.md', 'a new heron-free file');
+    expect(paths('heron')).toEqual(['/other.md']);
+    const indexed = count('text_index');
+    restoreCheckpoint(fs, 'before');
+    expect(paths('heron')).toEqual(['/log.md']);
+    expect(paths('stork')).toEqual([]);
+    expect(getTags(fs, '/log.md').tags).toEqual(['bird']);
     expect(count('text_index')).toBe(indexed);
   });
 
