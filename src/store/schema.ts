@@ -73,7 +73,9 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX entries_hash ON entries (hash) WHERE hash IS NOT NULL;
 
   CREATE TABLE versions (
-    id       INTEGER PRIMARY KEY,
+    -- AUTOINCREMENT: ids are the global change sequence that forks record as their fork point,
+    -- so an id must never be reused after the newest rows are deleted (vault delete, prune).
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
     vault_id INTEGER NOT NULL,
     path     TEXT NOT NULL,
     version  INTEGER NOT NULL,

@@ -257,3 +257,18 @@ describe('vaults', () => {
     fs.writeFile('/a', '1234567890'); // replacing within the quota is fine
   });
 });
+
+describe('the change sequence', () => {
+  it('never reuses ids, so a fork never inherits its parent changes made after the fork', async () => {
+    const { pathVersions } = await import('../../src/store/history.js');
+    const { getVault } = await import('../../src/store/vaults.js');
+    fs.writeFile('/f', 'one');
+    createVault(store, 'other', actor);
+    new VaultFs(store, 'other', actor).writeFile('/x', 'x'); // the newest change so far
+    forkVault(store, 'default', 'child', actor);
+    deleteVault(store, 'other', false, actor); // frees the newest ids
+    fs.writeFile('/f', 'two'); // made after the fork: must not appear in the child's history
+    const childLog = pathVersions(store, getVault(store, 'child'), '/f', 10);
+    expect(childLog.map((v) => v.version)).toEqual([1]);
+  });
+});
