@@ -25,7 +25,7 @@ function parseMetaFilter(spec: string): { key: string; value?: string } {
  */
 export const findCommand = new Command('find')
   .description('find entries by name, type, size, modification time, depth, tags and metadata')
-  .argument('[path]', 'directory to search below, or a file to test (default: the whole vault)', '/')
+  .argument('[path]', 'directory to search below (/: the whole vault), or a file to test', '/')
   .option('--name <glob>', 'name matches the glob: * ? [a-z] [!a] {a,b} (e.g. "*.md")')
   .option('--iname <glob>', 'like --name, ignoring case')
   .option('--glob <glob>', 'vault path matches the glob, ** crossing directories (e.g. "/src/**/test_*.py"; relative globs are relative to path)')

@@ -42,7 +42,7 @@ export function compilePattern(pattern: string, options: { fixed?: boolean; igno
 export const grepCommand = new Command('grep')
   .description('search the current text files line by line for a regular expression (or a fixed string); binary files are skipped')
   .argument('<pattern>', 'JavaScript regular expression (or, with -F, a literal string)')
-  .argument('[path]', 'file or directory to search (default: the whole vault)', '/')
+  .argument('[path]', 'file or directory to search (/: the whole vault)', '/')
   .option('-i, --ignore-case', 'ignore case')
   .option('-n, --line-number', 'show line numbers (JSON output always has them)')
   .option('-l, --files-with-matches', 'list only the paths of files that match')
