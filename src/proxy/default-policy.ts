@@ -128,6 +128,14 @@ export const DEFAULT_RULES: PolicyRule[] = [
     reason: 'can overwrite or drop uncommitted work: a checkpoint is taken first',
   },
   {
+    name: 'shell-from-input',
+    program: ['sh', 'bash', 'dash', 'zsh', 'ksh', 'ash'],
+    args_none: ['/^[^-]/', '/^-[A-Za-z]*c/', '--version', '--help'],
+    action: 'allow_with_checkpoint',
+    categories: ['mutating', 'host_escape_risk'],
+    reason: 'runs a script read from its input (e.g. `curl … | sh`), which the policy cannot see: a checkpoint is taken first',
+  },
+  {
     name: 'find-delete',
     program: 'find',
     args_any: ['-delete'],

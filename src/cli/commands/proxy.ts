@@ -98,7 +98,8 @@ A rename is reported as deleted (old path) + added (new path). avfs exits with t
 code (124 on timeout, 127 when the program is not found).
 
 Environment: what the policy passes (PATH, HOME, LANG, LC_*, … see \`proxy policy show\`), its
-\`env.set\`, --env, and AVFS_VAULT, AVFS_MOUNTPOINT, AVFS_EXEC_ID, AVFS_HOME.
+\`env.set\`, --env, and AVFS_VAULT, AVFS_MOUNTPOINT, AVFS_EXEC_ID, AVFS_HOME. Copy mode copies to
+/dev/shm when it has room (else the system temp directory); AVFS_PROXY_TMPDIR picks the place.
 ` +
       examples([
         'avfs proxy exec -- ls -la',
