@@ -66,6 +66,9 @@ interface ContentTotals {
   bytes: number;
 }
 
+/** better-sqlite3 refuses a parameters object for a statement without named parameters. */
+const bind = (params: Record<string, unknown>) => (Object.keys(params).length ? [params] : []);
+
 /**
  * Distinct stored content of the hashes that `hashSql` (a SELECT of a `hash` column, with named
  * parameters) yields.
@@ -97,8 +100,6 @@ interface TreeCounts {
   logical_bytes: number;
 }
 
-/** better-sqlite3 refuses a parameters object for a statement without named parameters. */
-const bind = (params: Record<string, unknown>) => (Object.keys(params).length ? [params] : []);
 const count = (store: Store, sql: string, params: Record<string, unknown> = {}) => store.stmt<{ n: number }>(sql).get(...bind(params))!.n;
 
 const ratio = (logical: number, stored: number) => (stored === 0 ? null : Math.round((logical / stored) * 1000) / 1000);
