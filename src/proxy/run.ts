@@ -71,6 +71,8 @@ export interface ExecResult {
   stderr_bytes: number;
   truncated: boolean;
   changed_files: ChangedFile[];
+  /** Copy mode: paths the command created that a vault cannot hold (sockets, FIFOs, devices) or could not list. */
+  skipped: { path: string; reason: string }[];
   leftover_processes: number;
 }
 
@@ -225,6 +227,7 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
       stderr_bytes: outcome.stderrBytes,
       truncated: outcome.truncated,
       changed_files: changed,
+      skipped: sync?.skipped ?? [],
       leftover_processes: outcome.leftoverProcesses,
     };
   } catch (error) {

@@ -53,6 +53,14 @@ describe('copy mode specifics', () => {
     ]);
   });
 
+  it('skips what a vault cannot hold (a FIFO) and says so', async () => {
+    const home = newHome({ '/a.txt': 'a\n' });
+    const r = await avfs(home, ['proxy', 'exec', '--mode', 'copy', '--shell', 'mkfifo pipe && echo b > b.txt']);
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.json.changed_files.map((c: any) => c.path)).toEqual(['/b.txt']);
+    expect(r.json.skipped).toEqual([{ path: '/pipe', reason: expect.any(String) }]);
+  });
+
   it('keeps writes made to the vault by others during the run, and reports the run\'s own nested avfs writes', async () => {
     const home = newHome({ '/a.txt': 'a\n' });
     // The nested avfs writes straight into the store (tagged with this exec's id by AVFS_EXEC_ID);

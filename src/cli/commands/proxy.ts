@@ -93,9 +93,12 @@ mountpoint, decision {action, categories, rule, reason}, approved, checkpoint, e
 timed_out, duration_ms, stdout, stderr, stdout_encoding/stderr_encoding ("utf8"|"base64"),
 stdout_bytes/stderr_bytes (total produced), truncated (either stream cut at the cap),
 changed_files [{path, kind added|modified|deleted, type, size_before, size_after, hash_before,
-hash, mode_before, mode_after, target_before?, target?, versions}], leftover_processes.
-A rename is reported as deleted (old path) + added (new path). avfs exits with the command's exit
-code (124 on timeout, 127 when the program is not found).
+hash, mode_before, mode_after, target_before?, target?, versions}], skipped (copy mode: sockets,
+FIFOs, devices the vault cannot hold), leftover_processes (killed after the command ended).
+A rename is reported as deleted (old path) + added (new path); times alone are not a change.
+ok is true whenever the command ran, whatever its exit code: avfs exits with the command's exit
+code (124 on timeout, 127 when the program is not found). ok is false when avfs refused or failed:
+error.code DENIED (exit 5, nothing ran), USAGE, NOT_FOUND, FUSE_UNAVAILABLE (--mode mount), …
 
 Environment: what the policy passes (PATH, HOME, LANG, LC_*, … see \`proxy policy show\`), its
 \`env.set\`, --env, and AVFS_VAULT, AVFS_MOUNTPOINT, AVFS_EXEC_ID, AVFS_HOME. Copy mode copies to
