@@ -254,26 +254,37 @@ export function syncBack(fs: VaultFs, session: CopySession): SyncSummary {
 
   try {
     fs.store.mutate(() => {
-      for (const path of topRemovals) fs.rm(path, { recursive: true });
+      // Others may have changed the vault while the command ran. The command's changes are applied
+      // over whatever is there now (its state of a path wins), and a path someone else already
+      // removed or created is not an error.
+      for (const path of topRemovals) if (fs.exists(path)) fs.rm(path, { recursive: true });
       summary.deleted = removals.length;
       for (const path of creations) {
         const host = now.get(path)!;
-        if (host.type === 'd') fs.mkdir(path, { mode: host.mode });
-        else if (host.type === 'l') fs.symlink(host.target!, path);
-        else fs.writeContent(path, contents.get(path)!, { mode: host.mode, mtime: Number(host.mtimeNs / 1_000_000n) });
+        const existing = fs.exists(path) ? fs.lstat(path) : undefined;
+        if (existing && (existing.type !== host.type || host.type === 'l')) fs.rm(path, { recursive: true });
+        if (host.type === 'd') {
+          fs.mkdir(path, { mode: host.mode, parents: true });
+          fs.chmod(path, host.mode);
+        } else if (host.type === 'l') {
+          fs.symlink(host.target!, path);
+        } else {
+          fs.writeContent(path, contents.get(path)!, { parents: true, mode: host.mode, mtime: Number(host.mtimeNs / 1_000_000n) });
+        }
         summary.added++;
       }
       for (const [path, content] of contents) {
         if (created.has(path)) continue;
         const host = now.get(path)!;
-        fs.writeContent(path, content, { mode: host.mode, mtime: Number(host.mtimeNs / 1_000_000n) });
+        fs.writeContent(path, content, { parents: true, mode: host.mode, mtime: Number(host.mtimeNs / 1_000_000n) });
         summary.modified++;
       }
       for (const { path, mode } of chmods) {
+        if (!fs.exists(path)) continue;
         fs.chmod(path, mode);
         summary.modified++;
       }
-      for (const { path, mtime } of times) fs.utimes(path, null, mtime);
+      for (const { path, mtime } of times) if (fs.exists(path)) fs.utimes(path, null, mtime);
     });
   } catch (err) {
     const error = err instanceof AvfsError ? err : new AvfsError('INTERNAL', (err as Error).message);

@@ -74,6 +74,12 @@ describe('copy mode specifics', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.json.changed_files.map((c: any) => [c.path, c.kind])).toEqual([['/b.txt', 'added'], ['/nested.txt', 'added']]);
     expect(vaultTree(home)['/nested.txt']).toMatchObject({ type: 'f', hash: sha('nested') });
+
+    // Someone else creating what the command creates, or removing what it removes, is not an error.
+    const race = await avfs(home, ['proxy', 'exec', '--mode', 'copy', '--shell', 'avfs mkdir /shared && avfs rm /a.txt && mkdir shared && echo f > shared/f && rm a.txt'], { env });
+    expect(race.code, race.stdout + race.stderr).toBe(0);
+    expect(race.json.changed_files.map((c: any) => [c.path, c.kind])).toEqual([['/a.txt', 'deleted'], ['/shared', 'added'], ['/shared/f', 'added']]);
+    expect(vaultTree(home)['/shared/f']).toMatchObject({ type: 'f', hash: sha('f\n') });
   });
 
   it('keeps the copy and says where when the changes cannot be imported (quota), changing nothing', async () => {
