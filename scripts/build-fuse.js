@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// postinstall: applies patches/fuse-native+2.2.6.patch (the utimens fix, DESIGN.md §4.1) to
-// the installed fuse-native and rebuilds its addon from source with node-gyp, offline: against
+// postinstall: applies patches/fuse-native+2.2.6.patch (the utimens fix, DESIGN.md §4.1, and
+// keep-cache: open may ask the kernel to keep a file's page cache) to the installed fuse-native and rebuilds its addon from source with node-gyp, offline: against
 // npm's nodedir or the Node headers installed beside this node, and the libfuse that
 // fuse-shared-library-linux ships (no -dev package). node-gyp-build then loads
 // build/Release/fuse.node in preference to the unpatched prebuild.
@@ -22,8 +22,9 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const PATCH_FILE = path.join(ROOT, 'patches', 'fuse-native+2.2.6.patch');
 const PATCH_NAME = path.relative(ROOT, PATCH_FILE);
 const EXPECTED_VERSION = '2.2.6';
-// Present in the patched fuse-native.c only: its presence means "already patched".
-const MARKER = 'avfs-utimens-fix';
+// Each fix the patch makes carries a marker comment; all present means "already patched". An
+// install patched by an earlier version of the patch (fewer fixes) gets only the missing hunks.
+const MARKERS = ['avfs-utimens-fix', 'avfs-keep-cache'];
 // Written beside the built addon; the mount code checks it to know the fix is loaded.
 const STAMP_NAME = 'avfs-fuse-build.json';
 const STRICT = process.env.AVFS_REQUIRE_FUSE === '1';
@@ -113,20 +114,27 @@ function matchesAt(lines, block, at) {
   return true;
 }
 
-// Exact context, no fuzz; a hunk may have moved, so search outward from where it should be.
+// Where `block` occurs, searching outward from line `want` (a hunk may have moved); -1 if nowhere.
+function findBlock(lines, block, want) {
+  for (let d = 0; d <= lines.length; d++) {
+    if (matchesAt(lines, block, want - d)) return want - d;
+    if (matchesAt(lines, block, want + d)) return want + d;
+  }
+  return -1;
+}
+
+// Exact context, no fuzz. A hunk whose result is already there (applied by an earlier version
+// of the patch) is skipped, so patching is idempotent hunk by hunk.
 function applyHunks(text, hunks, file) {
   const lines = text.split('\n');
   let delta = 0;
   for (const [n, hunk] of hunks.entries()) {
     const want = hunk.oldStart - 1 + delta;
-    let at = -1;
-    for (let d = 0; d <= lines.length && at < 0; d++) {
-      if (matchesAt(lines, hunk.oldLines, want - d)) at = want - d;
-      else if (matchesAt(lines, hunk.oldLines, want + d)) at = want + d;
-    }
+    delta += hunk.newLines.length - hunk.oldLines.length;
+    if (findBlock(lines, hunk.newLines, want) >= 0) continue;
+    const at = findBlock(lines, hunk.oldLines, want);
     if (at < 0) throw new Error(`hunk ${n + 1} of ${file} does not match the installed source`);
     lines.splice(at, hunk.oldLines.length, ...hunk.newLines);
-    delta += hunk.newLines.length - hunk.oldLines.length;
   }
   return lines.join('\n');
 }
@@ -137,13 +145,11 @@ function applyHunks(text, hunks, file) {
 function applyPatch(pkgDir) {
   const files = parsePatch(fs.readFileSync(PATCH_FILE, 'utf8'));
   const sources = files.map(({ file }) => fs.readFileSync(path.join(pkgDir, file), 'utf8'));
-  if (sources.every((s) => s.includes(MARKER))) return 'already';
-  if (sources.some((s) => s.includes(MARKER))) {
-    throw new Error('the package is partly patched; reinstall fuse-native');
-  }
+  const complete = (s) => MARKERS.every((m) => s.includes(m));
+  if (sources.every(complete)) return 'already';
   const results = files.map(({ file, hunks }, i) => applyHunks(sources[i], hunks, file));
-  if (!results.every((s) => s.includes(MARKER))) {
-    throw new Error(`the patch does not add the marker "${MARKER}" to every file`);
+  if (!results.every(complete)) {
+    throw new Error(`the patch does not add every marker (${MARKERS.join(', ')}) to every file`);
   }
   files.forEach(({ file }, i) => {
     const dest = path.join(pkgDir, file);

@@ -1,4 +1,5 @@
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type FuseClass from 'fuse-native';
@@ -53,6 +54,22 @@ export function loadFuse(): Promise<Fuse> {
   // A failed load is not cached, so installing the library fixes the next attempt in a long-lived process.
   loaded.catch(() => (loaded = undefined));
   return loaded;
+}
+
+/**
+ * Whether the loaded addon honours the keep-cache bit in open's handle (the avfs-keep-cache hunk
+ * of the patch, built from exactly the source that has it). Without it the bit must never be set.
+ */
+export function keepCacheSupported(): boolean {
+  const dir = fuseNativeDir();
+  if (!dir) return false;
+  try {
+    const source = readFileSync(join(dir, 'fuse-native.c'));
+    const stamp = JSON.parse(readFileSync(join(dir, 'build', 'Release', STAMP), 'utf8')) as { sourceSha256?: string };
+    return source.includes('avfs-keep-cache') && stamp.sourceSha256 === createHash('sha256').update(source).digest('hex');
+  } catch {
+    return false;
+  }
 }
 
 /** Whether mounting can work here, and if not, why (never throws). */

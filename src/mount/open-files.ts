@@ -99,6 +99,13 @@ export class OpenFiles {
   private inoEnd = 0;
   private spillSeq = 0;
   private memoryInUse = 0;
+  /**
+   * The content the kernel's page cache holds for a path (what it read or had written through
+   * the mount), recorded when the last handle closes. An open whose stored content is still that
+   * one can keep the page cache; anything changed outside the mount (the CLI, another process)
+   * has another hash, and the kernel drops its pages on that open.
+   */
+  private readonly kernelContent = new Map<string, string | null>();
   readonly memoryLimit: number;
   readonly memoryBudget: number;
 
@@ -195,12 +202,37 @@ export class OpenFiles {
     if (--file.refs > 0) return;
     try {
       this.persist(file);
+      if (file.orphan) this.kernelContent.delete(file.path);
+      else this.remember(file.path, file.baseHash);
     } catch (err) {
+      this.kernelContent.delete(file.path); // the kernel saw writes the store refused
       this.options.onError?.(err, file);
       throw err;
     } finally {
       this.dispose(file);
     }
+  }
+
+  /**
+   * Whether an open of `file` (whose stored content is `hash`) may keep the kernel's page cache:
+   * yes when another handle is open (the pages are the shared working state) or when the kernel
+   * last saw exactly this content.
+   */
+  keepCache(file: OpenFile, hash: string | null): boolean {
+    if (file.refs > 1) return true;
+    const keep = this.kernelContent.has(file.path) && this.kernelContent.get(file.path) === hash;
+    this.remember(file.path, hash);
+    return keep;
+  }
+
+  /** Forgets what the kernel may cache for `path` (removed, replaced). */
+  forgetCache(path: string): void {
+    this.kernelContent.delete(path);
+  }
+
+  private remember(path: string, hash: string | null): void {
+    if (this.kernelContent.size >= 100_000) this.kernelContent.clear(); // only costs re-reads
+    this.kernelContent.set(path, hash);
   }
 
   private dispose(file: OpenFile): void {
@@ -428,6 +460,7 @@ export class OpenFiles {
   /** The file at `path` was unlinked or replaced while open: keep it for its handles, never store it. */
   detach(file: OpenFile): void {
     file.orphan = true;
+    this.kernelContent.delete(file.path);
     if (this.byPath.get(file.path) === file) this.byPath.delete(file.path);
   }
 
@@ -443,6 +476,11 @@ export class OpenFiles {
 
   /** Moves open files at or below `src` to the same place below `dst` (after a rename). */
   move(src: string, dst: string): void {
+    // The kernel moves the inode (and its page cache) with the name.
+    const cached = [...this.kernelContent].filter(([p]) => isWithin(p, src));
+    for (const [p] of cached) this.kernelContent.delete(p);
+    this.kernelContent.delete(dst);
+    for (const [p, h] of cached) this.kernelContent.set(rebase(p, src, dst), h);
     const moving: OpenFile[] = [];
     for (const [p, f] of this.byPath) if (isWithin(p, src)) moving.push(f);
     for (const f of moving) this.byPath.delete(f.path);

@@ -40,6 +40,8 @@ export interface MountContext {
   gid: number;
   /** Host directory whose filesystem statfs reports when the vault has no byte quota. */
   home: string;
+  /** The addon honours KEEP_CACHE in open's handle (see keepCacheSupported). */
+  keepCache: boolean;
   log: (message: string) => void;
 }
 
@@ -51,6 +53,8 @@ const TYPE_BITS: Record<Entry['type'], number> = { f: S_IFREG, d: S_IFDIR, l: S_
 const BLKSIZE = 128 * 1024;
 const DIR_SIZE = 4096;
 const HIDDEN = /\/\.fuse_hidden[0-9a-f]{16}$/;
+/** Bit 30 of the handle open answers: keep the page cache (the avfs-keep-cache patch). */
+const KEEP_CACHE = 0x40000000;
 
 export function createOperations(ctx: MountContext): FuseOperations {
   const { fuse, fs, files, uid, gid } = ctx;
@@ -221,11 +225,13 @@ export function createOperations(ctx: MountContext): FuseOperations {
       try {
         if (ctx.readOnly && (flags & O_ACCMODE) !== O_RDONLY) return cb(EROFS);
         const f = openAt(path);
-        if (f && f.pending) return cb(0, files.reopen(f, flags));
+        if (f && f.pending) return cb(0, files.reopen(f, flags) | (ctx.keepCache ? KEEP_CACHE : 0));
         const e = entry(path);
         if (!e) return cb(ENOENT);
         if (e.type === 'd') return cb(EISDIR);
-        cb(0, files.open(e, flags));
+        const fh = files.open(e, flags);
+        const keep = ctx.keepCache && files.keepCache(files.handle(fh)!.file, e.hash);
+        cb(0, keep ? fh | KEEP_CACHE : fh);
       } catch (err) {
         cb(errno(err, 'open', path));
       }
@@ -375,6 +381,7 @@ export function createOperations(ctx: MountContext): FuseOperations {
         if (!e) return cb(f ? 0 : ENOENT);
         if (e.type === 'd') return cb(EISDIR);
         fs.rm(path);
+        files.forgetCache(path);
         cb(0);
       } catch (err) {
         cb(errno(err, 'unlink', path));

@@ -2,7 +2,7 @@ import { readdir, readlink } from 'node:fs/promises';
 import { AvfsError, toAvfsError } from '../errors.js';
 import { openStore, type Actor, type Store } from '../store/store.js';
 import { VaultFs } from '../store/vault-fs.js';
-import { loadFuse, type Fuse } from './fuse.js';
+import { keepCacheSupported, loadFuse, type Fuse } from './fuse.js';
 import { prepareMountpoint } from './mountpoint.js';
 import { OpenFiles } from './open-files.js';
 import { createOperations } from './operations.js';
@@ -52,9 +52,9 @@ const DRAIN_MS = 5000;
 
 /**
  * fuse-native has no option for these, so they are appended to the `-o` string it builds
- * (DESIGN §4.1): big writes, stable inode numbers, auto_cache (the page cache survives
- * re-opening a file until its mtime or size changes, so a file is read from avfs once) and a
- * negative-lookup cache as long as the attribute cache.
+ * (DESIGN §4.1): big writes, stable inode numbers and a negative-lookup cache as long as the
+ * attribute cache. The page cache is kept per open by content hash (OpenFiles.keepCache), which
+ * is exact where libfuse's auto_cache compares mtimes and drops a file's pages after every write.
  */
 function fuseClass(Base: Fuse, extra: string[]): Fuse {
   class AvfsFuse extends Base {
@@ -138,6 +138,7 @@ export async function serveMount(options: ServeOptions): Promise<MountSessionInf
       uid: session.uid,
       gid: session.gid,
       home,
+      keepCache: keepCacheSupported(),
       log: (m) => info(m),
     });
     if (process.env.AVFS_MOUNT_STATS) instrument(ops as unknown as Record<string, unknown>, info, process.env.AVFS_MOUNT_STATS === 'trace');
@@ -145,7 +146,6 @@ export async function serveMount(options: ServeOptions): Promise<MountSessionInf
       'big_writes',
       `max_write=${MAX_WRITE}`,
       'use_ino',
-      'auto_cache',
       // A failed lookup is remembered for the same bound as attributes: tools probe many names
       // that do not exist (.gitignore in every directory, MERGE_HEAD, …).
       `negative_timeout=${ATTR_TIMEOUT_S}`,
@@ -190,7 +190,8 @@ export async function serveMount(options: ServeOptions): Promise<MountSessionInf
       rmSync(spillDir(home, sessionId), { recursive: true, force: true });
       setSessionState(home, session, 'unmounted');
       info(`unmounted ${session.dir} (${reason})`);
-      for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(sig, onSignal);
+      // The signal handlers stay: a SIGTERM arriving now (avfs unmount sends one) must not kill
+      // the process before it has printed its result and exited.
       process.off('uncaughtException', onFatal);
       process.off('unhandledRejection', onFatal);
       resolvePromise(session);
