@@ -129,15 +129,17 @@ export async function run({ quick, tmp, log }) {
 
     const targets = [];
     const base = median(t.native);
+    const cli = median(t.cli);
     const rowsTrue = [
-      ['`true`, run directly', dur(base), dur(p95(t.native)), '—', '', ''],
-      ['`avfs --json vault list` (Node + CLI start-up, for reference)', dur(median(t.cli)), dur(p95(t.cli)), `+${dur(median(t.cli) - base)}`, '', ''],
+      ['`true`, run directly', dur(base), dur(p95(t.native)), '—', '—', '', ''],
+      ['`avfs --json vault list` (Node + CLI start-up, for reference)', dur(cli), dur(p95(t.cli)), `+${dur(cli - base)}`, '—', '', ''],
     ];
     for (const m of modes) {
       const over = median(t[m.name]) - base;
       const tg = target(`proxy exec -- true overhead, ${m.name}`, `≤ ${OVERHEAD_TARGET_MS} ms`, over, '<=', OVERHEAD_TARGET_MS, 'ms');
       targets.push(tg);
-      rowsTrue.push([`\`avfs proxy exec -- true\`: ${m.label}`, dur(median(t[m.name])), dur(p95(t[m.name])), `+${dur(over)}`, tg.text, mark(tg.met)]);
+      const own = median(t[m.name]) - cli;
+      rowsTrue.push([`\`avfs proxy exec -- true\`: ${m.label}`, dur(median(t[m.name])), dur(p95(t[m.name])), `+${dur(over)}`, `${own >= 0 ? '+' : ''}${dur(own)}`, tg.text, mark(tg.met)]);
     }
     const gbase = median(g.native);
     const rowsGit = [['native `git status --porcelain`', dur(gbase), dur(p95(g.native)), '1.00×', '—']];
@@ -146,13 +148,14 @@ export async function run({ quick, tmp, log }) {
     }
     notes.push(
       `Vault: ${FILES} files of 1-4 KB in 10 directories. Every row is the wall time of a child process (spawnSync), median of ${plan.runs} interleaved rounds; the overhead is the median minus the median of running \`true\` directly.`,
+      '"Beyond CLI start-up" is the proxy median minus the median of `avfs --json vault list` (a command that opens the store and does almost nothing): what the boundary itself costs, as opposed to starting Node and loading the CLI, which every avfs command pays.',
       'The proxy rows include everything `proxy exec` does: Node start-up and loading the CLI (see the reference row), policy evaluation, audit rows, the exec record, making the vault available (copy: export to tmpfs when it has room, then import of the changes; private mount: start a mount server process, unmount and wait for it to save and exit), the process-group cleanup scan of /proc, and the change report.',
       'git status: the repository was made natively (git init/add/commit) and imported into the vault, so both sides have the same index and objects; the native side runs in the host repository directory.',
       'The live-mount rows reuse a running `avfs mount` of a fork of the same vault (as an agent that mounts once would); writes through it are not tagged with the exec id, so their change report is bounded by sequence numbers only.',
     );
     return {
       tables: [
-        { caption: `proxy exec -- true on a ${FILES}-file vault`, columns: ['What', 'Median:', 'p95:', 'Overhead:', 'Target', 'Met'], rows: rowsTrue },
+        { caption: `proxy exec -- true on a ${FILES}-file vault`, columns: ['What', 'Median:', 'p95:', 'Overhead:', 'Beyond CLI start-up:', 'Target', 'Met'], rows: rowsTrue },
         { caption: `git status on a ${FILES}-file repository`, columns: ['What', 'Median:', 'p95:', 'Ratio:', 'Overhead:'], rows: rowsGit },
       ],
       notes,

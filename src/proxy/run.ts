@@ -136,7 +136,15 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
     ? saveCheckpoint(fs, `proxy-${execId}`, `before proxy exec ${execId}: ${command}`.slice(0, 1000)).name
     : null;
 
-  const workspace = await openWorkspace(store, fs, request.mode ?? 'auto', execId);
+  let workspace;
+  try {
+    workspace = await openWorkspace(store, fs, request.mode ?? 'auto', execId);
+  } catch (error) {
+    store.mutate(() =>
+      audit(store, actor, 'proxy.failed', vaultName, { exec_id: execId, command, checkpoint, error: error instanceof AvfsError ? error.toJSON() : String(error) }),
+    );
+    throw error;
+  }
   let finished = false;
   try {
     insertExec(store, {

@@ -140,5 +140,12 @@ export async function openWorkspace(store: Store, fs: VaultFs, choice: ModeChoic
     if (choice === 'mount') throw new AvfsError('FUSE_UNAVAILABLE', `cannot run in a mount: ${reason}`, { reason });
     return copyWorkspace(fs, `FUSE unavailable (${reason}); ran in a temporary copy`);
   }
-  return mountWorkspace(store, fs, execId, false);
+  try {
+    return await mountWorkspace(store, fs, execId, false);
+  } catch (err) {
+    if (choice === 'mount') throw err;
+    // FUSE looked usable but this mount did not come up: the command still runs, in a copy.
+    const message = err instanceof Error ? err.message : String(err);
+    return copyWorkspace(fs, `mounting failed (${message}); ran in a temporary copy`);
+  }
 }
