@@ -47,6 +47,8 @@ export const ATTR_TIMEOUT_S = 1;
 export const MAX_WRITE = 128 * 1024;
 /** How often the server checks the kernel mount table and its FUSE connection. */
 const WATCH_MS = 250;
+/** A mount that has written and then seen no request for this long checkpoints the WAL. */
+const IDLE_MS = 500;
 /** After unmounting, how long files still open through a lazily detached mount may keep it alive. */
 const DRAIN_MS = 5000;
 
@@ -116,6 +118,7 @@ export async function serveMount(options: ServeOptions): Promise<MountSessionInf
 
   let store: Store | undefined;
   let files: OpenFiles | undefined;
+  const activity = { last: 0, writes: 0 };
   let fuse: InstanceType<Fuse> | undefined;
   try {
     const Fuse = await loadFuse();
@@ -141,6 +144,12 @@ export async function serveMount(options: ServeOptions): Promise<MountSessionInf
       keepCache: keepCacheSupported(),
       log: (m) => info(m),
     });
+    trackActivity(ops as unknown as Record<string, unknown>, activity);
+    // Commits through a mount come in bursts (a clone, an install: one per file closed), and
+    // SQLite's automatic checkpoint every 1,000 WAL pages puts a checkpoint with fsyncs into
+    // every few dozen of them. Here the WAL may grow to 10,000 pages (40 MiB) and is
+    // checkpointed when the mount has been idle for a moment instead (see watch below).
+    store.db.pragma('wal_autocheckpoint = 10000');
     if (process.env.AVFS_MOUNT_STATS) instrument(ops as unknown as Record<string, unknown>, info, process.env.AVFS_MOUNT_STATS === 'trace');
     const extra = [
       'big_writes',
@@ -233,6 +242,14 @@ export async function serveMount(options: ServeOptions): Promise<MountSessionInf
     // Notice an unmount done from outside (avfs unmount, fusermount -u, umount -l).
     const watch = async () => {
       if (stopping) return;
+      if (activity.writes > 0 && Date.now() - activity.last > IDLE_MS) {
+        activity.writes = 0;
+        try {
+          openStoreRef.db.pragma('wal_checkpoint(PASSIVE)');
+        } catch (err) {
+          info(`checkpoint: ${toAvfsError(err).message}`);
+        }
+      }
       const mounted = kernelMountAt(session.dir) !== undefined;
       const connected = await fuseConnectionOpen();
       if (stopping) return;
@@ -257,6 +274,21 @@ function mountWithTimeout(fuse: InstanceType<Fuse>, ms: number): Promise<void> {
       else resolvePromise();
     });
   });
+}
+
+const WRITING_OPS = new Set(['create', 'write', 'flush', 'fsync', 'release', 'truncate', 'ftruncate', 'mkdir', 'rmdir', 'unlink', 'rename', 'symlink', 'chmod', 'utimens']);
+
+/** Records when the last request came and whether any could have written (for idle checkpoints). */
+function trackActivity(ops: Record<string, unknown>, activity: { last: number; writes: number }): void {
+  for (const [name, fn] of Object.entries(ops)) {
+    if (typeof fn !== 'function') continue;
+    const writes = WRITING_OPS.has(name);
+    ops[name] = function (this: unknown, ...args: unknown[]) {
+      activity.last = Date.now();
+      if (writes) activity.writes++;
+      return (fn as (...a: unknown[]) => unknown).apply(this, args);
+    };
+  }
 }
 
 /**
