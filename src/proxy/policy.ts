@@ -296,6 +296,12 @@ function pathCandidates(word: string): string[] {
 /** Why `word` refers to the host outside the vault, or undefined when it does not. */
 export function hostReference(word: string, ctx: PathContext, allow: string[], shell: boolean, isProgram: boolean): string | undefined {
   for (const candidate of pathCandidates(word)) {
+    // file:// URLs name host files; other URLs do not.
+    if (/^file:\/\//i.test(candidate)) {
+      const why = hostReference(candidate.slice(7) || '/', ctx, allow, shell, false);
+      if (why) return why;
+      continue;
+    }
     if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(candidate)) continue; // a URL
     if (shell && (/^~[A-Za-z0-9_.-]*(\/|$)/.test(candidate) || /^\$\{?HOME\b/.test(candidate))) {
       return `${candidate} is the host's home directory, outside the vault`;
@@ -312,6 +318,50 @@ export function hostReference(word: string, ctx: PathContext, allow: string[], s
     }
   }
   return undefined;
+}
+
+/** Programs whose arguments are text to print, not files. */
+const PRINTERS = new Set(['echo', 'printf']);
+/** Programs whose first operand (or -e/--regexp/--expression value) is a pattern or a script, not a file. */
+const PATTERN_FIRST = new Set(['grep', 'egrep', 'fgrep', 'rg', 'ag', 'ack', 'sed', 'awk', 'gawk', 'mawk', 'jq', 'yq']);
+const PATTERN_OPTIONS = new Set(['-e', '--regexp', '--expression', '-f', '--file']);
+
+/**
+ * Indexes of arguments that are not paths for the host-path check: everything `echo` prints, and
+ * the pattern or script of grep/sed/awk/jq (`grep -r /api/v1 .` searches for text, it does not
+ * open /api/v1). Values of -e/--regexp are patterns too; a -f/--file value is a file and stays checked.
+ */
+function nonPathArguments(argv: string[]): Set<number> {
+  const name = programName(argv[0]!);
+  const out = new Set<number>();
+  if (PRINTERS.has(name)) {
+    for (let i = 1; i < argv.length; i++) out.add(i);
+    return out;
+  }
+  if (!PATTERN_FIRST.has(name)) return out;
+  let patternGiven = false;
+  for (let i = 1; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') {
+      if (!patternGiven && i + 1 < argv.length) out.add(i + 1);
+      break;
+    }
+    if (PATTERN_OPTIONS.has(a)) {
+      patternGiven = true;
+      if (a !== '-f' && a !== '--file') out.add(i + 1);
+      i++;
+      continue;
+    }
+    if (/^--(regexp|expression)=/.test(a)) {
+      patternGiven = true;
+      out.add(i);
+      continue;
+    }
+    if (a.startsWith('-')) continue;
+    if (!patternGiven) out.add(i);
+    break;
+  }
+  return out;
 }
 
 function escapesRoot(cwd: string, relative: string): boolean {
@@ -372,7 +422,8 @@ export function evaluatePolicy(policy: Policy, request: { argv?: string[]; shell
         : { ...base, rule: 'default', action: policy.default_action, categories: [...categories], reason: 'no rule matched: the default action applies' },
     );
     const exempt = policy.host_paths.exempt_programs.some((p) => compilePattern(p, false).test(programName(cmd.argv[0]!)));
-    const words = [...(exempt ? [] : cmd.argv.map((w, i) => ({ w, program: i === 0 }))), ...cmd.redirects.map((w) => ({ w, program: false }))];
+    const notPaths = exempt ? new Set(cmd.argv.keys()) : nonPathArguments(cmd.argv);
+    const words = [...cmd.argv.flatMap((w, i) => (notPaths.has(i) ? [] : [{ w, program: i === 0 }])), ...cmd.redirects.map((w) => ({ w, program: false }))];
     for (const { w, program } of words) {
       const why = hostReference(w, ctx, policy.host_paths.allow, cmd.shell, program);
       if (why) {

@@ -59,7 +59,13 @@ describe('default policy', () => {
     expect(decideShell('cat ~/.ssh/id_rsa').rule).toBe('host-paths');
     expect(decideShell('echo x > /etc/motd').rule).toBe('host-paths');
     expect(decideShell('ls $HOME').rule).toBe('host-paths');
-    // Allowed: the program's own path, /dev/null, URLs, paths under the mountpoint.
+    expect(decide(['curl', 'file:///etc/shadow']).rule).toBe('host-paths');
+    expect(decide(['grep', '-r', '/api/v1', '/etc']).rule).toBe('host-paths'); // the pattern is text, /etc is a path
+    // Allowed: patterns and printed text, the program's own path, /dev/null, URLs, paths under the mountpoint.
+    expect(decide(['grep', '-rn', '/api/v1', 'src']).action).toBe('allow');
+    expect(decide(['sed', '-i', 's/a/b/', 'x.txt']).action).toBe('allow');
+    expect(decide(['sed', '-e', '/^#/d', 'x.txt']).action).toBe('allow');
+    expect(decideShell('echo "see /usr/share/doc" > notes.txt').action).toBe('allow');
     expect(decide(['/usr/bin/env', 'ls']).action).toBe('allow');
     expect(decideShell('ls > /dev/null 2>&1').action).toBe('allow');
     expect(decide(['curl', '-s', 'https://example.com/a/b']).action).toBe('allow');
