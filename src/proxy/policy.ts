@@ -41,9 +41,11 @@ import { DEFAULT_RULES } from './default-policy.js';
  * mountpoint and not in `host_paths.allow`, `~`/`$HOME` in shell syntax, or a relative path whose
  * `..` climbs above the vault root from the working directory — gets `host_paths.action`
  * (default deny) with category host_escape_risk. The program itself (argv[0]) may be an absolute
- * path: running /usr/bin/python3 is not a reference to host data. The arguments of programs in
- * `exempt_programs` (default: avfs, whose paths are vault paths) are not checked; their
- * redirections still are.
+ * path: running /usr/bin/python3 is not a reference to host data. Not checked either: the
+ * arguments of programs in `exempt_programs` (default: avfs, whose paths are vault paths), what
+ * echo/printf print, and the pattern or script of grep/sed/awk/jq; redirections always are.
+ * A `file://` URL is a host path. The check reads the command line only: a path computed at run
+ * time (a variable, a script's contents) is not seen.
  */
 
 export const ACTIONS = ['allow', 'allow_with_checkpoint', 'require_approval', 'deny'] as const;
