@@ -74,6 +74,8 @@ export interface ExecResult {
   /** Copy mode: paths the command created that a vault cannot hold (sockets, FIFOs, devices) or could not list. */
   skipped: { path: string; reason: string }[];
   leftover_processes: number;
+  /** Processes of the run still alive after the final SIGKILL (always empty unless one is stuck in the kernel). */
+  survivors: number[];
 }
 
 /** A new exec id: time-ordered, unique, usable in checkpoint names. */
@@ -237,6 +239,7 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
       changed_files: changed,
       skipped: sync?.skipped ?? [],
       leftover_processes: outcome.leftoverProcesses,
+      survivors: outcome.survivors,
     };
   } catch (error) {
     if (!finished) await workspace.abort().catch(() => {});

@@ -14,6 +14,16 @@ const REQUIRED = process.env.AVFS_REQUIRE_FUSE === '1';
 
 export type Mode = 'copy' | 'mount';
 
+/**
+ * For `describe.skipIf` / `it.skipIf`: true (skip, saying why) only where FUSE is absent and
+ * AVFS_REQUIRE_FUSE is not set; with it set the tests run and fail on the missing FUSE.
+ */
+export function skipMountTests(name: string): boolean {
+  if (fuse.ok || REQUIRED) return false;
+  process.stderr.write(`[proxy tests] SKIPPED "${name}": FUSE is unavailable here: ${fuse.reason}\n`);
+  return true;
+}
+
 /** Runs `fn` once per mode that can run here. */
 export function describeModes(name: string, fn: (mode: Mode) => void): void {
   describe(`${name} [copy mode]`, () => fn('copy'));

@@ -6,7 +6,7 @@ import { execa } from 'execa';
 import { openStore } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { avfs, BIN, tempDir } from '../helpers.js';
-import { fuse, vaultTree } from './helpers.js';
+import { fuse, skipMountTests, vaultTree } from './helpers.js';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
@@ -95,7 +95,7 @@ describe('copy mode specifics', () => {
   });
 });
 
-describe.skipIf(!fuse.ok && process.env.AVFS_REQUIRE_FUSE !== '1')('mount mode specifics', () => {
+describe.skipIf(skipMountTests('mount mode specifics'))('mount mode specifics', () => {
   it('reuses a live `avfs mount` of the vault', async () => {
     if (!fuse.ok) throw new Error(`FUSE is unavailable: ${fuse.reason}`);
     const home = newHome({ '/a.txt': 'a\n' });
