@@ -85,8 +85,9 @@ export const mountCommand = new Command('mount')
           const { serveMount } = await import('../../mount/server.js');
           const session = await serveMount({ home, vault, dir, readOnly: opts.readOnly, sessionId: opts.sessionId, execId, info: (m) => ctx.out.info(m) });
           // fuse-native keeps a libuv handle referenced after the kernel mount is gone: end the
-          // process once the result is printed (a no-op if it is exiting anyway).
-          setTimeout(() => process.exit(), 500).unref();
+          // process once the result is printed (stdout to a file, pipe or terminal is written
+          // synchronously on Linux; a no-op if the process is exiting anyway).
+          setTimeout(() => process.exit(), 20).unref();
           return { action: 'serve', ...sessionJson(session) };
         }
         const { mountVault } = await mountApi();
