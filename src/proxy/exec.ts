@@ -123,11 +123,19 @@ export function processesWithExecId(execId: string, protect: number[]): number[]
   const needle = Buffer.from(`\0AVFS_EXEC_ID=${execId}\0`);
   const own = new Set([process.pid, process.ppid, ...protect]);
   const out: number[] = [];
-  for (const { pid } of scanProc()) {
-    if (own.has(pid)) continue;
+  let names: string[];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return out;
+  }
+  // environ is read directly (a zombie's is empty, so it never matches): one read per process.
+  for (const name of names) {
+    const c = name.charCodeAt(0);
+    if (c < 48 || c > 57 || own.has(Number(name))) continue;
     try {
-      const env = Buffer.concat([Buffer.from([0]), readFileSync(`/proc/${pid}/environ`), Buffer.from([0])]);
-      if (env.includes(needle)) out.push(pid);
+      const env = Buffer.concat([Buffer.from([0]), readFileSync(`/proc/${name}/environ`), Buffer.from([0])]);
+      if (env.includes(needle)) out.push(Number(name));
     } catch {
       // exited, or not ours to read
     }
