@@ -94,6 +94,33 @@ describeMount('real tools in a mounted vault', () => {
     expect(await snapshot(join(fx.scratch, 'back', 'tarsrc'))).toEqual(await snapshot(src));
   });
 
+  it('sqlite (rollback journal, then WAL with its shared-memory file) keeps a consistent database', async (ctx) => {
+    if ((await sh('command -v python3')).code !== 0) {
+      process.stderr.write('[mount tests] SKIPPED sqlite: python3 is not installed\n');
+      ctx.skip();
+      return;
+    }
+    const out = await shOk(
+      `python3 -c "
+import sqlite3
+c = sqlite3.connect('${fx.dir}/t.db')
+c.execute('create table t (a, b)')
+for i in range(100):
+    c.execute('insert into t values (?, ?)', (i, 'x' * 100)); c.commit()
+c.execute('pragma journal_mode=wal')
+for i in range(100):
+    c.execute('insert into t values (?, ?)', (i, 'y' * 100)); c.commit()
+print(c.execute('select count(*), sum(a) from t').fetchone()[0], c.execute('pragma integrity_check').fetchone()[0])
+c.close()"`,
+    );
+    expect(out.trim()).toBe('200 ok');
+    await sleep(100);
+    const exported = join(fx.scratch, 'db-out');
+    expect((await fx.run(['export', '/t.db', exported])).json?.ok).toBe(true);
+    const check = await shOk(`python3 -c "import sqlite3; c = sqlite3.connect('${exported}/t.db'); print(c.execute('select count(*) from t').fetchone()[0], c.execute('pragma integrity_check').fetchone()[0])"`);
+    expect(check.trim()).toBe('200 ok');
+  });
+
   it('rsync -a into the mount and back (skipped, with the reason, when rsync is not installed)', async (ctx) => {
     if ((await sh('command -v rsync')).code !== 0) {
       process.stderr.write('[mount tests] SKIPPED rsync -a: rsync is not installed (apt-get install -y rsync)\n');
