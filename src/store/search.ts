@@ -176,12 +176,13 @@ export const MAX_LINE_CHARS = 1024 * 1024;
 export function grepFiles(store: Store, files: Entry[], options: GrepOptions): GrepResult {
   const result: GrepResult = { matches: [], files: [], files_scanned: 0, binary_skipped: 0 };
   const byHash = new Map<string, Array<{ line: number; text: string }> | 'binary'>();
+  const prefilter = wholeTextFilter(options.regex);
   store.read(() => {
     for (const file of files) {
       if (file.type !== 'f' || !file.hash) continue;
       let found = byHash.get(file.hash);
       if (found === undefined) {
-        found = scanContent(store, file.hash, options);
+        found = scanContent(store, file.hash, options, prefilter);
         byHash.set(file.hash, found);
       }
       if (found === 'binary') {
@@ -197,7 +198,31 @@ export function grepFiles(store: Store, files: Entry[], options: GrepOptions): G
   return result;
 }
 
-function scanContent(store: Store, hash: string, options: GrepOptions): Array<{ line: number; text: string }> | 'binary' {
+/**
+ * A regex that, run once over a block of whole lines, tells whether any of them can match: the
+ * same pattern in multiline mode, so ^ and $ hold at line boundaries. Most files do not match,
+ * and one search over a block costs far less than one per line. Lookarounds can see past a line
+ * end in a block (and so reject what a lone line accepts); patterns with them get no prefilter.
+ */
+function wholeTextFilter(regex: RegExp): RegExp | undefined {
+  if (/\(\?<?[=!]/.test(regex.source)) return undefined;
+  return new RegExp(regex.source, regex.flags.replace(/[gym]/g, '') + 'm');
+}
+
+// Small content (up to one chunk) is one row with its bytes inline: one lookup instead of the two
+// (size, then data) that contentChunks makes. Larger content streams chunk by chunk.
+const INLINE_CONTENT = 'SELECT chunk_count AS chunkCount, data FROM blobs WHERE hash = ?';
+
+function* chunksOf(store: Store, hash: string): Generator<Buffer> {
+  const row = store.stmt<{ chunkCount: number; data: Buffer | null }>(INLINE_CONTENT).get(hash);
+  if (row && row.chunkCount <= 1) {
+    if (row.data && row.data.length > 0) yield row.data;
+    return;
+  }
+  yield* contentChunks(store, hash);
+}
+
+function scanContent(store: Store, hash: string, options: GrepOptions, prefilter: RegExp | undefined): Array<{ line: number; text: string }> | 'binary' {
   const found: Array<{ line: number; text: string }> = [];
   const limit = options.filesOnly ? 1 : (options.maxCount ?? Infinity);
   const decoder = new StringDecoder('utf8');
@@ -211,16 +236,23 @@ function scanContent(store: Store, hash: string, options: GrepOptions): Array<{ 
     found.push({ line: lineNo, text: text.length > MAX_REPORTED_LINE_CHARS ? text.slice(0, MAX_REPORTED_LINE_CHARS) : text });
     return found.length >= limit;
   };
-  for (const chunk of contentChunks(store, hash)) {
+  for (const chunk of chunksOf(store, hash)) {
     if (first) {
       first = false;
       if (looksBinary(chunk)) return 'binary'; // the same rule (first 8 KiB) the index applies
     }
     pending += decoder.write(chunk);
+    const lastNl = pending.lastIndexOf('\n');
     let start = 0;
-    for (let nl = pending.indexOf('\n'); nl !== -1; nl = pending.indexOf('\n', start)) {
-      if (test(pending.slice(start, nl))) return found;
-      start = nl + 1;
+    if (lastNl !== -1 && prefilter && !prefilter.test(pending.slice(0, lastNl))) {
+      // No line of this block can match: only count its lines.
+      for (let nl = pending.indexOf('\n'); nl !== -1 && nl <= lastNl; nl = pending.indexOf('\n', nl + 1)) lineNo++;
+      start = lastNl + 1;
+    } else {
+      for (let nl = pending.indexOf('\n'); nl !== -1; nl = pending.indexOf('\n', start)) {
+        if (test(pending.slice(start, nl))) return found;
+        start = nl + 1;
+      }
     }
     pending = pending.slice(start);
     if (pending.length > MAX_LINE_CHARS) {

@@ -363,6 +363,12 @@ describe('grep', () => {
     expect(grep('^東.$').matches).toEqual([]);
     expect(grep('^東京').matches).toHaveLength(1);
     expect(grep('a\\-b').matches).toEqual([]); // legal only without the u flag: still accepted
+    // Anchors and lookarounds see line ends, not the next line.
+    fs.writeFile('/ends.txt', 'alpha\nbeta\ngamma\n');
+    expect(grep('a$', fs, { root: '/ends.txt' }).matches.map((m) => m.line)).toEqual([1, 2, 3]);
+    expect(grep('^b', fs, { root: '/ends.txt' }).matches.map((m) => m.line)).toEqual([2]);
+    expect(grep('a(?![\\s\\S])', fs, { root: '/ends.txt' }).matches.map((m) => m.line)).toEqual([1, 2, 3]);
+    expect(grep('(?<![\\s\\S])b', fs, { root: '/ends.txt' }).matches.map((m) => m.line)).toEqual([2]);
     for (const bad of ['(', '[a-', 'a{2,1}', '*x', '']) expect(code(() => compilePattern(bad, {})), bad).toBe('INVALID_PATTERN');
   });
 
