@@ -1,0 +1,140 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { AVFS, AvfsError, ConflictError, InvalidInputError, NotFoundError, QuotaExceededError } from '../../src/sdk/index.js';
+import { tempDir } from '../helpers.js';
+
+let tmp: { dir: string; cleanup: () => void };
+let avfs: AVFS;
+
+beforeEach(() => {
+  tmp = tempDir();
+  avfs = new AVFS({ home: join(tmp.dir, 'home') });
+});
+afterEach(() => {
+  avfs.close();
+  tmp.cleanup();
+});
+
+/** The error a call throws (fails the test if it does not throw). */
+function thrown(fn: () => unknown): AvfsError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(AvfsError);
+    return err as AvfsError;
+  }
+  throw new Error('expected the call to throw');
+}
+
+describe('SDK: the CLI scenarios in-process', () => {
+  it('files: write, read, ls, mkdir, cp, mv, rm, tree', () => {
+    expect(avfs.vault).toBe('default');
+    avfs.write('/a.txt', 'hello');
+    expect(avfs.read('/a.txt', 'utf8')).toBe('hello');
+    expect(avfs.read('/a.txt').equals(Buffer.from('hello'))).toBe(true);
+    avfs.mkdir('/p/q', { parents: true });
+    avfs.cp('/a.txt', '/p/q');
+    avfs.mv('/p', '/moved');
+    expect(avfs.tree().map((e) => e.path)).toEqual(['/a.txt', '/moved', '/moved/q', '/moved/q/a.txt']);
+    expect(avfs.ls('/moved/q').map((e) => e.path)).toEqual(['/moved/q/a.txt']);
+    expect(avfs.rm('/moved', { recursive: true })).toHaveLength(3);
+    expect(avfs.exists('/moved')).toBe(false);
+  });
+
+  it('errors are typed and carry the CLI codes', () => {
+    expect(thrown(() => avfs.read('/missing'))).toBeInstanceOf(NotFoundError);
+    expect(thrown(() => avfs.read('/missing')).code).toBe('NOT_FOUND');
+    expect(thrown(() => avfs.write('../escape', 'x'))).toBeInstanceOf(InvalidInputError);
+    expect(thrown(() => avfs.write('../escape', 'x')).code).toBe('INVALID_PATH');
+    avfs.createVault('v1');
+    expect(thrown(() => avfs.createVault('v1'))).toBeInstanceOf(ConflictError);
+    expect(thrown(() => avfs.createVault('bad name')).code).toBe('INVALID_NAME');
+    expect(thrown(() => avfs.useVault('ghost')).code).toBe('VAULT_NOT_FOUND');
+  });
+
+  it('vaults: create, use, fork, list, delete', () => {
+    avfs.createVault('work');
+    avfs.useVault('work');
+    avfs.write('/f', 'in work');
+    avfs.forkVault('work', 'work-2');
+    avfs.useVault('work-2');
+    avfs.write('/f', 'in fork');
+    expect(new AVFS({ home: avfs.home, vault: 'work' }).read('/f', 'utf8')).toBe('in work');
+    expect(avfs.listVaults().map((v) => [v.name, v.parent])).toEqual([
+      ['default', null],
+      ['work', null],
+      ['work-2', 'work'],
+    ]);
+    expect(thrown(() => avfs.deleteVault('work')).code).toBe('HAS_FORKS');
+    expect(avfs.deleteVault('work', { force: true }).detached_forks).toEqual(['work-2']);
+  });
+
+  it('history and checkpoints: log, checkout, revert, diff, save/restore', () => {
+    avfs.write('/doc.md', 'one\n');
+    avfs.write('/doc.md', 'two\n');
+    expect(avfs.log('/doc.md').map((v) => v.version)).toEqual([2, 1]);
+    avfs.checkout('/doc.md', 1);
+    expect(avfs.read('/doc.md', 'utf8')).toBe('one\n');
+    avfs.rm('/doc.md');
+    avfs.revert('/doc.md');
+    expect(avfs.read('/doc.md', 'utf8')).toBe('one\n');
+    const d = avfs.diff('/doc.md', { from: 2, to: 3 });
+    expect(d.file.hunks?.length).toBeGreaterThan(0);
+    avfs.checkpointSave('base');
+    avfs.write('/new.txt', 'later');
+    avfs.checkpointRestore('base');
+    expect(avfs.exists('/new.txt')).toBe(false);
+    expect(avfs.checkpointList().map((c) => c.name)).toContain('base');
+  });
+
+  it('search, grep and find', () => {
+    avfs.write('/src/app.ts', 'const greeting = "hello world";\n', { parents: true });
+    avfs.write('/notes.md', 'nothing here\n');
+    expect(avfs.search('greeting').map((h) => h.path)).toEqual(['/src/app.ts']);
+    expect(avfs.grep('hello\\s+world').matches.map((m) => [m.path, m.line])).toEqual([['/src/app.ts', 1]]);
+    expect(thrown(() => avfs.grep('(unclosed')).code).toBe('INVALID_ARGUMENT');
+    expect(avfs.find('/', { name: '*.ts' }).map((e) => e.path)).toEqual(['/src/app.ts']);
+  });
+
+  it('import and export round trip', () => {
+    const src = join(tmp.dir, 'src');
+    mkdirSync(join(src, 'd'), { recursive: true });
+    writeFileSync(join(src, 'd', 'f.txt'), 'content');
+    avfs.importFrom(src, '/imported');
+    avfs.exportTo('/imported', join(tmp.dir, 'out'));
+    expect(readFileSync(join(tmp.dir, 'out', 'd', 'f.txt'), 'utf8')).toBe('content');
+  });
+
+  it('stats, audit and gc', () => {
+    avfs.write('/a', 'x'.repeat(100));
+    avfs.write('/a', 'y'.repeat(100));
+    expect(avfs.stats()).toMatchObject({ files: 1, logical_bytes: 100 });
+    expect(avfs.audit().some((r) => r.op === 'write')).toBe(true);
+    avfs.gc({ graceMs: 0 }); // nothing is unreferenced yet: versions keep both contents
+    expect(avfs.read('/a', 'utf8')).toBe('y'.repeat(100));
+  });
+
+  it('quota errors are QuotaExceededError', async () => {
+    const { openStore } = await import('../../src/store/store.js');
+    const store = openStore(avfs.home);
+    store.db.prepare("UPDATE vaults SET max_bytes = 5 WHERE name = 'default'").run();
+    store.release();
+    expect(thrown(() => avfs.write('/big', '123456'))).toBeInstanceOf(QuotaExceededError);
+  });
+
+  it('proxyExec runs a command and reports exactly what changed', async () => {
+    avfs.write('/keep.txt', 'k');
+    avfs.write('/edit.txt', 'before');
+    const r = await avfs.proxyExec('sh', ['-c', 'echo new > new.txt && echo after > edit.txt && rm keep.txt'], { mode: 'copy' });
+    expect(r.exitCode).toBe(0);
+    expect(r.mode).toBe('copy');
+    const changes = r.changedFiles.map((c) => [c.path, c.kind]).sort();
+    expect(changes).toEqual([
+      ['/edit.txt', 'modified'],
+      ['/keep.txt', 'deleted'],
+      ['/new.txt', 'added'],
+    ]);
+    expect(avfs.read('/edit.txt', 'utf8')).toBe('after\n');
+  });
+});
