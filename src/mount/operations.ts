@@ -1,6 +1,6 @@
 import { statfsSync } from 'node:fs';
 import type { FuseOperations, FuseStat, FuseStatfs } from 'fuse-native';
-import { AvfsError, toAvfsError } from '../errors.js';
+import { AvfsError } from '../errors.js';
 import { basename, dirname } from '../core/paths.js';
 import { getEntry, listChildren, setTimes, vaultUsage, type Entry } from '../store/entries.js';
 import type { VaultFs } from '../store/vault-fs.js';
