@@ -140,6 +140,13 @@ export class OpenFiles {
     return out;
   }
 
+  /** How many files were created through the mount and are not stored yet (they count against max_files). */
+  get pendingCount(): number {
+    let n = 0;
+    for (const f of this.byPath.values()) if (f.pending && !f.orphan) n++;
+    return n;
+  }
+
   /** Whether any open file that is not in the store (pending or orphaned) lies below `dir`. */
   hasUnstoredBelow(dir: string): boolean {
     for (const f of this.byPath.values()) if ((f.pending || f.orphan) && f.path !== dir && isWithin(f.path, dir)) return true;

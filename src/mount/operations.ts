@@ -243,6 +243,10 @@ export function createOperations(ctx: MountContext): FuseOperations {
         if (openAt(path) || entry(path)) return cb(EEXIST);
         const bad = parentError(path);
         if (bad) return cb(bad);
+        // A new file is stored only when it is first closed, and tools ignore errors at close
+        // (touch, shell redirections), so max_files is checked here, where create(2) can fail.
+        const quota = fs.row();
+        if (quota.max_files !== null && vaultUsage(store, vaultId).entries + files.pendingCount + 1 > quota.max_files) return cb(EDQUOT);
         cb(0, files.create(path, mode, 0));
       } catch (err) {
         cb(errno(err, 'create', path));

@@ -52,11 +52,9 @@ describeMount('quota through the mount', () => {
     expect(await state()).toBe(before);
   });
 
-  // KNOWN GAP (mount): create(2) does not check max_files. The file is only refused when it is
-  // stored on flush, an error that `touch` and shell redirections ignore: they exit 0 and the
-  // new file silently disappears. A filesystem refuses the create (EDQUOT at open). Marked
-  // `fails` so this turns red, and gets flipped, once the mount refuses the create.
-  it.fails('max_files: creating a new file past the limit fails with EDQUOT at create', async () => {
+  // A new file is stored on close, whose errors `touch` and shell redirections ignore, so the
+  // mount must refuse the create itself (EDQUOT at open) or the file would silently vanish.
+  it('max_files: creating a new file past the limit fails with EDQUOT at create', async () => {
     const before = await state();
     for (const cmd of [`touch ${m.dir}/d1/new`, `echo hi > ${m.dir}/new.txt`]) {
       const r = await sh(cmd);
