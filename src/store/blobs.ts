@@ -123,10 +123,22 @@ export function readContent(store: Store, hash: string, offset = 0, length = Num
   }
   const spans = chunksForRange(size, offset, length);
   if (spans.length === 0) return Buffer.alloc(0);
-  const rows = store.stmt<{ seq: number; data: Buffer }>(CHUNK_RANGE).all(hash, spans[0]!.index, spans[spans.length - 1]!.index);
-  if (rows.length !== spans.length) throw new AvfsError('INTERNAL', `content ${hash} is missing chunks`, { hash });
-  const parts = rows.map((row, i) => row.data.subarray(spans[i]!.start, spans[i]!.end));
-  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  if (spans.length === 1) {
+    const row = store.stmt<{ seq: number; data: Buffer }>(CHUNK_RANGE).get(hash, spans[0]!.index, spans[0]!.index);
+    if (!row) throw new AvfsError('INTERNAL', `content ${hash} is missing chunk ${spans[0]!.index}`, { hash });
+    return row.data.subarray(spans[0]!.start, spans[0]!.end);
+  }
+  // One allocation filled row by row as SQLite yields them: no array of rows, no concat copy.
+  const out = Buffer.allocUnsafe(spans.reduce((n, s) => n + s.end - s.start, 0));
+  let filled = 0;
+  let i = 0;
+  for (const row of store.stmt<{ seq: number; data: Buffer }>(CHUNK_RANGE).iterate(hash, spans[0]!.index, spans[spans.length - 1]!.index)) {
+    const span = spans[i++];
+    if (!span || row.seq !== span.index) throw new AvfsError('INTERNAL', `content ${hash} is missing chunks`, { hash });
+    filled += row.data.copy(out, filled, span.start, span.end);
+  }
+  if (i !== spans.length) throw new AvfsError('INTERNAL', `content ${hash} is missing chunks`, { hash });
+  return out;
 }
 
 /** Streams a content chunk by chunk (export, cat of a large file) without loading it whole. */
