@@ -3,6 +3,7 @@ import chalk from 'chalk';
 import { createRequire } from 'node:module';
 import { AvfsError, toAvfsError } from '../errors.js';
 import { printError } from './output.js';
+import { completionCommand } from './commands/completion.js';
 import { vaultCommand } from './commands/vault.js';
 import { lsCommand } from './commands/ls.js';
 import { catCommand } from './commands/cat.js';
@@ -70,6 +71,7 @@ Examples:
   for (const cmd of [mountCommand, unmountCommand, mountsCommand]) program.addCommand(cmd);
   // proxy boundary (issue 6)
   program.addCommand(proxyCommand);
+  program.addCommand(completionCommand(() => program));
   return program;
 }
 
@@ -141,6 +143,15 @@ export async function main(argv: string[]): Promise<number> {
     if (error.code === 'INTERNAL' && process.env.AVFS_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
     return error.exitCode;
   }
+}
+
+// A reader that stops early (`avfs --help | head`) closes the pipe: that ends the output, it is not
+// an error worth a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
 }
 
 // Flush stdout before exiting: a piped stdout is asynchronous, and process.exit would cut it.
