@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { AvfsError } from '../errors.js';
 import { CliContext, type GlobalOptions } from './context.js';
 import { createOutput, printJson, type Output } from './output.js';
@@ -12,7 +12,7 @@ export const EXIT_CODE = Symbol('exitCode');
 
 export interface Action<O, R extends Result> {
   /** Validates commander's parsed options (numbers, enums, ranges); a failure is a USAGE error. */
-  options: z.ZodType<O>;
+  options: z.ZodType<O, z.ZodTypeDef, unknown>;
   run(args: string[], options: O, ctx: CliContext): R | Promise<R>;
   /** Human rendering of the result: data to `out.data`, messages to `out.info`. */
   render(result: R, out: Output): void;

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { AvfsError } from '../errors.js';
 import { commandsOf, programName, quoteArgv, subcommandOf, type SimpleCommand } from './command-line.js';
 import { DEFAULT_RULES } from './default-policy.js';

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import chalk from 'chalk';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { parseTime } from '../../core/units.js';
 import { AUDIT_MAX_AGE_MS, AUDIT_MAX_ROWS, clearAudit, queryAudit } from '../../store/audit.js';
 import { action, examples, zInt } from '../command.js';

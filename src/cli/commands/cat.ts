@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { getFileVersion, readVersion, versionChunks } from '../../store/history.js';
 import { action, examples, zInt } from '../command.js';
 

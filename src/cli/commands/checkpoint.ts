@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import chalk from 'chalk';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import {
   checkpointInfo,
   deleteCheckpoint,

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { compact } from '../../store/maintenance.js';
 import { action, examples } from '../command.js';
 import { formatBytes } from '../output.js';

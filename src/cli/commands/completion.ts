@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { AvfsError } from '../../errors.js';
 import { action, examples } from '../command.js';
 

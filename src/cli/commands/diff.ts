@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import chalk from 'chalk';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { AvfsError } from '../../errors.js';
 import { hunkHeader } from '../../core/diff.js';
 import type { TreeItem } from '../../core/diff.js';

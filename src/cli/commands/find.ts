@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { AvfsError } from '../../errors.js';
 import { escapeGlob, globToRegExp } from '../../core/glob.js';
 import { dirname, joinPath } from '../../core/paths.js';

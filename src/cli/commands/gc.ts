@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { parseDuration } from '../../core/units.js';
 import { DEFAULT_GC_GRACE_MS, gc } from '../../store/gc.js';
 import { action, examples } from '../command.js';

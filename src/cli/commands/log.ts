@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import chalk from 'chalk';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { notFound } from '../../errors.js';
 import { getEntry } from '../../store/entries.js';
 import { historyPath, parseDetail, pathVersions, vaultChanges, type VersionRecord } from '../../store/history.js';

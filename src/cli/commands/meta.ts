@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import chalk from 'chalk';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { AvfsError } from '../../errors.js';
 import { deleteMeta, getMeta, setMeta, validateMetaKey } from '../../store/annotations.js';
 import { action, examples } from '../command.js';

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import chalk from 'chalk';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { AvfsError } from '../../errors.js';
 import { action, examples, zInt } from '../command.js';
 import type { CliContext } from '../context.js';

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import chalk from 'chalk';
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { parseDuration, parseSize } from '../../core/units.js';
 import { AvfsError } from '../../errors.js';
 import type { ChangedFile } from '../../proxy/changes.js';

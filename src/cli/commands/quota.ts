@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import chalk from 'chalk';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { AvfsError } from '../../errors.js';
 import { parseSize } from '../../core/units.js';
 import { clearQuota, quotaReport, setQuota, type QuotaLimits, type QuotaReport } from '../../store/quota.js';

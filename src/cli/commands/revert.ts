@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { revertPath } from '../../store/history.js';
 import { action, examples } from '../command.js';
 import { entryJson } from '../output.js';

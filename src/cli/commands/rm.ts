@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { action, examples } from '../command.js';
 
 export const rmCommand = new Command('rm')

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import chalk from 'chalk';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { action, examples, zInt } from '../command.js';
 import { HIT_END, HIT_START, literalQuery, searchText } from '../../store/search.js';
 import { TEXT_INDEX_MAX_BYTES } from '../../store/text-index.js';

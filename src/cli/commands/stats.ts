@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { action, examples } from '../command.js';
 import { formatBytes, table } from '../output.js';
 import { homeStats, vaultStats, type HomeStats, type VaultStats } from '../../store/stats.js';

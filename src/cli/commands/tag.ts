@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import chalk from 'chalk';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { addTags, getTags, removeTags, tagCounts } from '../../store/annotations.js';
 import { action, examples } from '../command.js';
 import { table } from '../output.js';

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { action, examples, zInt } from '../command.js';
 import { colorName, entryJson, type EntryJson } from '../output.js';
 

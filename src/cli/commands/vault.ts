@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import chalk from 'chalk';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { action, examples } from '../command.js';
 import { formatBytes, table } from '../output.js';
 import {

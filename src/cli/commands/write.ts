@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { closeSync, openSync } from 'node:fs';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { AvfsError } from '../../errors.js';
 import { action, examples, zMode } from '../command.js';
 import { entryJson } from '../output.js';
