@@ -2,6 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
+import { expect } from 'vitest';
+import { AvfsError } from '../src/errors.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const BIN = join(ROOT, 'bin', 'avfs.js');
@@ -44,4 +46,33 @@ export async function avfs(home: string, args: string[], opts: { input?: string 
     }
   }
   return { code: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr, json };
+}
+
+/** The AvfsError code a call throws, or 'no error' (anything else thrown is re-thrown). */
+export function errorCode(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof AvfsError) return err.code;
+    throw err;
+  }
+  return 'no error';
+}
+
+/** Asserts the --json contract for success: one JSON document, ok true, exit 0. Returns the document. */
+export function expectOk(r: CliResult): any {
+  expect(r.json, `stdout was: ${r.stdout}\nstderr: ${r.stderr}`).toBeDefined();
+  expect(r.json.ok).toBe(true);
+  expect(r.code).toBe(0);
+  return r.json;
+}
+
+/** Asserts the --json contract for failure: one JSON document with the error code and the exit code. Returns the error. */
+export function expectError(r: CliResult, code: string, exit: number): any {
+  expect(r.json, `stdout was: ${r.stdout}`).toBeDefined();
+  expect(r.json.ok).toBe(false);
+  expect(r.json.error.code).toBe(code);
+  expect(typeof r.json.error.message).toBe('string');
+  expect(r.code).toBe(exit);
+  return r.json.error;
 }

@@ -1,5 +1,4 @@
 import { AvfsError } from '../errors.js';
-import type { EntryType } from './entries.js';
 import { now, type Store } from './store.js';
 import { vaultById, type VaultRow } from './vaults.js';
 
@@ -8,24 +7,9 @@ import { vaultById, type VaultRow } from './vaults.js';
  * change report and `proxy undo` are built on.
  */
 
-/** One row of `versions`: the NEW state of a path after a change (type null: the path is absent). */
-export interface VersionRow {
-  id: number;
-  vault_id: number;
-  path: string;
-  version: number;
-  op: string;
-  type: EntryType | null;
-  mode: number | null;
-  size: number | null;
-  hash: string | null;
-  target: string | null;
-  mtime: number | null;
-  source: string;
-  exec_id: string | null;
-  detail: string | null;
-  at: number;
-}
+import type { VersionRow } from './history.js';
+
+export type { VersionRow };
 
 export interface ExecRow {
   id: string;

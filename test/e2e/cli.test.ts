@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync, lstatSync, readlinkSync, chmodSync, utimesSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { avfs, tempDir } from '../helpers.js';
+import { avfs, expectError, expectOk, tempDir } from '../helpers.js';
 
 let tmp: { dir: string; cleanup: () => void };
 let home: string;
@@ -14,20 +14,6 @@ beforeAll(() => {
 });
 afterAll(() => tmp.cleanup());
 
-/** Asserts the --json contract: exactly one JSON document, ok flag and exit code agree. */
-function expectOk(r: Awaited<ReturnType<typeof avfs>>) {
-  expect(r.json, `stdout was: ${r.stdout}\nstderr: ${r.stderr}`).toBeDefined();
-  expect(r.json.ok).toBe(true);
-  expect(r.code).toBe(0);
-  return r.json;
-}
-function expectError(r: Awaited<ReturnType<typeof avfs>>, code: string, exit: number) {
-  expect(r.json, `stdout was: ${r.stdout}`).toBeDefined();
-  expect(r.json.ok).toBe(false);
-  expect(r.json.error.code).toBe(code);
-  expect(typeof r.json.error.message).toBe('string');
-  expect(r.code).toBe(exit);
-}
 
 describe('files through the CLI', () => {
   it('write from an argument, stdin and a host file; cat returns the bytes', async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { avfs, tempDir } from '../helpers.js';
+import { avfs, expectError, expectOk, tempDir } from '../helpers.js';
 
 let tmp: { dir: string; cleanup: () => void };
 let home: string;
@@ -17,19 +17,6 @@ beforeEach(() => {
   home = join(tmp.dir, `home-${++n}`);
 });
 
-function expectOk(r: Awaited<ReturnType<typeof avfs>>) {
-  expect(r.json, `stdout: ${r.stdout}\nstderr: ${r.stderr}`).toBeDefined();
-  expect(r.json.ok, r.stdout).toBe(true);
-  expect(r.code).toBe(0);
-  return r.json;
-}
-function expectError(r: Awaited<ReturnType<typeof avfs>>, code: string, exit: number) {
-  expect(r.json, `stdout: ${r.stdout}\nstderr: ${r.stderr}`).toBeDefined();
-  expect(r.json.ok).toBe(false);
-  expect(r.json.error.code).toBe(code);
-  expect(r.code).toBe(exit);
-  return r.json.error;
-}
 /** Everything observable about the vault's files and history, to prove a refused command changed nothing. */
 async function snapshot(vault = 'default') {
   const tree = expectOk(await run(['--vault', vault, 'tree']));

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { avfs, tempDir } from '../helpers.js';
+import { avfs, expectError, expectOk, tempDir } from '../helpers.js';
 
 let tmp: { dir: string; cleanup: () => void };
 let home: string;
@@ -12,18 +12,6 @@ beforeAll(() => {
 });
 afterAll(() => tmp.cleanup());
 
-function expectOk(r: Awaited<ReturnType<typeof avfs>>) {
-  expect(r.json, `stdout was: ${r.stdout}\nstderr: ${r.stderr}`).toBeDefined();
-  expect(r.json.ok).toBe(true);
-  expect(r.code).toBe(0);
-  return r.json;
-}
-function expectError(r: Awaited<ReturnType<typeof avfs>>, code: string, exit: number) {
-  expect(r.json, `stdout was: ${r.stdout}`).toBeDefined();
-  expect(r.json.ok).toBe(false);
-  expect(r.json.error.code).toBe(code);
-  expect(r.code).toBe(exit);
-}
 const searchPaths = async (query: string[], extra: string[] = []) => (expectOk(await run(['search', ...query, ...extra])).results as Array<{ path: string }>).map((h) => h.path).sort();
 
 describe('search through the CLI', () => {

@@ -14,22 +14,14 @@ import {
 import { pathVersions, revertPath } from '../../src/store/history.js';
 import { addTags, setMeta } from '../../src/store/annotations.js';
 import { AvfsError } from '../../src/errors.js';
-import { tempDir } from '../helpers.js';
+import { tempDir, errorCode } from '../helpers.js';
 
 const actor = { source: 'sdk' as const };
 let home: { dir: string; cleanup: () => void };
 let store: Store;
 let fs: VaultFs;
 
-const code = (fn: () => unknown): string => {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof AvfsError) return err.code;
-    throw err;
-  }
-  return 'no error';
-};
+const code = errorCode;
 const count = (sql: string, ...params: unknown[]) => (store.db.prepare(sql).get(...params) as { n: number }).n;
 /** Everything a checkpoint promises to bring back: every entry with type, mode, size, hash, target, mtime, inode, plus annotations. */
 const listing = (v = fs) => ({

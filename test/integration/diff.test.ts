@@ -6,22 +6,14 @@ import { forkVault } from '../../src/store/vaults.js';
 import { saveCheckpoint } from '../../src/store/checkpoints.js';
 import { MAX_DIFF_BYTES, diffPaths, diffTreeSources, diffVersions } from '../../src/store/compare.js';
 import { AvfsError } from '../../src/errors.js';
-import { tempDir } from '../helpers.js';
+import { tempDir, errorCode } from '../helpers.js';
 
 const actor = { source: 'sdk' as const };
 let home: { dir: string; cleanup: () => void };
 let store: Store;
 let fs: VaultFs;
 
-const code = (fn: () => unknown): string => {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof AvfsError) return err.code;
-    throw err;
-  }
-  return 'no error';
-};
+const code = errorCode;
 
 beforeEach(() => {
   home = tempDir();

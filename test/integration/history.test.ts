@@ -13,22 +13,14 @@ import {
   vaultChanges,
 } from '../../src/store/history.js';
 import { AvfsError } from '../../src/errors.js';
-import { tempDir } from '../helpers.js';
+import { tempDir, errorCode } from '../helpers.js';
 
 const actor = { source: 'sdk' as const };
 let home: { dir: string; cleanup: () => void };
 let store: Store;
 let fs: VaultFs;
 
-const code = (fn: () => unknown): string => {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof AvfsError) return err.code;
-    throw err;
-  }
-  return 'no error';
-};
+const code = errorCode;
 const text = (p: string, v = fs) => v.readFile(p).toString();
 const log = (p: string, v = fs) => pathVersions(store, v.row(), p, 1000);
 const tree = (v = fs) => v.walk('/').map((e) => [e.path, e.type, e.mode, e.hash, e.target, e.size].join(' '));

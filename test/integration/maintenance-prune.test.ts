@@ -4,22 +4,14 @@ import { VaultFs } from '../../src/store/vault-fs.js';
 import { createVault, deleteVault, forkVault, getVault } from '../../src/store/vaults.js';
 import { prune, type PruneOptions } from '../../src/store/prune.js';
 import { AvfsError } from '../../src/errors.js';
-import { tempDir } from '../helpers.js';
+import { tempDir, errorCode } from '../helpers.js';
 
 const actor = { source: 'sdk' as const };
 let home: { dir: string; cleanup: () => void };
 let store: Store;
 let fs: VaultFs;
 
-const code = (fn: () => unknown): string => {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof AvfsError) return err.code;
-    throw err;
-  }
-  return 'no error';
-};
+const code = errorCode;
 const count = (table: string) => (store.db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
 /** The version numbers of a path still recorded in a vault, oldest first. */
 const versionsOf = (path: string, vault = 'default') =>

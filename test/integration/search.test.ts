@@ -15,22 +15,14 @@ import { compilePattern } from '../../src/cli/commands/grep.js';
 import { CHUNK_SIZE } from '../../src/core/chunking.js';
 import { globToRegExp } from '../../src/core/glob.js';
 import { AvfsError } from '../../src/errors.js';
-import { tempDir } from '../helpers.js';
+import { tempDir, errorCode } from '../helpers.js';
 
 const actor = { source: 'sdk' as const };
 let home: { dir: string; cleanup: () => void };
 let store: Store;
 let fs: VaultFs;
 
-const code = (fn: () => unknown): string => {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof AvfsError) return err.code;
-    throw err;
-  }
-  return 'no error';
-};
+const code = errorCode;
 const count = (table: string) => (store.db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
 const search = (q: string, v: VaultFs = fs, limit = 50, under?: string) => searchText(store, v.row(), q, { limit, under });
 const paths = (q: string, v: VaultFs = fs) => search(q, v).hits.map((h) => h.path).sort();

@@ -7,22 +7,14 @@ import { VaultFs } from '../../src/store/vault-fs.js';
 import { createVault, deleteVault, forkVault, listVaults, resolveVaultName, useVault } from '../../src/store/vaults.js';
 import { CHUNK_SIZE } from '../../src/core/chunking.js';
 import { AvfsError } from '../../src/errors.js';
-import { tempDir } from '../helpers.js';
+import { tempDir, errorCode } from '../helpers.js';
 
 const actor = { source: 'sdk' as const };
 let home: { dir: string; cleanup: () => void };
 let store: Store;
 let fs: VaultFs;
 
-const code = (fn: () => unknown): string => {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof AvfsError) return err.code;
-    throw err;
-  }
-  return 'no error';
-};
+const code = errorCode;
 const count = (table: string) => (store.db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
 /** Everything observable about a vault: used to prove a failed call changed nothing. */
 const snapshot = (v: VaultFs) => JSON.stringify({ tree: v.walk('/').map((e) => [e.path, e.type, e.mode, e.hash, e.target, e.size]), versions: count('versions'), blobs: count('blobs') });

@@ -3,16 +3,9 @@ import { escapeGlob, globToRegExp, hasGlobSyntax } from '../../src/core/glob.js'
 import { incompleteTail, looksBinary, SNIFF_BYTES } from '../../src/core/text.js';
 import { parseSize, parseTime } from '../../src/core/units.js';
 import { AvfsError } from '../../src/errors.js';
+import { errorCode } from '../helpers.js';
 
-const code = (fn: () => unknown): string => {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof AvfsError) return err.code;
-    throw err;
-  }
-  return 'no error';
-};
+const code = errorCode;
 const matches = (glob: string, s: string, nocase = false) => globToRegExp(glob, { nocase }).test(s);
 
 describe('globToRegExp', () => {

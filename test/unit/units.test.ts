@@ -1,16 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { parseDuration, parseSize, parseTime } from '../../src/core/units.js';
 import { AvfsError } from '../../src/errors.js';
+import { errorCode } from '../helpers.js';
 
-const code = (fn: () => unknown): string => {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof AvfsError) return err.code;
-    throw err;
-  }
-  return 'no error';
-};
+const code = errorCode;
 
 describe('parseSize', () => {
   it('reads bytes, decimal SI units and binary IEC units', () => {
