@@ -19,9 +19,10 @@ const SNIPPET_TOKENS = 16;
 
 /**
  * Two plans for one ranked search; both end joining ranked contents with the vault's current file
- * entries (CROSS JOIN fixes the order: ranked → text_index → entries by the entries_hash index),
- * one row per path holding a matching content. bm25() is called directly: FTS5's `rank` column
- * sorts every match itself and is slower.
+ * entries (CROSS JOIN fixes the order: ranked → text_index → entries by the (vault_id, hash)
+ * index, named with INDEXED BY because without statistics the planner prefers the primary key's
+ * path range, a scan of the whole vault per match), one row per path holding a matching content.
+ * bm25() is called directly: FTS5's `rank` column sorts every match itself and is slower.
  *
  * TOP_K: rank every match home-wide, keep the best k, join only those. Cheap when the vault holds
  * most matching contents (the usual case: one vault, or forks sharing their contents), because a
@@ -37,7 +38,7 @@ const SEARCH_TOP_K = `
   SELECT e.path AS path, e.size AS size, e.mtime AS mtime, e.hash AS hash, m.id AS id, m.rank AS rank
   FROM m
   CROSS JOIN text_index t ON t.id = m.id
-  CROSS JOIN entries e ON e.hash = t.hash
+  CROSS JOIN entries e INDEXED BY entries_vault_hash ON e.hash = t.hash
   WHERE e.vault_id = ? AND e.type = 'f' AND (e.path = ? OR (e.path >= ? AND e.path < ?))
   ORDER BY m.rank, e.path
   LIMIT ?`;
@@ -49,7 +50,7 @@ const SEARCH_IN_VAULT = `
   SELECT e.path AS path, e.size AS size, e.mtime AS mtime, e.hash AS hash, m.id AS id, m.rank AS rank
   FROM m
   CROSS JOIN text_index t ON t.id = m.id
-  CROSS JOIN entries e ON e.hash = t.hash
+  CROSS JOIN entries e INDEXED BY entries_vault_hash ON e.hash = t.hash
   WHERE e.vault_id = ? AND e.type = 'f' AND (e.path = ? OR (e.path >= ? AND e.path < ?))
   ORDER BY m.rank, e.path
   LIMIT ?`;
