@@ -3,35 +3,47 @@ import chalk from 'chalk';
 import { createRequire } from 'node:module';
 import { AvfsError, toAvfsError } from '../errors.js';
 import { printError } from './output.js';
-import { completionCommand } from './commands/completion.js';
-import { vaultCommand } from './commands/vault.js';
-import { lsCommand } from './commands/ls.js';
-import { catCommand } from './commands/cat.js';
-import { writeCommand } from './commands/write.js';
-import { mkdirCommand } from './commands/mkdir.js';
-import { rmCommand } from './commands/rm.js';
-import { mvCommand } from './commands/mv.js';
-import { cpCommand } from './commands/cp.js';
-import { treeCommand } from './commands/tree.js';
-import { exportCommand, importCommand } from './commands/transfer.js';
-import { searchCommand } from './commands/search.js';
-import { grepCommand } from './commands/grep.js';
-import { findCommand } from './commands/find.js';
-import { tagCommand, tagsCommand, untagCommand } from './commands/tag.js';
-import { metaCommand } from './commands/meta.js';
-import { logCommand } from './commands/log.js';
-import { checkoutCommand } from './commands/checkout.js';
-import { revertCommand } from './commands/revert.js';
-import { diffCommand } from './commands/diff.js';
-import { checkpointCommand } from './commands/checkpoint.js';
-import { statsCommand } from './commands/stats.js';
-import { auditCommand } from './commands/audit.js';
-import { quotaCommand } from './commands/quota.js';
-import { gcCommand } from './commands/gc.js';
-import { pruneCommand } from './commands/prune.js';
-import { compactCommand } from './commands/compact.js';
-import { proxyCommand } from './commands/proxy.js';
-import { mountCommand, mountsCommand, unmountCommand } from './commands/mount.js';
+import type { Command as CommandType } from 'commander';
+
+/**
+ * Every command, by the names (and aliases) that invoke it, loaded on demand. Start-up is mostly
+ * module loading, so a run imports only the module of the command it runs (`avfs ls` does not
+ * load diff, search, the mount or the proxy). `--help`, `help`, `completion` and unknown names
+ * load them all. Listed in `avfs --help` order.
+ */
+const COMMANDS: Array<{ names: string[]; load: () => Promise<CommandType[]> }> = [
+  { names: ['vault'], load: async () => [(await import('./commands/vault.js')).vaultCommand] },
+  { names: ['ls'], load: async () => [(await import('./commands/ls.js')).lsCommand] },
+  { names: ['cat'], load: async () => [(await import('./commands/cat.js')).catCommand] },
+  { names: ['write'], load: async () => [(await import('./commands/write.js')).writeCommand] },
+  { names: ['mkdir'], load: async () => [(await import('./commands/mkdir.js')).mkdirCommand] },
+  { names: ['rm'], load: async () => [(await import('./commands/rm.js')).rmCommand] },
+  { names: ['mv'], load: async () => [(await import('./commands/mv.js')).mvCommand] },
+  { names: ['cp'], load: async () => [(await import('./commands/cp.js')).cpCommand] },
+  { names: ['tree'], load: async () => [(await import('./commands/tree.js')).treeCommand] },
+  { names: ['import', 'export'], load: async () => { const m = await import('./commands/transfer.js'); return [m.importCommand, m.exportCommand]; } },
+  { names: ['grep'], load: async () => [(await import('./commands/grep.js')).grepCommand] },
+  { names: ['find'], load: async () => [(await import('./commands/find.js')).findCommand] },
+  { names: ['search'], load: async () => [(await import('./commands/search.js')).searchCommand] },
+  { names: ['tag', 'untag', 'tags'], load: async () => { const m = await import('./commands/tag.js'); return [m.tagCommand, m.untagCommand, m.tagsCommand]; } },
+  { names: ['meta'], load: async () => [(await import('./commands/meta.js')).metaCommand] },
+  { names: ['log'], load: async () => [(await import('./commands/log.js')).logCommand] },
+  { names: ['checkout'], load: async () => [(await import('./commands/checkout.js')).checkoutCommand] },
+  { names: ['revert'], load: async () => [(await import('./commands/revert.js')).revertCommand] },
+  { names: ['diff'], load: async () => [(await import('./commands/diff.js')).diffCommand] },
+  { names: ['checkpoint'], load: async () => [(await import('./commands/checkpoint.js')).checkpointCommand] },
+  { names: ['stats'], load: async () => [(await import('./commands/stats.js')).statsCommand] },
+  { names: ['audit'], load: async () => [(await import('./commands/audit.js')).auditCommand] },
+  { names: ['quota'], load: async () => [(await import('./commands/quota.js')).quotaCommand] },
+  { names: ['gc'], load: async () => [(await import('./commands/gc.js')).gcCommand] },
+  { names: ['prune'], load: async () => [(await import('./commands/prune.js')).pruneCommand] },
+  { names: ['compact'], load: async () => [(await import('./commands/compact.js')).compactCommand] },
+  {
+    names: ['mount', 'unmount', 'umount', 'mounts'],
+    load: async () => { const m = await import('./commands/mount.js'); return [m.mountCommand, m.unmountCommand, m.mountsCommand]; },
+  },
+  { names: ['proxy'], load: async () => [(await import('./commands/proxy.js')).proxyCommand] },
+];
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -62,17 +74,30 @@ Examples:
   $ avfs vault fork default experiment --use
   $ avfs ls -l --json`,
     );
-  for (const cmd of [vaultCommand, lsCommand, catCommand, writeCommand, mkdirCommand, rmCommand, mvCommand, cpCommand, treeCommand, importCommand, exportCommand, grepCommand, findCommand, searchCommand, tagCommand, untagCommand, tagsCommand, metaCommand, logCommand, checkoutCommand, revertCommand, diffCommand, checkpointCommand]) {
-    program.addCommand(cmd);
-  }
-  // maintenance (issue 7)
-  for (const cmd of [statsCommand, auditCommand, quotaCommand, gcCommand, pruneCommand, compactCommand]) program.addCommand(cmd);
-  // runtime (issue 5): mount, unmount, mounts
-  for (const cmd of [mountCommand, unmountCommand, mountsCommand]) program.addCommand(cmd);
-  // proxy boundary (issue 6)
-  program.addCommand(proxyCommand);
-  program.addCommand(completionCommand(() => program));
   return program;
+}
+
+/** Adds the commands a run needs: only the named one when it is known, else every command. */
+async function addCommands(program: Command, name: string | undefined): Promise<void> {
+  const entry = name === undefined ? undefined : COMMANDS.find((c) => c.names.includes(name));
+  const entries = entry ? [entry] : COMMANDS;
+  for (const cmds of await Promise.all(entries.map((e) => e.load()))) for (const cmd of cmds) program.addCommand(cmd);
+  if (!entry) {
+    const { completionCommand } = await import('./commands/completion.js');
+    program.addCommand(completionCommand(() => program));
+  }
+}
+
+/** The command name in argv: the first argument that is not a global option or its value. */
+function commandName(program: Command, args: string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--') return undefined;
+    if (!arg.startsWith('-')) return arg;
+    const option = program.options.find((o) => o.long === arg.split('=')[0] || o.short === arg);
+    if (option?.required && !arg.includes('=')) i++;
+  }
+  return undefined;
 }
 
 /**
@@ -122,6 +147,7 @@ export async function main(argv: string[]): Promise<number> {
   const json = wantsJson(argv.slice(2));
   if (argv.includes('--no-color') || json) chalk.level = 0;
   const program = buildProgram();
+  await addCommands(program, commandName(program, argv.slice(2)));
   eachCommand(program, (c) => {
     c.exitOverride();
     // With --json, commander's own usage messages must not reach stdout/stderr as free text:
