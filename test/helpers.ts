@@ -4,6 +4,8 @@ import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { expect } from 'vitest';
 import { AvfsError } from '../src/errors.js';
+import { openStore, type Store } from '../src/store/store.js';
+import { VaultFs } from '../src/store/vault-fs.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const BIN = join(ROOT, 'bin', 'avfs.js');
@@ -75,4 +77,41 @@ export function expectError(r: CliResult, code: string, exit: number): any {
   expect(typeof r.json.error.message).toBe('string');
   expect(r.code).toBe(exit);
   return r.json.error;
+}
+
+/**
+ * A Store on a fresh temporary home and the `default` vault as the sdk actor, for integration
+ * tests: `beforeEach(() => ({ home, store, fs, close } = openTempStore()))`, `afterEach(() => close())`.
+ */
+export function openTempStore(): { home: { dir: string; cleanup: () => void }; store: Store; fs: VaultFs; close: () => void } {
+  const home = tempDir();
+  const store = openStore(home.dir);
+  const fs = new VaultFs(store, 'default', { source: 'sdk' });
+  return {
+    home,
+    store,
+    fs,
+    close: () => {
+      store.release();
+      home.cleanup();
+    },
+  };
+}
+
+/** Every hash an entry, version or checkpoint references has its blob, and every chunked blob has all its chunks. */
+export function expectContentIntact(store: Store): void {
+  const missing = store.db
+    .prepare(
+      `SELECT hash FROM (SELECT hash FROM entries UNION SELECT hash FROM versions UNION SELECT hash FROM checkpoint_entries)
+       WHERE hash IS NOT NULL AND hash NOT IN (SELECT hash FROM blobs)`,
+    )
+    .all();
+  expect(missing).toEqual([]);
+  const broken = store.db
+    .prepare(
+      `SELECT b.hash FROM blobs b WHERE b.chunk_count > 1 AND b.chunk_count <>
+         (SELECT count(*) FROM blob_chunks bc JOIN chunks c ON c.hash = bc.chunk_hash WHERE bc.blob_hash = b.hash)`,
+    )
+    .all();
+  expect(broken).toEqual([]);
 }

@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import { ROOT, avfs, tempDir } from '../helpers.js';
+import { ROOT, avfs, tempDir, expectContentIntact } from '../helpers.js';
 import { openStore } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { gc } from '../../src/store/gc.js';
@@ -98,20 +98,7 @@ describe('gc racing a writer process', () => {
         for (const [path, hash] of Object.entries(expected)) {
           expect(createHash('sha256').update(fs.readFile(path)).digest('hex'), path).toBe(hash);
         }
-        const missing = store.db
-          .prepare(
-            `SELECT hash FROM (SELECT hash FROM entries UNION SELECT hash FROM versions UNION SELECT hash FROM checkpoint_entries)
-             WHERE hash IS NOT NULL AND hash NOT IN (SELECT hash FROM blobs)`,
-          )
-          .all();
-        expect(missing).toEqual([]);
-        const broken = store.db
-          .prepare(
-            `SELECT b.hash FROM blobs b WHERE b.chunk_count > 1 AND b.chunk_count <>
-               (SELECT count(*) FROM blob_chunks bc JOIN chunks c ON c.hash = bc.chunk_hash WHERE bc.blob_hash = b.hash)`,
-          )
-          .all();
-        expect(broken).toEqual([]);
+        expectContentIntact(store);
         // And gc left nothing behind that it should have taken.
         expect(gc(store, { graceMs: 0, actor, dryRun: true })).toMatchObject({ freed_blobs: 0, freed_chunks: 0 });
       } finally {

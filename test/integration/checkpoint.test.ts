@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { openStore, type Store } from '../../src/store/store.js';
+import type { Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { forkVault } from '../../src/store/vaults.js';
 import {
@@ -14,7 +14,7 @@ import {
 import { pathVersions, revertPath } from '../../src/store/history.js';
 import { addTags, setMeta } from '../../src/store/annotations.js';
 import { AvfsError } from '../../src/errors.js';
-import { tempDir, errorCode } from '../helpers.js';
+import { errorCode, openTempStore } from '../helpers.js';
 
 const actor = { source: 'sdk' as const };
 let home: { dir: string; cleanup: () => void };
@@ -30,15 +30,11 @@ const listing = (v = fs) => ({
   annotations: store.db.prepare('SELECT path, kind, key, value FROM annotations WHERE vault_id = ? ORDER BY path, kind, key').all(v.row().id),
 });
 
-beforeEach(() => {
-  home = tempDir();
-  store = openStore(home.dir);
-  fs = new VaultFs(store, 'default', actor);
-});
+let close: () => void;
+beforeEach(() => ({ home, store, fs, close } = openTempStore()));
 afterEach(() => {
   vi.restoreAllMocks();
-  store.release();
-  home.cleanup();
+  close();
 });
 
 /** Seeded PRNG so a failure is reproducible. */

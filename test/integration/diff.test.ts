@@ -1,12 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { openStore, type Store } from '../../src/store/store.js';
+import type { Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { forkVault } from '../../src/store/vaults.js';
 import { saveCheckpoint } from '../../src/store/checkpoints.js';
 import { MAX_DIFF_BYTES, diffPaths, diffTreeSources, diffVersions } from '../../src/store/compare.js';
 import { AvfsError } from '../../src/errors.js';
-import { tempDir, errorCode } from '../helpers.js';
+import { errorCode, openTempStore } from '../helpers.js';
 
 const actor = { source: 'sdk' as const };
 let home: { dir: string; cleanup: () => void };
@@ -15,15 +15,9 @@ let fs: VaultFs;
 
 const code = errorCode;
 
-beforeEach(() => {
-  home = tempDir();
-  store = openStore(home.dir);
-  fs = new VaultFs(store, 'default', actor);
-});
-afterEach(() => {
-  store.release();
-  home.cleanup();
-});
+let close: () => void;
+beforeEach(() => ({ home, store, fs, close } = openTempStore()));
+afterEach(() => close());
 
 describe('diff of versions', () => {
   it('defaults to the previous version against the current one', () => {

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { openStore, type Store } from '../../src/store/store.js';
+import type { Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { forkVault } from '../../src/store/vaults.js';
 import {
@@ -13,7 +13,7 @@ import {
   vaultChanges,
 } from '../../src/store/history.js';
 import { AvfsError } from '../../src/errors.js';
-import { tempDir, errorCode } from '../helpers.js';
+import { errorCode, openTempStore } from '../helpers.js';
 
 const actor = { source: 'sdk' as const };
 let home: { dir: string; cleanup: () => void };
@@ -26,15 +26,9 @@ const log = (p: string, v = fs) => pathVersions(store, v.row(), p, 1000);
 const tree = (v = fs) => v.walk('/').map((e) => [e.path, e.type, e.mode, e.hash, e.target, e.size].join(' '));
 const count = (table: string) => (store.db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
 
-beforeEach(() => {
-  home = tempDir();
-  store = openStore(home.dir);
-  fs = new VaultFs(store, 'default', actor);
-});
-afterEach(() => {
-  store.release();
-  home.cleanup();
-});
+let close: () => void;
+beforeEach(() => ({ home, store, fs, close } = openTempStore()));
+afterEach(() => close());
 
 describe('log', () => {
   it("lists a path's versions newest first, each the state the path took", () => {

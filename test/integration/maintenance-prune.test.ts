@@ -1,10 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openStore, type Store } from '../../src/store/store.js';
+import type { Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { createVault, deleteVault, forkVault, getVault } from '../../src/store/vaults.js';
 import { prune, type PruneOptions } from '../../src/store/prune.js';
 import { AvfsError } from '../../src/errors.js';
-import { tempDir, errorCode } from '../helpers.js';
+import { errorCode, openTempStore } from '../helpers.js';
 
 const actor = { source: 'sdk' as const };
 let home: { dir: string; cleanup: () => void };
@@ -25,15 +25,9 @@ const run = (options: Omit<PruneOptions, 'actor' | 'scope'> & { scope?: PruneOpt
 /** Dates every version of `path` `ms` in the past. */
 const backdate = (path: string, ms: number) => store.db.prepare('UPDATE versions SET at = at - ? WHERE path = ?').run(ms, path);
 
-beforeEach(() => {
-  home = tempDir();
-  store = openStore(home.dir);
-  fs = new VaultFs(store, 'default', actor);
-});
-afterEach(() => {
-  store.release();
-  home.cleanup();
-});
+let close: () => void;
+beforeEach(() => ({ home, store, fs, close } = openTempStore()));
+afterEach(() => close());
 
 describe('prune --keep', () => {
   it('keeps the newest N versions of each path', () => {

@@ -1,14 +1,14 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { openStore, type Store } from '../../src/store/store.js';
+import type { Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { forkVault, getVault } from '../../src/store/vaults.js';
 import { clearQuota, quotaReport, setQuota } from '../../src/store/quota.js';
 import { importTree } from '../../src/store/transfer.js';
 import { AUDIT_MAX_AGE_MS, AUDIT_TRIM_EVERY, audit, clearAudit, queryAudit, trimAudit } from '../../src/store/audit.js';
 import { AvfsError } from '../../src/errors.js';
-import { tempDir } from '../helpers.js';
+import { openTempStore } from '../helpers.js';
 
 const actor = { source: 'sdk' as const };
 let home: { dir: string; cleanup: () => void };
@@ -39,15 +39,9 @@ function expectRefused(fn: () => unknown, limit: string, v: VaultFs = fs): void 
   expect(snapshot(v)).toBe(before);
 }
 
-beforeEach(() => {
-  home = tempDir();
-  store = openStore(home.dir);
-  fs = new VaultFs(store, 'default', actor);
-});
-afterEach(() => {
-  store.release();
-  home.cleanup();
-});
+let close: () => void;
+beforeEach(() => ({ home, store, fs, close } = openTempStore()));
+afterEach(() => close());
 
 describe('quota settings', () => {
   it('shows, sets only the limits given, and clears', () => {

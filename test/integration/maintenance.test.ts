@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { closeSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { openStore, type Store } from '../../src/store/store.js';
+import type { Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { createVault, deleteVault, forkVault, getVault } from '../../src/store/vaults.js';
 import { putContent, putContentFromFd } from '../../src/store/blobs.js';
@@ -12,7 +12,7 @@ import { homeStats, vaultStats } from '../../src/store/stats.js';
 import { compact } from '../../src/store/maintenance.js';
 import { CHUNK_SIZE } from '../../src/core/chunking.js';
 import { hashBytes } from '../../src/core/hash.js';
-import { tempDir } from '../helpers.js';
+import { expectContentIntact, openTempStore } from '../helpers.js';
 
 const actor = { source: 'sdk' as const };
 const C = CHUNK_SIZE;
@@ -50,23 +50,7 @@ function checkpointOf(vault: string, name: string, createdAt = Date.now()): numb
   return id;
 }
 
-/** Every referenced hash has its blob, and every chunked blob has all its chunks. */
-function expectIntact(): void {
-  const missing = store.db
-    .prepare(
-      `SELECT hash FROM (SELECT hash FROM entries UNION SELECT hash FROM versions UNION SELECT hash FROM checkpoint_entries)
-       WHERE hash IS NOT NULL AND hash NOT IN (SELECT hash FROM blobs)`,
-    )
-    .all();
-  expect(missing).toEqual([]);
-  const broken = store.db
-    .prepare(
-      `SELECT b.hash FROM blobs b WHERE b.chunk_count > 1 AND b.chunk_count <>
-         (SELECT count(*) FROM blob_chunks bc JOIN chunks c ON c.hash = bc.chunk_hash WHERE bc.blob_hash = b.hash)`,
-    )
-    .all();
-  expect(broken).toEqual([]);
-}
+const expectIntact = () => expectContentIntact(store);
 
 /** Reads every file of every vault back and compares it with what the test wrote. */
 function expectFiles(expected: Record<string, Record<string, Buffer | string>>): void {
@@ -76,15 +60,9 @@ function expectFiles(expected: Record<string, Record<string, Buffer | string>>):
   }
 }
 
-beforeEach(() => {
-  home = tempDir();
-  store = openStore(home.dir);
-  fs = new VaultFs(store, 'default', actor);
-});
-afterEach(() => {
-  store.release();
-  home.cleanup();
-});
+let close: () => void;
+beforeEach(() => ({ home, store, fs, close } = openTempStore()));
+afterEach(() => close());
 
 describe('stats', () => {
   // The fixture, by hand (C = 65,536, the chunk size):

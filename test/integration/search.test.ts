@@ -15,7 +15,7 @@ import { compilePattern } from '../../src/cli/commands/grep.js';
 import { CHUNK_SIZE } from '../../src/core/chunking.js';
 import { globToRegExp } from '../../src/core/glob.js';
 import { AvfsError } from '../../src/errors.js';
-import { tempDir, errorCode } from '../helpers.js';
+import { tempDir, errorCode, openTempStore } from '../helpers.js';
 
 const actor = { source: 'sdk' as const };
 let home: { dir: string; cleanup: () => void };
@@ -34,15 +34,9 @@ const grep = (pattern: string, v: VaultFs = fs, opts: { i?: boolean; F?: boolean
   });
 const find = (filter: FindFilter, root = '/', v: VaultFs = fs) => findEntries(store, v.row(), v.stat(root), filter).entries.map((e) => e.path);
 
-beforeEach(() => {
-  home = tempDir();
-  store = openStore(home.dir);
-  fs = new VaultFs(store, 'default', actor);
-});
-afterEach(() => {
-  store.release();
-  home.cleanup();
-});
+let close: () => void;
+beforeEach(() => ({ home, store, fs, close } = openTempStore()));
+afterEach(() => close());
 
 describe('search: consistency with the current tree', () => {
   it('finds a word as soon as it is written, and stops finding it once rewritten or deleted', () => {

@@ -7,7 +7,7 @@ import { VaultFs } from '../../src/store/vault-fs.js';
 import { createVault, deleteVault, forkVault, listVaults, resolveVaultName, useVault } from '../../src/store/vaults.js';
 import { CHUNK_SIZE } from '../../src/core/chunking.js';
 import { AvfsError } from '../../src/errors.js';
-import { tempDir, errorCode } from '../helpers.js';
+import { errorCode, openTempStore } from '../helpers.js';
 
 const actor = { source: 'sdk' as const };
 let home: { dir: string; cleanup: () => void };
@@ -19,15 +19,9 @@ const count = (table: string) => (store.db.prepare(`SELECT count(*) AS n FROM ${
 /** Everything observable about a vault: used to prove a failed call changed nothing. */
 const snapshot = (v: VaultFs) => JSON.stringify({ tree: v.walk('/').map((e) => [e.path, e.type, e.mode, e.hash, e.target, e.size]), versions: count('versions'), blobs: count('blobs') });
 
-beforeEach(() => {
-  home = tempDir();
-  store = openStore(home.dir);
-  fs = new VaultFs(store, 'default', actor);
-});
-afterEach(() => {
-  store.release();
-  home.cleanup();
-});
+let close: () => void;
+beforeEach(() => ({ home, store, fs, close } = openTempStore()));
+afterEach(() => close());
 
 describe('home and connections', () => {
   it('seeds a new home with a default vault that is used until another is chosen', () => {
