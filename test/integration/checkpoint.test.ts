@@ -17,7 +17,6 @@ import { AvfsError } from '../../src/errors.js';
 import { errorCode, openTempStore } from '../helpers.js';
 
 const actor = { source: 'sdk' as const };
-let home: { dir: string; cleanup: () => void };
 let store: Store;
 let fs: VaultFs;
 
@@ -31,7 +30,7 @@ const listing = (v = fs) => ({
 });
 
 let close: () => void;
-beforeEach(() => ({ home, store, fs, close } = openTempStore()));
+beforeEach(() => ({ store, fs, close } = openTempStore()));
 afterEach(() => {
   vi.restoreAllMocks();
   close();

@@ -5,18 +5,16 @@ import { VaultFs } from '../../src/store/vault-fs.js';
 import { forkVault } from '../../src/store/vaults.js';
 import { saveCheckpoint } from '../../src/store/checkpoints.js';
 import { MAX_DIFF_BYTES, diffPaths, diffTreeSources, diffVersions } from '../../src/store/compare.js';
-import { AvfsError } from '../../src/errors.js';
 import { errorCode, openTempStore } from '../helpers.js';
 
 const actor = { source: 'sdk' as const };
-let home: { dir: string; cleanup: () => void };
 let store: Store;
 let fs: VaultFs;
 
 const code = errorCode;
 
 let close: () => void;
-beforeEach(() => ({ home, store, fs, close } = openTempStore()));
+beforeEach(() => ({ store, fs, close } = openTempStore()));
 afterEach(() => close());
 
 describe('diff of versions', () => {

@@ -12,11 +12,9 @@ import {
   revertPath,
   vaultChanges,
 } from '../../src/store/history.js';
-import { AvfsError } from '../../src/errors.js';
 import { errorCode, openTempStore } from '../helpers.js';
 
 const actor = { source: 'sdk' as const };
-let home: { dir: string; cleanup: () => void };
 let store: Store;
 let fs: VaultFs;
 
@@ -27,7 +25,7 @@ const tree = (v = fs) => v.walk('/').map((e) => [e.path, e.type, e.mode, e.hash,
 const count = (table: string) => (store.db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
 
 let close: () => void;
-beforeEach(() => ({ home, store, fs, close } = openTempStore()));
+beforeEach(() => ({ store, fs, close } = openTempStore()));
 afterEach(() => close());
 
 describe('log', () => {

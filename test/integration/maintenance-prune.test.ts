@@ -3,11 +3,9 @@ import type { Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { createVault, deleteVault, forkVault, getVault } from '../../src/store/vaults.js';
 import { prune, type PruneOptions } from '../../src/store/prune.js';
-import { AvfsError } from '../../src/errors.js';
 import { errorCode, openTempStore } from '../helpers.js';
 
 const actor = { source: 'sdk' as const };
-let home: { dir: string; cleanup: () => void };
 let store: Store;
 let fs: VaultFs;
 
@@ -26,7 +24,7 @@ const run = (options: Omit<PruneOptions, 'actor' | 'scope'> & { scope?: PruneOpt
 const backdate = (path: string, ms: number) => store.db.prepare('UPDATE versions SET at = at - ? WHERE path = ?').run(ms, path);
 
 let close: () => void;
-beforeEach(() => ({ home, store, fs, close } = openTempStore()));
+beforeEach(() => ({ store, fs, close } = openTempStore()));
 afterEach(() => close());
 
 describe('prune --keep', () => {

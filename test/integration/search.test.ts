@@ -14,7 +14,6 @@ import { addTags, deleteMeta, getMeta, getTags, removeTags, setMeta, tagCounts }
 import { compilePattern } from '../../src/cli/commands/grep.js';
 import { CHUNK_SIZE } from '../../src/core/chunking.js';
 import { globToRegExp } from '../../src/core/glob.js';
-import { AvfsError } from '../../src/errors.js';
 import { tempDir, errorCode, openTempStore } from '../helpers.js';
 
 const actor = { source: 'sdk' as const };

@@ -6,7 +6,6 @@ import { openStore, type Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { createVault, deleteVault, forkVault, listVaults, resolveVaultName, useVault } from '../../src/store/vaults.js';
 import { CHUNK_SIZE } from '../../src/core/chunking.js';
-import { AvfsError } from '../../src/errors.js';
 import { errorCode, openTempStore } from '../helpers.js';
 
 const actor = { source: 'sdk' as const };
