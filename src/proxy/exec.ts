@@ -80,18 +80,22 @@ function signalPid(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
+/** The numeric entries of /proc (one per process); empty where /proc cannot be read. */
+function procPids(): string[] {
+  try {
+    return readdirSync('/proc').filter((name) => {
+      const c = name.charCodeAt(0);
+      return c >= 48 && c <= 57;
+    });
+  } catch {
+    return [];
+  }
+}
+
 /** Live (non-zombie) processes from /proc, with their process group. */
 function scanProc(): { pid: number; pgid: number }[] {
   const out: { pid: number; pgid: number }[] = [];
-  let names: string[];
-  try {
-    names = readdirSync('/proc');
-  } catch {
-    return out;
-  }
-  for (const name of names) {
-    const c = name.charCodeAt(0);
-    if (c < 48 || c > 57) continue;
+  for (const name of procPids()) {
     let stat: string;
     try {
       stat = readFileSync(`/proc/${name}/stat`, 'latin1');
@@ -123,16 +127,9 @@ export function processesWithExecId(execId: string, protect: number[]): number[]
   const needle = Buffer.from(`\0AVFS_EXEC_ID=${execId}\0`);
   const own = new Set([process.pid, process.ppid, ...protect]);
   const out: number[] = [];
-  let names: string[];
-  try {
-    names = readdirSync('/proc');
-  } catch {
-    return out;
-  }
   // environ is read directly (a zombie's is empty, so it never matches): one read per process.
-  for (const name of names) {
-    const c = name.charCodeAt(0);
-    if (c < 48 || c > 57 || own.has(Number(name))) continue;
+  for (const name of procPids()) {
+    if (own.has(Number(name))) continue;
     try {
       const env = Buffer.concat([Buffer.from([0]), readFileSync(`/proc/${name}/environ`), Buffer.from([0])]);
       if (env.includes(needle)) out.push(Number(name));

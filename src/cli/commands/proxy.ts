@@ -15,31 +15,23 @@ import { findLiveMount } from '../../mount/index.js';
 import { action, examples, EXIT_CODE } from '../command.js';
 import type { Output } from '../output.js';
 
-/** `--timeout 5000` (milliseconds) or with a unit: `30s`, `5m`. */
-const zMs = z
-  .string()
-  .transform((v, ctx) => {
-    if (/^\d+$/.test(v.trim())) return Number(v);
-    try {
-      return parseDuration(v);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: (err as Error).message });
-      return z.NEVER;
-    }
-  })
-  .pipe(z.number().int().min(0));
+/** An option value parsed by `parse` (which throws on bad input) into a non-negative integer. */
+const parsedBy = (parse: (value: string) => number) =>
+  z
+    .string()
+    .transform((v, ctx) => {
+      try {
+        return parse(v);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    })
+    .pipe(z.number().int().min(0));
 
-const zBytes = z
-  .string()
-  .transform((v, ctx) => {
-    try {
-      return parseSize(v);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: (err as Error).message });
-      return z.NEVER;
-    }
-  })
-  .pipe(z.number().int().min(0));
+/** `--timeout 5000` (milliseconds) or with a unit: `30s`, `5m`. */
+const zMs = parsedBy((v) => (/^\d+$/.test(v.trim()) ? Number(v) : parseDuration(v)));
+const zBytes = parsedBy(parseSize);
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
