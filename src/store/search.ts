@@ -33,8 +33,8 @@ const SNIPPET_TOKENS = 16;
  * lookup per id, which re-runs the query per id). Cheap when the scope holds few of the matches:
  * a small vault, or a narrow --path, in a home whose other vaults match a lot.
  */
-const SEARCH_TOP_K = `
-  WITH m AS MATERIALIZED (SELECT rowid AS id, bm25(fts) AS rank FROM fts WHERE fts MATCH ? ORDER BY rank LIMIT ?)
+// Both plans end the same way: ranked contents `m` → the vault's file entries that hold them.
+const RANKED_TO_ENTRIES = `
   SELECT e.path AS path, e.size AS size, e.mtime AS mtime, e.hash AS hash, m.id AS id, m.rank AS rank
   FROM m
   CROSS JOIN text_index t ON t.id = m.id
@@ -42,18 +42,15 @@ const SEARCH_TOP_K = `
   WHERE e.vault_id = ? AND e.type = 'f' AND (e.path = ? OR (e.path >= ? AND e.path < ?))
   ORDER BY m.rank, e.path
   LIMIT ?`;
+const SEARCH_TOP_K = `
+  WITH m AS MATERIALIZED (SELECT rowid AS id, bm25(fts) AS rank FROM fts WHERE fts MATCH ? ORDER BY rank LIMIT ?)
+  ${RANKED_TO_ENTRIES}`;
 const SEARCH_IN_VAULT = `
   WITH v AS MATERIALIZED (
     SELECT DISTINCT t.id FROM entries e JOIN text_index t ON t.hash = e.hash
     WHERE e.vault_id = ? AND e.type = 'f' AND (e.path = ? OR (e.path >= ? AND e.path < ?))),
   m AS MATERIALIZED (SELECT rowid AS id, bm25(fts) AS rank FROM fts WHERE fts MATCH ? AND +rowid IN v ORDER BY rank LIMIT ?)
-  SELECT e.path AS path, e.size AS size, e.mtime AS mtime, e.hash AS hash, m.id AS id, m.rank AS rank
-  FROM m
-  CROSS JOIN text_index t ON t.id = m.id
-  CROSS JOIN entries e INDEXED BY entries_vault_hash ON e.hash = t.hash
-  WHERE e.vault_id = ? AND e.type = 'f' AND (e.path = ? OR (e.path >= ? AND e.path < ?))
-  ORDER BY m.rank, e.path
-  LIMIT ?`;
+  ${RANKED_TO_ENTRIES}`;
 const COUNT_SCOPE = "SELECT count(*) AS n FROM entries WHERE vault_id = ? AND (path = ? OR (path >= ? AND path < ?))";
 const COUNT_MATCHES = 'SELECT count(*) AS n FROM fts WHERE fts MATCH ?';
 const SNIPPET = `SELECT snippet(fts, 0, char(2), char(3), '…', ${SNIPPET_TOKENS}) AS snippet FROM fts WHERE fts MATCH ? AND rowid = ?`;
