@@ -1,5 +1,5 @@
 import { AvfsError } from '../errors.js';
-import { dirname } from '../core/paths.js';
+import { descendantRange, dirname } from '../core/paths.js';
 import { now, type Actor, type Store } from './store.js';
 import { enforceQuota } from './quota.js';
 import { vaultById, type VaultRow } from './vaults.js';
@@ -78,7 +78,7 @@ export function listChildren(store: Store, vaultId: number, dir: string): Entry[
 
 /** Every entry strictly below `dir`, in path order (an index range scan). */
 export function listDescendants(store: Store, vaultId: number, dir: string): Entry[] {
-  const [lo, hi] = dir === '/' ? ['/', '0'] : [dir + '/', dir + '0'];
+  const [lo, hi] = descendantRange(dir);
   return store.stmt<Entry>(LIST_DESCENDANTS).all(vaultId, lo, hi).filter((e) => e.path !== '/');
 }
 

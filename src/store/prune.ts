@@ -1,5 +1,5 @@
 import { AvfsError } from '../errors.js';
-import { normalizePath } from '../core/paths.js';
+import { descendantRange, normalizePath } from '../core/paths.js';
 import { audit } from './audit.js';
 import { now, type Actor, type Store } from './store.js';
 import { getVault, type VaultRow } from './vaults.js';
@@ -119,12 +119,13 @@ const CHECKPOINT_CANDIDATES = `
   ) WHERE rn > ? AND (? IS NULL OR created_at < ?) ORDER BY created_at, id`;
 
 function pruneVault(store: Store, vault: VaultRow, path: string, keep: number | undefined, cutoff: number | null, options: PruneOptions): PruneVaultReport {
+  const [lo, hi] = descendantRange(path);
   const params = {
     vault: vault.id,
     all_paths: path === '/' ? 1 : 0,
     path,
-    lo: path + '/',
-    hi: path + '0',
+    lo,
+    hi,
     keep: keep ?? 1,
     cutoff,
     family: JSON.stringify(withDescendants(store, vault.id)),

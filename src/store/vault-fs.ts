@@ -1,5 +1,5 @@
 import { AvfsError, alreadyExists, isADirectory, notADirectory, notFound } from '../errors.js';
-import { ancestors, basename, dirname, isWithin, joinPath, normalizePath, rebase } from '../core/paths.js';
+import { ancestors, basename, descendantRange, dirname, isWithin, joinPath, normalizePath, rebase } from '../core/paths.js';
 import { audit } from './audit.js';
 import { putContent, putContentFromFd, readContent, contentChunks, type ContentRef } from './blobs.js';
 import {
@@ -86,22 +86,20 @@ export class VaultFs {
 
   /** Entry for user input, following symlinks; NOT_FOUND when missing. */
   stat(input: string): Entry {
-    return this.store.read(() => {
-      const vault = this.row();
-      const path = this.resolveIn(vault, normalizePath(input), true, 0);
-      const entry = getEntry(this.store, vault.id, path);
-      if (!entry) throw notFound(normalizePath(input), this.name);
-      return entry;
-    });
+    return this.lookup(input, true);
   }
 
   /** Entry for user input without following a symlink in the last component. */
   lstat(input: string): Entry {
+    return this.lookup(input, false);
+  }
+
+  private lookup(input: string, followLast: boolean): Entry {
+    const requested = normalizePath(input);
     return this.store.read(() => {
       const vault = this.row();
-      const path = this.resolveIn(vault, normalizePath(input), false, 0);
-      const entry = getEntry(this.store, vault.id, path);
-      if (!entry) throw notFound(normalizePath(input), this.name);
+      const entry = getEntry(this.store, vault.id, this.resolveIn(vault, requested, followLast, 0));
+      if (!entry) throw notFound(requested, this.name);
       return entry;
     });
   }
@@ -330,7 +328,7 @@ export class VaultFs {
       .stmt<{ path: string; kind: string; key: string; value: string }>(
         'SELECT path, kind, key, value FROM annotations WHERE vault_id = ? AND (path = ? OR (path >= ? AND path < ?))',
       )
-      .all(vault.id, src, src + '/', src + '0');
+      .all(vault.id, src, ...descendantRange(src));
     // Remove deepest first, then recreate top-down with the same inode numbers (a move keeps identity).
     for (const e of [...moving].reverse()) removeEntry(this.store, vault, e.path, { op: 'move', actor: this.actor, detail: { to: rebase(e.path, src, dst) } });
     for (const e of moving) {
@@ -378,7 +376,7 @@ export class VaultFs {
           `INSERT OR REPLACE INTO annotations (vault_id, path, kind, key, value)
            SELECT vault_id, ? || substr(path, ?), kind, key, value FROM annotations WHERE vault_id = ? AND (path = ? OR (path >= ? AND path < ?))`,
         )
-        .run(dst, src.length + 1, vault.id, src, src + '/', src + '0');
+        .run(dst, src.length + 1, vault.id, src, ...descendantRange(src));
       audit(this.store, this.actor, 'cp', this.name, { from: src, to: dst, copied: copying.length });
       return { from: src, to: dst, copied: copying.length };
     });
@@ -447,4 +445,3 @@ export class VaultFs {
   }
 }
 
-export { listDescendants };
