@@ -44,8 +44,9 @@ export function printError(err: AvfsError, json: boolean): void {
   }
 }
 
-export type EntryKind = 'file' | 'directory' | 'symlink';
-export const KIND: Record<Entry['type'], EntryKind> = { f: 'file', d: 'directory', l: 'symlink' };
+import { KIND } from '../core/entry-types.js';
+
+export { KIND, type EntryKind } from '../core/entry-types.js';
 
 export const formatMode = (mode: number) => '0' + (mode & 0o7777).toString(8).padStart(3, '0');
 

@@ -11,7 +11,9 @@ const loadDiff = (): DiffLib => (diffLib ??= createRequire(import.meta.url)('dif
  * texts (Myers, from the `diff` package) returned as unified-diff hunks. No I/O here.
  */
 
-export type ItemType = 'f' | 'd' | 'l';
+import type { EntryType } from './entry-types.js';
+
+export type ItemType = EntryType;
 
 /** What a tree diff compares about one path. */
 export interface TreeItem {

@@ -400,10 +400,10 @@ export class OpenFiles {
           content = putContent(store, data);
         }
         const vault = fs.row();
-        const parent = getEntry(store, vault.id, dirname(file.path));
+        const parent = getEntry(store, vault, dirname(file.path));
         if (!parent) throw notFound(dirname(file.path), fs.name);
         if (parent.type !== 'd') throw notADirectory(parent.path);
-        const old = getEntry(store, vault.id, file.path);
+        const old = getEntry(store, vault, file.path);
         if (old?.type === 'd') throw isADirectory(file.path);
         putEntry(
           store,

@@ -4,7 +4,7 @@ import { AvfsError } from '../errors.js';
 import { basename, dirname } from '../core/paths.js';
 import { getEntry, listChildren, setTimes, vaultUsage, type Entry } from '../store/entries.js';
 import type { VaultFs } from '../store/vault-fs.js';
-import { currentSeq, type VaultRow } from '../store/vaults.js';
+import { currentSeq, vaultById, type VaultRow } from '../store/vaults.js';
 import { errnoCode, type Fuse } from './fuse.js';
 import { O_ACCMODE, O_APPEND, O_RDONLY, type OpenFile, type OpenFiles } from './open-files.js';
 
@@ -48,7 +48,7 @@ export interface MountContext {
 const S_IFREG = 0o100000;
 const S_IFDIR = 0o040000;
 const S_IFLNK = 0o120000;
-const TYPE_BITS: Record<Entry['type'], number> = { f: S_IFREG, d: S_IFDIR, l: S_IFLNK };
+const TYPE_BITS: Record<Entry['type'], number> = { f: S_IFREG, d: S_IFDIR, l: S_IFLNK, p: 0o010000, s: 0o140000, c: 0o020000, b: 0o060000 };
 /** Reported st_blksize: stdio and cp size their buffers by it; matches max_write. */
 const BLKSIZE = 128 * 1024;
 const DIR_SIZE = 4096;
@@ -88,7 +88,9 @@ export function createOperations(ctx: MountContext): FuseOperations {
     return E('EIO');
   }
 
-  const entry = (path: string) => getEntry(store, vaultId, path);
+  // Read fresh per request: another process may fork, delete or re-parent vaults (entries.ts layers).
+  const vault = () => vaultById(store, vaultId) ?? ctx.vault;
+  const entry = (path: string) => getEntry(store, vault(), path);
 
   function entryStat(e: Entry, open?: OpenFile): FuseStat {
     // Directories report 4096 like most local filesystems (tools copying a "file" of size 0 skip reading it).
@@ -145,7 +147,7 @@ export function createOperations(ctx: MountContext): FuseOperations {
     const t = Date.now();
     if (!quota || t - quotaAt > 1000) {
       const row = fs.row();
-      quota = { row, ...(row.max_bytes !== null || row.max_files !== null ? vaultUsage(store, row.id) : { bytes: 0, entries: 0 }) };
+      quota = { row, ...vaultUsage(row) };
       quotaAt = t;
     }
     return quota;
@@ -194,7 +196,7 @@ export function createOperations(ctx: MountContext): FuseOperations {
           // libfuse takes only the type and inode number from these (for d_type and d_ino).
           const self = { mode: S_IFDIR, ino: dir.ino, atime: 0, mtime: 0, ctime: 0 };
           listing = { seq, names: ['.', '..'], stats: [self, self] };
-          for (const child of listChildren(store, vaultId, path)) {
+          for (const child of listChildren(store, vault(), path)) {
             listing.names.push(basename(child.path));
             listing.stats.push({ mode: TYPE_BITS[child.type], ino: child.ino, atime: 0, mtime: 0, ctime: 0 });
           }
@@ -246,7 +248,7 @@ export function createOperations(ctx: MountContext): FuseOperations {
         // A new file is stored only when it is first closed, and tools ignore errors at close
         // (touch, shell redirections), so max_files is checked here, where create(2) can fail.
         const quota = fs.row();
-        if (quota.max_files !== null && vaultUsage(store, vaultId).entries + files.pendingCount + 1 > quota.max_files) return cb(EDQUOT);
+        if (quota.max_files !== null && vaultUsage(quota).entries + files.pendingCount + 1 > quota.max_files) return cb(EDQUOT);
         cb(0, files.create(path, mode, 0));
       } catch (err) {
         cb(errno(err, 'create', path));
@@ -489,7 +491,7 @@ export function createOperations(ctx: MountContext): FuseOperations {
         }
         if (!entry(path)) return cb(ENOENT);
         // setTimes, not VaultFs.utimes: the path may be a symlink itself (touch -h), never followed here.
-        store.mutate(() => setTimes(store, vaultId, path, a, m));
+        store.mutate(() => setTimes(store, vault(), path, a, m, { op: 'touch', actor: fs.actor }));
         cb(0);
       } catch (err) {
         cb(errno(err, 'utimens', path));

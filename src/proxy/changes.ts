@@ -1,4 +1,4 @@
-import type { EntryType } from '../store/entries.js';
+import { KIND, type EntryKind, type EntryType } from '../core/entry-types.js';
 import { versionBeforeSeq, windowVersions, type VersionRow } from '../store/execs.js';
 import type { Store } from '../store/store.js';
 import type { VaultRow } from '../store/vaults.js';
@@ -22,15 +22,14 @@ import type { VaultRow } from '../store/vaults.js';
  */
 
 export type ChangeKind = 'added' | 'modified' | 'deleted';
-const TYPE_NAME: Record<EntryType, 'file' | 'directory' | 'symlink'> = { f: 'file', d: 'directory', l: 'symlink' };
 
 export interface ChangedFile {
   path: string;
   kind: ChangeKind;
   /** The type after the change (before it, for a deletion). */
-  type: 'file' | 'directory' | 'symlink';
+  type: EntryKind;
   /** Set when a modification changed the type (e.g. a file replaced by a symlink). */
-  type_before?: 'file' | 'directory' | 'symlink';
+  type_before?: EntryKind;
   size_before: number | null;
   size_after: number | null;
   hash_before: string | null;
@@ -88,7 +87,7 @@ export function changeReport(store: Store, vault: VaultRow, window: { after: num
       const change: ChangedFile = {
         path,
         kind,
-        type: TYPE_NAME[shown.type],
+        type: KIND[shown.type],
         size_before: before?.size ?? null,
         size_after: after?.size ?? null,
         hash_before: before?.hash ?? null,
@@ -97,7 +96,7 @@ export function changeReport(store: Store, vault: VaultRow, window: { after: num
         mode_after: after ? formatMode(after.mode) : null,
         versions: rows.length,
       };
-      if (before && after && before.type !== after.type) change.type_before = TYPE_NAME[before.type];
+      if (before && after && before.type !== after.type) change.type_before = KIND[before.type];
       if (before?.type === 'l' || after?.type === 'l') {
         change.target_before = before?.target ?? null;
         change.target = after?.target ?? null;

@@ -1,13 +1,15 @@
 import { AvfsError } from '../errors.js';
 import { audit } from './audit.js';
+import { annotatedEntries, getEntry, putEntry } from './entries.js';
 import type { Store } from './store.js';
+import type { VaultRow } from './vaults.js';
 import type { VaultFs } from './vault-fs.js';
 
 /**
- * Tags and key/value metadata on vault paths (the `annotations` table: kind 't' is a tag with an
- * empty value, kind 'm' a metadata key with its value). They belong to the path: vault-fs moves
- * them on mv, copies them on cp and drops them on rm; forks and checkpoints copy them.
- * The path is taken as given (a symlink is annotated itself, not its target).
+ * Tags and key/value metadata on vault paths. They are part of the entry (its `annot` column, the
+ * format below), so they move with mv, are copied by cp, go with rm, and history, forks and
+ * checkpoints carry them like any other state: a change is a version (op `tag`, `untag`, `meta`)
+ * that revert and restore undo. The path is taken as given (a symlink is annotated itself).
  */
 
 /** Tags: a letter, digit or `_`, then letters, digits and `_ . : / + -`, up to 128 characters. */
@@ -43,115 +45,120 @@ export function validateMetaValue(value: string): string {
   return value;
 }
 
-const LIST_KIND = 'SELECT key, value FROM annotations WHERE vault_id = ? AND path = ? AND kind = ? ORDER BY key';
-const UPSERT = 'INSERT OR REPLACE INTO annotations (vault_id, path, kind, key, value) VALUES (?, ?, ?, ?, ?)';
-const DELETE_ONE = 'DELETE FROM annotations WHERE vault_id = ? AND path = ? AND kind = ? AND key = ?';
-const DELETE_KIND = 'DELETE FROM annotations WHERE vault_id = ? AND path = ? AND kind = ?';
-const TAG_COUNTS = "SELECT key AS tag, count(*) AS count FROM annotations WHERE vault_id = ? AND kind = 't' GROUP BY key ORDER BY key";
-const PATHS_WITH_KEY = 'SELECT path FROM annotations WHERE vault_id = ? AND kind = ? AND key = ?';
-const PATHS_WITH_VALUE = 'SELECT path FROM annotations WHERE vault_id = ? AND kind = ? AND key = ? AND value = ?';
-
-/** The canonical path of an existing entry (NOT_FOUND otherwise) and its vault id. */
-function target(fs: VaultFs, input: string): { vaultId: number; path: string } {
-  const entry = fs.lstat(input);
-  return { vaultId: fs.row().id, path: entry.path };
+/** The tags and metadata of one entry, as its `annot` column stores them (JSON; null when both are empty). */
+export interface Annotations {
+  tags: string[];
+  meta: Record<string, string>;
 }
 
-function list(store: Store, vaultId: number, path: string, kind: 't' | 'm'): Array<{ key: string; value: string }> {
-  return store.stmt<{ key: string; value: string }>(LIST_KIND).all(vaultId, path, kind);
+export function parseAnnotations(annot: string | null): Annotations {
+  if (!annot) return { tags: [], meta: {} };
+  const parsed = JSON.parse(annot) as Partial<Annotations>;
+  return { tags: parsed.tags ?? [], meta: parsed.meta ?? {} };
+}
+
+export function formatAnnotations(a: Annotations): string | null {
+  const tags = [...new Set(a.tags)].sort();
+  const keys = Object.keys(a.meta).sort();
+  if (tags.length === 0 && keys.length === 0) return null;
+  return JSON.stringify({ ...(tags.length ? { tags } : {}), ...(keys.length ? { meta: Object.fromEntries(keys.map((k) => [k, a.meta[k]!])) } : {}) });
+}
+
+/**
+ * Changes the annotations of an existing entry (NOT_FOUND otherwise; a symlink is annotated
+ * itself, not its target) as one history version with op `op`, unless nothing changes.
+ */
+function annotate(fs: VaultFs, input: string, op: string, change: (a: Annotations) => void): { path: string; before: Annotations; after: Annotations } {
+  return fs.store.mutate(() => {
+    const vault = fs.row();
+    const entry = getEntry(fs.store, vault, fs.lstat(input).path)!;
+    const before = parseAnnotations(entry.annot);
+    const after: Annotations = { tags: [...before.tags], meta: { ...before.meta } };
+    change(after);
+    const annot = formatAnnotations(after);
+    if (annot !== entry.annot) putEntry(fs.store, vault, entry.path, { ...entry, annot }, { op, actor: fs.actor });
+    return { path: entry.path, before, after: parseAnnotations(annot) };
+  });
+}
+
+function current(fs: VaultFs, input: string): { path: string; annotations: Annotations } {
+  return fs.store.read(() => {
+    const entry = fs.lstat(input);
+    return { path: entry.path, annotations: parseAnnotations(entry.annot) };
+  });
 }
 
 export function getTags(fs: VaultFs, input: string): { path: string; tags: string[] } {
-  return fs.store.read(() => {
-    const { vaultId, path } = target(fs, input);
-    return { path, tags: list(fs.store, vaultId, path, 't').map((r) => r.key) };
-  });
+  const { path, annotations } = current(fs, input);
+  return { path, tags: annotations.tags };
 }
 
 /** Adds tags to a path; returns all its tags and the ones that were new. */
 export function addTags(fs: VaultFs, input: string, tags: string[]): { path: string; tags: string[]; added: string[] } {
   tags.forEach(validateTag);
-  return fs.store.mutate(() => {
-    const { vaultId, path } = target(fs, input);
-    const before = new Set(list(fs.store, vaultId, path, 't').map((r) => r.key));
-    const added = [...new Set(tags)].filter((t) => !before.has(t));
-    for (const tag of added) fs.store.stmt(UPSERT).run(vaultId, path, 't', tag, '');
-    if (added.length > 0) audit(fs.store, fs.actor, 'tag', fs.name, { path, tags: added });
-    return { path, tags: list(fs.store, vaultId, path, 't').map((r) => r.key), added };
-  });
+  const r = annotate(fs, input, 'tag', (a) => a.tags.push(...tags));
+  const added = [...new Set(tags)].filter((t) => !r.before.tags.includes(t));
+  if (added.length > 0) fs.store.mutate(() => audit(fs.store, fs.actor, 'tag', fs.name, { path: r.path, tags: added }));
+  return { path: r.path, tags: r.after.tags, added };
 }
 
 /** Removes tags from a path (absent ones are ignored); returns its remaining tags and the ones removed. */
 export function removeTags(fs: VaultFs, input: string, tags: string[]): { path: string; tags: string[]; removed: string[] } {
   tags.forEach(validateTag);
-  return fs.store.mutate(() => {
-    const { vaultId, path } = target(fs, input);
-    const removed: string[] = [];
-    for (const tag of new Set(tags)) {
-      if (fs.store.stmt(DELETE_ONE).run(vaultId, path, 't', tag).changes > 0) removed.push(tag);
-    }
-    if (removed.length > 0) audit(fs.store, fs.actor, 'untag', fs.name, { path, tags: removed });
-    return { path, tags: list(fs.store, vaultId, path, 't').map((r) => r.key), removed };
-  });
+  const r = annotate(fs, input, 'untag', (a) => (a.tags = a.tags.filter((t) => !tags.includes(t))));
+  const removed = [...new Set(tags)].filter((t) => r.before.tags.includes(t));
+  if (removed.length > 0) fs.store.mutate(() => audit(fs.store, fs.actor, 'untag', fs.name, { path: r.path, tags: removed }));
+  return { path: r.path, tags: r.after.tags, removed };
 }
 
 /** Every tag used in the vault with the number of paths carrying it. */
 export function tagCounts(fs: VaultFs): Array<{ tag: string; count: number }> {
-  return fs.store.stmt<{ tag: string; count: number }>(TAG_COUNTS).all(fs.row().id);
+  const counts = new Map<string, number>();
+  for (const e of fs.store.read(() => annotatedEntries(fs.store, fs.row()))) {
+    for (const tag of parseAnnotations(e.annot).tags) counts.set(tag, (counts.get(tag) ?? 0) + 1);
+  }
+  return [...counts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([tag, count]) => ({ tag, count }));
 }
 
 export function getMeta(fs: VaultFs, input: string): { path: string; meta: Record<string, string> } {
-  return fs.store.read(() => {
-    const { vaultId, path } = target(fs, input);
-    return { path, meta: metaOf(fs.store, vaultId, path) };
-  });
-}
-
-function metaOf(store: Store, vaultId: number, path: string): Record<string, string> {
-  return Object.fromEntries(list(store, vaultId, path, 'm').map((r) => [r.key, r.value]));
+  const { path, annotations } = current(fs, input);
+  return { path, meta: annotations.meta };
 }
 
 export function setMeta(fs: VaultFs, input: string, key: string, value: string): { path: string; meta: Record<string, string> } {
   validateMetaKey(key);
   validateMetaValue(value);
-  return fs.store.mutate(() => {
-    const { vaultId, path } = target(fs, input);
-    fs.store.stmt(UPSERT).run(vaultId, path, 'm', key, value);
-    audit(fs.store, fs.actor, 'meta.set', fs.name, { path, key });
-    return { path, meta: metaOf(fs.store, vaultId, path) };
-  });
+  const r = annotate(fs, input, 'meta', (a) => (a.meta[key] = value));
+  fs.store.mutate(() => audit(fs.store, fs.actor, 'meta.set', fs.name, { path: r.path, key }));
+  return { path: r.path, meta: r.after.meta };
 }
 
 /** Deletes one metadata key, or every key of the path when `key` is undefined; returns the keys deleted. */
 export function deleteMeta(fs: VaultFs, input: string, key?: string): { path: string; meta: Record<string, string>; deleted: string[] } {
   if (key !== undefined) validateMetaKey(key);
-  return fs.store.mutate(() => {
-    const { vaultId, path } = target(fs, input);
-    const existing = Object.keys(metaOf(fs.store, vaultId, path));
-    const deleted = key === undefined ? existing : existing.filter((k) => k === key);
-    if (key === undefined) fs.store.stmt(DELETE_KIND).run(vaultId, path, 'm');
-    else fs.store.stmt(DELETE_ONE).run(vaultId, path, 'm', key);
-    if (deleted.length > 0) audit(fs.store, fs.actor, 'meta.delete', fs.name, { path, keys: deleted });
-    return { path, meta: metaOf(fs.store, vaultId, path), deleted };
+  const r = annotate(fs, input, 'meta', (a) => {
+    for (const k of Object.keys(a.meta)) if (key === undefined || k === key) delete a.meta[k];
   });
+  const deleted = Object.keys(r.before.meta).filter((k) => !(k in r.after.meta));
+  if (deleted.length > 0) fs.store.mutate(() => audit(fs.store, fs.actor, 'meta.delete', fs.name, { path: r.path, keys: deleted }));
+  return { path: r.path, meta: r.after.meta, deleted };
 }
 
-/** Paths carrying a tag (an index lookup on annotations_key). */
-export function pathsWithTag(store: Store, vaultId: number, tag: string): Set<string> {
+/** Paths carrying a tag. */
+export function pathsWithTag(store: Store, vault: VaultRow, tag: string): Set<string> {
   validateTag(tag);
-  return new Set(store.stmt<{ path: string }>(PATHS_WITH_KEY).all(vaultId, 't', tag).map((r) => r.path));
+  return new Set(annotatedEntries(store, vault).filter((e) => parseAnnotations(e.annot).tags.includes(tag)).map((e) => e.path));
 }
 
 /** Paths with a metadata key, or with that key set to `value`. */
-export function pathsWithMeta(store: Store, vaultId: number, key: string, value?: string): Set<string> {
+export function pathsWithMeta(store: Store, vault: VaultRow, key: string, value?: string): Set<string> {
   validateMetaKey(key);
-  const rows = value === undefined
-    ? store.stmt<{ path: string }>(PATHS_WITH_KEY).all(vaultId, 'm', key)
-    : store.stmt<{ path: string }>(PATHS_WITH_VALUE).all(vaultId, 'm', key, value);
-  return new Set(rows.map((r) => r.path));
-}
-
-/** Tags and metadata of many paths at once (find output). */
-export function annotationsOf(store: Store, vaultId: number, path: string): { tags: string[]; meta: Record<string, string> } {
-  return { tags: list(store, vaultId, path, 't').map((r) => r.key), meta: metaOf(store, vaultId, path) };
+  return new Set(
+    annotatedEntries(store, vault)
+      .filter((e) => {
+        const meta = parseAnnotations(e.annot).meta;
+        return key in meta && (value === undefined || meta[key] === value);
+      })
+      .map((e) => e.path),
+  );
 }

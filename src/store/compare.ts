@@ -2,11 +2,11 @@ import { isADirectory, notFound } from '../errors.js';
 import { descendantRange, normalizePath, rebase } from '../core/paths.js';
 import { decodeText, diffTrees, lineDiff, sameContent, summarizeChanges, type ChangeKind, type Hunk, type TreeItem } from '../core/diff.js';
 import { readContent } from './blobs.js';
-import { getCheckpoint } from './checkpoints.js';
-import { listDescendants, type Entry } from './entries.js';
+import { checkpointPlan, getCheckpoint } from './checkpoints.js';
+import { getEntry, iterateDescendants, listDescendants, type Entry } from './entries.js';
 import { findVersion, historyPath, pathVersions, versionBefore, versionNotFound, type VersionRecord } from './history.js';
 import type { Store } from './store.js';
-import { getVault } from './vaults.js';
+import { getVault, type VaultRow } from './vaults.js';
 import type { VaultFs } from './vault-fs.js';
 
 /**
@@ -155,8 +155,8 @@ export function diffPaths(fs: VaultFs, a: string, b: string, options: DiffOption
     if (ea.type === 'd' && eb.type === 'd') {
       const vault = fs.row();
       const rel = (root: string) => (e: Entry) => entryItem(e, rebase(e.path, root, '/'));
-      const left = listDescendants(fs.store, vault.id, ea.path).map(rel(ea.path));
-      const right = listDescendants(fs.store, vault.id, eb.path).map(rel(eb.path));
+      const left = listDescendants(fs.store, vault, ea.path).map(rel(ea.path));
+      const right = listDescendants(fs.store, vault, eb.path).map(rel(eb.path));
       const files = diffTrees(left, right).map((c) =>
         diffItems(fs.store, rebase(c.path, '/', ea.path), c.old, rebase(c.path, '/', eb.path), c.new, { ...options, path: c.path }),
       );
@@ -183,19 +183,25 @@ export interface TreeDiff {
   summary: { added: number; modified: number; deleted: number; additions?: number; deletions?: number };
 }
 
-const TREE_COLS = 'path, type, mode, size, hash, target';
-const VAULT_TREE = `SELECT ${TREE_COLS} FROM entries WHERE vault_id = ? AND (path = ? OR (path >= ? AND path < ?)) ORDER BY path`;
-const CHECKPOINT_TREE = `SELECT ${TREE_COLS} FROM checkpoint_entries WHERE checkpoint_id = ? AND (path = ? OR (path >= ? AND path < ?)) ORDER BY path`;
-
 function treeOf(fs: VaultFs, source: TreeSource, under: string): { label: string; items: TreeItem[] } {
-  const [lo, hi] = descendantRange(under);
-  const clean = (rows: TreeItem[]) => rows.filter((r) => r.path !== '/');
+  const store = fs.store;
+  const current = (vault: VaultRow) => {
+    const self = getEntry(store, vault, under);
+    return [...(self ? [self] : []), ...iterateDescendants(store, vault, under)].filter((e) => e.path !== '/').map((e) => entryItem(e));
+  };
   if ('checkpoint' in source) {
-    const cp = getCheckpoint(fs.store, fs.row(), source.checkpoint);
-    return { label: `checkpoint:${cp.name}`, items: clean(fs.store.stmt<TreeItem>(CHECKPOINT_TREE).all(cp.id, under, lo, hi)) };
+    const vault = fs.row();
+    const cp = getCheckpoint(store, vault, source.checkpoint);
+    const items = new Map(current(vault).map((i) => [i.path, i]));
+    for (const [path, state] of checkpointPlan(store, vault, cp, under)) {
+      if (path === '/') continue;
+      if (state) items.set(path, { path, type: state.type, mode: state.mode, size: state.size, hash: state.hash, target: state.target });
+      else items.delete(path);
+    }
+    return { label: `checkpoint:${cp.name}`, items: [...items.values()].sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0)) };
   }
-  const vault = 'vault' in source ? getVault(fs.store, source.vault) : fs.row();
-  return { label: `vault:${vault.name}`, items: clean(fs.store.stmt<TreeItem>(VAULT_TREE).all(vault.id, under, lo, hi)) };
+  const vault = 'vault' in source ? getVault(store, source.vault) : fs.row();
+  return { label: `vault:${vault.name}`, items: current(vault) };
 }
 
 /** Everything that differs between two trees (optionally only at and below `under`): added, modified, deleted, with sizes. */

@@ -43,7 +43,11 @@ function migrate(db: Db, seed: (db: Db) => void): boolean {
   return db.transaction(() => {
     // Re-read inside the lock: another process may have migrated while we waited.
     const version = db.pragma('user_version', { simple: true }) as number;
-    for (let i = version; i < MIGRATIONS.length; i++) db.exec(MIGRATIONS[i]!);
+    for (let i = version; i < MIGRATIONS.length; i++) {
+      const migration = MIGRATIONS[i]!;
+      if (typeof migration === 'string') db.exec(migration);
+      else migration(db);
+    }
     db.pragma(`user_version = ${MIGRATIONS.length}`);
     // Seeding in the same transaction means no process can see a new home without its default vault.
     if (version === 0) seed(db);

@@ -1,54 +1,360 @@
 import { AvfsError } from '../errors.js';
+import type { EntryType } from '../core/entry-types.js';
 import { descendantRange, dirname } from '../core/paths.js';
 import { now, type Actor, type Store } from './store.js';
 import { enforceQuota } from './quota.js';
 import { vaultById, type VaultRow } from './vaults.js';
 
-export type EntryType = 'f' | 'd' | 'l';
+/**
+ * The tree of every vault (table `entries`), and the one door through which it changes.
+ *
+ * Forks are layers (ARCHITECTURE.md, "Forks are layers"): a vault's rows are its own layer, and
+ * what it shows is its own layer over what its parent shows, down the chain of ancestors. A row of
+ * type 'x' (a whiteout) hides a path an ancestor has. Forking writes nothing but the vault row.
+ * The invariant that keeps a fork's view fixed while its parent changes: before a vault changes
+ * what it shows at a path, it copies what it showed there (or a whiteout) into every direct fork
+ * that has no row of its own for that path (pushDown). A fork therefore never sees its parent's
+ * later changes, and reading never has to consult history.
+ *
+ * Every change of what a vault shows goes through putEntry, removeEntry or setTimes, which also
+ * keep the vault's usage counters and record the history version.
+ */
 
-/** One row of a vault's tree. Times are epoch milliseconds; mode holds permission bits only. */
+export type { EntryType };
+/** A row's type: an entry type, or 'x' for a whiteout in a fork's layer. */
+type RowType = EntryType | 'x';
+
+/** One entry of a vault's tree. Times are epoch milliseconds; mode holds permission bits only. */
 export interface Entry {
   path: string;
   parent: string;
   type: EntryType;
   mode: number;
+  /** Owner; null means whoever mounts or reads the vault. */
+  uid: number | null;
+  gid: number | null;
   size: number;
   hash: string | null;
   target: string | null;
+  /** Device number of a character or block device (0 otherwise). */
+  rdev: number;
+  /** Names this entry's inode has in the vault (hard links share `ino`). */
+  nlink: number;
   mtime: number;
   atime: number;
   ctime: number;
   ino: number;
   version: number;
+  /** Tags and metadata, JSON (see annotations.ts); null when none. */
+  annot: string | null;
 }
 
-/** The state a change gives a path. `null` fields are filled from defaults or the old entry. */
+/** The state a change gives a path. Omitted fields come from defaults or the old entry. */
 export interface EntryState {
   type: EntryType;
   mode: number;
   size: number;
   hash: string | null;
   target: string | null;
+  uid?: number | null;
+  gid?: number | null;
+  rdev?: number;
+  nlink?: number;
+  annot?: string | null;
   mtime?: number;
   atime?: number;
-  /** Keep this inode number (a move) instead of allocating a new one. */
+  /** Keep this inode number (a move, a hard link) instead of allocating a new one. */
   ino?: number;
 }
 
-const COLUMNS = 'path, parent, type, mode, size, hash, target, mtime, atime, ctime, ino, version';
-const GET_ENTRY = `SELECT ${COLUMNS} FROM entries WHERE vault_id = ? AND path = ?`;
+const COLUMNS = 'path, parent, type, mode, uid, gid, size, hash, target, rdev, nlink, mtime, atime, ctime, ino, version, annot';
+type Row = Omit<Entry, 'type'> & { type: RowType };
+
+// ---- layers --------------------------------------------------------------------------------
+
+const parsedAncestors = new Map<string, number[]>();
+
+/** The vault ids whose layers make up what `vault` shows, nearest first (the vault itself, its parent, …). */
+export function layersOf(vault: VaultRow): number[] {
+  let ancestors = parsedAncestors.get(vault.ancestors);
+  if (!ancestors) {
+    ancestors = JSON.parse(vault.ancestors) as number[];
+    if (parsedAncestors.size > 256) parsedAncestors.clear();
+    parsedAncestors.set(vault.ancestors, ancestors);
+  }
+  return [vault.id, ...ancestors];
+}
+
+/** The same statement once per layer, joined with UNION ALL; `layer` numbers the arms from 0. */
+function perLayer(sql: (layer: number) => string, layers: number): string {
+  return Array.from({ length: layers }, (_, i) => sql(i)).join(' UNION ALL ');
+}
+
+/**
+ * The first row found, nearest layer first: SQLite runs the arms of a UNION ALL in order and stops
+ * at the LIMIT, so a path the vault has itself costs one probe.
+ */
+const pointSql = (layers: number) =>
+  layers === 1
+    ? `SELECT ${COLUMNS} FROM entries WHERE vault_id = ? AND path = ?`
+    : `${perLayer(() => `SELECT ${COLUMNS} FROM entries WHERE vault_id = ? AND path = ?`, layers)} LIMIT 1`;
+
+/** Rows of every layer for a set of paths, ordered by path then layer; `merge` keeps the visible one of each path. */
+const setSql = (where: string, index: string, layers: number) =>
+  layers === 1
+    ? `SELECT ${COLUMNS}, 0 AS layer FROM entries ${index} WHERE vault_id = ? AND ${where} ORDER BY path`
+    : `${perLayer((i) => `SELECT ${COLUMNS}, ${i} AS layer FROM entries ${index} WHERE vault_id = ? AND ${where}`, layers)} ORDER BY path, layer`;
+
+function* merge(rows: Iterable<Row & { layer: number }>): Generator<Entry> {
+  let last: string | null = null;
+  for (const row of rows) {
+    if (row.path === last) continue;
+    last = row.path;
+    if (row.type === 'x') continue;
+    const { layer: _layer, ...entry } = row;
+    yield entry as Entry;
+  }
+}
+
+/** Binds `params` once per layer, each time after that layer's vault id. */
+const bindPerLayer = (layers: number[], ...params: unknown[]) => layers.flatMap((id) => [id, ...params]);
+
+// ---- reads ---------------------------------------------------------------------------------
+
+/** What the vault shows at `path`, or undefined. */
+export function getEntry(store: Store, vault: VaultRow, path: string): Entry | undefined {
+  return visible(store, layersOf(vault), path);
+}
+
+function visible(store: Store, layers: number[], path: string): Entry | undefined {
+  if (layers.length === 0) return undefined;
+  const row = store.stmt<Row>(pointSql(layers.length)).get(...bindPerLayer(layers, path));
+  return row && row.type !== 'x' ? (row as Entry) : undefined;
+}
+
+/** What the vault's parent shows at `path` (undefined for a vault without parent). */
+function inherited(store: Store, vault: VaultRow, path: string): Entry | undefined {
+  return visible(store, layersOf(vault).slice(1), path);
+}
+
+/** The row the vault's own layer has for `path` (a whiteout included), or undefined. */
+function ownRow(store: Store, vaultId: number, path: string): Row | undefined {
+  return store.stmt<Row>(pointSql(1)).get(vaultId, path);
+}
+
 // INDEXED BY: without statistics the planner prefers walking the primary key (it already yields
 // path order) over the whole vault, which made every listing O(entries in the vault).
-const LIST_CHILDREN = `SELECT ${COLUMNS} FROM entries INDEXED BY entries_parent WHERE vault_id = ? AND parent = ? ORDER BY path`;
-const LIST_DESCENDANTS = `SELECT ${COLUMNS} FROM entries WHERE vault_id = ? AND path >= ? AND path < ? ORDER BY path`;
-const HAS_CHILD = 'SELECT 1 FROM entries WHERE vault_id = ? AND parent = ? LIMIT 1';
-const UPSERT_ENTRY = `INSERT OR REPLACE INTO entries (vault_id, ${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
-const DELETE_ENTRY = 'DELETE FROM entries WHERE vault_id = ? AND path = ?';
-const TOUCH_DIR = "UPDATE entries SET mtime = ?, ctime = ? WHERE vault_id = ? AND path = ? AND type = 'd'";
+const CHILDREN = (layers: number) => setSql('parent = ?', 'INDEXED BY entries_parent', layers);
+const RANGE = (layers: number) => setSql('path >= ? AND path < ?', '', layers);
+
+export function listChildren(store: Store, vault: VaultRow, dir: string): Entry[] {
+  const layers = layersOf(vault);
+  return [...merge(store.stmt<Row & { layer: number }>(CHILDREN(layers.length)).iterate(...bindPerLayer(layers, dir)))];
+}
+
+/** Every entry strictly below `dir`, in path order (an index range scan per layer). */
+export function listDescendants(store: Store, vault: VaultRow, dir: string): Entry[] {
+  return [...iterateDescendants(store, vault, dir)];
+}
+
+/** Like listDescendants, one entry at a time (export and scans of large trees). */
+export function* iterateDescendants(store: Store, vault: VaultRow, dir: string): Generator<Entry> {
+  const layers = layersOf(vault);
+  const [lo, hi] = descendantRange(dir);
+  for (const e of merge(store.stmt<Row & { layer: number }>(RANGE(layers.length)).iterate(...bindPerLayer(layers, lo, hi)))) {
+    if (e.path !== '/') yield e;
+  }
+}
+
+/**
+ * [path, type, size, mtime] of every entry strictly below `dir`, in path order. Raw arrays, not
+ * entry objects: building a 17-field object per row is what a scan of a large tree spends most
+ * of its time on, so scans (find) read these four columns and read whole entries only for matches.
+ */
+export function briefDescendants(store: Store, vault: VaultRow, dir: string): Array<[string, EntryType, number, number]> {
+  const layers = layersOf(vault);
+  const [lo, hi] = descendantRange(dir);
+  const sql = setSql('path >= ? AND path < ?', '', layers.length).replace(new RegExp(`SELECT ${COLUMNS},`, 'g'), '/* brief */ SELECT path, type, size, mtime,');
+  const rows = store.stmt(sql).raw(true).all(...bindPerLayer(layers, lo, hi)) as Array<[string, RowType, number, number, number]>;
+  const out: Array<[string, EntryType, number, number]> = [];
+  let last: string | null = null;
+  for (const [path, type, size, mtime] of rows) {
+    if (path === last) continue;
+    last = path;
+    if (type !== 'x' && path !== '/') out.push([path, type, size, mtime]);
+  }
+  return out;
+}
+
+export function hasChildren(store: Store, vault: VaultRow, dir: string): boolean {
+  if (layersOf(vault).length === 1) return store.stmt('SELECT 1 FROM entries WHERE vault_id = ? AND parent = ? LIMIT 1').get(vault.id, dir) !== undefined;
+  return listChildren(store, vault, dir).length > 0;
+}
+
+/**
+ * Entries the vault shows whose content is `hash`, restricted to paths in [lo, hi) or equal to
+ * `path`: each layer's rows for the hash that no nearer layer overrides.
+ */
+export function entriesWithHash(store: Store, vault: VaultRow, hash: string): Entry[] {
+  const layers = layersOf(vault);
+  const sql = perLayer(
+    (i) =>
+      `SELECT ${COLUMNS} FROM entries e INDEXED BY entries_vault_hash WHERE e.vault_id = ? AND e.hash = ?` +
+      (i === 0 ? '' : ` AND NOT EXISTS (SELECT 1 FROM entries o WHERE o.vault_id IN (${layers.slice(0, i).join(',')}) AND o.path = e.path)`),
+    layers.length,
+  );
+  return store.stmt<Entry>(sql).all(...bindPerLayer(layers, hash));
+}
+
+/** The other names of a hard-linked inode that the vault shows (nlink > 1 rows only). */
+export function namesOfInode(store: Store, vault: VaultRow, ino: number): Entry[] {
+  const layers = layersOf(vault);
+  const out: Entry[] = [];
+  const seen = new Set<string>();
+  for (let i = 0; i < layers.length; i++) {
+    for (const row of store.stmt<Row>(`SELECT ${COLUMNS} FROM entries INDEXED BY entries_links WHERE vault_id = ? AND ino = ? AND nlink > 1`).all(layers[i], ino)) {
+      if (seen.has(row.path)) continue;
+      seen.add(row.path);
+      const shown = visible(store, layers, row.path);
+      if (shown && shown.ino === ino && !out.some((e) => e.path === shown.path)) out.push(shown);
+    }
+  }
+  return out;
+}
+
+/** Entries with tags or metadata, by path (annotation queries). */
+export function annotatedEntries(store: Store, vault: VaultRow): Entry[] {
+  const layers = layersOf(vault);
+  const sql = perLayer(
+    (i) =>
+      `SELECT ${COLUMNS} FROM entries e INDEXED BY entries_annotated WHERE e.vault_id = ? AND e.annot IS NOT NULL` +
+      (i === 0 ? '' : ` AND NOT EXISTS (SELECT 1 FROM entries o WHERE o.vault_id IN (${layers.slice(0, i).join(',')}) AND o.path = e.path)`),
+    layers.length,
+  );
+  return store.stmt<Entry>(sql).all(...layers).filter((e) => (e.type as RowType) !== 'x');
+}
+
+// ---- usage ---------------------------------------------------------------------------------
+
+/** A vault's entries (the root not counted) and logical file bytes, as quotas measure them: O(1), from counters. */
+export function vaultUsage(vault: VaultRow): { bytes: number; entries: number } {
+  return { bytes: vault.bytes, entries: vault.files + vault.directories + vault.symlinks + vault.specials };
+}
+
+/** The size of the vault's largest file (a scan of what it shows). */
+export function largestFile(store: Store, vault: VaultRow): number {
+  if (layersOf(vault).length === 1) {
+    return store.stmt<{ n: number }>("SELECT coalesce(max(size), 0) AS n FROM entries WHERE vault_id = ? AND type = 'f'").get(vault.id)!.n;
+  }
+  let max = 0;
+  for (const e of iterateDescendants(store, vault, '/')) if (e.type === 'f' && e.size > max) max = e.size;
+  return max;
+}
+
+const COUNTERS = 'UPDATE vaults SET files = files + ?, directories = directories + ?, symlinks = symlinks + ?, specials = specials + ?, bytes = bytes + ? WHERE id = ?';
+
+/** Adjusts the usage counters for `before` → `after` at one path (either may be absent). */
+function count(store: Store, vault: VaultRow, path: string, before: Entry | undefined, after: Pick<Entry, 'type' | 'size'> | undefined): void {
+  if (path === '/') return;
+  const delta = [0, 0, 0, 0, 0];
+  const add = (e: Pick<Entry, 'type' | 'size'> | undefined, sign: number) => {
+    if (!e) return;
+    const slot = e.type === 'f' ? 0 : e.type === 'd' ? 1 : e.type === 'l' ? 2 : 3;
+    delta[slot]! += sign;
+    if (e.type === 'f') delta[4]! += sign * e.size;
+  };
+  add(before, -1);
+  add(after, 1);
+  if (delta.some((d) => d !== 0)) store.stmt(COUNTERS).run(...delta, vault.id);
+}
+
+// ---- changes -------------------------------------------------------------------------------
+
+const UPSERT = `INSERT OR REPLACE INTO entries (vault_id, ${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+const DELETE_OWN = 'DELETE FROM entries WHERE vault_id = ? AND path = ?';
+const CHILD_VAULTS = 'SELECT id FROM vaults WHERE parent_id = ?';
 const NEXT_INO = 'UPDATE vaults SET next_ino = next_ino + 1 WHERE id = ? RETURNING next_ino - 1 AS ino';
-const INSERT_VERSION = `INSERT INTO versions (vault_id, path, version, op, type, mode, size, hash, target, mtime, source, exec_id, detail, at)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+const INSERT_VERSION = `INSERT INTO versions (vault_id, path, version, op, type, mode, uid, gid, size, hash, target, rdev, ino, nlink, mtime, annot, source, exec_id, detail, at)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 const MAX_OWN_VERSION = 'SELECT max(version) AS v FROM versions WHERE vault_id = ? AND path = ? AND id <= ?';
+
+function writeOwn(store: Store, vaultId: number, e: Row): void {
+  store
+    .stmt(UPSERT)
+    .run(vaultId, e.path, e.parent, e.type, e.mode, e.uid, e.gid, e.size, e.hash, e.target, e.rdev, e.nlink, e.mtime, e.atime, e.ctime, e.ino, e.version, e.annot);
+}
+
+/** The `parent` column: the directory listing a path; the root is listed by no directory. */
+const parentOf = (path: string) => (path === '/' ? '' : dirname(path));
+
+const whiteout = (path: string): Row => ({
+  path,
+  parent: parentOf(path),
+  type: 'x',
+  mode: 0,
+  uid: null,
+  gid: null,
+  size: 0,
+  hash: null,
+  target: null,
+  rdev: 0,
+  nlink: 1,
+  mtime: 0,
+  atime: 0,
+  ctime: 0,
+  ino: 0,
+  version: 0,
+  annot: null,
+});
+
+/**
+ * Keeps every direct fork's view of `path` as it is (see the header): a fork without a row of
+ * its own gets what the vault showed there until now, or a whiteout where it showed nothing.
+ */
+function pushDown(store: Store, vault: VaultRow, path: string, shown: Entry | undefined): void {
+  for (const { id } of store.stmt<{ id: number }>(CHILD_VAULTS).all(vault.id)) {
+    if (!ownRow(store, id, path)) writeOwn(store, id, shown ?? whiteout(path));
+  }
+}
+
+/** Replaces what the vault shows at `path` with `next` (or nothing), keeping forks and counters right. */
+function show(store: Store, vault: VaultRow, path: string, before: Entry | undefined, next: Entry | undefined): void {
+  pushDown(store, vault, path, before);
+  if (next) writeOwn(store, vault.id, next);
+  else if (inherited(store, vault, path)) writeOwn(store, vault.id, whiteout(path));
+  else store.stmt(DELETE_OWN).run(vault.id, path);
+  count(store, vault, path, before, next);
+}
+
+/** Sets a directory's mtime and ctime (a name was added or removed in it). */
+function touchDir(store: Store, vault: VaultRow, dir: string, at: number, change: ChangeOptions): void {
+  const d = getEntry(store, vault, dir);
+  if (!d || d.type !== 'd') return;
+  changeMetadata(store, vault, d, { ...d, mtime: at, ctime: at }, { ...change, op: 'touch', detail: undefined });
+}
+
+/**
+ * A change of times or link count only (touch, tar and cp -a setting mtimes, a name added to a
+ * directory, a hard link added or removed). History stays exact for what restore puts back (mtime
+ * and nlink) without a version per change: while nothing has pinned the path's newest version (no
+ * checkpoint, fork or exec start since it, see pinnedSince), that version's recorded state is
+ * updated in place, as it is the state the path has had since it; otherwise a row with op `touch`
+ * records the new state under the same version number (a touch is not a change of the path:
+ * `log` does not list it, and numbering is unchanged). Access times are never recorded.
+ */
+function changeMetadata(store: Store, vault: VaultRow, old: Entry, next: Entry, change: ChangeOptions): void {
+  if (next.mtime === old.mtime && next.nlink === old.nlink) return show(store, vault, old.path, old, next);
+  const own = store.stmt<{ id: number }>(OWN_VERSION).get(vault.id, old.path, old.version);
+  if (own && !pinnedSince(store, vault, own.id)) {
+    show(store, vault, old.path, old, next);
+    store.stmt('UPDATE versions SET mtime = ?, nlink = ? WHERE id = ?').run(next.mtime, next.nlink, own.id);
+    return;
+  }
+  show(store, vault, old.path, old, next);
+  recordVersion(store, vault, old.path, old.version, change, next);
+}
+
+const OWN_VERSION = 'SELECT id FROM versions WHERE vault_id = ? AND path = ? AND version = ? ORDER BY id DESC LIMIT 1';
 
 /**
  * Reserves `count` consecutive inode numbers and returns the first. The mount gives a file it
@@ -61,41 +367,18 @@ export function reserveInos(store: Store, vaultId: number, count: number): numbe
   );
 }
 
-/** A vault's logical file bytes and entry count (the root not counted), as quotas measure them. */
-export function vaultUsage(store: Store, vaultId: number): { bytes: number; entries: number } {
-  return store
-    .stmt<{ bytes: number; entries: number }>('SELECT coalesce(sum(size), 0) AS bytes, count(*) - 1 AS entries FROM entries WHERE vault_id = ?')
-    .get(vaultId)!;
-}
-
-export function getEntry(store: Store, vaultId: number, path: string): Entry | undefined {
-  return store.stmt<Entry>(GET_ENTRY).get(vaultId, path);
-}
-
-export function listChildren(store: Store, vaultId: number, dir: string): Entry[] {
-  return store.stmt<Entry>(LIST_CHILDREN).all(vaultId, dir);
-}
-
-/** Every entry strictly below `dir`, in path order (an index range scan). */
-export function listDescendants(store: Store, vaultId: number, dir: string): Entry[] {
-  const [lo, hi] = descendantRange(dir);
-  return store.stmt<Entry>(LIST_DESCENDANTS).all(vaultId, lo, hi).filter((e) => e.path !== '/');
-}
-
-export function hasChildren(store: Store, vaultId: number, dir: string): boolean {
-  return store.stmt(HAS_CHILD).get(vaultId, dir) !== undefined;
-}
-
 /**
  * The newest version number a path has had in this vault, following the fork chain: a fork
  * inherits its parent's history up to the fork point, so numbering continues where it was.
  */
 export function lastVersion(store: Store, vault: VaultRow, path: string): number {
-  const entry = getEntry(store, vault.id, path);
+  const entry = getEntry(store, vault, path);
   if (entry) return entry.version;
   let current: VaultRow | undefined = vault;
   let upTo = Number.MAX_SAFE_INTEGER;
-  while (current) {
+  const seen = new Set<number>();
+  while (current && !seen.has(current.id)) {
+    seen.add(current.id);
     const own = store.stmt<{ v: number | null }>(MAX_OWN_VERSION).get(current.id, path, upTo)!.v;
     if (own !== null) return own;
     if (current.parent_id === null || current.fork_seq === null) return 0;
@@ -109,55 +392,86 @@ export interface ChangeOptions {
   op: string;
   actor: Actor;
   detail?: Record<string, unknown>;
-  /** Metadata-only changes (utimens) update the entry without a history version. */
-  noVersion?: boolean;
+  /**
+   * The caller puts back exact recorded states for a whole operation (a restore): it checked the
+   * quota for the end state (the way there may pass states over it), and directory times are part
+   * of what it puts back, so adding or removing names does not touch them.
+   */
+  exact?: boolean;
 }
 
 /**
  * Gives `path` a new state and records it as a version. Every mutation of a vault's tree goes
- * through this function or `removeEntry`, which is what makes history complete. Callers have
- * already validated the parent and run inside a transaction.
+ * through this function, removeEntry or setTimes, which is what makes history complete. Callers
+ * have already validated the parent and run inside a transaction.
  */
 export function putEntry(store: Store, vault: VaultRow, path: string, state: EntryState, change: ChangeOptions): Entry {
   const at = now();
-  const old = getEntry(store, vault.id, path);
-  enforceQuota(store, vault, path, old, state);
-  const version = change.noVersion && old ? old.version : (old ? old.version : lastVersion(store, vault, path)) + 1;
+  const old = getEntry(store, vault, path);
+  if (!change.exact) enforceQuota(store, vault, path, old, state);
+  const version = (old ? old.version : lastVersion(store, vault, path)) + 1;
   const ino = state.ino ?? old?.ino ?? store.stmt<{ ino: number }>(NEXT_INO).get(vault.id)!.ino;
   const entry: Entry = {
     path,
-    parent: dirname(path),
+    parent: parentOf(path),
     type: state.type,
     mode: state.mode & 0o7777,
+    uid: state.uid !== undefined ? state.uid : (old?.uid ?? null),
+    gid: state.gid !== undefined ? state.gid : (old?.gid ?? null),
     size: state.size,
     hash: state.hash,
     target: state.target,
+    rdev: state.rdev ?? 0,
+    nlink: state.nlink ?? old?.nlink ?? 1,
     mtime: state.mtime ?? at,
     atime: state.atime ?? state.mtime ?? at,
     ctime: at,
     ino,
     version,
+    annot: state.annot !== undefined ? state.annot : (old?.annot ?? null),
   };
-  store
-    .stmt(UPSERT_ENTRY)
-    .run(vault.id, path, entry.parent, entry.type, entry.mode, entry.size, entry.hash, entry.target, entry.mtime, entry.atime, entry.ctime, ino, version);
-  if (!old) store.stmt(TOUCH_DIR).run(at, at, vault.id, entry.parent);
-  if (!change.noVersion) recordVersion(store, vault, path, version, change, entry);
+  show(store, vault, path, old, entry);
+  if (!old && !change.exact) touchDir(store, vault, dirname(path), at, change);
+  recordVersion(store, vault, path, version, change, entry);
+  if (old && old.nlink > 1 && entry.ino === old.ino) syncLinks(store, vault, entry, change);
   return entry;
 }
 
-/** Deletes `path` (not its descendants) and records the deletion as a version. */
-export function removeEntry(store: Store, vault: VaultRow, path: string, change: ChangeOptions): void {
-  const old = getEntry(store, vault.id, path);
-  if (!old) throw new AvfsError('NOT_FOUND', `no such file or directory: ${path}`, { path });
+/** What all names of one inode share: a change through one name is a change of every name. */
+const INODE_FIELDS = ['type', 'mode', 'uid', 'gid', 'size', 'hash', 'target', 'rdev', 'mtime'] as const;
+
+/** Gives the other names of `entry`'s inode its new inode state, each recorded as a version of that name. */
+function syncLinks(store: Store, vault: VaultRow, entry: Entry, change: ChangeOptions): void {
+  for (const other of namesOfInode(store, vault, entry.ino)) {
+    if (other.path === entry.path || INODE_FIELDS.every((k) => other[k] === entry[k])) continue;
+    const next: Entry = { ...other, ...Object.fromEntries(INODE_FIELDS.map((k) => [k, entry[k]])), ctime: entry.ctime, version: other.version + 1 };
+    show(store, vault, other.path, other, next);
+    recordVersion(store, vault, other.path, next.version, { ...change, detail: { ...change.detail, linked: entry.path } }, next);
+  }
+}
+
+/** Sets the link count of every name of an inode (a link added or removed). See changeMetadata. */
+export function setLinkCount(store: Store, vault: VaultRow, ino: number, nlink: number, change: ChangeOptions, except?: string): void {
   const at = now();
-  store.stmt(DELETE_ENTRY).run(vault.id, path);
-  store.stmt('DELETE FROM annotations WHERE vault_id = ? AND path = ?').run(vault.id, path);
-  store.stmt(TOUCH_DIR).run(at, at, vault.id, old.parent);
+  for (const other of namesOfInode(store, vault, ino)) {
+    if (other.path !== except) changeMetadata(store, vault, other, { ...other, nlink, ctime: at }, change);
+  }
+}
+
+/**
+ * Deletes `path` (not its descendants) and records the deletion as a version. The other names of
+ * a hard-linked inode lose one link, unless the name is only `moving` (a rename puts it back).
+ */
+export function removeEntry(store: Store, vault: VaultRow, path: string, change: ChangeOptions, options: { moving?: boolean } = {}): void {
+  const old = getEntry(store, vault, path);
+  if (!old) throw new AvfsError('NOT_FOUND', `no such file or directory: ${path}`, { path });
+  show(store, vault, path, old, undefined);
+  if (old.nlink > 1 && !options.moving) setLinkCount(store, vault, old.ino, old.nlink - 1, change);
+  if (!change.exact) touchDir(store, vault, dirname(path), now(), change);
   recordVersion(store, vault, path, old.version + 1, change, null);
 }
 
-function recordVersion(store: Store, vault: VaultRow, path: string, version: number, change: ChangeOptions, entry: Entry | null): void {
+function recordVersion(store: Store, vault: VaultRow, path: string, version: number, change: ChangeOptions, e: Entry | null): void {
   store
     .stmt(INSERT_VERSION)
     .run(
@@ -165,12 +479,18 @@ function recordVersion(store: Store, vault: VaultRow, path: string, version: num
       path,
       version,
       change.op,
-      entry?.type ?? null,
-      entry?.mode ?? null,
-      entry?.size ?? null,
-      entry?.hash ?? null,
-      entry?.target ?? null,
-      entry?.mtime ?? null,
+      e?.type ?? null,
+      e?.mode ?? null,
+      e?.uid ?? null,
+      e?.gid ?? null,
+      e?.size ?? null,
+      e?.hash ?? null,
+      e?.target ?? null,
+      e?.rdev ?? null,
+      e?.ino ?? null,
+      e?.nlink ?? null,
+      e?.mtime ?? null,
+      e?.annot ?? null,
       change.actor.source,
       change.actor.execId ?? null,
       change.detail ? JSON.stringify(change.detail) : null,
@@ -178,9 +498,41 @@ function recordVersion(store: Store, vault: VaultRow, path: string, version: num
     );
 }
 
-/** Updates times without a history version (metadata only: touch, tar, cp -a). */
-export function setTimes(store: Store, vaultId: number, path: string, atime: number | null, mtime: number | null): void {
-  store
-    .stmt('UPDATE entries SET atime = coalesce(?, atime), mtime = coalesce(?, mtime), ctime = ? WHERE vault_id = ? AND path = ?')
-    .run(atime, mtime, now(), vaultId, path);
+/** Sets a path's access and modification times (`null` keeps one): touch, tar, cp -a. See changeMetadata. */
+export function setTimes(store: Store, vault: VaultRow, path: string, atime: number | null, mtime: number | null, change: ChangeOptions): void {
+  const old = getEntry(store, vault, path);
+  if (!old) throw new AvfsError('NOT_FOUND', `no such file or directory: ${path}`, { path });
+  changeMetadata(store, vault, old, { ...old, atime: atime ?? old.atime, mtime: mtime ?? old.mtime, ctime: now() }, { ...change, op: 'touch' });
+}
+
+/**
+ * Whether anything recorded a point of this vault's history at or after change `seq`: a
+ * checkpoint, a fork, or the start of a proxy exec. Such a point may need the state as it was.
+ */
+export function pinnedSince(store: Store, vault: VaultRow, seq: number): boolean {
+  return store.stmt(PINNED_SINCE).get({ vault: vault.id, seq }) !== undefined;
+}
+
+const PINNED_SINCE = `SELECT 1 WHERE EXISTS (SELECT 1 FROM checkpoints WHERE vault_id = @vault AND seq >= @seq)
+  OR EXISTS (SELECT 1 FROM vaults WHERE parent_id = @vault AND fork_seq >= @seq)
+  OR EXISTS (SELECT 1 FROM execs WHERE vault_id = @vault AND seq_before >= @seq)`;
+
+/**
+ * Copies a vault's own layer into a fork of it, under the fork's own rows (used when the vault is
+ * deleted: the fork then shows the same tree through the vault's parent, or alone when the vault
+ * was a root and `root` is set, which also drops the fork's whiteouts).
+ */
+export function inheritLayer(store: Store, from: number, into: number, root: boolean): void {
+  store.stmt(`INSERT OR IGNORE INTO entries (vault_id, ${COLUMNS}) SELECT ?, ${COLUMNS} FROM entries WHERE vault_id = ?`).run(into, from);
+  if (root) store.stmt("DELETE FROM entries WHERE vault_id = ? AND type = 'x'").run(into);
+}
+
+/** Deletes a vault's own layer. */
+export function dropLayer(store: Store, vaultId: number): void {
+  store.stmt('DELETE FROM entries WHERE vault_id = ?').run(vaultId);
+}
+
+/** The root row of a new vault. */
+export function insertRoot(store: Store, vaultId: number, at: number): void {
+  writeOwn(store, vaultId, { ...whiteout('/'), type: 'd', mode: 0o755, mtime: at, atime: at, ctime: at, ino: 1 });
 }

@@ -29,6 +29,14 @@ export interface VersionRow {
   hash: string | null;
   target: string | null;
   mtime: number | null;
+  uid: number | null;
+  gid: number | null;
+  rdev: number | null;
+  /** Inode number of the entry (null in versions recorded before avfs kept it). */
+  ino: number | null;
+  nlink: number | null;
+  /** Tags and metadata (annotations.ts format). */
+  annot: string | null;
   source: string;
   exec_id: string | null;
   /** JSON text. */
@@ -48,6 +56,13 @@ export interface PathState {
   size: number;
   hash: string | null;
   target: string | null;
+  uid?: number | null;
+  gid?: number | null;
+  rdev?: number;
+  annot?: string | null;
+  mtime?: number;
+  ino?: number;
+  nlink?: number;
 }
 
 export interface HistorySegment {
@@ -58,15 +73,19 @@ export interface HistorySegment {
 }
 
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
-const COLS = 'id, vault_id, path, version, op, type, mode, size, hash, target, mtime, source, exec_id, detail, at';
-const PATH_VERSIONS = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND path = ? AND id <= ? AND version < ? ORDER BY version DESC LIMIT ?`;
+const COLS = 'id, vault_id, path, version, op, type, mode, size, hash, target, mtime, uid, gid, rdev, ino, nlink, annot, source, exec_id, detail, at';
+// Rows with op 'touch' record times and link counts only (entries.ts changeMetadata): they carry the
+// version number of the change before them and are not changes of their own, so listings skip them.
+const PATH_VERSIONS = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND path = ? AND id <= ? AND version < ? AND op <> 'touch' ORDER BY version DESC LIMIT ?`;
 const ONE_VERSION = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND path = ? AND version = ? AND id <= ? ORDER BY id DESC LIMIT 1`;
-const VAULT_CHANGES = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND id <= ? AND id < ? ORDER BY id DESC LIMIT ?`;
-const SUBTREE_CHANGES = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND id <= ? AND id < ? AND (path = ? OR (path >= ? AND path < ?))
+const VAULT_CHANGES = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND id <= ? AND id < ? AND op <> 'touch' ORDER BY id DESC LIMIT ?`;
+const SUBTREE_CHANGES = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND id <= ? AND id < ? AND op <> 'touch' AND (path = ? OR (path >= ? AND path < ?))
   ORDER BY id DESC LIMIT ?`;
-const SUBTREE_STATES = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND path >= ? AND path < ? AND id <= ? ORDER BY path, version`;
+const SUBTREE_STATES = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND path >= ? AND path < ? AND id <= ? ORDER BY path, id`;
 const RUN_BEFORE = 'SELECT id, vault_id, path, type, op FROM versions WHERE id < ? ORDER BY id DESC LIMIT 512';
 const BLOB_EXISTS = 'SELECT 1 FROM blobs WHERE hash = ?';
+const STATE_AT = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND path = ? AND id <= ? ORDER BY id DESC LIMIT 1`;
+const CHANGED_SINCE = `SELECT DISTINCT path FROM versions WHERE vault_id = ? AND id > ? AND (path = ? OR (path >= ? AND path < ?)) ORDER BY path`;
 
 /** The segments whose versions make up a vault's history, newest first (the vault, its parent up to the fork point, …). */
 export function historyChain(store: Store, vault: VaultRow): HistorySegment[] {
@@ -145,9 +164,36 @@ export function subtreeAt(store: Store, vault: VaultRow, dir: string, seq: numbe
   return states;
 }
 
-export function stateOf(row: Pick<VersionRow, 'type' | 'mode' | 'size' | 'hash' | 'target'>): PathState | null {
+export function stateOf(row: VersionRow): PathState | null {
   if (row.type === null) return null;
-  return { type: row.type, mode: row.mode ?? 0, size: row.size ?? 0, hash: row.hash, target: row.target };
+  const state: PathState = { type: row.type, mode: row.mode ?? 0, size: row.size ?? 0, hash: row.hash, target: row.target, uid: row.uid, gid: row.gid, annot: row.annot };
+  if (row.rdev !== null) state.rdev = row.rdev;
+  if (row.mtime !== null) state.mtime = row.mtime;
+  if (row.ino !== null) state.ino = row.ino;
+  if (row.nlink !== null) state.nlink = row.nlink;
+  return state;
+}
+
+/**
+ * What `path` was in the vault at change sequence `seq`: its newest version up to `seq`, read
+ * through the fork chain (a vault that had not changed the path since it forked shows what its
+ * parent had at the fork point). Null when absent; the root without versions is a plain directory.
+ */
+export function stateAt(store: Store, vault: VaultRow, path: string, seq: number): PathState | null {
+  for (const seg of historyChain(store, vault)) {
+    const row = store.stmt<VersionRow>(STATE_AT).get(seg.vaultId, path, Math.min(seg.upTo, seq));
+    if (row) return stateOf(row);
+  }
+  return path === '/' ? ROOT_STATE : null;
+}
+
+/** Paths the vault itself changed after change sequence `seq` (what a restore to `seq` must look at), in path order. */
+export function pathsChangedSince(store: Store, vault: VaultRow, seq: number, under = '/'): string[] {
+  const [lo, hi] = descendantRange(under);
+  return store
+    .stmt<{ path: string }>(CHANGED_SINCE)
+    .all(vault.id, seq, under, lo, hi)
+    .map((r) => r.path);
 }
 
 export function parseDetail(row: Pick<VersionRow, 'detail'>): Record<string, unknown> {
@@ -166,7 +212,7 @@ export function parseDetail(row: Pick<VersionRow, 'detail'>): Record<string, unk
  */
 export function historyPath(fs: VaultFs, vault: VaultRow, input: string): string {
   const path = normalizePath(input);
-  if (getEntry(fs.store, vault.id, path) || pathVersions(fs.store, vault, path, 1).length > 0) return path;
+  if (getEntry(fs.store, vault, path) || pathVersions(fs.store, vault, path, 1).length > 0) return path;
   try {
     return fs.resolve(path, false);
   } catch {
@@ -240,14 +286,25 @@ export interface Writer {
 const DIR_MODE = 0o755;
 const ROOT_STATE: PathState = { type: 'd', mode: DIR_MODE, size: 0, hash: null, target: null };
 
-function sameState(e: Entry, s: PathState): boolean {
-  return e.type === s.type && (e.mode & 0o7777) === (s.mode & 0o7777) && e.hash === s.hash && e.target === s.target && e.size === s.size;
+/** Whether an entry already is in a recorded state (what `ls -l`, stat and tags show, except times). */
+export function sameState(e: Entry, s: PathState): boolean {
+  return (
+    e.type === s.type &&
+    (e.mode & 0o7777) === (s.mode & 0o7777) &&
+    e.hash === s.hash &&
+    e.target === s.target &&
+    e.size === s.size &&
+    e.uid === (s.uid ?? null) &&
+    e.gid === (s.gid ?? null) &&
+    e.rdev === (s.rdev ?? 0) &&
+    e.annot === (s.annot ?? null)
+  );
 }
 
 /** Removes everything below a directory (deepest first, each removal a version); refuses with NOT_EMPTY unless `allowed`. */
 function clearChildren(w: Writer, dir: Entry, change: ChangeOptions, allowed: boolean): number {
   if (dir.type !== 'd') return 0;
-  const below = listDescendants(w.store, w.vault.id, dir.path);
+  const below = listDescendants(w.store, w.vault, dir.path);
   if (below.length === 0) return 0;
   if (!allowed) {
     throw new AvfsError('NOT_EMPTY', `directory not empty: ${dir.path} (use --recursive to replace it with its contents)`, {
@@ -263,7 +320,7 @@ function clearChildren(w: Writer, dir: Entry, change: ChangeOptions, allowed: bo
 function ensureParents(w: Writer, path: string, change: ChangeOptions): number {
   let created = 0;
   for (const dir of ancestors(path)) {
-    const entry = getEntry(w.store, w.vault.id, dir);
+    const entry = getEntry(w.store, w.vault, dir);
     if (entry?.type === 'd') continue;
     if (entry) throw notADirectory(dir);
     putEntry(w.store, w.vault, dir, { type: 'd', mode: DIR_MODE, size: 0, hash: null, target: null }, change);
@@ -279,7 +336,7 @@ function ensureParents(w: Writer, path: string, change: ChangeOptions): number {
  * inside the caller's transaction.
  */
 export function applyState(w: Writer, path: string, state: PathState | null, change: ChangeOptions, replaceChildren: boolean): number {
-  const current = getEntry(w.store, w.vault.id, path);
+  const current = getEntry(w.store, w.vault, path);
   if (state === null) {
     if (!current) return 0;
     if (path === '/') throw new AvfsError('INVALID_PATH', 'refusing to remove the vault root', { path });
@@ -293,7 +350,10 @@ export function applyState(w: Writer, path: string, state: PathState | null, cha
   if (current && current.type === 'd' && state.type !== 'd') changed += clearChildren(w, current, change, replaceChildren);
   if (!current) changed += ensureParents(w, path, change);
   const size = state.type === 'd' ? 0 : state.size;
-  putEntry(w.store, w.vault, path, { type: state.type, mode: state.mode, size, hash: state.hash, target: state.target }, change);
+  // A single path goes back as a new file (times now, like git, so build tools see the change;
+  // its own inode, never one another name may hold by now): only restoreCheckpoint puts exact states back.
+  const { mtime: _mtime, ino: _ino, nlink: _nlink, ...rest } = state;
+  putEntry(w.store, w.vault, path, { ...rest, size, uid: state.uid ?? null, gid: state.gid ?? null, annot: state.annot ?? null }, change);
   return changed + 1;
 }
 
@@ -326,7 +386,7 @@ export function checkoutVersion(fs: VaultFs, input: string, n: number, options: 
     const w: Writer = { store: fs.store, vault, actor: fs.actor };
     const changed = applyState(w, path, stateOf(row), { op: 'checkout', actor: fs.actor, detail: { version: n } }, !!options.recursive);
     if (changed > 0) audit(fs.store, fs.actor, 'checkout', fs.name, { path, version: n, changed });
-    return { path, version: n, changed: changed > 0, entry: getEntry(fs.store, vault.id, path) ?? null, changed_paths: changed };
+    return { path, version: n, changed: changed > 0, entry: getEntry(fs.store, vault, path) ?? null, changed_paths: changed };
   });
 }
 
@@ -357,7 +417,7 @@ export function revertPath(fs: VaultFs, input: string): RevertResult {
     const path = historyPath(fs, vault, input);
     const latest = pathVersions(fs.store, vault, path, 1)[0];
     if (!latest) {
-      if (getEntry(fs.store, vault.id, path)) {
+      if (getEntry(fs.store, vault, path)) {
         throw new AvfsError('VERSION_NOT_FOUND', `${path} has no recorded change to revert`, { path, version: null, latest: null, vault: vault.name });
       }
       throw notFound(path, vault.name);
@@ -379,7 +439,7 @@ export function revertPath(fs: VaultFs, input: string): RevertResult {
       path,
       reverted: latest,
       restored_version: restored?.version ?? null,
-      entry: getEntry(fs.store, vault.id, path) ?? null,
+      entry: getEntry(fs.store, vault, path) ?? null,
       changed_paths: changed,
       paired: partner?.path ?? null,
     };
@@ -394,7 +454,7 @@ function undoChange(w: Writer, path: string, latest: VersionRecord, pairedWith: 
     before = versionBefore(w.store, w.vault, path, before.version);
   }
   const target = before ? stateOf(before) : path === '/' ? ROOT_STATE : null;
-  const current = getEntry(w.store, w.vault.id, path);
+  const current = getEntry(w.store, w.vault, path);
   const detail: Record<string, unknown> = { reverted: latest.version, to: before?.version ?? null };
   if (pairedWith) detail.paired = pairedWith;
   let changed = applyState(w, path, target, { op: 'revert', actor: w.actor, detail }, true);
@@ -404,7 +464,7 @@ function undoChange(w: Writer, path: string, latest: VersionRecord, pairedWith: 
     const start = changeRunStart(w.store, w.vault, path, latest);
     const child = { op: 'revert', actor: w.actor, detail: { with: path } };
     for (const [p, row] of subtreeAt(w.store, w.vault, path, start - 1)) {
-      if (row.type !== null && !getEntry(w.store, w.vault.id, p)) changed += applyState(w, p, stateOf(row), child, false);
+      if (row.type !== null && !getEntry(w.store, w.vault, p)) changed += applyState(w, p, stateOf(row), child, false);
     }
   }
   return { changed, restoredTo: before && before.type !== null ? before : null };

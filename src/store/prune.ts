@@ -2,6 +2,7 @@ import { AvfsError } from '../errors.js';
 import { descendantRange, normalizePath } from '../core/paths.js';
 import { audit } from './audit.js';
 import { now, type Actor, type Store } from './store.js';
+import { deleteCheckpointRows } from './checkpoints.js';
 import { getVault, type VaultRow } from './vaults.js';
 
 /**
@@ -13,12 +14,13 @@ import { getVault, type VaultRow } from './vaults.js';
  *  - `olderThanMs`: only rows older than now - olderThanMs are candidates.
  *  - both: a row goes only when both rules say so (keep at least N, and anything recent).
  * Never dropped: the newest version of each path (the current state, or the deletion that ended
- * it, so version numbers never restart), and any version that is the current state of a path in
- * this vault or in a fork below it (a fork reads its parent's history from before the fork).
- * Checkpoints have no current state: with only `olderThanMs`, every old checkpoint goes.
+ * it, so version numbers never restart), and any pinned version: a path's newest at or before a
+ * checkpoint that stays, or before the fork point of a fork (what that fork shows and restores).
+ * Checkpoints have no current state: with only `olderThanMs`, every old checkpoint goes, and the
+ * versions only they pinned go with them in the same run.
  *
  * Pruning a vault also shortens the history its forks inherit from it (their `log` of paths
- * unchanged since the fork shows what is left in the parent).
+ * unchanged since the fork shows what is left in the parent, at least the state at the fork).
  */
 export interface PruneOptions {
   /** One vault (by name), or every vault in the home. */
@@ -92,26 +94,39 @@ export function prune(store: Store, options: PruneOptions): PruneReport {
   return report;
 }
 
-/** Ids of this vault and every vault forked from it, directly or through other forks. */
-function withDescendants(store: Store, id: number): number[] {
-  const rows = store.stmt<{ id: number; parent_id: number | null }>('SELECT id, parent_id FROM vaults').all();
-  const out = [id];
-  for (let i = 0; i < out.length; i++) for (const r of rows) if (r.parent_id === out[i]) out.push(r.id);
-  return out;
+/**
+ * The points of this vault's history something still needs (ARCHITECTURE.md, "Pins"): every
+ * checkpoint (a pointer: restoring it reads each path's newest version at or before it) and the
+ * fork point of every direct fork (a fork shows, and reads the history of, what this vault had
+ * there). A version is pinned when it is a path's newest at or before some pin.
+ */
+function pinSeqs(store: Store, vault: VaultRow, dropping: number[]): number[] {
+  const json = JSON.stringify(dropping);
+  return [
+    ...store
+      .stmt<{ seq: number }>('SELECT seq FROM checkpoints WHERE vault_id = ? AND materialized = 0 AND id NOT IN (SELECT value FROM json_each(?))')
+      .all(vault.id, json)
+      .map((r) => r.seq),
+    ...store.stmt<{ seq: number }>('SELECT fork_seq AS seq FROM vaults WHERE parent_id = ? AND fork_seq IS NOT NULL').all(vault.id).map((r) => r.seq),
+  ];
 }
 
+const PINS_TABLE = 'CREATE TEMP TABLE IF NOT EXISTS prune_pins (seq INTEGER PRIMARY KEY)';
+const pinsReady = new WeakSet<Store>();
+
 /**
- * Candidate versions: ranked newest first per path; a row is a candidate when it is past the
- * newest `keep` (at least 1) and older than the cutoff, and no entry of this vault or its forks
- * is at that version.
+ * Candidate versions: ranked newest first per path by version number (a `touch` row shares the
+ * number of the change before it and goes with it); a row is a candidate when it is past the
+ * newest `keep` (at least 1), older than the cutoff, and not pinned (no pin between it and the
+ * path's next newer row).
  */
 const VERSION_CANDIDATES = `
-  SELECT v.id FROM (
-    SELECT id, path, version, at, row_number() OVER (PARTITION BY path ORDER BY id DESC) AS rn
+  SELECT v.id, v.op FROM (
+    SELECT id, op, at, dense_rank() OVER (PARTITION BY path ORDER BY version DESC) AS rn, lag(id) OVER (PARTITION BY path ORDER BY id DESC) AS newer
     FROM versions WHERE vault_id = @vault AND (@all_paths OR path = @path OR (path >= @lo AND path < @hi))
   ) v
   WHERE v.rn > @keep AND (@cutoff IS NULL OR v.at < @cutoff)
-    AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.vault_id IN (SELECT value FROM json_each(@family)) AND e.path = v.path AND e.version = v.version)`;
+    AND NOT EXISTS (SELECT 1 FROM temp.prune_pins p WHERE p.seq >= v.id AND p.seq < coalesce(v.newer, 9223372036854775807))`;
 
 const CHECKPOINT_CANDIDATES = `
   SELECT id, name FROM (
@@ -128,18 +143,22 @@ function pruneVault(store: Store, vault: VaultRow, path: string, keep: number | 
     hi,
     keep: keep ?? 1,
     cutoff,
-    family: JSON.stringify(withDescendants(store, vault.id)),
   };
-  const pruned = options.dryRun
-    ? store.stmt<{ n: number }>(`SELECT count(*) AS n FROM (${VERSION_CANDIDATES})`).get(params)!.n
-    : store.stmt(`DELETE FROM versions WHERE id IN (${VERSION_CANDIDATES})`).run(params).changes;
-
   let checkpoints: Array<{ id: number; name: string }> = [];
-  if (options.checkpoints) {
-    checkpoints = store.stmt<{ id: number; name: string }>(CHECKPOINT_CANDIDATES).all(vault.id, keep ?? 0, cutoff, cutoff);
-    if (!options.dryRun && checkpoints.length > 0) deleteCheckpoints(store, checkpoints.map((c) => c.id));
+  if (options.checkpoints) checkpoints = store.stmt<{ id: number; name: string }>(CHECKPOINT_CANDIDATES).all(vault.id, keep ?? 0, cutoff, cutoff);
+  if (!pinsReady.has(store)) {
+    store.db.exec(PINS_TABLE);
+    pinsReady.add(store);
   }
-  const remaining = store.stmt<{ n: number }>('SELECT count(*) AS n FROM versions WHERE vault_id = ?').get(vault.id)!.n;
+  store.stmt('DELETE FROM temp.prune_pins').run();
+  const insertPin = store.stmt('INSERT OR IGNORE INTO temp.prune_pins (seq) VALUES (?)');
+  for (const seq of pinSeqs(store, vault, checkpoints.map((c) => c.id))) insertPin.run(seq);
+  // Reported counts are of changes; `touch` rows (times only) go with them uncounted.
+  const pruned = store.stmt<{ n: number }>(`SELECT count(*) AS n FROM (${VERSION_CANDIDATES}) WHERE op <> 'touch'`).get(params)!.n;
+  if (!options.dryRun) store.stmt(`DELETE FROM versions WHERE id IN (SELECT id FROM (${VERSION_CANDIDATES}))`).run(params);
+
+  if (!options.dryRun && checkpoints.length > 0) deleteCheckpointRows(store, checkpoints.map((c) => c.id));
+  const remaining = store.stmt<{ n: number }>("SELECT count(*) AS n FROM versions WHERE vault_id = ? AND op <> 'touch'").get(vault.id)!.n;
   if (!options.dryRun && (pruned > 0 || checkpoints.length > 0)) {
     audit(store, options.actor, 'prune', vault.name, {
       path,
@@ -150,19 +169,4 @@ function pruneVault(store: Store, vault: VaultRow, path: string, keep: number | 
     });
   }
   return { vault: vault.name, pruned_versions: pruned, remaining_versions: remaining, pruned_checkpoints: checkpoints.map((c) => c.name) };
-}
-
-/**
- * Deletes checkpoints with everything that belongs to them: every table with a checkpoint_id
- * column (checkpoint_entries, checkpoint_annotations, and whatever a later feature adds).
- */
-function deleteCheckpoints(store: Store, ids: number[]): void {
-  const json = JSON.stringify(ids);
-  const tables = store
-    .stmt<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'")
-    .all()
-    .map((r) => r.name)
-    .filter((name) => (store.db.pragma(`table_info("${name.replace(/"/g, '""')}")`) as Array<{ name: string }>).some((c) => c.name === 'checkpoint_id'));
-  for (const table of tables) store.stmt(`DELETE FROM "${table.replace(/"/g, '""')}" WHERE checkpoint_id IN (SELECT value FROM json_each(?))`).run(json);
-  store.stmt('DELETE FROM checkpoints WHERE id IN (SELECT value FROM json_each(?))').run(json);
 }

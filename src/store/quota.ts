@@ -1,16 +1,15 @@
 import { AvfsError } from '../errors.js';
 import { audit } from './audit.js';
-import type { Entry, EntryState } from './entries.js';
+import { largestFile, vaultUsage, type Entry, type EntryState } from './entries.js';
 import type { Actor, Store } from './store.js';
 import { getVault, type VaultRow } from './vaults.js';
-
-// Bytes are the files' logical sizes (a symlink's size is its target's length: not counted).
-const USAGE = "SELECT coalesce(sum(CASE WHEN type = 'f' THEN size END), 0) AS bytes, count(*) - 1 AS entries FROM entries WHERE vault_id = ?";
 
 /**
  * Refuses a change that would take the vault over its quota. Runs inside the change's own
  * transaction, before anything is written, so a refused write changes nothing. Entries count
- * files, directories and symlinks; bytes count the logical size of files.
+ * files, directories, symlinks and special files; bytes count the logical size of files (a
+ * symlink's size is its target's length: not counted). Usage comes from the vault's counters
+ * (entries.ts keeps them), so the check is O(1).
  */
 export function enforceQuota(store: Store, vault: VaultRow, path: string, old: Entry | undefined, next: EntryState): void {
   if (vault.max_bytes === null && vault.max_files === null && vault.max_file_size === null) return;
@@ -20,7 +19,8 @@ export function enforceQuota(store: Store, vault: VaultRow, path: string, old: E
   const addedBytes = (next.type === 'f' ? next.size : 0) - (old?.type === 'f' ? old.size : 0);
   const addedEntries = old ? 0 : 1;
   if (addedBytes <= 0 && addedEntries === 0) return;
-  const usage = store.stmt<{ bytes: number; entries: number }>(USAGE).get(vault.id)!;
+  // Counters change within the transaction (a move removes, then puts): read them fresh.
+  const usage = vaultUsage(store.stmt<VaultRow>('SELECT * FROM vaults WHERE id = ?').get(vault.id)!);
   if (vault.max_bytes !== null && addedBytes > 0 && usage.bytes + addedBytes > vault.max_bytes) {
     throw quotaError(vault, path, 'max_bytes', vault.max_bytes, usage.bytes + addedBytes);
   }
@@ -50,7 +50,7 @@ export interface QuotaLimits {
 export interface QuotaUsage {
   /** Logical size of the vault's files. */
   bytes: number;
-  /** Files, directories and symlinks (the root not counted): what max_files limits. */
+  /** Files, directories, symlinks and special files (the root not counted): what max_files limits. */
   entries: number;
   /** The largest file, compared with max_file_size. */
   largest_file: number;
@@ -64,12 +64,9 @@ export interface QuotaReport {
   exceeded: Array<keyof QuotaLimits>;
 }
 
-const FULL_USAGE = `SELECT coalesce(sum(CASE WHEN type = 'f' THEN size END), 0) AS bytes, count(*) - 1 AS entries,
-  coalesce(max(CASE WHEN type = 'f' THEN size END), 0) AS largest_file FROM entries WHERE vault_id = ?`;
-
 export function quotaReport(store: Store, vault: VaultRow): QuotaReport {
   return store.read(() => {
-    const usage = store.stmt<QuotaUsage>(FULL_USAGE).get(vault.id)!;
+    const usage: QuotaUsage = { ...vaultUsage(vault), largest_file: largestFile(store, vault) };
     const quota: QuotaLimits = { max_bytes: vault.max_bytes, max_files: vault.max_files, max_file_size: vault.max_file_size };
     const exceeded: Array<keyof QuotaLimits> = [];
     if (quota.max_bytes !== null && usage.bytes > quota.max_bytes) exceeded.push('max_bytes');

@@ -17,7 +17,13 @@
  *  - audit: who did what, when.
  *  - execs: one row per `proxy exec` run (what ran, the change window, the checkpoint before it).
  */
-export const MIGRATIONS: readonly string[] = [
+import type { Db } from './db.js';
+import { layeredForks } from './migrate-layers.js';
+
+/** A migration: SQL run as one script, or a function for what SQL alone cannot express. */
+export type Migration = string | ((db: Db) => void);
+
+export const MIGRATIONS: readonly Migration[] = [
   `
   CREATE TABLE blobs (
     hash        TEXT PRIMARY KEY,
@@ -231,4 +237,78 @@ export const MIGRATIONS: readonly string[] = [
   DROP INDEX IF EXISTS entries_hash;
   CREATE INDEX entries_vault_hash ON entries (vault_id, hash) WHERE hash IS NOT NULL;
   `,
+  // 6: the store at scale (ARCHITECTURE.md, "Forks are layers, checkpoints are pointers").
+  //  - entries becomes each vault's own layer: a fork holds only what differs from its parent (type
+  //    'x' is a whiteout: absent here, present above). New entry types for special files (p fifo,
+  //    s socket, c/b devices, with rdev), owners (uid/gid; NULL = whoever mounts or reads the
+  //    vault), hard links (nlink; names of one inode share ino), and annotations as part of the
+  //    entry (annot: JSON {"tags": [...], "meta": {...}}, NULL when none) so history, forks and
+  //    checkpoints carry them like any other state.
+  //  - versions record the full state a restore needs (ino, owners, rdev, annotations).
+  //  - vaults keep usage counters (quota and listings in O(1)) and their ancestors.
+  //  - checkpoints become pointers into the change sequence; the rows of checkpoints saved before
+  //    this migration stay as they are (materialized = 1) and are restored from them.
+  // The data half (annotations folded into entries, forks turned into layers, counters) is in
+  // migrate-layers.ts.
+  `
+  CREATE TABLE entries_v6 (
+    vault_id INTEGER NOT NULL,
+    path     TEXT NOT NULL,
+    parent   TEXT NOT NULL,
+    type     TEXT NOT NULL CHECK (type IN ('f', 'd', 'l', 'p', 's', 'c', 'b', 'x')),
+    mode     INTEGER NOT NULL,
+    uid      INTEGER,
+    gid      INTEGER,
+    size     INTEGER NOT NULL,
+    hash     TEXT,
+    target   TEXT,
+    rdev     INTEGER NOT NULL DEFAULT 0,
+    nlink    INTEGER NOT NULL DEFAULT 1,
+    mtime    INTEGER NOT NULL,
+    atime    INTEGER NOT NULL,
+    ctime    INTEGER NOT NULL,
+    ino      INTEGER NOT NULL,
+    version  INTEGER NOT NULL,
+    annot    TEXT,
+    PRIMARY KEY (vault_id, path)
+  ) WITHOUT ROWID;
+  INSERT INTO entries_v6 (vault_id, path, parent, type, mode, size, hash, target, mtime, atime, ctime, ino, version)
+    SELECT vault_id, path, parent, type, mode, size, hash, target, mtime, atime, ctime, ino, version FROM entries;
+  DROP TABLE entries;
+  ALTER TABLE entries_v6 RENAME TO entries;
+  -- Earlier versions could list the root under itself after a chmod of /.
+  UPDATE entries SET parent = '' WHERE path = '/';
+  CREATE INDEX entries_parent ON entries (vault_id, parent, path);
+  CREATE INDEX entries_vault_hash ON entries (vault_id, hash) WHERE hash IS NOT NULL;
+  CREATE INDEX entries_links ON entries (vault_id, ino) WHERE nlink > 1;
+  CREATE INDEX entries_annotated ON entries (vault_id, path) WHERE annot IS NOT NULL;
+
+  ALTER TABLE versions ADD COLUMN uid INTEGER;
+  ALTER TABLE versions ADD COLUMN gid INTEGER;
+  ALTER TABLE versions ADD COLUMN rdev INTEGER;
+  ALTER TABLE versions ADD COLUMN ino INTEGER;
+  ALTER TABLE versions ADD COLUMN nlink INTEGER;
+  ALTER TABLE versions ADD COLUMN annot TEXT;
+
+  ALTER TABLE vaults ADD COLUMN ancestors TEXT NOT NULL DEFAULT '[]';
+  ALTER TABLE vaults ADD COLUMN files INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE vaults ADD COLUMN directories INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE vaults ADD COLUMN symlinks INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE vaults ADD COLUMN specials INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE vaults ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
+  CREATE INDEX vaults_parent ON vaults (parent_id) WHERE parent_id IS NOT NULL;
+  CREATE INDEX checkpoints_seq ON checkpoints (vault_id, seq);
+  CREATE INDEX execs_seq ON execs (vault_id, seq_before);
+
+  ALTER TABLE checkpoints ADD COLUMN materialized INTEGER NOT NULL DEFAULT 0;
+  UPDATE checkpoints SET materialized = 1;
+  ALTER TABLE checkpoint_entries ADD COLUMN annot TEXT;
+  ALTER TABLE checkpoints ADD COLUMN directories INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE checkpoints ADD COLUMN symlinks INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE checkpoints ADD COLUMN specials INTEGER NOT NULL DEFAULT 0;
+  UPDATE checkpoints SET
+    directories = (SELECT count(*) FROM checkpoint_entries c WHERE c.checkpoint_id = checkpoints.id AND c.type = 'd' AND c.path <> '/'),
+    symlinks = (SELECT count(*) FROM checkpoint_entries c WHERE c.checkpoint_id = checkpoints.id AND c.type = 'l');
+  `,
+  layeredForks,
 ];

@@ -1,11 +1,11 @@
 import { StringDecoder } from 'node:string_decoder';
 import { SqliteError } from 'better-sqlite3';
 import { AvfsError } from '../errors.js';
-import { basename, descendantRange } from '../core/paths.js';
+import { basename, descendantRange, isWithin } from '../core/paths.js';
 import { looksBinary } from '../core/text.js';
 import { contentChunks } from './blobs.js';
 import { pathsWithMeta, pathsWithTag } from './annotations.js';
-import { getEntry, type Entry, type EntryType } from './entries.js';
+import { briefDescendants, entriesWithHash, getEntry, iterateDescendants, layersOf, type Entry, type EntryType } from './entries.js';
 import type { Store } from './store.js';
 import type { VaultRow } from './vaults.js';
 
@@ -86,6 +86,7 @@ export function searchText(store: Store, vault: VaultRow, query: string, options
     const want = options.limit + 1;
     const total = ftsCall(query, () => store.stmt<{ n: number }>(COUNT_MATCHES).get(query)!.n);
     if (total === 0) return { hits: [], truncated: false };
+    if (layersOf(vault).length > 1) return hitsOf(store, query, options.limit, layeredMatches(store, vault, query, under, want, total));
     const topK = (k: number) => ftsCall(query, () => store.stmt<Row>(SEARCH_TOP_K).all(query, k, vault.id, under, lo, hi, want));
     const scope = [vault.id, under, lo, hi];
     const inVault = () => ftsCall(query, () => store.stmt<Row>(SEARCH_IN_VAULT).all(...scope, query, want, ...scope, want));
@@ -99,19 +100,44 @@ export function searchText(store: Store, vault: VaultRow, query: string, options
       rows = topK(candidates);
       if (rows.length < want) rows = inVault(); // the best candidates were mostly elsewhere
     }
-    const truncated = rows.length > options.limit;
-    const snippets = new Map<number, string>();
-    const hits = rows.slice(0, options.limit).map((r) => {
-      let snippet = snippets.get(r.id);
-      if (snippet === undefined) {
-        const raw = store.stmt<{ snippet: string }>(SNIPPET).get(query, r.id)?.snippet ?? '';
-        snippet = raw.replace(/\s+/g, ' ').trim();
-        snippets.set(r.id, snippet);
-      }
-      return { path: r.path, size: r.size, mtime: r.mtime, hash: r.hash, score: Number((-r.rank).toPrecision(6)), snippet };
-    });
-    return { hits, truncated };
+    return hitsOf(store, query, options.limit, rows);
   });
+}
+
+type RankedEntry = { path: string; size: number; mtime: number; hash: string; id: number; rank: number };
+
+/** The first `limit` ranked rows as hits with snippets (one snippet per content). */
+function hitsOf(store: Store, query: string, limit: number, rows: RankedEntry[]): { hits: SearchHit[]; truncated: boolean } {
+  const snippets = new Map<number, string>();
+  const hits = rows.slice(0, limit).map((r) => {
+    let snippet = snippets.get(r.id);
+    if (snippet === undefined) {
+      const raw = store.stmt<{ snippet: string }>(SNIPPET).get(query, r.id)?.snippet ?? '';
+      snippet = raw.replace(/\s+/g, ' ').trim();
+      snippets.set(r.id, snippet);
+    }
+    return { path: r.path, size: r.size, mtime: r.mtime, hash: r.hash, score: Number((-r.rank).toPrecision(6)), snippet };
+  });
+  return { hits, truncated: rows.length > limit };
+}
+
+const RANKED = 'SELECT f.rowid AS id, bm25(fts) AS rank, t.hash AS hash FROM fts f JOIN text_index t ON t.id = f.rowid WHERE fts MATCH ? ORDER BY rank LIMIT ? OFFSET ?';
+
+/**
+ * Ranked matches in a fork (a vault shown through layers, where the SQL join from contents to
+ * entries cannot use one index): contents in rank order, a page at a time, each mapped to the
+ * files the vault shows with it, until `want` hits are found or every match was seen.
+ */
+function layeredMatches(store: Store, vault: VaultRow, query: string, under: string, want: number, total: number): RankedEntry[] {
+  const out: RankedEntry[] = [];
+  for (let offset = 0, page = Math.max(64, want * 4); offset < total && out.length < want; offset += page, page *= 2) {
+    for (const { id, rank, hash } of ftsCall(query, () => store.stmt<{ id: number; rank: number; hash: string }>(RANKED).all(query, page, offset))) {
+      for (const e of entriesWithHash(store, vault, hash)) {
+        if (e.type === 'f' && (e.path === under || isWithin(e.path, under))) out.push({ path: e.path, size: e.size, mtime: e.mtime, hash, id, rank });
+      }
+    }
+  }
+  return out.sort((a, b) => a.rank - b.rank || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)).slice(0, want);
 }
 
 /** Runs an FTS statement, turning SQLite's complaints about the query into INVALID_QUERY. */
@@ -286,29 +312,6 @@ export interface FindFilter {
   limit?: number;
 }
 
-// Both run in raw mode (arrays, not objects): building a 12-field object per row is what a scan of
-// 10,000 entries spends most of its time on, so the scan reads four columns and only the entries
-// that pass are read whole. The comments keep these statements apart in the per-connection cache.
-const SCAN_NARROW = '/* find:narrow */ SELECT path, type, size, mtime FROM entries WHERE vault_id = ? AND path >= ? AND path < ? ORDER BY path';
-const SCAN_FULL = `/* find:full */ SELECT path, parent, type, mode, size, hash, target, mtime, atime, ctime, ino, version
-  FROM entries WHERE vault_id = ? AND path >= ? AND path < ? ORDER BY path`;
-
-type FullRow = [string, string, EntryType, number, number, string | null, string | null, number, number, number, number, number];
-const toEntry = ([path, parent, type, mode, size, hash, target, mtime, atime, ctime, ino, version]: FullRow): Entry => ({
-  path,
-  parent,
-  type,
-  mode,
-  size,
-  hash,
-  target,
-  mtime,
-  atime,
-  ctime,
-  ino,
-  version,
-});
-
 /**
  * Entries at or below `root` that pass every filter, in path order. A directory root yields its
  * descendants (not itself); a file root yields itself when it passes. With tag or metadata
@@ -330,7 +333,7 @@ export function findEntries(store: Store, vault: VaultRow, root: Entry, filter: 
     };
     if (root.type !== 'd') return { entries: passes(root.path, root.type, root.size, root.mtime) ? [root] : [], truncated: false };
     const [lo, hi] = descendantRange(root.path);
-    const annotated = annotatedPaths(store, vault.id, filter);
+    const annotated = annotatedPaths(store, vault, filter);
     const matched: string[] = [];
     let truncated = false;
     let scanned = 0;
@@ -347,7 +350,7 @@ export function findEntries(store: Store, vault: VaultRow, root: Entry, filter: 
       const entries: Entry[] = [];
       for (const path of [...annotated].sort()) {
         if (path < lo || path >= hi) continue;
-        const e = getEntry(store, vault.id, path);
+        const e = getEntry(store, vault, path);
         if (!e || !passes(e.path, e.type, e.size, e.mtime)) continue;
         if (entries.length >= limit) {
           truncated = true;
@@ -357,16 +360,15 @@ export function findEntries(store: Store, vault: VaultRow, root: Entry, filter: 
       }
       return { entries, truncated };
     }
-    for (const [path, type, size, mtime] of store.stmt(SCAN_NARROW).raw(true).all(vault.id, lo, hi) as Array<[string, EntryType, number, number]>) {
+    for (const [path, type, size, mtime] of briefDescendants(store, vault, root.path)) {
       scanned++;
-      if (path === '/') continue;
       if (!take(path, type, size, mtime)) break;
     }
     // Few matches: read them one by one (an index lookup each). Many: one more range scan is cheaper.
-    if (matched.length * 4 <= scanned) return { entries: matched.map((p) => getEntry(store, vault.id, p)!), truncated };
+    if (matched.length * 4 <= scanned) return { entries: matched.map((p) => getEntry(store, vault, p)!), truncated };
     const wanted = new Set(matched);
     const entries: Entry[] = [];
-    for (const row of store.stmt(SCAN_FULL).raw(true).all(vault.id, lo, hi) as FullRow[]) if (wanted.has(row[0])) entries.push(toEntry(row));
+    for (const e of iterateDescendants(store, vault, root.path)) if (wanted.has(e.path)) entries.push(e);
     return { entries, truncated };
   });
 }
@@ -379,10 +381,10 @@ function depthBelow(path: string, rootDepth: number): number {
 }
 
 /** The intersection of the paths selected by tag and metadata filters; undefined without such filters. */
-function annotatedPaths(store: Store, vaultId: number, filter: FindFilter): Set<string> | undefined {
+function annotatedPaths(store: Store, vault: VaultRow, filter: FindFilter): Set<string> | undefined {
   const sets = [
-    ...(filter.tags ?? []).map((t) => pathsWithTag(store, vaultId, t)),
-    ...(filter.meta ?? []).map((m) => pathsWithMeta(store, vaultId, m.key, m.value)),
+    ...(filter.tags ?? []).map((t) => pathsWithTag(store, vault, t)),
+    ...(filter.meta ?? []).map((m) => pathsWithMeta(store, vault, m.key, m.value)),
   ];
   if (sets.length === 0) return undefined;
   sets.sort((a, b) => a.size - b.size);

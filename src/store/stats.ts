@@ -1,12 +1,14 @@
 import { planGc, referenceTables } from './gc.js';
 import { databaseSize } from './maintenance.js';
 import type { Store } from './store.js';
+import { iterateDescendants } from './entries.js';
 import { getVault } from './vaults.js';
 
 /**
  * Numbers that explain where a vault's (or the home's) space goes. Definitions:
  *
- *  - files, directories, symlinks: entries of the current tree (the root not counted).
+ *  - files, directories, symlinks: entries of the current tree (the root not counted); for the
+ *    home, summed over its vaults.
  *  - logical_bytes: the sum of the current files' sizes, what `du --apparent-size` of an export
  *    would say.
  *  - stored_bytes: the bytes of distinct content those files need: each distinct content once
@@ -88,10 +90,8 @@ function contentOf(store: Store, hashSql: string, params: Record<string, unknown
   return { blobs: row.blobs, chunks: row.chunks, bytes: row.inline_bytes + row.chunk_bytes };
 }
 
-const TREE_COUNTS = (where: string) =>
-  `SELECT coalesce(sum(type = 'f'), 0) AS files, coalesce(sum(type = 'd'), 0) AS directories, coalesce(sum(type = 'l'), 0) AS symlinks,
-     coalesce(sum(CASE WHEN type = 'f' THEN size ELSE 0 END), 0) AS logical_bytes
-   FROM entries WHERE path <> '/' ${where}`;
+const TREE_COUNTS = `SELECT coalesce(sum(files), 0) AS files, coalesce(sum(directories), 0) AS directories,
+  coalesce(sum(symlinks), 0) AS symlinks, coalesce(sum(bytes), 0) AS logical_bytes FROM vaults`;
 
 interface TreeCounts {
   files: number;
@@ -109,14 +109,18 @@ export function vaultStats(store: Store, name: string): VaultStats {
   return store.read(() => {
     const vault = getVault(store, name);
     const params = { vault: vault.id };
-    const tree = store.stmt<TreeCounts>(TREE_COUNTS('AND vault_id = @vault')).get(params)!;
-    const current = contentOf(store, 'SELECT hash FROM entries WHERE vault_id = @vault', params);
+    const tree: TreeCounts = { files: vault.files, directories: vault.directories, symlinks: vault.symlinks, logical_bytes: vault.bytes };
+    // What the vault shows may come from its ancestors' layers: its hashes are collected from the view.
+    const shown = new Set<string>();
+    for (const e of iterateDescendants(store, vault, '/')) if (e.hash) shown.add(e.hash);
+    const hashes = { shown: JSON.stringify([...shown]) };
+    const current = contentOf(store, 'SELECT value AS hash FROM json_each(@shown)', hashes);
     const retained = contentOf(
       store,
-      `SELECT hash FROM entries WHERE vault_id = @vault
+      `SELECT value AS hash FROM json_each(@shown)
        UNION ALL SELECT hash FROM versions WHERE vault_id = @vault
        UNION ALL SELECT ce.hash FROM checkpoint_entries ce JOIN checkpoints cp ON cp.id = ce.checkpoint_id WHERE cp.vault_id = @vault`,
-      params,
+      { ...params, ...hashes },
     );
     return {
       scope: 'vault',
@@ -126,7 +130,7 @@ export function vaultStats(store: Store, name: string): VaultStats {
       dedup_ratio: ratio(tree.logical_bytes, current.bytes),
       distinct_contents: current.blobs,
       retained_bytes: retained.bytes,
-      versions: count(store, 'SELECT count(*) AS n FROM versions WHERE vault_id = @vault', params),
+      versions: count(store, "SELECT count(*) AS n FROM versions WHERE vault_id = @vault AND op <> 'touch'", params),
       checkpoints: count(store, 'SELECT count(*) AS n FROM checkpoints WHERE vault_id = @vault', params),
       forks: count(store, 'SELECT count(*) AS n FROM vaults WHERE parent_id = @vault', params),
       ...homeWide(store),
@@ -137,7 +141,7 @@ export function vaultStats(store: Store, name: string): VaultStats {
 /** Statistics of the whole home: every vault, every stored content. */
 export function homeStats(store: Store): HomeStats {
   return store.read(() => {
-    const tree = store.stmt<TreeCounts>(TREE_COUNTS('')).get()!;
+    const tree = store.stmt<TreeCounts>(TREE_COUNTS).get()!;
     const current = contentOf(store, 'SELECT hash FROM entries', {});
     const refs = referenceTables(store);
     const retained = contentOf(store, refs.map((t) => `SELECT hash FROM "${t.table}"`).join(' UNION ALL ') || 'SELECT NULL AS hash', {});
@@ -153,7 +157,7 @@ export function homeStats(store: Store): HomeStats {
       dedup_ratio: ratio(tree.logical_bytes, current.bytes),
       distinct_contents: current.blobs,
       retained_bytes: retained.bytes,
-      versions: count(store, 'SELECT count(*) AS n FROM versions'),
+      versions: count(store, "SELECT count(*) AS n FROM versions WHERE op <> 'touch'"),
       checkpoints: count(store, 'SELECT count(*) AS n FROM checkpoints'),
       forks: count(store, 'SELECT count(*) AS n FROM vaults WHERE parent_id IS NOT NULL'),
       blobs: all.blobs,

@@ -60,7 +60,7 @@ export class VaultFs {
   }
 
   private resolveIn(vault: VaultRow, path: string, followLast: boolean, hops: number): string {
-    const direct = getEntry(this.store, vault.id, path);
+    const direct = getEntry(this.store, vault, path);
     // Entries are stored under real paths, so an existing row means every ancestor is a real directory.
     if (direct && (direct.type !== 'l' || !followLast)) return path;
     let current = '/';
@@ -68,7 +68,7 @@ export class VaultFs {
     for (let i = 0; i < names.length; i++) {
       const next = joinPath(current, names[i]!);
       const last = i === names.length - 1;
-      const entry = getEntry(this.store, vault.id, next);
+      const entry = getEntry(this.store, vault, next);
       // A missing component: the rest cannot contain symlinks, so the path is where it would be
       // created; the caller reports NOT_FOUND (or creates parents with -p).
       if (!entry) return joinPath(current, names.slice(i).join('/'));
@@ -98,7 +98,7 @@ export class VaultFs {
     const requested = normalizePath(input);
     return this.store.read(() => {
       const vault = this.row();
-      const entry = getEntry(this.store, vault.id, this.resolveIn(vault, requested, followLast, 0));
+      const entry = getEntry(this.store, vault, this.resolveIn(vault, requested, followLast, 0));
       if (!entry) throw notFound(requested, this.name);
       return entry;
     });
@@ -119,7 +119,7 @@ export class VaultFs {
     return this.store.read(() => {
       const entry = this.stat(input);
       if (entry.type !== 'd') return [entry];
-      return listChildren(this.store, this.row().id, entry.path);
+      return listChildren(this.store, this.row(), entry.path);
     });
   }
 
@@ -128,7 +128,7 @@ export class VaultFs {
     return this.store.read(() => {
       const entry = this.stat(input);
       if (entry.type !== 'd') return [entry];
-      return listDescendants(this.store, this.row().id, entry.path);
+      return listDescendants(this.store, this.row(), entry.path);
     });
   }
 
@@ -182,7 +182,7 @@ export class VaultFs {
       const path = this.resolveIn(vault, normalizePath(input), true, 0);
       if (path === '/') throw isADirectory(path);
       this.ensureParent(vault, path, options.parents ?? false);
-      const old = getEntry(this.store, vault.id, path);
+      const old = getEntry(this.store, vault, path);
       if (old?.type === 'd') throw isADirectory(path);
       if (old && options.exclusive) throw alreadyExists(path);
       const entry = putEntry(
@@ -203,7 +203,7 @@ export class VaultFs {
     const path = normalizePath(input);
     return this.store.mutate(() => {
       const vault = this.row();
-      const existing = getEntry(this.store, vault.id, path);
+      const existing = getEntry(this.store, vault, path);
       if (existing) {
         if (options.parents && existing.type === 'd') return existing;
         throw alreadyExists(path);
@@ -221,11 +221,11 @@ export class VaultFs {
 
   /** Checks (or with `parents`, creates) every ancestor directory of `path`. */
   private ensureParent(vault: VaultRow, path: string, parents: boolean): void {
-    const parent = getEntry(this.store, vault.id, dirname(path));
+    const parent = getEntry(this.store, vault, dirname(path));
     if (parent?.type === 'd') return;
     if (parent) throw notADirectory(parent.path);
     for (const dir of ancestors(path)) {
-      const entry = getEntry(this.store, vault.id, dir);
+      const entry = getEntry(this.store, vault, dir);
       if (entry?.type === 'd') continue;
       if (entry) throw notADirectory(dir);
       if (!parents) throw notFound(dir, this.name);
@@ -241,11 +241,11 @@ export class VaultFs {
       const vault = this.row();
       const path = this.resolveIn(vault, normalizePath(input), false, 0);
       if (path === '/') throw new AvfsError('INVALID_PATH', 'refusing to remove the vault root', { path });
-      const entry = getEntry(this.store, vault.id, path);
+      const entry = getEntry(this.store, vault, path);
       if (!entry) throw notFound(path, this.name);
       const removed: string[] = [];
       if (entry.type === 'd') {
-        const below = listDescendants(this.store, vault.id, path);
+        const below = listDescendants(this.store, vault, path);
         if (below.length > 0 && !options.recursive) {
           throw new AvfsError('NOT_EMPTY', `directory not empty: ${path} (use -r to remove it with its contents)`, { path });
         }
@@ -267,11 +267,11 @@ export class VaultFs {
     this.store.mutate(() => {
       const vault = this.row();
       const path = normalizePath(input);
-      const entry = getEntry(this.store, vault.id, path);
+      const entry = getEntry(this.store, vault, path);
       if (!entry) throw notFound(path, this.name);
       if (entry.type !== 'd') throw notADirectory(path);
       if (path === '/') throw new AvfsError('INVALID_PATH', 'refusing to remove the vault root', { path });
-      if (hasChildren(this.store, vault.id, path)) throw new AvfsError('NOT_EMPTY', `directory not empty: ${path}`, { path });
+      if (hasChildren(this.store, vault, path)) throw new AvfsError('NOT_EMPTY', `directory not empty: ${path}`, { path });
       removeEntry(this.store, vault, path, { op: 'delete', actor: this.actor });
     });
   }
@@ -287,7 +287,7 @@ export class VaultFs {
       const vault = this.row();
       const src = this.resolveIn(vault, normalizePath(srcInput), false, 0);
       let dst = this.resolveIn(vault, normalizePath(dstInput), true, 0);
-      const target = getEntry(this.store, vault.id, dst);
+      const target = getEntry(this.store, vault, dst);
       if (target?.type === 'd' && src !== dst) dst = joinPath(dst, basename(src));
       const moved = this.renameIn(vault, src, dst);
       audit(this.store, this.actor, 'mv', this.name, { from: src, to: dst, moved });
@@ -307,36 +307,29 @@ export class VaultFs {
   }
 
   private renameIn(vault: VaultRow, src: string, dst: string): number {
-    const entry = getEntry(this.store, vault.id, src);
+    const entry = getEntry(this.store, vault, src);
     if (!entry) throw notFound(src, this.name);
     if (src === '/') throw new AvfsError('INVALID_PATH', 'cannot move the vault root', { path: src });
     if (src === dst) return 0;
     if (isWithin(dst, src)) throw new AvfsError('INVALID_ARGUMENT', `cannot move ${src} into itself (${dst})`, { from: src, to: dst });
     this.ensureParent(vault, dst, false);
-    const existing = getEntry(this.store, vault.id, dst);
+    const existing = getEntry(this.store, vault, dst);
     if (existing) {
       if (entry.type === 'd') {
         if (existing.type !== 'd') throw notADirectory(dst);
-        if (hasChildren(this.store, vault.id, dst)) throw new AvfsError('NOT_EMPTY', `directory not empty: ${dst}`, { path: dst });
+        if (hasChildren(this.store, vault, dst)) throw new AvfsError('NOT_EMPTY', `directory not empty: ${dst}`, { path: dst });
       } else if (existing.type === 'd') {
         throw isADirectory(dst);
       }
       removeEntry(this.store, vault, dst, { op: 'delete', actor: this.actor, detail: { replaced_by: src } });
     }
-    const moving = [entry, ...(entry.type === 'd' ? listDescendants(this.store, vault.id, src) : [])];
-    const annotations = this.store
-      .stmt<{ path: string; kind: string; key: string; value: string }>(
-        'SELECT path, kind, key, value FROM annotations WHERE vault_id = ? AND (path = ? OR (path >= ? AND path < ?))',
-      )
-      .all(vault.id, src, ...descendantRange(src));
+    const moving = [entry, ...(entry.type === 'd' ? listDescendants(this.store, vault, src) : [])];
     // Remove deepest first, then recreate top-down with the same inode numbers (a move keeps identity).
-    for (const e of [...moving].reverse()) removeEntry(this.store, vault, e.path, { op: 'move', actor: this.actor, detail: { to: rebase(e.path, src, dst) } });
+    for (const e of [...moving].reverse()) removeEntry(this.store, vault, e.path, { op: 'move', actor: this.actor, detail: { to: rebase(e.path, src, dst) } }, { moving: true });
     for (const e of moving) {
       const to = rebase(e.path, src, dst);
       putEntry(this.store, vault, to, { ...e, ino: e.ino }, { op: 'move', actor: this.actor, detail: { from: e.path } });
     }
-    const insert = this.store.stmt('INSERT OR REPLACE INTO annotations (vault_id, path, kind, key, value) VALUES (?, ?, ?, ?, ?)');
-    for (const a of annotations) insert.run(vault.id, rebase(a.path, src, dst), a.kind, a.key, a.value);
     return moving.length;
   }
 
@@ -348,10 +341,10 @@ export class VaultFs {
     return this.store.mutate(() => {
       const vault = this.row();
       const src = this.resolveIn(vault, normalizePath(srcInput), true, 0);
-      const entry = getEntry(this.store, vault.id, src);
+      const entry = getEntry(this.store, vault, src);
       if (!entry) throw notFound(src, this.name);
       let dst = this.resolveIn(vault, normalizePath(dstInput), true, 0);
-      const target = getEntry(this.store, vault.id, dst);
+      const target = getEntry(this.store, vault, dst);
       if (target?.type === 'd') dst = joinPath(dst, basename(src));
       if (entry.type === 'd' && !options.recursive) {
         throw new AvfsError('IS_A_DIRECTORY', `${src} is a directory (use -r to copy it)`, { path: src });
@@ -359,24 +352,18 @@ export class VaultFs {
       if (entry.type === 'd' && isWithin(dst, src)) throw new AvfsError('INVALID_ARGUMENT', `cannot copy ${src} into itself`, { from: src, to: dst });
       if (src === dst) throw new AvfsError('INVALID_ARGUMENT', `${src} and ${dst} are the same file`, { from: src, to: dst });
       this.ensureParent(vault, dst, false);
-      const copying = [entry, ...(entry.type === 'd' ? listDescendants(this.store, vault.id, src) : [])];
+      const copying = [entry, ...(entry.type === 'd' ? listDescendants(this.store, vault, src) : [])];
       for (const e of copying) {
         const to = rebase(e.path, src, dst);
-        const existing = getEntry(this.store, vault.id, to);
+        const existing = getEntry(this.store, vault, to);
         if (existing) {
           if (e.type === 'd' && existing.type === 'd') continue; // merge into an existing directory
           if (existing.type === 'd') throw isADirectory(to);
           if (e.type === 'd') throw notADirectory(to);
         }
-        const state: EntryState = { type: e.type, mode: e.mode, size: e.size, hash: e.hash, target: e.target };
+        const state: EntryState = { type: e.type, mode: e.mode, size: e.size, hash: e.hash, target: e.target, rdev: e.rdev, annot: e.annot };
         putEntry(this.store, vault, to, state, { op: 'copy', actor: this.actor, detail: { from: e.path } });
       }
-      this.store
-        .stmt(
-          `INSERT OR REPLACE INTO annotations (vault_id, path, kind, key, value)
-           SELECT vault_id, ? || substr(path, ?), kind, key, value FROM annotations WHERE vault_id = ? AND (path = ? OR (path >= ? AND path < ?))`,
-        )
-        .run(dst, src.length + 1, vault.id, src, ...descendantRange(src));
       audit(this.store, this.actor, 'cp', this.name, { from: src, to: dst, copied: copying.length });
       return { from: src, to: dst, copied: copying.length };
     });
@@ -392,7 +379,7 @@ export class VaultFs {
       const vault = this.row();
       const path = this.resolveIn(vault, normalizePath(input), false, 0);
       this.ensureParent(vault, path, false);
-      if (getEntry(this.store, vault.id, path)) throw alreadyExists(path);
+      if (getEntry(this.store, vault, path)) throw alreadyExists(path);
       const entry = putEntry(
         this.store,
         vault,
@@ -415,7 +402,7 @@ export class VaultFs {
     return this.store.mutate(() => {
       const vault = this.row();
       const path = this.resolveIn(vault, normalizePath(input), true, 0);
-      const entry = getEntry(this.store, vault.id, path);
+      const entry = getEntry(this.store, vault, path);
       if (!entry) throw notFound(path, this.name);
       if ((entry.mode & 0o7777) === (mode & 0o7777)) return entry;
       return putEntry(this.store, vault, path, { ...entry, mode, mtime: entry.mtime, atime: entry.atime }, { op: 'chmod', actor: this.actor });
@@ -427,8 +414,8 @@ export class VaultFs {
     this.store.mutate(() => {
       const vault = this.row();
       const path = this.resolveIn(vault, normalizePath(input), true, 0);
-      if (!getEntry(this.store, vault.id, path)) throw notFound(path, this.name);
-      setTimes(this.store, vault.id, path, atime, mtime);
+      if (!getEntry(this.store, vault, path)) throw notFound(path, this.name);
+      setTimes(this.store, vault, path, atime, mtime, { op: 'touch', actor: this.actor });
     });
   }
 

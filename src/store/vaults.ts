@@ -1,6 +1,7 @@
 import { AvfsError } from '../errors.js';
 import { audit } from './audit.js';
 import { readState, writeState } from './home.js';
+import { dropLayer, inheritLayer, insertRoot, layersOf } from './entries.js';
 import { now, type Actor, type Store } from './store.js';
 
 export interface VaultRow {
@@ -13,6 +14,14 @@ export interface VaultRow {
   max_bytes: number | null;
   max_files: number | null;
   max_file_size: number | null;
+  /** JSON array of ancestor vault ids, nearest first (see entries.ts layersOf). */
+  ancestors: string;
+  /** Usage counters of what the vault shows (the root not counted), kept by entries.ts. */
+  files: number;
+  directories: number;
+  symlinks: number;
+  specials: number;
+  bytes: number;
 }
 
 export interface VaultSummary {
@@ -22,6 +31,8 @@ export interface VaultSummary {
   files: number;
   directories: number;
   symlinks: number;
+  /** FIFOs, sockets and device nodes. */
+  specials: number;
   bytes: number;
   forks: number;
   current: boolean;
@@ -44,9 +55,6 @@ export function validateVaultName(name: string): string {
 const SELECT_VAULT = 'SELECT * FROM vaults WHERE name = ?';
 const SELECT_VAULT_BY_ID = 'SELECT * FROM vaults WHERE id = ?';
 const INSERT_VAULT = 'INSERT INTO vaults (name, parent_id, fork_seq, created_at, next_ino) VALUES (?, ?, ?, ?, ?)';
-const INSERT_ROOT = `INSERT INTO entries (vault_id, path, parent, type, mode, size, hash, target, mtime, atime, ctime, ino, version)
-  VALUES (?, '/', '', 'd', 493, 0, NULL, NULL, ?, ?, ?, 1, 0)`;
-const COUNT_BY_TYPE = `SELECT type, count(*) AS n, coalesce(sum(size), 0) AS bytes FROM entries WHERE vault_id = ? AND path <> '/' GROUP BY type`;
 
 export function findVault(store: Store, name: string): VaultRow | undefined {
   return store.stmt<VaultRow>(SELECT_VAULT).get(name);
@@ -69,7 +77,7 @@ export function createVault(store: Store, name: string, actor: Actor): VaultSumm
     if (findVault(store, name)) throw new AvfsError('ALREADY_EXISTS', `vault already exists: ${name}`, { vault: name });
     const at = now();
     const { lastInsertRowid } = store.stmt(INSERT_VAULT).run(name, null, null, at, 2);
-    store.stmt(INSERT_ROOT).run(lastInsertRowid, at, at, at);
+    insertRoot(store, Number(lastInsertRowid), at);
     audit(store, actor, 'vault.create', name);
   });
   return summarize(store, getVault(store, name));
@@ -81,30 +89,23 @@ export function currentSeq(store: Store): number {
 }
 
 /**
- * Forks `source` into a new vault `target`: copies the entry and annotation rows (metadata only;
- * content is shared by hash) and records the parent and the change sequence it forked at, so
- * history older than the fork is read from the parent instead of being copied.
+ * Forks `source` into a new vault `target`: one vault row, whatever the size of the tree. The
+ * fork is a layer over its parent (entries.ts) and records the change sequence it forked at, so
+ * history older than the fork is read from the parent. Quotas and usage counters are copied.
  */
 export function forkVault(store: Store, source: string, target: string, actor: Actor): VaultSummary {
   validateVaultName(target);
   store.mutate(() => {
     const src = getVault(store, source);
     if (findVault(store, target)) throw new AvfsError('ALREADY_EXISTS', `vault already exists: ${target}`, { vault: target });
-    const at = now();
-    const { lastInsertRowid } = store.stmt(INSERT_VAULT).run(target, src.id, currentSeq(store), at, src.next_ino);
-    const id = Number(lastInsertRowid);
+    const { lastInsertRowid } = store.stmt(INSERT_VAULT).run(target, src.id, currentSeq(store), now(), src.next_ino);
     store
       .stmt(
-        `INSERT INTO entries (vault_id, path, parent, type, mode, size, hash, target, mtime, atime, ctime, ino, version)
-         SELECT ?, path, parent, type, mode, size, hash, target, mtime, atime, ctime, ino, version FROM entries WHERE vault_id = ?`,
+        `UPDATE vaults SET (max_bytes, max_files, max_file_size, files, directories, symlinks, specials, bytes) =
+           (SELECT max_bytes, max_files, max_file_size, files, directories, symlinks, specials, bytes FROM vaults WHERE id = ?),
+         ancestors = ? WHERE id = ?`,
       )
-      .run(id, src.id);
-    store
-      .stmt('INSERT INTO annotations (vault_id, path, kind, key, value) SELECT ?, path, kind, key, value FROM annotations WHERE vault_id = ?')
-      .run(id, src.id);
-    store
-      .stmt('UPDATE vaults SET max_bytes = ?, max_files = ?, max_file_size = ? WHERE id = ?')
-      .run(src.max_bytes, src.max_files, src.max_file_size, id);
+      .run(src.id, JSON.stringify(layersOf(src)), Number(lastInsertRowid));
     audit(store, actor, 'vault.fork', target, { from: source });
   });
   return summarize(store, getVault(store, target));
@@ -115,10 +116,11 @@ export function forksOf(store: Store, id: number): string[] {
 }
 
 /**
- * Deletes a vault with its entries, history, checkpoints and annotations (content stays until
- * `gc`). A vault with forks is refused with HAS_FORKS unless `force`: then its forks are detached
- * (they keep every file, but history from before the fork, which they read from this vault, goes
- * with it). Deleting the vault in use clears the selection.
+ * Deletes a vault with its entries, history and checkpoints (content stays until `gc`). A vault
+ * with forks is refused with HAS_FORKS unless `force`: then each fork keeps exactly the tree it
+ * shows (the vault's layer is copied under the fork's own rows) and hangs from the vault's parent
+ * instead, or becomes a root; the history it read from this vault goes with it. Deleting the
+ * vault in use clears the selection.
  */
 export function deleteVault(store: Store, name: string, force: boolean, actor: Actor): { name: string; detached_forks: string[] } {
   const detached = store.mutate(() => {
@@ -130,12 +132,18 @@ export function deleteVault(store: Store, name: string, force: boolean, actor: A
         forks,
       });
     }
-    store.stmt('UPDATE vaults SET parent_id = NULL, fork_seq = NULL WHERE parent_id = ?').run(vault.id);
-    for (const table of ['entries', 'versions', 'annotations']) {
-      store.stmt(`DELETE FROM ${table} WHERE vault_id = ?`).run(vault.id);
+    for (const fork of forks) {
+      const row = getVault(store, fork);
+      inheritLayer(store, vault.id, row.id, vault.parent_id === null);
+      store.stmt('UPDATE vaults SET parent_id = ?, fork_seq = ? WHERE id = ?').run(vault.parent_id, vault.parent_id === null ? null : vault.fork_seq, row.id);
     }
+    // Every vault below this one stops reading its layer.
+    for (const row of store.stmt<VaultRow>("SELECT * FROM vaults WHERE EXISTS (SELECT 1 FROM json_each(ancestors) WHERE value = ?)").all(vault.id)) {
+      store.stmt('UPDATE vaults SET ancestors = ? WHERE id = ?').run(JSON.stringify(layersOf(row).slice(1).filter((id) => id !== vault.id)), row.id);
+    }
+    dropLayer(store, vault.id);
+    store.stmt('DELETE FROM versions WHERE vault_id = ?').run(vault.id);
     store.stmt('DELETE FROM checkpoint_entries WHERE checkpoint_id IN (SELECT id FROM checkpoints WHERE vault_id = ?)').run(vault.id);
-    store.stmt('DELETE FROM checkpoint_annotations WHERE checkpoint_id IN (SELECT id FROM checkpoints WHERE vault_id = ?)').run(vault.id);
     store.stmt('DELETE FROM checkpoints WHERE vault_id = ?').run(vault.id);
     store.stmt('DELETE FROM vaults WHERE id = ?').run(vault.id);
     audit(store, actor, 'vault.delete', name, { detached_forks: forks });
@@ -146,17 +154,16 @@ export function deleteVault(store: Store, name: string, force: boolean, actor: A
 }
 
 export function summarize(store: Store, vault: VaultRow): VaultSummary {
-  const counts = { f: { n: 0, bytes: 0 }, d: { n: 0, bytes: 0 }, l: { n: 0, bytes: 0 } } as Record<string, { n: number; bytes: number }>;
-  for (const row of store.stmt<{ type: string; n: number; bytes: number }>(COUNT_BY_TYPE).all(vault.id)) counts[row.type] = row;
   const parent = vault.parent_id === null ? null : (vaultById(store, vault.parent_id)?.name ?? null);
   return {
     name: vault.name,
     parent,
     created_at: new Date(vault.created_at).toISOString(),
-    files: counts.f!.n,
-    directories: counts.d!.n,
-    symlinks: counts.l!.n,
-    bytes: counts.f!.bytes,
+    files: vault.files,
+    directories: vault.directories,
+    symlinks: vault.symlinks,
+    specials: vault.specials,
+    bytes: vault.bytes,
     forks: forksOf(store, vault.id).length,
     current: currentVaultName(store) === vault.name,
   };

@@ -3,6 +3,7 @@ import type { Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { createVault, deleteVault, forkVault, getVault } from '../../src/store/vaults.js';
 import { prune, type PruneOptions } from '../../src/store/prune.js';
+import { restoreCheckpoint, saveCheckpoint } from '../../src/store/checkpoints.js';
 import { errorCode, openTempStore } from '../helpers.js';
 
 const actor = { source: 'sdk' as const };
@@ -141,34 +142,50 @@ describe('prune scope', () => {
 });
 
 describe('prune --checkpoints', () => {
-  const save = (name: string, ageMs: number) => {
-    const v = getVault(store, 'default');
-    const id = Number(
-      store.db
-        .prepare("INSERT INTO checkpoints (vault_id, name, seq, files, bytes, source, created_at) VALUES (?, ?, 0, 0, 0, 'sdk', ?)")
-        .run(v.id, name, Date.now() - ageMs).lastInsertRowid,
-    );
+  /** A checkpoint `ageMs` old; `legacy` makes it one saved before schema 6 (its entry rows copied). */
+  const save = (name: string, ageMs: number, legacy = false) => {
+    const id = saveCheckpoint(fs, name).id;
+    store.db.prepare('UPDATE checkpoints SET created_at = ?, materialized = ? WHERE id = ?').run(Date.now() - ageMs, legacy ? 1 : 0, id);
+    if (!legacy) return;
     store.db
       .prepare(
-        `INSERT INTO checkpoint_entries (checkpoint_id, path, parent, type, mode, size, hash, target, mtime, atime, ctime, ino, version)
-         SELECT ?, path, parent, type, mode, size, hash, target, mtime, atime, ctime, ino, version FROM entries WHERE vault_id = ?`,
+        `INSERT INTO checkpoint_entries (checkpoint_id, path, parent, type, mode, size, hash, target, mtime, atime, ctime, ino, version, annot)
+         SELECT ?, path, parent, type, mode, size, hash, target, mtime, atime, ctime, ino, version, annot FROM entries WHERE vault_id = ?`,
       )
-      .run(id, v.id);
-    store.db.prepare("INSERT INTO checkpoint_annotations (checkpoint_id, path, kind, key, value) VALUES (?, '/a', 't', 'x', '')").run(id);
+      .run(id, getVault(store, 'default').id);
   };
   const names = () => (store.db.prepare('SELECT name FROM checkpoints ORDER BY created_at').all() as Array<{ name: string }>).map((r) => r.name);
 
   it('keeps the newest N checkpoints and deletes the others with their rows', () => {
     fs.writeFile('/a', 'a');
-    save('oldest', 3000);
+    save('oldest', 3000, true);
     save('middle', 2000);
-    save('newest', 1000);
+    save('newest', 1000, true);
     const report = run({ keep: 1, checkpoints: true });
     expect(report.pruned_checkpoints).toBe(2);
     expect(report.vaults[0]!.pruned_checkpoints).toEqual(['oldest', 'middle']);
     expect(names()).toEqual(['newest']);
-    expect(count('checkpoint_entries')).toBe(2); // / and /a of "newest"
-    expect(count('checkpoint_annotations')).toBe(1);
+    expect(count('checkpoint_entries')).toBe(2); // / and /a of "newest", the only legacy one left
+  });
+
+  it('versions a checkpoint or a fork needs stay; a checkpoint pruned in the same run releases them', () => {
+    fs.writeFile('/p', 'p1');
+    saveCheckpoint(fs, 'at-p1');
+    fs.writeFile('/p', 'p2');
+    forkVault(store, 'default', 'fork', { source: 'sdk' });
+    fs.writeFile('/p', 'p3');
+    fs.writeFile('/p', 'p4');
+    run({ keep: 1 });
+    // p1 (the checkpoint's) and p2 (the fork point's) are pinned; p3 is not.
+    expect(versionsOf('/p')).toEqual([1, 2, 4]);
+    fs.writeFile('/p', 'p5');
+    restoreCheckpoint(fs, 'at-p1');
+    expect(fs.readFile('/p').toString()).toBe('p1');
+    expect(new VaultFs(store, 'fork', { source: 'sdk' }).readFile('/p').toString()).toBe('p2');
+    // Keeping one checkpoint drops at-p1: v1 goes with it; the restore's before-restore checkpoint pins v5.
+    run({ keep: 1, checkpoints: true });
+    expect(names()).toEqual([expect.stringMatching(/^before-restore-/)]);
+    expect(versionsOf('/p')).toEqual([2, 5, 6]);
   });
 
   it('by age; without --checkpoints they are left alone', () => {

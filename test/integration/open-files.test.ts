@@ -45,12 +45,12 @@ describe('open files', () => {
     const file = files.handle(fh)!.file;
     expect(file.pending).toBe(true);
     expect(file.state).toBe('open');
-    expect(getEntry(store, fs.row().id, '/new.txt')).toBeUndefined();
+    expect(getEntry(store, fs.row(), '/new.txt')).toBeUndefined();
     write(fh, Buffer.from('hello '), 0);
     write(fh, Buffer.from('world'), 6);
     expect(file.state).toBe('dirty');
     expect(read(fh, 100).toString()).toBe('hello world'); // own unsaved writes
-    expect(getEntry(store, fs.row().id, '/new.txt')).toBeUndefined();
+    expect(getEntry(store, fs.row(), '/new.txt')).toBeUndefined();
     files.flush(file);
     expect(file.state).toBe('flushed');
     expect(fs.readFile('/new.txt').toString()).toBe('hello world');
@@ -130,8 +130,8 @@ describe('open files', () => {
     files.hide(file, '/.fuse_hidden0000000100000001');
     expect(read(fh, 10).toString()).toBe('bye');
     files.release(fh);
-    expect(getEntry(store, fs.row().id, '/gone.txt')).toBeUndefined();
-    expect(getEntry(store, fs.row().id, '/.fuse_hidden0000000100000001')).toBeUndefined();
+    expect(getEntry(store, fs.row(), '/gone.txt')).toBeUndefined();
+    expect(getEntry(store, fs.row(), '/.fuse_hidden0000000100000001')).toBeUndefined();
   });
 
   it('a persist that fails (quota) leaves the file dirty and reports the error', () => {

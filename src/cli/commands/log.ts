@@ -70,7 +70,7 @@ export const logCommand = new Command('log')
             rows = vaultChanges(ctx.store, vault, limit + 1);
           } else {
             path = historyPath(fs, vault, input);
-            const entry = getEntry(ctx.store, vault.id, path);
+            const entry = getEntry(ctx.store, vault, path);
             current = entry?.version ?? null;
             rows = opts.recursive ? vaultChanges(ctx.store, vault, limit + 1, path) : pathVersions(ctx.store, vault, path, limit + 1);
             if (rows.length === 0 && !entry) throw notFound(path, vault.name);

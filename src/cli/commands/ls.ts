@@ -22,7 +22,7 @@ export const lsCommand = new Command('ls')
       },
       render: (r, out) => {
         if (!r.long) return out.data(r.entries.map((e) => colorName(e) + '\n').join(''));
-        const kind = { file: '-', directory: 'd', symlink: 'l' } as const;
+        const kind = { file: '-', directory: 'd', symlink: 'l', fifo: 'p', socket: 's', char_device: 'c', block_device: 'b' } as const;
         const rows = r.entries.map((e) => [kind[e.type], e.mode, String(e.size), chalk.dim(e.mtime.replace('T', ' ').slice(0, 19)), colorName(e)]);
         out.data(table(rows));
       },

@@ -1,0 +1,19 @@
+/**
+ * The kinds of entry a vault holds, each stored as one letter: regular file, directory, symbolic
+ * link, FIFO (named pipe), Unix socket, character and block device. Only files have content;
+ * FIFOs, sockets and devices are metadata (type, mode, owner, device number).
+ */
+export type EntryType = 'f' | 'd' | 'l' | 'p' | 's' | 'c' | 'b';
+
+/** The name of each kind in JSON output and messages. */
+export type EntryKind = 'file' | 'directory' | 'symlink' | 'fifo' | 'socket' | 'char_device' | 'block_device';
+
+export const KIND: Record<EntryType, EntryKind> = {
+  f: 'file',
+  d: 'directory',
+  l: 'symlink',
+  p: 'fifo',
+  s: 'socket',
+  c: 'char_device',
+  b: 'block_device',
+};
