@@ -41,7 +41,7 @@ const SELECT = 'SELECT * FROM execs WHERE id = ?';
 const COLS = 'id, vault_id, path, version, op, type, mode, size, hash, target, mtime, source, exec_id, detail, at';
 const WINDOW = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND id > ? AND id <= ? ORDER BY id`;
 const WINDOW_TAGGED = `SELECT ${COLS} FROM versions WHERE exec_id = ? AND vault_id = ? AND id > ? AND id <= ? ORDER BY id`;
-const BEFORE = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND path = ? AND id < ? ORDER BY id DESC LIMIT 1`;
+const BEFORE = `SELECT ${COLS} FROM versions INDEXED BY versions_path WHERE vault_id = ? AND path = ? AND id < ? ORDER BY version DESC, id DESC LIMIT 1`;
 const OTHERS_AFTER = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND id > ? AND (exec_id IS NULL OR exec_id <> ?) AND NOT (id <= ? AND ?)
   ORDER BY id LIMIT ?`;
 const COUNT_OTHERS_AFTER = `SELECT count(*) AS n FROM versions WHERE vault_id = ? AND id > ? AND (exec_id IS NULL OR exec_id <> ?) AND NOT (id <= ? AND ?)`;

@@ -84,7 +84,10 @@ const SUBTREE_CHANGES = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND id 
 const SUBTREE_STATES = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND path >= ? AND path < ? AND id <= ? ORDER BY path, id`;
 const RUN_BEFORE = 'SELECT id, vault_id, path, type, op FROM versions WHERE id < ? ORDER BY id DESC LIMIT 512';
 const BLOB_EXISTS = 'SELECT 1 FROM blobs WHERE hash = ?';
-const STATE_AT = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND path = ? AND id <= ? ORDER BY id DESC LIMIT 1`;
+// Versions of one path are numbered in change order (a `touch` row shares its number with the change
+// before it), so this walks the path's index backwards; ordered by id alone, the planner walked every
+// version of the vault instead.
+const STATE_AT = `SELECT ${COLS} FROM versions INDEXED BY versions_path WHERE vault_id = ? AND path = ? AND id <= ? ORDER BY version DESC, id DESC LIMIT 1`;
 const CHANGED_SINCE = `SELECT DISTINCT path FROM versions WHERE vault_id = ? AND id > ? AND (path = ? OR (path >= ? AND path < ?)) ORDER BY path`;
 
 /** The segments whose versions make up a vault's history, newest first (the vault, its parent up to the fork point, …). */

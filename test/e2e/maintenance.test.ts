@@ -130,9 +130,10 @@ describe('gc and prune through the CLI', () => {
     expectOk(await run(['checkpoint', 'save', 'second']));
     expectOk(await run(['write', '/a', 'v3']));
     const r = expectOk(await run(['prune', '--all', '--keep', '1', '--checkpoints']));
-    expect(r).toMatchObject({ pruned_versions: 2, pruned_checkpoints: 1 });
+    // v1 goes (with checkpoint "first" that pinned it); v2 stays: checkpoint "second" points at it.
+    expect(r).toMatchObject({ pruned_versions: 1, pruned_checkpoints: 1 });
     expect(r.vaults[0].pruned_checkpoints).toEqual(['first']);
-    expect(expectOk(await run(['gc', '--grace', '0']))).toMatchObject({ freed_blobs: 1 }); // v1; v2 is in checkpoint "second"
+    expect(expectOk(await run(['gc', '--grace', '0']))).toMatchObject({ freed_blobs: 1 }); // v1
     expectOk(await run(['checkpoint', 'restore', 'second']));
     expect(expectOk(await run(['cat', '/a'])).content).toBe('v2');
   });
