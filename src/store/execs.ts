@@ -42,9 +42,11 @@ const COLS = 'id, vault_id, path, version, op, type, mode, size, hash, target, m
 const WINDOW = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND id > ? AND id <= ? ORDER BY id`;
 const WINDOW_TAGGED = `SELECT ${COLS} FROM versions WHERE exec_id = ? AND vault_id = ? AND id > ? AND id <= ? ORDER BY id`;
 const BEFORE = `SELECT ${COLS} FROM versions INDEXED BY versions_path WHERE vault_id = ? AND path = ? AND id < ? ORDER BY version DESC, id DESC LIMIT 1`;
+// Times-only rows (op 'touch': a directory's mtime moving as names come and go) are not changes a restore would lose.
 const OTHERS_AFTER = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND id > ? AND (exec_id IS NULL OR exec_id <> ?) AND NOT (id <= ? AND ?)
-  ORDER BY id LIMIT ?`;
-const COUNT_OTHERS_AFTER = `SELECT count(*) AS n FROM versions WHERE vault_id = ? AND id > ? AND (exec_id IS NULL OR exec_id <> ?) AND NOT (id <= ? AND ?)`;
+  AND op <> 'touch' ORDER BY id LIMIT ?`;
+const COUNT_OTHERS_AFTER = `SELECT count(*) AS n FROM versions WHERE vault_id = ? AND id > ? AND (exec_id IS NULL OR exec_id <> ?) AND NOT (id <= ? AND ?)
+  AND op <> 'touch'`;
 
 export function insertExec(store: Store, exec: NewExec): void {
   store.stmt(INSERT).run(exec.id, exec.vault_id, exec.vault, exec.command, exec.cwd, exec.mode, exec.decision, exec.checkpoint, exec.seq_before, now());

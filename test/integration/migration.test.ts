@@ -1,0 +1,160 @@
+import { copyFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { getTags } from '../../src/store/annotations.js';
+import { listCheckpoints, restoreCheckpoint, saveCheckpoint } from '../../src/store/checkpoints.js';
+import { pathVersions } from '../../src/store/history.js';
+import { MIGRATIONS } from '../../src/store/schema.js';
+import { openStore, type Store } from '../../src/store/store.js';
+import { VaultFs } from '../../src/store/vault-fs.js';
+import { deleteVault, forkVault, getVault } from '../../src/store/vaults.js';
+import { ROOT, tempDir } from '../helpers.js';
+
+/**
+ * A home written by avfs before forks became layers (schema 5: every fork a full copy of its
+ * parent's rows, tags in their own table, checkpoints as copied rows), made by
+ * test/fixtures/home-schema5.sh, opened with today's code.
+ */
+const FIXTURE = join(ROOT, 'test', 'fixtures', 'home-schema5.db');
+const actor = { source: 'sdk' as const };
+
+type Shown = Record<string, string>;
+
+/** Each vault's tree as schema 5 stored it (one full set of rows per vault), with its tags. */
+function oldTrees(file: string): Record<string, Shown> {
+  const db = new Database(file, { readonly: true });
+  try {
+    const out: Record<string, Shown> = {};
+    const vaults = db.prepare('SELECT id, name FROM vaults').all() as Array<{ id: number; name: string }>;
+    for (const v of vaults) {
+      const tree: Shown = {};
+      for (const e of db.prepare('SELECT path, type, mode, size, hash, target FROM entries WHERE vault_id = ? ORDER BY path').all(v.id) as Array<Record<string, unknown>>) {
+        const tags = (db.prepare("SELECT key FROM annotations WHERE vault_id = ? AND path = ? AND kind = 't' ORDER BY key").all(v.id, e.path) as Array<{ key: string }>).map((r) => r.key);
+        tree[e.path as string] = [e.type, e.mode, e.size, e.hash, e.target, tags.join(',')].join('|');
+      }
+      out[v.name] = tree;
+    }
+    return out;
+  } finally {
+    db.close();
+  }
+}
+
+function shown(store: Store, vault: string): Shown {
+  const fs = new VaultFs(store, vault, actor);
+  const tree: Shown = {};
+  for (const e of [fs.stat('/'), ...fs.walk('/')]) tree[e.path] = [e.type, e.mode, e.size, e.hash, e.target, getTags(fs, e.path).tags.join(',')].join('|');
+  return tree;
+}
+
+let home: { dir: string; cleanup: () => void };
+let store: Store;
+let before: Record<string, Shown>;
+
+beforeEach(() => {
+  home = tempDir();
+  copyFileSync(FIXTURE, join(home.dir, 'avfs.db'));
+  before = oldTrees(join(home.dir, 'avfs.db'));
+  store = openStore(home.dir);
+});
+afterEach(() => {
+  store.release();
+  home.cleanup();
+});
+
+describe('migrating a schema 5 home', () => {
+  it('every vault shows exactly the tree and tags it had, and the schema is current', () => {
+    expect(store.db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
+    expect(Object.keys(before).sort()).toEqual(['deeper', 'default', 'feature', 'other']);
+    for (const name of Object.keys(before)) expect(shown(store, name), name).toEqual(before[name]);
+    expect(store.db.prepare("SELECT name FROM sqlite_master WHERE name IN ('annotations', 'checkpoint_annotations')").all()).toEqual([]);
+  });
+
+  it('forks became layers: they keep only rows that differ from their parent, counters match', () => {
+    const layer = (name: string) =>
+      Object.fromEntries(
+        (store.db.prepare('SELECT path, type FROM entries WHERE vault_id = ? ORDER BY path').all(getVault(store, name).id) as Array<{ path: string; type: string }>).map((r) => [
+          r.path,
+          r.type,
+        ]),
+      );
+    // feature: unchanged /src/lib falls through to the parent; what the parent gained after the fork, or
+    // what the fork removed, is hidden by whiteouts ('x'); what the fork changed is its own.
+    expect(layer('feature')).toEqual({
+      '/': 'd',
+      '/data': 'x',
+      '/data/big.bin': 'x',
+      '/src': 'd',
+      '/src/after-fork.txt': 'x',
+      '/src/feature.py': 'f',
+      '/src/lib/util.py': 'f',
+      '/src/main.py': 'f',
+    });
+    // deeper changed one thing since it forked from feature.
+    expect(Object.keys(layer('deeper'))).toEqual(['/', '/deep.txt']);
+    for (const name of Object.keys(before)) {
+      const v = getVault(store, name);
+      const files = Object.values(before[name]!).filter((s) => s.startsWith('f|'));
+      expect({ files: v.files, bytes: v.bytes }, name).toEqual({ files: files.length, bytes: files.reduce((n, s) => n + Number(s.split('|')[2]), 0) });
+    }
+  });
+
+  it('forks stay independent after the migration, both ways', () => {
+    const parent = new VaultFs(store, 'default', actor);
+    const feature = new VaultFs(store, 'feature', actor);
+    parent.writeFile('/src/main.py', 'changed in the parent');
+    parent.writeFile('/new-in-parent', 'p');
+    parent.rm('/src/lib', { recursive: true });
+    expect(shown(store, 'feature')).toEqual(before.feature);
+    expect(shown(store, 'deeper')).toEqual(before.deeper);
+    feature.writeFile('/src/feature.py', 'changed in the fork');
+    expect(shown(store, 'deeper')).toEqual(before.deeper);
+    expect(new VaultFs(store, 'deeper', actor).readFile('/src/feature.py').toString()).toBe('FEATURE = True');
+  });
+
+  it('inherited history is read through the fork chain', () => {
+    const deeper = new VaultFs(store, 'deeper', actor);
+    const log = pathVersions(store, deeper.row(), '/src/main.py', 10).map((r) => [r.version, r.vault]);
+    expect(log).toEqual([
+      [3, 'feature'],
+      [2, 'default'],
+      [1, 'default'],
+    ]);
+  });
+
+  it('a checkpoint saved before the migration still restores exactly, and new ones are pointers', () => {
+    const fs = new VaultFs(store, 'default', actor);
+    const legacy = listCheckpoints(fs).find((c) => c.name === 'v1')!;
+    expect(legacy.materialized).toBe(1);
+    const db = new Database(FIXTURE, { readonly: true });
+    const atV1 = Object.fromEntries(
+      (db.prepare("SELECT path, hash FROM checkpoint_entries WHERE checkpoint_id = (SELECT id FROM checkpoints WHERE name = 'v1') ORDER BY path").all() as Array<{
+        path: string;
+        hash: string | null;
+      }>).map((r) => [r.path, r.hash]),
+    );
+    db.close();
+    restoreCheckpoint(fs, 'v1');
+    expect(Object.fromEntries([fs.stat('/'), ...fs.walk('/')].map((e) => [e.path, e.hash]))).toEqual(atV1);
+    expect(getTags(fs, '/src/main.py').tags).toEqual(['entry', 'python']);
+    const pointer = saveCheckpoint(fs, 'after');
+    expect(pointer.materialized).toBe(0);
+  });
+
+  it('deleting the middle of a fork chain keeps what the forks below show', () => {
+    deleteVault(store, 'feature', true, actor);
+    expect(shown(store, 'deeper')).toEqual(before.deeper);
+    expect(getVault(store, 'deeper').parent_id).toBe(getVault(store, 'default').id);
+    forkVault(store, 'deeper', 'deepest', actor);
+    expect(shown(store, 'deepest')).toEqual(before.deeper);
+  });
+
+  it('opening again changes nothing', () => {
+    const v = store.db.pragma('user_version', { simple: true });
+    store.release();
+    store = openStore(home.dir);
+    expect(store.db.pragma('user_version', { simple: true })).toBe(v);
+    for (const name of Object.keys(before)) expect(shown(store, name), name).toEqual(before[name]);
+  });
+});
