@@ -61,6 +61,17 @@ export function errorCode(fn: () => unknown): string {
   return 'no error';
 }
 
+/** A deterministic generator (xorshift32) of integers in [0, n), so a randomized test replays the same cases every run. */
+export function seededRandom(seed: number): (n: number) => number {
+  let x = seed | 0 || 1;
+  return (n) => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) % n;
+  };
+}
+
 /** Asserts the --json contract for success: one JSON document, ok true, exit 0. Returns the document. */
 export function expectOk(r: CliResult): any {
   expect(r.json, `stdout was: ${r.stdout}\nstderr: ${r.stderr}`).toBeDefined();
