@@ -517,16 +517,6 @@ const PINNED_SINCE = `SELECT 1 WHERE EXISTS (SELECT 1 FROM checkpoints WHERE vau
   OR EXISTS (SELECT 1 FROM vaults WHERE parent_id = @vault AND fork_seq >= @seq)
   OR EXISTS (SELECT 1 FROM execs WHERE vault_id = @vault AND seq_before >= @seq)`;
 
-/**
- * Copies a vault's own layer into a fork of it, under the fork's own rows (used when the vault is
- * deleted: the fork then shows the same tree through the vault's parent, or alone when the vault
- * was a root and `root` is set, which also drops the fork's whiteouts).
- */
-export function inheritLayer(store: Store, from: number, into: number, root: boolean): void {
-  store.stmt(`INSERT OR IGNORE INTO entries (vault_id, ${COLUMNS}) SELECT ?, ${COLUMNS} FROM entries WHERE vault_id = ?`).run(into, from);
-  if (root) store.stmt("DELETE FROM entries WHERE vault_id = ? AND type = 'x'").run(into);
-}
-
 /** Deletes a vault's own layer. */
 export function dropLayer(store: Store, vaultId: number): void {
   store.stmt('DELETE FROM entries WHERE vault_id = ?').run(vaultId);

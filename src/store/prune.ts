@@ -71,7 +71,7 @@ export function prune(store: Store, options: PruneOptions): PruneReport {
   const cutoff = olderThanMs === undefined ? null : now() - olderThanMs;
   const vaults = store.read(() =>
     'all' in options.scope
-      ? store.stmt<VaultRow>('SELECT * FROM vaults ORDER BY name').all()
+      ? store.stmt<VaultRow>('SELECT * FROM vaults WHERE retired_at IS NULL ORDER BY name').all()
       : [getVault(store, options.scope.vault)],
   );
   const report: PruneReport = {

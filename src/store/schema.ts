@@ -296,6 +296,7 @@ export const MIGRATIONS: readonly Migration[] = [
   ALTER TABLE vaults ADD COLUMN symlinks INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE vaults ADD COLUMN specials INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE vaults ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE vaults ADD COLUMN retired_at INTEGER;
   CREATE INDEX vaults_parent ON vaults (parent_id) WHERE parent_id IS NOT NULL;
   CREATE INDEX checkpoints_seq ON checkpoints (vault_id, seq);
   CREATE INDEX execs_seq ON execs (vault_id, seq_before);

@@ -2,7 +2,7 @@ import { planGc, referenceTables } from './gc.js';
 import { databaseSize } from './maintenance.js';
 import type { Store } from './store.js';
 import { iterateDescendants } from './entries.js';
-import { getVault } from './vaults.js';
+import { forksOf, getVault } from './vaults.js';
 
 /**
  * Numbers that explain where a vault's (or the home's) space goes. Definitions:
@@ -91,7 +91,7 @@ function contentOf(store: Store, hashSql: string, params: Record<string, unknown
 }
 
 const TREE_COUNTS = `SELECT coalesce(sum(files), 0) AS files, coalesce(sum(directories), 0) AS directories,
-  coalesce(sum(symlinks), 0) AS symlinks, coalesce(sum(bytes), 0) AS logical_bytes FROM vaults`;
+  coalesce(sum(symlinks), 0) AS symlinks, coalesce(sum(bytes), 0) AS logical_bytes FROM vaults WHERE retired_at IS NULL`;
 
 interface TreeCounts {
   files: number;
@@ -132,7 +132,7 @@ export function vaultStats(store: Store, name: string): VaultStats {
       retained_bytes: retained.bytes,
       versions: count(store, "SELECT count(*) AS n FROM versions WHERE vault_id = @vault AND op <> 'touch'", params),
       checkpoints: count(store, 'SELECT count(*) AS n FROM checkpoints WHERE vault_id = @vault', params),
-      forks: count(store, 'SELECT count(*) AS n FROM vaults WHERE parent_id = @vault', params),
+      forks: forksOf(store, vault.id).length,
       ...homeWide(store),
     };
   });
@@ -151,7 +151,7 @@ export function homeStats(store: Store): HomeStats {
     const chunks = store.stmt<{ n: number; bytes: number }>('SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM chunks').get()!;
     return {
       scope: 'home',
-      vaults: count(store, 'SELECT count(*) AS n FROM vaults'),
+      vaults: count(store, 'SELECT count(*) AS n FROM vaults WHERE retired_at IS NULL'),
       ...tree,
       stored_bytes: current.bytes,
       dedup_ratio: ratio(tree.logical_bytes, current.bytes),
@@ -159,7 +159,7 @@ export function homeStats(store: Store): HomeStats {
       retained_bytes: retained.bytes,
       versions: count(store, "SELECT count(*) AS n FROM versions WHERE op <> 'touch'"),
       checkpoints: count(store, 'SELECT count(*) AS n FROM checkpoints'),
-      forks: count(store, 'SELECT count(*) AS n FROM vaults WHERE parent_id IS NOT NULL'),
+      forks: count(store, 'SELECT count(*) AS n FROM vaults WHERE parent_id IS NOT NULL AND retired_at IS NULL'),
       blobs: all.blobs,
       chunks: chunks.n,
       content_bytes: all.inline_bytes + chunks.bytes,

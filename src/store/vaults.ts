@@ -1,7 +1,8 @@
 import { AvfsError } from '../errors.js';
 import { audit } from './audit.js';
 import { readState, writeState } from './home.js';
-import { dropLayer, inheritLayer, insertRoot, layersOf } from './entries.js';
+import { deleteCheckpointRows } from './checkpoints.js';
+import { dropLayer, insertRoot, layersOf } from './entries.js';
 import { now, type Actor, type Store } from './store.js';
 
 export interface VaultRow {
@@ -22,6 +23,8 @@ export interface VaultRow {
   symlinks: number;
   specials: number;
   bytes: number;
+  /** Set when the vault was deleted while forks still read through it (see deleteVault). */
+  retired_at: number | null;
 }
 
 export interface VaultSummary {
@@ -111,41 +114,43 @@ export function forkVault(store: Store, source: string, target: string, actor: A
   return summarize(store, getVault(store, target));
 }
 
+/** Names of the live vaults forked from this one, directly or through deleted (retired) vaults. */
 export function forksOf(store: Store, id: number): string[] {
-  return store.stmt<{ name: string }>('SELECT name FROM vaults WHERE parent_id = ? ORDER BY name').all(id).map((r) => r.name);
+  const out: string[] = [];
+  for (const child of store.stmt<VaultRow>(CHILDREN).all(id)) {
+    if (child.retired_at === null) out.push(child.name);
+    else out.push(...forksOf(store, child.id));
+  }
+  return out.sort();
 }
+
+const CHILDREN = 'SELECT * FROM vaults WHERE parent_id = ? ORDER BY name';
 
 /**
  * Deletes a vault with its entries, history and checkpoints (content stays until `gc`). A vault
- * with forks is refused with HAS_FORKS unless `force`: then each fork keeps exactly the tree it
- * shows (the vault's layer is copied under the fork's own rows) and hangs from the vault's parent
- * instead, or becomes a root; the history it read from this vault goes with it. Deleting the
- * vault in use clears the selection.
+ * with forks is refused with HAS_FORKS unless `force`. Its forks read what they show, and their
+ * history from before they forked, through its layer and its versions; so with forks it is
+ * retired instead of deleted: renamed out of reach (`~name-id`, which no vault name can be), its
+ * checkpoints gone, never listed or written again, and deleted for good, with every retired
+ * ancestor it leaves childless, when its last fork goes. Its forks keep exactly what they show and
+ * all their history. Deleting the vault in use clears the selection.
  */
 export function deleteVault(store: Store, name: string, force: boolean, actor: Actor): { name: string; detached_forks: string[] } {
   const detached = store.mutate(() => {
     const vault = getVault(store, name);
     const forks = forksOf(store, vault.id);
     if (forks.length > 0 && !force) {
-      throw new AvfsError('HAS_FORKS', `vault ${name} has forks (${forks.join(', ')}); pass --force to delete it and detach them`, {
+      throw new AvfsError('HAS_FORKS', `vault ${name} has forks (${forks.join(', ')}); pass --force to delete it and keep them`, {
         vault: name,
         forks,
       });
     }
-    for (const fork of forks) {
-      const row = getVault(store, fork);
-      inheritLayer(store, vault.id, row.id, vault.parent_id === null);
-      store.stmt('UPDATE vaults SET parent_id = ?, fork_seq = ? WHERE id = ?').run(vault.parent_id, vault.parent_id === null ? null : vault.fork_seq, row.id);
+    deleteCheckpointRows(store, store.stmt<{ id: number }>('SELECT id FROM checkpoints WHERE vault_id = ?').all(vault.id).map((r) => r.id));
+    if (store.stmt(CHILDREN).get(vault.id)) {
+      store.stmt('UPDATE vaults SET name = ?, retired_at = ?, policy = NULL WHERE id = ?').run(`~${vault.name}-${vault.id}`, now(), vault.id);
+    } else {
+      purge(store, vault);
     }
-    // Every vault below this one stops reading its layer.
-    for (const row of store.stmt<VaultRow>("SELECT * FROM vaults WHERE EXISTS (SELECT 1 FROM json_each(ancestors) WHERE value = ?)").all(vault.id)) {
-      store.stmt('UPDATE vaults SET ancestors = ? WHERE id = ?').run(JSON.stringify(layersOf(row).slice(1).filter((id) => id !== vault.id)), row.id);
-    }
-    dropLayer(store, vault.id);
-    store.stmt('DELETE FROM versions WHERE vault_id = ?').run(vault.id);
-    store.stmt('DELETE FROM checkpoint_entries WHERE checkpoint_id IN (SELECT id FROM checkpoints WHERE vault_id = ?)').run(vault.id);
-    store.stmt('DELETE FROM checkpoints WHERE vault_id = ?').run(vault.id);
-    store.stmt('DELETE FROM vaults WHERE id = ?').run(vault.id);
     audit(store, actor, 'vault.delete', name, { detached_forks: forks });
     return forks;
   });
@@ -153,8 +158,18 @@ export function deleteVault(store: Store, name: string, force: boolean, actor: A
   return { name, detached_forks: detached };
 }
 
+/** Deletes a vault that nothing reads any more, then its parent too if that is retired and now childless. */
+function purge(store: Store, vault: VaultRow): void {
+  dropLayer(store, vault.id);
+  store.stmt('DELETE FROM versions WHERE vault_id = ?').run(vault.id);
+  store.stmt('DELETE FROM vaults WHERE id = ?').run(vault.id);
+  const parent = vault.parent_id === null ? undefined : vaultById(store, vault.parent_id);
+  if (parent && parent.retired_at !== null && !store.stmt(CHILDREN).get(parent.id)) purge(store, parent);
+}
+
 export function summarize(store: Store, vault: VaultRow): VaultSummary {
-  const parent = vault.parent_id === null ? null : (vaultById(store, vault.parent_id)?.name ?? null);
+  const row = vault.parent_id === null ? undefined : vaultById(store, vault.parent_id);
+  const parent = row && row.retired_at === null ? row.name : null;
   return {
     name: vault.name,
     parent,
@@ -170,7 +185,7 @@ export function summarize(store: Store, vault: VaultRow): VaultSummary {
 }
 
 export function listVaults(store: Store): VaultSummary[] {
-  return store.read(() => store.stmt<VaultRow>('SELECT * FROM vaults ORDER BY name').all().map((v) => summarize(store, v)));
+  return store.read(() => store.stmt<VaultRow>('SELECT * FROM vaults WHERE retired_at IS NULL ORDER BY name').all().map((v) => summarize(store, v)));
 }
 
 export function useVault(store: Store, name: string): VaultSummary {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { addTags, getTags } from '../../src/store/annotations.js';
-import { listCheckpoints, restoreCheckpoint, saveCheckpoint } from '../../src/store/checkpoints.js';
+import { restoreCheckpoint, saveCheckpoint } from '../../src/store/checkpoints.js';
 import { gc } from '../../src/store/gc.js';
 import { prune } from '../../src/store/prune.js';
 import type { Store } from '../../src/store/store.js';
@@ -40,7 +40,8 @@ function shown(name: string): Tree {
 const sorted = (t: Tree) => [...t].sort(([a], [b]) => (a < b ? -1 : 1));
 
 function run(seed: number, steps: number) {
-  const rand = seededRandom(seed);
+  const next = seededRandom(seed);
+  const rand = () => next(1_000_000) / 1_000_000;
   const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const models = new Map<string, Tree>([['default', new Map()]]);
   const checkpoints = new Map<string, Tree>(); // "vault/name" → the tree it names
@@ -109,11 +110,10 @@ function run(seed: number, steps: number) {
       const mine = [...checkpoints.keys()].filter((k) => k.startsWith(vault + '/'));
       if (!mine.length) continue;
       const key = pick(mine);
-      restoreCheckpoint(fs, key.slice(vault.length + 1));
+      const { saved_before } = restoreCheckpoint(fs, key.slice(vault.length + 1));
       models.set(vault, new Map([...checkpoints.get(key)!].map(([p, i]) => [p, { ...i }])));
       // The restore saved what it replaced; it is a checkpoint of this vault like any other.
-      const before = listCheckpoints(fs)[0]!;
-      if (before.name.startsWith('before-restore-')) checkpoints.set(`${vault}/${before.name}`, new Map([...model].map(([p, i]) => [p, { ...i }])));
+      if (saved_before) checkpoints.set(`${vault}/${saved_before}`, new Map([...model].map(([p, i]) => [p, { ...i }])));
       log.push(`${vault}: restore ${key}`);
     } else if (r < 0.93 && vault !== 'default') {
       deleteVault(store, vault, true, actor);

@@ -8,7 +8,7 @@ import { pathVersions } from '../../src/store/history.js';
 import { MIGRATIONS } from '../../src/store/schema.js';
 import { openStore, type Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
-import { deleteVault, forkVault, getVault } from '../../src/store/vaults.js';
+import { createVault, deleteVault, forkVault, getVault, listVaults } from '../../src/store/vaults.js';
 import { ROOT, tempDir } from '../helpers.js';
 
 /**
@@ -145,9 +145,12 @@ describe('migrating a schema 5 home', () => {
   it('deleting the middle of a fork chain keeps what the forks below show', () => {
     deleteVault(store, 'feature', true, actor);
     expect(shown(store, 'deeper')).toEqual(before.deeper);
-    expect(getVault(store, 'deeper').parent_id).toBe(getVault(store, 'default').id);
+    expect(listVaults(store).map((v) => v.name)).toEqual(['deeper', 'default', 'other']);
     forkVault(store, 'deeper', 'deepest', actor);
     expect(shown(store, 'deepest')).toEqual(before.deeper);
+    // The name is free again; the history deeper inherited through it is not lost.
+    createVault(store, 'feature', actor);
+    expect(pathVersions(store, getVault(store, 'deeper'), '/src/main.py', 10)).toHaveLength(3);
   });
 
   it('opening again changes nothing', () => {
