@@ -9,6 +9,7 @@ import {
   listDescendants,
   putEntry,
   removeEntry,
+  setLinkCount,
   setTimes,
   type Entry,
   type EntryState,
@@ -370,6 +371,29 @@ export class VaultFs {
   }
 
   // ---- links and metadata ----------------------------------------------------------------
+
+  /**
+   * link(2): gives the entry at `existingInput` (not following a symlink there) another name. Both
+   * names are one inode: same number, shared content, mode, owner and times, and a link count on
+   * each; a change through either name changes both (entries.ts). Directories cannot be linked.
+   */
+  link(existingInput: string, newInput: string): Entry {
+    return this.store.mutate(() => {
+      const vault = this.row();
+      const src = this.resolveIn(vault, normalizePath(existingInput), false, 0);
+      const dst = this.resolveIn(vault, normalizePath(newInput), false, 0);
+      const entry = getEntry(this.store, vault, src);
+      if (!entry) throw notFound(src, this.name);
+      if (entry.type === 'd') throw new AvfsError('DENIED', `cannot hard-link a directory: ${src}`, { path: src });
+      this.ensureParent(vault, dst, false);
+      if (getEntry(this.store, vault, dst)) throw alreadyExists(dst);
+      const nlink = entry.nlink + 1;
+      setLinkCount(this.store, vault, entry.ino, nlink, { op: 'link', actor: this.actor, detail: { to: dst } }, entry);
+      const linked = putEntry(this.store, vault, dst, { ...entry, nlink }, { op: 'link', actor: this.actor, detail: { from: src } });
+      audit(this.store, this.actor, 'link', this.name, { from: src, to: dst });
+      return linked;
+    });
+  }
 
   symlink(target: string, input: string): Entry {
     if (typeof target !== 'string' || target.length === 0 || target.includes('\0')) {

@@ -1,0 +1,81 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { restoreCheckpoint, saveCheckpoint } from '../../src/store/checkpoints.js';
+import { pathVersions } from '../../src/store/history.js';
+import type { Store } from '../../src/store/store.js';
+import { VaultFs } from '../../src/store/vault-fs.js';
+import { forkVault } from '../../src/store/vaults.js';
+import { errorCode, openTempStore } from '../helpers.js';
+
+const actor = { source: 'sdk' as const };
+let store: Store;
+let fs: VaultFs;
+let close: () => void;
+beforeEach(() => ({ store, fs, close } = openTempStore()));
+afterEach(() => close());
+
+/** path → [ino, nlink, content, mode] for every file. */
+const files = (v = fs) => Object.fromEntries(v.walk('/').filter((e) => e.type === 'f').map((e) => [e.path, [e.ino, e.nlink, v.readFile(e.path).toString(), e.mode]]));
+
+describe('hard links', () => {
+  it('two names of one inode: shared content, mode and count; a change through one is a change of both, recorded on each', () => {
+    fs.writeFile('/a', 'one');
+    fs.mkdir('/d');
+    const linked = fs.link('/a', '/d/b');
+    const ino = fs.stat('/a').ino;
+    expect(linked).toMatchObject({ ino, nlink: 2 });
+    expect(files()).toEqual({ '/a': [ino, 2, 'one', 0o644], '/d/b': [ino, 2, 'one', 0o644] });
+    fs.writeFile('/d/b', 'two');
+    fs.chmod('/a', 0o600);
+    expect(files()).toEqual({ '/a': [ino, 2, 'two', 0o600], '/d/b': [ino, 2, 'two', 0o600] });
+    expect(pathVersions(store, fs.row(), '/a', 10).map((v) => v.op)).toEqual(['chmod', 'write', 'create']);
+    expect(pathVersions(store, fs.row(), '/d/b', 10).map((v) => v.op)).toEqual(['chmod', 'write', 'link']);
+  });
+
+  it('removing or moving a name: the others keep the inode, the count follows', () => {
+    fs.writeFile('/a', 'x');
+    fs.link('/a', '/b');
+    fs.link('/a', '/c');
+    const ino = fs.stat('/a').ino;
+    expect(fs.stat('/b').nlink).toBe(3);
+    fs.rm('/b');
+    fs.mv('/c', '/moved');
+    expect(files()).toEqual({ '/a': [ino, 2, 'x', 0o644], '/moved': [ino, 2, 'x', 0o644] });
+    fs.rm('/a');
+    expect(files()).toEqual({ '/moved': [ino, 1, 'x', 0o644] });
+  });
+
+  it('a restore brings names back linked, with their counts', () => {
+    fs.writeFile('/a', 'x');
+    fs.link('/a', '/b');
+    saveCheckpoint(fs, 'linked');
+    const saved = files();
+    fs.rm('/b');
+    fs.writeFile('/a', 'changed');
+    fs.writeFile('/c', 'new');
+    fs.link('/c', '/b');
+    restoreCheckpoint(fs, 'linked');
+    expect(files()).toEqual(saved);
+    fs.writeFile('/b', 'after');
+    expect(fs.readFile('/a').toString()).toBe('after');
+  });
+
+  it('a fork shows the links and changes them on its own side only', () => {
+    fs.writeFile('/a', 'x');
+    fs.link('/a', '/b');
+    forkVault(store, 'default', 'fork', actor);
+    const fork = new VaultFs(store, 'fork', actor);
+    fork.writeFile('/b', 'fork');
+    expect(files(fork)).toMatchObject({ '/a': [expect.any(Number), 2, 'fork', 0o644], '/b': [expect.any(Number), 2, 'fork', 0o644] });
+    expect(files()).toMatchObject({ '/a': [expect.any(Number), 2, 'x', 0o644], '/b': [expect.any(Number), 2, 'x', 0o644] });
+  });
+
+  it('refuses with codes and changes nothing: a directory, an existing name, a missing source or parent', () => {
+    fs.writeFile('/a', 'x');
+    fs.mkdir('/d');
+    expect(errorCode(() => fs.link('/d', '/d2'))).toBe('DENIED');
+    expect(errorCode(() => fs.link('/a', '/d'))).toBe('ALREADY_EXISTS');
+    expect(errorCode(() => fs.link('/nope', '/n'))).toBe('NOT_FOUND');
+    expect(errorCode(() => fs.link('/a', '/missing/b'))).toBe('NOT_FOUND');
+    expect(fs.stat('/a').nlink).toBe(1);
+  });
+});
