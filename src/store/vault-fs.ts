@@ -61,9 +61,18 @@ export class VaultFs {
   }
 
   private resolveIn(vault: VaultRow, path: string, followLast: boolean, hops: number): string {
+    return this.resolveEntry(vault, path, followLast, hops).path;
+  }
+
+  /** resolveIn, with the entry found there when the lookup already read it (so callers need not read it again). */
+  private resolveEntry(vault: VaultRow, path: string, followLast: boolean, hops: number): { path: string; entry?: Entry } {
     const direct = getEntry(this.store, vault, path);
     // Entries are stored under real paths, so an existing row means every ancestor is a real directory.
-    if (direct && (direct.type !== 'l' || !followLast)) return path;
+    if (direct && (direct.type !== 'l' || !followLast)) return { path, entry: direct };
+    return { path: this.resolveComponents(vault, path, followLast, hops) };
+  }
+
+  private resolveComponents(vault: VaultRow, path: string, followLast: boolean, hops: number): string {
     let current = '/';
     const names = path === '/' ? [] : path.slice(1).split('/');
     for (let i = 0; i < names.length; i++) {
@@ -99,7 +108,8 @@ export class VaultFs {
     const requested = normalizePath(input);
     return this.store.read(() => {
       const vault = this.row();
-      const entry = getEntry(this.store, vault, this.resolveIn(vault, requested, followLast, 0));
+      const resolved = this.resolveEntry(vault, requested, followLast, 0);
+      const entry = resolved.entry ?? getEntry(this.store, vault, resolved.path);
       if (!entry) throw notFound(requested, this.name);
       return entry;
     });
