@@ -4,7 +4,8 @@ import { createRequire } from 'node:module';
 // module through its command file, and loading `diff` costs ~10 ms of a ~60 ms cold start.
 type DiffLib = typeof import('diff');
 let diffLib: DiffLib | undefined;
-const loadDiff = (): DiffLib => (diffLib ??= createRequire(import.meta.url)('diff') as DiffLib);
+/** The `diff` package, loaded on first use (line diffs here, three-way merges in merge3.ts). */
+export const diffLibrary = (): DiffLib => (diffLib ??= createRequire(import.meta.url)('diff') as DiffLib);
 
 /**
  * Pure comparisons for history: a tree diff over two path-sorted listings, and a line diff of two
@@ -130,7 +131,7 @@ export interface LineDiffOptions {
 /** A real line diff (Myers) of two texts as unified hunks; null if it exceeded its time budget. */
 export function lineDiff(oldText: string, newText: string, options: LineDiffOptions = {}): LineDiff | null {
   if (oldText === newText) return { hunks: [], additions: 0, deletions: 0 };
-  const patch = loadDiff().structuredPatch('a', 'b', oldText, newText, undefined, undefined, {
+  const patch = diffLibrary().structuredPatch('a', 'b', oldText, newText, undefined, undefined, {
     context: options.context ?? 3,
     timeout: options.timeoutMs ?? 5000,
   });
