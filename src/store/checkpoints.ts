@@ -242,7 +242,7 @@ export function restoreCheckpoint(fs: VaultFs, name: string, options: { saveBefo
  * (Versions recorded before avfs kept inode numbers have none: such a path keeps its own or gets a
  * new one.)
  */
-function applyPlan(store: Store, vault: VaultRow, diffs: Array<{ path: string; want: PathState | null; now: Entry | undefined }>, change: ChangeOptions): void {
+export function applyPlan(store: Store, vault: VaultRow, diffs: Array<{ path: string; want: PathState | null; now: Entry | undefined }>, change: ChangeOptions): void {
   const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
   const removals = diffs.filter((d) => d.now && (!d.want || (d.now.type === 'd') !== (d.want.type === 'd'))).sort(byPath).reverse();
   for (const d of removals) if (getEntry(store, vault, d.path)) removeEntry(store, vault, d.path, change);

@@ -5,6 +5,7 @@ import { readContent } from './blobs.js';
 import { checkpointPlan, getCheckpoint } from './checkpoints.js';
 import { getEntry, iterateDescendants, listDescendants, type Entry } from './entries.js';
 import { findVersion, historyPath, pathVersions, versionBefore, versionNotFound, type VersionRecord } from './history.js';
+import { lineage, pathsChangedAfter } from './lineage.js';
 import type { Store } from './store.js';
 import { getVault, type VaultRow } from './vaults.js';
 import type { VaultFs } from './vault-fs.js';
@@ -183,6 +184,33 @@ export interface TreeDiff {
   summary: { added: number; modified: number; deleted: number; additions?: number; deletions?: number };
 }
 
+const vaultOf = (fs: VaultFs, source: TreeSource): VaultRow | null => ('vault' in source ? getVault(fs.store, source.vault) : 'current' in source ? fs.row() : null);
+
+/**
+ * Two vaults that share history differ only at paths either changed since the point where their
+ * histories meet (lineage.ts): the items of both trees at just those paths, instead of every
+ * entry of each. Null when one side is a checkpoint or the vaults are unrelated.
+ */
+function relatedItems(fs: VaultFs, from: TreeSource, to: TreeSource, under: string): [TreeItem[], TreeItem[]] | null {
+  const a = vaultOf(fs, from);
+  const b = vaultOf(fs, to);
+  if (!a || !b) return null;
+  let forkSeq: number;
+  try {
+    forkSeq = lineage(fs.store, b, a).forkSeq;
+  } catch (err) {
+    if ((err as { code?: string }).code === 'UNRELATED_VAULTS') return null;
+    throw err;
+  }
+  const paths = new Set([...pathsChangedAfter(fs.store, a, forkSeq, under), ...pathsChangedAfter(fs.store, b, forkSeq, under)]);
+  paths.delete('/');
+  const items = (vault: VaultRow) => [...paths].flatMap((p) => {
+    const e = getEntry(fs.store, vault, p);
+    return e ? [entryItem(e)] : [];
+  });
+  return [items(a), items(b)];
+}
+
 function treeOf(fs: VaultFs, source: TreeSource, under: string): { label: string; items: TreeItem[] } {
   const store = fs.store;
   const current = (vault: VaultRow) => {
@@ -208,8 +236,10 @@ function treeOf(fs: VaultFs, source: TreeSource, under: string): { label: string
 export function diffTreeSources(fs: VaultFs, from: TreeSource, to: TreeSource, options: DiffOptions & { under?: string } = {}): TreeDiff {
   return fs.store.read(() => {
     const under = normalizePath(options.under ?? '/');
-    const a = treeOf(fs, from, under);
-    const b = treeOf(fs, to, under);
+    const label = (source: TreeSource) => ('checkpoint' in source ? `checkpoint:${getCheckpoint(fs.store, fs.row(), source.checkpoint).name}` : `vault:${vaultOf(fs, source)!.name}`);
+    const related = relatedItems(fs, from, to, under);
+    const a = related ? { label: label(from), items: related[0] } : treeOf(fs, from, under);
+    const b = related ? { label: label(to), items: related[1] } : treeOf(fs, to, under);
     const files = diffTrees(a.items, b.items).map((c) => diffItems(fs.store, c.path, c.old, c.path, c.new, options));
     const summary: TreeDiff['summary'] = summarizeChanges(files);
     if (options.patch) {

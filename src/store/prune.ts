@@ -4,6 +4,7 @@ import { audit } from './audit.js';
 import { now, type Actor, type Store } from './store.js';
 import { deleteCheckpointRows } from './checkpoints.js';
 import { getVault, type VaultRow } from './vaults.js';
+import { mergePins } from './lineage.js';
 
 /**
  * Pruning history (DESIGN §2 rule 8). Drops old version rows (and, when asked, old checkpoints)
@@ -98,7 +99,8 @@ export function prune(store: Store, options: PruneOptions): PruneReport {
  * The points of this vault's history something still needs (ARCHITECTURE.md, "Pins"): every
  * checkpoint (a pointer: restoring it reads each path's newest version at or before it) and the
  * fork point of every direct fork (a fork shows, and reads the history of, what this vault had
- * there). A version is pinned when it is a path's newest at or before some pin.
+ * there), and the points merges start from or undo to (lineage.ts mergePins). A version is pinned
+ * when it is a path's newest at or before some pin.
  */
 function pinSeqs(store: Store, vault: VaultRow, dropping: number[]): number[] {
   const json = JSON.stringify(dropping);
@@ -108,6 +110,7 @@ function pinSeqs(store: Store, vault: VaultRow, dropping: number[]): number[] {
       .all(vault.id, json)
       .map((r) => r.seq),
     ...store.stmt<{ seq: number }>('SELECT fork_seq AS seq FROM vaults WHERE parent_id = ? AND fork_seq IS NOT NULL').all(vault.id).map((r) => r.seq),
+    ...mergePins(store, vault.id),
   ];
 }
 

@@ -16,6 +16,8 @@
  *  - text_index / fts: full-text index keyed by content, not by path.
  *  - audit: who did what, when.
  *  - execs: one row per `proxy exec` run (what ran, the change window, the checkpoint before it).
+ *  - merges: one row per vault merge (lineage.ts): the base the next merge of the pair starts from.
+ *  - tracked_imports: host directories imported with --track (sync.ts): where from, and the base.
  */
 import type { Db } from './db.js';
 import { layeredForks } from './migrate-layers.js';
@@ -312,4 +314,39 @@ export const MIGRATIONS: readonly Migration[] = [
     symlinks = (SELECT count(*) FROM checkpoint_entries c WHERE c.checkpoint_id = checkpoints.id AND c.type = 'l');
   `,
   layeredForks,
+  // 8: merges and tracked imports (issue 19). A merge row says "target's state after end_seq
+  // contains source's state at seq": source@seq is the base of the pair's next merge, and the
+  // target's versions in (seq, end_seq] are the merge's own (what `merge --undo` reverses). A tracked
+  // import says the vault's state at seq below `path` is what the host directory held then.
+  // prune pins both seqs (prune.ts pinSeqs), so the base states stay readable.
+  `
+  CREATE TABLE merges (
+    id            INTEGER PRIMARY KEY,
+    source_id     INTEGER NOT NULL,
+    target_id     INTEGER NOT NULL,
+    base_vault_id INTEGER NOT NULL,
+    base_seq      INTEGER NOT NULL,
+    seq           INTEGER NOT NULL,
+    end_seq       INTEGER NOT NULL,
+    checkpoint    TEXT,
+    strategy      TEXT NOT NULL,
+    changed       INTEGER NOT NULL,
+    conflicts     INTEGER NOT NULL,
+    source        TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    undone_at     INTEGER
+  );
+  CREATE INDEX merges_target ON merges (target_id, id);
+  CREATE INDEX merges_source ON merges (source_id, id);
+  CREATE TABLE tracked_imports (
+    id         INTEGER PRIMARY KEY,
+    vault_id   INTEGER NOT NULL,
+    path       TEXT NOT NULL,
+    host       TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    synced_at  INTEGER,
+    UNIQUE (vault_id, path)
+  );
+  `,
 ];

@@ -1,0 +1,346 @@
+import { AvfsError } from '../errors.js';
+import { decodeText } from '../core/diff.js';
+import { KIND } from '../core/entry-types.js';
+import { hashBytes } from '../core/hash.js';
+import { merge3 } from '../core/merge3.js';
+import { planMerge, sameState, STRATEGIES, type Conflict, type Content, type ContentMerger, type MergePlan, type MergeState, type PathMerge, type PathTriple, type Strategy } from '../core/merge-tree.js';
+import { audit } from './audit.js';
+import { putContent, readContent } from './blobs.js';
+import { applyPlan, autoCheckpointName, saveCheckpoint } from './checkpoints.js';
+import { MAX_DIFF_BYTES } from './compare.js';
+import { getEntry, iterateDescendants, type ChangeOptions } from './entries.js';
+import { applyState, stateAt, type PathState, type Writer } from './history.js';
+import { collectTriples, lastMerge, lineage, markUndone, mergeState, pathsChangedAfter, recordMerge, vaultTriples, type Lineage, type MergeRecord } from './lineage.js';
+import { now, type Actor, type Store } from './store.js';
+import { currentSeq, getVault, vaultById, type VaultRow } from './vaults.js';
+import { VaultFs } from './vault-fs.js';
+
+/**
+ * `vault merge`: a three-way merge of one vault's work into another (README "Merging"). The base
+ * and the paths to look at come from lineage.ts (the fork point, or what the pair's last merge
+ * merged), the rules from core/merge-tree.ts, text merges from core/merge3.ts. The plan is made
+ * and applied in one transaction: after an automatic checkpoint (`before-merge-…`), each path
+ * whose result differs from the target's is written as a version with op `merge`, and the merge
+ * is recorded so the next one starts from what this one merged. With unresolved conflicts nothing
+ * is applied (MERGE_CONFLICT, carrying the whole report). A dry run makes the same plan in a read
+ * transaction and stores nothing: merged content is hashed, not stored.
+ */
+
+export interface MergeOptions {
+  /** The vault to merge into (default: the source's parent). */
+  into?: string;
+  strategy?: Strategy;
+  dryRun?: boolean;
+  actor: Actor;
+}
+
+/** One side's state of a path in a report. */
+export interface SideJson {
+  type: string;
+  mode: string;
+  size: number;
+  hash: string | null;
+  target: string | null;
+}
+
+export interface ChangeJson {
+  path: string;
+  action: 'added' | 'modified' | 'deleted';
+  class: PathMerge['class'];
+  renamed_from: string | null;
+  /** What the path holds now in the target, and after the merge. */
+  before: SideJson | null;
+  after: SideJson | null;
+}
+
+export interface ConflictJson {
+  path: string;
+  kind: Conflict['kind'];
+  kinds: Conflict['kinds'];
+  /** How the strategy resolved it: ours, theirs, union; null when unresolved. */
+  resolution: Strategy | null;
+  deleted_by: 'ours' | 'theirs' | null;
+  renamed_to: { ours: string; theirs: string } | null;
+  inside: string[] | null;
+  base: SideJson | null;
+  ours: SideJson | null;
+  theirs: SideJson | null;
+  binary: boolean;
+  too_large: boolean;
+  hunks: import('../core/merge3.js').Merge3Hunk[];
+}
+
+export interface MergeSummary {
+  /** Paths the merge looked at (changed on either side since the base, and their directories). */
+  examined: number;
+  added: number;
+  modified: number;
+  deleted: number;
+  theirs_only: number;
+  ours_only: number;
+  both_same: number;
+  merged: number;
+  renamed: number;
+  conflicts: number;
+  unresolved: number;
+}
+
+export interface MergeReport {
+  source: string;
+  target: string;
+  strategy: Strategy;
+  dry_run: boolean;
+  /** merged: applied (or, in a dry run, would be); up_to_date: theirs has nothing new; conflicts: refused (dry run only; otherwise MERGE_CONFLICT). */
+  status: 'merged' | 'up_to_date' | 'conflicts';
+  base: { vault: string; seq: number; from: 'fork_point' | 'merge'; merge_id: number | null };
+  /** The checkpoint saved before applying (null when nothing was applied). */
+  checkpoint: string | null;
+  merge_id: number | null;
+  summary: MergeSummary;
+  changes: ChangeJson[];
+  conflicts: ConflictJson[];
+}
+
+export function validateStrategy(strategy: string): Strategy {
+  if (!(STRATEGIES as readonly string[]).includes(strategy)) {
+    throw new AvfsError('INVALID_ARGUMENT', `unknown merge strategy ${JSON.stringify(strategy)}: use ${STRATEGIES.join(', ')}`, { strategy });
+  }
+  return strategy as Strategy;
+}
+
+/** The vault a merge goes into: --into, else the source's parent. */
+function targetOf(store: Store, source: VaultRow, into: string | undefined): VaultRow {
+  if (into !== undefined) return getVault(store, into);
+  const parent = source.parent_id === null ? undefined : vaultById(store, source.parent_id);
+  if (!parent || parent.retired_at !== null) {
+    throw new AvfsError('USAGE', `vault ${source.name} has no parent to merge into: name one with --into <vault>`, { vault: source.name });
+  }
+  return parent;
+}
+
+/** Merges vault `sourceName` into its parent (or `options.into`). See the header. */
+export function mergeVaults(store: Store, sourceName: string, options: MergeOptions): MergeReport {
+  const strategy = validateStrategy(options.strategy ?? 'fail');
+  const run = () => {
+    const theirs = getVault(store, sourceName);
+    const ours = targetOf(store, theirs, options.into);
+    if (ours.id === theirs.id) throw new AvfsError('INVALID_ARGUMENT', `cannot merge vault ${ours.name} into itself`, { vault: ours.name });
+    const lin = lineage(store, ours, theirs);
+    const seq = currentSeq(store);
+    const changed = new Set([...pathsChangedAfter(store, ours, lin.since), ...pathsChangedAfter(store, theirs, lin.since)]);
+    const triples = collectTriples(vaultTriples(store, ours, theirs, lin), changed);
+    const labels = { oursLabel: ours.name, theirsLabel: theirs.name };
+    const plan = planMerge(triples, strategy, contentMerger(store, labels, !!options.dryRun));
+    const report = buildReport(ours, theirs, lin, strategy, !!options.dryRun, triples, plan);
+    if (report.status === 'up_to_date') return report;
+    if (plan.unresolved.length > 0) {
+      if (options.dryRun) return report;
+      throw new AvfsError('MERGE_CONFLICT', conflictMessage(report), { ...report });
+    }
+    if (options.dryRun) return report;
+    const actions = plan.paths.filter((p) => !sameState(p.current, p.result));
+    if (actions.length > 0) {
+      const fs = new VaultFs(store, ours.name, options.actor);
+      report.checkpoint = saveCheckpoint(fs, autoCheckpointName(store, ours, 'before-merge'), `state before merging ${theirs.name}`).name;
+      const change: ChangeOptions = { op: 'merge', actor: options.actor, detail: { merged_from: theirs.name, checkpoint: report.checkpoint } };
+      applyResults({ store, vault: ours, actor: options.actor }, actions, change);
+    }
+    const record = recordMerge(store, {
+      source_id: theirs.id,
+      target_id: ours.id,
+      base_vault_id: lin.base.vault.id,
+      base_seq: lin.base.seq,
+      seq,
+      end_seq: currentSeq(store),
+      checkpoint: report.checkpoint,
+      strategy,
+      changed: actions.length,
+      conflicts: plan.conflicts.length,
+      source: options.actor.source,
+      created_at: now(),
+    });
+    report.merge_id = record.id;
+    audit(store, options.actor, 'vault.merge', ours.name, { from: theirs.name, merge_id: record.id, strategy, changed: actions.length, conflicts: plan.conflicts.length });
+    return report;
+  };
+  return options.dryRun ? store.read(run) : store.mutate(run);
+}
+
+function conflictMessage(r: MergeReport): string {
+  const list = r.conflicts.filter((c) => c.resolution === null);
+  const shown = list.slice(0, 5).map((c) => `${c.path} (${c.kind})`).join(', ');
+  return `merging ${r.source} into ${r.target} stopped on ${list.length} conflict(s), nothing was applied: ${shown}${list.length > 5 ? ', …' : ''}. See them with --dry-run --json, or pick a --strategy (ours, theirs, union)`;
+}
+
+/** Puts the planned results in place: removals deepest first, then the rest parents first (so a directory is empty when it goes, and there before its children). */
+function applyResults(w: Writer, actions: PathMerge[], change: ChangeOptions): void {
+  const isDir = (s: MergeState | null) => s?.type === 'd';
+  const removals = actions.filter((a) => !a.result || (a.current && isDir(a.current) !== isDir(a.result)));
+  for (const a of removals.reverse()) if (getEntry(w.store, w.vault, a.path)) applyState(w, a.path, null, change, false);
+  for (const a of actions) if (a.result) applyState(w, a.path, pathState(a.result), change, false);
+}
+
+const pathState = (s: MergeState): PathState => ({ type: s.type, mode: s.mode, size: s.size, hash: s.hash, target: s.target, uid: s.uid, gid: s.gid, annot: s.annot });
+
+/**
+ * Merges two file contents by lines (merge3). Binary content and content over MAX_DIFF_BYTES
+ * are not merged by lines: they conflict. Merged text (and, for union, text with conflict
+ * markers) is stored, or in a dry run only hashed, so the report names the exact result.
+ */
+export function contentMerger(store: Store, labels: { oursLabel: string; theirsLabel: string }, dryRun: boolean): ContentMerger {
+  const keep = (text: string): Content => {
+    const data = Buffer.from(text);
+    return dryRun ? { hash: hashBytes(data), size: data.length } : putContent(store, data);
+  };
+  return (_path, base, ours, theirs) => {
+    const refused = (binary: boolean) => ({ clean: false as const, text: { binary, too_large: !binary, hunks: [] }, union: null });
+    if ([base, ours, theirs].some((s) => s && s.size > MAX_DIFF_BYTES)) return refused(false);
+    const text = (s: MergeState | null) => (s?.hash ? decodeText(readContent(store, s.hash)) : '');
+    const [b, o, t] = [text(base), text(ours), text(theirs)];
+    if (b === null || o === null || t === null) return refused(true);
+    const m = merge3(b, o, t, labels);
+    if (!m) return refused(false);
+    if (m.clean) return { clean: true, content: keep(m.text) };
+    return { clean: false, text: { binary: false, too_large: false, hunks: m.conflicts }, union: keep(m.text) };
+  };
+}
+
+// ---- the report ----------------------------------------------------------------------------
+
+export const sideJson = (s: MergeState | null): SideJson | null =>
+  s && { type: KIND[s.type], mode: '0' + (s.mode & 0o7777).toString(8).padStart(3, '0'), size: s.size, hash: s.hash, target: s.target };
+
+export function conflictJson(c: Conflict, p: PathMerge): ConflictJson {
+  return {
+    path: c.path,
+    kind: c.kind,
+    kinds: c.kinds,
+    resolution: c.resolution,
+    deleted_by: c.deleted_by ?? null,
+    renamed_to: c.renamed_to ?? null,
+    inside: c.inside ?? null,
+    base: sideJson(p.base),
+    ours: sideJson(p.ours),
+    theirs: sideJson(p.theirs),
+    binary: c.text?.binary ?? false,
+    too_large: c.text?.too_large ?? false,
+    hunks: c.text?.hunks ?? [],
+  };
+}
+
+/** What a plan does to the side merged into: each path whose result differs from what it holds now. */
+export function planChanges(plan: MergePlan): ChangeJson[] {
+  return plan.paths
+    .filter((p) => !sameState(p.current, p.result))
+    .map((p) => ({
+      path: p.path,
+      action: !p.current ? 'added' : !p.result ? 'deleted' : 'modified',
+      class: p.class,
+      renamed_from: p.renamed_from ?? null,
+      before: sideJson(p.current),
+      after: sideJson(p.result),
+    }));
+}
+
+/** Counts of a plan by class and by action. */
+export function planSummary(triples: ReadonlyMap<string, PathTriple>, plan: MergePlan, changes: ChangeJson[]): MergeSummary {
+  const count = (cls: PathMerge['class']) => plan.paths.filter((p) => p.class === cls).length;
+  return {
+    examined: triples.size,
+    added: changes.filter((c) => c.action === 'added').length,
+    modified: changes.filter((c) => c.action === 'modified').length,
+    deleted: changes.filter((c) => c.action === 'deleted').length,
+    theirs_only: count('theirs_only'),
+    ours_only: count('ours_only'),
+    both_same: count('both_same'),
+    merged: count('merged'),
+    renamed: count('renamed'),
+    conflicts: plan.conflicts.length,
+    unresolved: plan.unresolved.length,
+  };
+}
+
+/** True when theirs changed nothing since the base: merging is a no-op. */
+export const nothingNew = (triples: ReadonlyMap<string, PathTriple>) => [...triples.values()].every((t) => sameState(t.theirs, t.base));
+
+function buildReport(ours: VaultRow, theirs: VaultRow, lin: Lineage, strategy: Strategy, dryRun: boolean, triples: Map<string, PathTriple>, plan: MergePlan): MergeReport {
+  const changes = planChanges(plan);
+  const byPath = new Map(plan.paths.map((p) => [p.path, p]));
+  return {
+    source: theirs.name,
+    target: ours.name,
+    strategy,
+    dry_run: dryRun,
+    status: nothingNew(triples) ? 'up_to_date' : plan.unresolved.length > 0 ? 'conflicts' : 'merged',
+    base: { vault: lin.base.vault.name, seq: lin.base.seq, from: lin.merge ? 'merge' : 'fork_point', merge_id: lin.merge?.id ?? null },
+    checkpoint: null,
+    merge_id: null,
+    summary: planSummary(triples, plan, changes),
+    changes,
+    conflicts: plan.conflicts.map((c) => conflictJson(c, byPath.get(c.path)!)),
+  };
+}
+
+// ---- undo ----------------------------------------------------------------------------------
+
+export interface UndoReport {
+  source: string;
+  target: string;
+  merge_id: number;
+  /** Paths put back to what they held before the merge. */
+  restored: number;
+  paths: string[];
+}
+
+const MERGE_PATHS = 'SELECT DISTINCT path FROM versions WHERE vault_id = ? AND id > ? AND id <= ? ORDER BY path';
+
+/**
+ * Reverses the newest merge of `sourceName` into its target: every path the merge changed goes
+ * back to its state before the merge (exactly, as a restore does), as versions with op
+ * `merge-undo`, and the merge stops counting as a base. When a path the merge changed has changed
+ * again since (or something was created in a directory it made), undo is refused with CONFLICT
+ * listing them, unless `force`: then the whole vault goes back to its state before the merge, as
+ * restoring the merge's checkpoint would (the later changes stay in history).
+ */
+export function undoMerge(store: Store, sourceName: string, options: { into?: string; force?: boolean; actor: Actor }): UndoReport {
+  return store.mutate(() => {
+    const theirs = getVault(store, sourceName);
+    const ours = targetOf(store, theirs, options.into);
+    const record = lastMerge(store, theirs.id, ours.id);
+    if (!record) throw new AvfsError('MERGE_NOT_FOUND', `no merge of ${theirs.name} into ${ours.name} to undo`, { source: theirs.name, target: ours.name });
+    const merged = store.stmt<{ path: string }>(MERGE_PATHS).all(ours.id, record.seq, record.end_seq).map((r) => r.path);
+    const touched = changedSinceMerge(store, ours, record, merged);
+    if (touched.length > 0 && !options.force) {
+      throw new AvfsError('CONFLICT', `${touched.length} path(s) merged from ${theirs.name} changed since the merge; --force puts the whole vault back as it was before it: ${touched.slice(0, 5).join(', ')}`, {
+        source: theirs.name,
+        target: ours.name,
+        merge_id: record.id,
+        paths: touched,
+      });
+    }
+    const paths = touched.length > 0 ? [...pathsChangedAfter(store, ours, record.seq)].sort() : merged;
+    const diffs = paths
+      .map((path) => ({ path, want: stateAt(store, ours, path, record.seq), now: getEntry(store, ours, path) }))
+      .filter((d) => !(d.now && d.want && sameState(mergeState(d.now), mergeState(d.want))) && (d.now || d.want));
+    applyPlan(store, ours, diffs, { op: 'merge-undo', actor: options.actor, detail: { merge_id: record.id, merged_from: theirs.name }, exact: true });
+    markUndone(store, record.id, now());
+    audit(store, options.actor, 'vault.merge.undo', ours.name, { from: theirs.name, merge_id: record.id, restored: diffs.length });
+    return { source: theirs.name, target: ours.name, merge_id: record.id, restored: diffs.length, paths: diffs.map((d) => d.path) };
+  });
+}
+
+/**
+ * Paths the merge changed that changed again after it, and paths created since below a
+ * directory the merge made (a name added to a directory may update its version in place rather
+ * than record one, so the directory alone would not show it).
+ */
+function changedSinceMerge(store: Store, vault: VaultRow, record: MergeRecord, merged: string[]): string[] {
+  const later = pathsChangedAfter(store, vault, record.end_seq);
+  const mergedSet = new Set(merged);
+  const out = merged.filter((p) => later.has(p));
+  for (const p of merged) {
+    if (getEntry(store, vault, p)?.type !== 'd' || stateAt(store, vault, p, record.seq)?.type === 'd') continue;
+    for (const e of iterateDescendants(store, vault, p)) if (!mergedSet.has(e.path) && later.has(e.path)) out.push(e.path);
+  }
+  return [...new Set(out)].sort();
+}

@@ -1,0 +1,504 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AvfsError } from '../../src/errors.js';
+import { addTags, getTags } from '../../src/store/annotations.js';
+import { listCheckpoints, restoreCheckpoint } from '../../src/store/checkpoints.js';
+import { diffTreeSources } from '../../src/store/compare.js';
+import { mergeVaults, undoMerge, type MergeReport } from '../../src/store/merge.js';
+import { prune } from '../../src/store/prune.js';
+import type { Store } from '../../src/store/store.js';
+import { VaultFs } from '../../src/store/vault-fs.js';
+import { createVault, forkVault } from '../../src/store/vaults.js';
+import { hashBytes } from '../../src/core/hash.js';
+import { errorCode, openTempStore } from '../helpers.js';
+
+const actor = { source: 'sdk' as const };
+let store: Store;
+let main: VaultFs;
+let close: () => void;
+beforeEach(() => {
+  ({ store, fs: main, close } = openTempStore());
+});
+afterEach(() => close());
+
+const fork = (from = 'default', name = 'exp') => (forkVault(store, from, name, actor), new VaultFs(store, name, actor));
+const text = (...lines: string[]) => lines.map((l) => l + '\n').join('');
+const read = (fs: VaultFs, path: string) => fs.readFile(path).toString();
+
+/** Every path of a vault with what it holds: content for files, target for symlinks, mode for all. */
+function tree(fs: VaultFs): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of fs.walk('/')) {
+    const body = e.type === 'f' ? fs.readFile(e.path).toString('base64') : e.type === 'l' ? `-> ${e.target}` : 'dir';
+    out[e.path] = `${e.type} ${(e.mode & 0o7777).toString(8)} ${body}`;
+  }
+  return out;
+}
+
+function versionCount(): number {
+  return (store.db.prepare('SELECT count(*) AS n FROM versions').get() as { n: number }).n;
+}
+
+/** The MERGE_CONFLICT error of a merge, with its report. */
+function conflictOf(fn: () => unknown): MergeReport {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof AvfsError && err.code === 'MERGE_CONFLICT') return err.data as unknown as MergeReport;
+    throw err;
+  }
+  throw new Error('the merge did not conflict');
+}
+
+describe('vault merge', () => {
+  it('clean merge: takes each side’s changes, as versions with op merge after a checkpoint; the fork is untouched', () => {
+    main.writeFile('/keep.txt', 'keep');
+    main.writeFile('/edit.txt', text('1', '2', '3', '4', '5', '6', '7'));
+    main.writeFile('/gone.txt', 'bye');
+    main.mkdir('/dir');
+    main.writeFile('/dir/a', 'a');
+    const exp = fork();
+    exp.writeFile('/edit.txt', text('1', 'TWO', '3', '4', '5', '6', '7'));
+    exp.writeFile('/dir/new', 'new');
+    exp.rm('/gone.txt');
+    exp.chmod('/keep.txt', 0o600);
+    exp.symlink('dir/a', '/link');
+    main.writeFile('/edit.txt', text('1', '2', '3', '4', '5', '6', 'SEVEN'));
+    main.writeFile('/mine.txt', 'mine');
+    const expBefore = tree(exp);
+
+    const r = mergeVaults(store, 'exp', { actor });
+    expect(r.status).toBe('merged');
+    expect(r.target).toBe('default');
+    expect(r.base.from).toBe('fork_point');
+    expect(r.conflicts).toEqual([]);
+    expect(read(main, '/edit.txt')).toBe(text('1', 'TWO', '3', '4', '5', '6', 'SEVEN'));
+    expect(read(main, '/dir/new')).toBe('new');
+    expect(main.exists('/gone.txt')).toBe(false);
+    expect(main.stat('/keep.txt').mode & 0o777).toBe(0o600);
+    expect(main.readlink('/link')).toBe('dir/a');
+    expect(read(main, '/mine.txt')).toBe('mine');
+    expect(Object.fromEntries(r.changes.map((c) => [c.path, [c.action, c.class]]))).toEqual({
+      '/edit.txt': ['modified', 'merged'],
+      '/dir/new': ['added', 'theirs_only'],
+      '/gone.txt': ['deleted', 'theirs_only'],
+      '/keep.txt': ['modified', 'theirs_only'],
+      '/link': ['added', 'theirs_only'],
+    });
+    expect(r.summary).toMatchObject({ added: 2, modified: 2, deleted: 1, ours_only: 1, conflicts: 0 });
+    const ops = store.db.prepare("SELECT DISTINCT op FROM versions WHERE vault_id = (SELECT id FROM vaults WHERE name = 'default') AND id > (SELECT seq FROM merges)").all();
+    expect(ops.map((o: any) => o.op).filter((op: string) => op !== 'touch')).toEqual(['merge']);
+    expect(listCheckpoints(main).map((c) => c.name)).toEqual([r.checkpoint]);
+    expect(tree(exp)).toEqual(expBefore);
+  });
+
+  it('the same change on both sides is taken once, and changes nothing', () => {
+    main.writeFile('/a', 'old');
+    const exp = fork();
+    exp.writeFile('/a', 'same');
+    main.writeFile('/a', 'same');
+    const versions = versionCount();
+    const r = mergeVaults(store, 'exp', { actor });
+    expect(r.summary).toMatchObject({ both_same: 1, added: 0, modified: 0, deleted: 0 });
+    expect(r.checkpoint).toBeNull();
+    expect(versionCount()).toBe(versions);
+  });
+
+  it('a dry run reports exactly what the merge then does, and changes nothing', () => {
+    main.writeFile('/a', text('x', 'y', 'z'));
+    const exp = fork();
+    exp.writeFile('/a', text('X', 'y', 'z'));
+    exp.writeFile('/b', 'b');
+    main.writeFile('/a', text('x', 'y', 'Z'));
+    const versions = versionCount();
+    const dry = mergeVaults(store, 'exp', { actor, dryRun: true });
+    expect(versionCount()).toBe(versions);
+    expect(listCheckpoints(main)).toEqual([]);
+    expect(store.db.prepare('SELECT count(*) AS n FROM merges').get()).toEqual({ n: 0 });
+    const real = mergeVaults(store, 'exp', { actor });
+    expect(real.changes).toEqual(dry.changes);
+    expect(real.summary).toEqual(dry.summary);
+    expect(main.stat('/a').hash).toBe(dry.changes.find((c) => c.path === '/a')!.after!.hash);
+  });
+
+  it('refuses a merge into itself, between unrelated vaults, and an unknown strategy', () => {
+    fork();
+    forkVault(store, 'default', 'other', actor);
+    expect(errorCode(() => mergeVaults(store, 'exp', { actor, into: 'exp' }))).toBe('INVALID_ARGUMENT');
+    expect(errorCode(() => mergeVaults(store, 'default', { actor }))).toBe('USAGE'); // no parent
+    expect(errorCode(() => mergeVaults(store, 'exp', { actor, strategy: 'theirs-ish' as never }))).toBe('INVALID_ARGUMENT');
+    createVault(store, 'lonely', actor);
+    expect(errorCode(() => mergeVaults(store, 'lonely', { actor, into: 'default' }))).toBe('UNRELATED_VAULTS');
+  });
+});
+
+/**
+ * Each conflict class with each strategy. `setup` makes the base in main, forks, then edits both
+ * sides; `expect` gives, per strategy, what main must hold afterwards (the tree of the paths
+ * listed), or 'conflict' when the merge must be refused and change nothing.
+ */
+interface ConflictCase {
+  name: string;
+  kind: string;
+  path: string;
+  setup(main: VaultFs, exp: VaultFs): void;
+  expect: Record<'ours' | 'theirs' | 'union', Record<string, string | null> | 'conflict'>;
+}
+
+const BINARY_BASE = Buffer.from([0, 1, 2, 3]);
+const CASES: ConflictCase[] = [
+  {
+    name: 'conflicting text edits',
+    kind: 'content',
+    path: '/t.txt',
+    setup: (m, e) => {
+      e.writeFile('/t.txt', text('a', 'THEIRS', 'c'));
+      m.writeFile('/t.txt', text('a', 'OURS', 'c'));
+    },
+    expect: {
+      ours: { '/t.txt': text('a', 'OURS', 'c') },
+      theirs: { '/t.txt': text('a', 'THEIRS', 'c') },
+      union: { '/t.txt': text('a', '<<<<<<< default', 'OURS', '=======', 'THEIRS', '>>>>>>> exp', 'c') },
+    },
+  },
+  {
+    name: 'conflicting binary edits',
+    kind: 'content',
+    path: '/bin',
+    setup: (m, e) => {
+      e.writeFile('/bin', Buffer.from([0, 9, 9]));
+      m.writeFile('/bin', Buffer.from([0, 8, 8]));
+    },
+    expect: { ours: { '/bin': '\0\b\b' }, theirs: { '/bin': '\0\t\t' }, union: 'conflict' },
+  },
+  {
+    name: 'added on both sides with different content',
+    kind: 'content',
+    path: '/new.txt',
+    setup: (m, e) => {
+      e.writeFile('/new.txt', 'theirs\n');
+      m.writeFile('/new.txt', 'ours\n');
+    },
+    expect: {
+      ours: { '/new.txt': 'ours\n' },
+      theirs: { '/new.txt': 'theirs\n' },
+      union: { '/new.txt': text('<<<<<<< default', 'ours', '=======', 'theirs', '>>>>>>> exp') },
+    },
+  },
+  {
+    name: 'deleted in ours, edited in theirs',
+    kind: 'delete_edit',
+    path: '/t.txt',
+    setup: (m, e) => {
+      e.writeFile('/t.txt', 'edited\n');
+      m.rm('/t.txt');
+    },
+    expect: { ours: { '/t.txt': null }, theirs: { '/t.txt': 'edited\n' }, union: { '/t.txt': 'edited\n' } },
+  },
+  {
+    name: 'edited in ours, deleted in theirs',
+    kind: 'delete_edit',
+    path: '/t.txt',
+    setup: (m, e) => {
+      e.rm('/t.txt');
+      m.writeFile('/t.txt', 'edited\n');
+    },
+    expect: { ours: { '/t.txt': 'edited\n' }, theirs: { '/t.txt': null }, union: { '/t.txt': 'edited\n' } },
+  },
+  {
+    name: 'a file turned into a directory in ours and a symlink in theirs',
+    kind: 'type',
+    path: '/t.txt',
+    setup: (m, e) => {
+      e.rm('/t.txt');
+      e.symlink('elsewhere', '/t.txt');
+      m.rm('/t.txt');
+      m.mkdir('/t.txt');
+      m.writeFile('/t.txt/inner', 'inner');
+    },
+    expect: { ours: { '/t.txt': 'dir', '/t.txt/inner': 'inner' }, theirs: { '/t.txt': '-> elsewhere', '/t.txt/inner': null }, union: 'conflict' },
+  },
+  {
+    name: 'different mode changes',
+    kind: 'mode',
+    path: '/t.txt',
+    setup: (m, e) => {
+      e.chmod('/t.txt', 0o755);
+      m.chmod('/t.txt', 0o640);
+    },
+    expect: { ours: { '/t.txt': 'mode 640' }, theirs: { '/t.txt': 'mode 755' }, union: { '/t.txt': 'mode 755' } },
+  },
+  {
+    name: 'different tags',
+    kind: 'metadata',
+    path: '/t.txt',
+    setup: (m, e) => {
+      addTags(e, '/t.txt', ['theirs']);
+      addTags(m, '/t.txt', ['ours']);
+    },
+    expect: { ours: { '/t.txt': 'tags ours' }, theirs: { '/t.txt': 'tags theirs' }, union: 'conflict' },
+  },
+  {
+    name: 'a directory deleted in theirs while ours added a file in it',
+    kind: 'delete_edit',
+    path: '/d',
+    setup: (m, e) => {
+      e.rm('/d', { recursive: true });
+      m.writeFile('/d/added', 'added');
+    },
+    expect: {
+      ours: { '/d': 'dir', '/d/old': 'old', '/d/added': 'added' },
+      theirs: { '/d': null, '/d/old': null, '/d/added': null },
+      union: { '/d': 'dir', '/d/old': null, '/d/added': 'added' },
+    },
+  },
+  {
+    name: 'one file renamed to different paths on each side',
+    kind: 'rename',
+    path: '/r.txt',
+    setup: (m, e) => {
+      e.mv('/r.txt', '/theirs.txt');
+      m.mv('/r.txt', '/ours.txt');
+    },
+    expect: {
+      ours: { '/r.txt': null, '/ours.txt': 'renamed\n', '/theirs.txt': null },
+      theirs: { '/r.txt': null, '/ours.txt': null, '/theirs.txt': 'renamed\n' },
+      union: { '/r.txt': null, '/ours.txt': 'renamed\n', '/theirs.txt': 'renamed\n' },
+    },
+  },
+];
+
+/** What a path holds, in the terms CASES use. */
+function holds(fs: VaultFs, path: string, want: string | null): string | null {
+  if (!fs.exists(path)) return null;
+  const e = fs.lstat(path);
+  if (want?.startsWith('mode ')) return `mode ${(e.mode & 0o777).toString(8)}`;
+  if (want?.startsWith('tags ')) return `tags ${getTags(fs, path).tags.join(',')}`;
+  if (e.type === 'd') return 'dir';
+  if (e.type === 'l') return `-> ${e.target}`;
+  return fs.readFile(path).toString('latin1');
+}
+
+function setupCase(c: ConflictCase): VaultFs {
+  main.writeFile('/t.txt', text('a', 'b', 'c'));
+  main.writeFile('/bin', BINARY_BASE);
+  main.writeFile('/r.txt', 'renamed\n');
+  main.writeFile('/d/old', 'old', { parents: true });
+  const exp = fork();
+  c.setup(main, exp);
+  return exp;
+}
+
+describe('each conflict class with each strategy', () => {
+  for (const c of CASES) {
+    it(`${c.name}: fail refuses and lists it with base, ours and theirs`, () => {
+      setupCase(c);
+      const before = tree(main);
+      const versions = versionCount();
+      const report = conflictOf(() => mergeVaults(store, 'exp', { actor }));
+      const conflict = report.conflicts.find((x) => x.path === c.path)!;
+      expect(conflict, JSON.stringify(report.conflicts)).toBeDefined();
+      expect(conflict.kind).toBe(c.kind);
+      expect(conflict.resolution).toBeNull();
+      expect(conflict.base === null && conflict.ours === null && conflict.theirs === null).toBe(false);
+      expect(tree(main)).toEqual(before);
+      expect(versionCount()).toBe(versions);
+      expect(listCheckpoints(main)).toEqual([]);
+    });
+    for (const strategy of ['ours', 'theirs', 'union'] as const) {
+      it(`${c.name}: --strategy ${strategy}`, () => {
+        setupCase(c);
+        const want = c.expect[strategy];
+        if (want === 'conflict') {
+          const before = tree(main);
+          const report = conflictOf(() => mergeVaults(store, 'exp', { actor, strategy }));
+          expect(report.conflicts.find((x) => x.path === c.path)!.resolution).toBeNull();
+          expect(tree(main)).toEqual(before);
+          return;
+        }
+        const r = mergeVaults(store, 'exp', { actor, strategy });
+        expect(r.conflicts.find((x) => x.path === c.path)).toMatchObject({ kind: c.kind, resolution: strategy });
+        for (const [path, value] of Object.entries(want)) expect(holds(main, path, value), path).toBe(value);
+      });
+    }
+  }
+
+  it('a binary conflict says binary and has no hunks; a text one has the conflicting hunk with each side’s lines', () => {
+    main.writeFile('/bin', BINARY_BASE);
+    main.writeFile('/t.txt', text('a', 'b', 'c'));
+    const exp = fork();
+    exp.writeFile('/bin', Buffer.from([0, 9]));
+    exp.writeFile('/t.txt', text('a', 'THEIRS', 'c'));
+    main.writeFile('/bin', Buffer.from([0, 8]));
+    main.writeFile('/t.txt', text('a', 'OURS', 'c'));
+    const r = mergeVaults(store, 'exp', { actor, dryRun: true });
+    expect(r.status).toBe('conflicts');
+    const bin = r.conflicts.find((c) => c.path === '/bin')!;
+    expect(bin).toMatchObject({ kind: 'content', binary: true, hunks: [] });
+    expect([bin.base!.hash, bin.ours!.hash, bin.theirs!.hash]).toEqual([hashBytes(BINARY_BASE), main.stat('/bin').hash, exp.stat('/bin').hash]);
+    const t = r.conflicts.find((c) => c.path === '/t.txt')!;
+    expect(t).toMatchObject({ binary: false, hunks: [{ base_start: 2, base: ['b'], ours: ['OURS'], theirs: ['THEIRS'] }] });
+  });
+});
+
+describe('renames', () => {
+  it('a rename in theirs carries an edit made in ours to the new path', () => {
+    main.writeFile('/src/old.ts', text('1', '2', '3', '4', '5'), { parents: true });
+    const exp = fork();
+    exp.mv('/src/old.ts', '/src/new.ts');
+    main.writeFile('/src/old.ts', text('1', '2', '3', '4', 'FIVE'));
+    const r = mergeVaults(store, 'exp', { actor });
+    expect(main.exists('/src/old.ts')).toBe(false);
+    expect(read(main, '/src/new.ts')).toBe(text('1', '2', '3', '4', 'FIVE'));
+    expect(r.changes.find((c) => c.path === '/src/new.ts')).toMatchObject({ action: 'added', class: 'renamed', renamed_from: '/src/old.ts' });
+  });
+
+  it('a rename in ours takes an edit made in theirs, merged with ours’ own edit of the moved file', () => {
+    main.writeFile('/old.ts', text('1', '2', '3', '4', '5'));
+    const exp = fork();
+    exp.writeFile('/old.ts', text('ONE', '2', '3', '4', '5'));
+    main.mv('/old.ts', '/new.ts');
+    main.chmod('/new.ts', 0o755);
+    const r = mergeVaults(store, 'exp', { actor });
+    expect(main.exists('/old.ts')).toBe(false);
+    expect(read(main, '/new.ts')).toBe(text('ONE', '2', '3', '4', '5'));
+    expect(main.stat('/new.ts').mode & 0o777).toBe(0o755);
+    expect(r.changes.map((c) => [c.path, c.class])).toEqual([['/new.ts', 'renamed']]);
+  });
+});
+
+describe('merging again', () => {
+  it('a second merge is a no-op, and a later one merges only the new work', () => {
+    main.writeFile('/a', text('a1', 'a2', 'a3'));
+    main.writeFile('/b', 'b');
+    const exp = fork();
+    exp.writeFile('/a', text('A1', 'a2', 'a3'));
+    const first = mergeVaults(store, 'exp', { actor });
+    expect(first.status).toBe('merged');
+    const versions = versionCount();
+    const again = mergeVaults(store, 'exp', { actor });
+    expect(again).toMatchObject({ status: 'up_to_date', checkpoint: null, merge_id: null, changes: [], conflicts: [] });
+    expect(versionCount()).toBe(versions);
+    // main edits what it merged: that is ours' work now, not a conflict with the fork's old edit
+    main.writeFile('/a', text('A1', 'a2', 'MAIN'));
+    exp.writeFile('/b', 'fork b');
+    const third = mergeVaults(store, 'exp', { actor });
+    expect(third.base).toMatchObject({ from: 'merge', merge_id: first.merge_id, vault: 'exp' });
+    expect(third.changes.map((c) => c.path)).toEqual(['/b']);
+    expect(read(main, '/a')).toBe(text('A1', 'a2', 'MAIN'));
+    expect(read(main, '/b')).toBe('fork b');
+  });
+
+  it('a conflict resolved with a strategy is not raised again by the next merge', () => {
+    main.writeFile('/a', 'base\n');
+    const exp = fork();
+    exp.writeFile('/a', 'theirs\n');
+    main.writeFile('/a', 'ours\n');
+    mergeVaults(store, 'exp', { actor, strategy: 'ours' });
+    exp.writeFile('/other', 'x');
+    const next = mergeVaults(store, 'exp', { actor });
+    expect(next.conflicts).toEqual([]);
+    expect(read(main, '/a')).toBe('ours\n');
+  });
+
+  it('merging the parent back into the fork after a merge brings only the parent’s own work', () => {
+    main.writeFile('/a', 'a');
+    const exp = fork();
+    main.writeFile('/main-only', 'm');
+    exp.writeFile('/a', 'fork a');
+    mergeVaults(store, 'exp', { actor });
+    const r = mergeVaults(store, 'default', { actor, into: 'exp' });
+    expect(r.base.from).toBe('merge');
+    expect(r.changes.map((c) => [c.path, c.action])).toEqual([['/main-only', 'added']]);
+    expect(tree(exp)).toEqual(tree(main));
+  });
+
+  it('merges between siblings through their common parent', () => {
+    main.writeFile('/a', text('1', '2', '3', '4', '5'));
+    const one = fork('default', 'one');
+    const two = fork('default', 'two');
+    one.writeFile('/a', text('ONE', '2', '3', '4', '5'));
+    two.writeFile('/a', text('1', '2', '3', '4', 'FIVE'));
+    const r = mergeVaults(store, 'one', { actor, into: 'two' });
+    expect(r.base).toMatchObject({ vault: 'default', from: 'fork_point' });
+    expect(read(two, '/a')).toBe(text('ONE', '2', '3', '4', 'FIVE'));
+  });
+
+  it('the recorded base survives prune: a later merge still sees what was merged', () => {
+    main.writeFile('/a', text('1', '2', '3'));
+    const exp = fork();
+    exp.writeFile('/a', text('ONE', '2', '3'));
+    mergeVaults(store, 'exp', { actor });
+    exp.writeFile('/a', text('ONE', '2', 'THREE'));
+    exp.writeFile('/a', text('ONE', 'TWO', 'THREE'));
+    main.writeFile('/z', 'z');
+    for (const vault of ['default', 'exp']) prune(store, { scope: { vault }, keep: 1, actor });
+    const r = mergeVaults(store, 'exp', { actor });
+    expect(r.conflicts).toEqual([]);
+    expect(read(main, '/a')).toBe(text('ONE', 'TWO', 'THREE'));
+  });
+});
+
+describe('merge undo', () => {
+  it('puts every merged path back, and the next merge starts again from the fork point', () => {
+    main.writeFile('/a', 'a');
+    main.writeFile('/d/x', 'x', { parents: true });
+    const exp = fork();
+    exp.writeFile('/a', 'fork a');
+    exp.writeFile('/new/deep/file', 'n', { parents: true });
+    exp.rm('/d', { recursive: true });
+    const before = tree(main);
+    const merged = mergeVaults(store, 'exp', { actor });
+    expect(tree(main)).not.toEqual(before);
+    const undo = undoMerge(store, 'exp', { actor });
+    expect(undo.merge_id).toBe(merged.merge_id);
+    expect(tree(main)).toEqual(before);
+    expect(mergeVaults(store, 'exp', { actor, dryRun: true }).base.from).toBe('fork_point');
+    expect(errorCode(() => undoMerge(store, 'exp', { actor }))).toBe('MERGE_NOT_FOUND');
+  });
+
+  it('refuses when a merged path changed since (CONFLICT), and --force puts back the state before the merge', () => {
+    main.writeFile('/a', 'a');
+    const exp = fork();
+    exp.writeFile('/a', 'fork a');
+    exp.writeFile('/dir/f', 'f', { parents: true });
+    const before = tree(main);
+    mergeVaults(store, 'exp', { actor });
+    main.writeFile('/dir/later', 'later');
+    expect(errorCode(() => undoMerge(store, 'exp', { actor }))).toBe('CONFLICT');
+    main.rm('/dir/later');
+    main.writeFile('/a', 'edited after');
+    expect(errorCode(() => undoMerge(store, 'exp', { actor }))).toBe('CONFLICT');
+    undoMerge(store, 'exp', { actor, force: true });
+    expect(tree(main)).toEqual(before);
+  });
+
+  it('the checkpoint saved before the merge restores the same state', () => {
+    main.writeFile('/a', 'a');
+    const exp = fork();
+    exp.writeFile('/a', 'fork a');
+    const before = tree(main);
+    const r = mergeVaults(store, 'exp', { actor });
+    restoreCheckpoint(main, r.checkpoint!);
+    expect(tree(main)).toEqual(before);
+  });
+});
+
+describe('diff --vault shares the merge’s comparison core', () => {
+  it('reports the same differences as comparing every entry', () => {
+    for (let i = 0; i < 50; i++) main.writeFile(`/d${i % 5}/f${i}`, `file ${i}`, { parents: true });
+    const exp = fork();
+    exp.writeFile('/d1/f1', 'changed');
+    exp.rm('/d2', { recursive: true });
+    exp.chmod('/d3/f3', 0o600);
+    main.writeFile('/d4/f4', 'main changed');
+    main.writeFile('/fresh', 'fresh');
+    const viaLineage = diffTreeSources(main, { vault: 'exp' }, { current: true });
+    // The full comparison, by hand: every path of both trees.
+    const a = tree(exp);
+    const b = tree(main);
+    const expected = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((p) => a[p] !== b[p]).sort();
+    expect(viaLineage.files.map((f) => f.path).sort()).toEqual(expected);
+    // exp (the old side) deleted /d2 and its 10 files; main added /fresh
+    expect(viaLineage.summary).toEqual({ added: 12, modified: 3, deleted: 0 });
+  });
+});
