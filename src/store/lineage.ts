@@ -1,7 +1,7 @@
 import { AvfsError } from '../errors.js';
 import type { MergeState, PathTriple } from '../core/merge-tree.js';
 import { ancestors, descendantRange } from '../core/paths.js';
-import { getEntry, iterateDescendants, type Entry } from './entries.js';
+import { entriesWithHash, getEntry, iterateDescendants, type Entry } from './entries.js';
 import { historyChain, stateAt, type HistorySegment, type PathState } from './history.js';
 import type { Store } from './store.js';
 import { vaultById, type VaultRow } from './vaults.js';
@@ -124,6 +124,8 @@ export interface TripleSource {
   theirs(path: string): MergeState | null;
   /** Paths strictly below a directory of one side (to complete a subtree that ends deleted or replaced). */
   below(side: 'ours' | 'theirs', dir: string): Iterable<string>;
+  /** Paths of one side holding this content (where a file that side deleted may have moved). */
+  withHash(side: 'ours' | 'theirs', hash: string): Iterable<string>;
 }
 
 /** Reads the three states of two related vaults. */
@@ -135,14 +137,17 @@ export function vaultTriples(store: Store, ours: VaultRow, theirs: VaultRow, lin
     below: function* (side, dir) {
       for (const e of iterateDescendants(store, side === 'ours' ? ours : theirs, dir)) yield e.path;
     },
+    withHash: (side, hash) => entriesWithHash(store, side === 'ours' ? ours : theirs, hash).map((e) => e.path),
   };
 }
 
 /**
  * The triples a merge needs: every path in `changed`, every ancestor of one (a directory a
- * change lies in), and, where one side has a directory that the other deleted or replaced, that
- * side's whole subtree there (the merge may have to remove or keep all of it). `root` is never
- * removed, so it is only included when changed itself.
+ * change lies in); where one side has a directory that the other deleted or replaced, that side's
+ * whole subtree there (the merge may have to remove or keep all of it); and where a side deleted
+ * a file of the base, that side's paths with the same content (it may have moved it before the
+ * last merge, which the changes since do not show). `root` is never removed, so it is only
+ * included when changed itself.
  */
 export function collectTriples(source: TripleSource, changed: Iterable<string>, root = '/'): Map<string, PathTriple> {
   const triples = new Map<string, PathTriple>();
@@ -152,17 +157,21 @@ export function collectTriples(source: TripleSource, changed: Iterable<string>, 
     return true;
   };
   const pending: string[] = [];
-  for (const path of changed) {
+  const within = (p: string) => root === '/' || p === root || p.startsWith(root + '/');
+  const addWithDirs = (path: string) => {
     if (add(path)) pending.push(path);
-    for (const dir of ancestors(path)) if (dir !== root && (root === '/' || dir.startsWith(root + '/')) && add(dir)) pending.push(dir);
-  }
+    for (const dir of ancestors(path)) if (dir !== root && within(dir) && add(dir)) pending.push(dir);
+  };
+  for (const path of changed) addWithDirs(path);
   while (pending.length > 0) {
     const path = pending.pop()!;
     const t = triples.get(path)!;
     for (const side of ['ours', 'theirs'] as const) {
       const other = side === 'ours' ? t.theirs : t.ours;
-      if (t[side]?.type !== 'd' || other?.type === 'd') continue;
-      for (const p of source.below(side, path)) if (add(p)) pending.push(p);
+      if (t[side]?.type === 'd' && other?.type !== 'd') for (const p of source.below(side, path)) if (add(p)) pending.push(p);
+      if (!t[side] && t.base?.type === 'f' && t.base.size > 0 && t.base.hash) {
+        for (const p of source.withHash(side, t.base.hash)) if (within(p)) addWithDirs(p);
+      }
     }
   }
   return triples;
