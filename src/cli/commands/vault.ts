@@ -1,8 +1,11 @@
 import { Command } from 'commander';
 import chalk from 'chalk';
 import { z } from 'zod/v3';
+import { AvfsError } from '../../errors.js';
 import { action, examples } from '../command.js';
-import { formatBytes, table } from '../output.js';
+import { formatBytes, table, type Output } from '../output.js';
+import { mergeVaults, undoMerge, type MergeReport, type UndoReport } from '../../store/merge.js';
+import { STRATEGIES } from '../../core/merge-tree.js';
 import {
   createVault,
   currentVaultName,
@@ -129,12 +132,78 @@ const info = new Command('info')
     }),
   );
 
+const merge = new Command('merge')
+  .description(
+    "merge a vault's work into its parent (or --into another related vault), three-way: each path changed on one side since the base is taken, " +
+      'text edits on both sides are merged by lines, and everything else changed differently on both sides is a conflict. ' +
+      'With --strategy fail (the default) a conflict stops the merge and nothing is applied; ours/theirs take one side for each conflict; ' +
+      'union keeps both (text with conflict markers). A merge runs in one transaction after an automatic checkpoint (before-merge-…), ' +
+      'and the next merge of the same vaults starts where this one ended. See README "Merging".',
+  )
+  .argument('<source>', 'vault to merge from (its work is "theirs")')
+  .option('--into <vault>', 'vault to merge into ("ours"; default: the parent of <source>)')
+  .option('--strategy <name>', `how conflicts are resolved: ${STRATEGIES.join(', ')}`, 'fail')
+  .option('-n, --dry-run', 'report exactly what the merge would do, change nothing')
+  .option('--undo', 'undo the last merge of <source> into the vault (refused if merged paths changed since)')
+  .option('-f, --force', 'with --undo: put the whole vault back as it was before the merge even if merged paths changed since')
+  .addHelpText(
+    'after',
+    examples([
+      'avfs vault fork main try && avfs --vault try write /notes.md "idea"',
+      'avfs vault merge try --dry-run            # what would change, and every conflict',
+      'avfs vault merge try                      # into main; stops on conflicts (exit 4)',
+      'avfs vault merge try --strategy theirs --json',
+      'avfs vault merge main --into try          # bring main\'s new work into the fork',
+      'avfs vault merge try --undo',
+    ]),
+  )
+  .action(
+    action({
+      options: z.object({
+        into: z.string().optional(),
+        strategy: z.enum(STRATEGIES as [string, ...string[]]),
+        dryRun: z.boolean().optional(),
+        undo: z.boolean().optional(),
+        force: z.boolean().optional(),
+      }),
+      run: ([source], opts, ctx): MergeResult => {
+        if (opts.undo) {
+          if (opts.dryRun) throw new AvfsError('USAGE', '--undo and --dry-run do not go together');
+          return { undo: true, ...undoMerge(ctx.store, source!, { into: opts.into, force: !!opts.force, actor: ctx.actor }) };
+        }
+        if (opts.force) throw new AvfsError('USAGE', '--force goes with --undo');
+        return { undo: false, ...mergeVaults(ctx.store, source!, { into: opts.into, strategy: opts.strategy as never, dryRun: !!opts.dryRun, actor: ctx.actor }) };
+      },
+      render: (r, out) => (r.undo ? out.info(`undid merge ${r.merge_id} of ${r.source} into ${r.target}: ${r.restored} path(s) put back`) : renderMerge(r, out)),
+    }),
+  );
+
+type MergeResult = ((MergeReport & { undo: false }) | (UndoReport & { undo: true })) & Record<string, unknown>;
+
+const MARK = { added: chalk.green('A'), modified: chalk.yellow('M'), deleted: chalk.red('D') } as const;
+
+function renderMerge(r: MergeReport, out: Output): void {
+  for (const c of r.changes) out.data(`${MARK[c.action]}  ${c.path}${c.renamed_from ? chalk.dim(` (moved from ${c.renamed_from})`) : ''}${c.class === 'merged' ? chalk.dim(' (merged)') : ''}
+`);
+  for (const c of r.conflicts) {
+    const how = c.resolution ? `resolved: ${c.resolution}` : chalk.red('unresolved');
+    out.data(`${chalk.red('C')}  ${c.path}  ${c.kind}${c.binary ? ' (binary)' : ''}, ${how}
+`);
+  }
+  const s = r.summary;
+  const counts = `${s.added} added, ${s.modified} modified, ${s.deleted} deleted, ${s.conflicts} conflict(s)`;
+  if (r.status === 'up_to_date') out.info(`${r.target} already has everything from ${r.source}`);
+  else if (r.dry_run) out.info(`dry run, nothing changed: merging ${r.source} into ${r.target} would ${r.status === 'conflicts' ? `stop on ${s.unresolved} unresolved conflict(s)` : `apply ${counts}`}`);
+  else out.info(`merged ${r.source} into ${r.target}: ${counts}${r.checkpoint ? ` (undo: avfs vault merge ${r.source} --undo, or checkpoint restore ${r.checkpoint})` : ''}`);
+}
+
 export const vaultCommand = new Command('vault')
-  .description('create, list, choose, fork and delete vaults')
+  .description('create, list, choose, fork, merge and delete vaults')
   .addCommand(create)
   .addCommand(list)
   .addCommand(use)
   .addCommand(fork)
   .addCommand(del)
   .addCommand(info)
-  .addHelpText('after', examples(['avfs vault create work --use', 'avfs vault fork work work-try --use', 'avfs vault list']));
+  .addCommand(merge)
+  .addHelpText('after', examples(['avfs vault create work --use', 'avfs vault fork work work-try --use', 'avfs vault merge work-try', 'avfs vault list']));
