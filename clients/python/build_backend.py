@@ -7,8 +7,8 @@ package, which a fresh virtual environment lacks (Python 3.12+ lacks setuptools 
 backend needs nothing, so the plain command works offline with any pip >= 21.3 on Python >= 3.9.
 
 It writes a ``py3-none-any`` wheel (the ``agentvfs`` package and the ``.dist-info`` files the
-wheel format requires), an editable wheel (a ``.pth`` file pointing at this directory), and an
-sdist. The version is read from ``agentvfs/__init__.py``, the one place it is kept.
+wheel format requires), an editable wheel (a ``.pth`` file pointing at ``src/``), and an
+sdist. The version is read from ``src/agentvfs/__init__.py``, the one place it is kept.
 """
 
 import base64
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parent
+SRC = ROOT / "src"
 NAME = "agentvfs"
 SUMMARY = "Python client for avfs: versioned vaults, checkpoints and the proxy boundary, through the avfs CLI's JSON contract."
 REQUIRES_PYTHON = ">=3.9"
@@ -28,7 +29,7 @@ SDIST_FILES = ["pyproject.toml", "build_backend.py", "README.md"]
 
 
 def _version() -> str:
-    match = re.search(r'^__version__ = "([^"]+)"$', (ROOT / NAME / "__init__.py").read_text("utf-8"), re.M)
+    match = re.search(r'^__version__ = "([^"]+)"$', (SRC / NAME / "__init__.py").read_text("utf-8"), re.M)
     if match is None:
         raise RuntimeError(f"no __version__ in {NAME}/__init__.py")
     return match.group(1)
@@ -50,8 +51,8 @@ def _metadata() -> bytes:
 
 
 def _package_files() -> List[Tuple[str, bytes]]:
-    files = sorted(p for p in (ROOT / NAME).rglob("*") if p.is_file() and p.suffix in (".py", ".typed"))
-    return [(p.relative_to(ROOT).as_posix(), p.read_bytes()) for p in files]
+    files = sorted(p for p in (SRC / NAME).rglob("*") if p.is_file() and p.suffix in (".py", ".typed"))
+    return [(p.relative_to(SRC).as_posix(), p.read_bytes()) for p in files]
 
 
 def _dist_info() -> str:
@@ -86,14 +87,14 @@ def build_wheel(wheel_directory: str, config_settings: Optional[Dict[str, str]] 
 
 
 def build_editable(wheel_directory: str, config_settings: Optional[Dict[str, str]] = None, metadata_directory: Optional[str] = None) -> str:
-    return _write_wheel(wheel_directory, [(f"_{NAME}_editable.pth", f"{ROOT}\n".encode("utf-8"))])
+    return _write_wheel(wheel_directory, [(f"_{NAME}_editable.pth", f"{SRC}\n".encode("utf-8"))])
 
 
 def build_sdist(sdist_directory: str, config_settings: Optional[Dict[str, str]] = None) -> str:
     base = f"{NAME}-{_version()}"
     members = [(f"{base}/PKG-INFO", _metadata())]
     members += [(f"{base}/{name}", (ROOT / name).read_bytes()) for name in SDIST_FILES]
-    members += [(f"{base}/{name}", data) for name, data in _package_files()]
+    members += [(f"{base}/src/{name}", data) for name, data in _package_files()]
     with tarfile.open(Path(sdist_directory) / f"{base}.tar.gz", "w:gz", format=tarfile.PAX_FORMAT) as sdist:
         for name, data in members:
             member = tarfile.TarInfo(name)

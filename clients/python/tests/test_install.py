@@ -1,4 +1,4 @@
-"""Which CLI the client runs (agentvfs/cli.py documents the order), and installing the package
+"""Which CLI the client runs (src/agentvfs/cli.py documents the order), and installing the package
 with pip from the checkout, offline."""
 
 import os

@@ -6,7 +6,7 @@ Which CLI runs, in this order (the first that applies wins):
    is run with ``node``), or a sequence of strings used as the argv prefix as is
    (``["node", "/src/avfs/bin/avfs.js"]``);
 2. ``avfs`` on ``PATH`` (``npm link`` or a global ``npm install`` put it there);
-3. when this package is imported from an avfs checkout (``clients/python`` of the repository,
+3. when this package is imported from an avfs checkout (``clients/python/src`` of the repository,
    for example installed with ``pip install -e``), that checkout's ``bin/avfs.js`` run with
    ``node`` (it needs ``npm run build`` first).
 
@@ -40,10 +40,11 @@ def _node() -> str:
 
 
 def _checkout_script() -> Optional[Path]:
-    """``bin/avfs.js`` of the repository this package sits in (clients/python/agentvfs/), if any."""
-    root = Path(__file__).resolve().parents[3]
+    """``bin/avfs.js`` of the avfs checkout this module is part of, if it is (not a copy installed elsewhere)."""
+    here = Path(__file__).resolve()
+    root = here.parents[4]  # <root>/clients/python/src/agentvfs/cli.py
     script = root / "bin" / "avfs.js"
-    return script if script.is_file() and (root / "clients" / "python" / "agentvfs").is_dir() else None
+    return script if here == root / "clients" / "python" / "src" / "agentvfs" / "cli.py" and script.is_file() else None
 
 
 def resolve_binary(binary: Optional[Binary] = None) -> List[str]:
