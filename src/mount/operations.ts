@@ -6,7 +6,7 @@ import { getEntry, listChildren, setTimes, vaultUsage, type Entry } from '../sto
 import type { VaultFs } from '../store/vault-fs.js';
 import { currentSeq, type VaultRow } from '../store/vaults.js';
 import { errnoCode, type Fuse } from './fuse.js';
-import { O_ACCMODE, O_APPEND, O_RDONLY, type OpenFile, type OpenFiles } from './open-files.js';
+import { O_ACCMODE, O_APPEND, O_RDONLY, type OpenFile, type OpenFiles, type ShownAttributes } from './open-files.js';
 
 /**
  * The FUSE operations of a mounted vault, as fuse-native calls them: one JS thread serves every
@@ -90,38 +90,30 @@ export function createOperations(ctx: MountContext): FuseOperations {
 
   const entry = (path: string) => getEntry(store, vaultId, path);
 
-  function entryStat(e: Entry, open?: OpenFile): FuseStat {
-    // Directories report 4096 like most local filesystems (tools copying a "file" of size 0 skip reading it).
-    const size = open?.materialized ? open.size : e.type === 'd' ? DIR_SIZE : e.size;
+  function toStat(type: Entry['type'], ino: number, a: ShownAttributes): FuseStat {
     return {
-      mode: TYPE_BITS[e.type] | e.mode,
+      mode: TYPE_BITS[type] | a.mode,
       uid,
       gid,
-      size,
+      size: a.size,
       nlink: 1,
-      ino: e.ino,
+      ino,
       blksize: BLKSIZE,
-      blocks: Math.ceil(size / 512),
-      atime: clampTime(open ? open.atime : e.atime),
-      mtime: clampTime(open ? open.mtime : e.mtime),
-      ctime: clampTime(open && open.ctime > e.ctime ? open.ctime : e.ctime),
+      blocks: Math.ceil(a.size / 512),
+      atime: clampTime(a.atime),
+      mtime: clampTime(a.mtime),
+      ctime: clampTime(a.ctime),
     };
   }
 
-  function fileStat(f: OpenFile): FuseStat {
-    return {
-      mode: S_IFREG | f.mode,
-      uid,
-      gid,
-      size: f.size,
-      nlink: 1,
-      ino: f.ino,
-      blksize: BLKSIZE,
-      blocks: Math.ceil(f.size / 512),
-      atime: clampTime(f.atime),
-      mtime: clampTime(f.mtime),
-      ctime: clampTime(f.ctime),
-    };
+  function entryStat(e: Entry): FuseStat {
+    if (e.type !== 'd') return toStat(e.type, e.ino, e);
+    // Directories report 4096 like most local filesystems (tools copying a "file" of size 0 skip
+    // reading it). A file created in one but not stored yet changed it when it was created: show
+    // the time persisting it will give the directory (putEntry's createdAt), unless it changed since.
+    const created = files.lastCreatedIn(e.path);
+    const changed = created > e.ctime ? { mtime: created, ctime: created } : undefined;
+    return toStat('d', e.ino, { ...e, size: DIR_SIZE, ...changed });
   }
 
   /** The live (not orphaned) open file at a path. */
@@ -173,7 +165,7 @@ export function createOperations(ctx: MountContext): FuseOperations {
         const f = files.get(path);
         if (f) {
           const e = f.pending || f.orphan ? undefined : entry(path);
-          return cb(0, e ? entryStat(e, f) : fileStat(f));
+          return cb(0, toStat('f', f.ino, files.shown(f, e)));
         }
         const e = entry(path);
         if (!e) return cb(ENOENT);
@@ -458,9 +450,13 @@ export function createOperations(ctx: MountContext): FuseOperations {
       try {
         if (ctx.readOnly) return cb(EROFS);
         const f = openAt(path);
-        if (f) f.mode = mode & 0o7777;
-        if (f?.pending) return cb(0);
+        if (f?.pending) {
+          f.mode = mode & 0o7777;
+          f.ctime = Date.now();
+          return cb(0);
+        }
         if (!entry(path)) return cb(ENOENT);
+        // A stored file's mode lives in its entry, open or not (OpenFiles.shown).
         fs.chmod(path, mode & 0o7777);
         cb(0);
       } catch (err) {
@@ -480,16 +476,17 @@ export function createOperations(ctx: MountContext): FuseOperations {
         // -1 is UTIME_OMIT (patched binding): keep that time as it is.
         const a = atime === -1 ? null : atime;
         const m = mtime === -1 ? null : mtime;
+        const t = Date.now(); // one ctime for the open file and its entry (nothing moves on close)
         const f = files.get(path);
         if (f) {
           if (a !== null) f.atime = a;
           if (m !== null) f.mtime = m;
-          f.ctime = Date.now();
+          f.ctime = t;
           if (f.pending || f.orphan) return cb(0);
         }
         if (!entry(path)) return cb(ENOENT);
         // setTimes, not VaultFs.utimes: the path may be a symlink itself (touch -h), never followed here.
-        store.mutate(() => setTimes(store, vaultId, path, a, m));
+        store.mutate(() => setTimes(store, vaultId, path, a, m, t));
         cb(0);
       } catch (err) {
         cb(errno(err, 'utimens', path));
