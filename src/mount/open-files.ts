@@ -4,9 +4,10 @@ import { AvfsError, isADirectory, notADirectory, notFound } from '../errors.js';
 import { dirname, isWithin, rebase } from '../core/paths.js';
 import { audit } from '../store/audit.js';
 import { contentChunks, putContent, putContentFromFd, readContent, type ContentRef } from '../store/blobs.js';
-import { getEntry, putEntry, reserveInos, setTimes, type Entry } from '../store/entries.js';
+import { getEntry, lastVersion, putEntry, reserveInos, setTimes, type Entry } from '../store/entries.js';
 import type { VaultFs } from '../store/vault-fs.js';
-import { now } from '../store/store.js';
+import type { VaultRow } from '../store/vaults.js';
+import { now, type Store } from '../store/store.js';
 
 /**
  * Files open through the mount. All handles on one path share one OpenFile (so they see each
@@ -24,6 +25,12 @@ import { now } from '../store/store.js';
  *
  * What the kernel sees of an open file (`shown`) is exactly what persisting it stores, so no
  * attribute moves when the file is closed (tar c compares them before and after reading a file).
+ *
+ * Someone else (the CLI, another mount) may rewrite a stored file while it is open here. As with
+ * two processes on one local file, a file with no unsaved writes follows the store (`follow`):
+ * reads see the new content and an append lands after it. A file with unsaved writes keeps its
+ * own content; persisting it then makes it the newer version, and that version's detail names
+ * the one it replaced (`replaced`), which stays in history. No byte nobody wrote is ever made up.
  */
 
 export type OpenFileState = 'open' | 'dirty' | 'persisting' | 'flushed';
@@ -59,6 +66,8 @@ export class OpenFile {
   spill: { path: string; fd: number } | null = null;
   /** When a file created through the mount was created (its directory changed then, as the kernel saw it). */
   createdAt: number | undefined;
+  /** The stored content changed under this open file: pages the kernel cached for it may be old. */
+  pageCacheStale = false;
 
   constructor(
     public path: string,
@@ -193,10 +202,8 @@ export class OpenFiles {
     if (!file) {
       file = new OpenFile(entry.path, entry.ino, entry.mode, false, { hash: entry.hash, size: entry.size }, entry.atime, entry.mtime, entry.ctime);
       this.byPath.set(entry.path, file);
-    } else if (!file.materialized && !file.pending && file.state === 'open') {
-      // Clean: follow changes made outside the mount (the CLI) since the file was first opened.
-      file.baseHash = entry.hash;
-      file.size = entry.size;
+    } else {
+      this.follow(file, entry);
     }
     return this.addHandle(file, flags);
   }
@@ -234,7 +241,7 @@ export class OpenFiles {
     if (--file.refs > 0) return;
     try {
       this.persist(file);
-      if (file.orphan) this.kernelContent.delete(file.path);
+      if (file.orphan || file.pageCacheStale) this.kernelContent.delete(file.path);
       else this.remember(file.path, file.baseHash);
     } catch (err) {
       this.kernelContent.delete(file.path); // the kernel saw writes the store refused
@@ -248,9 +255,15 @@ export class OpenFiles {
   /**
    * Whether an open of `file` (whose stored content is `hash`) may keep the kernel's page cache:
    * yes when another handle is open (the pages are the shared working state) or when the kernel
-   * last saw exactly this content.
+   * last saw exactly this content; never when the content changed under the open file (an open
+   * that does not keep the cache drops every cached page of the file).
    */
   keepCache(file: OpenFile, hash: string | null): boolean {
+    if (file.pageCacheStale) {
+      file.pageCacheStale = false;
+      this.remember(file.path, hash);
+      return false;
+    }
     if (file.refs > 1) return true;
     const keep = this.kernelContent.has(file.path) && this.kernelContent.get(file.path) === hash;
     this.remember(file.path, hash);
@@ -392,7 +405,7 @@ export class OpenFiles {
     return file.spill;
   }
 
-  // ---- what the kernel sees ------------------------------------------------------------------
+  // ---- what the kernel sees, and outside changes --------------------------------------------
 
   /**
    * What the kernel is shown for an open file, and exactly what persisting it stores: the working
@@ -409,6 +422,28 @@ export class OpenFiles {
       mtime: file.mtime,
       ctime: stored ? Math.max(file.ctime, stored.ctime) : file.ctime,
     };
+  }
+
+  /**
+   * Brings an open file with no unsaved writes up to date with its stored entry, which someone
+   * else may have rewritten since (see the header): its reads, size and appends then follow the
+   * new content. A clean working copy is dropped; the next write starts from the new content.
+   * `stored` is the entry when the caller has just read it.
+   */
+  follow(file: OpenFile, stored?: Entry): void {
+    if (file.unsaved || file.orphan) return;
+    const entry = stored ?? getEntry(this.store, this.vaultId, file.path);
+    if (entry?.type !== 'f') return;
+    if (entry.hash !== file.baseHash) {
+      this.dropWorkingCopy(file);
+      file.baseHash = entry.hash;
+      file.pageCacheStale = true;
+    }
+    file.size = entry.size;
+    file.mode = entry.mode;
+    file.atime = entry.atime;
+    file.mtime = entry.mtime;
+    file.ctime = entry.ctime;
   }
 
   // ---- persisting --------------------------------------------------------------------------
@@ -454,6 +489,7 @@ export class OpenFiles {
         const old = getEntry(store, vault.id, file.path);
         if (old?.type === 'd') throw isADirectory(file.path);
         shown = this.shown(file, old);
+        const replaced = replacedVersion(store, vault, file, old);
         putEntry(
           store,
           vault,
@@ -468,7 +504,12 @@ export class OpenFiles {
             atime: shown.atime,
             ino: old ? undefined : file.ino,
           },
-          { op: old ? 'write' : 'create', actor: fs.actor, at: { ctime: shown.ctime, createdAt: file.createdAt } },
+          {
+            op: old ? 'write' : 'create',
+            actor: fs.actor,
+            at: { ctime: shown.ctime, createdAt: file.createdAt },
+            detail: replaced === undefined ? undefined : { replaced },
+          },
         );
         audit(store, fs.actor, 'write', fs.name, { path: file.path, size: content.size });
       });
@@ -555,6 +596,16 @@ export class OpenFiles {
     }
     return this.inoNext++;
   }
+}
+
+/**
+ * The version of someone else's that persisting `file` replaces, if any: the stored file was
+ * created, rewritten or removed outside this open file since its content was taken from the store.
+ */
+function replacedVersion(store: Store, vault: VaultRow, file: OpenFile, old: Entry | undefined): number | undefined {
+  if (file.pending) return old?.version;
+  if (!old) return lastVersion(store, vault, file.path);
+  return old.hash === file.baseHash ? undefined : old.version;
 }
 
 function readFully(fd: number, buf: Buffer, length: number, position: number): number {

@@ -165,6 +165,7 @@ export function createOperations(ctx: MountContext): FuseOperations {
         const f = files.get(path);
         if (f) {
           const e = f.pending || f.orphan ? undefined : entry(path);
+          if (e) files.follow(f, e);
           return cb(0, toStat('f', f.ino, files.shown(f, e)));
         }
         const e = entry(path);
@@ -249,6 +250,7 @@ export function createOperations(ctx: MountContext): FuseOperations {
       try {
         const h = files.handle(fd);
         if (!h) return cb(EBADF);
+        files.follow(h.file);
         cb(files.read(h.file, buf, len, pos));
       } catch (err) {
         cb(errno(err, 'read', path));
@@ -260,7 +262,9 @@ export function createOperations(ctx: MountContext): FuseOperations {
         if (ctx.readOnly) return cb(EROFS);
         const h = files.handle(fd);
         if (!h) return cb(EBADF);
-        // O_APPEND: append at the shared size, which other handles may have moved.
+        files.follow(h.file);
+        // O_APPEND: append at the end of the current content, which other handles (or, for a file
+        // with no unsaved writes, other writers) may have moved; the kernel's size may be older.
         const at = h.flags & O_APPEND ? h.file.size : pos;
         if (overQuota(h.file, at + len)) return cb(EDQUOT);
         cb(files.write(h.file, buf, len, at));
@@ -274,6 +278,7 @@ export function createOperations(ctx: MountContext): FuseOperations {
         if (ctx.readOnly) return cb(EROFS);
         const f = openAt(path);
         if (f) {
+          files.follow(f);
           if (overQuota(f, size)) return cb(EDQUOT);
           files.truncate(f, size);
           // truncate(2) by path: no flush follows from this caller, so persist now unless a handle is open.
@@ -303,6 +308,7 @@ export function createOperations(ctx: MountContext): FuseOperations {
         if (ctx.readOnly) return cb(EROFS);
         const h = files.handle(fd);
         if (!h) return cb(EBADF);
+        files.follow(h.file);
         if (overQuota(h.file, size)) return cb(EDQUOT);
         files.truncate(h.file, size);
         cb(0);
