@@ -103,7 +103,7 @@ print(json.dumps(data), flush=True)
     expect(await catVault('/dirty.txt')).toBe(asCaptured(own));
     const log = await versions('/dirty.txt');
     expect(log.map((v) => v.source)).toEqual(['mount', 'cli', 'mount']);
-    const [latest, cli] = log;
+    const [latest, cli] = log as [(typeof log)[number], (typeof log)[number]];
     expect(latest.detail).toEqual({ replaced: cli.version });
     expect(await catVault('/dirty.txt', cli.version)).toBe(asCaptured(CLI_VERSION));
   });
