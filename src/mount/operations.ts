@@ -122,6 +122,18 @@ export function createOperations(ctx: MountContext): FuseOperations {
     return f && !f.orphan ? f : undefined;
   }
 
+  /**
+   * A name that exists only here (a file created and not stored yet) left these directories:
+   * their times change now, as on a local disk, since no store change will record it (while the
+   * file was there they showed its creation time, see entryStat).
+   */
+  function touchDirs(...dirs: string[]): void {
+    const t = Date.now();
+    store.mutate(() => {
+      for (const dir of new Set(dirs)) setTimes(store, vaultId, dir, null, t, t);
+    });
+  }
+
   /** Checks that `path`'s parent is an existing directory (for creating ops). */
   function parentError(path: string): number {
     const parent = entry(dirname(path));
@@ -397,7 +409,8 @@ export function createOperations(ctx: MountContext): FuseOperations {
         const srcFile = openAt(src);
         if (srcFile && HIDDEN.test(dst)) {
           // libfuse hides an open file that is being unlinked or replaced: it leaves the tree now.
-          if (!srcFile.pending && entry(src)) fs.rm(src);
+          if (srcFile.pending) touchDirs(dirname(src));
+          else if (entry(src)) fs.rm(src);
           files.hide(srcFile, dst);
           return cb(0);
         }
@@ -413,6 +426,7 @@ export function createOperations(ctx: MountContext): FuseOperations {
           if (dstEntry) fs.rm(dst);
           if (dstFile) files.detach(dstFile);
           files.move(src, dst);
+          touchDirs(dirname(src), dirname(dst));
           return cb(0);
         }
         if (srcEntry.type === 'd') {

@@ -83,6 +83,39 @@ print(json.dumps(attrs()), flush=True)
     expect(stored.slice(3, 5)).toEqual([1600000000123000000, 1500000000456000000]);
   });
 
+  it('a file created and then removed or renamed away before it is stored moves its directory times forward, never back', async () => {
+    const script = stepScript(
+      `
+root = sys.argv[1]
+def dir_times(d):
+    st = os.stat(d)
+    return [st.st_mtime_ns, st.st_ctime_ns]
+for d in ('gone', 'from', 'to'):
+    os.mkdir(os.path.join(root, d))
+time.sleep(0.05)
+gone = os.open(os.path.join(root, 'gone', 'tmp'), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+moved = os.open(os.path.join(root, 'from', 'f'), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+created = [dir_times(os.path.join(root, d)) for d in ('gone', 'from')]
+os.unlink(os.path.join(root, 'gone', 'tmp'))
+os.rename(os.path.join(root, 'from', 'f'), os.path.join(root, 'to', 'f'))
+os.close(gone)
+os.close(moved)
+step(json.dumps(created))
+print(json.dumps([dir_times(os.path.join(root, d)) for d in ('gone', 'from')]), flush=True)
+`,
+      [fx.dir],
+    );
+    const created: number[][] = JSON.parse(await script.next());
+    await sleep(PAST_ATTR_CACHE_MS);
+    script.go();
+    const after: number[][] = JSON.parse(await script.next());
+    await script.done();
+    for (const [i, [mtime, ctime]] of after.entries()) {
+      expect(mtime).toBeGreaterThanOrEqual(created[i]![0]!);
+      expect(ctime).toBeGreaterThanOrEqual(created[i]![1]!);
+    }
+  });
+
   it('truncating an empty file on open (: > f) keeps the times it showed after close', async () => {
     const p = join(fx.dir, 'empty.txt');
     await shOk(`touch -d '2020-01-02 03:04:05' ${p}`);
