@@ -45,6 +45,8 @@ const HAS_CHILD = 'SELECT 1 FROM entries WHERE vault_id = ? AND parent = ? LIMIT
 const UPSERT_ENTRY = `INSERT OR REPLACE INTO entries (vault_id, ${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 const DELETE_ENTRY = 'DELETE FROM entries WHERE vault_id = ? AND path = ?';
 const TOUCH_DIR = "UPDATE entries SET mtime = ?, ctime = ? WHERE vault_id = ? AND path = ? AND type = 'd'";
+// A name that appeared at an earlier time and is stored only now: the directory takes that time unless it changed since.
+const TOUCH_DIR_UNLESS_CHANGED = "UPDATE entries SET mtime = ?, ctime = ? WHERE vault_id = ? AND path = ? AND type = 'd' AND ctime < ?";
 const NEXT_INO = 'UPDATE vaults SET next_ino = next_ino + 1 WHERE id = ? RETURNING next_ino - 1 AS ino';
 const INSERT_VERSION = `INSERT INTO versions (vault_id, path, version, op, type, mode, size, hash, target, mtime, source, exec_id, detail, at)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
@@ -111,6 +113,14 @@ export interface ChangeOptions {
   detail?: Record<string, unknown>;
   /** Metadata-only changes (utimens) update the entry without a history version. */
   noVersion?: boolean;
+  /**
+   * When the change happened, if before now: the mount stores a file when it is closed, but the
+   * kernel saw it change (its ctime) when it was written, and saw its name appear (`createdAt`,
+   * for a new entry) when it was created. The entry's ctime is `ctime`; the parent directory takes
+   * `createdAt` unless it changed after that (tar sets a directory's times once its files are
+   * written, and an empty file is stored only when the kernel releases it, which may come later).
+   */
+  at?: { ctime: number; createdAt?: number };
 }
 
 /**
@@ -134,14 +144,18 @@ export function putEntry(store: Store, vault: VaultRow, path: string, state: Ent
     target: state.target,
     mtime: state.mtime ?? at,
     atime: state.atime ?? state.mtime ?? at,
-    ctime: at,
+    ctime: change.at?.ctime ?? at,
     ino,
     version,
   };
   store
     .stmt(UPSERT_ENTRY)
     .run(vault.id, path, entry.parent, entry.type, entry.mode, entry.size, entry.hash, entry.target, entry.mtime, entry.atime, entry.ctime, ino, version);
-  if (!old) store.stmt(TOUCH_DIR).run(at, at, vault.id, entry.parent);
+  if (!old) {
+    const createdAt = change.at?.createdAt;
+    if (createdAt === undefined) store.stmt(TOUCH_DIR).run(at, at, vault.id, entry.parent);
+    else store.stmt(TOUCH_DIR_UNLESS_CHANGED).run(createdAt, createdAt, vault.id, entry.parent, createdAt);
+  }
   if (!change.noVersion) recordVersion(store, vault, path, version, change, entry);
   return entry;
 }
@@ -178,9 +192,12 @@ function recordVersion(store: Store, vault: VaultRow, path: string, version: num
     );
 }
 
-/** Updates times without a history version (metadata only: touch, tar, cp -a). */
-export function setTimes(store: Store, vaultId: number, path: string, atime: number | null, mtime: number | null): void {
+/**
+ * Updates times without a history version (metadata only: touch, tar, cp -a). `ctime` is now
+ * unless given (the mount passes the time it already showed the kernel).
+ */
+export function setTimes(store: Store, vaultId: number, path: string, atime: number | null, mtime: number | null, ctime = now()): void {
   store
     .stmt('UPDATE entries SET atime = coalesce(?, atime), mtime = coalesce(?, mtime), ctime = ? WHERE vault_id = ? AND path = ?')
-    .run(atime, mtime, now(), vaultId, path);
+    .run(atime, mtime, ctime, vaultId, path);
 }
