@@ -327,9 +327,11 @@ function show(store: Store, vault: VaultRow, path: string, before: Entry | undef
 }
 
 /** Sets a directory's mtime and ctime (a name was added or removed in it). */
-function touchDir(store: Store, vault: VaultRow, dir: string, at: number, change: ChangeOptions): void {
+function touchDir(store: Store, vault: VaultRow, dir: string, at: number, change: ChangeOptions, unlessChangedSince = false): void {
   const d = getEntry(store, vault, dir);
   if (!d || d.type !== 'd') return;
+  // A name that appeared earlier and is stored only now: the directory keeps times set after that.
+  if (unlessChangedSince && d.ctime >= at) return;
   changeMetadata(store, vault, d, { ...d, mtime: at, ctime: at }, { ...change, op: 'touch', detail: undefined });
 }
 
@@ -398,6 +400,14 @@ export interface ChangeOptions {
    * of what it puts back, so adding or removing names does not touch them.
    */
   exact?: boolean;
+  /**
+   * When the change happened, if before now: the mount stores a file when it is closed, but the
+   * kernel saw it change (its ctime) when it was written, and saw its name appear (`createdAt`,
+   * for a new entry) when it was created. The entry's ctime is `ctime`; the parent directory takes
+   * `createdAt` unless it changed after that (tar sets a directory's times once its files are
+   * written, and an empty file is stored only when the kernel releases it, which may come later).
+   */
+  at?: { ctime: number; createdAt?: number };
 }
 
 /**
@@ -425,13 +435,13 @@ export function putEntry(store: Store, vault: VaultRow, path: string, state: Ent
     nlink: state.nlink ?? old?.nlink ?? 1,
     mtime: state.mtime ?? at,
     atime: state.atime ?? state.mtime ?? at,
-    ctime: at,
+    ctime: change.at?.ctime ?? at,
     ino,
     version,
     annot: state.annot !== undefined ? state.annot : (old?.annot ?? null),
   };
   show(store, vault, path, old, entry);
-  if (!old && !change.exact) touchDir(store, vault, dirname(path), at, change);
+  if (!old && !change.exact) touchDir(store, vault, dirname(path), change.at?.createdAt ?? at, change, change.at?.createdAt !== undefined);
   recordVersion(store, vault, path, version, change, entry);
   if (old && old.nlink > 1 && entry.ino === old.ino) syncLinks(store, vault, entry, change);
   return entry;
@@ -501,11 +511,14 @@ function recordVersion(store: Store, vault: VaultRow, path: string, version: num
     );
 }
 
-/** Sets a path's access and modification times (`null` keeps one): touch, tar, cp -a. See changeMetadata. */
-export function setTimes(store: Store, vault: VaultRow, path: string, atime: number | null, mtime: number | null, change: ChangeOptions): void {
+/**
+ * Sets a path's access and modification times (`null` keeps one): touch, tar, cp -a. `ctime` is
+ * now unless given (the mount passes the time it already showed the kernel). See changeMetadata.
+ */
+export function setTimes(store: Store, vault: VaultRow, path: string, atime: number | null, mtime: number | null, change: ChangeOptions, ctime = now()): void {
   const old = getEntry(store, vault, path);
   if (!old) throw new AvfsError('NOT_FOUND', `no such file or directory: ${path}`, { path });
-  changeMetadata(store, vault, old, { ...old, atime: atime ?? old.atime, mtime: mtime ?? old.mtime, ctime: now() }, { ...change, op: 'touch' });
+  changeMetadata(store, vault, old, { ...old, atime: atime ?? old.atime, mtime: mtime ?? old.mtime, ctime }, { ...change, op: 'touch' });
 }
 
 /**
