@@ -279,16 +279,18 @@ export class VaultFs {
   // ---- move and copy ---------------------------------------------------------------------
 
   /**
-   * mv(1): moves `src` to `dst`, or into `dst` when it is an existing directory. Files and
-   * whole directories move in one transaction; an existing file at the target is replaced.
+   * mv(1): moves `src` to `dst`, or into `dst` when it is an existing directory (or a symlink to
+   * one). Files and whole directories move in one transaction; an existing file or symlink at the
+   * target is replaced itself, never the file a symlink points to.
    */
   mv(srcInput: string, dstInput: string): { from: string; to: string; moved: number } {
     return this.store.mutate(() => {
       const vault = this.row();
       const src = this.resolveIn(vault, normalizePath(srcInput), false, 0);
-      let dst = this.resolveIn(vault, normalizePath(dstInput), true, 0);
+      let dst = this.resolveIn(vault, normalizePath(dstInput), false, 0);
       const target = getEntry(this.store, vault.id, dst);
-      if (target?.type === 'd' && src !== dst) dst = joinPath(dst, basename(src));
+      const dir = target?.type === 'l' ? this.resolveIn(vault, dst, true, 0) : dst;
+      if (getEntry(this.store, vault.id, dir)?.type === 'd' && src !== dir) dst = joinPath(dir, basename(src));
       const moved = this.renameIn(vault, src, dst);
       audit(this.store, this.actor, 'mv', this.name, { from: src, to: dst, moved });
       return { from: src, to: dst, moved };
