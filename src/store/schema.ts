@@ -11,6 +11,7 @@
  *    listing an index range; `ino` is a per-vault stable inode number the mount passes through.
  *  - versions: every change to a path (the new state), per-vault history. Its id is the global
  *    change sequence; a fork records the sequence it forked at and inherits older history.
+ *    change_id groups the versions one transaction recorded (the id of the first of them).
  *  - checkpoints / checkpoint_entries: whole-vault snapshots (metadata only, content shared).
  *  - annotations: tags (kind 't') and key/value metadata (kind 'm') on paths.
  *  - text_index / fts: full-text index keyed by content, not by path.
@@ -230,5 +231,14 @@ export const MIGRATIONS: readonly string[] = [
   `
   DROP INDEX IF EXISTS entries_hash;
   CREATE INDEX entries_vault_hash ON entries (vault_id, hash) WHERE hash IS NOT NULL;
+  `,
+  // 6: change ids (src/store/entries.ts, history.ts). A change is what one write transaction
+  // recorded (an rm -r, a mv, an import, a revert): each of its versions carries the id of its
+  // first version, so `revert` undoes exactly one change's versions instead of guessing them from
+  // neighbouring rows. Versions recorded before this migration keep NULL: each is its own change.
+  // The index only ever grows at its right edge (ids increase), so it costs writers little.
+  `
+  ALTER TABLE versions ADD COLUMN change_id INTEGER;
+  CREATE INDEX versions_change ON versions (change_id) WHERE change_id IS NOT NULL;
   `,
 ];

@@ -20,6 +20,11 @@ export class Store {
   readonly fresh: boolean;
   private readonly statements = new Map<string, Statement>();
   private refs = 0;
+  /**
+   * The change the running write transaction records (see `recordVersion` in entries.ts): its id
+   * is the id of the transaction's first version, null until that is written. Null outside one.
+   */
+  private txChange: { id: number | null } | null = null;
 
   private constructor(home: string, db: Db, fresh: boolean) {
     this.home = home;
@@ -44,7 +49,21 @@ export class Store {
    */
   mutate<T>(fn: () => T): T {
     if (this.db.inTransaction) return fn();
-    return this.db.transaction(fn).immediate();
+    return this.db
+      .transaction(() => {
+        this.txChange = { id: null };
+        try {
+          return fn();
+        } finally {
+          this.txChange = null;
+        }
+      })
+      .immediate();
+  }
+
+  /** The change of the running write transaction (every version it records belongs to it), or null outside one. */
+  currentChange(): { id: number | null } | null {
+    return this.txChange;
   }
 
   /** Runs `fn` in one read transaction, so multi-statement reads see one consistent state. */
