@@ -10,6 +10,7 @@ import {
   putEntry,
   removeEntry,
   setTimes,
+  type ChangeOptions,
   type Entry,
   type EntryState,
 } from './entries.js';
@@ -325,21 +326,7 @@ export class VaultFs {
       }
       removeEntry(this.store, vault, dst, { op: 'delete', actor: this.actor, detail: { replaced_by: src } });
     }
-    const moving = [entry, ...(entry.type === 'd' ? listDescendants(this.store, vault.id, src) : [])];
-    const annotations = this.store
-      .stmt<{ path: string; kind: string; key: string; value: string }>(
-        'SELECT path, kind, key, value FROM annotations WHERE vault_id = ? AND (path = ? OR (path >= ? AND path < ?))',
-      )
-      .all(vault.id, src, ...descendantRange(src));
-    // Remove deepest first, then recreate top-down with the same inode numbers (a move keeps identity).
-    for (const e of [...moving].reverse()) removeEntry(this.store, vault, e.path, { op: 'move', actor: this.actor, detail: { to: rebase(e.path, src, dst) } });
-    for (const e of moving) {
-      const to = rebase(e.path, src, dst);
-      putEntry(this.store, vault, to, { ...e, ino: e.ino }, { op: 'move', actor: this.actor, detail: { from: e.path } });
-    }
-    const insert = this.store.stmt('INSERT OR REPLACE INTO annotations (vault_id, path, kind, key, value) VALUES (?, ?, ?, ?, ?)');
-    for (const a of annotations) insert.run(vault.id, rebase(a.path, src, dst), a.kind, a.key, a.value);
-    return moving.length;
+    return moveTree(this.store, vault, src, dst, { op: 'move', actor: this.actor });
   }
 
   /**
@@ -447,3 +434,25 @@ export class VaultFs {
   }
 }
 
+/**
+ * Moves the entry at `src`, with everything below it, to the free path `dst` (its parent exists),
+ * keeping inode numbers (a move keeps identity) and annotations. Each removal records detail.to
+ * and each creation detail.from, which is how history pairs the two ends of a move (history.ts).
+ * Returns how many entries moved. Runs inside the caller's transaction.
+ */
+export function moveTree(store: Store, vault: VaultRow, src: string, dst: string, change: ChangeOptions): number {
+  const entry = getEntry(store, vault.id, src);
+  if (!entry) throw notFound(src, vault.name);
+  const moving = [entry, ...(entry.type === 'd' ? listDescendants(store, vault.id, src) : [])];
+  const annotations = store
+    .stmt<{ path: string; kind: string; key: string; value: string }>(
+      'SELECT path, kind, key, value FROM annotations WHERE vault_id = ? AND (path = ? OR (path >= ? AND path < ?))',
+    )
+    .all(vault.id, src, ...descendantRange(src));
+  // Remove deepest first, then recreate top-down with the same inode numbers.
+  for (const e of [...moving].reverse()) removeEntry(store, vault, e.path, { ...change, detail: { ...change.detail, to: rebase(e.path, src, dst) } });
+  for (const e of moving) putEntry(store, vault, rebase(e.path, src, dst), { ...e, ino: e.ino }, { ...change, detail: { ...change.detail, from: e.path } });
+  const insert = store.stmt('INSERT OR REPLACE INTO annotations (vault_id, path, kind, key, value) VALUES (?, ?, ?, ?, ?)');
+  for (const a of annotations) insert.run(vault.id, rebase(a.path, src, dst), a.kind, a.key, a.value);
+  return moving.length;
+}
