@@ -25,6 +25,7 @@ export class Store {
    * is the id of the transaction's first version, null until that is written. Null outside one.
    */
   private txChange: { id: number | null } | null = null;
+  private readonly closing: Array<() => void> = [];
 
   private constructor(home: string, db: Db, fresh: boolean) {
     this.home = home;
@@ -85,6 +86,11 @@ export class Store {
     return new Store(home, db, fresh);
   }
 
+  /** Runs `fn` when the last reference is released, just before the connection closes. */
+  atClose(fn: () => void): void {
+    this.closing.push(fn);
+  }
+
   /** @internal reference counting for the per-process cache */
   retain(): this {
     this.refs++;
@@ -95,7 +101,11 @@ export class Store {
   release(): void {
     if (--this.refs > 0) return;
     openStores.delete(this.home);
-    if (this.db.open) this.db.close();
+    try {
+      if (this.db.open) for (const fn of this.closing.splice(0)) fn();
+    } finally {
+      if (this.db.open) this.db.close();
+    }
   }
 }
 

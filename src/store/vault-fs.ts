@@ -1,7 +1,7 @@
 import { AvfsError, alreadyExists, isADirectory, notADirectory, notFound } from '../errors.js';
 import { ancestors, basename, descendantRange, dirname, isWithin, joinPath, normalizePath, rebase } from '../core/paths.js';
 import { audit } from './audit.js';
-import { putContent, putContentFromFd, readContent, contentChunks, type ContentRef } from './blobs.js';
+import { contentChunks, linkContent, putContent, putContentFromFd, readContent, type ContentRef } from './blobs.js';
 import {
   getEntry,
   hasChildren,
@@ -168,17 +168,20 @@ export class VaultFs {
     if (path === '/') throw isADirectory(path);
     if (typeof data === 'object' && 'fd' in data) {
       // A stream is stored chunk by chunk before the entry transaction, so a large import never
-      // holds the write lock for long; content is content-addressed, so storing it early is
-      // harmless (if the checks then fail, gc collects it).
+      // holds the write lock for long; what it stores is pinned until writeContent links it.
       return this.writeContent(path, putContentFromFd(this.store, data.fd), options);
     }
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     return this.store.mutate(() => this.writeContent(path, putContent(this.store, bytes), options));
   }
 
-  /** Points a path at already-stored content (used by writeFile, the mount and restore paths). */
+  /**
+   * Points a path at stored content (used by writeFile, import and proxy copy mode). Content
+   * stored by an earlier transaction is checked to be complete and unpinned here (linkContent).
+   */
   writeContent(input: string, content: ContentRef, options: WriteOptions = {}): Entry {
     return this.store.mutate(() => {
+      linkContent(this.store, content);
       const vault = this.row();
       const path = this.resolveIn(vault, normalizePath(input), true, 0);
       if (path === '/') throw isADirectory(path);
