@@ -18,6 +18,12 @@ export interface ContentRef {
   lease?: number | null;
 }
 
+/** A bound on a streamed content's size: reading stops once it is passed, and `refuse(size)` is thrown. */
+export interface SizeLimit {
+  maxBytes: number;
+  refuse(size: number): Error;
+}
+
 const INSERT_INLINE = 'INSERT OR IGNORE INTO blobs (hash, size, chunk_count, data, created_at) VALUES (?, ?, ?, ?, ?)';
 const INSERT_CHUNK = 'INSERT OR IGNORE INTO chunks (hash, size, data, created_at) VALUES (?, ?, ?, ?)';
 const INSERT_BLOB_CHUNK = 'INSERT OR IGNORE INTO blob_chunks (blob_hash, seq, chunk_hash) VALUES (?, ?, ?)';
@@ -65,23 +71,25 @@ function storeBlob(store: Store, hash: string, data: Uint8Array): boolean {
  * lists them comes last. Each transaction pins what it stores or reuses under one lease
  * (leases.ts), so gc leaves it alone until the caller links the content in a later transaction
  * (`linkContent`) or abandons it (`abandonContent`); a writer that dies leaves a lease gc ends.
- * On any failure, nothing this call stored remains.
+ * With `limit`, reading stops as soon as the content is larger: what this call stored is removed
+ * and `limit.refuse(size)` thrown. On any failure, nothing this call stored remains.
  */
-export function putContentFromFd(store: Store, fd: number): ContentRef {
+export function putContentFromFd(store: Store, fd: number, limit?: SizeLimit): ContentRef {
   const lease = openLease(store);
   try {
-    return streamContent(store, fd, lease);
+    return streamContent(store, fd, lease, limit);
   } catch (err) {
     if (lease.id !== null) abandonLease(store, lease.id);
     throw err;
   }
 }
 
-function streamContent(store: Store, fd: number, lease: Lease): ContentRef {
+function streamContent(store: Store, fd: number, lease: Lease, limit: SizeLimit | undefined): ContentRef {
   let size = 0;
   const read = (): Buffer => {
     const chunk = readFull(fd, CHUNK_SIZE);
     size += chunk.length;
+    if (limit && size > limit.maxBytes) throw limit.refuse(size);
     return chunk;
   };
   const first = read();

@@ -1,7 +1,8 @@
+import { fstatSync } from 'node:fs';
 import { AvfsError, alreadyExists, isADirectory, notADirectory, notFound } from '../errors.js';
 import { ancestors, basename, descendantRange, dirname, isWithin, joinPath, normalizePath, rebase } from '../core/paths.js';
 import { audit } from './audit.js';
-import { contentChunks, linkContent, putContent, putContentFromFd, readContent, type ContentRef } from './blobs.js';
+import { abandonContent, contentChunks, linkContent, putContent, putContentFromFd, readContent, type ContentRef, type SizeLimit } from './blobs.js';
 import {
   getEntry,
   hasChildren,
@@ -14,6 +15,7 @@ import {
   type Entry,
   type EntryState,
 } from './entries.js';
+import { enforceQuota, streamLimit } from './quota.js';
 import type { Actor, Store } from './store.js';
 import { getVault, type VaultRow } from './vaults.js';
 
@@ -166,13 +168,43 @@ export class VaultFs {
   writeFile(input: string, data: Uint8Array | string | { fd: number }, options: WriteOptions = {}): Entry {
     const path = normalizePath(input);
     if (path === '/') throw isADirectory(path);
-    if (typeof data === 'object' && 'fd' in data) {
-      // A stream is stored chunk by chunk before the entry transaction, so a large import never
-      // holds the write lock for long; what it stores is pinned until writeContent links it.
-      return this.writeContent(path, putContentFromFd(this.store, data.fd), options);
-    }
+    if (typeof data === 'object' && 'fd' in data) return this.writeStream(path, data.fd, options);
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     return this.store.mutate(() => this.writeContent(path, putContent(this.store, bytes), options));
+  }
+
+  /**
+   * Writes the content of a host file descriptor. It is stored chunk by chunk before the entry
+   * transaction, so a large write never holds the write lock for long. A refused write changes
+   * nothing: what can be checked before reading is (the path; the quota, for a regular file whose
+   * size fstat knows), a pipe stops as soon as it passes the quota, and when the entry transaction
+   * refuses anyway, what this write stored goes with it.
+   */
+  private writeStream(path: string, fd: number, options: WriteOptions): Entry {
+    const limit = this.store.read(() => this.checkStream(path, fd, options));
+    const content = putContentFromFd(this.store, fd, limit);
+    try {
+      return this.writeContent(path, content, options);
+    } catch (err) {
+      abandonContent(this.store, content);
+      throw err;
+    }
+  }
+
+  /** The checks writeContent will make, made before any content is read; returns the quota's limit on a stream's size. */
+  private checkStream(input: string, fd: number, options: WriteOptions): SizeLimit | undefined {
+    const vault = this.row();
+    const path = this.resolveIn(vault, input, true, 0);
+    if (path === '/') throw isADirectory(path);
+    const parent = getEntry(this.store, vault.id, dirname(path));
+    if (parent && parent.type !== 'd') throw notADirectory(parent.path);
+    if (!parent && !options.parents) throw notFound(dirname(path), this.name);
+    const old = getEntry(this.store, vault.id, path);
+    if (old?.type === 'd') throw isADirectory(path);
+    if (old && options.exclusive) throw alreadyExists(path);
+    const host = fstatSync(fd);
+    enforceQuota(this.store, vault, path, old, { type: 'f', mode: 0, size: host.isFile() ? host.size : 0, hash: null, target: null });
+    return streamLimit(this.store, vault, path, old);
   }
 
   /**
