@@ -19,6 +19,7 @@ export const ExitCode = {
 /** Every error code avfs emits, with its exit code and the errno a FUSE callback answers with. */
 const CODES = {
   INTERNAL: { exit: ExitCode.internal, errno: 'EIO' },
+  CONTENT_MISSING: { exit: ExitCode.internal, errno: 'EIO' },
   USAGE: { exit: ExitCode.usage, errno: 'EINVAL' },
   INVALID_PATH: { exit: ExitCode.usage, errno: 'EINVAL' },
   INVALID_NAME: { exit: ExitCode.usage, errno: 'EINVAL' },

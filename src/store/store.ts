@@ -20,6 +20,12 @@ export class Store {
   readonly fresh: boolean;
   private readonly statements = new Map<string, Statement>();
   private refs = 0;
+  /**
+   * The change the running write transaction records (see `recordVersion` in entries.ts): its id
+   * is the id of the transaction's first version, null until that is written. Null outside one.
+   */
+  private txChange: { id: number | null } | null = null;
+  private readonly closing: Array<() => void> = [];
 
   private constructor(home: string, db: Db, fresh: boolean) {
     this.home = home;
@@ -44,7 +50,21 @@ export class Store {
    */
   mutate<T>(fn: () => T): T {
     if (this.db.inTransaction) return fn();
-    return this.db.transaction(fn).immediate();
+    return this.db
+      .transaction(() => {
+        this.txChange = { id: null };
+        try {
+          return fn();
+        } finally {
+          this.txChange = null;
+        }
+      })
+      .immediate();
+  }
+
+  /** The change of the running write transaction (every version it records belongs to it), or null outside one. */
+  currentChange(): { id: number | null } | null {
+    return this.txChange;
   }
 
   /** Runs `fn` in one read transaction, so multi-statement reads see one consistent state. */
@@ -66,6 +86,11 @@ export class Store {
     return new Store(home, db, fresh);
   }
 
+  /** Runs `fn` when the last reference is released, just before the connection closes. */
+  atClose(fn: () => void): void {
+    this.closing.push(fn);
+  }
+
   /** @internal reference counting for the per-process cache */
   retain(): this {
     this.refs++;
@@ -76,7 +101,11 @@ export class Store {
   release(): void {
     if (--this.refs > 0) return;
     openStores.delete(this.home);
-    if (this.db.open) this.db.close();
+    try {
+      if (this.db.open) for (const fn of this.closing.splice(0)) fn();
+    } finally {
+      if (this.db.open) this.db.close();
+    }
   }
 }
 
