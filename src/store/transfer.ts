@@ -1,7 +1,8 @@
 import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, symlinkSync, unlinkSync, utimesSync, writeSync, chmodSync, lutimesSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { AvfsError } from '../errors.js';
 import { joinPath, normalizePath } from '../core/paths.js';
+import { decodeUtf8, escapeBytes } from '../core/utf8.js';
 import { putContentFromFd, type ContentRef } from './blobs.js';
 import type { VaultFs } from './vault-fs.js';
 
@@ -15,7 +16,8 @@ export interface TransferSummary {
 export type Progress = (done: number, total: number) => void;
 
 interface HostItem {
-  host: string;
+  /** The host path as bytes: a name that is not UTF-8 must reach lstat/open exactly as it is. */
+  host: Buffer;
   vault: string;
   kind: 'f' | 'd' | 'l';
   mode: number;
@@ -24,22 +26,69 @@ interface HostItem {
   target?: string;
 }
 
+/** What a scan found: the items to import, and the host paths that cannot become vault paths. */
+interface HostScan {
+  items: HostItem[];
+  /** Names (or symlink targets) that are not valid UTF-8, escaped for the error. */
+  invalid: Buffer[];
+}
+
 /** Lists a host tree (not following symlinks), parents before children. */
-function scanHost(host: string, vaultPath: string): HostItem[] {
+function scanHost(host: Buffer, vaultPath: string, scan: HostScan): void {
   let st;
   try {
     st = lstatSync(host);
   } catch {
-    throw new AvfsError('NOT_FOUND', `no such host file or directory: ${host}`, { host });
+    throw hostNotFound(host);
   }
   const kind = st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : st.isFile() ? 'f' : null;
-  if (!kind) return []; // sockets, fifos, devices: not representable in a vault
+  if (!kind) return; // sockets, fifos, devices: not representable in a vault
   const item: HostItem = { host, vault: vaultPath, kind, mode: st.mode & 0o7777, mtime: st.mtimeMs, atime: st.atimeMs };
-  if (kind === 'l') item.target = readlinkSync(host);
-  if (kind !== 'd') return [item];
-  const items = [item];
-  for (const name of readdirSync(host).sort()) items.push(...scanHost(join(host, name), joinPath(vaultPath, name)));
-  return items;
+  if (kind === 'l') {
+    item.target = decodeUtf8(readlinkSync(host, { encoding: 'buffer' }));
+    if (item.target === undefined) return void scan.invalid.push(host);
+  }
+  scan.items.push(item);
+  if (kind !== 'd') return;
+  for (const name of readdirSync(host, { encoding: 'buffer' }).sort(Buffer.compare)) {
+    const child = Buffer.concat([host, SLASH, name]);
+    const text = decodeUtf8(name);
+    if (text === undefined) scan.invalid.push(child);
+    else scanHost(child, joinPath(vaultPath, text), scan);
+  }
+}
+
+const SLASH = Buffer.from('/');
+
+/**
+ * NOT_FOUND for a missing host path, unless its last name is there as bytes that are not UTF-8:
+ * a name given as an argument arrives decoded (each bad byte as U+FFFD), so it is not found as
+ * typed, and the real reason is that it cannot be a vault path.
+ */
+function hostNotFound(host: Buffer): AvfsError {
+  const text = host.toString();
+  const parent = dirname(text);
+  let siblings: Buffer[] = [];
+  if (text.includes('\uFFFD')) {
+    try {
+      siblings = readdirSync(parent, { encoding: 'buffer' });
+    } catch {
+      // the parent is missing too
+    }
+  }
+  const raw = siblings.filter((name) => decodeUtf8(name) === undefined && name.toString() === basename(text));
+  if (raw.length > 0) return invalidNames(raw.map((name) => Buffer.concat([Buffer.from(parent), SLASH, name])));
+  return new AvfsError('NOT_FOUND', `no such host file or directory: ${text}`, { host: text });
+}
+
+/** INVALID_PATH listing host paths whose names (or symlink targets) are not UTF-8, at most 100 of them. */
+function invalidNames(hosts: Buffer[]): AvfsError {
+  const names = hosts.map(escapeBytes);
+  return new AvfsError(
+    'INVALID_PATH',
+    `${names.length} host name(s) are not valid UTF-8 and cannot be vault paths; rename them (e.g. with convmv) and import again. Nothing was imported: ${names.slice(0, 5).join(', ')}${names.length > 5 ? ', …' : ''}`,
+    { names: names.slice(0, 100), count: names.length },
+  );
 }
 
 /**
@@ -51,7 +100,10 @@ export function importTree(fs: VaultFs, host: string, vaultInput: string, progre
   let root = normalizePath(vaultInput);
   // Like cp: a single file imported onto an existing directory goes inside it.
   if (!lstatSafe(host)?.isDirectory() && fs.exists(root) && fs.stat(root).type === 'd') root = joinPath(fs.stat(root).path, basename(host));
-  const items = scanHost(host, root);
+  const scan: HostScan = { items: [], invalid: [] };
+  scanHost(Buffer.from(host), root, scan);
+  if (scan.invalid.length > 0) throw invalidNames(scan.invalid);
+  const items = scan.items;
   const contents = new Map<string, ContentRef>();
   let done = 0;
   for (const item of items) {
