@@ -1,8 +1,9 @@
-import { accessSync, chmodSync, closeSync, constants, fchmodSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants, fchmodSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { AvfsError } from '../errors.js';
 import { fileSize, isSqliteFile } from './db.js';
+import { makeDirectories } from './host-dirs.js';
 
 /**
  * The home: one directory holding the database and small JSON state. Its files are the user's
@@ -19,43 +20,20 @@ export function resolveHome(flag?: string): string {
 }
 
 /**
- * Creates the home directory (and missing parents, 0700) on first use; a path that exists but is
- * not a directory, or cannot be created, is INVALID_PATH. Parents are created one by one rather
- * than with Node's recursive mkdir, which loops forever where mkdir answers ENOENT for a parent
- * that exists (`--home /proc/nope`).
+ * Creates the home directory (and missing parents, 0700 whatever the umask) on first use; a path
+ * that exists but is not a directory, or cannot be created (`/proc/nope`), is INVALID_PATH.
  */
 export function ensureHome(home: string): void {
-  const missing: string[] = [];
-  for (let dir = home; ; dir = dirname(dir)) {
-    const st = statOrMissing(dir, home);
-    if (st) {
-      if (!st.isDirectory()) throw new AvfsError('INVALID_PATH', `home is not a directory: ${dir === home ? home : `${dir} (in ${home})`}`, { home });
-      break;
-    }
-    missing.unshift(dir);
-  }
-  for (const dir of missing) {
-    try {
-      mkdirSync(dir, { mode: HOME_DIR_MODE });
-      chmodSync(dir, HOME_DIR_MODE); // exactly, whatever the umask took away
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST' && statOrMissing(dir, home)?.isDirectory()) continue; // another process made it
-      throw cannotCreateHome(home, err);
-    }
-  }
-}
-
-function statOrMissing(path: string, home: string) {
+  let created: string[];
   try {
-    return statSync(path);
+    created = makeDirectories(home, HOME_DIR_MODE);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw cannotCreateHome(home, err);
+    const errno = (err as NodeJS.ErrnoException).code;
+    if (errno === 'ENOTDIR') throw new AvfsError('INVALID_PATH', `home is not a directory: ${home}`, { home });
+    throw new AvfsError('INVALID_PATH', `cannot use ${home} as the avfs home: ${(err as Error).message}`, { home, errno });
   }
+  for (const dir of created) chmodSync(dir, HOME_DIR_MODE);
 }
-
-const cannotCreateHome = (home: string, err: unknown) =>
-  new AvfsError('INVALID_PATH', `cannot use ${home} as the avfs home: ${(err as Error).message}`, { home, errno: (err as NodeJS.ErrnoException).code });
 
 /** False when the home cannot be written (a read-only mount, no permission): it is then opened read-only. */
 export function homeWritable(home: string): boolean {
