@@ -1,4 +1,4 @@
-import { accessSync, chmodSync, closeSync, constants, fchmodSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants, fchmodSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { AvfsError } from '../errors.js';
@@ -153,7 +153,7 @@ export function writeHomeFile(file: string, text: string): void {
     const fd = openSync(tmp, 'w', HOME_FILE_MODE);
     try {
       fchmodSync(fd, HOME_FILE_MODE);
-      writeSync(fd, text);
+      writeFileSync(fd, text);
     } finally {
       closeSync(fd);
     }

@@ -32,7 +32,7 @@ interface HostItem {
 /** What a scan found: the items to import, and the host paths that cannot become vault paths. */
 interface HostScan {
   items: HostItem[];
-  /** Names (or symlink targets) that are not valid UTF-8, escaped for the error. */
+  /** Host paths whose last name (or, for a symlink, whose target) is not valid UTF-8. */
   invalid: Buffer[];
 }
 
