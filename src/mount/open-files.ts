@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { AvfsError, isADirectory, notADirectory, notFound } from '../errors.js';
 import { dirname, isWithin, rebase } from '../core/paths.js';
 import { audit } from '../store/audit.js';
-import { contentChunks, putContent, putContentFromFd, readContent, type ContentRef } from '../store/blobs.js';
+import { contentChunks, linkContent, putContent, putContentFromFd, readContent, type ContentRef } from '../store/blobs.js';
 import { getEntry, lastVersion, putEntry, reserveInos, setTimes, type Entry } from '../store/entries.js';
 import type { VaultFs } from '../store/vault-fs.js';
 import type { VaultRow } from '../store/vaults.js';
@@ -482,6 +482,7 @@ export class OpenFiles {
           if (!data) throw new AvfsError('INTERNAL', `no working copy for ${file.path}`, { path: file.path });
           content = putContent(store, data);
         }
+        linkContent(store, content); // a spilled file's content was stored by the transaction above
         const vault = fs.row();
         const parent = getEntry(store, vault, dirname(file.path));
         if (!parent) throw notFound(dirname(file.path), fs.name);

@@ -274,8 +274,9 @@ const UPSERT = `INSERT OR REPLACE INTO entries (vault_id, ${COLUMNS}) VALUES (?,
 const DELETE_OWN = 'DELETE FROM entries WHERE vault_id = ? AND path = ?';
 const CHILD_VAULTS = 'SELECT id FROM vaults WHERE parent_id = ?';
 const NEXT_INO = 'UPDATE vaults SET next_ino = next_ino + 1 WHERE id = ? RETURNING next_ino - 1 AS ino';
-const INSERT_VERSION = `INSERT INTO versions (vault_id, path, version, op, type, mode, uid, gid, size, hash, target, rdev, ino, nlink, mtime, annot, source, exec_id, detail, at)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+const INSERT_VERSION = `INSERT INTO versions (vault_id, path, version, op, type, mode, uid, gid, size, hash, target, rdev, ino, nlink, mtime, annot, source, exec_id, detail, at, change_id)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+const OWN_CHANGE = 'UPDATE versions SET change_id = id WHERE id = ?';
 const MAX_OWN_VERSION = 'SELECT max(version) AS v FROM versions WHERE vault_id = ? AND path = ? AND id <= ?';
 
 function writeOwn(store: Store, vaultId: number, e: Row): void {
@@ -484,8 +485,13 @@ export function removeEntry(store: Store, vault: VaultRow, path: string, change:
   recordVersion(store, vault, path, old.version + 1, change, null);
 }
 
+/**
+ * Inserts a version row. Every version a write transaction records belongs to one change, whose id
+ * is the id of the first of them: the first one names itself, the others copy it.
+ */
 function recordVersion(store: Store, vault: VaultRow, path: string, version: number, change: ChangeOptions, e: Entry | null): void {
-  store
+  const tx = store.currentChange();
+  const { lastInsertRowid } = store
     .stmt(INSERT_VERSION)
     .run(
       vault.id,
@@ -508,7 +514,11 @@ function recordVersion(store: Store, vault: VaultRow, path: string, version: num
       change.actor.execId ?? null,
       change.detail ? JSON.stringify(change.detail) : null,
       now(),
+      tx?.id ?? null,
     );
+  if (tx && tx.id !== null) return;
+  store.stmt(OWN_CHANGE).run(lastInsertRowid);
+  if (tx) tx.id = Number(lastInsertRowid);
 }
 
 /**
