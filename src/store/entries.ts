@@ -442,8 +442,9 @@ export function putEntry(store: Store, vault: VaultRow, path: string, state: Ent
     annot: state.annot !== undefined ? state.annot : (old?.annot ?? null),
   };
   show(store, vault, path, old, entry);
-  if (!old && !change.exact) touchDir(store, vault, dirname(path), change.at?.createdAt ?? at, change, change.at?.createdAt !== undefined);
+  // The change's own version first: a transaction's change id is its first version's id.
   recordVersion(store, vault, path, version, change, entry);
+  if (!old && !change.exact) touchDir(store, vault, dirname(path), change.at?.createdAt ?? at, change, change.at?.createdAt !== undefined);
   if (old && old.nlink > 1 && entry.ino === old.ino) syncLinks(store, vault, entry, change);
   return entry;
 }
@@ -481,8 +482,8 @@ export function removeEntry(store: Store, vault: VaultRow, path: string, change:
   if (!old) throw new AvfsError('NOT_FOUND', `no such file or directory: ${path}`, { path });
   show(store, vault, path, old, undefined);
   if (old.nlink > 1 && !options.moving) setLinkCount(store, vault, old.ino, old.nlink - 1, change);
-  if (!change.exact) touchDir(store, vault, dirname(path), now(), change);
   recordVersion(store, vault, path, old.version + 1, change, null);
+  if (!change.exact) touchDir(store, vault, dirname(path), now(), change);
 }
 
 /**
