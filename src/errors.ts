@@ -19,6 +19,7 @@ export const ExitCode = {
 /** Every error code avfs emits, with its exit code and the errno a FUSE callback answers with. */
 const CODES = {
   INTERNAL: { exit: ExitCode.internal, errno: 'EIO' },
+  CONTENT_MISSING: { exit: ExitCode.internal, errno: 'EIO' },
   USAGE: { exit: ExitCode.usage, errno: 'EINVAL' },
   INVALID_PATH: { exit: ExitCode.usage, errno: 'EINVAL' },
   INVALID_NAME: { exit: ExitCode.usage, errno: 'EINVAL' },
@@ -45,6 +46,8 @@ const CODES = {
   QUOTA_EXCEEDED: { exit: ExitCode.quota, errno: 'EDQUOT' },
   TIMEOUT: { exit: ExitCode.timeout, errno: 'ETIMEDOUT' },
   FUSE_UNAVAILABLE: { exit: ExitCode.internal, errno: 'ENOSYS' },
+  DATABASE_DAMAGED: { exit: ExitCode.internal, errno: 'EIO' },
+  SCHEMA_TOO_NEW: { exit: ExitCode.conflict, errno: 'EIO' },
 } as const;
 
 export type ErrorCode = keyof typeof CODES;
@@ -79,9 +82,27 @@ export function toAvfsError(err: unknown): AvfsError {
   if (err instanceof AvfsError) return err;
   if (err instanceof Error) {
     const sqliteCode = (err as { code?: unknown }).code;
-    return new AvfsError('INTERNAL', err.message, typeof sqliteCode === 'string' ? { cause: sqliteCode } : {});
+    if (typeof sqliteCode === 'string') return fromSqlite(err, sqliteCode) ?? new AvfsError('INTERNAL', err.message, { cause: sqliteCode });
+    return new AvfsError('INTERNAL', err.message);
   }
   return new AvfsError('INTERNAL', String(err));
+}
+
+/**
+ * SQLite errors that describe the home rather than a bug: damage found by a query (a database
+ * truncated or overwritten after it was opened) and a database SQLite could only open read-only.
+ */
+function fromSqlite(err: Error, code: string): AvfsError | undefined {
+  if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') {
+    const reason = code === 'SQLITE_NOTADB' ? 'not_a_database' : 'corrupt';
+    return new AvfsError(
+      'DATABASE_DAMAGED',
+      `the avfs database (avfs.db in the home) is damaged: ${err.message}. Restore it from a backup, or salvage what is left with \`sqlite3 avfs.db .recover\` into a new file; move the home aside to start a new one.`,
+      { reason, cause: code },
+    );
+  }
+  if (code.startsWith('SQLITE_READONLY')) return new AvfsError('READ_ONLY', `the avfs database is read-only here: ${err.message}`, { cause: code });
+  return undefined;
 }
 
 export const notFound = (path: string, vault?: string) =>

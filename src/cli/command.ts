@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod/v3';
 import { AvfsError } from '../errors.js';
+import { parseWholeNumber } from '../core/units.js';
 import { CliContext, type GlobalOptions } from './context.js';
 import { createOutput, printJson, type Output } from './output.js';
 
@@ -47,12 +48,28 @@ export function examples(lines: string[]): string {
   return '\nExamples:\n' + lines.map((l) => `  $ ${l}`).join('\n') + '\n';
 }
 
-/** Shared zod helpers for option values that arrive from commander as strings. */
-export const zInt = (min = 0) =>
+/**
+ * An option value (a string from commander) made a non-negative integer by `parse`, which throws
+ * on bad input; its message becomes the USAGE error. Every numeric option goes through this.
+ */
+export const parsedBy = (parse: (value: string) => number) =>
   z
     .union([z.string(), z.number()])
-    .transform((v) => Number(v))
-    .pipe(z.number().int().min(min));
+    .transform((v, ctx) => {
+      try {
+        return parse(String(v));
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    })
+    .pipe(z.number().int().min(0));
+
+/** A whole-number option (`-n`, `--depth`, `--version`, milliseconds): decimal digits in [min, max]. */
+export const zInt = (min = 0, max = Number.MAX_SAFE_INTEGER) => parsedBy((v) => parseWholeNumber(v, min, max));
+
+/** The longest delay a Node timer holds (about 24.8 days); a longer one fires after 1 ms instead. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export const zMode = z
   .string()

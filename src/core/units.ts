@@ -26,6 +26,21 @@ export function parseSize(input: string): number {
 }
 
 /**
+ * A whole number as people type it for a count, a depth, a version or milliseconds: decimal
+ * digits only, between `min` and `max`. `max` defaults to the largest integer a JS number holds
+ * exactly, which SQLite also takes as an integer: larger input (99999999999999999999 reached
+ * SQLite as a float and failed with SQLITE_MISMATCH) and forms Number() would accept (`1e3`,
+ * `0x10`, `1.5`, an empty string as 0) are refused rather than rounded.
+ */
+export function parseWholeNumber(input: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  const value = /^\s*\d+\s*$/.test(input) ? Number(input) : NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new AvfsError('INVALID_ARGUMENT', `invalid number ${JSON.stringify(input)}: expected a whole number from ${min} to ${max}`, { value: input, min, max });
+  }
+  return value;
+}
+
+/**
  * A point in time, as epoch milliseconds: an ISO 8601 date or date-time (`2024-05-01`,
  * `2024-05-01T12:00:00Z`), or a duration before `now`: a number with a unit `ms`, `s`, `m`
  * (minutes), `h`, `d`, `w` — `10m`, `2h`, `1d`, `1.5h`.
@@ -35,7 +50,7 @@ const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_00
 
 export function parseTime(input: string, now = Date.now()): number {
   const d = DURATION_RE.exec(input);
-  if (d) return now - Math.round(Number(d[1]) * UNIT_MS[d[2]!.toLowerCase()]!);
+  if (d) return now - durationMs(d, input);
   // Only ISO-looking input: Date.parse accepts many loose forms whose meaning depends on the locale.
   if (/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(input.trim())) {
     const t = Date.parse(input.trim());
@@ -60,7 +75,12 @@ export function parseDuration(input: string): number {
       value: input,
     });
   }
-  const ms = Math.round(Number(d[1]) * UNIT_MS[d[2]!.toLowerCase()]!);
+  return durationMs(d, input);
+}
+
+/** The milliseconds a DURATION_RE match stands for; refused when too large to be exact. */
+function durationMs(match: RegExpExecArray, input: string): number {
+  const ms = Math.round(Number(match[1]) * UNIT_MS[match[2]!.toLowerCase()]!);
   if (!Number.isSafeInteger(ms)) throw new AvfsError('INVALID_ARGUMENT', `duration too large: ${input}`, { value: input });
   return ms;
 }

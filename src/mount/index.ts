@@ -4,7 +4,7 @@ import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AvfsError, type ErrorCode } from '../errors.js';
-import { resolveHome } from '../store/home.js';
+import { HOME_FILE_MODE, resolveHome } from '../store/home.js';
 import { openStore } from '../store/store.js';
 import { getVault } from '../store/vaults.js';
 import { fuseAvailable } from './fuse.js';
@@ -93,7 +93,7 @@ export async function mountVault(options: MountVaultOptions): Promise<MountSessi
 
   const id = newSessionId();
   mkdirSync(mountsDir(home), { recursive: true, mode: 0o700 });
-  const log = openSync(logFile(home, id), 'a');
+  const log = openSync(logFile(home, id), 'a', HOME_FILE_MODE);
   const args = [BIN, '--home', home, '--vault', options.vault, 'mount', dir, '--foreground', '--session-id', id];
   if (options.readOnly) args.push('--read-only');
   let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;

@@ -3,10 +3,11 @@ import { join } from 'node:path';
 import { AvfsError, isADirectory, notADirectory, notFound } from '../errors.js';
 import { dirname, isWithin, rebase } from '../core/paths.js';
 import { audit } from '../store/audit.js';
-import { contentChunks, putContent, putContentFromFd, readContent, type ContentRef } from '../store/blobs.js';
-import { getEntry, putEntry, reserveInos, type Entry } from '../store/entries.js';
+import { contentChunks, linkContent, putContent, putContentFromFd, readContent, type ContentRef } from '../store/blobs.js';
+import { getEntry, lastVersion, putEntry, reserveInos, setTimes, type Entry } from '../store/entries.js';
 import type { VaultFs } from '../store/vault-fs.js';
-import { now } from '../store/store.js';
+import type { VaultRow } from '../store/vaults.js';
+import { now, type Store } from '../store/store.js';
 
 /**
  * Files open through the mount. All handles on one path share one OpenFile (so they see each
@@ -21,9 +22,27 @@ import { now } from '../store/store.js';
  * entry at it in one transaction, as one new version: once per flush of a dirty file, never per
  * write call. A file created through the mount is `pending` (not in the store) until its first
  * persist, so a create-write-close is one version, not two.
+ *
+ * What the kernel sees of an open file (`shown`) is exactly what persisting it stores, so no
+ * attribute moves when the file is closed (tar c compares them before and after reading a file).
+ *
+ * Someone else (the CLI, another mount) may rewrite a stored file while it is open here. As with
+ * two processes on one local file, a file with no unsaved writes follows the store (`follow`):
+ * reads see the new content and an append lands after it. A file with unsaved writes keeps its
+ * own content; persisting it then makes it the newer version, and that version's detail names
+ * the one it replaced (`replaced`), which stays in history. No byte nobody wrote is ever made up.
  */
 
 export type OpenFileState = 'open' | 'dirty' | 'persisting' | 'flushed';
+
+/** The attributes of an open file that the kernel sees and a persist stores. */
+export interface ShownAttributes {
+  mode: number;
+  size: number;
+  atime: number;
+  mtime: number;
+  ctime: number;
+}
 
 export const O_ACCMODE = 0o3;
 export const O_RDONLY = 0;
@@ -45,6 +64,10 @@ export class OpenFile {
   mem: Buffer | null = null;
   /** On-disk working copy for large files. */
   spill: { path: string; fd: number } | null = null;
+  /** When a file created through the mount was created (its directory changed then, as the kernel saw it). */
+  createdAt: number | undefined;
+  /** The stored content changed under this open file: pages the kernel cached for it may be old. */
+  pageCacheStale = false;
 
   constructor(
     public path: string,
@@ -140,6 +163,16 @@ export class OpenFiles {
     return out;
   }
 
+  /** When the newest file created directly in `dir` and not stored yet was created (0 if none). */
+  lastCreatedIn(dir: string): number {
+    let last = 0;
+    for (const f of this.byPath.values()) {
+      const created = f.createdAt ?? 0;
+      if (f.pending && !f.orphan && created > last && dirname(f.path) === dir) last = created;
+    }
+    return last;
+  }
+
   /** How many files were created through the mount and are not stored yet (they count against max_files). */
   get pendingCount(): number {
     let n = 0;
@@ -169,10 +202,8 @@ export class OpenFiles {
     if (!file) {
       file = new OpenFile(entry.path, entry.ino, entry.mode, false, { hash: entry.hash, size: entry.size }, entry.atime, entry.mtime, entry.ctime);
       this.byPath.set(entry.path, file);
-    } else if (!file.materialized && !file.pending && file.state === 'open') {
-      // Clean: follow changes made outside the mount (the CLI) since the file was first opened.
-      file.baseHash = entry.hash;
-      file.size = entry.size;
+    } else {
+      this.follow(file, entry);
     }
     return this.addHandle(file, flags);
   }
@@ -186,6 +217,7 @@ export class OpenFiles {
   create(path: string, mode: number, flags: number): number {
     const t = now();
     const file = new OpenFile(path, this.allocIno(), mode & 0o7777, true, { hash: null, size: 0 }, t, t, t);
+    file.createdAt = t;
     this.byPath.set(path, file);
     return this.addHandle(file, flags);
   }
@@ -209,7 +241,7 @@ export class OpenFiles {
     if (--file.refs > 0) return;
     try {
       this.persist(file);
-      if (file.orphan) this.kernelContent.delete(file.path);
+      if (file.orphan || file.pageCacheStale) this.kernelContent.delete(file.path);
       else this.remember(file.path, file.baseHash);
     } catch (err) {
       this.kernelContent.delete(file.path); // the kernel saw writes the store refused
@@ -223,9 +255,15 @@ export class OpenFiles {
   /**
    * Whether an open of `file` (whose stored content is `hash`) may keep the kernel's page cache:
    * yes when another handle is open (the pages are the shared working state) or when the kernel
-   * last saw exactly this content.
+   * last saw exactly this content; never when the content changed under the open file (an open
+   * that does not keep the cache drops every cached page of the file).
    */
   keepCache(file: OpenFile, hash: string | null): boolean {
+    if (file.pageCacheStale) {
+      file.pageCacheStale = false;
+      this.remember(file.path, hash);
+      return false;
+    }
     if (file.refs > 1) return true;
     const keep = this.kernelContent.has(file.path) && this.kernelContent.get(file.path) === hash;
     this.remember(file.path, hash);
@@ -297,8 +335,10 @@ export class OpenFiles {
     if (!Number.isSafeInteger(size) || size < 0) throw new AvfsError('INVALID_ARGUMENT', `invalid size: ${size}`, { size });
     const t = now();
     if (size === file.size) {
-      // Same size (O_TRUNC of an empty file, ftruncate to the current length): times only, no new version.
+      // Same size (O_TRUNC of an empty file, ftruncate to the current length): times only, no new
+      // version. A stored file with nothing unsaved will not be persisted, so they are stored now.
       file.mtime = file.ctime = t;
+      if (!file.unsaved && !file.orphan) this.store.mutate(() => setTimes(this.store, this.fs.row(), file.path, null, t, { op: 'touch', actor: this.fs.actor }, t));
       return;
     }
     this.materialize(file, size);
@@ -365,13 +405,55 @@ export class OpenFiles {
     return file.spill;
   }
 
+  // ---- what the kernel sees, and outside changes --------------------------------------------
+
+  /**
+   * What the kernel is shown for an open file, and exactly what persisting it stores: the working
+   * state's size and times, the mode of the stored entry (chmod of a stored file changes the
+   * entry) and the later ctime of the two (a rename or chmod changes the entry's). `entry` is the
+   * stored entry at the file's path; a file not stored (pending, orphaned) shows its own state.
+   */
+  shown(file: OpenFile, entry: Entry | undefined): ShownAttributes {
+    const stored = file.pending || file.orphan || entry?.type !== 'f' ? undefined : entry;
+    return {
+      mode: stored ? stored.mode : file.mode,
+      size: file.size,
+      atime: file.atime,
+      mtime: file.mtime,
+      ctime: stored ? Math.max(file.ctime, stored.ctime) : file.ctime,
+    };
+  }
+
+  /**
+   * Brings an open file with no unsaved writes up to date with its stored entry, which someone
+   * else may have rewritten since (see the header): its reads, size and appends then follow the
+   * new content. A clean working copy is dropped; the next write starts from the new content.
+   * `stored` is the entry when the caller has just read it.
+   */
+  follow(file: OpenFile, stored?: Entry): void {
+    if (file.unsaved || file.orphan) return;
+    const entry = stored ?? getEntry(this.store, this.fs.row(), file.path);
+    if (entry?.type !== 'f') return;
+    if (entry.hash !== file.baseHash) {
+      this.dropWorkingCopy(file);
+      file.baseHash = entry.hash;
+      file.pageCacheStale = true;
+    }
+    file.size = entry.size;
+    file.mode = entry.mode;
+    file.atime = entry.atime;
+    file.mtime = entry.mtime;
+    file.ctime = entry.ctime;
+  }
+
   // ---- persisting --------------------------------------------------------------------------
 
   /**
-   * Stores an unsaved file as one new version (a no-op when there is nothing to save). Content
-   * first (content-addressed, harmless if the entry change then fails), then the entry and its
-   * version in one transaction. On failure (quota, a parent removed meanwhile) the file stays
-   * dirty and the error is thrown, so flush/close report it to the tool.
+   * Stores an unsaved file as one new version (a no-op when there is nothing to save), with the
+   * attributes the kernel was shown (`shown`). Content first (content-addressed, harmless if the
+   * entry change then fails), then the entry and its version in one transaction. On failure
+   * (quota, a parent removed meanwhile) the file stays dirty and the error is thrown, so
+   * flush/close report it to the tool.
    */
   persist(file: OpenFile): void {
     if (!file.unsaved) return;
@@ -393,36 +475,47 @@ export class OpenFiles {
       }
       const store = this.store;
       const fs = this.fs;
+      let shown: ShownAttributes | undefined;
       store.mutate(() => {
         if (!content) {
           const data = file.mem ? file.mem.subarray(0, file.size) : file.size === 0 ? Buffer.alloc(0) : undefined;
           if (!data) throw new AvfsError('INTERNAL', `no working copy for ${file.path}`, { path: file.path });
           content = putContent(store, data);
         }
+        linkContent(store, content); // a spilled file's content was stored by the transaction above
         const vault = fs.row();
         const parent = getEntry(store, vault, dirname(file.path));
         if (!parent) throw notFound(dirname(file.path), fs.name);
         if (parent.type !== 'd') throw notADirectory(parent.path);
         const old = getEntry(store, vault, file.path);
         if (old?.type === 'd') throw isADirectory(file.path);
+        shown = this.shown(file, old);
+        const replaced = replacedVersion(store, vault, file, old);
         putEntry(
           store,
           vault,
           file.path,
           {
             type: 'f',
-            mode: file.pending || !old ? file.mode : old.mode,
+            mode: shown.mode,
             size: content.size,
             hash: content.hash,
             target: null,
-            mtime: file.mtime,
-            atime: file.atime,
+            mtime: shown.mtime,
+            atime: shown.atime,
             ino: old ? undefined : file.ino,
           },
-          { op: old ? 'write' : 'create', actor: fs.actor },
+          {
+            op: old ? 'write' : 'create',
+            actor: fs.actor,
+            at: { ctime: shown.ctime, createdAt: file.createdAt },
+            detail: replaced === undefined ? undefined : { replaced },
+          },
         );
         audit(store, fs.actor, 'write', fs.name, { path: file.path, size: content.size });
       });
+      file.mode = shown!.mode;
+      file.ctime = shown!.ctime;
       file.baseHash = content!.hash;
       file.pending = false;
       file.written = false;
@@ -504,6 +597,16 @@ export class OpenFiles {
     }
     return this.inoNext++;
   }
+}
+
+/**
+ * The version of someone else's that persisting `file` replaces, if any: the stored file was
+ * created, rewritten or removed outside this open file since its content was taken from the store.
+ */
+function replacedVersion(store: Store, vault: VaultRow, file: OpenFile, old: Entry | undefined): number | undefined {
+  if (file.pending) return old?.version;
+  if (!old) return lastVersion(store, vault, file.path);
+  return old.hash === file.baseHash ? undefined : old.version;
 }
 
 function readFully(fd: number, buf: Buffer, length: number, position: number): number {

@@ -6,7 +6,7 @@ import { getEntry, listChildren, setTimes, vaultUsage, type Entry } from '../sto
 import type { VaultFs } from '../store/vault-fs.js';
 import { currentSeq, vaultById, type VaultRow } from '../store/vaults.js';
 import { errnoCode, type Fuse } from './fuse.js';
-import { O_ACCMODE, O_APPEND, O_RDONLY, type OpenFile, type OpenFiles } from './open-files.js';
+import { O_ACCMODE, O_APPEND, O_RDONLY, type OpenFile, type OpenFiles, type ShownAttributes } from './open-files.js';
 
 /**
  * The FUSE operations of a mounted vault, as fuse-native calls them: one JS thread serves every
@@ -92,44 +92,48 @@ export function createOperations(ctx: MountContext): FuseOperations {
   const vault = () => vaultById(store, vaultId) ?? ctx.vault;
   const entry = (path: string) => getEntry(store, vault(), path);
 
-  function entryStat(e: Entry, open?: OpenFile): FuseStat {
-    // Directories report 4096 like most local filesystems (tools copying a "file" of size 0 skip reading it).
-    const size = open?.materialized ? open.size : e.type === 'd' ? DIR_SIZE : e.size;
+  function toStat(type: Entry['type'], ino: number, a: ShownAttributes): FuseStat {
     return {
-      mode: TYPE_BITS[e.type] | e.mode,
+      mode: TYPE_BITS[type] | a.mode,
       uid,
       gid,
-      size,
+      size: a.size,
       nlink: 1,
-      ino: e.ino,
+      ino,
       blksize: BLKSIZE,
-      blocks: Math.ceil(size / 512),
-      atime: clampTime(open ? open.atime : e.atime),
-      mtime: clampTime(open ? open.mtime : e.mtime),
-      ctime: clampTime(open && open.ctime > e.ctime ? open.ctime : e.ctime),
+      blocks: Math.ceil(a.size / 512),
+      atime: clampTime(a.atime),
+      mtime: clampTime(a.mtime),
+      ctime: clampTime(a.ctime),
     };
   }
 
-  function fileStat(f: OpenFile): FuseStat {
-    return {
-      mode: S_IFREG | f.mode,
-      uid,
-      gid,
-      size: f.size,
-      nlink: 1,
-      ino: f.ino,
-      blksize: BLKSIZE,
-      blocks: Math.ceil(f.size / 512),
-      atime: clampTime(f.atime),
-      mtime: clampTime(f.mtime),
-      ctime: clampTime(f.ctime),
-    };
+  function entryStat(e: Entry): FuseStat {
+    if (e.type !== 'd') return toStat(e.type, e.ino, e);
+    // Directories report 4096 like most local filesystems (tools copying a "file" of size 0 skip
+    // reading it). A file created in one but not stored yet changed it when it was created: show
+    // the time persisting it will give the directory (putEntry's createdAt), unless it changed since.
+    const created = files.lastCreatedIn(e.path);
+    const changed = created > e.ctime ? { mtime: created, ctime: created } : undefined;
+    return toStat('d', e.ino, { ...e, size: DIR_SIZE, ...changed });
   }
 
   /** The live (not orphaned) open file at a path. */
   function openAt(path: string): OpenFile | undefined {
     const f = files.get(path);
     return f && !f.orphan ? f : undefined;
+  }
+
+  /**
+   * A name that exists only here (a file created and not stored yet) left these directories:
+   * their times change now, as on a local disk, since no store change will record it (while the
+   * file was there they showed its creation time, see entryStat).
+   */
+  function touchDirs(...dirs: string[]): void {
+    const t = Date.now();
+    store.mutate(() => {
+      for (const dir of new Set(dirs)) setTimes(store, vault(), dir, null, t, { op: 'touch', actor: fs.actor }, t);
+    });
   }
 
   /** Checks that `path`'s parent is an existing directory (for creating ops). */
@@ -175,7 +179,8 @@ export function createOperations(ctx: MountContext): FuseOperations {
         const f = files.get(path);
         if (f) {
           const e = f.pending || f.orphan ? undefined : entry(path);
-          return cb(0, e ? entryStat(e, f) : fileStat(f));
+          if (e) files.follow(f, e);
+          return cb(0, toStat('f', f.ino, files.shown(f, e)));
         }
         const e = entry(path);
         if (!e) return cb(ENOENT);
@@ -259,6 +264,7 @@ export function createOperations(ctx: MountContext): FuseOperations {
       try {
         const h = files.handle(fd);
         if (!h) return cb(EBADF);
+        files.follow(h.file);
         cb(files.read(h.file, buf, len, pos));
       } catch (err) {
         cb(errno(err, 'read', path));
@@ -270,7 +276,9 @@ export function createOperations(ctx: MountContext): FuseOperations {
         if (ctx.readOnly) return cb(EROFS);
         const h = files.handle(fd);
         if (!h) return cb(EBADF);
-        // O_APPEND: append at the shared size, which other handles may have moved.
+        files.follow(h.file);
+        // O_APPEND: append at the end of the current content, which other handles (or, for a file
+        // with no unsaved writes, other writers) may have moved; the kernel's size may be older.
         const at = h.flags & O_APPEND ? h.file.size : pos;
         if (overQuota(h.file, at + len)) return cb(EDQUOT);
         cb(files.write(h.file, buf, len, at));
@@ -284,6 +292,7 @@ export function createOperations(ctx: MountContext): FuseOperations {
         if (ctx.readOnly) return cb(EROFS);
         const f = openAt(path);
         if (f) {
+          files.follow(f);
           if (overQuota(f, size)) return cb(EDQUOT);
           files.truncate(f, size);
           // truncate(2) by path: no flush follows from this caller, so persist now unless a handle is open.
@@ -313,6 +322,7 @@ export function createOperations(ctx: MountContext): FuseOperations {
         if (ctx.readOnly) return cb(EROFS);
         const h = files.handle(fd);
         if (!h) return cb(EBADF);
+        files.follow(h.file);
         if (overQuota(h.file, size)) return cb(EDQUOT);
         files.truncate(h.file, size);
         cb(0);
@@ -401,7 +411,8 @@ export function createOperations(ctx: MountContext): FuseOperations {
         const srcFile = openAt(src);
         if (srcFile && HIDDEN.test(dst)) {
           // libfuse hides an open file that is being unlinked or replaced: it leaves the tree now.
-          if (!srcFile.pending && entry(src)) fs.rm(src);
+          if (srcFile.pending) touchDirs(dirname(src));
+          else if (entry(src)) fs.rm(src);
           files.hide(srcFile, dst);
           return cb(0);
         }
@@ -417,6 +428,7 @@ export function createOperations(ctx: MountContext): FuseOperations {
           if (dstEntry) fs.rm(dst);
           if (dstFile) files.detach(dstFile);
           files.move(src, dst);
+          touchDirs(dirname(src), dirname(dst));
           return cb(0);
         }
         if (srcEntry.type === 'd') {
@@ -460,9 +472,13 @@ export function createOperations(ctx: MountContext): FuseOperations {
       try {
         if (ctx.readOnly) return cb(EROFS);
         const f = openAt(path);
-        if (f) f.mode = mode & 0o7777;
-        if (f?.pending) return cb(0);
+        if (f?.pending) {
+          f.mode = mode & 0o7777;
+          f.ctime = Date.now();
+          return cb(0);
+        }
         if (!entry(path)) return cb(ENOENT);
+        // A stored file's mode lives in its entry, open or not (OpenFiles.shown).
         fs.chmod(path, mode & 0o7777);
         cb(0);
       } catch (err) {
@@ -482,16 +498,17 @@ export function createOperations(ctx: MountContext): FuseOperations {
         // -1 is UTIME_OMIT (patched binding): keep that time as it is.
         const a = atime === -1 ? null : atime;
         const m = mtime === -1 ? null : mtime;
+        const t = Date.now(); // one ctime for the open file and its entry (nothing moves on close)
         const f = files.get(path);
         if (f) {
           if (a !== null) f.atime = a;
           if (m !== null) f.mtime = m;
-          f.ctime = Date.now();
+          f.ctime = t;
           if (f.pending || f.orphan) return cb(0);
         }
         if (!entry(path)) return cb(ENOENT);
         // setTimes, not VaultFs.utimes: the path may be a symlink itself (touch -h), never followed here.
-        store.mutate(() => setTimes(store, vault(), path, a, m, { op: 'touch', actor: fs.actor }));
+        store.mutate(() => setTimes(store, vault(), path, a, m, { op: 'touch', actor: fs.actor }, t));
         cb(0);
       } catch (err) {
         cb(errno(err, 'utimens', path));

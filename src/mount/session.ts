@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeHomeFile } from '../store/home.js';
 
 /**
  * Mount sessions, recorded in the home as one JSON file per session (`<home>/mounts/<id>.json`,
@@ -60,10 +61,7 @@ export function newSessionId(): string {
 
 export function writeSession(home: string, info: MountSessionInfo): void {
   mkdirSync(mountsDir(home), { recursive: true, mode: 0o700 });
-  const file = sessionFile(home, info.session_id);
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(info, null, 2) + '\n');
-  renameSync(tmp, file);
+  writeHomeFile(sessionFile(home, info.session_id), JSON.stringify(info, null, 2) + '\n');
 }
 
 /** Moves a session to `state` (and merges `patch`), stamping updated_at. */

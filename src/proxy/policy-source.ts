@@ -1,7 +1,8 @@
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { AvfsError } from '../errors.js';
 import { audit } from '../store/audit.js';
+import { writeHomeFile } from '../store/home.js';
 import { getVaultPolicy, setVaultPolicy } from '../store/execs.js';
 import type { Actor, Store } from '../store/store.js';
 import { getVault } from '../store/vaults.js';
@@ -51,11 +52,7 @@ export function savePolicy(store: Store, scope: 'vault' | 'home', vaultName: str
   } else {
     const file = homePolicyFile(store.home);
     if (canonical === null) rmSync(file, { force: true });
-    else {
-      const tmp = `${file}.${process.pid}.tmp`;
-      writeFileSync(tmp, JSON.stringify(JSON.parse(canonical), null, 2) + '\n');
-      renameSync(tmp, file);
-    }
+    else writeHomeFile(file, JSON.stringify(JSON.parse(canonical), null, 2) + '\n');
     store.mutate(() => audit(store, actor, text === null ? 'proxy.policy.clear' : 'proxy.policy.set', null, { scope }));
   }
   return policy;

@@ -2,11 +2,11 @@ import { AvfsError, type ErrorCode } from '../errors.js';
 
 /** Thrown for NOT_FOUND, VAULT_NOT_FOUND, VERSION_NOT_FOUND and CHECKPOINT_NOT_FOUND. */
 export class NotFoundError extends AvfsError {}
-/** Thrown for ALREADY_EXISTS, NOT_EMPTY, HAS_FORKS and CONFLICT. */
+/** Thrown for ALREADY_EXISTS, NOT_EMPTY, HAS_FORKS, CONFLICT and SCHEMA_TOO_NEW. */
 export class ConflictError extends AvfsError {}
 /** Thrown for invalid input: USAGE, INVALID_PATH, INVALID_NAME, INVALID_ARGUMENT, NO_VAULT, NOT_A_DIRECTORY, IS_A_DIRECTORY, and query errors. */
 export class InvalidInputError extends AvfsError {}
-/** Thrown when a policy denies a command (DENIED) or a mount is read-only (READ_ONLY). */
+/** Thrown when a policy denies a command (DENIED) or a mount or the home is read-only (READ_ONLY). */
 export class DeniedError extends AvfsError {}
 /** Thrown for QUOTA_EXCEEDED. */
 export class QuotaExceededError extends AvfsError {}

@@ -15,7 +15,7 @@ import type { VaultFs } from './vault-fs.js';
  * pointer), in one transaction, records a version (op `restore`) for each path it changes, and
  * first saves the state it replaces as another checkpoint, so a restore is itself undoable.
  *
- * Checkpoints saved before schema 6 copied every entry row (checkpoint_entries, `materialized`);
+ * Checkpoints saved before schema 8 copied every entry row (checkpoint_entries, `materialized`);
  * they are restored from those rows, comparing the whole tree.
  */
 
@@ -35,7 +35,7 @@ export interface CheckpointRow {
   source: string;
   exec_id: string | null;
   created_at: number;
-  /** 1 for a checkpoint saved before schema 6, whose entry rows are copied in checkpoint_entries. */
+  /** 1 for a checkpoint saved before schema 8, whose entry rows are copied in checkpoint_entries. */
   materialized: number;
 }
 

@@ -274,8 +274,9 @@ const UPSERT = `INSERT OR REPLACE INTO entries (vault_id, ${COLUMNS}) VALUES (?,
 const DELETE_OWN = 'DELETE FROM entries WHERE vault_id = ? AND path = ?';
 const CHILD_VAULTS = 'SELECT id FROM vaults WHERE parent_id = ?';
 const NEXT_INO = 'UPDATE vaults SET next_ino = next_ino + 1 WHERE id = ? RETURNING next_ino - 1 AS ino';
-const INSERT_VERSION = `INSERT INTO versions (vault_id, path, version, op, type, mode, uid, gid, size, hash, target, rdev, ino, nlink, mtime, annot, source, exec_id, detail, at)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+const INSERT_VERSION = `INSERT INTO versions (vault_id, path, version, op, type, mode, uid, gid, size, hash, target, rdev, ino, nlink, mtime, annot, source, exec_id, detail, at, change_id)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+const OWN_CHANGE = 'UPDATE versions SET change_id = id WHERE id = ?';
 const MAX_OWN_VERSION = 'SELECT max(version) AS v FROM versions WHERE vault_id = ? AND path = ? AND id <= ?';
 
 function writeOwn(store: Store, vaultId: number, e: Row): void {
@@ -327,9 +328,11 @@ function show(store: Store, vault: VaultRow, path: string, before: Entry | undef
 }
 
 /** Sets a directory's mtime and ctime (a name was added or removed in it). */
-function touchDir(store: Store, vault: VaultRow, dir: string, at: number, change: ChangeOptions): void {
+function touchDir(store: Store, vault: VaultRow, dir: string, at: number, change: ChangeOptions, unlessChangedSince = false): void {
   const d = getEntry(store, vault, dir);
   if (!d || d.type !== 'd') return;
+  // A name that appeared earlier and is stored only now: the directory keeps times set after that.
+  if (unlessChangedSince && d.ctime >= at) return;
   changeMetadata(store, vault, d, { ...d, mtime: at, ctime: at }, { ...change, op: 'touch', detail: undefined });
 }
 
@@ -398,6 +401,14 @@ export interface ChangeOptions {
    * of what it puts back, so adding or removing names does not touch them.
    */
   exact?: boolean;
+  /**
+   * When the change happened, if before now: the mount stores a file when it is closed, but the
+   * kernel saw it change (its ctime) when it was written, and saw its name appear (`createdAt`,
+   * for a new entry) when it was created. The entry's ctime is `ctime`; the parent directory takes
+   * `createdAt` unless it changed after that (tar sets a directory's times once its files are
+   * written, and an empty file is stored only when the kernel releases it, which may come later).
+   */
+  at?: { ctime: number; createdAt?: number };
 }
 
 /**
@@ -425,14 +436,15 @@ export function putEntry(store: Store, vault: VaultRow, path: string, state: Ent
     nlink: state.nlink ?? old?.nlink ?? 1,
     mtime: state.mtime ?? at,
     atime: state.atime ?? state.mtime ?? at,
-    ctime: at,
+    ctime: change.at?.ctime ?? at,
     ino,
     version,
     annot: state.annot !== undefined ? state.annot : (old?.annot ?? null),
   };
   show(store, vault, path, old, entry);
-  if (!old && !change.exact) touchDir(store, vault, dirname(path), at, change);
+  // The change's own version first: a transaction's change id is its first version's id.
   recordVersion(store, vault, path, version, change, entry);
+  if (!old && !change.exact) touchDir(store, vault, dirname(path), change.at?.createdAt ?? at, change, change.at?.createdAt !== undefined);
   if (old && old.nlink > 1 && entry.ino === old.ino) syncLinks(store, vault, entry, change);
   return entry;
 }
@@ -470,12 +482,17 @@ export function removeEntry(store: Store, vault: VaultRow, path: string, change:
   if (!old) throw new AvfsError('NOT_FOUND', `no such file or directory: ${path}`, { path });
   show(store, vault, path, old, undefined);
   if (old.nlink > 1 && !options.moving) setLinkCount(store, vault, old.ino, old.nlink - 1, change);
-  if (!change.exact) touchDir(store, vault, dirname(path), now(), change);
   recordVersion(store, vault, path, old.version + 1, change, null);
+  if (!change.exact) touchDir(store, vault, dirname(path), now(), change);
 }
 
+/**
+ * Inserts a version row. Every version a write transaction records belongs to one change, whose id
+ * is the id of the first of them: the first one names itself, the others copy it.
+ */
 function recordVersion(store: Store, vault: VaultRow, path: string, version: number, change: ChangeOptions, e: Entry | null): void {
-  store
+  const tx = store.currentChange();
+  const { lastInsertRowid } = store
     .stmt(INSERT_VERSION)
     .run(
       vault.id,
@@ -498,14 +515,21 @@ function recordVersion(store: Store, vault: VaultRow, path: string, version: num
       change.actor.execId ?? null,
       change.detail ? JSON.stringify(change.detail) : null,
       now(),
+      tx?.id ?? null,
     );
+  if (tx && tx.id !== null) return;
+  store.stmt(OWN_CHANGE).run(lastInsertRowid);
+  if (tx) tx.id = Number(lastInsertRowid);
 }
 
-/** Sets a path's access and modification times (`null` keeps one): touch, tar, cp -a. See changeMetadata. */
-export function setTimes(store: Store, vault: VaultRow, path: string, atime: number | null, mtime: number | null, change: ChangeOptions): void {
+/**
+ * Sets a path's access and modification times (`null` keeps one): touch, tar, cp -a. `ctime` is
+ * now unless given (the mount passes the time it already showed the kernel). See changeMetadata.
+ */
+export function setTimes(store: Store, vault: VaultRow, path: string, atime: number | null, mtime: number | null, change: ChangeOptions, ctime = now()): void {
   const old = getEntry(store, vault, path);
   if (!old) throw new AvfsError('NOT_FOUND', `no such file or directory: ${path}`, { path });
-  changeMetadata(store, vault, old, { ...old, atime: atime ?? old.atime, mtime: mtime ?? old.mtime, ctime: now() }, { ...change, op: 'touch' });
+  changeMetadata(store, vault, old, { ...old, atime: atime ?? old.atime, mtime: mtime ?? old.mtime, ctime }, { ...change, op: 'touch' });
 }
 
 /**

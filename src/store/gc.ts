@@ -1,4 +1,5 @@
 import { audit, trimAudit } from './audit.js';
+import { endLease, ownLeases, staleLeases, storedByLease } from './leases.js';
 import { now, type Actor, type Store } from './store.js';
 
 /**
@@ -6,32 +7,43 @@ import { now, type Actor, type Store } from './store.js';
  * references, and nothing else.
  *
  * What counts as a reference: a `hash` column in any table other than the content tables
- * themselves. The tables are discovered from the schema on every run (today entries, versions and
- * checkpoint_entries), so a table another feature adds later keeps its content alive without gc
- * knowing about it; erring that way only ever keeps too much.
+ * themselves. The tables are discovered from the schema on every run (today entries, versions,
+ * checkpoint_entries and content_pins), so a table another feature adds later keeps its content
+ * alive without gc knowing about it; erring that way only ever keeps too much.
  *
- * Why a concurrent writer loses nothing:
+ * Why no writer ever links an entry to content gc deleted, whatever the grace (0 included):
  *  1. Every deletion runs in an IMMEDIATE transaction that re-checks, under the write lock, that
- *     the content is still unreferenced and older than the cutoff. A writer that stores content and
- *     points an entry at it in one transaction (write, cp, mv, checkout, restore, a mount flush) is
- *     serialised either before the check (then the reference is seen) or after the deletion (then
- *     it finds the content missing and stores it again).
- *  2. Content stored in one transaction and referenced in a later one (a streamed `write --from`
- *     or `import`) is unreferenced in between. The grace period covers that window: content whose
- *     created_at is newer than `now - grace` is never deleted, and writers refresh created_at when
- *     they reuse existing content or chunks. Content stored after gc started is always newer than
- *     the cutoff, whatever the grace. `--grace 0` is therefore safe against single-transaction
- *     writers but not against a streamed import that began before gc and is still running.
- *  3. Chunks are deleted only when no blob_chunks row names them, checked in the same transaction,
- *     and only when older than the cutoff (a streamed write stores chunks before its blob row).
- * Search index rows of deleted content go with it: schema migration 2 adds a trigger on blobs;
- * without that trigger gc deletes them itself.
+ *     the content is still unreferenced: a blob by no reference table, a chunk by no blob_chunks
+ *     row and no pin. Transactions are serialised, so each writer's transaction runs entirely
+ *     before or entirely after each gc transaction.
+ *  2. A writer that stores (or finds) content and points an entry at it in one transaction (write,
+ *     cp, mv, checkout, restore, a small mount flush) is therefore either seen by the re-check (the
+ *     reference is there) or runs after the deletion (it finds the content missing, stores it).
+ *  3. A writer that stores content in one transaction and links it in a later one (a streamed
+ *     `write --from`, `import`, a mount persisting a large file, proxy copy mode) pins every chunk
+ *     and blob under its lease (leases.ts) in the same transaction that stores or reuses it. From
+ *     that commit on, the re-check sees the pin; a deletion committed before it made the writer
+ *     store the content again (INSERT OR IGNORE finds it missing). So between the writer's first
+ *     transaction and its link, each piece of its content is pinned or listed by its pinned blob.
+ *  4. The linking transaction (blobs.ts `linkContent`) checks that the blob and every chunk it
+ *     lists are present, fails with CONTENT_MISSING otherwise, and ends the lease in the same
+ *     transaction as the entry that now references the content. There is no moment at which the
+ *     content is neither pinned nor referenced.
+ *  5. Pins are dropped only by their own writer (link, abandon, or its Store closing) or by gc for
+ *     a lease whose process is dead (recorded pid, boot id and process start time: a reused pid
+ *     does not keep a dead writer's lease alive, and a live writer's lease is never dropped). A
+ *     writer that is dead can link nothing.
+ * The grace period is therefore no longer what protects writers: it only keeps recently orphaned
+ * content around a little longer (content younger than `now - grace` is kept).
+ * Chunks are deleted only when no blob lists them and no lease pins them, checked in the same
+ * transaction. Search index rows of deleted content go with it: schema migration 2 adds a trigger
+ * on blobs; without that trigger gc deletes them itself.
  */
 
 /** Tables that hold content or are derived from it, never references to it. */
 const CONTENT_TABLES = new Set(['blobs', 'chunks', 'blob_chunks', 'text_index']);
 
-/** Default grace: far longer than any streamed import is expected to take. */
+/** Default grace: unreferenced content stored within the last hour is kept (writers do not depend on it: see above). */
 export const DEFAULT_GC_GRACE_MS = 60 * 60 * 1000;
 // Blobs per transaction: about 10-50 ms of write lock each on a large home, so writers barely wait.
 const BATCH = 500;
@@ -140,7 +152,7 @@ export function planGc(store: Store, cutoff: number): GcPlan {
          SELECT count(*) AS n, coalesce(sum(c.size), 0) AS bytes FROM chunks c
          WHERE c.hash IN (SELECT bc.chunk_hash FROM blob_chunks bc WHERE bc.blob_hash IN (SELECT hash FROM cand))
            AND NOT EXISTS (SELECT 1 FROM blob_chunks o WHERE o.chunk_hash = c.hash AND o.blob_hash NOT IN (SELECT hash FROM cand))
-           AND c.created_at < ?`,
+           AND ${UNPINNED} AND c.created_at < ?`,
       )
       .get(chunked, clampCutoff(cutoff))!;
     const loose = looseChunkStats(store, cutoff);
@@ -162,12 +174,15 @@ export function planGc(store: Store, cutoff: number): GcPlan {
 /** SQLite compares integers; Infinity (stats' "every orphan") becomes the largest safe integer. */
 const clampCutoff = (cutoff: number) => (Number.isFinite(cutoff) ? cutoff : Number.MAX_SAFE_INTEGER);
 
+/** True for a chunk `c` that no lease pins (a streamed write in progress; leases.ts). */
+const UNPINNED = 'NOT EXISTS (SELECT 1 FROM content_pins p WHERE p.hash = c.hash)';
+
 // created_at sits after the 64 KiB data column, so reading it walks the row's overflow pages: find
 // unlisted chunks through the hash index first, and read created_at only for those.
 const LOOSE_CHUNKS = `FROM chunks c WHERE c.hash IN
-  (SELECT k.hash FROM chunks k WHERE NOT EXISTS (SELECT 1 FROM blob_chunks bc WHERE bc.chunk_hash = k.hash)) AND c.created_at < ?`;
+  (SELECT k.hash FROM chunks k WHERE NOT EXISTS (SELECT 1 FROM blob_chunks bc WHERE bc.chunk_hash = k.hash)) AND ${UNPINNED} AND c.created_at < ?`;
 
-/** Chunks no blob lists: left by a streamed write that stopped before its blob row was written. */
+/** Chunks no blob lists and no lease pins: left by a streamed write that stopped before its blob row was written. */
 function looseChunkStats(store: Store, cutoff: number): { n: number; bytes: number } {
   return store.stmt<{ n: number; bytes: number }>(`SELECT count(*) AS n, coalesce(sum(c.size), 0) AS bytes ${LOOSE_CHUNKS}`).get(clampCutoff(cutoff))!;
 }
@@ -195,6 +210,8 @@ export interface GcReport {
   recent_blobs: number;
   /** The tables whose `hash` column counted as a reference. */
   reference_tables: string[];
+  /** Leases of streamed writes whose process had died: their pins were dropped first (not counted by a dry run). */
+  stale_leases: number;
   transactions: number;
   duration_ms: number;
 }
@@ -203,8 +220,9 @@ export interface GcReport {
 export function gc(store: Store, options: GcOptions): GcReport {
   const started = performance.now();
   const cutoff = now() - options.graceMs;
+  const staleCount = options.dryRun ? 0 : clearStaleLeases(store);
   const tables = store.read(() => referenceTables(store));
-  const base = { grace_ms: options.graceMs, cutoff: new Date(cutoff).toISOString(), reference_tables: tables.map((t) => t.table) };
+  const base = { grace_ms: options.graceMs, cutoff: new Date(cutoff).toISOString(), reference_tables: tables.map((t) => t.table), stale_leases: staleCount };
   if (options.dryRun) {
     const plan = planGc(store, cutoff);
     return {
@@ -223,9 +241,8 @@ export function gc(store: Store, options: GcOptions): GcReport {
   const candidates = store.read(() => scanUnreferenced(store, tables));
   const doomed = candidates.filter((b) => b.createdAt < cutoff).map((b) => b.hash);
   const recent = candidates.length - doomed.length;
-  const indexed = hasTable(store, 'text_index');
-  const manualUnindex = indexed && !indexFollowsBlobs(store);
-  const freed = { blobs: 0, chunks: 0, bytes: 0, index: 0, transactions: 0 };
+  const freed: Freed = { blobs: 0, chunks: 0, bytes: 0, index: 0 };
+  let transactions = 0;
   // Each transaction scans every unindexed reference table once, so with such a table the
   // candidates go in at most UNINDEXED_BATCHES transactions instead of many small ones.
   const unindexed = tables.some((t) => !t.indexed);
@@ -233,42 +250,11 @@ export function gc(store: Store, options: GcOptions): GcReport {
 
   // The candidate list is only a hint: each batch re-selects, under the write lock, the
   // candidates that are still unreferenced and still older than the cutoff.
-  const recheck = `SELECT hash, size, chunk_count AS chunkCount FROM blobs
-    WHERE hash IN (SELECT value FROM json_each(?)) AND created_at < ? AND ${unreferenced(tables, 'blobs.hash')}`;
   for (let i = 0; i < doomed.length; i += batchSize) {
     store.mutate(() => {
-      freed.transactions++;
-      let rows = store.stmt<{ hash: string; size: number; chunkCount: number }>(recheck).all(JSON.stringify(doomed.slice(i, i + batchSize)), cutoff);
-      if (unindexed) {
-        const referenced = referencedByUnindexed(store, tables, rows.map((r) => r.hash));
-        rows = rows.filter((r) => !referenced.has(r.hash));
-      }
-      if (rows.length === 0) return;
-      const hashes = JSON.stringify(rows.map((r) => r.hash));
-      if (indexed) {
-        freed.index += store.stmt<{ n: number }>('SELECT count(*) AS n FROM text_index WHERE hash IN (SELECT value FROM json_each(?))').get(hashes)!.n;
-      }
-      if (manualUnindex) {
-        if (hasTable(store, 'fts')) store.stmt('DELETE FROM fts WHERE rowid IN (SELECT id FROM text_index WHERE hash IN (SELECT value FROM json_each(?)))').run(hashes);
-        store.stmt('DELETE FROM text_index WHERE hash IN (SELECT value FROM json_each(?))').run(hashes);
-      }
-      store.stmt('DELETE FROM blobs WHERE hash IN (SELECT value FROM json_each(?))').run(hashes);
-      freed.blobs += rows.length;
-      freed.bytes += rows.reduce((sum, r) => sum + inlineBytes(r), 0);
-      const chunked = rows.filter((r) => r.chunkCount > 1).map((r) => r.hash);
-      if (chunked.length === 0) return;
-      const released = store
-        .stmt<{ chunk_hash: string }>('DELETE FROM blob_chunks WHERE blob_hash IN (SELECT value FROM json_each(?)) RETURNING chunk_hash')
-        .all(JSON.stringify(chunked));
-      const chunkHashes = JSON.stringify([...new Set(released.map((r) => r.chunk_hash))]);
-      const gone = store
-        .stmt<{ size: number }>(
-          `DELETE FROM chunks WHERE hash IN (SELECT value FROM json_each(?)) AND created_at < ?
-           AND NOT EXISTS (SELECT 1 FROM blob_chunks bc WHERE bc.chunk_hash = chunks.hash) RETURNING size`,
-        )
-        .all(chunkHashes, cutoff);
-      freed.chunks += gone.length;
-      freed.bytes += gone.reduce((sum, r) => sum + r.size, 0);
+      transactions++;
+      const released = deleteBlobs(store, tables, doomed.slice(i, i + batchSize), cutoff, freed);
+      deleteChunks(store, released, cutoff, freed);
     });
   }
 
@@ -276,15 +262,8 @@ export function gc(store: Store, options: GcOptions): GcReport {
   const loose = store.read(() => store.stmt<{ hash: string }>(`SELECT c.hash AS hash ${LOOSE_CHUNKS}`).all(cutoff)).map((r) => r.hash);
   for (let i = 0; i < loose.length; i += batchSize) {
     store.mutate(() => {
-      freed.transactions++;
-      const gone = store
-        .stmt<{ size: number }>(
-          `DELETE FROM chunks WHERE hash IN (SELECT value FROM json_each(?)) AND created_at < ?
-           AND NOT EXISTS (SELECT 1 FROM blob_chunks bc WHERE bc.chunk_hash = chunks.hash) RETURNING size`,
-        )
-        .all(JSON.stringify(loose.slice(i, i + batchSize)), cutoff);
-      freed.chunks += gone.length;
-      freed.bytes += gone.reduce((sum, r) => sum + r.size, 0);
+      transactions++;
+      deleteChunks(store, loose.slice(i, i + batchSize), cutoff, freed);
     });
   }
 
@@ -296,7 +275,7 @@ export function gc(store: Store, options: GcOptions): GcReport {
     freed_bytes: freed.bytes,
     freed_index_entries: freed.index,
     recent_blobs: recent,
-    transactions: freed.transactions,
+    transactions,
     duration_ms: elapsed(started),
   };
   store.mutate(() => {
@@ -306,9 +285,99 @@ export function gc(store: Store, options: GcOptions): GcReport {
       freed_blobs: report.freed_blobs,
       freed_chunks: report.freed_chunks,
       freed_bytes: report.freed_bytes,
+      stale_leases: report.stale_leases,
     });
   });
   return report;
+}
+
+/** What deletions freed, accumulated over a run. */
+interface Freed {
+  blobs: number;
+  chunks: number;
+  bytes: number;
+  index: number;
+}
+
+/**
+ * Deletes those of `hashes` that are blobs still unreferenced and created before `cutoff` (re-checked
+ * here, under the write lock), with their search index rows and chunk lists. Returns the chunks
+ * those blobs listed, which may now be loose. Inside the caller's transaction.
+ */
+function deleteBlobs(store: Store, tables: ReferenceTable[], hashes: string[], cutoff: number, freed: Freed): string[] {
+  if (hashes.length === 0) return [];
+  let rows = store
+    .stmt<{ hash: string; size: number; chunkCount: number }>(
+      `SELECT hash, size, chunk_count AS chunkCount FROM blobs
+       WHERE hash IN (SELECT value FROM json_each(?)) AND created_at < ? AND ${unreferenced(tables, 'blobs.hash')}`,
+    )
+    .all(JSON.stringify(hashes), clampCutoff(cutoff));
+  if (tables.some((t) => !t.indexed)) {
+    const referenced = referencedByUnindexed(store, tables, rows.map((r) => r.hash));
+    rows = rows.filter((r) => !referenced.has(r.hash));
+  }
+  if (rows.length === 0) return [];
+  const json = JSON.stringify(rows.map((r) => r.hash));
+  if (hasTable(store, 'text_index')) {
+    freed.index += store.stmt<{ n: number }>('SELECT count(*) AS n FROM text_index WHERE hash IN (SELECT value FROM json_each(?))').get(json)!.n;
+    if (!indexFollowsBlobs(store)) {
+      if (hasTable(store, 'fts')) store.stmt('DELETE FROM fts WHERE rowid IN (SELECT id FROM text_index WHERE hash IN (SELECT value FROM json_each(?)))').run(json);
+      store.stmt('DELETE FROM text_index WHERE hash IN (SELECT value FROM json_each(?))').run(json);
+    }
+  }
+  store.stmt('DELETE FROM blobs WHERE hash IN (SELECT value FROM json_each(?))').run(json);
+  freed.blobs += rows.length;
+  freed.bytes += rows.reduce((sum, r) => sum + inlineBytes(r), 0);
+  const chunked = rows.filter((r) => r.chunkCount > 1).map((r) => r.hash);
+  if (chunked.length === 0) return [];
+  const released = store
+    .stmt<{ chunk_hash: string }>('DELETE FROM blob_chunks WHERE blob_hash IN (SELECT value FROM json_each(?)) RETURNING chunk_hash')
+    .all(JSON.stringify(chunked));
+  return [...new Set(released.map((r) => r.chunk_hash))];
+}
+
+/** Deletes those of `hashes` that are chunks no blob lists and no lease pins, created before `cutoff`. Inside the caller's transaction. */
+function deleteChunks(store: Store, hashes: string[], cutoff: number, freed: Freed): void {
+  if (hashes.length === 0) return;
+  const gone = store
+    .stmt<{ size: number }>(
+      `DELETE FROM chunks AS c WHERE c.hash IN (SELECT value FROM json_each(?)) AND c.created_at < ?
+       AND NOT EXISTS (SELECT 1 FROM blob_chunks bc WHERE bc.chunk_hash = c.hash) AND ${UNPINNED} RETURNING size`,
+    )
+    .all(JSON.stringify(hashes), clampCutoff(cutoff));
+  freed.chunks += gone.length;
+  freed.bytes += gone.reduce((sum, r) => sum + r.size, 0);
+}
+
+/** Ends the leases of writers whose process died (their content is then an ordinary orphan). Returns how many. */
+export function clearStaleLeases(store: Store): number {
+  return store.mutate(() => {
+    const stale = staleLeases(store);
+    for (const id of stale) endLease(store, id);
+    return stale.length;
+  });
+}
+
+/**
+ * Abandons a lease whose content will not be linked (a write refused by quota, or failed): ends it
+ * and deletes what it stored itself that nothing references or pins now, whatever its age, so the
+ * write leaves the store as it found it. Content it only reused stays. One transaction.
+ */
+export function abandonLease(store: Store, id: number): void {
+  store.mutate(() => {
+    const stored = storedByLease(store, id);
+    endLease(store, id);
+    if (stored.length === 0) return;
+    const freed: Freed = { blobs: 0, chunks: 0, bytes: 0, index: 0 };
+    const never = Number.MAX_SAFE_INTEGER;
+    deleteBlobs(store, referenceTables(store), stored.filter((p) => p.kind === 'b').map((p) => p.hash), never, freed);
+    deleteChunks(store, stored.filter((p) => p.kind === 'c').map((p) => p.hash), never, freed);
+  });
+}
+
+/** Abandons every lease this process still holds (its Store is closing: nothing it stored unlinked can be linked any more). */
+export function abandonOwnLeases(store: Store): void {
+  for (const id of store.read(() => ownLeases(store))) abandonLease(store, id);
 }
 
 const elapsed = (started: number) => Math.round((performance.now() - started) * 100) / 100;

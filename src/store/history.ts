@@ -1,11 +1,11 @@
 import { AvfsError, notADirectory, notFound } from '../errors.js';
-import { ancestors, descendantRange, isWithin, normalizePath } from '../core/paths.js';
+import { ancestors, descendantRange, normalizePath } from '../core/paths.js';
 import { audit } from './audit.js';
 import { contentChunks, readContent } from './blobs.js';
-import { getEntry, listDescendants, putEntry, removeEntry, type ChangeOptions, type Entry, type EntryType } from './entries.js';
+import { getEntry, hasChildren, listDescendants, putEntry, removeEntry, type ChangeOptions, type Entry, type EntryType } from './entries.js';
 import type { Actor, Store } from './store.js';
 import { vaultById, type VaultRow } from './vaults.js';
-import type { VaultFs } from './vault-fs.js';
+import { moveTree, type VaultFs } from './vault-fs.js';
 
 /**
  * Per-path history (DESIGN §2 rule 6). Every change to a path is a `versions` row holding the
@@ -42,6 +42,8 @@ export interface VersionRow {
   /** JSON text. */
   detail: string | null;
   at: number;
+  /** The change (one transaction's versions) this version belongs to: the id of its first version; null when recorded before change ids. */
+  change_id: number | null;
 }
 
 /** A version with the name of the vault that recorded it (a parent's, for inherited history). */
@@ -73,7 +75,7 @@ export interface HistorySegment {
 }
 
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
-const COLS = 'id, vault_id, path, version, op, type, mode, size, hash, target, mtime, uid, gid, rdev, ino, nlink, annot, source, exec_id, detail, at';
+const COLS = 'id, vault_id, path, version, op, type, mode, size, hash, target, mtime, uid, gid, rdev, ino, nlink, annot, source, exec_id, detail, at, change_id';
 // Rows with op 'touch' record times and link counts only (entries.ts changeMetadata): they carry the
 // version number of the change before them and are not changes of their own, so listings skip them.
 const PATH_VERSIONS = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND path = ? AND id <= ? AND version < ? AND op <> 'touch' ORDER BY version DESC LIMIT ?`;
@@ -81,8 +83,6 @@ const ONE_VERSION = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND path = 
 const VAULT_CHANGES = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND id <= ? AND id < ? AND op <> 'touch' ORDER BY id DESC LIMIT ?`;
 const SUBTREE_CHANGES = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND id <= ? AND id < ? AND op <> 'touch' AND (path = ? OR (path >= ? AND path < ?))
   ORDER BY id DESC LIMIT ?`;
-const SUBTREE_STATES = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND path >= ? AND path < ? AND id <= ? ORDER BY path, id`;
-const RUN_BEFORE = 'SELECT id, vault_id, path, type, op FROM versions WHERE id < ? ORDER BY id DESC LIMIT 512';
 const BLOB_EXISTS = 'SELECT 1 FROM blobs WHERE hash = ?';
 // Versions of one path are numbered in change order (a `touch` row shares its number with the change
 // before it), so this walks the path's index backwards; ordered by id alone, the planner walked every
@@ -152,19 +152,6 @@ export function vaultChanges(store: Store, vault: VaultRow, limit: number, under
     out.push(...tag(rows, seg.vault));
   }
   return out;
-}
-
-/** The state of every path strictly below `dir` as of change sequence `seq` (absent paths included, as type null). */
-export function subtreeAt(store: Store, vault: VaultRow, dir: string, seq: number): Map<string, VersionRecord> {
-  const [lo, hi] = descendantRange(dir);
-  const states = new Map<string, VersionRecord>();
-  // Oldest segment first, so a vault's own (newer) versions override what it inherited.
-  for (const seg of historyChain(store, vault).reverse()) {
-    for (const row of store.stmt<VersionRow>(SUBTREE_STATES).iterate(seg.vaultId, lo, hi, Math.min(seg.upTo, seq))) {
-      if (row.path !== dir) states.set(row.path, { ...row, vault: seg.vault });
-    }
-  }
-  return states;
 }
 
 export function stateOf(row: VersionRow): PathState | null {
@@ -399,20 +386,22 @@ export interface RevertResult {
   path: string;
   /** The change that was undone. */
   reverted: VersionRecord;
-  /** The version whose state the path holds again (null: the path is absent again). */
+  /** The version whose state the path holds again (null: absent again, or a move moved it back). */
   restored_version: number | null;
   entry: Entry | null;
-  /** Entries changed, including a directory's restored or removed contents and a paired move side. */
+  /** Entries changed, including a directory's restored or removed contents and a moved tree. */
   changed_paths: number;
-  /** The other side of an undone move (it was moved back), or null. */
+  /** For an undone move, its other end (where the tree was moved back from or to), else null. */
   paired: string | null;
 }
 
 /**
  * Undoes the latest change to a path, as new versions (op `revert`), so a revert can itself be
  * reverted: a modified file gets its previous content, a deleted file or directory comes back
- * (a directory with everything that was in it just before), a just-created one is removed (with
- * its contents). A move is undone on both sides when the other side has not changed since.
+ * (a directory with what that same change removed below it), a just-created one is removed (with
+ * its contents). Undoing a move moves the tree back as it is now, so changes made to it since the
+ * move travel with it. Refused (changing nothing): when the state to go back to was pruned
+ * (VERSION_NOT_FOUND), and for a move whose old place is taken or whose tree is gone (CONFLICT).
  */
 export function revertPath(fs: VaultFs, input: string): RevertResult {
   return fs.store.mutate(() => {
@@ -426,85 +415,173 @@ export function revertPath(fs: VaultFs, input: string): RevertResult {
       throw notFound(path, vault.name);
     }
     const w: Writer = { store: fs.store, vault, actor: fs.actor };
-    const partner = pairedChange(fs.store, vault, path, latest);
-    let changed = 0;
-    let restored: VersionRecord | null | undefined;
-    // The side that exists now goes first, so the side coming back never collides with it.
-    const sides: Array<[string, VersionRecord, string | null]> = [[path, latest, partner?.path ?? null]];
-    if (partner) sides[latest.type === null ? 'unshift' : 'push']([partner.path, partner.latest, path]);
-    for (const [p, row, other] of sides) {
-      const r = undoChange(w, p, row, other);
-      changed += r.changed;
-      if (p === path) restored = r.restoredTo;
-    }
-    audit(fs.store, fs.actor, 'revert', fs.name, { path, version: latest.version, paired: partner?.path ?? null, changed });
+    const move = moveAt(w, path, latest);
+    const undone = move ? undoMove(w, latest, move) : undoChange(w, path, latest);
+    const paired = move ? (move.from === path ? move.to : move.from) : null;
+    audit(fs.store, fs.actor, 'revert', fs.name, { path, version: latest.version, paired, changed: undone.changed });
     return {
       path,
       reverted: latest,
-      restored_version: restored?.version ?? null,
+      restored_version: undone.restoredTo?.version ?? null,
       entry: getEntry(fs.store, vault, path) ?? null,
-      changed_paths: changed,
-      paired: partner?.path ?? null,
+      changed_paths: undone.changed,
+      paired,
     };
   });
 }
 
-/** Reverts one path's latest change `latest`; `pairedWith` is recorded so a later revert undoes both sides again. */
-function undoChange(w: Writer, path: string, latest: VersionRecord, pairedWith: string | null): { changed: number; restoredTo: VersionRecord | null } {
-  let before = versionBefore(w.store, w.vault, path, latest.version);
-  // mv onto an existing file records that file's deletion just before the move: the same change.
-  if (latest.op === 'move' && latest.type !== null && before && before.type === null && parseDetail(before).replaced_by !== undefined) {
-    before = versionBefore(w.store, w.vault, path, before.version);
+interface Undone {
+  changed: number;
+  restoredTo: VersionRecord | null;
+}
+
+/** The change a version belongs to: the versions one transaction recorded share it (schema migration 6). */
+const changeOf = (row: Pick<VersionRow, 'id' | 'change_id'>) => row.change_id ?? row.id;
+
+/**
+ * What a path was just before the change `row` belongs to: the version before the path's first
+ * version in that change, or null when that change created it. VERSION_NOT_FOUND when that
+ * version was pruned (versions of a path are numbered without gaps, so a gap is a pruned one).
+ */
+function stateBeforeChange(w: Writer, row: VersionRecord): VersionRecord | null {
+  let first = row;
+  let before = versionBefore(w.store, w.vault, row.path, first.version);
+  while (before && changeOf(before) === changeOf(row)) {
+    first = before;
+    before = versionBefore(w.store, w.vault, row.path, first.version);
   }
+  if (first.version === 1) return null;
+  if (!before || before.version !== first.version - 1) {
+    throw new AvfsError('VERSION_NOT_FOUND', `${row.path} cannot be reverted: its version ${first.version - 1}, the state to go back to, was pruned`, {
+      path: row.path,
+      version: first.version - 1,
+      vault: w.vault.name,
+      reason: 'version_pruned',
+    });
+  }
+  return before;
+}
+
+/** Gives a path its state from before its latest change; a directory coming back brings what that change removed below it. */
+function undoChange(w: Writer, path: string, latest: VersionRecord): Undone {
+  const before = stateBeforeChange(w, latest);
   const target = before ? stateOf(before) : path === '/' ? ROOT_STATE : null;
   const current = getEntry(w.store, w.vault, path);
-  const detail: Record<string, unknown> = { reverted: latest.version, to: before?.version ?? null };
-  if (pairedWith) detail.paired = pairedWith;
+  const detail = { reverted: latest.version, to: before?.version ?? null };
   let changed = applyState(w, path, target, { op: 'revert', actor: w.actor, detail }, true);
-  // A directory coming back (after a deletion, or in place of a file) brings back what it held
-  // just before the change that emptied it.
-  if (target?.type === 'd' && current?.type !== 'd') {
-    const start = changeRunStart(w.store, w.vault, path, latest);
-    const child = { op: 'revert', actor: w.actor, detail: { with: path } };
-    for (const [p, row] of subtreeAt(w.store, w.vault, path, start - 1)) {
-      if (row.type !== null && !getEntry(w.store, w.vault, p)) changed += applyState(w, p, stateOf(row), child, false);
-    }
-  }
+  if (target?.type === 'd' && current?.type !== 'd') changed += restoreRemovedBelow(w, path, latest);
   return { changed, restoredTo: before && before.type !== null ? before : null };
 }
 
+// The removals one change made below a directory, parents before children.
+const CHANGE_REMOVALS = `SELECT ${COLS} FROM versions WHERE change_id = ? AND vault_id = ? AND path >= ? AND path < ? AND type IS NULL ORDER BY path, version`;
+
 /**
- * Where the change that removed a directory's contents started. `rm -r`, `mv` and checkout
- * remove the contents (deepest first) right before the directory itself, in one transaction, so
- * the removals are the contiguous run of same-op deletions below `dir` just before its version.
- * (A restore records them after it instead, which needs no scan.)
+ * Brings back, below `dir`, exactly what the change of `latest` removed there (`rm -r`, a mv, a
+ * checkout), each path as it was just before that change. Paths removed by other changes stay
+ * removed. The change may be inherited from a parent vault: its rows are read where they were
+ * recorded. Versions from before change ids were recorded are each their own change.
  */
-function changeRunStart(store: Store, vault: VaultRow, dir: string, latest: VersionRow): number {
-  let start = latest.id;
-  for (;;) {
-    const rows = store.stmt<Pick<VersionRow, 'id' | 'vault_id' | 'path' | 'type' | 'op'>>(RUN_BEFORE).all(start);
-    for (const r of rows) {
-      if (r.vault_id !== vault.id || r.type !== null || r.op !== latest.op || r.path === dir || !isWithin(r.path, dir)) return start;
-      start = r.id;
-    }
-    if (rows.length === 0) return start;
+function restoreRemovedBelow(w: Writer, dir: string, latest: VersionRecord): number {
+  const [lo, hi] = descendantRange(dir);
+  const change = { op: 'revert', actor: w.actor, detail: { with: dir } };
+  let changed = 0;
+  for (const removal of w.store.stmt<VersionRow>(CHANGE_REMOVALS).all(changeOf(latest), latest.vault_id, lo, hi)) {
+    if (getEntry(w.store, w.vault, removal.path)) continue;
+    const before = stateBeforeChange(w, { ...removal, vault: latest.vault });
+    if (before?.type) changed += applyState(w, removal.path, stateOf(before), change, false);
   }
+  return changed;
+}
+
+// ---- undoing a move ------------------------------------------------------------------------
+
+/** A move a change made: the tree at `from` went to `to`. */
+interface Move {
+  from: string;
+  to: string;
+  /** The change that moved it. */
+  change: number;
 }
 
 /**
- * The other half of a move (or of a revert that undid a move): `mv /a /b` records /a's removal
- * (detail.to) and /b's creation (detail.from). Paired only while the other side's latest change is
- * still that same half, so later changes there are never silently undone through this path.
+ * The move that the change of `latest` made with `path` as one of its ends, or null. `mv a b`
+ * (and undoing a move, op revert) records a's removal with detail.to and b's creation with
+ * detail.from; the path's newest version in that change that carries one of them decides.
  */
-function pairedChange(store: Store, vault: VaultRow, path: string, latest: VersionRecord): { path: string; latest: VersionRecord } | null {
-  const d = parseDetail(latest);
-  const pointer = (row: VersionRow, det: Record<string, unknown>) => (row.op === 'move' ? (row.type === null ? det.to : det.from) : det.paired);
-  if (latest.op !== 'move' && latest.op !== 'revert') return null;
-  const other = pointer(latest, d);
-  if (typeof other !== 'string' || other === path) return null;
-  const theirs = pathVersions(store, vault, other, 1)[0];
-  if (!theirs || theirs.op !== latest.op || pointer(theirs, parseDetail(theirs)) !== path) return null;
-  // The two halves of a move: one side gone, the other there (a revert of a move onto an existing file leaves both there).
-  if (latest.op === 'move' && (theirs.type === null) === (latest.type === null)) return null;
-  return { path: other, latest: theirs };
+function moveAt(w: Writer, path: string, latest: VersionRecord): Move | null {
+  const change = changeOf(latest);
+  for (let row: VersionRecord | undefined = latest; row && changeOf(row) === change; row = versionBefore(w.store, w.vault, path, row.version)) {
+    if (row.op !== 'move' && row.op !== 'revert') continue;
+    const d = parseDetail(row);
+    // A revert of a non-move records detail.to as a version number, never a path.
+    if (row.type === null && typeof d.to === 'string') return { from: path, to: d.to, change };
+    if (row.type !== null && typeof d.from === 'string') return { from: d.from, to: path, change };
+  }
+  return null;
+}
+
+const ARRIVAL = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND path = ? AND id >= ? AND id <= ? AND type IS NOT NULL
+  AND op IN ('move', 'revert') AND json_extract(detail, '$.from') = ? ORDER BY id DESC LIMIT 1`;
+const REMOVED_AFTER = 'SELECT 1 FROM versions WHERE vault_id = ? AND path = ? AND id > ? AND id <= ? AND type IS NULL LIMIT 1';
+
+/** The version that put the moved tree at `move.to`, when the tree has been there ever since (never removed); else undefined. */
+function movedTreeStillThere(w: Writer, move: Move): VersionRecord | undefined {
+  if (!getEntry(w.store, w.vault, move.to)) return undefined;
+  let arrival: VersionRecord | undefined;
+  for (const seg of historyChain(w.store, w.vault)) {
+    const row = w.store.stmt<VersionRow>(ARRIVAL).get(seg.vaultId, move.to, move.change, seg.upTo, move.from);
+    if (row) {
+      arrival = { ...row, vault: seg.vault };
+      break;
+    }
+  }
+  if (!arrival) return undefined;
+  for (const seg of historyChain(w.store, w.vault)) {
+    if (w.store.stmt(REMOVED_AFTER).get(seg.vaultId, move.to, arrival.id, seg.upTo)) return undefined;
+  }
+  return arrival;
+}
+
+/**
+ * Undoes a move by moving the tree back from `to` to `from` as it is now: edits, additions and
+ * removals made to it since the move travel with it, and nothing is dropped. What the move
+ * replaced at `to` (mv onto an existing file) comes back there. Refused with CONFLICT when the tree
+ * is no longer at `to`, or when `from` is taken by anything but what that same change put there
+ * (undoing the undo of a move onto an existing file replaces that file again).
+ */
+function undoMove(w: Writer, latest: VersionRecord, move: Move): Undone {
+  const { from, to } = move;
+  const arrival = movedTreeStillThere(w, move);
+  if (!arrival) {
+    throw new AvfsError('CONFLICT', `cannot undo the move of ${from} to ${to}: what was moved is no longer at ${to} (revert ${to} first, or use checkout)`, {
+      path: to,
+      reverted: latest.path,
+      reason: 'moved_away',
+    });
+  }
+  const change = { op: 'revert', actor: w.actor, detail: { reverted: latest.version } };
+  const occupant = getEntry(w.store, w.vault, from);
+  let changed = 0;
+  if (occupant) {
+    const own = pathVersions(w.store, w.vault, from, 1)[0];
+    if (!own || changeOf(own) !== move.change || (occupant.type === 'd' && hasChildren(w.store, w.vault, from))) {
+      throw new AvfsError('CONFLICT', `cannot move ${to} back to ${from}: ${from} exists now (move or remove it first)`, {
+        path: from,
+        reverted: latest.path,
+        reason: 'occupied',
+      });
+    }
+    removeEntry(w.store, w.vault, from, { ...change, detail: { ...change.detail, replaced_by: to } });
+    changed++;
+  }
+  changed += ensureParents(w, from, change);
+  changed += moveTree(w.store, w.vault, to, from, change);
+  // mv onto an existing path records that path's removal (detail.replaced_by) just before the arrival.
+  const replaced = versionBefore(w.store, w.vault, to, arrival.version);
+  if (replaced && replaced.type === null && parseDetail(replaced).replaced_by === from) {
+    const before = stateBeforeChange(w, replaced);
+    if (before?.type) changed += applyState(w, to, stateOf(before), change, false);
+  }
+  return { changed, restoredTo: null };
 }

@@ -1,7 +1,17 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync, statSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants, fchmodSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { AvfsError } from '../errors.js';
+import { fileSize, isSqliteFile } from './db.js';
+import { makeDirectories } from './host-dirs.js';
+
+/**
+ * The home: one directory holding the database and small JSON state. Its files are the user's
+ * alone whatever the umask: files 0600 (the database's -wal and -shm take its mode), directories
+ * 0700.
+ */
+export const HOME_FILE_MODE = 0o600;
+export const HOME_DIR_MODE = 0o700;
 
 /** The home: `--home`, else `$AVFS_HOME`, else `~/.avfs`. */
 export function resolveHome(flag?: string): string {
@@ -9,24 +19,107 @@ export function resolveHome(flag?: string): string {
   return resolve(chosen);
 }
 
-/** Creates the home directory on first use; a path that exists but is not a directory is an error. */
+/**
+ * Creates the home directory (and missing parents, 0700 whatever the umask) on first use; a path
+ * that exists but is not a directory, or cannot be created (`/proc/nope`), is INVALID_PATH.
+ */
 export function ensureHome(home: string): void {
+  let created: string[];
   try {
-    const st = statSync(home);
-    if (!st.isDirectory()) throw new AvfsError('INVALID_PATH', `home is not a directory: ${home}`, { home });
-    return;
+    created = makeDirectories(home, HOME_DIR_MODE);
   } catch (err) {
-    if (err instanceof AvfsError) throw err;
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    const errno = (err as NodeJS.ErrnoException).code;
+    if (errno === 'ENOTDIR') throw new AvfsError('INVALID_PATH', `home is not a directory: ${home}`, { home });
+    throw new AvfsError('INVALID_PATH', `cannot use ${home} as the avfs home: ${(err as Error).message}`, { home, errno });
   }
+  for (const dir of created) chmodSync(dir, HOME_DIR_MODE);
+}
+
+/** False when the home cannot be written (a read-only mount, no permission): it is then opened read-only. */
+export function homeWritable(home: string): boolean {
   try {
-    mkdirSync(home, { recursive: true, mode: 0o700 });
-  } catch (err) {
-    throw new AvfsError('INVALID_PATH', `cannot create home ${home}: ${(err as Error).message}`, { home });
+    accessSync(home, constants.W_OK);
+    return true;
+  } catch {
+    return false;
   }
 }
 
 export const databaseFile = (home: string) => join(home, 'avfs.db');
+
+/**
+ * What only a home that has been used holds beside its database: the `vault use` state, the
+ * home policy (proxy/policy-source.ts), mount sessions (mount/session.ts), a WAL with commits.
+ */
+function stateFiles(home: string): string[] {
+  const found: string[] = [];
+  for (const name of ['state.json', 'policy.json']) if (fileSize(join(home, name)) !== undefined) found.push(name);
+  if (listOrEmpty(join(home, 'mounts')).length > 0) found.push('mounts/');
+  if ((fileSize(`${databaseFile(home)}-wal`) ?? 0) > 0) found.push('avfs.db-wal');
+  return found;
+}
+
+/**
+ * Checks the database file before SQLite opens it, because SQLite silently makes a new database
+ * of a missing or empty file: in a home that has state, that would hide the loss of every vault
+ * behind an empty `default`. For a new home, creates the file 0600 (its WAL files inherit that)
+ * and, when avfs is the directory's only user, makes the directory 0700.
+ * Throws DATABASE_DAMAGED (reason `missing`, `empty` or `not_a_database`) or READ_ONLY.
+ */
+export function prepareDatabaseFile(home: string, writable: boolean): void {
+  const file = databaseFile(home);
+  let size = fileSize(file);
+  if (!size) {
+    const state = stateFiles(home);
+    // Read again after the state: a process creating this home writes the database header before
+    // any WAL frame, so an empty database seen after a non-empty WAL is damage, not that race.
+    size = fileSize(file);
+    if (!size) return prepareNewDatabase(home, size, state, writable);
+  }
+  if (!isSqliteFile(file)) {
+    throw damaged('not_a_database', `${file} is not an avfs database (overwritten or damaged). Restore it from a backup, or move ${home} aside to start a new home.`, home);
+  }
+}
+
+/** A missing or empty database: a new home, unless the home holds state (then it is damage). */
+function prepareNewDatabase(home: string, size: number | undefined, state: string[], writable: boolean): void {
+  if (state.length > 0) {
+    const what = size === undefined ? 'has no avfs.db' : 'has an empty avfs.db';
+    throw damaged(
+      size === undefined ? 'missing' : 'empty',
+      `${home} ${what} but holds state (${state.join(', ')}): the database was lost or truncated. Restore avfs.db from a backup; to start an empty home here instead, remove avfs.db and ${state.join(', ')}.`,
+      home,
+      { state },
+    );
+  }
+  if (!writable) throw new AvfsError('READ_ONLY', `the avfs home ${home} is read-only and has no database to read`, { home });
+  if (size === undefined) createPrivateFile(databaseFile(home));
+  if (listOrEmpty(home).every((name) => name.startsWith('avfs.db'))) chmodSync(home, HOME_DIR_MODE);
+}
+
+/** Takes group and other access away from database files an older avfs left readable (the -wal and -shm take the database's mode when created). */
+export function restrictDatabaseModes(home: string): void {
+  const file = databaseFile(home);
+  for (const path of [file, `${file}-wal`, `${file}-shm`]) {
+    try {
+      if (statSync(path).mode & 0o077) chmodSync(path, HOME_FILE_MODE);
+    } catch {
+      // absent, or not ours to change: nothing to tighten
+    }
+  }
+}
+
+const damaged = (reason: string, message: string, home: string, extra: Record<string, unknown> = {}) =>
+  new AvfsError('DATABASE_DAMAGED', message, { reason, home, database: databaseFile(home), ...extra });
+
+/** Creates an empty 0600 file unless it exists (another process may be creating the same home). */
+function createPrivateFile(file: string): void {
+  try {
+    closeSync(openSync(file, 'wx', HOME_FILE_MODE));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+}
 
 /**
  * Small JSON state beside the database (the vault chosen by `vault use`). Written atomically
@@ -47,7 +140,37 @@ export function readState(home: string): HomeState {
 }
 
 export function writeState(home: string, state: HomeState): void {
-  const tmp = `${stateFile(home)}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(state, null, 2) + '\n');
-  renameSync(tmp, stateFile(home));
+  writeHomeFile(stateFile(home), JSON.stringify(state, null, 2) + '\n');
+}
+
+/**
+ * Writes a file in the home atomically (temp file + rename, so a crash never leaves half a file),
+ * mode 0600 even if a stale temp file was left with another mode. A read-only home is READ_ONLY.
+ */
+export function writeHomeFile(file: string, text: string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    const fd = openSync(tmp, 'w', HOME_FILE_MODE);
+    try {
+      fchmodSync(fd, HOME_FILE_MODE);
+      writeFileSync(fd, text);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') {
+      throw new AvfsError('READ_ONLY', `cannot write ${file}: the avfs home is read-only (${code})`, { file });
+    }
+    throw err;
+  }
+}
+
+function listOrEmpty(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
 }

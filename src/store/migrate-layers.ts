@@ -1,7 +1,7 @@
 import type { Db } from './db.js';
 
 /**
- * The data half of schema migration 6 (see schema.ts): runs inside the migration transaction on
+ * The data half of schema migration 8 (see schema.ts; it runs as migration 9): runs inside the migration transaction on
  * a home written by an earlier avfs, where every fork is a full copy of its parent's rows.
  *
  * 1. Tags and metadata move from the annotations tables into the `annot` column of the entry (and

@@ -1,5 +1,6 @@
 import { AvfsError } from '../errors.js';
 import { audit } from './audit.js';
+import type { SizeLimit } from './blobs.js';
 import { largestFile, vaultUsage, type Entry, type EntryState } from './entries.js';
 import type { Actor, Store } from './store.js';
 import { getVault, type VaultRow } from './vaults.js';
@@ -27,6 +28,26 @@ export function enforceQuota(store: Store, vault: VaultRow, path: string, old: E
   if (vault.max_files !== null && addedEntries > 0 && usage.entries + addedEntries > vault.max_files) {
     throw quotaError(vault, path, 'max_files', vault.max_files, usage.entries + addedEntries);
   }
+}
+
+/**
+ * The size limit for a file written at `path` whose size is not known until it has been read (a
+ * pipe): the most bytes it may have under max_file_size and max_bytes, measured as enforceQuota
+ * measures them, and the QUOTA_EXCEEDED error for a stream that passed it (`wanted` then counts
+ * what had been read). Undefined without byte limits. The linking transaction checks again.
+ */
+export function streamLimit(store: Store, vault: VaultRow, path: string, old: Entry | undefined): SizeLimit | undefined {
+  const limits: Array<{ limit: string; max: number; room: number; wanted: (size: number) => number }> = [];
+  if (vault.max_file_size !== null) limits.push({ limit: 'max_file_size', max: vault.max_file_size, room: vault.max_file_size, wanted: (size) => size });
+  if (vault.max_bytes !== null) {
+    const oldSize = old?.type === 'f' ? old.size : 0;
+    const others = vaultUsage(store.stmt<VaultRow>('SELECT * FROM vaults WHERE id = ?').get(vault.id)!).bytes - oldSize;
+    // A vault already over its quota may still keep a file at its size (enforceQuota refuses only growth).
+    limits.push({ limit: 'max_bytes', max: vault.max_bytes, room: Math.max(vault.max_bytes - others, oldSize), wanted: (size) => others + size });
+  }
+  if (limits.length === 0) return undefined;
+  const tightest = limits.reduce((a, b) => (b.room < a.room ? b : a));
+  return { maxBytes: tightest.room, refuse: (size) => quotaError(vault, path, tightest.limit, tightest.max, tightest.wanted(size)) };
 }
 
 function quotaError(vault: VaultRow, path: string, limit: string, max: number, wanted: number): AvfsError {

@@ -11,11 +11,13 @@
  *    listing an index range; `ino` is a per-vault stable inode number the mount passes through.
  *  - versions: every change to a path (the new state), per-vault history. Its id is the global
  *    change sequence; a fork records the sequence it forked at and inherits older history.
+ *    change_id groups the versions one transaction recorded (the id of the first of them).
  *  - checkpoints / checkpoint_entries: whole-vault snapshots (metadata only, content shared).
  *  - annotations: tags (kind 't') and key/value metadata (kind 'm') on paths.
  *  - text_index / fts: full-text index keyed by content, not by path.
  *  - audit: who did what, when.
  *  - execs: one row per `proxy exec` run (what ran, the change window, the checkpoint before it).
+ *  - content_leases / content_pins: content a writer has stored but not linked yet, kept from gc.
  *  - merges: one row per vault merge (lineage.ts): the base the next merge of the pair starts from.
  *  - tracked_imports: host directories imported with --track (sync.ts): where from, and the base.
  */
@@ -239,7 +241,39 @@ export const MIGRATIONS: readonly Migration[] = [
   DROP INDEX IF EXISTS entries_hash;
   CREATE INDEX entries_vault_hash ON entries (vault_id, hash) WHERE hash IS NOT NULL;
   `,
-  // 6: the store at scale (ARCHITECTURE.md, "Forks are layers, checkpoints are pointers").
+  // 6: change ids (src/store/entries.ts, history.ts). A change is what one write transaction
+  // recorded (an rm -r, a mv, an import, a revert): each of its versions carries the id of its
+  // first version, so `revert` undoes exactly one change's versions instead of guessing them from
+  // neighbouring rows. Versions recorded before this migration keep NULL: each is its own change.
+  // The index only ever grows at its right edge (ids increase), so it costs writers little.
+  `
+  ALTER TABLE versions ADD COLUMN change_id INTEGER;
+  CREATE INDEX versions_change ON versions (change_id) WHERE change_id IS NOT NULL;
+  `,
+  // 7: content leases (src/store/leases.ts; the argument is in gc.ts). A writer that stores content
+  // in one transaction and links it in a later one pins each chunk and blob it stores or reuses,
+  // in the transaction that does so; gc never deletes a pinned hash. A lease records its process
+  // (pid, and a holder string with the boot id and the process start time) so gc can end the
+  // leases of a writer that died. `stored` marks hashes the lease stored itself: abandoning the
+  // lease (a write refused by quota) removes those if nothing else references them. content_pins
+  // has a hash column with an index on it, so gc also counts it as a reference table for blobs.
+  `
+  CREATE TABLE content_leases (
+    id         INTEGER PRIMARY KEY,
+    pid        INTEGER NOT NULL,
+    holder     TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE content_pins (
+    lease_id INTEGER NOT NULL,
+    kind     TEXT NOT NULL CHECK (kind IN ('b', 'c')),
+    hash     TEXT NOT NULL,
+    stored   INTEGER NOT NULL,
+    PRIMARY KEY (lease_id, kind, hash)
+  ) WITHOUT ROWID;
+  CREATE INDEX content_pins_hash ON content_pins (hash);
+  `,
+  // 8: the store at scale (ARCHITECTURE.md, "Forks are layers, checkpoints are pointers").
   //  - entries becomes each vault's own layer: a fork holds only what differs from its parent (type
   //    'x' is a whiteout: absent here, present above). New entry types for special files (p fifo,
   //    s socket, c/b devices, with rdev), owners (uid/gid; NULL = whoever mounts or reads the
@@ -313,8 +347,9 @@ export const MIGRATIONS: readonly Migration[] = [
     directories = (SELECT count(*) FROM checkpoint_entries c WHERE c.checkpoint_id = checkpoints.id AND c.type = 'd' AND c.path <> '/'),
     symlinks = (SELECT count(*) FROM checkpoint_entries c WHERE c.checkpoint_id = checkpoints.id AND c.type = 'l');
   `,
+  // 9: the data half of migration 8.
   layeredForks,
-  // 8: merges and tracked imports (issue 19). A merge row says "target's state after end_seq
+  // 10: merges and tracked imports (issue 19). A merge row says "target's state after end_seq
   // contains source's state at seq": source@seq is the base of the pair's next merge, and the
   // target's versions in (seq, end_seq] are the merge's own (what `merge --undo` reverses). A tracked
   // import says the vault's state at seq below `path` is what the host directory held then.

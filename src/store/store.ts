@@ -1,5 +1,6 @@
 import type { Statement } from 'better-sqlite3';
-import { databaseFile, ensureHome, resolveHome } from './home.js';
+import { AvfsError } from '../errors.js';
+import { databaseFile, ensureHome, homeWritable, prepareDatabaseFile, resolveHome, restrictDatabaseModes } from './home.js';
 import { openDatabase, type Db } from './db.js';
 
 /** Who made a change: recorded on every version and audit row. */
@@ -18,13 +19,22 @@ export class Store {
   readonly db: Db;
   /** True when this open created the database (and seeded the `default` vault). */
   readonly fresh: boolean;
+  /** True for a read-only home: reads work, every mutation is refused with READ_ONLY. */
+  readonly readOnly: boolean;
   private readonly statements = new Map<string, Statement>();
   private refs = 0;
+  /**
+   * The change the running write transaction records (see `recordVersion` in entries.ts): its id
+   * is the id of the transaction's first version, null until that is written. Null outside one.
+   */
+  private txChange: { id: number | null } | null = null;
+  private readonly closing: Array<() => void> = [];
 
-  private constructor(home: string, db: Db, fresh: boolean) {
+  private constructor(home: string, db: Db, fresh: boolean, readOnly: boolean) {
     this.home = home;
     this.db = db;
     this.fresh = fresh;
+    this.readOnly = readOnly;
   }
 
   /** The prepared statement for `sql`, prepared on first use and then reused. */
@@ -43,8 +53,23 @@ export class Store {
    * Nested calls join the outer transaction. `fn` must be synchronous: no await inside.
    */
   mutate<T>(fn: () => T): T {
+    if (this.readOnly) throw new AvfsError('READ_ONLY', `the avfs home ${this.home} is read-only: reading works, changes are refused`, { home: this.home });
     if (this.db.inTransaction) return fn();
-    return this.db.transaction(fn).immediate();
+    return this.db
+      .transaction(() => {
+        this.txChange = { id: null };
+        try {
+          return fn();
+        } finally {
+          this.txChange = null;
+        }
+      })
+      .immediate();
+  }
+
+  /** The change of the running write transaction (every version it records belongs to it), or null outside one. */
+  currentChange(): { id: number | null } | null {
+    return this.txChange;
   }
 
   /** Runs `fn` in one read transaction, so multi-statement reads see one consistent state. */
@@ -55,15 +80,24 @@ export class Store {
 
   /** @internal used by openStore */
   static create(home: string): Store {
-    const { db, fresh } = openDatabase(databaseFile(home), (db) => {
+    const readOnly = !homeWritable(home);
+    prepareDatabaseFile(home, !readOnly);
+    const seed = (db: Db) => {
       const at = now();
       const { lastInsertRowid } = db.prepare('INSERT INTO vaults (name, created_at, next_ino) VALUES (?, ?, 2)').run('default', at);
       db.prepare(
         `INSERT INTO entries (vault_id, path, parent, type, mode, size, hash, target, mtime, atime, ctime, ino, version)
          VALUES (?, '/', '', 'd', 493, 0, NULL, NULL, ?, ?, ?, 1, 0)`,
       ).run(lastInsertRowid, at, at, at);
-    });
-    return new Store(home, db, fresh);
+    };
+    const { db, fresh } = openDatabase(databaseFile(home), seed, { readOnly });
+    if (!readOnly) restrictDatabaseModes(home);
+    return new Store(home, db, fresh, readOnly);
+  }
+
+  /** Runs `fn` when the last reference is released, just before the connection closes. */
+  atClose(fn: () => void): void {
+    this.closing.push(fn);
   }
 
   /** @internal reference counting for the per-process cache */
@@ -76,7 +110,11 @@ export class Store {
   release(): void {
     if (--this.refs > 0) return;
     openStores.delete(this.home);
-    if (this.db.open) this.db.close();
+    try {
+      if (this.db.open) for (const fn of this.closing.splice(0)) fn();
+    } finally {
+      if (this.db.open) this.db.close();
+    }
   }
 }
 

@@ -1,8 +1,12 @@
-import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, symlinkSync, unlinkSync, utimesSync, writeSync, chmodSync, lutimesSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants, fchmodSync, futimesSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { AvfsError } from '../errors.js';
 import { joinPath, normalizePath } from '../core/paths.js';
+import { decodeUtf8, escapeBytes } from '../core/utf8.js';
 import { putContentFromFd, type ContentRef } from './blobs.js';
+import type { Entry } from './entries.js';
+import { makeDirectories } from './host-dirs.js';
 import type { VaultFs } from './vault-fs.js';
 
 export interface TransferSummary {
@@ -15,7 +19,8 @@ export interface TransferSummary {
 export type Progress = (done: number, total: number) => void;
 
 interface HostItem {
-  host: string;
+  /** The host path as bytes: a name that is not UTF-8 must reach lstat/open exactly as it is. */
+  host: Buffer;
   vault: string;
   kind: 'f' | 'd' | 'l';
   mode: number;
@@ -24,22 +29,69 @@ interface HostItem {
   target?: string;
 }
 
+/** What a scan found: the items to import, and the host paths that cannot become vault paths. */
+interface HostScan {
+  items: HostItem[];
+  /** Host paths whose last name (or, for a symlink, whose target) is not valid UTF-8. */
+  invalid: Buffer[];
+}
+
 /** Lists a host tree (not following symlinks), parents before children. */
-function scanHost(host: string, vaultPath: string): HostItem[] {
+function scanHost(host: Buffer, vaultPath: string, scan: HostScan): void {
   let st;
   try {
     st = lstatSync(host);
   } catch {
-    throw new AvfsError('NOT_FOUND', `no such host file or directory: ${host}`, { host });
+    throw hostNotFound(host);
   }
   const kind = st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : st.isFile() ? 'f' : null;
-  if (!kind) return []; // sockets, fifos, devices: not representable in a vault
+  if (!kind) return; // sockets, fifos, devices: not representable in a vault
   const item: HostItem = { host, vault: vaultPath, kind, mode: st.mode & 0o7777, mtime: st.mtimeMs, atime: st.atimeMs };
-  if (kind === 'l') item.target = readlinkSync(host);
-  if (kind !== 'd') return [item];
-  const items = [item];
-  for (const name of readdirSync(host).sort()) items.push(...scanHost(join(host, name), joinPath(vaultPath, name)));
-  return items;
+  if (kind === 'l') {
+    item.target = decodeUtf8(readlinkSync(host, { encoding: 'buffer' }));
+    if (item.target === undefined) return void scan.invalid.push(host);
+  }
+  scan.items.push(item);
+  if (kind !== 'd') return;
+  for (const name of readdirSync(host, { encoding: 'buffer' }).sort(Buffer.compare)) {
+    const child = Buffer.concat([host, SLASH, name]);
+    const text = decodeUtf8(name);
+    if (text === undefined) scan.invalid.push(child);
+    else scanHost(child, joinPath(vaultPath, text), scan);
+  }
+}
+
+const SLASH = Buffer.from('/');
+
+/**
+ * NOT_FOUND for a missing host path, unless its last name is there as bytes that are not UTF-8:
+ * a name given as an argument arrives decoded (each bad byte as U+FFFD), so it is not found as
+ * typed, and the real reason is that it cannot be a vault path.
+ */
+function hostNotFound(host: Buffer): AvfsError {
+  const text = host.toString();
+  const parent = dirname(text);
+  let siblings: Buffer[] = [];
+  if (text.includes('\uFFFD')) {
+    try {
+      siblings = readdirSync(parent, { encoding: 'buffer' });
+    } catch {
+      // the parent is missing too
+    }
+  }
+  const raw = siblings.filter((name) => decodeUtf8(name) === undefined && name.toString() === basename(text));
+  if (raw.length > 0) return invalidNames(raw.map((name) => Buffer.concat([Buffer.from(parent), SLASH, name])));
+  return new AvfsError('NOT_FOUND', `no such host file or directory: ${text}`, { host: text });
+}
+
+/** INVALID_PATH listing host paths whose names (or symlink targets) are not UTF-8, at most 100 of them. */
+function invalidNames(hosts: Buffer[]): AvfsError {
+  const names = hosts.map(escapeBytes);
+  return new AvfsError(
+    'INVALID_PATH',
+    `${names.length} host name(s) are not valid UTF-8 and cannot be vault paths; rename them (e.g. with convmv) and import again. Nothing was imported: ${names.slice(0, 5).join(', ')}${names.length > 5 ? ', …' : ''}`,
+    { names: names.slice(0, 100), count: names.length },
+  );
 }
 
 /**
@@ -51,7 +103,10 @@ export function importTree(fs: VaultFs, host: string, vaultInput: string, progre
   let root = normalizePath(vaultInput);
   // Like cp: a single file imported onto an existing directory goes inside it.
   if (!lstatSafe(host)?.isDirectory() && fs.exists(root) && fs.stat(root).type === 'd') root = joinPath(fs.stat(root).path, basename(host));
-  const items = scanHost(host, root);
+  const scan: HostScan = { items: [], invalid: [] };
+  scanHost(Buffer.from(host), root, scan);
+  if (scan.invalid.length > 0) throw invalidNames(scan.invalid);
+  const items = scan.items;
   const contents = new Map<string, ContentRef>();
   let done = 0;
   for (const item of items) {
@@ -93,54 +148,147 @@ export function importTree(fs: VaultFs, host: string, vaultInput: string, progre
  * Writes a vault file or tree to the host: a directory's contents go into `hostDir`, a file goes
  * to `hostDir/<name>`. Existing host files are refused (ALREADY_EXISTS, nothing written) unless
  * `overwrite`. Modes, mtimes and symlinks are kept; content streams chunk by chunk.
+ *
+ * Nothing outside `hostDir` changes. `hostDir` itself is taken as given (like cp's destination);
+ * below it, export lstats every directory it descends into and never follows a symlink it did not
+ * create in this run: a symlink (or file) where the vault has a directory is a clash, replaced
+ * only with `overwrite` and then by unlinking the link itself. Files are created with O_EXCL and
+ * O_NOFOLLOW; a replaced file or symlink is written beside it and renamed over it, so a hard link
+ * or a symlink target outside is never written through; modes and times are set through a
+ * descriptor opened with O_NOFOLLOW. What remains: Node has no openat(), so a process that swaps
+ * a checked directory for a symlink while export runs could still redirect the writes below it.
  */
 export function exportTree(fs: VaultFs, vaultInput: string, hostDir: string, overwrite: boolean, progress?: Progress): TransferSummary {
   const root = fs.stat(vaultInput);
   const entries = root.type === 'd' ? fs.walk(root.path) : [root];
   const base = root.type === 'd' ? root.path : root.parent;
   const hostPath = (p: string) => join(hostDir, base === '/' ? p.slice(1) : p.slice(base.length + 1));
-  if (!overwrite) {
-    const clash = entries.find((e) => e.type !== 'd' && existsLstat(hostPath(e.path)));
-    if (clash) {
-      throw new AvfsError('ALREADY_EXISTS', `host file exists: ${hostPath(clash.path)} (use --overwrite)`, { host: hostPath(clash.path) });
-    }
+  const steps = planExport(entries, base, hostPath, destinationExists(hostDir));
+  refuseClashes(steps, overwrite);
+  try {
+    makeDirectories(hostDir);
+  } catch (err) {
+    throw new AvfsError('INVALID_PATH', `cannot create the export destination ${hostDir}: ${(err as Error).message}`, { host: hostDir });
   }
-  mkdirSync(hostDir, { recursive: true });
   const summary: TransferSummary = { files: 0, directories: 0, symlinks: 0, bytes: 0 };
   let done = 0;
-  for (const e of entries) {
-    const target = hostPath(e.path);
+  for (const step of steps) {
+    const e = step.entry;
     if (e.type === 'd') {
-      mkdirSync(target, { recursive: true });
+      if (step.found === 'other') unlinkSync(step.host);
+      if (step.found !== 'directory') mkdirSync(step.host, 0o700); // its own mode is set last
       summary.directories++;
     } else if (e.type === 'l') {
-      if (existsLstat(target)) unlinkSync(target);
-      symlinkSync(e.target!, target);
+      placeEntry(step, (path) => symlinkSync(e.target!, path));
+      lutimesSync(step.host, e.atime / 1000, e.mtime / 1000);
       summary.symlinks++;
     } else {
-      if (existsLstat(target) && lstatSync(target).isSymbolicLink()) unlinkSync(target);
-      const fd = openSync(target, 'w', e.mode);
-      try {
-        for (const chunk of fs.readChunks(e.path)) writeSync(fd, chunk);
-      } finally {
-        closeSync(fd);
-      }
+      placeEntry(step, (path) => writeHostFile(fs, e, path));
       summary.files++;
       summary.bytes += e.size;
     }
-    progress?.(++done, entries.length);
+    progress?.(++done, steps.length);
   }
-  // Modes and times last (deepest first), so writing children does not disturb them.
-  for (const e of [...entries].reverse()) {
-    const target = hostPath(e.path);
-    if (e.type === 'l') {
-      lutimesSync(target, e.atime / 1000, e.mtime / 1000);
-      continue;
-    }
-    chmodSync(target, e.mode);
-    utimesSync(target, e.atime / 1000, e.mtime / 1000);
-  }
+  // Directory modes and times last (deepest first), so writing children does not disturb them.
+  for (const step of [...steps].reverse()) if (step.entry.type === 'd') settleDirectory(step);
   return summary;
+}
+
+/** One vault entry to export, with what its host path held before: nothing, a real directory, or anything else. */
+interface ExportStep {
+  entry: Entry;
+  host: string;
+  found: 'absent' | 'directory' | 'other';
+}
+
+/**
+ * What each entry's host path holds, found with lstat, parents first. Below a path that is not a
+ * real directory (absent, or replaced in this run) nothing is looked at: the directory export
+ * makes there is new and empty, and looking would follow whatever symlink is there now.
+ */
+function planExport(entries: Entry[], base: string, hostPath: (p: string) => string, destination: boolean): ExportStep[] {
+  const found = new Map<string, ExportStep['found']>([[base, destination ? 'directory' : 'absent']]);
+  return entries.map((entry) => {
+    const host = hostPath(entry.path);
+    const step: ExportStep = { entry, host, found: found.get(entry.parent) === 'directory' ? lstatKind(host) : 'absent' };
+    found.set(entry.path, step.found);
+    return step;
+  });
+}
+
+/** Refuses before anything is written: any existing host path in the way without `overwrite`, and a host directory where the vault has a file even with it. */
+function refuseClashes(steps: ExportStep[], overwrite: boolean): void {
+  const inWay = (s: ExportStep) => s.found === 'other' || (s.found === 'directory' && s.entry.type !== 'd');
+  const dirInWay = steps.find((s) => s.found === 'directory' && s.entry.type !== 'd');
+  const clash = steps.find(inWay);
+  if (clash && !overwrite) throw new AvfsError('ALREADY_EXISTS', `host path exists: ${clash.host} (use --overwrite)`, { host: clash.host });
+  if (dirInWay) {
+    throw new AvfsError('IS_A_DIRECTORY', `host path is a directory where the vault has a ${dirInWay.entry.type === 'l' ? 'symlink' : 'file'}: ${dirInWay.host} (remove it first)`, {
+      host: dirInWay.host,
+    });
+  }
+}
+
+/**
+ * Puts a new file or symlink at the step's host path with `create(path)`: directly when nothing
+ * is there (create fails rather than follow or replace anything that appeared since), else beside
+ * it under a temporary name and renamed over it, which replaces the name, never what it links to.
+ */
+function placeEntry(step: ExportStep, create: (path: string) => void): void {
+  if (step.found === 'absent') return create(step.host);
+  const tmp = `${step.host}.avfs-export-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    create(tmp);
+    renameSync(tmp, step.host);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+const { O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_RDONLY, O_WRONLY } = constants;
+
+/** Writes a vault file's content to a new host file, then its mode and times through the same descriptor. */
+function writeHostFile(fs: VaultFs, e: Entry, path: string): void {
+  const fd = openSync(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+  try {
+    for (const chunk of fs.readChunks(e.path)) writeSync(fd, chunk);
+    fchmodSync(fd, e.mode);
+    futimesSync(fd, e.atime / 1000, e.mtime / 1000);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Sets an exported directory's mode and times through a descriptor that refuses a symlink. */
+function settleDirectory(step: ExportStep): void {
+  const fd = openSync(step.host, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+  try {
+    fchmodSync(fd, step.entry.mode);
+    futimesSync(fd, step.entry.atime / 1000, step.entry.mtime / 1000);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function lstatKind(path: string): ExportStep['found'] {
+  try {
+    return lstatSync(path).isDirectory() ? 'directory' : 'other';
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'absent';
+    throw err;
+  }
+}
+
+/** Whether the export destination exists (followed: the caller chose it); NOT_A_DIRECTORY when it is something else. */
+function destinationExists(hostDir: string): boolean {
+  try {
+    if (statSync(hostDir).isDirectory()) return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+  throw new AvfsError('NOT_A_DIRECTORY', `export destination is not a directory: ${hostDir}`, { host: hostDir });
 }
 
 function lstatSafe(p: string) {
@@ -148,14 +296,5 @@ function lstatSafe(p: string) {
     return lstatSync(p);
   } catch {
     return undefined;
-  }
-}
-
-function existsLstat(p: string): boolean {
-  try {
-    lstatSync(p);
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -1,7 +1,8 @@
+import { fstatSync } from 'node:fs';
 import { AvfsError, alreadyExists, isADirectory, notADirectory, notFound } from '../errors.js';
 import { ancestors, basename, descendantRange, dirname, isWithin, joinPath, normalizePath, rebase } from '../core/paths.js';
 import { audit } from './audit.js';
-import { putContent, putContentFromFd, readContent, contentChunks, type ContentRef } from './blobs.js';
+import { abandonContent, contentChunks, linkContent, putContent, putContentFromFd, readContent, type ContentRef, type SizeLimit } from './blobs.js';
 import {
   getEntry,
   hasChildren,
@@ -11,9 +12,11 @@ import {
   removeEntry,
   setLinkCount,
   setTimes,
+  type ChangeOptions,
   type Entry,
   type EntryState,
 } from './entries.js';
+import { enforceQuota, streamLimit } from './quota.js';
 import type { Actor, Store } from './store.js';
 import { getVault, type VaultRow } from './vaults.js';
 
@@ -176,19 +179,52 @@ export class VaultFs {
   writeFile(input: string, data: Uint8Array | string | { fd: number }, options: WriteOptions = {}): Entry {
     const path = normalizePath(input);
     if (path === '/') throw isADirectory(path);
-    if (typeof data === 'object' && 'fd' in data) {
-      // A stream is stored chunk by chunk before the entry transaction, so a large import never
-      // holds the write lock for long; content is content-addressed, so storing it early is
-      // harmless (if the checks then fail, gc collects it).
-      return this.writeContent(path, putContentFromFd(this.store, data.fd), options);
-    }
+    if (typeof data === 'object' && 'fd' in data) return this.writeStream(path, data.fd, options);
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     return this.store.mutate(() => this.writeContent(path, putContent(this.store, bytes), options));
   }
 
-  /** Points a path at already-stored content (used by writeFile, the mount and restore paths). */
+  /**
+   * Writes the content of a host file descriptor. It is stored chunk by chunk before the entry
+   * transaction, so a large write never holds the write lock for long. A refused write changes
+   * nothing: what can be checked before reading is (the path; the quota, for a regular file whose
+   * size fstat knows), a pipe stops as soon as it passes the quota, and when the entry transaction
+   * refuses anyway, what this write stored goes with it.
+   */
+  private writeStream(path: string, fd: number, options: WriteOptions): Entry {
+    const limit = this.store.read(() => this.checkStream(path, fd, options));
+    const content = putContentFromFd(this.store, fd, limit);
+    try {
+      return this.writeContent(path, content, options);
+    } catch (err) {
+      abandonContent(this.store, content);
+      throw err;
+    }
+  }
+
+  /** The checks writeContent will make, made before any content is read; returns the quota's limit on a stream's size. */
+  private checkStream(input: string, fd: number, options: WriteOptions): SizeLimit | undefined {
+    const vault = this.row();
+    const path = this.resolveIn(vault, input, true, 0);
+    if (path === '/') throw isADirectory(path);
+    const parent = getEntry(this.store, vault, dirname(path));
+    if (parent && parent.type !== 'd') throw notADirectory(parent.path);
+    if (!parent && !options.parents) throw notFound(dirname(path), this.name);
+    const old = getEntry(this.store, vault, path);
+    if (old?.type === 'd') throw isADirectory(path);
+    if (old && options.exclusive) throw alreadyExists(path);
+    const host = fstatSync(fd);
+    enforceQuota(this.store, vault, path, old, { type: 'f', mode: 0, size: host.isFile() ? host.size : 0, hash: null, target: null });
+    return streamLimit(this.store, vault, path, old);
+  }
+
+  /**
+   * Points a path at stored content (used by writeFile, import and proxy copy mode). Content
+   * stored by an earlier transaction is checked to be complete and unpinned here (linkContent).
+   */
   writeContent(input: string, content: ContentRef, options: WriteOptions = {}): Entry {
     return this.store.mutate(() => {
+      linkContent(this.store, content);
       const vault = this.row();
       const path = this.resolveIn(vault, normalizePath(input), true, 0);
       if (path === '/') throw isADirectory(path);
@@ -290,16 +326,18 @@ export class VaultFs {
   // ---- move and copy ---------------------------------------------------------------------
 
   /**
-   * mv(1): moves `src` to `dst`, or into `dst` when it is an existing directory. Files and
-   * whole directories move in one transaction; an existing file at the target is replaced.
+   * mv(1): moves `src` to `dst`, or into `dst` when it is an existing directory (or a symlink to
+   * one). Files and whole directories move in one transaction; an existing file or symlink at the
+   * target is replaced itself, never the file a symlink points to.
    */
   mv(srcInput: string, dstInput: string): { from: string; to: string; moved: number } {
     return this.store.mutate(() => {
       const vault = this.row();
       const src = this.resolveIn(vault, normalizePath(srcInput), false, 0);
-      let dst = this.resolveIn(vault, normalizePath(dstInput), true, 0);
+      let dst = this.resolveIn(vault, normalizePath(dstInput), false, 0);
       const target = getEntry(this.store, vault, dst);
-      if (target?.type === 'd' && src !== dst) dst = joinPath(dst, basename(src));
+      const dir = target?.type === 'l' ? this.resolveIn(vault, dst, true, 0) : dst;
+      if (getEntry(this.store, vault, dir)?.type === 'd' && src !== dir) dst = joinPath(dir, basename(src));
       const moved = this.renameIn(vault, src, dst);
       audit(this.store, this.actor, 'mv', this.name, { from: src, to: dst, moved });
       return { from: src, to: dst, moved };
@@ -334,14 +372,7 @@ export class VaultFs {
       }
       removeEntry(this.store, vault, dst, { op: 'delete', actor: this.actor, detail: { replaced_by: src } });
     }
-    const moving = [entry, ...(entry.type === 'd' ? listDescendants(this.store, vault, src) : [])];
-    // Remove deepest first, then recreate top-down with the same inode numbers (a move keeps identity).
-    for (const e of [...moving].reverse()) removeEntry(this.store, vault, e.path, { op: 'move', actor: this.actor, detail: { to: rebase(e.path, src, dst) } }, { moving: true });
-    for (const e of moving) {
-      const to = rebase(e.path, src, dst);
-      putEntry(this.store, vault, to, { ...e, ino: e.ino }, { op: 'move', actor: this.actor, detail: { from: e.path } });
-    }
-    return moving.length;
+    return moveTree(this.store, vault, src, dst, { op: 'move', actor: this.actor });
   }
 
   /**
@@ -466,3 +497,18 @@ export class VaultFs {
   }
 }
 
+/**
+ * Moves the entry at `src`, with everything below it, to the free path `dst` (its parent exists),
+ * keeping inode numbers (a move keeps identity) and annotations. Each removal records detail.to
+ * and each creation detail.from, which is how history pairs the two ends of a move (history.ts).
+ * Returns how many entries moved. Runs inside the caller's transaction.
+ */
+export function moveTree(store: Store, vault: VaultRow, src: string, dst: string, change: ChangeOptions): number {
+  const entry = getEntry(store, vault, src);
+  if (!entry) throw notFound(src, vault.name);
+  const moving = [entry, ...(entry.type === 'd' ? listDescendants(store, vault, src) : [])];
+  // Remove deepest first, then recreate top-down with the same inode numbers (and tags: they are part of the entry).
+  for (const e of [...moving].reverse()) removeEntry(store, vault, e.path, { ...change, detail: { ...change.detail, to: rebase(e.path, src, dst) } }, { moving: true });
+  for (const e of moving) putEntry(store, vault, rebase(e.path, src, dst), { ...e, ino: e.ino }, { ...change, detail: { ...change.detail, from: e.path } });
+  return moving.length;
+}

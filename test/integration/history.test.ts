@@ -97,7 +97,7 @@ describe('cat --version (getFileVersion)', () => {
   it('reads old versions byte for byte, including of a deleted file and a large chunked file', () => {
     const big1 = randomBytes(300_000);
     const big2 = Buffer.from(big1);
-    big2[200_000] ^= 0xff;
+    big2[200_000] = big2[200_000]! ^ 0xff;
     fs.writeFile('/big', big1);
     fs.writeFile('/big', big2);
     fs.rm('/big');

@@ -142,7 +142,7 @@ describe('prune scope', () => {
 });
 
 describe('prune --checkpoints', () => {
-  /** A checkpoint `ageMs` old; `legacy` makes it one saved before schema 6 (its entry rows copied). */
+  /** A checkpoint `ageMs` old; `legacy` makes it one saved before schema 8 (its entry rows copied). */
   const save = (name: string, ageMs: number, legacy = false) => {
     const id = saveCheckpoint(fs, name).id;
     store.db.prepare('UPDATE checkpoints SET created_at = ?, materialized = ? WHERE id = ?').run(Date.now() - ageMs, legacy ? 1 : 0, id);

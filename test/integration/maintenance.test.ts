@@ -255,24 +255,26 @@ describe('gc', () => {
     expect(count('chunks')).toBe(0);
   });
 
-  it('a streamed write that reuses an old orphaned chunk refreshes it, so gc keeps it for the grace period', () => {
+  it('a streamed write pins the old orphaned chunk it reuses and what it stores, so even gc with grace 0 keeps them until it links', () => {
     createVault(store, 'tmp', actor);
     new VaultFs(store, 'tmp', actor).writeFile('/big', Buffer.concat([chunk('p'), chunk('q')]));
     deleteVault(store, 'tmp', false, actor);
     age(2 * 3_600_000);
     const file = join(home.dir, 'pr.bin');
-    writeFileSync(file, Buffer.concat([chunk('p'), chunk('r')]));
+    const pr = Buffer.concat([chunk('p'), chunk('r')]);
+    writeFileSync(file, pr);
     const fd = openSync(file, 'r');
-    const started = Date.now();
+    let content;
     try {
-      putContentFromFd(store, fd); // stored, not yet linked to any entry
+      content = putContentFromFd(store, fd); // stored, not yet linked to any entry
     } finally {
       closeSync(fd);
     }
-    const p = store.db.prepare('SELECT created_at AS at FROM chunks WHERE hash = ?').get(hashBytes(chunk('p'))) as { at: number };
-    expect(p.at).toBeGreaterThanOrEqual(started);
-    // The old blob [p, q] and its chunk q go; p (refreshed, and listed by the new blob) and r stay.
-    expect(gc(store, { graceMs: 3_600_000, actor })).toMatchObject({ freed_blobs: 1, freed_chunks: 1, freed_bytes: C, recent_blobs: 1 });
+    // The old blob [p, q] and its chunk q go; p (reused) and r, and the new blob, are pinned.
+    expect(gc(store, { graceMs: 0, actor })).toMatchObject({ freed_blobs: 1, freed_chunks: 1, freed_bytes: C, recent_blobs: 0 });
+    fs.writeContent('/pr', content);
+    expect(fs.readFile('/pr').equals(pr)).toBe(true);
+    expect([count('content_pins'), count('content_leases')]).toEqual([0, 0]);
     expectIntact();
   });
 

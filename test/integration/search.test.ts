@@ -272,7 +272,7 @@ describe('search index migration', () => {
     try {
       mkdirSync(other.dir, { recursive: true });
       const db = new Database(databaseFile(other.dir));
-      db.exec(MIGRATIONS[0]!);
+      db.exec(MIGRATIONS[0] as string);
       const at = Date.now();
       const insertBlob = db.prepare('INSERT INTO blobs (hash, size, chunk_count, data, created_at) VALUES (?, ?, ?, ?, ?)');
       insertBlob.run('h-small', 17, 1, Buffer.from('old text: axolotl'), at);

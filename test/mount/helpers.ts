@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { fuseAvailable } from '../../src/mount/index.js';
@@ -105,6 +106,30 @@ export async function shOk(cmd: string, opts: Parameters<typeof sh>[1] = {}): Pr
   const r = await sh(cmd, opts);
   expect(r.code, `\`${cmd}\` exited ${r.code}${r.timedOut ? ' (timed out)' : ''}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`).toBe(0);
   return r.stdout;
+}
+
+/**
+ * A python3 script that keeps files open while the test acts from other processes. Its `step(msg)`
+ * prints `msg` and waits for `go()`; `next()` is the next line it prints. Python 3 code may use
+ * os, sys, json and time, and `step`; it runs with a timeout.
+ */
+export function stepScript(code: string, args: string[] = []) {
+  const script = `import os, sys, json, time\ndef step(msg):\n    print(msg, flush=True)\n    sys.stdin.readline()\n${code}`;
+  const child = execa('python3', ['-c', script, ...args], { stdin: 'pipe', reject: false, timeout: 60_000, encoding: 'utf8' });
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  return {
+    async next(): Promise<string> {
+      const r = await lines.next();
+      if (!r.done) return r.value as string;
+      const end = await child;
+      throw new Error(`script ended (exit ${end.exitCode}${end.timedOut ? ', timed out' : ''}): ${end.stderr}`);
+    },
+    go: () => void child.stdin!.write('go\n'),
+    done: async () => {
+      const end = await child;
+      expect(end.exitCode, end.stderr).toBe(0);
+    },
+  };
 }
 
 export interface TreeItem {

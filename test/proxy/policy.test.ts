@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { commandsOf, parseShell } from '../../src/proxy/command-line.js';
-import { DEFAULT_POLICY, evaluatePolicy, parsePolicy, childEnv } from '../../src/proxy/policy.js';
+import { DEFAULT_POLICY, evaluatePolicy, parsePolicy, childEnv, type PathContext } from '../../src/proxy/policy.js';
 import { AvfsError } from '../../src/errors.js';
 
-const ctx = { cwd: '/', root: '/mnt/vault' };
+const ctx: PathContext = { cwd: '/', root: '/mnt/vault' };
 const decide = (argv: string[], policy = DEFAULT_POLICY, c = ctx) => evaluatePolicy(policy, { argv }, c).decision;
 const decideShell = (shell: string, policy = DEFAULT_POLICY, c = ctx) => evaluatePolicy(policy, { shell }, c).decision;
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseDuration, parseSize, parseTime } from '../../src/core/units.js';
+import { parseDuration, parseSize, parseTime, parseWholeNumber } from '../../src/core/units.js';
 import { AvfsError } from '../../src/errors.js';
 import { errorCode } from '../helpers.js';
 
@@ -77,5 +77,17 @@ describe('parseTime', () => {
     for (const bad of ['', 'yesterday', '-2h', '05/01/2024', '2024-13-45', 'May 1 2024', '1714550400000']) {
       expect(code(() => parseTime(bad, now)), bad).toBe('INVALID_ARGUMENT');
     }
+  });
+});
+
+describe('parseWholeNumber', () => {
+  it('takes decimal digits within the bounds, and nothing Number() would round or reinterpret', () => {
+    expect(parseWholeNumber('0')).toBe(0);
+    expect(parseWholeNumber(' 42 ')).toBe(42);
+    expect(parseWholeNumber('9007199254740991')).toBe(Number.MAX_SAFE_INTEGER);
+    expect(parseWholeNumber('100', 100, 100)).toBe(100);
+    for (const bad of ['', ' ', '1e3', '0x10', '1.5', '-1', '+1', '9007199254740992', '99999999999999999999']) expect(code(() => parseWholeNumber(bad))).toBe('INVALID_ARGUMENT');
+    expect(code(() => parseWholeNumber('0', 1))).toBe('INVALID_ARGUMENT');
+    expect(code(() => parseWholeNumber('11', 0, 10))).toBe('INVALID_ARGUMENT');
   });
 });

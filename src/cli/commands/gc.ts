@@ -9,7 +9,8 @@ import { formatBytes } from '../output.js';
  * JSON result (`--json`):
  *   dry_run, grace_ms, cutoff (ISO: content created before it was eligible), freed_blobs,
  *   freed_chunks, freed_bytes (content bytes), freed_index_entries, recent_blobs (unreferenced but
- *   within the grace period, kept), reference_tables, transactions, duration_ms.
+ *   within the grace period, kept), reference_tables, stale_leases (leases of streamed writes
+ *   whose process had died, ended first), transactions, duration_ms.
  */
 export const gcCommand = new Command('gc')
   .description('delete stored content that no file, version or checkpoint of any vault references')
@@ -19,10 +20,10 @@ export const gcCommand = new Command('gc')
     'after',
     `
 Runs over the whole home, in short IMMEDIATE transactions, so other processes keep working.
-Content written while gc runs is never deleted. The grace period protects content that a streamed
-write (write --from, import) has stored but not yet linked to a file: keep it longer than your
-longest import. \`--grace 0\` is safe against every other writer. Run \`avfs compact\` afterwards to
-give the freed space back to the filesystem.
+Content a write is using is never deleted, whatever the grace (0 included): a streamed write
+(write --from, import, a large file through a mount) pins what it stores until it links it, and gc
+ends the pins of a writer whose process died. The grace period only keeps unreferenced content
+that was stored recently. Run \`avfs compact\` afterwards to give the freed space back to the filesystem.
 ` + examples(['avfs gc --dry-run', 'avfs gc', 'avfs gc --grace 0 --json']),
   )
   .action(

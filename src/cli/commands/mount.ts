@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import chalk from 'chalk';
 import { z } from 'zod/v3';
 import { AvfsError } from '../../errors.js';
-import { action, examples, zInt } from '../command.js';
+import { action, examples, MAX_TIMER_MS, zInt } from '../command.js';
 import type { CliContext } from '../context.js';
 import { table, type Output } from '../output.js';
 import type { MountSessionInfo } from '../../mount/index.js';
@@ -69,7 +69,7 @@ export const mountCommand = new Command('mount')
         foreground: z.boolean().optional(),
         readOnly: z.boolean().optional(),
         list: z.boolean().optional(),
-        timeout: zInt(100),
+        timeout: zInt(100, MAX_TIMER_MS),
         sessionId: z.string().regex(/^[a-z0-9-]{1,64}$/).optional(),
       }),
       run: async ([dir], opts, ctx): Promise<Record<string, unknown>> => {
@@ -114,7 +114,7 @@ export const unmountCommand = new Command('unmount')
   .addHelpText('after', examples(['avfs unmount /tmp/work', 'avfs unmount /tmp/work --lazy --json']))
   .action(
     action({
-      options: z.object({ lazy: z.boolean().optional(), timeout: zInt(100) }),
+      options: z.object({ lazy: z.boolean().optional(), timeout: zInt(100, MAX_TIMER_MS) }),
       run: async ([dir], opts, ctx) => {
         const { unmountDir } = await mountApi();
         return { ...(await unmountDir({ home: ctx.store.home, dir: dir!, lazy: opts.lazy, timeoutMs: opts.timeout })) };

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import chalk from 'chalk';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod/v3';
-import { parseDuration, parseSize } from '../../core/units.js';
+import { parseDuration, parseSize, parseWholeNumber } from '../../core/units.js';
 import { AvfsError } from '../../errors.js';
 import type { ChangedFile } from '../../proxy/changes.js';
 import { DEFAULT_RULES } from '../../proxy/default-policy.js';
@@ -12,25 +12,15 @@ import type { ExecRequest } from '../../proxy/run.js';
 import { quoteArgv } from '../../proxy/command-line.js';
 import { normalizePath } from '../../core/paths.js';
 import { findLiveMount } from '../../mount/index.js';
-import { action, examples, EXIT_CODE } from '../command.js';
+import { action, examples, EXIT_CODE, MAX_TIMER_MS, parsedBy } from '../command.js';
 import type { Output } from '../output.js';
 
-/** An option value parsed by `parse` (which throws on bad input) into a non-negative integer. */
-const parsedBy = (parse: (value: string) => number) =>
-  z
-    .string()
-    .transform((v, ctx) => {
-      try {
-        return parse(v);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-        return z.NEVER;
-      }
-    })
-    .pipe(z.number().int().min(0));
-
-/** `--timeout 5000` (milliseconds) or with a unit: `30s`, `5m`. */
-const zMs = parsedBy((v) => (/^\d+$/.test(v.trim()) ? Number(v) : parseDuration(v)));
+/** `--timeout 5000` (milliseconds) or with a unit: `30s`, `5m`; at most what a timer can hold. */
+const zMs = parsedBy((v) => {
+  const ms = /^\s*\d+\s*$/.test(v) ? parseWholeNumber(v) : parseDuration(v);
+  if (ms > MAX_TIMER_MS) throw new AvfsError('INVALID_ARGUMENT', `${v.trim()} is longer than the longest timer, ${MAX_TIMER_MS} ms (about 24.8 days)`);
+  return ms;
+});
 const zBytes = parsedBy(parseSize);
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import chalk from 'chalk';
 import { z } from 'zod/v3';
 import { AvfsError } from '../../errors.js';
-import { parseSize } from '../../core/units.js';
+import { parseSize, parseWholeNumber } from '../../core/units.js';
 import { clearQuota, quotaReport, setQuota, type QuotaLimits, type QuotaReport } from '../../store/quota.js';
 import { getVault } from '../../store/vaults.js';
 import { action, examples } from '../command.js';
@@ -15,24 +15,16 @@ import { formatBytes, table } from '../output.js';
  */
 const UNLIMITED = /^(none|unlimited)$/i;
 
-function sizeLimit(value: string | undefined, option: string): number | null | undefined {
+/** A limit option: `none`/`unlimited` (null), else a value `parse` reads (a size or a count). */
+function limitOption(value: string | undefined, option: string, parse: (value: string) => number): number | null | undefined {
   if (value === undefined) return undefined;
   if (UNLIMITED.test(value)) return null;
   try {
-    return parseSize(value);
+    return parse(value);
   } catch (err) {
     if (err instanceof AvfsError) throw new AvfsError('INVALID_ARGUMENT', `invalid ${option}: ${err.message}`, { option, value });
     throw err;
   }
-}
-
-function countLimit(value: string | undefined, option: string): number | null | undefined {
-  if (value === undefined) return undefined;
-  if (UNLIMITED.test(value)) return null;
-  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(Number(value))) {
-    throw new AvfsError('INVALID_ARGUMENT', `invalid ${option} ${JSON.stringify(value)}: expected a whole number ≥ 0`, { option, value });
-  }
-  return Number(value);
 }
 
 function render(r: QuotaReport, out: { data(text: string): void; warn(text: string): void }): void {
@@ -68,9 +60,9 @@ const set = new Command('set')
       options: z.object({ maxBytes: z.string().optional(), maxFiles: z.string().optional(), maxFileSize: z.string().optional() }),
       run: (_args, opts, ctx) => {
         const limits: Partial<QuotaLimits> = {};
-        const maxBytes = sizeLimit(opts.maxBytes, '--max-bytes');
-        const maxFiles = countLimit(opts.maxFiles, '--max-files');
-        const maxFileSize = sizeLimit(opts.maxFileSize, '--max-file-size');
+        const maxBytes = limitOption(opts.maxBytes, '--max-bytes', parseSize);
+        const maxFiles = limitOption(opts.maxFiles, '--max-files', (v) => parseWholeNumber(v));
+        const maxFileSize = limitOption(opts.maxFileSize, '--max-file-size', parseSize);
         if (maxBytes !== undefined) limits.max_bytes = maxBytes;
         if (maxFiles !== undefined) limits.max_files = maxFiles;
         if (maxFileSize !== undefined) limits.max_file_size = maxFileSize;

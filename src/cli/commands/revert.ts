@@ -7,7 +7,7 @@ import { versionJson } from './log.js';
 
 export const revertCommand = new Command('revert')
   .description(
-    "undo a path's latest change, as a new version (so a revert can be reverted too): a modified file gets its previous content, a deleted file or directory comes back (with what the directory held), a just-created one is removed. Undoing a move moves it back.",
+    "undo a path's latest change, as a new version (so a revert can be reverted too): a modified file gets its previous content, a deleted file or directory comes back (with what that change removed from it), a just-created one is removed. Undoing a move moves the tree back as it is now (later edits travel with it); refused with CONFLICT if the old place is taken.",
   )
   .argument('<path>', 'vault path (a deleted path too)')
   .addHelpText('after', examples(['avfs revert /notes.md', 'avfs rm -r /src && avfs revert /src', 'avfs revert /notes.md --json']))
@@ -31,9 +31,9 @@ export const revertCommand = new Command('revert')
       },
       render: (r, out) => {
         const undone = `undid v${r.reverted.version} (${r.reverted.op})`;
-        const now = r.deleted ? 'removed' : `now v${r.new_version}${r.restored_version !== null ? ` (= v${r.restored_version})` : ''}`;
-        const extra = [r.changed_paths > 1 ? `${r.changed_paths} entries changed` : '', r.paired ? `move undone together with ${r.paired}` : ''].filter(Boolean);
-        out.info(`${r.path}: ${undone}; ${now}${extra.length ? ` (${extra.join(', ')})` : ''}`);
+        const restored = r.restored_version !== null ? ` (= v${r.restored_version})` : '';
+        const now = r.paired ? `moved back ${r.deleted ? 'to' : 'from'} ${r.paired}` : r.deleted ? 'removed' : `now v${r.new_version}${restored}`;
+        out.info(`${r.path}: ${undone}; ${now}${r.changed_paths > 1 ? ` (${r.changed_paths} entries changed)` : ''}`);
       },
     }),
   );

@@ -1,0 +1,152 @@
+"""The AVFS class: one method per CLI command, each one ``avfs --json`` process."""
+
+import base64
+import math
+import os
+from typing import Any, Dict, List, Mapping, Optional, Union
+
+from .cli import Binary, resolve_binary, run_json
+from .models import Checkpoint, Entry, ExecResult, RestoreResult, UndoResult, Vault, build
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class AVFS:
+    """A client for one vault of one avfs home, through the ``avfs`` CLI.
+
+    Args:
+        vault: the vault every call uses (``--vault``); None means the CLI's choice
+            (``$AVFS_VAULT``, else the vault chosen with ``use``).
+        home: the avfs home (``--home``); None means ``$AVFS_HOME``, else ``~/.avfs``.
+        binary: how to run the CLI; None finds it (see :mod:`agentvfs.cli`).
+
+    Every method runs the CLI once and raises an :class:`~agentvfs.errors.AvfsError` subclass
+    carrying the CLI's error ``code`` when it fails. Vault paths are absolute (``/src/app.py``).
+    """
+
+    def __init__(self, vault: Optional[str] = None, home: Optional[PathLike] = None, binary: Optional[Binary] = None) -> None:
+        self.vault = vault
+        self.home = os.path.expanduser(os.fspath(home)) if home is not None else None
+        self.argv0 = resolve_binary(binary)
+
+    def __repr__(self) -> str:
+        return f"AVFS(vault={self.vault!r}, home={self.home!r}, binary={self.argv0!r})"
+
+    def _run(self, *args: str, stdin: Optional[bytes] = None, with_vault: bool = True) -> Dict[str, Any]:
+        argv = [*self.argv0, "--json"]
+        if self.home is not None:
+            argv.append(f"--home={self.home}")
+        if with_vault and self.vault is not None:
+            argv.append(f"--vault={self.vault}")
+        return run_json([*argv, *args], stdin=stdin)
+
+    # ---- vaults ---------------------------------------------------------------------------
+
+    def create_vault(self, name: str, use: bool = False) -> Vault:
+        """Creates an empty vault (and makes it the home's vault in use when ``use``)."""
+        doc = self._run("vault", "create", *(["--use"] if use else []), "--", name, with_vault=False)
+        return build(Vault, doc["vault"])
+
+    def fork_vault(self, target: str, *, source: Optional[str] = None, use: bool = False) -> Vault:
+        """Forks ``source`` (default: this client's vault) into a new vault ``target``; returns the fork."""
+        src = source if source is not None else self.vault
+        if src is None:
+            src = self._run("vault", "info")["vault"]["name"]
+        doc = self._run("vault", "fork", *(["--use"] if use else []), "--", src, target, with_vault=False)
+        return build(Vault, doc["vault"])
+
+    def use(self, name: str) -> Vault:
+        """Makes ``name`` the home's vault in use (``avfs vault use``) and this client's vault."""
+        doc = self._run("vault", "use", "--", name, with_vault=False)
+        self.vault = name
+        return build(Vault, doc["vault"])
+
+    # ---- files ----------------------------------------------------------------------------
+
+    def write(self, path: str, data: Union[bytes, str], *, parents: bool = False, mode: Optional[int] = None) -> Entry:
+        """Writes a file (bytes as they are, str as UTF-8), sent on stdin; returns its entry.
+        ``parents`` creates missing directories; ``mode`` sets permission bits (e.g. ``0o755``)."""
+        content = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        flags = ["--stdin"] + (["--parents"] if parents else []) + ([f"--mode={mode:04o}"] if mode is not None else [])
+        return build(Entry, self._run("write", *flags, "--", path, stdin=content))
+
+    def read(self, path: str) -> bytes:
+        """The exact bytes of a file."""
+        doc = self._run("cat", "--", path)
+        content = str(doc["content"])
+        return base64.b64decode(content) if doc.get("encoding") == "base64" else content.encode("utf-8")
+
+    def ls(self, path: str = "/", *, all: bool = False) -> List[Entry]:
+        """The entries of a directory (a file lists itself); names starting with "." only with ``all``."""
+        doc = self._run("ls", *(["--all"] if all else []), "--", path)
+        return [build(Entry, e) for e in doc["entries"]]
+
+    def rm(self, path: str, *, recursive: bool = False) -> int:
+        """Removes a file, symlink or empty directory (a directory with its contents when
+        ``recursive``); returns how many entries were removed. History keeps every version."""
+        return int(self._run("rm", *(["--recursive"] if recursive else []), "--", path)["removed"])
+
+    # ---- checkpoints ----------------------------------------------------------------------
+
+    def checkpoint_save(self, name: Optional[str] = None, message: Optional[str] = None) -> Checkpoint:
+        """Saves the whole vault's state (an automatic unique name when ``name`` is None)."""
+        args = ["checkpoint", "save"] + ([f"--message={message}"] if message is not None else [])
+        doc = self._run(*args, *(["--", name] if name is not None else []))
+        return build(Checkpoint, doc["checkpoint"])
+
+    def checkpoint_restore(self, name: str) -> RestoreResult:
+        """Makes the vault exactly the checkpoint's state, in one transaction."""
+        return build(RestoreResult, self._run("checkpoint", "restore", "--", name))
+
+    def checkpoint_list(self) -> List[Checkpoint]:
+        """The vault's checkpoints, newest first."""
+        return [build(Checkpoint, c) for c in self._run("checkpoint", "list")["checkpoints"]]
+
+    # ---- the proxy boundary ---------------------------------------------------------------
+
+    def proxy_exec(
+        self,
+        *argv: str,
+        timeout: Optional[float] = None,
+        checkpoint: Optional[bool] = None,
+        cwd: Optional[str] = None,
+        env: Optional[Mapping[str, str]] = None,
+        approve: bool = False,
+    ) -> ExecResult:
+        """Runs a command through the proxy boundary: policy check, optional checkpoint, timeout,
+        and the exact list of files it changed in the vault.
+
+        Args:
+            argv: the program and its arguments (no shell: use ``"sh", "-c", "..."`` for one).
+            timeout: seconds before the command is killed (SIGTERM, then SIGKILL); None means
+                the policy's (300 s by default). A timeout is a result (``timed_out``, exit 124),
+                not an exception.
+            checkpoint: True checkpoints the vault first (so :meth:`undo` can revert the run),
+                False never does, None lets the policy decide.
+            cwd: the working directory, a vault path (default ``/``).
+            env: extra environment variables for the command.
+            approve: run a command the policy marks ``require_approval``.
+
+        Returns the result whatever the command's exit code. Raises
+        :class:`~agentvfs.errors.DeniedError` when the policy refuses (the command never ran).
+        """
+        if not argv:
+            raise TypeError("proxy_exec() needs a command, e.g. proxy_exec('make', 'test')")
+        options: List[str] = []
+        if timeout is not None:
+            options.append(f"--timeout={math.ceil(timeout * 1000)}")
+        if checkpoint is not None:
+            options.append("--checkpoint" if checkpoint else "--no-checkpoint")
+        if cwd is not None:
+            options.append(f"--cwd={cwd}")
+        for key, value in (env or {}).items():
+            options.append(f"--env={key}={value}")
+        if approve:
+            options.append("--approve")
+        return ExecResult.from_json(self._run("proxy", "exec", *options, "--", *argv))
+
+    def undo(self, exec_id: str, *, force: bool = False) -> UndoResult:
+        """Restores the checkpoint taken before exec ``exec_id`` (run with ``checkpoint=True``, or
+        one the policy checkpointed). Raises :class:`~agentvfs.errors.ConflictError` (``CONFLICT``)
+        when later changes by others would be lost, unless ``force``."""
+        return UndoResult.from_json(self._run("proxy", "undo", *(["--force"] if force else []), "--", exec_id, with_vault=False))

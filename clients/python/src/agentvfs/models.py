@@ -1,0 +1,194 @@
+"""The results the client returns: plain frozen dataclasses built from the CLI's JSON fields.
+
+Field names are the CLI's snake_case JSON names (see the JSON contract in the README), so the
+CLI's documentation describes them. Fields a newer CLI adds are ignored here; the whole document
+of a ``proxy_exec`` stays available as ``ExecResult.raw``.
+"""
+
+import base64
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Type, TypeVar
+
+from .errors import BadOutputError
+
+T = TypeVar("T")
+
+
+def build(cls: Type[T], doc: Mapping[str, Any], **overrides: Any) -> T:
+    """Builds dataclass ``cls`` from the JSON fields it declares (others are ignored)."""
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    values = {k: v for k, v in doc.items() if k in names}
+    values.update(overrides)
+    try:
+        return cls(**values)
+    except TypeError as err:  # a field the contract promises is missing
+        raise BadOutputError("BAD_OUTPUT", f"avfs returned an incomplete {cls.__name__}: {err}", {"document": dict(doc)}) from None
+
+
+def decode_output(doc: Mapping[str, Any], stream: str) -> bytes:
+    """The exact bytes of ``stdout``/``stderr`` of an exec, sent as UTF-8 text or base64."""
+    text = doc.get(stream) or ""
+    if doc.get(f"{stream}_encoding") == "base64":
+        return base64.b64decode(text)
+    return str(text).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A file, directory or symlink of a vault (``ls``, ``write``)."""
+
+    path: str
+    name: str
+    type: str  # "file", "directory" or "symlink"
+    size: int
+    mode: str  # octal, e.g. "0644"
+    mtime: str  # ISO 8601
+    hash: Optional[str] = None  # sha256 of a file's content
+    target: Optional[str] = None  # a symlink's target
+    version: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class Vault:
+    """A vault's summary (``vault create|fork|use``)."""
+
+    name: str
+    parent: Optional[str]
+    created_at: str
+    files: int
+    directories: int
+    symlinks: int
+    bytes: int
+    forks: int
+    current: bool
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A named state of a whole vault (``checkpoint save|list``)."""
+
+    name: str
+    message: Optional[str]
+    created_at: str
+    seq: int
+    files: int
+    bytes: int
+    source: str
+    exec_id: Optional[str]
+    directories: Optional[int] = None
+    symlinks: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    """What ``checkpoint restore`` changed. ``saved_before`` names the checkpoint of the state it
+    replaced (restore it to go back), or is None when the vault already matched."""
+
+    checkpoint: str
+    saved_before: Optional[str]
+    added: int
+    modified: int
+    deleted: int
+    changed: int
+    duration_ms: float
+    annotations_changed: int = 0
+
+
+@dataclass(frozen=True)
+class ChangedFile:
+    """One path a command changed: ``kind`` is "added", "modified" or "deleted" (a rename is a
+    deletion plus an addition); ``type`` is the type after the change (before it, for a deletion)."""
+
+    path: str
+    kind: str
+    type: str
+    size_before: Optional[int]
+    size_after: Optional[int]
+    hash_before: Optional[str]
+    hash: Optional[str]
+    mode_before: Optional[str]
+    mode_after: Optional[str]
+    versions: int = 1
+    type_before: Optional[str] = None
+    target_before: Optional[str] = None
+    target: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The policy's decision on a command: which ``rule`` gave which ``action``, and why."""
+
+    action: str
+    categories: List[str]
+    rule: str
+    reason: str
+
+
+def changed_files_of(doc: Mapping[str, Any]) -> List[ChangedFile]:
+    return [build(ChangedFile, c) for c in doc.get("changed_files") or []]
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """The result of ``proxy_exec``: the command ran (whatever its exit code).
+
+    ``stdout``/``stderr`` are text (invalid UTF-8 replaced); ``stdout_raw``/``stderr_raw`` are the
+    exact bytes. Both are cut at the policy's output cap when ``truncated``; ``stdout_bytes`` and
+    ``stderr_bytes`` count what the command produced in total. ``raw`` is the whole JSON document.
+    """
+
+    exec_id: str
+    vault: str
+    command: str
+    exit_code: int
+    signal: Optional[str]
+    timed_out: bool
+    duration_ms: float
+    checkpoint: Optional[str]
+    stdout: str
+    stderr: str
+    stdout_raw: bytes
+    stderr_raw: bytes
+    stdout_bytes: int
+    stderr_bytes: int
+    truncated: bool
+    changed_files: List[ChangedFile]
+    decision: Decision
+    cwd: str
+    mode: str  # "mount" or "copy"
+    mode_reason: Optional[str]
+    raw: Dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> "ExecResult":
+        stdout, stderr = decode_output(doc, "stdout"), decode_output(doc, "stderr")
+        return build(
+            cls,
+            doc,
+            stdout=stdout.decode("utf-8", "replace"),
+            stderr=stderr.decode("utf-8", "replace"),
+            stdout_raw=stdout,
+            stderr_raw=stderr,
+            changed_files=changed_files_of(doc),
+            decision=build(Decision, doc.get("decision") or {}),
+            raw=dict(doc),
+        )
+
+
+@dataclass(frozen=True)
+class UndoResult:
+    """What ``undo`` restored: the vault is back at ``checkpoint``, the state before the exec.
+    ``saved_before`` names the checkpoint of the state it replaced (restore it to redo)."""
+
+    vault: str
+    exec_id: str
+    checkpoint: str
+    saved_before: Optional[str]
+    discarded_changes: int
+    already_undone: bool
+    changed_files: List[ChangedFile]
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> "UndoResult":
+        return build(cls, doc, changed_files=changed_files_of(doc))

@@ -1,0 +1,108 @@
+import os
+from typing import Any, Callable, Dict
+
+import pytest
+
+from agentvfs import AVFS, Entry, InvalidInputError, NotEmptyError, NotFoundError, QuotaExceededError
+
+
+def test_write_returns_the_entry_and_read_returns_the_text_as_utf8_bytes(ws: AVFS) -> None:
+    entry = ws.write("/notes.md", "héllo ✓")
+    assert isinstance(entry, Entry)
+    assert (entry.path, entry.name, entry.type, entry.size, entry.mode, entry.version) == ("/notes.md", "notes.md", "file", 10, "0644", 1)
+    assert ws.read("/notes.md") == "héllo ✓".encode("utf-8")
+    assert ws.write("/notes.md", "again").version == 2
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        bytes(range(256)),  # every byte value, NUL and invalid UTF-8 included
+        b"\xff\xfe\x00text",
+        b"",
+        os.urandom(300 * 1024),  # several 64 KiB chunks
+    ],
+    ids=["all-bytes", "bom-nul", "empty", "multi-chunk"],
+)
+def test_binary_content_round_trips_exactly(ws: AVFS, data: bytes) -> None:
+    entry = ws.write("/blob.bin", data)
+    assert entry.size == len(data)
+    assert ws.read("/blob.bin") == data
+
+
+def test_write_sends_content_on_stdin_so_dashes_and_newlines_stay_data(ws: AVFS) -> None:
+    ws.write("/-dash.txt", "--json\n-")
+    assert ws.read("/-dash.txt") == b"--json\n-"
+
+
+def test_write_with_parents_and_mode(ws: AVFS) -> None:
+    entry = ws.write("/src/bin/run.sh", "#!/bin/sh\n", parents=True, mode=0o755)
+    assert entry.mode == "0755"
+    assert [(e.name, e.type) for e in ws.ls("/src")] == [("bin", "directory")]
+
+
+def test_write_without_parents_into_a_missing_directory_raises_not_found(ws: AVFS) -> None:
+    with pytest.raises(NotFoundError) as caught:
+        ws.write("/missing/file.txt", "x")
+    assert (caught.value.code, caught.value.exit_code) == ("NOT_FOUND", 3)
+    assert ws.ls() == []
+
+
+def test_ls_lists_entries_and_hides_dot_names_unless_all(ws: AVFS) -> None:
+    ws.write("/b.txt", "b")
+    ws.write("/.hidden", "h")
+    ws.write("/a/x.txt", "x", parents=True)
+    assert [(e.name, e.type) for e in ws.ls()] == [("a", "directory"), ("b.txt", "file")]
+    assert [e.name for e in ws.ls("/", all=True)] == [".hidden", "a", "b.txt"]
+    assert ws.ls("/b.txt")[0].path == "/b.txt"
+
+
+def test_read_of_a_missing_file_raises_not_found_with_the_path(ws: AVFS) -> None:
+    with pytest.raises(NotFoundError) as caught:
+        ws.read("/nope.txt")
+    err = caught.value
+    assert (err.code, err.exit_code, err.data["path"]) == ("NOT_FOUND", 3, "/nope.txt")
+    assert err.message
+
+
+def test_read_of_a_directory_raises_is_a_directory(ws: AVFS) -> None:
+    ws.write("/d/f", "x", parents=True)
+    with pytest.raises(InvalidInputError) as caught:
+        ws.read("/d")
+    assert caught.value.code == "IS_A_DIRECTORY"
+
+
+def test_an_over_long_name_raises_invalid_path(ws: AVFS) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        ws.write("/" + "n" * 300, "x")
+    assert (caught.value.code, caught.value.exit_code) == ("INVALID_PATH", 2)
+
+
+def test_a_nul_byte_in_an_argument_raises_invalid_argument_without_running_anything(ws: AVFS) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        ws.write("/a\0b", "x")
+    assert (caught.value.code, caught.value.exit_code) == ("INVALID_ARGUMENT", None)
+    assert ws.ls() == []
+
+
+def test_rm_returns_the_count_and_needs_recursive_for_a_full_directory(ws: AVFS) -> None:
+    ws.write("/one.txt", "1")
+    assert ws.rm("/one.txt") == 1
+    ws.write("/dir/a", "a", parents=True)
+    ws.write("/dir/b", "b")
+    with pytest.raises(NotEmptyError) as caught:
+        ws.rm("/dir")
+    assert (caught.value.code, caught.value.exit_code) == ("NOT_EMPTY", 4)
+    assert ws.rm("/dir", recursive=True) == 3
+    assert ws.ls() == []
+    with pytest.raises(NotFoundError):
+        ws.rm("/dir")
+
+
+def test_a_write_over_the_quota_raises_quota_exceeded_and_changes_nothing(ws: AVFS, cli: Callable[..., Dict[str, Any]]) -> None:
+    cli("--vault", "ws", "quota", "set", "--max-bytes", "10")
+    ws.write("/small.txt", "12345")
+    with pytest.raises(QuotaExceededError) as caught:
+        ws.write("/big.txt", "x" * 100)
+    assert (caught.value.code, caught.value.exit_code) == ("QUOTA_EXCEEDED", 6)
+    assert [e.name for e in ws.ls()] == ["small.txt"]

@@ -1,0 +1,68 @@
+from typing import Callable, Optional
+
+import pytest
+
+from agentvfs import AVFS, AlreadyExistsError, ConflictError, InvalidInputError, Vault, VaultNotFoundError
+
+
+def test_create_vault_returns_its_summary_and_selects_it_only_with_use(client: Callable[[Optional[str]], AVFS]) -> None:
+    avfs = client(None)
+    plain = avfs.create_vault("plain")
+    assert isinstance(plain, Vault)
+    assert (plain.name, plain.parent, plain.files, plain.current) == ("plain", None, 0, False)
+    chosen = avfs.create_vault("chosen", use=True)
+    assert chosen.current is True
+    avfs.write("/where.txt", "here")  # a client without a vault uses the vault in use
+    assert client("chosen").read("/where.txt") == b"here"
+
+
+def test_create_vault_twice_raises_already_exists(ws: AVFS) -> None:
+    with pytest.raises(AlreadyExistsError) as caught:
+        ws.create_vault("ws")
+    assert isinstance(caught.value, ConflictError)
+    assert (caught.value.code, caught.value.exit_code) == ("ALREADY_EXISTS", 4)
+
+
+def test_create_vault_with_a_bad_name_raises_invalid_name(ws: AVFS) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        ws.create_vault("no spaces allowed")
+    assert (caught.value.code, caught.value.exit_code) == ("INVALID_NAME", 2)
+
+
+def test_fork_vault_forks_the_clients_vault_and_both_change_independently(ws: AVFS, client: Callable[[Optional[str]], AVFS]) -> None:
+    ws.write("/plan.md", "v1")
+    fork = ws.fork_vault("ws-try")
+    assert (fork.name, fork.parent, fork.files, fork.current) == ("ws-try", "ws", 1, False)
+    client("ws-try").write("/plan.md", "v2")
+    assert ws.read("/plan.md") == b"v1"
+    assert client("ws-try").read("/plan.md") == b"v2"
+
+
+def test_fork_vault_takes_an_explicit_source_and_use(ws: AVFS, client: Callable[[Optional[str]], AVFS]) -> None:
+    ws.write("/a.txt", "a")
+    fork = client(None).fork_vault("copy", source="ws", use=True)
+    assert (fork.parent, fork.current) == ("ws", True)
+    assert client(None).read("/a.txt") == b"a"
+
+
+def test_fork_vault_of_a_missing_vault_raises_vault_not_found(client: Callable[[Optional[str]], AVFS]) -> None:
+    with pytest.raises(VaultNotFoundError) as caught:
+        client("ghost").fork_vault("ghost-2")
+    assert caught.value.code == "VAULT_NOT_FOUND"
+    assert caught.value.data["vault"] == "ghost"
+
+
+def test_use_selects_the_vault_for_the_home_and_the_client(ws: AVFS, client: Callable[[Optional[str]], AVFS]) -> None:
+    avfs = client(None)
+    avfs.create_vault("other")
+    chosen = avfs.use("other")
+    assert (chosen.name, chosen.current, avfs.vault) == ("other", True, "other")
+    client(None).write("/in-other.txt", "x")  # a fresh client without a vault follows the home's choice
+    assert [e.name for e in client("other").ls()] == ["in-other.txt"]
+    assert ws.ls() == []
+
+
+def test_use_of_a_missing_vault_raises_vault_not_found_and_keeps_the_clients_vault(ws: AVFS) -> None:
+    with pytest.raises(VaultNotFoundError):
+        ws.use("ghost")
+    assert ws.vault == "ws"

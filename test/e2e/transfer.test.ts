@@ -1,0 +1,151 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { avfs, BIN, expectError, expectOk, tempDir } from '../helpers.js';
+
+let tmp: { dir: string; cleanup: () => void };
+let home: string;
+const run = (args: string[], opts: Parameters<typeof avfs>[2] = {}) => avfs(home, args, opts);
+/** A host path whose last name is raw bytes (not necessarily UTF-8). */
+const rawPath = (dir: string, name: number[]) => Buffer.concat([Buffer.from(`${dir}/`), Buffer.from(name)]);
+const bytes = (s: string) => [...Buffer.from(s, 'latin1')];
+const vaultNames = async (path = '/') => (expectOk(await run(['ls', path])).entries as { name: string }[]).map((e) => e.name);
+
+/** A host directory holding the given symlinks (name → target), to bring symlinks into a vault with import. */
+function hostTree(links: Record<string, string>): string {
+  const dir = join(tmp.dir, `links-${Math.random().toString(36).slice(2)}`);
+  mkdirSync(dir);
+  for (const [name, target] of Object.entries(links)) symlinkSync(target, join(dir, name));
+  return dir;
+}
+
+beforeEach(() => {
+  tmp = tempDir();
+  home = join(tmp.dir, 'home');
+});
+afterEach(() => tmp.cleanup());
+
+describe('import of host names that are not UTF-8', () => {
+  it('refuses the whole import with INVALID_PATH listing the names as \\x escapes; a real U+FFFD name is never merged with them', async () => {
+    const src = join(tmp.dir, 'src');
+    mkdirSync(src);
+    writeFileSync(rawPath(src, [...bytes('a'), 0xff]), 'latin-1 bytes');
+    writeFileSync(join(src, 'a\uFFFD'), 'a real replacement character');
+    writeFileSync(join(src, 'ok.txt'), 'fine');
+    mkdirSync(rawPath(src, bytes('d\xe9j\xe0')));
+    writeFileSync(Buffer.concat([rawPath(src, bytes('d\xe9j\xe0')), Buffer.from('/inner.txt')]), 'inside');
+
+    const err = expectError(await run(['import', src, '/proj']), 'INVALID_PATH', 2);
+    expect(err.names).toEqual([`${src}/a\\xff`, `${src}/d\\xe9j\\xe0`]);
+    expect(err.count).toBe(2);
+    expect(await vaultNames()).toEqual([]); // all or nothing: not even ok.txt
+
+    // The real U+FFFD name alone imports under its exact name and content.
+    const alone = join(tmp.dir, 'alone');
+    mkdirSync(alone);
+    writeFileSync(join(alone, 'a\uFFFD'), 'a real replacement character');
+    expectOk(await run(['import', alone, '/proj']));
+    expect(expectOk(await run(['cat', '/proj/a\uFFFD'])).content).toBe('a real replacement character');
+    expect(await vaultNames('/proj')).toEqual(['a\uFFFD']);
+  });
+
+  it('a lone caf\\xe9.txt (in a directory, or named directly) is INVALID_PATH, not NOT_FOUND', async () => {
+    const src = join(tmp.dir, 'src');
+    mkdirSync(src);
+    writeFileSync(rawPath(src, bytes('caf\xe9.txt')), 'menu');
+    const err = expectError(await run(['import', src, '/']), 'INVALID_PATH', 2);
+    expect(err.names).toEqual([`${src}/caf\\xe9.txt`]);
+
+    // Named on the command line, the bytes reach avfs only through the shell (argv is not UTF-8).
+    const direct = await execa('bash', ['-c', `exec node "$0" --json import "$1"$'/caf\\xe9.txt' /`, BIN, src], {
+      env: { AVFS_HOME: home, AVFS_VAULT: '' },
+      reject: false,
+    });
+    const doc = JSON.parse(direct.stdout);
+    expect(doc.error.code).toBe('INVALID_PATH');
+    expect(doc.error.names).toEqual([`${src}/caf\\xe9.txt`]);
+    expect(direct.exitCode).toBe(2);
+    expect(await vaultNames()).toEqual([]);
+  });
+
+  it('a symlink whose target is not UTF-8 is refused the same way', async () => {
+    const src = join(tmp.dir, 'src');
+    mkdirSync(src);
+    symlinkSync(Buffer.from([...bytes('t'), 0xe9]), join(src, 'link'));
+    const err = expectError(await run(['import', src, '/']), 'INVALID_PATH', 2);
+    expect(err.names).toEqual([`${src}/link`]);
+  });
+});
+
+describe('export never writes outside its target', () => {
+  let outside: string;
+  let target: string;
+  beforeEach(() => {
+    outside = join(tmp.dir, 'outside');
+    target = join(tmp.dir, 'target');
+    mkdirSync(outside);
+    chmodSync(outside, 0o755);
+    writeFileSync(join(outside, 'keep.txt'), 'keep');
+  });
+  const outsideState = () => ({ names: readdirSync(outside).sort(), mode: statSync(outside).mode & 0o7777, keep: readFileSync(join(outside, 'keep.txt'), 'utf8') });
+
+  it('a symlink left by an earlier export is not followed: refused without --overwrite, replaced (not followed) with it', async () => {
+    const before = outsideState();
+    expectOk(await run(['import', hostTree({ sub: outside }), '/'])); // the vault's /sub -> outside
+    expectOk(await run(['export', '/', target]));
+    expect(readlinkSync(join(target, 'sub'))).toBe(outside);
+
+    expectOk(await run(['rm', '/sub']));
+    expectOk(await run(['mkdir', '/sub', '--mode', '777']));
+    expectOk(await run(['write', '/sub/evil.sh', '#!/bin/sh\necho pwned\n', '--mode', '777']));
+
+    const refused = expectError(await run(['export', '/', target]), 'ALREADY_EXISTS', 4);
+    expect(refused.host).toBe(join(target, 'sub'));
+    expect(outsideState()).toEqual(before);
+    expect(lstatSync(join(target, 'sub')).isSymbolicLink()).toBe(true); // nothing replaced
+
+    expectOk(await run(['export', '/', target, '--overwrite']));
+    expect(outsideState()).toEqual(before);
+    expect(lstatSync(join(target, 'sub')).isDirectory()).toBe(true);
+    expect(readFileSync(join(target, 'sub', 'evil.sh'), 'utf8')).toContain('pwned');
+  });
+
+  it('--overwrite replaces a host symlink or a hard-linked file by name, leaving what they point to untouched', async () => {
+    mkdirSync(target);
+    symlinkSync(join(outside, 'keep.txt'), join(target, 'via-symlink.txt'));
+    linkSync(join(outside, 'keep.txt'), join(target, 'via-hardlink.txt'));
+    const before = outsideState();
+    expectOk(await run(['write', '/via-symlink.txt', 'new 1']));
+    expectOk(await run(['write', '/via-hardlink.txt', 'new 2', '--mode', '600']));
+
+    expectError(await run(['export', '/', target]), 'ALREADY_EXISTS', 4);
+    expectOk(await run(['export', '/', target, '--overwrite']));
+    expect(outsideState()).toEqual(before);
+    expect(lstatSync(join(target, 'via-symlink.txt')).isFile()).toBe(true);
+    expect(readFileSync(join(target, 'via-symlink.txt'), 'utf8')).toBe('new 1');
+    expect(readFileSync(join(target, 'via-hardlink.txt'), 'utf8')).toBe('new 2');
+    expect(statSync(join(outside, 'keep.txt')).mode & 0o777).not.toBe(0o600);
+  });
+
+  it('a host directory where the vault has a file is refused, even with --overwrite, and nothing is written', async () => {
+    mkdirSync(join(target, 'clash'), { recursive: true });
+    expectOk(await run(['write', '/a.txt', 'a']));
+    expectOk(await run(['write', '/clash', 'file in the vault']));
+    expectError(await run(['export', '/', target]), 'ALREADY_EXISTS', 4);
+    expectError(await run(['export', '/', target, '--overwrite']), 'IS_A_DIRECTORY', 2);
+    expect(readdirSync(target)).toEqual(['clash']);
+  });
+
+  it('exports a tree with modes, times and symlinks created in this run', async () => {
+    expectOk(await run(['write', '-p', '/d/x.sh', 'x', '--mode', '755']));
+    expectOk(await run(['write', '/d/y.txt', 'y', '--mode', '600']));
+    expectOk(await run(['import', hostTree({ link: 'x.sh' }), '/d']));
+    const r = expectOk(await run(['export', '/', target]));
+    expect(r).toMatchObject({ files: 2, directories: 1, symlinks: 1 });
+    expect(statSync(join(target, 'd', 'x.sh')).mode & 0o777).toBe(0o755);
+    expect(statSync(join(target, 'd', 'y.txt')).mode & 0o777).toBe(0o600);
+    expect(readlinkSync(join(target, 'd', 'link'))).toBe('x.sh');
+    expect(existsSync(join(target, 'd', 'link'))).toBe(true);
+  });
+});

@@ -1,0 +1,89 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { closeSync, openSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { openStore, type Store } from '../../src/store/store.js';
+import { VaultFs } from '../../src/store/vault-fs.js';
+import { abandonContent, putContentFromFd, type ContentRef } from '../../src/store/blobs.js';
+import { gc } from '../../src/store/gc.js';
+import { CHUNK_SIZE } from '../../src/core/chunking.js';
+import { hashBytes } from '../../src/core/hash.js';
+import { errorCode, expectContentIntact, openTempStore } from '../helpers.js';
+
+/**
+ * Content leases (src/store/leases.ts): what a streamed write stores is pinned until it is linked
+ * or abandoned, and gc ends only the leases of writers that died.
+ */
+
+const actor = { source: 'sdk' as const };
+const C = CHUNK_SIZE;
+const chunk = (fill: string) => Buffer.alloc(C, fill);
+let home: { dir: string; cleanup: () => void };
+let store: Store;
+let fs: VaultFs;
+let close: () => void;
+beforeEach(() => ({ home, store, fs, close } = openTempStore()));
+afterEach(() => close());
+
+const count = (table: string, s = store) => (s.db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+
+/** Streams `data` through a host file into the store, unlinked: what `write --from` does before its entry transaction. */
+function stream(data: Buffer, s = store): ContentRef {
+  const file = join(home.dir, `in-${Math.random()}.bin`);
+  writeFileSync(file, data);
+  const fd = openSync(file, 'r');
+  try {
+    return putContentFromFd(s, fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+describe('content leases', () => {
+  it('linking content that lost a chunk fails with CONTENT_MISSING and links nothing', () => {
+    const content = stream(Buffer.concat([chunk('a'), chunk('b'), chunk('c')]));
+    store.db.prepare('DELETE FROM chunks WHERE hash = ?').run(hashBytes(chunk('b'))); // what an unpinned gc would have done
+    expect(errorCode(() => fs.writeContent('/f', content))).toBe('CONTENT_MISSING');
+    expect(fs.exists('/f')).toBe(false);
+  });
+
+  it('gc ends the lease of a process that is gone (or whose pid now names another process), never a live one', async () => {
+    const live = stream(Buffer.concat([chunk('l'), chunk('m')]));
+    const exited = execa('true');
+    await exited;
+    const dead = exited.pid!; // its pid names no process now (or a later one)
+    const insert = store.db.prepare("INSERT INTO content_leases (pid, holder, created_at) VALUES (?, ?, 0)");
+    const gone = Number(insert.run(dead, `x:${dead}:1`).lastInsertRowid);
+    const reused = Number(insert.run(process.pid, `x:${process.pid}:1`).lastInsertRowid); // this pid, another start time
+    store.db.prepare("INSERT INTO content_pins (lease_id, kind, hash, stored) VALUES (?, 'c', ?, 1), (?, 'c', ?, 1)").run(gone, 'f'.repeat(64), reused, 'e'.repeat(64));
+    const report = gc(store, { graceMs: 0, actor });
+    expect(report.stale_leases).toBe(2);
+    expect(store.db.prepare('SELECT id FROM content_leases').all()).toEqual([{ id: live.lease }]);
+    expect(report.freed_chunks).toBe(0); // the live write's two chunks stay pinned
+    fs.writeContent('/live', live);
+    expect([count('content_pins'), count('content_leases')]).toEqual([0, 0]);
+    expectContentIntact(store);
+  });
+
+  it('abandoning removes what the write stored itself and nothing it reused', () => {
+    fs.writeFile('/keep', Buffer.concat([chunk('p'), chunk('q')]));
+    const before = [count('blobs'), count('chunks')];
+    abandonContent(store, stream(Buffer.concat([chunk('p'), chunk('r')])));
+    expect([count('blobs'), count('chunks'), count('content_pins'), count('content_leases')]).toEqual([...before, 0, 0]);
+    expect(fs.readFile('/keep').equals(Buffer.concat([chunk('p'), chunk('q')]))).toBe(true);
+    expectContentIntact(store);
+  });
+
+  it('closing a store abandons the leases it still holds (a failed import leaves nothing behind)', () => {
+    const other = openStore(join(home.dir, 'other'));
+    stream(Buffer.concat([chunk('s'), chunk('t')]), other);
+    expect(count('content_leases', other)).toBe(1);
+    other.release();
+    const reopened = openStore(join(home.dir, 'other'));
+    try {
+      expect([count('blobs', reopened), count('chunks', reopened), count('content_leases', reopened)]).toEqual([0, 0, 0]);
+    } finally {
+      reopened.release();
+    }
+  });
+});

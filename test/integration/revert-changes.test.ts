@@ -1,0 +1,99 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { openStore, type Store } from '../../src/store/store.js';
+import { VaultFs } from '../../src/store/vault-fs.js';
+import { forkVault } from '../../src/store/vaults.js';
+import { pathVersions, revertPath } from '../../src/store/history.js';
+import { databaseFile } from '../../src/store/home.js';
+import { ROOT, errorCode, openTempStore } from '../helpers.js';
+
+/** revert works on recorded changes (versions.change_id, schema migration 6), moves included. */
+
+const actor = { source: 'sdk' as const };
+let home: { dir: string; cleanup: () => void };
+let store: Store;
+let fs: VaultFs;
+let close: () => void;
+beforeEach(() => ({ home, store, fs, close } = openTempStore()));
+afterEach(() => close());
+
+const text = (p: string, v = fs) => v.readFile(p).toString();
+// Times-only rows ('touch': a directory's mtime) belong to the change that caused them but are not changes of paths.
+const changes = (s = store) => s.db.prepare("SELECT path, type, change_id AS change, id FROM versions WHERE op <> 'touch' ORDER BY id").all() as Array<{ path: string; type: string | null; change: number | null; id: number }>;
+
+describe('change ids', () => {
+  it('the versions one transaction records share the id of its first version; separate commands get their own', () => {
+    fs.writeFile('/d/a', 'a', { parents: true });
+    fs.writeFile('/d/b', 'b');
+    const before = changes().length;
+    fs.rm('/d', { recursive: true });
+    const rm = changes().slice(before);
+    expect(rm.map((r) => r.path)).toEqual(['/d/b', '/d/a', '/d']);
+    expect(rm.every((r) => r.change === rm[0]!.id)).toBe(true);
+    const all = changes();
+    expect(all[0]!.change).toBe(all[0]!.id); // mkdir -p and the create: one write
+    expect(all[1]!.change).toBe(all[0]!.id);
+    expect(all[2]!.change).toBe(all[2]!.id); // the second write: a change of its own
+  });
+
+  it('a home from before change ids migrates; its old versions are each their own change, new ones are grouped', () => {
+    // A home written by avfs at schema 5 (test/fixtures/home-schema5.sh): vault "feature" removed /data with rm -r.
+    const dir = join(home.dir, 'old');
+    mkdirSync(dir);
+    copyFileSync(join(ROOT, 'test', 'fixtures', 'home-schema5.db'), databaseFile(dir));
+    const reopened = openStore(dir);
+    try {
+      const rfs = new VaultFs(reopened, 'feature', actor);
+      expect(changes(reopened).filter((r) => r.id <= 30).every((r) => r.change === null)).toBe(true);
+      expect(revertPath(rfs, '/data').changed_paths).toBe(1); // the old rm -r is not known to be one change: /data alone
+      expect(rfs.exists('/data/big.bin')).toBe(false);
+      revertPath(rfs, '/data/big.bin'); // each removal is still recorded
+      expect(rfs.stat('/data/big.bin').size).toBe(70_000);
+      rfs.rm('/data', { recursive: true });
+      expect(revertPath(rfs, '/data').changed_paths).toBe(2); // recorded after the migration: one change
+    } finally {
+      reopened.release();
+    }
+  });
+});
+
+describe('undoing a move', () => {
+  it('mv onto an existing file, then an edit at the new place: the edited file goes back, the replaced one returns', () => {
+    fs.writeFile('/keep', 'old target');
+    fs.writeFile('/src', 'new');
+    fs.mv('/src', '/keep');
+    fs.writeFile('/keep', 'new, edited');
+    const r = revertPath(fs, '/src');
+    expect(r.paired).toBe('/keep');
+    expect([text('/src'), text('/keep')]).toEqual(['new, edited', 'old target']);
+    revertPath(fs, '/src'); // and again: moved onto /keep once more
+    expect(text('/keep')).toBe('new, edited');
+    expect(fs.exists('/src')).toBe(false);
+  });
+
+  it('a file of a moved directory goes back alone (its old directory is recreated); the rest stays', () => {
+    fs.writeFile('/d/x', 'x', { parents: true });
+    fs.writeFile('/d/y', 'y');
+    fs.mv('/d', '/e');
+    revertPath(fs, '/e/x');
+    expect(text('/d/x')).toBe('x');
+    expect(text('/e/y')).toBe('y');
+    expect(fs.exists('/e/x')).toBe(false);
+    expect(errorCode(() => revertPath(fs, '/e'))).toBe('CONFLICT'); // /d is taken now
+  });
+
+  it('keeps inode numbers, and works in a fork on a move it inherited without touching the parent', () => {
+    fs.writeFile('/d/x', 'x', { parents: true });
+    const ino = fs.stat('/d/x').ino;
+    fs.mv('/d', '/e');
+    forkVault(store, 'default', 'fork', actor);
+    const fork = new VaultFs(store, 'fork', actor);
+    fork.writeFile('/e/x', 'edited in the fork');
+    revertPath(fork, '/e');
+    expect(text('/d/x', fork)).toBe('edited in the fork');
+    expect(fork.stat('/d/x').ino).toBe(ino);
+    expect(text('/e/x')).toBe('x');
+    expect(pathVersions(store, fork.row(), '/d', 1)[0]).toMatchObject({ op: 'revert', vault: 'fork' });
+  });
+});

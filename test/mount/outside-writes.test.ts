@@ -1,0 +1,133 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeMount, mountFixture, shOk, stepScript, type MountFixture } from './helpers.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Longer than the kernel's attribute cache (1 s), the documented bound for outside changes. */
+const PAST_ATTR_CACHE_MS = 1500;
+const CLI_VERSION = 'the CLI version, longer than the first one\n';
+
+/**
+ * A file open through the mount while someone else (here `avfs write` from another process)
+ * rewrites it. Like two processes on one local file: an open file with no unsaved writes sees
+ * the new content, and an append lands after it. A file with unsaved writes keeps them and its
+ * close is the newer version; the other writer's version stays in history, named in the detail
+ * of the version that replaced it. No byte nobody wrote ever appears.
+ */
+describeMount('a file open through the mount while the CLI rewrites it', () => {
+  let fx: MountFixture;
+  beforeAll(async () => {
+    fx = await mountFixture();
+  });
+  afterAll(async () => fx?.cleanup());
+
+  const cliWrite = async (path: string, content: string) => expect((await fx.run(['write', path, content])).json.ok).toBe(true);
+  // execa strips one final newline from what it captures: compare the same way.
+  const asCaptured = (content: string) => content.replace(/\n$/, '');
+  const catVault = async (path: string, version?: number) =>
+    (await fx.run(['cat', path, ...(version ? ['--version', String(version)] : [])], { raw: true })).stdout;
+  const versions = async (path: string) => (await fx.run(['log', path])).json.versions as { version: number; source: string; detail: unknown }[];
+
+  it('an append through a descriptor opened before the rewrite lands after the new content (O_APPEND)', async () => {
+    await shOk(`printf 'first\\n' > ${fx.dir}/append.txt`);
+    const script = stepScript(
+      `
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND)
+step('open')
+os.write(fd, b'appended\\n')
+os.close(fd)
+`,
+      [join(fx.dir, 'append.txt')],
+    );
+    expect(await script.next()).toBe('open');
+    await cliWrite('/append.txt', CLI_VERSION);
+    script.go();
+    await script.done();
+    expect(await catVault('/append.txt')).toBe(asCaptured(`${CLI_VERSION}appended\n`));
+    expect(await shOk(`cat ${fx.dir}/append.txt`)).toBe(asCaptured(`${CLI_VERSION}appended\n`));
+  });
+
+  it('a descriptor opened before the rewrite reads the new content and writes at its end without inventing bytes', async () => {
+    await shOk(`printf 'first\\n' > ${fx.dir}/seek.txt`);
+    const script = stepScript(
+      `
+fd = os.open(sys.argv[1], os.O_RDWR)
+first = os.pread(fd, 1000, 0).decode()  # the kernel now caches the first version's pages
+step('open')
+size = os.fstat(fd).st_size
+before = os.pread(fd, 1000, 0).decode()
+os.lseek(fd, 0, os.SEEK_END)
+os.write(fd, b'appended\\n')
+after = os.pread(fd, 1000, 0).decode()
+os.close(fd)
+print(json.dumps([first, size, before, after]), flush=True)
+`,
+      [join(fx.dir, 'seek.txt')],
+    );
+    expect(await script.next()).toBe('open');
+    await cliWrite('/seek.txt', CLI_VERSION);
+    await sleep(PAST_ATTR_CACHE_MS);
+    script.go();
+    const [first, size, before, after] = JSON.parse(await script.next());
+    await script.done();
+    expect(first).toBe('first\n');
+    expect(size).toBe(CLI_VERSION.length);
+    expect(before).toBe(CLI_VERSION);
+    expect(after).toBe(`${CLI_VERSION}appended\n`);
+    expect(await catVault('/seek.txt')).toBe(asCaptured(`${CLI_VERSION}appended\n`));
+    expect((await versions('/seek.txt')).map((v) => v.source)).toEqual(['mount', 'cli', 'mount']);
+  });
+
+  it('a file with unsaved writes keeps them and its close wins; the CLI version stays in history, named by the version that replaced it', async () => {
+    await shOk(`printf 'first line\\n' > ${fx.dir}/dirty.txt`);
+    const script = stepScript(
+      `
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_APPEND)
+os.write(fd, b'unsaved\\n')
+step('written')
+os.write(fd, b'more\\n')
+data = os.pread(fd, 1000, 0).decode()
+os.close(fd)
+print(json.dumps(data), flush=True)
+`,
+      [join(fx.dir, 'dirty.txt')],
+    );
+    expect(await script.next()).toBe('written');
+    await cliWrite('/dirty.txt', CLI_VERSION);
+    await sleep(PAST_ATTR_CACHE_MS);
+    script.go();
+    const data = JSON.parse(await script.next());
+    await script.done();
+    const own = 'first line\nunsaved\nmore\n';
+    expect(data).toBe(own);
+    expect(await catVault('/dirty.txt')).toBe(asCaptured(own));
+    const log = await versions('/dirty.txt');
+    expect(log.map((v) => v.source)).toEqual(['mount', 'cli', 'mount']);
+    const [latest, cli] = log as [(typeof log)[number], (typeof log)[number]];
+    expect(latest.detail).toEqual({ replaced: cli.version });
+    expect(await catVault('/dirty.txt', cli.version)).toBe(asCaptured(CLI_VERSION));
+  });
+
+  it('a rewrite to shorter content: an open descriptor sees the new size, and nothing past it is invented', async () => {
+    await shOk(`printf 'a much longer first version of the file\\n' > ${fx.dir}/shrink.txt`);
+    const script = stepScript(
+      `
+fd = os.open(sys.argv[1], os.O_RDWR)
+step('open')
+size = os.fstat(fd).st_size
+os.lseek(fd, 0, os.SEEK_END)
+os.write(fd, b'+\\n')
+os.close(fd)
+print(json.dumps(size), flush=True)
+`,
+      [join(fx.dir, 'shrink.txt')],
+    );
+    expect(await script.next()).toBe('open');
+    await cliWrite('/shrink.txt', 'short\n');
+    await sleep(PAST_ATTR_CACHE_MS);
+    script.go();
+    expect(JSON.parse(await script.next())).toBe(6);
+    await script.done();
+    expect(await catVault('/shrink.txt')).toBe(asCaptured('short\n+\n'));
+  });
+});
