@@ -21,7 +21,7 @@ const COMMANDS: Array<{ names: string[]; load: () => Promise<CommandType[]> }> =
   { names: ['mv'], load: async () => [(await import('./commands/mv.js')).mvCommand] },
   { names: ['cp'], load: async () => [(await import('./commands/cp.js')).cpCommand] },
   { names: ['tree'], load: async () => [(await import('./commands/tree.js')).treeCommand] },
-  { names: ['import', 'export'], load: async () => { const m = await import('./commands/transfer.js'); return [m.importCommand, m.exportCommand]; } },
+  { names: ['import', 'export', 'sync'], load: async () => { const m = await import('./commands/transfer.js'); return [m.importCommand, m.exportCommand, m.syncCommand]; } },
   { names: ['grep'], load: async () => [(await import('./commands/grep.js')).grepCommand] },
   { names: ['find'], load: async () => [(await import('./commands/find.js')).findCommand] },
   { names: ['search'], load: async () => [(await import('./commands/search.js')).searchCommand] },

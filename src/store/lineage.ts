@@ -210,3 +210,15 @@ export function mergePins(store: Store, vaultId: number): number[] {
 export function dropMergeRecords(store: Store, vaultId: number): void {
   store.stmt('DELETE FROM merges WHERE source_id = ? OR target_id = ? OR base_vault_id = ?').run(vaultId, vaultId, vaultId);
 }
+
+// ---- tracked imports (the table is sync.ts's; these two serve prune and vault deletion) -----
+
+/** Points of a vault's history tracked imports start from (prune keeps the versions they read). */
+export function trackedPins(store: Store, vaultId: number): number[] {
+  return store.stmt<{ seq: number }>('SELECT seq FROM tracked_imports WHERE vault_id = ?').all(vaultId).map((r) => r.seq);
+}
+
+/** Forgets the tracked imports of a vault that is deleted for good. */
+export function dropTrackedImports(store: Store, vaultId: number): void {
+  store.stmt('DELETE FROM tracked_imports WHERE vault_id = ?').run(vaultId);
+}

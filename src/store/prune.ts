@@ -4,7 +4,7 @@ import { audit } from './audit.js';
 import { now, type Actor, type Store } from './store.js';
 import { deleteCheckpointRows } from './checkpoints.js';
 import { getVault, type VaultRow } from './vaults.js';
-import { mergePins } from './lineage.js';
+import { mergePins, trackedPins } from './lineage.js';
 
 /**
  * Pruning history (DESIGN §2 rule 8). Drops old version rows (and, when asked, old checkpoints)
@@ -99,8 +99,8 @@ export function prune(store: Store, options: PruneOptions): PruneReport {
  * The points of this vault's history something still needs (ARCHITECTURE.md, "Pins"): every
  * checkpoint (a pointer: restoring it reads each path's newest version at or before it) and the
  * fork point of every direct fork (a fork shows, and reads the history of, what this vault had
- * there), and the points merges start from or undo to (lineage.ts mergePins). A version is pinned
- * when it is a path's newest at or before some pin.
+ * there), and the points merges and tracked imports start from or undo to (lineage.ts). A version
+ * is pinned when it is a path's newest at or before some pin.
  */
 function pinSeqs(store: Store, vault: VaultRow, dropping: number[]): number[] {
   const json = JSON.stringify(dropping);
@@ -111,6 +111,7 @@ function pinSeqs(store: Store, vault: VaultRow, dropping: number[]): number[] {
       .map((r) => r.seq),
     ...store.stmt<{ seq: number }>('SELECT fork_seq AS seq FROM vaults WHERE parent_id = ? AND fork_seq IS NOT NULL').all(vault.id).map((r) => r.seq),
     ...mergePins(store, vault.id),
+    ...trackedPins(store, vault.id),
   ];
 }
 

@@ -97,9 +97,10 @@ function invalidNames(hosts: Buffer[]): AvfsError {
 /**
  * Copies a host file or tree into the vault at `vaultPath`, keeping modes, mtimes and symlinks.
  * File content is stored first, chunk by chunk (never a whole large file in memory); then every
- * entry is created in one transaction, so an import is all or nothing.
+ * entry is created in one transaction, so an import is all or nothing. `finish(root)` runs last
+ * inside that transaction (a tracked import records itself there, see sync.ts).
  */
-export function importTree(fs: VaultFs, host: string, vaultInput: string, progress?: Progress): TransferSummary {
+export function importTree(fs: VaultFs, host: string, vaultInput: string, progress?: Progress, finish?: (root: string) => void): TransferSummary {
   let root = normalizePath(vaultInput);
   // Like cp: a single file imported onto an existing directory goes inside it.
   if (!lstatSafe(host)?.isDirectory() && fs.exists(root) && fs.stat(root).type === 'd') root = joinPath(fs.stat(root).path, basename(host));
@@ -140,6 +141,7 @@ export function importTree(fs: VaultFs, host: string, vaultInput: string, progre
     }
     // Directory times last: creating children touches their parent's mtime.
     for (const item of items.filter((i) => i.kind === 'd').reverse()) fs.utimes(item.vault, item.atime, item.mtime);
+    finish?.(root);
   });
   return summary;
 }
@@ -179,18 +181,18 @@ export function exportTree(fs: VaultFs, vaultInput: string, hostDir: string, ove
       if (step.found !== 'directory') mkdirSync(step.host, 0o700); // its own mode is set last
       summary.directories++;
     } else if (e.type === 'l') {
-      placeEntry(step, (path) => symlinkSync(e.target!, path));
+      placeHostEntry(step.host, step.found !== 'absent', (path) => symlinkSync(e.target!, path));
       lutimesSync(step.host, e.atime / 1000, e.mtime / 1000);
       summary.symlinks++;
     } else {
-      placeEntry(step, (path) => writeHostFile(fs, e, path));
+      placeHostEntry(step.host, step.found !== 'absent', (path) => writeHostFile(path, fs.readChunks(e.path), e.mode, e));
       summary.files++;
       summary.bytes += e.size;
     }
     progress?.(++done, steps.length);
   }
   // Directory modes and times last (deepest first), so writing children does not disturb them.
-  for (const step of [...steps].reverse()) if (step.entry.type === 'd') settleDirectory(step);
+  for (const step of [...steps].reverse()) if (step.entry.type === 'd') settleHostDirectory(step.host, step.entry.mode, step.entry);
   return summary;
 }
 
@@ -210,7 +212,7 @@ function planExport(entries: Entry[], base: string, hostPath: (p: string) => str
   const found = new Map<string, ExportStep['found']>([[base, destination ? 'directory' : 'absent']]);
   return entries.map((entry) => {
     const host = hostPath(entry.path);
-    const step: ExportStep = { entry, host, found: found.get(entry.parent) === 'directory' ? lstatKind(host) : 'absent' };
+    const step: ExportStep = { entry, host, found: found.get(entry.parent) === 'directory' ? hostKind(host) : 'absent' };
     found.set(entry.path, step.found);
     return step;
   });
@@ -230,16 +232,17 @@ function refuseClashes(steps: ExportStep[], overwrite: boolean): void {
 }
 
 /**
- * Puts a new file or symlink at the step's host path with `create(path)`: directly when nothing
- * is there (create fails rather than follow or replace anything that appeared since), else beside
- * it under a temporary name and renamed over it, which replaces the name, never what it links to.
+ * Puts a new file or symlink at `host` with `create(path)`: directly when nothing was there
+ * (create fails rather than follow or replace anything that appeared since), else (`replacing`)
+ * beside it under a temporary name and renamed over it, which replaces the name, never what it
+ * links to. Export and sync write the host through this.
  */
-function placeEntry(step: ExportStep, create: (path: string) => void): void {
-  if (step.found === 'absent') return create(step.host);
-  const tmp = `${step.host}.avfs-export-${process.pid}-${randomBytes(4).toString('hex')}`;
+export function placeHostEntry(host: string, replacing: boolean, create: (path: string) => void): void {
+  if (!replacing) return create(host);
+  const tmp = `${host}.avfs-export-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
     create(tmp);
-    renameSync(tmp, step.host);
+    renameSync(tmp, host);
   } catch (err) {
     rmSync(tmp, { force: true });
     throw err;
@@ -248,30 +251,34 @@ function placeEntry(step: ExportStep, create: (path: string) => void): void {
 
 const { O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_RDONLY, O_WRONLY } = constants;
 
-/** Writes a vault file's content to a new host file, then its mode and times through the same descriptor. */
-function writeHostFile(fs: VaultFs, e: Entry, path: string): void {
+/** Times to give a host file or directory (ms); none: left as the write makes them. */
+type Times = { atime: number; mtime: number } | null;
+
+/** Writes content to a new host file, then its mode (and times) through the same descriptor. */
+export function writeHostFile(path: string, chunks: Iterable<Uint8Array>, mode: number, times: Times): void {
   const fd = openSync(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
   try {
-    for (const chunk of fs.readChunks(e.path)) writeSync(fd, chunk);
-    fchmodSync(fd, e.mode);
-    futimesSync(fd, e.atime / 1000, e.mtime / 1000);
+    for (const chunk of chunks) writeSync(fd, chunk);
+    fchmodSync(fd, mode);
+    if (times) futimesSync(fd, times.atime / 1000, times.mtime / 1000);
   } finally {
     closeSync(fd);
   }
 }
 
-/** Sets an exported directory's mode and times through a descriptor that refuses a symlink. */
-function settleDirectory(step: ExportStep): void {
-  const fd = openSync(step.host, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+/** Sets a host directory's mode (and times) through a descriptor that refuses a symlink. */
+export function settleHostDirectory(host: string, mode: number, times: Times): void {
+  const fd = openSync(host, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
   try {
-    fchmodSync(fd, step.entry.mode);
-    futimesSync(fd, step.entry.atime / 1000, step.entry.mtime / 1000);
+    fchmodSync(fd, mode);
+    if (times) futimesSync(fd, times.atime / 1000, times.mtime / 1000);
   } finally {
     closeSync(fd);
   }
 }
 
-function lstatKind(path: string): ExportStep['found'] {
+/** What a host path holds, by lstat (a symlink is never followed): nothing, a real directory, or anything else. */
+export function hostKind(path: string): ExportStep['found'] {
   try {
     return lstatSync(path).isDirectory() ? 'directory' : 'other';
   } catch (err) {

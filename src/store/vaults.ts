@@ -3,7 +3,7 @@ import { audit } from './audit.js';
 import { readState, writeState } from './home.js';
 import { deleteCheckpointRows } from './checkpoints.js';
 import { dropLayer, insertRoot, layersOf } from './entries.js';
-import { dropMergeRecords } from './lineage.js';
+import { dropMergeRecords, dropTrackedImports } from './lineage.js';
 import { now, type Actor, type Store } from './store.js';
 
 export interface VaultRow {
@@ -163,6 +163,7 @@ export function deleteVault(store: Store, name: string, force: boolean, actor: A
 function purge(store: Store, vault: VaultRow): void {
   dropLayer(store, vault.id);
   dropMergeRecords(store, vault.id);
+  dropTrackedImports(store, vault.id);
   store.stmt('DELETE FROM versions WHERE vault_id = ?').run(vault.id);
   store.stmt('DELETE FROM vaults WHERE id = ?').run(vault.id);
   const parent = vault.parent_id === null ? undefined : vaultById(store, vault.parent_id);

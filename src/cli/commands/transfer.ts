@@ -4,22 +4,29 @@ import { action, examples } from '../command.js';
 import { formatBytes } from '../output.js';
 import { progressBar } from '../progress.js';
 import { exportTree, importTree } from '../../store/transfer.js';
+import { importTracked, syncTracked } from '../../store/sync.js';
+import { STRATEGIES } from '../../core/merge-tree.js';
+import { countsLine, renderMergeLines } from '../merge-output.js';
 import { resolve } from 'node:path';
 
 export const importCommand = new Command('import')
-  .description('copy a host file or directory tree into the vault (modes, mtimes and symlinks kept; all or nothing)')
+  .description(
+    'copy a host file or directory tree into the vault (modes, mtimes and symlinks kept; all or nothing). ' +
+      'With --track, a host directory is imported into a new or empty vault directory and remembered, so `avfs sync <path>` can later apply the vault\'s work back to it',
+  )
   .argument('<host>', 'host file or directory')
   .argument('[path]', 'vault path to create or merge into', '/')
-  .addHelpText('after', examples(['avfs import ./my-project /project', 'avfs import ./notes.md /docs --json']))
+  .option('--track', 'remember the host directory and its state, for `avfs sync`')
+  .addHelpText('after', examples(['avfs import ./my-project /project', 'avfs import ./notes.md /docs --json', 'avfs import --track ./my-project /project']))
   .action(
     action({
-      options: z.object({}).passthrough(),
-      run: ([host, path], _opts, ctx) => {
+      options: z.object({ track: z.boolean().optional() }),
+      run: ([host, path], opts, ctx) => {
         const fs = ctx.vault();
         const bar = progressBar('importing', !ctx.out.json && !ctx.out.quiet);
-        const summary = importTree(fs, resolve(host!), path!, bar);
+        const summary = opts.track ? importTracked(fs, resolve(host!), path!, bar) : { ...importTree(fs, resolve(host!), path!, bar), path: path! };
         bar.end();
-        return { vault: fs.name, source: resolve(host!), path: path!, ...summary };
+        return { vault: fs.name, source: resolve(host!), tracked: !!opts.track, ...summary };
       },
       render: (r, out) => out.info(`imported ${r.files} files, ${r.directories} directories, ${r.symlinks} symlinks (${formatBytes(r.bytes)}) into ${r.path}`),
     }),
@@ -42,5 +49,29 @@ export const exportCommand = new Command('export')
         return { vault: fs.name, path: fs.stat(path!).path, destination: resolve(hostDir!), ...summary };
       },
       render: (r, out) => out.info(`exported ${r.files} files, ${r.directories} directories, ${r.symlinks} symlinks (${formatBytes(r.bytes)}) to ${r.destination}`),
+    }),
+  );
+
+export const syncCommand = new Command('sync')
+  .description(
+    'apply the vault\'s changes below a tracked directory (see import --track) to the host directory it came from, three-way: ' +
+      'the base is the state at the import (then at the last sync), the host is "ours", the vault "theirs". A host file changed since is never overwritten: ' +
+      'if the vault changed it too, that is a conflict, and with --strategy fail (the default) nothing is written. Host symlinks are never followed. See README "Merging"',
+  )
+  .argument('<path>', 'the tracked vault directory')
+  .option('--strategy <name>', `how conflicts are resolved: ${STRATEGIES.join(', ')} (ours = the host)`, 'fail')
+  .option('-n, --dry-run', 'report exactly what would be written, write nothing')
+  .addHelpText('after', examples(['avfs import --track ./my-project /project', 'avfs sync /project --dry-run', 'avfs sync /project --json', 'avfs sync /project --strategy ours   # keep host edits where both changed']))
+  .action(
+    action({
+      options: z.object({ strategy: z.enum(STRATEGIES as [string, ...string[]]), dryRun: z.boolean().optional() }),
+      run: ([path], opts, ctx) => ({ ...syncTracked(ctx.vault(), path!, { strategy: opts.strategy as never, dryRun: !!opts.dryRun }) }),
+      render: (r, out) => {
+        renderMergeLines(r, out);
+        if (r.status === 'up_to_date') out.info(`${r.host} already has everything from ${r.path}`);
+        else if (r.dry_run) out.info(`dry run, nothing written: syncing ${r.path} to ${r.host} would ${r.status === 'conflicts' ? `stop on ${r.summary.unresolved} unresolved conflict(s)` : `apply ${countsLine(r.summary)}`}`);
+        else out.info(`synced ${r.path} to ${r.host}: ${countsLine(r.summary)}`);
+        if (r.skipped.length) out.warn(`left out ${r.skipped.length} special file(s) a host directory cannot hold: ${r.skipped.join(', ')}`);
+      },
     }),
   );

@@ -6,6 +6,7 @@ import { action, examples } from '../command.js';
 import { formatBytes, table, type Output } from '../output.js';
 import { mergeVaults, undoMerge, type MergeReport, type UndoReport } from '../../store/merge.js';
 import { STRATEGIES } from '../../core/merge-tree.js';
+import { countsLine, renderMergeLines } from '../merge-output.js';
 import {
   createVault,
   currentVaultName,
@@ -180,21 +181,12 @@ const merge = new Command('merge')
 
 type MergeResult = ((MergeReport & { undo: false }) | (UndoReport & { undo: true })) & Record<string, unknown>;
 
-const MARK = { added: chalk.green('A'), modified: chalk.yellow('M'), deleted: chalk.red('D') } as const;
-
 function renderMerge(r: MergeReport, out: Output): void {
-  for (const c of r.changes) out.data(`${MARK[c.action]}  ${c.path}${c.renamed_from ? chalk.dim(` (moved from ${c.renamed_from})`) : ''}${c.class === 'merged' ? chalk.dim(' (merged)') : ''}
-`);
-  for (const c of r.conflicts) {
-    const how = c.resolution ? `resolved: ${c.resolution}` : chalk.red('unresolved');
-    out.data(`${chalk.red('C')}  ${c.path}  ${c.kind}${c.binary ? ' (binary)' : ''}, ${how}
-`);
-  }
+  renderMergeLines(r, out);
   const s = r.summary;
-  const counts = `${s.added} added, ${s.modified} modified, ${s.deleted} deleted, ${s.conflicts} conflict(s)`;
   if (r.status === 'up_to_date') out.info(`${r.target} already has everything from ${r.source}`);
-  else if (r.dry_run) out.info(`dry run, nothing changed: merging ${r.source} into ${r.target} would ${r.status === 'conflicts' ? `stop on ${s.unresolved} unresolved conflict(s)` : `apply ${counts}`}`);
-  else out.info(`merged ${r.source} into ${r.target}: ${counts}${r.checkpoint ? ` (undo: avfs vault merge ${r.source} --undo, or checkpoint restore ${r.checkpoint})` : ''}`);
+  else if (r.dry_run) out.info(`dry run, nothing changed: merging ${r.source} into ${r.target} would ${r.status === 'conflicts' ? `stop on ${s.unresolved} unresolved conflict(s)` : `apply ${countsLine(s)}`}`);
+  else out.info(`merged ${r.source} into ${r.target}: ${countsLine(s)}${r.checkpoint ? ` (undo: avfs vault merge ${r.source} --undo, or checkpoint restore ${r.checkpoint})` : ''}`);
 }
 
 export const vaultCommand = new Command('vault')

@@ -1,0 +1,352 @@
+import { closeSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, rmdirSync, statSync, symlinkSync, unlinkSync, mkdirSync, type Stats } from 'node:fs';
+import { join } from 'node:path';
+import { AvfsError } from '../errors.js';
+import { decodeText } from '../core/diff.js';
+import { createHasher, hashBytes } from '../core/hash.js';
+import { merge3 } from '../core/merge3.js';
+import { planMerge, type Content, type ContentMerger, type MergePlan, type MergeState, type PathMerge, type PathTriple, type Strategy } from '../core/merge-tree.js';
+import { descendantRange, isWithin, joinPath, normalizePath } from '../core/paths.js';
+import { decodeUtf8 } from '../core/utf8.js';
+import { audit } from './audit.js';
+import { contentChunks, readContent } from './blobs.js';
+import { MAX_DIFF_BYTES } from './compare.js';
+import { entriesWithHash, getEntry, iterateDescendants } from './entries.js';
+import { stateAt } from './history.js';
+import { collectTriples, mergeState, pathsChangedAfter, type TripleSource } from './lineage.js';
+import { conflictJson, nothingNew, planSummary, sideJson, validateStrategy, type ChangeJson, type ConflictJson, type MergeSummary } from './merge.js';
+import { now, type Store } from './store.js';
+import { hostKind, importTree, placeHostEntry, settleHostDirectory, writeHostFile, type Progress, type TransferSummary } from './transfer.js';
+import { currentSeq, type VaultRow } from './vaults.js';
+import type { VaultFs } from './vault-fs.js';
+
+/**
+ * Tracked imports and `sync`: the vault's work back to the host directory it was imported from,
+ * with the three-way rules of `vault merge` (core/merge-tree.ts). The host directory is "ours"
+ * (the side written to), the vault "theirs", and the base is the vault's state when the host and
+ * the vault last agreed: the tracked import, then each sync (table `tracked_imports`, owned here;
+ * prune keeps its point's versions). Only paths the vault changed since are looked at, so a host
+ * file changed since the import is a conflict when the vault changed it too and is left alone
+ * otherwise: a host change is never silently overwritten.
+ *
+ * The host is read with lstat and written as export writes it (transfer.ts): never through a
+ * symlink, a new file created with O_EXCL|O_NOFOLLOW or written beside the old one and renamed
+ * over it, modes set through descriptors that refuse symlinks. A path below a host symlink (or
+ * below anything that is not a real directory) counts as absent on the host and is never opened.
+ * Renames are followed when the vault made them; the host side is not searched for moved files.
+ */
+
+export interface TrackedImport {
+  id: number;
+  vault_id: number;
+  /** The vault directory the host directory was imported into. */
+  path: string;
+  /** The host directory (absolute). */
+  host: string;
+  /** The change sequence at which the vault below `path` and the host last agreed (the base). */
+  seq: number;
+  created_at: number;
+  synced_at: number | null;
+}
+
+const TRACKED = 'SELECT * FROM tracked_imports WHERE vault_id = ? AND path = ?';
+
+/**
+ * `import --track`: imports a host directory into an absent or empty vault directory (so the base
+ * is exactly what the host held) and records where it came from, in the import's transaction.
+ */
+export function importTracked(fs: VaultFs, host: string, vaultInput: string, progress?: Progress): TransferSummary & { path: string } {
+  let st: Stats | undefined;
+  try {
+    st = statSync(host);
+  } catch {
+    throw new AvfsError('NOT_FOUND', `no such host directory: ${host}`, { host });
+  }
+  if (!st.isDirectory()) throw new AvfsError('NOT_A_DIRECTORY', `--track imports a directory, and ${host} is not one`, { host });
+  const path = normalizePath(vaultInput);
+  if (fs.exists(path) && (fs.lstat(path).type !== 'd' || fs.list(path).length > 0)) {
+    throw new AvfsError('ALREADY_EXISTS', `--track imports into a new or empty vault directory, and ${path} is not empty`, { path });
+  }
+  let root = path;
+  const summary = importTree(fs, host, path, progress, (r) => {
+    root = r;
+    fs.store.stmt('INSERT OR REPLACE INTO tracked_imports (vault_id, path, host, seq, created_at) VALUES (?, ?, ?, ?, ?)').run(fs.row().id, r, host, currentSeq(fs.store), now());
+    audit(fs.store, fs.actor, 'import.track', fs.name, { path: r, host });
+  });
+  return { ...summary, path: root };
+}
+
+/** The tracked imports of a vault. */
+export function listTracked(fs: VaultFs): TrackedImport[] {
+  return fs.store.read(() => fs.store.stmt<TrackedImport>('SELECT * FROM tracked_imports WHERE vault_id = ? ORDER BY path').all(fs.row().id));
+}
+
+// ---- the host side -------------------------------------------------------------------------
+
+/** The host directory as the merge's "ours": states by lstat, content hashed when asked for. */
+class HostSide {
+  /** Host file of each content hash seen, to read "ours" text for a line merge. */
+  readonly files = new Map<string, string>();
+  private readonly states = new Map<string, MergeState | null>();
+
+  constructor(
+    readonly root: string,
+    readonly hostRoot: string,
+  ) {}
+
+  hostPath(path: string): string {
+    return path === this.root ? this.hostRoot : join(this.hostRoot, path.slice(this.root === '/' ? 1 : this.root.length + 1));
+  }
+
+  /**
+   * The host's state at a vault path: null when absent or below something that is not a real
+   * directory. A host file has no owner or tags in the vault's sense: it takes those of `like`
+   * (the vault's), so they never conflict.
+   */
+  state(path: string, like: MergeState | null): MergeState | null {
+    let state = this.states.get(path);
+    if (state === undefined) {
+      const parent = path === this.root ? null : path.slice(0, path.lastIndexOf('/')) || '/';
+      state = parent === null || this.state(parent, null)?.type === 'd' ? this.read(path) : null;
+      this.states.set(path, state);
+    }
+    return state && { ...state, uid: like?.uid ?? null, gid: like?.gid ?? null, annot: like?.annot ?? null };
+  }
+
+  private read(path: string): MergeState | null {
+    const host = this.hostPath(path);
+    let st: Stats;
+    try {
+      st = lstatSync(host);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
+      throw err;
+    }
+    const meta = { uid: null, gid: null, annot: null };
+    const mode = st.mode & 0o7777;
+    if (st.isDirectory()) return { type: 'd', mode, size: 0, hash: null, target: null, ...meta };
+    if (st.isSymbolicLink()) {
+      const target = decodeUtf8(readlinkSync(host, { encoding: 'buffer' })) ?? '\uFFFD';
+      return { type: 'l', mode: 0o777, size: Buffer.byteLength(target), hash: null, target, ...meta };
+    }
+    if (st.isFile()) {
+      const hash = hashHostFile(host);
+      this.files.set(hash, host);
+      return { type: 'f', mode, size: st.size, hash, target: null, ...meta };
+    }
+    return { type: st.isFIFO() ? 'p' : st.isSocket() ? 's' : st.isCharacterDevice() ? 'c' : 'b', mode, size: 0, hash: null, target: null, ...meta };
+  }
+
+  /** Vault paths of everything below a host directory (not following symlinks; names that are not UTF-8 cannot be vault paths and are left out). */
+  *below(dir: string): Generator<string> {
+    let names: Buffer[];
+    try {
+      names = readdirSync(this.hostPath(dir), { encoding: 'buffer' });
+    } catch {
+      return;
+    }
+    for (const raw of names.sort(Buffer.compare)) {
+      const name = decodeUtf8(raw);
+      if (name === undefined) continue;
+      const path = joinPath(dir, name);
+      yield path;
+      if (this.state(path, null)?.type === 'd') yield* this.below(path);
+    }
+  }
+}
+
+function hashHostFile(host: string): string {
+  const hasher = createHasher();
+  const fd = openSync(host, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) hasher.update(buf.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return hasher.digest();
+}
+
+// ---- sync ----------------------------------------------------------------------------------
+
+export interface SyncOptions {
+  strategy?: Strategy;
+  dryRun?: boolean;
+}
+
+export interface SyncReport {
+  vault: string;
+  path: string;
+  host: string;
+  strategy: Strategy;
+  dry_run: boolean;
+  /** synced: applied (or would be); up_to_date: the vault changed nothing since; conflicts: refused (dry run only; otherwise MERGE_CONFLICT). */
+  status: 'synced' | 'up_to_date' | 'conflicts';
+  /** The vault's change sequence the host last agreed with, and the one it agrees with after this sync. */
+  base_seq: number;
+  synced_seq: number;
+  summary: MergeSummary;
+  /** What changes on the host (paths are vault paths; `host_path` is where). */
+  changes: Array<ChangeJson & { host_path: string }>;
+  conflicts: ConflictJson[];
+  /** Vault entries the host cannot hold (FIFOs, sockets, devices), left out. */
+  skipped: string[];
+}
+
+/** Applies the vault's changes below a tracked directory to its host directory (see the header). */
+export function syncTracked(fs: VaultFs, vaultInput: string, options: SyncOptions = {}): SyncReport {
+  const strategy = validateStrategy(options.strategy ?? 'fail');
+  const store = fs.store;
+  const path = normalizePath(vaultInput);
+  // Plan in one read transaction: every vault state is read at one change sequence.
+  const planned = store.read(() => {
+    const vault = fs.row();
+    const tracked = store.stmt<TrackedImport>(TRACKED).get(vault.id, path);
+    if (!tracked) throw new AvfsError('NOT_TRACKED', `${path} in vault ${vault.name} was not imported with --track`, { path, vault: vault.name });
+    if (!statSafe(tracked.host)?.isDirectory()) {
+      throw new AvfsError('NOT_FOUND', `the tracked host directory ${tracked.host} is gone`, { host: tracked.host });
+    }
+    const seq = currentSeq(store);
+    const host = new HostSide(path, tracked.host);
+    const triples = collectTriples(hostTriples(store, vault, tracked, host), pathsChangedAfter(store, vault, tracked.seq, path), path);
+    const merged = new Map<string, Buffer>();
+    const plan = planMerge(triples, strategy, hostMerger(store, host, merged, vault.name));
+    return { vault, tracked, seq, host, triples, plan, merged };
+  });
+  const { vault, tracked, seq, host, triples, plan, merged } = planned;
+  const actions = plan.paths.filter((p) => !sameOnHost(p.current, p.result));
+  const skipped = actions.filter((a) => a.result && !['f', 'd', 'l'].includes(a.result.type)).map((a) => a.path);
+  const changes = hostChanges(actions, host, skipped);
+  const byPath = new Map(plan.paths.map((p) => [p.path, p]));
+  const report: SyncReport = {
+    vault: vault.name,
+    path,
+    host: tracked.host,
+    strategy,
+    dry_run: !!options.dryRun,
+    status: nothingNew(triples) ? 'up_to_date' : plan.unresolved.length > 0 ? 'conflicts' : 'synced',
+    base_seq: tracked.seq,
+    synced_seq: tracked.seq,
+    summary: planSummary(triples, plan, changes),
+    changes,
+    conflicts: plan.conflicts.map((c) => conflictJson(c, byPath.get(c.path)!)),
+    skipped,
+  };
+  if (report.status === 'up_to_date' || options.dryRun) return report;
+  if (plan.unresolved.length > 0) {
+    const list = plan.unresolved.slice(0, 5).map((c) => `${c.path} (${c.kind})`).join(', ');
+    throw new AvfsError(
+      'MERGE_CONFLICT',
+      `syncing ${path} to ${tracked.host} stopped on ${plan.unresolved.length} conflict(s) with host changes, nothing was written: ${list}. See them with --dry-run --json, or pick a --strategy`,
+      { ...report },
+    );
+  }
+  writeHost(store, host, actions.filter((a) => !skipped.includes(a.path)), merged);
+  store.mutate(() => {
+    store.stmt('UPDATE tracked_imports SET seq = ?, synced_at = ? WHERE id = ?').run(seq, now(), tracked.id);
+    audit(store, fs.actor, 'sync', vault.name, { path, host: tracked.host, changed: actions.length, conflicts: plan.conflicts.length });
+  });
+  report.synced_seq = seq;
+  return report;
+}
+
+function statSafe(p: string): Stats | undefined {
+  try {
+    return statSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
+/** base: the vault at the tracked point; ours: the host; theirs: the vault now. */
+function hostTriples(store: Store, vault: VaultRow, tracked: TrackedImport, host: HostSide): TripleSource {
+  const base = (p: string) => mergeState(stateAt(store, vault, p, tracked.seq));
+  const [lo, hi] = descendantRange(tracked.path);
+  return {
+    base,
+    ours: (p) => host.state(p, base(p) ?? mergeState(getEntry(store, vault, p))),
+    theirs: (p) => mergeState(getEntry(store, vault, p)),
+    below: (side, dir) => (side === 'ours' ? host.below(dir) : [...iterateDescendants(store, vault, dir)].map((e) => e.path)),
+    withHash: (side, hash) => (side === 'ours' ? [] : entriesWithHash(store, vault, hash).map((e) => e.path).filter((p) => p >= lo && p < hi)),
+  };
+}
+
+/** Like merge's content merger, with "ours" read from the host file and results kept in memory for writing. */
+function hostMerger(store: Store, host: HostSide, merged: Map<string, Buffer>, vaultName: string): ContentMerger {
+  const keep = (text: string): Content => {
+    const data = Buffer.from(text);
+    const hash = hashBytes(data);
+    merged.set(hash, data);
+    return { hash, size: data.length };
+  };
+  return (_path, base, ours, theirs) => {
+    const refused = (binary: boolean) => ({ clean: false as const, text: { binary, too_large: !binary, hunks: [] }, union: null });
+    if ([base, ours, theirs].some((s) => s && s.size > MAX_DIFF_BYTES)) return refused(false);
+    const vaultText = (s: MergeState | null) => (s?.hash ? decodeText(readContent(store, s.hash)) : '');
+    const hostFile = ours.hash ? host.files.get(ours.hash) : undefined;
+    const [b, o, t] = [vaultText(base), hostFile ? decodeText(readFileSync(hostFile)) : '', vaultText(theirs)];
+    if (b === null || o === null || t === null) return refused(true);
+    const m = merge3(b, o, t, { oursLabel: 'host', theirsLabel: `vault ${vaultName}` });
+    if (!m) return refused(false);
+    if (m.clean) return { clean: true, content: keep(m.text) };
+    return { clean: false, text: { binary: false, too_large: false, hunks: m.conflicts }, union: keep(m.text) };
+  };
+}
+
+/** What the host would need to change: type, content or mode (owners and tags have no place there). */
+function sameOnHost(a: MergeState | null, b: MergeState | null): boolean {
+  if (!a || !b) return a === b;
+  return a.type === b.type && a.hash === b.hash && a.target === b.target && (a.type === 'l' || a.mode === b.mode);
+}
+
+function hostChanges(actions: PathMerge[], host: HostSide, skipped: string[]): SyncReport['changes'] {
+  return actions
+    .filter((p) => !skipped.includes(p.path))
+    .map((p) => ({
+      path: p.path,
+      host_path: host.hostPath(p.path),
+      action: !p.current ? 'added' : !p.result ? 'deleted' : 'modified',
+      class: p.class,
+      renamed_from: p.renamed_from ?? null,
+      before: sideJson(p.current),
+      after: sideJson(p.result),
+    }));
+}
+
+/**
+ * Writes the plan to the host: removals deepest first, then the rest parents first. Before each
+ * step every directory between the host root and the path is checked (lstat) to still be a real
+ * directory, so nothing is ever written through a symlink that appeared since the plan was made.
+ */
+function writeHost(store: Store, host: HostSide, actions: PathMerge[], merged: Map<string, Buffer>): void {
+  const isDir = (s: MergeState | null) => s?.type === 'd';
+  const checkParents = (path: string) => {
+    for (let dir = path.slice(0, path.lastIndexOf('/')) || '/'; isWithin(dir, host.root) && dir !== host.root; dir = dir.slice(0, dir.lastIndexOf('/')) || '/') {
+      if (hostKind(host.hostPath(dir)) !== 'directory') {
+        throw new AvfsError('CONFLICT', `host path ${host.hostPath(dir)} is no longer a directory; sync stopped (run it again)`, { host: host.hostPath(dir) });
+      }
+    }
+  };
+  for (const a of actions.filter((x) => x.current && (!x.result || isDir(x.current) !== isDir(x.result))).reverse()) {
+    checkParents(a.path);
+    const target = host.hostPath(a.path);
+    if (hostKind(target) === 'directory') rmdirSync(target);
+    else if (hostKind(target) === 'other') unlinkSync(target);
+  }
+  for (const a of actions) {
+    const r = a.result;
+    if (!r) continue;
+    checkParents(a.path);
+    const target = host.hostPath(a.path);
+    const found = hostKind(target);
+    if (r.type === 'd') {
+      if (found === 'absent') mkdirSync(target, 0o700);
+      settleHostDirectory(target, r.mode, null);
+    } else if (r.type === 'l') {
+      placeHostEntry(target, found !== 'absent', (p) => symlinkSync(r.target!, p));
+    } else {
+      const bytes = merged.get(r.hash ?? '');
+      const chunks = bytes ? [bytes] : r.hash ? contentChunks(store, r.hash) : [];
+      placeHostEntry(target, found !== 'absent', (p) => writeHostFile(p, chunks, r.mode, null));
+    }
+  }
+}

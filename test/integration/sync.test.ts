@@ -1,0 +1,214 @@
+import { lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AvfsError } from '../../src/errors.js';
+import { prune } from '../../src/store/prune.js';
+import type { Store } from '../../src/store/store.js';
+import { importTracked, syncTracked, type SyncReport } from '../../src/store/sync.js';
+import type { VaultFs } from '../../src/store/vault-fs.js';
+import { errorCode, openTempStore, tempDir } from '../helpers.js';
+
+let store: Store;
+let fs: VaultFs;
+let close: () => void;
+let host: string;
+let outside: string;
+let cleanupHost: () => void;
+beforeEach(() => {
+  ({ store, fs, close } = openTempStore());
+  const t = tempDir('avfs-sync-');
+  cleanupHost = t.cleanup;
+  host = join(t.dir, 'project');
+  outside = join(t.dir, 'outside');
+  mkdirSync(join(host, 'src'), { recursive: true });
+  mkdirSync(outside);
+  writeFileSync(join(host, 'src', 'main.txt'), 'a\nb\nc\nd\ne\n');
+  writeFileSync(join(host, 'README'), 'readme\n');
+  writeFileSync(join(host, 'data.bin'), Buffer.from([0, 1, 2]));
+  writeFileSync(join(outside, 'secret'), 'untouched');
+});
+afterEach(() => {
+  close();
+  cleanupHost();
+});
+
+/** Every host path below `dir` with what it holds (content, symlink target, or 'dir') and its mode. */
+function hostTree(dir: string, prefix = ''): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name);
+    const st = lstatSync(p);
+    const key = `${prefix}/${name}`;
+    if (st.isSymbolicLink()) out[key] = `-> ${readlinkSync(p)}`;
+    else if (st.isDirectory()) {
+      out[key] = `dir ${(st.mode & 0o777).toString(8)}`;
+      Object.assign(out, hostTree(p, key));
+    } else out[key] = `${(st.mode & 0o777).toString(8)} ${readFileSync(p).toString('base64')}`;
+  }
+  return out;
+}
+
+/** The same view of a vault directory. */
+function vaultTree(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of fs.walk(dir)) {
+    const key = e.path.slice(dir.length);
+    if (e.type === 'l') out[key] = `-> ${e.target}`;
+    else if (e.type === 'd') out[key] = `dir ${(e.mode & 0o777).toString(8)}`;
+    else out[key] = `${(e.mode & 0o777).toString(8)} ${fs.readFile(e.path).toString('base64')}`;
+  }
+  return out;
+}
+
+function conflictOf(fn: () => unknown): SyncReport {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof AvfsError && err.code === 'MERGE_CONFLICT') return err.data as unknown as SyncReport;
+    throw err;
+  }
+  throw new Error('the sync did not conflict');
+}
+
+describe('sync: the vault’s work back to a tracked host directory', () => {
+  it('without host changes: the host ends holding exactly what the vault holds', () => {
+    importTracked(fs, host, '/p');
+    fs.writeFile('/p/src/main.txt', 'a\nB\nc\nd\ne\n');
+    fs.writeFile('/p/src/new/deep.txt', 'deep', { parents: true });
+    fs.rm('/p/README');
+    fs.chmod('/p/data.bin', 0o600);
+    fs.symlink('src/main.txt', '/p/link');
+    const r = syncTracked(fs, '/p');
+    expect(r.status).toBe('synced');
+    expect(r.conflicts).toEqual([]);
+    expect(hostTree(host)).toEqual(vaultTree('/p'));
+    expect(r.changes.map((c) => [c.path, c.action])).toEqual([
+      ['/p/README', 'deleted'],
+      ['/p/data.bin', 'modified'],
+      ['/p/link', 'added'],
+      ['/p/src/main.txt', 'modified'],
+      ['/p/src/new', 'added'],
+      ['/p/src/new/deep.txt', 'added'],
+    ]);
+    expect(r.changes[0]!.host_path).toBe(join(host, 'README'));
+    // nothing new: a no-op, and more vault work is synced alone
+    expect(syncTracked(fs, '/p').status).toBe('up_to_date');
+    fs.writeFile('/p/later.txt', 'later');
+    expect(syncTracked(fs, '/p').changes.map((c) => c.path)).toEqual(['/p/later.txt']);
+    expect(hostTree(host)).toEqual(vaultTree('/p'));
+  });
+
+  it('host edits to other files are kept, and edits to other lines of the same file are merged', () => {
+    importTracked(fs, host, '/p');
+    fs.writeFile('/p/src/main.txt', 'A\nb\nc\nd\ne\n');
+    writeFileSync(join(host, 'src', 'main.txt'), 'a\nb\nc\nd\nE\n');
+    writeFileSync(join(host, 'README'), 'host readme\n');
+    writeFileSync(join(host, 'host-only'), 'mine');
+    const r = syncTracked(fs, '/p');
+    expect(r.conflicts).toEqual([]);
+    expect(readFileSync(join(host, 'src', 'main.txt'), 'utf8')).toBe('A\nb\nc\nd\nE\n');
+    expect(readFileSync(join(host, 'README'), 'utf8')).toBe('host readme\n');
+    expect(readFileSync(join(host, 'host-only'), 'utf8')).toBe('mine');
+    expect(r.changes.map((c) => [c.path, c.class])).toEqual([['/p/src/main.txt', 'merged']]);
+  });
+
+  it('a concurrent host edit of a file the vault changed is a conflict: nothing is written (fail), or one side wins', () => {
+    importTracked(fs, host, '/p');
+    fs.writeFile('/p/src/main.txt', 'a\nVAULT\nc\nd\ne\n');
+    fs.writeFile('/p/added', 'vault added');
+    writeFileSync(join(host, 'src', 'main.txt'), 'a\nHOST\nc\nd\ne\n');
+    const before = hostTree(host);
+    const report = conflictOf(() => syncTracked(fs, '/p'));
+    expect(report.conflicts).toMatchObject([{ path: '/p/src/main.txt', kind: 'content', resolution: null, hunks: [{ ours: ['HOST'], theirs: ['VAULT'], base: ['b'] }] }]);
+    expect(hostTree(host)).toEqual(before);
+    // the base did not move: the same conflict again
+    expect(conflictOf(() => syncTracked(fs, '/p')).conflicts).toHaveLength(1);
+
+    const ours = syncTracked(fs, '/p', { strategy: 'ours' });
+    expect(ours.conflicts[0]!.resolution).toBe('ours');
+    expect(readFileSync(join(host, 'src', 'main.txt'), 'utf8')).toBe('a\nHOST\nc\nd\ne\n');
+    expect(readFileSync(join(host, 'added'), 'utf8')).toBe('vault added');
+    // resolved: the next sync does not raise it again, until the vault changes that file again
+    expect(syncTracked(fs, '/p').status).toBe('up_to_date');
+    fs.writeFile('/p/src/main.txt', 'a\nVAULT 2\nc\nd\ne\n');
+    syncTracked(fs, '/p', { strategy: 'theirs' });
+    expect(readFileSync(join(host, 'src', 'main.txt'), 'utf8')).toBe('a\nVAULT 2\nc\nd\ne\n');
+  });
+
+  it('a host deletion of a file the vault changed, and a binary file changed on both sides, are conflicts', () => {
+    importTracked(fs, host, '/p');
+    fs.writeFile('/p/README', 'vault readme\n');
+    fs.writeFile('/p/data.bin', Buffer.from([0, 9]));
+    rmSync(join(host, 'README'));
+    writeFileSync(join(host, 'data.bin'), Buffer.from([0, 8]));
+    const r = syncTracked(fs, '/p', { dryRun: true });
+    expect(r.status).toBe('conflicts');
+    expect(r.conflicts.map((c) => [c.path, c.kind, c.deleted_by ?? c.binary])).toEqual([
+      ['/p/README', 'delete_edit', 'ours'],
+      ['/p/data.bin', 'content', true],
+    ]);
+  });
+
+  it('a dry run writes nothing and reports what the sync then does', () => {
+    importTracked(fs, host, '/p');
+    fs.writeFile('/p/src/main.txt', 'changed\n');
+    fs.rm('/p/data.bin');
+    const before = hostTree(host);
+    const dry = syncTracked(fs, '/p', { dryRun: true });
+    expect(hostTree(host)).toEqual(before);
+    const real = syncTracked(fs, '/p');
+    expect(real.changes).toEqual(dry.changes);
+    expect(real.synced_seq).toBeGreaterThan(dry.synced_seq);
+  });
+
+  it('never follows a host symlink out of the directory', () => {
+    importTracked(fs, host, '/p');
+    // the host turned src into a symlink to a directory outside; the vault adds a file in src
+    rmSync(join(host, 'src'), { recursive: true });
+    symlinkSync(outside, join(host, 'src'));
+    fs.writeFile('/p/src/evil.txt', 'would land outside');
+    const report = conflictOf(() => syncTracked(fs, '/p'));
+    expect(report.conflicts.map((c) => [c.path, c.kind])).toEqual([['/p/src', 'type']]);
+    expect(readdirSync(outside)).toEqual(['secret']);
+    // keeping the host's symlink writes nothing through it
+    syncTracked(fs, '/p', { strategy: 'ours' });
+    expect(readdirSync(outside)).toEqual(['secret']);
+    expect(lstatSync(join(host, 'src')).isSymbolicLink()).toBe(true);
+    // the vault's side replaces the symlink itself with a real directory
+    fs.writeFile('/p/src/evil.txt', 'again');
+    syncTracked(fs, '/p', { strategy: 'theirs' });
+    expect(readdirSync(outside)).toEqual(['secret']);
+    expect(readFileSync(join(outside, 'secret'), 'utf8')).toBe('untouched');
+    expect(lstatSync(join(host, 'src')).isDirectory()).toBe(true);
+    expect(readFileSync(join(host, 'src', 'evil.txt'), 'utf8')).toBe('again');
+  });
+
+  it('a file the host replaced with a symlink to an outside file is not written through', () => {
+    importTracked(fs, host, '/p');
+    rmSync(join(host, 'README'));
+    symlinkSync(join(outside, 'secret'), join(host, 'README'));
+    fs.writeFile('/p/README', 'vault readme\n');
+    syncTracked(fs, '/p', { strategy: 'theirs' });
+    expect(readFileSync(join(outside, 'secret'), 'utf8')).toBe('untouched');
+    expect(lstatSync(join(host, 'README')).isFile()).toBe(true);
+    expect(readFileSync(join(host, 'README'), 'utf8')).toBe('vault readme\n');
+  });
+
+  it('the base survives prune', () => {
+    importTracked(fs, host, '/p');
+    fs.writeFile('/p/src/main.txt', 'a\nb\nc\nd\nE1\n');
+    fs.writeFile('/p/src/main.txt', 'a\nb\nc\nd\nE2\n');
+    writeFileSync(join(host, 'src', 'main.txt'), 'A\nb\nc\nd\ne\n');
+    prune(store, { scope: { vault: 'default' }, keep: 1, actor: { source: 'sdk' } });
+    syncTracked(fs, '/p');
+    expect(readFileSync(join(host, 'src', 'main.txt'), 'utf8')).toBe('A\nb\nc\nd\nE2\n');
+  });
+
+  it('refuses an untracked path (NOT_TRACKED), and --track into a non-empty vault directory (ALREADY_EXISTS)', () => {
+    fs.writeFile('/busy/file', 'x', { parents: true });
+    expect(errorCode(() => syncTracked(fs, '/busy'))).toBe('NOT_TRACKED');
+    expect(errorCode(() => importTracked(fs, host, '/busy'))).toBe('ALREADY_EXISTS');
+    expect(errorCode(() => importTracked(fs, join(host, 'README'), '/x'))).toBe('NOT_A_DIRECTORY');
+  });
+});
+
