@@ -1,0 +1,122 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { avfs, expectError, expectOk, tempDir } from '../helpers.js';
+
+// `cat` output is compared without its final newline: execa drops it from stdout.
+let tmp: { dir: string; cleanup: () => void };
+let n = 0;
+const newHome = () => join(tmp.dir, `home${n++}`);
+
+beforeAll(() => {
+  tmp = tempDir();
+});
+afterAll(() => tmp.cleanup());
+
+describe('avfs vault merge through the CLI', () => {
+  it('fork, work on both sides, dry run, merge, merge again, undo', async () => {
+    const home = newHome();
+    const run = (args: string[], input?: string) => avfs(home, args, input === undefined ? {} : { input });
+    expectOk(await run(['write', '/notes.md', '-'], 'one\ntwo\nthree\n'));
+    expectOk(await run(['vault', 'fork', 'default', 'try']));
+    expectOk(await run(['--vault', 'try', 'write', '/notes.md', '-'], 'ONE\ntwo\nthree\n'));
+    expectOk(await run(['--vault', 'try', 'write', '/idea.md', 'idea']));
+    expectOk(await run(['write', '/notes.md', '-'], 'one\ntwo\nTHREE\n'));
+
+    const dry = expectOk(await run(['vault', 'merge', 'try', '--dry-run']));
+    expect(dry).toMatchObject({ source: 'try', target: 'default', dry_run: true, status: 'merged', checkpoint: null, conflicts: [] });
+    expect(dry.changes.map((c: any) => [c.path, c.action, c.class])).toEqual([
+      ['/idea.md', 'added', 'theirs_only'],
+      ['/notes.md', 'modified', 'merged'],
+    ]);
+    expect((await avfs(home, ['cat', '/notes.md'], { raw: true })).stdout).toBe('one\ntwo\nTHREE');
+
+    const merged = expectOk(await run(['vault', 'merge', 'try']));
+    expect(merged.changes).toEqual(dry.changes);
+    expect(merged.checkpoint).toMatch(/^before-merge-/);
+    expect((await avfs(home, ['cat', '/notes.md'], { raw: true })).stdout).toBe('ONE\ntwo\nTHREE');
+    const log = expectOk(await run(['log', '/notes.md']));
+    expect(log.versions[0].op).toBe('merge');
+
+    expect(expectOk(await run(['vault', 'merge', 'try'])).status).toBe('up_to_date');
+
+    const undo = expectOk(await run(['vault', 'merge', 'try', '--undo']));
+    expect(undo).toMatchObject({ undo: true, source: 'try', target: 'default', merge_id: merged.merge_id });
+    expect((await avfs(home, ['cat', '/notes.md'], { raw: true })).stdout).toBe('one\ntwo\nTHREE');
+    expectError(await run(['ls', '/idea.md']), 'NOT_FOUND', 3);
+    expectError(await run(['vault', 'merge', 'try', '--undo']), 'MERGE_NOT_FOUND', 3);
+  });
+
+  it('a conflict is one JSON error document (exit 4) with base/ours/theirs hashes and hunks; a strategy resolves it', async () => {
+    const home = newHome();
+    const run = (args: string[], input?: string) => avfs(home, args, input === undefined ? {} : { input });
+    expectOk(await run(['write', '/a.txt', '-'], 'a\nb\nc\n'));
+    expectOk(await run(['vault', 'fork', 'default', 'try']));
+    expectOk(await run(['--vault', 'try', 'write', '/a.txt', '-'], 'a\nTHEIRS\nc\n'));
+    expectOk(await run(['write', '/a.txt', '-'], 'a\nOURS\nc\n'));
+    const err = expectError(await run(['vault', 'merge', 'try']), 'MERGE_CONFLICT', 4);
+    expect(err.status).toBe('conflicts');
+    expect(err.conflicts).toHaveLength(1);
+    const c = err.conflicts[0];
+    expect(c).toMatchObject({ path: '/a.txt', kind: 'content', resolution: null, binary: false });
+    expect([c.base.hash, c.ours.hash, c.theirs.hash].every((h: string) => /^[0-9a-f]{64}$/.test(h))).toBe(true);
+    expect(c.hunks).toEqual([{ base_start: 2, base_lines: 1, ours_start: 2, ours_lines: 1, theirs_start: 2, theirs_lines: 1, base: ['b'], ours: ['OURS'], theirs: ['THEIRS'] }]);
+    expect((await avfs(home, ['cat', '/a.txt'], { raw: true })).stdout).toBe('a\nOURS\nc');
+
+    const union = expectOk(await run(['vault', 'merge', 'try', '--strategy', 'union']));
+    expect(union.conflicts[0].resolution).toBe('union');
+    expect((await avfs(home, ['cat', '/a.txt'], { raw: true })).stdout).toBe('a\n<<<<<<< default\nOURS\n=======\nTHEIRS\n>>>>>>> try\nc');
+
+    expectError(await run(['vault', 'merge', 'try', '--strategy', 'sideways']), 'USAGE', 2);
+    expectError(await run(['vault', 'merge', 'default']), 'USAGE', 2);
+    expectOk(await run(['vault', 'create', 'lonely']));
+    expectError(await run(['vault', 'merge', 'lonely', '--into', 'default']), 'UNRELATED_VAULTS', 2);
+  });
+
+  it('--into: brings the parent’s new work into the fork', async () => {
+    const home = newHome();
+    const run = (args: string[]) => avfs(home, args);
+    expectOk(await run(['write', '/a', 'a']));
+    expectOk(await run(['vault', 'fork', 'default', 'try']));
+    expectOk(await run(['write', '/from-main', 'm']));
+    const r = expectOk(await run(['vault', 'merge', 'default', '--into', 'try']));
+    expect(r.changes.map((c: any) => c.path)).toEqual(['/from-main']);
+    expect((await avfs(home, ['--vault', 'try', 'cat', '/from-main'], { raw: true })).stdout).toBe('m');
+  });
+
+  it('--help shows examples', async () => {
+    const r = await avfs(newHome(), ['vault', 'merge', '--help'], { raw: true });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Examples:');
+    expect(r.stdout).toContain('--strategy');
+  });
+});
+
+describe('avfs import --track and avfs sync through the CLI', () => {
+  it('clean sync, then a concurrent host edit is a conflict that writes nothing', async () => {
+    const home = newHome();
+    const run = (args: string[], input?: string) => avfs(home, args, input === undefined ? {} : { input });
+    const host = join(tmp.dir, `project${n}`);
+    mkdirSync(host);
+    writeFileSync(join(host, 'main.txt'), 'a\nb\nc\n');
+    writeFileSync(join(host, 'other.txt'), 'other\n');
+    const imported = expectOk(await run(['import', '--track', host, '/p']));
+    expect(imported).toMatchObject({ tracked: true, path: '/p', files: 2 });
+    expectOk(await run(['write', '/p/main.txt', '-'], 'a\nVAULT\nc\n'));
+    const clean = expectOk(await run(['sync', '/p']));
+    expect(clean).toMatchObject({ status: 'synced', host, conflicts: [] });
+    expect(clean.changes.map((c: any) => [c.host_path, c.action])).toEqual([[join(host, 'main.txt'), 'modified']]);
+    expect(readFileSync(join(host, 'main.txt'), 'utf8')).toBe('a\nVAULT\nc\n');
+
+    expectOk(await run(['write', '/p/other.txt', 'vault other\n']));
+    writeFileSync(join(host, 'other.txt'), 'host other\n');
+    const dry = expectOk(await run(['sync', '/p', '--dry-run']));
+    expect(dry.status).toBe('conflicts');
+    const err = expectError(await run(['sync', '/p']), 'MERGE_CONFLICT', 4);
+    expect(err.conflicts.map((c: any) => [c.path, c.kind])).toEqual([['/p/other.txt', 'content']]);
+    expect(readFileSync(join(host, 'other.txt'), 'utf8')).toBe('host other\n');
+    expectOk(await run(['sync', '/p', '--strategy', 'theirs']));
+    expect(readFileSync(join(host, 'other.txt'), 'utf8')).toBe('vault other\n');
+    expectError(await run(['sync', '/elsewhere']), 'NOT_TRACKED', 3);
+  });
+});
