@@ -61,6 +61,17 @@ export function errorCode(fn: () => unknown): string {
   return 'no error';
 }
 
+/** The data of the MERGE_CONFLICT error a merge or sync throws (its report); fails the test when it does not throw one. */
+export function mergeConflict<R>(fn: () => unknown): R {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof AvfsError && err.code === 'MERGE_CONFLICT') return err.data as R;
+    throw err;
+  }
+  throw new Error('expected MERGE_CONFLICT, but it did not conflict');
+}
+
 /** A deterministic generator (xorshift32) of integers in [0, n), so a randomized test replays the same cases every run. */
 export function seededRandom(seed: number): (n: number) => number {
   let x = seed | 0 || 1;

@@ -183,26 +183,35 @@ function applyResults(w: Writer, actions: PathMerge[], change: ChangeOptions): v
 const pathState = (s: MergeState): PathState => ({ type: s.type, mode: s.mode, size: s.size, hash: s.hash, target: s.target, uid: s.uid, gid: s.gid, annot: s.annot });
 
 /**
- * Merges two file contents by lines (merge3). Binary content and content over MAX_DIFF_BYTES
- * are not merged by lines: they conflict. Merged text (and, for union, text with conflict
- * markers) is stored, or in a dry run only hashed, so the report names the exact result.
+ * Merges file contents by lines (merge3), reading each side's bytes with `read` and keeping the
+ * merged text (and, for union, the text with conflict markers) with `keep`. Binary content and
+ * content over MAX_DIFF_BYTES are not merged by lines: they conflict.
  */
-export function contentMerger(store: Store, labels: { oursLabel: string; theirsLabel: string }, dryRun: boolean): ContentMerger {
-  const keep = (text: string): Content => {
-    const data = Buffer.from(text);
-    return dryRun ? { hash: hashBytes(data), size: data.length } : putContent(store, data);
-  };
+export function textMerger(
+  read: (state: MergeState, side: 'base' | 'ours' | 'theirs') => Uint8Array,
+  keep: (text: string) => Content,
+  labels: { oursLabel: string; theirsLabel: string },
+): ContentMerger {
   return (_path, base, ours, theirs) => {
     const refused = (binary: boolean) => ({ clean: false as const, text: { binary, too_large: !binary, hunks: [] }, union: null });
     if ([base, ours, theirs].some((s) => s && s.size > MAX_DIFF_BYTES)) return refused(false);
-    const text = (s: MergeState | null) => (s?.hash ? decodeText(readContent(store, s.hash)) : '');
-    const [b, o, t] = [text(base), text(ours), text(theirs)];
+    const text = (s: MergeState | null, side: 'base' | 'ours' | 'theirs') => (s?.hash ? decodeText(read(s, side)) : '');
+    const [b, o, t] = [text(base, 'base'), text(ours, 'ours'), text(theirs, 'theirs')];
     if (b === null || o === null || t === null) return refused(true);
     const m = merge3(b, o, t, labels);
     if (!m) return refused(false);
     if (m.clean) return { clean: true, content: keep(m.text) };
     return { clean: false, text: { binary: false, too_large: false, hunks: m.conflicts }, union: keep(m.text) };
   };
+}
+
+/** Two vaults' contents merged by lines; merged text is stored, or in a dry run only hashed, so the report names the exact result. */
+function contentMerger(store: Store, labels: { oursLabel: string; theirsLabel: string }, dryRun: boolean): ContentMerger {
+  const keep = (text: string): Content => {
+    const data = Buffer.from(text);
+    return dryRun ? { hash: hashBytes(data), size: data.length } : putContent(store, data);
+  };
+  return textMerger((s) => readContent(store, s.hash!), keep, labels);
 }
 
 // ---- the report ----------------------------------------------------------------------------

@@ -1,19 +1,16 @@
 import { closeSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, rmdirSync, statSync, symlinkSync, unlinkSync, mkdirSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { AvfsError } from '../errors.js';
-import { decodeText } from '../core/diff.js';
 import { createHasher, hashBytes } from '../core/hash.js';
-import { merge3 } from '../core/merge3.js';
-import { planMerge, type Content, type ContentMerger, type MergePlan, type MergeState, type PathMerge, type PathTriple, type Strategy } from '../core/merge-tree.js';
+import { planMerge, type Content, type ContentMerger, type MergeState, type PathMerge, type Strategy } from '../core/merge-tree.js';
 import { descendantRange, isWithin, joinPath, normalizePath } from '../core/paths.js';
 import { decodeUtf8 } from '../core/utf8.js';
 import { audit } from './audit.js';
 import { contentChunks, readContent } from './blobs.js';
-import { MAX_DIFF_BYTES } from './compare.js';
 import { entriesWithHash, getEntry, iterateDescendants } from './entries.js';
 import { stateAt } from './history.js';
 import { collectTriples, mergeState, pathsChangedAfter, type TripleSource } from './lineage.js';
-import { conflictJson, nothingNew, planSummary, sideJson, validateStrategy, type ChangeJson, type ConflictJson, type MergeSummary } from './merge.js';
+import { conflictJson, nothingNew, planSummary, sideJson, textMerger, validateStrategy, type ChangeJson, type ConflictJson, type MergeSummary } from './merge.js';
 import { now, type Store } from './store.js';
 import { hostKind, importTree, placeHostEntry, settleHostDirectory, writeHostFile, type Progress, type TransferSummary } from './transfer.js';
 import { currentSeq, type VaultRow } from './vaults.js';
@@ -270,7 +267,7 @@ function hostTriples(store: Store, vault: VaultRow, tracked: TrackedImport, host
   };
 }
 
-/** Like merge's content merger, with "ours" read from the host file and results kept in memory for writing. */
+/** Contents merged by lines with "ours" read from the host file; results kept in memory for writing to the host. */
 function hostMerger(store: Store, host: HostSide, merged: Map<string, Buffer>, vaultName: string): ContentMerger {
   const keep = (text: string): Content => {
     const data = Buffer.from(text);
@@ -278,18 +275,8 @@ function hostMerger(store: Store, host: HostSide, merged: Map<string, Buffer>, v
     merged.set(hash, data);
     return { hash, size: data.length };
   };
-  return (_path, base, ours, theirs) => {
-    const refused = (binary: boolean) => ({ clean: false as const, text: { binary, too_large: !binary, hunks: [] }, union: null });
-    if ([base, ours, theirs].some((s) => s && s.size > MAX_DIFF_BYTES)) return refused(false);
-    const vaultText = (s: MergeState | null) => (s?.hash ? decodeText(readContent(store, s.hash)) : '');
-    const hostFile = ours.hash ? host.files.get(ours.hash) : undefined;
-    const [b, o, t] = [vaultText(base), hostFile ? decodeText(readFileSync(hostFile)) : '', vaultText(theirs)];
-    if (b === null || o === null || t === null) return refused(true);
-    const m = merge3(b, o, t, { oursLabel: 'host', theirsLabel: `vault ${vaultName}` });
-    if (!m) return refused(false);
-    if (m.clean) return { clean: true, content: keep(m.text) };
-    return { clean: false, text: { binary: false, too_large: false, hunks: m.conflicts }, union: keep(m.text) };
-  };
+  const read = (s: MergeState, side: string) => (side === 'ours' ? readFileSync(host.files.get(s.hash!)!) : readContent(store, s.hash!));
+  return textMerger(read, keep, { oursLabel: 'host', theirsLabel: `vault ${vaultName}` });
 }
 
 /** What the host would need to change: type, content or mode (owners and tags have no place there). */

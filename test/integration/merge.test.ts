@@ -1,5 +1,4 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AvfsError } from '../../src/errors.js';
 import { addTags, getTags } from '../../src/store/annotations.js';
 import { listCheckpoints, restoreCheckpoint } from '../../src/store/checkpoints.js';
 import { diffTreeSources } from '../../src/store/compare.js';
@@ -9,7 +8,7 @@ import type { Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { createVault, forkVault } from '../../src/store/vaults.js';
 import { hashBytes } from '../../src/core/hash.js';
-import { errorCode, openTempStore } from '../helpers.js';
+import { errorCode, mergeConflict, openTempStore } from '../helpers.js';
 
 const actor = { source: 'sdk' as const };
 let store: Store;
@@ -38,16 +37,7 @@ function versionCount(): number {
   return (store.db.prepare('SELECT count(*) AS n FROM versions').get() as { n: number }).n;
 }
 
-/** The MERGE_CONFLICT error of a merge, with its report. */
-function conflictOf(fn: () => unknown): MergeReport {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof AvfsError && err.code === 'MERGE_CONFLICT') return err.data as unknown as MergeReport;
-    throw err;
-  }
-  throw new Error('the merge did not conflict');
-}
+const conflictOf = (fn: () => unknown) => mergeConflict<MergeReport>(fn);
 
 describe('vault merge', () => {
   it('clean merge: takes each side’s changes, as versions with op merge after a checkpoint; the fork is untouched', () => {

@@ -1,12 +1,11 @@
 import { lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AvfsError } from '../../src/errors.js';
 import { prune } from '../../src/store/prune.js';
 import type { Store } from '../../src/store/store.js';
 import { importTracked, syncTracked, type SyncReport } from '../../src/store/sync.js';
 import type { VaultFs } from '../../src/store/vault-fs.js';
-import { errorCode, openTempStore, tempDir } from '../helpers.js';
+import { errorCode, mergeConflict, openTempStore, tempDir } from '../helpers.js';
 
 let store: Store;
 let fs: VaultFs;
@@ -60,15 +59,7 @@ function vaultTree(dir: string): Record<string, string> {
   return out;
 }
 
-function conflictOf(fn: () => unknown): SyncReport {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof AvfsError && err.code === 'MERGE_CONFLICT') return err.data as unknown as SyncReport;
-    throw err;
-  }
-  throw new Error('the sync did not conflict');
-}
+const conflictOf = (fn: () => unknown) => mergeConflict<SyncReport>(fn);
 
 describe('sync: the vault’s work back to a tracked host directory', () => {
   it('without host changes: the host ends holding exactly what the vault holds', () => {
