@@ -205,24 +205,28 @@ interface Rename {
   to: string;
 }
 
-/** Exact renames on each side: each deleted file pairs with at most one added path, preferring one with the same name. */
+/**
+ * Exact renames on each side: each deleted file pairs with at most one added path holding its
+ * content, first those with the same name, then the rest in path order.
+ */
 export function detectRenames(triples: ReadonlyMap<string, PathTriple>): Rename[] {
   const out: Rename[] = [];
   const paths = [...triples.keys()].sort(byPath);
+  const movable = (s: MergeState | null | undefined): s is MergeState => s?.type === 'f' && s.size > 0 && !!s.hash;
   for (const side of ['ours', 'theirs'] as const) {
     const added = new Map<string, string[]>();
     for (const p of paths) {
-      const t = triples.get(p)!;
-      const s = t[side];
-      if (!t.base && s?.type === 'f' && s.size > 0 && s.hash) added.set(s.hash, [...(added.get(s.hash) ?? []), p]);
+      const s = triples.get(p)![side];
+      if (!triples.get(p)!.base && movable(s)) added.set(s.hash!, [...(added.get(s.hash!) ?? []), p]);
     }
-    for (const p of paths) {
-      const t = triples.get(p)!;
-      if (t[side] || t.base?.type !== 'f' || t.base.size === 0 || !t.base.hash) continue;
-      const candidates = added.get(t.base.hash);
-      if (!candidates?.length) continue;
-      const i = Math.max(0, candidates.findIndex((c) => basename(c) === basename(p)));
-      out.push({ side, from: p, to: candidates.splice(i, 1)[0]! });
+    const deleted = paths.filter((p) => !triples.get(p)![side] && movable(triples.get(p)!.base) && added.has(triples.get(p)!.base!.hash!));
+    for (const sameName of [true, false]) {
+      for (const p of deleted) {
+        if (out.some((r) => r.side === side && r.from === p)) continue;
+        const candidates = added.get(triples.get(p)!.base!.hash!)!;
+        const i = sameName ? candidates.findIndex((c) => basename(c) === basename(p)) : candidates.length ? 0 : -1;
+        if (i >= 0) out.push({ side, from: p, to: candidates.splice(i, 1)[0]! });
+      }
     }
   }
   return out;

@@ -43,22 +43,25 @@ function shown(fs: VaultFs): Tree {
 
 /**
  * Exact renames on one side: a non-empty base file gone from the side, whose content appears at a
- * path new on that side (one with the same name first, else the first in path order; each new path once).
+ * path new on that side (each new path once: first pairs with the same name, then the rest in
+ * path order).
  */
 function renames(base: Tree, side: Tree): Map<string, string> {
   const out = new Map<string, string>();
   const used = new Set<string>();
   const name = (p: string) => p.slice(p.lastIndexOf('/') + 1);
-  for (const [p, b] of [...base].sort(([x], [y]) => (x < y ? -1 : 1))) {
-    if (b.type !== 'f' || !b.text || side.has(p)) continue;
-    const added = [...side]
-      .filter(([n, s]) => !base.has(n) && !used.has(n) && s.type === 'f' && s.text === b.text)
-      .map(([n]) => n)
-      .sort();
-    const to = added.find((n) => name(n) === name(p)) ?? added[0];
-    if (to) {
-      out.set(p, to);
-      used.add(to);
+  const deleted = [...base].filter(([p, b]) => b.type === 'f' && b.text && !side.has(p)).sort(([x], [y]) => (x < y ? -1 : 1));
+  for (const sameName of [true, false]) {
+    for (const [p, b] of deleted) {
+      if (out.has(p)) continue;
+      const added = [...side]
+        .filter(([n, s]) => !base.has(n) && !used.has(n) && s.type === 'f' && s.text === b.text && (!sameName || name(n) === name(p)))
+        .map(([n]) => n)
+        .sort();
+      if (added[0]) {
+        out.set(p, added[0]);
+        used.add(added[0]);
+      }
     }
   }
   return out;
