@@ -20,6 +20,7 @@
  *  - content_leases / content_pins: content a writer has stored but not linked yet, kept from gc.
  */
 import type { Db } from './db.js';
+import { packChunkLists } from './migrate-content.js';
 import { layeredForks } from './migrate-layers.js';
 
 /** A migration: SQL run as one script, or a function for what SQL alone cannot express. */
@@ -347,4 +348,22 @@ export const MIGRATIONS: readonly Migration[] = [
   `,
   // 9: the data half of migration 8.
   layeredForks,
+  // 10: content at scale (blobs.ts, ARCHITECTURE.md "Content"). Chunks get an integer id and a
+  // count of the blob lists that name them (refs), small columns first (gc reads them without
+  // walking a chunk's overflow pages); a chunked blob keeps its chunk list packed in one BLOB
+  // (core/chunk-list.ts) instead of one blob_chunks row per chunk (about 140 bytes each). The data
+  // half (packing the lists, counting refs) is migrate-content.ts.
+  `
+  CREATE TABLE chunks_v10 (
+    id         INTEGER PRIMARY KEY,
+    hash       TEXT NOT NULL UNIQUE,
+    size       INTEGER NOT NULL,
+    refs       INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    data       BLOB NOT NULL
+  );
+  INSERT INTO chunks_v10 (hash, size, created_at, data) SELECT hash, size, created_at, data FROM chunks ORDER BY rowid;
+  ALTER TABLE blobs ADD COLUMN chunk_list BLOB;
+  `,
+  packChunkLists,
 ];
