@@ -3,12 +3,26 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { expect } from 'vitest';
+import { CDC_MAX_SIZE } from '../src/core/cdc.js';
 import { AvfsError } from '../src/errors.js';
+import { INLINE_MAX, chunkList } from '../src/store/blobs.js';
 import { openStore, type Store } from '../src/store/store.js';
 import { VaultFs } from '../src/store/vault-fs.js';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 export const BIN = join(ROOT, 'bin', 'avfs.js');
+
+/**
+ * Content with known chunks. A block is one byte repeated for exactly the largest chunk size: a
+ * run of one byte value never meets the chunker's cut condition, so content made of blocks is cut
+ * at the block borders, one chunk per block (test/unit/cdc.test.ts checks it). Content is stored
+ * as chunks only past INLINE_MAX, so `chunked(...)` puts 1 MiB of blocks of its own first.
+ */
+export const BLOCK = CDC_MAX_SIZE;
+export const block = (fill: string) => Buffer.alloc(BLOCK, fill, 'latin1');
+export const PREFIX_BLOCKS = INLINE_MAX / BLOCK;
+const PREFIX = Buffer.concat(Array.from({ length: PREFIX_BLOCKS }, (_, i) => block(String.fromCharCode(0xe0 + i))));
+export const chunked = (...parts: Buffer[]) => Buffer.concat([PREFIX, ...parts]);
 
 /** A fresh temporary directory, removed by the returned cleanup. */
 export function tempDir(prefix = 'avfs-test-'): { dir: string; cleanup: () => void } {
@@ -129,11 +143,12 @@ export function expectContentIntact(store: Store): void {
     )
     .all();
   expect(missing).toEqual([]);
-  const broken = store.db
-    .prepare(
-      `SELECT b.hash FROM blobs b WHERE b.chunk_count > 1 AND b.chunk_count <>
-         (SELECT count(*) FROM blob_chunks bc JOIN chunks c ON c.hash = bc.chunk_hash WHERE bc.blob_hash = b.hash)`,
-    )
-    .all();
-  expect(broken).toEqual([]);
+  // Every chunk a list names is stored, and each chunk's refs is how often the lists name it.
+  const uses = new Map<number, number>();
+  for (const { hash } of store.db.prepare('SELECT hash FROM blobs WHERE chunk_list IS NOT NULL').all() as Array<{ hash: string }>) {
+    for (const id of chunkList(store, hash).ids) uses.set(id, (uses.get(id) ?? 0) + 1);
+  }
+  const refs = new Map((store.db.prepare('SELECT id, refs FROM chunks').all() as Array<{ id: number; refs: number }>).map((c) => [c.id, c.refs]));
+  const wrong = [...new Set([...uses.keys(), ...refs.keys()])].filter((id) => (uses.get(id) ?? 0) !== (refs.get(id) ?? -1) && !(refs.get(id) === 0 && !uses.has(id)));
+  expect(wrong).toEqual([]);
 }

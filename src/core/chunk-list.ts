@@ -1,5 +1,4 @@
 import { AvfsError } from '../errors.js';
-import type { ChunkSpan } from './chunking.js';
 
 /**
  * The chunk list of one large content, packed into one BLOB: which chunks, in order, and how long
@@ -27,6 +26,13 @@ const SIZE_BYTES = 5; // < 2^32
 const COUNT_BYTES = 5; // a list of more than 2^35 chunks is not a chunk list
 /** The smallest encoding of one entry: a one-byte delta and a one-byte size. */
 const MIN_ENTRY_BYTES = 2;
+
+/** The part of chunk `index` a byte range covers: [start, end) within that chunk. */
+export interface ChunkSpan {
+  index: number;
+  start: number;
+  end: number;
+}
 
 export interface ChunkList {
   ids: number[];

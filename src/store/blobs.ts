@@ -1,11 +1,12 @@
 import { readSync } from 'node:fs';
-import { CHUNK_SIZE, chunksForRange, splitChunks } from '../core/chunking.js';
+import { ContentChunker, splitContent } from '../core/cdc.js';
+import { chunkSpansForRange, decodeChunkList, encodeChunkList, type ChunkList } from '../core/chunk-list.js';
 import { createHasher, hashBytes } from '../core/hash.js';
 import { AvfsError } from '../errors.js';
 import { abandonLease, abandonOwnLeases } from './gc.js';
 import { endLease, pin, type Lease } from './leases.js';
 import { now, type Store } from './store.js';
-import { indexableSize, indexContent } from './text-index.js';
+import { indexContent } from './text-index.js';
 
 /**
  * Content stored under its SHA-256: once per distinct content, shared by every path and version.
@@ -24,20 +25,35 @@ export interface SizeLimit {
   refuse(size: number): Error;
 }
 
-const INSERT_INLINE = 'INSERT OR IGNORE INTO blobs (hash, size, chunk_count, data, created_at) VALUES (?, ?, ?, ?, ?)';
-const INSERT_CHUNK = 'INSERT OR IGNORE INTO chunks (hash, size, data, created_at) VALUES (?, ?, ?, ?)';
-const INSERT_BLOB_CHUNK = 'INSERT OR IGNORE INTO blob_chunks (blob_hash, seq, chunk_hash) VALUES (?, ?, ?)';
+/**
+ * How content is laid out (ARCHITECTURE.md, "Content"). Content of at most INLINE_MAX bytes is
+ * one blob row holding its bytes: a whole read is one row (1 MiB reads run at disk speed) and a
+ * range read a substr of it. Larger content is cut at content-defined boundaries (core/cdc.ts:
+ * 4-64 KiB, 16 KiB on average), each distinct chunk stored once (chunks: an integer id, its hash,
+ * and `refs`, how many times the lists of stored blobs name it), and the blob keeps its chunk list
+ * packed in one BLOB (core/chunk-list.ts: a few bytes per chunk). An edit anywhere in a large file,
+ * an insertion included, stores only the chunks around it; a range read loads only the chunks it
+ * overlaps.
+ */
+export const INLINE_MAX = 1024 * 1024;
+
 const BLOB_EXISTS = 'SELECT 1 FROM blobs WHERE hash = ?';
-const BLOB_INFO = 'SELECT size, chunk_count AS chunkCount FROM blobs WHERE hash = ?';
+const INSERT_INLINE = 'INSERT INTO blobs (hash, size, chunk_count, data, created_at) VALUES (?, ?, ?, ?, ?)';
+const INSERT_CHUNKED = 'INSERT INTO blobs (hash, size, chunk_count, data, created_at, chunk_list) VALUES (?, ?, ?, NULL, ?, ?)';
+// chunk_list comes after data in the row, but it is read only for chunked blobs, whose data is NULL.
+const BLOB_INFO = 'SELECT size, chunk_count AS chunkCount, data IS NOT NULL AS inline FROM blobs WHERE hash = ?';
+const BLOB_LIST = 'SELECT chunk_list AS list FROM blobs WHERE hash = ?';
 const INLINE_DATA = 'SELECT data FROM blobs WHERE hash = ?';
-const CHUNK_RANGE = `SELECT bc.seq AS seq, c.data AS data FROM blob_chunks bc JOIN chunks c ON c.hash = bc.chunk_hash
-  WHERE bc.blob_hash = ? AND bc.seq BETWEEN ? AND ? ORDER BY bc.seq`;
-// How many of a blob's chunks are stored (a blob of at most one chunk holds its bytes inline).
-const PRESENT = `SELECT chunk_count AS chunkCount, CASE WHEN chunk_count > 1 THEN
-    (SELECT count(*) FROM blob_chunks bc JOIN chunks c ON c.hash = bc.chunk_hash WHERE bc.blob_hash = blobs.hash)
-  ELSE chunk_count END AS present FROM blobs WHERE hash = ?`;
-/** Chunks a streamed write commits per transaction: about 1 MiB, few commits yet a short write lock. */
-const CHUNKS_PER_TRANSACTION = 16;
+const INLINE_RANGE = 'SELECT substr(data, ?, ?) AS data FROM blobs WHERE hash = ?';
+const CHUNK_ID = 'SELECT id FROM chunks WHERE hash = ?';
+const INSERT_CHUNK = 'INSERT INTO chunks (hash, size, refs, created_at, data) VALUES (?, ?, 0, ?, ?)';
+const CHUNK_DATA = 'SELECT data FROM chunks WHERE id = ?';
+const ADD_REFS = 'UPDATE chunks SET refs = refs + ? WHERE id = ?';
+const PRESENT_CHUNKS = 'SELECT count(*) AS n FROM chunks WHERE id IN (SELECT value FROM json_each(?))';
+/** Bytes of chunks a streamed write commits per transaction: few commits, yet a short write lock. */
+const BYTES_PER_TRANSACTION = 1024 * 1024;
+/** What a streamed write reads at a time. */
+const READ_SIZE = 128 * 1024;
 
 /** Stores `data` (if new) and returns its address. Joins the caller's transaction if there is one. */
 export function putContent(store: Store, data: Uint8Array): ContentRef {
@@ -49,30 +65,54 @@ export function putContent(store: Store, data: Uint8Array): ContentRef {
 /** Stores `data` under `hash` unless that content is already stored; true when it was new. */
 function storeBlob(store: Store, hash: string, data: Uint8Array): boolean {
   if (store.stmt(BLOB_EXISTS).get(hash)) return false;
-  const at = now();
   indexContent(store, hash, data); // new content: index its text in this same transaction
-  if (data.length <= CHUNK_SIZE) {
-    store.stmt(INSERT_INLINE).run(hash, data.length, data.length === 0 ? 0 : 1, data, at);
+  if (data.length <= INLINE_MAX) {
+    store.stmt(INSERT_INLINE).run(hash, data.length, data.length === 0 ? 0 : 1, data, now());
     return true;
   }
-  const chunks = splitChunks(data);
-  chunks.forEach((chunk, seq) => {
-    const chunkHash = hashBytes(chunk);
-    store.stmt(INSERT_CHUNK).run(chunkHash, chunk.length, chunk, at);
-    store.stmt(INSERT_BLOB_CHUNK).run(hash, seq, chunkHash);
-  });
-  store.stmt(INSERT_INLINE).run(hash, data.length, chunks.length, null, at);
+  const chunks = splitContent(data).map((bytes) => storeChunk(store, bytes));
+  insertChunked(store, hash, data.length, chunks);
   return true;
 }
 
+interface StoredChunk {
+  id: number;
+  hash: string;
+  size: number;
+  /** Whether this call stored it (rather than found it stored). */
+  stored: boolean;
+}
+
+/** Stores one chunk unless a chunk with its bytes is stored already. */
+function storeChunk(store: Store, bytes: Uint8Array): StoredChunk {
+  const hash = hashBytes(bytes);
+  const found = store.stmt<{ id: number }>(CHUNK_ID).get(hash);
+  if (found) return { id: found.id, hash, size: bytes.length, stored: false };
+  const id = Number(store.stmt(INSERT_CHUNK).run(hash, bytes.length, now(), bytes).lastInsertRowid);
+  return { id, hash, size: bytes.length, stored: true };
+}
+
+/** Writes a chunked blob's row with its packed list, and counts its references to each chunk. */
+function insertChunked(store: Store, hash: string, size: number, chunks: StoredChunk[]): void {
+  const list = encodeChunkList(
+    chunks.map((c) => c.id),
+    chunks.map((c) => c.size),
+  );
+  store.stmt(INSERT_CHUNKED).run(hash, size, chunks.length, now(), list);
+  const uses = new Map<number, number>();
+  for (const c of chunks) uses.set(c.id, (uses.get(c.id) ?? 0) + 1);
+  for (const [id, n] of uses) store.stmt(ADD_REFS).run(n, id);
+}
+
 /**
- * Stores the content of an open file descriptor, reading one chunk at a time so a large file is
- * never held in memory, and committing about 1 MiB of chunks per transaction; the blob row that
- * lists them comes last. Each transaction pins what it stores or reuses under one lease
- * (leases.ts), so gc leaves it alone until the caller links the content in a later transaction
- * (`linkContent`) or abandons it (`abandonContent`); a writer that dies leaves a lease gc ends.
- * With `limit`, reading stops as soon as the content is larger: what this call stored is removed
- * and `limit.refuse(size)` thrown. On any failure, nothing this call stored remains.
+ * Stores the content of an open file descriptor without holding it in memory (beyond INLINE_MAX,
+ * to know whether it is small), cutting chunks as the bytes arrive and committing about 1 MiB of
+ * them per transaction; the blob row that lists them comes last. Each transaction pins what it
+ * stores or reuses under one lease (leases.ts), so gc leaves it alone until the caller links the
+ * content in a later transaction (`linkContent`) or abandons it (`abandonContent`); a writer that
+ * dies leaves a lease gc ends. With `limit`, reading stops as soon as the content is larger: what
+ * this call stored is removed and `limit.refuse(size)` thrown. On any failure, nothing this call
+ * stored remains.
  */
 export function putContentFromFd(store: Store, fd: number, limit?: SizeLimit): ContentRef {
   const lease = openLease(store);
@@ -87,59 +127,61 @@ export function putContentFromFd(store: Store, fd: number, limit?: SizeLimit): C
 function streamContent(store: Store, fd: number, lease: Lease, limit: SizeLimit | undefined): ContentRef {
   let size = 0;
   const read = (): Buffer => {
-    const chunk = readFull(fd, CHUNK_SIZE);
-    size += chunk.length;
+    const bytes = readFull(fd, READ_SIZE);
+    size += bytes.length;
     if (limit && size > limit.maxBytes) throw limit.refuse(size);
-    return chunk;
+    return bytes;
   };
-  const first = read();
-  let last = first.length === CHUNK_SIZE ? read() : Buffer.alloc(0);
-  if (last.length === 0) {
-    // At most one chunk: stored inline, like putContent.
-    const hash = hashBytes(first);
-    store.mutate(() => pin(store, lease, 'b', hash, storeBlob(store, hash, first)));
+  // Small content is one row: read up to one byte past INLINE_MAX to know.
+  const head: Buffer[] = [];
+  let headSize = 0;
+  for (let bytes = read(); bytes.length > 0; bytes = headSize > INLINE_MAX ? Buffer.alloc(0) : read()) {
+    head.push(bytes);
+    headSize += bytes.length;
+  }
+  if (headSize <= INLINE_MAX) {
+    const data = Buffer.concat(head, headSize);
+    const hash = hashBytes(data);
+    store.mutate(() => pin(store, lease, 'b', hash, storeBlob(store, hash, data)));
     return { hash, size, lease: lease.id };
   }
   const hasher = createHasher();
-  const chunkHashes: string[] = [];
-  // Content small enough for the text index is kept (at most TEXT_INDEX_MAX_BYTES) to index it.
-  let kept: Buffer[] | null = [];
-  let batch: Array<{ hash: string; data: Buffer }> = [];
-  const take = (chunk: Buffer) => {
-    hasher.update(chunk);
-    const chunkHash = hashBytes(chunk);
-    chunkHashes.push(chunkHash);
-    batch.push({ hash: chunkHash, data: chunk });
-    if (kept && indexableSize(size)) kept.push(chunk);
-    else kept = null;
-    if (batch.length < CHUNKS_PER_TRANSACTION) return;
-    storeChunks(store, lease, batch);
+  const chunker = new ContentChunker();
+  const chunks: StoredChunk[] = [];
+  let batch: Uint8Array[] = [];
+  let batchBytes = 0;
+  const flush = () => {
+    store.mutate(() => {
+      for (const bytes of batch) {
+        const c = storeChunk(store, bytes);
+        pin(store, lease, 'c', c.hash, c.stored);
+        chunks.push(c);
+      }
+    });
     batch = [];
+    batchBytes = 0;
   };
-  take(first);
-  take(last);
-  while (last.length === CHUNK_SIZE) {
-    last = read();
-    if (last.length > 0) take(last);
-  }
-  if (batch.length > 0) storeChunks(store, lease, batch);
+  const take = (bytes: Uint8Array) => {
+    batch.push(bytes);
+    batchBytes += bytes.length;
+    if (batchBytes >= BYTES_PER_TRANSACTION) flush();
+  };
+  const feed = (bytes: Buffer) => {
+    hasher.update(bytes);
+    for (const chunk of chunker.push(bytes)) take(chunk);
+  };
+  head.forEach(feed);
+  for (let bytes = read(); bytes.length > 0; bytes = read()) feed(bytes);
+  const tail = chunker.finish();
+  if (tail) take(tail);
+  if (batch.length > 0) flush();
   const hash = hasher.digest();
   store.mutate(() => {
     if (store.stmt(BLOB_EXISTS).get(hash)) return pin(store, lease, 'b', hash, false);
-    if (kept) indexContent(store, hash, Buffer.concat(kept, size));
-    chunkHashes.forEach((chunkHash, seq) => store.stmt(INSERT_BLOB_CHUNK).run(hash, seq, chunkHash));
-    store.stmt(INSERT_INLINE).run(hash, size, chunkHashes.length, null, now());
+    insertChunked(store, hash, size, chunks);
     pin(store, lease, 'b', hash, true);
   });
   return { hash, size, lease: lease.id };
-}
-
-/** Stores a batch of chunks in one transaction, pinning each (stored now, or found already stored). */
-function storeChunks(store: Store, lease: Lease, batch: Array<{ hash: string; data: Buffer }>): void {
-  const at = now();
-  store.mutate(() => {
-    for (const { hash, data } of batch) pin(store, lease, 'c', hash, store.stmt(INSERT_CHUNK).run(hash, data.length, data, at).changes > 0);
-  });
 }
 
 /** Reads up to `length` bytes (fewer only at end of file) into a new buffer. */
@@ -180,8 +222,7 @@ function openLease(store: Store): Lease {
  */
 export function linkContent(store: Store, content: ContentRef): void {
   if (!content.lease) return; // stored by this same transaction (putContent): present by construction
-  const row = store.stmt<{ chunkCount: number; present: number }>(PRESENT).get(content.hash);
-  if (!row || row.present !== row.chunkCount) {
+  if (!fullyStored(store, content.hash)) {
     throw new AvfsError('CONTENT_MISSING', `content ${content.hash} is not fully stored (deleted while it was being written?); nothing was linked`, {
       hash: content.hash,
       size: content.size,
@@ -195,53 +236,74 @@ export function abandonContent(store: Store, content: ContentRef): void {
   if (content.lease) abandonLease(store, content.lease);
 }
 
-export function contentInfo(store: Store, hash: string): { size: number; chunkCount: number } {
-  const info = store.stmt<{ size: number; chunkCount: number }>(BLOB_INFO).get(hash);
+/** Whether a blob and every chunk its list names are stored. */
+function fullyStored(store: Store, hash: string): boolean {
+  const info = store.stmt<{ inline: number }>(BLOB_INFO).get(hash);
+  if (!info) return false;
+  if (info.inline) return true;
+  const ids = [...new Set(chunkList(store, hash).ids)];
+  return store.stmt<{ n: number }>(PRESENT_CHUNKS).get(JSON.stringify(ids))!.n === ids.length;
+}
+
+export function contentInfo(store: Store, hash: string): { size: number; chunkCount: number; inline: boolean } {
+  const info = store.stmt<{ size: number; chunkCount: number; inline: number }>(BLOB_INFO).get(hash);
   if (!info) throw new AvfsError('INTERNAL', `missing content ${hash}`, { hash });
-  return info;
+  return { size: info.size, chunkCount: info.chunkCount, inline: info.inline === 1 || info.size === 0 };
+}
+
+const lists = new WeakMap<Store, Map<string, ChunkList>>();
+
+/**
+ * The decoded chunk list of a chunked blob. Content never changes under its hash, so decoded lists
+ * are kept (the last few dozen per connection): the mount reads a large file in many small requests.
+ */
+export function chunkList(store: Store, hash: string): ChunkList {
+  let cache = lists.get(store);
+  if (!cache) lists.set(store, (cache = new Map()));
+  const hit = cache.get(hash);
+  if (hit) return hit;
+  const row = store.stmt<{ list: Buffer | null }>(BLOB_LIST).get(hash);
+  if (!row?.list) throw new AvfsError('INTERNAL', `content ${hash} has no chunk list`, { hash });
+  const list = decodeChunkList(row.list);
+  if (cache.size >= 64) cache.delete(cache.keys().next().value!);
+  cache.set(hash, list);
+  return list;
+}
+
+function chunkData(store: Store, hash: string, id: number): Buffer {
+  const row = store.stmt<{ data: Buffer }>(CHUNK_DATA).get(id);
+  if (!row) throw new AvfsError('INTERNAL', `content ${hash} is missing chunk ${id}`, { hash, chunk: id });
+  return row.data;
 }
 
 /**
- * Reads `length` bytes at `offset` of a content (clipped to its size). Only the chunks that
- * overlap the range are loaded, so a 4 KiB read of a 1 GiB file touches one 64 KiB chunk.
+ * Reads `length` bytes at `offset` of a content (clipped to its size). Only what overlaps the range
+ * is loaded: a substr of inline content, or the chunks the range touches.
  */
 export function readContent(store: Store, hash: string, offset = 0, length = Number.MAX_SAFE_INTEGER): Buffer {
-  const { size, chunkCount } = contentInfo(store, hash);
-  if (chunkCount === 0 || offset >= size) return Buffer.alloc(0);
-  if (chunkCount === 1) {
-    const row = store.stmt<{ data: Buffer }>(INLINE_DATA).get(hash)!;
-    return offset === 0 && length >= size ? row.data : row.data.subarray(offset, Math.min(size, offset + length));
+  const { size, inline } = contentInfo(store, hash);
+  if (offset >= size || length <= 0) return Buffer.alloc(0);
+  if (inline) {
+    if (offset === 0 && length >= size) return store.stmt<{ data: Buffer }>(INLINE_DATA).get(hash)!.data;
+    return store.stmt<{ data: Buffer }>(INLINE_RANGE).get(offset + 1, Math.min(length, size - offset), hash)!.data;
   }
-  const spans = chunksForRange(size, offset, length);
-  if (spans.length === 0) return Buffer.alloc(0);
-  if (spans.length === 1) {
-    const row = store.stmt<{ seq: number; data: Buffer }>(CHUNK_RANGE).get(hash, spans[0]!.index, spans[0]!.index);
-    if (!row) throw new AvfsError('INTERNAL', `content ${hash} is missing chunk ${spans[0]!.index}`, { hash });
-    return row.data.subarray(spans[0]!.start, spans[0]!.end);
-  }
-  // One allocation filled row by row as SQLite yields them: no array of rows, no concat copy.
+  const list = chunkList(store, hash);
+  const spans = chunkSpansForRange(list, offset, length);
+  if (spans.length === 1) return chunkData(store, hash, list.ids[spans[0]!.index]!).subarray(spans[0]!.start, spans[0]!.end);
+  // One allocation filled chunk by chunk: no array of chunks, no concat copy.
   const out = Buffer.allocUnsafe(spans.reduce((n, s) => n + s.end - s.start, 0));
   let filled = 0;
-  let i = 0;
-  for (const row of store.stmt<{ seq: number; data: Buffer }>(CHUNK_RANGE).iterate(hash, spans[0]!.index, spans[spans.length - 1]!.index)) {
-    const span = spans[i++];
-    if (!span || row.seq !== span.index) throw new AvfsError('INTERNAL', `content ${hash} is missing chunks`, { hash });
-    filled += row.data.copy(out, filled, span.start, span.end);
-  }
-  if (i !== spans.length) throw new AvfsError('INTERNAL', `content ${hash} is missing chunks`, { hash });
+  for (const span of spans) filled += chunkData(store, hash, list.ids[span.index]!).copy(out, filled, span.start, span.end);
   return out;
 }
 
-/** Streams a content chunk by chunk (export, cat of a large file) without loading it whole. */
+/** Streams a content chunk by chunk (export, cat of a large file, grep) without loading it whole. */
 export function* contentChunks(store: Store, hash: string): Generator<Buffer> {
-  const { size, chunkCount } = contentInfo(store, hash);
-  if (chunkCount <= 1) {
-    if (size > 0) yield readContent(store, hash);
+  const { size, inline } = contentInfo(store, hash);
+  if (inline) {
+    if (size > 0) yield store.stmt<{ data: Buffer }>(INLINE_DATA).get(hash)!.data;
     return;
   }
-  for (let seq = 0; seq < chunkCount; seq++) {
-    const row = store.stmt<{ seq: number; data: Buffer }>(CHUNK_RANGE).get(hash, seq, seq);
-    if (!row) throw new AvfsError('INTERNAL', `content ${hash} is missing chunk ${seq}`, { hash });
-    yield row.data;
-  }
+  const { ids } = chunkList(store, hash);
+  for (const id of ids) yield chunkData(store, hash, id);
 }

@@ -1,4 +1,5 @@
 import { audit, trimAudit } from './audit.js';
+import { chunkList } from './blobs.js';
 import { endLease, ownLeases, staleLeases, storedByLease } from './leases.js';
 import { now, type Actor, type Store } from './store.js';
 
@@ -13,8 +14,9 @@ import { now, type Actor, type Store } from './store.js';
  *
  * Why no writer ever links an entry to content gc deleted, whatever the grace (0 included):
  *  1. Every deletion runs in an IMMEDIATE transaction that re-checks, under the write lock, that
- *     the content is still unreferenced: a blob by no reference table, a chunk by no blob_chunks
- *     row and no pin. Transactions are serialised, so each writer's transaction runs entirely
+ *     the content is still unreferenced: a blob by no reference table, a chunk by no blob's list
+ *     (its `refs` count is 0: blobs.ts keeps it in the transaction that writes or deletes a list)
+ *     and no pin. Transactions are serialised, so each writer's transaction runs entirely
  *     before or entirely after each gc transaction.
  *  2. A writer that stores (or finds) content and points an entry at it in one transaction (write,
  *     cp, mv, checkout, restore, a small mount flush) is therefore either seen by the re-check (the
@@ -35,13 +37,13 @@ import { now, type Actor, type Store } from './store.js';
  *     writer that is dead can link nothing.
  * The grace period is therefore no longer what protects writers: it only keeps recently orphaned
  * content around a little longer (content younger than `now - grace` is kept).
- * Chunks are deleted only when no blob lists them and no lease pins them, checked in the same
- * transaction. Search index rows of deleted content go with it: schema migration 2 adds a trigger
+ * Chunks are deleted only when no blob lists them (refs 0) and no lease pins them, checked in the
+ * same transaction. Search index rows of deleted content go with it: schema migration 2 adds a trigger
  * on blobs; without that trigger gc deletes them itself.
  */
 
 /** Tables that hold content or are derived from it, never references to it. */
-const CONTENT_TABLES = new Set(['blobs', 'chunks', 'blob_chunks', 'text_index']);
+const CONTENT_TABLES = new Set(['blobs', 'chunks', 'text_index']);
 
 /** Default grace: unreferenced content stored within the last hour is kept (writers do not depend on it: see above). */
 export const DEFAULT_GC_GRACE_MS = 60 * 60 * 1000;
@@ -109,11 +111,13 @@ interface BlobCandidate {
   hash: string;
   size: number;
   chunkCount: number;
+  /** 1 when the blob holds its bytes itself (blobs.ts: content of at most INLINE_MAX bytes). */
+  inline: number;
   createdAt: number;
 }
 
 /** Stored bytes of a blob row itself: its inline data (a chunked blob's bytes live in chunks). */
-const inlineBytes = (b: { size: number; chunkCount: number }) => (b.chunkCount <= 1 ? b.size : 0);
+const inlineBytes = (b: { size: number; inline: number }) => (b.inline ? b.size : 0);
 
 /** What gc would free with this cutoff (content created before it), computed without writing. */
 export interface GcPlan {
@@ -129,7 +133,7 @@ function scanUnreferenced(store: Store, tables: ReferenceTable[]): BlobCandidate
   const candidates = store
     .stmt<BlobCandidate>(
       // Driven by the hash index (a narrow scan), reading the wide blob rows only for orphans.
-      `SELECT hash, size, chunk_count AS chunkCount, created_at AS createdAt FROM blobs
+      `SELECT hash, size, chunk_count AS chunkCount, data IS NOT NULL AS inline, created_at AS createdAt FROM blobs
        WHERE hash IN (SELECT k.hash FROM blobs k WHERE ${unreferenced(tables, 'k.hash')})`,
     )
     .all();
@@ -144,17 +148,7 @@ export function planGc(store: Store, cutoff: number): GcPlan {
     const all = scanUnreferenced(store, tables);
     const doomed = all.filter((b) => b.createdAt < cutoff);
     const recent = all.filter((b) => b.createdAt >= cutoff);
-    const chunked = JSON.stringify(doomed.filter((b) => b.chunkCount > 1).map((b) => b.hash));
-    // Chunks freed with the blobs: every blob that uses them is going too.
-    const withBlobs = store
-      .stmt<{ n: number; bytes: number }>(
-        `WITH cand(hash) AS (SELECT value FROM json_each(?))
-         SELECT count(*) AS n, coalesce(sum(c.size), 0) AS bytes FROM chunks c
-         WHERE c.hash IN (SELECT bc.chunk_hash FROM blob_chunks bc WHERE bc.blob_hash IN (SELECT hash FROM cand))
-           AND NOT EXISTS (SELECT 1 FROM blob_chunks o WHERE o.chunk_hash = c.hash AND o.blob_hash NOT IN (SELECT hash FROM cand))
-           AND ${UNPINNED} AND c.created_at < ?`,
-      )
-      .get(chunked, clampCutoff(cutoff))!;
+    const withBlobs = chunksFreedWith(store, doomed, cutoff);
     const loose = looseChunkStats(store, cutoff);
     const indexEntries = hasTable(store, 'text_index')
       ? store
@@ -171,16 +165,32 @@ export function planGc(store: Store, cutoff: number): GcPlan {
   });
 }
 
+/**
+ * The chunks that deleting `blobs` would free: those whose every reference is from these blobs
+ * (their `refs` equals how often these blobs' lists name them), unpinned and older than the cutoff.
+ */
+function chunksFreedWith(store: Store, blobs: BlobCandidate[], cutoff: number): { n: number; bytes: number } {
+  const uses = new Map<number, number>();
+  for (const b of blobs) {
+    if (b.inline || b.size === 0) continue;
+    for (const id of chunkList(store, b.hash).ids) uses.set(id, (uses.get(id) ?? 0) + 1);
+  }
+  if (uses.size === 0) return { n: 0, bytes: 0 };
+  const rows = store
+    .stmt<{ id: number; refs: number; size: number }>(`SELECT c.id AS id, c.refs AS refs, c.size AS size FROM chunks c WHERE c.id IN (SELECT value FROM json_each(?)) AND ${UNPINNED} AND c.created_at < ?`)
+    .all(JSON.stringify([...uses.keys()]), clampCutoff(cutoff));
+  const freed = rows.filter((r) => r.refs === uses.get(r.id));
+  return { n: freed.length, bytes: freed.reduce((sum, r) => sum + r.size, 0) };
+}
+
 /** SQLite compares integers; Infinity (stats' "every orphan") becomes the largest safe integer. */
 const clampCutoff = (cutoff: number) => (Number.isFinite(cutoff) ? cutoff : Number.MAX_SAFE_INTEGER);
 
 /** True for a chunk `c` that no lease pins (a streamed write in progress; leases.ts). */
 const UNPINNED = 'NOT EXISTS (SELECT 1 FROM content_pins p WHERE p.hash = c.hash)';
 
-// created_at sits after the 64 KiB data column, so reading it walks the row's overflow pages: find
-// unlisted chunks through the hash index first, and read created_at only for those.
-const LOOSE_CHUNKS = `FROM chunks c WHERE c.hash IN
-  (SELECT k.hash FROM chunks k WHERE NOT EXISTS (SELECT 1 FROM blob_chunks bc WHERE bc.chunk_hash = k.hash)) AND ${UNPINNED} AND c.created_at < ?`;
+// Chunks no blob list names (refs 0): found through the partial index chunks_loose.
+const LOOSE_CHUNKS = `FROM chunks c INDEXED BY chunks_loose WHERE c.refs = 0 AND ${UNPINNED} AND c.created_at < ?`;
 
 /** Chunks no blob lists and no lease pins: left by a streamed write that stopped before its blob row was written. */
 function looseChunkStats(store: Store, cutoff: number): { n: number; bytes: number } {
@@ -259,7 +269,7 @@ export function gc(store: Store, options: GcOptions): GcReport {
   }
 
   // Loose chunks (no blob lists them), re-checked the same way.
-  const loose = store.read(() => store.stmt<{ hash: string }>(`SELECT c.hash AS hash ${LOOSE_CHUNKS}`).all(cutoff)).map((r) => r.hash);
+  const loose = store.read(() => store.stmt<{ id: number }>(`SELECT c.id AS id ${LOOSE_CHUNKS}`).all(cutoff)).map((r) => r.id);
   for (let i = 0; i < loose.length; i += batchSize) {
     store.mutate(() => {
       transactions++;
@@ -304,11 +314,11 @@ interface Freed {
  * here, under the write lock), with their search index rows and chunk lists. Returns the chunks
  * those blobs listed, which may now be loose. Inside the caller's transaction.
  */
-function deleteBlobs(store: Store, tables: ReferenceTable[], hashes: string[], cutoff: number, freed: Freed): string[] {
+function deleteBlobs(store: Store, tables: ReferenceTable[], hashes: string[], cutoff: number, freed: Freed): number[] {
   if (hashes.length === 0) return [];
   let rows = store
-    .stmt<{ hash: string; size: number; chunkCount: number }>(
-      `SELECT hash, size, chunk_count AS chunkCount FROM blobs
+    .stmt<{ hash: string; size: number; inline: number }>(
+      `SELECT hash, size, data IS NOT NULL AS inline FROM blobs
        WHERE hash IN (SELECT value FROM json_each(?)) AND created_at < ? AND ${unreferenced(tables, 'blobs.hash')}`,
     )
     .all(JSON.stringify(hashes), clampCutoff(cutoff));
@@ -325,26 +335,27 @@ function deleteBlobs(store: Store, tables: ReferenceTable[], hashes: string[], c
       store.stmt('DELETE FROM text_index WHERE hash IN (SELECT value FROM json_each(?))').run(json);
     }
   }
+  // A chunked blob's list goes with it: each chunk it names loses those references.
+  const released = new Map<number, number>();
+  for (const r of rows) {
+    if (r.inline || r.size === 0) continue;
+    for (const id of chunkList(store, r.hash).ids) released.set(id, (released.get(id) ?? 0) + 1);
+  }
   store.stmt('DELETE FROM blobs WHERE hash IN (SELECT value FROM json_each(?))').run(json);
+  for (const [id, n] of released) store.stmt('UPDATE chunks SET refs = refs - ? WHERE id = ?').run(n, id);
   freed.blobs += rows.length;
   freed.bytes += rows.reduce((sum, r) => sum + inlineBytes(r), 0);
-  const chunked = rows.filter((r) => r.chunkCount > 1).map((r) => r.hash);
-  if (chunked.length === 0) return [];
-  const released = store
-    .stmt<{ chunk_hash: string }>('DELETE FROM blob_chunks WHERE blob_hash IN (SELECT value FROM json_each(?)) RETURNING chunk_hash')
-    .all(JSON.stringify(chunked));
-  return [...new Set(released.map((r) => r.chunk_hash))];
+  return [...released.keys()];
 }
 
-/** Deletes those of `hashes` that are chunks no blob lists and no lease pins, created before `cutoff`. Inside the caller's transaction. */
-function deleteChunks(store: Store, hashes: string[], cutoff: number, freed: Freed): void {
-  if (hashes.length === 0) return;
+/** Deletes those of `ids` that are chunks no blob lists (refs 0) and no lease pins, created before `cutoff`. Inside the caller's transaction. */
+function deleteChunks(store: Store, ids: number[], cutoff: number, freed: Freed): void {
+  if (ids.length === 0) return;
   const gone = store
     .stmt<{ size: number }>(
-      `DELETE FROM chunks AS c WHERE c.hash IN (SELECT value FROM json_each(?)) AND c.created_at < ?
-       AND NOT EXISTS (SELECT 1 FROM blob_chunks bc WHERE bc.chunk_hash = c.hash) AND ${UNPINNED} RETURNING size`,
+      `DELETE FROM chunks AS c WHERE c.id IN (SELECT value FROM json_each(?)) AND c.created_at < ? AND c.refs = 0 AND ${UNPINNED} RETURNING size`,
     )
-    .all(JSON.stringify(hashes), clampCutoff(cutoff));
+    .all(JSON.stringify(ids), clampCutoff(cutoff));
   freed.chunks += gone.length;
   freed.bytes += gone.reduce((sum, r) => sum + r.size, 0);
 }
@@ -371,7 +382,8 @@ export function abandonLease(store: Store, id: number): void {
     const freed: Freed = { blobs: 0, chunks: 0, bytes: 0, index: 0 };
     const never = Number.MAX_SAFE_INTEGER;
     deleteBlobs(store, referenceTables(store), stored.filter((p) => p.kind === 'b').map((p) => p.hash), never, freed);
-    deleteChunks(store, stored.filter((p) => p.kind === 'c').map((p) => p.hash), never, freed);
+    const chunkIds = stored.filter((p) => p.kind === 'c').map((p) => store.stmt<{ id: number }>('SELECT id FROM chunks WHERE hash = ?').get(p.hash)?.id);
+    deleteChunks(store, chunkIds.filter((id): id is number => id !== undefined), never, freed);
   });
 }
 

@@ -22,6 +22,7 @@
  *  - tracked_imports: host directories imported with --track (sync.ts): where from, and the base.
  */
 import type { Db } from './db.js';
+import { packChunkLists } from './migrate-content.js';
 import { layeredForks } from './migrate-layers.js';
 
 /** A migration: SQL run as one script, or a function for what SQL alone cannot express. */
@@ -349,7 +350,25 @@ export const MIGRATIONS: readonly Migration[] = [
   `,
   // 9: the data half of migration 8.
   layeredForks,
-  // 10: merges and tracked imports (issue 19). A merge row says "target's state after end_seq
+  // 10: content at scale (blobs.ts, ARCHITECTURE.md "Content"). Chunks get an integer id and a
+  // count of the blob lists that name them (refs), small columns first (gc reads them without
+  // walking a chunk's overflow pages); a chunked blob keeps its chunk list packed in one BLOB
+  // (core/chunk-list.ts) instead of one blob_chunks row per chunk (about 140 bytes each). The data
+  // half (packing the lists, counting refs) is migrate-content.ts.
+  `
+  CREATE TABLE chunks_v10 (
+    id         INTEGER PRIMARY KEY,
+    hash       TEXT NOT NULL UNIQUE,
+    size       INTEGER NOT NULL,
+    refs       INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    data       BLOB NOT NULL
+  );
+  INSERT INTO chunks_v10 (hash, size, created_at, data) SELECT hash, size, created_at, data FROM chunks ORDER BY rowid;
+  ALTER TABLE blobs ADD COLUMN chunk_list BLOB;
+  `,
+  packChunkLists,
+  // 12: merges and tracked imports (issue 19). A merge row says "target's state after end_seq
   // contains source's state at seq": source@seq is the base of the pair's next merge, and the
   // target's versions in (seq, end_seq] are the merge's own (what `merge --undo` reverses). A tracked
   // import says the vault's state at seq below `path` is what the host directory held then.

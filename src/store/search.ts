@@ -233,19 +233,6 @@ function wholeTextFilter(regex: RegExp): RegExp | undefined {
   return new RegExp(regex.source, regex.flags.replace(/[gym]/g, '') + 'm');
 }
 
-// Small content (up to one chunk) is one row with its bytes inline: one lookup instead of the two
-// (size, then data) that contentChunks makes. Larger content streams chunk by chunk.
-const INLINE_CONTENT = 'SELECT chunk_count AS chunkCount, data FROM blobs WHERE hash = ?';
-
-function* chunksOf(store: Store, hash: string): Generator<Buffer> {
-  const row = store.stmt<{ chunkCount: number; data: Buffer | null }>(INLINE_CONTENT).get(hash);
-  if (row && row.chunkCount <= 1) {
-    if (row.data && row.data.length > 0) yield row.data;
-    return;
-  }
-  yield* contentChunks(store, hash);
-}
-
 function scanContent(store: Store, hash: string, options: GrepOptions, prefilter: RegExp | undefined): Array<{ line: number; text: string }> | 'binary' {
   const found: Array<{ line: number; text: string }> = [];
   const limit = options.filesOnly ? 1 : (options.maxCount ?? Infinity);
@@ -260,7 +247,7 @@ function scanContent(store: Store, hash: string, options: GrepOptions, prefilter
     found.push({ line: lineNo, text: text.length > MAX_REPORTED_LINE_CHARS ? text.slice(0, MAX_REPORTED_LINE_CHARS) : text });
     return found.length >= limit;
   };
-  for (const chunk of chunksOf(store, hash)) {
+  for (const chunk of contentChunks(store, hash)) {
     if (first) {
       first = false;
       if (looksBinary(chunk)) return 'binary'; // the same rule (first 8 KiB) the index applies

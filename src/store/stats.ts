@@ -1,3 +1,4 @@
+import { chunkList } from './blobs.js';
 import { planGc, referenceTables } from './gc.js';
 import { databaseSize } from './maintenance.js';
 import type { Store } from './store.js';
@@ -76,18 +77,23 @@ const bind = (params: Record<string, unknown>) => (Object.keys(params).length ? 
  * parameters) yields.
  */
 function contentOf(store: Store, hashSql: string, params: Record<string, unknown>): ContentTotals {
-  const row = store
-    .stmt<{ blobs: number; inline_bytes: number; chunks: number; chunk_bytes: number }>(
-      `WITH h(hash) AS MATERIALIZED (SELECT DISTINCT hash FROM (${hashSql}) WHERE hash IS NOT NULL),
-            c(hash) AS MATERIALIZED (SELECT DISTINCT bc.chunk_hash FROM blob_chunks bc WHERE bc.blob_hash IN (SELECT hash FROM h))
-       SELECT
-         (SELECT count(*) FROM blobs b WHERE b.hash IN (SELECT hash FROM h)) AS blobs,
-         (SELECT coalesce(sum(b.size), 0) FROM blobs b WHERE b.chunk_count <= 1 AND b.hash IN (SELECT hash FROM h)) AS inline_bytes,
-         (SELECT count(*) FROM chunks ch WHERE ch.hash IN (SELECT hash FROM c)) AS chunks,
-         (SELECT coalesce(sum(ch.size), 0) FROM chunks ch WHERE ch.hash IN (SELECT hash FROM c)) AS chunk_bytes`,
+  const blobs = store
+    .stmt<{ hash: string; size: number; inline: number }>(
+      `SELECT b.hash AS hash, b.size AS size, b.data IS NOT NULL AS inline FROM blobs b
+       WHERE b.hash IN (SELECT DISTINCT hash FROM (${hashSql}) WHERE hash IS NOT NULL)`,
     )
-    .get(...bind(params))!;
-  return { blobs: row.blobs, chunks: row.chunks, bytes: row.inline_bytes + row.chunk_bytes };
+    .all(...bind(params));
+  // A chunk shared by several of these contents counts once.
+  const chunks = new Set<number>();
+  let bytes = 0;
+  for (const b of blobs) {
+    if (b.inline || b.size === 0) bytes += b.size;
+    else for (const id of chunkList(store, b.hash).ids) chunks.add(id);
+  }
+  if (chunks.size > 0) {
+    bytes += store.stmt<{ bytes: number }>('SELECT coalesce(sum(size), 0) AS bytes FROM chunks WHERE id IN (SELECT value FROM json_each(?))').get(JSON.stringify([...chunks]))!.bytes;
+  }
+  return { blobs: blobs.length, chunks: chunks.size, bytes };
 }
 
 const TREE_COUNTS = `SELECT coalesce(sum(files), 0) AS files, coalesce(sum(directories), 0) AS directories,
@@ -146,7 +152,7 @@ export function homeStats(store: Store): HomeStats {
     const refs = referenceTables(store);
     const retained = contentOf(store, refs.map((t) => `SELECT hash FROM "${t.table}"`).join(' UNION ALL ') || 'SELECT NULL AS hash', {});
     const all = store
-      .stmt<{ blobs: number; inline_bytes: number }>('SELECT count(*) AS blobs, coalesce(sum(CASE WHEN chunk_count <= 1 THEN size ELSE 0 END), 0) AS inline_bytes FROM blobs')
+      .stmt<{ blobs: number; inline_bytes: number }>('SELECT count(*) AS blobs, coalesce(sum(CASE WHEN data IS NOT NULL THEN size ELSE 0 END), 0) AS inline_bytes FROM blobs')
       .get()!;
     const chunks = store.stmt<{ n: number; bytes: number }>('SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM chunks').get()!;
     return {

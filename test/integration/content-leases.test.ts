@@ -4,10 +4,8 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { openStore, type Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
-import { abandonContent, putContentFromFd, type ContentRef } from '../../src/store/blobs.js';
+import { INLINE_MAX, abandonContent, chunkList, putContentFromFd, type ContentRef } from '../../src/store/blobs.js';
 import { gc } from '../../src/store/gc.js';
-import { CHUNK_SIZE } from '../../src/core/chunking.js';
-import { hashBytes } from '../../src/core/hash.js';
 import { errorCode, expectContentIntact, openTempStore } from '../helpers.js';
 
 /**
@@ -16,7 +14,8 @@ import { errorCode, expectContentIntact, openTempStore } from '../helpers.js';
  */
 
 const actor = { source: 'sdk' as const };
-const C = CHUNK_SIZE;
+// Two of these are more than INLINE_MAX, so the content is stored as chunks.
+const C = Math.ceil((INLINE_MAX * 0.6) / 1024) * 1024;
 const chunk = (fill: string) => Buffer.alloc(C, fill);
 let home: { dir: string; cleanup: () => void };
 let store: Store;
@@ -42,7 +41,7 @@ function stream(data: Buffer, s = store): ContentRef {
 describe('content leases', () => {
   it('linking content that lost a chunk fails with CONTENT_MISSING and links nothing', () => {
     const content = stream(Buffer.concat([chunk('a'), chunk('b'), chunk('c')]));
-    store.db.prepare('DELETE FROM chunks WHERE hash = ?').run(hashBytes(chunk('b'))); // what an unpinned gc would have done
+    store.db.prepare('DELETE FROM chunks WHERE id = ?').run(chunkList(store, content.hash).ids[1]); // what an unpinned gc would have done
     expect(errorCode(() => fs.writeContent('/f', content))).toBe('CONTENT_MISSING');
     expect(fs.exists('/f')).toBe(false);
   });

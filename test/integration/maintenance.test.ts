@@ -10,19 +10,19 @@ import { gc, planGc } from '../../src/store/gc.js';
 import { prune } from '../../src/store/prune.js';
 import { homeStats, vaultStats } from '../../src/store/stats.js';
 import { compact } from '../../src/store/maintenance.js';
-import { CHUNK_SIZE } from '../../src/core/chunking.js';
 import { hashBytes } from '../../src/core/hash.js';
-import { expectContentIntact, openTempStore } from '../helpers.js';
+import { BLOCK, PREFIX_BLOCKS, block, chunked, expectContentIntact, openTempStore } from '../helpers.js';
 
 const actor = { source: 'sdk' as const };
-const C = CHUNK_SIZE;
+const C = BLOCK;
+const P = PREFIX_BLOCKS * BLOCK; // the 1 MiB of blocks chunked() puts first, so content is stored as chunks
 let home: { dir: string; cleanup: () => void };
 let store: Store;
 let fs: VaultFs;
 
 const count = (table: string) => (store.db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
 const hasTable = (name: string) => store.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
-const chunk = (fill: string) => Buffer.alloc(C, fill);
+const chunk = block;
 /** Makes all stored content look `ms` older, so a gc cutoff of "now" is strictly after it. */
 const age = (ms = 60_000) => {
   store.db.prepare('UPDATE blobs SET created_at = created_at - ?').run(ms);
@@ -65,12 +65,12 @@ beforeEach(() => ({ home, store, fs, close } = openTempStore()));
 afterEach(() => close());
 
 describe('stats', () => {
-  // The fixture, by hand (C = 65,536, the chunk size):
+  // The fixture, by hand (C = 65,536, one chunk; P = 16 C = 1 MiB, the prefix that makes content chunked):
   //   /a.txt "hello" (5), /dir/b.txt "hello" (same content), /c.bin 100 bytes, /link -> /a.txt,
-  //   /big written twice: [a, b, c, tail10] then [a, B, c, tail10] (3C + 10 bytes each; only the
-  //   second chunk changed), /big2 a copy of /big.
-  const bigV1 = Buffer.concat([chunk('a'), chunk('b'), chunk('c'), Buffer.from('0123456789')]);
-  const bigV2 = Buffer.concat([chunk('a'), chunk('B'), chunk('c'), Buffer.from('0123456789')]);
+  //   /big written twice: [P, a, b, c, tail10] then [P, a, B, c, tail10] (P + 3C + 10 bytes each;
+  //   only chunk b changed), /big2 a copy of /big.
+  const bigV1 = chunked(chunk('a'), chunk('b'), chunk('c'), Buffer.from('0123456789'));
+  const bigV2 = chunked(chunk('a'), chunk('B'), chunk('c'), Buffer.from('0123456789'));
   function fixture(): void {
     fs.mkdir('/dir');
     fs.writeFile('/a.txt', 'hello');
@@ -81,9 +81,9 @@ describe('stats', () => {
     fs.writeFile('/big', bigV2);
     fs.cp('/big', '/big2');
   }
-  const logical = 5 + 5 + 100 + 2 * (3 * C + 10); // 393,346
-  const stored = 5 + 100 + (3 * C + 10); // "hello" once, c.bin, bigV2's four chunks: 196,723
-  const retained = stored + C; // plus chunk b, which only the first version of /big used: 262,259
+  const logical = 5 + 5 + 100 + 2 * (P + 3 * C + 10); // 2,490,498
+  const stored = 5 + 100 + (P + 3 * C + 10); // "hello" once, c.bin, bigV2's 20 chunks: 1,245,299
+  const retained = stored + C; // plus chunk b, which only the first version of /big used: 1,310,835
 
   it('match a hand-computed fixture for a vault', () => {
     fixture();
@@ -95,11 +95,11 @@ describe('stats', () => {
       files: 5,
       directories: 1,
       symlinks: 1,
-      logical_bytes: 393_346,
-      stored_bytes: 196_723,
+      logical_bytes: 2_490_498,
+      stored_bytes: 1_245_299,
       distinct_contents: 3,
-      dedup_ratio: 1.999, // 393,346 / 196,723 = 1.99948
-      retained_bytes: 262_259,
+      dedup_ratio: 2, // 2,490,498 / 1,245,299 = 1.99992
+      retained_bytes: 1_310_835,
       versions: 8, // mkdir, 3 creates, symlink, 2 writes of /big, the copy
       checkpoints: 1,
       forks: 0,
@@ -107,7 +107,7 @@ describe('stats', () => {
       orphaned_chunks: 0,
       orphaned_bytes: 0,
     });
-    expect([logical, stored, retained]).toEqual([393_346, 196_723, 262_259]);
+    expect([logical, stored, retained]).toEqual([2_490_498, 1_245_299, 1_310_835]);
     expect(s.database_bytes).toBe(s.file_bytes + s.wal_bytes);
     expect(s.database_bytes).toBeGreaterThan(retained);
     if (hasTable('text_index')) expect(s.index_bytes).toBeGreaterThan(0);
@@ -121,7 +121,7 @@ describe('stats', () => {
     new VaultFs(store, 'tmp', actor).writeFile('/o.txt', 'orphan!');
     deleteVault(store, 'tmp', false, actor);
 
-    expect(vaultStats(store, 'default')).toMatchObject({ forks: 1, dedup_ratio: 1.999, orphaned_blobs: 1, orphaned_chunks: 0, orphaned_bytes: 7 });
+    expect(vaultStats(store, 'default')).toMatchObject({ forks: 1, dedup_ratio: 2, orphaned_blobs: 1, orphaned_chunks: 0, orphaned_bytes: 7 });
     // A fork shares every content: same logical and stored size, no history of its own.
     expect(vaultStats(store, 'f1')).toMatchObject({
       files: 5,
@@ -138,16 +138,16 @@ describe('stats', () => {
       files: 10,
       directories: 2,
       symlinks: 2,
-      logical_bytes: 2 * logical, // 786,692
+      logical_bytes: 2 * logical, // 4,980,996
       stored_bytes: stored,
-      dedup_ratio: 3.999, // 786,692 / 196,723 = 3.99898
+      dedup_ratio: 4, // 4,980,996 / 1,245,299 = 3.99984
       distinct_contents: 3,
       retained_bytes: retained,
       versions: 8,
       checkpoints: 1,
       forks: 1,
       blobs: 5, // hello, c.bin, big v1, big v2, orphan!
-      chunks: 5, // a, b, B, c, tail
+      chunks: PREFIX_BLOCKS + 5, // the prefix's 16, a, b, B, c, tail
       content_bytes: retained + 7,
       orphaned_blobs: 1,
       orphaned_chunks: 0,
@@ -162,8 +162,8 @@ describe('stats', () => {
 
 describe('gc', () => {
   it('after a vault delete frees exactly the content only that vault used, and nothing else', () => {
-    const defaultBig = Buffer.concat([chunk('a'), chunk('b')]);
-    const xBig = Buffer.concat([chunk('a'), chunk('x')]); // shares chunk a with default's /big
+    const defaultBig = chunked(chunk('a'), chunk('b'));
+    const xBig = chunked(chunk('a'), chunk('x')); // shares the prefix and chunk a with default's /big
     fs.writeFile('/shared.txt', 'shared content');
     fs.writeFile('/big', defaultBig);
     createVault(store, 'x', actor);
@@ -183,7 +183,7 @@ describe('gc', () => {
     const report = gc0();
     expect(report).toMatchObject({ dry_run: false, freed_blobs: 2, freed_chunks: 1, freed_bytes: 11 + C });
     expect(report.reference_tables).toEqual(expect.arrayContaining(['entries', 'versions', 'checkpoint_entries']));
-    if (hasTable('text_index')) expect(report.freed_index_entries).toBe(2); // both were text
+    if (hasTable('text_index')) expect(report.freed_index_entries).toBe(1); // unique.txt (the large one was never indexed)
     expect(count('blobs')).toBe(before.blobs - 2);
     expect(count('chunks')).toBe(before.chunks - 1);
     expectIntact();
@@ -195,7 +195,7 @@ describe('gc', () => {
     fs.writeFile('/f', 'one');
     fs.writeFile('/g', 'one'); // the first content stays in use at another path
     fs.writeFile('/f', 'two');
-    fs.writeFile('/f', Buffer.concat([chunk('3'), chunk('x')]));
+    fs.writeFile('/f', chunked(chunk('3'), chunk('x')));
     fs.writeFile('/f', 'four');
     age();
     expect(gc0()).toMatchObject({ freed_blobs: 0, freed_chunks: 0 });
@@ -204,8 +204,8 @@ describe('gc', () => {
     age();
     const plan = gc0(true);
     const report = gc0();
-    // "two" and the two-chunk version go; "one" (/g) and "four" (current) stay.
-    expect(report).toMatchObject({ freed_blobs: 2, freed_chunks: 2, freed_bytes: 3 + 2 * C });
+    // "two" and the chunked version (with all its chunks) go; "one" (/g) and "four" (current) stay.
+    expect(report).toMatchObject({ freed_blobs: 2, freed_chunks: PREFIX_BLOCKS + 2, freed_bytes: 3 + P + 2 * C });
     expect({ ...plan, dry_run: false, duration_ms: 0, cutoff: '' }).toEqual({ ...report, duration_ms: 0, cutoff: '', transactions: 0 });
     expectIntact();
     expectFiles({ default: { '/f': 'four', '/g': 'one' } });
@@ -249,7 +249,7 @@ describe('gc', () => {
   });
 
   it('frees loose chunks (a streamed write that never wrote its blob row)', () => {
-    store.db.prepare('INSERT INTO chunks (hash, size, data, created_at) VALUES (?, ?, ?, ?)').run('f'.repeat(64), C, chunk('z'), Date.now() - 60_000);
+    store.db.prepare('INSERT INTO chunks (hash, size, refs, data, created_at) VALUES (?, ?, 0, ?, ?)').run('f'.repeat(64), C, chunk('z'), Date.now() - 60_000);
     expect(gc0(true)).toMatchObject({ freed_blobs: 0, freed_chunks: 1, freed_bytes: C });
     expect(gc0()).toMatchObject({ freed_blobs: 0, freed_chunks: 1, freed_bytes: C });
     expect(count('chunks')).toBe(0);
@@ -257,11 +257,11 @@ describe('gc', () => {
 
   it('a streamed write pins the old orphaned chunk it reuses and what it stores, so even gc with grace 0 keeps them until it links', () => {
     createVault(store, 'tmp', actor);
-    new VaultFs(store, 'tmp', actor).writeFile('/big', Buffer.concat([chunk('p'), chunk('q')]));
+    new VaultFs(store, 'tmp', actor).writeFile('/big', chunked(chunk('p'), chunk('q')));
     deleteVault(store, 'tmp', false, actor);
     age(2 * 3_600_000);
     const file = join(home.dir, 'pr.bin');
-    const pr = Buffer.concat([chunk('p'), chunk('r')]);
+    const pr = chunked(chunk('p'), chunk('r'));
     writeFileSync(file, pr);
     const fd = openSync(file, 'r');
     let content;
@@ -270,7 +270,7 @@ describe('gc', () => {
     } finally {
       closeSync(fd);
     }
-    // The old blob [p, q] and its chunk q go; p (reused) and r, and the new blob, are pinned.
+    // The old blob [prefix, p, q] and its chunk q go; the prefix and p (reused), r, and the new blob are pinned.
     expect(gc(store, { graceMs: 0, actor })).toMatchObject({ freed_blobs: 1, freed_chunks: 1, freed_bytes: C, recent_blobs: 0 });
     fs.writeContent('/pr', content);
     expect(fs.readFile('/pr').equals(pr)).toBe(true);

@@ -12,7 +12,7 @@ import { HIT_END, HIT_START, literalQuery, searchText, grepFiles, findEntries, t
 import { TEXT_INDEX_MAX_BYTES } from '../../src/store/text-index.js';
 import { addTags, deleteMeta, getMeta, getTags, removeTags, setMeta, tagCounts } from '../../src/store/annotations.js';
 import { compilePattern } from '../../src/cli/commands/grep.js';
-import { CHUNK_SIZE } from '../../src/core/chunking.js';
+import { INLINE_MAX } from '../../src/store/blobs.js';
 import { globToRegExp } from '../../src/core/glob.js';
 import { tempDir, errorCode, openTempStore } from '../helpers.js';
 
@@ -238,9 +238,9 @@ describe('search: text, ranking, snippets, limits', () => {
     fs.writeFile('/big.txt', big);
     expect(paths('cormorant')).toEqual([]);
 
-    // 3 chunks of text through the streaming (fd) path, the word only in the last chunk.
+    // Text through the streaming (fd) path, the word only at the end.
     const hostFile = join(home.dir, 'host.txt');
-    const text = 'lorem ipsum '.repeat(Math.ceil((2.5 * CHUNK_SIZE) / 12)) + ' albatross at the end';
+    const text = 'lorem ipsum '.repeat(Math.ceil((0.5 * INLINE_MAX) / 12)) + ' albatross at the end';
     writeFileSync(hostFile, text);
     const fd = openSync(hostFile, 'r');
     try {
@@ -358,11 +358,12 @@ describe('grep', () => {
   });
 
   it('streams large files: lines across chunk boundaries, multi-byte characters split by chunks', () => {
-    const head = 'x'.repeat(CHUNK_SIZE - 3);
-    const body = `${head}€needle across the boundary\n` + 'filler line\n'.repeat(20000) + 'needle at the end';
+    const head = 'x'.repeat(64 * 1024 - 3);
+    // Past INLINE_MAX, so it is stored as chunks: lines (and the euro signs) cross their boundaries.
+    const body = `${head}€needle across the boundary\n` + 'filler € line\n'.repeat(100_000) + 'needle at the end';
     fs.writeFile('/big.txt', body);
     const r = grep('needle');
-    expect(r.matches.map((m) => m.line)).toEqual([1, 20002]);
+    expect(r.matches.map((m) => m.line)).toEqual([1, 100_002]);
     expect(r.matches[0]!.text.length).toBe(4096);
     expect(r.matches[1]!.text).toBe('needle at the end');
     expect(grep('x€needle').matches).toHaveLength(1);

@@ -5,8 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { openStore, type Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { createVault, deleteVault, forkVault, listVaults, resolveVaultName, useVault } from '../../src/store/vaults.js';
-import { CHUNK_SIZE } from '../../src/core/chunking.js';
-import { errorCode, openTempStore } from '../helpers.js';
+import { INLINE_MAX } from '../../src/store/blobs.js';
+import { errorCode, openTempStore, seededRandom } from '../helpers.js';
 
 const actor = { source: 'sdk' as const };
 let home: { dir: string; cleanup: () => void };
@@ -57,21 +57,32 @@ describe('files', () => {
     expect(fs.stat('/c').hash).toBe(fs.stat('/a').hash);
   });
 
-  it('chunks large content, reads ranges, and stores only changed chunks of an edit', () => {
-    const big = randomBytes(CHUNK_SIZE * 10 + 123);
+  it('keeps content up to INLINE_MAX in one row; chunks larger content, reads ranges, and stores only what an edit changed', () => {
+    fs.writeFile('/inline', randomBytes(INLINE_MAX));
+    expect(count('chunks')).toBe(0);
+    // Seeded, so the chunk boundaries (and the counts below) are the same every run.
+    const random = seededRandom(7);
+    const big = Buffer.from(new Uint32Array(Math.ceil((2 * INLINE_MAX + 123) / 4)).map(() => random(2 ** 32)).buffer, 0, 2 * INLINE_MAX + 123);
     fs.writeFile('/big', big);
-    expect(count('chunks')).toBe(11);
-    expect(fs.readRange('/big', CHUNK_SIZE * 3 - 5, 10).equals(big.subarray(CHUNK_SIZE * 3 - 5, CHUNK_SIZE * 3 + 5))).toBe(true);
+    const chunks = count('chunks');
+    expect(chunks).toBeGreaterThan(2 * INLINE_MAX / (64 * 1024)); // at most 64 KiB each
+    const at = INLINE_MAX + 777;
+    expect(fs.readRange('/big', at, 100_000).equals(big.subarray(at, at + 100_000))).toBe(true);
     expect(fs.readRange('/big', big.length - 3, 100).equals(big.subarray(big.length - 3))).toBe(true);
+    // An overwrite in place and an insertion each store only the chunks around them.
     const edited = Buffer.from(big);
-    edited.fill(7, CHUNK_SIZE * 5 + 10, CHUNK_SIZE * 5 + 4106);
+    edited.fill(7, INLINE_MAX, INLINE_MAX + 4096);
     fs.writeFile('/big', edited);
-    expect(count('chunks')).toBe(12); // one new chunk, the rest shared
-    expect(fs.readFile('/big').equals(edited)).toBe(true);
+    expect(count('chunks') - chunks).toBeLessThanOrEqual(3);
+    const inserted = Buffer.concat([edited.subarray(0, 1000), Buffer.from('x'.repeat(100)), edited.subarray(1000)]);
+    const before = count('chunks');
+    fs.writeFile('/big', inserted);
+    expect(count('chunks') - before).toBeLessThanOrEqual(3);
+    expect(fs.readFile('/big').equals(inserted)).toBe(true);
   });
 
   it('streams a host file in without changing the stored form', () => {
-    const big = randomBytes(CHUNK_SIZE * 3 + 1);
+    const big = randomBytes(2 * INLINE_MAX + 1);
     const file = join(home.dir, 'host.bin');
     writeFileSync(file, big);
     const fd = openSync(file, 'r');
@@ -80,7 +91,7 @@ describe('files', () => {
     fs.writeFile('/from-buffer', big);
     expect(fs.stat('/from-buffer').hash).toBe(entry.hash);
     expect(fs.readFile('/from-fd').equals(big)).toBe(true);
-    for (const size of [0, 10, CHUNK_SIZE, CHUNK_SIZE + 1]) {
+    for (const size of [0, 10, INLINE_MAX, INLINE_MAX + 1]) {
       writeFileSync(file, randomBytes(size));
       const fd2 = openSync(file, 'r');
       const e = fs.writeFile(`/s${size}`, { fd: fd2 });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { CDC_AVG_SIZE, CDC_MAX_SIZE, CDC_MIN_SIZE, ContentChunker, splitContent, type CdcOptions } from '../../src/core/cdc.js';
-import { errorCode, seededRandom } from '../helpers.js';
+import { errorCode, seededRandom, BLOCK, PREFIX_BLOCKS, block } from '../helpers.js';
 
 /** Deterministic pseudo-random bytes. */
 function seededBytes(length: number, seed: number): Buffer {
@@ -59,6 +59,13 @@ describe('content-defined chunking', () => {
 
   it('cuts content without cut points (one repeated byte) at the max size, so runs deduplicate', () => {
     expect(sizesOf(splitContent(new Uint8Array(300_000)))).toEqual([65536, 65536, 65536, 65536, 300_000 - 4 * 65536]);
+  });
+
+  it('cuts content made of one-byte blocks of the max size at the block borders (what test/helpers.ts block() relies on)', () => {
+    const fills = [...'abcBxz3pqrstlm', ...Array.from({ length: PREFIX_BLOCKS }, (_, i) => String.fromCharCode(0xe0 + i))];
+    const data = Buffer.concat(fills.map(block));
+    expect(splitContent(data).map((c) => Buffer.from(c).toString('latin1', 0, 1))).toEqual(fills);
+    expect(splitContent(data).every((c) => c.length === BLOCK)).toBe(true);
   });
 
   it('keeps small content whole and returns nothing for empty content', () => {

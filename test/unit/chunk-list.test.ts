@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AvfsError } from '../../src/errors.js';
-import { MAX_CHUNK_ID, chunkSpansForRange, decodeChunkList, encodeChunkList, type ChunkList } from '../../src/core/chunk-list.js';
-import type { ChunkSpan } from '../../src/core/chunking.js';
+import { MAX_CHUNK_ID, chunkSpansForRange, decodeChunkList, encodeChunkList, type ChunkList, type ChunkSpan } from '../../src/core/chunk-list.js';
 import { errorCode, seededRandom } from '../helpers.js';
 
 /** A list like an edited content's: runs of consecutive ids, jumps back and forward, big ids and sizes. */
