@@ -41,6 +41,25 @@ export function describeModes(name: string, fn: (mode: Mode) => void): void {
   }
 }
 
+/**
+ * Creates `home` with its `default` vault holding `files` (path → content; a path ending in / is
+ * a directory), then runs `setup` on it. Returns the home.
+ */
+export function seedHome(home: string, files: Record<string, string> = {}, setup?: (fs: VaultFs) => void): string {
+  const store = openStore(home);
+  try {
+    const fs = new VaultFs(store, 'default', { source: 'cli' });
+    for (const [path, content] of Object.entries(files)) {
+      if (path.endsWith('/')) fs.mkdir(path, { parents: true });
+      else fs.writeFile(path, content, { parents: true });
+    }
+    setup?.(fs);
+  } finally {
+    store.release();
+  }
+  return home;
+}
+
 export interface VaultItem {
   type: 'f' | 'd' | 'l';
   mode: number;
