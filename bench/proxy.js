@@ -1,14 +1,13 @@
 // Issue 6: the proxy boundary. `avfs proxy exec -- true` on a 1,000-file vault beside running
 // `true` directly (target: at most 250 ms overhead), and `git status` through the proxy beside
 // native git on the same repository, in each way the proxy can make the vault available: a
-// temporary copy, a private FUSE mount for the run, and a live `avfs mount` it reuses.
+// temporary copy, and a private FUSE mount for the run.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openStore } from '../dist/store/store.js';
 import { VaultFs } from '../dist/store/vault-fs.js';
-import { createVault, forkVault } from '../dist/store/vaults.js';
+import { createVault } from '../dist/store/vaults.js';
 import { exportTree, importTree } from '../dist/store/transfer.js';
 import { fuseAvailable } from '../dist/mount/index.js';
 import { dur, mark, median, p95, ratio, spawnMs, target } from './lib.js';
@@ -80,88 +79,63 @@ export async function run({ quick, tmp, log }) {
   const modes = [{ name: 'copy', flag: 'copy', expect: 'copy', label: 'temporary copy (--mode copy)' }];
   if (fuse.ok) modes.push({ name: 'mount', flag: 'mount', expect: 'mount', label: 'private FUSE mount per run (default with FUSE)' });
   const notes = [];
+  if (!fuse.ok) notes.push(`FUSE unavailable here (${fuse.reason}): only copy mode was measured.`);
 
-  // A live mount of each vault for the "reused mount" rows (its own server process, as a user would run it).
-  const live = [];
-  if (fuse.ok) {
-    for (const vault of ['plain-live', 'repo-live']) {
-      const s = openStore(home);
-      try {
-        forkVault(s, vault.replace('-live', ''), vault, ACTOR);
-      } finally {
-        s.release();
-      }
-      const dir = join(tmp, `mnt-${vault}`);
-      mkdirSync(dir);
-      avfsMs(env, ['--vault', vault, 'mount', dir]); // returns once the detached server serves it
-      live.push({ vault, dir });
-    }
-    modes.push({ name: 'live', flag: null, expect: 'mount', label: 'live `avfs mount` reused' });
-  } else {
-    notes.push(`FUSE unavailable here (${fuse.reason}): only copy mode was measured.`);
+  // Warm up every path once (page cache, first git index refresh in each vault).
+  spawnMs('true', []);
+  avfsMs(env, ['--json', 'vault', 'list']);
+  for (const m of modes) {
+    proxyMs(env, 'plain', m.flag, ['true'], m.expect);
+    proxyMs(env, 'repo', m.flag, ['git', 'status', '--porcelain'], m.expect);
   }
 
-  try {
-    const vaultFor = (mode, base) => (mode.name === 'live' ? `${base}-live` : base);
-    // Warm up every path once (page cache, first git index refresh in each vault).
-    spawnMs('true', []);
-    avfsMs(env, ['--json', 'vault', 'list']);
-    for (const m of modes) {
-      proxyMs(env, vaultFor(m, 'plain'), m.flag, ['true'], m.expect);
-      proxyMs(env, vaultFor(m, 'repo'), m.flag, ['git', 'status', '--porcelain'], m.expect);
-    }
-
-    log(`timing proxy exec -- true (${plan.runs} interleaved rounds)`);
-    const t = { native: [], cli: [] };
-    for (const m of modes) t[m.name] = [];
-    for (let i = 0; i < plan.runs; i++) {
-      t.native.push(spawnMs('true', []));
-      t.cli.push(avfsMs(env, ['--json', 'vault', 'list']));
-      for (const m of modes) t[m.name].push(proxyMs(env, vaultFor(m, 'plain'), m.flag, ['true'], m.expect));
-    }
-    log(`timing git status (${plan.runs} interleaved rounds)`);
-    const g = { native: [] };
-    for (const m of modes) g[m.name] = [];
-    for (let i = 0; i < plan.runs; i++) {
-      g.native.push(spawnMs('git', ['-C', repoHost, 'status', '--porcelain'], { env }));
-      for (const m of modes) g[m.name].push(proxyMs(env, vaultFor(m, 'repo'), m.flag, ['git', 'status', '--porcelain'], m.expect));
-    }
-
-    const targets = [];
-    const base = median(t.native);
-    const cli = median(t.cli);
-    const rowsTrue = [
-      ['`true`, run directly', dur(base), dur(p95(t.native)), '—', '—', '', ''],
-      ['`avfs --json vault list` (Node + CLI start-up, for reference)', dur(cli), dur(p95(t.cli)), `+${dur(cli - base)}`, '—', '', ''],
-    ];
-    for (const m of modes) {
-      const over = median(t[m.name]) - base;
-      const tg = target(`proxy exec -- true overhead, ${m.name}`, `≤ ${OVERHEAD_TARGET_MS} ms`, over, '<=', OVERHEAD_TARGET_MS, 'ms');
-      targets.push(tg);
-      const own = median(t[m.name]) - cli;
-      rowsTrue.push([`\`avfs proxy exec -- true\`: ${m.label}`, dur(median(t[m.name])), dur(p95(t[m.name])), `+${dur(over)}`, `${own >= 0 ? '+' : ''}${dur(own)}`, tg.text, mark(tg.met)]);
-    }
-    const gbase = median(g.native);
-    const rowsGit = [['native `git status --porcelain`', dur(gbase), dur(p95(g.native)), '1.00×', '—']];
-    for (const m of modes) {
-      rowsGit.push([`through \`proxy exec\`: ${m.label}`, dur(median(g[m.name])), dur(p95(g[m.name])), ratio(median(g[m.name]) / gbase), `+${dur(median(g[m.name]) - gbase)}`]);
-    }
-    notes.push(
-      `Vault: ${FILES} files of 1-4 KB in 10 directories. Every row is the wall time of a child process (spawnSync), median of ${plan.runs} interleaved rounds; the overhead is the median minus the median of running \`true\` directly.`,
-      '"Beyond CLI start-up" is the proxy median minus the median of `avfs --json vault list` (a command that opens the store and does almost nothing): what the boundary itself costs, as opposed to starting Node and loading the CLI, which every avfs command pays.',
-      'The proxy rows include everything `proxy exec` does: Node start-up and loading the CLI (see the reference row), policy evaluation, audit rows, the exec record, making the vault available (copy: export to tmpfs when it has room, then import of the changes; private mount: start a mount server process, unmount and wait for it to save and exit), the process-group cleanup scan of /proc, and the change report.',
-      'git status: the repository was made natively (git init/add/commit) and imported into the vault, so both sides have the same index and objects; the native side runs in the host repository directory.',
-      'The live-mount rows reuse a running `avfs mount` of a fork of the same vault (as an agent that mounts once would); writes through it are not tagged with the exec id, so their change report is bounded by sequence numbers only.',
-    );
-    return {
-      tables: [
-        { caption: `proxy exec -- true on a ${FILES}-file vault`, columns: ['What', 'Median:', 'p95:', 'Overhead:', 'Beyond CLI start-up:', 'Target', 'Met'], rows: rowsTrue },
-        { caption: `git status on a ${FILES}-file repository`, columns: ['What', 'Median:', 'p95:', 'Ratio:', 'Overhead:'], rows: rowsGit },
-      ],
-      notes,
-      targets,
-    };
-  } finally {
-    for (const l of live) spawnSync(process.execPath, [BIN, 'unmount', l.dir], { env, stdio: 'ignore', timeout: 30_000 });
+  log(`timing proxy exec -- true (${plan.runs} interleaved rounds)`);
+  const t = { native: [], cli: [] };
+  for (const m of modes) t[m.name] = [];
+  for (let i = 0; i < plan.runs; i++) {
+    t.native.push(spawnMs('true', []));
+    t.cli.push(avfsMs(env, ['--json', 'vault', 'list']));
+    for (const m of modes) t[m.name].push(proxyMs(env, 'plain', m.flag, ['true'], m.expect));
   }
+  log(`timing git status (${plan.runs} interleaved rounds)`);
+  const g = { native: [] };
+  for (const m of modes) g[m.name] = [];
+  for (let i = 0; i < plan.runs; i++) {
+    g.native.push(spawnMs('git', ['-C', repoHost, 'status', '--porcelain'], { env }));
+    for (const m of modes) g[m.name].push(proxyMs(env, 'repo', m.flag, ['git', 'status', '--porcelain'], m.expect));
+  }
+
+  const targets = [];
+  const base = median(t.native);
+  const cli = median(t.cli);
+  const rowsTrue = [
+    ['`true`, run directly', dur(base), dur(p95(t.native)), '—', '—', '', ''],
+    ['`avfs --json vault list` (Node + CLI start-up, for reference)', dur(cli), dur(p95(t.cli)), `+${dur(cli - base)}`, '—', '', ''],
+  ];
+  for (const m of modes) {
+    const over = median(t[m.name]) - base;
+    const tg = target(`proxy exec -- true overhead, ${m.name}`, `≤ ${OVERHEAD_TARGET_MS} ms`, over, '<=', OVERHEAD_TARGET_MS, 'ms');
+    targets.push(tg);
+    const own = median(t[m.name]) - cli;
+    rowsTrue.push([`\`avfs proxy exec -- true\`: ${m.label}`, dur(median(t[m.name])), dur(p95(t[m.name])), `+${dur(over)}`, `${own >= 0 ? '+' : ''}${dur(own)}`, tg.text, mark(tg.met)]);
+  }
+  const gbase = median(g.native);
+  const rowsGit = [['native `git status --porcelain`', dur(gbase), dur(p95(g.native)), '1.00×', '—']];
+  for (const m of modes) {
+    rowsGit.push([`through \`proxy exec\`: ${m.label}`, dur(median(g[m.name])), dur(p95(g[m.name])), ratio(median(g[m.name]) / gbase), `+${dur(median(g[m.name]) - gbase)}`]);
+  }
+  notes.push(
+    `Vault: ${FILES} files of 1-4 KB in 10 directories. Every row is the wall time of a child process (spawnSync), median of ${plan.runs} interleaved rounds; the overhead is the median minus the median of running \`true\` directly.`,
+    '"Beyond CLI start-up" is the proxy median minus the median of `avfs --json vault list` (a command that opens the store and does almost nothing): what the boundary itself costs, as opposed to starting Node and loading the CLI, which every avfs command pays.',
+    'The proxy rows include everything `proxy exec` does: Node start-up and loading the CLI (see the reference row), policy evaluation, audit rows, the exec record, making the vault available (copy: export to tmpfs when it has room, then import of the changes; private mount: start a mount server process, unmount and wait for it to save and exit), the process-group cleanup scan of /proc, and the change report.',
+    'git status: the repository was made natively (git init/add/commit) and imported into the vault, so both sides have the same index and objects; the native side runs in the host repository directory.',
+  );
+  return {
+    tables: [
+      { caption: `proxy exec -- true on a ${FILES}-file vault`, columns: ['What', 'Median:', 'p95:', 'Overhead:', 'Beyond CLI start-up:', 'Target', 'Met'], rows: rowsTrue },
+      { caption: `git status on a ${FILES}-file repository`, columns: ['What', 'Median:', 'p95:', 'Ratio:', 'Overhead:'], rows: rowsGit },
+    ],
+    notes,
+    targets,
+  };
 }

@@ -20,10 +20,11 @@ import {
   pruneFinishedSessions,
   readSession,
   readSessions,
-  serverAlive,
+  processAlive,
   setSessionState,
   type MountSessionInfo,
   type MountState,
+  type ProcessRef,
 } from './session.js';
 
 /**
@@ -33,7 +34,7 @@ import {
  * take the mount down with it. Nothing here imports fuse-native except through `fuseAvailable`.
  */
 
-export type { MountSessionInfo, MountState };
+export type { MountSessionInfo, MountState, ProcessRef };
 export { fuseAvailable, cleanStaleSessions };
 
 export interface MountVaultOptions {
@@ -47,6 +48,11 @@ export interface MountVaultOptions {
   execId?: string;
   /** How long to wait for the mount to answer (default 20 s). */
   timeoutMs?: number;
+  /**
+   * The process this mount serves (a proxy exec's avfs): when it dies without unmounting, the
+   * server ends the processes carrying `execId` and unmounts, so nothing outlives it.
+   */
+  owner?: ProcessRef;
 }
 
 export interface UnmountOptions {
@@ -96,6 +102,7 @@ export async function mountVault(options: MountVaultOptions): Promise<MountSessi
   const log = openSync(logFile(home, id), 'a');
   const args = [BIN, '--home', home, '--vault', options.vault, 'mount', dir, '--foreground', '--session-id', id];
   if (options.readOnly) args.push('--read-only');
+  if (options.owner) args.push('--owner', `${options.owner.pid}:${options.owner.pid_start ?? ''}`);
   let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   const child = spawn(process.execPath, args, {
     detached: true,
@@ -201,7 +208,7 @@ export async function unmountDir(options: UnmountOptions): Promise<UnmountResult
       // The server exits by itself once files still open through the detached mount are closed.
       await waitForExit(live, 2000);
       const s = readSession(home, live.session_id) ?? live;
-      result.state = serverAlive(s) ? 'unmounting' : 'unmounted';
+      result.state = processAlive(s) ? 'unmounting' : 'unmounted';
       return result;
     }
     try {
@@ -247,10 +254,10 @@ export async function unmountDir(options: UnmountOptions): Promise<UnmountResult
 async function waitForExit(s: MountSessionInfo, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
-    if (!serverAlive(s)) return true;
+    if (!processAlive(s)) return true;
     await sleep(20);
   }
-  return !serverAlive(s);
+  return !processAlive(s);
 }
 
 /** Live mount sessions of a home (their server process runs), newest first. Reads files only. */

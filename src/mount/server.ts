@@ -15,8 +15,12 @@ import {
   spillDir,
   logFile,
   writeSession,
+  processAlive,
   type MountSessionInfo,
+  type ProcessRef,
 } from './session.js';
+import { killExecProcesses } from './processes.js';
+import { recordExecDied } from '../store/execs.js';
 import { rmSync } from 'node:fs';
 
 /**
@@ -34,6 +38,8 @@ export interface ServeOptions {
   sessionId?: string;
   /** Versions written through the mount record this proxy execution (actor source 'proxy'). */
   execId?: string | null;
+  /** The process this mount serves (a proxy exec's avfs): see ownerWatch. */
+  owner?: ProcessRef;
   /** Human progress messages (stderr). */
   info?: (message: string) => void;
 }
@@ -191,10 +197,14 @@ export async function serveMount(options: ServeOptions): Promise<MountSessionInf
     let stopping = false;
     let timer: NodeJS.Timeout | undefined;
 
+    let ownerDied = false;
+
     const finish = (reason: string) => {
       const failed = openFiles.persistAll();
       for (const f of failed) info(`could not save ${f.path}: ${toAvfsError(f.error).message}`);
       openFiles.closeAll();
+      // Everything the dead exec wrote is saved: its change window can close.
+      if (ownerDied && options.execId) recordExecDied(openStoreRef, { id: options.execId, vault, pid: options.owner!.pid });
       openStoreRef.release();
       rmSync(spillDir(home, sessionId), { recursive: true, force: true });
       setSessionState(home, session, 'unmounted');
@@ -239,9 +249,21 @@ export async function serveMount(options: ServeOptions): Promise<MountSessionInf
     process.on('uncaughtException', onFatal);
     process.on('unhandledRejection', onFatal);
 
+    // A proxy exec's private mount lives as long as that exec's avfs: when it died without
+    // unmounting (kill -9), end the processes it started (they may still write with its id), then
+    // unmount as if asked to, and record the exec as died.
+    const ownerWatch = async (): Promise<boolean> => {
+      if (!options.owner || processAlive(options.owner)) return false;
+      ownerDied = true;
+      info(`the avfs process ${options.owner.pid} this mount serves is gone; ending its exec and unmounting`);
+      if (options.execId) await killExecProcesses(options.execId);
+      void stop('its exec died');
+      return true;
+    };
+
     // Notice an unmount done from outside (avfs unmount, fusermount -u, umount -l).
     const watch = async () => {
-      if (stopping) return;
+      if (stopping || (await ownerWatch())) return;
       if (activity.writes > 0 && Date.now() - activity.last > IDLE_MS) {
         activity.writes = 0;
         try {

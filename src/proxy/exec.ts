@@ -1,7 +1,8 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { Readable } from 'node:stream';
 import { execa } from 'execa';
+import { procPids, processesWithExecId } from '../mount/processes.js';
 
 /**
  * Runs one command as a process group and guarantees that nothing it started outlives the call.
@@ -80,18 +81,6 @@ function signalPid(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-/** The numeric entries of /proc (one per process); empty where /proc cannot be read. */
-function procPids(): string[] {
-  try {
-    return readdirSync('/proc').filter((name) => {
-      const c = name.charCodeAt(0);
-      return c >= 48 && c <= 57;
-    });
-  } catch {
-    return [];
-  }
-}
-
 /** Live (non-zombie) processes from /proc, with their process group. */
 function scanProc(): { pid: number; pgid: number }[] {
   const out: { pid: number; pgid: number }[] = [];
@@ -120,24 +109,6 @@ export function groupMembers(pgid: number): number[] {
   return scanProc()
     .filter((p) => p.pgid === pgid)
     .map((p) => p.pid);
-}
-
-/** Processes whose environment carries AVFS_EXEC_ID=<execId> (they left the group, e.g. with setsid). */
-export function processesWithExecId(execId: string, protect: number[]): number[] {
-  const needle = Buffer.from(`\0AVFS_EXEC_ID=${execId}\0`);
-  const own = new Set([process.pid, process.ppid, ...protect]);
-  const out: number[] = [];
-  // environ is read directly (a zombie's is empty, so it never matches): one read per process.
-  for (const name of procPids()) {
-    if (own.has(Number(name))) continue;
-    try {
-      const env = Buffer.concat([Buffer.from([0]), readFileSync(`/proc/${name}/environ`), Buffer.from([0])]);
-      if (env.includes(needle)) out.push(Number(name));
-    } catch {
-      // exited, or not ours to read
-    }
-  }
-  return out;
 }
 
 /** Keeps the first `cap` bytes of a stream and counts the rest, reading it to the end so the writer never blocks. */

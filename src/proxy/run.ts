@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { incompleteTail } from '../core/text.js';
 import { normalizePath } from '../core/paths.js';
 import { AvfsError } from '../errors.js';
-import { findLiveMount } from '../mount/index.js';
+import { thisProcess } from '../mount/session.js';
 import { audit } from '../store/audit.js';
 import { saveCheckpoint } from '../store/checkpoints.js';
 import { finishExec, insertExec } from '../store/execs.js';
@@ -14,6 +14,7 @@ import { VaultFs } from '../store/vault-fs.js';
 import { changeReport, type ChangedFile } from './changes.js';
 import { quoteArgv } from './command-line.js';
 import { runCommand } from './exec.js';
+import { reapDeadExecs } from './liveness.js';
 import { childEnv, evaluatePolicy, type CommandVerdict, type Decision } from './policy.js';
 import { loadPolicy } from './policy-source.js';
 import { openWorkspace, type ModeChoice } from './workspace.js';
@@ -110,6 +111,9 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
   if (request.argv !== undefined && request.argv.length === 0) throw new AvfsError('USAGE', 'no command: give it after --, e.g. avfs proxy exec -- ls -la');
   if (request.shell !== undefined && request.shell.trim() === '') throw new AvfsError('USAGE', 'empty --shell command');
 
+  // An earlier exec whose avfs was killed is ended and closed first, so nothing of it can write
+  // into this run's window.
+  await reapDeadExecs(store);
   const execId = newExecId();
   const actor = { source: 'proxy' as const, execId };
   const fs = new VaultFs(store, vaultName, actor);
@@ -118,11 +122,9 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
   const command = describeRequest(request);
   const { policy, source } = loadPolicy(store, vaultName);
 
-  // Host paths are judged against the directory the command will see: a live mount of the vault
-  // is known now (absolute paths into it are the vault's); a private mount or a copy is created
-  // only once the command is allowed, so nobody can name it in advance.
-  const live = request.mode === 'copy' ? undefined : findLiveMount(store.home, vaultName);
-  const { decision, verdicts } = evaluatePolicy(policy, request, { cwd, root: live && !live.read_only ? live.dir : undefined });
+  // Host paths are judged against the directory the command will see, a private mount or a copy
+  // created only once the command is allowed: nobody can name it in advance.
+  const { decision, verdicts } = evaluatePolicy(policy, request, { cwd });
   const approved = decision.action === 'require_approval' && !!request.approve;
   const base = { exec_id: execId, command, cwd, decision, policy: source };
   store.mutate(() => audit(store, actor, 'proxy.request', vaultName, { ...base, approved }));
@@ -148,6 +150,7 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
     throw error;
   }
   let finished = false;
+  const owner = thisProcess();
   try {
     insertExec(store, {
       id: execId,
@@ -155,11 +158,11 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
       vault: vaultName,
       command: JSON.stringify(request.shell !== undefined ? { shell: request.shell } : { argv: request.argv }),
       cwd,
-      // A reused live mount records its writes without the exec id; undo needs to know that.
-      mode: workspace.tagged ? workspace.mode : 'mount-shared',
+      mode: workspace.mode,
       decision: JSON.stringify(decision),
       checkpoint,
       seq_before: workspace.seqBefore,
+      ...owner,
     });
     const hostCwd = cwd === '/' ? workspace.root : join(workspace.root, cwd.slice(1));
     const env = childEnv(policy, process.env, request.env ?? {}, {
@@ -194,7 +197,7 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
     store.mutate(() =>
       finishExec(store, execId, { seqAfter, exitCode: outcome.exitCode, signal: outcome.signal, timedOut: outcome.timedOut }),
     );
-    const changed = changeReport(store, vault, { after: workspace.seqBefore, upTo: seqAfter, execId: workspace.tagged ? execId : null });
+    const changed = changeReport(store, vault, { after: workspace.seqBefore, upTo: seqAfter, execId });
     const out = encode(outcome.stdout, outcome.stdoutBytes > outcome.stdout.length);
     const err = encode(outcome.stderr, outcome.stderrBytes > outcome.stderr.length);
     store.mutate(() =>

@@ -3,15 +3,17 @@ import type { Store } from '../store/store.js';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findLiveMount, fuseAvailable, mountVault, unmountDir } from '../mount/index.js';
+import { fuseAvailable, mountVault, unmountDir } from '../mount/index.js';
+import { thisProcess } from '../mount/session.js';
 import { currentSeq } from '../store/vaults.js';
 import { dispose, materialize, syncBack, type SyncSummary } from './copy.js';
 import type { VaultFs } from '../store/vault-fs.js';
 
 /**
- * Where a command runs: a host directory that shows the vault. `mount` is a FUSE mount (a live
- * `avfs mount` of the vault reused, or a private one for this run); `copy` is a materialised
- * temporary copy whose changes are imported back when the command ends.
+ * Where a command runs: a host directory that shows the vault. `mount` is a private FUSE mount
+ * for this run whose writes all carry the exec id; `copy` is a materialised temporary copy whose
+ * changes are imported back (as the exec) when the command ends. A live `avfs mount` of the vault
+ * is never reused: its writes are a person's, and the run's report and undo must not include them.
  */
 export interface Workspace {
   mode: 'mount' | 'copy';
@@ -19,8 +21,6 @@ export interface Workspace {
   modeReason: string | null;
   /** The host directory showing the vault root. */
   root: string;
-  /** Whether versions written during the run carry the exec id (false for a reused live mount). */
-  tagged: boolean;
   /** Processes the cleanup must never signal (the mount server). */
   protect: number[];
   /** The change sequence the run starts from (for copy mode, the state that was materialised). */
@@ -44,7 +44,6 @@ export async function copyWorkspace(fs: VaultFs, modeReason: string | null): Pro
     mode: 'copy',
     modeReason,
     root: session.root,
-    tagged: true,
     protect: [],
     seqBefore: session.seq,
     async finish() {
@@ -62,36 +61,20 @@ export async function copyWorkspace(fs: VaultFs, modeReason: string | null): Pro
 }
 
 /**
- * A FUSE mount of the vault: a live `avfs mount` of it (reused as it is: its writes are recorded
- * without the exec id, so the run's change window is bounded by sequence numbers only), else a
- * private mount in a temporary directory for this run, served by its own process with the exec id
- * (so every version written through it is tagged), unmounted when the command ends. Unmounting
- * waits for the server to save everything still open, so the change report that follows is
- * complete.
+ * A private FUSE mount of the vault in a temporary directory for this run, served by its own
+ * process with the exec id (so every version written through it is tagged), unmounted when the
+ * command ends. Unmounting waits for the server to save everything still open, so the change
+ * report that follows is complete. The server watches this process: if it dies without
+ * unmounting (kill -9), the server ends the run's processes and unmounts by itself.
  */
-async function mountWorkspace(store: Store, fs: VaultFs, execId: string, allowShared: boolean): Promise<Workspace> {
-  const live = allowShared ? findLiveMount(store.home, fs.name) : undefined;
-  if (live && !live.read_only) {
-    return {
-      mode: 'mount',
-      modeReason: `reused the live mount at ${live.dir}`,
-      root: live.dir,
-      tagged: false,
-      protect: [live.pid],
-      seqBefore: currentSeq(store),
-      async finish() {
-        return { sync: null };
-      },
-      async abort() {},
-    };
-  }
+async function mountWorkspace(store: Store, fs: VaultFs, execId: string): Promise<Workspace> {
   const base = mkdtempSync(join(tmpdir(), 'avfs-proxy-mnt-'));
   const root = join(base, 'vault');
   mkdirSync(root);
   const seqBefore = currentSeq(store);
   let info;
   try {
-    info = await mountVault({ home: store.home, vault: fs.name, dir: root, execId });
+    info = await mountVault({ home: store.home, vault: fs.name, dir: root, execId, owner: thisProcess() });
   } catch (err) {
     rmSync(base, { recursive: true, force: true });
     throw err;
@@ -114,7 +97,6 @@ async function mountWorkspace(store: Store, fs: VaultFs, execId: string, allowSh
     mode: 'mount',
     modeReason: null,
     root,
-    tagged: true,
     protect: [info.pid],
     seqBefore,
     async finish() {
@@ -126,14 +108,12 @@ async function mountWorkspace(store: Store, fs: VaultFs, execId: string, allowSh
 }
 
 /**
- * Opens the workspace a run uses. `auto` and `mount` reuse a live, writable mount of the vault,
- * else mount privately; where FUSE is unavailable `mount` fails (FUSE_UNAVAILABLE) and `auto` falls
- * back to a copy, saying why in `modeReason`. `copy` always copies.
+ * Opens the workspace a run uses. `auto` and `mount` mount privately; where FUSE is unavailable
+ * `mount` fails (FUSE_UNAVAILABLE) and `auto` falls back to a copy, saying why in `modeReason`.
+ * `copy` always copies.
  */
 export async function openWorkspace(store: Store, fs: VaultFs, choice: ModeChoice, execId: string): Promise<Workspace> {
   if (choice === 'copy') return copyWorkspace(fs, 'requested with --mode copy');
-  const live = findLiveMount(store.home, fs.name);
-  if (live && !live.read_only) return mountWorkspace(store, fs, execId, true);
   const fuse = await fuseAvailable();
   if (!fuse.ok) {
     const reason = fuse.reason ?? 'FUSE is not available';
@@ -141,7 +121,7 @@ export async function openWorkspace(store: Store, fs: VaultFs, choice: ModeChoic
     return copyWorkspace(fs, `FUSE unavailable (${reason}); ran in a temporary copy`);
   }
   try {
-    return await mountWorkspace(store, fs, execId, false);
+    return await mountWorkspace(store, fs, execId);
   } catch (err) {
     if (choice === 'mount') throw err;
     // FUSE looked usable but this mount did not come up: the command still runs, in a copy.

@@ -151,6 +151,11 @@ export function pathsWithMeta(store: Store, vaultId: number, key: string, value?
   return new Set(rows.map((r) => r.path));
 }
 
+/** Whether a path carries any tag or metadata. */
+export function hasAnnotations(store: Store, vaultId: number, path: string): boolean {
+  return store.stmt('SELECT 1 FROM annotations WHERE vault_id = ? AND path = ? LIMIT 1').get(vaultId, path) !== undefined;
+}
+
 /** Tags and metadata of many paths at once (find output). */
 export function annotationsOf(store: Store, vaultId: number, path: string): { tags: string[]; meta: Record<string, string> } {
   return { tags: list(store, vaultId, path, 't').map((r) => r.key), meta: metaOf(store, vaultId, path) };

@@ -294,6 +294,17 @@ function checkRestoreQuota(store: Store, vault: VaultRow, cp: CheckpointRow): vo
 
 // ---- single paths from a checkpoint --------------------------------------------------------
 
+const PATH_ANNOTATIONS = `INSERT OR REPLACE INTO annotations (vault_id, path, kind, key, value)
+  SELECT ?, path, kind, key, value FROM checkpoint_annotations WHERE checkpoint_id = ? AND path = ?`;
+
+/**
+ * Gives one path the tags and metadata it had in a checkpoint (a path brought back after a
+ * deletion, which dropped them), keeping any it has now. Returns how many were written.
+ */
+export function restorePathAnnotations(store: Store, vault: VaultRow, cp: CheckpointRow, path: string): number {
+  return store.stmt(PATH_ANNOTATIONS).run(vault.id, cp.id, path).changes;
+}
+
 const CP_ENTRY = 'SELECT path, type, mode, size, hash, target FROM checkpoint_entries WHERE checkpoint_id = ? AND path = ?';
 const CP_SUBTREE = `SELECT path, type, mode, size, hash, target FROM checkpoint_entries
   WHERE checkpoint_id = ? AND path >= ? AND path < ? ORDER BY path`;

@@ -53,6 +53,7 @@ export const mountCommand = new Command('mount')
   .option('--list', 'list live mounts (same as `avfs mounts`)')
   .option('--timeout <ms>', 'how long to wait for the mount to answer', '20000')
   .addOption(new Option('--session-id <id>', 'session id chosen by the parent process').hideHelp())
+  .addOption(new Option('--owner <pid:start>', 'the process this mount serves; the server unmounts when it dies').hideHelp())
   .addHelpText(
     'after',
     examples([
@@ -71,6 +72,11 @@ export const mountCommand = new Command('mount')
         list: z.boolean().optional(),
         timeout: zInt(100),
         sessionId: z.string().regex(/^[a-z0-9-]{1,64}$/).optional(),
+        owner: z
+          .string()
+          .regex(/^\d+:\d*$/, 'expected <pid>:<start time>')
+          .transform((v) => ({ pid: Number(v.split(':')[0]), pid_start: v.split(':')[1] ? Number(v.split(':')[1]) : null }))
+          .optional(),
       }),
       run: async ([dir], opts, ctx): Promise<Record<string, unknown>> => {
         if (opts.list || dir === undefined) {
@@ -83,7 +89,16 @@ export const mountCommand = new Command('mount')
         const execId = process.env.AVFS_EXEC_ID || undefined;
         if (opts.foreground) {
           const { serveMount } = await import('../../mount/server.js');
-          const session = await serveMount({ home, vault, dir, readOnly: opts.readOnly, sessionId: opts.sessionId, execId, info: (m) => ctx.out.info(m) });
+          const session = await serveMount({
+            home,
+            vault,
+            dir,
+            readOnly: opts.readOnly,
+            sessionId: opts.sessionId,
+            execId,
+            owner: opts.owner,
+            info: (m) => ctx.out.info(m),
+          });
           // fuse-native keeps a libuv handle referenced after the kernel mount is gone: end the
           // process once the result is printed (stdout to a file, pipe or terminal is written
           // synchronously on Linux; a no-op if the process is exiting anyway).

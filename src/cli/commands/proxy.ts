@@ -11,7 +11,6 @@ import { loadPolicy, savePolicy } from '../../proxy/policy-source.js';
 import type { ExecRequest } from '../../proxy/run.js';
 import { quoteArgv } from '../../proxy/command-line.js';
 import { normalizePath } from '../../core/paths.js';
-import { findLiveMount } from '../../mount/index.js';
 import { action, examples, EXIT_CODE } from '../command.js';
 import type { Output } from '../output.js';
 
@@ -50,9 +49,10 @@ function requestOf(args: unknown[], opts: { shell?: string; cwd?: string }): Pic
 const HONEST = `
 What this is: a command boundary with policy and change tracking, NOT a syscall sandbox. The
 policy judges the command line before anything starts (a denied command never runs); the command
-then runs as your user with your permissions, in a mounted view of the vault (a live \`avfs mount\`
-of it if there is one, else a private mount for the run; a temporary copy when FUSE is unavailable
-or with --mode copy, and the JSON says which), with cwd = that directory + --cwd. A program
+then runs as your user with your permissions, in a private mount of the vault for the run (a
+temporary copy when FUSE is unavailable or with --mode copy, and the JSON says which; a live
+\`avfs mount\` of the vault is never reused, so every change reported is the command's own),
+with cwd = that directory + --cwd. A program
 can still read or write host paths it computes at run time, open network connections, or escape
 the process-group cleanup with setsid() and a cleared environment. Use a container or VM when you
 need isolation; use avfs to know and undo what a command did to the vault.`;
@@ -165,19 +165,23 @@ function renderChanges(changes: ChangedFile[], out: Output): void {
 }
 
 const undo = new Command('undo')
-  .description('restore the checkpoint taken before an exec (exec with --checkpoint, or a policy that asked for one). Refused with CONFLICT when changes made after it by others would be lost, unless --force')
+  .description(
+    'put back what an exec changed, path by path, as it was before the exec (needs the checkpoint taken before it: --checkpoint, or a policy that asked for one). ' +
+      'Nothing the exec did not change is touched. Refused with CONFLICT, naming the paths, when someone else changed one of those paths since, unless --force',
+  )
   .argument('<exec_id>', 'the exec_id that proxy exec reported')
-  .option('-f, --force', 'restore even if later changes by others are discarded')
+  .option('-f, --force', 'put the exec\'s paths back even if later changes by others to them are discarded')
   .addHelpText('after', examples(['avfs proxy undo ex-m3k2a9-1f2e3d4c', 'avfs proxy undo ex-m3k2a9-1f2e3d4c --force --json']))
   .action(
     action({
       options: z.object({ force: z.boolean().optional() }),
       run: async ([execId], opts, ctx) => {
         const { proxyUndo } = await import('../../proxy/undo.js');
-        return { ...proxyUndo(ctx.store, execId!, { force: !!opts.force }) };
+        return { ...(await proxyUndo(ctx.store, execId!, { force: !!opts.force })) };
       },
       render: (r, out) => {
-        out.info(`restored ${r.vault} to checkpoint ${r.checkpoint} (${r.changed_files.length} changed${r.saved_before ? `; previous state saved as ${r.saved_before}` : ''})`);
+        const discarded = r.discarded_changes ? `; discarded ${r.discarded_changes} later change(s) by others` : '';
+        out.info(`undid exec ${r.exec_id} in ${r.vault}: ${r.changed_files.length} path(s) put back${discarded}`);
         renderChanges(r.changed_files, out);
       },
     }),
@@ -286,8 +290,7 @@ const check = new Command('check')
         const request = requestOf(args, opts);
         const vault = ctx.vaultName();
         const { policy, source } = loadPolicy(ctx.store, vault);
-        const live = findLiveMount(ctx.store.home, vault);
-        const { decision, verdicts } = evaluatePolicy(policy, request, { cwd: normalizePath(request.cwd ?? '/'), root: live && !live.read_only ? live.dir : undefined });
+        const { decision, verdicts } = evaluatePolicy(policy, request, { cwd: normalizePath(request.cwd ?? '/') });
         const wouldRun = decision.action === 'allow' || decision.action === 'allow_with_checkpoint' || (needsApproval(decision.action) && !!opts.approve);
         return {
           vault,
