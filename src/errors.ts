@@ -41,9 +41,13 @@ const CODES = {
   QUOTA_EXCEEDED: { exit: ExitCode.quota, errno: 'EDQUOT' },
   TIMEOUT: { exit: ExitCode.timeout, errno: 'ETIMEDOUT' },
   FUSE_UNAVAILABLE: { exit: ExitCode.internal, errno: 'ENOSYS' },
+  SANDBOX_UNAVAILABLE: { exit: ExitCode.internal, errno: 'ENOSYS' },
 } as const;
 
 export type ErrorCode = keyof typeof CODES;
+
+/** Whether `code` (e.g. read back from another process) is one of avfs's error codes. */
+export const isErrorCode = (code: unknown): code is ErrorCode => typeof code === 'string' && Object.hasOwn(CODES, code);
 
 export class AvfsError extends Error {
   readonly code: ErrorCode;

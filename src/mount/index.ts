@@ -3,6 +3,7 @@ import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { LayoutNode } from '../core/sandbox-layout.js';
 import { AvfsError, type ErrorCode } from '../errors.js';
 import { resolveHome } from '../store/home.js';
 import { openStore } from '../store/store.js';
@@ -53,6 +54,10 @@ export interface MountVaultOptions {
    * server ends the processes carrying `execId` and unmounts, so nothing outlives it.
    */
   owner?: ProcessRef;
+  /** Serve proxy views (view-server.ts) with this control socket instead of the vault. */
+  views?: { socket: string };
+  /** Present a sandbox's reserved names (sandbox-view.ts): the mount is a sandbox's root. */
+  layout?: LayoutNode[];
 }
 
 export interface UnmountOptions {
@@ -88,7 +93,7 @@ export async function mountVault(options: MountVaultOptions): Promise<MountSessi
   const home = resolveHome(options.home);
   const store = openStore(home);
   try {
-    getVault(store, options.vault);
+    if (!options.views) getVault(store, options.vault);
   } finally {
     store.release();
   }
@@ -103,11 +108,12 @@ export async function mountVault(options: MountVaultOptions): Promise<MountSessi
   const args = [BIN, '--home', home, '--vault', options.vault, 'mount', dir, '--foreground', '--session-id', id];
   if (options.readOnly) args.push('--read-only');
   if (options.owner) args.push('--owner', `${options.owner.pid}:${options.owner.pid_start ?? ''}`);
+  if (options.views) args.push('--views', options.views.socket);
   let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   const child = spawn(process.execPath, args, {
     detached: true,
     stdio: ['ignore', log, log],
-    env: { ...process.env, AVFS_EXEC_ID: options.execId ?? '', AVFS_VAULT: '' },
+    env: { ...process.env, AVFS_EXEC_ID: options.execId ?? '', AVFS_VAULT: '', AVFS_SANDBOX_LAYOUT: options.layout ? JSON.stringify(options.layout) : '' },
   });
   closeSync(log);
   child.on('exit', (code, signal) => (exited = { code, signal }));
@@ -265,7 +271,7 @@ export function listMounts(home?: string): MountSessionInfo[] {
   return readSessions(resolveHome(home)).filter(isLive);
 }
 
-/** The live, mounted session of `vault` in `home`, if any (e.g. for `proxy exec` to reuse). */
+/** The live, mounted session of `vault` in `home` that shows the vault itself (not a proxy views server), if any. */
 export function findLiveMount(home: string | undefined, vault: string): MountSessionInfo | undefined {
-  return listMounts(home).find((s) => s.vault === vault && s.state === 'mounted');
+  return listMounts(home).find((s) => s.vault === vault && s.state === 'mounted' && !s.views);
 }

@@ -34,6 +34,8 @@ export interface MountSessionInfo {
   read_only: boolean;
   /** The proxy execution this mount serves (versions written through it record it), or null. */
   exec_id: string | null;
+  /** Set on the home's proxy views server (view-server.ts): its control socket. */
+  views?: { socket: string };
   /** The server's log file (stdout and stderr of a background mount). */
   log: string;
   /** uid/gid that every entry is reported with (the serving process's). */
