@@ -1,4 +1,5 @@
-import { openExecs, recordExecDied, type ExecRow } from '../store/execs.js';
+import { findExec, openExecs, recordExecDied, type ExecRow } from '../store/execs.js';
+import { removeEndedCgroups } from './cgroup.js';
 import type { Store } from '../store/store.js';
 import { listMounts, unmountDir } from '../mount/index.js';
 import { killExecProcesses } from '../mount/processes.js';
@@ -10,7 +11,8 @@ import { processAlive } from '../mount/session.js';
  * Before its change window is closed, whatever could still write with its id is ended: its
  * private mount (whose server normally ends it by itself when the exec's avfs dies) and any
  * process still carrying its id. Then the row gets seq_after and died_at, and a `proxy.died`
- * audit row; from then on nothing is attributed to it and it can be undone.
+ * audit row; from then on nothing is attributed to it and it can be undone. (A sandboxed run
+ * dies with its avfs by itself, and the views server records it; only its cgroup is left here.)
  */
 
 const ownerGone = (exec: ExecRow) => exec.pid !== null && !processAlive({ pid: exec.pid, pid_start: exec.pid_start });
@@ -30,5 +32,10 @@ export async function reapDeadExecs(store: Store): Promise<string[]> {
     }
     recordExecDied(store, exec);
   }
+  // A run whose avfs died could not remove its cgroup (its views server recorded it as died).
+  removeEndedCgroups((id) => {
+    const exec = findExec(store, id);
+    return exec !== undefined && exec.seq_after !== null;
+  });
   return dead.map((e) => e.id);
 }

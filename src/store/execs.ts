@@ -81,7 +81,7 @@ export function recordExecDied(store: Store, exec: Pick<ExecRow, 'id' | 'vault' 
 export function finishExec(
   store: Store,
   id: string,
-  outcome: { seqAfter: number; exitCode: number; signal: string | null; timedOut: boolean },
+  outcome: { seqAfter: number; exitCode: number | null; signal: string | null; timedOut: boolean },
 ): void {
   store.stmt(FINISH).run(outcome.seqAfter, now(), outcome.exitCode, outcome.signal, outcome.timedOut ? 1 : 0, id);
 }

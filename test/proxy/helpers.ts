@@ -1,7 +1,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'vitest';
 import { fuseAvailable } from '../../src/mount/index.js';
+import { findBwrap } from '../../src/proxy/sandbox.js';
 import { openStore } from '../../src/store/store.js';
+import { savePolicy } from '../../src/proxy/policy-source.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 
 /**
@@ -10,6 +12,8 @@ import { VaultFs } from '../../src/store/vault-fs.js';
  * AVFS_REQUIRE_FUSE=1 (CI) that skip is a failure instead.
  */
 export const fuse = await fuseAvailable();
+/** bubblewrap, which every sandboxed run needs (CI installs it: AVFS_REQUIRE_FUSE=1 requires it too). */
+export const bwrap = findBwrap();
 const REQUIRED = process.env.AVFS_REQUIRE_FUSE === '1';
 
 export type Mode = 'copy' | 'mount';
@@ -24,8 +28,28 @@ export function skipMountTests(name: string): boolean {
   return true;
 }
 
-/** Runs `fn` once per mode that can run here. */
+/**
+ * A describe block that needs the sandbox (bubblewrap): skipped only where bwrap is missing and
+ * AVFS_REQUIRE_FUSE is not set (saying why); in CI a missing bwrap is a failing test.
+ */
+export function describeSandbox(name: string, fn: () => void): void {
+  if (bwrap) {
+    describe(name, fn);
+  } else if (REQUIRED) {
+    describe(name, () => {
+      it('has bubblewrap (AVFS_REQUIRE_FUSE=1 forbids skipping)', () => {
+        throw new Error('bwrap is not installed: apt-get install -y bubblewrap');
+      });
+    });
+  } else {
+    process.stderr.write(`[proxy tests] SKIPPED "${name}": bubblewrap (bwrap) is not installed here\n`);
+    describe.skip(name, fn);
+  }
+}
+
+/** Runs `fn` once per mode that can run here, in the sandbox (see describeSandbox). */
 export function describeModes(name: string, fn: (mode: Mode) => void): void {
+  if (!bwrap) return describeSandbox(name, () => fn('copy'));
   describe(`${name} [copy mode]`, () => fn('copy'));
   if (fuse.ok) {
     describe(`${name} [mount mode]`, () => fn('mount'));
@@ -58,6 +82,16 @@ export function seedHome(home: string, files: Record<string, string> = {}, setup
     store.release();
   }
   return home;
+}
+
+/** Stores a vault policy for `home` (e.g. `{ sandbox: { mode: 'off' } }` for an unsandboxed run). */
+export function setVaultPolicy(home: string, policy: unknown, vault = 'default'): void {
+  const store = openStore(home);
+  try {
+    savePolicy(store, 'vault', vault, JSON.stringify(policy), { source: 'cli' });
+  } finally {
+    store.release();
+  }
 }
 
 export interface VaultItem {

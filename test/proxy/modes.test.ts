@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { avfs, BIN, tempDir } from '../helpers.js';
-import { fuse, seedHome, skipMountTests, vaultTree } from './helpers.js';
+import { fuse, seedHome, setVaultPolicy, skipMountTests, vaultTree } from './helpers.js';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
@@ -58,6 +58,8 @@ describe('copy mode specifics', () => {
     mkdirSync(bin, { recursive: true });
     writeFileSync(join(bin, 'avfs'), `#!/bin/sh\nexec node ${BIN} "$@"\n`, { mode: 0o755 });
     const env = { PATH: `${bin}:${process.env.PATH}` };
+    // Only an unsandboxed run can reach the avfs home at all.
+    setVaultPolicy(home, { sandbox: { mode: 'off' } });
     const r = await avfs(home, ['proxy', 'exec', '--mode', 'copy', '--shell', 'avfs write /nested.txt nested > /dev/null && echo b > b.txt'], { env });
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.json.changed_files.map((c: any) => [c.path, c.kind])).toEqual([['/b.txt', 'added'], ['/nested.txt', 'added']]);
@@ -96,7 +98,7 @@ describe.skipIf(skipMountTests('mount mode specifics'))('mount mode specifics', 
       expect(r.code, r.stdout).toBe(0);
       expect(r.json).toMatchObject({ mode: 'mount', mode_reason: null });
       expect(r.json.mountpoint).not.toBe(dir);
-      expect(r.json.stdout).toBe(`${r.json.mountpoint}\n`);
+      expect(r.json.stdout).toBe(r.json.sandbox.enforced ? '/\n' : `${r.json.mountpoint}\n`);
       expect(r.json.changed_files.map((c: any) => [c.path, c.kind])).toEqual([['/a.txt', 'deleted'], ['/b.txt', 'added']]);
       // The live mount shows the run's changes like any other change to the vault.
       expect(readFileSync(join(dir, 'b.txt'), 'utf8')).toBe('b\n');

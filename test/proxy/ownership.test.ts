@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { avfs, BIN, tempDir } from '../helpers.js';
-import { auditRows, processes, seedHome, skipMountTests, vaultTree } from './helpers.js';
+import { auditRows, describeSandbox, processes, seedHome, setVaultPolicy, skipMountTests, vaultTree } from './helpers.js';
+import { readSessions } from '../../src/mount/session.js';
 
 /**
  * An exec's report and its undo cover that exec's own changes only (issue 13, items 17-19):
@@ -33,6 +34,7 @@ async function until(what: string, check: () => boolean | Promise<boolean>, ms =
 }
 
 const paths = (changes: { path: string }[]) => changes.map((c) => c.path);
+const sessionsOf = (home: string) => readSessions(home);
 const mounted = (dir: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === dir);
 
 describe('proxy undo puts back only what the exec changed', () => {
@@ -112,43 +114,76 @@ describe.skipIf(skipMountTests('exec ownership with mounts'))('exec ownership wi
     }
   });
 
-  it('kill -9 of proxy exec --mode mount takes its processes and private mount with it; the dead exec is marked and can be undone', async () => {
-    const home = newHome({ '/a.txt': 'a\n' });
+  /**
+   * Starts `proxy exec --mode mount --checkpoint` of a command that writes /dead.txt and then waits,
+   * kills its avfs with SIGKILL once the write is in the vault, and returns the exec id.
+   */
+  async function killMidRun(home: string): Promise<{ execId: string; reap: () => void }> {
     const child = execa(process.execPath, [BIN, '--json', 'proxy', 'exec', '--mode', 'mount', '--checkpoint', '--shell', 'echo dead > dead.txt; sleep 1000'], {
       env: { AVFS_HOME: home, AVFS_VAULT: '' },
       reject: false,
     });
-    let execId: string | undefined;
+    await until('the exec to write dead.txt', () => vaultTree(home)['/dead.txt'] !== undefined);
+    const execId = auditRows(home, 'proxy.request')[0]!.exec_id!;
+    child.kill('SIGKILL');
+    await child;
+    // On unfixed code the command survives: the test ends it so it leaves nothing behind.
+    const reap = () => {
+      for (const p of processes()) {
+        if (!p.env.includes(`AVFS_EXEC_ID=${execId}`)) continue;
+        try {
+          process.kill(p.pid, 'SIGKILL');
+        } catch {
+          // gone meanwhile
+        }
+      }
+    };
+    return { execId, reap };
+  }
+
+  /** After a killed exec: the next exec's writes carry its own id, the dead one is audited as died and its undo removes its own change only. */
+  async function expectDeadExecHandled(home: string, execId: string): Promise<void> {
+    const next = await avfs(home, ['proxy', 'exec', '--mode', 'mount', '--', 'sh', '-c', 'echo next > next.txt']);
+    expect(next.json?.ok, next.stdout + next.stderr).toBe(true);
+    expect(paths(next.json.changed_files)).toEqual(['/next.txt']);
+    const log = await avfs(home, ['log', '/next.txt']);
+    expect(log.json.versions.map((v: any) => v.exec_id)).toEqual([next.json.exec_id]);
+    expect(auditRows(home, 'proxy.died').map((a) => a.exec_id)).toEqual([execId]);
+    const undo = await avfs(home, ['proxy', 'undo', execId]);
+    expect(undo.json, undo.stdout).toMatchObject({ ok: true, discarded_changes: 0, died: true });
+    expect(paths(undo.json.changed_files)).toEqual(['/dead.txt']);
+    expect(vaultTree(home)['/next.txt']).toBeDefined();
+  }
+
+  it('kill -9 of an unsandboxed proxy exec --mode mount takes its processes and private mount with it; the dead exec is marked and can be undone', async () => {
+    const home = newHome({ '/a.txt': 'a\n' });
+    setVaultPolicy(home, { sandbox: { mode: 'off' } });
+    const { execId, reap } = await killMidRun(home);
     try {
-      await until('the exec to write dead.txt', () => vaultTree(home)['/dead.txt'] !== undefined);
-      execId = auditRows(home, 'proxy.request')[0]!.exec_id!;
-      const sessions = (await avfs(home, ['mounts'])).json.mounts.filter((m: any) => m.exec_id === execId);
-      expect(sessions.length).toBe(1);
-      const privateDir: string = sessions[0].dir;
-      child.kill('SIGKILL');
-      await child;
-
+      const session = sessionsOf(home).find((s) => s.exec_id === execId);
+      expect(session, 'the private mount session of the exec').toBeDefined();
       // Nothing of the dead exec keeps running, and its private mount goes away.
-      await until('the exec\'s processes to end', () => processes().every((p) => !p.env.includes(`AVFS_EXEC_ID=${execId}`)));
-      await until('the private mount to go', () => !mounted(privateDir));
-
-      // The next exec gets its own mount: its writes carry its own id.
-      const next = await avfs(home, ['proxy', 'exec', '--mode', 'mount', '--', 'sh', '-c', 'echo next > next.txt']);
-      expect(next.json?.ok, next.stdout + next.stderr).toBe(true);
-      expect(paths(next.json.changed_files)).toEqual(['/next.txt']);
-      const log = await avfs(home, ['log', '/next.txt']);
-      expect(log.json.versions.map((v: any) => v.exec_id)).toEqual([next.json.exec_id]);
-
-      // The dead exec is recorded as dead, and its undo removes its own change only.
-      expect(auditRows(home, 'proxy.died').map((a) => a.exec_id)).toEqual([execId]);
-      const undo = await avfs(home, ['proxy', 'undo', execId]);
-      expect(undo.json, undo.stdout).toMatchObject({ ok: true, discarded_changes: 0 });
-      expect(paths(undo.json.changed_files)).toEqual(['/dead.txt']);
-      expect(vaultTree(home)['/next.txt']).toBeDefined();
+      await until("the exec's processes to end", () => processes().every((p) => !p.env.includes(`AVFS_EXEC_ID=${execId}`)));
+      await until('the private mount to go', () => !mounted(session!.dir));
+      await expectDeadExecHandled(home, execId);
     } finally {
-      child.kill('SIGKILL');
-      // On unfixed code the command survives: end it so the test leaves nothing behind.
-      for (const p of processes()) if (execId && p.env.includes(`AVFS_EXEC_ID=${execId}`)) process.kill(p.pid, 'SIGKILL');
+      reap();
     }
+  });
+
+  describeSandbox('in the sandbox', () => {
+    it('kill -9 of a sandboxed proxy exec takes the sandbox with it; its view closes and the dead exec is marked and can be undone', async () => {
+      const home = newHome({ '/a.txt': 'a\n' });
+      const { execId, reap } = await killMidRun(home);
+      try {
+        const server = sessionsOf(home).find((s) => s.views);
+        expect(server, 'the views server').toBeDefined();
+        await until("the sandbox's processes to end", () => processes().every((p) => !p.env.includes(`AVFS_EXEC_ID=${execId}`)));
+        await until('the view to close', () => !existsSync(join(server!.dir, execId)));
+        await expectDeadExecHandled(home, execId);
+      } finally {
+        reap();
+      }
+    });
   });
 });
