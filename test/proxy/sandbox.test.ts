@@ -144,7 +144,8 @@ describeModes('the sandbox is the vault', (mode) => {
 
   it('has no network by default (a listener on the host\'s 127.0.0.1 is unreachable) and the host network with --network host', async () => {
     const home = openHome();
-    const server: Server = createServer((s) => s.end('hi\n'));
+    // The probe closes at once: a reset on the server's side of it is expected.
+    const server: Server = createServer((s) => s.on('error', () => {}).end('hi\n'));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as { port: number }).port;
     try {
@@ -209,8 +210,9 @@ describeSandbox('sandbox limits, binds and availability', () => {
     const home = openHome({ '/a.txt': 'a\n' });
     const env = { AVFS_BWRAP: join(tmp.dir, 'no-bwrap-here') };
     const auto = await avfs(home, ['proxy', 'exec', '--', 'true'], { env });
-    expect(auto.json).toMatchObject({ ok: true, exit_code: 0, sandbox: { enforced: false, reason: expect.stringContaining('AVFS_BWRAP') } });
-    expect(auto.stderr).toContain('WITHOUT the sandbox');
+    expect(auto.json).toMatchObject({ ok: true, exit_code: 0, sandbox: { enforced: false, reason: expect.any(String) } });
+    // The warning for people carries the reason.
+    expect(auto.stderr).toContain(auto.json.sandbox.reason);
     const required = await avfs(home, ['proxy', 'exec', '--sandbox', 'required', '--', 'true'], { env });
     expect(required.code).toBe(1);
     expect(required.json.error.code).toBe('SANDBOX_UNAVAILABLE');
@@ -222,14 +224,15 @@ describeSandbox('sandbox limits, binds and availability', () => {
   it('avfs shell opens a shell in the sandbox on a terminal (under script) and reports what it changed', async () => {
     const home = openHome({ '/a.txt': 'a\n' });
     const r = await execa('script', ['-qefc', `node ${BIN} shell --cwd /`, '/dev/null'], {
-      input: 'echo made-in-shell > /made.txt\nrm /a.txt\ntest -t 0 && echo on-a-tty\nexit 3\n',
+      input: 'echo made-in-shell > /made.txt\nrm /a.txt\ntest -t 0 && echo "on-a-tty-$((1+1))"\necho "root-is-$AVFS_MOUNTPOINT-vault"\nexit 3\n',
       env: { AVFS_HOME: home, AVFS_VAULT: '', SHELL: '/bin/sh', FORCE_COLOR: '0', TERM: 'dumb' },
       reject: false,
       timeout: 60_000,
     });
     expect(r.exitCode, r.stdout).toBe(3);
-    expect(r.stdout).toContain('on-a-tty');
-    expect(r.stdout).toContain('sandboxed (network none)');
+    // (What the shell prints, not the echo of what was typed.)
+    expect(r.stdout).toContain('on-a-tty-2');
+    expect(r.stdout).toContain('root-is-/-vault');
     expect(r.stdout).toMatch(/\+ \/made\.txt/);
     expect(r.stdout).toMatch(/- \/a\.txt/);
     expect(Object.keys(vaultTree(home))).toEqual(['/', '/made.txt']);
