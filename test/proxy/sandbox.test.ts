@@ -180,6 +180,15 @@ describeSandbox('sandbox limits, binds and availability', () => {
       // Where no cgroup can be made, the result says so instead of pretending.
       expect(typeof procs.reason).toBe('string');
     }
+    const hungry = await avfs(home, ['proxy', 'exec', '--memory', '64MiB', '--', 'python3', '-c', 'x = bytearray(400 * 1024 * 1024); print("allocated")']);
+    const memory = hungry.json.sandbox.limits.memory;
+    expect(memory.value).toBe(64 * 1024 * 1024);
+    if (memory.enforced_by) {
+      expect(hungry.json.stdout).toBe('');
+      expect(hungry.json.violations).toContainEqual(expect.objectContaining({ kind: 'limit', limit: 'memory' }));
+    } else {
+      expect(typeof memory.reason).toBe('string');
+    }
     const timed = await avfs(home, ['proxy', 'exec', '--timeout', '300', '--', 'sleep', '30']);
     expect(timed.json).toMatchObject({ exit_code: 124, timed_out: true });
     expect(timed.json.violations).toContainEqual(expect.objectContaining({ kind: 'limit', limit: 'timeout_ms', value: 300 }));
