@@ -48,9 +48,13 @@ const CODES = {
   FUSE_UNAVAILABLE: { exit: ExitCode.internal, errno: 'ENOSYS' },
   DATABASE_DAMAGED: { exit: ExitCode.internal, errno: 'EIO' },
   SCHEMA_TOO_NEW: { exit: ExitCode.conflict, errno: 'EIO' },
+  SANDBOX_UNAVAILABLE: { exit: ExitCode.internal, errno: 'ENOSYS' },
 } as const;
 
 export type ErrorCode = keyof typeof CODES;
+
+/** Whether `code` (e.g. read back from another process) is one of avfs's error codes. */
+export const isErrorCode = (code: unknown): code is ErrorCode => typeof code === 'string' && Object.hasOwn(CODES, code);
 
 export class AvfsError extends Error {
   readonly code: ErrorCode;

@@ -43,6 +43,7 @@ const COMMANDS: Array<{ names: string[]; load: () => Promise<CommandType[]> }> =
     load: async () => { const m = await import('./commands/mount.js'); return [m.mountCommand, m.unmountCommand, m.mountsCommand]; },
   },
   { names: ['proxy'], load: async () => [(await import('./commands/proxy.js')).proxyCommand] },
+  { names: ['shell'], load: async () => [(await import('./commands/shell.js')).shellCommand] },
 ];
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };

@@ -3,6 +3,7 @@ import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { LayoutNode } from '../core/sandbox-layout.js';
 import { AvfsError, type ErrorCode } from '../errors.js';
 import { HOME_FILE_MODE, resolveHome } from '../store/home.js';
 import { openStore } from '../store/store.js';
@@ -20,10 +21,11 @@ import {
   pruneFinishedSessions,
   readSession,
   readSessions,
-  serverAlive,
+  processAlive,
   setSessionState,
   type MountSessionInfo,
   type MountState,
+  type ProcessRef,
 } from './session.js';
 
 /**
@@ -33,7 +35,7 @@ import {
  * take the mount down with it. Nothing here imports fuse-native except through `fuseAvailable`.
  */
 
-export type { MountSessionInfo, MountState };
+export type { MountSessionInfo, MountState, ProcessRef };
 export { fuseAvailable, cleanStaleSessions };
 
 export interface MountVaultOptions {
@@ -47,6 +49,15 @@ export interface MountVaultOptions {
   execId?: string;
   /** How long to wait for the mount to answer (default 20 s). */
   timeoutMs?: number;
+  /**
+   * The process this mount serves (a proxy exec's avfs): when it dies without unmounting, the
+   * server ends the processes carrying `execId` and unmounts, so nothing outlives it.
+   */
+  owner?: ProcessRef;
+  /** Serve proxy views (view-server.ts) with this control socket instead of the vault. */
+  views?: { socket: string };
+  /** Present a sandbox's reserved names (sandbox-view.ts): the mount is a sandbox's root. */
+  layout?: LayoutNode[];
 }
 
 export interface UnmountOptions {
@@ -82,7 +93,7 @@ export async function mountVault(options: MountVaultOptions): Promise<MountSessi
   const home = resolveHome(options.home);
   const store = openStore(home);
   try {
-    getVault(store, options.vault);
+    if (!options.views) getVault(store, options.vault);
   } finally {
     store.release();
   }
@@ -96,11 +107,13 @@ export async function mountVault(options: MountVaultOptions): Promise<MountSessi
   const log = openSync(logFile(home, id), 'a', HOME_FILE_MODE);
   const args = [BIN, '--home', home, '--vault', options.vault, 'mount', dir, '--foreground', '--session-id', id];
   if (options.readOnly) args.push('--read-only');
+  if (options.owner) args.push('--owner', `${options.owner.pid}:${options.owner.pid_start ?? ''}`);
+  if (options.views) args.push('--views', options.views.socket);
   let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   const child = spawn(process.execPath, args, {
     detached: true,
     stdio: ['ignore', log, log],
-    env: { ...process.env, AVFS_EXEC_ID: options.execId ?? '', AVFS_VAULT: '' },
+    env: { ...process.env, AVFS_EXEC_ID: options.execId ?? '', AVFS_VAULT: '', AVFS_SANDBOX_LAYOUT: options.layout ? JSON.stringify(options.layout) : '' },
   });
   closeSync(log);
   child.on('exit', (code, signal) => (exited = { code, signal }));
@@ -201,7 +214,7 @@ export async function unmountDir(options: UnmountOptions): Promise<UnmountResult
       // The server exits by itself once files still open through the detached mount are closed.
       await waitForExit(live, 2000);
       const s = readSession(home, live.session_id) ?? live;
-      result.state = serverAlive(s) ? 'unmounting' : 'unmounted';
+      result.state = processAlive(s) ? 'unmounting' : 'unmounted';
       return result;
     }
     try {
@@ -247,10 +260,10 @@ export async function unmountDir(options: UnmountOptions): Promise<UnmountResult
 async function waitForExit(s: MountSessionInfo, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
-    if (!serverAlive(s)) return true;
+    if (!processAlive(s)) return true;
     await sleep(20);
   }
-  return !serverAlive(s);
+  return !processAlive(s);
 }
 
 /** Live mount sessions of a home (their server process runs), newest first. Reads files only. */
@@ -258,7 +271,7 @@ export function listMounts(home?: string): MountSessionInfo[] {
   return readSessions(resolveHome(home)).filter(isLive);
 }
 
-/** The live, mounted session of `vault` in `home`, if any (e.g. for `proxy exec` to reuse). */
+/** The live, mounted session of `vault` in `home` that shows the vault itself (not a proxy views server), if any. */
 export function findLiveMount(home: string | undefined, vault: string): MountSessionInfo | undefined {
-  return listMounts(home).find((s) => s.vault === vault && s.state === 'mounted');
+  return listMounts(home).find((s) => s.vault === vault && s.state === 'mounted' && !s.views);
 }

@@ -15,9 +15,18 @@ import {
   spillDir,
   logFile,
   writeSession,
+  processAlive,
   type MountSessionInfo,
+  type ProcessRef,
 } from './session.js';
-import { rmSync } from 'node:fs';
+import { killExecProcesses } from './processes.js';
+import { recordExecDied } from '../store/execs.js';
+import { existsSync, rmdirSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { databaseFile } from '../store/home.js';
+import { ViewHost } from './view-server.js';
+import { sandboxView } from './sandbox-view.js';
+import { SandboxLayout, type LayoutNode } from '../core/sandbox-layout.js';
 
 /**
  * Serving a mount, in the foreground of this process (the background mount is this, run by a
@@ -34,6 +43,15 @@ export interface ServeOptions {
   sessionId?: string;
   /** Versions written through the mount record this proxy execution (actor source 'proxy'). */
   execId?: string | null;
+  /** The process this mount serves (a proxy exec's avfs): see ownerWatch. */
+  owner?: ProcessRef;
+  /**
+   * Serve proxy execs' views of the home's vaults instead of one vault (view-server.ts), opened
+   * and closed over a control socket at this path; the server exits after `idleMs` without views.
+   */
+  views?: { socket: string; idleMs: number };
+  /** The mount is a sandbox's root: present these reserved names (sandbox-view.ts). */
+  layout?: LayoutNode[];
   /** Human progress messages (stderr). */
   info?: (message: string) => void;
 }
@@ -110,6 +128,7 @@ export async function serveMount(options: ServeOptions): Promise<MountSessionInf
     updated_at: at,
     read_only: !!options.readOnly,
     exec_id: options.execId || null,
+    ...(options.views ? { views: { socket: options.views.socket } } : {}),
     log: logFile(home, sessionId),
     uid: process.getuid?.() ?? 0,
     gid: process.getgid?.() ?? 0,
@@ -117,7 +136,8 @@ export async function serveMount(options: ServeOptions): Promise<MountSessionInf
   writeSession(home, session);
 
   let store: Store | undefined;
-  let files: OpenFiles | undefined;
+  let files: Pick<OpenFiles, 'persistAll' | 'closeAll'> | undefined;
+  let host: ViewHost | undefined;
   const activity = { last: 0, writes: 0 };
   let fuse: InstanceType<Fuse> | undefined;
   try {
@@ -125,25 +145,10 @@ export async function serveMount(options: ServeOptions): Promise<MountSessionInf
     const dir = await prepareMountpoint(home, options.dir, sessionId);
     session.dir = dir;
     store = openStore(home);
-    const actor: Actor = { source: options.execId ? 'proxy' : 'mount', execId: options.execId || null };
-    const fs = new VaultFs(store, vault, actor);
-    const vaultRow = fs.row();
-    files = new OpenFiles(fs, vaultRow.id, {
-      spillDir: spillDir(home, sessionId),
-      onError: (err, file) => info(`could not save ${file.path} on close: ${toAvfsError(err).message}`),
-    });
-    const ops = createOperations({
-      fuse: Fuse,
-      fs,
-      vault: vaultRow,
-      files,
-      readOnly: !!options.readOnly,
-      uid: session.uid,
-      gid: session.gid,
-      home,
-      keepCache: keepCacheSupported(),
-      log: (m) => info(m),
-    });
+    const ops = options.views
+      ? (host = new ViewHost({ fuse: Fuse, store, home, sessionId, uid: session.uid, gid: session.gid, keepCache: keepCacheSupported(), log: info })).operations()
+      : vaultOperations(Fuse, store, options, session, (f) => (files = f), info);
+    files ??= host;
     trackActivity(ops as unknown as Record<string, unknown>, activity);
     // Commits through a mount come in bursts (a clone, an install: one per file closed), and
     // SQLite's automatic checkpoint every 1,000 WAL pages puts a checkpoint with fsyncs into
@@ -171,6 +176,7 @@ export async function serveMount(options: ServeOptions): Promise<MountSessionInf
       timeout: false,
     });
     await mountWithTimeout(fuse, 20_000);
+    if (host) await host.listen(options.views!.socket);
   } catch (err) {
     const e = err instanceof Error && /fuse failed|Mountpoint/.test(err.message) && !(err instanceof AvfsError)
       ? new AvfsError('INTERNAL', `libfuse could not mount ${session.dir}: ${err.message}`, { dir: session.dir })
@@ -191,13 +197,22 @@ export async function serveMount(options: ServeOptions): Promise<MountSessionInf
     let stopping = false;
     let timer: NodeJS.Timeout | undefined;
 
+    let ownerDied = false;
+    // A views server whose home was removed leaves nothing in it (writing a session file would recreate it).
+    let homeGone = false;
+
     const finish = (reason: string) => {
       const failed = openFiles.persistAll();
       for (const f of failed) info(`could not save ${f.path}: ${toAvfsError(f.error).message}`);
       openFiles.closeAll();
+      // Everything the dead exec wrote is saved: its change window can close.
+      if (ownerDied && options.execId) recordExecDied(openStoreRef, { id: options.execId, vault, pid: options.owner!.pid });
       openStoreRef.release();
-      rmSync(spillDir(home, sessionId), { recursive: true, force: true });
-      setSessionState(home, session, 'unmounted');
+      if (!homeGone) {
+        rmSync(spillDir(home, sessionId), { recursive: true, force: true });
+        setSessionState(home, session, 'unmounted');
+      }
+      if (options.views) removeViewsDirs(session.dir, options.views.socket);
       info(`unmounted ${session.dir} (${reason})`);
       // The signal handlers stay: a SIGTERM arriving now (avfs unmount sends one) must not kill
       // the process before it has printed its result and exited.
@@ -209,8 +224,9 @@ export async function serveMount(options: ServeOptions): Promise<MountSessionInf
     const stop = async (reason: string) => {
       if (stopping) return;
       stopping = true;
+      host?.stopListening();
       if (timer) clearTimeout(timer);
-      if (session.state !== 'unmounting') setSessionState(home, session, 'unmounting');
+      if (session.state !== 'unmounting' && !homeGone) setSessionState(home, session, 'unmounting');
       // Save what is open first: a lazy detach keeps serving open files, but this process is about to end.
       for (const f of openFiles.persistAll()) info(`could not save ${f.path}: ${toAvfsError(f.error).message}`);
       if (kernelMountAt(session.dir)) {
@@ -239,9 +255,27 @@ export async function serveMount(options: ServeOptions): Promise<MountSessionInf
     process.on('uncaughtException', onFatal);
     process.on('unhandledRejection', onFatal);
 
+    // A proxy exec's private mount lives as long as that exec's avfs: when it died without
+    // unmounting (kill -9), end the processes it started (they may still write with its id), then
+    // unmount as if asked to, and record the exec as died.
+    const ownerWatch = async (): Promise<boolean> => {
+      if (!options.owner || processAlive(options.owner)) return false;
+      ownerDied = true;
+      info(`the avfs process ${options.owner.pid} this mount serves is gone; ending its exec and unmounting`);
+      if (options.execId) await killExecProcesses(options.execId);
+      void stop('its exec died');
+      return true;
+    };
+
     // Notice an unmount done from outside (avfs unmount, fusermount -u, umount -l).
     const watch = async () => {
-      if (stopping) return;
+      if (stopping || (await ownerWatch())) return;
+      // A views server ends when no exec has used it for a while, or when its home is gone.
+      if (host && !existsSync(databaseFile(home))) {
+        homeGone = true;
+        return void stop('its home was removed');
+      }
+      if (host && host.idleMs() > options.views!.idleMs) return void stop('idle');
       if (activity.writes > 0 && Date.now() - activity.last > IDLE_MS) {
         activity.writes = 0;
         try {
@@ -263,6 +297,50 @@ export async function serveMount(options: ServeOptions): Promise<MountSessionInf
     };
     timer = setTimeout(() => void watch(), WATCH_MS);
   });
+}
+
+/** A views server's private directories (mountpoint and socket in one temporary directory), once unmounted: never recursively. */
+function removeViewsDirs(dir: string, socket: string): void {
+  if (kernelMountAt(dir)) return;
+  for (const remove of [() => rmSync(socket, { force: true }), () => rmdirSync(dir), () => rmdirSync(dirname(dir))]) {
+    try {
+      remove();
+    } catch {
+      // not empty, or already gone: leave it
+    }
+  }
+}
+
+/** The operations of a mount of one vault as one actor, with its open files (handed to `setFiles`). */
+function vaultOperations(
+  Fuse: Fuse,
+  store: Store,
+  options: ServeOptions,
+  session: MountSessionInfo,
+  setFiles: (files: OpenFiles) => void,
+  info: (m: string) => void,
+) {
+  const actor: Actor = { source: options.execId ? 'proxy' : 'mount', execId: options.execId || null };
+  const fs = new VaultFs(store, options.vault, actor);
+  const vaultRow = fs.row();
+  const files = new OpenFiles(fs, vaultRow.id, {
+    spillDir: spillDir(options.home, session.session_id),
+    onError: (err, file) => info(`could not save ${file.path} on close: ${toAvfsError(err).message}`),
+  });
+  setFiles(files);
+  const ops = createOperations({
+    fuse: Fuse,
+    fs,
+    vault: vaultRow,
+    files,
+    readOnly: !!options.readOnly,
+    uid: session.uid,
+    gid: session.gid,
+    home: options.home,
+    keepCache: keepCacheSupported(),
+    log: (m) => info(m),
+  });
+  return options.layout ? sandboxView(ops, new SandboxLayout(options.layout), Fuse, session) : ops;
 }
 
 function mountWithTimeout(fuse: InstanceType<Fuse>, ms: number): Promise<void> {

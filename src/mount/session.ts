@@ -35,6 +35,8 @@ export interface MountSessionInfo {
   read_only: boolean;
   /** The proxy execution this mount serves (versions written through it record it), or null. */
   exec_id: string | null;
+  /** Set on the home's proxy views server (view-server.ts): its control socket. */
+  views?: { socket: string };
   /** The server's log file (stdout and stderr of a background mount). */
   log: string;
   /** uid/gid that every entry is reported with (the serving process's). */
@@ -126,8 +128,17 @@ export function processStartTime(pid: number): number | null {
   }
 }
 
-/** Whether the session's server process is alive (and is the same process, not a reused pid). */
-export function serverAlive(info: Pick<MountSessionInfo, 'pid' | 'pid_start'>): boolean {
+/** A process as avfs records it: its pid and start time (so a reused pid is not mistaken for it). */
+export interface ProcessRef {
+  pid: number;
+  pid_start?: number | null;
+}
+
+/** This process as a ProcessRef. */
+export const thisProcess = (): Required<ProcessRef> => ({ pid: process.pid, pid_start: processStartTime(process.pid) });
+
+/** Whether a recorded process (a session's server, an exec's avfs) is alive, and is the same process, not a reused pid. */
+export function processAlive(info: ProcessRef): boolean {
   if (!info.pid || info.pid <= 0) return false;
   try {
     process.kill(info.pid, 0);
@@ -152,12 +163,12 @@ const ACTIVE: ReadonlySet<MountState> = new Set(['mounting', 'mounted', 'unmount
 
 /** True for a session in an active state whose server still runs. */
 export function isLive(info: MountSessionInfo): boolean {
-  return ACTIVE.has(info.state) && serverAlive(info);
+  return ACTIVE.has(info.state) && processAlive(info);
 }
 
 /** True for a session that claims to be active but whose process is gone. */
 export function isStale(info: MountSessionInfo): boolean {
-  return ACTIVE.has(info.state) && !serverAlive(info);
+  return ACTIVE.has(info.state) && !processAlive(info);
 }
 
 // ---- the kernel's mount table ------------------------------------------------------------

@@ -1,5 +1,6 @@
-import { KIND, type EntryKind, type EntryType } from '../core/entry-types.js';
+import { KIND, type EntryKind } from '../core/entry-types.js';
 import { versionBeforeSeq, windowVersions, type VersionRow } from '../store/execs.js';
+import { stateOf as versionState, type PathState } from '../store/history.js';
 import type { Store } from '../store/store.js';
 import type { VaultRow } from '../store/vaults.js';
 
@@ -18,7 +19,7 @@ import type { VaultRow } from '../store/vaults.js';
  *
  * Exact for content, type, mode and symlink target changes, creations and removals of files,
  * directories and symlinks. Not reported: time-only changes (touch of an existing file: times are
- * metadata without a version), ownership (a vault has no owners), and extended attributes.
+ * metadata without a version), and extended attributes. Owner and tag changes count as modifications.
  */
 
 export type ChangeKind = 'added' | 'modified' | 'deleted';
@@ -43,30 +44,45 @@ export interface ChangedFile {
   versions: number;
 }
 
-interface State {
-  type: EntryType;
-  mode: number;
-  size: number;
-  hash: string | null;
-  target: string | null;
-}
-
 /** The vault root exists from creation without a version; its implicit first state. */
-const ROOT_STATE: State = { type: 'd', mode: 0o755, size: 0, hash: null, target: null };
+const ROOT_STATE: PathState = { type: 'd', mode: 0o755, size: 0, hash: null, target: null };
 
-const stateOf = (row: VersionRow | undefined): State | null =>
-  row && row.type !== null ? { type: row.type, mode: (row.mode ?? 0) & 0o7777, size: row.size ?? 0, hash: row.hash, target: row.target } : null;
+/** A version's full state (owners and annotations included, so undo puts those back too). */
+const stateOf = (row: VersionRow | undefined): PathState | null => (row ? versionState(row) : null);
 
-const same = (a: State, b: State) => a.type === b.type && a.mode === b.mode && a.size === b.size && a.hash === b.hash && a.target === b.target;
+/** Whether two states look the same to ls -l, stat and tags (times aside). */
+const same = (a: PathState, b: PathState) =>
+  a.type === b.type &&
+  (a.mode & 0o7777) === (b.mode & 0o7777) &&
+  a.size === b.size &&
+  a.hash === b.hash &&
+  a.target === b.target &&
+  (a.uid ?? null) === (b.uid ?? null) &&
+  (a.gid ?? null) === (b.gid ?? null) &&
+  (a.rdev ?? 0) === (b.rdev ?? 0) &&
+  (a.annot ?? null) === (b.annot ?? null);
 
 export const formatMode = (mode: number) => '0' + (mode & 0o7777).toString(8).padStart(3, '0');
+
+/** One path's net change over a run, with the states it went between and the run's versions of it. */
+export interface NetChange {
+  path: string;
+  /** Its state just before the run first changed it (null: absent). */
+  before: PathState | null;
+  after: PathState | null;
+  /** The run's versions of the path, oldest first. */
+  rows: VersionRow[];
+  /** True when the state before could not be found (its versions were pruned). */
+  beforeUnknown: boolean;
+}
 
 /**
  * Net changes recorded in the vault's versions with ids in (after, upTo], sorted by path. With
  * `execId`, only versions tagged with it count (writes by anyone else during the run are not the
- * command's); without, every version in the window does (a run through a mount that cannot tag).
+ * command's); without, every version in the window does (a run recorded before versions were
+ * tagged). Paths that end as they began are left out.
  */
-export function changeReport(store: Store, vault: VaultRow, window: { after: number; upTo: number; execId: string | null }): ChangedFile[] {
+export function netChanges(store: Store, vault: VaultRow, window: { after: number; upTo: number; execId: string | null }): NetChange[] {
   return store.read(() => {
     const byPath = new Map<string, VersionRow[]>();
     for (const row of windowVersions(store, vault.id, window.after, window.upTo, window.execId)) {
@@ -74,7 +90,7 @@ export function changeReport(store: Store, vault: VaultRow, window: { after: num
       if (list) list.push(row);
       else byPath.set(row.path, [row]);
     }
-    const out: ChangedFile[] = [];
+    const out: NetChange[] = [];
     for (const [path, rows] of byPath) {
       const first = rows[0]!;
       const prior = versionBeforeSeq(store, vault, path, first.id);
@@ -82,27 +98,37 @@ export function changeReport(store: Store, vault: VaultRow, window: { after: num
       const after = stateOf(rows[rows.length - 1]);
       if (before === null && after === null) continue;
       if (before && after && same(before, after)) continue;
-      const kind: ChangeKind = before === null ? 'added' : after === null ? 'deleted' : 'modified';
-      const shown = (after ?? before)!;
-      const change: ChangedFile = {
-        path,
-        kind,
-        type: KIND[shown.type],
-        size_before: before?.size ?? null,
-        size_after: after?.size ?? null,
-        hash_before: before?.hash ?? null,
-        hash: after?.hash ?? null,
-        mode_before: before ? formatMode(before.mode) : null,
-        mode_after: after ? formatMode(after.mode) : null,
-        versions: rows.length,
-      };
-      if (before && after && before.type !== after.type) change.type_before = KIND[before.type];
-      if (before?.type === 'l' || after?.type === 'l') {
-        change.target_before = before?.target ?? null;
-        change.target = after?.target ?? null;
-      }
-      out.push(change);
+      // Version numbers continue across deletions, so a first change numbered above 1 had a predecessor.
+      out.push({ path, before, after, rows, beforeUnknown: !prior && first.version > 1 });
     }
     return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   });
+}
+
+/** The change report of a run (see netChanges). */
+export function changeReport(store: Store, vault: VaultRow, window: { after: number; upTo: number; execId: string | null }): ChangedFile[] {
+  return netChanges(store, vault, window).map(describeChange);
+}
+
+function describeChange({ path, before, after, rows }: NetChange): ChangedFile {
+  const kind: ChangeKind = before === null ? 'added' : after === null ? 'deleted' : 'modified';
+  const shown = (after ?? before)!;
+  const change: ChangedFile = {
+    path,
+    kind,
+    type: KIND[shown.type],
+    size_before: before?.size ?? null,
+    size_after: after?.size ?? null,
+    hash_before: before?.hash ?? null,
+    hash: after?.hash ?? null,
+    mode_before: before ? formatMode(before.mode) : null,
+    mode_after: after ? formatMode(after.mode) : null,
+    versions: rows.length,
+  };
+  if (before && after && before.type !== after.type) change.type_before = KIND[before.type];
+  if (before?.type === 'l' || after?.type === 'l') {
+    change.target_before = before?.target ?? null;
+    change.target = after?.target ?? null;
+  }
+  return change;
 }

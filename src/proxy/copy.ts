@@ -1,8 +1,24 @@
-import { closeSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readlinkSync, readSync, rmSync, chmodSync, statfsSync, type BigIntStats } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readlinkSync,
+  readSync,
+  rmSync,
+  statfsSync,
+  symlinkSync,
+  writeFileSync,
+  type BigIntStats,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHasher } from '../core/hash.js';
 import { dirname, isWithin, joinPath } from '../core/paths.js';
+import type { SandboxLayout } from '../core/sandbox-layout.js';
 import { AvfsError } from '../errors.js';
 import { putContentFromFd, type ContentRef } from '../store/blobs.js';
 import type { Entry } from '../store/entries.js';
@@ -53,6 +69,8 @@ interface HostStat {
 }
 
 export interface CopySession {
+  /** Reserved names of a sandbox root (created in the copy as the layout says, never imported), or null. */
+  layout: SandboxLayout | null;
   /** The private temporary directory (removed by `dispose`). */
   base: string;
   /** Where the vault root is materialised. */
@@ -90,8 +108,8 @@ interface Scan {
   unlisted: string[];
 }
 
-/** Every path below `root` on the host (lstat, symlinks not followed), as vault paths. */
-function scan(root: string, skipped: SyncSummary['skipped']): Scan {
+/** Every path below `root` on the host (lstat, symlinks not followed), as vault paths; a sandbox's reserved names are not looked at. */
+function scan(root: string, skipped: SyncSummary['skipped'], layout: SandboxLayout | null): Scan {
   const out = new Map<string, HostStat>();
   const unlisted: string[] = [];
   const walk = (host: string, vaultPath: string) => {
@@ -107,6 +125,7 @@ function scan(root: string, skipped: SyncSummary['skipped']): Scan {
     for (const name of names) {
       const h = join(host, name);
       const v = joinPath(vaultPath, name);
+      if (layout?.covers(v)) continue;
       const st = hostStat(lstatSync(h, { bigint: true }), h);
       if (!st) {
         skipped.push({ path: v, reason: 'not a regular file, directory or symlink' });
@@ -134,15 +153,30 @@ export function copyParent(bytes: number): string {
   return tmpdir();
 }
 
-/** The vault's entries by path, and the change sequence they correspond to (call inside a read transaction). */
-function snapshotEntries(fs: VaultFs): { seq: number; entries: Map<string, Entry> } {
-  return { seq: currentSeq(fs.store), entries: new Map([fs.stat('/'), ...fs.walk('/')].map((e) => [e.path, e])) };
+/** The vault's entries by path (not those a sandbox's reserved names hide), and the change sequence they correspond to (call inside a read transaction). */
+function snapshotEntries(fs: VaultFs, layout: SandboxLayout | null): { seq: number; entries: Map<string, Entry> } {
+  const all = [fs.stat('/'), ...fs.walk('/')].filter((e) => !layout?.covers(e.path));
+  return { seq: currentSeq(fs.store), entries: new Map(all.map((e) => [e.path, e])) };
 }
 
-/** Exports the vault (as one consistent snapshot) into a new private temporary directory. */
-export function materialize(fs: VaultFs, parent?: string): CopySession {
+/** The layout's entries in the copy, in place of anything the vault has under those names. */
+function createLayout(root: string, layout: SandboxLayout): void {
+  for (const name of layout.topNames) rmSync(join(root, name), { recursive: true, force: true });
+  for (const node of layout.all()) {
+    const host = join(root, node.path.slice(1));
+    if (node.kind === 'dir') mkdirSync(host);
+    else if (node.kind === 'symlink') symlinkSync(node.target!, host);
+    else writeFileSync(host, '', { mode: 0o444 });
+  }
+}
+
+/**
+ * Exports the vault (as one consistent snapshot) into a new private temporary directory; with a
+ * sandbox `layout`, its reserved names hold the layout instead of the vault's entries.
+ */
+export function materialize(fs: VaultFs, parent?: string, layout: SandboxLayout | null = null): CopySession {
   // A first look decides where the copy fits; the export below re-reads if anything changed since.
-  let snap = fs.store.read(() => snapshotEntries(fs));
+  let snap = fs.store.read(() => snapshotEntries(fs, layout));
   let bytes = 0;
   for (const e of snap.entries.values()) bytes += e.size;
   const base = mkdtempSync(join(parent ?? copyParent(bytes), 'avfs-proxy-'));
@@ -152,14 +186,15 @@ export function materialize(fs: VaultFs, parent?: string): CopySession {
     // One read transaction: the sequence number, the entry list and the content exported all
     // belong to the same state, whatever other writers do meanwhile.
     fs.store.read(() => {
-      if (currentSeq(fs.store) !== snap.seq) snap = snapshotEntries(fs);
+      if (currentSeq(fs.store) !== snap.seq) snap = snapshotEntries(fs, layout);
       exportTree(fs, '/', root, true);
     });
+    if (layout) createLayout(root, layout);
     chmodSync(root, snap.entries.get('/')!.mode);
-    const baseline = scan(root, []);
+    const baseline = scan(root, [], layout);
     let newest = 0n;
     for (const st of baseline.stats.values()) if (st.ctimeNs > newest) newest = st.ctimeNs;
-    return { base, root, seq: snap.seq, entries: snap.entries, baseline, readyAt: Number(newest / 1_000_000n) + SETTLE_MS };
+    return { layout, base, root, seq: snap.seq, entries: snap.entries, baseline, readyAt: Number(newest / 1_000_000n) + SETTLE_MS };
   } catch (err) {
     rmSync(base, { recursive: true, force: true });
     throw err;
@@ -191,7 +226,7 @@ function hashHostFile(host: string): string {
 /** Imports what changed in the copy since `materialize`, as `fs`'s actor. */
 export function syncBack(fs: VaultFs, session: CopySession): SyncSummary {
   const summary: SyncSummary = { added: 0, modified: 0, deleted: 0, hashed: 0, skipped: [] };
-  const after = scan(session.root, summary.skipped);
+  const after = scan(session.root, summary.skipped, session.layout);
   const now = after.stats;
   // Below a directory that could not be listed (before or after), nothing is known: change nothing there.
   const blind = [...session.baseline.unlisted, ...after.unlisted];

@@ -1,10 +1,19 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { Readable } from 'node:stream';
-import { execa } from 'execa';
+import { spawn } from 'node:child_process';
+import { procPids, processesWithExecId } from '../mount/processes.js';
 
 /**
- * Runs one command as a process group and guarantees that nothing it started outlives the call.
+ * Runs one command and guarantees that nothing it started outlives the call.
+ *
+ * In a sandbox (`spec.sandbox`), the child is bubblewrap and the command runs in a PID namespace
+ * of its own: its processes are the members of that namespace (found through /proc), SIGTERM
+ * goes to each of them, and SIGKILL to the namespace's init takes all of them down at once (the
+ * kernel kills every process of a PID namespace whose init dies). bubblewrap's --json-status-fd
+ * says the init's pid and the command's exit code; no exit code means the sandbox could not be
+ * set up and the command never ran (`sandboxFailed`). The rest of this comment is the unsandboxed
+ * case.
  *
  * The child is spawned detached, so it leads a new session and process group (pgid = its pid)
  * and every descendant that does not deliberately leave joins that group. On timeout (or when
@@ -34,6 +43,12 @@ export interface RunSpec {
   execId: string;
   /** Processes never to signal (a mount server that serves this run). */
   protect?: number[];
+  /** The child is bubblewrap, reporting on this file descriptor (its --json-status-fd). */
+  sandbox?: { statusFd: number };
+  /** The child shares avfs's terminal (stdin, stdout, stderr): nothing is captured. */
+  interactive?: boolean;
+  /** The cgroup.procs files of the run's own cgroup, which the child joins first: its processes, exactly. */
+  cgroupProcs?: string[];
 }
 
 export interface RunOutcome {
@@ -55,6 +70,8 @@ export interface RunOutcome {
   survivors: number[];
   /** Why the command could not start (then exitCode is 126 or 127). */
   spawnError: string | null;
+  /** In a sandbox: bubblewrap failed before the command started (its message is in stderr). */
+  sandboxFailed: boolean;
 }
 
 export const TIMEOUT_EXIT_CODE = 124;
@@ -77,18 +94,6 @@ function signalPid(pid: number, signal: NodeJS.Signals): void {
     process.kill(pid, signal);
   } catch {
     // gone
-  }
-}
-
-/** The numeric entries of /proc (one per process); empty where /proc cannot be read. */
-function procPids(): string[] {
-  try {
-    return readdirSync('/proc').filter((name) => {
-      const c = name.charCodeAt(0);
-      return c >= 48 && c <= 57;
-    });
-  } catch {
-    return [];
   }
 }
 
@@ -120,24 +125,6 @@ export function groupMembers(pgid: number): number[] {
   return scanProc()
     .filter((p) => p.pgid === pgid)
     .map((p) => p.pid);
-}
-
-/** Processes whose environment carries AVFS_EXEC_ID=<execId> (they left the group, e.g. with setsid). */
-export function processesWithExecId(execId: string, protect: number[]): number[] {
-  const needle = Buffer.from(`\0AVFS_EXEC_ID=${execId}\0`);
-  const own = new Set([process.pid, process.ppid, ...protect]);
-  const out: number[] = [];
-  // environ is read directly (a zombie's is empty, so it never matches): one read per process.
-  for (const name of procPids()) {
-    if (own.has(Number(name))) continue;
-    try {
-      const env = Buffer.concat([Buffer.from([0]), readFileSync(`/proc/${name}/environ`), Buffer.from([0])]);
-      if (env.includes(needle)) out.push(Number(name));
-    } catch {
-      // exited, or not ours to read
-    }
-  }
-  return out;
 }
 
 /** Keeps the first `cap` bytes of a stream and counts the rest, reading it to the end so the writer never blocks. */
@@ -188,30 +175,137 @@ async function endAll(
   return { seen, survivors: alive };
 }
 
+/** What bubblewrap reports on its status descriptor: the sandbox's init, then the command's exit code. */
+interface SandboxStatus {
+  childPid: number | null;
+  /** The sandbox's PID namespace, read as soon as its init is known (it is gone once the command ends). */
+  ns: string | null;
+  exitCode: number | null;
+}
+
+function readStatus(stream: Readable | null | undefined): SandboxStatus {
+  const status: SandboxStatus = { childPid: null, ns: null, exitCode: null };
+  let buffered = '';
+  stream?.setEncoding('utf8');
+  stream?.on('data', (chunk: string) => {
+    buffered += chunk;
+    // One JSON object per line ({ "child-pid": N, … } then { "exit-code": N }).
+    for (let nl = buffered.indexOf('\n'); nl !== -1; nl = buffered.indexOf('\n')) {
+      const line = buffered.slice(0, nl).trim();
+      buffered = buffered.slice(nl + 1);
+      try {
+        const doc = JSON.parse(line) as Record<string, unknown>;
+        if (typeof doc['child-pid'] === 'number') {
+          status.childPid = doc['child-pid'];
+          status.ns = pidNamespace(status.childPid);
+        }
+        if (typeof doc['exit-code'] === 'number') status.exitCode = doc['exit-code'];
+      } catch {
+        // not a status line
+      }
+    }
+  });
+  return status;
+}
+
+/** The PID namespace of a process (the link text of /proc/<pid>/ns/pid), or null. */
+function pidNamespace(pid: number): string | null {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/pid`);
+  } catch {
+    return null;
+  }
+}
+
+/** Live processes in the PID namespace `ns` (zombies excluded). */
+function namespaceMembers(ns: string): number[] {
+  return scanProc()
+    .map((p) => p.pid)
+    .filter((pid) => pidNamespace(pid) === ns);
+}
+
+/** How the processes of a run are found and signalled. */
+interface Members {
+  list(): number[];
+  term(): void;
+  kill(): void;
+}
+
+/** A process group led by the child (unsandboxed). */
+function groupOf(pgid: number): Members {
+  return { list: () => groupMembers(pgid), term: () => signalGroup(pgid, 'SIGTERM'), kill: () => signalGroup(pgid, 'SIGKILL') };
+}
+
+/** The processes in the run's cgroup (every process of the run, whatever it did to its group or session). */
+function cgroupMembers(procs: string[]): number[] {
+  const out = new Set<number>();
+  for (const file of procs) {
+    try {
+      for (const line of readFileSync(file, 'utf8').split('\n')) if (line) out.add(Number(line));
+    } catch {
+      // removed
+    }
+  }
+  return [...out];
+}
+
+/** The run's own cgroup (unsandboxed): each member is signalled. */
+function cgroupOf(procs: string[]): Members {
+  const each = (sig: NodeJS.Signals) => () => cgroupMembers(procs).forEach((p) => signalPid(p, sig));
+  return { list: () => cgroupMembers(procs), term: each('SIGTERM'), kill: each('SIGKILL') };
+}
+
+/**
+ * The sandbox's PID namespace, once bubblewrap has said its init's pid (until then, bubblewrap
+ * itself): listed through the run's cgroup when it has one (one file read), else by comparing
+ * every process's PID namespace.
+ */
+function sandboxOf(bwrapPid: number, status: SandboxStatus, procs: string[]): Members {
+  const members = () => (status.ns === null ? groupMembers(bwrapPid) : procs.length > 0 ? cgroupMembers(procs) : namespaceMembers(status.ns));
+  return {
+    list: members,
+    // SIGTERM to the command's processes only: bubblewrap (outside) or the namespace's init dying
+    // would end everything at once, with no grace.
+    term: () =>
+      status.childPid === null
+        ? signalGroup(bwrapPid, 'SIGTERM')
+        : members()
+            .filter((p) => p !== bwrapPid && p !== status.childPid)
+            .forEach((p) => signalPid(p, 'SIGTERM')),
+    // The init's death ends the whole namespace; bubblewrap dies with it (or is killed with its group).
+    kill: () => {
+      if (status.childPid !== null) signalPid(status.childPid, 'SIGKILL');
+      signalGroup(bwrapPid, 'SIGKILL');
+    },
+  };
+}
+
 /** Runs the command; never rejects for the child's own failures (they are in the outcome). */
 export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
   const started = performance.now();
-  const child = execa(spec.file, spec.args, {
+  const interactive = !!spec.interactive;
+  const stdin = interactive || spec.stdin ? 'inherit' : 'ignore';
+  const out = interactive ? 'inherit' : 'pipe';
+  // node:child_process, not execa: importing execa costs ~150 ms of start-up, more than half of
+  // the overhead a run may add to its command (BENCHMARKS.md, proxy).
+  const child = spawn(spec.file, spec.args, {
     cwd: spec.cwd,
     env: spec.env,
-    extendEnv: false,
-    stdin: spec.stdin ? 'inherit' : 'ignore',
-    stdout: 'pipe',
-    stderr: 'pipe',
-    buffer: false,
-    detached: true,
-    cleanup: false,
-    reject: false,
-    stripFinalNewline: false,
+    stdio: spec.sandbox ? [stdin, out, out, 'pipe'] : [stdin, out, out],
+    // Its own session and group, except for an interactive shell, which keeps the terminal.
+    detached: !interactive,
   });
+  const spawnFailure = new Promise<NodeJS.ErrnoException>((resolve) => child.once('error', resolve));
+  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
   const stdout = capture(child.stdout, spec.maxOutputBytes);
   const stderr = capture(child.stderr, spec.maxOutputBytes);
+  const status = spec.sandbox ? readStatus(child.stdio[3] as Readable) : undefined;
   const pid = child.pid;
 
   if (pid === undefined) {
-    const result = await child;
-    const code = (result as { code?: string }).code;
-    const message = result.originalMessage || result.shortMessage || String(code);
+    const err = await spawnFailure;
+    const code = err.code;
+    const message = err.message || String(code);
     return {
       exitCode: code === 'ENOENT' ? 127 : 126,
       signal: null,
@@ -226,23 +320,26 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
       leftoverProcesses: 0,
       survivors: [],
       spawnError: code ?? message,
+      sandboxFailed: false,
     };
   }
 
+  const procs = spec.cgroupProcs ?? [];
+  const members = status ? sandboxOf(pid, status, procs) : procs.length > 0 ? cgroupOf(procs) : groupOf(pid);
   let timedOut = false;
   let interrupted: NodeJS.Signals | null = null;
   let termSentAt: number | undefined;
   let killSent = false;
   let escalation: NodeJS.Timeout | undefined;
-  const killGroup = () => {
+  const killAll = () => {
     killSent = true;
-    signalGroup(pid, 'SIGKILL');
+    members.kill();
   };
   const terminate = () => {
     if (termSentAt !== undefined) return;
     termSentAt = Date.now();
-    signalGroup(pid, 'SIGTERM');
-    escalation = setTimeout(killGroup, spec.killAfterMs);
+    members.term();
+    escalation = setTimeout(killAll, spec.killAfterMs);
   };
   const timer = setTimeout(() => {
     timedOut = true;
@@ -252,7 +349,10 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
     interrupted ??= sig;
     terminate();
   };
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  // An interactive shell handles Ctrl-C itself (the terminal sends SIGINT to avfs too): avfs ignores it.
+  const signals: NodeJS.Signals[] = interactive ? ['SIGTERM', 'SIGHUP'] : ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  const ignoreInt = () => {};
+  if (interactive) process.on('SIGINT', ignoreInt);
   for (const s of signals) process.on(s, onSignal);
 
   try {
@@ -262,60 +362,113 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
     });
     clearTimeout(timer);
 
-    // Whatever is left of the group: the same SIGTERM → grace → SIGKILL, sharing the deadline of a
-    // timeout already under way so a timeout never costs more than timeout + grace.
+    // Whatever is left: the same SIGTERM → grace → SIGKILL, sharing the deadline of a timeout
+    // already under way so a timeout never costs more than timeout + grace. (In a sandbox the
+    // namespace ended with the command, so this finds nothing.)
     const group = await endAll(
-      () => groupMembers(pid),
+      () => members.list(),
       terminate,
-      killGroup,
+      killAll,
       () => (killSent ? 0 : (termSentAt ?? Date.now()) + spec.killAfterMs),
     );
     clearTimeout(escalation);
 
-    // Processes that left the group (setsid) but still carry this exec's id.
+    // Processes that left the group (setsid) but still carry this exec's id (a PID namespace has no such escape).
     const protect = spec.protect ?? [];
     let escapedTermAt: number | undefined;
-    const escaped = await endAll(
-      () => processesWithExecId(spec.execId, protect),
-      () => {
-        escapedTermAt = Date.now();
-        processesWithExecId(spec.execId, protect).forEach((p) => signalPid(p, 'SIGTERM'));
-      },
-      () => processesWithExecId(spec.execId, protect).forEach((p) => signalPid(p, 'SIGKILL')),
-      () => (escapedTermAt ?? Date.now()) + spec.killAfterMs,
-    );
+    const escaped = status
+      ? { seen: new Set<number>(), survivors: [] as number[] }
+      : await endAll(
+          () => processesWithExecId(spec.execId, protect),
+          () => {
+            escapedTermAt = Date.now();
+            processesWithExecId(spec.execId, protect).forEach((p) => signalPid(p, 'SIGTERM'));
+          },
+          () => processesWithExecId(spec.execId, protect).forEach((p) => signalPid(p, 'SIGKILL')),
+          () => (escapedTermAt ?? Date.now()) + spec.killAfterMs,
+        );
 
     // The pipes close once every holder is gone; do not wait forever for a stray holder.
     let straggler: NodeJS.Timeout | undefined;
-    await Promise.race([child, new Promise((resolve) => (straggler = setTimeout(resolve, 2_000)))]);
+    await Promise.race([closed, new Promise((resolve) => (straggler = setTimeout(resolve, 2_000)))]);
     clearTimeout(straggler);
     child.stdout?.destroy();
     child.stderr?.destroy();
 
-    const out = stdout();
-    const err = stderr();
-    const signal = exit.signal;
-    const exitCode = timedOut ? TIMEOUT_EXIT_CODE : exit.code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
+    const outData = stdout();
+    const errData = stderr();
+    const { exitCode, signal } = outcomeOf(exit, status, timedOut, killSent);
+    // bubblewrap set up the sandbox but could not start the program: a command not found, like a shell's.
+    const notStarted = status && status.exitCode === null ? /^bwrap: execvp (.*): (No such file or directory|Permission denied)$/m.exec(errData.data.toString('utf8')) : null;
+    if (notStarted) {
+      const missing = notStarted[2] === 'No such file or directory';
+      const message = Buffer.from(`avfs: cannot run ${notStarted[1]}: ${missing ? 'command not found' : 'permission denied'}\n`);
+      return {
+        exitCode: missing ? 127 : 126,
+        signal: null,
+        timedOut: false,
+        interrupted,
+        durationMs: elapsed(started),
+        stdout: outData.data,
+        stderr: message,
+        stdoutBytes: outData.total,
+        stderrBytes: message.length,
+        truncated: false,
+        leftoverProcesses: 0,
+        survivors: [],
+        spawnError: missing ? 'ENOENT' : 'EACCES',
+        sandboxFailed: false,
+      };
+    }
     return {
       exitCode,
       signal,
       timedOut,
       interrupted,
       durationMs: elapsed(started),
-      stdout: out.data,
-      stderr: err.data,
-      stdoutBytes: out.total,
-      stderrBytes: err.total,
-      truncated: out.total > out.data.length || err.total > err.data.length,
+      stdout: outData.data,
+      stderr: errData.data,
+      stdoutBytes: outData.total,
+      stderrBytes: errData.total,
+      truncated: outData.total > outData.data.length || errData.total > errData.data.length,
       leftoverProcesses: [...group.seen].filter((p) => p !== pid).length + escaped.seen.size,
       survivors: [...group.survivors, ...escaped.survivors],
       spawnError: null,
+      sandboxFailed: !!status && status.exitCode === null && !timedOut && interrupted === null,
     };
   } finally {
     clearTimeout(timer);
     clearTimeout(escalation);
     for (const s of signals) process.off(s, onSignal);
+    if (interactive) process.off('SIGINT', ignoreInt);
   }
+}
+
+/**
+ * The exit code and signal to report. Unsandboxed, the child's own. In a sandbox, the command's
+ * exit code as bubblewrap reported it (128+n for a signal, which is the only trace of which one);
+ * a sandbox ended by avfs (timeout, SIGKILL of its init) has no exit code: the signal avfs sent.
+ */
+function outcomeOf(
+  exit: { code: number | null; signal: NodeJS.Signals | null },
+  status: SandboxStatus | undefined,
+  timedOut: boolean,
+  killSent: boolean,
+): { exitCode: number; signal: string | null } {
+  let code = exit.code;
+  let signal: string | null = exit.signal;
+  if (status) {
+    code = status.exitCode ?? exit.code;
+    signal = null;
+    if (status.exitCode !== null && status.exitCode > 128 && status.exitCode <= 128 + 64) signal = signalName(status.exitCode - 128);
+    if (status.exitCode === null && (timedOut || killSent)) signal = killSent ? 'SIGKILL' : 'SIGTERM';
+  }
+  if (timedOut) return { exitCode: TIMEOUT_EXIT_CODE, signal };
+  return { exitCode: code ?? 128 + (signal ? (constants.signals[signal as NodeJS.Signals] ?? 0) : 0), signal };
+}
+
+function signalName(n: number): string | null {
+  return (Object.entries(constants.signals).find(([, v]) => v === n)?.[0] as string | undefined) ?? null;
 }
 
 const elapsed = (started: number) => Math.round((performance.now() - started) * 100) / 100;

@@ -21,7 +21,13 @@ import { DEFAULT_RULES } from './default-policy.js';
  *     "rules": [
  *       { "name": "no-npm-publish", "program": "npm", "subcommand": "publish",
  *         "action": "deny", "categories": ["networked"], "reason": "we never publish from agents" }
- *     ]
+ *     ],
+ *     "sandbox": {                     // src/proxy/sandbox.ts; README "Boundary"
+ *       "mode": "auto",                // auto | required | off
+ *       "network": "none",             // none | host
+ *       "binds": [{ "source": "/opt/toolchain", "dest": "/opt/toolchain", "writable": false, "optional": false }],
+ *       "limits": { "max_processes": 4096, "max_file_size": null, "memory": null }
+ *     }
  *   }
  *
  * A rule matches a simple command when all its conditions hold:
@@ -45,7 +51,11 @@ import { DEFAULT_RULES } from './default-policy.js';
  * arguments of programs in `exempt_programs` (default: avfs, whose paths are vault paths), what
  * echo/printf print, and the pattern or script of grep/sed/awk/jq; redirections always are.
  * A `file://` URL is a host path. The check reads the command line only: a path computed at run
- * time (a variable, a script's contents) is not seen.
+ * time (a variable, a script's contents) is not seen. In the sandbox there is no host to name
+ * (the vault is `/`), so the host-path check applies to unsandboxed runs only.
+ *
+ * The policy is the first, explainable gate, and it is advisory: it reads the command line. The
+ * sandbox is what enforces (README "Boundary").
  */
 
 export const ACTIONS = ['allow', 'allow_with_checkpoint', 'require_approval', 'deny'] as const;
@@ -129,6 +139,35 @@ export const DEFAULT_ENV_PASS = [
   'SSL_CERT_DIR',
 ];
 
+const zHostPath = z.string().min(1).refine((p) => p.startsWith('/'), 'expected an absolute path');
+const zLimit = z.number().int().positive().nullable();
+
+/** Default process limit of a sandboxed run: no build needs more, a fork bomb stops here. */
+export const DEFAULT_MAX_PROCESSES = 4096;
+
+const zSandbox = z
+  .object({
+    mode: z.enum(['auto', 'required', 'off']).default('auto'),
+    network: z.enum(['none', 'host']).default('none'),
+    binds: z
+      .array(
+        z
+          .object({ source: zHostPath, dest: zHostPath.optional(), writable: z.boolean().default(false), optional: z.boolean().default(false) })
+          .strict(),
+      )
+      .default([]),
+    limits: z
+      .object({
+        max_processes: zLimit.default(DEFAULT_MAX_PROCESSES),
+        max_file_size: zLimit.default(null),
+        memory: zLimit.default(null),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict()
+  .default({});
+
 export const policySchema = z
   .object({
     version: z.literal(1).default(1),
@@ -151,6 +190,7 @@ export const policySchema = z
       .strict()
       .default({ pass: DEFAULT_ENV_PASS, set: {} }),
     rules: z.array(zRule).default([]),
+    sandbox: zSandbox,
   })
   .strict();
 
@@ -280,6 +320,8 @@ export interface PathContext {
   cwd: string;
   /** The host directory where the vault is available (mountpoint or copy), when known. */
   root?: string;
+  /** The command runs in the sandbox, where the vault is `/`: every path it names is the vault's or a read-only system path, so there are no host paths to judge. */
+  sandboxed?: boolean;
 }
 
 /** The parts of a word that may be paths: the word, an option's value, an assignment's value. */
@@ -423,6 +465,7 @@ export function evaluatePolicy(policy: Policy, request: { argv?: string[]; shell
         ? { ...base, rule: rule.name, action: rule.action, categories: [...categories], reason: rule.reason ?? `matched rule ${rule.name}` }
         : { ...base, rule: 'default', action: policy.default_action, categories: [...categories], reason: 'no rule matched: the default action applies' },
     );
+    if (ctx.sandboxed) continue;
     const exempt = policy.host_paths.exempt_programs.some((p) => compilePattern(p, false).test(programName(cmd.argv[0]!)));
     const notPaths = exempt ? new Set(cmd.argv.keys()) : nonPathArguments(cmd.argv);
     const words = [...cmd.argv.flatMap((w, i) => (notPaths.has(i) ? [] : [{ w, program: i === 0 }])), ...cmd.redirects.map((w) => ({ w, program: false }))];
@@ -450,13 +493,20 @@ export const needsApproval = (action: PolicyAction) => action === 'require_appro
 
 /**
  * The child's environment: the variables the policy passes through from the proxy's own
- * environment (names or globs), then the policy's `set`, then `extra` (--env), then AVFS_*.
+ * environment (names or globs), then `defaults` (the sandbox's HOME and TMPDIR), then the
+ * policy's `set`, then `extra` (--env), then AVFS_*.
  */
-export function childEnv(policy: Policy, from: NodeJS.ProcessEnv, extra: Record<string, string>, avfs: Record<string, string>): Record<string, string> {
+export function childEnv(
+  policy: Policy,
+  from: NodeJS.ProcessEnv,
+  extra: Record<string, string>,
+  avfs: Record<string, string>,
+  defaults: Record<string, string> = {},
+): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(from)) {
     if (v === undefined) continue;
     if (policy.env.pass.some((p) => compilePattern(p, false).test(k))) env[k] = v;
   }
-  return { ...env, ...policy.env.set, ...extra, ...avfs };
+  return { ...env, ...defaults, ...policy.env.set, ...extra, ...avfs };
 }

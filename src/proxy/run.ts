@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
-import { join } from 'node:path';
 import { incompleteTail } from '../core/text.js';
 import { normalizePath } from '../core/paths.js';
 import { AvfsError } from '../errors.js';
-import { findLiveMount } from '../mount/index.js';
+import { thisProcess } from '../mount/session.js';
 import { audit } from '../store/audit.js';
 import { saveCheckpoint } from '../store/checkpoints.js';
 import { finishExec, insertExec } from '../store/execs.js';
@@ -14,17 +13,21 @@ import { VaultFs } from '../store/vault-fs.js';
 import { changeReport, type ChangedFile } from './changes.js';
 import { quoteArgv } from './command-line.js';
 import { runCommand } from './exec.js';
+import { prepareLaunch, sandboxField, violationsOf, type Launch, type Violation } from './launch.js';
+import { reapDeadExecs } from './liveness.js';
 import { childEnv, evaluatePolicy, type CommandVerdict, type Decision } from './policy.js';
+import { namespacesWork, planSandbox, sandboxRequest, withoutSandbox, type NetworkMode } from './sandbox.js';
 import { loadPolicy } from './policy-source.js';
 import { openWorkspace, type ModeChoice } from './workspace.js';
 
 /**
  * `proxy exec`: the one execution surface. In order: resolve the vault and working directory →
- * evaluate the policy → audit the request → refuse (audited, exit 5) or go on → checkpoint when
- * the decision asks for one (or --checkpoint; --no-checkpoint skips it) → make the vault
- * available (mount, or a copy) → run the command in its own process group with the timeout →
- * import the copy's changes → compute the change report from the versions the run recorded →
- * audit the completion. The command never starts unless the policy allowed it.
+ * plan the sandbox → evaluate the policy → audit the request → refuse (audited, exit 5) or go on
+ * → checkpoint when the decision asks for one (or --checkpoint; --no-checkpoint skips it) → make
+ * the vault available (a view of the resident mount, a private mount, or a copy) → run the
+ * command in the sandbox (or, unsandboxed, in its own process group) with its limits → import
+ * the copy's changes → compute the change report from the versions the run recorded → audit
+ * the completion. The command never starts unless the policy allowed it.
  */
 
 export interface ExecRequest {
@@ -44,6 +47,16 @@ export interface ExecRequest {
   mode?: ModeChoice;
   /** Extra environment variables (--env), on top of what the policy passes. */
   env?: Record<string, string>;
+  /** --sandbox: makes the policy's sandbox mode stricter (auto → required), never looser. */
+  sandbox?: 'auto' | 'required';
+  /** --network: the sandbox's network (none, or the host's). */
+  network?: NetworkMode;
+  /** Limits (null: none), overriding the policy's. */
+  maxProcesses?: number | null;
+  maxFileSize?: number | null;
+  memory?: number | null;
+  /** An interactive shell on avfs's terminal (avfs shell): no capture, no policy judgement of the command. */
+  interactive?: boolean;
 }
 
 export interface ExecResult {
@@ -59,6 +72,10 @@ export interface ExecResult {
   decision: Decision;
   approved: boolean;
   checkpoint: string | null;
+  /** What the sandbox enforced (README "Boundary"). */
+  sandbox: ReturnType<typeof sandboxField>;
+  /** Limits the run hit. */
+  violations: Violation[];
   exit_code: number;
   signal: string | null;
   timed_out: boolean;
@@ -103,6 +120,12 @@ function resolveCwd(fs: VaultFs, input: string | undefined): string {
   return entry.path;
 }
 
+/** An interactive shell is not judged command by command: the person types; the sandbox enforces. */
+const SHELL_DECISION: Decision = { action: 'allow', categories: ['interactive'], rule: 'shell', reason: 'an interactive shell (avfs shell): what is typed is not judged; the sandbox is the boundary' };
+
+/** The command line as argv. */
+const argvOf = (request: ExecRequest): string[] => (request.shell !== undefined ? ['/bin/sh', '-c', request.shell] : request.argv!);
+
 export async function proxyExec(store: Store, vaultName: string, request: ExecRequest): Promise<ExecResult> {
   if ((request.argv === undefined) === (request.shell === undefined)) {
     throw new AvfsError('USAGE', 'give the command either after -- (argv form) or with --shell "<string>", not both');
@@ -110,6 +133,9 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
   if (request.argv !== undefined && request.argv.length === 0) throw new AvfsError('USAGE', 'no command: give it after --, e.g. avfs proxy exec -- ls -la');
   if (request.shell !== undefined && request.shell.trim() === '') throw new AvfsError('USAGE', 'empty --shell command');
 
+  // An earlier exec whose avfs was killed is ended and closed first, so nothing of it can write
+  // into this run's window.
+  await reapDeadExecs(store);
   const execId = newExecId();
   const actor = { source: 'proxy' as const, execId };
   const fs = new VaultFs(store, vaultName, actor);
@@ -117,14 +143,14 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
   const cwd = resolveCwd(fs, request.cwd);
   const command = describeRequest(request);
   const { policy, source } = loadPolicy(store, vaultName);
+  const wanted = sandboxRequest(policy, request);
+  let plan = planSandbox(wanted);
 
-  // Host paths are judged against the directory the command will see: a live mount of the vault
-  // is known now (absolute paths into it are the vault's); a private mount or a copy is created
-  // only once the command is allowed, so nobody can name it in advance.
-  const live = request.mode === 'copy' ? undefined : findLiveMount(store.home, vaultName);
-  const { decision, verdicts } = evaluatePolicy(policy, request, { cwd, root: live && !live.read_only ? live.dir : undefined });
+  // In the sandbox every path the command names is the vault's; unsandboxed, host paths are
+  // judged against a private mount or copy that is created only once the command is allowed.
+  const { decision, verdicts } = request.interactive ? { decision: SHELL_DECISION, verdicts: [] } : evaluatePolicy(policy, request, { cwd, sandboxed: plan.enforced });
   const approved = decision.action === 'require_approval' && !!request.approve;
-  const base = { exec_id: execId, command, cwd, decision, policy: source };
+  const base = { exec_id: execId, command, cwd, decision, policy: source, sandboxed: plan.enforced };
   store.mutate(() => audit(store, actor, 'proxy.request', vaultName, { ...base, approved }));
 
   if (decision.action === 'deny' || (decision.action === 'require_approval' && !request.approve)) {
@@ -137,17 +163,21 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
   const checkpoint = wantCheckpoint
     ? saveCheckpoint(fs, `proxy-${execId}`, `before proxy exec ${execId}: ${command}`.slice(0, 1000)).name
     : null;
-
-  let workspace;
-  try {
-    workspace = await openWorkspace(store, fs, request.mode ?? 'auto', execId);
-  } catch (error) {
+  const failed = (error: unknown) =>
     store.mutate(() =>
       audit(store, actor, 'proxy.failed', vaultName, { exec_id: execId, command, checkpoint, error: error instanceof AvfsError ? error.toJSON() : String(error) }),
     );
+
+  const open = () => openWorkspace(store, fs, request.mode ?? 'auto', execId, { layout: plan.layout });
+  let workspace;
+  try {
+    workspace = await open();
+  } catch (error) {
+    failed(error);
     throw error;
   }
   let finished = false;
+  let launch: Launch | undefined;
   try {
     insertExec(store, {
       id: execId,
@@ -155,32 +185,55 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
       vault: vaultName,
       command: JSON.stringify(request.shell !== undefined ? { shell: request.shell } : { argv: request.argv }),
       cwd,
-      // A reused live mount records its writes without the exec id; undo needs to know that.
-      mode: workspace.tagged ? workspace.mode : 'mount-shared',
+      mode: workspace.mode,
       decision: JSON.stringify(decision),
       checkpoint,
       seq_before: workspace.seqBefore,
+      ...thisProcess(),
     });
-    const hostCwd = cwd === '/' ? workspace.root : join(workspace.root, cwd.slice(1));
-    const env = childEnv(policy, process.env, request.env ?? {}, {
-      AVFS_VAULT: vaultName,
-      AVFS_MOUNTPOINT: workspace.root,
-      AVFS_EXEC_ID: execId,
-      AVFS_HOME: store.home,
-    });
-    const outcome = await runCommand({
-      file: request.shell !== undefined ? '/bin/sh' : request.argv![0]!,
-      args: request.shell !== undefined ? ['-c', request.shell] : request.argv!.slice(1),
-      cwd: hostCwd,
-      env,
-      stdin: !!request.stdin,
-      timeoutMs: request.timeoutMs ?? policy.timeout_ms,
-      killAfterMs: request.killAfterMs ?? policy.kill_after_ms,
-      maxOutputBytes: request.maxOutputBytes ?? policy.max_output_bytes,
-      execId,
-      protect: workspace.protect,
-    });
+    const seqBefore = workspace.seqBefore;
+    const start = async () => {
+      const ws = workspace!;
+      const inside = plan.enforced;
+      const env = childEnv(
+        policy,
+        process.env,
+        request.env ?? {},
+        { AVFS_VAULT: vaultName, AVFS_EXEC_ID: execId, AVFS_MOUNTPOINT: inside ? '/' : ws.root, ...(inside ? {} : { AVFS_HOME: store.home }) },
+        // Inside, the host's home and temporary directory do not exist; /tmp is the sandbox's own.
+        inside ? { HOME: '/tmp', TMPDIR: '/tmp' } : {},
+      );
+      launch = prepareLaunch({
+        plan,
+        root: ws.root,
+        cwd,
+        argv: argvOf(request),
+        env,
+        execId,
+        interactive: !!request.interactive,
+        stdin: !!request.stdin,
+        killAfterMs: request.killAfterMs ?? policy.kill_after_ms,
+        maxOutputBytes: request.maxOutputBytes ?? policy.max_output_bytes,
+        protect: ws.protect,
+      });
+      return runCommand(launch.spec);
+    };
+    let outcome = await start();
+    if (outcome.sandboxFailed) {
+      // bubblewrap gave up before the command started: nothing ran. Where this machine cannot
+      // create the namespaces at all, `auto` runs without the sandbox, saying so; otherwise (a
+      // bad bind, or `required`) the run is refused.
+      const reason = `bubblewrap could not set up the sandbox: ${outcome.stderr.toString('utf8').trim().split('\n').pop() || `exit ${outcome.exitCode}`}`;
+      await launch!.cgroup?.remove();
+      if (wanted.mode === 'required' || (await namespacesWork(plan))) throw new AvfsError('SANDBOX_UNAVAILABLE', reason, { reason, exec_id: execId });
+      plan = withoutSandbox(plan, reason);
+      await workspace.abort();
+      workspace = await open();
+      outcome = await start();
+    }
     finished = true;
+    const violations = violationsOf(launch!, outcome);
+    await launch!.cgroup?.remove();
     let sync;
     try {
       ({ sync } = await workspace.finish());
@@ -188,26 +241,31 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
       // The command ran but its changes could not be brought into the vault (copy mode: the copy
       // is kept, its path is in the error): say how the command itself ended.
       const e = err instanceof AvfsError ? err : new AvfsError('INTERNAL', String((err as Error).message ?? err));
+      store.mutate(() => finishExec(store, execId, { seqAfter: currentSeq(store), exitCode: outcome.exitCode, signal: outcome.signal, timedOut: outcome.timedOut }));
       throw new AvfsError(e.code, e.message, { ...e.data, exec_id: execId, exit_code: outcome.exitCode, timed_out: outcome.timedOut });
     }
     const seqAfter = currentSeq(store);
     store.mutate(() =>
       finishExec(store, execId, { seqAfter, exitCode: outcome.exitCode, signal: outcome.signal, timedOut: outcome.timedOut }),
     );
-    const changed = changeReport(store, vault, { after: workspace.seqBefore, upTo: seqAfter, execId: workspace.tagged ? execId : null });
+    const changed = changeReport(store, vault, { after: seqBefore, upTo: seqAfter, execId });
     const out = encode(outcome.stdout, outcome.stdoutBytes > outcome.stdout.length);
     const err = encode(outcome.stderr, outcome.stderrBytes > outcome.stderr.length);
+    const sandbox = sandboxField(plan, launch!);
+    const ws = workspace;
     store.mutate(() =>
       audit(store, actor, 'proxy.exec', vaultName, {
         exec_id: execId,
         command,
-        mode: workspace.mode,
+        mode: ws.mode,
+        sandboxed: plan.enforced,
         exit_code: outcome.exitCode,
         signal: outcome.signal,
         timed_out: outcome.timedOut,
         duration_ms: outcome.durationMs,
         checkpoint,
         changed: changed.length,
+        ...(violations.length ? { violations } : {}),
         ...(sync?.skipped.length ? { skipped: sync.skipped } : {}),
         ...(outcome.survivors.length ? { survivors: outcome.survivors } : {}),
       }),
@@ -219,12 +277,14 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
       argv: request.argv ?? null,
       shell: request.shell ?? null,
       cwd,
-      mode: workspace.mode,
-      mode_reason: workspace.modeReason,
-      mountpoint: workspace.root,
+      mode: ws.mode,
+      mode_reason: ws.modeReason,
+      mountpoint: ws.root,
       decision,
       approved,
       checkpoint,
+      sandbox,
+      violations,
       exit_code: outcome.exitCode,
       signal: outcome.signal,
       timed_out: outcome.timedOut,
@@ -242,10 +302,13 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
       survivors: outcome.survivors,
     };
   } catch (error) {
-    if (!finished) await workspace.abort().catch(() => {});
-    store.mutate(() =>
-      audit(store, actor, 'proxy.failed', vaultName, { exec_id: execId, command, error: error instanceof AvfsError ? error.toJSON() : String(error) }),
-    );
+    if (!finished) {
+      await workspace.abort().catch(() => {});
+      await launch?.cgroup?.remove().catch(() => {});
+      // Nothing ran (or the sandbox refused): the exec is over.
+      store.mutate(() => finishExec(store, execId, { seqAfter: currentSeq(store), exitCode: null, signal: null, timedOut: false }));
+    }
+    failed(error);
     throw error;
   }
 }

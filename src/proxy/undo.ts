@@ -1,39 +1,47 @@
 import { AvfsError } from '../errors.js';
 import { audit } from '../store/audit.js';
-import { getCheckpoint, restoreCheckpoint } from '../store/checkpoints.js';
-import { changesByOthers, getExec, markExecUndone } from '../store/execs.js';
+import { getCheckpoint } from '../store/checkpoints.js';
+import { getEntry, listDescendants } from '../store/entries.js';
+import { getExec, markExecUndone, pathVersionsAfter, type ExecRow } from '../store/execs.js';
+import { applyState, type Writer } from '../store/history.js';
 import type { Store } from '../store/store.js';
-import { currentSeq, getVault } from '../store/vaults.js';
-import { VaultFs } from '../store/vault-fs.js';
-import { changeReport, type ChangedFile } from './changes.js';
+import { currentSeq, getVault, type VaultRow } from '../store/vaults.js';
+import { changeReport, netChanges, type ChangedFile, type NetChange } from './changes.js';
+import { reapDeadExecs } from './liveness.js';
 
 /**
- * `proxy undo <exec_id>`: restores the checkpoint taken before that exec, bringing the whole
- * vault back to the state the command started from. Changes made after that checkpoint by anyone
- * but the exec itself (other commands, other agents, a later exec) would be lost with it, so they
- * are a CONFLICT unless `force`. The restore is itself undoable: it first saves the state it
- * replaces as a `before-restore-…` checkpoint (`saved_before`). Its versions are tagged with the
- * exec id, so undoing twice is harmless.
+ * `proxy undo <exec_id>`: puts back, for each path the exec changed, the state it had just before
+ * the exec first changed it (from history), in one transaction, as versions tagged with the exec
+ * id (op `undo`), so undoing twice is harmless. A path gets back its whole earlier state: content,
+ * mode, owners, tags and metadata (they are versioned with it). Nothing else is touched: paths the
+ * exec did not change keep every later change.
+ *
+ * Refused with CONFLICT (naming the paths) when undoing would drop someone else's change:
+ * a later version of a path the exec changed that is not the exec's (a tag is a version too), or
+ * an entry someone else made below a directory the exec created (undo removes that directory).
+ * `force` puts the exec's paths back anyway and counts what it discarded.
+ *
+ * Needs the checkpoint taken before the exec (`--checkpoint`, or a policy that asks for one):
+ * it keeps the content and annotations of that state safe from prune and gc.
  */
 
 export interface UndoResult {
   vault: string;
   exec_id: string;
   checkpoint: string;
-  /** The checkpoint of the state the undo replaced (restore it to redo), or null when nothing changed. */
-  saved_before: string | null;
-  /** How many changes by others were discarded (only with force). */
+  /** How many later changes by others were discarded (only with force). */
   discarded_changes: number;
   already_undone: boolean;
+  /** True when the exec's avfs died while it ran (its window closed when that was noticed). */
+  died: boolean;
   changed_files: ChangedFile[];
 }
 
-const SAMPLE = 20;
+/** Execs recorded by older avfs versions with mode `mount-shared` ran in a reused mount and recorded their writes untagged. */
+const untagged = (exec: ExecRow) => exec.mode === 'mount-shared';
 
-/** Whether an exec's own writes carry its id (a reused live mount records them untagged). */
-export const taggedMode = (mode: string) => mode !== 'mount-shared';
-
-export function proxyUndo(store: Store, execId: string, options: { force?: boolean } = {}): UndoResult {
+export async function proxyUndo(store: Store, execId: string, options: { force?: boolean } = {}): Promise<UndoResult> {
+  await reapDeadExecs(store);
   const exec = getExec(store, execId);
   if (exec.checkpoint === null) {
     throw new AvfsError(
@@ -42,46 +50,86 @@ export function proxyUndo(store: Store, execId: string, options: { force?: boole
       { exec_id: execId, vault: exec.vault },
     );
   }
-  const vault = getVault(store, exec.vault);
-  const cp = getCheckpoint(store, vault, exec.checkpoint);
   if (exec.seq_after === null && !options.force) {
-    throw new AvfsError('CONFLICT', `exec ${execId} has not finished (or avfs died while it ran); pass --force to restore anyway`, {
+    throw new AvfsError('CONFLICT', `exec ${execId} is still running; wait for it to end (or pass --force to undo what it did so far)`, {
       exec_id: execId,
       vault: exec.vault,
     });
   }
-  const fs = new VaultFs(store, exec.vault, { source: 'proxy', execId });
+  const actor = { source: 'proxy' as const, execId };
   return store.mutate(() => {
-    const others = changesByOthers(store, vault.id, cp.seq, execId, taggedMode(exec.mode) ? null : exec.seq_after, SAMPLE);
-    if (others.count > 0 && !options.force) {
-      const paths = [...new Set(others.sample.map((r) => r.path))];
+    const vault = getVault(store, exec.vault);
+    const cp = getCheckpoint(store, vault, exec.checkpoint!);
+    const upTo = exec.seq_after ?? currentSeq(store);
+    const changes = netChanges(store, vault, { after: exec.seq_before, upTo, execId: untagged(exec) ? null : execId });
+    const pruned = changes.find((c) => c.beforeUnknown);
+    if (pruned) {
+      throw new AvfsError('VERSION_NOT_FOUND', `cannot undo ${execId}: the state of ${pruned.path} before it was pruned from history`, {
+        exec_id: execId,
+        path: pruned.path,
+        reason: 'history_pruned',
+      });
+    }
+    const others = laterChangesByOthers(store, vault, exec, changes);
+    if (others.length > 0 && !options.force) {
       throw new AvfsError(
         'CONFLICT',
-        `undoing ${execId} would discard ${others.count} later change(s) not made by it (${paths.slice(0, 5).join(', ')}${paths.length > 5 ? ', …' : ''}); pass --force to discard them`,
-        { exec_id: execId, vault: exec.vault, checkpoint: cp.name, later_changes: others.count, paths },
+        `undoing ${execId} would discard ${others.length} later change(s) not made by it (${others.slice(0, 5).join(', ')}${others.length > 5 ? ', …' : ''}); pass --force to discard them`,
+        { exec_id: execId, vault: exec.vault, later_changes: others.length, paths: others },
       );
     }
     const seqBefore = currentSeq(store);
-    const restored = restoreCheckpoint(fs, cp.name);
+    putBack({ store, vault, actor }, changes, execId);
     const seqAfter = currentSeq(store);
     markExecUndone(store, execId);
     const changed = changeReport(store, vault, { after: seqBefore, upTo: seqAfter, execId });
-    audit(store, fs.actor, 'proxy.undo', exec.vault, {
-      exec_id: execId,
-      checkpoint: cp.name,
-      saved_before: restored.saved_before,
-      forced: !!options.force,
-      discarded_changes: options.force ? others.count : 0,
-      changed: changed.length,
-    });
+    const discarded = options.force ? others.length : 0;
+    audit(store, actor, 'proxy.undo', exec.vault, { exec_id: execId, checkpoint: cp.name, forced: !!options.force, discarded_changes: discarded, changed: changed.length });
     return {
       vault: exec.vault,
       exec_id: execId,
       checkpoint: cp.name,
-      saved_before: restored.saved_before,
-      discarded_changes: options.force ? others.count : 0,
+      discarded_changes: discarded,
       already_undone: exec.undone_at !== null,
+      died: exec.died_at !== null,
       changed_files: changed,
     };
   });
+}
+
+/**
+ * Paths where undoing would drop a change that is not the exec's, sorted: a later version of a
+ * path it changed, and — for paths undo removes — entries below them it did not make, and tags
+ * or metadata on them.
+ */
+function laterChangesByOthers(store: Store, vault: VaultRow, exec: ExecRow, changes: NetChange[]): string[] {
+  const mine = (row: { id: number; exec_id: string | null }) =>
+    row.exec_id === exec.id || (untagged(exec) && row.id > exec.seq_before && row.id <= (exec.seq_after ?? row.id));
+  const touched = new Set(changes.map((c) => c.path));
+  const out = new Set<string>();
+  for (const c of changes) {
+    const last = c.rows[c.rows.length - 1]!;
+    if (pathVersionsAfter(store, vault.id, c.path, last.id).some((row) => !mine(row))) out.add(c.path);
+    if (c.before !== null) continue;
+    // Undo removes this path: whatever else is below it goes too. (Tags others put on it are
+    // versions of it, caught above.)
+    for (const e of listDescendants(store, vault, c.path)) if (!touched.has(e.path)) out.add(e.path);
+  }
+  return [...out].sort();
+}
+
+/** Gives every changed path its state from before the exec: removals deepest first, then the rest parents first. */
+function putBack(w: Writer, changes: NetChange[], execId: string): void {
+  const change = { op: 'undo', actor: w.actor, detail: { exec_id: execId } };
+  const removals = changes.filter((c) => c.before === null).reverse();
+  for (const c of removals) {
+    if (getEntry(w.store, w.vault, c.path)) applyState(w, c.path, null, change, true);
+  }
+  for (const c of changes) {
+    if (c.before === null) continue;
+    // Replacing a directory clears what is below it; everything there is either the exec's (put back
+    // next, parents first) or someone else's (a CONFLICT unless forced).
+    // The state from history carries the path's tags, metadata and owners too.
+    applyState(w, c.path, c.before, change, true);
+  }
 }

@@ -3,15 +3,22 @@ import type { Store } from '../store/store.js';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findLiveMount, fuseAvailable, mountVault, unmountDir } from '../mount/index.js';
+import { fuseAvailable, mountVault, unmountDir } from '../mount/index.js';
+import { thisProcess } from '../mount/session.js';
+import { openExecView } from '../mount/views.js';
+import type { SandboxLayout } from '../core/sandbox-layout.js';
 import { currentSeq } from '../store/vaults.js';
-import { dispose, materialize, syncBack, type SyncSummary } from './copy.js';
+import type { SyncSummary } from './copy.js';
 import type { VaultFs } from '../store/vault-fs.js';
 
 /**
- * Where a command runs: a host directory that shows the vault. `mount` is a FUSE mount (a live
- * `avfs mount` of the vault reused, or a private one for this run); `copy` is a materialised
- * temporary copy whose changes are imported back when the command ends.
+ * Where a command runs: a host directory that shows the vault. `mount` is a view of the vault
+ * for this run on the home's resident views server (sandboxed runs), or a private FUSE mount
+ * (unsandboxed runs); either way every write through it carries the exec id. `copy` is a
+ * materialised temporary copy whose changes are imported back (as the exec) when the command
+ * ends. A live `avfs mount` of the vault is never reused: its writes are a person's, and the
+ * run's report and undo must not include them. For a sandboxed run the directory also presents
+ * the sandbox layout's reserved names (see src/core/sandbox-layout.ts), never recorded.
  */
 export interface Workspace {
   mode: 'mount' | 'copy';
@@ -19,8 +26,6 @@ export interface Workspace {
   modeReason: string | null;
   /** The host directory showing the vault root. */
   root: string;
-  /** Whether versions written during the run carry the exec id (false for a reused live mount). */
-  tagged: boolean;
   /** Processes the cleanup must never signal (the mount server). */
   protect: number[];
   /** The change sequence the run starts from (for copy mode, the state that was materialised). */
@@ -33,9 +38,16 @@ export interface Workspace {
 
 export type ModeChoice = 'auto' | 'mount' | 'copy';
 
+export interface WorkspaceOptions {
+  /** The sandbox's reserved names (null: an unsandboxed run). */
+  layout: SandboxLayout | null;
+}
+
 /** A materialised copy of the vault in a private temporary directory. */
-export async function copyWorkspace(fs: VaultFs, modeReason: string | null): Promise<Workspace> {
-  const session = materialize(fs);
+export async function copyWorkspace(fs: VaultFs, modeReason: string | null, layout: SandboxLayout | null): Promise<Workspace> {
+  // Loaded on use: a mounted run does not need the export and import code.
+  const { dispose, materialize, syncBack } = await import('./copy.js');
+  const session = materialize(fs, undefined, layout);
   // Until the clock has moved past the export's timestamps, a write might not move a ctime.
   const wait = session.readyAt - Date.now();
   if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
@@ -44,7 +56,6 @@ export async function copyWorkspace(fs: VaultFs, modeReason: string | null): Pro
     mode: 'copy',
     modeReason,
     root: session.root,
-    tagged: true,
     protect: [],
     seqBefore: session.seq,
     async finish() {
@@ -62,36 +73,20 @@ export async function copyWorkspace(fs: VaultFs, modeReason: string | null): Pro
 }
 
 /**
- * A FUSE mount of the vault: a live `avfs mount` of it (reused as it is: its writes are recorded
- * without the exec id, so the run's change window is bounded by sequence numbers only), else a
- * private mount in a temporary directory for this run, served by its own process with the exec id
- * (so every version written through it is tagged), unmounted when the command ends. Unmounting
- * waits for the server to save everything still open, so the change report that follows is
- * complete.
+ * A private FUSE mount of the vault in a temporary directory for this run, served by its own
+ * process with the exec id (so every version written through it is tagged), unmounted when the
+ * command ends. Unmounting waits for the server to save everything still open, so the change
+ * report that follows is complete. The server watches this process: if it dies without
+ * unmounting (kill -9), the server ends the run's processes and unmounts by itself.
  */
-async function mountWorkspace(store: Store, fs: VaultFs, execId: string, allowShared: boolean): Promise<Workspace> {
-  const live = allowShared ? findLiveMount(store.home, fs.name) : undefined;
-  if (live && !live.read_only) {
-    return {
-      mode: 'mount',
-      modeReason: `reused the live mount at ${live.dir}`,
-      root: live.dir,
-      tagged: false,
-      protect: [live.pid],
-      seqBefore: currentSeq(store),
-      async finish() {
-        return { sync: null };
-      },
-      async abort() {},
-    };
-  }
+async function mountWorkspace(store: Store, fs: VaultFs, execId: string, layout: SandboxLayout | null): Promise<Workspace> {
   const base = mkdtempSync(join(tmpdir(), 'avfs-proxy-mnt-'));
   const root = join(base, 'vault');
   mkdirSync(root);
   const seqBefore = currentSeq(store);
   let info;
   try {
-    info = await mountVault({ home: store.home, vault: fs.name, dir: root, execId });
+    info = await mountVault({ home: store.home, vault: fs.name, dir: root, execId, owner: thisProcess(), layout: layout?.all() });
   } catch (err) {
     rmSync(base, { recursive: true, force: true });
     throw err;
@@ -110,12 +105,16 @@ async function mountWorkspace(store: Store, fs: VaultFs, execId: string, allowSh
     }
     rmSync(base, { recursive: true, force: true });
   };
+  return mounted(root, info.pid, seqBefore, release);
+}
+
+/** A mount workspace: `release` ends it, and its server (`serverPid`) is never signalled by the run's cleanup. */
+function mounted(root: string, serverPid: number, seqBefore: number, release: () => Promise<void>): Workspace {
   return {
     mode: 'mount',
     modeReason: null,
     root,
-    tagged: true,
-    protect: [info.pid],
+    protect: [serverPid],
     seqBefore,
     async finish() {
       await release();
@@ -126,26 +125,47 @@ async function mountWorkspace(store: Store, fs: VaultFs, execId: string, allowSh
 }
 
 /**
- * Opens the workspace a run uses. `auto` and `mount` reuse a live, writable mount of the vault,
- * else mount privately; where FUSE is unavailable `mount` fails (FUSE_UNAVAILABLE) and `auto` falls
- * back to a copy, saying why in `modeReason`. `copy` always copies.
+ * A view of the vault for this run on the home's resident views server (started on first use):
+ * no mount per run, only a connection. Closing the view saves what is still open through it.
  */
-export async function openWorkspace(store: Store, fs: VaultFs, choice: ModeChoice, execId: string): Promise<Workspace> {
-  if (choice === 'copy') return copyWorkspace(fs, 'requested with --mode copy');
-  const live = findLiveMount(store.home, fs.name);
-  if (live && !live.read_only) return mountWorkspace(store, fs, execId, true);
-  const fuse = await fuseAvailable();
-  if (!fuse.ok) {
-    const reason = fuse.reason ?? 'FUSE is not available';
-    if (choice === 'mount') throw new AvfsError('FUSE_UNAVAILABLE', `cannot run in a mount: ${reason}`, { reason });
-    return copyWorkspace(fs, `FUSE unavailable (${reason}); ran in a temporary copy`);
-  }
+async function viewWorkspace(store: Store, fs: VaultFs, execId: string, layout: SandboxLayout | null): Promise<Workspace> {
+  const seqBefore = currentSeq(store);
+  const view = await openExecView({ home: store.home, vault: fs.name, execId, pid: process.pid, layout: layout?.all() ?? [] });
+  return mounted(view.root, view.serverPid, seqBefore, async () => {
+    await view.close();
+  });
+}
+
+/**
+ * Which kind of mount a run gets: sandboxed runs use the resident views server, unsandboxed ones
+ * (whose command sees the host, so its mountpoint must be its own) a private mount.
+ * AVFS_PROXY_MOUNT=private|resident overrides it (the benchmark measures both).
+ */
+function mountKind(layout: SandboxLayout | null): 'private' | 'resident' {
+  const forced = process.env.AVFS_PROXY_MOUNT;
+  if (forced === 'private' || forced === 'resident') return forced;
+  return layout ? 'resident' : 'private';
+}
+
+/**
+ * Opens the workspace a run uses. `auto` and `mount` mount; where FUSE is unavailable `mount`
+ * fails (FUSE_UNAVAILABLE) and `auto` falls back to a copy, saying why in `modeReason`. `copy`
+ * always copies.
+ */
+export async function openWorkspace(store: Store, fs: VaultFs, choice: ModeChoice, execId: string, options: WorkspaceOptions): Promise<Workspace> {
+  const { layout } = options;
+  if (choice === 'copy') return copyWorkspace(fs, 'requested with --mode copy', layout);
   try {
-    return await mountWorkspace(store, fs, execId, false);
+    // A running views server needs no FUSE here (loading the addon costs ~40 ms); starting one checks it.
+    if (mountKind(layout) === 'resident') return await viewWorkspace(store, fs, execId, layout);
+    const fuse = await fuseAvailable();
+    if (!fuse.ok) throw new AvfsError('FUSE_UNAVAILABLE', `cannot run in a mount: ${fuse.reason}`, { reason: fuse.reason });
+    return await mountWorkspace(store, fs, execId, layout);
   } catch (err) {
     if (choice === 'mount') throw err;
-    // FUSE looked usable but this mount did not come up: the command still runs, in a copy.
+    // No mount came up: the command still runs, in a copy.
     const message = err instanceof Error ? err.message : String(err);
-    return copyWorkspace(fs, `mounting failed (${message}); ran in a temporary copy`);
+    const why = err instanceof AvfsError && err.code === 'FUSE_UNAVAILABLE' ? `FUSE unavailable (${message})` : `mounting failed (${message})`;
+    return copyWorkspace(fs, `${why}; ran in a temporary copy`, layout);
   }
 }

@@ -63,6 +63,14 @@ export interface ProxyExecOptions {
   env?: Record<string, string>;
   /** Run `command` with /bin/sh -c instead of as a program with `args`. */
   shell?: boolean;
+  /** Make the policy's sandbox mode stricter: `required` refuses to run without the sandbox. */
+  sandbox?: 'auto' | 'required';
+  /** The sandbox's network: none (default) or the host's. */
+  network?: 'none' | 'host';
+  /** Limits (null: none), overriding the policy's. */
+  maxProcesses?: number | null;
+  maxFileSize?: number | null;
+  memory?: number | null;
 }
 
 export interface ProxyExecResult {
@@ -76,6 +84,10 @@ export interface ProxyExecResult {
   truncated: boolean;
   mode: 'mount' | 'copy';
   checkpoint: string | null;
+  /** What the sandbox enforced (`enforced`, `network`, `binds`, `limits`, …). */
+  sandbox: Record<string, unknown>;
+  /** Limits the run hit. */
+  violations: Array<Record<string, unknown>>;
   changedFiles: Array<Record<string, unknown>>;
   decision: Record<string, unknown>;
   /** The full result, with the same snake_case fields as `avfs proxy exec --json`. */
@@ -333,6 +345,8 @@ export class AVFS {
         truncated: r.truncated,
         mode: r.mode,
         checkpoint: r.checkpoint,
+        sandbox: r.sandbox as unknown as Record<string, unknown>,
+        violations: r.violations as unknown as Array<Record<string, unknown>>,
         changedFiles: r.changed_files as unknown as Array<Record<string, unknown>>,
         decision: r.decision as unknown as Record<string, unknown>,
         raw: r as unknown as Record<string, unknown>,

@@ -1,13 +1,14 @@
 import { AvfsError } from '../errors.js';
 import { now, type Store } from './store.js';
-import { vaultById, type VaultRow } from './vaults.js';
+import { audit } from './audit.js';
+import { currentSeq, vaultById, type VaultRow } from './vaults.js';
 
 /**
- * The record of `proxy exec` runs (table `execs`, migration 3) and the history queries the
- * change report and `proxy undo` are built on.
+ * The record of `proxy exec` runs (table `execs`, migrations 3 and 13) and the history queries
+ * the change report and `proxy undo` are built on.
  */
 
-import type { VersionRow } from './history.js';
+import { VERSION_COLUMNS, type VersionRow } from './history.js';
 
 export type { VersionRow };
 
@@ -30,33 +31,58 @@ export interface ExecRow {
   signal: string | null;
   timed_out: number | null;
   undone_at: number | null;
+  /** The avfs process running it and that process's start time (null for rows from before migration 13). */
+  pid: number | null;
+  pid_start: number | null;
+  /** When its avfs process was found dead while it ran (its window then closes at seq_after). */
+  died_at: number | null;
 }
 
-export type NewExec = Pick<ExecRow, 'id' | 'vault_id' | 'vault' | 'command' | 'cwd' | 'mode' | 'decision' | 'checkpoint' | 'seq_before'>;
+export type NewExec = Pick<ExecRow, 'id' | 'vault_id' | 'vault' | 'command' | 'cwd' | 'mode' | 'decision' | 'checkpoint' | 'seq_before' | 'pid' | 'pid_start'>;
 
-const INSERT = `INSERT INTO execs (id, vault_id, vault, command, cwd, mode, decision, checkpoint, seq_before, started_at)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+const INSERT = `INSERT INTO execs (id, vault_id, vault, command, cwd, mode, decision, checkpoint, seq_before, pid, pid_start, started_at)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 const FINISH = 'UPDATE execs SET seq_after = ?, ended_at = ?, exit_code = ?, signal = ?, timed_out = ? WHERE id = ?';
 const SELECT = 'SELECT * FROM execs WHERE id = ?';
-const COLS = 'id, vault_id, path, version, op, type, mode, size, hash, target, mtime, source, exec_id, detail, at';
+const COLS = VERSION_COLUMNS;
 const WINDOW = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND id > ? AND id <= ? ORDER BY id`;
 const WINDOW_TAGGED = `SELECT ${COLS} FROM versions WHERE exec_id = ? AND vault_id = ? AND id > ? AND id <= ? ORDER BY id`;
 const BEFORE = `SELECT ${COLS} FROM versions INDEXED BY versions_path WHERE vault_id = ? AND path = ? AND id < ? ORDER BY version DESC, id DESC LIMIT 1`;
-// Times-only rows (op 'touch': a directory's mtime moving as names come and go) are not changes a restore would lose.
-const OTHERS_AFTER = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND id > ? AND (exec_id IS NULL OR exec_id <> ?) AND NOT (id <= ? AND ?)
-  AND op <> 'touch' ORDER BY id LIMIT ?`;
-const COUNT_OTHERS_AFTER = `SELECT count(*) AS n FROM versions WHERE vault_id = ? AND id > ? AND (exec_id IS NULL OR exec_id <> ?) AND NOT (id <= ? AND ?)
-  AND op <> 'touch'`;
+// Times-only rows (op 'touch': a directory's mtime moving as names come and go) are not changes undo would lose.
+const PATH_AFTER = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND path = ? AND id > ? AND op <> 'touch' ORDER BY id`;
+const OPEN = 'SELECT * FROM execs WHERE seq_after IS NULL';
+const DIED = 'UPDATE execs SET seq_after = ?, ended_at = ?, died_at = ? WHERE id = ? AND seq_after IS NULL';
 
 export function insertExec(store: Store, exec: NewExec): void {
-  store.stmt(INSERT).run(exec.id, exec.vault_id, exec.vault, exec.command, exec.cwd, exec.mode, exec.decision, exec.checkpoint, exec.seq_before, now());
+  store
+    .stmt(INSERT)
+    .run(exec.id, exec.vault_id, exec.vault, exec.command, exec.cwd, exec.mode, exec.decision, exec.checkpoint, exec.seq_before, exec.pid, exec.pid_start, now());
+}
+
+/** Execs that have not finished: still running, or their avfs died and nobody noticed yet. */
+export function openExecs(store: Store): ExecRow[] {
+  return store.stmt<ExecRow>(OPEN).all();
+}
+
+/**
+ * Records, in one transaction, that an exec's avfs process died while it ran: its change window
+ * closes now (the caller has ended whatever could still write with its id) and a `proxy.died`
+ * audit row says so. Returns false when it had already ended.
+ */
+export function recordExecDied(store: Store, exec: Pick<ExecRow, 'id' | 'vault' | 'pid'>): boolean {
+  return store.mutate(() => {
+    const at = now();
+    if (store.stmt(DIED).run(currentSeq(store), at, at, exec.id).changes === 0) return false;
+    audit(store, { source: 'proxy', execId: exec.id }, 'proxy.died', exec.vault, { exec_id: exec.id, pid: exec.pid, noticed_by: process.pid });
+    return true;
+  });
 }
 
 /** Records how a run ended; `seqAfter` closes its change window. */
 export function finishExec(
   store: Store,
   id: string,
-  outcome: { seqAfter: number; exitCode: number; signal: string | null; timedOut: boolean },
+  outcome: { seqAfter: number; exitCode: number | null; signal: string | null; timedOut: boolean },
 ): void {
   store.stmt(FINISH).run(outcome.seqAfter, now(), outcome.exitCode, outcome.signal, outcome.timedOut ? 1 : 0, id);
 }
@@ -102,22 +128,9 @@ export function versionBeforeSeq(store: Store, vault: VaultRow, path: string, be
   return undefined;
 }
 
-/**
- * Changes to the vault after `after` that are not this exec's own: writes tagged with another
- * exec or none, except — for a run whose writes could not be tagged (`untaggedUpTo` set) —
- * everything up to the end of the run. What restoring the pre-exec checkpoint would throw away.
- */
-export function changesByOthers(
-  store: Store,
-  vaultId: number,
-  after: number,
-  execId: string,
-  untaggedUpTo: number | null,
-  limit: number,
-): { count: number; sample: VersionRow[] } {
-  const args = [vaultId, after, execId, untaggedUpTo ?? 0, untaggedUpTo === null ? 0 : 1] as const;
-  const count = store.stmt<{ n: number }>(COUNT_OTHERS_AFTER).get(...args)!.n;
-  return { count, sample: count === 0 ? [] : store.stmt<VersionRow>(OTHERS_AFTER).all(...args, limit) };
+/** The versions of one path recorded after change `afterId`, oldest first (this vault's own). */
+export function pathVersionsAfter(store: Store, vaultId: number, path: string, afterId: number): VersionRow[] {
+  return store.stmt<VersionRow>(PATH_AFTER).all(vaultId, path, afterId);
 }
 
 /** The proxy policy stored on a vault (JSON text), or null. */

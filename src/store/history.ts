@@ -75,7 +75,9 @@ export interface HistorySegment {
 }
 
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
-const COLS = 'id, vault_id, path, version, op, type, mode, size, hash, target, mtime, uid, gid, rdev, ino, nlink, annot, source, exec_id, detail, at, change_id';
+/** The columns of a VersionRow, for every query that reads whole versions (here and in execs.ts). */
+export const VERSION_COLUMNS = 'id, vault_id, path, version, op, type, mode, size, hash, target, mtime, uid, gid, rdev, ino, nlink, annot, source, exec_id, detail, at, change_id';
+const COLS = VERSION_COLUMNS;
 // Rows with op 'touch' record times and link counts only (entries.ts changeMetadata): they carry the
 // version number of the change before them and are not changes of their own, so listings skip them.
 const PATH_VERSIONS = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND path = ? AND id <= ? AND version < ? AND op <> 'touch' ORDER BY version DESC LIMIT ?`;

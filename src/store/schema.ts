@@ -403,4 +403,14 @@ export const MIGRATIONS: readonly Migration[] = [
     UNIQUE (vault_id, path)
   );
   `,
+  // 13: who runs an exec (src/store/execs.ts). `pid` and `pid_start` (start time in clock ticks,
+  // so a reused pid is not mistaken for it) name the avfs process that runs it; an exec still
+  // open (seq_after NULL) whose process is gone died with it (kill -9, a crash): the next avfs
+  // that notices closes its change window and sets `died_at`, after which it can be undone.
+  `
+  ALTER TABLE execs ADD COLUMN pid INTEGER;
+  ALTER TABLE execs ADD COLUMN pid_start INTEGER;
+  ALTER TABLE execs ADD COLUMN died_at INTEGER;
+  CREATE INDEX execs_open ON execs (vault_id) WHERE seq_after IS NULL;
+  `,
 ];

@@ -2,7 +2,9 @@ import type { EntryType } from '../../src/core/entry-types.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'vitest';
 import { fuseAvailable } from '../../src/mount/index.js';
+import { findBwrap } from '../../src/proxy/sandbox.js';
 import { openStore } from '../../src/store/store.js';
+import { savePolicy } from '../../src/proxy/policy-source.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 
 /**
@@ -11,6 +13,8 @@ import { VaultFs } from '../../src/store/vault-fs.js';
  * AVFS_REQUIRE_FUSE=1 (CI) that skip is a failure instead.
  */
 export const fuse = await fuseAvailable();
+/** bubblewrap, which every sandboxed run needs (CI installs it: AVFS_REQUIRE_FUSE=1 requires it too). */
+export const bwrap = findBwrap();
 const REQUIRED = process.env.AVFS_REQUIRE_FUSE === '1';
 
 export type Mode = 'copy' | 'mount';
@@ -25,8 +29,28 @@ export function skipMountTests(name: string): boolean {
   return true;
 }
 
-/** Runs `fn` once per mode that can run here. */
+/**
+ * A describe block that needs the sandbox (bubblewrap): skipped only where bwrap is missing and
+ * AVFS_REQUIRE_FUSE is not set (saying why); in CI a missing bwrap is a failing test.
+ */
+export function describeSandbox(name: string, fn: () => void): void {
+  if (bwrap) {
+    describe(name, fn);
+  } else if (REQUIRED) {
+    describe(name, () => {
+      it('has bubblewrap (AVFS_REQUIRE_FUSE=1 forbids skipping)', () => {
+        throw new Error('bwrap is not installed: apt-get install -y bubblewrap');
+      });
+    });
+  } else {
+    process.stderr.write(`[proxy tests] SKIPPED "${name}": bubblewrap (bwrap) is not installed here\n`);
+    describe.skip(name, fn);
+  }
+}
+
+/** Runs `fn` once per mode that can run here, in the sandbox (see describeSandbox). */
 export function describeModes(name: string, fn: (mode: Mode) => void): void {
+  if (!bwrap) return describeSandbox(name, () => fn('copy'));
   describe(`${name} [copy mode]`, () => fn('copy'));
   if (fuse.ok) {
     describe(`${name} [mount mode]`, () => fn('mount'));
@@ -39,6 +63,35 @@ export function describeModes(name: string, fn: (mode: Mode) => void): void {
   } else {
     process.stderr.write(`[proxy tests] SKIPPED "${name}" in mount mode: FUSE is unavailable here: ${fuse.reason}\n`);
     describe.skip(`${name} [mount mode]`, () => fn('mount'));
+  }
+}
+
+/**
+ * Creates `home` with its `default` vault holding `files` (path → content; a path ending in / is
+ * a directory), then runs `setup` on it. Returns the home.
+ */
+export function seedHome(home: string, files: Record<string, string> = {}, setup?: (fs: VaultFs) => void): string {
+  const store = openStore(home);
+  try {
+    const fs = new VaultFs(store, 'default', { source: 'cli' });
+    for (const [path, content] of Object.entries(files)) {
+      if (path.endsWith('/')) fs.mkdir(path, { parents: true });
+      else fs.writeFile(path, content, { parents: true });
+    }
+    setup?.(fs);
+  } finally {
+    store.release();
+  }
+  return home;
+}
+
+/** Stores a vault policy for `home` (e.g. `{ sandbox: { mode: 'off' } }` for an unsandboxed run). */
+export function setVaultPolicy(home: string, policy: unknown, vault = 'default'): void {
+  const store = openStore(home);
+  try {
+    savePolicy(store, 'vault', vault, JSON.stringify(policy), { source: 'cli' });
+  } finally {
+    store.release();
   }
 }
 

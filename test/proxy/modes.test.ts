@@ -3,10 +3,8 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
-import { openStore } from '../../src/store/store.js';
-import { VaultFs } from '../../src/store/vault-fs.js';
 import { avfs, BIN, tempDir } from '../helpers.js';
-import { fuse, skipMountTests, vaultTree } from './helpers.js';
+import { fuse, seedHome, setVaultPolicy, skipMountTests, vaultTree } from './helpers.js';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
@@ -17,17 +15,7 @@ beforeAll(() => {
 afterAll(() => tmp.cleanup());
 
 let homes = 0;
-function newHome(files: Record<string, string>): string {
-  const home = join(tmp.dir, `home-${++homes}`);
-  const store = openStore(home);
-  try {
-    const fs = new VaultFs(store, 'default', { source: 'cli' });
-    for (const [path, content] of Object.entries(files)) fs.writeFile(path, content, { parents: true });
-  } finally {
-    store.release();
-  }
-  return home;
-}
+const newHome = (files: Record<string, string>) => seedHome(join(tmp.dir, `home-${++homes}`), files);
 
 describe('copy mode specifics', () => {
   it('imports only real changes: same-content rewrites, type changes, directory modes', async () => {
@@ -70,6 +58,8 @@ describe('copy mode specifics', () => {
     mkdirSync(bin, { recursive: true });
     writeFileSync(join(bin, 'avfs'), `#!/bin/sh\nexec node ${BIN} "$@"\n`, { mode: 0o755 });
     const env = { PATH: `${bin}:${process.env.PATH}` };
+    // Only an unsandboxed run can reach the avfs home at all.
+    setVaultPolicy(home, { sandbox: { mode: 'off' } });
     const r = await avfs(home, ['proxy', 'exec', '--mode', 'copy', '--shell', 'avfs write /nested.txt nested > /dev/null && echo b > b.txt'], { env });
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.json.changed_files.map((c: any) => [c.path, c.kind])).toEqual([['/b.txt', 'added'], ['/nested.txt', 'added']]);
@@ -96,7 +86,7 @@ describe('copy mode specifics', () => {
 });
 
 describe.skipIf(skipMountTests('mount mode specifics'))('mount mode specifics', () => {
-  it('reuses a live `avfs mount` of the vault', async () => {
+  it('never reuses a live `avfs mount` of the vault: the run gets its own mount, whose writes are all its own', async () => {
     if (!fuse.ok) throw new Error(`FUSE is unavailable: ${fuse.reason}`);
     const home = newHome({ '/a.txt': 'a\n' });
     const dir = join(tmp.dir, `mnt-${homes}`);
@@ -106,17 +96,14 @@ describe.skipIf(skipMountTests('mount mode specifics'))('mount mode specifics', 
     try {
       const r = await avfs(home, ['proxy', 'exec', '--', 'sh', '-c', 'echo b > b.txt; rm a.txt; pwd']);
       expect(r.code, r.stdout).toBe(0);
-      expect(r.json).toMatchObject({ mode: 'mount', mountpoint: dir, stdout: `${dir}\n` });
-      expect(r.json.mode_reason).toContain('reused the live mount');
+      expect(r.json).toMatchObject({ mode: 'mount', mode_reason: null });
+      expect(r.json.mountpoint).not.toBe(dir);
+      expect(r.json.stdout).toBe(r.json.sandbox.enforced ? '/\n' : `${r.json.mountpoint}\n`);
       expect(r.json.changed_files.map((c: any) => [c.path, c.kind])).toEqual([['/a.txt', 'deleted'], ['/b.txt', 'added']]);
+      // The live mount shows the run's changes like any other change to the vault.
       expect(readFileSync(join(dir, 'b.txt'), 'utf8')).toBe('b\n');
-      // Its writes are untagged, yet undo knows they were the exec's own.
-      const before = vaultTree(home);
-      const c = await avfs(home, ['proxy', 'exec', '--checkpoint', '--', 'sh', '-c', 'echo c > c.txt']);
-      expect(c.json.changed_files.map((f: any) => f.path)).toEqual(['/c.txt']);
-      const undo = await avfs(home, ['proxy', 'undo', c.json.exec_id]);
-      expect(undo.json, undo.stdout).toMatchObject({ ok: true, discarded_changes: 0 });
-      expect(vaultTree(home)).toEqual(before);
+      const log = await avfs(home, ['log', '/b.txt']);
+      expect(log.json.versions.map((v: any) => [v.source, v.exec_id])).toEqual([['proxy', r.json.exec_id]]);
     } finally {
       await avfs(home, ['unmount', dir, '--lazy']);
       if (readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${dir} `)) await execa('umount', ['-l', dir], { reject: false });

@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync, existsSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { openStore } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { forkVault } from '../../src/store/vaults.js';
 import { avfs, tempDir } from '../helpers.js';
-import { auditRows, describeModes, fuse, processes, skipMountTests, vaultTree, type Mode } from './helpers.js';
+import { auditRows, bwrap, describeModes, fuse, type Mode, processes, seedHome, setVaultPolicy, skipMountTests, vaultTree } from './helpers.js';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -18,22 +18,7 @@ beforeAll(() => {
 afterAll(() => tmp.cleanup());
 
 let homes = 0;
-/** A fresh home whose `default` vault holds `files` (path → content; a trailing / makes a directory). */
-function newHome(files: Record<string, string> = {}, setup?: (fs: VaultFs) => void): string {
-  const home = join(tmp.dir, `home-${++homes}`);
-  const store = openStore(home);
-  try {
-    const fs = new VaultFs(store, 'default', { source: 'cli' });
-    for (const [path, content] of Object.entries(files)) {
-      if (path.endsWith('/')) fs.mkdir(path, { parents: true });
-      else fs.writeFile(path, content, { parents: true });
-    }
-    setup?.(fs);
-  } finally {
-    store.release();
-  }
-  return home;
-}
+const newHome = (files: Record<string, string> = {}, setup?: (fs: VaultFs) => void) => seedHome(join(tmp.dir, `home-${++homes}`), files, setup);
 
 /** `avfs --json proxy exec --mode <mode> …` in `home`. */
 const exec = (home: string, mode: Mode, args: string[], opts: Parameters<typeof avfs>[2] = {}) => avfs(home, ['proxy', 'exec', '--mode', mode, ...args], opts);
@@ -54,14 +39,6 @@ function expectError(r: Awaited<ReturnType<typeof avfs>>, code: string, exit: nu
   return r.json.error;
 }
 
-/** A host script that leaves a marker file on the host when it runs (its path is not on the command line). */
-function markerScript(name: string): { script: string; marker: string } {
-  const marker = join(tmp.dir, `${name}.ran`);
-  const script = join(tmp.dir, `${name}.sh`);
-  writeFileSync(script, `#!/bin/sh\ntouch '${marker}'\necho ran\n`);
-  chmodSync(script, 0o755);
-  return { script, marker };
-}
 
 function setPolicy(home: string, policy: unknown) {
   const file = join(tmp.dir, `policy-${homes}-${Math.random().toString(36).slice(2)}.json`);
@@ -75,11 +52,13 @@ const net = (changes: any[]) => changes.map(({ versions: _v, ...rest }) => rest)
 describeModes('proxy exec', (mode) => {
   it('runs an allowed command in the vault and returns its output, environment and exit code', async () => {
     const home = newHome({ '/notes.md': 'hello\n', '/src/': '' });
-    const r = expectRan(await exec(home, mode, ['--cwd', '/src', '--', 'sh', '-c', 'cat ../notes.md; echo "$AVFS_VAULT $AVFS_EXEC_ID"; pwd; test "$(pwd)" = "$AVFS_MOUNTPOINT/src"']));
+    // In the sandbox the vault is `/`: the vault's paths are the command's own.
+    const r = expectRan(await exec(home, mode, ['--cwd', '/src', '--', 'sh', '-c', 'cat ../notes.md /notes.md; echo "$AVFS_VAULT $AVFS_EXEC_ID $AVFS_MOUNTPOINT"; pwd']));
     expect(r.mode).toBe(mode);
     expect(r.mode_reason === null || mode === 'copy').toBe(true);
-    expect(r.stdout).toBe(`hello\ndefault ${r.exec_id}\n${r.mountpoint}/src\n`);
-    expect(r).toMatchObject({ vault: 'default', cwd: '/src', signal: null, timed_out: false, truncated: false, changed_files: [], checkpoint: null });
+    expect(r.stdout).toBe(`hello\nhello\ndefault ${r.exec_id} /\n/src\n`);
+    expect(r).toMatchObject({ vault: 'default', cwd: '/src', signal: null, timed_out: false, truncated: false, changed_files: [], checkpoint: null, violations: [] });
+    expect(r.sandbox).toMatchObject({ enforced: true, network: 'none' });
     expect(r.decision).toMatchObject({ action: 'allow' });
     expect(typeof r.duration_ms).toBe('number');
 
@@ -98,45 +77,54 @@ describeModes('proxy exec', (mode) => {
   });
 
   it('never starts a denied command (exit 5, audited) and runs require_approval only with --approve', async () => {
-    const home = newHome();
-    const denied = markerScript(`denied-${mode}`);
-    const approval = markerScript(`approval-${mode}`);
+    // Scripts in the vault that leave a marker in the vault when they run.
+    const home = newHome({ '/denied.sh': '#!/bin/sh\ntouch /denied.ran\n', '/approval.sh': '#!/bin/sh\ntouch /approval.ran\necho ran\n' }, (fs) => {
+      fs.chmod('/denied.sh', 0o755);
+      fs.chmod('/approval.sh', 0o755);
+    });
     expect((await setPolicy(home, {
       rules: [
-        { name: 'no-denied', program: `denied-${mode}.sh`, action: 'deny', reason: 'test denial' },
-        { name: 'ask-first', program: `approval-${mode}.sh`, action: 'require_approval' },
+        { name: 'no-denied', program: 'denied.sh', action: 'deny', reason: 'test denial' },
+        { name: 'ask-first', program: 'approval.sh', action: 'require_approval' },
       ],
     })).code).toBe(0);
 
-    const e = expectError(await exec(home, mode, ['--', denied.script]), 'DENIED', 5);
+    const e = expectError(await exec(home, mode, ['--', '/denied.sh']), 'DENIED', 5);
     expect(e.decision).toMatchObject({ action: 'deny', rule: 'no-denied' });
-    expect(existsSync(denied.marker)).toBe(false);
+    expect(vaultTree(home)['/denied.ran']).toBeUndefined();
     const rows = auditRows(home, 'proxy.').filter((a) => a.exec_id === e.exec_id);
     expect(rows.map((a) => a.op)).toEqual(['proxy.request', 'proxy.denied']);
 
-    // Built-in: a host path outside the vault is denied before anything runs.
-    const host = expectError(await exec(home, mode, ['--shell', `touch ${join(tmp.dir, 'host-marker')}`]), 'DENIED', 5);
-    expect(host.decision.rule).toBe('host-paths');
-    expect(existsSync(join(tmp.dir, 'host-marker'))).toBe(false);
-
-    const refused = expectError(await exec(home, mode, ['--', approval.script]), 'DENIED', 5);
+    const refused = expectError(await exec(home, mode, ['--', '/approval.sh']), 'DENIED', 5);
     expect(refused).toMatchObject({ approval_required: true, decision: { action: 'require_approval', rule: 'ask-first' } });
-    expect(existsSync(approval.marker)).toBe(false);
-    const ran = expectRan(await exec(home, mode, ['--approve', '--', approval.script]));
+    expect(vaultTree(home)['/approval.ran']).toBeUndefined();
+    const ran = expectRan(await exec(home, mode, ['--approve', '--', '/approval.sh']));
     expect(ran).toMatchObject({ approved: true, stdout: 'ran\n', decision: { action: 'require_approval' } });
-    expect(existsSync(approval.marker)).toBe(true);
+    expect(ran.changed_files.map((c: any) => c.path)).toEqual(['/approval.ran']);
+  });
+
+  it('denies a host path before anything runs when the run is not sandboxed (policy sandbox.mode off)', async () => {
+    const home = newHome();
+    setVaultPolicy(home, { sandbox: { mode: 'off' } });
+    const marker = join(tmp.dir, `host-marker-${mode}`);
+    const host = expectError(await exec(home, mode, ['--shell', `touch ${marker}`]), 'DENIED', 5);
+    expect(host.decision.rule).toBe('host-paths');
+    expect(existsSync(marker)).toBe(false);
+    const r = expectRan(await exec(home, mode, ['--', 'true']));
+    expect(r.sandbox).toMatchObject({ enforced: false, reason: expect.any(String) });
   });
 
   it('times out a group that ignores SIGTERM: SIGKILL after the grace period, exit 124, and no process of the group remains', async () => {
     const home = newHome();
-    const pending = exec(home, mode, ['--timeout', '1000', '--kill-after', '1000', '--', 'sh', '-c', 'trap "" TERM; sleep 100 & sleep 100']);
+    const tag = `AVFS_TEST_RUN=${Math.random().toString(36).slice(2)}`;
+    const pending = exec(home, mode, ['--timeout', '1000', '--kill-after', '1000', '--env', tag, '--', 'sh', '-c', 'trap "" TERM; sleep 100 & sleep 100']);
     let settled = false;
     pending.finally(() => (settled = true));
     const groups = new Set<number>();
     const seen = new Set<number>();
     while (!settled) {
       for (const p of processes()) {
-        if (p.cmdline[0] === 'sleep' && p.env.includes(`AVFS_HOME=${home}`)) {
+        if (p.cmdline[0] === 'sleep' && p.env.includes(tag)) {
           groups.add(p.pgid);
           seen.add(p.pid);
         }
@@ -151,7 +139,7 @@ describeModes('proxy exec', (mode) => {
     expect(r.json.duration_ms).toBeLessThan(60_000);
     expect(seen.size).toBe(2); // both sleeps ran …
     expect(groups.size).toBe(1); // … in one process group
-    const left = processes().filter((p) => groups.has(p.pgid) || seen.has(p.pid) || p.env.includes(`AVFS_EXEC_ID=${r.json.exec_id}`));
+    const left = processes().filter((p) => groups.has(p.pgid) || seen.has(p.pid) || p.env.includes(tag));
     expect(left).toEqual([]);
   });
 
@@ -199,16 +187,17 @@ describeModes('proxy exec', (mode) => {
   });
 
   it('runs git init, add and commit through the proxy', async () => {
-    const home = newHome({ '/README.md': '# demo\n', '/src/app.js': 'console.log(1)\n' });
+    // The vault is the sandbox's `/`, beside the system directories: the repository is a directory of it.
+    const home = newHome({ '/repo/README.md': '# demo\n', '/repo/src/app.js': 'console.log(1)\n' });
     const env = ['GIT_AUTHOR_NAME=avfs', 'GIT_AUTHOR_EMAIL=avfs@example.com', 'GIT_COMMITTER_NAME=avfs', 'GIT_COMMITTER_EMAIL=avfs@example.com'].flatMap((e) => ['--env', e]);
-    const r = expectRan(await exec(home, mode, [...env, '--timeout', '60s', '--shell', 'git init -q && git add -A && git commit -q -m init && git log --oneline']));
+    const r = expectRan(await exec(home, mode, [...env, '--cwd', '/repo', '--timeout', '60s', '--shell', 'git init -q && git add -A && git commit -q -m init && git log --oneline']));
     expect(r.stdout).toMatch(/^[0-9a-f]+ init\n$/);
     const paths = r.changed_files.map((c: any) => c.path);
-    expect(paths).toContain('/.git/HEAD');
-    expect(paths).toContain('/.git/index');
-    expect(paths.some((p: string) => p.startsWith('/.git/objects/'))).toBe(true);
+    expect(paths).toContain('/repo/.git/HEAD');
+    expect(paths).toContain('/repo/.git/index');
+    expect(paths.some((p: string) => p.startsWith('/repo/.git/objects/'))).toBe(true);
     expect(r.changed_files.every((c: any) => c.kind === 'added')).toBe(true);
-    const status = expectRan(await exec(home, mode, ['--', 'git', 'status', '--porcelain']));
+    const status = expectRan(await exec(home, mode, ['--cwd', '/repo', '--', 'git', 'status', '--porcelain']));
     expect(status.stdout).toBe('');
     expect(status.decision).toMatchObject({ action: 'allow', rule: 'git-read', categories: ['read_only'] });
   });
@@ -225,15 +214,19 @@ describeModes('proxy exec', (mode) => {
     expect(undo.json.changed_files.length).toBeGreaterThan(0);
     expect(vaultTree(home)).toEqual(before);
 
-    // A later write by someone else would be lost: refused, then forced.
+    // A later write by someone else to a path the exec made would be lost: refused, then forced.
+    // A later write elsewhere is not the exec's and stays.
     const r2 = expectRan(await exec(home, mode, ['--checkpoint', '--', 'touch', 'made-by-exec']));
+    expect((await avfs(home, ['write', '/made-by-exec', 'later'])).code).toBe(0);
     expect((await avfs(home, ['write', '/later.txt', 'later'])).code).toBe(0);
     const conflict = expectError(await avfs(home, ['proxy', 'undo', r2.exec_id]), 'CONFLICT', 4);
-    expect(conflict).toMatchObject({ later_changes: 1, paths: ['/later.txt'] });
+    expect(conflict).toMatchObject({ later_changes: 1, paths: ['/made-by-exec'] });
     expect(vaultTree(home)['/made-by-exec']).toBeDefined();
     const forced = await avfs(home, ['proxy', 'undo', '--force', r2.exec_id]);
     expect(forced.json).toMatchObject({ ok: true, discarded_changes: 1 });
-    expect(vaultTree(home)).toEqual(before);
+    const { '/later.txt': later, ...rest } = vaultTree(home);
+    expect(later).toBeDefined();
+    expect(rest).toEqual(before);
 
     // An exec without a checkpoint cannot be undone as a whole; an unknown id is NOT_FOUND.
     const r3 = expectRan(await exec(home, mode, ['--', 'true']));
@@ -250,10 +243,9 @@ describeModes('proxy exec', (mode) => {
     const skip = expectRan(await exec(home, mode, ['--no-checkpoint', '--', 'rm', '-rf', 'build2']));
     expect(skip.checkpoint).toBeNull();
     expect(vaultTree(home)['/build']).toBeUndefined();
-    // Undoing the first would also undo the second exec's deletion: a later change, so a CONFLICT.
-    expect(expectError(await avfs(home, ['proxy', 'undo', r.exec_id]), 'CONFLICT', 4).paths).toEqual(['/build2/b.o', '/build2']);
-    expect((await avfs(home, ['proxy', 'undo', '--force', r.exec_id])).json).toMatchObject({ ok: true, discarded_changes: 2 });
-    expect(Object.keys(vaultTree(home)).sort()).toEqual(['/', '/build', '/build/a.o', '/build2', '/build2/b.o']);
+    // Undoing the first puts back what it removed; the second exec's deletion is not its to undo.
+    expect((await avfs(home, ['proxy', 'undo', r.exec_id])).json).toMatchObject({ ok: true, discarded_changes: 0 });
+    expect(Object.keys(vaultTree(home)).sort()).toEqual(['/', '/build', '/build/a.o']);
   });
 });
 
@@ -303,9 +295,13 @@ describe('proxy policy and help', () => {
     const check = await avfs(home, ['proxy', 'policy', 'check', '--', 'rm', '-rf', 'build']);
     expect(check.code).toBe(0);
     expect(check.json).toMatchObject({ decision: { action: 'allow_with_checkpoint', rule: 'rm-recursive' }, would_run: true, would_checkpoint: true });
+    // In the sandbox `~` is the sandbox's own /tmp: nothing of the host to deny. Unsandboxed, it is the host's home.
+    const inside = await avfs(home, ['proxy', 'policy', 'check', '--shell', 'ls && cat ~/.ssh/id_rsa']);
+    expect(inside.json).toMatchObject({ sandboxed: !!bwrap, would_run: !!bwrap });
+    setVaultPolicy(home, { sandbox: { mode: 'off' } });
     const denied = await avfs(home, ['proxy', 'policy', 'check', '--shell', 'ls && cat ~/.ssh/id_rsa']);
     expect(denied.code).toBe(0);
-    expect(denied.json).toMatchObject({ decision: { action: 'deny', rule: 'host-paths' }, would_run: false });
+    expect(denied.json).toMatchObject({ sandboxed: false, decision: { action: 'deny', rule: 'host-paths' }, would_run: false });
     expect(denied.json.verdicts.length).toBe(3);
 
     expect((await setPolicy(home, { timeout_ms: 1234, rules: [{ name: 'no-make', program: 'make', action: 'deny' }] })).json).toMatchObject({ ok: true, scope: 'vault' });
@@ -335,7 +331,8 @@ describe('proxy policy and help', () => {
   it('--help says what the boundary is and is not', async () => {
     const help = await avfs(tmp.dir, ['proxy', 'exec', '--help'], { raw: true });
     expect(help.code).toBe(0);
-    expect(help.stdout).toContain('NOT a syscall sandbox');
-    expect(help.stdout).toContain('changed_files');
+    for (const words of ['Boundary:', 'Not enforced', 'Reserved names', 'sandbox {enforced', 'violations', 'changed_files', '--network <mode>', '--sandbox <mode>']) {
+      expect(help.stdout).toContain(words);
+    }
   });
 });

@@ -8,10 +8,10 @@ const t = (base: MergeState | null, ours: MergeState | null, theirs: MergeState 
 /** A content merger that conflicts unless told the merged hash; records what it was asked. */
 const merger = (merged: string | null = null): ContentMerger & { calls: string[] } => {
   const calls: string[] = [];
-  const fn = ((path) => {
+  const fn = ((path: string) => {
     calls.push(path);
     return merged ? { clean: true, content: { hash: merged, size: merged.length } } : { clean: false, text: { binary: false, too_large: false, hunks: [] }, union: { hash: 'marked', size: 6 } };
-  }) as ContentMerger & { calls: string[] };
+  }) as unknown as ContentMerger & { calls: string[] };
   fn.calls = calls;
   return fn;
 };

@@ -6,6 +6,7 @@ import { action, examples, MAX_TIMER_MS, zInt } from '../command.js';
 import type { CliContext } from '../context.js';
 import { table, type Output } from '../output.js';
 import type { MountSessionInfo } from '../../mount/index.js';
+import type { LayoutNode } from '../../core/sandbox-layout.js';
 
 // The mount code loads fuse-native; it is imported only when one of these commands runs.
 const mountApi = () => import('../../mount/index.js');
@@ -21,8 +22,15 @@ function sessionJson(s: MountSessionInfo) {
     since: s.since,
     read_only: s.read_only,
     exec_id: s.exec_id,
+    views: !!s.views,
     log: s.log,
   };
+}
+
+/** How long the proxy views server stays up without a view: AVFS_VIEWS_IDLE_MS, else 2 minutes. */
+function viewsIdleMs(): number {
+  const ms = Number(process.env.AVFS_VIEWS_IDLE_MS);
+  return Number.isFinite(ms) && ms > 0 ? ms : 120_000;
 }
 
 async function listSessions(ctx: CliContext) {
@@ -36,7 +44,9 @@ function renderList(r: Awaited<ReturnType<typeof listSessions>>, out: Output) {
   for (const dir of r.cleaned_stale) out.info(`cleaned up the dead mount on ${dir} (its server had exited)`);
   if (r.mounts.length === 0) return out.info('no live mounts');
   const rows = [['VAULT', 'DIR', 'PID', 'STATE', 'SINCE'].map((h) => chalk.dim(h))];
-  for (const m of r.mounts) rows.push([m.vault, m.dir, String(m.pid), m.state + (m.read_only ? ' (ro)' : ''), m.since.replace('T', ' ').slice(0, 19)]);
+  for (const m of r.mounts) {
+    rows.push([m.views ? '(proxy views)' : m.vault, m.dir, String(m.pid), m.state + (m.read_only ? ' (ro)' : ''), m.since.replace('T', ' ').slice(0, 19)]);
+  }
   out.data(table(rows));
 }
 
@@ -53,6 +63,8 @@ export const mountCommand = new Command('mount')
   .option('--list', 'list live mounts (same as `avfs mounts`)')
   .option('--timeout <ms>', 'how long to wait for the mount to answer', '20000')
   .addOption(new Option('--session-id <id>', 'session id chosen by the parent process').hideHelp())
+  .addOption(new Option('--owner <pid:start>', 'the process this mount serves; the server unmounts when it dies').hideHelp())
+  .addOption(new Option('--views <socket>', 'serve proxy exec views of the home, controlled over this socket').hideHelp())
   .addHelpText(
     'after',
     examples([
@@ -71,6 +83,12 @@ export const mountCommand = new Command('mount')
         list: z.boolean().optional(),
         timeout: zInt(100, MAX_TIMER_MS),
         sessionId: z.string().regex(/^[a-z0-9-]{1,64}$/).optional(),
+        owner: z
+          .string()
+          .regex(/^\d+:\d*$/, 'expected <pid>:<start time>')
+          .transform((v) => ({ pid: Number(v.split(':')[0]), pid_start: v.split(':')[1] ? Number(v.split(':')[1]) : null }))
+          .optional(),
+        views: z.string().min(1).optional(),
       }),
       run: async ([dir], opts, ctx): Promise<Record<string, unknown>> => {
         if (opts.list || dir === undefined) {
@@ -79,11 +97,24 @@ export const mountCommand = new Command('mount')
           return { action: 'list', ...(await listSessions(ctx)) };
         }
         const home = ctx.store.home;
-        const vault = ctx.vaultName();
+        // A views server serves every vault of the home (one per exec's view).
+        const vault = opts.views ? '' : ctx.vaultName();
         const execId = process.env.AVFS_EXEC_ID || undefined;
         if (opts.foreground) {
           const { serveMount } = await import('../../mount/server.js');
-          const session = await serveMount({ home, vault, dir, readOnly: opts.readOnly, sessionId: opts.sessionId, execId, info: (m) => ctx.out.info(m) });
+          const session = await serveMount({
+            home,
+            vault,
+            dir,
+            readOnly: opts.readOnly,
+            sessionId: opts.sessionId,
+            execId,
+            owner: opts.owner,
+            // Set by the proxy for a private mount that is a sandbox's root (src/mount/sandbox-view.ts).
+            ...(process.env.AVFS_SANDBOX_LAYOUT ? { layout: JSON.parse(process.env.AVFS_SANDBOX_LAYOUT) as LayoutNode[] } : {}),
+            ...(opts.views ? { views: { socket: opts.views, idleMs: viewsIdleMs() } } : {}),
+            info: (m) => ctx.out.info(m),
+          });
           // fuse-native keeps a libuv handle referenced after the kernel mount is gone: end the
           // process once the result is printed (stdout to a file, pipe or terminal is written
           // synchronously on Linux; a no-op if the process is exiting anyway).

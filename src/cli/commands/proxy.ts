@@ -2,26 +2,15 @@ import { Command } from 'commander';
 import chalk from 'chalk';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod/v3';
-import { parseDuration, parseSize, parseWholeNumber } from '../../core/units.js';
 import { AvfsError } from '../../errors.js';
-import type { ChangedFile } from '../../proxy/changes.js';
 import { DEFAULT_RULES } from '../../proxy/default-policy.js';
 import { evaluatePolicy, needsApproval } from '../../proxy/policy.js';
 import { loadPolicy, savePolicy } from '../../proxy/policy-source.js';
 import type { ExecRequest } from '../../proxy/run.js';
 import { quoteArgv } from '../../proxy/command-line.js';
 import { normalizePath } from '../../core/paths.js';
-import { findLiveMount } from '../../mount/index.js';
-import { action, examples, EXIT_CODE, MAX_TIMER_MS, parsedBy } from '../command.js';
-import type { Output } from '../output.js';
-
-/** `--timeout 5000` (milliseconds) or with a unit: `30s`, `5m`; at most what a timer can hold. */
-const zMs = parsedBy((v) => {
-  const ms = /^\s*\d+\s*$/.test(v) ? parseWholeNumber(v) : parseDuration(v);
-  if (ms > MAX_TIMER_MS) throw new AvfsError('INVALID_ARGUMENT', `${v.trim()} is longer than the longest timer, ${MAX_TIMER_MS} ms (about 24.8 days)`);
-  return ms;
-});
-const zBytes = parsedBy(parseSize);
+import { action, examples, EXIT_CODE } from '../command.js';
+import { BOUNDARY, renderChanges, renderRun, sandboxOptions, sandboxRequestOf, warnIfUnsandboxed, zBytes, zMs, zSandboxOptions } from '../boundary.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -37,41 +26,36 @@ function requestOf(args: unknown[], opts: { shell?: string; cwd?: string }): Pic
   return opts.shell !== undefined ? { shell: opts.shell, cwd: opts.cwd } : { argv, cwd: opts.cwd };
 }
 
-const HONEST = `
-What this is: a command boundary with policy and change tracking, NOT a syscall sandbox. The
-policy judges the command line before anything starts (a denied command never runs); the command
-then runs as your user with your permissions, in a mounted view of the vault (a live \`avfs mount\`
-of it if there is one, else a private mount for the run; a temporary copy when FUSE is unavailable
-or with --mode copy, and the JSON says which), with cwd = that directory + --cwd. A program
-can still read or write host paths it computes at run time, open network connections, or escape
-the process-group cleanup with setsid() and a cleared environment. Use a container or VM when you
-need isolation; use avfs to know and undo what a command did to the vault.`;
-
 const exec = new Command('exec')
-  .description('run a command through the proxy boundary: policy check, optional checkpoint, timeout, exact report of changed files')
+  .description('run a command in the sandbox where the vault is its root: policy check, optional checkpoint, limits, exact report of changed files')
   .usage('[options] -- <cmd> [args…]   |   [options] --shell "<string>"')
   .argument('[command...]', 'the command and its arguments, after --')
   .option('--shell <string>', 'run a shell command line with /bin/sh -c instead of an argv')
   .option('--cwd <path>', 'working directory inside the vault', '/')
   .option('--timeout <ms>', 'kill the command after this long (ms, or 30s/5m; default from the policy, 300000)')
-  .option('--kill-after <ms>', 'grace between SIGTERM and SIGKILL to the process group (default from the policy, 2000)')
+  .option('--kill-after <ms>', 'grace between SIGTERM and SIGKILL to the command\'s processes (default from the policy, 2000)')
   .option('--checkpoint', 'checkpoint the vault before running, whatever the policy says (makes it undoable)')
   .option('--no-checkpoint', 'do not checkpoint even when the policy asks for one')
   .option('--approve', 'run a command the policy marks require_approval')
   .option('--stdin', "pass avfs's stdin to the command (otherwise it reads /dev/null)")
   .option('--mode <mode>', 'auto (mount if possible, else copy), mount, or copy', 'auto')
   .option('--max-output <bytes>', 'keep at most this much of stdout and of stderr each (default from the policy, 1 MiB)')
-  .option('--env <KEY=VALUE>', 'set an environment variable for the command (repeatable)', collect)
+  .option('--env <KEY=VALUE>', 'set an environment variable for the command (repeatable)', collect);
+sandboxOptions(exec)
   .addHelpText(
     'after',
-    `${HONEST}
+    `${BOUNDARY}
 
-Flow: resolve vault → evaluate policy → audit → refuse (exit 5, DENIED) or checkpoint if asked →
-mount/copy → run (own process group; on timeout SIGTERM to the group, SIGKILL after --kill-after;
-exit 124) → no process of the group may outlive the call → import copy → change report → audit.
+Flow: resolve vault → plan the sandbox → evaluate policy → audit → refuse (exit 5, DENIED) or
+checkpoint if asked → a view of the vault (mount) or a copy → run in the sandbox (on timeout
+SIGTERM to its processes, SIGKILL after --kill-after; exit 124) → nothing of it outlives the call
+→ import the copy → change report → audit.
 
 JSON fields: ok, vault, exec_id, command, argv, shell, cwd, mode ("mount"|"copy"), mode_reason,
-mountpoint, decision {action, categories, rule, reason}, approved, checkpoint, exit_code, signal,
+mountpoint (the host directory that is the sandbox's /), decision {action, categories, rule,
+reason}, approved, checkpoint, sandbox {enforced, reason, network, binds, masked, reserved,
+limits {timeout_ms, max_processes, max_file_size, memory: {value, enforced_by, reason?}}},
+violations [{kind "limit", limit, value, detail}], exit_code, signal,
 timed_out, duration_ms, stdout, stderr, stdout_encoding/stderr_encoding ("utf8"|"base64"),
 stdout_bytes/stderr_bytes (total produced), truncated (either stream cut at the cap),
 changed_files [{path, kind added|modified|deleted, type, size_before, size_after, hash_before,
@@ -81,11 +65,13 @@ survivors (processes still alive after SIGKILL: always empty unless one is stuck
 A rename is reported as deleted (old path) + added (new path); times alone are not a change.
 ok is true whenever the command ran, whatever its exit code: avfs exits with the command's exit
 code (124 on timeout, 127 when the program is not found). ok is false when avfs refused or failed:
-error.code DENIED (exit 5, nothing ran), USAGE, NOT_FOUND, FUSE_UNAVAILABLE (--mode mount), …
+error.code DENIED (exit 5, nothing ran), USAGE, NOT_FOUND, FUSE_UNAVAILABLE (--mode mount),
+SANDBOX_UNAVAILABLE (--sandbox required, or a sandbox that cannot start), …
 
 Environment: what the policy passes (PATH, HOME, LANG, LC_*, … see \`proxy policy show\`), its
-\`env.set\`, --env, and AVFS_VAULT, AVFS_MOUNTPOINT, AVFS_EXEC_ID, AVFS_HOME. Copy mode copies to
-/dev/shm when it has room (else the system temp directory); AVFS_PROXY_TMPDIR picks the place.
+\`env.set\`, --env, and AVFS_VAULT, AVFS_MOUNTPOINT (/ in the sandbox), AVFS_EXEC_ID (and
+AVFS_HOME when unsandboxed). In the sandbox HOME and TMPDIR are /tmp unless set. Copy mode copies
+to /dev/shm when it has room (else the system temp directory); AVFS_PROXY_TMPDIR picks the place.
 ` +
       examples([
         'avfs proxy exec -- ls -la',
@@ -93,6 +79,9 @@ Environment: what the policy passes (PATH, HOME, LANG, LC_*, … see \`proxy pol
         'avfs proxy exec --shell "make && make test" --timeout 10m',
         'avfs proxy exec --checkpoint -- python3 migrate.py',
         'avfs proxy exec --approve -- git push origin main',
+        'avfs proxy exec -- python3 /src/main.py',
+        'avfs proxy exec --network host --timeout 10m -- npm install',
+        'avfs proxy exec --sandbox required --max-processes 256 --memory 2GiB -- make -j8',
       ]),
   )
   .action(
@@ -108,11 +97,11 @@ Environment: what the policy passes (PATH, HOME, LANG, LC_*, … see \`proxy pol
         mode: z.enum(['auto', 'mount', 'copy']),
         maxOutput: zBytes.optional(),
         env: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*=/, 'expected KEY=VALUE')).optional(),
-      }),
+      }).merge(zSandboxOptions),
       run: async (args, opts, ctx) => {
         const env: Record<string, string> = {};
         for (const kv of opts.env ?? []) env[kv.slice(0, kv.indexOf('='))] = kv.slice(kv.indexOf('=') + 1);
-        // Loaded on use: execa and the mount client are only needed here, not by every avfs command.
+        // Loaded on use: the runner and the mount client are only needed here, not by every avfs command.
         const { proxyExec } = await import('../../proxy/run.js');
         const result = await proxyExec(ctx.store, ctx.vaultName(), {
           ...requestOf(args, opts),
@@ -124,50 +113,37 @@ Environment: what the policy passes (PATH, HOME, LANG, LC_*, … see \`proxy pol
           stdin: opts.stdin,
           mode: opts.mode,
           env,
+          ...sandboxRequestOf(opts),
         });
+        warnIfUnsandboxed(result, ctx.out);
         return { ...result, [EXIT_CODE]: result.exit_code };
       },
       render: (r, out) => {
         if (r.stdout) out.data(Buffer.from(r.stdout, r.stdout_encoding));
         if (r.stderr) process.stderr.write(Buffer.from(r.stderr, r.stderr_encoding));
-        const status = r.timed_out ? chalk.red(`timed out (exit ${r.exit_code})`) : r.exit_code === 0 ? chalk.green('exit 0') : chalk.red(`exit ${r.exit_code}`);
-        const bits = [status, `${Math.round(r.duration_ms)} ms`, `${r.mode} mode${r.mode_reason ? ` (${r.mode_reason})` : ''}`];
-        if (r.checkpoint) bits.push(`checkpoint ${r.checkpoint}`);
-        if (r.truncated) bits.push('output truncated');
-        bits.push(`${r.changed_files.length} changed`, `exec ${r.exec_id}`);
-        out.info(chalk.dim('avfs: ') + bits.join(chalk.dim(' · ')));
-        renderChanges(r.changed_files, out);
+        renderRun(r, out);
       },
     }),
   );
 
-function renderChanges(changes: ChangedFile[], out: Output): void {
-  const mark = { added: chalk.green('+'), modified: chalk.yellow('~'), deleted: chalk.red('-') };
-  for (const c of changes) {
-    const extra =
-      c.kind === 'modified' && c.mode_before !== c.mode_after && c.hash === c.hash_before && !c.type_before
-        ? ` (mode ${c.mode_before} → ${c.mode_after})`
-        : c.type === 'symlink' && c.target
-          ? ` -> ${c.target}`
-          : '';
-    out.info(`  ${mark[c.kind]} ${c.path}${c.type === 'directory' ? '/' : ''}${extra}`);
-  }
-}
-
 const undo = new Command('undo')
-  .description('restore the checkpoint taken before an exec (exec with --checkpoint, or a policy that asked for one). Refused with CONFLICT when changes made after it by others would be lost, unless --force')
+  .description(
+    'put back what an exec changed, path by path, as it was before the exec (needs the checkpoint taken before it: --checkpoint, or a policy that asked for one). ' +
+      'Nothing the exec did not change is touched. Refused with CONFLICT, naming the paths, when someone else changed one of those paths since, unless --force',
+  )
   .argument('<exec_id>', 'the exec_id that proxy exec reported')
-  .option('-f, --force', 'restore even if later changes by others are discarded')
+  .option('-f, --force', 'put the exec\'s paths back even if later changes by others to them are discarded')
   .addHelpText('after', examples(['avfs proxy undo ex-m3k2a9-1f2e3d4c', 'avfs proxy undo ex-m3k2a9-1f2e3d4c --force --json']))
   .action(
     action({
       options: z.object({ force: z.boolean().optional() }),
       run: async ([execId], opts, ctx) => {
         const { proxyUndo } = await import('../../proxy/undo.js');
-        return { ...proxyUndo(ctx.store, execId!, { force: !!opts.force }) };
+        return { ...(await proxyUndo(ctx.store, execId!, { force: !!opts.force })) };
       },
       render: (r, out) => {
-        out.info(`restored ${r.vault} to checkpoint ${r.checkpoint} (${r.changed_files.length} changed${r.saved_before ? `; previous state saved as ${r.saved_before}` : ''})`);
+        const discarded = r.discarded_changes ? `; discarded ${r.discarded_changes} later change(s) by others` : '';
+        out.info(`undid exec ${r.exec_id} in ${r.vault}: ${r.changed_files.length} path(s) put back${discarded}`);
         renderChanges(r.changed_files, out);
       },
     }),
@@ -262,7 +238,7 @@ const reset = new Command('reset')
   );
 
 const check = new Command('check')
-  .description('explain what the policy decides for a command, and which rule decided, without running anything')
+  .description('explain what the policy decides for a command, and which rule decided, as `proxy exec` would judge it here (sandboxed or not), without running anything')
   .usage('[options] -- <cmd> [args…]   |   [options] --shell "<string>"')
   .argument('[command...]', 'the command and its arguments, after --')
   .option('--shell <string>', 'judge a shell command line instead of an argv')
@@ -272,17 +248,26 @@ const check = new Command('check')
   .action(
     action({
       options: z.object({ shell: z.string().optional(), cwd: z.string().optional(), approve: z.boolean().optional() }),
-      run: (args, opts, ctx) => {
+      run: async (args, opts, ctx) => {
         const request = requestOf(args, opts);
         const vault = ctx.vaultName();
         const { policy, source } = loadPolicy(ctx.store, vault);
-        const live = findLiveMount(ctx.store.home, vault);
-        const { decision, verdicts } = evaluatePolicy(policy, request, { cwd: normalizePath(request.cwd ?? '/'), root: live && !live.read_only ? live.dir : undefined });
+        // Judged as `proxy exec` would judge it here: in the sandbox there are no host paths to name.
+        const { sandboxRequest, planSandbox } = await import('../../proxy/sandbox.js');
+        const sandboxed = (() => {
+          try {
+            return planSandbox(sandboxRequest(policy, {})).enforced;
+          } catch {
+            return false; // required, and unavailable: exec would refuse
+          }
+        })();
+        const { decision, verdicts } = evaluatePolicy(policy, request, { cwd: normalizePath(request.cwd ?? '/'), sandboxed });
         const wouldRun = decision.action === 'allow' || decision.action === 'allow_with_checkpoint' || (needsApproval(decision.action) && !!opts.approve);
         return {
           vault,
           policy: source,
           command: request.shell ?? quoteArgv(request.argv ?? []),
+          sandboxed,
           decision,
           verdicts,
           would_run: wouldRun,
@@ -309,8 +294,8 @@ const policy = new Command('policy')
   .addHelpText('after', examples(['avfs proxy policy show', 'avfs proxy policy set policy.json', 'avfs proxy policy check -- git push']));
 
 export const proxyCommand = new Command('proxy')
-  .description('the execution boundary: run commands in a vault with policy, checkpoints, timeouts and an exact change report')
+  .description('the execution boundary: run commands in a sandbox where the vault is /, with policy, checkpoints, limits and an exact change report')
   .addCommand(exec)
   .addCommand(undo)
   .addCommand(policy)
-  .addHelpText('after', HONEST + '\n' + examples(['avfs proxy exec -- make test', 'avfs proxy policy check -- rm -rf /', 'avfs proxy undo <exec_id>']));
+  .addHelpText('after', BOUNDARY + '\n' + examples(['avfs proxy exec -- make test', 'avfs proxy policy check -- rm -rf /', 'avfs proxy undo <exec_id>']));

@@ -1,0 +1,173 @@
+import { connect, type Socket } from 'node:net';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { LayoutNode } from '../core/sandbox-layout.js';
+import { AvfsError, isErrorCode } from '../errors.js';
+import { cleanStaleSessions, mountVault } from './index.js';
+import { isLive, mountsDir, readSession, type MountSessionInfo } from './session.js';
+
+/**
+ * The client side of the home's proxy views server (view-server.ts): a proxy exec opens a view of
+ * its vault there, runs its command in it, and closes it. The server is started on first use (a
+ * detached `avfs mount --views` process on a private temporary directory, with its control socket
+ * beside it) and stays up while execs keep coming, so an exec pays a connection, not a mount.
+ */
+
+export interface ExecView {
+  /** The host directory showing the vault for this exec (`<server mountpoint>/<exec_id>`). */
+  root: string;
+  /** The server's pid (never to be signalled by the exec's cleanup). */
+  serverPid: number;
+  /** Saves what is open through the view and removes it; resolves with how many files were saved. */
+  close(): Promise<number>;
+}
+
+export interface OpenViewOptions {
+  home: string;
+  vault: string;
+  execId: string;
+  /** The exec's avfs process (recorded if the exec dies with it). */
+  pid: number;
+  /** The sandbox's reserved paths (empty: a plain view of the vault). */
+  layout: readonly LayoutNode[];
+}
+
+const REPLY_TIMEOUT_MS = 30_000;
+
+/** Where the home's current views server is named (its session id), so an exec reads one small file, not every session. */
+const currentFile = (home: string) => join(mountsDir(home), 'views.current');
+
+/** The home's running views server, if any. */
+function runningServer(home: string): MountSessionInfo | undefined {
+  let id: string;
+  try {
+    id = readFileSync(currentFile(home), 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+  const s = readSession(home, id);
+  return s && s.views && s.state === 'mounted' && isLive(s) ? s : undefined;
+}
+
+/** A views server that died (crash, kill -9) leaves a dead mount: clean it up before starting another. */
+async function cleanDeadServer(home: string): Promise<void> {
+  await cleanStaleSessions(home).catch(() => []);
+}
+
+/** Opens a view for an exec on the home's views server, starting one when none runs. */
+export async function openExecView(options: OpenViewOptions): Promise<ExecView> {
+  const running = runningServer(options.home);
+  if (running) {
+    try {
+      return await openOn(running, options);
+    } catch (err) {
+      // A server that is stopping (idle) refuses or drops the connection: start a new one.
+      if (!(err instanceof AvfsError && err.code === 'CONFLICT')) throw err;
+    }
+  }
+  await cleanDeadServer(options.home);
+  return openOn(await startServer(options.home), options);
+}
+
+async function startServer(home: string): Promise<MountSessionInfo> {
+  const base = mkdtempSync(join(tmpdir(), 'avfs-views-'));
+  const dir = join(base, 'mnt');
+  mkdirSync(dir);
+  try {
+    const server = await mountVault({ home, vault: '', dir, views: { socket: join(base, 'ctl.sock') } });
+    writeFileSync(currentFile(home), server.session_id + '\n');
+    return server;
+  } catch (err) {
+    rmSync(base, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+async function openOn(server: MountSessionInfo, options: OpenViewOptions): Promise<ExecView> {
+  const socket = await connectTo(server.views!.socket);
+  const replies = lines(socket);
+  try {
+    send(socket, { open: { exec_id: options.execId, vault: options.vault, pid: options.pid, layout: options.layout } });
+    await expectOk(replies);
+  } catch (err) {
+    socket.destroy();
+    throw err;
+  }
+  let closed: Promise<number> | undefined;
+  return {
+    root: join(server.dir, options.execId),
+    serverPid: server.pid,
+    close() {
+      closed ??= (async () => {
+        send(socket, { close: true });
+        const reply = await expectOk(replies);
+        socket.end();
+        return Number(reply.saved ?? 0);
+      })();
+      return closed;
+    },
+  };
+}
+
+function connectTo(path: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(path);
+    socket.once('connect', () => {
+      socket.off('error', reject);
+      resolve(socket);
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new AvfsError('CONFLICT', `the proxy views server is not answering (${err.code ?? err.message})`, { socket: path })),
+    );
+  });
+}
+
+function send(socket: Socket, doc: unknown): void {
+  socket.write(JSON.stringify(doc) + '\n');
+}
+
+/** The server's replies, one JSON document per line, in order. */
+function lines(socket: Socket): () => Promise<Record<string, unknown>> {
+  const queue: Record<string, unknown>[] = [];
+  const waiting: ((doc: Record<string, unknown> | null) => void)[] = [];
+  let buffered = '';
+  let ended = false;
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => {
+    buffered += chunk;
+    for (let nl = buffered.indexOf('\n'); nl !== -1; nl = buffered.indexOf('\n')) {
+      const doc = JSON.parse(buffered.slice(0, nl)) as Record<string, unknown>;
+      buffered = buffered.slice(nl + 1);
+      const w = waiting.shift();
+      if (w) w(doc);
+      else queue.push(doc);
+    }
+  });
+  const end = () => {
+    ended = true;
+    for (const w of waiting.splice(0)) w(null);
+  };
+  socket.on('close', end);
+  socket.on('error', end);
+  return () => {
+    const ready = queue.shift();
+    if (ready) return Promise.resolve(ready);
+    if (ended) return Promise.reject(new AvfsError('CONFLICT', 'the proxy views server closed the connection'));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new AvfsError('TIMEOUT', `the proxy views server did not answer within ${REPLY_TIMEOUT_MS} ms`)), REPLY_TIMEOUT_MS);
+      waiting.push((doc) => {
+        clearTimeout(timer);
+        if (doc) resolve(doc);
+        else reject(new AvfsError('CONFLICT', 'the proxy views server closed the connection'));
+      });
+    });
+  };
+}
+
+async function expectOk(next: () => Promise<Record<string, unknown>>): Promise<Record<string, unknown>> {
+  const reply = await next();
+  if (reply.ok === true) return reply;
+  const { code, message, ...data } = (reply.error ?? {}) as { code?: string; message?: string };
+  throw new AvfsError(isErrorCode(code) ? code : 'INTERNAL', message ?? 'the proxy views server refused', data);
+}

@@ -1,0 +1,120 @@
+import { join } from 'node:path';
+import { createExecCgroup, type ExecCgroup } from './cgroup.js';
+import type { RunOutcome, RunSpec } from './exec.js';
+import { bwrapArgs, describeSandbox, type Limits, type SandboxPlan } from './sandbox.js';
+
+/**
+ * How a run's command is started: inside bubblewrap when the plan enforces the sandbox, with its
+ * limits applied on the way in. A process limit or memory limit needs a cgroup of the run's own
+ * (cgroup.ts), and a file size limit RLIMIT_FSIZE; both must hold before the first process of the
+ * run starts anything, so a small /bin/sh prologue joins the cgroup and sets `ulimit -f`, then
+ * execs bubblewrap (or, unsandboxed, the command itself). Without limits there is no prologue.
+ */
+
+export interface LaunchRequest {
+  plan: SandboxPlan;
+  /** The host directory showing the vault (the sandbox's `/`, or the unsandboxed command's root). */
+  root: string;
+  /** Working directory, a vault path. */
+  cwd: string;
+  argv: string[];
+  env: Record<string, string>;
+  execId: string;
+  interactive: boolean;
+  stdin: boolean;
+  killAfterMs: number;
+  maxOutputBytes: number;
+  protect: number[];
+}
+
+export interface LimitReport {
+  value: number | null;
+  /** What enforces it (e.g. "cgroup v1 pids.max"), or null when nothing does. */
+  enforced_by: string | null;
+  /** Why a requested limit is not enforced. */
+  reason?: string;
+}
+
+export type LimitsReport = Record<keyof Limits, LimitReport>;
+
+/** A limit the run hit, or another boundary event the result reports. */
+export interface Violation {
+  kind: 'limit';
+  limit: keyof Limits;
+  value: number | null;
+  detail: string;
+}
+
+export interface Launch {
+  spec: RunSpec;
+  cgroup: ExecCgroup | null;
+  limits: LimitsReport;
+}
+
+/** The descriptor bubblewrap reports on (--json-status-fd): the first after stdin, stdout, stderr. */
+const STATUS_FD = 3;
+/** RLIMIT_FSIZE through `ulimit -f` counts 512-byte blocks in POSIX shells. */
+const BLOCK = 512;
+
+/** Joins each cgroup named before `--`, sets the file size limit if given ($1 after them), then execs the rest. */
+const PROLOGUE = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 126; shift; done; shift; if [ -n "$1" ]; then ulimit -f "$1" || exit 126; fi; shift; exec "$@"';
+
+export function prepareLaunch(r: LaunchRequest): Launch {
+  const { plan } = r;
+  const cgroup = createExecCgroup(r.execId, { maxProcesses: plan.limits.max_processes, memory: plan.limits.memory });
+  const blocks = plan.limits.max_file_size === null ? null : Math.max(1, Math.floor(plan.limits.max_file_size / BLOCK));
+  const inner = plan.enforced
+    ? [plan.bwrap!, ...bwrapArgs(plan, { root: r.root, cwd: r.cwd, statusFd: STATUS_FD }), ...r.argv]
+    : r.argv;
+  const wrapped = cgroup || blocks !== null ? ['/bin/sh', '-c', PROLOGUE, 'avfs-limits', ...(cgroup?.procs ?? []), '--', blocks === null ? '' : String(blocks), ...inner] : inner;
+  const limits: LimitsReport = {
+    timeout_ms: { value: plan.limits.timeout_ms, enforced_by: `avfs (SIGTERM, then SIGKILL after ${r.killAfterMs} ms)` },
+    max_processes: report(plan.limits.max_processes, cgroup?.enforcedBy.pids ?? null, cgroup?.reasons.pids ?? noCgroup(plan.limits.max_processes)),
+    max_file_size: report(blocks === null ? null : blocks * BLOCK, blocks === null ? null : 'RLIMIT_FSIZE', undefined),
+    memory: report(plan.limits.memory, cgroup?.enforcedBy.memory ?? null, cgroup?.reasons.memory ?? noCgroup(plan.limits.memory)),
+  };
+  return {
+    cgroup,
+    limits,
+    spec: {
+      file: wrapped[0]!,
+      args: wrapped.slice(1),
+      // The sandbox starts its command in --chdir; unsandboxed, cwd is the directory in the vault's mount or copy.
+      cwd: plan.enforced ? '/' : r.cwd === '/' ? r.root : join(r.root, r.cwd.slice(1)),
+      env: r.env,
+      stdin: r.stdin,
+      timeoutMs: plan.limits.timeout_ms,
+      killAfterMs: r.killAfterMs,
+      maxOutputBytes: r.maxOutputBytes,
+      execId: r.execId,
+      protect: r.protect,
+      interactive: r.interactive,
+      cgroupProcs: cgroup?.procs ?? [],
+      ...(plan.enforced ? { sandbox: { statusFd: STATUS_FD } } : {}),
+    },
+  };
+}
+
+function report(value: number | null, by: string | null, reason: string | undefined): LimitReport {
+  if (value === null) return { value: null, enforced_by: null };
+  return by ? { value, enforced_by: by } : { value, enforced_by: null, reason: reason ?? 'not enforced' };
+}
+
+const noCgroup = (value: number | null) => (value === null ? undefined : 'no cgroup could be created for the run');
+
+/** The limits the run hit, read after it ended. */
+export function violationsOf(launch: Launch, outcome: RunOutcome): Violation[] {
+  const out: Violation[] = [];
+  const { limits } = launch;
+  if (outcome.timedOut) out.push({ kind: 'limit', limit: 'timeout_ms', value: limits.timeout_ms.value, detail: 'the command ran out of time and was ended' });
+  const hits = launch.cgroup?.hits();
+  if (hits?.pidsMax) out.push({ kind: 'limit', limit: 'max_processes', value: limits.max_processes.value, detail: `${hits.pidsMax} fork(s) refused at the process limit` });
+  if (hits?.oomKills) out.push({ kind: 'limit', limit: 'memory', value: limits.memory.value, detail: `${hits.oomKills} process(es) killed for exceeding the memory limit` });
+  if (outcome.signal === 'SIGXFSZ') out.push({ kind: 'limit', limit: 'max_file_size', value: limits.max_file_size.value, detail: 'the command was killed for writing past the file size limit' });
+  return out;
+}
+
+/** The result's `sandbox` field. */
+export function sandboxField(plan: SandboxPlan, launch: Launch) {
+  return describeSandbox(plan, launch.limits);
+}

@@ -1,0 +1,244 @@
+import { accessSync, constants, existsSync, lstatSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { normalizePath, isWithin } from '../core/paths.js';
+import { SandboxLayout, type LayoutNode } from '../core/sandbox-layout.js';
+import { spawn } from 'node:child_process';
+import { AvfsError } from '../errors.js';
+import type { Policy } from './policy.js';
+
+/**
+ * The sandbox every `proxy exec` runs in (bubblewrap): the vault — a view of the mount, or the
+ * copy — is the command's `/`; the host's system directories are bound read-only over it; /proc,
+ * a minimal /dev and /tmp are fresh; nothing else of the host is visible (not $HOME, not the avfs
+ * home, not other mounts). New PID, IPC, UTS, cgroup and (unless network is `host`) network
+ * namespaces; all capabilities dropped; a new session; the sandbox dies with the avfs that runs
+ * it (--die-with-parent), and its PID namespace ends with the command, so nothing outlives the
+ * call. What it cannot do is in README "Boundary".
+ *
+ * This module decides the sandbox (`planSandbox`) and builds bubblewrap's arguments; running it
+ * is exec.ts, presenting the reserved names is the mount's sandbox view or copy mode.
+ */
+
+export type SandboxMode = 'auto' | 'required' | 'off';
+export type NetworkMode = 'none' | 'host';
+
+export interface Bind {
+  /** Host path. */
+  source: string;
+  /** Path inside the sandbox (default: the same as source). */
+  dest: string;
+  writable: boolean;
+  /** One of the host's system directories (bound first, before anything is mounted inside them). */
+  system?: boolean;
+}
+
+export interface Limits {
+  timeout_ms: number;
+  max_processes: number | null;
+  max_file_size: number | null;
+  memory: number | null;
+}
+
+export interface SandboxPlan {
+  enforced: boolean;
+  /** Why the sandbox is not enforced (null when it is). */
+  reason: string | null;
+  bwrap: string | null;
+  network: NetworkMode;
+  /** The host paths visible inside, as bound (system directories and the policy's binds). */
+  binds: Bind[];
+  /** Host files hidden behind an empty file inside (secrets in /etc). */
+  masked: string[];
+  layout: SandboxLayout | null;
+  limits: Limits;
+}
+
+/** Host system directories bound read-only (those that exist; a symlink among them is recreated as the same symlink). */
+export const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/etc'];
+/** Fresh inside every sandbox. */
+export const FRESH_DIRS = ['/proc', '/dev', '/tmp'];
+/** Readable by root on most systems, never needed by a build: hidden behind /dev/null. */
+const SECRETS = ['/etc/shadow', '/etc/shadow-', '/etc/gshadow', '/etc/gshadow-', '/etc/sudoers', '/etc/ssh/ssh_host_rsa_key', '/etc/ssh/ssh_host_ecdsa_key', '/etc/ssh/ssh_host_ed25519_key'];
+
+/** bubblewrap: $AVFS_BWRAP when set (a path), else `bwrap` on PATH (no process started); null when there is none. */
+export function findBwrap(path = process.env.PATH ?? ''): string | null {
+  const chosen = process.env.AVFS_BWRAP;
+  const candidates = chosen ? [chosen] : [...path.split(delimiter), '/usr/bin', '/bin'].filter(Boolean).map((dir) => join(dir, 'bwrap'));
+  for (const file of candidates) {
+    try {
+      accessSync(file, constants.X_OK);
+      return file;
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+export interface SandboxRequest {
+  /** From the policy, made stricter (never looser) by --sandbox. */
+  mode: SandboxMode;
+  network: NetworkMode;
+  binds: { source: string; dest?: string; writable?: boolean; optional?: boolean }[];
+  limits: Limits;
+}
+
+/** What a run asks of the sandbox on top of its policy (the --sandbox, --network and limit options). */
+export interface SandboxOverrides {
+  sandbox?: 'auto' | 'required';
+  network?: NetworkMode;
+  timeoutMs?: number;
+  maxProcesses?: number | null;
+  maxFileSize?: number | null;
+  memory?: number | null;
+  interactive?: boolean;
+}
+
+/** An interactive shell ends when the person leaves it, unless --timeout says otherwise: a week. */
+const INTERACTIVE_TIMEOUT_MS = 7 * 24 * 3600_000;
+
+/** The sandbox a run asks for: the policy's, made stricter (never looser) by --sandbox, with the run's network and limits. */
+export function sandboxRequest(policy: Policy, o: SandboxOverrides): SandboxRequest {
+  const order: SandboxMode[] = ['off', 'auto', 'required'];
+  const mode = o.sandbox && order.indexOf(o.sandbox) > order.indexOf(policy.sandbox.mode) ? o.sandbox : policy.sandbox.mode;
+  const limits = policy.sandbox.limits;
+  return {
+    mode,
+    network: o.network ?? policy.sandbox.network,
+    binds: policy.sandbox.binds,
+    limits: {
+      timeout_ms: o.timeoutMs ?? (o.interactive ? INTERACTIVE_TIMEOUT_MS : policy.timeout_ms),
+      max_processes: o.maxProcesses !== undefined ? o.maxProcesses : limits.max_processes,
+      max_file_size: o.maxFileSize !== undefined ? o.maxFileSize : limits.max_file_size,
+      memory: o.memory !== undefined ? o.memory : limits.memory,
+    },
+  };
+}
+
+/** Decides whether and how the run is sandboxed. `required` without bubblewrap is SANDBOX_UNAVAILABLE. */
+export function planSandbox(req: SandboxRequest): SandboxPlan {
+  const base = { bwrap: null, network: req.network, binds: [], masked: [], layout: null, limits: req.limits };
+  if (req.mode === 'off') return { ...base, enforced: false, reason: 'the policy turns the sandbox off (sandbox.mode "off")' };
+  const why = unavailableReason();
+  const bwrap = why ? null : findBwrap();
+  if (why || !bwrap) {
+    const reason = why ?? (process.env.AVFS_BWRAP ? `AVFS_BWRAP=${process.env.AVFS_BWRAP} is not an executable` : 'bubblewrap (bwrap) is not installed: apt-get install -y bubblewrap');
+    if (req.mode === 'required') throw new AvfsError('SANDBOX_UNAVAILABLE', `cannot sandbox the command: ${reason}`, { reason });
+    return { ...base, enforced: false, reason };
+  }
+  const nodes: LayoutNode[] = FRESH_DIRS.map((path) => ({ path, kind: 'dir' as const }));
+  const binds: Bind[] = [];
+  for (const dir of SYSTEM_DIRS) {
+    let st;
+    try {
+      st = lstatSync(dir);
+    } catch {
+      continue;
+    }
+    if (st.isSymbolicLink()) nodes.push({ path: dir, kind: 'symlink', target: readlinkSync(dir) });
+    else if (st.isDirectory()) {
+      nodes.push({ path: dir, kind: 'dir' });
+      binds.push({ source: dir, dest: dir, writable: false, system: true });
+    }
+  }
+  const extra = [...(req.network === 'host' ? resolverBinds() : []), ...req.binds.map(checkBind).filter((b): b is Bind => b !== null)];
+  for (const bind of extra) {
+    binds.push(bind);
+    // Its mountpoint is reserved, unless it lies inside a host system directory (which has it already).
+    if (!SYSTEM_DIRS.some((d) => isWithin(bind.dest, d))) nodes.push({ path: bind.dest, kind: statSync(bind.source).isDirectory() ? 'dir' : 'file' });
+  }
+  const masked = SECRETS.filter((f) => existsSync(f));
+  return { ...base, enforced: true, reason: null, bwrap, binds, masked, layout: new SandboxLayout(nodes) };
+}
+
+/** The same plan, unsandboxed, for `reason` (auto mode on a machine that cannot sandbox). */
+export function withoutSandbox(plan: SandboxPlan, reason: string): SandboxPlan {
+  return { ...plan, enforced: false, reason, bwrap: null, binds: [], masked: [], layout: null };
+}
+
+/** Why bubblewrap cannot work here at all (not Linux), else null. */
+function unavailableReason(): string | null {
+  if (process.platform !== 'linux') return `bubblewrap sandboxes need Linux namespaces (this is ${process.platform})`;
+  return null;
+}
+
+/** With the host network, name resolution must work: /etc/resolv.conf may point outside /etc (systemd-resolved). */
+function resolverBinds(): Bind[] {
+  try {
+    if (!lstatSync('/etc/resolv.conf').isSymbolicLink()) return [];
+    const real = realpathSync('/etc/resolv.conf');
+    return SYSTEM_DIRS.some((d) => isWithin(real, d)) ? [] : [{ source: real, dest: real, writable: false }];
+  } catch {
+    return [];
+  }
+}
+
+/** A policy bind, checked: absolute paths, a source that exists (or `optional`), a destination bubblewrap can mount on. */
+function checkBind(b: SandboxRequest['binds'][number]): Bind | null {
+  if (!b.source.startsWith('/')) throw new AvfsError('INVALID_ARGUMENT', `sandbox bind source must be an absolute host path: ${b.source}`, { source: b.source });
+  const source = normalizePath(b.source);
+  const dest = normalizePath(b.dest ?? b.source);
+  if (dest === '/' || FRESH_DIRS.some((d) => d !== '/tmp' && isWithin(dest, d))) {
+    throw new AvfsError('INVALID_ARGUMENT', `sandbox bind destination ${dest} is reserved (/, /proc, /dev)`, { dest });
+  }
+  if (!existsSync(source)) {
+    if (b.optional) return null;
+    throw new AvfsError('NOT_FOUND', `sandbox bind source does not exist on the host: ${source} (mark it "optional": true to skip it)`, { source });
+  }
+  return { source, dest, writable: !!b.writable };
+}
+
+export interface BwrapOptions {
+  /** The host directory that becomes `/`. */
+  root: string;
+  /** Working directory inside the sandbox (a vault path). */
+  cwd: string;
+  /** File descriptor bwrap reports the child's pid and exit code on (null: none). */
+  statusFd: number | null;
+}
+
+/** bubblewrap's arguments (everything before the command). */
+export function bwrapArgs(plan: SandboxPlan, o: BwrapOptions): string[] {
+  // A new session always: nothing inside may push input into the caller's terminal (TIOCSTI).
+  const args = ['--die-with-parent', '--new-session', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try', '--hostname', 'avfs'];
+  if (plan.network === 'none') args.push('--unshare-net');
+  // As root bubblewrap keeps every capability unless told; elsewhere it runs in a user namespace.
+  if (process.getuid?.() === 0) args.push('--cap-drop', 'ALL');
+  else args.push('--unshare-user');
+  args.push('--bind', o.root, '/');
+  for (const b of plan.binds.filter((b) => b.system)) args.push('--ro-bind', b.source, b.dest);
+  for (const f of plan.masked) args.push('--ro-bind', '/dev/null', f);
+  args.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp');
+  for (const b of plan.binds.filter((b) => !b.system)) args.push(b.writable ? '--bind' : '--ro-bind', b.source, b.dest);
+  args.push('--chdir', o.cwd);
+  if (o.statusFd !== null) args.push('--json-status-fd', String(o.statusFd));
+  return args;
+}
+
+/**
+ * Whether bubblewrap can create this plan's namespaces here at all (a locked-down container may
+ * forbid them): a sandbox of the host's root that runs `true`. Used only after a sandbox failed to
+ * start, to tell "this machine cannot sandbox" from "this sandbox is wrong" (a bad bind).
+ */
+export async function namespacesWork(plan: SandboxPlan): Promise<boolean> {
+  if (!plan.bwrap) return false;
+  const args = bwrapArgs({ ...plan, binds: [], masked: [] }, { root: '/', cwd: '/', statusFd: null });
+  return new Promise((resolve) => {
+    const child = spawn(plan.bwrap!, [...args, 'true'], { stdio: 'ignore', timeout: 10_000 });
+    child.once('error', () => resolve(false));
+    child.once('exit', (code) => resolve(code === 0));
+  });
+}
+
+/** The `sandbox` field of a result: what was enforced, and how. */
+export function describeSandbox(plan: SandboxPlan, limits: Record<keyof Limits, { value: number | null; enforced_by: string | null; reason?: string }>) {
+  return {
+    enforced: plan.enforced,
+    reason: plan.reason,
+    network: plan.enforced ? plan.network : 'host',
+    binds: plan.binds.map((b) => ({ source: b.source, dest: b.dest, writable: b.writable })),
+    masked: plan.masked,
+    reserved: plan.layout?.topNames.map((n) => `/${n}`) ?? [],
+    limits,
+  };
+}
