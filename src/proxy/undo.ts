@@ -1,6 +1,7 @@
 import { AvfsError } from '../errors.js';
 import { audit } from '../store/audit.js';
 import { getCheckpoint } from '../store/checkpoints.js';
+import { ANNOTATION_OPS } from '../store/annotations.js';
 import { getEntry, listDescendants } from '../store/entries.js';
 import { getExec, markExecUndone, pathVersionsAfter, type ExecRow } from '../store/execs.js';
 import { applyState, type Writer } from '../store/history.js';
@@ -12,14 +13,15 @@ import { reapDeadExecs } from './liveness.js';
 /**
  * `proxy undo <exec_id>`: puts back, for each path the exec changed, the state it had just before
  * the exec first changed it (from history), in one transaction, as versions tagged with the exec
- * id (op `undo`), so undoing twice is harmless. A path gets back its whole earlier state: content,
- * mode, owners, tags and metadata (they are versioned with it). Nothing else is touched: paths the
+ * id (op `undo`), so undoing twice is harmless. A path gets back its earlier content, type, mode,
+ * target and owners; its tags and metadata stay as they are now (someone may have added them
+ * since), and a path the exec deleted gets back those it had. Nothing else is touched: paths the
  * exec did not change keep every later change.
  *
- * Refused with CONFLICT (naming the paths) when undoing would drop someone else's change:
- * a later version of a path the exec changed that is not the exec's (a tag is a version too), or
- * an entry someone else made below a directory the exec created (undo removes that directory).
- * `force` puts the exec's paths back anyway and counts what it discarded.
+ * Refused with CONFLICT (naming the paths) when undoing would drop someone else's change: a later
+ * version of a path the exec changed that is not the exec's (tag and metadata changes aside, which
+ * undo keeps), or, for a path the exec created (undo removes it), an entry someone else made below
+ * it or a tag or metadata on it. `force` puts the exec's paths back anyway and counts what it discarded.
  *
  * Needs the checkpoint taken before the exec (`--checkpoint`, or a policy that asks for one):
  * it keeps the content and annotations of that state safe from prune and gc.
@@ -109,10 +111,11 @@ function laterChangesByOthers(store: Store, vault: VaultRow, exec: ExecRow, chan
   const out = new Set<string>();
   for (const c of changes) {
     const last = c.rows[c.rows.length - 1]!;
-    if (pathVersionsAfter(store, vault.id, c.path, last.id).some((row) => !mine(row))) out.add(c.path);
+    const later = pathVersionsAfter(store, vault.id, c.path, last.id).filter((row) => !mine(row));
+    if (later.some((row) => !ANNOTATION_OPS.has(row.op))) out.add(c.path);
     if (c.before !== null) continue;
-    // Undo removes this path: whatever else is below it goes too. (Tags others put on it are
-    // versions of it, caught above.)
+    // Undo removes this path: whatever else is in it or on it goes too.
+    if (getEntry(store, vault, c.path)?.annot) out.add(c.path);
     for (const e of listDescendants(store, vault, c.path)) if (!touched.has(e.path)) out.add(e.path);
   }
   return [...out].sort();
@@ -129,7 +132,8 @@ function putBack(w: Writer, changes: NetChange[], execId: string): void {
     if (c.before === null) continue;
     // Replacing a directory clears what is below it; everything there is either the exec's (put back
     // next, parents first) or someone else's (a CONFLICT unless forced).
-    // The state from history carries the path's tags, metadata and owners too.
-    applyState(w, c.path, c.before, change, true);
+    // Tags and metadata are kept as they are now; a path the exec deleted gets back its own.
+    const current = getEntry(w.store, w.vault, c.path);
+    applyState(w, c.path, current ? { ...c.before, annot: current.annot } : c.before, change, true);
   }
 }

@@ -12,6 +12,9 @@ import type { VaultFs } from './vault-fs.js';
  * that revert and restore undo. The path is taken as given (a symlink is annotated itself).
  */
 
+/** The version ops that change only a path's tags or metadata. */
+export const ANNOTATION_OPS: ReadonlySet<string> = new Set(['tag', 'untag', 'meta']);
+
 /** Tags: a letter, digit or `_`, then letters, digits and `_ . : / + -`, up to 128 characters. */
 export const TAG_RE = /^[\p{L}\p{N}_][\p{L}\p{N}_.:/+-]{0,127}$/u;
 /** Metadata keys: like identifiers, with `. -` allowed after the first character, up to 128. */
