@@ -148,14 +148,16 @@ def test_undo_of_an_exec_without_a_checkpoint_raises_checkpoint_not_found(ws: AV
 
 def test_undo_refuses_to_drop_later_changes_by_others_unless_forced(ws: AVFS) -> None:
     run = ws.proxy_exec("sh", "-c", "echo x > x.txt", checkpoint=True)
-    ws.write("/mine.txt", "written after the exec")
+    ws.write("/x.txt", "rewritten after the exec")
+    ws.write("/mine.txt", "written after the exec, elsewhere")
     with pytest.raises(ConflictError) as caught:
         ws.undo(run.exec_id)
-    assert (caught.value.code, caught.value.exit_code) == ("CONFLICT", 4)
-    assert ws.read("/mine.txt") == b"written after the exec"
+    assert (caught.value.code, caught.value.exit_code, caught.value.data["paths"]) == ("CONFLICT", 4, ["/x.txt"])
+    assert ws.read("/x.txt") == b"rewritten after the exec"
     forced = ws.undo(run.exec_id, force=True)
     assert forced.discarded_changes == 1
-    assert ws.ls() == []
+    # Only the exec's path goes back; a change elsewhere is not the exec's and stays.
+    assert [e.path for e in ws.ls()] == ["/mine.txt"]
 
 
 def test_undo_of_an_unknown_exec_raises_not_found(ws: AVFS) -> None:

@@ -144,6 +144,14 @@ CLASS_BY_CODE: Dict[str, Type[AvfsError]] = {
     "READ_ONLY": ReadOnlyError,
     "QUOTA_EXCEEDED": QuotaExceededError,
     "TIMEOUT": AvfsTimeoutError,
+    "CONTENT_MISSING": InternalError,
+    "DATABASE_DAMAGED": InternalError,
+    "SANDBOX_UNAVAILABLE": InternalError,
+    "SCHEMA_TOO_NEW": ConflictError,
+    "MERGE_CONFLICT": ConflictError,
+    "UNRELATED_VAULTS": InvalidInputError,
+    "MERGE_NOT_FOUND": NotFoundError,
+    "NOT_TRACKED": NotFoundError,
 }
 
 

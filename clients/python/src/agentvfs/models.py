@@ -178,15 +178,16 @@ class ExecResult:
 
 @dataclass(frozen=True)
 class UndoResult:
-    """What ``undo`` restored: the vault is back at ``checkpoint``, the state before the exec.
-    ``saved_before`` names the checkpoint of the state it replaced (restore it to redo)."""
+    """What ``undo`` put back: each path the exec changed holds its state from before the exec
+    again (``changed_files``); every other path keeps its later changes. ``died`` is true when the
+    exec's avfs process died while it ran."""
 
     vault: str
     exec_id: str
     checkpoint: str
-    saved_before: Optional[str]
     discarded_changes: int
     already_undone: bool
+    died: bool
     changed_files: List[ChangedFile]
 
     @classmethod
