@@ -39,6 +39,9 @@ import { queryAudit, type AuditQuery } from '../store/audit.js';
 import { gc, type GcOptions } from '../store/gc.js';
 import { DEFAULT_GC_GRACE_MS } from '../store/gc.js';
 import { importTree, exportTree } from '../store/transfer.js';
+import { mergeVaults, undoMerge, type MergeReport, type UndoReport } from '../store/merge.js';
+import type { Strategy } from '../core/merge-tree.js';
+import { importTracked, syncTracked, type SyncReport } from '../store/sync.js';
 import { AvfsError } from '../errors.js';
 import { typed } from './errors.js';
 
@@ -233,6 +236,35 @@ export class AVFS {
 
   exportTo(vaultPath: string, hostDir: string, options: { overwrite?: boolean } = {}) {
     return call(() => exportTree(this.fs(), vaultPath, hostDir, !!options.overwrite));
+  }
+
+  /**
+   * Imports a host directory and records it (`avfs import --track`), so that `sync` can later
+   * apply the vault's changes below `vaultPath` back to the host, three-way.
+   */
+  importTracked(hostPath: string, vaultPath: string) {
+    return call(() => importTracked(this.fs(), hostPath, vaultPath));
+  }
+
+  /** Applies the vault's changes since a tracked import back to its host directory (`avfs sync`). */
+  sync(vaultPath: string, options: { strategy?: Strategy; dryRun?: boolean } = {}): SyncReport {
+    return call(() => syncTracked(this.fs(), vaultPath, options));
+  }
+
+  // ---- merge ---------------------------------------------------------------------------------
+
+  /**
+   * Merges `source`'s work into `into` (default: its parent), three-way (`avfs vault merge`).
+   * With the default strategy `fail`, conflicts apply nothing and throw MERGE_CONFLICT carrying
+   * the report; `dryRun` returns the plan and stores nothing.
+   */
+  merge(source: string, options: { into?: string; strategy?: Strategy; dryRun?: boolean } = {}): MergeReport {
+    return call(() => mergeVaults(this.store, source, { ...options, actor: this.actor }));
+  }
+
+  /** Reverses the last merge of `source` into `into` (`avfs vault merge --undo`). */
+  undoMerge(source: string, options: { into?: string; force?: boolean } = {}): UndoReport {
+    return call(() => undoMerge(this.store, source, { ...options, actor: this.actor }));
   }
 
   // ---- search --------------------------------------------------------------------------------

@@ -137,4 +137,46 @@ describe('SDK: the CLI scenarios in-process', () => {
     ]);
     expect(avfs.read('/edit.txt', 'utf8')).toBe('after\n');
   });
+
+  it('merge and sync: the work of a fork back into its parent, and of a vault back to the host', () => {
+    avfs.write('/notes.txt', 'one\ntwo\nthree\n');
+    avfs.forkVault('default', 'task');
+    const task = new AVFS({ home: avfs.home, vault: 'task' });
+    try {
+      task.write('/notes.txt', 'one\ntwo\nthree\nfour\n');
+      task.write('/new.txt', 'made in the fork');
+      avfs.write('/notes.txt', 'zero\none\ntwo\nthree\n');
+      const preview = avfs.merge('task', { dryRun: true });
+      expect(preview).toMatchObject({ status: 'merged', dry_run: true, target: 'default' });
+      expect(avfs.exists('/new.txt')).toBe(false);
+      const merged = avfs.merge('task');
+      expect(merged.status).toBe('merged');
+      expect(avfs.read('/notes.txt', 'utf8')).toBe('zero\none\ntwo\nthree\nfour\n');
+      expect(avfs.read('/new.txt', 'utf8')).toBe('made in the fork');
+      expect(avfs.merge('task').status).toBe('up_to_date');
+      const undone = avfs.undoMerge('task');
+      expect(undone.paths).toEqual(['/new.txt', '/notes.txt']);
+      expect(avfs.exists('/new.txt')).toBe(false);
+      // Both sides change the same line differently: a coded conflict, and nothing is applied.
+      task.write('/notes.txt', 'ONE\n');
+      avfs.write('/notes.txt', 'uno\n');
+      expect(thrown(() => avfs.merge('task')).code).toBe('MERGE_CONFLICT');
+      expect(avfs.read('/notes.txt', 'utf8')).toBe('uno\n');
+    } finally {
+      task.close();
+    }
+
+    const host = join(tmp.dir, 'host');
+    mkdirSync(host);
+    writeFileSync(join(host, 'a.txt'), 'host a\n');
+    avfs.importTracked(host, '/proj');
+    avfs.write('/proj/a.txt', 'vault a\n');
+    avfs.write('/proj/b.txt', 'vault b\n');
+    expect(avfs.sync('/proj', { dryRun: true }).status).toBe('synced');
+    expect(readFileSync(join(host, 'a.txt'), 'utf8')).toBe('host a\n');
+    expect(avfs.sync('/proj').status).toBe('synced');
+    expect(readFileSync(join(host, 'a.txt'), 'utf8')).toBe('vault a\n');
+    expect(readFileSync(join(host, 'b.txt'), 'utf8')).toBe('vault b\n');
+    expect(thrown(() => avfs.sync('/elsewhere')).code).toBe('NOT_TRACKED');
+  });
 });
