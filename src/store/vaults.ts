@@ -77,14 +77,38 @@ export function vaultById(store: Store, id: number): VaultRow | undefined {
 
 export function createVault(store: Store, name: string, actor: Actor): VaultSummary {
   validateVaultName(name);
-  store.mutate(() => {
+  const replacesDefault = store.mutate(() => {
     if (findVault(store, name)) throw new AvfsError('ALREADY_EXISTS', `vault already exists: ${name}`, { vault: name });
     const at = now();
     const { lastInsertRowid } = store.stmt(INSERT_VAULT).run(name, null, null, at, 2);
     insertRoot(store, Number(lastInsertRowid), at);
     audit(store, actor, 'vault.create', name);
+    return dropUnusedDefault(store, actor);
   });
+  // The first vault a person creates in a new home is the one they mean to work in (as in
+  // agentvfs); so is one created when the vault in use was deleted and none is chosen.
+  if (replacesDefault || readState(store.home).current_vault === null) return useVault(store, name);
   return summarize(store, getVault(store, name));
+}
+
+const USED = `SELECT EXISTS (SELECT 1 FROM versions WHERE vault_id = :id) OR EXISTS (SELECT 1 FROM vaults WHERE parent_id = :id)
+  OR EXISTS (SELECT 1 FROM checkpoints WHERE vault_id = :id) OR EXISTS (SELECT 1 FROM execs WHERE vault_id = :id)
+  OR EXISTS (SELECT 1 FROM vaults WHERE id = :id AND coalesce(policy, max_bytes, max_files, max_file_size) IS NOT NULL) AS used`;
+
+/**
+ * A new home starts with an empty `default` vault, used until another is chosen. While nothing
+ * was ever chosen and nothing ever happened in it (no version, fork, checkpoint, exec, policy or
+ * quota), the first vault created takes its place: `default` is removed and the new vault is in
+ * use. Returns whether that happened. Runs inside the caller's transaction.
+ */
+function dropUnusedDefault(store: Store, actor: Actor): boolean {
+  if (readState(store.home).current_vault !== undefined) return false;
+  const d = findVault(store, DEFAULT_VAULT);
+  if (!d) return false;
+  if (store.stmt<{ used: number }>(USED).get({ id: d.id })!.used) return false;
+  purge(store, d);
+  audit(store, actor, 'vault.delete', DEFAULT_VAULT, { reason: 'unused default replaced by the first vault created' });
+  return true;
 }
 
 /** The global change sequence: the id of the newest version row (0 for an empty home). */
@@ -199,7 +223,8 @@ export function useVault(store: Store, name: string): VaultSummary {
 
 /**
  * Which vault a command works on: `--vault`, else `$AVFS_VAULT`, else the one chosen with
- * `vault use`. A new home starts with a vault named `default`, which is used until another is chosen.
+ * `vault use`. A new home starts with an empty vault named `default`, which is used until another is
+ * chosen, or replaced by the first vault created while still unused (createVault).
  */
 export function resolveVaultName(store: Store, flag?: string): string {
   const selected = readState(store.home).current_vault;

@@ -54,15 +54,15 @@ describe('SDK: the CLI scenarios in-process', () => {
   });
 
   it('vaults: create, use, fork, list, delete', () => {
-    avfs.createVault('work');
-    avfs.useVault('work');
+    // The first vault created in a new home replaces its unused `default` and is in use.
+    expect(avfs.createVault('work')).toMatchObject({ name: 'work', current: true });
+    expect(avfs.vault).toBe('work');
     avfs.write('/f', 'in work');
     avfs.forkVault('work', 'work-2');
     avfs.useVault('work-2');
     avfs.write('/f', 'in fork');
     expect(new AVFS({ home: avfs.home, vault: 'work' }).read('/f', 'utf8')).toBe('in work');
     expect(avfs.listVaults().map((v) => [v.name, v.parent])).toEqual([
-      ['default', null],
       ['work', null],
       ['work-2', 'work'],
     ]);
