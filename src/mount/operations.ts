@@ -19,8 +19,8 @@ import { O_ACCMODE, O_APPEND, O_RDONLY, type OpenFile, type OpenFiles, type Show
  *  - link → VaultFs.link: one inode, several names, each reporting the inode's number (use_ino)
  *    and link count. libfuse 2's path-based API gives each name its own kernel inode, so what the
  *    kernel cached for one name (size, times, link count) can lag a change made through another
- *    name for up to the attribute timeout (ARCHITECTURE.md, "Mount: hard links"); content never
- *    lags: opens compare the stored content with what the kernel cached for that name.
+ *    name for up to the attribute timeout, and a read through it in that window stops at the
+ *    cached size (ARCHITECTURE.md, "Hard links through the mount").
  *  - chown → accepted and ignored: every entry reports the mounting process's uid/gid (tar, cp -a,
  *    rsync and npm running as root restore ownership and would otherwise fail).
  *  - xattrs → not implemented: the kernel answers ENOSYS once, then EOPNOTSUPP for every xattr

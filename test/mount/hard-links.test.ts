@@ -9,7 +9,7 @@ import { describeMount, mountFixture, sh, shOk, stepScript, type MountFixture } 
  * again for attributes it cached under one name when the file changes through another (Linux 6
  * no longer refreshes the old name after link(2) either). What the other names show (link count,
  * size) is current once the attribute cache lifetime has passed: the tests wait that long before
- * looking through another name. ARCHITECTURE.md, "Mount: hard links".
+ * looking through another name. ARCHITECTURE.md, "Hard links through the mount".
  */
 const settle = () => new Promise((r) => setTimeout(r, ATTR_TIMEOUT_S * 1000 + 300));
 
