@@ -401,8 +401,8 @@ function planRelinks(before: Map<string, HostStat>, after: Map<string, HostStat>
       relink.set(name, name === target ? null : target);
     }
   }
-  // A name left alone in its group is listed above only if it lost its inode; one that kept its
-  // inode while its partners left needs nothing (the partners are re-created or re-linked).
+  // A name that kept its inode while partners left it needs nothing itself: each partner that
+  // left has another host inode now, so it is listed in its own group.
   return relink;
 }
 
