@@ -16,8 +16,11 @@ import { O_ACCMODE, O_APPEND, O_RDONLY, type OpenFile, type OpenFiles, type Show
  * putEntry/removeEntry, so history is complete.
  *
  * Deliberate answers for what the store does not model:
- *  - link → EPERM (no hard links: `ln`, `cp -a`/`tar x` of trees with hard links and `rsync -H`
- *    report it; `git clone` from the host is unaffected, links across filesystems are EXDEV anyway).
+ *  - link → VaultFs.link: one inode, several names, each reporting the inode's number (use_ino)
+ *    and link count. libfuse 2's path-based API gives each name its own kernel inode, so what the
+ *    kernel cached for one name (size, times, link count) can lag a change made through another
+ *    name for up to the attribute timeout, and a read through it in that window stops at the
+ *    cached size (ARCHITECTURE.md, "Hard links through the mount").
  *  - chown → accepted and ignored: every entry reports the mounting process's uid/gid (tar, cp -a,
  *    rsync and npm running as root restore ownership and would otherwise fail).
  *  - xattrs → not implemented: the kernel answers ENOSYS once, then EOPNOTSUPP for every xattr
@@ -92,13 +95,13 @@ export function createOperations(ctx: MountContext): FuseOperations {
   const vault = () => vaultById(store, vaultId) ?? ctx.vault;
   const entry = (path: string) => getEntry(store, vault(), path);
 
-  function toStat(type: Entry['type'], ino: number, a: ShownAttributes): FuseStat {
+  function toStat(type: Entry['type'], ino: number, a: ShownAttributes, nlink = 1): FuseStat {
     return {
       mode: TYPE_BITS[type] | a.mode,
       uid,
       gid,
       size: a.size,
-      nlink: 1,
+      nlink,
       ino,
       blksize: BLKSIZE,
       blocks: Math.ceil(a.size / 512),
@@ -109,7 +112,7 @@ export function createOperations(ctx: MountContext): FuseOperations {
   }
 
   function entryStat(e: Entry): FuseStat {
-    if (e.type !== 'd') return toStat(e.type, e.ino, e);
+    if (e.type !== 'd') return toStat(e.type, e.ino, e, e.nlink);
     // Directories report 4096 like most local filesystems (tools copying a "file" of size 0 skip
     // reading it). A file created in one but not stored yet changed it when it was created: show
     // the time persisting it will give the directory (putEntry's createdAt), unless it changed since.
@@ -180,7 +183,7 @@ export function createOperations(ctx: MountContext): FuseOperations {
         if (f) {
           const e = f.pending || f.orphan ? undefined : entry(path);
           if (e) files.follow(f, e);
-          return cb(0, toStat('f', f.ino, files.shown(f, e)));
+          return cb(0, toStat('f', f.ino, files.shown(f, e), e?.type === 'f' ? e.nlink : 1));
         }
         const e = entry(path);
         if (!e) return cb(ENOENT);
@@ -515,8 +518,22 @@ export function createOperations(ctx: MountContext): FuseOperations {
       }
     },
 
-    link(_src, _dst, cb) {
-      cb(EPERM);
+    link(src, dst, cb) {
+      try {
+        if (ctx.readOnly) return cb(EROFS);
+        if (openAt(dst) || entry(dst)) return cb(EEXIST);
+        // A file open here with unsaved writes (or created and not stored yet) is stored first:
+        // the new name shows the inode's content, which is what the kernel has been shown.
+        const f = openAt(src);
+        if (f) {
+          files.follow(f);
+          files.persist(f);
+        }
+        fs.link(src, dst);
+        cb(0);
+      } catch (err) {
+        cb(errno(err, 'link', `${src} -> ${dst}`));
+      }
     },
 
     mknod(_path, _mode, _dev, cb) {

@@ -48,6 +48,12 @@ import type { VaultFs } from '../store/vault-fs.js';
  * changed the same path (then the command's version wins, like a last writer). Sockets, FIFOs and
  * device files the command creates cannot be stored in a vault and are skipped (listed in
  * `skipped`). Directory mtimes are not imported (the store sets them as it applies changes).
+ *
+ * Hard links: the export writes the names of one vault inode as host hard links, so an untouched
+ * pair stays untouched. Afterwards, names whose partners changed (a link made, a name replaced by
+ * a new file, a new name linked to an old one) are re-linked to match the host: a name that kept
+ * its host inode keeps its vault inode; one that did not is removed and linked to a name of its
+ * group that kept the inode, or, when none did, to the group's first name written as a new file.
  */
 
 /**
@@ -240,8 +246,9 @@ export function syncBack(fs: VaultFs, session: CopySession): SyncSummary {
   const chmods: { path: string; mode: number }[] = [];
   const times: { path: string; mtime: number }[] = [];
 
+  const relink = planRelinks(session.baseline.stats, now, unknown);
   for (const [path, entry] of session.entries) {
-    if (unknown(path)) continue;
+    if (unknown(path) || relink.has(path)) continue;
     const host = now.get(path);
     if (!host) {
       if (path !== '/') removals.push(path);
@@ -270,8 +277,13 @@ export function syncBack(fs: VaultFs, session: CopySession): SyncSummary {
     if (!base || base.mtimeNs !== host.mtimeNs) times.push({ path, mtime: Number(host.mtimeNs / 1_000_000n) });
   }
   for (const path of now.keys()) {
-    if (session.entries.has(path) || unknown(path)) continue;
+    if (session.entries.has(path) || unknown(path) || relink.has(path)) continue;
     creations.push(path);
+  }
+  for (const [path, to] of relink) {
+    if (to !== null) continue;
+    contents.set(path, readHostFile(fs, hostPath(path)));
+    summary.hashed++;
   }
   for (const path of creations) {
     const host = now.get(path)!;
@@ -308,11 +320,34 @@ export function syncBack(fs: VaultFs, session: CopySession): SyncSummary {
         }
         summary.added++;
       }
+      // Names of one vault inode changed together on the host: written once, through the first.
+      const written = new Map<number, string>();
       for (const [path, content] of contents) {
-        if (created.has(path)) continue;
+        if (created.has(path) || relink.has(path)) continue;
         const host = now.get(path)!;
-        fs.writeContent(path, content, { parents: true, mode: host.mode, mtime: Number(host.mtimeNs / 1_000_000n) });
+        const ino = fs.exists(path) ? fs.lstat(path).ino : undefined;
+        if (ino === undefined || written.get(ino) !== content.hash) {
+          const entry = fs.writeContent(path, content, { parents: true, mode: host.mode, mtime: Number(host.mtimeNs / 1_000_000n) });
+          written.set(entry.ino, content.hash);
+        }
         summary.modified++;
+      }
+      // Then the names whose links changed: fresh inodes first, then the names linking to them.
+      for (const [path, to] of relink) {
+        if (to !== null) continue;
+        const host = now.get(path)!;
+        if (fs.exists(path)) fs.rm(path, { recursive: true });
+        fs.writeContent(path, contents.get(path)!, { parents: true, mode: host.mode, mtime: Number(host.mtimeNs / 1_000_000n) });
+        if (session.entries.has(path)) summary.modified++;
+        else summary.added++;
+      }
+      for (const [path, to] of relink) {
+        if (to === null) continue;
+        if (fs.exists(path)) fs.rm(path, { recursive: true });
+        else fs.mkdir(dirname(path), { parents: true });
+        fs.link(to, path);
+        if (session.entries.has(path)) summary.modified++;
+        else summary.added++;
       }
       for (const { path, mode } of chmods) {
         if (!fs.exists(path)) continue;
@@ -329,6 +364,46 @@ export function syncBack(fs: VaultFs, session: CopySession): SyncSummary {
     });
   }
   return summary;
+}
+
+/**
+ * The files whose hard links changed between the export (`before`) and now: every member of a
+ * host inode's group of names that differs from the group the name had before. Each maps to the
+ * name it is to be linked to, or to null when it becomes a new inode, written from its content.
+ * A name that kept its host inode keeps its vault inode and is not listed.
+ */
+function planRelinks(before: Map<string, HostStat>, after: Map<string, HostStat>, unknown: (p: string) => boolean): Map<string, string | null> {
+  const groups = (stats: Map<string, HostStat>) => {
+    const byIno = new Map<bigint, string[]>();
+    for (const [path, st] of stats) {
+      if (st.type !== 'f' || unknown(path)) continue;
+      const names = byIno.get(st.ino);
+      if (names) names.push(path);
+      else byIno.set(st.ino, [path]);
+    }
+    const partners = new Map<string, string>();
+    for (const names of byIno.values()) {
+      const key = names.sort().join('\0');
+      for (const name of names) partners.set(name, key);
+    }
+    return { byIno, partners };
+  };
+  const old = groups(before);
+  const now = groups(after);
+  const relink = new Map<string, string | null>();
+  for (const names of now.byIno.values()) {
+    if (names.every((n) => old.partners.get(n) === now.partners.get(n))) continue;
+    const ino = after.get(names[0]!)!.ino;
+    const keeper = names.find((n) => before.get(n)?.type === 'f' && before.get(n)!.ino === ino);
+    const target = keeper ?? names[0]!;
+    for (const name of names) {
+      if (name === keeper) continue;
+      relink.set(name, name === target ? null : target);
+    }
+  }
+  // A name that kept its inode while partners left it needs nothing itself: each partner that
+  // left has another host inode now, so it is listed in its own group.
+  return relink;
 }
 
 /** Removes the temporary copy, making unreadable or unwritable directories removable first. */

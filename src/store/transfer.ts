@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fchmodSync, futimesSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, futimesSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { AvfsError } from '../errors.js';
 import { joinPath, normalizePath } from '../core/paths.js';
@@ -10,10 +10,16 @@ import { makeDirectories } from './host-dirs.js';
 import type { VaultFs } from './vault-fs.js';
 
 export interface TransferSummary {
+  /** Files written, counting each name of a hard-linked file. */
   files: number;
   directories: number;
   symlinks: number;
+  /** File bytes written; a hard-linked file's bytes once. */
   bytes: number;
+  /** Names made hard links to a name written before them in the same transfer (counted in `files` too). */
+  links: number;
+  /** Export only: names that share an inode in the vault but were written as separate copies, because the host refused the link. */
+  links_copied?: number;
 }
 
 export type Progress = (done: number, total: number) => void;
@@ -27,6 +33,8 @@ interface HostItem {
   mtime: number;
   atime: number;
   target?: string;
+  /** A file with other names on the host: its (device, inode), which those names share. */
+  inode?: string;
 }
 
 /** What a scan found: the items to import, and the host paths that cannot become vault paths. */
@@ -47,6 +55,7 @@ function scanHost(host: Buffer, vaultPath: string, scan: HostScan): void {
   const kind = st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : st.isFile() ? 'f' : null;
   if (!kind) return; // sockets, fifos, devices: not representable in a vault
   const item: HostItem = { host, vault: vaultPath, kind, mode: st.mode & 0o7777, mtime: st.mtimeMs, atime: st.atimeMs };
+  if (kind === 'f' && st.nlink > 1) item.inode = `${st.dev}:${st.ino}`;
   if (kind === 'l') {
     item.target = decodeUtf8(readlinkSync(host, { encoding: 'buffer' }));
     if (item.target === undefined) return void scan.invalid.push(host);
@@ -95,8 +104,8 @@ function invalidNames(hosts: Buffer[]): AvfsError {
 }
 
 /**
- * Copies a host file or tree into the vault at `vaultPath`, keeping modes, mtimes and symlinks.
- * File content is stored first, chunk by chunk (never a whole large file in memory); then every
+ * Copies a host file or tree into the vault at `vaultPath`, keeping modes, mtimes, symlinks and
+ * hard links (host names of one inode within the tree become names of one vault inode). File content is stored first, chunk by chunk (never a whole large file in memory); then every
  * entry is created in one transaction, so an import is all or nothing. `finish(root)` runs last
  * inside that transaction (a tracked import records itself there, see sync.ts).
  */
@@ -109,9 +118,18 @@ export function importTree(fs: VaultFs, host: string, vaultInput: string, progre
   if (scan.invalid.length > 0) throw invalidNames(scan.invalid);
   const items = scan.items;
   const contents = new Map<string, ContentRef>();
+  // The first name of each hard-linked host inode, by (device, inode); later names link to it.
+  const firstName = new Map<string, string>();
+  const linkTo = new Map<HostItem, string>();
+  for (const item of items) {
+    if (!item.inode) continue;
+    const first = firstName.get(item.inode);
+    if (first === undefined) firstName.set(item.inode, item.vault);
+    else linkTo.set(item, first);
+  }
   let done = 0;
   for (const item of items) {
-    if (item.kind === 'f') {
+    if (item.kind === 'f' && !linkTo.has(item)) {
       const fd = openSync(item.host, 'r');
       try {
         contents.set(item.vault, putContentFromFd(fs.store, fd));
@@ -121,7 +139,7 @@ export function importTree(fs: VaultFs, host: string, vaultInput: string, progre
     }
     progress?.(++done, items.length);
   }
-  const summary: TransferSummary = { files: 0, directories: 0, symlinks: 0, bytes: 0 };
+  const summary: TransferSummary = { files: 0, directories: 0, symlinks: 0, bytes: 0, links: 0 };
   fs.store.mutate(() => {
     for (const item of items) {
       if (item.kind === 'd') {
@@ -132,6 +150,12 @@ export function importTree(fs: VaultFs, host: string, vaultInput: string, progre
         if (fs.exists(item.vault)) fs.rm(item.vault, { recursive: false });
         fs.symlink(item.target!, item.vault);
         summary.symlinks++;
+      } else if (linkTo.has(item)) {
+        const existing = fs.exists(item.vault) ? fs.lstat(item.vault) : undefined;
+        if (existing && existing.type !== 'd') fs.rm(item.vault, { recursive: false });
+        fs.link(linkTo.get(item)!, item.vault);
+        summary.files++;
+        summary.links++;
       } else {
         const content = contents.get(item.vault)!;
         fs.writeContent(item.vault, content, { parents: true, mode: item.mode, mtime: item.mtime, op: 'import' });
@@ -172,7 +196,9 @@ export function exportTree(fs: VaultFs, vaultInput: string, hostDir: string, ove
   } catch (err) {
     throw new AvfsError('INVALID_PATH', `cannot create the export destination ${hostDir}: ${(err as Error).message}`, { host: hostDir });
   }
-  const summary: TransferSummary = { files: 0, directories: 0, symlinks: 0, bytes: 0 };
+  const summary: TransferSummary = { files: 0, directories: 0, symlinks: 0, bytes: 0, links: 0 };
+  // The host path each hard-linked vault inode was first written to; its other names link to it.
+  const written = new Map<number, string>();
   let done = 0;
   for (const step of steps) {
     const e = step.entry;
@@ -185,9 +211,16 @@ export function exportTree(fs: VaultFs, vaultInput: string, hostDir: string, ove
       lutimesSync(step.host, e.atime / 1000, e.mtime / 1000);
       summary.symlinks++;
     } else {
-      placeHostEntry(step.host, step.found !== 'absent', (path) => writeHostFile(path, fs.readChunks(e.path), e.mode, e));
+      const first = e.nlink > 1 ? written.get(e.ino) : undefined;
+      if (first !== undefined && placeHostLink(first, step.host, step.found !== 'absent')) {
+        summary.links++;
+      } else {
+        if (first !== undefined) summary.links_copied = (summary.links_copied ?? 0) + 1;
+        placeHostEntry(step.host, step.found !== 'absent', (path) => writeHostFile(path, fs.readChunks(e.path), e.mode, e));
+        if (e.nlink > 1 && first === undefined) written.set(e.ino, step.host);
+        summary.bytes += e.size;
+      }
       summary.files++;
-      summary.bytes += e.size;
     }
     progress?.(++done, steps.length);
   }
@@ -245,6 +278,22 @@ export function placeHostEntry(host: string, replacing: boolean, create: (path: 
     renameSync(tmp, host);
   } catch (err) {
     rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+/**
+ * Makes `host` another name of the host file `first` (written earlier in this export), replacing
+ * what was at `host` by name. False when the host filesystem refuses hard links (the caller then
+ * writes a copy); other failures are thrown.
+ */
+function placeHostLink(first: string, host: string, replacing: boolean): boolean {
+  try {
+    placeHostEntry(host, replacing, (path) => linkSync(first, path));
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EPERM' || code === 'EMLINK' || code === 'EXDEV' || code === 'ENOTSUP' || code === 'EOPNOTSUPP') return false;
     throw err;
   }
 }
