@@ -185,6 +185,25 @@ export class VaultFs {
   }
 
   /**
+   * Adds `data` at the end of a file (creating it when absent), as one new version. The old
+   * content is read whole, so this is for appends of ordinary sizes; the store keeps only the
+   * chunks that changed.
+   */
+  appendFile(input: string, data: Uint8Array | string, options: WriteOptions = {}): Entry {
+    const path = normalizePath(input);
+    if (path === '/') throw isADirectory(path);
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+    return this.store.mutate(() => {
+      const vault = this.row();
+      const resolved = this.resolveIn(vault, path, true, 0);
+      const old = getEntry(this.store, vault, resolved);
+      if (old?.type === 'd') throw isADirectory(resolved);
+      const before = old?.hash ? readContent(this.store, old.hash) : Buffer.alloc(0);
+      return this.writeContent(resolved, putContent(this.store, Buffer.concat([before, bytes])), options);
+    });
+  }
+
+  /**
    * Writes the content of a host file descriptor. It is stored chunk by chunk before the entry
    * transaction, so a large write never holds the write lock for long. A refused write changes
    * nothing: what can be checked before reading is (the path; the quota, for a regular file whose

@@ -11,6 +11,7 @@ import {
   type CheckpointRow,
 } from '../../store/checkpoints.js';
 import { diffTreeSources } from '../../store/compare.js';
+import { AvfsError } from '../../errors.js';
 import { action, examples } from '../command.js';
 import { formatBytes, table } from '../output.js';
 
@@ -36,14 +37,16 @@ const save = new Command('save')
   .description('save the whole vault\'s current state under a name (an automatic, unique name when omitted). Copies no file content.')
   .argument('[name]', 'checkpoint name: letters, digits, "-", "_", "."')
   .option('-m, --message <text>', 'a note about this state')
+  .option('-d, --description <text>', 'the same as --message (as agentvfs spells it)')
   .addHelpText('after', examples(['avfs checkpoint save', 'avfs checkpoint save before-refactor -m "tests green"', 'avfs checkpoint save --json']))
   .action(
     action({
-      options: z.object({ message: z.string().optional() }),
+      options: z.object({ message: z.string().optional(), description: z.string().optional() }),
       run: ([name], opts, ctx) => {
+        if (opts.message !== undefined && opts.description !== undefined) throw new AvfsError('USAGE', 'give the note once: --message or --description');
         const fs = ctx.vault();
         const started = performance.now();
-        const cp = saveCheckpoint(fs, name ?? null, opts.message ?? null);
+        const cp = saveCheckpoint(fs, name ?? null, opts.message ?? opts.description ?? null);
         return { vault: fs.name, checkpoint: checkpointJson(cp), duration_ms: ms(started) };
       },
       render: (r, out) => out.info(`saved checkpoint ${r.checkpoint.name} (${r.checkpoint.files} files, ${formatBytes(r.checkpoint.bytes)}, ${r.duration_ms} ms)`),
@@ -148,7 +151,8 @@ const info = new Command('info')
   );
 
 export const checkpointCommand = new Command('checkpoint')
-  .description('save, list, restore and delete named states of the whole vault')
+  .alias('snapshot')
+  .description('save, list, restore and delete named states of the whole vault (alias: snapshot)')
   .addCommand(save)
   .addCommand(list)
   .addCommand(restore)

@@ -140,7 +140,7 @@ export const unmountCommand = new Command('unmount')
       'Unmounting what is not mounted is harmless; a mount whose server died is cleaned up.',
   )
   .argument('<dir>', 'the mounted directory')
-  .option('--lazy', 'detach now even if busy; open files keep working until closed')
+  .option('-l, --lazy', 'detach now even if busy; open files keep working until closed')
   .option('--timeout <ms>', 'how long to wait for the server to save and exit', '20000')
   .addHelpText('after', examples(['avfs unmount /tmp/work', 'avfs unmount /tmp/work --lazy --json']))
   .action(

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { z } from 'zod/v3';
+import { AvfsError } from '../../errors.js';
 import { action, examples, zInt } from '../command.js';
 import { colorName, entryJson, type EntryJson } from '../output.js';
 
@@ -13,11 +14,16 @@ export const treeCommand = new Command('tree')
   .description('show a directory tree')
   .argument('[path]', 'vault path', '/')
   .option('-d, --depth <n>', 'descend at most n levels')
-  .addHelpText('after', examples(['avfs tree', 'avfs tree /src --depth 2', 'avfs tree --json']))
+  .option('-L, --level <n>', 'the same as --depth (as tree(1) and agentvfs spell it)')
+  .addHelpText('after', examples(['avfs tree', 'avfs tree /src --depth 2', 'avfs tree -L 1 --json']))
   .action(
     action({
-      options: z.object({ depth: zInt(1).optional() }),
+      options: z.object({ depth: zInt(1).optional(), level: zInt(1).optional() }),
       run: ([path], opts, ctx) => {
+        if (opts.depth !== undefined && opts.level !== undefined && opts.depth !== opts.level) {
+          throw new AvfsError('USAGE', '--depth and -L/--level say different things; give one');
+        }
+        const maxDepth = opts.depth ?? opts.level;
         const fs = ctx.vault();
         const root = fs.stat(path!);
         const rootNode: TreeNode = { ...entryJson(root), children: [] };
@@ -27,7 +33,7 @@ export const treeCommand = new Command('tree')
         let directories = 0;
         for (const e of root.type === 'd' ? fs.walk(root.path) : []) {
           const depth = e.path.split('/').length - 1 - baseDepth;
-          if (opts.depth !== undefined && depth > opts.depth) continue;
+          if (maxDepth !== undefined && depth > maxDepth) continue;
           const node: TreeNode = e.type === 'd' ? { ...entryJson(e), children: [] } : entryJson(e);
           nodes.get(e.parent)?.children?.push(node);
           nodes.set(e.path, node);

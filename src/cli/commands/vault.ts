@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { createInterface } from 'node:readline/promises';
 import chalk from 'chalk';
 import { z } from 'zod/v3';
 import { AvfsError } from '../../errors.js';
@@ -101,18 +102,36 @@ const fork = new Command('fork')
     }),
   );
 
+/** Asks a yes/no question on the terminal (stderr, so stdout stays clean); true only for y/yes. */
+async function confirm(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^(y|yes)$/i.test((await rl.question(question)).trim());
+  } finally {
+    rl.close();
+  }
+}
+
 const del = new Command('delete')
   .alias('rm')
   .description(
     'delete a vault with its history and checkpoints. A vault with forks is refused (HAS_FORKS) unless --force, which detaches the forks: they keep their files but lose history from before the fork. Deleting the vault in use clears the selection. Content is freed by `avfs gc`.',
   )
   .argument('<name>', 'vault name')
-  .option('-f, --force', 'delete even if the vault has forks (they are detached)')
-  .addHelpText('after', examples(['avfs vault delete scratch', 'avfs vault delete main --force --json']))
+  .option('-f, --force', 'delete even if the vault has forks (they are detached); asks nothing')
+  .option('-y, --yes', 'do not ask for confirmation (asked only on a terminal, without --json)')
+  .addHelpText('after', examples(['avfs vault delete scratch', 'avfs vault delete scratch -y', 'avfs vault delete main --force --json']))
   .action(
     action({
-      options: z.object({ force: z.boolean().optional() }),
-      run: ([name], opts, ctx) => {
+      options: z.object({ force: z.boolean().optional(), yes: z.boolean().optional() }),
+      run: async ([name], opts, ctx) => {
+        const vault = summarize(ctx.store, getVault(ctx.store, name!));
+        if (!opts.yes && !opts.force && !ctx.globals.json && process.stdin.isTTY && process.stderr.isTTY) {
+          const what = `${vault.files} files, ${formatBytes(vault.bytes)}${vault.forks ? `, ${vault.forks} fork(s)` : ''}`;
+          if (!(await confirm(`delete vault ${vault.name} (${what}) with its history and checkpoints? [y/N] `))) {
+            throw new AvfsError('CONFLICT', `not deleted: ${vault.name} (not confirmed; pass -y to skip the question)`, { vault: vault.name, reason: 'not_confirmed' });
+          }
+        }
         const r = deleteVault(ctx.store, name!, !!opts.force, ctx.actor);
         return { deleted: r.name, detached_forks: r.detached_forks };
       },

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { z } from 'zod/v3';
 import { AvfsError } from '../../errors.js';
 import { action, examples, zMode } from '../command.js';
@@ -30,18 +30,33 @@ export const writeCommand = new Command('write')
   .option('--from <file>', 'read the content from a host file (streamed, any size)')
   .option('-p, --parents', 'create missing parent directories')
   .option('--mode <mode>', 'permission bits in octal, e.g. 644 or 755')
+  .option('-a, --append', 'add the content at the end of the file (created when absent)')
   .addHelpText(
     'after',
-    examples(['avfs write /notes.md "hello"', 'echo hello | avfs write /notes.md', 'avfs write -p /src/app.js --from ./app.js', 'avfs write /run.sh "#!/bin/sh" --mode 755 --json']),
+    examples([
+      'avfs write /notes.md "hello"',
+      'echo hello | avfs write /notes.md',
+      'avfs write -p /src/app.js --from ./app.js',
+      'avfs write -a /log.txt "one more line\n"',
+      'avfs write /run.sh "#!/bin/sh" --mode 755 --json',
+    ]),
   )
   .action(
     action({
-      options: z.object({ stdin: z.boolean().optional(), from: z.string().optional(), parents: z.boolean().optional(), mode: zMode.optional() }),
+      options: z.object({
+        stdin: z.boolean().optional(),
+        from: z.string().optional(),
+        parents: z.boolean().optional(),
+        mode: zMode.optional(),
+        append: z.boolean().optional(),
+      }),
       run: async ([path, content], opts, ctx) => {
         const sources = [content !== undefined && content !== '-', !!opts.stdin || content === '-', opts.from !== undefined].filter(Boolean).length;
         if (sources > 1) throw new AvfsError('USAGE', 'give the content one way: an argument, --stdin (or -), or --from');
         const fs = ctx.vault();
-        const write = (data: Uint8Array | string | { fd: number }) => fs.writeFile(path!, data, { parents: !!opts.parents, mode: opts.mode });
+        const options = { parents: !!opts.parents, mode: opts.mode };
+        const write = (data: Uint8Array | string | { fd: number }) =>
+          !opts.append ? fs.writeFile(path!, data, options) : fs.appendFile(path!, 'fd' in Object(data) ? readFileSync((data as { fd: number }).fd) : (data as Uint8Array | string), options);
         let entry;
         if (opts.from !== undefined) {
           const fd = openHostFile(opts.from);

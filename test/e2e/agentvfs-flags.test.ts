@@ -1,0 +1,69 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { avfs, BIN, expectError, expectOk, tempDir } from '../helpers.js';
+
+/** The flags of the original agentvfs that do not clash with ours (README "Coming from agentvfs"). */
+
+let tmp: { dir: string; cleanup: () => void };
+let home: string;
+const run = (args: string[]) => avfs(home, args);
+beforeEach(() => {
+  tmp = tempDir();
+  home = join(tmp.dir, 'home');
+});
+afterEach(() => tmp.cleanup());
+
+describe('flags from agentvfs', () => {
+  it('write -a/--append adds at the end (creating the file when absent), one version per append', async () => {
+    expectOk(await run(['write', '-a', '/log.txt', 'one\n']));
+    expectOk(await run(['write', '--append', '/log.txt', 'two\n']));
+    expectOk(await avfs(home, ['write', '-a', '/log.txt', '--stdin'], { input: 'three\n' }));
+    expect(expectOk(await run(['cat', '/log.txt'])).content).toBe('one\ntwo\nthree\n');
+    expect(expectOk(await run(['log', '/log.txt'])).versions).toHaveLength(3);
+    expectError(await run(['write', '-a', '/', 'x']), 'IS_A_DIRECTORY', 2);
+  });
+
+  it('tree -L is --depth; both at once must agree', async () => {
+    expectOk(await run(['write', '-p', '/a/b/c/d.txt', 'x']));
+    const deep = (t: { children?: unknown[] }): number => (t.children?.length ? 1 + Math.max(...t.children.map((c) => deep(c as never))) : 0);
+    expect(deep(expectOk(await run(['tree', '-L', '1'])).tree)).toBe(1);
+    expect(deep(expectOk(await run(['tree', '-L', '2'])).tree)).toBe(2);
+    expectError(await run(['tree', '-L', '1', '--depth', '2']), 'USAGE', 2);
+  });
+
+  it('rm -f of a missing path succeeds with removed 0; other errors stay errors', async () => {
+    expect(expectOk(await run(['rm', '-f', '/nope'])).removed).toBe(0);
+    expect(expectOk(await run(['rm', '-rf', '/nope/deeper'])).removed).toBe(0);
+    expectOk(await run(['mkdir', '/d']));
+    expectOk(await run(['write', '/d/x', 'x']));
+    expectError(await run(['rm', '-f', '/d']), 'NOT_EMPTY', 4);
+    expect(expectOk(await run(['rm', '-rf', '/d'])).removed).toBe(2);
+  });
+
+  it('checkpoint save -d is --message; snapshot is checkpoint', async () => {
+    expectOk(await run(['write', '/f', 'x']));
+    expect(expectOk(await run(['checkpoint', 'save', 'one', '-d', 'first'])).checkpoint.message).toBe('first');
+    expect(expectOk(await run(['snapshot', 'save', 'two'])).checkpoint.name).toBe('two');
+    expect(expectOk(await run(['snapshot', 'list'])).checkpoints.map((c: { name: string }) => c.name).sort()).toEqual(['one', 'two']);
+    expectError(await run(['checkpoint', 'save', 'three', '-d', 'a', '-m', 'b']), 'USAGE', 2);
+  });
+
+  it('unmount -l is --lazy', async () => {
+    expect(expectOk(await run(['unmount', '-l', join(tmp.dir, 'not-mounted')])).was_mounted).toBe(false);
+  });
+
+  it('vault delete asks on a terminal unless -y or --force; without a terminal or with --json it asks nothing', async () => {
+    for (const name of ['keep', 'gone', 'quiet']) expectOk(await run(['vault', 'create', name]));
+    // A pseudo-terminal (script(1)) that answers "n": nothing is deleted.
+    const onTty = (args: string, answer: string) =>
+      spawnSync('script', ['-qec', `node ${BIN} ${args}`, '/dev/null'], { input: answer, encoding: 'utf8', env: { ...process.env, AVFS_HOME: home, AVFS_VAULT: '' } });
+    const refused = onTty('vault delete keep', 'n\n');
+    expect(refused.stdout).toContain('delete vault keep');
+    expect(refused.status).toBe(4);
+    const answeredYes = onTty('vault delete gone', 'y\n');
+    expect(answeredYes.status, answeredYes.stdout).toBe(0);
+    expect(onTty('vault delete quiet -y', '').status).toBe(0);
+    expect(expectOk(await run(['vault', 'list'])).vaults.map((v: { name: string }) => v.name)).toEqual(['keep']);
+  });
+});
