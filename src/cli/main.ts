@@ -1,8 +1,7 @@
 import { Command, CommanderError } from 'commander';
-import chalk from 'chalk';
 import { createRequire } from 'node:module';
 import { AvfsError, toAvfsError } from '../errors.js';
-import { printError } from './output.js';
+import { decideColor, printError, printJson } from './output.js';
 import type { Command as CommandType } from 'commander';
 
 /**
@@ -138,6 +137,28 @@ function routeShadowedOptions(program: Command, args: string[]): string[] {
   return [...hoisted, name!, ...rest];
 }
 
+/** The command words at the start of `args` (`proxy exec` of `proxy exec --timeout 5 -- true`), options skipped. */
+function commandWords(program: Command, args: string[]): string[] {
+  const words: string[] = [];
+  let at = program;
+  for (const arg of args) {
+    if (arg === '--') break;
+    if (arg.startsWith('-')) continue;
+    const sub = at.commands.find((c) => c.name() === arg || c.aliases().includes(arg));
+    if (!sub) break;
+    words.push(sub.name());
+    at = sub;
+  }
+  return words;
+}
+
+/** `proxy exec` for the exec subcommand of proxy: the words after `avfs`. */
+function commandPath(c: Command): string {
+  const names: string[] = [];
+  for (let at: Command | null = c; at?.parent; at = at.parent) names.unshift(at.name());
+  return names.join(' ');
+}
+
 /** Applies `fn` to a command and every subcommand (commander does not inherit these settings through addCommand). */
 function eachCommand(cmd: Command, fn: (c: Command) => void): void {
   fn(cmd);
@@ -146,14 +167,23 @@ function eachCommand(cmd: Command, fn: (c: Command) => void): void {
 
 export async function main(argv: string[]): Promise<number> {
   const json = wantsJson(argv.slice(2));
-  if (argv.includes('--no-color') || json) chalk.level = 0;
+  decideColor({ json, noColorFlag: argv.includes('--no-color') });
   const program = buildProgram();
-  await addCommands(program, commandName(program, argv.slice(2)));
+  // `avfs help proxy exec` is `avfs proxy exec --help` (commander's help command takes one word).
+  const words = argv.slice(2);
+  if (words[0] === 'help' && words.length > 2 && words.slice(1).every((w) => !w.startsWith('-'))) argv = [...argv.slice(0, 2), ...words.slice(1), '--help'];
+  const name = commandName(program, argv.slice(2));
+  if (json && name === undefined && argv.slice(2).some((a) => a === '--version' || a === '-V')) {
+    printJson({ version: pkg.version });
+    return 0;
+  }
+  await addCommands(program, name);
   eachCommand(program, (c) => {
     c.exitOverride();
     // With --json, commander's own usage messages must not reach stdout/stderr as free text:
     // the error sink below turns them into the one JSON document.
     if (json) c.configureOutput({ writeErr: () => {}, outputError: () => {} });
+    else c.showHelpAfterError(`(${c.parent ? `avfs ${commandPath(c)} --help` : 'avfs --help'} shows usage)`);
   });
   try {
     await program.parseAsync([...argv.slice(0, 2), ...routeShadowedOptions(program, argv.slice(2))]);
@@ -161,7 +191,19 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.exitCode === 0) return 0; // --help, --version
-      const usage = new AvfsError('USAGE', err.message.replace(/^error: /, ''), { reason: err.code });
+      if (err.code === 'commander.help') {
+        // No subcommand: commander showed the help (to stderr) and gave up.
+        const group = program.commands.find((c) => c.name() === name && c.commands.length > 0);
+        const prefix = group ? `avfs ${group.name()}` : 'avfs';
+        const usage = new AvfsError('USAGE', `a command is needed: ${prefix} <command> [options] (${prefix} --help lists them)`, {
+          reason: 'missing_command',
+          commands: (group ?? program).commands.map((c) => c.name()),
+        });
+        if (json) printError(usage, true);
+        return usage.exitCode;
+      }
+      const hint = `avfs ${[...commandWords(program, argv.slice(2)), '--help'].join(' ')}`;
+      const usage = new AvfsError('USAGE', `${err.message.replace(/^error: /, '')} (${hint} shows usage)`, { reason: err.code });
       if (json) printError(usage, true);
       return usage.exitCode;
     }

@@ -1,4 +1,4 @@
-import chalk from 'chalk';
+import chalk, { supportsColor, supportsColorStderr } from 'chalk';
 import type { Entry } from '../store/entries.js';
 import { AvfsError } from '../errors.js';
 
@@ -16,6 +16,24 @@ export interface Output {
   warn(text: string): void;
 }
 
+/**
+ * Colour is decided per stream: none with --json, --no-color or a non-empty NO_COLOR
+ * (no-color.org); otherwise a stream gets colour only when it is a colour terminal (or
+ * FORCE_COLOR says so). Text is coloured as stdout allows (data written there, file content
+ * included, is never rewritten), and messages for stderr lose their escape codes when stderr
+ * cannot show them, so `avfs write … 2>log` leaves none in log.
+ */
+export function decideColor(options: { json: boolean; noColorFlag: boolean }): void {
+  const off = options.json || options.noColorFlag || (process.env.NO_COLOR ?? '') !== '';
+  chalk.level = off || !supportsColor ? 0 : supportsColor.level;
+  stderrColor = !off && supportsColorStderr !== false;
+}
+
+let stderrColor = true;
+const ANSI_SGR = /\x1b\[[0-9;]*m/g;
+/** Text for stderr: as is where it shows colour, else without escape codes. */
+const forStderr = (text: string) => (stderrColor ? text : text.replace(ANSI_SGR, ''));
+
 export function createOutput(json: boolean, quiet: boolean): Output {
   return {
     json,
@@ -24,9 +42,9 @@ export function createOutput(json: boolean, quiet: boolean): Output {
       if (!json) process.stdout.write(text);
     },
     info: (text) => {
-      if (!quiet) process.stderr.write(text.endsWith('\n') ? text : text + '\n');
+      if (!quiet) process.stderr.write(forStderr(text.endsWith('\n') ? text : text + '\n'));
     },
-    warn: (text) => process.stderr.write(chalk.yellow(`warning: ${text}`) + '\n'),
+    warn: (text) => process.stderr.write(forStderr(chalk.yellow(`warning: ${text}`)) + '\n'),
   };
 }
 
@@ -40,13 +58,16 @@ export function printError(err: AvfsError, json: boolean): void {
   if (json) {
     process.stdout.write(JSON.stringify({ ok: false, error: err.toJSON() }) + '\n');
   } else {
-    process.stderr.write(`${chalk.red('error')} ${chalk.dim(`[${err.code}]`)} ${err.message}\n`);
+    process.stderr.write(forStderr(`${chalk.red('error')} ${chalk.dim(`[${err.code}]`)} ${err.message}\n`));
   }
 }
 
 import { KIND } from '../core/entry-types.js';
 
 export { KIND, type EntryKind } from '../core/entry-types.js';
+
+/** `1 file`, `2 files`: a count with its noun. */
+export const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
 export const formatMode = (mode: number) => '0' + (mode & 0o7777).toString(8).padStart(3, '0');
 

@@ -213,7 +213,9 @@ export function restoreCheckpoint(fs: VaultFs, name: string, options: { saveBefo
     for (const d of diffs) {
       if (!d.now) result.added++;
       else if (!d.want) result.deleted++;
-      else result.modified++;
+      // A path whose only difference is its times (a directory whose mtime moved as a name in it
+      // came and went) gets its times back but is not a modification worth reporting.
+      else if (!sameState(d.now, d.want)) result.modified++;
       if ((d.now?.annot ?? null) !== (d.want?.annot ?? null)) result.annotations_changed++;
     }
     if (diffs.length === 0) return result;

@@ -13,7 +13,7 @@ import {
 import { diffTreeSources } from '../../store/compare.js';
 import { AvfsError } from '../../errors.js';
 import { action, examples } from '../command.js';
-import { formatBytes, table } from '../output.js';
+import { formatBytes, plural, table } from '../output.js';
 
 const noOptions = z.object({}).passthrough();
 const ms = (start: number) => Math.round((performance.now() - start) * 100) / 100;
@@ -49,7 +49,7 @@ const save = new Command('save')
         const cp = saveCheckpoint(fs, name ?? null, opts.message ?? opts.description ?? null);
         return { vault: fs.name, checkpoint: checkpointJson(cp), duration_ms: ms(started) };
       },
-      render: (r, out) => out.info(`saved checkpoint ${r.checkpoint.name} (${r.checkpoint.files} files, ${formatBytes(r.checkpoint.bytes)}, ${r.duration_ms} ms)`),
+      render: (r, out) => out.info(`saved checkpoint ${r.checkpoint.name} (${plural(r.checkpoint.files, 'file')}, ${formatBytes(r.checkpoint.bytes)}, ${r.duration_ms} ms)`),
     }),
   );
 

@@ -8,7 +8,8 @@ function commandTree(program: Command): Map<string, string[]> {
   const tree = new Map<string, string[]>();
   const walk = (cmd: Command, prefix: string) => {
     const subs = cmd.commands.filter((c) => c.name() !== 'help');
-    const options = cmd.options.map((o) => o.long ?? o.short).filter((o): o is string => !!o);
+    // Hidden options (set by avfs for its own child processes) are not offered.
+    const options = cmd.options.filter((o) => !o.hidden).map((o) => o.long ?? o.short).filter((o): o is string => !!o);
     tree.set(prefix, [...subs.map((c) => c.name()), ...options]);
     for (const sub of subs) walk(sub, prefix ? `${prefix} ${sub.name()}` : sub.name());
   };
@@ -16,20 +17,37 @@ function commandTree(program: Command): Map<string, string[]> {
   return tree;
 }
 
+/** Commands whose first argument is a vault name. */
+const VAULT_ARGUMENT = ['vault use', 'vault fork', 'vault delete', 'vault info', 'vault merge'];
+
 function bash(tree: Map<string, string[]>): string {
   const cases = [...tree].map(([path, words]) => `    "${path}") words="${words.join(' ')}" ;;`).join('\n');
+  const known = [...tree.keys()].filter(Boolean).map((p) => `"${p}"`).join('|');
   return `# avfs completion for bash: eval "$(avfs completion bash)"
+_avfs_vaults() {
+  avfs vault list --json 2>/dev/null | grep -o '"name":"[^"]*"' | cut -d'"' -f4
+}
 _avfs() {
-  local cur="\${COMP_WORDS[COMP_CWORD]}" path="" w
+  local cur="\${COMP_WORDS[COMP_CWORD]}" prev="\${COMP_WORDS[COMP_CWORD-1]}" path="" w next args=0
+  # The command words typed so far (vault use, proxy exec …); the first word that is not one is an argument.
   for w in "\${COMP_WORDS[@]:1:COMP_CWORD-1}"; do
-    case "$w" in -*) ;; *) if [ -z "$path" ]; then path="$w"; else path="$path $w"; fi ;; esac
+    case "$w" in -*) continue ;; esac
+    if [ -z "$path" ]; then next="$w"; else next="$path $w"; fi
+    case "$next" in ${known || '""'}) [ "$args" -eq 0 ] && path="$next" ;; *) args=$((args + 1)) ;; esac
   done
+  if [ "$prev" = "--vault" ] || [ "$prev" = "--into" ]; then
+    COMPREPLY=( $(compgen -W "$(_avfs_vaults)" -- "$cur") ); return
+  fi
   local words=""
   case "$path" in
 ${cases}
   esac
-  COMPREPLY=( $(compgen -W "$words" -- "$cur") )
-  [ \${#COMPREPLY[@]} -eq 0 ] && COMPREPLY=( $(compgen -f -- "$cur") )
+  case "$path" in ${VAULT_ARGUMENT.map((p) => `"${p}"`).join('|')}) if [ "$args" -eq 0 ] && [[ "$cur" != -* ]]; then words="$(_avfs_vaults)"; fi ;; esac
+  # Options when the word starts with -, else subcommands (or vault names), else host paths.
+  local w2="" x
+  for x in $words; do case "$x" in -*) [[ "$cur" == -* ]] && w2="$w2 $x" ;; *) [[ "$cur" != -* ]] && w2="$w2 $x" ;; esac; done
+  COMPREPLY=( $(compgen -W "$w2" -- "$cur") )
+  [ \${#COMPREPLY[@]} -eq 0 ] && [[ "$cur" != -* ]] && COMPREPLY=( $(compgen -f -- "$cur") )
 }
 complete -F _avfs avfs
 `;

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { z } from 'zod/v3';
 import { action, examples } from '../command.js';
-import { formatBytes } from '../output.js';
+import { formatBytes, plural } from '../output.js';
 import { progressBar } from '../progress.js';
 import { exportTree, importTree } from '../../store/transfer.js';
 import { importTracked, syncTracked } from '../../store/sync.js';
@@ -28,7 +28,7 @@ export const importCommand = new Command('import')
         bar.end();
         return { vault: fs.name, source: resolve(host!), tracked: !!opts.track, ...summary };
       },
-      render: (r, out) => out.info(`imported ${r.files} files, ${r.directories} directories, ${r.symlinks} symlinks (${formatBytes(r.bytes)}) into ${r.path}`),
+      render: (r, out) => out.info(`imported ${plural(r.files, 'file')}, ${plural(r.directories, 'directory', 'directories')}, ${plural(r.symlinks, 'symlink')} (${formatBytes(r.bytes)}) into ${r.path}`),
     }),
   );
 
@@ -48,7 +48,7 @@ export const exportCommand = new Command('export')
         bar.end();
         return { vault: fs.name, path: fs.stat(path!).path, destination: resolve(hostDir!), ...summary };
       },
-      render: (r, out) => out.info(`exported ${r.files} files, ${r.directories} directories, ${r.symlinks} symlinks (${formatBytes(r.bytes)}) to ${r.destination}`),
+      render: (r, out) => out.info(`exported ${plural(r.files, 'file')}, ${plural(r.directories, 'directory', 'directories')}, ${plural(r.symlinks, 'symlink')} (${formatBytes(r.bytes)}) to ${r.destination}`),
     }),
   );
 

@@ -2,9 +2,8 @@ import { Command } from 'commander';
 import { z } from 'zod/v3';
 import { AvfsError } from '../../errors.js';
 import { action, examples, zInt } from '../command.js';
-import { colorName, entryJson, type EntryJson } from '../output.js';
+import { colorName, entryJson, plural, type EntryJson } from '../output.js';
 
-const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
 
 interface TreeNode extends EntryJson {
   children?: TreeNode[];

@@ -4,7 +4,7 @@ import chalk from 'chalk';
 import { z } from 'zod/v3';
 import { AvfsError } from '../../errors.js';
 import { action, examples } from '../command.js';
-import { formatBytes, table, type Output } from '../output.js';
+import { formatBytes, plural, table, type Output } from '../output.js';
 import { mergeVaults, undoMerge, type MergeReport, type UndoReport } from '../../store/merge.js';
 import { STRATEGIES } from '../../core/merge-tree.js';
 import { countsLine, renderMergeLines } from '../merge-output.js';
@@ -98,7 +98,7 @@ const fork = new Command('fork')
         return { vault, from: source!, duration_ms };
       },
       render: (r, out) =>
-        out.info(`forked ${r.from} → ${r.vault.name} (${r.vault.files} files, ${r.duration_ms} ms)${r.vault.current ? ', now in use' : ''}`),
+        out.info(`forked ${r.from} → ${r.vault.name} (${plural(r.vault.files, 'file')}, ${r.duration_ms} ms)${r.vault.current ? ', now in use' : ''}`),
     }),
   );
 
@@ -127,7 +127,7 @@ const del = new Command('delete')
       run: async ([name], opts, ctx) => {
         const vault = summarize(ctx.store, getVault(ctx.store, name!));
         if (!opts.yes && !opts.force && !ctx.globals.json && process.stdin.isTTY && process.stderr.isTTY) {
-          const what = `${vault.files} files, ${formatBytes(vault.bytes)}${vault.forks ? `, ${vault.forks} fork(s)` : ''}`;
+          const what = `${plural(vault.files, 'file')}, ${formatBytes(vault.bytes)}${vault.forks ? `, ${vault.forks} fork(s)` : ''}`;
           if (!(await confirm(`delete vault ${vault.name} (${what}) with its history and checkpoints? [y/N] `))) {
             throw new AvfsError('CONFLICT', `not deleted: ${vault.name} (not confirmed; pass -y to skip the question)`, { vault: vault.name, reason: 'not_confirmed' });
           }

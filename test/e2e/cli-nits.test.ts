@@ -1,0 +1,106 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { avfs, BIN, expectError, expectOk, tempDir } from '../helpers.js';
+
+/** Small things users hit (issue 18 part 5): colour per stream, --json without a command, help, counts, completion. */
+
+let tmp: { dir: string; cleanup: () => void };
+let home: string;
+beforeEach(() => {
+  tmp = tempDir();
+  home = join(tmp.dir, 'home');
+});
+afterEach(() => tmp.cleanup());
+
+const ESC = '\u001b[';
+/** Runs the built avfs in a shell line under a pseudo-terminal (script(1)); returns what the terminal showed. */
+function onTerminal(line: string, env: Record<string, string> = {}): string {
+  // FORCE_COLOR (which the test runner may set) would override what the terminal says.
+  const { FORCE_COLOR: _force, NO_COLOR: _no, ...inherited } = process.env;
+  const r = spawnSync('script', ['-qec', line, '/dev/null'], { encoding: 'utf8', env: { ...inherited, AVFS_HOME: home, AVFS_VAULT: '', ...env } });
+  return r.stdout;
+}
+
+describe('colour', () => {
+  it('is on for a terminal, off with NO_COLOR, and never written into a redirected stderr', () => {
+    const cmd = `node ${BIN} cat /missing`;
+    expect(onTerminal(cmd)).toContain(ESC);
+    expect(onTerminal(cmd, { NO_COLOR: '1' })).not.toContain(ESC);
+    const log = join(tmp.dir, 'err.log');
+    onTerminal(`${cmd} 2>${log}`);
+    const text = readFileSync(log, 'utf8');
+    expect(text).toContain('NOT_FOUND');
+    expect(text).not.toContain(ESC);
+  });
+});
+
+describe('--json always answers with one document', () => {
+  it('without a command: USAGE listing the commands; for a group, its subcommands', async () => {
+    const top = expectError(await avfs(home, []), 'USAGE', 2);
+    expect(top).toMatchObject({ reason: 'missing_command' });
+    expect(top.commands).toContain('vault');
+    expect(expectError(await avfs(home, ['vault']), 'USAGE', 2).commands).toEqual(['create', 'list', 'use', 'fork', 'delete', 'info', 'merge']);
+  });
+
+  it('--version is {"version": …}', async () => {
+    const r = await avfs(home, ['--version']);
+    expect(r.json).toEqual({ ok: true, version: JSON.parse(readFileSync(join(import.meta.dirname, '../../package.json'), 'utf8')).version });
+  });
+});
+
+describe('help and messages', () => {
+  it('an unknown option names the help to read, for the exact subcommand', async () => {
+    expect(expectError(await avfs(home, ['proxy', 'exec', '--bogus', '--', 'true']), 'USAGE', 2).message).toContain('avfs proxy exec --help');
+    const plain = await avfs(home, ['ls', '--bogus'], { raw: true });
+    expect(plain.stderr).toContain('avfs ls --help');
+  });
+
+  it('avfs help proxy exec shows the help of proxy exec', async () => {
+    const r = await avfs(home, ['help', 'proxy', 'exec'], { raw: true });
+    expect(r.code).toBe(0);
+    expect(r.stdout + r.stderr).toContain('Usage: avfs proxy exec');
+  });
+
+  it('counts agree with their nouns (1 file)', async () => {
+    expectOk(await avfs(home, ['write', '/a.txt', 'x']));
+    const saved = await avfs(home, ['checkpoint', 'save', 'one'], { raw: true });
+    expect(saved.stderr).toContain('(1 file,');
+  });
+
+  it('restoring one deleted file reports one re-created file and nothing else (the root only changed its time)', async () => {
+    expectOk(await avfs(home, ['write', '/a.txt', 'x']));
+    expectOk(await avfs(home, ['write', '/b.txt', 'y']));
+    expectOk(await avfs(home, ['checkpoint', 'save', 'cp']));
+    expectOk(await avfs(home, ['rm', '/a.txt']));
+    expect(expectOk(await avfs(home, ['checkpoint', 'restore', 'cp']))).toMatchObject({ added: 1, modified: 0, deleted: 0 });
+  });
+});
+
+describe('bash completion', () => {
+  it('completes command words at any depth, vault names where a vault is expected, and never hidden options', async () => {
+    for (const name of ['alpha', 'beta']) expectOk(await avfs(home, ['vault', 'create', name]));
+    const bin = join(tmp.dir, 'bin');
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'avfs'), `#!/bin/sh\nexec node ${BIN} "$@"\n`);
+    chmodSync(join(bin, 'avfs'), 0o755);
+    const script = expectOk(await avfs(home, ['completion', 'bash'])).script as string;
+    const complete = (...words: string[]) => {
+      const r = spawnSync(
+        'bash',
+        ['-c', `${script}\nCOMP_WORDS=("$@"); COMP_CWORD=$(( \${#COMP_WORDS[@]} - 1 )); _avfs; printf '%s\\n' "\${COMPREPLY[@]}"`, 'complete', 'avfs', ...words],
+        { encoding: 'utf8', cwd: tmp.dir, env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, AVFS_HOME: home, AVFS_VAULT: '' } },
+      );
+      return r.stdout.split('\n').filter(Boolean);
+    };
+    expect(complete('vault', '')).toEqual(['create', 'list', 'use', 'fork', 'delete', 'info', 'merge']);
+    expect(complete('vault', 'use', '')).toEqual(['alpha', 'beta']);
+    expect(complete('--vault', 'a')).toEqual(['alpha']);
+    expect(complete('proxy', 'exec', '--tim')).toEqual(['--timeout']);
+    expect(complete('ls', '/x', '--al')).toEqual(['--all']);
+    const mountOptions = complete('mount', '--');
+    expect(mountOptions).toContain('--read-only');
+    expect(mountOptions).not.toContain('--session-id');
+  });
+});
