@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:net';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { avfs, BIN, ROOT, tempDir } from '../helpers.js';
@@ -31,8 +31,8 @@ beforeAll(() => {
   writeFileSync(join(victim, 'sub', 'b.txt'), 'also precious\n');
 });
 afterAll(() => {
-  tmp.cleanup();
   rmSync(victimRoot, { recursive: true, force: true });
+  tmp.cleanup();
 });
 
 let homes = 0;
@@ -258,6 +258,22 @@ describeSandbox('sandbox limits, binds and availability', () => {
     const timed = await avfs(home, ['proxy', 'exec', '--timeout', '300', '--', 'sleep', '30']);
     expect(timed.json).toMatchObject({ exit_code: 124, timed_out: true });
     expect(timed.json.violations).toContainEqual(expect.objectContaining({ kind: 'limit', limit: 'timeout_ms', value: 300 }));
+  });
+
+  it('runs without privileges in namespaces of its own: no capabilities, no-new-privileges, its own PID, IPC, UTS and network namespaces, /etc/shadow hidden', async () => {
+    const home = openHome();
+    const r = await avfs(home, ['proxy', 'exec', '--shell', "grep -E '^(CapInh|CapPrm|CapEff|CapAmb|NoNewPrivs):' /proc/self/status; cat /proc/sys/kernel/hostname; for ns in pid ipc uts net; do readlink /proc/self/ns/$ns; done; cat /etc/shadow 2>/dev/null | wc -c"]);
+    expect(r.json, r.stdout + r.stderr).toMatchObject({ ok: true, exit_code: 0, sandbox: { enforced: true } });
+    const lines = r.json.stdout.trim().split('\n');
+    const status = Object.fromEntries(lines.slice(0, 5).map((l: string) => l.split(/:\s+/)));
+    // (The bounding set may keep bits: with no-new-privileges nothing can be regained from it.)
+    expect(status).toEqual({ CapInh: '0000000000000000', CapPrm: '0000000000000000', CapEff: '0000000000000000', CapAmb: '0000000000000000', NoNewPrivs: '1' });
+    expect(lines[5]).toBe('avfs');
+    const host = ['pid', 'ipc', 'uts', 'net'].map((ns) => readlinkSync(`/proc/self/ns/${ns}`));
+    expect(lines.slice(6, 10)).toHaveLength(4);
+    lines.slice(6, 10).forEach((inside: string, i: number) => expect(inside, host[i]).not.toBe(host[i]));
+    // Nothing of the host's /etc/shadow (when there is one) can be read inside.
+    expect(lines[10]).toBe('0');
   });
 
   it('binds the policy\'s host paths (read-only or writable) and reports them', async () => {
