@@ -312,6 +312,31 @@ describeSandbox('sandbox limits, binds and availability', () => {
     expect((await avfs(home, ['proxy', 'exec', '--sandbox', 'auto', '--', 'true'], { env })).json.error.code).toBe('SANDBOX_UNAVAILABLE');
   });
 
+  it('where bubblewrap cannot create namespaces, auto runs unsandboxed and says why, required refuses; a sandbox that fails for its own reasons is never run without it', async () => {
+    const home = openHome({ '/a.txt': 'a\n' });
+    // A bubblewrap like one in a locked-down container: it cannot make any namespace.
+    const fake = join(tmp.dir, 'bwrap-no-userns');
+    writeFileSync(fake, '#!/bin/sh\necho "bwrap: No permissions to create new namespace, likely because the kernel does not allow non-privileged user namespaces." >&2\nexit 1\n', { mode: 0o755 });
+    const env = { AVFS_BWRAP: fake };
+    const auto = await avfs(home, ['proxy', 'exec', '--shell', 'echo ran > ran.txt'], { env });
+    expect(auto.json, auto.stdout + auto.stderr).toMatchObject({ ok: true, exit_code: 0, sandbox: { enforced: false } });
+    expect(auto.json.sandbox.reason).toContain('No permissions to create new namespace');
+    expect(auto.stderr).toContain(auto.json.sandbox.reason);
+    expect(paths(auto)).toEqual(['/ran.txt']);
+    const before = vaultTree(home);
+    const required = await avfs(home, ['proxy', 'exec', '--sandbox', 'required', '--shell', 'echo again > again.txt'], { env });
+    expect(required.code).toBe(1);
+    expect(required.json.error.code).toBe('SANDBOX_UNAVAILABLE');
+    expect(vaultTree(home)).toEqual(before);
+    // The real bubblewrap, with a bind it cannot make (inside the read-only /usr): this machine
+    // can sandbox, so the run is refused rather than run unsandboxed.
+    setVaultPolicy(home, { extends: 'none', sandbox: { binds: [{ source: tmp.dir, dest: '/usr/avfs-no-such-dir/x' }] } });
+    const bad = await avfs(home, ['proxy', 'exec', '--shell', 'echo bad > bad.txt']);
+    expect(bad.code, bad.stdout).toBe(1);
+    expect(bad.json.error.code).toBe('SANDBOX_UNAVAILABLE');
+    expect(vaultTree(home)).toEqual(before);
+  });
+
   it('avfs shell opens a shell in the sandbox on a terminal (under script) and reports what it changed', async () => {
     const home = openHome({ '/a.txt': 'a\n' });
     const r = await execa('script', ['-qefc', `node ${BIN} shell --cwd /`, '/dev/null'], {
