@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { avfs, BIN, tempDir } from '../helpers.js';
@@ -188,6 +188,50 @@ describe.skipIf(skipMountTests('exec ownership with mounts'))('exec ownership wi
         await until("the sandbox's processes to end", () => processes().every((p) => !p.env.includes(`AVFS_EXEC_ID=${execId}`)));
         await until('the view to close', () => !existsSync(join(server!.dir, execId)));
         await expectDeadExecHandled(home, execId);
+      } finally {
+        reap();
+      }
+    });
+
+    it('kill -9 of a sandboxed proxy exec --mode copy takes the sandbox with it; the next avfs command removes its copy and marks it died', async () => {
+      const home = newHome({ '/a.txt': 'a\n' });
+      const copies = join(tmp.dir, `copies-${homes}`);
+      mkdirSync(copies);
+      const env = { AVFS_PROXY_TMPDIR: copies };
+      const child = execa(process.execPath, [BIN, '--json', 'proxy', 'exec', '--mode', 'copy', '--checkpoint', '--shell', 'echo dead > dead.txt; exec sleep 1000'], {
+        env: { ...env, AVFS_HOME: home, AVFS_VAULT: '' },
+        reject: false,
+      });
+      await until('the exec to be recorded', () => auditRows(home, 'proxy.request').length > 0);
+      const execId = auditRows(home, 'proxy.request')[0]!.exec_id!;
+      const mine = (p: { env: string[] }) => p.env.includes(`AVFS_EXEC_ID=${execId}`);
+      const reap = () => {
+        for (const p of processes().filter(mine)) {
+          try {
+            process.kill(p.pid, 'SIGKILL');
+          } catch {
+            // gone meanwhile
+          }
+        }
+      };
+      try {
+        await until('its command to run', () => processes().some((p) => mine(p) && p.cmdline[0] === 'sleep'));
+        const copy = readdirSync(copies);
+        expect(copy).toEqual([expect.stringMatching(new RegExp(`^avfs-proxy-${execId}-`))]);
+        child.kill('SIGKILL');
+        await child;
+        await until("the sandbox's processes to end", () => !processes().some(mine));
+        // The copy stays until an avfs command notices the dead exec: the next one does.
+        expect(readdirSync(copies)).toEqual(copy);
+        const next = await avfs(home, ['proxy', 'exec', '--mode', 'copy', '--', 'sh', '-c', 'echo next > next.txt'], { env });
+        expect(next.json?.ok, next.stdout + next.stderr).toBe(true);
+        expect(paths(next.json.changed_files)).toEqual(['/next.txt']);
+        expect(readdirSync(copies)).toEqual([]);
+        expect(auditRows(home, 'proxy.died').map((a) => a.exec_id)).toEqual([execId]);
+        // Its write was in the copy, never imported.
+        expect(vaultTree(home)['/dead.txt']).toBeUndefined();
+        const undo = await avfs(home, ['proxy', 'undo', execId]);
+        expect(undo.json, undo.stdout).toMatchObject({ ok: true, died: true, changed_files: [] });
       } finally {
         reap();
       }
