@@ -339,8 +339,9 @@ describeSandbox('sandbox limits, binds and availability', () => {
 
   it('avfs shell opens a shell in the sandbox on a terminal (under script) and reports what it changed', async () => {
     const home = openHome({ '/a.txt': 'a\n' });
+    const tag = `AVFS_TEST_SHELL=${Math.random().toString(36).slice(2)}`;
     const r = await execa('script', ['-qefc', `node ${BIN} shell --cwd /`, '/dev/null'], {
-      input: 'echo made-in-shell > /made.txt\nrm /a.txt\ntest -t 0 && echo "on-a-tty-$((1+1))"\necho "root-is-$AVFS_MOUNTPOINT-vault"\nexit 3\n',
+      input: `echo made-in-shell > /made.txt\nrm /a.txt\ntest -t 0 && echo "on-a-tty-$((1+1))"\necho "root-is-$AVFS_MOUNTPOINT-vault"\n${tag} sleep 1000 & echo "job-started-$((2+2))"\nexit 3\n`,
       env: { AVFS_HOME: home, AVFS_VAULT: '', SHELL: '/bin/sh', FORCE_COLOR: '0', TERM: 'dumb' },
       reject: false,
       timeout: 60_000,
@@ -352,5 +353,8 @@ describeSandbox('sandbox limits, binds and availability', () => {
     expect(r.stdout).toMatch(/\+ \/made\.txt/);
     expect(r.stdout).toMatch(/- \/a\.txt/);
     expect(Object.keys(vaultTree(home))).toEqual(['/', '/made.txt']);
+    // The job the shell left running ended with it.
+    expect(r.stdout).toContain('job-started-4');
+    expect(processes().filter((p) => p.env.includes(tag)).map((p) => p.cmdline)).toEqual([]);
   });
 });
