@@ -27,7 +27,8 @@ export const chunked = (...parts: Buffer[]) => Buffer.concat([PREFIX, ...parts])
 /** A fresh temporary directory, removed by the returned cleanup. */
 export function tempDir(prefix = 'avfs-test-'): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  // Retries: a home's views server may still be writing in it while it notices the home is gone.
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }) };
 }
 
 export interface CliResult {

@@ -147,6 +147,8 @@ function scan(root: string, skipped: SyncSummary['skipped'], layout: SandboxLayo
   return { stats: out, unlisted };
 }
 
+const COPY_PREFIX = 'avfs-proxy-';
+
 /** Where to put the copy: AVFS_PROXY_TMPDIR, else tmpfs when it has room, else the system temp directory. */
 export function copyParent(bytes: number): string {
   if (process.env.AVFS_PROXY_TMPDIR) return process.env.AVFS_PROXY_TMPDIR;
@@ -180,12 +182,13 @@ function createLayout(root: string, layout: SandboxLayout): void {
  * Exports the vault (as one consistent snapshot) into a new private temporary directory; with a
  * sandbox `layout`, its reserved names hold the layout instead of the vault's entries.
  */
-export function materialize(fs: VaultFs, parent?: string, layout: SandboxLayout | null = null): CopySession {
+export function materialize(fs: VaultFs, parent?: string, layout: SandboxLayout | null = null, execId?: string): CopySession {
   // A first look decides where the copy fits; the export below re-reads if anything changed since.
   let snap = fs.store.read(() => snapshotEntries(fs, layout));
   let bytes = 0;
   for (const e of snap.entries.values()) bytes += e.size;
-  const base = mkdtempSync(join(parent ?? copyParent(bytes), 'avfs-proxy-'));
+  // Named after the exec, so the copy of one whose avfs was killed can be found and removed.
+  const base = mkdtempSync(join(parent ?? copyParent(bytes), execId ? `${COPY_PREFIX}${execId}-` : COPY_PREFIX));
   const root = join(base, 'vault');
   try {
     mkdirSync(root);
@@ -408,8 +411,35 @@ function planRelinks(before: Map<string, HostStat>, after: Map<string, HostStat>
 
 /** Removes the temporary copy, making unreadable or unwritable directories removable first. */
 export function dispose(session: CopySession): void {
+  disposeDir(session.base);
+}
+
+/**
+ * Removes the copies left by an exec whose avfs died (kill -9) before it could: wherever a copy
+ * may have been put. Returns the directories removed.
+ */
+export function disposeDeadCopies(execId: string): string[] {
+  const removed: string[] = [];
+  const parents = new Set([process.env.AVFS_PROXY_TMPDIR, '/dev/shm', tmpdir()].filter((p): p is string => !!p));
+  for (const parent of parents) {
+    let names: string[];
+    try {
+      names = readdirSync(parent);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      if (!name.startsWith(`${COPY_PREFIX}${execId}-`)) continue;
+      disposeDir(join(parent, name));
+      removed.push(join(parent, name));
+    }
+  }
+  return removed;
+}
+
+function disposeDir(base: string): void {
   try {
-    rmSync(session.base, { recursive: true, force: true });
+    rmSync(base, { recursive: true, force: true });
   } catch {
     const fix = (dir: string) => {
       try {
@@ -422,7 +452,7 @@ export function dispose(session: CopySession): void {
         // best effort
       }
     };
-    fix(session.base);
-    rmSync(session.base, { recursive: true, force: true });
+    fix(base);
+    rmSync(base, { recursive: true, force: true });
   }
 }

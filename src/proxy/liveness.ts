@@ -12,7 +12,8 @@ import { processAlive } from '../mount/session.js';
  * private mount (whose server normally ends it by itself when the exec's avfs dies) and any
  * process still carrying its id. Then the row gets seq_after and died_at, and a `proxy.died`
  * audit row; from then on nothing is attributed to it and it can be undone. (A sandboxed run
- * dies with its avfs by itself, and the views server records it; only its cgroup is left here.)
+ * dies with its avfs by itself, and the views server records it; only its cgroup, and in copy
+ * mode its temporary copy, are left here.)
  */
 
 const ownerGone = (exec: ExecRow) => exec.pid !== null && !processAlive({ pid: exec.pid, pid_start: exec.pid_start });
@@ -31,6 +32,11 @@ export async function reapDeadExecs(store: Store): Promise<string[]> {
         .catch(() => undefined);
     }
     recordExecDied(store, exec);
+  }
+  if (dead.length > 0) {
+    // A copy-mode run leaves its copy of the vault behind (its changes were never imported).
+    const { disposeDeadCopies } = await import('./copy.js');
+    for (const exec of dead) disposeDeadCopies(exec.id);
   }
   // A run whose avfs died could not remove its cgroup (its views server recorded it as died).
   removeEndedCgroups((id) => {

@@ -44,10 +44,10 @@ export interface WorkspaceOptions {
 }
 
 /** A materialised copy of the vault in a private temporary directory. */
-export async function copyWorkspace(fs: VaultFs, modeReason: string | null, layout: SandboxLayout | null): Promise<Workspace> {
+export async function copyWorkspace(fs: VaultFs, modeReason: string | null, layout: SandboxLayout | null, execId?: string): Promise<Workspace> {
   // Loaded on use: a mounted run does not need the export and import code.
   const { dispose, materialize, syncBack } = await import('./copy.js');
-  const session = materialize(fs, undefined, layout);
+  const session = materialize(fs, undefined, layout, execId);
   // Until the clock has moved past the export's timestamps, a write might not move a ctime.
   const wait = session.readyAt - Date.now();
   if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
@@ -154,7 +154,7 @@ function mountKind(layout: SandboxLayout | null): 'private' | 'resident' {
  */
 export async function openWorkspace(store: Store, fs: VaultFs, choice: ModeChoice, execId: string, options: WorkspaceOptions): Promise<Workspace> {
   const { layout } = options;
-  if (choice === 'copy') return copyWorkspace(fs, 'requested with --mode copy', layout);
+  if (choice === 'copy') return copyWorkspace(fs, 'requested with --mode copy', layout, execId);
   try {
     // A running views server needs no FUSE here (loading the addon costs ~40 ms); starting one checks it.
     if (mountKind(layout) === 'resident') return await viewWorkspace(store, fs, execId, layout);
@@ -166,6 +166,6 @@ export async function openWorkspace(store: Store, fs: VaultFs, choice: ModeChoic
     // No mount came up: the command still runs, in a copy.
     const message = err instanceof Error ? err.message : String(err);
     const why = err instanceof AvfsError && err.code === 'FUSE_UNAVAILABLE' ? `FUSE unavailable (${message})` : `mounting failed (${message})`;
-    return copyWorkspace(fs, `${why}; ran in a temporary copy`, layout);
+    return copyWorkspace(fs, `${why}; ran in a temporary copy`, layout, execId);
   }
 }

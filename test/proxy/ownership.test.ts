@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { avfs, BIN, tempDir } from '../helpers.js';
@@ -38,7 +38,7 @@ const sessionsOf = (home: string) => readSessions(home);
 const mounted = (dir: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === dir);
 
 describe('proxy undo puts back only what the exec changed', () => {
-  it('keeps tags and metadata added after the exec, and refuses to drop a tag on a path it would remove', async () => {
+  it('keeps tags and metadata added after the exec to other paths; a tag on a path it changed or created is a CONFLICT (undo puts back whole states)', async () => {
     const home = newHome({ '/other.txt': 'other\n', '/edit.txt': 'v1\n' });
     const r = await avfs(home, ['proxy', 'exec', '--mode', 'copy', '--checkpoint', '--shell', 'echo v2 > edit.txt; echo new > new.txt']);
     expect(r.json?.ok, r.stdout + r.stderr).toBe(true);
@@ -47,12 +47,19 @@ describe('proxy undo puts back only what the exec changed', () => {
     for (const args of [['tag', '/other.txt', 'keep'], ['meta', '/other.txt', 'owner', 'ann'], ['tag', '/edit.txt', 'reviewed']]) {
       expect((await avfs(home, args)).code, args.join(' ')).toBe(0);
     }
-    const undo = await avfs(home, ['proxy', 'undo', r.json.exec_id]);
-    expect(undo.json, undo.stdout).toMatchObject({ ok: true, discarded_changes: 0 });
+    // Undo gives /edit.txt back its whole state from before the exec, which had no tag: the
+    // later tag would be dropped, so it is refused, naming the path, and nothing changes.
+    const refusedTag = await avfs(home, ['proxy', 'undo', r.json.exec_id]);
+    expect(refusedTag.code, refusedTag.stdout).toBe(4);
+    expect(refusedTag.json.error).toMatchObject({ code: 'CONFLICT', paths: ['/edit.txt'], later_changes: 1 });
+    expect((await avfs(home, ['tags', '/edit.txt'])).json.tags).toEqual(['reviewed']);
+    expect((await avfs(home, ['cat', '/edit.txt'])).json.content).toBe('v2\n');
+    const undo = await avfs(home, ['proxy', 'undo', '--force', r.json.exec_id]);
+    expect(undo.json, undo.stdout).toMatchObject({ ok: true, discarded_changes: 1 });
     expect(paths(undo.json.changed_files)).toEqual(['/edit.txt', '/new.txt']);
     expect((await avfs(home, ['tags', '/other.txt'])).json.tags).toEqual(['keep']);
     expect((await avfs(home, ['meta', '/other.txt'])).json.meta).toEqual({ owner: 'ann' });
-    expect((await avfs(home, ['tags', '/edit.txt'])).json.tags).toEqual(['reviewed']);
+    expect((await avfs(home, ['tags', '/edit.txt'])).json.tags).toEqual([]);
     expect((await avfs(home, ['cat', '/edit.txt'])).json.content).toBe('v1\n');
     expect(vaultTree(home)['/new.txt']).toBeUndefined();
 
@@ -181,6 +188,50 @@ describe.skipIf(skipMountTests('exec ownership with mounts'))('exec ownership wi
         await until("the sandbox's processes to end", () => processes().every((p) => !p.env.includes(`AVFS_EXEC_ID=${execId}`)));
         await until('the view to close', () => !existsSync(join(server!.dir, execId)));
         await expectDeadExecHandled(home, execId);
+      } finally {
+        reap();
+      }
+    });
+
+    it('kill -9 of a sandboxed proxy exec --mode copy takes the sandbox with it; the next avfs command removes its copy and marks it died', async () => {
+      const home = newHome({ '/a.txt': 'a\n' });
+      const copies = join(tmp.dir, `copies-${homes}`);
+      mkdirSync(copies);
+      const env = { AVFS_PROXY_TMPDIR: copies };
+      const child = execa(process.execPath, [BIN, '--json', 'proxy', 'exec', '--mode', 'copy', '--checkpoint', '--shell', 'echo dead > dead.txt; exec sleep 1000'], {
+        env: { ...env, AVFS_HOME: home, AVFS_VAULT: '' },
+        reject: false,
+      });
+      await until('the exec to be recorded', () => auditRows(home, 'proxy.request').length > 0);
+      const execId = auditRows(home, 'proxy.request')[0]!.exec_id!;
+      const mine = (p: { env: string[] }) => p.env.includes(`AVFS_EXEC_ID=${execId}`);
+      const reap = () => {
+        for (const p of processes().filter(mine)) {
+          try {
+            process.kill(p.pid, 'SIGKILL');
+          } catch {
+            // gone meanwhile
+          }
+        }
+      };
+      try {
+        await until('its command to run', () => processes().some((p) => mine(p) && p.cmdline[0] === 'sleep'));
+        const copy = readdirSync(copies);
+        expect(copy).toEqual([expect.stringMatching(new RegExp(`^avfs-proxy-${execId}-`))]);
+        child.kill('SIGKILL');
+        await child;
+        await until("the sandbox's processes to end", () => !processes().some(mine));
+        // The copy stays until an avfs command notices the dead exec: the next one does.
+        expect(readdirSync(copies)).toEqual(copy);
+        const next = await avfs(home, ['proxy', 'exec', '--mode', 'copy', '--', 'sh', '-c', 'echo next > next.txt'], { env });
+        expect(next.json?.ok, next.stdout + next.stderr).toBe(true);
+        expect(paths(next.json.changed_files)).toEqual(['/next.txt']);
+        expect(readdirSync(copies)).toEqual([]);
+        expect(auditRows(home, 'proxy.died').map((a) => a.exec_id)).toEqual([execId]);
+        // Its write was in the copy, never imported.
+        expect(vaultTree(home)['/dead.txt']).toBeUndefined();
+        const undo = await avfs(home, ['proxy', 'undo', execId]);
+        expect(undo.json, undo.stdout).toMatchObject({ ok: true, died: true, changed_files: [] });
       } finally {
         reap();
       }

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:net';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { execa } from 'execa';
-import { avfs, BIN, tempDir } from '../helpers.js';
+import { avfs, BIN, ROOT, tempDir } from '../helpers.js';
 import { snapshot } from '../mount/helpers.js';
-import { describeModes, describeSandbox, processes, seedHome, setVaultPolicy, vaultTree, type Mode } from './helpers.js';
+import { describeModes, describeSandbox, processes, seedHome, setVaultPolicy, vaultTree, type Mode, type VaultItem } from './helpers.js';
 
 /**
  * The enforced boundary (issue 14): every escape an adversarial agent tried against the
@@ -13,28 +13,55 @@ import { describeModes, describeSandbox, processes, seedHome, setVaultPolicy, va
  * command through (`extends: none`), so nothing but the sandbox stands in the way. After each:
  * the host victim directory is intact, nothing appears outside the vault, no process of the run
  * is alive (/proc), and changed_files is exactly what the command did to the vault.
+ *
+ * The victim lives outside /tmp (the sandbox's /tmp is private anyway), at a path the vault holds
+ * a copy of: each escape then visibly runs — it deletes or writes the vault's copy, which
+ * changed_files reports — while the host's directory of the same name stays as it was.
  */
 
 let tmp: { dir: string; cleanup: () => void };
+let victimRoot: string;
 let victim: string;
 beforeAll(() => {
   tmp = tempDir('avfs-sandbox-');
-  victim = join(tmp.dir, 'victim');
+  victimRoot = mkdtempSync('/var/tmp/avfs-victim-');
+  victim = join(victimRoot, 'victim');
   mkdirSync(join(victim, 'sub'), { recursive: true });
   writeFileSync(join(victim, 'a.txt'), 'precious\n');
   writeFileSync(join(victim, 'sub', 'b.txt'), 'also precious\n');
 });
-afterAll(() => tmp.cleanup());
+afterAll(() => {
+  rmSync(victimRoot, { recursive: true, force: true });
+  tmp.cleanup();
+});
 
 let homes = 0;
 /** A home whose vault's policy allows everything: only the sandbox is tested. */
-function openHome(files: Record<string, string> = {}): string {
+function openHome(files: Record<string, string> = {}, policy: Record<string, unknown> = {}): string {
   const home = seedHome(join(tmp.dir, `home-${++homes}`), files);
-  setVaultPolicy(home, { extends: 'none' });
+  setVaultPolicy(home, { extends: 'none', ...policy });
   return home;
 }
 
+/** The vault's copy of the host victim directory, at the same path. */
+const mirror = () => ({ [`${victim}/a.txt`]: 'vault copy\n', [`${victim}/sub/b.txt`]: 'vault copy too\n' });
+const mirrorPaths = () => [victim, `${victim}/a.txt`, `${victim}/sub`, `${victim}/sub/b.txt`];
+
 const paths = (r: { json: { changed_files: { path: string }[] } }) => r.json.changed_files.map((c) => c.path);
+
+/** The paths whose entry differs between two vault trees (added, removed or changed), sorted. */
+function treeDiff(before: Record<string, VaultItem>, after: Record<string, VaultItem>): string[] {
+  const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
+  return [...keys].filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k])).sort();
+}
+
+/** changed_files is exact: it names every path the run changed in the vault, and nothing else. */
+function expectExact(home: string, before: Record<string, VaultItem>, r: { json: { changed_files: { path: string }[] } }): void {
+  expect([...paths(r)].sort()).toEqual(treeDiff(before, vaultTree(home)));
+}
+
+/** Every directory from `dir` up to the host's /. */
+const ancestors = (dir: string): string[] => (dir === '/' ? ['/'] : [dir, ...ancestors(dirname(dir))]);
 
 /** Runs a shell command line through `proxy exec` with a tag in its environment, to find its processes in /proc. */
 async function run(home: string, mode: Mode, shell: string, extra: string[] = []) {
@@ -47,8 +74,7 @@ async function run(home: string, mode: Mode, shell: string, extra: string[] = []
 }
 
 describeModes('escapes are contained by the sandbox', (mode) => {
-  it('deleting a host directory through shells, env -S, substitutions and quoting leaves it intact', async () => {
-    const home = openHome({ '/keep.txt': 'keep\n' });
+  it('deleting a host directory through shells, env -S, substitutions and quoting deletes the vault\'s copy and leaves the host\'s intact', async () => {
     const before = await snapshot(victim);
     for (const shell of [
       `sh -Cc "rm -rf ${victim}"`,
@@ -57,52 +83,92 @@ describeModes('escapes are contained by the sandbox', (mode) => {
       `rm -rf "$(echo ${victim})"`,
       `bash -c "rm -rf \\$'${victim}'"`,
     ]) {
+      const home = openHome({ '/keep.txt': 'keep\n', ...mirror() });
+      const tree = vaultTree(home);
       const r = await run(home, mode, shell);
-      expect(paths(r), shell).toEqual([]);
+      // It ran, and what it deleted was the vault's copy: exactly that, reported exactly.
+      expect([...paths(r)].sort(), shell).toEqual(mirrorPaths());
+      expect(r.json.changed_files.every((c: any) => c.kind === 'deleted'), shell).toBe(true);
+      expectExact(home, tree, r);
       expect(await snapshot(victim), shell).toEqual(before);
     }
-    expect(Object.keys(vaultTree(home))).toEqual(['/', '/keep.txt']);
   });
 
   it('climbing out with cd .., going home, and git aliases stay inside the vault', async () => {
-    const home = openHome({ '/src/app.js': '1\n' });
+    const home = openHome({ '/src/app.js': '1\n', ...mirror() });
+    const marker = `escaped-${Math.random().toString(36).slice(2)}.txt`;
+    let tree = vaultTree(home);
+    const climbed = await run(home, mode, `cd ..; cd ..; cd ..; cd ..; echo out > ${marker}`, ['--cwd', '/src']);
+    expect(paths(climbed)).toEqual([`/${marker}`]);
+    expectExact(home, tree, climbed);
+    // Nothing appeared on the host above the directory that is the sandbox's / (the vault's view or
+    // copy), nor near the test.
+    for (const dir of new Set([...ancestors(dirname(climbed.json.mountpoint)), ...ancestors(tmp.dir), ...ancestors(victim), process.cwd()])) {
+      expect(existsSync(join(dir, marker)), dir).toBe(false);
+    }
+
     const hostHome = process.env.HOME ?? '/root';
     const hostDot = existsSync(join(hostHome, '.x'));
-    const climbed = await run(home, mode, 'cd ..; cd ..; cd ..; cd ..; echo out > escaped.txt', ['--cwd', '/src']);
-    expect(paths(climbed)).toEqual(['/escaped.txt']);
+    tree = vaultTree(home);
     const home2 = await run(home, mode, 'cd && echo x > .x && pwd');
     expect(home2.json.stdout).toBe('/tmp\n');
     expect(paths(home2)).toEqual([]);
+    expectExact(home, tree, home2);
     expect(existsSync(join(hostHome, '.x'))).toBe(hostDot);
-    const git = await run(home, mode, `git init -q /repo && cd /repo && git -c alias.x='!touch ${victim}/gitfile' x; true`);
+
+    // The alias runs (its second touch lands in the vault); the host path it names is the vault's.
+    const before = await snapshot(victim);
+    tree = vaultTree(home);
+    const git = await run(home, mode, `git init -q /repo && cd /repo && git -c alias.x='!touch ${victim}/gitfile' x && echo alias-ran`);
+    expect(git.json.stdout).toBe('alias-ran\n');
     expect(existsSync(join(victim, 'gitfile'))).toBe(false);
-    expect(paths(git).every((p) => p === '/repo' || p.startsWith('/repo/'))).toBe(true);
+    expect(await snapshot(victim)).toEqual(before);
+    expect(paths(git)).toContain(`${victim}/gitfile`);
+    expect(paths(git).every((p) => p === '/repo' || p.startsWith('/repo/') || p === `${victim}/gitfile`)).toBe(true);
+    expectExact(home, tree, git);
   });
 
-  it('avfs itself is out of reach: no policy reset, no checkpoint deletion, no import or export of host files', async () => {
-    const home = openHome({ '/a.txt': 'a\n' });
+  it('avfs itself is out of reach: even with the avfs program inside, no policy reset, no checkpoint deletion, no import or export of host files', async () => {
+    // The policy binds this checkout read-only, so `node bin/avfs.js` runs inside the sandbox:
+    // what stops it is that the avfs home (and the host's files) are not there.
+    const home = openHome({ '/a.txt': 'a\n' }, { sandbox: { binds: [{ source: ROOT, dest: ROOT }] } });
     const cp = await avfs(home, ['checkpoint', 'save', 'keep-me']);
     expect(cp.code).toBe(0);
-    const secret = join(tmp.dir, 'secret.txt');
+    const secret = join(victimRoot, 'secret.txt');
     writeFileSync(secret, 'secret\n');
-    const target = join(tmp.dir, `export-${homes}`);
-    const cli = `node ${BIN} --home ${home}`;
-    const r = await run(home, mode, `${cli} proxy policy reset; ${cli} checkpoint delete keep-me; ${cli} import ${secret} /stolen; ${cli} export / ${target}; avfs proxy policy reset; true`);
-    expect(paths(r)).toEqual([]);
+    const target = join(victimRoot, `export-${homes}`);
+    const cli = `node ${BIN} --json --home ${home}`;
+    const tree = vaultTree(home);
+    const r = await run(
+      home,
+      mode,
+      `test -e ${home} || echo no-home; test -e ${secret} || echo no-secret; ${cli} proxy policy reset >/dev/null && echo reset-ran-elsewhere; ` +
+        `${cli} checkpoint delete keep-me >/dev/null || echo no-checkpoint; ${cli} import ${secret} /stolen >/dev/null || echo no-import; ` +
+        `${cli} export / ${target} >/dev/null; avfs proxy policy reset 2>/dev/null; true`,
+    );
+    expect(r.json.stdout).toBe('no-home\nno-secret\nreset-ran-elsewhere\nno-checkpoint\nno-import\n');
+    // The export went to the vault's path of that name (captured), not to the host.
+    expect(existsSync(target)).toBe(false);
+    expect(paths(r).every((p) => target.startsWith(p) || p.startsWith(`${target}/`) || p === target)).toBe(true);
+    expectExact(home, tree, r);
     expect((await avfs(home, ['proxy', 'policy', 'show'])).json.source).toBe('vault');
     expect((await avfs(home, ['checkpoint', 'list'])).json.checkpoints.map((c: any) => c.name)).toContain('keep-me');
     expect(vaultTree(home)['/stolen']).toBeUndefined();
-    expect(existsSync(target)).toBe(false);
   });
 
-  it('a symlink in the vault to a host directory does not send writes to the host', async () => {
-    const home = openHome();
-    expect((await avfs(home, ['proxy', 'exec', '--mode', mode, '--', 'ln', '-s', victim, '/link'])).json.changed_files.map((c: any) => c.path)).toEqual(['/link']);
+  it('a symlink in the vault to a host directory sends writes to the vault\'s path of that name, never to the host', async () => {
+    const home = openHome(mirror());
+    const link = await run(home, mode, `ln -s ${victim} /link`);
+    expect(paths(link)).toEqual(['/link']);
     const before = await snapshot(victim);
-    const r = await run(home, mode, 'echo evil > /link/evil.sh; chmod 777 /link/sub; mkdir -p /link/new; true');
+    const subMode = statSync(join(victim, 'sub')).mode & 0o777;
+    const tree = vaultTree(home);
+    const r = await run(home, mode, 'echo evil > /link/evil.sh && chmod 777 /link/sub && mkdir -p /link/new && echo wrote');
+    expect(r.json.stdout).toBe('wrote\n');
     expect(await snapshot(victim)).toEqual(before);
-    expect((await import('node:fs')).statSync(join(victim, 'sub')).mode & 0o777).not.toBe(0o777);
-    expect(paths(r)).toEqual([]);
+    expect(statSync(join(victim, 'sub')).mode & 0o777).toBe(subMode);
+    expect([...paths(r)].sort()).toEqual([`${victim}/evil.sh`, `${victim}/new`, `${victim}/sub`]);
+    expectExact(home, tree, r);
   });
 
   it('a child started with set -m, setsid or without AVFS_EXEC_ID does not outlive the call, and writes nothing after it', async () => {
@@ -194,6 +260,22 @@ describeSandbox('sandbox limits, binds and availability', () => {
     expect(timed.json.violations).toContainEqual(expect.objectContaining({ kind: 'limit', limit: 'timeout_ms', value: 300 }));
   });
 
+  it('runs without privileges in namespaces of its own: no capabilities, no-new-privileges, its own PID, IPC, UTS and network namespaces, /etc/shadow hidden', async () => {
+    const home = openHome();
+    const r = await avfs(home, ['proxy', 'exec', '--shell', "grep -E '^(CapInh|CapPrm|CapEff|CapAmb|NoNewPrivs):' /proc/self/status; cat /proc/sys/kernel/hostname; for ns in pid ipc uts net; do readlink /proc/self/ns/$ns; done; cat /etc/shadow 2>/dev/null | wc -c"]);
+    expect(r.json, r.stdout + r.stderr).toMatchObject({ ok: true, exit_code: 0, sandbox: { enforced: true } });
+    const lines = r.json.stdout.trim().split('\n');
+    const status = Object.fromEntries(lines.slice(0, 5).map((l: string) => l.split(/:\s+/)));
+    // (The bounding set may keep bits: with no-new-privileges nothing can be regained from it.)
+    expect(status).toEqual({ CapInh: '0000000000000000', CapPrm: '0000000000000000', CapEff: '0000000000000000', CapAmb: '0000000000000000', NoNewPrivs: '1' });
+    expect(lines[5]).toBe('avfs');
+    const host = ['pid', 'ipc', 'uts', 'net'].map((ns) => readlinkSync(`/proc/self/ns/${ns}`));
+    expect(lines.slice(6, 10)).toHaveLength(4);
+    lines.slice(6, 10).forEach((inside: string, i: number) => expect(inside, host[i]).not.toBe(host[i]));
+    // Nothing of the host's /etc/shadow (when there is one) can be read inside.
+    expect(lines[10]).toBe('0');
+  });
+
   it('binds the policy\'s host paths (read-only or writable) and reports them', async () => {
     const tool = join(tmp.dir, 'tool');
     const cache = join(tmp.dir, 'cache');
@@ -230,10 +312,36 @@ describeSandbox('sandbox limits, binds and availability', () => {
     expect((await avfs(home, ['proxy', 'exec', '--sandbox', 'auto', '--', 'true'], { env })).json.error.code).toBe('SANDBOX_UNAVAILABLE');
   });
 
+  it('where bubblewrap cannot create namespaces, auto runs unsandboxed and says why, required refuses; a sandbox that fails for its own reasons is never run without it', async () => {
+    const home = openHome({ '/a.txt': 'a\n' });
+    // A bubblewrap like one in a locked-down container: it cannot make any namespace.
+    const fake = join(tmp.dir, 'bwrap-no-userns');
+    writeFileSync(fake, '#!/bin/sh\necho "bwrap: No permissions to create new namespace, likely because the kernel does not allow non-privileged user namespaces." >&2\nexit 1\n', { mode: 0o755 });
+    const env = { AVFS_BWRAP: fake };
+    const auto = await avfs(home, ['proxy', 'exec', '--shell', 'echo ran > ran.txt'], { env });
+    expect(auto.json, auto.stdout + auto.stderr).toMatchObject({ ok: true, exit_code: 0, sandbox: { enforced: false } });
+    expect(auto.json.sandbox.reason).toContain('No permissions to create new namespace');
+    expect(auto.stderr).toContain(auto.json.sandbox.reason);
+    expect(paths(auto)).toEqual(['/ran.txt']);
+    const before = vaultTree(home);
+    const required = await avfs(home, ['proxy', 'exec', '--sandbox', 'required', '--shell', 'echo again > again.txt'], { env });
+    expect(required.code).toBe(1);
+    expect(required.json.error.code).toBe('SANDBOX_UNAVAILABLE');
+    expect(vaultTree(home)).toEqual(before);
+    // The real bubblewrap, with a bind it cannot make (inside the read-only /usr): this machine
+    // can sandbox, so the run is refused rather than run unsandboxed.
+    setVaultPolicy(home, { extends: 'none', sandbox: { binds: [{ source: tmp.dir, dest: '/usr/avfs-no-such-dir/x' }] } });
+    const bad = await avfs(home, ['proxy', 'exec', '--shell', 'echo bad > bad.txt']);
+    expect(bad.code, bad.stdout).toBe(1);
+    expect(bad.json.error.code).toBe('SANDBOX_UNAVAILABLE');
+    expect(vaultTree(home)).toEqual(before);
+  });
+
   it('avfs shell opens a shell in the sandbox on a terminal (under script) and reports what it changed', async () => {
     const home = openHome({ '/a.txt': 'a\n' });
+    const tag = `AVFS_TEST_SHELL=${Math.random().toString(36).slice(2)}`;
     const r = await execa('script', ['-qefc', `node ${BIN} shell --cwd /`, '/dev/null'], {
-      input: 'echo made-in-shell > /made.txt\nrm /a.txt\ntest -t 0 && echo "on-a-tty-$((1+1))"\necho "root-is-$AVFS_MOUNTPOINT-vault"\nexit 3\n',
+      input: `echo made-in-shell > /made.txt\nrm /a.txt\ntest -t 0 && echo "on-a-tty-$((1+1))"\necho "root-is-$AVFS_MOUNTPOINT-vault"\n${tag} sleep 1000 & echo "job-started-$((2+2))"\nexit 3\n`,
       env: { AVFS_HOME: home, AVFS_VAULT: '', SHELL: '/bin/sh', FORCE_COLOR: '0', TERM: 'dumb' },
       reject: false,
       timeout: 60_000,
@@ -245,5 +353,8 @@ describeSandbox('sandbox limits, binds and availability', () => {
     expect(r.stdout).toMatch(/\+ \/made\.txt/);
     expect(r.stdout).toMatch(/- \/a\.txt/);
     expect(Object.keys(vaultTree(home))).toEqual(['/', '/made.txt']);
+    // The job the shell left running ended with it.
+    expect(r.stdout).toContain('job-started-4');
+    expect(processes().filter((p) => p.env.includes(tag)).map((p) => p.cmdline)).toEqual([]);
   });
 });
