@@ -341,10 +341,14 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
     members.term();
     escalation = setTimeout(killAll, spec.killAfterMs);
   };
-  const timer = setTimeout(() => {
-    timedOut = true;
-    terminate();
-  }, spec.timeoutMs);
+  // A timeout of 0 is none (`--timeout 0`): the command runs until it ends or avfs is signalled.
+  const timer =
+    spec.timeoutMs > 0
+      ? setTimeout(() => {
+          timedOut = true;
+          terminate();
+        }, spec.timeoutMs)
+      : undefined;
   const onSignal = (sig: NodeJS.Signals) => {
     interrupted ??= sig;
     terminate();

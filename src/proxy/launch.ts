@@ -68,7 +68,10 @@ export function prepareLaunch(r: LaunchRequest): Launch {
     : r.argv;
   const wrapped = cgroup || blocks !== null ? ['/bin/sh', '-c', PROLOGUE, 'avfs-limits', ...(cgroup?.procs ?? []), '--', blocks === null ? '' : String(blocks), ...inner] : inner;
   const limits: LimitsReport = {
-    timeout_ms: { value: plan.limits.timeout_ms, enforced_by: `avfs (SIGTERM, then SIGKILL after ${r.killAfterMs} ms)` },
+    timeout_ms:
+      plan.limits.timeout_ms > 0
+        ? { value: plan.limits.timeout_ms, enforced_by: `avfs (SIGTERM, then SIGKILL after ${r.killAfterMs} ms)` }
+        : { value: null, enforced_by: null, reason: 'no timeout (--timeout 0)' },
     max_processes: report(plan.limits.max_processes, cgroup?.enforcedBy.pids ?? null, cgroup?.reasons.pids ?? noCgroup(plan.limits.max_processes)),
     max_file_size: report(blocks === null ? null : blocks * BLOCK, blocks === null ? null : 'RLIMIT_FSIZE', undefined),
     memory: report(plan.limits.memory, cgroup?.enforcedBy.memory ?? null, cgroup?.reasons.memory ?? noCgroup(plan.limits.memory)),

@@ -57,6 +57,8 @@ export interface ExecRequest {
   memory?: number | null;
   /** An interactive shell on avfs's terminal (avfs shell): no capture, no policy judgement of the command. */
   interactive?: boolean;
+  /** --readonly: the vault is bound read-only in the sandbox (needs the sandbox). */
+  readOnly?: boolean;
 }
 
 export interface ExecResult {

@@ -51,6 +51,7 @@ export interface SandboxPlan {
   masked: string[];
   layout: SandboxLayout | null;
   limits: Limits;
+  readOnly: boolean;
 }
 
 /** Host system directories bound read-only (those that exist; a symlink among them is recreated as the same symlink). */
@@ -81,6 +82,8 @@ export interface SandboxRequest {
   network: NetworkMode;
   binds: { source: string; dest?: string; writable?: boolean; optional?: boolean }[];
   limits: Limits;
+  /** The vault is bound read-only (--readonly): the command can read it and change nothing. */
+  readOnly: boolean;
 }
 
 /** What a run asks of the sandbox on top of its policy (the --sandbox, --network and limit options). */
@@ -92,6 +95,7 @@ export interface SandboxOverrides {
   maxFileSize?: number | null;
   memory?: number | null;
   interactive?: boolean;
+  readOnly?: boolean;
 }
 
 /** An interactive shell ends when the person leaves it, unless --timeout says otherwise: a week. */
@@ -100,12 +104,15 @@ const INTERACTIVE_TIMEOUT_MS = 7 * 24 * 3600_000;
 /** The sandbox a run asks for: the policy's, made stricter (never looser) by --sandbox, with the run's network and limits. */
 export function sandboxRequest(policy: Policy, o: SandboxOverrides): SandboxRequest {
   const order: SandboxMode[] = ['off', 'auto', 'required'];
-  const mode = o.sandbox && order.indexOf(o.sandbox) > order.indexOf(policy.sandbox.mode) ? o.sandbox : policy.sandbox.mode;
+  // Only the sandbox can hold a command to reading: --readonly requires it.
+  const asked = o.readOnly ? 'required' : o.sandbox;
+  const mode = asked && order.indexOf(asked) > order.indexOf(policy.sandbox.mode) ? asked : policy.sandbox.mode;
   const limits = policy.sandbox.limits;
   return {
     mode,
     network: o.network ?? policy.sandbox.network,
     binds: policy.sandbox.binds,
+    readOnly: !!o.readOnly,
     limits: {
       timeout_ms: o.timeoutMs ?? (o.interactive ? INTERACTIVE_TIMEOUT_MS : policy.timeout_ms),
       max_processes: o.maxProcesses !== undefined ? o.maxProcesses : limits.max_processes,
@@ -117,7 +124,10 @@ export function sandboxRequest(policy: Policy, o: SandboxOverrides): SandboxRequ
 
 /** Decides whether and how the run is sandboxed. `required` without bubblewrap is SANDBOX_UNAVAILABLE. */
 export function planSandbox(req: SandboxRequest): SandboxPlan {
-  const base = { bwrap: null, network: req.network, binds: [], masked: [], layout: null, limits: req.limits };
+  const base = { bwrap: null, network: req.network, binds: [], masked: [], layout: null, limits: req.limits, readOnly: req.readOnly };
+  if (req.readOnly && req.mode === 'off') {
+    throw new AvfsError('SANDBOX_UNAVAILABLE', '--readonly needs the sandbox, and the policy turns it off (sandbox.mode "off")', { reason: 'policy_off' });
+  }
   if (req.mode === 'off') return { ...base, enforced: false, reason: 'the policy turns the sandbox off (sandbox.mode "off")' };
   const why = unavailableReason();
   const bwrap = why ? null : findBwrap();
@@ -205,7 +215,7 @@ export function bwrapArgs(plan: SandboxPlan, o: BwrapOptions): string[] {
   // As root bubblewrap keeps every capability unless told; elsewhere it runs in a user namespace.
   if (process.getuid?.() === 0) args.push('--cap-drop', 'ALL');
   else args.push('--unshare-user');
-  args.push('--bind', o.root, '/');
+  args.push(plan.readOnly ? '--ro-bind' : '--bind', o.root, '/');
   for (const b of plan.binds.filter((b) => b.system)) args.push('--ro-bind', b.source, b.dest);
   for (const f of plan.masked) args.push('--ro-bind', '/dev/null', f);
   args.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp');
@@ -239,6 +249,7 @@ export function describeSandbox(plan: SandboxPlan, limits: Record<keyof Limits, 
     binds: plan.binds.map((b) => ({ source: b.source, dest: b.dest, writable: b.writable })),
     masked: plan.masked,
     reserved: plan.layout?.topNames.map((n) => `/${n}`) ?? [],
+    read_only: plan.readOnly,
     limits,
   };
 }

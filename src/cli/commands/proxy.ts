@@ -26,13 +26,20 @@ function requestOf(args: unknown[], opts: { shell?: string; cwd?: string }): Pic
   return opts.shell !== undefined ? { shell: opts.shell, cwd: opts.cwd } : { argv, cwd: opts.cwd };
 }
 
+/** Mounts the vault on a host directory for the length of a run (--mountpoint), to watch from outside. */
+async function watchMount(home: string, vault: string, dir: string): Promise<{ dir: string; unmount: () => Promise<void> }> {
+  const { mountVault, unmountDir } = await import('../../mount/index.js');
+  const session = await mountVault({ home, vault, dir });
+  return { dir: session.dir, unmount: async () => void (await unmountDir({ home, dir: session.dir, lazy: true })) };
+}
+
 const exec = new Command('exec')
   .description('run a command in the sandbox where the vault is its root: policy check, optional checkpoint, limits, exact report of changed files')
   .usage('[options] -- <cmd> [args…]   |   [options] --shell "<string>"')
   .argument('[command...]', 'the command and its arguments, after --')
   .option('--shell <string>', 'run a shell command line with /bin/sh -c instead of an argv')
   .option('--cwd <path>', 'working directory inside the vault', '/')
-  .option('--timeout <ms>', 'kill the command after this long (ms, or 30s/5m; default from the policy, 300000)')
+  .option('--timeout <ms>', 'kill the command after this long (ms, or 30s/5m; 0 for no timeout; default from the policy, 300000)')
   .option('--kill-after <ms>', 'grace between SIGTERM and SIGKILL to the command\'s processes (default from the policy, 2000)')
   .option('--checkpoint', 'checkpoint the vault before running, whatever the policy says (makes it undoable)')
   .option('--no-checkpoint', 'do not checkpoint even when the policy asks for one')
@@ -40,7 +47,10 @@ const exec = new Command('exec')
   .option('--stdin', "pass avfs's stdin to the command (otherwise it reads /dev/null)")
   .option('--mode <mode>', 'auto (mount if possible, else copy), mount, or copy', 'auto')
   .option('--max-output <bytes>', 'keep at most this much of stdout and of stderr each (default from the policy, 1 MiB)')
-  .option('--env <KEY=VALUE>', 'set an environment variable for the command (repeatable)', collect);
+  .option('--env <KEY=VALUE>', 'set an environment variable for the command (repeatable)', collect)
+  .option('--readonly', 'the vault is read-only inside the sandbox: the command reads it and changes nothing (needs the sandbox)')
+  .option('--mountpoint <dir>', 'also mount the vault on this empty host directory while the command runs, to watch it from outside')
+  .option('--keep-mount', 'with --mountpoint: leave that mount in place afterwards (avfs unmount <dir> ends it)');
 sandboxOptions(exec)
   .addHelpText(
     'after',
@@ -89,7 +99,7 @@ to /dev/shm when it has room (else the system temp directory); AVFS_PROXY_TMPDIR
       options: z.object({
         shell: z.string().optional(),
         cwd: z.string().optional(),
-        timeout: zMs.pipe(z.number().min(1)).optional(),
+        timeout: zMs.optional(),
         killAfter: zMs.optional(),
         checkpoint: z.boolean().optional(),
         approve: z.boolean().optional(),
@@ -97,13 +107,20 @@ to /dev/shm when it has room (else the system temp directory); AVFS_PROXY_TMPDIR
         mode: z.enum(['auto', 'mount', 'copy']),
         maxOutput: zBytes.optional(),
         env: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*=/, 'expected KEY=VALUE')).optional(),
+        readonly: z.boolean().optional(),
+        mountpoint: z.string().min(1).optional(),
+        keepMount: z.boolean().optional(),
       }).merge(zSandboxOptions),
       run: async (args, opts, ctx) => {
         const env: Record<string, string> = {};
         for (const kv of opts.env ?? []) env[kv.slice(0, kv.indexOf('='))] = kv.slice(kv.indexOf('=') + 1);
         // Loaded on use: the runner and the mount client are only needed here, not by every avfs command.
         const { proxyExec } = await import('../../proxy/run.js');
-        const result = await proxyExec(ctx.store, ctx.vaultName(), {
+        if (opts.keepMount && !opts.mountpoint) throw new AvfsError('USAGE', '--keep-mount needs --mountpoint <dir>');
+        const watch = opts.mountpoint ? await watchMount(ctx.store.home, ctx.vaultName(), opts.mountpoint) : null;
+        let result;
+        try {
+          result = await proxyExec(ctx.store, ctx.vaultName(), {
           ...requestOf(args, opts),
           timeoutMs: opts.timeout,
           killAfterMs: opts.killAfter,
@@ -113,10 +130,22 @@ to /dev/shm when it has room (else the system temp directory); AVFS_PROXY_TMPDIR
           stdin: opts.stdin,
           mode: opts.mode,
           env,
+          readOnly: opts.readonly,
           ...sandboxRequestOf(opts),
-        });
+          });
+        } finally {
+          if (watch && !opts.keepMount) await watch.unmount();
+        }
         warnIfUnsandboxed(result, ctx.out);
-        return { ...result, [EXIT_CODE]: result.exit_code };
+        // schema_version, kind and success are agentvfs's names, so an agent written for it reads this result.
+        return {
+          schema_version: 1,
+          kind: 'proxy_exec',
+          success: result.exit_code === 0 && !result.timed_out,
+          ...result,
+          ...(watch ? { mountpoint: watch.dir, mount_kept: !!opts.keepMount } : {}),
+          [EXIT_CODE]: result.exit_code,
+        };
       },
       render: (r, out) => {
         if (r.stdout) out.data(Buffer.from(r.stdout, r.stdout_encoding));
