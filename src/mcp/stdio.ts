@@ -1,0 +1,45 @@
+import type { Writable } from 'node:stream';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { AVFS } from '../sdk/index.js';
+import { createAvfsMcpServer, type McpServerOptions } from './server.js';
+
+/**
+ * Serves the avfs MCP server on stdin/stdout until the client closes stdin (or SIGINT/SIGTERM).
+ *
+ * stdout is the protocol channel: one stray line there breaks the client. So the transport gets
+ * the real stdout, and while serving `process.stdout.write` is pointed at stderr, so that nothing
+ * else in the process (a warning, a console.log in a dependency) can write to the channel.
+ */
+export async function serveStdio(options: McpServerOptions & { log: (message: string) => void }): Promise<{ tools: string[] }> {
+  // Fail before serving when the named vault does not exist (VAULT_NOT_FOUND, exit 3).
+  if (options.vault !== undefined) {
+    const check = new AVFS({ home: options.home, vault: options.vault });
+    try {
+      check.vaultInfo();
+    } finally {
+      check.close();
+    }
+  }
+  const { server, tools, close } = createAvfsMcpServer(options);
+  const stdout = process.stdout;
+  const protocolWrite = stdout.write.bind(stdout);
+  const channel = { write: (chunk: string) => protocolWrite(chunk), once: (event: string, fn: () => void) => stdout.once(event, fn) } as unknown as Writable;
+  const originalWrite = stdout.write;
+  stdout.write = ((...args: Parameters<typeof process.stderr.write>) => process.stderr.write(...args)) as typeof stdout.write;
+  try {
+    const ended = new Promise<void>((resolve) => {
+      process.stdin.once('end', resolve);
+      process.stdin.once('close', resolve);
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    await server.connect(new StdioServerTransport(process.stdin, channel));
+    options.log(`avfs mcp: serving ${tools.length} tools${options.readOnly ? ' (read-only)' : ''} on stdio, vault ${options.vault ?? '(the one in use)'}`);
+    await ended;
+    await server.close();
+  } finally {
+    stdout.write = originalWrite;
+    close();
+  }
+  return { tools };
+}
