@@ -1,5 +1,6 @@
 import type { Writable } from 'node:stream';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { AVFS } from '../sdk/index.js';
 import { createAvfsMcpServer, type McpServerOptions } from './server.js';
 
@@ -33,13 +34,47 @@ export async function serveStdio(options: McpServerOptions & { log: (message: st
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
     });
-    await server.connect(new StdioServerTransport(process.stdin, channel));
+    const transport = answering(new StdioServerTransport(process.stdin, channel));
+    await server.connect(transport);
     options.log(`avfs mcp: serving ${tools.length} tools${options.readOnly ? ' (read-only)' : ''} on stdio, vault ${options.vault ?? '(the one in use)'}`);
     await ended;
+    await transport.answered();
     await server.close();
   } finally {
     stdout.write = originalWrite;
     close();
   }
   return { tools };
+}
+
+/**
+ * The transport, counting requests received and answers sent: `answered()` resolves when every
+ * request has its answer, so a client that sends a call and closes stdin at once (a script
+ * piping requests in) still gets the answer before the server closes.
+ */
+function answering(transport: StdioServerTransport): StdioServerTransport & { answered: () => Promise<void> } {
+  let pending = 0;
+  const waiters: Array<() => void> = [];
+  let handler: StdioServerTransport['onmessage'];
+  const isRequest = (m: JSONRPCMessage) => 'id' in m && 'method' in m;
+  const isAnswer = (m: JSONRPCMessage) => 'id' in m && !('method' in m);
+  // The server installs its handler on connect; wrap whatever it installs.
+  Object.defineProperty(transport, 'onmessage', {
+    get: () => (handler ? (message: JSONRPCMessage, extra?: unknown) => {
+      if (isRequest(message)) pending++;
+      (handler as (m: JSONRPCMessage, e?: unknown) => void)(message, extra);
+    } : undefined),
+    set: (fn: StdioServerTransport['onmessage']) => (handler = fn),
+  });
+  const send = transport.send.bind(transport);
+  transport.send = async (message: JSONRPCMessage) => {
+    await send(message);
+    if (isAnswer(message) && --pending <= 0) {
+      pending = 0;
+      for (const resolve of waiters.splice(0)) resolve();
+    }
+  };
+  return Object.assign(transport, {
+    answered: () => (pending === 0 ? Promise.resolve() : new Promise<void>((resolve) => waiters.push(resolve))),
+  });
 }
