@@ -226,6 +226,13 @@ describe('avfs mcp over stdio', () => {
     expectError(await avfs(home, ['--vault', 'proj', 'cat', '/ro.txt']), 'NOT_FOUND', 3);
   });
 
+  it('--help shows the host config snippet and examples', async () => {
+    const r = await avfs(home, ['mcp', '--help'], { raw: true });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Examples:');
+    expect(r.stdout).toContain('"mcpServers"');
+  });
+
   it('refuses to start on a vault that does not exist (VAULT_NOT_FOUND, exit 3)', async () => {
     const r = await avfs(home, ['mcp', '--vault', 'ghost'], { input: '' });
     expectError(r, 'VAULT_NOT_FOUND', 3);
