@@ -27,3 +27,15 @@ export function toolError(err: unknown): CallToolResult {
     structuredContent: { ok: false, error: error.toJSON() },
   };
 }
+
+/**
+ * A tool error the MCP layer made before avfs ran (arguments that fail the input schema, an
+ * unknown tool) has no structured content; every error avfs makes has. Give those the same shape,
+ * with code USAGE, so that every failed call carries a code. Other messages pass unchanged.
+ */
+export function withUsageCode(result: unknown): unknown {
+  const r = result as { isError?: unknown; structuredContent?: unknown; content?: Array<{ type: string; text?: string }> } | null;
+  if (!r || r.isError !== true || r.structuredContent !== undefined || !Array.isArray(r.content)) return result;
+  const message = r.content.map((c) => c.text ?? '').join('\n');
+  return { ...r, content: [{ type: 'text', text: `USAGE: ${message}` }], structuredContent: { ok: false, error: { code: 'USAGE', message } } };
+}

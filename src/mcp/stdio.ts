@@ -3,6 +3,7 @@ import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { AVFS } from '../sdk/index.js';
 import { createAvfsMcpServer, type McpServerOptions } from './server.js';
+import { withUsageCode } from './result.js';
 
 /**
  * Serves the avfs MCP server on stdin/stdout until the client closes stdin (or SIGINT/SIGTERM).
@@ -50,7 +51,8 @@ export async function serveStdio(options: McpServerOptions & { log: (message: st
 /**
  * The transport, counting requests received and answers sent: `answered()` resolves when every
  * request has its answer, so a client that sends a call and closes stdin at once (a script
- * piping requests in) still gets the answer before the server closes.
+ * piping requests in) still gets the answer before the server closes. Tool errors made by the
+ * MCP layer get our USAGE code on the way out (withUsageCode).
  */
 function answering(transport: StdioServerTransport): StdioServerTransport & { answered: () => Promise<void> } {
   let pending = 0;
@@ -68,7 +70,7 @@ function answering(transport: StdioServerTransport): StdioServerTransport & { an
   });
   const send = transport.send.bind(transport);
   transport.send = async (message: JSONRPCMessage) => {
-    await send(message);
+    await send('result' in message ? { ...message, result: withUsageCode(message.result) as typeof message.result } : message);
     if (isAnswer(message) && --pending <= 0) {
       pending = 0;
       for (const resolve of waiters.splice(0)) resolve();

@@ -167,7 +167,10 @@ describe('avfs mcp over stdio', () => {
     const client = await connect();
     const e = await fails(client, 'read', { path: '/missing.txt' }, 'NOT_FOUND');
     expect(e).toMatchObject({ path: '/missing.txt', vault: 'proj' });
-    await fails(client, 'read', { path: 'relative/../../x' }, 'INVALID_PATH');
+    await fails(client, 'read', { path: '/a\u0000b' }, 'INVALID_PATH');
+    // Arguments that fail the input schema never reach avfs; they are USAGE errors all the same.
+    await fails(client, 'read', {}, 'USAGE');
+    await fails(client, 'write', { path: '/x', content: 'y', encoding: 'hex' }, 'USAGE');
   });
 
   it('serves files as avfs:// resources: text, binary blob, and a coded error', async () => {
@@ -221,8 +224,7 @@ describe('avfs mcp over stdio', () => {
     const names = (await client.listTools()).tools.map((t) => t.name).sort();
     expect(names).toEqual(['checkpoint_list', 'diff', 'find', 'grep', 'log', 'ls', 'read', 'search', 'tree', 'vault_info', 'vault_list']);
     await ok(client, 'ls', {});
-    const r = (await client.callTool({ name: 'write', arguments: { path: '/ro.txt', content: 'x' } }).catch((e: Error) => ({ isError: true, content: [{ type: 'text', text: e.message }] }))) as CallToolResult;
-    expect(r.isError).toBe(true);
+    await fails(client, 'write', { path: '/ro.txt', content: 'x' }, 'USAGE');
     expectError(await avfs(home, ['--vault', 'proj', 'cat', '/ro.txt']), 'NOT_FOUND', 3);
   });
 
