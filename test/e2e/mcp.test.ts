@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { BIN, avfs, expectError, expectOk, tempDir } from '../helpers.js';
+import { execa } from 'execa';
+import { BIN, ROOT, avfs, expectError, expectOk, tempDir } from '../helpers.js';
 
 /**
  * The MCP session an agent host has with `avfs mcp`: the built binary spawned over stdio and
@@ -249,5 +250,23 @@ describe('avfs mcp over stdio', () => {
     expect(lines.length).toBe(2);
     for (const line of lines) expect(JSON.parse(line).jsonrpc).toBe('2.0');
     expect(r.stderr).toContain('avfs mcp: serving');
+  });
+
+  it('while serving, anything else written to stdout goes to stderr', async () => {
+    // The server in a process where other code prints to stdout (console.log) while it serves.
+    const script = `
+      import { serveStdio } from ${JSON.stringify(join(ROOT, 'dist/mcp/stdio.js'))};
+      const serving = serveStdio({ vault: 'proj', version: '0', log: () => {} });
+      setTimeout(() => console.log('stray line'), 0);
+      await serving;
+      console.log('after serving');`;
+    const init = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+    const call = JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'proxy_exec', arguments: { argv: ['true'] } } });
+    const r = await execa(process.execPath, ['--input-type=module', '-e', script], { input: `${init}\n${call}\n`, env: { AVFS_HOME: home }, reject: false, timeout: 60_000 });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const lines = r.stdout.split('\n').filter((l) => l !== '');
+    expect(lines.slice(0, 2).map((l) => JSON.parse(l).id)).toEqual([1, 2]);
+    expect(lines.slice(2)).toEqual(['after serving']);
+    expect(r.stderr).toContain('stray line');
   });
 });
