@@ -2,15 +2,18 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { toAvfsError } from '../errors.js';
 
 /** A tool's data: what `structuredContent` carries (always with `ok`, like the CLI's --json). */
-export type ToolData = Record<string, unknown>;
+export type ToolData = Record<string, unknown> & { [TEXT]?: string };
+
+/** Set on a tool's data to give its text block instead of the JSON (e.g. a file's content). */
+export const TEXT = Symbol('text');
 
 /**
  * A successful tool result: the data as structured content, and the same data as a JSON text
- * block for hosts that only show text (or `text` when a tool has a better one, such as a file's
- * content).
+ * block for hosts that only show text (or the data's TEXT when a tool has a better one).
  */
-export function toolOk(data: ToolData, text?: string): CallToolResult {
-  const structured = { ok: true, ...data };
+export function toolOk(data: ToolData): CallToolResult {
+  const { [TEXT]: text, ...rest } = data;
+  const structured = { ok: true, ...rest };
   return { content: [{ type: 'text', text: text ?? JSON.stringify(structured, null, 2) }], structuredContent: structured };
 }
 

@@ -50,8 +50,7 @@ export function createAvfsMcpServer(options: McpServerOptions): { server: McpSer
         let avfs: AVFS | undefined;
         try {
           avfs = avfsFor(typeof args.vault === 'string' ? args.vault : undefined);
-          const r = await tool.run(args, avfs);
-          return 'data' in r && 'text' in r && typeof r.text === 'string' ? toolOk(r.data as Record<string, unknown>, r.text) : toolOk(r);
+          return toolOk(await tool.run(args, avfs));
         } catch (err) {
           return toolError(err);
         } finally {

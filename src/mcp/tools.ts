@@ -6,7 +6,7 @@ import type { EntryType } from '../core/entry-types.js';
 import { entryJson } from '../cli/output.js';
 import { versionJson } from '../cli/commands/log.js';
 import { checkpointJson } from '../cli/commands/checkpoint.js';
-import type { ToolData } from './result.js';
+import { TEXT, type ToolData } from './result.js';
 
 /**
  * The tools `avfs mcp` serves. Each is a thin call into the SDK (src/sdk/index.ts), with results
@@ -24,8 +24,8 @@ export interface ToolSpec {
   writes: boolean;
   /** True when it can remove or overwrite data (an MCP annotation hosts use to ask first). */
   destructive?: boolean;
-  /** `avfs` works on the vault the call names, else the server's. Returns data, or data and a text block. */
-  run(args: any, avfs: AVFS): ToolData | Promise<ToolData> | { data: ToolData; text: string } | Promise<{ data: ToolData; text: string }>;
+  /** `avfs` works on the vault the call names, else the server's. */
+  run(args: any, avfs: AVFS): ToolData | Promise<ToolData>;
 }
 
 /** Files larger than this are not returned whole by `read` (an MCP message holds the whole content). */
@@ -61,8 +61,14 @@ const read: ToolSpec = {
     const text = isUtf8Text(data);
     const content = data.toString(text ? 'utf8' : 'base64');
     return {
-      data: { vault: avfs.vault, path: e.path, size: e.size, hash: e.hash, version: e.version, encoding: text ? 'utf8' : 'base64', content },
-      text: text ? content : `(${e.size} bytes of binary content; base64 in the structured result)`,
+      vault: avfs.vault,
+      path: e.path,
+      size: e.size,
+      hash: e.hash,
+      version: e.version,
+      encoding: text ? 'utf8' : 'base64',
+      content,
+      [TEXT]: text ? content : `(${e.size} bytes of binary content; base64 in the structured result)`,
     };
   },
 };

@@ -84,6 +84,11 @@ describe('avfs mcp over stdio', () => {
     const client = await connect();
     expect((await ok(client, 'write', { path: '/src/main.py', content: 'print("hello")\nprint("bye")\n' })).entry).toMatchObject({ path: '/src/main.py', type: 'file', size: 28 });
     expect(await ok(client, 'read', { path: '/src/main.py' })).toMatchObject({ vault: 'proj', encoding: 'utf8', content: 'print("hello")\nprint("bye")\n' });
+    // read's text block is the file's text itself; other tools' text block is their JSON.
+    const readText = (await client.callTool({ name: 'read', arguments: { path: '/src/main.py' } })) as CallToolResult;
+    expect(readText.content[0]).toEqual({ type: 'text', text: 'print("hello")\nprint("bye")\n' });
+    const lsText = (await client.callTool({ name: 'ls', arguments: {} })) as CallToolResult;
+    expect(JSON.parse((lsText.content[0] as { text: string }).text)).toEqual(lsText.structuredContent);
     const bin = Buffer.from([0, 1, 2, 255, 254]);
     await ok(client, 'write', { path: '/bin.dat', content: bin.toString('base64'), encoding: 'base64' });
     const readBin = await ok(client, 'read', { path: '/bin.dat' });
