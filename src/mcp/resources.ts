@@ -13,7 +13,7 @@ const LIST_MAX = 1000;
 /**
  * Vault files as MCP resources, through the template `avfs://{vault}/{+path}`: reading one returns
  * its text, or a base64 blob for binary content. resources/list offers the files of the server's
- * vault (the first LIST_MAX in path order). A failure is a JSON-RPC error whose message starts with
+ * vault (at most LIST_MAX). A failure is a JSON-RPC error whose message starts with
  * our code and whose data carries it (`data.code`), like a tool error's structured content.
  */
 export function registerFileResources(server: McpServer, avfsFor: (vault?: string) => AVFS, release: (avfs: AVFS) => void): void {
@@ -21,9 +21,7 @@ export function registerFileResources(server: McpServer, avfsFor: (vault?: strin
     list: () =>
       withAvfs(avfsFor, release, undefined, (avfs) => ({
         resources: avfs
-          .tree('/')
-          .filter((e) => e.type === 'f')
-          .slice(0, LIST_MAX)
+          .find('/', { type: 'f', limit: LIST_MAX })
           .map((e) => ({ uri: fileUri(avfs.vault, e.path), name: e.path, size: e.size })),
       })),
   });
