@@ -43,6 +43,7 @@ const COMMANDS: Array<{ names: string[]; load: () => Promise<CommandType[]> }> =
   },
   { names: ['proxy'], load: async () => [(await import('./commands/proxy.js')).proxyCommand] },
   { names: ['shell'], load: async () => [(await import('./commands/shell.js')).shellCommand] },
+  { names: ['mcp'], load: async () => [(await import('./commands/mcp.js')).mcpCommand] },
 ];
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };

@@ -16,6 +16,7 @@
  */
 import { normalizePath } from '../core/paths.js';
 import { globToRegExp } from '../core/glob.js';
+import { decodeUtf8 } from '../core/utf8.js';
 import { openStore, type Actor, type Store } from '../store/store.js';
 import { VaultFs } from '../store/vault-fs.js';
 import type { Entry } from '../store/entries.js';
@@ -204,6 +205,29 @@ export class AVFS {
     return call(() => this.fs().list(path));
   }
 
+  /**
+   * Replaces `oldString` with `newString` in a text file, in one transaction: the file must hold
+   * `oldString` exactly once (or, with `replaceAll`, at least once). Absent → NOT_FOUND with
+   * `reason: "no_match"`; more than once without `replaceAll` → CONFLICT with the count.
+   */
+  edit(path: string, oldString: string, newString: string, options: { replaceAll?: boolean } = {}): { entry: Entry; replacements: number } {
+    return call(() =>
+      this.store.mutate(() => {
+        const fs = this.fs();
+        if (oldString === '') throw new AvfsError('INVALID_ARGUMENT', 'the string to replace is empty', { path });
+        const text = decodeUtf8(fs.readFile(path));
+        if (text === undefined) throw new AvfsError('INVALID_ARGUMENT', `${path} is not UTF-8 text`, { path, reason: 'not_text' });
+        const count = text.split(oldString).length - 1;
+        if (count === 0) throw new AvfsError('NOT_FOUND', `the string to replace does not occur in ${path}`, { path, reason: 'no_match' });
+        if (count > 1 && !options.replaceAll) {
+          throw new AvfsError('CONFLICT', `the string to replace occurs ${count} times in ${path}: give more context to make it unique, or replace all`, { path, reason: 'not_unique', occurrences: count });
+        }
+        const entry = fs.writeFile(path, options.replaceAll ? text.split(oldString).join(newString) : text.replace(oldString, () => newString));
+        return { entry, replacements: options.replaceAll ? count : 1 };
+      }),
+    );
+  }
+
   mkdir(path: string, options: { parents?: boolean; mode?: number } = {}): Entry {
     return call(() => this.fs().mkdir(path, options));
   }
@@ -383,6 +407,17 @@ export class AVFS {
         decision: r.decision as unknown as Record<string, unknown>,
         raw: r as unknown as Record<string, unknown>,
       };
+    });
+  }
+
+  /**
+   * Puts back what an exec changed, as it was before it (the exec needs a checkpoint). Refused
+   * with CONFLICT when someone else changed one of its paths since, unless `force`.
+   */
+  async proxyUndo(execId: string, options: { force?: boolean } = {}) {
+    return callAsync(async () => {
+      const { proxyUndo } = await import('../proxy/undo.js');
+      return proxyUndo(this.store, execId, { force: !!options.force });
     });
   }
 

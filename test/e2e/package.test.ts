@@ -31,6 +31,7 @@ describe('the npm package', () => {
       const version = await execa(avfs, ['--version'], { env });
       expect(version.stdout.trim()).toBe(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);
       expect((await execa(avfs, ['--help'], { env })).stdout).toContain('Examples:');
+      expect((await execa(avfs, ['mcp', '--help'], { env })).stdout).toContain('mcpServers');
       await execa(avfs, ['write', '-p', '/a/b.txt', 'packaged'], { env });
       await execa(avfs, ['vault', 'fork', 'default', 'copy'], { env });
       const cat = await execa(avfs, ['--json', '--vault', 'copy', 'cat', '/a/b.txt'], { env });

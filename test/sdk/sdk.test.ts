@@ -179,4 +179,32 @@ describe('SDK: the CLI scenarios in-process', () => {
     expect(readFileSync(join(host, 'b.txt'), 'utf8')).toBe('vault b\n');
     expect(thrown(() => avfs.sync('/elsewhere')).code).toBe('NOT_TRACKED');
   });
+
+  it('edit replaces a unique string in one step, and refuses an absent or repeated one', () => {
+    avfs.write('/e.txt', 'alpha beta alpha\n');
+    expect(thrown(() => avfs.edit('/e.txt', 'gamma', 'x'))).toMatchObject({ code: 'NOT_FOUND', data: { reason: 'no_match' } });
+    const repeated = thrown(() => avfs.edit('/e.txt', 'alpha', 'x'));
+    expect(repeated).toBeInstanceOf(ConflictError);
+    expect(repeated.data).toMatchObject({ reason: 'not_unique', occurrences: 2 });
+    expect(avfs.read('/e.txt', 'utf8')).toBe('alpha beta alpha\n');
+    expect(avfs.edit('/e.txt', 'beta', '$& $1').replacements).toBe(1);
+    expect(avfs.read('/e.txt', 'utf8')).toBe('alpha $& $1 alpha\n');
+    expect(avfs.edit('/e.txt', 'alpha', 'omega', { replaceAll: true }).replacements).toBe(2);
+    expect(avfs.read('/e.txt', 'utf8')).toBe('omega $& $1 omega\n');
+    expect(avfs.log('/e.txt').map((v) => v.version)).toEqual([3, 2, 1]);
+    avfs.write('/bin', Buffer.from([0xff, 0xfe, 0x41]));
+    expect(thrown(() => avfs.edit('/bin', 'A', 'B')).code).toBe('INVALID_ARGUMENT');
+    expect(thrown(() => avfs.edit('/e.txt', '', 'B')).code).toBe('INVALID_ARGUMENT');
+    expect(thrown(() => avfs.edit('/none', 'a', 'b')).code).toBe('NOT_FOUND');
+  });
+
+  it('proxyUndo puts back what an exec changed', async () => {
+    avfs.write('/u.txt', 'before');
+    const r = await avfs.proxyExec('sh', ['-c', 'echo after > u.txt'], { mode: 'copy', checkpoint: true });
+    expect(avfs.read('/u.txt', 'utf8')).toBe('after\n');
+    const undo = await avfs.proxyUndo(r.execId);
+    expect(undo.changed_files.map((c) => c.path)).toEqual(['/u.txt']);
+    expect(avfs.read('/u.txt', 'utf8')).toBe('before');
+    await expect(avfs.proxyUndo('ex-nope')).rejects.toBeInstanceOf(AvfsError);
+  });
 });

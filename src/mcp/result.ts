@@ -1,0 +1,44 @@
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { toAvfsError } from '../errors.js';
+
+/** A tool's data: what `structuredContent` carries (always with `ok`, like the CLI's --json). */
+export type ToolData = Record<string, unknown> & { [TEXT]?: string };
+
+/** Set on a tool's data to give its text block instead of the JSON (e.g. a file's content). */
+export const TEXT = Symbol('text');
+
+/**
+ * A successful tool result: the data as structured content, and the same data as a JSON text
+ * block for hosts that only show text (or the data's TEXT when a tool has a better one).
+ */
+export function toolOk(data: ToolData): CallToolResult {
+  const { [TEXT]: text, ...rest } = data;
+  const structured = { ok: true, ...rest };
+  return { content: [{ type: 'text', text: text ?? JSON.stringify(structured, null, 2) }], structuredContent: structured };
+}
+
+/**
+ * A failed tool call as an MCP tool error (isError), carrying our stable error code first in the
+ * text and as `error.code` in the structured content, the same document the CLI prints for
+ * `--json` failures. Anything that is not an AvfsError becomes INTERNAL.
+ */
+export function toolError(err: unknown): CallToolResult {
+  const error = toAvfsError(err);
+  return {
+    isError: true,
+    content: [{ type: 'text', text: `${error.code}: ${error.message}` }],
+    structuredContent: { ok: false, error: error.toJSON() },
+  };
+}
+
+/**
+ * A tool error the MCP layer made before avfs ran (arguments that fail the input schema, an
+ * unknown tool) has no structured content; every error avfs makes has. Give those the same shape,
+ * with code USAGE, so that every failed call carries a code. Other messages pass unchanged.
+ */
+export function withUsageCode(result: unknown): unknown {
+  const r = result as { isError?: unknown; structuredContent?: unknown; content?: Array<{ type: string; text?: string }> } | null;
+  if (!r || r.isError !== true || r.structuredContent !== undefined || !Array.isArray(r.content)) return result;
+  const message = r.content.map((c) => c.text ?? '').join('\n');
+  return { ...r, content: [{ type: 'text', text: `USAGE: ${message}` }], structuredContent: { ok: false, error: { code: 'USAGE', message } } };
+}

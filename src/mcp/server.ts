@@ -1,0 +1,64 @@
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { z } from 'zod/v3';
+import { AVFS } from '../sdk/index.js';
+import { registerFileResources } from './resources.js';
+import { toolError, toolOk } from './result.js';
+import { TOOLS, annotationsOf } from './tools.js';
+
+export interface McpServerOptions {
+  /** avfs home (default: $AVFS_HOME, else ~/.avfs). */
+  home?: string;
+  /** The vault tools work on when a call names none (default: $AVFS_VAULT, else the one in use). */
+  vault?: string;
+  /** Serve only the tools that read (no write, edit, rm, checkpoint, exec, …). */
+  readOnly?: boolean;
+  version: string;
+}
+
+/**
+ * Builds the avfs MCP server: the tools of tools.ts and the file resources of resources.ts, all
+ * calling the SDK. One AVFS instance holds the home's store for the server's lifetime; each call
+ * gets its own instance for the vault it names (they share that store's connection).
+ * Returns the server and `close`, which releases the store.
+ */
+export function createAvfsMcpServer(options: McpServerOptions): { server: McpServer; tools: string[]; close: () => void } {
+  const base = new AVFS({ home: options.home, vault: options.vault });
+  const avfsFor = (vault?: string) => new AVFS({ home: base.home, vault: vault ?? options.vault });
+  const release = (avfs: AVFS) => avfs.close();
+
+  const server = new McpServer(
+    { name: 'avfs', title: 'avfs: versioned vaults for agents', version: options.version },
+    {
+      instructions:
+        'avfs keeps files in vaults: versioned virtual filesystems with history, forks and checkpoints. Paths are absolute vault paths (/src/main.py). ' +
+        'Tools work on the server\'s vault unless a call passes `vault`. Save a checkpoint (or fork) before risky changes; run programs with proxy_exec, which sandboxes them with the vault as their /. ' +
+        'Failed calls return isError with our error code (NOT_FOUND, DENIED, CONFLICT, …) as error.code.',
+    },
+  );
+  const served = TOOLS.filter((t) => !(options.readOnly && t.writes));
+  for (const tool of served) {
+    server.registerTool(
+      tool.name,
+      {
+        title: tool.title,
+        description: tool.description,
+        inputSchema: tool.input,
+        outputSchema: z.object({ ok: z.literal(true), ...tool.output }).passthrough(),
+        annotations: annotationsOf(tool),
+      },
+      (async (args: Record<string, unknown>) => {
+        let avfs: AVFS | undefined;
+        try {
+          avfs = avfsFor(typeof args.vault === 'string' ? args.vault : undefined);
+          return toolOk(await tool.run(args, avfs));
+        } catch (err) {
+          return toolError(err);
+        } finally {
+          avfs?.close();
+        }
+      }) as never,
+    );
+  }
+  registerFileResources(server, avfsFor, release);
+  return { server, tools: served.map((t) => t.name), close: () => base.close() };
+}

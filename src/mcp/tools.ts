@@ -1,0 +1,381 @@
+import { z } from 'zod/v3';
+import type { ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
+import { AvfsError } from '../errors.js';
+import type { AVFS } from '../sdk/index.js';
+import type { EntryType } from '../core/entry-types.js';
+import { entryJson } from '../cli/output.js';
+import { versionJson } from '../cli/commands/log.js';
+import { checkpointJson } from '../cli/commands/checkpoint.js';
+import { TEXT, type ToolData } from './result.js';
+
+/**
+ * The tools `avfs mcp` serves. Each is a thin call into the SDK (src/sdk/index.ts), with results
+ * in the same snake_case shapes as the CLI's --json output (entryJson, versionJson,
+ * checkpointJson), so an agent reads the same fields whichever door it uses.
+ */
+export interface ToolSpec {
+  name: string;
+  title: string;
+  description: string;
+  input: z.ZodRawShape;
+  /** Top-level fields of the structured result (besides `ok`); extra fields are allowed. */
+  output: z.ZodRawShape;
+  /** True when the tool changes a vault (left out by --read-only). */
+  writes: boolean;
+  /** True when it can remove or overwrite data (an MCP annotation hosts use to ask first). */
+  destructive?: boolean;
+  /** `avfs` works on the vault the call names, else the server's. */
+  run(args: any, avfs: AVFS): ToolData | Promise<ToolData>;
+}
+
+/** Files larger than this are not returned whole by `read` (an MCP message holds the whole content). */
+export const READ_MAX_BYTES = 10 * 1024 * 1024;
+
+const vault = z.string().optional().describe('vault to work on (default: the vault the server was started with, else the one in use)');
+const path = (what = 'vault path') => z.string().describe(`${what}, absolute (e.g. /src/main.py)`);
+const loose = (shape: z.ZodRawShape) => z.object(shape).passthrough();
+const anyObject = z.object({}).passthrough();
+const entry = loose({ path: z.string(), name: z.string(), type: z.string(), size: z.number(), mode: z.string(), mtime: z.string(), version: z.number() });
+const vaultSummary = loose({ name: z.string(), parent: z.string().nullable(), created_at: z.string(), files: z.number(), bytes: z.number() });
+const checkpoint = loose({ name: z.string(), created_at: z.string(), files: z.number(), bytes: z.number() });
+const KIND_LETTER: Record<string, EntryType> = { file: 'f', directory: 'd', symlink: 'l' };
+
+/** Text that survives a JSON round trip as UTF-8 (no NUL, valid UTF-8); anything else is sent as base64. */
+export function isUtf8Text(data: Buffer): boolean {
+  return !data.includes(0) && Buffer.from(data.toString('utf8'), 'utf8').equals(data);
+}
+
+const read: ToolSpec = {
+  name: 'read',
+  title: 'Read a file',
+  description: `Read a file of the vault: UTF-8 text as is, other content as base64 (encoding tells which). Files over ${READ_MAX_BYTES / 1024 / 1024} MiB are refused (INVALID_ARGUMENT, reason too_large).`,
+  input: { path: path(), vault },
+  output: { vault: z.string(), path: z.string(), size: z.number(), encoding: z.enum(['utf8', 'base64']), content: z.string() },
+  writes: false,
+  run: (args, avfs) => {
+    const e = avfs.stat(args.path);
+    if (e.type === 'f' && e.size > READ_MAX_BYTES) {
+      throw new AvfsError('INVALID_ARGUMENT', `${e.path} is ${e.size} bytes, more than read returns (${READ_MAX_BYTES}); use proxy_exec with head/sed, or grep`, { path: e.path, size: e.size, reason: 'too_large' });
+    }
+    const data = avfs.read(args.path);
+    const text = isUtf8Text(data);
+    const content = data.toString(text ? 'utf8' : 'base64');
+    return {
+      vault: avfs.vault,
+      path: e.path,
+      size: e.size,
+      hash: e.hash,
+      version: e.version,
+      encoding: text ? 'utf8' : 'base64',
+      content,
+      [TEXT]: text ? content : `(${e.size} bytes of binary content; base64 in the structured result)`,
+    };
+  },
+};
+
+const fileTools: ToolSpec[] = [
+  {
+    name: 'ls',
+    title: 'List a directory',
+    description: 'List a directory of the vault (or show one file): name, type, size, mode, mtime, version of each entry.',
+    input: { path: path().default('/'), vault },
+    output: { vault: z.string(), path: z.string(), entries: z.array(entry) },
+    writes: false,
+    run: (args, avfs) => ({ vault: avfs.vault, path: avfs.stat(args.path).path, entries: avfs.ls(args.path).map(entryJson) }),
+  },
+  read,
+  {
+    name: 'write',
+    title: 'Write a file',
+    description: 'Create or replace a file with the given content (a new version; the old one stays in the history). Missing parent directories are created unless parents is false.',
+    input: {
+      path: path(),
+      content: z.string().describe('the new content'),
+      encoding: z.enum(['utf8', 'base64']).default('utf8').describe('how content is encoded: utf8 text, or base64 for binary'),
+      parents: z.boolean().default(true).describe('create missing parent directories'),
+      vault,
+    },
+    output: { vault: z.string(), entry },
+    writes: true,
+    destructive: true,
+    run: (args, avfs) => ({ vault: avfs.vault, entry: entryJson(avfs.write(args.path, Buffer.from(args.content, args.encoding), { parents: args.parents })) }),
+  },
+  {
+    name: 'edit',
+    title: 'Edit a file',
+    description:
+      'Replace one exact string in a text file with another, in one transaction. old_string must occur exactly once (NOT_FOUND when absent; CONFLICT with the count when it occurs more often: add surrounding lines to make it unique, or set replace_all).',
+    input: {
+      path: path(),
+      old_string: z.string().min(1).describe('the exact text to replace, with enough context to be unique'),
+      new_string: z.string().describe('the replacement text'),
+      replace_all: z.boolean().default(false).describe('replace every occurrence instead of requiring one'),
+      vault,
+    },
+    output: { vault: z.string(), path: z.string(), replacements: z.number(), entry },
+    writes: true,
+    destructive: true,
+    run: (args, avfs) => {
+      const r = avfs.edit(args.path, args.old_string, args.new_string, { replaceAll: args.replace_all });
+      return { vault: avfs.vault, path: r.entry.path, replacements: r.replacements, entry: entryJson(r.entry) };
+    },
+  },
+  {
+    name: 'mkdir',
+    title: 'Make a directory',
+    description: 'Create a directory (with parents: also missing parents, and no error if it exists).',
+    input: { path: path(), parents: z.boolean().default(false), vault },
+    output: { vault: z.string(), entry },
+    writes: true,
+    run: (args, avfs) => ({ vault: avfs.vault, entry: entryJson(avfs.mkdir(args.path, { parents: args.parents })) }),
+  },
+  {
+    name: 'rm',
+    title: 'Remove a path',
+    description: 'Remove a file, symlink or directory (a non-empty directory needs recursive). History keeps the removed versions.',
+    input: { path: path(), recursive: z.boolean().default(false), vault },
+    output: { vault: z.string(), removed: z.array(z.string()) },
+    writes: true,
+    destructive: true,
+    run: (args, avfs) => ({ vault: avfs.vault, removed: avfs.rm(args.path, { recursive: args.recursive }) }),
+  },
+  {
+    name: 'mv',
+    title: 'Move or rename',
+    description: 'Move or rename a path (a directory with everything below it).',
+    input: { from: path('source path'), to: path('destination path'), vault },
+    output: { vault: z.string(), from: z.string(), to: z.string(), moved: z.number() },
+    writes: true,
+    destructive: true,
+    run: (args, avfs) => ({ vault: avfs.vault, ...avfs.mv(args.from, args.to) }),
+  },
+  {
+    name: 'tree',
+    title: 'Show a tree',
+    description: 'Every entry below a directory, in path order (a flat list; depth 1 = its children only).',
+    input: { path: path().default('/'), depth: z.number().int().min(1).optional().describe('levels below path to include'), vault },
+    output: { vault: z.string(), path: z.string(), entries: z.array(entry), files: z.number(), directories: z.number() },
+    writes: false,
+    run: (args, avfs) => {
+      const root = avfs.stat(args.path);
+      const base = root.path === '/' ? 0 : root.path.split('/').length - 1;
+      const entries = (root.type === 'd' ? avfs.tree(root.path) : []).filter((e) => args.depth === undefined || e.path.split('/').length - 1 - base <= args.depth);
+      return {
+        vault: avfs.vault,
+        path: root.path,
+        entries: entries.map(entryJson),
+        files: entries.filter((e) => e.type === 'f').length,
+        directories: entries.filter((e) => e.type === 'd').length,
+      };
+    },
+  },
+];
+
+const searchTools: ToolSpec[] = [
+  {
+    name: 'search',
+    title: 'Full-text search',
+    description: 'Full-text search (SQLite FTS5 syntax: words, "exact phrase", prefix*, AND/OR/NOT) over the current text files, best first, with a snippet around the match.',
+    input: { query: z.string().min(1), path: path('only files below this path').optional(), limit: z.number().int().min(1).max(1000).default(20), vault },
+    output: { vault: z.string(), query: z.string(), hits: z.array(loose({ path: z.string(), score: z.number(), snippet: z.string() })) },
+    writes: false,
+    run: (args, avfs) => ({
+      vault: avfs.vault,
+      query: args.query,
+      hits: avfs.search(args.query, { limit: args.limit, path: args.path }).map((h) => ({ ...h, mtime: new Date(h.mtime).toISOString() })),
+    }),
+  },
+  {
+    name: 'grep',
+    title: 'Search lines',
+    description: 'Lines matching a regular expression (JavaScript syntax), or a fixed string, in the current text files below path.',
+    input: {
+      pattern: z.string().min(1),
+      path: path('file or directory to search').default('/'),
+      ignore_case: z.boolean().default(false),
+      fixed: z.boolean().default(false).describe('pattern is a literal string, not a regular expression'),
+      max_count: z.number().int().min(1).optional().describe('at most this many matching lines per file'),
+      vault,
+    },
+    output: { vault: z.string(), pattern: z.string(), matches: z.array(anyObject), files: z.array(z.string()), files_scanned: z.number() },
+    writes: false,
+    run: (args, avfs) => ({
+      vault: avfs.vault,
+      pattern: args.pattern,
+      ...avfs.grep(args.pattern, { path: args.path, ignoreCase: args.ignore_case, fixed: args.fixed, maxCount: args.max_count }),
+    }),
+  },
+  {
+    name: 'find',
+    title: 'Find entries',
+    description: 'Entries below path by name glob (e.g. *.ts), type and depth.',
+    input: {
+      path: path('directory to search').default('/'),
+      name: z.string().optional().describe('glob matched against the entry name, e.g. *.py'),
+      type: z.enum(['file', 'directory', 'symlink']).optional(),
+      max_depth: z.number().int().min(1).optional(),
+      limit: z.number().int().min(1).optional(),
+      vault,
+    },
+    output: { vault: z.string(), entries: z.array(entry) },
+    writes: false,
+    run: (args, avfs) => ({
+      vault: avfs.vault,
+      entries: avfs.find(args.path, { name: args.name, type: args.type ? KIND_LETTER[args.type] : undefined, maxDepth: args.max_depth, limit: args.limit }).map(entryJson),
+    }),
+  },
+];
+
+const historyTools: ToolSpec[] = [
+  {
+    name: 'log',
+    title: 'History',
+    description: "A path's versions newest first, or without a path the vault's recent changes.",
+    input: { path: path().optional(), limit: z.number().int().min(1).max(10000).default(100), vault },
+    output: { vault: z.string(), path: z.string().nullable(), versions: z.array(anyObject) },
+    writes: false,
+    run: (args, avfs) => ({ vault: avfs.vault, path: args.path ?? null, versions: avfs.log(args.path, { limit: args.limit }).map(versionJson) }),
+  },
+  {
+    name: 'diff',
+    title: 'Diff',
+    description:
+      'With path: a line diff between two versions of that file (default: the latest change). Without path: the tree diff (with patches) between a checkpoint, or another vault, and the current state.',
+    input: {
+      path: path().optional(),
+      from_version: z.number().int().min(1).optional(),
+      to_version: z.number().int().min(1).optional(),
+      checkpoint: z.string().optional().describe('compare the vault now against this checkpoint'),
+      against_vault: z.string().optional().describe('compare the vault now against this vault (e.g. its parent)'),
+      vault,
+    },
+    output: {},
+    writes: false,
+    run: (args, avfs) => {
+      if (args.path !== undefined) {
+        if (args.checkpoint !== undefined || args.against_vault !== undefined) throw new AvfsError('USAGE', 'give path (with versions) or checkpoint/against_vault, not both');
+        return { vault: avfs.vault, ...avfs.diff(args.path, { from: args.from_version, to: args.to_version }) };
+      }
+      if ((args.checkpoint === undefined) === (args.against_vault === undefined)) throw new AvfsError('USAGE', 'give a path, or exactly one of checkpoint and against_vault');
+      const from = args.checkpoint !== undefined ? { checkpoint: args.checkpoint as string } : { vault: args.against_vault as string };
+      return { vault: avfs.vault, ...avfs.diffTrees(from, { current: true }, { patch: true }) };
+    },
+  },
+  {
+    name: 'checkpoint_save',
+    title: 'Save a checkpoint',
+    description: 'Name the current state of the whole vault, to restore later (O(1), copies nothing).',
+    input: { name: z.string().optional().describe('default: a generated name'), message: z.string().optional(), vault },
+    output: { vault: z.string(), checkpoint },
+    writes: true,
+    run: (args, avfs) => ({ vault: avfs.vault, checkpoint: checkpointJson(avfs.checkpointSave(args.name, args.message)) }),
+  },
+  {
+    name: 'checkpoint_restore',
+    title: 'Restore a checkpoint',
+    description: 'Make the vault hold exactly what it held at a checkpoint, in one transaction. The replaced state is saved as a checkpoint first (saved_before).',
+    input: { name: z.string(), vault },
+    output: { vault: z.string(), checkpoint: z.string(), added: z.number(), modified: z.number(), deleted: z.number() },
+    writes: true,
+    destructive: true,
+    run: (args, avfs) => ({ vault: avfs.vault, ...avfs.checkpointRestore(args.name) }),
+  },
+  {
+    name: 'checkpoint_list',
+    title: 'List checkpoints',
+    description: "The vault's checkpoints, newest first.",
+    input: { vault },
+    output: { vault: z.string(), checkpoints: z.array(checkpoint) },
+    writes: false,
+    run: (_args, avfs) => ({ vault: avfs.vault, checkpoints: avfs.checkpointList().map(checkpointJson) }),
+  },
+];
+
+const vaultTools: ToolSpec[] = [
+  {
+    name: 'vault_list',
+    title: 'List vaults',
+    description: 'Every vault of the avfs home, with its parent (for forks) and size.',
+    input: {},
+    output: { vaults: z.array(vaultSummary) },
+    writes: false,
+    run: (_args, avfs) => ({ vaults: avfs.listVaults() }),
+  },
+  {
+    name: 'vault_info',
+    title: 'Vault info',
+    description: 'One vault: parent, creation time, number of files, directories and bytes, forks.',
+    input: { vault },
+    output: { vault: vaultSummary },
+    writes: false,
+    run: (_args, avfs) => ({ vault: avfs.vaultInfo() }),
+  },
+  {
+    name: 'vault_create',
+    title: 'Create a vault',
+    description: 'Create a new, empty vault.',
+    input: { name: z.string().describe('the new vault\'s name') },
+    output: { vault: vaultSummary },
+    writes: true,
+    run: (args, avfs) => ({ vault: avfs.createVault(args.name) }),
+  },
+  {
+    name: 'vault_fork',
+    title: 'Fork a vault',
+    description: 'Fork a vault into a new one (O(1), copies nothing; the two are independent afterwards). Work on the fork by passing vault: <target> to other tools.',
+    input: { target: z.string().describe('the new vault\'s name'), source: z.string().optional().describe('vault to fork (default: the server\'s vault)') },
+    output: { vault: vaultSummary },
+    writes: true,
+    run: (args, avfs) => ({ vault: avfs.forkVault(args.source ?? avfs.vault, args.target) }),
+  },
+];
+
+const proxyTools: ToolSpec[] = [
+  {
+    name: 'proxy_exec',
+    title: 'Run a command in the sandbox',
+    description:
+      "Run a command through avfs's proxy boundary, exactly like `avfs proxy exec`: policy check (denied → DENIED, nothing runs), optional checkpoint, then the command runs in a sandbox where the vault is its / (host system read-only, no network unless network is host), with a timeout (exit_code 124, timed_out true). Returns stdout, stderr, exit_code, signal, timed_out, duration_ms, checkpoint, exec_id and changed_files. Give argv (a program and its arguments) or shell (a /bin/sh -c command line).",
+    input: {
+      argv: z.array(z.string()).min(1).optional().describe('the program and its arguments, e.g. ["python3", "/src/main.py"]'),
+      shell: z.string().min(1).optional().describe('a shell command line run with /bin/sh -c, e.g. "make && make test"'),
+      cwd: path('working directory inside the vault').optional(),
+      timeout_ms: z.number().int().min(1).optional().describe('kill the command after this many milliseconds (default from the policy, 300000)'),
+      checkpoint: z.boolean().optional().describe('checkpoint before running (makes proxy_undo possible); default: as the policy says'),
+      approve: z.boolean().optional().describe('run a command the policy marks require_approval'),
+      env: z.record(z.string()).optional().describe('extra environment variables'),
+      network: z.enum(['none', 'host']).optional().describe("the sandbox's network (default none)"),
+      vault,
+    },
+    output: { exec_id: z.string(), exit_code: z.number(), timed_out: z.boolean(), stdout: z.string(), stderr: z.string(), changed_files: z.array(anyObject) },
+    writes: true,
+    destructive: true,
+    run: async (args, avfs) => {
+      if ((args.argv === undefined) === (args.shell === undefined)) throw new AvfsError('USAGE', 'give argv or shell (exactly one)');
+      const options = { cwd: args.cwd, timeoutMs: args.timeout_ms, checkpoint: args.checkpoint, approve: args.approve, env: args.env, network: args.network };
+      const r = args.shell !== undefined ? await avfs.proxyExec(args.shell, [], { ...options, shell: true }) : await avfs.proxyExec(args.argv[0], args.argv.slice(1), options);
+      return r.raw;
+    },
+  },
+  {
+    name: 'proxy_undo',
+    title: 'Undo an exec',
+    description:
+      "Put back what one proxy_exec changed, path by path (the exec needs the checkpoint taken before it). Refused with CONFLICT when someone else changed one of those paths since, unless force.",
+    input: { exec_id: z.string().describe('the exec_id proxy_exec returned'), force: z.boolean().default(false) },
+    output: { exec_id: z.string(), vault: z.string(), changed_files: z.array(anyObject) },
+    writes: true,
+    destructive: true,
+    run: async (args, avfs) => ({ ...(await avfs.proxyUndo(args.exec_id, { force: args.force })) }),
+  },
+];
+
+/** Every tool, in the order hosts list them. */
+export const TOOLS: ToolSpec[] = [...vaultTools, ...fileTools, ...searchTools, ...historyTools, ...proxyTools];
+
+export const annotationsOf = (t: ToolSpec): ToolAnnotations => ({
+  title: t.title,
+  readOnlyHint: !t.writes,
+  destructiveHint: t.writes ? !!t.destructive : undefined,
+  openWorldHint: t.name === 'proxy_exec',
+});

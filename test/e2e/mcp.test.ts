@@ -1,0 +1,277 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { execa } from 'execa';
+import { BIN, ROOT, avfs, expectError, expectOk, tempDir } from '../helpers.js';
+
+/**
+ * The MCP session an agent host has with `avfs mcp`: the built binary spawned over stdio and
+ * driven by the MCP SDK's own Client, as a host would.
+ */
+
+let tmp: { dir: string; cleanup: () => void };
+let home: string;
+const clients: Client[] = [];
+
+beforeAll(async () => {
+  tmp = tempDir();
+  home = join(tmp.dir, 'home');
+  expectOk(await avfs(home, ['vault', 'create', 'proj']));
+});
+afterEach(async () => {
+  for (const c of clients.splice(0)) await c.close();
+});
+afterAll(() => tmp.cleanup());
+
+async function connect(args: string[] = ['--vault', 'proj']): Promise<Client> {
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [BIN, 'mcp', ...args],
+    env: { ...(process.env as Record<string, string>), AVFS_HOME: home, AVFS_VAULT: '', FORCE_COLOR: '0' },
+    stderr: 'ignore',
+  });
+  const client = new Client({ name: 'avfs-e2e', version: '1.0.0' });
+  await client.connect(transport);
+  clients.push(client);
+  return client;
+}
+
+/** Calls a tool that must succeed: returns its structured content (and checks the text block is its JSON). */
+async function ok(client: Client, name: string, args: Record<string, unknown> = {}): Promise<any> {
+  const r = (await client.callTool({ name, arguments: args })) as CallToolResult;
+  expect(r.isError, `${name}: ${JSON.stringify(r.content)}`).toBeFalsy();
+  expect(r.structuredContent).toMatchObject({ ok: true });
+  expect(r.content[0]?.type).toBe('text');
+  return r.structuredContent;
+}
+
+/** Calls a tool that must fail with `code`: returns the error object of its structured content. */
+async function fails(client: Client, name: string, args: Record<string, unknown>, code: string): Promise<any> {
+  const r = (await client.callTool({ name, arguments: args })) as CallToolResult;
+  expect(r.isError, `${name} should fail: ${JSON.stringify(r.content)}`).toBe(true);
+  const text = r.content[0];
+  expect(text?.type === 'text' && text.text.startsWith(`${code}:`), JSON.stringify(text)).toBe(true);
+  const error = (r.structuredContent as any).error;
+  expect(error.code).toBe(code);
+  return error;
+}
+
+const ALL_TOOLS = [
+  'vault_list', 'vault_info', 'vault_create', 'vault_fork',
+  'ls', 'read', 'write', 'edit', 'mkdir', 'rm', 'mv', 'tree',
+  'search', 'grep', 'find',
+  'log', 'diff', 'checkpoint_save', 'checkpoint_restore', 'checkpoint_list',
+  'proxy_exec', 'proxy_undo',
+];
+
+describe('avfs mcp over stdio', () => {
+  it('lists every tool, each with an input and an output schema', async () => {
+    const client = await connect();
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name).sort()).toEqual([...ALL_TOOLS].sort());
+    for (const t of tools) {
+      expect(t.inputSchema.type).toBe('object');
+      expect(t.outputSchema?.type).toBe('object');
+      expect(typeof t.description).toBe('string');
+    }
+    expect(tools.find((t) => t.name === 'read')?.annotations?.readOnlyHint).toBe(true);
+    expect(tools.find((t) => t.name === 'rm')?.annotations?.destructiveHint).toBe(true);
+  });
+
+  it('file tools: write, read, edit, mkdir, ls, tree, mv, rm', async () => {
+    const client = await connect();
+    expect((await ok(client, 'write', { path: '/src/main.py', content: 'print("hello")\nprint("bye")\n' })).entry).toMatchObject({ path: '/src/main.py', type: 'file', size: 28 });
+    expect(await ok(client, 'read', { path: '/src/main.py' })).toMatchObject({ vault: 'proj', encoding: 'utf8', content: 'print("hello")\nprint("bye")\n' });
+    // read's text block is the file's text itself; other tools' text block is their JSON.
+    const readText = (await client.callTool({ name: 'read', arguments: { path: '/src/main.py' } })) as CallToolResult;
+    expect(readText.content[0]).toEqual({ type: 'text', text: 'print("hello")\nprint("bye")\n' });
+    const lsText = (await client.callTool({ name: 'ls', arguments: {} })) as CallToolResult;
+    expect(JSON.parse((lsText.content[0] as { text: string }).text)).toEqual(lsText.structuredContent);
+    const bin = Buffer.from([0, 1, 2, 255, 254]);
+    await ok(client, 'write', { path: '/bin.dat', content: bin.toString('base64'), encoding: 'base64' });
+    const readBin = await ok(client, 'read', { path: '/bin.dat' });
+    expect(readBin.encoding).toBe('base64');
+    expect(Buffer.from(readBin.content, 'base64').equals(bin)).toBe(true);
+
+    expect(await ok(client, 'edit', { path: '/src/main.py', old_string: '"hello"', new_string: '"hi"' })).toMatchObject({ replacements: 1, path: '/src/main.py' });
+    expect((await ok(client, 'read', { path: '/src/main.py' })).content).toBe('print("hi")\nprint("bye")\n');
+    await fails(client, 'edit', { path: '/src/main.py', old_string: 'absent', new_string: 'x' }, 'NOT_FOUND');
+    expect((await fails(client, 'edit', { path: '/src/main.py', old_string: 'print', new_string: 'echo' }, 'CONFLICT')).occurrences).toBe(2);
+    expect((await ok(client, 'edit', { path: '/src/main.py', old_string: 'print', new_string: 'echo', replace_all: true })).replacements).toBe(2);
+    expect((await ok(client, 'read', { path: '/src/main.py' })).content).toBe('echo("hi")\necho("bye")\n');
+
+    expect((await ok(client, 'mkdir', { path: '/docs/a', parents: true })).entry).toMatchObject({ path: '/docs/a', type: 'directory' });
+    const ls = await ok(client, 'ls', { path: '/' });
+    expect(ls.entries.map((e: any) => e.name).sort()).toEqual(['bin.dat', 'docs', 'src']);
+    const tree = await ok(client, 'tree', {});
+    expect(tree.entries.map((e: any) => e.path)).toEqual(['/bin.dat', '/docs', '/docs/a', '/src', '/src/main.py']);
+    expect(tree).toMatchObject({ files: 2, directories: 3 });
+    expect((await ok(client, 'tree', { depth: 1 })).entries.map((e: any) => e.path)).toEqual(['/bin.dat', '/docs', '/src']);
+
+    expect(await ok(client, 'mv', { from: '/bin.dat', to: '/docs/bin.dat' })).toMatchObject({ from: '/bin.dat', to: '/docs/bin.dat' });
+    await fails(client, 'rm', { path: '/docs' }, 'NOT_EMPTY');
+    expect((await ok(client, 'rm', { path: '/docs', recursive: true })).removed).toContain('/docs/bin.dat');
+    // The CLI sees what the MCP tools did: one store, one truth.
+    expect(expectOk(await avfs(home, ['--vault', 'proj', 'cat', '/src/main.py'])).content).toBe('echo("hi")\necho("bye")\n');
+    expectError(await avfs(home, ['--vault', 'proj', 'ls', '/docs']), 'NOT_FOUND', 3);
+  });
+
+  it('search, grep, find', async () => {
+    const client = await connect();
+    await ok(client, 'write', { path: '/notes/alpha.md', content: 'the quick brown fox\njumps over\n' });
+    await ok(client, 'write', { path: '/notes/beta.txt', content: 'lazy dog sleeps\n' });
+    const search = await ok(client, 'search', { query: 'brown' });
+    expect(search.hits.map((h: any) => h.path)).toEqual(['/notes/alpha.md']);
+    const grep = await ok(client, 'grep', { pattern: 'o[vg]', path: '/notes' });
+    expect(grep.files).toEqual(['/notes/alpha.md', '/notes/beta.txt']);
+    expect(grep.matches.length).toBe(2);
+    await fails(client, 'grep', { pattern: '(' }, 'INVALID_ARGUMENT');
+    const find = await ok(client, 'find', { path: '/notes', name: '*.md' });
+    expect(find.entries.map((e: any) => e.path)).toEqual(['/notes/alpha.md']);
+    expect((await ok(client, 'find', { type: 'directory' })).entries.map((e: any) => e.path)).toContain('/notes');
+  });
+
+  it('log, diff, checkpoints', async () => {
+    const client = await connect();
+    await ok(client, 'write', { path: '/h.txt', content: 'one\n' });
+    const cp = await ok(client, 'checkpoint_save', { name: 'before', message: 'first state' });
+    expect(cp.checkpoint).toMatchObject({ name: 'before', message: 'first state' });
+    await ok(client, 'write', { path: '/h.txt', content: 'two\n' });
+    const log = await ok(client, 'log', { path: '/h.txt' });
+    expect(log.versions.map((v: any) => v.version)).toEqual([2, 1]);
+    expect((await ok(client, 'log', {})).versions.length).toBeGreaterThan(1);
+    const diff = await ok(client, 'diff', { path: '/h.txt' });
+    expect(JSON.stringify(diff)).toContain('+two');
+    const tree = await ok(client, 'diff', { checkpoint: 'before' });
+    expect(tree.summary).toMatchObject({ modified: 1 });
+    expect((await ok(client, 'checkpoint_list')).checkpoints.map((c: any) => c.name)).toContain('before');
+    expect(await ok(client, 'checkpoint_restore', { name: 'before' })).toMatchObject({ checkpoint: 'before', modified: 1 });
+    expect((await ok(client, 'read', { path: '/h.txt' })).content).toBe('one\n');
+    await fails(client, 'checkpoint_restore', { name: 'nope' }, 'CHECKPOINT_NOT_FOUND');
+    await fails(client, 'diff', {}, 'USAGE');
+  });
+
+  it('vaults: create, fork, info, list, and tools on another vault', async () => {
+    const client = await connect();
+    expect((await ok(client, 'vault_create', { name: 'scratch' })).vault).toMatchObject({ name: 'scratch', parent: null });
+    await fails(client, 'vault_create', { name: 'scratch' }, 'ALREADY_EXISTS');
+    await ok(client, 'write', { path: '/base.txt', content: 'base' });
+    expect((await ok(client, 'vault_fork', { target: 'proj-fork' })).vault).toMatchObject({ name: 'proj-fork', parent: 'proj' });
+    await ok(client, 'write', { path: '/base.txt', content: 'forked', vault: 'proj-fork' });
+    expect((await ok(client, 'read', { path: '/base.txt' })).content).toBe('base');
+    expect((await ok(client, 'read', { path: '/base.txt', vault: 'proj-fork' })).content).toBe('forked');
+    expect((await ok(client, 'vault_info', {})).vault).toMatchObject({ name: 'proj' });
+    expect((await ok(client, 'vault_info', { vault: 'proj-fork' })).vault).toMatchObject({ name: 'proj-fork', parent: 'proj' });
+    const names = (await ok(client, 'vault_list')).vaults.map((v: any) => v.name);
+    expect(names).toEqual(expect.arrayContaining(['proj', 'proj-fork', 'scratch']));
+    await fails(client, 'ls', { vault: 'no-such-vault' }, 'VAULT_NOT_FOUND');
+  });
+
+  it('errors carry our code: a missing file is NOT_FOUND, a bad path INVALID_PATH', async () => {
+    const client = await connect();
+    const e = await fails(client, 'read', { path: '/missing.txt' }, 'NOT_FOUND');
+    expect(e).toMatchObject({ path: '/missing.txt', vault: 'proj' });
+    await fails(client, 'read', { path: '/a\u0000b' }, 'INVALID_PATH');
+    // Arguments that fail the input schema never reach avfs; they are USAGE errors all the same.
+    await fails(client, 'read', {}, 'USAGE');
+    await fails(client, 'write', { path: '/x', content: 'y', encoding: 'hex' }, 'USAGE');
+  });
+
+  it('serves files as avfs:// resources: text, binary blob, and a coded error', async () => {
+    const client = await connect();
+    await ok(client, 'write', { path: '/res/hello world.txt', content: 'resource text' });
+    await ok(client, 'write', { path: '/res/b.bin', content: Buffer.from([0, 9, 8]).toString('base64'), encoding: 'base64' });
+    const { resourceTemplates } = await client.listResourceTemplates();
+    expect(resourceTemplates.map((t) => t.uriTemplate)).toEqual(['avfs://{vault}/{+path}']);
+    const listed = (await client.listResources()).resources.map((r) => r.uri);
+    expect(listed).toContain('avfs://proj/res/hello%20world.txt');
+    const text = await client.readResource({ uri: 'avfs://proj/res/hello%20world.txt' });
+    expect(text.contents[0]).toMatchObject({ text: 'resource text', mimeType: 'text/plain' });
+    const blob = await client.readResource({ uri: 'avfs://proj/res/b.bin' });
+    expect(Buffer.from(String((blob.contents[0] as { blob: string }).blob), 'base64')).toEqual(Buffer.from([0, 9, 8]));
+    const err = await client.readResource({ uri: 'avfs://proj/res/none.txt' }).then(
+      () => undefined,
+      (e: { data?: { code?: string } }) => e,
+    );
+    expect(err?.data?.code).toBe('NOT_FOUND');
+  });
+
+  it('proxy exec runs in the sandbox, reports changes and can be undone', async () => {
+    const client = await connect();
+    const r = await ok(client, 'proxy_exec', { shell: 'echo made > /out.txt; cat /out.txt', checkpoint: true });
+    expect(r).toMatchObject({ exit_code: 0, timed_out: false, stdout: 'made\n', vault: 'proj' });
+    expect(r.changed_files).toEqual([expect.objectContaining({ path: '/out.txt', kind: 'added' })]);
+    expect((await ok(client, 'read', { path: '/out.txt' })).content).toBe('made\n');
+    const argv = await ok(client, 'proxy_exec', { argv: ['ls', '/'] });
+    expect(argv.stdout).toContain('out.txt');
+    const undo = await ok(client, 'proxy_undo', { exec_id: r.exec_id });
+    expect(undo.changed_files.map((c: any) => c.path)).toEqual(['/out.txt']);
+    await fails(client, 'read', { path: '/out.txt' }, 'NOT_FOUND');
+    await fails(client, 'proxy_exec', { argv: ['ls'], shell: 'ls' }, 'USAGE');
+  });
+
+  it('a denied exec never starts: DENIED with the rule', async () => {
+    const client = await connect();
+    const e = await fails(client, 'proxy_exec', { shell: 'sudo touch /denied.txt' }, 'DENIED');
+    expect(JSON.stringify(e)).toContain('privilege');
+    await fails(client, 'read', { path: '/denied.txt' }, 'NOT_FOUND');
+  });
+
+  it('a timeout kills the command: timed_out true, exit code 124', async () => {
+    const client = await connect();
+    const r = await ok(client, 'proxy_exec', { argv: ['sleep', '30'], timeout_ms: 500 });
+    expect(r).toMatchObject({ timed_out: true, exit_code: 124 });
+  });
+
+  it('--read-only serves only reading tools; writing ones are refused', async () => {
+    const client = await connect(['--vault', 'proj', '--read-only']);
+    const names = (await client.listTools()).tools.map((t) => t.name).sort();
+    expect(names).toEqual(['checkpoint_list', 'diff', 'find', 'grep', 'log', 'ls', 'read', 'search', 'tree', 'vault_info', 'vault_list']);
+    await ok(client, 'ls', {});
+    await fails(client, 'write', { path: '/ro.txt', content: 'x' }, 'USAGE');
+    expectError(await avfs(home, ['--vault', 'proj', 'cat', '/ro.txt']), 'NOT_FOUND', 3);
+  });
+
+  it('--help shows the host config snippet and examples', async () => {
+    const r = await avfs(home, ['mcp', '--help'], { raw: true });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Examples:');
+    expect(r.stdout).toContain('"mcpServers"');
+  });
+
+  it('refuses to start on a vault that does not exist (VAULT_NOT_FOUND, exit 3)', async () => {
+    const r = await avfs(home, ['mcp', '--vault', 'ghost'], { input: '' });
+    expectError(r, 'VAULT_NOT_FOUND', 3);
+  });
+
+  it('stdout carries only protocol messages; the greeting goes to stderr', async () => {
+    const init = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+    const call = JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'proxy_exec', arguments: { argv: ['true'] } } });
+    const r = await avfs(home, ['mcp', '--vault', 'proj'], { raw: true, input: `${init}\n${call}\n` });
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split('\n').filter((l) => l !== '');
+    expect(lines.length).toBe(2);
+    for (const line of lines) expect(JSON.parse(line).jsonrpc).toBe('2.0');
+    expect(r.stderr).toContain('avfs mcp: serving');
+  });
+
+  it('while serving, anything else written to stdout goes to stderr', async () => {
+    // The server in a process where other code prints to stdout (console.log) while it serves.
+    const script = `
+      import { serveStdio } from ${JSON.stringify(join(ROOT, 'dist/mcp/stdio.js'))};
+      const serving = serveStdio({ vault: 'proj', version: '0', log: () => {} });
+      setTimeout(() => console.log('stray line'), 0);
+      await serving;
+      console.log('after serving');`;
+    const init = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+    const call = JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'proxy_exec', arguments: { argv: ['true'] } } });
+    const r = await execa(process.execPath, ['--input-type=module', '-e', script], { input: `${init}\n${call}\n`, env: { AVFS_HOME: home }, reject: false, timeout: 60_000 });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const lines = r.stdout.split('\n').filter((l) => l !== '');
+    expect(lines.slice(0, 2).map((l) => JSON.parse(l).id)).toEqual([1, 2]);
+    expect(lines.slice(2)).toEqual(['after serving']);
+    expect(r.stderr).toContain('stray line');
+  });
+});
