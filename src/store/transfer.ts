@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fchmodSync, futimesSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, closeSync, constants, lchownSync, utimesSync, fchmodSync, futimesSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { AvfsError } from '../errors.js';
+import { devMajor, devMinor } from '../core/entry-types.js';
 import { joinPath, normalizePath } from '../core/paths.js';
 import { decodeUtf8, escapeBytes } from '../core/utf8.js';
 import { putContentFromFd, type ContentRef } from './blobs.js';
@@ -20,6 +22,10 @@ export interface TransferSummary {
   links: number;
   /** Export only: names that share an inode in the vault but were written as separate copies, because the host refused the link. */
   links_copied?: number;
+  /** Export only: FIFOs and (as root) device nodes made on the host. */
+  special?: number;
+  /** Export only: entries the host cannot be given, each with why (sockets; devices when not root). */
+  skipped?: Array<{ path: string; type: string; reason: string }>;
 }
 
 export type Progress = (done: number, total: number) => void;
@@ -210,6 +216,15 @@ export function exportTree(fs: VaultFs, vaultInput: string, hostDir: string, ove
       placeHostEntry(step.host, step.found !== 'absent', (path) => symlinkSync(e.target!, path));
       lutimesSync(step.host, e.atime / 1000, e.mtime / 1000);
       summary.symlinks++;
+    } else if (e.type === 's' || ((e.type === 'c' || e.type === 'b') && !ROOT)) {
+      const reason = e.type === 's' ? 'a socket is made by the process that binds it, not by a copy' : 'only root can make device nodes';
+      (summary.skipped ??= []).push({ path: e.path, type: e.type === 's' ? 'socket' : e.type === 'c' ? 'char_device' : 'block_device', reason });
+      progress?.(++done, steps.length);
+      continue;
+    } else if (e.type === 'p' || e.type === 'c' || e.type === 'b') {
+      placeHostEntry(step.host, step.found !== 'absent', (path) => makeHostNode(path, e));
+      utimesSync(step.host, e.atime / 1000, e.mtime / 1000);
+      summary.special = (summary.special ?? 0) + 1;
     } else {
       const first = e.nlink > 1 ? written.get(e.ino) : undefined;
       if (first !== undefined && placeHostLink(first, step.host, step.found !== 'absent')) {
@@ -222,6 +237,7 @@ export function exportTree(fs: VaultFs, vaultInput: string, hostDir: string, ove
       }
       summary.files++;
     }
+    if (ROOT) applyOwner(step.host, e);
     progress?.(++done, steps.length);
   }
   // Directory modes and times last (deepest first), so writing children does not disturb them.
@@ -324,6 +340,30 @@ export function settleHostDirectory(host: string, mode: number, times: Times): v
   } finally {
     closeSync(fd);
   }
+}
+
+/** Whether this process may give host entries any owner and make device nodes. */
+const ROOT = process.getuid?.() === 0;
+
+/**
+ * Makes a FIFO or a device node with the entry's mode (Node has no mkfifo/mknod: the coreutils
+ * tools do it; this runs in the CLI, never in a process serving a mount).
+ */
+function makeHostNode(path: string, e: Entry): void {
+  const mode = (e.mode & 0o7777).toString(8);
+  const args = e.type === 'p' ? ['-m', mode, path] : ['-m', mode, path, e.type, String(devMajor(e.rdev)), String(devMinor(e.rdev))];
+  const r = spawnSync(e.type === 'p' ? 'mkfifo' : 'mknod', args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new AvfsError('INTERNAL', `cannot make ${path}: ${(r.stderr || r.error?.message || '').trim()}`, { host: path });
+}
+
+/**
+ * Gives a host entry the vault entry's owner (as root; an unset owner stays the exporting user).
+ * chown clears set-id bits, so a mode that has them is set again after it.
+ */
+function applyOwner(host: string, e: Entry): void {
+  if (e.uid === null && e.gid === null) return;
+  lchownSync(host, e.uid ?? -1, e.gid ?? -1);
+  if (e.type !== 'l' && e.mode & 0o6000) chmodSync(host, e.mode & 0o7777);
 }
 
 /** What a host path holds, by lstat (a symlink is never followed): nothing, a real directory, or anything else. */
