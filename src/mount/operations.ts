@@ -21,11 +21,17 @@ import { O_ACCMODE, O_APPEND, O_RDONLY, type OpenFile, type OpenFiles, type Show
  *    kernel cached for one name (size, times, link count) can lag a change made through another
  *    name for up to the attribute timeout, and a read through it in that window stops at the
  *    cached size (ARCHITECTURE.md, "Hard links through the mount").
- *  - chown → accepted and ignored: every entry reports the mounting process's uid/gid (tar, cp -a,
- *    rsync and npm running as root restore ownership and would otherwise fail).
+ *  - chown → VaultFs.chown: stored per entry; an entry never chowned reports the mounting user.
+ *    `avfs mount` runs with default_permissions (server.ts), so the kernel has already decided
+ *    who may chown, chmod, open or search, from what getattr reports; this code only stores. On a
+ *    chown or write by someone without CAP_FSETID the kernel sends the mode without set-id bits
+ *    (a chmod) itself, since libfuse 2 does not ask for handle_killpriv.
+ *  - new entries belong to the mounting user: fuse-native does not pass the caller's uid/gid.
  *  - xattrs → not implemented: the kernel answers ENOSYS once, then EOPNOTSUPP for every xattr
  *    call without asking again (cheaper than answering each; `cp -a` and `ls` treat it as "none").
- *  - mknod (fifos, sockets, devices) → EPERM.
+ *  - mknod → VaultFs.mknod: FIFOs, sockets and devices are metadata-only entries (type, mode,
+ *    rdev); the kernel serves a FIFO's data itself and never opens a device here (nodev).
+ *  - names longer than 255 bytes → ENAMETOOLONG from getattr, which every creating call looks up first.
  *  - access → not implemented, on purpose: the kernel answers access()/chdir itself (existence
  *    through lookup, EROFS through the read-only mount flag) once the first call gets ENOSYS,
  *    which saves a round trip per call (git calls access() several times per command).
