@@ -22,7 +22,7 @@ export interface TransferSummary {
   links: number;
   /** Export only: names that share an inode in the vault but were written as separate copies, because the host refused the link. */
   links_copied?: number;
-  /** Export only: FIFOs and (as root) device nodes made on the host. */
+  /** FIFOs, sockets and devices: imported as metadata; exported as FIFOs and (as root) device nodes. */
   special?: number;
   /** Export only: entries the host cannot be given, each with why (sockets; devices when not root). */
   skipped?: Array<{ path: string; type: string; reason: string }>;
@@ -34,8 +34,10 @@ interface HostItem {
   /** The host path as bytes: a name that is not UTF-8 must reach lstat/open exactly as it is. */
   host: Buffer;
   vault: string;
-  kind: 'f' | 'd' | 'l';
+  kind: 'f' | 'd' | 'l' | 'p' | 's' | 'c' | 'b';
   mode: number;
+  /** A device's number. */
+  rdev?: number;
   mtime: number;
   atime: number;
   target?: string;
@@ -58,9 +60,10 @@ function scanHost(host: Buffer, vaultPath: string, scan: HostScan): void {
   } catch {
     throw hostNotFound(host);
   }
-  const kind = st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : st.isFile() ? 'f' : null;
-  if (!kind) return; // sockets, fifos, devices: not representable in a vault
-  const item: HostItem = { host, vault: vaultPath, kind, mode: st.mode & 0o7777, mtime: st.mtimeMs, atime: st.atimeMs };
+  const kind = st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : st.isFile() ? 'f' : st.isFIFO() ? 'p' : st.isSocket() ? 's' : st.isCharacterDevice() ? 'c' : st.isBlockDevice() ? 'b' : null;
+  if (!kind) return;
+  // FIFOs, sockets and devices are imported as what they are (metadata), never opened.
+  const item: HostItem = { host, vault: vaultPath, kind, mode: st.mode & 0o7777, mtime: st.mtimeMs, atime: st.atimeMs, rdev: st.rdev };
   if (kind === 'f' && st.nlink > 1) item.inode = `${st.dev}:${st.ino}`;
   if (kind === 'l') {
     item.target = decodeUtf8(readlinkSync(host, { encoding: 'buffer' }));
@@ -156,6 +159,12 @@ export function importTree(fs: VaultFs, host: string, vaultInput: string, progre
         if (fs.exists(item.vault)) fs.rm(item.vault, { recursive: false });
         fs.symlink(item.target!, item.vault);
         summary.symlinks++;
+      } else if (item.kind === 'p' || item.kind === 's' || item.kind === 'c' || item.kind === 'b') {
+        const existing = fs.exists(item.vault) ? fs.lstat(item.vault) : undefined;
+        if (existing && existing.type !== 'd') fs.rm(item.vault, { recursive: false });
+        fs.mknod(item.vault, item.kind, item.mode, item.rdev);
+        fs.utimes(item.vault, item.atime, item.mtime);
+        summary.special = (summary.special ?? 0) + 1;
       } else if (linkTo.has(item)) {
         const existing = fs.exists(item.vault) ? fs.lstat(item.vault) : undefined;
         if (existing && existing.type !== 'd') fs.rm(item.vault, { recursive: false });

@@ -209,4 +209,18 @@ describeMount('POSIX conformance of a mounted vault', () => {
       `fifo fifo ${process.getuid!()}:${process.getgid!()} 0:0\nowned regular file 4321:5432 0:0\ntty character special file ${process.getuid!()}:${process.getgid!()} 5:0`,
     );
   });
+
+  it('import takes FIFOs, sockets and devices as what they are, never opening them', async () => {
+    const src = join(fx.scratch, 'special-src');
+    mkdirSync(src);
+    await shOk(`mkfifo -m 0600 fifo && mknod dev c 4 64 && python3 -c 'import socket; socket.socket(socket.AF_UNIX).bind("sock")'`, { cwd: src });
+    const imp = await fx.run(['import', src, '/imported']);
+    expect(imp.json).toMatchObject({ ok: true, special: 3 });
+    const ls = await fx.run(['ls', '/imported']);
+    expect(ls.json.entries).toEqual([
+      expect.objectContaining({ name: 'dev', type: 'char_device', major: 4, minor: 64 }),
+      expect.objectContaining({ name: 'fifo', type: 'fifo', mode: '0600' }),
+      expect.objectContaining({ name: 'sock', type: 'socket' }),
+    ]);
+  });
 });
