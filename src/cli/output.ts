@@ -62,7 +62,7 @@ export function printError(err: AvfsError, json: boolean): void {
   }
 }
 
-import { KIND } from '../core/entry-types.js';
+import { devMajor, devMinor, KIND } from '../core/entry-types.js';
 
 export { KIND, type EntryKind } from '../core/entry-types.js';
 
@@ -70,6 +70,7 @@ export { KIND, type EntryKind } from '../core/entry-types.js';
 export const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
 export const formatMode = (mode: number) => '0' + (mode & 0o7777).toString(8).padStart(3, '0');
+
 
 /** The JSON shape of an entry, shared by every command that reports one. */
 export function entryJson(e: Entry) {
@@ -82,6 +83,10 @@ export function entryJson(e: Entry) {
     mtime: new Date(e.mtime).toISOString(),
     ...(e.hash ? { hash: e.hash } : {}),
     ...(e.target !== null ? { target: e.target } : {}),
+    // Owner ids only when set (chown through a mount, import as root); unset means the user reading or mounting.
+    ...(e.uid !== null && e.uid !== undefined ? { uid: e.uid } : {}),
+    ...(e.gid !== null && e.gid !== undefined ? { gid: e.gid } : {}),
+    ...(e.type === 'c' || e.type === 'b' ? { rdev: e.rdev, major: devMajor(e.rdev), minor: devMinor(e.rdev) } : {}),
     version: e.version,
   };
 }

@@ -17,3 +17,7 @@ export const KIND: Record<EntryType, EntryKind> = {
   c: 'char_device',
   b: 'block_device',
 };
+
+/** Linux's encoding of a device number (glibc gnu_dev_major/minor, the 32-bit part FUSE passes). */
+export const devMajor = (rdev: number): number => (rdev >>> 8) & 0xfff;
+export const devMinor = (rdev: number): number => ((rdev & 0xff) | ((rdev >>> 12) & 0xfff00)) >>> 0;

@@ -21,11 +21,17 @@ import { O_ACCMODE, O_APPEND, O_RDONLY, type OpenFile, type OpenFiles, type Show
  *    kernel cached for one name (size, times, link count) can lag a change made through another
  *    name for up to the attribute timeout, and a read through it in that window stops at the
  *    cached size (ARCHITECTURE.md, "Hard links through the mount").
- *  - chown → accepted and ignored: every entry reports the mounting process's uid/gid (tar, cp -a,
- *    rsync and npm running as root restore ownership and would otherwise fail).
+ *  - chown → VaultFs.chown: stored per entry; an entry never chowned reports the mounting user.
+ *    `avfs mount` runs with default_permissions (server.ts), so the kernel has already decided
+ *    who may chown, chmod, open or search, from what getattr reports; this code only stores. On a
+ *    chown or write by someone without CAP_FSETID the kernel sends the mode without set-id bits
+ *    (a chmod) itself, since libfuse 2 does not ask for handle_killpriv.
+ *  - new entries belong to the mounting user: fuse-native does not pass the caller's uid/gid.
  *  - xattrs → not implemented: the kernel answers ENOSYS once, then EOPNOTSUPP for every xattr
  *    call without asking again (cheaper than answering each; `cp -a` and `ls` treat it as "none").
- *  - mknod (fifos, sockets, devices) → EPERM.
+ *  - mknod → VaultFs.mknod: FIFOs, sockets and devices are metadata-only entries (type, mode,
+ *    rdev); the kernel serves a FIFO's data itself and never opens a device here (nodev).
+ *  - names longer than 255 bytes → ENAMETOOLONG from getattr, which every creating call looks up first.
  *  - access → not implemented, on purpose: the kernel answers access()/chdir itself (existence
  *    through lookup, EROFS through the read-only mount flag) once the first call gets ENOSYS,
  *    which saves a round trip per call (git calls access() several times per command).
@@ -52,6 +58,20 @@ const S_IFREG = 0o100000;
 const S_IFDIR = 0o040000;
 const S_IFLNK = 0o120000;
 const TYPE_BITS: Record<Entry['type'], number> = { f: S_IFREG, d: S_IFDIR, l: S_IFLNK, p: 0o010000, s: 0o140000, c: 0o020000, b: 0o060000 };
+const S_IFMT = 0o170000;
+/** Longest name (bytes) of one path component, as statfs reports it. */
+const NAME_MAX = 255;
+/** What mknod(2) may create, by its S_IF* bits (0 is a regular file, as in mknod(2)). */
+const NODE_TYPES = new Map<number, 'f' | 'p' | 's' | 'c' | 'b'>([
+  [0, 'f'],
+  [S_IFREG, 'f'],
+  [0o010000, 'p'],
+  [0o140000, 's'],
+  [0o020000, 'c'],
+  [0o060000, 'b'],
+]);
+/** chown's "leave this id as it is": (uid_t)-1 as the binding passes it (unsigned). */
+const NO_ID = 0xffffffff;
 /** Reported st_blksize: stdio and cp size their buffers by it; matches max_write. */
 const BLKSIZE = 128 * 1024;
 const DIR_SIZE = 4096;
@@ -72,8 +92,8 @@ export function createOperations(ctx: MountContext): FuseOperations {
   const ENOTDIR = E('ENOTDIR');
   const ENOTEMPTY = E('ENOTEMPTY');
   const EINVAL = E('EINVAL');
-  const EPERM = E('EPERM');
   const EDQUOT = E('EDQUOT');
+  const ENAMETOOLONG = E('ENAMETOOLONG');
 
   /** Maps anything thrown to a negative errno; unexpected failures are logged with their stack. */
   function errno(err: unknown, op: string, path: string): number {
@@ -95,11 +115,13 @@ export function createOperations(ctx: MountContext): FuseOperations {
   const vault = () => vaultById(store, vaultId) ?? ctx.vault;
   const entry = (path: string) => getEntry(store, vault(), path);
 
-  function toStat(type: Entry['type'], ino: number, a: ShownAttributes, nlink = 1): FuseStat {
+  function toStat(type: Entry['type'], ino: number, a: ShownAttributes, nlink = 1, e?: Entry): FuseStat {
     return {
       mode: TYPE_BITS[type] | a.mode,
-      uid,
-      gid,
+      // An owner never set (null) is whoever mounts the vault.
+      uid: e?.uid ?? uid,
+      gid: e?.gid ?? gid,
+      rdev: e?.rdev ?? 0,
       size: a.size,
       nlink,
       ino,
@@ -112,13 +134,13 @@ export function createOperations(ctx: MountContext): FuseOperations {
   }
 
   function entryStat(e: Entry): FuseStat {
-    if (e.type !== 'd') return toStat(e.type, e.ino, e, e.nlink);
+    if (e.type !== 'd') return toStat(e.type, e.ino, e, e.nlink, e);
     // Directories report 4096 like most local filesystems (tools copying a "file" of size 0 skip
     // reading it). A file created in one but not stored yet changed it when it was created: show
     // the time persisting it will give the directory (putEntry's createdAt), unless it changed since.
     const created = files.lastCreatedIn(e.path);
     const changed = created > e.ctime ? { mtime: created, ctime: created } : undefined;
-    return toStat('d', e.ino, { ...e, size: DIR_SIZE, ...changed });
+    return toStat('d', e.ino, { ...e, size: DIR_SIZE, ...changed }, 1, e);
   }
 
   /** The live (not orphaned) open file at a path. */
@@ -183,10 +205,11 @@ export function createOperations(ctx: MountContext): FuseOperations {
         if (f) {
           const e = f.pending || f.orphan ? undefined : entry(path);
           if (e) files.follow(f, e);
-          return cb(0, toStat('f', f.ino, files.shown(f, e), e?.type === 'f' ? e.nlink : 1));
+          return cb(0, toStat('f', f.ino, files.shown(f, e), e?.type === 'f' ? e.nlink : 1, e));
         }
         const e = entry(path);
-        if (!e) return cb(ENOENT);
+        // Lookups of every creating call come here first, so a name too long fails them all here.
+        if (!e) return cb(Buffer.byteLength(basename(path)) > NAME_MAX ? ENAMETOOLONG : ENOENT);
         cb(0, entryStat(e));
       } catch (err) {
         cb(errno(err, 'getattr', path));
@@ -489,10 +512,23 @@ export function createOperations(ctx: MountContext): FuseOperations {
       }
     },
 
-    chown(path, _uid, _gid, cb) {
-      // Accepted and ignored (see the header): ownership is always the mounting user's.
-      if (ctx.readOnly) return cb(EROFS);
-      cb(openAt(path) || entry(path) ? 0 : ENOENT);
+    chown(path, newUid, newGid, cb) {
+      try {
+        if (ctx.readOnly) return cb(EROFS);
+        // A file created here and not stored yet is stored first, so its owner has an entry to live in.
+        const f = openAt(path);
+        if (f) {
+          files.follow(f);
+          if (f.pending) files.persist(f);
+        }
+        if (!entry(path)) return cb(ENOENT);
+        // (uid_t)-1 leaves that id as it is. The kernel has checked who may do this
+        // (default_permissions) and sends the mode without set-id bits in its own chmod first.
+        fs.chown(path, newUid === NO_ID ? null : newUid, newGid === NO_ID ? null : newGid);
+        cb(0);
+      } catch (err) {
+        cb(errno(err, 'chown', path));
+      }
     },
 
     utimens(path, atime, mtime, cb) {
@@ -536,8 +572,17 @@ export function createOperations(ctx: MountContext): FuseOperations {
       }
     },
 
-    mknod(_path, _mode, _dev, cb) {
-      cb(ctx.readOnly ? EROFS : EPERM);
+    mknod(path, mode, dev, cb) {
+      try {
+        if (ctx.readOnly) return cb(EROFS);
+        const type = NODE_TYPES.get(mode & S_IFMT);
+        if (!type) return cb(EINVAL);
+        if (openAt(path)) return cb(EEXIST);
+        fs.mknod(path, type, mode & 0o7777, dev);
+        cb(0);
+      } catch (err) {
+        cb(errno(err, 'mknod', path));
+      }
     },
   };
   return ops;
@@ -583,6 +628,6 @@ function statfs(ctx: MountContext, q: { row: VaultRow; bytes: number; entries: n
     favail: ffree,
     fsid: ctx.vault.id,
     flag: ctx.readOnly ? 1 : 0,
-    namemax: 255,
+    namemax: NAME_MAX,
   };
 }

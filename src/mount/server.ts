@@ -87,6 +87,19 @@ function fuseClass(Base: Fuse, extra: string[]): Fuse {
   return AvfsFuse;
 }
 
+/**
+ * A vault mounted with `avfs mount` has its permissions checked by the kernel from the mode,
+ * owner and group each entry reports (default_permissions: mode bits, the sticky bit, search
+ * permission on every component, who may chown). As root the mount is also open to other users
+ * (allow_other), which is what makes those checks mean anything for them; a non-root mount stays
+ * private to its user (allow_other would need user_allow_other in /etc/fuse.conf). Proxy execs'
+ * mounts keep the sandbox as their boundary and are served as before.
+ */
+function permissionOptions(options: ServeOptions): string[] {
+  if (options.views || options.execId) return [];
+  return ['default_permissions', ...(process.getuid?.() === 0 ? ['allow_other'] : [])];
+}
+
 /** Whether this process still holds a /dev/fuse descriptor (the kernel connection is alive). */
 async function fuseConnectionOpen(): Promise<boolean> {
   let fds: string[];
@@ -164,6 +177,7 @@ export async function serveMount(options: ServeOptions): Promise<MountSessionInf
       // that do not exist (.gitignore in every directory, MERGE_HEAD, …).
       `negative_timeout=${ATTR_TIMEOUT_S}`,
       ...(options.readOnly ? ['ro'] : []),
+      ...permissionOptions(options),
     ];
     const AvfsFuse = fuseClass(Fuse, extra);
     fuse = new AvfsFuse(dir, ops, {

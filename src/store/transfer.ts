@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fchmodSync, futimesSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, closeSync, constants, lchownSync, utimesSync, fchmodSync, futimesSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { AvfsError } from '../errors.js';
+import { devMajor, devMinor } from '../core/entry-types.js';
 import { joinPath, normalizePath } from '../core/paths.js';
 import { decodeUtf8, escapeBytes } from '../core/utf8.js';
 import { putContentFromFd, type ContentRef } from './blobs.js';
@@ -20,6 +22,10 @@ export interface TransferSummary {
   links: number;
   /** Export only: names that share an inode in the vault but were written as separate copies, because the host refused the link. */
   links_copied?: number;
+  /** FIFOs, sockets and devices: imported as metadata; exported as FIFOs and (as root) device nodes. */
+  special?: number;
+  /** Export only: entries the host cannot be given, each with why (sockets; devices when not root). */
+  skipped?: Array<{ path: string; type: string; reason: string }>;
 }
 
 export type Progress = (done: number, total: number) => void;
@@ -28,8 +34,10 @@ interface HostItem {
   /** The host path as bytes: a name that is not UTF-8 must reach lstat/open exactly as it is. */
   host: Buffer;
   vault: string;
-  kind: 'f' | 'd' | 'l';
+  kind: 'f' | 'd' | 'l' | 'p' | 's' | 'c' | 'b';
   mode: number;
+  /** A device's number. */
+  rdev?: number;
   mtime: number;
   atime: number;
   target?: string;
@@ -52,9 +60,10 @@ function scanHost(host: Buffer, vaultPath: string, scan: HostScan): void {
   } catch {
     throw hostNotFound(host);
   }
-  const kind = st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : st.isFile() ? 'f' : null;
-  if (!kind) return; // sockets, fifos, devices: not representable in a vault
-  const item: HostItem = { host, vault: vaultPath, kind, mode: st.mode & 0o7777, mtime: st.mtimeMs, atime: st.atimeMs };
+  const kind = st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : st.isFile() ? 'f' : st.isFIFO() ? 'p' : st.isSocket() ? 's' : st.isCharacterDevice() ? 'c' : st.isBlockDevice() ? 'b' : null;
+  if (!kind) return;
+  // FIFOs, sockets and devices are imported as what they are (metadata), never opened.
+  const item: HostItem = { host, vault: vaultPath, kind, mode: st.mode & 0o7777, mtime: st.mtimeMs, atime: st.atimeMs, rdev: st.rdev };
   if (kind === 'f' && st.nlink > 1) item.inode = `${st.dev}:${st.ino}`;
   if (kind === 'l') {
     item.target = decodeUtf8(readlinkSync(host, { encoding: 'buffer' }));
@@ -150,6 +159,12 @@ export function importTree(fs: VaultFs, host: string, vaultInput: string, progre
         if (fs.exists(item.vault)) fs.rm(item.vault, { recursive: false });
         fs.symlink(item.target!, item.vault);
         summary.symlinks++;
+      } else if (item.kind === 'p' || item.kind === 's' || item.kind === 'c' || item.kind === 'b') {
+        const existing = fs.exists(item.vault) ? fs.lstat(item.vault) : undefined;
+        if (existing && existing.type !== 'd') fs.rm(item.vault, { recursive: false });
+        fs.mknod(item.vault, item.kind, item.mode, item.rdev);
+        fs.utimes(item.vault, item.atime, item.mtime);
+        summary.special = (summary.special ?? 0) + 1;
       } else if (linkTo.has(item)) {
         const existing = fs.exists(item.vault) ? fs.lstat(item.vault) : undefined;
         if (existing && existing.type !== 'd') fs.rm(item.vault, { recursive: false });
@@ -210,6 +225,15 @@ export function exportTree(fs: VaultFs, vaultInput: string, hostDir: string, ove
       placeHostEntry(step.host, step.found !== 'absent', (path) => symlinkSync(e.target!, path));
       lutimesSync(step.host, e.atime / 1000, e.mtime / 1000);
       summary.symlinks++;
+    } else if (e.type === 's' || ((e.type === 'c' || e.type === 'b') && !ROOT)) {
+      const reason = e.type === 's' ? 'a socket is made by the process that binds it, not by a copy' : 'only root can make device nodes';
+      (summary.skipped ??= []).push({ path: e.path, type: e.type === 's' ? 'socket' : e.type === 'c' ? 'char_device' : 'block_device', reason });
+      progress?.(++done, steps.length);
+      continue;
+    } else if (e.type === 'p' || e.type === 'c' || e.type === 'b') {
+      placeHostEntry(step.host, step.found !== 'absent', (path) => makeHostNode(path, e));
+      utimesSync(step.host, e.atime / 1000, e.mtime / 1000);
+      summary.special = (summary.special ?? 0) + 1;
     } else {
       const first = e.nlink > 1 ? written.get(e.ino) : undefined;
       if (first !== undefined && placeHostLink(first, step.host, step.found !== 'absent')) {
@@ -222,6 +246,7 @@ export function exportTree(fs: VaultFs, vaultInput: string, hostDir: string, ove
       }
       summary.files++;
     }
+    if (ROOT) applyOwner(step.host, e);
     progress?.(++done, steps.length);
   }
   // Directory modes and times last (deepest first), so writing children does not disturb them.
@@ -324,6 +349,30 @@ export function settleHostDirectory(host: string, mode: number, times: Times): v
   } finally {
     closeSync(fd);
   }
+}
+
+/** Whether this process may give host entries any owner and make device nodes. */
+const ROOT = process.getuid?.() === 0;
+
+/**
+ * Makes a FIFO or a device node with the entry's mode (Node has no mkfifo/mknod: the coreutils
+ * tools do it; this runs in the CLI, never in a process serving a mount).
+ */
+function makeHostNode(path: string, e: Entry): void {
+  const mode = (e.mode & 0o7777).toString(8);
+  const args = e.type === 'p' ? ['-m', mode, path] : ['-m', mode, path, e.type, String(devMajor(e.rdev)), String(devMinor(e.rdev))];
+  const r = spawnSync(e.type === 'p' ? 'mkfifo' : 'mknod', args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new AvfsError('INTERNAL', `cannot make ${path}: ${(r.stderr || r.error?.message || '').trim()}`, { host: path });
+}
+
+/**
+ * Gives a host entry the vault entry's owner (as root; an unset owner stays the exporting user).
+ * chown clears set-id bits, so a mode that has them is set again after it.
+ */
+function applyOwner(host: string, e: Entry): void {
+  if (e.uid === null && e.gid === null) return;
+  lchownSync(host, e.uid ?? -1, e.gid ?? -1);
+  if (e.type !== 'l' && e.mode & 0o6000) chmodSync(host, e.mode & 0o7777);
 }
 
 /** What a host path holds, by lstat (a symlink is never followed): nothing, a real directory, or anything else. */

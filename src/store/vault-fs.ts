@@ -493,6 +493,48 @@ export class VaultFs {
     });
   }
 
+  /**
+   * mknod(2) on a canonical path, not following a symlink there: a FIFO, a Unix socket, a
+   * character or block device (with its device number) or an empty regular file. Special files
+   * are metadata only (type, mode, owner, rdev): the kernel serves a FIFO's or a device's I/O
+   * itself once the node exists, and a socket's name only marks where a process bound it.
+   */
+  mknod(input: string, type: 'f' | 'p' | 's' | 'c' | 'b', mode: number, rdev = 0): Entry {
+    return this.store.mutate(() => {
+      const vault = this.row();
+      const path = this.resolveIn(vault, normalizePath(input), false, 0);
+      if (path === '/') throw alreadyExists(path);
+      this.ensureParent(vault, path, false);
+      if (getEntry(this.store, vault, path)) throw alreadyExists(path);
+      const entry = putEntry(
+        this.store,
+        vault,
+        path,
+        { type, mode, size: 0, hash: null, target: null, rdev: type === 'c' || type === 'b' ? rdev : 0 },
+        { op: type === 'f' ? 'create' : 'mknod', actor: this.actor },
+      );
+      audit(this.store, this.actor, 'mknod', this.name, { path, type });
+      return entry;
+    });
+  }
+
+  /**
+   * lchown(2): sets the owner and group of the entry at `input` (never following a symlink there);
+   * `null` keeps one as it is. The stored ids are plain numbers; an entry that never had an owner
+   * set shows whoever mounts or reads the vault. A change that changes nothing records nothing.
+   */
+  chown(input: string, uid: number | null, gid: number | null, options: { mode?: number } = {}): Entry {
+    return this.store.mutate(() => {
+      const vault = this.row();
+      const path = this.resolveIn(vault, normalizePath(input), false, 0);
+      const entry = getEntry(this.store, vault, path);
+      if (!entry) throw notFound(path, this.name);
+      const next = { uid: uid ?? entry.uid, gid: gid ?? entry.gid, mode: options.mode ?? entry.mode };
+      if (next.uid === entry.uid && next.gid === entry.gid && (next.mode & 0o7777) === (entry.mode & 0o7777)) return entry;
+      return putEntry(this.store, vault, path, { ...entry, ...next, mtime: entry.mtime, atime: entry.atime }, { op: 'chown', actor: this.actor });
+    });
+  }
+
   /** Sets access and modification times (ms); `null` keeps a time as it is. No history version. */
   utimes(input: string, atime: number | null, mtime: number | null): void {
     this.store.mutate(() => {

@@ -1,0 +1,226 @@
+import { lstatSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { ATTR_TIMEOUT_S } from '../../src/mount/server.js';
+import { describeMount, mountFixture, sh, shOk, type MountFixture } from './helpers.js';
+
+/**
+ * POSIX conformance of a mounted vault (issue 20), through the real mount and real tools: special
+ * files (FIFOs, sockets, devices), owners, ctime rules, permissions checked by the kernel for a
+ * non-root user (default_permissions), and the errno each refused call gives. These tests run as
+ * root (CI does); the non-root checks switch user with setpriv.
+ */
+const settle = () => new Promise((r) => setTimeout(r, ATTR_TIMEOUT_S * 1000 + 300));
+const NOBODY = 'setpriv --reuid=65534 --regid=65534 --clear-groups';
+
+/** Runs python3 code in `cwd` that prints one errno name (or OK) per call of `t(name, fn)`, as JSON. */
+async function errnos(cwd: string, calls: string): Promise<Record<string, string>> {
+  const code = `import os, errno, json\nr = {}\ndef t(name, fn):\n    try:\n        fn(); r[name] = 'OK'\n    except OSError as e:\n        r[name] = errno.errorcode[e.errno]\n${calls}\nprint(json.dumps(r))`;
+  return JSON.parse(await shOk(`python3 - <<'EOF'\n${code}\nEOF`, { cwd }));
+}
+
+describeMount('POSIX conformance of a mounted vault', () => {
+  let fx: MountFixture;
+  beforeAll(async () => {
+    fx = await mountFixture();
+  });
+  afterAll(async () => fx?.cleanup());
+
+  it('mkfifo makes a FIFO that carries data between two processes, and the vault stores it as a fifo', async () => {
+    const dir = join(fx.dir, 'fifo');
+    mkdirSync(dir);
+    await shOk('mkfifo -m 0640 pipe', { cwd: dir });
+    expect(await shOk("stat -c '%F %a' pipe", { cwd: dir })).toBe('fifo 640');
+    const out = await shOk('(echo through-the-pipe > pipe &) ; timeout 10 cat pipe', { cwd: dir });
+    expect(out).toBe('through-the-pipe');
+    const ls = await fx.run(['ls', '/fifo']);
+    expect(ls.json.entries).toEqual([expect.objectContaining({ name: 'pipe', type: 'fifo', mode: '0640', size: 0 })]);
+  });
+
+  it('a Unix socket binds in the mount, accepts a connection and is stored as a socket', async () => {
+    const dir = join(fx.dir, 'sock');
+    mkdirSync(dir);
+    const py = [
+      'import socket, os',
+      's = socket.socket(socket.AF_UNIX); s.bind("agent.sock"); s.listen(1)',
+      'c = socket.socket(socket.AF_UNIX); c.connect("agent.sock"); a, _ = s.accept()',
+      'c.sendall(b"hello"); print(a.recv(5).decode())',
+    ].join('\n');
+    expect(await shOk(`python3 -c '${py}'`, { cwd: dir })).toBe('hello');
+    expect(await shOk("stat -c '%F' agent.sock", { cwd: dir })).toBe('socket');
+    const ls = await fx.run(['ls', '/sock']);
+    expect(ls.json.entries).toEqual([expect.objectContaining({ name: 'agent.sock', type: 'socket' })]);
+  });
+
+  it('mknod makes character and block devices (as root) with their device numbers', async () => {
+    const dir = join(fx.dir, 'dev');
+    mkdirSync(dir);
+    await shOk('mknod -m 0600 null c 1 3 && mknod loop b 7 300', { cwd: dir });
+    expect(await shOk("stat -c '%n %F %t:%T %a' null loop", { cwd: dir })).toBe('null character special file 1:3 600\nloop block special file 7:12c 644');
+    const ls = await fx.run(['ls', '/dev']);
+    expect(ls.json.entries).toEqual([
+      expect.objectContaining({ name: 'loop', type: 'block_device', major: 7, minor: 300 }),
+      expect.objectContaining({ name: 'null', type: 'char_device', major: 1, minor: 3 }),
+    ]);
+    // A special file has history like any entry.
+    const log = await fx.run(['log', '/dev/null']);
+    expect(log.json.ok).toBe(true);
+    expect(JSON.stringify(log.json)).toContain('mknod');
+  });
+
+  it('chown and chown -h are stored and reported by stat, ls -l and ls --json; -1 keeps an id', async () => {
+    const dir = join(fx.dir, 'own');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'f'), 'x');
+    await shOk('ln -s f link && chown 1000:1001 f && chown -h 2000:2001 link && chgrp 3000 f', { cwd: dir });
+    expect(await shOk("stat -c '%n %u %g' f link", { cwd: dir })).toBe('f 1000 3000\nlink 2000 2001');
+    expect((await shOk('ls -ln f', { cwd: dir })).split(/\s+/).slice(2, 4)).toEqual(['1000', '3000']);
+    const ls = await fx.run(['ls', '/own']);
+    expect(ls.json.entries).toEqual([
+      expect.objectContaining({ name: 'f', uid: 1000, gid: 3000 }),
+      expect.objectContaining({ name: 'link', uid: 2000, gid: 2001 }),
+    ]);
+    // A file never chowned shows the mounting user and records no owner.
+    writeFileSync(join(dir, 'plain'), 'y');
+    expect(await shOk("stat -c '%u %g' plain", { cwd: dir })).toBe(`${process.getuid!()} ${process.getgid!()}`);
+  });
+
+  it('cp -a and tar --same-owner as root keep owners', async () => {
+    const src = join(fx.scratch, 'owners');
+    mkdirSync(src);
+    writeFileSync(join(src, 'a'), 'a');
+    await shOk(`chown 1234:2345 ${src}/a && tar -C ${fx.scratch} -cf ${fx.scratch}/o.tar owners`);
+    await shOk(`cp -a ${src} ${fx.dir}/cpa && mkdir ${fx.dir}/tarx && tar --same-owner -C ${fx.dir}/tarx -xf ${fx.scratch}/o.tar`);
+    expect(await shOk(`stat -c '%u %g' ${fx.dir}/cpa/a ${fx.dir}/tarx/owners/a`)).toBe('1234 2345\n1234 2345');
+  });
+
+  it('chmod, chown, link, rename and truncate update ctime; a read and a no-op chmod do not', async () => {
+    const dir = join(fx.dir, 'ctime');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'f'), 'hello');
+    const ctime = () => lstatSync(join(dir, 'f')).ctimeMs;
+    const changes: Array<[string, boolean]> = [];
+    const step = async (name: string, cmd: string, changed: boolean) => {
+      const before = ctime();
+      await new Promise((r) => setTimeout(r, 20));
+      await shOk(cmd, { cwd: dir });
+      await settle(); // the kernel's cached attributes of this name may lag a change made through another (link)
+      changes.push([name, ctime() !== before]);
+      expect([name, ctime() !== before]).toEqual([name, changed]);
+    };
+    await step('read', 'cat f > /dev/null', false);
+    await step('chmod', 'chmod 600 f', true);
+    await step('chmod same', 'chmod 600 f', false);
+    await step('chown', 'chown 7:8 f', true);
+    await step('link', 'ln f g', true);
+    await step('rename', 'mv f h && mv h f', true);
+    await step('truncate', 'truncate -s 2 f', true);
+    expect(changes).toHaveLength(7);
+  });
+
+  it('permissions are checked for a non-root user: mode bits, search permission, sticky bit, set-id cleared on write', async () => {
+    const dir = join(fx.dir, 'perm');
+    mkdirSync(dir);
+    await shOk(
+      'chmod 777 . && echo secret > priv && chmod 600 priv && mkdir -m 700 closed && touch closed/in && ' +
+        'mkdir -m 1777 sticky && echo x > sticky/roots && chmod 666 sticky/roots && echo data > suid && chmod 4777 suid',
+      { cwd: dir },
+    );
+    expect((await sh(`${NOBODY} cat priv`, { cwd: dir })).stderr).toContain('Permission denied');
+    expect((await sh(`${NOBODY} stat closed/in`, { cwd: dir })).stderr).toContain('Permission denied');
+    const rm = await sh(`${NOBODY} rm -f sticky/roots`, { cwd: dir });
+    expect(rm.code).not.toBe(0);
+    expect(rm.stderr).toContain('Operation not permitted');
+    // Writable by anyone but not removable by them; root still reads the private file.
+    await shOk(`${NOBODY} sh -c 'echo more >> sticky/roots'`, { cwd: dir });
+    expect(await shOk('cat priv', { cwd: dir })).toBe('secret');
+    // A write by someone other than root clears set-user-id (the kernel sends the new mode).
+    await shOk(`${NOBODY} sh -c 'echo more >> suid'`, { cwd: dir });
+    await settle();
+    expect(await shOk("stat -c '%a' suid", { cwd: dir })).toBe('777');
+    expect((await fx.run(['ls', '/perm/suid'])).json.entries[0].mode).toBe('0777');
+    // Only root gives a file away.
+    writeFileSync(join(dir, 'given'), '');
+    await shOk('chown 65534 given', { cwd: dir });
+    expect((await sh(`${NOBODY} chown 0 given`, { cwd: dir })).stderr).toContain('Operation not permitted');
+  });
+
+  it('errno: rename between types, into its own subtree and over a non-empty directory; long names; symlink loops', async () => {
+    const dir = join(fx.dir, 'errno');
+    mkdirSync(dir);
+    await shOk('mkdir -p a/b empty full && touch full/x file && ln -s loop1 loop2 && ln -s loop2 loop1', { cwd: dir });
+    const r = await errnos(
+      dir,
+      [
+        't("dir over non-empty dir", lambda: os.rename("empty", "full"))',
+        't("into own subtree", lambda: os.rename("a", "a/b/c"))',
+        't("dir over file", lambda: os.rename("empty", "file"))',
+        't("file over dir", lambda: os.rename("file", "empty"))',
+        't("create 256", lambda: open("n" * 256, "w"))',
+        't("mkdir 256", lambda: os.mkdir("n" * 256))',
+        't("mkfifo 256", lambda: os.mkfifo("n" * 256))',
+        't("create 255", lambda: open("n" * 255, "w").close())',
+        't("loop", lambda: open("loop1"))',
+        't("rmdir non-empty", lambda: os.rmdir("full"))',
+        't("rmdir file", lambda: os.rmdir("file"))',
+        't("unlink dir", lambda: os.unlink("empty"))',
+        't("mkfifo over file", lambda: os.mkfifo("file"))',
+        't("file as dir", lambda: open("file/x"))',
+      ].join('\n'),
+    );
+    expect(r).toEqual({
+      'dir over non-empty dir': 'ENOTEMPTY',
+      'into own subtree': 'EINVAL',
+      'dir over file': 'ENOTDIR',
+      'file over dir': 'EISDIR',
+      'create 256': 'ENAMETOOLONG',
+      'mkdir 256': 'ENAMETOOLONG',
+      'mkfifo 256': 'ENAMETOOLONG',
+      'create 255': 'OK',
+      loop: 'ELOOP',
+      'rmdir non-empty': 'ENOTEMPTY',
+      'rmdir file': 'ENOTDIR',
+      'unlink dir': 'EISDIR',
+      'mkfifo over file': 'EEXIST',
+      'file as dir': 'ENOTDIR',
+    });
+  });
+
+  it('a checkpoint restore brings back a FIFO, a socket and a chowned file; export makes the FIFO and owners on the host', async () => {
+    const dir = join(fx.dir, 'model');
+    mkdirSync(dir);
+    await shOk(
+      `mkfifo fifo && python3 -c 'import socket; socket.socket(socket.AF_UNIX).bind("sock")' && echo mine > owned && chown 4321:5432 owned && mknod tty c 5 0`,
+      { cwd: dir },
+    );
+    expect((await fx.run(['checkpoint', 'save', 'special'])).json.ok).toBe(true);
+    await shOk('rm fifo sock owned tty', { cwd: dir });
+    await settle();
+    expect((await fx.run(['checkpoint', 'restore', 'special'])).json.ok).toBe(true);
+    await settle();
+    expect(await shOk("stat -c '%n %F %u:%g' fifo sock owned tty", { cwd: dir })).toBe(
+      'fifo fifo 0:0\nsock socket 0:0\nowned regular file 4321:5432\ntty character special file 0:0'.replace(/0:0/g, `${process.getuid!()}:${process.getgid!()}`),
+    );
+    const out = join(fx.scratch, 'export');
+    const ex = await fx.run(['export', '/model', out]);
+    expect(ex.json.ok).toBe(true);
+    expect(ex.json.skipped).toEqual([expect.objectContaining({ path: '/model/sock', type: 'socket' })]);
+    expect(await shOk("stat -c '%n %F %u:%g %t:%T' fifo owned tty", { cwd: out })).toBe(
+      `fifo fifo ${process.getuid!()}:${process.getgid!()} 0:0\nowned regular file 4321:5432 0:0\ntty character special file ${process.getuid!()}:${process.getgid!()} 5:0`,
+    );
+  });
+
+  it('import takes FIFOs, sockets and devices as what they are, never opening them', async () => {
+    const src = join(fx.scratch, 'special-src');
+    mkdirSync(src);
+    await shOk(`mkfifo -m 0600 fifo && mknod dev c 4 64 && python3 -c 'import socket; socket.socket(socket.AF_UNIX).bind("sock")'`, { cwd: src });
+    const imp = await fx.run(['import', src, '/imported']);
+    expect(imp.json).toMatchObject({ ok: true, special: 3 });
+    const ls = await fx.run(['ls', '/imported']);
+    expect(ls.json.entries).toEqual([
+      expect.objectContaining({ name: 'dev', type: 'char_device', major: 4, minor: 64 }),
+      expect.objectContaining({ name: 'fifo', type: 'fifo', mode: '0600' }),
+      expect.objectContaining({ name: 'sock', type: 'socket' }),
+    ]);
+  });
+});
