@@ -456,13 +456,17 @@ export function evaluatePolicy(policy: Policy, request: { argv?: string[]; shell
     const base = { command, ...(cmd.via ? { via: cmd.via } : {}) };
     const rule = rules.find((r) => ruleMatches(r, cmd));
     const categories = new Set<Category>(rule ? rule.categories : ['mutating']);
+    // A read-only program whose output a redirection writes to a file does write: say so rather
+    // than repeat the rule's "writes nothing".
+    const redirected = cmd.writesRedirect && categories.has('read_only');
     if (cmd.writesRedirect) {
       categories.add('mutating');
       categories.delete('read_only');
     }
+    const reason = rule ? (rule.reason ?? `matched rule ${rule.name}`) : '';
     verdicts.push(
       rule
-        ? { ...base, rule: rule.name, action: rule.action, categories: [...categories], reason: rule.reason ?? `matched rule ${rule.name}` }
+        ? { ...base, rule: rule.name, action: rule.action, categories: [...categories], reason: redirected ? `${reason}, but a redirection writes its output to a file` : reason }
         : { ...base, rule: 'default', action: policy.default_action, categories: [...categories], reason: 'no rule matched: the default action applies' },
     );
     if (ctx.sandboxed) continue;

@@ -7,6 +7,16 @@ const ctx: PathContext = { cwd: '/', root: '/mnt/vault' };
 const decide = (argv: string[], policy = DEFAULT_POLICY, c = ctx) => evaluatePolicy(policy, { argv }, c).decision;
 const decideShell = (shell: string, policy = DEFAULT_POLICY, c = ctx) => evaluatePolicy(policy, { shell }, c).decision;
 
+describe('explanations', () => {
+  it('a read-only program whose output is redirected into a file is not explained as writing nothing', () => {
+    const d = decideShell('echo a > a');
+    expect(d.categories).toContain('mutating');
+    expect(d.categories).not.toContain('read_only');
+    expect(d.reason).toContain('a redirection writes its output to a file');
+    expect(decideShell('echo a').reason).toBe('reads files or prints; writes nothing by itself');
+  });
+});
+
 describe('shell parsing for policy', () => {
   it('splits lists, pipes and substitutions into simple commands', () => {
     const cmds = parseShell(`FOO=1 echo "a b" 'c;d' && rm -rf x | wc -l; echo $(curl -s http://x) > out.txt 2>&1`);
