@@ -2,7 +2,12 @@
  * A one-line progress bar on stderr, shown only when stderr is a terminal (never in pipes, CI
  * logs or --json runs) and only for work large enough to notice. Redraws at most every 100 ms.
  */
-export function progressBar(label: string, enabled: boolean, minTotal = 200): ((done: number, total: number) => void) & { end(): void } {
+export function progressBar(
+  label: string,
+  enabled: boolean,
+  minTotal = 200,
+  show: (n: number) => string = String,
+): ((done: number, total: number) => void) & { end(): void } {
   const active = enabled && process.stderr.isTTY === true;
   let last = 0;
   let drawn = false;
@@ -13,7 +18,7 @@ export function progressBar(label: string, enabled: boolean, minTotal = 200): ((
     last = t;
     const width = 30;
     const filled = Math.round((done / total) * width);
-    process.stderr.write(`\r${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`);
+    process.stderr.write(`\r${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${show(done)}/${show(total)}`);
     drawn = true;
   };
   return Object.assign(update, {

@@ -114,22 +114,23 @@ function insertChunked(store: Store, hash: string, size: number, chunks: StoredC
  * this call stored is removed and `limit.refuse(size)` thrown. On any failure, nothing this call
  * stored remains.
  */
-export function putContentFromFd(store: Store, fd: number, limit?: SizeLimit): ContentRef {
+export function putContentFromFd(store: Store, fd: number, limit?: SizeLimit, onRead?: (bytesSoFar: number) => void): ContentRef {
   const lease = openLease(store);
   try {
-    return streamContent(store, fd, lease, limit);
+    return streamContent(store, fd, lease, limit, onRead);
   } catch (err) {
     if (lease.id !== null) abandonLease(store, lease.id);
     throw err;
   }
 }
 
-function streamContent(store: Store, fd: number, lease: Lease, limit: SizeLimit | undefined): ContentRef {
+function streamContent(store: Store, fd: number, lease: Lease, limit: SizeLimit | undefined, onRead: ((bytesSoFar: number) => void) | undefined): ContentRef {
   let size = 0;
   const read = (): Buffer => {
     const bytes = readFull(fd, READ_SIZE);
     size += bytes.length;
     if (limit && size > limit.maxBytes) throw limit.refuse(size);
+    onRead?.(size);
     return bytes;
   };
   // Small content is one row: read up to one byte past INLINE_MAX to know.

@@ -204,6 +204,8 @@ export interface GcOptions {
   actor: Actor;
   /** Blobs per transaction (the write lock is released between batches). */
   batchSize?: number;
+  /** Told after each batch how many of the candidates were looked at (a progress display). */
+  progress?: (done: number, total: number) => void;
 }
 
 export interface GcReport {
@@ -266,6 +268,7 @@ export function gc(store: Store, options: GcOptions): GcReport {
       const released = deleteBlobs(store, tables, doomed.slice(i, i + batchSize), cutoff, freed);
       deleteChunks(store, released, cutoff, freed);
     });
+    options.progress?.(Math.min(i + batchSize, doomed.length), doomed.length);
   }
 
   // Loose chunks (no blob lists them), re-checked the same way.

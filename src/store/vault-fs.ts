@@ -32,6 +32,8 @@ export interface WriteOptions {
   /** Fail with ALREADY_EXISTS instead of replacing an existing file. */
   exclusive?: boolean;
   op?: string;
+  /** Streamed writes: told how many bytes were read so far (a progress display). */
+  progress?: (bytesSoFar: number) => void;
 }
 
 /**
@@ -212,7 +214,7 @@ export class VaultFs {
    */
   private writeStream(path: string, fd: number, options: WriteOptions): Entry {
     const limit = this.store.read(() => this.checkStream(path, fd, options));
-    const content = putContentFromFd(this.store, fd, limit);
+    const content = putContentFromFd(this.store, fd, limit, options.progress);
     try {
       return this.writeContent(path, content, options);
     } catch (err) {

@@ -78,6 +78,18 @@ describe('help and messages', () => {
   });
 });
 
+describe('progress on long work', () => {
+  it('write --from of a large host file shows a progress bar on a terminal, and none in a pipe', async () => {
+    const big = join(tmp.dir, 'big.bin');
+    writeFileSync(big, Buffer.alloc(40 * 1024 * 1024, 7));
+    const shown = onTerminal(`node ${BIN} write /big.bin --from ${big}`);
+    expect(shown).toMatch(/writing \[#*\.*\] .*MiB\/40(\.0)? MiB/);
+    const piped = await avfs(home, ['write', '/big2.bin', '--from', big], { raw: true });
+    expect(piped.code).toBe(0);
+    expect(piped.stderr).not.toContain('writing [');
+  });
+});
+
 describe('bash completion', () => {
   it('completes command words at any depth, vault names where a vault is expected, and never hidden options', async () => {
     for (const name of ['alpha', 'beta']) expectOk(await avfs(home, ['vault', 'create', name]));

@@ -1,5 +1,7 @@
 import { Command } from 'commander';
 import { z } from 'zod/v3';
+import { statSync } from 'node:fs';
+import { databaseFile } from '../../store/home.js';
 import { compact } from '../../store/maintenance.js';
 import { action, examples } from '../command.js';
 import { formatBytes } from '../output.js';
@@ -21,7 +23,12 @@ writers wait while it runs. Run it after gc (or prune + gc) to return the freed 
   .action(
     action({
       options: z.object({}).passthrough(),
-      run: (_args, _opts, ctx) => ({ ...compact(ctx.store, ctx.actor) }),
+      run: (_args, _opts, ctx) => {
+        // VACUUM is one statement with no progress to report: say up front what is being rewritten.
+        const { size } = statSync(databaseFile(ctx.store.home));
+        if (size > 64 * 1024 * 1024 && process.stderr.isTTY) ctx.out.info(`compacting a ${formatBytes(size)} database; this rewrites all of it…`);
+        return { ...compact(ctx.store, ctx.actor) };
+      },
       render: (r, out) =>
         out.info(
           `database ${formatBytes(r.before_bytes)} → ${formatBytes(r.after_bytes)} (freed ${formatBytes(Math.max(0, r.freed_bytes))}) in ${r.duration_ms} ms` +

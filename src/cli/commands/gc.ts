@@ -4,6 +4,7 @@ import { parseDuration } from '../../core/units.js';
 import { DEFAULT_GC_GRACE_MS, gc } from '../../store/gc.js';
 import { action, examples } from '../command.js';
 import { formatBytes } from '../output.js';
+import { progressBar } from '../progress.js';
 
 /**
  * JSON result (`--json`):
@@ -31,7 +32,12 @@ that was stored recently. Run \`avfs compact\` afterwards to give the freed spac
       options: z.object({ dryRun: z.boolean().optional(), grace: z.string().optional() }),
       run: (_args, opts, ctx) => {
         const graceMs = opts.grace === undefined ? DEFAULT_GC_GRACE_MS : parseDuration(opts.grace);
-        return { ...gc(ctx.store, { graceMs, dryRun: !!opts.dryRun, actor: ctx.actor }) };
+        const bar = progressBar('collecting', !ctx.out.json && !ctx.out.quiet);
+        try {
+          return { ...gc(ctx.store, { graceMs, dryRun: !!opts.dryRun, actor: ctx.actor, progress: bar }) };
+        } finally {
+          bar.end();
+        }
       },
       render: (r, out) => {
         const verb = r.dry_run ? 'would free' : 'freed';

@@ -1,9 +1,10 @@
 import { Command } from 'commander';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { z } from 'zod/v3';
 import { AvfsError } from '../../errors.js';
 import { action, examples, zMode } from '../command.js';
-import { entryJson } from '../output.js';
+import { entryJson, formatBytes } from '../output.js';
+import { progressBar } from '../progress.js';
 
 async function readStdin(): Promise<Buffer> {
   const parts: Buffer[] = [];
@@ -60,9 +61,13 @@ export const writeCommand = new Command('write')
         let entry;
         if (opts.from !== undefined) {
           const fd = openHostFile(opts.from);
+          // A large host file shows a progress bar on a terminal (bytes read of its size).
+          const total = fstatSync(fd).isFile() ? fstatSync(fd).size : 0;
+          const bar = progressBar('writing', !ctx.out.json && !ctx.out.quiet && !opts.append, 16 * 1024 * 1024, formatBytes);
           try {
-            entry = write({ fd });
+            entry = opts.append ? write({ fd }) : fs.writeFile(path!, { fd }, { ...options, progress: (n) => bar(Math.min(n, total), total) });
           } finally {
+            bar.end();
             closeSync(fd);
           }
         } else if (content !== undefined && content !== '-') {
