@@ -149,7 +149,7 @@ export class AVFS {
   // ---- vaults --------------------------------------------------------------------------------
 
   createVault(name: string): VaultSummary {
-    return call(() => createVault(this.store, name, this.actor));
+    return call(() => createVault(this.store, name, this.actor, { firstOfHome: true }));
   }
 
   listVaults(): VaultSummary[] {

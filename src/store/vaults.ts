@@ -75,7 +75,12 @@ export function vaultById(store: Store, id: number): VaultRow | undefined {
   return store.stmt<VaultRow>(SELECT_VAULT_BY_ID).get(id);
 }
 
-export function createVault(store: Store, name: string, actor: Actor): VaultSummary {
+/**
+ * Creates an empty vault. With `firstOfHome` (what a person's `vault create` asks: the CLI, SDK
+ * and MCP pass it), the first vault created in a new home replaces its unused `default` and is
+ * the vault in use (dropUnusedDefault).
+ */
+export function createVault(store: Store, name: string, actor: Actor, options: { firstOfHome?: boolean } = {}): VaultSummary {
   validateVaultName(name);
   const replacesDefault = store.mutate(() => {
     if (findVault(store, name)) throw new AvfsError('ALREADY_EXISTS', `vault already exists: ${name}`, { vault: name });
@@ -83,7 +88,7 @@ export function createVault(store: Store, name: string, actor: Actor): VaultSumm
     const { lastInsertRowid } = store.stmt(INSERT_VAULT).run(name, null, null, at, 2);
     insertRoot(store, Number(lastInsertRowid), at);
     audit(store, actor, 'vault.create', name);
-    return dropUnusedDefault(store, actor);
+    return !!options.firstOfHome && dropUnusedDefault(store, actor);
   });
   // The first vault a person creates in a new home is the one they mean to work in (as in
   // agentvfs); so is one created when the vault in use was deleted and none is chosen.
