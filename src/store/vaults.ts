@@ -92,7 +92,7 @@ export function createVault(store: Store, name: string, actor: Actor, options: {
   });
   // The first vault a person creates in a new home is the one they mean to work in (as in
   // agentvfs); so is one created when the vault in use was deleted and none is chosen.
-  if (replacesDefault || readState(store.home).current_vault === null) return useVault(store, name);
+  if (replacesDefault || (options.firstOfHome && readState(store.home).current_vault === null)) return useVault(store, name);
   return summarize(store, getVault(store, name));
 }
 
