@@ -328,6 +328,23 @@ const vaultTools: ToolSpec[] = [
     writes: true,
     run: (args, avfs) => ({ vault: avfs.forkVault(args.source ?? avfs.vault, args.target) }),
   },
+  {
+    name: 'vault_merge',
+    title: 'Merge a fork back',
+    description:
+      "Three-way merge of a vault's work into another (default: into its parent), exactly like `avfs vault merge`. With strategy fail (default) conflicts apply nothing and the error MERGE_CONFLICT carries every conflict (base/ours/theirs hashes, text hunks); ours/theirs pick a side per conflicting path; union writes conflict markers. dry_run reports what would happen and changes nothing. Returns the report: status (merged, up_to_date, conflicts), summary, changes, conflicts, checkpoint.",
+    input: {
+      source: z.string().describe('the vault whose work is merged (usually a fork)'),
+      into: z.string().optional().describe('the vault to merge into (default: the parent of source)'),
+      strategy: z.enum(['fail', 'ours', 'theirs', 'union']).optional(),
+      dry_run: z.boolean().optional(),
+    },
+    output: { report: z.record(z.string(), z.unknown()) },
+    writes: true,
+    run: (args, avfs) => ({
+      report: avfs.merge(args.source, { into: args.into, strategy: args.strategy, dryRun: args.dry_run }) as unknown as Record<string, unknown>,
+    }),
+  },
 ];
 
 const proxyTools: ToolSpec[] = [

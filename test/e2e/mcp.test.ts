@@ -59,7 +59,7 @@ async function fails(client: Client, name: string, args: Record<string, unknown>
 }
 
 const ALL_TOOLS = [
-  'vault_list', 'vault_info', 'vault_create', 'vault_fork',
+  'vault_list', 'vault_info', 'vault_create', 'vault_fork', 'vault_merge',
   'ls', 'read', 'write', 'edit', 'mkdir', 'rm', 'mv', 'tree',
   'search', 'grep', 'find',
   'log', 'diff', 'checkpoint_save', 'checkpoint_restore', 'checkpoint_list',
@@ -167,6 +167,14 @@ describe('avfs mcp over stdio', () => {
     const names = (await ok(client, 'vault_list')).vaults.map((v: any) => v.name);
     expect(names).toEqual(expect.arrayContaining(['proj', 'proj-fork', 'scratch']));
     await fails(client, 'ls', { vault: 'no-such-vault' }, 'VAULT_NOT_FOUND');
+    // The fork's work goes back into its parent: previewed, merged, then a conflict carries its code.
+    expect((await ok(client, 'vault_merge', { source: 'proj-fork', dry_run: true })).report).toMatchObject({ status: 'merged', dry_run: true });
+    expect((await ok(client, 'read', { path: '/base.txt' })).content).toBe('base');
+    expect((await ok(client, 'vault_merge', { source: 'proj-fork' })).report).toMatchObject({ status: 'merged', target: 'proj' });
+    expect((await ok(client, 'read', { path: '/base.txt' })).content).toBe('forked');
+    await ok(client, 'write', { path: '/base.txt', content: 'fork again', vault: 'proj-fork' });
+    await ok(client, 'write', { path: '/base.txt', content: 'parent again' });
+    await fails(client, 'vault_merge', { source: 'proj-fork' }, 'MERGE_CONFLICT');
   });
 
   it('errors carry our code: a missing file is NOT_FOUND, a bad path INVALID_PATH', async () => {
