@@ -1,7 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import { AvfsError } from '../errors.js';
 import { databaseFile, ensureHome, homeWritable, prepareDatabaseFile, resolveHome, restrictDatabaseModes } from './home.js';
-import { openDatabase, type Db } from './db.js';
+import { BUSY_TIMEOUT_MS, openDatabase, type Db } from './db.js';
 
 /** Who made a change: recorded on every version and audit row. */
 export interface Actor {
@@ -49,22 +49,54 @@ export class Store {
 
   /**
    * Runs `fn` as one write transaction started with BEGIN IMMEDIATE, so it takes the write lock
-   * up front (waiting up to the busy timeout) instead of failing with SQLITE_BUSY on upgrade.
-   * Nested calls join the outer transaction. `fn` must be synchronous: no await inside.
+   * up front (see `begin`) instead of failing with SQLITE_BUSY on upgrade. Nested calls join the
+   * outer transaction. `fn` must be synchronous: no await inside.
    */
   mutate<T>(fn: () => T): T {
     if (this.readOnly) throw new AvfsError('READ_ONLY', `the avfs home ${this.home} is read-only: reading works, changes are refused`, { home: this.home });
     if (this.db.inTransaction) return fn();
-    return this.db
-      .transaction(() => {
-        this.txChange = { id: null };
+    this.begin();
+    this.txChange = { id: null };
+    try {
+      const result = fn();
+      this.stmt('COMMIT').run();
+      return result;
+    } catch (err) {
+      // SQLite may have rolled back already (e.g. SQLITE_FULL); otherwise nothing of fn stays.
+      if (this.db.inTransaction) this.stmt('ROLLBACK').run();
+      throw err;
+    } finally {
+      this.txChange = null;
+    }
+  }
+
+  /**
+   * BEGIN IMMEDIATE, waiting for the write lock with short randomized sleeps. SQLite's own busy
+   * handler (the connection's busy timeout) sleeps 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100 ms
+   * between tries, so a writer that has waited a few ms sleeps through many commits of the
+   * others: with 16 agent processes in one home that made the p95 of a write tens of ms while the
+   * lock was mostly free (BENCHMARKS.md, "Scale"). Here the connection does not wait inside
+   * SQLite for this statement (busy_timeout 0 while it runs); between tries it sleeps a random
+   * time up to a cap that doubles from 0.25 ms to 4 ms, so waiters spread out and one notices a
+   * free lock within a fraction of a transaction. It gives up after BUSY_TIMEOUT_MS, as before.
+   */
+  private begin(): void {
+    const begin = this.stmt('BEGIN IMMEDIATE');
+    const deadline = Date.now() + BUSY_TIMEOUT_MS;
+    this.stmt('PRAGMA busy_timeout = 0').get();
+    try {
+      for (let cap = 0.25; ; cap = Math.min(cap * 2, 4)) {
         try {
-          return fn();
-        } finally {
-          this.txChange = null;
+          begin.run();
+          return;
+        } catch (err) {
+          if ((err as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() >= deadline) throw err;
         }
-      })
-      .immediate();
+        Atomics.wait(sleeper, 0, 0, Math.random() * cap);
+      }
+    } finally {
+      this.stmt(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`).get();
+    }
   }
 
   /** The change of the running write transaction (every version it records belongs to it), or null outside one. */
@@ -119,6 +151,9 @@ export class Store {
 }
 
 const openStores = new Map<string, Store>();
+
+/** Atomics.wait on this cell (never notified) is a sleep of the thread that takes fractions of a ms. */
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
 /** The process-wide Store for a home (resolved like `--home`), opened on first use. */
 export function openStore(homeFlag?: string): Store {
