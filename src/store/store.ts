@@ -1,7 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import { AvfsError } from '../errors.js';
 import { databaseFile, ensureHome, homeWritable, prepareDatabaseFile, resolveHome, restrictDatabaseModes } from './home.js';
-import { BUSY_TIMEOUT_MS, openDatabase, type Db } from './db.js';
+import { openDatabase, type Db } from './db.js';
 
 /** Who made a change: recorded on every version and audit row. */
 export interface Actor {
@@ -71,32 +71,14 @@ export class Store {
   }
 
   /**
-   * BEGIN IMMEDIATE, waiting for the write lock with short randomized sleeps. SQLite's own busy
-   * handler (the connection's busy timeout) sleeps 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100 ms
-   * between tries, so a writer that has waited a few ms sleeps through many commits of the
-   * others: with 16 agent processes in one home that made the p95 of a write tens of ms while the
-   * lock was mostly free (BENCHMARKS.md, "Scale"). Here the connection does not wait inside
-   * SQLite for this statement (busy_timeout 0 while it runs); between tries it sleeps a random
-   * time up to a cap that doubles from 0.25 ms to 4 ms, so waiters spread out and one notices a
-   * free lock within a fraction of a transaction. It gives up after BUSY_TIMEOUT_MS, as before.
+   * BEGIN IMMEDIATE: waits for the write lock in SQLite's busy handler, up to BUSY_TIMEOUT_MS. The
+   * handler sleeps 1, 2, 5, 10, 15, 20, 25, … ms between tries. A loop of short randomized sleeps
+   * (0.25 ms doubling to 4 ms) was measured against it with 16 agent processes on 2 cores: 15–20 %
+   * more operations per second and a lower write p95, but a 2.5× median and 2.4× p95 over all
+   * operations, because the retries took CPU from everything else (BENCHMARKS.md, "Scale").
    */
   private begin(): void {
-    const begin = this.stmt('BEGIN IMMEDIATE');
-    const deadline = Date.now() + BUSY_TIMEOUT_MS;
-    this.stmt('PRAGMA busy_timeout = 0').get();
-    try {
-      for (let cap = 0.25; ; cap = Math.min(cap * 2, 4)) {
-        try {
-          begin.run();
-          return;
-        } catch (err) {
-          if ((err as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() >= deadline) throw err;
-        }
-        Atomics.wait(sleeper, 0, 0, Math.random() * cap);
-      }
-    } finally {
-      this.stmt(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`).get();
-    }
+    this.stmt('BEGIN IMMEDIATE').run();
   }
 
   /** The change of the running write transaction (every version it records belongs to it), or null outside one. */
@@ -151,9 +133,6 @@ export class Store {
 }
 
 const openStores = new Map<string, Store>();
-
-/** Atomics.wait on this cell (never notified) is a sleep of the thread that takes fractions of a ms. */
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
 /** The process-wide Store for a home (resolved like `--home`), opened on first use. */
 export function openStore(homeFlag?: string): Store {

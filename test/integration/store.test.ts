@@ -39,7 +39,7 @@ describe('home and connections', () => {
   it('runs in WAL mode', () => {
     expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal');
   });
-  it('a write waits while another process holds the write lock, then commits, and the busy timeout is back afterwards', async () => {
+  it('a write waits while another process holds the write lock, then commits (never SQLITE_BUSY), with the busy timeout unchanged', async () => {
     // Another process takes the write lock and keeps it for a moment.
     const holder = spawn(
       process.execPath,
@@ -51,7 +51,7 @@ describe('home and connections', () => {
       holder.stdout!.on('data', (d: Buffer) => d.toString().includes('locked') && resolve());
       holder.once('exit', (c) => reject(new Error(`lock holder exited ${c}`)));
     });
-    // Blocks this thread in Store.begin's retries until the holder commits; never SQLITE_BUSY.
+    // Blocks this thread in SQLite's busy handler (Store.begin) until the holder commits.
     fs.writeFile('/after-wait.txt', 'written once the lock was free\n');
     expect(await exited).toBe(0);
     expect(fs.readFile('/after-wait.txt').toString()).toBe('written once the lock was free\n');
