@@ -63,6 +63,7 @@ export async function run({ quick, tmp, log }) {
     rows.push(row('checkpoint save', r.save, dur, r.copyRows, t.save, before?.save));
     rows.push(row('db growth per checkpoint', r.saveGrowth, bytes, r.copyGrowth, t.saveGrowth, before?.saveGrowth));
     rows.push(row('restore, 100 paths changed', r.restore, dur, null, t.restore, undefined));
+    rows.push(row(`restore, 100 paths changed, the vault having ${plan.runs} forks`, r.forkedRestore, dur, null, null, undefined));
     rows.push(row('fork', r.fork, dur, r.copyRows, t.fork, before?.fork));
     rows.push(row('db growth per fork', r.forkGrowth, bytes, r.copyGrowth, t.forkGrowth, before?.forkGrowth));
   }
@@ -172,7 +173,7 @@ export async function run({ quick, tmp, log }) {
     notes: [
       'Vaults hold files of ~40 bytes in 100-file directories, written in one transaction; the home is a fresh temp directory on the machine disk.',
       'Database growth is the size of avfs.db after a WAL checkpoint (TRUNCATE), before and after 10 saves (or forks), divided by 10.',
-      'Restore: each run saves a checkpoint, rewrites 100 files spread over the vault (other files each run) in one transaction, then restores that checkpoint (saveBefore off); only the restore is timed. (The first version of this benchmark restored one checkpoint after every run, so run k looked at the 100·k paths changed since; that is O(changes) too, but not the 100 the target names.)',
+      'Restore: each run saves a checkpoint, rewrites 100 files spread over the vault (other files each run) in one transaction, then restores that checkpoint (saveBefore off); only the restore is timed. First on the vault alone (the target row), then again after the fork rows made its forks: each restored path then also probes every direct fork (push-down, ARCHITECTURE.md "Forks are layers").',
       '"copy every row" copies the vault\'s entry rows into a scratch table with one INSERT … SELECT and measures the time and growth; it is what a checkpoint or a fork cost when they were copies.',
       'Chain reads: stat (VaultFs.stat), cat (VaultFs.readFile of a small file), ls (VaultFs.list of a 100-entry directory) and the mount\'s lookup (getEntry, what the FUSE getattr/lookup handler calls), of paths the forks did not change, so each read falls through all four layers to the root.',
       'Edited file: the 10 MB file is random bytes; each version inserts 100 random bytes at a random offset of the previous version and writes the whole file again (one transaction). Growth is the database size (after a TRUNCATE WAL checkpoint) after all versions minus before the first; "every version whole" is versions × file size.',
@@ -209,6 +210,26 @@ function vaultBench(home, files, plan) {
     const sizeBefore = dbSize(store);
     const saves = sample(plan.runs, () => saveCheckpoint(fs, `s${n++}`));
     const saveGrowth = (dbSize(store) - sizeBefore) / plan.runs;
+    // Restore of 100 changed paths: each run saves a checkpoint, changes 100 files (untimed) and
+    // restores it, so exactly 100 paths changed since the checkpoint it restores. Measured on the
+    // vault alone, and again below once it has forks (each restored path then probes each fork).
+    let round = 0;
+    const change = () =>
+      store.mutate(() => {
+        round++;
+        for (let k = 0; k < 100; k++) fs.writeFile(`/d${Math.floor(((k * 7919 + round * 104729) % files) / 100)}/f${(k * 7919 + round * 104729) % files}.txt`, `changed ${round} ${k}\n`);
+      });
+    const restoreRuns = () => {
+      const out = [];
+      for (let i = 0; i < plan.restoreRuns; i++) {
+        saveCheckpoint(fs, `base${round}`);
+        const name = `base${round}`;
+        change();
+        out.push(timeMs(() => restoreCheckpoint(fs, name, { saveBefore: false })));
+      }
+      return out;
+    };
+    const restores = restoreRuns();
     // Forks.
     const forkBefore = dbSize(store);
     const forks = sample(plan.runs, () => forkVault(store, 'default', `f${n++}`, ACTOR));
@@ -219,20 +240,7 @@ function vaultBench(home, files, plan) {
     const copies = sample(plan.runs, () => store.mutate(() => store.db.prepare('INSERT INTO scratch SELECT * FROM entries WHERE vault_id = ?').run(vaultId)));
     const copyGrowth = (dbSize(store) - copyBefore) / plan.runs;
     store.db.exec('DROP TABLE scratch');
-    // Restore of 100 changed paths: each run saves a checkpoint, changes 100 files (untimed) and
-    // restores it, so exactly 100 paths changed since the checkpoint it restores.
-    let round = 0;
-    const change = () =>
-      store.mutate(() => {
-        round++;
-        for (let k = 0; k < 100; k++) fs.writeFile(`/d${Math.floor(((k * 7919 + round * 104729) % files) / 100)}/f${(k * 7919 + round * 104729) % files}.txt`, `changed ${round} ${k}\n`);
-      });
-    const restores = [];
-    for (let i = 0; i < plan.restoreRuns; i++) {
-      saveCheckpoint(fs, `base${i}`);
-      change();
-      restores.push(timeMs(() => restoreCheckpoint(fs, `base${i}`, { saveBefore: false })));
-    }
+    const forkedRestores = restoreRuns();
     return {
       save: median(saves),
       saveGrowth,
@@ -241,6 +249,7 @@ function vaultBench(home, files, plan) {
       copyRows: median(copies),
       copyGrowth,
       restore: median(restores),
+      forkedRestore: median(forkedRestores),
     };
   } finally {
     store.release();
