@@ -73,9 +73,10 @@ export class Store {
   /**
    * BEGIN IMMEDIATE: waits for the write lock in SQLite's busy handler, up to BUSY_TIMEOUT_MS. The
    * handler sleeps 1, 2, 5, 10, 15, 20, 25, … ms between tries. A loop of short randomized sleeps
-   * (0.25 ms doubling to 4 ms) was measured against it with 16 agent processes on 2 cores: 15–20 %
-   * more operations per second and a lower write p95, but a 2.5× median and 2.4× p95 over all
-   * operations, because the retries took CPU from everything else (BENCHMARKS.md, "Scale").
+   * (0.25 ms doubling to 4 ms) was measured against it and not kept: with 16 agent processes on 2
+   * cores the retries took the CPU the lock holder and readers needed, and the median and p95 over
+   * all operations rose several times (ARCHITECTURE.md, "Concurrent writers"). A separate method so
+   * the benchmark can time the wait for the lock apart from the transaction.
    */
   private begin(): void {
     this.stmt('BEGIN IMMEDIATE').run();
