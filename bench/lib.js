@@ -113,12 +113,12 @@ export const mark = (met) => (met ? '✅ met' : '❌ missed');
 
 /**
  * A target: what the issue asks (`text`, e.g. "≥ 0.5× node:fs") and whether `value` meets it.
- * `cmp` is '>=' or '<='; `unit` is '×' (a ratio) or 'ms'. Sections put `target.text` and
+ * `cmp` is '>=' or '<='; `unit` is '×' (a ratio), 'ms', or a suffix shown after the number (' KB'). Sections put `target.text` and
  * `mark(target.met)` in their rows and return the targets too, for the summary at the top.
  */
 export function target(name, text, value, cmp, limit, unit = '×') {
   const met = cmp === '>=' ? value >= limit : value <= limit;
-  const reached = unit === 'ms' ? dur(value) : ratio(value);
+  const reached = unit === 'ms' ? dur(value) : unit === '×' ? ratio(value) : `${num(value)}${unit}`;
   return { name, text, value, limit, cmp, met, reached };
 }
 

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
 import { closeSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -6,7 +7,8 @@ import { openStore, type Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { createVault, deleteVault, forkVault, listVaults, resolveVaultName, useVault } from '../../src/store/vaults.js';
 import { INLINE_MAX } from '../../src/store/blobs.js';
-import { errorCode, openTempStore, seededRandom } from '../helpers.js';
+import { ROOT, errorCode, openTempStore, seededRandom } from '../helpers.js';
+import { BUSY_TIMEOUT_MS } from '../../src/store/db.js';
 
 const actor = { source: 'sdk' as const };
 let home: { dir: string; cleanup: () => void };
@@ -36,6 +38,25 @@ describe('home and connections', () => {
   });
   it('runs in WAL mode', () => {
     expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal');
+  });
+  it('a write waits while another process holds the write lock, then commits (never SQLITE_BUSY), with the busy timeout unchanged', async () => {
+    // Another process takes the write lock and keeps it for a moment.
+    const holder = spawn(
+      process.execPath,
+      ['-e', `const D = require('better-sqlite3'); const db = new D(process.argv[1]); db.exec('BEGIN IMMEDIATE'); db.prepare("INSERT INTO audit (at, op, source) VALUES (0, 'holder', 'sdk')").run(); console.log('locked'); setTimeout(() => { db.exec('COMMIT'); db.close(); }, 400);`, join(home.dir, 'avfs.db')],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const exited = new Promise<number | null>((resolve) => holder.once('exit', resolve));
+    await new Promise<void>((resolve, reject) => {
+      holder.stdout!.on('data', (d: Buffer) => d.toString().includes('locked') && resolve());
+      holder.once('exit', (c) => reject(new Error(`lock holder exited ${c}`)));
+    });
+    // Blocks this thread in SQLite's busy handler (Store.begin) until the holder commits.
+    fs.writeFile('/after-wait.txt', 'written once the lock was free\n');
+    expect(await exited).toBe(0);
+    expect(fs.readFile('/after-wait.txt').toString()).toBe('written once the lock was free\n');
+    expect((store.db.prepare("SELECT count(*) AS n FROM audit WHERE op = 'holder'").get() as { n: number }).n).toBe(1);
+    expect(store.db.pragma('busy_timeout', { simple: true })).toBe(BUSY_TIMEOUT_MS);
   });
 });
 
