@@ -67,7 +67,7 @@ describe('SDK: the CLI scenarios in-process', () => {
       ['work-2', 'work'],
     ]);
     expect(thrown(() => avfs.deleteVault('work')).code).toBe('HAS_FORKS');
-    expect(avfs.deleteVault('work', { force: true }).detached_forks).toEqual(['work-2']);
+    expect(avfs.deleteVault('work', { force: true }).detachedForks).toEqual(['work-2']);
   });
 
   it('history and checkpoints: log, checkout, revert, diff, save/restore', () => {
@@ -203,7 +203,7 @@ describe('SDK: the CLI scenarios in-process', () => {
     const r = await avfs.proxyExec('sh', ['-c', 'echo after > u.txt'], { mode: 'copy', checkpoint: true });
     expect(avfs.read('/u.txt', 'utf8')).toBe('after\n');
     const undo = await avfs.proxyUndo(r.execId);
-    expect(undo.changed_files.map((c) => c.path)).toEqual(['/u.txt']);
+    expect(undo.changedFiles.map((c) => c.path)).toEqual(['/u.txt']);
     expect(avfs.read('/u.txt', 'utf8')).toBe('before');
     await expect(avfs.proxyUndo('ex-nope')).rejects.toBeInstanceOf(AvfsError);
   });
