@@ -383,7 +383,7 @@ const proxyTools: ToolSpec[] = [
     output: { exec_id: z.string(), vault: z.string(), changed_files: z.array(anyObject) },
     writes: true,
     destructive: true,
-    run: async (args, avfs) => ({ ...(await avfs.proxyUndo(args.exec_id, { force: args.force })) }),
+    run: async (args, avfs) => (await avfs.proxyUndo(args.exec_id, { force: args.force })).raw,
   },
 ];
 

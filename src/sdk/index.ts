@@ -29,11 +29,25 @@ import {
   resolveVaultName,
   summarize,
   useVault,
+  validateVaultName,
   type VaultSummary,
 } from '../store/vaults.js';
 import { checkoutVersion, pathVersions, revertPath, vaultChanges, type VersionRecord } from '../store/history.js';
-import { listCheckpoints, restoreCheckpoint, saveCheckpoint, type CheckpointInfo, type CheckpointRow, type RestoreResult } from '../store/checkpoints.js';
-import { diffPaths, diffTreeSources, diffVersions, type TreeSource } from '../store/compare.js';
+import {
+  checkpointInfo,
+  deleteCheckpoint,
+  listCheckpoints,
+  restoreCheckpoint,
+  saveCheckpoint,
+  type CheckpointInfo,
+  type CheckpointRow,
+  type RestoreResult,
+} from '../store/checkpoints.js';
+import { diffPaths, diffTreeSources, diffVersions, type TreeDiff, type TreeSource } from '../store/compare.js';
+import { addTags, deleteMeta, getMeta, getTags, removeTags, setMeta, tagCounts, validateMetaKey } from '../store/annotations.js';
+import { clearQuota, quotaReport, setQuota, type QuotaLimits, type QuotaReport } from '../store/quota.js';
+import { prune, type PruneReport } from '../store/prune.js';
+import { compact, type CompactReport } from '../store/maintenance.js';
 import { findEntries, grepFiles, searchText, type FindFilter, type GrepResult, type SearchHit } from '../store/search.js';
 import { vaultStats, homeStats } from '../store/stats.js';
 import { queryAudit, type AuditQuery } from '../store/audit.js';
@@ -43,11 +57,231 @@ import { importTree, exportTree } from '../store/transfer.js';
 import { mergeVaults, undoMerge, type MergeReport, type UndoReport } from '../store/merge.js';
 import type { Strategy } from '../core/merge-tree.js';
 import { importTracked, syncTracked, type SyncReport } from '../store/sync.js';
+import type { ChangedFile as StoreChangedFile } from '../proxy/changes.js';
+import { evaluatePolicy, needsApproval, type Category, type CommandVerdict, type Decision, type Policy, type PolicyAction, type PolicyInput, type PolicySource } from '../proxy/policy.js';
+import { loadPolicy, savePolicy } from '../proxy/policy-source.js';
+import { planSandbox, sandboxRequest } from '../proxy/sandbox.js';
+import { quoteArgv } from '../proxy/command-line.js';
+import type { EntryKind } from '../core/entry-types.js';
 import { AvfsError } from '../errors.js';
 import { typed } from './errors.js';
 
 export * from './errors.js';
-export type { Entry, VaultSummary, VersionRecord, CheckpointInfo, CheckpointRow, RestoreResult, SearchHit, GrepResult };
+export type { Entry, VaultSummary, VersionRecord, CheckpointInfo, CheckpointRow, RestoreResult, SearchHit, GrepResult, TreeDiff, TreeSource };
+export type { Category, CommandVerdict, Decision, Policy, PolicyAction, PolicyInput, PolicySource, EntryKind };
+
+// ---- the SDK's own result types (camelCase; `raw` fields keep the CLI's snake_case JSON) --------
+
+/** One path an exec (or an undo) changed, its net change over the run. */
+export interface ChangedFile {
+  path: string;
+  kind: 'added' | 'modified' | 'deleted';
+  /** The type after the change (before it, for a deletion). */
+  type: EntryKind;
+  /** Set when a modification changed the type (e.g. a file replaced by a symlink). */
+  typeBefore?: EntryKind;
+  sizeBefore: number | null;
+  sizeAfter: number | null;
+  hashBefore: string | null;
+  /** Content hash after the change (sha256; null for deletions, directories and symlinks). */
+  hash: string | null;
+  /** Permission bits as octal text (`0644`), before and after. */
+  modeBefore: string | null;
+  modeAfter: string | null;
+  targetBefore?: string | null;
+  target?: string | null;
+  /** How many versions the run recorded for this path (collapsed into this one change). */
+  versions: number;
+}
+
+/** A limit a run hit. */
+export interface Violation {
+  kind: 'limit';
+  limit: string;
+  value: number | null;
+  detail: string;
+}
+
+export interface ProxyUndoResult {
+  vault: string;
+  execId: string;
+  checkpoint: string;
+  /** How many later changes by others were discarded (only with force). */
+  discardedChanges: number;
+  alreadyUndone: boolean;
+  /** True when the exec's avfs died while it ran. */
+  died: boolean;
+  changedFiles: ChangedFile[];
+  /** The full result, with the same snake_case fields as `avfs proxy undo --json`. */
+  raw: Record<string, unknown>;
+}
+
+export interface DeleteVaultResult {
+  name: string;
+  /** Forks of the deleted vault that now stand alone (only with force). */
+  detachedForks: string[];
+}
+
+export interface TagsResult {
+  path: string;
+  /** All the path's tags, sorted. */
+  tags: string[];
+}
+
+export interface MetaResult {
+  path: string;
+  /** Every key → value of the path (after the call). */
+  meta: Record<string, string>;
+}
+
+export interface QuotaLimitsInfo {
+  /** null: unlimited. */
+  maxBytes: number | null;
+  maxFiles: number | null;
+  maxFileSize: number | null;
+}
+
+export interface QuotaInfo {
+  vault: string;
+  quota: QuotaLimitsInfo;
+  usage: { bytes: number; entries: number; largestFile: number };
+  /** Limits the vault is already over: changes that grow it are refused until usage drops. */
+  exceeded: Array<keyof QuotaLimitsInfo>;
+}
+
+export interface PruneOptions {
+  /** Only the history of this vault path and below (default `/`). */
+  path?: string;
+  /** Prune every vault of the home instead of the one in use. */
+  all?: boolean;
+  /** Keep the newest `keep` versions of each path. */
+  keep?: number;
+  /** Only versions older than this. */
+  olderThanMs?: number;
+  /** Also drop old checkpoints by the same rules. */
+  checkpoints?: boolean;
+  dryRun?: boolean;
+}
+
+export interface PruneResult {
+  dryRun: boolean;
+  path: string;
+  keep: number | null;
+  olderThanMs: number | null;
+  /** ISO time; rows created before it were old enough (null without olderThanMs). */
+  cutoff: string | null;
+  prunedVersions: number;
+  prunedCheckpoints: number;
+  vaults: Array<{ vault: string; prunedVersions: number; remainingVersions: number; prunedCheckpoints: string[] }>;
+}
+
+export interface CompactResult {
+  beforeBytes: number;
+  afterBytes: number;
+  freedBytes: number;
+  walBytesBefore: number;
+  walBytesAfter: number;
+  freePagesBefore: number;
+  pageSize: number;
+  /** False when another process kept the WAL from being truncated (run again later). */
+  walCheckpointed: boolean;
+  auditRowsTrimmed: number;
+  durationMs: number;
+}
+
+export interface CheckpointDetails {
+  name: string;
+  message: string | null;
+  /** ISO 8601. */
+  createdAt: string;
+  seq: number;
+  files: number;
+  directories: number;
+  symlinks: number;
+  bytes: number;
+  source: string;
+  execId: string | null;
+  /** How the vault has changed since the checkpoint. */
+  changesSince: { added: number; modified: number; deleted: number };
+}
+
+export interface PolicyInfo {
+  vault: string;
+  /** Where the effective policy comes from: the vault's own, the home's policy.json, or the built-in default. */
+  source: PolicySource;
+  /** The effective policy, every default filled in (its fields are the policy document's). */
+  policy: Policy;
+  /** The stored document as written (null for the built-in default). */
+  document: unknown;
+}
+
+export interface PolicyCheckResult {
+  vault: string;
+  policySource: PolicySource;
+  command: string;
+  sandboxed: boolean;
+  decision: Decision;
+  /** The verdict on each simple command of the request. */
+  verdicts: CommandVerdict[];
+  wouldRun: boolean;
+  wouldCheckpoint: boolean;
+  timeoutMs: number;
+}
+
+export interface MountInfo {
+  sessionId: string;
+  vault: string;
+  dir: string;
+  pid: number;
+  state: 'mounting' | 'mounted' | 'unmounting' | 'unmounted' | 'failed';
+  readOnly: boolean;
+  /** ISO 8601. */
+  since: string;
+}
+
+export interface UnmountInfo {
+  dir: string;
+  state: 'mounting' | 'mounted' | 'unmounting' | 'unmounted' | 'failed';
+  /** False when nothing was mounted there. */
+  wasMounted: boolean;
+  /** True when the serving process had died and its dead mount was cleaned up. */
+  stale: boolean;
+  sessionId: string | null;
+  vault: string | null;
+}
+
+const changedFile = (c: StoreChangedFile): ChangedFile => ({
+  path: c.path,
+  kind: c.kind,
+  type: c.type,
+  ...(c.type_before !== undefined ? { typeBefore: c.type_before } : {}),
+  sizeBefore: c.size_before,
+  sizeAfter: c.size_after,
+  hashBefore: c.hash_before,
+  hash: c.hash,
+  modeBefore: c.mode_before,
+  modeAfter: c.mode_after,
+  ...(c.target_before !== undefined ? { targetBefore: c.target_before } : {}),
+  ...(c.target !== undefined ? { target: c.target } : {}),
+  versions: c.versions,
+});
+
+const quotaInfo = (r: QuotaReport): QuotaInfo => {
+  const names = { max_bytes: 'maxBytes', max_files: 'maxFiles', max_file_size: 'maxFileSize' } as const;
+  return {
+    vault: r.vault,
+    quota: { maxBytes: r.quota.max_bytes, maxFiles: r.quota.max_files, maxFileSize: r.quota.max_file_size },
+    usage: { bytes: r.usage.bytes, entries: r.usage.entries, largestFile: r.usage.largest_file },
+    exceeded: r.exceeded.map((k) => names[k]),
+  };
+};
+
+/** A quota limit: a non-negative whole number, or null for none. */
+function limit(name: string, value: number | null | undefined): number | null | undefined {
+  if (value === undefined || value === null) return value;
+  if (!Number.isSafeInteger(value) || value < 0) throw new AvfsError('INVALID_ARGUMENT', `invalid ${name}: ${value} (a whole number of at least 0, or null for none)`, { option: name, value });
+  return value;
+}
 
 export interface AVFSOptions {
   /** avfs home directory (default: $AVFS_HOME, else ~/.avfs). */
@@ -88,12 +322,14 @@ export interface ProxyExecResult {
   truncated: boolean;
   mode: 'mount' | 'copy';
   checkpoint: string | null;
-  /** What the sandbox enforced (`enforced`, `network`, `binds`, `limits`, …). */
+  /** What the sandbox enforced (`enforced`, `network`, `binds`, `limits`, …; the CLI's JSON `sandbox`). */
   sandbox: Record<string, unknown>;
   /** Limits the run hit. */
-  violations: Array<Record<string, unknown>>;
-  changedFiles: Array<Record<string, unknown>>;
-  decision: Record<string, unknown>;
+  violations: Violation[];
+  /** Exactly what the run changed in the vault, one net change per path. */
+  changedFiles: ChangedFile[];
+  /** The policy's decision on the command. */
+  decision: Decision;
   /** The full result, with the same snake_case fields as `avfs proxy exec --json`. */
   raw: Record<string, unknown>;
 }
@@ -120,7 +356,22 @@ export class AVFS {
   private vaultName: string | undefined;
   private readonly actor: Actor = { source: 'sdk' };
 
+  /**
+   * Opens the home (created if missing). Throws INVALID_ARGUMENT for options that are not an
+   * object or a `home` that is not a non-empty string, INVALID_NAME for a `vault` that is not a
+   * valid vault name (the vault itself need not exist yet).
+   */
   constructor(options: AVFSOptions = {}) {
+    if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+      throw typed(new AvfsError('INVALID_ARGUMENT', 'AVFS options must be an object ({ home?, vault? })'));
+    }
+    const known = new Set(['home', 'vault']);
+    const unknown = Object.keys(options).filter((k) => !known.has(k));
+    if (unknown.length) throw typed(new AvfsError('INVALID_ARGUMENT', `unknown AVFS option ${unknown.map((k) => JSON.stringify(k)).join(', ')} (known: home, vault)`, { options: unknown }));
+    if (options.home !== undefined && (typeof options.home !== 'string' || options.home.trim() === '')) {
+      throw typed(new AvfsError('INVALID_ARGUMENT', `AVFS option home must be a non-empty string (a directory path), got ${JSON.stringify(options.home)}`, { option: 'home' }));
+    }
+    if (options.vault !== undefined) call(() => validateVaultName(options.vault as string));
     this.store = call(() => openStore(options.home));
     this.vaultName = options.vault;
   }
@@ -169,8 +420,12 @@ export class AVFS {
     return call(() => forkVault(this.store, source, target, this.actor));
   }
 
-  deleteVault(name: string, options: { force?: boolean } = {}): { name: string; detached_forks: string[] } {
-    return call(() => deleteVault(this.store, name, !!options.force, this.actor));
+  /** Deletes a vault; one with forks needs `force` (they are detached and keep their files). */
+  deleteVault(name: string, options: { force?: boolean } = {}): DeleteVaultResult {
+    return call(() => {
+      const r = deleteVault(this.store, name, !!options.force, this.actor);
+      return { name: r.name, detachedForks: r.detached_forks };
+    });
   }
 
   vaultInfo(name?: string): VaultSummary {
@@ -376,6 +631,86 @@ export class AVFS {
     return call(() => listCheckpoints(this.fs()));
   }
 
+  /** Deletes a checkpoint (content it alone referenced is freed by `gc`); returns its name. */
+  checkpointDelete(name: string): { deleted: string } {
+    return call(() => ({ deleted: deleteCheckpoint(this.fs(), name).name }));
+  }
+
+  /** One checkpoint: when, what it holds, and how the vault has changed since (`avfs checkpoint info`). */
+  checkpointInfo(name: string): CheckpointDetails {
+    return call(() => {
+      const fs = this.fs();
+      return this.store.read(() => {
+        const c = checkpointInfo(fs, name);
+        const s = diffTreeSources(fs, { checkpoint: c.name }, { current: true }).summary;
+        return {
+          name: c.name,
+          message: c.message,
+          createdAt: new Date(c.created_at).toISOString(),
+          seq: c.seq,
+          files: c.files,
+          directories: c.directories,
+          symlinks: c.symlinks,
+          bytes: c.bytes,
+          source: c.source,
+          execId: c.exec_id,
+          changesSince: { added: s.added, modified: s.modified, deleted: s.deleted },
+        };
+      });
+    });
+  }
+
+  /** A tree diff from a checkpoint to another checkpoint (or to the current state, by default). */
+  checkpointDiff(from: string, to?: string, options: { patch?: boolean } = {}): TreeDiff {
+    return this.diffTrees({ checkpoint: from }, to === undefined ? { current: true } : { checkpoint: to }, options);
+  }
+
+  // ---- tags and metadata ---------------------------------------------------------------------
+
+  /** Adds tags to a path (`avfs tag`); `added` lists the ones that were new. */
+  tag(path: string, tags: string | string[]): TagsResult & { added: string[] } {
+    return call(() => addTags(this.fs(), path, ([] as string[]).concat(tags)));
+  }
+
+  /** Removes tags from a path (`avfs untag`; tags it does not have are ignored). */
+  untag(path: string, tags: string | string[]): TagsResult & { removed: string[] } {
+    return call(() => removeTags(this.fs(), path, ([] as string[]).concat(tags)));
+  }
+
+  /** A path's tags, sorted (`avfs tags <path>`). */
+  tags(path: string): TagsResult {
+    return call(() => getTags(this.fs(), path));
+  }
+
+  /** Every tag used in the vault with how many paths carry it (`avfs tags`). */
+  tagCounts(): Record<string, number> {
+    return call(() => Object.fromEntries(tagCounts(this.fs()).map((c) => [c.tag, c.count])));
+  }
+
+  /** All metadata of a path (`avfs meta <path>`). */
+  metaList(path: string): MetaResult {
+    return call(() => getMeta(this.fs(), path));
+  }
+
+  /** One metadata value, or null when the key is not set (`avfs meta <path> <key>`). */
+  metaGet(path: string, key: string): string | null {
+    return call(() => {
+      validateMetaKey(key);
+      const { meta } = getMeta(this.fs(), path);
+      return Object.hasOwn(meta, key) ? meta[key]! : null;
+    });
+  }
+
+  /** Sets a metadata key (`avfs meta <path> <key> <value>`; values up to 64 KiB of text). */
+  metaSet(path: string, key: string, value: string): MetaResult {
+    return call(() => setMeta(this.fs(), path, key, value));
+  }
+
+  /** Deletes a key, or without one all metadata of the path; `deleted` lists the keys removed. */
+  metaDelete(path: string, key?: string): MetaResult & { deleted: string[] } {
+    return call(() => deleteMeta(this.fs(), path, key));
+  }
+
   // ---- runtime -------------------------------------------------------------------------------
 
   /**
@@ -402,9 +737,9 @@ export class AVFS {
         mode: r.mode,
         checkpoint: r.checkpoint,
         sandbox: r.sandbox as unknown as Record<string, unknown>,
-        violations: r.violations as unknown as Array<Record<string, unknown>>,
-        changedFiles: r.changed_files as unknown as Array<Record<string, unknown>>,
-        decision: r.decision as unknown as Record<string, unknown>,
+        violations: r.violations.map((v) => ({ kind: v.kind, limit: v.limit, value: v.value, detail: v.detail })),
+        changedFiles: r.changed_files.map(changedFile),
+        decision: { ...r.decision, categories: [...r.decision.categories] },
         raw: r as unknown as Record<string, unknown>,
       };
     });
@@ -414,25 +749,97 @@ export class AVFS {
    * Puts back what an exec changed, as it was before it (the exec needs a checkpoint). Refused
    * with CONFLICT when someone else changed one of its paths since, unless `force`.
    */
-  async proxyUndo(execId: string, options: { force?: boolean } = {}) {
+  async proxyUndo(execId: string, options: { force?: boolean } = {}): Promise<ProxyUndoResult> {
     return callAsync(async () => {
       const { proxyUndo } = await import('../proxy/undo.js');
-      return proxyUndo(this.store, execId, { force: !!options.force });
+      const r = await proxyUndo(this.store, execId, { force: !!options.force });
+      return {
+        vault: r.vault,
+        execId: r.exec_id,
+        checkpoint: r.checkpoint,
+        discardedChanges: r.discarded_changes,
+        alreadyUndone: r.already_undone,
+        died: r.died,
+        changedFiles: r.changed_files.map(changedFile),
+        raw: r as unknown as Record<string, unknown>,
+      };
+    });
+  }
+
+  /** The vault's effective policy and where it comes from (`avfs proxy policy show`). */
+  policyShow(): PolicyInfo {
+    return call(() => {
+      const vault = this.vault;
+      const { policy, source, document } = loadPolicy(this.store, vault);
+      return { vault, source, policy, document };
+    });
+  }
+
+  /**
+   * Validates and stores a policy (`avfs proxy policy set`): for the vault in use, or with
+   * `scope: 'home'` for every vault without its own; `null` removes it (`proxy policy reset`).
+   * Returns the effective policy afterwards. Invalid documents throw INVALID_ARGUMENT.
+   */
+  policySet(policy: PolicyInput | string | null, options: { scope?: 'vault' | 'home' } = {}): PolicyInfo {
+    return call(() => {
+      const scope = options.scope ?? 'vault';
+      if (scope !== 'vault' && scope !== 'home') throw new AvfsError('INVALID_ARGUMENT', `invalid scope ${JSON.stringify(scope)}: vault or home`, { option: 'scope' });
+      const vault = this.vault;
+      savePolicy(this.store, scope, vault, policy === null ? null : typeof policy === 'string' ? policy : JSON.stringify(policy), this.actor);
+      const { policy: effective, source, document } = loadPolicy(this.store, vault);
+      return { vault, source, policy: effective, document };
+    });
+  }
+
+  /**
+   * What the policy decides for a command, and which rule decided, as `proxyExec` would judge it
+   * here (sandboxed or not), without running anything (`avfs proxy policy check`).
+   */
+  policyCheck(command: string, args: string[] = [], options: { shell?: boolean; cwd?: string; approve?: boolean } = {}): PolicyCheckResult {
+    return call(() => {
+      const vault = this.vault;
+      const { policy, source } = loadPolicy(this.store, vault);
+      const shell = options.shell ? [command, ...args].join(' ') : undefined;
+      const argv = [command, ...args];
+      const request = shell !== undefined ? { shell } : { argv };
+      const sandboxed = (() => {
+        try {
+          return planSandbox(sandboxRequest(policy, {})).enforced;
+        } catch {
+          return false; // required, and unavailable: exec would refuse
+        }
+      })();
+      const { decision, verdicts } = evaluatePolicy(policy, request, { cwd: normalizePath(options.cwd ?? '/'), sandboxed });
+      const wouldRun = decision.action === 'allow' || decision.action === 'allow_with_checkpoint' || (needsApproval(decision.action) && !!options.approve);
+      return {
+        vault,
+        policySource: source,
+        command: shell ?? quoteArgv(argv),
+        sandboxed,
+        decision,
+        verdicts,
+        wouldRun,
+        wouldCheckpoint: wouldRun && (decision.action === 'allow_with_checkpoint' || policy.auto_checkpoint),
+        timeoutMs: policy.timeout_ms,
+      };
     });
   }
 
   /** Mounts the vault on an empty host directory (served by a background process). */
-  async mount(dir: string, options: { readOnly?: boolean } = {}) {
+  async mount(dir: string, options: { readOnly?: boolean } = {}): Promise<MountInfo> {
     return callAsync(async () => {
       const { mountVault } = await import('../mount/index.js');
-      return mountVault({ home: this.home, vault: this.vault, dir, readOnly: options.readOnly });
+      const m = await mountVault({ home: this.home, vault: this.vault, dir, readOnly: options.readOnly });
+      return { sessionId: m.session_id, vault: m.vault, dir: m.dir, pid: m.pid, state: m.state, readOnly: m.read_only, since: m.since };
     });
   }
 
-  async unmount(dir: string, options: { lazy?: boolean } = {}) {
+  /** Unmounts a directory mounted with `mount` (or `avfs mount`); harmless when nothing is mounted. */
+  async unmount(dir: string, options: { lazy?: boolean } = {}): Promise<UnmountInfo> {
     return callAsync(async () => {
       const { unmountDir } = await import('../mount/index.js');
-      return unmountDir({ home: this.home, dir, lazy: options.lazy });
+      const u = await unmountDir({ home: this.home, dir, lazy: options.lazy });
+      return { dir: u.dir, state: u.state, wasMounted: u.was_mounted, stale: u.stale, sessionId: u.session_id, vault: u.vault };
     });
   }
 
@@ -445,6 +852,88 @@ export class AVFS {
 
   audit(query: Partial<AuditQuery> = {}) {
     return call(() => queryAudit(this.store, { limit: 100, ...query } as AuditQuery).records);
+  }
+
+  /** The vault's limits (null: unlimited) and current usage (`avfs quota`). */
+  quota(): QuotaInfo {
+    return call(() => quotaInfo(quotaReport(this.store, getVault(this.store, this.vault))));
+  }
+
+  /**
+   * Sets the vault's limits (`avfs quota set`): only the ones given change; null removes one.
+   * A limit below current usage is accepted; growth is then refused with QUOTA_EXCEEDED.
+   */
+  setQuota(limits: Partial<QuotaLimitsInfo>): QuotaInfo {
+    return call(() => {
+      const next: Partial<QuotaLimits> = {};
+      const maxBytes = limit('maxBytes', limits.maxBytes);
+      const maxFiles = limit('maxFiles', limits.maxFiles);
+      const maxFileSize = limit('maxFileSize', limits.maxFileSize);
+      if (maxBytes !== undefined) next.max_bytes = maxBytes;
+      if (maxFiles !== undefined) next.max_files = maxFiles;
+      if (maxFileSize !== undefined) next.max_file_size = maxFileSize;
+      if (Object.keys(next).length === 0) throw new AvfsError('INVALID_ARGUMENT', 'give at least one of maxBytes, maxFiles, maxFileSize');
+      return quotaInfo(setQuota(this.store, this.vault, next, this.actor));
+    });
+  }
+
+  /** Removes every limit of the vault (`avfs quota clear`). */
+  clearQuota(): QuotaInfo {
+    return call(() => quotaInfo(clearQuota(this.store, this.vault, this.actor)));
+  }
+
+  /**
+   * Drops old versions (and with `checkpoints`, old checkpoints) by rule, never the current state
+   * (`avfs prune`): give `keep`, `olderThanMs` or both. Content they alone used is freed by `gc`.
+   */
+  prune(options: PruneOptions): PruneResult {
+    return call(() => {
+      if (options.all && options.path !== undefined) throw new AvfsError('INVALID_ARGUMENT', 'give a path or all, not both');
+      if (options.keep !== undefined && (!Number.isSafeInteger(options.keep) || options.keep < 1)) {
+        throw new AvfsError('INVALID_ARGUMENT', `invalid keep: ${options.keep} (a whole number of at least 1)`, { option: 'keep' });
+      }
+      if (options.olderThanMs !== undefined && (!Number.isFinite(options.olderThanMs) || options.olderThanMs < 0)) {
+        throw new AvfsError('INVALID_ARGUMENT', `invalid olderThanMs: ${options.olderThanMs}`, { option: 'olderThanMs' });
+      }
+      const r: PruneReport = prune(this.store, {
+        scope: options.all ? { all: true } : { vault: this.vault },
+        path: options.all ? undefined : (options.path ?? '/'),
+        keep: options.keep,
+        olderThanMs: options.olderThanMs,
+        checkpoints: !!options.checkpoints,
+        dryRun: !!options.dryRun,
+        actor: this.actor,
+      });
+      return {
+        dryRun: r.dry_run,
+        path: r.path,
+        keep: r.keep,
+        olderThanMs: r.older_than_ms,
+        cutoff: r.cutoff,
+        prunedVersions: r.pruned_versions,
+        prunedCheckpoints: r.pruned_checkpoints,
+        vaults: r.vaults.map((v) => ({ vault: v.vault, prunedVersions: v.pruned_versions, remainingVersions: v.remaining_versions, prunedCheckpoints: v.pruned_checkpoints })),
+      };
+    });
+  }
+
+  /** Shrinks the database file: WAL checkpoint and truncate, VACUUM, optimize (`avfs compact`). */
+  compact(): CompactResult {
+    return call(() => {
+      const r: CompactReport = compact(this.store, this.actor);
+      return {
+        beforeBytes: r.before_bytes,
+        afterBytes: r.after_bytes,
+        freedBytes: r.freed_bytes,
+        walBytesBefore: r.wal_bytes_before,
+        walBytesAfter: r.wal_bytes_after,
+        freePagesBefore: r.free_pages_before,
+        pageSize: r.page_size,
+        walCheckpointed: r.wal_checkpointed,
+        auditRowsTrimmed: r.audit_rows_trimmed,
+        durationMs: r.duration_ms,
+      };
+    });
   }
 
   /** Deletes content nothing references (older than the grace period, default 1 h). */

@@ -1,8 +1,45 @@
 import { describe, expect, it } from 'vitest';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { ROOT, tempDir } from '../helpers.js';
+
+/** A consumer of the SDK, written against the published types only. */
+const CONSUMER = `import AVFSDefault, { AVFS, AvfsError, NotFoundError, type ChangedFile, type Decision, type PolicyCheckResult, type ProxyExecResult, type QuotaInfo } from 'agentvfs';
+
+export async function main(): Promise<void> {
+  const avfs = new AVFS({ home: '/tmp/avfs-consumer-home', vault: 'agent-1' });
+  const same: typeof AVFS = AVFSDefault;
+  avfs.createVault('agent-1');
+  avfs.write('/notes.md', 'hello');
+  const text: string = avfs.read('/notes.md', 'utf8');
+  const bytes: Buffer = avfs.read('/notes.md');
+  avfs.tag('/notes.md', ['todo']);
+  const meta: Record<string, string> = avfs.metaSet('/notes.md', 'status', 'draft').meta;
+  const value: string | null = avfs.metaGet('/notes.md', 'status');
+  const quota: QuotaInfo = avfs.setQuota({ maxBytes: 1024, maxFiles: null });
+  const cp = avfs.checkpointSave('before');
+  const info = avfs.checkpointInfo(cp.name);
+  const added: number = info.changesSince.added;
+  const check: PolicyCheckResult = avfs.policyCheck('rm', ['-rf', '/']);
+  const decision: Decision = check.decision;
+  const run: ProxyExecResult = await avfs.proxyExec('sh', ['-c', 'echo hi > out.txt'], { checkpoint: true });
+  const changed: ChangedFile[] = run.changedFiles;
+  const sizes: Array<number | null> = changed.map((c) => c.sizeAfter);
+  const undo = await avfs.proxyUndo(run.execId);
+  const undone: string[] = undo.changedFiles.map((c) => c.path);
+  const pruned: number = avfs.prune({ keep: 1 }).prunedVersions;
+  const freed: number = avfs.compact().freedBytes;
+  try {
+    avfs.read('/missing');
+  } catch (err) {
+    if (err instanceof NotFoundError) console.log(err.code);
+    else if (err instanceof AvfsError) console.log(err.code, err.data);
+  }
+  console.log(same, text, bytes, meta, value, quota, added, decision.action, decision.categories, sizes, undone, pruned, freed);
+  avfs.close();
+}
+`;
 
 /**
  * What users install: `npm pack` gives a tarball with only built files that installs globally
@@ -37,6 +74,26 @@ describe('the npm package', () => {
       const cat = await execa(avfs, ['--json', '--vault', 'copy', 'cat', '/a/b.txt'], { env });
       expect(JSON.parse(cat.stdout).content).toBe('packaged');
       expect(readdirSync(join(prefix, 'lib', 'node_modules', 'agentvfs'))).not.toContain('src');
+
+      // The SDK's published declarations compile in a strict consumer that checks them (no
+      // skipLibCheck): the installed package, with the dependencies it brought, is its `agentvfs`.
+      const consumer = join(tmp.dir, 'consumer');
+      mkdirSync(join(consumer, 'node_modules', '@types'), { recursive: true });
+      symlinkSync(join(prefix, 'lib', 'node_modules', 'agentvfs'), join(consumer, 'node_modules', 'agentvfs'), 'dir');
+      symlinkSync(join(ROOT, 'node_modules', '@types', 'node'), join(consumer, 'node_modules', '@types', 'node'), 'dir');
+      writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+      writeFileSync(
+        join(consumer, 'tsconfig.json'),
+        JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: false, noEmit: true }, files: ['main.ts'] }),
+      );
+      writeFileSync(join(consumer, 'main.ts'), CONSUMER);
+      const tsc = await execa('node', [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', consumer], { reject: false });
+      expect(tsc.exitCode, tsc.stdout + tsc.stderr).toBe(0);
+      // The check can fail: a type error in the consumer is reported.
+      writeFileSync(join(consumer, 'main.ts'), CONSUMER + "\nconst wrong: string = new AVFS().quota().usage.bytes;\nexport { wrong };\n");
+      const bad = await execa('node', [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', consumer], { reject: false });
+      expect(bad.exitCode).not.toBe(0);
+      expect(bad.stdout).toContain('main.ts');
     } finally {
       tmp.cleanup();
     }

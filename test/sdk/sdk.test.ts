@@ -67,7 +67,7 @@ describe('SDK: the CLI scenarios in-process', () => {
       ['work-2', 'work'],
     ]);
     expect(thrown(() => avfs.deleteVault('work')).code).toBe('HAS_FORKS');
-    expect(avfs.deleteVault('work', { force: true }).detached_forks).toEqual(['work-2']);
+    expect(avfs.deleteVault('work', { force: true }).detachedForks).toEqual(['work-2']);
   });
 
   it('history and checkpoints: log, checkout, revert, diff, save/restore', () => {
@@ -203,8 +203,120 @@ describe('SDK: the CLI scenarios in-process', () => {
     const r = await avfs.proxyExec('sh', ['-c', 'echo after > u.txt'], { mode: 'copy', checkpoint: true });
     expect(avfs.read('/u.txt', 'utf8')).toBe('after\n');
     const undo = await avfs.proxyUndo(r.execId);
-    expect(undo.changed_files.map((c) => c.path)).toEqual(['/u.txt']);
+    expect(undo.changedFiles.map((c) => c.path)).toEqual(['/u.txt']);
     expect(avfs.read('/u.txt', 'utf8')).toBe('before');
     await expect(avfs.proxyUndo('ex-nope')).rejects.toBeInstanceOf(AvfsError);
+  });
+
+  it('tags and metadata', () => {
+    avfs.write('/r.md', 'report');
+    expect(avfs.tag('/r.md', ['todo', 'area:api'])).toEqual({ path: '/r.md', tags: ['area:api', 'todo'], added: ['todo', 'area:api'] });
+    expect(avfs.tag('/r.md', 'todo').added).toEqual([]);
+    expect(avfs.tagCounts()).toEqual({ 'area:api': 1, todo: 1 });
+    expect(avfs.untag('/r.md', ['todo', 'absent'])).toEqual({ path: '/r.md', tags: ['area:api'], removed: ['todo'] });
+    expect(avfs.tags('/r.md').tags).toEqual(['area:api']);
+    expect(thrown(() => avfs.tag('/r.md', '-bad')).code).toBe('INVALID_NAME');
+    expect(avfs.metaSet('/r.md', 'status', 'draft').meta).toEqual({ status: 'draft' });
+    expect(avfs.metaGet('/r.md', 'status')).toBe('draft');
+    expect(avfs.metaGet('/r.md', 'owner')).toBeNull();
+    avfs.metaSet('/r.md', 'owner', 'me');
+    expect(avfs.metaList('/r.md')).toEqual({ path: '/r.md', meta: { owner: 'me', status: 'draft' } });
+    expect(avfs.metaDelete('/r.md', 'status')).toEqual({ path: '/r.md', meta: { owner: 'me' }, deleted: ['status'] });
+    expect(avfs.metaDelete('/r.md').deleted).toEqual(['owner']);
+    expect(thrown(() => avfs.metaGet('/r.md', '1bad')).code).toBe('INVALID_NAME');
+    expect(thrown(() => avfs.tags('/nope')).code).toBe('NOT_FOUND');
+  });
+
+  it('quota: show, set, clear, in camelCase', () => {
+    avfs.write('/q', '12345');
+    expect(avfs.quota()).toEqual({ vault: 'default', quota: { maxBytes: null, maxFiles: null, maxFileSize: null }, usage: { bytes: 5, entries: 1, largestFile: 5 }, exceeded: [] });
+    expect(avfs.setQuota({ maxBytes: 4, maxFiles: 10 })).toMatchObject({ quota: { maxBytes: 4, maxFiles: 10, maxFileSize: null }, exceeded: ['maxBytes'] });
+    expect(thrown(() => avfs.write('/more', 'x'))).toBeInstanceOf(QuotaExceededError);
+    expect(avfs.setQuota({ maxBytes: null }).quota.maxBytes).toBeNull();
+    expect(thrown(() => avfs.setQuota({})).code).toBe('INVALID_ARGUMENT');
+    expect(thrown(() => avfs.setQuota({ maxFiles: -1 })).code).toBe('INVALID_ARGUMENT');
+    expect(avfs.clearQuota().quota).toEqual({ maxBytes: null, maxFiles: null, maxFileSize: null });
+  });
+
+  it('prune and compact', () => {
+    for (const n of [1, 2, 3, 4]) avfs.write('/p.txt', `v${n}`);
+    const dry = avfs.prune({ keep: 1, dryRun: true });
+    expect(dry).toMatchObject({ dryRun: true, path: '/', keep: 1, prunedVersions: 3 });
+    expect(avfs.log('/p.txt')).toHaveLength(4);
+    const done = avfs.prune({ keep: 2 });
+    expect(done.prunedVersions).toBe(2);
+    expect(done.vaults).toEqual([{ vault: 'default', prunedVersions: 2, remainingVersions: 2, prunedCheckpoints: [] }]);
+    expect(avfs.log('/p.txt').map((v) => v.version)).toEqual([4, 3]);
+    expect(thrown(() => avfs.prune({ keep: 0 })).code).toBe('INVALID_ARGUMENT');
+    expect(thrown(() => avfs.prune({ all: true, path: '/' })).code).toBe('INVALID_ARGUMENT');
+    const c = avfs.compact();
+    expect(c.afterBytes).toBeGreaterThan(0);
+    expect(c.freedBytes).toBe(c.beforeBytes - c.afterBytes);
+    expect(typeof c.walCheckpointed).toBe('boolean');
+    expect(avfs.read('/p.txt', 'utf8')).toBe('v4');
+  });
+
+  it('checkpoint delete, info and diff', () => {
+    avfs.write('/a', 'one');
+    avfs.checkpointSave('first', 'the start');
+    avfs.write('/a', 'two');
+    avfs.write('/b', 'new');
+    const info = avfs.checkpointInfo('first');
+    expect(info).toMatchObject({ name: 'first', message: 'the start', files: 1, bytes: 3, execId: null, changesSince: { added: 1, modified: 1, deleted: 0 } });
+    expect(new Date(info.createdAt).toISOString()).toBe(info.createdAt);
+    avfs.checkpointSave('second');
+    expect(avfs.checkpointDiff('first', 'second').files.map((f) => [f.path, f.kind])).toEqual([
+      ['/a', 'modified'],
+      ['/b', 'added'],
+    ]);
+    expect(avfs.checkpointDiff('second').summary).toMatchObject({ added: 0, modified: 0, deleted: 0 });
+    expect(avfs.checkpointDelete('first')).toEqual({ deleted: 'first' });
+    expect(avfs.checkpointList().map((c) => c.name)).toEqual(['second']);
+    expect(thrown(() => avfs.checkpointInfo('first')).code).toBe('CHECKPOINT_NOT_FOUND');
+  });
+
+  it('policy show, set, check and reset', () => {
+    expect(avfs.policyShow()).toMatchObject({ vault: 'default', source: 'default', document: null });
+    const check = avfs.policyCheck('sudo', ['touch', '/x']);
+    expect(check.decision.action).toBe('deny');
+    expect(check).toMatchObject({ vault: 'default', policySource: 'default', command: 'sudo touch /x', wouldRun: false, wouldCheckpoint: false });
+    expect(avfs.policyCheck('rm', ['-rf', 'build'])).toMatchObject({ decision: { action: 'allow_with_checkpoint' }, wouldRun: true, wouldCheckpoint: true });
+    expect(check.verdicts.length).toBeGreaterThan(0);
+    expect(avfs.policyCheck('ls').wouldRun).toBe(true);
+    const set = avfs.policySet({ rules: [{ name: 'no-ls', program: 'ls', action: 'deny', reason: 'no listing here' }] });
+    expect(set.source).toBe('vault');
+    const denied = avfs.policyCheck('ls', ['-l']);
+    expect(denied.decision).toEqual({ action: 'deny', categories: expect.any(Array), rule: 'no-ls', reason: 'no listing here' });
+    expect(avfs.policyCheck('echo hi && ls', [], { shell: true }).decision.rule).toBe('no-ls');
+    expect(thrown(() => avfs.policySet('{"default_action": "maybe"}')).code).toBe('INVALID_ARGUMENT');
+    expect(thrown(() => avfs.policySet('{}', { scope: 'world' as 'home' })).code).toBe('INVALID_ARGUMENT');
+    expect(avfs.policySet(null).source).toBe('default');
+    expect(avfs.policyCheck('ls').wouldRun).toBe(true);
+  });
+
+  it('proxyExec results are typed camelCase: changedFiles, decision, violations', async () => {
+    avfs.write('/m.txt', 'before');
+    const r = await avfs.proxyExec('sh', ['-c', 'echo after > m.txt && echo x > n.txt'], { mode: 'copy' });
+    const m = r.changedFiles.find((c) => c.path === '/m.txt')!;
+    expect(m).toMatchObject({ kind: 'modified', type: 'file', sizeBefore: 6, sizeAfter: 6, modeBefore: '0644', versions: 1 });
+    expect(m.hashBefore).toMatch(/^[0-9a-f]{64}$/);
+    expect(Object.keys(m).every((k) => !k.includes('_'))).toBe(true);
+    expect(r.decision.action).toBe('allow');
+    expect(typeof r.decision.rule).toBe('string');
+    expect(r.violations).toEqual([]);
+    expect((r.raw as { changed_files: unknown[] }).changed_files).toHaveLength(2);
+  });
+
+  it('the constructor validates its options with coded errors', () => {
+    const home = avfs.home;
+    expect(thrown(() => new AVFS({ home: '' })).code).toBe('INVALID_ARGUMENT');
+    expect(thrown(() => new AVFS({ home: 42 as unknown as string })).code).toBe('INVALID_ARGUMENT');
+    expect(thrown(() => new AVFS({ home, vault: 'bad name' })).code).toBe('INVALID_NAME');
+    expect(thrown(() => new AVFS({ home, vault: '' })).code).toBe('INVALID_NAME');
+    expect(thrown(() => new AVFS({ home, valut: 'x' } as unknown as { home: string }))).toBeInstanceOf(InvalidInputError);
+    expect(thrown(() => new AVFS('x' as unknown as { home: string })).code).toBe('INVALID_ARGUMENT');
+    const ok = new AVFS({ home, vault: 'not-yet' });
+    expect(ok.vault).toBe('not-yet');
+    ok.close();
   });
 });
