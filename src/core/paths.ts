@@ -1,7 +1,13 @@
 import { AvfsError } from '../errors.js';
 
-/** Limits match Linux (PATH_MAX, NAME_MAX) so anything stored can also be mounted and exported. */
-export const MAX_PATH_BYTES = 4096;
+/**
+ * A name is at most NAME_MAX bytes, as on Linux. A path is not held to PATH_MAX (4096): that limits
+ * the path passed to one system call, and on a local disk a tree can be deeper than that (made
+ * with relative paths below a working directory, as pjdfstest and deep `mkdir -p` runs do), so
+ * the mount must store such paths too. The bound below only stops absurd input. (Exporting a
+ * path longer than PATH_MAX to the host fails there with ENAMETOOLONG, as `cp -r` of it would.)
+ */
+export const MAX_PATH_BYTES = 65536;
 export const MAX_NAME_BYTES = 255;
 
 const invalid = (input: string, reason: string) =>

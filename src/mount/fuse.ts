@@ -72,6 +72,43 @@ export function keepCacheSupported(): boolean {
   }
 }
 
+/** Who made the FUSE request being served: its uid, gid and pid. */
+export interface Caller {
+  uid: number;
+  gid: number;
+  pid: number;
+}
+
+let callerFn: (() => Caller) | null | undefined;
+
+/**
+ * The caller of the request whose handler is running, read from libfuse's fuse_get_context()
+ * through the avfs-caller-context hunk of the patch (fuse-native itself does not pass it). Valid
+ * only synchronously inside an operation handler. Returns null when the loaded addon lacks the
+ * hunk (an older build): new entries then belong to the mounting user, as before.
+ */
+export function callerReader(): (() => Caller) | null {
+  if (callerFn !== undefined) return callerFn;
+  callerFn = null;
+  const dir = fuseNativeDir();
+  if (!dir) return null;
+  try {
+    // node-gyp-build requires the addon by path, so this is the very module fuse-native loaded.
+    const require = createRequire(join(dir, 'package.json'));
+    const binding = (require('node-gyp-build') as (d: string) => Record<string, unknown>)(dir);
+    const get = binding.fuse_native_get_context;
+    if (typeof get === 'function') {
+      callerFn = () => {
+        const [uid, gid, pid] = (get as () => number[])();
+        return { uid: uid!, gid: gid!, pid: pid! };
+      };
+    }
+  } catch {
+    callerFn = null;
+  }
+  return callerFn;
+}
+
 /** Whether mounting can work here, and if not, why (never throws). */
 export async function fuseAvailable(): Promise<{ ok: boolean; reason?: string }> {
   try {

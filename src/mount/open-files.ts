@@ -5,7 +5,7 @@ import { dirname, isWithin, rebase } from '../core/paths.js';
 import { audit } from '../store/audit.js';
 import { contentChunks, linkContent, putContent, putContentFromFd, readContent, type ContentRef } from '../store/blobs.js';
 import { getEntry, lastVersion, putEntry, reserveInos, setTimes, type Entry } from '../store/entries.js';
-import type { VaultFs } from '../store/vault-fs.js';
+import type { Owner, VaultFs } from '../store/vault-fs.js';
 import type { VaultRow } from '../store/vaults.js';
 import { now, type Store } from '../store/store.js';
 
@@ -68,6 +68,8 @@ export class OpenFile {
   createdAt: number | undefined;
   /** The stored content changed under this open file: pages the kernel cached for it may be old. */
   pageCacheStale = false;
+  /** Owner of a file created through the mount (its creator), stored by its first persist. */
+  owner: Owner = { uid: null, gid: null };
 
   constructor(
     public path: string,
@@ -201,6 +203,7 @@ export class OpenFiles {
     let file = this.byPath.get(entry.path);
     if (!file) {
       file = new OpenFile(entry.path, entry.ino, entry.mode, false, { hash: entry.hash, size: entry.size }, entry.atime, entry.mtime, entry.ctime);
+      file.owner = { uid: entry.uid, gid: entry.gid };
       this.byPath.set(entry.path, file);
     } else {
       this.follow(file, entry);
@@ -213,11 +216,12 @@ export class OpenFiles {
     return this.addHandle(file, flags);
   }
 
-  /** Creates a file that exists only here until its first persist. */
-  create(path: string, mode: number, flags: number): number {
+  /** Creates a file that exists only here until its first persist, owned by `owner`. */
+  create(path: string, mode: number, flags: number, owner?: Owner): number {
     const t = now();
     const file = new OpenFile(path, this.allocIno(), mode & 0o7777, true, { hash: null, size: 0 }, t, t, t);
     file.createdAt = t;
+    if (owner) file.owner = owner;
     this.byPath.set(path, file);
     return this.addHandle(file, flags);
   }
@@ -504,6 +508,7 @@ export class OpenFiles {
             mtime: shown.mtime,
             atime: shown.atime,
             ino: old ? undefined : file.ino,
+            ...(old ? undefined : file.owner),
           },
           {
             op: old ? 'write' : 'create',

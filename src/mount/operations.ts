@@ -3,9 +3,9 @@ import type { FuseOperations, FuseStat, FuseStatfs } from 'fuse-native';
 import { AvfsError } from '../errors.js';
 import { basename, dirname } from '../core/paths.js';
 import { getEntry, listChildren, setTimes, vaultUsage, type Entry } from '../store/entries.js';
-import type { VaultFs } from '../store/vault-fs.js';
+import type { Owner, VaultFs } from '../store/vault-fs.js';
 import { currentSeq, vaultById, type VaultRow } from '../store/vaults.js';
-import { errnoCode, type Fuse } from './fuse.js';
+import { callerReader, errnoCode, type Caller, type Fuse } from './fuse.js';
 import { O_ACCMODE, O_APPEND, O_RDONLY, type OpenFile, type OpenFiles, type ShownAttributes } from './open-files.js';
 
 /**
@@ -26,7 +26,10 @@ import { O_ACCMODE, O_APPEND, O_RDONLY, type OpenFile, type OpenFiles, type Show
  *    who may chown, chmod, open or search, from what getattr reports; this code only stores. On a
  *    chown or write by someone without CAP_FSETID the kernel sends the mode without set-id bits
  *    (a chmod) itself, since libfuse 2 does not ask for handle_killpriv.
- *  - new entries belong to the mounting user: fuse-native does not pass the caller's uid/gid.
+ *  - new entries belong to their creator: the caller's uid, and its gid or, under a set-group-ID
+ *    directory, the directory's group (which a new directory inherits with the bit). fuse-native
+ *    does not pass the caller; our patch reads libfuse's fuse_get_context() (fuse.ts callerReader).
+ *    Ids equal to the mounting user's are stored as null ("whoever mounts"), as before.
  *  - xattrs → not implemented: the kernel answers ENOSYS once, then EOPNOTSUPP for every xattr
  *    call without asking again (cheaper than answering each; `cp -a` and `ls` treat it as "none").
  *  - mknod → VaultFs.mknod: FIFOs, sockets and devices are metadata-only entries (type, mode,
@@ -52,6 +55,8 @@ export interface MountContext {
   /** The addon honours KEEP_CACHE in open's handle (see keepCacheSupported). */
   keepCache: boolean;
   log: (message: string) => void;
+  /** Who made the request being served (default: the patched addon's fuse_get_context, if built). */
+  caller?: (() => Caller) | null;
 }
 
 const S_IFREG = 0o100000;
@@ -59,6 +64,7 @@ const S_IFDIR = 0o040000;
 const S_IFLNK = 0o120000;
 const TYPE_BITS: Record<Entry['type'], number> = { f: S_IFREG, d: S_IFDIR, l: S_IFLNK, p: 0o010000, s: 0o140000, c: 0o020000, b: 0o060000 };
 const S_IFMT = 0o170000;
+const S_ISGID = 0o2000;
 /** Longest name (bytes) of one path component, as statfs reports it. */
 const NAME_MAX = 255;
 /** What mknod(2) may create, by its S_IF* bits (0 is a regular file, as in mknod(2)). */
@@ -114,8 +120,23 @@ export function createOperations(ctx: MountContext): FuseOperations {
   // Read fresh per request: another process may fork, delete or re-parent vaults (entries.ts layers).
   const vault = () => vaultById(store, vaultId) ?? ctx.vault;
   const entry = (path: string) => getEntry(store, vault(), path);
+  const caller = ctx.caller === undefined ? callerReader() : ctx.caller;
 
-  function toStat(type: Entry['type'], ino: number, a: ShownAttributes, nlink = 1, e?: Entry): FuseStat {
+  /**
+   * Owner of an entry the current request creates at `path`: the caller, with the group of a
+   * set-group-ID parent directory (POSIX "BSD group semantics" on request, as Linux does), and
+   * whether a new directory inherits the set-group-ID bit.
+   */
+  function creatorOf(path: string): { owner: Owner; setgid: boolean } {
+    const parent = entry(dirname(path));
+    const setgid = parent !== undefined && (parent.mode & S_ISGID) !== 0;
+    const c = caller?.();
+    const u = c?.uid ?? uid;
+    const g = setgid ? (parent!.gid ?? gid) : (c?.gid ?? gid);
+    return { owner: { uid: u === uid ? null : u, gid: g === gid ? null : g }, setgid };
+  }
+
+  function toStat(type: Entry['type'], ino: number, a: ShownAttributes, nlink = 1, e?: Pick<Entry, 'uid' | 'gid' | 'rdev'>): FuseStat {
     return {
       mode: TYPE_BITS[type] | a.mode,
       // An owner never set (null) is whoever mounts the vault.
@@ -205,7 +226,7 @@ export function createOperations(ctx: MountContext): FuseOperations {
         if (f) {
           const e = f.pending || f.orphan ? undefined : entry(path);
           if (e) files.follow(f, e);
-          return cb(0, toStat('f', f.ino, files.shown(f, e), e?.type === 'f' ? e.nlink : 1, e));
+          return cb(0, toStat('f', f.ino, files.shown(f, e), e?.type === 'f' ? e.nlink : 1, e ?? { ...f.owner, rdev: 0 }));
         }
         const e = entry(path);
         // Lookups of every creating call come here first, so a name too long fails them all here.
@@ -280,7 +301,7 @@ export function createOperations(ctx: MountContext): FuseOperations {
         // (touch, shell redirections), so max_files is checked here, where create(2) can fail.
         const quota = fs.row();
         if (quota.max_files !== null && vaultUsage(quota).entries + files.pendingCount + 1 > quota.max_files) return cb(EDQUOT);
-        cb(0, files.create(path, mode, 0));
+        cb(0, files.create(path, mode, 0, creatorOf(path).owner));
       } catch (err) {
         cb(errno(err, 'create', path));
       }
@@ -391,7 +412,8 @@ export function createOperations(ctx: MountContext): FuseOperations {
       try {
         if (ctx.readOnly) return cb(EROFS);
         if (openAt(path)) return cb(EEXIST);
-        fs.mkdir(path, { mode: mode & 0o7777 });
+        const { owner, setgid } = creatorOf(path);
+        fs.mkdir(path, { mode: (mode & 0o7777) | (setgid ? S_ISGID : 0), owner });
         cb(0);
       } catch (err) {
         cb(errno(err, 'mkdir', path));
@@ -476,7 +498,7 @@ export function createOperations(ctx: MountContext): FuseOperations {
       try {
         if (ctx.readOnly) return cb(EROFS);
         if (openAt(path)) return cb(EEXIST);
-        fs.symlink(target, path);
+        fs.symlink(target, path, { owner: creatorOf(path).owner });
         cb(0);
       } catch (err) {
         cb(errno(err, 'symlink', path));
@@ -578,7 +600,7 @@ export function createOperations(ctx: MountContext): FuseOperations {
         const type = NODE_TYPES.get(mode & S_IFMT);
         if (!type) return cb(EINVAL);
         if (openAt(path)) return cb(EEXIST);
-        fs.mknod(path, type, mode & 0o7777, dev);
+        fs.mknod(path, type, mode & 0o7777, dev, { owner: creatorOf(path).owner });
         cb(0);
       } catch (err) {
         cb(errno(err, 'mknod', path));

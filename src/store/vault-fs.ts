@@ -24,6 +24,12 @@ const MAX_SYMLINK_HOPS = 40;
 export const DEFAULT_FILE_MODE = 0o644;
 export const DEFAULT_DIR_MODE = 0o755;
 
+/** Owner ids of a new entry; null is "whoever mounts or reads the vault" (the default). */
+export interface Owner {
+  uid: number | null;
+  gid: number | null;
+}
+
 export interface WriteOptions {
   /** Create missing parent directories. */
   parents?: boolean;
@@ -267,7 +273,7 @@ export class VaultFs {
 
   // ---- directories -----------------------------------------------------------------------
 
-  mkdir(input: string, options: { parents?: boolean; mode?: number } = {}): Entry {
+  mkdir(input: string, options: { parents?: boolean; mode?: number; owner?: Owner } = {}): Entry {
     const path = normalizePath(input);
     return this.store.mutate(() => {
       const vault = this.row();
@@ -277,14 +283,14 @@ export class VaultFs {
         throw alreadyExists(path);
       }
       this.ensureParent(vault, path, options.parents ?? false);
-      const entry = this.createDir(vault, path, options.mode ?? DEFAULT_DIR_MODE);
+      const entry = this.createDir(vault, path, options.mode ?? DEFAULT_DIR_MODE, options.owner);
       audit(this.store, this.actor, 'mkdir', this.name, { path });
       return entry;
     });
   }
 
-  private createDir(vault: VaultRow, path: string, mode: number): Entry {
-    return putEntry(this.store, vault, path, { type: 'd', mode, size: 0, hash: null, target: null }, { op: 'mkdir', actor: this.actor });
+  private createDir(vault: VaultRow, path: string, mode: number, owner?: Owner): Entry {
+    return putEntry(this.store, vault, path, { type: 'd', mode, size: 0, hash: null, target: null, ...owner }, { op: 'mkdir', actor: this.actor });
   }
 
   /** Checks (or with `parents`, creates) every ancestor directory of `path`. */
@@ -457,7 +463,7 @@ export class VaultFs {
     });
   }
 
-  symlink(target: string, input: string): Entry {
+  symlink(target: string, input: string, options: { owner?: Owner } = {}): Entry {
     if (typeof target !== 'string' || target.length === 0 || target.includes('\0')) {
       throw new AvfsError('INVALID_PATH', 'invalid symlink target', { target });
     }
@@ -470,7 +476,7 @@ export class VaultFs {
         this.store,
         vault,
         path,
-        { type: 'l', mode: 0o777, size: Buffer.byteLength(target), hash: null, target },
+        { type: 'l', mode: 0o777, size: Buffer.byteLength(target), hash: null, target, ...options.owner },
         { op: 'symlink', actor: this.actor },
       );
       audit(this.store, this.actor, 'symlink', this.name, { path, target });
@@ -501,7 +507,7 @@ export class VaultFs {
    * are metadata only (type, mode, owner, rdev): the kernel serves a FIFO's or a device's I/O
    * itself once the node exists, and a socket's name only marks where a process bound it.
    */
-  mknod(input: string, type: 'f' | 'p' | 's' | 'c' | 'b', mode: number, rdev = 0): Entry {
+  mknod(input: string, type: 'f' | 'p' | 's' | 'c' | 'b', mode: number, rdev = 0, options: { owner?: Owner } = {}): Entry {
     return this.store.mutate(() => {
       const vault = this.row();
       const path = this.resolveIn(vault, normalizePath(input), false, 0);
@@ -512,7 +518,7 @@ export class VaultFs {
         this.store,
         vault,
         path,
-        { type, mode, size: 0, hash: null, target: null, rdev: type === 'c' || type === 'b' ? rdev : 0 },
+        { type, mode, size: 0, hash: null, target: null, rdev: type === 'c' || type === 'b' ? rdev : 0, ...options.owner },
         { op: type === 'f' ? 'create' : 'mknod', actor: this.actor },
       );
       audit(this.store, this.actor, 'mknod', this.name, { path, type });

@@ -145,6 +145,44 @@ describeMount('POSIX conformance of a mounted vault', () => {
     expect((await sh(`${NOBODY} chown 0 given`, { cwd: dir })).stderr).toContain('Operation not permitted');
   });
 
+  it('a file, directory, FIFO, symlink or device created by another user belongs to that user; a set-group-ID directory gives its group', async () => {
+    const dir = join(fx.dir, 'creator');
+    mkdirSync(dir);
+    await shOk('chmod 777 . && mkdir -m 2777 shared && chown 0:4242 shared', { cwd: dir });
+    await shOk(
+      `${NOBODY} sh -c 'echo x > f && touch empty && mkdir d && mkfifo p && ln -s f l && echo y > shared/g && mkdir shared/sub'`,
+      { cwd: dir },
+    );
+    expect(await shOk("stat -c '%n %u %g' f empty d p l", { cwd: dir })).toBe(
+      'f 65534 65534\nempty 65534 65534\nd 65534 65534\np 65534 65534\nl 65534 65534',
+    );
+    // Under a set-group-ID directory: the directory's group, and a new directory keeps the bit.
+    expect(await shOk("stat -c '%n %u %g %A' g sub", { cwd: join(dir, 'shared') })).toBe(
+      'g 65534 4242 -rw-r--r--\nsub 65534 4242 drwxr-sr-x',
+    );
+    // Stored, not just shown: the vault reports the same owners, and root's own files stay unowned (the mounting user).
+    await shOk('touch mine', { cwd: dir });
+    const ls = await fx.run(['ls', '/creator']);
+    const byName = Object.fromEntries(ls.json.entries.map((e: { name: string; uid: number; gid: number }) => [e.name, [e.uid, e.gid]]));
+    expect(byName).toMatchObject({ f: [65534, 65534], d: [65534, 65534], p: [65534, 65534], l: [65534, 65534], mine: [undefined, undefined] });
+    // The creator owns it, so the creator may chmod it and root's owner checks see it.
+    await shOk(`${NOBODY} chmod 600 f`, { cwd: dir });
+    expect((await sh(`${NOBODY} chmod 600 mine`, { cwd: dir })).stderr).toContain('Operation not permitted');
+  });
+
+  it('a tree deeper than PATH_MAX (made with relative paths) can be made and removed', async () => {
+    const dir = join(fx.dir, 'deep');
+    mkdirSync(dir);
+    // 20 steps of 240-byte names (4,820 bytes below the mount), each mkdir given a short relative path.
+    const name = 'd'.repeat(240);
+    await shOk(`for i in $(seq 20); do mkdir ${name} && cd ${name}; done && touch leaf && ls leaf`, { cwd: dir });
+    const vaultPath = '/deep' + `/${name}`.repeat(20) + '/leaf';
+    expect(Buffer.byteLength(vaultPath)).toBeGreaterThan(4096);
+    expect((await fx.run(['ls', vaultPath])).json.entries).toEqual([expect.objectContaining({ name: 'leaf' })]);
+    await shOk(`rm -rf ${name}`, { cwd: dir });
+    expect((await fx.run(['ls', '/deep'])).json.entries).toEqual([]);
+  });
+
   it('errno: rename between types, into its own subtree and over a non-empty directory; long names; symlink loops', async () => {
     const dir = join(fx.dir, 'errno');
     mkdirSync(dir);
