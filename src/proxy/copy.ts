@@ -45,9 +45,11 @@ import type { VaultFs } from '../store/vault-fs.js';
  * points at it), then applies every tree change in ONE transaction, as the proxy actor: removals
  * (deepest first), then creations and modifications (parents first). Only changed paths are
  * touched, so writes made to the vault by others during the run survive unless the command
- * changed the same path (then the command's version wins, like a last writer). Sockets, FIFOs and
- * device files the command creates cannot be stored in a vault and are skipped (listed in
- * `skipped`). Directory mtimes are not imported (the store sets them as it applies changes).
+ * changed the same path (then the command's version wins, like a last writer). Special files are
+ * entries too: FIFOs, sockets and devices the command makes, removes or changes are recorded like
+ * any path; a vault socket (or a device, without root) that the export could not make on the host
+ * is simply not in the copy, and its absence there is not a deletion. Directory mtimes are not
+ * imported (the store sets them as it applies changes).
  *
  * Hard links: the export writes the names of one vault inode as host hard links, so an untouched
  * pair stays untouched. Afterwards, names whose partners changed (a link made, a name replaced by
@@ -65,8 +67,10 @@ const SETTLE_MS = 20;
 const TMPFS_SPARE = 1024 ** 3;
 
 interface HostStat {
-  type: 'f' | 'd' | 'l';
+  type: 'f' | 'd' | 'l' | Special;
   mode: number;
+  /** Device number (character and block devices). */
+  rdev: number;
   size: number;
   ino: bigint;
   mtimeNs: bigint;
@@ -100,10 +104,28 @@ export interface SyncSummary {
   skipped: { path: string; reason: string }[];
 }
 
+type Special = 'p' | 's' | 'c' | 'b';
+const isSpecial = (type: string): type is Special => type === 'p' || type === 's' || type === 'c' || type === 'b';
+
 function hostStat(st: BigIntStats, host: string): HostStat | null {
-  const type = st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : st.isFile() ? 'f' : null;
+  const type = st.isDirectory()
+    ? 'd'
+    : st.isSymbolicLink()
+      ? 'l'
+      : st.isFile()
+        ? 'f'
+        : st.isFIFO()
+          ? 'p'
+          : st.isSocket()
+            ? 's'
+            : st.isCharacterDevice()
+              ? 'c'
+              : st.isBlockDevice()
+                ? 'b'
+                : null;
   if (!type) return null;
-  const out: HostStat = { type, mode: Number(st.mode & 0o7777n), size: Number(st.size), ino: st.ino, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
+  const rdev = type === 'c' || type === 'b' ? Number(st.rdev) : 0;
+  const out: HostStat = { type, mode: Number(st.mode & 0o7777n), rdev, size: isSpecial(type) ? 0 : Number(st.size), ino: st.ino, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
   if (type === 'l') out.target = readlinkSync(host);
   return out;
 }
@@ -253,6 +275,19 @@ export function syncBack(fs: VaultFs, session: CopySession): SyncSummary {
   for (const [path, entry] of session.entries) {
     if (unknown(path) || relink.has(path)) continue;
     const host = now.get(path);
+    if (isSpecial(entry.type)) {
+      // A special file carries no content. One the export could not make on the host (a socket;
+      // a device without root) is not in the copy at all: its absence is not a deletion.
+      if (!host) {
+        if (session.baseline.stats.has(path)) removals.push(path);
+      } else if (host.type !== entry.type || host.rdev !== entry.rdev) {
+        removals.push(path);
+        creations.push(path);
+      } else if (host.mode !== (entry.mode & 0o7777)) {
+        chmods.push({ path, mode: host.mode });
+      }
+      continue;
+    }
     if (!host) {
       if (path !== '/') removals.push(path);
       continue;
@@ -318,6 +353,8 @@ export function syncBack(fs: VaultFs, session: CopySession): SyncSummary {
           fs.chmod(path, host.mode);
         } else if (host.type === 'l') {
           fs.symlink(host.target!, path);
+        } else if (isSpecial(host.type)) {
+          fs.mknod(path, host.type, host.mode, host.rdev);
         } else {
           fs.writeContent(path, contents.get(path)!, { parents: true, mode: host.mode, mtime: Number(host.mtimeNs / 1_000_000n) });
         }
