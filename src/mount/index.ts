@@ -45,6 +45,8 @@ export interface MountVaultOptions {
   /** An existing, empty host directory. */
   dir: string;
   readOnly?: boolean;
+  /** Open the mount to other users (allow_other; a non-root user needs user_allow_other in /etc/fuse.conf). */
+  allowOther?: boolean;
   /** A proxy execution id: versions written through this mount record it (actor source 'proxy'). */
   execId?: string;
   /** How long to wait for the mount to answer (default 20 s). */
@@ -107,6 +109,7 @@ export async function mountVault(options: MountVaultOptions): Promise<MountSessi
   const log = openSync(logFile(home, id), 'a', HOME_FILE_MODE);
   const args = [BIN, '--home', home, '--vault', options.vault, 'mount', dir, '--foreground', '--session-id', id];
   if (options.readOnly) args.push('--read-only');
+  if (options.allowOther) args.push('--allow-other');
   if (options.owner) args.push('--owner', `${options.owner.pid}:${options.owner.pid_start ?? ''}`);
   if (options.views) args.push('--views', options.views.socket);
   let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;

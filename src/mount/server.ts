@@ -39,6 +39,8 @@ export interface ServeOptions {
   vault: string;
   dir: string;
   readOnly?: boolean;
+  /** allow_other even when not root (`mount --allow-other`). */
+  allowOther?: boolean;
   /** Reuse a session id chosen by the parent that spawned this server. */
   sessionId?: string;
   /** Versions written through the mount record this proxy execution (actor source 'proxy'). */
@@ -92,12 +94,12 @@ function fuseClass(Base: Fuse, extra: string[]): Fuse {
  * owner and group each entry reports (default_permissions: mode bits, the sticky bit, search
  * permission on every component, who may chown). As root the mount is also open to other users
  * (allow_other), which is what makes those checks mean anything for them; a non-root mount stays
- * private to its user (allow_other would need user_allow_other in /etc/fuse.conf). Proxy execs'
+ * private to its user unless `--allow-other` asks (which needs user_allow_other in /etc/fuse.conf). Proxy execs'
  * mounts keep the sandbox as their boundary and are served as before.
  */
 function permissionOptions(options: ServeOptions): string[] {
   if (options.views || options.execId) return [];
-  return ['default_permissions', ...(process.getuid?.() === 0 ? ['allow_other'] : [])];
+  return ['default_permissions', ...(process.getuid?.() === 0 || options.allowOther ? ['allow_other'] : [])];
 }
 
 /** Whether this process still holds a /dev/fuse descriptor (the kernel connection is alive). */

@@ -1,7 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
 import { avfs, BIN, expectError, expectOk, tempDir } from '../helpers.js';
+import { skipMountTests } from '../proxy/helpers.js';
 
 /** The flags of the original agentvfs that do not clash with ours (README "Coming from agentvfs"). */
 
@@ -65,5 +67,25 @@ describe('flags from agentvfs', () => {
     expect(answeredYes.status, answeredYes.stdout).toBe(0);
     expect(onTty('vault delete quiet -y', '').status).toBe(0);
     expect(expectOk(await run(['vault', 'list'])).vaults.map((v: { name: string }) => v.name)).toEqual(['keep']);
+  });
+});
+
+describe.skipIf(skipMountTests('mount --allow-other'))('mount --allow-other', () => {
+  it('mounts with allow_other, so another user reads what the mode lets them read', async () => {
+    expectOk(await run(['write', '/shared.txt', 'for everyone']));
+    const dir = join(tmp.dir, 'mnt');
+    mkdirSync(dir);
+    chmodSync(tmp.dir, 0o755); // the other user must be able to reach the mountpoint
+    expectOk(await run(['mount', '--allow-other', dir]));
+    try {
+      const line = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === dir) ?? '';
+      expect(line).toContain('allow_other');
+      if (process.getuid?.() === 0) {
+        const other = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'cat', join(dir, 'shared.txt')], { encoding: 'utf8' });
+        expect(other.stdout, other.stderr).toBe('for everyone');
+      }
+    } finally {
+      expectOk(await run(['unmount', dir]));
+    }
   });
 });

@@ -60,6 +60,7 @@ export const mountCommand = new Command('mount')
   .argument('[dir]', 'empty host directory to mount on')
   .option('--foreground', 'serve in this process until SIGINT/SIGTERM, then unmount')
   .option('--read-only', 'mount read-only')
+  .option('--allow-other', 'let other users use the mount too (always so as root; otherwise needs user_allow_other in /etc/fuse.conf); the kernel checks their access by mode and owner')
   .option('--list', 'list live mounts (same as `avfs mounts`)')
   .option('--timeout <ms>', 'how long to wait for the mount to answer', '20000')
   .addOption(new Option('--session-id <id>', 'session id chosen by the parent process').hideHelp())
@@ -80,6 +81,7 @@ export const mountCommand = new Command('mount')
       options: z.object({
         foreground: z.boolean().optional(),
         readOnly: z.boolean().optional(),
+        allowOther: z.boolean().optional(),
         list: z.boolean().optional(),
         timeout: zInt(100, MAX_TIMER_MS),
         sessionId: z.string().regex(/^[a-z0-9-]{1,64}$/).optional(),
@@ -107,6 +109,7 @@ export const mountCommand = new Command('mount')
             vault,
             dir,
             readOnly: opts.readOnly,
+            allowOther: opts.allowOther,
             sessionId: opts.sessionId,
             execId,
             owner: opts.owner,
@@ -122,7 +125,7 @@ export const mountCommand = new Command('mount')
           return { action: 'serve', ...sessionJson(session) };
         }
         const { mountVault } = await mountApi();
-        const session = await mountVault({ home, vault, dir, readOnly: opts.readOnly, execId, timeoutMs: opts.timeout });
+        const session = await mountVault({ home, vault, dir, readOnly: opts.readOnly, allowOther: opts.allowOther, execId, timeoutMs: opts.timeout });
         return { action: 'mount', ...sessionJson(session) };
       },
       render: (r, out) => {
