@@ -41,12 +41,16 @@ describe('copy mode specifics', () => {
     ]);
   });
 
-  it('skips what a vault cannot hold (a FIFO) and says so', async () => {
+  it('records a FIFO the command makes as a FIFO entry (special files are entries; nothing is skipped)', async () => {
     const home = newHome({ '/a.txt': 'a\n' });
     const r = await avfs(home, ['proxy', 'exec', '--mode', 'copy', '--shell', 'mkfifo pipe && echo b > b.txt']);
     expect(r.code, r.stdout).toBe(0);
-    expect(r.json.changed_files.map((c: any) => c.path)).toEqual(['/b.txt']);
-    expect(r.json.skipped).toEqual([{ path: '/pipe', reason: expect.any(String) }]);
+    expect(r.json.changed_files.map((c: any) => [c.path, c.kind, c.type])).toEqual([
+      ['/b.txt', 'added', 'file'],
+      ['/pipe', 'added', 'fifo'],
+    ]);
+    expect(r.json.skipped).toEqual([]);
+    expect(vaultTree(home)['/pipe']?.type).toBe('p');
   });
 
   it('keeps writes made to the vault by others during the run, and reports the run\'s own nested avfs writes', async () => {

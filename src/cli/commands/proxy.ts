@@ -69,9 +69,10 @@ violations [{kind "limit", limit, value, detail}], exit_code, signal,
 timed_out, duration_ms, stdout, stderr, stdout_encoding/stderr_encoding ("utf8"|"base64"),
 stdout_bytes/stderr_bytes (total produced), truncated (either stream cut at the cap),
 changed_files [{path, kind added|modified|deleted, type, size_before, size_after, hash_before,
-hash, mode_before, mode_after, target_before?, target?, versions}], skipped (copy mode: sockets,
-FIFOs, devices the vault cannot hold), leftover_processes (killed after the command ended),
-survivors (processes still alive after SIGKILL: always empty unless one is stuck in the kernel).
+hash, mode_before, mode_after, target_before?, target?, versions}], skipped (copy mode: paths the
+copy could not read back, such as a directory the command made unlistable), leftover_processes
+(killed after the command ended), survivors (processes still alive after SIGKILL: always empty
+unless one is stuck in the kernel).
 A rename is reported as deleted (old path) + added (new path); times alone are not a change.
 ok is true whenever the command ran, whatever its exit code: avfs exits with the command's exit
 code (124 on timeout, 127 when the program is not found). ok is false when avfs refused or failed:
