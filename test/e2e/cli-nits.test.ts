@@ -17,8 +17,9 @@ afterEach(() => tmp.cleanup());
 const ESC = '\u001b[';
 /** Runs the built avfs in a shell line under a pseudo-terminal (script(1)); returns what the terminal showed. */
 function onTerminal(line: string, env: Record<string, string> = {}): string {
-  // FORCE_COLOR (which the test runner may set) would override what the terminal says.
-  const { FORCE_COLOR: _force, NO_COLOR: _no, ...inherited } = process.env;
+  // FORCE_COLOR (which the test runner may set) would override what the terminal says, and CI
+  // (set by .ci/run) makes chalk assume a log without colour even on a terminal.
+  const { FORCE_COLOR: _force, NO_COLOR: _no, CI: _ci, ...inherited } = process.env;
   const r = spawnSync('script', ['-qec', line, '/dev/null'], { encoding: 'utf8', env: { ...inherited, AVFS_HOME: home, AVFS_VAULT: '', ...env } });
   return r.stdout;
 }

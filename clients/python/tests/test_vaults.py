@@ -7,9 +7,12 @@ from agentvfs import AVFS, AlreadyExistsError, ConflictError, InvalidInputError,
 
 def test_create_vault_returns_its_summary_and_selects_it_only_with_use(client: Callable[[Optional[str]], AVFS]) -> None:
     avfs = client(None)
+    # The first vault created in a new home replaces its unused "default" and is the one in use.
+    first = avfs.create_vault("first")
+    assert isinstance(first, Vault)
+    assert (first.name, first.parent, first.files, first.current) == ("first", None, 0, True)
     plain = avfs.create_vault("plain")
-    assert isinstance(plain, Vault)
-    assert (plain.name, plain.parent, plain.files, plain.current) == ("plain", None, 0, False)
+    assert (plain.name, plain.current) == ("plain", False)
     chosen = avfs.create_vault("chosen", use=True)
     assert chosen.current is True
     avfs.write("/where.txt", "here")  # a client without a vault uses the vault in use
