@@ -71,6 +71,13 @@ export function quantile(values, q) {
 }
 
 export const median = (values) => quantile(values, 0.5);
+
+/** One name from weighted choices `[[name, weight], …]` (weights summing to 1), drawn with `rnd()` in [0, 1). */
+export function weighted(choices, rnd) {
+  let x = rnd();
+  for (const [name, w] of choices) if ((x -= w) < 0) return name;
+  return choices[choices.length - 1][0];
+}
 export const p95 = (values) => quantile(values, 0.95);
 
 /** Summary of samples: median, p95, min, max, n. */

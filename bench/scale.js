@@ -13,7 +13,7 @@ import { VaultFs } from '../dist/store/vault-fs.js';
 import { restoreCheckpoint, saveCheckpoint } from '../dist/store/checkpoints.js';
 import { getEntry } from '../dist/store/entries.js';
 import { createVault, forkVault } from '../dist/store/vaults.js';
-import { bytes, clock, dur, mark, median, msSince, num, p95, ratio, sample, target, timeMs } from './lib.js';
+import { bytes, clock, dur, mark, median, msSince, num, p95, ratio, sample, target, timeMs, weighted } from './lib.js';
 
 export const id = 'scale';
 export const title = 'Scale: O(1) checkpoints and forks, restores by what changed, reads through fork chains (issue 16)';
@@ -470,14 +470,7 @@ async function agentMain({ dir, backend, index, ms }) {
   const byOp = {};
   const end = Date.now() + ms;
   while (Date.now() < end) {
-    let x = rnd();
-    let op = MIX[MIX.length - 1][0];
-    for (const [name, w] of MIX) {
-      if ((x -= w) < 0) {
-        op = name;
-        break;
-      }
-    }
+    let op = weighted(MIX, rnd);
     if (files.length < 5 && (op === 'delete' || op === 'move')) op = 'write';
     const b = op === 'write' ? body() : null;
     const t = clock();

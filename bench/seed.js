@@ -15,7 +15,7 @@ import { createVault, deleteVault, forkVault } from '../dist/store/vaults.js';
 import { searchText } from '../dist/store/search.js';
 import { saveCheckpoint } from '../dist/store/checkpoints.js';
 import { exportTree } from '../dist/store/transfer.js';
-import { bytes, clock, dur, median, num, p95, ratio, sample, spawnMs } from './lib.js';
+import { bytes, clock, dur, median, num, p95, ratio, sample, spawnMs, weighted } from './lib.js';
 
 export const id = 'seed';
 export const title = "Seed workloads: avfs vs node:fs vs agentfs-sdk, forks and checkpoints vs cp -r / git worktree (issue 8)";
@@ -419,14 +419,7 @@ async function agentMain({ dir, backend, index, ms }) {
   const lat = [];
   const end = Date.now() + ms;
   while (Date.now() < end) {
-    let x = rnd();
-    let op = MIX[MIX.length - 1][0];
-    for (const [name, w] of MIX) {
-      if ((x -= w) < 0) {
-        op = name;
-        break;
-      }
-    }
+    let op = weighted(MIX, rnd);
     if (files.length < 5 && (op === 'delete' || op === 'move')) op = 'write';
     const t = clock();
     if (op === 'write') {

@@ -2,7 +2,7 @@ import { AvfsError, notADirectory, notFound } from '../errors.js';
 import { ancestors, descendantRange, normalizePath } from '../core/paths.js';
 import { audit } from './audit.js';
 import { contentChunks, readContent } from './blobs.js';
-import { getEntry, hasChildren, listDescendants, putEntry, removeEntry, type ChangeOptions, type Entry, type EntryType } from './entries.js';
+import { getEntry, hasChildren, listDescendants, putEntry, removeEntry, type ChangeOptions, type Entry, type EntryState, type EntryType } from './entries.js';
 import type { Actor, Store } from './store.js';
 import { vaultById, type VaultRow } from './vaults.js';
 import { moveTree, type VaultFs } from './vault-fs.js';
@@ -51,21 +51,8 @@ export interface VersionRecord extends VersionRow {
   vault: string;
 }
 
-/** A path's state as history records it; null means absent. */
-export interface PathState {
-  type: EntryType;
-  mode: number;
-  size: number;
-  hash: string | null;
-  target: string | null;
-  uid?: number | null;
-  gid?: number | null;
-  rdev?: number;
-  annot?: string | null;
-  mtime?: number;
-  ino?: number;
-  nlink?: number;
-}
+/** A path's state as history records it (an entry's state without its access time); null means absent. */
+export type PathState = Omit<EntryState, 'atime'>;
 
 export interface HistorySegment {
   vaultId: number;
