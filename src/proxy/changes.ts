@@ -1,6 +1,6 @@
 import { KIND, type EntryKind } from '../core/entry-types.js';
 import { versionBeforeSeq, windowVersions, type VersionRow } from '../store/execs.js';
-import { stateOf as versionState, type PathState } from '../store/history.js';
+import { sameState, stateOf as versionState, type PathState } from '../store/history.js';
 import type { Store } from '../store/store.js';
 import type { VaultRow } from '../store/vaults.js';
 
@@ -50,17 +50,6 @@ const ROOT_STATE: PathState = { type: 'd', mode: 0o755, size: 0, hash: null, tar
 /** A version's full state (owners and annotations included, so undo puts those back too). */
 const stateOf = (row: VersionRow | undefined): PathState | null => (row ? versionState(row) : null);
 
-/** Whether two states look the same to ls -l, stat and tags (times aside). */
-const same = (a: PathState, b: PathState) =>
-  a.type === b.type &&
-  (a.mode & 0o7777) === (b.mode & 0o7777) &&
-  a.size === b.size &&
-  a.hash === b.hash &&
-  a.target === b.target &&
-  (a.uid ?? null) === (b.uid ?? null) &&
-  (a.gid ?? null) === (b.gid ?? null) &&
-  (a.rdev ?? 0) === (b.rdev ?? 0) &&
-  (a.annot ?? null) === (b.annot ?? null);
 
 export const formatMode = (mode: number) => '0' + (mode & 0o7777).toString(8).padStart(3, '0');
 
@@ -97,7 +86,7 @@ export function netChanges(store: Store, vault: VaultRow, window: { after: numbe
       const before = prior ? stateOf(prior) : path === '/' ? ROOT_STATE : null;
       const after = stateOf(rows[rows.length - 1]);
       if (before === null && after === null) continue;
-      if (before && after && same(before, after)) continue;
+      if (before && after && sameState(before, after)) continue;
       // Version numbers continue across deletions, so a first change numbered above 1 had a predecessor.
       out.push({ path, before, after, rows, beforeUnknown: !prior && first.version > 1 });
     }

@@ -265,18 +265,18 @@ export interface Writer {
 const DIR_MODE = 0o755;
 const ROOT_STATE: PathState = { type: 'd', mode: DIR_MODE, size: 0, hash: null, target: null };
 
-/** Whether an entry already is in a recorded state (what `ls -l`, stat and tags show, except times). */
-export function sameState(e: Entry, s: PathState): boolean {
+/** Whether two states (an entry or a recorded state) look the same to `ls -l`, stat and tags, times aside. */
+export function sameState(a: PathState, b: PathState): boolean {
   return (
-    e.type === s.type &&
-    (e.mode & 0o7777) === (s.mode & 0o7777) &&
-    e.hash === s.hash &&
-    e.target === s.target &&
-    e.size === s.size &&
-    e.uid === (s.uid ?? null) &&
-    e.gid === (s.gid ?? null) &&
-    e.rdev === (s.rdev ?? 0) &&
-    e.annot === (s.annot ?? null)
+    a.type === b.type &&
+    (a.mode & 0o7777) === (b.mode & 0o7777) &&
+    a.hash === b.hash &&
+    a.target === b.target &&
+    a.size === b.size &&
+    (a.uid ?? null) === (b.uid ?? null) &&
+    (a.gid ?? null) === (b.gid ?? null) &&
+    (a.rdev ?? 0) === (b.rdev ?? 0) &&
+    (a.annot ?? null) === (b.annot ?? null)
   );
 }
 
