@@ -56,16 +56,16 @@ export const writeCommand = new Command('write')
         if (sources > 1) throw new AvfsError('USAGE', 'give the content one way: an argument, --stdin (or -), or --from');
         const fs = ctx.vault();
         const options = { parents: !!opts.parents, mode: opts.mode };
-        const write = (data: Uint8Array | string | { fd: number }) =>
-          !opts.append ? fs.writeFile(path!, data, options) : fs.appendFile(path!, 'fd' in Object(data) ? readFileSync((data as { fd: number }).fd) : (data as Uint8Array | string), options);
+        const write = (data: Uint8Array | string) => (opts.append ? fs.appendFile(path!, data, options) : fs.writeFile(path!, data, options));
         let entry;
         if (opts.from !== undefined) {
           const fd = openHostFile(opts.from);
-          // A large host file shows a progress bar on a terminal (bytes read of its size).
-          const total = fstatSync(fd).isFile() ? fstatSync(fd).size : 0;
+          // A large host file is streamed, with a progress bar on a terminal (bytes read of its size).
+          const host = fstatSync(fd);
+          const total = host.isFile() ? host.size : 0;
           const bar = progressBar('writing', !ctx.out.json && !ctx.out.quiet && !opts.append, 16 * 1024 * 1024, formatBytes);
           try {
-            entry = opts.append ? write({ fd }) : fs.writeFile(path!, { fd }, { ...options, progress: (n) => bar(Math.min(n, total), total) });
+            entry = opts.append ? write(readFileSync(fd)) : fs.writeFile(path!, { fd }, { ...options, progress: (n) => bar(Math.min(n, total), total) });
           } finally {
             bar.end();
             closeSync(fd);
