@@ -142,9 +142,15 @@ function routeShadowedOptions(program: Command, args: string[]): string[] {
 function commandWords(program: Command, args: string[]): string[] {
   const words: string[] = [];
   let at = program;
-  for (const arg of args) {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
     if (arg === '--') break;
-    if (arg.startsWith('-')) continue;
+    if (arg.startsWith('-')) {
+      // An option's value (`--vault v`) is not a command word.
+      const option = [...at.options, ...program.options].find((o) => o.long === arg.split('=')[0] || o.short === arg);
+      if (option?.required && !arg.includes('=')) i++;
+      continue;
+    }
     const sub = at.commands.find((c) => c.name() === arg || c.aliases().includes(arg));
     if (!sub) break;
     words.push(sub.name());

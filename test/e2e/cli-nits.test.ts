@@ -54,6 +54,7 @@ describe('--json always answers with one document', () => {
 describe('help and messages', () => {
   it('an unknown option names the help to read, for the exact subcommand', async () => {
     expect(expectError(await avfs(home, ['proxy', 'exec', '--bogus', '--', 'true']), 'USAGE', 2).message).toContain('avfs proxy exec --help');
+    expect(expectError(await avfs(home, ['--vault', 'v', 'proxy', 'exec', '--bogus', '--', 'true']), 'USAGE', 2).message).toContain('avfs proxy exec --help');
     const plain = await avfs(home, ['ls', '--bogus'], { raw: true });
     expect(plain.stderr).toContain('avfs ls --help');
   });
