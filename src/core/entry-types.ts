@@ -18,6 +18,28 @@ export const KIND: Record<EntryType, EntryKind> = {
   b: 'block_device',
 };
 
+/** What lstat(2) says a host path is, as the predicates of node's Stats answer it. */
+export interface HostKind {
+  isFile(): boolean;
+  isDirectory(): boolean;
+  isSymbolicLink(): boolean;
+  isFIFO(): boolean;
+  isSocket(): boolean;
+  isCharacterDevice(): boolean;
+  isBlockDevice(): boolean;
+}
+
+/** The entry type of a host path from its lstat (null for a kind Linux does not have). */
+export function hostEntryType(st: HostKind): EntryType | null {
+  if (st.isDirectory()) return 'd';
+  if (st.isSymbolicLink()) return 'l';
+  if (st.isFile()) return 'f';
+  if (st.isFIFO()) return 'p';
+  if (st.isSocket()) return 's';
+  if (st.isCharacterDevice()) return 'c';
+  return st.isBlockDevice() ? 'b' : null;
+}
+
 /** Linux's encoding of a device number (glibc gnu_dev_major/minor, the 32-bit part FUSE passes). */
 export const devMajor = (rdev: number): number => (rdev >>> 8) & 0xfff;
 export const devMinor = (rdev: number): number => ((rdev & 0xff) | ((rdev >>> 12) & 0xfff00)) >>> 0;

@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHasher } from '../core/hash.js';
 import { dirname, isWithin, joinPath } from '../core/paths.js';
+import { hostEntryType } from '../core/entry-types.js';
 import type { SandboxLayout } from '../core/sandbox-layout.js';
 import { AvfsError } from '../errors.js';
 import { putContentFromFd, type ContentRef } from '../store/blobs.js';
@@ -108,21 +109,7 @@ type Special = 'p' | 's' | 'c' | 'b';
 const isSpecial = (type: string): type is Special => type === 'p' || type === 's' || type === 'c' || type === 'b';
 
 function hostStat(st: BigIntStats, host: string): HostStat | null {
-  const type = st.isDirectory()
-    ? 'd'
-    : st.isSymbolicLink()
-      ? 'l'
-      : st.isFile()
-        ? 'f'
-        : st.isFIFO()
-          ? 'p'
-          : st.isSocket()
-            ? 's'
-            : st.isCharacterDevice()
-              ? 'c'
-              : st.isBlockDevice()
-                ? 'b'
-                : null;
+  const type = hostEntryType(st);
   if (!type) return null;
   const rdev = type === 'c' || type === 'b' ? Number(st.rdev) : 0;
   const out: HostStat = { type, mode: Number(st.mode & 0o7777n), rdev, size: isSpecial(type) ? 0 : Number(st.size), ino: st.ino, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };

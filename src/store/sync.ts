@@ -2,6 +2,7 @@ import { closeSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync
 import { join } from 'node:path';
 import { AvfsError } from '../errors.js';
 import { createHasher, hashBytes } from '../core/hash.js';
+import { hostEntryType } from '../core/entry-types.js';
 import { planMerge, type Content, type ContentMerger, type MergeState, type PathMerge, type Strategy } from '../core/merge-tree.js';
 import { descendantRange, isWithin, joinPath, normalizePath } from '../core/paths.js';
 import { decodeUtf8 } from '../core/utf8.js';
@@ -130,7 +131,7 @@ class HostSide {
       this.files.set(hash, host);
       return { type: 'f', mode, size: st.size, hash, target: null, ...meta };
     }
-    return { type: st.isFIFO() ? 'p' : st.isSocket() ? 's' : st.isCharacterDevice() ? 'c' : 'b', mode, size: 0, hash: null, target: null, ...meta };
+    return { type: hostEntryType(st) ?? 'b', mode, size: 0, hash: null, target: null, ...meta };
   }
 
   /** Vault paths of everything below a host directory (not following symlinks; names that are not UTF-8 cannot be vault paths and are left out). */

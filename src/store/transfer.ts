@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, closeSync, constants, lchownSync, utimesSync, fchmodSync, futimesSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { AvfsError } from '../errors.js';
-import { devMajor, devMinor } from '../core/entry-types.js';
+import { devMajor, devMinor, hostEntryType } from '../core/entry-types.js';
 import { joinPath, normalizePath } from '../core/paths.js';
 import { decodeUtf8, escapeBytes } from '../core/utf8.js';
 import { putContentFromFd, type ContentRef } from './blobs.js';
@@ -60,7 +60,7 @@ function scanHost(host: Buffer, vaultPath: string, scan: HostScan): void {
   } catch {
     throw hostNotFound(host);
   }
-  const kind = st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : st.isFile() ? 'f' : st.isFIFO() ? 'p' : st.isSocket() ? 's' : st.isCharacterDevice() ? 'c' : st.isBlockDevice() ? 'b' : null;
+  const kind = hostEntryType(st);
   if (!kind) return;
   // FIFOs, sockets and devices are imported as what they are (metadata), never opened.
   const item: HostItem = { host, vault: vaultPath, kind, mode: st.mode & 0o7777, mtime: st.mtimeMs, atime: st.atimeMs, rdev: st.rdev };
