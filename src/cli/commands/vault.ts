@@ -125,8 +125,8 @@ const del = new Command('delete')
     action({
       options: z.object({ force: z.boolean().optional(), yes: z.boolean().optional() }),
       run: async ([name], opts, ctx) => {
-        const vault = summarize(ctx.store, getVault(ctx.store, name!));
         if (!opts.yes && !opts.force && !ctx.globals.json && process.stdin.isTTY && process.stderr.isTTY) {
+          const vault = summarize(ctx.store, getVault(ctx.store, name!));
           const what = `${plural(vault.files, 'file')}, ${formatBytes(vault.bytes)}${vault.forks ? `, ${vault.forks} fork(s)` : ''}`;
           if (!(await confirm(`delete vault ${vault.name} (${what}) with its history and checkpoints? [y/N] `))) {
             throw new AvfsError('CONFLICT', `not deleted: ${vault.name} (not confirmed; pass -y to skip the question)`, { vault: vault.name, reason: 'not_confirmed' });
