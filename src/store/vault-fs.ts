@@ -467,19 +467,23 @@ export class VaultFs {
     if (typeof target !== 'string' || target.length === 0 || target.includes('\0')) {
       throw new AvfsError('INVALID_PATH', 'invalid symlink target', { target });
     }
+    const state = { type: 'l', mode: 0o777, size: Buffer.byteLength(target), hash: null, target, ...options.owner } as const;
+    return this.createNode(input, state, 'symlink', 'symlink', { target });
+  }
+
+  /**
+   * Creates a new entry at a canonical path, not following a symlink there: its parent must be a
+   * directory and its name free. `op` is the version's op, `auditOp` the audit row's.
+   */
+  private createNode(input: string, state: EntryState, op: string, auditOp: string, detail: Record<string, unknown>): Entry {
     return this.store.mutate(() => {
       const vault = this.row();
       const path = this.resolveIn(vault, normalizePath(input), false, 0);
+      if (path === '/') throw alreadyExists(path);
       this.ensureParent(vault, path, false);
       if (getEntry(this.store, vault, path)) throw alreadyExists(path);
-      const entry = putEntry(
-        this.store,
-        vault,
-        path,
-        { type: 'l', mode: 0o777, size: Buffer.byteLength(target), hash: null, target, ...options.owner },
-        { op: 'symlink', actor: this.actor },
-      );
-      audit(this.store, this.actor, 'symlink', this.name, { path, target });
+      const entry = putEntry(this.store, vault, path, state, { op, actor: this.actor });
+      audit(this.store, this.actor, auditOp, this.name, { path, ...detail });
       return entry;
     });
   }
@@ -508,22 +512,8 @@ export class VaultFs {
    * itself once the node exists, and a socket's name only marks where a process bound it.
    */
   mknod(input: string, type: 'f' | 'p' | 's' | 'c' | 'b', mode: number, rdev = 0, options: { owner?: Owner } = {}): Entry {
-    return this.store.mutate(() => {
-      const vault = this.row();
-      const path = this.resolveIn(vault, normalizePath(input), false, 0);
-      if (path === '/') throw alreadyExists(path);
-      this.ensureParent(vault, path, false);
-      if (getEntry(this.store, vault, path)) throw alreadyExists(path);
-      const entry = putEntry(
-        this.store,
-        vault,
-        path,
-        { type, mode, size: 0, hash: null, target: null, rdev: type === 'c' || type === 'b' ? rdev : 0, ...options.owner },
-        { op: type === 'f' ? 'create' : 'mknod', actor: this.actor },
-      );
-      audit(this.store, this.actor, 'mknod', this.name, { path, type });
-      return entry;
-    });
+    const state = { type, mode, size: 0, hash: null, target: null, rdev: type === 'c' || type === 'b' ? rdev : 0, ...options.owner };
+    return this.createNode(input, state, type === 'f' ? 'create' : 'mknod', 'mknod', { type });
   }
 
   /**
