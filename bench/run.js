@@ -45,7 +45,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { clock, contention, describeMachine, dur, machineMarkdown, markdownTable, msSince } from './lib.js';
 
 // In BENCHMARKS.md order. Append new sections here (see ADDING A SECTION above).
-const SECTIONS = ['./store.js', './scale.js', './history.js', './search.js', './mount.js', './proxy.js', './maintenance.js', './seed.js', './merge.js'];
+const SECTIONS = ['./store.js', './scale.js', './history.js', './search.js', './mount.js', './proxy.js', './maintenance.js', './seed.js', './merge.js', './glob.js'];
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
