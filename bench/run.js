@@ -9,7 +9,7 @@
  *   options: --no-build (use dist/ as it is), --no-write (print only), --out <file>,
  *            --keep (keep the temp dir and print where it is)
  *
- * Benchmarks are not tests (DESIGN §5): they measure and report, and every figure stands beside a
+ * Benchmarks are not tests: they measure and report, and every figure stands beside a
  * baseline measured in the same run on the same machine. A missed target is reported (in the
  * table and in the summary on stdout), it does not fail the run; only a section that throws does.
  *
