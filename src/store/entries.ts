@@ -1,10 +1,10 @@
 import { AvfsError } from '../errors.js';
 import type { EntryType } from '../core/entry-types.js';
 import { descendantRange, dirname } from '../core/paths.js';
-import { now, type Actor, type Store } from './store.js';
+import { now, type Actor, type Statements, type Store } from './store.js';
 import { enforceQuota } from './quota.js';
 import { countChange } from './usage.js';
-import { vaultById, type VaultRow } from './vaults.js';
+import { historyChain, type VaultRow } from './vaults.js';
 
 /**
  * The tree of every vault (table `entries`), and the one door through which it changes.
@@ -246,7 +246,7 @@ const INSERT_VERSION = `INSERT INTO versions (vault_id, path, version, op, type,
 const OWN_CHANGE = 'UPDATE versions SET change_id = id WHERE id = ?';
 const MAX_OWN_VERSION = 'SELECT max(version) AS v FROM versions WHERE vault_id = ? AND path = ? AND id <= ?';
 
-function writeOwn(store: Store, vaultId: number, e: Row): void {
+function writeOwn(store: Statements, vaultId: number, e: Row): void {
   store
     .stmt(UPSERT)
     .run(vaultId, e.path, e.parent, e.type, e.mode, e.uid, e.gid, e.size, e.hash, e.target, e.rdev, e.nlink, e.mtime, e.atime, e.ctime, e.ino, e.version, e.annot);
@@ -344,16 +344,9 @@ export function reserveInos(store: Store, vaultId: number, count: number): numbe
 export function lastVersion(store: Store, vault: VaultRow, path: string): number {
   const entry = getEntry(store, vault, path);
   if (entry) return entry.version;
-  let current: VaultRow | undefined = vault;
-  let upTo = Number.MAX_SAFE_INTEGER;
-  const seen = new Set<number>();
-  while (current && !seen.has(current.id)) {
-    seen.add(current.id);
-    const own = store.stmt<{ v: number | null }>(MAX_OWN_VERSION).get(current.id, path, upTo)!.v;
+  for (const seg of historyChain(store, vault)) {
+    const own = store.stmt<{ v: number | null }>(MAX_OWN_VERSION).get(seg.vaultId, path, seg.upTo)!.v;
     if (own !== null) return own;
-    if (current.parent_id === null || current.fork_seq === null) return 0;
-    upTo = Math.min(upTo, current.fork_seq);
-    current = vaultById(store, current.parent_id);
   }
   return 0;
 }
@@ -517,6 +510,6 @@ export function dropLayer(store: Store, vaultId: number): void {
 }
 
 /** The root row of a new vault. */
-export function insertRoot(store: Store, vaultId: number, at: number): void {
+export function insertRoot(store: Statements, vaultId: number, at: number): void {
   writeOwn(store, vaultId, { ...whiteout('/'), type: 'd', mode: 0o755, mtime: at, atime: at, ctime: at, ino: 1 });
 }
