@@ -10,15 +10,13 @@ import {
   kernelMountAt,
   kernelUnmount,
   newSessionId,
-  processStartTime,
   setSessionState,
   spillDir,
   logFile,
   writeSession,
-  processAlive,
   type MountSessionInfo,
-  type ProcessRef,
 } from './session.js';
+import { processAlive, processStartTime, type ProcessRef } from '../store/host-process.js';
 import { killExecProcesses } from './processes.js';
 import { recordExecDied } from '../store/execs.js';
 import { existsSync, rmdirSync, rmSync } from 'node:fs';

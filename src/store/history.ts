@@ -4,7 +4,7 @@ import { audit } from './audit.js';
 import { contentChunks, readContent } from './blobs.js';
 import { getEntry, hasChildren, listDescendants, putEntry, removeEntry, type ChangeOptions, type Entry, type EntryState, type EntryType } from './entries.js';
 import type { Actor, Store } from './store.js';
-import { vaultById, type VaultRow } from './vaults.js';
+import { historyChain, type VaultRow } from './vaults.js';
 import { moveTree, type VaultFs } from './vault-fs.js';
 
 /**
@@ -55,12 +55,6 @@ export interface VersionRecord extends VersionRow {
 /** A path's state as history records it (an entry's state without its access time); null means absent. */
 export type PathState = Omit<EntryState, 'atime'>;
 
-export interface HistorySegment {
-  vaultId: number;
-  vault: string;
-  /** Highest change sequence this segment contributes (inclusive). */
-  upTo: number;
-}
 
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
 /** The columns of a VersionRow, for every query that reads whole versions (here and in execs.ts). */
@@ -79,23 +73,6 @@ const BLOB_EXISTS = 'SELECT 1 FROM blobs WHERE hash = ?';
 // version of the vault instead.
 const STATE_AT = `SELECT ${COLS} FROM versions INDEXED BY versions_path WHERE vault_id = ? AND path = ? AND id <= ? ORDER BY version DESC, id DESC LIMIT 1`;
 const CHANGED_SINCE = `SELECT DISTINCT path FROM versions WHERE vault_id = ? AND id > ? AND (path = ? OR (path >= ? AND path < ?)) ORDER BY path`;
-
-/** The segments whose versions make up a vault's history, newest first (the vault, its parent up to the fork point, …). */
-export function historyChain(store: Store, vault: VaultRow): HistorySegment[] {
-  const chain: HistorySegment[] = [{ vaultId: vault.id, vault: vault.name, upTo: MAX_SEQ }];
-  const seen = new Set([vault.id]);
-  let current = vault;
-  let upTo = MAX_SEQ;
-  while (current.parent_id !== null && current.fork_seq !== null) {
-    upTo = Math.min(upTo, current.fork_seq);
-    const parent = vaultById(store, current.parent_id);
-    if (!parent || seen.has(parent.id)) break;
-    seen.add(parent.id);
-    chain.push({ vaultId: parent.id, vault: parent.name, upTo });
-    current = parent;
-  }
-  return chain;
-}
 
 const tag = (rows: VersionRow[], vault: string): VersionRecord[] => rows.map((r) => ({ ...r, vault }));
 
