@@ -64,9 +64,8 @@ import { planSandbox, sandboxRequest } from '../proxy/sandbox.js';
 import { quoteArgv } from '../proxy/command-line.js';
 import type { EntryKind } from '../core/entry-types.js';
 import { AvfsError } from '../errors.js';
-import { typed } from './errors.js';
 
-export * from './errors.js';
+export { ConflictError, DeniedError, InvalidInputError, NotFoundError, QuotaExceededError, TimeoutError } from '../errors.js';
 export type { Entry, VaultSummary, VersionRecord, CheckpointInfo, CheckpointRow, RestoreResult, SearchHit, GrepResult, TreeDiff, TreeSource };
 export type { Category, CommandVerdict, Decision, Policy, PolicyAction, PolicyInput, PolicySource, EntryKind };
 
@@ -334,23 +333,6 @@ export interface ProxyExecResult {
   raw: Record<string, unknown>;
 }
 
-/** Runs a store call and re-throws its errors as typed classes. */
-function call<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    throw typed(err);
-  }
-}
-
-async function callAsync<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw typed(err);
-  }
-}
-
 export class AVFS {
   private readonly store: Store;
   private vaultName: string | undefined;
@@ -363,16 +345,16 @@ export class AVFS {
    */
   constructor(options: AVFSOptions = {}) {
     if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-      throw typed(new AvfsError('INVALID_ARGUMENT', 'AVFS options must be an object ({ home?, vault? })'));
+      throw new AvfsError('INVALID_ARGUMENT', 'AVFS options must be an object ({ home?, vault? })');
     }
     const known = new Set(['home', 'vault']);
     const unknown = Object.keys(options).filter((k) => !known.has(k));
-    if (unknown.length) throw typed(new AvfsError('INVALID_ARGUMENT', `unknown AVFS option ${unknown.map((k) => JSON.stringify(k)).join(', ')} (known: home, vault)`, { options: unknown }));
+    if (unknown.length) throw new AvfsError('INVALID_ARGUMENT', `unknown AVFS option ${unknown.map((k) => JSON.stringify(k)).join(', ')} (known: home, vault)`, { options: unknown });
     if (options.home !== undefined && (typeof options.home !== 'string' || options.home.trim() === '')) {
-      throw typed(new AvfsError('INVALID_ARGUMENT', `AVFS option home must be a non-empty string (a directory path), got ${JSON.stringify(options.home)}`, { option: 'home' }));
+      throw new AvfsError('INVALID_ARGUMENT', `AVFS option home must be a non-empty string (a directory path), got ${JSON.stringify(options.home)}`, { option: 'home' });
     }
-    if (options.vault !== undefined) call(() => validateVaultName(options.vault as string));
-    this.store = call(() => openStore(options.home));
+    if (options.vault !== undefined) validateVaultName(options.vault as string);
+    this.store = openStore(options.home);
     this.vaultName = options.vault;
   }
 
@@ -383,7 +365,7 @@ export class AVFS {
 
   /** The vault calls act on (see AVFSOptions.vault). */
   get vault(): string {
-    return call(() => resolveVaultName(this.store, this.vaultName));
+    return resolveVaultName(this.store, this.vaultName);
   }
 
   private fs(): VaultFs {
@@ -400,64 +382,58 @@ export class AVFS {
   // ---- vaults --------------------------------------------------------------------------------
 
   createVault(name: string): VaultSummary {
-    return call(() => createVault(this.store, name, this.actor, { firstOfHome: true }));
+    return createVault(this.store, name, this.actor, { firstOfHome: true });
   }
 
   listVaults(): VaultSummary[] {
-    return call(() => listVaults(this.store));
+    return listVaults(this.store);
   }
 
   /** Makes `name` the vault this instance (and, like `avfs vault use`, the home) uses. */
   useVault(name: string): VaultSummary {
-    return call(() => {
-      const v = useVault(this.store, name);
-      this.vaultName = name;
-      return v;
-    });
+    const v = useVault(this.store, name);
+    this.vaultName = name;
+    return v;
   }
 
   forkVault(source: string, target: string): VaultSummary {
-    return call(() => forkVault(this.store, source, target, this.actor));
+    return forkVault(this.store, source, target, this.actor);
   }
 
   /** Deletes a vault; one with forks needs `force` (they are detached and keep their files). */
   deleteVault(name: string, options: { force?: boolean } = {}): DeleteVaultResult {
-    return call(() => {
-      const r = deleteVault(this.store, name, !!options.force, this.actor);
-      return { name: r.name, detachedForks: r.detached_forks };
-    });
+    const r = deleteVault(this.store, name, !!options.force, this.actor);
+    return { name: r.name, detachedForks: r.detached_forks };
   }
 
   vaultInfo(name?: string): VaultSummary {
-    return call(() => summarize(this.store, getVault(this.store, name ?? this.vault)));
+    return summarize(this.store, getVault(this.store, name ?? this.vault));
   }
 
   // ---- files ---------------------------------------------------------------------------------
 
   write(path: string, content: string | Uint8Array, options: { parents?: boolean; mode?: number } = {}): Entry {
-    return call(() => this.fs().writeFile(path, content, options));
+    return this.fs().writeFile(path, content, options);
   }
 
   /** File content as bytes; with `encoding`, as a string. */
   read(path: string): Buffer;
   read(path: string, encoding: BufferEncoding): string;
   read(path: string, encoding?: BufferEncoding): Buffer | string {
-    return call(() => {
-      const data = this.fs().readFile(path);
-      return encoding ? data.toString(encoding) : data;
-    });
+    const data = this.fs().readFile(path);
+    return encoding ? data.toString(encoding) : data;
   }
 
   stat(path: string): Entry {
-    return call(() => this.fs().lstat(path));
+    return this.fs().lstat(path);
   }
 
   exists(path: string): boolean {
-    return call(() => this.fs().exists(path));
+    return this.fs().exists(path);
   }
 
   ls(path = '/'): Entry[] {
-    return call(() => this.fs().list(path));
+    return this.fs().list(path);
   }
 
   /**
@@ -466,55 +442,53 @@ export class AVFS {
    * `reason: "no_match"`; more than once without `replaceAll` → CONFLICT with the count.
    */
   edit(path: string, oldString: string, newString: string, options: { replaceAll?: boolean } = {}): { entry: Entry; replacements: number } {
-    return call(() =>
-      this.store.mutate(() => {
-        const fs = this.fs();
-        if (oldString === '') throw new AvfsError('INVALID_ARGUMENT', 'the string to replace is empty', { path });
-        const text = decodeUtf8(fs.readFile(path));
-        if (text === undefined) throw new AvfsError('INVALID_ARGUMENT', `${path} is not UTF-8 text`, { path, reason: 'not_text' });
-        const count = text.split(oldString).length - 1;
-        if (count === 0) throw new AvfsError('NOT_FOUND', `the string to replace does not occur in ${path}`, { path, reason: 'no_match' });
-        if (count > 1 && !options.replaceAll) {
-          throw new AvfsError('CONFLICT', `the string to replace occurs ${count} times in ${path}: give more context to make it unique, or replace all`, { path, reason: 'not_unique', occurrences: count });
-        }
-        const entry = fs.writeFile(path, options.replaceAll ? text.split(oldString).join(newString) : text.replace(oldString, () => newString));
-        return { entry, replacements: options.replaceAll ? count : 1 };
-      }),
-    );
+    return this.store.mutate(() => {
+      const fs = this.fs();
+      if (oldString === '') throw new AvfsError('INVALID_ARGUMENT', 'the string to replace is empty', { path });
+      const text = decodeUtf8(fs.readFile(path));
+      if (text === undefined) throw new AvfsError('INVALID_ARGUMENT', `${path} is not UTF-8 text`, { path, reason: 'not_text' });
+      const count = text.split(oldString).length - 1;
+      if (count === 0) throw new AvfsError('NOT_FOUND', `the string to replace does not occur in ${path}`, { path, reason: 'no_match' });
+      if (count > 1 && !options.replaceAll) {
+        throw new AvfsError('CONFLICT', `the string to replace occurs ${count} times in ${path}: give more context to make it unique, or replace all`, { path, reason: 'not_unique', occurrences: count });
+      }
+      const entry = fs.writeFile(path, options.replaceAll ? text.split(oldString).join(newString) : text.replace(oldString, () => newString));
+      return { entry, replacements: options.replaceAll ? count : 1 };
+    });
   }
 
   mkdir(path: string, options: { parents?: boolean; mode?: number } = {}): Entry {
-    return call(() => this.fs().mkdir(path, options));
+    return this.fs().mkdir(path, options);
   }
 
   /** Removes a path (a non-empty directory needs `recursive`); returns the removed paths. */
   rm(path: string, options: { recursive?: boolean } = {}): string[] {
-    return call(() => this.fs().rm(path, options));
+    return this.fs().rm(path, options);
   }
 
   cp(src: string, dst: string, options: { recursive?: boolean } = {}) {
-    return call(() => this.fs().cp(src, dst, options));
+    return this.fs().cp(src, dst, options);
   }
 
   mv(src: string, dst: string) {
-    return call(() => this.fs().mv(src, dst));
+    return this.fs().mv(src, dst);
   }
 
   symlink(target: string, path: string): Entry {
-    return call(() => this.fs().symlink(target, path));
+    return this.fs().symlink(target, path);
   }
 
   /** Every entry below `path`, in path order (a flat tree). */
   tree(path = '/'): Entry[] {
-    return call(() => this.fs().walk(path));
+    return this.fs().walk(path);
   }
 
   importFrom(hostPath: string, vaultPath = '/') {
-    return call(() => importTree(this.fs(), hostPath, vaultPath));
+    return importTree(this.fs(), hostPath, vaultPath);
   }
 
   exportTo(vaultPath: string, hostDir: string, options: { overwrite?: boolean } = {}) {
-    return call(() => exportTree(this.fs(), vaultPath, hostDir, !!options.overwrite));
+    return exportTree(this.fs(), vaultPath, hostDir, !!options.overwrite);
   }
 
   /**
@@ -522,12 +496,12 @@ export class AVFS {
    * apply the vault's changes below `vaultPath` back to the host, three-way.
    */
   importTracked(hostPath: string, vaultPath: string) {
-    return call(() => importTracked(this.fs(), hostPath, vaultPath));
+    return importTracked(this.fs(), hostPath, vaultPath);
   }
 
   /** Applies the vault's changes since a tracked import back to its host directory (`avfs sync`). */
   sync(vaultPath: string, options: { strategy?: Strategy; dryRun?: boolean } = {}): SyncReport {
-    return call(() => syncTracked(this.fs(), vaultPath, options));
+    return syncTracked(this.fs(), vaultPath, options);
   }
 
   // ---- merge ---------------------------------------------------------------------------------
@@ -538,125 +512,115 @@ export class AVFS {
    * the report; `dryRun` returns the plan and stores nothing.
    */
   merge(source: string, options: { into?: string; strategy?: Strategy; dryRun?: boolean } = {}): MergeReport {
-    return call(() => mergeVaults(this.store, source, { ...options, actor: this.actor }));
+    return mergeVaults(this.store, source, { ...options, actor: this.actor });
   }
 
   /** Reverses the last merge of `source` into `into` (`avfs vault merge --undo`). */
   undoMerge(source: string, options: { into?: string; force?: boolean } = {}): UndoReport {
-    return call(() => undoMerge(this.store, source, { ...options, actor: this.actor }));
+    return undoMerge(this.store, source, { ...options, actor: this.actor });
   }
 
   // ---- search --------------------------------------------------------------------------------
 
   /** Full-text search (FTS5 syntax) over current text files, best first. */
   search(query: string, options: { limit?: number; path?: string } = {}): SearchHit[] {
-    return call(() => {
-      const fs = this.fs();
-      const under = options.path ? fs.stat(options.path).path : undefined;
-      return searchText(this.store, fs.row(), query, { limit: options.limit ?? 20, under }).hits;
-    });
+    const fs = this.fs();
+    const under = options.path ? fs.stat(options.path).path : undefined;
+    return searchText(this.store, fs.row(), query, { limit: options.limit ?? 20, under }).hits;
   }
 
   /** Lines matching a regular expression (or a fixed string) in current text files. */
   grep(pattern: string | RegExp, options: { path?: string; ignoreCase?: boolean; fixed?: boolean; maxCount?: number } = {}): GrepResult {
-    return call(() => {
-      const fs = this.fs();
-      const source = typeof pattern === 'string' ? (options.fixed ? pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') : pattern) : pattern.source;
-      let regex: RegExp;
-      try {
-        regex = new RegExp(source, options.ignoreCase ? 'i' : typeof pattern === 'string' ? '' : pattern.flags.replace(/[gy]/g, ''));
-      } catch (err) {
-        throw new AvfsError('INVALID_ARGUMENT', `invalid regular expression: ${(err as Error).message}`, { pattern: String(pattern) });
-      }
-      const files = fs.walk(options.path ?? '/').filter((e) => e.type === 'f');
-      return grepFiles(this.store, files, { regex, maxCount: options.maxCount });
-    });
+    const fs = this.fs();
+    const source = typeof pattern === 'string' ? (options.fixed ? pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') : pattern) : pattern.source;
+    let regex: RegExp;
+    try {
+      regex = new RegExp(source, options.ignoreCase ? 'i' : typeof pattern === 'string' ? '' : pattern.flags.replace(/[gy]/g, ''));
+    } catch (err) {
+      throw new AvfsError('INVALID_ARGUMENT', `invalid regular expression: ${(err as Error).message}`, { pattern: String(pattern) });
+    }
+    const files = fs.walk(options.path ?? '/').filter((e) => e.type === 'f');
+    return grepFiles(this.store, files, { regex, maxCount: options.maxCount });
   }
 
   /** Entries below `path` matching a filter; `name` is a glob such as `*.ts`. */
   find(path = '/', filter: Omit<FindFilter, 'name'> & { name?: string } = {}): Entry[] {
-    return call(() => {
-      const fs = this.fs();
-      const { name, ...rest } = filter;
-      return findEntries(this.store, fs.row(), fs.stat(path), { ...rest, ...(name ? { name: globToRegExp(name) } : {}) }).entries;
-    });
+    const fs = this.fs();
+    const { name, ...rest } = filter;
+    return findEntries(this.store, fs.row(), fs.stat(path), { ...rest, ...(name ? { name: globToRegExp(name) } : {}) }).entries;
   }
 
   // ---- history -------------------------------------------------------------------------------
 
   /** A path's versions newest first, or without a path the vault's recent changes. */
   log(path?: string, options: { limit?: number } = {}): VersionRecord[] {
-    return call(() => {
-      const fs = this.fs();
-      const limit = options.limit ?? 100;
-      if (path === undefined) return vaultChanges(this.store, fs.row(), limit);
-      return pathVersions(this.store, fs.row(), normalizePath(path), limit);
-    });
+    const fs = this.fs();
+    const limit = options.limit ?? 100;
+    if (path === undefined) return vaultChanges(this.store, fs.row(), limit);
+    return pathVersions(this.store, fs.row(), normalizePath(path), limit);
   }
 
   /** Makes `path` hold version `version` again (as a new version). */
   checkout(path: string, version: number, options: { recursive?: boolean } = {}) {
-    return call(() => checkoutVersion(this.fs(), path, version, options));
+    return checkoutVersion(this.fs(), path, version, options);
   }
 
   /** Undoes the latest change to `path`. */
   revert(path: string) {
-    return call(() => revertPath(this.fs(), path));
+    return revertPath(this.fs(), path);
   }
 
   /** A line diff of one path between versions (default: previous vs current). */
   diff(path: string, options: { from?: number; to?: number } = {}) {
-    return call(() => diffVersions(this.fs(), path, { ...options, patch: true }));
+    return diffVersions(this.fs(), path, { ...options, patch: true });
   }
 
   /** A line diff between two paths of this vault. */
   diffPaths(a: string, b: string) {
-    return call(() => diffPaths(this.fs(), a, b, { patch: true }));
+    return diffPaths(this.fs(), a, b, { patch: true });
   }
 
   /** A tree diff between checkpoints, vaults or the current state. */
   diffTrees(from: TreeSource, to: TreeSource = { current: true }, options: { patch?: boolean } = {}) {
-    return call(() => diffTreeSources(this.fs(), from, to, options));
+    return diffTreeSources(this.fs(), from, to, options);
   }
 
   checkpointSave(name?: string, message?: string): CheckpointInfo {
-    return call(() => saveCheckpoint(this.fs(), name ?? null, message ?? null));
+    return saveCheckpoint(this.fs(), name ?? null, message ?? null);
   }
 
   checkpointRestore(name: string): RestoreResult {
-    return call(() => restoreCheckpoint(this.fs(), name));
+    return restoreCheckpoint(this.fs(), name);
   }
 
   checkpointList(): CheckpointRow[] {
-    return call(() => listCheckpoints(this.fs()));
+    return listCheckpoints(this.fs());
   }
 
   /** Deletes a checkpoint (content it alone referenced is freed by `gc`); returns its name. */
   checkpointDelete(name: string): { deleted: string } {
-    return call(() => ({ deleted: deleteCheckpoint(this.fs(), name).name }));
+    return ({ deleted: deleteCheckpoint(this.fs(), name).name });
   }
 
   /** One checkpoint: when, what it holds, and how the vault has changed since (`avfs checkpoint info`). */
   checkpointInfo(name: string): CheckpointDetails {
-    return call(() => {
-      const fs = this.fs();
-      return this.store.read(() => {
-        const c = checkpointInfo(fs, name);
-        const s = diffTreeSources(fs, { checkpoint: c.name }, { current: true }).summary;
-        return {
-          name: c.name,
-          message: c.message,
-          createdAt: new Date(c.created_at).toISOString(),
-          seq: c.seq,
-          files: c.files,
-          directories: c.directories,
-          symlinks: c.symlinks,
-          bytes: c.bytes,
-          source: c.source,
-          execId: c.exec_id,
-          changesSince: { added: s.added, modified: s.modified, deleted: s.deleted },
-        };
-      });
+    const fs = this.fs();
+    return this.store.read(() => {
+      const c = checkpointInfo(fs, name);
+      const s = diffTreeSources(fs, { checkpoint: c.name }, { current: true }).summary;
+      return {
+        name: c.name,
+        message: c.message,
+        createdAt: new Date(c.created_at).toISOString(),
+        seq: c.seq,
+        files: c.files,
+        directories: c.directories,
+        symlinks: c.symlinks,
+        bytes: c.bytes,
+        source: c.source,
+        execId: c.exec_id,
+        changesSince: { added: s.added, modified: s.modified, deleted: s.deleted },
+      };
     });
   }
 
@@ -669,46 +633,44 @@ export class AVFS {
 
   /** Adds tags to a path (`avfs tag`); `added` lists the ones that were new. */
   tag(path: string, tags: string | string[]): TagsResult & { added: string[] } {
-    return call(() => addTags(this.fs(), path, ([] as string[]).concat(tags)));
+    return addTags(this.fs(), path, ([] as string[]).concat(tags));
   }
 
   /** Removes tags from a path (`avfs untag`; tags it does not have are ignored). */
   untag(path: string, tags: string | string[]): TagsResult & { removed: string[] } {
-    return call(() => removeTags(this.fs(), path, ([] as string[]).concat(tags)));
+    return removeTags(this.fs(), path, ([] as string[]).concat(tags));
   }
 
   /** A path's tags, sorted (`avfs tags <path>`). */
   tags(path: string): TagsResult {
-    return call(() => getTags(this.fs(), path));
+    return getTags(this.fs(), path);
   }
 
   /** Every tag used in the vault with how many paths carry it (`avfs tags`). */
   tagCounts(): Record<string, number> {
-    return call(() => Object.fromEntries(tagCounts(this.fs()).map((c) => [c.tag, c.count])));
+    return Object.fromEntries(tagCounts(this.fs()).map((c) => [c.tag, c.count]));
   }
 
   /** All metadata of a path (`avfs meta <path>`). */
   metaList(path: string): MetaResult {
-    return call(() => getMeta(this.fs(), path));
+    return getMeta(this.fs(), path);
   }
 
   /** One metadata value, or null when the key is not set (`avfs meta <path> <key>`). */
   metaGet(path: string, key: string): string | null {
-    return call(() => {
-      validateMetaKey(key);
-      const { meta } = getMeta(this.fs(), path);
-      return Object.hasOwn(meta, key) ? meta[key]! : null;
-    });
+    validateMetaKey(key);
+    const { meta } = getMeta(this.fs(), path);
+    return Object.hasOwn(meta, key) ? meta[key]! : null;
   }
 
   /** Sets a metadata key (`avfs meta <path> <key> <value>`; values up to 64 KiB of text). */
   metaSet(path: string, key: string, value: string): MetaResult {
-    return call(() => setMeta(this.fs(), path, key, value));
+    return setMeta(this.fs(), path, key, value);
   }
 
   /** Deletes a key, or without one all metadata of the path; `deleted` lists the keys removed. */
   metaDelete(path: string, key?: string): MetaResult & { deleted: string[] } {
-    return call(() => deleteMeta(this.fs(), path, key));
+    return deleteMeta(this.fs(), path, key);
   }
 
   // ---- runtime -------------------------------------------------------------------------------
@@ -718,31 +680,29 @@ export class AVFS {
    * a mounted (or copied) view of the vault with a timeout, and the exact list of changed files.
    */
   async proxyExec(command: string, args: string[] = [], options: ProxyExecOptions = {}): Promise<ProxyExecResult> {
-    return callAsync(async () => {
-      const { proxyExec } = await import('../proxy/run.js');
-      const { shell, ...rest } = options;
-      const r = await proxyExec(this.store, this.vault, {
-        ...(shell ? { shell: [command, ...args].join(' ') } : { argv: [command, ...args] }),
-        ...rest,
-      });
-      return {
-        execId: r.exec_id,
-        exitCode: r.exit_code,
-        signal: r.signal,
-        timedOut: r.timed_out,
-        durationMs: r.duration_ms,
-        stdout: r.stdout,
-        stderr: r.stderr,
-        truncated: r.truncated,
-        mode: r.mode,
-        checkpoint: r.checkpoint,
-        sandbox: r.sandbox as unknown as Record<string, unknown>,
-        violations: r.violations.map((v) => ({ kind: v.kind, limit: v.limit, value: v.value, detail: v.detail })),
-        changedFiles: r.changed_files.map(changedFile),
-        decision: { ...r.decision, categories: [...r.decision.categories] },
-        raw: r as unknown as Record<string, unknown>,
-      };
+    const { proxyExec } = await import('../proxy/run.js');
+    const { shell, ...rest } = options;
+    const r = await proxyExec(this.store, this.vault, {
+      ...(shell ? { shell: [command, ...args].join(' ') } : { argv: [command, ...args] }),
+      ...rest,
     });
+    return {
+      execId: r.exec_id,
+      exitCode: r.exit_code,
+      signal: r.signal,
+      timedOut: r.timed_out,
+      durationMs: r.duration_ms,
+      stdout: r.stdout,
+      stderr: r.stderr,
+      truncated: r.truncated,
+      mode: r.mode,
+      checkpoint: r.checkpoint,
+      sandbox: r.sandbox as unknown as Record<string, unknown>,
+      violations: r.violations.map((v) => ({ kind: v.kind, limit: v.limit, value: v.value, detail: v.detail })),
+      changedFiles: r.changed_files.map(changedFile),
+      decision: { ...r.decision, categories: [...r.decision.categories] },
+      raw: r as unknown as Record<string, unknown>,
+    };
   }
 
   /**
@@ -750,29 +710,25 @@ export class AVFS {
    * with CONFLICT when someone else changed one of its paths since, unless `force`.
    */
   async proxyUndo(execId: string, options: { force?: boolean } = {}): Promise<ProxyUndoResult> {
-    return callAsync(async () => {
-      const { proxyUndo } = await import('../proxy/undo.js');
-      const r = await proxyUndo(this.store, execId, { force: !!options.force });
-      return {
-        vault: r.vault,
-        execId: r.exec_id,
-        checkpoint: r.checkpoint,
-        discardedChanges: r.discarded_changes,
-        alreadyUndone: r.already_undone,
-        died: r.died,
-        changedFiles: r.changed_files.map(changedFile),
-        raw: r as unknown as Record<string, unknown>,
-      };
-    });
+    const { proxyUndo } = await import('../proxy/undo.js');
+    const r = await proxyUndo(this.store, execId, { force: !!options.force });
+    return {
+      vault: r.vault,
+      execId: r.exec_id,
+      checkpoint: r.checkpoint,
+      discardedChanges: r.discarded_changes,
+      alreadyUndone: r.already_undone,
+      died: r.died,
+      changedFiles: r.changed_files.map(changedFile),
+      raw: r as unknown as Record<string, unknown>,
+    };
   }
 
   /** The vault's effective policy and where it comes from (`avfs proxy policy show`). */
   policyShow(): PolicyInfo {
-    return call(() => {
-      const vault = this.vault;
-      const { policy, source, document } = loadPolicy(this.store, vault);
-      return { vault, source, policy, document };
-    });
+    const vault = this.vault;
+    const { policy, source, document } = loadPolicy(this.store, vault);
+    return { vault, source, policy, document };
   }
 
   /**
@@ -781,14 +737,12 @@ export class AVFS {
    * Returns the effective policy afterwards. Invalid documents throw INVALID_ARGUMENT.
    */
   policySet(policy: PolicyInput | string | null, options: { scope?: 'vault' | 'home' } = {}): PolicyInfo {
-    return call(() => {
-      const scope = options.scope ?? 'vault';
-      if (scope !== 'vault' && scope !== 'home') throw new AvfsError('INVALID_ARGUMENT', `invalid scope ${JSON.stringify(scope)}: vault or home`, { option: 'scope' });
-      const vault = this.vault;
-      savePolicy(this.store, scope, vault, policy === null ? null : typeof policy === 'string' ? policy : JSON.stringify(policy), this.actor);
-      const { policy: effective, source, document } = loadPolicy(this.store, vault);
-      return { vault, source, policy: effective, document };
-    });
+    const scope = options.scope ?? 'vault';
+    if (scope !== 'vault' && scope !== 'home') throw new AvfsError('INVALID_ARGUMENT', `invalid scope ${JSON.stringify(scope)}: vault or home`, { option: 'scope' });
+    const vault = this.vault;
+    savePolicy(this.store, scope, vault, policy === null ? null : typeof policy === 'string' ? policy : JSON.stringify(policy), this.actor);
+    const { policy: effective, source, document } = loadPolicy(this.store, vault);
+    return { vault, source, policy: effective, document };
   }
 
   /**
@@ -796,67 +750,61 @@ export class AVFS {
    * here (sandboxed or not), without running anything (`avfs proxy policy check`).
    */
   policyCheck(command: string, args: string[] = [], options: { shell?: boolean; cwd?: string; approve?: boolean } = {}): PolicyCheckResult {
-    return call(() => {
-      const vault = this.vault;
-      const { policy, source } = loadPolicy(this.store, vault);
-      const shell = options.shell ? [command, ...args].join(' ') : undefined;
-      const argv = [command, ...args];
-      const request = shell !== undefined ? { shell } : { argv };
-      const sandboxed = (() => {
-        try {
-          return planSandbox(sandboxRequest(policy, {})).enforced;
-        } catch {
-          return false; // required, and unavailable: exec would refuse
-        }
-      })();
-      const { decision, verdicts } = evaluatePolicy(policy, request, { cwd: normalizePath(options.cwd ?? '/'), sandboxed });
-      const wouldRun = decision.action === 'allow' || decision.action === 'allow_with_checkpoint' || (needsApproval(decision.action) && !!options.approve);
-      return {
-        vault,
-        policySource: source,
-        command: shell ?? quoteArgv(argv),
-        sandboxed,
-        decision,
-        verdicts,
-        wouldRun,
-        wouldCheckpoint: wouldRun && (decision.action === 'allow_with_checkpoint' || policy.auto_checkpoint),
-        timeoutMs: policy.timeout_ms,
-      };
-    });
+    const vault = this.vault;
+    const { policy, source } = loadPolicy(this.store, vault);
+    const shell = options.shell ? [command, ...args].join(' ') : undefined;
+    const argv = [command, ...args];
+    const request = shell !== undefined ? { shell } : { argv };
+    const sandboxed = (() => {
+      try {
+        return planSandbox(sandboxRequest(policy, {})).enforced;
+      } catch {
+        return false; // required, and unavailable: exec would refuse
+      }
+    })();
+    const { decision, verdicts } = evaluatePolicy(policy, request, { cwd: normalizePath(options.cwd ?? '/'), sandboxed });
+    const wouldRun = decision.action === 'allow' || decision.action === 'allow_with_checkpoint' || (needsApproval(decision.action) && !!options.approve);
+    return {
+      vault,
+      policySource: source,
+      command: shell ?? quoteArgv(argv),
+      sandboxed,
+      decision,
+      verdicts,
+      wouldRun,
+      wouldCheckpoint: wouldRun && (decision.action === 'allow_with_checkpoint' || policy.auto_checkpoint),
+      timeoutMs: policy.timeout_ms,
+    };
   }
 
   /** Mounts the vault on an empty host directory (served by a background process). */
   async mount(dir: string, options: { readOnly?: boolean } = {}): Promise<MountInfo> {
-    return callAsync(async () => {
-      const { mountVault } = await import('../mount/index.js');
-      const m = await mountVault({ home: this.home, vault: this.vault, dir, readOnly: options.readOnly });
-      return { sessionId: m.session_id, vault: m.vault, dir: m.dir, pid: m.pid, state: m.state, readOnly: m.read_only, since: m.since };
-    });
+    const { mountVault } = await import('../mount/index.js');
+    const m = await mountVault({ home: this.home, vault: this.vault, dir, readOnly: options.readOnly });
+    return { sessionId: m.session_id, vault: m.vault, dir: m.dir, pid: m.pid, state: m.state, readOnly: m.read_only, since: m.since };
   }
 
   /** Unmounts a directory mounted with `mount` (or `avfs mount`); harmless when nothing is mounted. */
   async unmount(dir: string, options: { lazy?: boolean } = {}): Promise<UnmountInfo> {
-    return callAsync(async () => {
-      const { unmountDir } = await import('../mount/index.js');
-      const u = await unmountDir({ home: this.home, dir, lazy: options.lazy });
-      return { dir: u.dir, state: u.state, wasMounted: u.was_mounted, stale: u.stale, sessionId: u.session_id, vault: u.vault };
-    });
+    const { unmountDir } = await import('../mount/index.js');
+    const u = await unmountDir({ home: this.home, dir, lazy: options.lazy });
+    return { dir: u.dir, state: u.state, wasMounted: u.was_mounted, stale: u.stale, sessionId: u.session_id, vault: u.vault };
   }
 
   // ---- maintenance ---------------------------------------------------------------------------
 
   /** Numbers for the vault in use, or with `all` for the whole home. */
   stats(options: { all?: boolean } = {}) {
-    return call(() => (options.all ? homeStats(this.store) : vaultStats(this.store, this.vault)));
+    return (options.all ? homeStats(this.store) : vaultStats(this.store, this.vault));
   }
 
   audit(query: Partial<AuditQuery> = {}) {
-    return call(() => queryAudit(this.store, { limit: 100, ...query } as AuditQuery).records);
+    return queryAudit(this.store, { limit: 100, ...query } as AuditQuery).records;
   }
 
   /** The vault's limits (null: unlimited) and current usage (`avfs quota`). */
   quota(): QuotaInfo {
-    return call(() => quotaInfo(quotaReport(this.store, getVault(this.store, this.vault))));
+    return quotaInfo(quotaReport(this.store, getVault(this.store, this.vault)));
   }
 
   /**
@@ -864,22 +812,20 @@ export class AVFS {
    * A limit below current usage is accepted; growth is then refused with QUOTA_EXCEEDED.
    */
   setQuota(limits: Partial<QuotaLimitsInfo>): QuotaInfo {
-    return call(() => {
-      const next: Partial<QuotaLimits> = {};
-      const maxBytes = limit('maxBytes', limits.maxBytes);
-      const maxFiles = limit('maxFiles', limits.maxFiles);
-      const maxFileSize = limit('maxFileSize', limits.maxFileSize);
-      if (maxBytes !== undefined) next.max_bytes = maxBytes;
-      if (maxFiles !== undefined) next.max_files = maxFiles;
-      if (maxFileSize !== undefined) next.max_file_size = maxFileSize;
-      if (Object.keys(next).length === 0) throw new AvfsError('INVALID_ARGUMENT', 'give at least one of maxBytes, maxFiles, maxFileSize');
-      return quotaInfo(setQuota(this.store, this.vault, next, this.actor));
-    });
+    const next: Partial<QuotaLimits> = {};
+    const maxBytes = limit('maxBytes', limits.maxBytes);
+    const maxFiles = limit('maxFiles', limits.maxFiles);
+    const maxFileSize = limit('maxFileSize', limits.maxFileSize);
+    if (maxBytes !== undefined) next.max_bytes = maxBytes;
+    if (maxFiles !== undefined) next.max_files = maxFiles;
+    if (maxFileSize !== undefined) next.max_file_size = maxFileSize;
+    if (Object.keys(next).length === 0) throw new AvfsError('INVALID_ARGUMENT', 'give at least one of maxBytes, maxFiles, maxFileSize');
+    return quotaInfo(setQuota(this.store, this.vault, next, this.actor));
   }
 
   /** Removes every limit of the vault (`avfs quota clear`). */
   clearQuota(): QuotaInfo {
-    return call(() => quotaInfo(clearQuota(this.store, this.vault, this.actor)));
+    return quotaInfo(clearQuota(this.store, this.vault, this.actor));
   }
 
   /**
@@ -887,58 +833,54 @@ export class AVFS {
    * (`avfs prune`): give `keep`, `olderThanMs` or both. Content they alone used is freed by `gc`.
    */
   prune(options: PruneOptions): PruneResult {
-    return call(() => {
-      if (options.all && options.path !== undefined) throw new AvfsError('INVALID_ARGUMENT', 'give a path or all, not both');
-      if (options.keep !== undefined && (!Number.isSafeInteger(options.keep) || options.keep < 1)) {
-        throw new AvfsError('INVALID_ARGUMENT', `invalid keep: ${options.keep} (a whole number of at least 1)`, { option: 'keep' });
-      }
-      if (options.olderThanMs !== undefined && (!Number.isFinite(options.olderThanMs) || options.olderThanMs < 0)) {
-        throw new AvfsError('INVALID_ARGUMENT', `invalid olderThanMs: ${options.olderThanMs}`, { option: 'olderThanMs' });
-      }
-      const r: PruneReport = prune(this.store, {
-        scope: options.all ? { all: true } : { vault: this.vault },
-        path: options.all ? undefined : (options.path ?? '/'),
-        keep: options.keep,
-        olderThanMs: options.olderThanMs,
-        checkpoints: !!options.checkpoints,
-        dryRun: !!options.dryRun,
-        actor: this.actor,
-      });
-      return {
-        dryRun: r.dry_run,
-        path: r.path,
-        keep: r.keep,
-        olderThanMs: r.older_than_ms,
-        cutoff: r.cutoff,
-        prunedVersions: r.pruned_versions,
-        prunedCheckpoints: r.pruned_checkpoints,
-        vaults: r.vaults.map((v) => ({ vault: v.vault, prunedVersions: v.pruned_versions, remainingVersions: v.remaining_versions, prunedCheckpoints: v.pruned_checkpoints })),
-      };
+    if (options.all && options.path !== undefined) throw new AvfsError('INVALID_ARGUMENT', 'give a path or all, not both');
+    if (options.keep !== undefined && (!Number.isSafeInteger(options.keep) || options.keep < 1)) {
+      throw new AvfsError('INVALID_ARGUMENT', `invalid keep: ${options.keep} (a whole number of at least 1)`, { option: 'keep' });
+    }
+    if (options.olderThanMs !== undefined && (!Number.isFinite(options.olderThanMs) || options.olderThanMs < 0)) {
+      throw new AvfsError('INVALID_ARGUMENT', `invalid olderThanMs: ${options.olderThanMs}`, { option: 'olderThanMs' });
+    }
+    const r: PruneReport = prune(this.store, {
+      scope: options.all ? { all: true } : { vault: this.vault },
+      path: options.all ? undefined : (options.path ?? '/'),
+      keep: options.keep,
+      olderThanMs: options.olderThanMs,
+      checkpoints: !!options.checkpoints,
+      dryRun: !!options.dryRun,
+      actor: this.actor,
     });
+    return {
+      dryRun: r.dry_run,
+      path: r.path,
+      keep: r.keep,
+      olderThanMs: r.older_than_ms,
+      cutoff: r.cutoff,
+      prunedVersions: r.pruned_versions,
+      prunedCheckpoints: r.pruned_checkpoints,
+      vaults: r.vaults.map((v) => ({ vault: v.vault, prunedVersions: v.pruned_versions, remainingVersions: v.remaining_versions, prunedCheckpoints: v.pruned_checkpoints })),
+    };
   }
 
   /** Shrinks the database file: WAL checkpoint and truncate, VACUUM, optimize (`avfs compact`). */
   compact(): CompactResult {
-    return call(() => {
-      const r: CompactReport = compact(this.store, this.actor);
-      return {
-        beforeBytes: r.before_bytes,
-        afterBytes: r.after_bytes,
-        freedBytes: r.freed_bytes,
-        walBytesBefore: r.wal_bytes_before,
-        walBytesAfter: r.wal_bytes_after,
-        freePagesBefore: r.free_pages_before,
-        pageSize: r.page_size,
-        walCheckpointed: r.wal_checkpointed,
-        auditRowsTrimmed: r.audit_rows_trimmed,
-        durationMs: r.duration_ms,
-      };
-    });
+    const r: CompactReport = compact(this.store, this.actor);
+    return {
+      beforeBytes: r.before_bytes,
+      afterBytes: r.after_bytes,
+      freedBytes: r.freed_bytes,
+      walBytesBefore: r.wal_bytes_before,
+      walBytesAfter: r.wal_bytes_after,
+      freePagesBefore: r.free_pages_before,
+      pageSize: r.page_size,
+      walCheckpointed: r.wal_checkpointed,
+      auditRowsTrimmed: r.audit_rows_trimmed,
+      durationMs: r.duration_ms,
+    };
   }
 
   /** Deletes content nothing references (older than the grace period, default 1 h). */
   gc(options: Partial<GcOptions> = {}) {
-    return call(() => gc(this.store, { graceMs: DEFAULT_GC_GRACE_MS, dryRun: false, actor: this.actor, ...options } as GcOptions));
+    return gc(this.store, { graceMs: DEFAULT_GC_GRACE_MS, dryRun: false, actor: this.actor, ...options } as GcOptions);
   }
 }
 
