@@ -6,6 +6,7 @@ import type { EntryType } from '../core/entry-types.js';
 import { entryJson } from '../cli/output.js';
 import { versionJson } from '../cli/commands/log.js';
 import { checkpointJson } from '../cli/commands/checkpoint.js';
+import { grepJson, searchHitJson } from '../api/search.js';
 import { TEXT, type ToolData } from './result.js';
 
 /**
@@ -182,7 +183,7 @@ const searchTools: ToolSpec[] = [
     run: (args, avfs) => ({
       vault: avfs.vault,
       query: args.query,
-      hits: avfs.search(args.query, { limit: args.limit, path: args.path }).map((h) => ({ ...h, mtime: new Date(h.mtime).toISOString() })),
+      hits: avfs.search(args.query, { limit: args.limit, path: args.path }).map(searchHitJson),
     }),
   },
   {
@@ -199,11 +200,7 @@ const searchTools: ToolSpec[] = [
     },
     output: { vault: z.string(), pattern: z.string(), matches: z.array(anyObject), files: z.array(z.string()), files_scanned: z.number() },
     writes: false,
-    run: (args, avfs) => ({
-      vault: avfs.vault,
-      pattern: args.pattern,
-      ...avfs.grep(args.pattern, { path: args.path, ignoreCase: args.ignore_case, fixed: args.fixed, maxCount: args.max_count }),
-    }),
+    run: (args, avfs) => grepJson(avfs.grep(args.pattern, { path: args.path, ignoreCase: args.ignore_case, fixed: args.fixed, maxCount: args.max_count })),
   },
   {
     name: 'find',

@@ -15,7 +15,6 @@
  * ```
  */
 import { normalizePath } from '../core/paths.js';
-import { globToRegExp } from '../core/glob.js';
 import { decodeUtf8 } from '../core/utf8.js';
 import { openStore, type Actor, type Store } from '../store/store.js';
 import { VaultFs } from '../store/vault-fs.js';
@@ -48,7 +47,7 @@ import { addTags, deleteMeta, getMeta, getTags, removeTags, setMeta, tagCounts, 
 import { clearQuota, quotaReport, setQuota, type QuotaLimits, type QuotaReport } from '../store/quota.js';
 import { prune, type PruneReport } from '../store/prune.js';
 import { compact, type CompactReport } from '../store/maintenance.js';
-import { findEntries, grepFiles, searchText, type FindFilter, type GrepResult, type SearchHit } from '../store/search.js';
+import { find, grep, search, type FindParams, type GrepParams, type GrepResult, type SearchHit, type SearchParams } from '../api/search.js';
 import { vaultStats, homeStats } from '../store/stats.js';
 import { queryAudit, type AuditQuery } from '../store/audit.js';
 import { gc, type GcOptions } from '../store/gc.js';
@@ -67,6 +66,7 @@ import { AvfsError } from '../errors.js';
 
 export { ConflictError, DeniedError, InvalidInputError, NotFoundError, QuotaExceededError, TimeoutError } from '../errors.js';
 export type { Entry, VaultSummary, VersionRecord, CheckpointInfo, CheckpointRow, RestoreResult, SearchHit, GrepResult, TreeDiff, TreeSource };
+export type { FindParams, GrepParams, SearchParams };
 export type { Category, CommandVerdict, Decision, Policy, PolicyAction, PolicyInput, PolicySource, EntryKind };
 
 // ---- the SDK's own result types (camelCase; `raw` fields keep the CLI's snake_case JSON) --------
@@ -522,32 +522,22 @@ export class AVFS {
 
   // ---- search --------------------------------------------------------------------------------
 
-  /** Full-text search (FTS5 syntax) over current text files, best first. */
-  search(query: string, options: { limit?: number; path?: string } = {}): SearchHit[] {
-    const fs = this.fs();
-    const under = options.path ? fs.stat(options.path).path : undefined;
-    return searchText(this.store, fs.row(), query, { limit: options.limit ?? 20, under }).hits;
+  /** Full-text search (FTS5 syntax; `literal`: the words as typed) over current text files, best first. */
+  search(query: string, options: Omit<SearchParams, 'query'> = {}): SearchHit[] {
+    return search(this.fs(), { ...options, query }).hits;
   }
 
-  /** Lines matching a regular expression (or a fixed string) in current text files. */
-  grep(pattern: string | RegExp, options: { path?: string; ignoreCase?: boolean; fixed?: boolean; maxCount?: number } = {}): GrepResult {
-    const fs = this.fs();
-    const source = typeof pattern === 'string' ? (options.fixed ? pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') : pattern) : pattern.source;
-    let regex: RegExp;
-    try {
-      regex = new RegExp(source, options.ignoreCase ? 'i' : typeof pattern === 'string' ? '' : pattern.flags.replace(/[gy]/g, ''));
-    } catch (err) {
-      throw new AvfsError('INVALID_ARGUMENT', `invalid regular expression: ${(err as Error).message}`, { pattern: String(pattern) });
-    }
-    const files = fs.walk(options.path ?? '/').filter((e) => e.type === 'f');
-    return grepFiles(this.store, files, { regex, maxCount: options.maxCount });
+  /**
+   * Lines matching a regular expression (or, with `fixed`, a literal string) in the current text
+   * files at or below `path`. An invalid pattern throws INVALID_PATTERN, as `avfs grep` fails.
+   */
+  grep(pattern: string | RegExp, options: Omit<GrepParams, 'pattern'> = {}): GrepResult {
+    return grep(this.fs(), { ...options, pattern });
   }
 
-  /** Entries below `path` matching a filter; `name` is a glob such as `*.ts`. */
-  find(path = '/', filter: Omit<FindFilter, 'name'> & { name?: string } = {}): Entry[] {
-    const fs = this.fs();
-    const { name, ...rest } = filter;
-    return findEntries(this.store, fs.row(), fs.stat(path), { ...rest, ...(name ? { name: globToRegExp(name) } : {}) }).entries;
+  /** Entries below `path` passing every filter; `name` is a glob such as `*.ts`, `glob` one over whole paths. */
+  find(path = '/', filter: Omit<FindParams, 'path'> = {}): Entry[] {
+    return find(this.fs(), { ...filter, path }).entries;
   }
 
   // ---- history -------------------------------------------------------------------------------

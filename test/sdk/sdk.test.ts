@@ -93,8 +93,18 @@ describe('SDK: the CLI scenarios in-process', () => {
     avfs.write('/notes.md', 'nothing here\n');
     expect(avfs.search('greeting').map((h) => h.path)).toEqual(['/src/app.ts']);
     expect(avfs.grep('hello\\s+world').matches.map((m) => [m.path, m.line])).toEqual([['/src/app.ts', 1]]);
-    expect(thrown(() => avfs.grep('(unclosed')).code).toBe('INVALID_ARGUMENT');
+    // The same pattern rules and error code as `avfs grep` (one compiler, src/api/search.ts).
+    const bad = thrown(() => avfs.grep('(unclosed'));
+    expect([bad.code, bad]).toEqual(['INVALID_PATTERN', expect.any(InvalidInputError)]);
+    expect(thrown(() => avfs.grep('')).code).toBe('INVALID_PATTERN');
+    expect(avfs.grep('\\-').count).toBe(0); // valid only without the u flag, as in the CLI
+    const r = avfs.grep(/HELLO/i, { path: '/src/app.ts', include: '*.ts' });
+    expect([r.path, r.count, r.filesScanned, r.binarySkipped, r.files]).toEqual(['/src/app.ts', 1, 1, 0, ['/src/app.ts']]);
+    expect(avfs.grep('a.b', { fixed: true }).count).toBe(0);
+    expect(avfs.search('greeting')[0]!.snippet).toContain('«greeting»');
     expect(avfs.find('/', { name: '*.ts' }).map((e) => e.path)).toEqual(['/src/app.ts']);
+    expect(avfs.find('/', { glob: 'src/*.ts' }).map((e) => e.path)).toEqual(['/src/app.ts']);
+    expect(thrown(() => avfs.find('/', { name: 'src/*.ts' })).code).toBe('INVALID_ARGUMENT');
   });
 
   it('import and export round trip', () => {
