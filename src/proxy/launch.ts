@@ -30,7 +30,7 @@ export interface LaunchRequest {
 export interface LimitReport {
   value: number | null;
   /** What enforces it (e.g. "cgroup v1 pids.max"), or null when nothing does. */
-  enforced_by: string | null;
+  enforcedBy: string | null;
   /** Why a requested limit is not enforced. */
   reason?: string;
 }
@@ -70,8 +70,8 @@ export function prepareLaunch(r: LaunchRequest): Launch {
   const limits: LimitsReport = {
     timeout_ms:
       plan.limits.timeout_ms > 0
-        ? { value: plan.limits.timeout_ms, enforced_by: `avfs (SIGTERM, then SIGKILL after ${r.killAfterMs} ms)` }
-        : { value: null, enforced_by: null, reason: 'no timeout (--timeout 0)' },
+        ? { value: plan.limits.timeout_ms, enforcedBy: `avfs (SIGTERM, then SIGKILL after ${r.killAfterMs} ms)` }
+        : { value: null, enforcedBy: null, reason: 'no timeout (--timeout 0)' },
     max_processes: report(plan.limits.max_processes, cgroup?.enforcedBy.pids ?? null, cgroup?.reasons.pids ?? noCgroup(plan.limits.max_processes)),
     max_file_size: report(blocks === null ? null : blocks * BLOCK, blocks === null ? null : 'RLIMIT_FSIZE', undefined),
     memory: report(plan.limits.memory, cgroup?.enforcedBy.memory ?? null, cgroup?.reasons.memory ?? noCgroup(plan.limits.memory)),
@@ -99,8 +99,8 @@ export function prepareLaunch(r: LaunchRequest): Launch {
 }
 
 function report(value: number | null, by: string | null, reason: string | undefined): LimitReport {
-  if (value === null) return { value: null, enforced_by: null };
-  return by ? { value, enforced_by: by } : { value, enforced_by: null, reason: reason ?? 'not enforced' };
+  if (value === null) return { value: null, enforcedBy: null };
+  return by ? { value, enforcedBy: by } : { value, enforcedBy: null, reason: reason ?? 'not enforced' };
 }
 
 const noCgroup = (value: number | null) => (value === null ? undefined : 'no cgroup could be created for the run');

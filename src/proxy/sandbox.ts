@@ -241,7 +241,21 @@ export async function namespacesWork(plan: SandboxPlan): Promise<boolean> {
 }
 
 /** The `sandbox` field of a result: what was enforced, and how. */
-export function describeSandbox(plan: SandboxPlan, limits: Record<keyof Limits, { value: number | null; enforced_by: string | null; reason?: string }>) {
+/** What a run's sandbox enforced (README "Boundary"); `limits` is keyed by the policy's limit names. */
+export interface SandboxReport {
+  enforced: boolean;
+  /** Why the sandbox is not enforced (null when it is). */
+  reason: string | null;
+  network: NetworkMode;
+  binds: Array<{ source: string; dest: string; writable: boolean }>;
+  masked: string[];
+  /** Vault top-level names the sandbox layout takes over. */
+  reserved: string[];
+  readOnly: boolean;
+  limits: Record<keyof Limits, { value: number | null; enforcedBy: string | null; reason?: string }>;
+}
+
+export function describeSandbox(plan: SandboxPlan, limits: SandboxReport['limits']): SandboxReport {
   return {
     enforced: plan.enforced,
     reason: plan.reason,
@@ -249,7 +263,7 @@ export function describeSandbox(plan: SandboxPlan, limits: Record<keyof Limits, 
     binds: plan.binds.map((b) => ({ source: b.source, dest: b.dest, writable: b.writable })),
     masked: plan.masked,
     reserved: plan.layout?.topNames.map((n) => `/${n}`) ?? [],
-    read_only: plan.readOnly,
+    readOnly: plan.readOnly,
     limits,
   };
 }

@@ -56,64 +56,19 @@ import { importTree, exportTree } from '../store/transfer.js';
 import { mergeVaults, undoMerge, type MergeReport, type UndoReport } from '../store/merge.js';
 import type { Strategy } from '../core/merge-tree.js';
 import { importTracked, syncTracked, type SyncReport } from '../store/sync.js';
-import type { ChangedFile as StoreChangedFile } from '../proxy/changes.js';
-import { evaluatePolicy, needsApproval, type Category, type CommandVerdict, type Decision, type Policy, type PolicyAction, type PolicyInput, type PolicySource } from '../proxy/policy.js';
-import { loadPolicy, savePolicy } from '../proxy/policy-source.js';
-import { planSandbox, sandboxRequest } from '../proxy/sandbox.js';
-import { quoteArgv } from '../proxy/command-line.js';
+import { type Category, type CommandVerdict, type Decision, type Policy, type PolicyAction, type PolicyInput, type PolicySource } from '../proxy/policy.js';
+import { savePolicy } from '../proxy/policy-source.js';
+import { execJson, runExec, undoExec, undoJson, type ChangedFile, type ExecJson, type ExecResult, type SandboxReport, type UndoJson, type UndoResult, type Violation } from '../api/exec.js';
+import { policyCheck, policyInfo, type PolicyCheckResult, type PolicyInfo } from '../api/policy.js';
 import type { EntryKind } from '../core/entry-types.js';
 import { AvfsError } from '../errors.js';
 
 export { ConflictError, DeniedError, InvalidInputError, NotFoundError, QuotaExceededError, TimeoutError } from '../errors.js';
 export type { Entry, VaultSummary, VersionRecord, CheckpointInfo, CheckpointRow, RestoreResult, SearchHit, GrepResult, TreeDiff, TreeSource };
-export type { FindParams, GrepParams, SearchParams };
+export type { FindParams, GrepParams, SearchParams, ChangedFile, ExecJson, ExecResult, PolicyCheckResult, PolicyInfo, SandboxReport, UndoJson, UndoResult, Violation };
 export type { Category, CommandVerdict, Decision, Policy, PolicyAction, PolicyInput, PolicySource, EntryKind };
 
 // ---- the SDK's own result types (camelCase; `raw` fields keep the CLI's snake_case JSON) --------
-
-/** One path an exec (or an undo) changed, its net change over the run. */
-export interface ChangedFile {
-  path: string;
-  kind: 'added' | 'modified' | 'deleted';
-  /** The type after the change (before it, for a deletion). */
-  type: EntryKind;
-  /** Set when a modification changed the type (e.g. a file replaced by a symlink). */
-  typeBefore?: EntryKind;
-  sizeBefore: number | null;
-  sizeAfter: number | null;
-  hashBefore: string | null;
-  /** Content hash after the change (sha256; null for deletions, directories and symlinks). */
-  hash: string | null;
-  /** Permission bits as octal text (`0644`), before and after. */
-  modeBefore: string | null;
-  modeAfter: string | null;
-  targetBefore?: string | null;
-  target?: string | null;
-  /** How many versions the run recorded for this path (collapsed into this one change). */
-  versions: number;
-}
-
-/** A limit a run hit. */
-export interface Violation {
-  kind: 'limit';
-  limit: string;
-  value: number | null;
-  detail: string;
-}
-
-export interface ProxyUndoResult {
-  vault: string;
-  execId: string;
-  checkpoint: string;
-  /** How many later changes by others were discarded (only with force). */
-  discardedChanges: number;
-  alreadyUndone: boolean;
-  /** True when the exec's avfs died while it ran. */
-  died: boolean;
-  changedFiles: ChangedFile[];
-  /** The full result, with the same snake_case fields as `avfs proxy undo --json`. */
-  raw: Record<string, unknown>;
-}
 
 export interface DeleteVaultResult {
   name: string;
@@ -204,29 +159,6 @@ export interface CheckpointDetails {
   changesSince: { added: number; modified: number; deleted: number };
 }
 
-export interface PolicyInfo {
-  vault: string;
-  /** Where the effective policy comes from: the vault's own, the home's policy.json, or the built-in default. */
-  source: PolicySource;
-  /** The effective policy, every default filled in (its fields are the policy document's). */
-  policy: Policy;
-  /** The stored document as written (null for the built-in default). */
-  document: unknown;
-}
-
-export interface PolicyCheckResult {
-  vault: string;
-  policySource: PolicySource;
-  command: string;
-  sandboxed: boolean;
-  decision: Decision;
-  /** The verdict on each simple command of the request. */
-  verdicts: CommandVerdict[];
-  wouldRun: boolean;
-  wouldCheckpoint: boolean;
-  timeoutMs: number;
-}
-
 export interface MountInfo {
   sessionId: string;
   vault: string;
@@ -248,22 +180,6 @@ export interface UnmountInfo {
   sessionId: string | null;
   vault: string | null;
 }
-
-const changedFile = (c: StoreChangedFile): ChangedFile => ({
-  path: c.path,
-  kind: c.kind,
-  type: c.type,
-  ...(c.type_before !== undefined ? { typeBefore: c.type_before } : {}),
-  sizeBefore: c.size_before,
-  sizeAfter: c.size_after,
-  hashBefore: c.hash_before,
-  hash: c.hash,
-  modeBefore: c.mode_before,
-  modeAfter: c.mode_after,
-  ...(c.target_before !== undefined ? { targetBefore: c.target_before } : {}),
-  ...(c.target !== undefined ? { target: c.target } : {}),
-  versions: c.versions,
-});
 
 const quotaInfo = (r: QuotaReport): QuotaInfo => {
   const names = { max_bytes: 'maxBytes', max_files: 'maxFiles', max_file_size: 'maxFileSize' } as const;
@@ -310,27 +226,16 @@ export interface ProxyExecOptions {
   memory?: number | null;
 }
 
-export interface ProxyExecResult {
-  execId: string;
-  exitCode: number;
-  signal: string | null;
-  timedOut: boolean;
-  durationMs: number;
-  stdout: string;
-  stderr: string;
-  truncated: boolean;
-  mode: 'mount' | 'copy';
-  checkpoint: string | null;
-  /** What the sandbox enforced (`enforced`, `network`, `binds`, `limits`, …; the CLI's JSON `sandbox`). */
-  sandbox: Record<string, unknown>;
-  /** Limits the run hit. */
-  violations: Violation[];
-  /** Exactly what the run changed in the vault, one net change per path. */
-  changedFiles: ChangedFile[];
-  /** The policy's decision on the command. */
-  decision: Decision;
+/** A run's result: what `avfs proxy exec` reports, camelCase, with `raw`, the CLI's `--json` object. */
+export interface ProxyExecResult extends ExecResult {
   /** The full result, with the same snake_case fields as `avfs proxy exec --json`. */
-  raw: Record<string, unknown>;
+  raw: ExecJson;
+}
+
+/** An undo's result, camelCase, with `raw`, the CLI's `--json` object. */
+export interface ProxyUndoResult extends UndoResult {
+  /** The full result, with the same snake_case fields as `avfs proxy undo --json`. */
+  raw: UndoJson;
 }
 
 export class AVFS {
@@ -670,29 +575,12 @@ export class AVFS {
    * a mounted (or copied) view of the vault with a timeout, and the exact list of changed files.
    */
   async proxyExec(command: string, args: string[] = [], options: ProxyExecOptions = {}): Promise<ProxyExecResult> {
-    const { proxyExec } = await import('../proxy/run.js');
     const { shell, ...rest } = options;
-    const r = await proxyExec(this.store, this.vault, {
+    const r = await runExec(this.store, this.vault, {
       ...(shell ? { shell: [command, ...args].join(' ') } : { argv: [command, ...args] }),
       ...rest,
     });
-    return {
-      execId: r.exec_id,
-      exitCode: r.exit_code,
-      signal: r.signal,
-      timedOut: r.timed_out,
-      durationMs: r.duration_ms,
-      stdout: r.stdout,
-      stderr: r.stderr,
-      truncated: r.truncated,
-      mode: r.mode,
-      checkpoint: r.checkpoint,
-      sandbox: r.sandbox as unknown as Record<string, unknown>,
-      violations: r.violations.map((v) => ({ kind: v.kind, limit: v.limit, value: v.value, detail: v.detail })),
-      changedFiles: r.changed_files.map(changedFile),
-      decision: { ...r.decision, categories: [...r.decision.categories] },
-      raw: r as unknown as Record<string, unknown>,
-    };
+    return { ...r, raw: execJson(r) };
   }
 
   /**
@@ -700,25 +588,13 @@ export class AVFS {
    * with CONFLICT when someone else changed one of its paths since, unless `force`.
    */
   async proxyUndo(execId: string, options: { force?: boolean } = {}): Promise<ProxyUndoResult> {
-    const { proxyUndo } = await import('../proxy/undo.js');
-    const r = await proxyUndo(this.store, execId, { force: !!options.force });
-    return {
-      vault: r.vault,
-      execId: r.exec_id,
-      checkpoint: r.checkpoint,
-      discardedChanges: r.discarded_changes,
-      alreadyUndone: r.already_undone,
-      died: r.died,
-      changedFiles: r.changed_files.map(changedFile),
-      raw: r as unknown as Record<string, unknown>,
-    };
+    const r = await undoExec(this.store, execId, options);
+    return { ...r, raw: undoJson(r) };
   }
 
   /** The vault's effective policy and where it comes from (`avfs proxy policy show`). */
   policyShow(): PolicyInfo {
-    const vault = this.vault;
-    const { policy, source, document } = loadPolicy(this.store, vault);
-    return { vault, source, policy, document };
+    return policyInfo(this.store, this.vault);
   }
 
   /**
@@ -729,10 +605,8 @@ export class AVFS {
   policySet(policy: PolicyInput | string | null, options: { scope?: 'vault' | 'home' } = {}): PolicyInfo {
     const scope = options.scope ?? 'vault';
     if (scope !== 'vault' && scope !== 'home') throw new AvfsError('INVALID_ARGUMENT', `invalid scope ${JSON.stringify(scope)}: vault or home`, { option: 'scope' });
-    const vault = this.vault;
-    savePolicy(this.store, scope, vault, policy === null ? null : typeof policy === 'string' ? policy : JSON.stringify(policy), this.actor);
-    const { policy: effective, source, document } = loadPolicy(this.store, vault);
-    return { vault, source, policy: effective, document };
+    savePolicy(this.store, scope, this.vault, policy === null ? null : typeof policy === 'string' ? policy : JSON.stringify(policy), this.actor);
+    return policyInfo(this.store, this.vault);
   }
 
   /**
@@ -740,31 +614,8 @@ export class AVFS {
    * here (sandboxed or not), without running anything (`avfs proxy policy check`).
    */
   policyCheck(command: string, args: string[] = [], options: { shell?: boolean; cwd?: string; approve?: boolean } = {}): PolicyCheckResult {
-    const vault = this.vault;
-    const { policy, source } = loadPolicy(this.store, vault);
-    const shell = options.shell ? [command, ...args].join(' ') : undefined;
-    const argv = [command, ...args];
-    const request = shell !== undefined ? { shell } : { argv };
-    const sandboxed = (() => {
-      try {
-        return planSandbox(sandboxRequest(policy, {})).enforced;
-      } catch {
-        return false; // required, and unavailable: exec would refuse
-      }
-    })();
-    const { decision, verdicts } = evaluatePolicy(policy, request, { cwd: normalizePath(options.cwd ?? '/'), sandboxed });
-    const wouldRun = decision.action === 'allow' || decision.action === 'allow_with_checkpoint' || (needsApproval(decision.action) && !!options.approve);
-    return {
-      vault,
-      policySource: source,
-      command: shell ?? quoteArgv(argv),
-      sandboxed,
-      decision,
-      verdicts,
-      wouldRun,
-      wouldCheckpoint: wouldRun && (decision.action === 'allow_with_checkpoint' || policy.auto_checkpoint),
-      timeoutMs: policy.timeout_ms,
-    };
+    const request = options.shell ? { shell: [command, ...args].join(' ') } : { argv: [command, ...args] };
+    return policyCheck(this.store, this.vault, { ...request, cwd: options.cwd, approve: options.approve });
   }
 
   /** Mounts the vault on an empty host directory (served by a background process). */
