@@ -2,7 +2,7 @@ import type { Store } from '../store/store.js';
 import type { ChangedFile } from '../proxy/changes.js';
 import type { ExecRequest, ExecResult } from '../proxy/run.js';
 import type { SandboxReport } from '../proxy/sandbox.js';
-import type { Violation } from '../proxy/launch.js';
+import type { LimitReport, Violation } from '../proxy/launch.js';
 import type { UndoResult } from '../proxy/undo.js';
 
 /**
@@ -48,9 +48,8 @@ export type ChangedFileJson = ReturnType<typeof changedFileJson>;
 
 /** The sandbox report in the CLI's JSON (limits keep the policy's names). */
 export function sandboxJson(s: SandboxReport) {
-  const limits = Object.fromEntries(
-    Object.entries(s.limits).map(([name, l]) => [name, { value: l.value, enforced_by: l.enforcedBy, ...(l.reason !== undefined ? { reason: l.reason } : {}) }]),
-  ) as Record<keyof SandboxReport['limits'], { value: number | null; enforced_by: string | null; reason?: string }>;
+  const limit = (l: LimitReport) => ({ value: l.value, enforced_by: l.enforcedBy, ...(l.reason !== undefined ? { reason: l.reason } : {}) });
+  const limits = { timeout_ms: limit(s.limits.timeoutMs), max_processes: limit(s.limits.maxProcesses), max_file_size: limit(s.limits.maxFileSize), memory: limit(s.limits.memory) };
   return { enforced: s.enforced, reason: s.reason, network: s.network, binds: s.binds, masked: s.masked, reserved: s.reserved, read_only: s.readOnly, limits };
 }
 

@@ -5,6 +5,7 @@ import { SandboxLayout, type LayoutNode } from '../core/sandbox-layout.js';
 import { spawn } from 'node:child_process';
 import { AvfsError } from '../errors.js';
 import type { Policy } from './policy.js';
+import type { LimitsReport } from './launch.js';
 
 /**
  * The sandbox every `proxy exec` runs in (bubblewrap): the vault — a view of the mount, or the
@@ -252,7 +253,7 @@ export interface SandboxReport {
   /** Vault top-level names the sandbox layout takes over. */
   reserved: string[];
   readOnly: boolean;
-  limits: Record<keyof Limits, { value: number | null; enforcedBy: string | null; reason?: string }>;
+  limits: LimitsReport;
 }
 
 export function describeSandbox(plan: SandboxPlan, limits: SandboxReport['limits']): SandboxReport {

@@ -29,46 +29,77 @@ import {
   summarize,
   useVault,
   validateVaultName,
-  type VaultSummary,
+  type VaultSummary as StoreVaultSummary,
 } from '../store/vaults.js';
-import { checkoutVersion, pathVersions, revertPath, vaultChanges, type VersionRecord } from '../store/history.js';
+import { checkoutVersion, pathVersions, revertPath, vaultChanges, type CheckoutResult as StoreCheckoutResult, type RevertResult as StoreRevertResult, type VersionRecord as StoreVersionRecord } from '../store/history.js';
 import {
   checkpointInfo,
   deleteCheckpoint,
   listCheckpoints,
   restoreCheckpoint,
   saveCheckpoint,
-  type CheckpointInfo,
-  type CheckpointRow,
-  type RestoreResult,
+  type CheckpointRow as StoreCheckpointRow,
+  type RestoreResult as StoreRestoreResult,
 } from '../store/checkpoints.js';
-import { diffPaths, diffTreeSources, diffVersions, type TreeDiff, type TreeSource } from '../store/compare.js';
+import { diffPaths, diffTreeSources, diffVersions, type PathsDiff as StorePathsDiff, type TreeDiff as StoreTreeDiff, type TreeSource, type VersionDiff as StoreVersionDiff } from '../store/compare.js';
 import { addTags, deleteMeta, getMeta, getTags, removeTags, setMeta, tagCounts, validateMetaKey } from '../store/annotations.js';
 import { clearQuota, quotaReport, setQuota, type QuotaLimits, type QuotaReport } from '../store/quota.js';
 import { prune, type PruneReport } from '../store/prune.js';
 import { compact, type CompactReport } from '../store/maintenance.js';
 import { find, grep, search, type FindParams, type GrepParams, type GrepResult, type SearchHit, type SearchParams } from '../api/search.js';
-import { vaultStats, homeStats } from '../store/stats.js';
-import { queryAudit, type AuditQuery } from '../store/audit.js';
-import { gc, type GcOptions } from '../store/gc.js';
-import { DEFAULT_GC_GRACE_MS } from '../store/gc.js';
-import { importTree, exportTree } from '../store/transfer.js';
-import { mergeVaults, undoMerge, type MergeReport, type UndoReport } from '../store/merge.js';
+import { vaultStats, homeStats, type HomeStats as StoreHomeStats, type VaultStats as StoreVaultStats } from '../store/stats.js';
+import { queryAudit, type AuditQuery, type AuditRecord as StoreAuditRecord } from '../store/audit.js';
+import { DEFAULT_GC_GRACE_MS, gc, type GcReport as StoreGcReport } from '../store/gc.js';
+import { importTree, exportTree, type TransferSummary as StoreTransferSummary } from '../store/transfer.js';
+import { mergeVaults, undoMerge, type MergeReport as StoreMergeReport, type UndoReport as StoreMergeUndoReport } from '../store/merge.js';
 import type { Strategy } from '../core/merge-tree.js';
-import { importTracked, syncTracked, type SyncReport } from '../store/sync.js';
+import { importTracked, syncTracked, type SyncReport as StoreSyncReport } from '../store/sync.js';
 import { type Category, type CommandVerdict, type Decision, type Policy, type PolicyAction, type PolicyInput, type PolicySource } from '../proxy/policy.js';
 import { savePolicy } from '../proxy/policy-source.js';
 import { execJson, runExec, undoExec, undoJson, type ChangedFile, type ExecJson, type ExecResult, type SandboxReport, type UndoJson, type UndoResult, type Violation } from '../api/exec.js';
 import { policyCheck, policyInfo, type PolicyCheckResult, type PolicyInfo } from '../api/policy.js';
 import type { EntryKind } from '../core/entry-types.js';
 import { AvfsError } from '../errors.js';
+import { camel, type Camel } from '../api/case.js';
 
 export { ConflictError, DeniedError, InvalidInputError, NotFoundError, QuotaExceededError, TimeoutError } from '../errors.js';
-export type { Entry, VaultSummary, VersionRecord, CheckpointInfo, CheckpointRow, RestoreResult, SearchHit, GrepResult, TreeDiff, TreeSource };
+export type { Entry, SearchHit, GrepResult, TreeSource, Camel };
 export type { FindParams, GrepParams, SearchParams, ChangedFile, ExecJson, ExecResult, PolicyCheckResult, PolicyInfo, SandboxReport, UndoJson, UndoResult, Violation };
 export type { Category, CommandVerdict, Decision, Policy, PolicyAction, PolicyInput, PolicySource, EntryKind };
 
-// ---- the SDK's own result types (camelCase; `raw` fields keep the CLI's snake_case JSON) --------
+// ---- result types: camelCase throughout (`raw` fields keep the CLI's snake_case JSON) -----------
+
+/** A vault: its parent, when it was made (ISO 8601), its counts, and whether it is the one in use. */
+export type VaultSummary = Camel<StoreVaultSummary>;
+/** A checkpoint: `seq` is the change sequence it names, `createdAt` epoch ms, `execId` the exec it was saved before. */
+export type CheckpointRow = Camel<StoreCheckpointRow>;
+/** @deprecated the same as CheckpointRow. */
+export type CheckpointInfo = CheckpointRow;
+/** What a checkpoint restore changed; `savedBefore` is the checkpoint of the state it replaced. */
+export type RestoreResult = Camel<StoreRestoreResult>;
+/** One recorded change of a path (`id` is its place in the change sequence). */
+export type VersionRecord = Camel<StoreVersionRecord>;
+export type CheckoutResult = Camel<StoreCheckoutResult>;
+export type RevertResult = Camel<StoreRevertResult>;
+/** Two versions of one path (`avfs diff <path>`). */
+export type VersionDiff = Camel<StoreVersionDiff>;
+/** Two paths of the vault (`avfs diff a b`). */
+export type PathsDiff = Camel<StorePathsDiff>;
+/** Two whole trees: checkpoints, vaults or the current state. */
+export type TreeDiff = Camel<StoreTreeDiff>;
+/** A three-way merge's report (`avfs vault merge`). */
+export type MergeReport = Camel<StoreMergeReport>;
+/** What undoing a merge put back (`avfs vault merge --undo`). */
+export type MergeUndoReport = Camel<StoreMergeUndoReport>;
+/** A sync's report (`avfs sync`): changes are applied to the host (`hostPath`). */
+export type SyncReport = Camel<StoreSyncReport>;
+/** What an import or export wrote. */
+export type TransferSummary = Camel<StoreTransferSummary>;
+export type VaultStats = Camel<StoreVaultStats>;
+export type HomeStats = Camel<StoreHomeStats>;
+/** One audit row; `detail` keeps the recorded fields as they were written. */
+export type AuditRecord = Camel<StoreAuditRecord>;
+export type GcReport = Camel<StoreGcReport>;
 
 export interface DeleteVaultResult {
   name: string;
@@ -287,22 +318,22 @@ export class AVFS {
   // ---- vaults --------------------------------------------------------------------------------
 
   createVault(name: string): VaultSummary {
-    return createVault(this.store, name, this.actor, { firstOfHome: true });
+    return camel(createVault(this.store, name, this.actor, { firstOfHome: true }));
   }
 
   listVaults(): VaultSummary[] {
-    return listVaults(this.store);
+    return camel(listVaults(this.store));
   }
 
   /** Makes `name` the vault this instance (and, like `avfs vault use`, the home) uses. */
   useVault(name: string): VaultSummary {
     const v = useVault(this.store, name);
     this.vaultName = name;
-    return v;
+    return camel(v);
   }
 
   forkVault(source: string, target: string): VaultSummary {
-    return forkVault(this.store, source, target, this.actor);
+    return camel(forkVault(this.store, source, target, this.actor));
   }
 
   /** Deletes a vault; one with forks needs `force` (they are detached and keep their files). */
@@ -312,7 +343,7 @@ export class AVFS {
   }
 
   vaultInfo(name?: string): VaultSummary {
-    return summarize(this.store, getVault(this.store, name ?? this.vault));
+    return camel(summarize(this.store, getVault(this.store, name ?? this.vault)));
   }
 
   // ---- files ---------------------------------------------------------------------------------
@@ -371,11 +402,11 @@ export class AVFS {
     return this.fs().rm(path, options);
   }
 
-  cp(src: string, dst: string, options: { recursive?: boolean } = {}) {
+  cp(src: string, dst: string, options: { recursive?: boolean } = {}): { from: string; to: string; copied: number } {
     return this.fs().cp(src, dst, options);
   }
 
-  mv(src: string, dst: string) {
+  mv(src: string, dst: string): { from: string; to: string; moved: number } {
     return this.fs().mv(src, dst);
   }
 
@@ -388,25 +419,25 @@ export class AVFS {
     return this.fs().walk(path);
   }
 
-  importFrom(hostPath: string, vaultPath = '/') {
-    return importTree(this.fs(), hostPath, vaultPath);
+  importFrom(hostPath: string, vaultPath = '/'): TransferSummary {
+    return camel(importTree(this.fs(), hostPath, vaultPath));
   }
 
-  exportTo(vaultPath: string, hostDir: string, options: { overwrite?: boolean } = {}) {
-    return exportTree(this.fs(), vaultPath, hostDir, !!options.overwrite);
+  exportTo(vaultPath: string, hostDir: string, options: { overwrite?: boolean } = {}): TransferSummary {
+    return camel(exportTree(this.fs(), vaultPath, hostDir, !!options.overwrite));
   }
 
   /**
    * Imports a host directory and records it (`avfs import --track`), so that `sync` can later
    * apply the vault's changes below `vaultPath` back to the host, three-way.
    */
-  importTracked(hostPath: string, vaultPath: string) {
-    return importTracked(this.fs(), hostPath, vaultPath);
+  importTracked(hostPath: string, vaultPath: string): TransferSummary & { path: string } {
+    return camel(importTracked(this.fs(), hostPath, vaultPath));
   }
 
   /** Applies the vault's changes since a tracked import back to its host directory (`avfs sync`). */
   sync(vaultPath: string, options: { strategy?: Strategy; dryRun?: boolean } = {}): SyncReport {
-    return syncTracked(this.fs(), vaultPath, options);
+    return camel(syncTracked(this.fs(), vaultPath, options));
   }
 
   // ---- merge ---------------------------------------------------------------------------------
@@ -417,12 +448,12 @@ export class AVFS {
    * the report; `dryRun` returns the plan and stores nothing.
    */
   merge(source: string, options: { into?: string; strategy?: Strategy; dryRun?: boolean } = {}): MergeReport {
-    return mergeVaults(this.store, source, { ...options, actor: this.actor });
+    return camel(mergeVaults(this.store, source, { ...options, actor: this.actor }));
   }
 
   /** Reverses the last merge of `source` into `into` (`avfs vault merge --undo`). */
-  undoMerge(source: string, options: { into?: string; force?: boolean } = {}): UndoReport {
-    return undoMerge(this.store, source, { ...options, actor: this.actor });
+  undoMerge(source: string, options: { into?: string; force?: boolean } = {}): MergeUndoReport {
+    return camel(undoMerge(this.store, source, { ...options, actor: this.actor }));
   }
 
   // ---- search --------------------------------------------------------------------------------
@@ -451,50 +482,49 @@ export class AVFS {
   log(path?: string, options: { limit?: number } = {}): VersionRecord[] {
     const fs = this.fs();
     const limit = options.limit ?? 100;
-    if (path === undefined) return vaultChanges(this.store, fs.row(), limit);
-    return pathVersions(this.store, fs.row(), normalizePath(path), limit);
+    return camel(path === undefined ? vaultChanges(this.store, fs.row(), limit) : pathVersions(this.store, fs.row(), normalizePath(path), limit));
   }
 
   /** Makes `path` hold version `version` again (as a new version). */
-  checkout(path: string, version: number, options: { recursive?: boolean } = {}) {
-    return checkoutVersion(this.fs(), path, version, options);
+  checkout(path: string, version: number, options: { recursive?: boolean } = {}): CheckoutResult {
+    return camel(checkoutVersion(this.fs(), path, version, options));
   }
 
   /** Undoes the latest change to `path`. */
-  revert(path: string) {
-    return revertPath(this.fs(), path);
+  revert(path: string): RevertResult {
+    return camel(revertPath(this.fs(), path));
   }
 
   /** A line diff of one path between versions (default: previous vs current). */
-  diff(path: string, options: { from?: number; to?: number } = {}) {
-    return diffVersions(this.fs(), path, { ...options, patch: true });
+  diff(path: string, options: { from?: number; to?: number } = {}): VersionDiff {
+    return camel(diffVersions(this.fs(), path, { ...options, patch: true }));
   }
 
   /** A line diff between two paths of this vault. */
-  diffPaths(a: string, b: string) {
-    return diffPaths(this.fs(), a, b, { patch: true });
+  diffPaths(a: string, b: string): PathsDiff {
+    return camel(diffPaths(this.fs(), a, b, { patch: true }));
   }
 
   /** A tree diff between checkpoints, vaults or the current state. */
-  diffTrees(from: TreeSource, to: TreeSource = { current: true }, options: { patch?: boolean } = {}) {
-    return diffTreeSources(this.fs(), from, to, options);
+  diffTrees(from: TreeSource, to: TreeSource = { current: true }, options: { patch?: boolean } = {}): TreeDiff {
+    return camel(diffTreeSources(this.fs(), from, to, options));
   }
 
   checkpointSave(name?: string, message?: string): CheckpointInfo {
-    return saveCheckpoint(this.fs(), name ?? null, message ?? null);
+    return camel(saveCheckpoint(this.fs(), name ?? null, message ?? null));
   }
 
   checkpointRestore(name: string): RestoreResult {
-    return restoreCheckpoint(this.fs(), name);
+    return camel(restoreCheckpoint(this.fs(), name));
   }
 
   checkpointList(): CheckpointRow[] {
-    return listCheckpoints(this.fs());
+    return camel(listCheckpoints(this.fs()));
   }
 
   /** Deletes a checkpoint (content it alone referenced is freed by `gc`); returns its name. */
   checkpointDelete(name: string): { deleted: string } {
-    return ({ deleted: deleteCheckpoint(this.fs(), name).name });
+    return { deleted: deleteCheckpoint(this.fs(), name).name };
   }
 
   /** One checkpoint: when, what it holds, and how the vault has changed since (`avfs checkpoint info`). */
@@ -635,12 +665,15 @@ export class AVFS {
   // ---- maintenance ---------------------------------------------------------------------------
 
   /** Numbers for the vault in use, or with `all` for the whole home. */
-  stats(options: { all?: boolean } = {}) {
-    return (options.all ? homeStats(this.store) : vaultStats(this.store, this.vault));
+  stats(options: { all: true }): HomeStats;
+  stats(options?: { all?: false }): VaultStats;
+  stats(options: { all?: boolean } = {}): VaultStats | HomeStats {
+    return camel(options.all ? homeStats(this.store) : vaultStats(this.store, this.vault));
   }
 
-  audit(query: Partial<AuditQuery> = {}) {
-    return queryAudit(this.store, { limit: 100, ...query } as AuditQuery).records;
+  /** Audit rows, newest first (default: the last 100). */
+  audit(query: Partial<AuditQuery> = {}): AuditRecord[] {
+    return camel(queryAudit(this.store, { limit: 100, ...query }).records);
   }
 
   /** The vault's limits (null: unlimited) and current usage (`avfs quota`). */
@@ -720,8 +753,8 @@ export class AVFS {
   }
 
   /** Deletes content nothing references (older than the grace period, default 1 h). */
-  gc(options: Partial<GcOptions> = {}) {
-    return gc(this.store, { graceMs: DEFAULT_GC_GRACE_MS, dryRun: false, actor: this.actor, ...options } as GcOptions);
+  gc(options: { graceMs?: number; dryRun?: boolean } = {}): GcReport {
+    return camel(gc(this.store, { graceMs: options.graceMs ?? DEFAULT_GC_GRACE_MS, dryRun: !!options.dryRun, actor: this.actor }));
   }
 }
 
