@@ -3,7 +3,6 @@ import { isUtf8 } from 'node:buffer';
 import { incompleteTail } from '../core/text.js';
 import { normalizePath } from '../core/paths.js';
 import { AvfsError } from '../errors.js';
-import { thisProcess } from '../mount/session.js';
 import { audit } from '../store/audit.js';
 import { saveCheckpoint } from '../store/checkpoints.js';
 import { finishExec, insertExec } from '../store/execs.js';
@@ -200,7 +199,7 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
       decision: JSON.stringify(decision),
       checkpoint,
       seq_before: workspace.seqBefore,
-      ...thisProcess(),
+      ...workspace.owner,
     });
     const seqBefore = workspace.seqBefore;
     const start = async () => {
