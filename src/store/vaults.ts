@@ -155,6 +155,17 @@ function dropUnusedDefault(store: Store, actor: Actor): boolean {
   return true;
 }
 
+/**
+ * Paths of vault `vaultId` whose name, type or inode may have changed after change `seq`: those
+ * with a version newer than it, times-only changes (touch) left out. Every change of what a vault
+ * shows at a path records a version of that path (entries.ts), and prune keeps each path's newest,
+ * so none is missed. Null when there are more than `limit` (the caller then forgets everything).
+ */
+export function pathsChangedSince(store: Store, vaultId: number, seq: number, limit: number): string[] | null {
+  const paths = store.stmt("SELECT path FROM versions WHERE vault_id = ? AND id > ? AND op <> 'touch' LIMIT ?").pluck(true).all(vaultId, seq, limit + 1) as string[];
+  return paths.length > limit ? null : paths;
+}
+
 /** The global change sequence: the id of the newest version row (0 for an empty home). */
 export function currentSeq(store: Store): number {
   return store.stmt<{ seq: number }>('SELECT coalesce(max(id), 0) AS seq FROM versions').get()!.seq;
