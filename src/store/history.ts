@@ -4,16 +4,17 @@ import { audit } from './audit.js';
 import { contentChunks, readContent } from './blobs.js';
 import { getEntry, hasChildren, listDescendants, putEntry, removeEntry, type ChangeOptions, type Entry, type EntryState, type EntryType } from './entries.js';
 import type { Actor, Store } from './store.js';
-import { vaultById, type VaultRow } from './vaults.js';
+import { historyChain, type VaultRow } from './vaults.js';
 import { moveTree, type VaultFs } from './vault-fs.js';
 
 /**
- * Per-path history (DESIGN §2 rule 6). Every change to a path is a `versions` row holding the
- * path's NEW state (type NULL = the path is absent), numbered per path: v3 is what the file became
- * by its third change. A fork inherits its parent's history up to the change sequence it forked
- * at (`fork_seq`), recursively, so every read here walks a chain of (vault, upper sequence bound)
- * segments, newest first. Own versions of a vault are always newer than what it inherited, and
- * version numbers continue across the fork point, so concatenating segments keeps the order.
+ * Per-path history (ARCHITECTURE.md "The one door for changes"). Every change to a path is a
+ * `versions` row holding the path's NEW state (type NULL = the path is absent), numbered per path:
+ * v3 is what the file became by its third change. A fork inherits its parent's history up to the
+ * change sequence it forked at (`fork_seq`), recursively, so every read here walks a chain of
+ * (vault, upper sequence bound) segments, newest first. Own versions of a vault are always newer
+ * than what it inherited, and version numbers continue across the fork point, so concatenating
+ * segments keeps the order.
  */
 
 export interface VersionRow {
@@ -54,12 +55,6 @@ export interface VersionRecord extends VersionRow {
 /** A path's state as history records it (an entry's state without its access time); null means absent. */
 export type PathState = Omit<EntryState, 'atime'>;
 
-export interface HistorySegment {
-  vaultId: number;
-  vault: string;
-  /** Highest change sequence this segment contributes (inclusive). */
-  upTo: number;
-}
 
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
 /** The columns of a VersionRow, for every query that reads whole versions (here and in execs.ts). */
@@ -78,23 +73,6 @@ const BLOB_EXISTS = 'SELECT 1 FROM blobs WHERE hash = ?';
 // version of the vault instead.
 const STATE_AT = `SELECT ${COLS} FROM versions INDEXED BY versions_path WHERE vault_id = ? AND path = ? AND id <= ? ORDER BY version DESC, id DESC LIMIT 1`;
 const CHANGED_SINCE = `SELECT DISTINCT path FROM versions WHERE vault_id = ? AND id > ? AND (path = ? OR (path >= ? AND path < ?)) ORDER BY path`;
-
-/** The segments whose versions make up a vault's history, newest first (the vault, its parent up to the fork point, …). */
-export function historyChain(store: Store, vault: VaultRow): HistorySegment[] {
-  const chain: HistorySegment[] = [{ vaultId: vault.id, vault: vault.name, upTo: MAX_SEQ }];
-  const seen = new Set([vault.id]);
-  let current = vault;
-  let upTo = MAX_SEQ;
-  while (current.parent_id !== null && current.fork_seq !== null) {
-    upTo = Math.min(upTo, current.fork_seq);
-    const parent = vaultById(store, current.parent_id);
-    if (!parent || seen.has(parent.id)) break;
-    seen.add(parent.id);
-    chain.push({ vaultId: parent.id, vault: parent.name, upTo });
-    current = parent;
-  }
-  return chain;
-}
 
 const tag = (rows: VersionRow[], vault: string): VersionRecord[] => rows.map((r) => ({ ...r, vault }));
 
