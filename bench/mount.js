@@ -13,12 +13,15 @@
 //   AVFS_BENCH_BEFORE=<dir>            another checkout of avfs (built): its mount is measured too,
 //                                      as "avfs before", for before/after figures in one run
 import { spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { splitContent } from '../dist/core/cdc.js';
 import { fuseAvailable } from '../dist/mount/index.js';
-import { bytes, dur, mark, median, num, ratio, spawnMs, target } from './lib.js';
+import { putContentFromFd } from '../dist/store/blobs.js';
+import { openStore } from '../dist/store/store.js';
+import { bytes, dur, mark, median, num, ratio, spawnMs, target, timeMs } from './lib.js';
 
 export const id = 'mount';
 export const title = 'Mount: real tools on a FUSE-mounted vault beside the native disk and a bare passthrough (issues 5, 17)';
@@ -158,6 +161,7 @@ export async function run({ quick, tmp, log }) {
   const keys = Object.keys(T);
   const collect = () => Object.fromEntries(keys.map((k) => [k, []]));
   const histograms = [];
+  let floor;
   try {
     // ---- sequential write and reads --------------------------------------------------------
     const size = plan.bigMiB * MiB;
@@ -203,6 +207,31 @@ export async function run({ quick, tmp, log }) {
       fmt: num,
       goal: (m) => target('cold read', '≥ 0.8× passthrough', m.avfs / m.passthrough, '>=', 0.8),
     });
+
+    // What storing those bytes costs in this process, without FUSE: the floor of avfs's write path
+    // (SHA-256 of the whole content and of each chunk, content-defined chunking, chunk inserts).
+    const data = readFileSync(source);
+    const floorStore = openStore(join(tmp, 'floor-home'));
+    const fl = { sha: [], cdc: [], store: [] };
+    try {
+      for (let i = 0; i < plan.runs; i++) {
+        fl.sha.push(timeMs(() => createHash('sha256').update(data).digest()));
+        fl.cdc.push(timeMs(() => splitContent(data)));
+        data[i] ^= 0xff; // new content each run: nothing deduplicated
+        writeFileSync(source, data);
+        const fd = openSync(source, 'r');
+        try {
+          fl.store.push(timeMs(() => putContentFromFd(floorStore, fd)));
+        } finally {
+          closeSync(fd);
+        }
+      }
+    } finally {
+      floorStore.release();
+    }
+    floor = Object.fromEntries(Object.entries(fl).map(([k, v]) => [k, size / MiB / (median(v) / 1000)]));
+    floor.passthrough = median(asRate(w).passthrough);
+    log(`write floor: sha256 ${num(floor.sha)} MiB/s, cdc ${num(floor.cdc)} MiB/s, store ${num(floor.store)} MiB/s`);
 
     // ---- creating small files ---------------------------------------------------------------
     writeFileSync(join(tmp, 'create.js'), CREATE_SCRIPT);
@@ -336,6 +365,12 @@ export async function run({ quick, tmp, log }) {
       `Sequential I/O: dd with 1 MiB blocks of a ${bytes(plan.bigMiB * MiB)} file of random bytes; the write includes close(), which is when avfs stores the file. The warm reads (3 per run) follow the write, so every side serves them from the page cache. The first read through FUSE reads a file put there from outside the mount (avfs: \`avfs write --from\`; passthrough: copied into its source directory), after the 1 s entry cache, so every byte crosses FUSE; natively it is a page-cache read.`,
       `Files: one node process writes ${num(plan.files)} files of 4 KB (open, write, close) into ${Math.ceil(plan.files / 200)} directories. tar: the TypeScript package from node_modules as a tarball on the native disk, extracted with \`tar xf\`, archived again right after with \`tar cf /dev/null\` (which would fail on a file that changed as read), removed with \`rm -rf\`. sqlite3: the sqlite3 CLI on a new database in the directory (WAL).`,
       `git: ${repo.includes('eslint') ? 'the eslint repository' : repo} (its mirror on this machine), per run: \`git clone -q --no-hardlinks\` from the local mirror (the pack is copied and ${'the work tree checked out'}), one untimed \`git status\` (the index refresh after a clone), 1.1 s of sleep so the kernel's 1 s caches expire, \`git status --porcelain\` (cold), ${plan.statusRuns} more (warm, their median), \`git grep -c -e function -e const\`, 20 files of lib/rules appended to, \`git diff\`, \`git commit -a\`, \`git checkout HEAD~2000\` and \`git checkout -\`, \`git log -p -n 300\`, \`rm -rf\`.`,
+      ...(floor
+        ? [
+            `The floor of avfs's write path, measured in this process on the same ${bytes(plan.bigMiB * MiB)} of random bytes, without FUSE: SHA-256 alone ${num(floor.sha)} MiB/s (avfs hashes every byte twice: the content and each chunk), content-defined chunking alone ${num(floor.cdc)} MiB/s, the whole store (putContentFromFd: both hashes, chunking, inserts, one commit per MiB) ${num(floor.store)} MiB/s, against the passthrough's ${num(floor.passthrough)} MiB/s through FUSE. The store runs on the mount's one JS thread after the bytes arrived (or, were it done while they arrive, between them), so a write through avfs cannot go faster than the store's own rate: ≥ 0.8× the passthrough needs the store at ≥ ${num(0.8 * floor.passthrough)} MiB/s, or hashing off that thread.`,
+          ]
+        : []),
+      ...profileNotes(histograms),
       `Histograms: AVFS_MOUNT_STATS=<file> (src/mount/op-stats.ts) counts each FUSE request a mount's handlers serve and the time they run on the JS thread; the same module instruments the passthrough. One run of each workload (the last), on both mounts. fuse-native serves the kernel's LOOKUP and GETATTR through one getattr handler, so lookups count as getattr. "Outside handlers" is the workload's wall time minus the handlers' total: the tool itself, the kernel and the FUSE round trips (which the JS thread does not see).`,
     ],
     targets,
@@ -345,7 +380,7 @@ export async function run({ quick, tmp, log }) {
 /** The per-operation histogram table: one row per (workload, op), passthrough beside avfs. */
 function histogramTable(histograms, before) {
   const ks = ['passthrough', 'avfs', ...(before ? ['before'] : [])];
-  const cell = (s) => (s ? `${num(s.count)} × ${(s.ns / s.count / 1000).toFixed(1)} µs = ${dur(s.ns / 1e6)}` : '');
+  const cell = (s) => (s ? `${s.count.toLocaleString('en-US')} × ${(s.ns / s.count / 1000).toFixed(1)} µs = ${dur(s.ns / 1e6)}` : '');
   const rows = [];
   for (const workload of [...new Set(histograms.map((h) => h.workload))]) {
     const by = Object.fromEntries(histograms.filter((h) => h.workload === workload).map((h) => [h.target, h]));
@@ -353,7 +388,7 @@ function histogramTable(histograms, before) {
     const total = (k) => Object.values(by[k]?.h ?? {}).reduce((a, s) => a + s.ns, 0) / 1e6;
     ops.sort((a, b) => (by.avfs?.h[b]?.ns ?? 0) - (by.avfs?.h[a]?.ns ?? 0));
     for (const op of ops) rows.push([workload, op, ...ks.map((k) => cell(by[k]?.h[op]))]);
-    rows.push([workload, '**all handlers**', ...ks.map((k) => (by[k] ? `${num(Object.values(by[k].h).reduce((a, s) => a + s.count, 0))} requests, ${dur(total(k))}` : ''))]);
+    rows.push([workload, '**all handlers**', ...ks.map((k) => (by[k] ? `${Object.values(by[k].h).reduce((a, s) => a + s.count, 0).toLocaleString('en-US')} requests, ${dur(total(k))}` : ''))]);
     rows.push([workload, '**outside handlers** (wall − handlers)', ...ks.map((k) => (by[k] ? `${dur(by[k].ms - total(k))} of ${dur(by[k].ms)}` : ''))]);
   }
   return {
@@ -361,4 +396,21 @@ function histogramTable(histograms, before) {
     columns: ['Workload', 'Operation', 'Passthrough', 'avfs', ...(before ? ['avfs before'] : [])],
     rows,
   };
+}
+
+/** What the histograms say, in words: where each workload's handler time goes on avfs. */
+function profileNotes(histograms) {
+  const out = [];
+  for (const { workload, h, ms } of histograms.filter((x) => x.target === 'avfs')) {
+    const total = Object.values(h).reduce((a, s) => a + s.ns, 0) / 1e6;
+    const top = Object.entries(h).sort((a, b) => b[1].ns - a[1].ns).slice(0, 3);
+    const pt = histograms.find((x) => x.target === 'passthrough' && x.workload === workload);
+    const ptTotal = pt ? Object.values(pt.h).reduce((a, s) => a + s.ns, 0) / 1e6 : NaN;
+    out.push(
+      `Profile of ${workload} on avfs: handlers ${dur(total)} of ${dur(ms)} wall (the passthrough's ${dur(ptTotal)} of ${dur(pt?.ms ?? NaN)}); ` +
+        top.map(([op, s]) => `${op} ${Math.round((100 * s.ns) / 1e6 / total)}% (${s.count.toLocaleString('en-US')} × ${num(s.ns / s.count / 1000)} µs)`).join(', ') +
+        (workload === 'tar x' && h.chown ? '. On an open file not stored yet, chown stores it first (tar fchowns each file before closing it), so chown here is the store: hashing, chunking, the full-text index of new text content and the commit.' : '.'),
+    );
+  }
+  return out;
 }
