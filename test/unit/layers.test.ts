@@ -18,7 +18,7 @@ const ALLOWED: Record<string, string[]> = {
   proxy: ['mount', 'store', 'core'],
   api: ['proxy', 'mount', 'store', 'core'],
   sdk: ['api', 'proxy', 'store', 'core'],
-  mcp: ['sdk', 'api', 'core'],
+  mcp: ['sdk', 'api', 'store', 'core'],
   cli: ['mcp', 'sdk', 'api', 'proxy', 'mount', 'store', 'core'],
   errors: ['core'],
 };
