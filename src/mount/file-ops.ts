@@ -1,5 +1,5 @@
 import type { FuseOperations } from 'fuse-native';
-import { vaultUsage } from '../store/entries.js';
+import { vaultUsage } from '../store/usage.js';
 import type { OpContext } from './op-context.js';
 import { O_ACCMODE, O_APPEND, O_RDONLY } from './open-files.js';
 

@@ -1,7 +1,8 @@
 import type { FuseStat } from 'fuse-native';
 import { AvfsError } from '../errors.js';
 import { dirname } from '../core/paths.js';
-import { getEntry, linkCount, vaultUsage, type Entry } from '../store/entries.js';
+import { getEntry, linkCount, type Entry } from '../store/entries.js';
+import { vaultUsage } from '../store/usage.js';
 import type { Owner, VaultFs } from '../store/vault-fs.js';
 import { vaultById, type VaultRow } from '../store/vaults.js';
 import { callerReader, errnoCode, type Caller, type Fuse } from './fuse.js';

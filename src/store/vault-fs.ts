@@ -1,6 +1,7 @@
 import { fstatSync } from 'node:fs';
 import { AvfsError, alreadyExists, isADirectory, notADirectory, notFound } from '../errors.js';
-import { ancestors, basename, descendantRange, dirname, isWithin, joinPath, normalizePath, rebase } from '../core/paths.js';
+import { ancestors, basename, dirname, isWithin, joinPath, normalizePath, rebase } from '../core/paths.js';
+import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE } from '../core/entry-types.js';
 import { audit } from './audit.js';
 import { abandonContent, contentChunks, linkContent, putContent, putContentFromFd, readContent, type ContentRef, type SizeLimit } from './blobs.js';
 import {
@@ -21,10 +22,9 @@ import {
 import { enforceQuota, streamLimit } from './quota.js';
 import type { Actor, Store } from './store.js';
 import { getVault, type VaultRow } from './vaults.js';
+import { assertFileTarget, assertMovable, assertNotRoot, requireEntry } from './guards.js';
 
 const MAX_SYMLINK_HOPS = 40;
-export const DEFAULT_FILE_MODE = 0o644;
-export const DEFAULT_DIR_MODE = 0o755;
 
 /** Owner ids of a new entry; null is "whoever mounts or reads the vault" (the default). */
 export interface Owner {
@@ -255,13 +255,11 @@ export class VaultFs {
   private checkStream(input: string, fd: number, options: WriteOptions): SizeLimit | undefined {
     const vault = this.row();
     const path = this.resolveIn(vault, input, true, 0);
-    if (path === '/') throw isADirectory(path);
     const parent = getEntry(this.store, vault, dirname(path));
     if (parent && parent.type !== 'd') throw notADirectory(parent.path);
     if (!parent && !options.parents) throw notFound(dirname(path), this.name);
     const old = getEntry(this.store, vault, path);
-    if (old?.type === 'd') throw isADirectory(path);
-    if (old && options.exclusive) throw alreadyExists(path);
+    assertFileTarget(path, old, options.exclusive);
     const host = fstatSync(fd);
     enforceQuota(this.store, vault, path, old, { type: 'f', mode: 0, size: host.isFile() ? host.size : 0, hash: null, target: null });
     return streamLimit(this.store, vault, path, old);
@@ -276,11 +274,9 @@ export class VaultFs {
       linkContent(this.store, content);
       const vault = this.row();
       const path = this.resolveIn(vault, normalizePath(input), true, 0);
-      if (path === '/') throw isADirectory(path);
       this.ensureParent(vault, path, options.parents ?? false);
       const old = getEntry(this.store, vault, path);
-      if (old?.type === 'd') throw isADirectory(path);
-      if (old && options.exclusive) throw alreadyExists(path);
+      assertFileTarget(path, old, options.exclusive);
       const entry = putEntry(
         this.store,
         vault,
@@ -380,18 +376,9 @@ export class VaultFs {
     return putEntry(this.store, vault, path, { type: 'd', mode, size: 0, hash: null, target: null, ...owner }, { op: 'mkdir', actor: this.actor });
   }
 
-  /** Checks (or with `parents`, creates) every ancestor directory of `path`. */
+  /** Checks (or with `parents`, creates as mkdir) every ancestor directory of `path`. */
   private ensureParent(vault: VaultRow, path: string, parents: boolean): void {
-    const parent = getEntry(this.store, vault, dirname(path));
-    if (parent?.type === 'd') return;
-    if (parent) throw notADirectory(parent.path);
-    for (const dir of ancestors(path)) {
-      const entry = getEntry(this.store, vault, dir);
-      if (entry?.type === 'd') continue;
-      if (entry) throw notADirectory(dir);
-      if (!parents) throw notFound(dir, this.name);
-      this.createDir(vault, dir, DEFAULT_DIR_MODE);
-    }
+    ensureParents(this.store, vault, path, parents ? { op: 'mkdir', actor: this.actor } : null);
   }
 
   // ---- removal ---------------------------------------------------------------------------
@@ -401,9 +388,8 @@ export class VaultFs {
     return this.store.mutate(() => {
       const vault = this.row();
       const path = this.resolveIn(vault, normalizePath(input), false, 0);
-      if (path === '/') throw new AvfsError('INVALID_PATH', 'refusing to remove the vault root', { path });
-      const entry = getEntry(this.store, vault, path);
-      if (!entry) throw notFound(path, this.name);
+      assertNotRoot(path);
+      const entry = requireEntry(getEntry(this.store, vault, path), path, this.name);
       const removed: string[] = [];
       if (entry.type === 'd') {
         const below = listDescendants(this.store, vault, path);
@@ -428,10 +414,9 @@ export class VaultFs {
     this.store.mutate(() => {
       const vault = this.row();
       const path = normalizePath(input);
-      const entry = getEntry(this.store, vault, path);
-      if (!entry) throw notFound(path, this.name);
+      const entry = requireEntry(getEntry(this.store, vault, path), path, this.name);
       if (entry.type !== 'd') throw notADirectory(path);
-      if (path === '/') throw new AvfsError('INVALID_PATH', 'refusing to remove the vault root', { path });
+      assertNotRoot(path);
       if (hasChildren(this.store, vault, path)) throw new AvfsError('NOT_EMPTY', `directory not empty: ${path}`, { path });
       removeEntry(this.store, vault, path, { op: 'delete', actor: this.actor });
     });
@@ -470,9 +455,8 @@ export class VaultFs {
   }
 
   private renameIn(vault: VaultRow, src: string, dst: string): number {
-    const entry = getEntry(this.store, vault, src);
-    if (!entry) throw notFound(src, this.name);
-    if (src === '/') throw new AvfsError('INVALID_PATH', 'cannot move the vault root', { path: src });
+    const entry = requireEntry(getEntry(this.store, vault, src), src, this.name);
+    assertMovable(src);
     if (src === dst) return 0;
     if (isWithin(dst, src)) throw new AvfsError('INVALID_ARGUMENT', `cannot move ${src} into itself (${dst})`, { from: src, to: dst });
     this.ensureParent(vault, dst, false);
@@ -497,8 +481,7 @@ export class VaultFs {
     return this.store.mutate(() => {
       const vault = this.row();
       const src = this.resolveIn(vault, normalizePath(srcInput), true, 0);
-      const entry = getEntry(this.store, vault, src);
-      if (!entry) throw notFound(src, this.name);
+      const entry = requireEntry(getEntry(this.store, vault, src), src, this.name);
       let dst = this.resolveIn(vault, normalizePath(dstInput), true, 0);
       const target = getEntry(this.store, vault, dst);
       if (target?.type === 'd') dst = joinPath(dst, basename(src));
@@ -537,8 +520,7 @@ export class VaultFs {
       const vault = this.row();
       const src = this.resolveIn(vault, normalizePath(existingInput), false, 0);
       const dst = this.resolveIn(vault, normalizePath(newInput), false, 0);
-      const entry = getEntry(this.store, vault, src);
-      if (!entry) throw notFound(src, this.name);
+      const entry = requireEntry(getEntry(this.store, vault, src), src, this.name);
       if (entry.type === 'd') throw new AvfsError('DENIED', `cannot hard-link a directory: ${src}`, { path: src });
       this.ensureParent(vault, dst, false);
       if (getEntry(this.store, vault, dst)) throw alreadyExists(dst);
@@ -585,8 +567,7 @@ export class VaultFs {
     return this.store.mutate(() => {
       const vault = this.row();
       const path = this.resolveIn(vault, normalizePath(input), true, 0);
-      const entry = getEntry(this.store, vault, path);
-      if (!entry) throw notFound(path, this.name);
+      const entry = requireEntry(getEntry(this.store, vault, path), path, this.name);
       if ((entry.mode & 0o7777) === (mode & 0o7777)) return entry;
       return putEntry(this.store, vault, path, { ...entry, mode, mtime: entry.mtime, atime: entry.atime }, { op: 'chmod', actor: this.actor });
     });
@@ -612,8 +593,7 @@ export class VaultFs {
     return this.store.mutate(() => {
       const vault = this.row();
       const path = this.resolveIn(vault, normalizePath(input), false, 0);
-      const entry = getEntry(this.store, vault, path);
-      if (!entry) throw notFound(path, this.name);
+      const entry = requireEntry(getEntry(this.store, vault, path), path, this.name);
       const next = { uid: uid ?? entry.uid, gid: gid ?? entry.gid, mode: options.mode ?? entry.mode };
       if (next.uid === entry.uid && next.gid === entry.gid && (next.mode & 0o7777) === (entry.mode & 0o7777)) return entry;
       return putEntry(this.store, vault, path, { ...entry, ...next, mtime: entry.mtime, atime: entry.atime }, { op: 'chown', actor: this.actor });
@@ -625,7 +605,7 @@ export class VaultFs {
     this.store.mutate(() => {
       const vault = this.row();
       const path = this.resolveIn(vault, normalizePath(input), true, 0);
-      if (!getEntry(this.store, vault, path)) throw notFound(path, this.name);
+      requireEntry(getEntry(this.store, vault, path), path, this.name);
       setTimes(this.store, vault, path, atime, mtime, { op: 'touch', actor: this.actor });
     });
   }
@@ -650,8 +630,7 @@ export class VaultFs {
  * Returns how many entries moved. Runs inside the caller's transaction.
  */
 export function moveTree(store: Store, vault: VaultRow, src: string, dst: string, change: ChangeOptions): number {
-  const entry = getEntry(store, vault, src);
-  if (!entry) throw notFound(src, vault.name);
+  const entry = requireEntry(getEntry(store, vault, src), src, vault.name);
   const moving = [entry, ...(entry.type === 'd' ? listDescendants(store, vault, src) : [])];
   // Remove deepest first, then recreate top-down with the same inode numbers (and tags: they are part of the entry).
   for (const e of [...moving].reverse()) removeEntry(store, vault, e.path, { ...change, detail: { ...change.detail, to: rebase(e.path, src, dst) } }, { moving: true });
@@ -668,4 +647,25 @@ function replacedVersion(store: Store, vault: VaultRow, path: string, old: Entry
   if (!from) return old?.version;
   if (!old) return lastVersion(store, vault, path);
   return old.hash === from.hash ? undefined : old.version;
+}
+
+/**
+ * Checks every ancestor directory of `path`: a non-directory in the way is NOT_A_DIRECTORY; a
+ * missing one is created (mode 0755) as part of `create`, or is NOT_FOUND when `create` is null.
+ * Returns how many directories it created. Runs inside the caller's transaction.
+ */
+export function ensureParents(store: Store, vault: VaultRow, path: string, create: ChangeOptions | null): number {
+  const parent = getEntry(store, vault, dirname(path));
+  if (parent?.type === 'd') return 0;
+  if (parent) throw notADirectory(parent.path);
+  let created = 0;
+  for (const dir of ancestors(path)) {
+    const entry = getEntry(store, vault, dir);
+    if (entry?.type === 'd') continue;
+    if (entry) throw notADirectory(dir);
+    if (!create) throw notFound(dir, vault.name);
+    putEntry(store, vault, dir, { type: 'd', mode: DEFAULT_DIR_MODE, size: 0, hash: null, target: null }, create);
+    created++;
+  }
+  return created;
 }
