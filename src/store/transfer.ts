@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, constants, lchownSync, utimesSync, fchmodSync, futimesSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, constants, lchownSync, utimesSync, fchmodSync, futimesSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { AvfsError } from '../errors.js';
 import { devMajor, devMinor } from '../core/entry-types.js';
@@ -8,7 +8,7 @@ import { joinPath, normalizePath } from '../core/paths.js';
 import { decodeUtf8, escapeBytes } from '../core/utf8.js';
 import { putContentFromFd, type ContentRef } from './blobs.js';
 import type { Entry } from './entries.js';
-import { makeDirectories } from './host-dirs.js';
+import { isDirectory, makeDirectories } from './host-dirs.js';
 import { walkHostTree } from './host-tree.js';
 import type { VaultFs } from './vault-fs.js';
 
@@ -387,13 +387,7 @@ export function hostKind(path: string): ExportStep['found'] {
 
 /** Whether the export destination exists (followed: the caller chose it); NOT_A_DIRECTORY when it is something else. */
 function destinationExists(hostDir: string): boolean {
-  try {
-    if (statSync(hostDir).isDirectory()) return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
-  }
-  throw new AvfsError('NOT_A_DIRECTORY', `export destination is not a directory: ${hostDir}`, { host: hostDir });
+  return isDirectory(hostDir, () => new AvfsError('NOT_A_DIRECTORY', `export destination is not a directory: ${hostDir}`, { host: hostDir }));
 }
 
 function lstatSafe(p: string) {

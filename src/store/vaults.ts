@@ -46,10 +46,15 @@ export const VAULT_NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 export const DEFAULT_VAULT = 'default';
 
 export function validateVaultName(name: string): string {
+  return validateName('vault', name);
+}
+
+/** Validates a user-given vault or checkpoint name (one rule for both: VAULT_NAME_RE). */
+export function validateName(kind: 'vault' | 'checkpoint', name: string): string {
   if (typeof name !== 'string' || !VAULT_NAME_RE.test(name)) {
     throw new AvfsError(
       'INVALID_NAME',
-      `invalid vault name ${JSON.stringify(name)}: use 1-128 letters, digits, '-', '_' or '.', not starting with '.' or '-'`,
+      `invalid ${kind} name ${JSON.stringify(name)}: use 1-128 letters, digits, '-', '_' or '.', not starting with '.' or '-'`,
       { name },
     );
   }
