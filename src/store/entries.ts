@@ -86,6 +86,15 @@ export function layersOf(vault: VaultRow): number[] {
   return [vault.id, ...ancestors];
 }
 
+/**
+ * `sql` remembered per layer count: a mount builds these for every request (getattr, readdir),
+ * and a new string of a few hundred characters is hashed again by every statement-cache lookup.
+ */
+function bySize(sql: (layers: number) => string): (layers: number) => string {
+  const made: string[] = [];
+  return (layers) => (made[layers] ??= sql(layers));
+}
+
 /** The same statement once per layer, joined with UNION ALL; `layer` numbers the arms from 0. */
 function perLayer(sql: (layer: number) => string, layers: number): string {
   return Array.from({ length: layers }, (_, i) => sql(i)).join(' UNION ALL ');
@@ -95,10 +104,10 @@ function perLayer(sql: (layer: number) => string, layers: number): string {
  * The first row found, nearest layer first: SQLite runs the arms of a UNION ALL in order and stops
  * at the LIMIT, so a path the vault has itself costs one probe.
  */
-const pointSql = (layers: number) =>
+const pointSql = bySize((layers: number) =>
   layers === 1
     ? `SELECT ${COLUMNS} FROM entries WHERE vault_id = ? AND path = ?`
-    : `${perLayer(() => `SELECT ${COLUMNS} FROM entries WHERE vault_id = ? AND path = ?`, layers)} LIMIT 1`;
+    : `${perLayer(() => `SELECT ${COLUMNS} FROM entries WHERE vault_id = ? AND path = ?`, layers)} LIMIT 1`);
 
 /** Rows of every layer for a set of paths, ordered by path then layer; `merge` keeps the visible one of each path. */
 const setSql = (where: string, index: string, layers: number) =>
@@ -145,8 +154,8 @@ function ownRow(store: Store, vaultId: number, path: string): Row | undefined {
 
 // INDEXED BY: without statistics the planner prefers walking the primary key (it already yields
 // path order) over the whole vault, which made every listing O(entries in the vault).
-const CHILDREN = (layers: number) => setSql('parent = ?', 'INDEXED BY entries_parent', layers);
-const RANGE = (layers: number) => setSql('path >= ? AND path < ?', '', layers);
+const CHILDREN = bySize((layers: number) => setSql('parent = ?', 'INDEXED BY entries_parent', layers));
+const RANGE = bySize((layers: number) => setSql('path >= ? AND path < ?', '', layers));
 
 export function listChildren(store: Store, vault: VaultRow, dir: string): Entry[] {
   const layers = layersOf(vault);

@@ -10,12 +10,13 @@ import { DEFAULT_DIR_MODE } from '../core/entry-types.js';
 import { assertNotRoot } from './guards.js';
 
 /**
- * Per-path history (DESIGN §2 rule 6). Every change to a path is a `versions` row holding the
- * path's NEW state (type NULL = the path is absent), numbered per path: v3 is what the file became
- * by its third change. A fork inherits its parent's history up to the change sequence it forked
- * at (`fork_seq`), recursively, so every read here walks a chain of (vault, upper sequence bound)
- * segments, newest first. Own versions of a vault are always newer than what it inherited, and
- * version numbers continue across the fork point, so concatenating segments keeps the order.
+ * Per-path history (ARCHITECTURE.md "The one door for changes"). Every change to a path is a
+ * `versions` row holding the path's NEW state (type NULL = the path is absent), numbered per path:
+ * v3 is what the file became by its third change. A fork inherits its parent's history up to the
+ * change sequence it forked at (`fork_seq`), recursively, so every read here walks a chain of
+ * (vault, upper sequence bound) segments, newest first. Own versions of a vault are always newer
+ * than what it inherited, and version numbers continue across the fork point, so concatenating
+ * segments keeps the order.
  */
 
 export interface VersionRow {

@@ -9,8 +9,10 @@ import {
   hasChildren,
   listChildren,
   listDescendants,
+  lastVersion,
   putEntry,
   removeEntry,
+  reserveInos,
   setLinkCount,
   setTimes,
   type ChangeOptions,
@@ -30,6 +32,17 @@ export interface Owner {
   gid: number | null;
 }
 
+/** The mode and times of a file the mount stores (VaultFs.writeFileExact). */
+export interface ExactAttributes {
+  mode: number;
+  atime: number;
+  mtime: number;
+  /** When the file changed, as the kernel saw it (it is stored only when it is closed). */
+  ctime: number;
+  /** When a file that is new to the store was created, which its directory shows. */
+  createdAt?: number;
+}
+
 export interface WriteOptions {
   /** Create missing parent directories. */
   parents?: boolean;
@@ -45,8 +58,12 @@ export interface WriteOptions {
 /**
  * File operations on one vault, as one actor. Each public mutation is one IMMEDIATE transaction
  * that validates everything first, so a failed call changes nothing. Paths are user input here:
- * they are normalised and validated, and symlinks in them are followed like POSIX path lookup
- * (the mount, whose paths the kernel has already resolved, uses the `*Exact` methods).
+ * they are normalised and validated, and symlinks in them are followed like POSIX path lookup.
+ * The mount's paths are canonical already (the kernel resolved them) and some of its calls must
+ * not follow a symlink at the end or must keep times the kernel was shown: it uses the
+ * `*Exact` methods (`writeFileExact`, `touchExact`), which take the path as it is. Either way,
+ * only this module and entries.ts know which tables a change touches
+ * (ARCHITECTURE.md, "The one door for changes").
  */
 export class VaultFs {
   constructor(
@@ -103,6 +120,11 @@ export class VaultFs {
       current = next;
     }
     return current;
+  }
+
+  /** The entry at a canonical path as it is (nothing followed), or undefined: the mount's lookup. */
+  entryExact(path: string): Entry | undefined {
+    return getEntry(this.store, this.row(), path);
   }
 
   /** Entry for user input, following symlinks; NOT_FOUND when missing. */
@@ -265,6 +287,71 @@ export class VaultFs {
       audit(this.store, this.actor, options.op ?? 'write', this.name, { path, size: content.size });
       return entry;
     });
+  }
+
+  /**
+   * The mount's write of a whole file at the canonical `path` (never following a symlink there):
+   * `data` is the bytes, or a host descriptor to stream them from (stored in a transaction of
+   * their own before the entry's, content-addressed, so harmless if the entry change then fails).
+   * The entry, its version and audit row then change in one transaction. `attributes` decides the
+   * entry's mode and times from what the path holds in that transaction (the mount shows the kernel
+   * a stored file's mode, see OpenFiles.shown). `from` is the content the writer started from, for a
+   * file it opened from the store (absent for a file it created): when the stored file changed
+   * meanwhile, the new version's detail names the version it replaced. `ino` and `owner` apply
+   * to a new entry only.
+   */
+  writeFileExact(
+    path: string,
+    data: Buffer | { fd: number },
+    options: { from?: { hash: string | null }; ino?: number; owner?: Owner; attributes: (old: Entry | undefined) => ExactAttributes },
+  ): Entry {
+    // One transaction for the chunks too: per-chunk commits cost ~0.7 ms each (a 256 MiB file is
+    // 4,096 chunks), while the lock is held only as long as hashing and inserting take (about
+    // 0.3 s per 100 MiB).
+    const streamed = Buffer.isBuffer(data) ? undefined : this.store.mutate(() => putContentFromFd(this.store, data.fd));
+    return this.store.mutate(() => {
+      const content = streamed ?? putContent(this.store, data as Buffer);
+      linkContent(this.store, content);
+      const vault = this.row();
+      const parent = getEntry(this.store, vault, dirname(path));
+      if (!parent) throw notFound(dirname(path), this.name);
+      if (parent.type !== 'd') throw notADirectory(parent.path);
+      const old = getEntry(this.store, vault, path);
+      if (old?.type === 'd') throw isADirectory(path);
+      const a = options.attributes(old);
+      const replaced = replacedVersion(this.store, vault, path, old, options.from);
+      const entry = putEntry(
+        this.store,
+        vault,
+        path,
+        { type: 'f', mode: a.mode, size: content.size, hash: content.hash, target: null, mtime: a.mtime, atime: a.atime, ...(old ? undefined : { ino: options.ino, ...options.owner }) },
+        {
+          op: old ? 'write' : 'create',
+          actor: this.actor,
+          at: { ctime: a.ctime, createdAt: a.createdAt },
+          detail: replaced === undefined ? undefined : { replaced },
+        },
+      );
+      audit(this.store, this.actor, 'write', this.name, { path, size: content.size });
+      return entry;
+    });
+  }
+
+  /**
+   * Sets the times of the entries at canonical `paths` (never following a symlink: `touch -h`),
+   * all in one transaction; `null` keeps a time as it is, and `ctime` is when the change happened
+   * (the mount gives the one it showed the kernel). No history version (entries.ts setTimes).
+   */
+  touchExact(paths: readonly string[], atime: number | null, mtime: number | null, ctime = Date.now()): void {
+    this.store.mutate(() => {
+      const vault = this.row();
+      for (const path of new Set(paths)) setTimes(this.store, vault, path, atime, mtime, { op: 'touch', actor: this.actor }, ctime);
+    });
+  }
+
+  /** Reserves `count` consecutive inode numbers for entries made later (the mount's files, stored on first close); returns the first. */
+  reserveInos(count: number): number {
+    return reserveInos(this.store, this.row().id, count);
   }
 
   // ---- directories -----------------------------------------------------------------------
@@ -549,6 +636,17 @@ export function moveTree(store: Store, vault: VaultRow, src: string, dst: string
   for (const e of [...moving].reverse()) removeEntry(store, vault, e.path, { ...change, detail: { ...change.detail, to: rebase(e.path, src, dst) } }, { moving: true });
   for (const e of moving) putEntry(store, vault, rebase(e.path, src, dst), { ...e, ino: e.ino }, { ...change, detail: { ...change.detail, from: e.path } });
   return moving.length;
+}
+
+/**
+ * The version of someone else's that a mount write replaces, if any: the stored file was created,
+ * rewritten or removed outside the writer since it took its content from the store (`from`), or
+ * a file it created (no `from`) replaces one stored meanwhile.
+ */
+function replacedVersion(store: Store, vault: VaultRow, path: string, old: Entry | undefined, from: { hash: string | null } | undefined): number | undefined {
+  if (!from) return old?.version;
+  if (!old) return lastVersion(store, vault, path);
+  return old.hash === from.hash ? undefined : old.version;
 }
 
 /**
