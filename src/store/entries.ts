@@ -578,6 +578,11 @@ export function dropLayer(store: Store, vaultId: number): void {
   store.stmt('DELETE FROM entries WHERE vault_id = ?').run(vaultId);
 }
 
+/** Deletes a vault's own history (a vault purged for good: nothing reads through it any more). */
+export function dropHistory(store: Store, vaultId: number): void {
+  store.stmt('DELETE FROM versions WHERE vault_id = ?').run(vaultId);
+}
+
 /** The root row of a new vault. */
 export function insertRoot(store: Statements, vaultId: number, at: number): void {
   writeOwn(store, vaultId, { ...whiteout('/'), type: 'd', mode: 0o755, nlink: DIR_LINKS, mtime: at, atime: at, ctime: at, ino: 1 });
