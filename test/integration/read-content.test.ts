@@ -27,7 +27,8 @@ describe('readContentInto', () => {
     const b = putContent(store, big);
     const s = putContent(store, small);
     for (const [ref, bytes] of [[b, big], [s, small]] as const) {
-      for (const [offset, length] of [[0, 128 * 1024], [70_000, 128 * 1024], [bytes.length - 1000, 128 * 1024], [bytes.length - 1, 10], [bytes.length, 10], [1, 0]]) {
+      const ranges: Array<[number, number]> = [[0, 128 * 1024], [70_000, 128 * 1024], [bytes.length - 1000, 128 * 1024], [bytes.length - 1, 10], [bytes.length, 10], [1, 0]];
+      for (const [offset, length] of ranges) {
         const target = Buffer.alloc(128 * 1024, 0xee);
         const n = readContentInto(store, ref.hash, offset, length, target);
         const want = bytes.subarray(offset, offset + length);
