@@ -273,7 +273,7 @@ export class AVFS {
     if (options.home !== undefined && (typeof options.home !== 'string' || options.home.trim() === '')) {
       throw new AvfsError('INVALID_ARGUMENT', `AVFS option home must be a non-empty string (a directory path), got ${JSON.stringify(options.home)}`, { option: 'home' });
     }
-    if (options.vault !== undefined) validateVaultName(options.vault as string);
+    if (options.vault !== undefined) validateVaultName(options.vault);
     this.store = openStore(options.home);
     this.vaultName = options.vault;
   }
