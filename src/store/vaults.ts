@@ -2,7 +2,7 @@ import { AvfsError } from '../errors.js';
 import { audit } from './audit.js';
 import { readState, writeState } from './home.js';
 import { deleteCheckpointRows } from './checkpoints.js';
-import { dropLayer, insertRoot, layersOf } from './entries.js';
+import { dropHistory, dropLayer, insertRoot, layersOf } from './entries.js';
 import { dropMergeRecords, dropTrackedImports } from './lineage.js';
 import { now, type Actor, type Statements, type Store } from './store.js';
 
@@ -46,10 +46,15 @@ export const VAULT_NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 export const DEFAULT_VAULT = 'default';
 
 export function validateVaultName(name: string): string {
+  return validateName('vault', name);
+}
+
+/** Validates a user-given vault or checkpoint name (one rule for both: VAULT_NAME_RE). */
+export function validateName(kind: 'vault' | 'checkpoint', name: string): string {
   if (typeof name !== 'string' || !VAULT_NAME_RE.test(name)) {
     throw new AvfsError(
       'INVALID_NAME',
-      `invalid vault name ${JSON.stringify(name)}: use 1-128 letters, digits, '-', '_' or '.', not starting with '.' or '-'`,
+      `invalid ${kind} name ${JSON.stringify(name)}: use 1-128 letters, digits, '-', '_' or '.', not starting with '.' or '-'`,
       { name },
     );
   }
@@ -112,6 +117,16 @@ export function getVault(store: Store, name: string): VaultRow {
 export function vaultById(store: Store, id: number): VaultRow | undefined {
   const cache = rowCache(store);
   return cache.byId.get(id) ?? cacheRow(cache, store.stmt<VaultRow>(SELECT_VAULT_BY_ID).get(id));
+}
+
+/** The proxy policy stored on a vault (JSON text), or null. */
+export function getVaultPolicy(store: Store, vault: VaultRow): string | null {
+  return store.stmt<{ policy: string | null }>('SELECT policy FROM vaults WHERE id = ?').get(vault.id)?.policy ?? null;
+}
+
+/** Stores (or with null clears) a vault's proxy policy. The caller has validated it. */
+export function setVaultPolicy(store: Store, vault: VaultRow, policy: string | null): void {
+  store.stmt('UPDATE vaults SET policy = ? WHERE id = ?').run(policy, vault.id);
 }
 
 /** One vault of a fork chain, and the highest change sequence (inclusive) whose versions it contributes. */
@@ -275,7 +290,7 @@ function purge(store: Store, vault: VaultRow): void {
   dropLayer(store, vault.id);
   dropMergeRecords(store, vault.id);
   dropTrackedImports(store, vault.id);
-  store.stmt('DELETE FROM versions WHERE vault_id = ?').run(vault.id);
+  dropHistory(store, vault.id);
   store.stmt('DELETE FROM vaults WHERE id = ?').run(vault.id);
   const parent = vault.parent_id === null ? undefined : vaultById(store, vault.parent_id);
   if (parent && parent.retired_at !== null && !store.stmt(CHILDREN).get(parent.id)) purge(store, parent);
