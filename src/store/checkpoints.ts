@@ -196,7 +196,11 @@ function differences(store: Store, vault: VaultRow, plan: Map<string, PathState 
  * take the vault further over a quota, or needs content that is no longer stored, is refused and
  * changes nothing.
  */
-export function restoreCheckpoint(fs: VaultFs, name: string, options: { saveBefore?: boolean } = {}): RestoreResult {
+export function restoreCheckpoint(
+  fs: VaultFs,
+  name: string,
+  options: { saveBefore?: boolean; /** told (paths applied, paths to apply) as the restore goes */ progress?: (done: number, total: number) => void } = {},
+): RestoreResult {
   const store = fs.store;
   return store.mutate(() => {
     const vault = fs.row();
@@ -217,7 +221,7 @@ export function restoreCheckpoint(fs: VaultFs, name: string, options: { saveBefo
       result.saved_before = saveIn(fs, vault, autoCheckpointName(store, vault, 'before-restore'), `state before restoring ${cp.name}`).name;
     }
     const change: ChangeOptions = { op: 'restore', actor: fs.actor, detail: { checkpoint: cp.name, saved_before: result.saved_before }, exact: true };
-    applyPlan(store, vault, diffs, change);
+    applyPlan(store, vault, diffs, change, options.progress);
     audit(store, fs.actor, 'checkpoint.restore', fs.name, {
       checkpoint: cp.name,
       saved_before: result.saved_before,
@@ -237,11 +241,23 @@ export function restoreCheckpoint(fs: VaultFs, name: string, options: { saveBefo
  * (Versions recorded before avfs kept inode numbers have none: such a path keeps its own or gets a
  * new one.)
  */
-export function applyPlan(store: Store, vault: VaultRow, diffs: Array<{ path: string; want: PathState | null; now: Entry | undefined }>, change: ChangeOptions): void {
+export function applyPlan(
+  store: Store,
+  vault: VaultRow,
+  diffs: Array<{ path: string; want: PathState | null; now: Entry | undefined }>,
+  change: ChangeOptions,
+  progress?: (done: number, total: number) => void,
+): void {
   const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
   const removals = diffs.filter((d) => d.now && (!d.want || (d.now.type === 'd') !== (d.want.type === 'd'))).sort(byPath).reverse();
-  for (const d of removals) if (getEntry(store, vault, d.path)) removeEntry(store, vault, d.path, change);
-  for (const d of diffs.filter((x) => x.want).sort(byPath)) {
+  const puts = diffs.filter((x) => x.want).sort(byPath);
+  const total = removals.length + puts.length;
+  let done = 0;
+  for (const d of removals) {
+    if (getEntry(store, vault, d.path)) removeEntry(store, vault, d.path, change);
+    progress?.(++done, total);
+  }
+  for (const d of puts) {
     const want = d.want!;
     const current = getEntry(store, vault, d.path);
     const state: EntryState = {
@@ -254,6 +270,7 @@ export function applyPlan(store: Store, vault: VaultRow, diffs: Array<{ path: st
       nlink: want.nlink ?? 1,
     };
     putEntry(store, vault, d.path, state, change);
+    progress?.(++done, total);
   }
 }
 

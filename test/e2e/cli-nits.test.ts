@@ -90,6 +90,24 @@ describe('progress on long work', () => {
     expect(piped.code).toBe(0);
     expect(piped.stderr).not.toContain('writing [');
   });
+
+  it('checkpoint restore of many paths shows a progress bar on a terminal, and none in a pipe or with --json', async () => {
+    const tree = join(tmp.dir, 'tree');
+    mkdirSync(tree);
+    for (let i = 0; i < 400; i++) writeFileSync(join(tree, `f${i}.txt`), `v1 ${i}`);
+    expectOk(await avfs(home, ['import', tree, '/t']));
+    expectOk(await avfs(home, ['checkpoint', 'save', 'one']));
+    expectOk(await avfs(home, ['rm', '-r', '/t']));
+    const shown = onTerminal(`node ${BIN} checkpoint restore one`);
+    expect(shown).toMatch(/restoring \[#+\] (\d+)\/\1/); // every path applied (the root gets its time back too)
+    expect(shown).toMatch(/restored one: 401 re-created/);
+    expectOk(await avfs(home, ['rm', '-r', '/t']));
+    const piped = await avfs(home, ['checkpoint', 'restore', 'one'], { raw: true });
+    expect(piped.code).toBe(0);
+    expect(piped.stderr).not.toContain('restoring [');
+    expectOk(await avfs(home, ['rm', '-r', '/t']));
+    expect(onTerminal(`node ${BIN} checkpoint restore one --json`)).not.toContain('restoring [');
+  });
 });
 
 describe('bash completion', () => {

@@ -10,6 +10,7 @@ import {
 import { AvfsError } from '../../errors.js';
 import { action, examples } from '../command.js';
 import { formatBytes, plural, table } from '../output.js';
+import { progressBar } from '../progress.js';
 import { checkpointJson } from '../../api/json.js';
 import { checkpointDetails, checkpointDetailsJson } from '../../api/checkpoints.js';
 
@@ -68,7 +69,14 @@ const restore = new Command('restore')
       run: ([name], _opts, ctx) => {
         const fs = ctx.vault();
         const started = performance.now();
-        const r = restoreCheckpoint(fs, name!);
+        // A long restore (thousands of paths) shows a bar on a terminal; it is one transaction.
+        const bar = progressBar('restoring', !ctx.out.json && !ctx.out.quiet);
+        let r;
+        try {
+          r = restoreCheckpoint(fs, name!, { progress: bar });
+        } finally {
+          bar.end();
+        }
         return { vault: fs.name, ...r, changed: r.added + r.modified + r.deleted, duration_ms: ms(started) };
       },
       render: (r, out) => {
