@@ -2,6 +2,7 @@ import { AvfsError } from '../errors.js';
 import type { EntryType } from '../core/entry-types.js';
 import { descendantRange, dirname } from '../core/paths.js';
 import { now, type Actor, type Store } from './store.js';
+import { layerPaths } from './layer-paths.js';
 import { enforceQuota } from './quota.js';
 import { vaultById, type VaultRow } from './vaults.js';
 
@@ -126,7 +127,23 @@ export function getEntry(store: Store, vault: VaultRow, path: string): Entry | u
   return visible(store, layersOf(vault), path);
 }
 
+/**
+ * The first row of `layers` (nearest first) for `path`, probing only the layers that may have one
+ * (layer-paths.ts). The record of which layers may is checked against other connections' commits
+ * in the same transaction as the probe, so a read outside one gets its own.
+ */
 function visible(store: Store, layers: number[], path: string): Entry | undefined {
+  if (layers.length <= 1) return probe(store, layers, path);
+  if (store.db.inTransaction) return probe(store, layerPaths(store).candidates(layers, path), path);
+  store.stmt('BEGIN').run();
+  try {
+    return probe(store, layerPaths(store).candidates(layers, path), path);
+  } finally {
+    if (store.db.inTransaction) store.stmt('COMMIT').run();
+  }
+}
+
+function probe(store: Store, layers: number[], path: string): Entry | undefined {
   if (layers.length === 0) return undefined;
   const row = store.stmt<Row>(pointSql(layers.length)).get(...bindPerLayer(layers, path));
   return row && row.type !== 'x' ? (row as Entry) : undefined;
@@ -139,6 +156,7 @@ function inherited(store: Store, vault: VaultRow, path: string): Entry | undefin
 
 /** The row the vault's own layer has for `path` (a whiteout included), or undefined. */
 function ownRow(store: Store, vaultId: number, path: string): Row | undefined {
+  if (!layerPaths(store).mayHold(vaultId, path)) return undefined;
   return store.stmt<Row>(pointSql(1)).get(vaultId, path);
 }
 
@@ -280,6 +298,7 @@ const OWN_CHANGE = 'UPDATE versions SET change_id = id WHERE id = ?';
 const MAX_OWN_VERSION = 'SELECT max(version) AS v FROM versions WHERE vault_id = ? AND path = ? AND id <= ?';
 
 function writeOwn(store: Store, vaultId: number, e: Row): void {
+  layerPaths(store).added(vaultId, e.path);
   store
     .stmt(UPSERT)
     .run(vaultId, e.path, e.parent, e.type, e.mode, e.uid, e.gid, e.size, e.hash, e.target, e.rdev, e.nlink, e.mtime, e.atime, e.ctime, e.ino, e.version, e.annot);
@@ -323,7 +342,7 @@ function show(store: Store, vault: VaultRow, path: string, before: Entry | undef
   pushDown(store, vault, path, before);
   if (next) writeOwn(store, vault.id, next);
   else if (inherited(store, vault, path)) writeOwn(store, vault.id, whiteout(path));
-  else store.stmt(DELETE_OWN).run(vault.id, path);
+  else deleteOwn(store, vault.id, path);
   count(store, vault, path, before, next);
 }
 
@@ -544,8 +563,14 @@ const PINNED_SINCE = `SELECT 1 WHERE EXISTS (SELECT 1 FROM checkpoints WHERE vau
   OR EXISTS (SELECT 1 FROM vaults WHERE parent_id = @vault AND fork_seq >= @seq)
   OR EXISTS (SELECT 1 FROM execs WHERE vault_id = @vault AND seq_before >= @seq)`;
 
+function deleteOwn(store: Store, vaultId: number, path: string): void {
+  layerPaths(store).removed(vaultId);
+  store.stmt(DELETE_OWN).run(vaultId, path);
+}
+
 /** Deletes a vault's own layer. */
 export function dropLayer(store: Store, vaultId: number): void {
+  layerPaths(store).removed(vaultId);
   store.stmt('DELETE FROM entries WHERE vault_id = ?').run(vaultId);
 }
 
