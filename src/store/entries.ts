@@ -118,7 +118,11 @@ function* merge(rows: Iterable<Row & { layer: number }>): Generator<Entry> {
 }
 
 /** Binds `params` once per layer, each time after that layer's vault id. */
-const bindPerLayer = (layers: number[], ...params: unknown[]) => layers.flatMap((id) => [id, ...params]);
+function bindPerLayer(layers: number[], ...params: unknown[]): unknown[] {
+  const out: unknown[] = [];
+  for (const id of layers) out.push(id, ...params);
+  return out;
+}
 
 // ---- reads ---------------------------------------------------------------------------------
 
@@ -135,12 +139,7 @@ export function getEntry(store: Store, vault: VaultRow, path: string): Entry | u
 function visible(store: Store, layers: number[], path: string): Entry | undefined {
   if (layers.length <= 1) return probe(store, layers, path);
   if (store.db.inTransaction) return probe(store, layerPaths(store).candidates(layers, path), path);
-  store.stmt('BEGIN').run();
-  try {
-    return probe(store, layerPaths(store).candidates(layers, path), path);
-  } finally {
-    if (store.db.inTransaction) store.stmt('COMMIT').run();
-  }
+  return layerPaths(store).readOutside(layers, path, (some) => probe(store, some, path));
 }
 
 function probe(store: Store, layers: number[], path: string): Entry | undefined {

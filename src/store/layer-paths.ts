@@ -9,8 +9,8 @@ import type { Store } from './store.js';
  * A set may hold more paths than its layer (a skipped probe would show the wrong file, an extra
  * one only costs time), never fewer. What keeps it so:
  * - Other connections' commits: a set is read at one `PRAGMA data_version`, which changes when
- *   another connection commits; a read checks it in the same transaction as its query and drops
- *   every set when it moved.
+ *   another connection commits; a read checks it in the same transaction as its query (or right
+ *   after it, outside one: see readOutside) and drops every set when it moved.
  * - This connection's own writes: entries.ts reports each row it writes (`added`: the path joins
  *   the set, whether or not the transaction later commits) and each layer it deletes rows from
  *   (`removed`). A loaded set keeps a deleted path (it only costs a probe), so a rollback finds
@@ -55,6 +55,10 @@ class LayerPaths {
   candidates(layers: number[], path: string): number[] {
     this.validate();
     this.reads++;
+    return this.pick(layers, path);
+  }
+
+  private pick(layers: number[], path: string): number[] {
     const out: number[] = [];
     for (const id of layers) {
       const set = this.large.has(id) ? undefined : (this.sets.get(id) ?? this.load(id));
@@ -63,13 +67,14 @@ class LayerPaths {
     return out;
   }
 
-  /** Drops every set when another connection committed since they were read. */
-  private validate(): void {
+  /** Drops every set when another connection committed since they were read; true when none did. */
+  private validate(): boolean {
     const version = this.store.stmt(DATA_VERSION).pluck().get() as number;
-    if (version === this.version) return;
+    if (version === this.version) return true;
     this.sets.clear();
     this.version = version;
     this.reads = 0;
+    return false;
   }
 
   added(layer: number, path: string): void {
@@ -77,6 +82,21 @@ class LayerPaths {
     if (!set) return;
     set.add(path);
     if (set.size > 2 * SMALL) this.sets.delete(layer);
+  }
+
+  /**
+   * A read outside any transaction: `read` runs on the candidate layers in a statement of its
+   * own, then data_version confirms that no other connection committed since the sets were last
+   * confirmed, so that statement saw the state they describe (two statements where opening a
+   * transaction around the check and the read took four). Otherwise the sets are dropped and
+   * `read` runs again on every layer.
+   */
+  readOutside<T>(layers: number[], path: string, read: (layers: number[]) => T): T {
+    if (this.version === null) this.validate();
+    this.reads++;
+    const result = read(this.pick(layers, path));
+    if (this.validate()) return result;
+    return read(layers);
   }
 
   /** Whether the layer may have a row for `path` (false only when its set is loaded and lacks it). Inside a transaction. */

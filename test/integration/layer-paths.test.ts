@@ -45,6 +45,8 @@ describe('reads through fork layers see every change', () => {
     // the root's row.
     let r = await avfs(home.dir, ['--vault', 'mid', 'write', '/p.txt', 'mid 2']);
     expect(r.code, r.stderr).toBe(0);
+    // First outside a transaction (the mount's lookups), then inside one (VaultFs).
+    expect(getEntry(store, mid.row(), '/p.txt')?.size).toBe(5);
     expect(cat(mid, '/p.txt')).toBe('mid 2');
     expect(cat(leaf, '/p.txt')).toBe('root 1');
     // And into leaf's own layer.
@@ -62,6 +64,7 @@ describe('reads through fork layers see every change', () => {
     // that still skipped mid's layer would find the root's new row.
     const r = await avfs(home.dir, ['--vault', 'default', 'write', '/p.txt', 'root 2']);
     expect(r.code, r.stderr).toBe(0);
+    expect(getEntry(store, leaf.row(), '/p.txt')?.size).toBe(6);
     expect(cat(root, '/p.txt')).toBe('root 2');
     expect(cat(mid, '/p.txt')).toBe('root 1');
     expect(cat(leaf, '/p.txt')).toBe('root 1');
