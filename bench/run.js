@@ -9,7 +9,7 @@
  *   options: --no-build (use dist/ as it is), --no-write (print only), --out <file>,
  *            --keep (keep the temp dir and print where it is)
  *
- * Benchmarks are not tests (DESIGN §5): they measure and report, and every figure stands beside a
+ * Benchmarks are not tests: they measure and report, and every figure stands beside a
  * baseline measured in the same run on the same machine. A missed target is reported (in the
  * table and in the summary on stdout), it does not fail the run; only a section that throws does.
  *
@@ -45,7 +45,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { clock, contention, describeMachine, dur, machineMarkdown, markdownTable, msSince } from './lib.js';
 
 // In BENCHMARKS.md order. Append new sections here (see ADDING A SECTION above).
-const SECTIONS = ['./store.js', './scale.js', './history.js', './search.js', './mount.js', './proxy.js', './maintenance.js', './seed.js', './merge.js'];
+const SECTIONS = ['./store.js', './scale.js', './history.js', './search.js', './mount.js', './proxy.js', './maintenance.js', './seed.js', './merge.js', './glob.js'];
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 

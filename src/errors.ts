@@ -4,7 +4,10 @@
  * Messages may change between releases; codes and exit codes do not.
  */
 
-/** Stable exit codes (DESIGN §3). `proxy exec` otherwise returns the child's own exit code. */
+/**
+ * Stable exit codes (ARCHITECTURE.md "Errors"; README "The JSON contract"). `proxy exec` otherwise
+ * returns the child's own exit code.
+ */
 export const ExitCode = {
   ok: 0,
   internal: 1,

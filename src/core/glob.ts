@@ -12,10 +12,16 @@ import { AvfsError } from '../errors.js';
  *  - `{a,b}`  any of the comma-separated alternatives (which may themselves hold globs, and nest)
  *  - `\x`     the character x literally
  * An unclosed `[` or `{` is taken literally, as bash does.
+ *
+ * With `words`, the subject is a word (a program name, an argument, a variable name), not a path:
+ * `/` is an ordinary character, so `*`, `**` and `?` and classes match it too (the proxy policy's
+ * patterns; ARCHITECTURE.md "Proxy").
  */
 export interface GlobOptions {
   /** Case-insensitive match (find --iname). */
   nocase?: boolean;
+  /** Match a word, not a path: `/` is an ordinary character (`*` is any run, `?` any character). */
+  words?: boolean;
 }
 
 // `/` needs no escape in a RegExp built from a string; leaving it bare keeps it one character.
@@ -25,7 +31,7 @@ const escapeRegex = (s: string) => s.replace(REGEX_SPECIAL, '\\$&');
 export function globToRegExp(glob: string, options: GlobOptions = {}): RegExp {
   if (typeof glob !== 'string' || glob.length === 0) throw new AvfsError('INVALID_ARGUMENT', 'empty glob pattern', { pattern: glob });
   if (glob.includes('\0')) throw new AvfsError('INVALID_ARGUMENT', 'glob pattern contains a NUL byte', { pattern: glob });
-  return new RegExp(`^${compile(glob, 0, glob.length)}$`, options.nocase ? 'iu' : 'u');
+  return new RegExp(`^${compile(glob, 0, glob.length, options.words === true)}$`, options.nocase ? 'iu' : 'u');
 }
 
 /** Escapes every glob character in `s`, so it matches only itself (e.g. a directory prefix). */
@@ -38,8 +44,8 @@ export function hasGlobSyntax(s: string): boolean {
   return /[*?[{\\]/.test(s);
 }
 
-/** Compiles glob[start, end) to regex source. */
-function compile(glob: string, start: number, end: number): string {
+/** Compiles glob[start, end) to regex source; `words`: `/` is an ordinary character. */
+function compile(glob: string, start: number, end: number, words: boolean): string {
   let out = '';
   let i = start;
   while (i < end) {
@@ -51,7 +57,9 @@ function compile(glob: string, start: number, end: number): string {
     } else if (c === '*') {
       let j = i;
       while (j < end && glob[j] === '*') j++;
-      if (j - i >= 2) {
+      if (words) {
+        out += '.*';
+      } else if (j - i >= 2) {
         const segStart = i === start || glob[i - 1] === '/';
         const segEnd = j === end || glob[j] === '/';
         if (segStart && segEnd && j < end) {
@@ -69,7 +77,7 @@ function compile(glob: string, start: number, end: number): string {
       }
       i = j;
     } else if (c === '?') {
-      out += '[^/]';
+      out += words ? '.' : '[^/]';
       i++;
     } else if (c === '[') {
       const close = classEnd(glob, i, end);
@@ -78,7 +86,7 @@ function compile(glob: string, start: number, end: number): string {
         i++;
         continue;
       }
-      out += compileClass(glob.slice(i + 1, close));
+      out += compileClass(glob.slice(i + 1, close), words);
       i = close + 1;
     } else if (c === '{') {
       const close = braceEnd(glob, i, end);
@@ -87,7 +95,7 @@ function compile(glob: string, start: number, end: number): string {
         i++;
         continue;
       }
-      const alternatives = splitTopLevel(glob, i + 1, close).map(([s, e]) => compile(glob, s, e));
+      const alternatives = splitTopLevel(glob, i + 1, close).map(([s, e]) => compile(glob, s, e, words));
       out += `(?:${alternatives.join('|')})`;
       i = close + 1;
     } else {
@@ -110,7 +118,7 @@ function classEnd(glob: string, open: number, end: number): number {
   return -1;
 }
 
-function compileClass(body: string): string {
+function compileClass(body: string, words: boolean): string {
   let negate = false;
   let i = 0;
   if (body[0] === '!' || body[0] === '^') {
@@ -129,7 +137,8 @@ function compileClass(body: string): string {
       set += /[\\\]^[-]/.test(c) ? '\\' + c : c;
     }
   }
-  // A class never matches the path separator, negated or not.
+  if (words) return negate ? `[^${set}]` : `[${set}]`;
+  // In a path a class never matches the separator, negated or not.
   return negate ? `[^/${set}]` : `(?:(?!/)[${set}])`;
 }
 

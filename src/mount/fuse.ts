@@ -7,7 +7,7 @@ import { AvfsError } from '../errors.js';
 
 /**
  * The one place that loads fuse-native. It is imported lazily, only on code paths that mount, so
- * every other command works on a machine without libfuse (DESIGN §4.1).
+ * every other command works on a machine without libfuse (ARCHITECTURE.md "One process per mount").
  */
 
 export type Fuse = typeof FuseClass;

@@ -21,18 +21,18 @@ import {
   pruneFinishedSessions,
   readSession,
   readSessions,
-  processAlive,
   setSessionState,
   type MountSessionInfo,
   type MountState,
-  type ProcessRef,
 } from './session.js';
+import { processAlive, type ProcessRef } from '../store/host-process.js';
 
 /**
- * The mount API (used by the CLI and by `proxy exec`). A mount is always served by its own
- * detached process (`avfs mount <dir> --foreground`), never by the caller: a process must not
- * touch a mount it serves synchronously (DESIGN §4.1), and a caller that exits or crashes must not
- * take the mount down with it. Nothing here imports fuse-native except through `fuseAvailable`.
+ * The mount API (used by the CLI and by `proxy exec`). A mount is always served by its own detached
+ * process (`avfs mount <dir> --foreground`), never by the caller: a process must not touch a mount
+ * it serves synchronously (ARCHITECTURE.md "One process per mount"), and a caller that exits or
+ * crashes must not take the mount down with it. Nothing here imports fuse-native except through
+ * `fuseAvailable`.
  */
 
 export type { MountSessionInfo, MountState, ProcessRef };

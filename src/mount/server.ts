@@ -10,15 +10,13 @@ import {
   kernelMountAt,
   kernelUnmount,
   newSessionId,
-  processStartTime,
   setSessionState,
   spillDir,
   logFile,
   writeSession,
-  processAlive,
   type MountSessionInfo,
-  type ProcessRef,
 } from './session.js';
+import { processAlive, processStartTime, type ProcessRef } from '../store/host-process.js';
 import { killExecProcesses } from './processes.js';
 import { recordExecDied } from '../store/execs.js';
 import { existsSync, rmdirSync, rmSync } from 'node:fs';
@@ -60,7 +58,8 @@ export interface ServeOptions {
 
 /**
  * Kernel attribute and entry cache lifetime in seconds: a change made outside the mount (the CLI,
- * another mount) shows up inside it within this bound. Lookup-heavy tools depend on it (DESIGN §4.1).
+ * another mount) shows up inside it within this bound. Lookup-heavy tools depend on it
+ * (ARCHITECTURE.md "Mount options and caches").
  */
 export const ATTR_TIMEOUT_S = 1;
 /** Largest FUSE write request (bytes): with big_writes, 32× fewer round trips than the 4 KiB default. */
@@ -74,9 +73,10 @@ const DRAIN_MS = 5000;
 
 /**
  * fuse-native has no option for these, so they are appended to the `-o` string it builds
- * (DESIGN §4.1): big writes, stable inode numbers and a negative-lookup cache as long as the
- * attribute cache. The page cache is kept per open by content hash (OpenFiles.keepCache), which
- * is exact where libfuse's auto_cache compares mtimes and drops a file's pages after every write.
+ * (ARCHITECTURE.md "Mount options and caches"): big writes, stable inode numbers and a
+ * negative-lookup cache as long as the attribute cache. The page cache is kept per open by content
+ * hash (OpenFiles.keepCache), which is exact where libfuse's auto_cache compares mtimes and drops a
+ * file's pages after every write.
  */
 function fuseClass(Base: Fuse, extra: string[]): Fuse {
   class AvfsFuse extends Base {

@@ -1,6 +1,6 @@
 import { KIND, type EntryKind } from '../core/entry-types.js';
 import { versionBeforeSeq, windowVersions, type VersionRow } from '../store/execs.js';
-import { sameState, stateOf as versionState, type PathState } from '../store/history.js';
+import { ROOT_STATE, sameState, stateOf as versionState, type PathState } from '../store/history.js';
 import type { Store } from '../store/store.js';
 import type { VaultRow } from '../store/vaults.js';
 
@@ -43,9 +43,6 @@ export interface ChangedFile {
   /** How many versions the run recorded for this path (collapsed into this one change). */
   versions: number;
 }
-
-/** The vault root exists from creation without a version; its implicit first state. */
-const ROOT_STATE: PathState = { type: 'd', mode: 0o755, size: 0, hash: null, target: null };
 
 /** A version's full state (owners and annotations included, so undo puts those back too). */
 const stateOf = (row: VersionRow | undefined): PathState | null => (row ? versionState(row) : null);

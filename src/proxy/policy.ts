@@ -1,5 +1,6 @@
 import { z } from 'zod/v3';
 import { AvfsError } from '../errors.js';
+import { globToRegExp } from '../core/glob.js';
 import { commandsOf, programName, quoteArgv, subcommandOf, type SimpleCommand } from './command-line.js';
 import { DEFAULT_RULES } from './default-policy.js';
 
@@ -36,8 +37,9 @@ import { DEFAULT_RULES } from './default-policy.js';
  *   args_any    at least one argument matches one of these patterns
  *   args_all    every pattern matches at least one argument
  *   args_none   no argument matches any of these patterns
- * A pattern is a glob (`*`, `?`, `[abc]`, `{a,b}`) matched against the whole word, or a regular
- * expression written `/…/flags`. Rules are tried in order; the first match decides for that command.
+ * A pattern is a glob (core/glob.ts: `*`, `?`, `[abc]`, `{a,b}`, `\x`) matched against the whole
+ * word, in which `/` is an ordinary character, or a regular expression written `/…/flags`. Rules
+ * are tried in order; the first match decides for that command.
  *
  * A request may run several commands (`--shell "a && b"`, `sh -c`, wrappers like `env`, `xargs`,
  * `find -exec`); each is judged, and the most severe action wins: deny > require_approval >
@@ -244,8 +246,9 @@ function patternsOf(rule: Rule): string[] {
 // ---- patterns ---------------------------------------------------------------------------------
 
 /**
- * A glob or `/regex/flags` as a RegExp anchored to the whole word. For host paths (`pathMode`),
- * `*` stays inside one path component and `**` crosses them; for words, `*` matches anything.
+ * A glob or `/regex/flags` as a RegExp anchored to the whole word, compiled by core/glob.ts. For
+ * host paths (`pathMode`), `*` stays inside one path component and `**` crosses them (as a whole
+ * segment also zero of them: `/tmp/**` covers `/tmp`); for words, `/` is an ordinary character.
  */
 export function compilePattern(pattern: string, pathMode: boolean): RegExp {
   const key = `${pathMode ? 'p' : 'w'}:${pattern}`;
@@ -256,43 +259,13 @@ export function compilePattern(pattern: string, pathMode: boolean): RegExp {
     if (regex && !pathMode) {
       re = new RegExp(regex[1]!, regex[2]);
     } else {
-      re = new RegExp('^' + globToRegex(pattern, pathMode) + '$');
+      re = globToRegExp(pattern, { words: !pathMode });
     }
   } catch (err) {
     throw new AvfsError('INVALID_PATTERN', `invalid pattern ${JSON.stringify(pattern)}: ${(err as Error).message}`, { pattern });
   }
   compiled.set(key, re);
   return re;
-}
-
-function globToRegex(glob: string, pathMode: boolean): string {
-  let out = '';
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i]!;
-    if (c === '*') {
-      if (glob[i + 1] === '*') {
-        out += '.*';
-        i++;
-      } else out += pathMode ? '[^/]*' : '.*';
-    } else if (c === '?') out += pathMode ? '[^/]' : '.';
-    else if (c === '[') {
-      const end = glob.indexOf(']', i + 2);
-      if (end === -1) out += '\\[';
-      else {
-        const body = glob.slice(i + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\');
-        out += `[${body}]`;
-        i = end;
-      }
-    } else if (c === '{') {
-      const end = glob.indexOf('}', i);
-      if (end === -1) out += '\\{';
-      else {
-        out += '(?:' + glob.slice(i + 1, end).split(',').map((alt) => globToRegex(alt, pathMode)).join('|') + ')';
-        i = end;
-      }
-    } else out += c.replace(/[.+^${}()|\\\]]/g, '\\$&');
-  }
-  return out;
 }
 
 const matchesAny = (word: string, patterns: string[]) => patterns.some((p) => compilePattern(p, false).test(word));

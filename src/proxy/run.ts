@@ -3,7 +3,7 @@ import { isUtf8 } from 'node:buffer';
 import { incompleteTail } from '../core/text.js';
 import { normalizePath } from '../core/paths.js';
 import { AvfsError } from '../errors.js';
-import { thisProcess } from '../mount/session.js';
+import { thisProcess } from '../store/host-process.js';
 import { audit } from '../store/audit.js';
 import { saveCheckpoint } from '../store/checkpoints.js';
 import { finishExec, insertExec } from '../store/execs.js';

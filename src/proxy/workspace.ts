@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fuseAvailable, mountVault, unmountDir } from '../mount/index.js';
-import { thisProcess } from '../mount/session.js';
+import { thisProcess } from '../store/host-process.js';
 import { openExecView } from '../mount/views.js';
 import type { SandboxLayout } from '../core/sandbox-layout.js';
 import { currentSeq } from '../store/vaults.js';

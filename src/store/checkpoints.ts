@@ -1,7 +1,8 @@
 import { AvfsError } from '../errors.js';
 import { descendantRange, isWithin, normalizePath } from '../core/paths.js';
 import { audit } from './audit.js';
-import { getEntry, iterateDescendants, putEntry, removeEntry, vaultUsage, type ChangeOptions, type Entry, type EntryState } from './entries.js';
+import { getEntry, iterateDescendants, putEntry, removeEntry, type ChangeOptions, type Entry, type EntryState } from './entries.js';
+import { usageChange, vaultUsage } from './usage.js';
 import { applyState, historyPath, pathsChangedSince, sameState, stateAt, type PathState, type Writer } from './history.js';
 import { now, type Store } from './store.js';
 import { currentSeq, type VaultRow } from './vaults.js';
@@ -291,8 +292,9 @@ function checkRestore(store: Store, vault: VaultRow, cp: CheckpointRow, diffs: A
     });
   for (const d of diffs) {
     if (d.want?.type === 'f' && vault.max_file_size !== null && d.want.size > vault.max_file_size) throw refuse('max_file_size', vault.max_file_size, d.want.size, d.path);
-    bytes += (d.want?.type === 'f' ? d.want.size : 0) - (d.now?.type === 'f' ? d.now.size : 0);
-    entries += (d.want ? 1 : 0) - (d.now ? 1 : 0);
+    const change = usageChange(d.now, d.want);
+    bytes += change.bytes;
+    entries += change.entries;
   }
   if (vault.max_bytes !== null && bytes > vault.max_bytes && bytes > usage.bytes) throw refuse('max_bytes', vault.max_bytes, bytes);
   if (vault.max_files !== null && entries > vault.max_files && entries > usage.entries) throw refuse('max_files', vault.max_files, entries);

@@ -1,10 +1,11 @@
 import { AvfsError } from '../errors.js';
 import type { EntryType } from '../core/entry-types.js';
 import { descendantRange, dirname } from '../core/paths.js';
-import { now, type Actor, type Store } from './store.js';
-import { layerPaths } from './layer-paths.js';
+import { layerPaths, noteWritten } from './layer-paths.js';
+import { now, type Actor, type Statements, type Store } from './store.js';
 import { enforceQuota } from './quota.js';
-import { vaultById, type VaultRow } from './vaults.js';
+import { countChange } from './usage.js';
+import { historyChain, type VaultRow } from './vaults.js';
 
 /**
  * The tree of every vault (table `entries`), and the one door through which it changes.
@@ -251,40 +252,6 @@ export function annotatedEntries(store: Store, vault: VaultRow): Entry[] {
   return store.stmt<Entry>(sql).all(...layers).filter((e) => (e.type as RowType) !== 'x');
 }
 
-// ---- usage ---------------------------------------------------------------------------------
-
-/** A vault's entries (the root not counted) and logical file bytes, as quotas measure them: O(1), from counters. */
-export function vaultUsage(vault: VaultRow): { bytes: number; entries: number } {
-  return { bytes: vault.bytes, entries: vault.files + vault.directories + vault.symlinks + vault.specials };
-}
-
-/** The size of the vault's largest file (a scan of what it shows). */
-export function largestFile(store: Store, vault: VaultRow): number {
-  if (layersOf(vault).length === 1) {
-    return store.stmt<{ n: number }>("SELECT coalesce(max(size), 0) AS n FROM entries WHERE vault_id = ? AND type = 'f'").get(vault.id)!.n;
-  }
-  let max = 0;
-  for (const e of iterateDescendants(store, vault, '/')) if (e.type === 'f' && e.size > max) max = e.size;
-  return max;
-}
-
-const COUNTERS = 'UPDATE vaults SET files = files + ?, directories = directories + ?, symlinks = symlinks + ?, specials = specials + ?, bytes = bytes + ? WHERE id = ?';
-
-/** Adjusts the usage counters for `before` → `after` at one path (either may be absent). */
-function count(store: Store, vault: VaultRow, path: string, before: Entry | undefined, after: Pick<Entry, 'type' | 'size'> | undefined): void {
-  if (path === '/') return;
-  const delta = [0, 0, 0, 0, 0];
-  const add = (e: Pick<Entry, 'type' | 'size'> | undefined, sign: number) => {
-    if (!e) return;
-    const slot = e.type === 'f' ? 0 : e.type === 'd' ? 1 : e.type === 'l' ? 2 : 3;
-    delta[slot]! += sign;
-    if (e.type === 'f') delta[4]! += sign * e.size;
-  };
-  add(before, -1);
-  add(after, 1);
-  if (delta.some((d) => d !== 0)) store.stmt(COUNTERS).run(...delta, vault.id);
-}
-
 // ---- changes -------------------------------------------------------------------------------
 
 const UPSERT = `INSERT OR REPLACE INTO entries (vault_id, ${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
@@ -296,8 +263,8 @@ const INSERT_VERSION = `INSERT INTO versions (vault_id, path, version, op, type,
 const OWN_CHANGE = 'UPDATE versions SET change_id = id WHERE id = ?';
 const MAX_OWN_VERSION = 'SELECT max(version) AS v FROM versions WHERE vault_id = ? AND path = ? AND id <= ?';
 
-function writeOwn(store: Store, vaultId: number, e: Row): void {
-  layerPaths(store).added(vaultId, e.path);
+function writeOwn(store: Statements, vaultId: number, e: Row): void {
+  noteWritten(store, vaultId, e.path);
   store
     .stmt(UPSERT)
     .run(vaultId, e.path, e.parent, e.type, e.mode, e.uid, e.gid, e.size, e.hash, e.target, e.rdev, e.nlink, e.mtime, e.atime, e.ctime, e.ino, e.version, e.annot);
@@ -342,7 +309,7 @@ function show(store: Store, vault: VaultRow, path: string, before: Entry | undef
   if (next) writeOwn(store, vault.id, next);
   else if (inherited(store, vault, path)) writeOwn(store, vault.id, whiteout(path));
   else deleteOwn(store, vault.id, path);
-  count(store, vault, path, before, next);
+  countChange(store, vault, path, before, next);
 }
 
 /** Sets a directory's mtime and ctime (a name was added or removed in it). */
@@ -395,16 +362,9 @@ export function reserveInos(store: Store, vaultId: number, count: number): numbe
 export function lastVersion(store: Store, vault: VaultRow, path: string): number {
   const entry = getEntry(store, vault, path);
   if (entry) return entry.version;
-  let current: VaultRow | undefined = vault;
-  let upTo = Number.MAX_SAFE_INTEGER;
-  const seen = new Set<number>();
-  while (current && !seen.has(current.id)) {
-    seen.add(current.id);
-    const own = store.stmt<{ v: number | null }>(MAX_OWN_VERSION).get(current.id, path, upTo)!.v;
+  for (const seg of historyChain(store, vault)) {
+    const own = store.stmt<{ v: number | null }>(MAX_OWN_VERSION).get(seg.vaultId, path, seg.upTo)!.v;
     if (own !== null) return own;
-    if (current.parent_id === null || current.fork_seq === null) return 0;
-    upTo = Math.min(upTo, current.fork_seq);
-    current = vaultById(store, current.parent_id);
   }
   return 0;
 }
@@ -574,6 +534,6 @@ export function dropLayer(store: Store, vaultId: number): void {
 }
 
 /** The root row of a new vault. */
-export function insertRoot(store: Store, vaultId: number, at: number): void {
+export function insertRoot(store: Statements, vaultId: number, at: number): void {
   writeOwn(store, vaultId, { ...whiteout('/'), type: 'd', mode: 0o755, mtime: at, atime: at, ctime: at, ino: 1 });
 }

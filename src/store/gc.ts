@@ -4,8 +4,8 @@ import { endLease, ownLeases, staleLeases, storedByLease } from './leases.js';
 import { now, type Actor, type Store } from './store.js';
 
 /**
- * Garbage collection of content (DESIGN §2 rule 8): deletes stored content that nothing
- * references, and nothing else.
+ * Garbage collection of content (ARCHITECTURE.md "Prune and gc"): deletes stored content that
+ * nothing references, and nothing else.
  *
  * What counts as a reference: a `hash` column in any table other than the content tables
  * themselves. The tables are discovered from the schema on every run (today entries, versions,

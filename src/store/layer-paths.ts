@@ -1,4 +1,4 @@
-import type { Store } from './store.js';
+import type { Statements, Store } from './store.js';
 
 /**
  * Which layers of a fork chain can hold a path, so a read skips the ones that cannot
@@ -139,4 +139,9 @@ export function layerPaths(store: Store): LayerPaths {
   let index = byStore.get(store);
   if (!index) byStore.set(store, (index = new LayerPaths(store)));
   return index;
+}
+
+/** A row this connection wrote into `layer` (before a Store exists, as when a new home is seeded, there is nothing to update). */
+export function noteWritten(store: Statements, layer: number, path: string): void {
+  byStore.get(store as Store)?.added(layer, path);
 }

@@ -7,8 +7,9 @@ import { getVault, type VaultRow } from './vaults.js';
 import { mergePins, trackedPins } from './lineage.js';
 
 /**
- * Pruning history (DESIGN §2 rule 8). Drops old version rows (and, when asked, old checkpoints)
- * by rule; the content they alone referenced then becomes collectable by `gc`.
+ * Pruning history (ARCHITECTURE.md "Prune and gc", "Pins"). Drops old version rows (and, when
+ * asked, old checkpoints) by rule; the content they alone referenced then becomes collectable by
+ * `gc`.
  *
  * Rules, per path (versions) or per vault (checkpoints):
  *  - `keep`: the newest `keep` stay; older ones are candidates.

@@ -2,10 +2,11 @@ import { looksBinary } from '../core/text.js';
 import type { Store } from './store.js';
 
 /**
- * The full-text index is keyed by content hash (DESIGN §2 rule 7): each distinct text content is
- * indexed once, when it is first stored, inside the transaction that stores it. So a search is
- * consistent as soon as the writing command returns, and forks, copies, versions and checkpoint
- * restores, which only point entries at content that already exists, never index anything.
+ * The full-text index is keyed by content hash (ARCHITECTURE.md "Search"): each distinct text
+ * content is indexed once, when it is first stored, inside the transaction that stores it. So a
+ * search is consistent as soon as the writing command returns, and forks, copies, versions and
+ * checkpoint restores, which only point entries at content that already exists, never index
+ * anything.
  *
  * Indexed: non-empty content of at most TEXT_INDEX_MAX_BYTES that is text by `looksBinary`
  * (no NUL and valid UTF-8 in its first 8 KiB). Larger files and binaries are not searchable with

@@ -4,7 +4,7 @@ import { readState, writeState } from './home.js';
 import { deleteCheckpointRows } from './checkpoints.js';
 import { dropLayer, insertRoot, layersOf } from './entries.js';
 import { dropMergeRecords, dropTrackedImports } from './lineage.js';
-import { now, type Actor, type Store } from './store.js';
+import { now, type Actor, type Statements, type Store } from './store.js';
 
 export interface VaultRow {
   id: number;
@@ -75,6 +75,40 @@ export function vaultById(store: Store, id: number): VaultRow | undefined {
   return store.stmt<VaultRow>(SELECT_VAULT_BY_ID).get(id);
 }
 
+/** One vault of a fork chain, and the highest change sequence (inclusive) whose versions it contributes. */
+export interface HistorySegment {
+  vaultId: number;
+  vault: string;
+  /** Highest change sequence this segment contributes (inclusive). */
+  upTo: number;
+}
+
+/**
+ * The segments whose versions make up a vault's history, newest first (the vault, its parent up to
+ * the fork point, …): the one walk of the fork chain, guarded against a loop in the parent links.
+ */
+export function historyChain(store: Store, vault: VaultRow): HistorySegment[] {
+  const chain: HistorySegment[] = [{ vaultId: vault.id, vault: vault.name, upTo: Number.MAX_SAFE_INTEGER }];
+  const seen = new Set([vault.id]);
+  let current = vault;
+  let upTo = Number.MAX_SAFE_INTEGER;
+  while (current.parent_id !== null && current.fork_seq !== null) {
+    upTo = Math.min(upTo, current.fork_seq);
+    const parent = vaultById(store, current.parent_id);
+    if (!parent || seen.has(parent.id)) break;
+    seen.add(parent.id);
+    chain.push({ vaultId: parent.id, vault: parent.name, upTo });
+    current = parent;
+  }
+  return chain;
+}
+
+/** Writes a new empty vault: its row and its root directory (a new home's `default` too: Store.create). */
+export function insertVault(store: Statements, name: string, at: number): void {
+  const { lastInsertRowid } = store.stmt(INSERT_VAULT).run(name, null, null, at, 2);
+  insertRoot(store, Number(lastInsertRowid), at);
+}
+
 /**
  * Creates an empty vault. With `firstOfHome` (what a person's `vault create` asks: the CLI, SDK
  * and MCP pass it), the first vault created in a new home replaces its unused `default` and is
@@ -84,9 +118,7 @@ export function createVault(store: Store, name: string, actor: Actor, options: {
   validateVaultName(name);
   const replacesDefault = store.mutate(() => {
     if (findVault(store, name)) throw new AvfsError('ALREADY_EXISTS', `vault already exists: ${name}`, { vault: name });
-    const at = now();
-    const { lastInsertRowid } = store.stmt(INSERT_VAULT).run(name, null, null, at, 2);
-    insertRoot(store, Number(lastInsertRowid), at);
+    insertVault(store, name, now());
     audit(store, actor, 'vault.create', name);
     return !!options.firstOfHome && dropUnusedDefault(store, actor);
   });

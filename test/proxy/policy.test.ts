@@ -118,6 +118,32 @@ describe('custom policies', () => {
     expect(decide(['rm', '-rf', 'x'], bare)).toMatchObject({ action: 'deny', rule: 'default' });
   });
 
+  it('patterns are core/glob globs: words treat / as a character, host paths cover a directory named by /**', () => {
+    const policy = parsePolicy({
+      host_paths: { allow: ['/opt/data/**', '/srv/*.txt'] },
+      rules: [
+        { name: 'nested-braces', program: 'tool', args_any: ['--{fast,mode={a,b}}'], action: 'deny' },
+        { name: 'slash-word', program: 'run', args_any: ['scripts/*'], action: 'require_approval' },
+        { name: 'escaped-star', program: 'echo', args_any: ['\\*'], action: 'deny' },
+      ],
+    });
+    // Nested braces (the old compiler split at the first `}`).
+    expect(decide(['tool', '--mode=b'], policy).rule).toBe('nested-braces');
+    expect(decide(['tool', '--fast'], policy).rule).toBe('nested-braces');
+    expect(decide(['tool', '--mode=c'], policy).rule).not.toBe('nested-braces');
+    // In a word, `*` crosses `/`.
+    expect(decide(['run', 'scripts/a/b.sh'], policy).rule).toBe('slash-word');
+    // `\*` is a literal star.
+    expect(decide(['echo', '*'], policy).rule).toBe('escaped-star');
+    expect(decide(['echo', 'x'], policy).rule).not.toBe('escaped-star');
+    // Host paths: `/**` also covers the directory itself; `*` stays within one name.
+    expect(decide(['ls', '/opt/data'], policy, { cwd: '/' }).action).toBe('allow');
+    expect(decide(['ls', '/opt/data/x/y'], policy, { cwd: '/' }).action).toBe('allow');
+    expect(decide(['ls', '/opt/database'], policy, { cwd: '/' }).rule).toBe('host-paths');
+    expect(decide(['cat', '/srv/a.txt'], policy, { cwd: '/' }).action).toBe('allow');
+    expect(decide(['cat', '/srv/x/a.txt'], policy, { cwd: '/' }).rule).toBe('host-paths');
+  });
+
   it('rejects invalid policies with the field that is wrong', () => {
     const bad = (p: unknown) => {
       try {

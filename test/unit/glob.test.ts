@@ -86,6 +86,22 @@ describe('globToRegExp', () => {
     expect(hasGlobSyntax('*.txt')).toBe(true);
   });
 
+  it('words mode: / is an ordinary character for *, ?, classes and braces', () => {
+    const word = (glob: string, s: string) => globToRegExp(glob, { words: true }).test(s);
+    expect(word('*', 'a/b')).toBe(true);
+    expect(word('http*', 'https://x/y')).toBe(true);
+    expect(word('a?c', 'a/c')).toBe(true);
+    expect(word('a[/]c', 'a/c')).toBe(true);
+    expect(word('a[!x]c', 'a/c')).toBe(true);
+    expect(word('a[!/]c', 'a/c')).toBe(false);
+    expect(word('{x,*/y}', 'a/b/y')).toBe(true);
+    expect(word('**/x', 'x')).toBe(false); // no zero-directory rule: `**` is just `*`
+    expect(word('\\*', '*')).toBe(true);
+    expect(word('\\*', 'x')).toBe(false);
+    expect(word('LC_*', 'LC_ALL')).toBe(true);
+    expect(word('LC_*', 'XLC_ALL')).toBe(false);
+  });
+
   it('rejects an empty pattern', () => {
     expect(code(() => globToRegExp(''))).toBe('INVALID_ARGUMENT');
   });
