@@ -135,7 +135,7 @@ export function getEntry(store: Store, vault: VaultRow, path: string): Entry | u
 /**
  * The first row of `layers` (nearest first) for `path`, probing only the layers that may have one
  * (layer-paths.ts). The record of which layers may is checked against other connections' commits
- * in the same transaction as the probe, so a read outside one gets its own.
+ * in the same transaction as the probe, or right after it for a read outside one (readOutside).
  */
 function visible(store: Store, layers: number[], path: string): Entry | undefined {
   if (layers.length <= 1) return probe(store, layers, path);
