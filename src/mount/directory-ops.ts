@@ -1,7 +1,7 @@
 import type { FuseOperations, FuseStat } from 'fuse-native';
 import { basename } from '../core/paths.js';
 import { listChildren } from '../store/entries.js';
-import { currentSeq } from '../store/vaults.js';
+import { ListingCache } from './listing-cache.js';
 import { S_IFDIR, S_IFREG, S_ISGID, TYPE_BITS, type OpContext } from './op-context.js';
 
 /**
@@ -10,27 +10,25 @@ import { S_IFDIR, S_IFREG, S_ISGID, TYPE_BITS, type OpContext } from './op-conte
 export function directoryOps(c: OpContext): Pick<FuseOperations, 'readdir' | 'mkdir' | 'rmdir'> {
   const { ctx, fs, files, store, errno, vault, entry, creatorOf, openAt } = c;
   const { ENOENT, EEXIST, EROFS, ENOTDIR, ENOTEMPTY } = c.err;
-  // Directory listings, reused while the vault's change sequence (the newest version id) is the
-  // same: every change to names, types or inodes records a version, in this process or another.
-  const listings = new Map<string, { seq: number; names: string[]; stats: FuseStat[] }>();
+  // Directory listings, each reused until a change touches its directory: every change to names,
+  // types or inodes records a version of the path, in this process or another (listing-cache.ts).
+  const listings = new ListingCache<{ names: string[]; stats: FuseStat[] }>(store, ctx.vault.id);
 
   return {
     readdir(path, cb) {
       try {
-        const seq = currentSeq(store);
         let listing = listings.get(path);
-        if (!listing || listing.seq !== seq) {
+        if (!listing) {
           const dir = entry(path);
           if (!dir) return cb(ENOENT);
           if (dir.type !== 'd') return cb(ENOTDIR);
           // libfuse takes only the type and inode number from these (for d_type and d_ino).
           const self = { mode: S_IFDIR, ino: dir.ino, atime: 0, mtime: 0, ctime: 0 };
-          listing = { seq, names: ['.', '..'], stats: [self, self] };
+          listing = { names: ['.', '..'], stats: [self, self] };
           for (const child of listChildren(store, vault(), path)) {
             listing.names.push(basename(child.path));
             listing.stats.push({ mode: TYPE_BITS[child.type], ino: child.ino, atime: 0, mtime: 0, ctime: 0 });
           }
-          if (listings.size >= 1024) listings.clear();
           listings.set(path, listing);
         }
         const pending = files.pendingIn(path);

@@ -1,7 +1,7 @@
 import type { FuseStat } from 'fuse-native';
 import { AvfsError } from '../errors.js';
 import { dirname } from '../core/paths.js';
-import { getEntry, type Entry } from '../store/entries.js';
+import { getEntry, linkCount, type Entry } from '../store/entries.js';
 import { vaultUsage } from '../store/usage.js';
 import type { Owner, VaultFs } from '../store/vault-fs.js';
 import { vaultById, type VaultRow } from '../store/vaults.js';
@@ -154,7 +154,8 @@ export function opContext(ctx: MountContext): OpContext {
     // the time persisting it will give the directory (putEntry's createdAt), unless it changed since.
     const created = files.lastCreatedIn(e.path);
     const changed = created > e.ctime ? { mtime: created, ctime: created } : undefined;
-    return toStat('d', e.ino, { ...e, size: DIR_SIZE, ...changed }, 1, e);
+    // Link count 2 + subdirectories, as POSIX file systems keep it (find's leaf optimisation relies on it).
+    return toStat('d', e.ino, { ...e, size: DIR_SIZE, ...changed }, linkCount(store, vault(), e), e);
   }
 
   /** The live (not orphaned) open file at a path. */

@@ -40,8 +40,8 @@ export type { MountContext } from './op-context.js';
  *  - access → not implemented, on purpose: the kernel answers access()/chdir itself (existence
  *    through lookup, EROFS through the read-only mount flag) once the first call gets ENOSYS,
  *    which saves a round trip per call (git calls access() several times per command).
- *  - directories report nlink 1 ("not counted", as btrfs does), which turns off find's leaf
- *    optimisation instead of misleading it.
+ *  - directories report nlink 2 + their subdirectories (entries.ts linkCount), as local file
+ *    systems do.
  */
 
 export function createOperations(ctx: MountContext): FuseOperations {

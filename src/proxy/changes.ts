@@ -30,15 +30,16 @@ export interface ChangedFile {
   /** The type after the change (before it, for a deletion). */
   type: EntryKind;
   /** Set when a modification changed the type (e.g. a file replaced by a symlink). */
-  type_before?: EntryKind;
-  size_before: number | null;
-  size_after: number | null;
-  hash_before: string | null;
+  typeBefore?: EntryKind;
+  sizeBefore: number | null;
+  sizeAfter: number | null;
+  hashBefore: string | null;
   /** Content hash after the change (sha256; null for deletions, directories and symlinks). */
   hash: string | null;
-  mode_before: string | null;
-  mode_after: string | null;
-  target_before?: string | null;
+  /** Permission bits as octal text (`0644`), before and after. */
+  modeBefore: string | null;
+  modeAfter: string | null;
+  targetBefore?: string | null;
   target?: string | null;
   /** How many versions the run recorded for this path (collapsed into this one change). */
   versions: number;
@@ -103,17 +104,17 @@ function describeChange({ path, before, after, rows }: NetChange): ChangedFile {
     path,
     kind,
     type: KIND[shown.type],
-    size_before: before?.size ?? null,
-    size_after: after?.size ?? null,
-    hash_before: before?.hash ?? null,
+    sizeBefore: before?.size ?? null,
+    sizeAfter: after?.size ?? null,
+    hashBefore: before?.hash ?? null,
     hash: after?.hash ?? null,
-    mode_before: before ? formatMode(before.mode) : null,
-    mode_after: after ? formatMode(after.mode) : null,
+    modeBefore: before ? formatMode(before.mode) : null,
+    modeAfter: after ? formatMode(after.mode) : null,
     versions: rows.length,
   };
-  if (before && after && before.type !== after.type) change.type_before = KIND[before.type];
+  if (before && after && before.type !== after.type) change.typeBefore = KIND[before.type];
   if (before?.type === 'l' || after?.type === 'l') {
-    change.target_before = before?.target ?? null;
+    change.targetBefore = before?.target ?? null;
     change.target = after?.target ?? null;
   }
   return change;

@@ -5,7 +5,7 @@ import { getEntry, iterateDescendants, putEntry, removeEntry, type ChangeOptions
 import { usageChange, vaultUsage } from './usage.js';
 import { applyState, historyPath, pathsChangedSince, sameState, stateAt, type PathState, type Writer } from './history.js';
 import { now, type Store } from './store.js';
-import { currentSeq, type VaultRow } from './vaults.js';
+import { currentSeq, validateName, type VaultRow } from './vaults.js';
 import type { VaultFs } from './vault-fs.js';
 
 /**
@@ -43,22 +43,14 @@ export interface CheckpointRow {
 /** @deprecated the same as CheckpointRow (every row carries its counts). */
 export type CheckpointInfo = CheckpointRow;
 
-export const CHECKPOINT_NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 
 const SELECT = 'SELECT * FROM checkpoints WHERE vault_id = ? AND name = ?';
 const INSERT = `INSERT INTO checkpoints (vault_id, name, message, seq, files, bytes, directories, symlinks, specials, source, exec_id, created_at)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
-/** Validates a user-given checkpoint name (same rules as vault names). */
+/** Validates a user-given checkpoint name (the rule of vault names). */
 export function validateCheckpointName(name: string): string {
-  if (typeof name !== 'string' || !CHECKPOINT_NAME_RE.test(name)) {
-    throw new AvfsError(
-      'INVALID_NAME',
-      `invalid checkpoint name ${JSON.stringify(name)}: use 1-128 letters, digits, '-', '_' or '.', not starting with '.' or '-'`,
-      { name },
-    );
-  }
-  return name;
+  return validateName('checkpoint', name);
 }
 
 export function findCheckpoint(store: Store, vault: VaultRow, name: string): CheckpointRow | undefined {

@@ -413,7 +413,13 @@ export const MIGRATIONS: readonly Migration[] = [
   ALTER TABLE execs ADD COLUMN died_at INTEGER;
   CREATE INDEX execs_open ON execs (vault_id) WHERE seq_after IS NULL;
   `,
-  // 14: chunk lists of version 2 (core/chunk-list.ts: two-byte sizes). No table changes; the
+  // 14: the directories of each layer by parent. A directory's link count is now 2 plus its
+  // subdirectories, kept by entries.ts touchDir; directories stored before carry 1, and theirs is
+  // counted from this index (entries.ts subdirCount) without visiting their files.
+  `
+  CREATE INDEX entries_subdirs ON entries (vault_id, parent, path) WHERE type = 'd';
+  `,
+  // 15: chunk lists of version 2 (core/chunk-list.ts: two-byte sizes). No table changes; the
   // number makes an avfs that reads only version 1 lists refuse this home (SCHEMA_TOO_NEW) instead
   // of failing on the first large file it reads. Lists written before stay version 1 and are read.
   `SELECT 1;`,

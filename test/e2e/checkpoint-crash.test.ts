@@ -90,7 +90,8 @@ function inspect() {
   }
 }
 
-async function restoreAndKill(delayMs: number): Promise<{ finished: boolean; signal: string | undefined }> {
+/** Runs a restore and kills it `delayMs` after it starts restoring, or lets it finish when `delayMs` is null. */
+async function restoreAndKill(delayMs: number | null): Promise<{ finished: boolean; signal: string | undefined }> {
   const child = execa('node', [worker, home, 'restore'], { reject: false, buffer: false });
   let finished = false;
   await new Promise<void>((resolve, reject) => {
@@ -98,7 +99,7 @@ async function restoreAndKill(delayMs: number): Promise<{ finished: boolean; sig
     child.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString();
       if (out.includes('done')) finished = true;
-      if (out.startsWith('restoring\n') && !(child as unknown as { armed?: boolean }).armed) {
+      if (delayMs !== null && out.startsWith('restoring\n') && !(child as unknown as { armed?: boolean }).armed) {
         (child as unknown as { armed?: boolean }).armed = true;
         setTimeout(() => {
           child.kill('SIGKILL');
@@ -119,7 +120,7 @@ describe('kill -9 during checkpoint restore', () => {
     expect(initial.integrity).toBe('ok');
     expect(initial.tree).not.toBe(saved);
     const outcomes: string[] = [];
-    for (const delay of [0, 15, 40, 80, 150, 300, 600, 1200, 10_000]) {
+    for (const delay of [0, 15, 40, 80, 150, 300, 600, 1200, null]) {
       const { finished, signal } = await restoreAndKill(delay);
       const after = inspect();
       expect(after.integrity, `delay ${delay}`).toBe('ok');
@@ -128,13 +129,13 @@ describe('kill -9 during checkpoint restore', () => {
         expect(after.restoreVersions, `delay ${delay}`).toBe(initial.restoreVersions);
         expect(after.checkpoints, `delay ${delay}`).toBe(initial.checkpoints);
         expect(finished, `delay ${delay}: reported done but nothing was committed`).toBe(false);
-        outcomes.push(`${delay}ms:old${signal === 'SIGKILL' ? '(killed)' : ''}`);
+        outcomes.push(`${delay ?? 'never'}ms:old${signal === 'SIGKILL' ? '(killed)' : ''}`);
       } else {
         // Fully restored: exactly the checkpoint, with every restore version and the saved pre-restore state.
         expect(after.tree, `delay ${delay}: neither the old state nor the checkpoint`).toBe(saved);
         expect(after.restoreVersions).toBeGreaterThan(initial.restoreVersions + FILES / 2);
         expect(after.checkpoints).toBe(initial.checkpoints + 1);
-        outcomes.push(`${delay}ms:restored${finished ? '' : '(killed after commit)'}`);
+        outcomes.push(`${delay ?? 'never'}ms:restored${finished ? '' : '(killed after commit)'}`);
         // Back to the old state for the next round (a restore of the saved pre-restore checkpoint).
         const undo = await execa('node', [worker, home, 'undo'], { reject: false });
         expect(undo.exitCode, undo.stderr).toBe(0);
@@ -149,7 +150,8 @@ describe('kill -9 during checkpoint restore', () => {
     // The point of the test: some kills must have landed inside the restore transaction.
     const killedMidway = outcomes.filter((o) => o.includes('old(killed)')).length;
     expect(killedMidway, outcomes.join(' ')).toBeGreaterThanOrEqual(2);
-    // And the last run (10 s) had time to finish: the committed branch was checked too.
+    // And the last run, never killed, finished: the committed branch was checked too (however
+    // long a 20k-file restore takes on a loaded machine).
     expect(outcomes.at(-1), outcomes.join(' ')).toMatch(/restored/);
     console.log(`crash outcomes: ${outcomes.join(' ')}`);
   }, 300_000);
