@@ -1,6 +1,6 @@
 import { closeSync, ftruncateSync, mkdirSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { contentChunks, readContent } from '../store/blobs.js';
+import { contentChunks, readContent, readContentInto } from '../store/blobs.js';
 import type { Store } from '../store/store.js';
 import type { OpenFile } from './open-file.js';
 
@@ -28,7 +28,7 @@ export class WorkingCopies {
     if (file.mem) return file.mem.copy(buf, 0, position, position + n);
     if (file.spill) return readFully(file.spill.fd, buf, n, position);
     if (!file.baseHash) return 0;
-    return readContent(this.store, file.baseHash, position, n).copy(buf, 0);
+    return readContentInto(this.store, file.baseHash, position, n, buf);
   }
 
   /** Writes `length` bytes of `buf` at `position` (copying them: `buf` is only lent); grows `file.size`. */

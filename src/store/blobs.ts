@@ -249,10 +249,29 @@ function fullyStored(store: Store, hash: string): boolean {
   return store.stmt<{ n: number }>(PRESENT_CHUNKS).get(JSON.stringify(ids))!.n === ids.length;
 }
 
-export function contentInfo(store: Store, hash: string): { size: number; chunkCount: number; inline: boolean } {
-  const info = store.stmt<{ size: number; chunkCount: number; inline: number }>(BLOB_INFO).get(hash);
-  if (!info) throw new AvfsError('INTERNAL', `missing content ${hash}`, { hash });
-  return { size: info.size, chunkCount: info.chunkCount, inline: info.inline === 1 || info.size === 0 };
+interface ContentInfo {
+  size: number;
+  chunkCount: number;
+  inline: boolean;
+}
+
+const infos = new WeakMap<Store, Map<string, ContentInfo>>();
+
+/**
+ * Size and layout of a content. They follow from its bytes (INLINE_MAX decides the layout), so the
+ * last few hundred are kept per connection: the mount asks for every read request of a file.
+ */
+export function contentInfo(store: Store, hash: string): ContentInfo {
+  let cache = infos.get(store);
+  if (!cache) infos.set(store, (cache = new Map()));
+  const hit = cache.get(hash);
+  if (hit) return hit;
+  const row = store.stmt<{ size: number; chunkCount: number; inline: number }>(BLOB_INFO).get(hash);
+  if (!row) throw new AvfsError('INTERNAL', `missing content ${hash}`, { hash });
+  const info = { size: row.size, chunkCount: row.chunkCount, inline: row.inline === 1 || row.size === 0 };
+  if (cache.size >= 256) cache.delete(cache.keys().next().value!);
+  cache.set(hash, info);
+  return info;
 }
 
 const lists = new WeakMap<Store, Map<string, ChunkList>>();
@@ -288,8 +307,12 @@ export function readContent(store: Store, hash: string, offset = 0, length = Num
   const { size, inline } = contentInfo(store, hash);
   if (offset >= size || length <= 0) return Buffer.alloc(0);
   if (inline) {
-    if (offset === 0 && length >= size) return store.stmt<{ data: Buffer }>(INLINE_DATA).get(hash)!.data;
-    return store.stmt<{ data: Buffer }>(INLINE_RANGE).get(offset + 1, Math.min(length, size - offset), hash)!.data;
+    const row =
+      offset === 0 && length >= size
+        ? store.stmt<{ data: Buffer }>(INLINE_DATA).get(hash)
+        : store.stmt<{ data: Buffer }>(INLINE_RANGE).get(offset + 1, Math.min(length, size - offset), hash);
+    if (!row) throw new AvfsError('INTERNAL', `missing content ${hash}`, { hash }); // removed since its size was read
+    return row.data;
   }
   const list = chunkList(store, hash);
   const spans = chunkSpansForRange(list, offset, length);
@@ -299,6 +322,21 @@ export function readContent(store: Store, hash: string, offset = 0, length = Num
   let filled = 0;
   for (const span of spans) filled += chunkData(store, hash, list.ids[span.index]!).copy(out, filled, span.start, span.end);
   return out;
+}
+
+/**
+ * readContent into `target` (at most target.length bytes): the chunks a range overlaps are copied
+ * straight into it, without a buffer of the range in between. Returns the byte count.
+ */
+export function readContentInto(store: Store, hash: string, offset: number, length: number, target: Buffer): number {
+  const { size, inline } = contentInfo(store, hash);
+  const n = Math.min(length, size - offset, target.length);
+  if (n <= 0) return 0;
+  if (inline) return readContent(store, hash, offset, n).copy(target, 0);
+  const list = chunkList(store, hash);
+  let filled = 0;
+  for (const span of chunkSpansForRange(list, offset, n)) filled += chunkData(store, hash, list.ids[span.index]!).copy(target, filled, span.start, span.end);
+  return filled;
 }
 
 /** Streams a content chunk by chunk (export, cat of a large file, grep) without loading it whole. */

@@ -1,0 +1,48 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { INLINE_MAX, putContent, readContent, readContentInto } from '../../src/store/blobs.js';
+import { openStore, type Store } from '../../src/store/store.js';
+import { tempDir } from '../helpers.js';
+
+// Range reads of stored content, as the mount's read requests make them: straight into the
+// request's buffer, across chunk boundaries, clipped at the end of the content and of the buffer.
+
+let tmp: ReturnType<typeof tempDir>;
+let store: Store;
+const big = randomBytes(3 * INLINE_MAX + 12345); // chunked
+const small = randomBytes(5000); // inline
+
+beforeAll(() => {
+  tmp = tempDir('avfs-read-content-');
+  store = openStore(join(tmp.dir, 'home'));
+});
+afterAll(() => {
+  store.release();
+  tmp.cleanup();
+});
+
+describe('readContentInto', () => {
+  it('copies any range of chunked and inline content into the buffer it is given', () => {
+    const b = putContent(store, big);
+    const s = putContent(store, small);
+    for (const [ref, bytes] of [[b, big], [s, small]] as const) {
+      const ranges: Array<[number, number]> = [[0, 128 * 1024], [70_000, 128 * 1024], [bytes.length - 1000, 128 * 1024], [bytes.length - 1, 10], [bytes.length, 10], [1, 0]];
+      for (const [offset, length] of ranges) {
+        const target = Buffer.alloc(128 * 1024, 0xee);
+        const n = readContentInto(store, ref.hash, offset, length, target);
+        const want = bytes.subarray(offset, offset + length);
+        expect(n).toBe(want.length);
+        expect(target.subarray(0, n).equals(want)).toBe(true);
+        expect(target.subarray(0, n).equals(readContent(store, ref.hash, offset, length))).toBe(true);
+      }
+    }
+  });
+
+  it('never writes past the buffer it is given', () => {
+    const b = putContent(store, big);
+    const target = Buffer.alloc(4096);
+    expect(readContentInto(store, b.hash, 100, 1 << 20, target)).toBe(4096);
+    expect(target.equals(big.subarray(100, 100 + 4096))).toBe(true);
+  });
+});
