@@ -1,5 +1,4 @@
 import chalk, { supportsColor, supportsColorStderr } from 'chalk';
-import type { Entry } from '../store/entries.js';
 import { AvfsError } from '../errors.js';
 
 /**
@@ -62,34 +61,12 @@ export function printError(err: AvfsError, json: boolean): void {
   }
 }
 
-import { devMajor, devMinor, KIND } from '../core/entry-types.js';
-
-export { KIND, type EntryKind } from '../core/entry-types.js';
+export { KIND, formatMode, type EntryKind } from '../core/entry-types.js';
+import type { EntryJson } from '../api/json.js';
+export { entryJson, type EntryJson } from '../api/json.js';
 
 /** `1 file`, `2 files`: a count with its noun. */
 export const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
-
-export const formatMode = (mode: number) => '0' + (mode & 0o7777).toString(8).padStart(3, '0');
-
-
-/** The JSON shape of an entry, shared by every command that reports one. */
-export function entryJson(e: Entry) {
-  return {
-    path: e.path,
-    name: e.path === '/' ? '/' : e.path.slice(e.path.lastIndexOf('/') + 1),
-    type: KIND[e.type],
-    size: e.size,
-    mode: formatMode(e.mode),
-    mtime: new Date(e.mtime).toISOString(),
-    ...(e.hash ? { hash: e.hash } : {}),
-    ...(e.target !== null ? { target: e.target } : {}),
-    // Owner ids only when set (chown through a mount, import as root); unset means the user reading or mounting.
-    ...(e.uid !== null && e.uid !== undefined ? { uid: e.uid } : {}),
-    ...(e.gid !== null && e.gid !== undefined ? { gid: e.gid } : {}),
-    ...(e.type === 'c' || e.type === 'b' ? { rdev: e.rdev, major: devMajor(e.rdev), minor: devMinor(e.rdev) } : {}),
-    version: e.version,
-  };
-}
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
 export function formatBytes(n: number): string {
@@ -117,7 +94,6 @@ export function table(rows: string[][]): string {
     .join('\n') + '\n';
 }
 
-export type EntryJson = ReturnType<typeof entryJson>;
 
 export function colorName(e: EntryJson, name = e.name): string {
   if (e.type === 'directory') return chalk.blue.bold(name) + '/';

@@ -47,3 +47,6 @@ export function hostEntryType(st: HostKind): EntryType | null {
 /** Linux's encoding of a device number (glibc gnu_dev_major/minor, the 32-bit part FUSE passes). */
 export const devMajor = (rdev: number): number => (rdev >>> 8) & 0xfff;
 export const devMinor = (rdev: number): number => ((rdev & 0xff) | ((rdev >>> 12) & 0xfff00)) >>> 0;
+
+/** Permission bits as octal text, as every report shows them: `0644`. */
+export const formatMode = (mode: number): string => '0' + (mode & 0o7777).toString(8).padStart(3, '0');

@@ -3,16 +3,9 @@ import type { ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import { AvfsError } from '../errors.js';
 import type { AVFS } from '../sdk/index.js';
 import type { EntryType } from '../core/entry-types.js';
-import { entryJson } from '../cli/output.js';
-import { versionJson } from '../cli/commands/log.js';
-import { checkpointJson } from '../cli/commands/checkpoint.js';
+import { checkpointJson, entryJson, versionJson, type CheckpointRow, type MergeReport, type RestoreResult, type TreeDiff, type VaultSummary, type VersionDiff, type VersionRecord } from '../api/json.js';
 import { grepJson, searchHitJson } from '../api/search.js';
 import { snake } from '../api/case.js';
-import type { VaultSummary } from '../store/vaults.js';
-import type { VersionRecord } from '../store/history.js';
-import type { CheckpointRow, RestoreResult } from '../store/checkpoints.js';
-import type { TreeDiff, VersionDiff } from '../store/compare.js';
-import type { MergeReport } from '../store/merge.js';
 import { TEXT, type ToolData } from './result.js';
 
 /**

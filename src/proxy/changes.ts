@@ -1,4 +1,4 @@
-import { KIND, type EntryKind } from '../core/entry-types.js';
+import { formatMode, KIND, type EntryKind } from '../core/entry-types.js';
 import { versionBeforeSeq, windowVersions, type VersionRow } from '../store/execs.js';
 import { ROOT_STATE, sameState, stateOf as versionState, type PathState } from '../store/history.js';
 import type { Store } from '../store/store.js';
@@ -48,8 +48,6 @@ export interface ChangedFile {
 /** A version's full state (owners and annotations included, so undo puts those back too). */
 const stateOf = (row: VersionRow | undefined): PathState | null => (row ? versionState(row) : null);
 
-
-export const formatMode = (mode: number) => '0' + (mode & 0o7777).toString(8).padStart(3, '0');
 
 /** One path's net change over a run, with the states it went between and the run's versions of it. */
 export interface NetChange {

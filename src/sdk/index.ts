@@ -33,7 +33,6 @@ import {
 } from '../store/vaults.js';
 import { checkoutVersion, pathVersions, revertPath, vaultChanges, type CheckoutResult as StoreCheckoutResult, type RevertResult as StoreRevertResult, type VersionRecord as StoreVersionRecord } from '../store/history.js';
 import {
-  checkpointInfo,
   deleteCheckpoint,
   listCheckpoints,
   restoreCheckpoint,
@@ -61,9 +60,10 @@ import { policyCheck, policyInfo, type PolicyCheckResult, type PolicyInfo } from
 import type { EntryKind } from '../core/entry-types.js';
 import { AvfsError } from '../errors.js';
 import { camel, type Camel } from '../api/case.js';
+import { checkpointDetails, type CheckpointDetails } from '../api/checkpoints.js';
 
 export { ConflictError, DeniedError, InvalidInputError, NotFoundError, QuotaExceededError, TimeoutError } from '../errors.js';
-export type { Entry, SearchHit, GrepResult, TreeSource, Camel };
+export type { Entry, SearchHit, GrepResult, TreeSource, Camel, CheckpointDetails };
 export type { FindParams, GrepParams, SearchParams, ChangedFile, ExecJson, ExecResult, PolicyCheckResult, PolicyInfo, SandboxReport, UndoJson, UndoResult, Violation };
 export type { Category, CommandVerdict, Decision, Policy, PolicyAction, PolicyInput, PolicySource, EntryKind };
 
@@ -174,22 +174,6 @@ export interface CompactResult {
   durationMs: number;
 }
 
-export interface CheckpointDetails {
-  name: string;
-  message: string | null;
-  /** ISO 8601. */
-  createdAt: string;
-  seq: number;
-  files: number;
-  directories: number;
-  symlinks: number;
-  bytes: number;
-  source: string;
-  execId: string | null;
-  /** How the vault has changed since the checkpoint. */
-  changesSince: { added: number; modified: number; deleted: number };
-}
-
 export interface MountInfo {
   sessionId: string;
   vault: string;
@@ -289,7 +273,7 @@ export class AVFS {
     if (options.home !== undefined && (typeof options.home !== 'string' || options.home.trim() === '')) {
       throw new AvfsError('INVALID_ARGUMENT', `AVFS option home must be a non-empty string (a directory path), got ${JSON.stringify(options.home)}`, { option: 'home' });
     }
-    if (options.vault !== undefined) validateVaultName(options.vault as string);
+    if (options.vault !== undefined) validateVaultName(options.vault);
     this.store = openStore(options.home);
     this.vaultName = options.vault;
   }
@@ -529,24 +513,7 @@ export class AVFS {
 
   /** One checkpoint: when, what it holds, and how the vault has changed since (`avfs checkpoint info`). */
   checkpointInfo(name: string): CheckpointDetails {
-    const fs = this.fs();
-    return this.store.read(() => {
-      const c = checkpointInfo(fs, name);
-      const s = diffTreeSources(fs, { checkpoint: c.name }, { current: true }).summary;
-      return {
-        name: c.name,
-        message: c.message,
-        createdAt: new Date(c.created_at).toISOString(),
-        seq: c.seq,
-        files: c.files,
-        directories: c.directories,
-        symlinks: c.symlinks,
-        bytes: c.bytes,
-        source: c.source,
-        execId: c.exec_id,
-        changesSince: { added: s.added, modified: s.modified, deleted: s.deleted },
-      };
-    });
+    return checkpointDetails(this.fs(), name);
   }
 
   /** A tree diff from a checkpoint to another checkpoint (or to the current state, by default). */

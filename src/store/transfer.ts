@@ -10,7 +10,7 @@ import { putContentFromFd, type ContentRef } from './blobs.js';
 import type { Entry } from './entries.js';
 import { isDirectory, makeDirectories } from './host-dirs.js';
 import { walkHostTree } from './host-tree.js';
-import type { VaultFs } from './vault-fs.js';
+import type { Owner, VaultFs } from './vault-fs.js';
 
 export interface TransferSummary {
   /** Files written, counting each name of a hard-linked file. */
@@ -44,6 +44,8 @@ interface HostItem {
   target?: string;
   /** A file with other names on the host: its (device, inode), which those names share. */
   inode?: string;
+  /** The host owner, kept when importing as root (like tar extracting as root); else absent. */
+  owner?: Owner;
 }
 
 /** What a scan found: the items to import, and the host paths that cannot become vault paths. */
@@ -69,6 +71,7 @@ function scanHost(root: Buffer, rootPath: string, scan: HostScan): void {
       if (!kind) return false;
       // FIFOs, sockets and devices are imported as what they are (metadata), never opened.
       const item: HostItem = { host, vault: path, kind, mode: st.mode & 0o7777, mtime: st.mtimeMs, atime: st.atimeMs, rdev: st.rdev };
+      if (ROOT) item.owner = { uid: st.uid, gid: st.gid };
       if (kind === 'f' && st.nlink > 1) item.inode = `${st.dev}:${st.ino}`;
       if (kind === 'l') {
         item.target = decodeUtf8(readlinkSync(host, { encoding: 'buffer' }));
@@ -152,17 +155,18 @@ export function importTree(fs: VaultFs, host: string, vaultInput: string, progre
   fs.store.mutate(() => {
     for (const item of items) {
       if (item.kind === 'd') {
-        fs.mkdir(item.vault, { parents: true, mode: item.mode });
+        fs.mkdir(item.vault, { parents: true, mode: item.mode, owner: item.owner });
         fs.chmod(item.vault, item.mode);
+        if (item.owner) fs.chown(item.vault, item.owner.uid, item.owner.gid); // an existing directory
         summary.directories++;
       } else if (item.kind === 'l') {
         if (fs.exists(item.vault)) fs.rm(item.vault, { recursive: false });
-        fs.symlink(item.target!, item.vault);
+        fs.symlink(item.target!, item.vault, { owner: item.owner });
         summary.symlinks++;
       } else if (item.kind === 'p' || item.kind === 's' || item.kind === 'c' || item.kind === 'b') {
         const existing = fs.exists(item.vault) ? fs.lstat(item.vault) : undefined;
         if (existing && existing.type !== 'd') fs.rm(item.vault, { recursive: false });
-        fs.mknod(item.vault, item.kind, item.mode, item.rdev);
+        fs.mknod(item.vault, item.kind, item.mode, item.rdev, { owner: item.owner });
         fs.utimes(item.vault, item.atime, item.mtime);
         summary.special = (summary.special ?? 0) + 1;
       } else if (linkTo.has(item)) {
@@ -173,7 +177,7 @@ export function importTree(fs: VaultFs, host: string, vaultInput: string, progre
         summary.links++;
       } else {
         const content = contents.get(item.vault)!;
-        fs.writeContent(item.vault, content, { parents: true, mode: item.mode, mtime: item.mtime, op: 'import' });
+        fs.writeContent(item.vault, content, { parents: true, mode: item.mode, mtime: item.mtime, op: 'import', owner: item.owner });
         summary.files++;
         summary.bytes += content.size;
       }

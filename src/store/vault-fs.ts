@@ -51,6 +51,8 @@ export interface WriteOptions {
   /** Fail with ALREADY_EXISTS instead of replacing an existing file. */
   exclusive?: boolean;
   op?: string;
+  /** Owner ids the file gets (import as root keeps the host's); absent keeps what it has. */
+  owner?: Owner;
   /** Streamed writes: told how many bytes were read so far (a progress display). */
   progress?: (bytesSoFar: number) => void;
 }
@@ -281,7 +283,7 @@ export class VaultFs {
         this.store,
         vault,
         path,
-        { type: 'f', mode: options.mode ?? old?.mode ?? DEFAULT_FILE_MODE, size: content.size, hash: content.hash, target: null, mtime: options.mtime },
+        { type: 'f', mode: options.mode ?? old?.mode ?? DEFAULT_FILE_MODE, size: content.size, hash: content.hash, target: null, mtime: options.mtime, ...options.owner },
         { op: options.op ?? (old ? 'write' : 'create'), actor: this.actor },
       );
       audit(this.store, this.actor, options.op ?? 'write', this.name, { path, size: content.size });

@@ -21,11 +21,19 @@ export async function main(): Promise<void> {
   const cp = avfs.checkpointSave('before');
   const info = avfs.checkpointInfo(cp.name);
   const added: number = info.changesSince.added;
+  // Results are camelCase throughout, store records included.
+  const createdAt: string = avfs.listVaults()[0]!.createdAt;
+  const savedAt: number = cp.createdAt;
+  const vaultId: number = avfs.log('/notes.md')[0]!.vaultId;
+  const logical: number = avfs.stats().logicalBytes;
+  const scanned: number = avfs.grep('hello', { include: '*.md' }).filesScanned;
   const check: PolicyCheckResult = avfs.policyCheck('rm', ['-rf', '/']);
   const decision: Decision = check.decision;
   const run: ProxyExecResult = await avfs.proxyExec('sh', ['-c', 'echo hi > out.txt'], { checkpoint: true });
   const changed: ChangedFile[] = run.changedFiles;
   const sizes: Array<number | null> = changed.map((c) => c.sizeAfter);
+  const rawExit: number = run.raw.exit_code;
+  const savedBefore: string | null = avfs.checkpointRestore(cp.name).savedBefore;
   const undo = await avfs.proxyUndo(run.execId);
   const undone: string[] = undo.changedFiles.map((c) => c.path);
   const pruned: number = avfs.prune({ keep: 1 }).prunedVersions;
@@ -36,6 +44,7 @@ export async function main(): Promise<void> {
     if (err instanceof NotFoundError) console.log(err.code);
     else if (err instanceof AvfsError) console.log(err.code, err.data);
   }
+  console.log(createdAt, savedAt, vaultId, logical, scanned, rawExit, savedBefore);
   console.log(same, text, bytes, meta, value, quota, added, decision.action, decision.categories, sizes, undone, pruned, freed);
   avfs.close();
 }
@@ -90,10 +99,14 @@ describe('the npm package', () => {
       const tsc = await execa('node', [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', consumer], { reject: false });
       expect(tsc.exitCode, tsc.stdout + tsc.stderr).toBe(0);
       // The check can fail: a type error in the consumer is reported.
-      writeFileSync(join(consumer, 'main.ts'), CONSUMER + "\nconst wrong: string = new AVFS().quota().usage.bytes;\nexport { wrong };\n");
+      writeFileSync(
+        join(consumer, 'main.ts'),
+        CONSUMER + "\nconst wrong: string = new AVFS().quota().usage.bytes;\nconst snake = new AVFS().vaultInfo().created_at;\nexport { wrong, snake };\n",
+      );
       const bad = await execa('node', [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', consumer], { reject: false });
       expect(bad.exitCode).not.toBe(0);
       expect(bad.stdout).toContain('main.ts');
+      expect(bad.stdout).toContain("'created_at' does not exist");
     } finally {
       tmp.cleanup();
     }

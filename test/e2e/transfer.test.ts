@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lchownSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { avfs, BIN, expectError, expectOk, tempDir } from '../helpers.js';
@@ -147,5 +147,40 @@ describe('export never writes outside its target', () => {
     expect(statSync(join(target, 'd', 'y.txt')).mode & 0o777).toBe(0o600);
     expect(readlinkSync(join(target, 'd', 'link'))).toBe('x.sh');
     expect(existsSync(join(target, 'd', 'link'))).toBe(true);
+  });
+});
+
+describe('owners through import and export', () => {
+  const asRoot = process.getuid?.() === 0;
+  it.runIf(asRoot)('as root, import keeps each host entry owner (files, directories, symlinks, FIFOs, hard links) and export gives them back', async () => {
+    const src = join(tmp.dir, 'owned');
+    mkdirSync(join(src, 'sub'), { recursive: true });
+    writeFileSync(join(src, 'sub', 'a.txt'), 'a');
+    linkSync(join(src, 'sub', 'a.txt'), join(src, 'b.txt'));
+    symlinkSync('sub/a.txt', join(src, 'link'));
+    await execa('mkfifo', [join(src, 'pipe')]);
+    writeFileSync(join(src, 'mine.txt'), 'root-owned');
+    lchownSync(join(src, 'sub'), 1201, 1202);
+    lchownSync(join(src, 'sub', 'a.txt'), 1203, 1204);
+    lchownSync(join(src, 'link'), 1205, 1206);
+    lchownSync(join(src, 'pipe'), 1207, 1208);
+    expectOk(await run(['import', src, '/owned']));
+    const owner = async (path: string) => {
+      const parent = path.slice(0, path.lastIndexOf('/')) || '/';
+      const e = (expectOk(await run(['ls', parent])).entries as { path: string; uid?: number; gid?: number }[]).find((x) => x.path === path)!;
+      return [e.uid, e.gid];
+    };
+    expect(await owner('/owned/sub')).toEqual([1201, 1202]);
+    expect(await owner('/owned/sub/a.txt')).toEqual([1203, 1204]);
+    expect(await owner('/owned/b.txt')).toEqual([1203, 1204]);
+    expect(await owner('/owned/link')).toEqual([1205, 1206]);
+    expect(await owner('/owned/pipe')).toEqual([1207, 1208]);
+    expect(await owner('/owned/mine.txt')).toEqual([0, 0]);
+    const out = join(tmp.dir, 'out');
+    expectOk(await run(['export', '/owned', out]));
+    for (const [name, uid, gid] of [['sub', 1201, 1202], ['sub/a.txt', 1203, 1204], ['b.txt', 1203, 1204], ['link', 1205, 1206], ['pipe', 1207, 1208], ['mine.txt', 0, 0]] as const) {
+      const st = lstatSync(join(out, name));
+      expect([name, st.uid, st.gid]).toEqual([name, uid, gid]);
+    }
   });
 });

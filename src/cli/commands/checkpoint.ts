@@ -2,36 +2,19 @@ import { Command } from 'commander';
 import chalk from 'chalk';
 import { z } from 'zod/v3';
 import {
-  checkpointInfo,
   deleteCheckpoint,
   listCheckpoints,
   restoreCheckpoint,
   saveCheckpoint,
-  type CheckpointInfo,
-  type CheckpointRow,
 } from '../../store/checkpoints.js';
-import { diffTreeSources } from '../../store/compare.js';
 import { AvfsError } from '../../errors.js';
 import { action, examples } from '../command.js';
 import { formatBytes, plural, table } from '../output.js';
+import { checkpointJson } from '../../api/json.js';
+import { checkpointDetails, checkpointDetailsJson } from '../../api/checkpoints.js';
 
 const noOptions = z.object({}).passthrough();
 const ms = (start: number) => Math.round((performance.now() - start) * 100) / 100;
-
-/** The JSON shape of a checkpoint. `files`/`bytes` count regular files and their logical size. */
-export function checkpointJson(c: CheckpointRow | CheckpointInfo) {
-  return {
-    name: c.name,
-    message: c.message,
-    created_at: new Date(c.created_at).toISOString(),
-    seq: c.seq,
-    files: c.files,
-    ...('directories' in c ? { directories: c.directories, symlinks: c.symlinks } : {}),
-    bytes: c.bytes,
-    source: c.source,
-    exec_id: c.exec_id,
-  };
-}
 
 const save = new Command('save')
   .description('save the whole vault\'s current state under a name (an automatic, unique name when omitted). Copies no file content.')
@@ -124,11 +107,7 @@ const info = new Command('info')
       options: noOptions,
       run: ([name], _opts, ctx) => {
         const fs = ctx.vault();
-        return ctx.store.read(() => {
-          const cp = checkpointInfo(fs, name!);
-          const since = diffTreeSources(fs, { checkpoint: cp.name }, { current: true }).summary;
-          return { vault: fs.name, checkpoint: { ...checkpointJson(cp), changes_since: since } };
-        });
+        return { vault: fs.name, checkpoint: checkpointDetailsJson(checkpointDetails(fs, name!)) };
       },
       render: (r, out) => {
         const c = r.checkpoint;

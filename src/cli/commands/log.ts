@@ -3,36 +3,12 @@ import chalk from 'chalk';
 import { z } from 'zod/v3';
 import { notFound } from '../../errors.js';
 import { getEntry } from '../../store/entries.js';
-import { historyPath, parseDetail, pathVersions, vaultChanges, type VersionRecord } from '../../store/history.js';
+import { historyPath, pathVersions, vaultChanges, type VersionRecord } from '../../store/history.js';
 import { action, examples, zInt } from '../command.js';
-import { KIND, formatBytes, formatMode, table } from '../output.js';
+import { formatBytes, table } from '../output.js';
+import { versionJson, type VersionJson } from '../../api/json.js';
 
-/**
- * The JSON shape of one version (shared by log, revert and checkout). A version is the state the
- * path took by that change: `deleted` (and `type: null`) when the change removed it.
- */
-export function versionJson(v: VersionRecord) {
-  return {
-    seq: v.id,
-    version: v.version,
-    path: v.path,
-    op: v.op,
-    type: v.type ? KIND[v.type] : null,
-    deleted: v.type === null,
-    size: v.size,
-    mode: v.mode === null ? null : formatMode(v.mode),
-    hash: v.hash,
-    target: v.target,
-    mtime: v.mtime === null ? null : new Date(v.mtime).toISOString(),
-    at: new Date(v.at).toISOString(),
-    source: v.source,
-    exec_id: v.exec_id,
-    detail: v.detail ? parseDetail(v) : null,
-    vault: v.vault,
-  };
-}
-
-export type VersionJson = ReturnType<typeof versionJson>;
+export { versionJson, type VersionJson };
 
 /** "file 12 B", "directory", "symlink → x", "deleted": what a version made of the path. */
 export function describeState(v: Pick<VersionJson, 'type' | 'size' | 'target'>): string {
