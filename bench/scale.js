@@ -5,7 +5,7 @@
 import { fork as forkProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openStore, Store } from '../dist/store/store.js';
@@ -34,6 +34,7 @@ const BEFORE = {
 
 export async function run({ quick, tmp, log }) {
   const plan = quick ? PLAN.quick : PLAN.full;
+  const loadBefore = loadavg()[0];
   const rows = [];
   const targets = [];
   for (const files of plan.sizes) {
@@ -171,6 +172,7 @@ export async function run({ quick, tmp, log }) {
       },
     ],
     notes: [
+      `Machine load (1-minute load average, ${cpus().length} logical cores): ${loadBefore.toFixed(1)} when the section started, ${loadavg()[0].toFixed(1)} when it ended. Timings are wall-clock: under load they stretch, and avfs and its baselines are measured in turn so both see it.`,
       'Vaults hold files of ~40 bytes in 100-file directories, written in one transaction; the home is a fresh temp directory on the machine disk.',
       'Database growth is the size of avfs.db after a WAL checkpoint (TRUNCATE), before and after 10 saves (or forks), divided by 10.',
       'Restore: each run saves a checkpoint, rewrites 100 files spread over the vault (other files each run) in one transaction, then restores that checkpoint (saveBefore off); only the restore is timed. First on the vault alone (the target row), then again after the fork rows made its forks: each restored path then also probes every direct fork (push-down, ARCHITECTURE.md "Forks are layers").',

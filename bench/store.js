@@ -84,6 +84,10 @@ export async function run({ quick, tmp, log }) {
         t ? t.text : '—',
         t ? mark(t.met) : '',
       ]);
+      if (op === 'read' && size === MB) {
+        const w = r.row.read;
+        ioRows.push([`${bytes(size)} read, the content row alone (SQLite, no avfs code)`, num(w.opsPerSec), num((w.opsPerSec * size) / MB), dur(w.p95), num(n.opsPerSec), num((n.opsPerSec * size) / MB), dur(n.p95), ratio(w.opsPerSec / n.opsPerSec), '—', '']);
+      }
     }
   }
   tables.push({
@@ -153,6 +157,7 @@ export async function run({ quick, tmp, log }) {
   const notes = [
     `avfs writes go through \`VaultFs.writeFile\`, one \`BEGIN IMMEDIATE\` transaction per file (content row, entry, version, audit), each to a new path; reads through \`VaultFs.readFile\`. Every payload is distinct (fresh random bytes, stamped per round), so content addressing never deduplicates.`,
     `node:fs baseline: \`writeFileSync\` of the same buffers to new files in one directory of a temp dir on the same filesystem, **without fsync**, then \`readFileSync\` of each; the files are removed between rounds (untimed). avfs and node:fs operations alternate one by one, so both see the same noise. avfs runs with SQLite journal_mode=${sqlite.journal}, synchronous=${sqlite.synchronous} (no fsync per commit; WAL checkpoints fsync), so neither side forces data to disk per write. Reads on both sides are warm (page cache / SQLite cache).`,
+    'The content row alone: `SELECT data FROM blobs WHERE hash = ?` of the same files, interleaved with the avfs and node:fs reads (the three take turns going first): the floor SQLite sets under avfs\'s 1 MB read. A 1 MiB file is one row spread over ~256 overflow pages of 4 KiB, each read with its own pread (from the WAL, or the database file: SQLite reads overflow pages past its page cache and mmap), then copied once more into a Node Buffer.',
     `Fork: a vault of N files of ~1 KB in directories of 100, built once; each timed \`forkVault\` creates a new vault from it (a metadata copy in one transaction, including the summary it returns) and is deleted again untimed. \`cp -r\`: the same tree exported once with \`exportTree\`, copied with \`cp -r\` via spawnSync (so process start is included, about a millisecond), and removed untimed. The "home also holding" row repeats the fork after ${CROWD} forks of the same vault were kept, so the home holds ${CROWD + 1}× the entries: a fork should cost what its own vault holds, not what the home holds.`,
     `Cold start: \`spawnSync(node, [bin/avfs.js, ...])\` on a home with a 10-file vault, interleaved with \`node -e 0\` so both see the same noise (NODE_OPTIONS cleared, 3 untimed warm-up runs each). \`avfs --version\` shows the cost of loading the CLI without opening the store.`,
     `SQLite ${sqlite.version}, better-sqlite3 from node_modules.`,
@@ -171,8 +176,10 @@ function throughput(dir, size, count, rounds) {
     createVault(store, 'bench', ACTOR);
     const vfs = new VaultFs(store, 'bench', ACTOR);
     const payloads = Array.from({ length: count }, () => randomBytes(size));
-    const res = { avfs: { write: [], read: [] }, fs: { write: [], read: [] } };
-    const lat = { avfs: { write: [], read: [] }, fs: { write: [], read: [] } };
+    const res = { avfs: { write: [], read: [] }, fs: { write: [], read: [] }, row: { read: [] } };
+    const lat = { avfs: { write: [], read: [] }, fs: { write: [], read: [] }, row: { read: [] } };
+    // The floor under avfs's read: SQLite returning the content row alone (no entry lookup, no avfs code).
+    const rowRead = store.db.prepare('SELECT data FROM blobs WHERE hash = ?');
 
     // avfs and node:fs alternate operation by operation (which one goes first alternates too),
     // so both run under the same machine noise and the same process memory state; a phase's
@@ -197,12 +204,18 @@ function throughput(dir, size, count, rounds) {
           fs: (i) => {
             if (readFileSync(hpaths[i]).length !== size) throw new Error('short read');
           },
+          row: (i) => {
+            if (rowRead.get(hashes[i]).data.length !== size) throw new Error('short read');
+          },
         },
       };
+      let hashes = [];
       for (const op of ['write', 'read']) {
-        const spent = { avfs: [], fs: [] };
+        const spent = { avfs: [], fs: [], row: [] };
+        const sides = op === 'read' ? ['avfs', 'fs', 'row'] : ['avfs', 'fs'];
+        if (op === 'read') hashes = vpaths.map((p) => vfs.stat(p).hash);
         for (let i = 0; i < count; i++) {
-          const order = (i + r) % 2 === 0 ? ['avfs', 'fs'] : ['fs', 'avfs'];
+          const order = sides.map((_, k) => sides[(i + r + k) % sides.length]);
           for (const side of order) {
             const t = clock();
             ops[op][side](i);
@@ -210,7 +223,7 @@ function throughput(dir, size, count, rounds) {
           }
         }
         if (r === 0) continue;
-        for (const side of ['avfs', 'fs']) {
+        for (const side of sides) {
           res[side][op].push(count / (spent[side].reduce((x, y) => x + y, 0) / 1000));
           lat[side][op].push(...spent[side]);
         }
@@ -222,6 +235,7 @@ function throughput(dir, size, count, rounds) {
     return {
       avfs: { write: summary('avfs', 'write'), read: summary('avfs', 'read') },
       fs: { write: summary('fs', 'write'), read: summary('fs', 'read') },
+      row: { read: summary('row', 'read') },
       sqlite: {
         version: store.db.prepare('select sqlite_version() as v').get().v,
         journal: store.db.pragma('journal_mode', { simple: true }),

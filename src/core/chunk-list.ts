@@ -4,10 +4,16 @@ import { AvfsError } from '../errors.js';
  * The chunk list of one large content, packed into one BLOB: which chunks, in order, and how long
  * each is. One row per content instead of one row per chunk, and a few bytes per chunk.
  *
- * Format (version 1), all integers unsigned LEB128 varints (7 bits a byte, low bits first, high
+ * Format version 1, all integers unsigned LEB128 varints (7 bits a byte, low bits first, high
  * bit set on every byte but the last, no redundant trailing zero bytes):
  *
  *   version byte (1) · count · count × (id delta · size)
+ *
+ * Version 2, written when every size is at most 64 KiB (content-defined chunks always are): the
+ * same, with each size as two bytes (size − 1, little-endian) instead of a varint, which takes
+ * three bytes for the typical 16–64 KiB chunk. A 10 MB file's list goes from ~2,150 to ~1,750
+ * bytes, and two such blob rows share a 4 KiB page where one did (BENCHMARKS.md, "Scale"). Both
+ * versions are read.
  *
  * `id delta` is the zigzag-encoded difference from the previous id (the first from 0): chunks
  * stored one after the other get consecutive ids, so a new content costs one byte per id, and an
@@ -17,15 +23,17 @@ import { AvfsError } from '../errors.js';
  * bytes, out-of-range values or a count larger than its bytes can hold throws INTERNAL before
  * allocating anything in proportion to that count.
  */
-export const CHUNK_LIST_VERSION = 1;
+export const CHUNK_LIST_VERSION = 2;
+/** Sizes a version 2 list can hold (two bytes each). */
+const SHORT_SIZE_MAX = 0x10000;
 export const MAX_CHUNK_ID = 2 ** 48;
 const MAX_SIZE = 2 ** 32 - 1;
 /** Varint lengths that cover each field's largest value (7 bits a byte). */
 const ID_DELTA_BYTES = 8; // zigzag of ±2^48 < 2^50
 const SIZE_BYTES = 5; // < 2^32
 const COUNT_BYTES = 5; // a list of more than 2^35 chunks is not a chunk list
-/** The smallest encoding of one entry: a one-byte delta and a one-byte size. */
-const MIN_ENTRY_BYTES = 2;
+/** The smallest encoding of one entry, by version: a one-byte delta and a one-byte (1) or two-byte (2) size. */
+const MIN_ENTRY_BYTES = [0, 2, 3];
 
 /** The part of chunk `index` a byte range covers: [start, end) within that chunk. */
 export interface ChunkSpan {
@@ -45,7 +53,8 @@ export interface ChunkList {
 export function encodeChunkList(ids: readonly number[], sizes: readonly number[]): Uint8Array {
   if (ids.length !== sizes.length) throw invalidList(`${ids.length} ids but ${sizes.length} sizes`);
   const out = new Uint8Array(1 + COUNT_BYTES + ids.length * (ID_DELTA_BYTES + SIZE_BYTES));
-  out[0] = CHUNK_LIST_VERSION;
+  const short = sizes.every((size) => size <= SHORT_SIZE_MAX);
+  out[0] = short ? 2 : 1;
   let pos = writeVarint(out, 1, ids.length);
   let previous = 0;
   ids.forEach((id, i) => {
@@ -53,7 +62,10 @@ export function encodeChunkList(ids: readonly number[], sizes: readonly number[]
     if (!isIn(id, 1, MAX_CHUNK_ID)) throw invalidList(`chunk id ${id} is not an integer in 1..2^48`);
     if (!isIn(size, 1, MAX_SIZE)) throw invalidList(`chunk size ${size} is not an integer in 1..2^32-1`);
     pos = writeVarint(out, pos, zigzag(id - previous));
-    pos = writeVarint(out, pos, size);
+    if (short) {
+      out[pos++] = (size - 1) & 0xff;
+      out[pos++] = (size - 1) >>> 8;
+    } else pos = writeVarint(out, pos, size);
     previous = id;
   });
   return out.slice(0, pos);
@@ -61,10 +73,11 @@ export function encodeChunkList(ids: readonly number[], sizes: readonly number[]
 
 /** Unpacks a chunk list, with each chunk's offset in the content. */
 export function decodeChunkList(bytes: Uint8Array): ChunkList {
-  if (bytes[0] !== CHUNK_LIST_VERSION) throw corrupt(`unknown version ${bytes[0] ?? '(empty)'}`, 0);
+  const version = bytes[0];
+  if (version !== 1 && version !== 2) throw corrupt(`unknown version ${version ?? '(empty)'}`, 0);
   const reader = new VarintReader(bytes, 1);
   const count = reader.read(COUNT_BYTES, 'count');
-  if (count > (bytes.length - reader.pos) / MIN_ENTRY_BYTES) throw corrupt(`count ${count} does not fit in ${bytes.length} bytes`, 1);
+  if (count > (bytes.length - reader.pos) / MIN_ENTRY_BYTES[version]!) throw corrupt(`count ${count} does not fit in ${bytes.length} bytes`, 1);
   const list: ChunkList = { ids: new Array(count), sizes: new Array(count), offsets: new Array(count + 1) };
   let id = 0;
   let offset = 0;
@@ -72,7 +85,7 @@ export function decodeChunkList(bytes: Uint8Array): ChunkList {
     const at = reader.pos;
     id += unzigzag(reader.read(ID_DELTA_BYTES, 'id'));
     if (!isIn(id, 1, MAX_CHUNK_ID)) throw corrupt(`chunk ${i} has id ${id}, outside 1..2^48`, at);
-    const size = reader.read(SIZE_BYTES, 'size');
+    const size = version === 2 ? reader.short() + 1 : reader.read(SIZE_BYTES, 'size');
     if (!isIn(size, 1, MAX_SIZE)) throw corrupt(`chunk ${i} has size ${size}`, at);
     list.ids[i] = id;
     list.sizes[i] = size;
@@ -131,6 +144,15 @@ class VarintReader {
     private readonly bytes: Uint8Array,
     public pos: number,
   ) {}
+
+  /** Reads a two-byte little-endian integer. */
+  short(): number {
+    const start = this.pos;
+    const lo = this.bytes[this.pos++];
+    const hi = this.bytes[this.pos++];
+    if (lo === undefined || hi === undefined) throw corrupt('truncated in a size', start);
+    return lo | (hi << 8);
+  }
 
   /** Reads one canonical varint of at most `maxBytes` bytes. */
   read(maxBytes: number, field: string): number {

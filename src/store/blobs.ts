@@ -41,7 +41,10 @@ const BLOB_EXISTS = 'SELECT 1 FROM blobs WHERE hash = ?';
 const INSERT_INLINE = 'INSERT INTO blobs (hash, size, chunk_count, data, created_at) VALUES (?, ?, ?, ?, ?)';
 const INSERT_CHUNKED = 'INSERT INTO blobs (hash, size, chunk_count, data, created_at, chunk_list) VALUES (?, ?, ?, NULL, ?, ?)';
 // chunk_list comes after data in the row, but it is read only for chunked blobs, whose data is NULL.
-const BLOB_INFO = 'SELECT size, chunk_count AS chunkCount, data IS NOT NULL AS inline FROM blobs WHERE hash = ?';
+// typeof(), not `data IS NOT NULL`: SQLite answers typeof from the row header, but loads the whole
+// value for IS NOT NULL, walking a 1 MiB row's ~256 overflow pages (170 µs of CPU against 5, and
+// then the read itself walks them again).
+const BLOB_INFO = "SELECT size, chunk_count AS chunkCount, typeof(data) <> 'null' AS inline FROM blobs WHERE hash = ?";
 const BLOB_LIST = 'SELECT chunk_list AS list FROM blobs WHERE hash = ?';
 const INLINE_DATA = 'SELECT data FROM blobs WHERE hash = ?';
 const INLINE_RANGE = 'SELECT substr(data, ?, ?) AS data FROM blobs WHERE hash = ?';

@@ -1,6 +1,7 @@
 import { AvfsError } from '../errors.js';
 import type { EntryType } from '../core/entry-types.js';
 import { descendantRange, dirname } from '../core/paths.js';
+import { layerPaths, noteWritten } from './layer-paths.js';
 import { now, type Actor, type Statements, type Store } from './store.js';
 import { enforceQuota } from './quota.js';
 import { countChange } from './usage.js';
@@ -127,7 +128,11 @@ function* merge(rows: Iterable<Row & { layer: number }>): Generator<Entry> {
 }
 
 /** Binds `params` once per layer, each time after that layer's vault id. */
-const bindPerLayer = (layers: number[], ...params: unknown[]) => layers.flatMap((id) => [id, ...params]);
+function bindPerLayer(layers: number[], ...params: unknown[]): unknown[] {
+  const out: unknown[] = [];
+  for (const id of layers) out.push(id, ...params);
+  return out;
+}
 
 // ---- reads ---------------------------------------------------------------------------------
 
@@ -136,7 +141,18 @@ export function getEntry(store: Store, vault: VaultRow, path: string): Entry | u
   return visible(store, layersOf(vault), path);
 }
 
+/**
+ * The first row of `layers` (nearest first) for `path`, probing only the layers that may have one
+ * (layer-paths.ts). The record of which layers may is checked against other connections' commits
+ * in the same transaction as the probe, or right after it for a read outside one (readOutside).
+ */
 function visible(store: Store, layers: number[], path: string): Entry | undefined {
+  if (layers.length <= 1) return probe(store, layers, path);
+  if (store.db.inTransaction) return probe(store, layerPaths(store).candidates(layers, path), path);
+  return layerPaths(store).readOutside(layers, path, (some) => probe(store, some, path));
+}
+
+function probe(store: Store, layers: number[], path: string): Entry | undefined {
   if (layers.length === 0) return undefined;
   const row = store.stmt<Row>(pointSql(layers.length)).get(...bindPerLayer(layers, path));
   return row && row.type !== 'x' ? (row as Entry) : undefined;
@@ -149,6 +165,7 @@ function inherited(store: Store, vault: VaultRow, path: string): Entry | undefin
 
 /** The row the vault's own layer has for `path` (a whiteout included), or undefined. */
 function ownRow(store: Store, vaultId: number, path: string): Row | undefined {
+  if (!layerPaths(store).mayHold(vaultId, path)) return undefined;
   return store.stmt<Row>(pointSql(1)).get(vaultId, path);
 }
 
@@ -276,6 +293,7 @@ const OWN_CHANGE = 'UPDATE versions SET change_id = id WHERE id = ?';
 const MAX_OWN_VERSION = 'SELECT max(version) AS v FROM versions WHERE vault_id = ? AND path = ? AND id <= ?';
 
 function writeOwn(store: Statements, vaultId: number, e: Row): void {
+  noteWritten(store, vaultId, e.path);
   store
     .stmt(UPSERT)
     .run(vaultId, e.path, e.parent, e.type, e.mode, e.uid, e.gid, e.size, e.hash, e.target, e.rdev, e.nlink, e.mtime, e.atime, e.ctime, e.ino, e.version, e.annot);
@@ -319,7 +337,7 @@ function show(store: Store, vault: VaultRow, path: string, before: Entry | undef
   pushDown(store, vault, path, before);
   if (next) writeOwn(store, vault.id, next);
   else if (inherited(store, vault, path)) writeOwn(store, vault.id, whiteout(path));
-  else store.stmt(DELETE_OWN).run(vault.id, path);
+  else deleteOwn(store, vault.id, path);
   countChange(store, vault, path, before, next);
 }
 
@@ -573,8 +591,14 @@ const PINNED_SINCE = `SELECT 1 WHERE EXISTS (SELECT 1 FROM checkpoints WHERE vau
   OR EXISTS (SELECT 1 FROM vaults WHERE parent_id = @vault AND fork_seq >= @seq)
   OR EXISTS (SELECT 1 FROM execs WHERE vault_id = @vault AND seq_before >= @seq)`;
 
+function deleteOwn(store: Store, vaultId: number, path: string): void {
+  layerPaths(store).removed(vaultId);
+  store.stmt(DELETE_OWN).run(vaultId, path);
+}
+
 /** Deletes a vault's own layer. */
 export function dropLayer(store: Store, vaultId: number): void {
+  layerPaths(store).removed(vaultId);
   store.stmt('DELETE FROM entries WHERE vault_id = ?').run(vaultId);
 }
 

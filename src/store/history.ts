@@ -75,6 +75,10 @@ const BLOB_EXISTS = 'SELECT 1 FROM blobs WHERE hash = ?';
 // version of the vault instead.
 const STATE_AT = `SELECT ${COLS} FROM versions INDEXED BY versions_path WHERE vault_id = ? AND path = ? AND id <= ? ORDER BY version DESC, id DESC LIMIT 1`;
 const CHANGED_SINCE = `SELECT DISTINCT path FROM versions WHERE vault_id = ? AND id > ? AND (path = ? OR (path >= ? AND path < ?)) ORDER BY path`;
+// The whole vault: the versions after `seq` by id (O(changes)), then sorted. Left to itself the
+// planner walks every version of the vault in path order (versions_path) to skip the sort: at
+// 100k files that was 4.8 of a restore's ~25 ms of CPU, against 0.3 ms this way.
+const CHANGED_SINCE_ALL = `SELECT DISTINCT path FROM versions INDEXED BY versions_vault WHERE vault_id = ? AND id > ? AND (path = ? OR (path >= ? AND path < ?)) ORDER BY path`;
 
 const tag = (rows: VersionRow[], vault: string): VersionRecord[] => rows.map((r) => ({ ...r, vault }));
 
@@ -150,7 +154,7 @@ export function stateAt(store: Store, vault: VaultRow, path: string, seq: number
 export function pathsChangedSince(store: Store, vault: VaultRow, seq: number, under = '/'): string[] {
   const [lo, hi] = descendantRange(under);
   return store
-    .stmt<{ path: string }>(CHANGED_SINCE)
+    .stmt<{ path: string }>(under === '/' ? CHANGED_SINCE_ALL : CHANGED_SINCE)
     .all(vault.id, seq, under, lo, hi)
     .map((r) => r.path);
 }

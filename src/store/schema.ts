@@ -419,4 +419,8 @@ export const MIGRATIONS: readonly Migration[] = [
   `
   CREATE INDEX entries_subdirs ON entries (vault_id, parent, path) WHERE type = 'd';
   `,
+  // 15: chunk lists of version 2 (core/chunk-list.ts: two-byte sizes). No table changes; the
+  // number makes an avfs that reads only version 1 lists refuse this home (SCHEMA_TOO_NEW) instead
+  // of failing on the first large file it reads. Lists written before stay version 1 and are read.
+  `SELECT 1;`,
 ];

@@ -46,13 +46,26 @@ describe('chunk list encoding', () => {
     expect(extremes.ids).toEqual([MAX_CHUNK_ID, 1, MAX_CHUNK_ID]);
   });
 
-  it('costs one byte per consecutive id and a varint per size', () => {
+  it('costs one byte per consecutive id and two bytes per size up to 64 KiB (version 2)', () => {
     // 640 chunks of 16-64 KiB (a 10 MB file) with ids stored one after the other
     const ids = Array.from({ length: 640 }, (_, i) => 1_000_000 + i);
     const sizes = ids.map((_, i) => 16 * 1024 + i * 73);
     const header = 1 + 2; // version, count 640
     const first = 3; // the first id as a delta from 0
-    expect(encodeChunkList(ids, sizes)).toHaveLength(header + first + 639 * 1 + 640 * 3);
+    const bytes = encodeChunkList(ids, sizes);
+    expect(bytes[0]).toBe(2);
+    expect(bytes).toHaveLength(header + first + 639 * 1 + 640 * 2);
+    expect(decodeChunkList(encodeChunkList([1, 2], [1, 65536])).sizes).toEqual([1, 65536]);
+  });
+
+  it('writes a varint per size (version 1) when a size is over 64 KiB, and reads lists of both versions', () => {
+    const ids = [10, 11, 12];
+    const bytes = encodeChunkList(ids, [65537, 20_000, 3]);
+    expect([...bytes]).toEqual([1, 3, 20, 0x81, 0x80, 0x04, 2, 0xa0, 0x9c, 0x01, 2, 3]);
+    expect(decodeChunkList(bytes)).toMatchObject({ ids, sizes: [65537, 20_000, 3] });
+    // The same list as version 1 wrote it before version 2 existed.
+    expect(decodeChunkList(Uint8Array.from([1, 3, 20, 0x80, 0x80, 0x01, 2, 0xa0, 0x9c, 0x01, 2, 3]))).toMatchObject({ ids, sizes: [16384, 20_000, 3] });
+    expect([...encodeChunkList(ids, [16384, 20_000, 3])]).toEqual([2, 3, 20, 0xff, 0x3f, 2, 0x1f, 0x4e, 2, 2, 0]);
   });
 
   it('maps byte ranges to the chunk spans they touch, as a walk over every chunk does', () => {
@@ -89,7 +102,11 @@ describe('chunk list encoding', () => {
     const valid = encodeChunkList([5, 6, 7, 300], [100, 20_000, 3, 70_000]);
     const corrupt: number[][] = [
       [],
-      [2, ...valid.subarray(1)], // version 2
+      [3, ...valid.subarray(1)], // version 3
+      [0, ...valid.subarray(1)], // version 0
+      [2, 2, 2, 0xff, 0x3f, 2], // version 2 truncated in a size
+      [2, 2, 2, 0xff, 0x3f, 2, 0, 0, 0], // version 2 with a trailing byte
+      [2, 3, 2, 0, 0, 2, 0, 0], // version 2: a count of 3 in 6 bytes
       [...valid, 0], // a trailing byte
       [1, 0xff, 0xff, 0xff, 0xff, 0x7f, 1, 1], // a count of 2^35 - 1 in 8 bytes
       [1, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01], // a count varint longer than 5 bytes

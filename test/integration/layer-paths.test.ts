@@ -1,0 +1,156 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { getEntry } from '../../src/store/entries.js';
+import type { Store } from '../../src/store/store.js';
+import { VaultFs } from '../../src/store/vault-fs.js';
+import { forkVault } from '../../src/store/vaults.js';
+import { avfs, openTempStore } from '../helpers.js';
+
+/**
+ * Reads through a fork chain skip the layers this connection knows cannot hold the path
+ * (layer-paths.ts). These tests change layers behind the connection's back (another process, a
+ * rolled-back transaction) between two reads and check that the second read sees the change.
+ */
+
+const actor = { source: 'sdk' as const };
+let store: Store;
+let home: { dir: string };
+let close: () => void;
+beforeEach(() => ({ store, home, close } = openTempStore()));
+afterEach(() => close());
+
+/** default → mid → leaf, each fork with files of its own, and /p.txt only in default. */
+function chain(): { root: VaultFs; mid: VaultFs; leaf: VaultFs } {
+  const root = new VaultFs(store, 'default', actor);
+  root.writeFile('/p.txt', 'root 1');
+  root.writeFile('/other.txt', 'x');
+  forkVault(store, 'default', 'mid', actor);
+  const mid = new VaultFs(store, 'mid', actor);
+  mid.writeFile('/mid-own.txt', 'm');
+  forkVault(store, 'mid', 'leaf', actor);
+  const leaf = new VaultFs(store, 'leaf', actor);
+  leaf.writeFile('/leaf-own.txt', 'l');
+  return { root, mid, leaf };
+}
+
+const cat = (fs: VaultFs, path: string) => fs.readFile(path).toString();
+
+describe('reads through fork layers see every change', () => {
+  it('another process writes into a fork layer between two reads', async () => {
+    const { mid, leaf } = chain();
+    expect(cat(mid, '/p.txt')).toBe('root 1');
+    expect(cat(leaf, '/p.txt')).toBe('root 1');
+    expect(getEntry(store, leaf.row(), '/p.txt')?.size).toBe(6);
+    // Another process writes into mid's own layer (and, first, the old state into leaf's: a fork
+    // does not see its parent's later changes). A read that still skipped mid's layer would show
+    // the root's row.
+    let r = await avfs(home.dir, ['--vault', 'mid', 'write', '/p.txt', 'mid 2']);
+    expect(r.code, r.stderr).toBe(0);
+    // First outside a transaction (the mount's lookups), then inside one (VaultFs).
+    expect(getEntry(store, mid.row(), '/p.txt')?.size).toBe(5);
+    expect(cat(mid, '/p.txt')).toBe('mid 2');
+    expect(cat(leaf, '/p.txt')).toBe('root 1');
+    // And into leaf's own layer.
+    r = await avfs(home.dir, ['--vault', 'leaf', 'write', '/other.txt', 'leaf 2']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(cat(leaf, '/other.txt')).toBe('leaf 2');
+    expect(getEntry(store, leaf.row(), '/other.txt')?.size).toBe(6);
+  });
+
+  it("another process's write in the root pushes the old state into the fork, which keeps showing it", async () => {
+    const { root, mid, leaf } = chain();
+    expect(cat(leaf, '/p.txt')).toBe('root 1');
+    expect(cat(mid, '/p.txt')).toBe('root 1');
+    // The root changes /p.txt: its direct fork (mid) gets the old state in its layer first. A read
+    // that still skipped mid's layer would find the root's new row.
+    const r = await avfs(home.dir, ['--vault', 'default', 'write', '/p.txt', 'root 2']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(getEntry(store, leaf.row(), '/p.txt')?.size).toBe(6);
+    expect(cat(root, '/p.txt')).toBe('root 2');
+    expect(cat(mid, '/p.txt')).toBe('root 1');
+    expect(cat(leaf, '/p.txt')).toBe('root 1');
+    expect(getEntry(store, leaf.row(), '/p.txt')?.size).toBe(6);
+  });
+
+  it('another process deletes in a fork: the read finds the whiteout', async () => {
+    const { mid, leaf } = chain();
+    expect(mid.exists('/other.txt')).toBe(true);
+    const r = await avfs(home.dir, ['--vault', 'mid', 'rm', '/other.txt']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(mid.exists('/other.txt')).toBe(false);
+    expect(leaf.exists('/other.txt')).toBe(true);
+  });
+
+  it("this connection's own writes and deletes in a fork are seen at once, in and after the transaction", () => {
+    const { root, mid, leaf } = chain();
+    expect(cat(mid, '/p.txt')).toBe('root 1');
+    expect(cat(leaf, '/p.txt')).toBe('root 1');
+    store.mutate(() => {
+      mid.writeFile('/p.txt', 'mid 2');
+      expect(cat(mid, '/p.txt')).toBe('mid 2');
+      expect(cat(leaf, '/p.txt')).toBe('root 1');
+    });
+    expect(cat(mid, '/p.txt')).toBe('mid 2');
+    mid.rm('/p.txt');
+    expect(mid.exists('/p.txt')).toBe(false);
+    expect(cat(leaf, '/p.txt')).toBe('root 1');
+    root.writeFile('/p.txt', 'root 2');
+    expect(mid.exists('/p.txt')).toBe(false);
+    expect(cat(leaf, '/p.txt')).toBe('root 1');
+  });
+
+  it('a rolled-back transaction leaves no trace in what the forks show', async () => {
+    const { root, mid } = chain();
+    mid.writeFile('/m.txt', 'kept');
+    expect(cat(mid, '/p.txt')).toBe('root 1');
+    expect(cat(mid, '/m.txt')).toBe('kept');
+    // Another process commits: what this connection knew of the layers is read again when next needed.
+    const r = await avfs(home.dir, ['--vault', 'default', 'write', '/z.txt', 'z']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(() =>
+      store.mutate(() => {
+        mid.rm('/m.txt'); // deletes the row in mid's own layer
+        mid.writeFile('/p.txt', 'mid 2');
+        // Reads inside the deleting transaction: must not record mid's layer without /m.txt.
+        expect(mid.exists('/m.txt')).toBe(false);
+        expect(cat(mid, '/p.txt')).toBe('mid 2');
+        throw new Error('roll back');
+      }),
+    ).toThrow('roll back');
+    expect(cat(mid, '/m.txt')).toBe('kept');
+    expect(cat(mid, '/p.txt')).toBe('root 1');
+    // A rolled-back write in the root: mid's layer got the old state pushed down, then lost it.
+    expect(() =>
+      store.mutate(() => {
+        root.writeFile('/other.txt', 'root 2');
+        expect(cat(mid, '/other.txt')).toBe('x');
+        throw new Error('roll back');
+      }),
+    ).toThrow('roll back');
+    expect(cat(mid, '/other.txt')).toBe('x');
+    root.writeFile('/other.txt', 'root 3');
+    expect(cat(mid, '/other.txt')).toBe('x');
+    expect(cat(root, '/other.txt')).toBe('root 3');
+  });
+
+  it('a rolled-back delete in a layer read for the first time inside that transaction', async () => {
+    const root = new VaultFs(store, 'default', actor);
+    root.writeFile('/a.txt', 'a');
+    root.writeFile('/b.txt', 'b');
+    forkVault(store, 'default', 'f', actor);
+    const f = new VaultFs(store, 'f', actor);
+    expect(cat(f, '/a.txt')).toBe('a');
+    const r = await avfs(home.dir, ['--vault', 'default', 'write', '/z.txt', 'z']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(() =>
+      store.mutate(() => {
+        root.rm('/a.txt'); // the root's row goes; f gets it pushed down into its own layer
+        // The first read through both layers since the other process's commit, after the delete.
+        expect(cat(f, '/b.txt')).toBe('b');
+        expect(cat(f, '/a.txt')).toBe('a');
+        throw new Error('roll back');
+      }),
+    ).toThrow('roll back');
+    expect(cat(root, '/a.txt')).toBe('a');
+    expect(cat(f, '/a.txt')).toBe('a');
+  });
+});
