@@ -126,7 +126,7 @@ function scanUnreferenced(store: Store, tables: ReferenceTable[]): BlobCandidate
   const candidates = store
     .stmt<BlobCandidate>(
       // Driven by the hash index (a narrow scan), reading the wide blob rows only for orphans.
-      `SELECT hash, size, chunk_count AS chunkCount, data IS NOT NULL AS inline, created_at AS createdAt FROM blobs
+      `SELECT hash, size, chunk_count AS chunkCount, typeof(data) <> 'null' AS inline, created_at AS createdAt FROM blobs
        WHERE hash IN (SELECT k.hash FROM blobs k WHERE ${unreferenced(tables, 'k.hash')})`,
     )
     .all();
@@ -310,7 +310,7 @@ function deleteBlobs(store: Store, tables: ReferenceTable[], hashes: string[], c
   if (hashes.length === 0) return [];
   let rows = store
     .stmt<{ hash: string; size: number; inline: number }>(
-      `SELECT hash, size, data IS NOT NULL AS inline FROM blobs
+      `SELECT hash, size, typeof(data) <> 'null' AS inline FROM blobs
        WHERE hash IN (SELECT value FROM json_each(?)) AND created_at < ? AND ${unreferenced(tables, 'blobs.hash')}`,
     )
     .all(JSON.stringify(hashes), clampCutoff(cutoff));

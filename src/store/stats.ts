@@ -80,7 +80,7 @@ const bind = (params: Record<string, unknown>) => (Object.keys(params).length ? 
 function contentOf(store: Store, hashSql: string, params: Record<string, unknown>): ContentTotals {
   const blobs = store
     .stmt<{ hash: string; size: number; inline: number }>(
-      `SELECT b.hash AS hash, b.size AS size, b.data IS NOT NULL AS inline FROM blobs b
+      `SELECT b.hash AS hash, b.size AS size, typeof(b.data) <> 'null' AS inline FROM blobs b
        WHERE b.hash IN (SELECT DISTINCT hash FROM (${hashSql}) WHERE hash IS NOT NULL)`,
     )
     .all(...bind(params));
@@ -143,7 +143,7 @@ export function homeStats(store: Store): HomeStats {
     const refs = referenceTables(store);
     const retained = contentOf(store, refs.map((t) => `SELECT hash FROM "${t.table}"`).join(' UNION ALL ') || 'SELECT NULL AS hash', {});
     const all = store
-      .stmt<{ blobs: number; inline_bytes: number }>('SELECT count(*) AS blobs, coalesce(sum(CASE WHEN data IS NOT NULL THEN size ELSE 0 END), 0) AS inline_bytes FROM blobs')
+      .stmt<{ blobs: number; inline_bytes: number }>("SELECT count(*) AS blobs, coalesce(sum(CASE WHEN typeof(data) <> 'null' THEN size ELSE 0 END), 0) AS inline_bytes FROM blobs")
       .get()!;
     const chunks = store.stmt<{ n: number; bytes: number }>('SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM chunks').get()!;
     return {
