@@ -59,7 +59,16 @@ export type ErrorCode = keyof typeof CODES;
 /** Whether `code` (e.g. read back from another process) is one of avfs's error codes. */
 export const isErrorCode = (code: unknown): code is ErrorCode => typeof code === 'string' && Object.hasOwn(CODES, code);
 
+/**
+ * The base of every error avfs throws on purpose. Errors are typed where they arise: constructing
+ * an AvfsError with a code gives an instance of that code's class (`new AvfsError('NOT_FOUND', …)`
+ * is a NotFoundError; see CLASSES below), so the SDK, the CLI and MCP all see the same class
+ * without re-wrapping, and `instanceof AvfsError` holds for each. Codes whose exit code is 1
+ * (internal failures) stay plain AvfsError.
+ */
 export class AvfsError extends Error {
+  /** The codes an error of this class carries (empty for the base: it carries any). */
+  static readonly codes: readonly ErrorCode[] = [];
   readonly code: ErrorCode;
   readonly data: Record<string, unknown>;
 
@@ -68,6 +77,12 @@ export class AvfsError extends Error {
     this.name = 'AvfsError';
     this.code = code;
     this.data = data;
+    // Typed where it arises: the base constructor picks the code's class (a subclass's own
+    // constructor is already that class).
+    if (new.target === AvfsError) {
+      const Class = classOf(code);
+      if (Class !== AvfsError) Object.setPrototypeOf(this, Class.prototype);
+    }
   }
 
   get exitCode(): number {
@@ -79,10 +94,55 @@ export class AvfsError extends Error {
     return CODES[this.code].errno;
   }
 
+  /** The error as the CLI's `--json` reports it: `{ code, message, ...data }`. */
   toJSON(): Record<string, unknown> {
     return { code: this.code, message: this.message, ...this.data };
   }
+
+  /**
+   * The error `toJSON` described (read back from another process), as its code's class; an
+   * unknown code becomes INTERNAL.
+   */
+  static fromJSON(json: { code?: unknown; message?: unknown; [key: string]: unknown }): AvfsError {
+    const { code, message, ...data } = json;
+    return new AvfsError(isErrorCode(code) ? code : 'INTERNAL', typeof message === 'string' ? message : 'unknown error', isErrorCode(code) ? data : { ...data, code });
+  }
 }
+
+const codesExiting = (exit: number): ErrorCode[] => (Object.keys(CODES) as ErrorCode[]).filter((c) => CODES[c].exit === exit);
+
+/** Not there: NOT_FOUND, VAULT_NOT_FOUND, VERSION_NOT_FOUND, CHECKPOINT_NOT_FOUND, MERGE_NOT_FOUND, NOT_TRACKED (exit 3). */
+export class NotFoundError extends AvfsError {
+  static override readonly codes = codesExiting(ExitCode.notFound);
+}
+/** In the way: ALREADY_EXISTS, NOT_EMPTY, HAS_FORKS, CONFLICT, MERGE_CONFLICT, SCHEMA_TOO_NEW (exit 4). */
+export class ConflictError extends AvfsError {
+  static override readonly codes = codesExiting(ExitCode.conflict);
+}
+/** Invalid input: USAGE, INVALID_PATH, INVALID_NAME, INVALID_ARGUMENT, INVALID_QUERY, INVALID_PATTERN, NO_VAULT, NOT_A_DIRECTORY, IS_A_DIRECTORY, UNRELATED_VAULTS (exit 2). */
+export class InvalidInputError extends AvfsError {
+  static override readonly codes = codesExiting(ExitCode.usage);
+}
+/** Refused: a policy denied a command (DENIED), or a mount or the home is read-only (READ_ONLY) (exit 5). */
+export class DeniedError extends AvfsError {
+  static override readonly codes = codesExiting(ExitCode.denied);
+}
+/** QUOTA_EXCEEDED (exit 6). */
+export class QuotaExceededError extends AvfsError {
+  static override readonly codes = codesExiting(ExitCode.quota);
+}
+/** TIMEOUT (exit 124). */
+export class TimeoutError extends AvfsError {
+  static override readonly codes = codesExiting(ExitCode.timeout);
+}
+
+/** The code → class table: each code belongs to the class that lists it; the rest are plain AvfsError. */
+const CLASSES = new Map<ErrorCode, typeof AvfsError>(
+  [NotFoundError, ConflictError, InvalidInputError, DeniedError, QuotaExceededError, TimeoutError].flatMap((Class) => Class.codes.map((code) => [code, Class] as const)),
+);
+
+/** The class an error with `code` is. */
+export const classOf = (code: ErrorCode): typeof AvfsError => CLASSES.get(code) ?? AvfsError;
 
 /** Wraps anything thrown into an AvfsError, keeping unknown failures visible as INTERNAL. */
 export function toAvfsError(err: unknown): AvfsError {

@@ -4,8 +4,7 @@ import { z } from 'zod/v3';
 import { parseDuration, parseSize, parseWholeNumber } from '../core/units.js';
 import { AvfsError } from '../errors.js';
 import { MAX_TIMER_MS, parsedBy } from './command.js';
-import type { ChangedFile } from '../proxy/changes.js';
-import type { ExecRequest, ExecResult } from '../proxy/run.js';
+import type { ChangedFileJson, ExecJson, ExecRequest } from '../api/exec.js';
 import type { Output } from './output.js';
 
 /**
@@ -77,11 +76,11 @@ export function sandboxRequestOf(opts: z.output<typeof zSandboxOptions>): Pick<E
 }
 
 /** Says on stderr (for people) when a run was not sandboxed; the JSON says it too. */
-export function warnIfUnsandboxed(r: Pick<ExecResult, 'sandbox'>, out: Output): void {
+export function warnIfUnsandboxed(r: { sandbox: { enforced: boolean; reason: string | null } }, out: Output): void {
   if (!r.sandbox.enforced) out.warn(`the command ran WITHOUT the sandbox: ${r.sandbox.reason}`);
 }
 
-export function renderChanges(changes: ChangedFile[], out: Output): void {
+export function renderChanges(changes: ChangedFileJson[], out: Output): void {
   const mark = { added: chalk.green('+'), modified: chalk.yellow('~'), deleted: chalk.red('-') };
   for (const c of changes) {
     const extra =
@@ -95,7 +94,7 @@ export function renderChanges(changes: ChangedFile[], out: Output): void {
 }
 
 /** The summary line of a run, its limits hit, and its changes (stderr). */
-export function renderRun(r: ExecResult, out: Output): void {
+export function renderRun(r: ExecJson, out: Output): void {
   const status = r.timed_out ? chalk.red(`timed out (exit ${r.exit_code})`) : r.exit_code === 0 ? chalk.green('exit 0') : chalk.red(`exit ${r.exit_code}`);
   const bits = [status, `${Math.round(r.duration_ms)} ms`, `${r.mode} mode${r.mode_reason ? ` (${r.mode_reason})` : ''}`];
   bits.push(r.sandbox.enforced ? `sandboxed (network ${r.sandbox.network})` : chalk.yellow('not sandboxed'));

@@ -5,6 +5,10 @@
  */
 export type EntryType = 'f' | 'd' | 'l' | 'p' | 's' | 'c' | 'b';
 
+/** Modes of a new file and a new directory when none is given (and of the vault root). */
+export const DEFAULT_FILE_MODE = 0o644;
+export const DEFAULT_DIR_MODE = 0o755;
+
 /** The name of each kind in JSON output and messages. */
 export type EntryKind = 'file' | 'directory' | 'symlink' | 'fifo' | 'socket' | 'char_device' | 'block_device';
 

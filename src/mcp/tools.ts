@@ -6,12 +6,21 @@ import type { EntryType } from '../core/entry-types.js';
 import { entryJson } from '../cli/output.js';
 import { versionJson } from '../cli/commands/log.js';
 import { checkpointJson } from '../cli/commands/checkpoint.js';
+import { grepJson, searchHitJson } from '../api/search.js';
+import { snake } from '../api/case.js';
+import type { VaultSummary } from '../store/vaults.js';
+import type { VersionRecord } from '../store/history.js';
+import type { CheckpointRow, RestoreResult } from '../store/checkpoints.js';
+import type { TreeDiff, VersionDiff } from '../store/compare.js';
+import type { MergeReport } from '../store/merge.js';
 import { TEXT, type ToolData } from './result.js';
 
 /**
  * The tools `avfs mcp` serves. Each is a thin call into the SDK (src/sdk/index.ts), with results
  * in the same snake_case shapes as the CLI's --json output (entryJson, versionJson,
- * checkpointJson), so an agent reads the same fields whichever door it uses.
+ * checkpointJson, the api's grepJson and the SDK results' `raw`; `snake` gives a store record
+ * the SDK passed through camelCased its CLI field names back), so an agent reads the same fields
+ * whichever door it uses.
  */
 export interface ToolSpec {
   name: string;
@@ -182,7 +191,7 @@ const searchTools: ToolSpec[] = [
     run: (args, avfs) => ({
       vault: avfs.vault,
       query: args.query,
-      hits: avfs.search(args.query, { limit: args.limit, path: args.path }).map((h) => ({ ...h, mtime: new Date(h.mtime).toISOString() })),
+      hits: avfs.search(args.query, { limit: args.limit, path: args.path }).map(searchHitJson),
     }),
   },
   {
@@ -199,11 +208,7 @@ const searchTools: ToolSpec[] = [
     },
     output: { vault: z.string(), pattern: z.string(), matches: z.array(anyObject), files: z.array(z.string()), files_scanned: z.number() },
     writes: false,
-    run: (args, avfs) => ({
-      vault: avfs.vault,
-      pattern: args.pattern,
-      ...avfs.grep(args.pattern, { path: args.path, ignoreCase: args.ignore_case, fixed: args.fixed, maxCount: args.max_count }),
-    }),
+    run: (args, avfs) => grepJson(avfs.grep(args.pattern, { path: args.path, ignoreCase: args.ignore_case, fixed: args.fixed, maxCount: args.max_count })),
   },
   {
     name: 'find',
@@ -234,7 +239,7 @@ const historyTools: ToolSpec[] = [
     input: { path: path().optional(), limit: z.number().int().min(1).max(10000).default(100), vault },
     output: { vault: z.string(), path: z.string().nullable(), versions: z.array(anyObject) },
     writes: false,
-    run: (args, avfs) => ({ vault: avfs.vault, path: args.path ?? null, versions: avfs.log(args.path, { limit: args.limit }).map(versionJson) }),
+    run: (args, avfs) => ({ vault: avfs.vault, path: args.path ?? null, versions: snake<VersionRecord[]>(avfs.log(args.path, { limit: args.limit })).map(versionJson) }),
   },
   {
     name: 'diff',
@@ -254,11 +259,11 @@ const historyTools: ToolSpec[] = [
     run: (args, avfs) => {
       if (args.path !== undefined) {
         if (args.checkpoint !== undefined || args.against_vault !== undefined) throw new AvfsError('USAGE', 'give path (with versions) or checkpoint/against_vault, not both');
-        return { vault: avfs.vault, ...avfs.diff(args.path, { from: args.from_version, to: args.to_version }) };
+        return { vault: avfs.vault, ...snake<VersionDiff>(avfs.diff(args.path, { from: args.from_version, to: args.to_version })) };
       }
       if ((args.checkpoint === undefined) === (args.against_vault === undefined)) throw new AvfsError('USAGE', 'give a path, or exactly one of checkpoint and against_vault');
       const from = args.checkpoint !== undefined ? { checkpoint: args.checkpoint as string } : { vault: args.against_vault as string };
-      return { vault: avfs.vault, ...avfs.diffTrees(from, { current: true }, { patch: true }) };
+      return { vault: avfs.vault, ...snake<TreeDiff>(avfs.diffTrees(from, { current: true }, { patch: true })) };
     },
   },
   {
@@ -268,7 +273,7 @@ const historyTools: ToolSpec[] = [
     input: { name: z.string().optional().describe('default: a generated name'), message: z.string().optional(), vault },
     output: { vault: z.string(), checkpoint },
     writes: true,
-    run: (args, avfs) => ({ vault: avfs.vault, checkpoint: checkpointJson(avfs.checkpointSave(args.name, args.message)) }),
+    run: (args, avfs) => ({ vault: avfs.vault, checkpoint: checkpointJson(snake<CheckpointRow>(avfs.checkpointSave(args.name, args.message))) }),
   },
   {
     name: 'checkpoint_restore',
@@ -278,7 +283,7 @@ const historyTools: ToolSpec[] = [
     output: { vault: z.string(), checkpoint: z.string(), added: z.number(), modified: z.number(), deleted: z.number() },
     writes: true,
     destructive: true,
-    run: (args, avfs) => ({ vault: avfs.vault, ...avfs.checkpointRestore(args.name) }),
+    run: (args, avfs) => ({ vault: avfs.vault, ...snake<RestoreResult>(avfs.checkpointRestore(args.name)) }),
   },
   {
     name: 'checkpoint_list',
@@ -287,7 +292,7 @@ const historyTools: ToolSpec[] = [
     input: { vault },
     output: { vault: z.string(), checkpoints: z.array(checkpoint) },
     writes: false,
-    run: (_args, avfs) => ({ vault: avfs.vault, checkpoints: avfs.checkpointList().map(checkpointJson) }),
+    run: (_args, avfs) => ({ vault: avfs.vault, checkpoints: snake<CheckpointRow[]>(avfs.checkpointList()).map(checkpointJson) }),
   },
 ];
 
@@ -299,7 +304,7 @@ const vaultTools: ToolSpec[] = [
     input: {},
     output: { vaults: z.array(vaultSummary) },
     writes: false,
-    run: (_args, avfs) => ({ vaults: avfs.listVaults() }),
+    run: (_args, avfs) => ({ vaults: snake<VaultSummary[]>(avfs.listVaults()) }),
   },
   {
     name: 'vault_info',
@@ -308,7 +313,7 @@ const vaultTools: ToolSpec[] = [
     input: { vault },
     output: { vault: vaultSummary },
     writes: false,
-    run: (_args, avfs) => ({ vault: avfs.vaultInfo() }),
+    run: (_args, avfs) => ({ vault: snake<VaultSummary>(avfs.vaultInfo()) }),
   },
   {
     name: 'vault_create',
@@ -317,7 +322,7 @@ const vaultTools: ToolSpec[] = [
     input: { name: z.string().describe('the new vault\'s name') },
     output: { vault: vaultSummary },
     writes: true,
-    run: (args, avfs) => ({ vault: avfs.createVault(args.name) }),
+    run: (args, avfs) => ({ vault: snake<VaultSummary>(avfs.createVault(args.name)) }),
   },
   {
     name: 'vault_fork',
@@ -326,7 +331,7 @@ const vaultTools: ToolSpec[] = [
     input: { target: z.string().describe('the new vault\'s name'), source: z.string().optional().describe('vault to fork (default: the server\'s vault)') },
     output: { vault: vaultSummary },
     writes: true,
-    run: (args, avfs) => ({ vault: avfs.forkVault(args.source ?? avfs.vault, args.target) }),
+    run: (args, avfs) => ({ vault: snake<VaultSummary>(avfs.forkVault(args.source ?? avfs.vault, args.target)) }),
   },
   {
     name: 'vault_merge',
@@ -342,7 +347,7 @@ const vaultTools: ToolSpec[] = [
     output: { report: z.record(z.string(), z.unknown()) },
     writes: true,
     run: (args, avfs) => ({
-      report: avfs.merge(args.source, { into: args.into, strategy: args.strategy, dryRun: args.dry_run }) as unknown as Record<string, unknown>,
+      report: snake<MergeReport>(avfs.merge(args.source, { into: args.into, strategy: args.strategy, dryRun: args.dry_run })),
     }),
   },
 ];

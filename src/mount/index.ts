@@ -21,12 +21,11 @@ import {
   pruneFinishedSessions,
   readSession,
   readSessions,
-  processAlive,
   setSessionState,
   type MountSessionInfo,
   type MountState,
-  type ProcessRef,
 } from './session.js';
+import { processAlive, type ProcessRef } from '../store/host-process.js';
 
 /**
  * The mount API (used by the CLI and by `proxy exec`). A mount is always served by its own detached

@@ -1,13 +1,14 @@
-import { closeSync, ftruncateSync, mkdirSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
-import { AvfsError, isADirectory, notADirectory, notFound } from '../errors.js';
+import { closeSync, openSync } from 'node:fs';
+import { AvfsError } from '../errors.js';
 import { dirname, isWithin, rebase } from '../core/paths.js';
-import { audit } from '../store/audit.js';
-import { contentChunks, linkContent, putContent, putContentFromFd, readContent, type ContentRef } from '../store/blobs.js';
-import { getEntry, lastVersion, putEntry, reserveInos, setTimes, type Entry } from '../store/entries.js';
+import type { Entry } from '../store/entries.js';
 import type { Owner, VaultFs } from '../store/vault-fs.js';
-import type { VaultRow } from '../store/vaults.js';
-import { now, type Store } from '../store/store.js';
+import { now } from '../store/store.js';
+import { KernelCache } from './kernel-cache.js';
+import { OpenFile, type Handle, type ShownAttributes } from './open-file.js';
+import { WorkingCopies } from './working-copies.js';
+
+export { OpenFile, O_ACCMODE, O_APPEND, O_RDONLY, type Handle, type OpenFileState, type ShownAttributes } from './open-file.js';
 
 /**
  * Files open through the mount. All handles on one path share one OpenFile (so they see each
@@ -33,74 +34,6 @@ import { now, type Store } from '../store/store.js';
  * the one it replaced (`replaced`), which stays in history. No byte nobody wrote is ever made up.
  */
 
-export type OpenFileState = 'open' | 'dirty' | 'persisting' | 'flushed';
-
-/** The attributes of an open file that the kernel sees and a persist stores. */
-export interface ShownAttributes {
-  mode: number;
-  size: number;
-  atime: number;
-  mtime: number;
-  ctime: number;
-}
-
-export const O_ACCMODE = 0o3;
-export const O_RDONLY = 0;
-export const O_APPEND = 0o2000;
-
-export class OpenFile {
-  state: OpenFileState = 'open';
-  /** Open handles (file descriptors in the kernel's sense) on this file. */
-  refs = 0;
-  /** Unlinked (or replaced) while open: still readable and writable through its handles, never persisted. */
-  orphan = false;
-  /** Bytes were written since the last persist (flush persists only then; see OpenFiles.flush). */
-  written = false;
-  /** Stored content the file started from (while clean, reads come from it). */
-  baseHash: string | null;
-  /** Logical size: of the base while clean, of the working copy once materialised. */
-  size: number;
-  /** In-memory working copy (capacity may exceed `size`; bytes past `size` are always zero). */
-  mem: Buffer | null = null;
-  /** On-disk working copy for large files. */
-  spill: { path: string; fd: number } | null = null;
-  /** When a file created through the mount was created (its directory changed then, as the kernel saw it). */
-  createdAt: number | undefined;
-  /** The stored content changed under this open file: pages the kernel cached for it may be old. */
-  pageCacheStale = false;
-  /** Owner of a file created through the mount (its creator), stored by its first persist. */
-  owner: Owner = { uid: null, gid: null };
-
-  constructor(
-    public path: string,
-    public ino: number,
-    public mode: number,
-    /** Created through the mount and not stored yet. */
-    public pending: boolean,
-    base: { hash: string | null; size: number },
-    public atime: number,
-    public mtime: number,
-    public ctime: number,
-  ) {
-    this.baseHash = base.hash;
-    this.size = base.size;
-  }
-
-  get materialized(): boolean {
-    return this.mem !== null || this.spill !== null;
-  }
-
-  /** Needs persisting: written since the last persist, or created and never stored. */
-  get unsaved(): boolean {
-    return !this.orphan && (this.state === 'dirty' || this.pending);
-  }
-}
-
-export interface Handle {
-  file: OpenFile;
-  flags: number;
-}
-
 export interface OpenFilesOptions {
   /** Largest working copy kept in memory per file (default 8 MiB). */
   memoryLimit?: number;
@@ -113,7 +46,6 @@ export interface OpenFilesOptions {
 }
 
 const MiB = 1024 * 1024;
-const MIN_CAPACITY = 64 * 1024;
 const INO_BATCH = 256;
 
 export class OpenFiles {
@@ -122,29 +54,23 @@ export class OpenFiles {
   private nextFh = 1;
   private inoNext = 0;
   private inoEnd = 0;
-  private spillSeq = 0;
-  private memoryInUse = 0;
-  /**
-   * The content the kernel's page cache holds for a path (what it read or had written through
-   * the mount), recorded when the last handle closes. An open whose stored content is still that
-   * one can keep the page cache; anything changed outside the mount (the CLI, another process)
-   * has another hash, and the kernel drops its pages on that open.
-   */
-  private readonly kernelContent = new Map<string, string | null>();
-  readonly memoryLimit: number;
-  readonly memoryBudget: number;
+  private readonly copies: WorkingCopies;
+  private readonly kernel = new KernelCache();
 
   constructor(
     readonly fs: VaultFs,
     readonly vaultId: number,
     private readonly options: OpenFilesOptions,
   ) {
-    this.memoryLimit = options.memoryLimit ?? 8 * MiB;
-    this.memoryBudget = options.memoryBudget ?? 256 * MiB;
+    this.copies = new WorkingCopies(fs.store, options.memoryLimit ?? 8 * MiB, options.memoryBudget ?? 256 * MiB, options.spillDir);
   }
 
-  private get store() {
-    return this.fs.store;
+  get memoryLimit(): number {
+    return this.copies.memoryLimit;
+  }
+
+  get memoryBudget(): number {
+    return this.copies.memoryBudget;
   }
 
   // ---- lookup ------------------------------------------------------------------------------
@@ -245,10 +171,10 @@ export class OpenFiles {
     if (--file.refs > 0) return;
     try {
       this.persist(file);
-      if (file.orphan || file.pageCacheStale) this.kernelContent.delete(file.path);
-      else this.remember(file.path, file.baseHash);
+      if (file.orphan || file.pageCacheStale) this.kernel.forget(file.path);
+      else this.kernel.remember(file.path, file.baseHash);
     } catch (err) {
-      this.kernelContent.delete(file.path); // the kernel saw writes the store refused
+      this.kernel.forget(file.path); // the kernel saw writes the store refused
       this.options.onError?.(err, file);
       throw err;
     } finally {
@@ -256,78 +182,31 @@ export class OpenFiles {
     }
   }
 
-  /**
-   * Whether an open of `file` (whose stored content is `hash`) may keep the kernel's page cache:
-   * yes when another handle is open (the pages are the shared working state) or when the kernel
-   * last saw exactly this content; never when the content changed under the open file (an open
-   * that does not keep the cache drops every cached page of the file).
-   */
+  /** Whether an open of `file` (stored content `hash`) may keep the kernel's page cache (KernelCache.keep). */
   keepCache(file: OpenFile, hash: string | null): boolean {
-    if (file.pageCacheStale) {
-      file.pageCacheStale = false;
-      this.remember(file.path, hash);
-      return false;
-    }
-    if (file.refs > 1) return true;
-    const keep = this.kernelContent.has(file.path) && this.kernelContent.get(file.path) === hash;
-    this.remember(file.path, hash);
-    return keep;
+    return this.kernel.keep(file, hash);
   }
 
   /** Forgets what the kernel may cache for `path` (removed, replaced). */
   forgetCache(path: string): void {
-    this.kernelContent.delete(path);
-  }
-
-  private remember(path: string, hash: string | null): void {
-    if (this.kernelContent.size >= 100_000) this.kernelContent.clear(); // only costs re-reads
-    this.kernelContent.set(path, hash);
+    this.kernel.forget(path);
   }
 
   private dispose(file: OpenFile): void {
     if (this.byPath.get(file.path) === file) this.byPath.delete(file.path);
-    this.dropWorkingCopy(file);
-  }
-
-  private dropWorkingCopy(file: OpenFile): void {
-    if (file.mem) {
-      this.memoryInUse -= file.mem.length;
-      file.mem = null;
-    }
-    if (file.spill) {
-      try {
-        closeSync(file.spill.fd);
-      } catch {
-        // already closed
-      }
-      rmSync(file.spill.path, { force: true });
-      file.spill = null;
-    }
+    this.copies.drop(file);
   }
 
   // ---- content -----------------------------------------------------------------------------
 
   /** Reads into `buf`; returns the byte count (0 at end of file). Sees unsaved writes. */
   read(file: OpenFile, buf: Buffer, length: number, position: number): number {
-    if (position >= file.size) return 0;
-    const n = Math.min(length, file.size - position);
-    if (file.mem) return file.mem.copy(buf, 0, position, position + n);
-    if (file.spill) return readFully(file.spill.fd, buf, n, position);
-    if (!file.baseHash) return 0;
-    return readContent(this.store, file.baseHash, position, n).copy(buf, 0);
+    return this.copies.read(file, buf, length, position);
   }
 
   /** Writes `length` bytes of `buf` at `position` into the working copy (copying them: `buf` is only lent). */
   write(file: OpenFile, buf: Buffer, length: number, position: number): number {
-    const end = position + length;
-    this.materialize(file, file.size);
-    if (file.mem && end > file.mem.length) this.grow(file, end);
-    if (file.mem) {
-      buf.copy(file.mem, position, 0, length);
-    } else {
-      writeFully(file.spill!.fd, buf, length, position);
-    }
-    if (end > file.size) file.size = end;
+    this.copies.write(file, buf, length, position);
     file.mtime = file.ctime = now();
     file.state = 'dirty';
     file.written = true;
@@ -342,71 +221,12 @@ export class OpenFiles {
       // Same size (O_TRUNC of an empty file, ftruncate to the current length): times only, no new
       // version. A stored file with nothing unsaved will not be persisted, so they are stored now.
       file.mtime = file.ctime = t;
-      if (!file.unsaved && !file.orphan) this.store.mutate(() => setTimes(this.store, this.fs.row(), file.path, null, t, { op: 'touch', actor: this.fs.actor }, t));
+      if (!file.unsaved && !file.orphan) this.fs.touchExact([file.path], null, t, t);
       return;
     }
-    this.materialize(file, size);
-    if (file.mem) {
-      if (size > file.mem.length) this.grow(file, size);
-      else if (size < file.size) file.mem.fill(0, size, file.size);
-    }
-    if (file.spill) ftruncateSync(file.spill.fd, size);
-    file.size = size;
+    this.copies.resize(file, size);
     file.mtime = file.ctime = t;
     file.state = 'dirty';
-  }
-
-  /**
-   * Gives a clean file a working copy holding its first `keep` bytes of stored content (the rest
-   * is about to be cut off or overwritten). Large files go to a spill file, streamed chunk by chunk.
-   */
-  private materialize(file: OpenFile, keep: number): void {
-    if (file.materialized) return;
-    const copy = Math.min(file.size, keep);
-    if (copy > this.memoryLimit || this.memoryInUse + copy > this.memoryBudget) {
-      const spill = this.openSpill(file);
-      if (copy > 0 && file.baseHash) {
-        let pos = 0;
-        for (const chunk of contentChunks(this.store, file.baseHash)) {
-          const n = Math.min(chunk.length, copy - pos);
-          writeFully(spill.fd, chunk, n, pos);
-          pos += n;
-          if (pos >= copy) break;
-        }
-      }
-      ftruncateSync(spill.fd, copy);
-    } else {
-      const mem = Buffer.alloc(Math.max(copy, MIN_CAPACITY));
-      if (copy > 0 && file.baseHash) readContent(this.store, file.baseHash, 0, copy).copy(mem, 0);
-      file.mem = mem;
-      this.memoryInUse += mem.length;
-    }
-    file.size = copy;
-  }
-
-  /** Grows the in-memory copy to hold `needed` bytes, or moves it to a spill file past the limits. */
-  private grow(file: OpenFile, needed: number): void {
-    const old = file.mem!;
-    const capacity = Math.max(needed, Math.min(old.length * 2, this.memoryLimit), MIN_CAPACITY);
-    if (needed > this.memoryLimit || this.memoryInUse - old.length + capacity > this.memoryBudget) {
-      const spill = this.openSpill(file);
-      writeFully(spill.fd, old, file.size, 0);
-      this.memoryInUse -= old.length;
-      file.mem = null;
-      return;
-    }
-    const mem = Buffer.alloc(capacity);
-    old.copy(mem, 0, 0, file.size);
-    this.memoryInUse += capacity - old.length;
-    file.mem = mem;
-  }
-
-  private openSpill(file: OpenFile): { path: string; fd: number } {
-    mkdirSync(this.options.spillDir, { recursive: true, mode: 0o700 });
-    const path = join(this.options.spillDir, `${file.ino}-${++this.spillSeq}`);
-    const fd = openSync(path, 'w+', 0o600);
-    file.spill = { path, fd };
-    return file.spill;
   }
 
   // ---- what the kernel sees, and outside changes --------------------------------------------
@@ -436,10 +256,10 @@ export class OpenFiles {
    */
   follow(file: OpenFile, stored?: Entry): void {
     if (file.unsaved || file.orphan) return;
-    const entry = stored ?? getEntry(this.store, this.fs.row(), file.path);
+    const entry = stored ?? this.fs.entryExact(file.path);
     if (entry?.type !== 'f') return;
     if (entry.hash !== file.baseHash) {
-      this.dropWorkingCopy(file);
+      this.copies.drop(file);
       file.baseHash = entry.hash;
       file.pageCacheStale = true;
     }
@@ -454,74 +274,42 @@ export class OpenFiles {
 
   /**
    * Stores an unsaved file as one new version (a no-op when there is nothing to save), with the
-   * attributes the kernel was shown (`shown`). Content first (content-addressed, harmless if the
-   * entry change then fails), then the entry and its version in one transaction. On failure
-   * (quota, a parent removed meanwhile) the file stays dirty and the error is thrown, so
-   * flush/close report it to the tool.
+   * attributes the kernel was shown (`shown`), through VaultFs.writeFileExact. On failure (quota,
+   * a parent removed meanwhile) the file stays dirty and the error is thrown, so flush/close
+   * report it to the tool.
    */
   persist(file: OpenFile): void {
     if (!file.unsaved) return;
     const previous = file.state;
     file.state = 'persisting';
     try {
-      let content: ContentRef | undefined;
+      let shown: ShownAttributes | undefined;
+      const write = {
+        from: file.pending ? undefined : { hash: file.baseHash },
+        ino: file.ino,
+        owner: file.owner,
+        attributes: (old: Entry | undefined) => {
+          shown = this.shown(file, old);
+          return { ...shown, createdAt: file.createdAt };
+        },
+      };
+      let entry: Entry;
       if (file.spill) {
-        // A second descriptor reads from offset 0 (putContentFromFd streams from the current position).
+        // A second descriptor reads from offset 0 (the content is streamed from the current position).
         const fd = openSync(file.spill.path, 'r');
         try {
-          // One transaction for the chunks too: per-chunk commits cost ~0.7 ms each (a 256 MiB
-          // file is 4,096 chunks), while the lock is held here only as long as hashing and
-          // inserting take (about 0.3 s per 100 MiB).
-          content = this.store.mutate(() => putContentFromFd(this.store, fd));
+          entry = this.fs.writeFileExact(file.path, { fd }, write);
         } finally {
           closeSync(fd);
         }
+      } else {
+        const data = this.copies.bytes(file);
+        if (!data) throw new AvfsError('INTERNAL', `no working copy for ${file.path}`, { path: file.path });
+        entry = this.fs.writeFileExact(file.path, data, write);
       }
-      const store = this.store;
-      const fs = this.fs;
-      let shown: ShownAttributes | undefined;
-      store.mutate(() => {
-        if (!content) {
-          const data = file.mem ? file.mem.subarray(0, file.size) : file.size === 0 ? Buffer.alloc(0) : undefined;
-          if (!data) throw new AvfsError('INTERNAL', `no working copy for ${file.path}`, { path: file.path });
-          content = putContent(store, data);
-        }
-        linkContent(store, content); // a spilled file's content was stored by the transaction above
-        const vault = fs.row();
-        const parent = getEntry(store, vault, dirname(file.path));
-        if (!parent) throw notFound(dirname(file.path), fs.name);
-        if (parent.type !== 'd') throw notADirectory(parent.path);
-        const old = getEntry(store, vault, file.path);
-        if (old?.type === 'd') throw isADirectory(file.path);
-        shown = this.shown(file, old);
-        const replaced = replacedVersion(store, vault, file, old);
-        putEntry(
-          store,
-          vault,
-          file.path,
-          {
-            type: 'f',
-            mode: shown.mode,
-            size: content.size,
-            hash: content.hash,
-            target: null,
-            mtime: shown.mtime,
-            atime: shown.atime,
-            ino: old ? undefined : file.ino,
-            ...(old ? undefined : file.owner),
-          },
-          {
-            op: old ? 'write' : 'create',
-            actor: fs.actor,
-            at: { ctime: shown.ctime, createdAt: file.createdAt },
-            detail: replaced === undefined ? undefined : { replaced },
-          },
-        );
-        audit(store, fs.actor, 'write', fs.name, { path: file.path, size: content.size });
-      });
       file.mode = shown!.mode;
       file.ctime = shown!.ctime;
-      file.baseHash = content!.hash;
+      file.baseHash = entry.hash;
       file.pending = false;
       file.written = false;
       file.state = 'flushed';
@@ -565,7 +353,7 @@ export class OpenFiles {
   /** The file at `path` was unlinked or replaced while open: keep it for its handles, never store it. */
   detach(file: OpenFile): void {
     file.orphan = true;
-    this.kernelContent.delete(file.path);
+    this.kernel.forget(file.path);
     if (this.byPath.get(file.path) === file) this.byPath.delete(file.path);
   }
 
@@ -581,11 +369,7 @@ export class OpenFiles {
 
   /** Moves open files at or below `src` to the same place below `dst` (after a rename). */
   move(src: string, dst: string): void {
-    // The kernel moves the inode (and its page cache) with the name.
-    const cached = [...this.kernelContent].filter(([p]) => isWithin(p, src));
-    for (const [p] of cached) this.kernelContent.delete(p);
-    this.kernelContent.delete(dst);
-    for (const [p, h] of cached) this.kernelContent.set(rebase(p, src, dst), h);
+    this.kernel.move(src, dst);
     const moving: OpenFile[] = [];
     for (const [p, f] of this.byPath) if (isWithin(p, src)) moving.push(f);
     for (const f of moving) this.byPath.delete(f.path);
@@ -597,34 +381,9 @@ export class OpenFiles {
 
   private allocIno(): number {
     if (this.inoNext >= this.inoEnd) {
-      this.inoNext = reserveInos(this.store, this.vaultId, INO_BATCH);
+      this.inoNext = this.fs.reserveInos(INO_BATCH);
       this.inoEnd = this.inoNext + INO_BATCH;
     }
     return this.inoNext++;
   }
-}
-
-/**
- * The version of someone else's that persisting `file` replaces, if any: the stored file was
- * created, rewritten or removed outside this open file since its content was taken from the store.
- */
-function replacedVersion(store: Store, vault: VaultRow, file: OpenFile, old: Entry | undefined): number | undefined {
-  if (file.pending) return old?.version;
-  if (!old) return lastVersion(store, vault, file.path);
-  return old.hash === file.baseHash ? undefined : old.version;
-}
-
-function readFully(fd: number, buf: Buffer, length: number, position: number): number {
-  let done = 0;
-  while (done < length) {
-    const n = readSync(fd, buf, done, length - done, position + done);
-    if (n === 0) break;
-    done += n;
-  }
-  return done;
-}
-
-function writeFully(fd: number, buf: Buffer, length: number, position: number): void {
-  let done = 0;
-  while (done < length) done += writeSync(fd, buf, done, length - done, position + done);
 }

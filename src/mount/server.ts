@@ -5,20 +5,19 @@ import { VaultFs } from '../store/vault-fs.js';
 import { keepCacheSupported, loadFuse, type Fuse } from './fuse.js';
 import { prepareMountpoint } from './mountpoint.js';
 import { OpenFiles } from './open-files.js';
+import { instrumentFromEnv } from './op-stats.js';
 import { createOperations } from './operations.js';
 import {
   kernelMountAt,
   kernelUnmount,
   newSessionId,
-  processStartTime,
   setSessionState,
   spillDir,
   logFile,
   writeSession,
-  processAlive,
   type MountSessionInfo,
-  type ProcessRef,
 } from './session.js';
+import { processAlive, processStartTime, type ProcessRef } from '../store/host-process.js';
 import { killExecProcesses } from './processes.js';
 import { recordExecDied } from '../store/execs.js';
 import { existsSync, rmdirSync, rmSync } from 'node:fs';
@@ -172,7 +171,7 @@ export async function serveMount(options: ServeOptions): Promise<MountSessionInf
     // every few dozen of them. Here the WAL may grow to 10,000 pages (40 MiB) and is
     // checkpointed when the mount has been idle for a moment instead (see watch below).
     store.db.pragma('wal_autocheckpoint = 10000');
-    if (process.env.AVFS_MOUNT_STATS) instrument(ops as unknown as Record<string, unknown>, info, process.env.AVFS_MOUNT_STATS === 'trace');
+    instrumentFromEnv(ops as unknown as Record<string, unknown>, process.env.AVFS_MOUNT_STATS, info);
     const extra = [
       'big_writes',
       `max_write=${MAX_WRITE}`,
@@ -385,38 +384,4 @@ function trackActivity(ops: Record<string, unknown>, activity: { last: number; w
       return (fn as (...a: unknown[]) => unknown).apply(this, args);
     };
   }
-}
-
-/**
- * AVFS_MOUNT_STATS=1: counts every FUSE operation and the time its handler spent on the JS
- * thread, written to the log on SIGUSR2 and at exit (what a profile of a workload starts from);
- * AVFS_MOUNT_STATS=trace also logs each operation and its path.
- */
-function instrument(ops: Record<string, unknown>, info: (m: string) => void, trace: boolean): void {
-  const stats = new Map<string, { calls: number; ns: bigint }>();
-  for (const [name, fn] of Object.entries(ops)) {
-    if (typeof fn !== 'function') continue;
-    const s = { calls: 0, ns: 0n };
-    stats.set(name, s);
-    ops[name] = function (this: unknown, ...args: unknown[]) {
-      if (trace) info(`op ${name} ${String(args[0])}`);
-      const t = process.hrtime.bigint();
-      try {
-        return (fn as (...a: unknown[]) => unknown).apply(this, args);
-      } finally {
-        s.calls++;
-        s.ns += process.hrtime.bigint() - t;
-      }
-    };
-  }
-  const dump = () => {
-    const rows = [...stats].filter(([, s]) => s.calls > 0).sort((a, b) => Number(b[1].ns - a[1].ns));
-    info(`op stats: ${rows.map(([n, s]) => `${n} ${s.calls} calls ${(Number(s.ns) / 1e6).toFixed(1)} ms`).join(', ')}`);
-    for (const s of stats.values()) {
-      s.calls = 0;
-      s.ns = 0n;
-    }
-  };
-  process.on('SIGUSR2', dump);
-  process.on('exit', dump);
 }

@@ -1,8 +1,9 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeHomeFile } from '../store/home.js';
+import { processAlive } from '../store/host-process.js';
 
 /**
  * Mount sessions, recorded in the home as one JSON file per session (`<home>/mounts/<id>.json`,
@@ -110,52 +111,6 @@ export function pruneFinishedSessions(home: string): void {
   const cutoff = Date.now() - KEEP_FINISHED_MS;
   for (const s of readSessions(home)) {
     if ((s.state === 'unmounted' || s.state === 'failed') && Date.parse(s.updated_at) < cutoff) removeSessionFiles(home, s.session_id);
-  }
-}
-
-// ---- processes ---------------------------------------------------------------------------
-
-/** A process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat), or null. */
-export function processStartTime(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (fields[0] === 'Z' || fields[0] === 'X') return null; // a zombie is dead
-    return Number(fields[19]);
-  } catch {
-    return null;
-  }
-}
-
-/** A process as avfs records it: its pid and start time (so a reused pid is not mistaken for it). */
-export interface ProcessRef {
-  pid: number;
-  pid_start?: number | null;
-}
-
-/** This process as a ProcessRef. */
-export const thisProcess = (): Required<ProcessRef> => ({ pid: process.pid, pid_start: processStartTime(process.pid) });
-
-/** Whether a recorded process (a session's server, an exec's avfs) is alive, and is the same process, not a reused pid. */
-export function processAlive(info: ProcessRef): boolean {
-  if (!info.pid || info.pid <= 0) return false;
-  try {
-    process.kill(info.pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  const start = processStartTime(info.pid);
-  if (start === null) return existsProc(info.pid);
-  return info.pid_start == null || info.pid_start === start;
-}
-
-function existsProc(pid: number): boolean {
-  try {
-    statSync(`/proc/${pid}`);
-    return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
-  } catch {
-    return false;
   }
 }
 

@@ -1,6 +1,6 @@
 import { KIND, type EntryKind } from '../core/entry-types.js';
 import { versionBeforeSeq, windowVersions, type VersionRow } from '../store/execs.js';
-import { sameState, stateOf as versionState, type PathState } from '../store/history.js';
+import { ROOT_STATE, sameState, stateOf as versionState, type PathState } from '../store/history.js';
 import type { Store } from '../store/store.js';
 import type { VaultRow } from '../store/vaults.js';
 
@@ -30,22 +30,20 @@ export interface ChangedFile {
   /** The type after the change (before it, for a deletion). */
   type: EntryKind;
   /** Set when a modification changed the type (e.g. a file replaced by a symlink). */
-  type_before?: EntryKind;
-  size_before: number | null;
-  size_after: number | null;
-  hash_before: string | null;
+  typeBefore?: EntryKind;
+  sizeBefore: number | null;
+  sizeAfter: number | null;
+  hashBefore: string | null;
   /** Content hash after the change (sha256; null for deletions, directories and symlinks). */
   hash: string | null;
-  mode_before: string | null;
-  mode_after: string | null;
-  target_before?: string | null;
+  /** Permission bits as octal text (`0644`), before and after. */
+  modeBefore: string | null;
+  modeAfter: string | null;
+  targetBefore?: string | null;
   target?: string | null;
   /** How many versions the run recorded for this path (collapsed into this one change). */
   versions: number;
 }
-
-/** The vault root exists from creation without a version; its implicit first state. */
-const ROOT_STATE: PathState = { type: 'd', mode: 0o755, size: 0, hash: null, target: null };
 
 /** A version's full state (owners and annotations included, so undo puts those back too). */
 const stateOf = (row: VersionRow | undefined): PathState | null => (row ? versionState(row) : null);
@@ -106,17 +104,17 @@ function describeChange({ path, before, after, rows }: NetChange): ChangedFile {
     path,
     kind,
     type: KIND[shown.type],
-    size_before: before?.size ?? null,
-    size_after: after?.size ?? null,
-    hash_before: before?.hash ?? null,
+    sizeBefore: before?.size ?? null,
+    sizeAfter: after?.size ?? null,
+    hashBefore: before?.hash ?? null,
     hash: after?.hash ?? null,
-    mode_before: before ? formatMode(before.mode) : null,
-    mode_after: after ? formatMode(after.mode) : null,
+    modeBefore: before ? formatMode(before.mode) : null,
+    modeAfter: after ? formatMode(after.mode) : null,
     versions: rows.length,
   };
-  if (before && after && before.type !== after.type) change.type_before = KIND[before.type];
+  if (before && after && before.type !== after.type) change.typeBefore = KIND[before.type];
   if (before?.type === 'l' || after?.type === 'l') {
-    change.target_before = before?.target ?? null;
+    change.targetBefore = before?.target ?? null;
     change.target = after?.target ?? null;
   }
   return change;

@@ -7,7 +7,6 @@ import {
   openSync,
   readdirSync,
   readlinkSync,
-  readSync,
   rmSync,
   statfsSync,
   symlinkSync,
@@ -16,14 +15,14 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHasher } from '../core/hash.js';
 import { dirname, isWithin, joinPath } from '../core/paths.js';
-import { hostEntryType } from '../core/entry-types.js';
 import type { SandboxLayout } from '../core/sandbox-layout.js';
 import { AvfsError } from '../errors.js';
 import { putContentFromFd, type ContentRef } from '../store/blobs.js';
 import type { Entry } from '../store/entries.js';
 import { exportTree } from '../store/transfer.js';
+import { hashHostFile, walkHostTree } from '../store/host-tree.js';
+import { escapeBytes } from '../core/utf8.js';
 import { currentSeq } from '../store/vaults.js';
 import type { VaultFs } from '../store/vault-fs.js';
 
@@ -108,12 +107,11 @@ export interface SyncSummary {
 type Special = 'p' | 's' | 'c' | 'b';
 const isSpecial = (type: string): type is Special => type === 'p' || type === 's' || type === 'c' || type === 'b';
 
-function hostStat(st: BigIntStats, host: string): HostStat | null {
-  const type = hostEntryType(st);
+function hostStat(st: BigIntStats, type: HostStat['type'] | null, host: Buffer): HostStat | null {
   if (!type) return null;
   const rdev = type === 'c' || type === 'b' ? Number(st.rdev) : 0;
   const out: HostStat = { type, mode: Number(st.mode & 0o7777n), rdev, size: isSpecial(type) ? 0 : Number(st.size), ino: st.ino, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
-  if (type === 'l') out.target = readlinkSync(host);
+  if (type === 'l') out.target = readlinkSync(host, 'utf8');
   return out;
 }
 
@@ -125,35 +123,27 @@ interface Scan {
 
 /** Every path below `root` on the host (lstat, symlinks not followed), as vault paths; a sandbox's reserved names are not looked at. */
 function scan(root: string, skipped: SyncSummary['skipped'], layout: SandboxLayout | null): Scan {
-  const out = new Map<string, HostStat>();
+  const stats = new Map<string, HostStat>();
   const unlisted: string[] = [];
-  const walk = (host: string, vaultPath: string) => {
-    let names: string[];
-    try {
-      names = readdirSync(host);
-    } catch (err) {
+  const lstat = (host: Buffer) => lstatSync(host, { bigint: true });
+  const top = Buffer.from(root);
+  walkHostTree(top, '/', lstat(top), {
+    lstat,
+    skip: (path) => !!layout?.covers(path),
+    // A name that is not UTF-8 cannot be a vault path: left in the copy, not imported.
+    invalidName: (_host, parent, name) => void skipped.push({ path: joinPath(parent, escapeBytes(name)), reason: 'name is not valid UTF-8' }),
+    unlisted: (path, err) => {
       // A directory the command made unreadable (chmod 000): nothing below it can be imported.
-      skipped.push({ path: vaultPath, reason: `cannot list: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` });
-      unlisted.push(vaultPath);
-      return;
-    }
-    for (const name of names) {
-      const h = join(host, name);
-      const v = joinPath(vaultPath, name);
-      if (layout?.covers(v)) continue;
-      const st = hostStat(lstatSync(h, { bigint: true }), h);
-      if (!st) {
-        skipped.push({ path: v, reason: 'not a regular file, directory or symlink' });
-        continue;
-      }
-      out.set(v, st);
-      if (st.type === 'd') walk(h, v);
-    }
-  };
-  const rootStat = hostStat(lstatSync(root, { bigint: true }), root);
-  if (rootStat) out.set('/', rootStat);
-  walk(root, '/');
-  return { stats: out, unlisted };
+      skipped.push({ path, reason: `cannot list: ${err.code ?? err.message}` });
+      unlisted.push(path);
+    },
+    visit: ({ host, path, st, type }) => {
+      const stat = hostStat(st, type, host);
+      if (!stat) return void skipped.push({ path, reason: 'not a regular file, directory or symlink' });
+      stats.set(path, stat);
+    },
+  });
+  return { stats, unlisted };
 }
 
 const COPY_PREFIX = 'avfs-proxy-';
@@ -223,19 +213,6 @@ function readHostFile(fs: VaultFs, host: string): ContentRef {
   const fd = openSync(host, 'r');
   try {
     return putContentFromFd(fs.store, fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** SHA-256 of a host file, read in 1 MiB pieces (nothing stored). */
-function hashHostFile(host: string): string {
-  const fd = openSync(host, 'r');
-  try {
-    const hasher = createHasher();
-    const buf = Buffer.allocUnsafe(1024 * 1024);
-    for (let n = readSync(fd, buf); n > 0; n = readSync(fd, buf)) hasher.update(buf.subarray(0, n));
-    return hasher.digest();
   } finally {
     closeSync(fd);
   }

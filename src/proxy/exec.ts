@@ -3,6 +3,7 @@ import { constants } from 'node:os';
 import type { Readable } from 'node:stream';
 import { spawn } from 'node:child_process';
 import { procPids, processesWithExecId } from '../mount/processes.js';
+import { readProcStat } from '../store/host-process.js';
 
 /**
  * Runs one command and guarantees that nothing it started outlives the call.
@@ -101,16 +102,9 @@ function signalPid(pid: number, signal: NodeJS.Signals): void {
 function scanProc(): { pid: number; pgid: number }[] {
   const out: { pid: number; pgid: number }[] = [];
   for (const name of procPids()) {
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${name}/stat`, 'latin1');
-    } catch {
-      continue; // exited while we looked
-    }
-    // "pid (comm) state ppid pgrp …" — comm may contain spaces and parentheses, so split after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (fields[0] === 'Z' || fields[0] === 'X') continue;
-    out.push({ pid: Number(name), pgid: Number(fields[2]) });
+    const stat = readProcStat(name);
+    if (stat === null || stat.state === 'Z' || stat.state === 'X') continue; // exited while we looked, or a zombie
+    out.push({ pid: Number(name), pgid: stat.pgrp });
   }
   return out;
 }

@@ -30,12 +30,18 @@ export interface LaunchRequest {
 export interface LimitReport {
   value: number | null;
   /** What enforces it (e.g. "cgroup v1 pids.max"), or null when nothing does. */
-  enforced_by: string | null;
+  enforcedBy: string | null;
   /** Why a requested limit is not enforced. */
   reason?: string;
 }
 
-export type LimitsReport = Record<keyof Limits, LimitReport>;
+/** Each limit of the run: the policy's timeout_ms, max_processes, max_file_size and memory. */
+export interface LimitsReport {
+  timeoutMs: LimitReport;
+  maxProcesses: LimitReport;
+  maxFileSize: LimitReport;
+  memory: LimitReport;
+}
 
 /** A limit the run hit, or another boundary event the result reports. */
 export interface Violation {
@@ -68,12 +74,12 @@ export function prepareLaunch(r: LaunchRequest): Launch {
     : r.argv;
   const wrapped = cgroup || blocks !== null ? ['/bin/sh', '-c', PROLOGUE, 'avfs-limits', ...(cgroup?.procs ?? []), '--', blocks === null ? '' : String(blocks), ...inner] : inner;
   const limits: LimitsReport = {
-    timeout_ms:
+    timeoutMs:
       plan.limits.timeout_ms > 0
-        ? { value: plan.limits.timeout_ms, enforced_by: `avfs (SIGTERM, then SIGKILL after ${r.killAfterMs} ms)` }
-        : { value: null, enforced_by: null, reason: 'no timeout (--timeout 0)' },
-    max_processes: report(plan.limits.max_processes, cgroup?.enforcedBy.pids ?? null, cgroup?.reasons.pids ?? noCgroup(plan.limits.max_processes)),
-    max_file_size: report(blocks === null ? null : blocks * BLOCK, blocks === null ? null : 'RLIMIT_FSIZE', undefined),
+        ? { value: plan.limits.timeout_ms, enforcedBy: `avfs (SIGTERM, then SIGKILL after ${r.killAfterMs} ms)` }
+        : { value: null, enforcedBy: null, reason: 'no timeout (--timeout 0)' },
+    maxProcesses: report(plan.limits.max_processes, cgroup?.enforcedBy.pids ?? null, cgroup?.reasons.pids ?? noCgroup(plan.limits.max_processes)),
+    maxFileSize: report(blocks === null ? null : blocks * BLOCK, blocks === null ? null : 'RLIMIT_FSIZE', undefined),
     memory: report(plan.limits.memory, cgroup?.enforcedBy.memory ?? null, cgroup?.reasons.memory ?? noCgroup(plan.limits.memory)),
   };
   return {
@@ -99,8 +105,8 @@ export function prepareLaunch(r: LaunchRequest): Launch {
 }
 
 function report(value: number | null, by: string | null, reason: string | undefined): LimitReport {
-  if (value === null) return { value: null, enforced_by: null };
-  return by ? { value, enforced_by: by } : { value, enforced_by: null, reason: reason ?? 'not enforced' };
+  if (value === null) return { value: null, enforcedBy: null };
+  return by ? { value, enforcedBy: by } : { value, enforcedBy: null, reason: reason ?? 'not enforced' };
 }
 
 const noCgroup = (value: number | null) => (value === null ? undefined : 'no cgroup could be created for the run');
@@ -109,11 +115,11 @@ const noCgroup = (value: number | null) => (value === null ? undefined : 'no cgr
 export function violationsOf(launch: Launch, outcome: RunOutcome): Violation[] {
   const out: Violation[] = [];
   const { limits } = launch;
-  if (outcome.timedOut) out.push({ kind: 'limit', limit: 'timeout_ms', value: limits.timeout_ms.value, detail: 'the command ran out of time and was ended' });
+  if (outcome.timedOut) out.push({ kind: 'limit', limit: 'timeout_ms', value: limits.timeoutMs.value, detail: 'the command ran out of time and was ended' });
   const hits = launch.cgroup?.hits();
-  if (hits?.pidsMax) out.push({ kind: 'limit', limit: 'max_processes', value: limits.max_processes.value, detail: `${hits.pidsMax} fork(s) refused at the process limit` });
+  if (hits?.pidsMax) out.push({ kind: 'limit', limit: 'max_processes', value: limits.maxProcesses.value, detail: `${hits.pidsMax} fork(s) refused at the process limit` });
   if (hits?.oomKills) out.push({ kind: 'limit', limit: 'memory', value: limits.memory.value, detail: `${hits.oomKills} process(es) killed for exceeding the memory limit` });
-  if (outcome.signal === 'SIGXFSZ') out.push({ kind: 'limit', limit: 'max_file_size', value: limits.max_file_size.value, detail: 'the command was killed for writing past the file size limit' });
+  if (outcome.signal === 'SIGXFSZ') out.push({ kind: 'limit', limit: 'max_file_size', value: limits.maxFileSize.value, detail: 'the command was killed for writing past the file size limit' });
   return out;
 }
 

@@ -3,7 +3,7 @@ import { removeEndedCgroups } from './cgroup.js';
 import type { Store } from '../store/store.js';
 import { listMounts, unmountDir } from '../mount/index.js';
 import { killExecProcesses } from '../mount/processes.js';
-import { processAlive } from '../mount/session.js';
+import { processAlive } from '../store/host-process.js';
 
 /**
  * Execs whose avfs process died while they ran (kill -9, a crash, a power cut). Such an exec's

@@ -3,9 +3,8 @@ import { join } from 'node:path';
 import { AvfsError } from '../errors.js';
 import { audit } from '../store/audit.js';
 import { writeHomeFile } from '../store/home.js';
-import { getVaultPolicy, setVaultPolicy } from '../store/execs.js';
 import type { Actor, Store } from '../store/store.js';
-import { getVault } from '../store/vaults.js';
+import { getVault, getVaultPolicy, setVaultPolicy } from '../store/vaults.js';
 import { DEFAULT_POLICY, parsePolicyText, type Policy, type PolicySource } from './policy.js';
 
 /**

@@ -3,7 +3,6 @@ import { isUtf8 } from 'node:buffer';
 import { incompleteTail } from '../core/text.js';
 import { normalizePath } from '../core/paths.js';
 import { AvfsError } from '../errors.js';
-import { thisProcess } from '../mount/session.js';
 import { audit } from '../store/audit.js';
 import { saveCheckpoint } from '../store/checkpoints.js';
 import { finishExec, insertExec } from '../store/execs.js';
@@ -16,7 +15,7 @@ import { runCommand } from './exec.js';
 import { prepareLaunch, sandboxField, violationsOf, type Launch, type Violation } from './launch.js';
 import { reapDeadExecs } from './liveness.js';
 import { childEnv, evaluatePolicy, type CommandVerdict, type Decision } from './policy.js';
-import { namespacesWork, planSandbox, sandboxRequest, withoutSandbox, type NetworkMode } from './sandbox.js';
+import { namespacesWork, planSandbox, sandboxRequest, withoutSandbox, type NetworkMode, type SandboxReport } from './sandbox.js';
 import { loadPolicy } from './policy-source.js';
 import { openWorkspace, type ModeChoice } from './workspace.js';
 
@@ -61,41 +60,50 @@ export interface ExecRequest {
   readOnly?: boolean;
 }
 
+/** What a run did (camelCase; src/api/exec.ts `execJson` gives the CLI's `--json` fields). */
 export interface ExecResult {
   vault: string;
-  exec_id: string;
+  execId: string;
+  /** The request as one line. */
   command: string;
   argv: string[] | null;
   shell: string | null;
   cwd: string;
   mode: 'mount' | 'copy';
-  mode_reason: string | null;
+  /** Why this mode when it was not the first choice (e.g. FUSE unavailable), else null. */
+  modeReason: string | null;
+  /** The host directory the run saw the vault in. */
   mountpoint: string;
   decision: Decision;
   approved: boolean;
   checkpoint: string | null;
   /** What the sandbox enforced (README "Boundary"). */
-  sandbox: ReturnType<typeof sandboxField>;
+  sandbox: SandboxReport;
   /** Limits the run hit. */
   violations: Violation[];
-  exit_code: number;
+  exitCode: number;
   signal: string | null;
-  timed_out: boolean;
-  duration_ms: number;
+  timedOut: boolean;
+  durationMs: number;
+  /** Output as text: UTF-8, or base64 when it is not UTF-8 text (the encodings say which). */
   stdout: string;
   stderr: string;
-  stdout_encoding: 'utf8' | 'base64';
-  stderr_encoding: 'utf8' | 'base64';
-  stdout_bytes: number;
-  stderr_bytes: number;
+  stdoutEncoding: 'utf8' | 'base64';
+  stderrEncoding: 'utf8' | 'base64';
+  /** Bytes the command wrote (more than kept when truncated). */
+  stdoutBytes: number;
+  stderrBytes: number;
   truncated: boolean;
-  changed_files: ChangedFile[];
+  /** Exactly what the run changed in the vault, one net change per path. */
+  changedFiles: ChangedFile[];
   /** Copy mode: paths the command created that a vault cannot hold (sockets, FIFOs, devices) or could not list. */
   skipped: { path: string; reason: string }[];
-  leftover_processes: number;
+  leftoverProcesses: number;
   /** Processes of the run still alive after the final SIGKILL (always empty unless one is stuck in the kernel). */
   survivors: number[];
 }
+
+
 
 /** A new exec id: time-ordered, unique, usable in checkpoint names. */
 export function newExecId(): string {
@@ -191,7 +199,7 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
       decision: JSON.stringify(decision),
       checkpoint,
       seq_before: workspace.seqBefore,
-      ...thisProcess(),
+      ...workspace.owner,
     });
     const seqBefore = workspace.seqBefore;
     const start = async () => {
@@ -274,33 +282,33 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
     );
     return {
       vault: vaultName,
-      exec_id: execId,
+      execId,
       command,
       argv: request.argv ?? null,
       shell: request.shell ?? null,
       cwd,
       mode: ws.mode,
-      mode_reason: ws.modeReason,
+      modeReason: ws.modeReason,
       mountpoint: ws.root,
       decision,
       approved,
       checkpoint,
       sandbox,
       violations,
-      exit_code: outcome.exitCode,
+      exitCode: outcome.exitCode,
       signal: outcome.signal,
-      timed_out: outcome.timedOut,
-      duration_ms: outcome.durationMs,
+      timedOut: outcome.timedOut,
+      durationMs: outcome.durationMs,
       stdout: out.text,
       stderr: err.text,
-      stdout_encoding: out.encoding,
-      stderr_encoding: err.encoding,
-      stdout_bytes: outcome.stdoutBytes,
-      stderr_bytes: outcome.stderrBytes,
+      stdoutEncoding: out.encoding,
+      stderrEncoding: err.encoding,
+      stdoutBytes: outcome.stdoutBytes,
+      stderrBytes: outcome.stderrBytes,
       truncated: outcome.truncated,
-      changed_files: changed,
+      changedFiles: changed,
       skipped: sync?.skipped ?? [],
-      leftover_processes: outcome.leftoverProcesses,
+      leftoverProcesses: outcome.leftoverProcesses,
       survivors: outcome.survivors,
     };
   } catch (error) {

@@ -5,6 +5,7 @@ import { SandboxLayout, type LayoutNode } from '../core/sandbox-layout.js';
 import { spawn } from 'node:child_process';
 import { AvfsError } from '../errors.js';
 import type { Policy } from './policy.js';
+import type { LimitsReport } from './launch.js';
 
 /**
  * The sandbox every `proxy exec` runs in (bubblewrap): the vault — a view of the mount, or the
@@ -241,7 +242,21 @@ export async function namespacesWork(plan: SandboxPlan): Promise<boolean> {
 }
 
 /** The `sandbox` field of a result: what was enforced, and how. */
-export function describeSandbox(plan: SandboxPlan, limits: Record<keyof Limits, { value: number | null; enforced_by: string | null; reason?: string }>) {
+/** What a run's sandbox enforced (README "Boundary"); `limits` is keyed by the policy's limit names. */
+export interface SandboxReport {
+  enforced: boolean;
+  /** Why the sandbox is not enforced (null when it is). */
+  reason: string | null;
+  network: NetworkMode;
+  binds: Array<{ source: string; dest: string; writable: boolean }>;
+  masked: string[];
+  /** Vault top-level names the sandbox layout takes over. */
+  reserved: string[];
+  readOnly: boolean;
+  limits: LimitsReport;
+}
+
+export function describeSandbox(plan: SandboxPlan, limits: SandboxReport['limits']): SandboxReport {
   return {
     enforced: plan.enforced,
     reason: plan.reason,
@@ -249,7 +264,7 @@ export function describeSandbox(plan: SandboxPlan, limits: Record<keyof Limits, 
     binds: plan.binds.map((b) => ({ source: b.source, dest: b.dest, writable: b.writable })),
     masked: plan.masked,
     reserved: plan.layout?.topNames.map((n) => `/${n}`) ?? [],
-    read_only: plan.readOnly,
+    readOnly: plan.readOnly,
     limits,
   };
 }

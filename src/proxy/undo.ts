@@ -29,14 +29,14 @@ import { reapDeadExecs } from './liveness.js';
 
 export interface UndoResult {
   vault: string;
-  exec_id: string;
+  execId: string;
   checkpoint: string;
   /** How many later changes by others were discarded (only with force). */
-  discarded_changes: number;
-  already_undone: boolean;
+  discardedChanges: number;
+  alreadyUndone: boolean;
   /** True when the exec's avfs died while it ran (its window closed when that was noticed). */
   died: boolean;
-  changed_files: ChangedFile[];
+  changedFiles: ChangedFile[];
 }
 
 /** Execs recorded by older avfs versions with mode `mount-shared` ran in a reused mount and recorded their writes untagged. */
@@ -89,12 +89,12 @@ export async function proxyUndo(store: Store, execId: string, options: { force?:
     audit(store, actor, 'proxy.undo', exec.vault, { exec_id: execId, checkpoint: cp.name, forced: !!options.force, discarded_changes: discarded, changed: changed.length });
     return {
       vault: exec.vault,
-      exec_id: execId,
+      execId,
       checkpoint: cp.name,
-      discarded_changes: discarded,
-      already_undone: exec.undone_at !== null,
+      discardedChanges: discarded,
+      alreadyUndone: exec.undone_at !== null,
       died: exec.died_at !== null,
-      changed_files: changed,
+      changedFiles: changed,
     };
   });
 }

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fuseAvailable, mountVault, unmountDir } from '../mount/index.js';
-import { thisProcess } from '../mount/session.js';
+import { thisProcess, type ProcessRef } from '../store/host-process.js';
 import { openExecView } from '../mount/views.js';
 import type { SandboxLayout } from '../core/sandbox-layout.js';
 import { currentSeq } from '../store/vaults.js';
@@ -12,15 +12,22 @@ import type { SyncSummary } from './copy.js';
 import type { VaultFs } from '../store/vault-fs.js';
 
 /**
- * Where a command runs: a host directory that shows the vault. `mount` is a view of the vault
- * for this run on the home's resident views server (sandboxed runs), or a private FUSE mount
- * (unsandboxed runs); either way every write through it carries the exec id. `copy` is a
- * materialised temporary copy whose changes are imported back (as the exec) when the command
- * ends. A live `avfs mount` of the vault is never reused: its writes are a person's, and the
- * run's report and undo must not include them. For a sandboxed run the directory also presents
- * the sandbox layout's reserved names (see src/core/sandbox-layout.ts), never recorded.
+ * Where a command runs: a host directory that shows the vault. This module is the proxy's one
+ * seam to the mount (ARCHITECTURE.md, Layers): the runner (run.ts) sees only this interface.
+ * Three kinds:
+ *  - `sandbox`: a view of the vault for this run on the home's resident views server (sandboxed
+ *    runs; the directory also presents the sandbox layout's reserved names, see
+ *    src/core/sandbox-layout.ts, never recorded);
+ *  - `mount`: a private FUSE mount (unsandboxed runs, whose command sees the host);
+ *  - `copy`: a materialised temporary copy whose changes are imported back (as the exec) when
+ *    the command ends, where no mount can be had.
+ * Every write through a sandbox view or a mount carries the exec id. A live `avfs mount` of the
+ * vault is never reused: its writes are a person's, and the run's report and undo must not
+ * include them.
  */
 export interface Workspace {
+  kind: WorkspaceKind;
+  /** What the result reports: `mount` for the sandbox and mount kinds. */
   mode: 'mount' | 'copy';
   /** Why this mode was chosen when it was not the first choice (e.g. FUSE unavailable), else null. */
   modeReason: string | null;
@@ -30,6 +37,8 @@ export interface Workspace {
   protect: number[];
   /** The change sequence the run starts from (for copy mode, the state that was materialised). */
   seqBefore: number;
+  /** The process the workspace belongs to (this one): when it dies, the run is over (the exec row records it). */
+  owner: Required<ProcessRef>;
   /** After the command: imports changes (copy mode) and releases the directory. */
   finish(): Promise<{ sync: SyncSummary | null }>;
   /** Releases the directory without importing anything (the command never ran). */
@@ -37,6 +46,7 @@ export interface Workspace {
 }
 
 export type ModeChoice = 'auto' | 'mount' | 'copy';
+export type WorkspaceKind = 'sandbox' | 'mount' | 'copy';
 
 export interface WorkspaceOptions {
   /** The sandbox's reserved names (null: an unsandboxed run). */
@@ -53,11 +63,13 @@ export async function copyWorkspace(fs: VaultFs, modeReason: string | null, layo
   if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
   let released = false;
   return {
+    kind: 'copy',
     mode: 'copy',
     modeReason,
     root: session.root,
     protect: [],
     seqBefore: session.seq,
+    owner: thisProcess(),
     async finish() {
       // On failure the copy is kept (its path is in the error) so the command's work is not lost.
       const sync = syncBack(fs, session);
@@ -84,9 +96,10 @@ async function mountWorkspace(store: Store, fs: VaultFs, execId: string, layout:
   const root = join(base, 'vault');
   mkdirSync(root);
   const seqBefore = currentSeq(store);
+  const owner = thisProcess();
   let info;
   try {
-    info = await mountVault({ home: store.home, vault: fs.name, dir: root, execId, owner: thisProcess(), layout: layout?.all() });
+    info = await mountVault({ home: store.home, vault: fs.name, dir: root, execId, owner, layout: layout?.all() });
   } catch (err) {
     rmSync(base, { recursive: true, force: true });
     throw err;
@@ -105,17 +118,19 @@ async function mountWorkspace(store: Store, fs: VaultFs, execId: string, layout:
     }
     rmSync(base, { recursive: true, force: true });
   };
-  return mounted(root, info.pid, seqBefore, release);
+  return mounted('mount', root, info.pid, seqBefore, owner, release);
 }
 
-/** A mount workspace: `release` ends it, and its server (`serverPid`) is never signalled by the run's cleanup. */
-function mounted(root: string, serverPid: number, seqBefore: number, release: () => Promise<void>): Workspace {
+/** A mounted workspace: `release` ends it, and its server (`serverPid`) is never signalled by the run's cleanup. */
+function mounted(kind: 'sandbox' | 'mount', root: string, serverPid: number, seqBefore: number, owner: Required<ProcessRef>, release: () => Promise<void>): Workspace {
   return {
+    kind,
     mode: 'mount',
     modeReason: null,
     root,
     protect: [serverPid],
     seqBefore,
+    owner,
     async finish() {
       await release();
       return { sync: null };
@@ -128,23 +143,24 @@ function mounted(root: string, serverPid: number, seqBefore: number, release: ()
  * A view of the vault for this run on the home's resident views server (started on first use):
  * no mount per run, only a connection. Closing the view saves what is still open through it.
  */
-async function viewWorkspace(store: Store, fs: VaultFs, execId: string, layout: SandboxLayout | null): Promise<Workspace> {
+async function sandboxWorkspace(store: Store, fs: VaultFs, execId: string, layout: SandboxLayout | null): Promise<Workspace> {
   const seqBefore = currentSeq(store);
   const view = await openExecView({ home: store.home, vault: fs.name, execId, pid: process.pid, layout: layout?.all() ?? [] });
-  return mounted(view.root, view.serverPid, seqBefore, async () => {
+  return mounted('sandbox', view.root, view.serverPid, seqBefore, thisProcess(), async () => {
     await view.close();
   });
 }
 
 /**
- * Which kind of mount a run gets: sandboxed runs use the resident views server, unsandboxed ones
- * (whose command sees the host, so its mountpoint must be its own) a private mount.
+ * Which mounted kind a run gets: sandboxed runs a view on the resident views server, unsandboxed
+ * ones (whose command sees the host, so its mountpoint must be its own) a private mount.
  * AVFS_PROXY_MOUNT=private|resident overrides it (the benchmark measures both).
  */
-function mountKind(layout: SandboxLayout | null): 'private' | 'resident' {
+function mountedKind(layout: SandboxLayout | null): 'sandbox' | 'mount' {
   const forced = process.env.AVFS_PROXY_MOUNT;
-  if (forced === 'private' || forced === 'resident') return forced;
-  return layout ? 'resident' : 'private';
+  if (forced === 'private') return 'mount';
+  if (forced === 'resident') return 'sandbox';
+  return layout ? 'sandbox' : 'mount';
 }
 
 /**
@@ -157,7 +173,7 @@ export async function openWorkspace(store: Store, fs: VaultFs, choice: ModeChoic
   if (choice === 'copy') return copyWorkspace(fs, 'requested with --mode copy', layout, execId);
   try {
     // A running views server needs no FUSE here (loading the addon costs ~40 ms); starting one checks it.
-    if (mountKind(layout) === 'resident') return await viewWorkspace(store, fs, execId, layout);
+    if (mountedKind(layout) === 'sandbox') return await sandboxWorkspace(store, fs, execId, layout);
     const fuse = await fuseAvailable();
     if (!fuse.ok) throw new AvfsError('FUSE_UNAVAILABLE', `cannot run in a mount: ${fuse.reason}`, { reason: fuse.reason });
     return await mountWorkspace(store, fs, execId, layout);

@@ -15,7 +15,6 @@
  * ```
  */
 import { normalizePath } from '../core/paths.js';
-import { globToRegExp } from '../core/glob.js';
 import { decodeUtf8 } from '../core/utf8.js';
 import { openStore, type Actor, type Store } from '../store/store.js';
 import { VaultFs } from '../store/vault-fs.js';
@@ -30,91 +29,77 @@ import {
   summarize,
   useVault,
   validateVaultName,
-  type VaultSummary,
+  type VaultSummary as StoreVaultSummary,
 } from '../store/vaults.js';
-import { checkoutVersion, pathVersions, revertPath, vaultChanges, type VersionRecord } from '../store/history.js';
+import { checkoutVersion, pathVersions, revertPath, vaultChanges, type CheckoutResult as StoreCheckoutResult, type RevertResult as StoreRevertResult, type VersionRecord as StoreVersionRecord } from '../store/history.js';
 import {
   checkpointInfo,
   deleteCheckpoint,
   listCheckpoints,
   restoreCheckpoint,
   saveCheckpoint,
-  type CheckpointInfo,
-  type CheckpointRow,
-  type RestoreResult,
+  type CheckpointRow as StoreCheckpointRow,
+  type RestoreResult as StoreRestoreResult,
 } from '../store/checkpoints.js';
-import { diffPaths, diffTreeSources, diffVersions, type TreeDiff, type TreeSource } from '../store/compare.js';
+import { diffPaths, diffTreeSources, diffVersions, type PathsDiff as StorePathsDiff, type TreeDiff as StoreTreeDiff, type TreeSource, type VersionDiff as StoreVersionDiff } from '../store/compare.js';
 import { addTags, deleteMeta, getMeta, getTags, removeTags, setMeta, tagCounts, validateMetaKey } from '../store/annotations.js';
 import { clearQuota, quotaReport, setQuota, type QuotaLimits, type QuotaReport } from '../store/quota.js';
 import { prune, type PruneReport } from '../store/prune.js';
 import { compact, type CompactReport } from '../store/maintenance.js';
-import { findEntries, grepFiles, searchText, type FindFilter, type GrepResult, type SearchHit } from '../store/search.js';
-import { vaultStats, homeStats } from '../store/stats.js';
-import { queryAudit, type AuditQuery } from '../store/audit.js';
-import { gc, type GcOptions } from '../store/gc.js';
-import { DEFAULT_GC_GRACE_MS } from '../store/gc.js';
-import { importTree, exportTree } from '../store/transfer.js';
-import { mergeVaults, undoMerge, type MergeReport, type UndoReport } from '../store/merge.js';
+import { find, grep, search, type FindParams, type GrepParams, type GrepResult, type SearchHit, type SearchParams } from '../api/search.js';
+import { vaultStats, homeStats, type HomeStats as StoreHomeStats, type VaultStats as StoreVaultStats } from '../store/stats.js';
+import { queryAudit, type AuditQuery, type AuditRecord as StoreAuditRecord } from '../store/audit.js';
+import { DEFAULT_GC_GRACE_MS, gc, type GcReport as StoreGcReport } from '../store/gc.js';
+import { importTree, exportTree, type TransferSummary as StoreTransferSummary } from '../store/transfer.js';
+import { mergeVaults, undoMerge, type MergeReport as StoreMergeReport, type UndoReport as StoreMergeUndoReport } from '../store/merge.js';
 import type { Strategy } from '../core/merge-tree.js';
-import { importTracked, syncTracked, type SyncReport } from '../store/sync.js';
-import type { ChangedFile as StoreChangedFile } from '../proxy/changes.js';
-import { evaluatePolicy, needsApproval, type Category, type CommandVerdict, type Decision, type Policy, type PolicyAction, type PolicyInput, type PolicySource } from '../proxy/policy.js';
-import { loadPolicy, savePolicy } from '../proxy/policy-source.js';
-import { planSandbox, sandboxRequest } from '../proxy/sandbox.js';
-import { quoteArgv } from '../proxy/command-line.js';
+import { importTracked, syncTracked, type SyncReport as StoreSyncReport } from '../store/sync.js';
+import { type Category, type CommandVerdict, type Decision, type Policy, type PolicyAction, type PolicyInput, type PolicySource } from '../proxy/policy.js';
+import { savePolicy } from '../proxy/policy-source.js';
+import { execJson, runExec, undoExec, undoJson, type ChangedFile, type ExecJson, type ExecResult, type SandboxReport, type UndoJson, type UndoResult, type Violation } from '../api/exec.js';
+import { policyCheck, policyInfo, type PolicyCheckResult, type PolicyInfo } from '../api/policy.js';
 import type { EntryKind } from '../core/entry-types.js';
 import { AvfsError } from '../errors.js';
-import { typed } from './errors.js';
+import { camel, type Camel } from '../api/case.js';
 
-export * from './errors.js';
-export type { Entry, VaultSummary, VersionRecord, CheckpointInfo, CheckpointRow, RestoreResult, SearchHit, GrepResult, TreeDiff, TreeSource };
+export { ConflictError, DeniedError, InvalidInputError, NotFoundError, QuotaExceededError, TimeoutError } from '../errors.js';
+export type { Entry, SearchHit, GrepResult, TreeSource, Camel };
+export type { FindParams, GrepParams, SearchParams, ChangedFile, ExecJson, ExecResult, PolicyCheckResult, PolicyInfo, SandboxReport, UndoJson, UndoResult, Violation };
 export type { Category, CommandVerdict, Decision, Policy, PolicyAction, PolicyInput, PolicySource, EntryKind };
 
-// ---- the SDK's own result types (camelCase; `raw` fields keep the CLI's snake_case JSON) --------
+// ---- result types: camelCase throughout (`raw` fields keep the CLI's snake_case JSON) -----------
 
-/** One path an exec (or an undo) changed, its net change over the run. */
-export interface ChangedFile {
-  path: string;
-  kind: 'added' | 'modified' | 'deleted';
-  /** The type after the change (before it, for a deletion). */
-  type: EntryKind;
-  /** Set when a modification changed the type (e.g. a file replaced by a symlink). */
-  typeBefore?: EntryKind;
-  sizeBefore: number | null;
-  sizeAfter: number | null;
-  hashBefore: string | null;
-  /** Content hash after the change (sha256; null for deletions, directories and symlinks). */
-  hash: string | null;
-  /** Permission bits as octal text (`0644`), before and after. */
-  modeBefore: string | null;
-  modeAfter: string | null;
-  targetBefore?: string | null;
-  target?: string | null;
-  /** How many versions the run recorded for this path (collapsed into this one change). */
-  versions: number;
-}
-
-/** A limit a run hit. */
-export interface Violation {
-  kind: 'limit';
-  limit: string;
-  value: number | null;
-  detail: string;
-}
-
-export interface ProxyUndoResult {
-  vault: string;
-  execId: string;
-  checkpoint: string;
-  /** How many later changes by others were discarded (only with force). */
-  discardedChanges: number;
-  alreadyUndone: boolean;
-  /** True when the exec's avfs died while it ran. */
-  died: boolean;
-  changedFiles: ChangedFile[];
-  /** The full result, with the same snake_case fields as `avfs proxy undo --json`. */
-  raw: Record<string, unknown>;
-}
+/** A vault: its parent, when it was made (ISO 8601), its counts, and whether it is the one in use. */
+export type VaultSummary = Camel<StoreVaultSummary>;
+/** A checkpoint: `seq` is the change sequence it names, `createdAt` epoch ms, `execId` the exec it was saved before. */
+export type CheckpointRow = Camel<StoreCheckpointRow>;
+/** @deprecated the same as CheckpointRow. */
+export type CheckpointInfo = CheckpointRow;
+/** What a checkpoint restore changed; `savedBefore` is the checkpoint of the state it replaced. */
+export type RestoreResult = Camel<StoreRestoreResult>;
+/** One recorded change of a path (`id` is its place in the change sequence). */
+export type VersionRecord = Camel<StoreVersionRecord>;
+export type CheckoutResult = Camel<StoreCheckoutResult>;
+export type RevertResult = Camel<StoreRevertResult>;
+/** Two versions of one path (`avfs diff <path>`). */
+export type VersionDiff = Camel<StoreVersionDiff>;
+/** Two paths of the vault (`avfs diff a b`). */
+export type PathsDiff = Camel<StorePathsDiff>;
+/** Two whole trees: checkpoints, vaults or the current state. */
+export type TreeDiff = Camel<StoreTreeDiff>;
+/** A three-way merge's report (`avfs vault merge`). */
+export type MergeReport = Camel<StoreMergeReport>;
+/** What undoing a merge put back (`avfs vault merge --undo`). */
+export type MergeUndoReport = Camel<StoreMergeUndoReport>;
+/** A sync's report (`avfs sync`): changes are applied to the host (`hostPath`). */
+export type SyncReport = Camel<StoreSyncReport>;
+/** What an import or export wrote. */
+export type TransferSummary = Camel<StoreTransferSummary>;
+export type VaultStats = Camel<StoreVaultStats>;
+export type HomeStats = Camel<StoreHomeStats>;
+/** One audit row; `detail` keeps the recorded fields as they were written. */
+export type AuditRecord = Camel<StoreAuditRecord>;
+export type GcReport = Camel<StoreGcReport>;
 
 export interface DeleteVaultResult {
   name: string;
@@ -205,29 +190,6 @@ export interface CheckpointDetails {
   changesSince: { added: number; modified: number; deleted: number };
 }
 
-export interface PolicyInfo {
-  vault: string;
-  /** Where the effective policy comes from: the vault's own, the home's policy.json, or the built-in default. */
-  source: PolicySource;
-  /** The effective policy, every default filled in (its fields are the policy document's). */
-  policy: Policy;
-  /** The stored document as written (null for the built-in default). */
-  document: unknown;
-}
-
-export interface PolicyCheckResult {
-  vault: string;
-  policySource: PolicySource;
-  command: string;
-  sandboxed: boolean;
-  decision: Decision;
-  /** The verdict on each simple command of the request. */
-  verdicts: CommandVerdict[];
-  wouldRun: boolean;
-  wouldCheckpoint: boolean;
-  timeoutMs: number;
-}
-
 export interface MountInfo {
   sessionId: string;
   vault: string;
@@ -249,22 +211,6 @@ export interface UnmountInfo {
   sessionId: string | null;
   vault: string | null;
 }
-
-const changedFile = (c: StoreChangedFile): ChangedFile => ({
-  path: c.path,
-  kind: c.kind,
-  type: c.type,
-  ...(c.type_before !== undefined ? { typeBefore: c.type_before } : {}),
-  sizeBefore: c.size_before,
-  sizeAfter: c.size_after,
-  hashBefore: c.hash_before,
-  hash: c.hash,
-  modeBefore: c.mode_before,
-  modeAfter: c.mode_after,
-  ...(c.target_before !== undefined ? { targetBefore: c.target_before } : {}),
-  ...(c.target !== undefined ? { target: c.target } : {}),
-  versions: c.versions,
-});
 
 const quotaInfo = (r: QuotaReport): QuotaInfo => {
   const names = { max_bytes: 'maxBytes', max_files: 'maxFiles', max_file_size: 'maxFileSize' } as const;
@@ -311,44 +257,16 @@ export interface ProxyExecOptions {
   memory?: number | null;
 }
 
-export interface ProxyExecResult {
-  execId: string;
-  exitCode: number;
-  signal: string | null;
-  timedOut: boolean;
-  durationMs: number;
-  stdout: string;
-  stderr: string;
-  truncated: boolean;
-  mode: 'mount' | 'copy';
-  checkpoint: string | null;
-  /** What the sandbox enforced (`enforced`, `network`, `binds`, `limits`, …; the CLI's JSON `sandbox`). */
-  sandbox: Record<string, unknown>;
-  /** Limits the run hit. */
-  violations: Violation[];
-  /** Exactly what the run changed in the vault, one net change per path. */
-  changedFiles: ChangedFile[];
-  /** The policy's decision on the command. */
-  decision: Decision;
+/** A run's result: what `avfs proxy exec` reports, camelCase, with `raw`, the CLI's `--json` object. */
+export interface ProxyExecResult extends ExecResult {
   /** The full result, with the same snake_case fields as `avfs proxy exec --json`. */
-  raw: Record<string, unknown>;
+  raw: ExecJson;
 }
 
-/** Runs a store call and re-throws its errors as typed classes. */
-function call<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    throw typed(err);
-  }
-}
-
-async function callAsync<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw typed(err);
-  }
+/** An undo's result, camelCase, with `raw`, the CLI's `--json` object. */
+export interface ProxyUndoResult extends UndoResult {
+  /** The full result, with the same snake_case fields as `avfs proxy undo --json`. */
+  raw: UndoJson;
 }
 
 export class AVFS {
@@ -363,16 +281,16 @@ export class AVFS {
    */
   constructor(options: AVFSOptions = {}) {
     if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-      throw typed(new AvfsError('INVALID_ARGUMENT', 'AVFS options must be an object ({ home?, vault? })'));
+      throw new AvfsError('INVALID_ARGUMENT', 'AVFS options must be an object ({ home?, vault? })');
     }
     const known = new Set(['home', 'vault']);
     const unknown = Object.keys(options).filter((k) => !known.has(k));
-    if (unknown.length) throw typed(new AvfsError('INVALID_ARGUMENT', `unknown AVFS option ${unknown.map((k) => JSON.stringify(k)).join(', ')} (known: home, vault)`, { options: unknown }));
+    if (unknown.length) throw new AvfsError('INVALID_ARGUMENT', `unknown AVFS option ${unknown.map((k) => JSON.stringify(k)).join(', ')} (known: home, vault)`, { options: unknown });
     if (options.home !== undefined && (typeof options.home !== 'string' || options.home.trim() === '')) {
-      throw typed(new AvfsError('INVALID_ARGUMENT', `AVFS option home must be a non-empty string (a directory path), got ${JSON.stringify(options.home)}`, { option: 'home' }));
+      throw new AvfsError('INVALID_ARGUMENT', `AVFS option home must be a non-empty string (a directory path), got ${JSON.stringify(options.home)}`, { option: 'home' });
     }
-    if (options.vault !== undefined) call(() => validateVaultName(options.vault as string));
-    this.store = call(() => openStore(options.home));
+    if (options.vault !== undefined) validateVaultName(options.vault as string);
+    this.store = openStore(options.home);
     this.vaultName = options.vault;
   }
 
@@ -383,7 +301,7 @@ export class AVFS {
 
   /** The vault calls act on (see AVFSOptions.vault). */
   get vault(): string {
-    return call(() => resolveVaultName(this.store, this.vaultName));
+    return resolveVaultName(this.store, this.vaultName);
   }
 
   private fs(): VaultFs {
@@ -400,64 +318,58 @@ export class AVFS {
   // ---- vaults --------------------------------------------------------------------------------
 
   createVault(name: string): VaultSummary {
-    return call(() => createVault(this.store, name, this.actor, { firstOfHome: true }));
+    return camel(createVault(this.store, name, this.actor, { firstOfHome: true }));
   }
 
   listVaults(): VaultSummary[] {
-    return call(() => listVaults(this.store));
+    return camel(listVaults(this.store));
   }
 
   /** Makes `name` the vault this instance (and, like `avfs vault use`, the home) uses. */
   useVault(name: string): VaultSummary {
-    return call(() => {
-      const v = useVault(this.store, name);
-      this.vaultName = name;
-      return v;
-    });
+    const v = useVault(this.store, name);
+    this.vaultName = name;
+    return camel(v);
   }
 
   forkVault(source: string, target: string): VaultSummary {
-    return call(() => forkVault(this.store, source, target, this.actor));
+    return camel(forkVault(this.store, source, target, this.actor));
   }
 
   /** Deletes a vault; one with forks needs `force` (they are detached and keep their files). */
   deleteVault(name: string, options: { force?: boolean } = {}): DeleteVaultResult {
-    return call(() => {
-      const r = deleteVault(this.store, name, !!options.force, this.actor);
-      return { name: r.name, detachedForks: r.detached_forks };
-    });
+    const r = deleteVault(this.store, name, !!options.force, this.actor);
+    return { name: r.name, detachedForks: r.detached_forks };
   }
 
   vaultInfo(name?: string): VaultSummary {
-    return call(() => summarize(this.store, getVault(this.store, name ?? this.vault)));
+    return camel(summarize(this.store, getVault(this.store, name ?? this.vault)));
   }
 
   // ---- files ---------------------------------------------------------------------------------
 
   write(path: string, content: string | Uint8Array, options: { parents?: boolean; mode?: number } = {}): Entry {
-    return call(() => this.fs().writeFile(path, content, options));
+    return this.fs().writeFile(path, content, options);
   }
 
   /** File content as bytes; with `encoding`, as a string. */
   read(path: string): Buffer;
   read(path: string, encoding: BufferEncoding): string;
   read(path: string, encoding?: BufferEncoding): Buffer | string {
-    return call(() => {
-      const data = this.fs().readFile(path);
-      return encoding ? data.toString(encoding) : data;
-    });
+    const data = this.fs().readFile(path);
+    return encoding ? data.toString(encoding) : data;
   }
 
   stat(path: string): Entry {
-    return call(() => this.fs().lstat(path));
+    return this.fs().lstat(path);
   }
 
   exists(path: string): boolean {
-    return call(() => this.fs().exists(path));
+    return this.fs().exists(path);
   }
 
   ls(path = '/'): Entry[] {
-    return call(() => this.fs().list(path));
+    return this.fs().list(path);
   }
 
   /**
@@ -466,68 +378,66 @@ export class AVFS {
    * `reason: "no_match"`; more than once without `replaceAll` → CONFLICT with the count.
    */
   edit(path: string, oldString: string, newString: string, options: { replaceAll?: boolean } = {}): { entry: Entry; replacements: number } {
-    return call(() =>
-      this.store.mutate(() => {
-        const fs = this.fs();
-        if (oldString === '') throw new AvfsError('INVALID_ARGUMENT', 'the string to replace is empty', { path });
-        const text = decodeUtf8(fs.readFile(path));
-        if (text === undefined) throw new AvfsError('INVALID_ARGUMENT', `${path} is not UTF-8 text`, { path, reason: 'not_text' });
-        const count = text.split(oldString).length - 1;
-        if (count === 0) throw new AvfsError('NOT_FOUND', `the string to replace does not occur in ${path}`, { path, reason: 'no_match' });
-        if (count > 1 && !options.replaceAll) {
-          throw new AvfsError('CONFLICT', `the string to replace occurs ${count} times in ${path}: give more context to make it unique, or replace all`, { path, reason: 'not_unique', occurrences: count });
-        }
-        const entry = fs.writeFile(path, options.replaceAll ? text.split(oldString).join(newString) : text.replace(oldString, () => newString));
-        return { entry, replacements: options.replaceAll ? count : 1 };
-      }),
-    );
+    return this.store.mutate(() => {
+      const fs = this.fs();
+      if (oldString === '') throw new AvfsError('INVALID_ARGUMENT', 'the string to replace is empty', { path });
+      const text = decodeUtf8(fs.readFile(path));
+      if (text === undefined) throw new AvfsError('INVALID_ARGUMENT', `${path} is not UTF-8 text`, { path, reason: 'not_text' });
+      const count = text.split(oldString).length - 1;
+      if (count === 0) throw new AvfsError('NOT_FOUND', `the string to replace does not occur in ${path}`, { path, reason: 'no_match' });
+      if (count > 1 && !options.replaceAll) {
+        throw new AvfsError('CONFLICT', `the string to replace occurs ${count} times in ${path}: give more context to make it unique, or replace all`, { path, reason: 'not_unique', occurrences: count });
+      }
+      const entry = fs.writeFile(path, options.replaceAll ? text.split(oldString).join(newString) : text.replace(oldString, () => newString));
+      return { entry, replacements: options.replaceAll ? count : 1 };
+    });
   }
 
   mkdir(path: string, options: { parents?: boolean; mode?: number } = {}): Entry {
-    return call(() => this.fs().mkdir(path, options));
+    return this.fs().mkdir(path, options);
   }
 
   /** Removes a path (a non-empty directory needs `recursive`); returns the removed paths. */
   rm(path: string, options: { recursive?: boolean } = {}): string[] {
-    return call(() => this.fs().rm(path, options));
+    return this.fs().rm(path, options);
   }
 
-  cp(src: string, dst: string, options: { recursive?: boolean } = {}) {
-    return call(() => this.fs().cp(src, dst, options));
+  cp(src: string, dst: string, options: { recursive?: boolean } = {}): { from: string; to: string; copied: number } {
+    return this.fs().cp(src, dst, options);
   }
 
-  mv(src: string, dst: string) {
-    return call(() => this.fs().mv(src, dst));
+  mv(src: string, dst: string): { from: string; to: string; moved: number } {
+    return this.fs().mv(src, dst);
   }
 
   symlink(target: string, path: string): Entry {
-    return call(() => this.fs().symlink(target, path));
+    return this.fs().symlink(target, path);
   }
 
   /** Every entry below `path`, in path order (a flat tree). */
   tree(path = '/'): Entry[] {
-    return call(() => this.fs().walk(path));
+    return this.fs().walk(path);
   }
 
-  importFrom(hostPath: string, vaultPath = '/') {
-    return call(() => importTree(this.fs(), hostPath, vaultPath));
+  importFrom(hostPath: string, vaultPath = '/'): TransferSummary {
+    return camel(importTree(this.fs(), hostPath, vaultPath));
   }
 
-  exportTo(vaultPath: string, hostDir: string, options: { overwrite?: boolean } = {}) {
-    return call(() => exportTree(this.fs(), vaultPath, hostDir, !!options.overwrite));
+  exportTo(vaultPath: string, hostDir: string, options: { overwrite?: boolean } = {}): TransferSummary {
+    return camel(exportTree(this.fs(), vaultPath, hostDir, !!options.overwrite));
   }
 
   /**
    * Imports a host directory and records it (`avfs import --track`), so that `sync` can later
    * apply the vault's changes below `vaultPath` back to the host, three-way.
    */
-  importTracked(hostPath: string, vaultPath: string) {
-    return call(() => importTracked(this.fs(), hostPath, vaultPath));
+  importTracked(hostPath: string, vaultPath: string): TransferSummary & { path: string } {
+    return camel(importTracked(this.fs(), hostPath, vaultPath));
   }
 
   /** Applies the vault's changes since a tracked import back to its host directory (`avfs sync`). */
   sync(vaultPath: string, options: { strategy?: Strategy; dryRun?: boolean } = {}): SyncReport {
-    return call(() => syncTracked(this.fs(), vaultPath, options));
+    return camel(syncTracked(this.fs(), vaultPath, options));
   }
 
   // ---- merge ---------------------------------------------------------------------------------
@@ -538,125 +448,104 @@ export class AVFS {
    * the report; `dryRun` returns the plan and stores nothing.
    */
   merge(source: string, options: { into?: string; strategy?: Strategy; dryRun?: boolean } = {}): MergeReport {
-    return call(() => mergeVaults(this.store, source, { ...options, actor: this.actor }));
+    return camel(mergeVaults(this.store, source, { ...options, actor: this.actor }));
   }
 
   /** Reverses the last merge of `source` into `into` (`avfs vault merge --undo`). */
-  undoMerge(source: string, options: { into?: string; force?: boolean } = {}): UndoReport {
-    return call(() => undoMerge(this.store, source, { ...options, actor: this.actor }));
+  undoMerge(source: string, options: { into?: string; force?: boolean } = {}): MergeUndoReport {
+    return camel(undoMerge(this.store, source, { ...options, actor: this.actor }));
   }
 
   // ---- search --------------------------------------------------------------------------------
 
-  /** Full-text search (FTS5 syntax) over current text files, best first. */
-  search(query: string, options: { limit?: number; path?: string } = {}): SearchHit[] {
-    return call(() => {
-      const fs = this.fs();
-      const under = options.path ? fs.stat(options.path).path : undefined;
-      return searchText(this.store, fs.row(), query, { limit: options.limit ?? 20, under }).hits;
-    });
+  /** Full-text search (FTS5 syntax; `literal`: the words as typed) over current text files, best first. */
+  search(query: string, options: Omit<SearchParams, 'query'> = {}): SearchHit[] {
+    return search(this.fs(), { ...options, query }).hits;
   }
 
-  /** Lines matching a regular expression (or a fixed string) in current text files. */
-  grep(pattern: string | RegExp, options: { path?: string; ignoreCase?: boolean; fixed?: boolean; maxCount?: number } = {}): GrepResult {
-    return call(() => {
-      const fs = this.fs();
-      const source = typeof pattern === 'string' ? (options.fixed ? pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') : pattern) : pattern.source;
-      let regex: RegExp;
-      try {
-        regex = new RegExp(source, options.ignoreCase ? 'i' : typeof pattern === 'string' ? '' : pattern.flags.replace(/[gy]/g, ''));
-      } catch (err) {
-        throw new AvfsError('INVALID_ARGUMENT', `invalid regular expression: ${(err as Error).message}`, { pattern: String(pattern) });
-      }
-      const files = fs.walk(options.path ?? '/').filter((e) => e.type === 'f');
-      return grepFiles(this.store, files, { regex, maxCount: options.maxCount });
-    });
+  /**
+   * Lines matching a regular expression (or, with `fixed`, a literal string) in the current text
+   * files at or below `path`. An invalid pattern throws INVALID_PATTERN, as `avfs grep` fails.
+   */
+  grep(pattern: string | RegExp, options: Omit<GrepParams, 'pattern'> = {}): GrepResult {
+    return grep(this.fs(), { ...options, pattern });
   }
 
-  /** Entries below `path` matching a filter; `name` is a glob such as `*.ts`. */
-  find(path = '/', filter: Omit<FindFilter, 'name'> & { name?: string } = {}): Entry[] {
-    return call(() => {
-      const fs = this.fs();
-      const { name, ...rest } = filter;
-      return findEntries(this.store, fs.row(), fs.stat(path), { ...rest, ...(name ? { name: globToRegExp(name) } : {}) }).entries;
-    });
+  /** Entries below `path` passing every filter; `name` is a glob such as `*.ts`, `glob` one over whole paths. */
+  find(path = '/', filter: Omit<FindParams, 'path'> = {}): Entry[] {
+    return find(this.fs(), { ...filter, path }).entries;
   }
 
   // ---- history -------------------------------------------------------------------------------
 
   /** A path's versions newest first, or without a path the vault's recent changes. */
   log(path?: string, options: { limit?: number } = {}): VersionRecord[] {
-    return call(() => {
-      const fs = this.fs();
-      const limit = options.limit ?? 100;
-      if (path === undefined) return vaultChanges(this.store, fs.row(), limit);
-      return pathVersions(this.store, fs.row(), normalizePath(path), limit);
-    });
+    const fs = this.fs();
+    const limit = options.limit ?? 100;
+    return camel(path === undefined ? vaultChanges(this.store, fs.row(), limit) : pathVersions(this.store, fs.row(), normalizePath(path), limit));
   }
 
   /** Makes `path` hold version `version` again (as a new version). */
-  checkout(path: string, version: number, options: { recursive?: boolean } = {}) {
-    return call(() => checkoutVersion(this.fs(), path, version, options));
+  checkout(path: string, version: number, options: { recursive?: boolean } = {}): CheckoutResult {
+    return camel(checkoutVersion(this.fs(), path, version, options));
   }
 
   /** Undoes the latest change to `path`. */
-  revert(path: string) {
-    return call(() => revertPath(this.fs(), path));
+  revert(path: string): RevertResult {
+    return camel(revertPath(this.fs(), path));
   }
 
   /** A line diff of one path between versions (default: previous vs current). */
-  diff(path: string, options: { from?: number; to?: number } = {}) {
-    return call(() => diffVersions(this.fs(), path, { ...options, patch: true }));
+  diff(path: string, options: { from?: number; to?: number } = {}): VersionDiff {
+    return camel(diffVersions(this.fs(), path, { ...options, patch: true }));
   }
 
   /** A line diff between two paths of this vault. */
-  diffPaths(a: string, b: string) {
-    return call(() => diffPaths(this.fs(), a, b, { patch: true }));
+  diffPaths(a: string, b: string): PathsDiff {
+    return camel(diffPaths(this.fs(), a, b, { patch: true }));
   }
 
   /** A tree diff between checkpoints, vaults or the current state. */
-  diffTrees(from: TreeSource, to: TreeSource = { current: true }, options: { patch?: boolean } = {}) {
-    return call(() => diffTreeSources(this.fs(), from, to, options));
+  diffTrees(from: TreeSource, to: TreeSource = { current: true }, options: { patch?: boolean } = {}): TreeDiff {
+    return camel(diffTreeSources(this.fs(), from, to, options));
   }
 
   checkpointSave(name?: string, message?: string): CheckpointInfo {
-    return call(() => saveCheckpoint(this.fs(), name ?? null, message ?? null));
+    return camel(saveCheckpoint(this.fs(), name ?? null, message ?? null));
   }
 
   checkpointRestore(name: string): RestoreResult {
-    return call(() => restoreCheckpoint(this.fs(), name));
+    return camel(restoreCheckpoint(this.fs(), name));
   }
 
   checkpointList(): CheckpointRow[] {
-    return call(() => listCheckpoints(this.fs()));
+    return camel(listCheckpoints(this.fs()));
   }
 
   /** Deletes a checkpoint (content it alone referenced is freed by `gc`); returns its name. */
   checkpointDelete(name: string): { deleted: string } {
-    return call(() => ({ deleted: deleteCheckpoint(this.fs(), name).name }));
+    return { deleted: deleteCheckpoint(this.fs(), name).name };
   }
 
   /** One checkpoint: when, what it holds, and how the vault has changed since (`avfs checkpoint info`). */
   checkpointInfo(name: string): CheckpointDetails {
-    return call(() => {
-      const fs = this.fs();
-      return this.store.read(() => {
-        const c = checkpointInfo(fs, name);
-        const s = diffTreeSources(fs, { checkpoint: c.name }, { current: true }).summary;
-        return {
-          name: c.name,
-          message: c.message,
-          createdAt: new Date(c.created_at).toISOString(),
-          seq: c.seq,
-          files: c.files,
-          directories: c.directories,
-          symlinks: c.symlinks,
-          bytes: c.bytes,
-          source: c.source,
-          execId: c.exec_id,
-          changesSince: { added: s.added, modified: s.modified, deleted: s.deleted },
-        };
-      });
+    const fs = this.fs();
+    return this.store.read(() => {
+      const c = checkpointInfo(fs, name);
+      const s = diffTreeSources(fs, { checkpoint: c.name }, { current: true }).summary;
+      return {
+        name: c.name,
+        message: c.message,
+        createdAt: new Date(c.created_at).toISOString(),
+        seq: c.seq,
+        files: c.files,
+        directories: c.directories,
+        symlinks: c.symlinks,
+        bytes: c.bytes,
+        source: c.source,
+        execId: c.exec_id,
+        changesSince: { added: s.added, modified: s.modified, deleted: s.deleted },
+      };
     });
   }
 
@@ -669,46 +558,44 @@ export class AVFS {
 
   /** Adds tags to a path (`avfs tag`); `added` lists the ones that were new. */
   tag(path: string, tags: string | string[]): TagsResult & { added: string[] } {
-    return call(() => addTags(this.fs(), path, ([] as string[]).concat(tags)));
+    return addTags(this.fs(), path, ([] as string[]).concat(tags));
   }
 
   /** Removes tags from a path (`avfs untag`; tags it does not have are ignored). */
   untag(path: string, tags: string | string[]): TagsResult & { removed: string[] } {
-    return call(() => removeTags(this.fs(), path, ([] as string[]).concat(tags)));
+    return removeTags(this.fs(), path, ([] as string[]).concat(tags));
   }
 
   /** A path's tags, sorted (`avfs tags <path>`). */
   tags(path: string): TagsResult {
-    return call(() => getTags(this.fs(), path));
+    return getTags(this.fs(), path);
   }
 
   /** Every tag used in the vault with how many paths carry it (`avfs tags`). */
   tagCounts(): Record<string, number> {
-    return call(() => Object.fromEntries(tagCounts(this.fs()).map((c) => [c.tag, c.count])));
+    return Object.fromEntries(tagCounts(this.fs()).map((c) => [c.tag, c.count]));
   }
 
   /** All metadata of a path (`avfs meta <path>`). */
   metaList(path: string): MetaResult {
-    return call(() => getMeta(this.fs(), path));
+    return getMeta(this.fs(), path);
   }
 
   /** One metadata value, or null when the key is not set (`avfs meta <path> <key>`). */
   metaGet(path: string, key: string): string | null {
-    return call(() => {
-      validateMetaKey(key);
-      const { meta } = getMeta(this.fs(), path);
-      return Object.hasOwn(meta, key) ? meta[key]! : null;
-    });
+    validateMetaKey(key);
+    const { meta } = getMeta(this.fs(), path);
+    return Object.hasOwn(meta, key) ? meta[key]! : null;
   }
 
   /** Sets a metadata key (`avfs meta <path> <key> <value>`; values up to 64 KiB of text). */
   metaSet(path: string, key: string, value: string): MetaResult {
-    return call(() => setMeta(this.fs(), path, key, value));
+    return setMeta(this.fs(), path, key, value);
   }
 
   /** Deletes a key, or without one all metadata of the path; `deleted` lists the keys removed. */
   metaDelete(path: string, key?: string): MetaResult & { deleted: string[] } {
-    return call(() => deleteMeta(this.fs(), path, key));
+    return deleteMeta(this.fs(), path, key);
   }
 
   // ---- runtime -------------------------------------------------------------------------------
@@ -718,31 +605,12 @@ export class AVFS {
    * a mounted (or copied) view of the vault with a timeout, and the exact list of changed files.
    */
   async proxyExec(command: string, args: string[] = [], options: ProxyExecOptions = {}): Promise<ProxyExecResult> {
-    return callAsync(async () => {
-      const { proxyExec } = await import('../proxy/run.js');
-      const { shell, ...rest } = options;
-      const r = await proxyExec(this.store, this.vault, {
-        ...(shell ? { shell: [command, ...args].join(' ') } : { argv: [command, ...args] }),
-        ...rest,
-      });
-      return {
-        execId: r.exec_id,
-        exitCode: r.exit_code,
-        signal: r.signal,
-        timedOut: r.timed_out,
-        durationMs: r.duration_ms,
-        stdout: r.stdout,
-        stderr: r.stderr,
-        truncated: r.truncated,
-        mode: r.mode,
-        checkpoint: r.checkpoint,
-        sandbox: r.sandbox as unknown as Record<string, unknown>,
-        violations: r.violations.map((v) => ({ kind: v.kind, limit: v.limit, value: v.value, detail: v.detail })),
-        changedFiles: r.changed_files.map(changedFile),
-        decision: { ...r.decision, categories: [...r.decision.categories] },
-        raw: r as unknown as Record<string, unknown>,
-      };
+    const { shell, ...rest } = options;
+    const r = await runExec(this.store, this.vault, {
+      ...(shell ? { shell: [command, ...args].join(' ') } : { argv: [command, ...args] }),
+      ...rest,
     });
+    return { ...r, raw: execJson(r) };
   }
 
   /**
@@ -750,29 +618,13 @@ export class AVFS {
    * with CONFLICT when someone else changed one of its paths since, unless `force`.
    */
   async proxyUndo(execId: string, options: { force?: boolean } = {}): Promise<ProxyUndoResult> {
-    return callAsync(async () => {
-      const { proxyUndo } = await import('../proxy/undo.js');
-      const r = await proxyUndo(this.store, execId, { force: !!options.force });
-      return {
-        vault: r.vault,
-        execId: r.exec_id,
-        checkpoint: r.checkpoint,
-        discardedChanges: r.discarded_changes,
-        alreadyUndone: r.already_undone,
-        died: r.died,
-        changedFiles: r.changed_files.map(changedFile),
-        raw: r as unknown as Record<string, unknown>,
-      };
-    });
+    const r = await undoExec(this.store, execId, options);
+    return { ...r, raw: undoJson(r) };
   }
 
   /** The vault's effective policy and where it comes from (`avfs proxy policy show`). */
   policyShow(): PolicyInfo {
-    return call(() => {
-      const vault = this.vault;
-      const { policy, source, document } = loadPolicy(this.store, vault);
-      return { vault, source, policy, document };
-    });
+    return policyInfo(this.store, this.vault);
   }
 
   /**
@@ -781,14 +633,10 @@ export class AVFS {
    * Returns the effective policy afterwards. Invalid documents throw INVALID_ARGUMENT.
    */
   policySet(policy: PolicyInput | string | null, options: { scope?: 'vault' | 'home' } = {}): PolicyInfo {
-    return call(() => {
-      const scope = options.scope ?? 'vault';
-      if (scope !== 'vault' && scope !== 'home') throw new AvfsError('INVALID_ARGUMENT', `invalid scope ${JSON.stringify(scope)}: vault or home`, { option: 'scope' });
-      const vault = this.vault;
-      savePolicy(this.store, scope, vault, policy === null ? null : typeof policy === 'string' ? policy : JSON.stringify(policy), this.actor);
-      const { policy: effective, source, document } = loadPolicy(this.store, vault);
-      return { vault, source, policy: effective, document };
-    });
+    const scope = options.scope ?? 'vault';
+    if (scope !== 'vault' && scope !== 'home') throw new AvfsError('INVALID_ARGUMENT', `invalid scope ${JSON.stringify(scope)}: vault or home`, { option: 'scope' });
+    savePolicy(this.store, scope, this.vault, policy === null ? null : typeof policy === 'string' ? policy : JSON.stringify(policy), this.actor);
+    return policyInfo(this.store, this.vault);
   }
 
   /**
@@ -796,67 +644,41 @@ export class AVFS {
    * here (sandboxed or not), without running anything (`avfs proxy policy check`).
    */
   policyCheck(command: string, args: string[] = [], options: { shell?: boolean; cwd?: string; approve?: boolean } = {}): PolicyCheckResult {
-    return call(() => {
-      const vault = this.vault;
-      const { policy, source } = loadPolicy(this.store, vault);
-      const shell = options.shell ? [command, ...args].join(' ') : undefined;
-      const argv = [command, ...args];
-      const request = shell !== undefined ? { shell } : { argv };
-      const sandboxed = (() => {
-        try {
-          return planSandbox(sandboxRequest(policy, {})).enforced;
-        } catch {
-          return false; // required, and unavailable: exec would refuse
-        }
-      })();
-      const { decision, verdicts } = evaluatePolicy(policy, request, { cwd: normalizePath(options.cwd ?? '/'), sandboxed });
-      const wouldRun = decision.action === 'allow' || decision.action === 'allow_with_checkpoint' || (needsApproval(decision.action) && !!options.approve);
-      return {
-        vault,
-        policySource: source,
-        command: shell ?? quoteArgv(argv),
-        sandboxed,
-        decision,
-        verdicts,
-        wouldRun,
-        wouldCheckpoint: wouldRun && (decision.action === 'allow_with_checkpoint' || policy.auto_checkpoint),
-        timeoutMs: policy.timeout_ms,
-      };
-    });
+    const request = options.shell ? { shell: [command, ...args].join(' ') } : { argv: [command, ...args] };
+    return policyCheck(this.store, this.vault, { ...request, cwd: options.cwd, approve: options.approve });
   }
 
   /** Mounts the vault on an empty host directory (served by a background process). */
   async mount(dir: string, options: { readOnly?: boolean } = {}): Promise<MountInfo> {
-    return callAsync(async () => {
-      const { mountVault } = await import('../mount/index.js');
-      const m = await mountVault({ home: this.home, vault: this.vault, dir, readOnly: options.readOnly });
-      return { sessionId: m.session_id, vault: m.vault, dir: m.dir, pid: m.pid, state: m.state, readOnly: m.read_only, since: m.since };
-    });
+    const { mountVault } = await import('../mount/index.js');
+    const m = await mountVault({ home: this.home, vault: this.vault, dir, readOnly: options.readOnly });
+    return { sessionId: m.session_id, vault: m.vault, dir: m.dir, pid: m.pid, state: m.state, readOnly: m.read_only, since: m.since };
   }
 
   /** Unmounts a directory mounted with `mount` (or `avfs mount`); harmless when nothing is mounted. */
   async unmount(dir: string, options: { lazy?: boolean } = {}): Promise<UnmountInfo> {
-    return callAsync(async () => {
-      const { unmountDir } = await import('../mount/index.js');
-      const u = await unmountDir({ home: this.home, dir, lazy: options.lazy });
-      return { dir: u.dir, state: u.state, wasMounted: u.was_mounted, stale: u.stale, sessionId: u.session_id, vault: u.vault };
-    });
+    const { unmountDir } = await import('../mount/index.js');
+    const u = await unmountDir({ home: this.home, dir, lazy: options.lazy });
+    return { dir: u.dir, state: u.state, wasMounted: u.was_mounted, stale: u.stale, sessionId: u.session_id, vault: u.vault };
   }
 
   // ---- maintenance ---------------------------------------------------------------------------
 
   /** Numbers for the vault in use, or with `all` for the whole home. */
-  stats(options: { all?: boolean } = {}) {
-    return call(() => (options.all ? homeStats(this.store) : vaultStats(this.store, this.vault)));
+  stats(options: { all: true }): HomeStats;
+  stats(options?: { all?: false }): VaultStats;
+  stats(options: { all?: boolean } = {}): VaultStats | HomeStats {
+    return camel(options.all ? homeStats(this.store) : vaultStats(this.store, this.vault));
   }
 
-  audit(query: Partial<AuditQuery> = {}) {
-    return call(() => queryAudit(this.store, { limit: 100, ...query } as AuditQuery).records);
+  /** Audit rows, newest first (default: the last 100). */
+  audit(query: Partial<AuditQuery> = {}): AuditRecord[] {
+    return camel(queryAudit(this.store, { limit: 100, ...query }).records);
   }
 
   /** The vault's limits (null: unlimited) and current usage (`avfs quota`). */
   quota(): QuotaInfo {
-    return call(() => quotaInfo(quotaReport(this.store, getVault(this.store, this.vault))));
+    return quotaInfo(quotaReport(this.store, getVault(this.store, this.vault)));
   }
 
   /**
@@ -864,22 +686,20 @@ export class AVFS {
    * A limit below current usage is accepted; growth is then refused with QUOTA_EXCEEDED.
    */
   setQuota(limits: Partial<QuotaLimitsInfo>): QuotaInfo {
-    return call(() => {
-      const next: Partial<QuotaLimits> = {};
-      const maxBytes = limit('maxBytes', limits.maxBytes);
-      const maxFiles = limit('maxFiles', limits.maxFiles);
-      const maxFileSize = limit('maxFileSize', limits.maxFileSize);
-      if (maxBytes !== undefined) next.max_bytes = maxBytes;
-      if (maxFiles !== undefined) next.max_files = maxFiles;
-      if (maxFileSize !== undefined) next.max_file_size = maxFileSize;
-      if (Object.keys(next).length === 0) throw new AvfsError('INVALID_ARGUMENT', 'give at least one of maxBytes, maxFiles, maxFileSize');
-      return quotaInfo(setQuota(this.store, this.vault, next, this.actor));
-    });
+    const next: Partial<QuotaLimits> = {};
+    const maxBytes = limit('maxBytes', limits.maxBytes);
+    const maxFiles = limit('maxFiles', limits.maxFiles);
+    const maxFileSize = limit('maxFileSize', limits.maxFileSize);
+    if (maxBytes !== undefined) next.max_bytes = maxBytes;
+    if (maxFiles !== undefined) next.max_files = maxFiles;
+    if (maxFileSize !== undefined) next.max_file_size = maxFileSize;
+    if (Object.keys(next).length === 0) throw new AvfsError('INVALID_ARGUMENT', 'give at least one of maxBytes, maxFiles, maxFileSize');
+    return quotaInfo(setQuota(this.store, this.vault, next, this.actor));
   }
 
   /** Removes every limit of the vault (`avfs quota clear`). */
   clearQuota(): QuotaInfo {
-    return call(() => quotaInfo(clearQuota(this.store, this.vault, this.actor)));
+    return quotaInfo(clearQuota(this.store, this.vault, this.actor));
   }
 
   /**
@@ -887,58 +707,54 @@ export class AVFS {
    * (`avfs prune`): give `keep`, `olderThanMs` or both. Content they alone used is freed by `gc`.
    */
   prune(options: PruneOptions): PruneResult {
-    return call(() => {
-      if (options.all && options.path !== undefined) throw new AvfsError('INVALID_ARGUMENT', 'give a path or all, not both');
-      if (options.keep !== undefined && (!Number.isSafeInteger(options.keep) || options.keep < 1)) {
-        throw new AvfsError('INVALID_ARGUMENT', `invalid keep: ${options.keep} (a whole number of at least 1)`, { option: 'keep' });
-      }
-      if (options.olderThanMs !== undefined && (!Number.isFinite(options.olderThanMs) || options.olderThanMs < 0)) {
-        throw new AvfsError('INVALID_ARGUMENT', `invalid olderThanMs: ${options.olderThanMs}`, { option: 'olderThanMs' });
-      }
-      const r: PruneReport = prune(this.store, {
-        scope: options.all ? { all: true } : { vault: this.vault },
-        path: options.all ? undefined : (options.path ?? '/'),
-        keep: options.keep,
-        olderThanMs: options.olderThanMs,
-        checkpoints: !!options.checkpoints,
-        dryRun: !!options.dryRun,
-        actor: this.actor,
-      });
-      return {
-        dryRun: r.dry_run,
-        path: r.path,
-        keep: r.keep,
-        olderThanMs: r.older_than_ms,
-        cutoff: r.cutoff,
-        prunedVersions: r.pruned_versions,
-        prunedCheckpoints: r.pruned_checkpoints,
-        vaults: r.vaults.map((v) => ({ vault: v.vault, prunedVersions: v.pruned_versions, remainingVersions: v.remaining_versions, prunedCheckpoints: v.pruned_checkpoints })),
-      };
+    if (options.all && options.path !== undefined) throw new AvfsError('INVALID_ARGUMENT', 'give a path or all, not both');
+    if (options.keep !== undefined && (!Number.isSafeInteger(options.keep) || options.keep < 1)) {
+      throw new AvfsError('INVALID_ARGUMENT', `invalid keep: ${options.keep} (a whole number of at least 1)`, { option: 'keep' });
+    }
+    if (options.olderThanMs !== undefined && (!Number.isFinite(options.olderThanMs) || options.olderThanMs < 0)) {
+      throw new AvfsError('INVALID_ARGUMENT', `invalid olderThanMs: ${options.olderThanMs}`, { option: 'olderThanMs' });
+    }
+    const r: PruneReport = prune(this.store, {
+      scope: options.all ? { all: true } : { vault: this.vault },
+      path: options.all ? undefined : (options.path ?? '/'),
+      keep: options.keep,
+      olderThanMs: options.olderThanMs,
+      checkpoints: !!options.checkpoints,
+      dryRun: !!options.dryRun,
+      actor: this.actor,
     });
+    return {
+      dryRun: r.dry_run,
+      path: r.path,
+      keep: r.keep,
+      olderThanMs: r.older_than_ms,
+      cutoff: r.cutoff,
+      prunedVersions: r.pruned_versions,
+      prunedCheckpoints: r.pruned_checkpoints,
+      vaults: r.vaults.map((v) => ({ vault: v.vault, prunedVersions: v.pruned_versions, remainingVersions: v.remaining_versions, prunedCheckpoints: v.pruned_checkpoints })),
+    };
   }
 
   /** Shrinks the database file: WAL checkpoint and truncate, VACUUM, optimize (`avfs compact`). */
   compact(): CompactResult {
-    return call(() => {
-      const r: CompactReport = compact(this.store, this.actor);
-      return {
-        beforeBytes: r.before_bytes,
-        afterBytes: r.after_bytes,
-        freedBytes: r.freed_bytes,
-        walBytesBefore: r.wal_bytes_before,
-        walBytesAfter: r.wal_bytes_after,
-        freePagesBefore: r.free_pages_before,
-        pageSize: r.page_size,
-        walCheckpointed: r.wal_checkpointed,
-        auditRowsTrimmed: r.audit_rows_trimmed,
-        durationMs: r.duration_ms,
-      };
-    });
+    const r: CompactReport = compact(this.store, this.actor);
+    return {
+      beforeBytes: r.before_bytes,
+      afterBytes: r.after_bytes,
+      freedBytes: r.freed_bytes,
+      walBytesBefore: r.wal_bytes_before,
+      walBytesAfter: r.wal_bytes_after,
+      freePagesBefore: r.free_pages_before,
+      pageSize: r.page_size,
+      walCheckpointed: r.wal_checkpointed,
+      auditRowsTrimmed: r.audit_rows_trimmed,
+      durationMs: r.duration_ms,
+    };
   }
 
   /** Deletes content nothing references (older than the grace period, default 1 h). */
-  gc(options: Partial<GcOptions> = {}) {
-    return call(() => gc(this.store, { graceMs: DEFAULT_GC_GRACE_MS, dryRun: false, actor: this.actor, ...options } as GcOptions));
+  gc(options: { graceMs?: number; dryRun?: boolean } = {}): GcReport {
+    return camel(gc(this.store, { graceMs: options.graceMs ?? DEFAULT_GC_GRACE_MS, dryRun: !!options.dryRun, actor: this.actor }));
   }
 }
 

@@ -1,10 +1,11 @@
 import { AvfsError } from '../errors.js';
 import { descendantRange, isWithin, normalizePath } from '../core/paths.js';
 import { audit } from './audit.js';
-import { getEntry, iterateDescendants, putEntry, removeEntry, vaultUsage, type ChangeOptions, type Entry, type EntryState } from './entries.js';
+import { getEntry, iterateDescendants, putEntry, removeEntry, type ChangeOptions, type Entry, type EntryState } from './entries.js';
+import { usageChange, vaultUsage } from './usage.js';
 import { applyState, historyPath, pathsChangedSince, sameState, stateAt, type PathState, type Writer } from './history.js';
 import { now, type Store } from './store.js';
-import { currentSeq, type VaultRow } from './vaults.js';
+import { currentSeq, validateName, type VaultRow } from './vaults.js';
 import type { VaultFs } from './vault-fs.js';
 
 /**
@@ -42,22 +43,14 @@ export interface CheckpointRow {
 /** @deprecated the same as CheckpointRow (every row carries its counts). */
 export type CheckpointInfo = CheckpointRow;
 
-export const CHECKPOINT_NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 
 const SELECT = 'SELECT * FROM checkpoints WHERE vault_id = ? AND name = ?';
 const INSERT = `INSERT INTO checkpoints (vault_id, name, message, seq, files, bytes, directories, symlinks, specials, source, exec_id, created_at)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
-/** Validates a user-given checkpoint name (same rules as vault names). */
+/** Validates a user-given checkpoint name (the rule of vault names). */
 export function validateCheckpointName(name: string): string {
-  if (typeof name !== 'string' || !CHECKPOINT_NAME_RE.test(name)) {
-    throw new AvfsError(
-      'INVALID_NAME',
-      `invalid checkpoint name ${JSON.stringify(name)}: use 1-128 letters, digits, '-', '_' or '.', not starting with '.' or '-'`,
-      { name },
-    );
-  }
-  return name;
+  return validateName('checkpoint', name);
 }
 
 export function findCheckpoint(store: Store, vault: VaultRow, name: string): CheckpointRow | undefined {
@@ -291,8 +284,9 @@ function checkRestore(store: Store, vault: VaultRow, cp: CheckpointRow, diffs: A
     });
   for (const d of diffs) {
     if (d.want?.type === 'f' && vault.max_file_size !== null && d.want.size > vault.max_file_size) throw refuse('max_file_size', vault.max_file_size, d.want.size, d.path);
-    bytes += (d.want?.type === 'f' ? d.want.size : 0) - (d.now?.type === 'f' ? d.now.size : 0);
-    entries += (d.want ? 1 : 0) - (d.now ? 1 : 0);
+    const change = usageChange(d.now, d.want);
+    bytes += change.bytes;
+    entries += change.entries;
   }
   if (vault.max_bytes !== null && bytes > vault.max_bytes && bytes > usage.bytes) throw refuse('max_bytes', vault.max_bytes, bytes);
   if (vault.max_files !== null && entries > vault.max_files && entries > usage.entries) throw refuse('max_files', vault.max_files, entries);

@@ -1,9 +1,10 @@
 import { AvfsError } from '../errors.js';
 import type { EntryType } from '../core/entry-types.js';
 import { descendantRange, dirname } from '../core/paths.js';
-import { now, type Actor, type Store } from './store.js';
+import { now, type Actor, type Statements, type Store } from './store.js';
 import { enforceQuota } from './quota.js';
-import { vaultById, type VaultRow } from './vaults.js';
+import { countChange } from './usage.js';
+import { historyChain, type VaultRow } from './vaults.js';
 
 /**
  * The tree of every vault (table `entries`), and the one door through which it changes.
@@ -85,6 +86,15 @@ export function layersOf(vault: VaultRow): number[] {
   return [vault.id, ...ancestors];
 }
 
+/**
+ * `sql` remembered per layer count: a mount builds these for every request (getattr, readdir),
+ * and a new string of a few hundred characters is hashed again by every statement-cache lookup.
+ */
+function bySize(sql: (layers: number) => string): (layers: number) => string {
+  const made: string[] = [];
+  return (layers) => (made[layers] ??= sql(layers));
+}
+
 /** The same statement once per layer, joined with UNION ALL; `layer` numbers the arms from 0. */
 function perLayer(sql: (layer: number) => string, layers: number): string {
   return Array.from({ length: layers }, (_, i) => sql(i)).join(' UNION ALL ');
@@ -94,10 +104,10 @@ function perLayer(sql: (layer: number) => string, layers: number): string {
  * The first row found, nearest layer first: SQLite runs the arms of a UNION ALL in order and stops
  * at the LIMIT, so a path the vault has itself costs one probe.
  */
-const pointSql = (layers: number) =>
+const pointSql = bySize((layers: number) =>
   layers === 1
     ? `SELECT ${COLUMNS} FROM entries WHERE vault_id = ? AND path = ?`
-    : `${perLayer(() => `SELECT ${COLUMNS} FROM entries WHERE vault_id = ? AND path = ?`, layers)} LIMIT 1`;
+    : `${perLayer(() => `SELECT ${COLUMNS} FROM entries WHERE vault_id = ? AND path = ?`, layers)} LIMIT 1`);
 
 /** Rows of every layer for a set of paths, ordered by path then layer; `merge` keeps the visible one of each path. */
 const setSql = (where: string, index: string, layers: number) =>
@@ -144,8 +154,8 @@ function ownRow(store: Store, vaultId: number, path: string): Row | undefined {
 
 // INDEXED BY: without statistics the planner prefers walking the primary key (it already yields
 // path order) over the whole vault, which made every listing O(entries in the vault).
-const CHILDREN = (layers: number) => setSql('parent = ?', 'INDEXED BY entries_parent', layers);
-const RANGE = (layers: number) => setSql('path >= ? AND path < ?', '', layers);
+const CHILDREN = bySize((layers: number) => setSql('parent = ?', 'INDEXED BY entries_parent', layers));
+const RANGE = bySize((layers: number) => setSql('path >= ? AND path < ?', '', layers));
 
 export function listChildren(store: Store, vault: VaultRow, dir: string): Entry[] {
   const layers = layersOf(vault);
@@ -185,6 +195,26 @@ export function briefDescendants(store: Store, vault: VaultRow, dir: string): Ar
   }
   return out;
 }
+
+/**
+ * How many subdirectories `dir` has in what the vault shows, counted (a directory's link count,
+ * 2 plus this, is kept by touchDir; this counts it for directories stored before it was kept).
+ * Each layer's directory rows under `dir` come from a partial index holding directories only
+ * (schema 14), so the cost follows the number of subdirectories, not of children. A layer's row
+ * counts when no nearer layer has a row for its path (a nearer row is what the vault shows
+ * there: another entry, or a whiteout).
+ */
+export function subdirCount(store: Store, vault: VaultRow, dir: string): number {
+  const layers = layersOf(vault);
+  const row = store.stmt<{ n: number }>(SUBDIRS(layers.length)).get(...layers.flatMap((id, i) => [id, dir, ...layers.slice(0, i)]))!;
+  return row.n;
+}
+
+const SUBDIRS = (layers: number) =>
+  `SELECT ${Array.from({ length: layers }, (_, i) => {
+    const nearer = i === 0 ? '' : ` AND NOT EXISTS (SELECT 1 FROM entries n WHERE n.vault_id IN (${Array(i).fill('?').join(', ')}) AND n.path = e.path)`;
+    return `(SELECT count(*) FROM entries e INDEXED BY entries_subdirs WHERE e.vault_id = ? AND e.parent = ? AND e.type = 'd'${nearer})`;
+  }).join(' + ')} AS n`;
 
 export function hasChildren(store: Store, vault: VaultRow, dir: string): boolean {
   if (layersOf(vault).length === 1) return store.stmt('SELECT 1 FROM entries WHERE vault_id = ? AND parent = ? LIMIT 1').get(vault.id, dir) !== undefined;
@@ -234,40 +264,6 @@ export function annotatedEntries(store: Store, vault: VaultRow): Entry[] {
   return store.stmt<Entry>(sql).all(...layers).filter((e) => (e.type as RowType) !== 'x');
 }
 
-// ---- usage ---------------------------------------------------------------------------------
-
-/** A vault's entries (the root not counted) and logical file bytes, as quotas measure them: O(1), from counters. */
-export function vaultUsage(vault: VaultRow): { bytes: number; entries: number } {
-  return { bytes: vault.bytes, entries: vault.files + vault.directories + vault.symlinks + vault.specials };
-}
-
-/** The size of the vault's largest file (a scan of what it shows). */
-export function largestFile(store: Store, vault: VaultRow): number {
-  if (layersOf(vault).length === 1) {
-    return store.stmt<{ n: number }>("SELECT coalesce(max(size), 0) AS n FROM entries WHERE vault_id = ? AND type = 'f'").get(vault.id)!.n;
-  }
-  let max = 0;
-  for (const e of iterateDescendants(store, vault, '/')) if (e.type === 'f' && e.size > max) max = e.size;
-  return max;
-}
-
-const COUNTERS = 'UPDATE vaults SET files = files + ?, directories = directories + ?, symlinks = symlinks + ?, specials = specials + ?, bytes = bytes + ? WHERE id = ?';
-
-/** Adjusts the usage counters for `before` → `after` at one path (either may be absent). */
-function count(store: Store, vault: VaultRow, path: string, before: Entry | undefined, after: Pick<Entry, 'type' | 'size'> | undefined): void {
-  if (path === '/') return;
-  const delta = [0, 0, 0, 0, 0];
-  const add = (e: Pick<Entry, 'type' | 'size'> | undefined, sign: number) => {
-    if (!e) return;
-    const slot = e.type === 'f' ? 0 : e.type === 'd' ? 1 : e.type === 'l' ? 2 : 3;
-    delta[slot]! += sign;
-    if (e.type === 'f') delta[4]! += sign * e.size;
-  };
-  add(before, -1);
-  add(after, 1);
-  if (delta.some((d) => d !== 0)) store.stmt(COUNTERS).run(...delta, vault.id);
-}
-
 // ---- changes -------------------------------------------------------------------------------
 
 const UPSERT = `INSERT OR REPLACE INTO entries (vault_id, ${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
@@ -279,7 +275,7 @@ const INSERT_VERSION = `INSERT INTO versions (vault_id, path, version, op, type,
 const OWN_CHANGE = 'UPDATE versions SET change_id = id WHERE id = ?';
 const MAX_OWN_VERSION = 'SELECT max(version) AS v FROM versions WHERE vault_id = ? AND path = ? AND id <= ?';
 
-function writeOwn(store: Store, vaultId: number, e: Row): void {
+function writeOwn(store: Statements, vaultId: number, e: Row): void {
   store
     .stmt(UPSERT)
     .run(vaultId, e.path, e.parent, e.type, e.mode, e.uid, e.gid, e.size, e.hash, e.target, e.rdev, e.nlink, e.mtime, e.atime, e.ctime, e.ino, e.version, e.annot);
@@ -324,16 +320,52 @@ function show(store: Store, vault: VaultRow, path: string, before: Entry | undef
   if (next) writeOwn(store, vault.id, next);
   else if (inherited(store, vault, path)) writeOwn(store, vault.id, whiteout(path));
   else store.stmt(DELETE_OWN).run(vault.id, path);
-  count(store, vault, path, before, next);
+  countChange(store, vault, path, before, next);
 }
 
-/** Sets a directory's mtime and ctime (a name was added or removed in it). */
-function touchDir(store: Store, vault: VaultRow, dir: string, at: number, change: ChangeOptions, unlessChangedSince = false): void {
+/**
+ * Sets a directory's mtime and ctime (a name was added or removed in it), and its link count when
+ * `subdirs` of its names were directories that appeared (+) or went (-). A directory whose count
+ * was never kept (below DIR_LINKS: stored before schema 14) is counted now, after the change.
+ */
+function touchDir(store: Store, vault: VaultRow, dir: string, at: number, change: ChangeOptions, unlessChangedSince = false, subdirs = 0): void {
   const d = getEntry(store, vault, dir);
   if (!d || d.type !== 'd') return;
+  const nlink = subdirs === 0 ? d.nlink : d.nlink >= DIR_LINKS ? d.nlink + subdirs : DIR_LINKS + subdirCount(store, vault, dir);
+  const touch = { ...change, op: 'touch', detail: undefined };
   // A name that appeared earlier and is stored only now: the directory keeps times set after that.
-  if (unlessChangedSince && d.ctime >= at) return;
-  changeMetadata(store, vault, d, { ...d, mtime: at, ctime: at }, { ...change, op: 'touch', detail: undefined });
+  if (unlessChangedSince && d.ctime >= at) {
+    if (nlink !== d.nlink) changeMetadata(store, vault, d, { ...d, nlink }, touch);
+    return;
+  }
+  changeMetadata(store, vault, d, { ...d, mtime: at, ctime: at, nlink }, touch);
+}
+
+/** A directory's link count with no subdirectories: its name and its own `.`. */
+const DIR_LINKS = 2;
+
+/**
+ * The link count a change gives an entry. A directory's is DIR_LINKS plus its subdirectories,
+ * kept by touchDir as they come and go: a new one starts without any (a moved or copied tree's
+ * subdirectories are added after it, one by one), an existing one keeps its count whatever
+ * state the change brings (a merge's from another vault), and an exact change (a restore) puts
+ * back the recorded count together with the recorded children. Other entries' count is their
+ * inode's number of names (hard links).
+ */
+function linkCountOf(state: EntryState, old: Entry | undefined, exact: boolean): number {
+  const oldDir = old?.type === 'd';
+  if (state.type !== 'd') return state.nlink ?? (oldDir ? undefined : old?.nlink) ?? 1;
+  if (exact) return state.nlink ?? (oldDir ? old!.nlink : DIR_LINKS);
+  return oldDir ? old!.nlink : DIR_LINKS;
+}
+
+/**
+ * The link count of `e` as stat reports it. Directories stored before schema 14 carry 1 (not
+ * counted); theirs is counted here (subdirCount) until a change below them stores it.
+ */
+export function linkCount(store: Store, vault: VaultRow, e: Entry): number {
+  if (e.type !== 'd' || e.nlink >= DIR_LINKS) return e.nlink;
+  return DIR_LINKS + subdirCount(store, vault, e.path);
 }
 
 /**
@@ -377,16 +409,9 @@ export function reserveInos(store: Store, vaultId: number, count: number): numbe
 export function lastVersion(store: Store, vault: VaultRow, path: string): number {
   const entry = getEntry(store, vault, path);
   if (entry) return entry.version;
-  let current: VaultRow | undefined = vault;
-  let upTo = Number.MAX_SAFE_INTEGER;
-  const seen = new Set<number>();
-  while (current && !seen.has(current.id)) {
-    seen.add(current.id);
-    const own = store.stmt<{ v: number | null }>(MAX_OWN_VERSION).get(current.id, path, upTo)!.v;
+  for (const seg of historyChain(store, vault)) {
+    const own = store.stmt<{ v: number | null }>(MAX_OWN_VERSION).get(seg.vaultId, path, seg.upTo)!.v;
     if (own !== null) return own;
-    if (current.parent_id === null || current.fork_seq === null) return 0;
-    upTo = Math.min(upTo, current.fork_seq);
-    current = vaultById(store, current.parent_id);
   }
   return 0;
 }
@@ -433,7 +458,7 @@ export function putEntry(store: Store, vault: VaultRow, path: string, state: Ent
     hash: state.hash,
     target: state.target,
     rdev: state.rdev ?? 0,
-    nlink: state.nlink ?? old?.nlink ?? 1,
+    nlink: linkCountOf(state, old, change.exact ?? false),
     mtime: state.mtime ?? at,
     atime: state.atime ?? state.mtime ?? at,
     ctime: change.at?.ctime ?? at,
@@ -444,8 +469,12 @@ export function putEntry(store: Store, vault: VaultRow, path: string, state: Ent
   show(store, vault, path, old, entry);
   // The change's own version first: a transaction's change id is its first version's id.
   recordVersion(store, vault, path, version, change, entry);
-  if (!old && !change.exact) touchDir(store, vault, dirname(path), change.at?.createdAt ?? at, change, change.at?.createdAt !== undefined);
-  if (old && old.nlink > 1 && entry.ino === old.ino) syncLinks(store, vault, entry, change);
+  if (!change.exact) {
+    // A subdirectory appearing (or a name turning into or out of one) changes the parent's link count.
+    const subdirs = (entry.type === 'd' ? 1 : 0) - (old?.type === 'd' ? 1 : 0);
+    if (!old || subdirs !== 0) touchDir(store, vault, dirname(path), change.at?.createdAt ?? at, change, change.at?.createdAt !== undefined, subdirs);
+  }
+  if (old && old.type !== 'd' && entry.type !== 'd' && old.nlink > 1 && entry.ino === old.ino) syncLinks(store, vault, entry, change);
   return entry;
 }
 
@@ -481,9 +510,9 @@ export function removeEntry(store: Store, vault: VaultRow, path: string, change:
   const old = getEntry(store, vault, path);
   if (!old) throw new AvfsError('NOT_FOUND', `no such file or directory: ${path}`, { path });
   show(store, vault, path, old, undefined);
-  if (old.nlink > 1 && !options.moving) setLinkCount(store, vault, old.ino, old.nlink - 1, change);
+  if (old.type !== 'd' && old.nlink > 1 && !options.moving) setLinkCount(store, vault, old.ino, old.nlink - 1, change);
   recordVersion(store, vault, path, old.version + 1, change, null);
-  if (!change.exact) touchDir(store, vault, dirname(path), now(), change);
+  if (!change.exact) touchDir(store, vault, dirname(path), now(), change, false, old.type === 'd' ? -1 : 0);
 }
 
 /**
@@ -549,7 +578,12 @@ export function dropLayer(store: Store, vaultId: number): void {
   store.stmt('DELETE FROM entries WHERE vault_id = ?').run(vaultId);
 }
 
+/** Deletes a vault's own history (a vault purged for good: nothing reads through it any more). */
+export function dropHistory(store: Store, vaultId: number): void {
+  store.stmt('DELETE FROM versions WHERE vault_id = ?').run(vaultId);
+}
+
 /** The root row of a new vault. */
-export function insertRoot(store: Store, vaultId: number, at: number): void {
-  writeOwn(store, vaultId, { ...whiteout('/'), type: 'd', mode: 0o755, mtime: at, atime: at, ctime: at, ino: 1 });
+export function insertRoot(store: Statements, vaultId: number, at: number): void {
+  writeOwn(store, vaultId, { ...whiteout('/'), type: 'd', mode: 0o755, nlink: DIR_LINKS, mtime: at, atime: at, ctime: at, ino: 1 });
 }

@@ -132,13 +132,3 @@ export function versionBeforeSeq(store: Store, vault: VaultRow, path: string, be
 export function pathVersionsAfter(store: Store, vaultId: number, path: string, afterId: number): VersionRow[] {
   return store.stmt<VersionRow>(PATH_AFTER).all(vaultId, path, afterId);
 }
-
-/** The proxy policy stored on a vault (JSON text), or null. */
-export function getVaultPolicy(store: Store, vault: VaultRow): string | null {
-  return store.stmt<{ policy: string | null }>('SELECT policy FROM vaults WHERE id = ?').get(vault.id)?.policy ?? null;
-}
-
-/** Stores (or with null clears) a vault's proxy policy. The caller has validated it. */
-export function setVaultPolicy(store: Store, vault: VaultRow, policy: string | null): void {
-  store.stmt('UPDATE vaults SET policy = ? WHERE id = ?').run(policy, vault.id);
-}

@@ -1,5 +1,6 @@
 import { audit, trimAudit } from './audit.js';
 import { chunkList } from './blobs.js';
+import { dropIndexOf, indexedCount } from './text-index.js';
 import { endLease, ownLeases, staleLeases, storedByLease } from './leases.js';
 import { now, type Actor, type Store } from './store.js';
 
@@ -98,14 +99,6 @@ function referencedByUnindexed(store: Store, tables: ReferenceTable[], hashes: s
   return found;
 }
 
-function hasTable(store: Store, name: string): boolean {
-  return store.stmt("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
-}
-
-/** Whether deleting a blob row already drops its search index rows (the trigger from migration 2). */
-function indexFollowsBlobs(store: Store): boolean {
-  return store.stmt("SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'blobs' AND sql LIKE '%text_index%'").get() !== undefined;
-}
 
 interface BlobCandidate {
   hash: string;
@@ -150,11 +143,7 @@ export function planGc(store: Store, cutoff: number): GcPlan {
     const recent = all.filter((b) => b.createdAt >= cutoff);
     const withBlobs = chunksFreedWith(store, doomed, cutoff);
     const loose = looseChunkStats(store, cutoff);
-    const indexEntries = hasTable(store, 'text_index')
-      ? store
-          .stmt<{ n: number }>('SELECT count(*) AS n FROM text_index WHERE hash IN (SELECT value FROM json_each(?))')
-          .get(JSON.stringify(doomed.map((b) => b.hash)))!.n
-      : 0;
+    const indexEntries = indexedCount(store, JSON.stringify(doomed.map((b) => b.hash)));
     return {
       blobs: doomed.length,
       chunks: withBlobs.n + loose.n,
@@ -331,13 +320,7 @@ function deleteBlobs(store: Store, tables: ReferenceTable[], hashes: string[], c
   }
   if (rows.length === 0) return [];
   const json = JSON.stringify(rows.map((r) => r.hash));
-  if (hasTable(store, 'text_index')) {
-    freed.index += store.stmt<{ n: number }>('SELECT count(*) AS n FROM text_index WHERE hash IN (SELECT value FROM json_each(?))').get(json)!.n;
-    if (!indexFollowsBlobs(store)) {
-      if (hasTable(store, 'fts')) store.stmt('DELETE FROM fts WHERE rowid IN (SELECT id FROM text_index WHERE hash IN (SELECT value FROM json_each(?)))').run(json);
-      store.stmt('DELETE FROM text_index WHERE hash IN (SELECT value FROM json_each(?))').run(json);
-    }
-  }
+  freed.index += dropIndexOf(store, json);
   // A chunked blob's list goes with it: each chunk it names loses those references.
   const released = new Map<number, number>();
   for (const r of rows) {

@@ -1,11 +1,13 @@
-import { AvfsError, notADirectory, notFound } from '../errors.js';
-import { ancestors, descendantRange, normalizePath } from '../core/paths.js';
+import { AvfsError, notFound } from '../errors.js';
+import { descendantRange, normalizePath } from '../core/paths.js';
 import { audit } from './audit.js';
 import { contentChunks, readContent } from './blobs.js';
 import { getEntry, hasChildren, listDescendants, putEntry, removeEntry, type ChangeOptions, type Entry, type EntryState, type EntryType } from './entries.js';
 import type { Actor, Store } from './store.js';
-import { vaultById, type VaultRow } from './vaults.js';
-import { moveTree, type VaultFs } from './vault-fs.js';
+import { historyChain, type VaultRow } from './vaults.js';
+import { ensureParents, moveTree, type VaultFs } from './vault-fs.js';
+import { DEFAULT_DIR_MODE } from '../core/entry-types.js';
+import { assertNotRoot } from './guards.js';
 
 /**
  * Per-path history (ARCHITECTURE.md "The one door for changes"). Every change to a path is a
@@ -55,12 +57,6 @@ export interface VersionRecord extends VersionRow {
 /** A path's state as history records it (an entry's state without its access time); null means absent. */
 export type PathState = Omit<EntryState, 'atime'>;
 
-export interface HistorySegment {
-  vaultId: number;
-  vault: string;
-  /** Highest change sequence this segment contributes (inclusive). */
-  upTo: number;
-}
 
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
 /** The columns of a VersionRow, for every query that reads whole versions (here and in execs.ts). */
@@ -79,23 +75,6 @@ const BLOB_EXISTS = 'SELECT 1 FROM blobs WHERE hash = ?';
 // version of the vault instead.
 const STATE_AT = `SELECT ${COLS} FROM versions INDEXED BY versions_path WHERE vault_id = ? AND path = ? AND id <= ? ORDER BY version DESC, id DESC LIMIT 1`;
 const CHANGED_SINCE = `SELECT DISTINCT path FROM versions WHERE vault_id = ? AND id > ? AND (path = ? OR (path >= ? AND path < ?)) ORDER BY path`;
-
-/** The segments whose versions make up a vault's history, newest first (the vault, its parent up to the fork point, …). */
-export function historyChain(store: Store, vault: VaultRow): HistorySegment[] {
-  const chain: HistorySegment[] = [{ vaultId: vault.id, vault: vault.name, upTo: MAX_SEQ }];
-  const seen = new Set([vault.id]);
-  let current = vault;
-  let upTo = MAX_SEQ;
-  while (current.parent_id !== null && current.fork_seq !== null) {
-    upTo = Math.min(upTo, current.fork_seq);
-    const parent = vaultById(store, current.parent_id);
-    if (!parent || seen.has(parent.id)) break;
-    seen.add(parent.id);
-    chain.push({ vaultId: parent.id, vault: parent.name, upTo });
-    current = parent;
-  }
-  return chain;
-}
 
 const tag = (rows: VersionRow[], vault: string): VersionRecord[] => rows.map((r) => ({ ...r, vault }));
 
@@ -263,8 +242,8 @@ export interface Writer {
   actor: Actor;
 }
 
-const DIR_MODE = 0o755;
-const ROOT_STATE: PathState = { type: 'd', mode: DIR_MODE, size: 0, hash: null, target: null };
+/** The vault root exists from creation without a version; its implicit first state. */
+export const ROOT_STATE: PathState = { type: 'd', mode: DEFAULT_DIR_MODE, size: 0, hash: null, target: null };
 
 /** Whether two states (an entry or a recorded state) look the same to `ls -l`, stat and tags, times aside. */
 export function sameState(a: PathState, b: PathState): boolean {
@@ -296,19 +275,6 @@ function clearChildren(w: Writer, dir: Entry, change: ChangeOptions, allowed: bo
   return below.length;
 }
 
-/** Creates missing ancestor directories of `path` (a restored file whose directory was deleted since). */
-function ensureParents(w: Writer, path: string, change: ChangeOptions): number {
-  let created = 0;
-  for (const dir of ancestors(path)) {
-    const entry = getEntry(w.store, w.vault, dir);
-    if (entry?.type === 'd') continue;
-    if (entry) throw notADirectory(dir);
-    putEntry(w.store, w.vault, dir, { type: 'd', mode: DIR_MODE, size: 0, hash: null, target: null }, change);
-    created++;
-  }
-  return created;
-}
-
 /**
  * Gives `path` the state `state` (null: absent) as one more version, creating missing parent
  * directories; replacing a non-empty directory needs `replaceChildren`. Quotas are enforced by
@@ -319,7 +285,7 @@ export function applyState(w: Writer, path: string, state: PathState | null, cha
   const current = getEntry(w.store, w.vault, path);
   if (state === null) {
     if (!current) return 0;
-    if (path === '/') throw new AvfsError('INVALID_PATH', 'refusing to remove the vault root', { path });
+    assertNotRoot(path);
     const removed = clearChildren(w, current, change, replaceChildren);
     removeEntry(w.store, w.vault, path, change);
     return removed + 1;
@@ -328,7 +294,7 @@ export function applyState(w: Writer, path: string, state: PathState | null, cha
   checkContent(w.store, path, state);
   let changed = 0;
   if (current && current.type === 'd' && state.type !== 'd') changed += clearChildren(w, current, change, replaceChildren);
-  if (!current) changed += ensureParents(w, path, change);
+  if (!current) changed += ensureParents(w.store, w.vault, path, change); // a restored file whose directory was deleted since
   const size = state.type === 'd' ? 0 : state.size;
   // A single path goes back as a new file (times now, like git, so build tools see the change;
   // its own inode, never one another name may hold by now): only restoreCheckpoint puts exact states back.
@@ -565,7 +531,7 @@ function undoMove(w: Writer, latest: VersionRecord, move: Move): Undone {
     removeEntry(w.store, w.vault, from, { ...change, detail: { ...change.detail, replaced_by: to } });
     changed++;
   }
-  changed += ensureParents(w, from, change);
+  changed += ensureParents(w.store, w.vault, from, change);
   changed += moveTree(w.store, w.vault, to, from, change);
   // mv onto an existing path records that path's removal (detail.replaced_by) just before the arrival.
   const replaced = versionBefore(w.store, w.vault, to, arrival.version);

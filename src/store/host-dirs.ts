@@ -21,13 +21,13 @@ export function makeDirectories(path: string, mode = 0o777): string[] {
   return missing;
 }
 
-/** True for a directory, false for nothing there; ENOTDIR for anything else. */
-function isDirectory(path: string): boolean {
+/** True for a directory (symlinks followed), false for nothing there; `other()` (by default ENOTDIR) for anything else. */
+export function isDirectory(path: string, other = (): Error => Object.assign(new Error(`not a directory: ${path}`), { code: 'ENOTDIR' })): boolean {
   try {
     if (statSync(path).isDirectory()) return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw err;
   }
-  throw Object.assign(new Error(`not a directory: ${path}`), { code: 'ENOTDIR' });
+  throw other();
 }

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { now, type Store } from './store.js';
+import { readProcStat } from './host-process.js';
 
 /**
  * Content leases (schema migration 7; why they make gc safe: gc.ts). Content that a writer stores
@@ -71,11 +72,8 @@ const self = () => (selfHolder ??= processHolder(process.pid) ?? String(process.
  */
 function processHolder(pid: number): string | null {
   if (bootId === null) return String(pid);
-  const stat = readProc(`/proc/${pid}/stat`);
-  if (stat === null) return null;
-  // The command name (field 2) is in parentheses and may contain spaces: count fields after it.
-  const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  return `${bootId}:${pid}:${start}`;
+  const stat = readProcStat(pid);
+  return stat === null ? null : `${bootId}:${pid}:${stat.start}`;
 }
 
 /**

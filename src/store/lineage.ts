@@ -2,9 +2,9 @@ import { AvfsError } from '../errors.js';
 import type { MergeState, PathTriple } from '../core/merge-tree.js';
 import { ancestors, descendantRange } from '../core/paths.js';
 import { entriesWithHash, getEntry, iterateDescendants, type Entry } from './entries.js';
-import { historyChain, stateAt, type HistorySegment, type PathState } from './history.js';
+import { stateAt, type PathState } from './history.js';
 import type { Store } from './store.js';
-import { vaultById, type VaultRow } from './vaults.js';
+import { historyChain, vaultById, type HistorySegment, type VaultRow } from './vaults.js';
 
 /**
  * What two vaults share: the point of history both descend from, found through the fork tree and
@@ -14,7 +14,7 @@ import { vaultById, type VaultRow } from './vaults.js';
  * comparing a fork with 1,000 changes in a 100,000-file vault reads about 1,000 paths, not 100,000.
  *
  * A vault's state at change sequence s is its parent's state at s while s is at or before its fork
- * point (history.ts historyChain). Two vaults whose chains meet in vault C, at fork points u and v,
+ * point (vaults.ts historyChain). Two vaults whose chains meet in vault C, at fork points u and v,
  * both held C's state at min(u, v): that is their fork-tree base. A recorded merge of S into T at
  * seq m says T (after the merge) contains S's state at m, so S@m is a later base for any pair whose
  * one side reads through S up to m and the other through T past the merge.

@@ -1,27 +1,26 @@
 import { AvfsError } from '../errors.js';
 import { audit } from './audit.js';
 import type { SizeLimit } from './blobs.js';
-import { largestFile, vaultUsage, type Entry, type EntryState } from './entries.js';
+import type { Entry, EntryState } from './entries.js';
 import type { Actor, Store } from './store.js';
 import { getVault, type VaultRow } from './vaults.js';
+import { currentUsage, largestFile, usageChange, usageOf, vaultUsage, type Usage } from './usage.js';
 
 /**
  * Refuses a change that would take the vault over its quota. Runs inside the change's own
  * transaction, before anything is written, so a refused write changes nothing. Entries count
  * files, directories, symlinks and special files; bytes count the logical size of files (a
- * symlink's size is its target's length: not counted). Usage comes from the vault's counters
- * (entries.ts keeps them), so the check is O(1).
+ * symlink's size is its target's length: not counted). Usage and the rule are usage.ts's: the
+ * vault's counters, so the check is O(1).
  */
 export function enforceQuota(store: Store, vault: VaultRow, path: string, old: Entry | undefined, next: EntryState): void {
   if (vault.max_bytes === null && vault.max_files === null && vault.max_file_size === null) return;
   if (next.type === 'f' && vault.max_file_size !== null && next.size > vault.max_file_size) {
     throw quotaError(vault, path, 'max_file_size', vault.max_file_size, next.size);
   }
-  const addedBytes = (next.type === 'f' ? next.size : 0) - (old?.type === 'f' ? old.size : 0);
-  const addedEntries = old ? 0 : 1;
+  const { bytes: addedBytes, entries: addedEntries } = usageChange(old, next);
   if (addedBytes <= 0 && addedEntries === 0) return;
-  // Counters change within the transaction (a move removes, then puts): read them fresh.
-  const usage = vaultUsage(store.stmt<VaultRow>('SELECT * FROM vaults WHERE id = ?').get(vault.id)!);
+  const usage = currentUsage(store, vault);
   if (vault.max_bytes !== null && addedBytes > 0 && usage.bytes + addedBytes > vault.max_bytes) {
     throw quotaError(vault, path, 'max_bytes', vault.max_bytes, usage.bytes + addedBytes);
   }
@@ -40,8 +39,8 @@ export function streamLimit(store: Store, vault: VaultRow, path: string, old: En
   const limits: Array<{ limit: string; max: number; room: number; wanted: (size: number) => number }> = [];
   if (vault.max_file_size !== null) limits.push({ limit: 'max_file_size', max: vault.max_file_size, room: vault.max_file_size, wanted: (size) => size });
   if (vault.max_bytes !== null) {
-    const oldSize = old?.type === 'f' ? old.size : 0;
-    const others = vaultUsage(store.stmt<VaultRow>('SELECT * FROM vaults WHERE id = ?').get(vault.id)!).bytes - oldSize;
+    const oldSize = usageOf(old).bytes;
+    const others = currentUsage(store, vault).bytes - oldSize;
     // A vault already over its quota may still keep a file at its size (enforceQuota refuses only growth).
     limits.push({ limit: 'max_bytes', max: vault.max_bytes, room: Math.max(vault.max_bytes - others, oldSize), wanted: (size) => others + size });
   }
@@ -68,11 +67,7 @@ export interface QuotaLimits {
 }
 
 /** Current usage, measured the way enforceQuota measures it. */
-export interface QuotaUsage {
-  /** Logical size of the vault's files. */
-  bytes: number;
-  /** Files, directories, symlinks and special files (the root not counted): what max_files limits. */
-  entries: number;
+export interface QuotaUsage extends Usage {
   /** The largest file, compared with max_file_size. */
   largest_file: number;
 }

@@ -413,4 +413,10 @@ export const MIGRATIONS: readonly Migration[] = [
   ALTER TABLE execs ADD COLUMN died_at INTEGER;
   CREATE INDEX execs_open ON execs (vault_id) WHERE seq_after IS NULL;
   `,
+  // 14: the directories of each layer by parent. A directory's link count is now 2 plus its
+  // subdirectories, kept by entries.ts touchDir; directories stored before carry 1, and theirs is
+  // counted from this index (entries.ts subdirCount) without visiting their files.
+  `
+  CREATE INDEX entries_subdirs ON entries (vault_id, parent, path) WHERE type = 'd';
+  `,
 ];

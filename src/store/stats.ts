@@ -4,6 +4,7 @@ import { databaseSize } from './maintenance.js';
 import type { Store } from './store.js';
 import { iterateDescendants } from './entries.js';
 import { forksOf, getVault } from './vaults.js';
+import { homeTreeCounts, treeCounts } from './usage.js';
 
 /**
  * Numbers that explain where a vault's (or the home's) space goes. Definitions:
@@ -96,16 +97,6 @@ function contentOf(store: Store, hashSql: string, params: Record<string, unknown
   return { blobs: blobs.length, chunks: chunks.size, bytes };
 }
 
-const TREE_COUNTS = `SELECT coalesce(sum(files), 0) AS files, coalesce(sum(directories), 0) AS directories,
-  coalesce(sum(symlinks), 0) AS symlinks, coalesce(sum(bytes), 0) AS logical_bytes FROM vaults WHERE retired_at IS NULL`;
-
-interface TreeCounts {
-  files: number;
-  directories: number;
-  symlinks: number;
-  logical_bytes: number;
-}
-
 const count = (store: Store, sql: string, params: Record<string, unknown> = {}) => store.stmt<{ n: number }>(sql).get(...bind(params))!.n;
 
 const ratio = (logical: number, stored: number) => (stored === 0 ? null : Math.round((logical / stored) * 1000) / 1000);
@@ -115,7 +106,7 @@ export function vaultStats(store: Store, name: string): VaultStats {
   return store.read(() => {
     const vault = getVault(store, name);
     const params = { vault: vault.id };
-    const tree: TreeCounts = { files: vault.files, directories: vault.directories, symlinks: vault.symlinks, logical_bytes: vault.bytes };
+    const tree = treeCounts(vault);
     // What the vault shows may come from its ancestors' layers: its hashes are collected from the view.
     const shown = new Set<string>();
     for (const e of iterateDescendants(store, vault, '/')) if (e.hash) shown.add(e.hash);
@@ -147,7 +138,7 @@ export function vaultStats(store: Store, name: string): VaultStats {
 /** Statistics of the whole home: every vault, every stored content. */
 export function homeStats(store: Store): HomeStats {
   return store.read(() => {
-    const tree = store.stmt<TreeCounts>(TREE_COUNTS).get()!;
+    const tree = homeTreeCounts(store);
     const current = contentOf(store, 'SELECT hash FROM entries', {});
     const refs = referenceTables(store);
     const retained = contentOf(store, refs.map((t) => `SELECT hash FROM "${t.table}"`).join(' UNION ALL ') || 'SELECT NULL AS hash', {});

@@ -2,6 +2,7 @@ import type { Statement } from 'better-sqlite3';
 import { AvfsError } from '../errors.js';
 import { databaseFile, ensureHome, homeWritable, prepareDatabaseFile, resolveHome, restrictDatabaseModes } from './home.js';
 import { openDatabase, type Db } from './db.js';
+import { DEFAULT_VAULT, insertVault } from './vaults.js';
 
 /** Who made a change: recorded on every version and audit row. */
 export interface Actor {
@@ -9,12 +10,17 @@ export interface Actor {
   execId?: string | null;
 }
 
+/** What a function that only runs statements needs of a Store (the seed of a new home runs before a Store exists). */
+export interface Statements {
+  stmt<R = unknown>(sql: string): Statement<unknown[], R>;
+}
+
 /**
  * One open home: its database connection and the statements prepared on it. A process holds at
  * most one Store per home (see `openStore`), so the CLI, a mount and the SDK in one process share
  * a connection, and every statement is prepared once per connection.
  */
-export class Store {
+export class Store implements Statements {
   readonly home: string;
   readonly db: Db;
   /** True when this open created the database (and seeded the `default` vault). */
@@ -98,12 +104,8 @@ export class Store {
     const readOnly = !homeWritable(home);
     prepareDatabaseFile(home, !readOnly);
     const seed = (db: Db) => {
-      const at = now();
-      const { lastInsertRowid } = db.prepare('INSERT INTO vaults (name, created_at, next_ino) VALUES (?, ?, 2)').run('default', at);
-      db.prepare(
-        `INSERT INTO entries (vault_id, path, parent, type, mode, size, hash, target, mtime, atime, ctime, ino, version)
-         VALUES (?, '/', '', 'd', 493, 0, NULL, NULL, ?, ?, ?, 1, 0)`,
-      ).run(lastInsertRowid, at, at, at);
+      // The schema was just created in this transaction, before any Store exists: statements unprepared.
+      insertVault({ stmt: <R>(sql: string) => db.prepare<unknown[], R>(sql) }, DEFAULT_VAULT, now());
     };
     const { db, fresh } = openDatabase(databaseFile(home), seed, { readOnly });
     if (!readOnly) restrictDatabaseModes(home);

@@ -1,7 +1,8 @@
-import { closeSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, rmdirSync, statSync, symlinkSync, unlinkSync, mkdirSync, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, readlinkSync, rmdirSync, statSync, symlinkSync, unlinkSync, mkdirSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { AvfsError } from '../errors.js';
-import { createHasher, hashBytes } from '../core/hash.js';
+import { hashBytes } from '../core/hash.js';
+import { hashHostFile } from './host-tree.js';
 import { hostEntryType } from '../core/entry-types.js';
 import { planMerge, type Content, type ContentMerger, type MergeState, type PathMerge, type Strategy } from '../core/merge-tree.js';
 import { descendantRange, isWithin, joinPath, normalizePath } from '../core/paths.js';
@@ -152,17 +153,6 @@ class HostSide {
   }
 }
 
-function hashHostFile(host: string): string {
-  const hasher = createHasher();
-  const fd = openSync(host, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(1 << 20);
-    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) hasher.update(buf.subarray(0, n));
-  } finally {
-    closeSync(fd);
-  }
-  return hasher.digest();
-}
 
 // ---- sync ----------------------------------------------------------------------------------
 

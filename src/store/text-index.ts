@@ -33,3 +33,32 @@ export function indexContent(store: Store, hash: string, data: Uint8Array): bool
   store.stmt(INSERT_FTS).run(row.id, text);
   return true;
 }
+
+/**
+ * Drops the index rows of content gc deletes (`hashes`: a JSON array), in gc's transaction, unless
+ * deleting the blob rows drops them anyway (the trigger from migration 2). Returns how many
+ * contents were indexed. Homes from before the index have no such tables.
+ */
+export function dropIndexOf(store: Store, hashes: string): number {
+  const indexed = indexedCount(store, hashes);
+  if (indexed > 0 && !indexFollowsBlobs(store)) {
+    if (hasTable(store, 'fts')) store.stmt('DELETE FROM fts WHERE rowid IN (SELECT id FROM text_index WHERE hash IN (SELECT value FROM json_each(?)))').run(hashes);
+    store.stmt('DELETE FROM text_index WHERE hash IN (SELECT value FROM json_each(?))').run(hashes);
+  }
+  return indexed;
+}
+
+/** How many of `hashes` (a JSON array) are indexed. */
+export function indexedCount(store: Store, hashes: string): number {
+  if (!hasTable(store, 'text_index')) return 0;
+  return store.stmt<{ n: number }>('SELECT count(*) AS n FROM text_index WHERE hash IN (SELECT value FROM json_each(?))').get(hashes)!.n;
+}
+
+function hasTable(store: Store, name: string): boolean {
+  return store.stmt("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
+}
+
+/** Whether deleting a blob row already drops its search index rows (the trigger from migration 2). */
+function indexFollowsBlobs(store: Store): boolean {
+  return store.stmt("SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'blobs' AND sql LIKE '%text_index%'").get() !== undefined;
+}

@@ -1,14 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, constants, lchownSync, utimesSync, fchmodSync, futimesSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, constants, lchownSync, utimesSync, fchmodSync, futimesSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { AvfsError } from '../errors.js';
-import { devMajor, devMinor, hostEntryType } from '../core/entry-types.js';
+import { devMajor, devMinor } from '../core/entry-types.js';
 import { joinPath, normalizePath } from '../core/paths.js';
 import { decodeUtf8, escapeBytes } from '../core/utf8.js';
 import { putContentFromFd, type ContentRef } from './blobs.js';
 import type { Entry } from './entries.js';
-import { makeDirectories } from './host-dirs.js';
+import { isDirectory, makeDirectories } from './host-dirs.js';
+import { walkHostTree } from './host-tree.js';
 import type { VaultFs } from './vault-fs.js';
 
 export interface TransferSummary {
@@ -52,31 +53,30 @@ interface HostScan {
   invalid: Buffer[];
 }
 
-/** Lists a host tree (not following symlinks), parents before children. */
-function scanHost(host: Buffer, vaultPath: string, scan: HostScan): void {
-  let st;
-  try {
-    st = lstatSync(host);
-  } catch {
-    throw hostNotFound(host);
-  }
-  const kind = hostEntryType(st);
-  if (!kind) return;
-  // FIFOs, sockets and devices are imported as what they are (metadata), never opened.
-  const item: HostItem = { host, vault: vaultPath, kind, mode: st.mode & 0o7777, mtime: st.mtimeMs, atime: st.atimeMs, rdev: st.rdev };
-  if (kind === 'f' && st.nlink > 1) item.inode = `${st.dev}:${st.ino}`;
-  if (kind === 'l') {
-    item.target = decodeUtf8(readlinkSync(host, { encoding: 'buffer' }));
-    if (item.target === undefined) return void scan.invalid.push(host);
-  }
-  scan.items.push(item);
-  if (kind !== 'd') return;
-  for (const name of readdirSync(host, { encoding: 'buffer' }).sort(Buffer.compare)) {
-    const child = Buffer.concat([host, SLASH, name]);
-    const text = decodeUtf8(name);
-    if (text === undefined) scan.invalid.push(child);
-    else scanHost(child, joinPath(vaultPath, text), scan);
-  }
+/** Lists a host tree (not following symlinks), parents before children (host-tree.ts walks it). */
+function scanHost(root: Buffer, rootPath: string, scan: HostScan): void {
+  const lstat = (host: Buffer) => {
+    try {
+      return lstatSync(host);
+    } catch {
+      throw hostNotFound(host);
+    }
+  };
+  walkHostTree(root, rootPath, lstat(root), {
+    lstat,
+    invalidName: (host) => void scan.invalid.push(host),
+    visit: ({ host, path, st, type: kind }) => {
+      if (!kind) return false;
+      // FIFOs, sockets and devices are imported as what they are (metadata), never opened.
+      const item: HostItem = { host, vault: path, kind, mode: st.mode & 0o7777, mtime: st.mtimeMs, atime: st.atimeMs, rdev: st.rdev };
+      if (kind === 'f' && st.nlink > 1) item.inode = `${st.dev}:${st.ino}`;
+      if (kind === 'l') {
+        item.target = decodeUtf8(readlinkSync(host, { encoding: 'buffer' }));
+        if (item.target === undefined) return void scan.invalid.push(host);
+      }
+      scan.items.push(item);
+    },
+  });
 }
 
 const SLASH = Buffer.from('/');
@@ -387,13 +387,7 @@ export function hostKind(path: string): ExportStep['found'] {
 
 /** Whether the export destination exists (followed: the caller chose it); NOT_A_DIRECTORY when it is something else. */
 function destinationExists(hostDir: string): boolean {
-  try {
-    if (statSync(hostDir).isDirectory()) return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
-  }
-  throw new AvfsError('NOT_A_DIRECTORY', `export destination is not a directory: ${hostDir}`, { host: hostDir });
+  return isDirectory(hostDir, () => new AvfsError('NOT_A_DIRECTORY', `export destination is not a directory: ${hostDir}`, { host: hostDir }));
 }
 
 function lstatSafe(p: string) {

@@ -1,6 +1,7 @@
 import { fstatSync } from 'node:fs';
 import { AvfsError, alreadyExists, isADirectory, notADirectory, notFound } from '../errors.js';
-import { ancestors, basename, descendantRange, dirname, isWithin, joinPath, normalizePath, rebase } from '../core/paths.js';
+import { ancestors, basename, dirname, isWithin, joinPath, normalizePath, rebase } from '../core/paths.js';
+import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE } from '../core/entry-types.js';
 import { audit } from './audit.js';
 import { abandonContent, contentChunks, linkContent, putContent, putContentFromFd, readContent, type ContentRef, type SizeLimit } from './blobs.js';
 import {
@@ -8,8 +9,10 @@ import {
   hasChildren,
   listChildren,
   listDescendants,
+  lastVersion,
   putEntry,
   removeEntry,
+  reserveInos,
   setLinkCount,
   setTimes,
   type ChangeOptions,
@@ -19,15 +22,25 @@ import {
 import { enforceQuota, streamLimit } from './quota.js';
 import type { Actor, Store } from './store.js';
 import { getVault, type VaultRow } from './vaults.js';
+import { assertFileTarget, assertMovable, assertNotRoot, requireEntry } from './guards.js';
 
 const MAX_SYMLINK_HOPS = 40;
-export const DEFAULT_FILE_MODE = 0o644;
-export const DEFAULT_DIR_MODE = 0o755;
 
 /** Owner ids of a new entry; null is "whoever mounts or reads the vault" (the default). */
 export interface Owner {
   uid: number | null;
   gid: number | null;
+}
+
+/** The mode and times of a file the mount stores (VaultFs.writeFileExact). */
+export interface ExactAttributes {
+  mode: number;
+  atime: number;
+  mtime: number;
+  /** When the file changed, as the kernel saw it (it is stored only when it is closed). */
+  ctime: number;
+  /** When a file that is new to the store was created, which its directory shows. */
+  createdAt?: number;
 }
 
 export interface WriteOptions {
@@ -45,8 +58,12 @@ export interface WriteOptions {
 /**
  * File operations on one vault, as one actor. Each public mutation is one IMMEDIATE transaction
  * that validates everything first, so a failed call changes nothing. Paths are user input here:
- * they are normalised and validated, and symlinks in them are followed like POSIX path lookup
- * (the mount, whose paths the kernel has already resolved, uses the `*Exact` methods).
+ * they are normalised and validated, and symlinks in them are followed like POSIX path lookup.
+ * The mount's paths are canonical already (the kernel resolved them) and some of its calls must
+ * not follow a symlink at the end or must keep times the kernel was shown: it uses the
+ * `*Exact` methods (`writeFileExact`, `touchExact`), which take the path as it is. Either way,
+ * only this module and entries.ts know which tables a change touches
+ * (ARCHITECTURE.md, "The one door for changes").
  */
 export class VaultFs {
   constructor(
@@ -103,6 +120,11 @@ export class VaultFs {
       current = next;
     }
     return current;
+  }
+
+  /** The entry at a canonical path as it is (nothing followed), or undefined: the mount's lookup. */
+  entryExact(path: string): Entry | undefined {
+    return getEntry(this.store, this.row(), path);
   }
 
   /** Entry for user input, following symlinks; NOT_FOUND when missing. */
@@ -233,13 +255,11 @@ export class VaultFs {
   private checkStream(input: string, fd: number, options: WriteOptions): SizeLimit | undefined {
     const vault = this.row();
     const path = this.resolveIn(vault, input, true, 0);
-    if (path === '/') throw isADirectory(path);
     const parent = getEntry(this.store, vault, dirname(path));
     if (parent && parent.type !== 'd') throw notADirectory(parent.path);
     if (!parent && !options.parents) throw notFound(dirname(path), this.name);
     const old = getEntry(this.store, vault, path);
-    if (old?.type === 'd') throw isADirectory(path);
-    if (old && options.exclusive) throw alreadyExists(path);
+    assertFileTarget(path, old, options.exclusive);
     const host = fstatSync(fd);
     enforceQuota(this.store, vault, path, old, { type: 'f', mode: 0, size: host.isFile() ? host.size : 0, hash: null, target: null });
     return streamLimit(this.store, vault, path, old);
@@ -254,11 +274,9 @@ export class VaultFs {
       linkContent(this.store, content);
       const vault = this.row();
       const path = this.resolveIn(vault, normalizePath(input), true, 0);
-      if (path === '/') throw isADirectory(path);
       this.ensureParent(vault, path, options.parents ?? false);
       const old = getEntry(this.store, vault, path);
-      if (old?.type === 'd') throw isADirectory(path);
-      if (old && options.exclusive) throw alreadyExists(path);
+      assertFileTarget(path, old, options.exclusive);
       const entry = putEntry(
         this.store,
         vault,
@@ -269,6 +287,71 @@ export class VaultFs {
       audit(this.store, this.actor, options.op ?? 'write', this.name, { path, size: content.size });
       return entry;
     });
+  }
+
+  /**
+   * The mount's write of a whole file at the canonical `path` (never following a symlink there):
+   * `data` is the bytes, or a host descriptor to stream them from (stored in a transaction of
+   * their own before the entry's, content-addressed, so harmless if the entry change then fails).
+   * The entry, its version and audit row then change in one transaction. `attributes` decides the
+   * entry's mode and times from what the path holds in that transaction (the mount shows the kernel
+   * a stored file's mode, see OpenFiles.shown). `from` is the content the writer started from, for a
+   * file it opened from the store (absent for a file it created): when the stored file changed
+   * meanwhile, the new version's detail names the version it replaced. `ino` and `owner` apply
+   * to a new entry only.
+   */
+  writeFileExact(
+    path: string,
+    data: Buffer | { fd: number },
+    options: { from?: { hash: string | null }; ino?: number; owner?: Owner; attributes: (old: Entry | undefined) => ExactAttributes },
+  ): Entry {
+    // One transaction for the chunks too: per-chunk commits cost ~0.7 ms each (a 256 MiB file is
+    // 4,096 chunks), while the lock is held only as long as hashing and inserting take (about
+    // 0.3 s per 100 MiB).
+    const streamed = Buffer.isBuffer(data) ? undefined : this.store.mutate(() => putContentFromFd(this.store, data.fd));
+    return this.store.mutate(() => {
+      const content = streamed ?? putContent(this.store, data as Buffer);
+      linkContent(this.store, content);
+      const vault = this.row();
+      const parent = getEntry(this.store, vault, dirname(path));
+      if (!parent) throw notFound(dirname(path), this.name);
+      if (parent.type !== 'd') throw notADirectory(parent.path);
+      const old = getEntry(this.store, vault, path);
+      if (old?.type === 'd') throw isADirectory(path);
+      const a = options.attributes(old);
+      const replaced = replacedVersion(this.store, vault, path, old, options.from);
+      const entry = putEntry(
+        this.store,
+        vault,
+        path,
+        { type: 'f', mode: a.mode, size: content.size, hash: content.hash, target: null, mtime: a.mtime, atime: a.atime, ...(old ? undefined : { ino: options.ino, ...options.owner }) },
+        {
+          op: old ? 'write' : 'create',
+          actor: this.actor,
+          at: { ctime: a.ctime, createdAt: a.createdAt },
+          detail: replaced === undefined ? undefined : { replaced },
+        },
+      );
+      audit(this.store, this.actor, 'write', this.name, { path, size: content.size });
+      return entry;
+    });
+  }
+
+  /**
+   * Sets the times of the entries at canonical `paths` (never following a symlink: `touch -h`),
+   * all in one transaction; `null` keeps a time as it is, and `ctime` is when the change happened
+   * (the mount gives the one it showed the kernel). No history version (entries.ts setTimes).
+   */
+  touchExact(paths: readonly string[], atime: number | null, mtime: number | null, ctime = Date.now()): void {
+    this.store.mutate(() => {
+      const vault = this.row();
+      for (const path of new Set(paths)) setTimes(this.store, vault, path, atime, mtime, { op: 'touch', actor: this.actor }, ctime);
+    });
+  }
+
+  /** Reserves `count` consecutive inode numbers for entries made later (the mount's files, stored on first close); returns the first. */
+  reserveInos(count: number): number {
+    return reserveInos(this.store, this.row().id, count);
   }
 
   // ---- directories -----------------------------------------------------------------------
@@ -293,18 +376,9 @@ export class VaultFs {
     return putEntry(this.store, vault, path, { type: 'd', mode, size: 0, hash: null, target: null, ...owner }, { op: 'mkdir', actor: this.actor });
   }
 
-  /** Checks (or with `parents`, creates) every ancestor directory of `path`. */
+  /** Checks (or with `parents`, creates as mkdir) every ancestor directory of `path`. */
   private ensureParent(vault: VaultRow, path: string, parents: boolean): void {
-    const parent = getEntry(this.store, vault, dirname(path));
-    if (parent?.type === 'd') return;
-    if (parent) throw notADirectory(parent.path);
-    for (const dir of ancestors(path)) {
-      const entry = getEntry(this.store, vault, dir);
-      if (entry?.type === 'd') continue;
-      if (entry) throw notADirectory(dir);
-      if (!parents) throw notFound(dir, this.name);
-      this.createDir(vault, dir, DEFAULT_DIR_MODE);
-    }
+    ensureParents(this.store, vault, path, parents ? { op: 'mkdir', actor: this.actor } : null);
   }
 
   // ---- removal ---------------------------------------------------------------------------
@@ -314,9 +388,8 @@ export class VaultFs {
     return this.store.mutate(() => {
       const vault = this.row();
       const path = this.resolveIn(vault, normalizePath(input), false, 0);
-      if (path === '/') throw new AvfsError('INVALID_PATH', 'refusing to remove the vault root', { path });
-      const entry = getEntry(this.store, vault, path);
-      if (!entry) throw notFound(path, this.name);
+      assertNotRoot(path);
+      const entry = requireEntry(getEntry(this.store, vault, path), path, this.name);
       const removed: string[] = [];
       if (entry.type === 'd') {
         const below = listDescendants(this.store, vault, path);
@@ -341,10 +414,9 @@ export class VaultFs {
     this.store.mutate(() => {
       const vault = this.row();
       const path = normalizePath(input);
-      const entry = getEntry(this.store, vault, path);
-      if (!entry) throw notFound(path, this.name);
+      const entry = requireEntry(getEntry(this.store, vault, path), path, this.name);
       if (entry.type !== 'd') throw notADirectory(path);
-      if (path === '/') throw new AvfsError('INVALID_PATH', 'refusing to remove the vault root', { path });
+      assertNotRoot(path);
       if (hasChildren(this.store, vault, path)) throw new AvfsError('NOT_EMPTY', `directory not empty: ${path}`, { path });
       removeEntry(this.store, vault, path, { op: 'delete', actor: this.actor });
     });
@@ -383,9 +455,8 @@ export class VaultFs {
   }
 
   private renameIn(vault: VaultRow, src: string, dst: string): number {
-    const entry = getEntry(this.store, vault, src);
-    if (!entry) throw notFound(src, this.name);
-    if (src === '/') throw new AvfsError('INVALID_PATH', 'cannot move the vault root', { path: src });
+    const entry = requireEntry(getEntry(this.store, vault, src), src, this.name);
+    assertMovable(src);
     if (src === dst) return 0;
     if (isWithin(dst, src)) throw new AvfsError('INVALID_ARGUMENT', `cannot move ${src} into itself (${dst})`, { from: src, to: dst });
     this.ensureParent(vault, dst, false);
@@ -410,8 +481,7 @@ export class VaultFs {
     return this.store.mutate(() => {
       const vault = this.row();
       const src = this.resolveIn(vault, normalizePath(srcInput), true, 0);
-      const entry = getEntry(this.store, vault, src);
-      if (!entry) throw notFound(src, this.name);
+      const entry = requireEntry(getEntry(this.store, vault, src), src, this.name);
       let dst = this.resolveIn(vault, normalizePath(dstInput), true, 0);
       const target = getEntry(this.store, vault, dst);
       if (target?.type === 'd') dst = joinPath(dst, basename(src));
@@ -450,8 +520,7 @@ export class VaultFs {
       const vault = this.row();
       const src = this.resolveIn(vault, normalizePath(existingInput), false, 0);
       const dst = this.resolveIn(vault, normalizePath(newInput), false, 0);
-      const entry = getEntry(this.store, vault, src);
-      if (!entry) throw notFound(src, this.name);
+      const entry = requireEntry(getEntry(this.store, vault, src), src, this.name);
       if (entry.type === 'd') throw new AvfsError('DENIED', `cannot hard-link a directory: ${src}`, { path: src });
       this.ensureParent(vault, dst, false);
       if (getEntry(this.store, vault, dst)) throw alreadyExists(dst);
@@ -498,8 +567,7 @@ export class VaultFs {
     return this.store.mutate(() => {
       const vault = this.row();
       const path = this.resolveIn(vault, normalizePath(input), true, 0);
-      const entry = getEntry(this.store, vault, path);
-      if (!entry) throw notFound(path, this.name);
+      const entry = requireEntry(getEntry(this.store, vault, path), path, this.name);
       if ((entry.mode & 0o7777) === (mode & 0o7777)) return entry;
       return putEntry(this.store, vault, path, { ...entry, mode, mtime: entry.mtime, atime: entry.atime }, { op: 'chmod', actor: this.actor });
     });
@@ -525,8 +593,7 @@ export class VaultFs {
     return this.store.mutate(() => {
       const vault = this.row();
       const path = this.resolveIn(vault, normalizePath(input), false, 0);
-      const entry = getEntry(this.store, vault, path);
-      if (!entry) throw notFound(path, this.name);
+      const entry = requireEntry(getEntry(this.store, vault, path), path, this.name);
       const next = { uid: uid ?? entry.uid, gid: gid ?? entry.gid, mode: options.mode ?? entry.mode };
       if (next.uid === entry.uid && next.gid === entry.gid && (next.mode & 0o7777) === (entry.mode & 0o7777)) return entry;
       return putEntry(this.store, vault, path, { ...entry, ...next, mtime: entry.mtime, atime: entry.atime }, { op: 'chown', actor: this.actor });
@@ -538,7 +605,7 @@ export class VaultFs {
     this.store.mutate(() => {
       const vault = this.row();
       const path = this.resolveIn(vault, normalizePath(input), true, 0);
-      if (!getEntry(this.store, vault, path)) throw notFound(path, this.name);
+      requireEntry(getEntry(this.store, vault, path), path, this.name);
       setTimes(this.store, vault, path, atime, mtime, { op: 'touch', actor: this.actor });
     });
   }
@@ -563,11 +630,42 @@ export class VaultFs {
  * Returns how many entries moved. Runs inside the caller's transaction.
  */
 export function moveTree(store: Store, vault: VaultRow, src: string, dst: string, change: ChangeOptions): number {
-  const entry = getEntry(store, vault, src);
-  if (!entry) throw notFound(src, vault.name);
+  const entry = requireEntry(getEntry(store, vault, src), src, vault.name);
   const moving = [entry, ...(entry.type === 'd' ? listDescendants(store, vault, src) : [])];
   // Remove deepest first, then recreate top-down with the same inode numbers (and tags: they are part of the entry).
   for (const e of [...moving].reverse()) removeEntry(store, vault, e.path, { ...change, detail: { ...change.detail, to: rebase(e.path, src, dst) } }, { moving: true });
   for (const e of moving) putEntry(store, vault, rebase(e.path, src, dst), { ...e, ino: e.ino }, { ...change, detail: { ...change.detail, from: e.path } });
   return moving.length;
+}
+
+/**
+ * The version of someone else's that a mount write replaces, if any: the stored file was created,
+ * rewritten or removed outside the writer since it took its content from the store (`from`), or
+ * a file it created (no `from`) replaces one stored meanwhile.
+ */
+function replacedVersion(store: Store, vault: VaultRow, path: string, old: Entry | undefined, from: { hash: string | null } | undefined): number | undefined {
+  if (!from) return old?.version;
+  if (!old) return lastVersion(store, vault, path);
+  return old.hash === from.hash ? undefined : old.version;
+}
+
+/**
+ * Checks every ancestor directory of `path`: a non-directory in the way is NOT_A_DIRECTORY; a
+ * missing one is created (mode 0755) as part of `create`, or is NOT_FOUND when `create` is null.
+ * Returns how many directories it created. Runs inside the caller's transaction.
+ */
+export function ensureParents(store: Store, vault: VaultRow, path: string, create: ChangeOptions | null): number {
+  const parent = getEntry(store, vault, dirname(path));
+  if (parent?.type === 'd') return 0;
+  if (parent) throw notADirectory(parent.path);
+  let created = 0;
+  for (const dir of ancestors(path)) {
+    const entry = getEntry(store, vault, dir);
+    if (entry?.type === 'd') continue;
+    if (entry) throw notADirectory(dir);
+    if (!create) throw notFound(dir, vault.name);
+    putEntry(store, vault, dir, { type: 'd', mode: DEFAULT_DIR_MODE, size: 0, hash: null, target: null }, create);
+    created++;
+  }
+  return created;
 }

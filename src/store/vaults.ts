@@ -2,9 +2,9 @@ import { AvfsError } from '../errors.js';
 import { audit } from './audit.js';
 import { readState, writeState } from './home.js';
 import { deleteCheckpointRows } from './checkpoints.js';
-import { dropLayer, insertRoot, layersOf } from './entries.js';
+import { dropHistory, dropLayer, insertRoot, layersOf } from './entries.js';
 import { dropMergeRecords, dropTrackedImports } from './lineage.js';
-import { now, type Actor, type Store } from './store.js';
+import { now, type Actor, type Statements, type Store } from './store.js';
 
 export interface VaultRow {
   id: number;
@@ -46,10 +46,15 @@ export const VAULT_NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 export const DEFAULT_VAULT = 'default';
 
 export function validateVaultName(name: string): string {
+  return validateName('vault', name);
+}
+
+/** Validates a user-given vault or checkpoint name (one rule for both: VAULT_NAME_RE). */
+export function validateName(kind: 'vault' | 'checkpoint', name: string): string {
   if (typeof name !== 'string' || !VAULT_NAME_RE.test(name)) {
     throw new AvfsError(
       'INVALID_NAME',
-      `invalid vault name ${JSON.stringify(name)}: use 1-128 letters, digits, '-', '_' or '.', not starting with '.' or '-'`,
+      `invalid ${kind} name ${JSON.stringify(name)}: use 1-128 letters, digits, '-', '_' or '.', not starting with '.' or '-'`,
       { name },
     );
   }
@@ -60,8 +65,46 @@ const SELECT_VAULT = 'SELECT * FROM vaults WHERE name = ?';
 const SELECT_VAULT_BY_ID = 'SELECT * FROM vaults WHERE id = ?';
 const INSERT_VAULT = 'INSERT INTO vaults (name, parent_id, fork_seq, created_at, next_ino) VALUES (?, ?, ?, ?, ?)';
 
+/**
+ * Vault rows read since the database last changed, per store. A mount reads its vault's row for
+ * every request (its layers, entries.ts layersOf), and a row of 20 columns costs several times
+ * what asking whether anything changed does: `data_version` moves when another connection
+ * commits, `total_changes()` when this one writes (inside an open transaction too, and a rollback
+ * never moves it back), so a row is reused only while neither has moved. Rows are frozen: shared.
+ */
+interface RowCache {
+  version: number;
+  changes: number;
+  byId: Map<number, VaultRow>;
+  byName: Map<string, VaultRow>;
+}
+// Two statements: one SELECT of both through pragma_data_version costs twice what they do.
+const DATA_VERSION = 'PRAGMA data_version';
+const TOTAL_CHANGES = 'SELECT total_changes()';
+const rowCaches = new WeakMap<Store, RowCache>();
+
+function rowCache(store: Store): RowCache {
+  const version = store.stmt(DATA_VERSION).pluck(true).get() as number;
+  const changes = store.stmt(TOTAL_CHANGES).pluck(true).get() as number;
+  let cache = rowCaches.get(store);
+  if (!cache || cache.version !== version || cache.changes !== changes) {
+    cache = { version, changes, byId: new Map(), byName: new Map() };
+    rowCaches.set(store, cache);
+  }
+  return cache;
+}
+
+function cacheRow(cache: RowCache, row: VaultRow | undefined): VaultRow | undefined {
+  if (!row) return undefined;
+  Object.freeze(row);
+  cache.byId.set(row.id, row);
+  cache.byName.set(row.name, row);
+  return row;
+}
+
 export function findVault(store: Store, name: string): VaultRow | undefined {
-  return store.stmt<VaultRow>(SELECT_VAULT).get(name);
+  const cache = rowCache(store);
+  return cache.byName.get(name) ?? cacheRow(cache, store.stmt<VaultRow>(SELECT_VAULT).get(name));
 }
 
 export function getVault(store: Store, name: string): VaultRow {
@@ -72,7 +115,52 @@ export function getVault(store: Store, name: string): VaultRow {
 }
 
 export function vaultById(store: Store, id: number): VaultRow | undefined {
-  return store.stmt<VaultRow>(SELECT_VAULT_BY_ID).get(id);
+  const cache = rowCache(store);
+  return cache.byId.get(id) ?? cacheRow(cache, store.stmt<VaultRow>(SELECT_VAULT_BY_ID).get(id));
+}
+
+/** The proxy policy stored on a vault (JSON text), or null. */
+export function getVaultPolicy(store: Store, vault: VaultRow): string | null {
+  return store.stmt<{ policy: string | null }>('SELECT policy FROM vaults WHERE id = ?').get(vault.id)?.policy ?? null;
+}
+
+/** Stores (or with null clears) a vault's proxy policy. The caller has validated it. */
+export function setVaultPolicy(store: Store, vault: VaultRow, policy: string | null): void {
+  store.stmt('UPDATE vaults SET policy = ? WHERE id = ?').run(policy, vault.id);
+}
+
+/** One vault of a fork chain, and the highest change sequence (inclusive) whose versions it contributes. */
+export interface HistorySegment {
+  vaultId: number;
+  vault: string;
+  /** Highest change sequence this segment contributes (inclusive). */
+  upTo: number;
+}
+
+/**
+ * The segments whose versions make up a vault's history, newest first (the vault, its parent up to
+ * the fork point, …): the one walk of the fork chain, guarded against a loop in the parent links.
+ */
+export function historyChain(store: Store, vault: VaultRow): HistorySegment[] {
+  const chain: HistorySegment[] = [{ vaultId: vault.id, vault: vault.name, upTo: Number.MAX_SAFE_INTEGER }];
+  const seen = new Set([vault.id]);
+  let current = vault;
+  let upTo = Number.MAX_SAFE_INTEGER;
+  while (current.parent_id !== null && current.fork_seq !== null) {
+    upTo = Math.min(upTo, current.fork_seq);
+    const parent = vaultById(store, current.parent_id);
+    if (!parent || seen.has(parent.id)) break;
+    seen.add(parent.id);
+    chain.push({ vaultId: parent.id, vault: parent.name, upTo });
+    current = parent;
+  }
+  return chain;
+}
+
+/** Writes a new empty vault: its row and its root directory (a new home's `default` too: Store.create). */
+export function insertVault(store: Statements, name: string, at: number): void {
+  const { lastInsertRowid } = store.stmt(INSERT_VAULT).run(name, null, null, at, 2);
+  insertRoot(store, Number(lastInsertRowid), at);
 }
 
 /**
@@ -84,9 +172,7 @@ export function createVault(store: Store, name: string, actor: Actor, options: {
   validateVaultName(name);
   const replacesDefault = store.mutate(() => {
     if (findVault(store, name)) throw new AvfsError('ALREADY_EXISTS', `vault already exists: ${name}`, { vault: name });
-    const at = now();
-    const { lastInsertRowid } = store.stmt(INSERT_VAULT).run(name, null, null, at, 2);
-    insertRoot(store, Number(lastInsertRowid), at);
+    insertVault(store, name, now());
     audit(store, actor, 'vault.create', name);
     return !!options.firstOfHome && dropUnusedDefault(store, actor);
   });
@@ -114,6 +200,17 @@ function dropUnusedDefault(store: Store, actor: Actor): boolean {
   purge(store, d);
   audit(store, actor, 'vault.delete', DEFAULT_VAULT, { reason: 'unused default replaced by the first vault created' });
   return true;
+}
+
+/**
+ * Paths of vault `vaultId` whose name, type or inode may have changed after change `seq`: those
+ * with a version newer than it, times-only changes (touch) left out. Every change of what a vault
+ * shows at a path records a version of that path (entries.ts), and prune keeps each path's newest,
+ * so none is missed. Null when there are more than `limit` (the caller then forgets everything).
+ */
+export function pathsChangedSince(store: Store, vaultId: number, seq: number, limit: number): string[] | null {
+  const paths = store.stmt("SELECT path FROM versions WHERE vault_id = ? AND id > ? AND op <> 'touch' LIMIT ?").pluck(true).all(vaultId, seq, limit + 1) as string[];
+  return paths.length > limit ? null : paths;
 }
 
 /** The global change sequence: the id of the newest version row (0 for an empty home). */
@@ -193,7 +290,7 @@ function purge(store: Store, vault: VaultRow): void {
   dropLayer(store, vault.id);
   dropMergeRecords(store, vault.id);
   dropTrackedImports(store, vault.id);
-  store.stmt('DELETE FROM versions WHERE vault_id = ?').run(vault.id);
+  dropHistory(store, vault.id);
   store.stmt('DELETE FROM vaults WHERE id = ?').run(vault.id);
   const parent = vault.parent_id === null ? undefined : vaultById(store, vault.parent_id);
   if (parent && parent.retired_at !== null && !store.stmt(CHILDREN).get(parent.id)) purge(store, parent);

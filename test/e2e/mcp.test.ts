@@ -123,7 +123,7 @@ describe('avfs mcp over stdio', () => {
     const grep = await ok(client, 'grep', { pattern: 'o[vg]', path: '/notes' });
     expect(grep.files).toEqual(['/notes/alpha.md', '/notes/beta.txt']);
     expect(grep.matches.length).toBe(2);
-    await fails(client, 'grep', { pattern: '(' }, 'INVALID_ARGUMENT');
+    await fails(client, 'grep', { pattern: '(' }, 'INVALID_PATTERN');
     const find = await ok(client, 'find', { path: '/notes', name: '*.md' });
     expect(find.entries.map((e: any) => e.path)).toEqual(['/notes/alpha.md']);
     expect((await ok(client, 'find', { type: 'directory' })).entries.map((e: any) => e.path)).toContain('/notes');

@@ -29,6 +29,17 @@ beforeEach(() => ({ store, fs, close } = openTempStore()));
 afterEach(() => close());
 
 describe('log', () => {
+  it('a loop in the fork links (a damaged database) ends the walk: history and version numbers still come out', () => {
+    fs.writeFile('/a', 'one');
+    forkVault(store, 'default', 'fork', actor);
+    const fork = new VaultFs(store, 'fork', actor);
+    fork.writeFile('/a', 'two');
+    store.db.prepare("UPDATE vaults SET parent_id = (SELECT id FROM vaults WHERE name = 'fork'), fork_seq = 1 WHERE name = 'default'").run();
+    expect(log('/a', fork).map((v) => v.version)).toEqual([2, 1]);
+    expect(fork.writeFile('/b', 'new').version).toBe(1);
+    expect(fs.writeFile('/c', 'new').version).toBe(1);
+  });
+
   it("lists a path's versions newest first, each the state the path took", () => {
     fs.writeFile('/a.txt', 'A');
     fs.writeFile('/a.txt', 'BB');

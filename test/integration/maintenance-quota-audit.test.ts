@@ -6,6 +6,8 @@ import { VaultFs } from '../../src/store/vault-fs.js';
 import { forkVault, getVault } from '../../src/store/vaults.js';
 import { clearQuota, quotaReport, setQuota } from '../../src/store/quota.js';
 import { importTree } from '../../src/store/transfer.js';
+import { restoreCheckpoint, saveCheckpoint } from '../../src/store/checkpoints.js';
+import { vaultStats } from '../../src/store/stats.js';
 import { AUDIT_MAX_AGE_MS, AUDIT_TRIM_EVERY, audit, clearAudit, queryAudit, trimAudit } from '../../src/store/audit.js';
 import { AvfsError } from '../../src/errors.js';
 import { openTempStore } from '../helpers.js';
@@ -145,6 +147,58 @@ describe('quota enforcement on every path that adds data, changing nothing when 
     fs.mv('/d/a.txt', '/moved.txt');
     fs.mv('/d', '/d-renamed');
     expect(fs.readFile('/moved.txt').length).toBe(600);
+  });
+});
+
+describe('usage: one rule for the counters, quotas, restores and stats', () => {
+  /** What a vault shows, counted from its listing: every entry but the root, and the sizes of its files only. */
+  const recount = (v: VaultFs) => {
+    const all = v.walk('/');
+    return { bytes: all.filter((e) => e.type === 'f').reduce((n, e) => n + e.size, 0), entries: all.length };
+  };
+  const usage = (v: VaultFs) => {
+    const { bytes, entries } = quotaReport(store, getVault(store, v.name)).usage;
+    return { bytes, entries };
+  };
+
+  it('the counters equal a recount of what the vault shows after every kind of change; a symlink target is never bytes', () => {
+    const longTarget = '/' + 't'.repeat(300);
+    const steps: Array<[string, () => unknown]> = [
+      ['write', () => fs.writeFile('/a', '12345')],
+      ['symlink', () => fs.symlink(longTarget, '/l')],
+      ['mkdir', () => fs.mkdir('/d/e', { parents: true })],
+      ['fifo', () => fs.mknod('/d/p', 'p', 0o644)],
+      ['link', () => fs.link('/a', '/d/a2')],
+      ['checkpoint', () => saveCheckpoint(fs, 'one')],
+      ['retarget', () => (fs.rm('/l'), fs.symlink('/x', '/l'))],
+      ['mv', () => fs.mv('/d', '/moved')],
+      ['cp', () => fs.cp('/moved', '/copy', { recursive: true })],
+      ['rm', () => fs.rm('/copy', { recursive: true })],
+      ['restore', () => restoreCheckpoint(fs, 'one')],
+    ];
+    for (const [step, run] of steps) {
+      run();
+      expect({ step, ...usage(fs) }).toEqual({ step, ...recount(fs) });
+    }
+    expect(vaultStats(store, 'default')).toMatchObject({ logical_bytes: recount(fs).bytes });
+    forkVault(store, 'default', 'fork', actor);
+    const fork = new VaultFs(store, 'fork', actor);
+    fork.symlink(longTarget, '/l2');
+    fork.rm('/a');
+    expect(usage(fork)).toEqual(recount(fork));
+    expect(usage(fs)).toEqual(recount(fs));
+  });
+
+  it('a vault at max_bytes still takes symlinks and restores of them (their size is not file bytes)', () => {
+    fs.writeFile('/a', 'x'.repeat(10));
+    setQuota(store, 'default', { max_bytes: 10 }, actor);
+    fs.symlink('/' + 'y'.repeat(200), '/l');
+    saveCheckpoint(fs, 'with-link');
+    fs.rm('/l');
+    restoreCheckpoint(fs, 'with-link', { saveBefore: false });
+    expect(fs.lstat('/l').type).toBe('l');
+    expect(usage(fs)).toEqual({ bytes: 10, entries: 2 });
+    expectRefused(() => fs.writeFile('/b', 'z'), 'max_bytes');
   });
 });
 

@@ -11,7 +11,7 @@ import { MIGRATIONS } from '../../src/store/schema.js';
 import { HIT_END, HIT_START, literalQuery, searchText, grepFiles, findEntries, type FindFilter } from '../../src/store/search.js';
 import { TEXT_INDEX_MAX_BYTES } from '../../src/store/text-index.js';
 import { addTags, deleteMeta, getMeta, getTags, removeTags, setMeta, tagCounts } from '../../src/store/annotations.js';
-import { compilePattern } from '../../src/cli/commands/grep.js';
+import { compilePattern } from '../../src/api/search.js';
 import { INLINE_MAX } from '../../src/store/blobs.js';
 import { globToRegExp } from '../../src/core/glob.js';
 import { tempDir, errorCode, openTempStore } from '../helpers.js';

@@ -170,6 +170,27 @@ describeMount('POSIX conformance of a mounted vault', () => {
     expect((await sh(`${NOBODY} chmod 600 mine`, { cwd: dir })).stderr).toContain('Operation not permitted');
   });
 
+  it("a directory's link count is 2 + its subdirectories, through mkdir, rename (pjdfstest rename/24), rmdir and the CLI", async () => {
+    const dir = join(fx.dir, 'nlink');
+    mkdirSync(dir);
+    // Each stat runs right after the change, in a fresh process: the kernel drops a directory's
+    // cached attributes when a name in it changes, so no settle() is needed.
+    const links = (...names: string[]) => shOk(`stat -c '%h' ${names.join(' ')}`, { cwd: dir }).then((o) => o.split('\n').map(Number));
+    await shOk('mkdir -p src/sub dst && touch src/file && ln -s sub src/link', { cwd: dir });
+    expect(await links('.', 'src', 'dst', 'src/sub')).toEqual([4, 3, 2, 2]);
+    await shOk('mv src/sub dst/moved', { cwd: dir });
+    expect(await links('src', 'dst', 'dst/moved')).toEqual([2, 3, 2]);
+    expect(await shOk('stat -c %i dst dst/moved/..', { cwd: dir }).then((o) => new Set(o.split('\n')).size)).toBe(1);
+    await shOk('rmdir dst/moved && mkdir src/a src/b', { cwd: dir });
+    expect(await links('src', 'dst')).toEqual([4, 2]);
+    // A directory made with the CLI shows up in the count once the attribute cache lets go.
+    await fx.run(['mkdir', '/nlink/dst/cli']);
+    await settle();
+    expect(await links('dst')).toEqual([3]);
+    // find's leaf optimisation trusts the count: every directory is still found.
+    expect((await shOk('find . -type d | sort', { cwd: dir })).split('\n')).toEqual(['.', './dst', './dst/cli', './src', './src/a', './src/b']);
+  });
+
   it('a tree deeper than PATH_MAX (made with relative paths) can be made and removed', async () => {
     const dir = join(fx.dir, 'deep');
     mkdirSync(dir);

@@ -93,8 +93,18 @@ describe('SDK: the CLI scenarios in-process', () => {
     avfs.write('/notes.md', 'nothing here\n');
     expect(avfs.search('greeting').map((h) => h.path)).toEqual(['/src/app.ts']);
     expect(avfs.grep('hello\\s+world').matches.map((m) => [m.path, m.line])).toEqual([['/src/app.ts', 1]]);
-    expect(thrown(() => avfs.grep('(unclosed')).code).toBe('INVALID_ARGUMENT');
+    // The same pattern rules and error code as `avfs grep` (one compiler, src/api/search.ts).
+    const bad = thrown(() => avfs.grep('(unclosed'));
+    expect([bad.code, bad]).toEqual(['INVALID_PATTERN', expect.any(InvalidInputError)]);
+    expect(thrown(() => avfs.grep('')).code).toBe('INVALID_PATTERN');
+    expect(avfs.grep('\\-').count).toBe(0); // valid only without the u flag, as in the CLI
+    const r = avfs.grep(/HELLO/i, { path: '/src/app.ts', include: '*.ts' });
+    expect([r.path, r.count, r.filesScanned, r.binarySkipped, r.files]).toEqual(['/src/app.ts', 1, 1, 0, ['/src/app.ts']]);
+    expect(avfs.grep('a.b', { fixed: true }).count).toBe(0);
+    expect(avfs.search('greeting')[0]!.snippet).toContain('«greeting»');
     expect(avfs.find('/', { name: '*.ts' }).map((e) => e.path)).toEqual(['/src/app.ts']);
+    expect(avfs.find('/', { glob: 'src/*.ts' }).map((e) => e.path)).toEqual(['/src/app.ts']);
+    expect(thrown(() => avfs.find('/', { name: 'src/*.ts' })).code).toBe('INVALID_ARGUMENT');
   });
 
   it('import and export round trip', () => {
@@ -109,7 +119,7 @@ describe('SDK: the CLI scenarios in-process', () => {
   it('stats, audit and gc', () => {
     avfs.write('/a', 'x'.repeat(100));
     avfs.write('/a', 'y'.repeat(100));
-    expect(avfs.stats()).toMatchObject({ files: 1, logical_bytes: 100 });
+    expect(avfs.stats()).toMatchObject({ files: 1, logicalBytes: 100 });
     expect(avfs.audit().some((r) => r.op === 'write')).toBe(true);
     avfs.gc({ graceMs: 0 }); // nothing is unreferenced yet: versions keep both contents
     expect(avfs.read('/a', 'utf8')).toBe('y'.repeat(100));
@@ -147,7 +157,7 @@ describe('SDK: the CLI scenarios in-process', () => {
       task.write('/new.txt', 'made in the fork');
       avfs.write('/notes.txt', 'zero\none\ntwo\nthree\n');
       const preview = avfs.merge('task', { dryRun: true });
-      expect(preview).toMatchObject({ status: 'merged', dry_run: true, target: 'default' });
+      expect(preview).toMatchObject({ status: 'merged', dryRun: true, target: 'default' });
       expect(avfs.exists('/new.txt')).toBe(false);
       const merged = avfs.merge('task');
       expect(merged.status).toBe('merged');
@@ -178,6 +188,60 @@ describe('SDK: the CLI scenarios in-process', () => {
     expect(readFileSync(join(host, 'a.txt'), 'utf8')).toBe('vault a\n');
     expect(readFileSync(join(host, 'b.txt'), 'utf8')).toBe('vault b\n');
     expect(thrown(() => avfs.sync('/elsewhere')).code).toBe('NOT_TRACKED');
+  });
+
+  it('results are camelCase throughout: no snake_case field anywhere in what the SDK returns', async () => {
+    /** Field names of a result, all the way down (an audit row's `detail` holds recorded data, not fields). */
+    const snakeFields = (value: unknown, at = ''): string[] => {
+      if (Array.isArray(value)) return value.flatMap((v, i) => snakeFields(v, `${at}[${i}]`));
+      if (value === null || typeof value !== 'object' || Buffer.isBuffer(value)) return [];
+      return Object.entries(value).flatMap(([k, v]) => [...(k.includes('_') ? [`${at}.${k}`] : []), ...(k === 'detail' || k === 'raw' ? [] : snakeFields(v, `${at}.${k}`))]);
+    };
+    avfs.write('/notes.txt', 'one\n');
+    const cp = avfs.checkpointSave('before', 'a message');
+    expect([typeof cp.createdAt, cp.execId, cp.vaultId > 0]).toEqual(['number', null, true]);
+    avfs.write('/notes.txt', 'two\n');
+    avfs.forkVault('default', 'task');
+    const task = new AVFS({ home: avfs.home, vault: 'task' });
+    task.write('/task.txt', 'from the fork\n');
+    const host = join(tmp.dir, 'tracked');
+    mkdirSync(host);
+    writeFileSync(join(host, 'h.txt'), 'host\n');
+    const results: Record<string, unknown> = {
+      vaults: avfs.listVaults(),
+      info: avfs.vaultInfo(),
+      checkpoints: avfs.checkpointList(),
+      log: avfs.log('/notes.txt'),
+      diff: avfs.diff('/notes.txt'),
+      treeDiff: avfs.checkpointDiff('before', undefined, { patch: true }),
+      pathsDiff: avfs.diffPaths('/notes.txt', '/notes.txt'),
+      preview: avfs.merge('task', { dryRun: true }),
+      merge: avfs.merge('task'),
+      undoMerge: avfs.undoMerge('task'),
+      imported: avfs.importTracked(host, '/tracked'),
+      sync: (avfs.write('/tracked/v.txt', 'vault\n'), avfs.sync('/tracked')),
+      exported: avfs.exportTo('/tracked', join(tmp.dir, 'out')),
+      revert: avfs.revert('/notes.txt'),
+      checkout: avfs.checkout('/notes.txt', 1),
+      restore: avfs.checkpointRestore('before'),
+      stats: avfs.stats(),
+      homeStats: avfs.stats({ all: true }),
+      audit: avfs.audit({ limit: 5 }),
+      gc: avfs.gc({ dryRun: true }),
+      grep: avfs.grep('one'),
+      exec: await avfs.proxyExec('sh', ['-c', 'echo x > /made.txt'], { checkpoint: true }),
+    };
+    task.close();
+    for (const [name, r] of Object.entries(results)) expect(snakeFields(r), name).toEqual([]);
+    const v = results.info as ReturnType<AVFS['vaultInfo']>;
+    expect(typeof v.createdAt).toBe('string');
+    expect((results.restore as ReturnType<AVFS['checkpointRestore']>).savedBefore).toMatch(/./);
+    expect((results.preview as ReturnType<AVFS['merge']>).dryRun).toBe(true);
+    expect((results.sync as ReturnType<AVFS['sync']>).changes.map((c) => c.hostPath)).toEqual([join(host, 'v.txt')]);
+    expect((results.log as ReturnType<AVFS['log']>)[0]!.vaultId).toBeGreaterThan(0);
+    expect((results.diff as ReturnType<AVFS['diff']>).file.contentChanged).toBe(true);
+    // The CLI's own field names stay in `raw` (and in the CLI, MCP and the Python client).
+    expect(Object.keys((results.exec as { raw: object }).raw)).toContain('changed_files');
   });
 
   it('edit replaces a unique string in one step, and refuses an absent or repeated one', () => {

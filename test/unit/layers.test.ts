@@ -18,7 +18,7 @@ const ALLOWED: Record<string, string[]> = {
   proxy: ['mount', 'store', 'core'],
   api: ['proxy', 'mount', 'store', 'core'],
   sdk: ['api', 'proxy', 'store', 'core'],
-  mcp: ['sdk', 'api', 'core'],
+  mcp: ['sdk', 'api', 'store', 'core'],
   cli: ['mcp', 'sdk', 'api', 'proxy', 'mount', 'store', 'core'],
   errors: ['core'],
 };
@@ -112,7 +112,7 @@ describe('layers', () => {
       ['mount/bad.ts', `export { runExec } from '../proxy/run.js';\nimport { execa } from 'execa';`],
       ['proxy/bad.ts', `import { program } from '../cli/main.js';\nconst db = require('better-sqlite3');`],
       ['sdk/bad.ts', `import { thing } from '../cli/output.js';`],
-      ['mcp/bad.ts', `import { openStore } from '../store/store.js';`],
+      ['mcp/bad.ts', `import { runExec } from '../proxy/run.js';`],
       ['cli/bad.ts', `import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';`],
       ['newlayer/x.ts', `import { a } from '../core/paths.js';`],
       ['core/ok.ts', `import { AvfsError } from '../errors.js';\nimport { createHash } from 'node:crypto';\nimport { x } from './paths.js';`],
@@ -131,7 +131,7 @@ describe('layers', () => {
       'proxy/bad.ts -> ../cli/main.js: proxy/ may not import cli/',
       'proxy/bad.ts -> better-sqlite3: only store/ may import better-sqlite3',
       'sdk/bad.ts -> ../cli/output.js: sdk/ may not import cli/',
-      'mcp/bad.ts -> ../store/store.js: mcp/ may not import store/',
+      'mcp/bad.ts -> ../proxy/run.js: mcp/ may not import proxy/',
       'cli/bad.ts -> @modelcontextprotocol/sdk/server/mcp.js: only mcp/ may import @modelcontextprotocol/sdk',
       'newlayer/x.ts -> ../core/paths.js: src/newlayer is not in the layer table (add it to ALLOWED in test/unit/layers.test.ts and to ARCHITECTURE.md "Layers")',
     ]);

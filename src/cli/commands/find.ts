@@ -1,10 +1,8 @@
 import { Command } from 'commander';
 import { z } from 'zod/v3';
 import { AvfsError } from '../../errors.js';
-import { escapeGlob, globToRegExp } from '../../core/glob.js';
-import { dirname, joinPath } from '../../core/paths.js';
 import { parseSize, parseTime } from '../../core/units.js';
-import { findEntries } from '../../store/search.js';
+import { find } from '../../api/search.js';
 import { action, examples, zInt } from '../command.js';
 import { colorName, entryJson } from '../output.js';
 
@@ -66,12 +64,12 @@ itself (its target is not followed).
         limit: zInt(1).optional(),
       }),
       run: ([path], opts, ctx) => {
-        if (opts.name !== undefined && opts.iname !== undefined) throw new AvfsError('USAGE', 'give --name or --iname, not both');
-        const nameGlob = opts.name ?? opts.iname;
-        if (nameGlob?.includes('/')) throw new AvfsError('INVALID_ARGUMENT', `--name matches names, which never contain '/': use --glob for paths`, { value: nameGlob });
-        const filter = {
+        const r = find(ctx.vault(), {
+          path: path!,
+          name: opts.name,
+          iname: opts.iname,
+          glob: opts.glob,
           type: opts.type,
-          name: nameGlob === undefined ? undefined : globToRegExp(nameGlob, { nocase: opts.iname !== undefined }),
           minSize: opts.minSize === undefined ? undefined : parseSize(opts.minSize),
           maxSize: opts.maxSize === undefined ? undefined : parseSize(opts.maxSize),
           newerThan: opts.newer === undefined ? undefined : parseTime(opts.newer),
@@ -79,14 +77,8 @@ itself (its target is not followed).
           tags: opts.tag,
           meta: opts.meta?.map(parseMetaFilter),
           limit: opts.limit,
-        };
-        const fs = ctx.vault();
-        const root = fs.stat(path!);
-        // A relative --glob is relative to the start directory.
-        const glob = opts.glob === undefined || opts.glob.startsWith('/') ? opts.glob : joinPath(escapeGlob(root.type === 'd' ? root.path : dirname(root.path)), opts.glob);
-        const pathRe = glob === undefined ? undefined : globToRegExp(glob);
-        const { entries, truncated } = findEntries(ctx.store, fs.row(), root, { ...filter, path: pathRe });
-        return { vault: fs.name, path: root.path, count: entries.length, truncated, entries: entries.map(entryJson) };
+        });
+        return { vault: r.vault, path: r.path, count: r.count, truncated: r.truncated, entries: r.entries.map(entryJson) };
       },
       render: (r, out) => {
         out.data(r.entries.map((e) => colorName(e, e.path) + '\n').join(''));

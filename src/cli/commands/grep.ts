@@ -1,36 +1,11 @@
 import { Command } from 'commander';
 import chalk from 'chalk';
 import { z } from 'zod/v3';
-import { AvfsError } from '../../errors.js';
-import { globToRegExp } from '../../core/glob.js';
-import { basename } from '../../core/paths.js';
-import { grepFiles, MAX_REPORTED_LINE_CHARS } from '../../store/search.js';
+import { compilePattern, grep, grepJson } from '../../api/search.js';
+import { MAX_REPORTED_LINE_CHARS } from '../../store/search.js';
 import { action, examples, zInt } from '../command.js';
 
 const VIEW = Symbol('view');
-
-/**
- * Compiles a grep pattern. Regexes are JavaScript RegExp syntax, compiled with the `u` flag
- * (Unicode-aware `.` and classes) when they are valid under it, else without it, so patterns
- * written for other tools (`\-`, `\:`) still work.
- */
-export function compilePattern(pattern: string, options: { fixed?: boolean; ignoreCase?: boolean; global?: boolean }): RegExp {
-  if (pattern.length === 0) throw new AvfsError('INVALID_PATTERN', 'empty pattern', { pattern });
-  const source = options.fixed ? pattern.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&') : pattern;
-  const flags = (options.ignoreCase ? 'i' : '') + (options.global ? 'g' : '');
-  try {
-    return new RegExp(source, flags + 'u');
-  } catch {
-    try {
-      return new RegExp(source, flags);
-    } catch (err) {
-      throw new AvfsError('INVALID_PATTERN', `invalid regular expression ${JSON.stringify(pattern)}: ${(err as Error).message}`, {
-        pattern,
-        reason: (err as Error).message,
-      });
-    }
-  }
-}
 
 /**
  * JSON result (`--json`):
@@ -70,21 +45,17 @@ INVALID_PATTERN (exit 2); no match is success with count 0.
         include: z.string().optional(),
       }),
       run: ([pattern, path], opts, ctx) => {
-        const regex = compilePattern(pattern!, { fixed: opts.fixedStrings, ignoreCase: opts.ignoreCase });
-        const include = opts.include === undefined ? undefined : globToRegExp(opts.include);
-        const fs = ctx.vault();
-        const root = fs.stat(path!);
-        const files = (root.type === 'd' ? fs.walk(root.path) : [root]).filter((e) => e.type === 'f' && (!include || include.test(basename(e.path))));
-        const result = grepFiles(ctx.store, files, { regex, maxCount: opts.maxCount, filesOnly: opts.filesWithMatches });
-        return {
-          vault: fs.name,
+        const r = grep(ctx.vault(), {
           pattern: pattern!,
-          path: root.path,
-          count: opts.filesWithMatches ? result.files.length : result.matches.length,
-          files: result.files,
-          files_scanned: result.files_scanned,
-          binary_skipped: result.binary_skipped,
-          matches: result.matches,
+          path: path!,
+          fixed: opts.fixedStrings,
+          ignoreCase: opts.ignoreCase,
+          maxCount: opts.maxCount,
+          include: opts.include,
+          filesOnly: opts.filesWithMatches,
+        });
+        return {
+          ...grepJson(r),
           // For the human rendering only: symbol keys never reach the JSON document.
           [VIEW]: {
             lineNumbers: !!opts.lineNumber,

@@ -4,11 +4,9 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod/v3';
 import { AvfsError } from '../../errors.js';
 import { DEFAULT_RULES } from '../../proxy/default-policy.js';
-import { evaluatePolicy, needsApproval } from '../../proxy/policy.js';
 import { loadPolicy, savePolicy } from '../../proxy/policy-source.js';
-import type { ExecRequest } from '../../proxy/run.js';
-import { quoteArgv } from '../../proxy/command-line.js';
-import { normalizePath } from '../../core/paths.js';
+import { execJson, runExec, undoExec, undoJson, type ExecRequest } from '../../api/exec.js';
+import { policyCheck, policyCheckJson, policyInfo } from '../../api/policy.js';
 import { action, examples, EXIT_CODE } from '../command.js';
 import { BOUNDARY, renderChanges, renderRun, sandboxOptions, sandboxRequestOf, warnIfUnsandboxed, zBytes, zMs, zSandboxOptions } from '../boundary.js';
 
@@ -115,13 +113,11 @@ to /dev/shm when it has room (else the system temp directory); AVFS_PROXY_TMPDIR
       run: async (args, opts, ctx) => {
         const env: Record<string, string> = {};
         for (const kv of opts.env ?? []) env[kv.slice(0, kv.indexOf('='))] = kv.slice(kv.indexOf('=') + 1);
-        // Loaded on use: the runner and the mount client are only needed here, not by every avfs command.
-        const { proxyExec } = await import('../../proxy/run.js');
         if (opts.keepMount && !opts.mountpoint) throw new AvfsError('USAGE', '--keep-mount needs --mountpoint <dir>');
         const watch = opts.mountpoint ? await watchMount(ctx.store.home, ctx.vaultName(), opts.mountpoint) : null;
         let result;
         try {
-          result = await proxyExec(ctx.store, ctx.vaultName(), {
+          result = await runExec(ctx.store, ctx.vaultName(), {
           ...requestOf(args, opts),
           timeoutMs: opts.timeout,
           killAfterMs: opts.killAfter,
@@ -142,10 +138,10 @@ to /dev/shm when it has room (else the system temp directory); AVFS_PROXY_TMPDIR
         return {
           schema_version: 1,
           kind: 'proxy_exec',
-          success: result.exit_code === 0 && !result.timed_out,
-          ...result,
+          success: result.exitCode === 0 && !result.timedOut,
+          ...execJson(result),
           ...(watch ? { mountpoint: watch.dir, mount_kept: !!opts.keepMount } : {}),
-          [EXIT_CODE]: result.exit_code,
+          [EXIT_CODE]: result.exitCode,
         };
       },
       render: (r, out) => {
@@ -168,8 +164,7 @@ const undo = new Command('undo')
     action({
       options: z.object({ force: z.boolean().optional() }),
       run: async ([execId], opts, ctx) => {
-        const { proxyUndo } = await import('../../proxy/undo.js');
-        return { ...(await proxyUndo(ctx.store, execId!, { force: !!opts.force })) };
+        return undoJson(await undoExec(ctx.store, execId!, { force: !!opts.force }));
       },
       render: (r, out) => {
         const discarded = r.discarded_changes ? `; discarded ${r.discarded_changes} later change(s) by others` : '';
@@ -189,14 +184,10 @@ const show = new Command('show')
     action({
       options: z.object({ builtin: z.boolean().optional() }),
       run: (_args, opts, ctx) => {
-        const vault = ctx.vaultName();
-        const { policy, source, document } = loadPolicy(ctx.store, vault);
+        const info = policyInfo(ctx.store, ctx.vaultName());
         return {
-          vault,
-          source,
-          policy,
-          document,
-          ...(opts.builtin ? { builtin_rules: policy.extends === 'default' ? DEFAULT_RULES : [] } : {}),
+          ...info,
+          ...(opts.builtin ? { builtin_rules: info.policy.extends === 'default' ? DEFAULT_RULES : [] } : {}),
         };
       },
       render: (r, out) => {
@@ -278,33 +269,7 @@ const check = new Command('check')
   .action(
     action({
       options: z.object({ shell: z.string().optional(), cwd: z.string().optional(), approve: z.boolean().optional() }),
-      run: async (args, opts, ctx) => {
-        const request = requestOf(args, opts);
-        const vault = ctx.vaultName();
-        const { policy, source } = loadPolicy(ctx.store, vault);
-        // Judged as `proxy exec` would judge it here: in the sandbox there are no host paths to name.
-        const { sandboxRequest, planSandbox } = await import('../../proxy/sandbox.js');
-        const sandboxed = (() => {
-          try {
-            return planSandbox(sandboxRequest(policy, {})).enforced;
-          } catch {
-            return false; // required, and unavailable: exec would refuse
-          }
-        })();
-        const { decision, verdicts } = evaluatePolicy(policy, request, { cwd: normalizePath(request.cwd ?? '/'), sandboxed });
-        const wouldRun = decision.action === 'allow' || decision.action === 'allow_with_checkpoint' || (needsApproval(decision.action) && !!opts.approve);
-        return {
-          vault,
-          policy: source,
-          command: request.shell ?? quoteArgv(request.argv ?? []),
-          sandboxed,
-          decision,
-          verdicts,
-          would_run: wouldRun,
-          would_checkpoint: wouldRun && (decision.action === 'allow_with_checkpoint' || policy.auto_checkpoint),
-          timeout_ms: policy.timeout_ms,
-        };
-      },
+      run: (args, opts, ctx) => policyCheckJson(policyCheck(ctx.store, ctx.vaultName(), { ...requestOf(args, opts), approve: opts.approve })),
       render: (r, out) => {
         const color = r.decision.action === 'deny' ? chalk.red : r.decision.action === 'require_approval' ? chalk.yellow : chalk.green;
         out.data(`${color(r.decision.action)}  rule ${r.decision.rule}  [${r.decision.categories.join(', ')}]\n${r.decision.reason}\n`);

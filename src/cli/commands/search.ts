@@ -2,11 +2,9 @@ import { Command } from 'commander';
 import chalk from 'chalk';
 import { z } from 'zod/v3';
 import { action, examples, zInt } from '../command.js';
-import { HIT_END, HIT_START, literalQuery, searchText } from '../../store/search.js';
+import { DEFAULT_SEARCH_LIMIT, search, searchJson } from '../../api/search.js';
 import { TEXT_INDEX_MAX_BYTES } from '../../store/text-index.js';
 import { formatBytes } from '../output.js';
-
-export const DEFAULT_SEARCH_LIMIT = 20;
 
 /**
  * JSON result (`--json`):
@@ -45,20 +43,7 @@ prefix query (東京*) to find it inside a longer run. No stemming: "run" does n
       options: z.object({ limit: zInt(1).optional(), path: z.string().optional(), literal: z.boolean().optional() }),
       run: (args, opts, ctx) => {
         const words = ([] as unknown[]).concat(args[0]).map(String).join(' ');
-        const query = opts.literal ? literalQuery(words) : words;
-        const fs = ctx.vault();
-        const scope = opts.path === undefined ? '/' : fs.stat(opts.path).path;
-        const limit = opts.limit ?? DEFAULT_SEARCH_LIMIT;
-        const { hits, truncated } = searchText(ctx.store, fs.row(), query, { limit, under: scope });
-        const results = hits.map((h) => ({
-          path: h.path,
-          score: h.score,
-          snippet: h.snippet.replaceAll(HIT_START, '«').replaceAll(HIT_END, '»'),
-          size: h.size,
-          mtime: new Date(h.mtime).toISOString(),
-          hash: h.hash,
-        }));
-        return { vault: fs.name, query, path: scope, count: results.length, truncated, results };
+        return searchJson(search(ctx.vault(), { query: words, literal: opts.literal, limit: opts.limit, path: opts.path }));
       },
       render: (r, out) => {
         if (r.results.length === 0) return out.info('no matches');

@@ -3,6 +3,7 @@ import { z } from 'zod/v3';
 import { existsSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { SYSTEM_DIRS } from '../../proxy/sandbox.js';
+import { execJson, runExec } from '../../api/exec.js';
 import { action, examples, EXIT_CODE } from '../command.js';
 import { BOUNDARY, renderRun, sandboxOptions, sandboxRequestOf, warnIfUnsandboxed, zMs, zSandboxOptions } from '../boundary.js';
 
@@ -51,8 +52,7 @@ export const shellCommand = sandboxOptions(
         .object({ cwd: z.string().optional(), timeout: zMs.pipe(z.number().min(1)).optional(), checkpoint: z.boolean().optional() })
         .merge(zSandboxOptions),
       run: async ([vault], opts, ctx) => {
-        const { proxyExec } = await import('../../proxy/run.js');
-        const result = await proxyExec(ctx.store, vault ?? ctx.vaultName(), {
+        const result = await runExec(ctx.store, vault ?? ctx.vaultName(), {
           argv: shellArgv(),
           cwd: opts.cwd,
           timeoutMs: opts.timeout,
@@ -61,7 +61,7 @@ export const shellCommand = sandboxOptions(
           ...sandboxRequestOf(opts),
         });
         warnIfUnsandboxed(result, ctx.out);
-        return { ...result, [EXIT_CODE]: result.exit_code };
+        return { ...execJson(result), [EXIT_CODE]: result.exitCode };
       },
       render: (r, out) => renderRun(r, out),
     }),

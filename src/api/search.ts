@@ -1,0 +1,229 @@
+import { AvfsError } from '../errors.js';
+import { escapeGlob, globToRegExp } from '../core/glob.js';
+import { basename, dirname, joinPath } from '../core/paths.js';
+import type { Entry } from '../store/entries.js';
+import { findEntries, grepFiles, HIT_END, HIT_START, literalQuery, searchText, type FindFilter, type GrepMatch } from '../store/search.js';
+import type { VaultFs } from '../store/vault-fs.js';
+
+/**
+ * grep, search and find: parameters checked and patterns compiled once, for the CLI, MCP and the
+ * SDK alike. Results are camelCase; `grepJson` and `searchJson` give the CLI's `--json` fields.
+ */
+
+// ---- grep ------------------------------------------------------------------------------------
+
+export interface PatternOptions {
+  /** The pattern is a literal string, not a regular expression. */
+  fixed?: boolean;
+  ignoreCase?: boolean;
+  /** Every match of a line (for highlighting), not only the first. */
+  global?: boolean;
+}
+
+/**
+ * Compiles a grep pattern. Regexes are JavaScript RegExp syntax, compiled with the `u` flag
+ * (Unicode-aware `.` and classes) when they are valid under it, else without it, so patterns
+ * written for other tools (`\-`, `\:`) still work. A RegExp is taken as it is (without `g`/`y`,
+ * whose state would skip lines). Invalid or empty: INVALID_PATTERN.
+ */
+export function compilePattern(pattern: string | RegExp, options: PatternOptions = {}): RegExp {
+  const global = options.global ? 'g' : '';
+  if (pattern instanceof RegExp) {
+    const ignoreCase = options.ignoreCase || pattern.ignoreCase ? 'i' : '';
+    return new RegExp(pattern.source, pattern.flags.replace(/[giy]/g, '') + ignoreCase + global);
+  }
+  const extra = (options.ignoreCase ? 'i' : '') + global;
+  if (typeof pattern !== 'string' || pattern.length === 0) throw new AvfsError('INVALID_PATTERN', 'empty pattern', { pattern });
+  const source = options.fixed ? pattern.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&') : pattern;
+  try {
+    return new RegExp(source, extra + 'u');
+  } catch {
+    try {
+      return new RegExp(source, extra);
+    } catch (err) {
+      throw new AvfsError('INVALID_PATTERN', `invalid regular expression ${JSON.stringify(pattern)}: ${(err as Error).message}`, {
+        pattern,
+        reason: (err as Error).message,
+      });
+    }
+  }
+}
+
+export interface GrepParams extends Omit<PatternOptions, 'global'> {
+  pattern: string | RegExp;
+  /** A file, or a directory to search below (default `/`). */
+  path?: string;
+  /** Stop reading a file after this many matching lines. */
+  maxCount?: number;
+  /** Only files whose name matches this glob (e.g. `*.ts`). */
+  include?: string;
+  /** Only which files match (`files`); `matches` stays empty. */
+  filesOnly?: boolean;
+}
+
+export interface GrepResult {
+  vault: string;
+  pattern: string;
+  /** The scope searched (canonical). */
+  path: string;
+  /** Matching lines (with filesOnly: matching files). */
+  count: number;
+  /** Paths with a match, in path order. */
+  files: string[];
+  /** Text files read. */
+  filesScanned: number;
+  binarySkipped: number;
+  /** In path then line order. */
+  matches: GrepMatch[];
+}
+
+/** Lines matching a pattern in the current text files at or below `path`. */
+export function grep(fs: VaultFs, params: GrepParams): GrepResult {
+  const regex = compilePattern(params.pattern, params);
+  const include = params.include === undefined ? undefined : globToRegExp(params.include);
+  const root = fs.stat(params.path ?? '/');
+  const files = (root.type === 'd' ? fs.walk(root.path) : [root]).filter((e) => e.type === 'f' && (!include || include.test(basename(e.path))));
+  const r = grepFiles(fs.store, files, { regex, maxCount: params.maxCount, filesOnly: params.filesOnly });
+  return {
+    vault: fs.name,
+    pattern: typeof params.pattern === 'string' ? params.pattern : String(params.pattern),
+    path: root.path,
+    count: params.filesOnly ? r.files.length : r.matches.length,
+    files: r.files,
+    filesScanned: r.files_scanned,
+    binarySkipped: r.binary_skipped,
+    matches: r.matches,
+  };
+}
+
+/** `avfs grep --json`'s fields. */
+export const grepJson = (r: GrepResult) => ({
+  vault: r.vault,
+  pattern: r.pattern,
+  path: r.path,
+  count: r.count,
+  files: r.files,
+  files_scanned: r.filesScanned,
+  binary_skipped: r.binarySkipped,
+  matches: r.matches,
+});
+
+// ---- search ----------------------------------------------------------------------------------
+
+export const DEFAULT_SEARCH_LIMIT = 20;
+
+export interface SearchParams {
+  /** An FTS5 query (words, "a phrase", prefix*, a OR b, NEAR(…)). */
+  query: string;
+  /** Match the words as typed: FTS5 operators and punctuation lose their meaning. */
+  literal?: boolean;
+  /** At most this many results (default 20). */
+  limit?: number;
+  /** Only files at or below this path. */
+  path?: string;
+}
+
+export interface SearchHit {
+  path: string;
+  /** bm25 relevance, higher is better. */
+  score: number;
+  /** Text around the best match, the matched terms between « and ». */
+  snippet: string;
+  size: number;
+  /** Epoch ms. */
+  mtime: number;
+  hash: string;
+}
+
+export interface SearchResult {
+  vault: string;
+  /** The FTS5 query that ran. */
+  query: string;
+  path: string;
+  count: number;
+  /** More results exist beyond the limit. */
+  truncated: boolean;
+  /** Best first; a content held by several paths yields one hit per path. */
+  hits: SearchHit[];
+}
+
+/** Full-text search over the current text files. Invalid query: INVALID_QUERY. */
+export function search(fs: VaultFs, params: SearchParams): SearchResult {
+  const query = params.literal ? literalQuery(params.query) : params.query;
+  const scope = params.path === undefined ? '/' : fs.stat(params.path).path;
+  const { hits, truncated } = searchText(fs.store, fs.row(), query, { limit: params.limit ?? DEFAULT_SEARCH_LIMIT, under: scope });
+  return {
+    vault: fs.name,
+    query,
+    path: scope,
+    count: hits.length,
+    truncated,
+    hits: hits.map((h) => ({ path: h.path, score: h.score, snippet: h.snippet.replaceAll(HIT_START, '«').replaceAll(HIT_END, '»'), size: h.size, mtime: h.mtime, hash: h.hash })),
+  };
+}
+
+/** A hit in the CLI's JSON (mtime as ISO 8601). */
+export const searchHitJson = (h: SearchHit) => ({ path: h.path, score: h.score, snippet: h.snippet, size: h.size, mtime: new Date(h.mtime).toISOString(), hash: h.hash });
+
+/** `avfs search --json`'s fields. */
+export const searchJson = (r: SearchResult) => ({ vault: r.vault, query: r.query, path: r.path, count: r.count, truncated: r.truncated, results: r.hits.map(searchHitJson) });
+
+// ---- find ------------------------------------------------------------------------------------
+
+export interface FindParams {
+  /** The directory to search below, or a file to test (default `/`). */
+  path?: string;
+  /** Glob matched against entry names (`*.md`); never contains `/`. */
+  name?: string;
+  /** Like name, ignoring case. */
+  iname?: string;
+  /** Glob matched against whole vault paths, `**` crossing directories; relative to `path` unless absolute. */
+  glob?: string;
+  type?: FindFilter['type'];
+  minSize?: number;
+  maxSize?: number;
+  /** Only entries modified after this time (epoch ms). */
+  newerThan?: number;
+  /** At most this many levels below `path` (1: its children). */
+  maxDepth?: number;
+  /** Every tag must be present. */
+  tags?: string[];
+  /** Every key must be present, with the value when one is given. */
+  meta?: Array<{ key: string; value?: string }>;
+  limit?: number;
+}
+
+export interface FindResult {
+  vault: string;
+  /** The start (canonical). */
+  path: string;
+  count: number;
+  /** More entries match beyond the limit. */
+  truncated: boolean;
+  /** In path order. */
+  entries: Entry[];
+}
+
+/** Entries at or below `path` passing every filter. */
+export function find(fs: VaultFs, params: FindParams): FindResult {
+  if (params.name !== undefined && params.iname !== undefined) throw new AvfsError('USAGE', 'give --name or --iname, not both');
+  const nameGlob = params.name ?? params.iname;
+  if (nameGlob?.includes('/')) throw new AvfsError('INVALID_ARGUMENT', `--name matches names, which never contain '/': use --glob for paths`, { value: nameGlob });
+  const name = nameGlob === undefined ? undefined : globToRegExp(nameGlob, { nocase: params.iname !== undefined });
+  const root = fs.stat(params.path ?? '/');
+  // A relative glob is relative to the start directory.
+  const glob = params.glob === undefined || params.glob.startsWith('/') ? params.glob : joinPath(escapeGlob(root.type === 'd' ? root.path : dirname(root.path)), params.glob);
+  const { entries, truncated } = findEntries(fs.store, fs.row(), root, {
+    type: params.type,
+    name,
+    path: glob === undefined ? undefined : globToRegExp(glob),
+    minSize: params.minSize,
+    maxSize: params.maxSize,
+    newerThan: params.newerThan,
+    maxDepth: params.maxDepth,
+    tags: params.tags,
+    meta: params.meta,
+    limit: params.limit,
+  });
+  return { vault: fs.name, path: root.path, count: entries.length, truncated, entries };
+}

@@ -1,0 +1,141 @@
+import { statfsSync } from 'node:fs';
+import type { FuseOperations, FuseStatfs } from 'fuse-native';
+import { basename } from '../core/paths.js';
+import type { VaultRow } from '../store/vaults.js';
+import { NAME_MAX, type MountContext, type OpContext } from './op-context.js';
+
+/** chown's "leave this id as it is": (uid_t)-1 as the binding passes it (unsigned). */
+const NO_ID = 0xffffffff;
+
+/**
+ * Attribute operations: what getattr and statfs report, and the changes of mode, owner and times.
+ */
+export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'statfs' | 'chmod' | 'chown' | 'utimens'> {
+  const { ctx, fs, files, errno, entry, toStat, entryStat, openAt, quotaInfo } = c;
+  const { ENOENT, EROFS, ENAMETOOLONG } = c.err;
+  return {
+    getattr(path, cb) {
+      try {
+        const f = files.get(path);
+        if (f) {
+          const e = f.pending || f.orphan ? undefined : entry(path);
+          if (e) files.follow(f, e);
+          return cb(0, toStat('f', f.ino, files.shown(f, e), e?.type === 'f' ? e.nlink : 1, e ?? { ...f.owner, rdev: 0 }));
+        }
+        const e = entry(path);
+        // Lookups of every creating call come here first, so a name too long fails them all here.
+        if (!e) return cb(Buffer.byteLength(basename(path)) > NAME_MAX ? ENAMETOOLONG : ENOENT);
+        cb(0, entryStat(e));
+      } catch (err) {
+        cb(errno(err, 'getattr', path));
+      }
+    },
+
+    statfs(path, cb) {
+      try {
+        cb(0, statfsOf(ctx, quotaInfo()));
+      } catch (err) {
+        cb(errno(err, 'statfs', path));
+      }
+    },
+
+    chmod(path, mode, cb) {
+      try {
+        if (ctx.readOnly) return cb(EROFS);
+        const f = openAt(path);
+        if (f?.pending) {
+          f.mode = mode & 0o7777;
+          f.ctime = Date.now();
+          return cb(0);
+        }
+        if (!entry(path)) return cb(ENOENT);
+        // A stored file's mode lives in its entry, open or not (OpenFiles.shown).
+        fs.chmod(path, mode & 0o7777);
+        cb(0);
+      } catch (err) {
+        cb(errno(err, 'chmod', path));
+      }
+    },
+
+    chown(path, newUid, newGid, cb) {
+      try {
+        if (ctx.readOnly) return cb(EROFS);
+        // A file created here and not stored yet is stored first, so its owner has an entry to live in.
+        const f = openAt(path);
+        if (f) {
+          files.follow(f);
+          if (f.pending) files.persist(f);
+        }
+        if (!entry(path)) return cb(ENOENT);
+        // (uid_t)-1 leaves that id as it is. The kernel has checked who may do this
+        // (default_permissions) and sends the mode without set-id bits in its own chmod first.
+        fs.chown(path, newUid === NO_ID ? null : newUid, newGid === NO_ID ? null : newGid);
+        cb(0);
+      } catch (err) {
+        cb(errno(err, 'chown', path));
+      }
+    },
+
+    utimens(path, atime, mtime, cb) {
+      try {
+        if (ctx.readOnly) return cb(EROFS);
+        // -1 is UTIME_OMIT (patched binding): keep that time as it is.
+        const a = atime === -1 ? null : atime;
+        const m = mtime === -1 ? null : mtime;
+        const t = Date.now(); // one ctime for the open file and its entry (nothing moves on close)
+        const f = files.get(path);
+        if (f) {
+          if (a !== null) f.atime = a;
+          if (m !== null) f.mtime = m;
+          f.ctime = t;
+          if (f.pending || f.orphan) return cb(0);
+        }
+        if (!entry(path)) return cb(ENOENT);
+        // touchExact, not VaultFs.utimes: the path may be a symlink itself (touch -h), never followed here.
+        fs.touchExact([path], a, m, t);
+        cb(0);
+      } catch (err) {
+        cb(errno(err, 'utimens', path));
+      }
+    },
+  };
+}
+
+const U32 = 0xffffffff;
+
+/**
+ * statfs: the vault's byte and entry quotas when set, else the filesystem holding the home (where
+ * the content really goes). fuse-native passes 32-bit fields, so the block size grows until the
+ * block counts fit.
+ */
+function statfsOf(ctx: MountContext, q: { row: VaultRow; bytes: number; entries: number }): FuseStatfs {
+  let totalBytes: number;
+  let freeBytes: number;
+  let availBytes: number;
+  if (q.row.max_bytes !== null) {
+    totalBytes = q.row.max_bytes;
+    freeBytes = availBytes = Math.max(0, q.row.max_bytes - q.bytes);
+  } else {
+    const host = statfsSync(ctx.home);
+    totalBytes = host.blocks * host.bsize;
+    freeBytes = host.bfree * host.bsize;
+    availBytes = host.bavail * host.bsize;
+  }
+  let bsize = 4096;
+  while (totalBytes / bsize > U32 && bsize < 2 ** 30) bsize *= 2;
+  const files = q.row.max_files !== null ? Math.min(q.row.max_files, U32) : U32 >>> 1;
+  const ffree = q.row.max_files !== null ? Math.max(0, Math.min(q.row.max_files - q.entries, U32)) : files;
+  return {
+    bsize,
+    frsize: bsize,
+    blocks: Math.floor(totalBytes / bsize),
+    bfree: Math.floor(freeBytes / bsize),
+    bavail: Math.floor(availBytes / bsize),
+    files,
+    ffree,
+    favail: ffree,
+    fsid: ctx.vault.id,
+    flag: ctx.readOnly ? 1 : 0,
+    namemax: NAME_MAX,
+  };
+}

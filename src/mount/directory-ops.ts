@@ -1,0 +1,73 @@
+import type { FuseOperations, FuseStat } from 'fuse-native';
+import { basename } from '../core/paths.js';
+import { listChildren } from '../store/entries.js';
+import { ListingCache } from './listing-cache.js';
+import { S_IFDIR, S_IFREG, S_ISGID, TYPE_BITS, type OpContext } from './op-context.js';
+
+/**
+ * Directory operations: listing (with files created here and not stored yet), mkdir and rmdir.
+ */
+export function directoryOps(c: OpContext): Pick<FuseOperations, 'readdir' | 'mkdir' | 'rmdir'> {
+  const { ctx, fs, files, store, errno, vault, entry, creatorOf, openAt } = c;
+  const { ENOENT, EEXIST, EROFS, ENOTDIR, ENOTEMPTY } = c.err;
+  // Directory listings, each reused until a change touches its directory: every change to names,
+  // types or inodes records a version of the path, in this process or another (listing-cache.ts).
+  const listings = new ListingCache<{ names: string[]; stats: FuseStat[] }>(store, ctx.vault.id);
+
+  return {
+    readdir(path, cb) {
+      try {
+        let listing = listings.get(path);
+        if (!listing) {
+          const dir = entry(path);
+          if (!dir) return cb(ENOENT);
+          if (dir.type !== 'd') return cb(ENOTDIR);
+          // libfuse takes only the type and inode number from these (for d_type and d_ino).
+          const self = { mode: S_IFDIR, ino: dir.ino, atime: 0, mtime: 0, ctime: 0 };
+          listing = { names: ['.', '..'], stats: [self, self] };
+          for (const child of listChildren(store, vault(), path)) {
+            listing.names.push(basename(child.path));
+            listing.stats.push({ mode: TYPE_BITS[child.type], ino: child.ino, atime: 0, mtime: 0, ctime: 0 });
+          }
+          listings.set(path, listing);
+        }
+        const pending = files.pendingIn(path);
+        if (pending.length === 0) return cb(0, listing.names, listing.stats);
+        cb(
+          0,
+          [...listing.names, ...pending.map((f) => basename(f.path))],
+          [...listing.stats, ...pending.map((f) => ({ mode: S_IFREG, ino: f.ino, atime: 0, mtime: 0, ctime: 0 }))],
+        );
+      } catch (err) {
+        cb(errno(err, 'readdir', path));
+      }
+    },
+
+    mkdir(path, mode, cb) {
+      try {
+        if (ctx.readOnly) return cb(EROFS);
+        if (openAt(path)) return cb(EEXIST);
+        const { owner, setgid } = creatorOf(path);
+        fs.mkdir(path, { mode: (mode & 0o7777) | (setgid ? S_ISGID : 0), owner });
+        cb(0);
+      } catch (err) {
+        cb(errno(err, 'mkdir', path));
+      }
+    },
+
+    rmdir(path, cb) {
+      try {
+        if (ctx.readOnly) return cb(EROFS);
+        const e = entry(path);
+        if (!e) return cb(ENOENT);
+        if (e.type !== 'd') return cb(ENOTDIR);
+        // Files open only here (created, or unlinked while open) keep their directory non-empty.
+        if (files.hasUnstoredBelow(path)) return cb(ENOTEMPTY);
+        fs.rmdir(path);
+        cb(0);
+      } catch (err) {
+        cb(errno(err, 'rmdir', path));
+      }
+    },
+  };
+}

@@ -1,0 +1,150 @@
+import type { FuseOperations } from 'fuse-native';
+import { vaultUsage } from '../store/usage.js';
+import type { OpContext } from './op-context.js';
+import { O_ACCMODE, O_APPEND, O_RDONLY } from './open-files.js';
+
+/** Bit 30 of the handle open answers: keep the page cache (the avfs-keep-cache patch). */
+const KEEP_CACHE = 0x40000000;
+
+/**
+ * File I/O operations: open and create hand out handles on OpenFiles, reads and writes go to the
+ * open file's working copy, and flush, fsync and release persist it (open-files.ts).
+ */
+export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 'read' | 'write' | 'truncate' | 'ftruncate' | 'flush' | 'fsync' | 'release'> {
+  const { ctx, fs, files, errno, entry, creatorOf, openAt, parentError, overQuota } = c;
+  const { ENOENT, EEXIST, EBADF, EROFS, EISDIR, EDQUOT } = c.err;
+  return {
+    open(path, flags, cb) {
+      try {
+        if (ctx.readOnly && (flags & O_ACCMODE) !== O_RDONLY) return cb(EROFS);
+        const f = openAt(path);
+        if (f && f.pending) return cb(0, files.reopen(f, flags) | (ctx.keepCache ? KEEP_CACHE : 0));
+        const e = entry(path);
+        if (!e) return cb(ENOENT);
+        if (e.type === 'd') return cb(EISDIR);
+        const fh = files.open(e, flags);
+        const keep = ctx.keepCache && files.keepCache(files.handle(fh)!.file, e.hash);
+        cb(0, keep ? fh | KEEP_CACHE : fh);
+      } catch (err) {
+        cb(errno(err, 'open', path));
+      }
+    },
+
+    create(path, mode, cb) {
+      try {
+        if (ctx.readOnly) return cb(EROFS);
+        if (openAt(path) || entry(path)) return cb(EEXIST);
+        const bad = parentError(path);
+        if (bad) return cb(bad);
+        // A new file is stored only when it is first closed, and tools ignore errors at close
+        // (touch, shell redirections), so max_files is checked here, where create(2) can fail.
+        const quota = fs.row();
+        if (quota.max_files !== null && vaultUsage(quota).entries + files.pendingCount + 1 > quota.max_files) return cb(EDQUOT);
+        cb(0, files.create(path, mode, 0, creatorOf(path).owner));
+      } catch (err) {
+        cb(errno(err, 'create', path));
+      }
+    },
+
+    read(path, fd, buf, len, pos, cb) {
+      try {
+        const h = files.handle(fd);
+        if (!h) return cb(EBADF);
+        files.follow(h.file);
+        cb(files.read(h.file, buf, len, pos));
+      } catch (err) {
+        cb(errno(err, 'read', path));
+      }
+    },
+
+    write(path, fd, buf, len, pos, cb) {
+      try {
+        if (ctx.readOnly) return cb(EROFS);
+        const h = files.handle(fd);
+        if (!h) return cb(EBADF);
+        files.follow(h.file);
+        // O_APPEND: append at the end of the current content, which other handles (or, for a file
+        // with no unsaved writes, other writers) may have moved; the kernel's size may be older.
+        const at = h.flags & O_APPEND ? h.file.size : pos;
+        if (overQuota(h.file, at + len)) return cb(EDQUOT);
+        cb(files.write(h.file, buf, len, at));
+      } catch (err) {
+        cb(errno(err, 'write', path));
+      }
+    },
+
+    truncate(path, size, cb) {
+      try {
+        if (ctx.readOnly) return cb(EROFS);
+        const f = openAt(path);
+        if (f) {
+          files.follow(f);
+          if (overQuota(f, size)) return cb(EDQUOT);
+          files.truncate(f, size);
+          // truncate(2) by path: no flush follows from this caller, so persist now unless a handle is open.
+          if (f.refs === 0) files.persist(f);
+          return cb(0);
+        }
+        const e = entry(path);
+        if (!e) return cb(ENOENT);
+        if (e.type === 'd') return cb(EISDIR);
+        // A short-lived OpenFile gives this the spill machinery (truncating a large file up or down).
+        const fh = files.open(e, 0);
+        const file = files.handle(fh)!.file;
+        try {
+          if (overQuota(file, size)) return cb(EDQUOT);
+          files.truncate(file, size);
+        } finally {
+          files.release(fh);
+        }
+        cb(0);
+      } catch (err) {
+        cb(errno(err, 'truncate', path));
+      }
+    },
+
+    ftruncate(path, fd, size, cb) {
+      try {
+        if (ctx.readOnly) return cb(EROFS);
+        const h = files.handle(fd);
+        if (!h) return cb(EBADF);
+        files.follow(h.file);
+        if (overQuota(h.file, size)) return cb(EDQUOT);
+        files.truncate(h.file, size);
+        cb(0);
+      } catch (err) {
+        cb(errno(err, 'ftruncate', path));
+      }
+    },
+
+    flush(path, fd, cb) {
+      try {
+        const h = files.handle(fd);
+        if (!h) return cb(0);
+        files.flush(h.file);
+        cb(0);
+      } catch (err) {
+        cb(errno(err, 'flush', path));
+      }
+    },
+
+    fsync(path, _datasync, fd, cb) {
+      try {
+        const h = files.handle(fd);
+        if (h) files.persist(h.file);
+        cb(0);
+      } catch (err) {
+        cb(errno(err, 'fsync', path));
+      }
+    },
+
+    release(path, fd, cb) {
+      try {
+        files.release(fd);
+        cb(0);
+      } catch (err) {
+        cb(errno(err, 'release', path));
+      }
+    },
+  };
+}

@@ -1,0 +1,135 @@
+import type { FuseOperations } from 'fuse-native';
+import { dirname } from '../core/paths.js';
+import { HIDDEN, S_IFMT, S_IFREG, type OpContext } from './op-context.js';
+
+/** What mknod(2) may create, by its S_IF* bits (0 is a regular file, as in mknod(2)). */
+const NODE_TYPES = new Map<number, 'f' | 'p' | 's' | 'c' | 'b'>([
+  [0, 'f'],
+  [S_IFREG, 'f'],
+  [0o010000, 'p'],
+  [0o140000, 's'],
+  [0o020000, 'c'],
+  [0o060000, 'b'],
+]);
+
+/**
+ * Namespace operations: names appearing, moving and going (unlink, rename, link, symlink, mknod),
+ * and readlink. An open file keeps working when its name goes or moves (OpenFiles.detach, hide, move).
+ */
+export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'rename' | 'link' | 'symlink' | 'readlink' | 'mknod'> {
+  const { ctx, fs, files, errno, entry, creatorOf, openAt, touchDirs, parentError } = c;
+  const { ENOENT, EEXIST, EROFS, EISDIR, ENOTDIR, ENOTEMPTY, EINVAL } = c.err;
+  return {
+    unlink(path, cb) {
+      try {
+        if (ctx.readOnly) return cb(EROFS);
+        const f = files.get(path);
+        if (HIDDEN.test(path) && (!f || f.orphan)) return cb(0); // libfuse removing a hidden orphan
+        if (f && !f.orphan) files.detach(f);
+        const e = entry(path);
+        if (!e) return cb(f ? 0 : ENOENT);
+        if (e.type === 'd') return cb(EISDIR);
+        fs.rm(path);
+        files.forgetCache(path);
+        cb(0);
+      } catch (err) {
+        cb(errno(err, 'unlink', path));
+      }
+    },
+
+    rename(src, dst, cb) {
+      try {
+        if (ctx.readOnly) return cb(EROFS);
+        if (src === dst) return cb(0);
+        const srcFile = openAt(src);
+        if (srcFile && HIDDEN.test(dst)) {
+          // libfuse hides an open file that is being unlinked or replaced: it leaves the tree now.
+          if (srcFile.pending) touchDirs(dirname(src));
+          else if (entry(src)) fs.rm(src);
+          files.hide(srcFile, dst);
+          return cb(0);
+        }
+        const srcEntry = srcFile?.pending ? undefined : entry(src);
+        if (!srcEntry && !srcFile) return cb(ENOENT);
+        const dstFile = openAt(dst);
+        if (!srcEntry) {
+          // A file that so far exists only here: move it in memory, replacing what dst was.
+          const bad = parentError(dst);
+          if (bad) return cb(bad);
+          const dstEntry = entry(dst);
+          if (dstEntry?.type === 'd') return cb(EISDIR);
+          if (dstEntry) fs.rm(dst);
+          if (dstFile) files.detach(dstFile);
+          files.move(src, dst);
+          touchDirs(dirname(src), dirname(dst));
+          return cb(0);
+        }
+        if (srcEntry.type === 'd') {
+          if (dstFile) return cb(ENOTDIR);
+          if (files.hasUnstoredBelow(dst)) return cb(ENOTEMPTY);
+        } else if (dstFile && !entry(dst)) {
+          files.detach(dstFile); // a pending file at dst is replaced
+        }
+        fs.rename(src, dst);
+        if (dstFile && !dstFile.orphan) files.detach(dstFile);
+        files.move(src, dst);
+        cb(0);
+      } catch (err) {
+        cb(errno(err, 'rename', `${src} -> ${dst}`));
+      }
+    },
+
+    link(src, dst, cb) {
+      try {
+        if (ctx.readOnly) return cb(EROFS);
+        if (openAt(dst) || entry(dst)) return cb(EEXIST);
+        // A file open here with unsaved writes (or created and not stored yet) is stored first:
+        // the new name shows the inode's content, which is what the kernel has been shown.
+        const f = openAt(src);
+        if (f) {
+          files.follow(f);
+          files.persist(f);
+        }
+        fs.link(src, dst);
+        cb(0);
+      } catch (err) {
+        cb(errno(err, 'link', `${src} -> ${dst}`));
+      }
+    },
+
+    symlink(target, path, cb) {
+      try {
+        if (ctx.readOnly) return cb(EROFS);
+        if (openAt(path)) return cb(EEXIST);
+        fs.symlink(target, path, { owner: creatorOf(path).owner });
+        cb(0);
+      } catch (err) {
+        cb(errno(err, 'symlink', path));
+      }
+    },
+
+    readlink(path, cb) {
+      try {
+        const e = entry(path);
+        if (!e) return cb(ENOENT);
+        if (e.type !== 'l') return cb(EINVAL);
+        cb(0, e.target!);
+      } catch (err) {
+        cb(errno(err, 'readlink', path));
+      }
+    },
+
+    mknod(path, mode, dev, cb) {
+      try {
+        if (ctx.readOnly) return cb(EROFS);
+        const type = NODE_TYPES.get(mode & S_IFMT);
+        if (!type) return cb(EINVAL);
+        if (openAt(path)) return cb(EEXIST);
+        fs.mknod(path, type, mode & 0o7777, dev, { owner: creatorOf(path).owner });
+        cb(0);
+      } catch (err) {
+        cb(errno(err, 'mknod', path));
+      }
+    },
+  };
+}

@@ -1,0 +1,216 @@
+import type { FuseStat } from 'fuse-native';
+import { AvfsError } from '../errors.js';
+import { dirname } from '../core/paths.js';
+import { getEntry, linkCount, type Entry } from '../store/entries.js';
+import { vaultUsage } from '../store/usage.js';
+import type { Owner, VaultFs } from '../store/vault-fs.js';
+import { vaultById, type VaultRow } from '../store/vaults.js';
+import { callerReader, errnoCode, type Caller, type Fuse } from './fuse.js';
+import type { OpenFile, OpenFiles, ShownAttributes } from './open-files.js';
+
+/** What a mount serves (server.ts, view-server.ts build it; createOperations turns it into FUSE operations). */
+export interface MountContext {
+  fuse: Fuse;
+  fs: VaultFs;
+  vault: VaultRow;
+  files: OpenFiles;
+  readOnly: boolean;
+  uid: number;
+  gid: number;
+  /** Host directory whose filesystem statfs reports when the vault has no byte quota. */
+  home: string;
+  /** The addon honours KEEP_CACHE in open's handle (see keepCacheSupported). */
+  keepCache: boolean;
+  log: (message: string) => void;
+  /** Who made the request being served (default: the patched addon's fuse_get_context, if built). */
+  caller?: (() => Caller) | null;
+}
+
+export const S_IFREG = 0o100000;
+export const S_IFDIR = 0o040000;
+const S_IFLNK = 0o120000;
+export const TYPE_BITS: Record<Entry['type'], number> = { f: S_IFREG, d: S_IFDIR, l: S_IFLNK, p: 0o010000, s: 0o140000, c: 0o020000, b: 0o060000 };
+export const S_IFMT = 0o170000;
+export const S_ISGID = 0o2000;
+/** Longest name (bytes) of one path component, as statfs reports it. */
+export const NAME_MAX = 255;
+/** Reported st_blksize: stdio and cp size their buffers by it; matches max_write. */
+const BLKSIZE = 128 * 1024;
+const DIR_SIZE = 4096;
+/** The name libfuse gives an open file that is unlinked or replaced (it unlinks it on the last release). */
+export const HIDDEN = /\/\.fuse_hidden[0-9a-f]{16}$/;
+
+/** The errnos the operations answer with, as fuse-native's negative numbers. */
+function errnos(fuse: Fuse) {
+  const E = (name: string) => errnoCode(fuse, name);
+  return {
+    ENOENT: E('ENOENT'),
+    EEXIST: E('EEXIST'),
+    EBADF: E('EBADF'),
+    EROFS: E('EROFS'),
+    EISDIR: E('EISDIR'),
+    ENOTDIR: E('ENOTDIR'),
+    ENOTEMPTY: E('ENOTEMPTY'),
+    EINVAL: E('EINVAL'),
+    EDQUOT: E('EDQUOT'),
+    ENAMETOOLONG: E('ENAMETOOLONG'),
+  };
+}
+
+export interface OpContext {
+  ctx: MountContext;
+  fuse: Fuse;
+  fs: VaultFs;
+  files: OpenFiles;
+  store: VaultFs['store'];
+  uid: number;
+  gid: number;
+  err: ReturnType<typeof errnos>;
+  /** Maps anything thrown to a negative errno; unexpected failures are logged with their stack. */
+  errno(thrown: unknown, op: string, path: string): number;
+  /** The vault row, read fresh. */
+  vault(): VaultRow;
+  /** The stored entry at a canonical path. */
+  entry(path: string): Entry | undefined;
+  creatorOf(path: string): { owner: Owner; setgid: boolean };
+  toStat(type: Entry['type'], ino: number, a: ShownAttributes, nlink?: number, e?: Pick<Entry, 'uid' | 'gid' | 'rdev'>): FuseStat;
+  entryStat(e: Entry): FuseStat;
+  openAt(path: string): OpenFile | undefined;
+  touchDirs(...dirs: string[]): void;
+  parentError(path: string): number;
+  quotaInfo(): { row: VaultRow; bytes: number; entries: number };
+  overQuota(file: OpenFile, newSize: number): boolean;
+}
+
+/**
+ * What every group of FUSE operations shares: the mount's context, fresh reads of the vault and
+ * its entries, the errno mapping, and the few rules more than one operation needs (who creates
+ * an entry, what getattr reports, the quota checks made before a write reaches the store).
+ */
+export function opContext(ctx: MountContext): OpContext {
+  const { fuse, fs, files, uid, gid } = ctx;
+  const store = fs.store;
+  const vaultId = ctx.vault.id;
+  const E = (name: string) => errnoCode(fuse, name);
+  const err = errnos(fuse);
+
+  /** Maps anything thrown to a negative errno; unexpected failures are logged with their stack. */
+  function errno(thrown: unknown, op: string, path: string): number {
+    if (thrown instanceof AvfsError) {
+      if (thrown.code === 'INTERNAL') ctx.log(`${op} ${path}: ${thrown.message}`);
+      return E(thrown.errno);
+    }
+    const code = (thrown as { code?: unknown })?.code;
+    if (typeof code === 'string') {
+      if (/^E[A-Z0-9]+$/.test(code)) return E(code);
+      if (code === 'SQLITE_FULL') return E('ENOSPC');
+      if (code === 'SQLITE_READONLY') return err.EROFS;
+    }
+    ctx.log(`${op} ${path}: ${thrown instanceof Error ? (thrown.stack ?? thrown.message) : String(thrown)}`);
+    return E('EIO');
+  }
+
+  // Read fresh per request: another process may fork, delete or re-parent vaults (entries.ts layers).
+  const vault = () => vaultById(store, vaultId) ?? ctx.vault;
+  const entry = (path: string) => getEntry(store, vault(), path);
+  const caller = ctx.caller === undefined ? callerReader() : ctx.caller;
+
+  /**
+   * Owner of an entry the current request creates at `path`: the caller, with the group of a
+   * set-group-ID parent directory (POSIX "BSD group semantics" on request, as Linux does), and
+   * whether a new directory inherits the set-group-ID bit.
+   */
+  function creatorOf(path: string): { owner: Owner; setgid: boolean } {
+    const parent = entry(dirname(path));
+    const setgid = parent !== undefined && (parent.mode & S_ISGID) !== 0;
+    const c = caller?.();
+    const u = c?.uid ?? uid;
+    const g = setgid ? (parent!.gid ?? gid) : (c?.gid ?? gid);
+    return { owner: { uid: u === uid ? null : u, gid: g === gid ? null : g }, setgid };
+  }
+
+  function toStat(type: Entry['type'], ino: number, a: ShownAttributes, nlink = 1, e?: Pick<Entry, 'uid' | 'gid' | 'rdev'>): FuseStat {
+    return {
+      mode: TYPE_BITS[type] | a.mode,
+      // An owner never set (null) is whoever mounts the vault.
+      uid: e?.uid ?? uid,
+      gid: e?.gid ?? gid,
+      rdev: e?.rdev ?? 0,
+      size: a.size,
+      nlink,
+      ino,
+      blksize: BLKSIZE,
+      blocks: Math.ceil(a.size / 512),
+      atime: clampTime(a.atime),
+      mtime: clampTime(a.mtime),
+      ctime: clampTime(a.ctime),
+    };
+  }
+
+  function entryStat(e: Entry): FuseStat {
+    if (e.type !== 'd') return toStat(e.type, e.ino, e, e.nlink, e);
+    // Directories report 4096 like most local filesystems (tools copying a "file" of size 0 skip
+    // reading it). A file created in one but not stored yet changed it when it was created: show
+    // the time persisting it will give the directory (putEntry's createdAt), unless it changed since.
+    const created = files.lastCreatedIn(e.path);
+    const changed = created > e.ctime ? { mtime: created, ctime: created } : undefined;
+    // Link count 2 + subdirectories, as POSIX file systems keep it (find's leaf optimisation relies on it).
+    return toStat('d', e.ino, { ...e, size: DIR_SIZE, ...changed }, linkCount(store, vault(), e), e);
+  }
+
+  /** The live (not orphaned) open file at a path. */
+  function openAt(path: string): OpenFile | undefined {
+    const f = files.get(path);
+    return f && !f.orphan ? f : undefined;
+  }
+
+  /**
+   * A name that exists only here (a file created and not stored yet) left these directories:
+   * their times change now, as on a local disk, since no store change will record it (while the
+   * file was there they showed its creation time, see entryStat).
+   */
+  function touchDirs(...dirs: string[]): void {
+    const t = Date.now();
+    fs.touchExact(dirs, null, t, t);
+  }
+
+  /** Checks that `path`'s parent is an existing directory (for creating ops). */
+  function parentError(path: string): number {
+    const parent = entry(dirname(path));
+    if (!parent) return err.ENOENT;
+    if (parent.type !== 'd') return err.ENOTDIR;
+    return 0;
+  }
+
+  // Vault quota and usage for statfs and early write checks, re-read at most once a second.
+  let quotaAt = 0;
+  let quota: { row: VaultRow; bytes: number; entries: number } | undefined;
+  function quotaInfo() {
+    const t = Date.now();
+    if (!quota || t - quotaAt > 1000) {
+      const row = fs.row();
+      quota = { row, ...vaultUsage(row) };
+      quotaAt = t;
+    }
+    return quota;
+  }
+
+  /** Refuses a write early (EDQUOT) when it would take the file or the vault over its quota. */
+  function overQuota(file: OpenFile, newSize: number): boolean {
+    if (newSize <= file.size) return false;
+    const { row, bytes } = quotaInfo();
+    if (row.max_file_size !== null && newSize > row.max_file_size) return true;
+    if (row.max_bytes !== null) {
+      const stored = file.pending ? 0 : (entry(file.path)?.size ?? 0);
+      if (bytes - stored + newSize > row.max_bytes) return true;
+    }
+    return false;
+  }
+
+  return { ctx, fuse, fs, files, store, uid, gid, err, errno, vault, entry, creatorOf, toStat, entryStat, openAt, touchDirs, parentError, quotaInfo, overQuota };
+}
+
+/** Times reach the kernel as unsigned ms: clamp anything before the epoch to it. */
+function clampTime(ms: number): number {
+  return ms > 0 ? ms : 0;
+}

@@ -1,0 +1,74 @@
+import type { Owner } from '../store/vault-fs.js';
+
+/**
+ * One file open through the mount, shared by every handle on its path. Its life cycle, its
+ * working copy and what the kernel is shown of it: the header of open-files.ts.
+ */
+
+export type OpenFileState = 'open' | 'dirty' | 'persisting' | 'flushed';
+
+/** The attributes of an open file that the kernel sees and a persist stores. */
+export interface ShownAttributes {
+  mode: number;
+  size: number;
+  atime: number;
+  mtime: number;
+  ctime: number;
+}
+
+export const O_ACCMODE = 0o3;
+export const O_RDONLY = 0;
+export const O_APPEND = 0o2000;
+
+export class OpenFile {
+  state: OpenFileState = 'open';
+  /** Open handles (file descriptors in the kernel's sense) on this file. */
+  refs = 0;
+  /** Unlinked (or replaced) while open: still readable and writable through its handles, never persisted. */
+  orphan = false;
+  /** Bytes were written since the last persist (flush persists only then; see OpenFiles.flush). */
+  written = false;
+  /** Stored content the file started from (while clean, reads come from it). */
+  baseHash: string | null;
+  /** Logical size: of the base while clean, of the working copy once materialised. */
+  size: number;
+  /** In-memory working copy (capacity may exceed `size`; bytes past `size` are always zero). */
+  mem: Buffer | null = null;
+  /** On-disk working copy for large files. */
+  spill: { path: string; fd: number } | null = null;
+  /** When a file created through the mount was created (its directory changed then, as the kernel saw it). */
+  createdAt: number | undefined;
+  /** The stored content changed under this open file: pages the kernel cached for it may be old. */
+  pageCacheStale = false;
+  /** Owner of a file created through the mount (its creator), stored by its first persist. */
+  owner: Owner = { uid: null, gid: null };
+
+  constructor(
+    public path: string,
+    public ino: number,
+    public mode: number,
+    /** Created through the mount and not stored yet. */
+    public pending: boolean,
+    base: { hash: string | null; size: number },
+    public atime: number,
+    public mtime: number,
+    public ctime: number,
+  ) {
+    this.baseHash = base.hash;
+    this.size = base.size;
+  }
+
+  get materialized(): boolean {
+    return this.mem !== null || this.spill !== null;
+  }
+
+  /** Needs persisting: written since the last persist, or created and never stored. */
+  get unsaved(): boolean {
+    return !this.orphan && (this.state === 'dirty' || this.pending);
+  }
+}
+
+export interface Handle {
+  file: OpenFile;
+  flags: number;
+}

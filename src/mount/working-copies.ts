@@ -1,0 +1,149 @@
+import { closeSync, ftruncateSync, mkdirSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { contentChunks, readContent } from '../store/blobs.js';
+import type { Store } from '../store/store.js';
+import type { OpenFile } from './open-file.js';
+
+/**
+ * The working copies of open files: the bytes a file holds between its first write and its
+ * persist. In memory up to `memoryLimit` bytes per file while the process-wide `memoryBudget`
+ * allows, beyond that in a spill file on disk, so a 1 GiB file is never held in memory. A clean
+ * file has none: its reads go straight to the stored content, loading only the chunks they overlap.
+ */
+export class WorkingCopies {
+  private spillSeq = 0;
+  private memoryInUse = 0;
+
+  constructor(
+    private readonly store: Store,
+    readonly memoryLimit: number,
+    readonly memoryBudget: number,
+    private readonly spillDir: string,
+  ) {}
+
+  /** Reads into `buf`; returns the byte count (0 at end of file). Sees unsaved writes. */
+  read(file: OpenFile, buf: Buffer, length: number, position: number): number {
+    if (position >= file.size) return 0;
+    const n = Math.min(length, file.size - position);
+    if (file.mem) return file.mem.copy(buf, 0, position, position + n);
+    if (file.spill) return readFully(file.spill.fd, buf, n, position);
+    if (!file.baseHash) return 0;
+    return readContent(this.store, file.baseHash, position, n).copy(buf, 0);
+  }
+
+  /** Writes `length` bytes of `buf` at `position` (copying them: `buf` is only lent); grows `file.size`. */
+  write(file: OpenFile, buf: Buffer, length: number, position: number): void {
+    const end = position + length;
+    this.materialize(file, file.size);
+    if (file.mem && end > file.mem.length) this.grow(file, end);
+    if (file.mem) {
+      buf.copy(file.mem, position, 0, length);
+    } else {
+      writeFully(file.spill!.fd, buf, length, position);
+    }
+    if (end > file.size) file.size = end;
+  }
+
+  /** Cuts or extends (with zeros) the file's bytes to `size`. */
+  resize(file: OpenFile, size: number): void {
+    this.materialize(file, size);
+    if (file.mem) {
+      if (size > file.mem.length) this.grow(file, size);
+      else if (size < file.size) file.mem.fill(0, size, file.size);
+    }
+    if (file.spill) ftruncateSync(file.spill.fd, size);
+    file.size = size;
+  }
+
+  /** The whole working copy of a file kept in memory (an empty file needs none); undefined when it is spilled or missing. */
+  bytes(file: OpenFile): Buffer | undefined {
+    return file.mem ? file.mem.subarray(0, file.size) : file.size === 0 ? Buffer.alloc(0) : undefined;
+  }
+
+  /** Frees a file's working copy (its memory, or its spill file). */
+  drop(file: OpenFile): void {
+    if (file.mem) {
+      this.memoryInUse -= file.mem.length;
+      file.mem = null;
+    }
+    if (file.spill) {
+      try {
+        closeSync(file.spill.fd);
+      } catch {
+        // already closed
+      }
+      rmSync(file.spill.path, { force: true });
+      file.spill = null;
+    }
+  }
+
+  /**
+   * Gives a clean file a working copy holding its first `keep` bytes of stored content (the rest
+   * is about to be cut off or overwritten). Large files go to a spill file, streamed chunk by chunk.
+   */
+  private materialize(file: OpenFile, keep: number): void {
+    if (file.materialized) return;
+    const copy = Math.min(file.size, keep);
+    if (copy > this.memoryLimit || this.memoryInUse + copy > this.memoryBudget) {
+      const spill = this.openSpill(file);
+      if (copy > 0 && file.baseHash) {
+        let pos = 0;
+        for (const chunk of contentChunks(this.store, file.baseHash)) {
+          const n = Math.min(chunk.length, copy - pos);
+          writeFully(spill.fd, chunk, n, pos);
+          pos += n;
+          if (pos >= copy) break;
+        }
+      }
+      ftruncateSync(spill.fd, copy);
+    } else {
+      const mem = Buffer.alloc(Math.max(copy, MIN_CAPACITY));
+      if (copy > 0 && file.baseHash) readContent(this.store, file.baseHash, 0, copy).copy(mem, 0);
+      file.mem = mem;
+      this.memoryInUse += mem.length;
+    }
+    file.size = copy;
+  }
+
+  /** Grows the in-memory copy to hold `needed` bytes, or moves it to a spill file past the limits. */
+  private grow(file: OpenFile, needed: number): void {
+    const old = file.mem!;
+    const capacity = Math.max(needed, Math.min(old.length * 2, this.memoryLimit), MIN_CAPACITY);
+    if (needed > this.memoryLimit || this.memoryInUse - old.length + capacity > this.memoryBudget) {
+      const spill = this.openSpill(file);
+      writeFully(spill.fd, old, file.size, 0);
+      this.memoryInUse -= old.length;
+      file.mem = null;
+      return;
+    }
+    const mem = Buffer.alloc(capacity);
+    old.copy(mem, 0, 0, file.size);
+    this.memoryInUse += capacity - old.length;
+    file.mem = mem;
+  }
+
+  private openSpill(file: OpenFile): { path: string; fd: number } {
+    mkdirSync(this.spillDir, { recursive: true, mode: 0o700 });
+    const path = join(this.spillDir, `${file.ino}-${++this.spillSeq}`);
+    const fd = openSync(path, 'w+', 0o600);
+    file.spill = { path, fd };
+    return file.spill;
+  }
+}
+
+const MIN_CAPACITY = 64 * 1024;
+
+function readFully(fd: number, buf: Buffer, length: number, position: number): number {
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, buf, done, length - done, position + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
+}
+
+function writeFully(fd: number, buf: Buffer, length: number, position: number): void {
+  let done = 0;
+  while (done < length) done += writeSync(fd, buf, done, length - done, position + done);
+}

@@ -1,0 +1,76 @@
+import { closeSync, openSync, readdirSync, readSync, type BigIntStats, type Stats } from 'node:fs';
+import { createHasher } from '../core/hash.js';
+import { hostEntryType, type EntryType } from '../core/entry-types.js';
+import { joinPath } from '../core/paths.js';
+import { decodeUtf8 } from '../core/utf8.js';
+
+/**
+ * The one walk of a host tree, for import and sync (transfer.ts) and for copy mode's before and
+ * after scans (proxy/copy.ts): lstat, never following symlinks; parents before children; names in
+ * byte order. Host paths stay bytes (a name that is not UTF-8 must reach lstat as it is, and
+ * cannot become a vault path: `invalidName` hears of it, and it is not entered).
+ */
+
+/** One name of the tree as the walk meets it. */
+export interface HostNode<S> {
+  /** The host path, as bytes. */
+  host: Buffer;
+  /** The vault path it corresponds to. */
+  path: string;
+  st: S;
+  /** Its entry type, or null for a kind no vault entry has. */
+  type: EntryType | null;
+}
+
+export interface HostWalk<S extends Stats | BigIntStats> {
+  /** lstat of a name below the root (the caller decides bigint and what a failure throws). */
+  lstat(host: Buffer): S;
+  /** Called for each name, parents first; returning false does not enter a directory. */
+  visit(node: HostNode<S>): boolean | void;
+  /** A name that is not valid UTF-8: its host path, the vault path of its directory, the name. */
+  invalidName(host: Buffer, parent: string, name: Buffer): void;
+  /** Vault paths to pass over entirely (a sandbox's reserved names). */
+  skip?(path: string): boolean;
+  /** A directory that could not be listed; without this, the error is thrown. */
+  unlisted?(path: string, err: NodeJS.ErrnoException): void;
+}
+
+const SLASH = Buffer.from('/');
+
+/** Walks the tree at `host` (already lstat'ed as `st`), which stands for vault path `path`. */
+export function walkHostTree<S extends Stats | BigIntStats>(host: Buffer, path: string, st: S, walk: HostWalk<S>): void {
+  const type = hostEntryType(st);
+  if (walk.visit({ host, path, st, type }) === false || type !== 'd') return;
+  let names: Buffer[];
+  try {
+    names = readdirSync(host, { encoding: 'buffer' });
+  } catch (err) {
+    if (!walk.unlisted) throw err;
+    walk.unlisted(path, err as NodeJS.ErrnoException);
+    return;
+  }
+  for (const name of names.sort(Buffer.compare)) {
+    const child = Buffer.concat([host, SLASH, name]);
+    const text = decodeUtf8(name);
+    if (text === undefined) {
+      walk.invalidName(child, path, name);
+      continue;
+    }
+    const childPath = joinPath(path, text);
+    if (walk.skip?.(childPath)) continue;
+    walkHostTree(child, childPath, walk.lstat(child), walk);
+  }
+}
+
+/** SHA-256 of a host file, read in 1 MiB pieces (nothing stored): copy mode and sync compare host files with vault content by it. */
+export function hashHostFile(host: string | Buffer): string {
+  const fd = openSync(host, 'r');
+  try {
+    const hasher = createHasher();
+    const buf = Buffer.allocUnsafe(1024 * 1024);
+    for (let n = readSync(fd, buf); n > 0; n = readSync(fd, buf)) hasher.update(buf.subarray(0, n));
+    return hasher.digest();
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,78 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { restoreCheckpoint, saveCheckpoint } from '../../src/store/checkpoints.js';
+import { linkCount, subdirCount } from '../../src/store/entries.js';
+import type { Store } from '../../src/store/store.js';
+import { VaultFs } from '../../src/store/vault-fs.js';
+import { forkVault } from '../../src/store/vaults.js';
+import { openTempStore } from '../helpers.js';
+
+const actor = { source: 'sdk' as const };
+let store: Store;
+let fs: VaultFs;
+let close: () => void;
+beforeEach(() => ({ store, fs, close } = openTempStore()));
+afterEach(() => close());
+
+/** The stored link count of every directory, and what stat reports. */
+const dirLinks = (v = fs) => {
+  const dirs = [v.stat('/'), ...v.walk('/').filter((e) => e.type === 'd')];
+  return Object.fromEntries(dirs.map((e) => [e.path, e.nlink]));
+};
+const reported = (v: VaultFs, path: string) => linkCount(store, v.row(), v.stat(path));
+
+describe('directory link counts (2 + subdirectories)', () => {
+  it('follow mkdir, rmdir, rm -r, files and symlinks (which do not count), mv and cp', () => {
+    fs.mkdir('/a/b/c', { parents: true });
+    fs.mkdir('/a/d');
+    fs.writeFile('/a/f', 'x');
+    fs.symlink('b', '/a/l');
+    expect(dirLinks()).toEqual({ '/': 3, '/a': 4, '/a/b': 3, '/a/b/c': 2, '/a/d': 2 });
+    fs.rmdir('/a/d');
+    expect(fs.stat('/a').nlink).toBe(3);
+    fs.mkdir('/e');
+    fs.mv('/a/b', '/e/b');
+    expect(dirLinks()).toEqual({ '/': 4, '/a': 2, '/e': 3, '/e/b': 3, '/e/b/c': 2 });
+    fs.cp('/e', '/g', { recursive: true });
+    expect(dirLinks()).toMatchObject({ '/': 5, '/g': 3, '/g/b': 3, '/g/b/c': 2 });
+    fs.rm('/e', { recursive: true });
+    expect(fs.stat('/').nlink).toBe(4);
+    // rename(2) over an empty directory: the target's parent loses one and gains one.
+    fs.mkdir('/g/x');
+    fs.rename('/a', '/g/x');
+    expect(dirLinks()).toEqual({ '/': 3, '/g': 4, '/g/b': 3, '/g/b/c': 2, '/g/x': 2 });
+    for (const [path, n] of Object.entries(dirLinks())) expect([path, reported(fs, path)]).toEqual([path, n]);
+  });
+
+  it('a fork keeps its own counts while its parent changes; a checkpoint restore puts counts back with the tree', () => {
+    fs.mkdir('/p/q', { parents: true });
+    forkVault(store, 'default', 'fork', actor);
+    const fork = new VaultFs(store, 'fork', actor);
+    fs.mkdir('/p/r');
+    fork.rmdir('/p/q');
+    expect(fs.stat('/p').nlink).toBe(4);
+    expect(fork.stat('/p').nlink).toBe(2);
+    expect(subdirCount(store, fork.row(), '/p')).toBe(0);
+    expect(subdirCount(store, fs.row(), '/p')).toBe(2);
+    saveCheckpoint(fs, 'before');
+    fs.mkdir('/p/s');
+    fs.rm('/p/q', { recursive: true });
+    fs.mkdir('/t');
+    expect(dirLinks()).toEqual({ '/': 4, '/p': 4, '/p/r': 2, '/p/s': 2, '/t': 2 });
+    restoreCheckpoint(fs, 'before');
+    expect(dirLinks()).toEqual({ '/': 3, '/p': 4, '/p/q': 2, '/p/r': 2 });
+  });
+
+  it('a directory stored before counts were kept (nlink 1) is counted on read, and stored at its next change', () => {
+    fs.mkdir('/old/x/y', { parents: true });
+    fs.mkdir('/old/z');
+    fs.writeFile('/old/f', 'x');
+    store.db.prepare("UPDATE entries SET nlink = 1 WHERE type = 'd'").run();
+    expect(fs.stat('/old').nlink).toBe(1);
+    expect(reported(fs, '/old')).toBe(4);
+    expect(reported(fs, '/old/x/y')).toBe(2);
+    fs.mkdir('/old/w');
+    expect(fs.stat('/old').nlink).toBe(5);
+    fs.rmdir('/old/z');
+    expect(fs.stat('/old').nlink).toBe(4);
+  });
+});

@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { AvfsError, ConflictError, DeniedError, InvalidInputError, NotFoundError, QuotaExceededError, TimeoutError, classOf } from '../../src/errors.js';
+
+describe('typed errors', () => {
+  it('an AvfsError is its code\'s class where it is thrown', () => {
+    const cases = [
+      ['NOT_FOUND', NotFoundError],
+      ['CHECKPOINT_NOT_FOUND', NotFoundError],
+      ['ALREADY_EXISTS', ConflictError],
+      ['MERGE_CONFLICT', ConflictError],
+      ['INVALID_PATTERN', InvalidInputError],
+      ['NOT_A_DIRECTORY', InvalidInputError],
+      ['DENIED', DeniedError],
+      ['READ_ONLY', DeniedError],
+      ['QUOTA_EXCEEDED', QuotaExceededError],
+      ['TIMEOUT', TimeoutError],
+    ] as const;
+    for (const [code, Class] of cases) {
+      const err = new AvfsError(code, 'm', { path: '/x' });
+      expect(err).toBeInstanceOf(Class);
+      expect(err).toBeInstanceOf(AvfsError);
+      expect(err).toBeInstanceOf(Error);
+      expect([err.code, err.message, err.data, err.name]).toEqual([code, 'm', { path: '/x' }, 'AvfsError']);
+      expect(classOf(code)).toBe(Class);
+      expect(Class.codes).toContain(code);
+    }
+  });
+
+  it('internal failures stay plain AvfsError, and a subclass built directly is itself', () => {
+    for (const code of ['INTERNAL', 'SANDBOX_UNAVAILABLE', 'DATABASE_DAMAGED'] as const) {
+      const err = new AvfsError(code, 'm');
+      expect(Object.getPrototypeOf(err)).toBe(AvfsError.prototype);
+    }
+    const direct = new NotFoundError('VAULT_NOT_FOUND', 'no vault');
+    expect(direct).toBeInstanceOf(NotFoundError);
+    expect(direct.exitCode).toBe(3);
+  });
+
+  it('every code belongs to exactly one class, with one exit code per class', () => {
+    const classes = [NotFoundError, ConflictError, InvalidInputError, DeniedError, QuotaExceededError, TimeoutError];
+    const all = classes.flatMap((C) => C.codes);
+    expect(new Set(all).size).toBe(all.length);
+    for (const C of classes) expect(new Set(C.codes.map((code) => new AvfsError(code, '').exitCode)).size).toBe(1);
+  });
+
+  it('toJSON and fromJSON round-trip, keeping the class', () => {
+    const err = new AvfsError('CONFLICT', 'busy', { path: '/a', reason: 'not_unique' });
+    const json = JSON.parse(JSON.stringify(err)) as Record<string, unknown>;
+    expect(json).toEqual({ code: 'CONFLICT', message: 'busy', path: '/a', reason: 'not_unique' });
+    const back = AvfsError.fromJSON(json);
+    expect(back).toBeInstanceOf(ConflictError);
+    expect(back.toJSON()).toEqual(json);
+    const unknown = AvfsError.fromJSON({ code: 'NO_SUCH_CODE', message: 'x' });
+    expect([unknown.code, unknown.data]).toEqual(['INTERNAL', { code: 'NO_SUCH_CODE' }]);
+  });
+});
