@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
-import { expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
 import { CDC_MAX_SIZE } from '../src/core/cdc.js';
 import { AvfsError } from '../src/errors.js';
 import { INLINE_MAX, chunkList } from '../src/store/blobs.js';
@@ -24,9 +24,9 @@ export const PREFIX_BLOCKS = INLINE_MAX / BLOCK;
 const PREFIX = Buffer.concat(Array.from({ length: PREFIX_BLOCKS }, (_, i) => block(String.fromCharCode(0xe0 + i))));
 export const chunked = (...parts: Buffer[]) => Buffer.concat([PREFIX, ...parts]);
 
-/** A fresh temporary directory, removed by the returned cleanup. */
-export function tempDir(prefix = 'avfs-test-'): { dir: string; cleanup: () => void } {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
+/** A fresh temporary directory (in `parent`, default the system's), removed by the returned cleanup. */
+export function tempDir(prefix = 'avfs-test-', parent = tmpdir()): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(parent, prefix));
   // Retries: a home's views server may still be writing in it while it notices the home is gone.
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }) };
 }
@@ -63,6 +63,48 @@ export async function avfs(home: string, args: string[], opts: { input?: string 
     }
   }
   return { code: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr, json };
+}
+
+export interface TempHome {
+  /** The temporary directory: the home is `home` inside it, the rest is scratch space. */
+  readonly dir: string;
+  /** The AVFS home (`<dir>/home`; the first command that needs it creates it). */
+  readonly home: string;
+  /** Runs the built avfs on this home, with --json unless `raw` (see avfs). */
+  run(args: string[], opts?: Parameters<typeof avfs>[2]): Promise<CliResult>;
+}
+
+/**
+ * The e2e fixture: a temporary AVFS home, made and removed by hooks this registers, fresh for
+ * each test (`each`) or one for every test of the file or describe block (`all`). Call it at the
+ * top level of a file or of a describe block:
+ *
+ *   const h = useTempHome('each');
+ *   it('…', async () => expectOk(await h.run(['write', '/a.txt', 'x'])));
+ */
+export function useTempHome(scope: 'each' | 'all', prefix?: string): TempHome {
+  let tmp: { dir: string; cleanup: () => void } | undefined;
+  const current = () => {
+    if (!tmp) throw new Error('useTempHome: the home exists only while a test (or a hook after it was set up) runs');
+    return tmp;
+  };
+  const fixture: TempHome = {
+    get dir() {
+      return current().dir;
+    },
+    get home() {
+      return join(current().dir, 'home');
+    },
+    run: (args, opts) => avfs(fixture.home, args, opts),
+  };
+  (scope === 'each' ? beforeEach : beforeAll)(() => {
+    tmp = tempDir(prefix);
+  });
+  (scope === 'each' ? afterEach : afterAll)(() => {
+    tmp?.cleanup();
+    tmp = undefined;
+  });
+  return fixture;
 }
 
 /** The AvfsError code a call throws, or 'no error' (anything else thrown is re-thrown). */
@@ -117,11 +159,14 @@ export function expectError(r: CliResult, code: string, exit: number): any {
 }
 
 /**
- * A Store on a fresh temporary home and the `default` vault as the sdk actor, for integration
- * tests: `beforeEach(() => ({ home, store, fs, close } = openTempStore()))`, `afterEach(() => close())`.
+ * The integration preamble: a Store on a fresh temporary home and the `default` vault as the sdk
+ * actor: `beforeEach(() => ({ home, store, fs, close } = openTempStore()))`, `afterEach(() => close())`.
+ * `prepare` runs on the empty home directory before the store opens it (e.g. to put an old
+ * database there).
  */
-export function openTempStore(): { home: { dir: string; cleanup: () => void }; store: Store; fs: VaultFs; close: () => void } {
+export function openTempStore(options: { prepare?: (home: string) => void } = {}): { home: { dir: string; cleanup: () => void }; store: Store; fs: VaultFs; close: () => void } {
   const home = tempDir();
+  options.prepare?.(home.dir);
   const store = openStore(home.dir);
   const fs = new VaultFs(store, 'default', { source: 'sdk' });
   return {

@@ -274,7 +274,7 @@ export const MIGRATIONS: readonly Migration[] = [
   ) WITHOUT ROWID;
   CREATE INDEX content_pins_hash ON content_pins (hash);
   `,
-  // 8: the store at scale (ARCHITECTURE.md, "Forks are layers, checkpoints are pointers").
+  // 8: the store at scale (ARCHITECTURE.md, "Forks are layers", "Checkpoints are pointers").
   //  - entries becomes each vault's own layer: a fork holds only what differs from its parent (type
   //    'x' is a whiteout: absent here, present above). New entry types for special files (p fifo,
   //    s socket, c/b devices, with rdev), owners (uid/gid; NULL = whoever mounts or reads the

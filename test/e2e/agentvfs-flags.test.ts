@@ -1,26 +1,20 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
-import { avfs, BIN, expectError, expectOk, tempDir } from '../helpers.js';
+import { avfs, BIN, expectError, expectOk, useTempHome } from '../helpers.js';
 import { skipMountTests } from '../proxy/helpers.js';
 
 /** The flags of the original agentvfs that do not clash with ours (README "Coming from agentvfs"). */
 
-let tmp: { dir: string; cleanup: () => void };
-let home: string;
-const run = (args: string[]) => avfs(home, args);
-beforeEach(() => {
-  tmp = tempDir();
-  home = join(tmp.dir, 'home');
-});
-afterEach(() => tmp.cleanup());
+const h = useTempHome('each');
+const run = h.run;
 
 describe('flags from agentvfs', () => {
   it('write -a/--append adds at the end (creating the file when absent), one version per append', async () => {
     expectOk(await run(['write', '-a', '/log.txt', 'one\n']));
     expectOk(await run(['write', '--append', '/log.txt', 'two\n']));
-    expectOk(await avfs(home, ['write', '-a', '/log.txt', '--stdin'], { input: 'three\n' }));
+    expectOk(await avfs(h.home, ['write', '-a', '/log.txt', '--stdin'], { input: 'three\n' }));
     expect(expectOk(await run(['cat', '/log.txt'])).content).toBe('one\ntwo\nthree\n');
     expect(expectOk(await run(['log', '/log.txt'])).versions).toHaveLength(3);
     expectError(await run(['write', '-a', '/', 'x']), 'IS_A_DIRECTORY', 2);
@@ -52,14 +46,14 @@ describe('flags from agentvfs', () => {
   });
 
   it('unmount -l is --lazy', async () => {
-    expect(expectOk(await run(['unmount', '-l', join(tmp.dir, 'not-mounted')])).was_mounted).toBe(false);
+    expect(expectOk(await run(['unmount', '-l', join(h.dir, 'not-mounted')])).was_mounted).toBe(false);
   });
 
   it('vault delete asks on a terminal unless -y or --force; without a terminal or with --json it asks nothing', async () => {
     for (const name of ['keep', 'gone', 'quiet']) expectOk(await run(['vault', 'create', name]));
     // A pseudo-terminal (script(1)) that answers "n": nothing is deleted.
     const onTty = (args: string, answer: string) =>
-      spawnSync('script', ['-qec', `node ${BIN} ${args}`, '/dev/null'], { input: answer, encoding: 'utf8', env: { ...process.env, AVFS_HOME: home, AVFS_VAULT: '' } });
+      spawnSync('script', ['-qec', `node ${BIN} ${args}`, '/dev/null'], { input: answer, encoding: 'utf8', env: { ...process.env, AVFS_HOME: h.home, AVFS_VAULT: '' } });
     const refused = onTty('vault delete keep', 'n\n');
     expect(refused.stdout).toContain('delete vault keep');
     expect(refused.status).toBe(4);
@@ -73,9 +67,9 @@ describe('flags from agentvfs', () => {
 describe.skipIf(skipMountTests('mount --allow-other'))('mount --allow-other', () => {
   it('mounts with allow_other, so another user reads what the mode lets them read', async () => {
     expectOk(await run(['write', '/shared.txt', 'for everyone']));
-    const dir = join(tmp.dir, 'mnt');
+    const dir = join(h.dir, 'mnt');
     mkdirSync(dir);
-    chmodSync(tmp.dir, 0o755); // the other user must be able to reach the mountpoint
+    chmodSync(h.dir, 0o755); // the other user must be able to reach the mountpoint
     expectOk(await run(['mount', '--allow-other', dir]));
     try {
       const line = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === dir) ?? '';

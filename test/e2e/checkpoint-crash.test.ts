@@ -1,10 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { execa } from 'execa';
-import { ROOT, tempDir } from '../helpers.js';
+import { ROOT, useTempHome } from '../helpers.js';
 
 /**
  * kill -9 in the middle of restoring a large checkpoint: the restore is one transaction, so after
@@ -14,17 +14,14 @@ import { ROOT, tempDir } from '../helpers.js';
  */
 
 const FILES = 20_000;
-let tmp: { dir: string; cleanup: () => void };
-let home: string;
+const h = useTempHome('all', 'avfs-crash-');
 let worker: string;
 let saved: string;
 
 const dist = (p: string) => JSON.stringify(join(ROOT, 'dist', p));
 
 beforeAll(async () => {
-  tmp = tempDir('avfs-crash-');
-  home = join(tmp.dir, 'home');
-  worker = join(tmp.dir, 'worker.mjs');
+  worker = join(h.dir, 'worker.mjs');
   writeFileSync(
     worker,
     `import { openStore } from ${dist('store/store.js')};
@@ -59,18 +56,17 @@ beforeAll(async () => {
      }
      store.release();`,
   );
-  const setup = await execa('node', [worker, home, 'setup', String(FILES)], { reject: false });
+  const setup = await execa('node', [worker, h.home, 'setup', String(FILES)], { reject: false });
   expect(setup.exitCode, setup.stderr).toBe(0);
   // What the checkpoint names: the tree as it was saved (a checkpoint is a pointer, not a copy).
   saved = inspect().tree;
-  const diverge = await execa('node', [worker, home, 'diverge', String(FILES)], { reject: false });
+  const diverge = await execa('node', [worker, h.home, 'diverge', String(FILES)], { reject: false });
   expect(diverge.exitCode, diverge.stderr).toBe(0);
 }, 180_000);
-afterAll(() => tmp.cleanup());
 
 /** A digest of the whole tree (every column a listing shows) and the counts that must move together. */
 function inspect() {
-  const db = new Database(join(home, 'avfs.db'));
+  const db = new Database(join(h.home, 'avfs.db'));
   try {
     const integrity = db.pragma('integrity_check', { simple: true });
     const digest = (sql: string) => {
@@ -92,7 +88,7 @@ function inspect() {
 
 /** Runs a restore and kills it `delayMs` after it starts restoring, or lets it finish when `delayMs` is null. */
 async function restoreAndKill(delayMs: number | null): Promise<{ finished: boolean; signal: string | undefined }> {
-  const child = execa('node', [worker, home, 'restore'], { reject: false, buffer: false });
+  const child = execa('node', [worker, h.home, 'restore'], { reject: false, buffer: false });
   let finished = false;
   await new Promise<void>((resolve, reject) => {
     let out = '';
@@ -137,11 +133,11 @@ describe('kill -9 during checkpoint restore', () => {
         expect(after.checkpoints).toBe(initial.checkpoints + 1);
         outcomes.push(`${delay ?? 'never'}ms:restored${finished ? '' : '(killed after commit)'}`);
         // Back to the old state for the next round (a restore of the saved pre-restore checkpoint).
-        const undo = await execa('node', [worker, home, 'undo'], { reject: false });
+        const undo = await execa('node', [worker, h.home, 'undo'], { reject: false });
         expect(undo.exitCode, undo.stderr).toBe(0);
         const back = inspect();
         expect(back.tree).toBe(initial.tree);
-        const db = new Database(join(home, 'avfs.db'));
+        const db = new Database(join(h.home, 'avfs.db'));
         db.prepare("DELETE FROM checkpoints WHERE name LIKE 'before-restore-%'").run();
         db.close();
         Object.assign(initial, { restoreVersions: inspect().restoreVersions });

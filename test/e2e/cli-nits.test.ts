@@ -1,18 +1,12 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { avfs, BIN, expectError, expectOk, tempDir } from '../helpers.js';
+import { avfs, BIN, expectError, expectOk, useTempHome } from '../helpers.js';
 
 /** Small things users hit (issue 18 part 5): colour per stream, --json without a command, help, counts, completion. */
 
-let tmp: { dir: string; cleanup: () => void };
-let home: string;
-beforeEach(() => {
-  tmp = tempDir();
-  home = join(tmp.dir, 'home');
-});
-afterEach(() => tmp.cleanup());
+const h = useTempHome('each');
 
 const ESC = '\u001b[';
 /** Runs the built avfs in a shell line under a pseudo-terminal (script(1)); returns what the terminal showed. */
@@ -20,7 +14,7 @@ function onTerminal(line: string, env: Record<string, string> = {}): string {
   // FORCE_COLOR (which the test runner may set) would override what the terminal says, and CI
   // (set by .ci/run) makes chalk assume a log without colour even on a terminal.
   const { FORCE_COLOR: _force, NO_COLOR: _no, CI: _ci, ...inherited } = process.env;
-  const r = spawnSync('script', ['-qec', line, '/dev/null'], { encoding: 'utf8', env: { ...inherited, AVFS_HOME: home, AVFS_VAULT: '', ...env } });
+  const r = spawnSync('script', ['-qec', line, '/dev/null'], { encoding: 'utf8', env: { ...inherited, AVFS_HOME: h.home, AVFS_VAULT: '', ...env } });
   return r.stdout;
 }
 
@@ -29,7 +23,7 @@ describe('colour', () => {
     const cmd = `node ${BIN} cat /missing`;
     expect(onTerminal(cmd)).toContain(ESC);
     expect(onTerminal(cmd, { NO_COLOR: '1' })).not.toContain(ESC);
-    const log = join(tmp.dir, 'err.log');
+    const log = join(h.dir, 'err.log');
     onTerminal(`${cmd} 2>${log}`);
     const text = readFileSync(log, 'utf8');
     expect(text).toContain('NOT_FOUND');
@@ -39,90 +33,90 @@ describe('colour', () => {
 
 describe('--json always answers with one document', () => {
   it('without a command: USAGE listing the commands; for a group, its subcommands', async () => {
-    const top = expectError(await avfs(home, []), 'USAGE', 2);
+    const top = expectError(await avfs(h.home, []), 'USAGE', 2);
     expect(top).toMatchObject({ reason: 'missing_command' });
     expect(top.commands).toContain('vault');
-    expect(expectError(await avfs(home, ['vault']), 'USAGE', 2).commands).toEqual(['create', 'list', 'use', 'fork', 'delete', 'info', 'merge']);
+    expect(expectError(await avfs(h.home, ['vault']), 'USAGE', 2).commands).toEqual(['create', 'list', 'use', 'fork', 'delete', 'info', 'merge']);
   });
 
   it('--version is {"version": …}', async () => {
-    const r = await avfs(home, ['--version']);
+    const r = await avfs(h.home, ['--version']);
     expect(r.json).toEqual({ ok: true, version: JSON.parse(readFileSync(join(import.meta.dirname, '../../package.json'), 'utf8')).version });
   });
 });
 
 describe('help and messages', () => {
   it('an unknown option names the help to read, for the exact subcommand', async () => {
-    expect(expectError(await avfs(home, ['proxy', 'exec', '--bogus', '--', 'true']), 'USAGE', 2).message).toContain('avfs proxy exec --help');
-    expect(expectError(await avfs(home, ['--vault', 'v', 'proxy', 'exec', '--bogus', '--', 'true']), 'USAGE', 2).message).toContain('avfs proxy exec --help');
-    const plain = await avfs(home, ['ls', '--bogus'], { raw: true });
+    expect(expectError(await avfs(h.home, ['proxy', 'exec', '--bogus', '--', 'true']), 'USAGE', 2).message).toContain('avfs proxy exec --help');
+    expect(expectError(await avfs(h.home, ['--vault', 'v', 'proxy', 'exec', '--bogus', '--', 'true']), 'USAGE', 2).message).toContain('avfs proxy exec --help');
+    const plain = await avfs(h.home, ['ls', '--bogus'], { raw: true });
     expect(plain.stderr).toContain('avfs ls --help');
   });
 
   it('avfs help proxy exec shows the help of proxy exec', async () => {
-    const r = await avfs(home, ['help', 'proxy', 'exec'], { raw: true });
+    const r = await avfs(h.home, ['help', 'proxy', 'exec'], { raw: true });
     expect(r.code).toBe(0);
     expect(r.stdout + r.stderr).toContain('Usage: avfs proxy exec');
   });
 
   it('counts agree with their nouns (1 file)', async () => {
-    expectOk(await avfs(home, ['write', '/a.txt', 'x']));
-    const saved = await avfs(home, ['checkpoint', 'save', 'one'], { raw: true });
+    expectOk(await avfs(h.home, ['write', '/a.txt', 'x']));
+    const saved = await avfs(h.home, ['checkpoint', 'save', 'one'], { raw: true });
     expect(saved.stderr).toContain('(1 file,');
   });
 
   it('restoring one deleted file reports one re-created file and nothing else (the root only changed its time)', async () => {
-    expectOk(await avfs(home, ['write', '/a.txt', 'x']));
-    expectOk(await avfs(home, ['write', '/b.txt', 'y']));
-    expectOk(await avfs(home, ['checkpoint', 'save', 'cp']));
-    expectOk(await avfs(home, ['rm', '/a.txt']));
-    expect(expectOk(await avfs(home, ['checkpoint', 'restore', 'cp']))).toMatchObject({ added: 1, modified: 0, deleted: 0 });
+    expectOk(await avfs(h.home, ['write', '/a.txt', 'x']));
+    expectOk(await avfs(h.home, ['write', '/b.txt', 'y']));
+    expectOk(await avfs(h.home, ['checkpoint', 'save', 'cp']));
+    expectOk(await avfs(h.home, ['rm', '/a.txt']));
+    expect(expectOk(await avfs(h.home, ['checkpoint', 'restore', 'cp']))).toMatchObject({ added: 1, modified: 0, deleted: 0 });
   });
 });
 
 describe('progress on long work', () => {
   it('write --from of a large host file shows a progress bar on a terminal, and none in a pipe', async () => {
-    const big = join(tmp.dir, 'big.bin');
+    const big = join(h.dir, 'big.bin');
     writeFileSync(big, Buffer.alloc(40 * 1024 * 1024, 7));
     const shown = onTerminal(`node ${BIN} write /big.bin --from ${big}`);
     expect(shown).toMatch(/writing \[#*\.*\] .*MiB\/40(\.0)? MiB/);
-    const piped = await avfs(home, ['write', '/big2.bin', '--from', big], { raw: true });
+    const piped = await avfs(h.home, ['write', '/big2.bin', '--from', big], { raw: true });
     expect(piped.code).toBe(0);
     expect(piped.stderr).not.toContain('writing [');
   });
 
   it('checkpoint restore of many paths shows a progress bar on a terminal, and none in a pipe or with --json', async () => {
-    const tree = join(tmp.dir, 'tree');
+    const tree = join(h.dir, 'tree');
     mkdirSync(tree);
     for (let i = 0; i < 400; i++) writeFileSync(join(tree, `f${i}.txt`), `v1 ${i}`);
-    expectOk(await avfs(home, ['import', tree, '/t']));
-    expectOk(await avfs(home, ['checkpoint', 'save', 'one']));
-    expectOk(await avfs(home, ['rm', '-r', '/t']));
+    expectOk(await avfs(h.home, ['import', tree, '/t']));
+    expectOk(await avfs(h.home, ['checkpoint', 'save', 'one']));
+    expectOk(await avfs(h.home, ['rm', '-r', '/t']));
     const shown = onTerminal(`node ${BIN} checkpoint restore one`);
     expect(shown).toMatch(/restoring \[#+\] (\d+)\/\1/); // every path applied (the root gets its time back too)
     expect(shown).toMatch(/restored one: 401 re-created/);
-    expectOk(await avfs(home, ['rm', '-r', '/t']));
-    const piped = await avfs(home, ['checkpoint', 'restore', 'one'], { raw: true });
+    expectOk(await avfs(h.home, ['rm', '-r', '/t']));
+    const piped = await avfs(h.home, ['checkpoint', 'restore', 'one'], { raw: true });
     expect(piped.code).toBe(0);
     expect(piped.stderr).not.toContain('restoring [');
-    expectOk(await avfs(home, ['rm', '-r', '/t']));
+    expectOk(await avfs(h.home, ['rm', '-r', '/t']));
     expect(onTerminal(`node ${BIN} checkpoint restore one --json`)).not.toContain('restoring [');
   });
 });
 
 describe('bash completion', () => {
   it('completes command words at any depth, vault names where a vault is expected, and never hidden options', async () => {
-    for (const name of ['alpha', 'beta']) expectOk(await avfs(home, ['vault', 'create', name]));
-    const bin = join(tmp.dir, 'bin');
+    for (const name of ['alpha', 'beta']) expectOk(await avfs(h.home, ['vault', 'create', name]));
+    const bin = join(h.dir, 'bin');
     mkdirSync(bin);
     writeFileSync(join(bin, 'avfs'), `#!/bin/sh\nexec node ${BIN} "$@"\n`);
     chmodSync(join(bin, 'avfs'), 0o755);
-    const script = expectOk(await avfs(home, ['completion', 'bash'])).script as string;
+    const script = expectOk(await avfs(h.home, ['completion', 'bash'])).script as string;
     const complete = (...words: string[]) => {
       const r = spawnSync(
         'bash',
         ['-c', `${script}\nCOMP_WORDS=("$@"); COMP_CWORD=$(( \${#COMP_WORDS[@]} - 1 )); _avfs; printf '%s\\n' "\${COMPREPLY[@]}"`, 'complete', 'avfs', ...words],
-        { encoding: 'utf8', cwd: tmp.dir, env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, AVFS_HOME: home, AVFS_VAULT: '' } },
+        { encoding: 'utf8', cwd: h.dir, env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, AVFS_HOME: h.home, AVFS_VAULT: '' } },
       );
       return r.stdout.split('\n').filter(Boolean);
     };

@@ -1,19 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync, lstatSync, readlinkSync, chmodSync, utimesSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { avfs, expectError, expectOk, tempDir } from '../helpers.js';
+import { avfs, expectError, expectOk, useTempHome } from '../helpers.js';
 
-let tmp: { dir: string; cleanup: () => void };
-let home: string;
-const run = (args: string[], opts: Parameters<typeof avfs>[2] = {}) => avfs(home, args, opts);
-
-beforeAll(() => {
-  tmp = tempDir();
-  home = join(tmp.dir, 'home');
-});
-afterAll(() => tmp.cleanup());
-
+const h = useTempHome('all');
+const run = h.run;
 
 describe('files through the CLI', () => {
   it('write from an argument, stdin and a host file; cat returns the bytes', async () => {
@@ -21,11 +13,11 @@ describe('files through the CLI', () => {
     expectOk(await run(['write', '/b.txt', '--stdin'], { input: 'from stdin' }));
     expectOk(await run(['write', '/c.txt', '-'], { input: 'dash' }));
     const bin = randomBytes(200_000);
-    writeFileSync(join(tmp.dir, 'bin'), bin);
-    expectOk(await run(['write', '-p', '/deep/er/bin', '--from', join(tmp.dir, 'bin')]));
+    writeFileSync(join(h.dir, 'bin'), bin);
+    expectOk(await run(['write', '-p', '/deep/er/bin', '--from', join(h.dir, 'bin')]));
     const cat = await run(['cat', '/b.txt']);
     expect(expectOk(cat)).toMatchObject({ content: 'from stdin', encoding: 'utf8', size: 10 });
-    const raw = await avfs(home, ['cat', '/deep/er/bin'], { raw: true });
+    const raw = await avfs(h.home, ['cat', '/deep/er/bin'], { raw: true });
     expect(raw.code).toBe(0);
     const binJson = expectOk(await run(['cat', '/deep/er/bin']));
     expect(binJson.encoding).toBe('base64');
@@ -34,10 +26,10 @@ describe('files through the CLI', () => {
 
   it('cat streams binary bytes unchanged to stdout', async () => {
     const bin = randomBytes(70_000);
-    writeFileSync(join(tmp.dir, 'b2'), bin);
-    expectOk(await run(['write', '/b2', '--from', join(tmp.dir, 'b2')]));
+    writeFileSync(join(h.dir, 'b2'), bin);
+    expectOk(await run(['write', '/b2', '--from', join(h.dir, 'b2')]));
     const { execa } = await import('execa');
-    const r = await execa('node', [join(import.meta.dirname, '../../bin/avfs.js'), 'cat', '/b2'], { env: { AVFS_HOME: home }, encoding: 'buffer' });
+    const r = await execa('node', [join(import.meta.dirname, '../../bin/avfs.js'), 'cat', '/b2'], { env: { AVFS_HOME: h.home }, encoding: 'buffer' });
     expect(Buffer.from(r.stdout).equals(bin)).toBe(true);
   });
 
@@ -64,7 +56,7 @@ describe('files through the CLI', () => {
   });
 
   it('import and export keep modes, mtimes and symlinks', async () => {
-    const src = join(tmp.dir, 'src');
+    const src = join(h.dir, 'src');
     mkdirSync(join(src, 'bin'), { recursive: true });
     writeFileSync(join(src, 'bin', 'run.sh'), '#!/bin/sh\necho hi\n');
     chmodSync(join(src, 'bin', 'run.sh'), 0o755);
@@ -73,7 +65,7 @@ describe('files through the CLI', () => {
     utimesSync(join(src, 'data.bin'), 1_000_000, 1_000_000);
     const imp = expectOk(await run(['import', src, '/proj']));
     expect(imp).toMatchObject({ files: 2, directories: 2, symlinks: 1 });
-    const out = join(tmp.dir, 'out');
+    const out = join(h.dir, 'out');
     expectOk(await run(['export', '/proj', out]));
     expect(readFileSync(join(out, 'data.bin')).equals(readFileSync(join(src, 'data.bin')))).toBe(true);
     expect(statSync(join(out, 'bin', 'run.sh')).mode & 0o777).toBe(0o755);
@@ -81,7 +73,7 @@ describe('files through the CLI', () => {
     expect(lstatSync(join(out, 'data.bin')).mtimeMs).toBe(1_000_000_000);
     expectError(await run(['export', '/proj', out]), 'ALREADY_EXISTS', 4);
     expectOk(await run(['export', '/proj', out, '--overwrite']));
-    expectError(await run(['import', join(tmp.dir, 'missing'), '/x']), 'NOT_FOUND', 3);
+    expectError(await run(['import', join(h.dir, 'missing'), '/x']), 'NOT_FOUND', 3);
   });
 });
 
@@ -133,9 +125,9 @@ describe('the JSON contract on bad input', () => {
   });
 
   it('a missing home is created on first use; a home that is a file is an error', async () => {
-    const fresh = join(tmp.dir, 'nested', 'new-home');
+    const fresh = join(h.dir, 'nested', 'new-home');
     expect((await avfs(fresh, ['ls'])).json.ok).toBe(true);
-    const file = join(tmp.dir, 'not-a-dir');
+    const file = join(h.dir, 'not-a-dir');
     writeFileSync(file, 'x');
     expectError(await avfs(file, ['ls']), 'INVALID_PATH', 2);
   });

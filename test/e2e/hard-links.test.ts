@@ -1,26 +1,20 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { linkSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AVFS } from '../../src/sdk/index.js';
-import { avfs, expectOk, tempDir } from '../helpers.js';
+import { avfs, expectOk, useTempHome } from '../helpers.js';
 
 /**
  * Hard links through `avfs import` and `avfs export` (issue 13 item 16): host names of one inode
  * become names of one vault inode, and back.
  */
 
-let tmp: { dir: string; cleanup: () => void };
-let home: string;
-const run = (args: string[]) => avfs(home, args);
-beforeEach(() => {
-  tmp = tempDir();
-  home = join(tmp.dir, 'home');
-});
-afterEach(() => tmp.cleanup());
+const h = useTempHome('each');
+const run = h.run;
 
 /** [ino, nlink] of vault paths, through the SDK. */
 function vaultInodes(...paths: string[]): [number, number][] {
-  const sdk = new AVFS({ home, vault: 'default' });
+  const sdk = new AVFS({ home: h.home, vault: 'default' });
   try {
     return paths.map((p) => {
       const e = sdk.stat(p);
@@ -33,15 +27,15 @@ function vaultInodes(...paths: string[]): [number, number][] {
 
 describe('hard links through import and export', () => {
   it('import makes host names of one inode one vault inode; export writes them back as host hard links', async () => {
-    const src = join(tmp.dir, 'src');
+    const src = join(h.dir, 'src');
     mkdirSync(join(src, 'd'), { recursive: true });
     writeFileSync(join(src, 'a.txt'), 'shared\n');
     linkSync(join(src, 'a.txt'), join(src, 'd', 'b.txt'));
     linkSync(join(src, 'a.txt'), join(src, 'd', 'c.txt'));
     writeFileSync(join(src, 'lone.txt'), 'alone\n');
     // A link to a file outside the imported tree is just a file inside it.
-    writeFileSync(join(tmp.dir, 'outside.txt'), 'outside\n');
-    linkSync(join(tmp.dir, 'outside.txt'), join(src, 'from-outside.txt'));
+    writeFileSync(join(h.dir, 'outside.txt'), 'outside\n');
+    linkSync(join(h.dir, 'outside.txt'), join(src, 'from-outside.txt'));
 
     const imported = expectOk(await run(['import', src, '/p']));
     expect(imported).toMatchObject({ files: 5, links: 2, bytes: 'shared\n'.length + 'alone\n'.length + 'outside\n'.length });
@@ -51,9 +45,9 @@ describe('hard links through import and export', () => {
     expect(lone![0]).not.toBe(a![0]);
 
     expectOk(await run(['write', '/p/d/c.txt', 'changed through c\n']));
-    expect((await avfs(home, ['cat', '/p/a.txt'], { raw: true })).stdout).toBe('changed through c'); // execa strips the last newline
+    expect((await avfs(h.home, ['cat', '/p/a.txt'], { raw: true })).stdout).toBe('changed through c'); // execa strips the last newline
 
-    const out = join(tmp.dir, 'out');
+    const out = join(h.dir, 'out');
     const exported = expectOk(await run(['export', '/p', out]));
     expect(exported).toMatchObject({ files: 5, links: 2 });
     const ino = (p: string) => statSync(join(out, p)).ino;

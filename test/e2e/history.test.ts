@@ -1,17 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { avfs, tempDir } from '../helpers.js';
+import { avfs, useTempHome } from '../helpers.js';
 
-let tmp: { dir: string; cleanup: () => void };
-let n = 0;
 /** A fresh home per test, so tests do not see each other's history. */
-const newHome = () => join(tmp.dir, `home${n++}`);
-
-beforeAll(() => {
-  tmp = tempDir();
-});
-afterAll(() => tmp.cleanup());
+const h = useTempHome('each');
 
 function ok(r: Awaited<ReturnType<typeof avfs>>) {
   expect(r.json, `stdout: ${r.stdout}\nstderr: ${r.stderr}`).toBeDefined();
@@ -28,7 +20,7 @@ function fails(r: Awaited<ReturnType<typeof avfs>>, code: string, exit: number) 
 
 describe('log, cat --version, checkout, revert through the CLI', () => {
   it('write A, write B, checkout v(A) → cat is A; log shows every version newest first', async () => {
-    const home = newHome();
+    const home = h.home;
     ok(await avfs(home, ['write', '/f.txt', 'A']));
     ok(await avfs(home, ['write', '/f.txt', 'B']));
     const log = ok(await avfs(home, ['log', '/f.txt']));
@@ -56,7 +48,7 @@ describe('log, cat --version, checkout, revert through the CLI', () => {
   });
 
   it('delete + revert → the file is back; the vault log shows the changes', async () => {
-    const home = newHome();
+    const home = h.home;
     ok(await avfs(home, ['write', '-p', '/d/keep.txt', 'keep me']));
     ok(await avfs(home, ['rm', '-r', '/d']));
     fails(await avfs(home, ['cat', '/d/keep.txt']), 'NOT_FOUND', 3);
@@ -74,7 +66,7 @@ describe('log, cat --version, checkout, revert through the CLI', () => {
   });
 
   it('fails with stable codes and exit codes', async () => {
-    const home = newHome();
+    const home = h.home;
     ok(await avfs(home, ['write', '/f', 'x']));
     fails(await avfs(home, ['cat', '/f', '--version', '9']), 'VERSION_NOT_FOUND', 3);
     fails(await avfs(home, ['checkout', '/f', '--version', '9']), 'VERSION_NOT_FOUND', 3);
@@ -88,7 +80,7 @@ describe('log, cat --version, checkout, revert through the CLI', () => {
 
 describe('diff through the CLI', () => {
   it('prints a unified diff for humans and structured hunks with --json', async () => {
-    const home = newHome();
+    const home = h.home;
     ok(await avfs(home, ['write', '/f.txt', 'one\ntwo\nthree\n']));
     ok(await avfs(home, ['write', '/f.txt', 'one\n2\nthree\nfour\n']));
     const human = await avfs(home, ['--no-color', 'diff', '/f.txt'], { raw: true });
@@ -103,7 +95,7 @@ describe('diff through the CLI', () => {
   });
 
   it('reports binary files as differing and never prints their bytes', async () => {
-    const home = newHome();
+    const home = h.home;
     const a = Buffer.concat([Buffer.from('MAGIC\0'), randomBytes(2000)]);
     const b = Buffer.concat([Buffer.from('MAGIC\0'), randomBytes(2000)]);
     ok(await avfs(home, ['write', '/x.bin', '--stdin'], { input: a }));
@@ -119,7 +111,7 @@ describe('diff through the CLI', () => {
   });
 
   it('diffs two paths, a checkpoint against now (with --patch), and a fork against its parent', async () => {
-    const home = newHome();
+    const home = h.home;
     ok(await avfs(home, ['write', '/a.txt', 'same\nold\n']));
     ok(await avfs(home, ['write', '/b.txt', 'same\nnew\n']));
     expect(ok(await avfs(home, ['diff', '/a.txt', '/b.txt'])).files[0].hunks[0].lines).toEqual([' same', '-old', '+new']);
@@ -150,7 +142,7 @@ describe('diff through the CLI', () => {
   });
 
   it('fails with stable codes', async () => {
-    const home = newHome();
+    const home = h.home;
     ok(await avfs(home, ['write', '/f', 'x']));
     fails(await avfs(home, ['diff', '/f', '--from', '5']), 'VERSION_NOT_FOUND', 3);
     fails(await avfs(home, ['diff', '--checkpoint', 'nope']), 'CHECKPOINT_NOT_FOUND', 3);
@@ -164,7 +156,7 @@ describe('diff through the CLI', () => {
 
 describe('checkpoints through the CLI', () => {
   it('save, list, info, restore (undoable), delete', async () => {
-    const home = newHome();
+    const home = h.home;
     ok(await avfs(home, ['write', '-p', '/src/app.js', 'v1']));
     const saved = ok(await avfs(home, ['checkpoint', 'save', 'before', '-m', 'tests green']));
     expect(saved.checkpoint).toMatchObject({ name: 'before', message: 'tests green', files: 1, directories: 1, symlinks: 0, bytes: 2, source: 'cli', exec_id: null });
@@ -200,7 +192,7 @@ describe('checkpoints through the CLI', () => {
   });
 
   it('every history command has --help with examples', async () => {
-    const home = newHome();
+    const home = h.home;
     for (const cmd of [['log'], ['checkout'], ['revert'], ['diff'], ['checkpoint'], ['checkpoint', 'save'], ['checkpoint', 'restore'], ['checkpoint', 'list'], ['checkpoint', 'info'], ['checkpoint', 'delete']]) {
       const r = await avfs(home, [...cmd, '--help'], { raw: true });
       expect(r.code, cmd.join(' ')).toBe(0);

@@ -1,17 +1,16 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import Database from 'better-sqlite3';
-import { avfs, BIN, expectError, expectOk, tempDir } from '../helpers.js';
+import { avfs, BIN, expectError, expectOk, useTempHome } from '../helpers.js';
 import { MIGRATIONS } from '../../src/store/schema.js';
 import { describeMount, forceCleanup } from '../mount/helpers.js';
 
-let tmp: { dir: string; cleanup: () => void };
-let home: string;
-const run = (args: string[], opts: Parameters<typeof avfs>[2] = {}) => avfs(home, args, opts);
-const dbFile = () => join(home, 'avfs.db');
+const h = useTempHome('each');
+const run = h.run;
+const dbFile = () => join(h.home, 'avfs.db');
 const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 const modeOf = (p: string) => statSync(p).mode & 0o777;
 
@@ -23,13 +22,9 @@ async function makeReadOnly(dir: string): Promise<void> {
   await execa('mount', ['-o', 'remount,bind,ro', dir]);
 }
 
-beforeEach(() => {
-  tmp = tempDir();
-  home = join(tmp.dir, 'home');
-});
+// Registered after useTempHome's, so it runs before the home is removed.
 afterEach(async () => {
   while (readOnlyMounts.length) await execa('umount', [readOnlyMounts.pop()!], { reject: false });
-  tmp.cleanup();
 });
 
 describe('the home directory', () => {
@@ -47,16 +42,16 @@ describe('the home directory', () => {
   );
 
   it('home files are the user\'s alone (0600, dirs 0700) even in a home made beforehand with 0755', async () => {
-    mkdirSync(home, { mode: 0o755 });
-    chmodSync(home, 0o755);
+    mkdirSync(h.home, { mode: 0o755 });
+    chmodSync(h.home, 0o755);
     expectOk(await run(['write', '/a.txt', 'secret']));
     expectOk(await run(['vault', 'use', 'default']));
     expectOk(await run(['proxy', 'policy', 'set', '-', '--scope', 'home'], { input: '{"timeout_ms": 60000}' }));
-    expect(modeOf(home)).toBe(0o700);
-    for (const name of ['avfs.db', 'state.json', 'policy.json']) expect([name, modeOf(join(home, name))]).toEqual([name, 0o600]);
+    expect(modeOf(h.home)).toBe(0o700);
+    for (const name of ['avfs.db', 'state.json', 'policy.json']) expect([name, modeOf(join(h.home, name))]).toEqual([name, 0o600]);
 
     // The WAL and its index exist only while a process has the database open: hold one open.
-    const writer = execa('node', [BIN, '--json', 'write', '/held.txt', '--stdin'], { env: { AVFS_HOME: home, AVFS_VAULT: '' }, reject: false });
+    const writer = execa('node', [BIN, '--json', 'write', '/held.txt', '--stdin'], { env: { AVFS_HOME: h.home, AVFS_VAULT: '' }, reject: false });
     try {
       const deadline = Date.now() + 30_000;
       while (!(existsSync(`${dbFile()}-wal`) && existsSync(`${dbFile()}-shm`)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -78,19 +73,19 @@ describe('the home directory', () => {
 
 describeMount('home files of a mount', () => {
   it('session records, logs, the WAL and its index are 0600 and mounts/ 0700 while a mount serves', async () => {
-    mkdirSync(home, { mode: 0o755 });
-    chmodSync(home, 0o755);
-    const dir = join(tmp.dir, 'mnt');
+    mkdirSync(h.home, { mode: 0o755 });
+    chmodSync(h.home, 0o755);
+    const dir = join(h.dir, 'mnt');
     mkdirSync(dir);
     const m = expectOk(await run(['mount', dir]));
     try {
       expectOk(await run(['write', '/a.txt', 'x'])); // the server holds the database open: -wal and -shm exist
-      const mounts = join(home, 'mounts');
+      const mounts = join(h.home, 'mounts');
       expect(modeOf(mounts)).toBe(0o700);
       const files = [...readdirSync(mounts).map((n) => join(mounts, n)), dbFile(), `${dbFile()}-wal`, `${dbFile()}-shm`];
       expect(files.some((f) => f.endsWith('.json')) && files.some((f) => f.endsWith('.log'))).toBe(true);
       for (const f of files) expect([f, modeOf(f)]).toEqual([f, 0o600]);
-      expect(modeOf(home)).toBe(0o700);
+      expect(modeOf(h.home)).toBe(0o700);
     } finally {
       await run(['unmount', dir, '--lazy', '--timeout', '5000']);
       await forceCleanup(dir, m.pid);
@@ -107,12 +102,12 @@ describe('a database from a newer avfs', () => {
     db.pragma('journal_mode = DELETE');
     db.pragma(`user_version = ${newer}`);
     db.close();
-    const before = { hash: sha(dbFile()), files: readdirSync(home).sort() };
+    const before = { hash: sha(dbFile()), files: readdirSync(h.home).sort() };
     for (const args of [['ls'], ['cat', '/a.txt'], ['write', '/b.txt', 'new'], ['vault', 'create', 'other']]) {
       const err = expectError(await run(args), 'SCHEMA_TOO_NEW', 4);
       expect(err).toMatchObject({ schema_version: newer, supported_version: MIGRATIONS.length });
     }
-    expect({ hash: sha(dbFile()), files: readdirSync(home).sort() }).toEqual(before);
+    expect({ hash: sha(dbFile()), files: readdirSync(h.home).sort() }).toEqual(before);
   });
 });
 
@@ -129,14 +124,14 @@ describe('a damaged home', () => {
   });
 
   it('an empty avfs.db with no other state is still a new home', async () => {
-    mkdirSync(home);
+    mkdirSync(h.home);
     writeFileSync(dbFile(), '');
     expectOk(await run(['write', '/a.txt', 'x']));
     expect(expectOk(await run(['cat', '/a.txt'])).content).toBe('x');
   });
 
   it('a file that is not a database is DATABASE_DAMAGED (not INTERNAL) and is not touched', async () => {
-    mkdirSync(home);
+    mkdirSync(h.home);
     writeFileSync(dbFile(), randomBytes(8192));
     const before = sha(dbFile());
     const err = expectError(await run(['ls']), 'DATABASE_DAMAGED', 1);
@@ -145,7 +140,7 @@ describe('a damaged home', () => {
   });
 
   it('a half-truncated database is DATABASE_DAMAGED (not INTERNAL) when a command reaches the lost part', async () => {
-    const src = join(tmp.dir, 'src');
+    const src = join(h.dir, 'src');
     mkdirSync(src);
     for (let i = 0; i < 40; i++) writeFileSync(join(src, `f${i}.txt`), randomBytes(3000).toString('hex'));
     expectOk(await run(['import', src, '/']));
@@ -160,8 +155,8 @@ describe('a damaged home', () => {
     expectOk(await run(['write', '/docs/a.txt', 'alpha gamma']));
     expectOk(await run(['checkpoint', 'save', 'cp1']));
     expectOk(await run(['vault', 'use', 'default']));
-    const before = { hash: sha(dbFile()), files: readdirSync(home).sort() };
-    await makeReadOnly(home);
+    const before = { hash: sha(dbFile()), files: readdirSync(h.home).sort() };
+    await makeReadOnly(h.home);
 
     expect(expectOk(await run(['ls', '/docs'])).entries.map((e: any) => e.name)).toEqual(['a.txt']);
     expect(expectOk(await run(['cat', '/docs/a.txt'])).content).toBe('alpha gamma');
@@ -177,17 +172,17 @@ describe('a damaged home', () => {
     for (const args of [['write', '/b.txt', 'x'], ['rm', '/docs/a.txt'], ['mkdir', '/d'], ['checkpoint', 'save', 'cp2'], ['vault', 'create', 'v2'], ['vault', 'use', 'default']]) {
       expectError(await run(args), 'READ_ONLY', 5);
     }
-    expect({ hash: sha(dbFile()), files: readdirSync(home).sort() }).toEqual(before);
+    expect({ hash: sha(dbFile()), files: readdirSync(h.home).sort() }).toEqual(before);
   });
 
   it('a read-only home whose last commits are only in the -wal (no -shm to read it) is READ_ONLY, never an old state', async () => {
     expectOk(await run(['write', '/a.txt', 'x']));
     // Copy the home while a writer holds a commit in the WAL, then drop the -shm from the copy.
-    const copy = join(tmp.dir, 'copy');
+    const copy = join(h.dir, 'copy');
     const db = new Database(dbFile());
     try {
       db.prepare("UPDATE vaults SET name = 'renamed' WHERE name = 'default'").run();
-      cpSync(home, copy, { recursive: true });
+      cpSync(h.home, copy, { recursive: true });
     } finally {
       db.close();
     }

@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import { ROOT, avfs, tempDir, expectContentIntact } from '../helpers.js';
+import { ROOT, avfs, expectContentIntact, useTempHome } from '../helpers.js';
 import { openStore } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { gc } from '../../src/store/gc.js';
@@ -58,54 +58,51 @@ store.release();
 `;
 
 describe('gc racing a writer process', () => {
+  const h = useTempHome('each');
+
   it('loses nothing: every file reads back as last written, all content of every version is intact', async () => {
-    const tmp = tempDir();
+    const home = h.home;
+    const script = join(h.dir, 'writer.mjs');
+    writeFileSync(script, WRITER);
+    await avfs(home, ['ls']); // create the home as a user would
+    const seed = await execa('node', [script, home, 'seed'], { reject: false });
+    expect(seed.exitCode, seed.stderr).toBe(0);
+
+    const store = openStore(home);
     try {
-      const home = join(tmp.dir, 'home');
-      const script = join(tmp.dir, 'writer.mjs');
-      writeFileSync(script, WRITER);
-      await avfs(home, ['ls']); // create the home as a user would
-      const seed = await execa('node', [script, home, 'seed'], { reject: false });
-      expect(seed.exitCode, seed.stderr).toBe(0);
-
-      const store = openStore(home);
-      try {
-        const actor = { source: 'sdk' as const };
-        const writer = execa('node', [script, home, 'write'], { reject: false, stdin: 'pipe' });
-        let done = false;
-        void writer.finally(() => (done = true));
-        await Promise.race([new Promise<void>((resolve) => writer.stderr!.once('data', () => resolve())), writer]);
-        writer.stdin!.end('go\n');
-        let rounds = 0;
-        let freedBlobs = 0;
-        while (!done) {
-          freedBlobs += gc(store, { graceMs: 0, actor, batchSize: 3 }).freed_blobs;
-          rounds++;
-          await sleep(2);
-        }
-        const result = await writer;
-        expect(result.exitCode, result.stderr).toBe(0);
-        expect(result.stderr).not.toMatch(/BUSY|locked/i);
-        // The race was real: the writes began before the first gc pass and outlasted it, and gc deleted content as it went.
-        expect(rounds).toBeGreaterThanOrEqual(2);
-        expect(freedBlobs).toBeGreaterThan(0);
-        freedBlobs += gc(store, { graceMs: 0, actor }).freed_blobs;
-
-        const expected = JSON.parse(result.stdout) as Record<string, string>;
-        const fs = new VaultFs(store, 'default', actor);
-        const files = fs.walk('/').filter((e) => e.type === 'f');
-        expect(files.map((e) => e.path).sort()).toEqual(Object.keys(expected).sort());
-        for (const [path, hash] of Object.entries(expected)) {
-          expect(createHash('sha256').update(fs.readFile(path)).digest('hex'), path).toBe(hash);
-        }
-        expectContentIntact(store);
-        // And gc left nothing behind that it should have taken.
-        expect(gc(store, { graceMs: 0, actor, dryRun: true })).toMatchObject({ freed_blobs: 0, freed_chunks: 0 });
-      } finally {
-        store.release();
+      const actor = { source: 'sdk' as const };
+      const writer = execa('node', [script, home, 'write'], { reject: false, stdin: 'pipe' });
+      let done = false;
+      void writer.finally(() => (done = true));
+      await Promise.race([new Promise<void>((resolve) => writer.stderr!.once('data', () => resolve())), writer]);
+      writer.stdin!.end('go\n');
+      let rounds = 0;
+      let freedBlobs = 0;
+      while (!done) {
+        freedBlobs += gc(store, { graceMs: 0, actor, batchSize: 3 }).freed_blobs;
+        rounds++;
+        await sleep(2);
       }
+      const result = await writer;
+      expect(result.exitCode, result.stderr).toBe(0);
+      expect(result.stderr).not.toMatch(/BUSY|locked/i);
+      // The race was real: the writes began before the first gc pass and outlasted it, and gc deleted content as it went.
+      expect(rounds).toBeGreaterThanOrEqual(2);
+      expect(freedBlobs).toBeGreaterThan(0);
+      freedBlobs += gc(store, { graceMs: 0, actor }).freed_blobs;
+
+      const expected = JSON.parse(result.stdout) as Record<string, string>;
+      const fs = new VaultFs(store, 'default', actor);
+      const files = fs.walk('/').filter((e) => e.type === 'f');
+      expect(files.map((e) => e.path).sort()).toEqual(Object.keys(expected).sort());
+      for (const [path, hash] of Object.entries(expected)) {
+        expect(createHash('sha256').update(fs.readFile(path)).digest('hex'), path).toBe(hash);
+      }
+      expectContentIntact(store);
+      // And gc left nothing behind that it should have taken.
+      expect(gc(store, { graceMs: 0, actor, dryRun: true })).toMatchObject({ freed_blobs: 0, freed_chunks: 0 });
     } finally {
-      tmp.cleanup();
+      store.release();
     }
   });
 });

@@ -1,21 +1,11 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { avfs, expectError, expectOk, tempDir } from '../helpers.js';
+import { avfs, expectError, expectOk, useTempHome } from '../helpers.js';
 
-let tmp: { dir: string; cleanup: () => void };
-let home: string;
-let n = 0;
-const run = (args: string[], opts: Parameters<typeof avfs>[2] = {}) => avfs(home, args, opts);
-
-beforeAll(() => {
-  tmp = tempDir();
-});
-afterAll(() => tmp.cleanup());
 // Each test gets its own home, so counts are exact.
-beforeEach(() => {
-  home = join(tmp.dir, `home-${++n}`);
-});
+const h = useTempHome('each');
+const run = h.run;
 
 /** Everything observable about the vault's files and history, to prove a refused command changed nothing. */
 async function snapshot(vault = 'default') {
@@ -27,7 +17,7 @@ async function snapshot(vault = 'default') {
 describe('maintenance commands: help and JSON contract', () => {
   it('every command has --help with examples', async () => {
     for (const cmd of [['stats'], ['audit'], ['audit', 'clear'], ['quota'], ['quota', 'set'], ['quota', 'clear'], ['gc'], ['prune'], ['compact']]) {
-      const r = await avfs(home, [...cmd, '--help'], { raw: true });
+      const r = await avfs(h.home, [...cmd, '--help'], { raw: true });
       expect(r.code, cmd.join(' ')).toBe(0);
       expect(r.stdout, cmd.join(' ')).toContain('Examples:');
     }
@@ -65,10 +55,10 @@ describe('maintenance commands: help and JSON contract', () => {
 
   it('human output goes to stdout (data) and stderr (messages)', async () => {
     await run(['write', '/a', 'x']);
-    const stats = await avfs(home, ['stats'], { raw: true });
+    const stats = await avfs(h.home, ['stats'], { raw: true });
     expect(stats.code).toBe(0);
     expect(stats.stdout).toMatch(/dedup ratio/);
-    const gc = await avfs(home, ['gc', '--dry-run'], { raw: true });
+    const gc = await avfs(h.home, ['gc', '--dry-run'], { raw: true });
     expect(gc.stdout).toBe('');
     expect(gc.stderr).toMatch(/would free/);
   });
@@ -76,7 +66,7 @@ describe('maintenance commands: help and JSON contract', () => {
 
 describe('stats through the CLI', () => {
   it('dedup ratio after copies and forks', async () => {
-    const data = join(tmp.dir, `blob-${n}`);
+    const data = join(h.dir, 'blob');
     writeFileSync(data, Buffer.alloc(100_000, 'z'));
     expectOk(await run(['write', '/one', '--from', data]));
     expectOk(await run(['cp', '/one', '/two']));
@@ -151,7 +141,7 @@ describe('quota through the CLI: exit 6, QUOTA_EXCEEDED, nothing changed', () =>
     expectOk(await run(['write', '/a', 'x'.repeat(50)]));
     const below = await run(['quota', 'set', '--max-bytes', '10']);
     expect(expectOk(below).exceeded).toEqual(['max_bytes']);
-    const human = await avfs(home, ['quota'], { raw: true });
+    const human = await avfs(h.home, ['quota'], { raw: true });
     expect(human.stderr).toMatch(/over max_bytes/);
     expectError(await run(['write', '/b', 'y']), 'QUOTA_EXCEEDED', 6);
     expect(expectOk(await run(['quota', 'clear'])).quota).toEqual({ max_bytes: null, max_files: null, max_file_size: null });
@@ -161,7 +151,7 @@ describe('quota through the CLI: exit 6, QUOTA_EXCEEDED, nothing changed', () =>
   it('write (argument, stdin, --from), import, cp are refused over the limit; mv is not growth', async () => {
     expectOk(await run(['write', '/seed.txt', 'x'.repeat(600)]));
     expectOk(await run(['quota', 'set', '--max-bytes', '1KB']));
-    const host = join(tmp.dir, `h-${n}`);
+    const host = join(h.dir, 'h');
     mkdirSync(join(host, 'tree'), { recursive: true });
     writeFileSync(join(host, 'big.bin'), Buffer.alloc(200_000, 1));
     writeFileSync(join(host, 'tree', 'one.txt'), 'o'.repeat(300));

@@ -1,35 +1,31 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { execa } from 'execa';
-import { BIN, ROOT, avfs, expectError, expectOk, tempDir } from '../helpers.js';
+import { BIN, ROOT, avfs, expectError, expectOk, useTempHome } from '../helpers.js';
 
 /**
  * The MCP session an agent host has with `avfs mcp`: the built binary spawned over stdio and
  * driven by the MCP SDK's own Client, as a host would.
  */
 
-let tmp: { dir: string; cleanup: () => void };
-let home: string;
+const h = useTempHome('all');
 const clients: Client[] = [];
 
 beforeAll(async () => {
-  tmp = tempDir();
-  home = join(tmp.dir, 'home');
-  expectOk(await avfs(home, ['vault', 'create', 'proj']));
+  expectOk(await avfs(h.home, ['vault', 'create', 'proj']));
 });
 afterEach(async () => {
   for (const c of clients.splice(0)) await c.close();
 });
-afterAll(() => tmp.cleanup());
 
 async function connect(args: string[] = ['--vault', 'proj']): Promise<Client> {
   const transport = new StdioClientTransport({
     command: process.execPath,
     args: [BIN, 'mcp', ...args],
-    env: { ...(process.env as Record<string, string>), AVFS_HOME: home, AVFS_VAULT: '', FORCE_COLOR: '0' },
+    env: { ...(process.env as Record<string, string>), AVFS_HOME: h.home, AVFS_VAULT: '', FORCE_COLOR: '0' },
     stderr: 'ignore',
   });
   const client = new Client({ name: 'avfs-e2e', version: '1.0.0' });
@@ -114,8 +110,8 @@ describe('avfs mcp over stdio', () => {
     await fails(client, 'rm', { path: '/docs' }, 'NOT_EMPTY');
     expect((await ok(client, 'rm', { path: '/docs', recursive: true })).removed).toContain('/docs/bin.dat');
     // The CLI sees what the MCP tools did: one store, one truth.
-    expect(expectOk(await avfs(home, ['--vault', 'proj', 'cat', '/src/main.py'])).content).toBe('echo("hi")\necho("bye")\n');
-    expectError(await avfs(home, ['--vault', 'proj', 'ls', '/docs']), 'NOT_FOUND', 3);
+    expect(expectOk(await avfs(h.home, ['--vault', 'proj', 'cat', '/src/main.py'])).content).toBe('echo("hi")\necho("bye")\n');
+    expectError(await avfs(h.home, ['--vault', 'proj', 'ls', '/docs']), 'NOT_FOUND', 3);
   });
 
   it('search, grep, find', async () => {
@@ -239,25 +235,25 @@ describe('avfs mcp over stdio', () => {
     expect(names).toEqual(['checkpoint_list', 'diff', 'find', 'grep', 'log', 'ls', 'read', 'search', 'tree', 'vault_info', 'vault_list']);
     await ok(client, 'ls', {});
     await fails(client, 'write', { path: '/ro.txt', content: 'x' }, 'USAGE');
-    expectError(await avfs(home, ['--vault', 'proj', 'cat', '/ro.txt']), 'NOT_FOUND', 3);
+    expectError(await avfs(h.home, ['--vault', 'proj', 'cat', '/ro.txt']), 'NOT_FOUND', 3);
   });
 
   it('--help shows the host config snippet and examples', async () => {
-    const r = await avfs(home, ['mcp', '--help'], { raw: true });
+    const r = await avfs(h.home, ['mcp', '--help'], { raw: true });
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('Examples:');
     expect(r.stdout).toContain('"mcpServers"');
   });
 
   it('refuses to start on a vault that does not exist (VAULT_NOT_FOUND, exit 3)', async () => {
-    const r = await avfs(home, ['mcp', '--vault', 'ghost'], { input: '' });
+    const r = await avfs(h.home, ['mcp', '--vault', 'ghost'], { input: '' });
     expectError(r, 'VAULT_NOT_FOUND', 3);
   });
 
   it('stdout carries only protocol messages; the greeting goes to stderr', async () => {
     const init = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
     const call = JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'proxy_exec', arguments: { argv: ['true'] } } });
-    const r = await avfs(home, ['mcp', '--vault', 'proj'], { raw: true, input: `${init}\n${call}\n` });
+    const r = await avfs(h.home, ['mcp', '--vault', 'proj'], { raw: true, input: `${init}\n${call}\n` });
     expect(r.code).toBe(0);
     const lines = r.stdout.split('\n').filter((l) => l !== '');
     expect(lines.length).toBe(2);
@@ -275,7 +271,7 @@ describe('avfs mcp over stdio', () => {
       console.log('after serving');`;
     const init = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
     const call = JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'proxy_exec', arguments: { argv: ['true'] } } });
-    const r = await execa(process.execPath, ['--input-type=module', '-e', script], { input: `${init}\n${call}\n`, env: { AVFS_HOME: home }, reject: false, timeout: 60_000 });
+    const r = await execa(process.execPath, ['--input-type=module', '-e', script], { input: `${init}\n${call}\n`, env: { AVFS_HOME: h.home }, reject: false, timeout: 60_000 });
     expect(r.exitCode, r.stderr).toBe(0);
     const lines = r.stdout.split('\n').filter((l) => l !== '');
     expect(lines.slice(0, 2).map((l) => JSON.parse(l).id)).toEqual([1, 2]);

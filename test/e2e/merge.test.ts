@@ -1,21 +1,14 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { avfs, expectError, expectOk, tempDir } from '../helpers.js';
+import { describe, expect, it } from 'vitest';
+import { avfs, expectError, expectOk, useTempHome } from '../helpers.js';
 
 // `cat` output is compared without its final newline: execa drops it from stdout.
-let tmp: { dir: string; cleanup: () => void };
-let n = 0;
-const newHome = () => join(tmp.dir, `home${n++}`);
-
-beforeAll(() => {
-  tmp = tempDir();
-});
-afterAll(() => tmp.cleanup());
+const h = useTempHome('each');
 
 describe('avfs vault merge through the CLI', () => {
   it('fork, work on both sides, dry run, merge, merge again, undo', async () => {
-    const home = newHome();
+    const home = h.home;
     const run = (args: string[], input?: string) => avfs(home, args, input === undefined ? {} : { input });
     expectOk(await run(['write', '/notes.md', '-'], 'one\ntwo\nthree\n'));
     expectOk(await run(['vault', 'fork', 'default', 'try']));
@@ -48,7 +41,7 @@ describe('avfs vault merge through the CLI', () => {
   });
 
   it('a conflict is one JSON error document (exit 4) with base/ours/theirs hashes and hunks; a strategy resolves it', async () => {
-    const home = newHome();
+    const home = h.home;
     const run = (args: string[], input?: string) => avfs(home, args, input === undefined ? {} : { input });
     expectOk(await run(['write', '/a.txt', '-'], 'a\nb\nc\n'));
     expectOk(await run(['vault', 'fork', 'default', 'try']));
@@ -74,7 +67,7 @@ describe('avfs vault merge through the CLI', () => {
   });
 
   it('--into: brings the parent’s new work into the fork', async () => {
-    const home = newHome();
+    const home = h.home;
     const run = (args: string[]) => avfs(home, args);
     expectOk(await run(['write', '/a', 'a']));
     expectOk(await run(['vault', 'fork', 'default', 'try']));
@@ -85,7 +78,7 @@ describe('avfs vault merge through the CLI', () => {
   });
 
   it('--help shows examples', async () => {
-    const r = await avfs(newHome(), ['vault', 'merge', '--help'], { raw: true });
+    const r = await avfs(h.home, ['vault', 'merge', '--help'], { raw: true });
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('Examples:');
     expect(r.stdout).toContain('--strategy');
@@ -94,9 +87,9 @@ describe('avfs vault merge through the CLI', () => {
 
 describe('avfs import --track and avfs sync through the CLI', () => {
   it('clean sync, then a concurrent host edit is a conflict that writes nothing', async () => {
-    const home = newHome();
+    const home = h.home;
     const run = (args: string[], input?: string) => avfs(home, args, input === undefined ? {} : { input });
-    const host = join(tmp.dir, `project${n}`);
+    const host = join(h.dir, 'project');
     mkdirSync(host);
     writeFileSync(join(host, 'main.txt'), 'a\nb\nc\n');
     writeFileSync(join(host, 'other.txt'), 'other\n');

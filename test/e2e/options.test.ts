@@ -1,18 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { join } from 'node:path';
-import { avfs, expectError, expectOk, tempDir } from '../helpers.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 
-let tmp: { dir: string; cleanup: () => void };
-let home: string;
-const run = (args: string[]) => avfs(home, args);
+import { expectError, expectOk, useTempHome } from '../helpers.js';
+
+const h = useTempHome('all');
+const run = h.run;
 
 beforeAll(async () => {
-  tmp = tempDir();
-  home = join(tmp.dir, 'home');
   expectOk(await run(['write', '/a.txt', 'hello one']));
   expectOk(await run(['write', '/a.txt', 'hello two']));
 });
-afterAll(() => tmp.cleanup());
 
 /** What a refused option must leave untouched: the history and the audit trail. */
 async function snapshot(): Promise<unknown> {

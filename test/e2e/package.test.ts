@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { ROOT, tempDir } from '../helpers.js';
+import { ROOT, useTempHome } from '../helpers.js';
 
 /** A consumer of the SDK, written against the published types only. */
 const CONSUMER = `import AVFSDefault, { AVFS, AvfsError, NotFoundError, type ChangedFile, type Decision, type PolicyCheckResult, type ProxyExecResult, type QuotaInfo } from 'agentvfs';
@@ -55,61 +55,58 @@ export async function main(): Promise<void> {
  * (native addons built from source) and provides a working `avfs`.
  */
 describe('the npm package', () => {
+  const h = useTempHome('each');
+
   it('packs, installs into a fresh prefix and runs a short scenario', { timeout: 600_000 }, async () => {
-    const tmp = tempDir();
-    try {
-      // dist/ is already built by `npm test`; --ignore-scripts keeps pack from rebuilding it under other running tests.
-      const pack = await execa('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp.dir], { cwd: ROOT });
-      const [info] = JSON.parse(pack.stdout) as [{ filename: string; files: { path: string }[] }];
-      const files = info.files.map((f) => f.path);
-      expect(files).toContain('dist/cli/main.js');
-      expect(files).toContain('bin/avfs.js');
-      expect(files.some((f) => f.startsWith('src/') || f.startsWith('test/'))).toBe(false);
+    // dist/ is already built by `npm test`; --ignore-scripts keeps pack from rebuilding it under other running tests.
+    const pack = await execa('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', h.dir], { cwd: ROOT });
+    const [info] = JSON.parse(pack.stdout) as [{ filename: string; files: { path: string }[] }];
+    const files = info.files.map((f) => f.path);
+    expect(files).toContain('dist/cli/main.js');
+    expect(files).toContain('bin/avfs.js');
+    expect(files.some((f) => f.startsWith('src/') || f.startsWith('test/'))).toBe(false);
 
-      const prefix = join(tmp.dir, 'prefix');
-      const install = await execa('npm', ['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', join(tmp.dir, info.filename)], {
-        reject: false,
-        env: { AVFS_REQUIRE_FUSE: '' },
-      });
-      expect(install.exitCode, install.stderr).toBe(0);
-      const avfs = join(prefix, 'bin', 'avfs');
-      const env = { AVFS_HOME: join(tmp.dir, 'home'), AVFS_VAULT: '' };
-      const version = await execa(avfs, ['--version'], { env });
-      expect(version.stdout.trim()).toBe(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);
-      expect((await execa(avfs, ['--help'], { env })).stdout).toContain('Examples:');
-      expect((await execa(avfs, ['mcp', '--help'], { env })).stdout).toContain('mcpServers');
-      await execa(avfs, ['write', '-p', '/a/b.txt', 'packaged'], { env });
-      await execa(avfs, ['vault', 'fork', 'default', 'copy'], { env });
-      const cat = await execa(avfs, ['--json', '--vault', 'copy', 'cat', '/a/b.txt'], { env });
-      expect(JSON.parse(cat.stdout).content).toBe('packaged');
-      expect(readdirSync(join(prefix, 'lib', 'node_modules', 'agentvfs'))).not.toContain('src');
+    const prefix = join(h.dir, 'prefix');
+    const install = await execa('npm', ['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', join(h.dir, info.filename)], {
+      reject: false,
+      env: { AVFS_REQUIRE_FUSE: '' },
+    });
+    expect(install.exitCode, install.stderr).toBe(0);
+    const avfs = join(prefix, 'bin', 'avfs');
+    const env = { AVFS_HOME: h.home, AVFS_VAULT: '' };
+    const version = await execa(avfs, ['--version'], { env });
+    expect(version.stdout.trim()).toBe(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);
+    expect((await execa(avfs, ['--help'], { env })).stdout).toContain('Examples:');
+    expect((await execa(avfs, ['mcp', '--help'], { env })).stdout).toContain('mcpServers');
+    await execa(avfs, ['write', '-p', '/a/b.txt', 'packaged'], { env });
+    await execa(avfs, ['vault', 'fork', 'default', 'copy'], { env });
+    const cat = await execa(avfs, ['--json', '--vault', 'copy', 'cat', '/a/b.txt'], { env });
+    expect(JSON.parse(cat.stdout).content).toBe('packaged');
+    expect(readdirSync(join(prefix, 'lib', 'node_modules', 'agentvfs'))).not.toContain('src');
 
-      // The SDK's published declarations compile in a strict consumer that checks them (no
-      // skipLibCheck): the installed package, with the dependencies it brought, is its `agentvfs`.
-      const consumer = join(tmp.dir, 'consumer');
-      mkdirSync(join(consumer, 'node_modules', '@types'), { recursive: true });
-      symlinkSync(join(prefix, 'lib', 'node_modules', 'agentvfs'), join(consumer, 'node_modules', 'agentvfs'), 'dir');
-      symlinkSync(join(ROOT, 'node_modules', '@types', 'node'), join(consumer, 'node_modules', '@types', 'node'), 'dir');
-      writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
-      writeFileSync(
-        join(consumer, 'tsconfig.json'),
-        JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: false, noEmit: true }, files: ['main.ts'] }),
-      );
-      writeFileSync(join(consumer, 'main.ts'), CONSUMER);
-      const tsc = await execa('node', [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', consumer], { reject: false });
-      expect(tsc.exitCode, tsc.stdout + tsc.stderr).toBe(0);
-      // The check can fail: a type error in the consumer is reported.
-      writeFileSync(
-        join(consumer, 'main.ts'),
-        CONSUMER + "\nconst wrong: string = new AVFS().quota().usage.bytes;\nconst snake = new AVFS().vaultInfo().created_at;\nexport { wrong, snake };\n",
-      );
-      const bad = await execa('node', [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', consumer], { reject: false });
-      expect(bad.exitCode).not.toBe(0);
-      expect(bad.stdout).toContain('main.ts');
-      expect(bad.stdout).toContain("'created_at' does not exist");
-    } finally {
-      tmp.cleanup();
-    }
+    // The SDK's published declarations compile in a strict consumer that checks them (no
+    // skipLibCheck): the installed package, with the dependencies it brought, is its `agentvfs`.
+    const consumer = join(h.dir, 'consumer');
+    mkdirSync(join(consumer, 'node_modules', '@types'), { recursive: true });
+    symlinkSync(join(prefix, 'lib', 'node_modules', 'agentvfs'), join(consumer, 'node_modules', 'agentvfs'), 'dir');
+    symlinkSync(join(ROOT, 'node_modules', '@types', 'node'), join(consumer, 'node_modules', '@types', 'node'), 'dir');
+    writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+    writeFileSync(
+      join(consumer, 'tsconfig.json'),
+      JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: false, noEmit: true }, files: ['main.ts'] }),
+    );
+    writeFileSync(join(consumer, 'main.ts'), CONSUMER);
+    const tsc = await execa('node', [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', consumer], { reject: false });
+    expect(tsc.exitCode, tsc.stdout + tsc.stderr).toBe(0);
+    // The check can fail: a type error in the consumer is reported.
+    writeFileSync(
+      join(consumer, 'main.ts'),
+      CONSUMER + "\nconst wrong: string = new AVFS().quota().usage.bytes;\nconst snake = new AVFS().vaultInfo().created_at;\nexport { wrong, snake };\n",
+    );
+    const bad = await execa('node', [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', consumer], { reject: false });
+    expect(bad.exitCode).not.toBe(0);
+    expect(bad.stdout).toContain('main.ts');
+    expect(bad.stdout).toContain("'created_at' does not exist");
   });
 
   it('prints shell completions', async () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { BIN, ROOT, tempDir } from '../helpers.js';
+import { BIN, ROOT, useTempHome } from '../helpers.js';
 
 /** Fenced blocks of a language in the README, in order. */
 function blocks(lang: string): string[] {
@@ -16,55 +16,42 @@ function blocks(lang: string): string[] {
  * valid policy; the SDK example must run.
  */
 describe('README code blocks', () => {
+  const h = useTempHome('each');
+
   it('every bash block runs as written', async () => {
-    const tmp = tempDir();
-    try {
-      const bin = join(tmp.dir, 'bin');
-      mkdirSync(bin);
-      writeFileSync(join(bin, 'avfs'), `#!/bin/sh\nexec node ${JSON.stringify(BIN)} "$@"\n`);
-      chmodSync(join(bin, 'avfs'), 0o755);
-      const env = { PATH: `${bin}:${process.env.PATH}`, AVFS_HOME: join(tmp.dir, 'home'), AVFS_VAULT: '', FORCE_COLOR: '0' };
-      const scripts = blocks('bash');
-      expect(scripts.length).toBeGreaterThanOrEqual(5);
-      for (const script of scripts) {
-        const r = await execa('bash', ['-euo', 'pipefail', '-c', script], { env, reject: false, cwd: tmp.dir, timeout: 120_000 });
-        expect(r.exitCode, `README block failed:\n${script}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`).toBe(0);
-      }
-      const cat = await execa('node', [BIN, '--json', '--vault', 'demo', 'cat', '/src/app.js'], { env });
-      expect(JSON.parse(cat.stdout).content).toBe('console.log("v1")');
-    } finally {
-      tmp.cleanup();
+    const bin = join(h.dir, 'bin');
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'avfs'), `#!/bin/sh\nexec node ${JSON.stringify(BIN)} "$@"\n`);
+    chmodSync(join(bin, 'avfs'), 0o755);
+    const env = { PATH: `${bin}:${process.env.PATH}`, AVFS_HOME: h.home, AVFS_VAULT: '', FORCE_COLOR: '0' };
+    const scripts = blocks('bash');
+    expect(scripts.length).toBeGreaterThanOrEqual(5);
+    for (const script of scripts) {
+      const r = await execa('bash', ['-euo', 'pipefail', '-c', script], { env, reject: false, cwd: h.dir, timeout: 120_000 });
+      expect(r.exitCode, `README block failed:\n${script}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`).toBe(0);
     }
+    const cat = await execa('node', [BIN, '--json', '--vault', 'demo', 'cat', '/src/app.js'], { env });
+    expect(JSON.parse(cat.stdout).content).toBe('console.log("v1")');
   });
 
   it('the policy example is a valid policy', async () => {
-    const tmp = tempDir();
-    try {
-      const [policy] = blocks('json');
-      const file = join(tmp.dir, 'policy.json');
-      writeFileSync(file, policy!);
-      const env = { AVFS_HOME: join(tmp.dir, 'home'), AVFS_VAULT: '' };
-      const set = await execa('node', [BIN, '--json', 'proxy', 'policy', 'set', file], { env, reject: false });
-      expect(JSON.parse(set.stdout).ok, set.stdout).toBe(true);
-      const check = await execa('node', [BIN, '--json', 'proxy', 'policy', 'check', '--', 'npm', 'publish'], { env, reject: false });
-      expect(JSON.stringify(JSON.parse(check.stdout))).toContain('no-publish');
-    } finally {
-      tmp.cleanup();
-    }
+    const [policy] = blocks('json');
+    const file = join(h.dir, 'policy.json');
+    writeFileSync(file, policy!);
+    const env = { AVFS_HOME: h.home, AVFS_VAULT: '' };
+    const set = await execa('node', [BIN, '--json', 'proxy', 'policy', 'set', file], { env, reject: false });
+    expect(JSON.parse(set.stdout).ok, set.stdout).toBe(true);
+    const check = await execa('node', [BIN, '--json', 'proxy', 'policy', 'check', '--', 'npm', 'publish'], { env, reject: false });
+    expect(JSON.stringify(JSON.parse(check.stdout))).toContain('no-publish');
   });
 
   it('the SDK example runs', async () => {
-    const tmp = tempDir();
-    try {
-      const [example] = blocks('ts');
-      const script = join(tmp.dir, 'example.mjs');
-      writeFileSync(script, example!.replace("from 'agentvfs'", `from ${JSON.stringify(join(ROOT, 'dist/sdk/index.js'))}`));
-      const r = await execa('node', [script], { env: { AVFS_HOME: join(tmp.dir, 'home'), AVFS_VAULT: '' }, reject: false, timeout: 120_000 });
-      expect(r.exitCode, r.stderr).toBe(0);
-      expect(r.stdout).toContain('/out.txt');
-      expect(r.stdout).toContain('NOT_FOUND');
-    } finally {
-      tmp.cleanup();
-    }
+    const [example] = blocks('ts');
+    const script = join(h.dir, 'example.mjs');
+    writeFileSync(script, example!.replace("from 'agentvfs'", `from ${JSON.stringify(join(ROOT, 'dist/sdk/index.js'))}`));
+    const r = await execa('node', [script], { env: { AVFS_HOME: h.home, AVFS_VAULT: '' }, reject: false, timeout: 120_000 });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toContain('/out.txt');
+    expect(r.stdout).toContain('NOT_FOUND');
   });
 });

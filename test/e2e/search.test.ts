@@ -1,16 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { join } from 'node:path';
-import { avfs, expectError, expectOk, tempDir } from '../helpers.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 
-let tmp: { dir: string; cleanup: () => void };
-let home: string;
-const run = (args: string[], opts: Parameters<typeof avfs>[2] = {}) => avfs(home, args, opts);
+import { expectError, expectOk, useTempHome } from '../helpers.js';
 
-beforeAll(() => {
-  tmp = tempDir();
-  home = join(tmp.dir, 'home');
-});
-afterAll(() => tmp.cleanup());
+const h = useTempHome('all');
+const run = h.run;
 
 const searchPaths = async (query: string[], extra: string[] = []) => (expectOk(await run(['search', ...query, ...extra])).results as Array<{ path: string }>).map((h) => h.path).sort();
 

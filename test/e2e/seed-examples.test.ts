@@ -1,7 +1,6 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { avfs, expectError, expectOk, tempDir } from '../helpers.js';
+import { avfs, expectError, expectOk, useTempHome } from '../helpers.js';
 import { describeSandbox } from '../proxy/helpers.js';
 
 /**
@@ -12,16 +11,10 @@ import { describeSandbox } from '../proxy/helpers.js';
  */
 const PYTHON = existsSync('/usr/bin/python') ? 'python' : 'python3';
 
-let tmp: { dir: string; cleanup: () => void };
-let home: string;
-beforeEach(() => {
-  tmp = tempDir();
-  home = join(tmp.dir, 'home');
-});
-afterEach(() => tmp.cleanup());
+const h = useTempHome('each');
 
 const human = async (args: string[]) => {
-  const r = await avfs(home, args, { raw: true });
+  const r = await avfs(h.home, args, { raw: true });
   expect(r.code, `avfs ${args.join(' ')}\n${r.stdout}${r.stderr}`).toBe(0);
   return r;
 };
@@ -38,32 +31,32 @@ describeSandbox('the seed block, verbatim', () => {
     expect(ran.stdout).toContain('hello from the vault');
 
     // Where everything landed: no `default` was made, both vaults hold the file.
-    const vaults = expectOk(await avfs(home, ['vault', 'list']));
+    const vaults = expectOk(await avfs(h.home, ['vault', 'list']));
     expect(vaults.vaults.map((v: { name: string }) => v.name)).toEqual(['myproject', 'task-001']);
     expect(vaults.current).toBe('task-001');
     for (const vault of ['myproject', 'task-001']) {
-      expect(expectOk(await avfs(home, ['--vault', vault, 'cat', '/src/main.py'])).content).toBe('print("hello from the vault")');
+      expect(expectOk(await avfs(h.home, ['--vault', vault, 'cat', '/src/main.py'])).content).toBe('print("hello from the vault")');
     }
-    expect(expectOk(await avfs(home, ['checkpoint', 'list'])).checkpoints.map((c: { name: string }) => c.name)).toEqual(['before-refactor']);
+    expect(expectOk(await avfs(h.home, ['checkpoint', 'list'])).checkpoints.map((c: { name: string }) => c.name)).toEqual(['before-refactor']);
   });
 });
 
 describe('which vault a new home works on', () => {
   it('a new home works on an empty `default`; once something was written there, a vault created later does not take over', async () => {
-    expect(expectOk(await avfs(home, ['vault', 'list'])).vaults.map((v: { name: string }) => v.name)).toEqual(['default']);
-    expectOk(await avfs(home, ['write', '/notes.md', 'hi']));
-    expect(expectOk(await avfs(home, ['vault', 'list'])).current).toBe('default');
-    const made = expectOk(await avfs(home, ['vault', 'create', 'other']));
+    expect(expectOk(await avfs(h.home, ['vault', 'list'])).vaults.map((v: { name: string }) => v.name)).toEqual(['default']);
+    expectOk(await avfs(h.home, ['write', '/notes.md', 'hi']));
+    expect(expectOk(await avfs(h.home, ['vault', 'list'])).current).toBe('default');
+    const made = expectOk(await avfs(h.home, ['vault', 'create', 'other']));
     expect(made.vault).toMatchObject({ name: 'other', current: false });
-    expect(expectOk(await avfs(home, ['cat', '/notes.md'])).content).toBe('hi');
+    expect(expectOk(await avfs(h.home, ['cat', '/notes.md'])).content).toBe('hi');
   });
 
   it('after the vault in use is deleted, nothing is guessed; the next vault created is used', async () => {
-    expectOk(await avfs(home, ['vault', 'create', 'a']));
-    expectOk(await avfs(home, ['vault', 'create', 'b']));
-    expectOk(await avfs(home, ['vault', 'delete', 'a', '--force']));
-    expectError(await avfs(home, ['ls']), 'NO_VAULT', 2);
-    expect(expectOk(await avfs(home, ['vault', 'create', 'c'])).vault).toMatchObject({ name: 'c', current: true });
-    expect(expectOk(await avfs(home, ['vault', 'list'])).current).toBe('c');
+    expectOk(await avfs(h.home, ['vault', 'create', 'a']));
+    expectOk(await avfs(h.home, ['vault', 'create', 'b']));
+    expectOk(await avfs(h.home, ['vault', 'delete', 'a', '--force']));
+    expectError(await avfs(h.home, ['ls']), 'NO_VAULT', 2);
+    expect(expectOk(await avfs(h.home, ['vault', 'create', 'c'])).vault).toMatchObject({ name: 'c', current: true });
+    expect(expectOk(await avfs(h.home, ['vault', 'list'])).current).toBe('c');
   });
 });

@@ -1,11 +1,11 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { execa } from 'execa';
-import { BIN, avfs, expectError, expectOk, tempDir } from '../helpers.js';
+import { BIN, expectError, expectOk, useTempHome } from '../helpers.js';
 
 /**
  * Regression tests for the store and history defects of issue 13 (items 1-7), each through the
@@ -13,24 +13,14 @@ import { BIN, avfs, expectError, expectOk, tempDir } from '../helpers.js';
  */
 
 const MiB = 1024 * 1024;
-let tmp: { dir: string; cleanup: () => void };
-let home: string;
-let n = 0;
-const run = (args: string[], opts: Parameters<typeof avfs>[2] = {}) => avfs(home, args, opts);
+const h = useTempHome('each');
+const run = h.run;
 const cat = async (path: string, vault = 'default') => expectOk(await run(['--vault', vault, 'cat', path])).content as string;
 const sha = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 
-beforeAll(() => {
-  tmp = tempDir();
-});
-afterAll(() => tmp.cleanup());
-beforeEach(() => {
-  home = join(tmp.dir, `home-${++n}`);
-});
-
 /** Reads the home's database directly (read-only): row counts the CLI does not report. */
 function dbQuery<T>(sql: string): T {
-  const db = new Database(join(home, 'avfs.db'), { readonly: true, fileMustExist: true });
+  const db = new Database(join(h.home, 'avfs.db'), { readonly: true, fileMustExist: true });
   try {
     return db.prepare(sql).get() as T;
   } finally {
@@ -54,11 +44,11 @@ async function waitFor(condition: () => boolean, what: string): Promise<void> {
  * stores what it has read and then waits for more, for as long as the test keeps the FIFO open.
  */
 async function streamingWrite(path: string) {
-  const fifo = join(tmp.dir, `in-${n}.fifo`);
+  const fifo = join(h.dir, 'in.fifo');
   await execa('mkfifo', [fifo]);
   const writer = execa('node', [BIN, '--json', 'write', path, '--from', fifo], {
     reject: false,
-    env: { AVFS_HOME: home, AVFS_VAULT: '', FORCE_COLOR: '0' },
+    env: { AVFS_HOME: h.home, AVFS_VAULT: '', FORCE_COLOR: '0' },
     timeout: 120_000,
   });
   const sink = await open(fifo, 'w'); // resolves once the writer has opened its end
@@ -82,7 +72,7 @@ describe('1. gc and a streamed write in progress', () => {
     await sink.close();
     const written = await writer;
     expect(written.exitCode, written.stdout + written.stderr).toBe(0);
-    const out = await execa('node', [BIN, 'cat', '/big.bin'], { env: { AVFS_HOME: home, AVFS_VAULT: '' }, encoding: 'buffer', reject: false });
+    const out = await execa('node', [BIN, 'cat', '/big.bin'], { env: { AVFS_HOME: h.home, AVFS_VAULT: '' }, encoding: 'buffer', reject: false });
     expect(out.exitCode, Buffer.from(out.stderr).toString()).toBe(0);
     expect(sha(Buffer.from(out.stdout))).toBe(sha(data));
     // The write's pins went with its last transaction.
@@ -186,7 +176,7 @@ describe('2-5. revert', () => {
 
 describe('6. mv onto a symlink', () => {
   it('replaces the symlink itself (a link to a file), and moves into the directory a link points to, like mv(1)', async () => {
-    const host = join(tmp.dir, `host-${n}`);
+    const host = join(h.dir, 'host');
     mkdirSync(join(host, 'dir'), { recursive: true });
     writeFileSync(join(host, 'target.txt'), 'T');
     writeFileSync(join(host, 'a.txt'), 'A');
@@ -209,7 +199,7 @@ describe('6. mv onto a symlink', () => {
 async function pipedWrite(hostFile: string, path: string) {
   const r = await execa('sh', ['-c', 'cat "$1" | node "$2" --json write "$3" --from /dev/stdin', 'sh', hostFile, BIN, path], {
     reject: false,
-    env: { AVFS_HOME: home, AVFS_VAULT: '', FORCE_COLOR: '0' },
+    env: { AVFS_HOME: h.home, AVFS_VAULT: '', FORCE_COLOR: '0' },
     timeout: 60_000,
   });
   return { code: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr, json: JSON.parse(r.stdout) };
@@ -223,7 +213,7 @@ describe('7. a write refused by quota', () => {
     const before = counts();
     const bytesBefore = pageBytes();
     for (let i = 0; i < 3; i++) {
-      const file = join(tmp.dir, `big-${n}-${i}.bin`);
+      const file = join(h.dir, `big-${i}.bin`);
       const data = randomBytes(3 * MiB);
       writeFileSync(file, data);
       expectError(await run(['write', `/big${i}.bin`, '--from', file]), 'QUOTA_EXCEEDED', 6);

@@ -1,12 +1,12 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { chmodSync, existsSync, lchownSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { avfs, BIN, expectError, expectOk, tempDir } from '../helpers.js';
+import { BIN, expectError, expectOk, useTempHome } from '../helpers.js';
 
-let tmp: { dir: string; cleanup: () => void };
-let home: string;
-const run = (args: string[], opts: Parameters<typeof avfs>[2] = {}) => avfs(home, args, opts);
+const h = useTempHome('each');
+const run = h.run;
+
 /** A host path whose last name is raw bytes (not necessarily UTF-8). */
 const rawPath = (dir: string, name: number[]) => Buffer.concat([Buffer.from(`${dir}/`), Buffer.from(name)]);
 const bytes = (s: string) => [...Buffer.from(s, 'latin1')];
@@ -14,21 +14,15 @@ const vaultNames = async (path = '/') => (expectOk(await run(['ls', path])).entr
 
 /** A host directory holding the given symlinks (name → target), to bring symlinks into a vault with import. */
 function hostTree(links: Record<string, string>): string {
-  const dir = join(tmp.dir, `links-${Math.random().toString(36).slice(2)}`);
+  const dir = join(h.dir, `links-${Math.random().toString(36).slice(2)}`);
   mkdirSync(dir);
   for (const [name, target] of Object.entries(links)) symlinkSync(target, join(dir, name));
   return dir;
 }
 
-beforeEach(() => {
-  tmp = tempDir();
-  home = join(tmp.dir, 'home');
-});
-afterEach(() => tmp.cleanup());
-
 describe('import of host names that are not UTF-8', () => {
   it('refuses the whole import with INVALID_PATH listing the names as \\x escapes; a real U+FFFD name is never merged with them', async () => {
-    const src = join(tmp.dir, 'src');
+    const src = join(h.dir, 'src');
     mkdirSync(src);
     writeFileSync(rawPath(src, [...bytes('a'), 0xff]), 'latin-1 bytes');
     writeFileSync(join(src, 'a\uFFFD'), 'a real replacement character');
@@ -42,7 +36,7 @@ describe('import of host names that are not UTF-8', () => {
     expect(await vaultNames()).toEqual([]); // all or nothing: not even ok.txt
 
     // The real U+FFFD name alone imports under its exact name and content.
-    const alone = join(tmp.dir, 'alone');
+    const alone = join(h.dir, 'alone');
     mkdirSync(alone);
     writeFileSync(join(alone, 'a\uFFFD'), 'a real replacement character');
     expectOk(await run(['import', alone, '/proj']));
@@ -51,7 +45,7 @@ describe('import of host names that are not UTF-8', () => {
   });
 
   it('a lone caf\\xe9.txt (in a directory, or named directly) is INVALID_PATH, not NOT_FOUND', async () => {
-    const src = join(tmp.dir, 'src');
+    const src = join(h.dir, 'src');
     mkdirSync(src);
     writeFileSync(rawPath(src, bytes('caf\xe9.txt')), 'menu');
     const err = expectError(await run(['import', src, '/']), 'INVALID_PATH', 2);
@@ -59,7 +53,7 @@ describe('import of host names that are not UTF-8', () => {
 
     // Named on the command line, the bytes reach avfs only through the shell (argv is not UTF-8).
     const direct = await execa('bash', ['-c', `exec node "$0" --json import "$1"$'/caf\\xe9.txt' /`, BIN, src], {
-      env: { AVFS_HOME: home, AVFS_VAULT: '' },
+      env: { AVFS_HOME: h.home, AVFS_VAULT: '' },
       reject: false,
     });
     const doc = JSON.parse(direct.stdout);
@@ -70,7 +64,7 @@ describe('import of host names that are not UTF-8', () => {
   });
 
   it('a symlink whose target is not UTF-8 is refused the same way', async () => {
-    const src = join(tmp.dir, 'src');
+    const src = join(h.dir, 'src');
     mkdirSync(src);
     symlinkSync(Buffer.from([...bytes('t'), 0xe9]), join(src, 'link'));
     const err = expectError(await run(['import', src, '/']), 'INVALID_PATH', 2);
@@ -82,8 +76,8 @@ describe('export never writes outside its target', () => {
   let outside: string;
   let target: string;
   beforeEach(() => {
-    outside = join(tmp.dir, 'outside');
-    target = join(tmp.dir, 'target');
+    outside = join(h.dir, 'outside');
+    target = join(h.dir, 'target');
     mkdirSync(outside);
     chmodSync(outside, 0o755);
     writeFileSync(join(outside, 'keep.txt'), 'keep');
@@ -153,7 +147,7 @@ describe('export never writes outside its target', () => {
 describe('owners through import and export', () => {
   const asRoot = process.getuid?.() === 0;
   it.runIf(asRoot)('as root, import keeps each host entry owner (files, directories, symlinks, FIFOs, hard links) and export gives them back', async () => {
-    const src = join(tmp.dir, 'owned');
+    const src = join(h.dir, 'owned');
     mkdirSync(join(src, 'sub'), { recursive: true });
     writeFileSync(join(src, 'sub', 'a.txt'), 'a');
     linkSync(join(src, 'sub', 'a.txt'), join(src, 'b.txt'));
@@ -176,7 +170,7 @@ describe('owners through import and export', () => {
     expect(await owner('/owned/link')).toEqual([1205, 1206]);
     expect(await owner('/owned/pipe')).toEqual([1207, 1208]);
     expect(await owner('/owned/mine.txt')).toEqual([0, 0]);
-    const out = join(tmp.dir, 'out');
+    const out = join(h.dir, 'out');
     expectOk(await run(['export', '/owned', out]));
     for (const [name, uid, gid] of [['sub', 1201, 1202], ['sub/a.txt', 1203, 1204], ['b.txt', 1203, 1204], ['link', 1205, 1206], ['pipe', 1207, 1208], ['mine.txt', 0, 0]] as const) {
       const st = lstatSync(join(out, name));

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { processAlive, processStartTime, readProcStat, thisProcess } from '../../src/store/host-process.js';
+import { tempDir } from '../helpers.js';
 
 describe('host processes (/proc/<pid>/stat)', () => {
   it('names this process by pid and start time; a reused pid (another start time) is not it', () => {
@@ -25,8 +25,8 @@ describe('host processes (/proc/<pid>/stat)', () => {
   });
 
   it('reads the state, process group and start time past a command name with spaces and parentheses', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'avfs-proc-'));
-    const odd = join(dir, 'a) S 1 (b');
+    const tmp = tempDir('avfs-proc-');
+    const odd = join(tmp.dir, 'a) S 1 (b');
     symlinkSync(execFileSync('sh', ['-c', 'command -v sleep'], { encoding: 'utf8' }).trim(), odd);
     const child = spawn(odd, ['30'], { detached: true, stdio: 'ignore' });
     try {
@@ -38,7 +38,7 @@ describe('host processes (/proc/<pid>/stat)', () => {
       expect(processAlive({ pid: child.pid!, pid_start: stat.start })).toBe(true);
     } finally {
       child.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
+      tmp.cleanup();
     }
   });
 });

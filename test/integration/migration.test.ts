@@ -9,7 +9,7 @@ import { MIGRATIONS } from '../../src/store/schema.js';
 import { openStore, type Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { createVault, deleteVault, forkVault, getVault, listVaults } from '../../src/store/vaults.js';
-import { ROOT, tempDir } from '../helpers.js';
+import { ROOT, openTempStore } from '../helpers.js';
 
 /**
  * A home written by avfs before forks became layers (schema 5: every fork a full copy of its
@@ -53,11 +53,14 @@ let store: Store;
 let before: Record<string, Shown>;
 
 beforeEach(() => {
-  home = tempDir();
-  copyFileSync(FIXTURE, join(home.dir, 'avfs.db'));
-  before = oldTrees(join(home.dir, 'avfs.db'));
-  store = openStore(home.dir);
+  ({ home, store } = openTempStore({
+    prepare: (dir) => {
+      copyFileSync(FIXTURE, join(dir, 'avfs.db'));
+      before = oldTrees(join(dir, 'avfs.db'));
+    },
+  }));
 });
+// Not openTempStore's close: a test here releases the store and opens the home again.
 afterEach(() => {
   store.release();
   home.cleanup();

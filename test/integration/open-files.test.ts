@@ -4,31 +4,28 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpenFiles, O_APPEND } from '../../src/mount/open-files.js';
 import { getEntry } from '../../src/store/entries.js';
-import { openStore, type Store } from '../../src/store/store.js';
+import type { Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
-import { tempDir } from '../helpers.js';
+import { openTempStore } from '../helpers.js';
 
 // The mount's open-file layer on a real store, without FUSE: states, shared handles, spill,
 // one version per persist.
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-let tmp: ReturnType<typeof tempDir>;
+let close: () => void;
+let home: { dir: string };
 let store: Store;
 let fs: VaultFs;
 let files: OpenFiles;
 let spill: string;
 
 beforeAll(() => {
-  tmp = tempDir('avfs-open-files-');
-  store = openStore(join(tmp.dir, 'home'));
+  ({ home, store, close } = openTempStore());
   fs = new VaultFs(store, 'default', { source: 'mount' });
-  spill = join(tmp.dir, 'spill');
+  spill = join(home.dir, 'spill');
   files = new OpenFiles(fs, fs.row().id, { spillDir: spill, memoryLimit: 256 * 1024, memoryBudget: 1024 * 1024 });
 });
-afterAll(() => {
-  store.release();
-  tmp.cleanup();
-});
+afterAll(() => close());
 
 const versions = (path: string) =>
   store.db.prepare('SELECT version, op, size, source FROM versions WHERE path = ? ORDER BY version').all(path) as { version: number; op: string; size: number; source: string }[];

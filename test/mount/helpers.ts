@@ -4,32 +4,19 @@ import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { execa } from 'execa';
-import { describe, expect, it } from 'vitest';
-import { fuseAvailable } from '../../src/mount/index.js';
+import { expect } from 'vitest';
 import { avfs, tempDir } from '../helpers.js';
+import { describeNeeding, FUSE } from '../requirements.js';
 
 /**
  * Mount tests run on the real FUSE mount. They skip only where FUSE is truly absent, saying why;
- * with AVFS_REQUIRE_FUSE=1 (CI) that skip is a failure instead. The mount is served by its own
- * detached process, so this (test) process may use the mounted directory freely; every tool runs
- * with a timeout, and cleanup kills the server and lazily unmounts whatever is left.
+ * where AVFS_REQUIRE_FUSE=1 or CI is set that skip is a failure instead (test/requirements.ts).
+ * The mount is served by its own detached process, so this (test) process may use the mounted
+ * directory freely; every tool runs with a timeout, and cleanup kills the server and lazily
+ * unmounts whatever is left.
  */
-export const fuse = await fuseAvailable();
-const REQUIRED = process.env.AVFS_REQUIRE_FUSE === '1';
-
 export function describeMount(name: string, fn: () => void): void {
-  if (fuse.ok) {
-    describe(name, fn);
-  } else if (REQUIRED) {
-    describe(name, () => {
-      it('has FUSE (AVFS_REQUIRE_FUSE=1 forbids skipping)', () => {
-        throw new Error(`FUSE is unavailable: ${fuse.reason}`);
-      });
-    });
-  } else {
-    process.stderr.write(`[mount tests] SKIPPED "${name}": FUSE is unavailable here: ${fuse.reason}\n`);
-    describe.skip(name, fn);
-  }
+  describeNeeding(FUSE, name, fn);
 }
 
 export interface MountFixture {

@@ -1,69 +1,37 @@
 import type { EntryType } from '../../src/core/entry-types.js';
 import { readdirSync, readFileSync } from 'node:fs';
-import { describe, it } from 'vitest';
-import { fuseAvailable } from '../../src/mount/index.js';
-import { findBwrap } from '../../src/proxy/sandbox.js';
+import { describe } from 'vitest';
 import { openStore } from '../../src/store/store.js';
 import { savePolicy } from '../../src/proxy/policy-source.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
+import { describeNeeding, FUSE, SANDBOX, skipWithout } from '../requirements.js';
 
 /**
  * Proxy tests run real processes through the built binary, in copy mode always and in mount mode
- * where FUSE works. Mount mode skips only where FUSE is truly absent, saying why; with
- * AVFS_REQUIRE_FUSE=1 (CI) that skip is a failure instead.
+ * where FUSE works, in the sandbox where bubblewrap is installed. Missing pieces skip, saying why,
+ * except where AVFS_REQUIRE_FUSE=1 or CI is set: there they fail (test/requirements.ts).
  */
-export const fuse = await fuseAvailable();
-/** bubblewrap, which every sandboxed run needs (CI installs it: AVFS_REQUIRE_FUSE=1 requires it too). */
-export const bwrap = findBwrap();
-const REQUIRED = process.env.AVFS_REQUIRE_FUSE === '1';
+export const fuse = FUSE;
+/** Whether bubblewrap, which every sandboxed run needs, is installed. */
+export const bwrap = SANDBOX.ok;
 
 export type Mode = 'copy' | 'mount';
 
-/**
- * For `describe.skipIf` / `it.skipIf`: true (skip, saying why) only where FUSE is absent and
- * AVFS_REQUIRE_FUSE is not set; with it set the tests run and fail on the missing FUSE.
- */
+/** For `describe.skipIf` / `it.skipIf` on mount mode (see skipWithout). */
 export function skipMountTests(name: string): boolean {
-  if (fuse.ok || REQUIRED) return false;
-  process.stderr.write(`[proxy tests] SKIPPED "${name}": FUSE is unavailable here: ${fuse.reason}\n`);
-  return true;
+  return skipWithout(FUSE, name);
 }
 
-/**
- * A describe block that needs the sandbox (bubblewrap): skipped only where bwrap is missing and
- * AVFS_REQUIRE_FUSE is not set (saying why); in CI a missing bwrap is a failing test.
- */
+/** A describe block that needs the sandbox (bubblewrap); see describeNeeding. */
 export function describeSandbox(name: string, fn: () => void): void {
-  if (bwrap) {
-    describe(name, fn);
-  } else if (REQUIRED) {
-    describe(name, () => {
-      it('has bubblewrap (AVFS_REQUIRE_FUSE=1 forbids skipping)', () => {
-        throw new Error('bwrap is not installed: apt-get install -y bubblewrap');
-      });
-    });
-  } else {
-    process.stderr.write(`[proxy tests] SKIPPED "${name}": bubblewrap (bwrap) is not installed here\n`);
-    describe.skip(name, fn);
-  }
+  describeNeeding(SANDBOX, name, fn);
 }
 
-/** Runs `fn` once per mode that can run here, in the sandbox (see describeSandbox). */
+/** Runs `fn` once per mode (copy, and mount where FUSE is required or present), in the sandbox. */
 export function describeModes(name: string, fn: (mode: Mode) => void): void {
-  if (!bwrap) return describeSandbox(name, () => fn('copy'));
+  if (!SANDBOX.ok) return describeSandbox(name, () => fn('copy'));
   describe(`${name} [copy mode]`, () => fn('copy'));
-  if (fuse.ok) {
-    describe(`${name} [mount mode]`, () => fn('mount'));
-  } else if (REQUIRED) {
-    describe(`${name} [mount mode]`, () => {
-      it('has FUSE (AVFS_REQUIRE_FUSE=1 forbids skipping)', () => {
-        throw new Error(`FUSE is unavailable: ${fuse.reason}`);
-      });
-    });
-  } else {
-    process.stderr.write(`[proxy tests] SKIPPED "${name}" in mount mode: FUSE is unavailable here: ${fuse.reason}\n`);
-    describe.skip(`${name} [mount mode]`, () => fn('mount'));
-  }
+  describeNeeding(FUSE, `${name} [mount mode]`, () => fn('mount'));
 }
 
 /**

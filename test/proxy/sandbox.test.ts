@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:net';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { avfs, BIN, ROOT, tempDir } from '../helpers.js';
@@ -20,18 +20,18 @@ import { describeModes, describeSandbox, processes, seedHome, setVaultPolicy, va
  */
 
 let tmp: { dir: string; cleanup: () => void };
-let victimRoot: string;
+let victimRoot: { dir: string; cleanup: () => void };
 let victim: string;
 beforeAll(() => {
   tmp = tempDir('avfs-sandbox-');
-  victimRoot = mkdtempSync('/var/tmp/avfs-victim-');
-  victim = join(victimRoot, 'victim');
+  victimRoot = tempDir('avfs-victim-', '/var/tmp');
+  victim = join(victimRoot.dir, 'victim');
   mkdirSync(join(victim, 'sub'), { recursive: true });
   writeFileSync(join(victim, 'a.txt'), 'precious\n');
   writeFileSync(join(victim, 'sub', 'b.txt'), 'also precious\n');
 });
 afterAll(() => {
-  rmSync(victimRoot, { recursive: true, force: true });
+  victimRoot.cleanup();
   tmp.cleanup();
 });
 
@@ -134,9 +134,9 @@ describeModes('escapes are contained by the sandbox', (mode) => {
     const home = openHome({ '/a.txt': 'a\n' }, { sandbox: { binds: [{ source: ROOT, dest: ROOT }] } });
     const cp = await avfs(home, ['checkpoint', 'save', 'keep-me']);
     expect(cp.code).toBe(0);
-    const secret = join(victimRoot, 'secret.txt');
+    const secret = join(victimRoot.dir, 'secret.txt');
     writeFileSync(secret, 'secret\n');
-    const target = join(victimRoot, `export-${homes}`);
+    const target = join(victimRoot.dir, `export-${homes}`);
     const cli = `node ${BIN} --json --home ${home}`;
     const tree = vaultTree(home);
     const r = await run(
