@@ -34,6 +34,12 @@ export class Store implements Statements {
    * is the id of the transaction's first version, null until that is written. Null outside one.
    */
   private txChange: { id: number | null } | null = null;
+  /**
+   * How many write transactions of this connection were rolled back. Caches keyed on what SQLite
+   * says changed (data_version, total_changes()) include it: a rollback moves neither back, so a
+   * row read inside the rolled-back transaction would otherwise outlive it.
+   */
+  rollbacks = 0;
   private readonly closing: Array<() => void> = [];
 
   private constructor(home: string, db: Db, fresh: boolean, readOnly: boolean) {
@@ -70,6 +76,7 @@ export class Store implements Statements {
     } catch (err) {
       // SQLite may have rolled back already (e.g. SQLITE_FULL); otherwise nothing of fn stays.
       if (this.db.inTransaction) this.stmt('ROLLBACK').run();
+      this.rollbacks++;
       throw err;
     } finally {
       this.txChange = null;

@@ -69,12 +69,14 @@ const INSERT_VAULT = 'INSERT INTO vaults (name, parent_id, fork_seq, created_at,
  * Vault rows read since the database last changed, per store. A mount reads its vault's row for
  * every request (its layers, entries.ts layersOf), and a row of 20 columns costs several times
  * what asking whether anything changed does: `data_version` moves when another connection
- * commits, `total_changes()` when this one writes (inside an open transaction too, and a rollback
- * never moves it back), so a row is reused only while neither has moved. Rows are frozen: shared.
+ * commits, `total_changes()` when this one writes (inside an open transaction too), and
+ * `Store.rollbacks` when this one rolls back (which moves neither of the others back), so a row is
+ * reused only while none has moved. Rows are frozen: shared.
  */
 interface RowCache {
   version: number;
   changes: number;
+  rollbacks: number;
   byId: Map<number, VaultRow>;
   byName: Map<string, VaultRow>;
 }
@@ -87,8 +89,8 @@ function rowCache(store: Store): RowCache {
   const version = store.stmt(DATA_VERSION).pluck(true).get() as number;
   const changes = store.stmt(TOTAL_CHANGES).pluck(true).get() as number;
   let cache = rowCaches.get(store);
-  if (!cache || cache.version !== version || cache.changes !== changes) {
-    cache = { version, changes, byId: new Map(), byName: new Map() };
+  if (!cache || cache.version !== version || cache.changes !== changes || cache.rollbacks !== store.rollbacks) {
+    cache = { version, changes, rollbacks: store.rollbacks, byId: new Map(), byName: new Map() };
     rowCaches.set(store, cache);
   }
   return cache;

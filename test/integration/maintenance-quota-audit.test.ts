@@ -189,6 +189,15 @@ describe('usage: one rule for the counters, quotas, restores and stats', () => {
     expect(usage(fs)).toEqual(recount(fs));
   });
 
+  it('a refused change leaves no trace in what this connection reads next (usage counters read back after the rollback)', () => {
+    setQuota(store, 'default', { max_bytes: 100 }, actor);
+    fs.writeFile('/a', 'x'.repeat(60));
+    // The parents are created (and counted) inside the transaction before the file is refused.
+    expectRefused(() => fs.writeFile('/d/e/f', 'y'.repeat(45), { parents: true }), 'max_bytes');
+    expect(usage(fs)).toEqual(recount(fs));
+    expect(usage(fs)).toEqual({ bytes: 60, entries: 1 });
+  });
+
   it('a vault at max_bytes still takes symlinks and restores of them (their size is not file bytes)', () => {
     fs.writeFile('/a', 'x'.repeat(10));
     setQuota(store, 'default', { max_bytes: 10 }, actor);
