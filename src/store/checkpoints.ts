@@ -1,7 +1,7 @@
 import { AvfsError } from '../errors.js';
-import { descendantRange, isWithin, normalizePath } from '../core/paths.js';
+import { descendantRange, dirname, isWithin, normalizePath } from '../core/paths.js';
 import { audit } from './audit.js';
-import { getEntry, iterateDescendants, putEntry, removeEntry, type ChangeOptions, type Entry, type EntryState } from './entries.js';
+import { getEntry, iterateDescendants, putEntry, recountDirLinks, removeEntry, type ChangeOptions, type Entry, type EntryState } from './entries.js';
 import { usageChange, vaultUsage } from './usage.js';
 import { applyState, historyPath, pathsChangedSince, sameState, stateAt, type PathState, type Writer } from './history.js';
 import { now, type Store } from './store.js';
@@ -272,6 +272,9 @@ export function applyPlan(
     putEntry(store, vault, d.path, state, change);
     progress?.(++done, total);
   }
+  // Each directory that gained or lost a subdirectory gets the count of what it now holds.
+  const parents = new Set(diffs.filter((d) => (d.now?.type === 'd') !== (d.want?.type === 'd')).map((d) => dirname(d.path)));
+  for (const dir of parents) recountDirLinks(store, vault, dir, change);
 }
 
 /** Refuses a restore (changing nothing) that needs missing content or grows the vault past a quota. */

@@ -359,6 +359,19 @@ function touchDir(store: Store, vault: VaultRow, dir: string, at: number, change
   changeMetadata(store, vault, d, { ...d, mtime: at, ctime: at, nlink }, touch);
 }
 
+/**
+ * Puts a directory's link count right by counting its subdirectories. Exact changes (restore,
+ * merge undo) put back recorded states without touchDir's ±1, and a parent whose only difference
+ * is its count may not be among the paths they put back; they call this for each directory whose
+ * subdirectories they changed, so the count never depends on which paths a plan included.
+ */
+export function recountDirLinks(store: Store, vault: VaultRow, dir: string, change: ChangeOptions): void {
+  const d = getEntry(store, vault, dir);
+  if (!d || d.type !== 'd') return;
+  const nlink = DIR_LINKS + subdirCount(store, vault, dir);
+  if (nlink !== d.nlink) changeMetadata(store, vault, d, { ...d, nlink }, { ...change, op: 'touch', detail: undefined });
+}
+
 /** A directory's link count with no subdirectories: its name and its own `.`. */
 const DIR_LINKS = 2;
 

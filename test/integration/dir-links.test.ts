@@ -76,3 +76,30 @@ describe('directory link counts (2 + subdirectories)', () => {
     expect(fs.stat('/old').nlink).toBe(4);
   });
 });
+
+describe('directory link counts through merge and merge undo', () => {
+  it('a merge that adds or removes a subdirectory, and its undo, leave every count right (2 + subdirectories)', async () => {
+    const { mergeVaults, undoMerge } = await import('../../src/store/merge.js');
+    fs.mkdir('/p/a', { parents: true });
+    fs.mkdir('/p/b');
+    fs.rmdir('/p/b'); // a history entry for /p before the fork, as in the report that found this
+    forkVault(store, 'default', 'rf', actor);
+    const rf = new VaultFs(store, 'rf', actor);
+    rf.mkdir('/p/x');
+    mergeVaults(store, 'rf', { actor });
+    expect(dirLinks()).toEqual({ '/': 3, '/p': 4, '/p/a': 2, '/p/x': 2 });
+    undoMerge(store, 'rf', { actor });
+    expect(dirLinks()).toEqual({ '/': 3, '/p': 3, '/p/a': 2 });
+    fs.mkdir('/p/later');
+    expect(fs.stat('/p').nlink).toBe(4);
+
+    // The other direction: the merge removes a directory, its undo brings it back.
+    forkVault(store, 'default', 'rm', actor);
+    const rmf = new VaultFs(store, 'rm', actor);
+    rmf.rmdir('/p/a');
+    mergeVaults(store, 'rm', { actor });
+    expect(fs.stat('/p').nlink).toBe(3);
+    undoMerge(store, 'rm', { actor });
+    expect(dirLinks()).toEqual({ '/': 3, '/p': 4, '/p/a': 2, '/p/later': 2 });
+  });
+});
