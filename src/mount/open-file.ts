@@ -42,6 +42,13 @@ export class OpenFile {
   pageCacheStale = false;
   /** Owner of a file created through the mount (its creator), stored by its first persist. */
   owner: Owner = { uid: null, gid: null };
+  /**
+   * A chown or chmod of a file with unsaved bytes waits for the persist that stores them (one
+   * version, not one per attribute change; OpenFiles.chown/chmod): `owner` and `mode` then hold
+   * the new values, which the kernel is shown at once, over the stored entry's.
+   */
+  ownerChanged = false;
+  modeChanged = false;
 
   constructor(
     public path: string,

@@ -234,18 +234,56 @@ export class OpenFiles {
   /**
    * What the kernel is shown for an open file, and exactly what persisting it stores: the working
    * state's size and times, the mode of the stored entry (chmod of a stored file changes the
-   * entry) and the later ctime of the two (a rename or chmod changes the entry's). `entry` is the
-   * stored entry at the file's path; a file not stored (pending, orphaned) shows its own state.
+   * entry) unless a chmod waits for the persist (`attributesWait`), and the later ctime of the two
+   * (a rename or chmod changes the entry's). `entry` is the stored entry at the file's path; a
+   * file not stored (pending, orphaned) shows its own state.
    */
   shown(file: OpenFile, entry: Entry | undefined): ShownAttributes {
     const stored = file.pending || file.orphan || entry?.type !== 'f' ? undefined : entry;
     return {
-      mode: stored ? stored.mode : file.mode,
+      mode: stored && !file.modeChanged ? stored.mode : file.mode,
       size: file.size,
       atime: file.atime,
       mtime: file.mtime,
       ctime: stored ? Math.max(file.ctime, stored.ctime) : file.ctime,
     };
+  }
+
+  /** The owner the kernel is shown for an open file: its own when not stored or when a chown waits for the persist. */
+  ownerOf(file: OpenFile, entry: Entry | undefined): Owner {
+    const stored = file.pending || file.orphan || file.ownerChanged || entry?.type !== 'f' ? undefined : entry;
+    return stored ? { uid: stored.uid, gid: stored.gid } : file.owner;
+  }
+
+  /**
+   * Whether a chown, chmod or utimens of an open file waits for the persist that stores its
+   * unsaved bytes, so that `tar x` (write, then fchown, fchmod, futimens, close) stores a file
+   * once, as one version, instead of once per call. It waits when the file has unsaved bytes
+   * (created and not stored, or written since its last persist) and no other name: the other
+   * names of a hard link show their stored entry, so a change there is stored at once, as for a
+   * file with nothing unsaved. A crash before the persist loses the change with the bytes.
+   */
+  attributesWait(file: OpenFile, entry: Entry | undefined): boolean {
+    if (file.pending) return true;
+    return file.unsaved && entry?.type === 'f' && entry.nlink <= 1;
+  }
+
+  /** chown of a file whose attributes wait (attributesWait); `null` keeps an id. A change that changes nothing changes no time. */
+  chown(file: OpenFile, entry: Entry | undefined, uid: number | null, gid: number | null): void {
+    const was = this.ownerOf(file, entry);
+    const next = { uid: uid ?? was.uid, gid: gid ?? was.gid };
+    if (next.uid === was.uid && next.gid === was.gid) return;
+    file.owner = next;
+    file.ownerChanged = true;
+    file.ctime = now();
+  }
+
+  /** chmod of a file whose attributes wait (attributesWait). A change that changes nothing changes no time. */
+  chmod(file: OpenFile, entry: Entry | undefined, mode: number): void {
+    if ((mode & 0o7777) === this.shown(file, entry).mode) return;
+    file.mode = mode & 0o7777;
+    file.modeChanged = true;
+    file.ctime = now();
   }
 
   /**
@@ -288,6 +326,7 @@ export class OpenFiles {
         from: file.pending ? undefined : { hash: file.baseHash },
         ino: file.ino,
         owner: file.owner,
+        ownerChanged: file.ownerChanged,
         attributes: (old: Entry | undefined) => {
           shown = this.shown(file, old);
           return { ...shown, createdAt: file.createdAt };
@@ -312,6 +351,7 @@ export class OpenFiles {
       file.baseHash = entry.hash;
       file.pending = false;
       file.written = false;
+      file.ownerChanged = file.modeChanged = false;
       file.state = 'flushed';
     } catch (err) {
       file.state = previous;

@@ -303,7 +303,14 @@ export class VaultFs {
   writeFileExact(
     path: string,
     data: Buffer | { fd: number },
-    options: { from?: { hash: string | null }; ino?: number; owner?: Owner; attributes: (old: Entry | undefined) => ExactAttributes },
+    options: {
+      from?: { hash: string | null };
+      ino?: number;
+      /** Owner of a new entry; of an existing one too when `ownerChanged` (a chown that waited for this write). */
+      owner?: Owner;
+      ownerChanged?: boolean;
+      attributes: (old: Entry | undefined) => ExactAttributes;
+    },
   ): Entry {
     // One transaction for the chunks too: per-chunk commits cost ~0.7 ms each (a 256 MiB file is
     // 4,096 chunks), while the lock is held only as long as hashing and inserting take (about
@@ -324,7 +331,7 @@ export class VaultFs {
         this.store,
         vault,
         path,
-        { type: 'f', mode: a.mode, size: content.size, hash: content.hash, target: null, mtime: a.mtime, atime: a.atime, ...(old ? undefined : { ino: options.ino, ...options.owner }) },
+        { type: 'f', mode: a.mode, size: content.size, hash: content.hash, target: null, mtime: a.mtime, atime: a.atime, ...(old ? (options.ownerChanged ? options.owner : undefined) : { ino: options.ino, ...options.owner }) },
         {
           op: old ? 'write' : 'create',
           actor: this.actor,
