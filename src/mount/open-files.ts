@@ -4,6 +4,7 @@ import { dirname, isWithin, rebase } from '../core/paths.js';
 import type { Entry } from '../store/entries.js';
 import type { Owner, VaultFs } from '../store/vault-fs.js';
 import { now } from '../store/store.js';
+import { ContentDigests } from './content-digests.js';
 import { KernelCache } from './kernel-cache.js';
 import { OpenFile, type Handle, type ShownAttributes } from './open-file.js';
 import { WorkingCopies } from './working-copies.js';
@@ -41,6 +42,11 @@ export interface OpenFilesOptions {
   memoryBudget?: number;
   /** Directory for spill files (created on first use). */
   spillDir: string;
+  /**
+   * The digest worker's module (ContentDigests); default the built digest-worker.js beside this
+   * module, null for none (large files are then hashed when persisted).
+   */
+  digestWorker?: string | null;
   /** Called when persisting on release fails (the data is then lost; flush already reported it). */
   onError?: (err: unknown, file: OpenFile) => void;
 }
@@ -62,7 +68,8 @@ export class OpenFiles {
     readonly vaultId: number,
     private readonly options: OpenFilesOptions,
   ) {
-    this.copies = new WorkingCopies(fs.store, options.memoryLimit ?? 8 * MiB, options.memoryBudget ?? 256 * MiB, options.spillDir);
+    const digests = new ContentDigests(options.digestWorker === undefined ? ContentDigests.defaultWorker() : options.digestWorker);
+    this.copies = new WorkingCopies(fs.store, options.memoryLimit ?? 8 * MiB, options.memoryBudget ?? 256 * MiB, options.spillDir, digests);
   }
 
   get memoryLimit(): number {
@@ -71,6 +78,11 @@ export class OpenFiles {
 
   get memoryBudget(): number {
     return this.copies.memoryBudget;
+  }
+
+  /** How many persists stored a large file from the digest made while it was written (ContentDigests). */
+  get digestedPersists(): number {
+    return this.copies.digestedPersists;
   }
 
   // ---- lookup ------------------------------------------------------------------------------
@@ -337,7 +349,7 @@ export class OpenFiles {
         // A second descriptor reads from offset 0 (the content is streamed from the current position).
         const fd = openSync(file.spill.path, 'r');
         try {
-          entry = this.fs.writeFileExact(file.path, { fd }, write);
+          entry = this.fs.writeFileExact(file.path, { fd, digest: this.copies.digestOf(file) }, write);
         } finally {
           closeSync(fd);
         }
@@ -386,6 +398,7 @@ export class OpenFiles {
   closeAll(): void {
     for (const file of [...this.byPath.values()]) this.dispose(file);
     this.handles.clear();
+    this.copies.stop();
   }
 
   // ---- namespace changes -------------------------------------------------------------------

@@ -3,7 +3,7 @@ import { AvfsError, alreadyExists, isADirectory, notADirectory, notFound } from 
 import { ancestors, basename, dirname, isWithin, joinPath, normalizePath, rebase } from '../core/paths.js';
 import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE } from '../core/entry-types.js';
 import { audit } from './audit.js';
-import { abandonContent, contentChunks, linkContent, putContent, putContentFromFd, readContent, type ContentRef, type SizeLimit } from './blobs.js';
+import { abandonContent, contentChunks, linkContent, putContent, putContentFromFd, putDigestedContentFromFd, readContent, type ContentDigest, type ContentRef, type SizeLimit } from './blobs.js';
 import {
   getEntry,
   hasChildren,
@@ -302,7 +302,7 @@ export class VaultFs {
    */
   writeFileExact(
     path: string,
-    data: Buffer | { fd: number },
+    data: Buffer | { fd: number; digest?: ContentDigest },
     options: {
       from?: { hash: string | null };
       ino?: number;
@@ -315,7 +315,12 @@ export class VaultFs {
     // One transaction for the chunks too: per-chunk commits cost ~0.7 ms each (a 256 MiB file is
     // 4,096 chunks), while the lock is held only as long as hashing and inserting take (about
     // 0.3 s per 100 MiB).
-    const streamed = Buffer.isBuffer(data) ? undefined : this.store.mutate(() => putContentFromFd(this.store, data.fd));
+    // A digest computed while the bytes arrived (the mount's ContentDigests) spares hashing them here.
+    const streamed = Buffer.isBuffer(data)
+      ? undefined
+      : data.digest
+        ? this.store.mutate(() => putDigestedContentFromFd(this.store, data.fd, data.digest!))
+        : this.store.mutate(() => putContentFromFd(this.store, data.fd));
     return this.store.mutate(() => {
       const content = streamed ?? putContent(this.store, data as Buffer);
       linkContent(this.store, content);
