@@ -4,7 +4,7 @@
 // of 3: sequential write and reads of a 256 MiB file, 2,000 file creates, tar x and c of the
 // TypeScript package, a sqlite3 load, and per-phase git on a real repository (eslint, ≥ 2,000
 // files: clone, status cold and warm, grep, edit 20 files, diff, commit, checkout old and back,
-// log -p, rm -rf). Then the per-operation histograms (src/mount/op-stats.ts) of git status and tar x.
+// log -p, rm -rf). Then the per-operation histograms (src/mount/op-stats.ts) of git status, git grep and tar x.
 //
 // Every mount is served by its own process (`avfs mount`, bench/passthrough.js), so this process
 // may time tools on them with spawnSync. Runs alternate the targets so all see the same noise.
@@ -317,7 +317,9 @@ export async function run({ quick, tmp, log }) {
             if (last && j === plan.statusRuns - 1) histograms.push({ workload: 'git status, warm', target: k, h: takeStats(T[k].pid, T[k].stats), ms: warm.at(-1) });
           }
           g['status, warm'][k].push(median(warm));
+          if (last) takeStats(T[k].pid, T[k].stats);
           g.grep[k].push(shMs('git grep -c -e function -e const -- . > /dev/null', at));
+          if (last) histograms.push({ workload: 'git grep', target: k, h: takeStats(T[k].pid, T[k].stats), ms: g.grep[k].at(-1) });
           g['edit 20 files'][k].push(shMs(`for f in $(git ls-files 'lib/rules/*.js' | head -20); do printf '\\n// edited\\n' >> "$f"; done`, at));
           g.diff[k].push(shMs('git diff > /dev/null', at));
           g.commit[k].push(shMs('git commit -qam edited', at));
