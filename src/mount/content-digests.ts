@@ -75,7 +75,8 @@ export class ContentDigests {
   /** Waits for the digest of the stream's file, whose content is its first `size` bytes; undefined if the worker failed. */
   finish(s: DigestStream, size: number): ContentDigest | undefined {
     const worker = this.worker;
-    if (!worker || !this.results) return undefined;
+    // A worker that died (its error or exit event came in while this thread served earlier requests) answers nothing.
+    if (!worker || !this.results || this.broken) return undefined;
     const signal = new SharedArrayBuffer(4);
     worker.postMessage({ type: 'finish', id: s.id, size, signal } satisfies DigestMessage);
     if (Atomics.wait(new Int32Array(signal), 0, 0, FINISH_TIMEOUT_MS) === 'timed-out') {
@@ -102,9 +103,11 @@ export class ContentDigests {
     if (this.worker || this.broken || !this.workerPath) return this.worker;
     const worker = new Worker(this.workerPath);
     worker.unref();
-    worker.on('error', () => {
+    const died = () => {
       this.broken = true;
-    });
+    };
+    worker.on('error', died);
+    worker.on('exit', died);
     const { port1, port2 } = new MessageChannel();
     worker.postMessage({ type: 'port', port: port2 } satisfies DigestMessage, [port2]);
     port1.unref();
