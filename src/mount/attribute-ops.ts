@@ -20,7 +20,7 @@ export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'st
         if (f) {
           const e = f.pending || f.orphan ? undefined : entry(path);
           if (e) files.follow(f, e);
-          return cb(0, toStat('f', f.ino, files.shown(f, e), e?.type === 'f' ? e.nlink : 1, e ?? { ...f.owner, rdev: 0 }));
+          return cb(0, toStat('f', f.ino, files.shown(f, e), e?.type === 'f' ? e.nlink : 1, { ...files.ownerOf(f, e), rdev: e?.rdev ?? 0 }));
         }
         const e = entry(path);
         // Lookups of every creating call come here first, so a name too long fails them all here.
@@ -43,12 +43,13 @@ export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'st
       try {
         if (ctx.readOnly) return cb(EROFS);
         const f = openAt(path);
-        if (f?.pending) {
-          f.mode = mode & 0o7777;
-          f.ctime = Date.now();
+        const e = f?.pending ? undefined : entry(path);
+        // A file with unsaved bytes takes the mode with them when they are stored (OpenFiles.attributesWait).
+        if (f && files.attributesWait(f, e)) {
+          files.chmod(f, e, mode);
           return cb(0);
         }
-        if (!entry(path)) return cb(ENOENT);
+        if (!e) return cb(ENOENT);
         // A stored file's mode lives in its entry, open or not (OpenFiles.shown).
         fs.chmod(path, mode & 0o7777);
         cb(0);
@@ -60,16 +61,20 @@ export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'st
     chown(path, newUid, newGid, cb) {
       try {
         if (ctx.readOnly) return cb(EROFS);
-        // A file created here and not stored yet is stored first, so its owner has an entry to live in.
-        const f = openAt(path);
-        if (f) {
-          files.follow(f);
-          if (f.pending) files.persist(f);
-        }
-        if (!entry(path)) return cb(ENOENT);
         // (uid_t)-1 leaves that id as it is. The kernel has checked who may do this
         // (default_permissions) and sends the mode without set-id bits in its own chmod first.
-        fs.chown(path, newUid === NO_ID ? null : newUid, newGid === NO_ID ? null : newGid);
+        const uid = newUid === NO_ID ? null : newUid;
+        const gid = newGid === NO_ID ? null : newGid;
+        const f = openAt(path);
+        const e = f?.pending ? undefined : entry(path);
+        // A file with unsaved bytes (tar's fchown before close) takes its owner with them when
+        // they are stored: one version, not one for the chown and another for the close.
+        if (f && files.attributesWait(f, e)) {
+          files.chown(f, e, uid, gid);
+          return cb(0);
+        }
+        if (!e) return cb(ENOENT);
+        fs.chown(path, uid, gid);
         cb(0);
       } catch (err) {
         cb(errno(err, 'chown', path));
@@ -84,13 +89,15 @@ export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'st
         const m = mtime === -1 ? null : mtime;
         const t = Date.now(); // one ctime for the open file and its entry (nothing moves on close)
         const f = files.get(path);
+        const e = f?.pending || f?.orphan ? undefined : entry(path);
         if (f) {
           if (a !== null) f.atime = a;
           if (m !== null) f.mtime = m;
           f.ctime = t;
-          if (f.pending || f.orphan) return cb(0);
+          // Stored with the unsaved bytes (OpenFiles.attributesWait), or never (an orphan).
+          if (f.orphan || files.attributesWait(f, e)) return cb(0);
         }
-        if (!entry(path)) return cb(ENOENT);
+        if (!e) return cb(ENOENT);
         // touchExact, not VaultFs.utimes: the path may be a symlink itself (touch -h), never followed here.
         fs.touchExact([path], a, m, t);
         cb(0);

@@ -1,4 +1,5 @@
 import type { Owner } from '../store/vault-fs.js';
+import type { DigestStream } from './content-digests.js';
 
 /**
  * One file open through the mount, shared by every handle on its path. Its life cycle, its
@@ -36,12 +37,21 @@ export class OpenFile {
   mem: Buffer | null = null;
   /** On-disk working copy for large files. */
   spill: { path: string; fd: number } | null = null;
+  /** The spill file's bytes being hashed and chunked as they arrive (ContentDigests), until a write goes back over them. */
+  digest: DigestStream | null = null;
   /** When a file created through the mount was created (its directory changed then, as the kernel saw it). */
   createdAt: number | undefined;
   /** The stored content changed under this open file: pages the kernel cached for it may be old. */
   pageCacheStale = false;
   /** Owner of a file created through the mount (its creator), stored by its first persist. */
   owner: Owner = { uid: null, gid: null };
+  /**
+   * A chown or chmod of a file with unsaved bytes waits for the persist that stores them (one
+   * version, not one per attribute change; OpenFiles.chown/chmod): `owner` and `mode` then hold
+   * the new values, which the kernel is shown at once, over the stored entry's.
+   */
+  ownerChanged = false;
+  modeChanged = false;
 
   constructor(
     public path: string,

@@ -4,6 +4,7 @@ import { dirname, isWithin, rebase } from '../core/paths.js';
 import type { Entry } from '../store/entries.js';
 import type { Owner, VaultFs } from '../store/vault-fs.js';
 import { now } from '../store/store.js';
+import { ContentDigests } from './content-digests.js';
 import { KernelCache } from './kernel-cache.js';
 import { OpenFile, type Handle, type ShownAttributes } from './open-file.js';
 import { WorkingCopies } from './working-copies.js';
@@ -41,6 +42,11 @@ export interface OpenFilesOptions {
   memoryBudget?: number;
   /** Directory for spill files (created on first use). */
   spillDir: string;
+  /**
+   * The digest worker's module (ContentDigests); default the built digest-worker.js beside this
+   * module, null for none (large files are then hashed when persisted).
+   */
+  digestWorker?: string | null;
   /** Called when persisting on release fails (the data is then lost; flush already reported it). */
   onError?: (err: unknown, file: OpenFile) => void;
 }
@@ -62,7 +68,8 @@ export class OpenFiles {
     readonly vaultId: number,
     private readonly options: OpenFilesOptions,
   ) {
-    this.copies = new WorkingCopies(fs.store, options.memoryLimit ?? 8 * MiB, options.memoryBudget ?? 256 * MiB, options.spillDir);
+    const digests = new ContentDigests(options.digestWorker === undefined ? ContentDigests.defaultWorker() : options.digestWorker);
+    this.copies = new WorkingCopies(fs.store, options.memoryLimit ?? 8 * MiB, options.memoryBudget ?? 256 * MiB, options.spillDir, digests);
   }
 
   get memoryLimit(): number {
@@ -71,6 +78,11 @@ export class OpenFiles {
 
   get memoryBudget(): number {
     return this.copies.memoryBudget;
+  }
+
+  /** How many persists stored a large file from the digest made while it was written (ContentDigests). */
+  get digestedPersists(): number {
+    return this.copies.digestedPersists;
   }
 
   // ---- lookup ------------------------------------------------------------------------------
@@ -234,18 +246,56 @@ export class OpenFiles {
   /**
    * What the kernel is shown for an open file, and exactly what persisting it stores: the working
    * state's size and times, the mode of the stored entry (chmod of a stored file changes the
-   * entry) and the later ctime of the two (a rename or chmod changes the entry's). `entry` is the
-   * stored entry at the file's path; a file not stored (pending, orphaned) shows its own state.
+   * entry) unless a chmod waits for the persist (`attributesWait`), and the later ctime of the two
+   * (a rename or chmod changes the entry's). `entry` is the stored entry at the file's path; a
+   * file not stored (pending, orphaned) shows its own state.
    */
   shown(file: OpenFile, entry: Entry | undefined): ShownAttributes {
     const stored = file.pending || file.orphan || entry?.type !== 'f' ? undefined : entry;
     return {
-      mode: stored ? stored.mode : file.mode,
+      mode: stored && !file.modeChanged ? stored.mode : file.mode,
       size: file.size,
       atime: file.atime,
       mtime: file.mtime,
       ctime: stored ? Math.max(file.ctime, stored.ctime) : file.ctime,
     };
+  }
+
+  /** The owner the kernel is shown for an open file: its own when not stored or when a chown waits for the persist. */
+  ownerOf(file: OpenFile, entry: Entry | undefined): Owner {
+    const stored = file.pending || file.orphan || file.ownerChanged || entry?.type !== 'f' ? undefined : entry;
+    return stored ? { uid: stored.uid, gid: stored.gid } : file.owner;
+  }
+
+  /**
+   * Whether a chown, chmod or utimens of an open file waits for the persist that stores its
+   * unsaved bytes, so that `tar x` (write, then fchown, fchmod, futimens, close) stores a file
+   * once, as one version, instead of once per call. It waits when the file has unsaved bytes
+   * (created and not stored, or written since its last persist) and no other name: the other
+   * names of a hard link show their stored entry, so a change there is stored at once, as for a
+   * file with nothing unsaved. A crash before the persist loses the change with the bytes.
+   */
+  attributesWait(file: OpenFile, entry: Entry | undefined): boolean {
+    if (file.pending) return true;
+    return file.unsaved && entry?.type === 'f' && entry.nlink <= 1;
+  }
+
+  /** chown of a file whose attributes wait (attributesWait); `null` keeps an id. A change that changes nothing changes no time. */
+  chown(file: OpenFile, entry: Entry | undefined, uid: number | null, gid: number | null): void {
+    const was = this.ownerOf(file, entry);
+    const next = { uid: uid ?? was.uid, gid: gid ?? was.gid };
+    if (next.uid === was.uid && next.gid === was.gid) return;
+    file.owner = next;
+    file.ownerChanged = true;
+    file.ctime = now();
+  }
+
+  /** chmod of a file whose attributes wait (attributesWait). A change that changes nothing changes no time. */
+  chmod(file: OpenFile, entry: Entry | undefined, mode: number): void {
+    if ((mode & 0o7777) === this.shown(file, entry).mode) return;
+    file.mode = mode & 0o7777;
+    file.modeChanged = true;
+    file.ctime = now();
   }
 
   /**
@@ -288,6 +338,7 @@ export class OpenFiles {
         from: file.pending ? undefined : { hash: file.baseHash },
         ino: file.ino,
         owner: file.owner,
+        ownerChanged: file.ownerChanged,
         attributes: (old: Entry | undefined) => {
           shown = this.shown(file, old);
           return { ...shown, createdAt: file.createdAt };
@@ -298,7 +349,7 @@ export class OpenFiles {
         // A second descriptor reads from offset 0 (the content is streamed from the current position).
         const fd = openSync(file.spill.path, 'r');
         try {
-          entry = this.fs.writeFileExact(file.path, { fd }, write);
+          entry = this.fs.writeFileExact(file.path, { fd, digest: this.copies.digestOf(file) }, write);
         } finally {
           closeSync(fd);
         }
@@ -312,6 +363,7 @@ export class OpenFiles {
       file.baseHash = entry.hash;
       file.pending = false;
       file.written = false;
+      file.ownerChanged = file.modeChanged = false;
       file.state = 'flushed';
     } catch (err) {
       file.state = previous;
@@ -346,6 +398,7 @@ export class OpenFiles {
   closeAll(): void {
     for (const file of [...this.byPath.values()]) this.dispose(file);
     this.handles.clear();
+    this.copies.stop();
   }
 
   // ---- namespace changes -------------------------------------------------------------------

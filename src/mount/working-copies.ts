@@ -1,7 +1,8 @@
 import { closeSync, ftruncateSync, mkdirSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { contentChunks, readContent, readContentInto } from '../store/blobs.js';
+import { contentChunks, INLINE_MAX, readContent, readContentInto, type ContentDigest } from '../store/blobs.js';
 import type { Store } from '../store/store.js';
+import { ContentDigests } from './content-digests.js';
 import type { OpenFile } from './open-file.js';
 
 /**
@@ -9,6 +10,8 @@ import type { OpenFile } from './open-file.js';
  * persist. In memory up to `memoryLimit` bytes per file while the process-wide `memoryBudget`
  * allows, beyond that in a spill file on disk, so a 1 GiB file is never held in memory. A clean
  * file has none: its reads go straight to the stored content, loading only the chunks they overlap.
+ * A spill file's bytes are hashed and chunked by a worker thread as sequential writes make them
+ * final (ContentDigests), so persisting a large file written front to back only stores its chunks.
  */
 export class WorkingCopies {
   private spillSeq = 0;
@@ -19,7 +22,11 @@ export class WorkingCopies {
     readonly memoryLimit: number,
     readonly memoryBudget: number,
     private readonly spillDir: string,
+    private readonly digests: ContentDigests = new ContentDigests(null),
   ) {}
+
+  /** How many persists used a digest made while the bytes arrived (tests and the bench look). */
+  digestedPersists = 0;
 
   /** Reads into `buf`; returns the byte count (0 at end of file). Sees unsaved writes. */
   read(file: OpenFile, buf: Buffer, length: number, position: number): number {
@@ -39,13 +46,45 @@ export class WorkingCopies {
     if (file.mem) {
       buf.copy(file.mem, position, 0, length);
     } else {
+      if (file.digest && !this.digests.canChange(file.digest, position)) this.endDigest(file);
       writeFully(file.spill!.fd, buf, length, position);
     }
     if (end > file.size) file.size = end;
+    if (file.digest) this.digests.advance(file.digest, file.size);
+  }
+
+  /**
+   * The digest of a spilled file's content, made while its bytes arrived; undefined when there is
+   * none (the file was written out of order, or is small enough to be stored inline). Ends the
+   * stream: later writes are hashed by the persist that stores them.
+   */
+  digestOf(file: OpenFile): ContentDigest | undefined {
+    const stream = file.digest;
+    if (!stream || !file.spill) return undefined;
+    file.digest = null;
+    if (file.size <= INLINE_MAX) {
+      this.digests.drop(stream);
+      return undefined;
+    }
+    const d = this.digests.finish(stream, file.size);
+    if (d) this.digestedPersists++;
+    return d;
+  }
+
+  private endDigest(file: OpenFile): void {
+    if (!file.digest) return;
+    this.digests.drop(file.digest);
+    file.digest = null;
+  }
+
+  /** Ends the digest worker (unmount). */
+  stop(): void {
+    this.digests.stop();
   }
 
   /** Cuts or extends (with zeros) the file's bytes to `size`. */
   resize(file: OpenFile, size: number): void {
+    if (file.digest && !this.digests.canChange(file.digest, size)) this.endDigest(file);
     this.materialize(file, size);
     if (file.mem) {
       if (size > file.mem.length) this.grow(file, size);
@@ -62,6 +101,7 @@ export class WorkingCopies {
 
   /** Frees a file's working copy (its memory, or its spill file). */
   drop(file: OpenFile): void {
+    this.endDigest(file);
     if (file.mem) {
       this.memoryInUse -= file.mem.length;
       file.mem = null;
@@ -127,6 +167,7 @@ export class WorkingCopies {
     const path = join(this.spillDir, `${file.ino}-${++this.spillSeq}`);
     const fd = openSync(path, 'w+', 0o600);
     file.spill = { path, fd };
+    file.digest = this.digests.start(path);
     return file.spill;
   }
 }

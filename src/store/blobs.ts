@@ -188,6 +188,73 @@ function streamContent(store: Store, fd: number, lease: Lease, limit: SizeLimit 
   return { hash, size, lease: lease.id };
 }
 
+/** What hashing and chunking a content found, computed before storing it (the mount's ContentDigests). */
+export interface ContentDigest {
+  hash: string;
+  size: number;
+  /** Its FastCDC chunks in order, each with its SHA-256. */
+  chunks: { size: number; hash: string }[];
+}
+
+/**
+ * putContentFromFd for content larger than INLINE_MAX whose digest is already known: nothing is
+ * hashed again; the chunks not stored yet are read from `fd` (at their offsets) and inserted,
+ * about 1 MiB of them per transaction, under a lease as there. Content already stored as a whole
+ * is only pinned. The digest must be of the bytes `fd` holds (the caller computed it from them).
+ */
+export function putDigestedContentFromFd(store: Store, fd: number, digest: ContentDigest): ContentRef {
+  const lease = openLease(store);
+  try {
+    if (store.mutate(() => (store.stmt(BLOB_EXISTS).get(digest.hash) ? (pin(store, lease, 'b', digest.hash, false), true) : false))) {
+      return { hash: digest.hash, size: digest.size, lease: lease.id };
+    }
+    const chunks: StoredChunk[] = [];
+    let at = 0;
+    let next = 0;
+    while (next < digest.chunks.length) {
+      store.mutate(() => {
+        let bytes = 0;
+        while (next < digest.chunks.length && bytes < BYTES_PER_TRANSACTION) {
+          const { size, hash } = digest.chunks[next++]!;
+          const found = store.stmt<{ id: number }>(CHUNK_ID).get(hash);
+          let c: StoredChunk;
+          if (found) {
+            c = { id: found.id, hash, size, stored: false };
+          } else {
+            const data = Buffer.allocUnsafe(size);
+            if (readFully(fd, data, at) !== size) throw new AvfsError('INTERNAL', `content ended before its digest did (offset ${at})`, { at });
+            c = { id: Number(store.stmt(INSERT_CHUNK).run(hash, size, now(), data).lastInsertRowid), hash, size, stored: true };
+          }
+          pin(store, lease, 'c', hash, c.stored);
+          chunks.push(c);
+          at += size;
+          bytes += size;
+        }
+      });
+    }
+    store.mutate(() => {
+      if (store.stmt(BLOB_EXISTS).get(digest.hash)) return pin(store, lease, 'b', digest.hash, false);
+      insertChunked(store, digest.hash, digest.size, chunks);
+      pin(store, lease, 'b', digest.hash, true);
+    });
+    return { hash: digest.hash, size: digest.size, lease: lease.id };
+  } catch (err) {
+    if (lease.id !== null) abandonLease(store, lease.id);
+    throw err;
+  }
+}
+
+/** Reads `buf.length` bytes at `position` (fewer only at end of file); returns how many. */
+function readFully(fd: number, buf: Buffer, position: number): number {
+  let filled = 0;
+  while (filled < buf.length) {
+    const n = readSync(fd, buf, filled, buf.length - filled, position + filled);
+    if (n === 0) break;
+    filled += n;
+  }
+  return filled;
+}
+
 /** Reads up to `length` bytes (fewer only at end of file) into a new buffer. */
 function readFull(fd: number, length: number): Buffer {
   const buf = Buffer.allocUnsafe(length);

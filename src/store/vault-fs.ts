@@ -3,7 +3,7 @@ import { AvfsError, alreadyExists, isADirectory, notADirectory, notFound } from 
 import { ancestors, basename, dirname, isWithin, joinPath, normalizePath, rebase } from '../core/paths.js';
 import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE } from '../core/entry-types.js';
 import { audit } from './audit.js';
-import { abandonContent, contentChunks, linkContent, putContent, putContentFromFd, readContent, type ContentRef, type SizeLimit } from './blobs.js';
+import { abandonContent, contentChunks, linkContent, putContent, putContentFromFd, putDigestedContentFromFd, readContent, type ContentDigest, type ContentRef, type SizeLimit } from './blobs.js';
 import {
   getEntry,
   hasChildren,
@@ -304,13 +304,25 @@ export class VaultFs {
    */
   writeFileExact(
     path: string,
-    data: Buffer | { fd: number },
-    options: { from?: { hash: string | null }; ino?: number; owner?: Owner; attributes: (old: Entry | undefined) => ExactAttributes },
+    data: Buffer | { fd: number; digest?: ContentDigest },
+    options: {
+      from?: { hash: string | null };
+      ino?: number;
+      /** Owner of a new entry; of an existing one too when `ownerChanged` (a chown that waited for this write). */
+      owner?: Owner;
+      ownerChanged?: boolean;
+      attributes: (old: Entry | undefined) => ExactAttributes;
+    },
   ): Entry {
     // One transaction for the chunks too: per-chunk commits cost ~0.7 ms each (a 256 MiB file is
     // 4,096 chunks), while the lock is held only as long as hashing and inserting take (about
     // 0.3 s per 100 MiB).
-    const streamed = Buffer.isBuffer(data) ? undefined : this.store.mutate(() => putContentFromFd(this.store, data.fd));
+    // A digest computed while the bytes arrived (the mount's ContentDigests) spares hashing them here.
+    const streamed = Buffer.isBuffer(data)
+      ? undefined
+      : data.digest
+        ? this.store.mutate(() => putDigestedContentFromFd(this.store, data.fd, data.digest!))
+        : this.store.mutate(() => putContentFromFd(this.store, data.fd));
     return this.store.mutate(() => {
       const content = streamed ?? putContent(this.store, data as Buffer);
       linkContent(this.store, content);
@@ -326,7 +338,7 @@ export class VaultFs {
         this.store,
         vault,
         path,
-        { type: 'f', mode: a.mode, size: content.size, hash: content.hash, target: null, mtime: a.mtime, atime: a.atime, ...(old ? undefined : { ino: options.ino, ...options.owner }) },
+        { type: 'f', mode: a.mode, size: content.size, hash: content.hash, target: null, mtime: a.mtime, atime: a.atime, ...(old ? (options.ownerChanged ? options.owner : undefined) : { ino: options.ino, ...options.owner }) },
         {
           op: old ? 'write' : 'create',
           actor: this.actor,

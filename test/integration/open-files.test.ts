@@ -2,7 +2,9 @@ import { randomBytes, createHash } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { splitContent } from '../../src/core/cdc.js';
 import { OpenFiles, O_APPEND } from '../../src/mount/open-files.js';
+import { chunkList } from '../../src/store/blobs.js';
 import { getEntry } from '../../src/store/entries.js';
 import type { Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
@@ -155,5 +157,49 @@ describe('open files', () => {
     files.move('/dir', '/dir2');
     files.release(fh);
     expect(fs.readFile('/dir2/p.txt').toString()).toBe('moved');
+  });
+
+  it('a large file written front to back is hashed and chunked while it arrives (by the built worker); out-of-order writes fall back', () => {
+    // The worker is the built module (dist/): `npm run build` comes before the tests that need it.
+    const worker = join(import.meta.dirname, '..', '..', 'dist', 'mount', 'digest-worker.js');
+    expect(existsSync(worker)).toBe(true);
+    const digesting = new OpenFiles(fs, fs.row().id, { spillDir: spill, memoryLimit: 256 * 1024, memoryBudget: 1024 * 1024, digestWorker: worker });
+    const sizesOf = (hash: string) => [...chunkList(store, hash).sizes];
+    const writeAll = (path: string, data: Buffer, after?: (fh: number) => void) => {
+      const fh = digesting.create(path, 0o644, 0);
+      for (let off = 0; off < data.length; off += 131072) digesting.write(digesting.handle(fh)!.file, data.subarray(off, off + 131072), Math.min(131072, data.length - off), off);
+      after?.(fh);
+      digesting.release(fh);
+    };
+    try {
+      const data = randomBytes(3 * 1024 * 1024 + 12345);
+      writeAll('/digested.bin', data);
+      expect(digesting.digestedPersists).toBe(1);
+      expect(fs.stat('/digested.bin').hash).toBe(sha(data));
+      expect(sha(fs.readFile('/digested.bin'))).toBe(sha(data));
+      expect(sizesOf(sha(data))).toEqual(splitContent(data).map((c) => c.length));
+      // The same bytes again: the content is stored already.
+      writeAll('/again.bin', data);
+      expect(digesting.digestedPersists).toBe(2);
+      expect(fs.stat('/again.bin').hash).toBe(sha(data));
+      // Most chunks shared with a stored content, a few new ones.
+      const edited = Buffer.concat([data.subarray(0, 2_000_000), Buffer.from('inserted'), data.subarray(2_000_000)]);
+      writeAll('/edited.bin', edited);
+      expect(digesting.digestedPersists).toBe(3);
+      expect(sha(fs.readFile('/edited.bin'))).toBe(sha(edited));
+      expect(sizesOf(sha(edited))).toEqual(splitContent(edited).map((c) => c.length));
+      // A write back over bytes already handed to the worker, and a truncation below them: hashed at persist.
+      const rewritten = Buffer.from(data);
+      rewritten.write('HEADER', 10);
+      writeAll('/rewritten.bin', data, (fh) => digesting.write(digesting.handle(fh)!.file, Buffer.from('HEADER'), 6, 10));
+      const cut = data.subarray(0, 1_500_000);
+      writeAll('/cut.bin', data, (fh) => digesting.truncate(digesting.handle(fh)!.file, cut.length));
+      expect(digesting.digestedPersists).toBe(3);
+      expect(sha(fs.readFile('/rewritten.bin'))).toBe(sha(rewritten));
+      expect(sha(fs.readFile('/cut.bin'))).toBe(sha(cut));
+      expect(existsSync(spill) ? readdirSync(spill) : []).toEqual([]);
+    } finally {
+      digesting.closeAll();
+    }
   });
 });

@@ -2,7 +2,7 @@ import { lstatSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ATTR_TIMEOUT_S } from '../../src/mount/server.js';
-import { describeMount, mountFixture, sh, shOk, type MountFixture } from './helpers.js';
+import { describeMount, mountFixture, sh, shOk, stepScript, type MountFixture } from './helpers.js';
 
 /**
  * POSIX conformance of a mounted vault (issue 20), through the real mount and real tools: special
@@ -92,6 +92,47 @@ describeMount('POSIX conformance of a mounted vault', () => {
     await shOk(`chown 1234:2345 ${src}/a && tar -C ${fx.scratch} -cf ${fx.scratch}/o.tar owners`);
     await shOk(`cp -a ${src} ${fx.dir}/cpa && mkdir ${fx.dir}/tarx && tar --same-owner -C ${fx.dir}/tarx -xf ${fx.scratch}/o.tar`);
     expect(await shOk(`stat -c '%u %g' ${fx.dir}/cpa/a ${fx.dir}/tarx/owners/a`)).toBe('1234 2345\n1234 2345');
+  });
+
+  it('tar x of a file owned by another user stores it once: its chown, chmod and times wait for the close', async () => {
+    const src = join(fx.scratch, 'once');
+    mkdirSync(src);
+    writeFileSync(join(src, 'a'), 'content of a\n');
+    await shOk(`chown 1234:2345 ${src}/a && chmod 640 ${src}/a && touch -d '2001-02-03 04:05:06' ${src}/a && tar -C ${fx.scratch} -cf ${fx.scratch}/once.tar once`);
+    await shOk(`mkdir ${fx.dir}/oncex && tar --same-owner -C ${fx.dir}/oncex -xf ${fx.scratch}/once.tar`);
+    // Before, the fchown stored the file (create), then recorded a chown and a chmod version.
+    const log = await fx.run(['log', '/oncex/once/a']);
+    expect(log.json.versions.map((v: { op: string }) => v.op)).toEqual(['create']);
+    expect(await shOk(`stat -c '%u %g %a %Y' ${fx.dir}/oncex/once/a`)).toBe(`1234 2345 640 ${Math.floor(Date.parse('2001-02-03T04:05:06') / 1000)}`);
+    const ls = await fx.run(['ls', '/oncex/once']);
+    expect(ls.json.entries).toEqual([expect.objectContaining({ name: 'a', uid: 1234, gid: 2345, mode: '0640' })]);
+    const versions = async () => (await fx.run(['log', '/oncex/once/a'])).json.versions.map((v: { op: string }) => v.op);
+
+    // An open file with unsaved bytes shows a chown and chmod at once and stores them with the
+    // bytes on close. (A python process holds the file: a process the test spawns would inherit a
+    // descriptor of the test's own, and its close is a flush, which stores the bytes.)
+    const path = join(fx.dir, 'oncex', 'once', 'a');
+    const changeOpen = (write: boolean, uid: number, mode: number) =>
+      stepScript(
+        `fd = os.open(sys.argv[1], os.O_RDWR)\n${write ? "os.write(fd, b'CONTENT')\n" : ''}os.fchown(fd, ${uid}, ${uid + 1})\nos.fchmod(fd, ${mode})\n` +
+          `st = os.fstat(fd)\nstep(f'{st.st_uid} {st.st_gid} {st.st_mode & 0o7777:o}')\nos.close(fd)`,
+        [path],
+      );
+    const dirty = changeOpen(true, 77, 0o600);
+    expect(await dirty.next()).toBe('77 78 600');
+    expect(await versions()).toEqual(['create']);
+    dirty.go();
+    await dirty.done();
+    expect(await versions()).toEqual(['write', 'create']);
+    expect((await fx.run(['ls', '/oncex/once'])).json.entries).toEqual([expect.objectContaining({ name: 'a', uid: 77, gid: 78, mode: '0600', size: 13 })]);
+
+    // An open file with nothing unsaved stores a chown and chmod at once, as a closed one does.
+    const clean = changeOpen(false, 99, 0o644);
+    expect(await clean.next()).toBe('99 100 644');
+    expect((await fx.run(['ls', '/oncex/once'])).json.entries).toEqual([expect.objectContaining({ name: 'a', uid: 99, gid: 100, mode: '0644' })]);
+    expect(await versions()).toEqual(['chmod', 'chown', 'write', 'create']);
+    clean.go();
+    await clean.done();
   });
 
   it('chmod, chown, link, rename and truncate update ctime; a read and a no-op chmod do not', async () => {

@@ -1,0 +1,118 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import type { ContentDigest } from '../store/blobs.js';
+
+export type DigestMessage =
+  | { type: 'port'; port: MessagePort }
+  | { type: 'start'; id: number; path: string }
+  | { type: 'advance'; id: number; to: number }
+  | { type: 'finish'; id: number; size: number; signal: SharedArrayBuffer }
+  | { type: 'drop'; id: number };
+
+export type DigestResult = ({ id: number } & ContentDigest) | { id: number; error: string };
+
+/** One spill file being digested: the bytes below `sent` are final (the worker may have read them). */
+export interface DigestStream {
+  id: number;
+  sent: number;
+}
+
+/** Tell the worker about new bytes once this many have arrived (fewer messages, same overlap). */
+const ADVANCE_STEP = 1024 * 1024;
+/** Longest wait for a digest at persist; past it the persist hashes the file itself. */
+const FINISH_TIMEOUT_MS = 120_000;
+
+/**
+ * Hashing and chunking of large files written through the mount while their bytes arrive, on a
+ * worker thread (digest-worker.ts), so that persisting a 256 MiB file does not start hashing it
+ * on the mount's one JS thread only when it is closed. A file's spill file gets a stream when it
+ * is opened; as sequential writes make bytes final the worker reads and digests them (the
+ * content's SHA-256, its FastCDC chunks and theirs); persisting it waits for the tail and hands
+ * the digest to the store, which then only inserts the chunks it does not have
+ * (blobs.ts putDigestedContentFromFd). A write or truncate below what the worker may have read
+ * ends the stream, and the persist hashes the file itself, as before.
+ */
+export class ContentDigests {
+  private worker: Worker | null = null;
+  private results: MessagePort | null = null;
+  private nextId = 1;
+  private broken = false;
+
+  constructor(private readonly workerPath: string | null) {}
+
+  /** The worker next to this module when it is built (tests running from the TypeScript sources have none). */
+  static defaultWorker(): string | null {
+    const path = fileURLToPath(new URL('./digest-worker.js', import.meta.url));
+    return existsSync(path) ? path : null;
+  }
+
+  /** Starts digesting the spill file at `path`; null when there is no worker. */
+  start(path: string): DigestStream | null {
+    const worker = this.ensureWorker();
+    if (!worker) return null;
+    const id = this.nextId++;
+    worker.postMessage({ type: 'start', id, path } satisfies DigestMessage);
+    return { id, sent: 0 };
+  }
+
+  /** Bytes [0, size) of the stream's file are final unless written again (then `write` ends the stream). */
+  advance(s: DigestStream, size: number, force = false): void {
+    if (size - s.sent < (force ? 1 : ADVANCE_STEP)) return;
+    s.sent = size;
+    this.worker?.postMessage({ type: 'advance', id: s.id, to: size } satisfies DigestMessage);
+  }
+
+  /** Whether bytes at `position` may still change without ending the stream. */
+  canChange(s: DigestStream, position: number): boolean {
+    return position >= s.sent;
+  }
+
+  drop(s: DigestStream): void {
+    this.worker?.postMessage({ type: 'drop', id: s.id } satisfies DigestMessage);
+  }
+
+  /** Waits for the digest of the stream's file, whose content is its first `size` bytes; undefined if the worker failed. */
+  finish(s: DigestStream, size: number): ContentDigest | undefined {
+    const worker = this.worker;
+    // A worker that died (its error or exit event came in while this thread served earlier requests) answers nothing.
+    if (!worker || !this.results || this.broken) return undefined;
+    const signal = new SharedArrayBuffer(4);
+    worker.postMessage({ type: 'finish', id: s.id, size, signal } satisfies DigestMessage);
+    if (Atomics.wait(new Int32Array(signal), 0, 0, FINISH_TIMEOUT_MS) === 'timed-out') {
+      this.stop();
+      return undefined;
+    }
+    for (;;) {
+      const m = receiveMessageOnPort(this.results)?.message as DigestResult | undefined;
+      if (!m) return undefined;
+      if (m.id !== s.id) continue; // an answer nobody waits for any more
+      return 'error' in m ? undefined : m;
+    }
+  }
+
+  /** Ends the worker (unmount). */
+  stop(): void {
+    this.broken = true;
+    void this.worker?.terminate();
+    this.worker = null;
+    this.results = null;
+  }
+
+  private ensureWorker(): Worker | null {
+    if (this.worker || this.broken || !this.workerPath) return this.worker;
+    const worker = new Worker(this.workerPath);
+    worker.unref();
+    const died = () => {
+      this.broken = true;
+    };
+    worker.on('error', died);
+    worker.on('exit', died);
+    const { port1, port2 } = new MessageChannel();
+    worker.postMessage({ type: 'port', port: port2 } satisfies DigestMessage, [port2]);
+    port1.unref();
+    this.worker = worker;
+    this.results = port1;
+    return worker;
+  }
+}
