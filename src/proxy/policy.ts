@@ -262,6 +262,7 @@ export function compilePattern(pattern: string, pathMode: boolean): RegExp {
       re = globToRegExp(pattern, { words: !pathMode });
     }
   } catch (err) {
+    if (err instanceof AvfsError) throw err; // core/glob's INVALID_PATTERN already names the pattern
     throw new AvfsError('INVALID_PATTERN', `invalid pattern ${JSON.stringify(pattern)}: ${(err as Error).message}`, { pattern });
   }
   compiled.set(key, re);
