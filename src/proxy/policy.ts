@@ -363,8 +363,11 @@ const HOST_DIR_LINK = /^\/proc\/[^/]+(?:\/task\/[^/]+)?\/(?:root|cwd)$/;
 /** Links to an open file or a mapped file: harmless by themselves (`/dev/fd/0` is stdin), an escape when a path goes on below them. */
 const HOST_FILE_LINK = /^(?:\/proc\/[^/]+(?:\/task\/[^/]+)?\/(?:fd|map_files)\/[^/]+|\/dev\/fd\/[^/]+|\/dev\/std(?:in|out|err))$/;
 
+/** Directories whose entries are such links: a process's /proc directory, its task list, its fd and map_files directories, /dev/fd. */
+const LINK_HOLDER = /^(?:\/proc\/(?:self|thread-self|\d+)(?:\/task(?:\/[^/]+)?)?|\/proc\/(?:self|thread-self|\d+)(?:\/task\/[^/]+)?\/(?:fd|map_files)|\/dev\/fd)$/;
+
 /**
- * The /proc or /dev/fd link an absolute path goes through, if any: `/proc/self/root/etc/shadow` is
+ * The /proc or /dev/fd link an absolute path goes through (or the directory of links it names), if any: `/proc/self/root/etc/shadow` is
  * the host's /etc/shadow, `/proc/self/cwd` a host directory, `/dev/fd/3/x` a file below whatever
  * descriptor 3 is. The walk resolves `..` lexically, so `/tmp/../proc/self/root/..` is caught too
  * (the kernel follows the link before the `..`).
@@ -379,7 +382,9 @@ function throughHostLink(path: string): string | undefined {
     if (HOST_DIR_LINK.test(prefix)) return prefix;
     if (i + 1 < segs.length && HOST_FILE_LINK.test(prefix)) return prefix;
   }
-  return undefined;
+  // A directory that holds such links: `cd /proc/self; cat root/etc/shadow`, `find -L /proc/self`.
+  const end = '/' + walked.join('/');
+  return LINK_HOLDER.test(end) ? `${end}, which holds links` : undefined;
 }
 
 /**

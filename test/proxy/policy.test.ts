@@ -128,7 +128,18 @@ describe('default policy', () => {
       '/dev/stdin/x',
       '/tmp/../proc/self/root/..',
       '/proc/self/x/../root/etc',
+      // the directories holding the links: a relative path or a recursive tool would go on from there
+      '/proc/self',
+      '/proc/self/',
+      '/proc/self/task',
+      '/proc/self/task/7',
+      '/proc/self/fd',
+      '/proc/42',
+      '/dev/fd',
     ]) denied(['cat', path]);
+    expect(decideShell('cd /proc/self && cat root/etc/shadow').rule).toBe('host-paths');
+    denied(['find', '-L', '/proc/self', '-name', 'shadow']);
+    denied(['tar', '-C/proc/self', '-cf', 'x.tar', 'root/etc/shadow']);
     denied(['cat', '--file=/proc/self/root/etc/shadow']);
     expect(decideShell('cat < /proc/self/root/etc/shadow').rule).toBe('host-paths');
     // Even when an allow pattern is as broad as /proc/** or /**.
