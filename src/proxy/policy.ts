@@ -500,6 +500,8 @@ export interface Evaluation {
 export function evaluatePolicy(policy: Policy, request: { argv?: string[]; shell?: string }, ctx: PathContext): Evaluation {
   const commands = commandsOf(request).filter((c) => c.argv.length > 0);
   if (commands.length === 0) throw new AvfsError('USAGE', 'no command to run');
+  // `-- ""` (or `""` in a script, or `env ""`) names no program: a usage error, like `--shell ""`.
+  if (commands.some((c) => c.argv[0] === '')) throw new AvfsError('USAGE', 'the program name is empty: no command to run');
   const rules = effectiveRules(policy);
   const verdicts: CommandVerdict[] = [];
   for (const cmd of commands) {

@@ -232,6 +232,23 @@ describe('custom policies', () => {
     expect(decide(['cat', '/srv/x/a.txt'], policy, { cwd: '/' }).rule).toBe('host-paths');
   });
 
+  it('an empty program name is a usage error, as an empty script is', () => {
+    const usage = (request: { argv?: string[]; shell?: string }) => {
+      try {
+        evaluatePolicy(DEFAULT_POLICY, request, ctx);
+      } catch (err) {
+        return (err as AvfsError).code;
+      }
+      return 'no error';
+    };
+    expect(usage({ shell: '' })).toBe('USAGE');
+    expect(usage({ argv: [''] })).toBe('USAGE');
+    expect(usage({ argv: ['', 'x'] })).toBe('USAGE');
+    expect(usage({ shell: '"" x' })).toBe('USAGE');
+    expect(usage({ argv: ['env', 'A=1', ''] })).toBe('USAGE');
+    expect(usage({ argv: ['echo', ''] })).toBe('no error'); // an empty argument is fine
+  });
+
   it('rejects invalid policies with the field that is wrong', () => {
     const bad = (p: unknown) => {
       try {

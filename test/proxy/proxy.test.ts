@@ -334,6 +334,11 @@ describe('proxy policy and help', () => {
     expectError(await avfs(home, ['proxy', 'exec', '--shell', 'ls', '--', 'ls']), 'USAGE', 2);
     expectError(await avfs(home, ['proxy', 'exec', '--timeout', 'soon', '--', 'true']), 'USAGE', 2);
     expectError(await avfs(home, ['proxy', 'exec', '--cwd', '/missing', '--', 'true']), 'NOT_FOUND', 3);
+    // An empty program name is USAGE, as `--shell ""` is, for exec and check alike.
+    expectError(await avfs(home, ['proxy', 'exec', '--', '']), 'USAGE', 2);
+    expectError(await avfs(home, ['proxy', 'exec', '--shell', '']), 'USAGE', 2);
+    expectError(await avfs(home, ['proxy', 'policy', 'check', '--', '']), 'USAGE', 2);
+    expectError(await avfs(home, ['proxy', 'policy', 'check', '--', '', 'x']), 'USAGE', 2);
   });
 
   it('--help says what the boundary is and is not', async () => {
