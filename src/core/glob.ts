@@ -8,10 +8,14 @@ import { AvfsError } from '../errors.js';
  *  - `**`     any run of characters including `/`; as a whole segment (`a/**\/b`, `**\/x`, `x/**`)
  *             it also matches zero directories
  *  - `?`      one character except `/`
- *  - `[abc]`, `[a-z]`, `[!a-z]` / `[^a-z]`   one character from (or not from) a set, never `/`
+ *  - `[abc]`, `[a-z]`, `[!a-z]` / `[^a-z]`   one character from (or not from) a set, never `/`;
+ *             inside a set, the POSIX classes `[:alpha:]` `[:digit:]` `[:alnum:]` `[:upper:]`
+ *             `[:lower:]` `[:space:]` `[:blank:]` `[:punct:]` `[:xdigit:]` `[:cntrl:]` `[:print:]`
+ *             `[:graph:]` (ASCII meanings) — `[[:alpha:]_]`
  *  - `{a,b}`  any of the comma-separated alternatives (which may themselves hold globs, and nest)
  *  - `\x`     the character x literally
- * An unclosed `[` or `{` is taken literally, as bash does.
+ * An unclosed `[` or `{` is taken literally, as bash does. A reversed range (`[z-a]`) or an
+ * unknown POSIX class (`[[:nope:]]`) is INVALID_PATTERN.
  *
  * With `words`, the subject is a word (a program name, an argument, a variable name), not a path:
  * `/` is an ordinary character, so `*`, `**` and `?` and classes match it too (the proxy policy's
@@ -31,7 +35,12 @@ const escapeRegex = (s: string) => s.replace(REGEX_SPECIAL, '\\$&');
 export function globToRegExp(glob: string, options: GlobOptions = {}): RegExp {
   if (typeof glob !== 'string' || glob.length === 0) throw new AvfsError('INVALID_ARGUMENT', 'empty glob pattern', { pattern: glob });
   if (glob.includes('\0')) throw new AvfsError('INVALID_ARGUMENT', 'glob pattern contains a NUL byte', { pattern: glob });
-  return new RegExp(`^${compile(glob, 0, glob.length, options.words === true)}$`, options.nocase ? 'iu' : 'u');
+  try {
+    return new RegExp(`^${compile(glob, 0, glob.length, options.words === true)}$`, options.nocase ? 'iu' : 'u');
+  } catch (err) {
+    // An unknown POSIX class (compile), or what compile leaves to the RegExp engine to reject: a reversed range such as `[z-a]`.
+    throw new AvfsError('INVALID_PATTERN', `invalid glob pattern ${JSON.stringify(glob)}: ${(err as Error).message}`, { pattern: glob });
+  }
 }
 
 /** Escapes every glob character in `s`, so it matches only itself (e.g. a directory prefix). */
@@ -106,13 +115,38 @@ function compile(glob: string, start: number, end: number, words: boolean): stri
   return out;
 }
 
+/** POSIX character classes (`[[:alpha:]]`) as RegExp class contents, ASCII meanings. */
+const POSIX_CLASSES: Record<string, string> = {
+  alpha: 'A-Za-z',
+  digit: '0-9',
+  alnum: 'A-Za-z0-9',
+  upper: 'A-Z',
+  lower: 'a-z',
+  space: ' \\t\\n\\r\\f\\v',
+  blank: ' \\t',
+  punct: '!-\\/:-@\\[-`{-~',
+  xdigit: '0-9A-Fa-f',
+  cntrl: '\\x00-\\x1f\\x7f',
+  print: ' -~',
+  graph: '!-~',
+};
+
+/** Length of the POSIX class `[:name:]` starting at glob[i], or 0 when there is none. */
+function posixClassLength(glob: string, i: number, end: number): number {
+  if (glob[i] !== '[' || glob[i + 1] !== ':') return 0;
+  const m = /^\[:([a-z]*):\]/.exec(glob.slice(i, end));
+  return m ? m[0].length : 0;
+}
+
 /** Index of the `]` closing the class opened at `open`, or -1. A `]` right after `[` or `[!` is literal. */
 function classEnd(glob: string, open: number, end: number): number {
   let i = open + 1;
   if (glob[i] === '!' || glob[i] === '^') i++;
   if (glob[i] === ']') i++;
   for (; i < end; i++) {
-    if (glob[i] === '\\') i++;
+    const posix = posixClassLength(glob, i, end);
+    if (posix > 0) i += posix - 1;
+    else if (glob[i] === '\\') i++;
     else if (glob[i] === ']') return i;
   }
   return -1;
@@ -126,12 +160,23 @@ function compileClass(body: string, words: boolean): string {
     i = 1;
   }
   let set = '';
+  let afterPosix = false; // `[[:digit:]-x]`: a `-` after a POSIX class starts no range
   for (; i < body.length; i++) {
     const c = body[i]!;
-    if (c === '\\' && i + 1 < body.length) {
+    const wasPosix = afterPosix;
+    afterPosix = false;
+    const posix = posixClassLength(body, i, body.length);
+    if (posix > 0) {
+      const name = body.slice(i + 2, i + posix - 2);
+      const members = POSIX_CLASSES[name];
+      if (members === undefined) throw new Error(`unknown character class [:${name}:] (known: ${Object.keys(POSIX_CLASSES).join(', ')})`);
+      set += members;
+      i += posix - 1;
+      afterPosix = true;
+    } else if (c === '\\' && i + 1 < body.length) {
       const next = body[++i]!;
       set += /[\\\]^[-]/.test(next) ? '\\' + next : next;
-    } else if (c === '-' && set.length > 0 && i + 1 < body.length) {
+    } else if (c === '-' && set.length > 0 && i + 1 < body.length && !wasPosix) {
       set += '-';
     } else {
       set += /[\\\]^[-]/.test(c) ? '\\' + c : c;

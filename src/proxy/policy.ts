@@ -52,8 +52,14 @@ import { DEFAULT_RULES } from './default-policy.js';
  * path: running /usr/bin/python3 is not a reference to host data. Not checked either: the
  * arguments of programs in `exempt_programs` (default: avfs, whose paths are vault paths), what
  * echo/printf print, and the pattern or script of grep/sed/awk/jq; redirections always are.
- * A `file://` URL is a host path. The check reads the command line only: a path computed at run
- * time (a variable, a script's contents) is not seen. In the sandbox there is no host to name
+ * A `file://` URL is a host path. An absolute path is normalised (`.`/`..` resolved lexically,
+ * slashes collapsed) before it is matched, so it is judged by where it lands; a path through the
+ * kernel's links into the host (`/proc/<pid>/root`, `/proc/<pid>/cwd`, anything below
+ * `/proc/<pid>/fd/<n>` or `/dev/fd/<n>`) is a host path whatever `allow` says (throughHostLink). For an
+ * exempt program, the words of its host-touching subcommands (`avfs import/export/sync/mount`,
+ * `proxy policy set`) and `--from`/`--home` values are still checked (exemptArguments).
+ * The check reads the command line only: a path computed at run
+ * time (a variable, a script's contents) or a host symlink is not seen. In the sandbox there is no host to name
  * (the vault is `/`), so the host-path check applies to unsandboxed runs only.
  *
  * The policy is the first, explainable gate, and it is advisory: it reads the command line. The
@@ -262,6 +268,7 @@ export function compilePattern(pattern: string, pathMode: boolean): RegExp {
       re = globToRegExp(pattern, { words: !pathMode });
     }
   } catch (err) {
+    if (err instanceof AvfsError) throw err; // core/glob's INVALID_PATTERN already names the pattern
     throw new AvfsError('INVALID_PATTERN', `invalid pattern ${JSON.stringify(pattern)}: ${(err as Error).message}`, { pattern });
   }
   compiled.set(key, re);
@@ -325,16 +332,87 @@ export function hostReference(word: string, ctx: PathContext, allow: string[], s
     }
     if (candidate.startsWith('/')) {
       if (isProgram && candidate === word) continue; // running a host program is not a reference to host data
-      const clean = candidate.replace(/\/+$/, '') || '/';
+      const link = throughHostLink(candidate);
+      if (link) return `${candidate} goes through ${link}, a link the kernel resolves to a file or directory of the host, whatever the name says; name the host path itself`;
+      // Judged by where it lands: `/tmp/../etc/passwd` is /etc/passwd.
+      const clean = normalizeHostPath(candidate);
       if (ctx.root && (clean === ctx.root || clean.startsWith(ctx.root + '/'))) continue;
       if (allow.some((p) => compilePattern(p, true).test(clean))) continue;
-      return `${candidate} is an absolute host path outside the vault (inside the vault, use a path relative to the working directory)`;
+      return `${candidate}${clean !== candidate.replace(/\/+$/, '') ? ` (${clean})` : ''} is an absolute host path outside the vault (inside the vault, use a path relative to the working directory)`;
     }
     if (candidate.split('/').includes('..') && escapesRoot(ctx.cwd, candidate)) {
       return `${candidate} climbs above the vault root from ${ctx.cwd}`;
     }
   }
   return undefined;
+}
+
+/** An absolute path with `.` and `..` resolved lexically and slashes collapsed (no trailing slash). */
+export function normalizeHostPath(path: string): string {
+  const out: string[] = [];
+  for (const seg of path.split('/')) {
+    if (seg === '' || seg === '.') continue;
+    if (seg === '..') out.pop();
+    else out.push(seg);
+  }
+  return '/' + out.join('/');
+}
+
+/** Kernel links to a directory of the host: a process's root and working directory. */
+const HOST_DIR_LINK = /^\/proc\/[^/]+(?:\/task\/[^/]+)?\/(?:root|cwd)$/;
+/** Links to an open file or a mapped file: harmless by themselves (`/dev/fd/0` is stdin), an escape when a path goes on below them. */
+const HOST_FILE_LINK = /^(?:\/proc\/[^/]+(?:\/task\/[^/]+)?\/(?:fd|map_files)\/[^/]+|\/dev\/fd\/[^/]+|\/dev\/std(?:in|out|err))$/;
+
+/** Directories whose entries are such links: a process's /proc directory, its task list, its fd and map_files directories, /dev/fd. */
+const LINK_HOLDER = /^(?:\/proc\/(?:self|thread-self|\d+)(?:\/task(?:\/[^/]+)?)?|\/proc\/(?:self|thread-self|\d+)(?:\/task\/[^/]+)?\/(?:fd|map_files)|\/dev\/fd)$/;
+
+/**
+ * The /proc or /dev/fd link an absolute path goes through (or the directory of links it names), if any: `/proc/self/root/etc/shadow` is
+ * the host's /etc/shadow, `/proc/self/cwd` a host directory, `/dev/fd/3/x` a file below whatever
+ * descriptor 3 is. The walk resolves `..` lexically, so `/tmp/../proc/self/root/..` is caught too
+ * (the kernel follows the link before the `..`).
+ */
+function throughHostLink(path: string): string | undefined {
+  const segs = path.split('/').filter((s) => s !== '' && s !== '.');
+  const walked: string[] = [];
+  for (let i = 0; i < segs.length; i++) {
+    if (segs[i] === '..') walked.pop();
+    else walked.push(segs[i]!);
+    const prefix = '/' + walked.join('/');
+    if (HOST_DIR_LINK.test(prefix)) return prefix;
+    if (i + 1 < segs.length && HOST_FILE_LINK.test(prefix)) return prefix;
+  }
+  // A directory that holds such links: `cd /proc/self; cat root/etc/shadow`, `find -L /proc/self`.
+  const end = '/' + walked.join('/');
+  return LINK_HOLDER.test(end) ? `${end}, which holds links` : undefined;
+}
+
+/**
+ * Subcommands of an exempt program (avfs) that read or write the host: their words are host paths,
+ * not vault paths, so the exemption does not cover them (`avfs import /etc /x` copies host files in).
+ */
+const HOST_SUBCOMMANDS = new Set(['import', 'export', 'sync', 'mount', 'unmount']);
+/** Options of an exempt program whose value is a host path (`avfs write /x --from /etc/shadow`, `--home <dir>`). */
+const HOST_OPTIONS = new Set(['--from', '--home']);
+
+/** Indexes of an exempt program's arguments that are vault paths or text: all but its host-path words. */
+function exemptArguments(argv: string[]): Set<number> {
+  const out = new Set<number>(argv.keys());
+  const operands: number[] = [];
+  for (let i = 1; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (HOST_OPTIONS.has(a)) {
+      out.delete(++i);
+      continue;
+    }
+    if (HOST_OPTIONS.has(a.split('=')[0]!)) out.delete(i);
+    else if (a === '--vault') i++;
+    else if (!a.startsWith('-')) operands.push(i);
+  }
+  const words = operands.map((i) => argv[i]);
+  const touchesHost = HOST_SUBCOMMANDS.has(words[0]!) || (words[0] === 'proxy' && words[1] === 'policy' && words[2] === 'set');
+  if (touchesHost) for (let i = 1; i < argv.length; i++) out.delete(i);
+  return out;
 }
 
 /** Programs whose arguments are text to print, not files. */
@@ -422,6 +500,8 @@ export interface Evaluation {
 export function evaluatePolicy(policy: Policy, request: { argv?: string[]; shell?: string }, ctx: PathContext): Evaluation {
   const commands = commandsOf(request).filter((c) => c.argv.length > 0);
   if (commands.length === 0) throw new AvfsError('USAGE', 'no command to run');
+  // `-- ""` (or `""` in a script, or `env ""`) names no program: a usage error, like `--shell ""`.
+  if (commands.some((c) => c.argv[0] === '')) throw new AvfsError('USAGE', 'the program name is empty: no command to run');
   const rules = effectiveRules(policy);
   const verdicts: CommandVerdict[] = [];
   for (const cmd of commands) {
@@ -444,7 +524,7 @@ export function evaluatePolicy(policy: Policy, request: { argv?: string[]; shell
     );
     if (ctx.sandboxed) continue;
     const exempt = policy.host_paths.exempt_programs.some((p) => compilePattern(p, false).test(programName(cmd.argv[0]!)));
-    const notPaths = exempt ? new Set(cmd.argv.keys()) : nonPathArguments(cmd.argv);
+    const notPaths = exempt ? exemptArguments(cmd.argv) : nonPathArguments(cmd.argv);
     const words = [...cmd.argv.flatMap((w, i) => (notPaths.has(i) ? [] : [{ w, program: i === 0 }])), ...cmd.redirects.map((w) => ({ w, program: false }))];
     for (const { w, program } of words) {
       const why = hostReference(w, ctx, policy.host_paths.allow, cmd.shell, program);

@@ -114,6 +114,7 @@ describe('grep through the CLI', () => {
     expectError(await run(['grep', '(unclosed']), 'INVALID_PATTERN', 2);
     expectError(await run(['grep', 'x', '/nope']), 'NOT_FOUND', 3);
     expectError(await run(['grep', 'x', '--max-count', 'lots']), 'USAGE', 2);
+    expectError(await run(['grep', '--include', '[z-a]', 'hi', '/']), 'INVALID_PATTERN', 2);
   });
 
   it('human output: path:line:text with -n', async () => {
@@ -155,6 +156,8 @@ describe('find, tags and metadata through the CLI', () => {
     expectError(await f(['find', '--newer', 'yesterday']), 'INVALID_ARGUMENT', 2);
     expectError(await f(['find', '--type', 'x']), 'USAGE', 2);
     expectError(await f(['find', '--name', 'a/b']), 'INVALID_ARGUMENT', 2);
+    expectError(await f(['find', '--name', '[z-a]']), 'INVALID_PATTERN', 2);
+    expect(await found(['--name', '[[:lower:]]*.[[:alpha:]][[:alpha:]]'])).toEqual(['/src/app.ts', '/src/lib/util.ts']);
     expectError(await f(['find', '--tag', 'bad tag']), 'INVALID_NAME', 2);
   });
 

@@ -82,6 +82,94 @@ describe('default policy', () => {
     expect(decide(['cat', '/mnt/vault/notes.md']).action).toBe('allow');
   });
 
+  it('judges a path by where it lands: `..` is resolved before the allow list and the mountpoint are matched', () => {
+    const denied = (argv: string[], policy = DEFAULT_POLICY) => expect(decide(argv, policy), argv.join(' ')).toMatchObject({ action: 'deny', rule: 'host-paths' });
+    denied(['cat', '/proc/self/../../etc/shadow']);
+    denied(['ls', '/dev/fd/..']);
+    denied(['cat', '/dev/fd/../root/etc/shadow']);
+    denied(['cat', '/dev/null/../../etc/passwd']);
+    denied(['cat', '/mnt/vault/../../etc/passwd']);
+    denied(['cat', '/mnt/vault/a/../../x']);
+    const tmp = parsePolicy({ host_paths: { allow: ['/tmp/**', '/srv/{a,b}/**'] } });
+    denied(['cat', '/tmp/../etc/passwd'], tmp);
+    denied(['cat', '/tmp/x/../../etc/passwd'], tmp);
+    denied(['cat', '--in=/tmp/../etc/passwd'], tmp);
+    denied(['cat', '/srv/a/../../etc/passwd'], tmp);
+    denied(['cat', '/tmp/./../etc//passwd'], tmp);
+    expect(decide(['cat', '/tmp/../etc/passwd'], tmp).reason).toContain('(/etc/passwd)');
+    // Landing inside stays allowed.
+    expect(decide(['cat', '/tmp/x/../y'], tmp).action).toBe('allow');
+    expect(decide(['cat', '/tmp//x/./y'], tmp).action).toBe('allow');
+    expect(decide(['cat', '/srv/a/../b/c'], tmp).action).toBe('allow');
+    expect(decide(['cat', '/mnt/vault/a/../notes.md']).action).toBe('allow');
+    expect(decide(['cat', '/dev/fd/0']).action).toBe('allow');
+    expect(decide(['cat', '/proc/self/status']).action).toBe('allow');
+  });
+
+  it('the /proc/self/** and /dev/fd/* allowances do not cover links to the host (root, cwd, paths below an open descriptor)', () => {
+    const denied = (argv: string[], policy = DEFAULT_POLICY) => {
+      const d = decide(argv, policy);
+      expect(d, argv.join(' ')).toMatchObject({ action: 'deny', rule: 'host-paths' });
+      expect(d.reason, argv.join(' ')).toContain('a link the kernel resolves');
+    };
+    for (const path of [
+      '/proc/self/root/etc/shadow',
+      '/proc/self/root',
+      '/proc/self/root/',
+      '/proc/self//root/./etc/hostname',
+      '/proc/self/cwd',
+      '/proc/self/cwd/../../etc/passwd',
+      '/proc/thread-self/root/etc/shadow',
+      '/proc/self/task/1/root/etc/shadow',
+      '/proc/1/root/etc/shadow',
+      '/proc/self/fd/3/etc/shadow',
+      '/proc/self/map_files/x/y',
+      '/dev/fd/3/etc/shadow',
+      '/dev/stdin/x',
+      '/tmp/../proc/self/root/..',
+      '/proc/self/x/../root/etc',
+      // the directories holding the links: a relative path or a recursive tool would go on from there
+      '/proc/self',
+      '/proc/self/',
+      '/proc/self/task',
+      '/proc/self/task/7',
+      '/proc/self/fd',
+      '/proc/42',
+      '/dev/fd',
+    ]) denied(['cat', path]);
+    expect(decideShell('cd /proc/self && cat root/etc/shadow').rule).toBe('host-paths');
+    denied(['find', '-L', '/proc/self', '-name', 'shadow']);
+    denied(['tar', '-C/proc/self', '-cf', 'x.tar', 'root/etc/shadow']);
+    denied(['cat', '--file=/proc/self/root/etc/shadow']);
+    expect(decideShell('cat < /proc/self/root/etc/shadow').rule).toBe('host-paths');
+    // Even when an allow pattern is as broad as /proc/** or /**.
+    denied(['cat', '/proc/1/root/etc/shadow'], parsePolicy({ host_paths: { allow: ['/proc/**'] } }));
+    denied(['cat', '/proc/self/root/etc/shadow'], parsePolicy({ host_paths: { allow: ['/proc/self/**', '/dev/fd/*'] } }));
+    // The descriptors themselves stay allowed.
+    expect(decide(['cat', '/proc/self/fd/0']).action).toBe('allow');
+    expect(decide(['cat', '/dev/stdin']).action).toBe('allow');
+    expect(decide(['diff', '/dev/fd/3', '/dev/fd/4']).action).toBe('allow');
+    // Sandboxed runs judge no host paths at all: unchanged.
+    expect(decide(['cat', '/proc/self/root/etc/shadow'], DEFAULT_POLICY, { ...ctx, sandboxed: true }).action).toBe('allow');
+  });
+
+  it('the avfs exemption covers vault paths only, not the host paths of import/export/sync/mount or --from/--home', () => {
+    expect(decide(['avfs', 'cat', '/etc/passwd']).action).toBe('allow'); // a vault path
+    expect(decide(['avfs', 'write', '/x', 'hello']).action).toBe('allow');
+    for (const argv of [
+      ['avfs', 'import', '/etc', '/x'],
+      ['avfs', '--vault', 'v', 'import', '/etc/shadow'],
+      ['avfs', 'export', '/', '/tmp/out'],
+      ['avfs', 'sync', '/project'],
+      ['avfs', 'mount', '/mnt/other'],
+      ['avfs', 'write', '/x', '--from', '/etc/shadow'],
+      ['avfs', 'write', '/x', '--from=/etc/shadow'],
+      ['avfs', '--home', '/root/.avfs', 'cat', '/x'],
+      ['avfs', 'proxy', 'policy', 'set', '/tmp/off.json'],
+    ]) expect(decide(argv), argv.join(' ')).toMatchObject({ action: 'deny', rule: 'host-paths' });
+    expect(decide(['avfs', 'import', 'dir', 'sub']).action).toBe('allow'); // relative words inside the vault
+  });
+
   it('networked: downloads allowed and tagged, remote shells and pushes need approval', () => {
     expect(decide(['curl', '-O', 'https://example.com/x'])).toMatchObject({ action: 'allow', categories: ['networked'] });
     expect(decide(['git', 'clone', 'https://example.com/r.git']).categories).toContain('networked');
@@ -142,6 +230,23 @@ describe('custom policies', () => {
     expect(decide(['ls', '/opt/database'], policy, { cwd: '/' }).rule).toBe('host-paths');
     expect(decide(['cat', '/srv/a.txt'], policy, { cwd: '/' }).action).toBe('allow');
     expect(decide(['cat', '/srv/x/a.txt'], policy, { cwd: '/' }).rule).toBe('host-paths');
+  });
+
+  it('an empty program name is a usage error, as an empty script is', () => {
+    const usage = (request: { argv?: string[]; shell?: string }) => {
+      try {
+        evaluatePolicy(DEFAULT_POLICY, request, ctx);
+      } catch (err) {
+        return (err as AvfsError).code;
+      }
+      return 'no error';
+    };
+    expect(usage({ shell: '' })).toBe('USAGE');
+    expect(usage({ argv: [''] })).toBe('USAGE');
+    expect(usage({ argv: ['', 'x'] })).toBe('USAGE');
+    expect(usage({ shell: '"" x' })).toBe('USAGE');
+    expect(usage({ argv: ['env', 'A=1', ''] })).toBe('USAGE');
+    expect(usage({ argv: ['echo', ''] })).toBe('no error'); // an empty argument is fine
   });
 
   it('rejects invalid policies with the field that is wrong', () => {

@@ -110,6 +110,14 @@ describeModes('proxy exec', (mode) => {
     const host = expectError(await exec(home, mode, ['--shell', `touch ${marker}`]), 'DENIED', 5);
     expect(host.decision.rule).toBe('host-paths');
     expect(existsSync(marker)).toBe(false);
+    // Not through the /proc/self/** and /dev/fd/* allowances either: /proc/self/root is the host's /.
+    const secret = join(tmp.dir, `host-secret-${mode}`);
+    writeFileSync(secret, 'host secret\n');
+    for (const path of [`/proc/self/root${secret}`, `/proc/self/../..${secret}`, `/dev/fd/../..${secret}`, `/proc/self/cwd/../../../../../..${secret}`]) {
+      const leak = expectError(await exec(home, mode, ['--', 'cat', path]), 'DENIED', 5);
+      expect(leak.decision.rule, path).toBe('host-paths');
+      expect(JSON.stringify(leak)).not.toContain('host secret');
+    }
     const r = expectRan(await exec(home, mode, ['--', 'true']));
     expect(r.sandbox).toMatchObject({ enforced: false, reason: expect.any(String) });
   });
@@ -326,6 +334,11 @@ describe('proxy policy and help', () => {
     expectError(await avfs(home, ['proxy', 'exec', '--shell', 'ls', '--', 'ls']), 'USAGE', 2);
     expectError(await avfs(home, ['proxy', 'exec', '--timeout', 'soon', '--', 'true']), 'USAGE', 2);
     expectError(await avfs(home, ['proxy', 'exec', '--cwd', '/missing', '--', 'true']), 'NOT_FOUND', 3);
+    // An empty program name is USAGE, as `--shell ""` is, for exec and check alike.
+    expectError(await avfs(home, ['proxy', 'exec', '--', '']), 'USAGE', 2);
+    expectError(await avfs(home, ['proxy', 'exec', '--shell', '']), 'USAGE', 2);
+    expectError(await avfs(home, ['proxy', 'policy', 'check', '--', '']), 'USAGE', 2);
+    expectError(await avfs(home, ['proxy', 'policy', 'check', '--', '', 'x']), 'USAGE', 2);
   });
 
   it('--help says what the boundary is and is not', async () => {

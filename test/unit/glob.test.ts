@@ -105,6 +105,52 @@ describe('globToRegExp', () => {
   it('rejects an empty pattern', () => {
     expect(code(() => globToRegExp(''))).toBe('INVALID_ARGUMENT');
   });
+
+  it('rejects a reversed range with INVALID_PATTERN (not a bare SyntaxError)', () => {
+    for (const glob of ['[z-a]', 'x[9-0]y', '{a,[z-a]}']) {
+      expect(() => globToRegExp(glob)).toThrow(AvfsError);
+      expect(code(() => globToRegExp(glob))).toBe('INVALID_PATTERN');
+      expect(code(() => globToRegExp(glob, { words: true }))).toBe('INVALID_PATTERN');
+    }
+  });
+
+  it('supports POSIX character classes inside a set', () => {
+    const m = (glob: string, s: string, options = {}) => globToRegExp(glob, options).test(s);
+    expect(m('[[:alpha:]]', 'q')).toBe(true);
+    expect(m('[[:alpha:]]', '1')).toBe(false);
+    expect(m('[[:alpha:]]', ']')).toBe(false);
+    expect(m('[[:digit:]][[:digit:]]', '42')).toBe(true);
+    expect(m('[[:digit:]]', 'a')).toBe(false);
+    expect(m('[[:alnum:]]*', 'a1-x')).toBe(true);
+    expect(m('[[:alnum:]]', '_')).toBe(false);
+    expect(m('[[:upper:]]', 'A')).toBe(true);
+    expect(m('[[:upper:]]', 'a')).toBe(false);
+    expect(m('[[:upper:]]', 'a', { nocase: true })).toBe(true);
+    expect(m('[[:lower:]]', 'a')).toBe(true);
+    expect(m('[[:lower:]]', 'A')).toBe(false);
+    expect(m('a[[:space:]]b', 'a b')).toBe(true);
+    expect(m('a[[:space:]]b', 'a\tb')).toBe(true);
+    expect(m('a[[:space:]]b', 'a_b')).toBe(false);
+    for (const p of ['!', '.', '[', '\\', '`', '~', '-', ']']) expect(m('[[:punct:]]', p), p).toBe(true);
+    expect(m('[[:punct:]]', 'a')).toBe(false);
+    expect(m('[[:punct:]]', '/')).toBe(false); // a path class never matches the separator
+    expect(globToRegExp('[[:punct:]]', { words: true }).test('/')).toBe(true);
+    expect(m('[[:xdigit:]]', 'F')).toBe(true);
+    expect(m('[[:xdigit:]]', 'g')).toBe(false);
+    // negated, combined with other members, and a `-` after a class is literal
+    expect(m('[![:digit:]]', 'a')).toBe(true);
+    expect(m('[![:digit:]]', '5')).toBe(false);
+    expect(m('[[:digit:]_]', '_')).toBe(true);
+    expect(m('[[:digit:]-z]', '-')).toBe(true);
+    expect(m('[[:digit:]-z]', 'm')).toBe(false);
+    expect(m('*.[[:digit:]]', 'log.7')).toBe(true);
+    expect(m('{[[:digit:]],x}', 'x')).toBe(true);
+    expect(m('{[[:digit:]],x}', '3')).toBe(true);
+  });
+
+  it('rejects an unknown POSIX class with INVALID_PATTERN', () => {
+    expect(code(() => globToRegExp('[[:nope:]]'))).toBe('INVALID_PATTERN');
+  });
 });
 
 describe('looksBinary', () => {
