@@ -170,7 +170,8 @@ export const searchJson = (r: SearchResult) => ({ vault: r.vault, query: r.query
 
 // ---- find ------------------------------------------------------------------------------------
 
-export interface FindParams {
+/** find's parameters: the store's filters (FindFilter), with globs as text where it takes compiled patterns. */
+export interface FindParams extends Omit<FindFilter, 'name' | 'path'> {
   /** The directory to search below, or a file to test (default `/`). */
   path?: string;
   /** Glob matched against entry names (`*.md`); never contains `/`. */
@@ -179,18 +180,6 @@ export interface FindParams {
   iname?: string;
   /** Glob matched against whole vault paths, `**` crossing directories; relative to `path` unless absolute. */
   glob?: string;
-  type?: FindFilter['type'];
-  minSize?: number;
-  maxSize?: number;
-  /** Only entries modified after this time (epoch ms). */
-  newerThan?: number;
-  /** At most this many levels below `path` (1: its children). */
-  maxDepth?: number;
-  /** Every tag must be present. */
-  tags?: string[];
-  /** Every key must be present, with the value when one is given. */
-  meta?: Array<{ key: string; value?: string }>;
-  limit?: number;
 }
 
 export interface FindResult {
