@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync, lstatSync, readlinkSync, chmodSync, utimesSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { avfs, expectError, expectOk, useTempHome } from '../helpers.js';
+import { avfs, expectError, expectOk, expectSameBytes, useTempHome } from '../helpers.js';
 
 const h = useTempHome('all');
 const run = h.run;
@@ -30,7 +30,7 @@ describe('files through the CLI', () => {
     expectOk(await run(['write', '/b2', '--from', join(h.dir, 'b2')]));
     const { execa } = await import('execa');
     const r = await execa('node', [join(import.meta.dirname, '../../bin/avfs.js'), 'cat', '/b2'], { env: { AVFS_HOME: h.home }, encoding: 'buffer' });
-    expect(Buffer.from(r.stdout).equals(bin)).toBe(true);
+    expectSameBytes(r.stdout, bin, `stderr: ${Buffer.from(r.stderr).toString()}`);
   });
 
   it('ls, tree, mkdir, cp, mv, rm', async () => {
