@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { openStore } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { forkVault } from '../../src/store/vaults.js';
-import { avfs, tempDir } from '../helpers.js';
+import { avfs, avfsBytes, expectSameBytes, tempDir } from '../helpers.js';
 import { auditRows, bwrap, describeModes, fuse, type Mode, processes, seedHome, setVaultPolicy, skipMountTests, vaultTree } from './helpers.js';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -290,6 +290,17 @@ describe('copy mode and mount mode', () => {
     expect(net(viaMount.changed_files)).toEqual(net(viaCopy.changed_files));
     // And the two vaults end up identical.
     expect(vaultTree(home, 'twin')).toEqual(vaultTree(home, 'default'));
+  });
+});
+
+describe('proxy exec without --json', () => {
+  it("passes the command's stdout through byte for byte: binary, past a pipe's capacity, a final CRLF included", async () => {
+    const home = newHome();
+    // 76,802 bytes: more than a Linux pipe holds at once (64 KiB).
+    const expected = Buffer.concat([Buffer.from(Array.from({ length: 256 * 300 }, (_, i) => i % 256)), Buffer.from('\r\n')]);
+    const r = await avfsBytes(home, ['proxy', 'exec', '--mode', 'copy', '--', 'python3', '-c', "import sys; sys.stdout.buffer.write(bytes(range(256)) * 300 + b'\\r\\n')"]);
+    expect(r.code, r.stderr).toBe(0);
+    expectSameBytes(r.stdout, expected, `stderr: ${r.stderr}`);
   });
 });
 
