@@ -107,7 +107,8 @@ export async function mountVault(options: MountVaultOptions): Promise<MountSessi
   const id = newSessionId();
   mkdirSync(mountsDir(home), { recursive: true, mode: 0o700 });
   const log = openSync(logFile(home, id), 'a', HOME_FILE_MODE);
-  const args = [BIN, '--home', home, '--vault', options.vault, 'mount', dir, '--foreground', '--session-id', id];
+  // A views server serves every vault of the home: it is given none.
+  const args = [BIN, '--home', home, ...(options.views ? [] : ['--vault', options.vault]), 'mount', dir, '--foreground', '--session-id', id];
   if (options.readOnly) args.push('--read-only');
   if (options.allowOther) args.push('--allow-other');
   if (options.owner) args.push('--owner', `${options.owner.pid}:${options.owner.pid_start ?? ''}`);

@@ -158,7 +158,7 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
 
   // In the sandbox every path the command names is the vault's; unsandboxed, host paths are
   // judged against a private mount or copy that is created only once the command is allowed.
-  const { decision, verdicts } = request.interactive ? { decision: SHELL_DECISION, verdicts: [] } : evaluatePolicy(policy, request, { cwd, sandboxed: plan.enforced });
+  const { decision, verdicts } = request.interactive ? { decision: SHELL_DECISION, verdicts: [] } : evaluatePolicy(policy, request, { cwd, sandboxed: plan.enforced, vault: vaultName, home: store.home });
   const approved = decision.action === 'require_approval' && !!request.approve;
   const base = { exec_id: execId, command, cwd, decision, policy: source, sandboxed: plan.enforced };
   store.mutate(() => audit(store, actor, 'proxy.request', vaultName, { ...base, approved }));

@@ -39,9 +39,30 @@ describe('--json always answers with one document', () => {
     expect(expectError(await avfs(h.home, ['vault']), 'USAGE', 2).commands).toEqual(['create', 'list', 'use', 'fork', 'delete', 'info', 'merge']);
   });
 
-  it('--version is {"version": …}', async () => {
-    const r = await avfs(h.home, ['--version']);
-    expect(r.json).toEqual({ ok: true, version: JSON.parse(readFileSync(join(import.meta.dirname, '../../package.json'), 'utf8')).version });
+  it('--version is {"version": …}, after a command name too', async () => {
+    const version = JSON.parse(readFileSync(join(import.meta.dirname, '../../package.json'), 'utf8')).version;
+    for (const args of [['--version'], ['-V'], ['ls', '--version']]) {
+      const r = await avfs(h.home, args);
+      expect(JSON.parse(r.stdout), args.join(' ')).toEqual({ ok: true, version });
+      expect(r.code).toBe(0);
+    }
+  });
+
+  it('--help is {"help": "…"}: the help text in one document, nothing else on stdout or stderr', async () => {
+    for (const [args, usage] of [
+      [['--help'], 'Usage: avfs [options] [command]'],
+      [['ls', '--help'], 'Usage: avfs ls'],
+      [['proxy', 'exec', '--help'], 'Usage: avfs proxy exec'],
+      [['help', 'ls'], 'Usage: avfs ls'],
+      [['help', 'proxy', 'exec'], 'Usage: avfs proxy exec'],
+    ] as const) {
+      const r = await avfs(h.home, [...args]);
+      const doc = JSON.parse(r.stdout);
+      expect(doc, args.join(' ')).toEqual({ ok: true, help: expect.stringContaining(usage) });
+      expect(doc.help).toContain('Examples:');
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+    }
   });
 });
 

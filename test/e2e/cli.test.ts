@@ -123,6 +123,11 @@ describe('the JSON contract on bad input', () => {
     [['write'], 'USAGE', 2],
     [['tree', '--depth', 'zero'], 'USAGE', 2],
     [['write', '/m', 'x', '--mode', '999'], 'USAGE', 2],
+    // An empty vault or home is not "the default one" (the SDK refuses them alike).
+    [['--vault', '', 'write', '/v.txt', 'x'], 'INVALID_NAME', 2],
+    [['--vault=', 'mkdir', '/v'], 'INVALID_NAME', 2],
+    [['diff', '--vault', ''], 'INVALID_NAME', 2],
+    [['--home', '', 'write', '/v.txt', 'x'], 'INVALID_ARGUMENT', 2],
   ])('%j → %s', async (args, code, exit) => {
     const before = (await run(['tree'])).stdout;
     const r = await run(args as string[]);
