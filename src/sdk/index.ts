@@ -63,6 +63,7 @@ import { camel, type Camel } from '../api/case.js';
 import { checkpointDetails, type CheckpointDetails } from '../api/checkpoints.js';
 
 export { ConflictError, DeniedError, InvalidInputError, NotFoundError, QuotaExceededError, TimeoutError } from '../errors.js';
+export type { ErrorCode, ReportedCode } from '../errors.js';
 export type { Entry, SearchHit, GrepResult, TreeSource, Camel, CheckpointDetails };
 export type { FindParams, GrepParams, SearchParams, ChangedFile, ExecJson, ExecResult, PolicyCheckResult, PolicyInfo, SandboxReport, UndoJson, UndoResult, Violation };
 export type { Category, CommandVerdict, Decision, Policy, PolicyAction, PolicyInput, PolicySource, EntryKind };
