@@ -4,7 +4,7 @@ import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LayoutNode } from '../core/sandbox-layout.js';
-import { AvfsError, type ErrorCode } from '../errors.js';
+import { AvfsError } from '../errors.js';
 import { HOME_FILE_MODE, resolveHome } from '../store/home.js';
 import { openStore } from '../store/store.js';
 import { getVault } from '../store/vaults.js';
@@ -171,12 +171,7 @@ async function answers(dir: string): Promise<boolean> {
 }
 
 function sessionError(s: MountSessionInfo): AvfsError {
-  const code = (s.error?.code ?? 'INTERNAL') as ErrorCode;
-  try {
-    return new AvfsError(code, s.error?.message ?? 'mount failed', { dir: s.dir, session_id: s.session_id });
-  } catch {
-    return new AvfsError('INTERNAL', s.error?.message ?? 'mount failed', { dir: s.dir, session_id: s.session_id });
-  }
+  return AvfsError.fromJSON({ code: s.error?.code ?? 'INTERNAL', message: s.error?.message ?? 'mount failed', dir: s.dir, session_id: s.session_id });
 }
 
 function logTail(home: string, id: string): string {

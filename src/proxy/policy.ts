@@ -1,6 +1,6 @@
 import { z } from 'zod/v3';
 import { AvfsError } from '../errors.js';
-import { globToRegExp } from '../core/glob.js';
+import { globToRegExp, regexProblem } from '../core/glob.js';
 import { commandsOf, programName, quoteArgv, subcommandOf, type SimpleCommand } from './command-line.js';
 import { DEFAULT_RULES } from './default-policy.js';
 import { avfsArgv, avfsBeyondContent, changesAvfsEnvironment } from './avfs-inside.js';
@@ -272,7 +272,7 @@ export function compilePattern(pattern: string, pathMode: boolean): RegExp {
     }
   } catch (err) {
     if (err instanceof AvfsError) throw err; // core/glob's INVALID_PATTERN already names the pattern
-    throw new AvfsError('INVALID_PATTERN', `invalid pattern ${JSON.stringify(pattern)}: ${(err as Error).message}`, { pattern });
+    throw new AvfsError('INVALID_PATTERN', `invalid pattern ${JSON.stringify(pattern)}: ${regexProblem(err)}`, { pattern });
   }
   compiled.set(key, re);
   return re;

@@ -252,7 +252,7 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
       // is kept, its path is in the error): say how the command itself ended.
       const e = err instanceof AvfsError ? err : new AvfsError('INTERNAL', String((err as Error).message ?? err));
       store.mutate(() => finishExec(store, execId, { seqAfter: currentSeq(store), exitCode: outcome.exitCode, signal: outcome.signal, timedOut: outcome.timedOut }));
-      throw new AvfsError(e.code, e.message, { ...e.data, exec_id: execId, exit_code: outcome.exitCode, timed_out: outcome.timedOut });
+      throw AvfsError.fromJSON({ ...e.toJSON(), exec_id: execId, exit_code: outcome.exitCode, timed_out: outcome.timedOut });
     }
     const seqAfter = currentSeq(store);
     store.mutate(() =>

@@ -43,6 +43,14 @@ describe('files through the CLI', () => {
   it('ls, tree, mkdir, cp, mv, rm', async () => {
     expectOk(await run(['mkdir', '-p', '/p/q/r']));
     expectError(await run(['mkdir', '/p']), 'ALREADY_EXISTS', 4);
+    // Several paths, like mkdir(1), in one transaction: all are listed; one failure creates none.
+    const many = expectOk(await run(['mkdir', '-p', '/m1', '/m2/sub', '/p']));
+    expect(many.entries.map((e: any) => [e.path, e.type])).toEqual([['/m1', 'directory'], ['/m2/sub', 'directory'], ['/p', 'directory']]);
+    expectError(await run(['mkdir', '/n1', '/m1', '/n2']), 'ALREADY_EXISTS', 4);
+    expectError(await run(['ls', '/n1']), 'NOT_FOUND', 3);
+    expectError(await run(['ls', '/n2']), 'NOT_FOUND', 3);
+    expectOk(await run(['rm', '-r', '/m1']));
+    expectOk(await run(['rm', '-r', '/m2']));
     expectOk(await run(['write', '/p/q/r/f.txt', 'f']));
     expectOk(await run(['write', '/p/.hidden', 'h']));
     const ls = expectOk(await run(['ls', '/p']));
