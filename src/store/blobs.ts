@@ -88,11 +88,15 @@ interface StoredChunk {
 
 /** Stores one chunk unless a chunk with its bytes is stored already. */
 function storeChunk(store: Store, bytes: Uint8Array): StoredChunk {
-  const hash = hashBytes(bytes);
+  return storeHashedChunk(store, hashBytes(bytes), bytes.length, () => bytes);
+}
+
+/** A chunk whose hash is known: its row if stored, else a new row of the bytes `read` gives (read only then). */
+function storeHashedChunk(store: Store, hash: string, size: number, read: () => Uint8Array): StoredChunk {
   const found = store.stmt<{ id: number }>(CHUNK_ID).get(hash);
-  if (found) return { id: found.id, hash, size: bytes.length, stored: false };
-  const id = Number(store.stmt(INSERT_CHUNK).run(hash, bytes.length, now(), bytes).lastInsertRowid);
-  return { id, hash, size: bytes.length, stored: true };
+  if (found) return { id: found.id, hash, size, stored: false };
+  const id = Number(store.stmt(INSERT_CHUNK).run(hash, size, now(), read()).lastInsertRowid);
+  return { id, hash, size, stored: true };
 }
 
 /** Writes a chunked blob's row with its packed list, and counts its references to each chunk. */
@@ -118,13 +122,28 @@ function insertChunked(store: Store, hash: string, size: number, chunks: StoredC
  * stored remains.
  */
 export function putContentFromFd(store: Store, fd: number, limit?: SizeLimit, onRead?: (bytesSoFar: number) => void): ContentRef {
+  return underLease(store, (lease) => streamContent(store, fd, lease, limit, onRead));
+}
+
+/** Runs `put` under a new lease; on failure the lease is abandoned, so nothing it pinned stays pinned. */
+function underLease(store: Store, put: (lease: Lease) => ContentRef): ContentRef {
   const lease = openLease(store);
   try {
-    return streamContent(store, fd, lease, limit, onRead);
+    return put(lease);
   } catch (err) {
     if (lease.id !== null) abandonLease(store, lease.id);
     throw err;
   }
+}
+
+/** The last step of storing chunked content: its blob row (unless stored meanwhile), pinned under `lease`. */
+function finishChunked(store: Store, lease: Lease, hash: string, size: number, chunks: StoredChunk[]): ContentRef {
+  store.mutate(() => {
+    if (store.stmt(BLOB_EXISTS).get(hash)) return pin(store, lease, 'b', hash, false);
+    insertChunked(store, hash, size, chunks);
+    pin(store, lease, 'b', hash, true);
+  });
+  return { hash, size, lease: lease.id };
 }
 
 function streamContent(store: Store, fd: number, lease: Lease, limit: SizeLimit | undefined, onRead: ((bytesSoFar: number) => void) | undefined): ContentRef {
@@ -179,13 +198,7 @@ function streamContent(store: Store, fd: number, lease: Lease, limit: SizeLimit 
   const tail = chunker.finish();
   if (tail) take(tail);
   if (batch.length > 0) flush();
-  const hash = hasher.digest();
-  store.mutate(() => {
-    if (store.stmt(BLOB_EXISTS).get(hash)) return pin(store, lease, 'b', hash, false);
-    insertChunked(store, hash, size, chunks);
-    pin(store, lease, 'b', hash, true);
-  });
-  return { hash, size, lease: lease.id };
+  return finishChunked(store, lease, hasher.digest(), size, chunks);
 }
 
 /** What hashing and chunking a content found, computed before storing it (the mount's ContentDigests). */
@@ -203,8 +216,7 @@ export interface ContentDigest {
  * is only pinned. The digest must be of the bytes `fd` holds (the caller computed it from them).
  */
 export function putDigestedContentFromFd(store: Store, fd: number, digest: ContentDigest): ContentRef {
-  const lease = openLease(store);
-  try {
+  return underLease(store, (lease) => {
     if (store.mutate(() => (store.stmt(BLOB_EXISTS).get(digest.hash) ? (pin(store, lease, 'b', digest.hash, false), true) : false))) {
       return { hash: digest.hash, size: digest.size, lease: lease.id };
     }
@@ -216,15 +228,12 @@ export function putDigestedContentFromFd(store: Store, fd: number, digest: Conte
         let bytes = 0;
         while (next < digest.chunks.length && bytes < BYTES_PER_TRANSACTION) {
           const { size, hash } = digest.chunks[next++]!;
-          const found = store.stmt<{ id: number }>(CHUNK_ID).get(hash);
-          let c: StoredChunk;
-          if (found) {
-            c = { id: found.id, hash, size, stored: false };
-          } else {
+          const offset = at;
+          const c = storeHashedChunk(store, hash, size, () => {
             const data = Buffer.allocUnsafe(size);
-            if (readFully(fd, data, at) !== size) throw new AvfsError('INTERNAL', `content ended before its digest did (offset ${at})`, { at });
-            c = { id: Number(store.stmt(INSERT_CHUNK).run(hash, size, now(), data).lastInsertRowid), hash, size, stored: true };
-          }
+            if (readFully(fd, data, offset) !== size) throw new AvfsError('INTERNAL', `content ended before its digest did (offset ${offset})`, { at: offset });
+            return data;
+          });
           pin(store, lease, 'c', hash, c.stored);
           chunks.push(c);
           at += size;
@@ -232,38 +241,25 @@ export function putDigestedContentFromFd(store: Store, fd: number, digest: Conte
         }
       });
     }
-    store.mutate(() => {
-      if (store.stmt(BLOB_EXISTS).get(digest.hash)) return pin(store, lease, 'b', digest.hash, false);
-      insertChunked(store, digest.hash, digest.size, chunks);
-      pin(store, lease, 'b', digest.hash, true);
-    });
-    return { hash: digest.hash, size: digest.size, lease: lease.id };
-  } catch (err) {
-    if (lease.id !== null) abandonLease(store, lease.id);
-    throw err;
-  }
+    return finishChunked(store, lease, digest.hash, digest.size, chunks);
+  });
 }
 
-/** Reads `buf.length` bytes at `position` (fewer only at end of file); returns how many. */
-function readFully(fd: number, buf: Buffer, position: number): number {
+/** Reads `buf.length` bytes at `position`, or from the current offset when null (fewer only at end of file); returns how many. */
+function readFully(fd: number, buf: Buffer, position: number | null): number {
   let filled = 0;
   while (filled < buf.length) {
-    const n = readSync(fd, buf, filled, buf.length - filled, position + filled);
+    const n = readSync(fd, buf, filled, buf.length - filled, position === null ? null : position + filled);
     if (n === 0) break;
     filled += n;
   }
   return filled;
 }
 
-/** Reads up to `length` bytes (fewer only at end of file) into a new buffer. */
+/** Reads up to `length` bytes from the current offset (fewer only at end of file) into a new buffer. */
 function readFull(fd: number, length: number): Buffer {
   const buf = Buffer.allocUnsafe(length);
-  let filled = 0;
-  while (filled < length) {
-    const n = readSync(fd, buf, filled, length - filled, null);
-    if (n === 0) break;
-    filled += n;
-  }
+  const filled = readFully(fd, buf, null);
   return filled === length ? buf : buf.subarray(0, filled);
 }
 
