@@ -47,16 +47,16 @@ const GIT_ENV = {
   HOME: '/nonexistent',
 };
 
-function sh(cmd, opts = {}) {
+export function sh(cmd, opts = {}) {
   const r = spawnSync('bash', ['-c', cmd], { encoding: 'utf8', timeout: 600_000, maxBuffer: 64 << 20, ...opts });
   if (r.error) throw r.error;
   if (r.status !== 0) throw new Error(`\`${cmd}\` exited ${r.status ?? r.signal}: ${String(r.stderr).slice(0, 500)}`);
   return r.stdout;
 }
-const shMs = (cmd, opts) => spawnMs('bash', ['-c', cmd], { timeout: 600_000, ...opts });
-const sleepMs = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+export const shMs = (cmd, opts) => spawnMs('bash', ['-c', cmd], { timeout: 600_000, ...opts });
+export const sleepMs = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
-function avfs(bin, home, args, env = process.env) {
+export function avfs(bin, home, args, env = process.env) {
   const r = spawnSync(process.execPath, [bin, '--json', '--home', home, ...args], { encoding: 'utf8', timeout: 120_000, env });
   let json;
   try {
@@ -68,10 +68,10 @@ function avfs(bin, home, args, env = process.env) {
   return json;
 }
 
-const mountedAt = (dir) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === dir);
+export const mountedAt = (dir) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === dir);
 
 /** Starts bench/passthrough.js over `source` on `mnt`; returns its pid once mounted. */
-function startPassthrough(source, mnt, env, logFile) {
+export function startPassthrough(source, mnt, env, logFile) {
   const child = spawn(process.execPath, [PASSTHROUGH, source, mnt], { env, detached: true, stdio: ['ignore', 'ignore', 'ignore'] });
   child.unref();
   for (let i = 0; i < 200 && !mountedAt(mnt); i++) sleepMs(50);
@@ -80,7 +80,7 @@ function startPassthrough(source, mnt, env, logFile) {
 }
 
 /** The histogram a mount server collected since its last dump (AVFS_MOUNT_STATS=<file>, SIGUSR2). */
-function takeStats(pid, file) {
+export function takeStats(pid, file) {
   rmSync(file, { force: true });
   process.kill(pid, 'SIGUSR2');
   for (let i = 0; i < 200 && !existsSync(file); i++) sleepMs(10);

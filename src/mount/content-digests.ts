@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
-import type { ContentDigest } from '../store/blobs.js';
+import type { ContentDigest, DigestedPut } from '../store/blobs.js';
 
 export type DigestMessage =
   | { type: 'port'; port: MessagePort }
@@ -10,12 +10,19 @@ export type DigestMessage =
   | { type: 'finish'; id: number; size: number; signal: SharedArrayBuffer }
   | { type: 'drop'; id: number };
 
-export type DigestResult = ({ id: number } & ContentDigest) | { id: number; error: string };
+/** The worker's answers: chunks cut so far (after an advance), then the whole digest or an error (to finish). */
+export type DigestResult = { id: number; cut: ChunkDigest[] } | ({ id: number } & ContentDigest) | { id: number; error: string };
+
+export type ChunkDigest = ContentDigest['chunks'][number];
 
 /** One spill file being digested: the bytes below `sent` are final (the worker may have read them). */
 export interface DigestStream {
   id: number;
   sent: number;
+  /** Chunks the worker cut and the mount has not taken yet (`take`), in order. */
+  cut: ChunkDigest[];
+  /** The chunks stored while the bytes arrive (WorkingCopies' to manage). */
+  put?: DigestedPut;
 }
 
 /** Tell the worker about new bytes once this many have arrived (fewer messages, same overlap). */
@@ -30,14 +37,16 @@ const FINISH_TIMEOUT_MS = 120_000;
  * is opened; as sequential writes make bytes final the worker reads and digests them (the
  * content's SHA-256, its FastCDC chunks and theirs); persisting it waits for the tail and hands
  * the digest to the store, which then only inserts the chunks it does not have
- * (blobs.ts putDigestedContentFromFd). A write or truncate below what the worker may have read
- * ends the stream, and the persist hashes the file itself, as before.
+ * (blobs.ts putDigestedContentFromFd). The chunks the worker cuts come back as it goes (`take`),
+ * so that WorkingCopies can store them while the file is still being written. A write or truncate
+ * below what the worker may have read ends the stream, and the persist hashes the file itself.
  */
 export class ContentDigests {
   private worker: Worker | null = null;
   private results: MessagePort | null = null;
   private nextId = 1;
   private broken = false;
+  private readonly streams = new Map<number, DigestStream>();
 
   constructor(private readonly workerPath: string | null) {}
 
@@ -53,7 +62,9 @@ export class ContentDigests {
     if (!worker) return null;
     const id = this.nextId++;
     worker.postMessage({ type: 'start', id, path } satisfies DigestMessage);
-    return { id, sent: 0 };
+    const s: DigestStream = { id, sent: 0, cut: [] };
+    this.streams.set(id, s);
+    return s;
   }
 
   /** Bytes [0, size) of the stream's file are final unless written again (then `write` ends the stream). */
@@ -69,13 +80,40 @@ export class ContentDigests {
   }
 
   drop(s: DigestStream): void {
+    this.streams.delete(s.id);
     this.worker?.postMessage({ type: 'drop', id: s.id } satisfies DigestMessage);
+  }
+
+  /**
+   * The chunks of the stream's file the worker has cut since the last take, in order and without
+   * waiting, once they add up to `minBytes` (none before: they are kept for the next take).
+   */
+  take(s: DigestStream, minBytes: number): ChunkDigest[] {
+    while (this.receive()) {
+      // a finished stream's answer nobody waits for any more
+    }
+    let bytes = 0;
+    for (const c of s.cut) bytes += c.size;
+    if (bytes < minBytes) return [];
+    const cut = s.cut;
+    s.cut = [];
+    return cut;
+  }
+
+  /** The next answer to `finish` on the result port, after giving the chunks cut before it to their streams; undefined when none is there. */
+  private receive(): DigestResult | undefined {
+    for (;;) {
+      const m = this.results && (receiveMessageOnPort(this.results)?.message as DigestResult | undefined);
+      if (!m || !('cut' in m)) return m || undefined;
+      this.streams.get(m.id)?.cut.push(...m.cut);
+    }
   }
 
   /** Waits for the digest of the stream's file, whose content is its first `size` bytes; undefined if the worker failed. */
   finish(s: DigestStream, size: number): ContentDigest | undefined {
     const worker = this.worker;
     // A worker that died (its error or exit event came in while this thread served earlier requests) answers nothing.
+    this.streams.delete(s.id);
     if (!worker || !this.results || this.broken) return undefined;
     const signal = new SharedArrayBuffer(4);
     worker.postMessage({ type: 'finish', id: s.id, size, signal } satisfies DigestMessage);
@@ -84,16 +122,17 @@ export class ContentDigests {
       return undefined;
     }
     for (;;) {
-      const m = receiveMessageOnPort(this.results)?.message as DigestResult | undefined;
+      const m = this.receive();
       if (!m) return undefined;
       if (m.id !== s.id) continue; // an answer nobody waits for any more
-      return 'error' in m ? undefined : m;
+      return 'error' in m || 'cut' in m ? undefined : m;
     }
   }
 
   /** Ends the worker (unmount). */
   stop(): void {
     this.broken = true;
+    this.streams.clear();
     void this.worker?.terminate();
     this.worker = null;
     this.results = null;

@@ -8,7 +8,9 @@ import type { DigestMessage, DigestResult } from './content-digests.js';
  * The worker thread of ContentDigests (content-digests.ts): hashes and chunks the spill files of
  * large files being written through the mount while the bytes arrive, off the mount's JS thread.
  * It reads each spill file through its own descriptor, only up to where the mount said the bytes
- * are final, and answers `finish` on the result port, then wakes the waiting mount thread.
+ * are final, sends the chunks cut so far after each advance (the mount stores them while the file
+ * is still being written), and answers `finish` on the result port, then wakes the waiting mount
+ * thread.
  */
 
 interface Stream {
@@ -18,6 +20,8 @@ interface Stream {
   hasher: ReturnType<typeof createHasher>;
   chunker: ContentChunker;
   chunks: { size: number; hash: string }[];
+  /** How many of `chunks` were sent to the mount thread already. */
+  sent: number;
   failed?: string;
 }
 
@@ -53,7 +57,7 @@ parentPort!.on('message', (m: DigestMessage) => {
     return;
   }
   if (m.type === 'start') {
-    const s: Stream = { fd: -1, at: 0, hasher: createHasher(), chunker: new ContentChunker(), chunks: [] };
+    const s: Stream = { fd: -1, at: 0, hasher: createHasher(), chunker: new ContentChunker(), chunks: [], sent: 0 };
     try {
       s.fd = openSync(m.path, 'r');
     } catch (err) {
@@ -69,6 +73,11 @@ parentPort!.on('message', (m: DigestMessage) => {
         advance(s, m.to);
       } catch (err) {
         s.failed = String(err);
+      }
+      // The chunks cut so far, so that the mount can store them before the file is closed.
+      if (!s.failed && s.chunks.length > s.sent) {
+        results!.postMessage({ id: m.id, cut: s.chunks.slice(s.sent) } satisfies DigestResult);
+        s.sent = s.chunks.length;
       }
     }
     return;

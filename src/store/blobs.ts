@@ -78,7 +78,7 @@ function storeBlob(store: Store, hash: string, data: Uint8Array): boolean {
   return true;
 }
 
-interface StoredChunk {
+export interface StoredChunk {
   id: number;
   hash: string;
   size: number;
@@ -122,12 +122,11 @@ function insertChunked(store: Store, hash: string, size: number, chunks: StoredC
  * stored remains.
  */
 export function putContentFromFd(store: Store, fd: number, limit?: SizeLimit, onRead?: (bytesSoFar: number) => void): ContentRef {
-  return underLease(store, (lease) => streamContent(store, fd, lease, limit, onRead));
+  return underLease(store, openLease(store), (lease) => streamContent(store, fd, lease, limit, onRead));
 }
 
-/** Runs `put` under a new lease; on failure the lease is abandoned, so nothing it pinned stays pinned. */
-function underLease(store: Store, put: (lease: Lease) => ContentRef): ContentRef {
-  const lease = openLease(store);
+/** Runs `put` under `lease`; on failure the lease is abandoned, so nothing it pinned stays pinned. */
+function underLease(store: Store, lease: Lease, put: (lease: Lease) => ContentRef): ContentRef {
   try {
     return put(lease);
   } catch (err) {
@@ -210,38 +209,74 @@ export interface ContentDigest {
 }
 
 /**
+ * A digested content stored while its bytes arrive (the mount's ContentDigests): its chunks so
+ * far, stored and pinned under `lease` in transactions of their own, and the offset after them.
+ * putDigestedContentFromFd continues it; abandonDigestedPut gives it up.
+ */
+export interface DigestedPut {
+  lease: Lease;
+  chunks: StoredChunk[];
+  at: number;
+}
+
+export function startDigestedPut(store: Store): DigestedPut {
+  return { lease: openLease(store), chunks: [], at: 0 };
+}
+
+/**
+ * Stores the next `chunks` of a digested content (each { size, hash }, in order from `put.at`) in
+ * one transaction: a chunk not stored yet is read from `fd` at its offset and inserted, and each
+ * is pinned under the put's lease, so gc leaves them alone until the content is linked.
+ */
+export function storeDigestedChunks(store: Store, put: DigestedPut, fd: number, chunks: readonly { size: number; hash: string }[]): void {
+  const stored: StoredChunk[] = [];
+  let at = put.at;
+  store.mutate(() => {
+    for (const { size, hash } of chunks) {
+      const offset = at;
+      const c = storeHashedChunk(store, hash, size, () => {
+        const data = Buffer.allocUnsafe(size);
+        if (readFully(fd, data, offset) !== size) throw new AvfsError('INTERNAL', `content ended before its digest did (offset ${offset})`, { at: offset });
+        return data;
+      });
+      pin(store, put.lease, 'c', hash, c.stored);
+      stored.push(c);
+      at += size;
+    }
+  });
+  // Only once its transaction is done: a failure stored none of them (or, joined to a caller's
+  // transaction that fails later, the caller abandons the whole put).
+  put.chunks.push(...stored);
+  put.at = at;
+}
+
+/** Gives up a DigestedPut: what it stored goes unless something references it now. */
+export function abandonDigestedPut(store: Store, put: DigestedPut): void {
+  if (put.lease.id !== null) abandonLease(store, put.lease.id);
+}
+
+/**
  * putContentFromFd for content larger than INLINE_MAX whose digest is already known: nothing is
  * hashed again; the chunks not stored yet are read from `fd` (at their offsets) and inserted,
- * about 1 MiB of them per transaction, under a lease as there. Content already stored as a whole
- * is only pinned. The digest must be of the bytes `fd` holds (the caller computed it from them).
+ * about 1 MiB of them per transaction, under a lease as there. With `put`, the chunks it stored
+ * while the bytes arrived are not stored again. Content already stored as a whole is only pinned.
+ * The digest must be of the bytes `fd` holds (the caller computed it from them).
  */
-export function putDigestedContentFromFd(store: Store, fd: number, digest: ContentDigest): ContentRef {
-  return underLease(store, (lease) => {
+export function putDigestedContentFromFd(store: Store, fd: number, digest: ContentDigest, put: DigestedPut = startDigestedPut(store)): ContentRef {
+  return underLease(store, put.lease, (lease) => {
     if (store.mutate(() => (store.stmt(BLOB_EXISTS).get(digest.hash) ? (pin(store, lease, 'b', digest.hash, false), true) : false))) {
       return { hash: digest.hash, size: digest.size, lease: lease.id };
     }
-    const chunks: StoredChunk[] = [];
-    let at = 0;
-    let next = 0;
-    while (next < digest.chunks.length) {
-      store.mutate(() => {
-        let bytes = 0;
-        while (next < digest.chunks.length && bytes < BYTES_PER_TRANSACTION) {
-          const { size, hash } = digest.chunks[next++]!;
-          const offset = at;
-          const c = storeHashedChunk(store, hash, size, () => {
-            const data = Buffer.allocUnsafe(size);
-            if (readFully(fd, data, offset) !== size) throw new AvfsError('INTERNAL', `content ended before its digest did (offset ${offset})`, { at: offset });
-            return data;
-          });
-          pin(store, lease, 'c', hash, c.stored);
-          chunks.push(c);
-          at += size;
-          bytes += size;
-        }
-      });
+    const done = put.chunks.length;
+    if (done > digest.chunks.length || put.chunks.some((c, i) => c.hash !== digest.chunks[i]!.hash)) {
+      throw new AvfsError('INTERNAL', 'the chunks stored while the bytes arrived are not those of the digest', { hash: digest.hash });
     }
-    return finishChunked(store, lease, digest.hash, digest.size, chunks);
+    for (let next = done; next < digest.chunks.length; ) {
+      const first = next;
+      for (let bytes = 0; next < digest.chunks.length && bytes < BYTES_PER_TRANSACTION; ) bytes += digest.chunks[next++]!.size;
+      storeDigestedChunks(store, put, fd, digest.chunks.slice(first, next));
+    }
+    return finishChunked(store, lease, digest.hash, digest.size, put.chunks);
   });
 }
 
