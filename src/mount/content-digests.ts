@@ -21,14 +21,18 @@ export interface DigestStream {
   sent: number;
   /** Chunks the worker cut and the mount has not taken yet (`take`), in order. */
   cut: ChunkDigest[];
-  /** The chunks stored while the bytes arrive (WorkingCopies' to manage). */
-  put?: DigestedPut;
+  /** The worker's answer to `finish`, once it came. */
+  answer?: Exclude<DigestResult, { cut: ChunkDigest[] }>;
+  /** The chunks stored while the bytes arrive (WorkingCopies' to manage; null once that failed). */
+  put?: DigestedPut | null;
 }
 
 /** Tell the worker about new bytes once this many have arrived (fewer messages, same overlap). */
 const ADVANCE_STEP = 1024 * 1024;
 /** Longest wait for a digest at persist; past it the persist hashes the file itself. */
 const FINISH_TIMEOUT_MS = 120_000;
+/** How often a persist waiting for a digest stores the chunks cut meanwhile. */
+const WAIT_SLICE_MS = 2;
 
 /**
  * Hashing and chunking of large files written through the mount while their bytes arrive, on a
@@ -38,7 +42,8 @@ const FINISH_TIMEOUT_MS = 120_000;
  * content's SHA-256, its FastCDC chunks and theirs); persisting it waits for the tail and hands
  * the digest to the store, which then only inserts the chunks it does not have
  * (blobs.ts putDigestedContentFromFd). The chunks the worker cuts come back as it goes (`take`),
- * so that WorkingCopies can store them while the file is still being written. A write or truncate
+ * so that WorkingCopies can store them while the file is still being written, and while the
+ * persist waits for the tail. A write or truncate
  * below what the worker may have read ends the stream, and the persist hashes the file itself.
  */
 export class ContentDigests {
@@ -89,9 +94,7 @@ export class ContentDigests {
    * waiting, once they add up to `minBytes` (none before: they are kept for the next take).
    */
   take(s: DigestStream, minBytes: number): ChunkDigest[] {
-    while (this.receive()) {
-      // a finished stream's answer nobody waits for any more
-    }
+    this.drain();
     let bytes = 0;
     for (const c of s.cut) bytes += c.size;
     if (bytes < minBytes) return [];
@@ -100,32 +103,43 @@ export class ContentDigests {
     return cut;
   }
 
-  /** The next answer to `finish` on the result port, after giving the chunks cut before it to their streams; undefined when none is there. */
-  private receive(): DigestResult | undefined {
+  /** Takes every message on the result port to its stream: cut chunks, or the answer to finish (a stream no longer followed drops them). */
+  private drain(): void {
     for (;;) {
       const m = this.results && (receiveMessageOnPort(this.results)?.message as DigestResult | undefined);
-      if (!m || !('cut' in m)) return m || undefined;
-      this.streams.get(m.id)?.cut.push(...m.cut);
+      if (!m) return;
+      const s = this.streams.get(m.id);
+      if (!s) continue;
+      if ('cut' in m) s.cut.push(...m.cut);
+      else s.answer = m;
     }
   }
 
-  /** Waits for the digest of the stream's file, whose content is its first `size` bytes; undefined if the worker failed. */
-  finish(s: DigestStream, size: number): ContentDigest | undefined {
+  /**
+   * Waits for the digest of the stream's file, whose content is its first `size` bytes; undefined
+   * if the worker failed. `whileWaiting` runs every WAIT_SLICE_MS until the answer comes, so that
+   * the chunks the worker cuts meanwhile are stored while it hashes the rest (`take`).
+   */
+  finish(s: DigestStream, size: number, whileWaiting?: () => void): ContentDigest | undefined {
     const worker = this.worker;
-    // A worker that died (its error or exit event came in while this thread served earlier requests) answers nothing.
-    this.streams.delete(s.id);
-    if (!worker || !this.results || this.broken) return undefined;
-    const signal = new SharedArrayBuffer(4);
-    worker.postMessage({ type: 'finish', id: s.id, size, signal } satisfies DigestMessage);
-    if (Atomics.wait(new Int32Array(signal), 0, 0, FINISH_TIMEOUT_MS) === 'timed-out') {
-      this.stop();
-      return undefined;
-    }
-    for (;;) {
-      const m = this.receive();
-      if (!m) return undefined;
-      if (m.id !== s.id) continue; // an answer nobody waits for any more
-      return 'error' in m || 'cut' in m ? undefined : m;
+    try {
+      // A worker that died (its error or exit event came in while this thread served earlier requests) answers nothing.
+      if (!worker || !this.results || this.broken) return undefined;
+      const signal = new SharedArrayBuffer(4);
+      const done = new Int32Array(signal);
+      worker.postMessage({ type: 'finish', id: s.id, size, signal } satisfies DigestMessage);
+      const deadline = Date.now() + FINISH_TIMEOUT_MS;
+      while (Atomics.wait(done, 0, 0, whileWaiting ? WAIT_SLICE_MS : FINISH_TIMEOUT_MS) === 'timed-out') {
+        if (Date.now() >= deadline) {
+          this.stop();
+          return undefined;
+        }
+        whileWaiting?.();
+      }
+      this.drain();
+      return !s.answer || 'error' in s.answer ? undefined : s.answer;
+    } finally {
+      this.streams.delete(s.id);
     }
   }
 

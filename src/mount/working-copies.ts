@@ -64,24 +64,28 @@ export class WorkingCopies {
     if (end > file.size) file.size = end;
     if (file.digest) {
       this.digests.advance(file.digest, file.size);
-      this.storeCut(file);
+      if (!this.storeCut(file.digest, file.spill!.fd)) this.endDigest(file);
     }
   }
 
   /**
    * Stores the chunks the worker has cut (once about STORE_STEP of them are there), in a
    * transaction of their own, under the stream's DigestedPut. Only an early start on the persist:
-   * when it fails (a busy or full home), the stream ends and the persist stores the file itself.
+   * when it fails (a busy or full home), what it stored is abandoned, it stops (false), and the
+   * persist stores the whole file.
    */
-  private storeCut(file: OpenFile): void {
-    const s = file.digest!;
-    const cut = this.digests.take(s, STORE_STEP);
-    if (cut.length === 0) return;
+  private storeCut(stream: DigestStream, fd: number): boolean {
+    if (stream.put === null) return false;
+    const cut = this.digests.take(stream, STORE_STEP);
+    if (cut.length === 0) return true;
     try {
-      s.put ??= startDigestedPut(this.store);
-      storeDigestedChunks(this.store, s.put, file.spill!.fd, cut);
+      stream.put ??= startDigestedPut(this.store);
+      storeDigestedChunks(this.store, stream.put, fd, cut);
+      return true;
     } catch {
-      this.endDigest(file);
+      this.abandon(stream);
+      stream.put = null;
+      return false;
     }
   }
 
@@ -99,13 +103,14 @@ export class WorkingCopies {
       return undefined;
     }
     file.digest = null;
-    const digest = this.digests.finish(stream, file.size);
+    const fd = file.spill.fd;
+    const digest = this.digests.finish(stream, file.size, () => void this.storeCut(stream, fd));
     if (!digest) {
       this.abandon(stream);
       return undefined;
     }
     this.digestedPersists++;
-    return { digest, put: stream.put };
+    return { digest, put: stream.put ?? undefined };
   }
 
   private endDigest(file: OpenFile): void {
