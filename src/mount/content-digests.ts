@@ -43,8 +43,8 @@ const WAIT_SLICE_MS = 2;
  * the digest to the store, which then only inserts the chunks it does not have
  * (blobs.ts putDigestedContentFromFd). The chunks the worker cuts come back as it goes (`take`),
  * so that WorkingCopies can store them while the file is still being written, and while the
- * persist waits for the tail. A write or truncate
- * below what the worker may have read ends the stream, and the persist hashes the file itself.
+ * persist waits for the tail. A write or truncate below what the worker may have read ends the
+ * stream, and the persist hashes the file itself.
  */
 export class ContentDigests {
   private worker: Worker | null = null;
