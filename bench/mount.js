@@ -47,16 +47,16 @@ const GIT_ENV = {
   HOME: '/nonexistent',
 };
 
-function sh(cmd, opts = {}) {
+export function sh(cmd, opts = {}) {
   const r = spawnSync('bash', ['-c', cmd], { encoding: 'utf8', timeout: 600_000, maxBuffer: 64 << 20, ...opts });
   if (r.error) throw r.error;
   if (r.status !== 0) throw new Error(`\`${cmd}\` exited ${r.status ?? r.signal}: ${String(r.stderr).slice(0, 500)}`);
   return r.stdout;
 }
-const shMs = (cmd, opts) => spawnMs('bash', ['-c', cmd], { timeout: 600_000, ...opts });
-const sleepMs = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+export const shMs = (cmd, opts) => spawnMs('bash', ['-c', cmd], { timeout: 600_000, ...opts });
+export const sleepMs = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
-function avfs(bin, home, args, env = process.env) {
+export function avfs(bin, home, args, env = process.env) {
   const r = spawnSync(process.execPath, [bin, '--json', '--home', home, ...args], { encoding: 'utf8', timeout: 120_000, env });
   let json;
   try {
@@ -68,10 +68,10 @@ function avfs(bin, home, args, env = process.env) {
   return json;
 }
 
-const mountedAt = (dir) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === dir);
+export const mountedAt = (dir) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === dir);
 
 /** Starts bench/passthrough.js over `source` on `mnt`; returns its pid once mounted. */
-function startPassthrough(source, mnt, env, logFile) {
+export function startPassthrough(source, mnt, env, logFile) {
   const child = spawn(process.execPath, [PASSTHROUGH, source, mnt], { env, detached: true, stdio: ['ignore', 'ignore', 'ignore'] });
   child.unref();
   for (let i = 0; i < 200 && !mountedAt(mnt); i++) sleepMs(50);
@@ -80,7 +80,7 @@ function startPassthrough(source, mnt, env, logFile) {
 }
 
 /** The histogram a mount server collected since its last dump (AVFS_MOUNT_STATS=<file>, SIGUSR2). */
-function takeStats(pid, file) {
+export function takeStats(pid, file) {
   rmSync(file, { force: true });
   process.kill(pid, 'SIGUSR2');
   for (let i = 0; i < 200 && !existsSync(file); i++) sleepMs(10);
@@ -175,8 +175,11 @@ export async function run({ quick, tmp, log }) {
     for (let i = 0; i < plan.runs; i++) {
       for (const k of keys) {
         const dir = T[k].dir;
+        const stats = i === plan.runs - 1 && k !== 'native';
         rmSync(join(dir, 'big.bin'), { force: true });
+        if (stats) takeStats(T[k].pid, T[k].stats);
         w[k].push(shMs(`dd if=${source} of=${dir}/big.bin bs=1M status=none`));
+        if (stats) histograms.push({ workload: 'sequential write', target: k, h: takeStats(T[k].pid, T[k].stats), ms: w[k].at(-1) });
         for (let j = 0; j < 3; j++) r[k].push(shMs(`dd if=${dir}/big.bin of=/dev/null bs=1M status=none`));
         rmSync(join(dir, 'big.bin'), { force: true });
         // A first read through FUSE: the file is put there from outside the mount (the CLI for
@@ -188,7 +191,9 @@ export async function run({ quick, tmp, log }) {
         else if (k === 'passthrough') sh(`cp ${source} ${ptSource}/${name}`);
         else sh(`cp ${source} ${dir}/${name}`);
         if (k !== 'native') sleepMs(1100); // past the entry cache, so the mount sees the new name
+        if (stats) takeStats(T[k].pid, T[k].stats);
         cold[k].push(shMs(`dd if=${dir}/${name} of=/dev/null bs=1M status=none`));
+        if (stats) histograms.push({ workload: 'cold read', target: k, h: takeStats(T[k].pid, T[k].stats), ms: cold[k].at(-1) });
         rmSync(join(dir, name), { force: true });
       }
     }
@@ -380,12 +385,12 @@ export async function run({ quick, tmp, log }) {
     notes: [
       `Both mounts use the options avfs mounts with: the patched fuse-native addon, big_writes and max_write=128 KiB, use_ino, default_permissions (and allow_other as root), 1 s attribute, entry and negative-lookup timeouts (the bound for CLI changes to show up in the mount), synchronous handlers and no per-request timer. The passthrough (bench/passthrough.js) forwards each request to a native directory with one synchronous fs call; avfs additionally keeps a file's page cache across opens while its stored content is the one the kernel last saw. The native baseline is the same workload in a directory on the disk holding the temp dir.`,
       `Ratios: times are divided (avfs / native), rates inverted (native / avfs), so every ratio reads "how many times slower"; the issue-17 goal is avfs / passthrough ≤ 1.3× for every row (${within.met} of ${within.all} met${within.missed.length ? `; missed: ${within.missed.join('; ')}` : ''}).`,
-      `Sequential I/O: dd with 1 MiB blocks of a ${bytes(plan.bigMiB * MiB)} file of random bytes; the write includes close(), which is when avfs stores the file. The warm reads (3 per run) follow the write, so every side serves them from the page cache. The first read through FUSE reads a file put there from outside the mount (avfs: \`avfs write --from\`; passthrough: copied into its source directory), after the 1 s entry cache, so every byte crosses FUSE; natively it is a page-cache read.`,
+      `Sequential I/O: dd with 1 MiB blocks of a ${bytes(plan.bigMiB * MiB)} file of random bytes; the write includes close(), when avfs stores the last chunks and links the file (the others are stored as they arrive). The warm reads (3 per run) follow the write, so every side serves them from the page cache. The first read through FUSE reads a file put there from outside the mount (avfs: \`avfs write --from\`; passthrough: copied into its source directory), after the 1 s entry cache, so every byte crosses FUSE; natively it is a page-cache read.`,
       `Files: one node process writes ${num(plan.files)} files of 4 KB (open, write, close) into ${Math.ceil(plan.files / 200)} directories. tar: the TypeScript package from node_modules as a tarball on the native disk, extracted with \`tar xf\`, archived again right after with \`tar cf /dev/null\` (which would fail on a file that changed as read), removed with \`rm -rf\`. sqlite3: the sqlite3 CLI on a new database in the directory (WAL).`,
       `git: ${repo.includes('eslint') ? 'the eslint repository' : repo} (its mirror on this machine), per run: \`git clone -q --no-hardlinks\` from the local mirror (the pack is copied and ${'the work tree checked out'}), one untimed \`git status\` (the index refresh after a clone), 1.1 s of sleep so the kernel's 1 s caches expire, \`git status --porcelain\` (cold), ${plan.statusRuns} more (warm, their median), \`git grep -c -e function -e const\`, 20 files of lib/rules appended to, \`git diff\`, \`git commit -a\`, \`git checkout HEAD~2000\` and \`git checkout -\`, \`git log -p -n 300\`, \`rm -rf\`.`,
       ...(floor
         ? [
-            `The floor of avfs's write path, measured in this process on the same ${bytes(plan.bigMiB * MiB)} of random bytes, without FUSE: SHA-256 alone ${num(floor.sha)} MiB/s (avfs hashes every byte twice: the content and each chunk), content-defined chunking alone ${num(floor.cdc)} MiB/s, the whole store (putContentFromFd: both hashes, chunking, inserts) ${num(floor.store)} MiB/s, the store of content already digested (putDigestedContentFromFd: the chunk inserts only) ${num(floor.digested)} MiB/s, against the passthrough's ${num(floor.passthrough)} MiB/s through FUSE. The mount hashes and chunks a large file on a worker thread while its bytes arrive (mount/content-digests.ts), so its close waits for the worker's tail and then inserts the chunks on the JS thread: a write through avfs goes no faster than the slower of the worker (hashing and chunking, sharing the machine's cores with dd and the kernel) and the inserts; ≥ 0.8× the passthrough needs both at ≥ ${num(0.8 * floor.passthrough)} MiB/s, or the inserts overlapped with the hashing too.`,
+            `The floor of avfs's write path, measured in this process on the same ${bytes(plan.bigMiB * MiB)} of random bytes, without FUSE: SHA-256 alone ${num(floor.sha)} MiB/s (avfs hashes every byte twice: the content and each chunk), content-defined chunking alone ${num(floor.cdc)} MiB/s, the whole store (putContentFromFd: both hashes, chunking, inserts) ${num(floor.store)} MiB/s, the store of content already digested (putDigestedContentFromFd: the chunk inserts only) ${num(floor.digested)} MiB/s, against the passthrough's ${num(floor.passthrough)} MiB/s through FUSE. The mount hashes and chunks a large file on a worker thread while its bytes arrive (mount/content-digests.ts) and stores the chunks the worker cuts from its write handler, about 1 MiB per transaction (so the store shows in write, not flush, in the histogram), so its close only stores the tail and links them: a write through avfs goes no faster than the slower of the worker (both hashes and the chunking) and the JS thread (spill writes and inserts, with SQLite's WAL checkpoints), and both share the machine's cores with dd and the kernel; ≥ 0.8× the passthrough needs each at ≥ ${num(0.8 * floor.passthrough)} MiB/s with the cores to run them side by side.`,
           ]
         : []),
       ...profileNotes(histograms),

@@ -8,7 +8,9 @@ import type { DigestMessage, DigestResult } from './content-digests.js';
  * The worker thread of ContentDigests (content-digests.ts): hashes and chunks the spill files of
  * large files being written through the mount while the bytes arrive, off the mount's JS thread.
  * It reads each spill file through its own descriptor, only up to where the mount said the bytes
- * are final, and answers `finish` on the result port, then wakes the waiting mount thread.
+ * are final, sends the chunks it cuts as it goes (the mount stores them while the file is still
+ * being written, and while it waits for the tail), and answers `finish` on the result port, then
+ * wakes the waiting mount thread.
  */
 
 interface Stream {
@@ -18,6 +20,8 @@ interface Stream {
   hasher: ReturnType<typeof createHasher>;
   chunker: ContentChunker;
   chunks: { size: number; hash: string }[];
+  /** How many of `chunks` were sent to the mount thread already. */
+  sent: number;
   failed?: string;
 }
 
@@ -26,7 +30,8 @@ const streams = new Map<number, Stream>();
 let results: MessagePort | undefined;
 const buf = Buffer.allocUnsafe(READ_SIZE);
 
-function advance(s: Stream, to: number): void {
+/** Reads, hashes and chunks the stream's file up to `to`, sending the chunks cut after each read (the mount stores them meanwhile). */
+function advance(id: number, s: Stream, to: number): void {
   while (!s.failed && s.at < to) {
     const n = readSync(s.fd, buf, 0, Math.min(READ_SIZE, to - s.at), s.at);
     if (n === 0) {
@@ -37,6 +42,10 @@ function advance(s: Stream, to: number): void {
     s.hasher.update(bytes);
     for (const chunk of s.chunker.push(bytes)) s.chunks.push({ size: chunk.length, hash: hashBytes(chunk) });
     s.at += n;
+    if (s.chunks.length > s.sent) {
+      results!.postMessage({ id, cut: s.chunks.slice(s.sent) } satisfies DigestResult);
+      s.sent = s.chunks.length;
+    }
   }
 }
 
@@ -53,7 +62,7 @@ parentPort!.on('message', (m: DigestMessage) => {
     return;
   }
   if (m.type === 'start') {
-    const s: Stream = { fd: -1, at: 0, hasher: createHasher(), chunker: new ContentChunker(), chunks: [] };
+    const s: Stream = { fd: -1, at: 0, hasher: createHasher(), chunker: new ContentChunker(), chunks: [], sent: 0 };
     try {
       s.fd = openSync(m.path, 'r');
     } catch (err) {
@@ -66,7 +75,7 @@ parentPort!.on('message', (m: DigestMessage) => {
   if (m.type === 'advance') {
     if (s) {
       try {
-        advance(s, m.to);
+        advance(m.id, s, m.to);
       } catch (err) {
         s.failed = String(err);
       }
@@ -81,7 +90,7 @@ parentPort!.on('message', (m: DigestMessage) => {
   let result: DigestResult;
   try {
     if (!s) throw new Error(`no stream ${m.id}`);
-    advance(s, m.size);
+    advance(m.id, s, m.size);
     if (s.failed) throw new Error(s.failed);
     const tail = s.chunker.finish();
     if (tail) s.chunks.push({ size: tail.length, hash: hashBytes(tail) });

@@ -349,7 +349,7 @@ export class OpenFiles {
         // A second descriptor reads from offset 0 (the content is streamed from the current position).
         const fd = openSync(file.spill.path, 'r');
         try {
-          entry = this.fs.writeFileExact(file.path, { fd, digest: this.copies.digestOf(file) }, write);
+          entry = this.fs.writeFileExact(file.path, { fd, ...this.copies.digestOf(file) }, write);
         } finally {
           closeSync(fd);
         }

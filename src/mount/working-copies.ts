@@ -1,8 +1,18 @@
 import { closeSync, ftruncateSync, mkdirSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { contentChunks, INLINE_MAX, readContent, readContentInto, type ContentDigest } from '../store/blobs.js';
+import {
+  abandonDigestedPut,
+  contentChunks,
+  INLINE_MAX,
+  readContent,
+  readContentInto,
+  startDigestedPut,
+  storeDigestedChunks,
+  type ContentDigest,
+  type DigestedPut,
+} from '../store/blobs.js';
 import type { Store } from '../store/store.js';
-import { ContentDigests } from './content-digests.js';
+import { ContentDigests, type DigestStream } from './content-digests.js';
 import type { OpenFile } from './open-file.js';
 
 /**
@@ -11,7 +21,9 @@ import type { OpenFile } from './open-file.js';
  * allows, beyond that in a spill file on disk, so a 1 GiB file is never held in memory. A clean
  * file has none: its reads go straight to the stored content, loading only the chunks they overlap.
  * A spill file's bytes are hashed and chunked by a worker thread as sequential writes make them
- * final (ContentDigests), so persisting a large file written front to back only stores its chunks.
+ * final (ContentDigests), and the chunks it cuts are stored while the file is still being written
+ * (about 1 MiB per transaction, pinned under a lease until the persist links them: gc.ts), so
+ * persisting a large file written front to back only stores its last chunks and links them.
  */
 export class WorkingCopies {
   private spillSeq = 0;
@@ -50,31 +62,74 @@ export class WorkingCopies {
       writeFully(file.spill!.fd, buf, length, position);
     }
     if (end > file.size) file.size = end;
-    if (file.digest) this.digests.advance(file.digest, file.size);
+    if (file.digest) {
+      this.digests.advance(file.digest, file.size);
+      if (!this.storeCut(file.digest, file.spill!.fd)) this.endDigest(file);
+    }
   }
 
   /**
-   * The digest of a spilled file's content, made while its bytes arrived; undefined when there is
+   * Stores the chunks the worker has cut (once about STORE_STEP of them are there), in a
+   * transaction of their own, under the stream's DigestedPut. Only an early start on the persist:
+   * when it fails (a busy or full home), what it stored is abandoned, it stops (false), and the
+   * persist stores the whole file.
+   */
+  private storeCut(stream: DigestStream, fd: number): boolean {
+    if (stream.put === null) return false;
+    const cut = this.digests.take(stream, STORE_STEP);
+    if (cut.length === 0) return true;
+    try {
+      stream.put ??= startDigestedPut(this.store);
+      storeDigestedChunks(this.store, stream.put, fd, cut);
+      return true;
+    } catch {
+      this.abandon(stream);
+      stream.put = null;
+      return false;
+    }
+  }
+
+  /**
+   * The digest of a spilled file's content, made while its bytes arrived, and the chunks of it
+   * stored meanwhile (for putDigestedContentFromFd, which then owns them); undefined when there is
    * none (the file was written out of order, or is small enough to be stored inline). Ends the
    * stream: later writes are hashed by the persist that stores them.
    */
-  digestOf(file: OpenFile): ContentDigest | undefined {
+  digestOf(file: OpenFile): { digest: ContentDigest; put?: DigestedPut } | undefined {
     const stream = file.digest;
     if (!stream || !file.spill) return undefined;
-    file.digest = null;
     if (file.size <= INLINE_MAX) {
-      this.digests.drop(stream);
+      this.endDigest(file);
       return undefined;
     }
-    const d = this.digests.finish(stream, file.size);
-    if (d) this.digestedPersists++;
-    return d;
+    file.digest = null;
+    const fd = file.spill.fd;
+    const digest = this.digests.finish(stream, file.size, () => void this.storeCut(stream, fd));
+    if (!digest) {
+      this.abandon(stream);
+      return undefined;
+    }
+    this.digestedPersists++;
+    return { digest, put: stream.put ?? undefined };
   }
 
   private endDigest(file: OpenFile): void {
-    if (!file.digest) return;
-    this.digests.drop(file.digest);
+    const stream = file.digest;
+    if (!stream) return;
     file.digest = null;
+    this.digests.drop(stream);
+    this.abandon(stream);
+  }
+
+  /** Removes what a stream stored early (unless something references it now). */
+  private abandon(stream: DigestStream): void {
+    if (!stream.put) return;
+    try {
+      abandonDigestedPut(this.store, stream.put);
+    } catch {
+      // Best effort: the lease is abandoned when the store closes, or ended by gc after a crash.
+    }
+    stream.put = undefined;
   }
 
   /** Ends the digest worker (unmount). */
@@ -173,6 +228,8 @@ export class WorkingCopies {
 }
 
 const MIN_CAPACITY = 64 * 1024;
+/** Chunks stored per transaction while a large file is written (few commits, a short write lock). */
+const STORE_STEP = 1024 * 1024;
 
 function readFully(fd: number, buf: Buffer, length: number, position: number): number {
   let done = 0;

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { now, type Store } from './store.js';
-import { readProcStat } from './host-process.js';
+import { processStartTime } from './host-process.js';
 
 /**
  * Content leases (schema migration 7; why they make gc safe: gc.ts). Content that a writer stores
@@ -72,8 +72,10 @@ const self = () => (selfHolder ??= processHolder(process.pid) ?? String(process.
  */
 function processHolder(pid: number): string | null {
   if (bootId === null) return String(pid);
-  const stat = readProcStat(pid);
-  return stat === null ? null : `${bootId}:${pid}:${stat.start}`;
+  // A zombie (killed, not reaped yet: a mount server whose parent is gone, in a container whose
+  // init does not reap) has exited for good, so it holds nothing.
+  const start = processStartTime(pid);
+  return start === null ? null : `${bootId}:${pid}:${start}`;
 }
 
 /**

@@ -3,7 +3,7 @@ import { AvfsError, alreadyExists, isADirectory, notADirectory, notFound } from 
 import { ancestors, basename, dirname, isWithin, joinPath, normalizePath, rebase } from '../core/paths.js';
 import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE } from '../core/entry-types.js';
 import { audit } from './audit.js';
-import { abandonContent, contentChunks, linkContent, putContent, putContentFromFd, putDigestedContentFromFd, readContent, type ContentDigest, type ContentRef, type SizeLimit } from './blobs.js';
+import { abandonContent, contentChunks, linkContent, putContent, putContentFromFd, putDigestedContentFromFd, readContent, type ContentDigest, type ContentRef, type DigestedPut, type SizeLimit } from './blobs.js';
 import {
   getEntry,
   hasChildren,
@@ -304,7 +304,7 @@ export class VaultFs {
    */
   writeFileExact(
     path: string,
-    data: Buffer | { fd: number; digest?: ContentDigest },
+    data: Buffer | { fd: number; digest?: ContentDigest; put?: DigestedPut },
     options: {
       from?: { hash: string | null };
       ino?: number;
@@ -321,7 +321,7 @@ export class VaultFs {
     const streamed = Buffer.isBuffer(data)
       ? undefined
       : data.digest
-        ? this.store.mutate(() => putDigestedContentFromFd(this.store, data.fd, data.digest!))
+        ? this.store.mutate(() => putDigestedContentFromFd(this.store, data.fd, data.digest!, data.put))
         : this.store.mutate(() => putContentFromFd(this.store, data.fd));
     return this.store.mutate(() => {
       const content = streamed ?? putContent(this.store, data as Buffer);

@@ -14,6 +14,7 @@ import { openTempStore } from '../helpers.js';
 // one version per persist.
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+const sizesOf = (store: Store, hash: string) => [...chunkList(store, hash).sizes];
 let close: () => void;
 let home: { dir: string };
 let store: Store;
@@ -197,6 +198,70 @@ describe('open files', () => {
       expect(digesting.digestedPersists).toBe(3);
       expect(sha(fs.readFile('/rewritten.bin'))).toBe(sha(rewritten));
       expect(sha(fs.readFile('/cut.bin'))).toBe(sha(cut));
+      expect(existsSync(spill) ? readdirSync(spill) : []).toEqual([]);
+    } finally {
+      digesting.closeAll();
+    }
+  });
+
+  it('the chunks of a large file are stored while it is written, pinned until the persist links them; a truncation below them removes them again', () => {
+    const worker = join(import.meta.dirname, '..', '..', 'dist', 'mount', 'digest-worker.js');
+    const digesting = new OpenFiles(fs, fs.row().id, { spillDir: spill, memoryLimit: 256 * 1024, memoryBudget: 1024 * 1024, digestWorker: worker });
+    const count = (sql: string) => (store.db.prepare(sql).get() as { n: number }).n;
+    const pins = () => count("SELECT count(*) AS n FROM content_pins WHERE kind = 'c'");
+    const chunks = () => count('SELECT count(*) AS n FROM chunks');
+    const nap = new Int32Array(new SharedArrayBuffer(4));
+    /** Writes `data` in 128 KiB pieces, then waits (a hang guard, not a timing) until some of its chunks are stored. */
+    const writeUntilStored = (path: string, data: Buffer) => {
+      const fh = digesting.create(path, 0o644, 0);
+      const file = digesting.handle(fh)!.file;
+      for (let off = 0; off < data.length; off += 131072) digesting.write(file, data.subarray(off, off + 131072), Math.min(131072, data.length - off), off);
+      // The worker answers in the background; a write (here of nothing, at the end) stores what it cut.
+      for (const deadline = Date.now() + 30_000; pins() === 0 && Date.now() < deadline; ) {
+        Atomics.wait(nap, 0, 0, 20);
+        digesting.write(file, Buffer.alloc(0), 0, data.length);
+      }
+      return fh;
+    };
+    try {
+      expect(pins()).toBe(0);
+      const before = chunks();
+      const data = randomBytes(4 * 1024 * 1024 + 777);
+      const fh = writeUntilStored('/early.bin', data);
+      // Stored before the file is closed, and pinned under a lease (gc leaves them alone).
+      expect(pins()).toBeGreaterThan(0);
+      expect(chunks()).toBeGreaterThan(before);
+      expect(fs.exists('/early.bin')).toBe(false);
+      digesting.release(fh);
+      expect(digesting.digestedPersists).toBe(1);
+      expect(fs.stat('/early.bin').hash).toBe(sha(data));
+      expect(sha(fs.readFile('/early.bin'))).toBe(sha(data));
+      expect(sizesOf(store, sha(data))).toEqual(splitContent(data).map((c) => c.length));
+      expect(pins()).toBe(0);
+      expect(count('SELECT count(*) AS n FROM content_leases')).toBe(0);
+      const linked = chunks();
+
+      // Cut below what was stored before the close: the early chunks go again, the shorter file is stored whole.
+      const other = randomBytes(4 * 1024 * 1024);
+      const fh2 = writeUntilStored('/cut-early.bin', other);
+      expect(chunks()).toBeGreaterThan(linked);
+      digesting.truncate(digesting.handle(fh2)!.file, 2_000_000);
+      expect(pins()).toBe(0);
+      expect(chunks()).toBe(linked);
+      digesting.release(fh2);
+      expect(sha(fs.readFile('/cut-early.bin'))).toBe(sha(other.subarray(0, 2_000_000)));
+      expect(count('SELECT count(*) AS n FROM content_leases')).toBe(0);
+
+      // A file unlinked while open is never stored: closing it removes what it stored early.
+      const third = randomBytes(4 * 1024 * 1024);
+      const fh3 = writeUntilStored('/gone.bin', third);
+      const stored = chunks();
+      expect(stored).toBeGreaterThan(linked);
+      digesting.detach(digesting.handle(fh3)!.file);
+      digesting.release(fh3);
+      expect(pins()).toBe(0);
+      expect(count('SELECT count(*) AS n FROM content_leases')).toBe(0);
+      expect(chunks()).toBeLessThan(stored);
       expect(existsSync(spill) ? readdirSync(spill) : []).toEqual([]);
     } finally {
       digesting.closeAll();

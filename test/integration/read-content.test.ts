@@ -39,6 +39,25 @@ describe('readContentInto', () => {
     }
   });
 
+  it('sequential reads of two contents taking turns, and a chunk shared by both, each get their own bytes (the chunk a read ended in is reused only by its own content)', () => {
+    const other = Buffer.concat([big.subarray(0, INLINE_MAX), randomBytes(2 * INLINE_MAX)]); // its first chunks are big's
+    const a = putContent(store, big);
+    const b = putContent(store, other);
+    const step = 128 * 1024 + 333; // request boundaries fall anywhere in a chunk
+    const ta = Buffer.alloc(step);
+    const tb = Buffer.alloc(step);
+    for (let off = 0; off < Math.max(big.length, other.length); off += step) {
+      const na = readContentInto(store, a.hash, off, step, ta);
+      const nb = readContentInto(store, b.hash, off, step, tb);
+      expect(ta.subarray(0, na).equals(big.subarray(off, off + step))).toBe(true);
+      expect(tb.subarray(0, nb).equals(other.subarray(off, off + step))).toBe(true);
+      // Backwards within a chunk, and a jump: no stale bytes either.
+      const back = Math.max(0, off - 1000);
+      const nc = readContentInto(store, a.hash, back, 500, ta);
+      expect(ta.subarray(0, nc).equals(big.subarray(back, back + 500))).toBe(true);
+    }
+  });
+
   it('never writes past the buffer it is given', () => {
     const b = putContent(store, big);
     const target = Buffer.alloc(4096);

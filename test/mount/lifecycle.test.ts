@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
+import Database from 'better-sqlite3';
 import { execa } from 'execa';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { BIN, avfsBytes, expectSameBytes } from '../helpers.js';
@@ -223,6 +224,41 @@ describeMount('mount sessions', () => {
     expect((await run(['mount', dir])).json.ok).toBe(true);
     expect(readFileSync(join(dir, 'sub', 'n.txt'), 'utf8')).toBe('note\n');
     expect((await run(['unmount', dir])).json.ok).toBe(true);
+  });
+
+  it('kill -9 of the server while a large file is being written: the chunks it stored early are freed by gc, and nothing else changes', async () => {
+    const dir = newDir('killed-writing');
+    const m = await run(['mount', dir]);
+    expect(m.json.ok).toBe(true);
+    await run(['write', '/before.txt', 'kept']);
+    const db = new Database(join(home, 'avfs.db'), { readonly: true, fileMustExist: true });
+    const pinned = () => db.prepare("SELECT hash FROM content_pins WHERE kind = 'c'").all() as { hash: string }[];
+    // 128 KiB writes of fresh bytes, a few milliseconds apart, to a file that stays open until the server dies.
+    const script = `const fs = require('fs'), c = require('crypto'); const fd = fs.openSync(process.argv[1], 'w');
+      let n = 0; const t = setInterval(() => { try { if (n++ < 2048) fs.writeSync(fd, c.randomBytes(131072)); } catch { process.exit(0); } }, 2);`;
+    const writer = execa('node', ['-e', script, join(dir, 'half.bin')], { reject: false });
+    try {
+      // The mount stores the chunks it has cut while the file is still open (hang guard, not a timing).
+      expect(await waitFor(() => pinned().length > 0, 60_000)).toBe(true);
+      const early = pinned().map((p) => p.hash);
+      process.kill(m.json.pid, 'SIGKILL');
+      expect(await waitFor(() => !alive(m.json.pid))).toBe(true);
+      writer.kill('SIGKILL');
+      await writer;
+      // The dead server's lease ends; what it pinned is then an ordinary orphan (freed past the grace period: none here).
+      const gc = await run(['gc', '--grace', '0']);
+      expect(gc.json.stale_leases).toBeGreaterThanOrEqual(1);
+      expect(gc.json.freed_chunks).toBeGreaterThanOrEqual(early.length);
+      const left = db.prepare(`SELECT count(*) AS n FROM chunks WHERE hash IN (${early.map(() => '?').join(',')})`).get(...early) as { n: number };
+      expect(left.n).toBe(0);
+      expect(db.prepare('SELECT count(*) AS n FROM content_leases').get()).toEqual({ n: 0 });
+      expect((await run(['cat', '/before.txt'], { raw: true })).stdout).toBe('kept');
+      expect((await run(['ls', '/'])).json.entries.map((e: { name: string }) => e.name)).not.toContain('half.bin');
+      expect((await run(['unmount', dir])).json).toMatchObject({ ok: true, stale: true });
+    } finally {
+      writer.kill('SIGKILL');
+      db.close();
+    }
   });
 
   it('`mounts` and a new mount clean up a dir left dead by a killed server', async () => {
