@@ -58,9 +58,12 @@ const BYTES_PER_TRANSACTION = 1024 * 1024;
 /** What a streamed write reads at a time. */
 const READ_SIZE = 128 * 1024;
 
-/** Stores `data` (if new) and returns its address. Joins the caller's transaction if there is one. */
-export function putContent(store: Store, data: Uint8Array): ContentRef {
-  const hash = hashBytes(data);
+/**
+ * Stores `data` (if new) and returns its address. Joins the caller's transaction if there is one.
+ * A caller about to take the write lock passes `hash` (hashBytes(data)) computed before taking it,
+ * so the lock is not held while the bytes are hashed.
+ */
+export function putContent(store: Store, data: Uint8Array, hash = hashBytes(data)): ContentRef {
   store.mutate(() => storeBlob(store, hash, data));
   return { hash, size: data.length };
 }
