@@ -32,7 +32,9 @@ const INSERT_TEXT = 'INSERT INTO text_index (hash) VALUES (?) ON CONFLICT (hash)
 const INSERT_FTS = 'INSERT INTO fts (rowid, body) VALUES (?, ?)';
 /** The highest fts rowid: every text_index row at or below it is indexed (max(rowid) is one FTS5 lookup). */
 const INDEXED_UP_TO = 'SELECT coalesce(max(rowid), 0) AS id FROM fts';
-const PENDING = 'SELECT id, hash FROM text_index WHERE id > ? ORDER BY id LIMIT ?';
+// Joined with blobs so that an index row whose content is gone (which gc never leaves: the trigger
+// or dropIndexOf removes both) could never fail the writer's transaction that indexes a batch.
+const PENDING = 'SELECT t.id, t.hash FROM text_index t JOIN blobs b ON b.hash = t.hash WHERE t.id > ? ORDER BY t.id LIMIT ?';
 
 /** Whether content of this size could be indexed (lets a streaming writer keep the bytes only when useful). */
 export const indexableSize = (size: number) => size > 0 && size <= TEXT_INDEX_MAX_BYTES;
