@@ -58,9 +58,12 @@ const BYTES_PER_TRANSACTION = 1024 * 1024;
 /** What a streamed write reads at a time. */
 const READ_SIZE = 128 * 1024;
 
-/** Stores `data` (if new) and returns its address. Joins the caller's transaction if there is one. */
-export function putContent(store: Store, data: Uint8Array): ContentRef {
-  const hash = hashBytes(data);
+/**
+ * Stores `data` (if new) and returns its address. Joins the caller's transaction if there is one.
+ * A caller about to take the write lock passes `hash` (hashBytes(data)) computed before taking it,
+ * so the lock is not held while the bytes are hashed.
+ */
+export function putContent(store: Store, data: Uint8Array, hash = hashBytes(data)): ContentRef {
   store.mutate(() => storeBlob(store, hash, data));
   return { hash, size: data.length };
 }
@@ -68,13 +71,15 @@ export function putContent(store: Store, data: Uint8Array): ContentRef {
 /** Stores `data` under `hash` unless that content is already stored; true when it was new. */
 function storeBlob(store: Store, hash: string, data: Uint8Array): boolean {
   if (store.stmt(BLOB_EXISTS).get(hash)) return false;
-  indexContent(store, hash, data); // new content: index its text in this same transaction
   if (data.length <= INLINE_MAX) {
     store.stmt(INSERT_INLINE).run(hash, data.length, data.length === 0 ? 0 : 1, data, now());
-    return true;
+  } else {
+    const chunks = splitContent(data).map((bytes) => storeChunk(store, bytes));
+    insertChunked(store, hash, data.length, chunks);
   }
-  const chunks = splitContent(data).map((bytes) => storeChunk(store, bytes));
-  insertChunked(store, hash, data.length, chunks);
+  // New content: registered for the text index in this same transaction, once its row exists
+  // (a batch indexed now may include it).
+  indexContent(store, hash, data);
   return true;
 }
 

@@ -423,4 +423,8 @@ export const MIGRATIONS: readonly Migration[] = [
   // number makes an avfs that reads only version 1 lists refuse this home (SCHEMA_TOO_NEW) instead
   // of failing on the first large file it reads. Lists written before stay version 1 and are read.
   `SELECT 1;`,
+  // 16: batched text indexing (text-index.ts): text_index rows above the highest fts rowid are
+  // texts waiting for the index. No table changes; the number makes an older avfs, which would
+  // index a new text above them and so leave them out of search for good, refuse this home.
+  `SELECT 1;`,
 ];

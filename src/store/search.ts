@@ -7,6 +7,7 @@ import { contentChunks } from './blobs.js';
 import { pathsWithMeta, pathsWithTag } from './annotations.js';
 import { briefDescendants, entriesWithHash, getEntry, iterateDescendants, layersOf, type Entry, type EntryType } from './entries.js';
 import type { Store } from './store.js';
+import { hasPending, indexPending } from './text-index.js';
 import type { VaultRow } from './vaults.js';
 
 // ---- search (FTS5) -------------------------------------------------------------------------
@@ -80,6 +81,7 @@ export function searchText(store: Store, vault: VaultRow, query: string, options
   if (query.trim() === '') throw new AvfsError('INVALID_QUERY', 'empty search query', { query });
   const under = options.under ?? '/';
   const [lo, hi] = descendantRange(under);
+  indexWaiting(store);
   return store.read(() => {
     // The index is home-wide: the best matches may belong to other vaults or lie outside the scope.
     type Row = { path: string; size: number; mtime: number; hash: string; id: number; rank: number };
@@ -102,6 +104,18 @@ export function searchText(store: Store, vault: VaultRow, query: string, options
     }
     return hitsOf(store, query, options.limit, rows);
   });
+}
+
+/**
+ * Indexes the texts written since the last batch (text-index.ts), so the search sees every write
+ * that returned. A read-only home cannot write the index: its search sees what writers indexed.
+ * Inside a caller's read transaction the flush would have to upgrade it to a write; search is
+ * not called in one (checked, so a future caller learns it here rather than by SQLITE_BUSY).
+ */
+function indexWaiting(store: Store): void {
+  if (store.readOnly || !hasPending(store)) return;
+  if (store.db.inTransaction && !store.currentChange()) throw new AvfsError('INTERNAL', 'search inside a read transaction cannot index pending texts');
+  indexPending(store);
 }
 
 type RankedEntry = { path: string; size: number; mtime: number; hash: string; id: number; rank: number };

@@ -1,4 +1,5 @@
 import { fstatSync } from 'node:fs';
+import { hashBytes } from '../core/hash.js';
 import { AvfsError, alreadyExists, isADirectory, notADirectory, notFound } from '../errors.js';
 import { ancestors, basename, dirname, isWithin, joinPath, normalizePath, rebase } from '../core/paths.js';
 import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE } from '../core/entry-types.js';
@@ -213,7 +214,8 @@ export class VaultFs {
     if (path === '/') throw isADirectory(path);
     if (typeof data === 'object' && 'fd' in data) return this.writeStream(path, data.fd, options);
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-    return this.store.mutate(() => this.writeContent(path, putContent(this.store, bytes), options));
+    const hash = hashBytes(bytes); // before the write lock is taken
+    return this.store.mutate(() => this.writeContent(path, putContent(this.store, bytes, hash), options));
   }
 
   /**

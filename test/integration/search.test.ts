@@ -9,7 +9,7 @@ import { restoreCheckpoint, saveCheckpoint } from '../../src/store/checkpoints.j
 import { databaseFile } from '../../src/store/home.js';
 import { MIGRATIONS } from '../../src/store/schema.js';
 import { HIT_END, HIT_START, literalQuery, searchText, grepFiles, findEntries, type FindFilter } from '../../src/store/search.js';
-import { TEXT_INDEX_MAX_BYTES } from '../../src/store/text-index.js';
+import { INDEX_LAG, TEXT_INDEX_MAX_BYTES } from '../../src/store/text-index.js';
 import { addTags, deleteMeta, getMeta, getTags, removeTags, setMeta, tagCounts } from '../../src/store/annotations.js';
 import { compilePattern } from '../../src/api/search.js';
 import { INLINE_MAX } from '../../src/store/blobs.js';
@@ -263,6 +263,76 @@ describe('search: text, ranking, snippets, limits', () => {
     store.db.prepare('DELETE FROM blobs WHERE hash = ?').run(e.hash);
     expect(count('text_index')).toBe(before - 1);
     expect((store.db.prepare("SELECT count(*) AS n FROM fts WHERE fts MATCH 'gannet'").get() as { n: number }).n).toBe(0);
+  });
+});
+
+const openTempStoreOn = (dir: string) => {
+  const s = openStore(dir);
+  return { store: s, fs: new VaultFs(s, 'default', actor) };
+};
+
+describe('search: batched indexing', () => {
+  const waiting = () => count('text_index') - count('fts');
+
+  it('a written text waits for the index until a search, which indexes it first and finds it', () => {
+    fs.writeFile('/a.txt', 'a lonely narwhal');
+    fs.writeFile('/b.bin', Buffer.from([0, 1, 2, 3]));
+    expect(waiting()).toBe(1); // the text only: binaries get no index row
+    expect(paths('narwhal')).toEqual(['/a.txt']);
+    expect(waiting()).toBe(0);
+  });
+
+  it('the write that makes INDEX_LAG texts wait indexes them all in its own transaction', () => {
+    for (let i = 0; i < INDEX_LAG - 1; i++) fs.writeFile(`/t${i}.txt`, `text number ${i} about herons`);
+    expect(waiting()).toBe(INDEX_LAG - 1);
+    fs.writeFile('/last.txt', 'the last heron');
+    expect(waiting()).toBe(0);
+    expect((store.db.prepare("SELECT count(*) AS n FROM fts WHERE fts MATCH 'herons OR heron'").get() as { n: number }).n).toBe(INDEX_LAG);
+  });
+
+  it('gc of a waiting or an indexed text keeps every later text searchable', () => {
+    const indexed = fs.writeFile('/old.txt', 'indexed ibis');
+    expect(paths('ibis')).toEqual(['/old.txt']); // indexes it: now the highest fts rowid
+    const pending = fs.writeFile('/new.txt', 'pending puffin');
+    for (const e of [indexed, pending]) {
+      fs.rm(e.path);
+      store.db.prepare('DELETE FROM blobs WHERE hash = ?').run(e.hash); // what gc does to unreferenced content
+    }
+    // The next text takes a freed id, at or below the one the deleted indexed text had.
+    fs.writeFile('/next.txt', 'a later pelican');
+    expect(paths('pelican')).toEqual(['/next.txt']);
+    expect(paths('ibis')).toEqual([]);
+    expect(paths('puffin')).toEqual([]);
+    expect(waiting()).toBe(0);
+  });
+
+  it('a writer closing its store indexes what waits, so a reader that cannot write finds it', () => {
+    fs.writeFile('/a.txt', 'a closing crane');
+    expect(waiting()).toBe(1);
+    const db = new Database(databaseFile(home.dir), { readonly: true });
+    try {
+      const fts = () => (db.prepare("SELECT count(*) AS n FROM fts WHERE fts MATCH 'crane'").get() as { n: number }).n;
+      expect(fts()).toBe(0);
+      store.release(); // the last reference: the store closes
+      expect(fts()).toBe(1);
+    } finally {
+      db.close();
+      ({ store, fs } = openTempStoreOn(home.dir)); // afterEach releases it again
+    }
+  });
+
+  it('a read-only home searches what writers indexed, without writing', () => {
+    fs.writeFile('/a.txt', 'a stored stork');
+    expect(paths('stork')).toEqual(['/a.txt']);
+    fs.writeFile('/b.txt', 'a waiting stork');
+    const readOnly = new Database(databaseFile(home.dir), { readonly: true });
+    try {
+      const ro = Object.assign(Object.create(store) as Store, { db: readOnly, readOnly: true, stmt: (sql: string) => readOnly.prepare(sql) });
+      expect(searchText(ro, fs.row(), 'stork', { limit: 10 }).hits.map((h) => h.path)).toEqual(['/a.txt']);
+    } finally {
+      readOnly.close();
+    }
+    expect(waiting()).toBe(1);
   });
 });
 
