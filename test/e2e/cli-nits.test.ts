@@ -95,6 +95,16 @@ describe('help and messages', () => {
   });
 });
 
+describe('write --from', () => {
+  it('of a host directory is IS_A_DIRECTORY (exit 2) and writes nothing, with and without -a', async () => {
+    for (const extra of [[], ['-a']]) {
+      const err = expectError(await avfs(h.home, ['write', '/d', '--from', h.dir, ...extra]), 'IS_A_DIRECTORY', 2);
+      expect(err.file).toBe(h.dir);
+    }
+    expectError(await avfs(h.home, ['cat', '/d']), 'NOT_FOUND', 3);
+  });
+});
+
 describe('progress on long work', () => {
   it('write --from of a large host file shows a progress bar on a terminal, and none in a pipe', async () => {
     const big = join(h.dir, 'big.bin');
