@@ -1,6 +1,8 @@
 import { checkpointInfo } from '../store/checkpoints.js';
 import { diffTreeSources } from '../store/compare.js';
 import type { VaultFs } from '../store/vault-fs.js';
+import { camel, snake } from './case.js';
+import { checkpointJson } from './json.js';
 
 /** `checkpoint info` for the CLI and the SDK: one checkpoint, and how the vault has changed since. */
 
@@ -25,34 +27,10 @@ export interface CheckpointDetails {
 export function checkpointDetails(fs: VaultFs, name: string): CheckpointDetails {
   return fs.store.read(() => {
     const c = checkpointInfo(fs, name);
-    const s = diffTreeSources(fs, { checkpoint: c.name }, { current: true }).summary;
-    return {
-      name: c.name,
-      message: c.message,
-      createdAt: new Date(c.created_at).toISOString(),
-      seq: c.seq,
-      files: c.files,
-      directories: c.directories,
-      symlinks: c.symlinks,
-      bytes: c.bytes,
-      source: c.source,
-      execId: c.exec_id,
-      changesSince: { added: s.added, modified: s.modified, deleted: s.deleted },
-    };
+    const { added, modified, deleted } = diffTreeSources(fs, { checkpoint: c.name }, { current: true }).summary;
+    return { ...camel(checkpointJson(c)), changesSince: { added, modified, deleted } };
   });
 }
 
 /** `avfs checkpoint info --json`'s `checkpoint`: checkpointJson's fields and `changes_since`. */
-export const checkpointDetailsJson = (d: CheckpointDetails) => ({
-  name: d.name,
-  message: d.message,
-  created_at: d.createdAt,
-  seq: d.seq,
-  files: d.files,
-  directories: d.directories,
-  symlinks: d.symlinks,
-  bytes: d.bytes,
-  source: d.source,
-  exec_id: d.execId,
-  changes_since: d.changesSince,
-});
+export const checkpointDetailsJson = (d: CheckpointDetails) => snake<ReturnType<typeof checkpointJson> & { changes_since: CheckpointDetails['changesSince'] }>(d);

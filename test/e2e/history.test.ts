@@ -170,6 +170,8 @@ describe('checkpoints through the CLI', () => {
     ok(await avfs(home, ['write', '/junk', 'j']));
     const info = ok(await avfs(home, ['checkpoint', 'info', 'before']));
     expect(info.checkpoint.changes_since).toEqual({ added: 1, modified: 1, deleted: 0 });
+    expect(Object.keys(info.checkpoint)).toEqual(['name', 'message', 'created_at', 'seq', 'files', 'directories', 'symlinks', 'bytes', 'source', 'exec_id', 'changes_since']);
+    expect(new Date(info.checkpoint.created_at).toISOString()).toBe(info.checkpoint.created_at);
 
     const r = ok(await avfs(home, ['checkpoint', 'restore', 'before']));
     expect(r).toMatchObject({ checkpoint: 'before', added: 0, deleted: 1 });

@@ -84,7 +84,7 @@ describe('avfs inside an unsandboxed proxy exec', () => {
       expect(r.json.error, args.join(' ')).toMatchObject({ code: 'DENIED', decision: { action: 'deny', rule: 'avfs-inside' } });
     }
     expect(await state()).toEqual(before);
-  });
+  }, 300_000); // about thirty CLI runs: on a busy 2-core machine each can take seconds
 
   it('policy check explains the denial the same way', async () => {
     const home = seedHome(join(tmp.dir, 'home-check'));

@@ -340,6 +340,9 @@ describe('SDK: the CLI scenarios in-process', () => {
     const info = avfs.checkpointInfo('first');
     expect(info).toMatchObject({ name: 'first', message: 'the start', files: 1, bytes: 3, execId: null, changesSince: { added: 1, modified: 1, deleted: 0 } });
     expect(new Date(info.createdAt).toISOString()).toBe(info.createdAt);
+    // Exactly these fields, in this order (no store-internal ones such as id or vault_id).
+    expect(Object.keys(info)).toEqual(['name', 'message', 'createdAt', 'seq', 'files', 'directories', 'symlinks', 'bytes', 'source', 'execId', 'changesSince']);
+    expect(info).toMatchObject({ directories: 0, symlinks: 0, source: 'sdk', seq: expect.any(Number) });
     avfs.checkpointSave('second');
     expect(avfs.checkpointDiff('first', 'second').files.map((f) => [f.path, f.kind])).toEqual([
       ['/a', 'modified'],
