@@ -292,8 +292,27 @@ const INSERT_VERSION = `INSERT INTO versions (vault_id, path, version, op, type,
 const OWN_CHANGE = 'UPDATE versions SET change_id = id WHERE id = ?';
 const MAX_OWN_VERSION = 'SELECT max(version) AS v FROM versions WHERE vault_id = ? AND path = ? AND id <= ?';
 
-function writeOwn(store: Statements, vaultId: number, e: Row): void {
+/** What a row keeps when only its times or link count change (a name added to a directory, a touch). */
+const KEPT_BY_TIMES = ['type', 'mode', 'uid', 'gid', 'size', 'hash', 'target', 'rdev', 'ino', 'version', 'annot'] as const;
+const SET_TIMES = 'UPDATE entries SET mtime = ?, atime = ?, ctime = ? WHERE vault_id = ? AND path = ?';
+const SET_TIMES_LINKS = 'UPDATE entries SET mtime = ?, atime = ?, ctime = ?, nlink = ? WHERE vault_id = ? AND path = ?';
+
+/**
+ * Writes the vault's own row for `e.path`. `before` is what the vault showed there: when only
+ * times or the link count change and the row is the vault's own, an UPDATE of those columns
+ * leaves the indexes alone (but the link one when the count changes), where replacing the row
+ * rewrites it in every index; a create or an unlink touches its directory this way, so each
+ * commits fewer pages.
+ */
+function writeOwn(store: Statements, vaultId: number, e: Row, before?: Row): void {
   noteWritten(store, vaultId, e.path);
+  if (before && KEPT_BY_TIMES.every((k) => before[k] === e[k])) {
+    const changed =
+      before.nlink === e.nlink
+        ? store.stmt(SET_TIMES).run(e.mtime, e.atime, e.ctime, vaultId, e.path).changes
+        : store.stmt(SET_TIMES_LINKS).run(e.mtime, e.atime, e.ctime, e.nlink, vaultId, e.path).changes;
+    if (changed === 1) return; // else the row is an ancestor's (a fork's first change of it)
+  }
   store
     .stmt(UPSERT)
     .run(vaultId, e.path, e.parent, e.type, e.mode, e.uid, e.gid, e.size, e.hash, e.target, e.rdev, e.nlink, e.mtime, e.atime, e.ctime, e.ino, e.version, e.annot);
@@ -335,7 +354,7 @@ function pushDown(store: Store, vault: VaultRow, path: string, shown: Entry | un
 /** Replaces what the vault shows at `path` with `next` (or nothing), keeping forks and counters right. */
 function show(store: Store, vault: VaultRow, path: string, before: Entry | undefined, next: Entry | undefined): void {
   pushDown(store, vault, path, before);
-  if (next) writeOwn(store, vault.id, next);
+  if (next) writeOwn(store, vault.id, next, before);
   else if (inherited(store, vault, path)) writeOwn(store, vault.id, whiteout(path));
   else deleteOwn(store, vault.id, path);
   countChange(store, vault, path, before, next);
@@ -536,9 +555,10 @@ export function setLinkCount(store: Store, vault: VaultRow, ino: number, nlink: 
 /**
  * Deletes `path` (not its descendants) and records the deletion as a version. The other names of
  * a hard-linked inode lose one link, unless the name is only `moving` (a rename puts it back).
+ * `current` is the entry at `path` when the caller has just read it in this transaction.
  */
-export function removeEntry(store: Store, vault: VaultRow, path: string, change: ChangeOptions, options: { moving?: boolean } = {}): void {
-  const old = getEntry(store, vault, path);
+export function removeEntry(store: Store, vault: VaultRow, path: string, change: ChangeOptions, options: { moving?: boolean; current?: Entry } = {}): void {
+  const old = options.current ?? getEntry(store, vault, path);
   if (!old) throw new AvfsError('NOT_FOUND', `no such file or directory: ${path}`, { path });
   show(store, vault, path, old, undefined);
   if (old.type !== 'd' && old.nlink > 1 && !options.moving) setLinkCount(store, vault, old.ino, old.nlink - 1, change);
