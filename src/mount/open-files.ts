@@ -400,6 +400,7 @@ export class OpenFiles {
 
   /** Frees every working copy (after persistAll, at exit). */
   closeAll(): void {
+    this.stored.close();
     for (const file of [...this.byPath.values()]) this.dispose(file);
     this.handles.clear();
     this.copies.stop();

@@ -179,6 +179,25 @@ export function listChildren(store: Store, vault: VaultRow, dir: string): Entry[
   return [...merge(store.stmt<Row & { layer: number }>(CHILDREN(layers.length)).iterate(...bindPerLayer(layers, dir)))];
 }
 
+const CHILDREN_BRIEF = bySize((layers: number) => CHILDREN(layers).replace(new RegExp(`SELECT ${COLUMNS},`, 'g'), '/* brief */ SELECT path, type, ino,'));
+
+/**
+ * [path, type, ino] of each child of `dir`, in path order: what a directory listing reports (the
+ * mount's readdir). Raw arrays, not entry objects, as in briefDescendants.
+ */
+export function briefChildren(store: Store, vault: VaultRow, dir: string): Array<[string, EntryType, number]> {
+  const layers = layersOf(vault);
+  const rows = store.stmt(CHILDREN_BRIEF(layers.length)).raw(true).all(...bindPerLayer(layers, dir)) as Array<[string, RowType, number, number]>;
+  const out: Array<[string, EntryType, number]> = [];
+  let last: string | null = null;
+  for (const [path, type, ino] of rows) {
+    if (path === last) continue;
+    last = path;
+    if (type !== 'x') out.push([path, type, ino]);
+  }
+  return out;
+}
+
 /** Every entry strictly below `dir`, in path order (an index range scan per layer). */
 export function listDescendants(store: Store, vault: VaultRow, dir: string): Entry[] {
   return [...iterateDescendants(store, vault, dir)];
@@ -306,6 +325,7 @@ const SET_TIMES_LINKS = 'UPDATE entries SET mtime = ?, atime = ?, ctime = ?, nli
  */
 function writeOwn(store: Statements, vaultId: number, e: Row, before?: Row): void {
   noteWritten(store, vaultId, e.path);
+  rowsChanged(store, vaultId, e.path);
   if (before && KEPT_BY_TIMES.every((k) => before[k] === e[k])) {
     const changed =
       before.nlink === e.nlink
@@ -626,18 +646,42 @@ const PINNED_SINCE = `SELECT 1 WHERE EXISTS (SELECT 1 FROM checkpoints WHERE vau
 
 function deleteOwn(store: Store, vaultId: number, path: string): void {
   layerPaths(store).removed(vaultId);
+  rowsChanged(store, vaultId, path);
   store.stmt(DELETE_OWN).run(vaultId, path);
 }
 
 /** Deletes a vault's own layer. */
 export function dropLayer(store: Store, vaultId: number): void {
   layerPaths(store).removed(vaultId);
+  rowsChanged(store, vaultId, null);
   store.stmt('DELETE FROM entries WHERE vault_id = ?').run(vaultId);
 }
 
 /** Deletes a vault's own history (a vault purged for good: nothing reads through it any more). */
 export function dropHistory(store: Store, vaultId: number): void {
   store.stmt('DELETE FROM versions WHERE vault_id = ?').run(vaultId);
+}
+
+/** Told of each row of `entries` this connection writes or deletes: its layer and path (null: the whole layer). */
+export type RowListener = (layer: number, path: string | null) => void;
+const rowListeners = new WeakMap<Store, Set<RowListener>>();
+
+/**
+ * Calls `listener` for every row of `entries` this connection writes or deletes from now on (as
+ * the statement runs, committed or not), until the returned function is called: what keeps the
+ * mount's cache of entries right across its own writes (mount/stored-entries.ts). This module
+ * is the only writer of `entries` after migrations.
+ */
+export function watchRows(store: Store, listener: RowListener): () => void {
+  let set = rowListeners.get(store);
+  if (!set) rowListeners.set(store, (set = new Set()));
+  set.add(listener);
+  return () => set.delete(listener);
+}
+
+function rowsChanged(store: Statements, layer: number, path: string | null): void {
+  const set = rowListeners.get(store as Store);
+  if (set) for (const listener of set) listener(layer, path);
 }
 
 /** The root row of a new vault. */

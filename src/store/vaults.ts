@@ -96,15 +96,6 @@ function rowCache(store: Store): RowCache {
   return cache;
 }
 
-/**
- * An object that stays the same while nothing in the database changed, by the same test as the
- * vault rows cached here (another connection's commit, a write or a rollback of this one), and
- * is a new one after any change: what was read under it may be reused while it is returned.
- */
-export function changeToken(store: Store): object {
-  return rowCache(store);
-}
-
 function cacheRow(cache: RowCache, row: VaultRow | undefined): VaultRow | undefined {
   if (!row) return undefined;
   Object.freeze(row);
