@@ -91,7 +91,7 @@ function takeStats(pid, file) {
 
 /** A node script that creates `count` files of 4 KB (distinct contents) under a directory. */
 const CREATE_SCRIPT = `
-const fs = require('fs'); const [dir, count] = process.argv.slice(1);
+const fs = require('fs'); const [dir, count] = process.argv.slice(2);
 const block = Buffer.alloc(4096, 'abcdefghijklmnopqrstuvwxyz0123456789\\n');
 for (let i = 0; i < Number(count); i++) {
   if (i % 200 === 0) fs.mkdirSync(dir + '/d' + (i / 200), { recursive: true });
