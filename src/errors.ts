@@ -55,6 +55,12 @@ const CODES = {
 } as const;
 
 export type ErrorCode = keyof typeof CODES;
+/**
+ * The code of an error read back from elsewhere (AvfsError.fromJSON): one of ours, or a code this
+ * version does not know (a newer avfs's), kept as given. `string & {}` keeps our codes' names
+ * offered by editors while admitting any string.
+ */
+export type ReportedCode = ErrorCode | (string & {});
 
 /** Whether `code` (e.g. read back from another process) is one of avfs's error codes. */
 export const isErrorCode = (code: unknown): code is ErrorCode => typeof code === 'string' && Object.hasOwn(CODES, code);
@@ -69,7 +75,8 @@ export const isErrorCode = (code: unknown): code is ErrorCode => typeof code ===
 export class AvfsError extends Error {
   /** The codes an error of this class carries (empty for the base: it carries any). */
   static readonly codes: readonly ErrorCode[] = [];
-  readonly code: ErrorCode;
+  /** One of ours (ErrorCode) for every error avfs raises; any string only for one fromJSON revived from a newer avfs. */
+  readonly code: ReportedCode;
   readonly data: Record<string, unknown>;
 
   constructor(code: ErrorCode, message: string, data: Record<string, unknown> = {}) {
@@ -85,13 +92,14 @@ export class AvfsError extends Error {
     }
   }
 
+  /** The code's exit code; an unknown code (see fromJSON) exits like INTERNAL. */
   get exitCode(): number {
-    return CODES[this.code].exit;
+    return CODES[isErrorCode(this.code) ? this.code : 'INTERNAL'].exit;
   }
 
   /** The errno name a FUSE callback should answer with for this error. */
   get errno(): string {
-    return CODES[this.code].errno;
+    return CODES[isErrorCode(this.code) ? this.code : 'INTERNAL'].errno;
   }
 
   /** The error as the CLI's `--json` reports it: `{ code, message, ...data }`. */
@@ -100,12 +108,19 @@ export class AvfsError extends Error {
   }
 
   /**
-   * The error `toJSON` described (read back from another process), as its code's class; an
-   * unknown code becomes INTERNAL.
+   * The error `toJSON` described (read back from another process), as its code's class. A code
+   * this version does not know (a newer avfs's) stays visible as the code of a plain AvfsError,
+   * with INTERNAL's exit code and errno; a missing code is INTERNAL.
    */
   static fromJSON(json: { code?: unknown; message?: unknown; [key: string]: unknown }): AvfsError {
     const { code, message, ...data } = json;
-    return new AvfsError(isErrorCode(code) ? code : 'INTERNAL', typeof message === 'string' ? message : 'unknown error', isErrorCode(code) ? data : { ...data, code });
+    const text = typeof message === 'string' ? message : 'unknown error';
+    if (isErrorCode(code)) return new AvfsError(code, text, data);
+    const error = new AvfsError('INTERNAL', text, data);
+    // The constructor takes only our codes (a typo in avfs's own code is a compile error); this is
+    // the one place an error carries another.
+    if (typeof code === 'string' && code !== '') (error as { code: ReportedCode }).code = code;
+    return error;
   }
 }
 

@@ -43,17 +43,9 @@ export interface CliResult {
  * Runs the built `avfs` binary as a user would, with a private home. `--json` is added unless
  * `raw` is set. Never rejects: tests assert on the exit code and the error code.
  */
-export async function avfs(home: string, args: string[], opts: { input?: string | Buffer; raw?: boolean; env?: Record<string, string>; cwd?: string } = {}): Promise<CliResult> {
+export async function avfs(home: string, args: string[], opts: CliOptions & { raw?: boolean } = {}): Promise<CliResult> {
   const argv = opts.raw ? args : ['--json', ...args];
-  const r = await execa('node', [BIN, ...argv], {
-    reject: false,
-    input: opts.input,
-    stdin: opts.input === undefined ? 'ignore' : undefined,
-    env: { AVFS_HOME: home, FORCE_COLOR: '0', AVFS_VAULT: '', ...opts.env },
-    encoding: 'utf8',
-    cwd: opts.cwd,
-    timeout: 60_000,
-  });
+  const r = await execa('node', [BIN, ...argv], { ...execaOptions(home, opts), encoding: 'utf8' });
   let json: any;
   if (!opts.raw) {
     try {
@@ -63,6 +55,52 @@ export async function avfs(home: string, args: string[], opts: { input?: string 
     }
   }
   return { code: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr, json };
+}
+
+export interface CliOptions {
+  input?: string | Buffer;
+  env?: Record<string, string>;
+  cwd?: string;
+}
+
+const execaOptions = (home: string, opts: CliOptions) => ({
+  reject: false,
+  input: opts.input,
+  stdin: opts.input === undefined ? ('ignore' as const) : undefined,
+  env: { AVFS_HOME: home, FORCE_COLOR: '0', AVFS_VAULT: '', ...opts.env },
+  cwd: opts.cwd,
+  timeout: 60_000,
+});
+
+/**
+ * Runs the built `avfs` without --json and returns stdout byte for byte. execa (and so `avfs`
+ * above) drops a final "\n" or "\r\n" from stdout by default, which is harmless for messages but
+ * cuts file content that happens to end with one (random bytes do in 1 run of 256).
+ */
+export async function avfsBytes(home: string, args: string[], opts: CliOptions = {}): Promise<{ code: number; stdout: Buffer; stderr: string }> {
+  const r = await execa('node', [BIN, ...args], { ...execaOptions(home, opts), encoding: 'buffer', stripFinalNewline: false });
+  return { code: r.exitCode ?? -1, stdout: Buffer.from(r.stdout), stderr: Buffer.from(r.stderr).toString() };
+}
+
+/**
+ * Asserts `actual` holds exactly the bytes of `expected`. A failure says both lengths, the first
+ * offset where they differ with the bytes around it, and `context` (say, the command's stderr),
+ * so a rare failure explains itself from the log alone.
+ */
+export function expectSameBytes(actual: Uint8Array, expected: Uint8Array, context = ''): void {
+  const a = Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength);
+  const b = Buffer.from(expected.buffer, expected.byteOffset, expected.byteLength);
+  if (a.equals(b)) return;
+  let at = 0;
+  while (at < a.length && at < b.length && a[at] === b[at]) at++;
+  const from = Math.max(0, at - 4);
+  const around = (buf: Buffer) => buf.subarray(from, at + 8).toString('hex') + (at >= buf.length ? ' and no more' : '');
+  expect.fail(
+    `bytes differ: got ${a.length}, expected ${b.length}; first difference at offset ${at} ` +
+      `(from offset ${from}: got ${around(a)}, expected ${around(b)}); ` +
+      `last bytes: got ${a.subarray(-8).toString('hex')}, expected ${b.subarray(-8).toString('hex')}` +
+      (context ? `\n${context}` : ''),
+  );
 }
 
 export interface TempHome {

@@ -63,7 +63,7 @@ export function policyCheck(store: Store, vault: string, request: PolicyCheckReq
     }
   })();
   const judged = request.shell !== undefined ? { shell: request.shell } : { argv: request.argv ?? [] };
-  const { decision, verdicts } = evaluatePolicy(policy, judged, { cwd: normalizePath(request.cwd ?? '/'), sandboxed });
+  const { decision, verdicts } = evaluatePolicy(policy, judged, { cwd: normalizePath(request.cwd ?? '/'), sandboxed, vault, home: store.home });
   const wouldRun = decision.action === 'allow' || decision.action === 'allow_with_checkpoint' || (needsApproval(decision.action) && !!request.approve);
   return {
     vault,

@@ -1,5 +1,5 @@
 import { AvfsError } from '../errors.js';
-import { escapeGlob, globToRegExp } from '../core/glob.js';
+import { escapeGlob, globToRegExp, regexProblem } from '../core/glob.js';
 import { basename, dirname, joinPath } from '../core/paths.js';
 import type { Entry } from '../store/entries.js';
 import { findEntries, grepFiles, HIT_END, HIT_START, literalQuery, searchText, type FindFilter, type GrepMatch } from '../store/search.js';
@@ -41,10 +41,8 @@ export function compilePattern(pattern: string | RegExp, options: PatternOptions
     try {
       return new RegExp(source, extra);
     } catch (err) {
-      throw new AvfsError('INVALID_PATTERN', `invalid regular expression ${JSON.stringify(pattern)}: ${(err as Error).message}`, {
-        pattern,
-        reason: (err as Error).message,
-      });
+      const reason = regexProblem(err);
+      throw new AvfsError('INVALID_PATTERN', `invalid regular expression ${JSON.stringify(pattern)}: ${reason}`, { pattern, reason });
     }
   }
 }

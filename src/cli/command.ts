@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { z } from 'zod/v3';
 import { AvfsError } from '../errors.js';
 import { parseWholeNumber } from '../core/units.js';
-import { CliContext, type GlobalOptions } from './context.js';
+import { CliContext, globalOptions } from './context.js';
 import { createOutput, printJson, type Output } from './output.js';
 
 /** A command's result: plain data, printed as the JSON document or rendered for humans. */
@@ -23,7 +23,7 @@ export interface Action<O, R extends Result> {
 export function action<O, R extends Result>(spec: Action<O, R>) {
   return async (...params: unknown[]): Promise<void> => {
     const cmd = params[params.length - 1] as Command;
-    const globals = cmd.optsWithGlobals() as GlobalOptions;
+    const globals = globalOptions(cmd);
     const parsed = spec.options.safeParse(cmd.opts());
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;

@@ -1,5 +1,7 @@
 import { openStore, type Actor, type Store } from '../store/store.js';
-import { resolveVaultName } from '../store/vaults.js';
+import type { Command } from 'commander';
+import { AvfsError } from '../errors.js';
+import { resolveVaultName, validateVaultName } from '../store/vaults.js';
 import { VaultFs } from '../store/vault-fs.js';
 import type { Output } from './output.js';
 
@@ -9,6 +11,19 @@ export interface GlobalOptions {
   home?: string;
   quiet?: boolean;
   color?: boolean;
+}
+
+/**
+ * The global options of a run, checked as the SDK checks its own: `--vault ''` is an invalid vault
+ * name (INVALID_NAME) and `--home ''` an invalid argument, not "the default one".
+ */
+export function globalOptions(cmd: Command): GlobalOptions {
+  const globals = cmd.optsWithGlobals() as GlobalOptions;
+  if (globals.vault !== undefined) validateVaultName(globals.vault);
+  if (globals.home !== undefined && globals.home.trim() === '') {
+    throw new AvfsError('INVALID_ARGUMENT', `--home must be a directory path, got ${JSON.stringify(globals.home)}`, { option: 'home' });
+  }
+  return globals;
 }
 
 /** What a command's run function gets: lazy access to the store, so commands that need none stay fast. */

@@ -178,18 +178,17 @@ export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   // `avfs help proxy exec` is `avfs proxy exec --help` (commander's help command takes one word).
   const words = argv.slice(2);
-  if (words[0] === 'help' && words.length > 2 && words.slice(1).every((w) => !w.startsWith('-'))) argv = [...argv.slice(0, 2), ...words.slice(1), '--help'];
+  const [first, ...topics] = words.filter((w) => w !== '--json');
+  if (first === 'help' && topics.length > 1 && topics.every((w) => !w.startsWith('-'))) argv = [...argv.slice(0, 2), ...topics, '--help', ...(json ? ['--json'] : [])];
   const name = commandName(program, argv.slice(2));
-  if (json && name === undefined && argv.slice(2).some((a) => a === '--version' || a === '-V')) {
-    printJson({ version: pkg.version });
-    return 0;
-  }
   await addCommands(program, name);
+  // With --json, commander's own text (help, version, usage messages) must not reach stdout/stderr
+  // as free text: help and version are kept here and printed as the one JSON document below, usage
+  // errors by the error sink.
+  let shown = '';
   eachCommand(program, (c) => {
     c.exitOverride();
-    // With --json, commander's own usage messages must not reach stdout/stderr as free text:
-    // the error sink below turns them into the one JSON document.
-    if (json) c.configureOutput({ writeErr: () => {}, outputError: () => {} });
+    if (json) c.configureOutput({ writeOut: (text) => (shown += text), writeErr: () => {}, outputError: () => {} });
     else c.showHelpAfterError(`(${c.parent ? `avfs ${commandPath(c)} --help` : 'avfs --help'} shows usage)`);
   });
   try {
@@ -197,7 +196,11 @@ export async function main(argv: string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.exitCode === 0) return 0; // --help, --version
+      if (err.exitCode === 0) {
+        // --help, --version (commander printed them, or kept them for JSON)
+        if (json) printJson(err.code === 'commander.version' ? { version: pkg.version } : { help: shown });
+        return 0;
+      }
       if (err.code === 'commander.help') {
         // No subcommand: commander showed the help (to stderr) and gave up.
         const group = program.commands.find((c) => c.name() === name && c.commands.length > 0);

@@ -32,6 +32,17 @@ export interface GlobOptions {
 const REGEX_SPECIAL = /[\\^$.*+?()[\]{}|]/g;
 const escapeRegex = (s: string) => s.replace(REGEX_SPECIAL, '\\$&');
 
+/**
+ * What is wrong with a pattern the RegExp engine rejected, in the pattern's own terms: V8 says
+ * `Invalid regular expression: /<compiled source>/<flags>: Unterminated group`, and the source it
+ * quotes is ours (a glob's translation, our flags), not what the user wrote; keep only the reason.
+ */
+export function regexProblem(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const reason = message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '');
+  return reason.charAt(0).toLowerCase() + reason.slice(1);
+}
+
 export function globToRegExp(glob: string, options: GlobOptions = {}): RegExp {
   if (typeof glob !== 'string' || glob.length === 0) throw new AvfsError('INVALID_ARGUMENT', 'empty glob pattern', { pattern: glob });
   if (glob.includes('\0')) throw new AvfsError('INVALID_ARGUMENT', 'glob pattern contains a NUL byte', { pattern: glob });
@@ -39,7 +50,7 @@ export function globToRegExp(glob: string, options: GlobOptions = {}): RegExp {
     return new RegExp(`^${compile(glob, 0, glob.length, options.words === true)}$`, options.nocase ? 'iu' : 'u');
   } catch (err) {
     // An unknown POSIX class (compile), or what compile leaves to the RegExp engine to reject: a reversed range such as `[z-a]`.
-    throw new AvfsError('INVALID_PATTERN', `invalid glob pattern ${JSON.stringify(glob)}: ${(err as Error).message}`, { pattern: glob });
+    throw new AvfsError('INVALID_PATTERN', `invalid glob pattern ${JSON.stringify(glob)}: ${regexProblem(err)}`, { pattern: glob });
   }
 }
 

@@ -4,7 +4,7 @@ import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LayoutNode } from '../core/sandbox-layout.js';
-import { AvfsError, type ErrorCode } from '../errors.js';
+import { AvfsError } from '../errors.js';
 import { HOME_FILE_MODE, resolveHome } from '../store/home.js';
 import { openStore } from '../store/store.js';
 import { getVault } from '../store/vaults.js';
@@ -107,7 +107,8 @@ export async function mountVault(options: MountVaultOptions): Promise<MountSessi
   const id = newSessionId();
   mkdirSync(mountsDir(home), { recursive: true, mode: 0o700 });
   const log = openSync(logFile(home, id), 'a', HOME_FILE_MODE);
-  const args = [BIN, '--home', home, '--vault', options.vault, 'mount', dir, '--foreground', '--session-id', id];
+  // A views server serves every vault of the home: it is given none.
+  const args = [BIN, '--home', home, ...(options.views ? [] : ['--vault', options.vault]), 'mount', dir, '--foreground', '--session-id', id];
   if (options.readOnly) args.push('--read-only');
   if (options.allowOther) args.push('--allow-other');
   if (options.owner) args.push('--owner', `${options.owner.pid}:${options.owner.pid_start ?? ''}`);
@@ -170,12 +171,7 @@ async function answers(dir: string): Promise<boolean> {
 }
 
 function sessionError(s: MountSessionInfo): AvfsError {
-  const code = (s.error?.code ?? 'INTERNAL') as ErrorCode;
-  try {
-    return new AvfsError(code, s.error?.message ?? 'mount failed', { dir: s.dir, session_id: s.session_id });
-  } catch {
-    return new AvfsError('INTERNAL', s.error?.message ?? 'mount failed', { dir: s.dir, session_id: s.session_id });
-  }
+  return AvfsError.fromJSON({ code: s.error?.code ?? 'INTERNAL', message: s.error?.message ?? 'mount failed', dir: s.dir, session_id: s.session_id });
 }
 
 function logTail(home: string, id: string): string {

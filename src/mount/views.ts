@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LayoutNode } from '../core/sandbox-layout.js';
-import { AvfsError, isErrorCode } from '../errors.js';
+import { AvfsError } from '../errors.js';
 import { cleanStaleSessions, mountVault } from './index.js';
 import { isLive, mountsDir, readSession, type MountSessionInfo } from './session.js';
 
@@ -168,6 +168,5 @@ function lines(socket: Socket): () => Promise<Record<string, unknown>> {
 async function expectOk(next: () => Promise<Record<string, unknown>>): Promise<Record<string, unknown>> {
   const reply = await next();
   if (reply.ok === true) return reply;
-  const { code, message, ...data } = (reply.error ?? {}) as { code?: string; message?: string };
-  throw new AvfsError(isErrorCode(code) ? code : 'INTERNAL', message ?? 'the proxy views server refused', data);
+  throw AvfsError.fromJSON({ message: 'the proxy views server refused', ...(reply.error as Record<string, unknown> | undefined) });
 }

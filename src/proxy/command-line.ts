@@ -21,6 +21,8 @@ export interface SimpleCommand {
   shell: boolean;
   /** The wrapper this command was found inside, e.g. `env` or `find -exec`. */
   via?: string;
+  /** Leading assignments (`FOO=bar cmd`), whole words: what the command changes in its environment. */
+  assignments?: string[];
 }
 
 type Token = { kind: 'word'; text: string } | { kind: 'op'; text: string };
@@ -194,7 +196,7 @@ export function parseShell(script: string, depth = 0): SimpleCommand[] {
       if (LEADING_KEYWORDS.has(tok.text)) continue;
       // Leading assignments (`FOO=bar cmd`) set the environment; their values are still checked.
       if (/^[A-Za-z_][A-Za-z0-9_]*=/.test(tok.text)) {
-        current.assignments.push(tok.text.slice(tok.text.indexOf('=') + 1));
+        current.assignments.push(tok.text);
         continue;
       }
     }
@@ -203,7 +205,8 @@ export function parseShell(script: string, depth = 0): SimpleCommand[] {
   finish();
   const out: SimpleCommand[] = drafts.map(({ assignments, ...cmd }) => {
     // Assignment values are paths too (`OUT=/etc/x make`); `:` stands for "no program".
-    const checked = { ...cmd, redirects: [...cmd.redirects, ...assignments] };
+    const values = assignments.map((a) => a.slice(a.indexOf('=') + 1));
+    const checked = { ...cmd, redirects: [...cmd.redirects, ...values], ...(assignments.length ? { assignments } : {}) };
     if (checked.argv.length === 0) return { ...checked, argv: [':'] };
     // `for x in a b; do …` — the loop header is not a program; its words are still path-checked.
     if (COMPOUND_HEADS.has(checked.argv[0]!)) return { ...checked, argv: [':', ...checked.argv.slice(1)], via: checked.argv[0] };

@@ -362,10 +362,7 @@ export function syncBack(fs: VaultFs, session: CopySession): SyncSummary {
     });
   } catch (err) {
     const error = err instanceof AvfsError ? err : new AvfsError('INTERNAL', (err as Error).message);
-    throw new AvfsError(error.code, `the command's changes could not be imported into the vault: ${error.message}`, {
-      ...error.data,
-      kept_dir: session.root,
-    });
+    throw AvfsError.fromJSON({ ...error.toJSON(), message: `the command's changes could not be imported into the vault: ${error.message}`, kept_dir: session.root });
   }
   return summary;
 }

@@ -1,4 +1,4 @@
-import { readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { Readable } from 'node:stream';
 import { spawn } from 'node:child_process';
@@ -274,6 +274,37 @@ function sandboxOf(bwrapPid: number, status: SandboxStatus, procs: string[]): Me
   };
 }
 
+/** O_CLOEXEC as /proc/<pid>/fdinfo prints a descriptor's flags (octal). */
+const O_CLOEXEC = 0o2000000;
+
+/**
+ * The descriptors above `from` that this process holds without close-on-exec: ones avfs inherited
+ * from whoever started it (a harness's pipe, a shell's `exec 9</`). A child inherits them across
+ * exec, and bubblewrap passes them into the sandbox untouched, where a directory descriptor is a
+ * way out (`/proc/self/fd/9/etc/…` is the host's). Node cannot set FD_CLOEXEC, so the child gets
+ * /dev/null in their place (see runCommand). Empty where /proc is not there to say.
+ */
+function inheritedDescriptors(from: number): number[] {
+  const out: number[] = [];
+  let names: string[];
+  try {
+    names = readdirSync('/proc/self/fdinfo');
+  } catch {
+    return out;
+  }
+  for (const name of names) {
+    const fd = Number(name);
+    if (!(fd >= from)) continue;
+    try {
+      const flags = /^flags:\s*([0-7]+)/m.exec(readFileSync(`/proc/self/fdinfo/${name}`, 'utf8'))?.[1];
+      if (flags !== undefined && (parseInt(flags, 8) & O_CLOEXEC) === 0) out.push(fd);
+    } catch {
+      // closed meanwhile (the directory listing's own descriptor, for one)
+    }
+  }
+  return out;
+}
+
 /** Runs the command; never rejects for the child's own failures (they are in the outcome). */
 export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
   const started = performance.now();
@@ -282,13 +313,27 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
   const out = interactive ? 'inherit' : 'pipe';
   // node:child_process, not execa: importing execa costs ~150 ms of start-up, more than half of
   // the overhead a run may add to its command (BENCHMARKS.md, proxy).
-  const child = spawn(spec.file, spec.args, {
-    cwd: spec.cwd,
-    env: spec.env,
-    stdio: spec.sandbox ? [stdin, out, out, 'pipe'] : [stdin, out, out],
-    // Its own session and group, except for an interactive shell, which keeps the terminal.
-    detached: !interactive,
-  });
+  const stdio: (string | number | undefined)[] = spec.sandbox ? [stdin, out, out, 'pipe'] : [stdin, out, out];
+  // Every descriptor avfs inherited without close-on-exec becomes /dev/null in the child, so
+  // nothing of the caller's reaches the command (a directory descriptor would lead out of the
+  // sandbox).
+  const leaked = inheritedDescriptors(stdio.length);
+  const devNull = leaked.length > 0 ? openSync('/dev/null', 'r') : undefined;
+  for (const fd of leaked) stdio[fd] = devNull;
+  // Filled, not sparse: node skips the holes of a sparse array, which would shift every later fd.
+  for (let fd = 0; fd < stdio.length; fd++) stdio[fd] ??= 'ignore';
+  let child;
+  try {
+    child = spawn(spec.file, spec.args, {
+      cwd: spec.cwd,
+      env: spec.env,
+      stdio: stdio as Parameters<typeof spawn>[2]['stdio'],
+      // Its own session and group, except for an interactive shell, which keeps the terminal.
+      detached: !interactive,
+    });
+  } finally {
+    if (devNull !== undefined) closeSync(devNull);
+  }
   const spawnFailure = new Promise<NodeJS.ErrnoException>((resolve) => child.once('error', resolve));
   const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
   const stdout = capture(child.stdout, spec.maxOutputBytes);

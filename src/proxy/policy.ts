@@ -1,8 +1,9 @@
 import { z } from 'zod/v3';
 import { AvfsError } from '../errors.js';
-import { globToRegExp } from '../core/glob.js';
+import { globToRegExp, regexProblem } from '../core/glob.js';
 import { commandsOf, programName, quoteArgv, subcommandOf, type SimpleCommand } from './command-line.js';
 import { DEFAULT_RULES } from './default-policy.js';
+import { avfsArgv, avfsBeyondContent, changesAvfsEnvironment } from './avfs-inside.js';
 
 /**
  * Proxy policy: which commands may run in a vault, and how.
@@ -57,7 +58,9 @@ import { DEFAULT_RULES } from './default-policy.js';
  * kernel's links into the host (`/proc/<pid>/root`, `/proc/<pid>/cwd`, anything below
  * `/proc/<pid>/fd/<n>` or `/dev/fd/<n>`) is a host path whatever `allow` says (throughHostLink). For an
  * exempt program, the words of its host-touching subcommands (`avfs import/export/sync/mount`,
- * `proxy policy set`) and `--from`/`--home` values are still checked (exemptArguments).
+ * `proxy policy set`) and `--from`/`--home` values are still checked (exemptArguments). avfs
+ * itself may touch only its own vault's content in an unsandboxed run (avfs-inside.ts: rule
+ * `avfs-inside`, deny, judged before host paths).
  * The check reads the command line only: a path computed at run
  * time (a variable, a script's contents) or a host symlink is not seen. In the sandbox there is no host to name
  * (the vault is `/`), so the host-path check applies to unsandboxed runs only.
@@ -269,7 +272,7 @@ export function compilePattern(pattern: string, pathMode: boolean): RegExp {
     }
   } catch (err) {
     if (err instanceof AvfsError) throw err; // core/glob's INVALID_PATTERN already names the pattern
-    throw new AvfsError('INVALID_PATTERN', `invalid pattern ${JSON.stringify(pattern)}: ${(err as Error).message}`, { pattern });
+    throw new AvfsError('INVALID_PATTERN', `invalid pattern ${JSON.stringify(pattern)}: ${regexProblem(err)}`, { pattern });
   }
   compiled.set(key, re);
   return re;
@@ -302,6 +305,9 @@ export interface PathContext {
   root?: string;
   /** The command runs in the sandbox, where the vault is `/`: every path it names is the vault's or a read-only system path, so there are no host paths to judge. */
   sandboxed?: boolean;
+  /** The vault the exec runs in, and its home: the only ones a nested avfs may name (avfs-inside.ts). */
+  vault?: string;
+  home?: string;
 }
 
 /** The parts of a word that may be paths: the word, an option's value, an assignment's value. */
@@ -504,6 +510,7 @@ export function evaluatePolicy(policy: Policy, request: { argv?: string[]; shell
   if (commands.some((c) => c.argv[0] === '')) throw new AvfsError('USAGE', 'the program name is empty: no command to run');
   const rules = effectiveRules(policy);
   const verdicts: CommandVerdict[] = [];
+  const callsAvfs = commands.some((c) => avfsArgv(c) !== undefined);
   for (const cmd of commands) {
     const command = quoteArgv(cmd.argv);
     const base = { command, ...(cmd.via ? { via: cmd.via } : {}) };
@@ -523,6 +530,11 @@ export function evaluatePolicy(policy: Policy, request: { argv?: string[]; shell
         : { ...base, rule: 'default', action: policy.default_action, categories: [...categories], reason: 'no rule matched: the default action applies' },
     );
     if (ctx.sandboxed) continue;
+    // avfs inside the boundary: its own vault's content only, never the boundary's controls. Judged
+    // before host paths, so `avfs --home /x …` is explained as naming another home.
+    const nested = avfsArgv(cmd);
+    const beyond = (nested ? avfsBeyondContent(nested, ctx) : undefined) ?? changesAvfsEnvironment(cmd, callsAvfs);
+    if (beyond) verdicts.push({ ...base, rule: 'avfs-inside', action: 'deny', categories: ['host_escape_risk'], reason: beyond });
     const exempt = policy.host_paths.exempt_programs.some((p) => compilePattern(p, false).test(programName(cmd.argv[0]!)));
     const notPaths = exempt ? exemptArguments(cmd.argv) : nonPathArguments(cmd.argv);
     const words = [...cmd.argv.flatMap((w, i) => (notPaths.has(i) ? [] : [{ w, program: i === 0 }])), ...cmd.redirects.map((w) => ({ w, program: false }))];

@@ -158,7 +158,7 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
 
   // In the sandbox every path the command names is the vault's; unsandboxed, host paths are
   // judged against a private mount or copy that is created only once the command is allowed.
-  const { decision, verdicts } = request.interactive ? { decision: SHELL_DECISION, verdicts: [] } : evaluatePolicy(policy, request, { cwd, sandboxed: plan.enforced });
+  const { decision, verdicts } = request.interactive ? { decision: SHELL_DECISION, verdicts: [] } : evaluatePolicy(policy, request, { cwd, sandboxed: plan.enforced, vault: vaultName, home: store.home });
   const approved = decision.action === 'require_approval' && !!request.approve;
   const base = { exec_id: execId, command, cwd, decision, policy: source, sandboxed: plan.enforced };
   store.mutate(() => audit(store, actor, 'proxy.request', vaultName, { ...base, approved }));
@@ -252,7 +252,7 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
       // is kept, its path is in the error): say how the command itself ended.
       const e = err instanceof AvfsError ? err : new AvfsError('INTERNAL', String((err as Error).message ?? err));
       store.mutate(() => finishExec(store, execId, { seqAfter: currentSeq(store), exitCode: outcome.exitCode, signal: outcome.signal, timedOut: outcome.timedOut }));
-      throw new AvfsError(e.code, e.message, { ...e.data, exec_id: execId, exit_code: outcome.exitCode, timed_out: outcome.timedOut });
+      throw AvfsError.fromJSON({ ...e.toJSON(), exec_id: execId, exit_code: outcome.exitCode, timed_out: outcome.timedOut });
     }
     const seqAfter = currentSeq(store);
     store.mutate(() =>

@@ -18,8 +18,8 @@ import { reapDeadExecs } from './liveness.js';
  * since), and a path the exec deleted gets back those it had. Nothing else is touched: paths the
  * exec did not change keep every later change.
  *
- * Refused with CONFLICT (naming the paths) when undoing would drop someone else's change: a later
- * version of a path the exec changed that is not the exec's (tag and metadata changes aside, which
+ * Refused with CONFLICT (naming the paths) when undoing would drop someone else's change: a
+ * version of a path the exec changed, after the exec first changed it, that is not the exec's (tag and metadata changes aside, which
  * undo keeps), or, for a path the exec created (undo removes it), an entry someone else made below
  * it or a tag or metadata on it. `force` puts the exec's paths back anyway and counts what it discarded.
  *
@@ -100,8 +100,8 @@ export async function proxyUndo(store: Store, execId: string, options: { force?:
 }
 
 /**
- * Paths where undoing would drop a change that is not the exec's, sorted: a later version of a
- * path it changed, and — for paths undo removes — entries below them it did not make, and tags
+ * Paths where undoing would drop a change that is not the exec's, sorted: a version of a path it
+ * changed made after its first change there, and — for paths undo removes — entries below them it did not make, and tags
  * or metadata on them.
  */
 function laterChangesByOthers(store: Store, vault: VaultRow, exec: ExecRow, changes: NetChange[]): string[] {
@@ -110,8 +110,9 @@ function laterChangesByOthers(store: Store, vault: VaultRow, exec: ExecRow, chan
   const touched = new Set(changes.map((c) => c.path));
   const out = new Set<string>();
   for (const c of changes) {
-    const last = c.rows[c.rows.length - 1]!;
-    const later = pathVersionsAfter(store, vault.id, c.path, last.id).filter((row) => !mine(row));
+    // From the exec's first change of the path, not its last: a write by someone else between two
+    // of the exec's (a mount or the CLI while a mounted run works) is put back too.
+    const later = pathVersionsAfter(store, vault.id, c.path, c.rows[0]!.id).filter((row) => !mine(row));
     if (later.some((row) => !ANNOTATION_OPS.has(row.op))) out.add(c.path);
     if (c.before !== null) continue;
     // Undo removes this path: whatever else is in it or on it goes too.

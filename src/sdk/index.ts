@@ -63,6 +63,7 @@ import { camel, type Camel } from '../api/case.js';
 import { checkpointDetails, type CheckpointDetails } from '../api/checkpoints.js';
 
 export { ConflictError, DeniedError, InvalidInputError, NotFoundError, QuotaExceededError, TimeoutError } from '../errors.js';
+export type { ErrorCode, ReportedCode } from '../errors.js';
 export type { Entry, SearchHit, GrepResult, TreeSource, Camel, CheckpointDetails };
 export type { FindParams, GrepParams, SearchParams, ChangedFile, ExecJson, ExecResult, PolicyCheckResult, PolicyInfo, SandboxReport, UndoJson, UndoResult, Violation };
 export type { Category, CommandVerdict, Decision, Policy, PolicyAction, PolicyInput, PolicySource, EntryKind };
@@ -675,13 +676,8 @@ export class AVFS {
    */
   prune(options: PruneOptions): PruneResult {
     if (options.all && options.path !== undefined) throw new AvfsError('INVALID_ARGUMENT', 'give a path or all, not both');
-    if (options.keep !== undefined && (!Number.isSafeInteger(options.keep) || options.keep < 1)) {
-      throw new AvfsError('INVALID_ARGUMENT', `invalid keep: ${options.keep} (a whole number of at least 1)`, { option: 'keep' });
-    }
-    if (options.olderThanMs !== undefined && (!Number.isFinite(options.olderThanMs) || options.olderThanMs < 0)) {
-      throw new AvfsError('INVALID_ARGUMENT', `invalid olderThanMs: ${options.olderThanMs}`, { option: 'olderThanMs' });
-    }
     const r: PruneReport = prune(this.store, {
+      names: { keep: 'keep', olderThan: 'olderThanMs', all: 'all: true' },
       scope: options.all ? { all: true } : { vault: this.vault },
       path: options.all ? undefined : (options.path ?? '/'),
       keep: options.keep,

@@ -34,7 +34,17 @@ export interface PruneOptions {
   checkpoints?: boolean;
   dryRun?: boolean;
   actor: Actor;
+  /** How the caller's face names these options in error messages (default: the CLI's flags). */
+  names?: PruneOptionNames;
 }
+
+/** The words a face uses for prune's options: the CLI's flags, or the SDK's option names. */
+export interface PruneOptionNames {
+  keep: string;
+  olderThan: string;
+  all: string;
+}
+const CLI_NAMES: PruneOptionNames = { keep: '--keep', olderThan: '--older-than', all: '--all' };
 
 export interface PruneVaultReport {
   vault: string;
@@ -57,18 +67,19 @@ export interface PruneReport {
 
 export function prune(store: Store, options: PruneOptions): PruneReport {
   const { keep, olderThanMs } = options;
+  const names = options.names ?? CLI_NAMES;
   if (keep === undefined && olderThanMs === undefined) {
-    throw new AvfsError('USAGE', 'say what to prune: --keep <n>, --older-than <duration>, or both');
+    throw new AvfsError('USAGE', `say what to prune: ${names.keep}, ${names.olderThan}, or both`);
   }
   if (keep !== undefined && (!Number.isSafeInteger(keep) || keep < 1)) {
-    throw new AvfsError('INVALID_ARGUMENT', `--keep must be a whole number of at least 1 (the current state is always kept), got ${keep}`, { keep });
+    throw new AvfsError('INVALID_ARGUMENT', `${names.keep} must be a whole number of at least 1 (the current state is always kept), got ${keep}`, { keep });
   }
   if (olderThanMs !== undefined && (!Number.isSafeInteger(olderThanMs) || olderThanMs < 0)) {
-    throw new AvfsError('INVALID_ARGUMENT', `invalid age: ${olderThanMs}`, { older_than_ms: olderThanMs });
+    throw new AvfsError('INVALID_ARGUMENT', `${names.olderThan} must be an age of at least 0 whole milliseconds, got ${olderThanMs}`, { older_than_ms: olderThanMs });
   }
   const path = normalizePath(options.path ?? '/');
   if (options.checkpoints && path !== '/') {
-    throw new AvfsError('INVALID_ARGUMENT', 'checkpoints belong to a whole vault: prune them with path / (or --all), not a sub-path', { path });
+    throw new AvfsError('INVALID_ARGUMENT', `checkpoints belong to a whole vault: prune them with path / (or ${names.all}), not a sub-path`, { path });
   }
   const cutoff = olderThanMs === undefined ? null : now() - olderThanMs;
   const vaults = store.read(() =>

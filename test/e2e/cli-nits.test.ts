@@ -39,9 +39,30 @@ describe('--json always answers with one document', () => {
     expect(expectError(await avfs(h.home, ['vault']), 'USAGE', 2).commands).toEqual(['create', 'list', 'use', 'fork', 'delete', 'info', 'merge']);
   });
 
-  it('--version is {"version": …}', async () => {
-    const r = await avfs(h.home, ['--version']);
-    expect(r.json).toEqual({ ok: true, version: JSON.parse(readFileSync(join(import.meta.dirname, '../../package.json'), 'utf8')).version });
+  it('--version is {"version": …}, after a command name too', async () => {
+    const version = JSON.parse(readFileSync(join(import.meta.dirname, '../../package.json'), 'utf8')).version;
+    for (const args of [['--version'], ['-V'], ['ls', '--version']]) {
+      const r = await avfs(h.home, args);
+      expect(JSON.parse(r.stdout), args.join(' ')).toEqual({ ok: true, version });
+      expect(r.code).toBe(0);
+    }
+  });
+
+  it('--help is {"help": "…"}: the help text in one document, nothing else on stdout or stderr', async () => {
+    for (const [args, usage] of [
+      [['--help'], 'Usage: avfs [options] [command]'],
+      [['ls', '--help'], 'Usage: avfs ls'],
+      [['proxy', 'exec', '--help'], 'Usage: avfs proxy exec'],
+      [['help', 'ls'], 'Usage: avfs ls'],
+      [['help', 'proxy', 'exec'], 'Usage: avfs proxy exec'],
+    ] as const) {
+      const r = await avfs(h.home, [...args]);
+      const doc = JSON.parse(r.stdout);
+      expect(doc, args.join(' ')).toEqual({ ok: true, help: expect.stringContaining(usage) });
+      expect(doc.help).toContain('Examples:');
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+    }
   });
 });
 
@@ -71,6 +92,16 @@ describe('help and messages', () => {
     expectOk(await avfs(h.home, ['checkpoint', 'save', 'cp']));
     expectOk(await avfs(h.home, ['rm', '/a.txt']));
     expect(expectOk(await avfs(h.home, ['checkpoint', 'restore', 'cp']))).toMatchObject({ added: 1, modified: 0, deleted: 0 });
+  });
+});
+
+describe('write --from', () => {
+  it('of a host directory is IS_A_DIRECTORY (exit 2) and writes nothing, with and without -a', async () => {
+    for (const extra of [[], ['-a']]) {
+      const err = expectError(await avfs(h.home, ['write', '/d', '--from', h.dir, ...extra]), 'IS_A_DIRECTORY', 2);
+      expect(err.file).toBe(h.dir);
+    }
+    expectError(await avfs(h.home, ['cat', '/d']), 'NOT_FOUND', 3);
   });
 });
 

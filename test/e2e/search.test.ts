@@ -111,10 +111,17 @@ describe('grep through the CLI', () => {
   });
 
   it('invalid regex is INVALID_PATTERN (exit 2); missing path NOT_FOUND (exit 3)', async () => {
-    expectError(await run(['grep', '(unclosed']), 'INVALID_PATTERN', 2);
+    // The message names the pattern as given and what is wrong, not JavaScript's RegExp text.
+    expect(expectError(await run(['grep', '(unclosed']), 'INVALID_PATTERN', 2)).toMatchObject({
+      message: 'invalid regular expression "(unclosed": unterminated group',
+      pattern: '(unclosed',
+      reason: 'unterminated group',
+    });
     expectError(await run(['grep', 'x', '/nope']), 'NOT_FOUND', 3);
     expectError(await run(['grep', 'x', '--max-count', 'lots']), 'USAGE', 2);
-    expectError(await run(['grep', '--include', '[z-a]', 'hi', '/']), 'INVALID_PATTERN', 2);
+    expect(expectError(await run(['grep', '--include', '[z-a]', 'hi', '/']), 'INVALID_PATTERN', 2).message).toBe(
+      'invalid glob pattern "[z-a]": range out of order in character class',
+    );
   });
 
   it('human output: path:line:text with -n', async () => {

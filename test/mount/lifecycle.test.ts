@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { BIN } from '../helpers.js';
+import { BIN, avfsBytes, expectSameBytes } from '../helpers.js';
 import { avfs, describeMount, forceCleanup, isMounted, mountFixture, sh, shOk, tempDir, type MountFixture } from './helpers.js';
 import { findLiveMount, listMounts, mountVault, unmountDir } from '../../src/mount/index.js';
 
@@ -128,9 +128,9 @@ describeMount('mount sessions', () => {
     expect((await run(['export', '/', out])).json.ok).toBe(true);
     for (const [p, data] of Object.entries(files)) expect(sha(readFileSync(join(out, p))), p).toBe(sha(data));
     for (const p of ['/d0/f0.bin', '/d1/f1.bin', '/d5/f110.bin', '/empty']) {
-      const cat = await execa('node', [BIN, 'cat', p], { env: { AVFS_HOME: home }, encoding: 'buffer', reject: false, stripFinalNewline: false });
-      expect(cat.exitCode, p).toBe(0);
-      expect(sha(Buffer.from(cat.stdout)), p).toBe(sha(files[p]!));
+      const cat = await avfsBytes(home, ['cat', p]);
+      expect(cat.code, `${p}: ${cat.stderr}`).toBe(0);
+      expectSameBytes(cat.stdout, files[p]!, p);
     }
   });
 
@@ -215,8 +215,9 @@ describeMount('mount sessions', () => {
     const session = JSON.parse(readFileSync(join(home, 'mounts', `${m.json.session_id}.json`), 'utf8'));
     expect(session).toMatchObject({ state: 'unmounted', stale: true });
 
-    const cat = await execa('node', [BIN, 'cat', '/k.bin'], { env: { AVFS_HOME: home }, encoding: 'buffer', stripFinalNewline: false });
-    expect(sha(Buffer.from(cat.stdout))).toBe(sha(data));
+    const cat = await avfsBytes(home, ['cat', '/k.bin']);
+    expect(cat.code, cat.stderr).toBe(0);
+    expectSameBytes(cat.stdout, data, `stderr: ${cat.stderr}`);
     expect((await run(['cat', '/sub/n.txt'], { raw: true })).stdout).toBe('note');
     // The directory can be mounted again.
     expect((await run(['mount', dir])).json.ok).toBe(true);

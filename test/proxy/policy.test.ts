@@ -3,7 +3,7 @@ import { commandsOf, parseShell } from '../../src/proxy/command-line.js';
 import { DEFAULT_POLICY, evaluatePolicy, parsePolicy, childEnv, type PathContext } from '../../src/proxy/policy.js';
 import { AvfsError } from '../../src/errors.js';
 
-const ctx: PathContext = { cwd: '/', root: '/mnt/vault' };
+const ctx: PathContext = { cwd: '/', root: '/mnt/vault', vault: 'default', home: '/srv/avfs' };
 const decide = (argv: string[], policy = DEFAULT_POLICY, c = ctx) => evaluatePolicy(policy, { argv }, c).decision;
 const decideShell = (shell: string, policy = DEFAULT_POLICY, c = ctx) => evaluatePolicy(policy, { shell }, c).decision;
 
@@ -153,21 +153,66 @@ describe('default policy', () => {
     expect(decide(['cat', '/proc/self/root/etc/shadow'], DEFAULT_POLICY, { ...ctx, sandboxed: true }).action).toBe('allow');
   });
 
-  it('the avfs exemption covers vault paths only, not the host paths of import/export/sync/mount or --from/--home', () => {
+  it('the avfs exemption covers vault paths only, not the host paths of import/export/sync or --from', () => {
     expect(decide(['avfs', 'cat', '/etc/passwd']).action).toBe('allow'); // a vault path
     expect(decide(['avfs', 'write', '/x', 'hello']).action).toBe('allow');
     for (const argv of [
       ['avfs', 'import', '/etc', '/x'],
-      ['avfs', '--vault', 'v', 'import', '/etc/shadow'],
+      ['avfs', '--vault', 'default', 'import', '/etc/shadow'],
       ['avfs', 'export', '/', '/tmp/out'],
       ['avfs', 'sync', '/project'],
-      ['avfs', 'mount', '/mnt/other'],
       ['avfs', 'write', '/x', '--from', '/etc/shadow'],
       ['avfs', 'write', '/x', '--from=/etc/shadow'],
-      ['avfs', '--home', '/root/.avfs', 'cat', '/x'],
-      ['avfs', 'proxy', 'policy', 'set', '/tmp/off.json'],
     ]) expect(decide(argv), argv.join(' ')).toMatchObject({ action: 'deny', rule: 'host-paths' });
     expect(decide(['avfs', 'import', 'dir', 'sub']).action).toBe('allow'); // relative words inside the vault
+  });
+
+  it('avfs inside an unsandboxed run: its own vault\'s content only, never the boundary\'s controls (avfs-inside)', () => {
+    for (const argv of [
+      ['avfs', 'ls', '-l', '/'],
+      ['avfs', '--json', 'write', '/x', 'hello'],
+      ['avfs', '--vault', 'default', 'cat', '/x'],
+      ['avfs', 'checkpoint', 'save', '-m', 'delete', 'before'],
+      ['avfs', 'checkpoint', 'restore', 'before'],
+      ['avfs', 'quota', '--json'],
+      ['avfs', 'help', 'proxy'],
+      ['avfs'],
+      ['env', 'LANG=C', 'avfs', 'ls'],
+    ]) expect(decide(argv), argv.join(' ')).toMatchObject({ action: 'allow' });
+    for (const argv of [
+      ['avfs', 'proxy', 'policy', 'reset'],
+      ['avfs', 'proxy', 'policy', 'set', '/tmp/off.json'],
+      ['avfs', 'proxy', 'policy', 'set', '-'],
+      ['avfs', 'proxy', 'undo', 'ex-1'],
+      ['avfs', 'quota', 'set', '--max-bytes', '1'],
+      ['avfs', 'checkpoint', 'delete', 'proxy-ex-1'],
+      ['avfs', 'snapshot', 'rm', 'x'],
+      ['avfs', 'prune', '--checkpoints', '--keep', '1'],
+      ['avfs', 'vault', 'delete', 'other'],
+      ['avfs', 'vault', 'fork', 'default', 'x'],
+      ['avfs', '--vault', 'other', 'ls'],
+      ['avfs', 'diff', '--vault=other'],
+      ['avfs', '--home', '/root/.avfs', 'cat', '/x'],
+      ['avfs', 'mount', '/mnt/other'],
+      ['avfs', 'mcp'],
+      ['avfs', 'gc'],
+      ['/usr/local/bin/avfs', 'proxy', 'policy', 'reset'],
+      ['node', '/opt/avfs/bin/avfs.js', 'proxy', 'policy', 'reset'],
+      ['env', 'AVFS_VAULT=other', 'avfs', 'ls'],
+      ['env', '-u', 'AVFS_HOME', 'avfs', 'ls'],
+      ['env', '--unset=AVFS_EXEC_ID', 'make'],
+      ['env', '-i', 'avfs', 'ls'],
+      ['sh', '-c', 'avfs proxy policy reset'],
+      ['bash', '-c', 'unset AVFS_EXEC_ID; make'],
+    ]) expect(decide(argv), argv.join(' ')).toMatchObject({ action: 'deny', rule: 'avfs-inside', categories: expect.arrayContaining(['host_escape_risk']) });
+    for (const shell of ['AVFS_VAULT=other avfs rm /x', 'AVFS_HOME=/tmp/h; avfs ls', 'export AVFS_VAULT=other && avfs ls', 'x=$(avfs proxy policy reset)']) {
+      expect(decideShell(shell), shell).toMatchObject({ action: 'deny', rule: 'avfs-inside' });
+    }
+    // env -i without avfs anywhere in the request is an ordinary command.
+    expect(decide(['env', '-i', 'make']).action).toBe('allow');
+    expect(decide(['avfs', 'proxy', 'policy', 'reset']).reason).toContain('boundary');
+    // In the sandbox the avfs home is not there at all: nothing to judge on the command line.
+    expect(decide(['avfs', 'proxy', 'policy', 'reset'], DEFAULT_POLICY, { ...ctx, sandboxed: true }).action).toBe('allow');
   });
 
   it('networked: downloads allowed and tagged, remote shells and pushes need approval', () => {
@@ -261,7 +306,7 @@ describe('custom policies', () => {
     expect(bad({ rules: [{ name: 'x', program: 'ls', action: 'maybe' }] }).code).toBe('INVALID_ARGUMENT');
     expect(bad({ timeout_ms: -1 }).data.issues).toEqual([expect.objectContaining({ path: 'timeout_ms' })]);
     expect(bad({ unknown_field: 1 }).code).toBe('INVALID_ARGUMENT');
-    expect(bad({ rules: [{ name: 'x', program: '/(/', action: 'allow' }] }).code).toBe('INVALID_PATTERN');
+    expect(bad({ rules: [{ name: 'x', program: '/(/', action: 'allow' }] })).toMatchObject({ code: 'INVALID_PATTERN', message: 'invalid pattern "/(/": unterminated group' });
   });
 
   it('passes only the environment the policy names', () => {

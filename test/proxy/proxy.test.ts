@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { openStore } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { forkVault } from '../../src/store/vaults.js';
-import { avfs, tempDir } from '../helpers.js';
+import { avfs, avfsBytes, expectSameBytes, tempDir } from '../helpers.js';
 import { auditRows, bwrap, describeModes, fuse, type Mode, processes, seedHome, setVaultPolicy, skipMountTests, vaultTree } from './helpers.js';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -242,6 +242,26 @@ describeModes('proxy exec', (mode) => {
     expectError(await avfs(home, ['proxy', 'undo', 'ex-nope']), 'NOT_FOUND', 3);
   });
 
+  // Only a mounted run records its versions as it goes; a copy-mode run's are imported at its end.
+  if (mode === 'mount')
+    it('undo refuses to drop a change someone else made between two of the exec\'s own changes to a path (CONFLICT; --force counts it)', async () => {
+      const home = newHome({ '/shared.txt': 'orig\n' });
+      // The exec writes the file, waits for /go, then appends to it: a write by someone else in
+      // between is followed by another of the exec's, so it is not "later" than the exec's last.
+      const run = exec(home, mode, ['--checkpoint', '--shell', 'echo exec > /shared.txt; while [ ! -e /go ]; do sleep 0.05; done; echo exec2 >> /shared.txt']);
+      const log = async () => (await avfs(home, ['log', '/shared.txt'])).json?.versions ?? [];
+      while (!(await log()).some((v: any) => v.source === 'proxy')) await new Promise((r) => setTimeout(r, 50));
+      expect((await avfs(home, ['write', '/shared.txt', 'someone else\n'])).code).toBe(0);
+      expect((await avfs(home, ['write', '/go', ''])).code).toBe(0);
+      const r = expectRan(await run);
+      expect((await log()).slice(0, 3).map((v: any) => v.source)).toEqual(['proxy', 'cli', 'proxy']); // newest first
+      const conflict = expectError(await avfs(home, ['proxy', 'undo', r.exec_id]), 'CONFLICT', 4);
+      expect(conflict).toMatchObject({ later_changes: 1, paths: ['/shared.txt'] });
+      const forced = await avfs(home, ['proxy', 'undo', '--force', r.exec_id]);
+      expect(forced.json).toMatchObject({ ok: true, discarded_changes: 1 });
+      expect((await avfs(home, ['cat', '/shared.txt'], { raw: true })).stdout).toBe('orig'); // execa drops the final newline
+    });
+
   it('checkpoints when the policy asks (rm -rf), and not with --no-checkpoint', async () => {
     const home = newHome({ '/build/a.o': 'a', '/build2/b.o': 'b' });
     const r = expectRan(await exec(home, mode, ['--', 'rm', '-rf', 'build']));
@@ -290,6 +310,17 @@ describe('copy mode and mount mode', () => {
     expect(net(viaMount.changed_files)).toEqual(net(viaCopy.changed_files));
     // And the two vaults end up identical.
     expect(vaultTree(home, 'twin')).toEqual(vaultTree(home, 'default'));
+  });
+});
+
+describe('proxy exec without --json', () => {
+  it("passes the command's stdout through byte for byte: binary, past a pipe's capacity, a final CRLF included", async () => {
+    const home = newHome();
+    // 76,802 bytes: more than a Linux pipe holds at once (64 KiB).
+    const expected = Buffer.concat([Buffer.from(Array.from({ length: 256 * 300 }, (_, i) => i % 256)), Buffer.from('\r\n')]);
+    const r = await avfsBytes(home, ['proxy', 'exec', '--mode', 'copy', '--', 'python3', '-c', "import sys; sys.stdout.buffer.write(bytes(range(256)) * 300 + b'\\r\\n')"]);
+    expect(r.code, r.stderr).toBe(0);
+    expectSameBytes(r.stdout, expected, `stderr: ${r.stderr}`);
   });
 });
 

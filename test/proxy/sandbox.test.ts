@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:net';
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, type StdioOptions } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { avfs, BIN, ROOT, tempDir } from '../helpers.js';
@@ -169,6 +170,34 @@ describeModes('escapes are contained by the sandbox', (mode) => {
     expect(statSync(join(victim, 'sub')).mode & 0o777).toBe(subMode);
     expect([...paths(r)].sort()).toEqual([`${victim}/evil.sh`, `${victim}/new`, `${victim}/sub`]);
     expectExact(home, tree, r);
+  });
+
+  it('a descriptor avfs inherited (a directory on the host, opened by its caller) does not reach the command: /proc/self/fd/<n> is no way out', async () => {
+    const home = openHome();
+    const before = await snapshot(victim);
+    const dirFd = openSync(victim, 'r');
+    // The CLI gets the host directory as its fd 20, without close-on-exec, as a shell's
+    // `exec 20<dir` would leave it; the command then tries to list and write through it.
+    const stdio: StdioOptions = ['ignore', 'pipe', 'pipe'];
+    for (let fd = 3; fd < 20; fd++) stdio.push('ignore');
+    stdio.push(dirFd);
+    const line = 'ls /proc/self/fd/20/; echo evil > /proc/self/fd/20/evil.txt; readlink /proc/self/fd/20; echo done';
+    const child = spawn('node', [BIN, '--json', 'proxy', 'exec', '--mode', mode, '--shell', line], {
+      env: { ...process.env, AVFS_HOME: home, AVFS_VAULT: '' },
+      stdio,
+    });
+    closeSync(dirFd);
+    let stdout = '';
+    child.stdout!.on('data', (b: Buffer) => (stdout += b));
+    child.stderr!.resume();
+    await new Promise((resolve) => child.once('close', resolve));
+    const r = JSON.parse(stdout);
+    expect(r.ok, stdout).toBe(true);
+    expect(r.sandbox.enforced).toBe(true);
+    expect(r.stdout).toBe('/dev/null\ndone\n'); // nothing listed: fd 20 is /dev/null in there
+    expect(await snapshot(victim)).toEqual(before);
+    expect(existsSync(join(victim, 'evil.txt'))).toBe(false);
+    expect(r.changed_files).toEqual([]);
   });
 
   it('a child started with set -m, setsid or without AVFS_EXEC_ID does not outlive the call, and writes nothing after it', async () => {

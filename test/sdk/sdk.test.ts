@@ -313,6 +313,18 @@ describe('SDK: the CLI scenarios in-process', () => {
     expect(avfs.log('/p.txt').map((v) => v.version)).toEqual([4, 3]);
     expect(thrown(() => avfs.prune({ keep: 0 })).code).toBe('INVALID_ARGUMENT');
     expect(thrown(() => avfs.prune({ all: true, path: '/' })).code).toBe('INVALID_ARGUMENT');
+    // Errors name the SDK's options, not the CLI's flags.
+    const messages = [
+      thrown(() => avfs.prune({})),
+      thrown(() => avfs.prune({ keep: 0 })),
+      thrown(() => avfs.prune({ olderThanMs: -1 })),
+      thrown(() => avfs.prune({ keep: 1, checkpoints: true, path: '/sub' })),
+    ].map((e) => e.message);
+    expect(messages[0]).toContain('keep, olderThanMs');
+    expect(messages[1]).toMatch(/^keep must be/);
+    expect(messages[2]).toMatch(/^olderThanMs must be/);
+    expect(messages[3]).toContain('all: true');
+    for (const m of messages) expect(m).not.toContain('--');
     const c = avfs.compact();
     expect(c.afterBytes).toBeGreaterThan(0);
     expect(c.freedBytes).toBe(c.beforeBytes - c.afterBytes);

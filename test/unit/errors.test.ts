@@ -50,7 +50,16 @@ describe('typed errors', () => {
     const back = AvfsError.fromJSON(json);
     expect(back).toBeInstanceOf(ConflictError);
     expect(back.toJSON()).toEqual(json);
-    const unknown = AvfsError.fromJSON({ code: 'NO_SUCH_CODE', message: 'x' });
-    expect([unknown.code, unknown.data]).toEqual(['INTERNAL', { code: 'NO_SUCH_CODE' }]);
+  });
+
+  it('fromJSON keeps a code it does not know (a newer avfs\'s) as the code of a plain AvfsError exiting like INTERNAL', () => {
+    const json = { code: 'NO_SUCH_CODE', message: 'from the future', path: '/a' };
+    const unknown = AvfsError.fromJSON(json);
+    expect(unknown.constructor).toBe(AvfsError);
+    expect([unknown.code, unknown.message, unknown.data]).toEqual(['NO_SUCH_CODE', 'from the future', { path: '/a' }]);
+    expect([unknown.exitCode, unknown.errno]).toEqual([1, 'EIO']);
+    expect(unknown.toJSON()).toEqual(json);
+    // No code at all: INTERNAL.
+    expect(AvfsError.fromJSON({ message: 'x' }).code).toBe('INTERNAL');
   });
 });

@@ -112,6 +112,8 @@ describe('globToRegExp', () => {
       expect(code(() => globToRegExp(glob))).toBe('INVALID_PATTERN');
       expect(code(() => globToRegExp(glob, { words: true }))).toBe('INVALID_PATTERN');
     }
+    // Said in the glob's terms: not the regular expression it was translated into.
+    expect(() => globToRegExp('x[9-0]y')).toThrow(/^invalid glob pattern "x\[9-0\]y": range out of order in character class$/);
   });
 
   it('supports POSIX character classes inside a set', () => {

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { createRequire } from 'node:module';
 import { z } from 'zod/v3';
 import { AvfsError } from '../../errors.js';
-import type { GlobalOptions } from '../context.js';
+import { globalOptions } from '../context.js';
 import { examples } from '../command.js';
 
 const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
@@ -32,7 +32,7 @@ Register it with a host (e.g. in its mcpServers config):
       examples(['avfs mcp --vault myproject', 'avfs mcp --vault myproject --read-only', 'AVFS_HOME=/srv/agents avfs mcp']),
   )
   .action(async (_opts: unknown, cmd: Command) => {
-    const globals = cmd.optsWithGlobals() as GlobalOptions;
+    const globals = globalOptions(cmd);
     const parsed = options.safeParse(cmd.opts());
     if (!parsed.success) throw new AvfsError('USAGE', parsed.error.issues[0]!.message);
     const { serveStdio } = await import('../../mcp/stdio.js');

@@ -3,19 +3,27 @@ import { z } from 'zod/v3';
 import { action, examples, zMode } from '../command.js';
 import { entryJson } from '../output.js';
 
+/**
+ * JSON result (`--json`): `vault` and `entries`, the directories named, in order (each an entry:
+ * path, name, type, mode, …). With one path, that entry's fields are also at the top level.
+ */
 export const mkdirCommand = new Command('mkdir')
-  .description('create a directory')
-  .argument('<path>', 'vault path')
-  .option('-p, --parents', 'create missing parents; no error if it already exists')
+  .description('create directories, all or none (one transaction: if one fails, nothing is created)')
+  .argument('<paths...>', 'vault paths')
+  .option('-p, --parents', 'create missing parents; no error if a directory already exists')
   .option('--mode <mode>', 'permission bits in octal, e.g. 755')
-  .addHelpText('after', examples(['avfs mkdir /src', 'avfs mkdir -p /src/lib/util --json']))
+  .addHelpText('after', examples(['avfs mkdir /src', 'avfs mkdir -p /src/lib/util /docs --json']))
   .action(
     action({
       options: z.object({ parents: z.boolean().optional(), mode: zMode.optional() }),
-      run: ([path], opts, ctx) => {
+      run: (args, opts, ctx) => {
+        const paths = ([] as unknown[]).concat(args[0]).map(String); // a variadic argument arrives as one array
         const fs = ctx.vault();
-        return { vault: fs.name, ...entryJson(fs.mkdir(path!, { parents: !!opts.parents, mode: opts.mode })) };
+        const entries = ctx.store.mutate(() => paths.map((path) => entryJson(fs.mkdir(path, { parents: !!opts.parents, mode: opts.mode }))));
+        return { vault: fs.name, ...(entries.length === 1 ? entries[0] : {}), entries };
       },
-      render: (r, out) => out.info(`created ${r.path}/`),
+      render: (r, out) => {
+        for (const e of r.entries) out.info(`created ${e.path}/`);
+      },
     }),
   );

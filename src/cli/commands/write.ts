@@ -13,14 +13,22 @@ async function readStdin(): Promise<Buffer> {
 }
 
 function openHostFile(file: string): number {
+  let fd: number;
   try {
-    return openSync(file, 'r');
+    fd = openSync(file, 'r');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new AvfsError('NOT_FOUND', `no such host file: ${file}`, { file });
     if (code === 'EISDIR') throw new AvfsError('IS_A_DIRECTORY', `host path is a directory (use avfs import): ${file}`, { file });
     throw new AvfsError('INVALID_ARGUMENT', `cannot read ${file}: ${(err as Error).message}`, { file });
   }
+  // Linux opens a directory for reading without complaint; the EISDIR comes at the first read,
+  // deep in the store, where it could only be INTERNAL.
+  if (fstatSync(fd).isDirectory()) {
+    closeSync(fd);
+    throw new AvfsError('IS_A_DIRECTORY', `host path is a directory (use avfs import): ${file}`, { file });
+  }
+  return fd;
 }
 
 export const writeCommand = new Command('write')
