@@ -12,6 +12,8 @@
 //   AVFS_BENCH_REPO=<git repository>   the repository to clone (default: the eslint mirror below)
 //   AVFS_BENCH_BEFORE=<dir>            another checkout of avfs (built): its mount is measured too,
 //                                      as "avfs before", for before/after figures in one run
+//   AVFS_BENCH_WORKLOADS=<list>        only these, comma-separated, of: io (sequential write and
+//                                      reads), files (creates and their rm -rf), tar, sqlite, git
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -89,7 +91,7 @@ export function takeStats(pid, file) {
 
 /** A node script that creates `count` files of 4 KB (distinct contents) under a directory. */
 const CREATE_SCRIPT = `
-const fs = require('fs'); const [dir, count] = process.argv.slice(1);
+const fs = require('fs'); const [dir, count] = process.argv.slice(2);
 const block = Buffer.alloc(4096, 'abcdefghijklmnopqrstuvwxyz0123456789\\n');
 for (let i = 0; i < Number(count); i++) {
   if (i % 200 === 0) fs.mkdirSync(dir + '/d' + (i / 200), { recursive: true });
@@ -116,6 +118,9 @@ export async function run({ quick, tmp, log }) {
     return { tables: [], notes: [`Not measured: FUSE is unavailable on this machine (${fuse.reason}).`], targets: [] };
   }
   const repo = process.env.AVFS_BENCH_REPO || DEFAULT_REPO;
+  // A workload left out is run 0 times, and its rows are left out of the table.
+  const only = process.env.AVFS_BENCH_WORKLOADS?.split(',');
+  const runsOf = (workload) => (!only || only.includes(workload) ? plan.runs : 0);
   const before = process.env.AVFS_BENCH_BEFORE;
   const home = join(tmp, 'home');
   const homeBefore = join(tmp, 'home-before');
@@ -139,6 +144,7 @@ export async function run({ quick, tmp, log }) {
   const within = { met: 0, all: 0, missed: [] };
   /** samples: { native, passthrough, avfs, before? } arrays of ms (or rates when `rate`). */
   const row = (what, samples, { rate = false, fmt = dur, goal } = {}) => {
+    if (Object.values(samples).every((v) => v.length === 0)) return;
     const m = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, median(v)]));
     const vs = (a, b) => (rate ? m[b] / m[a] : m[a] / m[b]); // how many times slower a is than b
     const vsPt = vs('avfs', 'passthrough');
@@ -172,7 +178,7 @@ export async function run({ quick, tmp, log }) {
     const w = collect();
     const r = collect();
     const cold = collect();
-    for (let i = 0; i < plan.runs; i++) {
+    for (let i = 0; i < runsOf('io'); i++) {
       for (const k of keys) {
         const dir = T[k].dir;
         const stats = i === plan.runs - 1 && k !== 'native';
@@ -221,7 +227,7 @@ export async function run({ quick, tmp, log }) {
     const floorStore = openStore(join(tmp, 'floor-home'));
     const fl = { sha: [], cdc: [], store: [], digested: [] };
     try {
-      for (let i = 0; i < plan.runs; i++) {
+      for (let i = 0; i < runsOf('io'); i++) {
         fl.sha.push(timeMs(() => createHash('sha256').update(data).digest()));
         fl.cdc.push(timeMs(() => splitContent(data)));
         data[i] ^= 0xff; // new content each run: nothing deduplicated
@@ -243,15 +249,17 @@ export async function run({ quick, tmp, log }) {
     } finally {
       floorStore.release();
     }
-    floor = Object.fromEntries(Object.entries(fl).map(([k, v]) => [k, size / MiB / (median(v) / 1000)]));
-    floor.passthrough = median(asRate(w).passthrough);
-    log(`write floor: sha256 ${num(floor.sha)} MiB/s, cdc ${num(floor.cdc)} MiB/s, store ${num(floor.store)} MiB/s, store of digested content ${num(floor.digested)} MiB/s`);
+    if (fl.sha.length > 0) {
+      floor = Object.fromEntries(Object.entries(fl).map(([k, v]) => [k, size / MiB / (median(v) / 1000)]));
+      floor.passthrough = median(asRate(w).passthrough);
+      log(`write floor: sha256 ${num(floor.sha)} MiB/s, cdc ${num(floor.cdc)} MiB/s, store ${num(floor.store)} MiB/s, store of digested content ${num(floor.digested)} MiB/s`);
+    }
 
     // ---- creating small files ---------------------------------------------------------------
     writeFileSync(join(tmp, 'create.js'), CREATE_SCRIPT);
     const c = collect();
     const rmCreate = collect();
-    for (let i = 0; i < plan.runs; i++) {
+    for (let i = 0; i < runsOf('files'); i++) {
       for (const k of keys) {
         const dest = join(T[k].dir, `create${i}`);
         c[k].push(spawnMs(process.execPath, [join(tmp, 'create.js'), dest, String(plan.files)]));
@@ -283,7 +291,7 @@ export async function run({ quick, tmp, log }) {
       tc[k].push(shMs(`tar cf /dev/null -C ${dest} typescript`));
       trm[k].push(shMs(`rm -rf ${dest}`));
     };
-    for (let i = 0; i < plan.runs; i++) for (const k of keys) runTar(k, i, i === plan.runs - 1 && k !== 'native');
+    for (let i = 0; i < runsOf('tar'); i++) for (const k of keys) runTar(k, i, i === plan.runs - 1 && k !== 'native');
     const tsSize = Number(sh(`du -sb ${TS_PACKAGE}`).split('\t')[0]);
     row(`tar x of the TypeScript package (${num(tarFiles)} entries, ${bytes(tsSize)})`, tx);
     row(`tar c of it, right after`, tc);
@@ -293,7 +301,7 @@ export async function run({ quick, tmp, log }) {
     if (spawnSync('sqlite3', ['-version']).status === 0) {
       writeFileSync(join(tmp, 'load.sql'), SQL);
       const q = collect();
-      for (let i = 0; i < plan.runs; i++) {
+      for (let i = 0; i < runsOf('sqlite'); i++) {
         for (const k of keys) {
           const db = join(T[k].dir, `load${i}.db`);
           q[k].push(shMs(`sqlite3 ${db} < ${join(tmp, 'load.sql')} > /dev/null`));
@@ -313,7 +321,7 @@ export async function run({ quick, tmp, log }) {
       const repoFiles = Number(sh(`git --git-dir=${repo} ls-tree -r HEAD | wc -l`).trim());
       const phases = ['clone', 'status, cold', 'status, warm', 'grep', 'edit 20 files', 'diff', 'commit', 'checkout of an old commit', 'checkout back', 'log -p', 'rm -rf'];
       const g = Object.fromEntries(phases.map((p) => [p, collect()]));
-      for (let i = 0; i < plan.runs; i++) {
+      for (let i = 0; i < runsOf('git'); i++) {
         for (const k of keys) {
           const dest = join(T[k].dir, `repo${i}`);
           const at = { cwd: dest, env: GIT_ENV };

@@ -1,6 +1,6 @@
 import type { FuseOperations, FuseStat } from 'fuse-native';
 import { basename } from '../core/paths.js';
-import { listChildren } from '../store/entries.js';
+import { briefChildren } from '../store/entries.js';
 import { ListingCache } from './listing-cache.js';
 import { S_IFDIR, S_IFREG, S_ISGID, TYPE_BITS, type OpContext } from './op-context.js';
 
@@ -25,9 +25,9 @@ export function directoryOps(c: OpContext): Pick<FuseOperations, 'readdir' | 'mk
           // libfuse takes only the type and inode number from these (for d_type and d_ino).
           const self = { mode: S_IFDIR, ino: dir.ino, atime: 0, mtime: 0, ctime: 0 };
           listing = { names: ['.', '..'], stats: [self, self] };
-          for (const child of listChildren(store, vault(), path)) {
-            listing.names.push(basename(child.path));
-            listing.stats.push({ mode: TYPE_BITS[child.type], ino: child.ino, atime: 0, mtime: 0, ctime: 0 });
+          for (const [child, type, ino] of briefChildren(store, vault(), path)) {
+            listing.names.push(basename(child));
+            listing.stats.push({ mode: TYPE_BITS[type], ino, atime: 0, mtime: 0, ctime: 0 });
           }
           listings.set(path, listing);
         }

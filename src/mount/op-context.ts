@@ -1,10 +1,10 @@
 import type { FuseStat } from 'fuse-native';
 import { AvfsError } from '../errors.js';
 import { dirname } from '../core/paths.js';
-import { getEntry, linkCount, type Entry } from '../store/entries.js';
+import { linkCount, type Entry } from '../store/entries.js';
 import { vaultUsage } from '../store/usage.js';
 import type { Owner, VaultFs } from '../store/vault-fs.js';
-import { vaultById, type VaultRow } from '../store/vaults.js';
+import type { VaultRow } from '../store/vaults.js';
 import { callerReader, errnoCode, type Caller, type Fuse } from './fuse.js';
 import type { OpenFile, OpenFiles, ShownAttributes } from './open-files.js';
 
@@ -68,7 +68,7 @@ export interface OpContext {
   err: ReturnType<typeof errnos>;
   /** Maps anything thrown to a negative errno; unexpected failures are logged with their stack. */
   errno(thrown: unknown, op: string, path: string): number;
-  /** The vault row, read fresh. */
+  /** The vault row for reading its tree (its layers): StoredEntries.vault. */
   vault(): VaultRow;
   /** The stored entry at a canonical path. */
   entry(path: string): Entry | undefined;
@@ -90,7 +90,6 @@ export interface OpContext {
 export function opContext(ctx: MountContext): OpContext {
   const { fuse, fs, files, uid, gid } = ctx;
   const store = fs.store;
-  const vaultId = ctx.vault.id;
   const E = (name: string) => errnoCode(fuse, name);
   const err = errnos(fuse);
 
@@ -110,9 +109,9 @@ export function opContext(ctx: MountContext): OpContext {
     return E('EIO');
   }
 
-  // Read fresh per request: another process may fork, delete or re-parent vaults (entries.ts layers).
-  const vault = () => vaultById(store, vaultId) ?? ctx.vault;
-  const entry = (path: string) => getEntry(store, vault(), path);
+  // Entries are kept while the store is unchanged; the vault's layers never change (stored-entries.ts).
+  const vault = () => files.stored.vault;
+  const entry = (path: string) => files.stored.get(path);
   const caller = ctx.caller === undefined ? callerReader() : ctx.caller;
 
   /**

@@ -6,6 +6,7 @@ import type { Owner, VaultFs } from '../store/vault-fs.js';
 import { now } from '../store/store.js';
 import { ContentDigests } from './content-digests.js';
 import { KernelCache } from './kernel-cache.js';
+import { StoredEntries } from './stored-entries.js';
 import { OpenFile, type Handle, type ShownAttributes } from './open-file.js';
 import { WorkingCopies } from './working-copies.js';
 
@@ -62,12 +63,15 @@ export class OpenFiles {
   private inoEnd = 0;
   private readonly copies: WorkingCopies;
   private readonly kernel = new KernelCache();
+  /** The stored entries of the vault, as this mount reads them (cached while the store is unchanged). */
+  readonly stored: StoredEntries;
 
   constructor(
     readonly fs: VaultFs,
     readonly vaultId: number,
     private readonly options: OpenFilesOptions,
   ) {
+    this.stored = new StoredEntries(fs.store, fs.row());
     const digests = new ContentDigests(options.digestWorker === undefined ? ContentDigests.defaultWorker() : options.digestWorker);
     this.copies = new WorkingCopies(fs.store, options.memoryLimit ?? 8 * MiB, options.memoryBudget ?? 256 * MiB, options.spillDir, digests);
   }
@@ -306,7 +310,7 @@ export class OpenFiles {
    */
   follow(file: OpenFile, stored?: Entry): void {
     if (file.unsaved || file.orphan) return;
-    const entry = stored ?? this.fs.entryExact(file.path);
+    const entry = stored ?? this.stored.get(file.path);
     if (entry?.type !== 'f') return;
     if (entry.hash !== file.baseHash) {
       this.copies.drop(file);
@@ -396,6 +400,7 @@ export class OpenFiles {
 
   /** Frees every working copy (after persistAll, at exit). */
   closeAll(): void {
+    this.stored.close();
     for (const file of [...this.byPath.values()]) this.dispose(file);
     this.handles.clear();
     this.copies.stop();

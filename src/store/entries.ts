@@ -179,6 +179,25 @@ export function listChildren(store: Store, vault: VaultRow, dir: string): Entry[
   return [...merge(store.stmt<Row & { layer: number }>(CHILDREN(layers.length)).iterate(...bindPerLayer(layers, dir)))];
 }
 
+const CHILDREN_BRIEF = bySize((layers: number) => CHILDREN(layers).replace(new RegExp(`SELECT ${COLUMNS},`, 'g'), '/* brief */ SELECT path, type, ino,'));
+
+/**
+ * [path, type, ino] of each child of `dir`, in path order: what a directory listing reports (the
+ * mount's readdir). Raw arrays, not entry objects, as in briefDescendants.
+ */
+export function briefChildren(store: Store, vault: VaultRow, dir: string): Array<[string, EntryType, number]> {
+  const layers = layersOf(vault);
+  const rows = store.stmt(CHILDREN_BRIEF(layers.length)).raw(true).all(...bindPerLayer(layers, dir)) as Array<[string, RowType, number, number]>;
+  const out: Array<[string, EntryType, number]> = [];
+  let last: string | null = null;
+  for (const [path, type, ino] of rows) {
+    if (path === last) continue;
+    last = path;
+    if (type !== 'x') out.push([path, type, ino]);
+  }
+  return out;
+}
+
 /** Every entry strictly below `dir`, in path order (an index range scan per layer). */
 export function listDescendants(store: Store, vault: VaultRow, dir: string): Entry[] {
   return [...iterateDescendants(store, vault, dir)];
@@ -292,8 +311,28 @@ const INSERT_VERSION = `INSERT INTO versions (vault_id, path, version, op, type,
 const OWN_CHANGE = 'UPDATE versions SET change_id = id WHERE id = ?';
 const MAX_OWN_VERSION = 'SELECT max(version) AS v FROM versions WHERE vault_id = ? AND path = ? AND id <= ?';
 
-function writeOwn(store: Statements, vaultId: number, e: Row): void {
+/** What a row keeps when only its times or link count change (a name added to a directory, a touch). */
+const KEPT_BY_TIMES = ['type', 'mode', 'uid', 'gid', 'size', 'hash', 'target', 'rdev', 'ino', 'version', 'annot'] as const;
+const SET_TIMES = 'UPDATE entries SET mtime = ?, atime = ?, ctime = ? WHERE vault_id = ? AND path = ?';
+const SET_TIMES_LINKS = 'UPDATE entries SET mtime = ?, atime = ?, ctime = ?, nlink = ? WHERE vault_id = ? AND path = ?';
+
+/**
+ * Writes the vault's own row for `e.path`. `before` is what the vault showed there: when only
+ * times or the link count change and the row is the vault's own, an UPDATE of those columns
+ * leaves the indexes alone (but the link one when the count changes), where replacing the row
+ * rewrites it in every index; a create or an unlink touches its directory this way, so each
+ * commits fewer pages.
+ */
+function writeOwn(store: Statements, vaultId: number, e: Row, before?: Row): void {
   noteWritten(store, vaultId, e.path);
+  rowsChanged(store, vaultId, e.path);
+  if (before && KEPT_BY_TIMES.every((k) => before[k] === e[k])) {
+    const changed =
+      before.nlink === e.nlink
+        ? store.stmt(SET_TIMES).run(e.mtime, e.atime, e.ctime, vaultId, e.path).changes
+        : store.stmt(SET_TIMES_LINKS).run(e.mtime, e.atime, e.ctime, e.nlink, vaultId, e.path).changes;
+    if (changed === 1) return; // else the row is an ancestor's (a fork's first change of it)
+  }
   store
     .stmt(UPSERT)
     .run(vaultId, e.path, e.parent, e.type, e.mode, e.uid, e.gid, e.size, e.hash, e.target, e.rdev, e.nlink, e.mtime, e.atime, e.ctime, e.ino, e.version, e.annot);
@@ -335,7 +374,7 @@ function pushDown(store: Store, vault: VaultRow, path: string, shown: Entry | un
 /** Replaces what the vault shows at `path` with `next` (or nothing), keeping forks and counters right. */
 function show(store: Store, vault: VaultRow, path: string, before: Entry | undefined, next: Entry | undefined): void {
   pushDown(store, vault, path, before);
-  if (next) writeOwn(store, vault.id, next);
+  if (next) writeOwn(store, vault.id, next, before);
   else if (inherited(store, vault, path)) writeOwn(store, vault.id, whiteout(path));
   else deleteOwn(store, vault.id, path);
   countChange(store, vault, path, before, next);
@@ -536,9 +575,10 @@ export function setLinkCount(store: Store, vault: VaultRow, ino: number, nlink: 
 /**
  * Deletes `path` (not its descendants) and records the deletion as a version. The other names of
  * a hard-linked inode lose one link, unless the name is only `moving` (a rename puts it back).
+ * `current` is the entry at `path` when the caller has just read it in this transaction.
  */
-export function removeEntry(store: Store, vault: VaultRow, path: string, change: ChangeOptions, options: { moving?: boolean } = {}): void {
-  const old = getEntry(store, vault, path);
+export function removeEntry(store: Store, vault: VaultRow, path: string, change: ChangeOptions, options: { moving?: boolean; current?: Entry } = {}): void {
+  const old = options.current ?? getEntry(store, vault, path);
   if (!old) throw new AvfsError('NOT_FOUND', `no such file or directory: ${path}`, { path });
   show(store, vault, path, old, undefined);
   if (old.type !== 'd' && old.nlink > 1 && !options.moving) setLinkCount(store, vault, old.ino, old.nlink - 1, change);
@@ -606,18 +646,42 @@ const PINNED_SINCE = `SELECT 1 WHERE EXISTS (SELECT 1 FROM checkpoints WHERE vau
 
 function deleteOwn(store: Store, vaultId: number, path: string): void {
   layerPaths(store).removed(vaultId);
+  rowsChanged(store, vaultId, path);
   store.stmt(DELETE_OWN).run(vaultId, path);
 }
 
 /** Deletes a vault's own layer. */
 export function dropLayer(store: Store, vaultId: number): void {
   layerPaths(store).removed(vaultId);
+  rowsChanged(store, vaultId, null);
   store.stmt('DELETE FROM entries WHERE vault_id = ?').run(vaultId);
 }
 
 /** Deletes a vault's own history (a vault purged for good: nothing reads through it any more). */
 export function dropHistory(store: Store, vaultId: number): void {
   store.stmt('DELETE FROM versions WHERE vault_id = ?').run(vaultId);
+}
+
+/** Told of each row of `entries` this connection writes or deletes: its layer and path (null: the whole layer). */
+export type RowListener = (layer: number, path: string | null) => void;
+const rowListeners = new WeakMap<Store, Set<RowListener>>();
+
+/**
+ * Calls `listener` for every row of `entries` this connection writes or deletes from now on (as
+ * the statement runs, committed or not), until the returned function is called: what keeps the
+ * mount's cache of entries right across its own writes (mount/stored-entries.ts). This module
+ * is the only writer of `entries` after migrations.
+ */
+export function watchRows(store: Store, listener: RowListener): () => void {
+  let set = rowListeners.get(store);
+  if (!set) rowListeners.set(store, (set = new Set()));
+  set.add(listener);
+  return () => set.delete(listener);
+}
+
+function rowsChanged(store: Statements, layer: number, path: string | null): void {
+  const set = rowListeners.get(store as Store);
+  if (set) for (const listener of set) listener(layer, path);
 }
 
 /** The root row of a new vault. */

@@ -403,9 +403,10 @@ export class VaultFs {
   rm(input: string, options: { recursive?: boolean } = {}): string[] {
     return this.store.mutate(() => {
       const vault = this.row();
-      const path = this.resolveIn(vault, normalizePath(input), false, 0);
+      const resolved = this.resolveEntry(vault, normalizePath(input), false, 0);
+      const path = resolved.path;
       assertNotRoot(path);
-      const entry = requireEntry(getEntry(this.store, vault, path), path, this.name);
+      const entry = requireEntry(resolved.entry ?? getEntry(this.store, vault, path), path, this.name);
       const removed: string[] = [];
       if (entry.type === 'd') {
         const below = listDescendants(this.store, vault, path);
@@ -418,7 +419,8 @@ export class VaultFs {
           removed.push(child.path);
         }
       }
-      removeEntry(this.store, vault, path, { op: 'delete', actor: this.actor });
+      // The entry read above is still current unless names below it went (which changed its times).
+      removeEntry(this.store, vault, path, { op: 'delete', actor: this.actor }, { current: removed.length === 0 ? entry : undefined });
       removed.push(path);
       audit(this.store, this.actor, 'rm', this.name, { path, removed: removed.length });
       return removed;
@@ -434,7 +436,7 @@ export class VaultFs {
       if (entry.type !== 'd') throw notADirectory(path);
       assertNotRoot(path);
       if (hasChildren(this.store, vault, path)) throw new AvfsError('NOT_EMPTY', `directory not empty: ${path}`, { path });
-      removeEntry(this.store, vault, path, { op: 'delete', actor: this.actor });
+      removeEntry(this.store, vault, path, { op: 'delete', actor: this.actor }, { current: entry });
     });
   }
 
