@@ -27,7 +27,12 @@ export function action<O, R extends Result>(spec: Action<O, R>) {
     const parsed = spec.options.safeParse(cmd.opts());
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
-      throw new AvfsError('USAGE', `invalid option --${issue.path.join('.')}: ${issue.message}`, { option: issue.path.join('.') });
+      // Named as the user typed it (--kill-after, not zod's key killAfter); a repeatable option's
+      // value by its position (--env value 2).
+      const [key, ...rest] = issue.path;
+      const flag = String(key).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+      const which = rest.length > 0 && typeof rest[0] === 'number' ? ` value ${rest[0] + 1}` : '';
+      throw new AvfsError('USAGE', `invalid option --${flag}${which}: ${issue.message}`, { option: flag });
     }
     const out = createOutput(!!globals.json, !!globals.quiet);
     const ctx = new CliContext(globals, out);

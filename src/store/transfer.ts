@@ -105,6 +105,21 @@ function hostNotFound(host: Buffer): AvfsError {
   return new AvfsError('NOT_FOUND', `no such host file or directory: ${text}`, { host: text });
 }
 
+/**
+ * Runs `read`; a host directory or file it may not read (EACCES, EPERM) is INVALID_ARGUMENT naming
+ * it, not INTERNAL. Nothing is imported then: the reads all come before the one transaction.
+ */
+function unlessUnreadable<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code !== 'EACCES' && e.code !== 'EPERM') throw err;
+    const host = String(e.path ?? '');
+    throw new AvfsError('INVALID_ARGUMENT', `cannot read host path ${host}: permission denied; nothing was imported`, { host, cause: e.code });
+  }
+}
+
 /** INVALID_PATH listing host paths whose names (or symlink targets) are not UTF-8, at most 100 of them. */
 function invalidNames(hosts: Buffer[]): AvfsError {
   const names = hosts.map(escapeBytes);
@@ -126,7 +141,7 @@ export function importTree(fs: VaultFs, host: string, vaultInput: string, progre
   // Like cp: a single file imported onto an existing directory goes inside it.
   if (!lstatSafe(host)?.isDirectory() && fs.exists(root) && fs.stat(root).type === 'd') root = joinPath(fs.stat(root).path, basename(host));
   const scan: HostScan = { items: [], invalid: [] };
-  scanHost(Buffer.from(host), root, scan);
+  unlessUnreadable(() => scanHost(Buffer.from(host), root, scan));
   if (scan.invalid.length > 0) throw invalidNames(scan.invalid);
   const items = scan.items;
   const contents = new Map<string, ContentRef>();
@@ -142,7 +157,7 @@ export function importTree(fs: VaultFs, host: string, vaultInput: string, progre
   let done = 0;
   for (const item of items) {
     if (item.kind === 'f' && !linkTo.has(item)) {
-      const fd = openSync(item.host, 'r');
+      const fd = unlessUnreadable(() => openSync(item.host, 'r'));
       try {
         contents.set(item.vault, putContentFromFd(fs.store, fd));
       } finally {

@@ -85,3 +85,14 @@ describe('numeric options', () => {
     expectError(await run(['find', '/', '--newer', '99999999999999999999d']), 'INVALID_ARGUMENT', 2);
   });
 });
+
+describe('a refused option', () => {
+  it('is named as it is typed (--kill-after, not killAfter), a repeated one with the value at fault', async () => {
+    const after = expectError(await run(['proxy', 'exec', '--kill-after', 'soon', '--', 'true']), 'USAGE', 2);
+    expect(after.message).toMatch(/^invalid option --kill-after: /);
+    expect(after.option).toBe('kill-after');
+    const env = expectError(await run(['proxy', 'exec', '--env', 'A=1', '--env', 'NOEQ', '--', 'true']), 'USAGE', 2);
+    expect(env.message).toMatch(/^invalid option --env value 2: /);
+    expect(env.option).toBe('env');
+  });
+});

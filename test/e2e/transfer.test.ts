@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { chmodSync, existsSync, lchownSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, lchownSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { BIN, expectError, expectOk, useTempHome } from '../helpers.js';
@@ -175,6 +176,44 @@ describe('owners through import and export', () => {
     for (const [name, uid, gid] of [['sub', 1201, 1202], ['sub/a.txt', 1203, 1204], ['b.txt', 1203, 1204], ['link', 1205, 1206], ['pipe', 1207, 1208], ['mine.txt', 0, 0]] as const) {
       const st = lstatSync(join(out, name));
       expect([name, st.uid, st.gid]).toEqual([name, uid, gid]);
+    }
+  });
+});
+
+describe('import of a host path it may not read', () => {
+  it('is INVALID_ARGUMENT naming the path (a directory, then a file), not INTERNAL, and imports nothing', () => {
+    // Root reads everything, so as root the import runs as nobody (65534), for whom mode 0 means no.
+    const root = process.getuid?.() === 0;
+    chmodSync(h.dir, 0o755);
+    const home = join(h.dir, 'home-reader');
+    mkdirSync(home, { mode: 0o700 });
+    if (root) chownSync(home, 65534, 65534);
+    const src = join(h.dir, 'src');
+    mkdirSync(join(src, 'closed'), { recursive: true });
+    writeFileSync(join(src, 'ok.txt'), 'ok');
+    writeFileSync(join(src, 'closed', 'in.txt'), 'in');
+    const run = (args: string[]) => {
+      const r = spawnSync('node', [BIN, '--json', ...args], {
+        encoding: 'utf8',
+        env: { ...process.env, AVFS_HOME: home, AVFS_VAULT: '' },
+        ...(root ? { uid: 65534, gid: 65534 } : {}),
+      });
+      return { code: r.status ?? -1, json: JSON.parse(r.stdout) };
+    };
+    try {
+      chmodSync(join(src, 'closed'), 0);
+      const dir = run(['import', src, '/src']);
+      expect(dir.code, JSON.stringify(dir.json)).toBe(2);
+      expect(dir.json.error).toMatchObject({ code: 'INVALID_ARGUMENT', host: join(src, 'closed'), cause: 'EACCES' });
+      chmodSync(join(src, 'closed'), 0o755);
+      chmodSync(join(src, 'ok.txt'), 0);
+      const file = run(['import', src, '/src']);
+      expect(file.code, JSON.stringify(file.json)).toBe(2);
+      expect(file.json.error).toMatchObject({ code: 'INVALID_ARGUMENT', host: join(src, 'ok.txt'), cause: 'EACCES' });
+      expect(run(['ls', '/']).json.entries).toEqual([]);
+    } finally {
+      chmodSync(join(src, 'closed'), 0o755);
+      chmodSync(join(src, 'ok.txt'), 0o644);
     }
   });
 });
