@@ -63,17 +63,24 @@ export class OpenFiles {
   private inoEnd = 0;
   private readonly copies: WorkingCopies;
   private readonly kernel = new KernelCache();
-  /** The stored entries of the vault, as this mount reads them (cached while the store is unchanged). */
-  readonly stored: StoredEntries;
+  private storedEntries: StoredEntries | undefined;
 
   constructor(
     readonly fs: VaultFs,
     readonly vaultId: number,
     private readonly options: OpenFilesOptions,
   ) {
-    this.stored = new StoredEntries(fs.store, fs.row());
     const digests = new ContentDigests(options.digestWorker === undefined ? ContentDigests.defaultWorker() : options.digestWorker);
     this.copies = new WorkingCopies(fs.store, options.memoryLimit ?? 8 * MiB, options.memoryBudget ?? 256 * MiB, options.spillDir, digests);
+  }
+
+  /**
+   * The stored entries of the vault, as this mount reads them (cached while the store is
+   * unchanged). Made on first use: building a mount's operations reads nothing (the views server
+   * builds one set on no vault to learn which handlers exist).
+   */
+  get stored(): StoredEntries {
+    return (this.storedEntries ??= new StoredEntries(this.fs.store, this.fs.row()));
   }
 
   get memoryLimit(): number {
@@ -400,7 +407,7 @@ export class OpenFiles {
 
   /** Frees every working copy (after persistAll, at exit). */
   closeAll(): void {
-    this.stored.close();
+    this.storedEntries?.close();
     for (const file of [...this.byPath.values()]) this.dispose(file);
     this.handles.clear();
     this.copies.stop();
