@@ -65,6 +65,8 @@ export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'ren
           touchDirs(dirname(src), dirname(dst));
           return cb(0);
         }
+        // Two names of one file: rename(2) does nothing and succeeds (POSIX), both names stay.
+        if (srcEntry.type !== 'd' && entry(dst)?.ino === srcEntry.ino) return cb(0);
         if (srcEntry.type === 'd') {
           if (dstFile) return cb(ENOTDIR);
           if (files.hasUnstoredBelow(dst)) return cb(ENOTEMPTY);

@@ -453,6 +453,11 @@ export class VaultFs {
       const target = getEntry(this.store, vault, dst);
       const dir = target?.type === 'l' ? this.resolveIn(vault, dst, true, 0) : dst;
       if (getEntry(this.store, vault, dir)?.type === 'd' && src !== dir) dst = joinPath(dir, basename(src));
+      // mv(1) refuses two names of one file ("are the same file"), where rename(2) would do nothing.
+      const from = getEntry(this.store, vault, src);
+      if (src !== dst && from && from.type !== 'd' && getEntry(this.store, vault, dst)?.ino === from.ino) {
+        throw new AvfsError('INVALID_ARGUMENT', `${src} and ${dst} are the same file (hard links of one inode): nothing moved`, { from: src, to: dst });
+      }
       const moved = this.renameIn(vault, src, dst);
       audit(this.store, this.actor, 'mv', this.name, { from: src, to: dst, moved });
       return { from: src, to: dst, moved };

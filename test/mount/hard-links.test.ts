@@ -110,6 +110,19 @@ describeMount('hard links in a mounted vault', () => {
     expect([qi, an, qn]).toEqual([ai, 2, 2]);
   });
 
+  it('rename(2) of a name onto another name of the same file does nothing and succeeds, as POSIX says', async () => {
+    const dir = join(fx.dir, 'rename-same');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'a'), 'both\n');
+    await shOk(`cd ${dir} && ln a b`);
+    await shOk(`cd ${dir} && python3 -c 'import os; os.rename("a", "b")'`);
+    expect((await shOk(`ls ${dir}`)).trim().split('\n')).toEqual(['a', 'b']);
+    expect((await fx.run(['ls', '/rename-same', '--json'])).json.entries.map((e: { name: string }) => e.name)).toEqual(['a', 'b']);
+    await settle();
+    const [[ai, an], [bi, bn]] = (await inodes(dir, 'a', 'b')) as [[number, number], [number, number]];
+    expect([bi, an, bn]).toEqual([ai, 2, 2]);
+  });
+
   it('history: each name has its own log, and a write through one name is a version of both', async () => {
     const dir = join(fx.dir, 'hist');
     mkdirSync(dir);
