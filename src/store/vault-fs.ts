@@ -546,7 +546,10 @@ export class VaultFs {
       this.ensureParent(vault, dst, false);
       if (getEntry(this.store, vault, dst)) throw alreadyExists(dst);
       const nlink = entry.nlink + 1;
-      setLinkCount(this.store, vault, entry.ino, nlink, { op: 'link', actor: this.actor, detail: { to: dst } }, entry);
+      // A new name leaves the inode's ctime as it is (unlike POSIX): ARCHITECTURE.md, "Hard links
+      // through the mount" (the kernel's ctime cached for the other names would otherwise differ
+      // from a fresh fstat, and tar c right after tar x reports "file changed as we read it").
+      setLinkCount(this.store, vault, entry.ino, nlink, { op: 'link', actor: this.actor, detail: { to: dst } }, entry, true);
       const linked = putEntry(this.store, vault, dst, { ...entry, nlink }, { op: 'link', actor: this.actor, detail: { from: src } });
       audit(this.store, this.actor, 'link', this.name, { from: src, to: dst });
       return linked;
