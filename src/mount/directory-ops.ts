@@ -2,7 +2,7 @@ import type { FuseOperations, FuseStat } from 'fuse-native';
 import { basename } from '../core/paths.js';
 import { briefChildren } from '../store/entries.js';
 import { ListingCache } from './listing-cache.js';
-import { S_IFDIR, S_IFREG, S_ISGID, TYPE_BITS, type OpContext } from './op-context.js';
+import { S_IFDIR, S_IFREG, S_ISGID, TYPE_BITS, undecodableName, type OpContext } from './op-context.js';
 
 /**
  * Directory operations: listing (with files created here and not stored yet), mkdir and rmdir.
@@ -47,6 +47,7 @@ export function directoryOps(c: OpContext): Pick<FuseOperations, 'readdir' | 'mk
       try {
         if (ctx.readOnly) return cb(EROFS);
         if (openAt(path)) return cb(EEXIST);
+        if (undecodableName(path)) return cb(c.err.EILSEQ);
         const { owner, setgid } = creatorOf(path);
         fs.mkdir(path, { mode: (mode & 0o7777) | (setgid ? S_ISGID : 0), owner });
         cb(0);

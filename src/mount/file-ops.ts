@@ -1,6 +1,6 @@
 import type { FuseOperations } from 'fuse-native';
 import { vaultUsage } from '../store/usage.js';
-import type { OpContext } from './op-context.js';
+import { undecodableName, type OpContext } from './op-context.js';
 import { O_ACCMODE, O_APPEND, O_RDONLY } from './open-files.js';
 
 /** Bit 30 of the handle open answers: keep the page cache (the avfs-keep-cache patch). */
@@ -34,6 +34,7 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
       try {
         if (ctx.readOnly) return cb(EROFS);
         if (openAt(path) || entry(path)) return cb(EEXIST);
+        if (undecodableName(path)) return cb(c.err.EILSEQ);
         const bad = parentError(path);
         if (bad) return cb(bad);
         // A new file is stored only when it is first closed, and tools ignore errors at close

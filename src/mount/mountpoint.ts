@@ -1,4 +1,4 @@
-import { readdir, realpath, stat } from 'node:fs/promises';
+import { readdir, realpath, stat, statfs } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { AvfsError } from '../errors.js';
 import {
@@ -56,6 +56,25 @@ export async function cleanStaleSessions(home: string, dir?: string): Promise<Mo
 }
 
 /**
+ * Whether the FUSE mount on `dir` is served: a mount whose server died fails with ENOTCONN
+ * (ECONNABORTED once aborted). It asks with statfs, which always reaches the server, where stat
+ * may be answered from the kernel's attribute cache for up to attr_timeout after the server died.
+ * Any other outcome, including no answer within a few seconds (a busy server), counts as served,
+ * so a live mount is never detached by mistake. The call runs on libuv's thread pool, so a mount
+ * served by this process cannot block the JS thread.
+ */
+async function mountAnswers(dir: string): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const noAnswer = new Promise<'timeout'>((res) => (timer = setTimeout(() => res('timeout'), 5000)));
+  try {
+    const outcome = await Promise.race([statfs(dir).then(() => 'ok' as const, (err: NodeJS.ErrnoException) => err.code ?? 'error'), noAnswer]);
+    return outcome !== 'ENOTCONN' && outcome !== 'ECONNABORTED';
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
  * Checks that `input` can be mounted on and returns its canonical path: it exists (NOT_FOUND), is
  * a directory (NOT_A_DIRECTORY), is empty (NOT_EMPTY) and is not already mounted (ALREADY_EXISTS).
  * A dead avfs mount left there by a crashed session is cleaned up first.
@@ -75,7 +94,14 @@ export async function prepareMountpoint(home: string, input: string, ownSession?
   const km = kernelMountAt(dir);
   if (km) {
     if (!isAvfsMount(km)) throw new AvfsError('ALREADY_EXISTS', `${dir} is already a mount point (${km.fstype})`, { dir, fstype: km.fstype });
-    // An avfs mount with no live session: its server died. Clean it up and go on.
+    // An avfs mount with no live session in this home: either its server died (the kernel then
+    // answers ENOTCONN), or another home's server is serving it, which must not be touched.
+    if (await mountAnswers(dir)) {
+      throw new AvfsError('ALREADY_EXISTS', `${dir} is already mounted and served by another avfs process (not a session of this home ${home})`, {
+        dir,
+        fstype: km.fstype,
+      });
+    }
     await cleanStaleSessions(home, dir);
     if (kernelMountAt(dir)) {
       const r = await kernelUnmount(dir, true);

@@ -1,6 +1,6 @@
 import type { FuseOperations } from 'fuse-native';
 import { dirname } from '../core/paths.js';
-import { HIDDEN, S_IFMT, S_IFREG, type OpContext } from './op-context.js';
+import { HIDDEN, S_IFMT, S_IFREG, undecodableName, type OpContext } from './op-context.js';
 
 /** What mknod(2) may create, by its S_IF* bits (0 is a regular file, as in mknod(2)). */
 const NODE_TYPES = new Map<number, 'f' | 'p' | 's' | 'c' | 'b'>([
@@ -49,6 +49,7 @@ export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'ren
           files.hide(srcFile, dst);
           return cb(0);
         }
+        if (undecodableName(dst)) return cb(c.err.EILSEQ);
         const srcEntry = srcFile?.pending ? undefined : entry(src);
         if (!srcEntry && !srcFile) return cb(ENOENT);
         const dstFile = openAt(dst);
@@ -64,6 +65,8 @@ export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'ren
           touchDirs(dirname(src), dirname(dst));
           return cb(0);
         }
+        // Two names of one file: rename(2) does nothing and succeeds (POSIX), both names stay.
+        if (srcEntry.type !== 'd' && entry(dst)?.ino === srcEntry.ino) return cb(0);
         if (srcEntry.type === 'd') {
           if (dstFile) return cb(ENOTDIR);
           if (files.hasUnstoredBelow(dst)) return cb(ENOTEMPTY);
@@ -83,6 +86,7 @@ export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'ren
       try {
         if (ctx.readOnly) return cb(EROFS);
         if (openAt(dst) || entry(dst)) return cb(EEXIST);
+        if (undecodableName(dst)) return cb(c.err.EILSEQ);
         // A file open here with unsaved writes (or created and not stored yet) is stored first:
         // the new name shows the inode's content, which is what the kernel has been shown.
         const f = openAt(src);
@@ -101,6 +105,7 @@ export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'ren
       try {
         if (ctx.readOnly) return cb(EROFS);
         if (openAt(path)) return cb(EEXIST);
+        if (undecodableName(path)) return cb(c.err.EILSEQ);
         fs.symlink(target, path, { owner: creatorOf(path).owner });
         cb(0);
       } catch (err) {
@@ -125,6 +130,7 @@ export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'ren
         const type = NODE_TYPES.get(mode & S_IFMT);
         if (!type) return cb(EINVAL);
         if (openAt(path)) return cb(EEXIST);
+        if (undecodableName(path)) return cb(c.err.EILSEQ);
         fs.mknod(path, type, mode & 0o7777, dev, { owner: creatorOf(path).owner });
         cb(0);
       } catch (err) {

@@ -1,6 +1,6 @@
 import type { FuseStat } from 'fuse-native';
 import { AvfsError } from '../errors.js';
-import { dirname } from '../core/paths.js';
+import { basename, dirname } from '../core/paths.js';
 import { linkCount, type Entry } from '../store/entries.js';
 import { vaultUsage } from '../store/usage.js';
 import type { Owner, VaultFs } from '../store/vault-fs.js';
@@ -40,6 +40,15 @@ const DIR_SIZE = 4096;
 /** The name libfuse gives an open file that is unlinked or replaced (it unlinks it on the last release). */
 export const HIDDEN = /\/\.fuse_hidden[0-9a-f]{16}$/;
 
+/**
+ * Whether the last name of a path the kernel gave is one that was not valid UTF-8: fuse-native
+ * decodes the kernel's bytes into a JS string, each bad byte becoming U+FFFD, so the original
+ * bytes are gone and two such names (a\xff, a\xfe) would become one. Operations that create a
+ * name refuse it with EILSEQ, as Linux file systems with strict encoding do (ARCHITECTURE.md,
+ * "Names that are not UTF-8"). A genuine U+FFFD in a name is refused too: the string cannot tell.
+ */
+export const undecodableName = (path: string): boolean => basename(path).includes('\uFFFD');
+
 /** The errnos the operations answer with, as fuse-native's negative numbers. */
 function errnos(fuse: Fuse) {
   const E = (name: string) => errnoCode(fuse, name);
@@ -54,6 +63,7 @@ function errnos(fuse: Fuse) {
     EINVAL: E('EINVAL'),
     EDQUOT: E('EDQUOT'),
     ENAMETOOLONG: E('ENAMETOOLONG'),
+    EILSEQ: E('EILSEQ'),
   };
 }
 

@@ -565,11 +565,11 @@ function syncLinks(store: Store, vault: VaultRow, entry: Entry, change: ChangeOp
  * Sets the link count of every name of an inode (a link added or removed), including `also` (a
  * name with nlink 1, which the links index does not list). See changeMetadata.
  */
-export function setLinkCount(store: Store, vault: VaultRow, ino: number, nlink: number, change: ChangeOptions, also?: Entry): void {
+export function setLinkCount(store: Store, vault: VaultRow, ino: number, nlink: number, change: ChangeOptions, also?: Entry, keepCtime = false): void {
   const at = now();
   const names = namesOfInode(store, vault, ino);
   if (also && !names.some((e) => e.path === also.path)) names.push(also);
-  for (const name of names) changeMetadata(store, vault, name, { ...name, nlink, ctime: at }, change);
+  for (const name of names) changeMetadata(store, vault, name, { ...name, nlink, ctime: keepCtime ? name.ctime : at }, change);
 }
 
 /**

@@ -27,6 +27,12 @@ import { assertFileTarget, assertMovable, assertNotRoot, requireEntry } from './
 
 const MAX_SYMLINK_HOPS = 40;
 
+/**
+ * Whether a path as given names a directory by its form ("/d/", "/d/."), which normalizePath
+ * drops: a file is never made there, as open(2) with O_CREAT refuses such a path (EISDIR/ENOTDIR).
+ */
+const namesDirectory = (input: string): boolean => /\/\.?$/.test(input);
+
 /** Owner ids of a new entry; null is "whoever mounts or reads the vault" (the default). */
 export interface Owner {
   uid: number | null;
@@ -151,6 +157,18 @@ export class VaultFs {
     });
   }
 
+  /** Why a file cannot be written at a path that names a directory: IS_A_DIRECTORY if it is one, else NOT_A_DIRECTORY. */
+  private notAFile(input: string, path: string): AvfsError {
+    let isDir = false;
+    try {
+      isDir = this.stat(path).type === 'd';
+    } catch (err) {
+      if (!(err instanceof AvfsError && (err.code === 'NOT_FOUND' || err.code === 'NOT_A_DIRECTORY'))) throw err;
+    }
+    if (isDir) return isADirectory(path);
+    return new AvfsError('NOT_A_DIRECTORY', `${input} ends with '/' but ${path} is not a directory: a file path cannot end with '/'`, { path, input });
+  }
+
   exists(input: string): boolean {
     try {
       this.lstat(input);
@@ -211,7 +229,7 @@ export class VaultFs {
   /** Creates or replaces a file with `data` (bytes, a string, or an open host file descriptor to stream from). */
   writeFile(input: string, data: Uint8Array | string | { fd: number }, options: WriteOptions = {}): Entry {
     const path = normalizePath(input);
-    if (path === '/') throw isADirectory(path);
+    if (path === '/' || namesDirectory(input)) throw this.notAFile(input, path);
     if (typeof data === 'object' && 'fd' in data) return this.writeStream(path, data.fd, options);
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     const hash = hashBytes(bytes); // before the write lock is taken
@@ -225,7 +243,7 @@ export class VaultFs {
    */
   appendFile(input: string, data: Uint8Array | string, options: WriteOptions = {}): Entry {
     const path = normalizePath(input);
-    if (path === '/') throw isADirectory(path);
+    if (path === '/' || namesDirectory(input)) throw this.notAFile(input, path);
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     return this.store.mutate(() => {
       const vault = this.row();
@@ -454,7 +472,14 @@ export class VaultFs {
       let dst = this.resolveIn(vault, normalizePath(dstInput), false, 0);
       const target = getEntry(this.store, vault, dst);
       const dir = target?.type === 'l' ? this.resolveIn(vault, dst, true, 0) : dst;
-      if (getEntry(this.store, vault, dir)?.type === 'd' && src !== dir) dst = joinPath(dir, basename(src));
+      const intoDir = getEntry(this.store, vault, dir)?.type === 'd';
+      if (!intoDir && namesDirectory(dstInput) && getEntry(this.store, vault, src)?.type !== 'd') throw this.notAFile(dstInput, dst);
+      if (intoDir && src !== dir) dst = joinPath(dir, basename(src));
+      // mv(1) refuses two names of one file ("are the same file"), where rename(2) would do nothing.
+      const from = getEntry(this.store, vault, src);
+      if (src !== dst && from && from.type !== 'd' && getEntry(this.store, vault, dst)?.ino === from.ino) {
+        throw new AvfsError('INVALID_ARGUMENT', `${src} and ${dst} are the same file (hard links of one inode): nothing moved`, { from: src, to: dst });
+      }
       const moved = this.renameIn(vault, src, dst);
       audit(this.store, this.actor, 'mv', this.name, { from: src, to: dst, moved });
       return { from: src, to: dst, moved };
@@ -502,6 +527,7 @@ export class VaultFs {
       const entry = requireEntry(getEntry(this.store, vault, src), src, this.name);
       let dst = this.resolveIn(vault, normalizePath(dstInput), true, 0);
       const target = getEntry(this.store, vault, dst);
+      if (target?.type !== 'd' && namesDirectory(dstInput) && entry.type !== 'd') throw this.notAFile(dstInput, dst);
       if (target?.type === 'd') dst = joinPath(dst, basename(src));
       if (entry.type === 'd' && !options.recursive) {
         throw new AvfsError('IS_A_DIRECTORY', `${src} is a directory (use -r to copy it)`, { path: src });
@@ -543,7 +569,10 @@ export class VaultFs {
       this.ensureParent(vault, dst, false);
       if (getEntry(this.store, vault, dst)) throw alreadyExists(dst);
       const nlink = entry.nlink + 1;
-      setLinkCount(this.store, vault, entry.ino, nlink, { op: 'link', actor: this.actor, detail: { to: dst } }, entry);
+      // A new name leaves the inode's ctime as it is (unlike POSIX): ARCHITECTURE.md, "Hard links
+      // through the mount" (the kernel's ctime cached for the other names would otherwise differ
+      // from a fresh fstat, and tar c right after tar x reports "file changed as we read it").
+      setLinkCount(this.store, vault, entry.ino, nlink, { op: 'link', actor: this.actor, detail: { to: dst } }, entry, true);
       const linked = putEntry(this.store, vault, dst, { ...entry, nlink }, { op: 'link', actor: this.actor, detail: { from: src } });
       audit(this.store, this.actor, 'link', this.name, { from: src, to: dst });
       return linked;

@@ -161,3 +161,23 @@ describe('bash completion', () => {
     expect(mountOptions).not.toContain('--session-id');
   });
 });
+
+describe('a file path that ends with "/"', () => {
+  it('write, append, cp and mv refuse it (IS_A_DIRECTORY or NOT_A_DIRECTORY) and change nothing; onto a directory it still means "inside"', async () => {
+    const run = (args: string[]) => avfs(h.home, args);
+    expectOk(await run(['write', '/f', 'one']));
+    expectOk(await run(['mkdir', '/dir']));
+    const listing = async () => (await run(['ls', '/', '-a'])).json.entries.map((e: { path: string; version: number }) => [e.path, e.version]);
+    const before = await listing();
+    expectError(await run(['write', '/nodir/', 'x']), 'NOT_A_DIRECTORY', 2);
+    expectError(await run(['write', '/nodir/.', 'x']), 'NOT_A_DIRECTORY', 2);
+    expectError(await run(['write', '/f/', 'x']), 'NOT_A_DIRECTORY', 2);
+    expectError(await run(['write', '/f/', 'x', '--append']), 'NOT_A_DIRECTORY', 2);
+    expectError(await run(['write', '/dir/', 'x']), 'IS_A_DIRECTORY', 2);
+    expectError(await run(['cp', '/f', '/new/']), 'NOT_A_DIRECTORY', 2);
+    expectError(await run(['mv', '/f', '/new/']), 'NOT_A_DIRECTORY', 2);
+    expect(await listing()).toEqual(before);
+    expect(expectOk(await run(['cp', '/f', '/dir/']))).toMatchObject({ to: '/dir/f' });
+    expect(expectOk(await run(['mv', '/f', '/dir/']))).toMatchObject({ to: '/dir/f' });
+  });
+});

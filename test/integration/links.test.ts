@@ -44,6 +44,17 @@ describe('hard links', () => {
     expect(files()).toEqual({ '/moved': [ino, 1, 'x', 0o644] });
   });
 
+  it('mv of a name onto another name of the same file is INVALID_ARGUMENT and changes nothing (mv(1): "are the same file")', () => {
+    fs.writeFile('/a', 'x');
+    fs.mkdir('/d');
+    fs.link('/a', '/d/b');
+    const before = files();
+    expect(errorCode(() => fs.mv('/a', '/d/b'))).toBe('INVALID_ARGUMENT');
+    expect(files()).toEqual(before);
+    fs.mv('/a', '/a');
+    expect(files()).toEqual(before);
+  });
+
   it('a restore brings names back linked, with their counts', () => {
     fs.writeFile('/a', 'x');
     fs.link('/a', '/b');

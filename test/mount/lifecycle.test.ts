@@ -261,6 +261,22 @@ describeMount('mount sessions', () => {
     }
   });
 
+  it('a mount from another home on a dir this home serves is ALREADY_EXISTS and leaves the live mount alone', async () => {
+    const dir = newDir('other-home');
+    await run(['write', '/mine.txt', 'mine']);
+    const first = await run(['mount', dir]);
+    expect(first.json.ok).toBe(true);
+    const otherHome = join(tmp.dir, 'home2');
+    const second = await avfs(otherHome, ['mount', dir]);
+    expect(second.json?.error?.code, second.stdout).toBe('ALREADY_EXISTS');
+    expect(second.code).toBe(4);
+    expect(alive(first.json.pid)).toBe(true);
+    expect(isMounted(dir)).toBe(true);
+    expect(readFileSync(join(dir, 'mine.txt'), 'utf8')).toBe('mine');
+    expect((await run(['mounts'])).json.mounts.filter((x: any) => x.dir === dir)).toHaveLength(1);
+    expect((await run(['unmount', dir])).json.ok).toBe(true);
+  });
+
   it('`mounts` and a new mount clean up a dir left dead by a killed server', async () => {
     const dir = newDir('remount-dead');
     let m = await run(['mount', dir]);
