@@ -358,43 +358,38 @@ interface ContentInfo {
   inline: boolean;
 }
 
-const infos = new WeakMap<Store, Map<string, ContentInfo>>();
-
 /**
- * Size and layout of a content. They follow from its bytes (INLINE_MAX decides the layout), so the
- * last few hundred are kept per connection: the mount asks for every read request of a file.
+ * A per-connection memo of something that follows from a content's hash alone (content never
+ * changes under its hash), keeping the last `limit` hashes asked for: the mount asks again for
+ * every read request of a file.
  */
-export function contentInfo(store: Store, hash: string): ContentInfo {
-  let cache = infos.get(store);
-  if (!cache) infos.set(store, (cache = new Map()));
-  const hit = cache.get(hash);
-  if (hit) return hit;
+function memoByHash<T>(limit: number, load: (store: Store, hash: string) => T): (store: Store, hash: string) => T {
+  const caches = new WeakMap<Store, Map<string, T>>();
+  return (store, hash) => {
+    let cache = caches.get(store);
+    if (!cache) caches.set(store, (cache = new Map()));
+    const hit = cache.get(hash);
+    if (hit !== undefined) return hit;
+    const value = load(store, hash);
+    if (cache.size >= limit) cache.delete(cache.keys().next().value!);
+    cache.set(hash, value);
+    return value;
+  };
+}
+
+/** Size and layout of a content (INLINE_MAX decides the layout from its size); the last few hundred are kept. */
+export const contentInfo = memoByHash(256, (store, hash): ContentInfo => {
   const row = store.stmt<{ size: number; chunkCount: number; inline: number }>(BLOB_INFO).get(hash);
   if (!row) throw new AvfsError('INTERNAL', `missing content ${hash}`, { hash });
-  const info = { size: row.size, chunkCount: row.chunkCount, inline: row.inline === 1 || row.size === 0 };
-  if (cache.size >= 256) cache.delete(cache.keys().next().value!);
-  cache.set(hash, info);
-  return info;
-}
+  return { size: row.size, chunkCount: row.chunkCount, inline: row.inline === 1 || row.size === 0 };
+});
 
-const lists = new WeakMap<Store, Map<string, ChunkList>>();
-
-/**
- * The decoded chunk list of a chunked blob. Content never changes under its hash, so decoded lists
- * are kept (the last few dozen per connection): the mount reads a large file in many small requests.
- */
-export function chunkList(store: Store, hash: string): ChunkList {
-  let cache = lists.get(store);
-  if (!cache) lists.set(store, (cache = new Map()));
-  const hit = cache.get(hash);
-  if (hit) return hit;
+/** The decoded chunk list of a chunked blob; the last few dozen are kept. */
+export const chunkList = memoByHash(64, (store, hash): ChunkList => {
   const row = store.stmt<{ list: Buffer | null }>(BLOB_LIST).get(hash);
   if (!row?.list) throw new AvfsError('INTERNAL', `content ${hash} has no chunk list`, { hash });
-  const list = decodeChunkList(row.list);
-  if (cache.size >= 64) cache.delete(cache.keys().next().value!);
-  cache.set(hash, list);
-  return list;
-}
+  return decodeChunkList(row.list);
+});
 
 function chunkData(store: Store, hash: string, id: number): Buffer {
   const row = store.stmt<{ data: Buffer }>(CHUNK_DATA).get(id);
