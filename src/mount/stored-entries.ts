@@ -8,7 +8,6 @@ import type { VaultRow } from '../store/vaults.js';
  */
 const MAX_ENTRIES = 256;
 
-const DATA_VERSION = 'PRAGMA data_version';
 
 /**
  * The mount's reads of stored entries, each reused until its row may have changed. One tool call
@@ -52,7 +51,7 @@ export class StoredEntries {
 
   /** The stored entry at a canonical path, or undefined. */
   get(path: string): Entry | undefined {
-    const version = this.store.stmt(DATA_VERSION).pluck(true).get() as number;
+    const version = this.store.dataVersion();
     if (version !== this.version || this.store.rollbacks !== this.rollbacks) {
       this.kept.clear();
       this.version = version;

@@ -32,7 +32,6 @@ const ROWS_PER_READ = 8;
 /** Sets kept per connection (the most recently read layers). */
 const MAX_SETS = 64;
 
-const DATA_VERSION = 'PRAGMA data_version';
 const LAYER_PATHS = `SELECT path FROM entries WHERE vault_id = ? LIMIT ${SMALL + 1}`;
 
 class LayerPaths {
@@ -69,7 +68,7 @@ class LayerPaths {
 
   /** Drops every set when another connection committed since they were read; true when none did. */
   private validate(): boolean {
-    const version = this.store.stmt(DATA_VERSION).pluck().get() as number;
+    const version = this.store.dataVersion();
     if (version === this.version) return true;
     this.sets.clear();
     this.version = version;

@@ -49,6 +49,15 @@ export class Store implements Statements {
     this.readOnly = readOnly;
   }
 
+  /**
+   * SQLite's data_version: it moves when another connection commits, never for this one's own
+   * writes. What the caches of rows read from the database check before reusing one (with
+   * `rollbacks`, and what they know of this connection's own writes).
+   */
+  dataVersion(): number {
+    return this.stmt('PRAGMA data_version').pluck(true).get() as number;
+  }
+
   /** The prepared statement for `sql`, prepared on first use and then reused. */
   stmt<R = unknown>(sql: string): Statement<unknown[], R> {
     let s = this.statements.get(sql);

@@ -81,12 +81,11 @@ interface RowCache {
   byName: Map<string, VaultRow>;
 }
 // Two statements: one SELECT of both through pragma_data_version costs twice what they do.
-const DATA_VERSION = 'PRAGMA data_version';
 const TOTAL_CHANGES = 'SELECT total_changes()';
 const rowCaches = new WeakMap<Store, RowCache>();
 
 function rowCache(store: Store): RowCache {
-  const version = store.stmt(DATA_VERSION).pluck(true).get() as number;
+  const version = store.dataVersion();
   const changes = store.stmt(TOTAL_CHANGES).pluck(true).get() as number;
   let cache = rowCaches.get(store);
   if (!cache || cache.version !== version || cache.changes !== changes || cache.rollbacks !== store.rollbacks) {
