@@ -1,4 +1,5 @@
 import type { FuseOperations } from 'fuse-native';
+import { dirname } from '../core/paths.js';
 import { vaultUsage } from '../store/usage.js';
 import { undecodableName, type OpContext } from './op-context.js';
 import { O_ACCMODE, O_APPEND, O_RDONLY } from './open-files.js';
@@ -41,7 +42,7 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
         // (touch, shell redirections), so max_files is checked here, where create(2) can fail.
         const quota = fs.row();
         if (quota.max_files !== null && vaultUsage(quota).entries + files.pendingCount + 1 > quota.max_files) return cb(EDQUOT);
-        cb(0, files.create(path, mode, 0, creatorOf(path).owner));
+        cb(0, files.create(path, mode, 0, creatorOf(path).owner, entry(dirname(path))?.ino));
       } catch (err) {
         cb(errno(err, 'create', path));
       }

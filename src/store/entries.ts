@@ -272,13 +272,21 @@ export function entriesWithHash(store: Store, vault: VaultRow, hash: string): En
   return store.stmt<Entry>(sql).all(...bindPerLayer(layers, hash));
 }
 
-/** The other names of a hard-linked inode that the vault shows (nlink > 1 rows only). */
-export function namesOfInode(store: Store, vault: VaultRow, ino: number): Entry[] {
+/**
+ * The names the vault shows for inode `ino`. By default only hard-linked ones (nlink > 1 rows,
+ * through their partial index); `anyCount` finds a single name too, scanning every row of the
+ * vault's layers: only the mount asks that, for a file it has open whose name someone else
+ * changed (OpenFiles.relocate), too rarely to keep an index on every entry's inode.
+ */
+export function namesOfInode(store: Store, vault: VaultRow, ino: number, anyCount = false): Entry[] {
   const layers = layersOf(vault);
   const out: Entry[] = [];
   const seen = new Set<string>();
+  const sql = anyCount
+    ? `SELECT ${COLUMNS} FROM entries WHERE vault_id = ? AND ino = ?`
+    : `SELECT ${COLUMNS} FROM entries INDEXED BY entries_links WHERE vault_id = ? AND ino = ? AND nlink > 1`;
   for (let i = 0; i < layers.length; i++) {
-    for (const row of store.stmt<Row>(`SELECT ${COLUMNS} FROM entries INDEXED BY entries_links WHERE vault_id = ? AND ino = ? AND nlink > 1`).all(layers[i], ino)) {
+    for (const row of store.stmt<Row>(sql).all(layers[i], ino)) {
       if (seen.has(row.path)) continue;
       seen.add(row.path);
       const shown = visible(store, layers, row.path);

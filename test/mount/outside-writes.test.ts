@@ -108,6 +108,54 @@ print(json.dumps(data), flush=True)
     expect(await catVault('/dirty.txt', cli.version)).toBe(asCaptured(CLI_VERSION));
   });
 
+  // A writer that keeps a file open (a log, an editor's buffer) while the CLI renames the file or
+  // its directory: as for a local file, its bytes follow the file to its new name.
+  const keepWriting = (path: string, flags = 'os.O_WRONLY | os.O_APPEND') =>
+    stepScript(
+      `
+fd = os.open(sys.argv[1], ${flags}, 0o644)
+os.write(fd, b'one\\n')
+step('written')
+os.write(fd, b'two\\n')
+os.close(fd)
+`,
+      [path],
+    );
+  const names = async (dir: string) => ((await fx.run(['ls', dir])).json.entries as { name: string }[]).map((e) => e.name);
+  const inodes = async (dir: string) => (await shOk(`stat -c %i ${dir}/*`)).split('\n');
+
+  it('a file renamed by the CLI while written through the mount: its close stores under the new name, never back under the old one', async () => {
+    await shOk(`mkdir ${fx.dir}/mv && printf 'zero\\n' > ${fx.dir}/mv/log.txt && printf 'other\\n' > ${fx.dir}/mv/other.txt`);
+    const script = keepWriting(join(fx.dir, 'mv/log.txt'));
+    expect(await script.next()).toBe('written');
+    expect((await fx.run(['mv', '/mv/log.txt', '/mv/moved.txt'])).json.ok).toBe(true);
+    script.go();
+    await script.done();
+    expect(await names('/mv')).toEqual(['moved.txt', 'other.txt']);
+    expect(await catVault('/mv/moved.txt')).toBe(asCaptured('zero\none\ntwo\n'));
+    await sleep(PAST_ATTR_CACHE_MS);
+    expect(await shOk(`ls ${fx.dir}/mv`)).toBe('moved.txt\nother.txt');
+    const ino = await inodes(`${fx.dir}/mv`);
+    expect(new Set(ino).size).toBe(2);
+  });
+
+  it('a file whose directory the CLI renamed while it was written through the mount (stored or just created) keeps every byte, in the moved directory', async () => {
+    await shOk(`mkdir -p ${fx.dir}/mvdir/sub && printf 'zero\\n' > ${fx.dir}/mvdir/sub/stored.txt`);
+    const stored = keepWriting(join(fx.dir, 'mvdir/sub/stored.txt'));
+    const created = keepWriting(join(fx.dir, 'mvdir/sub/created.txt'), 'os.O_WRONLY | os.O_CREAT | os.O_EXCL');
+    expect(await stored.next()).toBe('written');
+    expect(await created.next()).toBe('written');
+    expect((await fx.run(['mv', '/mvdir', '/moveddir'])).json.ok).toBe(true);
+    stored.go();
+    created.go();
+    await stored.done();
+    await created.done();
+    expect((await fx.run(['ls', '/mvdir'])).json.error?.code).toBe('NOT_FOUND');
+    expect(await names('/moveddir/sub')).toEqual(['created.txt', 'stored.txt']);
+    expect(await catVault('/moveddir/sub/stored.txt')).toBe(asCaptured('zero\none\ntwo\n'));
+    expect(await catVault('/moveddir/sub/created.txt')).toBe(asCaptured('one\ntwo\n'));
+  });
+
   it('a rewrite to shorter content: an open descriptor sees the new size, and nothing past it is invented', async () => {
     await shOk(`printf 'a much longer first version of the file\\n' > ${fx.dir}/shrink.txt`);
     const script = stepScript(
