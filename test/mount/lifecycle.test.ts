@@ -277,6 +277,23 @@ describeMount('mount sessions', () => {
     expect((await run(['unmount', dir])).json.ok).toBe(true);
   });
 
+  it('vault delete of a mounted vault is a CONFLICT naming the mount (even with --force) and changes nothing; unmounted, it deletes', async () => {
+    const dir = newDir('delete-mounted');
+    expect((await run(['vault', 'create', 'doomed'])).json.ok).toBe(true);
+    await run(['write', '/kept.txt', 'kept', '--vault', 'doomed']);
+    const m = await run(['mount', dir, '--vault', 'doomed']);
+    expect(m.json.ok, m.stdout).toBe(true);
+    for (const force of [[], ['--force']]) {
+      const del = await run(['vault', 'delete', 'doomed', '-y', ...force]);
+      expect(del.json.error, del.stdout).toMatchObject({ code: 'CONFLICT', reason: 'mounted', dirs: [dir] });
+      expect(del.code).toBe(4);
+    }
+    expect(readFileSync(join(dir, 'kept.txt'), 'utf8')).toBe('kept');
+    expect((await run(['cat', '/kept.txt', '--vault', 'doomed'])).json.content).toBe('kept');
+    expect((await run(['unmount', dir])).json.ok).toBe(true);
+    expect((await run(['vault', 'delete', 'doomed', '-y'])).json).toMatchObject({ ok: true, deleted: 'doomed' });
+  });
+
   it('`mounts` and a new mount clean up a dir left dead by a killed server', async () => {
     const dir = newDir('remount-dead');
     let m = await run(['mount', dir]);

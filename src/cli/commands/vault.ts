@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline/promises';
 import chalk from 'chalk';
 import { z } from 'zod/v3';
 import { AvfsError } from '../../errors.js';
+import { deleteUnmountedVault } from '../../api/vaults.js';
 import { action, examples } from '../command.js';
 import { formatBytes, plural, table, type Output } from '../output.js';
 import { mergeVaults, undoMerge, type MergeReport, type UndoReport } from '../../store/merge.js';
@@ -11,7 +12,6 @@ import { countsLine, renderMergeLines } from '../merge-output.js';
 import {
   createVault,
   currentVaultName,
-  deleteVault,
   forkVault,
   getVault,
   listVaults,
@@ -115,7 +115,7 @@ async function confirm(question: string): Promise<boolean> {
 const del = new Command('delete')
   .alias('rm')
   .description(
-    'delete a vault with its history and checkpoints. A vault with forks is refused (HAS_FORKS) unless --force, which detaches the forks: they keep their files but lose history from before the fork. Deleting the vault in use clears the selection. Content is freed by `avfs gc`.',
+    'delete a vault with its history and checkpoints. A vault with forks is refused (HAS_FORKS) unless --force, which detaches the forks: they keep their files but lose history from before the fork. A mounted vault is refused (CONFLICT): unmount it first. Deleting the vault in use clears the selection. Content is freed by `avfs gc`.',
   )
   .argument('<name>', 'vault name')
   .option('-f, --force', 'delete even if the vault has forks (they are detached); asks nothing')
@@ -132,7 +132,7 @@ const del = new Command('delete')
             throw new AvfsError('CONFLICT', `not deleted: ${vault.name} (not confirmed; pass -y to skip the question)`, { vault: vault.name, reason: 'not_confirmed' });
           }
         }
-        const r = deleteVault(ctx.store, name!, !!opts.force, ctx.actor);
+        const r = deleteUnmountedVault(ctx.store, name!, !!opts.force, ctx.actor);
         return { deleted: r.name, detached_forks: r.detached_forks };
       },
       render: (r, out) =>

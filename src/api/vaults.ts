@@ -1,0 +1,20 @@
+import { AvfsError } from '../errors.js';
+import { isLive, readSessions } from '../mount/session.js';
+import type { Actor, Store } from '../store/store.js';
+import { deleteVault } from '../store/vaults.js';
+
+/**
+ * `vault delete` for the CLI and the SDK: deleteVault, refused with CONFLICT (reason `mounted`,
+ * `dirs`) while a live mount serves the vault, whatever `force` says. A mount's server reads the
+ * vault's layers by id, fixed when it mounted: deleted under it, the mountpoint's own root
+ * answered ENOENT (`ls` of the directory failed) until someone found and unmounted it.
+ */
+export function deleteUnmountedVault(store: Store, name: string, force: boolean, actor: Actor): { name: string; detached_forks: string[] } {
+  const dirs = readSessions(store.home)
+    .filter((s) => s.vault === name && !s.views && isLive(s))
+    .map((s) => s.dir);
+  if (dirs.length > 0) {
+    throw new AvfsError('CONFLICT', `vault ${name} is mounted on ${dirs.join(', ')}: unmount it first (avfs unmount <dir>)`, { vault: name, reason: 'mounted', dirs });
+  }
+  return deleteVault(store, name, force, actor);
+}
