@@ -13,7 +13,7 @@ const KEEP_CACHE = 0x40000000;
  */
 export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 'read' | 'write' | 'truncate' | 'ftruncate' | 'flush' | 'fsync' | 'release'> {
   const { ctx, fs, files, errno, entry, creatorOf, openAt, parentError, overQuota } = c;
-  const { ENOENT, EEXIST, EBADF, EROFS, EISDIR, EDQUOT } = c.err;
+  const { ENOENT, EBADF, EROFS, EISDIR, EDQUOT } = c.err;
   return {
     open(path, flags, cb) {
       try {
@@ -34,7 +34,12 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
     create(path, mode, cb) {
       try {
         if (ctx.readOnly) return cb(EROFS);
-        if (openAt(path) || entry(path)) return cb(EEXIST);
+        // The kernel asks to create only a name its lookup found missing, and with O_EXCL it looks
+        // up afresh first. So a file here was made elsewhere (the CLI, another mount) while the
+        // kernel still held its failed lookup (1 s): EEXIST would fail a plain `echo x > f` or
+        // open(O_CREAT). ESTALE makes the kernel look the name up again and repeat the open once,
+        // which then opens the file (or, with O_EXCL, fails EEXIST), as on a local disk.
+        if (openAt(path) || entry(path)) return cb(c.err.ESTALE);
         if (undecodableName(path)) return cb(c.err.EILSEQ);
         const bad = parentError(path);
         if (bad) return cb(bad);

@@ -156,6 +156,44 @@ os.close(fd)
     expect(await catVault('/moveddir/sub/created.txt')).toBe(asCaptured('one\ntwo\n'));
   });
 
+  it('open(O_CREAT) of a name the CLI created while the kernel still held its failed lookup opens that file (O_EXCL: EEXIST), as on a local disk', async () => {
+    await shOk(`mkdir ${fx.dir}/created-elsewhere`);
+    // Per name: a failed lookup (the kernel keeps it 1 s), the CLI creates the file, then the open.
+    const script = stepScript(
+      `
+import errno
+flags = {'trunc': os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 'append': os.O_WRONLY | os.O_CREAT | os.O_APPEND, 'excl': os.O_WRONLY | os.O_CREAT | os.O_EXCL}
+out = {}
+for name, f in flags.items():
+    path = os.path.join(sys.argv[1], name)
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        pass
+    step(name)
+    try:
+        fd = os.open(path, f, 0o644)
+        os.write(fd, b'+mount')
+        os.close(fd)
+        out[name] = 'OK'
+    except OSError as e:
+        out[name] = errno.errorcode[e.errno]
+print(json.dumps(out), flush=True)
+`,
+      [join(fx.dir, 'created-elsewhere')],
+    );
+    for (const name of ['trunc', 'append', 'excl']) {
+      expect(await script.next()).toBe(name);
+      await cliWrite(`/created-elsewhere/${name}`, 'cli');
+      script.go();
+    }
+    expect(JSON.parse(await script.next())).toEqual({ trunc: 'OK', append: 'OK', excl: 'EEXIST' });
+    await script.done();
+    expect(await catVault('/created-elsewhere/trunc')).toBe('+mount');
+    expect(await catVault('/created-elsewhere/append')).toBe('cli+mount');
+    expect(await catVault('/created-elsewhere/excl')).toBe('cli');
+  });
+
   it('a rewrite to shorter content: an open descriptor sees the new size, and nothing past it is invented', async () => {
     await shOk(`printf 'a much longer first version of the file\\n' > ${fx.dir}/shrink.txt`);
     const script = stepScript(
