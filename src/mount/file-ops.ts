@@ -21,7 +21,11 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
         const f = openAt(path);
         if (f && f.pending) return cb(0, files.reopen(f, flags) | (ctx.keepCache ? KEEP_CACHE : 0));
         const e = entry(path);
-        if (!e) return cb(ENOENT);
+        // The kernel opens a name its (cached, 1 s) lookup found: gone now, it was removed
+        // elsewhere (the CLI, another mount). ESTALE makes the kernel look it up again and repeat
+        // the open once: open(O_CREAT), `echo x > f`, then creates the file, a plain open fails
+        // ENOENT, as on a local disk (ENOENT here failed both).
+        if (!e) return cb(c.err.ESTALE);
         if (e.type === 'd') return cb(EISDIR);
         const fh = files.open(e, flags);
         const keep = ctx.keepCache && files.keepCache(files.handle(fh)!.file, e.hash);

@@ -194,6 +194,41 @@ print(json.dumps(out), flush=True)
     expect(await catVault('/created-elsewhere/excl')).toBe('cli');
   });
 
+  it('open(O_CREAT) of a name the CLI removed while the kernel still held its lookup creates the file anew; a plain open fails ENOENT, as on a local disk', async () => {
+    await shOk(`mkdir ${fx.dir}/removed-elsewhere && printf old > ${fx.dir}/removed-elsewhere/create && printf old > ${fx.dir}/removed-elsewhere/plain`);
+    // Per name: a lookup that finds the file (the kernel keeps it 1 s), the CLI removes it, then the open.
+    const script = stepScript(
+      `
+import errno
+flags = {'create': os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 'plain': os.O_RDONLY}
+out = {}
+for name, f in flags.items():
+    path = os.path.join(sys.argv[1], name)
+    os.stat(path)
+    step(name)
+    try:
+        fd = os.open(path, f, 0o644)
+        if f != os.O_RDONLY:
+            os.write(fd, b'new')
+        os.close(fd)
+        out[name] = 'OK'
+    except OSError as e:
+        out[name] = errno.errorcode[e.errno]
+print(json.dumps(out), flush=True)
+`,
+      [join(fx.dir, 'removed-elsewhere')],
+    );
+    for (const name of ['create', 'plain']) {
+      expect(await script.next()).toBe(name);
+      expect((await fx.run(['rm', `/removed-elsewhere/${name}`])).json.ok).toBe(true);
+      script.go();
+    }
+    expect(JSON.parse(await script.next())).toEqual({ create: 'OK', plain: 'ENOENT' });
+    await script.done();
+    expect(await catVault('/removed-elsewhere/create')).toBe('new');
+    expect(await names('/removed-elsewhere')).toEqual(['create']);
+  });
+
   it('a rewrite to shorter content: an open descriptor sees the new size, and nothing past it is invented', async () => {
     await shOk(`printf 'a much longer first version of the file\\n' > ${fx.dir}/shrink.txt`);
     const script = stepScript(
