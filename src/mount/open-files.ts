@@ -342,7 +342,6 @@ export class OpenFiles {
    */
   persist(file: OpenFile): void {
     if (!file.unsaved) return;
-    this.relocate(file);
     const previous = file.state;
     file.state = 'persisting';
     try {
@@ -362,14 +361,14 @@ export class OpenFiles {
         // A second descriptor reads from offset 0 (the content is streamed from the current position).
         const fd = openSync(file.spill.path, 'r');
         try {
-          entry = this.fs.writeFileExact(file.path, { fd, ...this.copies.digestOf(file) }, write);
+          entry = this.fs.writeFileExact(() => this.relocate(file), { fd, ...this.copies.digestOf(file) }, write);
         } finally {
           closeSync(fd);
         }
       } else {
         const data = this.copies.bytes(file);
         if (!data) throw new AvfsError('INTERNAL', `no working copy for ${file.path}`, { path: file.path });
-        entry = this.fs.writeFileExact(file.path, data, write);
+        entry = this.fs.writeFileExact(() => this.relocate(file), data, write);
       }
       file.mode = shown!.mode;
       file.ctime = shown!.ctime;
@@ -392,25 +391,28 @@ export class OpenFiles {
    * one, sharing its inode number, or failed (its directory gone) and lost its bytes. A file whose
    * inode (or directory) no name holds any more keeps its path: removed, it is stored again there,
    * the last writer winning as over a rewrite. Only an outside rename leads here (the mount's own
-   * renames move open files, OpenFiles.move), so the scan for the inode is rare.
+   * renames move open files, OpenFiles.move), so the scan for the inode is rare. Asked inside
+   * the persist's write transaction (VaultFs.writeFileExact), so no rename commits in between.
+   * Returns the path to store the file at.
    */
-  private relocate(file: OpenFile): void {
+  private relocate(file: OpenFile): string {
     let to: string | undefined;
     if (file.pending) {
-      if (file.dirIno === undefined || this.stored.get(dirname(file.path))?.ino === file.dirIno) return;
+      if (file.dirIno === undefined || this.stored.get(dirname(file.path))?.ino === file.dirIno) return file.path;
       const dir = this.stored.namesOf(file.dirIno).find((e) => e.type === 'd');
       to = dir && joinPath(dir.path, basename(file.path));
     } else {
-      if (this.stored.get(file.path)?.ino === file.ino) return;
+      if (this.stored.get(file.path)?.ino === file.ino) return file.path;
       to = this.stored.namesOf(file.ino).find((e) => e.type === 'f')?.path;
     }
-    if (to === undefined || to === file.path) return;
+    if (to === undefined || to === file.path) return file.path;
     // The kernel may hold pages of what the new name stored before: they are not this file's.
     this.kernel.forget(file.path);
     file.pageCacheStale = true;
     if (this.byPath.get(file.path) === file) this.byPath.delete(file.path);
     file.path = to;
     if (!this.byPath.has(to)) this.byPath.set(to, file);
+    return to;
   }
 
   /**

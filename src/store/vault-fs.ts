@@ -320,10 +320,13 @@ export class VaultFs {
    * a stored file's mode, see OpenFiles.shown). `from` is the content the writer started from, for a
    * file it opened from the store (absent for a file it created): when the stored file changed
    * meanwhile, the new version's detail names the version it replaced. `ino` and `owner` apply
-   * to a new entry only.
+   * to a new entry only. `path` may be a function, asked inside that transaction: the mount's
+   * open file follows a rename another writer commits up to the moment it is stored
+   * (OpenFiles.relocate); asked before, a rename committed while this waited for the write lock
+   * brought the file back under its old name.
    */
   writeFileExact(
-    path: string,
+    target: string | (() => string),
     data: Buffer | { fd: number; digest?: ContentDigest; put?: DigestedPut },
     options: {
       from?: { hash: string | null };
@@ -346,6 +349,7 @@ export class VaultFs {
     return this.store.mutate(() => {
       const content = streamed ?? putContent(this.store, data as Buffer);
       linkContent(this.store, content);
+      const path = typeof target === 'string' ? target : target();
       const vault = this.row();
       const parent = getEntry(this.store, vault, dirname(path));
       if (!parent) throw notFound(dirname(path), this.name);

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeMount, mountFixture, shOk, stepScript, type MountFixture } from './helpers.js';
 
@@ -227,6 +228,28 @@ print(json.dumps(out), flush=True)
     await script.done();
     expect(await catVault('/removed-elsewhere/create')).toBe('new');
     expect(await names('/removed-elsewhere')).toEqual(['create']);
+  });
+
+  it('a writer appending line by line while the CLI renames the file again and again: every line lands exactly once, in the file its open found', async () => {
+    const dir = join(fx.dir, 'renamed-often');
+    await shOk(`mkdir ${dir}`);
+    const stop = join(fx.scratch, 'stop-appending');
+    // Like a log writer: each line opens the file by name (O_APPEND), writes and closes.
+    const writer = execa('bash', ['-c', `i=0; while [ ! -e ${stop} ]; do i=$((i+1)); echo line$i >> ${dir}/log; sleep 0.01; done; echo $i`], { reject: false, timeout: 60_000 });
+    let moved = 0;
+    for (let k = 1; k <= 4; k++) {
+      await sleep(300);
+      if ((await fx.run(['mv', '/renamed-often/log', `/renamed-often/log.${k}`])).json.ok) moved++;
+    }
+    await shOk(`touch ${stop}`);
+    const end = await writer;
+    expect(end.exitCode, end.stderr).toBe(0);
+    expect(end.stderr).toBe('');
+    expect(moved).toBeGreaterThanOrEqual(2);
+    const lines: string[] = [];
+    for (const name of await names('/renamed-often')) lines.push(...(await catVault(`/renamed-often/${name}`)).split('\n'));
+    const written = Number(end.stdout);
+    expect(lines.sort()).toEqual(Array.from({ length: written }, (_, i) => `line${i + 1}`).sort());
   });
 
   it('a rewrite to shorter content: an open descriptor sees the new size, and nothing past it is invented', async () => {
