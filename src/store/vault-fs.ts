@@ -312,7 +312,7 @@ export class VaultFs {
   }
 
   /**
-   * The mount's write of a whole file at the canonical `path` (never following a symlink there):
+   * The mount's write of a whole file at a canonical path (never following a symlink there):
    * `data` is the bytes, or a host descriptor to stream them from (stored in a transaction of
    * their own before the entry's, content-addressed, so harmless if the entry change then fails).
    * The entry, its version and audit row then change in one transaction. `attributes` decides the
@@ -320,10 +320,10 @@ export class VaultFs {
    * a stored file's mode, see OpenFiles.shown). `from` is the content the writer started from, for a
    * file it opened from the store (absent for a file it created): when the stored file changed
    * meanwhile, the new version's detail names the version it replaced. `ino` and `owner` apply
-   * to a new entry only. `path` may be a function, asked inside that transaction: the mount's
-   * open file follows a rename another writer commits up to the moment it is stored
-   * (OpenFiles.relocate); asked before, a rename committed while this waited for the write lock
-   * brought the file back under its old name.
+   * to a new entry only. `target` is the path, or a function asked for it inside that
+   * transaction: the mount's open file follows a rename another writer commits up to the moment
+   * it is stored (OpenFiles.relocate); asked before, a rename committed while this waited for the
+   * write lock brought the file back under its old name.
    */
   writeFileExact(
     target: string | (() => string),
