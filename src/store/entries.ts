@@ -588,10 +588,36 @@ export function setLinkCount(store: Store, vault: VaultRow, ino: number, nlink: 
 export function removeEntry(store: Store, vault: VaultRow, path: string, change: ChangeOptions, options: { moving?: boolean; current?: Entry } = {}): void {
   const old = options.current ?? getEntry(store, vault, path);
   if (!old) throw new AvfsError('NOT_FOUND', `no such file or directory: ${path}`, { path });
-  show(store, vault, path, old, undefined);
-  if (old.type !== 'd' && old.nlink > 1 && !options.moving) setLinkCount(store, vault, old.ino, old.nlink - 1, change);
-  recordVersion(store, vault, path, old.version + 1, change, null);
+  dropEntry(store, vault, old, change, options.moving ?? false);
   if (!change.exact) touchDir(store, vault, dirname(path), now(), change, false, old.type === 'd' ? -1 : 0);
+}
+
+/** removeEntry without touching the parent directory. */
+function dropEntry(store: Store, vault: VaultRow, old: Entry, change: ChangeOptions, moving: boolean): void {
+  show(store, vault, old.path, old, undefined);
+  if (old.type !== 'd' && old.nlink > 1 && !moving) setLinkCount(store, vault, old.ino, old.nlink - 1, change);
+  recordVersion(store, vault, old.path, old.version + 1, change, null);
+}
+
+/**
+ * Removes every entry below the directory `dir`, deepest first, each recording its version as
+ * removeEntry does; but only `dir` itself has its times and link count touched, once at the end.
+ * The directories in between go too, so touching each on every child removed was wasted work (a
+ * quarter of an `rm -r` of 55,000 entries, with a rewrite of the parent's row and version each
+ * time). Returns the removed paths, deepest first.
+ */
+export function removeDescendants(store: Store, vault: VaultRow, dir: string, change: ChangeOptions): string[] {
+  const below = listDescendants(store, vault, dir).reverse();
+  let subdirs = 0;
+  for (const child of below) {
+    // A name of a hard-linked inode had its link count lowered when another name of it went, so
+    // what the listing read is only current for the others.
+    const current = child.type !== 'd' && child.nlink > 1 ? getEntry(store, vault, child.path)! : child;
+    dropEntry(store, vault, current, change, false);
+    if (child.type === 'd' && child.parent === dir) subdirs++;
+  }
+  if (below.length > 0 && !change.exact) touchDir(store, vault, dir, now(), change, false, -subdirs);
+  return below.map((e) => e.path);
 }
 
 /**

@@ -12,6 +12,7 @@ import {
   listDescendants,
   lastVersion,
   putEntry,
+  removeDescendants,
   removeEntry,
   reserveInos,
   setLinkCount,
@@ -430,17 +431,10 @@ export class VaultFs {
       assertNotRoot(path);
       const entry = requireEntry(resolved.entry ?? getEntry(this.store, vault, path), path, this.name);
       const removed: string[] = [];
-      if (entry.type === 'd') {
-        const below = listDescendants(this.store, vault, path);
-        if (below.length > 0 && !options.recursive) {
-          throw new AvfsError('NOT_EMPTY', `directory not empty: ${path} (use -r to remove it with its contents)`, { path });
-        }
-        // Deepest first, so each directory is empty when it goes.
-        for (const child of below.reverse()) {
-          removeEntry(this.store, vault, child.path, { op: 'delete', actor: this.actor });
-          removed.push(child.path);
-        }
+      if (entry.type === 'd' && !options.recursive && hasChildren(this.store, vault, path)) {
+        throw new AvfsError('NOT_EMPTY', `directory not empty: ${path} (use -r to remove it with its contents)`, { path });
       }
+      if (entry.type === 'd') removed.push(...removeDescendants(this.store, vault, path, { op: 'delete', actor: this.actor }));
       // The entry read above is still current unless names below it went (which changed its times).
       removeEntry(this.store, vault, path, { op: 'delete', actor: this.actor }, { current: removed.length === 0 ? entry : undefined });
       removed.push(path);
