@@ -4,7 +4,7 @@
 // reads through a chain of four forks beside the same reads in the root vault.
 import { fork as forkProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,16 +12,17 @@ import { openStore, Store } from '../dist/store/store.js';
 import { VaultFs } from '../dist/store/vault-fs.js';
 import { restoreCheckpoint, saveCheckpoint } from '../dist/store/checkpoints.js';
 import { getEntry } from '../dist/store/entries.js';
+import { importTree } from '../dist/store/transfer.js';
 import { createVault, forkVault } from '../dist/store/vaults.js';
-import { bytes, clock, dur, mark, median, msSince, num, p95, ratio, sample, target, timeMs, weighted } from './lib.js';
+import { bytes, clock, dur, mark, median, msSince, num, p95, ratio, sample, spawnMs, target, timeMs, weighted } from './lib.js';
 
 export const id = 'scale';
 export const title = 'Scale: O(1) checkpoints and forks, restores by what changed, reads through fork chains (issue 16)';
 
 const ACTOR = { source: 'sdk' };
 const PLAN = {
-  full: { sizes: [1000, 10000, 100000], runs: 10, restoreRuns: 7, reads: 20000, readRounds: 5, editVersions: 100, agents: [1, 4, 16], agentMs: 3000, vaults: 100 },
-  quick: { sizes: [1000, 10000], runs: 5, restoreRuns: 3, reads: 5000, readRounds: 3, editVersions: 20, agents: [1, 4, 16], agentMs: 1000, vaults: 20 },
+  full: { treeFiles: 10000, treeRuns: 3, sizes: [1000, 10000, 100000], runs: 10, restoreRuns: 7, reads: 20000, readRounds: 5, editVersions: 100, agents: [1, 4, 16], agentMs: 3000, vaults: 100 },
+  quick: { treeFiles: 2000, treeRuns: 1, sizes: [1000, 10000], runs: 5, restoreRuns: 3, reads: 5000, readRounds: 3, editVersions: 20, agents: [1, 4, 16], agentMs: 1000, vaults: 20 },
 };
 const KB = 1024;
 const MB = 1024 * 1024;
@@ -133,6 +134,15 @@ export async function run({ quick, tmp, log }) {
   log(`${plan.vaults} vaults in one home`);
   const mv = manyVaults(join(tmp, 'vaults'), plan.vaults);
   const mvOps = plan.vaults * 20;
+
+  log(`import and rm -r of a ${num(plan.treeFiles)}-file tree`);
+  const tree = await treeBench(join(tmp, 'tree'), plan.treeFiles, plan.treeRuns);
+  const treeRow = (what, key, native) => {
+    const now = tree.now[key];
+    const before = tree.before?.[key];
+    return [what, dur(now), before === undefined ? '—' : dur(before), before === undefined ? '—' : ratio(now / before), dur(native), ratio(now / native)];
+  };
+  const treeRows = [treeRow(`import of ${num(plan.treeFiles)} small host files`, 'import', tree.cp), treeRow(`rm -r of the imported tree (${num(tree.entries)} entries)`, 'rm', tree.rmrf)];
   const vaultRows = [
     ['create + 10 writes + 10 reads of 1 KB, each vault', dur(mv.avfs), dur(mv.fs), ratio(mv.avfs / mv.fs), num(mvOps / (mv.avfs / 1000)), num(mvOps / (mv.fs / 1000))],
     [`stat of a random file in a random vault (${num(mv.lookups)} calls, median of rounds)`, `${mv.statAvfs.toFixed(2)} µs`, `${mv.statFs.toFixed(2)} µs`, ratio(mv.statAvfs / mv.statFs), '—', '—'],
@@ -166,6 +176,11 @@ export async function run({ quick, tmp, log }) {
         rows: splitRows,
       },
       {
+        caption: `A workspace-sized tree: ${num(plan.treeFiles)} files of ~70 bytes in directories of 10 (store API, median of ${plan.treeRuns}), beside the build in AVFS_BENCH_BEFORE when given (${tree.before ? 'measured in this run, alternating' : 'not given'}) and the native tools on the same tree`,
+        columns: ['Operation', 'avfs:', 'before:', 'avfs / before:', 'native:', 'avfs / native:'],
+        rows: treeRows,
+      },
+      {
         caption: `${plan.vaults} vaults in one home (one pass; node:fs makes ${plan.vaults} directories), then lookups across all of them`,
         columns: ['Workload', 'avfs:', 'node:fs:', 'avfs / node:fs:', 'avfs ops/s:', 'node:fs ops/s:'],
         rows: vaultRows,
@@ -180,10 +195,57 @@ export async function run({ quick, tmp, log }) {
       'Chain reads: stat (VaultFs.stat), cat (VaultFs.readFile of a small file), ls (VaultFs.list of a 100-entry directory) and the mount\'s lookup (getEntry, what the FUSE getattr/lookup handler calls), of paths the forks did not change, so each read falls through all four layers to the root.',
       'Edited file: the 10 MB file is random bytes; each version inserts 100 random bytes at a random offset of the previous version and writes the whole file again (one transaction). Growth is the database size (after a TRUNCATE WAL checkpoint) after all versions minus before the first; "every version whole" is versions × file size.',
       `Concurrent agents: N processes (child_process.fork) start together; each opens the home itself (its own SQLite connection), works in its own vault, seeds 20 files, reports ready, and on "go" runs the weighted random mix for the fixed time, each operation its own transaction. avfs takes the write lock with BEGIN IMMEDIATE waiting in SQLite's busy handler (30 s busy timeout; it sleeps 1, 2, 5, 10, 15, 20, 25… ms between tries) and checkpoints the WAL every 10,000 pages. "before" is the same agents with SQLite's default automatic checkpoint every 1,000 WAL pages (the store before this change); "randomized retries" (where-time-goes table) replaces the busy handler by BEGIN IMMEDIATE with busy_timeout 0 retried after a random sleep up to a cap doubling from 0.25 to 4 ms (Atomics.wait), the alternative measured and not kept. ops/s is all agents' operations ÷ the wall time of the timed phase. The files written are text, so the full-text index takes them: in batches, each write transaction that leaves 32 texts waiting indexes them (no search runs here; a search would first index what waits). The machine has ${cpus().length} logical cores, so 16 agents share them: node:fs shows what the same processes cost without the store.`,
+      'Tree: the host tree is written once (files of ~70 bytes of JavaScript, 10 per directory, 25 directories per package). import is importTree into a fresh vault each run (now: each file read and hashed before the write lock, up to 256 small files stored per transaction under one lease, then every entry in one transaction); rm -r is VaultFs.rm of the imported tree (now: each entry removed with its version, only the top directory touched once). "before" runs the same calls of the build in AVFS_BENCH_BEFORE (4b28697 for the figures here: a transaction and a lease per file stored; rm -r touching each parent directory on every child removed), in a home of its own, the two builds alternating. Native: `cp -r` and `rm -rf` of the same tree (spawned, process start included).',
       'Many vaults: avfs createVault + 10 VaultFs.writeFile + 10 readFile per vault, in one home and process; node:fs mkdir + writeFileSync + readFileSync per directory. The stat row then looks up random files across all vaults (VaultFs.stat through a VaultFs per vault; node:fs statSync).',
     ],
     targets,
   };
+}
+
+/**
+ * Import and rm -r of a tree of `files` small host files, beside cp -r and rm -rf, and (with
+ * AVFS_BENCH_BEFORE=<a built checkout of avfs>) the same calls of that build, in a home of its own,
+ * alternating with this one.
+ */
+export async function treeBench(dir, files, runs) {
+  const host = join(dir, 'host');
+  for (let i = 0; i < files; i++) {
+    const d = join(host, `pkg${i % 40}`, `lib${Math.floor(i / 40) % 25}`);
+    if (i < 1000) mkdirSync(d, { recursive: true });
+    writeFileSync(join(d, `file${i}.js`), `module.exports = function f${i}() { return ${i * 7919}; };\n`);
+  }
+  const builds = [{ key: 'now', code: { openStore, VaultFs, createVault, importTree } }];
+  const beforeDir = process.env.AVFS_BENCH_BEFORE;
+  if (beforeDir) {
+    const load = (m) => import(join(beforeDir, 'dist', m));
+    const [s, v, vs, t] = await Promise.all([load('store/store.js'), load('store/vault-fs.js'), load('store/vaults.js'), load('store/transfer.js')]);
+    builds.push({ key: 'before', code: { openStore: s.openStore, VaultFs: v.VaultFs, createVault: vs.createVault, importTree: t.importTree } });
+  }
+  const res = { cp: [], rmrf: [], entries: 0 };
+  try {
+    for (const b of builds) {
+      b.store = b.code.openStore(join(dir, `home-${b.key}`));
+      res[b.key] = { import: [], rm: [] };
+    }
+    for (let r = 0; r < runs; r++) {
+      for (const b of r % 2 ? [...builds].reverse() : builds) {
+        const name = `v${r}`;
+        b.code.createVault(b.store, name, ACTOR);
+        const fs = new b.code.VaultFs(b.store, name, ACTOR);
+        res[b.key].import.push(timeMs(() => b.code.importTree(fs, host, '/src')));
+        res.entries = fs.walk('/src').length + 1;
+        res[b.key].rm.push(timeMs(() => fs.rm('/src', { recursive: true })));
+      }
+      const copy = join(dir, `copy${r}`);
+      res.cp.push(spawnMs('cp', ['-r', host, copy]));
+      res.rmrf.push(spawnMs('rm', ['-rf', copy]));
+    }
+  } finally {
+    for (const b of builds) b.store?.release();
+    rmSync(host, { recursive: true, force: true });
+  }
+  const side = (key) => (res[key] ? { import: median(res[key].import), rm: median(res[key].rm) } : null);
+  return { now: side('now'), before: side('before'), cp: median(res.cp), rmrf: median(res.rmrf), entries: res.entries };
 }
 
 function dbSize(store) {
