@@ -24,8 +24,10 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
         // The kernel opens a name its (cached, 1 s) lookup found: gone now, it was removed
         // elsewhere (the CLI, another mount). ESTALE makes the kernel look it up again and repeat
         // the open once: open(O_CREAT), `echo x > f`, then creates the file, a plain open fails
-        // ENOENT, as on a local disk (ENOENT here failed both).
-        if (!e) return cb(c.err.ESTALE);
+        // ENOENT, as on a local disk (ENOENT here failed both). But a name this mount still shows
+        // (a file open here that was removed elsewhere: getattr reports it) would be found again,
+        // and the repeated ESTALE reach the program as "Stale file handle": ENOENT, as before.
+        if (!e) return cb(f ? ENOENT : c.err.ESTALE);
         if (e.type === 'd') return cb(EISDIR);
         const fh = files.open(e, flags);
         const keep = ctx.keepCache && files.keepCache(files.handle(fh)!.file, e.hash);

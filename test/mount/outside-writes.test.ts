@@ -230,6 +230,24 @@ print(json.dumps(out), flush=True)
     expect(await names('/removed-elsewhere')).toEqual(['create']);
   });
 
+  it('a file open through the mount that the CLI removed: another open of its name fails ENOENT (never ESTALE: Stale file handle), as on a local disk', async () => {
+    await shOk(`printf kept > ${fx.dir}/open-removed`);
+    const holder = execa('sh', ['-c', `exec 7>>${fx.dir}/open-removed; printf more >&7; echo ready; read line`], { reject: false });
+    try {
+      await new Promise<void>((resolve) => holder.stdout!.on('data', () => resolve()));
+      expect((await fx.run(['rm', '/open-removed'])).json.ok).toBe(true);
+      for (const wait of [0, PAST_ATTR_CACHE_MS]) {
+        await sleep(wait);
+        const cat = await execa('cat', [join(fx.dir, 'open-removed')], { reject: false });
+        expect(cat.exitCode).not.toBe(0);
+        expect(cat.stderr).toMatch(/No such file or directory/);
+      }
+    } finally {
+      holder.stdin!.end('\n');
+      await holder;
+    }
+  });
+
   it('a writer appending line by line while the CLI renames the file again and again: every line lands exactly once, in the file its open found', async () => {
     const dir = join(fx.dir, 'renamed-often');
     await shOk(`mkdir ${dir}`);
