@@ -29,6 +29,10 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
         // and the repeated ESTALE reach the program as "Stale file handle": ENOENT, as before.
         if (!e) return cb(f ? ENOENT : c.err.ESTALE);
         if (e.type === 'd') return cb(EISDIR);
+        // The kernel follows a symlink itself and never opens one: this name was a file when it
+        // was looked up and was replaced by a symlink elsewhere. Opened as a file it read empty;
+        // looked up again, the kernel follows the link.
+        if (e.type === 'l') return cb(c.err.ESTALE);
         const fh = files.open(e, flags);
         const keep = ctx.keepCache && files.keepCache(files.handle(fh)!.file, e.hash);
         cb(0, keep ? fh | KEEP_CACHE : fh);

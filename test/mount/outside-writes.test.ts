@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { openStore } from '../../src/store/store.js';
+import { VaultFs } from '../../src/store/vault-fs.js';
 import { describeMount, mountFixture, shOk, stepScript, type MountFixture } from './helpers.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -246,6 +248,22 @@ print(json.dumps(out), flush=True)
       holder.stdin!.end('\n');
       await holder;
     }
+  });
+
+  it('a file the CLI replaced by a symlink while the kernel still held it as a file: an open follows the link, never reads the symlink as an empty file', async () => {
+    await shOk(`printf target > ${fx.dir}/link-target && printf plain > ${fx.dir}/swapped && cat ${fx.dir}/swapped`);
+    // Another writer of the home (the SDK here; the CLI has no symlink command) swaps it.
+    const store = openStore(fx.home);
+    try {
+      const fs = new VaultFs(store, 'default', { source: 'sdk' });
+      store.mutate(() => {
+        fs.rm('/swapped');
+        fs.symlink('link-target', '/swapped');
+      });
+    } finally {
+      store.release();
+    }
+    expect(await shOk(`cat ${fx.dir}/swapped`)).toBe('target');
   });
 
   it('a writer appending line by line while the CLI renames the file again and again: every line lands exactly once, in the file its open found', async () => {
