@@ -4,7 +4,7 @@ import { chunkSpansForRange, decodeChunkList, encodeChunkList, type ChunkList } 
 import { createHasher, hashBytes } from '../core/hash.js';
 import { AvfsError } from '../errors.js';
 import { abandonLease, abandonOwnLeases } from './gc.js';
-import { endLease, pin, type Lease } from './leases.js';
+import { endLease, pin, pinning, type Lease } from './leases.js';
 import { now, type Store } from './store.js';
 import { indexContent } from './text-index.js';
 
@@ -149,7 +149,7 @@ export function putContentsFromFds<K>(store: Store, keys: Iterable<K>, open: (ke
   let pendingBytes = 0;
   const flush = () => {
     const batch = pending;
-    store.mutate(() => {
+    pinning(store, lease, () => {
       for (const { hash, data } of batch) pin(store, lease, 'b', hash, storeBlob(store, hash, data));
     });
     for (const { key, hash, data } of batch) refs.set(key, { hash, size: data.length, lease: lease.id });
@@ -199,7 +199,7 @@ function underLease(store: Store, lease: Lease, put: (lease: Lease) => ContentRe
 
 /** The last step of storing chunked content: its blob row (unless stored meanwhile), pinned under `lease`. */
 function finishChunked(store: Store, lease: Lease, hash: string, size: number, chunks: StoredChunk[]): ContentRef {
-  store.mutate(() => {
+  pinning(store, lease, () => {
     if (store.stmt(BLOB_EXISTS).get(hash)) return pin(store, lease, 'b', hash, false);
     insertChunked(store, hash, size, chunks);
     pin(store, lease, 'b', hash, true);
@@ -226,7 +226,7 @@ function streamContent(store: Store, fd: number, lease: Lease, limit: SizeLimit 
   if (headSize <= INLINE_MAX) {
     const data = Buffer.concat(head, headSize);
     const hash = hashBytes(data);
-    store.mutate(() => pin(store, lease, 'b', hash, storeBlob(store, hash, data)));
+    pinning(store, lease, () => pin(store, lease, 'b', hash, storeBlob(store, hash, data)));
     return { hash, size, lease: lease.id };
   }
   const hasher = createHasher();
@@ -235,7 +235,7 @@ function streamContent(store: Store, fd: number, lease: Lease, limit: SizeLimit 
   let batch: Uint8Array[] = [];
   let batchBytes = 0;
   const flush = () => {
-    store.mutate(() => {
+    pinning(store, lease, () => {
       for (const bytes of batch) {
         const c = storeChunk(store, bytes);
         pin(store, lease, 'c', c.hash, c.stored);
@@ -293,7 +293,7 @@ export function startDigestedPut(store: Store): DigestedPut {
 export function storeDigestedChunks(store: Store, put: DigestedPut, fd: number, chunks: readonly { size: number; hash: string }[]): void {
   const stored: StoredChunk[] = [];
   let at = put.at;
-  store.mutate(() => {
+  pinning(store, put.lease, () => {
     for (const { size, hash } of chunks) {
       const offset = at;
       const c = storeHashedChunk(store, hash, size, () => {
@@ -326,7 +326,7 @@ export function abandonDigestedPut(store: Store, put: DigestedPut): void {
  */
 export function putDigestedContentFromFd(store: Store, fd: number, digest: ContentDigest, put: DigestedPut = startDigestedPut(store)): ContentRef {
   return underLease(store, put.lease, (lease) => {
-    if (store.mutate(() => (store.stmt(BLOB_EXISTS).get(digest.hash) ? (pin(store, lease, 'b', digest.hash, false), true) : false))) {
+    if (pinning(store, lease, () => (store.stmt(BLOB_EXISTS).get(digest.hash) ? (pin(store, lease, 'b', digest.hash, false), true) : false))) {
       return { hash: digest.hash, size: digest.size, lease: lease.id };
     }
     const done = put.chunks.length;

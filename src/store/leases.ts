@@ -32,6 +32,22 @@ export function pin(store: Store, lease: Lease, kind: PinKind, hash: string, sto
   store.stmt(INSERT_PIN).run(lease.id, kind, hash, stored ? 1 : 0);
 }
 
+/**
+ * Runs `fn`, a transaction that pins under `lease`. The lease's row is written by its first pin;
+ * when that transaction rolls back the row goes with it, and its id may be given to another
+ * writer's lease (content_leases ids are reused), so the lease forgets it: abandoning it would
+ * end that other lease.
+ */
+export function pinning<T>(store: Store, lease: Lease, fn: () => T): T {
+  const had = lease.id;
+  try {
+    return store.mutate(fn);
+  } catch (err) {
+    if (had === null && !store.db.inTransaction) lease.id = null;
+    throw err;
+  }
+}
+
 /** Ends a lease: its pins and its row go. Inside the caller's transaction; a lease already ended is a no-op. */
 export function endLease(store: Store, id: number): void {
   store.stmt(DELETE_PINS).run(id);

@@ -6,6 +6,7 @@ import { openStore, type Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { INLINE_MAX, abandonContent, chunkList, putContentFromFd, putContentsFromFds, type ContentRef } from '../../src/store/blobs.js';
 import { gc } from '../../src/store/gc.js';
+import { pin, pinning, type Lease } from '../../src/store/leases.js';
 import { errorCode, expectContentIntact, openTempStore } from '../helpers.js';
 
 /**
@@ -127,5 +128,30 @@ describe('many files stored together (putContentsFromFds, what import uses)', ()
       }),
     ).toThrow('unreadable');
     expect([count('blobs'), count('chunks'), count('content_pins'), count('content_leases')]).toEqual([...before, 0, 0]);
+  });
+});
+
+describe('a lease whose first transaction rolled back', () => {
+  it('forgets its id (the row is gone and the id may be another writer\'s next), and keeps one its row survived', () => {
+    const lease: Lease = { id: null };
+    expect(() =>
+      pinning(store, lease, () => {
+        pin(store, lease, 'b', 'a'.repeat(64), false);
+        throw new Error('disk full');
+      }),
+    ).toThrow('disk full');
+    expect(lease.id).toBeNull();
+    expect(count('content_leases')).toBe(0);
+    pinning(store, lease, () => pin(store, lease, 'b', 'b'.repeat(64), false));
+    const id = lease.id;
+    expect(id).not.toBeNull();
+    expect(() =>
+      pinning(store, lease, () => {
+        pin(store, lease, 'b', 'c'.repeat(64), false);
+        throw new Error('disk full');
+      }),
+    ).toThrow('disk full');
+    expect(lease.id).toBe(id);
+    expect(store.db.prepare('SELECT lease_id, hash FROM content_pins').all()).toEqual([{ lease_id: id, hash: 'b'.repeat(64) }]);
   });
 });
