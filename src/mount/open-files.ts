@@ -147,9 +147,12 @@ export class OpenFiles {
 
   // ---- open and release --------------------------------------------------------------------
 
-  /** Opens an existing stored file; shares the OpenFile of any handle already open on the path. */
+  /**
+   * Opens an existing stored file; shares the OpenFile of any handle already open on the path, or
+   * of a file open under the name it had before someone else renamed it (renamedTo).
+   */
   open(entry: Entry, flags: number): number {
-    let file = this.byPath.get(entry.path);
+    let file = this.byPath.get(entry.path) ?? this.renamedTo(entry);
     if (!file) {
       file = new OpenFile(entry.path, entry.ino, entry.mode, false, { hash: entry.hash, size: entry.size }, entry.atime, entry.mtime, entry.ctime);
       file.owner = { uid: entry.uid, gid: entry.gid };
@@ -406,13 +409,35 @@ export class OpenFiles {
       to = this.stored.namesOf(file.ino).find((e) => e.type === 'f')?.path;
     }
     if (to === undefined || to === file.path) return file.path;
+    this.moveTo(file, to);
+    return to;
+  }
+
+  /**
+   * The file open here under another name that someone else renamed to `entry.path` (same inode,
+   * and its old name no longer shows it), moved to its new name: a second process opening the new
+   * name then shares it, one inode as on a local disk, where two working copies would have made
+   * the last close drop the other's writes. Hard links keep an OpenFile per name: the old name
+   * still shows the inode.
+   */
+  private renamedTo(entry: Entry): OpenFile | undefined {
+    if (entry.type !== 'f') return undefined;
+    for (const file of this.byPath.values()) {
+      if (file.ino !== entry.ino || file.pending || file.orphan || file.path === entry.path) continue;
+      if (this.stored.get(file.path)?.ino === file.ino) return undefined;
+      this.moveTo(file, entry.path);
+      return file;
+    }
+    return undefined;
+  }
+
+  private moveTo(file: OpenFile, to: string): void {
     // The kernel may hold pages of what the new name stored before: they are not this file's.
     this.kernel.forget(file.path);
     file.pageCacheStale = true;
     if (this.byPath.get(file.path) === file) this.byPath.delete(file.path);
     file.path = to;
     if (!this.byPath.has(to)) this.byPath.set(to, file);
-    return to;
   }
 
   /**

@@ -266,6 +266,28 @@ print(json.dumps(out), flush=True)
     expect(await shOk(`cat ${fx.dir}/swapped`)).toBe('target');
   });
 
+  it('a file the CLI renamed while open through the mount, appended to through its old descriptor and by its new name: one file, every line kept', async () => {
+    await shOk(`mkdir ${fx.dir}/two && printf 'old\\n' > ${fx.dir}/two/log`);
+    const first = stepScript(
+      `
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND)
+os.write(fd, b'A1\\n')
+step('written')
+os.write(fd, b'A2\\n')
+os.close(fd)
+`,
+      [join(fx.dir, 'two/log')],
+    );
+    expect(await first.next()).toBe('written');
+    expect((await fx.run(['mv', '/two/log', '/two/renamed'])).json.ok).toBe(true);
+    await sleep(PAST_ATTR_CACHE_MS);
+    await shOk(`echo B >> ${fx.dir}/two/renamed`);
+    first.go();
+    await first.done();
+    expect((await catVault('/two/renamed')).split('\n').sort()).toEqual(['A1', 'A2', 'B', 'old']);
+    expect(await names('/two')).toEqual(['renamed']);
+  });
+
   it('a writer appending line by line while the CLI renames the file again and again: every line lands exactly once, in the file its open found', async () => {
     const dir = join(fx.dir, 'renamed-often');
     await shOk(`mkdir ${dir}`);
