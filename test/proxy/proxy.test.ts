@@ -242,6 +242,19 @@ describeModes('proxy exec', (mode) => {
     expectError(await avfs(home, ['proxy', 'undo', 'ex-nope']), 'NOT_FOUND', 3);
   });
 
+  it('undos stack: after undoing a later exec that changed the same file, the earlier one undoes without CONFLICT', async () => {
+    const home = newHome({ '/f.txt': 'one\n' });
+    const before = vaultTree(home);
+    const r1 = expectRan(await exec(home, mode, ['--checkpoint', '--shell', 'echo two > /f.txt; echo n > /new.txt']));
+    const r2 = expectRan(await exec(home, mode, ['--checkpoint', '--shell', 'echo three > /f.txt']));
+    // While the later exec's change is there, undoing the earlier one would drop it.
+    expectError(await avfs(home, ['proxy', 'undo', r1.exec_id]), 'CONFLICT', 4);
+    expect((await avfs(home, ['proxy', 'undo', r2.exec_id])).json).toMatchObject({ ok: true, discarded_changes: 0 });
+    // Now /f.txt is as r1 left it: nothing of anyone else's would be lost.
+    expect((await avfs(home, ['proxy', 'undo', r1.exec_id])).json).toMatchObject({ ok: true, discarded_changes: 0 });
+    expect(vaultTree(home)).toEqual(before);
+  });
+
   // Only a mounted run records its versions as it goes; a copy-mode run's are imported at its end.
   if (mode === 'mount')
     it('undo refuses to drop a change someone else made between two of the exec\'s own changes to a path (CONFLICT; --force counts it)', async () => {
