@@ -474,7 +474,8 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
       stdoutBytes: outData.total,
       stderrBytes: errData.total,
       truncated: outData.total > outData.data.length || errData.total > errData.data.length,
-      leftoverProcesses: [...group.seen].filter((p) => p !== pid).length + escaped.seen.size,
+      // Neither bubblewrap nor the sandbox's init (still exiting when bubblewrap reports) is a leftover of the command.
+      leftoverProcesses: [...group.seen].filter((p) => p !== pid && p !== status?.childPid).length + escaped.seen.size,
       survivors: [...group.survivors, ...escaped.survivors],
       spawnError: null,
       sandboxFailed: !!status && status.exitCode === null && !timedOut && interrupted === null,
