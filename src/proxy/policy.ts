@@ -266,7 +266,9 @@ export function compilePattern(pattern: string, pathMode: boolean): RegExp {
   const regex = /^\/(.+)\/([dgimsuy]*)$/.exec(pattern);
   try {
     if (regex && !pathMode) {
-      re = new RegExp(regex[1]!, regex[2]);
+      // g and y make test() stateful (it resumes at lastIndex), and a compiled pattern is shared:
+      // `/^push$/g` would match every other command. A whole-word test needs neither.
+      re = new RegExp(regex[1]!, regex[2]!.replace(/[gy]/g, ''));
     } else {
       re = globToRegExp(pattern, { words: !pathMode });
     }

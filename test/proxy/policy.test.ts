@@ -251,6 +251,14 @@ describe('custom policies', () => {
     expect(decide(['rm', '-rf', 'x'], bare)).toMatchObject({ action: 'deny', rule: 'default' });
   });
 
+  it('a /regex/ with the g or y flag matches every time, not every other time (no lastIndex carried between tests)', () => {
+    const policy = parsePolicy({ rules: [{ name: 'no-push', program: 'git', subcommand: '/^push$/gy', action: 'deny' }, { name: 'secrets', program: 'cat', args_any: ['/secret/g'], action: 'deny' }] });
+    for (let i = 0; i < 3; i++) {
+      expect(decide(['git', 'push'], policy), `git push, try ${i + 1}`).toMatchObject({ action: 'deny', rule: 'no-push' });
+      expect(decide(['cat', 'a-secret'], policy), `cat a-secret, try ${i + 1}`).toMatchObject({ action: 'deny', rule: 'secrets' });
+    }
+  });
+
   it('patterns are core/glob globs: words treat / as a character, host paths cover a directory named by /**', () => {
     const policy = parsePolicy({
       host_paths: { allow: ['/opt/data/**', '/srv/*.txt'] },
