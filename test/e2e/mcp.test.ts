@@ -183,6 +183,21 @@ describe('avfs mcp over stdio', () => {
     await fails(client, 'write', { path: '/x', content: 'y', encoding: 'hex' }, 'USAGE');
   });
 
+  it('write with encoding base64 refuses content that is not base64 (INVALID_ARGUMENT) and writes nothing', async () => {
+    const client = await connect();
+    for (const content of ['!!!not base64***', 'abcde', 'ab=c', 'a b c d e', 'ab=='.repeat(2)]) {
+      const e = await fails(client, 'write', { path: '/bad64.bin', content, encoding: 'base64' }, 'INVALID_ARGUMENT');
+      expect(e).toMatchObject({ reason: 'invalid_base64' });
+    }
+    await fails(client, 'read', { path: '/bad64.bin' }, 'NOT_FOUND');
+    // Line-wrapped, and unpadded, base64 is still base64.
+    const bin = Buffer.from([0, 1, 2, 250, 251, 252, 7]);
+    const wrapped = bin.toString('base64').replace(/(.{4})/g, '$1\n');
+    await ok(client, 'write', { path: '/good64.bin', content: wrapped, encoding: 'base64' });
+    await ok(client, 'write', { path: '/good64-nopad.bin', content: bin.toString('base64').replace(/=+$/, ''), encoding: 'base64' });
+    for (const p of ['/good64.bin', '/good64-nopad.bin']) expect(Buffer.from((await ok(client, 'read', { path: p })).content, 'base64').equals(bin)).toBe(true);
+  });
+
   it('serves files as avfs:// resources: text, binary blob, and a coded error', async () => {
     const client = await connect();
     await ok(client, 'write', { path: '/res/hello world.txt', content: 'resource text' });
