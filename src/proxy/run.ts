@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import { incompleteTail } from '../core/text.js';
+import { MAX_TIMER_MS } from '../core/units.js';
 import { normalizePath } from '../core/paths.js';
 import { AvfsError } from '../errors.js';
 import { audit } from '../store/audit.js';
@@ -136,12 +137,47 @@ const SHELL_DECISION: Decision = { action: 'allow', categories: ['interactive'],
 /** The command line as argv. */
 const argvOf = (request: ExecRequest): string[] => (request.shell !== undefined ? ['/bin/sh', '-c', request.shell] : request.argv!);
 
+/** An --env name, as the CLI takes it: a name with `=` would set another variable, an empty one none. */
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * The request's options, checked here for every door (the CLI's parsing checks the same; the SDK
+ * and MCP pass values as they come): a timer longer than Node holds fires at once, and a value
+ * Node's spawn refuses would surface as an uncoded error after the policy and audit ran.
+ */
+function checkOptions(r: ExecRequest): void {
+  const bad = (option: string, value: unknown, expected: string) => {
+    throw new AvfsError('INVALID_ARGUMENT', `invalid ${option} ${JSON.stringify(value) ?? String(value)}: expected ${expected}`, { option });
+  };
+  const whole = (option: string, v: number | null | undefined, min: number, max: number, nullable = false) => {
+    if (v === undefined || (v === null && nullable)) return;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) bad(option, v, `a whole number from ${min} to ${max}${nullable ? ', or null' : ''}`);
+  };
+  whole('timeoutMs', r.timeoutMs, 0, MAX_TIMER_MS);
+  whole('killAfterMs', r.killAfterMs, 0, MAX_TIMER_MS);
+  whole('maxOutputBytes', r.maxOutputBytes, 0, Number.MAX_SAFE_INTEGER);
+  whole('maxProcesses', r.maxProcesses, 1, Number.MAX_SAFE_INTEGER, true);
+  whole('maxFileSize', r.maxFileSize, 1, Number.MAX_SAFE_INTEGER, true);
+  whole('memory', r.memory, 1, Number.MAX_SAFE_INTEGER, true);
+  const oneOf = (option: string, v: unknown, values: readonly string[]) => {
+    if (v !== undefined && !values.includes(v as string)) bad(option, v, values.join(', '));
+  };
+  oneOf('mode', r.mode, ['auto', 'mount', 'copy']);
+  oneOf('sandbox', r.sandbox, ['auto', 'required']);
+  oneOf('network', r.network, ['none', 'host']);
+  for (const [name, value] of Object.entries(r.env ?? {})) {
+    if (!ENV_NAME.test(name)) bad('env name', name, 'letters, digits and _, not starting with a digit');
+    if (typeof value !== 'string' || value.includes('\0')) bad(`env ${name}`, value, 'a string without NUL');
+  }
+}
+
 export async function proxyExec(store: Store, vaultName: string, request: ExecRequest): Promise<ExecResult> {
   if ((request.argv === undefined) === (request.shell === undefined)) {
     throw new AvfsError('USAGE', 'give the command either after -- (argv form) or with --shell "<string>", not both');
   }
   if (request.argv !== undefined && request.argv.length === 0) throw new AvfsError('USAGE', 'no command: give it after --, e.g. avfs proxy exec -- ls -la');
   if (request.shell !== undefined && request.shell.trim() === '') throw new AvfsError('USAGE', 'empty --shell command');
+  checkOptions(request);
 
   // An earlier exec whose avfs was killed is ended and closed first, so nothing of it can write
   // into this run's window.
