@@ -198,6 +198,23 @@ describe('avfs mcp over stdio', () => {
     for (const p of ['/good64.bin', '/good64-nopad.bin']) expect(Buffer.from((await ok(client, 'read', { path: p })).content, 'base64').equals(bin)).toBe(true);
   });
 
+  it('a request over the size it reads gets an error answer (too_large) and the session goes on; calls in flight are answered', async () => {
+    const client = await connect();
+    const slow = client.callTool({ name: 'proxy_exec', arguments: { shell: 'sleep 1; echo done > /in-flight.txt' } });
+    // 65 MiB of text: the SDK's own reader closed the whole session on a line over 10 MiB.
+    const huge = client.callTool({ name: 'write', arguments: { path: '/huge.txt', content: 'y'.repeat(65 * 1024 * 1024) } }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    const err = (await huge) as { code?: number; data?: { code?: string; reason?: string } } | undefined;
+    expect(err).toMatchObject({ code: -32600, data: { code: 'INVALID_ARGUMENT', reason: 'too_large' } });
+    expect(((await slow) as CallToolResult).isError).toBeFalsy();
+    await fails(client, 'read', { path: '/huge.txt' }, 'NOT_FOUND');
+    expect((await ok(client, 'read', { path: '/in-flight.txt' })).content).toBe('done\n');
+    // Large, but under the limit: served.
+    expect((await ok(client, 'write', { path: '/big.txt', content: 'z'.repeat(12 * 1024 * 1024) })).entry.size).toBe(12 * 1024 * 1024);
+  });
+
   it('serves files as avfs:// resources: text, binary blob, and a coded error', async () => {
     const client = await connect();
     await ok(client, 'write', { path: '/res/hello world.txt', content: 'resource text' });
