@@ -175,6 +175,8 @@ describe('avfs mcp over stdio', () => {
 
   it('errors carry our code: a missing file is NOT_FOUND, a bad path INVALID_PATH', async () => {
     const client = await connect();
+    // As a host does: once the client has the tools' output schemas, it checks error results against them too.
+    await client.listTools();
     const e = await fails(client, 'read', { path: '/missing.txt' }, 'NOT_FOUND');
     expect(e).toMatchObject({ path: '/missing.txt', vault: 'proj' });
     await fails(client, 'read', { path: '/a\u0000b' }, 'INVALID_PATH');
