@@ -42,7 +42,9 @@ export function createAvfsMcpServer(options: McpServerOptions): { server: McpSer
       {
         title: tool.title,
         description: tool.description,
-        inputSchema: tool.input,
+        // Strict, as the listed schema says (additionalProperties false): a misspelt option
+        // (`parent` for `parents`, `timeout` for `timeout_ms`) is refused, not silently dropped.
+        inputSchema: z.object(tool.input).strict(),
         outputSchema: outputSchemaOf(tool.output),
         annotations: annotationsOf(tool),
       },

@@ -185,6 +185,18 @@ describe('avfs mcp over stdio', () => {
     await fails(client, 'write', { path: '/x', content: 'y', encoding: 'hex' }, 'USAGE');
   });
 
+  it('an argument the tool does not take is USAGE, as the listed schema says (additionalProperties false), and nothing runs', async () => {
+    const client = await connect();
+    const { tools } = await client.listTools();
+    expect(tools.find((t) => t.name === 'write')!.inputSchema).toMatchObject({ additionalProperties: false });
+    // Misspelt options were dropped: `parent: false` wrote with parents, `timeout` ran with the policy's 300 s.
+    await fails(client, 'write', { path: '/typo/a.txt', content: 'x', parent: false }, 'USAGE');
+    await fails(client, 'proxy_exec', { shell: 'echo ran > /ran.txt', timeout: 100 }, 'USAGE');
+    await fails(client, 'read', { path: '/typo/a.txt', extra: 1 }, 'USAGE');
+    await fails(client, 'read', { path: '/typo/a.txt' }, 'NOT_FOUND');
+    await fails(client, 'read', { path: '/ran.txt' }, 'NOT_FOUND');
+  });
+
   it('write with encoding base64 refuses content that is not base64 (INVALID_ARGUMENT) and writes nothing', async () => {
     const client = await connect();
     for (const content of ['!!!not base64***', 'abcde', 'ab=c', 'a b c d e', 'ab=='.repeat(2)]) {
