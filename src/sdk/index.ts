@@ -21,7 +21,6 @@ import { VaultFs } from '../store/vault-fs.js';
 import type { Entry } from '../store/entries.js';
 import {
   createVault,
-  deleteVault,
   forkVault,
   getVault,
   listVaults,
@@ -61,6 +60,7 @@ import type { EntryKind } from '../core/entry-types.js';
 import { AvfsError } from '../errors.js';
 import { camel, type Camel } from '../api/case.js';
 import { checkpointDetails, type CheckpointDetails } from '../api/checkpoints.js';
+import { deleteVaultUnlessInUse } from '../api/vaults.js';
 
 export { ConflictError, DeniedError, InvalidInputError, NotFoundError, QuotaExceededError, TimeoutError } from '../errors.js';
 export type { ErrorCode, ReportedCode } from '../errors.js';
@@ -321,9 +321,9 @@ export class AVFS {
     return camel(forkVault(this.store, source, target, this.actor));
   }
 
-  /** Deletes a vault; one with forks needs `force` (they are detached and keep their files). */
+  /** Deletes a vault; one with forks, mounted, or with a command running in it needs `force` (forks are detached and keep their files). */
   deleteVault(name: string, options: { force?: boolean } = {}): DeleteVaultResult {
-    const r = deleteVault(this.store, name, !!options.force, this.actor);
+    const r = deleteVaultUnlessInUse(this.store, name, !!options.force, this.actor);
     return { name: r.name, detachedForks: r.detached_forks };
   }
 
