@@ -116,11 +116,12 @@ function laterChangesByOthers(store: Store, vault: VaultRow, exec: ExecRow, chan
     const versions = pathVersionsAfter(store, vault.id, c.path, c.rows[0]!.id);
     const last = c.rows[c.rows.length - 1]!.id;
     const others = versions.filter((row) => !mine(row) && !ANNOTATION_OPS.has(row.op));
-    // Writes after the exec's last one that, together, left the path as the exec left it (a later
-    // exec and its undo, a file written and written back) drop nothing: undos stack, newest first.
+    // Writes after the exec's last one drop nothing when, together, they left the path as the exec
+    // left it (a later exec and its undo: undos stack, newest first) or already as undo would
+    // leave it (someone reverted it by hand).
     const current = versions.length > 0 ? stateOf(versions[versions.length - 1]!) : c.after;
-    const leftAsExecLeft = sameIgnoringAnnotations(current, c.after);
-    if (others.some((row) => row.id < last || !leftAsExecLeft)) out.add(c.path);
+    const nothingLost = sameIgnoringAnnotations(current, c.after) || sameIgnoringAnnotations(current, c.before);
+    if (others.some((row) => row.id < last || !nothingLost)) out.add(c.path);
     if (c.before !== null) continue;
     // Undo removes this path: whatever else is in it or on it goes too.
     if (getEntry(store, vault, c.path)?.annot) out.add(c.path);

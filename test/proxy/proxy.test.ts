@@ -263,6 +263,12 @@ describeModes('proxy exec', (mode) => {
     // Now /f.txt is as r1 left it: nothing of anyone else's would be lost.
     expect((await avfs(home, ['proxy', 'undo', r1.exec_id])).json).toMatchObject({ ok: true, discarded_changes: 0 });
     expect(vaultTree(home)).toEqual(before);
+
+    // A path someone already put back as it was before the exec: undo drops nothing there either.
+    const r3 = expectRan(await exec(home, mode, ['--checkpoint', '--shell', 'echo four > /f.txt']));
+    expect((await avfs(home, ['revert', '/f.txt'])).json).toMatchObject({ ok: true });
+    expect((await avfs(home, ['proxy', 'undo', r3.exec_id])).json).toMatchObject({ ok: true, discarded_changes: 0 });
+    expect(vaultTree(home)['/f.txt']).toEqual(before['/f.txt']);
   });
 
   // Only a mounted run records its versions as it goes; a copy-mode run's are imported at its end.
