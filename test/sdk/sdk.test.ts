@@ -412,6 +412,21 @@ describe('SDK: the CLI scenarios in-process', () => {
     expect(avfs.audit().filter((r) => r.op.startsWith('proxy.'))).toEqual([]);
   });
 
+  it('bad arguments from JavaScript are coded errors: write content, log limit, gc grace', () => {
+    avfs.write('/a.txt', 'one');
+    avfs.write('/a.txt', 'two');
+    for (const content of [123, { a: 1 }, undefined, null]) {
+      expect(thrown(() => avfs.write('/bad.txt', content as unknown as string)).code, String(content)).toBe('INVALID_ARGUMENT');
+    }
+    expect(avfs.exists('/bad.txt')).toBe(false);
+    // A negative limit was SQLite's "no limit".
+    expect(thrown(() => avfs.log('/a.txt', { limit: -1 })).code).toBe('INVALID_ARGUMENT');
+    expect(thrown(() => avfs.log('/a.txt', { limit: 0 })).code).toBe('INVALID_ARGUMENT');
+    expect(avfs.log('/a.txt', { limit: 1 })).toHaveLength(1);
+    expect(thrown(() => avfs.gc({ graceMs: -5 })).code).toBe('INVALID_ARGUMENT');
+    expect(thrown(() => avfs.gc({ graceMs: Number.NaN })).code).toBe('INVALID_ARGUMENT');
+  });
+
   it('the constructor validates its options with coded errors', () => {
     const home = avfs.home;
     expect(thrown(() => new AVFS({ home: '' })).code).toBe('INVALID_ARGUMENT');
