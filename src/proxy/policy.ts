@@ -4,6 +4,7 @@ import { globToRegExp, regexProblem } from '../core/glob.js';
 import { commandsOf, programName, quoteArgv, subcommandOf, type SimpleCommand } from './command-line.js';
 import { DEFAULT_RULES } from './default-policy.js';
 import { avfsArgv, avfsBeyondContent, changesAvfsEnvironment } from './avfs-inside.js';
+import { bindDestinationProblem } from './sandbox.js';
 
 /**
  * Proxy policy: which commands may run in a vault, and how.
@@ -164,7 +165,11 @@ const zSandbox = z
       .array(
         z
           .object({ source: zHostPath, dest: zHostPath.optional(), writable: z.boolean().default(false), optional: z.boolean().default(false) })
-          .strict(),
+          .strict()
+          .superRefine((b, ctx) => {
+            const problem = b.source.startsWith('/') && bindDestinationProblem(b.dest ?? b.source);
+            if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [b.dest === undefined ? 'source' : 'dest'], message: problem });
+          }),
       )
       .default([]),
     limits: z

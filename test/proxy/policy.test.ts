@@ -315,6 +315,14 @@ describe('custom policies', () => {
     expect(bad({ timeout_ms: -1 }).data.issues).toEqual([expect.objectContaining({ path: 'timeout_ms' })]);
     expect(bad({ unknown_field: 1 }).code).toBe('INVALID_ARGUMENT');
     expect(bad({ rules: [{ name: 'x', program: '/(/', action: 'allow' }] })).toMatchObject({ code: 'INVALID_PATTERN', message: 'invalid pattern "/(/": unterminated group' });
+    // Bind destinations every run would refuse are refused when the policy is stored.
+    const bind = (b: Record<string, unknown>) => bad({ sandbox: { binds: [b] } });
+    expect(bind({ source: '/opt/x', dest: '/' }).data.issues).toEqual([expect.objectContaining({ path: 'sandbox.binds.0.dest' })]);
+    expect(bind({ source: '/opt/x', dest: '/proc/self' }).code).toBe('INVALID_ARGUMENT');
+    expect(bind({ source: '/opt/x', dest: '/dev' }).code).toBe('INVALID_ARGUMENT');
+    expect(bind({ source: '/opt/x', dest: '/x/../..' }).code).toBe('INVALID_ARGUMENT');
+    expect(bind({ source: '/' }).data.issues).toEqual([expect.objectContaining({ path: 'sandbox.binds.0.source' })]);
+    expect(parsePolicy({ sandbox: { binds: [{ source: '/opt/x', dest: '/tmp/x' }, { source: '/opt/y' }] } }).sandbox.binds).toHaveLength(2);
   });
 
   it('passes only the environment the policy names', () => {
