@@ -15,7 +15,7 @@ import { quoteArgv } from './command-line.js';
 import { runCommand } from './exec.js';
 import { prepareLaunch, sandboxField, violationsOf, type Launch, type Violation } from './launch.js';
 import { reapDeadExecs } from './liveness.js';
-import { childEnv, evaluatePolicy, type CommandVerdict, type Decision } from './policy.js';
+import { childEnv, evaluatePolicy, MAX_OUTPUT_BYTES, type CommandVerdict, type Decision } from './policy.js';
 import { namespacesWork, planSandbox, sandboxRequest, withoutSandbox, type NetworkMode, type SandboxReport } from './sandbox.js';
 import { loadPolicy } from './policy-source.js';
 import { openWorkspace, type ModeChoice } from './workspace.js';
@@ -114,8 +114,26 @@ export function newExecId(): string {
 function encode(buf: Buffer, truncated: boolean): { text: string; encoding: 'utf8' | 'base64' } {
   // A cut output may end inside a multi-byte character; that alone does not make it binary.
   const body = truncated ? buf.subarray(0, buf.length - incompleteTail(buf)) : buf;
-  if (!body.includes(0) && isUtf8(body)) return { text: body.toString('utf8'), encoding: 'utf8' };
+  if (!body.includes(0) && isUtf8(body) && (body.length * 6 <= MAX_TEXT_JSON || jsonLength(body) <= MAX_TEXT_JSON)) return { text: body.toString('utf8'), encoding: 'utf8' };
   return { text: buf.toString('base64'), encoding: 'base64' };
+}
+
+/**
+ * The longest text output sent as text: as long as the base64 of the most a run keeps. JSON
+ * writes a control character as \u00XX (six characters), so 90 MiB of them made a document longer
+ * than a JavaScript string holds; such output goes as base64 (ANSI colours in ordinary output
+ * stay far below this and stay text).
+ */
+const MAX_TEXT_JSON = 4 * Math.ceil(MAX_OUTPUT_BYTES / 3);
+
+/** How long UTF-8 text is as a JSON string (in bytes of UTF-8, at least its length in characters). */
+function jsonLength(text: Buffer): number {
+  let length = text.length;
+  for (const byte of text) {
+    if (byte === 0x22 || byte === 0x5c || byte === 0x08 || byte === 0x0c || byte === 0x0a || byte === 0x0d || byte === 0x09) length += 1;
+    else if (byte < 0x20) length += 5;
+  }
+  return length;
 }
 
 /** The request as one line, for messages, the audit and the exec record. */
@@ -155,7 +173,7 @@ function checkOptions(r: ExecRequest): void {
   };
   whole('timeoutMs', r.timeoutMs, 0, MAX_TIMER_MS);
   whole('killAfterMs', r.killAfterMs, 0, MAX_TIMER_MS);
-  whole('maxOutputBytes', r.maxOutputBytes, 0, Number.MAX_SAFE_INTEGER);
+  whole('maxOutputBytes', r.maxOutputBytes, 0, MAX_OUTPUT_BYTES);
   whole('maxProcesses', r.maxProcesses, 1, Number.MAX_SAFE_INTEGER, true);
   whole('maxFileSize', r.maxFileSize, 1, Number.MAX_SAFE_INTEGER, true);
   whole('memory', r.memory, 1, Number.MAX_SAFE_INTEGER, true);

@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { openStore } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { forkVault } from '../../src/store/vaults.js';
-import { avfs, avfsBytes, expectSameBytes, tempDir } from '../helpers.js';
+import { spawnSync } from 'node:child_process';
+import { avfs, avfsBytes, BIN, expectSameBytes, tempDir } from '../helpers.js';
 import { auditRows, bwrap, describeModes, fuse, type Mode, processes, seedHome, setVaultPolicy, skipMountTests, vaultTree } from './helpers.js';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -407,5 +408,36 @@ describe('proxy policy and help', () => {
     for (const words of ['Boundary:', 'Not enforced', 'no seccomp', 'no egress allowlist', 'CPU time', 'writable', 'advisory', 'Reserved names', 'sandbox {enforced', 'violations', 'changed_files', '--network <mode>', '--sandbox <mode>']) {
       expect(help.stdout).toContain(words);
     }
+  });
+});
+
+describe('output a JSON document can carry', () => {
+  it('--max-output over 128 MiB is INVALID_ARGUMENT before anything runs', async () => {
+    const home = newHome();
+    const r = await exec(home, 'copy', ['--max-output', '1GiB', '--', 'sh', '-c', 'echo ran > /ran.txt']);
+    expect(r.code).toBe(2);
+    expect(r.json.error).toMatchObject({ code: 'INVALID_ARGUMENT', option: 'maxOutputBytes' });
+    expect(vaultTree(home)['/ran.txt']).toBeUndefined();
+  });
+
+  it('90 MiB of control characters comes back as base64, not as a JSON string too long to make (it was INTERNAL after the run)', async () => {
+    const home = newHome();
+    const out = join(tmp.dir, `control-${homes}.json`);
+    // Each \x01 is six characters in JSON: over 512 MiB as text; execa would not buffer it either, so to a file.
+    const fd = openSync(out, 'w');
+    const r = spawnSync('node', [BIN, '--json', 'proxy', 'exec', '--mode', 'copy', '--max-output', '90MiB', '--shell', 'echo made > /made.txt; head -c 94371840 /dev/zero | tr "\\000" "\\001"'], {
+      stdio: ['ignore', fd, 'pipe'],
+      env: { ...process.env, AVFS_HOME: home, AVFS_VAULT: '', FORCE_COLOR: '0' },
+      timeout: 120_000,
+    });
+    closeSync(fd);
+    expect(r.status, String(r.stderr)).toBe(0);
+    const json = JSON.parse(readFileSync(out, 'utf8'));
+    rmSync(out);
+    expect(json).toMatchObject({ ok: true, exit_code: 0, stdout_encoding: 'base64', stdout_bytes: 94371840, truncated: false });
+    const bytes = Buffer.from(json.stdout, 'base64');
+    expect(bytes.length).toBe(94371840);
+    expect(bytes.every((b) => b === 1)).toBe(true);
+    expect(json.changed_files.map((c: any) => c.path)).toEqual(['/made.txt']);
   });
 });
