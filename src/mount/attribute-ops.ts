@@ -33,7 +33,7 @@ export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'st
 
     statfs(path, cb) {
       try {
-        cb(0, statfsOf(ctx, quotaInfo()));
+        cb(0, statfsOf({ home: ctx.home, readOnly: ctx.readOnly, fsid: ctx.vault.id }, quotaInfo()));
       } catch (err) {
         cb(errno(err, 'statfs', path));
       }
@@ -113,25 +113,30 @@ const U32 = 0xffffffff;
 /**
  * statfs: the vault's byte and entry quotas when set, else the filesystem holding the home (where
  * the content really goes). fuse-native passes 32-bit fields, so the block size grows until the
- * block counts fit.
+ * block counts fit. Without a vault (the root of an idle views mount) the home's filesystem.
  */
-function statfsOf(ctx: MountContext, q: { row: VaultRow; bytes: number; entries: number }): FuseStatfs {
+export function statfsOf(
+  where: { home: string; readOnly: boolean; fsid: number },
+  q?: { row: VaultRow; bytes: number; entries: number },
+): FuseStatfs {
   let totalBytes: number;
   let freeBytes: number;
   let availBytes: number;
-  if (q.row.max_bytes !== null) {
-    totalBytes = q.row.max_bytes;
-    freeBytes = availBytes = Math.max(0, q.row.max_bytes - q.bytes);
+  const maxBytes = q?.row.max_bytes ?? null;
+  const maxFiles = q?.row.max_files ?? null;
+  if (q && maxBytes !== null) {
+    totalBytes = maxBytes;
+    freeBytes = availBytes = Math.max(0, maxBytes - q.bytes);
   } else {
-    const host = statfsSync(ctx.home);
+    const host = statfsSync(where.home);
     totalBytes = host.blocks * host.bsize;
     freeBytes = host.bfree * host.bsize;
     availBytes = host.bavail * host.bsize;
   }
   let bsize = 4096;
   while (totalBytes / bsize > U32 && bsize < 2 ** 30) bsize *= 2;
-  const files = q.row.max_files !== null ? Math.min(q.row.max_files, U32) : U32 >>> 1;
-  const ffree = q.row.max_files !== null ? Math.max(0, Math.min(q.row.max_files - q.entries, U32)) : files;
+  const files = q && maxFiles !== null ? Math.min(maxFiles, U32) : U32 >>> 1;
+  const ffree = q && maxFiles !== null ? Math.max(0, Math.min(maxFiles - q.entries, U32)) : files;
   return {
     bsize,
     frsize: bsize,
@@ -141,8 +146,8 @@ function statfsOf(ctx: MountContext, q: { row: VaultRow; bytes: number; entries:
     files,
     ffree,
     favail: ffree,
-    fsid: ctx.vault.id,
-    flag: ctx.readOnly ? 1 : 0,
+    fsid: where.fsid,
+    flag: where.readOnly ? 1 : 0,
     namemax: NAME_MAX,
   };
 }

@@ -1,4 +1,5 @@
 import type { FuseOperations } from 'fuse-native';
+import { dirname } from '../core/paths.js';
 import { vaultUsage } from '../store/usage.js';
 import { undecodableName, type OpContext } from './op-context.js';
 import { O_ACCMODE, O_APPEND, O_RDONLY } from './open-files.js';
@@ -12,7 +13,7 @@ const KEEP_CACHE = 0x40000000;
  */
 export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 'read' | 'write' | 'truncate' | 'ftruncate' | 'flush' | 'fsync' | 'release'> {
   const { ctx, fs, files, errno, entry, creatorOf, openAt, parentError, overQuota } = c;
-  const { ENOENT, EEXIST, EBADF, EROFS, EISDIR, EDQUOT } = c.err;
+  const { ENOENT, EBADF, EROFS, EISDIR, EDQUOT } = c.err;
   return {
     open(path, flags, cb) {
       try {
@@ -20,7 +21,11 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
         const f = openAt(path);
         if (f && f.pending) return cb(0, files.reopen(f, flags) | (ctx.keepCache ? KEEP_CACHE : 0));
         const e = entry(path);
-        if (!e) return cb(ENOENT);
+        // The kernel opens a name its (cached, 1 s) lookup found: gone now, it was removed
+        // elsewhere (the CLI, another mount). ESTALE makes the kernel look it up again and repeat
+        // the open once: open(O_CREAT), `echo x > f`, then creates the file, a plain open fails
+        // ENOENT, as on a local disk (ENOENT here failed both).
+        if (!e) return cb(c.err.ESTALE);
         if (e.type === 'd') return cb(EISDIR);
         const fh = files.open(e, flags);
         const keep = ctx.keepCache && files.keepCache(files.handle(fh)!.file, e.hash);
@@ -33,7 +38,12 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
     create(path, mode, cb) {
       try {
         if (ctx.readOnly) return cb(EROFS);
-        if (openAt(path) || entry(path)) return cb(EEXIST);
+        // The kernel asks to create only a name its lookup found missing, and with O_EXCL it looks
+        // up afresh first. So a file here was made elsewhere (the CLI, another mount) while the
+        // kernel still held its failed lookup (1 s): EEXIST would fail a plain `echo x > f` or
+        // open(O_CREAT). ESTALE makes the kernel look the name up again and repeat the open once,
+        // which then opens the file (or, with O_EXCL, fails EEXIST), as on a local disk.
+        if (openAt(path) || entry(path)) return cb(c.err.ESTALE);
         if (undecodableName(path)) return cb(c.err.EILSEQ);
         const bad = parentError(path);
         if (bad) return cb(bad);
@@ -41,7 +51,7 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
         // (touch, shell redirections), so max_files is checked here, where create(2) can fail.
         const quota = fs.row();
         if (quota.max_files !== null && vaultUsage(quota).entries + files.pendingCount + 1 > quota.max_files) return cb(EDQUOT);
-        cb(0, files.create(path, mode, 0, creatorOf(path).owner));
+        cb(0, files.create(path, mode, 0, creatorOf(path).owner, entry(dirname(path))?.ino));
       } catch (err) {
         cb(errno(err, 'create', path));
       }

@@ -9,7 +9,7 @@ import { HOME_FILE_MODE, resolveHome } from '../store/home.js';
 import { openStore } from '../store/store.js';
 import { getVault } from '../store/vaults.js';
 import { fuseAvailable } from './fuse.js';
-import { canonicalDir, cleanStaleSessions, prepareMountpoint } from './mountpoint.js';
+import { canonicalDir, cleanStaleSessions, mountAnswers, prepareMountpoint } from './mountpoint.js';
 import {
   isAvfsMount,
   isLive,
@@ -247,7 +247,15 @@ export async function unmountDir(options: UnmountOptions): Promise<UnmountResult
   const km = kernelMountAt(dir);
   if (km) {
     if (!isAvfsMount(km)) throw new AvfsError('INVALID_ARGUMENT', `${dir} is a ${km.fstype} mount, not an avfs mount`, { dir, fstype: km.fstype });
-    // An avfs mount without any session record (a home deleted, another home): detach it.
+    // An avfs mount this home has no session for. A live server of another home keeps its mount;
+    // a dead one's (its server killed, its home deleted) is detached.
+    if (await mountAnswers(dir)) {
+      throw new AvfsError(
+        'CONFLICT',
+        `${dir} is served by an avfs mount of another home: unmount it from that home (avfs unmount --home <dir>), or with \`fusermount -u ${dir}\``,
+        { dir },
+      );
+    }
     const r = await kernelUnmount(dir, true);
     if (!r.ok) throw new AvfsError('INTERNAL', `could not unmount ${dir}: ${r.message}`, { dir });
     result.was_mounted = true;

@@ -63,7 +63,7 @@ export async function cleanStaleSessions(home: string, dir?: string): Promise<Mo
  * so a live mount is never detached by mistake. The call runs on libuv's thread pool, so a mount
  * served by this process cannot block the JS thread.
  */
-async function mountAnswers(dir: string): Promise<boolean> {
+export async function mountAnswers(dir: string): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const noAnswer = new Promise<'timeout'>((res) => (timer = setTimeout(() => res('timeout'), 5000)));
   try {

@@ -64,6 +64,7 @@ function errnos(fuse: Fuse) {
     EDQUOT: E('EDQUOT'),
     ENAMETOOLONG: E('ENAMETOOLONG'),
     EILSEQ: E('EILSEQ'),
+    ESTALE: E('ESTALE'),
   };
 }
 

@@ -39,6 +39,8 @@ export class OpenFile {
   spill: { path: string; fd: number } | null = null;
   /** The spill file's bytes being hashed and chunked as they arrive (ContentDigests), until a write goes back over them. */
   digest: DigestStream | null = null;
+  /** The inode number of the directory a file created through the mount was created in (OpenFiles.relocate). */
+  dirIno: number | undefined;
   /** When a file created through the mount was created (its directory changed then, as the kernel saw it). */
   createdAt: number | undefined;
   /** The stored content changed under this open file: pages the kernel cached for it may be old. */

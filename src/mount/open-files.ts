@@ -1,6 +1,6 @@
 import { closeSync, openSync } from 'node:fs';
 import { AvfsError } from '../errors.js';
-import { dirname, isWithin, rebase } from '../core/paths.js';
+import { basename, dirname, isWithin, joinPath, rebase } from '../core/paths.js';
 import type { Entry } from '../store/entries.js';
 import type { Owner, VaultFs } from '../store/vault-fs.js';
 import { now } from '../store/store.js';
@@ -165,11 +165,12 @@ export class OpenFiles {
     return this.addHandle(file, flags);
   }
 
-  /** Creates a file that exists only here until its first persist, owned by `owner`. */
-  create(path: string, mode: number, flags: number, owner?: Owner): number {
+  /** Creates a file that exists only here until its first persist, owned by `owner`, in the directory whose inode is `dirIno`. */
+  create(path: string, mode: number, flags: number, owner?: Owner, dirIno?: number): number {
     const t = now();
     const file = new OpenFile(path, this.allocIno(), mode & 0o7777, true, { hash: null, size: 0 }, t, t, t);
     file.createdAt = t;
+    file.dirIno = dirIno;
     if (owner) file.owner = owner;
     this.byPath.set(path, file);
     return this.addHandle(file, flags);
@@ -360,14 +361,14 @@ export class OpenFiles {
         // A second descriptor reads from offset 0 (the content is streamed from the current position).
         const fd = openSync(file.spill.path, 'r');
         try {
-          entry = this.fs.writeFileExact(file.path, { fd, ...this.copies.digestOf(file) }, write);
+          entry = this.fs.writeFileExact(() => this.relocate(file), { fd, ...this.copies.digestOf(file) }, write);
         } finally {
           closeSync(fd);
         }
       } else {
         const data = this.copies.bytes(file);
         if (!data) throw new AvfsError('INTERNAL', `no working copy for ${file.path}`, { path: file.path });
-        entry = this.fs.writeFileExact(file.path, data, write);
+        entry = this.fs.writeFileExact(() => this.relocate(file), data, write);
       }
       file.mode = shown!.mode;
       file.ctime = shown!.ctime;
@@ -380,6 +381,38 @@ export class OpenFiles {
       file.state = previous;
       throw err;
     }
+  }
+
+  /**
+   * Someone else (the CLI, the SDK, another mount) renamed a file open here, or a directory above
+   * it, since it was opened or created; the kernel still names it by its old path. As for a local
+   * file, its bytes follow the file: a stored file by its inode number, a file not stored yet by
+   * its directory's. Stored under the old path instead, the file came back there beside the moved
+   * one, sharing its inode number, or failed (its directory gone) and lost its bytes. A file whose
+   * inode (or directory) no name holds any more keeps its path: removed, it is stored again there,
+   * the last writer winning as over a rewrite. Only an outside rename leads here (the mount's own
+   * renames move open files, OpenFiles.move), so the scan for the inode is rare. Asked inside
+   * the persist's write transaction (VaultFs.writeFileExact), so no rename commits in between.
+   * Returns the path to store the file at.
+   */
+  private relocate(file: OpenFile): string {
+    let to: string | undefined;
+    if (file.pending) {
+      if (file.dirIno === undefined || this.stored.get(dirname(file.path))?.ino === file.dirIno) return file.path;
+      const dir = this.stored.namesOf(file.dirIno).find((e) => e.type === 'd');
+      to = dir && joinPath(dir.path, basename(file.path));
+    } else {
+      if (this.stored.get(file.path)?.ino === file.ino) return file.path;
+      to = this.stored.namesOf(file.ino).find((e) => e.type === 'f')?.path;
+    }
+    if (to === undefined || to === file.path) return file.path;
+    // The kernel may hold pages of what the new name stored before: they are not this file's.
+    this.kernel.forget(file.path);
+    file.pageCacheStale = true;
+    if (this.byPath.get(file.path) === file) this.byPath.delete(file.path);
+    file.path = to;
+    if (!this.byPath.has(to)) this.byPath.set(to, file);
+    return to;
   }
 
   /**

@@ -1,4 +1,4 @@
-import { getEntry, layersOf, watchRows, type Entry } from '../store/entries.js';
+import { getEntry, layersOf, namesOfInode, watchRows, type Entry } from '../store/entries.js';
 import type { Store } from '../store/store.js';
 import type { VaultRow } from '../store/vaults.js';
 
@@ -65,6 +65,11 @@ export class StoredEntries {
     if (this.kept.size >= MAX_ENTRIES) this.kept.delete(this.kept.keys().next().value!);
     this.kept.set(path, e);
     return e;
+  }
+
+  /** Every name the vault shows for inode `ino`, read fresh (a scan of the vault: for the rare OpenFiles.relocate only). */
+  namesOf(ino: number): Entry[] {
+    return namesOfInode(this.store, this.vault, ino, true);
   }
 
   /** Stops following this connection's writes (the mount or view ends). */

@@ -9,6 +9,7 @@ import { VaultFs } from '../store/vault-fs.js';
 import { getVault, type VaultRow } from '../store/vaults.js';
 import { errnoCode, type Fuse } from './fuse.js';
 import { OpenFiles } from './open-files.js';
+import { statfsOf } from './attribute-ops.js';
 import { createOperations } from './operations.js';
 import { sandboxView } from './sandbox-view.js';
 import { spillDir } from './session.js';
@@ -93,7 +94,7 @@ export class ViewHost {
           if (name === 'readdir') return cb(0, ['.', '..'], [rootStat, rootStat]);
           if (name === 'statfs') {
             const any = this.views.values().next().value as View | undefined;
-            return any ? any.ops.statfs!('/', cb as never) : cb(ENOENT);
+            return any ? any.ops.statfs!('/', cb as never) : cb(0, statfsOf({ home: this.o.home, readOnly: false, fsid: 0 }));
           }
           return cb(EROFS);
         }

@@ -25,8 +25,38 @@ const CONTENT_SUBCOMMANDS: Record<string, Set<string | undefined>> = {
   quota: new Set([undefined]),
 };
 
-/** Global options of avfs that take a value. */
-const VALUED = new Set(['--vault', '--home']);
+/**
+ * Options of avfs whose value names a place: the global --vault and --home, and --from (a host
+ * file that `write` reads). The only valued options that can stand before the command words
+ * (commander refuses a subcommand's options ahead of its name), so the words are read right.
+ */
+const PLACE_OPTIONS = new Set(['--vault', '--home', '--from']);
+
+/** An avfs command line as avfs's parser reads it (indexes into the argv given, program word at 0). */
+export interface AvfsWords {
+  /** The words that are not options or option values: the command, its subcommand, their operands. */
+  operands: number[];
+  /** Each place option: its name, the index of its word, and its value (inline `--home=x`, else the next word). */
+  places: Array<{ name: string; at: number; value: string | undefined; valueAt: number | undefined }>;
+}
+
+/** The one reading of an avfs argv that the rule below and the policy's host-path check share. */
+export function avfsWords(argv: string[]): AvfsWords {
+  const words: AvfsWords = { operands: [], places: [] };
+  for (let i = 1; i < argv.length; i++) {
+    const a = argv[i]!;
+    const eq = a.startsWith('--') ? a.indexOf('=') : -1;
+    const name = eq === -1 ? a : a.slice(0, eq);
+    if (PLACE_OPTIONS.has(name)) {
+      const valueAt = eq === -1 && i + 1 < argv.length ? i + 1 : undefined;
+      words.places.push({ name, at: i, value: eq === -1 ? argv[i + 1] : a.slice(eq + 1), valueAt });
+      if (eq === -1) i++;
+    } else if (!a.startsWith('-') || a === '-') {
+      words.operands.push(i);
+    }
+  }
+  return words;
+}
 
 /**
  * The avfs command line a command runs (`avfs …`, or `node …/avfs.js …` as in a checkout), from
@@ -47,19 +77,13 @@ export interface OwnPlace {
 
 /** Why this avfs command goes beyond the vault's content on the exec's own vault, or undefined. */
 export function avfsBeyondContent(argv: string[], own: OwnPlace): string | undefined {
-  const operands: string[] = [];
-  for (let i = 1; i < argv.length; i++) {
-    const a = argv[i]!;
-    const [name, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
-    if (VALUED.has(name)) {
-      const value = inline ?? argv[++i];
-      const mine = name === '--vault' ? own.vault : own.home;
-      if (value !== mine) return `${name} ${value ?? ''} names another ${name.slice(2)} than the one this exec runs in (${mine ?? 'unknown'}): avfs inside the boundary works on its own vault only`;
-      continue;
-    }
-    if (!a.startsWith('-') || a === '-') operands.push(a);
+  const { operands, places } = avfsWords(argv);
+  for (const { name, value } of places) {
+    if (name === '--from') continue; // a content command's input file: the host-path check judges it
+    const mine = name === '--vault' ? own.vault : own.home;
+    if (value !== mine) return `${name} ${value ?? ''} names another ${name.slice(2)} than the one this exec runs in (${mine ?? 'unknown'}): avfs inside the boundary works on its own vault only`;
   }
-  const [command, sub] = operands;
+  const [command, sub] = operands.map((i) => argv[i]!);
   if (command === undefined || CONTENT.has(command)) return undefined;
   if (CONTENT_SUBCOMMANDS[command]?.has(sub)) return undefined;
   const what = sub !== undefined && CONTENT_SUBCOMMANDS[command] ? `avfs ${command} ${sub}` : `avfs ${command}`;

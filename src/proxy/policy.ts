@@ -3,7 +3,7 @@ import { AvfsError } from '../errors.js';
 import { globToRegExp, regexProblem } from '../core/glob.js';
 import { commandsOf, programName, quoteArgv, subcommandOf, type SimpleCommand } from './command-line.js';
 import { DEFAULT_RULES } from './default-policy.js';
-import { avfsArgv, avfsBeyondContent, changesAvfsEnvironment } from './avfs-inside.js';
+import { avfsArgv, avfsBeyondContent, avfsWords, changesAvfsEnvironment } from './avfs-inside.js';
 import { bindDestinationProblem } from './sandbox.js';
 
 /**
@@ -418,17 +418,8 @@ const HOST_OPTIONS = new Set(['--from', '--home']);
 /** Indexes of an exempt program's arguments that are vault paths or text: all but its host-path words. */
 function exemptArguments(argv: string[]): Set<number> {
   const out = new Set<number>(argv.keys());
-  const operands: number[] = [];
-  for (let i = 1; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (HOST_OPTIONS.has(a)) {
-      out.delete(++i);
-      continue;
-    }
-    if (HOST_OPTIONS.has(a.split('=')[0]!)) out.delete(i);
-    else if (a === '--vault') i++;
-    else if (!a.startsWith('-')) operands.push(i);
-  }
+  const { operands, places } = avfsWords(argv);
+  for (const p of places) if (HOST_OPTIONS.has(p.name)) out.delete(p.valueAt ?? p.at);
   const words = operands.map((i) => argv[i]);
   const touchesHost = HOST_SUBCOMMANDS.has(words[0]!) || (words[0] === 'proxy' && words[1] === 'policy' && words[2] === 'set');
   if (touchesHost) for (let i = 1; i < argv.length; i++) out.delete(i);

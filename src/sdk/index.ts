@@ -60,7 +60,7 @@ import type { EntryKind } from '../core/entry-types.js';
 import { AvfsError } from '../errors.js';
 import { camel, type Camel } from '../api/case.js';
 import { checkpointDetails, type CheckpointDetails } from '../api/checkpoints.js';
-import { deleteVaultUnlessInUse } from '../api/vaults.js';
+import { deleteUnmountedVault } from '../api/vaults.js';
 
 export { ConflictError, DeniedError, InvalidInputError, NotFoundError, QuotaExceededError, TimeoutError } from '../errors.js';
 export type { ErrorCode, ReportedCode } from '../errors.js';
@@ -327,9 +327,9 @@ export class AVFS {
     return camel(forkVault(this.store, source, target, this.actor));
   }
 
-  /** Deletes a vault; one with forks, mounted, or with a command running in it needs `force` (forks are detached and keep their files). */
+  /** Deletes a vault; one with forks or a command running in it needs `force` (forks are detached and keep their files); a mounted one is refused (CONFLICT). */
   deleteVault(name: string, options: { force?: boolean } = {}): DeleteVaultResult {
-    const r = deleteVaultUnlessInUse(this.store, name, !!options.force, this.actor);
+    const r = deleteUnmountedVault(this.store, name, !!options.force, this.actor);
     return { name: r.name, detachedForks: r.detached_forks };
   }
 

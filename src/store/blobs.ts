@@ -1,4 +1,4 @@
-import { readSync } from 'node:fs';
+import { closeSync, fstatSync, readSync } from 'node:fs';
 import { ContentChunker, splitContent } from '../core/cdc.js';
 import { chunkSpansForRange, decodeChunkList, encodeChunkList, type ChunkList } from '../core/chunk-list.js';
 import { createHasher, hashBytes } from '../core/hash.js';
@@ -128,6 +128,63 @@ function insertChunked(store: Store, hash: string, size: number, chunks: StoredC
  */
 export function putContentFromFd(store: Store, fd: number, limit?: SizeLimit, onRead?: (bytesSoFar: number) => void): ContentRef {
   return underLease(store, openLease(store), (lease) => streamContent(store, fd, lease, limit, onRead));
+}
+
+/** Small files stored per transaction by putContentsFromFds (with at most BYTES_PER_TRANSACTION of them). */
+const FILES_PER_TRANSACTION = 256;
+
+/**
+ * putContentFromFd for many files (import): a file of at most INLINE_MAX bytes is read whole and
+ * hashed before the write lock, and up to FILES_PER_TRANSACTION of them (BYTES_PER_TRANSACTION at
+ * most) are stored in one transaction, all pinned under one lease; where one transaction per file
+ * spent most of an import of small files on BEGIN and COMMIT. A larger file streams under its own
+ * lease, as putContentFromFd does. `open(key)` gives a descriptor, which is closed here. The refs
+ * share the lease, so they must be linked in one transaction (the first link ends it; gc cannot
+ * run inside that transaction). On any failure, nothing stored here remains.
+ */
+export function putContentsFromFds<K>(store: Store, keys: Iterable<K>, open: (key: K) => number, onStored?: () => void): Map<K, ContentRef> {
+  const refs = new Map<K, ContentRef>();
+  const lease = openLease(store);
+  let pending: Array<{ key: K; hash: string; data: Buffer }> = [];
+  let pendingBytes = 0;
+  const flush = () => {
+    const batch = pending;
+    store.mutate(() => {
+      for (const { hash, data } of batch) pin(store, lease, 'b', hash, storeBlob(store, hash, data));
+    });
+    for (const { key, hash, data } of batch) refs.set(key, { hash, size: data.length, lease: lease.id });
+    pending = [];
+    pendingBytes = 0;
+  };
+  try {
+    for (const key of keys) {
+      const fd = open(key);
+      try {
+        // One byte past the size fstat gives tells a file that grew since; positional reads leave
+        // the offset at 0, so such a file, or a large one, streams from the start.
+        const size = fstatSync(fd).size;
+        const data = size <= INLINE_MAX ? Buffer.allocUnsafe(size + 1) : undefined;
+        const n = data ? readFully(fd, data, 0) : 0;
+        if (!data || n > size) {
+          refs.set(key, putContentFromFd(store, fd));
+        } else {
+          const bytes = data.subarray(0, n);
+          pending.push({ key, hash: hashBytes(bytes), data: bytes });
+          pendingBytes += n;
+          if (pending.length >= FILES_PER_TRANSACTION || pendingBytes >= BYTES_PER_TRANSACTION) flush();
+        }
+      } finally {
+        closeSync(fd);
+      }
+      onStored?.();
+    }
+    if (pending.length > 0) flush();
+    return refs;
+  } catch (err) {
+    const leases = new Set([...refs.values()].map((r) => r.lease ?? null).concat(lease.id));
+    for (const id of leases) if (id !== null) abandonLease(store, id);
+    throw err;
+  }
 }
 
 /** Runs `put` under `lease`; on failure the lease is abandoned, so nothing it pinned stays pinned. */

@@ -2,7 +2,7 @@ import { AvfsError, notFound } from '../errors.js';
 import { descendantRange, normalizePath } from '../core/paths.js';
 import { audit } from './audit.js';
 import { contentChunks, readContent } from './blobs.js';
-import { getEntry, hasChildren, listDescendants, putEntry, removeEntry, type ChangeOptions, type Entry, type EntryState, type EntryType } from './entries.js';
+import { getEntry, hasChildren, listDescendants, putEntry, removeDescendants, removeEntry, type ChangeOptions, type Entry, type EntryState, type EntryType } from './entries.js';
 import type { Actor, Store } from './store.js';
 import { historyChain, type VaultRow } from './vaults.js';
 import { ensureParents, moveTree, type VaultFs } from './vault-fs.js';
@@ -266,17 +266,14 @@ export function sameState(a: PathState, b: PathState): boolean {
 
 /** Removes everything below a directory (deepest first, each removal a version); refuses with NOT_EMPTY unless `allowed`. */
 function clearChildren(w: Writer, dir: Entry, change: ChangeOptions, allowed: boolean): number {
-  if (dir.type !== 'd') return 0;
-  const below = listDescendants(w.store, w.vault, dir.path);
-  if (below.length === 0) return 0;
+  if (dir.type !== 'd' || !hasChildren(w.store, w.vault, dir.path)) return 0;
   if (!allowed) {
     throw new AvfsError('NOT_EMPTY', `directory not empty: ${dir.path} (use --recursive to replace it with its contents)`, {
       path: dir.path,
-      entries: below.length,
+      entries: listDescendants(w.store, w.vault, dir.path).length,
     });
   }
-  for (const child of below.reverse()) removeEntry(w.store, w.vault, child.path, change);
-  return below.length;
+  return removeDescendants(w.store, w.vault, dir.path, change).length;
 }
 
 /**

@@ -6,7 +6,7 @@ import { AvfsError } from '../errors.js';
 import { devMajor, devMinor } from '../core/entry-types.js';
 import { joinPath, normalizePath } from '../core/paths.js';
 import { decodeUtf8, escapeBytes } from '../core/utf8.js';
-import { putContentFromFd, type ContentRef } from './blobs.js';
+import { putContentsFromFds, type ContentRef } from './blobs.js';
 import type { Entry } from './entries.js';
 import { isDirectory, makeDirectories } from './host-dirs.js';
 import { walkHostTree } from './host-tree.js';
@@ -154,18 +154,10 @@ export function importTree(fs: VaultFs, host: string, vaultInput: string, progre
     if (first === undefined) firstName.set(item.inode, item.vault);
     else linkTo.set(item, first);
   }
-  let done = 0;
-  for (const item of items) {
-    if (item.kind === 'f' && !linkTo.has(item)) {
-      const fd = unlessUnreadable(() => openSync(item.host, 'r'));
-      try {
-        contents.set(item.vault, putContentFromFd(fs.store, fd));
-      } finally {
-        closeSync(fd);
-      }
-    }
-    progress?.(++done, items.length);
-  }
+  const files = items.filter((item) => item.kind === 'f' && !linkTo.has(item));
+  let done = items.length - files.length;
+  const stored = putContentsFromFds(fs.store, files, (item) => unlessUnreadable(() => openSync(item.host, 'r')), () => progress?.(++done, items.length));
+  for (const [item, content] of stored) contents.set(item.vault, content);
   const summary: TransferSummary = { files: 0, directories: 0, symlinks: 0, bytes: 0, links: 0 };
   fs.store.mutate(() => {
     for (const item of items) {

@@ -12,6 +12,7 @@ import {
   listDescendants,
   lastVersion,
   putEntry,
+  removeDescendants,
   removeEntry,
   reserveInos,
   setLinkCount,
@@ -312,7 +313,7 @@ export class VaultFs {
   }
 
   /**
-   * The mount's write of a whole file at the canonical `path` (never following a symlink there):
+   * The mount's write of a whole file at a canonical path (never following a symlink there):
    * `data` is the bytes, or a host descriptor to stream them from (stored in a transaction of
    * their own before the entry's, content-addressed, so harmless if the entry change then fails).
    * The entry, its version and audit row then change in one transaction. `attributes` decides the
@@ -320,10 +321,13 @@ export class VaultFs {
    * a stored file's mode, see OpenFiles.shown). `from` is the content the writer started from, for a
    * file it opened from the store (absent for a file it created): when the stored file changed
    * meanwhile, the new version's detail names the version it replaced. `ino` and `owner` apply
-   * to a new entry only.
+   * to a new entry only. `target` is the path, or a function asked for it inside that
+   * transaction: the mount's open file follows a rename another writer commits up to the moment
+   * it is stored (OpenFiles.relocate); asked before, a rename committed while this waited for the
+   * write lock brought the file back under its old name.
    */
   writeFileExact(
-    path: string,
+    target: string | (() => string),
     data: Buffer | { fd: number; digest?: ContentDigest; put?: DigestedPut },
     options: {
       from?: { hash: string | null };
@@ -346,6 +350,7 @@ export class VaultFs {
     return this.store.mutate(() => {
       const content = streamed ?? putContent(this.store, data as Buffer);
       linkContent(this.store, content);
+      const path = typeof target === 'string' ? target : target();
       const vault = this.row();
       const parent = getEntry(this.store, vault, dirname(path));
       if (!parent) throw notFound(dirname(path), this.name);
@@ -426,17 +431,10 @@ export class VaultFs {
       assertNotRoot(path);
       const entry = requireEntry(resolved.entry ?? getEntry(this.store, vault, path), path, this.name);
       const removed: string[] = [];
-      if (entry.type === 'd') {
-        const below = listDescendants(this.store, vault, path);
-        if (below.length > 0 && !options.recursive) {
-          throw new AvfsError('NOT_EMPTY', `directory not empty: ${path} (use -r to remove it with its contents)`, { path });
-        }
-        // Deepest first, so each directory is empty when it goes.
-        for (const child of below.reverse()) {
-          removeEntry(this.store, vault, child.path, { op: 'delete', actor: this.actor });
-          removed.push(child.path);
-        }
+      if (entry.type === 'd' && !options.recursive && hasChildren(this.store, vault, path)) {
+        throw new AvfsError('NOT_EMPTY', `directory not empty: ${path} (use -r to remove it with its contents)`, { path });
       }
+      if (entry.type === 'd') removed.push(...removeDescendants(this.store, vault, path, { op: 'delete', actor: this.actor }));
       // The entry read above is still current unless names below it went (which changed its times).
       removeEntry(this.store, vault, path, { op: 'delete', actor: this.actor }, { current: removed.length === 0 ? entry : undefined });
       removed.push(path);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { openStore, type Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
-import { INLINE_MAX, abandonContent, chunkList, putContentFromFd, type ContentRef } from '../../src/store/blobs.js';
+import { INLINE_MAX, abandonContent, chunkList, putContentFromFd, putContentsFromFds, type ContentRef } from '../../src/store/blobs.js';
 import { gc } from '../../src/store/gc.js';
 import { errorCode, expectContentIntact, openTempStore } from '../helpers.js';
 
@@ -84,5 +84,48 @@ describe('content leases', () => {
     } finally {
       reopened.release();
     }
+  });
+});
+
+describe('many files stored together (putContentsFromFds, what import uses)', () => {
+  /** Host files: 600 small ones (three transactions of them), an empty one, and one larger than INLINE_MAX. */
+  function hostFiles(): Map<string, Buffer> {
+    const files = new Map<string, Buffer>();
+    for (let i = 0; i < 600; i++) files.set(join(home.dir, `s${i}`), Buffer.from(`small file ${i}\n`));
+    files.set(join(home.dir, 'empty'), Buffer.alloc(0));
+    files.set(join(home.dir, 'large'), Buffer.concat([chunk('u'), chunk('v')]));
+    for (const [path, data] of files) writeFileSync(path, data);
+    return files;
+  }
+
+  it('pins everything until it is linked in one transaction, past a gc without grace; then no lease is left', () => {
+    const files = hostFiles();
+    const refs = putContentsFromFds(store, files.keys(), (path) => openSync(path, 'r'));
+    expect(refs.size).toBe(files.size);
+    // The small files share one lease; the large one streamed under its own.
+    expect(count('content_leases')).toBe(2);
+    gc(store, { graceMs: 0, actor });
+    const name = (path: string) => `/${path.split('/').pop()}`;
+    store.mutate(() => {
+      for (const [path, ref] of refs) fs.writeContent(name(path), ref);
+    });
+    expect([count('content_pins'), count('content_leases')]).toEqual([0, 0]);
+    for (const [path, data] of files) expect(fs.readFile(name(path)).equals(data), path).toBe(true);
+    expectContentIntact(store);
+  });
+
+  it('on a failure part way, nothing it stored remains and no lease is left', () => {
+    const files = hostFiles();
+    const before = [count('blobs'), count('chunks')];
+    const paths = [...files.keys()];
+    const failAt = paths[550]!; // after two transactions of small files and the large file
+    paths.splice(400, 0, paths.pop()!); // the large file in the middle
+    expect(() =>
+      putContentsFromFds(store, paths, (path) => {
+        if (path === failAt) throw new Error('unreadable');
+        return openSync(path, 'r');
+      }),
+    ).toThrow('unreadable');
+    expect([count('blobs'), count('chunks'), count('content_pins'), count('content_leases')]).toEqual([...before, 0, 0]);
   });
 });

@@ -44,6 +44,30 @@ describe('hard links', () => {
     expect(files()).toEqual({ '/moved': [ino, 1, 'x', 0o644] });
   });
 
+  it('rm -r of a tree holding several names of one inode: the names outside keep the inode with the right count; forks and history keep the tree', () => {
+    fs.writeFile('/keep', 'shared');
+    fs.mkdir('/t/u/v', { parents: true });
+    fs.link('/keep', '/t/a');
+    fs.link('/keep', '/t/u/b');
+    fs.link('/keep', '/t/u/v/c');
+    fs.writeFile('/t/u/plain', 'p');
+    const ino = fs.stat('/keep').ino;
+    forkVault(store, 'default', 'fork', actor);
+    const fork = new VaultFs(store, 'fork', actor);
+    const forkBefore = files(fork);
+    const rootBefore = fs.stat('/');
+    const removed = fs.rm('/t', { recursive: true });
+    expect(removed.sort()).toEqual(['/t', '/t/a', '/t/u', '/t/u/b', '/t/u/plain', '/t/u/v', '/t/u/v/c']);
+    expect(files()).toEqual({ '/keep': [ino, 1, 'shared', 0o644] });
+    expect(fs.stat('/').nlink).toBe(rootBefore.nlink - 1);
+    expect(fs.stat('/').mtime).toBeGreaterThanOrEqual(rootBefore.mtime);
+    expect(files(fork)).toEqual(forkBefore);
+    expect(forkBefore['/t/u/v/c']).toEqual([ino, 4, 'shared', 0o644]);
+    for (const path of removed) expect(pathVersions(store, fs.row(), path, 10)[0]!.op, path).toBe('delete');
+    // No version of a directory that went was recorded between its children's removals.
+    expect(pathVersions(store, fs.row(), '/t/u', 10).map((v) => v.op)).toEqual(['delete', 'mkdir']);
+  });
+
   it('mv of a name onto another name of the same file is INVALID_ARGUMENT and changes nothing (mv(1): "are the same file")', () => {
     fs.writeFile('/a', 'x');
     fs.mkdir('/d');

@@ -277,6 +277,39 @@ describeMount('mount sessions', () => {
     expect((await run(['unmount', dir])).json.ok).toBe(true);
   });
 
+  it('vault delete of a mounted vault is a CONFLICT naming the mount (even with --force) and changes nothing; unmounted, it deletes', async () => {
+    const dir = newDir('delete-mounted');
+    expect((await run(['vault', 'create', 'doomed'])).json.ok).toBe(true);
+    await run(['write', '/kept.txt', 'kept', '--vault', 'doomed']);
+    const m = await run(['mount', dir, '--vault', 'doomed']);
+    expect(m.json.ok, m.stdout).toBe(true);
+    for (const force of [[], ['--force']]) {
+      const del = await run(['vault', 'delete', 'doomed', '-y', ...force]);
+      expect(del.json.error, del.stdout).toMatchObject({ code: 'CONFLICT', reason: 'mounted', dirs: [dir] });
+      expect(del.code).toBe(4);
+    }
+    expect(readFileSync(join(dir, 'kept.txt'), 'utf8')).toBe('kept');
+    expect((await run(['cat', '/kept.txt', '--vault', 'doomed'])).json.content).toBe('kept');
+    expect((await run(['unmount', dir])).json.ok).toBe(true);
+    expect((await run(['vault', 'delete', 'doomed', '-y'])).json).toMatchObject({ ok: true, deleted: 'doomed' });
+  });
+
+  it('unmount from another home is CONFLICT while the mount is served, and leaves it alone', async () => {
+    const dir = newDir('other-home-unmount');
+    await run(['write', '/mine.txt', 'mine']);
+    const first = await run(['mount', dir]);
+    expect(first.json.ok).toBe(true);
+    const other = await avfs(join(tmp.dir, 'home3'), ['unmount', dir]);
+    expect(other.json?.error?.code, other.stdout).toBe('CONFLICT');
+    expect(other.code).toBe(4);
+    expect(other.json.error.message).toContain('fusermount -u');
+    expect(alive(first.json.pid)).toBe(true);
+    expect(isMounted(dir)).toBe(true);
+    expect(readFileSync(join(dir, 'mine.txt'), 'utf8')).toBe('mine');
+    expect((await run(['unmount', dir])).json).toMatchObject({ ok: true, was_mounted: true, stale: false });
+    expect(isMounted(dir)).toBe(false);
+  });
+
   it('`mounts` and a new mount clean up a dir left dead by a killed server', async () => {
     const dir = newDir('remount-dead');
     let m = await run(['mount', dir]);

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeMount, mountFixture, shOk, stepScript, type MountFixture } from './helpers.js';
 
@@ -106,6 +107,149 @@ print(json.dumps(data), flush=True)
     const [latest, cli] = log as [(typeof log)[number], (typeof log)[number]];
     expect(latest.detail).toEqual({ replaced: cli.version });
     expect(await catVault('/dirty.txt', cli.version)).toBe(asCaptured(CLI_VERSION));
+  });
+
+  // A writer that keeps a file open (a log, an editor's buffer) while the CLI renames the file or
+  // its directory: as for a local file, its bytes follow the file to its new name.
+  const keepWriting = (path: string, flags = 'os.O_WRONLY | os.O_APPEND') =>
+    stepScript(
+      `
+fd = os.open(sys.argv[1], ${flags}, 0o644)
+os.write(fd, b'one\\n')
+step('written')
+os.write(fd, b'two\\n')
+os.close(fd)
+`,
+      [path],
+    );
+  const names = async (dir: string) => ((await fx.run(['ls', dir])).json.entries as { name: string }[]).map((e) => e.name);
+  const inodes = async (dir: string) => (await shOk(`stat -c %i ${dir}/*`)).split('\n');
+
+  it('a file renamed by the CLI while written through the mount: its close stores under the new name, never back under the old one', async () => {
+    await shOk(`mkdir ${fx.dir}/mv && printf 'zero\\n' > ${fx.dir}/mv/log.txt && printf 'other\\n' > ${fx.dir}/mv/other.txt`);
+    const script = keepWriting(join(fx.dir, 'mv/log.txt'));
+    expect(await script.next()).toBe('written');
+    expect((await fx.run(['mv', '/mv/log.txt', '/mv/moved.txt'])).json.ok).toBe(true);
+    script.go();
+    await script.done();
+    expect(await names('/mv')).toEqual(['moved.txt', 'other.txt']);
+    expect(await catVault('/mv/moved.txt')).toBe(asCaptured('zero\none\ntwo\n'));
+    await sleep(PAST_ATTR_CACHE_MS);
+    expect(await shOk(`ls ${fx.dir}/mv`)).toBe('moved.txt\nother.txt');
+    const ino = await inodes(`${fx.dir}/mv`);
+    expect(new Set(ino).size).toBe(2);
+  });
+
+  it('a file whose directory the CLI renamed while it was written through the mount (stored or just created) keeps every byte, in the moved directory', async () => {
+    await shOk(`mkdir -p ${fx.dir}/mvdir/sub && printf 'zero\\n' > ${fx.dir}/mvdir/sub/stored.txt`);
+    const stored = keepWriting(join(fx.dir, 'mvdir/sub/stored.txt'));
+    const created = keepWriting(join(fx.dir, 'mvdir/sub/created.txt'), 'os.O_WRONLY | os.O_CREAT | os.O_EXCL');
+    expect(await stored.next()).toBe('written');
+    expect(await created.next()).toBe('written');
+    expect((await fx.run(['mv', '/mvdir', '/moveddir'])).json.ok).toBe(true);
+    stored.go();
+    created.go();
+    await stored.done();
+    await created.done();
+    expect((await fx.run(['ls', '/mvdir'])).json.error?.code).toBe('NOT_FOUND');
+    expect(await names('/moveddir/sub')).toEqual(['created.txt', 'stored.txt']);
+    expect(await catVault('/moveddir/sub/stored.txt')).toBe(asCaptured('zero\none\ntwo\n'));
+    expect(await catVault('/moveddir/sub/created.txt')).toBe(asCaptured('one\ntwo\n'));
+  });
+
+  it('open(O_CREAT) of a name the CLI created while the kernel still held its failed lookup opens that file (O_EXCL: EEXIST), as on a local disk', async () => {
+    await shOk(`mkdir ${fx.dir}/created-elsewhere`);
+    // Per name: a failed lookup (the kernel keeps it 1 s), the CLI creates the file, then the open.
+    const script = stepScript(
+      `
+import errno
+flags = {'trunc': os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 'append': os.O_WRONLY | os.O_CREAT | os.O_APPEND, 'excl': os.O_WRONLY | os.O_CREAT | os.O_EXCL}
+out = {}
+for name, f in flags.items():
+    path = os.path.join(sys.argv[1], name)
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        pass
+    step(name)
+    try:
+        fd = os.open(path, f, 0o644)
+        os.write(fd, b'+mount')
+        os.close(fd)
+        out[name] = 'OK'
+    except OSError as e:
+        out[name] = errno.errorcode[e.errno]
+print(json.dumps(out), flush=True)
+`,
+      [join(fx.dir, 'created-elsewhere')],
+    );
+    for (const name of ['trunc', 'append', 'excl']) {
+      expect(await script.next()).toBe(name);
+      await cliWrite(`/created-elsewhere/${name}`, 'cli');
+      script.go();
+    }
+    expect(JSON.parse(await script.next())).toEqual({ trunc: 'OK', append: 'OK', excl: 'EEXIST' });
+    await script.done();
+    expect(await catVault('/created-elsewhere/trunc')).toBe('+mount');
+    expect(await catVault('/created-elsewhere/append')).toBe('cli+mount');
+    expect(await catVault('/created-elsewhere/excl')).toBe('cli');
+  });
+
+  it('open(O_CREAT) of a name the CLI removed while the kernel still held its lookup creates the file anew; a plain open fails ENOENT, as on a local disk', async () => {
+    await shOk(`mkdir ${fx.dir}/removed-elsewhere && printf old > ${fx.dir}/removed-elsewhere/create && printf old > ${fx.dir}/removed-elsewhere/plain`);
+    // Per name: a lookup that finds the file (the kernel keeps it 1 s), the CLI removes it, then the open.
+    const script = stepScript(
+      `
+import errno
+flags = {'create': os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 'plain': os.O_RDONLY}
+out = {}
+for name, f in flags.items():
+    path = os.path.join(sys.argv[1], name)
+    os.stat(path)
+    step(name)
+    try:
+        fd = os.open(path, f, 0o644)
+        if f != os.O_RDONLY:
+            os.write(fd, b'new')
+        os.close(fd)
+        out[name] = 'OK'
+    except OSError as e:
+        out[name] = errno.errorcode[e.errno]
+print(json.dumps(out), flush=True)
+`,
+      [join(fx.dir, 'removed-elsewhere')],
+    );
+    for (const name of ['create', 'plain']) {
+      expect(await script.next()).toBe(name);
+      expect((await fx.run(['rm', `/removed-elsewhere/${name}`])).json.ok).toBe(true);
+      script.go();
+    }
+    expect(JSON.parse(await script.next())).toEqual({ create: 'OK', plain: 'ENOENT' });
+    await script.done();
+    expect(await catVault('/removed-elsewhere/create')).toBe('new');
+    expect(await names('/removed-elsewhere')).toEqual(['create']);
+  });
+
+  it('a writer appending line by line while the CLI renames the file again and again: every line lands exactly once, in the file its open found', async () => {
+    const dir = join(fx.dir, 'renamed-often');
+    await shOk(`mkdir ${dir}`);
+    const stop = join(fx.scratch, 'stop-appending');
+    // Like a log writer: each line opens the file by name (O_APPEND), writes and closes.
+    const writer = execa('bash', ['-c', `i=0; while [ ! -e ${stop} ]; do i=$((i+1)); echo line$i >> ${dir}/log; sleep 0.01; done; echo $i`], { reject: false, timeout: 60_000 });
+    let moved = 0;
+    for (let k = 1; k <= 4; k++) {
+      await sleep(300);
+      if ((await fx.run(['mv', '/renamed-often/log', `/renamed-often/log.${k}`])).json.ok) moved++;
+    }
+    await shOk(`touch ${stop}`);
+    const end = await writer;
+    expect(end.exitCode, end.stderr).toBe(0);
+    expect(end.stderr).toBe('');
+    expect(moved).toBeGreaterThanOrEqual(2);
+    const lines: string[] = [];
+    for (const name of await names('/renamed-often')) lines.push(...(await catVault(`/renamed-often/${name}`)).split('\n'));
+    const written = Number(end.stdout);
+    expect(lines.sort()).toEqual(Array.from({ length: written }, (_, i) => `line${i + 1}`).sort());
   });
 
   it('a rewrite to shorter content: an open descriptor sees the new size, and nothing past it is invented', async () => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { avfs, BIN, tempDir } from '../helpers.js';
@@ -181,6 +181,8 @@ describe.skipIf(skipMountTests('exec ownership with mounts'))('exec ownership wi
         expect(server, 'the views server').toBeDefined();
         await until("the sandbox's processes to end", () => processes().every((p) => !p.env.includes(`AVFS_EXEC_ID=${execId}`)));
         await until('the view to close', () => !existsSync(join(server!.dir, execId)));
+        // The server, now without a view, still answers statfs (df) at its root: the home's filesystem.
+        expect(statfsSync(server!.dir).blocks).toBeGreaterThan(0);
         await expectDeadExecHandled(home, execId);
       } finally {
         reap();

@@ -163,7 +163,11 @@ describe('default policy', () => {
       ['avfs', 'sync', '/project'],
       ['avfs', 'write', '/x', '--from', '/etc/shadow'],
       ['avfs', 'write', '/x', '--from=/etc/shadow'],
+      ['avfs', 'write', '--from', '/etc/shadow', '/x'],
+      ['avfs', '--json', 'write', '--from', '/etc/shadow', '/x'],
     ]) expect(decide(argv), argv.join(' ')).toMatchObject({ action: 'deny', rule: 'host-paths' });
+    // A --from without a value names nothing; the command is judged (and refused by avfs) as written.
+    expect(decide(['avfs', 'write', '/x', '--from']).action).toBe('allow');
     expect(decide(['avfs', 'import', 'dir', 'sub']).action).toBe('allow'); // relative words inside the vault
   });
 
@@ -196,6 +200,11 @@ describe('default policy', () => {
       ['avfs', 'mount', '/mnt/other'],
       ['avfs', 'mcp'],
       ['avfs', 'gc'],
+      // commander runs the words after `--` as the command: `avfs -- gc` collects garbage.
+      ['avfs', '--', 'gc'],
+      ['avfs', '--json', '--', 'proxy', 'policy', 'reset'],
+      ['avfs', '--home=/root/.avfs', 'ls'],
+      ['avfs', '--vault', '--', 'ls'],
       ['/usr/local/bin/avfs', 'proxy', 'policy', 'reset'],
       ['node', '/opt/avfs/bin/avfs.js', 'proxy', 'policy', 'reset'],
       ['env', 'AVFS_VAULT=other', 'avfs', 'ls'],

@@ -441,3 +441,18 @@ describe('output a JSON document can carry', () => {
     expect(json.changed_files.map((c: any) => c.path)).toEqual(['/made.txt']);
   });
 });
+
+describe('vault delete of a vault a command runs in', () => {
+  it('is refused (CONFLICT, exec_running) while the exec runs, deleting nothing; the command finishes its work; afterwards the delete goes through', async () => {
+    const home = newHome({ '/a.txt': 'kept' });
+    const run = avfs(home, ['proxy', 'exec', '--', 'sh', '-c', 'echo > /started; while [ ! -e /go ]; do sleep 0.05; done; echo done > /after.txt']);
+    while ((await avfs(home, ['ls', '/started'])).json?.ok !== true) await sleep(50);
+    const busy = await avfs(home, ['vault', 'delete', 'default']);
+    expect(busy.code, busy.stdout).toBe(4);
+    expect(busy.json.error).toMatchObject({ code: 'CONFLICT', reason: 'exec_running', execs: [expect.stringMatching(/^ex-/)] });
+    expect((await avfs(home, ['write', '/go', ''])).code).toBe(0);
+    expect(expectRan(await run).exec_id).toBe(busy.json.error.execs[0]);
+    expect((await avfs(home, ['cat', '/after.txt'])).json.content).toBe('done\n');
+    expect((await avfs(home, ['vault', 'delete', 'default'])).json).toMatchObject({ ok: true, deleted: 'default' });
+  });
+});

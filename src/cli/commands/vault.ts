@@ -3,12 +3,12 @@ import { createInterface } from 'node:readline/promises';
 import chalk from 'chalk';
 import { z } from 'zod/v3';
 import { AvfsError } from '../../errors.js';
+import { deleteUnmountedVault } from '../../api/vaults.js';
 import { action, examples } from '../command.js';
 import { formatBytes, plural, table, type Output } from '../output.js';
 import { mergeVaults, undoMerge, type MergeReport, type UndoReport } from '../../store/merge.js';
 import { STRATEGIES } from '../../core/merge-tree.js';
 import { countsLine, renderMergeLines } from '../merge-output.js';
-import { deleteVaultUnlessInUse } from '../../api/vaults.js';
 import {
   createVault,
   currentVaultName,
@@ -115,10 +115,10 @@ async function confirm(question: string): Promise<boolean> {
 const del = new Command('delete')
   .alias('rm')
   .description(
-    'delete a vault with its history and checkpoints. A vault with forks is refused (HAS_FORKS) unless --force, which detaches the forks: they keep their files but lose history from before the fork. A vault that is mounted or has a proxy exec running in it is refused (CONFLICT, reason in_use) unless --force. Deleting the vault in use clears the selection. Content is freed by `avfs gc`.',
+    'delete a vault with its history and checkpoints. A vault with forks is refused (HAS_FORKS) unless --force, which detaches the forks: they keep their files but lose history from before the fork. A mounted vault is refused (CONFLICT, reason mounted): unmount it first. One with a proxy exec running in it is refused (CONFLICT, reason exec_running) unless --force. Deleting the vault in use clears the selection. Content is freed by `avfs gc`.',
   )
   .argument('<name>', 'vault name')
-  .option('-f, --force', 'delete even if the vault has forks (they are detached), is mounted or has a command running in it; asks nothing')
+  .option('-f, --force', 'delete even if the vault has forks (they are detached) or a command running in it; asks nothing')
   .option('-y, --yes', 'do not ask for confirmation (asked only on a terminal, without --json)')
   .addHelpText('after', examples(['avfs vault delete scratch', 'avfs vault delete scratch -y', 'avfs vault delete main --force --json']))
   .action(
@@ -132,7 +132,7 @@ const del = new Command('delete')
             throw new AvfsError('CONFLICT', `not deleted: ${vault.name} (not confirmed; pass -y to skip the question)`, { vault: vault.name, reason: 'not_confirmed' });
           }
         }
-        const r = deleteVaultUnlessInUse(ctx.store, name!, !!opts.force, ctx.actor);
+        const r = deleteUnmountedVault(ctx.store, name!, !!opts.force, ctx.actor);
         return { deleted: r.name, detached_forks: r.detached_forks };
       },
       render: (r, out) =>
