@@ -57,6 +57,8 @@ export interface ExecRequest {
   memory?: number | null;
   /** An interactive shell on avfs's terminal (avfs shell): no capture, no policy judgement of the command. */
   interactive?: boolean;
+  /** With interactive: the shell writes to avfs's stderr (the same terminal), so stdout holds only the --json document. */
+  terminalOnStderr?: boolean;
   /** --readonly: the vault is bound read-only in the sandbox (needs the sandbox). */
   readOnly?: boolean;
 }
@@ -275,6 +277,7 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
         env,
         execId,
         interactive: !!request.interactive,
+        terminalOnStderr: !!request.terminalOnStderr,
         stdin: !!request.stdin,
         killAfterMs: request.killAfterMs ?? policy.kill_after_ms,
         maxOutputBytes: request.maxOutputBytes ?? policy.max_output_bytes,

@@ -456,3 +456,15 @@ describe('vault delete of a vault a command runs in', () => {
     expect((await avfs(home, ['vault', 'delete', 'default'])).json).toMatchObject({ ok: true, deleted: 'default' });
   });
 });
+
+describe('avfs shell --json', () => {
+  it('stdout holds exactly the one document: what the session prints goes to the terminal through stderr', async () => {
+    const home = newHome();
+    const r = await avfs(home, ['shell'], { input: 'echo typed > /typed.txt; echo session-output\nexit 3\n' });
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.json, `stdout: ${r.stdout.slice(0, 300)}`).toBeDefined(); // the prompt and the echo were on stdout before the document
+    expect(r.json).toMatchObject({ ok: true, exit_code: 3 });
+    expect(r.json.changed_files.map((c: any) => c.path)).toEqual(['/typed.txt']);
+    expect(r.stderr).toContain('session-output');
+  });
+});
