@@ -73,8 +73,7 @@ export const parsedBy = (parse: (value: string) => number) =>
 /** A whole-number option (`-n`, `--depth`, `--version`, milliseconds): decimal digits in [min, max]. */
 export const zInt = (min = 0, max = Number.MAX_SAFE_INTEGER) => parsedBy((v) => parseWholeNumber(v, min, max));
 
-/** The longest delay a Node timer holds (about 24.8 days); a longer one fires after 1 ms instead. */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
+export { MAX_TIMER_MS } from '../core/units.js';
 
 export const zMode = z
   .string()

@@ -84,3 +84,6 @@ function durationMs(match: RegExpExecArray, input: string): number {
   if (!Number.isSafeInteger(ms)) throw new AvfsError('INVALID_ARGUMENT', `duration too large: ${input}`, { value: input });
   return ms;
 }
+
+/** The longest delay a Node timer holds (about 24.8 days); a longer one fires after 1 ms instead. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;

@@ -42,8 +42,10 @@ export function createAvfsMcpServer(options: McpServerOptions): { server: McpSer
       {
         title: tool.title,
         description: tool.description,
-        inputSchema: tool.input,
-        outputSchema: z.object({ ok: z.literal(true), ...tool.output }).passthrough(),
+        // Strict, as the listed schema says (additionalProperties false): a misspelt option
+        // (`parent` for `parents`, `timeout` for `timeout_ms`) is refused, not silently dropped.
+        inputSchema: z.object(tool.input).strict(),
+        outputSchema: outputSchemaOf(tool.output),
         annotations: annotationsOf(tool),
       },
       (async (args: Record<string, unknown>) => {
@@ -61,4 +63,18 @@ export function createAvfsMcpServer(options: McpServerOptions): { server: McpSer
   }
   registerFileResources(server, avfsFor, release);
   return { server, tools: served.map((t) => t.name), close: () => base.close() };
+}
+
+/**
+ * A tool's output schema: its result fields, or the error document `{ok: false, error: {code,
+ * message, …}}` that a failed call carries as structured content. The MCP SDK's client checks
+ * structured content against the listed schema even on an error result, so a schema with only
+ * the success fields turned every failed call of a host that had listed the tools into a
+ * client-side "does not match the tool's output schema" error, losing our code. Hence the
+ * result fields are optional here.
+ */
+function outputSchemaOf(fields: z.ZodRawShape) {
+  const optional = Object.fromEntries(Object.entries(fields).map(([name, schema]) => [name, schema.optional()]));
+  const error = z.object({ code: z.string(), message: z.string() }).passthrough();
+  return z.object({ ok: z.boolean(), error: error.optional(), ...optional }).passthrough();
 }

@@ -1,4 +1,4 @@
-import type { Writable } from 'node:stream';
+import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { AVFS } from '../sdk/index.js';
@@ -35,7 +35,18 @@ export async function serveStdio(options: McpServerOptions & { log: (message: st
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
     });
-    const transport = answering(new StdioServerTransport(process.stdin, channel));
+    // Each request line reaches the SDK's transport whole, and only up to MAX_REQUEST_BYTES: its
+    // own reader closes the whole session (every call in flight unanswered) on a line over 10 MiB.
+    const refuse = (id: RequestId, bytes: number) =>
+      protocolWrite(
+        JSON.stringify({
+          jsonrpc: '2.0',
+          id,
+          error: { code: INVALID_REQUEST, message: `request of ${bytes} bytes is larger than avfs mcp reads (${MAX_REQUEST_BYTES}); send large files in parts, or import them with the CLI`, data: { code: 'INVALID_ARGUMENT', reason: 'too_large', bytes, max: MAX_REQUEST_BYTES } },
+        }) + '\n',
+      );
+    const input = process.stdin.pipe(new RequestLines(MAX_REQUEST_BYTES, refuse));
+    const transport = answering(new StdioServerTransport(input, channel, { maxBufferSize: MAX_REQUEST_BYTES + 1 }));
     await server.connect(transport);
     options.log(`avfs mcp: serving ${tools.length} tools${options.readOnly ? ' (read-only)' : ''} on stdio, vault ${options.vault ?? '(the one in use)'}`);
     await ended;
@@ -80,3 +91,76 @@ function answering(transport: StdioServerTransport): StdioServerTransport & { an
     answered: () => (pending === 0 ? Promise.resolve() : new Promise<void>((resolve) => waiters.push(resolve))),
   });
 }
+
+/** The longest request line served: a write of about 45 MiB as base64, more as plain text. */
+export const MAX_REQUEST_BYTES = 64 * 1024 * 1024;
+/** JSON-RPC's code for a request that cannot be served as sent. */
+const INVALID_REQUEST = -32600;
+/** How much of an oversized line's start and end is kept to find its id. */
+const EDGE = 256;
+
+type RequestId = string | number | null;
+
+/**
+ * The id of a request line too large to parse, from its edges: clients write it either right
+ * after `"jsonrpc":"2.0"` at the start or as the last member at the end (the MCP SDK's order).
+ * Null (JSON-RPC's "id not known") otherwise.
+ */
+function idOfEdges(head: string, tail: string): RequestId {
+  const m = /^\s*\{\s*"jsonrpc"\s*:\s*"2\.0"\s*,\s*"id"\s*:\s*(-?\d+|"(?:[^"\\]|\\.)*")/.exec(head) ?? /[,{]\s*"id"\s*:\s*(-?\d+|"(?:[^"\\]|\\.)*")\s*\}\s*$/.exec(tail);
+  return m ? (JSON.parse(m[1]!) as string | number) : null;
+}
+
+/**
+ * Splits stdin into request lines, passing each on whole (one chunk each, so the SDK's reader
+ * never holds more than one) and, for a line longer than `max`, not the line but `refuse(id,
+ * bytes)`: that request gets an error answer and the session goes on.
+ */
+class RequestLines extends Transform {
+  private parts: Buffer[] = [];
+  private size = 0;
+  private over: { head: Buffer; tail: Buffer } | null = null;
+
+  constructor(
+    private readonly max: number,
+    private readonly refuse: (id: RequestId, bytes: number) => void,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    let start = 0;
+    while (start < chunk.length) {
+      const nl = chunk.indexOf(0x0a, start);
+      this.add(chunk.subarray(start, nl === -1 ? chunk.length : nl));
+      if (nl === -1) break;
+      this.endLine();
+      start = nl + 1;
+    }
+    done();
+  }
+
+  private add(part: Buffer): void {
+    if (part.length === 0) return;
+    this.size += part.length;
+    if (this.over) {
+      this.over.tail = Buffer.concat([this.over.tail, part]).subarray(-EDGE);
+    } else if (this.size > this.max) {
+      const line = Buffer.concat([...this.parts, part]);
+      this.over = { head: line.subarray(0, EDGE), tail: line.subarray(-EDGE) };
+      this.parts = [];
+    } else {
+      this.parts.push(part);
+    }
+  }
+
+  private endLine(): void {
+    if (this.over) this.refuse(idOfEdges(this.over.head.toString('utf8'), this.over.tail.toString('utf8')), this.size);
+    else this.push(Buffer.concat([...this.parts, NEWLINE]));
+    this.parts = [];
+    this.size = 0;
+    this.over = null;
+  }
+}
+
+const NEWLINE = Buffer.from('\n');

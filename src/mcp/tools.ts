@@ -47,6 +47,20 @@ export function isUtf8Text(data: Buffer): boolean {
   return !data.includes(0) && Buffer.from(data.toString('utf8'), 'utf8').equals(data);
 }
 
+/**
+ * A write's content as bytes. Node's base64 decoder skips what is not base64 and stops at
+ * misplaced padding, so a garbled argument would be stored as other bytes: refuse it instead.
+ * Line breaks and spaces (wrapped base64) and missing padding are accepted.
+ */
+function decodeContent(content: string, encoding: 'utf8' | 'base64'): Buffer {
+  if (encoding === 'utf8') return Buffer.from(content, 'utf8');
+  const compact = content.replace(/\s+/g, '');
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact) || compact.replace(/=+$/, '').length % 4 === 1 || (compact.includes('=') && compact.length % 4 !== 0)) {
+    throw new AvfsError('INVALID_ARGUMENT', 'content is not base64 (encoding base64): use A-Z a-z 0-9 + / with = padding, or encoding utf8 for text', { reason: 'invalid_base64' });
+  }
+  return Buffer.from(compact, 'base64');
+}
+
 const read: ToolSpec = {
   name: 'read',
   title: 'Read a file',
@@ -100,7 +114,7 @@ const fileTools: ToolSpec[] = [
     output: { vault: z.string(), entry },
     writes: true,
     destructive: true,
-    run: (args, avfs) => ({ vault: avfs.vault, entry: entryJson(avfs.write(args.path, Buffer.from(args.content, args.encoding), { parents: args.parents })) }),
+    run: (args, avfs) => ({ vault: avfs.vault, entry: entryJson(avfs.write(args.path, decodeContent(args.content, args.encoding), { parents: args.parents })) }),
   },
   {
     name: 'edit',

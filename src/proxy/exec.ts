@@ -48,6 +48,8 @@ export interface RunSpec {
   sandbox?: { statusFd: number };
   /** The child shares avfs's terminal (stdin, stdout, stderr): nothing is captured. */
   interactive?: boolean;
+  /** With interactive: the child's stdout is avfs's stderr, so avfs's stdout carries only its own document. */
+  terminalOnStderr?: boolean;
   /** The cgroup.procs files of the run's own cgroup, which the child joins first: its processes, exactly. */
   cgroupProcs?: string[];
 }
@@ -311,9 +313,10 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
   const interactive = !!spec.interactive;
   const stdin = interactive || spec.stdin ? 'inherit' : 'ignore';
   const out = interactive ? 'inherit' : 'pipe';
+  const childOut = interactive && spec.terminalOnStderr ? 2 : out;
   // node:child_process, not execa: importing execa costs ~150 ms of start-up, more than half of
   // the overhead a run may add to its command (BENCHMARKS.md, proxy).
-  const stdio: (string | number | undefined)[] = spec.sandbox ? [stdin, out, out, 'pipe'] : [stdin, out, out];
+  const stdio: (string | number | undefined)[] = spec.sandbox ? [stdin, childOut, out, 'pipe'] : [stdin, childOut, out];
   // Every descriptor avfs inherited without close-on-exec becomes /dev/null in the child, so
   // nothing of the caller's reaches the command (a directory descriptor would lead out of the
   // sandbox).
@@ -474,7 +477,8 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
       stdoutBytes: outData.total,
       stderrBytes: errData.total,
       truncated: outData.total > outData.data.length || errData.total > errData.data.length,
-      leftoverProcesses: [...group.seen].filter((p) => p !== pid).length + escaped.seen.size,
+      // Neither bubblewrap nor the sandbox's init (still exiting when bubblewrap reports) is a leftover of the command.
+      leftoverProcesses: [...group.seen].filter((p) => p !== pid && p !== status?.childPid).length + escaped.seen.size,
       survivors: [...group.survivors, ...escaped.survivors],
       spawnError: null,
       sandboxFailed: !!status && status.exitCode === null && !timedOut && interrupted === null,

@@ -21,6 +21,8 @@ export interface LaunchRequest {
   env: Record<string, string>;
   execId: string;
   interactive: boolean;
+  /** See ExecRequest.terminalOnStderr. */
+  terminalOnStderr: boolean;
   stdin: boolean;
   killAfterMs: number;
   maxOutputBytes: number;
@@ -98,6 +100,7 @@ export function prepareLaunch(r: LaunchRequest): Launch {
       execId: r.execId,
       protect: r.protect,
       interactive: r.interactive,
+      terminalOnStderr: r.terminalOnStderr,
       cgroupProcs: cgroup?.procs ?? [],
       ...(plan.enforced ? { sandbox: { statusFd: STATUS_FD } } : {}),
     },

@@ -4,6 +4,7 @@ import { globToRegExp, regexProblem } from '../core/glob.js';
 import { commandsOf, programName, quoteArgv, subcommandOf, type SimpleCommand } from './command-line.js';
 import { DEFAULT_RULES } from './default-policy.js';
 import { avfsArgv, avfsBeyondContent, avfsWords, changesAvfsEnvironment } from './avfs-inside.js';
+import { bindDestinationProblem } from './sandbox.js';
 
 /**
  * Proxy policy: which commands may run in a vault, and how.
@@ -153,6 +154,13 @@ export const DEFAULT_ENV_PASS = [
 const zHostPath = z.string().min(1).refine((p) => p.startsWith('/'), 'expected an absolute path');
 const zLimit = z.number().int().positive().nullable();
 
+/**
+ * The most of stdout and of stderr each that a run keeps: the JSON document carries both (as
+ * text, or base64 at 4/3 of the bytes) and must stay under the longest string JavaScript makes
+ * (about 512 MiB); past it, `proxy exec --json` failed with INTERNAL after the command had run.
+ */
+export const MAX_OUTPUT_BYTES = 128 * 1024 * 1024;
+
 /** Default process limit of a sandboxed run: no build needs more, a fork bomb stops here. */
 export const DEFAULT_MAX_PROCESSES = 4096;
 
@@ -164,7 +172,11 @@ const zSandbox = z
       .array(
         z
           .object({ source: zHostPath, dest: zHostPath.optional(), writable: z.boolean().default(false), optional: z.boolean().default(false) })
-          .strict(),
+          .strict()
+          .superRefine((b, ctx) => {
+            const problem = b.source.startsWith('/') && bindDestinationProblem(b.dest ?? b.source);
+            if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [b.dest === undefined ? 'source' : 'dest'], message: problem });
+          }),
       )
       .default([]),
     limits: z
@@ -186,7 +198,7 @@ export const policySchema = z
     default_action: z.enum(ACTIONS).default('allow'),
     timeout_ms: z.number().int().positive().max(7 * 24 * 3600_000).default(300_000),
     kill_after_ms: z.number().int().min(0).max(600_000).default(2_000),
-    max_output_bytes: z.number().int().min(0).max(256 * 1024 * 1024).default(1024 * 1024),
+    max_output_bytes: z.number().int().min(0).max(MAX_OUTPUT_BYTES).default(1024 * 1024),
     auto_checkpoint: z.boolean().default(false),
     host_paths: z
       .object({
@@ -266,7 +278,9 @@ export function compilePattern(pattern: string, pathMode: boolean): RegExp {
   const regex = /^\/(.+)\/([dgimsuy]*)$/.exec(pattern);
   try {
     if (regex && !pathMode) {
-      re = new RegExp(regex[1]!, regex[2]);
+      // g and y make test() stateful (it resumes at lastIndex), and a compiled pattern is shared:
+      // `/^push$/g` would match every other command. A whole-word test needs neither.
+      re = new RegExp(regex[1]!, regex[2]!.replace(/[gy]/g, ''));
     } else {
       re = globToRegExp(pattern, { words: !pathMode });
     }

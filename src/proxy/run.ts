@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import { incompleteTail } from '../core/text.js';
+import { MAX_TIMER_MS } from '../core/units.js';
 import { normalizePath } from '../core/paths.js';
 import { AvfsError } from '../errors.js';
 import { audit } from '../store/audit.js';
@@ -14,7 +15,7 @@ import { quoteArgv } from './command-line.js';
 import { runCommand } from './exec.js';
 import { prepareLaunch, sandboxField, violationsOf, type Launch, type Violation } from './launch.js';
 import { reapDeadExecs } from './liveness.js';
-import { childEnv, evaluatePolicy, type CommandVerdict, type Decision } from './policy.js';
+import { childEnv, evaluatePolicy, MAX_OUTPUT_BYTES, type CommandVerdict, type Decision } from './policy.js';
 import { namespacesWork, planSandbox, sandboxRequest, withoutSandbox, type NetworkMode, type SandboxReport } from './sandbox.js';
 import { loadPolicy } from './policy-source.js';
 import { openWorkspace, type ModeChoice } from './workspace.js';
@@ -56,6 +57,8 @@ export interface ExecRequest {
   memory?: number | null;
   /** An interactive shell on avfs's terminal (avfs shell): no capture, no policy judgement of the command. */
   interactive?: boolean;
+  /** With interactive: the shell writes to avfs's stderr (the same terminal), so stdout holds only the --json document. */
+  terminalOnStderr?: boolean;
   /** --readonly: the vault is bound read-only in the sandbox (needs the sandbox). */
   readOnly?: boolean;
 }
@@ -113,8 +116,26 @@ export function newExecId(): string {
 function encode(buf: Buffer, truncated: boolean): { text: string; encoding: 'utf8' | 'base64' } {
   // A cut output may end inside a multi-byte character; that alone does not make it binary.
   const body = truncated ? buf.subarray(0, buf.length - incompleteTail(buf)) : buf;
-  if (!body.includes(0) && isUtf8(body)) return { text: body.toString('utf8'), encoding: 'utf8' };
+  if (!body.includes(0) && isUtf8(body) && (body.length * 6 <= MAX_TEXT_JSON || jsonLength(body) <= MAX_TEXT_JSON)) return { text: body.toString('utf8'), encoding: 'utf8' };
   return { text: buf.toString('base64'), encoding: 'base64' };
+}
+
+/**
+ * The longest text output sent as text: as long as the base64 of the most a run keeps. JSON
+ * writes a control character as \u00XX (six characters), so 90 MiB of them made a document longer
+ * than a JavaScript string holds; such output goes as base64 (ANSI colours in ordinary output
+ * stay far below this and stay text).
+ */
+const MAX_TEXT_JSON = 4 * Math.ceil(MAX_OUTPUT_BYTES / 3);
+
+/** How long UTF-8 text is as a JSON string (in bytes of UTF-8, at least its length in characters). */
+function jsonLength(text: Buffer): number {
+  let length = text.length;
+  for (const byte of text) {
+    if (byte === 0x22 || byte === 0x5c || byte === 0x08 || byte === 0x0c || byte === 0x0a || byte === 0x0d || byte === 0x09) length += 1;
+    else if (byte < 0x20) length += 5;
+  }
+  return length;
 }
 
 /** The request as one line, for messages, the audit and the exec record. */
@@ -136,12 +157,47 @@ const SHELL_DECISION: Decision = { action: 'allow', categories: ['interactive'],
 /** The command line as argv. */
 const argvOf = (request: ExecRequest): string[] => (request.shell !== undefined ? ['/bin/sh', '-c', request.shell] : request.argv!);
 
+/** An --env name, as the CLI takes it: a name with `=` would set another variable, an empty one none. */
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * The request's options, checked here for every door (the CLI's parsing checks the same; the SDK
+ * and MCP pass values as they come): a timer longer than Node holds fires at once, and a value
+ * Node's spawn refuses would surface as an uncoded error after the policy and audit ran.
+ */
+function checkOptions(r: ExecRequest): void {
+  const bad = (option: string, value: unknown, expected: string) => {
+    throw new AvfsError('INVALID_ARGUMENT', `invalid ${option} ${JSON.stringify(value) ?? String(value)}: expected ${expected}`, { option });
+  };
+  const whole = (option: string, v: number | null | undefined, min: number, max: number, nullable = false) => {
+    if (v === undefined || (v === null && nullable)) return;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) bad(option, v, `a whole number from ${min} to ${max}${nullable ? ', or null' : ''}`);
+  };
+  whole('timeoutMs', r.timeoutMs, 0, MAX_TIMER_MS);
+  whole('killAfterMs', r.killAfterMs, 0, MAX_TIMER_MS);
+  whole('maxOutputBytes', r.maxOutputBytes, 0, MAX_OUTPUT_BYTES);
+  whole('maxProcesses', r.maxProcesses, 1, Number.MAX_SAFE_INTEGER, true);
+  whole('maxFileSize', r.maxFileSize, 1, Number.MAX_SAFE_INTEGER, true);
+  whole('memory', r.memory, 1, Number.MAX_SAFE_INTEGER, true);
+  const oneOf = (option: string, v: unknown, values: readonly string[]) => {
+    if (v !== undefined && !values.includes(v as string)) bad(option, v, values.join(', '));
+  };
+  oneOf('mode', r.mode, ['auto', 'mount', 'copy']);
+  oneOf('sandbox', r.sandbox, ['auto', 'required']);
+  oneOf('network', r.network, ['none', 'host']);
+  for (const [name, value] of Object.entries(r.env ?? {})) {
+    if (!ENV_NAME.test(name)) bad('env name', name, 'letters, digits and _, not starting with a digit');
+    if (typeof value !== 'string' || value.includes('\0')) bad(`env ${name}`, value, 'a string without NUL');
+  }
+}
+
 export async function proxyExec(store: Store, vaultName: string, request: ExecRequest): Promise<ExecResult> {
   if ((request.argv === undefined) === (request.shell === undefined)) {
     throw new AvfsError('USAGE', 'give the command either after -- (argv form) or with --shell "<string>", not both');
   }
   if (request.argv !== undefined && request.argv.length === 0) throw new AvfsError('USAGE', 'no command: give it after --, e.g. avfs proxy exec -- ls -la');
   if (request.shell !== undefined && request.shell.trim() === '') throw new AvfsError('USAGE', 'empty --shell command');
+  checkOptions(request);
 
   // An earlier exec whose avfs was killed is ended and closed first, so nothing of it can write
   // into this run's window.
@@ -221,6 +277,7 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
         env,
         execId,
         interactive: !!request.interactive,
+        terminalOnStderr: !!request.terminalOnStderr,
         stdin: !!request.stdin,
         killAfterMs: request.killAfterMs ?? policy.kill_after_ms,
         maxOutputBytes: request.maxOutputBytes ?? policy.max_output_bytes,

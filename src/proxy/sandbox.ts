@@ -184,14 +184,28 @@ function resolverBinds(): Bind[] {
   }
 }
 
+/**
+ * What is wrong with a bind destination, or null: a path escaping the root, the root itself, or
+ * the sandbox's own /proc and /dev. The policy schema asks this when a policy is stored, so
+ * `proxy policy set` refuses what every run would refuse.
+ */
+export function bindDestinationProblem(dest: string): string | null {
+  let path: string;
+  try {
+    path = normalizePath(dest);
+  } catch (err) {
+    return err instanceof AvfsError ? err.message : String(err);
+  }
+  return path === '/' || FRESH_DIRS.some((d) => d !== '/tmp' && isWithin(path, d)) ? `sandbox bind destination ${path} is reserved (/, /proc, /dev)` : null;
+}
+
 /** A policy bind, checked: absolute paths, a source that exists (or `optional`), a destination bubblewrap can mount on. */
 function checkBind(b: SandboxRequest['binds'][number]): Bind | null {
   if (!b.source.startsWith('/')) throw new AvfsError('INVALID_ARGUMENT', `sandbox bind source must be an absolute host path: ${b.source}`, { source: b.source });
   const source = normalizePath(b.source);
   const dest = normalizePath(b.dest ?? b.source);
-  if (dest === '/' || FRESH_DIRS.some((d) => d !== '/tmp' && isWithin(dest, d))) {
-    throw new AvfsError('INVALID_ARGUMENT', `sandbox bind destination ${dest} is reserved (/, /proc, /dev)`, { dest });
-  }
+  const problem = bindDestinationProblem(dest);
+  if (problem) throw new AvfsError('INVALID_ARGUMENT', problem, { dest });
   if (!existsSync(source)) {
     if (b.optional) return null;
     throw new AvfsError('NOT_FOUND', `sandbox bind source does not exist on the host: ${source} (mark it "optional": true to skip it)`, { source });

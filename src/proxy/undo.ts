@@ -4,7 +4,7 @@ import { getCheckpoint } from '../store/checkpoints.js';
 import { ANNOTATION_OPS } from '../store/annotations.js';
 import { getEntry, listDescendants } from '../store/entries.js';
 import { getExec, markExecUndone, pathVersionsAfter, type ExecRow } from '../store/execs.js';
-import { applyState, type Writer } from '../store/history.js';
+import { applyState, sameState, stateOf, type PathState, type Writer } from '../store/history.js';
 import type { Store } from '../store/store.js';
 import { currentSeq, getVault, type VaultRow } from '../store/vaults.js';
 import { changeReport, netChanges, type ChangedFile, type NetChange } from './changes.js';
@@ -21,7 +21,8 @@ import { reapDeadExecs } from './liveness.js';
  * Refused with CONFLICT (naming the paths) when undoing would drop someone else's change: a
  * version of a path the exec changed, after the exec first changed it, that is not the exec's (tag and metadata changes aside, which
  * undo keeps), or, for a path the exec created (undo removes it), an entry someone else made below
- * it or a tag or metadata on it. `force` puts the exec's paths back anyway and counts what it discarded.
+ * it or a tag or metadata on it. Later changes that left the path as the exec left it (a later exec
+ * and its undo) drop nothing and do not count, so undos stack newest first. `force` puts the exec's paths back anyway and counts what it discarded.
  *
  * Needs the checkpoint taken before the exec (`--checkpoint`, or a policy that asks for one):
  * it keeps the content and annotations of that state safe from prune and gc.
@@ -112,14 +113,27 @@ function laterChangesByOthers(store: Store, vault: VaultRow, exec: ExecRow, chan
   for (const c of changes) {
     // From the exec's first change of the path, not its last: a write by someone else between two
     // of the exec's (a mount or the CLI while a mounted run works) is put back too.
-    const later = pathVersionsAfter(store, vault.id, c.path, c.rows[0]!.id).filter((row) => !mine(row));
-    if (later.some((row) => !ANNOTATION_OPS.has(row.op))) out.add(c.path);
+    const versions = pathVersionsAfter(store, vault.id, c.path, c.rows[0]!.id);
+    const last = c.rows[c.rows.length - 1]!.id;
+    const others = versions.filter((row) => !mine(row) && !ANNOTATION_OPS.has(row.op));
+    // Writes after the exec's last one drop nothing when, together, they left the path as the exec
+    // left it (a later exec and its undo: undos stack, newest first) or already as undo would
+    // leave it (someone reverted it by hand).
+    const current = versions.length > 0 ? stateOf(versions[versions.length - 1]!) : c.after;
+    const nothingLost = sameIgnoringAnnotations(current, c.after) || sameIgnoringAnnotations(current, c.before);
+    if (others.some((row) => row.id < last || !nothingLost)) out.add(c.path);
     if (c.before !== null) continue;
     // Undo removes this path: whatever else is in it or on it goes too.
     if (getEntry(store, vault, c.path)?.annot) out.add(c.path);
     for (const e of listDescendants(store, vault, c.path)) if (!touched.has(e.path)) out.add(e.path);
   }
   return [...out].sort();
+}
+
+/** Whether two states are the same entry, tags and metadata aside (undo keeps those as they are). */
+function sameIgnoringAnnotations(a: PathState | null, b: PathState | null): boolean {
+  if (a === null || b === null) return a === b;
+  return sameState({ ...a, annot: null }, { ...b, annot: null });
 }
 
 /** Gives every changed path its state from before the exec: removals deepest first, then the rest parents first. */

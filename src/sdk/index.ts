@@ -214,6 +214,12 @@ function limit(name: string, value: number | null | undefined): number | null | 
   return value;
 }
 
+/** A count or duration option: a whole number of at least `min` (the CLI's parsing checks the same). */
+function whole(name: string, value: number, min: number): number {
+  if (!Number.isSafeInteger(value) || value < min) throw new AvfsError('INVALID_ARGUMENT', `invalid ${name}: ${value} (a whole number of at least ${min})`, { option: name, value });
+  return value;
+}
+
 export interface AVFSOptions {
   /** avfs home directory (default: $AVFS_HOME, else ~/.avfs). */
   home?: string;
@@ -321,7 +327,7 @@ export class AVFS {
     return camel(forkVault(this.store, source, target, this.actor));
   }
 
-  /** Deletes a vault; one with forks needs `force` (they are detached and keep their files); a mounted one is refused (CONFLICT). */
+  /** Deletes a vault; one with forks or a command running in it needs `force` (forks are detached and keep their files); a mounted one is refused (CONFLICT). */
   deleteVault(name: string, options: { force?: boolean } = {}): DeleteVaultResult {
     const r = deleteUnmountedVault(this.store, name, !!options.force, this.actor);
     return { name: r.name, detachedForks: r.detached_forks };
@@ -334,6 +340,10 @@ export class AVFS {
   // ---- files ---------------------------------------------------------------------------------
 
   write(path: string, content: string | Uint8Array, options: { parents?: boolean; mode?: number } = {}): Entry {
+    // From JavaScript anything can arrive: say so with a code rather than Node's TypeError.
+    if (typeof content !== 'string' && !(content instanceof Uint8Array)) {
+      throw new AvfsError('INVALID_ARGUMENT', `invalid content for ${path}: a string or bytes (Buffer, Uint8Array), not ${content === null ? 'null' : typeof content}`, { option: 'content' });
+    }
     return this.fs().writeFile(path, content, options);
   }
 
@@ -466,7 +476,8 @@ export class AVFS {
   /** A path's versions newest first, or without a path the vault's recent changes. */
   log(path?: string, options: { limit?: number } = {}): VersionRecord[] {
     const fs = this.fs();
-    const limit = options.limit ?? 100;
+    // SQLite reads a negative LIMIT as none: -1 would return the whole history.
+    const limit = whole('limit', options.limit ?? 100, 1);
     return camel(path === undefined ? vaultChanges(this.store, fs.row(), limit) : pathVersions(this.store, fs.row(), normalizePath(path), limit));
   }
 
@@ -717,7 +728,7 @@ export class AVFS {
 
   /** Deletes content nothing references (older than the grace period, default 1 h). */
   gc(options: { graceMs?: number; dryRun?: boolean } = {}): GcReport {
-    return camel(gc(this.store, { graceMs: options.graceMs ?? DEFAULT_GC_GRACE_MS, dryRun: !!options.dryRun, actor: this.actor }));
+    return camel(gc(this.store, { graceMs: whole('graceMs', options.graceMs ?? DEFAULT_GC_GRACE_MS, 0), dryRun: !!options.dryRun, actor: this.actor }));
   }
 }
 

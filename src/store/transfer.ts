@@ -226,43 +226,59 @@ export function exportTree(fs: VaultFs, vaultInput: string, hostDir: string, ove
   // The host path each hard-linked vault inode was first written to; its other names link to it.
   const written = new Map<number, string>();
   let done = 0;
-  for (const step of steps) {
-    const e = step.entry;
-    if (e.type === 'd') {
-      if (step.found === 'other') unlinkSync(step.host);
-      if (step.found !== 'directory') mkdirSync(step.host, 0o700); // its own mode is set last
-      summary.directories++;
-    } else if (e.type === 'l') {
-      placeHostEntry(step.host, step.found !== 'absent', (path) => symlinkSync(e.target!, path));
-      lutimesSync(step.host, e.atime / 1000, e.mtime / 1000);
-      summary.symlinks++;
-    } else if (e.type === 's' || ((e.type === 'c' || e.type === 'b') && !ROOT)) {
-      const reason = e.type === 's' ? 'a socket is made by the process that binds it, not by a copy' : 'only root can make device nodes';
-      (summary.skipped ??= []).push({ path: e.path, type: e.type === 's' ? 'socket' : e.type === 'c' ? 'char_device' : 'block_device', reason });
-      progress?.(++done, steps.length);
-      continue;
-    } else if (e.type === 'p' || e.type === 'c' || e.type === 'b') {
-      placeHostEntry(step.host, step.found !== 'absent', (path) => makeHostNode(path, e));
-      utimesSync(step.host, e.atime / 1000, e.mtime / 1000);
-      summary.special = (summary.special ?? 0) + 1;
-    } else {
-      const first = e.nlink > 1 ? written.get(e.ino) : undefined;
-      if (first !== undefined && placeHostLink(first, step.host, step.found !== 'absent')) {
-        summary.links++;
-      } else {
-        if (first !== undefined) summary.links_copied = (summary.links_copied ?? 0) + 1;
-        placeHostEntry(step.host, step.found !== 'absent', (path) => writeHostFile(path, fs.readChunks(e.path), e.mode, e));
-        if (e.nlink > 1 && first === undefined) written.set(e.ino, step.host);
-        summary.bytes += e.size;
-      }
-      summary.files++;
-    }
-    if (ROOT) applyOwner(step.host, e);
-    progress?.(++done, steps.length);
+  try {
+    writeSteps();
+  } catch (err) {
+    // A host place it may not write (permissions, a read-only filesystem) is the caller's input, not an internal failure.
+    const e = err as NodeJS.ErrnoException;
+    if (e.code !== 'EACCES' && e.code !== 'EPERM' && e.code !== 'EROFS') throw err;
+    const host = String(e.path ?? hostDir);
+    throw new AvfsError('INVALID_ARGUMENT', `cannot write host path ${host}: ${e.code === 'EROFS' ? 'read-only file system' : 'permission denied'}; ${done} of ${steps.length} entries were exported before it`, {
+      host,
+      cause: e.code,
+      exported: done,
+    });
   }
-  // Directory modes and times last (deepest first), so writing children does not disturb them.
-  for (const step of [...steps].reverse()) if (step.entry.type === 'd') settleHostDirectory(step.host, step.entry.mode, step.entry);
   return summary;
+
+  function writeSteps(): void {
+    for (const step of steps) {
+      const e = step.entry;
+      if (e.type === 'd') {
+        if (step.found === 'other') unlinkSync(step.host);
+        if (step.found !== 'directory') mkdirSync(step.host, 0o700); // its own mode is set last
+        summary.directories++;
+      } else if (e.type === 'l') {
+        placeHostEntry(step.host, step.found !== 'absent', (path) => symlinkSync(e.target!, path));
+        lutimesSync(step.host, e.atime / 1000, e.mtime / 1000);
+        summary.symlinks++;
+      } else if (e.type === 's' || ((e.type === 'c' || e.type === 'b') && !ROOT)) {
+        const reason = e.type === 's' ? 'a socket is made by the process that binds it, not by a copy' : 'only root can make device nodes';
+        (summary.skipped ??= []).push({ path: e.path, type: e.type === 's' ? 'socket' : e.type === 'c' ? 'char_device' : 'block_device', reason });
+        progress?.(++done, steps.length);
+        continue;
+      } else if (e.type === 'p' || e.type === 'c' || e.type === 'b') {
+        placeHostEntry(step.host, step.found !== 'absent', (path) => makeHostNode(path, e));
+        utimesSync(step.host, e.atime / 1000, e.mtime / 1000);
+        summary.special = (summary.special ?? 0) + 1;
+      } else {
+        const first = e.nlink > 1 ? written.get(e.ino) : undefined;
+        if (first !== undefined && placeHostLink(first, step.host, step.found !== 'absent')) {
+          summary.links++;
+        } else {
+          if (first !== undefined) summary.links_copied = (summary.links_copied ?? 0) + 1;
+          placeHostEntry(step.host, step.found !== 'absent', (path) => writeHostFile(path, fs.readChunks(e.path), e.mode, e));
+          if (e.nlink > 1 && first === undefined) written.set(e.ino, step.host);
+          summary.bytes += e.size;
+        }
+        summary.files++;
+      }
+      if (ROOT) applyOwner(step.host, e);
+      progress?.(++done, steps.length);
+    }
+    // Directory modes and times last (deepest first), so writing children does not disturb them.
+    for (const step of [...steps].reverse()) if (step.entry.type === 'd') settleHostDirectory(step.host, step.entry.mode, step.entry);
+  }
 }
 
 /** One vault entry to export, with what its host path held before: nothing, a real directory, or anything else. */

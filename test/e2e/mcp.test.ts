@@ -175,12 +175,58 @@ describe('avfs mcp over stdio', () => {
 
   it('errors carry our code: a missing file is NOT_FOUND, a bad path INVALID_PATH', async () => {
     const client = await connect();
+    // As a host does: once the client has the tools' output schemas, it checks error results against them too.
+    await client.listTools();
     const e = await fails(client, 'read', { path: '/missing.txt' }, 'NOT_FOUND');
     expect(e).toMatchObject({ path: '/missing.txt', vault: 'proj' });
     await fails(client, 'read', { path: '/a\u0000b' }, 'INVALID_PATH');
     // Arguments that fail the input schema never reach avfs; they are USAGE errors all the same.
     await fails(client, 'read', {}, 'USAGE');
     await fails(client, 'write', { path: '/x', content: 'y', encoding: 'hex' }, 'USAGE');
+  });
+
+  it('an argument the tool does not take is USAGE, as the listed schema says (additionalProperties false), and nothing runs', async () => {
+    const client = await connect();
+    const { tools } = await client.listTools();
+    expect(tools.find((t) => t.name === 'write')!.inputSchema).toMatchObject({ additionalProperties: false });
+    // Misspelt options were dropped: `parent: false` wrote with parents, `timeout` ran with the policy's 300 s.
+    await fails(client, 'write', { path: '/typo/a.txt', content: 'x', parent: false }, 'USAGE');
+    await fails(client, 'proxy_exec', { shell: 'echo ran > /ran.txt', timeout: 100 }, 'USAGE');
+    await fails(client, 'read', { path: '/typo/a.txt', extra: 1 }, 'USAGE');
+    await fails(client, 'read', { path: '/typo/a.txt' }, 'NOT_FOUND');
+    await fails(client, 'read', { path: '/ran.txt' }, 'NOT_FOUND');
+  });
+
+  it('write with encoding base64 refuses content that is not base64 (INVALID_ARGUMENT) and writes nothing', async () => {
+    const client = await connect();
+    for (const content of ['!!!not base64***', 'abcde', 'ab=c', 'a b c d e', 'ab=='.repeat(2)]) {
+      const e = await fails(client, 'write', { path: '/bad64.bin', content, encoding: 'base64' }, 'INVALID_ARGUMENT');
+      expect(e).toMatchObject({ reason: 'invalid_base64' });
+    }
+    await fails(client, 'read', { path: '/bad64.bin' }, 'NOT_FOUND');
+    // Line-wrapped, and unpadded, base64 is still base64.
+    const bin = Buffer.from([0, 1, 2, 250, 251, 252, 7]);
+    const wrapped = bin.toString('base64').replace(/(.{4})/g, '$1\n');
+    await ok(client, 'write', { path: '/good64.bin', content: wrapped, encoding: 'base64' });
+    await ok(client, 'write', { path: '/good64-nopad.bin', content: bin.toString('base64').replace(/=+$/, ''), encoding: 'base64' });
+    for (const p of ['/good64.bin', '/good64-nopad.bin']) expect(Buffer.from((await ok(client, 'read', { path: p })).content, 'base64').equals(bin)).toBe(true);
+  });
+
+  it('a request over the size it reads gets an error answer (too_large) and the session goes on; calls in flight are answered', async () => {
+    const client = await connect();
+    const slow = client.callTool({ name: 'proxy_exec', arguments: { shell: 'sleep 1; echo done > /in-flight.txt' } });
+    // 65 MiB of text: the SDK's own reader closed the whole session on a line over 10 MiB.
+    const huge = client.callTool({ name: 'write', arguments: { path: '/huge.txt', content: 'y'.repeat(65 * 1024 * 1024) } }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    const err = (await huge) as { code?: number; data?: { code?: string; reason?: string } } | undefined;
+    expect(err).toMatchObject({ code: -32600, data: { code: 'INVALID_ARGUMENT', reason: 'too_large' } });
+    expect(((await slow) as CallToolResult).isError).toBeFalsy();
+    await fails(client, 'read', { path: '/huge.txt' }, 'NOT_FOUND');
+    expect((await ok(client, 'read', { path: '/in-flight.txt' })).content).toBe('done\n');
+    // Large, but under the limit: served.
+    expect((await ok(client, 'write', { path: '/big.txt', content: 'z'.repeat(12 * 1024 * 1024) })).entry.size).toBe(12 * 1024 * 1024);
   });
 
   it('serves files as avfs:// resources: text, binary blob, and a coded error', async () => {

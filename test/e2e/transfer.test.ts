@@ -217,3 +217,33 @@ describe('import of a host path it may not read', () => {
     }
   });
 });
+
+describe('export to a host place it may not write', () => {
+  it('is INVALID_ARGUMENT naming the path and its cause, not INTERNAL', () => {
+    // Root writes everywhere, so as root the export runs as nobody (65534) into root's directory.
+    const root = process.getuid?.() === 0;
+    chmodSync(h.dir, 0o755);
+    const home = join(h.dir, 'home-writer');
+    mkdirSync(home, { mode: 0o700 });
+    if (root) chownSync(home, 65534, 65534);
+    const closed = join(h.dir, 'closed');
+    mkdirSync(closed, { mode: 0o555 });
+    const run = (args: string[]) => {
+      const r = spawnSync('node', [BIN, '--json', ...args], {
+        encoding: 'utf8',
+        env: { ...process.env, AVFS_HOME: home, AVFS_VAULT: '' },
+        ...(root ? { uid: 65534, gid: 65534 } : {}),
+      });
+      return { code: r.status ?? -1, json: JSON.parse(r.stdout) };
+    };
+    expect(run(['write', '--parents', '/d/a.txt', 'a']).code).toBe(0);
+    for (const [what, dest] of [['a file', closed], ['a tree', join(closed, 'sub')]] as const) {
+      const r = run(['export', what === 'a file' ? '/d/a.txt' : '/d', dest]);
+      expect(r.code, JSON.stringify(r.json)).toBe(2);
+      // A destination it cannot create is INVALID_PATH; a file it cannot write there, INVALID_ARGUMENT.
+      const expected = what === 'a file' ? { code: 'INVALID_ARGUMENT', host: join(closed, 'a.txt'), cause: 'EACCES', exported: 0 } : { code: 'INVALID_PATH', host: join(closed, 'sub') };
+      expect(r.json.error, what).toMatchObject(expected);
+    }
+    expect(readdirSync(closed)).toEqual([]);
+  });
+});

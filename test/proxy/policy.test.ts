@@ -260,6 +260,14 @@ describe('custom policies', () => {
     expect(decide(['rm', '-rf', 'x'], bare)).toMatchObject({ action: 'deny', rule: 'default' });
   });
 
+  it('a /regex/ with the g or y flag matches every time, not every other time (no lastIndex carried between tests)', () => {
+    const policy = parsePolicy({ rules: [{ name: 'no-push', program: 'git', subcommand: '/^push$/gy', action: 'deny' }, { name: 'secrets', program: 'cat', args_any: ['/secret/g'], action: 'deny' }] });
+    for (let i = 0; i < 3; i++) {
+      expect(decide(['git', 'push'], policy), `git push, try ${i + 1}`).toMatchObject({ action: 'deny', rule: 'no-push' });
+      expect(decide(['cat', 'a-secret'], policy), `cat a-secret, try ${i + 1}`).toMatchObject({ action: 'deny', rule: 'secrets' });
+    }
+  });
+
   it('patterns are core/glob globs: words treat / as a character, host paths cover a directory named by /**', () => {
     const policy = parsePolicy({
       host_paths: { allow: ['/opt/data/**', '/srv/*.txt'] },
@@ -316,6 +324,14 @@ describe('custom policies', () => {
     expect(bad({ timeout_ms: -1 }).data.issues).toEqual([expect.objectContaining({ path: 'timeout_ms' })]);
     expect(bad({ unknown_field: 1 }).code).toBe('INVALID_ARGUMENT');
     expect(bad({ rules: [{ name: 'x', program: '/(/', action: 'allow' }] })).toMatchObject({ code: 'INVALID_PATTERN', message: 'invalid pattern "/(/": unterminated group' });
+    // Bind destinations every run would refuse are refused when the policy is stored.
+    const bind = (b: Record<string, unknown>) => bad({ sandbox: { binds: [b] } });
+    expect(bind({ source: '/opt/x', dest: '/' }).data.issues).toEqual([expect.objectContaining({ path: 'sandbox.binds.0.dest' })]);
+    expect(bind({ source: '/opt/x', dest: '/proc/self' }).code).toBe('INVALID_ARGUMENT');
+    expect(bind({ source: '/opt/x', dest: '/dev' }).code).toBe('INVALID_ARGUMENT');
+    expect(bind({ source: '/opt/x', dest: '/x/../..' }).code).toBe('INVALID_ARGUMENT');
+    expect(bind({ source: '/' }).data.issues).toEqual([expect.objectContaining({ path: 'sandbox.binds.0.source' })]);
+    expect(parsePolicy({ sandbox: { binds: [{ source: '/opt/x', dest: '/tmp/x' }, { source: '/opt/y' }] } }).sandbox.binds).toHaveLength(2);
   });
 
   it('passes only the environment the policy names', () => {

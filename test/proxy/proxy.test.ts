@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { openStore } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { forkVault } from '../../src/store/vaults.js';
-import { avfs, avfsBytes, expectSameBytes, tempDir } from '../helpers.js';
+import { spawnSync } from 'node:child_process';
+import { avfs, avfsBytes, BIN, expectSameBytes, tempDir } from '../helpers.js';
 import { auditRows, bwrap, describeModes, fuse, type Mode, processes, seedHome, setVaultPolicy, skipMountTests, vaultTree } from './helpers.js';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -151,6 +152,16 @@ describeModes('proxy exec', (mode) => {
     expect(left).toEqual([]);
   });
 
+  it('a command killed by a signal reports 128+n and the signal, and no leftover processes (the sandbox init is not one)', async () => {
+    const home = newHome();
+    // The sandbox's init was still exiting when bubblewrap reported, about every other run: repeat.
+    for (let i = 0; i < 8; i++) {
+      const r = await exec(home, mode, ['--', 'python3', '-c', 'import os, signal; os.kill(os.getpid(), signal.SIGTERM)']);
+      expect(r.code).toBe(143);
+      expect(r.json).toMatchObject({ ok: true, exit_code: 143, signal: 'SIGTERM', timed_out: false, leftover_processes: 0, survivors: [] });
+    }
+  });
+
   it('reports exactly what a script created, edited, deleted, renamed and chmodded', async () => {
     const home = newHome(
       { '/keep.txt': 'keep\n', '/edit.txt': 'line1\n', '/gone.txt': 'gone\n', '/old-name.txt': 'moving\n', '/script.sh': '#!/bin/sh\necho hi\n', '/dir-gone/inner.txt': 'inner\n' },
@@ -240,6 +251,25 @@ describeModes('proxy exec', (mode) => {
     const r3 = expectRan(await exec(home, mode, ['--', 'true']));
     expectError(await avfs(home, ['proxy', 'undo', r3.exec_id]), 'CHECKPOINT_NOT_FOUND', 3);
     expectError(await avfs(home, ['proxy', 'undo', 'ex-nope']), 'NOT_FOUND', 3);
+  });
+
+  it('undos stack: after undoing a later exec that changed the same file, the earlier one undoes without CONFLICT', async () => {
+    const home = newHome({ '/f.txt': 'one\n' });
+    const before = vaultTree(home);
+    const r1 = expectRan(await exec(home, mode, ['--checkpoint', '--shell', 'echo two > /f.txt; echo n > /new.txt']));
+    const r2 = expectRan(await exec(home, mode, ['--checkpoint', '--shell', 'echo three > /f.txt']));
+    // While the later exec's change is there, undoing the earlier one would drop it.
+    expectError(await avfs(home, ['proxy', 'undo', r1.exec_id]), 'CONFLICT', 4);
+    expect((await avfs(home, ['proxy', 'undo', r2.exec_id])).json).toMatchObject({ ok: true, discarded_changes: 0 });
+    // Now /f.txt is as r1 left it: nothing of anyone else's would be lost.
+    expect((await avfs(home, ['proxy', 'undo', r1.exec_id])).json).toMatchObject({ ok: true, discarded_changes: 0 });
+    expect(vaultTree(home)).toEqual(before);
+
+    // A path someone already put back as it was before the exec: undo drops nothing there either.
+    const r3 = expectRan(await exec(home, mode, ['--checkpoint', '--shell', 'echo four > /f.txt']));
+    expect((await avfs(home, ['revert', '/f.txt'])).json).toMatchObject({ ok: true });
+    expect((await avfs(home, ['proxy', 'undo', r3.exec_id])).json).toMatchObject({ ok: true, discarded_changes: 0 });
+    expect(vaultTree(home)['/f.txt']).toEqual(before['/f.txt']);
   });
 
   // Only a mounted run records its versions as it goes; a copy-mode run's are imported at its end.
@@ -378,5 +408,63 @@ describe('proxy policy and help', () => {
     for (const words of ['Boundary:', 'Not enforced', 'no seccomp', 'no egress allowlist', 'CPU time', 'writable', 'advisory', 'Reserved names', 'sandbox {enforced', 'violations', 'changed_files', '--network <mode>', '--sandbox <mode>']) {
       expect(help.stdout).toContain(words);
     }
+  });
+});
+
+describe('output a JSON document can carry', () => {
+  it('--max-output over 128 MiB is INVALID_ARGUMENT before anything runs', async () => {
+    const home = newHome();
+    const r = await exec(home, 'copy', ['--max-output', '1GiB', '--', 'sh', '-c', 'echo ran > /ran.txt']);
+    expect(r.code).toBe(2);
+    expect(r.json.error).toMatchObject({ code: 'INVALID_ARGUMENT', option: 'maxOutputBytes' });
+    expect(vaultTree(home)['/ran.txt']).toBeUndefined();
+  });
+
+  it('90 MiB of control characters comes back as base64, not as a JSON string too long to make (it was INTERNAL after the run)', async () => {
+    const home = newHome();
+    const out = join(tmp.dir, `control-${homes}.json`);
+    // Each \x01 is six characters in JSON: over 512 MiB as text; execa would not buffer it either, so to a file.
+    const fd = openSync(out, 'w');
+    const r = spawnSync('node', [BIN, '--json', 'proxy', 'exec', '--mode', 'copy', '--max-output', '90MiB', '--shell', 'echo made > /made.txt; head -c 94371840 /dev/zero | tr "\\000" "\\001"'], {
+      stdio: ['ignore', fd, 'pipe'],
+      env: { ...process.env, AVFS_HOME: home, AVFS_VAULT: '', FORCE_COLOR: '0' },
+      timeout: 120_000,
+    });
+    closeSync(fd);
+    expect(r.status, String(r.stderr)).toBe(0);
+    const json = JSON.parse(readFileSync(out, 'utf8'));
+    rmSync(out);
+    expect(json).toMatchObject({ ok: true, exit_code: 0, stdout_encoding: 'base64', stdout_bytes: 94371840, truncated: false });
+    const bytes = Buffer.from(json.stdout, 'base64');
+    expect(bytes.length).toBe(94371840);
+    expect(bytes.every((b) => b === 1)).toBe(true);
+    expect(json.changed_files.map((c: any) => c.path)).toEqual(['/made.txt']);
+  });
+});
+
+describe('vault delete of a vault a command runs in', () => {
+  it('is refused (CONFLICT, exec_running) while the exec runs, deleting nothing; the command finishes its work; afterwards the delete goes through', async () => {
+    const home = newHome({ '/a.txt': 'kept' });
+    const run = avfs(home, ['proxy', 'exec', '--', 'sh', '-c', 'echo > /started; while [ ! -e /go ]; do sleep 0.05; done; echo done > /after.txt']);
+    while ((await avfs(home, ['ls', '/started'])).json?.ok !== true) await sleep(50);
+    const busy = await avfs(home, ['vault', 'delete', 'default']);
+    expect(busy.code, busy.stdout).toBe(4);
+    expect(busy.json.error).toMatchObject({ code: 'CONFLICT', reason: 'exec_running', execs: [expect.stringMatching(/^ex-/)] });
+    expect((await avfs(home, ['write', '/go', ''])).code).toBe(0);
+    expect(expectRan(await run).exec_id).toBe(busy.json.error.execs[0]);
+    expect((await avfs(home, ['cat', '/after.txt'])).json.content).toBe('done\n');
+    expect((await avfs(home, ['vault', 'delete', 'default'])).json).toMatchObject({ ok: true, deleted: 'default' });
+  });
+});
+
+describe('avfs shell --json', () => {
+  it('stdout holds exactly the one document: what the session prints goes to the terminal through stderr', async () => {
+    const home = newHome();
+    const r = await avfs(home, ['shell'], { input: 'echo typed > /typed.txt; echo session-output\nexit 3\n' });
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.json, `stdout: ${r.stdout.slice(0, 300)}`).toBeDefined(); // the prompt and the echo were on stdout before the document
+    expect(r.json).toMatchObject({ ok: true, exit_code: 3 });
+    expect(r.json.changed_files.map((c: any) => c.path)).toEqual(['/typed.txt']);
+    expect(r.stderr).toContain('session-output');
   });
 });

@@ -386,6 +386,47 @@ describe('SDK: the CLI scenarios in-process', () => {
     expect((r.raw as { changed_files: unknown[] }).changed_files).toHaveLength(2);
   });
 
+  it('proxyExec refuses bad options with INVALID_ARGUMENT before anything runs', async () => {
+    const bad: Parameters<AVFS['proxyExec']>[2][] = [
+      { timeoutMs: 1e20 }, // longer than a Node timer: it fired after 1 ms and killed the command at once
+      { timeoutMs: -1 },
+      { timeoutMs: Number.NaN },
+      { killAfterMs: -5 },
+      { maxProcesses: -3 },
+      { memory: 1.5 },
+      { mode: 'bogus' as 'auto' },
+      { network: 'all' as 'host' },
+      { env: { 'A=B': 'c' } }, // would set A to "B=c"
+      { env: { '': 'x' } },
+      { env: { X: 'a\0b' } }, // Node's own ERR_INVALID_ARG_VALUE, not a coded error
+    ];
+    for (const options of bad) {
+      const err = await avfs.proxyExec('sh', ['-c', 'echo ran > /ran.txt'], options).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err, JSON.stringify(options)).toBeInstanceOf(AvfsError);
+      expect((err as AvfsError).code, JSON.stringify(options)).toBe('INVALID_ARGUMENT');
+    }
+    expect(avfs.exists('/ran.txt')).toBe(false);
+    expect(avfs.audit().filter((r) => r.op.startsWith('proxy.'))).toEqual([]);
+  });
+
+  it('bad arguments from JavaScript are coded errors: write content, log limit, gc grace', () => {
+    avfs.write('/a.txt', 'one');
+    avfs.write('/a.txt', 'two');
+    for (const content of [123, { a: 1 }, undefined, null]) {
+      expect(thrown(() => avfs.write('/bad.txt', content as unknown as string)).code, String(content)).toBe('INVALID_ARGUMENT');
+    }
+    expect(avfs.exists('/bad.txt')).toBe(false);
+    // A negative limit was SQLite's "no limit".
+    expect(thrown(() => avfs.log('/a.txt', { limit: -1 })).code).toBe('INVALID_ARGUMENT');
+    expect(thrown(() => avfs.log('/a.txt', { limit: 0 })).code).toBe('INVALID_ARGUMENT');
+    expect(avfs.log('/a.txt', { limit: 1 })).toHaveLength(1);
+    expect(thrown(() => avfs.gc({ graceMs: -5 })).code).toBe('INVALID_ARGUMENT');
+    expect(thrown(() => avfs.gc({ graceMs: Number.NaN })).code).toBe('INVALID_ARGUMENT');
+  });
+
   it('the constructor validates its options with coded errors', () => {
     const home = avfs.home;
     expect(thrown(() => new AVFS({ home: '' })).code).toBe('INVALID_ARGUMENT');

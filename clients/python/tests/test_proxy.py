@@ -170,3 +170,18 @@ def test_a_bad_option_value_raises_invalid_input(ws: AVFS) -> None:
     with pytest.raises(InvalidInputError) as caught:
         ws.proxy_exec("true", env={"NOT VALID": "x"})
     assert (caught.value.code, caught.value.exit_code) == ("USAGE", 2)
+
+
+def test_an_env_name_with_an_equals_sign_raises_instead_of_setting_another_variable(ws: AVFS) -> None:
+    # --env=A=B=c would set A to "B=c": the name would silently become another one.
+    for name in ("A=B", ""):
+        with pytest.raises(InvalidInputError) as caught:
+            ws.proxy_exec("sh", "-c", 'printf %s "$A"', env={name: "c"})
+        assert (caught.value.code, caught.value.exit_code) == ("INVALID_ARGUMENT", None)
+
+
+def test_a_timeout_that_is_not_a_finite_number_raises_invalid_input(ws: AVFS) -> None:
+    for timeout in (float("inf"), float("nan")):
+        with pytest.raises(InvalidInputError) as caught:
+            ws.proxy_exec("true", timeout=timeout)
+        assert caught.value.code == "INVALID_ARGUMENT"

@@ -44,7 +44,7 @@ const exec = new Command('exec')
   .option('--approve', 'run a command the policy marks require_approval')
   .option('--stdin', "pass avfs's stdin to the command (otherwise it reads /dev/null)")
   .option('--mode <mode>', 'auto (mount if possible, else copy), mount, or copy', 'auto')
-  .option('--max-output <bytes>', 'keep at most this much of stdout and of stderr each (default from the policy, 1 MiB)')
+  .option('--max-output <bytes>', 'keep at most this much of stdout and of stderr each (default from the policy, 1 MiB; at most 128 MiB, what one JSON document carries)')
   .option('--env <KEY=VALUE>', 'set an environment variable for the command (repeatable)', collect)
   .option('--readonly', 'the vault is read-only inside the sandbox: the command reads it and changes nothing (needs the sandbox)')
   .option('--mountpoint <dir>', 'also mount the vault on this empty host directory while the command runs, to watch it from outside')
@@ -64,7 +64,8 @@ mountpoint (the host directory that is the sandbox's /), decision {action, categ
 reason}, approved, checkpoint, sandbox {enforced, reason, network, binds, masked, reserved,
 limits {timeout_ms, max_processes, max_file_size, memory: {value, enforced_by, reason?}}},
 violations [{kind "limit", limit, value, detail}], exit_code, signal,
-timed_out, duration_ms, stdout, stderr, stdout_encoding/stderr_encoding ("utf8"|"base64"),
+timed_out, duration_ms, stdout, stderr, stdout_encoding/stderr_encoding ("utf8"|"base64": base64 for
+output that is not UTF-8 text, or whose JSON escapes would be longer than its base64 at the cap),
 stdout_bytes/stderr_bytes (total produced), truncated (either stream cut at the cap),
 changed_files [{path, kind added|modified|deleted, type, size_before, size_after, hash_before,
 hash, mode_before, mode_after, target_before?, target?, versions}], skipped (copy mode: paths the

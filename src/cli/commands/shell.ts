@@ -58,6 +58,8 @@ export const shellCommand = sandboxOptions(
           timeoutMs: opts.timeout,
           checkpoint: opts.checkpoint ?? false,
           interactive: true,
+          // With --json, stdout is for the one document: the session goes to the terminal through stderr.
+          terminalOnStderr: ctx.globals.json,
           ...sandboxRequestOf(opts),
         });
         warnIfUnsandboxed(result, ctx.out);

@@ -115,10 +115,10 @@ async function confirm(question: string): Promise<boolean> {
 const del = new Command('delete')
   .alias('rm')
   .description(
-    'delete a vault with its history and checkpoints. A vault with forks is refused (HAS_FORKS) unless --force, which detaches the forks: they keep their files but lose history from before the fork. A mounted vault is refused (CONFLICT): unmount it first. Deleting the vault in use clears the selection. Content is freed by `avfs gc`.',
+    'delete a vault with its history and checkpoints. A vault with forks is refused (HAS_FORKS) unless --force, which detaches the forks: they keep their files but lose history from before the fork. A mounted vault is refused (CONFLICT, reason mounted): unmount it first. One with a proxy exec running in it is refused (CONFLICT, reason exec_running) unless --force. Deleting the vault in use clears the selection. Content is freed by `avfs gc`.',
   )
   .argument('<name>', 'vault name')
-  .option('-f, --force', 'delete even if the vault has forks (they are detached); asks nothing')
+  .option('-f, --force', 'delete even if the vault has forks (they are detached) or a command running in it; asks nothing')
   .option('-y, --yes', 'do not ask for confirmation (asked only on a terminal, without --json)')
   .addHelpText('after', examples(['avfs vault delete scratch', 'avfs vault delete scratch -y', 'avfs vault delete main --force --json']))
   .action(

@@ -6,6 +6,7 @@ import os
 from typing import Any, Dict, List, Mapping, Optional, Union
 
 from .cli import Binary, resolve_binary, run_json
+from .errors import InvalidInputError
 from .models import Checkpoint, Entry, ExecResult, RestoreResult, UndoResult, Vault, build
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -134,12 +135,17 @@ class AVFS:
             raise TypeError("proxy_exec() needs a command, e.g. proxy_exec('make', 'test')")
         options: List[str] = []
         if timeout is not None:
+            if not math.isfinite(timeout):
+                raise InvalidInputError("INVALID_ARGUMENT", f"timeout must be a finite number of seconds (0 for none), not {timeout!r}", {"timeout": timeout})
             options.append(f"--timeout={math.ceil(timeout * 1000)}")
         if checkpoint is not None:
             options.append("--checkpoint" if checkpoint else "--no-checkpoint")
         if cwd is not None:
             options.append(f"--cwd={cwd}")
         for key, value in (env or {}).items():
+            # The CLI splits --env at the first "=": a name holding one would set another variable.
+            if not key or "=" in key:
+                raise InvalidInputError("INVALID_ARGUMENT", f"invalid environment variable name {key!r}", {"name": key})
             options.append(f"--env={key}={value}")
         if approve:
             options.append("--approve")
