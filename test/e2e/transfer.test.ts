@@ -180,26 +180,33 @@ describe('owners through import and export', () => {
   });
 });
 
+/**
+ * The CLI on a fresh home `name`, run as nobody (65534) when the tests run as root: root reads
+ * and writes everywhere, so only another user meets the host's permission bits.
+ */
+function cliWithoutRootPowers(name: string): (args: string[]) => { code: number; json: any } {
+  const root = process.getuid?.() === 0;
+  chmodSync(h.dir, 0o755);
+  const home = join(h.dir, name);
+  mkdirSync(home, { mode: 0o700 });
+  if (root) chownSync(home, 65534, 65534);
+  return (args) => {
+    const r = spawnSync('node', [BIN, '--json', ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, AVFS_HOME: home, AVFS_VAULT: '' },
+      ...(root ? { uid: 65534, gid: 65534 } : {}),
+    });
+    return { code: r.status ?? -1, json: JSON.parse(r.stdout) };
+  };
+}
+
 describe('import of a host path it may not read', () => {
   it('is INVALID_ARGUMENT naming the path (a directory, then a file), not INTERNAL, and imports nothing', () => {
-    // Root reads everything, so as root the import runs as nobody (65534), for whom mode 0 means no.
-    const root = process.getuid?.() === 0;
-    chmodSync(h.dir, 0o755);
-    const home = join(h.dir, 'home-reader');
-    mkdirSync(home, { mode: 0o700 });
-    if (root) chownSync(home, 65534, 65534);
+    const run = cliWithoutRootPowers('home-reader');
     const src = join(h.dir, 'src');
     mkdirSync(join(src, 'closed'), { recursive: true });
     writeFileSync(join(src, 'ok.txt'), 'ok');
     writeFileSync(join(src, 'closed', 'in.txt'), 'in');
-    const run = (args: string[]) => {
-      const r = spawnSync('node', [BIN, '--json', ...args], {
-        encoding: 'utf8',
-        env: { ...process.env, AVFS_HOME: home, AVFS_VAULT: '' },
-        ...(root ? { uid: 65534, gid: 65534 } : {}),
-      });
-      return { code: r.status ?? -1, json: JSON.parse(r.stdout) };
-    };
     try {
       chmodSync(join(src, 'closed'), 0);
       const dir = run(['import', src, '/src']);
@@ -220,22 +227,9 @@ describe('import of a host path it may not read', () => {
 
 describe('export to a host place it may not write', () => {
   it('is INVALID_ARGUMENT naming the path and its cause, not INTERNAL', () => {
-    // Root writes everywhere, so as root the export runs as nobody (65534) into root's directory.
-    const root = process.getuid?.() === 0;
-    chmodSync(h.dir, 0o755);
-    const home = join(h.dir, 'home-writer');
-    mkdirSync(home, { mode: 0o700 });
-    if (root) chownSync(home, 65534, 65534);
+    const run = cliWithoutRootPowers('home-writer');
     const closed = join(h.dir, 'closed');
     mkdirSync(closed, { mode: 0o555 });
-    const run = (args: string[]) => {
-      const r = spawnSync('node', [BIN, '--json', ...args], {
-        encoding: 'utf8',
-        env: { ...process.env, AVFS_HOME: home, AVFS_VAULT: '' },
-        ...(root ? { uid: 65534, gid: 65534 } : {}),
-      });
-      return { code: r.status ?? -1, json: JSON.parse(r.stdout) };
-    };
     expect(run(['write', '--parents', '/d/a.txt', 'a']).code).toBe(0);
     for (const [what, dest] of [['a file', closed], ['a tree', join(closed, 'sub')]] as const) {
       const r = run(['export', what === 'a file' ? '/d/a.txt' : '/d', dest]);
