@@ -87,3 +87,18 @@ function durationMs(match: RegExpExecArray, input: string): number {
 
 /** The longest delay a Node timer holds (about 24.8 days); a longer one fires after 1 ms instead. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A whole-number option as the SDK and MCP pass it (the CLI's parsing checks the same): `value`
+ * unless it is not a whole number from `min` to `max` (INVALID_ARGUMENT naming the option);
+ * undefined passes, and null too where `nullable` (no limit).
+ */
+export function wholeOption<T extends number | null | undefined>(option: string, value: T, min: number, options: { max?: number; nullable?: boolean } = {}): T {
+  const { max = Number.MAX_SAFE_INTEGER, nullable = false } = options;
+  if (value === undefined || (value === null && nullable)) return value;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `from ${min} to ${max}`;
+    throw new AvfsError('INVALID_ARGUMENT', `invalid ${option}: ${String(value)} (expected a whole number ${range}${nullable ? ', or null for none' : ''})`, { option, value });
+  }
+  return value;
+}

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import { incompleteTail } from '../core/text.js';
-import { MAX_TIMER_MS } from '../core/units.js';
+import { MAX_TIMER_MS, wholeOption } from '../core/units.js';
 import { normalizePath } from '../core/paths.js';
 import { AvfsError } from '../errors.js';
 import { audit } from '../store/audit.js';
@@ -169,16 +169,12 @@ function checkOptions(r: ExecRequest): void {
   const bad = (option: string, value: unknown, expected: string) => {
     throw new AvfsError('INVALID_ARGUMENT', `invalid ${option} ${JSON.stringify(value) ?? String(value)}: expected ${expected}`, { option });
   };
-  const whole = (option: string, v: number | null | undefined, min: number, max: number, nullable = false) => {
-    if (v === undefined || (v === null && nullable)) return;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) bad(option, v, `a whole number from ${min} to ${max}${nullable ? ', or null' : ''}`);
-  };
-  whole('timeoutMs', r.timeoutMs, 0, MAX_TIMER_MS);
-  whole('killAfterMs', r.killAfterMs, 0, MAX_TIMER_MS);
-  whole('maxOutputBytes', r.maxOutputBytes, 0, MAX_OUTPUT_BYTES);
-  whole('maxProcesses', r.maxProcesses, 1, Number.MAX_SAFE_INTEGER, true);
-  whole('maxFileSize', r.maxFileSize, 1, Number.MAX_SAFE_INTEGER, true);
-  whole('memory', r.memory, 1, Number.MAX_SAFE_INTEGER, true);
+  wholeOption('timeoutMs', r.timeoutMs, 0, { max: MAX_TIMER_MS });
+  wholeOption('killAfterMs', r.killAfterMs, 0, { max: MAX_TIMER_MS });
+  wholeOption('maxOutputBytes', r.maxOutputBytes, 0, { max: MAX_OUTPUT_BYTES });
+  wholeOption('maxProcesses', r.maxProcesses, 1, { nullable: true });
+  wholeOption('maxFileSize', r.maxFileSize, 1, { nullable: true });
+  wholeOption('memory', r.memory, 1, { nullable: true });
   const oneOf = (option: string, v: unknown, values: readonly string[]) => {
     if (v !== undefined && !values.includes(v as string)) bad(option, v, values.join(', '));
   };

@@ -58,6 +58,7 @@ import { execJson, runExec, undoExec, undoJson, type ChangedFile, type ExecJson,
 import { policyCheck, policyInfo, type PolicyCheckResult, type PolicyInfo } from '../api/policy.js';
 import type { EntryKind } from '../core/entry-types.js';
 import { AvfsError } from '../errors.js';
+import { wholeOption } from '../core/units.js';
 import { camel, type Camel } from '../api/case.js';
 import { checkpointDetails, type CheckpointDetails } from '../api/checkpoints.js';
 import { deleteUnmountedVault } from '../api/vaults.js';
@@ -206,19 +207,6 @@ const quotaInfo = (r: QuotaReport): QuotaInfo => {
     exceeded: r.exceeded.map((k) => names[k]),
   };
 };
-
-/** A quota limit: a non-negative whole number, or null for none. */
-function limit(name: string, value: number | null | undefined): number | null | undefined {
-  if (value === undefined || value === null) return value;
-  if (!Number.isSafeInteger(value) || value < 0) throw new AvfsError('INVALID_ARGUMENT', `invalid ${name}: ${value} (a whole number of at least 0, or null for none)`, { option: name, value });
-  return value;
-}
-
-/** A count or duration option: a whole number of at least `min` (the CLI's parsing checks the same). */
-function whole(name: string, value: number, min: number): number {
-  if (!Number.isSafeInteger(value) || value < min) throw new AvfsError('INVALID_ARGUMENT', `invalid ${name}: ${value} (a whole number of at least ${min})`, { option: name, value });
-  return value;
-}
 
 export interface AVFSOptions {
   /** avfs home directory (default: $AVFS_HOME, else ~/.avfs). */
@@ -477,7 +465,7 @@ export class AVFS {
   log(path?: string, options: { limit?: number } = {}): VersionRecord[] {
     const fs = this.fs();
     // SQLite reads a negative LIMIT as none: -1 would return the whole history.
-    const limit = whole('limit', options.limit ?? 100, 1);
+    const limit = wholeOption('limit', options.limit ?? 100, 1);
     return camel(path === undefined ? vaultChanges(this.store, fs.row(), limit) : pathVersions(this.store, fs.row(), normalizePath(path), limit));
   }
 
@@ -666,9 +654,9 @@ export class AVFS {
    */
   setQuota(limits: Partial<QuotaLimitsInfo>): QuotaInfo {
     const next: Partial<QuotaLimits> = {};
-    const maxBytes = limit('maxBytes', limits.maxBytes);
-    const maxFiles = limit('maxFiles', limits.maxFiles);
-    const maxFileSize = limit('maxFileSize', limits.maxFileSize);
+    const maxBytes = wholeOption('maxBytes', limits.maxBytes, 0, { nullable: true });
+    const maxFiles = wholeOption('maxFiles', limits.maxFiles, 0, { nullable: true });
+    const maxFileSize = wholeOption('maxFileSize', limits.maxFileSize, 0, { nullable: true });
     if (maxBytes !== undefined) next.max_bytes = maxBytes;
     if (maxFiles !== undefined) next.max_files = maxFiles;
     if (maxFileSize !== undefined) next.max_file_size = maxFileSize;
@@ -728,7 +716,7 @@ export class AVFS {
 
   /** Deletes content nothing references (older than the grace period, default 1 h). */
   gc(options: { graceMs?: number; dryRun?: boolean } = {}): GcReport {
-    return camel(gc(this.store, { graceMs: whole('graceMs', options.graceMs ?? DEFAULT_GC_GRACE_MS, 0), dryRun: !!options.dryRun, actor: this.actor }));
+    return camel(gc(this.store, { graceMs: wholeOption('graceMs', options.graceMs ?? DEFAULT_GC_GRACE_MS, 0), dryRun: !!options.dryRun, actor: this.actor }));
   }
 }
 
