@@ -159,13 +159,18 @@ os.close(fd)
     expect(await catVault('/moveddir/sub/created.txt')).toBe(asCaptured('one\ntwo\n'));
   });
 
-  it('open(O_CREAT) of a name the CLI created while the kernel still held its failed lookup opens that file (O_EXCL: EEXIST), as on a local disk', async () => {
-    await shOk(`mkdir ${fx.dir}/created-elsewhere`);
-    // Per name: a failed lookup (the kernel keeps it 1 s), the CLI creates the file, then the open.
+  /**
+   * For each name in `dir` (with os.open flags, a Python expression): a lookup, which fills the
+   * kernel's 1 s cache found or not, then `between(name)` (what the CLI changes meanwhile), then
+   * the open, writing `payload` unless it opens read-only. The errno name of each open ('OK').
+   */
+  const openAfterOutsideChange = async (dir: string, flags: Record<string, string>, payload: string, between: (name: string) => Promise<void>) => {
     const script = stepScript(
       `
 import errno
-flags = {'trunc': os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 'append': os.O_WRONLY | os.O_CREAT | os.O_APPEND, 'excl': os.O_WRONLY | os.O_CREAT | os.O_EXCL}
+flags = {${Object.entries(flags)
+        .map(([name, f]) => `'${name}': ${f}`)
+        .join(', ')}}
 out = {}
 for name, f in flags.items():
     path = os.path.join(sys.argv[1], name)
@@ -176,22 +181,32 @@ for name, f in flags.items():
     step(name)
     try:
         fd = os.open(path, f, 0o644)
-        os.write(fd, b'+mount')
+        if f & os.O_ACCMODE != os.O_RDONLY:
+            os.write(fd, sys.argv[2].encode())
         os.close(fd)
         out[name] = 'OK'
     except OSError as e:
         out[name] = errno.errorcode[e.errno]
 print(json.dumps(out), flush=True)
 `,
-      [join(fx.dir, 'created-elsewhere')],
+      [dir, payload],
     );
-    for (const name of ['trunc', 'append', 'excl']) {
+    for (const name of Object.keys(flags)) {
       expect(await script.next()).toBe(name);
-      await cliWrite(`/created-elsewhere/${name}`, 'cli');
+      await between(name);
       script.go();
     }
-    expect(JSON.parse(await script.next())).toEqual({ trunc: 'OK', append: 'OK', excl: 'EEXIST' });
+    const out = JSON.parse(await script.next()) as Record<string, string>;
     await script.done();
+    return out;
+  };
+
+  it('open(O_CREAT) of a name the CLI created while the kernel still held its failed lookup opens that file (O_EXCL: EEXIST), as on a local disk', async () => {
+    await shOk(`mkdir ${fx.dir}/created-elsewhere`);
+    // Per name: a failed lookup (the kernel keeps it 1 s), the CLI creates the file, then the open.
+    const flags = { trunc: 'os.O_WRONLY | os.O_CREAT | os.O_TRUNC', append: 'os.O_WRONLY | os.O_CREAT | os.O_APPEND', excl: 'os.O_WRONLY | os.O_CREAT | os.O_EXCL' };
+    const out = await openAfterOutsideChange(join(fx.dir, 'created-elsewhere'), flags, '+mount', (name) => cliWrite(`/created-elsewhere/${name}`, 'cli'));
+    expect(out).toEqual({ trunc: 'OK', append: 'OK', excl: 'EEXIST' });
     expect(await catVault('/created-elsewhere/trunc')).toBe('+mount');
     expect(await catVault('/created-elsewhere/append')).toBe('cli+mount');
     expect(await catVault('/created-elsewhere/excl')).toBe('cli');
@@ -200,34 +215,11 @@ print(json.dumps(out), flush=True)
   it('open(O_CREAT) of a name the CLI removed while the kernel still held its lookup creates the file anew; a plain open fails ENOENT, as on a local disk', async () => {
     await shOk(`mkdir ${fx.dir}/removed-elsewhere && printf old > ${fx.dir}/removed-elsewhere/create && printf old > ${fx.dir}/removed-elsewhere/plain`);
     // Per name: a lookup that finds the file (the kernel keeps it 1 s), the CLI removes it, then the open.
-    const script = stepScript(
-      `
-import errno
-flags = {'create': os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 'plain': os.O_RDONLY}
-out = {}
-for name, f in flags.items():
-    path = os.path.join(sys.argv[1], name)
-    os.stat(path)
-    step(name)
-    try:
-        fd = os.open(path, f, 0o644)
-        if f != os.O_RDONLY:
-            os.write(fd, b'new')
-        os.close(fd)
-        out[name] = 'OK'
-    except OSError as e:
-        out[name] = errno.errorcode[e.errno]
-print(json.dumps(out), flush=True)
-`,
-      [join(fx.dir, 'removed-elsewhere')],
-    );
-    for (const name of ['create', 'plain']) {
-      expect(await script.next()).toBe(name);
+    const flags = { create: 'os.O_WRONLY | os.O_CREAT | os.O_TRUNC', plain: 'os.O_RDONLY' };
+    const out = await openAfterOutsideChange(join(fx.dir, 'removed-elsewhere'), flags, 'new', async (name) => {
       expect((await fx.run(['rm', `/removed-elsewhere/${name}`])).json.ok).toBe(true);
-      script.go();
-    }
-    expect(JSON.parse(await script.next())).toEqual({ create: 'OK', plain: 'ENOENT' });
-    await script.done();
+    });
+    expect(out).toEqual({ create: 'OK', plain: 'ENOENT' });
     expect(await catVault('/removed-elsewhere/create')).toBe('new');
     expect(await names('/removed-elsewhere')).toEqual(['create']);
   });
