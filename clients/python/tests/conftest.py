@@ -4,7 +4,7 @@
 import json
 import subprocess
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Iterator, Optional
 
 import pytest
 
@@ -32,10 +32,15 @@ def avfs_shim_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def home(tmp_path: Path) -> Path:
+def home(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "home"
     path.mkdir()
-    return path
+    yield path
+    # A proxy exec leaves the home's views server up for the next exec (two minutes idle); pytest
+    # keeps the home, so nothing would tell the server to go. Unmount it, as a user ending work would.
+    listed = subprocess.run(["node", str(AVFS_JS), "--json", "--home", str(path), "mounts"], capture_output=True, text=True, check=False)
+    for mount in json.loads(listed.stdout).get("mounts", []):
+        subprocess.run(["node", str(AVFS_JS), "--json", "--home", str(path), "unmount", mount["dir"]], capture_output=True, check=False)
 
 
 @pytest.fixture

@@ -22,8 +22,8 @@ def test_each_readme_has_a_python_example() -> None:
 
 
 @pytest.mark.parametrize("readme,index,block", EXAMPLES, ids=[f"{r.relative_to(REPO)}#{i}" for r, i, _ in EXAMPLES])
-def test_readme_python_example_runs(readme: Path, index: int, block: str, tmp_path: Path, avfs_shim_dir: Path) -> None:
+def test_readme_python_example_runs(readme: Path, index: int, block: str, tmp_path: Path, home: Path, avfs_shim_dir: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "AVFS_VAULT"}
-    env.update(AVFS_HOME=str(tmp_path / "home"), PATH=f"{avfs_shim_dir}{os.pathsep}{env.get('PATH', '')}", PYTHONPATH=str(CLIENT_DIR / "src"))
+    env.update(AVFS_HOME=str(home), PATH=f"{avfs_shim_dir}{os.pathsep}{env.get('PATH', '')}", PYTHONPATH=str(CLIENT_DIR / "src"))
     run = subprocess.run([sys.executable, "-c", block], env=env, cwd=tmp_path, capture_output=True, text=True, check=False)
     assert run.returncode == 0, f"{readme.name} example {index} failed:\n{block}\nstderr:\n{run.stderr}"
