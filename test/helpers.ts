@@ -232,7 +232,26 @@ export function expectContentIntact(store: Store): void {
   for (const { hash } of store.db.prepare('SELECT hash FROM blobs WHERE chunk_list IS NOT NULL').all() as Array<{ hash: string }>) {
     for (const id of chunkList(store, hash).ids) uses.set(id, (uses.get(id) ?? 0) + 1);
   }
-  const refs = new Map((store.db.prepare('SELECT id, refs FROM chunks').all() as Array<{ id: number; refs: number }>).map((c) => [c.id, c.refs]));
+  const refs = new Map((store.db.prepare('SELECT c.id AS id, r.refs AS refs FROM chunks c JOIN chunk_refs r ON r.id = c.id').all() as Array<{ id: number; refs: number }>).map((c) => [c.id, c.refs]));
+  // Every chunk has its count, and only chunks have one.
+  expect(store.db.prepare('SELECT (SELECT count(*) FROM chunks) AS chunks, (SELECT count(*) FROM chunk_refs) AS counts').get()).toEqual(
+    store.db.prepare('SELECT count(*) AS chunks, count(*) AS counts FROM chunks c JOIN chunk_refs r ON r.id = c.id').get(),
+  );
   const wrong = [...new Set([...uses.keys(), ...refs.keys()])].filter((id) => (uses.get(id) ?? 0) !== (refs.get(id) ?? -1) && !(refs.get(id) === 0 && !uses.has(id)));
   expect(wrong).toEqual([]);
+}
+
+/** seededRandom with what a randomized sequence of operations draws: fractions, picks and bytes. */
+export function seededSource(seed: number) {
+  const int = seededRandom(seed);
+  return {
+    int,
+    next: () => int(2 ** 32) / 2 ** 32,
+    pick: <T>(xs: readonly T[]): T => xs[int(xs.length)]!,
+    bytes: (n: number) => {
+      const b = Buffer.allocUnsafe(n);
+      for (let i = 0; i < n; i++) b[i] = int(256);
+      return b;
+    },
+  };
 }

@@ -1,3 +1,5 @@
+import type { ByteRanges } from '../core/byte-ranges.js';
+import type { Lease } from '../store/leases.js';
 import type { Owner } from '../store/vault-fs.js';
 import type { DigestStream } from './content-digests.js';
 
@@ -37,6 +39,12 @@ export class OpenFile {
   mem: Buffer | null = null;
   /** On-disk working copy for large files. */
   spill: { path: string; fd: number } | null = null;
+  /**
+   * A large stored file written in place (a database's pages, a log's appends): the bytes written
+   * since its last persist, at their offsets in a sparse spill file, and where they are; every
+   * other byte is the base content's (`baseHash`), which `hold` keeps from gc meanwhile.
+   */
+  edits: { path: string; fd: number; written: ByteRanges; hold: Lease } | null = null;
   /** The spill file's bytes being hashed and chunked as they arrive (ContentDigests), until a write goes back over them. */
   digest: DigestStream | null = null;
   /** The inode number of the directory a file created through the mount was created in (OpenFiles.relocate). */
@@ -71,7 +79,7 @@ export class OpenFile {
   }
 
   get materialized(): boolean {
-    return this.mem !== null || this.spill !== null;
+    return this.mem !== null || this.spill !== null || this.edits !== null;
   }
 
   /** Needs persisting: written since the last persist, or created and never stored. */

@@ -360,7 +360,10 @@ export class OpenFiles {
         },
       };
       let entry: Entry;
-      if (file.spill) {
+      const edit = this.copies.editOf(file);
+      if (edit) {
+        entry = this.fs.writeFileExact(() => this.relocate(file), { edit }, write);
+      } else if (file.spill) {
         // A second descriptor reads from offset 0 (the content is streamed from the current position).
         const fd = openSync(file.spill.path, 'r');
         try {
@@ -376,6 +379,7 @@ export class OpenFiles {
       file.mode = shown!.mode;
       file.ctime = shown!.ctime;
       file.baseHash = entry.hash;
+      this.copies.persisted(file);
       file.pending = false;
       file.written = false;
       file.ownerChanged = file.modeChanged = false;

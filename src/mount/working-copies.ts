@@ -1,14 +1,19 @@
 import { closeSync, ftruncateSync, mkdirSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { ByteRanges } from '../core/byte-ranges.js';
 import {
   abandonDigestedPut,
   contentChunks,
+  contentInfo,
+  holdContent,
   INLINE_MAX,
   readContent,
   readContentInto,
+  releaseContent,
   startDigestedPut,
   storeDigestedChunks,
   type ContentDigest,
+  type ContentEdit,
   type DigestedPut,
 } from '../store/blobs.js';
 import type { Store } from '../store/store.js';
@@ -24,6 +29,11 @@ import type { OpenFile } from './open-file.js';
  * final (ContentDigests), and the chunks it cuts are stored while the file is still being written
  * (about 1 MiB per transaction, pinned under a lease until the persist links them: gc.ts), so
  * persisting a large file written front to back only stores its last chunks and links them.
+ * A large stored file written in place instead (a database's pages, a log's appends) is not copied
+ * at all: its written bytes go to a sparse spill file at their offsets, the rest is read from its
+ * stored content, and its persist re-stores only the chunks around what was written
+ * (putEditedContent), so appending a line to a 40 MB log costs a hash of the log, not a copy,
+ * a re-chunking and a re-hash of every chunk.
  */
 export class WorkingCopies {
   private spillSeq = 0;
@@ -46,6 +56,7 @@ export class WorkingCopies {
     const n = Math.min(length, file.size - position);
     if (file.mem) return file.mem.copy(buf, 0, position, position + n);
     if (file.spill) return readFully(file.spill.fd, buf, n, position);
+    if (file.edits) return this.readEdited(file, buf, n, position);
     if (!file.baseHash) return 0;
     return readContentInto(this.store, file.baseHash, position, n, buf);
   }
@@ -54,6 +65,14 @@ export class WorkingCopies {
   write(file: OpenFile, buf: Buffer, length: number, position: number): void {
     const end = position + length;
     this.materialize(file, file.size);
+    if (file.edits) {
+      const { fd, written } = file.edits;
+      writeFully(fd, buf, length, position);
+      // A write past the end leaves a hole, which reads as zeros: the spill file's, not the base's bytes.
+      written.add(Math.min(position, file.size), end);
+      if (end > file.size) file.size = end;
+      return;
+    }
     if (file.mem && end > file.mem.length) this.grow(file, end);
     if (file.mem) {
       buf.copy(file.mem, position, 0, length);
@@ -132,6 +151,39 @@ export class WorkingCopies {
     stream.put = undefined;
   }
 
+  /**
+   * The edit a persist stores for a file written in place (putEditedContent), or undefined for
+   * any other working copy.
+   */
+  editOf(file: OpenFile): ContentEdit | undefined {
+    if (!file.edits || !file.baseHash) return undefined;
+    return { base: file.baseHash, size: file.size, changed: file.edits.written.list(), read: (buf, length, position) => this.read(file, buf, length, position) };
+  }
+
+  /**
+   * After a persist of a file written in place, its stored content is the new base: nothing is
+   * written since, and the hold moves to the new base (unless the last handle is gone: the
+   * working copy is dropped next, and the hold with it).
+   */
+  persisted(file: OpenFile): void {
+    if (!file.edits || !file.baseHash) return;
+    file.edits.written.clear();
+    if (file.refs > 0) file.edits.hold = holdContent(this.store, file.baseHash, file.edits.hold);
+  }
+
+  private readEdited(file: OpenFile, buf: Buffer, n: number, position: number): number {
+    const { fd, written } = file.edits!;
+    let filled = 0;
+    for (const piece of written.pieces(position, position + n)) {
+      const target = buf.subarray(filled, filled + piece.end - piece.start);
+      const got = piece.inRange ? readFully(fd, target, target.length, piece.start) : readContentInto(this.store, file.baseHash!, piece.start, target.length, target);
+      // A short spill read is a hole at its end (zeros); the base always holds the bytes outside the ranges.
+      if (got < target.length) target.fill(0, got);
+      filled += target.length;
+    }
+    return filled;
+  }
+
   /** Ends the digest worker (unmount). */
   stop(): void {
     this.digests.stop();
@@ -141,6 +193,13 @@ export class WorkingCopies {
   resize(file: OpenFile, size: number): void {
     if (file.digest && !this.digests.canChange(file.digest, size)) this.endDigest(file);
     this.materialize(file, size);
+    if (file.edits) {
+      ftruncateSync(file.edits.fd, size);
+      if (size < file.size) file.edits.written.clip(size);
+      else file.edits.written.add(file.size, size);
+      file.size = size;
+      return;
+    }
     if (file.mem) {
       if (size > file.mem.length) this.grow(file, size);
       else if (size < file.size) file.mem.fill(0, size, file.size);
@@ -162,13 +221,20 @@ export class WorkingCopies {
       file.mem = null;
     }
     if (file.spill) {
-      try {
-        closeSync(file.spill.fd);
-      } catch {
-        // already closed
-      }
+      closeQuietly(file.spill.fd);
       rmSync(file.spill.path, { force: true });
       file.spill = null;
+    }
+    if (file.edits) {
+      const { path, fd, hold } = file.edits;
+      file.edits = null;
+      closeQuietly(fd);
+      rmSync(path, { force: true });
+      try {
+        releaseContent(this.store, hold);
+      } catch {
+        // Best effort: the hold is a lease, ended when the store closes or by gc after this process.
+      }
     }
   }
 
@@ -179,6 +245,13 @@ export class WorkingCopies {
   private materialize(file: OpenFile, keep: number): void {
     if (file.materialized) return;
     const copy = Math.min(file.size, keep);
+    if (copy > 0 && file.baseHash && !contentInfo(this.store, file.baseHash).inline) {
+      // A large stored file written in place: nothing is copied (see the header).
+      const hold = holdContent(this.store, file.baseHash);
+      const { path, fd } = this.spillFile(file);
+      file.edits = { path, fd, written: new ByteRanges(), hold };
+      return;
+    }
     if (copy > this.memoryLimit || this.memoryInUse + copy > this.memoryBudget) {
       const spill = this.openSpill(file);
       if (copy > 0 && file.baseHash) {
@@ -218,12 +291,15 @@ export class WorkingCopies {
   }
 
   private openSpill(file: OpenFile): { path: string; fd: number } {
+    file.spill = this.spillFile(file);
+    file.digest = this.digests.start(file.spill.path);
+    return file.spill;
+  }
+
+  private spillFile(file: OpenFile): { path: string; fd: number } {
     mkdirSync(this.spillDir, { recursive: true, mode: 0o700 });
     const path = join(this.spillDir, `${file.ino}-${++this.spillSeq}`);
-    const fd = openSync(path, 'w+', 0o600);
-    file.spill = { path, fd };
-    file.digest = this.digests.start(path);
-    return file.spill;
+    return { path, fd: openSync(path, 'w+', 0o600) };
   }
 }
 
@@ -244,4 +320,12 @@ function readFully(fd: number, buf: Buffer, length: number, position: number): n
 function writeFully(fd: number, buf: Buffer, length: number, position: number): void {
   let done = 0;
   while (done < length) done += writeSync(fd, buf, done, length - done, position + done);
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed
+  }
 }

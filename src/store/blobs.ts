@@ -1,7 +1,7 @@
 import { closeSync, fstatSync, readSync } from 'node:fs';
 import { ContentChunker, splitContent } from '../core/cdc.js';
 import { chunkSpansForRange, decodeChunkList, encodeChunkList, type ChunkList } from '../core/chunk-list.js';
-import { createHasher, hashBytes } from '../core/hash.js';
+import { createHasher, hashBytes, type Hasher } from '../core/hash.js';
 import { AvfsError } from '../errors.js';
 import { abandonLease, abandonOwnLeases } from './gc.js';
 import { endLease, pin, pinning, type Lease } from './leases.js';
@@ -49,9 +49,11 @@ const BLOB_LIST = 'SELECT chunk_list AS list FROM blobs WHERE hash = ?';
 const INLINE_DATA = 'SELECT data FROM blobs WHERE hash = ?';
 const INLINE_RANGE = 'SELECT substr(data, ?, ?) AS data FROM blobs WHERE hash = ?';
 const CHUNK_ID = 'SELECT id FROM chunks WHERE hash = ?';
-const INSERT_CHUNK = 'INSERT INTO chunks (hash, size, refs, created_at, data) VALUES (?, ?, 0, ?, ?)';
+const INSERT_CHUNK = 'INSERT INTO chunks (hash, size, created_at, data) VALUES (?, ?, ?, ?)';
+// How many stored lists name each chunk, beside it rather than in its row (schema migration 17).
+const INSERT_CHUNK_REFS = 'INSERT INTO chunk_refs (id, refs) VALUES (?, 0)';
 const CHUNK_DATA = 'SELECT data FROM chunks WHERE id = ?';
-const ADD_REFS = 'UPDATE chunks SET refs = refs + ? WHERE id = ?';
+const ADD_REFS = 'UPDATE chunk_refs SET refs = refs + ? WHERE id = ?';
 const PRESENT_CHUNKS = 'SELECT count(*) AS n FROM chunks WHERE id IN (SELECT value FROM json_each(?))';
 /** Bytes of chunks a streamed write commits per transaction: few commits, yet a short write lock. */
 const BYTES_PER_TRANSACTION = 1024 * 1024;
@@ -101,6 +103,7 @@ function storeHashedChunk(store: Store, hash: string, size: number, read: () => 
   const found = store.stmt<{ id: number }>(CHUNK_ID).get(hash);
   if (found) return { id: found.id, hash, size, stored: false };
   const id = Number(store.stmt(INSERT_CHUNK).run(hash, size, now(), read()).lastInsertRowid);
+  store.stmt(INSERT_CHUNK_REFS).run(id);
   return { id, hash, size, stored: true };
 }
 
@@ -340,6 +343,173 @@ export function putDigestedContentFromFd(store: Store, fd: number, digest: Conte
     }
     return finishChunked(store, lease, digest.hash, digest.size, put.chunks);
   });
+}
+
+/**
+ * A stored content edited in place (the mount's large files): its new bytes and which of them may
+ * differ from the base's at the same offset. Every byte outside `changed` is the base's.
+ */
+export interface ContentEdit {
+  /** The stored content the bytes started from. */
+  base: string;
+  size: number;
+  /** Sorted, disjoint [start, end) ranges of the new content that may differ from the base. */
+  changed: ReadonlyArray<readonly [number, number]>;
+  /** Reads the new content: `length` bytes at `position` into `buf`; returns how many. */
+  read(buf: Buffer, length: number, position: number): number;
+}
+
+/**
+ * Stores an edited content re-cutting only the chunks around its changed ranges: a chunk of the
+ * base that no range touches is reused as it is (its row, no re-hash), because FastCDC's cuts
+ * depend only on the bytes since the previous cut. Chunking restarts at the base's cut before a
+ * range and stops re-cutting at the first new cut past it that is also a cut of the base; from
+ * there both cut the same bytes alike. The chunk list is therefore exactly the one chunking the
+ * whole new content gives, and so is the stored content. The SHA-256 that names the content still
+ * covers every byte (the reused chunks are read for it): a one-page edit of a 40 MB database costs
+ * a read and a hash of the file, not a re-chunk and a re-hash of every chunk. One transaction,
+ * pinned under a lease as putContentFromFd's content is, for the caller to link.
+ */
+export function putEditedContent(store: Store, edit: ContentEdit): ContentRef {
+  const lease = openLease(store);
+  return underLease(store, lease, () =>
+    pinning(store, lease, () => {
+      if (edit.size <= INLINE_MAX) {
+        const data = Buffer.allocUnsafe(edit.size);
+        const n = edit.read(data, edit.size, 0);
+        if (n !== edit.size) throw new AvfsError('INTERNAL', `edited content ended at ${n} of ${edit.size} bytes`, { size: edit.size });
+        const hash = hashBytes(data);
+        pin(store, lease, 'b', hash, storeBlob(store, hash, data));
+        return { hash, size: edit.size, lease: lease.id };
+      }
+      const chunks = editedChunks(store, edit);
+      const hash = chunks.hasher.digest();
+      rememberHashState(store, hash, chunks.list.length - 1, chunks.beforeLast);
+      const isNew = !store.stmt(BLOB_EXISTS).get(hash);
+      if (isNew) insertChunked(store, hash, edit.size, chunks.list);
+      pin(store, lease, 'b', hash, isNew);
+      return { hash, size: edit.size, lease: lease.id };
+    }),
+  );
+}
+
+/** The chunks of an edited content in order (reused base chunks and new ones, stored), with the hasher that has seen every byte. */
+function editedChunks(store: Store, edit: ContentEdit): { list: StoredChunk[]; hasher: Hasher; beforeLast: Hasher } {
+  const { size } = edit;
+  const baseInfo = contentInfo(store, edit.base);
+  // An inline base has no cuts to reuse: everything is cut afresh.
+  const base = baseInfo.inline ? { ids: [], sizes: [], offsets: [0] } : chunkList(store, edit.base);
+  const offsets = base.offsets;
+  const count = base.ids.length;
+  const changed = edit.changed;
+  let hasher = createHasher();
+  let beforeLast = hasher;
+  const list: StoredChunk[] = [];
+  const take = (chunk: StoredChunk, bytes: Uint8Array) => {
+    beforeLast = hasher.copy();
+    hasher.update(bytes);
+    list.push(chunk);
+  };
+  // Index of the first changed range ending after `at` (ranges are sorted).
+  let r = 0;
+  const touches = (start: number, end: number) => {
+    while (r < changed.length && changed[r]![1] <= start) r++;
+    return r < changed.length && changed[r]![0] < end;
+  };
+  // Base cut positions past the first, as a lookup: where re-cutting may stop.
+  const cutIndex = new Map<number, number>();
+  for (let k = 1; k < count; k++) cutIndex.set(offsets[k]!, k);
+
+  // Base chunk k is kept when no range touches it and it ends at a cut of its bytes (not at the
+  // base's end, unless that is the new end too). Asked for k in increasing order.
+  const reusable = (k: number) =>
+    k < count && offsets[k + 1]! <= size && (k < count - 1 || baseInfo.size === size) && !touches(offsets[k]!, offsets[k + 1]!);
+
+  let at = 0; // a cut of both the base and the new content
+  let k = 0; // the base chunk starting at `at` (when at < base size)
+  // An append (or an edit near the end) after an earlier one: the hash of the base's bytes up to
+  // its last chunk was kept, so they are neither read nor hashed again.
+  const known = hashStates.get(store)?.get(edit.base);
+  if (known && known.index < count && offsets[known.index]! <= size && (changed.length === 0 || changed[0]![0] >= offsets[known.index]!)) {
+    for (; k < known.index; k++) list.push({ id: base.ids[k]!, hash: '', size: base.sizes[k]!, stored: false });
+    hasher = known.state.copy();
+    at = offsets[k]!;
+  }
+  while (at < size) {
+    if (reusable(k)) {
+      take({ id: base.ids[k]!, hash: '', size: base.sizes[k]!, stored: false }, chunkData(store, edit.base, base.ids[k]!));
+      at = offsets[++k]!;
+      continue;
+    }
+    // Re-cut from `at` until a new cut lands on a cut of the base, or the end.
+    const chunker = new ContentChunker();
+    let cut = at;
+    let resynced = false;
+    for (let pos = at; pos < size && !resynced; ) {
+      const block = Buffer.allocUnsafe(Math.min(READ_SIZE, size - pos));
+      const n = edit.read(block, block.length, pos);
+      if (n !== block.length) throw new AvfsError('INTERNAL', `edited content ended at ${pos + n} of ${size} bytes`, { size });
+      pos += n;
+      for (const bytes of chunker.push(block)) {
+        take(storeChunk(store, bytes), bytes);
+        cut += bytes.length;
+        // A cut of both, before a base chunk to keep: chunking the rest from here is what
+        // chunking the whole gives, so the loop above takes over.
+        const next = cutIndex.get(cut);
+        if (next !== undefined && reusable(next)) {
+          at = cut;
+          k = next;
+          resynced = true;
+          break;
+        }
+      }
+    }
+    if (!resynced) {
+      const tail = chunker.finish();
+      if (tail) take(storeChunk(store, tail), tail);
+      at = size;
+    }
+  }
+  return { list, hasher, beforeLast };
+}
+
+/**
+ * Per connection, for the last few contents stored by putEditedContent: the SHA-256 state after
+ * every chunk but the last, so the next append to that content hashes only the new end. A content
+ * never changes under its hash, so a kept state never goes stale.
+ */
+const hashStates = new WeakMap<Store, Map<string, { index: number; state: Hasher }>>();
+const HASH_STATES_KEPT = 16;
+
+function rememberHashState(store: Store, hash: string, index: number, state: Hasher): void {
+  if (index < 1) return;
+  let kept = hashStates.get(store);
+  if (!kept) hashStates.set(store, (kept = new Map()));
+  kept.delete(hash);
+  if (kept.size >= HASH_STATES_KEPT) kept.delete(kept.keys().next().value!);
+  kept.set(hash, { index, state });
+}
+
+/**
+ * Keeps a stored content (its blob, and through its list its chunks) from gc while something
+ * outside the database reads it: the base of a large file the mount edits in place, which a `rm`
+ * and a prune elsewhere could otherwise leave unreferenced. `previous` is let go in the same
+ * transaction. CONTENT_MISSING when the content is gone already.
+ */
+export function holdContent(store: Store, hash: string, previous?: Lease): Lease {
+  const lease = openLease(store);
+  pinning(store, lease, () => {
+    if (!store.stmt(BLOB_EXISTS).get(hash)) throw new AvfsError('CONTENT_MISSING', `content ${hash} is no longer stored`, { hash });
+    pin(store, lease, 'b', hash, false);
+    if (previous?.id != null) endLease(store, previous.id);
+  });
+  return lease;
+}
+
+/** Lets go of a holdContent. */
+export function releaseContent(store: Store, hold: Lease): void {
+  if (hold.id !== null) store.mutate(() => endLease(store, hold.id!));
+  hold.id = null;
 }
 
 /** Reads `buf.length` bytes at `position`, or from the current offset when null (fewer only at end of file); returns how many. */

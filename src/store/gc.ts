@@ -166,7 +166,9 @@ function chunksFreedWith(store: Store, blobs: BlobCandidate[], cutoff: number): 
   }
   if (uses.size === 0) return { n: 0, bytes: 0 };
   const rows = store
-    .stmt<{ id: number; refs: number; size: number }>(`SELECT c.id AS id, c.refs AS refs, c.size AS size FROM chunks c WHERE c.id IN (SELECT value FROM json_each(?)) AND ${UNPINNED} AND c.created_at < ?`)
+    .stmt<{ id: number; refs: number; size: number }>(
+      `SELECT c.id AS id, r.refs AS refs, c.size AS size FROM chunks c JOIN chunk_refs r ON r.id = c.id WHERE c.id IN (SELECT value FROM json_each(?)) AND ${UNPINNED} AND c.created_at < ?`,
+    )
     .all(JSON.stringify([...uses.keys()]), clampCutoff(cutoff));
   const freed = rows.filter((r) => r.refs === uses.get(r.id));
   return { n: freed.length, bytes: freed.reduce((sum, r) => sum + r.size, 0) };
@@ -179,7 +181,7 @@ const clampCutoff = (cutoff: number) => (Number.isFinite(cutoff) ? cutoff : Numb
 const UNPINNED = 'NOT EXISTS (SELECT 1 FROM content_pins p WHERE p.hash = c.hash)';
 
 // Chunks no blob list names (refs 0): found through the partial index chunks_loose.
-const LOOSE_CHUNKS = `FROM chunks c INDEXED BY chunks_loose WHERE c.refs = 0 AND ${UNPINNED} AND c.created_at < ?`;
+const LOOSE_CHUNKS = `FROM chunk_refs r INDEXED BY chunk_refs_loose JOIN chunks c ON c.id = r.id WHERE r.refs = 0 AND ${UNPINNED} AND c.created_at < ?`;
 
 /** Chunks no blob lists and no lease pins: left by a streamed write that stopped before its blob row was written. */
 function looseChunkStats(store: Store, cutoff: number): { n: number; bytes: number } {
@@ -328,7 +330,7 @@ function deleteBlobs(store: Store, tables: ReferenceTable[], hashes: string[], c
     for (const id of chunkList(store, r.hash).ids) released.set(id, (released.get(id) ?? 0) + 1);
   }
   store.stmt('DELETE FROM blobs WHERE hash IN (SELECT value FROM json_each(?))').run(json);
-  for (const [id, n] of released) store.stmt('UPDATE chunks SET refs = refs - ? WHERE id = ?').run(n, id);
+  for (const [id, n] of released) store.stmt('UPDATE chunk_refs SET refs = refs - ? WHERE id = ?').run(n, id);
   freed.blobs += rows.length;
   freed.bytes += rows.reduce((sum, r) => sum + inlineBytes(r), 0);
   return [...released.keys()];
@@ -338,10 +340,12 @@ function deleteBlobs(store: Store, tables: ReferenceTable[], hashes: string[], c
 function deleteChunks(store: Store, ids: number[], cutoff: number, freed: Freed): void {
   if (ids.length === 0) return;
   const gone = store
-    .stmt<{ size: number }>(
-      `DELETE FROM chunks AS c WHERE c.id IN (SELECT value FROM json_each(?)) AND c.created_at < ? AND c.refs = 0 AND ${UNPINNED} RETURNING size`,
+    .stmt<{ id: number; size: number }>(
+      `DELETE FROM chunks AS c WHERE c.id IN (SELECT value FROM json_each(?)) AND c.created_at < ?
+       AND (SELECT r.refs FROM chunk_refs r WHERE r.id = c.id) = 0 AND ${UNPINNED} RETURNING id, size`,
     )
     .all(JSON.stringify(ids), clampCutoff(cutoff));
+  store.stmt('DELETE FROM chunk_refs WHERE id IN (SELECT value FROM json_each(?))').run(JSON.stringify(gone.map((r) => r.id)));
   freed.chunks += gone.length;
   freed.bytes += gone.reduce((sum, r) => sum + r.size, 0);
 }

@@ -4,7 +4,7 @@ import { AvfsError, alreadyExists, isADirectory, notADirectory, notFound } from 
 import { ancestors, basename, dirname, isWithin, joinPath, normalizePath, rebase } from '../core/paths.js';
 import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE } from '../core/entry-types.js';
 import { audit } from './audit.js';
-import { abandonContent, contentChunks, linkContent, putContent, putContentFromFd, putDigestedContentFromFd, readContent, type ContentDigest, type ContentRef, type DigestedPut, type SizeLimit } from './blobs.js';
+import { abandonContent, contentChunks, linkContent, putContent, putContentFromFd, putDigestedContentFromFd, putEditedContent, readContent, type ContentDigest, type ContentEdit, type ContentRef, type DigestedPut, type SizeLimit } from './blobs.js';
 import {
   getEntry,
   hasChildren,
@@ -328,7 +328,7 @@ export class VaultFs {
    */
   writeFileExact(
     target: string | (() => string),
-    data: Buffer | { fd: number; digest?: ContentDigest; put?: DigestedPut },
+    data: Buffer | { fd: number; digest?: ContentDigest; put?: DigestedPut } | { edit: ContentEdit },
     options: {
       from?: { hash: string | null };
       ino?: number;
@@ -342,11 +342,14 @@ export class VaultFs {
     // 4,096 chunks), while the lock is held only as long as hashing and inserting take (about
     // 0.3 s per 100 MiB).
     // A digest computed while the bytes arrived (the mount's ContentDigests) spares hashing them here.
+    // A large file edited in place (the mount) re-stores only the chunks around its edits.
     const streamed = Buffer.isBuffer(data)
       ? undefined
-      : data.digest
-        ? this.store.mutate(() => putDigestedContentFromFd(this.store, data.fd, data.digest!, data.put))
-        : this.store.mutate(() => putContentFromFd(this.store, data.fd));
+      : 'edit' in data
+        ? this.store.mutate(() => putEditedContent(this.store, data.edit))
+        : data.digest
+          ? this.store.mutate(() => putDigestedContentFromFd(this.store, data.fd, data.digest!, data.put))
+          : this.store.mutate(() => putContentFromFd(this.store, data.fd));
     return this.store.mutate(() => {
       const content = streamed ?? putContent(this.store, data as Buffer);
       linkContent(this.store, content);

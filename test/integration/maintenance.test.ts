@@ -249,10 +249,12 @@ describe('gc', () => {
   });
 
   it('frees loose chunks (a streamed write that never wrote its blob row)', () => {
-    store.db.prepare('INSERT INTO chunks (hash, size, refs, data, created_at) VALUES (?, ?, 0, ?, ?)').run('f'.repeat(64), C, chunk('z'), Date.now() - 60_000);
+    const id = store.db.prepare('INSERT INTO chunks (hash, size, data, created_at) VALUES (?, ?, ?, ?)').run('f'.repeat(64), C, chunk('z'), Date.now() - 60_000).lastInsertRowid;
+    store.db.prepare('INSERT INTO chunk_refs (id, refs) VALUES (?, 0)').run(id);
     expect(gc0(true)).toMatchObject({ freed_blobs: 0, freed_chunks: 1, freed_bytes: C });
     expect(gc0()).toMatchObject({ freed_blobs: 0, freed_chunks: 1, freed_bytes: C });
     expect(count('chunks')).toBe(0);
+    expect(count('chunk_refs')).toBe(0);
   });
 
   it('a streamed write pins the old orphaned chunk it reuses and what it stores, so even gc with grace 0 keeps them until it links', () => {

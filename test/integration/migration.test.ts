@@ -5,11 +5,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { getTags } from '../../src/store/annotations.js';
 import { listCheckpoints, restoreCheckpoint, saveCheckpoint } from '../../src/store/checkpoints.js';
 import { pathVersions } from '../../src/store/history.js';
+import { gc } from '../../src/store/gc.js';
+import { prune } from '../../src/store/prune.js';
 import { MIGRATIONS } from '../../src/store/schema.js';
 import { openStore, type Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { createVault, deleteVault, forkVault, getVault, listVaults } from '../../src/store/vaults.js';
-import { ROOT, openTempStore } from '../helpers.js';
+import { ROOT, expectContentIntact, openTempStore } from '../helpers.js';
 
 /**
  * A home written by avfs before forks became layers (schema 5: every fork a full copy of its
@@ -162,5 +164,64 @@ describe('migrating a schema 5 home', () => {
     store = openStore(home.dir);
     expect(store.db.pragma('user_version', { simple: true })).toBe(v);
     for (const name of Object.keys(before)) expect(shown(store, name), name).toEqual(before[name]);
+  });
+});
+
+/**
+ * A home written by avfs with chunk reference counts in the chunks rows (schema 16), made by
+ * test/fixtures/home-schema16.sh: migration 17 moves the counts into chunk_refs.
+ */
+describe('migrating a schema 16 home', () => {
+  const FIXTURE16 = join(ROOT, 'test', 'fixtures', 'home-schema16.db');
+  let home16: { dir: string; cleanup: () => void };
+  let store16: Store;
+  let oldRefs: Array<{ id: number; refs: number }>;
+
+  beforeEach(() => {
+    ({ home: home16, store: store16 } = openTempStore({
+      prepare: (dir) => {
+        copyFileSync(FIXTURE16, join(dir, 'avfs.db'));
+        const db = new Database(join(dir, 'avfs.db'), { readonly: true });
+        oldRefs = db.prepare('SELECT id, refs FROM chunks ORDER BY id').all() as Array<{ id: number; refs: number }>;
+        db.close();
+      },
+    }));
+  });
+  afterEach(() => {
+    store16.release();
+    home16.cleanup();
+  });
+
+  it('every chunk keeps its count, now in chunk_refs, and the content reads back whole', () => {
+    expect(store16.db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
+    expect(new Set(oldRefs.map((r) => r.refs))).toEqual(new Set([1, 2, 3]));
+    expect(store16.db.prepare('SELECT id, refs FROM chunk_refs ORDER BY id').all()).toEqual(oldRefs);
+    expectContentIntact(store16);
+    const fs = new VaultFs(store16, 'default', actor);
+    const feature = new VaultFs(store16, 'feature', actor);
+    const a = fs.readFile('/data/a.bin');
+    const b = fs.readFile('/data/b.bin');
+    expect(a.length).toBe(1153434);
+    expect(b.subarray(600000, 600006).toString()).toBe('EDITED');
+    expect(Buffer.concat([a.subarray(0, 600000), Buffer.from('EDITED'), a.subarray(600006)]).equals(b)).toBe(true);
+    expect(feature.readFile('/data/b.bin').equals(Buffer.concat([b, Buffer.from('one more line\n')]))).toBe(true);
+  });
+
+  it('new writes count references in chunk_refs, and gc frees by them: a content shares its chunks, then both go', () => {
+    const fs = new VaultFs(store16, 'default', actor);
+    const a = fs.readFile('/data/a.bin');
+    const c = Buffer.concat([a, Buffer.from('appended')]);
+    fs.writeFile('/data/c.bin', c);
+    expectContentIntact(store16);
+    const chunksBefore = (store16.db.prepare('SELECT count(*) AS n FROM chunks').get() as { n: number }).n;
+    for (const p of ['/data/a.bin', '/data/b.bin', '/data/c.bin']) fs.rm(p);
+    deleteVault(store16, 'feature', true, actor);
+    prune(store16, { scope: { all: true }, keep: 1, actor });
+    gc(store16, { graceMs: 0, actor });
+    expectContentIntact(store16);
+    const left = (store16.db.prepare('SELECT count(*) AS n FROM chunks').get() as { n: number }).n;
+    expect(left).toBeLessThan(chunksBefore);
+    expect(left).toBe(0);
+    expect((store16.db.prepare('SELECT count(*) AS n FROM chunk_refs').get() as { n: number }).n).toBe(0);
   });
 });

@@ -1,5 +1,5 @@
 import { randomBytes, createHash } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { splitContent } from '../../src/core/cdc.js';
@@ -8,7 +8,7 @@ import { chunkList } from '../../src/store/blobs.js';
 import { getEntry } from '../../src/store/entries.js';
 import type { Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
-import { openTempStore } from '../helpers.js';
+import { expectContentIntact, openTempStore } from '../helpers.js';
 
 // The mount's open-file layer on a real store, without FUSE: states, shared handles, spill,
 // one version per persist.
@@ -121,6 +121,69 @@ describe('open files', () => {
     const patched = Buffer.from(data);
     patched.write('PATCH', 500_000);
     expect(sha(fs.readFile('/big.bin'))).toBe(sha(patched));
+  });
+
+  it('a large stored file written in place is not copied: writes sit at their offsets, reads mix them with the stored bytes, the persist stores exactly the new bytes', () => {
+    const MB = 1024 * 1024;
+    const base = randomBytes(3 * MB);
+    fs.writeFile('/db.bin', base);
+    const baseHash = fs.stat('/db.bin').hash!;
+    const pinsOn = (hash: string) => (store.db.prepare('SELECT count(*) AS n FROM content_pins WHERE hash = ?').get(hash) as { n: number }).n;
+    const fh = files.open(fs.stat('/db.bin'), 2);
+    const file = files.handle(fh)!.file;
+    let expected = Buffer.from(base);
+    const edit = (data: Buffer, at: number) => {
+      write(fh, data, at);
+      if (at + data.length > expected.length) expected = Buffer.concat([expected, Buffer.alloc(at + data.length - expected.length)]);
+      data.copy(expected, at);
+    };
+    const resize = (size: number) => {
+      files.truncate(file, size);
+      expected = size <= expected.length ? expected.subarray(0, size) : Buffer.concat([expected, Buffer.alloc(size - expected.length)]);
+    };
+    const readsBack = () => {
+      expect(file.size).toBe(expected.length);
+      for (const [at, n] of [[0, expected.length], [4000, 9000], [expected.length - 300, 128 * 1024], [2 * MB - 5, 10]] as const) {
+        expect(read(fh, n, at).equals(expected.subarray(at, at + n)), `read ${n} at ${at}`).toBe(true);
+      }
+    };
+    edit(randomBytes(4096), 4096); // a database page
+    edit(Buffer.from('header'), 24);
+    edit(Buffer.from('appended line\n'), expected.length);
+    edit(Buffer.from('after a hole'), expected.length + 5000); // the hole reads as zeros
+    expect(file.spill).toBeNull();
+    expect(file.mem).toBeNull();
+    expect(file.edits).not.toBeNull();
+    // Sparse: the written pages only, not a copy of 3 MiB.
+    expect(statSync(file.edits!.path).blocks * 512).toBeLessThan(MB);
+    // The base is held against gc while the file is written (a rm and a prune elsewhere would orphan it).
+    expect(pinsOn(baseHash)).toBe(1);
+    readsBack();
+    resize(2 * MB + 7); // cut below the appends
+    resize(2 * MB + 70_000); // and extended again: zeros, not the old bytes
+    readsBack();
+    files.flush(file);
+    const stored = fs.stat('/db.bin');
+    expect(stored.hash).toBe(sha(expected));
+    expect(sizesOf(store, stored.hash!)).toEqual(splitContent(expected).map((c) => c.length));
+    // The hold moved to what is now stored; nothing written since.
+    expect(pinsOn(baseHash)).toBe(0);
+    expect(pinsOn(stored.hash!)).toBe(1);
+    expect(file.edits!.written.empty).toBe(true);
+    readsBack();
+    // Appends after the persist build on it.
+    for (let i = 0; i < 3; i++) {
+      edit(Buffer.from(`line ${i}\n`), expected.length);
+      files.flush(file);
+      expect(fs.stat('/db.bin').hash).toBe(sha(expected));
+    }
+    readsBack();
+    const spillPath = file.edits!.path;
+    files.release(fh);
+    expect(existsSync(spillPath)).toBe(false);
+    expect(pinsOn(fs.stat('/db.bin').hash!)).toBe(0);
+    expect(sha(fs.readFile('/db.bin'))).toBe(sha(expected));
+    expectContentIntact(store);
   });
 
   it('an orphan (unlinked while open) keeps working for its handles and is never stored', () => {

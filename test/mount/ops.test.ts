@@ -4,32 +4,11 @@ import * as fsp from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { seededSource } from '../helpers.js';
 import { describeMount, mountFixture, sh, shOk, snapshot, type MountFixture } from './helpers.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Small seeded PRNG (mulberry32), so a failing sequence can be replayed from its seed. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return {
-    next,
-    int: (n: number) => Math.floor(next() * n),
-    pick: <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]!,
-    bytes: (n: number) => {
-      const b = Buffer.allocUnsafe(n);
-      for (let i = 0; i < n; i++) b[i] = Math.floor(next() * 256);
-      return b;
-    },
-  };
-}
 
 type Outcome = string;
 
@@ -175,7 +154,7 @@ const WEIGHTS: [Op['kind'], number][] = [
 const SYMLINK_TARGETS = ['a', 'b', '../c', 'd.txt/a', 'nowhere', '/nonexistent-avfs-ops-test/target'];
 
 function generate(seed: number, count: number): Op[] {
-  const r = rng(seed);
+  const r = seededSource(seed);
   const total = WEIGHTS.reduce((s, [, w]) => s + w, 0);
   const depth = () => (r.next() < 0.45 ? 1 : r.next() < 0.7 ? 2 : 3);
   const path = () => Array.from({ length: depth() }, () => r.pick(NAMES)).join('/');

@@ -1,0 +1,213 @@
+import { createCipheriv } from 'node:crypto';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ByteRanges } from '../../src/core/byte-ranges.js';
+import { hashBytes } from '../../src/core/hash.js';
+import { chunkList, INLINE_MAX, linkContent, putContent, putEditedContent, readContent } from '../../src/store/blobs.js';
+import { openStore, type Store } from '../../src/store/store.js';
+import { seededRandom, tempDir } from '../helpers.js';
+
+// A large file edited in place (the mount's databases and logs) is stored by re-cutting only the
+// chunks around its changed ranges: the result must be exactly what storing the whole new content
+// gives (same hash, same chunk list), whatever the edits.
+
+let tmp: ReturnType<typeof tempDir>;
+let store: Store;
+
+beforeAll(() => {
+  tmp = tempDir('avfs-edited-content-');
+  store = openStore(join(tmp.dir, 'home'));
+});
+afterAll(() => {
+  store.release();
+  tmp.cleanup();
+});
+
+/** Deterministic pseudo-random bytes (AES-CTR over zeros), so every case replays exactly. */
+let stream = 0;
+function randomBytes(n: number): Buffer {
+  const key = Buffer.alloc(16);
+  key.writeUInt32LE(++stream);
+  return createCipheriv('aes-128-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(n));
+}
+
+/** Applies edits to `base` as the mount would see them: writes, appends, truncates; returns the new bytes and the ranges written. */
+function edit(base: Buffer, seed: number): { bytes: Buffer; changed: ByteRanges } {
+  const rand = seededRandom(seed);
+  let bytes = Buffer.from(base);
+  const changed = new ByteRanges();
+  const steps = 1 + rand(6);
+  for (let i = 0; i < steps; i++) {
+    const kind = rand(5);
+    if (kind === 0 || kind === 1) {
+      // Overwrite a few bytes or a page somewhere (a database page, a header counter).
+      const len = 1 + rand(kind === 0 ? 8 : 4096);
+      const at = rand(bytes.length + 1);
+      const data = randomBytes(len);
+      if (at + len > bytes.length) bytes = Buffer.concat([bytes, Buffer.alloc(at + len - bytes.length)]);
+      data.copy(bytes, at);
+      changed.add(at, at + len);
+    } else if (kind === 2) {
+      // Append (a log line, or a megabyte).
+      const data = randomBytes(rand(2) ? 1 + rand(200) : INLINE_MAX);
+      changed.add(bytes.length, bytes.length + data.length);
+      bytes = Buffer.concat([bytes, data]);
+    } else if (kind === 3) {
+      // Truncate shorter (kept above INLINE_MAX half the time, so both paths run).
+      const to = INLINE_MAX + rand(Math.max(1, bytes.length - INLINE_MAX));
+      if (to < bytes.length) {
+        bytes = bytes.subarray(0, to);
+        changed.clip(to);
+      }
+    } else {
+      // Extend with zeros.
+      const more = 1 + rand(100_000);
+      changed.add(bytes.length, bytes.length + more);
+      bytes = Buffer.concat([bytes, Buffer.alloc(more)]);
+    }
+  }
+  return { bytes, changed };
+}
+
+function stored(bytes: Buffer, changed: ByteRanges, baseHash: string) {
+  const ref = store.mutate(() => {
+    const r = putEditedContent(store, {
+      base: baseHash,
+      size: bytes.length,
+      changed: changed.list(),
+      read: (buf, length, position) => bytes.copy(buf, 0, position, Math.min(bytes.length, position + length)),
+    });
+    linkContent(store, r);
+    return r;
+  });
+  return ref;
+}
+
+describe('putEditedContent', () => {
+  it('stores exactly what storing the whole new content stores, for random edits of a chunked base', () => {
+    for (let seed = 1; seed <= 40; seed++) {
+      const base = randomBytes(INLINE_MAX + 1 + seededRandom(seed * 7)(3 * INLINE_MAX));
+      const baseRef = putContent(store, base);
+      const { bytes, changed } = edit(base, seed);
+      const ref = stored(bytes, changed, baseRef.hash);
+      expect(ref.hash, `seed ${seed}`).toBe(hashBytes(bytes));
+      expect(ref.size).toBe(bytes.length);
+      expect(readContent(store, ref.hash).equals(bytes), `seed ${seed}`).toBe(true);
+      if (bytes.length > INLINE_MAX) {
+        // The same cuts as chunking the whole: compare with a fresh store of the same bytes elsewhere.
+        const other = openStore(join(tmp.dir, `whole-${seed}`));
+        try {
+          const whole = putContent(other, bytes);
+          expect(chunkList(store, ref.hash).sizes, `seed ${seed}`).toEqual(chunkList(other, whole.hash).sizes);
+        } finally {
+          other.release();
+        }
+      }
+    }
+  });
+
+  it('re-stores only the chunks around small edits: a page rewritten in each of two places of a 4 MiB file', () => {
+    const base = randomBytes(4 * INLINE_MAX);
+    const baseRef = putContent(store, base);
+    const bytes = Buffer.from(base);
+    const changed = new ByteRanges();
+    for (const at of [100, 2 * INLINE_MAX]) {
+      randomBytes(4096).copy(bytes, at);
+      changed.add(at, at + 4096);
+    }
+    const ref = stored(bytes, changed, baseRef.hash);
+    expect(ref.hash).toBe(hashBytes(bytes));
+    const old = new Set(chunkList(store, baseRef.hash).ids);
+    const fresh = chunkList(store, ref.hash).ids.filter((id) => !old.has(id));
+    // Each edit re-cuts the chunk it falls in and, at most, the next few until the cuts agree again.
+    expect(fresh.length).toBeGreaterThanOrEqual(2);
+    expect(fresh.length).toBeLessThanOrEqual(8);
+  });
+
+  it('an append re-cuts only the base\'s last chunk', () => {
+    const base = randomBytes(3 * INLINE_MAX);
+    const baseRef = putContent(store, base);
+    const baseChunks = chunkList(store, baseRef.hash).ids;
+    const bytes = Buffer.concat([base, Buffer.from('one more line\n')]);
+    const changed = new ByteRanges();
+    changed.add(base.length, bytes.length);
+    const ref = stored(bytes, changed, baseRef.hash);
+    const ids = chunkList(store, ref.hash).ids;
+    expect(ids.slice(0, baseChunks.length - 1)).toEqual(baseChunks.slice(0, -1));
+    expect(readContent(store, ref.hash).equals(bytes)).toBe(true);
+  });
+
+  it('an inline base, or a result that fits inline, is stored whole', () => {
+    const small = randomBytes(5000);
+    const smallRef = putContent(store, small);
+    const grown = Buffer.concat([small, randomBytes(2 * INLINE_MAX)]);
+    const changed = new ByteRanges();
+    changed.add(small.length, grown.length);
+    expect(stored(grown, changed, smallRef.hash).hash).toBe(hashBytes(grown));
+    const big = randomBytes(2 * INLINE_MAX);
+    const bigRef = putContent(store, big);
+    const cut = big.subarray(0, 1000);
+    const none = new ByteRanges();
+    expect(stored(cut, none, bigRef.hash).hash).toBe(hashBytes(cut));
+  });
+});
+
+describe('ByteRanges', () => {
+  it('merges overlapping and touching ranges, clips, and cuts a span into pieces in and out of ranges', () => {
+    const r = new ByteRanges();
+    r.add(10, 20);
+    r.add(30, 40);
+    r.add(20, 25); // touches the first
+    r.add(5, 5); // empty
+    expect(r.list()).toEqual([[10, 25], [30, 40]]);
+    r.add(24, 31); // bridges both
+    expect(r.list()).toEqual([[10, 40]]);
+    r.add(50, 60);
+    r.add(0, 2);
+    expect(r.list()).toEqual([[0, 2], [10, 40], [50, 60]]);
+    expect(r.pieces(1, 55)).toEqual([
+      { start: 1, end: 2, inRange: true },
+      { start: 2, end: 10, inRange: false },
+      { start: 10, end: 40, inRange: true },
+      { start: 40, end: 50, inRange: false },
+      { start: 50, end: 55, inRange: true },
+    ]);
+    expect(r.pieces(41, 45)).toEqual([{ start: 41, end: 45, inRange: false }]);
+    expect(r.pieces(60, 70)).toEqual([{ start: 60, end: 70, inRange: false }]);
+    r.clip(35);
+    expect(r.list()).toEqual([[0, 2], [10, 35]]);
+    r.clip(10);
+    expect(r.list()).toEqual([[0, 2]]);
+  });
+
+  it('agrees with a byte map under random adds and clips', () => {
+    const rand = seededRandom(99);
+    for (let round = 0; round < 200; round++) {
+      const r = new ByteRanges();
+      const map = new Uint8Array(200);
+      let size = 200;
+      for (let i = 0; i < 12; i++) {
+        if (rand(5) === 0) {
+          size = rand(200);
+          r.clip(size);
+          map.fill(0, size);
+        } else {
+          const a = rand(200);
+          const b = a + rand(30);
+          r.add(a, Math.min(b, 200));
+          map.fill(1, a, Math.min(b, 200));
+        }
+      }
+      const from = rand(200);
+      const to = from + rand(200 - from);
+      const pieces = r.pieces(from, to);
+      let at = from;
+      for (const p of pieces) {
+        expect(p.start).toBe(at);
+        for (let x = p.start; x < p.end; x++) expect(map[x]).toBe(p.inRange ? 1 : 0);
+        at = p.end;
+      }
+      expect(at).toBe(to);
+    }
+  });
+});
