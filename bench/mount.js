@@ -2,7 +2,8 @@
 // native disk and on a bare fuse-native passthrough (bench/passthrough.js: the same mount options
 // over a native directory, no store: the ceiling the binding allows), all in the same run, medians
 // of 3: sequential write and reads of a 256 MiB file, 2,000 file creates, tar x and c of the
-// TypeScript package, a sqlite3 load, and per-phase git on a real repository (eslint, ≥ 2,000
+// TypeScript package, a sqlite3 load, small writes into large files (a log's appends, a
+// database's transactions), and per-phase git on a real repository (eslint, ≥ 2,000
 // files: clone, status cold and warm, grep, edit 20 files, diff, commit, checkout old and back,
 // log -p, rm -rf). Then the per-operation histograms (src/mount/op-stats.ts) of git status, git grep and tar x.
 //
@@ -13,10 +14,11 @@
 //   AVFS_BENCH_BEFORE=<dir>            another checkout of avfs (built): its mount is measured too,
 //                                      as "avfs before", for before/after figures in one run
 //   AVFS_BENCH_WORKLOADS=<list>        only these, comma-separated, of: io (sequential write and
-//                                      reads), files (creates and their rm -rf), tar, sqlite, git
+//                                      reads), files (creates and their rm -rf), tar, sqlite, edits
+//                                      (appends to a log, transactions on a database), git
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -36,8 +38,8 @@ const TS_PACKAGE = join(ROOT, 'node_modules', 'typescript');
 const DEFAULT_REPO = '/work/.mirror/eslint+eslint/repo';
 const MiB = 1024 * 1024;
 const PLAN = {
-  full: { bigMiB: 256, runs: 3, files: 2000, statusRuns: 5 },
-  quick: { bigMiB: 64, runs: 1, files: 500, statusRuns: 3 },
+  full: { bigMiB: 256, runs: 3, files: 2000, statusRuns: 5, logBytes: 5_000_000, appends: 200, dbRows: 200_000, dbTransactions: 20 },
+  quick: { bigMiB: 64, runs: 1, files: 500, statusRuns: 3, logBytes: 2_000_000, appends: 50, dbRows: 50_000, dbTransactions: 5 },
 };
 const GIT_ENV = {
   ...process.env,
@@ -311,6 +313,33 @@ export async function run({ quick, tmp, log }) {
       row('sqlite3: 20,000 inserts in one transaction, an index, a query', q);
     }
 
+    // ---- large files written in place --------------------------------------------------------
+    // An agent's log and a database: a few bytes written into a file of several MB, many times.
+    const logBase = join(tmp, 'log-base.txt');
+    sh(`head -c ${plan.logBytes} /dev/urandom | base64 > ${logBase}`);
+    const appends = collect();
+    const dbTx = collect();
+    for (let i = 0; i < runsOf('edits'); i++) {
+      for (const k of keys) {
+        const log = join(T[k].dir, `agent${i}.log`);
+        sh(`cp ${logBase} ${log}`);
+        appends[k].push(shMs(`for i in $(seq ${plan.appends}); do echo "step $i done" >> ${log}; done`));
+        sh(`rm -f ${log}`);
+      }
+    }
+    row(`append a line to a ${bytes(statSync(logBase).size)} log, ${plan.appends} times (echo >>)`, appends);
+    if (spawnSync('sqlite3', ['-version']).status === 0) {
+      for (let i = 0; i < runsOf('edits'); i++) {
+        for (const k of keys) {
+          const db = join(T[k].dir, `big${i}.db`);
+          sh(`sqlite3 ${db} "PRAGMA journal_mode=WAL; CREATE TABLE t(x); WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i<${plan.dbRows}) INSERT INTO t SELECT randomblob(200) FROM c;" > /dev/null`);
+          dbTx[k].push(shMs(`for i in $(seq ${plan.dbTransactions}); do sqlite3 ${db} "INSERT INTO t VALUES(randomblob(100));"; done`));
+          sh(`rm -f ${db} ${db}-wal ${db}-shm`);
+        }
+      }
+      row(`sqlite3: ${plan.dbTransactions} one-row transactions on a ${bytes(plan.dbRows * 216)} database, a process each`, dbTx);
+    }
+
     // ---- git on a real repository ------------------------------------------------------------
     // A labeled block: without the repository, the git rows are left out.
     git: {
@@ -393,6 +422,7 @@ export async function run({ quick, tmp, log }) {
     notes: [
       `Both mounts use the options avfs mounts with: the patched fuse-native addon, big_writes and max_write=128 KiB, use_ino, default_permissions (and allow_other as root), 1 s attribute, entry and negative-lookup timeouts (the bound for CLI changes to show up in the mount), synchronous handlers and no per-request timer. The passthrough (bench/passthrough.js) forwards each request to a native directory with one synchronous fs call; avfs additionally keeps a file's page cache across opens while its stored content is the one the kernel last saw. The native baseline is the same workload in a directory on the disk holding the temp dir.`,
       `Ratios: times are divided (avfs / native), rates inverted (native / avfs), so every ratio reads "how many times slower"; the issue-17 goal is avfs / passthrough ≤ 1.3× for every row (${within.met} of ${within.all} met${within.missed.length ? `; missed: ${within.missed.join('; ')}` : ''}).`,
+      `Small writes into large files: a log of base64 text (its size in the row) copied in, then ${plan.appends} lines appended by a shell loop, each \`echo >>\` an open, a write and a close (avfs stores a version per close); a sqlite3 database of ${num(plan.dbRows)} rows of 200 random bytes (WAL), then ${plan.dbTransactions} sqlite3 processes inserting one row each (each commits, checkpoints and syncs as it closes).`,
       `Sequential I/O: dd with 1 MiB blocks of a ${bytes(plan.bigMiB * MiB)} file of random bytes; the write includes close(), when avfs stores the last chunks and links the file (the others are stored as they arrive). The warm reads (3 per run) follow the write, so every side serves them from the page cache. The first read through FUSE reads a file put there from outside the mount (avfs: \`avfs write --from\`; passthrough: copied into its source directory), after the 1 s entry cache, so every byte crosses FUSE; natively it is a page-cache read.`,
       `Files: one node process writes ${num(plan.files)} files of 4 KB (open, write, close) into ${Math.ceil(plan.files / 200)} directories. tar: the TypeScript package from node_modules as a tarball on the native disk, extracted with \`tar xf\`, archived again right after with \`tar cf /dev/null\` (which would fail on a file that changed as read), removed with \`rm -rf\`. sqlite3: the sqlite3 CLI on a new database in the directory (WAL).`,
       `git: ${repo.includes('eslint') ? 'the eslint repository' : repo} (its mirror on this machine), per run: \`git clone -q --no-hardlinks\` from the local mirror (the pack is copied and ${'the work tree checked out'}), one untimed \`git status\` (the index refresh after a clone), 1.1 s of sleep so the kernel's 1 s caches expire, \`git status --porcelain\` (cold), ${plan.statusRuns} more (warm, their median), \`git grep -c -e function -e const\`, 20 files of lib/rules appended to, \`git diff\`, \`git commit -a\`, \`git checkout HEAD~2000\` and \`git checkout -\`, \`git log -p -n 300\`, \`rm -rf\`.`,
