@@ -393,6 +393,30 @@ export function putEditedContent(store: Store, edit: ContentEdit): ContentRef {
   );
 }
 
+/**
+ * Stores `base` (stored content, or null for none) with `tail` after it: putEditedContent when the
+ * result is stored in chunks, so an append to a large file re-cuts only its last chunk (and, after
+ * an earlier append by this process, hashes only the end); else the whole, which is small. Join the
+ * linking transaction (the content is leased, as putEditedContent's).
+ */
+export function putAppendedContent(store: Store, base: string | null, tail: Uint8Array): ContentRef {
+  const baseSize = base ? contentInfo(store, base).size : 0;
+  const size = baseSize + tail.length;
+  if (!base || size <= INLINE_MAX) return putContent(store, Buffer.concat([base ? readContent(store, base) : Buffer.alloc(0), tail]));
+  return putEditedContent(store, {
+    base,
+    size,
+    changed: tail.length > 0 ? [[baseSize, size]] : [],
+    read: (buf, length, position) => {
+      const fromBase = position < baseSize ? readContentInto(store, base, position, Math.min(length, baseSize - position), buf) : 0;
+      const tailAt = position + fromBase - baseSize;
+      const fromTail = Math.max(0, Math.min(length - fromBase, tail.length - tailAt));
+      if (fromTail > 0) buf.set(tail.subarray(tailAt, tailAt + fromTail), fromBase);
+      return fromBase + fromTail;
+    },
+  });
+}
+
 /** The chunks of an edited content in order (reused base chunks and new ones, stored), with the hasher that has seen every byte. */
 function editedChunks(store: Store, edit: ContentEdit): { list: StoredChunk[]; hasher: Hasher; beforeLast: Hasher } {
   const { size } = edit;

@@ -4,7 +4,7 @@ import { AvfsError, alreadyExists, isADirectory, notADirectory, notFound } from 
 import { ancestors, basename, dirname, isWithin, joinPath, normalizePath, rebase } from '../core/paths.js';
 import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE } from '../core/entry-types.js';
 import { audit } from './audit.js';
-import { abandonContent, contentChunks, linkContent, putContent, putContentFromFd, putDigestedContentFromFd, putEditedContent, readContent, type ContentDigest, type ContentEdit, type ContentRef, type DigestedPut, type SizeLimit } from './blobs.js';
+import { abandonContent, contentChunks, linkContent, putContent, putContentFromFd, putAppendedContent, putDigestedContentFromFd, putEditedContent, readContent, type ContentDigest, type ContentEdit, type ContentRef, type DigestedPut, type SizeLimit } from './blobs.js';
 import {
   getEntry,
   hasChildren,
@@ -238,9 +238,10 @@ export class VaultFs {
   }
 
   /**
-   * Adds `data` at the end of a file (creating it when absent), as one new version. The old
-   * content is read whole, so this is for appends of ordinary sizes; the store keeps only the
-   * chunks that changed.
+   * Adds `data` at the end of a file (creating it when absent), as one new version. A large file
+   * is not read whole into memory: its last chunk is cut again with the new bytes and the others
+   * are reused (blobs.ts putAppendedContent); its hash still reads it, except after an earlier
+   * append by this process.
    */
   appendFile(input: string, data: Uint8Array | string, options: WriteOptions = {}): Entry {
     const path = normalizePath(input);
@@ -251,8 +252,7 @@ export class VaultFs {
       const resolved = this.resolveIn(vault, path, true, 0);
       const old = getEntry(this.store, vault, resolved);
       if (old?.type === 'd') throw isADirectory(resolved);
-      const before = old?.hash ? readContent(this.store, old.hash) : Buffer.alloc(0);
-      return this.writeContent(resolved, putContent(this.store, Buffer.concat([before, bytes])), options);
+      return this.writeContent(resolved, putAppendedContent(this.store, old?.hash ?? null, bytes), options);
     });
   }
 

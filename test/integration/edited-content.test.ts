@@ -5,7 +5,8 @@ import { ByteRanges } from '../../src/core/byte-ranges.js';
 import { hashBytes } from '../../src/core/hash.js';
 import { chunkList, INLINE_MAX, linkContent, putContent, putEditedContent, readContent } from '../../src/store/blobs.js';
 import { openStore, type Store } from '../../src/store/store.js';
-import { seededRandom, tempDir } from '../helpers.js';
+import { VaultFs } from '../../src/store/vault-fs.js';
+import { expectContentIntact, seededRandom, tempDir } from '../helpers.js';
 
 // A large file edited in place (the mount's databases and logs) is stored by re-cutting only the
 // chunks around its changed ranges: the result must be exactly what storing the whole new content
@@ -149,6 +150,32 @@ describe('putEditedContent', () => {
     const cut = big.subarray(0, 1000);
     const none = new ByteRanges();
     expect(stored(cut, none, bigRef.hash).hash).toBe(hashBytes(cut));
+  });
+});
+
+describe('appendFile on a large file', () => {
+  it('stores exactly the whole new content, line after line, re-cutting only the end', () => {
+    const fs = new VaultFs(store, 'default', { source: 'sdk' });
+    let expected = randomBytes(2 * INLINE_MAX + 777);
+    fs.writeFile('/app.log', expected);
+    for (let i = 0; i < 30; i++) {
+      const piece = i === 7 ? randomBytes(300_000) : Buffer.from(`step ${i} done\n`);
+      fs.appendFile('/app.log', piece);
+      expected = Buffer.concat([expected, piece]);
+      expect(fs.stat('/app.log').hash, `append ${i}`).toBe(hashBytes(expected));
+    }
+    const other = openStore(join(tmp.dir, 'whole-log'));
+    try {
+      expect(chunkList(store, fs.stat('/app.log').hash!).sizes).toEqual(chunkList(other, putContent(other, expected).hash).sizes);
+    } finally {
+      other.release();
+    }
+    // Across the inline limit both ways: from a small file, and an empty append.
+    fs.writeFile('/grow.log', 'x');
+    fs.appendFile('/grow.log', randomBytes(INLINE_MAX + 10));
+    fs.appendFile('/grow.log', '');
+    expect(fs.stat('/grow.log').size).toBe(INLINE_MAX + 11);
+    expectContentIntact(store);
   });
 });
 
