@@ -29,7 +29,8 @@ export interface TransferSummary {
   skipped?: Array<{ path: string; type: string; reason: string }>;
 }
 
-export type Progress = (done: number, total: number) => void;
+/** Told how far long work is; `phase` names the part of it when it has several (import: storing, then linking). */
+export type Progress = (done: number, total: number, phase?: string) => void;
 
 interface HostItem {
   /** The host path as bytes: a name that is not UTF-8 must reach lstat/open exactly as it is. */
@@ -156,11 +157,14 @@ export function importTree(fs: VaultFs, host: string, vaultInput: string, progre
   }
   const files = items.filter((item) => item.kind === 'f' && !linkTo.has(item));
   let done = items.length - files.length;
-  const stored = putContentsFromFds(fs.store, files, (item) => unlessUnreadable(() => openSync(item.host, 'r')), () => progress?.(++done, items.length));
+  const stored = putContentsFromFds(fs.store, files, (item) => unlessUnreadable(() => openSync(item.host, 'r')), () => progress?.(++done, items.length, 'storing'));
   for (const [item, content] of stored) contents.set(item.vault, content);
   const summary: TransferSummary = { files: 0, directories: 0, symlinks: 0, bytes: 0, links: 0 };
   fs.store.mutate(() => {
+    // Creating the entries is about a third of a large import: it shows its own progress.
+    let linked = 0;
     for (const item of items) {
+      progress?.(++linked, items.length, 'linking');
       if (item.kind === 'd') {
         fs.mkdir(item.vault, { parents: true, mode: item.mode, owner: item.owner });
         fs.chmod(item.vault, item.mode);

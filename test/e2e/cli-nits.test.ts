@@ -116,6 +116,19 @@ describe('progress on long work', () => {
     expect(piped.stderr).not.toContain('writing [');
   });
 
+  it('import shows the storing of the files, then the linking of the entries, each with its own bar, on a terminal', async () => {
+    const tree = join(h.dir, 'import-tree');
+    mkdirSync(join(tree, 'sub'), { recursive: true });
+    for (let i = 0; i < 300; i++) writeFileSync(join(tree, 'sub', `f${i}.txt`), `file ${i}`);
+    const shown = onTerminal(`node ${BIN} import ${tree} /imported`);
+    // 302 entries: the tree's root, sub and the 300 files; both bars end full, storing first.
+    const storing = shown.search(/importing \(storing\) \[#+\] 302\/302/);
+    const linking = shown.search(/importing \(linking\) \[#+\] 302\/302/);
+    expect(storing, shown).toBeGreaterThanOrEqual(0);
+    expect(linking, shown).toBeGreaterThan(storing);
+    expect(shown).toMatch(/imported 300 files/);
+  });
+
   it('checkpoint restore of many paths shows a progress bar on a terminal, and none in a pipe or with --json', async () => {
     const tree = join(h.dir, 'tree');
     mkdirSync(tree);
