@@ -107,6 +107,9 @@ export class VaultFs {
     const direct = getEntry(this.store, vault, path);
     // Entries are stored under real paths, so an existing row means every ancestor is a real directory.
     if (direct && (direct.type !== 'l' || !followLast)) return { path, entry: direct };
+    // A name to create in a directory that exists (each file of an import, a write): found by the
+    // same rule in one probe instead of one per component.
+    if (!direct && path !== '/' && getEntry(this.store, vault, dirname(path))?.type === 'd') return { path };
     return { path: this.resolveComponents(vault, path, followLast, hops) };
   }
 
