@@ -49,9 +49,9 @@ const BLOB_LIST = 'SELECT chunk_list AS list FROM blobs WHERE hash = ?';
 const INLINE_DATA = 'SELECT data FROM blobs WHERE hash = ?';
 const INLINE_RANGE = 'SELECT substr(data, ?, ?) AS data FROM blobs WHERE hash = ?';
 const CHUNK_ID = 'SELECT id FROM chunks WHERE hash = ?';
+// Its row in chunk_refs (how many stored lists name it, beside it rather than in its row) comes
+// with it: a trigger of schema migration 17.
 const INSERT_CHUNK = 'INSERT INTO chunks (hash, size, created_at, data) VALUES (?, ?, ?, ?)';
-// How many stored lists name each chunk, beside it rather than in its row (schema migration 17).
-const INSERT_CHUNK_REFS = 'INSERT INTO chunk_refs (id, refs) VALUES (?, 0)';
 const CHUNK_DATA = 'SELECT data FROM chunks WHERE id = ?';
 const ADD_REFS = 'UPDATE chunk_refs SET refs = refs + ? WHERE id = ?';
 const PRESENT_CHUNKS = 'SELECT count(*) AS n FROM chunks WHERE id IN (SELECT value FROM json_each(?))';
@@ -103,7 +103,6 @@ function storeHashedChunk(store: Store, hash: string, size: number, read: () => 
   const found = store.stmt<{ id: number }>(CHUNK_ID).get(hash);
   if (found) return { id: found.id, hash, size, stored: false };
   const id = Number(store.stmt(INSERT_CHUNK).run(hash, size, now(), read()).lastInsertRowid);
-  store.stmt(INSERT_CHUNK_REFS).run(id);
   return { id, hash, size, stored: true };
 }
 
@@ -384,7 +383,7 @@ export function putEditedContent(store: Store, edit: ContentEdit): ContentRef {
       }
       const chunks = editedChunks(store, edit);
       const hash = chunks.hasher.digest();
-      rememberHashState(store, hash, chunks.list.length - 1, chunks.beforeLast);
+      if (chunks.beforeLast) rememberHashState(store, hash, chunks.list.length - 1, chunks.beforeLast);
       const isNew = !store.stmt(BLOB_EXISTS).get(hash);
       if (isNew) insertChunked(store, hash, edit.size, chunks.list);
       pin(store, lease, 'b', hash, isNew);
@@ -418,7 +417,7 @@ export function putAppendedContent(store: Store, base: string | null, tail: Uint
 }
 
 /** The chunks of an edited content in order (reused base chunks and new ones, stored), with the hasher that has seen every byte. */
-function editedChunks(store: Store, edit: ContentEdit): { list: StoredChunk[]; hasher: Hasher; beforeLast: Hasher } {
+function editedChunks(store: Store, edit: ContentEdit): { list: StoredChunk[]; hasher: Hasher; beforeLast: Hasher | undefined } {
   const { size } = edit;
   const baseInfo = contentInfo(store, edit.base);
   // An inline base has no cuts to reuse: everything is cut afresh.
@@ -427,7 +426,9 @@ function editedChunks(store: Store, edit: ContentEdit): { list: StoredChunk[]; h
   const count = base.ids.length;
   const changed = edit.changed;
   let hasher = createHasher();
-  let beforeLast = hasher;
+  // The hash state before the last chunk taken, while the last chunk in `list` is that one (a
+  // chunk pushed unread, after a kept state, has no known state before it).
+  let beforeLast: Hasher | undefined;
   const list: StoredChunk[] = [];
   const take = (chunk: StoredChunk, bytes: Uint8Array) => {
     beforeLast = hasher.copy();
@@ -609,16 +610,35 @@ interface ContentInfo {
   inline: boolean;
 }
 
+/** Deletions of content by this connection (gc.ts), which the memos below must not outlive. */
+const deletions = new WeakMap<Store, number>();
+
+/** Called by gc in the transaction that deletes content: a content stored again later gets new chunk ids. */
+export function forgetContentLayouts(store: Store): void {
+  deletions.set(store, (deletions.get(store) ?? 0) + 1);
+}
+
 /**
- * A per-connection memo of something that follows from a content's hash alone (content never
- * changes under its hash), keeping the last `limit` hashes asked for: the mount asks again for
- * every read request of a file.
+ * What a content's layout was read at. Its bytes never change under its hash, but its rows do:
+ * gc deletes a content, the same bytes are stored again with new chunk ids, and the old ids may
+ * be given to other chunks. So a memo of layouts lasts while no other connection commits
+ * (`data_version`), this one rolls nothing back and deletes no content.
+ */
+function layoutEpoch(store: Store): string {
+  return `${store.dataVersion()}:${store.rollbacks}:${deletions.get(store) ?? 0}`;
+}
+
+/**
+ * A per-connection memo of a content's layout, keeping the last `limit` hashes asked for while
+ * the layouts cannot have changed (layoutEpoch): the mount asks again for every read request.
  */
 function memoByHash<T>(limit: number, load: (store: Store, hash: string) => T): (store: Store, hash: string) => T {
-  const caches = new WeakMap<Store, Map<string, T>>();
+  const caches = new WeakMap<Store, { epoch: string; kept: Map<string, T> }>();
   return (store, hash) => {
-    let cache = caches.get(store);
-    if (!cache) caches.set(store, (cache = new Map()));
+    const epoch = layoutEpoch(store);
+    let memo = caches.get(store);
+    if (memo?.epoch !== epoch) caches.set(store, (memo = { epoch, kept: new Map() }));
+    const cache = memo.kept;
     const hit = cache.get(hash);
     if (hit !== undefined) return hit;
     const value = load(store, hash);
@@ -683,13 +703,14 @@ export function readContentInto(store: Store, hash: string, offset: number, leng
   if (n <= 0) return 0;
   if (inline) return readContent(store, hash, offset, n).copy(target, 0);
   const list = chunkList(store, hash);
+  const epoch = layoutEpoch(store);
   let filled = 0;
   const spans = chunkSpansForRange(list, offset, n);
   for (const [i, span] of spans.entries()) {
     const id = list.ids[span.index]!;
     const last = lastChunks.get(store);
-    const data = i === 0 && last?.id === id && last.hash === hash ? last.data : chunkData(store, hash, id);
-    if (i === spans.length - 1) lastChunks.set(store, { hash, id, data });
+    const data = i === 0 && last?.id === id && last.hash === hash && last.epoch === epoch ? last.data : chunkData(store, hash, id);
+    if (i === spans.length - 1) lastChunks.set(store, { hash, id, data, epoch });
     filled += data.copy(target, filled, span.start, span.end);
   }
   return filled;
@@ -700,7 +721,7 @@ export function readContentInto(store: Store, hash: string, offset: number, leng
  * requests over chunks of 16 KiB on average) starts its next request in that chunk, which would
  * otherwise be loaded twice: about one chunk in nine.
  */
-const lastChunks = new WeakMap<Store, { hash: string; id: number; data: Buffer }>();
+const lastChunks = new WeakMap<Store, { hash: string; id: number; data: Buffer; epoch: string }>();
 
 /** Streams a content chunk by chunk (export, cat of a large file, grep) without loading it whole. */
 export function* contentChunks(store: Store, hash: string): Generator<Buffer> {

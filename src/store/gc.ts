@@ -1,5 +1,5 @@
 import { audit, trimAudit } from './audit.js';
-import { chunkList } from './blobs.js';
+import { chunkList, forgetContentLayouts } from './blobs.js';
 import { dropIndexOf, indexedCount } from './text-index.js';
 import { endLease, ownLeases, staleLeases, storedByLease } from './leases.js';
 import { now, type Actor, type Store } from './store.js';
@@ -330,6 +330,7 @@ function deleteBlobs(store: Store, tables: ReferenceTable[], hashes: string[], c
     for (const id of chunkList(store, r.hash).ids) released.set(id, (released.get(id) ?? 0) + 1);
   }
   store.stmt('DELETE FROM blobs WHERE hash IN (SELECT value FROM json_each(?))').run(json);
+  forgetContentLayouts(store);
   for (const [id, n] of released) store.stmt('UPDATE chunk_refs SET refs = refs - ? WHERE id = ?').run(n, id);
   freed.blobs += rows.length;
   freed.bytes += rows.reduce((sum, r) => sum + inlineBytes(r), 0);
@@ -340,12 +341,12 @@ function deleteBlobs(store: Store, tables: ReferenceTable[], hashes: string[], c
 function deleteChunks(store: Store, ids: number[], cutoff: number, freed: Freed): void {
   if (ids.length === 0) return;
   const gone = store
-    .stmt<{ id: number; size: number }>(
+    .stmt<{ size: number }>(
+      // Its chunk_refs row goes with it (a trigger of schema migration 17).
       `DELETE FROM chunks AS c WHERE c.id IN (SELECT value FROM json_each(?)) AND c.created_at < ?
-       AND (SELECT r.refs FROM chunk_refs r WHERE r.id = c.id) = 0 AND ${UNPINNED} RETURNING id, size`,
+       AND (SELECT r.refs FROM chunk_refs r WHERE r.id = c.id) = 0 AND ${UNPINNED} RETURNING size`,
     )
     .all(JSON.stringify(ids), clampCutoff(cutoff));
-  store.stmt('DELETE FROM chunk_refs WHERE id IN (SELECT value FROM json_each(?))').run(JSON.stringify(gone.map((r) => r.id)));
   freed.chunks += gone.length;
   freed.bytes += gone.reduce((sum, r) => sum + r.size, 0);
 }

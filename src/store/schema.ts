@@ -432,6 +432,10 @@ export const MIGRATIONS: readonly Migration[] = [
   // chunk, which made storing a new version of a large file cost a pass over all its unchanged
   // chunks (an appended log line: 3 of its 4 ms; here 0.9). chunks.refs stays, unused: dropping
   // a column rewrites every row of the table, every chunk's data with it.
+  // The triggers keep a chunk's count row with the chunk, whoever inserts or deletes it, and keep
+  // an avfs from before this migration that is still running (a mount, an SDK process: it checked
+  // the schema when it opened) from breaking the counts: its count changes carry over, and its gc,
+  // which would judge by the stale chunks.refs, cannot delete a chunk a list still names.
   `
   CREATE TABLE chunk_refs (
     id   INTEGER PRIMARY KEY,
@@ -440,5 +444,14 @@ export const MIGRATIONS: readonly Migration[] = [
   INSERT INTO chunk_refs (id, refs) SELECT id, refs FROM chunks;
   DROP INDEX chunks_loose;
   CREATE INDEX chunk_refs_loose ON chunk_refs (id) WHERE refs = 0;
+  CREATE TRIGGER chunk_refs_add AFTER INSERT ON chunks
+    BEGIN INSERT OR IGNORE INTO chunk_refs (id, refs) VALUES (NEW.id, 0); END;
+  CREATE TRIGGER chunk_refs_drop AFTER DELETE ON chunks
+    BEGIN DELETE FROM chunk_refs WHERE id = OLD.id; END;
+  CREATE TRIGGER chunk_refs_legacy_count AFTER UPDATE OF refs ON chunks
+    BEGIN UPDATE chunk_refs SET refs = refs + NEW.refs - OLD.refs WHERE id = NEW.id; END;
+  CREATE TRIGGER chunk_refs_legacy_gc BEFORE DELETE ON chunks
+    WHEN (SELECT refs FROM chunk_refs WHERE id = OLD.id) > 0
+    BEGIN SELECT RAISE(ABORT, 'a chunk still in use cannot be deleted: this home counts chunk uses in chunk_refs (schema 17); upgrade this avfs'); END;
   `,
 ];

@@ -5,6 +5,8 @@ import { ByteRanges } from '../../src/core/byte-ranges.js';
 import { hashBytes } from '../../src/core/hash.js';
 import { chunkList, INLINE_MAX, linkContent, putContent, putEditedContent, readContent } from '../../src/store/blobs.js';
 import { openStore, type Store } from '../../src/store/store.js';
+import { gc } from '../../src/store/gc.js';
+import { prune } from '../../src/store/prune.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { expectContentIntact, seededRandom, tempDir } from '../helpers.js';
 
@@ -107,6 +109,38 @@ describe('putEditedContent', () => {
     }
   });
 
+  it('a chain of edits, each on the last one\'s result (so the hash kept before a last chunk is used), truncations to a chunk start among them, names every result by its bytes', () => {
+    for (let seed = 1; seed <= 6; seed++) {
+      const rand = seededRandom(seed);
+      let bytes = randomBytes(2 * INLINE_MAX + rand(INLINE_MAX));
+      let hash = putContent(store, bytes).hash;
+      for (let step = 0; step < 40; step++) {
+        const changed = new ByteRanges();
+        const kind = rand(4);
+        if (kind === 0) {
+          // Cut exactly where the last or the one-before-last chunk starts.
+          const offsets = chunkList(store, hash).offsets;
+          const to = offsets[Math.max(1, offsets.length - 2 - rand(2))]!;
+          if (to > INLINE_MAX) bytes = bytes.subarray(0, to);
+        } else if (kind === 1) {
+          const at = Math.max(0, bytes.length - rand(100_000));
+          const data = randomBytes(1 + rand(5000));
+          if (at + data.length > bytes.length) bytes = Buffer.concat([bytes, Buffer.alloc(at + data.length - bytes.length)]);
+          bytes = Buffer.from(bytes);
+          data.copy(bytes, at);
+          changed.add(at, at + data.length);
+        } else {
+          const data = randomBytes(1 + rand(kind === 2 ? 100 : 70_000));
+          changed.add(bytes.length, bytes.length + data.length);
+          bytes = Buffer.concat([bytes, data]);
+        }
+        hash = stored(bytes, changed, hash).hash;
+        expect(hash, `seed ${seed} step ${step}`).toBe(hashBytes(bytes));
+      }
+      expect(readContent(store, hash).equals(bytes)).toBe(true);
+    }
+  });
+
   it('re-stores only the chunks around small edits: a page rewritten in each of two places of a 4 MiB file', () => {
     const base = randomBytes(4 * INLINE_MAX);
     const baseRef = putContent(store, base);
@@ -176,6 +210,41 @@ describe('appendFile on a large file', () => {
     fs.appendFile('/grow.log', '');
     expect(fs.stat('/grow.log').size).toBe(INLINE_MAX + 11);
     expectContentIntact(store);
+  });
+});
+
+describe('content stored again after gc', () => {
+  it('a long-lived connection reads and edits it by its new chunk ids, not the ones it saw before (which gc freed and other chunks took)', () => {
+    const home = join(tmp.dir, 'two-connections');
+    const mountSide = openStore(home);
+    const cliSide = openStore(home);
+    try {
+      const actor = { source: 'sdk' as const };
+      const a = new VaultFs(mountSide, 'default', actor);
+      const b = new VaultFs(cliSide, 'default', actor);
+      const log = randomBytes(3 * INLINE_MAX);
+      a.writeFile('/keep.txt', 'hello');
+      a.writeFile('/L', log);
+      a.appendFile('/L', 'one\n'); // the long-lived side keeps the layout (and a hash state) of these
+      const appended = Buffer.concat([log, Buffer.from('one\n')]);
+      expect(a.readFile('/L').equals(appended)).toBe(true);
+      // Elsewhere: the file goes, its content is collected, other bytes take the freed ids, and
+      // the same bytes come back under the same hash with new ids.
+      b.rm('/L');
+      prune(cliSide, { scope: { all: true }, keep: 1, actor });
+      gc(cliSide, { graceMs: 0, actor });
+      b.writeFile('/other', randomBytes(3 * INLINE_MAX));
+      b.writeFile('/L', appended);
+      expect(a.readFile('/L').equals(appended)).toBe(true);
+      a.appendFile('/L', 'two\n');
+      const twice = Buffer.concat([appended, Buffer.from('two\n')]);
+      expect(a.stat('/L').hash).toBe(hashBytes(twice));
+      expect(b.readFile('/L').equals(twice)).toBe(true);
+      expectContentIntact(cliSide);
+    } finally {
+      mountSide.release();
+      cliSide.release();
+    }
   });
 });
 

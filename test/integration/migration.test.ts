@@ -172,6 +172,7 @@ describe('migrating a schema 5 home', () => {
  * test/fixtures/home-schema16.sh: migration 17 moves the counts into chunk_refs.
  */
 describe('migrating a schema 16 home', () => {
+  const fsOf = (s: Store) => new VaultFs(s, 'default', actor);
   const FIXTURE16 = join(ROOT, 'test', 'fixtures', 'home-schema16.db');
   let home16: { dir: string; cleanup: () => void };
   let store16: Store;
@@ -205,6 +206,37 @@ describe('migrating a schema 16 home', () => {
     expect(b.subarray(600000, 600006).toString()).toBe('EDITED');
     expect(Buffer.concat([a.subarray(0, 600000), Buffer.from('EDITED'), a.subarray(600006)]).equals(b)).toBe(true);
     expect(feature.readFile('/data/b.bin').equals(Buffer.concat([b, Buffer.from('one more line\n')]))).toBe(true);
+  });
+
+  it('an avfs from before schema 17 still running on the migrated home (its statements, on a second connection) keeps the counts right, and its gc cannot delete a chunk in use', () => {
+    const old = new Database(join(home16.dir, 'avfs.db'));
+    try {
+      // What schema 16 code did when it stored a content reusing a chunk and adding one.
+      const reused = oldRefs[0]!.id;
+      old.prepare('INSERT INTO chunks (hash, size, refs, created_at, data) VALUES (?, ?, 0, ?, ?)').run('e'.repeat(64), 3, Date.now() - 60_000, Buffer.from('abc'));
+      const added = (old.prepare('SELECT id FROM chunks WHERE hash = ?').get('e'.repeat(64)) as { id: number }).id;
+      old.prepare('UPDATE chunks SET refs = refs + ? WHERE id = ?').run(1, reused);
+      old.prepare('UPDATE chunks SET refs = refs + ? WHERE id = ?').run(1, added);
+      const counts = () => new Map((store16.db.prepare('SELECT id, refs FROM chunk_refs').all() as Array<{ id: number; refs: number }>).map((r) => [r.id, r.refs]));
+      expect(counts().get(reused)).toBe(oldRefs[0]!.refs + 1);
+      expect(counts().get(added)).toBe(1);
+      // Its gc judged by chunks.refs, which schema 17 no longer keeps: a chunk stored since shows 0 there.
+      fsOf(store16).writeFile('/new.bin', Buffer.concat([fsOf(store16).readFile('/data/a.bin'), Buffer.from('new tail')]));
+      const fresh = (store16.db.prepare("SELECT c.id AS id FROM chunks c JOIN chunk_refs r ON r.id = c.id WHERE c.refs = 0 AND r.refs > 0").all() as Array<{ id: number }>).map((r) => r.id);
+      expect(fresh.length).toBeGreaterThan(0);
+      expect(() => old.prepare('DELETE FROM chunks WHERE id IN (SELECT value FROM json_each(?)) AND refs = 0').run(JSON.stringify(fresh))).toThrow(/still in use/);
+      // Its decrements carry over too, and a chunk no list names goes (with its count row).
+      old.prepare('UPDATE chunks SET refs = refs - ? WHERE id = ?').run(1, added);
+      old.prepare('DELETE FROM chunks WHERE id = ? AND refs = 0').run(added);
+      expect(counts().has(added)).toBe(false);
+      const before = counts().get(reused)!;
+      old.prepare('UPDATE chunks SET refs = refs - ? WHERE id = ?').run(1, reused);
+      expect(counts().get(reused)).toBe(before - 1);
+    } finally {
+      old.close();
+    }
+    expectContentIntact(store16);
+    expect(fsOf(store16).readFile('/new.bin').subarray(-8).toString()).toBe('new tail');
   });
 
   it('new writes count references in chunk_refs, and gc frees by them: a content shares its chunks, then both go', () => {
