@@ -44,9 +44,10 @@ export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'ren
         const srcFile = openAt(src);
         if (srcFile && HIDDEN.test(dst)) {
           // libfuse hides an open file that is being unlinked or replaced: it leaves the tree now.
+          const e = srcFile.pending ? undefined : entry(src);
           if (srcFile.pending) touchDirs(dirname(src));
-          else if (entry(src)) fs.rm(src);
-          files.hide(srcFile, dst);
+          else if (e) fs.rm(src);
+          files.hide(srcFile, dst, e?.type === 'f' && e.ino === srcFile.ino && e.nlink > 1);
           return cb(0);
         }
         if (undecodableName(dst)) return cb(c.err.EILSEQ);

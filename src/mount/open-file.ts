@@ -29,6 +29,11 @@ export class OpenFile {
   refs = 0;
   /** Unlinked (or replaced) while open: still readable and writable through its handles, never persisted. */
   orphan = false;
+  /**
+   * Unlinked while open, but a hard link: the inode lives on under its other names, so its bytes
+   * are stored there (OpenFiles.persist), while the kernel names it by the hidden name.
+   */
+  hiddenLink = false;
   /** Bytes were written since the last persist (flush persists only then; see OpenFiles.flush). */
   written = false;
   /** Stored content the file started from (while clean, reads come from it). */

@@ -345,6 +345,17 @@ export class OpenFiles {
    */
   persist(file: OpenFile): void {
     if (!file.unsaved) return;
+    let target = () => this.relocate(file);
+    if (file.hiddenLink) {
+      // A hard link unlinked while open: stored under a name the inode still has. With none left,
+      // the bytes go with the inode, as on a local disk.
+      const survivor = this.stored.namesOf(file.ino).find((e) => e.type === 'f')?.path;
+      if (survivor === undefined) {
+        file.orphan = true;
+        return;
+      }
+      target = () => survivor;
+    }
     const previous = file.state;
     file.state = 'persisting';
     try {
@@ -362,19 +373,19 @@ export class OpenFiles {
       let entry: Entry;
       const edit = this.copies.editOf(file);
       if (edit) {
-        entry = this.fs.writeFileExact(() => this.relocate(file), { edit }, write);
+        entry = this.fs.writeFileExact(target, { edit }, write);
       } else if (file.spill) {
         // A second descriptor reads from offset 0 (the content is streamed from the current position).
         const fd = openSync(file.spill.path, 'r');
         try {
-          entry = this.fs.writeFileExact(() => this.relocate(file), { fd, ...this.copies.digestOf(file) }, write);
+          entry = this.fs.writeFileExact(target, { fd, ...this.copies.digestOf(file) }, write);
         } finally {
           closeSync(fd);
         }
       } else {
         const data = this.copies.bytes(file);
         if (!data) throw new AvfsError('INTERNAL', `no working copy for ${file.path}`, { path: file.path });
-        entry = this.fs.writeFileExact(() => this.relocate(file), data, write);
+        entry = this.fs.writeFileExact(target, data, write);
       }
       file.mode = shown!.mode;
       file.ctime = shown!.ctime;
@@ -487,9 +498,16 @@ export class OpenFiles {
   /**
    * libfuse renames an open file that is unlinked (or replaced by a rename) to a hidden name and
    * unlinks that on the last release; the file is gone from the tree but its handles still work.
+   * A file with `otherNames` (hard links) is not gone: its later writes are stored under them.
    */
-  hide(file: OpenFile, hiddenPath: string): void {
-    this.detach(file);
+  hide(file: OpenFile, hiddenPath: string, otherNames = false): void {
+    if (otherNames) {
+      this.kernel.forget(file.path);
+      if (this.byPath.get(file.path) === file) this.byPath.delete(file.path);
+      file.hiddenLink = true;
+    } else {
+      this.detach(file);
+    }
     file.path = hiddenPath;
     this.byPath.set(hiddenPath, file);
   }

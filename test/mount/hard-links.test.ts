@@ -110,6 +110,42 @@ describeMount('hard links in a mounted vault', () => {
     expect([qi, an, qn]).toEqual([ai, 2, 2]);
   });
 
+  it('a name unlinked while open, with another name left: writes before and after the unlink reach the inode, as on a local disk; with no name left, nothing is stored', async () => {
+    for (const [size, tag] of [[20, 'small'], [3 * 1024 * 1024, 'large']] as const) {
+      const [one, two] = [join(fx.dir, `open-${tag}-1`), join(fx.dir, `open-${tag}-2`)];
+      writeFileSync(one, Buffer.alloc(size, 'a'));
+      await shOk(`ln ${one} ${two}`);
+      const out = await shOk(`python3 -c "
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+os.pwrite(fd, b'before', 0)
+os.unlink(sys.argv[1])
+os.pwrite(fd, b'after', 6)
+os.close(fd)
+print(open(sys.argv[2], 'rb').read(11).decode())
+" ${one} ${two}`);
+      expect(out.trim(), tag).toBe('beforeafter');
+      const cat = await fx.run(['cat', `/open-${tag}-2`], { raw: true });
+      expect(cat.stdout.slice(0, 11), tag).toBe('beforeafter');
+      expect(cat.stdout.length).toBe(size);
+      expect((await fx.run(['ls', '/'])).json.entries.map((e: { name: string }) => e.name).filter((n: string) => n.startsWith('.fuse_hidden'))).toEqual([]);
+    }
+    // Every name gone while one is open: the bytes go with the inode.
+    const [a, b] = [join(fx.dir, 'gone-1'), join(fx.dir, 'gone-2')];
+    writeFileSync(a, 'old');
+    await shOk(`ln ${a} ${b}`);
+    await shOk(`python3 -c "
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+os.unlink(sys.argv[2])
+os.unlink(sys.argv[1])
+os.pwrite(fd, b'lost', 0)
+os.close(fd)
+" ${a} ${b}`);
+    const names = (await fx.run(['ls', '/'])).json.entries.map((e: { name: string }) => e.name);
+    expect(names.filter((n: string) => n.startsWith('gone-') || n.startsWith('.fuse_hidden'))).toEqual([]);
+  });
+
   it('rename(2) of a name onto another name of the same file does nothing and succeeds, as POSIX says', async () => {
     const dir = join(fx.dir, 'rename-same');
     mkdirSync(dir);
