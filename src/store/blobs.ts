@@ -632,10 +632,9 @@ function layoutEpoch(store: Store): string {
  * A per-connection memo of a content's layout, keeping the last `limit` hashes asked for while
  * the layouts cannot have changed (layoutEpoch): the mount asks again for every read request.
  */
-function memoByHash<T>(limit: number, load: (store: Store, hash: string) => T): (store: Store, hash: string) => T {
+function memoByHash<T>(limit: number, load: (store: Store, hash: string) => T): (store: Store, hash: string, epoch?: string) => T {
   const caches = new WeakMap<Store, { epoch: string; kept: Map<string, T> }>();
-  return (store, hash) => {
-    const epoch = layoutEpoch(store);
+  return (store, hash, epoch = layoutEpoch(store)) => {
     let memo = caches.get(store);
     if (memo?.epoch !== epoch) caches.set(store, (memo = { epoch, kept: new Map() }));
     const cache = memo.kept;
@@ -698,12 +697,13 @@ export function readContent(store: Store, hash: string, offset = 0, length = Num
  * straight into it, without a buffer of the range in between. Returns the byte count.
  */
 export function readContentInto(store: Store, hash: string, offset: number, length: number, target: Buffer): number {
-  const { size, inline } = contentInfo(store, hash);
+  // One epoch for the whole read (each is a PRAGMA): the mount calls this per read request.
+  const epoch = layoutEpoch(store);
+  const { size, inline } = contentInfo(store, hash, epoch);
   const n = Math.min(length, size - offset, target.length);
   if (n <= 0) return 0;
   if (inline) return readContent(store, hash, offset, n).copy(target, 0);
-  const list = chunkList(store, hash);
-  const epoch = layoutEpoch(store);
+  const list = chunkList(store, hash, epoch);
   let filled = 0;
   const spans = chunkSpansForRange(list, offset, n);
   for (const [i, span] of spans.entries()) {
