@@ -3,6 +3,7 @@ import type { FuseOperations, FuseStatfs } from 'fuse-native';
 import { basename } from '../core/paths.js';
 import type { VaultRow } from '../store/vaults.js';
 import { NAME_MAX, type MountContext, type OpContext } from './op-context.js';
+import type { OpenFile } from './open-file.js';
 
 /** chown's "leave this id as it is": (uid_t)-1 as the binding passes it (unsigned). */
 const NO_ID = 0xffffffff;
@@ -13,6 +14,8 @@ const NO_ID = 0xffffffff;
 export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'statfs' | 'chmod' | 'chown' | 'utimens'> {
   const { ctx, fs, files, errno, entry, toStat, entryStat, openAt, quotaInfo } = c;
   const { ENOENT, EROFS, ENAMETOOLONG } = c.err;
+  // fchmod, fchown and futimens of a hard link unlinked while open change the inode under a name it still has.
+  const storedName = (f: OpenFile | undefined, path: string) => (f?.hiddenLink ? (files.survivorOf(f) ?? path) : path);
   return {
     getattr(path, cb) {
       try {
@@ -43,7 +46,8 @@ export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'st
       try {
         if (ctx.readOnly) return cb(EROFS);
         const f = openAt(path);
-        const e = f?.pending ? undefined : entry(path);
+        const at = storedName(f, path);
+        const e = f?.pending ? undefined : entry(at);
         // A file with unsaved bytes takes the mode with them when they are stored (OpenFiles.attributesWait).
         if (f && files.attributesWait(f, e)) {
           files.chmod(f, e, mode);
@@ -51,7 +55,7 @@ export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'st
         }
         if (!e) return cb(ENOENT);
         // A stored file's mode lives in its entry, open or not (OpenFiles.shown).
-        fs.chmod(path, mode & 0o7777);
+        fs.chmod(at, mode & 0o7777);
         cb(0);
       } catch (err) {
         cb(errno(err, 'chmod', path));
@@ -66,7 +70,8 @@ export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'st
         const uid = newUid === NO_ID ? null : newUid;
         const gid = newGid === NO_ID ? null : newGid;
         const f = openAt(path);
-        const e = f?.pending ? undefined : entry(path);
+        const at = storedName(f, path);
+        const e = f?.pending ? undefined : entry(at);
         // A file with unsaved bytes (tar's fchown before close) takes its owner with them when
         // they are stored: one version, not one for the chown and another for the close.
         if (f && files.attributesWait(f, e)) {
@@ -74,7 +79,7 @@ export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'st
           return cb(0);
         }
         if (!e) return cb(ENOENT);
-        fs.chown(path, uid, gid);
+        fs.chown(at, uid, gid);
         cb(0);
       } catch (err) {
         cb(errno(err, 'chown', path));
@@ -89,7 +94,8 @@ export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'st
         const m = mtime === -1 ? null : mtime;
         const t = Date.now(); // one ctime for the open file and its entry (nothing moves on close)
         const f = files.get(path);
-        const e = f?.pending || f?.orphan ? undefined : entry(path);
+        const at = storedName(f, path);
+        const e = f?.pending || f?.orphan ? undefined : entry(at);
         if (f) {
           if (a !== null) f.atime = a;
           if (m !== null) f.mtime = m;
@@ -99,7 +105,7 @@ export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'st
         }
         if (!e) return cb(ENOENT);
         // touchExact, not VaultFs.utimes: the path may be a symlink itself (touch -h), never followed here.
-        fs.touchExact([path], a, m, t);
+        fs.touchExact([at], a, m, t);
         cb(0);
       } catch (err) {
         cb(errno(err, 'utimens', path));

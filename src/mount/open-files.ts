@@ -349,7 +349,7 @@ export class OpenFiles {
     if (file.hiddenLink) {
       // A hard link unlinked while open: stored under a name the inode still has. With none left,
       // the bytes go with the inode, as on a local disk.
-      const survivor = this.stored.namesOf(file.ino).find((e) => e.type === 'f')?.path;
+      const survivor = this.survivorOf(file);
       if (survivor === undefined) {
         file.orphan = true;
         return;
@@ -399,6 +399,11 @@ export class OpenFiles {
       file.state = previous;
       throw err;
     }
+  }
+
+  /** A stored name of the inode of a hard link unlinked while open (OpenFile.hiddenLink), if it has one left. */
+  survivorOf(file: OpenFile): string | undefined {
+    return this.stored.namesOf(file.ino).find((e) => e.type === 'f')?.path;
   }
 
   /**

@@ -121,6 +121,7 @@ fd = os.open(sys.argv[1], os.O_RDWR)
 os.pwrite(fd, b'before', 0)
 os.unlink(sys.argv[1])
 os.pwrite(fd, b'after', 6)
+os.fchmod(fd, 0o640)
 os.close(fd)
 print(open(sys.argv[2], 'rb').read(11).decode())
 " ${one} ${two}`);
@@ -128,6 +129,7 @@ print(open(sys.argv[2], 'rb').read(11).decode())
       const cat = await fx.run(['cat', `/open-${tag}-2`], { raw: true });
       expect(cat.stdout.slice(0, 11), tag).toBe('beforeafter');
       expect(cat.stdout.length).toBe(size);
+      expect((await fx.run(['ls', '-l', `/open-${tag}-2`])).json.entries[0].mode, tag).toBe('0640'); // fchmod after the unlink changed the inode
       expect((await fx.run(['ls', '/'])).json.entries.map((e: { name: string }) => e.name).filter((n: string) => n.startsWith('.fuse_hidden'))).toEqual([]);
     }
     // Every name gone while one is open: the bytes go with the inode.
