@@ -46,6 +46,9 @@ export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'st
       try {
         if (ctx.readOnly) return cb(EROFS);
         const f = openAt(path);
+        const orphan = files.get(path);
+        // fchmod of a file unlinked while open: its descriptors see the mode; nothing is stored.
+        if (!f && orphan) return void (files.chmod(orphan, undefined, mode), cb(0));
         const at = storedName(f, path);
         const e = f?.pending ? undefined : entry(at);
         // A file with unsaved bytes takes the mode with them when they are stored (OpenFiles.attributesWait).
@@ -70,6 +73,8 @@ export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'st
         const uid = newUid === NO_ID ? null : newUid;
         const gid = newGid === NO_ID ? null : newGid;
         const f = openAt(path);
+        const orphan = files.get(path);
+        if (!f && orphan) return void (files.chown(orphan, undefined, uid, gid), cb(0));
         const at = storedName(f, path);
         const e = f?.pending ? undefined : entry(at);
         // A file with unsaved bytes (tar's fchown before close) takes its owner with them when

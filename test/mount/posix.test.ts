@@ -135,6 +135,28 @@ describeMount('POSIX conformance of a mounted vault', () => {
     await clean.done();
   });
 
+  it('fchmod, fchown and futimens of a file unlinked while open work on its descriptor (as on a local disk), and store nothing', async () => {
+    const dir = join(fx.dir, 'unlinked-attrs');
+    mkdirSync(dir);
+    const out = await shOk(
+      `python3 -c "
+import os, stat
+fd = os.open('f', os.O_RDWR | os.O_CREAT, 0o644)
+os.write(fd, b'data')
+os.unlink('f')
+os.fchmod(fd, 0o600)
+os.fchown(fd, 1234, 5678)
+os.utime(fd, (1000000000, 1000000000))
+st = os.fstat(fd)
+print(oct(stat.S_IMODE(st.st_mode)), st.st_uid, st.st_gid, int(st.st_mtime))
+os.close(fd)
+"`,
+      { cwd: dir },
+    );
+    expect(out.trim()).toBe('0o600 1234 5678 1000000000');
+    expect((await fx.run(['ls', '/unlinked-attrs'])).json.entries).toEqual([]);
+  });
+
   it('chmod, chown, rename and truncate update ctime; a read, a no-op chmod and a hard link (our documented deviation) do not', async () => {
     const dir = join(fx.dir, 'ctime');
     mkdirSync(dir);
