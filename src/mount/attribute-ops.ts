@@ -12,10 +12,10 @@ const NO_ID = 0xffffffff;
  * Attribute operations: what getattr and statfs report, and the changes of mode, owner and times.
  */
 export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'statfs' | 'chmod' | 'chown' | 'utimens'> {
-  const { ctx, fs, files, errno, entry, toStat, entryStat, openAt, quotaInfo } = c;
+  const { ctx, fs, files, errno, entry, toStat, entryStat, quotaInfo } = c;
   const { ENOENT, EROFS, ENAMETOOLONG } = c.err;
   // fchmod, fchown and futimens of a hard link unlinked while open change the inode under a name it still has.
-  const storedName = (f: OpenFile | undefined, path: string) => (f?.hiddenLink ? (files.survivorOf(f) ?? path) : path);
+  const storedName = (f: OpenFile | undefined, path: string) => (f?.hiddenLink ? (files.storedNameOf(f) ?? path) : path);
   return {
     getattr(path, cb) {
       try {
@@ -45,10 +45,9 @@ export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'st
     chmod(path, mode, cb) {
       try {
         if (ctx.readOnly) return cb(EROFS);
-        const f = openAt(path);
-        const orphan = files.get(path);
+        const f = files.get(path);
         // fchmod of a file unlinked while open: its descriptors see the mode; nothing is stored.
-        if (!f && orphan) return void (files.chmod(orphan, undefined, mode), cb(0));
+        if (f?.orphan) return void (files.chmod(f, undefined, mode), cb(0));
         const at = storedName(f, path);
         const e = f?.pending ? undefined : entry(at);
         // A file with unsaved bytes takes the mode with them when they are stored (OpenFiles.attributesWait).
@@ -72,9 +71,8 @@ export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'st
         // (default_permissions) and sends the mode without set-id bits in its own chmod first.
         const uid = newUid === NO_ID ? null : newUid;
         const gid = newGid === NO_ID ? null : newGid;
-        const f = openAt(path);
-        const orphan = files.get(path);
-        if (!f && orphan) return void (files.chown(orphan, undefined, uid, gid), cb(0));
+        const f = files.get(path);
+        if (f?.orphan) return void (files.chown(f, undefined, uid, gid), cb(0));
         const at = storedName(f, path);
         const e = f?.pending ? undefined : entry(at);
         // A file with unsaved bytes (tar's fchown before close) takes its owner with them when

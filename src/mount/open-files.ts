@@ -349,7 +349,7 @@ export class OpenFiles {
     if (file.hiddenLink) {
       // A hard link unlinked while open: stored under a name the inode still has. With none left,
       // the bytes go with the inode, as on a local disk.
-      const survivor = this.survivorOf(file);
+      const survivor = this.storedNameOf(file);
       if (survivor === undefined) {
         file.orphan = true;
         return;
@@ -401,8 +401,8 @@ export class OpenFiles {
     }
   }
 
-  /** A stored name of the inode of a hard link unlinked while open (OpenFile.hiddenLink), if it has one left. */
-  survivorOf(file: OpenFile): string | undefined {
+  /** A stored name of the file's inode, if it has one (after an outside rename; for a hard link unlinked while open, OpenFile.hiddenLink). */
+  storedNameOf(file: OpenFile): string | undefined {
     return this.stored.namesOf(file.ino).find((e) => e.type === 'f')?.path;
   }
 
@@ -426,7 +426,7 @@ export class OpenFiles {
       to = dir && joinPath(dir.path, basename(file.path));
     } else {
       if (this.stored.get(file.path)?.ino === file.ino) return file.path;
-      to = this.stored.namesOf(file.ino).find((e) => e.type === 'f')?.path;
+      to = this.storedNameOf(file);
     }
     if (to === undefined || to === file.path) return file.path;
     this.moveTo(file, to);
@@ -453,9 +453,8 @@ export class OpenFiles {
 
   private moveTo(file: OpenFile, to: string): void {
     // The kernel may hold pages of what the new name stored before: they are not this file's.
-    this.kernel.forget(file.path);
     file.pageCacheStale = true;
-    if (this.byPath.get(file.path) === file) this.byPath.delete(file.path);
+    this.leavePath(file);
     file.path = to;
     if (!this.byPath.has(to)) this.byPath.set(to, file);
   }
@@ -496,6 +495,11 @@ export class OpenFiles {
   /** The file at `path` was unlinked or replaced while open: keep it for its handles, never store it. */
   detach(file: OpenFile): void {
     file.orphan = true;
+    this.leavePath(file);
+  }
+
+  /** Takes a file off its path: the kernel's pages of it and the lookup by path (detach, hide, moveTo). */
+  private leavePath(file: OpenFile): void {
     this.kernel.forget(file.path);
     if (this.byPath.get(file.path) === file) this.byPath.delete(file.path);
   }
@@ -507,9 +511,8 @@ export class OpenFiles {
    */
   hide(file: OpenFile, hiddenPath: string, otherNames = false): void {
     if (otherNames) {
-      this.kernel.forget(file.path);
-      if (this.byPath.get(file.path) === file) this.byPath.delete(file.path);
       file.hiddenLink = true;
+      this.leavePath(file);
     } else {
       this.detach(file);
     }

@@ -447,6 +447,7 @@ function editedChunks(store: Store, edit: ContentEdit): { list: StoredChunk[]; h
 
   // Base chunk k is kept when no range touches it and it ends at a cut of its bytes (not at the
   // base's end, unless that is the new end too). Asked for k in increasing order.
+  const baseChunk = (k: number): StoredChunk => ({ id: base.ids[k]!, hash: '', size: base.sizes[k]!, stored: false });
   const reusable = (k: number) =>
     k < count && offsets[k + 1]! <= size && (k < count - 1 || baseInfo.size === size) && !touches(offsets[k]!, offsets[k + 1]!);
 
@@ -456,13 +457,13 @@ function editedChunks(store: Store, edit: ContentEdit): { list: StoredChunk[]; h
   // its last chunk was kept, so they are neither read nor hashed again.
   const known = hashStates.get(store)?.get(edit.base);
   if (known && known.index < count && offsets[known.index]! <= size && (changed.length === 0 || changed[0]![0] >= offsets[known.index]!)) {
-    for (; k < known.index; k++) list.push({ id: base.ids[k]!, hash: '', size: base.sizes[k]!, stored: false });
+    for (; k < known.index; k++) list.push(baseChunk(k));
     hasher = known.state.copy();
     at = offsets[k]!;
   }
   while (at < size) {
     if (reusable(k)) {
-      take({ id: base.ids[k]!, hash: '', size: base.sizes[k]!, stored: false }, chunkData(store, edit.base, base.ids[k]!));
+      take(baseChunk(k), chunkData(store, edit.base, base.ids[k]!));
       at = offsets[++k]!;
       continue;
     }
