@@ -12,7 +12,7 @@ const NO_ID = 0xffffffff;
  * Attribute operations: what getattr and statfs report, and the changes of mode, owner and times.
  */
 export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'statfs' | 'chmod' | 'chown' | 'utimens'> {
-  const { ctx, fs, files, errno, entry, toStat, entryStat, quotaInfo } = c;
+  const { ctx, fs, files, errno, entry, toStat, entryStat, quotaInfo, lookupRefused } = c;
   const { ENOENT, EROFS, ENAMETOOLONG } = c.err;
   // fchmod, fchown and futimens of a hard link unlinked while open change the inode under a name it still has.
   const storedName = (f: OpenFile | undefined, path: string) => (f?.hiddenLink ? (files.storedNameOf(f) ?? path) : path);
@@ -22,8 +22,11 @@ export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'st
         const f = files.get(path);
         if (f) {
           const e = f.pending || f.orphan ? undefined : entry(path);
-          if (e) files.follow(f, e);
-          return cb(0, toStat('f', f.ino, files.shown(f, e), e?.type === 'f' ? e.nlink : 1, { ...files.ownerOf(f, e), rdev: e?.rdev ?? 0 }));
+          // The kernel's lookups right after an open found the file's name gone find nothing (op-context).
+          if (!(files.lostName(f, e) && lookupRefused(path))) {
+            if (e) files.follow(f, e);
+            return cb(0, toStat('f', f.ino, files.shown(f, e), e?.type === 'f' ? e.nlink : 1, { ...files.ownerOf(f, e), rdev: e?.rdev ?? 0 }));
+          }
         }
         const e = entry(path);
         // Lookups of every creating call come here first, so a name too long fails them all here.

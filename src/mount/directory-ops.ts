@@ -8,7 +8,7 @@ import { S_IFDIR, S_IFREG, S_ISGID, TYPE_BITS, undecodableName, type OpContext }
  * Directory operations: listing (with files created here and not stored yet), mkdir and rmdir.
  */
 export function directoryOps(c: OpContext): Pick<FuseOperations, 'readdir' | 'mkdir' | 'rmdir'> {
-  const { ctx, fs, files, store, errno, vault, entry, creatorOf, openAt } = c;
+  const { ctx, fs, files, store, errno, vault, entry, creatorOf, holderOf } = c;
   const { ENOENT, EEXIST, EROFS, ENOTDIR, ENOTEMPTY } = c.err;
   // Directory listings, each reused until a change touches its directory: every change to names,
   // types or inodes records a version of the path, in this process or another (listing-cache.ts).
@@ -46,7 +46,7 @@ export function directoryOps(c: OpContext): Pick<FuseOperations, 'readdir' | 'mk
     mkdir(path, mode, cb) {
       try {
         if (ctx.readOnly) return cb(EROFS);
-        if (openAt(path)) return cb(EEXIST);
+        if (holderOf(path)) return cb(EEXIST);
         if (undecodableName(path)) return cb(c.err.EILSEQ);
         const { owner, setgid } = creatorOf(path);
         fs.mkdir(path, { mode: (mode & 0o7777) | (setgid ? S_ISGID : 0), owner });

@@ -12,7 +12,7 @@ const KEEP_CACHE = 0x40000000;
  * open file's working copy, and flush, fsync and release persist it (open-files.ts).
  */
 export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 'read' | 'write' | 'truncate' | 'ftruncate' | 'flush' | 'fsync' | 'release'> {
-  const { ctx, fs, files, errno, entry, creatorOf, openAt, parentError, overQuota } = c;
+  const { ctx, fs, files, errno, entry, creatorOf, openAt, holderOf, refuseLookups, parentError, overQuota } = c;
   const { ENOENT, EBADF, EROFS, EISDIR, EDQUOT } = c.err;
   return {
     open(path, flags, cb) {
@@ -24,10 +24,14 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
         // The kernel opens a name its (cached, 1 s) lookup found: gone now, it was removed
         // elsewhere (the CLI, another mount). ESTALE makes the kernel look it up again and repeat
         // the open once: open(O_CREAT), `echo x > f`, then creates the file, a plain open fails
-        // ENOENT, as on a local disk (ENOENT here failed both). But a name this mount still shows
-        // (a file open here that was removed elsewhere: getattr reports it) would be found again,
-        // and the repeated ESTALE reach the program as "Stale file handle": ENOENT, as before.
-        if (!e) return cb(f ? ENOENT : c.err.ESTALE);
+        // ENOENT, as on a local disk (ENOENT here failed both). A file open here under the name
+        // still shows there to getattr, so that second lookup is told nothing is there (op-context
+        // refuseLookups); the create then takes the name from it (holderOf).
+        if (!e) {
+          if (f && !files.lostName(f, e)) return cb(ENOENT); // a hard link unlinked while open, by its hidden name
+          if (f) refuseLookups(path);
+          return cb(c.err.ESTALE);
+        }
         if (e.type === 'd') return cb(EISDIR);
         // The kernel follows a symlink itself and never opens one: this name was a file when it
         // was looked up and was replaced by a symlink elsewhere. Opened as a file it read empty;
@@ -49,7 +53,7 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
         // kernel still held its failed lookup (1 s): EEXIST would fail a plain `echo x > f` or
         // open(O_CREAT). ESTALE makes the kernel look the name up again and repeat the open once,
         // which then opens the file (or, with O_EXCL, fails EEXIST), as on a local disk.
-        if (openAt(path) || entry(path)) return cb(c.err.ESTALE);
+        if (holderOf(path) || entry(path)) return cb(c.err.ESTALE);
         if (undecodableName(path)) return cb(c.err.EILSEQ);
         const bad = parentError(path);
         if (bad) return cb(bad);

@@ -17,7 +17,7 @@ const NODE_TYPES = new Map<number, 'f' | 'p' | 's' | 'c' | 'b'>([
  * and readlink. An open file keeps working when its name goes or moves (OpenFiles.detach, hide, move).
  */
 export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'rename' | 'link' | 'symlink' | 'readlink' | 'mknod'> {
-  const { ctx, fs, files, errno, entry, creatorOf, openAt, touchDirs, parentError } = c;
+  const { ctx, fs, files, errno, entry, creatorOf, openAt, holderOf, touchDirs, parentError } = c;
   const { ENOENT, EEXIST, EROFS, EISDIR, ENOTDIR, ENOTEMPTY, EINVAL } = c.err;
   return {
     unlink(path, cb) {
@@ -86,7 +86,7 @@ export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'ren
     link(src, dst, cb) {
       try {
         if (ctx.readOnly) return cb(EROFS);
-        if (openAt(dst) || entry(dst)) return cb(EEXIST);
+        if (holderOf(dst) || entry(dst)) return cb(EEXIST);
         if (undecodableName(dst)) return cb(c.err.EILSEQ);
         // A file open here with unsaved writes (or created and not stored yet) is stored first:
         // the new name shows the inode's content, which is what the kernel has been shown.
@@ -105,7 +105,7 @@ export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'ren
     symlink(target, path, cb) {
       try {
         if (ctx.readOnly) return cb(EROFS);
-        if (openAt(path)) return cb(EEXIST);
+        if (holderOf(path)) return cb(EEXIST);
         if (undecodableName(path)) return cb(c.err.EILSEQ);
         fs.symlink(target, path, { owner: creatorOf(path).owner });
         cb(0);
@@ -130,7 +130,7 @@ export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'ren
         if (ctx.readOnly) return cb(EROFS);
         const type = NODE_TYPES.get(mode & S_IFMT);
         if (!type) return cb(EINVAL);
-        if (openAt(path)) return cb(EEXIST);
+        if (holderOf(path)) return cb(EEXIST);
         if (undecodableName(path)) return cb(c.err.EILSEQ);
         fs.mknod(path, type, mode & 0o7777, dev, { owner: creatorOf(path).owner });
         cb(0);

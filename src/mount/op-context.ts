@@ -87,6 +87,9 @@ export interface OpContext {
   toStat(type: Entry['type'], ino: number, a: ShownAttributes, nlink?: number, e?: Pick<Entry, 'uid' | 'gid' | 'rdev'>): FuseStat;
   entryStat(e: Entry): FuseStat;
   openAt(path: string): OpenFile | undefined;
+  holderOf(path: string): OpenFile | undefined;
+  refuseLookups(path: string): void;
+  lookupRefused(path: string): boolean;
   touchDirs(...dirs: string[]): void;
   parentError(path: string): number;
   quotaInfo(): { row: VaultRow; bytes: number; entries: number };
@@ -175,6 +178,42 @@ export function opContext(ctx: MountContext): OpContext {
   }
 
   /**
+   * The live open file holding `path`, for a call that makes a new name there (create, mkdir,
+   * symlink, mknod, link). One that lost its name to someone else (OpenFiles.lostName) yields it.
+   */
+  function holderOf(path: string): OpenFile | undefined {
+    const f = openAt(path);
+    if (f && files.lostName(f, entry(path))) {
+      files.yieldName(f);
+      return undefined;
+    }
+    return f;
+  }
+
+  /**
+   * Names whose open just failed ESTALE because the file open here under the name lost it
+   * (file-ops open). The kernel then looks the name up again (a revalidation, then a fresh
+   * lookup) and repeats the open once; those lookups must find nothing, so open(O_CREAT)
+   * creates a new file and a plain open fails ENOENT, as on a local disk, and the kernel keeps
+   * that answer for its negative-lookup timeout. getattr cannot tell them from a getattr of the
+   * open file (fstat of its descriptors, which must keep answering), so the name finds nothing
+   * only for the moment those lookups take.
+   */
+  const refusedLookups = new Map<string, number>();
+  function refuseLookups(path: string): void {
+    const t = Date.now();
+    for (const [p, at] of refusedLookups) if (t - at >= REFUSED_LOOKUP_MS) refusedLookups.delete(p);
+    refusedLookups.set(path, t);
+  }
+  function lookupRefused(path: string): boolean {
+    const at = refusedLookups.get(path);
+    if (at === undefined) return false;
+    if (Date.now() - at < REFUSED_LOOKUP_MS) return true;
+    refusedLookups.delete(path);
+    return false;
+  }
+
+  /**
    * A name that exists only here (a file created and not stored yet) left these directories:
    * their times change now, as on a local disk, since no store change will record it (while the
    * file was there they showed its creation time, see entryStat).
@@ -217,8 +256,11 @@ export function opContext(ctx: MountContext): OpContext {
     return false;
   }
 
-  return { ctx, fuse, fs, files, store, uid, gid, err, errno, vault, entry, creatorOf, toStat, entryStat, openAt, touchDirs, parentError, quotaInfo, overQuota };
+  return { ctx, fuse, fs, files, store, uid, gid, err, errno, vault, entry, creatorOf, toStat, entryStat, openAt, holderOf, refuseLookups, lookupRefused, touchDirs, parentError, quotaInfo, overQuota };
 }
+
+/** How long after an open's ESTALE the kernel's lookups of the name find nothing (op-context refuseLookups); they come at once. */
+const REFUSED_LOOKUP_MS = 250;
 
 /** Times reach the kernel as unsigned ms: clamp anything before the epoch to it. */
 function clampTime(ms: number): number {

@@ -401,6 +401,27 @@ export class OpenFiles {
     }
   }
 
+  /**
+   * Whether `file`, open here, lost its name to someone else (the CLI, another mount removed or
+   * renamed it): `stored` is what its path shows now. Until the file is stored again or a new
+   * name takes the path (yieldName), getattr still reports it there (it cannot tell a lookup of
+   * the name from a getattr of the open file, which must go on answering for its descriptors).
+   */
+  lostName(file: OpenFile, stored: Entry | undefined): boolean {
+    return stored === undefined && !file.pending && !file.orphan && !file.hiddenLink;
+  }
+
+  /**
+   * A new name takes the path of a file that lost it (lostName): the file follows its inode to
+   * the name it was renamed to, or goes on for its descriptors as a file unlinked while open,
+   * whose bytes, unsaved ones included, go with it at its last close, as on a local disk.
+   */
+  yieldName(file: OpenFile): void {
+    const to = this.storedNameOf(file);
+    if (to !== undefined && to !== file.path) this.moveTo(file, to);
+    else this.detach(file);
+  }
+
   /** A stored name of the file's inode, if it has one (after an outside rename; for a hard link unlinked while open, OpenFile.hiddenLink). */
   storedNameOf(file: OpenFile): string | undefined {
     return this.stored.namesOf(file.ino).find((e) => e.type === 'f')?.path;

@@ -242,6 +242,56 @@ print(json.dumps(out), flush=True)
     }
   });
 
+  it('a file open through the mount that the CLI removed: `echo x > name` creates a new file there while the holder keeps its descriptor, as on a local disk', async () => {
+    await shOk(`printf 'old content' > ${fx.dir}/held-removed`);
+    const holder = stepScript(
+      `
+fd = os.open(sys.argv[1], os.O_RDONLY)
+first = os.pread(fd, 100, 0).decode()
+step('open')
+size = os.fstat(fd).st_size
+os.close(fd)
+print(json.dumps([first, size]), flush=True)
+`,
+      [join(fx.dir, 'held-removed')],
+    );
+    expect(await holder.next()).toBe('open');
+    expect((await fx.run(['rm', '/held-removed'])).json.ok).toBe(true);
+    for (const wait of [0, PAST_ATTR_CACHE_MS]) {
+      await sleep(wait);
+      // Before and after the kernel's caches expire: the name shows nothing to a plain open.
+      const cat = await execa('cat', [join(fx.dir, 'held-removed')], { reject: false });
+      expect(cat.stderr).toMatch(/No such file or directory/);
+    }
+    // It failed ENOENT for as long as the file stayed open here (the holder's open claimed the name).
+    await shOk(`echo new > ${fx.dir}/held-removed`);
+    expect(await shOk(`cat ${fx.dir}/held-removed`)).toBe('new');
+    expect(await catVault('/held-removed')).toBe('new');
+    holder.go();
+    const [first, size] = JSON.parse(await holder.next());
+    await holder.done();
+    expect(first).toBe('old content');
+    expect(typeof size).toBe('number'); // fstat of the held descriptor still answers
+    expect(await catVault('/held-removed')).toBe('new');
+    expect(await names('/')).toContain('held-removed');
+  });
+
+  it('a file with unsaved writes open through the mount that the CLI removed: a new file made at its name stays when the writer closes (its bytes went with the removed file)', async () => {
+    await shOk(`printf kept > ${fx.dir}/dirty-removed`);
+    const holder = execa('sh', ['-c', `exec 7>>${fx.dir}/dirty-removed; printf more >&7; echo ready; read line; printf late >&7`], { reject: false });
+    try {
+      await new Promise<void>((resolve) => holder.stdout!.on('data', () => resolve()));
+      expect((await fx.run(['rm', '/dirty-removed'])).json.ok).toBe(true);
+      await shOk(`echo fresh > ${fx.dir}/dirty-removed`);
+      expect(await catVault('/dirty-removed')).toBe('fresh');
+    } finally {
+      holder.stdin!.end('\n');
+      await holder;
+    }
+    expect(await shOk(`cat ${fx.dir}/dirty-removed`)).toBe('fresh');
+    expect(await catVault('/dirty-removed')).toBe('fresh');
+  });
+
   it('a file the CLI replaced by a symlink while the kernel still held it as a file: an open follows the link, never reads the symlink as an empty file', async () => {
     await shOk(`printf target > ${fx.dir}/link-target && printf plain > ${fx.dir}/swapped && cat ${fx.dir}/swapped`);
     // Another writer of the home (the SDK here; the CLI has no symlink command) swaps it.
