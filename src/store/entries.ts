@@ -319,27 +319,42 @@ const INSERT_VERSION = `INSERT INTO versions (vault_id, path, version, op, type,
 const OWN_CHANGE = 'UPDATE versions SET change_id = id WHERE id = ?';
 const MAX_OWN_VERSION = 'SELECT max(version) AS v FROM versions WHERE vault_id = ? AND path = ? AND id <= ?';
 
-/** What a row keeps when only its times or link count change (a name added to a directory, a touch). */
-const KEPT_BY_TIMES = ['type', 'mode', 'uid', 'gid', 'size', 'hash', 'target', 'rdev', 'ino', 'version', 'annot'] as const;
-const SET_TIMES = 'UPDATE entries SET mtime = ?, atime = ?, ctime = ? WHERE vault_id = ? AND path = ?';
-const SET_TIMES_LINKS = 'UPDATE entries SET mtime = ?, atime = ?, ctime = ?, nlink = ? WHERE vault_id = ? AND path = ?';
+/** The columns a change may give a row that stays (its path, and so its parent, do not change). */
+const CHANGEABLE = ['type', 'mode', 'uid', 'gid', 'size', 'hash', 'target', 'rdev', 'nlink', 'mtime', 'atime', 'ctime', 'ino', 'version', 'annot'] as const;
+const VERSION_BIT = 1 << CHANGEABLE.indexOf('version');
+const updates = new Map<number, string>();
+/** The UPDATE setting the CHANGEABLE columns whose bits are in `mask`. */
+const updateOf = (mask: number) => {
+  let sql = updates.get(mask);
+  if (sql === undefined) {
+    const set = CHANGEABLE.filter((_, i) => mask & (1 << i)).map((k) => `${k} = ?`);
+    updates.set(mask, (sql = `UPDATE entries SET ${set.join(', ')} WHERE vault_id = ? AND path = ?`));
+  }
+  return sql;
+};
 
 /**
- * Writes the vault's own row for `e.path`. `before` is what the vault showed there: when only
- * times or the link count change and the row is the vault's own, an UPDATE of those columns
- * leaves the indexes alone (but the link one when the count changes), where replacing the row
- * rewrites it in every index; a create or an unlink touches its directory this way, so each
- * commits fewer pages.
+ * Writes the vault's own row for `e.path`. `before` is what the vault showed there: when the row
+ * is the vault's own, an UPDATE of the columns that change leaves alone every index none of them
+ * is in (a create or an unlink touches its directory's times, a chmod its mode, a rewrite its
+ * content), where replacing the row rewrote it in every index: each commits fewer pages.
  */
 function writeOwn(store: Statements, vaultId: number, e: Row, before?: Row): void {
   noteWritten(store, vaultId, e.path);
   rowsChanged(store, vaultId, e.path);
-  if (before && KEPT_BY_TIMES.every((k) => before[k] === e[k])) {
-    const changed =
-      before.nlink === e.nlink
-        ? store.stmt(SET_TIMES).run(e.mtime, e.atime, e.ctime, vaultId, e.path).changes
-        : store.stmt(SET_TIMES_LINKS).run(e.mtime, e.atime, e.ctime, e.nlink, vaultId, e.path).changes;
-    if (changed === 1) return; // else the row is an ancestor's (a fork's first change of it)
+  if (before) {
+    let mask = 0;
+    const values: unknown[] = [];
+    for (let i = 0; i < CHANGEABLE.length; i++) {
+      const k = CHANGEABLE[i]!;
+      if (before[k] === e[k]) continue;
+      mask |= 1 << i;
+      values.push(e[k]);
+    }
+    // Nothing changes: the version column is set to itself, which tells whether the row is the vault's own.
+    if (mask === 0) (mask = VERSION_BIT), values.push(e.version);
+    if (store.stmt(updateOf(mask)).run(...values, vaultId, e.path).changes === 1) return;
+    // else the row is an ancestor's (a fork's first change of it)
   }
   store
     .stmt(UPSERT)
@@ -626,6 +641,16 @@ export function removeDescendants(store: Store, vault: VaultRow, dir: string, ch
  */
 function recordVersion(store: Store, vault: VaultRow, path: string, version: number, change: ChangeOptions, e: Entry | null): void {
   const tx = store.currentChange();
+  // A change's id is its first version's. A change of one version (most are) is stored without
+  // one, NULL meaning "its own change" as for versions older than change ids, which keeps it out
+  // of the versions_change index: a page fewer for its commit to write. The first version gets
+  // the id when a second one joins the change.
+  let changeId: number | null = null;
+  if (tx && tx.id !== null) {
+    if (!tx.grouped) store.stmt(OWN_CHANGE).run(tx.id);
+    tx.grouped = true;
+    changeId = tx.id;
+  }
   const { lastInsertRowid } = store
     .stmt(INSERT_VERSION)
     .run(
@@ -649,11 +674,9 @@ function recordVersion(store: Store, vault: VaultRow, path: string, version: num
       change.actor.execId ?? null,
       change.detail ? JSON.stringify(change.detail) : null,
       now(),
-      tx?.id ?? null,
+      changeId,
     );
-  if (tx && tx.id !== null) return;
-  store.stmt(OWN_CHANGE).run(lastInsertRowid);
-  if (tx) tx.id = Number(lastInsertRowid);
+  if (tx && tx.id === null) tx.id = Number(lastInsertRowid);
 }
 
 /**

@@ -11,6 +11,16 @@ export interface Actor {
 }
 
 /** What a function that only runs statements needs of a Store (the seed of a new home runs before a Store exists). */
+/**
+ * The change a write transaction records (recordVersion in entries.ts): `id` is its first
+ * version's id, null until that is written; `grouped` once a second version joined it, when the
+ * first one was given the id too.
+ */
+export interface Change {
+  id: number | null;
+  grouped: boolean;
+}
+
 export interface Statements {
   stmt<R = unknown>(sql: string): Statement<unknown[], R>;
 }
@@ -29,11 +39,8 @@ export class Store implements Statements {
   readonly readOnly: boolean;
   private readonly statements = new Map<string, Statement>();
   private refs = 0;
-  /**
-   * The change the running write transaction records (see `recordVersion` in entries.ts): its id
-   * is the id of the transaction's first version, null until that is written. Null outside one.
-   */
-  private txChange: { id: number | null } | null = null;
+  /** The change the running write transaction records; null outside one. */
+  private txChange: Change | null = null;
   /**
    * How many write transactions of this connection were rolled back. Caches keyed on what SQLite
    * says changed (data_version, total_changes()) include it: a rollback moves neither back, so a
@@ -77,7 +84,7 @@ export class Store implements Statements {
     if (this.readOnly) throw new AvfsError('READ_ONLY', `the avfs home ${this.home} is read-only: reading works, changes are refused`, { home: this.home });
     if (this.db.inTransaction) return fn();
     this.begin();
-    this.txChange = { id: null };
+    this.txChange = { id: null, grouped: false };
     try {
       const result = fn();
       this.stmt('COMMIT').run();
@@ -105,7 +112,7 @@ export class Store implements Statements {
   }
 
   /** The change of the running write transaction (every version it records belongs to it), or null outside one. */
-  currentChange(): { id: number | null } | null {
+  currentChange(): Change | null {
     return this.txChange;
   }
 
