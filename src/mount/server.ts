@@ -23,6 +23,7 @@ import { recordExecDied } from '../store/execs.js';
 import { existsSync, rmdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { databaseFile } from '../store/home.js';
+import { deferIndexing, indexSomePending } from '../store/text-index.js';
 import { ViewHost } from './view-server.js';
 import { sandboxView } from './sandbox-view.js';
 import { SandboxLayout, type LayoutNode } from '../core/sandbox-layout.js';
@@ -67,8 +68,14 @@ export const ATTR_TIMEOUT_S = 1;
 export const MAX_WRITE = 128 * 1024;
 /** How often the server checks the kernel mount table and its FUSE connection. */
 const WATCH_MS = 250;
-/** A mount that has written and then seen no request for this long checkpoints the WAL. */
+/** A mount that has written and then seen no request for this long indexes what it stored and checkpoints the WAL. */
 const IDLE_MS = 500;
+/**
+ * Texts a mount lets wait for the search index while it is busy (text-index.ts deferIndexing):
+ * a clone or checkout of a few thousand files closes them without indexing any, and a `search`
+ * that comes before the mount was idle indexes at most this many first (about 0.6 ms each).
+ */
+const MOUNT_INDEX_LAG = 2048;
 /** After unmounting, how long files still open through a lazily detached mount may keep it alive. */
 const DRAIN_MS = 5000;
 
@@ -171,6 +178,9 @@ export async function serveMount(options: ServeOptions): Promise<MountSessionInf
     // every few dozen of them. Here the WAL may grow to 10,000 pages (40 MiB) and is
     // checkpointed when the mount has been idle for a moment instead (see watch below).
     store.db.pragma('wal_autocheckpoint = 10000');
+    // Likewise the search index: texts closed in a burst wait (up to MOUNT_INDEX_LAG) and are
+    // indexed when the mount is idle (idleWork below), not in the handlers that close them.
+    deferIndexing(store, MOUNT_INDEX_LAG);
     instrumentFromEnv(ops as unknown as Record<string, unknown>, process.env.AVFS_MOUNT_STATS, info);
     const extra = [
       'big_writes',
@@ -284,6 +294,26 @@ export async function serveMount(options: ServeOptions): Promise<MountSessionInf
       return true;
     };
 
+    /**
+     * What a mount that wrote defers until it sees no request for IDLE_MS: indexing the texts it
+     * stored, one batch at a time with the event loop free in between (a request arriving ends
+     * the idle period, and the next one goes on), then a WAL checkpoint.
+     */
+    const idleWork = () => {
+      if (stopping || Date.now() - activity.last <= IDLE_MS) return;
+      try {
+        if (indexSomePending(openStoreRef) > 0) return void setImmediate(idleWork);
+      } catch (err) {
+        info(`indexing: ${toAvfsError(err).message}`); // left waiting: search or the next idle period indexes it
+      }
+      activity.writes = 0;
+      try {
+        openStoreRef.db.pragma('wal_checkpoint(PASSIVE)');
+      } catch (err) {
+        info(`checkpoint: ${toAvfsError(err).message}`);
+      }
+    };
+
     // Notice an unmount done from outside (avfs unmount, fusermount -u, umount -l).
     const watch = async () => {
       if (stopping || (await ownerWatch())) return;
@@ -293,14 +323,7 @@ export async function serveMount(options: ServeOptions): Promise<MountSessionInf
         return void stop('its home was removed');
       }
       if (host && host.idleMs() > options.views!.idleMs) return void stop('idle');
-      if (activity.writes > 0 && Date.now() - activity.last > IDLE_MS) {
-        activity.writes = 0;
-        try {
-          openStoreRef.db.pragma('wal_checkpoint(PASSIVE)');
-        } catch (err) {
-          info(`checkpoint: ${toAvfsError(err).message}`);
-        }
-      }
+      if (activity.writes > 0 && Date.now() - activity.last > IDLE_MS) idleWork();
       const mounted = kernelMountAt(session.dir) !== undefined;
       const connected = await fuseConnectionOpen();
       if (stopping) return;

@@ -19,14 +19,15 @@ import type { Store } from './store.js';
  * merges segments as they pile up: one 1–16 KB text per transaction wrote about 24 of the 46
  * database pages such a write commits and took 40% of its CPU (and 1.3 ms of CPU for 8 KB of
  * words, 0.64 ms per text in batches of 64; BENCHMARKS.md "Scale"). Pending texts are indexed
- * (indexPending) by the transaction that makes them INDEX_LAG, by `search` before it queries, so a
- * write is still searchable as soon as the command returns, and by a writer closing its store.
+ * (indexPending) by the transaction that makes them INDEX_LAG (a mount lets more wait and indexes
+ * them when idle: deferIndexing), by `search` before it queries, so a write is still searchable as
+ * soon as the command returns, and by a writer closing its store.
  */
 export const TEXT_INDEX_MAX_BYTES = 1024 * 1024;
-/** Pending texts at which the storing transaction indexes them all (one FTS5 segment for the batch). */
+/** Pending texts at which the storing transaction indexes a batch (one FTS5 segment for it). */
 export const INDEX_LAG = 32;
-/** Texts indexed per transaction by `search` (a bound on how long it holds the write lock). */
-const SEARCH_BATCH = 64;
+/** Texts indexed per transaction: by a storing one, and by `search` (a bound on how long it holds the write lock). */
+const BATCH = 64;
 
 const INSERT_TEXT = 'INSERT INTO text_index (hash) VALUES (?) ON CONFLICT (hash) DO NOTHING RETURNING id';
 const INSERT_FTS = 'INSERT INTO fts (rowid, body) VALUES (?, ?)';
@@ -48,7 +49,7 @@ export function indexContent(store: Store, hash: string, data: Uint8Array): bool
   if (!indexableSize(data.length) || looksBinary(data)) return false;
   const row = store.stmt<{ id: number }>(INSERT_TEXT).get(hash);
   if (!row) return false; // already indexed or pending
-  if (row.id - indexedUpTo(store) >= INDEX_LAG) indexBatch(store, INDEX_LAG * 2);
+  if (row.id - indexedUpTo(store) >= (lags.get(store) ?? INDEX_LAG)) indexBatch(store, BATCH);
   else if (!indexesAtClose.has(store)) {
     indexesAtClose.add(store);
     store.atClose(() => indexAtClose(store));
@@ -57,6 +58,17 @@ export function indexContent(store: Store, hash: string, data: Uint8Array): bool
 }
 
 const indexesAtClose = new WeakSet<Store>();
+const lags = new WeakMap<Store, number>();
+
+/**
+ * Lets up to `lag` texts wait before a storing transaction indexes any: for a writer that indexes
+ * them itself when it is idle (indexSomePending), as a mount does, so that a burst of files
+ * closed (a clone, a checkout) does not pay for the index file by file. `search` still indexes
+ * what waits before it queries, so nothing is missed; `lag` bounds what it may have to do first.
+ */
+export function deferIndexing(store: Store, lag: number): void {
+  lags.set(store, lag);
+}
 
 /**
  * A writer indexes what is still waiting when it closes its store, so a reader that cannot write
@@ -75,17 +87,22 @@ function indexAtClose(store: Store): void {
 }
 
 /**
- * Indexes every pending text, SEARCH_BATCH per write transaction (joining the caller's write
+ * Indexes every pending text, BATCH per write transaction (joining the caller's write
  * transaction if it runs in one). `search` calls it first, which is what makes a write searchable
  * when its command returns. Returns how many texts it indexed.
  */
 export function indexPending(store: Store): number {
   let total = 0;
   for (;;) {
-    const n = store.mutate(() => indexBatch(store, SEARCH_BATCH));
+    const n = indexSomePending(store);
     total += n;
-    if (n < SEARCH_BATCH) return total;
+    if (n < BATCH) return total;
   }
+}
+
+/** Indexes one batch of pending texts in a write transaction of its own; returns how many (0: none waits). */
+export function indexSomePending(store: Store): number {
+  return store.mutate(() => indexBatch(store, BATCH));
 }
 
 /** Whether texts are waiting for the index (a read: a read-only home can ask). */

@@ -9,7 +9,7 @@ import { restoreCheckpoint, saveCheckpoint } from '../../src/store/checkpoints.j
 import { databaseFile } from '../../src/store/home.js';
 import { MIGRATIONS } from '../../src/store/schema.js';
 import { HIT_END, HIT_START, literalQuery, searchText, grepFiles, findEntries, type FindFilter } from '../../src/store/search.js';
-import { INDEX_LAG, TEXT_INDEX_MAX_BYTES } from '../../src/store/text-index.js';
+import { deferIndexing, INDEX_LAG, indexSomePending, TEXT_INDEX_MAX_BYTES } from '../../src/store/text-index.js';
 import { addTags, deleteMeta, getMeta, getTags, removeTags, setMeta, tagCounts } from '../../src/store/annotations.js';
 import { compilePattern } from '../../src/api/search.js';
 import { INLINE_MAX } from '../../src/store/blobs.js';
@@ -288,6 +288,20 @@ describe('search: batched indexing', () => {
     fs.writeFile('/last.txt', 'the last heron');
     expect(waiting()).toBe(0);
     expect((store.db.prepare("SELECT count(*) AS n FROM fts WHERE fts MATCH 'herons OR heron'").get() as { n: number }).n).toBe(INDEX_LAG);
+  });
+
+  it('a store that defers indexing (a mount) lets more texts wait, indexes them a batch at a time when asked, and search still finds every one', () => {
+    deferIndexing(store, 100);
+    for (let i = 0; i < 70; i++) fs.writeFile(`/d${i}.txt`, `deferred text ${i} about egrets`);
+    expect(waiting()).toBe(70);
+    expect(indexSomePending(store)).toBe(64);
+    expect(waiting()).toBe(6);
+    fs.writeFile('/late.txt', 'a late egret');
+    // One of the six left waiting and the one written after: search indexed them first.
+    expect(paths('69')).toEqual(['/d69.txt']);
+    expect(paths('late')).toEqual(['/late.txt']);
+    expect(waiting()).toBe(0);
+    expect(indexSomePending(store)).toBe(0);
   });
 
   it('gc of a waiting or an indexed text keeps every later text searchable', () => {

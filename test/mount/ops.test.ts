@@ -4,6 +4,8 @@ import * as fsp from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { openStore } from '../../src/store/store.js';
+import { hasPending } from '../../src/store/text-index.js';
 import { seededSource } from '../helpers.js';
 import { describeMount, mountFixture, sh, shOk, snapshot, type MountFixture } from './helpers.js';
 
@@ -393,5 +395,26 @@ print(' '.join(out))"`,
     expect(await shOk(`sha256sum < ${exported}/large.bin`)).toBe(await shOk(`sha256sum < ${src}`));
     const log = await fx.run(['log', '/large.bin']);
     expect(log.json.versions.map((v: any) => v.op)).toEqual(['write', 'create']);
+  });
+
+  it('texts closed through the mount are searchable at once, and the mount indexes them itself once idle', async () => {
+    await shOk(`mkdir ${fx.dir}/notes && for i in $(seq 1 40); do echo "note $i about a kingfisher" > ${fx.dir}/notes/n$i.txt; done`);
+    // Another process reading the home: texts the mount stored and left for the index.
+    const waiting = () => {
+      const store = openStore(fx.home);
+      try {
+        return hasPending(store);
+      } finally {
+        store.release();
+      }
+    };
+    let idle = false;
+    for (let i = 0; i < 100 && !idle; i++) {
+      await sleep(100);
+      idle = !waiting();
+    }
+    expect(idle).toBe(true); // indexed without a search (a store that indexes only every 32 texts left 8)
+    const found = await fx.run(['search', 'kingfisher', '-n', '100']);
+    expect(found.json.results.map((h: { path: string }) => h.path).sort()).toEqual(Array.from({ length: 40 }, (_, i) => `/notes/n${i + 1}.txt`).sort());
   });
 });
