@@ -22,10 +22,13 @@ export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'st
         const f = files.get(path);
         if (f) {
           const e = f.pending || f.orphan ? undefined : entry(path);
-          // The kernel's lookups right after an open found the file's name gone find nothing (op-context).
-          if (!(files.lostName(f, e) && lookupRefused(path))) {
-            if (e) files.follow(f, e);
-            return cb(0, toStat('f', f.ino, files.shown(f, e), e?.type === 'f' ? e.nlink : 1, { ...files.ownerOf(f, e), rdev: e?.rdev ?? 0 }));
+          // A file open here that lost its name shows there only while nothing else is stored
+          // there, and not to the kernel's lookups right after an open found it gone (op-context).
+          const lost = files.lostName(f, e);
+          if (!lost || (!e && !lookupRefused(path))) {
+            const own = lost ? undefined : e;
+            if (own) files.follow(f, own);
+            return cb(0, toStat('f', f.ino, files.shown(f, own), own?.type === 'f' ? own.nlink : 1, { ...files.ownerOf(f, own), rdev: own?.rdev ?? 0 }));
           }
         }
         const e = entry(path);

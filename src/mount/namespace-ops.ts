@@ -25,8 +25,12 @@ export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'ren
         if (ctx.readOnly) return cb(EROFS);
         const f = files.get(path);
         if (HIDDEN.test(path) && (!f || f.orphan)) return cb(0); // libfuse removing a hidden orphan
-        if (f && !f.orphan) files.detach(f);
         const e = entry(path);
+        // One that lost its name elsewhere (renamed, removed, replaced) is not the one unlinked here.
+        if (f && !f.orphan) {
+          if (files.lostName(f, e)) files.yieldName(f);
+          else files.detach(f);
+        }
         if (!e) return cb(f ? 0 : ENOENT);
         if (e.type === 'd') return cb(EISDIR);
         fs.rm(path);
@@ -45,6 +49,9 @@ export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'ren
         if (srcFile && HIDDEN.test(dst)) {
           // libfuse hides an open file that is being unlinked or replaced: it leaves the tree now.
           const e = srcFile.pending ? undefined : entry(src);
+          // Unless someone else renamed it meanwhile: then it follows its inode (libfuse, which
+          // serves paths, still names it by src).
+          if (files.lostName(srcFile, e) && files.followInode(srcFile)) return cb(0);
           if (srcFile.pending) touchDirs(dirname(src));
           else if (e) fs.rm(src);
           files.hide(srcFile, dst, e?.type === 'f' && e.ino === srcFile.ino && e.nlink > 1);

@@ -197,20 +197,19 @@ export function opContext(ctx: MountContext): OpContext {
    * creates a new file and a plain open fails ENOENT, as on a local disk, and the kernel keeps
    * that answer for its negative-lookup timeout. getattr cannot tell them from a getattr of the
    * open file (fstat of its descriptors, which must keep answering), so the name finds nothing
-   * only for the moment those lookups take.
+   * only for those two lookups, within the moment they take.
    */
-  const refusedLookups = new Map<string, number>();
+  const refusedLookups = new Map<string, { at: number; left: number }>();
   function refuseLookups(path: string): void {
     const t = Date.now();
-    for (const [p, at] of refusedLookups) if (t - at >= REFUSED_LOOKUP_MS) refusedLookups.delete(p);
-    refusedLookups.set(path, t);
+    for (const [p, r] of refusedLookups) if (t - r.at >= REFUSED_LOOKUP_MS) refusedLookups.delete(p);
+    refusedLookups.set(path, { at: t, left: REFUSED_LOOKUPS });
   }
   function lookupRefused(path: string): boolean {
-    const at = refusedLookups.get(path);
-    if (at === undefined) return false;
-    if (Date.now() - at < REFUSED_LOOKUP_MS) return true;
-    refusedLookups.delete(path);
-    return false;
+    const r = refusedLookups.get(path);
+    if (r === undefined) return false;
+    if (--r.left <= 0) refusedLookups.delete(path);
+    return Date.now() - r.at < REFUSED_LOOKUP_MS;
   }
 
   /**
@@ -259,7 +258,12 @@ export function opContext(ctx: MountContext): OpContext {
   return { ctx, fuse, fs, files, store, uid, gid, err, errno, vault, entry, creatorOf, toStat, entryStat, openAt, holderOf, refuseLookups, lookupRefused, touchDirs, parentError, quotaInfo, overQuota };
 }
 
-/** How long after an open's ESTALE the kernel's lookups of the name find nothing (op-context refuseLookups); they come at once. */
+/**
+ * After an open's ESTALE the kernel revalidates the name, then looks it up afresh (and keeps the
+ * failed lookup for the negative timeout): those lookups find nothing (op-context refuseLookups).
+ * They come at once; a lookup later than this is another process's.
+ */
+const REFUSED_LOOKUPS = 2;
 const REFUSED_LOOKUP_MS = 250;
 
 /** Times reach the kernel as unsigned ms: clamp anything before the epoch to it. */

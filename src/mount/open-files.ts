@@ -152,7 +152,13 @@ export class OpenFiles {
    * of a file open under the name it had before someone else renamed it (renamedTo).
    */
   open(entry: Entry, flags: number): number {
-    let file = this.byPath.get(entry.path) ?? this.renamedTo(entry);
+    let file = this.byPath.get(entry.path);
+    // The file open here under this name lost it to the one stored there now.
+    if (file && this.lostName(file, entry)) {
+      this.yieldName(file);
+      file = undefined;
+    }
+    file ??= this.renamedTo(entry);
     if (!file) {
       file = new OpenFile(entry.path, entry.ino, entry.mode, false, { hash: entry.hash, size: entry.size }, entry.atime, entry.mtime, entry.ctime);
       file.owner = { uid: entry.uid, gid: entry.gid };
@@ -322,7 +328,7 @@ export class OpenFiles {
   follow(file: OpenFile, stored?: Entry): void {
     if (file.unsaved || file.orphan) return;
     const entry = stored ?? this.stored.get(file.path);
-    if (entry?.type !== 'f') return;
+    if (entry?.type !== 'f' || entry.ino !== file.ino) return; // another file now has the name (lostName)
     if (entry.hash !== file.baseHash) {
       this.copies.drop(file);
       file.baseHash = entry.hash;
@@ -345,7 +351,7 @@ export class OpenFiles {
    */
   persist(file: OpenFile): void {
     if (!file.unsaved) return;
-    let target = () => this.relocate(file);
+    let target = (): string | undefined => this.relocate(file);
     if (file.hiddenLink) {
       // A hard link unlinked while open: stored under a name the inode still has. With none left,
       // the bytes go with the inode, as on a local disk.
@@ -370,7 +376,7 @@ export class OpenFiles {
           return { ...shown, createdAt: file.createdAt };
         },
       };
-      let entry: Entry;
+      let entry: Entry | undefined;
       const edit = this.copies.editOf(file);
       if (edit) {
         entry = this.fs.writeFileExact(target, { edit }, write);
@@ -386,6 +392,12 @@ export class OpenFiles {
         const data = this.copies.bytes(file);
         if (!data) throw new AvfsError('INTERNAL', `no working copy for ${file.path}`, { path: file.path });
         entry = this.fs.writeFileExact(target, data, write);
+      }
+      if (!entry) {
+        // Removed elsewhere (relocate): its bytes go with it, as with a local file unlinked while open.
+        file.state = previous;
+        this.detach(file);
+        return;
       }
       file.mode = shown!.mode;
       file.ctime = shown!.ctime;
@@ -403,12 +415,14 @@ export class OpenFiles {
 
   /**
    * Whether `file`, open here, lost its name to someone else (the CLI, another mount removed or
-   * renamed it): `stored` is what its path shows now. Until the file is stored again or a new
-   * name takes the path (yieldName), getattr still reports it there (it cannot tell a lookup of
-   * the name from a getattr of the open file, which must go on answering for its descriptors).
+   * renamed it, or put another file there): `stored` is what its path shows now. It no longer
+   * follows what is stored there (follow), and a new name takes the path from it (yieldName).
+   * Until then, with nothing stored at the path, getattr still reports it there: it cannot tell a
+   * lookup of the name from a getattr of the open file, which must go on answering for its
+   * descriptors.
    */
   lostName(file: OpenFile, stored: Entry | undefined): boolean {
-    return stored === undefined && !file.pending && !file.orphan && !file.hiddenLink;
+    return !file.pending && !file.orphan && !file.hiddenLink && stored?.ino !== file.ino;
   }
 
   /**
@@ -417,9 +431,15 @@ export class OpenFiles {
    * whose bytes, unsaved ones included, go with it at its last close, as on a local disk.
    */
   yieldName(file: OpenFile): void {
+    if (!this.followInode(file)) this.detach(file);
+  }
+
+  /** Moves a file that lost its name (lostName) to the name its inode has now, if another one; true when it did. */
+  followInode(file: OpenFile): boolean {
     const to = this.storedNameOf(file);
-    if (to !== undefined && to !== file.path) this.moveTo(file, to);
-    else this.detach(file);
+    if (to === undefined || to === file.path) return false;
+    this.moveTo(file, to);
+    return true;
   }
 
   /** A stored name of the file's inode, if it has one (after an outside rename; for a hard link unlinked while open, OpenFile.hiddenLink). */
@@ -433,13 +453,14 @@ export class OpenFiles {
    * file, its bytes follow the file: a stored file by its inode number, a file not stored yet by
    * its directory's. Stored under the old path instead, the file came back there beside the moved
    * one, sharing its inode number, or failed (its directory gone) and lost its bytes. A file whose
-   * inode (or directory) no name holds any more keeps its path: removed, it is stored again there,
-   * the last writer winning as over a rewrite. Only an outside rename leads here (the mount's own
-   * renames move open files, OpenFiles.move), so the scan for the inode is rare. Asked inside
-   * the persist's write transaction (VaultFs.writeFileExact), so no rename commits in between.
-   * Returns the path to store the file at.
+   * inode (or directory) no name holds any more was removed: undefined, nothing is stored, and its
+   * bytes go with it as with a local file unlinked while open (stored again, it came back after
+   * the rm, or over a new file made at its name). Only an outside change leads here (the mount's
+   * own renames and unlinks move or detach open files), so the scan for the inode is rare. Asked
+   * inside the persist's write transaction (VaultFs.writeFileExact), so no rename commits in
+   * between. Returns the path to store the file at.
    */
-  private relocate(file: OpenFile): string {
+  private relocate(file: OpenFile): string | undefined {
     let to: string | undefined;
     if (file.pending) {
       if (file.dirIno === undefined || this.stored.get(dirname(file.path))?.ino === file.dirIno) return file.path;
@@ -449,8 +470,8 @@ export class OpenFiles {
       if (this.stored.get(file.path)?.ino === file.ino) return file.path;
       to = this.storedNameOf(file);
     }
-    if (to === undefined || to === file.path) return file.path;
-    this.moveTo(file, to);
+    if (to === undefined) return undefined;
+    if (to !== file.path) this.moveTo(file, to);
     return to;
   }
 

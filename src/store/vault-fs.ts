@@ -327,10 +327,11 @@ export class VaultFs {
    * to a new entry only. `target` is the path, or a function asked for it inside that
    * transaction: the mount's open file follows a rename another writer commits up to the moment
    * it is stored (OpenFiles.relocate); asked before, a rename committed while this waited for the
-   * write lock brought the file back under its old name.
+   * write lock brought the file back under its old name. When the function answers undefined (the
+   * file was removed meanwhile) nothing is stored and the result is undefined.
    */
   writeFileExact(
-    target: string | (() => string),
+    target: string | (() => string | undefined),
     data: Buffer | { fd: number; digest?: ContentDigest; put?: DigestedPut } | { edit: ContentEdit },
     options: {
       from?: { hash: string | null };
@@ -340,7 +341,7 @@ export class VaultFs {
       ownerChanged?: boolean;
       attributes: (old: Entry | undefined) => ExactAttributes;
     },
-  ): Entry {
+  ): Entry | undefined {
     // One transaction for the chunks too: per-chunk commits cost ~0.7 ms each (a 256 MiB file is
     // 4,096 chunks), while the lock is held only as long as hashing and inserting take (about
     // 0.3 s per 100 MiB).
@@ -354,9 +355,10 @@ export class VaultFs {
           ? this.store.mutate(() => putDigestedContentFromFd(this.store, data.fd, data.digest!, data.put))
           : this.store.mutate(() => putContentFromFd(this.store, data.fd));
     return this.store.mutate(() => {
+      const path = typeof target === 'string' ? target : target();
+      if (path === undefined) return undefined; // streamed content stays unreferenced, for gc
       const content = streamed ?? putContent(this.store, data as Buffer);
       linkContent(this.store, content);
-      const path = typeof target === 'string' ? target : target();
       const vault = this.row();
       const parent = getEntry(this.store, vault, dirname(path));
       if (!parent) throw notFound(dirname(path), this.name);

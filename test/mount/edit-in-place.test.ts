@@ -93,7 +93,7 @@ describeMount('large files written in place through the mount', () => {
     }
   });
 
-  it('a file with unsaved writes keeps them when the CLI removes it and prune and gc (grace 0) run meanwhile: its close stores it again, whole', async () => {
+  it('a file with unsaved writes keeps them for its descriptors when the CLI removes it and prune and gc (grace 0) run meanwhile; its close stores nothing, as on a local disk', async () => {
     const base = seededSource(3).bytes(3 * MB);
     const file = join(fx.dir, 'held.bin');
     writeFileSync(file, base);
@@ -117,9 +117,7 @@ print('reads back', data == bytes(want), flush=True)`,
     holder.go();
     expect(await holder.next()).toBe('reads back True');
     await holder.done();
-    const want = Buffer.from(base);
-    want.write('EDITED'.repeat(100), 1_500_000, 'latin1');
-    expect(await catSha('/held.bin')).toBe(sha(want));
+    expect((await fx.run(['ls', '/'])).json.entries.map((e: { name: string }) => e.name)).not.toContain('held.bin');
   });
 
   it('sqlite3: a database past 1 MiB takes many small transactions from separate connections and stays intact, in the mount and through the CLI', async () => {

@@ -292,6 +292,71 @@ print(json.dumps([first, size]), flush=True)
     expect(await catVault('/dirty-removed')).toBe('fresh');
   });
 
+  /** A process holding `path` open read-write: at go, it reads it, writes `data` at offset 0 and closes; returns what it read. */
+  const holdOpen = async (path: string, data: string) => {
+    const holder = stepScript(
+      `
+fd = os.open(sys.argv[1], os.O_RDWR)
+step('open')
+seen = os.pread(fd, 100, 0).decode()
+os.pwrite(fd, sys.argv[2].encode(), 0)
+os.close(fd)
+print(json.dumps(seen), flush=True)
+`,
+      [join(fx.dir, path), data],
+    );
+    expect(await holder.next()).toBe('open');
+    return async () => {
+      holder.go();
+      const seen = JSON.parse(await holder.next()) as string;
+      await holder.done();
+      return seen;
+    };
+  };
+
+  it('a file open through the mount that the CLI removed and wrote anew: the holder keeps the old file, and its writes never reach the new one, as on a local disk', async () => {
+    await shOk(`printf 'orig\\n' > ${fx.dir}/replaced-new`);
+    const finish = await holdOpen('replaced-new', 'HOLDER\n');
+    expect((await fx.run(['rm', '/replaced-new'])).json.ok).toBe(true);
+    await cliWrite('/replaced-new', 'NEWCONTENT');
+    await sleep(PAST_ATTR_CACHE_MS);
+    expect(await finish()).toBe('orig\n');
+    expect(await catVault('/replaced-new')).toBe('NEWCONTENT');
+    expect(await shOk(`cat ${fx.dir}/replaced-new`)).toBe('NEWCONTENT');
+    expect((await versions('/replaced-new')).filter((v) => v.source === 'mount')).toHaveLength(1); // its first write only
+  });
+
+  it('a file open through the mount that the CLI renamed, with a new file made at its old name: the holder writes into the renamed file only', async () => {
+    await shOk(`printf 'orig\\n' > ${fx.dir}/moved-away`);
+    const finish = await holdOpen('moved-away', 'HOLDER\n');
+    expect((await fx.run(['mv', '/moved-away', '/moved-here'])).json.ok).toBe(true);
+    await cliWrite('/moved-away', 'NEWCONTENT');
+    await sleep(PAST_ATTR_CACHE_MS);
+    expect(await finish()).toBe('orig\n');
+    expect(await catVault('/moved-here')).toBe(asCaptured('HOLDER\n'));
+    expect(await catVault('/moved-away')).toBe('NEWCONTENT');
+  });
+
+  it('a file open through the mount that the CLI removed stays removed when the holder writes to it and closes, as on a local disk', async () => {
+    await shOk(`printf 'orig\\n' > ${fx.dir}/stays-removed`);
+    const finish = await holdOpen('stays-removed', 'W');
+    expect((await fx.run(['rm', '/stays-removed'])).json.ok).toBe(true);
+    expect(await finish()).toBe('orig\n');
+    expect(await names('/')).not.toContain('stays-removed');
+    expect((await versions('/stays-removed')).map((v) => v.source)).toEqual(['cli', 'mount']); // the rm, the first write
+  });
+
+  it('a file open through the mount that the CLI renamed, then another file renamed onto its old name in the mount: the holder still writes into the renamed file', async () => {
+    await shOk(`printf 'orig\\n' > ${fx.dir}/over && printf 'other\\n' > ${fx.dir}/over-src`);
+    const finish = await holdOpen('over', 'HOLDER\n');
+    expect((await fx.run(['mv', '/over', '/over-moved'])).json.ok).toBe(true);
+    await sleep(PAST_ATTR_CACHE_MS);
+    await shOk(`mv ${fx.dir}/over-src ${fx.dir}/over`);
+    expect(await finish()).toBe('orig\n');
+    expect(await catVault('/over-moved')).toBe(asCaptured('HOLDER\n'));
+    expect(await catVault('/over')).toBe(asCaptured('other\n'));
+  });
+
   it('a file the CLI replaced by a symlink while the kernel still held it as a file: an open follows the link, never reads the symlink as an empty file', async () => {
     await shOk(`printf target > ${fx.dir}/link-target && printf plain > ${fx.dir}/swapped && cat ${fx.dir}/swapped`);
     // Another writer of the home (the SDK here; the CLI has no symlink command) swaps it.
