@@ -1,6 +1,7 @@
 import { statfsSync } from 'node:fs';
 import type { FuseOperations, FuseStatfs } from 'fuse-native';
 import { basename } from '../core/paths.js';
+import type { Entry } from '../store/entries.js';
 import type { VaultRow } from '../store/vaults.js';
 import { NAME_MAX, type MountContext, type OpContext } from './op-context.js';
 import type { OpenFile } from './open-file.js';
@@ -11,32 +12,47 @@ const NO_ID = 0xffffffff;
 /**
  * Attribute operations: what getattr and statfs report, and the changes of mode, owner and times.
  */
-export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'statfs' | 'chmod' | 'chown' | 'utimens'> {
-  const { ctx, fs, files, errno, entry, toStat, entryStat, quotaInfo, lookupRefused } = c;
+export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'fgetattr' | 'statfs' | 'chmod' | 'chown' | 'utimens'> {
+  const { ctx, fs, files, errno, entry, toStat, entryStat, quotaInfo } = c;
   const { ENOENT, EROFS, ENAMETOOLONG } = c.err;
   // fchmod, fchown and futimens of a hard link unlinked while open change the inode under a name it still has.
   const storedName = (f: OpenFile | undefined, path: string) => (f?.hiddenLink ? (files.storedNameOf(f) ?? path) : path);
+  /** What an open file shows; `stored` is what its path stores (its own entry, or another file's when it lost the name). */
+  const openStat = (f: OpenFile, stored: Entry | undefined) => {
+    const own = stored && !files.lostName(f, stored) ? stored : undefined;
+    if (own) files.follow(f, own);
+    return toStat('f', f.ino, files.shown(f, own), own?.type === 'f' ? own.nlink : 1, { ...files.ownerOf(f, own), rdev: own?.rdev ?? 0 });
+  };
+  const getattr: NonNullable<FuseOperations['getattr']> = (path, cb) => {
+    try {
+      const f = files.get(path);
+      if (f) {
+        const e = f.pending || f.orphan ? undefined : entry(path);
+        // A file open here that lost its name (OpenFiles.lostName) shows there only while nothing
+        // else is stored there: libfuse asks this for a lookup of the name and for an fstat of
+        // its descriptors alike (an open of the name makes it yield the name: file-ops open).
+        if (!files.lostName(f, e) || !e) return cb(0, openStat(f, e));
+      }
+      const e = entry(path);
+      // Lookups of every creating call come here first, so a name too long fails them all here.
+      if (!e) return cb(Buffer.byteLength(basename(path)) > NAME_MAX ? ENAMETOOLONG : ENOENT);
+      cb(0, entryStat(e));
+    } catch (err) {
+      cb(errno(err, 'getattr', path));
+    }
+  };
   return {
-    getattr(path, cb) {
+    getattr,
+
+    // Requests on an open file's descriptor (a read's size check): answered for that file, whatever its path now shows.
+    fgetattr(path, fd, cb) {
       try {
-        const f = files.get(path);
-        if (f) {
-          const e = f.pending || f.orphan ? undefined : entry(path);
-          // A file open here that lost its name shows there only while nothing else is stored
-          // there, and not to the kernel's lookups right after an open found it gone (op-context).
-          const lost = files.lostName(f, e);
-          if (!lost || (!e && !lookupRefused(path))) {
-            const own = lost ? undefined : e;
-            if (own) files.follow(f, own);
-            return cb(0, toStat('f', f.ino, files.shown(f, own), own?.type === 'f' ? own.nlink : 1, { ...files.ownerOf(f, own), rdev: own?.rdev ?? 0 }));
-          }
-        }
-        const e = entry(path);
-        // Lookups of every creating call come here first, so a name too long fails them all here.
-        if (!e) return cb(Buffer.byteLength(basename(path)) > NAME_MAX ? ENAMETOOLONG : ENOENT);
-        cb(0, entryStat(e));
+        const h = files.handle(fd);
+        if (!h) return getattr(path, cb);
+        const f = h.file;
+        cb(0, openStat(f, f.pending || f.orphan ? undefined : entry(f.path)));
       } catch (err) {
-        cb(errno(err, 'getattr', path));
+        cb(errno(err, 'fgetattr', path));
       }
     },
 

@@ -2,6 +2,7 @@ import type { FuseOperations } from 'fuse-native';
 import { dirname } from '../core/paths.js';
 import { vaultUsage } from '../store/usage.js';
 import { undecodableName, type OpContext } from './op-context.js';
+import type { OpenFile } from './open-file.js';
 import { O_ACCMODE, O_APPEND, O_RDONLY } from './open-files.js';
 
 /** Bit 30 of the handle open answers: keep the page cache (the avfs-keep-cache patch). */
@@ -12,8 +13,16 @@ const KEEP_CACHE = 0x40000000;
  * open file's working copy, and flush, fsync and release persist it (open-files.ts).
  */
 export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 'read' | 'write' | 'truncate' | 'ftruncate' | 'flush' | 'fsync' | 'release'> {
-  const { ctx, fs, files, errno, entry, creatorOf, openAt, holderOf, refuseLookups, parentError, overQuota } = c;
+  const { ctx, fs, files, errno, entry, creatorOf, openAt, holderOf, parentError, overQuota } = c;
   const { ENOENT, EBADF, EROFS, EISDIR, EDQUOT } = c.err;
+  /**
+   * libfuse names an open file by the path it had when opened, and gives that name one kernel
+   * inode: a file open here that has since moved or lost its name (followed its inode, unlinked)
+   * fills the page cache of whatever the path shows now. The next open of the path drops it.
+   */
+  const forgetIfElsewhere = (file: OpenFile, path: string) => {
+    if (files.get(path) !== file) files.forgetCache(path);
+  };
   return {
     open(path, flags, cb) {
       try {
@@ -25,11 +34,11 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
         // elsewhere (the CLI, another mount). ESTALE makes the kernel look it up again and repeat
         // the open once: open(O_CREAT), `echo x > f`, then creates the file, a plain open fails
         // ENOENT, as on a local disk (ENOENT here failed both). A file open here under the name
-        // still shows there to getattr, so that second lookup is told nothing is there (op-context
-        // refuseLookups); the create then takes the name from it (holderOf).
+        // (which getattr reports while nothing else is stored there) yields it first, so that
+        // second lookup finds nothing.
         if (!e) {
           if (f && !files.lostName(f, e)) return cb(ENOENT); // a hard link unlinked while open, by its hidden name
-          if (f) refuseLookups(path);
+          if (f) files.yieldName(f);
           return cb(c.err.ESTALE);
         }
         if (e.type === 'd') return cb(EISDIR);
@@ -71,6 +80,7 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
       try {
         const h = files.handle(fd);
         if (!h) return cb(EBADF);
+        forgetIfElsewhere(h.file, path);
         files.follow(h.file);
         cb(files.read(h.file, buf, len, pos));
       } catch (err) {
@@ -83,6 +93,7 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
         if (ctx.readOnly) return cb(EROFS);
         const h = files.handle(fd);
         if (!h) return cb(EBADF);
+        forgetIfElsewhere(h.file, path);
         files.follow(h.file);
         // O_APPEND: append at the end of the current content, which other handles (or, for a file
         // with no unsaved writes, other writers) may have moved; the kernel's size may be older.
@@ -97,12 +108,13 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
     truncate(path, size, cb) {
       try {
         if (ctx.readOnly) return cb(EROFS);
-        const f = openAt(path);
+        const f = holderOf(path);
         if (f) {
           files.follow(f);
           if (overQuota(f, size)) return cb(EDQUOT);
           files.truncate(f, size);
-          // truncate(2) by path: no flush follows from this caller, so persist now unless a handle is open.
+          // truncate(2) by path: no flush follows from this caller, so persist now unless a handle
+          // is open (an open with O_TRUNC truncates by path too, and its close stores the file).
           if (f.refs === 0) files.persist(f);
           return cb(0);
         }

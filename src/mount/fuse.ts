@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type FuseClass from 'fuse-native';
+import type { FuseOperations } from 'fuse-native';
 import { AvfsError } from '../errors.js';
 
 /**
@@ -46,6 +47,7 @@ export function loadFuse(): Promise<Fuse> {
     }
     try {
       const mod = (await import('fuse-native')) as unknown as { default: Fuse };
+      passDescriptorToFgetattr(mod.default);
       return mod.default;
     } catch (err) {
       throw unavailable(`fuse-native cannot load (${firstLine(err)}); ${INSTALL_HINT}`);
@@ -54,6 +56,23 @@ export function loadFuse(): Promise<Fuse> {
   // A failed load is not cached, so installing the library fixes the next attempt in a long-lived process.
   loaded.catch(() => (loaded = undefined));
   return loaded;
+}
+
+/**
+ * fuse-native 2.2.6 answers the kernel's getattr of an open descriptor (a read checking the size)
+ * with the `getattr` handler of its path, dropping the descriptor: a file open here whose path no
+ * longer names it (renamed or removed elsewhere) failed such reads with ENOENT. This hands the
+ * request to the `fgetattr` handler, with the descriptor, through the conversion `getattr` uses.
+ */
+function passDescriptorToFgetattr(fuse: Fuse): void {
+  type Handler = (this: { ops: FuseOperations }, signal: unknown, path: string, fd?: number) => void;
+  const proto = (fuse as unknown as { prototype: { _op_getattr: Handler; _op_fgetattr: Handler } }).prototype;
+  const getattr = proto._op_getattr;
+  proto._op_fgetattr = function (signal, path, fd) {
+    const { fgetattr } = this.ops;
+    if (!fgetattr || fd === undefined) return getattr.call(this, signal, path);
+    return getattr.call({ ops: { getattr: (p: string, cb: Parameters<NonNullable<FuseOperations['getattr']>>[1]) => fgetattr(p, fd, cb) } }, signal, path);
+  };
 }
 
 /**

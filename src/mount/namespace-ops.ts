@@ -17,7 +17,7 @@ const NODE_TYPES = new Map<number, 'f' | 'p' | 's' | 'c' | 'b'>([
  * and readlink. An open file keeps working when its name goes or moves (OpenFiles.detach, hide, move).
  */
 export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'rename' | 'link' | 'symlink' | 'readlink' | 'mknod'> {
-  const { ctx, fs, files, errno, entry, creatorOf, openAt, holderOf, touchDirs, parentError } = c;
+  const { ctx, fs, files, errno, entry, creatorOf, holderOf, touchDirs, parentError } = c;
   const { ENOENT, EEXIST, EROFS, EISDIR, ENOTDIR, ENOTEMPTY, EINVAL } = c.err;
   return {
     unlink(path, cb) {
@@ -25,13 +25,11 @@ export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'ren
         if (ctx.readOnly) return cb(EROFS);
         const f = files.get(path);
         if (HIDDEN.test(path) && (!f || f.orphan)) return cb(0); // libfuse removing a hidden orphan
-        const e = entry(path);
         // One that lost its name elsewhere (renamed, removed, replaced) is not the one unlinked here.
-        if (f && !f.orphan) {
-          if (files.lostName(f, e)) files.yieldName(f);
-          else files.detach(f);
-        }
-        if (!e) return cb(f ? 0 : ENOENT);
+        const held = holderOf(path);
+        if (held) files.detach(held);
+        const e = entry(path);
+        if (!e) return cb(held ? 0 : ENOENT); // held: a file created here and not stored yet, or a hidden name libfuse drops
         if (e.type === 'd') return cb(EISDIR);
         fs.rm(path);
         files.forgetCache(path);
@@ -45,13 +43,19 @@ export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'ren
       try {
         if (ctx.readOnly) return cb(EROFS);
         if (src === dst) return cb(0);
-        const srcFile = openAt(src);
-        if (srcFile && HIDDEN.test(dst)) {
-          // libfuse hides an open file that is being unlinked or replaced: it leaves the tree now.
-          const e = srcFile.pending ? undefined : entry(src);
-          // Unless someone else renamed it meanwhile: then it follows its inode (libfuse, which
-          // serves paths, still names it by src).
-          if (files.lostName(srcFile, e) && files.followInode(srcFile)) return cb(0);
+        // An open file here that lost its name elsewhere is not the one at src (or dst) any more.
+        const srcFile = holderOf(src);
+        if (HIDDEN.test(dst)) {
+          // libfuse hides a name it has open (the name is being unlinked or replaced): it leaves
+          // the tree now. The open file may be one that lost the name (libfuse gives a name one
+          // node): then what src stores is only unlinked, never stored under the hidden name.
+          const e = srcFile?.pending ? undefined : entry(src);
+          if (!srcFile) {
+            if (e?.type === 'd') return cb(EISDIR);
+            if (e) fs.rm(src);
+            files.forgetCache(src);
+            return cb(0);
+          }
           if (srcFile.pending) touchDirs(dirname(src));
           else if (e) fs.rm(src);
           files.hide(srcFile, dst, e?.type === 'f' && e.ino === srcFile.ino && e.nlink > 1);
@@ -60,7 +64,7 @@ export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'ren
         if (undecodableName(dst)) return cb(c.err.EILSEQ);
         const srcEntry = srcFile?.pending ? undefined : entry(src);
         if (!srcEntry && !srcFile) return cb(ENOENT);
-        const dstFile = openAt(dst);
+        const dstFile = holderOf(dst);
         if (!srcEntry) {
           // A file that so far exists only here: move it in memory, replacing what dst was.
           const bad = parentError(dst);
@@ -97,7 +101,7 @@ export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'ren
         if (undecodableName(dst)) return cb(c.err.EILSEQ);
         // A file open here with unsaved writes (or created and not stored yet) is stored first:
         // the new name shows the inode's content, which is what the kernel has been shown.
-        const f = openAt(src);
+        const f = holderOf(src);
         if (f) {
           files.follow(f);
           files.persist(f);

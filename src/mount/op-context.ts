@@ -88,8 +88,6 @@ export interface OpContext {
   entryStat(e: Entry): FuseStat;
   openAt(path: string): OpenFile | undefined;
   holderOf(path: string): OpenFile | undefined;
-  refuseLookups(path: string): void;
-  lookupRefused(path: string): boolean;
   touchDirs(...dirs: string[]): void;
   parentError(path: string): number;
   quotaInfo(): { row: VaultRow; bytes: number; entries: number };
@@ -178,8 +176,9 @@ export function opContext(ctx: MountContext): OpContext {
   }
 
   /**
-   * The live open file holding `path`, for a call that makes a new name there (create, mkdir,
-   * symlink, mknod, link). One that lost its name to someone else (OpenFiles.lostName) yields it.
+   * The live open file holding `path`, for a call that makes, opens, moves or removes the name
+   * there. One that lost its name to someone else (OpenFiles.lostName) yields it: the call is
+   * about what is stored at the path, as on a local disk.
    */
   function holderOf(path: string): OpenFile | undefined {
     const f = openAt(path);
@@ -188,28 +187,6 @@ export function opContext(ctx: MountContext): OpContext {
       return undefined;
     }
     return f;
-  }
-
-  /**
-   * Names whose open just failed ESTALE because the file open here under the name lost it
-   * (file-ops open). The kernel then looks the name up again (a revalidation, then a fresh
-   * lookup) and repeats the open once; those lookups must find nothing, so open(O_CREAT)
-   * creates a new file and a plain open fails ENOENT, as on a local disk, and the kernel keeps
-   * that answer for its negative-lookup timeout. getattr cannot tell them from a getattr of the
-   * open file (fstat of its descriptors, which must keep answering), so the name finds nothing
-   * only for those two lookups, within the moment they take.
-   */
-  const refusedLookups = new Map<string, { at: number; left: number }>();
-  function refuseLookups(path: string): void {
-    const t = Date.now();
-    for (const [p, r] of refusedLookups) if (t - r.at >= REFUSED_LOOKUP_MS) refusedLookups.delete(p);
-    refusedLookups.set(path, { at: t, left: REFUSED_LOOKUPS });
-  }
-  function lookupRefused(path: string): boolean {
-    const r = refusedLookups.get(path);
-    if (r === undefined) return false;
-    if (--r.left <= 0) refusedLookups.delete(path);
-    return Date.now() - r.at < REFUSED_LOOKUP_MS;
   }
 
   /**
@@ -255,16 +232,8 @@ export function opContext(ctx: MountContext): OpContext {
     return false;
   }
 
-  return { ctx, fuse, fs, files, store, uid, gid, err, errno, vault, entry, creatorOf, toStat, entryStat, openAt, holderOf, refuseLookups, lookupRefused, touchDirs, parentError, quotaInfo, overQuota };
+  return { ctx, fuse, fs, files, store, uid, gid, err, errno, vault, entry, creatorOf, toStat, entryStat, openAt, holderOf, touchDirs, parentError, quotaInfo, overQuota };
 }
-
-/**
- * After an open's ESTALE the kernel revalidates the name, then looks it up afresh (and keeps the
- * failed lookup for the negative timeout): those lookups find nothing (op-context refuseLookups).
- * They come at once; a lookup later than this is another process's.
- */
-const REFUSED_LOOKUPS = 2;
-const REFUSED_LOOKUP_MS = 250;
 
 /** Times reach the kernel as unsigned ms: clamp anything before the epoch to it. */
 function clampTime(ms: number): number {

@@ -73,6 +73,7 @@ export function sandboxView(ops: FuseOperations, layout: SandboxLayout, fuse: Fu
     const st = stat(path);
     return st ? cb(0, st) : cb(ENOENT);
   };
+  if (ops.fgetattr) view.fgetattr = (path, fd, cb) => (layout.covers(path) ? view.getattr!(path, cb) : ops.fgetattr!(path, fd, cb));
   view.readlink = (path, cb) => {
     if (!layout.covers(path)) return ops.readlink!(path, cb);
     const node = layout.get(path);

@@ -3,7 +3,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { openStore } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
-import { describeMount, mountFixture, shOk, stepScript, type MountFixture } from './helpers.js';
+import { describeMount, mountFixture, sh, shOk, stepScript, type MountFixture } from './helpers.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Longer than the kernel's attribute cache (1 s), the documented bound for outside changes. */
@@ -355,6 +355,80 @@ print(json.dumps(seen), flush=True)
     expect(await finish()).toBe('orig\n');
     expect(await catVault('/over-moved')).toBe(asCaptured('HOLDER\n'));
     expect(await catVault('/over')).toBe(asCaptured('other\n'));
+  });
+
+  it('names a held file lost to the CLI are free through the mount: mv of it fails ENOENT (the target stays), cp onto it creates, rm of a new file there leaves no hidden file behind', async () => {
+    await shOk(`mkdir ${fx.dir}/lost && cd ${fx.dir}/lost && printf orig > f && printf precious > other && printf orig > g && printf src > src`);
+    const holders = ['f', 'g'].map((n) => execa('sh', ['-c', `exec 3<>${fx.dir}/lost/${n}; echo ready; read line`], { reject: false }));
+    try {
+      await Promise.all(holders.map((h) => new Promise<void>((resolve) => h.stdout!.on('data', () => resolve()))));
+      for (const n of ['f', 'g']) expect((await fx.run(['rm', `/lost/${n}`])).json.ok).toBe(true);
+      await sleep(PAST_ATTR_CACHE_MS);
+      const mv = await sh(`mv ${fx.dir}/lost/f ${fx.dir}/lost/other`);
+      expect(mv.code).not.toBe(0);
+      expect(mv.stderr).toMatch(/No such file or directory/);
+      await shOk(`cp ${fx.dir}/lost/src ${fx.dir}/lost/f`);
+      await shOk(`echo d020 > ${fx.dir}/lost/g && rm ${fx.dir}/lost/g`);
+    } finally {
+      for (const h of holders) h.stdin!.end('\n');
+      await Promise.all(holders);
+    }
+    await sleep(100);
+    expect(await catVault('/lost/other')).toBe('precious');
+    expect(await catVault('/lost/f')).toBe('src');
+    expect((await names('/lost')).sort()).toEqual(['f', 'other', 'src']);
+    expect((await shOk(`ls -A ${fx.dir}/lost`)).split('\n').sort()).toEqual(['f', 'other', 'src']);
+  });
+
+  it('a held file renamed by the CLI, a new file made at its old name through the mount, then the holder reads: the mount shows the new file its own bytes', async () => {
+    await shOk(`printf 8e9dbbac308d6a84ff7c4e4bfaa4e694 > ${fx.dir}/shown`);
+    const holder = stepScript(
+      `
+fd = os.open(sys.argv[1], os.O_RDWR)
+os.pwrite(fd, b'PRE', 3)
+step('written')
+os.pwrite(fd, b'POST', 9)
+step('again')
+os.pread(fd, 100, 0)
+os.close(fd)
+`,
+      [join(fx.dir, 'shown')],
+    );
+    expect(await holder.next()).toBe('written');
+    expect((await fx.run(['mv', '/shown', '/shown-moved'])).json.ok).toBe(true);
+    await sleep(PAST_ATTR_CACHE_MS);
+    holder.go();
+    expect(await holder.next()).toBe('again');
+    await shOk(`printf d1378e780afb633bdfa9d2 >> ${fx.dir}/shown`);
+    holder.go();
+    await holder.done();
+    await sleep(PAST_ATTR_CACHE_MS);
+    expect(await shOk(`cat ${fx.dir}/shown`)).toBe('d1378e780afb633bdfa9d2');
+    expect(await catVault('/shown')).toBe('d1378e780afb633bdfa9d2');
+    expect(await catVault('/shown-moved')).toBe('8e9PREac3POSTa84ff7c4e4bfaa4e694');
+  });
+
+  it('a file with two descriptors whose directory the CLI renamed: after one writes and closes, the other still reads', async () => {
+    await shOk(`mkdir -p ${fx.dir}/two-fds/x/y && printf 0123456789 > ${fx.dir}/two-fds/x/y/c`);
+    const holder = stepScript(
+      `
+fd1 = os.open(sys.argv[1], os.O_RDWR)
+fd2 = os.open(sys.argv[1], os.O_RDWR)
+step('open')
+os.pwrite(fd2, b'AB', 0)
+os.close(fd2)
+print(json.dumps(os.pread(fd1, 100, 0).decode()), flush=True)
+os.close(fd1)
+`,
+      [join(fx.dir, 'two-fds/x/y/c')],
+    );
+    expect(await holder.next()).toBe('open');
+    expect((await fx.run(['mv', '/two-fds/x/y', '/two-fds/d2'])).json.ok).toBe(true);
+    await sleep(PAST_ATTR_CACHE_MS);
+    holder.go();
+    expect(JSON.parse(await holder.next())).toBe('AB23456789');
+    await holder.done();
+    expect(await catVault('/two-fds/d2/c')).toBe('AB23456789');
   });
 
   it('a file the CLI replaced by a symlink while the kernel still held it as a file: an open follows the link, never reads the symlink as an empty file', async () => {
