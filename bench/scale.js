@@ -2,7 +2,7 @@
 // fork on 1k/10k/100k-file vaults with the database growth each costs, beside what copying every
 // entry row (how schema 5 saved a checkpoint and forked) costs on the same vault in the same run;
 // reads through a chain of four forks beside the same reads in the root vault.
-import { fork as forkProcess } from 'node:child_process';
+import { fork as forkProcess, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, rmSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -195,7 +195,7 @@ export async function run({ quick, tmp, log }) {
       'Chain reads: stat (VaultFs.stat), cat (VaultFs.readFile of a small file), ls (VaultFs.list of a 100-entry directory) and the mount\'s lookup (getEntry, what the FUSE getattr/lookup handler calls), of paths the forks did not change, so each read falls through all four layers to the root.',
       'Edited file: the 10 MB file is random bytes; each version inserts 100 random bytes at a random offset of the previous version and writes the whole file again (one transaction). Growth is the database size (after a TRUNCATE WAL checkpoint) after all versions minus before the first; "every version whole" is versions × file size.',
       `Concurrent agents: N processes (child_process.fork) start together; each opens the home itself (its own SQLite connection), works in its own vault, seeds 20 files, reports ready, and on "go" runs the weighted random mix for the fixed time, each operation its own transaction. avfs takes the write lock with BEGIN IMMEDIATE waiting in SQLite's busy handler (30 s busy timeout; it sleeps 1, 2, 5, 10, 15, 20, 25… ms between tries) and checkpoints the WAL every 10,000 pages. "before" is the same agents with SQLite's default automatic checkpoint every 1,000 WAL pages (the store before this change); "randomized retries" (where-time-goes table) replaces the busy handler by BEGIN IMMEDIATE with busy_timeout 0 retried after a random sleep up to a cap doubling from 0.25 to 4 ms (Atomics.wait), the alternative measured and not kept. ops/s is all agents' operations ÷ the wall time of the timed phase. The files written are text, so the full-text index takes them: in batches, each write transaction that leaves 32 texts waiting indexes them (no search runs here; a search would first index what waits). The machine has ${cpus().length} logical cores, so 16 agents share them: node:fs shows what the same processes cost without the store.`,
-      'Tree: the host tree is written once (files of ~70 bytes of JavaScript, 10 per directory, 25 directories per package). import is importTree into a fresh vault each run (now: each file read and hashed before the write lock, up to 256 small files stored per transaction under one lease, then every entry in one transaction); rm -r is VaultFs.rm of the imported tree (now: each entry removed with its version, only the top directory touched once). "before" runs the same calls of the build in AVFS_BENCH_BEFORE (4b28697 for the figures here: a transaction and a lease per file stored; rm -r touching each parent directory on every child removed), in a home of its own, the two builds alternating. Native: `cp -r` and `rm -rf` of the same tree (spawned, process start included).',
+      `Tree: the host tree is written once (files of ~70 bytes of JavaScript, 10 per directory, 25 directories per package). import is importTree into a fresh vault each run (each file read and hashed before the write lock, up to 256 small files stored per transaction under one lease, then every entry in one transaction); rm -r is VaultFs.rm of the imported tree (each entry removed with its version, only the top directory touched once). "before" runs the same calls of the build in AVFS_BENCH_BEFORE (${tree.beforeCommit ?? 'not given'} in this run), in a home of its own, the two builds alternating. Native: \`cp -r\` and \`rm -rf\` of the same tree (spawned, process start included).`,
       'Many vaults: avfs createVault + 10 VaultFs.writeFile + 10 readFile per vault, in one home and process; node:fs mkdir + writeFileSync + readFileSync per directory. The stat row then looks up random files across all vaults (VaultFs.stat through a VaultFs per vault; node:fs statSync).',
     ],
     targets,
@@ -216,7 +216,9 @@ export async function treeBench(dir, files, runs) {
   }
   const builds = [{ key: 'now', code: { openStore, VaultFs, createVault, importTree } }];
   const beforeDir = process.env.AVFS_BENCH_BEFORE;
+  let beforeCommit = null;
   if (beforeDir) {
+    beforeCommit = spawnSync('git', ['-C', beforeDir, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout?.trim() || beforeDir;
     const load = (m) => import(join(beforeDir, 'dist', m));
     const [s, v, vs, t] = await Promise.all([load('store/store.js'), load('store/vault-fs.js'), load('store/vaults.js'), load('store/transfer.js')]);
     builds.push({ key: 'before', code: { openStore: s.openStore, VaultFs: v.VaultFs, createVault: vs.createVault, importTree: t.importTree } });
@@ -245,7 +247,7 @@ export async function treeBench(dir, files, runs) {
     rmSync(host, { recursive: true, force: true });
   }
   const side = (key) => (res[key] ? { import: median(res[key].import), rm: median(res[key].rm) } : null);
-  return { now: side('now'), before: side('before'), cp: median(res.cp), rmrf: median(res.rmrf), entries: res.entries };
+  return { now: side('now'), before: side('before'), cp: median(res.cp), rmrf: median(res.rmrf), entries: res.entries, beforeCommit };
 }
 
 function dbSize(store) {
