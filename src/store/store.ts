@@ -10,7 +10,6 @@ export interface Actor {
   execId?: string | null;
 }
 
-/** What a function that only runs statements needs of a Store (the seed of a new home runs before a Store exists). */
 /**
  * The change a write transaction records (recordVersion in entries.ts): `id` is its first
  * version's id, null until that is written; `grouped` once a second version joined it, when the
@@ -21,6 +20,7 @@ export interface Change {
   grouped: boolean;
 }
 
+/** What a function that only runs statements needs of a Store (the seed of a new home runs before a Store exists). */
 export interface Statements {
   stmt<R = unknown>(sql: string): Statement<unknown[], R>;
 }
