@@ -34,13 +34,10 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
         // elsewhere (the CLI, another mount). ESTALE makes the kernel look it up again and repeat
         // the open once: open(O_CREAT), `echo x > f`, then creates the file, a plain open fails
         // ENOENT, as on a local disk (ENOENT here failed both). A file open here under the name
-        // (which getattr reports while nothing else is stored there) yields it first, so that
-        // second lookup finds nothing.
-        if (!e) {
-          if (f && !files.lostName(f, e)) return cb(ENOENT); // a hard link unlinked while open, by its hidden name
-          if (f) files.yieldName(f);
-          return cb(c.err.ESTALE);
-        }
+        // (which getattr reports while nothing else is stored there) yields it first (holderOf),
+        // so that second lookup finds nothing; one that keeps it is a hard link unlinked while
+        // open, opened by its hidden name.
+        if (!e) return cb(holderOf(path) ? ENOENT : c.err.ESTALE);
         if (e.type === 'd') return cb(EISDIR);
         // The kernel follows a symlink itself and never opens one: this name was a file when it
         // was looked up and was replaced by a symlink elsewhere. Opened as a file it read empty;
