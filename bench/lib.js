@@ -148,6 +148,11 @@ export function markdownTable({ caption, columns, rows }) {
 
 // ---- the machine --------------------------------------------------------------------------
 
+/** The short commit of the git checkout at `dir` (AVFS_BENCH_BEFORE), or `dir` itself when it has none. */
+export function commitOf(dir) {
+  return run('git', ['-C', dir, 'rev-parse', '--short', 'HEAD']) || dir;
+}
+
 function run(cmd, args) {
   try {
     const r = spawnSync(cmd, args, { encoding: 'utf8' });

@@ -26,7 +26,7 @@ import { splitContent } from '../dist/core/cdc.js';
 import { fuseAvailable } from '../dist/mount/index.js';
 import { putContentFromFd, putDigestedContentFromFd } from '../dist/store/blobs.js';
 import { openStore } from '../dist/store/store.js';
-import { bytes, dur, mark, median, num, ratio, spawnMs, target, timeMs } from './lib.js';
+import { bytes, commitOf, dur, mark, median, num, ratio, spawnMs, target, timeMs } from './lib.js';
 
 export const id = 'mount';
 export const title = 'Mount: real tools on a FUSE-mounted vault beside the native disk and a bare passthrough (issues 5, 17)';
@@ -421,7 +421,7 @@ export async function run({ quick, tmp, log }) {
     ],
     notes: [
       `Both mounts use the options avfs mounts with: the patched fuse-native addon, big_writes and max_write=128 KiB, use_ino, default_permissions (and allow_other as root), 1 s attribute, entry and negative-lookup timeouts (the bound for CLI changes to show up in the mount), synchronous handlers and no per-request timer. The passthrough (bench/passthrough.js) forwards each request to a native directory with one synchronous fs call; avfs additionally keeps a file's page cache across opens while its stored content is the one the kernel last saw. The native baseline is the same workload in a directory on the disk holding the temp dir.`,
-      ...(before ? [`"avfs before" is the build in AVFS_BENCH_BEFORE (${spawnSync('git', ['-C', before, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout?.trim() || before}), mounted beside avfs and measured in the same runs.`] : []),
+      ...(before ? [`"avfs before" is the build in AVFS_BENCH_BEFORE (${commitOf(before)}), mounted beside avfs and measured in the same runs.`] : []),
       `Ratios: times are divided (avfs / native), rates inverted (native / avfs), so every ratio reads "how many times slower"; the issue-17 goal is avfs / passthrough ≤ 1.3× for every row (${within.met} of ${within.all} met${within.missed.length ? `; missed: ${within.missed.join('; ')}` : ''}).`,
       `Small writes into large files: a log of base64 text (its size in the row) copied in, then ${plan.appends} lines appended by a shell loop, each \`echo >>\` an open, a write and a close (avfs stores a version per close); a sqlite3 database of ${num(plan.dbRows)} rows of 200 random bytes (WAL), then ${plan.dbTransactions} sqlite3 processes inserting one row each (each commits, checkpoints and syncs as it closes).`,
       `Sequential I/O: dd with 1 MiB blocks of a ${bytes(plan.bigMiB * MiB)} file of random bytes; the write includes close(), when avfs stores the last chunks and links the file (the others are stored as they arrive). The warm reads (3 per run) follow the write, so every side serves them from the page cache. The first read through FUSE reads a file put there from outside the mount (avfs: \`avfs write --from\`; passthrough: copied into its source directory), after the 1 s entry cache, so every byte crosses FUSE; natively it is a page-cache read.`,

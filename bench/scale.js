@@ -2,7 +2,7 @@
 // fork on 1k/10k/100k-file vaults with the database growth each costs, beside what copying every
 // entry row (how schema 5 saved a checkpoint and forked) costs on the same vault in the same run;
 // reads through a chain of four forks beside the same reads in the root vault.
-import { fork as forkProcess, spawnSync } from 'node:child_process';
+import { fork as forkProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, rmSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -14,7 +14,7 @@ import { restoreCheckpoint, saveCheckpoint } from '../dist/store/checkpoints.js'
 import { getEntry } from '../dist/store/entries.js';
 import { importTree } from '../dist/store/transfer.js';
 import { createVault, forkVault } from '../dist/store/vaults.js';
-import { bytes, clock, dur, mark, median, msSince, num, p95, ratio, sample, spawnMs, target, timeMs, weighted } from './lib.js';
+import { bytes, clock, commitOf, dur, mark, median, msSince, num, p95, ratio, sample, spawnMs, target, timeMs, weighted } from './lib.js';
 
 export const id = 'scale';
 export const title = 'Scale: O(1) checkpoints and forks, restores by what changed, reads through fork chains (issue 16)';
@@ -218,7 +218,7 @@ export async function treeBench(dir, files, runs) {
   const beforeDir = process.env.AVFS_BENCH_BEFORE;
   let beforeCommit = null;
   if (beforeDir) {
-    beforeCommit = spawnSync('git', ['-C', beforeDir, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout?.trim() || beforeDir;
+    beforeCommit = commitOf(beforeDir);
     const load = (m) => import(join(beforeDir, 'dist', m));
     const [s, v, vs, t] = await Promise.all([load('store/store.js'), load('store/vault-fs.js'), load('store/vaults.js'), load('store/transfer.js')]);
     builds.push({ key: 'before', code: { openStore: s.openStore, VaultFs: v.VaultFs, createVault: vs.createVault, importTree: t.importTree } });
