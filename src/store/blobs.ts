@@ -54,6 +54,7 @@ const CHUNK_ID = 'SELECT id FROM chunks WHERE hash = ?';
 const INSERT_CHUNK = 'INSERT INTO chunks (hash, size, created_at, data) VALUES (?, ?, ?, ?)';
 const CHUNK_DATA = 'SELECT data FROM chunks WHERE id = ?';
 const ADD_REFS = 'UPDATE chunk_refs SET refs = refs + ? WHERE id = ?';
+const ADD_REFS_RANGE = 'UPDATE chunk_refs SET refs = refs + 1 WHERE id BETWEEN ? AND ?';
 const PRESENT_CHUNKS = 'SELECT count(*) AS n FROM chunks WHERE id IN (SELECT value FROM json_each(?))';
 /** Bytes of chunks a streamed write commits per transaction: few commits, yet a short write lock. */
 const BYTES_PER_TRANSACTION = 1024 * 1024;
@@ -113,9 +114,27 @@ function insertChunked(store: Store, hash: string, size: number, chunks: StoredC
     chunks.map((c) => c.size),
   );
   store.stmt(INSERT_CHUNKED).run(hash, size, chunks.length, now(), list);
+  addChunkUses(store, chunks);
+}
+
+/**
+ * Counts one more use of each chunk per time `chunks` names it. A run of consecutive ids named
+ * once each is one range UPDATE: a large file's chunks were stored in order, so a new version of
+ * it (an appended line) names hundreds of consecutive ids, and one statement per id was most of
+ * storing that version (400 ids: 385 µs against 58 for their range).
+ */
+function addChunkUses(store: Store, chunks: readonly StoredChunk[]): void {
   const uses = new Map<number, number>();
   for (const c of chunks) uses.set(c.id, (uses.get(c.id) ?? 0) + 1);
-  for (const [id, n] of uses) store.stmt(ADD_REFS).run(n, id);
+  const once = [...uses.keys()].filter((id) => uses.get(id) === 1).sort((a, b) => a - b);
+  for (let i = 0; i < once.length; ) {
+    let j = i;
+    while (j + 1 < once.length && once[j + 1] === once[j]! + 1) j++;
+    if (j === i) store.stmt(ADD_REFS).run(1, once[i]);
+    else store.stmt(ADD_REFS_RANGE).run(once[i], once[j]);
+    i = j + 1;
+  }
+  for (const [id, n] of uses) if (n > 1) store.stmt(ADD_REFS).run(n, id);
 }
 
 /**
@@ -366,37 +385,34 @@ export interface ContentEdit {
  * there both cut the same bytes alike. The chunk list is therefore exactly the one chunking the
  * whole new content gives, and so is the stored content. The SHA-256 that names the content still
  * covers every byte (the reused chunks are read for it): a one-page edit of a 40 MB database costs
- * a read and a hash of the file, not a re-chunk and a re-hash of every chunk. One transaction,
- * pinned under a lease as putContentFromFd's content is, for the caller to link.
+ * a read and a hash of the file, not a re-chunk and a re-hash of every chunk. Joins the caller's
+ * transaction, which must link it (as putContent's content: nothing pins it, and nothing else
+ * can run between its store and its link). A lease and a second commit had been half the cost of
+ * an appended log line.
  */
 export function putEditedContent(store: Store, edit: ContentEdit): ContentRef {
-  const lease = openLease(store);
-  return underLease(store, lease, () =>
-    pinning(store, lease, () => {
-      if (edit.size <= INLINE_MAX) {
-        const data = Buffer.allocUnsafe(edit.size);
-        const n = edit.read(data, edit.size, 0);
-        if (n !== edit.size) throw new AvfsError('INTERNAL', `edited content ended at ${n} of ${edit.size} bytes`, { size: edit.size });
-        const hash = hashBytes(data);
-        pin(store, lease, 'b', hash, storeBlob(store, hash, data));
-        return { hash, size: edit.size, lease: lease.id };
-      }
-      const chunks = editedChunks(store, edit);
-      const hash = chunks.hasher.digest();
-      if (chunks.beforeLast) rememberHashState(store, hash, chunks.list.length - 1, chunks.beforeLast);
-      const isNew = !store.stmt(BLOB_EXISTS).get(hash);
-      if (isNew) insertChunked(store, hash, edit.size, chunks.list);
-      pin(store, lease, 'b', hash, isNew);
-      return { hash, size: edit.size, lease: lease.id };
-    }),
-  );
+  return store.mutate(() => {
+    if (edit.size <= INLINE_MAX) {
+      const data = Buffer.allocUnsafe(edit.size);
+      const n = edit.read(data, edit.size, 0);
+      if (n !== edit.size) throw new AvfsError('INTERNAL', `edited content ended at ${n} of ${edit.size} bytes`, { size: edit.size });
+      const hash = hashBytes(data);
+      storeBlob(store, hash, data);
+      return { hash, size: edit.size };
+    }
+    const chunks = editedChunks(store, edit);
+    const hash = chunks.hasher.digest();
+    if (chunks.beforeLast) rememberHashState(store, hash, chunks.list.length - 1, chunks.beforeLast);
+    if (!store.stmt(BLOB_EXISTS).get(hash)) insertChunked(store, hash, edit.size, chunks.list);
+    return { hash, size: edit.size };
+  });
 }
 
 /**
  * Stores `base` (stored content, or null for none) with `tail` after it: putEditedContent when the
  * result is stored in chunks, so an append to a large file re-cuts only its last chunk (and, after
- * an earlier append by this process, hashes only the end); else the whole, which is small. Join the
- * linking transaction (the content is leased, as putEditedContent's).
+ * an earlier append by this process, hashes only the end); else the whole, which is small. Joins
+ * the caller's transaction, which must link it (as putEditedContent's).
  */
 export function putAppendedContent(store: Store, base: string | null, tail: Uint8Array): ContentRef {
   const baseSize = base ? contentInfo(store, base).size : 0;

@@ -317,8 +317,9 @@ export class VaultFs {
 
   /**
    * The mount's write of a whole file at a canonical path (never following a symlink there):
-   * `data` is the bytes, or a host descriptor to stream them from (stored in a transaction of
-   * their own before the entry's, content-addressed, so harmless if the entry change then fails).
+   * `data` is the bytes, an edit of a stored content, or a host descriptor to stream them from
+   * (stored in transactions of their own before the entry's, content-addressed, so harmless if
+   * the entry change then fails).
    * The entry, its version and audit row then change in one transaction. `attributes` decides the
    * entry's mode and times from what the path holds in that transaction (the mount shows the kernel
    * a stored file's mode, see OpenFiles.shown). `from` is the content the writer started from, for a
@@ -346,18 +347,18 @@ export class VaultFs {
     // 4,096 chunks), while the lock is held only as long as hashing and inserting take (about
     // 0.3 s per 100 MiB).
     // A digest computed while the bytes arrived (the mount's ContentDigests) spares hashing them here.
-    // A large file edited in place (the mount) re-stores only the chunks around its edits.
-    const streamed = Buffer.isBuffer(data)
-      ? undefined
-      : 'edit' in data
-        ? this.store.mutate(() => putEditedContent(this.store, data.edit))
+    const streamed =
+      Buffer.isBuffer(data) || 'edit' in data
+        ? undefined
         : data.digest
           ? this.store.mutate(() => putDigestedContentFromFd(this.store, data.fd, data.digest!, data.put))
           : this.store.mutate(() => putContentFromFd(this.store, data.fd));
     return this.store.mutate(() => {
       const path = typeof target === 'string' ? target : target();
       if (path === undefined) return undefined; // streamed content stays unreferenced, for gc
-      const content = streamed ?? putContent(this.store, data as Buffer);
+      // A large file edited in place (the mount) re-stores only the chunks around its edits, in
+      // this transaction: they are few, and the base is read under the write lock either way.
+      const content = streamed ?? (Buffer.isBuffer(data) ? putContent(this.store, data) : putEditedContent(this.store, (data as { edit: ContentEdit }).edit));
       linkContent(this.store, content);
       const vault = this.row();
       const parent = getEntry(this.store, vault, dirname(path));

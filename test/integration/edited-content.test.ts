@@ -211,6 +211,31 @@ describe('appendFile on a large file', () => {
     expect(fs.stat('/grow.log').size).toBe(INLINE_MAX + 11);
     expectContentIntact(store);
   });
+
+  it('counts each chunk\'s uses exactly when lists name runs of new chunks, one chunk many times, and chunks stored long before', () => {
+    const fs = new VaultFs(store, 'default', { source: 'sdk' });
+    const older = randomBytes(INLINE_MAX + 200_000);
+    fs.writeFile('/older.bin', older);
+    // Zeros cut into identical largest chunks (one id, named many times), between new random
+    // runs and the older file's bytes (ids far below the new ones).
+    const mixed = Buffer.concat([randomBytes(300_000), Buffer.alloc(700_000), older, randomBytes(150_000), Buffer.alloc(200_000)]);
+    fs.writeFile('/mixed.bin', mixed);
+    const ids = chunkList(store, fs.stat('/mixed.bin').hash!).ids;
+    expect(new Set(ids).size).toBeLessThan(ids.length);
+    expectContentIntact(store);
+    for (let i = 0; i < 5; i++) {
+      fs.appendFile('/mixed.bin', i === 2 ? Buffer.alloc(300_000) : Buffer.from(`line ${i}\n`));
+      expectContentIntact(store);
+    }
+    fs.rm('/older.bin');
+    prune(store, { scope: { vault: 'default' }, keep: 1, actor: { source: 'sdk' } });
+    gc(store, { graceMs: 0, actor: { source: 'sdk' } });
+    expectContentIntact(store);
+    fs.rm('/mixed.bin');
+    prune(store, { scope: { vault: 'default' }, keep: 1, actor: { source: 'sdk' } });
+    gc(store, { graceMs: 0, actor: { source: 'sdk' } });
+    expectContentIntact(store);
+  });
 });
 
 describe('content stored again after gc', () => {
