@@ -56,6 +56,13 @@ export class OpenFile {
   dirIno: number | undefined;
   /** When a file created through the mount was created (its directory changed then, as the kernel saw it). */
   createdAt: number | undefined;
+  /**
+   * While every write since the last persist appended at the end of the stored content (`echo >>`,
+   * a log): that content's size; else null. The persist then stores these bytes after whatever
+   * the path holds by then, if someone else only appended to it meanwhile (VaultFs.writeFileExact's
+   * `appended`), instead of writing over what they appended.
+   */
+  appendedFrom: number | null = null;
   /** The stored content changed under this open file: pages the kernel cached for it may be old. */
   pageCacheStale = false;
   /** Owner of a file created through the mount (its creator), stored by its first persist. */

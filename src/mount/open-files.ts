@@ -34,6 +34,7 @@ export { OpenFile, O_ACCMODE, O_APPEND, O_RDONLY, type Handle, type OpenFileStat
  * reads see the new content and an append lands after it. A file with unsaved writes keeps its
  * own content; persisting it then makes it the newer version, and that version's detail names
  * the one it replaced (`replaced`), which stays in history. No byte nobody wrote is ever made up.
+ * Appends on both sides are the exception (`appendedFrom`): stored after the other writer's.
  */
 
 export interface OpenFilesOptions {
@@ -54,6 +55,8 @@ export interface OpenFilesOptions {
 
 const MiB = 1024 * 1024;
 const INO_BATCH = 256;
+/** Appended bytes a persist reads into memory to store after someone else's appends; more are stored as written. */
+const MAX_APPEND_REPLAYED = 64 * MiB;
 
 export class OpenFiles {
   private readonly byPath = new Map<string, OpenFile>();
@@ -237,8 +240,21 @@ export class OpenFiles {
     return this.copies.read(file, buf, length, position);
   }
 
+  /** `length` bytes of an open file at `position`, unsaved writes included. */
+  private readBytes(file: OpenFile, position: number, length: number): Buffer {
+    const buf = Buffer.alloc(length);
+    for (let done = 0; done < length; ) {
+      const n = this.copies.read(file, buf.subarray(done), length - done, position + done);
+      if (n === 0) throw new AvfsError('INTERNAL', `${file.path} ended at ${position + done} of ${position + length} bytes`, { path: file.path });
+      done += n;
+    }
+    return buf;
+  }
+
   /** Writes `length` bytes of `buf` at `position` into the working copy (copying them: `buf` is only lent). */
   write(file: OpenFile, buf: Buffer, length: number, position: number): number {
+    if (!file.unsaved) file.appendedFrom = file.pending || position !== file.size ? null : file.size;
+    else if (position !== file.size) file.appendedFrom = null;
     this.copies.write(file, buf, length, position);
     file.mtime = file.ctime = now();
     file.state = 'dirty';
@@ -260,6 +276,7 @@ export class OpenFiles {
     this.copies.resize(file, size);
     file.mtime = file.ctime = t;
     file.state = 'dirty';
+    file.appendedFrom = null;
   }
 
   // ---- what the kernel sees, and outside changes --------------------------------------------
@@ -366,8 +383,13 @@ export class OpenFiles {
     file.state = 'persisting';
     try {
       let shown: ShownAttributes | undefined;
+      const appendedFrom = file.appendedFrom;
       const write = {
         from: file.pending ? undefined : { hash: file.baseHash },
+        appended:
+          appendedFrom === null || file.size - appendedFrom > MAX_APPEND_REPLAYED
+            ? undefined
+            : { size: appendedFrom, bytes: () => this.readBytes(file, appendedFrom, file.size - appendedFrom) },
         ino: file.ino,
         owner: file.owner,
         ownerChanged: file.ownerChanged,
@@ -402,7 +424,16 @@ export class OpenFiles {
       file.mode = shown!.mode;
       file.ctime = shown!.ctime;
       file.baseHash = entry.hash;
-      this.copies.persisted(file);
+      file.appendedFrom = null;
+      if (entry.size !== file.size) {
+        // Stored after what someone else appended meanwhile (`appended`): the working copy lacks
+        // their bytes, so reads go to the stored content again, as for a file that follows it.
+        this.copies.drop(file);
+        file.size = entry.size;
+        file.pageCacheStale = true;
+      } else {
+        this.copies.persisted(file);
+      }
       file.pending = false;
       file.written = false;
       file.ownerChanged = file.modeChanged = false;

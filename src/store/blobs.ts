@@ -685,6 +685,31 @@ function chunkData(store: Store, hash: string, id: number): Buffer {
 }
 
 /**
+ * Whether stored content `hash` begins with the `size` bytes of content `prefix` (null: empty).
+ * Chunks the two lists share from the start are the same bytes, so only what follows them is
+ * read and compared: for a content that grew by appends, the prefix's last chunk.
+ */
+export function contentStartsWith(store: Store, hash: string, prefix: string | null, size: number): boolean {
+  if (size === 0) return true;
+  if (prefix === null || contentInfo(store, prefix).size !== size) return false;
+  const whole = contentInfo(store, hash);
+  if (whole.size < size) return false;
+  let at = 0;
+  if (!whole.inline && !contentInfo(store, prefix).inline) {
+    const a = chunkList(store, hash);
+    const b = chunkList(store, prefix);
+    let k = 0;
+    while (k < b.ids.length && a.ids[k] === b.ids[k]) k++;
+    at = b.offsets[k]!;
+  }
+  for (; at < size; at += READ_SIZE) {
+    const n = Math.min(READ_SIZE, size - at);
+    if (!readContent(store, hash, at, n).equals(readContent(store, prefix, at, n))) return false;
+  }
+  return true;
+}
+
+/**
  * Reads `length` bytes at `offset` of a content (clipped to its size). Only what overlaps the range
  * is loaded: a substr of inline content, or the chunks the range touches.
  */

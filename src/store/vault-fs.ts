@@ -4,7 +4,7 @@ import { AvfsError, alreadyExists, isADirectory, notADirectory, notFound } from 
 import { ancestors, basename, dirname, isWithin, joinPath, normalizePath, rebase } from '../core/paths.js';
 import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE } from '../core/entry-types.js';
 import { audit } from './audit.js';
-import { abandonContent, contentChunks, linkContent, putContent, putContentFromFd, putAppendedContent, putDigestedContentFromFd, putEditedContent, readContent, type ContentDigest, type ContentEdit, type ContentRef, type DigestedPut, type SizeLimit } from './blobs.js';
+import { abandonContent, contentChunks, contentStartsWith, linkContent, putContent, putContentFromFd, putAppendedContent, putDigestedContentFromFd, putEditedContent, readContent, type ContentDigest, type ContentEdit, type ContentRef, type DigestedPut, type SizeLimit } from './blobs.js';
 import {
   getEntry,
   hasChildren,
@@ -341,6 +341,11 @@ export class VaultFs {
       owner?: Owner;
       ownerChanged?: boolean;
       attributes: (old: Entry | undefined) => ExactAttributes;
+      /**
+       * The new content is `from`'s (its `size` bytes) followed by `bytes()`: the writer only
+       * appended (see appendedElsewhere).
+       */
+      appended?: { size: number; bytes: () => Uint8Array };
     },
   ): Entry | undefined {
     // One transaction for the chunks too: per-chunk commits cost ~0.7 ms each (a 256 MiB file is
@@ -356,18 +361,21 @@ export class VaultFs {
     return this.store.mutate(() => {
       const path = typeof target === 'string' ? target : target();
       if (path === undefined) return undefined; // streamed content stays unreferenced, for gc
-      // A large file edited in place (the mount) re-stores only the chunks around its edits, in
-      // this transaction: they are few, and the base is read under the write lock either way.
-      const content = streamed ?? (Buffer.isBuffer(data) ? putContent(this.store, data) : putEditedContent(this.store, (data as { edit: ContentEdit }).edit));
-      linkContent(this.store, content);
       const vault = this.row();
       const parent = getEntry(this.store, vault, dirname(path));
       if (!parent) throw notFound(dirname(path), this.name);
       if (parent.type !== 'd') throw notADirectory(parent.path);
       const old = getEntry(this.store, vault, path);
       if (old?.type === 'd') throw isADirectory(path);
+      const appendedTo = streamed ? undefined : this.appendedElsewhere(old, options);
+      // A large file edited in place (the mount) re-stores only the chunks around its edits, in
+      // this transaction: they are few, and the base is read under the write lock either way.
+      const content = appendedTo
+        ? putAppendedContent(this.store, appendedTo.hash, options.appended!.bytes())
+        : (streamed ?? (Buffer.isBuffer(data) ? putContent(this.store, data) : putEditedContent(this.store, (data as { edit: ContentEdit }).edit)));
+      linkContent(this.store, content);
       const a = options.attributes(old);
-      const replaced = replacedVersion(this.store, vault, path, old, options.from);
+      const replaced = replacedVersion(this.store, vault, path, old, appendedTo ?? options.from);
       const entry = putEntry(
         this.store,
         vault,
@@ -383,6 +391,20 @@ export class VaultFs {
       audit(this.store, this.actor, 'write', this.name, { path, size: content.size });
       return entry;
     });
+  }
+
+  /**
+   * For a writer that only appended to the content it started from (`appended`): the stored
+   * file it appends to instead, when someone else changed the file meanwhile only by appending
+   * to it too (its content still begins with the writer's base). The writer's bytes then go
+   * after theirs, as two appends to one local file would, instead of writing over them: an
+   * agent's `avfs write -a` to a log that a tool in the mount also appends to keeps every line.
+   * Undefined otherwise; then the writer's content replaces what is stored (the last writer wins).
+   */
+  private appendedElsewhere(old: Entry | undefined, options: { from?: { hash: string | null }; appended?: { size: number } }): { hash: string } | undefined {
+    const { from, appended } = options;
+    if (!from || !appended || old?.type !== 'f' || !old.hash || old.hash === from.hash) return undefined;
+    return contentStartsWith(this.store, old.hash, from.hash, appended.size) ? { hash: old.hash } : undefined;
   }
 
   /**

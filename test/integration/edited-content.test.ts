@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ByteRanges } from '../../src/core/byte-ranges.js';
 import { hashBytes } from '../../src/core/hash.js';
-import { chunkList, INLINE_MAX, linkContent, putContent, putEditedContent, readContent } from '../../src/store/blobs.js';
+import { chunkList, contentStartsWith, INLINE_MAX, linkContent, putContent, putEditedContent, readContent } from '../../src/store/blobs.js';
 import { openStore, type Store } from '../../src/store/store.js';
 import { gc } from '../../src/store/gc.js';
 import { prune } from '../../src/store/prune.js';
@@ -329,6 +329,38 @@ describe('ByteRanges', () => {
         at = p.end;
       }
       expect(at).toBe(to);
+    }
+  });
+});
+
+describe('contentStartsWith', () => {
+  it('tells whether a content begins with another, inline or chunked, however the longer one was stored', () => {
+    const fs = new VaultFs(store, 'default', { source: 'sdk' });
+    const cases: Array<[string, Buffer]> = [
+      ['small', randomBytes(5000)],
+      ['at the inline limit', randomBytes(INLINE_MAX)],
+      ['chunked', randomBytes(2 * INLINE_MAX + 123)],
+    ];
+    for (const [what, base] of cases) {
+      const baseRef = putContent(store, base);
+      fs.writeFile(`/prefix-${what}`, base);
+      fs.appendFile(`/prefix-${what}`, randomBytes(300_000));
+      const grown = fs.stat(`/prefix-${what}`).hash!;
+      const whole = putContent(store, Buffer.concat([base, randomBytes(10)])).hash;
+      expect(contentStartsWith(store, grown, baseRef.hash, base.length), what).toBe(true);
+      expect(contentStartsWith(store, whole, baseRef.hash, base.length), what).toBe(true);
+      expect(contentStartsWith(store, baseRef.hash, baseRef.hash, base.length), what).toBe(true);
+      // One byte changed anywhere in the base's range (the first, the last) is not a prefix.
+      for (const at of [0, base.length - 1]) {
+        const changed = Buffer.from(base);
+        changed[at] = changed[at]! ^ 1;
+        const other = putContent(store, Buffer.concat([changed, randomBytes(10)])).hash;
+        expect(contentStartsWith(store, other, baseRef.hash, base.length), `${what}, byte ${at}`).toBe(false);
+      }
+      // A shorter content cannot begin with a longer one; a wrong size is no prefix; empty always is.
+      expect(contentStartsWith(store, putContent(store, base.subarray(0, 100)).hash, baseRef.hash, base.length), what).toBe(false);
+      expect(contentStartsWith(store, grown, baseRef.hash, base.length - 1), what).toBe(false);
+      expect(contentStartsWith(store, grown, null, 0), what).toBe(true);
     }
   });
 });

@@ -111,6 +111,76 @@ print(json.dumps(data), flush=True)
     expect(await catVault('/dirty.txt', cli.version)).toBe(asCaptured(CLI_VERSION));
   });
 
+  // Appends from two sides (a tool in the mount, an agent's `avfs write -a`) are both kept, as two
+  // appenders on one local file: a close that only appended stores its lines after the others'.
+  const appendWhileOpen = (path: string) =>
+    stepScript(
+      `
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND)
+os.write(fd, b'mount 1\\n')
+step('written')
+os.write(fd, b'mount 2\\n')
+os.close(fd)
+`,
+      [path],
+    );
+
+  for (const [what, base] of [
+    ['a small file', 'first line\n'],
+    ['a large file written in place', `${'x'.repeat(99)}\n`.repeat(30_000)],
+  ] as const) {
+    it(`${what} appended to through the mount while the CLI appends too: the close stores its lines after the CLI's, and nothing is replaced`, async () => {
+      const name = what.startsWith('a small') ? 'appended-small.log' : 'appended-large.log';
+      expect((await fx.run(['write', `/${name}`, '-'], { input: base })).json.ok).toBe(true);
+      await sleep(PAST_ATTR_CACHE_MS);
+      const script = appendWhileOpen(join(fx.dir, name));
+      expect(await script.next()).toBe('written');
+      expect((await fx.run(['write', '-a', `/${name}`, 'cli 1\n'])).json.ok).toBe(true);
+      script.go();
+      await script.done();
+      const expected = `${base}cli 1\nmount 1\nmount 2\n`;
+      expect(await catVault(`/${name}`)).toBe(asCaptured(expected));
+      expect((await versions(`/${name}`)).map((v) => v.detail ?? null)).not.toContainEqual(expect.objectContaining({ replaced: expect.anything() }));
+      await sleep(PAST_ATTR_CACHE_MS);
+      const shown = await shOk(`cat ${fx.dir}/${name}`);
+      expect(shown.length).toBe(asCaptured(expected).length);
+      expect(shown === asCaptured(expected)).toBe(true);
+    });
+  }
+
+  it('a file the CLI rewrote (not appended to) while the mount appended to it: the close still wins, and names the version it replaced', async () => {
+    await shOk(`printf 'first line\\n' > ${fx.dir}/rewritten.log`);
+    const script = appendWhileOpen(join(fx.dir, 'rewritten.log'));
+    expect(await script.next()).toBe('written');
+    await cliWrite('/rewritten.log', 'first LINE\nother\n');
+    script.go();
+    await script.done();
+    expect(await catVault('/rewritten.log')).toBe(asCaptured('first line\nmount 1\nmount 2\n'));
+    const log = await versions('/rewritten.log');
+    const [latest, cli] = log as [(typeof log)[number], (typeof log)[number]];
+    expect(latest.detail).toEqual({ replaced: cli.version });
+  });
+
+  it('three shell loops appending through the mount while another process appends through the store: every line is kept exactly once', async () => {
+    const path = join(fx.dir, 'shared.log');
+    await shOk(`printf 'start\\n' > ${path}`);
+    const loops = ['a', 'b', 'c'].map((t) => execa('bash', ['-c', `for i in $(seq 60); do echo ${t}$i >> ${path}; done`], { reject: false, timeout: 60_000 }));
+    const store = openStore(fx.home);
+    try {
+      const fs = new VaultFs(store, 'default', { source: 'sdk' });
+      for (let i = 1; i <= 40; i++) {
+        fs.appendFile('/shared.log', `s${i}\n`);
+        await sleep(5);
+      }
+    } finally {
+      store.release();
+    }
+    for (const r of await Promise.all(loops)) expect(r.exitCode, r.stderr).toBe(0);
+    const lines = (await catVault('/shared.log')).split('\n');
+    const expected = ['start', ...['a', 'b', 'c'].flatMap((t) => Array.from({ length: 60 }, (_, i) => `${t}${i + 1}`)), ...Array.from({ length: 40 }, (_, i) => `s${i + 1}`)];
+    expect(lines.sort()).toEqual(expected.sort());
+  });
+
   // A writer that keeps a file open (a log, an editor's buffer) while the CLI renames the file or
   // its directory: as for a local file, its bytes follow the file to its new name.
   const keepWriting = (path: string, flags = 'os.O_WRONLY | os.O_APPEND') =>
