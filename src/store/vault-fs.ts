@@ -547,17 +547,22 @@ export class VaultFs {
 
   /**
    * cp(1): copies a file (or with `recursive` a directory tree) to `dst`, or into `dst` when it
-   * is an existing directory. Content is shared by hash, never duplicated.
+   * is an existing directory, under the source's name as given. As cp(1) does, a symlink named
+   * as the source is followed (its target's bytes are copied), except with `recursive`, which
+   * copies the link itself, like every symlink inside the tree. Content is shared by hash, never
+   * duplicated.
    */
   cp(srcInput: string, dstInput: string, options: { recursive?: boolean } = {}): { from: string; to: string; copied: number } {
     return this.store.mutate(() => {
       const vault = this.row();
-      const src = this.resolveIn(vault, normalizePath(srcInput), true, 0);
-      const entry = requireEntry(getEntry(this.store, vault, src), src, this.name);
+      const given = normalizePath(srcInput);
+      const src = this.resolveIn(vault, given, !options.recursive, 0);
+      const entry = requireEntry(getEntry(this.store, vault, src), given, this.name);
       let dst = this.resolveIn(vault, normalizePath(dstInput), true, 0);
       const target = getEntry(this.store, vault, dst);
       if (target?.type !== 'd' && namesDirectory(dstInput) && entry.type !== 'd') throw this.notAFile(dstInput, dst);
-      if (target?.type === 'd') dst = joinPath(dst, basename(src));
+      // Named after the source as given: a link's copy is named after the link, not its target.
+      if (target?.type === 'd') dst = joinPath(dst, basename(given));
       if (entry.type === 'd' && !options.recursive) {
         throw new AvfsError('IS_A_DIRECTORY', `${src} is a directory (use -r to copy it)`, { path: src });
       }

@@ -166,6 +166,37 @@ describe('files', () => {
     expect(fs.readFile('/u/link').toString()).toBe('a');
   });
 
+  it('cp of a symlink: follows it, but names the copy after the link (never after its target); with -r copies the link itself', () => {
+    fs.writeFile('/src/notes.md', 'source notes', { parents: true });
+    fs.writeFile('/backup/notes.md', 'IMPORTANT backup', { parents: true });
+    fs.symlink('/src/notes.md', '/link');
+    expect(fs.cp('/link', '/backup').to).toBe('/backup/link');
+    expect(fs.readFile('/backup/notes.md').toString()).toBe('IMPORTANT backup');
+    expect(fs.lstat('/backup/link').type).toBe('f');
+    expect(fs.readFile('/backup/link').toString()).toBe('source notes');
+    fs.mkdir('/copies');
+    expect(fs.cp('/link', '/copies', { recursive: true }).to).toBe('/copies/link');
+    expect(fs.readlink('/copies/link')).toBe('/src/notes.md');
+    // A link to a directory: without -r it is a directory (refused), with -r the link is copied.
+    fs.symlink('/src', '/dirlink');
+    expect(code(() => fs.cp('/dirlink', '/copies'))).toBe('IS_A_DIRECTORY');
+    fs.cp('/dirlink', '/copies', { recursive: true });
+    expect(fs.readlink('/copies/dirlink')).toBe('/src');
+    // A dangling link: NOT_FOUND names the link without -r; -r copies it.
+    fs.symlink('/nowhere', '/dangling');
+    const err = (() => {
+      try {
+        fs.cp('/dangling', '/copies');
+      } catch (e) {
+        return e as { code: string; message: string };
+      }
+    })();
+    expect(err?.code).toBe('NOT_FOUND');
+    expect(err?.message).toContain('/dangling');
+    fs.cp('/dangling', '/copies', { recursive: true });
+    expect(fs.readlink('/copies/dangling')).toBe('/nowhere');
+  });
+
   it('follows symlinks in paths like POSIX lookup', () => {
     fs.writeFile('/real/file', 'x', { parents: true });
     fs.symlink('/real', '/abs');
