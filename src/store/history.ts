@@ -356,7 +356,7 @@ export interface RevertResult {
  * Undoes the latest change to a path, as new versions (op `revert`), so a revert can itself be
  * reverted: a modified file gets its previous content, a deleted file or directory comes back
  * (a directory with what that same change removed below it), a just-created one is removed (with
- * its contents). Undoing a move moves the tree back as it is now, so changes made to it since the
+ * what that same change created below it: CONFLICT if later changes added to it). Undoing a move moves the tree back as it is now, so changes made to it since the
  * move travel with it. Refused (changing nothing): when the state to go back to was pruned
  * (VERSION_NOT_FOUND), and for a move whose old place is taken or whose tree is gone (CONFLICT).
  */
@@ -424,10 +424,29 @@ function undoChange(w: Writer, path: string, latest: VersionRecord): Undone {
   const before = stateBeforeChange(w, latest);
   const target = before ? stateOf(before) : path === '/' ? ROOT_STATE : null;
   const current = getEntry(w.store, w.vault, path);
+  if (target === null && current?.type === 'd') assertCreatedTogether(w, path, latest);
   const detail = { reverted: latest.version, to: before?.version ?? null };
   let changed = applyState(w, path, target, { op: 'revert', actor: w.actor, detail }, true);
   if (target?.type === 'd' && current?.type !== 'd') changed += restoreRemovedBelow(w, path, latest);
   return { changed, restoredTo: before && before.type !== null ? before : null };
+}
+
+/**
+ * Undoing the creation of directory `path` removes what is below it only if that same change made
+ * it (`write -p /a/b/f`, an import): a file written into it later is not part of the change being
+ * undone, and `rm` would refuse a non-empty directory too. CONFLICT, naming the first such entry.
+ */
+function assertCreatedTogether(w: Writer, path: string, latest: VersionRecord): void {
+  const later = listDescendants(w.store, w.vault, path).filter((e) => {
+    const own = pathVersions(w.store, w.vault, e.path, 1)[0];
+    return !own || changeOf(own) !== changeOf(latest);
+  });
+  if (later.length === 0) return;
+  throw new AvfsError(
+    'CONFLICT',
+    `cannot revert the creation of ${path}: ${later.length} ${later.length === 1 ? 'entry' : 'entries'} below it came from later changes (first: ${later[0]!.path}); revert or remove them first, or use rm -r`,
+    { path, version: latest.version, later: later.length, first: later[0]!.path },
+  );
 }
 
 // The removals one change made below a directory, parents before children.

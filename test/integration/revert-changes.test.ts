@@ -106,3 +106,23 @@ describe('undoing a move', () => {
     expect(pathVersions(store, fork.row(), '/d', 1)[0]).toMatchObject({ op: 'revert', vault: 'fork' });
   });
 });
+
+describe('undoing the creation of a directory', () => {
+  it('refuses with CONFLICT, changing nothing, when later changes put something below it; removes what its own change made', () => {
+    fs.mkdir('/x');
+    fs.writeFile('/x/f', 'precious');
+    const before = changes().length;
+    expect(errorCode(() => revertPath(fs, '/x'))).toBe('CONFLICT');
+    expect(text('/x/f')).toBe('precious');
+    expect(changes().length).toBe(before);
+    // One change made all three (write -p): undoing it removes them together.
+    fs.writeFile('/y/sub/g', 'g', { parents: true });
+    expect(revertPath(fs, '/y').changed_paths).toBe(3);
+    expect(fs.exists('/y')).toBe(false);
+    // Once the later file is gone (rm, or its own revert), the mkdir can be undone.
+    revertPath(fs, '/x/f');
+    expect(fs.exists('/x/f')).toBe(false);
+    revertPath(fs, '/x');
+    expect(fs.exists('/x')).toBe(false);
+  });
+});
