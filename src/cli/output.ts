@@ -12,6 +12,7 @@ export interface Output {
   data(text: string | Uint8Array): void;
   /** Writes a human message to stderr (suppressed by --quiet). */
   info(text: string): void;
+  /** Writes a warning to stderr (suppressed by --quiet too: "only data and errors"). */
   warn(text: string): void;
 }
 
@@ -43,7 +44,9 @@ export function createOutput(json: boolean, quiet: boolean): Output {
     info: (text) => {
       if (!quiet) process.stderr.write(forStderr(text.endsWith('\n') ? text : text + '\n'));
     },
-    warn: (text) => process.stderr.write(forStderr(chalk.yellow(`warning: ${text}`)) + '\n'),
+    warn: (text) => {
+      if (!quiet) process.stderr.write(forStderr(chalk.yellow(`warning: ${text}`)) + '\n');
+    },
   };
 }
 

@@ -194,3 +194,17 @@ describe('a file path that ends with "/"', () => {
     expect(expectOk(await run(['mv', '/f', '/dir/']))).toMatchObject({ to: '/dir/f' });
   });
 });
+
+describe('-q, --quiet', () => {
+  it('hides warnings as well as messages (a quota set below usage), and a warning shown ends its line', async () => {
+    expectOk(await avfs(h.home, ['write', '/b', '-'], { input: 'x'.repeat(5000) }));
+    const loud = await avfs(h.home, ['quota', 'set', '--max-bytes', '1KB'], { raw: true });
+    expect(loud.code).toBe(0);
+    expect(loud.stderr).toMatch(/^warning: vault default is over max_bytes.*\n?$/);
+    expect(loud.stderr.split('\n').filter((l) => l.startsWith('warning:'))).toHaveLength(1);
+    const quiet = await avfs(h.home, ['quota', 'set', '--max-bytes', '1KB', '-q'], { raw: true });
+    expect(quiet.code).toBe(0);
+    expect(quiet.stderr).toBe('');
+    expect(quiet.stdout).toContain('bytes');
+  });
+});
