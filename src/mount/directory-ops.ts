@@ -8,7 +8,7 @@ import { S_IFDIR, S_IFREG, S_ISGID, TYPE_BITS, undecodableName, type OpContext }
  * Directory operations: listing (with files created here and not stored yet), mkdir and rmdir.
  */
 export function directoryOps(c: OpContext): Pick<FuseOperations, 'readdir' | 'mkdir' | 'rmdir'> {
-  const { ctx, fs, files, store, errno, vault, entry, creatorOf, holderOf } = c;
+  const { ctx, fs, files, store, errno, vault, entry, creatorOf, holderOf, parentError } = c;
   const { ENOENT, EEXIST, EROFS, ENOTDIR, ENOTEMPTY } = c.err;
   // Directory listings, each reused until a change touches its directory: every change to names,
   // types or inodes records a version of the path, in this process or another (listing-cache.ts).
@@ -48,6 +48,10 @@ export function directoryOps(c: OpContext): Pick<FuseOperations, 'readdir' | 'mk
         if (ctx.readOnly) return cb(EROFS);
         if (holderOf(path)) return cb(EEXIST);
         if (undecodableName(path)) return cb(c.err.EILSEQ);
+        // The kernel resolved the path: a parent that is no directory now (replaced elsewhere,
+        // by a symlink too) is ENOTDIR, never followed as VaultFs.mkdir follows user paths.
+        const bad = parentError(path);
+        if (bad) return cb(bad);
         const { owner, setgid } = creatorOf(path);
         fs.mkdir(path, { mode: (mode & 0o7777) | (setgid ? S_ISGID : 0), owner });
         cb(0);

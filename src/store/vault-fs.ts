@@ -300,6 +300,7 @@ export class VaultFs {
       linkContent(this.store, content);
       const vault = this.row();
       const path = this.resolveIn(vault, normalizePath(input), true, 0);
+      if (options.parents) this.refuseDanglingLinks(vault, normalizePath(input));
       this.ensureParent(vault, path, options.parents ?? false);
       const old = getEntry(this.store, vault, path);
       assertFileTarget(path, old, options.exclusive);
@@ -427,14 +428,18 @@ export class VaultFs {
   // ---- directories -----------------------------------------------------------------------
 
   mkdir(input: string, options: { parents?: boolean; mode?: number; owner?: Owner } = {}): Entry {
-    const path = normalizePath(input);
+    const requested = normalizePath(input);
     return this.store.mutate(() => {
       const vault = this.row();
+      // Symlinks above the new directory are followed, as mkdir(2) does (`mkdir link/sub`).
+      const path = this.resolveIn(vault, requested, false, 0);
       const existing = getEntry(this.store, vault, path);
       if (existing) {
         if (options.parents && existing.type === 'd') return existing;
+        if (options.parents && existing.type === 'l' && getEntry(this.store, vault, this.resolveIn(vault, path, true, 0))?.type === 'd') return existing;
         throw alreadyExists(path);
       }
+      if (options.parents) this.refuseDanglingLinks(vault, requested);
       this.ensureParent(vault, path, options.parents ?? false);
       const entry = this.createDir(vault, path, options.mode ?? DEFAULT_DIR_MODE, options.owner);
       audit(this.store, this.actor, 'mkdir', this.name, { path });
@@ -444,6 +449,27 @@ export class VaultFs {
 
   private createDir(vault: VaultRow, path: string, mode: number, owner?: Owner): Entry {
     return putEntry(this.store, vault, path, { type: 'd', mode, size: 0, hash: null, target: null, ...owner }, { op: 'mkdir', actor: this.actor });
+  }
+
+  /**
+   * Creating parents (mkdir -p, write -p) never goes through a symlink that points to no
+   * directory: mkdir -p fails there (EEXIST), where following it would create the link's target
+   * somewhere else. NOT_A_DIRECTORY names the link. Links to directories are followed.
+   */
+  private refuseDanglingLinks(vault: VaultRow, path: string): void {
+    let current = '/';
+    for (const name of path === '/' ? [] : path.slice(1).split('/').slice(0, -1)) {
+      const next = joinPath(current, name);
+      const entry = getEntry(this.store, vault, next);
+      if (entry?.type !== 'l') {
+        if (entry?.type !== 'd') return; // missing (created as a directory) or a file (refused later)
+        current = next;
+        continue;
+      }
+      const target = this.resolveIn(vault, next, true, 0);
+      if (getEntry(this.store, vault, target)?.type !== 'd') throw notADirectory(next);
+      current = target;
+    }
   }
 
   /** Checks (or with `parents`, creates as mkdir) every ancestor directory of `path`. */

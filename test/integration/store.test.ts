@@ -197,6 +197,21 @@ describe('files', () => {
     expect(fs.readlink('/copies/dangling')).toBe('/nowhere');
   });
 
+  it('mkdir follows symlinks above the new directory; -p (mkdir and write) refuses to go through a link to nothing', () => {
+    fs.mkdir('/real');
+    fs.symlink('/real', '/link');
+    fs.symlink('nowhere', '/dangling');
+    expect(fs.mkdir('/link/sub').path).toBe('/real/sub');
+    expect(fs.mkdir('/link/a/b', { parents: true }).path).toBe('/real/a/b');
+    expect(fs.mkdir('/link', { parents: true }).type).toBe('l');
+    expect(code(() => fs.mkdir('/link'))).toBe('ALREADY_EXISTS');
+    expect(code(() => fs.mkdir('/dangling/x', { parents: true }))).toBe('NOT_A_DIRECTORY');
+    expect(code(() => fs.writeFile('/dangling/f', 'x', { parents: true }))).toBe('NOT_A_DIRECTORY');
+    expect(code(() => fs.writeFile('/dangling/f', 'x'))).toBe('NOT_FOUND');
+    expect(fs.exists('/nowhere')).toBe(false);
+    expect(fs.writeFile('/link/deep/f', 'x', { parents: true }).path).toBe('/real/deep/f');
+  });
+
   it('follows symlinks in paths like POSIX lookup', () => {
     fs.writeFile('/real/file', 'x', { parents: true });
     fs.symlink('/real', '/abs');
