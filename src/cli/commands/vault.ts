@@ -115,7 +115,7 @@ async function confirm(question: string): Promise<boolean> {
 const del = new Command('delete')
   .alias('rm')
   .description(
-    'delete a vault with its history and checkpoints. A vault with forks is refused (HAS_FORKS) unless --force, which detaches the forks: they keep their files but lose history from before the fork. A mounted vault is refused (CONFLICT, reason mounted): unmount it first. One with a proxy exec running in it is refused (CONFLICT, reason exec_running) unless --force. Deleting the vault in use clears the selection. Content is freed by `avfs gc`.',
+    'delete a vault with its history and checkpoints. A vault with forks is refused (HAS_FORKS) unless --force, which detaches the forks from it: they keep every file and all their history (the deleted vault stays, out of reach, while they read through it), have no parent to merge into, and still count as forks of the vaults above it (merge --into works). A mounted vault is refused (CONFLICT, reason mounted): unmount it first. One with a proxy exec running in it is refused (CONFLICT, reason exec_running) unless --force. Deleting the vault in use clears the selection. Content is freed by `avfs gc`.',
   )
   .argument('<name>', 'vault name')
   .option('-f, --force', 'delete even if the vault has forks (they are detached) or a command running in it; asks nothing')
