@@ -691,11 +691,12 @@ function chunkData(store: Store, hash: string, id: number): Buffer {
  */
 export function contentStartsWith(store: Store, hash: string, prefix: string | null, size: number): boolean {
   if (size === 0) return true;
-  if (prefix === null || contentInfo(store, prefix).size !== size) return false;
+  if (prefix === null) return false;
+  const head = contentInfo(store, prefix);
   const whole = contentInfo(store, hash);
-  if (whole.size < size) return false;
+  if (head.size !== size || whole.size < size) return false;
   let at = 0;
-  if (!whole.inline && !contentInfo(store, prefix).inline) {
+  if (!whole.inline && !head.inline) {
     const a = chunkList(store, hash);
     const b = chunkList(store, prefix);
     let k = 0;

@@ -356,9 +356,10 @@ export interface RevertResult {
  * Undoes the latest change to a path, as new versions (op `revert`), so a revert can itself be
  * reverted: a modified file gets its previous content, a deleted file or directory comes back
  * (a directory with what that same change removed below it), a just-created one is removed (with
- * what that same change created below it: CONFLICT if later changes added to it). Undoing a move moves the tree back as it is now, so changes made to it since the
- * move travel with it. Refused (changing nothing): when the state to go back to was pruned
- * (VERSION_NOT_FOUND), and for a move whose old place is taken or whose tree is gone (CONFLICT).
+ * what that same change created below it). Undoing a move moves the tree back as it is now, so
+ * changes made to it since the move travel with it. Refused (changing nothing): when the state
+ * to go back to was pruned (VERSION_NOT_FOUND), for a move whose old place is taken or whose tree
+ * is gone, and for a created directory later changes added to (CONFLICT).
  */
 export function revertPath(fs: VaultFs, input: string): RevertResult {
   return fs.store.mutate(() => {

@@ -318,9 +318,9 @@ export class VaultFs {
 
   /**
    * The mount's write of a whole file at a canonical path (never following a symlink there):
-   * `data` is the bytes, an edit of a stored content, or a host descriptor to stream them from
-   * (stored in transactions of their own before the entry's, content-addressed, so harmless if
-   * the entry change then fails).
+   * `data` is the bytes or an edit of a stored content (stored in the entry's transaction), or a
+   * host descriptor to stream them from (stored in transactions of their own before the entry's,
+   * content-addressed, so harmless if the entry change then fails).
    * The entry, its version and audit row then change in one transaction. `attributes` decides the
    * entry's mode and times from what the path holds in that transaction (the mount shows the kernel
    * a stored file's mode, see OpenFiles.shown). `from` is the content the writer started from, for a
