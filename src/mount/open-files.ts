@@ -389,7 +389,11 @@ export class OpenFiles {
         appended:
           appendedFrom === null || file.size - appendedFrom > MAX_APPEND_REPLAYED
             ? undefined
-            : { size: appendedFrom, bytes: () => this.readBytes(file, appendedFrom, file.size - appendedFrom) },
+            : {
+                size: appendedFrom,
+                head: () => this.readBytes(file, 0, appendedFrom),
+                bytes: () => this.readBytes(file, appendedFrom, file.size - appendedFrom),
+              },
         ino: file.ino,
         owner: file.owner,
         ownerChanged: file.ownerChanged,

@@ -684,8 +684,13 @@ function chunkData(store: Store, hash: string, id: number): Buffer {
   return row.data;
 }
 
+/** Whether a content is stored (gc deletes what nothing references or pins). */
+export function isStored(store: Store, hash: string): boolean {
+  return store.stmt(BLOB_EXISTS).get(hash) !== undefined;
+}
+
 /**
- * Whether stored content `hash` begins with the `size` bytes of content `prefix` (null: empty).
+ * Whether stored content `hash` begins with the `size` bytes of stored content `prefix` (null: empty).
  * Chunks the two lists share from the start are the same bytes, so only what follows them is
  * read and compared: for a content that grew by appends, the prefix's last chunk.
  */

@@ -4,7 +4,7 @@ import { AvfsError, alreadyExists, isADirectory, notADirectory, notFound } from 
 import { ancestors, basename, dirname, isWithin, joinPath, normalizePath, rebase } from '../core/paths.js';
 import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE } from '../core/entry-types.js';
 import { audit } from './audit.js';
-import { abandonContent, contentChunks, contentStartsWith, linkContent, putContent, putContentFromFd, putAppendedContent, putDigestedContentFromFd, putEditedContent, readContent, type ContentDigest, type ContentEdit, type ContentRef, type DigestedPut, type SizeLimit } from './blobs.js';
+import { abandonContent, contentChunks, contentStartsWith, isStored, linkContent, putContent, putContentFromFd, putAppendedContent, putDigestedContentFromFd, putEditedContent, readContent, type ContentDigest, type ContentEdit, type ContentRef, type DigestedPut, type SizeLimit } from './blobs.js';
 import {
   getEntry,
   hasChildren,
@@ -343,10 +343,10 @@ export class VaultFs {
       ownerChanged?: boolean;
       attributes: (old: Entry | undefined) => ExactAttributes;
       /**
-       * The new content is `from`'s (its `size` bytes) followed by `bytes()`: the writer only
-       * appended (see appendedElsewhere).
+       * The new content is `from`'s (its `size` bytes, which `head()` reads from the writer's
+       * copy) followed by `bytes()`: the writer only appended (see appendedElsewhere).
        */
-      appended?: { size: number; bytes: () => Uint8Array };
+      appended?: { size: number; head: () => Uint8Array; bytes: () => Uint8Array };
     },
   ): Entry | undefined {
     // One transaction for the chunks too: per-chunk commits cost ~0.7 ms each (a 256 MiB file is
@@ -402,10 +402,16 @@ export class VaultFs {
    * agent's `avfs write -a` to a log that a tool in the mount also appends to keeps every line.
    * Undefined otherwise; then the writer's content replaces what is stored (the last writer wins).
    */
-  private appendedElsewhere(old: Entry | undefined, options: { from?: { hash: string | null }; appended?: { size: number } }): { hash: string } | undefined {
+  private appendedElsewhere(old: Entry | undefined, options: { from?: { hash: string | null }; appended?: { size: number; head: () => Uint8Array } }): { hash: string } | undefined {
     const { from, appended } = options;
-    if (!from || !appended || old?.type !== 'f' || !old.hash || old.hash === from.hash) return undefined;
-    return contentStartsWith(this.store, old.hash, from.hash, appended.size) ? { hash: old.hash } : undefined;
+    if (!from || !appended || old?.type !== 'f' || !old.hash || old.hash === from.hash || old.size < appended.size) return undefined;
+    // The base may be gone: a prune and gc elsewhere collect content only an open file still
+    // started from. The writer's own copy of those bytes (its first `size`) then decides.
+    const extended =
+      from.hash === null || isStored(this.store, from.hash)
+        ? contentStartsWith(this.store, old.hash, from.hash, appended.size)
+        : readContent(this.store, old.hash, 0, appended.size).equals(appended.head());
+    return extended ? { hash: old.hash } : undefined;
   }
 
   /**

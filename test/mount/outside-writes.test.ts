@@ -148,6 +148,19 @@ os.close(fd)
     });
   }
 
+  it('appends merged after prune and gc (grace 0) collected the content the holder started from: nothing lost', async () => {
+    expect((await fx.run(['write', '/collected.log', '-'], { input: 'base\n' })).json.ok).toBe(true);
+    await sleep(PAST_ATTR_CACHE_MS);
+    const script = appendWhileOpen(join(fx.dir, 'collected.log'));
+    expect(await script.next()).toBe('written');
+    expect((await fx.run(['write', '-a', '/collected.log', 'cli 1\n'])).json.ok).toBe(true);
+    expect((await fx.run(['prune', '/collected.log', '--keep', '1'])).json.ok).toBe(true);
+    expect((await fx.run(['gc', '--grace', '0'])).json.ok).toBe(true);
+    script.go();
+    await script.done();
+    expect(await catVault('/collected.log')).toBe(asCaptured('base\ncli 1\nmount 1\nmount 2\n'));
+  });
+
   it('a file the CLI rewrote (not appended to) while the mount appended to it: the close still wins, and names the version it replaced', async () => {
     await shOk(`printf 'first line\\n' > ${fx.dir}/rewritten.log`);
     const script = appendWhileOpen(join(fx.dir, 'rewritten.log'));
