@@ -588,13 +588,17 @@ export class VaultFs {
     return this.store.mutate(() => {
       const vault = this.row();
       const given = normalizePath(srcInput);
-      const src = this.resolveIn(vault, given, !options.recursive, 0);
+      // `link/` names the directory the link points to, with -r too (as for cp(1)).
+      const src = this.resolveIn(vault, given, !options.recursive || namesDirectory(srcInput), 0);
       const entry = requireEntry(getEntry(this.store, vault, src), given, this.name);
-      let dst = this.resolveIn(vault, normalizePath(dstInput), true, 0);
+      const dstGiven = normalizePath(dstInput);
+      let dst = this.resolveIn(vault, dstGiven, true, 0);
       const target = getEntry(this.store, vault, dst);
       if (target?.type !== 'd' && namesDirectory(dstInput) && entry.type !== 'd') throw this.notAFile(dstInput, dst);
       // Named after the source as given: a link's copy is named after the link, not its target.
       if (target?.type === 'd') dst = joinPath(dst, basename(given));
+      // A link copied onto a link replaces that link, never the file it points to.
+      else if (entry.type === 'l') dst = this.resolveIn(vault, dstGiven, false, 0);
       if (entry.type === 'd' && !options.recursive) {
         throw new AvfsError('IS_A_DIRECTORY', `${src} is a directory (use -r to copy it)`, { path: src });
       }

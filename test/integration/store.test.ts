@@ -195,6 +195,18 @@ describe('files', () => {
     expect(err?.message).toContain('/dangling');
     fs.cp('/dangling', '/copies', { recursive: true });
     expect(fs.readlink('/copies/dangling')).toBe('/nowhere');
+    // With -r, a link onto a link to a file replaces that link; the file it pointed to stays.
+    fs.writeFile('/ef', 'keep me');
+    fs.symlink('/ef', '/lef');
+    fs.cp('/dirlink', '/lef', { recursive: true });
+    expect(fs.readlink('/lef')).toBe('/src');
+    expect(fs.readFile('/ef').toString()).toBe('keep me');
+    // A link onto itself is the same file; `link/` names the directory it points to.
+    expect(code(() => fs.cp('/link', '/link', { recursive: true }))).toBe('INVALID_ARGUMENT');
+    expect(fs.readFile('/src/notes.md').toString()).toBe('source notes');
+    fs.cp('/dirlink/', '/tree', { recursive: true });
+    expect(fs.lstat('/tree').type).toBe('d');
+    expect(fs.readFile('/tree/notes.md').toString()).toBe('source notes');
   });
 
   it('mkdir follows symlinks above the new directory; -p (mkdir and write) refuses to go through a link to nothing', () => {
