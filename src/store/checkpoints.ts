@@ -1,6 +1,7 @@
 import { AvfsError } from '../errors.js';
 import { descendantRange, dirname, isWithin, normalizePath } from '../core/paths.js';
 import { audit } from './audit.js';
+import { isStored } from './blobs.js';
 import { getEntry, iterateDescendants, putEntry, recountDirLinks, removeEntry, type ChangeOptions, type Entry, type EntryState } from './entries.js';
 import { usageChange, vaultUsage } from './usage.js';
 import { applyState, historyPath, pathsChangedSince, sameState, stateAt, type PathState, type Writer } from './history.js';
@@ -280,7 +281,7 @@ export function applyPlan(
 /** Refuses a restore (changing nothing) that needs missing content or grows the vault past a quota. */
 function checkRestore(store: Store, vault: VaultRow, cp: CheckpointRow, diffs: Array<{ path: string; want: PathState | null; now: Entry | undefined }>): void {
   for (const d of diffs) {
-    if (d.want?.type === 'f' && d.want.hash && !store.stmt('SELECT 1 FROM blobs WHERE hash = ?').get(d.want.hash)) {
+    if (d.want?.type === 'f' && d.want.hash && !isStored(store, d.want.hash)) {
       throw new AvfsError('CHECKPOINT_NOT_FOUND', `checkpoint ${cp.name} refers to content that is no longer stored (${d.path})`, {
         checkpoint: cp.name,
         path: d.path,

@@ -1,7 +1,7 @@
 import { AvfsError, notFound } from '../errors.js';
 import { descendantRange, normalizePath } from '../core/paths.js';
 import { audit } from './audit.js';
-import { contentChunks, readContent } from './blobs.js';
+import { contentChunks, isStored, readContent } from './blobs.js';
 import { getEntry, hasChildren, listDescendants, putEntry, removeDescendants, removeEntry, type ChangeOptions, type Entry, type EntryState, type EntryType } from './entries.js';
 import type { Actor, Store } from './store.js';
 import { historyChain, type VaultRow } from './vaults.js';
@@ -69,7 +69,6 @@ const ONE_VERSION = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND path = 
 const VAULT_CHANGES = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND id <= ? AND id < ? AND op <> 'touch' ORDER BY id DESC LIMIT ?`;
 const SUBTREE_CHANGES = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND id <= ? AND id < ? AND op <> 'touch' AND (path = ? OR (path >= ? AND path < ?))
   ORDER BY id DESC LIMIT ?`;
-const BLOB_EXISTS = 'SELECT 1 FROM blobs WHERE hash = ?';
 // Versions of one path are numbered in change order (a `touch` row shares its number with the change
 // before it), so this walks the path's index backwards; ordered by id alone, the planner walked every
 // version of the vault instead.
@@ -227,7 +226,7 @@ export function* versionChunks(store: Store, row: VersionRow): Generator<Buffer>
 }
 
 function checkContent(store: Store, path: string, state: { type: EntryType | null; hash: string | null; version?: number }): void {
-  if (state.type === 'f' && state.hash && !store.stmt(BLOB_EXISTS).get(state.hash)) {
+  if (state.type === 'f' && state.hash && !isStored(store, state.hash)) {
     throw new AvfsError('VERSION_NOT_FOUND', `the content of ${path} at that version is no longer stored (pruned)`, {
       path,
       version: state.version ?? null,

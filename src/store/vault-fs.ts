@@ -299,8 +299,9 @@ export class VaultFs {
     return this.store.mutate(() => {
       linkContent(this.store, content);
       const vault = this.row();
-      const path = this.resolveIn(vault, normalizePath(input), true, 0);
-      if (options.parents) this.refuseDanglingLinks(vault, normalizePath(input));
+      const requested = normalizePath(input);
+      const path = this.resolveIn(vault, requested, true, 0);
+      if (options.parents) this.refuseDanglingLinks(vault, requested);
       this.ensureParent(vault, path, options.parents ?? false);
       const old = getEntry(this.store, vault, path);
       assertFileTarget(path, old, options.exclusive);
