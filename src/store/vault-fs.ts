@@ -600,11 +600,15 @@ export class VaultFs {
       if (target?.type === 'd') dst = joinPath(dst, basename(given));
       // A link copied onto a link replaces that link, never the file it points to.
       else if (entry.type === 'l') dst = this.resolveIn(vault, dstGiven, false, 0);
+      // cp(1) will not create a file through a link to nothing (it would appear at the link's target).
+      else if (!target && dst !== dstGiven && getEntry(this.store, vault, this.resolveIn(vault, dstGiven, false, 0))?.type === 'l') {
+        throw new AvfsError('INVALID_ARGUMENT', `not writing through dangling symlink ${dstGiven} (it points to ${dst}, which does not exist)`, { path: dstGiven, target: dst });
+      }
       if (entry.type === 'd' && !options.recursive) {
         throw new AvfsError('IS_A_DIRECTORY', `${src} is a directory (use -r to copy it)`, { path: src });
       }
       if (entry.type === 'd' && isWithin(dst, src)) throw new AvfsError('INVALID_ARGUMENT', `cannot copy ${src} into itself`, { from: src, to: dst });
-      if (src === dst) throw new AvfsError('INVALID_ARGUMENT', `${src} and ${dst} are the same file`, { from: src, to: dst });
+      if (src === dst) throw new AvfsError('INVALID_ARGUMENT', `${given} and ${dstGiven} are the same file`, { from: src, to: dst });
       this.ensureParent(vault, dst, false);
       const copying = [entry, ...(entry.type === 'd' ? listDescendants(this.store, vault, src) : [])];
       for (const e of copying) {

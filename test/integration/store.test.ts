@@ -207,6 +207,23 @@ describe('files', () => {
     fs.cp('/dirlink/', '/tree', { recursive: true });
     expect(fs.lstat('/tree').type).toBe('d');
     expect(fs.readFile('/tree/notes.md').toString()).toBe('source notes');
+    // cp(1) will not write through a link to nothing: refused, naming the link, and nothing made.
+    fs.symlink('/made-by-cp', '/dest-link');
+    const refused = (() => {
+      try {
+        fs.cp('/ef', '/dest-link');
+      } catch (e) {
+        return e as { code: string; message: string };
+      }
+    })();
+    expect(refused?.code).toBe('INVALID_ARGUMENT');
+    expect(refused?.message).toContain('/dest-link');
+    expect(fs.exists('/made-by-cp')).toBe(false);
+    expect(fs.readlink('/dest-link')).toBe('/made-by-cp');
+    // A link to a file that exists is written through, as cp(1) does.
+    fs.writeFile('/made-by-cp', 'old');
+    fs.cp('/ef', '/dest-link');
+    expect(fs.readFile('/made-by-cp').toString()).toBe('keep me');
   });
 
   it('mkdir follows symlinks above the new directory; -p (mkdir and write) refuses to go through a link to nothing', () => {
