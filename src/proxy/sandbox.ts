@@ -222,18 +222,29 @@ export interface BwrapOptions {
   statusFd: number | null;
 }
 
+/** Host kernel controls under /proc that the sandbox's /proc shows read-only. */
+const PROC_READ_ONLY = ['/proc/sys', '/proc/sysrq-trigger', '/proc/irq', '/proc/bus'];
+
 /** bubblewrap's arguments (everything before the command). */
 export function bwrapArgs(plan: SandboxPlan, o: BwrapOptions): string[] {
   // A new session always: nothing inside may push input into the caller's terminal (TIOCSTI).
   const args = ['--die-with-parent', '--new-session', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try', '--hostname', 'avfs'];
   if (plan.network === 'none') args.push('--unshare-net');
-  // As root bubblewrap keeps every capability unless told; elsewhere it runs in a user namespace.
-  if (process.getuid?.() === 0) args.push('--cap-drop', 'ALL');
+  // As root bubblewrap keeps every capability unless told. A user namespace of its own too (where
+  // the kernel allows one), so that root inside shares nothing keyed by the host's user namespace
+  // (root's keyrings); elsewhere bubblewrap needs one to run at all.
+  if (process.getuid?.() === 0) args.push('--unshare-user-try', '--cap-drop', 'ALL');
   else args.push('--unshare-user');
   args.push(plan.readOnly ? '--ro-bind' : '--bind', o.root, '/');
   for (const b of plan.binds.filter((b) => b.system)) args.push('--ro-bind', b.source, b.dest);
   for (const f of plan.masked) args.push('--ro-bind', '/dev/null', f);
-  args.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp');
+  args.push('--proc', '/proc');
+  // Root without capabilities still passes the owner-write check of the kernel's settings under
+  // /proc/sys (core_pattern runs a program as host root) and of /proc/sysrq-trigger; bubblewrap
+  // covers them only when its own check says they are writable, which it does not as capless
+  // root. Cover them read-only here, always (ARCHITECTURE.md, "The sandbox").
+  for (const p of PROC_READ_ONLY) args.push('--ro-bind-try', p, p);
+  args.push('--dev', '/dev', '--tmpfs', '/tmp');
   for (const b of plan.binds.filter((b) => !b.system)) args.push(b.writable ? '--bind' : '--ro-bind', b.source, b.dest);
   args.push('--chdir', o.cwd);
   if (o.statusFd !== null) args.push('--json-status-fd', String(o.statusFd));

@@ -27,6 +27,19 @@ export interface TransferSummary {
   special?: number;
   /** Export only: entries the host cannot be given, each with why (sockets; devices when not root). */
   skipped?: Array<{ path: string; type: string; reason: string }>;
+  /** Export only: files written without the set-user-ID / set-group-ID bits they have in the vault (hostMode). */
+  set_id_cleared?: string[];
+}
+
+/**
+ * The mode a vault entry gets on the host: its own, less the set-user-ID and set-group-ID bits on
+ * anything but a directory. Vault files are written by commands avfs treats as untrusted (a
+ * sandboxed one is root inside, and its files are owned by root on the host), so a set-id program
+ * one made must not become a privileged program on the host when exported or synced as root. A
+ * directory's set-group-ID only chooses the group of new files in it, and stays.
+ */
+export function hostMode(type: string, mode: number): number {
+  return type === 'd' ? mode & 0o7777 : mode & 0o1777;
 }
 
 /** Told how far long work is; `phase` names the part of it when it has several (import: storing, then linking). */
@@ -272,6 +285,7 @@ export function exportTree(fs: VaultFs, vaultInput: string, hostDir: string, ove
         } else {
           if (first !== undefined) summary.links_copied = (summary.links_copied ?? 0) + 1;
           placeHostEntry(step.host, step.found !== 'absent', (path) => writeHostFile(path, fs.readChunks(e.path), e.mode, e));
+          if (hostMode(e.type, e.mode) !== (e.mode & 0o7777)) (summary.set_id_cleared ??= []).push(e.path);
           if (e.nlink > 1 && first === undefined) written.set(e.ino, step.host);
           summary.bytes += e.size;
         }
@@ -364,7 +378,7 @@ export function writeHostFile(path: string, chunks: Iterable<Uint8Array>, mode: 
   const fd = openSync(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
   try {
     for (const chunk of chunks) writeSync(fd, chunk);
-    fchmodSync(fd, mode);
+    fchmodSync(fd, hostMode('f', mode));
     if (times) futimesSync(fd, times.atime / 1000, times.mtime / 1000);
   } finally {
     closeSync(fd);
@@ -390,7 +404,7 @@ const ROOT = process.getuid?.() === 0;
  * tools do it; this runs in the CLI, never in a process serving a mount).
  */
 function makeHostNode(path: string, e: Entry): void {
-  const mode = (e.mode & 0o7777).toString(8);
+  const mode = hostMode(e.type, e.mode).toString(8);
   const args = e.type === 'p' ? ['-m', mode, path] : ['-m', mode, path, e.type, String(devMajor(e.rdev)), String(devMinor(e.rdev))];
   const r = spawnSync(e.type === 'p' ? 'mkfifo' : 'mknod', args, { encoding: 'utf8' });
   if (r.status !== 0) throw new AvfsError('INTERNAL', `cannot make ${path}: ${(r.stderr || r.error?.message || '').trim()}`, { host: path });
@@ -403,7 +417,7 @@ function makeHostNode(path: string, e: Entry): void {
 function applyOwner(host: string, e: Entry): void {
   if (e.uid === null && e.gid === null) return;
   lchownSync(host, e.uid ?? -1, e.gid ?? -1);
-  if (e.type !== 'l' && e.mode & 0o6000) chmodSync(host, e.mode & 0o7777);
+  if (e.type !== 'l' && hostMode(e.type, e.mode) & 0o6000) chmodSync(host, hostMode(e.type, e.mode));
 }
 
 /** What a host path holds, by lstat (a symlink is never followed): nothing, a real directory, or anything else. */

@@ -145,6 +145,31 @@ describe('export never writes outside its target', () => {
   });
 });
 
+describe('set-id bits through export', () => {
+  it('export clears set-user-ID and set-group-ID on files (listed in set_id_cleared, kept in the vault) and keeps a directory\'s set-group-ID', async () => {
+    const src = join(h.dir, 'setid');
+    mkdirSync(join(src, 'shared'), { recursive: true });
+    writeFileSync(join(src, 'tool'), '#!/bin/sh\nid\n');
+    writeFileSync(join(src, 'grouptool'), '#!/bin/sh\nid\n');
+    linkSync(join(src, 'tool'), join(src, 'tool-link'));
+    chmodSync(join(src, 'tool'), 0o4755);
+    chmodSync(join(src, 'grouptool'), 0o2711);
+    chmodSync(join(src, 'shared'), 0o2775);
+    expectOk(await run(['import', src, '/setid']));
+    const out = join(h.dir, 'setid-out');
+    const r = expectOk(await run(['export', '/setid', out]));
+    // The hard link's second name is a host link to the first: one file written, named once.
+    expect(r.set_id_cleared.sort()).toEqual(['/setid/grouptool', '/setid/tool']);
+    expect(statSync(join(out, 'tool')).mode & 0o7777).toBe(0o755);
+    expect(statSync(join(out, 'tool-link')).mode & 0o7777).toBe(0o755);
+    expect(statSync(join(out, 'grouptool')).mode & 0o7777).toBe(0o711);
+    expect(statSync(join(out, 'shared')).mode & 0o7777).toBe(0o2775);
+    // The vault keeps what it was given.
+    const modes = Object.fromEntries((expectOk(await run(['ls', '-l', '/setid'])).entries as { name: string; mode: string }[]).map((e) => [e.name, e.mode]));
+    expect(modes).toMatchObject({ tool: '04755', grouptool: '02711', shared: '02775' });
+  });
+});
+
 describe('owners through import and export', () => {
   const asRoot = process.getuid?.() === 0;
   it.runIf(asRoot)('as root, import keeps each host entry owner (files, directories, symlinks, FIFOs, hard links) and export gives them back', async () => {

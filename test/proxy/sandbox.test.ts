@@ -157,6 +157,17 @@ describeModes('escapes are contained by the sandbox', (mode) => {
     expect(vaultTree(home)['/stolen']).toBeUndefined();
   });
 
+  it('the kernel\'s settings are read-only inside, for root too (core_pattern would run a program as host root), and root has a user namespace of its own', async () => {
+    const home = openHome();
+    // Writes back the value it read: harmless to the host even where the write would go through.
+    const probe = 'for f in /proc/sys/kernel/core_uses_pid /proc/sys/kernel/core_pattern; do v=$(cat $f); if (printf "%s\\n" "$v" > $f) 2>/dev/null; then echo "$f WRITABLE"; else echo "$f refused"; fi; done; readlink /proc/self/ns/user';
+    const r = await run(home, mode, probe);
+    const lines = r.json.stdout.trim().split('\n');
+    expect(lines.slice(0, 2)).toEqual(['/proc/sys/kernel/core_uses_pid refused', '/proc/sys/kernel/core_pattern refused']);
+    if (process.getuid?.() === 0) expect(lines[2], 'root inside shares the host\'s user namespace').not.toBe(readlinkSync('/proc/self/ns/user'));
+    expect(paths(r)).toEqual([]);
+  });
+
   it('a symlink in the vault to a host directory sends writes to the vault\'s path of that name, never to the host', async () => {
     const home = openHome(mirror());
     const link = await run(home, mode, `ln -s ${victim} /link`);

@@ -33,7 +33,7 @@ export const importCommand = new Command('import')
   );
 
 export const exportCommand = new Command('export')
-  .description('write a vault file or tree to a host directory (modes, mtimes and symlinks kept); existing host files are refused unless --overwrite')
+  .description('write a vault file or tree to a host directory (modes, mtimes and symlinks kept, except set-user-ID and set-group-ID bits on files, which are cleared and listed in set_id_cleared: vault files come from commands avfs does not trust); existing host files are refused unless --overwrite')
   .argument('<path>', 'vault path')
   .argument('<host-dir>', 'host directory (created if missing)')
   .option('--overwrite', 'replace existing host files')
@@ -48,7 +48,10 @@ export const exportCommand = new Command('export')
         bar.end();
         return { vault: fs.name, path: fs.stat(path!).path, destination: resolve(hostDir!), ...summary };
       },
-      render: (r, out) => out.info(`exported ${plural(r.files, 'file')}, ${plural(r.directories, 'directory', 'directories')}, ${plural(r.symlinks, 'symlink')} (${formatBytes(r.bytes)}) to ${r.destination}`),
+      render: (r, out) => {
+        out.info(`exported ${plural(r.files, 'file')}, ${plural(r.directories, 'directory', 'directories')}, ${plural(r.symlinks, 'symlink')} (${formatBytes(r.bytes)}) to ${r.destination}`);
+        if (r.set_id_cleared?.length) out.warn(`cleared the set-user-ID/set-group-ID bits of ${plural(r.set_id_cleared.length, 'file')}: ${r.set_id_cleared.join(', ')}`);
+      },
     }),
   );
 
