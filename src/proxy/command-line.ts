@@ -31,7 +31,7 @@ const OPERATORS = ['&&', '||', ';;', '|&', '>>', '<<', '&>', '>&', '<>', '>|', '
 const REDIRECT_OPS = new Set(['>', '>>', '<', '<<', '&>', '>&', '<>', '>|']);
 const SEPARATORS = new Set(['&&', '||', ';;', '|&', ';', '&', '|', '(', ')', '\n']);
 /** Reserved words that may start a command position without being the program. */
-const LEADING_KEYWORDS = new Set(['!', 'if', 'then', 'else', 'elif', 'do', 'while', 'until', 'time', '{', '}', 'fi', 'done', 'esac']);
+const LEADING_KEYWORDS = new Set(['!', 'if', 'then', 'else', 'elif', 'do', 'while', 'until', 'time', 'coproc', '{', '}', 'fi', 'done', 'esac']);
 /** Compound commands whose words are not a program invocation (their bodies are parsed as commands). */
 const COMPOUND_HEADS = new Set(['for', 'case', 'select', 'function']);
 
@@ -216,7 +216,15 @@ export function parseShell(script: string, depth = 0): SimpleCommand[] {
   return out;
 }
 
-const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'ash', 'busybox']);
+const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'ash']);
+
+/** setpriv(1)'s options that take their value as the next word. */
+const SETPRIV_VALUED = new Set(['--ruid', '--euid', '--reuid', '--rgid', '--egid', '--regid', '--groups', '--inh-caps', '--ambient-caps', '--bounding-set', '--securebits', '--pdeathsig', '--selinux-label', '--apparmor-profile']);
+
+/** The words of a string split as env -S splits it (quotes group, no operators). */
+function shellWords(text: string): string[] {
+  return tokenize(text, []).filter((t) => t.kind === 'word').map((t) => t.text);
+}
 
 /** The program's name for rule matching: the last path component of argv[0]. */
 export function programName(argv0: string): string {
@@ -254,6 +262,9 @@ export function expandCommand(cmd: SimpleCommand, depth = 0): SimpleCommand[] {
   const inner = (argv: string[], via: string) => {
     if (argv.length > 0) out.push(...expandCommand({ argv, redirects: [], writesRedirect: false, shell: cmd.shell, via }, depth + 1));
   };
+  const shellInner = (script: string, via: string) => {
+    for (const sub of parseShell(script, depth + 1)) out.push(...expandCommand({ ...sub, via: sub.via ?? via }, depth + 1));
+  };
   const skipOptions = (from: number, withValue: Set<string>) => {
     let i = from;
     while (i < args.length && args[i]!.startsWith('-') && args[i] !== '-') {
@@ -275,14 +286,51 @@ export function expandCommand(cmd: SimpleCommand, depth = 0): SimpleCommand[] {
   }
   switch (name) {
     case 'env': {
+      let rest = args;
       let i = 0;
-      while (i < args.length && (args[i]!.startsWith('-') || /^[A-Za-z_][A-Za-z0-9_]*=/.test(args[i]!))) {
-        if (args[i] === '-u' || args[i] === '-C' || args[i] === '-S') i++;
+      while (i < rest.length && (rest[i]!.startsWith('-') || /^[A-Za-z_][A-Za-z0-9_]*=/.test(rest[i]!))) {
+        const a = rest[i]!;
+        // -S 'prog args' (also -Sprog…, --split-string[=]…): the string is split into the words that
+        // follow, the program among them, so its words take its place.
+        const split = a === '-S' || a === '--split-string' ? rest[i + 1] : /^-S./.test(a) ? a.slice(2) : a.startsWith('--split-string=') ? a.slice(15) : undefined;
+        if (split !== undefined) {
+          rest = [...shellWords(split), ...rest.slice(i + (a === '-S' || a === '--split-string' ? 2 : 1))];
+          i = 0;
+          continue;
+        }
+        if (a === '-u' || a === '-C') i++;
         i++;
       }
-      inner(args.slice(i), 'env');
+      inner(rest.slice(i), 'env');
       break;
     }
+    case 'busybox':
+    case 'toybox':
+      // A multi-call binary: its first word names the program it runs (busybox sh -c …, busybox mount).
+      if (args[0] !== undefined && !args[0].startsWith('-')) inner(args, name);
+      break;
+    case 'flock': {
+      // flock [options] <file> <program…> | flock [options] <file> -c '<script>'
+      const i = skipOptions(0, new Set(['-w', '--timeout', '-E', '--conflict-exit-code']));
+      const c = args.indexOf('-c', i + 1);
+      if (c !== -1 && args[c + 1] !== undefined) shellInner(args[c + 1]!, 'flock -c');
+      else inner(args.slice(i + 1), 'flock');
+      break;
+    }
+    case 'script': {
+      // script -c '<script>' [file]: the script runs in a shell.
+      const c = args.findIndex((a) => a === '-c' || a === '--command');
+      if (c !== -1 && args[c + 1] !== undefined) shellInner(args[c + 1]!, 'script -c');
+      break;
+    }
+    case 'trap':
+      // trap '<script>' SIGNAL…: the script runs when the signal (or EXIT) comes.
+      if (args.length > 1 && args[0] !== '-' && !args[0]!.startsWith('-')) shellInner(args[0]!, 'trap');
+      break;
+    case 'alias':
+      // alias name='<script>': what the name will run.
+      for (const a of args) if (a.includes('=')) shellInner(a.slice(a.indexOf('=') + 1), 'alias');
+      break;
     case 'nice':
     case 'ionice':
     case 'nohup':
@@ -295,10 +343,12 @@ export function expandCommand(cmd: SimpleCommand, depth = 0): SimpleCommand[] {
     case 'chrt':
     case 'taskset':
     case 'unbuffer':
+    case 'setpriv':
     case 'sudo':
     case 'doas': {
       const valued = new Set(['-n', '-c', '-u', '-g', '-p', '-o', '-e', '-i', '-C', '-U', '-h', '-D', '-r']);
-      let i = skipOptions(0, name === 'nohup' || name === 'command' || name === 'exec' || name === 'time' ? new Set() : valued);
+      const own = name === 'exec' ? new Set(['-a']) : name === 'setpriv' ? SETPRIV_VALUED : name === 'nohup' || name === 'command' || name === 'time' ? new Set<string>() : valued;
+      let i = skipOptions(0, own);
       if (name === 'taskset' || name === 'chrt') i++; // mask / priority
       inner(args.slice(i), name);
       break;

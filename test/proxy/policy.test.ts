@@ -39,6 +39,27 @@ describe('shell parsing for policy', () => {
     expect(argvs(['find', '.', '-name', '*.o', '-exec', 'rm', '-f', '{}', ';'])).toContainEqual(['rm', '-f', '{}']);
     expect(argvs(['sudo', '-u', 'bob', 'ls'])).toContainEqual(['ls']);
   });
+
+  it('sees the program behind env -S, exec -a, multi-call binaries, flock, script -c, setpriv, coproc, trap and alias', () => {
+    const argvs = (request: { argv?: string[]; shell?: string }) => commandsOf(request).map((c) => c.argv);
+    expect(argvs({ argv: ['env', '-S', 'cat /root/secret'] })).toContainEqual(['cat', '/root/secret']);
+    expect(argvs({ argv: ['env', '-Scat /root/secret'] })).toContainEqual(['cat', '/root/secret']);
+    expect(argvs({ argv: ['env', '--split-string=A=1 -i mount x', 'y'] })).toContainEqual(['mount', 'x', 'y']);
+    expect(argvs({ shell: 'exec -a foo mount x' })).toContainEqual(['mount', 'x']);
+    expect(argvs({ argv: ['busybox', 'mount', 'x'] })).toContainEqual(['mount', 'x']);
+    expect(argvs({ argv: ['busybox', 'sh', '-c', 'sudo ls'] })).toContainEqual(['sudo', 'ls']);
+    expect(argvs({ argv: ['toybox', 'mount'] })).toContainEqual(['mount']);
+    expect(argvs({ argv: ['setpriv', '--reuid', '0', 'mount', 'x'] })).toContainEqual(['mount', 'x']);
+    expect(argvs({ argv: ['flock', '/tmp/l', 'mount', 'x'] })).toContainEqual(['mount', 'x']);
+    expect(argvs({ argv: ['flock', '-w', '5', '/tmp/l', '-c', 'sudo ls'] })).toContainEqual(['sudo', 'ls']);
+    expect(argvs({ argv: ['script', '-q', '-c', 'mount x', '/dev/null'] })).toContainEqual(['mount', 'x']);
+    expect(argvs({ shell: 'coproc mount x' })).toContainEqual(['mount', 'x']);
+    expect(argvs({ shell: 'trap "mount x" EXIT' })).toContainEqual(['mount', 'x']);
+    expect(argvs({ shell: 'alias m=mount; m x' })).toContainEqual(['mount']);
+    // So the default policy denies them as it denies the program itself.
+    expect(decide(['env', '-S', 'sudo ls']).action).toBe('deny');
+    expect(decide(['busybox', 'sudo', 'ls']).action).toBe('deny');
+  });
 });
 
 describe('default policy', () => {
