@@ -54,7 +54,10 @@ const SEARCH_IN_VAULT = `
   ${RANKED_TO_ENTRIES}`;
 const COUNT_SCOPE = "SELECT count(*) AS n FROM entries WHERE vault_id = ? AND (path = ? OR (path >= ? AND path < ?))";
 const COUNT_MATCHES = 'SELECT count(*) AS n FROM fts WHERE fts MATCH ?';
-const SNIPPET = `SELECT snippet(fts, 0, char(2), char(3), '…', ${SNIPPET_TOKENS}) AS snippet FROM fts WHERE fts MATCH ? AND rowid = ?`;
+// CAST: better-sqlite3 binds a JS number as REAL, and FTS5 (3.53.2 here) drops a REAL rowid
+// constraint that comes with a MATCH instead of applying it, so the snippet came from the first
+// matching content in the home, whatever vault or version it belonged to.
+const SNIPPET = `SELECT snippet(fts, 0, char(2), char(3), '…', ${SNIPPET_TOKENS}) AS snippet FROM fts WHERE fts MATCH ? AND rowid = CAST(? AS INTEGER)`;
 
 export interface SearchHit {
   path: string;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openStore, type Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
-import { forkVault } from '../../src/store/vaults.js';
+import { createVault, forkVault } from '../../src/store/vaults.js';
 import { restoreCheckpoint, saveCheckpoint } from '../../src/store/checkpoints.js';
 import { databaseFile } from '../../src/store/home.js';
 import { MIGRATIONS } from '../../src/store/schema.js';
@@ -140,6 +140,19 @@ describe('search: text, ranking, snippets, limits', () => {
     expect(paths('東京*')).toEqual(['/jp.md', '/u.md']);
     const [hit] = search('cafe').hits;
     expect(hit!.snippet).toContain(`${HIT_START}café${HIT_END}`);
+  });
+
+  it('a hit\'s snippet is the text of that hit\'s file: never another vault\'s, nor an old version\'s', () => {
+    createVault(store, 'secret', actor);
+    const secret = new VaultFs(store, 'secret', actor);
+    secret.mkdir('/d');
+    secret.writeFile('/d/creds.txt', 'deploy token=hunter2-SECRET');
+    fs.writeFile('/notes.txt', 'zebra one');
+    fs.writeFile('/notes.txt', 'zebra two');
+    fs.writeFile('/readme.txt', 'how to deploy the app');
+    const [deploy] = search('deploy').hits;
+    expect(deploy).toMatchObject({ path: '/readme.txt', snippet: `how to ${HIT_START}deploy${HIT_END} the app` });
+    expect(search('zebra').hits.map((h) => h.snippet)).toEqual([`${HIT_START}zebra${HIT_END} two`]);
   });
 
   it('ranks by bm25 and highlights matches in a windowed snippet', () => {
