@@ -64,27 +64,79 @@ export async function serveStdio(options: McpServerOptions & { log: (message: st
  * request has its answer, so a client that sends a call and closes stdin at once (a script
  * piping requests in) still gets the answer before the server closes. Tool errors made by the
  * MCP layer get our USAGE code on the way out (withUsageCode).
+ *
+ * Requests are served one at a time, in the order they arrive: the SDK starts each handler as
+ * soon as its arguments are validated, and a large write validates longer than the read sent
+ * after it, so a client that pipelined write, read, checkpoint saw the read miss the write and
+ * the checkpoint miss both. proxy_exec runs beside later calls (it may take minutes; while it
+ * runs, calls are served as a person's commands beside a running program are). A line that is
+ * not JSON, or not a JSON-RPC message, gets JSON-RPC's error answer (id null), never silence.
  */
 function answering(transport: StdioServerTransport): StdioServerTransport & { answered: () => Promise<void> } {
   let pending = 0;
   const waiters: Array<() => void> = [];
   let handler: StdioServerTransport['onmessage'];
+  let onError: StdioServerTransport['onerror'];
+  /** The request being served (answered before the next one starts), or null. */
+  let serving: RequestId | null = null;
+  const queued: Array<[JSONRPCMessage, unknown]> = [];
   const isRequest = (m: JSONRPCMessage) => 'id' in m && 'method' in m;
   const isAnswer = (m: JSONRPCMessage) => 'id' in m && !('method' in m);
-  // The server installs its handler on connect; wrap whatever it installs.
+  const runsBeside = (m: JSONRPCMessage) => 'method' in m && m.method === 'tools/call' && (m.params as { name?: unknown } | undefined)?.name === 'proxy_exec';
+  const answeredOne = () => {
+    if (--pending <= 0) {
+      pending = 0;
+      for (const resolve of waiters.splice(0)) resolve();
+    }
+  };
+  const deliver = (message: JSONRPCMessage, extra?: unknown) => {
+    if (isRequest(message) && !runsBeside(message)) serving = (message as { id: RequestId }).id;
+    (handler as (m: JSONRPCMessage, e?: unknown) => void)(message, extra);
+  };
+  const next = () => {
+    serving = null;
+    while (serving === null && queued.length > 0) deliver(...queued.shift()!);
+  };
+  // A cancelled request is never answered: it no longer holds the line, nor the close.
+  const cancelled = (message: JSONRPCMessage) => {
+    if (!('method' in message) || message.method !== 'notifications/cancelled') return;
+    const id = (message.params as { requestId?: RequestId } | undefined)?.requestId;
+    const waiting = queued.findIndex(([m]) => (m as { id?: RequestId }).id === id);
+    if (waiting !== -1) {
+      queued.splice(waiting, 1);
+      answeredOne();
+    } else if (id === serving) {
+      answeredOne();
+      next();
+    }
+  };
+  // The server installs its handlers on connect; wrap whatever it installs.
   Object.defineProperty(transport, 'onmessage', {
     get: () => (handler ? (message: JSONRPCMessage, extra?: unknown) => {
       if (isRequest(message)) pending++;
-      (handler as (m: JSONRPCMessage, e?: unknown) => void)(message, extra);
+      if (isRequest(message) && serving !== null) queued.push([message, extra]);
+      else deliver(message, extra);
+      cancelled(message);
     } : undefined),
     set: (fn: StdioServerTransport['onmessage']) => (handler = fn),
+  });
+  Object.defineProperty(transport, 'onerror', {
+    // Undefined until the server sets its own: the server keeps what was there and calls it too.
+    get: () => (onError ? (error: Error) => {
+      const parse = error instanceof SyntaxError;
+      const code = parse ? PARSE_ERROR : INVALID_REQUEST;
+      const message = parse ? `not JSON: ${error.message}` : 'not a JSON-RPC 2.0 request (jsonrpc "2.0", an id and a method are required)';
+      send({ jsonrpc: '2.0', id: null, error: { code, message } } as unknown as JSONRPCMessage).catch(() => {});
+      onError?.(error);
+    } : undefined),
+    set: (fn: StdioServerTransport['onerror']) => (onError = fn),
   });
   const send = transport.send.bind(transport);
   transport.send = async (message: JSONRPCMessage) => {
     await send('result' in message ? { ...message, result: withUsageCode(message.result) as typeof message.result } : message);
-    if (isAnswer(message) && --pending <= 0) {
-      pending = 0;
-      for (const resolve of waiters.splice(0)) resolve();
+    if (isAnswer(message)) {
+      answeredOne();
+      if ((message as { id: RequestId }).id === serving) next();
     }
   };
   return Object.assign(transport, {
@@ -94,8 +146,9 @@ function answering(transport: StdioServerTransport): StdioServerTransport & { an
 
 /** The longest request line served: a write of about 45 MiB as base64, more as plain text. */
 export const MAX_REQUEST_BYTES = 64 * 1024 * 1024;
-/** JSON-RPC's code for a request that cannot be served as sent. */
+/** JSON-RPC's codes for a request that cannot be served as sent, and for a line that is not JSON. */
 const INVALID_REQUEST = -32600;
+const PARSE_ERROR = -32700;
 /** How much of an oversized line's start and end is kept to find its id. */
 const EDGE = 256;
 

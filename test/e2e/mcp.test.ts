@@ -307,6 +307,29 @@ describe('avfs mcp over stdio', () => {
     expect(r.stderr).toContain('avfs mcp: serving');
   });
 
+  it('requests sent back to back are served in order (a read sees the large write before it); a line that is not a request gets an error answer', async () => {
+    expectOk(await avfs(h.home, ['vault', 'create', 'piped']));
+    const init = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } };
+    const call = (id: number, name: string, args: Record<string, unknown>) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } });
+    const lines = [JSON.stringify(init)];
+    for (let k = 0; k < 3; k++) {
+      lines.push(JSON.stringify(call(1 + 3 * k, 'write', { path: `/p${k}.txt`, content: 'x'.repeat(2_000_000) })));
+      lines.push(JSON.stringify(call(2 + 3 * k, 'read', { path: `/p${k}.txt` })));
+      lines.push(JSON.stringify(call(3 + 3 * k, 'checkpoint_save', { name: `c${k}` })));
+    }
+    lines.push('{"jsonrpc":"2.0","id":', '{"jsonrpc":"2.0","id":3}', '{"id":4,"method":"tools/list"}', 'null');
+    const r = await avfs(h.home, ['mcp', '--vault', 'piped'], { raw: true, input: lines.join('\n') + '\n' });
+    expect(r.code, r.stderr).toBe(0);
+    const answers = r.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l));
+    const byId = answers.filter((a) => a.id !== null);
+    expect(byId.map((a) => a.id)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    for (let k = 0; k < 3; k++) {
+      expect(byId[2 + 3 * k].result.structuredContent.content.length, `read ${k}`).toBe(2_000_000);
+      expect(byId[3 + 3 * k].result.structuredContent.checkpoint.files, `checkpoint ${k}`).toBe(k + 1);
+    }
+    expect(answers.filter((a) => a.id === null).map((a) => a.error.code)).toEqual([-32700, -32600, -32600, -32600]);
+  });
+
   it('while serving, anything else written to stdout goes to stderr', async () => {
     // The server in a process where other code prints to stdout (console.log) while it serves.
     const script = `
