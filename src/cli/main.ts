@@ -1,6 +1,8 @@
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
 import { AvfsError, toAvfsError } from '../errors.js';
+import { decodeUtf8, escapeBytes } from '../core/utf8.js';
 import { decideColor, printError, printJson } from './output.js';
 import type { Command as CommandType } from 'commander';
 
@@ -172,6 +174,29 @@ function eachCommand(cmd: Command, fn: (c: Command) => void): void {
   for (const sub of cmd.commands) eachCommand(sub, fn);
 }
 
+/**
+ * The arguments (as \x escapes) that are not valid UTF-8. Node decodes argv with U+FFFD for
+ * every byte it cannot decode, so `/bad\xff` and `/bad\xfe` arrive as one name; only the raw
+ * command line (/proc/self/cmdline, Linux) tells them apart, and it is read only when an argument
+ * holds U+FFFD at all.
+ */
+function argumentsNotUtf8(argv: string[]): string[] {
+  if (!argv.some((a) => a.includes('\uFFFD'))) return [];
+  let raw: Buffer;
+  try {
+    raw = readFileSync('/proc/self/cmdline');
+  } catch {
+    return [];
+  }
+  const args: Buffer[] = [];
+  for (let start = 0; start < raw.length; ) {
+    const end = raw.indexOf(0, start);
+    args.push(raw.subarray(start, end === -1 ? raw.length : end));
+    start = end === -1 ? raw.length : end + 1;
+  }
+  return args.filter((a) => decodeUtf8(a) === undefined).map((a) => escapeBytes(a));
+}
+
 export async function main(argv: string[]): Promise<number> {
   const json = wantsJson(argv.slice(2));
   decideColor({ json, noColorFlag: argv.includes('--no-color') });
@@ -181,6 +206,17 @@ export async function main(argv: string[]): Promise<number> {
   const [first, ...topics] = words.filter((w) => w !== '--json');
   if (first === 'help' && topics.length > 1 && topics.every((w) => !w.startsWith('-'))) argv = [...argv.slice(0, 2), ...topics, '--help', ...(json ? ['--json'] : [])];
   const name = commandName(program, argv.slice(2));
+  // import matches a host name it is given against the host's own bytes (transfer.ts), and says which.
+  const garbled = name === 'import' ? [] : argumentsNotUtf8(argv);
+  if (garbled.length > 0) {
+    const error = new AvfsError(
+      'INVALID_ARGUMENT',
+      `argument${garbled.length > 1 ? 's' : ''} ${garbled.join(', ')} ${garbled.length > 1 ? 'are' : 'is'} not valid UTF-8: vault paths are UTF-8 (two such names would become one), and content given as an argument would lose its bytes; pass bytes on stdin (avfs write <path> -) or import a host file`,
+      { arguments: garbled },
+    );
+    printError(error, json);
+    return error.exitCode;
+  }
   await addCommands(program, name);
   // With --json, commander's own text (help, version, usage messages) must not reach stdout/stderr
   // as free text: help and version are kept here and printed as the one JSON document below, usage

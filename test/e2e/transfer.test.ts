@@ -21,6 +21,21 @@ function hostTree(links: Record<string, string>): string {
   return dir;
 }
 
+describe('command-line arguments that are not UTF-8', () => {
+  it('are refused (INVALID_ARGUMENT, named as \\x escapes) instead of becoming U+FFFD: two such names were one file; a real U+FFFD is fine', async () => {
+    // Raw bytes reach argv only through a shell: Node encodes the strings it spawns with as UTF-8.
+    const cli = (args: string) => spawnSync('sh', ['-c', `node ${BIN} --json ${args}`], { encoding: 'utf8', env: { ...process.env, AVFS_HOME: h.home, AVFS_VAULT: '' } });
+    const first = cli(`write "$(printf '/bad\\377')" x`);
+    expect(first.status).toBe(2);
+    expect(JSON.parse(first.stdout).error).toMatchObject({ code: 'INVALID_ARGUMENT', arguments: ['/bad\\xff'] });
+    const content = cli(`write /c.txt "$(printf 'caf\\351')"`);
+    expect(JSON.parse(content.stdout).error.code).toBe('INVALID_ARGUMENT');
+    expect(await vaultNames()).toEqual([]);
+    expect(cli(`write "$(printf '/real\\357\\277\\275')" x`).status).toBe(0);
+    expect(await vaultNames()).toEqual(['real\uFFFD']);
+  });
+});
+
 describe('import of host names that are not UTF-8', () => {
   it('refuses the whole import with INVALID_PATH listing the names as \\x escapes; a real U+FFFD name is never merged with them', async () => {
     const src = join(h.dir, 'src');
