@@ -95,10 +95,11 @@ function saveIn(fs: VaultFs, vault: VaultRow, name: string, message: string | nu
 
 /** Saves the vault's current state as checkpoint `name` (an automatic name when omitted). */
 export function saveCheckpoint(fs: VaultFs, name?: string | null, message?: string | null): CheckpointRow {
-  if (name) validateCheckpointName(name);
+  // An empty name is a name (refused, as restore, info and delete refuse it), not "choose one".
+  if (name !== undefined && name !== null) validateCheckpointName(name);
   return fs.store.mutate(() => {
     const vault = fs.row();
-    const row = saveIn(fs, vault, name || autoCheckpointName(fs.store, vault), message ?? null);
+    const row = saveIn(fs, vault, name ?? autoCheckpointName(fs.store, vault), message ?? null);
     audit(fs.store, fs.actor, 'checkpoint.save', fs.name, { checkpoint: row.name, files: row.files });
     return row;
   });

@@ -118,6 +118,7 @@ describe('save, list, info, delete', () => {
     expect(code(() => saveCheckpoint(fs, 'x'))).toBe('ALREADY_EXISTS');
     expect(code(() => saveCheckpoint(fs, '../x'))).toBe('INVALID_NAME');
     expect(code(() => saveCheckpoint(fs, '-x'))).toBe('INVALID_NAME');
+    expect(code(() => saveCheckpoint(fs, ''))).toBe('INVALID_NAME'); // empty is not "choose a name"
     expect(code(() => restoreCheckpoint(fs, 'nope'))).toBe('CHECKPOINT_NOT_FOUND');
     expect(code(() => checkpointInfo(fs, 'nope'))).toBe('CHECKPOINT_NOT_FOUND');
     expect(code(() => deleteCheckpoint(fs, 'nope'))).toBe('CHECKPOINT_NOT_FOUND');
