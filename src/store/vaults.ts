@@ -152,11 +152,14 @@ export function historyChain(store: Store, vault: VaultRow): HistorySegment[] {
     const parent = vaultById(store, current.parent_id);
     if (!parent || seen.has(parent.id)) break;
     seen.add(parent.id);
-    chain.push({ vaultId: parent.id, vault: parent.name, upTo });
+    chain.push({ vaultId: parent.id, vault: shownName(parent), upTo });
     current = parent;
   }
   return chain;
 }
+
+/** A vault's name as history shows it: a deleted one that forks still read (retired, `~name-id`) by the name it had. */
+const shownName = (v: VaultRow): string => (v.retired_at === null ? v.name : v.name.slice(1, v.name.lastIndexOf('-')));
 
 /** Writes a new empty vault: its row and its root directory (a new home's `default` too: Store.create). */
 export function insertVault(store: Statements, name: string, at: number): void {

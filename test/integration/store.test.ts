@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { openStore, type Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
+import { pathVersions } from '../../src/store/history.js';
 import { createVault, deleteVault, forkVault, listVaults, resolveVaultName, useVault } from '../../src/store/vaults.js';
 import { INLINE_MAX } from '../../src/store/blobs.js';
 import { ROOT, errorCode, openTempStore, seededRandom } from '../helpers.js';
@@ -338,6 +339,14 @@ describe('vaults', () => {
     expect(listVaults(store).map((v) => [v.name, v.parent])).toEqual([['child', null]]);
     // The deleted vault was in use: nothing is silently chosen instead.
     expect(code(() => resolveVaultName(store))).toBe('NO_VAULT');
+  });
+
+  it('history from before a fork names a deleted parent by the name it had, never by its internal retired name', () => {
+    fs.writeFile('/f', 'one');
+    forkVault(store, 'default', 'child', actor);
+    deleteVault(store, 'default', true, actor);
+    const child = new VaultFs(store, 'child', actor);
+    expect(pathVersions(store, child.row(), '/f', 10).map((v) => v.vault)).toEqual(['default']);
   });
 
   it('enforces quotas atomically', () => {
