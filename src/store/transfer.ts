@@ -248,6 +248,12 @@ export function exportTree(fs: VaultFs, vaultInput: string, hostDir: string, ove
   } catch (err) {
     // A host place it may not write (permissions, a read-only filesystem) is the caller's input, not an internal failure.
     const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ENAMETOOLONG') {
+      throw new AvfsError('INVALID_PATH', `host path too long (over the host's PATH_MAX, 4096 bytes on Linux): ${String(e.path ?? hostDir).slice(0, 200)}…; ${done} of ${steps.length} entries were exported before it`, {
+        cause: e.code,
+        exported: done,
+      });
+    }
     if (e.code !== 'EACCES' && e.code !== 'EPERM' && e.code !== 'EROFS') throw err;
     const host = String(e.path ?? hostDir);
     throw new AvfsError('INVALID_ARGUMENT', `cannot write host path ${host}: ${e.code === 'EROFS' ? 'read-only file system' : 'permission denied'}; ${done} of ${steps.length} entries were exported before it`, {

@@ -160,6 +160,14 @@ describe('export never writes outside its target', () => {
   });
 });
 
+describe('export of a path longer than the host allows', () => {
+  it('is INVALID_PATH (cause ENAMETOOLONG), not INTERNAL', async () => {
+    expectOk(await run(['write', '-p', `/${'abcdefgh/'.repeat(500)}f`, 'x']));
+    const err = expectError(await run(['export', '/', join(h.dir, 'long-out')]), 'INVALID_PATH', 2);
+    expect(err.cause).toBe('ENAMETOOLONG');
+  });
+});
+
 describe('set-id bits through export', () => {
   it('export clears set-user-ID and set-group-ID on files (listed in set_id_cleared, kept in the vault) and keeps a directory\'s set-group-ID', async () => {
     const src = join(h.dir, 'setid');
