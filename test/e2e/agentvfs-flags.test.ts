@@ -28,6 +28,12 @@ describe('flags from agentvfs', () => {
     expectError(await run(['tree', '-L', '1', '--depth', '2']), 'USAGE', 2);
   });
 
+  it('tree of a tree deeper than it nests (1,000 levels) is INVALID_ARGUMENT naming --depth, not a crash; --depth shows it', async () => {
+    expectOk(await run(['write', '-p', `/${'d/'.repeat(1200)}f`, 'x']));
+    expect(expectError(await run(['tree', '/']), 'INVALID_ARGUMENT', 2).message).toContain('--depth');
+    expectOk(await run(['tree', '/', '--depth', '1000']));
+  });
+
   it('rm -f of a missing path succeeds with removed 0; other errors stay errors', async () => {
     expect(expectOk(await run(['rm', '-f', '/nope'])).removed).toBe(0);
     expect(expectOk(await run(['rm', '-rf', '/nope/deeper'])).removed).toBe(0);

@@ -5,6 +5,9 @@ import { action, examples, zInt } from '../command.js';
 import { colorName, entryJson, plural, type EntryJson } from '../output.js';
 
 
+/** The deepest level tree nests: JSON.stringify (and the text rendering) recurse once per level. */
+const TREE_MAX_DEPTH = 1000;
+
 interface TreeNode extends EntryJson {
   children?: TreeNode[];
 }
@@ -33,6 +36,12 @@ export const treeCommand = new Command('tree')
         for (const e of root.type === 'd' ? fs.walk(root.path) : []) {
           const depth = e.path.split('/').length - 1 - baseDepth;
           if (maxDepth !== undefined && depth > maxDepth) continue;
+          if (depth > TREE_MAX_DEPTH) {
+            throw new AvfsError('INVALID_ARGUMENT', `${root.path} is more than ${TREE_MAX_DEPTH} levels deep, more than tree shows (its nesting is the document's); pass --depth ${TREE_MAX_DEPTH} or less, or list it flat with find`, {
+              path: root.path,
+              max_depth: TREE_MAX_DEPTH,
+            });
+          }
           const node: TreeNode = e.type === 'd' ? { ...entryJson(e), children: [] } : entryJson(e);
           nodes.get(e.parent)?.children?.push(node);
           nodes.set(e.path, node);
