@@ -106,3 +106,19 @@ def test_a_write_over_the_quota_raises_quota_exceeded_and_changes_nothing(ws: AV
         ws.write("/big.txt", "x" * 100)
     assert (caught.value.code, caught.value.exit_code) == ("QUOTA_EXCEEDED", 6)
     assert [e.name for e in ws.ls()] == ["small.txt"]
+
+
+@pytest.mark.parametrize("data", [123, None, 1.5, ["a"]])
+def test_write_of_something_that_is_not_text_or_bytes_raises_invalid_argument_and_writes_nothing(ws: AVFS, data: Any) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        ws.write("/typed", data)
+    assert caught.value.code == "INVALID_ARGUMENT"
+    assert [e.name for e in ws.ls("/")] == []
+
+
+@pytest.mark.parametrize("mode", ["777", -1, 0o10000, True])
+def test_write_with_a_mode_that_is_not_permission_bits_raises_invalid_argument(ws: AVFS, mode: Any) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        ws.write("/moded", "x", mode=mode)
+    assert caught.value.code == "INVALID_ARGUMENT"
+    assert [e.name for e in ws.ls("/")] == []

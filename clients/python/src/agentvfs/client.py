@@ -67,7 +67,15 @@ class AVFS:
     def write(self, path: str, data: Union[bytes, str], *, parents: bool = False, mode: Optional[int] = None) -> Entry:
         """Writes a file (bytes as they are, str as UTF-8), sent on stdin; returns its entry.
         ``parents`` creates missing directories; ``mode`` sets permission bits (e.g. ``0o755``)."""
-        content = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        # bytes(123) would be 123 NUL bytes: only text and byte buffers are content.
+        if isinstance(data, str):
+            content = data.encode("utf-8")
+        elif isinstance(data, (bytes, bytearray, memoryview)):
+            content = bytes(data)
+        else:
+            raise InvalidInputError("INVALID_ARGUMENT", f"data must be str or bytes, not {type(data).__name__}", {"type": type(data).__name__})
+        if mode is not None and (isinstance(mode, bool) or not isinstance(mode, int) or not 0 <= mode <= 0o7777):
+            raise InvalidInputError("INVALID_ARGUMENT", f"mode must be an int of permission bits (e.g. 0o755), not {mode!r}", {"mode": repr(mode)})
         flags = ["--stdin"] + (["--parents"] if parents else []) + ([f"--mode={mode:04o}"] if mode is not None else [])
         return build(Entry, self._run("write", *flags, "--", path, stdin=content))
 
