@@ -33,7 +33,8 @@ export interface OpenViewOptions {
   layout: readonly LayoutNode[];
 }
 
-const REPLY_TIMEOUT_MS = 30_000;
+/** How long opening a view waits for the server's answer (AVFS_VIEWS_REPLY_MS; tests shorten it). */
+const REPLY_TIMEOUT_MS = Number(process.env.AVFS_VIEWS_REPLY_MS) > 0 ? Number(process.env.AVFS_VIEWS_REPLY_MS) : 30_000;
 
 /** Where the home's current views server is named (its session id), so an exec reads one small file, not every session. */
 const currentFile = (home: string) => join(mountsDir(home), 'views.current');
@@ -101,7 +102,11 @@ async function openOn(server: MountSessionInfo, options: OpenViewOptions): Promi
     close() {
       closed ??= (async () => {
         send(socket, { close: true });
-        const reply = await expectOk(replies);
+        // No time limit while the server lives (its death closes the socket): it answers once it
+        // has stored what the run wrote, and a run that wrote gigabytes is stored for as long as
+        // that takes. Giving up early reported the run as failed, without its changes, while its
+        // files were still stored afterwards, past the end that `proxy undo` reverts to.
+        const reply = await expectOk(() => replies(null));
         socket.end();
         return Number(reply.saved ?? 0);
       })();
@@ -128,7 +133,7 @@ function send(socket: Socket, doc: unknown): void {
 }
 
 /** The server's replies, one JSON document per line, in order. */
-function lines(socket: Socket): () => Promise<Record<string, unknown>> {
+function lines(socket: Socket): (timeoutMs?: number | null) => Promise<Record<string, unknown>> {
   const queue: Record<string, unknown>[] = [];
   const waiting: ((doc: Record<string, unknown> | null) => void)[] = [];
   let buffered = '';
@@ -150,12 +155,12 @@ function lines(socket: Socket): () => Promise<Record<string, unknown>> {
   };
   socket.on('close', end);
   socket.on('error', end);
-  return () => {
+  return (timeoutMs = REPLY_TIMEOUT_MS) => {
     const ready = queue.shift();
     if (ready) return Promise.resolve(ready);
     if (ended) return Promise.reject(new AvfsError('CONFLICT', 'the proxy views server closed the connection'));
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new AvfsError('TIMEOUT', `the proxy views server did not answer within ${REPLY_TIMEOUT_MS} ms`)), REPLY_TIMEOUT_MS);
+      const timer = timeoutMs === null ? undefined : setTimeout(() => reject(new AvfsError('TIMEOUT', `the proxy views server did not answer within ${timeoutMs} ms`)), timeoutMs);
       waiting.push((doc) => {
         clearTimeout(timer);
         if (doc) resolve(doc);

@@ -90,6 +90,29 @@ describe('copy mode specifics', () => {
 });
 
 describe.skipIf(skipMountTests('mount mode specifics'))('mount mode specifics', () => {
+  it('a run that ends while the views server is busy storing another run\'s large file waits for it, and is reported whole', async () => {
+    if (!fuse.ok) throw new Error(`FUSE is unavailable: ${fuse.reason}`);
+    const home = newHome({ '/a.txt': 'a\n' });
+    // The first run starts the home's views server, so the next ones' opens are answered at once.
+    expect((await avfs(home, ['proxy', 'exec', '--', 'true'])).json?.ok).toBe(true);
+    const env = { AVFS_VIEWS_REPLY_MS: '500' };
+    // `short` opens its view, writes, then sleeps; meanwhile `long` closes a 1 GiB sparse file,
+    // which the server hashes and chunks for seconds, so `short` ends, and asks the server to
+    // close its view, while the server is still storing `long`'s file. It gave up after the reply
+    // time and reported a failure without its changes, which were stored afterwards.
+    const short = avfs(home, ['proxy', 'exec', '--checkpoint', '--shell', 'echo s > short.txt; sleep 4'], { env });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const big = 'import os; fd = os.open("big", os.O_CREAT | os.O_WRONLY); os.pwrite(fd, b"x", (1 << 30) - 1); os.close(fd)';
+    const long = await avfs(home, ['proxy', 'exec', '--', 'python3', '-c', big], { env });
+    const r = await short;
+    expect(long.json, long.stdout + long.stderr).toMatchObject({ ok: true, exit_code: 0 });
+    expect(r.json, r.stdout + r.stderr).toMatchObject({ ok: true, mode: 'mount', exit_code: 0 });
+    expect(r.json.changed_files.map((c: any) => [c.path, c.kind])).toEqual([['/short.txt', 'added']]);
+    const undo = await avfs(home, ['proxy', 'undo', r.json.exec_id]);
+    expect(undo.json, undo.stdout).toMatchObject({ ok: true });
+    expect(Object.keys(vaultTree(home)).sort()).toEqual(['/', '/a.txt', '/big']);
+  });
+
   it('never reuses a live `avfs mount` of the vault: the run gets its own mount, whose writes are all its own', async () => {
     if (!fuse.ok) throw new Error(`FUSE is unavailable: ${fuse.reason}`);
     const home = newHome({ '/a.txt': 'a\n' });
