@@ -481,7 +481,9 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
       leftoverProcesses: [...group.seen].filter((p) => p !== pid && p !== status?.childPid).length + escaped.seen.size,
       survivors: [...group.survivors, ...escaped.survivors],
       spawnError: null,
-      sandboxFailed: !!status && status.exitCode === null && !timedOut && interrupted === null,
+      // Only before the command started (no child pid reported): a sandbox whose bubblewrap died
+      // later (the memory limit's OOM killer, charged for the sandbox's /tmp) ran the command.
+      sandboxFailed: !!status && status.childPid === null && status.exitCode === null && !timedOut && interrupted === null,
     };
   } finally {
     clearTimeout(timer);

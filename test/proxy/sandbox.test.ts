@@ -295,6 +295,14 @@ describeSandbox('sandbox limits, binds and availability', () => {
     } else {
       expect(typeof memory.reason).toBe('string');
     }
+    // The sandbox's /tmp is memory too: filling it past the limit kills the sandbox itself, after
+    // the command started. That is a run with a violation and its changes, not "could not start".
+    const filler = await avfs(home, ['proxy', 'exec', '--memory', '64MiB', '--shell', 'echo planted > /planted; head -c 200M /dev/zero > /tmp/fill']);
+    if (memory.enforced_by) {
+      expect(filler.json, filler.stdout).toMatchObject({ ok: true });
+      expect(filler.json.violations).toContainEqual(expect.objectContaining({ kind: 'limit', limit: 'memory' }));
+      expect(filler.json.changed_files.map((c: { path: string }) => c.path)).toContain('/planted');
+    }
     const timed = await avfs(home, ['proxy', 'exec', '--timeout', '300', '--', 'sleep', '30']);
     expect(timed.json).toMatchObject({ exit_code: 124, timed_out: true });
     expect(timed.json.violations).toContainEqual(expect.objectContaining({ kind: 'limit', limit: 'timeout_ms', value: 300 }));
