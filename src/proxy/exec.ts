@@ -481,9 +481,15 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
       leftoverProcesses: [...group.seen].filter((p) => p !== pid && p !== status?.childPid).length + escaped.seen.size,
       survivors: [...group.survivors, ...escaped.survivors],
       spawnError: null,
-      // Only before the command started (no child pid reported): a sandbox whose bubblewrap died
-      // later (the memory limit's OOM killer, charged for the sandbox's /tmp) ran the command.
-      sandboxFailed: !!status && status.childPid === null && status.exitCode === null && !timedOut && interrupted === null,
+      // No exit code from bubblewrap: it gave up setting up (saying why, last, on stderr; a child
+      // pid may have been reported before), or it was killed after the command started (the
+      // memory limit's OOM killer, charged for the sandbox's /tmp), which is a run, not a failure.
+      sandboxFailed:
+        !!status &&
+        status.exitCode === null &&
+        !timedOut &&
+        interrupted === null &&
+        (status.childPid === null || /(^|\n)bwrap: [^\n]*\n?$/.test(errData.data.toString('utf8'))),
     };
   } finally {
     clearTimeout(timer);
