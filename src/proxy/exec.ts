@@ -1,6 +1,6 @@
 import { closeSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { constants } from 'node:os';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { spawn } from 'node:child_process';
 import { procPids, processesWithExecId } from '../mount/processes.js';
 import { readProcStat } from '../store/host-process.js';
@@ -45,7 +45,8 @@ export interface RunSpec {
   /** Processes never to signal (a mount server that serves this run). */
   protect?: number[];
   /** The child is bubblewrap, reporting on this file descriptor (its --json-status-fd). */
-  sandbox?: { statusFd: number };
+  /** bubblewrap's descriptors: its status report, and the seccomp filter it reads (written here). */
+  sandbox?: { statusFd: number; seccomp?: { fd: number; program: Buffer } };
   /** The child shares avfs's terminal (stdin, stdout, stderr): nothing is captured. */
   interactive?: boolean;
   /** With interactive: the child's stdout is avfs's stderr, so avfs's stdout carries only its own document. */
@@ -317,6 +318,7 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
   // node:child_process, not execa: importing execa costs ~150 ms of start-up, more than half of
   // the overhead a run may add to its command (BENCHMARKS.md, proxy).
   const stdio: (string | number | undefined)[] = spec.sandbox ? [stdin, childOut, out, 'pipe'] : [stdin, childOut, out];
+  if (spec.sandbox?.seccomp) stdio[spec.sandbox.seccomp.fd] = 'pipe';
   // Every descriptor avfs inherited without close-on-exec becomes /dev/null in the child, so
   // nothing of the caller's reaches the command (a directory descriptor would lead out of the
   // sandbox).
@@ -342,6 +344,12 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
   const stdout = capture(child.stdout, spec.maxOutputBytes);
   const stderr = capture(child.stderr, spec.maxOutputBytes);
   const status = spec.sandbox ? readStatus(child.stdio[3] as Readable) : undefined;
+  // bubblewrap reads the filter to its end before it starts the command.
+  if (spec.sandbox?.seccomp) {
+    const sink = child.stdio[spec.sandbox.seccomp.fd] as Writable;
+    sink.on('error', () => {}); // bubblewrap gone before reading it: its exit says why
+    sink.end(spec.sandbox.seccomp.program);
+  }
   const pid = child.pid;
 
   if (pid === undefined) {

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { createExecCgroup, type ExecCgroup } from './cgroup.js';
 import type { RunOutcome, RunSpec } from './exec.js';
+import { keyringFilter } from './seccomp.js';
 import { bwrapArgs, describeSandbox, type Limits, type SandboxPlan } from './sandbox.js';
 
 /**
@@ -61,6 +62,8 @@ export interface Launch {
 
 /** The descriptor bubblewrap reports on (--json-status-fd): the first after stdin, stdout, stderr. */
 const STATUS_FD = 3;
+/** The descriptor bubblewrap reads the seccomp filter from (--seccomp): the next one. */
+const SECCOMP_FD = 4;
 /** RLIMIT_FSIZE through `ulimit -f` counts 512-byte blocks in POSIX shells. */
 const BLOCK = 512;
 
@@ -71,8 +74,9 @@ export function prepareLaunch(r: LaunchRequest): Launch {
   const { plan } = r;
   const cgroup = createExecCgroup(r.execId, { maxProcesses: plan.limits.max_processes, memory: plan.limits.memory });
   const blocks = plan.limits.max_file_size === null ? null : Math.max(1, Math.floor(plan.limits.max_file_size / BLOCK));
+  const filter = plan.enforced ? keyringFilter() : null;
   const inner = plan.enforced
-    ? [plan.bwrap!, ...bwrapArgs(plan, { root: r.root, cwd: r.cwd, statusFd: STATUS_FD }), ...r.argv]
+    ? [plan.bwrap!, ...bwrapArgs(plan, { root: r.root, cwd: r.cwd, statusFd: STATUS_FD, seccompFd: filter ? SECCOMP_FD : null }), ...r.argv]
     : r.argv;
   const wrapped = cgroup || blocks !== null ? ['/bin/sh', '-c', PROLOGUE, 'avfs-limits', ...(cgroup?.procs ?? []), '--', blocks === null ? '' : String(blocks), ...inner] : inner;
   const limits: LimitsReport = {
@@ -102,7 +106,7 @@ export function prepareLaunch(r: LaunchRequest): Launch {
       interactive: r.interactive,
       terminalOnStderr: r.terminalOnStderr,
       cgroupProcs: cgroup?.procs ?? [],
-      ...(plan.enforced ? { sandbox: { statusFd: STATUS_FD } } : {}),
+      ...(plan.enforced ? { sandbox: { statusFd: STATUS_FD, ...(filter ? { seccomp: { fd: SECCOMP_FD, program: filter } } : {}) } } : {}),
     },
   };
 }

@@ -220,6 +220,8 @@ export interface BwrapOptions {
   cwd: string;
   /** File descriptor bwrap reports the child's pid and exit code on (null: none). */
   statusFd: number | null;
+  /** File descriptor bwrap reads the seccomp filter from (seccomp.ts; null: none). */
+  seccompFd?: number | null;
 }
 
 /** Host kernel controls under /proc that the sandbox's /proc shows read-only. */
@@ -248,6 +250,7 @@ export function bwrapArgs(plan: SandboxPlan, o: BwrapOptions): string[] {
   for (const b of plan.binds.filter((b) => !b.system)) args.push(b.writable ? '--bind' : '--ro-bind', b.source, b.dest);
   args.push('--chdir', o.cwd);
   if (o.statusFd !== null) args.push('--json-status-fd', String(o.statusFd));
+  if (o.seccompFd != null) args.push('--seccomp', String(o.seccompFd));
   return args;
 }
 

@@ -168,6 +168,32 @@ describeModes('escapes are contained by the sandbox', (mode) => {
     expect(paths(r)).toEqual([]);
   });
 
+  it('the keys of the caller\'s session keyring are out of reach: the kernel\'s key calls are refused (EPERM)', async () => {
+    // On the host: put a key in the session keyring, then run avfs, whose sandbox inherits that
+    // keyring across every namespace. Inside: ask for the keyring and search it for the key.
+    const [addKey, keyctl] = process.arch === 'arm64' ? [217, 219] : [248, 250]; // x86_64 otherwise
+    const script = [
+      'import ctypes, os, sys',
+      'libc = ctypes.CDLL(None, use_errno=True)',
+      'if sys.argv[1] == "host":',
+      `    assert libc.syscall(${addKey}, b"user", b"avfs-canary", b"TOPSECRET", 9, ctypes.c_long(-3)) > 0`,
+      '    os.execvp(sys.argv[2], sys.argv[2:])',
+      `ring = libc.syscall(${keyctl}, 0, ctypes.c_long(-3), 0)`,
+      'print("keyring", ring, ctypes.get_errno())',
+      `print("search", libc.syscall(${keyctl}, 10, ctypes.c_long(-3), b"user", b"avfs-canary", 0), ctypes.get_errno())`,
+    ].join('\n');
+    const home = openHome({ '/keys.py': script });
+    const host = join(tmp.dir, 'keys.py');
+    writeFileSync(host, script);
+    const r = await execa('python3', [host, 'host', 'node', BIN, '--json', 'proxy', 'exec', '--mode', mode, '--', 'python3', '/keys.py', 'inside'], {
+      env: { AVFS_HOME: home, AVFS_VAULT: '' },
+      reject: false,
+    });
+    const doc = JSON.parse(r.stdout);
+    expect(doc, r.stdout + r.stderr).toMatchObject({ ok: true, exit_code: 0 });
+    expect(doc.stdout).toBe('keyring -1 1\nsearch -1 1\n');
+  });
+
   it('a symlink in the vault to a host directory sends writes to the vault\'s path of that name, never to the host', async () => {
     const home = openHome(mirror());
     const link = await run(home, mode, `ln -s ${victim} /link`);
