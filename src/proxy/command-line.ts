@@ -166,7 +166,7 @@ function tokenize(script: string, substitutions: string[]): Token[] {
 export function parseShell(script: string, depth = 0): SimpleCommand[] {
   const substitutions: string[] = [];
   const tokens = tokenize(script, substitutions);
-  type Draft = SimpleCommand & { assignments: string[] };
+  type Draft = SimpleCommand & { assignments: string[]; coproc?: boolean };
   const fresh = (): Draft => ({ argv: [], redirects: [], writesRedirect: false, shell: true, assignments: [] });
   const drafts: Draft[] = [];
   let current = fresh();
@@ -193,7 +193,10 @@ export function parseShell(script: string, depth = 0): SimpleCommand[] {
       continue;
     }
     if (current.argv.length === 0) {
-      if (LEADING_KEYWORDS.has(tok.text)) continue;
+      if (LEADING_KEYWORDS.has(tok.text)) {
+        if (tok.text === 'coproc') current.coproc = true;
+        continue;
+      }
       // Leading assignments (`FOO=bar cmd`) set the environment; their values are still checked.
       if (/^[A-Za-z_][A-Za-z0-9_]*=/.test(tok.text)) {
         current.assignments.push(tok.text);
@@ -203,7 +206,18 @@ export function parseShell(script: string, depth = 0): SimpleCommand[] {
     current.argv.push(tok.text);
   }
   finish();
-  const out: SimpleCommand[] = drafts.map(({ assignments, ...cmd }) => {
+  // `function f { body; }` and `coproc NAME { body; }`: the brace opens a body whose first words
+  // are a command of its own (the name before it is not a program).
+  for (let d = 0; d < drafts.length; d++) {
+    const { argv } = drafts[d]!;
+    const brace = argv[0] === 'function' ? argv.indexOf('{', 2) : drafts[d]!.coproc ? argv.indexOf('{', 1) : -1;
+    if (brace !== -1) {
+      const body = drafts[d]!.argv.slice(brace + 1);
+      drafts[d]!.argv = [':', ...drafts[d]!.argv.slice(0, brace)];
+      if (body.length > 0) drafts.splice(d + 1, 0, { argv: body, redirects: [], writesRedirect: false, shell: true, assignments: [] });
+    }
+  }
+  const out: SimpleCommand[] = drafts.map(({ assignments, coproc: _coproc, ...cmd }) => {
     // Assignment values are paths too (`OUT=/etc/x make`); `:` stands for "no program".
     const values = assignments.map((a) => a.slice(a.indexOf('=') + 1));
     const checked = { ...cmd, redirects: [...cmd.redirects, ...values], ...(assignments.length ? { assignments } : {}) };
@@ -292,9 +306,10 @@ export function expandCommand(cmd: SimpleCommand, depth = 0): SimpleCommand[] {
         const a = rest[i]!;
         // -S 'prog args' (also -Sprog…, --split-string[=]…): the string is split into the words that
         // follow, the program among them, so its words take its place.
-        const split = a === '-S' || a === '--split-string' ? rest[i + 1] : /^-S./.test(a) ? a.slice(2) : a.startsWith('--split-string=') ? a.slice(15) : undefined;
+        const spaced = a === '--split-string' || /^-[a-zA-Z]*S$/.test(a); // -S 'x', -vS 'x'
+        const split = spaced ? rest[i + 1] : /^-[a-zA-Z]*S./.test(a) ? a.slice(a.indexOf('S') + 1) : a.startsWith('--split-string=') ? a.slice(15) : undefined;
         if (split !== undefined) {
-          rest = [...shellWords(split), ...rest.slice(i + (a === '-S' || a === '--split-string' ? 2 : 1))];
+          rest = [...shellWords(split), ...rest.slice(i + (spaced ? 2 : 1))];
           i = 0;
           continue;
         }
@@ -318,15 +333,20 @@ export function expandCommand(cmd: SimpleCommand, depth = 0): SimpleCommand[] {
       break;
     }
     case 'script': {
-      // script -c '<script>' [file]: the script runs in a shell.
-      const c = args.findIndex((a) => a === '-c' || a === '--command');
-      if (c !== -1 && args[c + 1] !== undefined) shellInner(args[c + 1]!, 'script -c');
+      // script -c '<script>' [file] (also -qc …, -qec …, --command[=]…): the script runs in a shell.
+      for (let i = 0; i < args.length; i++) {
+        const a = args[i]!;
+        if (a.startsWith('--command=')) shellInner(a.slice(10), 'script -c');
+        else if ((a === '--command' || /^-[a-z]*c$/.test(a)) && args[i + 1] !== undefined) shellInner(args[++i]!, 'script -c');
+      }
       break;
     }
-    case 'trap':
-      // trap '<script>' SIGNAL…: the script runs when the signal (or EXIT) comes.
-      if (args.length > 1 && args[0] !== '-' && !args[0]!.startsWith('-')) shellInner(args[0]!, 'trap');
+    case 'trap': {
+      // trap [--] '<script>' SIGNAL…: the script runs when the signal (or EXIT) comes.
+      const rest = args[0] === '--' ? args.slice(1) : args;
+      if (rest.length > 1 && rest[0] !== '-' && !rest[0]!.startsWith('-')) shellInner(rest[0]!, 'trap');
       break;
+    }
     case 'alias':
       // alias name='<script>': what the name will run.
       for (const a of args) if (a.includes('=')) shellInner(a.slice(a.indexOf('=') + 1), 'alias');
@@ -347,7 +367,9 @@ export function expandCommand(cmd: SimpleCommand, depth = 0): SimpleCommand[] {
     case 'sudo':
     case 'doas': {
       const valued = new Set(['-n', '-c', '-u', '-g', '-p', '-o', '-e', '-i', '-C', '-U', '-h', '-D', '-r']);
-      const own = name === 'exec' ? new Set(['-a']) : name === 'setpriv' ? SETPRIV_VALUED : name === 'nohup' || name === 'command' || name === 'time' ? new Set<string>() : valued;
+      // chrt's and taskset's options are flags; the priority or mask follows them.
+      const flagsOnly = name === 'nohup' || name === 'command' || name === 'time' || name === 'chrt' || name === 'taskset';
+      const own = name === 'exec' ? new Set(['-a']) : name === 'setpriv' ? SETPRIV_VALUED : flagsOnly ? new Set<string>() : valued;
       let i = skipOptions(0, own);
       if (name === 'taskset' || name === 'chrt') i++; // mask / priority
       inner(args.slice(i), name);

@@ -22,7 +22,7 @@ export const DEFAULT_RULES: PolicyRule[] = [
   // ---- leaving the boundary ---------------------------------------------------------------
   {
     name: 'privilege',
-    program: ['sudo', 'su', 'doas', 'pkexec', 'runuser'],
+    program: ['sudo', 'sudoedit', 'su', 'doas', 'pkexec', 'runuser', 'run0', 'sg', 'newgrp'],
     action: 'deny',
     categories: ['host_escape_risk'],
     reason: 'changes user or privilege: the command would act on the host with other rights',

@@ -56,9 +56,19 @@ describe('shell parsing for policy', () => {
     expect(argvs({ shell: 'coproc mount x' })).toContainEqual(['mount', 'x']);
     expect(argvs({ shell: 'trap "mount x" EXIT' })).toContainEqual(['mount', 'x']);
     expect(argvs({ shell: 'alias m=mount; m x' })).toContainEqual(['mount']);
+    expect(argvs({ shell: "script -qc 'mount x' /dev/null" })).toContainEqual(['mount', 'x']);
+    expect(argvs({ shell: "script --command='sudo id' /dev/null" })).toContainEqual(['sudo', 'id']);
+    expect(argvs({ shell: 'coproc X { mount; }' })).toContainEqual(['mount']);
+    expect(argvs({ shell: 'function f { sudo ls; }; f' })).toContainEqual(['sudo', 'ls']);
+    expect(argvs({ shell: "trap -- 'sudo id' EXIT" })).toContainEqual(['sudo', 'id']);
+    expect(argvs({ shell: "env -vS 'sudo id'" })).toContainEqual(['sudo', 'id']);
+    expect(argvs({ shell: 'chrt -o 0 mount x' })).toContainEqual(['mount', 'x']);
+    expect(argvs({ shell: 'taskset -c 0 mount x' })).toContainEqual(['mount', 'x']);
+    expect(argvs({ shell: 'echo { hi }' })).toEqual([['echo', '{', 'hi', '}']]);
     // So the default policy denies them as it denies the program itself.
     expect(decide(['env', '-S', 'sudo ls']).action).toBe('deny');
     expect(decide(['busybox', 'sudo', 'ls']).action).toBe('deny');
+    for (const privileged of ['sudoedit', 'run0', 'sg']) expect(decide([privileged, 'x']).action, privileged).toBe('deny');
   });
 });
 
