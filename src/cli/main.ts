@@ -211,7 +211,7 @@ export async function main(argv: string[]): Promise<number> {
   if (garbled.length > 0) {
     const error = new AvfsError(
       'INVALID_ARGUMENT',
-      `argument${garbled.length > 1 ? 's' : ''} ${garbled.join(', ')} ${garbled.length > 1 ? 'are' : 'is'} not valid UTF-8: vault paths are UTF-8 (two such names would become one), and content given as an argument would lose its bytes; pass bytes on stdin (avfs write <path> -) or import a host file`,
+      `argument${garbled.length > 1 ? 's' : ''} ${garbled.join(', ')} ${garbled.length > 1 ? 'are' : 'is'} not valid UTF-8, and avfs would not receive its bytes exactly (Node reads arguments as UTF-8: two such names would become one); vault paths are UTF-8, content can come on stdin (avfs write <path> -), and a host directory with such a name can be reached through a symlink to it`,
       { arguments: garbled },
     );
     printError(error, json);

@@ -285,13 +285,14 @@ export function exportTree(fs: VaultFs, vaultInput: string, hostDir: string, ove
         utimesSync(step.host, e.atime / 1000, e.mtime / 1000);
         summary.special = (summary.special ?? 0) + 1;
       } else {
+        // Every name of a set-id file is listed, a hard link's too (they share the cleared mode).
+        if (hostMode(e.type, e.mode) !== (e.mode & 0o7777)) (summary.set_id_cleared ??= []).push(e.path);
         const first = e.nlink > 1 ? written.get(e.ino) : undefined;
         if (first !== undefined && placeHostLink(first, step.host, step.found !== 'absent')) {
           summary.links++;
         } else {
           if (first !== undefined) summary.links_copied = (summary.links_copied ?? 0) + 1;
           placeHostEntry(step.host, step.found !== 'absent', (path) => writeHostFile(path, fs.readChunks(e.path), e.mode, e));
-          if (hostMode(e.type, e.mode) !== (e.mode & 0o7777)) (summary.set_id_cleared ??= []).push(e.path);
           if (e.nlink > 1 && first === undefined) written.set(e.ino, step.host);
           summary.bytes += e.size;
         }
