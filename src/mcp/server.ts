@@ -48,11 +48,11 @@ export function createAvfsMcpServer(options: McpServerOptions): { server: McpSer
         outputSchema: outputSchemaOf(tool.output),
         annotations: annotationsOf(tool),
       },
-      (async (args: Record<string, unknown>) => {
+      (async (args: Record<string, unknown>, extra: { signal?: AbortSignal }) => {
         let avfs: AVFS | undefined;
         try {
           avfs = avfsFor(typeof args.vault === 'string' ? args.vault : undefined);
-          return toolOk(await tool.run(args, avfs));
+          return toolOk(await tool.run(args, avfs, extra.signal));
         } catch (err) {
           return toolError(err);
         } finally {

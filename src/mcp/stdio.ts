@@ -80,6 +80,8 @@ function answering(transport: StdioServerTransport): StdioServerTransport & { an
   /** The request being served (answered before the next one starts), or null. */
   let serving: RequestId | null = null;
   const queued: Array<[JSONRPCMessage, unknown]> = [];
+  /** Requests running beside the line (proxy_exec), by id. */
+  const beside = new Set<RequestId>();
   const isRequest = (m: JSONRPCMessage) => 'id' in m && 'method' in m;
   const isAnswer = (m: JSONRPCMessage) => 'id' in m && !('method' in m);
   const runsBeside = (m: JSONRPCMessage) => 'method' in m && m.method === 'tools/call' && (m.params as { name?: unknown } | undefined)?.name === 'proxy_exec';
@@ -90,7 +92,10 @@ function answering(transport: StdioServerTransport): StdioServerTransport & { an
     }
   };
   const deliver = (message: JSONRPCMessage, extra?: unknown) => {
-    if (isRequest(message) && !runsBeside(message)) serving = (message as { id: RequestId }).id;
+    if (isRequest(message)) {
+      if (runsBeside(message)) beside.add((message as { id: RequestId }).id);
+      else serving = (message as { id: RequestId }).id;
+    }
     (handler as (m: JSONRPCMessage, e?: unknown) => void)(message, extra);
   };
   const next = () => {
@@ -108,6 +113,8 @@ function answering(transport: StdioServerTransport): StdioServerTransport & { an
     } else if (id === serving) {
       answeredOne();
       next();
+    } else if (id !== undefined && beside.delete(id)) {
+      answeredOne(); // its command is ended (the SDK aborts the call), and it is not answered
     }
   };
   // The server installs its handlers on connect; wrap whatever it installs.
@@ -135,6 +142,7 @@ function answering(transport: StdioServerTransport): StdioServerTransport & { an
   transport.send = async (message: JSONRPCMessage) => {
     await send('result' in message ? { ...message, result: withUsageCode(message.result) as typeof message.result } : message);
     if (isAnswer(message)) {
+      beside.delete((message as { id: RequestId }).id);
       answeredOne();
       if ((message as { id: RequestId }).id === serving) next();
     }

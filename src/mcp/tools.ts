@@ -27,7 +27,7 @@ export interface ToolSpec {
   /** True when it can remove or overwrite data (an MCP annotation hosts use to ask first). */
   destructive?: boolean;
   /** `avfs` works on the vault the call names, else the server's. */
-  run(args: any, avfs: AVFS): ToolData | Promise<ToolData>;
+  run(args: any, avfs: AVFS, signal?: AbortSignal): ToolData | Promise<ToolData>;
 }
 
 /** Files larger than this are not returned whole by `read` (an MCP message holds the whole content). */
@@ -379,9 +379,10 @@ const proxyTools: ToolSpec[] = [
     output: { exec_id: z.string(), exit_code: z.number(), timed_out: z.boolean(), stdout: z.string(), stderr: z.string(), changed_files: z.array(anyObject) },
     writes: true,
     destructive: true,
-    run: async (args, avfs) => {
+    // A cancelled call (notifications/cancelled) ends its command: the sandbox is killed.
+    run: async (args, avfs, signal) => {
       if ((args.argv === undefined) === (args.shell === undefined)) throw new AvfsError('USAGE', 'give argv or shell (exactly one)');
-      const options = { cwd: args.cwd, timeoutMs: args.timeout_ms, checkpoint: args.checkpoint, approve: args.approve, env: args.env, network: args.network };
+      const options = { cwd: args.cwd, timeoutMs: args.timeout_ms, checkpoint: args.checkpoint, approve: args.approve, env: args.env, network: args.network, signal };
       const r = args.shell !== undefined ? await avfs.proxyExec(args.shell, [], { ...options, shell: true }) : await avfs.proxyExec(args.argv[0], args.argv.slice(1), options);
       return r.raw;
     },

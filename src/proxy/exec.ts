@@ -53,6 +53,8 @@ export interface RunSpec {
   terminalOnStderr?: boolean;
   /** The cgroup.procs files of the run's own cgroup, which the child joins first: its processes, exactly. */
   cgroupProcs?: string[];
+  /** Ends the run as a SIGTERM to avfs would (the MCP server passes a cancelled call's). */
+  signal?: AbortSignal;
 }
 
 export interface RunOutcome {
@@ -408,6 +410,9 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
   const ignoreInt = () => {};
   if (interactive) process.on('SIGINT', ignoreInt);
   for (const s of signals) process.on(s, onSignal);
+  const onAbort = () => onSignal('SIGTERM');
+  spec.signal?.addEventListener('abort', onAbort, { once: true });
+  if (spec.signal?.aborted) onAbort();
 
   try {
     const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
@@ -503,6 +508,7 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
     clearTimeout(timer);
     clearTimeout(escalation);
     for (const s of signals) process.off(s, onSignal);
+    spec.signal?.removeEventListener('abort', onAbort);
     if (interactive) process.off('SIGINT', ignoreInt);
   }
 }

@@ -61,6 +61,8 @@ export interface ExecRequest {
   terminalOnStderr?: boolean;
   /** --readonly: the vault is bound read-only in the sandbox (needs the sandbox). */
   readOnly?: boolean;
+  /** Ends the command as a SIGTERM to avfs would (an MCP call cancelled by its client). */
+  signal?: AbortSignal;
 }
 
 /** What a run did (camelCase; src/api/exec.ts `execJson` gives the CLI's `--json` fields). */
@@ -279,7 +281,7 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
         maxOutputBytes: request.maxOutputBytes ?? policy.max_output_bytes,
         protect: ws.protect,
       });
-      return runCommand(launch.spec);
+      return runCommand({ ...launch.spec, signal: request.signal });
     };
     let outcome = await start();
     if (outcome.sandboxFailed) {

@@ -234,6 +234,8 @@ export interface ProxyExecOptions {
   maxProcesses?: number | null;
   maxFileSize?: number | null;
   memory?: number | null;
+  /** Aborting it ends the command as a SIGTERM would (timeout-like: the sandbox is killed); the result reports `signal`. */
+  signal?: AbortSignal;
 }
 
 /** A run's result: what `avfs proxy exec` reports, camelCase, with `raw`, the CLI's `--json` object. */

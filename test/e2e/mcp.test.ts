@@ -262,6 +262,22 @@ describe('avfs mcp over stdio', () => {
     await fails(client, 'proxy_exec', { argv: ['ls'], shell: 'ls' }, 'USAGE');
   });
 
+  it('a proxy_exec the client cancels ends its command (the sandbox is killed), and later calls are served', async () => {
+    const client = await connect();
+    const controller = new AbortController();
+    const call = client.callTool({ name: 'proxy_exec', arguments: { shell: 'sleep 2; echo late > /cancelled.txt' } }, undefined, { signal: controller.signal });
+    const settled = call.then(
+      () => 'answered',
+      () => 'cancelled',
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    controller.abort();
+    expect(await settled).toBe('cancelled');
+    // Past the moment the command would have written, had it lived.
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    await fails(client, 'read', { path: '/cancelled.txt' }, 'NOT_FOUND');
+  });
+
   it('a denied exec never starts: DENIED with the rule', async () => {
     const client = await connect();
     const e = await fails(client, 'proxy_exec', { shell: 'sudo touch /denied.txt' }, 'DENIED');
