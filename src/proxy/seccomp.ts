@@ -10,7 +10,7 @@
  * The program is classic BPF over `struct seccomp_data` (nr at offset 0, arch at offset 4), one
  * block per architecture the machine can execute: its own and its 32-bit compatibility mode (a
  * static 32-bit binary in the vault runs with the other numbers). On an architecture not listed
- * here there is no filter (null), and the sandbox report says so.
+ * here (avfs supports x86_64 and arm64 Linux) there is no filter (null).
  */
 
 /** Syscall numbers of add_key, request_key and keyctl per AUDIT_ARCH_* value. */
