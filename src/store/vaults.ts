@@ -158,7 +158,10 @@ export function historyChain(store: Store, vault: VaultRow): HistorySegment[] {
   return chain;
 }
 
-/** A vault's name as history shows it: a deleted one that forks still read (retired, `~name-id`) by the name it had. */
+/** The name a deleted vault that forks still read keeps (`~name-id`): no vault name can start with `~`. */
+const retiredName = (v: VaultRow): string => `~${v.name}-${v.id}`;
+
+/** A vault's name as history shows it: a retired one by the name it had (retiredName undone). */
 const shownName = (v: VaultRow): string => (v.retired_at === null ? v.name : v.name.slice(1, v.name.lastIndexOf('-')));
 
 /** Writes a new empty vault: its row and its root directory (a new home's `default` too: Store.create). */
@@ -278,7 +281,7 @@ export function deleteVault(store: Store, name: string, force: boolean, actor: A
     }
     deleteCheckpointRows(store, store.stmt<{ id: number }>('SELECT id FROM checkpoints WHERE vault_id = ?').all(vault.id).map((r) => r.id));
     if (store.stmt(CHILDREN).get(vault.id)) {
-      store.stmt('UPDATE vaults SET name = ?, retired_at = ?, policy = NULL WHERE id = ?').run(`~${vault.name}-${vault.id}`, now(), vault.id);
+      store.stmt('UPDATE vaults SET name = ?, retired_at = ?, policy = NULL WHERE id = ?').run(retiredName(vault), now(), vault.id);
     } else {
       purge(store, vault);
     }
