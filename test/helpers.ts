@@ -147,13 +147,18 @@ export function useTempHome(scope: 'each' | 'all', prefix?: string): TempHome {
 
 /** The AvfsError code a call throws, or 'no error' (anything else thrown is re-thrown). */
 export function errorCode(fn: () => unknown): string {
+  return thrownError(fn)?.code ?? 'no error';
+}
+
+/** The AvfsError `fn` throws (its code, message and fields), or undefined when it throws none. */
+export function thrownError(fn: () => unknown): AvfsError | undefined {
   try {
     fn();
   } catch (err) {
-    if (err instanceof AvfsError) return err.code;
+    if (err instanceof AvfsError) return err;
     throw err;
   }
-  return 'no error';
+  return undefined;
 }
 
 /** The data of the MERGE_CONFLICT error a merge or sync throws (its report); fails the test when it does not throw one. */

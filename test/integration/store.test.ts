@@ -8,7 +8,7 @@ import { VaultFs } from '../../src/store/vault-fs.js';
 import { pathVersions } from '../../src/store/history.js';
 import { createVault, deleteVault, forkVault, listVaults, resolveVaultName, useVault } from '../../src/store/vaults.js';
 import { INLINE_MAX } from '../../src/store/blobs.js';
-import { ROOT, errorCode, openTempStore, seededRandom } from '../helpers.js';
+import { ROOT, errorCode, openTempStore, seededRandom, thrownError } from '../helpers.js';
 import { BUSY_TIMEOUT_MS } from '../../src/store/db.js';
 
 const actor = { source: 'sdk' as const };
@@ -185,13 +185,7 @@ describe('files', () => {
     expect(fs.readlink('/copies/dirlink')).toBe('/src');
     // A dangling link: NOT_FOUND names the link without -r; -r copies it.
     fs.symlink('/nowhere', '/dangling');
-    const err = (() => {
-      try {
-        fs.cp('/dangling', '/copies');
-      } catch (e) {
-        return e as { code: string; message: string };
-      }
-    })();
+    const err = thrownError(() => fs.cp('/dangling', '/copies'));
     expect(err?.code).toBe('NOT_FOUND');
     expect(err?.message).toContain('/dangling');
     fs.cp('/dangling', '/copies', { recursive: true });
@@ -210,13 +204,7 @@ describe('files', () => {
     expect(fs.readFile('/tree/notes.md').toString()).toBe('source notes');
     // cp(1) will not write through a link to nothing: refused, naming the link, and nothing made.
     fs.symlink('/made-by-cp', '/dest-link');
-    const refused = (() => {
-      try {
-        fs.cp('/ef', '/dest-link');
-      } catch (e) {
-        return e as { code: string; message: string };
-      }
-    })();
+    const refused = thrownError(() => fs.cp('/ef', '/dest-link'));
     expect(refused?.code).toBe('INVALID_ARGUMENT');
     expect(refused?.message).toContain('/dest-link');
     expect(fs.exists('/made-by-cp')).toBe(false);
