@@ -56,6 +56,8 @@ export interface MountVaultOptions {
    * server ends the processes carrying `execId` and unmounts, so nothing outlives it.
    */
   owner?: ProcessRef;
+  /** The temporary directory holding `dir`, made for this mount: the server removes both if the owner dies (ServeOptions.scratchDir). */
+  scratchDir?: string;
   /** Serve proxy views (view-server.ts) with this control socket instead of the vault. */
   views?: { socket: string };
   /** Present a sandbox's reserved names (sandbox-view.ts): the mount is a sandbox's root. */
@@ -112,6 +114,7 @@ export async function mountVault(options: MountVaultOptions): Promise<MountSessi
   if (options.readOnly) args.push('--read-only');
   if (options.allowOther) args.push('--allow-other');
   if (options.owner) args.push('--owner', `${options.owner.pid}:${options.owner.pid_start ?? ''}`);
+  if (options.scratchDir) args.push('--scratch-dir', options.scratchDir);
   if (options.views) args.push('--views', options.views.socket);
   let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   const child = spawn(process.execPath, args, {

@@ -48,6 +48,12 @@ export interface ServeOptions {
   /** The process this mount serves (a proxy exec's avfs): see ownerWatch. */
   owner?: ProcessRef;
   /**
+   * The temporary directory the owner made to hold the mountpoint: when the owner dies, the
+   * server removes the mountpoint and it (both empty by then, never recursively), as the owner
+   * would have.
+   */
+  scratchDir?: string;
+  /**
    * Serve proxy execs' views of the home's vaults instead of one vault (view-server.ts), opened
    * and closed over a control socket at this path; the server exits after `idleMs` without views.
    */
@@ -239,7 +245,8 @@ export async function serveMount(options: ServeOptions): Promise<MountSessionInf
         rmSync(spillDir(home, sessionId), { recursive: true, force: true });
         setSessionState(home, session, 'unmounted');
       }
-      if (options.views) removeViewsDirs(session.dir, options.views.socket);
+      if (options.views) removePrivateDirs(session.dir, dirname(session.dir), options.views.socket);
+      else if (ownerDied && options.scratchDir) removePrivateDirs(session.dir, options.scratchDir);
       info(`unmounted ${session.dir} (${reason})`);
       // The signal handlers stay: a SIGTERM arriving now (avfs unmount sends one) must not kill
       // the process before it has printed its result and exited.
@@ -339,10 +346,14 @@ export async function serveMount(options: ServeOptions): Promise<MountSessionInf
   });
 }
 
-/** A views server's private directories (mountpoint and socket in one temporary directory), once unmounted: never recursively. */
-function removeViewsDirs(dir: string, socket: string): void {
-  if (kernelMountAt(dir)) return;
-  for (const remove of [() => rmSync(socket, { force: true }), () => rmdirSync(dir), () => rmdirSync(dirname(dir))]) {
+/**
+ * A mountpoint made for this server alone and the temporary directory holding it (with a views
+ * server's socket), once unmounted: never recursively, so a directory that is not empty stays.
+ */
+function removePrivateDirs(mountpoint: string, parent: string, socket?: string): void {
+  if (kernelMountAt(mountpoint)) return;
+  const removals = [() => socket && rmSync(socket, { force: true }), () => rmdirSync(mountpoint), () => rmdirSync(parent)];
+  for (const remove of removals) {
     try {
       remove();
     } catch {

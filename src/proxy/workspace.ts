@@ -89,7 +89,8 @@ export async function copyWorkspace(fs: VaultFs, modeReason: string | null, layo
  * process with the exec id (so every version written through it is tagged), unmounted when the
  * command ends. Unmounting waits for the server to save everything still open, so the change
  * report that follows is complete. The server watches this process: if it dies without
- * unmounting (kill -9), the server ends the run's processes and unmounts by itself.
+ * unmounting (kill -9), the server ends the run's processes, unmounts and removes the temporary
+ * directory by itself.
  */
 async function mountWorkspace(store: Store, fs: VaultFs, execId: string, layout: SandboxLayout | null): Promise<Workspace> {
   const base = mkdtempSync(join(tmpdir(), 'avfs-proxy-mnt-'));
@@ -99,7 +100,7 @@ async function mountWorkspace(store: Store, fs: VaultFs, execId: string, layout:
   const owner = thisProcess();
   let info;
   try {
-    info = await mountVault({ home: store.home, vault: fs.name, dir: root, execId, owner, layout: layout?.all() });
+    info = await mountVault({ home: store.home, vault: fs.name, dir: root, execId, owner, scratchDir: base, layout: layout?.all() });
   } catch (err) {
     rmSync(base, { recursive: true, force: true });
     throw err;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statfsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { avfs, BIN, tempDir } from '../helpers.js';
 import { auditRows, describeSandbox, processes, seedHome, setVaultPolicy, skipMountTests, vaultTree } from './helpers.js';
@@ -166,6 +166,8 @@ describe.skipIf(skipMountTests('exec ownership with mounts'))('exec ownership wi
       // Nothing of the dead exec keeps running, and its private mount goes away.
       await until("the exec's processes to end", () => processes().every((p) => !p.env.includes(`AVFS_EXEC_ID=${execId}`)));
       await until('the private mount to go', () => !mounted(session!.dir));
+      // The temporary directory avfs made for the mount goes with it.
+      await until('its temporary directory to be removed', () => !existsSync(dirname(session!.dir)));
       await expectDeadExecHandled(home, execId);
     } finally {
       reap();

@@ -65,6 +65,7 @@ export const mountCommand = new Command('mount')
   .option('--timeout <ms>', 'how long to wait for the mount to answer', '20000')
   .addOption(new Option('--session-id <id>', 'session id chosen by the parent process').hideHelp())
   .addOption(new Option('--owner <pid:start>', 'the process this mount serves; the server unmounts when it dies').hideHelp())
+  .addOption(new Option('--scratch-dir <dir>', "the owner's temporary directory holding the mountpoint; removed with it if the owner dies").hideHelp())
   .addOption(new Option('--views <socket>', 'serve proxy exec views of the home, controlled over this socket').hideHelp())
   .addHelpText(
     'after',
@@ -90,6 +91,7 @@ export const mountCommand = new Command('mount')
           .regex(/^\d+:\d*$/, 'expected <pid>:<start time>')
           .transform((v) => ({ pid: Number(v.split(':')[0]), pid_start: v.split(':')[1] ? Number(v.split(':')[1]) : null }))
           .optional(),
+        scratchDir: z.string().min(1).optional(),
         views: z.string().min(1).optional(),
       }),
       run: async ([dir], opts, ctx): Promise<Record<string, unknown>> => {
@@ -113,6 +115,7 @@ export const mountCommand = new Command('mount')
             sessionId: opts.sessionId,
             execId,
             owner: opts.owner,
+            scratchDir: opts.scratchDir,
             // Set by the proxy for a private mount that is a sandbox's root (src/mount/sandbox-view.ts).
             ...(process.env.AVFS_SANDBOX_LAYOUT ? { layout: JSON.parse(process.env.AVFS_SANDBOX_LAYOUT) as LayoutNode[] } : {}),
             ...(opts.views ? { views: { socket: opts.views, idleMs: viewsIdleMs() } } : {}),
