@@ -97,8 +97,10 @@ export class AvfsError extends Error {
     return CODES[isErrorCode(this.code) ? this.code : 'INTERNAL'].exit;
   }
 
-  /** The errno name a FUSE callback should answer with for this error. */
+  /** The errno name a FUSE callback should answer with for this error: its cause when that is an errno (ENAMETOOLONG), else its code's. */
   get errno(): string {
+    const cause = this.data.cause;
+    if (typeof cause === 'string' && /^E[A-Z0-9]+$/.test(cause)) return cause;
     return CODES[isErrorCode(this.code) ? this.code : 'INTERNAL'].errno;
   }
 

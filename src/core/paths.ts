@@ -4,11 +4,30 @@ import { AvfsError } from '../errors.js';
  * A name is at most NAME_MAX bytes, as on Linux. A path is not held to PATH_MAX (4096): that limits
  * the path passed to one system call, and on a local disk a tree can be deeper than that (made
  * with relative paths below a working directory, as pjdfstest and deep `mkdir -p` runs do), so
- * the mount must store such paths too. The bound below only stops absurd input. (Exporting a
+ * the mount must store such paths too. MAX_PATH_BYTES only stops absurd input. (Exporting a
  * path longer than PATH_MAX to the host fails there with ENAMETOOLONG, as `cp -r` of it would.)
  */
 export const MAX_PATH_BYTES = 65536;
 export const MAX_NAME_BYTES = 255;
+/**
+ * A new entry's path is at most twice PATH_MAX. Every entry stores its whole path (in its row,
+ * its versions and their indexes), so a tree n levels deep stores O(n²) bytes: 30,000 levels of
+ * one-letter names took 8.4 GB under the 64 KiB bound; under this one the deepest tree stores
+ * about 70 MB. Paths already stored beyond it (older avfs) stay readable, removable and restorable.
+ */
+export const MAX_NEW_PATH_BYTES = 8192;
+
+/** Refuses a path for a new entry when it is longer than MAX_NEW_PATH_BYTES (ENAMETOOLONG in a mount). */
+export function checkNewPathLength(path: string): void {
+  const bytes = Buffer.byteLength(path);
+  if (bytes <= MAX_NEW_PATH_BYTES) return;
+  throw new AvfsError('INVALID_PATH', `invalid path ${JSON.stringify(path.slice(0, 120) + '…')}: ${bytes} bytes long, and a new entry's path is at most ${MAX_NEW_PATH_BYTES} bytes`, {
+    path,
+    reason: 'too long',
+    max_bytes: MAX_NEW_PATH_BYTES,
+    cause: 'ENAMETOOLONG',
+  });
+}
 
 const invalid = (input: string, reason: string) =>
   new AvfsError('INVALID_PATH', `invalid path ${JSON.stringify(input)}: ${reason}`, { path: input, reason });

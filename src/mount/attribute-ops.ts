@@ -1,6 +1,6 @@
 import { statfsSync } from 'node:fs';
 import type { FuseOperations, FuseStatfs } from 'fuse-native';
-import { basename } from '../core/paths.js';
+import { basename, MAX_NEW_PATH_BYTES } from '../core/paths.js';
 import type { Entry } from '../store/entries.js';
 import type { VaultRow } from '../store/vaults.js';
 import { NAME_MAX, type MountContext, type OpContext } from './op-context.js';
@@ -34,8 +34,9 @@ export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'fg
         if (!files.lostName(f, e) || !e) return cb(0, openStat(f, e));
       }
       const e = entry(path);
-      // Lookups of every creating call come here first, so a name too long fails them all here.
-      if (!e) return cb(Buffer.byteLength(basename(path)) > NAME_MAX ? ENAMETOOLONG : ENOENT);
+      // Lookups of every creating call come here first, so a name or a path too long for a new
+      // entry fails them all here (a file is stored only when closed, too late to refuse it).
+      if (!e) return cb(Buffer.byteLength(basename(path)) > NAME_MAX || Buffer.byteLength(path) > MAX_NEW_PATH_BYTES ? ENAMETOOLONG : ENOENT);
       cb(0, entryStat(e));
     } catch (err) {
       cb(errno(err, 'getattr', path));

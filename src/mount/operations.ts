@@ -36,7 +36,8 @@ export type { MountContext } from './op-context.js';
  *    call without asking again (cheaper than answering each; `cp -a` and `ls` treat it as "none").
  *  - mknod → VaultFs.mknod: FIFOs, sockets and devices are metadata-only entries (type, mode,
  *    rdev); the kernel serves a FIFO's data itself and never opens a device here (nodev).
- *  - names longer than 255 bytes → ENAMETOOLONG from getattr, which every creating call looks up first.
+ *  - names longer than 255 bytes, and new paths longer than MAX_NEW_PATH_BYTES → ENAMETOOLONG from
+ *    getattr, which every creating call looks up first.
  *  - access → not implemented, on purpose: the kernel answers access()/chdir itself (existence
  *    through lookup, EROFS through the read-only mount flag) once the first call gets ENOSYS,
  *    which saves a round trip per call (git calls access() several times per command).

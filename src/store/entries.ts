@@ -1,6 +1,6 @@
 import { AvfsError } from '../errors.js';
 import type { EntryType } from '../core/entry-types.js';
-import { descendantRange, dirname } from '../core/paths.js';
+import { checkNewPathLength, descendantRange, dirname } from '../core/paths.js';
 import { layerPaths, noteWritten } from './layer-paths.js';
 import { now, type Actor, type Statements, type Store } from './store.js';
 import { enforceQuota } from './quota.js';
@@ -537,7 +537,10 @@ export interface ChangeOptions {
 export function putEntry(store: Store, vault: VaultRow, path: string, state: EntryState, change: ChangeOptions): Entry {
   const at = now();
   const old = getEntry(store, vault, path);
-  if (!change.exact) enforceQuota(store, vault, path, old, state);
+  if (!change.exact) {
+    if (!old) checkNewPathLength(path);
+    enforceQuota(store, vault, path, old, state);
+  }
   const version = (old ? old.version : lastVersion(store, vault, path)) + 1;
   const ino = state.ino ?? old?.ino ?? store.stmt<{ ino: number }>(NEXT_INO).get(vault.id)!.ino;
   const entry: Entry = {

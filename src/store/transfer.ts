@@ -74,7 +74,16 @@ function scanHost(root: Buffer, rootPath: string, scan: HostScan): void {
   const lstat = (host: Buffer) => {
     try {
       return lstatSync(host);
-    } catch {
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENAMETOOLONG') {
+        const text = host.toString();
+        throw new AvfsError('INVALID_PATH', `host path too long to read (over the host's PATH_MAX, 4096 bytes on Linux): ${text.slice(0, 200)}…; nothing was imported`, {
+          host: text,
+          cause: code,
+        });
+      }
+      if (code === 'EACCES' || code === 'EPERM') throw err; // unlessUnreadable names it
       throw hostNotFound(host);
     }
   };

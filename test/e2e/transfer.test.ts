@@ -160,11 +160,27 @@ describe('export never writes outside its target', () => {
   });
 });
 
-describe('export of a path longer than the host allows', () => {
-  it('is INVALID_PATH (cause ENAMETOOLONG), not INTERNAL', async () => {
+describe('a path longer than the host allows', () => {
+  it('export: INVALID_PATH (cause ENAMETOOLONG), not INTERNAL', async () => {
     expectOk(await run(['write', '-p', `/${'abcdefgh/'.repeat(500)}f`, 'x']));
     const err = expectError(await run(['export', '/', join(h.dir, 'long-out')]), 'INVALID_PATH', 2);
     expect(err.cause).toBe('ENAMETOOLONG');
+  });
+
+  it('import of a host tree deeper than PATH_MAX: INVALID_PATH (cause ENAMETOOLONG), not "no such file"; nothing imported', async () => {
+    const src = join(h.dir, 'deep-host');
+    mkdirSync(src);
+    // Made one level at a time (relative names), as only a tree below a working directory can be.
+    const name = 'd'.repeat(250);
+    try {
+      await execa('bash', ['-c', `for i in $(seq 20); do mkdir ${name} && cd ${name}; done && echo deep > leaf`], { cwd: src });
+      const before = expectOk(await run(['ls', '/'])).entries;
+      const err = expectError(await run(['import', src, '/deep']), 'INVALID_PATH', 2);
+      expect(err.cause).toBe('ENAMETOOLONG');
+      expect(expectOk(await run(['ls', '/'])).entries).toEqual(before);
+    } finally {
+      await execa('rm', ['-rf', src]); // GNU rm descends a tree too deep for one path
+    }
   });
 });
 

@@ -10,6 +10,9 @@ import { createVault, deleteVault, forkVault, listVaults, resolveVaultName, useV
 import { INLINE_MAX } from '../../src/store/blobs.js';
 import { ROOT, errorCode, openTempStore, seededRandom, thrownError } from '../helpers.js';
 import { BUSY_TIMEOUT_MS } from '../../src/store/db.js';
+import { MAX_NEW_PATH_BYTES } from '../../src/core/paths.js';
+import { putEntry } from '../../src/store/entries.js';
+import { restoreCheckpoint, saveCheckpoint } from '../../src/store/checkpoints.js';
 
 const actor = { source: 'sdk' as const };
 let home: { dir: string; cleanup: () => void };
@@ -292,6 +295,51 @@ describe('bad input changes nothing', () => {
     const before = snapshot(fs);
     expect(code(() => fn(fs))).toBe(expected);
     expect(snapshot(fs)).toBe(before);
+  });
+});
+
+describe('path length', () => {
+  // 32 levels of 250-byte names: 8,032 bytes; a name of 159 bytes below it ends at exactly 8,192.
+  const deepDir = `/${'d'.repeat(250)}`.repeat(32);
+  const atBound = `${deepDir}/${'n'.repeat(MAX_NEW_PATH_BYTES - Buffer.byteLength(deepDir) - 1)}`;
+  const pastBound = atBound + 'n';
+
+  it('a new entry may have a path of MAX_NEW_PATH_BYTES, not one byte more: write -p, mkdir -p, symlink, cp and mv past it are INVALID_PATH (cause ENAMETOOLONG) and change nothing', () => {
+    expect(Buffer.byteLength(atBound)).toBe(MAX_NEW_PATH_BYTES);
+    fs.writeFile('/file', 'content');
+    fs.mkdir('/dir');
+    fs.writeFile(`/dir/${'i'.repeat(200)}`, 'inner');
+    const before = snapshot(fs);
+    // -p would create 32 directories first: the whole write is undone.
+    const err = thrownError(() => fs.writeFile(pastBound, 'x', { parents: true }));
+    expect(err).toMatchObject({ code: 'INVALID_PATH', data: { reason: 'too long', max_bytes: MAX_NEW_PATH_BYTES, cause: 'ENAMETOOLONG' } });
+    expect(code(() => fs.mkdir(pastBound, { parents: true }))).toBe('INVALID_PATH');
+    expect(snapshot(fs)).toBe(before);
+    fs.writeFile(atBound, 'at the bound', { parents: true });
+    expect(fs.readFile(atBound).toString()).toBe('at the bound');
+    const withDeep = snapshot(fs);
+    expect(code(() => fs.symlink('/file', pastBound))).toBe('INVALID_PATH');
+    expect(code(() => fs.cp('/file', pastBound))).toBe('INVALID_PATH');
+    expect(code(() => fs.mv('/file', pastBound))).toBe('INVALID_PATH');
+    // The directory's own new path fits; the file inside it would not (8,032 + 1 + 2 + 1 + 200 bytes).
+    expect(code(() => fs.mv('/dir', `${deepDir}/mv`))).toBe('INVALID_PATH');
+    expect(snapshot(fs)).toBe(withDeep);
+  });
+
+  it('a path stored past the bound (by an older avfs) stays readable, removable and restorable', () => {
+    fs.mkdir(deepDir, { parents: true });
+    store.mutate(() => putEntry(store, fs.row(), pastBound, { type: 'f', mode: 0o644, size: 0, hash: null, target: null }, { op: 'write', actor, exact: true }));
+    expect(fs.stat(pastBound).size).toBe(0);
+    expect(fs.list(deepDir).map((e) => e.path)).toEqual([pastBound]);
+    // Rewriting it is not a new entry.
+    fs.writeFile(pastBound, 'rewritten');
+    saveCheckpoint(fs, 'with-it');
+    fs.rm(pastBound);
+    expect(fs.exists(pastBound)).toBe(false);
+    restoreCheckpoint(fs, 'with-it');
+    expect(fs.readFile(pastBound).toString()).toBe('rewritten');
+    fs.rm('/' + 'd'.repeat(250), { recursive: true });
+    expect(fs.walk('/')).toEqual([]);
   });
 });
 

@@ -267,6 +267,47 @@ os.close(fd)
     expect((await fx.run(['ls', '/deep'])).json.entries).toEqual([]);
   });
 
+  it('a new path longer than 8,192 bytes is ENAMETOOLONG for every call that makes a name, a rename that would take a file inside past it too; nothing changes', async () => {
+    const dir = join(fx.dir, 'toolong');
+    mkdirSync(dir);
+    // 33 levels of 240-byte names: the working directory is /toolong plus 33 × 241 bytes = 7,961 bytes in the vault.
+    const name = 'd'.repeat(240);
+    // The working directory is past PATH_MAX on the host too: it is reached one level at a time.
+    await shOk(`for i in $(seq 33); do mkdir ${name} && cd ${name}; done && mkdir x && touch x/${'f'.repeat(200)} && touch keep`, { cwd: dir });
+    const room = 8192 - (Buffer.byteLength('/toolong') + 33 * 241) - 1;
+    expect(room).toBe(230);
+    const r = await errnos(
+      dir,
+      [
+        `for _ in range(33): os.chdir("${name}")`,
+        `t("create at the bound", lambda: open("n" * ${room}, "w").close())`,
+        `t("create past it", lambda: open("n" * ${room + 1}, "w"))`,
+        `t("mkdir past it", lambda: os.mkdir("m" * ${room + 1}))`,
+        `t("symlink past it", lambda: os.symlink("keep", "s" * ${room + 1}))`,
+        `t("link past it", lambda: os.link("keep", "l" * ${room + 1}))`,
+        `t("mkfifo past it", lambda: os.mkfifo("p" * ${room + 1}))`,
+        `t("rename past it", lambda: os.rename("keep", "r" * ${room + 1}))`,
+        // x/fff… is 8,164 bytes; as y…/fff… (30-byte name) it would be 8,193.
+        't("rename a directory whose file would pass it", lambda: os.rename("x", "y" * 30))',
+      ].join('\n'),
+    );
+    expect(r).toEqual({
+      'create at the bound': 'OK',
+      'create past it': 'ENAMETOOLONG',
+      'mkdir past it': 'ENAMETOOLONG',
+      'symlink past it': 'ENAMETOOLONG',
+      'link past it': 'ENAMETOOLONG',
+      'mkfifo past it': 'ENAMETOOLONG',
+      'rename past it': 'ENAMETOOLONG',
+      'rename a directory whose file would pass it': 'ENAMETOOLONG',
+    });
+    const vaultDir = '/toolong' + `/${name}`.repeat(33);
+    const ls = await fx.run(['ls', vaultDir]);
+    expect(ls.json.entries.map((e: { name: string }) => e.name).sort()).toEqual(['keep', 'n'.repeat(room), 'x']);
+    expect((await fx.run(['ls', `${vaultDir}/x`])).json.entries.map((e: { name: string }) => e.name)).toEqual(['f'.repeat(200)]);
+    await shOk(`rm -rf ${name}`, { cwd: dir });
+  });
+
   it('errno: rename between types, into its own subtree and over a non-empty directory; long names; symlink loops', async () => {
     const dir = join(fx.dir, 'errno');
     mkdirSync(dir);

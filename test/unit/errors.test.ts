@@ -62,4 +62,10 @@ describe('typed errors', () => {
     // No code at all: INTERNAL.
     expect(AvfsError.fromJSON({ message: 'x' }).code).toBe('INTERNAL');
   });
+
+  it("a FUSE callback answers with the error's cause when that is an errno, else with its code's errno", () => {
+    expect(new AvfsError('INVALID_PATH', 'too long', { cause: 'ENAMETOOLONG' }).errno).toBe('ENAMETOOLONG');
+    expect(new AvfsError('INVALID_PATH', 'bad').errno).toBe('EINVAL');
+    expect(new AvfsError('CONFLICT', 'busy', { cause: 'SQLITE_BUSY' }).errno).toBe('EBUSY');
+  });
 });
