@@ -279,6 +279,11 @@ describe('bad input changes nothing', () => {
   it.each([
     ['../ escape', (v: VaultFs) => v.writeFile('../x', 'x'), 'INVALID_PATH'],
     ['NUL byte', (v: VaultFs) => v.writeFile('/a\0b', 'x'), 'INVALID_PATH'],
+    ['a lone surrogate in a name', (v: VaultFs) => v.writeFile('/s\ud800x', 'x'), 'INVALID_PATH'],
+    ['a lone low surrogate in a directory name', (v: VaultFs) => v.mkdir('/\udc00'), 'INVALID_PATH'],
+    ['a lone surrogate in a symlink target', (v: VaultFs) => v.symlink('/t\ud800', '/link'), 'INVALID_PATH'],
+    ['a lone surrogate in text content', (v: VaultFs) => v.writeFile('/text', 'a\ud800b'), 'INVALID_ARGUMENT'],
+    ['a lone surrogate in appended text', (v: VaultFs) => v.appendFile('/file', '\udfff'), 'INVALID_ARGUMENT'],
     ['empty path', (v: VaultFs) => v.writeFile('', 'x'), 'INVALID_PATH'],
     ['file used as a directory', (v: VaultFs) => v.writeFile('/file/child', 'x'), 'NOT_A_DIRECTORY'],
     ['file used as a directory with -p', (v: VaultFs) => v.writeFile('/file/child/deeper', 'x', { parents: true }), 'NOT_A_DIRECTORY'],
