@@ -228,6 +228,8 @@ export class VaultFs {
   private fileEntry(input: string): Entry {
     const entry = this.stat(input);
     if (entry.type === 'd') throw isADirectory(entry.path);
+    // `cat f/` of a file: ENOTDIR, as POSIX and as writing there.
+    if (namesDirectory(input)) throw this.notAFile(input, entry.path);
     return entry;
   }
 

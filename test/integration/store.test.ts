@@ -290,6 +290,7 @@ describe('bad input changes nothing', () => {
     ['writing a directory path', (v: VaultFs) => v.writeFile('/dir', 'x'), 'IS_A_DIRECTORY'],
     ['writing the root', (v: VaultFs) => v.writeFile('/', 'x'), 'IS_A_DIRECTORY'],
     ['reading a directory', (v: VaultFs) => v.readFile('/dir'), 'IS_A_DIRECTORY'],
+    ['reading a file as a directory (trailing slash)', (v: VaultFs) => v.readFile('/file/'), 'NOT_A_DIRECTORY'],
     ['mkdir over a file', (v: VaultFs) => v.mkdir('/file'), 'ALREADY_EXISTS'],
     ['moving a missing path', (v: VaultFs) => v.mv('/nope', '/x'), 'NOT_FOUND'],
     ['copying into itself', (v: VaultFs) => v.cp('/dir', '/dir/sub', { recursive: true }), 'INVALID_ARGUMENT'],
