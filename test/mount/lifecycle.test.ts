@@ -361,8 +361,10 @@ describeMount('mount sessions', () => {
     const dir = join(q.dir, 'mnt');
     mkdirSync(dir);
     try {
-      expect((await avfs(qhome, ['quota', 'set', '--max-bytes', '1MiB'])).json.ok).toBe(true);
-      expect((await avfs(qhome, ['mount', dir])).json.ok).toBe(true);
+      const quota = await avfs(qhome, ['quota', 'set', '--max-bytes', '1MiB']);
+      expect(quota.json?.ok, quota.stdout + quota.stderr).toBe(true);
+      const mount = await avfs(qhome, ['mount', dir]);
+      expect(mount.json?.ok, mount.stdout + mount.stderr).toBe(true);
       await shOk(`head -c 500000 /dev/urandom > ${dir}/ok.bin`);
       const over = await sh(`head -c 2000000 /dev/urandom > ${dir}/big.bin`);
       expect(over.code).not.toBe(0);
@@ -372,7 +374,7 @@ describeMount('mount sessions', () => {
       await sleep(100);
       const ls = await avfs(qhome, ['ls', '/']);
       const big = ls.json.entries.find((e: any) => e.name === 'big.bin');
-      expect(big === undefined || big.size === 0).toBe(true);
+      expect(big === undefined || big.size === 0, JSON.stringify(big)).toBe(true);
       expect(ls.json.entries.find((e: any) => e.name === 'ok.bin').size).toBe(500000);
     } finally {
       await avfs(qhome, ['unmount', dir, '--lazy']);
