@@ -597,13 +597,20 @@ export class OpenFiles {
     this.byPath.set(hiddenPath, file);
   }
 
-  /** Moves open files at or below `src` to the same place below `dst` (after a rename). */
+  /**
+   * Moves open files at or below `src` to the same place below `dst` (after a rename through the
+   * mount). A file renamed itself changes directory: a file not stored yet takes the inode of its
+   * new one (dirIno), else its persist took the old directory's for a rename made elsewhere and
+   * stored it back there (relocate), or nowhere once that directory was removed. Files below a
+   * renamed directory keep theirs: their directory moved, its inode did not.
+   */
   move(src: string, dst: string): void {
     this.kernel.move(src, dst);
     const moving: OpenFile[] = [];
     for (const [p, f] of this.byPath) if (isWithin(p, src)) moving.push(f);
     for (const f of moving) this.byPath.delete(f.path);
     for (const f of moving) {
+      if (f.path === src && f.dirIno !== undefined) f.dirIno = this.stored.get(dirname(dst))?.ino;
       f.path = rebase(f.path, src, dst);
       this.byPath.set(f.path, f);
     }

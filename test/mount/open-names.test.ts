@@ -1,0 +1,92 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeMount, mountFixture, shOk, stepScript, type MountFixture } from './helpers.js';
+
+/**
+ * The names of files open through the mount: renamed, unlinked, their directories removed while
+ * a descriptor is open. Each case is compared with what a local disk does (POSIX): the bytes
+ * follow the file, the descriptor keeps working, and they end under the name the file has last.
+ */
+describeMount('names of files open through the mount', () => {
+  let fx: MountFixture;
+  beforeAll(async () => {
+    fx = await mountFixture();
+  });
+  afterAll(async () => fx?.cleanup());
+
+  /** Every file below a directory of the mount, as `find -type f` lists them (sorted), with its content (one final newline dropped). */
+  const files = async (dir: string) =>
+    JSON.parse(
+      await shOk(`python3 -c "
+import os, json
+print(json.dumps(sorted(p + '=' + open(p).read().removesuffix('\\n') for d, _, fs in os.walk('.') for p in (os.path.join(d, f) for f in fs))))
+"`, { cwd: dir }),
+    ) as string[];
+  const catVault = async (path: string) => (await fx.run(['cat', path], { raw: true })).stdout;
+
+  it('a new file renamed into another directory before its first close is stored there, replacing what was there (mv of a temporary file)', async () => {
+    const dir = join(fx.dir, 'replace-across');
+    mkdirSync(dir);
+    await shOk('mkdir -p tmp dst && echo OLD > dst/config', { cwd: dir });
+    const out = await shOk(
+      `python3 -c "
+import os
+fd = os.open('tmp/config.new', os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+os.write(fd, b'NEW\\n')
+os.replace('tmp/config.new', 'dst/config')
+print(open('dst/config').read().strip())
+os.close(fd)
+"`,
+      { cwd: dir },
+    );
+    expect(out.trim()).toBe('NEW');
+    expect(await files(dir)).toEqual(['./dst/config=NEW']);
+    expect(await catVault('/replace-across/dst/config')).toBe('NEW');
+    expect((await fx.run(['ls', '/replace-across/tmp'])).json.entries).toEqual([]);
+  });
+
+  it('a new file renamed into another directory, whose old directory is then removed, keeps its bytes (written before and after, fsync or not)', async () => {
+    const dir = join(fx.dir, 'staging-gone');
+    mkdirSync(dir);
+    await shOk('mkdir staging out', { cwd: dir });
+    await shOk(
+      `python3 -c "
+import os
+fd = os.open('staging/result.txt', os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+os.write(fd, b'one\\n')
+os.rename('staging/result.txt', 'out/result.txt')
+os.rmdir('staging')
+os.fsync(fd)
+os.write(fd, b'two\\n')
+os.close(fd)
+"`,
+      { cwd: dir },
+    );
+    expect(await files(dir)).toEqual(['./out/result.txt=one\ntwo']);
+    expect(await catVault('/staging-gone/out/result.txt')).toBe('one\ntwo');
+  });
+
+  it('a new file renamed into another directory, which the CLI then moves, is stored in the moved directory', async () => {
+    const dir = join(fx.dir, 'then-moved');
+    mkdirSync(dir);
+    await shOk('mkdir a b', { cwd: dir });
+    const script = stepScript(
+      `
+fd = os.open(sys.argv[1] + '/a/f', os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+os.write(fd, b'one\\n')
+os.rename(sys.argv[1] + '/a/f', sys.argv[1] + '/b/f')
+step('renamed')
+os.write(fd, b'two\\n')
+os.close(fd)
+`,
+      [dir],
+    );
+    expect(await script.next()).toBe('renamed');
+    expect((await fx.run(['mv', '/then-moved/b', '/then-moved/c'])).json.ok).toBe(true);
+    script.go();
+    await script.done();
+    expect(await catVault('/then-moved/c/f')).toBe('one\ntwo');
+    expect(await files(dir)).toEqual(['./c/f=one\ntwo']);
+  });
+});
