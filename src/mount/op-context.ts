@@ -21,6 +21,11 @@ export interface MountContext {
   home: string;
   /** The addon honours KEEP_CACHE in open's handle (see keepCacheSupported). */
   keepCache: boolean;
+  /**
+   * The addon passes "" as the path of an open file whose path libfuse lost (see nullPathSupported):
+   * a directory whose only entries are files unlinked while open may then be removed.
+   */
+  nullPath?: boolean;
   log: (message: string) => void;
   /** Who made the request being served (default: the patched addon's fuse_get_context, if built). */
   caller?: (() => Caller) | null;

@@ -134,9 +134,15 @@ export class OpenFiles {
     return n;
   }
 
-  /** Whether any open file that is not in the store (pending or orphaned) lies below `dir`. */
-  hasUnstoredBelow(dir: string): boolean {
-    for (const f of this.byPath.values()) if ((f.pending || f.orphan) && f.path !== dir && isWithin(f.path, dir)) return true;
+  /**
+   * Whether a file open here that is not in the store lies below `dir`: one created here and not
+   * stored yet, or, with `unlinked`, one unlinked while open (under libfuse's hidden name).
+   */
+  hasUnstoredBelow(dir: string, unlinked: boolean): boolean {
+    for (const f of this.byPath.values()) {
+      const gone = f.orphan || f.hiddenLink;
+      if ((gone ? unlinked : f.pending) && f.path !== dir && isWithin(f.path, dir)) return true;
+    }
     return false;
   }
 
