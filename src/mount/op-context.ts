@@ -89,6 +89,7 @@ export interface OpContext {
   /** The stored entry at a canonical path. */
   entry(path: string): Entry | undefined;
   creatorOf(path: string): { owner: Owner; setgid: boolean };
+  pageWriteback(): boolean;
   toStat(type: Entry['type'], ino: number, a: ShownAttributes, nlink?: number, e?: Pick<Entry, 'uid' | 'gid' | 'rdev'>): FuseStat;
   entryStat(e: Entry): FuseStat;
   openAt(path: string): OpenFile | undefined;
@@ -143,6 +144,15 @@ export function opContext(ctx: MountContext): OpContext {
     const u = c?.uid ?? uid;
     const g = setgid ? (parent!.gid ?? gid) : (c?.gid ?? gid);
     return { owner: { uid: u === uid ? null : u, gid: g === gid ? null : g }, setgid };
+  }
+
+  /**
+   * Whether the request being served is the kernel writing back pages of a memory-mapped file
+   * (msync, munmap, close): those carry no caller (pid 0, measured on Linux 6.18), where a
+   * write(2) carries its process's. False when the addon cannot tell (no caller context).
+   */
+  function pageWriteback(): boolean {
+    return caller?.().pid === 0;
   }
 
   function toStat(type: Entry['type'], ino: number, a: ShownAttributes, nlink = 1, e?: Pick<Entry, 'uid' | 'gid' | 'rdev'>): FuseStat {
@@ -237,7 +247,7 @@ export function opContext(ctx: MountContext): OpContext {
     return false;
   }
 
-  return { ctx, fuse, fs, files, store, uid, gid, err, errno, vault, entry, creatorOf, toStat, entryStat, openAt, holderOf, touchDirs, parentError, quotaInfo, overQuota };
+  return { ctx, fuse, fs, files, store, uid, gid, err, errno, vault, entry, creatorOf, pageWriteback, toStat, entryStat, openAt, holderOf, touchDirs, parentError, quotaInfo, overQuota };
 }
 
 /** Times reach the kernel as unsigned ms: clamp anything before the epoch to it. */
