@@ -130,6 +130,7 @@ export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'fg
           if (f.orphan || files.attributesWait(f, e)) return cb(0);
         }
         if (!e) return cb(ENOENT);
+        if (e.type === 'f' && e.nlink > 1) files.setTimes(e.ino, a, m, t, f);
         // touchExact, not VaultFs.utimes: the path may be a symlink itself (touch -h), never followed here.
         fs.touchExact([at], a, m, t);
         cb(0);

@@ -334,6 +334,21 @@ export class OpenFiles {
     file.ctime = now();
   }
 
+  /**
+   * utimens of an inode through one of its names: its times are the inode's, so the files open
+   * under its other names take them too (`null` keeps a time). Else the persist of one with
+   * unsaved writes would store over them the time of a write made before (a local disk keeps
+   * the times set last).
+   */
+  setTimes(ino: number, atime: number | null, mtime: number | null, ctime: number, except?: OpenFile): void {
+    for (const f of this.byPath.values()) {
+      if (f === except || f.ino !== ino || f.pending || f.orphan) continue;
+      if (atime !== null) f.atime = atime;
+      if (mtime !== null) f.mtime = mtime;
+      f.ctime = ctime;
+    }
+  }
+
   /** chmod of a file whose attributes wait (attributesWait). A change that changes nothing changes no time. */
   chmod(file: OpenFile, entry: Entry | undefined, mode: number): void {
     if ((mode & 0o7777) === this.shown(file, entry).mode) return;
