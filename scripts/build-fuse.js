@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // postinstall: applies patches/fuse-native+2.2.6.patch (the utimens fix, DESIGN.md §4.1, and
 // keep-cache: open may ask the kernel to keep a file's page cache; caller-context: JS may read the
-// uid, gid and pid of the request being served, so new entries belong to their creator) to the installed fuse-native
+// uid, gid and pid of the request being served, so new entries belong to their creator; nullpath: an open file
+// whose directory was removed keeps working) to the installed fuse-native
 // and rebuilds its addon from source with node-gyp, offline: against npm's nodedir or the Node headers installed beside this node, and the libfuse that
 // fuse-shared-library-linux ships (no -dev package). node-gyp-build then loads
 // build/Release/fuse.node in preference to the unpatched prebuild.
