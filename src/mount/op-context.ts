@@ -163,7 +163,9 @@ export function opContext(ctx: MountContext): OpContext {
       gid: e?.gid ?? gid,
       rdev: e?.rdev ?? 0,
       size: a.size,
-      nlink,
+      // fuse-native turns a falsy nlink into 1 (index.js getStatArray, `|| 1`): 2^32 is truthy and
+      // wraps to 0 in the Uint32Array it is stored in (a file unlinked while open has no link).
+      nlink: nlink === 0 ? 2 ** 32 : nlink,
       ino,
       blksize: BLKSIZE,
       blocks: Math.ceil(a.size / 512),

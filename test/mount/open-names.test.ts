@@ -27,21 +27,27 @@ print(json.dumps(sorted(p + '=' + open(p).read().removesuffix('\\n') for d, _, f
 "`, { cwd: dir }),
     ) as string[];
   const catVault = async (path: string) => (await fx.run(['cat', path], { raw: true })).stdout;
+  /** A new directory of the mount, for one test. */
+  const freshDir = (name: string) => {
+    const dir = join(fx.dir, name);
+    mkdirSync(dir);
+    return dir;
+  };
+  /** Runs python3 code (with os imported) in `dir`; what it prints. */
+  const py = (dir: string, code: string) => shOk(`python3 - <<'EOF'\nimport os\n${code}\nEOF`, { cwd: dir });
 
   it('a new file renamed into another directory before its first close is stored there, replacing what was there (mv of a temporary file)', async () => {
-    const dir = join(fx.dir, 'replace-across');
-    mkdirSync(dir);
+    const dir = freshDir('replace-across');
     await shOk('mkdir -p tmp dst && echo OLD > dst/config', { cwd: dir });
-    const out = await shOk(
-      `python3 -c "
-import os
+    const out = await py(
+      dir,
+      `
 fd = os.open('tmp/config.new', os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
 os.write(fd, b'NEW\\n')
 os.replace('tmp/config.new', 'dst/config')
 print(open('dst/config').read().strip())
 os.close(fd)
-"`,
-      { cwd: dir },
+`,
     );
     expect(out.trim()).toBe('NEW');
     expect(await files(dir)).toEqual(['./dst/config=NEW']);
@@ -50,12 +56,11 @@ os.close(fd)
   });
 
   it('a new file renamed into another directory, whose old directory is then removed, keeps its bytes (written before and after, fsync or not)', async () => {
-    const dir = join(fx.dir, 'staging-gone');
-    mkdirSync(dir);
+    const dir = freshDir('staging-gone');
     await shOk('mkdir staging out', { cwd: dir });
-    await shOk(
-      `python3 -c "
-import os
+    await py(
+      dir,
+      `
 fd = os.open('staging/result.txt', os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
 os.write(fd, b'one\\n')
 os.rename('staging/result.txt', 'out/result.txt')
@@ -63,16 +68,14 @@ os.rmdir('staging')
 os.fsync(fd)
 os.write(fd, b'two\\n')
 os.close(fd)
-"`,
-      { cwd: dir },
+`,
     );
     expect(await files(dir)).toEqual(['./out/result.txt=one\ntwo']);
     expect(await catVault('/staging-gone/out/result.txt')).toBe('one\ntwo');
   });
 
   it('a new file renamed into another directory, which the CLI then moves, is stored in the moved directory', async () => {
-    const dir = join(fx.dir, 'then-moved');
-    mkdirSync(dir);
+    const dir = freshDir('then-moved');
     await shOk('mkdir a b', { cwd: dir });
     const script = stepScript(
       `
@@ -94,11 +97,10 @@ os.close(fd)
   });
 
   it('a directory whose only entry is a file unlinked while open can be removed (rmdir, rename over it), and the descriptor keeps working; nothing is stored', async () => {
-    const dir = join(fx.dir, 'rmdir-unlinked');
-    mkdirSync(dir);
-    const out = await shOk(
-      `python3 -c "
-import os
+    const dir = freshDir('rmdir-unlinked');
+    const out = await py(
+      dir,
+      `
 os.mkdir('d'); os.mkdir('e'); os.mkdir('empty')
 for p in ('d/f', 'e/f'):
     open(p, 'w').write('x\\n')
@@ -116,8 +118,7 @@ for fd in fds:
     print(os.pread(fd, 100, 0))
     os.close(fd)
 print(sorted(os.listdir('.')), os.listdir('e'))
-"`,
-      { cwd: dir },
+`,
     );
     expect(out.trim().split('\n')).toEqual(['[]', ...Array(2).fill(["b'x\\nmore\\n'", "b'x\\nmore'"]).flat(), "['e'] []"]);
     expect(await files(dir)).toEqual([]);
@@ -126,8 +127,7 @@ print(sorted(os.listdir('.')), os.listdir('e'))
   });
 
   it('rm -rf of a directory while another process holds files inside open (stored, or created and not stored yet) removes it; the holder goes on writing, and nothing comes back', async () => {
-    const dir = join(fx.dir, 'rm-held');
-    mkdirSync(dir);
+    const dir = freshDir('rm-held');
     await shOk('mkdir -p tree/sub && echo stored > tree/sub/stored.txt', { cwd: dir });
     const holder = stepScript(
       `
@@ -155,12 +155,11 @@ print(json.dumps(out), flush=True)
   });
 
   it('a hard link unlinked while open, whose directory is then removed: writes through the descriptor reach the other name, as on a local disk', async () => {
-    const dir = join(fx.dir, 'link-dir-gone');
-    mkdirSync(dir);
+    const dir = freshDir('link-dir-gone');
     await shOk('mkdir a b && printf data > a/f', { cwd: dir });
-    const out = await shOk(
-      `python3 -c "
-import os
+    const out = await py(
+      dir,
+      `
 fd = os.open('a/f', os.O_RDWR | os.O_APPEND)
 os.link('a/f', 'b/g')
 os.unlink('a/f')
@@ -168,12 +167,38 @@ os.rmdir('a')
 os.write(fd, b'+more')
 print(os.pread(fd, 100, 0).decode())
 os.close(fd)
-"`,
-      { cwd: dir },
+`,
     );
     expect(out.trim()).toBe('data+more');
     expect(await catVault('/link-dir-gone/b/g')).toBe('data+more');
     await settle(); // b/g is another kernel inode: its cached size lags up to the attribute timeout (ARCHITECTURE.md)
     expect(await files(dir)).toEqual(['./b/g=data+more']);
+  });
+
+  it('a file unlinked while open has no link left: fstat says 0 after ftruncate, fchmod and futimens on its descriptor too', async () => {
+    const dir = freshDir('unlinked-nlink');
+    const out = await py(
+      dir,
+      `
+links = []
+for create in (True, False):
+    if not create:
+        open('f', 'w').write('stored')
+    fd = os.open('f', os.O_RDWR | os.O_CREAT, 0o644)
+    os.write(fd, b'data')
+    os.unlink('f')
+    links.append(os.fstat(fd).st_nlink)
+    os.ftruncate(fd, 2)
+    links.append(os.fstat(fd).st_nlink)
+    os.fchmod(fd, 0o600)
+    links.append(os.fstat(fd).st_nlink)
+    os.utime(fd, (1000000000, 1000000000))
+    links.append(os.fstat(fd).st_nlink)
+    os.close(fd)
+print(links)
+`,
+    );
+    expect(out.trim()).toBe('[0, 0, 0, 0, 0, 0, 0, 0]');
+    expect((await fx.run(['ls', '/unlinked-nlink'])).json.entries).toEqual([]);
   });
 });
