@@ -17,11 +17,16 @@ export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'fg
   const { ENOENT, EROFS, ENAMETOOLONG } = c.err;
   // fchmod, fchown and futimens of a hard link unlinked while open change the inode under a name it still has.
   const storedName = (f: OpenFile | undefined, path: string) => (f?.hiddenLink ? (files.storedNameOf(f) ?? path) : path);
-  /** What an open file shows; `stored` is what its path stores (its own entry, or another file's when it lost the name). */
+  /**
+   * What an open file shows; `stored` is what its path stores (its own entry, or another file's
+   * when it lost the name). One unlinked while open has no link left (the kernel's count after
+   * the unlink, which an fchmod or ftruncate answered with 1 moved back up).
+   */
   const openStat = (f: OpenFile, stored: Entry | undefined) => {
     const own = stored && !files.lostName(f, stored) ? stored : undefined;
     if (own) files.follow(f, own);
-    return toStat('f', f.ino, files.shown(f, own), own?.type === 'f' ? own.nlink : 1, { ...files.ownerOf(f, own), rdev: own?.rdev ?? 0 });
+    const links = own?.type === 'f' ? own.nlink : f.orphan ? 0 : 1;
+    return toStat('f', f.ino, files.shown(f, own), links, { ...files.ownerOf(f, own), rdev: own?.rdev ?? 0 });
   };
   const getattr: NonNullable<FuseOperations['getattr']> = (path, cb) => {
     try {
@@ -130,6 +135,7 @@ export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'fg
           if (f.orphan || files.attributesWait(f, e)) return cb(0);
         }
         if (!e) return cb(ENOENT);
+        if (e.type === 'f' && e.nlink > 1) files.setTimes(e.ino, a, m, t, f);
         // touchExact, not VaultFs.utimes: the path may be a symlink itself (touch -h), never followed here.
         fs.touchExact([at], a, m, t);
         cb(0);

@@ -66,8 +66,10 @@ export function directoryOps(c: OpContext): Pick<FuseOperations, 'readdir' | 'mk
         const e = entry(path);
         if (!e) return cb(ENOENT);
         if (e.type !== 'd') return cb(ENOTDIR);
-        // Files open only here (created, or unlinked while open) keep their directory non-empty.
-        if (files.hasUnstoredBelow(path)) return cb(ENOTEMPTY);
+        // Files created here and not stored yet keep their directory non-empty. So do files
+        // unlinked while open (a local disk lists them nowhere) unless the addon passes their
+        // operations on once libfuse loses their path with the directory (MountContext.nullPath).
+        if (files.hasUnstoredBelow(path, !ctx.nullPath)) return cb(ENOTEMPTY);
         fs.rmdir(path);
         cb(0);
       } catch (err) {

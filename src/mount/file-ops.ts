@@ -13,7 +13,7 @@ const KEEP_CACHE = 0x40000000;
  * open file's working copy, and flush, fsync and release persist it (open-files.ts).
  */
 export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 'read' | 'write' | 'truncate' | 'ftruncate' | 'flush' | 'fsync' | 'release'> {
-  const { ctx, fs, files, errno, entry, creatorOf, openAt, holderOf, parentError, overQuota } = c;
+  const { ctx, fs, files, errno, entry, creatorOf, openAt, holderOf, parentError, overQuota, pageWriteback } = c;
   const { ENOENT, EBADF, EROFS, EISDIR, EDQUOT } = c.err;
   /**
    * libfuse names an open file by the path it had when opened, and gives that name one kernel
@@ -94,7 +94,9 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
         files.follow(h.file);
         // O_APPEND: append at the end of the current content, which other handles (or, for a file
         // with no unsaved writes, other writers) may have moved; the kernel's size may be older.
-        const at = h.flags & O_APPEND ? h.file.size : pos;
+        // Pages of a memory-mapped file written back through an O_APPEND handle are no append:
+        // they go where they were mapped, as on a local disk.
+        const at = h.flags & O_APPEND && !pageWriteback() ? h.file.size : pos;
         if (overQuota(h.file, at + len)) return cb(EDQUOT);
         cb(files.write(h.file, buf, len, at));
       } catch (err) {

@@ -75,20 +75,33 @@ function passDescriptorToFgetattr(fuse: Fuse): void {
   };
 }
 
-/**
- * Whether the loaded addon honours the keep-cache bit in open's handle (the avfs-keep-cache hunk
- * of the patch, built from exactly the source that has it). Without it the bit must never be set.
- */
-export function keepCacheSupported(): boolean {
+/** Whether the loaded addon was built from exactly a source that has the patch hunk marked `marker`. */
+function builtWith(marker: string): boolean {
   const dir = fuseNativeDir();
   if (!dir) return false;
   try {
     const source = readFileSync(join(dir, 'fuse-native.c'));
     const stamp = JSON.parse(readFileSync(join(dir, 'build', 'Release', STAMP), 'utf8')) as { sourceSha256?: string };
-    return source.includes('avfs-keep-cache') && stamp.sourceSha256 === createHash('sha256').update(source).digest('hex');
+    return source.includes(marker) && stamp.sourceSha256 === createHash('sha256').update(source).digest('hex');
   } catch {
     return false;
   }
+}
+
+/**
+ * Whether the loaded addon honours the keep-cache bit in open's handle (the avfs-keep-cache hunk
+ * of the patch). Without it the bit must never be set.
+ */
+export function keepCacheSupported(): boolean {
+  return builtWith('avfs-keep-cache');
+}
+
+/**
+ * Whether operations on an open file keep working once libfuse lost its path (the avfs-nullpath
+ * hunk: a directory above it removed). Without it such a directory must stay non-empty.
+ */
+export function nullPathSupported(): boolean {
+  return builtWith('avfs-nullpath');
 }
 
 /** Who made the FUSE request being served: its uid, gid and pid. */

@@ -81,7 +81,7 @@ export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'ren
         if (srcEntry.type !== 'd' && entry(dst)?.ino === srcEntry.ino) return cb(0);
         if (srcEntry.type === 'd') {
           if (dstFile) return cb(ENOTDIR);
-          if (files.hasUnstoredBelow(dst)) return cb(ENOTEMPTY);
+          if (files.hasUnstoredBelow(dst, !ctx.nullPath)) return cb(ENOTEMPTY); // as rmdir
         } else if (dstFile && !entry(dst)) {
           files.detach(dstFile); // a pending file at dst is replaced
         }

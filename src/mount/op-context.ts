@@ -21,6 +21,11 @@ export interface MountContext {
   home: string;
   /** The addon honours KEEP_CACHE in open's handle (see keepCacheSupported). */
   keepCache: boolean;
+  /**
+   * The addon passes "" as the path of an open file whose path libfuse lost (see nullPathSupported):
+   * a directory whose only entries are files unlinked while open may then be removed.
+   */
+  nullPath?: boolean;
   log: (message: string) => void;
   /** Who made the request being served (default: the patched addon's fuse_get_context, if built). */
   caller?: (() => Caller) | null;
@@ -84,6 +89,7 @@ export interface OpContext {
   /** The stored entry at a canonical path. */
   entry(path: string): Entry | undefined;
   creatorOf(path: string): { owner: Owner; setgid: boolean };
+  pageWriteback(): boolean;
   toStat(type: Entry['type'], ino: number, a: ShownAttributes, nlink?: number, e?: Pick<Entry, 'uid' | 'gid' | 'rdev'>): FuseStat;
   entryStat(e: Entry): FuseStat;
   openAt(path: string): OpenFile | undefined;
@@ -140,6 +146,15 @@ export function opContext(ctx: MountContext): OpContext {
     return { owner: { uid: u === uid ? null : u, gid: g === gid ? null : g }, setgid };
   }
 
+  /**
+   * Whether the request being served is the kernel writing back pages of a memory-mapped file
+   * (msync, munmap, close): those carry no caller (pid 0, measured on Linux 6.18), where a
+   * write(2) carries its process's. False when the addon cannot tell (no caller context).
+   */
+  function pageWriteback(): boolean {
+    return caller?.().pid === 0;
+  }
+
   function toStat(type: Entry['type'], ino: number, a: ShownAttributes, nlink = 1, e?: Pick<Entry, 'uid' | 'gid' | 'rdev'>): FuseStat {
     return {
       mode: TYPE_BITS[type] | a.mode,
@@ -148,7 +163,9 @@ export function opContext(ctx: MountContext): OpContext {
       gid: e?.gid ?? gid,
       rdev: e?.rdev ?? 0,
       size: a.size,
-      nlink,
+      // fuse-native turns a falsy nlink into 1 (index.js getStatArray, `|| 1`): 2^32 is truthy and
+      // wraps to 0 in the Uint32Array it is stored in (a file unlinked while open has no link).
+      nlink: nlink === 0 ? 2 ** 32 : nlink,
       ino,
       blksize: BLKSIZE,
       blocks: Math.ceil(a.size / 512),
@@ -232,7 +249,7 @@ export function opContext(ctx: MountContext): OpContext {
     return false;
   }
 
-  return { ctx, fuse, fs, files, store, uid, gid, err, errno, vault, entry, creatorOf, toStat, entryStat, openAt, holderOf, touchDirs, parentError, quotaInfo, overQuota };
+  return { ctx, fuse, fs, files, store, uid, gid, err, errno, vault, entry, creatorOf, pageWriteback, toStat, entryStat, openAt, holderOf, touchDirs, parentError, quotaInfo, overQuota };
 }
 
 /** Times reach the kernel as unsigned ms: clamp anything before the epoch to it. */

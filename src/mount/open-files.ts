@@ -134,9 +134,15 @@ export class OpenFiles {
     return n;
   }
 
-  /** Whether any open file that is not in the store (pending or orphaned) lies below `dir`. */
-  hasUnstoredBelow(dir: string): boolean {
-    for (const f of this.byPath.values()) if ((f.pending || f.orphan) && f.path !== dir && isWithin(f.path, dir)) return true;
+  /**
+   * Whether a file open here that is not in the store lies below `dir`: one created here and not
+   * stored yet, or, with `unlinked`, one unlinked while open (under libfuse's hidden name).
+   */
+  hasUnstoredBelow(dir: string, unlinked: boolean): boolean {
+    for (const f of this.byPath.values()) {
+      const gone = f.orphan || f.hiddenLink;
+      if ((gone ? unlinked : f.pending) && f.path !== dir && isWithin(f.path, dir)) return true;
+    }
     return false;
   }
 
@@ -326,6 +332,21 @@ export class OpenFiles {
     file.owner = next;
     file.ownerChanged = true;
     file.ctime = now();
+  }
+
+  /**
+   * utimens of an inode through one of its names: its times are the inode's, so the files open
+   * under its other names take them too (`null` keeps a time). Else the persist of one with
+   * unsaved writes would store over them the time of a write made before (a local disk keeps
+   * the times set last).
+   */
+  setTimes(ino: number, atime: number | null, mtime: number | null, ctime: number, except?: OpenFile): void {
+    for (const f of this.byPath.values()) {
+      if (f === except || f.ino !== ino || f.pending || f.orphan) continue;
+      if (atime !== null) f.atime = atime;
+      if (mtime !== null) f.mtime = mtime;
+      f.ctime = ctime;
+    }
   }
 
   /** chmod of a file whose attributes wait (attributesWait). A change that changes nothing changes no time. */
@@ -597,13 +618,20 @@ export class OpenFiles {
     this.byPath.set(hiddenPath, file);
   }
 
-  /** Moves open files at or below `src` to the same place below `dst` (after a rename). */
+  /**
+   * Moves open files at or below `src` to the same place below `dst` (after a rename through the
+   * mount). A file renamed itself changes directory: a file not stored yet takes the inode of its
+   * new one (dirIno), else its persist took the old directory's for a rename made elsewhere and
+   * stored it back there (relocate), or nowhere once that directory was removed. Files below a
+   * renamed directory keep theirs: their directory moved, its inode did not.
+   */
   move(src: string, dst: string): void {
     this.kernel.move(src, dst);
     const moving: OpenFile[] = [];
     for (const [p, f] of this.byPath) if (isWithin(p, src)) moving.push(f);
     for (const f of moving) this.byPath.delete(f.path);
     for (const f of moving) {
+      if (f.path === src && f.dirIno !== undefined) f.dirIno = this.stored.get(dirname(dst))?.ino;
       f.path = rebase(f.path, src, dst);
       this.byPath.set(f.path, f);
     }

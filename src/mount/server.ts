@@ -2,7 +2,7 @@ import { readdir, readlink } from 'node:fs/promises';
 import { AvfsError, toAvfsError } from '../errors.js';
 import { openStore, type Actor, type Store } from '../store/store.js';
 import { VaultFs } from '../store/vault-fs.js';
-import { keepCacheSupported, loadFuse, type Fuse } from './fuse.js';
+import { keepCacheSupported, loadFuse, nullPathSupported, type Fuse } from './fuse.js';
 import { prepareMountpoint } from './mountpoint.js';
 import { OpenFiles } from './open-files.js';
 import { instrumentFromEnv } from './op-stats.js';
@@ -175,7 +175,7 @@ export async function serveMount(options: ServeOptions): Promise<MountSessionInf
     session.dir = dir;
     store = openStore(home);
     const ops = options.views
-      ? (host = new ViewHost({ fuse: Fuse, store, home, sessionId, uid: session.uid, gid: session.gid, keepCache: keepCacheSupported(), log: info })).operations()
+      ? (host = new ViewHost({ fuse: Fuse, store, home, sessionId, uid: session.uid, gid: session.gid, keepCache: keepCacheSupported(), nullPath: nullPathSupported(), log: info })).operations()
       : vaultOperations(Fuse, store, options, session, (f) => (files = f), info);
     files ??= host;
     trackActivity(ops as unknown as Record<string, unknown>, activity);
@@ -389,6 +389,7 @@ function vaultOperations(
     gid: session.gid,
     home: options.home,
     keepCache: keepCacheSupported(),
+    nullPath: nullPathSupported(),
     log: (m) => info(m),
   });
   return options.layout ? sandboxView(ops, new SandboxLayout(options.layout), Fuse, session) : ops;

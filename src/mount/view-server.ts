@@ -39,6 +39,7 @@ export interface ViewHostOptions {
   uid: number;
   gid: number;
   keepCache: boolean;
+  nullPath?: boolean;
   log: (message: string) => void;
 }
 
@@ -120,8 +121,8 @@ export class ViewHost {
       spillDir: spillDir(this.o.home, `${this.o.sessionId}-${spillKey}`),
       onError: (err, file) => this.o.log(`could not save ${file.path} on close (exec ${actor.execId}): ${toAvfsError(err).message}`),
     });
-    const { fuse, uid, gid, home, keepCache, log } = this.o;
-    return { ops: createOperations({ fuse, fs, vault, files, readOnly: false, uid, gid, home, keepCache, log }), files };
+    const { fuse, uid, gid, home, keepCache, nullPath, log } = this.o;
+    return { ops: createOperations({ fuse, fs, vault, files, readOnly: false, uid, gid, home, keepCache, nullPath, log }), files };
   }
 
   /** Opens a view of `vault` for an exec (its actor tags every version written through it). */

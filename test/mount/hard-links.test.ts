@@ -161,6 +161,31 @@ os.close(fd)
     expect([bi, an, bn]).toEqual([ai, 2, 2]);
   });
 
+  it('times set through one name after a write through another, before that one is closed, are the times kept (as on a local disk)', async () => {
+    const dir = join(fx.dir, 'utime-other-name');
+    mkdirSync(dir);
+    await shOk(
+      `python3 -c "
+import os
+open('p', 'w').write('x')
+os.link('p', 'q')
+fd = os.open('p', os.O_RDWR)
+os.write(fd, b'y')
+os.utime('q', (1000000000, 1200000000))
+os.close(fd)
+"`,
+      { cwd: dir },
+    );
+    const stored = (await fx.run(['ls', '/utime-other-name', '--json'])).json.entries.map((e: { name: string; mtime: string }) => [e.name, Date.parse(e.mtime)]);
+    expect(stored).toEqual([
+      ['p', 1_200_000_000_000],
+      ['q', 1_200_000_000_000],
+    ]);
+    expect((await fx.run(['cat', '/utime-other-name/q'], { raw: true })).stdout).toBe('y');
+    await settle();
+    expect(await shOk(`stat -c '%n %Y' p q`, { cwd: dir })).toBe('p 1200000000\nq 1200000000');
+  });
+
   it('history: each name has its own log, and a write through one name is a version of both', async () => {
     const dir = join(fx.dir, 'hist');
     mkdirSync(dir);

@@ -332,6 +332,29 @@ print('closed', flush=True)
     expect((await fx.run(['log', '/live.txt'])).json.versions).toHaveLength(1);
   });
 
+  it('mmap writes through an O_APPEND descriptor land where they were mapped, while its write(2) calls still append', async () => {
+    const out = await shOk(
+      `python3 - <<'EOF'
+import os, mmap
+p = '${fx.dir}/mmap-append.bin'
+open(p, 'wb').write(b'\\xec' + b'.' * 8191)
+fd = os.open(p, os.O_RDWR | os.O_APPEND)
+os.write(fd, b'A')
+m = mmap.mmap(fd, 8193)
+m[0:1] = b'Z'
+m[5000:5001] = b'Q'
+m.flush(); m.close()
+os.write(fd, b'B')
+os.close(fd)
+data = open(p, 'rb').read()
+print(len(data), data[:2], data[5000:5001], data[-3:])
+EOF`,
+    );
+    expect(out.trim()).toBe("8194 b'Z.' b'Q' b'.AB'");
+    const stored = (await fx.run(['cat', '/mmap-append.bin'], { raw: true })).stdout;
+    expect([stored.length, stored[0], stored[5000], stored.slice(-2)]).toEqual([8194, 'Z', 'Q', 'AB']);
+  });
+
   it('mmap writes, unlink while open, and rm -rf of the directory afterwards', async () => {
     const out = await shOk(
       `python3 - <<'EOF'
