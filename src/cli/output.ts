@@ -86,7 +86,8 @@ export function formatBytes(n: number): string {
 export function table(rows: string[][]): string {
   if (rows.length === 0) return '';
   const strip = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '');
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => strip(r[i] ?? '').length)));
+  // A reduce, not Math.max(...): a spread of 120,000+ rows overflows the stack (core/arrays.ts).
+  const widths = rows[0]!.map((_, i) => rows.reduce((w, r) => Math.max(w, strip(r[i] ?? '').length), 0));
   return rows
     .map((r) =>
       r

@@ -1,4 +1,5 @@
 import { diffLibrary } from './diff.js';
+import { pushAll } from './arrays.js';
 
 /**
  * Line-level three-way merge (diff3), pure. Both sides are diffed against the base (Myers, from
@@ -116,7 +117,7 @@ function walk(texts: Record<'base' | Side, string[]>, oursChanges: Change[], the
       hi = Math.max(hi, all[i]!.c.bEnd);
       lo = Math.min(lo, all[i]!.c.bStart);
     }
-    out.push(...texts.base.slice(copied, lo));
+    pushAll(out, texts.base.slice(copied, lo));
     copied = hi;
     const range = (side: Side): [number, number] => {
       const start = lo + delta[side];
@@ -129,9 +130,9 @@ function walk(texts: Record<'base' | Side, string[]>, oursChanges: Change[], the
     const oursLines = texts.ours.slice(oLo, oHi);
     const theirsLines = texts.theirs.slice(tLo, tHi);
     if (group.theirs.length === 0 || (group.ours.length > 0 && sameLines(oursLines, theirsLines))) {
-      out.push(...oursLines);
+      pushAll(out, oursLines);
     } else if (group.ours.length === 0) {
-      out.push(...theirsLines);
+      pushAll(out, theirsLines);
     } else {
       const baseLines = texts.base.slice(lo, hi);
       conflicts.push({
@@ -145,10 +146,10 @@ function walk(texts: Record<'base' | Side, string[]>, oursChanges: Change[], the
         ours: oursLines.map(stripEol),
         theirs: theirsLines.map(stripEol),
       });
-      out.push(...markers(oursLines, theirsLines, options));
+      pushAll(out, markers(oursLines, theirsLines, options));
     }
   }
-  out.push(...texts.base.slice(copied));
+  pushAll(out, texts.base.slice(copied));
   return { clean: conflicts.length === 0, text: out.join(''), conflicts };
 }
 

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import type { ContentDigest, DigestedPut } from '../store/blobs.js';
+import { pushAll } from '../core/arrays.js';
 
 export type DigestMessage =
   | { type: 'port'; port: MessagePort }
@@ -110,7 +111,7 @@ export class ContentDigests {
       if (!m) return;
       const s = this.streams.get(m.id);
       if (!s) continue;
-      if ('cut' in m) s.cut.push(...m.cut);
+      if ('cut' in m) pushAll(s.cut, m.cut);
       else s.answer = m;
     }
   }

@@ -7,6 +7,7 @@ import { abandonLease, abandonOwnLeases } from './gc.js';
 import { endLease, pin, pinning, type Lease } from './leases.js';
 import { now, type Store } from './store.js';
 import { indexContent } from './text-index.js';
+import { pushAll } from '../core/arrays.js';
 
 /**
  * Content stored under its SHA-256: once per distinct content, shared by every path and version.
@@ -329,7 +330,7 @@ export function storeDigestedChunks(store: Store, put: DigestedPut, fd: number, 
   });
   // Only once its transaction is done: a failure stored none of them (or, joined to a caller's
   // transaction that fails later, the caller abandons the whole put).
-  put.chunks.push(...stored);
+  pushAll(put.chunks, stored);
   put.at = at;
 }
 

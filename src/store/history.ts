@@ -8,6 +8,7 @@ import { historyChain, type VaultRow } from './vaults.js';
 import { ensureParents, moveTree, type VaultFs } from './vault-fs.js';
 import { DEFAULT_DIR_MODE } from '../core/entry-types.js';
 import { assertNotRoot } from './guards.js';
+import { pushAll } from '../core/arrays.js';
 
 /**
  * Per-path history (ARCHITECTURE.md "The one door for changes"). Every change to a path is a
@@ -87,7 +88,7 @@ export function pathVersions(store: Store, vault: VaultRow, path: string, limit:
   for (const seg of historyChain(store, vault)) {
     if (out.length >= limit) break;
     const rows = store.stmt<VersionRow>(PATH_VERSIONS).all(seg.vaultId, path, seg.upTo, below, limit - out.length);
-    out.push(...tag(rows, seg.vault));
+    pushAll(out, tag(rows, seg.vault));
     if (rows.length > 0) below = rows[rows.length - 1]!.version;
   }
   return out;
@@ -121,7 +122,7 @@ export function vaultChanges(store: Store, vault: VaultRow, limit: number, under
       under === undefined || under === '/'
         ? store.stmt<VersionRow>(VAULT_CHANGES).all(seg.vaultId, seg.upTo, beforeSeq, left)
         : store.stmt<VersionRow>(SUBTREE_CHANGES).all(seg.vaultId, seg.upTo, beforeSeq, under, lo, hi, left);
-    out.push(...tag(rows, seg.vault));
+    pushAll(out, tag(rows, seg.vault));
   }
   return out;
 }

@@ -26,6 +26,7 @@ import { enforceQuota, streamLimit } from './quota.js';
 import type { Actor, Store } from './store.js';
 import { getVault, type VaultRow } from './vaults.js';
 import { assertFileTarget, assertMovable, assertNotRoot, requireEntry } from './guards.js';
+import { pushAll } from '../core/arrays.js';
 
 const MAX_SYMLINK_HOPS = 40;
 
@@ -501,7 +502,7 @@ export class VaultFs {
       if (entry.type === 'd' && !options.recursive && hasChildren(this.store, vault, path)) {
         throw new AvfsError('NOT_EMPTY', `directory not empty: ${path} (use -r to remove it with its contents)`, { path });
       }
-      if (entry.type === 'd') removed.push(...removeDescendants(this.store, vault, path, { op: 'delete', actor: this.actor }));
+      if (entry.type === 'd') pushAll(removed, removeDescendants(this.store, vault, path, { op: 'delete', actor: this.actor }));
       // The entry read above is still current unless names below it went (which changed its times).
       removeEntry(this.store, vault, path, { op: 'delete', actor: this.actor }, { current: removed.length === 0 ? entry : undefined });
       removed.push(path);

@@ -29,6 +29,19 @@ beforeEach(() => ({ store, fs, close } = openTempStore()));
 afterEach(() => close());
 
 describe('log', () => {
+  it('of more changes than fit on the stack as arguments (over 120,000): rm -r of a 70,000-file tree, then the whole log', () => {
+    const n = 70_000;
+    store.mutate(() => {
+      fs.mkdir('/big');
+      for (let i = 0; i < n; i++) fs.writeFile(`/big/f${i}`, '');
+    });
+    // rm -r lists every path it removed; each removal is a version: 140,002 changes in all.
+    expect(fs.rm('/big', { recursive: true }).length).toBe(n + 1);
+    const changes = vaultChanges(store, fs.row(), 1_000_000);
+    expect(changes.length).toBe(2 * (n + 1));
+    expect(changes[0]).toMatchObject({ path: '/big', type: null });
+  }, 120_000);
+
   it('a loop in the fork links (a damaged database) ends the walk: history and version numbers still come out', () => {
     fs.writeFile('/a', 'one');
     forkVault(store, 'default', 'fork', actor);
