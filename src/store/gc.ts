@@ -134,24 +134,37 @@ function scanUnreferenced(store: Store, tables: ReferenceTable[]): BlobCandidate
   return referenced.size === 0 ? candidates : candidates.filter((b) => !referenced.has(b.hash));
 }
 
-/** A read-only plan: used by `gc --dry-run` and by `stats` (cutoff = Infinity: every orphan). */
+/**
+ * A plan that changes nothing: used by `gc --dry-run` and by `stats` (cutoff = Infinity: every
+ * orphan). It sees what gc would: gc first ends the leases of writers that died (an interrupted
+ * import or `write --from`, a killed mount), which frees their content; when there are such
+ * leases, the plan runs in a write transaction that ends them and is rolled back.
+ */
 export function planGc(store: Store, cutoff: number): GcPlan {
-  return store.read(() => {
-    const tables = referenceTables(store);
-    const all = scanUnreferenced(store, tables);
-    const doomed = all.filter((b) => b.createdAt < cutoff);
-    const recent = all.filter((b) => b.createdAt >= cutoff);
-    const withBlobs = chunksFreedWith(store, doomed, cutoff);
-    const loose = looseChunkStats(store, cutoff);
-    const indexEntries = indexedCount(store, JSON.stringify(doomed.map((b) => b.hash)));
-    return {
-      blobs: doomed.length,
-      chunks: withBlobs.n + loose.n,
-      bytes: doomed.reduce((sum, b) => sum + inlineBytes(b), 0) + withBlobs.bytes + loose.bytes,
-      index_entries: indexEntries,
-      recent_blobs: recent.length,
-    };
+  const stale = store.read(() => staleLeases(store));
+  if (stale.length === 0 || store.readOnly) return store.read(() => planIn(store, cutoff));
+  return store.rolledBack(() => {
+    for (const id of staleLeases(store)) endLease(store, id);
+    return planIn(store, cutoff);
   });
+}
+
+/** The plan, inside the caller's transaction. */
+function planIn(store: Store, cutoff: number): GcPlan {
+  const tables = referenceTables(store);
+  const all = scanUnreferenced(store, tables);
+  const doomed = all.filter((b) => b.createdAt < cutoff);
+  const recent = all.filter((b) => b.createdAt >= cutoff);
+  const withBlobs = chunksFreedWith(store, doomed, cutoff);
+  const loose = looseChunkStats(store, cutoff);
+  const indexEntries = indexedCount(store, JSON.stringify(doomed.map((b) => b.hash)));
+  return {
+    blobs: doomed.length,
+    chunks: withBlobs.n + loose.n,
+    bytes: doomed.reduce((sum, b) => sum + inlineBytes(b), 0) + withBlobs.bytes + loose.bytes,
+    index_entries: indexEntries,
+    recent_blobs: recent.length,
+  };
 }
 
 /**
@@ -213,7 +226,7 @@ export interface GcReport {
   recent_blobs: number;
   /** The tables whose `hash` column counted as a reference. */
   reference_tables: string[];
-  /** Leases of streamed writes whose process had died: their pins were dropped first (not counted by a dry run). */
+  /** Leases of streamed writes whose process had died: their pins were dropped first (a dry run counts them and what they held, and keeps them). */
   stale_leases: number;
   transactions: number;
   duration_ms: number;
@@ -223,7 +236,7 @@ export interface GcReport {
 export function gc(store: Store, options: GcOptions): GcReport {
   const started = performance.now();
   const cutoff = now() - options.graceMs;
-  const staleCount = options.dryRun ? 0 : clearStaleLeases(store);
+  const staleCount = options.dryRun ? store.read(() => staleLeases(store)).length : clearStaleLeases(store);
   const tables = store.read(() => referenceTables(store));
   const base = { grace_ms: options.graceMs, cutoff: new Date(cutoff).toISOString(), reference_tables: tables.map((t) => t.table), stale_leases: staleCount };
   if (options.dryRun) {

@@ -116,6 +116,21 @@ export class Store implements Statements {
     return this.txChange;
   }
 
+  /**
+   * Runs `fn` in a write transaction that is always rolled back: reads of a state as it would be
+   * after some change (gc's plan once dead writers' leases are gone), with nothing kept.
+   */
+  rolledBack<T>(fn: () => T): T {
+    if (this.db.inTransaction) throw new AvfsError('INTERNAL', 'rolledBack() cannot run inside another transaction');
+    this.begin();
+    try {
+      return fn();
+    } finally {
+      if (this.db.inTransaction) this.stmt('ROLLBACK').run();
+      this.rollbacks++;
+    }
+  }
+
   /** Runs `fn` in one read transaction, so multi-statement reads see one consistent state. */
   read<T>(fn: () => T): T {
     if (this.db.inTransaction) return fn();

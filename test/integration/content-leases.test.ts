@@ -68,6 +68,22 @@ describe('content leases', () => {
     expectContentIntact(store);
   });
 
+  it("gc --dry-run counts what a dead writer's lease held, as gc then frees it, and changes nothing", async () => {
+    stream(Buffer.concat([chunk('p'), chunk('q'), chunk('r')]));
+    // The writer dies before linking (kill -9 of an import): its lease now names a gone process.
+    const exited = execa('true');
+    await exited;
+    store.db.prepare('UPDATE content_leases SET pid = ?, holder = ?').run(exited.pid!, `x:${exited.pid!}:1`);
+    const before = [count('content_leases'), count('content_pins'), count('chunks')];
+    const plan = gc(store, { graceMs: 0, actor, dryRun: true });
+    expect(plan).toMatchObject({ dry_run: true, stale_leases: 1, freed_chunks: before[2] });
+    expect(plan.freed_bytes).toBeGreaterThan(0);
+    expect([count('content_leases'), count('content_pins'), count('chunks')]).toEqual(before);
+    const done = gc(store, { graceMs: 0, actor });
+    expect(done).toMatchObject({ stale_leases: 1, freed_chunks: plan.freed_chunks, freed_bytes: plan.freed_bytes });
+    expect([count('content_leases'), count('chunks')]).toEqual([0, 0]);
+  });
+
   it('abandoning removes what the write stored itself and nothing it reused', () => {
     fs.writeFile('/keep', Buffer.concat([chunk('p'), chunk('q')]));
     const before = [count('blobs'), count('chunks')];
