@@ -173,6 +173,18 @@ describe('avfs mcp over stdio', () => {
     await fails(client, 'vault_merge', { source: 'proj-fork' }, 'MERGE_CONFLICT');
   });
 
+  it('patterns too large for the RegExp engine are INVALID_PATTERN (too_large); grep -F matches a fixed string of any length; a huge search query is served', async () => {
+    const client = await connect();
+    // 3 MiB: a result echoes the pattern twice (text block and structured content), and the SDK client drops the session on an answer over 10 MiB.
+    const long = 'q'.repeat(3 * 1024 * 1024);
+    await ok(client, 'write', { path: '/huge-line/a.txt', content: `a${'q'.repeat(50_000)}b\n` });
+    expect(await fails(client, 'grep', { pattern: long }, 'INVALID_PATTERN')).toMatchObject({ reason: 'too_large', length: long.length });
+    expect((await ok(client, 'grep', { pattern: 'q'.repeat(50_000), fixed: true, path: '/huge-line' })).files).toEqual(['/huge-line/a.txt']);
+    expect((await ok(client, 'grep', { pattern: long, fixed: true, path: '/huge-line' })).count).toBe(0);
+    expect(await fails(client, 'find', { name: long }, 'INVALID_PATTERN')).toMatchObject({ reason: 'too_large' });
+    expect((await ok(client, 'search', { query: long })).hits).toEqual([]);
+  });
+
   it('errors carry our code: a missing file is NOT_FOUND, a bad path INVALID_PATH', async () => {
     const client = await connect();
     // As a host does: once the client has the tools' output schemas, it checks error results against them too.
