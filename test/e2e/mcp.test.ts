@@ -274,6 +274,21 @@ describe('avfs mcp over stdio', () => {
     await fails(client, 'proxy_exec', { argv: ['ls'], shell: 'ls' }, 'USAGE');
   });
 
+  it('proxy_exec refuses a command line Linux cannot pass (a NUL byte, an argument over 128 KiB, a list over ARG_MAX) with INVALID_ARGUMENT, and records nothing', async () => {
+    const client = await connect();
+    const audited = async () => expectOk(await avfs(h.home, ['--vault', 'proj', 'audit', '--op', 'proxy.*', '--limit', '100000'])).count;
+    const checkpoints = async () => (await ok(client, 'checkpoint_list', {})).checkpoints.length;
+    const [auditBefore, checkpointsBefore] = [await audited(), await checkpoints()];
+    expect(await fails(client, 'proxy_exec', { argv: ['a\u0000b'], checkpoint: true }, 'INVALID_ARGUMENT')).toMatchObject({ reason: 'nul_byte', index: 0 });
+    expect(await fails(client, 'proxy_exec', { argv: ['echo', 'x'.repeat(200_000)], checkpoint: true }, 'INVALID_ARGUMENT')).toMatchObject({ reason: 'too_long', index: 1 });
+    expect(await fails(client, 'proxy_exec', { shell: `echo ${'x'.repeat(200_000)}` }, 'INVALID_ARGUMENT')).toMatchObject({ reason: 'too_long' });
+    expect(await fails(client, 'proxy_exec', { argv: ['echo', ...Array<string>(20).fill('y'.repeat(120_000))] }, 'INVALID_ARGUMENT')).toMatchObject({ reason: 'too_long' });
+    expect(await audited()).toBe(auditBefore);
+    expect(await checkpoints()).toBe(checkpointsBefore);
+    // Just under the limit for one argument: it runs.
+    expect((await ok(client, 'proxy_exec', { argv: ['sh', '-c', 'printf %s "$1" | wc -c', 'sh', 'z'.repeat(131_071)] })).stdout.trim()).toBe('131071');
+  });
+
   it('a proxy_exec the client cancels ends its command (the sandbox is killed), and later calls are served', async () => {
     const client = await connect();
     const controller = new AbortController();
