@@ -3,7 +3,7 @@ import type { ChangedFile } from '../proxy/changes.js';
 import type { ExecRequest, ExecResult } from '../proxy/run.js';
 import type { SandboxReport } from '../proxy/sandbox.js';
 import type { LimitReport, Violation } from '../proxy/launch.js';
-import type { UndoResult } from '../proxy/undo.js';
+import type { UndoOptions, UndoResult } from '../proxy/undo.js';
 
 /**
  * `proxy exec` and `proxy undo` for every face: the runner's camelCase results as the SDK returns
@@ -21,9 +21,9 @@ export async function runExec(store: Store, vault: string, request: ExecRequest)
 }
 
 /** Puts back what an exec changed (src/proxy/undo.ts). */
-export async function undoExec(store: Store, execId: string, options: { force?: boolean } = {}): Promise<UndoResult> {
+export async function undoExec(store: Store, execId: string, options: UndoOptions = {}): Promise<UndoResult> {
   const { proxyUndo } = await import('../proxy/undo.js');
-  return proxyUndo(store, execId, { force: !!options.force });
+  return proxyUndo(store, execId, { force: !!options.force, vault: options.vault });
 }
 
 /** One changed path in the CLI's JSON. */

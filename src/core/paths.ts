@@ -1,4 +1,5 @@
 import { AvfsError } from '../errors.js';
+import { isWellFormed } from './utf8.js';
 
 /**
  * A name is at most NAME_MAX bytes, as on Linux. A path is not held to PATH_MAX (4096): that limits
@@ -40,6 +41,8 @@ const invalid = (input: string, reason: string) =>
 export function normalizePath(input: string): string {
   if (typeof input !== 'string' || input.length === 0) throw invalid(String(input ?? ''), 'empty path');
   if (input.includes('\0')) throw invalid(input, 'contains a NUL byte');
+  // Stored as UTF-8, a lone surrogate would become U+FFFD: a name no later call could give again.
+  if (!isWellFormed(input)) throw invalid(input, 'is not valid Unicode (it holds a lone surrogate)');
   const parts: string[] = [];
   for (const segment of input.split('/')) {
     if (segment === '' || segment === '.') continue;

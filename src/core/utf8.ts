@@ -38,3 +38,11 @@ function sequenceLength(raw: Uint8Array, i: number): number {
   if (length <= 1 || i + length > raw.length) return length <= 1 ? length : 0;
   return decodeUtf8(raw.subarray(i, i + length)) === undefined ? 0 : length;
 }
+
+/** A surrogate code unit without its pair: a JS string holding one has no UTF-8 form (encoding writes U+FFFD). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Whether `text` is well-formed Unicode, so that it survives being stored as UTF-8 unchanged. */
+export function isWellFormed(text: string): boolean {
+  return !LONE_SURROGATE.test(text);
+}

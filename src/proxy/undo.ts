@@ -13,8 +13,8 @@ import { reapDeadExecs } from './liveness.js';
 /**
  * `proxy undo <exec_id>`: puts back, for each path the exec changed, the state it had just before
  * the exec first changed it (from history), in one transaction, as versions tagged with the exec
- * id (op `undo`), so undoing twice is harmless. A path gets back its earlier content, type, mode,
- * target and owners; its tags and metadata stay as they are now (someone may have added them
+ * id (op `undo`); an exec already undone is not undone again (see alreadyUndone). A path gets
+ * back its earlier content, type, mode, target and owners; its tags and metadata stay as they are now (someone may have added them
  * since), and a path the exec deleted gets back those it had. Nothing else is touched: paths the
  * exec did not change keep every later change.
  *
@@ -43,9 +43,24 @@ export interface UndoResult {
 /** Execs recorded by older avfs versions with mode `mount-shared` ran in a reused mount and recorded their writes untagged. */
 const untagged = (exec: ExecRow) => exec.mode === 'mount-shared';
 
-export async function proxyUndo(store: Store, execId: string, options: { force?: boolean } = {}): Promise<UndoResult> {
+export interface UndoOptions {
+  force?: boolean;
+  /** The vault the caller named (--vault, $AVFS_VAULT, the SDK's vault): the exec must have run there. */
+  vault?: string;
+}
+
+export async function proxyUndo(store: Store, execId: string, options: UndoOptions = {}): Promise<UndoResult> {
   await reapDeadExecs(store);
   const exec = getExec(store, execId);
+  if (options.vault !== undefined && options.vault !== exec.vault) {
+    // An agent working in a fork names its fork: undoing in the vault the exec ran in would change another vault.
+    throw new AvfsError('INVALID_ARGUMENT', `exec ${execId} ran in vault ${exec.vault}, not ${options.vault}: nothing was undone (name its vault, or no vault, to undo it)`, {
+      exec_id: execId,
+      vault: exec.vault,
+      named_vault: options.vault,
+    });
+  }
+  if (exec.undone_at !== null) return alreadyUndone(store, exec);
   if (exec.checkpoint === null) {
     throw new AvfsError(
       'CHECKPOINT_NOT_FOUND',
@@ -93,11 +108,27 @@ export async function proxyUndo(store: Store, execId: string, options: { force?:
       execId,
       checkpoint: cp.name,
       discardedChanges: discarded,
-      alreadyUndone: exec.undone_at !== null,
+      alreadyUndone: false,
       died: exec.died_at !== null,
       changedFiles: changed,
     };
   });
+}
+
+/**
+ * A second undo of an exec changes nothing, with or without force: its paths were put back once,
+ * and whatever was written there since is someone's later work (a retrying agent must not wipe it).
+ */
+function alreadyUndone(store: Store, exec: ExecRow): UndoResult {
+  return {
+    vault: exec.vault,
+    execId: exec.id,
+    checkpoint: exec.checkpoint!,
+    discardedChanges: 0,
+    alreadyUndone: true,
+    died: exec.died_at !== null,
+    changedFiles: [],
+  };
 }
 
 /**

@@ -24,6 +24,7 @@ import {
   forkVault,
   getVault,
   listVaults,
+  namedVault,
   resolveVaultName,
   summarize,
   useVault,
@@ -587,7 +588,8 @@ export class AVFS {
    * with CONFLICT when someone else changed one of its paths since, unless `force`.
    */
   async proxyUndo(execId: string, options: { force?: boolean } = {}): Promise<ProxyUndoResult> {
-    const r = await undoExec(this.store, execId, options);
+    // A vault this client was given (or $AVFS_VAULT) must be the exec's: never undo in another one.
+    const r = await undoExec(this.store, execId, { force: options.force, vault: namedVault(this.vaultName) });
     return { ...r, raw: undoJson(r) };
   }
 

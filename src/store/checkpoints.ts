@@ -2,7 +2,7 @@ import { AvfsError } from '../errors.js';
 import { descendantRange, dirname, isWithin, normalizePath } from '../core/paths.js';
 import { audit } from './audit.js';
 import { isStored } from './blobs.js';
-import { getEntry, iterateDescendants, putEntry, recountDirLinks, removeEntry, type ChangeOptions, type Entry, type EntryState } from './entries.js';
+import { getEntry, iterateDescendants, putEntry, recountDirLinks, removeEntry, setTimes, type ChangeOptions, type Entry, type EntryState } from './entries.js';
 import { usageChange, vaultUsage } from './usage.js';
 import { applyState, historyPath, pathsChangedSince, sameState, stateAt, type PathState, type Writer } from './history.js';
 import { now, type Store } from './store.js';
@@ -262,6 +262,13 @@ export function applyPlan(
   for (const d of puts) {
     const want = d.want!;
     const current = getEntry(store, vault, d.path);
+    if (current && d.now && sameState(current, want) && (want.nlink ?? 1) === current.nlink && (want.ino ?? current.ino) === current.ino) {
+      // Only its times differ: they come back as a times-only row (op touch), not as a change that
+      // log, revert and undo would show or step back over.
+      setTimes(store, vault, d.path, null, want.mtime ?? current.mtime, change);
+      progress?.(++done, total);
+      continue;
+    }
     const state: EntryState = {
       ...want,
       size: want.type === 'd' ? 0 : want.size,

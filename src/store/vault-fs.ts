@@ -1,6 +1,7 @@
 import { fstatSync } from 'node:fs';
 import { hashBytes } from '../core/hash.js';
 import { AvfsError, alreadyExists, isADirectory, notADirectory, notFound } from '../errors.js';
+import { isWellFormed } from '../core/utf8.js';
 import { ancestors, basename, dirname, isWithin, joinPath, normalizePath, rebase } from '../core/paths.js';
 import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE } from '../core/entry-types.js';
 import { audit } from './audit.js';
@@ -227,6 +228,8 @@ export class VaultFs {
   private fileEntry(input: string): Entry {
     const entry = this.stat(input);
     if (entry.type === 'd') throw isADirectory(entry.path);
+    // `cat f/` of a file: ENOTDIR, as POSIX and as writing there.
+    if (namesDirectory(input)) throw this.notAFile(input, entry.path);
     return entry;
   }
 
@@ -235,7 +238,7 @@ export class VaultFs {
     const path = normalizePath(input);
     if (path === '/' || namesDirectory(input)) throw this.notAFile(input, path);
     if (typeof data === 'object' && 'fd' in data) return this.writeStream(path, data.fd, options);
-    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+    const bytes = textBytes(data);
     const hash = hashBytes(bytes); // before the write lock is taken
     return this.store.mutate(() => this.writeContent(path, putContent(this.store, bytes, hash), options));
   }
@@ -249,7 +252,7 @@ export class VaultFs {
   appendFile(input: string, data: Uint8Array | string, options: WriteOptions = {}): Entry {
     const path = normalizePath(input);
     if (path === '/' || namesDirectory(input)) throw this.notAFile(input, path);
-    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+    const bytes = textBytes(data);
     return this.store.mutate(() => {
       const vault = this.row();
       const resolved = this.resolveIn(vault, path, true, 0);
@@ -655,7 +658,7 @@ export class VaultFs {
   }
 
   symlink(target: string, input: string, options: { owner?: Owner } = {}): Entry {
-    if (typeof target !== 'string' || target.length === 0 || target.includes('\0')) {
+    if (typeof target !== 'string' || target.length === 0 || target.includes('\0') || !isWellFormed(target)) {
       throw new AvfsError('INVALID_PATH', 'invalid symlink target', { target });
     }
     const state = { type: 'l', mode: 0o777, size: Buffer.byteLength(target), hash: null, target, ...options.owner } as const;
@@ -790,4 +793,13 @@ export function ensureParents(store: Store, vault: VaultRow, path: string, creat
     created++;
   }
   return created;
+}
+
+/** Content given as text, as UTF-8 bytes; text that is not well-formed Unicode has no exact bytes and is refused. */
+function textBytes(data: Uint8Array | string): Uint8Array {
+  if (typeof data !== 'string') return data;
+  if (!isWellFormed(data)) {
+    throw new AvfsError('INVALID_ARGUMENT', 'content given as text holds a lone surrogate (not valid Unicode), which has no UTF-8 form; pass bytes instead', { reason: 'not_unicode' });
+  }
+  return Buffer.from(data);
 }

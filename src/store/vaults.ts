@@ -339,11 +339,16 @@ export function resolveVaultName(store: Store, flag?: string): string {
   const selected = readState(store.home).current_vault;
   // No selection recorded yet means a new home: its seeded `default` vault. An explicit null
   // means the selected vault was deleted, and guessing another one would be wrong.
-  const name = flag || process.env.AVFS_VAULT || (selected === undefined ? DEFAULT_VAULT : selected);
+  const name = namedVault(flag) ?? (selected === undefined ? DEFAULT_VAULT : selected);
   if (!name) {
     throw new AvfsError('NO_VAULT', 'no vault selected: pass --vault <name>, set AVFS_VAULT, or run `avfs vault use <name>`');
   }
   return validateVaultName(name);
+}
+
+/** The vault a caller named for this command (`--vault`, else `$AVFS_VAULT`), if any: not the one merely in use. */
+export function namedVault(flag?: string): string | undefined {
+  return flag || process.env.AVFS_VAULT || undefined;
 }
 
 /** The vault chosen with `vault use` (or the seeded default), ignoring flags and environment. */

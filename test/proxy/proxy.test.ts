@@ -253,6 +253,26 @@ describeModes('proxy exec', (mode) => {
     expectError(await avfs(home, ['proxy', 'undo', 'ex-nope']), 'NOT_FOUND', 3);
   });
 
+  it("a second undo changes nothing, even with --force (a person's write since stays); naming another vault than the exec's is refused", async () => {
+    const home = newHome({ '/a.txt': 'base\n' });
+    const r = expectRan(await exec(home, mode, ['--checkpoint', '--shell', 'echo exec > /a.txt']));
+    expect((await avfs(home, ['vault', 'fork', 'default', 'f'])).code).toBe(0);
+    // The agent works in its fork and names it: undoing in default would change another vault.
+    const wrong = expectError(await avfs(home, ['--vault', 'f', 'proxy', 'undo', r.exec_id]), 'INVALID_ARGUMENT', 2);
+    expect(wrong).toMatchObject({ vault: 'default', named_vault: 'f' });
+    expectError(await avfs(home, ['proxy', 'undo', r.exec_id], { env: { AVFS_VAULT: 'f' } }), 'INVALID_ARGUMENT', 2);
+    expect(vaultTree(home)['/a.txt']).toEqual(vaultTree(home, 'f')['/a.txt']);
+    expect((await avfs(home, ['cat', '/a.txt'], { raw: true })).stdout).toBe('exec');
+    const undo = await avfs(home, ['--vault', 'default', 'proxy', 'undo', r.exec_id]);
+    expect(undo.json).toMatchObject({ ok: true, already_undone: false, vault: 'default' });
+    expect((await avfs(home, ['write', '/a.txt', 'person'])).code).toBe(0);
+    for (const args of [[], ['--force']]) {
+      const again = await avfs(home, ['proxy', 'undo', r.exec_id, ...args]);
+      expect(again.json, again.stdout).toMatchObject({ ok: true, already_undone: true, discarded_changes: 0, changed_files: [] });
+    }
+    expect((await avfs(home, ['cat', '/a.txt'], { raw: true })).stdout).toBe('person');
+  });
+
   it('undos stack: after undoing a later exec that changed the same file, the earlier one undoes without CONFLICT', async () => {
     const home = newHome({ '/f.txt': 'one\n' });
     const before = vaultTree(home);

@@ -21,6 +21,7 @@ describe('normalizePath', () => {
     ['/a/b/../c', '/a/c'],
     ['a/..', '/'],
     ['/ünï/コード', '/ünï/コード'],
+    ['/emoji-😀', '/emoji-😀'], // a surrogate pair is one character
   ])('%s → %s', (input, expected) => expect(normalizePath(input)).toBe(expected));
 
   it.each([
@@ -29,6 +30,9 @@ describe('normalizePath', () => {
     ['/../etc/passwd', 'escape'],
     ['/a/../../b', 'escape'],
     ['/a\0b', 'NUL'],
+    ['/s\ud800x', 'lone high surrogate'],
+    ['/x\udc00', 'lone low surrogate'],
+    ['/\udc00\ud800', 'surrogates in the wrong order'],
     ['/' + 'x'.repeat(256), 'long name'],
     ['/' + Array(14000).fill('abcd').join('/'), 'path over 64 KiB'],
   ])('rejects %j (%s) with INVALID_PATH', (input) => expect(codeOf(() => normalizePath(input))).toBe('INVALID_PATH'));

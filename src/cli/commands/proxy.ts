@@ -3,6 +3,7 @@ import chalk from 'chalk';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod/v3';
 import { AvfsError } from '../../errors.js';
+import { namedVault } from '../../store/vaults.js';
 import { DEFAULT_RULES } from '../../proxy/default-policy.js';
 import { loadPolicy, savePolicy } from '../../proxy/policy-source.js';
 import { execJson, runExec, undoExec, undoJson, type ExecRequest } from '../../api/exec.js';
@@ -165,7 +166,7 @@ const undo = new Command('undo')
     action({
       options: z.object({ force: z.boolean().optional() }),
       run: async ([execId], opts, ctx) => {
-        return undoJson(await undoExec(ctx.store, execId!, { force: !!opts.force }));
+        return undoJson(await undoExec(ctx.store, execId!, { force: !!opts.force, vault: namedVault(ctx.globals.vault) }));
       },
       render: (r, out) => {
         const discarded = r.discarded_changes ? `; discarded ${r.discarded_changes} later change(s) by others` : '';
