@@ -173,8 +173,18 @@ export function toAvfsError(err: unknown): AvfsError {
 }
 
 /**
+ * How long a writer waits for another process's transaction before giving up (SQLite's busy
+ * timeout, set on every connection in store/db.ts). Transactions here are short (milliseconds),
+ * so a long wait only ever happens under heavy contention, or when another program holds the
+ * database's write lock; then the wait ends in CONFLICT (fromSqlite).
+ */
+export const BUSY_TIMEOUT_MS = 30_000;
+
+/**
  * SQLite errors that describe the home rather than a bug: damage found by a query (a database
- * truncated or overwritten after it was opened) and a database SQLite could only open read-only.
+ * truncated or overwritten after it was opened), a database SQLite could only open read-only, and
+ * a write lock another process held for the whole busy timeout (SQLITE_BUSY: CONFLICT, exit 4,
+ * which a caller may retry; nothing was changed).
  */
 function fromSqlite(err: Error, code: string): AvfsError | undefined {
   if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') {
@@ -186,6 +196,13 @@ function fromSqlite(err: Error, code: string): AvfsError | undefined {
     );
   }
   if (code.startsWith('SQLITE_READONLY')) return new AvfsError('READ_ONLY', `the avfs database is read-only here: ${err.message}`, { cause: code });
+  if (code.startsWith('SQLITE_BUSY')) {
+    return new AvfsError(
+      'CONFLICT',
+      `the avfs database is locked: another process held its write lock for the whole ${BUSY_TIMEOUT_MS / 1000} s avfs waits for it; nothing was changed, try again`,
+      { reason: 'locked', cause: code },
+    );
+  }
   return undefined;
 }
 

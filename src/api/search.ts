@@ -1,5 +1,6 @@
 import { AvfsError } from '../errors.js';
-import { escapeGlob, globToRegExp, regexProblem } from '../core/glob.js';
+import { compileRegExp, escapeGlob, globToRegExp, invalidPattern, regexProblem } from '../core/glob.js';
+import { LiteralText } from '../core/text.js';
 import { basename, dirname, joinPath } from '../core/paths.js';
 import type { Entry } from '../store/entries.js';
 import { findEntries, grepFiles, HIT_END, HIT_START, literalQuery, searchText, type FindFilter, type GrepMatch } from '../store/search.js';
@@ -24,26 +25,43 @@ export interface PatternOptions {
  * Compiles a grep pattern. Regexes are JavaScript RegExp syntax, compiled with the `u` flag
  * (Unicode-aware `.` and classes) when they are valid under it, else without it, so patterns
  * written for other tools (`\-`, `\:`) still work. A RegExp is taken as it is (without `g`/`y`,
- * whose state would skip lines). Invalid or empty: INVALID_PATTERN.
+ * whose state would skip lines). Invalid, empty or too large to compile: INVALID_PATTERN (a pattern
+ * rejected for its size alone has `reason: 'too_large'`).
  */
 export function compilePattern(pattern: string | RegExp, options: PatternOptions = {}): RegExp {
   const global = options.global ? 'g' : '';
   if (pattern instanceof RegExp) {
     const ignoreCase = options.ignoreCase || pattern.ignoreCase ? 'i' : '';
-    return new RegExp(pattern.source, pattern.flags.replace(/[giy]/g, '') + ignoreCase + global);
+    try {
+      return compileRegExp(pattern.source, pattern.flags.replace(/[giy]/g, '') + ignoreCase + global);
+    } catch (err) {
+      throw invalidPattern('regular expression', String(pattern), err, { pattern: String(pattern), reason: regexProblem(err) });
+    }
   }
   const extra = (options.ignoreCase ? 'i' : '') + global;
   if (typeof pattern !== 'string' || pattern.length === 0) throw new AvfsError('INVALID_PATTERN', 'empty pattern', { pattern });
   const source = options.fixed ? pattern.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&') : pattern;
   try {
-    return new RegExp(source, extra + 'u');
+    return compileRegExp(source, extra + 'u');
   } catch {
     try {
-      return new RegExp(source, extra);
+      return compileRegExp(source, extra);
     } catch (err) {
-      const reason = regexProblem(err);
-      throw new AvfsError('INVALID_PATTERN', `invalid regular expression ${JSON.stringify(pattern)}: ${reason}`, { pattern, reason });
+      throw invalidPattern('regular expression', pattern, err, { pattern, reason: regexProblem(err) });
     }
+  }
+}
+
+/**
+ * What grep tests each line with: the compiled pattern, or, for a fixed string too large for the
+ * RegExp engine (-F has no syntax to compile), the string itself.
+ */
+function lineTest(pattern: string | RegExp, options: PatternOptions): RegExp | LiteralText {
+  try {
+    return compilePattern(pattern, options);
+  } catch (err) {
+    if (options.fixed && typeof pattern === 'string' && err instanceof AvfsError && err.data.reason === 'too_large') return new LiteralText(pattern, options.ignoreCase);
+    throw err;
   }
 }
 
@@ -77,7 +95,7 @@ export interface GrepResult {
 
 /** Lines matching a pattern in the current text files at or below `path`. */
 export function grep(fs: VaultFs, params: GrepParams): GrepResult {
-  const regex = compilePattern(params.pattern, params);
+  const regex = lineTest(params.pattern, params);
   const include = params.include === undefined ? undefined : globToRegExp(params.include);
   const root = fs.stat(params.path ?? '/');
   const files = (root.type === 'd' ? fs.walk(root.path) : [root]).filter((e) => e.type === 'f' && (!include || include.test(basename(e.path))));

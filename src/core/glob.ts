@@ -43,14 +43,53 @@ export function regexProblem(err: unknown): string {
   return reason.charAt(0).toLowerCase() + reason.slice(1);
 }
 
+/**
+ * A RegExp, compiled now. V8 parses a pattern when the RegExp is constructed but compiles it on
+ * first use, and only then rejects one too large for it ("Regular expression too large", from
+ * about 32k plain characters): compiled here, that is an error of the pattern (caught where the
+ * pattern is checked), never a failure halfway through the search that uses it.
+ */
+export function compileRegExp(source: string, flags: string): RegExp {
+  const re = new RegExp(source, flags);
+  re.test('');
+  re.lastIndex = 0; // a `g` or `y` RegExp starts where the next caller expects
+  return re;
+}
+
+/**
+ * Whether `err` refused a pattern for its size alone: V8's "Regular expression too large"
+ * (compileRegExp) or "Stack overflow" (groups nested too deep), or JS's own RangeError when
+ * compiling nested braces ran out of stack.
+ */
+export const isRegexTooLarge = (err: unknown): boolean => err instanceof RangeError || (err instanceof Error && /(Regular expression too large|Stack overflow)$/.test(err.message));
+
+/** A user's pattern quoted for a message: whole when short, else its start and its length (a message never echoes megabytes). */
+export function quotePattern(pattern: string): string {
+  const SHOWN = 80;
+  return pattern.length <= SHOWN ? JSON.stringify(pattern) : `${JSON.stringify(pattern.slice(0, SHOWN))}… (${pattern.length} characters)`;
+}
+
+/**
+ * INVALID_PATTERN for a pattern of `kind` (glob, regular expression, …) that the RegExp engine
+ * rejected with `err`. A pattern rejected for its size alone carries `reason: 'too_large'` and its
+ * length instead of itself.
+ */
+export function invalidPattern(kind: string, pattern: string, err: unknown, data: Record<string, unknown> = { pattern }): AvfsError {
+  if (isRegexTooLarge(err)) {
+    return new AvfsError('INVALID_PATTERN', `${kind} ${quotePattern(pattern)} is too large to compile (the limit is about 32,000 characters of plain text, less with nested groups)`, { reason: 'too_large', length: pattern.length });
+  }
+  return new AvfsError('INVALID_PATTERN', `invalid ${kind} ${quotePattern(pattern)}: ${regexProblem(err)}`, data);
+}
+
 export function globToRegExp(glob: string, options: GlobOptions = {}): RegExp {
   if (typeof glob !== 'string' || glob.length === 0) throw new AvfsError('INVALID_ARGUMENT', 'empty glob pattern', { pattern: glob });
   if (glob.includes('\0')) throw new AvfsError('INVALID_ARGUMENT', 'glob pattern contains a NUL byte', { pattern: glob });
   try {
-    return new RegExp(`^${compile(glob, 0, glob.length, options.words === true)}$`, options.nocase ? 'iu' : 'u');
+    return compileRegExp(`^${compile(glob, 0, glob.length, options.words === true)}$`, options.nocase ? 'iu' : 'u');
   } catch (err) {
-    // An unknown POSIX class (compile), or what compile leaves to the RegExp engine to reject: a reversed range such as `[z-a]`.
-    throw new AvfsError('INVALID_PATTERN', `invalid glob pattern ${JSON.stringify(glob)}: ${regexProblem(err)}`, { pattern: glob });
+    // An unknown POSIX class (compile), or what compile leaves to the RegExp engine to reject: a
+    // reversed range such as `[z-a]`, or a glob too large to compile.
+    throw invalidPattern('glob pattern', glob, err);
   }
 }
 

@@ -28,3 +28,22 @@ export function incompleteTail(buf: Uint8Array): number {
   }
   return 0;
 }
+
+/**
+ * A fixed string as a line test, without a RegExp (which cannot hold one of more than about 32k
+ * characters): `test` says whether `subject` contains it, ignoring case by comparing lower case.
+ */
+export class LiteralText {
+  private readonly needle: string;
+
+  constructor(
+    readonly text: string,
+    private readonly ignoreCase = false,
+  ) {
+    this.needle = ignoreCase ? text.toLowerCase() : text;
+  }
+
+  test(subject: string): boolean {
+    return (this.ignoreCase ? subject.toLowerCase() : subject).includes(this.needle);
+  }
+}

@@ -89,6 +89,17 @@ function durationMs(match: RegExpExecArray, input: string): number {
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
+ * A delay in milliseconds from an environment variable (the test-only AVFS_VIEWS_IDLE_MS and
+ * AVFS_VIEWS_REPLY_MS): a finite number above 0, at most MAX_TIMER_MS (a longer delay would make
+ * setTimeout fire at once, with a TimeoutOverflowWarning); anything else (unset, empty, not a
+ * number, 0, negative, `1e309`, which is Infinity) gives `fallback`.
+ */
+export function envMs(value: string | undefined, fallback: number): number {
+  const ms = Number(value);
+  return value !== undefined && value.trim() !== '' && Number.isFinite(ms) && ms > 0 ? Math.min(ms, MAX_TIMER_MS) : fallback;
+}
+
+/**
  * A whole-number option as the SDK and MCP pass it (the CLI's parsing checks the same): `value`
  * unless it is not a whole number from `min` to `max` (INVALID_ARGUMENT naming the option);
  * undefined passes, and null too where `nullable` (no limit).

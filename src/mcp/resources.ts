@@ -30,8 +30,13 @@ export function registerFileResources(server: McpServer, avfsFor: (vault?: strin
     template,
     { title: 'A file in a vault', description: 'avfs://<vault>/<path>: the current content of a vault file (text, or a base64 blob for binary content)' },
     (uri, variables) => {
-      const vault = decodeURIComponent(String(variables.vault));
-      const path = '/' + String(variables.path).split('/').map(decodeURIComponent).join('/');
+      let vault: string, path: string;
+      try {
+        vault = decodeSegment(String(variables.vault), 'INVALID_NAME', 'vault name');
+        path = '/' + String(variables.path).split('/').map((s) => decodeSegment(s, 'INVALID_PATH', 'path segment')).join('/');
+      } catch (err) {
+        throw mcpError(err);
+      }
       return withAvfs(avfsFor, release, vault, (avfs) => {
         const e = avfs.stat(path);
         if (e.type === 'f' && e.size > READ_MAX_BYTES) throw new AvfsError('INVALID_ARGUMENT', `${path} is ${e.size} bytes, more than a resource read returns (${READ_MAX_BYTES})`, { path, size: e.size, reason: 'too_large' });
@@ -45,15 +50,29 @@ export function registerFileResources(server: McpServer, avfsFor: (vault?: strin
   );
 }
 
+/** A percent-encoded part of a resource URI, decoded; `%ff` (not UTF-8) or `%zz` are invalid input, not an internal error. */
+function decodeSegment(segment: string, code: 'INVALID_NAME' | 'INVALID_PATH', what: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new AvfsError(code, `${what} ${JSON.stringify(segment)} is not valid percent-encoded UTF-8`, { segment, reason: 'bad_percent_encoding' });
+  }
+}
+
 function withAvfs<T>(avfsFor: (vault?: string) => AVFS, release: (avfs: AVFS) => void, vault: string | undefined, fn: (avfs: AVFS) => T): T {
   let avfs: AVFS | undefined;
   try {
     avfs = avfsFor(vault);
     return fn(avfs);
   } catch (err) {
-    const error = toAvfsError(err);
-    throw new McpError(error.code.endsWith('NOT_FOUND') ? -32002 : ErrorCode.InvalidParams, `${error.code}: ${error.message}`, error.toJSON());
+    throw mcpError(err);
   } finally {
     if (avfs) release(avfs);
   }
+}
+
+/** A failure as the JSON-RPC error a resource read answers: -32002 (resource not found) or -32602 (invalid params), our code first in the message and in `data`. */
+function mcpError(err: unknown): McpError {
+  const error = toAvfsError(err);
+  return new McpError(error.code.endsWith('NOT_FOUND') ? -32002 : ErrorCode.InvalidParams, `${error.code}: ${error.message}`, error.toJSON());
 }

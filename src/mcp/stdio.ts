@@ -1,6 +1,6 @@
 import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { ClientRequestSchema, JSONRPCMessageSchema, type JSONRPCMessage, type JSONRPCRequest } from '@modelcontextprotocol/sdk/types.js';
 import { AVFS } from '../sdk/index.js';
 import { createAvfsMcpServer, type McpServerOptions } from './server.js';
 import { withUsageCode } from './result.js';
@@ -45,7 +45,9 @@ export async function serveStdio(options: McpServerOptions & { log: (message: st
           error: { code: INVALID_REQUEST, message: `request of ${bytes} bytes is larger than avfs mcp reads (${MAX_REQUEST_BYTES}); send large files in parts, or import them with the CLI`, data: { code: 'INVALID_ARGUMENT', reason: 'too_large', bytes, max: MAX_REQUEST_BYTES } },
         }) + '\n',
       );
-    const input = process.stdin.pipe(new RequestLines(MAX_REQUEST_BYTES, refuse));
+    // A line that is JSON with an id, but not a JSON-RPC message: answered here, with its id.
+    const invalid = (id: string | number) => protocolWrite(JSON.stringify({ jsonrpc: '2.0', id, error: { code: INVALID_REQUEST, message: NOT_A_REQUEST } }) + '\n');
+    const input = process.stdin.pipe(new RequestLines(MAX_REQUEST_BYTES, refuse, invalid));
     const transport = answering(new StdioServerTransport(input, channel, { maxBufferSize: MAX_REQUEST_BYTES + 1 }));
     await server.connect(transport);
     options.log(`avfs mcp: serving ${tools.length} tools${options.readOnly ? ' (read-only)' : ''} on stdio, vault ${options.vault ?? '(the one in use)'}`);
@@ -70,7 +72,8 @@ export async function serveStdio(options: McpServerOptions & { log: (message: st
  * after it, so a client that pipelined write, read, checkpoint saw the read miss the write and
  * the checkpoint miss both. proxy_exec runs beside later calls (it may take minutes; while it
  * runs, calls are served as a person's commands beside a running program are). A line that is
- * not JSON, or not a JSON-RPC message, gets JSON-RPC's error answer (id null), never silence.
+ * not JSON, or not a JSON-RPC message, gets JSON-RPC's error answer (with the line's id when it
+ * has one, else id null), never silence; a request whose params do not fit its method, -32602.
  */
 function answering(transport: StdioServerTransport): StdioServerTransport & { answered: () => Promise<void> } {
   let pending = 0;
@@ -121,6 +124,13 @@ function answering(transport: StdioServerTransport): StdioServerTransport & { an
   Object.defineProperty(transport, 'onmessage', {
     get: () => (handler ? (message: JSONRPCMessage, extra?: unknown) => {
       if (isRequest(message)) pending++;
+      const problem = isRequest(message) ? paramsProblem(message as JSONRPCRequest) : undefined;
+      if (problem !== undefined) {
+        // Answered here: the SDK would answer -32603 (internal error) with the schema's raw issue list.
+        const id = (message as { id: RequestId }).id;
+        transport.send({ jsonrpc: '2.0', id, error: { code: INVALID_PARAMS, message: problem, data: { code: 'USAGE' } } } as JSONRPCMessage).catch(() => {});
+        return;
+      }
       if (isRequest(message) && serving !== null) queued.push([message, extra]);
       else deliver(message, extra);
       cancelled(message);
@@ -132,7 +142,7 @@ function answering(transport: StdioServerTransport): StdioServerTransport & { an
     get: () => (onError ? (error: Error) => {
       const parse = error instanceof SyntaxError;
       const code = parse ? PARSE_ERROR : INVALID_REQUEST;
-      const message = parse ? `not JSON: ${error.message}` : 'not a JSON-RPC 2.0 request (jsonrpc "2.0", an id and a method are required)';
+      const message = parse ? `not JSON: ${error.message}` : NOT_A_REQUEST;
       send({ jsonrpc: '2.0', id: null, error: { code, message } } as unknown as JSONRPCMessage).catch(() => {});
       onError?.(error);
     } : undefined),
@@ -152,10 +162,50 @@ function answering(transport: StdioServerTransport): StdioServerTransport & { an
   });
 }
 
+/** Each request method a client may send, with the schema its params must fit. */
+const REQUEST_SCHEMAS = new Map(ClientRequestSchema.options.map((schema) => [schema.shape.method.value as string, schema]));
+
+/**
+ * What is wrong with a request's params for its method, in words ("invalid params for tools/call:
+ * params.arguments: expected record, received string"), or undefined when they fit, or when the
+ * method is not one a client may send (the server answers that -32601).
+ */
+function paramsProblem(request: JSONRPCRequest): string | undefined {
+  const schema = REQUEST_SCHEMAS.get(request.method);
+  const checked = schema?.safeParse(request);
+  if (!checked || checked.success) return undefined;
+  const issues = checked.error.issues.map((issue) => `${issue.path.length ? issue.path.join('.') + ': ' : ''}${issue.message.replace(/^Invalid input: /, '')}`);
+  return `invalid params for ${request.method}: ${issues.join('; ')}`;
+}
+
+/**
+ * The id of a line that is JSON with an id (a string or a number) but not a JSON-RPC message
+ * (no method, no "jsonrpc": "2.0", params that are not an object …), so that its error answer
+ * carries it; undefined for anything else (not JSON, no usable id, or valid), which the SDK's
+ * reader judges. Lines over CHECK_MAX_BYTES are left to the reader (their error answer has id
+ * null): parsing them twice would cost more than a malformed giant line deserves.
+ */
+function idOfInvalid(line: Buffer): string | number | undefined {
+  if (line.length > CHECK_MAX_BYTES) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(line.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (JSONRPCMessageSchema.safeParse(value).success) return undefined;
+  const id = (value as { id?: unknown } | null)?.id;
+  return typeof id === 'string' || typeof id === 'number' ? id : undefined;
+}
+
+const CHECK_MAX_BYTES = 1024 * 1024;
+const NOT_A_REQUEST = 'not a JSON-RPC 2.0 request (jsonrpc "2.0", an id and a method are required)';
+
 /** The longest request line served: a write of about 45 MiB as base64, more as plain text. */
 export const MAX_REQUEST_BYTES = 64 * 1024 * 1024;
 /** JSON-RPC's codes for a request that cannot be served as sent, and for a line that is not JSON. */
 const INVALID_REQUEST = -32600;
+const INVALID_PARAMS = -32602;
 const PARSE_ERROR = -32700;
 /** How much of an oversized line's start and end is kept to find its id. */
 const EDGE = 256;
@@ -175,7 +225,8 @@ function idOfEdges(head: string, tail: string): RequestId {
 /**
  * Splits stdin into request lines, passing each on whole (one chunk each, so the SDK's reader
  * never holds more than one) and, for a line longer than `max`, not the line but `refuse(id,
- * bytes)`: that request gets an error answer and the session goes on.
+ * bytes)`: that request gets an error answer and the session goes on. A line with an id that is
+ * not a JSON-RPC message goes to `invalid(id)` instead (idOfInvalid).
  */
 class RequestLines extends Transform {
   private parts: Buffer[] = [];
@@ -185,6 +236,7 @@ class RequestLines extends Transform {
   constructor(
     private readonly max: number,
     private readonly refuse: (id: RequestId, bytes: number) => void,
+    private readonly invalid: (id: string | number) => void,
   ) {
     super();
   }
@@ -217,7 +269,12 @@ class RequestLines extends Transform {
 
   private endLine(): void {
     if (this.over) this.refuse(idOfEdges(this.over.head.toString('utf8'), this.over.tail.toString('utf8')), this.size);
-    else this.push(Buffer.concat([...this.parts, NEWLINE]));
+    else {
+      const line = Buffer.concat(this.parts);
+      const id = idOfInvalid(line);
+      if (id !== undefined) this.invalid(id);
+      else this.push(Buffer.concat([line, NEWLINE]));
+    }
     this.parts = [];
     this.size = 0;
     this.over = null;

@@ -369,7 +369,7 @@ const proxyTools: ToolSpec[] = [
       argv: z.array(z.string()).min(1).optional().describe('the program and its arguments, e.g. ["python3", "/src/main.py"]'),
       shell: z.string().min(1).optional().describe('a shell command line run with /bin/sh -c, e.g. "make && make test"'),
       cwd: path('working directory inside the vault').optional(),
-      timeout_ms: z.number().int().min(1).optional().describe('kill the command after this many milliseconds (default from the policy, 300000)'),
+      timeout_ms: z.number().int().min(0).optional().describe('kill the command after this many milliseconds; 0 for no timeout (default from the policy, 300000)'),
       checkpoint: z.boolean().optional().describe('checkpoint before running (makes proxy_undo possible); default: as the policy says'),
       approve: z.boolean().optional().describe('run a command the policy marks require_approval'),
       env: z.record(z.string()).optional().describe('extra environment variables'),

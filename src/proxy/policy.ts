@@ -1,6 +1,6 @@
 import { z } from 'zod/v3';
 import { AvfsError } from '../errors.js';
-import { globToRegExp, regexProblem } from '../core/glob.js';
+import { compileRegExp, globToRegExp, invalidPattern } from '../core/glob.js';
 import { commandsOf, programName, quoteArgv, subcommandOf, type SimpleCommand } from './command-line.js';
 import { DEFAULT_RULES } from './default-policy.js';
 import { avfsArgv, avfsBeyondContent, avfsWords, changesAvfsEnvironment } from './avfs-inside.js';
@@ -280,13 +280,13 @@ export function compilePattern(pattern: string, pathMode: boolean): RegExp {
     if (regex && !pathMode) {
       // g and y make test() stateful (it resumes at lastIndex), and a compiled pattern is shared:
       // `/^push$/g` would match every other command. A whole-word test needs neither.
-      re = new RegExp(regex[1]!, regex[2]!.replace(/[gy]/g, ''));
+      re = compileRegExp(regex[1]!, regex[2]!.replace(/[gy]/g, ''));
     } else {
       re = globToRegExp(pattern, { words: !pathMode });
     }
   } catch (err) {
     if (err instanceof AvfsError) throw err; // core/glob's INVALID_PATTERN already names the pattern
-    throw new AvfsError('INVALID_PATTERN', `invalid pattern ${JSON.stringify(pattern)}: ${regexProblem(err)}`, { pattern });
+    throw invalidPattern('pattern', pattern, err);
   }
   compiled.set(key, re);
   return re;

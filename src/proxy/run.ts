@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
+import { readFileSync } from 'node:fs';
 import { incompleteTail } from '../core/text.js';
 import { MAX_TIMER_MS, wholeOption } from '../core/units.js';
 import { normalizePath } from '../core/paths.js';
@@ -189,6 +190,65 @@ function checkOptions(r: ExecRequest): void {
   }
 }
 
+/** Linux's limit on one argument or environment string, its NUL included (MAX_ARG_STRLEN: 32 pages). */
+const MAX_ARG_STRLEN = 32 * 4096;
+/** Room left in ARG_MAX for what the launch adds to the request: the sandbox's own arguments. */
+const LAUNCH_RESERVE = 64 * 1024;
+
+/**
+ * Linux's limit on an exec's argv and environment together (ARG_MAX): the strings with their NULs
+ * and one pointer each, at most a quarter of the stack limit and 6 MiB (fs/exec.c), 128 KiB at
+ * the least. Read from this process's stack limit, which a child inherits.
+ */
+function argMax(): number {
+  let stack = 8 * 1024 * 1024;
+  try {
+    const m = /^Max stack size\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    if (m) stack = m[1] === 'unlimited' ? Infinity : Number(m[1]);
+  } catch {
+    // not Linux, or no /proc: assume the usual 8 MiB stack
+  }
+  return Math.max(128 * 1024, Math.min(stack / 4, 6 * 1024 * 1024));
+}
+
+/**
+ * The command line checked as the kernel will check it, before anything is recorded: a NUL byte
+ * cannot be passed (Node refuses it), and an argument over MAX_ARG_STRLEN, or an argument list
+ * and environment over ARG_MAX, fail the exec with E2BIG. Either was refused only once the policy
+ * was judged, the request audited and a checkpoint taken.
+ */
+function checkCommandLine(r: ExecRequest): void {
+  const words = r.shell !== undefined ? [r.shell] : r.argv!;
+  const name = (i: number) => (r.shell !== undefined ? 'the --shell command' : `argv[${i}]`);
+  let total = 0;
+  for (const [i, word] of words.entries()) {
+    if (typeof word !== 'string') throw new AvfsError('INVALID_ARGUMENT', `${name(i)} is not a string`, { option: 'argv', index: i });
+    if (word.includes('\0')) throw new AvfsError('INVALID_ARGUMENT', `${name(i)} contains a NUL byte, which no command line can carry`, { option: 'argv', index: i, reason: 'nul_byte' });
+    const bytes = Buffer.byteLength(word) + 1;
+    if (bytes > MAX_ARG_STRLEN) {
+      throw new AvfsError('INVALID_ARGUMENT', `the argument list is too long: ${name(i)} is ${bytes - 1} bytes, more than the ${MAX_ARG_STRLEN - 1} Linux passes in one argument; write the data to a file in the vault and pass its path`, {
+        option: 'argv',
+        index: i,
+        reason: 'too_long',
+        bytes: bytes - 1,
+        limit: MAX_ARG_STRLEN - 1,
+      });
+    }
+    total += bytes + 8;
+  }
+  const env = { ...process.env, ...r.env };
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) total += Buffer.byteLength(k) + Buffer.byteLength(v) + 2 + 8;
+  const limit = argMax() - LAUNCH_RESERVE;
+  if (total > limit) {
+    throw new AvfsError('INVALID_ARGUMENT', `the argument list is too long: the command and its environment come to ${total} bytes, more than the ${limit} Linux passes to a command (ARG_MAX, less room for the sandbox's own arguments); write the data to a file in the vault and pass its path`, {
+      option: 'argv',
+      reason: 'too_long',
+      bytes: total,
+      limit,
+    });
+  }
+}
+
 export async function proxyExec(store: Store, vaultName: string, request: ExecRequest): Promise<ExecResult> {
   if ((request.argv === undefined) === (request.shell === undefined)) {
     throw new AvfsError('USAGE', 'give the command either after -- (argv form) or with --shell "<string>", not both');
@@ -196,6 +256,7 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
   if (request.argv !== undefined && request.argv.length === 0) throw new AvfsError('USAGE', 'no command: give it after --, e.g. avfs proxy exec -- ls -la');
   if (request.shell !== undefined && request.shell.trim() === '') throw new AvfsError('USAGE', 'empty --shell command');
   checkOptions(request);
+  checkCommandLine(request);
 
   // An earlier exec whose avfs was killed is ended and closed first, so nothing of it can write
   // into this run's window.
@@ -373,8 +434,10 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
       // Nothing ran (or the sandbox refused): the exec is over.
       store.mutate(() => finishExec(store, execId, { seqAfter: currentSeq(store), exitCode: null, signal: null, timedOut: false }));
     }
-    failed(error);
-    throw error;
+    // The kernel's own count (checkCommandLine estimates the launch's share): still the request's fault.
+    const e = (error as NodeJS.ErrnoException)?.code === 'E2BIG' ? new AvfsError('INVALID_ARGUMENT', 'the argument list is too long for Linux to start the command (E2BIG); write the data to a file in the vault and pass its path', { option: 'argv', reason: 'too_long', cause: 'E2BIG', exec_id: execId }) : error;
+    failed(e);
+    throw e;
   }
 }
 

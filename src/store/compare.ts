@@ -1,5 +1,6 @@
 import { isADirectory, notFound } from '../errors.js';
 import { descendantRange, normalizePath, rebase } from '../core/paths.js';
+import { wholeOption } from '../core/units.js';
 import { decodeText, diffTrees, lineDiff, sameContent, summarizeChanges, type ChangeKind, type Hunk, type TreeItem } from '../core/diff.js';
 import { readContent } from './blobs.js';
 import { checkpointPlan, getCheckpoint } from './checkpoints.js';
@@ -112,6 +113,8 @@ export interface VersionDiff {
  * before `to` (so `diff <path>` shows the latest change).
  */
 export function diffVersions(fs: VaultFs, input: string, options: DiffOptions & { from?: number; to?: number } = {}): VersionDiff {
+  wholeOption('from', options.from, 1);
+  wholeOption('to', options.to, 1);
   return fs.store.read(() => {
     const store = fs.store;
     const vault = fs.row();

@@ -1,16 +1,16 @@
 import Database from 'better-sqlite3';
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
-import { AvfsError } from '../errors.js';
+import { AvfsError, BUSY_TIMEOUT_MS } from '../errors.js';
 import { MIGRATIONS } from './schema.js';
 
 export type Db = Database.Database;
 
 /**
- * How long a writer waits for another process's transaction before giving up. Transactions here
- * are short (milliseconds), so a long wait only ever happens under heavy contention; surfacing
- * SQLITE_BUSY to an agent would be worse than waiting.
+ * How long a writer waits for another process's transaction before giving up (defined beside the
+ * CONFLICT that ends such a wait). Surfacing SQLITE_BUSY to an agent at once would be worse than
+ * waiting.
  */
-export const BUSY_TIMEOUT_MS = 30_000;
+export { BUSY_TIMEOUT_MS };
 
 /**
  * Opens the database at `file` (which exists: see home.ts prepareDatabaseFile), refuses one

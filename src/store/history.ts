@@ -1,5 +1,6 @@
 import { AvfsError, notFound } from '../errors.js';
 import { descendantRange, normalizePath } from '../core/paths.js';
+import { wholeOption } from '../core/units.js';
 import { audit } from './audit.js';
 import { contentChunks, isStored, readContent } from './blobs.js';
 import { getEntry, hasChildren, listDescendants, putEntry, removeDescendants, removeEntry, type ChangeOptions, type Entry, type EntryState, type EntryType } from './entries.js';
@@ -94,8 +95,12 @@ export function pathVersions(store: Store, vault: VaultRow, path: string, limit:
   return out;
 }
 
-/** Version `n` of a path, or undefined. */
+/**
+ * Version `n` of a path, or undefined. A number no version can have (versions count from 1) is
+ * INVALID_ARGUMENT, as the CLI refuses it (exit 2), not a version that happens to be missing.
+ */
 export function findVersion(store: Store, vault: VaultRow, path: string, n: number): VersionRecord | undefined {
+  wholeOption('version', n, 1);
   for (const seg of historyChain(store, vault)) {
     const row = store.stmt<VersionRow>(ONE_VERSION).get(seg.vaultId, path, n, seg.upTo);
     if (row) return { ...row, vault: seg.vault };

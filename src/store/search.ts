@@ -2,7 +2,8 @@ import { StringDecoder } from 'node:string_decoder';
 import { SqliteError } from 'better-sqlite3';
 import { AvfsError } from '../errors.js';
 import { basename, descendantRange, isWithin } from '../core/paths.js';
-import { looksBinary } from '../core/text.js';
+import { compileRegExp } from '../core/glob.js';
+import { LiteralText, looksBinary } from '../core/text.js';
 import { contentChunks } from './blobs.js';
 import { pathsWithMeta, pathsWithTag } from './annotations.js';
 import { briefDescendants, entriesWithHash, getEntry, iterateDescendants, layersOf, type Entry, type EntryType } from './entries.js';
@@ -183,7 +184,8 @@ export function literalQuery(text: string): string {
 // ---- grep ----------------------------------------------------------------------------------
 
 export interface GrepOptions {
-  regex: RegExp;
+  /** Tests one line (without its newline): a RegExp, or a fixed string too large for one. */
+  regex: RegExp | LiteralText;
   /** Stop a file after this many matching lines. */
   maxCount?: number;
   /** Only whether each file matches (stops at the first match). */
@@ -245,12 +247,18 @@ export function grepFiles(store: Store, files: Entry[], options: GrepOptions): G
  * and one search over a block costs far less than one per line. Lookarounds can see past a line
  * end in a block (and so reject what a lone line accepts); patterns with them get no prefilter.
  */
-function wholeTextFilter(regex: RegExp): RegExp | undefined {
+function wholeTextFilter(regex: RegExp | LiteralText): RegExp | LiteralText | undefined {
+  // A block holds a fixed string whenever one of its lines does.
+  if (regex instanceof LiteralText) return regex;
   if (/\(\?<?[=!]/.test(regex.source)) return undefined;
-  return new RegExp(regex.source, regex.flags.replace(/[gym]/g, '') + 'm');
+  try {
+    return compileRegExp(regex.source, regex.flags.replace(/[gym]/g, '') + 'm');
+  } catch {
+    return undefined; // a prefilter only saves time: without one, every line is tested
+  }
 }
 
-function scanContent(store: Store, hash: string, options: GrepOptions, prefilter: RegExp | undefined): Array<{ line: number; text: string }> | 'binary' {
+function scanContent(store: Store, hash: string, options: GrepOptions, prefilter: RegExp | LiteralText | undefined): Array<{ line: number; text: string }> | 'binary' {
   const found: Array<{ line: number; text: string }> = [];
   const limit = options.filesOnly ? 1 : (options.maxCount ?? Infinity);
   const decoder = new StringDecoder('utf8');

@@ -1,5 +1,5 @@
 import type { Statement } from 'better-sqlite3';
-import { AvfsError } from '../errors.js';
+import { AvfsError, toAvfsError } from '../errors.js';
 import { databaseFile, ensureHome, homeWritable, prepareDatabaseFile, resolveHome, restrictDatabaseModes } from './home.js';
 import { openDatabase, type Db } from './db.js';
 import { DEFAULT_VAULT, insertVault } from './vaults.js';
@@ -108,7 +108,13 @@ export class Store implements Statements {
    * the benchmark can time the wait for the lock apart from the transaction.
    */
   private begin(): void {
-    this.stmt('BEGIN IMMEDIATE').run();
+    try {
+      this.stmt('BEGIN IMMEDIATE').run();
+    } catch (err) {
+      // The lock stayed taken for the whole busy timeout: CONFLICT for every door (the SDK too), not a bare SqliteError.
+      if (String((err as { code?: unknown }).code).startsWith('SQLITE_BUSY')) throw toAvfsError(err);
+      throw err;
+    }
   }
 
   /** The change of the running write transaction (every version it records belongs to it), or null outside one. */

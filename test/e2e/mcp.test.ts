@@ -173,6 +173,18 @@ describe('avfs mcp over stdio', () => {
     await fails(client, 'vault_merge', { source: 'proj-fork' }, 'MERGE_CONFLICT');
   });
 
+  it('patterns too large for the RegExp engine are INVALID_PATTERN (too_large); grep -F matches a fixed string of any length; a huge search query is served', async () => {
+    const client = await connect();
+    // 3 MiB: a result echoes the pattern twice (text block and structured content), and the SDK client drops the session on an answer over 10 MiB.
+    const long = 'q'.repeat(3 * 1024 * 1024);
+    await ok(client, 'write', { path: '/huge-line/a.txt', content: `a${'q'.repeat(50_000)}b\n` });
+    expect(await fails(client, 'grep', { pattern: long }, 'INVALID_PATTERN')).toMatchObject({ reason: 'too_large', length: long.length });
+    expect((await ok(client, 'grep', { pattern: 'q'.repeat(50_000), fixed: true, path: '/huge-line' })).files).toEqual(['/huge-line/a.txt']);
+    expect((await ok(client, 'grep', { pattern: long, fixed: true, path: '/huge-line' })).count).toBe(0);
+    expect(await fails(client, 'find', { name: long }, 'INVALID_PATTERN')).toMatchObject({ reason: 'too_large' });
+    expect((await ok(client, 'search', { query: long })).hits).toEqual([]);
+  });
+
   it('errors carry our code: a missing file is NOT_FOUND, a bad path INVALID_PATH', async () => {
     const client = await connect();
     // As a host does: once the client has the tools' output schemas, it checks error results against them too.
@@ -262,6 +274,21 @@ describe('avfs mcp over stdio', () => {
     await fails(client, 'proxy_exec', { argv: ['ls'], shell: 'ls' }, 'USAGE');
   });
 
+  it('proxy_exec refuses a command line Linux cannot pass (a NUL byte, an argument over 128 KiB, a list over ARG_MAX) with INVALID_ARGUMENT, and records nothing', async () => {
+    const client = await connect();
+    const audited = async () => expectOk(await avfs(h.home, ['--vault', 'proj', 'audit', '--op', 'proxy.*', '--limit', '100000'])).count;
+    const checkpoints = async () => (await ok(client, 'checkpoint_list', {})).checkpoints.length;
+    const [auditBefore, checkpointsBefore] = [await audited(), await checkpoints()];
+    expect(await fails(client, 'proxy_exec', { argv: ['a\u0000b'], checkpoint: true }, 'INVALID_ARGUMENT')).toMatchObject({ reason: 'nul_byte', index: 0 });
+    expect(await fails(client, 'proxy_exec', { argv: ['echo', 'x'.repeat(200_000)], checkpoint: true }, 'INVALID_ARGUMENT')).toMatchObject({ reason: 'too_long', index: 1 });
+    expect(await fails(client, 'proxy_exec', { shell: `echo ${'x'.repeat(200_000)}` }, 'INVALID_ARGUMENT')).toMatchObject({ reason: 'too_long' });
+    expect(await fails(client, 'proxy_exec', { argv: ['echo', ...Array<string>(20).fill('y'.repeat(120_000))] }, 'INVALID_ARGUMENT')).toMatchObject({ reason: 'too_long' });
+    expect(await audited()).toBe(auditBefore);
+    expect(await checkpoints()).toBe(checkpointsBefore);
+    // Just under the limit for one argument: it runs.
+    expect((await ok(client, 'proxy_exec', { argv: ['sh', '-c', 'printf %s "$1" | wc -c', 'sh', 'z'.repeat(131_071)] })).stdout.trim()).toBe('131071');
+  });
+
   it('a proxy_exec the client cancels ends its command (the sandbox is killed), and later calls are served', async () => {
     const client = await connect();
     const controller = new AbortController();
@@ -333,17 +360,56 @@ describe('avfs mcp over stdio', () => {
       lines.push(JSON.stringify(call(2 + 3 * k, 'read', { path: `/p${k}.txt` })));
       lines.push(JSON.stringify(call(3 + 3 * k, 'checkpoint_save', { name: `c${k}` })));
     }
-    lines.push('{"jsonrpc":"2.0","id":', '{"jsonrpc":"2.0","id":3}', '{"id":4,"method":"tools/list"}', 'null');
+    lines.push('{"jsonrpc":"2.0","id":', '{"jsonrpc":"2.0","id":"no-method"}', '{"id":104,"method":"tools/list"}', 'null');
     const r = await avfs(h.home, ['mcp', '--vault', 'piped'], { raw: true, input: lines.join('\n') + '\n' });
     expect(r.code, r.stderr).toBe(0);
     const answers = r.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l));
-    const byId = answers.filter((a) => a.id !== null);
+    const byId = answers.filter((a) => typeof a.id === 'number' && a.id < 100);
     expect(byId.map((a) => a.id)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     for (let k = 0; k < 3; k++) {
       expect(byId[2 + 3 * k].result.structuredContent.content.length, `read ${k}`).toBe(2_000_000);
       expect(byId[3 + 3 * k].result.structuredContent.checkpoint.files, `checkpoint ${k}`).toBe(k + 1);
     }
-    expect(answers.filter((a) => a.id === null).map((a) => a.error.code)).toEqual([-32700, -32600, -32600, -32600]);
+    // A line with an id that is not a request is answered with that id (JSON-RPC: null only when the id cannot be read).
+    expect(answers.filter((a) => a.id === 'no-method' || a.id === 104).map((a) => [a.id, a.error.code])).toEqual([['no-method', -32600], [104, -32600]]);
+    expect(answers.filter((a) => a.id === null).map((a) => a.error.code)).toEqual([-32700, -32600]);
+  });
+
+  it('protocol edges: params that do not fit the method are -32602 (invalid params, not a raw schema dump); a URI that is not percent-encoded UTF-8 is -32602 INVALID_PATH; a request with an id but no method gets its id back', async () => {
+    const init = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } };
+    const request = (id: number, method: string, params: unknown) => ({ jsonrpc: '2.0', id, method, params });
+    const lines = [
+      init,
+      request(1, 'tools/call', { name: 'ls', arguments: '{"path":"/"}' }),
+      request(2, 'tools/call', { name: 'ls', arguments: ['/'] }),
+      request(3, 'resources/read', { uri: 'avfs://proj/%ff' }),
+      request(4, 'resources/read', { uri: 'avfs://%ff/a.txt' }),
+      { jsonrpc: '2.0', id: 5 },
+      request(6, 'tools/call', { name: 'ls', arguments: {} }),
+    ].map((m) => JSON.stringify(m));
+    const r = await avfs(h.home, ['mcp', '--vault', 'proj'], { raw: true, input: lines.join('\n') + '\n' });
+    expect(r.code, r.stderr).toBe(0);
+    const byId = new Map(r.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l)).map((a) => [a.id, a]));
+    for (const id of [1, 2]) {
+      expect(byId.get(id)?.error, `request ${id}`).toMatchObject({ code: -32602, data: { code: 'USAGE' } });
+      expect(byId.get(id).error.message).toMatch(/^invalid params for tools\/call: params\.arguments: /);
+    }
+    expect(byId.get(3)?.error).toMatchObject({ code: -32602, data: { code: 'INVALID_PATH' } });
+    expect(byId.get(4)?.error).toMatchObject({ code: -32602, data: { code: 'INVALID_NAME' } });
+    expect(byId.get(5)?.error).toMatchObject({ code: -32600 });
+    expect(byId.get(6)?.result?.structuredContent).toMatchObject({ ok: true, vault: 'proj' });
+    expect(byId.has(null)).toBe(false);
+  });
+
+  it('proxy_exec timeout_ms 0 means no timeout, as the CLI\'s --timeout 0', async () => {
+    const client = await connect();
+    const { tools } = await client.listTools();
+    expect((tools.find((t) => t.name === 'proxy_exec')!.inputSchema.properties as any).timeout_ms).toMatchObject({ minimum: 0 });
+    const r = await ok(client, 'proxy_exec', { argv: ['true'], timeout_ms: 0 });
+    expect(r).toMatchObject({ exit_code: 0, timed_out: false });
+    const cli = expectOk(await avfs(h.home, ['--vault', 'proj', 'proxy', 'exec', '--timeout', '0', '--', 'true']));
+    expect(r.sandbox.limits.timeout_ms).toEqual(cli.sandbox.limits.timeout_ms);
+    expect(r.sandbox.limits.timeout_ms.value).toBeNull();
   });
 
   it('while serving, anything else written to stdout goes to stderr', async () => {

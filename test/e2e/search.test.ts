@@ -124,6 +124,24 @@ describe('grep through the CLI', () => {
     );
   });
 
+  it('a pattern too large for the RegExp engine is INVALID_PATTERN (exit 2, reason too_large); -F takes a fixed string of any length', async () => {
+    // V8 parses a RegExp when it is built and compiles it on first use, where one of more than
+    // about 32k characters fails: that used to surface mid-search as INTERNAL.
+    const long = 'x'.repeat(40_000);
+    expectOk(await run(['write', '-p', '/long/a.txt', `before\na${long}b\nafter\n`]));
+    expect(expectError(await run(['grep', long]), 'INVALID_PATTERN', 2)).toMatchObject({ reason: 'too_large', length: 40_000 });
+    expect(expectOk(await run(['grep', '-F', long, '/long']))).toMatchObject({ count: 1, files: ['/long/a.txt'], matches: [{ path: '/long/a.txt', line: 2 }] });
+    expect(expectOk(await run(['grep', '-iF', long.toUpperCase(), '/long'])).files).toEqual(['/long/a.txt']);
+    expect(expectOk(await run(['grep', '-F', `${long}x`, '/long'])).count).toBe(0);
+    const human = await run(['grep', '-F', long, '/long'], { raw: true });
+    expect(human.code).toBe(0);
+    expect(human.stdout.startsWith('/long/a.txt:axxx')).toBe(true); // the line, cut at 4096 characters
+    // Globs compile to RegExps too: --include here, --name and --glob in find.
+    expectError(await run(['grep', 'x', '/long', '--include', long]), 'INVALID_PATTERN', 2);
+    expect(expectError(await run(['find', '/long', '--name', long]), 'INVALID_PATTERN', 2)).toMatchObject({ reason: 'too_large' });
+    expect(expectError(await run(['find', '/long', '--glob', '{a,b}'.repeat(20_000)]), 'INVALID_PATTERN', 2)).toMatchObject({ reason: 'too_large' });
+  });
+
   it('human output: path:line:text with -n', async () => {
     const r = await run(['grep', '-n', 'TODO', '/g/b.md'], { raw: true });
     expect(r.code).toBe(0);

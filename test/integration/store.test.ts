@@ -62,6 +62,32 @@ describe('home and connections', () => {
     expect((store.db.prepare("SELECT count(*) AS n FROM audit WHERE op = 'holder'").get() as { n: number }).n).toBe(1);
     expect(store.db.pragma('busy_timeout', { simple: true })).toBe(BUSY_TIMEOUT_MS);
   });
+  it('a write lock held past the busy timeout ends in CONFLICT (exit 4, reason locked), and the write changes nothing', async () => {
+    const holder = spawn(
+      process.execPath,
+      ['-e', `const D = require('better-sqlite3'); const db = new D(process.argv[1]); db.exec('BEGIN IMMEDIATE'); console.log('locked'); process.stdin.on('data', () => { db.exec('ROLLBACK'); db.close(); process.exit(0); });`, join(home.dir, 'avfs.db')],
+      { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    const exited = new Promise<number | null>((resolve) => holder.once('exit', resolve));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        holder.stdout!.on('data', (d: Buffer) => d.toString().includes('locked') && resolve());
+        holder.once('exit', (c) => reject(new Error(`lock holder exited ${c}`)));
+      });
+      const before = snapshot(fs);
+      // The 30 s wait, shortened on this connection only.
+      store.db.pragma('busy_timeout = 200');
+      const e = thrownError(() => fs.writeFile('/locked-out.txt', 'never written\n'));
+      expect([e?.code, e?.exitCode, e?.data.reason, e?.data.cause]).toEqual(['CONFLICT', 4, 'locked', 'SQLITE_BUSY']);
+      expect(snapshot(fs)).toBe(before);
+    } finally {
+      store.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      holder.stdin!.end('release\n');
+    }
+    expect(await exited).toBe(0);
+    fs.writeFile('/locked-out.txt', 'written once the lock was free\n');
+    expect(fs.readFile('/locked-out.txt').toString()).toBe('written once the lock was free\n');
+  });
 });
 
 describe('files', () => {

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { AVFS, AvfsError, ConflictError, InvalidInputError, NotFoundError, QuotaExceededError } from '../../src/sdk/index.js';
-import { tempDir } from '../helpers.js';
+import { avfs as avfsCli, expectError, tempDir } from '../helpers.js';
 
 let tmp: { dir: string; cleanup: () => void };
 let avfs: AVFS;
@@ -26,6 +26,34 @@ function thrown(fn: () => unknown): AvfsError {
   }
   throw new Error('expected the call to throw');
 }
+
+describe('SDK and CLI agree on bad numbers', () => {
+  it('a version number no version can have, a count or a keep below 1: invalid input (exit 2) in both, never VERSION_NOT_FOUND', async () => {
+    avfs.write('/v.txt', 'one\n');
+    avfs.write('/v.txt', 'two\n');
+    const cases: Array<[string[], () => unknown]> = [
+      [['checkout', '/v.txt', '--version', '0'], () => avfs.checkout('/v.txt', 0)],
+      [['checkout', '/v.txt', '--version', '-1'], () => avfs.checkout('/v.txt', -1)],
+      [['diff', '/v.txt', '--from', '0'], () => avfs.diff('/v.txt', { from: 0 })],
+      [['diff', '/v.txt', '--to', '0'], () => avfs.diff('/v.txt', { to: 0 })],
+      [['log', '/v.txt', '-n', '0'], () => avfs.log('/v.txt', { limit: 0 })],
+      [['prune', '/', '--keep', '0'], () => avfs.prune({ keep: 0 })],
+    ];
+    for (const [argv, call] of cases) {
+      const cli = await avfsCli(avfs.home, ['--vault', avfs.vault, ...argv]);
+      const e = thrown(call);
+      // One class and exit code for the same input. The code names the door: the SDK's typed value
+      // is INVALID_ARGUMENT; a command line whose option value cannot be taken is USAGE
+      // (test/e2e/options.test.ts, history.test.ts and maintenance.test.ts pin that on purpose).
+      expect([e.constructor, e.code, e.exitCode], argv.join(' ')).toEqual([InvalidInputError, 'INVALID_ARGUMENT', 2]);
+      expect([cli.json?.error?.code, cli.code], argv.join(' ')).toEqual(['USAGE', e.exitCode]);
+    }
+    // A version that could exist but does not is VERSION_NOT_FOUND (exit 3) in both.
+    expect(thrown(() => avfs.checkout('/v.txt', 9)).code).toBe('VERSION_NOT_FOUND');
+    expectError(await avfsCli(avfs.home, ['--vault', avfs.vault, 'checkout', '/v.txt', '--version', '9']), 'VERSION_NOT_FOUND', 3);
+    expect(avfs.read('/v.txt', 'utf8')).toBe('two\n');
+  });
+});
 
 describe('SDK: the CLI scenarios in-process', () => {
   it('files: write, read, ls, mkdir, cp, mv, rm, tree', () => {

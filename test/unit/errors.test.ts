@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AvfsError, ConflictError, DeniedError, InvalidInputError, NotFoundError, QuotaExceededError, TimeoutError, classOf } from '../../src/errors.js';
+import { AvfsError, ConflictError, DeniedError, InvalidInputError, NotFoundError, QuotaExceededError, TimeoutError, classOf, toAvfsError } from '../../src/errors.js';
 
 describe('typed errors', () => {
   it('an AvfsError is its code\'s class where it is thrown', () => {
@@ -61,6 +61,13 @@ describe('typed errors', () => {
     expect(unknown.toJSON()).toEqual(json);
     // No code at all: INTERNAL.
     expect(AvfsError.fromJSON({ message: 'x' }).code).toBe('INTERNAL');
+  });
+
+  it('SQLITE_BUSY (a write lock held by another process for the whole busy timeout) is CONFLICT, exit 4: retryable, not INTERNAL', () => {
+    for (const code of ['SQLITE_BUSY', 'SQLITE_BUSY_SNAPSHOT']) {
+      const e = toAvfsError(Object.assign(new Error('database is locked'), { code }));
+      expect([e.code, e.exitCode, e.errno, e.data]).toEqual(['CONFLICT', 4, 'EBUSY', { reason: 'locked', cause: code }]);
+    }
   });
 
   it("a FUSE callback answers with the error's cause when that is an errno, else with its code's errno", () => {

@@ -3,7 +3,7 @@ import { escapeGlob, globToRegExp, hasGlobSyntax } from '../../src/core/glob.js'
 import { incompleteTail, looksBinary, SNIFF_BYTES } from '../../src/core/text.js';
 import { parseSize, parseTime } from '../../src/core/units.js';
 import { AvfsError } from '../../src/errors.js';
-import { errorCode } from '../helpers.js';
+import { errorCode, thrownError } from '../helpers.js';
 
 const code = errorCode;
 const matches = (glob: string, s: string, nocase = false) => globToRegExp(glob, { nocase }).test(s);
@@ -114,6 +114,16 @@ describe('globToRegExp', () => {
     }
     // Said in the glob's terms: not the regular expression it was translated into.
     expect(() => globToRegExp('x[9-0]y')).toThrow(/^invalid glob pattern "x\[9-0\]y": range out of order in character class$/);
+  });
+
+  it('a glob too large for the RegExp engine is INVALID_PATTERN (reason too_large) when compiled, not an error on first use', () => {
+    // V8 builds such a RegExp and fails only when it first runs it ("Regular expression too large").
+    for (const glob of ['x'.repeat(40_000), '[a]'.repeat(30_000), '{a,b}'.repeat(20_000)]) {
+      const e = thrownError(() => globToRegExp(glob));
+      expect(e?.code).toBe('INVALID_PATTERN');
+      expect(e?.data).toMatchObject({ reason: 'too_large', length: glob.length });
+    }
+    expect(globToRegExp('x'.repeat(30_000)).test('x'.repeat(30_000))).toBe(true);
   });
 
   it('supports POSIX character classes inside a set', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseDuration, parseSize, parseTime, parseWholeNumber } from '../../src/core/units.js';
+import { envMs, MAX_TIMER_MS, parseDuration, parseSize, parseTime, parseWholeNumber } from '../../src/core/units.js';
 import { AvfsError } from '../../src/errors.js';
 import { errorCode } from '../helpers.js';
 
@@ -89,5 +89,15 @@ describe('parseWholeNumber', () => {
     for (const bad of ['', ' ', '1e3', '0x10', '1.5', '-1', '+1', '9007199254740992', '99999999999999999999']) expect(code(() => parseWholeNumber(bad))).toBe('INVALID_ARGUMENT');
     expect(code(() => parseWholeNumber('0', 1))).toBe('INVALID_ARGUMENT');
     expect(code(() => parseWholeNumber('11', 0, 10))).toBe('INVALID_ARGUMENT');
+  });
+});
+
+describe('envMs (the test-only AVFS_VIEWS_*_MS delays)', () => {
+  it('takes a finite positive number of ms, at most what a timer holds; anything else is the fallback', () => {
+    expect(envMs('500', 30_000)).toBe(500);
+    expect(envMs('1.5', 30_000)).toBe(1.5);
+    // 1e309 is Infinity: as a timer it fired at once, with a TimeoutOverflowWarning.
+    for (const value of [undefined, '', ' ', 'soon', '0', '-5', '1e309', '-1e309', 'Infinity', 'NaN']) expect(envMs(value, 30_000), String(value)).toBe(30_000);
+    expect(envMs('1e10', 30_000)).toBe(MAX_TIMER_MS);
   });
 });

@@ -1,11 +1,20 @@
 import { Command } from 'commander';
 import chalk from 'chalk';
 import { z } from 'zod/v3';
-import { compilePattern, grep, grepJson } from '../../api/search.js';
+import { compilePattern, grep, grepJson, type PatternOptions } from '../../api/search.js';
 import { MAX_REPORTED_LINE_CHARS } from '../../store/search.js';
 import { action, examples, zInt } from '../command.js';
 
 const VIEW = Symbol('view');
+
+/** What the human rendering colours in a matched line; none for a fixed string too large for a RegExp (grep matched it without one). */
+function highlighter(pattern: string, options: PatternOptions): RegExp | undefined {
+  try {
+    return compilePattern(pattern, { ...options, global: true });
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * JSON result (`--json`):
@@ -29,8 +38,9 @@ export const grepCommand = new Command('grep')
     `
 Files are streamed chunk by chunk (any size). A file is binary, and skipped, when its first
 8 KiB hold a NUL byte or are not valid UTF-8. Symlinks are not followed while walking a directory.
-Reported line text is cut at ${MAX_REPORTED_LINE_CHARS} characters. An invalid regex fails with code
-INVALID_PATTERN (exit 2); no match is success with count 0.
+Reported line text is cut at ${MAX_REPORTED_LINE_CHARS} characters. An invalid regex, or one too large
+to compile (about 32,000 characters), fails with code INVALID_PATTERN (exit 2); a -F string may be
+of any length. No match is success with count 0.
 ` +
       examples(['avfs grep TODO', 'avfs grep -n "fetch\\(" /src --include "*.ts"', 'avfs grep -il "api key" --json', 'avfs grep -F "a.b[0]" /notes.md']),
   )
@@ -60,7 +70,7 @@ INVALID_PATTERN (exit 2); no match is success with count 0.
           [VIEW]: {
             lineNumbers: !!opts.lineNumber,
             filesOnly: !!opts.filesWithMatches,
-            highlight: compilePattern(pattern!, { fixed: opts.fixedStrings, ignoreCase: opts.ignoreCase, global: true }),
+            highlight: highlighter(pattern!, { fixed: opts.fixedStrings, ignoreCase: opts.ignoreCase }),
           },
         };
       },
@@ -68,7 +78,7 @@ INVALID_PATTERN (exit 2); no match is success with count 0.
         const view = r[VIEW];
         if (view.filesOnly) return out.data(r.files.map((f) => chalk.magenta(f) + '\n').join(''));
         const lines = r.matches.map((m) => {
-          const text = m.text.replace(view.highlight, (s) => (s ? chalk.red.bold(s) : s));
+          const text = view.highlight ? m.text.replace(view.highlight, (s) => (s ? chalk.red.bold(s) : s)) : m.text;
           return `${chalk.magenta(m.path)}:${view.lineNumbers ? chalk.green(String(m.line)) + ':' : ''}${text}\n`;
         });
         out.data(lines.join(''));

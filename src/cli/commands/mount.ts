@@ -7,6 +7,7 @@ import type { CliContext } from '../context.js';
 import { table, type Output } from '../output.js';
 import type { MountSessionInfo } from '../../mount/index.js';
 import type { LayoutNode } from '../../core/sandbox-layout.js';
+import { envMs } from '../../core/units.js';
 
 // The mount code loads fuse-native; it is imported only when one of these commands runs.
 const mountApi = () => import('../../mount/index.js');
@@ -28,10 +29,7 @@ function sessionJson(s: MountSessionInfo) {
 }
 
 /** How long the proxy views server stays up without a view: AVFS_VIEWS_IDLE_MS, else 2 minutes. */
-function viewsIdleMs(): number {
-  const ms = Number(process.env.AVFS_VIEWS_IDLE_MS);
-  return Number.isFinite(ms) && ms > 0 ? ms : 120_000;
-}
+const viewsIdleMs = (): number => envMs(process.env.AVFS_VIEWS_IDLE_MS, 120_000);
 
 async function listSessions(ctx: CliContext) {
   const { listMounts, cleanStaleSessions } = await mountApi();
