@@ -2,6 +2,7 @@ import { connect, type Socket } from 'node:net';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { envMs } from '../core/units.js';
 import type { LayoutNode } from '../core/sandbox-layout.js';
 import { AvfsError } from '../errors.js';
 import { cleanStaleSessions, mountVault } from './index.js';
@@ -34,7 +35,7 @@ export interface OpenViewOptions {
 }
 
 /** How long opening a view waits for the server's answer (AVFS_VIEWS_REPLY_MS; tests shorten it). */
-const REPLY_TIMEOUT_MS = Number(process.env.AVFS_VIEWS_REPLY_MS) > 0 ? Number(process.env.AVFS_VIEWS_REPLY_MS) : 30_000;
+const REPLY_TIMEOUT_MS = envMs(process.env.AVFS_VIEWS_REPLY_MS, 30_000);
 
 /** Where the home's current views server is named (its session id), so an exec reads one small file, not every session. */
 const currentFile = (home: string) => join(mountsDir(home), 'views.current');
