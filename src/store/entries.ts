@@ -520,6 +520,11 @@ export interface ChangeOptions {
    */
   exact?: boolean;
   /**
+   * The caller puts back a state history recorded for this path (revert, checkout, undo, merge):
+   * the path was stored before, so it is not held to the bound on new paths (MAX_NEW_PATH_BYTES).
+   */
+  recorded?: boolean;
+  /**
    * When the change happened, if before now: the mount stores a file when it is closed, but the
    * kernel saw it change (its ctime) when it was written, and saw its name appear (`createdAt`,
    * for a new entry) when it was created. The entry's ctime is `ctime`; the parent directory takes
@@ -538,7 +543,7 @@ export function putEntry(store: Store, vault: VaultRow, path: string, state: Ent
   const at = now();
   const old = getEntry(store, vault, path);
   if (!change.exact) {
-    if (!old) checkNewPathLength(path);
+    if (!old && !change.recorded) checkNewPathLength(path);
     enforceQuota(store, vault, path, old, state);
   }
   const version = (old ? old.version : lastVersion(store, vault, path)) + 1;

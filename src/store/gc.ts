@@ -142,7 +142,8 @@ function scanUnreferenced(store: Store, tables: ReferenceTable[]): BlobCandidate
  */
 export function planGc(store: Store, cutoff: number): GcPlan {
   const stale = store.read(() => staleLeases(store));
-  if (stale.length === 0 || store.readOnly) return store.read(() => planIn(store, cutoff));
+  // Inside a caller's transaction (or on a read-only home) the plan can only read: those leases still count.
+  if (stale.length === 0 || store.readOnly || store.db.inTransaction) return store.read(() => planIn(store, cutoff));
   return store.rolledBack(() => {
     for (const id of staleLeases(store)) endLease(store, id);
     return planIn(store, cutoff);

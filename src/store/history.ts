@@ -298,6 +298,8 @@ export function applyState(w: Writer, path: string, state: PathState | null, cha
   }
   if (current && sameState(current, state)) return 0;
   checkContent(w.store, path, state);
+  // A recorded state: the path was stored before, so the bound on new paths is not applied again.
+  change = { ...change, recorded: true };
   let changed = 0;
   if (current && current.type === 'd' && state.type !== 'd') changed += clearChildren(w, current, change, replaceChildren);
   if (!current) changed += ensureParents(w.store, w.vault, path, change); // a restored file whose directory was deleted since

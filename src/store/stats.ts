@@ -1,5 +1,5 @@
 import { chunkList } from './blobs.js';
-import { planGc, referenceTables } from './gc.js';
+import { planGc, referenceTables, type GcPlan } from './gc.js';
 import { databaseSize } from './maintenance.js';
 import type { Store } from './store.js';
 import { iterateDescendants } from './entries.js';
@@ -103,6 +103,7 @@ const ratio = (logical: number, stored: number) => (stored === 0 ? null : Math.r
 
 /** Statistics of one vault (home-wide figures included, as documented on StatsCommon). */
 export function vaultStats(store: Store, name: string): VaultStats {
+  const orphans = planGc(store, Infinity); // before the read: it may need a write transaction (gc.ts planGc)
   return store.read(() => {
     const vault = getVault(store, name);
     const params = { vault: vault.id };
@@ -130,13 +131,14 @@ export function vaultStats(store: Store, name: string): VaultStats {
       versions: count(store, "SELECT count(*) AS n FROM versions WHERE vault_id = @vault AND op <> 'touch'", params),
       checkpoints: count(store, 'SELECT count(*) AS n FROM checkpoints WHERE vault_id = @vault', params),
       forks: forksOf(store, vault.id).length,
-      ...homeWide(store),
+      ...homeWide(store, orphans),
     };
   });
 }
 
 /** Statistics of the whole home: every vault, every stored content. */
 export function homeStats(store: Store): HomeStats {
+  const orphans = planGc(store, Infinity); // before the read: it may need a write transaction (gc.ts planGc)
   return store.read(() => {
     const tree = homeTreeCounts(store);
     const current = contentOf(store, 'SELECT hash FROM entries', {});
@@ -160,13 +162,12 @@ export function homeStats(store: Store): HomeStats {
       blobs: all.blobs,
       chunks: chunks.n,
       content_bytes: all.inline_bytes + chunks.bytes,
-      ...homeWide(store),
+      ...homeWide(store, orphans),
     };
   });
 }
 
-function homeWide(store: Store) {
-  const orphans = planGc(store, Infinity);
+function homeWide(store: Store, orphans: GcPlan) {
   return {
     index_bytes: indexBytes(store),
     ...databaseSize(store),

@@ -6,6 +6,7 @@ import { openStore, type Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { INLINE_MAX, abandonContent, chunkList, putContentFromFd, putContentsFromFds, type ContentRef } from '../../src/store/blobs.js';
 import { gc } from '../../src/store/gc.js';
+import { homeStats } from '../../src/store/stats.js';
 import { pin, pinning, type Lease } from '../../src/store/leases.js';
 import { errorCode, expectContentIntact, openTempStore } from '../helpers.js';
 
@@ -78,6 +79,9 @@ describe('content leases', () => {
     const plan = gc(store, { graceMs: 0, actor, dryRun: true });
     expect(plan).toMatchObject({ dry_run: true, stale_leases: 1, freed_chunks: before[2] });
     expect(plan.freed_bytes).toBeGreaterThan(0);
+    expect([count('content_leases'), count('content_pins'), count('chunks')]).toEqual(before);
+    // stats counts the same orphans (its plan runs before its own read transaction).
+    expect(homeStats(store)).toMatchObject({ orphaned_chunks: plan.freed_chunks, orphaned_bytes: plan.freed_bytes });
     expect([count('content_leases'), count('content_pins'), count('chunks')]).toEqual(before);
     const done = gc(store, { graceMs: 0, actor });
     expect(done).toMatchObject({ stale_leases: 1, freed_chunks: plan.freed_chunks, freed_bytes: plan.freed_bytes });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { openStore, type Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
-import { pathVersions } from '../../src/store/history.js';
+import { checkoutVersion, pathVersions, revertPath } from '../../src/store/history.js';
 import { createVault, deleteVault, forkVault, listVaults, resolveVaultName, useVault } from '../../src/store/vaults.js';
 import { INLINE_MAX } from '../../src/store/blobs.js';
 import { ROOT, errorCode, openTempStore, seededRandom, thrownError } from '../helpers.js';
@@ -369,6 +369,13 @@ describe('path length', () => {
     fs.rm(pastBound);
     expect(fs.exists(pastBound)).toBe(false);
     restoreCheckpoint(fs, 'with-it');
+    expect(fs.readFile(pastBound).toString()).toBe('rewritten');
+    // Path by path too: revert of its removal, checkout of an old version of it (parents included).
+    fs.rm(deepDir.slice(0, deepDir.indexOf('/', 1)), { recursive: true });
+    revertPath(fs, pastBound);
+    expect(fs.readFile(pastBound).toString()).toBe('rewritten');
+    fs.rm(pastBound);
+    checkoutVersion(fs, pastBound, 2);
     expect(fs.readFile(pastBound).toString()).toBe('rewritten');
     fs.rm('/' + 'd'.repeat(250), { recursive: true });
     expect(fs.walk('/')).toEqual([]);

@@ -160,6 +160,16 @@ def test_undo_refuses_to_drop_later_changes_by_others_unless_forced(ws: AVFS) ->
     assert [e.path for e in ws.ls()] == ["/mine.txt"]
 
 
+def test_undo_through_a_client_of_another_vault_is_refused_and_changes_nothing(ws: AVFS, client: Callable[[Optional[str]], AVFS]) -> None:
+    run = ws.proxy_exec("sh", "-c", "echo agent > f.txt", checkpoint=True)
+    ws.fork_vault("ws-fork")
+    with pytest.raises(InvalidInputError) as caught:
+        client("ws-fork").undo(run.exec_id)
+    assert (caught.value.code, caught.value.data["vault"], caught.value.data["named_vault"]) == ("INVALID_ARGUMENT", "ws", "ws-fork")
+    assert ws.read("/f.txt") == b"agent\n"
+    assert client(None).undo(run.exec_id).vault == "ws"  # no vault named: the exec's own
+
+
 def test_undo_of_an_unknown_exec_raises_not_found(ws: AVFS) -> None:
     with pytest.raises(NotFoundError) as caught:
         ws.undo("ex-never-ran")

@@ -162,5 +162,6 @@ class AVFS:
     def undo(self, exec_id: str, *, force: bool = False) -> UndoResult:
         """Restores the checkpoint taken before exec ``exec_id`` (run with ``checkpoint=True``, or
         one the policy checkpointed). Raises :class:`~agentvfs.errors.ConflictError` (``CONFLICT``)
-        when later changes by others would be lost, unless ``force``."""
-        return UndoResult.from_json(self._run("proxy", "undo", *(["--force"] if force else []), "--", exec_id, with_vault=False))
+        when later changes by others would be lost, unless ``force``. With a client vault, an exec
+        that ran in another vault is refused (``INVALID_ARGUMENT``), as the CLI's ``--vault``."""
+        return UndoResult.from_json(self._run("proxy", "undo", *(["--force"] if force else []), "--", exec_id))
