@@ -1,5 +1,5 @@
 import type { FuseOperations } from 'fuse-native';
-import { dirname } from '../core/paths.js';
+import { dirname, MAX_NEW_PATH_BYTES } from '../core/paths.js';
 import { HIDDEN, S_IFMT, S_IFREG, undecodableName, type OpContext } from './op-context.js';
 
 /** What mknod(2) may create, by its S_IF* bits (0 is a regular file, as in mknod(2)). */
@@ -82,6 +82,9 @@ export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'ren
         if (srcEntry.type === 'd') {
           if (dstFile) return cb(ENOTDIR);
           if (files.hasUnstoredBelow(dst, !ctx.nullPath)) return cb(ENOTEMPTY); // as rmdir
+          // Stored entries below are checked by the store; files not stored yet are moved here.
+          const pending = files.longestPendingBelow(src);
+          if (pending > 0 && pending - Buffer.byteLength(src) + Buffer.byteLength(dst) > MAX_NEW_PATH_BYTES) return cb(c.err.ENAMETOOLONG);
         } else if (dstFile && !entry(dst)) {
           files.detach(dstFile); // a pending file at dst is replaced
         }

@@ -135,6 +135,17 @@ export class OpenFiles {
   }
 
   /**
+   * The longest path, in bytes, of a file below `dir` created here and not stored yet (0: none).
+   * A rename of `dir` moves such files along without the store seeing them, so the bound on new
+   * paths is checked against this (namespace-ops rename): stored later, past it, they were lost.
+   */
+  longestPendingBelow(dir: string): number {
+    let longest = 0;
+    for (const f of this.byPath.values()) if (f.pending && isWithin(f.path, dir)) longest = Math.max(longest, Buffer.byteLength(f.path));
+    return longest;
+  }
+
+  /**
    * Whether a file open here that is not in the store lies below `dir`: one created here and not
    * stored yet, or, with `unlinked`, one unlinked while open (under libfuse's hidden name).
    */

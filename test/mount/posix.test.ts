@@ -289,6 +289,10 @@ os.close(fd)
         `t("rename past it", lambda: os.rename("keep", "r" * ${room + 1}))`,
         // x/fff… is 8,164 bytes; as y…/fff… (30-byte name) it would be 8,193.
         't("rename a directory whose file would pass it", lambda: os.rename("x", "y" * 30))',
+        // The same with a file not stored yet (open, written, never closed): the rename must not take it past.
+        'os.mkdir("o"); held = os.open("o/" + "h" * 200, os.O_CREAT | os.O_WRONLY); os.write(held, b"unsaved")',
+        't("rename a directory whose unsaved file would pass it", lambda: os.rename("o", "z" * 30))',
+        't("close it", lambda: os.close(held))',
       ].join('\n'),
     );
     expect(r).toEqual({
@@ -300,10 +304,13 @@ os.close(fd)
       'mkfifo past it': 'ENAMETOOLONG',
       'rename past it': 'ENAMETOOLONG',
       'rename a directory whose file would pass it': 'ENAMETOOLONG',
+      'rename a directory whose unsaved file would pass it': 'ENAMETOOLONG',
+      'close it': 'OK',
     });
     const vaultDir = '/toolong' + `/${name}`.repeat(33);
     const ls = await fx.run(['ls', vaultDir]);
-    expect(ls.json.entries.map((e: { name: string }) => e.name).sort()).toEqual(['keep', 'n'.repeat(room), 'x']);
+    expect(ls.json.entries.map((e: { name: string }) => e.name).sort()).toEqual(['keep', 'n'.repeat(room), 'o', 'x']);
+    expect((await fx.run(['cat', `${vaultDir}/o/${'h'.repeat(200)}`], { raw: true })).stdout).toBe('unsaved');
     expect((await fx.run(['ls', `${vaultDir}/x`])).json.entries.map((e: { name: string }) => e.name)).toEqual(['f'.repeat(200)]);
     await shOk(`rm -rf ${name}`, { cwd: dir });
   });
