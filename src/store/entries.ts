@@ -694,7 +694,11 @@ function recordVersion(store: Store, vault: VaultRow, path: string, version: num
 export function setTimes(store: Store, vault: VaultRow, path: string, atime: number | null, mtime: number | null, change: ChangeOptions, ctime = now()): void {
   const old = getEntry(store, vault, path);
   if (!old) throw new AvfsError('NOT_FOUND', `no such file or directory: ${path}`, { path });
-  changeMetadata(store, vault, old, { ...old, atime: atime ?? old.atime, mtime: mtime ?? old.mtime, ctime }, { ...change, op: 'touch' });
+  // Times are the inode's: every name of a hard-linked file shows them (as putEntry's syncLinks does for content).
+  const names = old.type !== 'd' && old.nlink > 1 ? namesOfInode(store, vault, old.ino) : [old];
+  for (const e of names.some((n) => n.path === path) ? names : [old, ...names]) {
+    changeMetadata(store, vault, e, { ...e, atime: atime ?? e.atime, mtime: mtime ?? e.mtime, ctime }, { ...change, op: 'touch' });
+  }
 }
 
 /**

@@ -31,6 +31,19 @@ describe('hard links', () => {
     expect(pathVersions(store, fs.row(), '/d/b', 10).map((v) => v.op)).toEqual(['chmod', 'write', 'link']);
   });
 
+  it('times set through one name are every name\'s (touch -d of one link), and not a version', () => {
+    fs.writeFile('/a', 'one');
+    fs.link('/a', '/b');
+    fs.writeFile('/c', 'alone');
+    fs.utimes('/a', 978307200000, 978307200000); // 2001-01-01
+    expect([fs.stat('/a').mtime, fs.stat('/b').mtime]).toEqual([978307200000, 978307200000]);
+    fs.utimes('/b', null, 1012608000000); // 2002-02-02, atime kept
+    expect([fs.stat('/a').mtime, fs.stat('/b').mtime]).toEqual([1012608000000, 1012608000000]);
+    expect(fs.stat('/a').atime).toBe(978307200000);
+    expect(fs.stat('/c').mtime).not.toBe(1012608000000);
+    expect(pathVersions(store, fs.row(), '/b', 10).map((v) => v.op)).toEqual(['link']);
+  });
+
   it('removing or moving a name: the others keep the inode, the count follows', () => {
     fs.writeFile('/a', 'x');
     fs.link('/a', '/b');
