@@ -156,9 +156,11 @@ export class VaultFs {
     const requested = normalizePath(input);
     return this.store.read(() => {
       const vault = this.row();
-      const resolved = this.resolveEntry(vault, requested, followLast, 0);
+      // `link/` is the directory the link points to, for lstat too (POSIX resolves a trailing slash).
+      const resolved = this.resolveEntry(vault, requested, followLast || namesDirectory(input), 0);
       const entry = resolved.entry ?? getEntry(this.store, vault, resolved.path);
       if (!entry) throw notFound(requested, this.name);
+      this.slashNamesDirectory(input, entry);
       return entry;
     });
   }
@@ -173,6 +175,15 @@ export class VaultFs {
     }
     if (isDir) return isADirectory(path);
     return new AvfsError('NOT_A_DIRECTORY', `${input} ends with '/' but ${path} is not a directory: a file path cannot end with '/'`, { path, input });
+  }
+
+  /**
+   * `f/` (or `f/.`) names a directory: given for anything else it is NOT_A_DIRECTORY, as POSIX
+   * answers ENOTDIR, never the file itself (`rm f/` removed the file). A symlink is left to the
+   * caller, which follows it or not as its command does.
+   */
+  private slashNamesDirectory(input: string, entry: Entry): void {
+    if (namesDirectory(input) && entry.type !== 'd' && entry.type !== 'l') throw this.notAFile(input, entry.path);
   }
 
   exists(input: string): boolean {
@@ -229,8 +240,6 @@ export class VaultFs {
   private fileEntry(input: string): Entry {
     const entry = this.stat(input);
     if (entry.type === 'd') throw isADirectory(entry.path);
-    // `cat f/` of a file: ENOTDIR, as POSIX and as writing there.
-    if (namesDirectory(input)) throw this.notAFile(input, entry.path);
     return entry;
   }
 
@@ -498,6 +507,7 @@ export class VaultFs {
       const path = resolved.path;
       assertNotRoot(path);
       const entry = requireEntry(resolved.entry ?? getEntry(this.store, vault, path), path, this.name);
+      this.slashNamesDirectory(input, entry);
       const removed: string[] = [];
       if (entry.type === 'd' && !options.recursive && hasChildren(this.store, vault, path)) {
         throw new AvfsError('NOT_EMPTY', `directory not empty: ${path} (use -r to remove it with its contents)`, { path });
@@ -535,6 +545,8 @@ export class VaultFs {
     return this.store.mutate(() => {
       const vault = this.row();
       const src = this.resolveIn(vault, normalizePath(srcInput), false, 0);
+      const moving = getEntry(this.store, vault, src);
+      if (moving) this.slashNamesDirectory(srcInput, moving);
       let dst = this.resolveIn(vault, normalizePath(dstInput), false, 0);
       const target = getEntry(this.store, vault, dst);
       const dir = target?.type === 'l' ? this.resolveIn(vault, dst, true, 0) : dst;
@@ -596,6 +608,7 @@ export class VaultFs {
       // `link/` names the directory the link points to, with -r too (as for cp(1)).
       const src = this.resolveIn(vault, given, !options.recursive || namesDirectory(srcInput), 0);
       const entry = requireEntry(getEntry(this.store, vault, src), given, this.name);
+      this.slashNamesDirectory(srcInput, entry);
       const dstGiven = normalizePath(dstInput);
       let dst = this.resolveIn(vault, dstGiven, true, 0);
       const target = getEntry(this.store, vault, dst);
