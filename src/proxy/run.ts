@@ -20,6 +20,7 @@ import { childEnv, evaluatePolicy, MAX_OUTPUT_BYTES, type CommandVerdict, type D
 import { namespacesWork, planSandbox, sandboxRequest, withoutSandbox, type NetworkMode, type SandboxReport } from './sandbox.js';
 import { loadPolicy } from './policy-source.js';
 import { openWorkspace, type ModeChoice } from './workspace.js';
+import { isWellFormed } from '../core/utf8.js';
 
 /**
  * `proxy exec`: the one execution surface. In order: resolve the vault and working directory →
@@ -224,6 +225,7 @@ function checkCommandLine(r: ExecRequest): void {
   for (const [i, word] of words.entries()) {
     if (typeof word !== 'string') throw new AvfsError('INVALID_ARGUMENT', `${name(i)} is not a string`, { option: 'argv', index: i });
     if (word.includes('\0')) throw new AvfsError('INVALID_ARGUMENT', `${name(i)} contains a NUL byte, which no command line can carry`, { option: 'argv', index: i, reason: 'nul_byte' });
+    if (!isWellFormed(word)) throw new AvfsError('INVALID_ARGUMENT', `${name(i)} holds a lone surrogate (not valid Unicode), which has no bytes to pass`, { option: 'argv', index: i, reason: 'not_unicode' });
     const bytes = Buffer.byteLength(word) + 1;
     if (bytes > MAX_ARG_STRLEN) {
       throw new AvfsError('INVALID_ARGUMENT', `the argument list is too long: ${name(i)} is ${bytes - 1} bytes, more than the ${MAX_ARG_STRLEN - 1} Linux passes in one argument; write the data to a file in the vault and pass its path`, {
@@ -235,6 +237,19 @@ function checkCommandLine(r: ExecRequest): void {
       });
     }
     total += bytes + 8;
+  }
+  for (const [k, v] of Object.entries(r.env ?? {})) {
+    if (!isWellFormed(k) || !isWellFormed(v)) throw new AvfsError('INVALID_ARGUMENT', `environment variable ${JSON.stringify(k)} holds a lone surrogate (not valid Unicode)`, { option: 'env', name: k, reason: 'not_unicode' });
+    const bytes = Buffer.byteLength(k) + Buffer.byteLength(v) + 2;
+    if (bytes > MAX_ARG_STRLEN) {
+      throw new AvfsError('INVALID_ARGUMENT', `the environment is too long: ${k} is ${bytes - 1} bytes with its name, more than the ${MAX_ARG_STRLEN - 1} Linux passes in one string; write the data to a file in the vault and pass its path`, {
+        option: 'env',
+        name: k,
+        reason: 'too_long',
+        bytes: bytes - 1,
+        limit: MAX_ARG_STRLEN - 1,
+      });
+    }
   }
   const env = { ...process.env, ...r.env };
   for (const [k, v] of Object.entries(env)) if (v !== undefined) total += Buffer.byteLength(k) + Buffer.byteLength(v) + 2 + 8;

@@ -40,6 +40,7 @@ export function validateMetaKey(key: string): string {
 }
 
 export function validateMetaValue(value: string): string {
+  if (typeof value !== 'string') throw new AvfsError('INVALID_ARGUMENT', `metadata value must be a string, got ${typeof value}`, {});
   if (value.includes('\0')) throw new AvfsError('INVALID_ARGUMENT', 'metadata value contains a NUL byte', {});
   const bytes = Buffer.byteLength(value);
   if (bytes > MAX_META_VALUE_BYTES) {

@@ -1,4 +1,5 @@
 import { AvfsError } from '../errors.js';
+import { isWellFormed } from '../core/utf8.js';
 import { descendantRange, dirname, isWithin, normalizePath } from '../core/paths.js';
 import { audit } from './audit.js';
 import { isStored } from './blobs.js';
@@ -97,6 +98,9 @@ function saveIn(fs: VaultFs, vault: VaultRow, name: string, message: string | nu
 export function saveCheckpoint(fs: VaultFs, name?: string | null, message?: string | null): CheckpointRow {
   // An empty name is a name (refused, as restore, info and delete refuse it), not "choose one".
   if (name !== undefined && name !== null) validateCheckpointName(name);
+  if (message !== undefined && message !== null && (typeof message !== 'string' || !isWellFormed(message))) {
+    throw new AvfsError('INVALID_ARGUMENT', 'a checkpoint message must be text (a string of valid Unicode)', { option: 'message' });
+  }
   return fs.store.mutate(() => {
     const vault = fs.row();
     const row = saveIn(fs, vault, name ?? autoCheckpointName(fs.store, vault), message ?? null);

@@ -283,6 +283,9 @@ describe('avfs mcp over stdio', () => {
     expect(await fails(client, 'proxy_exec', { argv: ['echo', 'x'.repeat(200_000)], checkpoint: true }, 'INVALID_ARGUMENT')).toMatchObject({ reason: 'too_long', index: 1 });
     expect(await fails(client, 'proxy_exec', { shell: `echo ${'x'.repeat(200_000)}` }, 'INVALID_ARGUMENT')).toMatchObject({ reason: 'too_long' });
     expect(await fails(client, 'proxy_exec', { argv: ['echo', ...Array<string>(20).fill('y'.repeat(120_000))] }, 'INVALID_ARGUMENT')).toMatchObject({ reason: 'too_long' });
+    expect(await fails(client, 'proxy_exec', { argv: ['true'], env: { K: 'v'.repeat(200_000) } }, 'INVALID_ARGUMENT')).toMatchObject({ option: 'env', reason: 'too_long' });
+    expect(await fails(client, 'proxy_exec', { argv: ['echo', 'a\ud800'] }, 'INVALID_ARGUMENT')).toMatchObject({ reason: 'not_unicode', index: 1 });
+    expect(await fails(client, 'proxy_exec', { argv: ['true'], env: { K: '\udfff' } }, 'INVALID_ARGUMENT')).toMatchObject({ option: 'env', reason: 'not_unicode' });
     expect(await audited()).toBe(auditBefore);
     expect(await checkpoints()).toBe(checkpointsBefore);
     // Just under the limit for one argument: it runs.

@@ -113,6 +113,12 @@ describe('save, list, info, delete', () => {
     expect(listCheckpoints(fs).map((x) => x.name)).toEqual([c, b, a]);
   });
 
+  it('a message that is not text (a lone surrogate, a non-string from JavaScript) is INVALID_ARGUMENT and saves nothing', () => {
+    expect(code(() => saveCheckpoint(fs, 'c1', 'x\ud800y'))).toBe('INVALID_ARGUMENT');
+    expect(code(() => saveCheckpoint(fs, 'c2', { message: 'm' } as unknown as string))).toBe('INVALID_ARGUMENT');
+    expect(listCheckpoints(fs)).toEqual([]);
+  });
+
   it('fails with codes: duplicate name, invalid name, unknown checkpoint', () => {
     saveCheckpoint(fs, 'x');
     expect(code(() => saveCheckpoint(fs, 'x'))).toBe('ALREADY_EXISTS');
