@@ -324,7 +324,7 @@ function writeHost(store: Store, host: HostSide, actions: PathMerge[], merged: M
     } else {
       const bytes = merged.get(r.hash ?? '');
       const chunks = bytes ? [bytes] : r.hash ? contentChunks(store, r.hash) : [];
-      placeHostEntry(target, found !== 'absent', (p) => writeHostFile(p, chunks, r.mode, null));
+      placeHostEntry(target, found !== 'absent', (p) => writeHostFile(p, chunks, r.mode, null), true);
     }
   }
 }

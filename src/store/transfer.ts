@@ -301,7 +301,7 @@ export function exportTree(fs: VaultFs, vaultInput: string, hostDir: string, ove
           summary.links++;
         } else {
           if (first !== undefined) summary.links_copied = (summary.links_copied ?? 0) + 1;
-          placeHostEntry(step.host, step.found !== 'absent', (path) => writeHostFile(path, fs.readChunks(e.path), e.mode, e));
+          placeHostEntry(step.host, step.found !== 'absent', (path) => writeHostFile(path, fs.readChunks(e.path), e.mode, e), true);
           if (e.nlink > 1 && first === undefined) written.set(e.ino, step.host);
           summary.bytes += e.size;
         }
@@ -354,19 +354,49 @@ function refuseClashes(steps: ExportStep[], overwrite: boolean): void {
  * Puts a new file or symlink at `host` with `create(path)`: directly when nothing was there
  * (create fails rather than follow or replace anything that appeared since), else (`replacing`)
  * beside it under a temporary name and renamed over it, which replaces the name, never what it
- * links to. Export and sync write the host through this.
+ * links to. Export and sync write the host through this. With `whole` (a file's content), the
+ * name appears only once the content is complete: written under the temporary name, then linked
+ * to the free name (which fails as O_EXCL would if something appeared there), so an export
+ * stopped part way (kill -9) leaves a temporary file, never a truncated one under its real name.
  */
-export function placeHostEntry(host: string, replacing: boolean, create: (path: string) => void): void {
-  if (!replacing) return create(host);
+export function placeHostEntry(host: string, replacing: boolean, create: (path: string) => void, whole = false): void {
+  if (!replacing && !whole) return create(host);
   const tmp = `${host}.avfs-export-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {
     create(tmp);
-    renameSync(tmp, host);
+    if (replacing) renameSync(tmp, host);
+    else linkInPlace(tmp, host);
   } catch (err) {
     rmSync(tmp, { force: true });
+    // Reported by the name the caller knows (a host place it may not write, ENOSPC, …).
+    const e = err as NodeJS.ErrnoException;
+    if (e.path === tmp) e.path = host;
     throw err;
   }
 }
+
+/** Gives the complete file `tmp` the free name `host` and drops `tmp`; where the host has no hard links, renames it after checking the name is free. */
+function linkInPlace(tmp: string, host: string): void {
+  try {
+    linkSync(tmp, host);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EMLINK') throw err;
+    if (existsOnHost(host)) throw Object.assign(new Error(`EEXIST: file already exists, ${host}`), { code: 'EEXIST', path: host });
+    renameSync(tmp, host);
+    return;
+  }
+  unlinkSync(tmp);
+}
+
+const existsOnHost = (path: string) => {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 /**
  * Makes `host` another name of the host file `first` (written earlier in this export), replacing

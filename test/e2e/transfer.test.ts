@@ -2,7 +2,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, lchownSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa } from 'execa';
+import { execa, execaSync } from 'execa';
 import { BIN, expectError, expectOk, useTempHome } from '../helpers.js';
 
 const h = useTempHome('each');
@@ -158,6 +158,28 @@ describe('export never writes outside its target', () => {
     expect(readlinkSync(join(target, 'd', 'link'))).toBe('x.sh');
     expect(existsSync(join(target, 'd', 'link'))).toBe(true);
   });
+});
+
+describe('an export stopped part way (kill -9)', () => {
+  it('leaves no truncated file under its real name: a file appears there only once complete', async () => {
+    const src = join(h.dir, 'big.bin');
+    execaSync('sh', ['-c', `head -c ${128 * 1024 * 1024} /dev/urandom > "$0"`, src]);
+    expectOk(await run(['write', '/big.bin', '--from', src]));
+    const out = join(h.dir, 'big-out');
+    mkdirSync(out);
+    const child = execa(process.execPath, [BIN, '--json', 'export', '/', out], { env: { AVFS_HOME: h.home }, reject: false });
+    // Kill it as soon as bytes are on the host, whatever their name.
+    const written = () => readdirSync(out).some((name) => lstatSync(join(out, name)).size > 0);
+    while (!written() && child.exitCode === null) await new Promise((r) => setTimeout(r, 2));
+    child.kill('SIGKILL');
+    await child;
+    const names = readdirSync(out);
+    if (names.includes('big.bin')) expect(statSync(join(out, 'big.bin')).size).toBe(128 * 1024 * 1024); // it finished first
+    else expect(names).toEqual([expect.stringMatching(/^big\.bin\.avfs-export-/)]);
+    // Running it again completes it (a temporary file left behind is not in the way).
+    expectOk(await run(['export', '/big.bin', out]));
+    expect(statSync(join(out, 'big.bin')).size).toBe(128 * 1024 * 1024);
+  }, 60_000);
 });
 
 describe('a path longer than the host allows', () => {
