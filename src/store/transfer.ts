@@ -361,7 +361,8 @@ function refuseClashes(steps: ExportStep[], overwrite: boolean): void {
  */
 export function placeHostEntry(host: string, replacing: boolean, create: (path: string) => void, whole = false): void {
   if (!replacing && !whole) return create(host);
-  const tmp = `${host}.avfs-export-${process.pid}-${randomBytes(4).toString('hex')}`;
+  // A short name of its own, not the real one with a suffix: a 250-byte name plus one is past NAME_MAX.
+  const tmp = join(dirname(host), `.avfs-export-${randomBytes(6).toString('hex')}`);
   try {
     create(tmp);
     if (replacing) renameSync(tmp, host);
@@ -375,13 +376,17 @@ export function placeHostEntry(host: string, replacing: boolean, create: (path: 
   }
 }
 
-/** Gives the complete file `tmp` the free name `host` and drops `tmp`; where the host has no hard links, renames it after checking the name is free. */
+/**
+ * Gives the complete file `tmp` the free name `host` and drops `tmp`. Where the host cannot make
+ * the link (no hard links: EPERM, ENOSYS from a FUSE filesystem without link, ENOTSUP, EXDEV…),
+ * renames it after checking the name is free; a name taken meanwhile is EEXIST, as O_EXCL.
+ */
 function linkInPlace(tmp: string, host: string): void {
   try {
     linkSync(tmp, host);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EMLINK') throw err;
+    if (code === 'EEXIST' || code === 'ENOENT' || code === 'EACCES' || code === 'EROFS' || code === 'ENOSPC' || code === 'EDQUOT') throw err;
     if (existsOnHost(host)) throw Object.assign(new Error(`EEXIST: file already exists, ${host}`), { code: 'EEXIST', path: host });
     renameSync(tmp, host);
     return;
