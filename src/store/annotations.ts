@@ -1,4 +1,5 @@
 import { AvfsError } from '../errors.js';
+import { isWellFormed } from '../core/utf8.js';
 import { audit } from './audit.js';
 import { annotatedEntries, getEntry, putEntry } from './entries.js';
 import type { Store } from './store.js';
@@ -42,6 +43,7 @@ export function validateMetaKey(key: string): string {
 export function validateMetaValue(value: string): string {
   if (typeof value !== 'string') throw new AvfsError('INVALID_ARGUMENT', `metadata value must be a string, got ${typeof value}`, {});
   if (value.includes('\0')) throw new AvfsError('INVALID_ARGUMENT', 'metadata value contains a NUL byte', {});
+  if (!isWellFormed(value)) throw new AvfsError('INVALID_ARGUMENT', 'metadata value holds a lone surrogate (not valid Unicode)', {});
   const bytes = Buffer.byteLength(value);
   if (bytes > MAX_META_VALUE_BYTES) {
     throw new AvfsError('INVALID_ARGUMENT', `metadata value too long: ${bytes} bytes (at most ${MAX_META_VALUE_BYTES})`, { bytes, max: MAX_META_VALUE_BYTES });

@@ -179,11 +179,17 @@ export class VaultFs {
 
   /**
    * `f/` (or `f/.`) names a directory: given for anything else it is NOT_A_DIRECTORY, as POSIX
-   * answers ENOTDIR, never the file itself (`rm f/` removed the file). A symlink is left to the
-   * caller, which follows it or not as its command does.
+   * answers ENOTDIR, never the file itself (`rm f/` removed the file). A symlink there must lead
+   * to a directory (NOT_FOUND when it leads nowhere); what the command then does with the link is
+   * its own rule.
    */
   private slashNamesDirectory(input: string, entry: Entry): void {
-    if (namesDirectory(input) && entry.type !== 'd' && entry.type !== 'l') throw this.notAFile(input, entry.path);
+    if (!namesDirectory(input) || entry.type === 'd') return;
+    if (entry.type !== 'l') throw this.notAFile(input, entry.path);
+    const vault = this.row();
+    const target = getEntry(this.store, vault, this.resolveIn(vault, entry.path, true, 0));
+    if (!target) throw notFound(input, this.name);
+    if (target.type !== 'd') throw this.notAFile(input, entry.path);
   }
 
   exists(input: string): boolean {

@@ -321,6 +321,9 @@ describe('bad input changes nothing', () => {
     ['moving a file as a directory', (v: VaultFs) => v.mv('/file/', '/moved'), 'NOT_A_DIRECTORY'],
     ['copying a file as a directory', (v: VaultFs) => v.cp('/file/.', '/copy'), 'NOT_A_DIRECTORY'],
     ['listing a file as a directory', (v: VaultFs) => v.list('/file/'), 'NOT_A_DIRECTORY'],
+    ['removing a link to a file as a directory', (v: VaultFs) => v.rm('/link-to-file/'), 'NOT_A_DIRECTORY'],
+    ['moving a link to a file as a directory', (v: VaultFs) => v.mv('/link-to-file/', '/moved'), 'NOT_A_DIRECTORY'],
+    ['removing a dangling link as a directory', (v: VaultFs) => v.rm('/dangling/'), 'NOT_FOUND'],
     ['mkdir over a file', (v: VaultFs) => v.mkdir('/file'), 'ALREADY_EXISTS'],
     ['moving a missing path', (v: VaultFs) => v.mv('/nope', '/x'), 'NOT_FOUND'],
     ['copying into itself', (v: VaultFs) => v.cp('/dir', '/dir/sub', { recursive: true }), 'INVALID_ARGUMENT'],
@@ -328,6 +331,8 @@ describe('bad input changes nothing', () => {
     fs.writeFile('/file', 'content');
     fs.mkdir('/dir');
     fs.writeFile('/dir/inner', 'i');
+    fs.symlink('/file', '/link-to-file');
+    fs.symlink('/nowhere', '/dangling');
     const before = snapshot(fs);
     expect(code(() => fn(fs))).toBe(expected);
     expect(snapshot(fs)).toBe(before);

@@ -318,6 +318,7 @@ describe('SDK: the CLI scenarios in-process', () => {
     expect(thrown(() => avfs.metaGet('/r.md', '1bad')).code).toBe('INVALID_NAME');
     // A value that is not a string (JavaScript allows it) is refused with a code, not a TypeError.
     expect(thrown(() => avfs.metaSet('/r.md', 'n', 5 as unknown as string)).code).toBe('INVALID_ARGUMENT');
+    expect(thrown(() => avfs.metaSet('/r.md', 'n', 'a\ud800')).code).toBe('INVALID_ARGUMENT');
     expect(thrown(() => avfs.tags('/nope')).code).toBe('NOT_FOUND');
   });
 
