@@ -144,8 +144,9 @@ export function planGc(store: Store, cutoff: number): GcPlan {
   const stale = store.read(() => staleLeases(store));
   // Inside a caller's transaction (or on a read-only home) the plan can only read: those leases still count.
   if (stale.length === 0 || store.readOnly || store.db.inTransaction) return store.read(() => planIn(store, cutoff));
+  // Those leases stay stale (their processes are dead); one ended meanwhile is a no-op to end again.
   return store.rolledBack(() => {
-    for (const id of staleLeases(store)) endLease(store, id);
+    for (const id of stale) endLease(store, id);
     return planIn(store, cutoff);
   });
 }
