@@ -59,6 +59,12 @@ export function normalizePath(input: string): string {
   return path;
 }
 
+/**
+ * Whether a path as given names a directory by its form ("/d/", "/d/."), which normalizePath
+ * drops: a file is never made there, as open(2) with O_CREAT refuses such a path (EISDIR/ENOTDIR).
+ */
+export const namesDirectory = (input: string): boolean => /\/\.?$/.test(input);
+
 /** Parent directory of a canonical path; the root is its own parent. */
 export function dirname(path: string): string {
   if (path === '/') return '/';

@@ -1,6 +1,6 @@
 import { AvfsError } from '../errors.js';
 import { isWellFormed } from '../core/utf8.js';
-import { descendantRange, dirname, isWithin, normalizePath } from '../core/paths.js';
+import { descendantRange, dirname, isWithin } from '../core/paths.js';
 import { audit } from './audit.js';
 import { isStored } from './blobs.js';
 import { getEntry, iterateDescendants, putEntry, recountDirLinks, removeEntry, setTimes, type ChangeOptions, type Entry, type EntryState } from './entries.js';
@@ -337,7 +337,7 @@ export function checkoutFromCheckpoint(fs: VaultFs, input: string, name: string,
     const store = fs.store;
     const vault = fs.row();
     const cp = getCheckpoint(store, vault, name);
-    const path = historyPath(fs, vault, normalizePath(input));
+    const path = historyPath(fs, vault, input);
     const w: Writer = { store, vault, actor: fs.actor };
     const change = { op: 'checkout', actor: fs.actor, detail: { checkpoint: cp.name } };
     const own = checkpointState(store, vault, cp, path);

@@ -1,5 +1,5 @@
 import { AvfsError, notFound } from '../errors.js';
-import { descendantRange, normalizePath } from '../core/paths.js';
+import { descendantRange, namesDirectory, normalizePath } from '../core/paths.js';
 import { wholeOption } from '../core/units.js';
 import { audit } from './audit.js';
 import { contentChunks, isStored, readContent } from './blobs.js';
@@ -180,7 +180,10 @@ export function parseDetail(row: Pick<VersionRow, 'detail'>): Record<string, unk
  */
 export function historyPath(fs: VaultFs, vault: VaultRow, input: string): string {
   const path = normalizePath(input);
-  if (getEntry(fs.store, vault, path) || pathVersions(fs.store, vault, path, 1).length > 0) return path;
+  const current = getEntry(fs.store, vault, path);
+  // `f/` of a file now there is NOT_A_DIRECTORY, as every lookup answers (revert f/ undid the file).
+  if (current && namesDirectory(input)) fs.lstat(input);
+  if (current || pathVersions(fs.store, vault, path, 1).length > 0) return path;
   try {
     return fs.resolve(path, false);
   } catch {

@@ -2,7 +2,7 @@ import { fstatSync } from 'node:fs';
 import { hashBytes } from '../core/hash.js';
 import { AvfsError, alreadyExists, isADirectory, notADirectory, notFound } from '../errors.js';
 import { isWellFormed } from '../core/utf8.js';
-import { ancestors, basename, dirname, isWithin, joinPath, normalizePath, rebase } from '../core/paths.js';
+import { ancestors, basename, dirname, isWithin, joinPath, namesDirectory, normalizePath, rebase } from '../core/paths.js';
 import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE } from '../core/entry-types.js';
 import { audit } from './audit.js';
 import { abandonContent, contentChunks, contentStartsWith, isStored, linkContent, putContent, putContentFromFd, putAppendedContent, putDigestedContentFromFd, putEditedContent, readContent, type ContentDigest, type ContentEdit, type ContentRef, type DigestedPut, type SizeLimit } from './blobs.js';
@@ -29,12 +29,6 @@ import { assertFileTarget, assertMovable, assertNotRoot, requireEntry } from './
 import { pushAll } from '../core/arrays.js';
 
 const MAX_SYMLINK_HOPS = 40;
-
-/**
- * Whether a path as given names a directory by its form ("/d/", "/d/."), which normalizePath
- * drops: a file is never made there, as open(2) with O_CREAT refuses such a path (EISDIR/ENOTDIR).
- */
-const namesDirectory = (input: string): boolean => /\/\.?$/.test(input);
 
 /** Owner ids of a new entry; null is "whoever mounts or reads the vault" (the default). */
 export interface Owner {

@@ -207,6 +207,24 @@ describe('checkout', () => {
     expect(tree()).toEqual(before);
   });
 
+  it('f/ of a file is NOT_A_DIRECTORY for revert, checkout and version lookups, and changes nothing', () => {
+    fs.writeFile('/f', 'one');
+    fs.writeFile('/f', 'two');
+    fs.mkdir('/real');
+    fs.writeFile('/real/x', 'x');
+    fs.symlink('/real', '/dirlink');
+    const before = tree();
+    const versions = count('versions');
+    expect(code(() => revertPath(fs, '/f/'))).toBe('NOT_A_DIRECTORY');
+    expect(code(() => checkoutVersion(fs, '/f/.', 1))).toBe('NOT_A_DIRECTORY');
+    expect(code(() => getVersion(fs, 'f/', 1))).toBe('NOT_A_DIRECTORY');
+    expect(tree()).toEqual(before);
+    expect(count('versions')).toBe(versions);
+    // A directory, and a link to one, may end with '/'.
+    expect(getVersion(fs, '/real/', 1).path).toBe('/real');
+    expect(getVersion(fs, '/dirlink/', 1).path).toBe('/dirlink');
+  });
+
   it('respects quotas and changes nothing when over', () => {
     fs.writeFile('/f', Buffer.alloc(5000));
     fs.writeFile('/f', 'small');
