@@ -47,6 +47,7 @@ const CODES = {
   DENIED: { exit: ExitCode.denied, errno: 'EACCES' },
   READ_ONLY: { exit: ExitCode.denied, errno: 'EROFS' },
   QUOTA_EXCEEDED: { exit: ExitCode.quota, errno: 'EDQUOT' },
+  NO_SPACE: { exit: ExitCode.quota, errno: 'ENOSPC' },
   TIMEOUT: { exit: ExitCode.timeout, errno: 'ETIMEDOUT' },
   FUSE_UNAVAILABLE: { exit: ExitCode.internal, errno: 'ENOSYS' },
   DATABASE_DAMAGED: { exit: ExitCode.internal, errno: 'EIO' },
@@ -144,7 +145,7 @@ export class InvalidInputError extends AvfsError {
 export class DeniedError extends AvfsError {
   static override readonly codes = codesExiting(ExitCode.denied);
 }
-/** QUOTA_EXCEEDED (exit 6). */
+/** Out of room: QUOTA_EXCEEDED, NO_SPACE (exit 6). */
 export class QuotaExceededError extends AvfsError {
   static override readonly codes = codesExiting(ExitCode.quota);
 }
@@ -161,12 +162,22 @@ const CLASSES = new Map<ErrorCode, typeof AvfsError>(
 /** The class an error with `code` is. */
 export const classOf = (code: ErrorCode): typeof AvfsError => CLASSES.get(code) ?? AvfsError;
 
+/**
+ * The AvfsError for a failure of the machine rather than of avfs (fromCause: a full disk, a
+ * damaged or read-only database, a write lock held too long), or undefined. The store throws these
+ * as AvfsErrors itself, so every door (the SDK too) sees the same code.
+ */
+export function machineError(err: unknown): AvfsError | undefined {
+  const code = err instanceof Error && !(err instanceof AvfsError) ? (err as { code?: unknown }).code : undefined;
+  return typeof code === 'string' ? fromCause(err as Error, code) : undefined;
+}
+
 /** Wraps anything thrown into an AvfsError, keeping unknown failures visible as INTERNAL. */
 export function toAvfsError(err: unknown): AvfsError {
   if (err instanceof AvfsError) return err;
   if (err instanceof Error) {
-    const sqliteCode = (err as { code?: unknown }).code;
-    if (typeof sqliteCode === 'string') return fromSqlite(err, sqliteCode) ?? new AvfsError('INTERNAL', err.message, { cause: sqliteCode });
+    const causeCode = (err as { code?: unknown }).code;
+    if (typeof causeCode === 'string') return fromCause(err, causeCode) ?? new AvfsError('INTERNAL', err.message, { cause: causeCode });
     return new AvfsError('INTERNAL', err.message);
   }
   return new AvfsError('INTERNAL', String(err));
@@ -176,17 +187,22 @@ export function toAvfsError(err: unknown): AvfsError {
  * How long a writer waits for another process's transaction before giving up (SQLite's busy
  * timeout, set on every connection in store/db.ts). Transactions here are short (milliseconds),
  * so a long wait only ever happens under heavy contention, or when another program holds the
- * database's write lock; then the wait ends in CONFLICT (fromSqlite).
+ * database's write lock; then the wait ends in CONFLICT (fromCause).
  */
 export const BUSY_TIMEOUT_MS = 30_000;
 
 /**
- * SQLite errors that describe the home rather than a bug: damage found by a query (a database
+ * Errors that describe the machine rather than a bug: a full disk (the home's, SQLITE_FULL, or a
+ * host place export writes, ENOSPC/EDQUOT/EFBIG: NO_SPACE, exit 6), damage found by a query (a database
  * truncated or overwritten after it was opened), a database SQLite could only open read-only, and
  * a write lock another process held for the whole busy timeout (SQLITE_BUSY: CONFLICT, exit 4,
  * which a caller may retry; nothing was changed).
  */
-function fromSqlite(err: Error, code: string): AvfsError | undefined {
+function fromCause(err: Error, code: string): AvfsError | undefined {
+  if (code === 'SQLITE_FULL') {
+    return new AvfsError('NO_SPACE', `the disk holding the avfs home is full (${err.message}): nothing was changed; free space (avfs gc, then avfs compact) and try again`, { cause: code });
+  }
+  if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG') return new AvfsError('NO_SPACE', `no room on the host: ${err.message}`, { cause: code });
   if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') {
     const reason = code === 'SQLITE_NOTADB' ? 'not_a_database' : 'corrupt';
     return new AvfsError(

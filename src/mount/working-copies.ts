@@ -1,6 +1,7 @@
-import { closeSync, ftruncateSync, mkdirSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ByteRanges } from '../core/byte-ranges.js';
+import { readFully, writeFully } from '../core/fd-io.js';
 import {
   abandonDigestedPut,
   contentChunks,
@@ -55,7 +56,7 @@ export class WorkingCopies {
     if (position >= file.size) return 0;
     const n = Math.min(length, file.size - position);
     if (file.mem) return file.mem.copy(buf, 0, position, position + n);
-    if (file.spill) return readFully(file.spill.fd, buf, n, position);
+    if (file.spill) return readFully(file.spill.fd, buf, position, n);
     if (file.edits) return this.readEdited(file, buf, n, position);
     if (!file.baseHash) return 0;
     return readContentInto(this.store, file.baseHash, position, n, buf);
@@ -67,7 +68,7 @@ export class WorkingCopies {
     this.materialize(file, file.size);
     if (file.edits) {
       const { fd, written } = file.edits;
-      writeFully(fd, buf, length, position);
+      writeFully(fd, buf, position, length);
       // A write past the end leaves a hole, which reads as zeros: the spill file's, not the base's bytes.
       written.add(Math.min(position, file.size), end);
       if (end > file.size) file.size = end;
@@ -78,7 +79,7 @@ export class WorkingCopies {
       buf.copy(file.mem, position, 0, length);
     } else {
       if (file.digest && !this.digests.canChange(file.digest, position)) this.endDigest(file);
-      writeFully(file.spill!.fd, buf, length, position);
+      writeFully(file.spill!.fd, buf, position, length);
     }
     if (end > file.size) file.size = end;
     if (file.digest) {
@@ -176,7 +177,7 @@ export class WorkingCopies {
     let filled = 0;
     for (const piece of written.pieces(position, position + n)) {
       const target = buf.subarray(filled, filled + piece.end - piece.start);
-      const got = piece.inRange ? readFully(fd, target, target.length, piece.start) : readContentInto(this.store, file.baseHash!, piece.start, target.length, target);
+      const got = piece.inRange ? readFully(fd, target, piece.start) : readContentInto(this.store, file.baseHash!, piece.start, target.length, target);
       // A short spill read is a hole at its end (zeros); the base always holds the bytes outside the ranges.
       if (got < target.length) target.fill(0, got);
       filled += target.length;
@@ -258,7 +259,7 @@ export class WorkingCopies {
         let pos = 0;
         for (const chunk of contentChunks(this.store, file.baseHash)) {
           const n = Math.min(chunk.length, copy - pos);
-          writeFully(spill.fd, chunk, n, pos);
+          writeFully(spill.fd, chunk, pos, n);
           pos += n;
           if (pos >= copy) break;
         }
@@ -279,7 +280,7 @@ export class WorkingCopies {
     const capacity = Math.max(needed, Math.min(old.length * 2, this.memoryLimit), MIN_CAPACITY);
     if (needed > this.memoryLimit || this.memoryInUse - old.length + capacity > this.memoryBudget) {
       const spill = this.openSpill(file);
-      writeFully(spill.fd, old, file.size, 0);
+      writeFully(spill.fd, old, 0, file.size);
       this.memoryInUse -= old.length;
       file.mem = null;
       return;
@@ -306,21 +307,6 @@ export class WorkingCopies {
 const MIN_CAPACITY = 64 * 1024;
 /** Chunks stored per transaction while a large file is written (few commits, a short write lock). */
 const STORE_STEP = 1024 * 1024;
-
-function readFully(fd: number, buf: Buffer, length: number, position: number): number {
-  let done = 0;
-  while (done < length) {
-    const n = readSync(fd, buf, done, length - done, position + done);
-    if (n === 0) break;
-    done += n;
-  }
-  return done;
-}
-
-function writeFully(fd: number, buf: Buffer, length: number, position: number): void {
-  let done = 0;
-  while (done < length) done += writeSync(fd, buf, done, length - done, position + done);
-}
 
 function closeQuietly(fd: number): void {
   try {

@@ -1,5 +1,6 @@
-import { closeSync, fstatSync, readSync } from 'node:fs';
+import { closeSync, fstatSync } from 'node:fs';
 import { ContentChunker, splitContent } from '../core/cdc.js';
+import { readFully } from '../core/fd-io.js';
 import { chunkSpansForRange, decodeChunkList, encodeChunkList, type ChunkList } from '../core/chunk-list.js';
 import { createHasher, hashBytes, type Hasher } from '../core/hash.js';
 import { AvfsError } from '../errors.js';
@@ -553,17 +554,6 @@ export function holdContent(store: Store, hash: string, previous?: Lease): Lease
 export function releaseContent(store: Store, hold: Lease): void {
   if (hold.id !== null) store.mutate(() => endLease(store, hold.id!));
   hold.id = null;
-}
-
-/** Reads `buf.length` bytes at `position`, or from the current offset when null (fewer only at end of file); returns how many. */
-function readFully(fd: number, buf: Buffer, position: number | null): number {
-  let filled = 0;
-  while (filled < buf.length) {
-    const n = readSync(fd, buf, filled, buf.length - filled, position === null ? null : position + filled);
-    if (n === 0) break;
-    filled += n;
-  }
-  return filled;
 }
 
 /** Reads up to `length` bytes from the current offset (fewer only at end of file) into a new buffer. */

@@ -1,5 +1,5 @@
 import type { Statement } from 'better-sqlite3';
-import { AvfsError, toAvfsError } from '../errors.js';
+import { AvfsError, machineError } from '../errors.js';
 import { databaseFile, ensureHome, homeWritable, prepareDatabaseFile, resolveHome, restrictDatabaseModes } from './home.js';
 import { openDatabase, type Db } from './db.js';
 import { DEFAULT_VAULT, insertVault } from './vaults.js';
@@ -93,7 +93,7 @@ export class Store implements Statements {
       // SQLite may have rolled back already (e.g. SQLITE_FULL); otherwise nothing of fn stays.
       if (this.db.inTransaction) this.stmt('ROLLBACK').run();
       this.rollbacks++;
-      throw err;
+      throw machineError(err) ?? err;
     } finally {
       this.txChange = null;
     }
@@ -112,8 +112,7 @@ export class Store implements Statements {
       this.stmt('BEGIN IMMEDIATE').run();
     } catch (err) {
       // The lock stayed taken for the whole busy timeout: CONFLICT for every door (the SDK too), not a bare SqliteError.
-      if (String((err as { code?: unknown }).code).startsWith('SQLITE_BUSY')) throw toAvfsError(err);
-      throw err;
+      throw machineError(err) ?? err;
     }
   }
 

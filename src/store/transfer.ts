@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, constants, lchownSync, utimesSync, fchmodSync, futimesSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, constants, lchownSync, utimesSync, fchmodSync, futimesSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { AvfsError } from '../errors.js';
 import { devMajor, devMinor } from '../core/entry-types.js';
+import { writeFully } from '../core/fd-io.js';
 import { joinPath, normalizePath } from '../core/paths.js';
 import { decodeUtf8, escapeBytes } from '../core/utf8.js';
 import { putContentsFromFds, type ContentRef } from './blobs.js';
@@ -428,7 +429,7 @@ type Times = { atime: number; mtime: number } | null;
 export function writeHostFile(path: string, chunks: Iterable<Uint8Array>, mode: number, times: Times): void {
   const fd = openSync(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
   try {
-    for (const chunk of chunks) writeSync(fd, chunk);
+    for (const chunk of chunks) writeFully(fd, chunk, null);
     fchmodSync(fd, hostMode('f', mode));
     if (times) futimesSync(fd, times.atime / 1000, times.mtime / 1000);
   } finally {

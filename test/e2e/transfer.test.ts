@@ -182,6 +182,25 @@ describe('an export stopped part way (kill -9)', () => {
   }, 60_000);
 });
 
+describe('an export that runs out of room on the host', () => {
+  it('fails with NO_SPACE (exit 6) and leaves no truncated file under a real name: a short write is not taken for the whole', async () => {
+    // A file size limit (RLIMIT_FSIZE, SIGXFSZ ignored) makes the kernel write part of a request,
+    // then refuse the rest with EFBIG, as a disk that fills up part way does with ENOSPC.
+    // One write request for the whole file (it is stored as one piece), so only its count shows the shortfall.
+    const src = join(h.dir, 'half-mib.bin');
+    execaSync('sh', ['-c', `head -c ${512 * 1024} /dev/urandom > "$0"`, src]);
+    expectOk(await run(['write', '/a/big.bin', '--from', src, '-p']));
+    const out = join(h.dir, 'limited-out');
+    const r = spawnSync('bash', ['-c', `trap '' XFSZ; ulimit -f 256; exec node "$0" --json export /a "$1"`, BIN, out], {
+      encoding: 'utf8',
+      env: { ...process.env, AVFS_HOME: h.home, AVFS_VAULT: '' },
+    });
+    expect(r.status).toBe(6);
+    expect(JSON.parse(r.stdout).error).toMatchObject({ code: 'NO_SPACE', cause: 'EFBIG' });
+    expect(readdirSync(out)).toEqual([]);
+  });
+});
+
 describe('names as long as the host allows', () => {
   it('export and --overwrite write a file with a 255-byte name (the temporary name is short, not the name plus a suffix)', async () => {
     const name = 'z'.repeat(255);

@@ -88,6 +88,24 @@ describe('home and connections', () => {
     fs.writeFile('/locked-out.txt', 'written once the lock was free\n');
     expect(fs.readFile('/locked-out.txt').toString()).toBe('written once the lock was free\n');
   });
+  it('a full disk under the home (SQLITE_FULL) is NO_SPACE (exit 6), the write changes nothing, and writes work again once there is room', () => {
+    fs.writeFile('/kept.txt', 'kept\n');
+    store.db.pragma('wal_checkpoint(TRUNCATE)');
+    const before = snapshot(fs);
+    const pages = store.db.pragma('page_count', { simple: true }) as number;
+    // The database may not grow past what it holds now: the disk is full, as far as SQLite can tell.
+    store.db.pragma(`max_page_count = ${pages + 2}`);
+    try {
+      const e = thrownError(() => fs.writeFile('/big.bin', randomBytes(2 << 20)));
+      expect([e?.code, e?.exitCode, e?.errno, e?.data.cause]).toEqual(['NO_SPACE', 6, 'ENOSPC', 'SQLITE_FULL']);
+      expect(snapshot(fs)).toBe(before);
+    } finally {
+      store.db.pragma('max_page_count = 4294967294');
+    }
+    fs.writeFile('/big.bin', Buffer.alloc(2 << 20, 7));
+    expect(fs.stat('/big.bin').size).toBe(2 << 20);
+    expect(fs.readFile('/kept.txt').toString()).toBe('kept\n');
+  });
 });
 
 describe('files', () => {

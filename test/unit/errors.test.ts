@@ -70,6 +70,14 @@ describe('typed errors', () => {
     }
   });
 
+  it('a full disk (the home: SQLITE_FULL; a host place: ENOSPC, EDQUOT, EFBIG) is NO_SPACE, exit 6, errno its cause: not INTERNAL', () => {
+    for (const [code, errno] of [['SQLITE_FULL', 'ENOSPC'], ['ENOSPC', 'ENOSPC'], ['EDQUOT', 'EDQUOT'], ['EFBIG', 'EFBIG']]) {
+      const e = toAvfsError(Object.assign(new Error('no space left on device'), { code }));
+      expect([e.code, e.exitCode, e.errno, e.data]).toEqual(['NO_SPACE', 6, errno, { cause: code }]);
+      expect(e).toBeInstanceOf(QuotaExceededError);
+    }
+  });
+
   it("a FUSE callback answers with the error's cause when that is an errno, else with its code's errno", () => {
     expect(new AvfsError('INVALID_PATH', 'too long', { cause: 'ENAMETOOLONG' }).errno).toBe('ENAMETOOLONG');
     expect(new AvfsError('INVALID_PATH', 'bad').errno).toBe('EINVAL');

@@ -55,7 +55,8 @@ class DeniedError(AvfsError):
 
 
 class QuotaExceededError(AvfsError):
-    """Exit 6: the vault's quota would be exceeded (``QUOTA_EXCEEDED``); nothing changed."""
+    """Exit 6: the vault's quota would be exceeded (``QUOTA_EXCEEDED``), or there is no room on
+    the disk (``NO_SPACE``); nothing changed."""
 
 
 class AvfsTimeoutError(AvfsError):
@@ -143,6 +144,7 @@ CLASS_BY_CODE: Dict[str, Type[AvfsError]] = {
     "DENIED": DeniedError,
     "READ_ONLY": ReadOnlyError,
     "QUOTA_EXCEEDED": QuotaExceededError,
+    "NO_SPACE": QuotaExceededError,
     "TIMEOUT": AvfsTimeoutError,
     "CONTENT_MISSING": InternalError,
     "DATABASE_DAMAGED": InternalError,
