@@ -3,7 +3,7 @@ import { descendantRange, normalizePath } from '../core/paths.js';
 import { audit } from './audit.js';
 import { now, type Actor, type Store } from './store.js';
 import { deleteCheckpointRows } from './checkpoints.js';
-import { getVault, type VaultRow } from './vaults.js';
+import { forksOf, getVault, shownName, vaultById, type VaultRow } from './vaults.js';
 import { mergePins, trackedPins } from './lineage.js';
 
 /**
@@ -23,6 +23,9 @@ import { mergePins, trackedPins } from './lineage.js';
  *
  * Pruning a vault also shortens the history its forks inherit from it (their `log` of paths
  * unchanged since the fork shows what is left in the parent, at least the state at the fork).
+ * A deleted vault kept for its forks (retired) is pruned with them: by `all`, and with the one
+ * vault that is its only live fork, whose history it then is (otherwise a version pruned on
+ * purpose, a leaked secret, stayed readable through it for good).
  */
 export interface PruneOptions {
   /** One vault (by name), or every vault in the home. */
@@ -48,6 +51,8 @@ const CLI_NAMES: PruneOptionNames = { keep: '--keep', olderThan: '--older-than',
 
 export interface PruneVaultReport {
   vault: string;
+  /** A deleted vault whose history its forks still read (present only then). */
+  deleted?: true;
   pruned_versions: number;
   remaining_versions: number;
   pruned_checkpoints: string[];
@@ -82,10 +87,9 @@ export function prune(store: Store, options: PruneOptions): PruneReport {
     throw new AvfsError('INVALID_ARGUMENT', `checkpoints belong to a whole vault: prune them with path / (or ${names.all}), not a sub-path`, { path });
   }
   const cutoff = olderThanMs === undefined ? null : now() - olderThanMs;
+  const scope = options.scope;
   const vaults = store.read(() =>
-    'all' in options.scope
-      ? store.stmt<VaultRow>('SELECT * FROM vaults WHERE retired_at IS NULL ORDER BY name').all()
-      : [getVault(store, options.scope.vault)],
+    'all' in scope ? store.stmt<VaultRow>('SELECT * FROM vaults ORDER BY retired_at IS NOT NULL, name').all() : withOwnedAncestors(store, getVault(store, scope.vault)),
   );
   const report: PruneReport = {
     dry_run: !!options.dryRun,
@@ -98,13 +102,29 @@ export function prune(store: Store, options: PruneOptions): PruneReport {
     vaults: [],
   };
   // One transaction per vault: each is consistent, and other writers get the lock in between.
-  for (const { name } of vaults) {
-    const result = store.mutate(() => pruneVault(store, getVault(store, name), path, keep, cutoff, options));
+  for (const { id } of vaults) {
+    const result = store.mutate(() => {
+      const vault = vaultById(store, id);
+      return vault && pruneVault(store, vault, path, keep, cutoff, options); // a retired vault may be gone since
+    });
+    if (!result) continue;
     report.vaults.push(result);
     report.pruned_versions += result.pruned_versions;
     report.pruned_checkpoints += result.pruned_checkpoints.length;
   }
   return report;
+}
+
+/** The vault, then each deleted ancestor up the chain whose only live fork it is (their history is its own). */
+function withOwnedAncestors(store: Store, vault: VaultRow): VaultRow[] {
+  const out = [vault];
+  for (let parent = vault.parent_id === null ? undefined : vaultById(store, vault.parent_id); parent && parent.retired_at !== null; ) {
+    const live = forksOf(store, parent.id);
+    if (live.length !== 1 || live[0] !== vault.name) break;
+    out.push(parent);
+    parent = parent.parent_id === null ? undefined : vaultById(store, parent.parent_id);
+  }
+  return out;
 }
 
 /**
@@ -128,7 +148,6 @@ function pinSeqs(store: Store, vault: VaultRow, dropping: number[]): number[] {
 }
 
 const PINS_TABLE = 'CREATE TEMP TABLE IF NOT EXISTS prune_pins (seq INTEGER PRIMARY KEY)';
-const pinsReady = new WeakSet<Store>();
 
 /**
  * Candidate versions: ranked newest first per path by version number (a `touch` row shares the
@@ -162,10 +181,8 @@ function pruneVault(store: Store, vault: VaultRow, path: string, keep: number | 
   };
   let checkpoints: Array<{ id: number; name: string }> = [];
   if (options.checkpoints) checkpoints = store.stmt<{ id: number; name: string }>(CHECKPOINT_CANDIDATES).all(vault.id, keep ?? 0, cutoff, cutoff);
-  if (!pinsReady.has(store)) {
-    store.db.exec(PINS_TABLE);
-    pinsReady.add(store);
-  }
+  // Made every time: changing temp_store (compact does) drops every temp table of the connection.
+  store.stmt(PINS_TABLE).run();
   store.stmt('DELETE FROM temp.prune_pins').run();
   const insertPin = store.stmt('INSERT OR IGNORE INTO temp.prune_pins (seq) VALUES (?)');
   for (const seq of pinSeqs(store, vault, checkpoints.map((c) => c.id))) insertPin.run(seq);
@@ -176,7 +193,7 @@ function pruneVault(store: Store, vault: VaultRow, path: string, keep: number | 
   if (!options.dryRun && checkpoints.length > 0) deleteCheckpointRows(store, checkpoints.map((c) => c.id));
   const remaining = store.stmt<{ n: number }>("SELECT count(*) AS n FROM versions WHERE vault_id = ? AND op <> 'touch'").get(vault.id)!.n;
   if (!options.dryRun && (pruned > 0 || checkpoints.length > 0)) {
-    audit(store, options.actor, 'prune', vault.name, {
+    audit(store, options.actor, 'prune', shownName(vault), {
       path,
       keep: keep ?? null,
       older_than_ms: options.olderThanMs ?? null,
@@ -184,5 +201,6 @@ function pruneVault(store: Store, vault: VaultRow, path: string, keep: number | 
       pruned_checkpoints: checkpoints.map((c) => c.name),
     });
   }
-  return { vault: vault.name, pruned_versions: pruned, remaining_versions: remaining, pruned_checkpoints: checkpoints.map((c) => c.name) };
+  const named = vault.retired_at === null ? { vault: vault.name } : { vault: shownName(vault), deleted: true as const };
+  return { ...named, pruned_versions: pruned, remaining_versions: remaining, pruned_checkpoints: checkpoints.map((c) => c.name) };
 }

@@ -162,7 +162,7 @@ export function historyChain(store: Store, vault: VaultRow): HistorySegment[] {
 const retiredName = (v: VaultRow): string => `~${v.name}-${v.id}`;
 
 /** A vault's name as history shows it: a retired one by the name it had (retiredName undone). */
-const shownName = (v: VaultRow): string => (v.retired_at === null ? v.name : v.name.slice(1, v.name.lastIndexOf('-')));
+export const shownName = (v: VaultRow): string => (v.retired_at === null ? v.name : v.name.slice(1, v.name.lastIndexOf('-')));
 
 /** Writes a new empty vault: its row and its root directory (a new home's `default` too: Store.create). */
 export function insertVault(store: Statements, name: string, at: number): void {

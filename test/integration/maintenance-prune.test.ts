@@ -4,6 +4,7 @@ import { VaultFs } from '../../src/store/vault-fs.js';
 import { createVault, deleteVault, forkVault, getVault } from '../../src/store/vaults.js';
 import { prune, type PruneOptions } from '../../src/store/prune.js';
 import { restoreCheckpoint, saveCheckpoint } from '../../src/store/checkpoints.js';
+import { compact } from '../../src/store/maintenance.js';
 import { errorCode, openTempStore } from '../helpers.js';
 
 const actor = { source: 'sdk' as const };
@@ -126,6 +127,56 @@ describe('prune scope', () => {
       ['other', 2],
     ]);
     expect(versionsOf('/b', 'other')).toEqual([3]);
+  });
+
+  it('a deleted middle vault is pruned with its only fork, and by --all; not with one of two forks', () => {
+    createVault(store, 'a', actor);
+    new VaultFs(store, 'a', actor).writeFile('/f', 'a1');
+    forkVault(store, 'a', 'b', actor);
+    const b = new VaultFs(store, 'b', actor);
+    b.writeFile('/f', 'SECRET');
+    b.writeFile('/f', 'b2');
+    forkVault(store, 'b', 'c', actor);
+    forkVault(store, 'b', 'd', actor);
+    new VaultFs(store, 'c', actor).writeFile('/f', 'c1');
+    const bId = getVault(store, 'b').id;
+    deleteVault(store, 'b', true, actor);
+    const secretKept = () => (store.db.prepare("SELECT count(*) AS n FROM versions WHERE vault_id = ? AND path = '/f'").get(bId) as { n: number }).n;
+    expect(secretKept()).toBe(2);
+    // d still reads b's history too: pruning c alone leaves it.
+    expect(run({ scope: { vault: 'c' }, keep: 1 }).vaults.map((v) => v.vault)).toEqual(['c']);
+    expect(secretKept()).toBe(2);
+    deleteVault(store, 'd', false, actor);
+    const report = run({ scope: { vault: 'c' }, keep: 1 });
+    expect(report.vaults).toEqual([
+      { vault: 'c', pruned_versions: 0, remaining_versions: 1, pruned_checkpoints: [] },
+      { vault: 'b', deleted: true, pruned_versions: 1, remaining_versions: 1, pruned_checkpoints: [] },
+    ]);
+    expect(secretKept()).toBe(1);
+    // What c shows and its history at the fork point stay.
+    expect(new VaultFs(store, 'c', actor).readFile('/f').toString()).toBe('c1');
+    expect(store.db.prepare("SELECT count(*) AS n FROM versions WHERE vault_id = ? AND path = '/f' AND op <> 'touch'").get(bId)).toEqual({ n: 1 });
+    // --all reaches a deleted vault too, named as it was and marked.
+    const c = new VaultFs(store, 'c', actor);
+    c.writeFile('/g', '1');
+    c.writeFile('/g', '2');
+    const all = run({ scope: { all: true }, keep: 1 });
+    expect(all.vaults.map((v) => [v.vault, v.deleted ?? false])).toEqual([
+      ['a', false],
+      ['c', false],
+      ['default', false],
+      ['b', true],
+    ]);
+    expect(all.pruned_versions).toBe(1);
+  });
+
+  it('prune works again after compact in the same process (compact drops the temp table it uses)', () => {
+    for (let i = 1; i <= 3; i++) fs.writeFile('/p', `p${i}`);
+    expect(run({ keep: 2 }).pruned_versions).toBe(1);
+    compact(store, actor);
+    fs.writeFile('/p', 'p4');
+    expect(run({ keep: 1 }).pruned_versions).toBe(2);
+    expect(versionsOf('/p')).toEqual([4]);
   });
 
   it('a dry run reports the same numbers and changes nothing', () => {

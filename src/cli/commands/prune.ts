@@ -10,7 +10,8 @@ import { table } from '../output.js';
  * JSON result (`--json`):
  *   dry_run, path, keep (null when not given), older_than_ms (null when not given), cutoff (ISO or
  *   null), pruned_versions, pruned_checkpoints (counts), vaults: [{ vault, pruned_versions,
- *   remaining_versions, pruned_checkpoints: [names] }].
+ *   remaining_versions, pruned_checkpoints: [names] }, plus deleted: true for a deleted vault whose
+ *   history its forks still read].
  */
 export const pruneCommand = new Command('prune')
   .description('drop old versions (and with --checkpoints old checkpoints) by rule; never the current state')
@@ -26,7 +27,8 @@ export const pruneCommand = new Command('prune')
 With both --keep and --older-than, a version goes only when both rules allow it. The newest version
 of every path (its current state, or the deletion that removed it) and any version that is the
 current state in a fork always stay. Content that only pruned versions used is freed by \`avfs gc\`.
-Pruning a vault also shortens the history its forks inherit from it.
+Pruning a vault also shortens the history its forks inherit from it. A deleted vault whose forks
+still read its history is pruned with --all, and with its only remaining fork.
 ` +
       examples([
         'avfs prune / --keep 10',
@@ -59,7 +61,7 @@ Pruning a vault also shortens the history its forks inherit from it.
       },
       render: (r, out) => {
         if (r.vaults.length > 1) {
-          out.data(table([['VAULT', 'PRUNED', 'REMAINING', 'CHECKPOINTS'], ...r.vaults.map((v) => [v.vault, String(v.pruned_versions), String(v.remaining_versions), String(v.pruned_checkpoints.length)])]));
+          out.data(table([['VAULT', 'PRUNED', 'REMAINING', 'CHECKPOINTS'], ...r.vaults.map((v) => [v.deleted ? `${v.vault} (deleted)` : v.vault, String(v.pruned_versions), String(v.remaining_versions), String(v.pruned_checkpoints.length)])]));
         }
         const verb = r.dry_run ? 'would drop' : 'dropped';
         out.info(`${verb} ${r.pruned_versions} versions${r.pruned_checkpoints ? ` and ${r.pruned_checkpoints} checkpoints` : ''}${r.dry_run ? '' : '; run `avfs gc` to free their content'}`);
