@@ -163,10 +163,13 @@ function mergePath(path: string, { base, ours, theirs }: PathTriple, strategy: S
   if (content === 'theirs') Object.assign(result, { size: theirs.size, hash: theirs.hash, target: theirs.target });
   if (content === null) {
     const merged = ours.type === 'f' ? mergeContent(path, b, ours, theirs) : null;
-    if (merged?.clean) Object.assign(result, merged.content);
+    // Without a base (added on both sides) a line merge against nothing takes an empty side as
+    // unchanged and drops it: different contents conflict; the merged text only serves union.
+    if (merged?.clean && b) Object.assign(result, merged.content);
     else {
       kinds.push('content');
-      if (merged) ({ text, union: unionContent } = merged);
+      if (merged?.clean) unionContent = merged.content;
+      else if (merged) ({ text, union: unionContent } = merged);
     }
   }
   const mode = pick(b, ours, theirs, sameMode);

@@ -175,6 +175,26 @@ const CASES: ConflictCase[] = [
     },
   },
   {
+    name: 'added on both sides, empty in ours (a line merge against no base took the empty side as unchanged)',
+    kind: 'content',
+    path: '/new.txt',
+    setup: (m, e) => {
+      e.writeFile('/new.txt', 'theirs\n');
+      m.writeFile('/new.txt', '');
+    },
+    expect: { ours: { '/new.txt': '' }, theirs: { '/new.txt': 'theirs\n' }, union: { '/new.txt': 'theirs\n' } },
+  },
+  {
+    name: 'added on both sides, empty in theirs',
+    kind: 'content',
+    path: '/new.txt',
+    setup: (m, e) => {
+      e.writeFile('/new.txt', '');
+      m.writeFile('/new.txt', 'ours\n');
+    },
+    expect: { ours: { '/new.txt': 'ours\n' }, theirs: { '/new.txt': '' }, union: { '/new.txt': 'ours\n' } },
+  },
+  {
     name: 'deleted in ours, edited in theirs',
     kind: 'delete_edit',
     path: '/t.txt',
