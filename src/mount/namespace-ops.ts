@@ -120,7 +120,8 @@ export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'ren
       try {
         if (ctx.readOnly) return cb(EROFS);
         if (holderOf(path)) return cb(EEXIST);
-        if (undecodableName(path)) return cb(c.err.EILSEQ);
+        // A target that was not UTF-8 arrives with U+FFFD in it, as a name does: refused the same way.
+        if (undecodableName(path) || target.includes('\uFFFD')) return cb(c.err.EILSEQ);
         fs.symlink(target, path, { owner: creatorOf(path).owner });
         cb(0);
       } catch (err) {

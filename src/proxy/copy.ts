@@ -22,7 +22,7 @@ import { putContentFromFd, type ContentRef } from '../store/blobs.js';
 import type { Entry } from '../store/entries.js';
 import { exportTree } from '../store/transfer.js';
 import { hashHostFile, walkHostTree } from '../store/host-tree.js';
-import { escapeBytes } from '../core/utf8.js';
+import { decodeUtf8, escapeBytes } from '../core/utf8.js';
 import { currentSeq } from '../store/vaults.js';
 import type { VaultFs } from '../store/vault-fs.js';
 
@@ -107,11 +107,16 @@ export interface SyncSummary {
 type Special = 'p' | 's' | 'c' | 'b';
 const isSpecial = (type: string): type is Special => type === 'p' || type === 's' || type === 'c' || type === 'b';
 
-function hostStat(st: BigIntStats, type: HostStat['type'] | null, host: Buffer): HostStat | null {
+/** What the host has at `host`; null for a kind a vault cannot hold, undefined for a link whose target is not UTF-8. */
+function hostStat(st: BigIntStats, type: HostStat['type'] | null, host: Buffer): HostStat | null | undefined {
   if (!type) return null;
   const rdev = type === 'c' || type === 'b' ? Number(st.rdev) : 0;
   const out: HostStat = { type, mode: Number(st.mode & 0o7777n), rdev, size: isSpecial(type) ? 0 : Number(st.size), ino: st.ino, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
-  if (type === 'l') out.target = readlinkSync(host, 'utf8');
+  if (type === 'l') {
+    // Decoded with U+FFFD, two different targets would be stored as one: refused, as a name is.
+    out.target = decodeUtf8(readlinkSync(host, { encoding: 'buffer' }));
+    if (out.target === undefined) return undefined;
+  }
   return out;
 }
 
@@ -139,6 +144,7 @@ function scan(root: string, skipped: SyncSummary['skipped'], layout: SandboxLayo
     },
     visit: ({ host, path, st, type }) => {
       const stat = hostStat(st, type, host);
+      if (stat === undefined) return void skipped.push({ path, reason: 'symlink target is not valid UTF-8' });
       if (!stat) return void skipped.push({ path, reason: 'not a regular file, directory or symlink' });
       stats.set(path, stat);
     },

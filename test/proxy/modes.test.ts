@@ -53,6 +53,15 @@ describe('copy mode specifics', () => {
     expect(vaultTree(home)['/pipe']?.type).toBe('p');
   });
 
+  it('copy mode: a symlink whose target is not UTF-8 is skipped and reported, never stored with U+FFFD', async () => {
+    const home = newHome({ '/a.txt': 'a\n' });
+    const r = await avfs(home, ['proxy', 'exec', '--mode', 'copy', '--', 'python3', '-c', 'import os; os.symlink(b"tgt\\xff", "/l"); os.symlink("ok", "/m")']);
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.json.skipped).toEqual([{ path: '/l', reason: 'symlink target is not valid UTF-8' }]);
+    expect(r.json.changed_files.map((c: any) => [c.path, c.target])).toEqual([['/m', 'ok']]);
+    expect(vaultTree(home)['/l']).toBeUndefined();
+  });
+
   it('keeps writes made to the vault by others during the run, and reports the run\'s own nested avfs writes', async () => {
     const home = newHome({ '/a.txt': 'a\n' });
     // The nested avfs writes straight into the store (tagged with this exec's id by AVFS_EXEC_ID);
