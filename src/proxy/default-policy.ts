@@ -105,7 +105,8 @@ export const DEFAULT_RULES: PolicyRule[] = [
   {
     name: 'rm-recursive',
     program: ['rm'],
-    args_any: ['/^-[A-Za-z]*[rR][A-Za-z]*$/', '--recursive'],
+    // GNU getopt takes any unambiguous prefix of a long option: --r, --rec … mean --recursive.
+    args_any: ['/^-[A-Za-z]*[rR][A-Za-z]*$/', '/^--r(e(c(u(r(s(i(ve?)?)?)?)?)?)?)?$/'],
     action: 'allow_with_checkpoint',
     categories: ['destructive'],
     reason: 'recursive removal: a checkpoint is taken first so `proxy undo` can restore the tree',

@@ -543,7 +543,10 @@ export function evaluatePolicy(policy: Policy, request: { argv?: string[]; shell
     const exempt = policy.host_paths.exempt_programs.some((p) => compilePattern(p, false).test(programName(cmd.argv[0]!)));
     const notPaths = exempt ? exemptArguments(cmd.argv) : nonPathArguments(cmd.argv);
     const words = [...cmd.argv.flatMap((w, i) => (notPaths.has(i) ? [] : [{ w, program: i === 0 }])), ...cmd.redirects.map((w) => ({ w, program: false }))];
-    for (const { w, program } of words) {
+    // `cd` with no directory (options only) goes to $HOME, as `cd ~` does.
+    const homeCd = cmd.shell && programName(cmd.argv[0]!) === 'cd' && cmd.argv.slice(1).every((a) => /^-[LPe@]+$/.test(a));
+    if (homeCd) verdicts.push({ ...base, rule: 'host-paths', action: policy.host_paths.action, categories: ['host_escape_risk'], reason: 'cd without a directory goes to the host\'s home directory, outside the vault' });
+    for (const { w, program } of homeCd ? [] : words) {
       const why = hostReference(w, ctx, policy.host_paths.allow, cmd.shell, program);
       if (why) {
         verdicts.push({ ...base, rule: 'host-paths', action: policy.host_paths.action, categories: ['host_escape_risk'], reason: why });

@@ -81,7 +81,7 @@ describe('default policy', () => {
   });
 
   it('asks for a checkpoint before recursive rm and git reset/clean', () => {
-    for (const argv of [['rm', '-rf', 'build'], ['rm', '-r', 'x'], ['rm', '--recursive', 'x'], ['rm', '-fR', 'x'], ['git', 'reset', '--hard'], ['git', '-C', 'sub', 'clean', '-fdx'], ['find', '.', '-delete']]) {
+    for (const argv of [['rm', '-rf', 'build'], ['rm', '-r', 'x'], ['rm', '--recursive', 'x'], ['rm', '--rec', 'x'], ['rm', '--r', 'x'], ['rm', '-fR', 'x'], ['git', 'reset', '--hard'], ['git', '-C', 'sub', 'clean', '-fdx'], ['find', '.', '-delete']]) {
       expect(decide(argv), argv.join(' ')).toMatchObject({ action: 'allow_with_checkpoint', categories: ['destructive'] });
     }
     expect(decide(['rm', 'one.txt'])).toMatchObject({ action: 'allow', categories: ['destructive'] });
@@ -100,6 +100,10 @@ describe('default policy', () => {
     expect(decideShell('cat ~/.ssh/id_rsa').rule).toBe('host-paths');
     expect(decideShell('echo x > /etc/motd').rule).toBe('host-paths');
     expect(decideShell('ls $HOME').rule).toBe('host-paths');
+    // A bare cd is cd ~ (the host's home); cd into the vault is fine.
+    expect(decideShell('cd; cat .bashrc')).toMatchObject({ action: 'deny', rule: 'host-paths' });
+    expect(decideShell('cd -P && ls').rule).toBe('host-paths');
+    expect(decideShell('cd src && ls').action).toBe('allow');
     expect(decide(['curl', 'file:///etc/shadow']).rule).toBe('host-paths');
     expect(decide(['grep', '-r', '/api/v1', '/etc']).rule).toBe('host-paths'); // the pattern is text, /etc is a path
     // Allowed: patterns and printed text, the program's own path, /dev/null, URLs, paths under the mountpoint.
