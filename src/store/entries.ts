@@ -5,6 +5,7 @@ import { layerPaths, noteWritten } from './layer-paths.js';
 import { now, type Actor, type Statements, type Store } from './store.js';
 import { enforceQuota } from './quota.js';
 import { countChange } from './usage.js';
+import { refuseAfterExec } from './execs.js';
 import { historyChain, type VaultRow } from './vaults.js';
 
 /**
@@ -649,6 +650,8 @@ export function removeDescendants(store: Store, vault: VaultRow, dir: string, ch
  */
 function recordVersion(store: Store, vault: VaultRow, path: string, version: number, change: ChangeOptions, e: Entry | null): void {
   const tx = store.currentChange();
+  // Once per change: nothing is attributed to an exec after it ended, except its undo.
+  if (change.actor.execId && change.op !== 'undo' && (!tx || tx.id === null)) refuseAfterExec(store, change.actor.execId);
   // A change's id is its first version's. A change of one version (most are) is stored without
   // one, NULL meaning "its own change" as for versions older than change ids, which keeps it out
   // of the versions_change index: a page fewer for its commit to write. The first version gets

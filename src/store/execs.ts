@@ -8,7 +8,8 @@ import { currentSeq, vaultById, type VaultRow } from './vaults.js';
  * the change report and `proxy undo` are built on.
  */
 
-import { VERSION_COLUMNS, type VersionRow } from './history.js';
+import type { VersionRow } from './history.js';
+import { VERSION_COLUMNS } from './version-columns.js';
 
 export type { VersionRow };
 
@@ -85,6 +86,21 @@ export function finishExec(
   outcome: { seqAfter: number; exitCode: number | null; signal: string | null; timedOut: boolean },
 ): void {
   store.stmt(FINISH).run(outcome.seqAfter, now(), outcome.exitCode, outcome.signal, outcome.timedOut ? 1 : 0, id);
+}
+
+const ENDED = 'SELECT seq_after FROM execs WHERE id = ?';
+
+/**
+ * Refuses a change attributed to exec `id` once that exec has ended (finished, or found dead):
+ * its window is closed, its report made, and `proxy undo` may already have run, so a write landing
+ * now (a process that outlived the run, stuck in a request the server was still serving) could be
+ * neither reported nor undone. Its own undo is the one exception (the caller's to make).
+ */
+export function refuseAfterExec(store: Store, id: string): void {
+  const row = store.stmt<{ seq_after: number | null }>(ENDED).get(id);
+  if (row && row.seq_after !== null) {
+    throw new AvfsError('DENIED', `proxy exec ${id} has ended: its processes may no longer change the vault`, { exec_id: id, reason: 'exec_ended' });
+  }
 }
 
 export function findExec(store: Store, id: string): ExecRow | undefined {

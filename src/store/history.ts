@@ -10,6 +10,7 @@ import { ensureParents, moveTree, type VaultFs } from './vault-fs.js';
 import { DEFAULT_DIR_MODE } from '../core/entry-types.js';
 import { assertNotRoot } from './guards.js';
 import { pushAll } from '../core/arrays.js';
+import { VERSION_COLUMNS } from './version-columns.js';
 
 /**
  * Per-path history (ARCHITECTURE.md "The one door for changes"). Every change to a path is a
@@ -61,8 +62,6 @@ export type PathState = Omit<EntryState, 'atime'>;
 
 
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
-/** The columns of a VersionRow, for every query that reads whole versions (here and in execs.ts). */
-export const VERSION_COLUMNS = 'id, vault_id, path, version, op, type, mode, size, hash, target, mtime, uid, gid, rdev, ino, nlink, annot, source, exec_id, detail, at, change_id';
 const COLS = VERSION_COLUMNS;
 // Rows with op 'touch' record times and link counts only (entries.ts changeMetadata): they carry the
 // version number of the change before them and are not changes of their own, so listings skip them.

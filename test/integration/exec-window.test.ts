@@ -1,0 +1,50 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Store } from '../../src/store/store.js';
+import { VaultFs } from '../../src/store/vault-fs.js';
+import { finishExec, insertExec, recordExecDied } from '../../src/store/execs.js';
+import { currentSeq, getVault } from '../../src/store/vaults.js';
+import { proxyUndo } from '../../src/proxy/undo.js';
+import { saveCheckpoint } from '../../src/store/checkpoints.js';
+import { openTempStore, thrownError } from '../helpers.js';
+
+let store: Store;
+let fs: VaultFs;
+let close: () => void;
+beforeEach(() => ({ store, fs, close } = openTempStore()));
+afterEach(() => close());
+
+/** Starts an exec row (as proxy exec does) and returns a VaultFs writing as it. */
+function startExec(id: string, checkpoint: string | null = null): VaultFs {
+  const vault = getVault(store, 'default');
+  store.mutate(() =>
+    insertExec(store, { id, vault_id: vault.id, vault: 'default', command: '{"argv":["x"]}', cwd: '/', mode: 'mount', decision: '{}', checkpoint, seq_before: currentSeq(store), pid: process.pid, pid_start: null }),
+  );
+  return new VaultFs(store, 'default', { source: 'proxy', execId: id });
+}
+
+describe("an exec's change window", () => {
+  it('nothing is attributed to an exec once it ended (finished or found dead), so nothing lands after its report or its undo; its undo still writes', async () => {
+    const exec = startExec('e1');
+    exec.writeFile('/during.txt', 'in the window\n');
+    store.mutate(() => finishExec(store, 'e1', { seqAfter: currentSeq(store), exitCode: 0, signal: null, timedOut: false }));
+    const versions = store.db.prepare('SELECT count(*) AS n FROM versions').get();
+    const late = thrownError(() => exec.writeFile('/late.txt', 'after the end\n'));
+    expect([late?.code, late?.data.reason, late?.errno]).toEqual(['DENIED', 'exec_ended', 'EACCES']);
+    expect(thrownError(() => exec.rm('/during.txt'))?.code).toBe('DENIED');
+    expect(store.db.prepare('SELECT count(*) AS n FROM versions').get()).toEqual(versions);
+    expect(fs.exists('/late.txt')).toBe(false);
+    // Others write as before.
+    fs.writeFile('/other.txt', 'x');
+
+    // Found dead: the same.
+    fs.writeFile('/keep.txt', 'before\n');
+    const dying = startExec('e2', 'proxy-e2');
+    saveCheckpoint(dying, 'proxy-e2');
+    dying.writeFile('/keep.txt', 'changed by e2\n');
+    expect(recordExecDied(store, { id: 'e2', vault: 'default', pid: process.pid })).toBe(true);
+    expect(thrownError(() => dying.writeFile('/keep.txt', 'stuck write landing late\n'))?.code).toBe('DENIED');
+    // Its undo is not refused: it puts back what the exec changed.
+    await proxyUndo(store, 'e2');
+    expect(fs.readFile('/keep.txt').toString()).toBe('before\n');
+  });
+});
