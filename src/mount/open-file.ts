@@ -36,6 +36,8 @@ export class OpenFile {
   hiddenLink = false;
   /** Bytes were written since the last persist (flush persists only then; see OpenFiles.flush). */
   written = false;
+  /** Zeros added past the end (truncate up, writes past the end) since the last persist (OpenFiles.fillZeros). */
+  zeroFill = 0;
   /** Stored content the file started from (while clean, reads come from it). */
   baseHash: string | null;
   /** Logical size: of the base while clean, of the working copy once materialised. */

@@ -57,6 +57,13 @@ const MiB = 1024 * 1024;
 const INO_BATCH = 256;
 /** Appended bytes a persist reads into memory to store after someone else's appends; more are stored as written. */
 const MAX_APPEND_REPLAYED = 64 * MiB;
+/**
+ * Zeros a file may gain past its end (truncate up, a write past the end) between two persists.
+ * The store keeps every byte, a hole's too, and a persist hashes the whole file on the thread
+ * serving every request: `truncate -s 1T` took hours, with the caller unkillable in its request
+ * (its proxy exec's timeout and kill -9 had no effect). Beyond this: EFBIG.
+ */
+export const MAX_ZERO_FILL = 1024 * MiB;
 
 export class OpenFiles {
   private readonly byPath = new Map<string, OpenFile>();
@@ -270,6 +277,7 @@ export class OpenFiles {
 
   /** Writes `length` bytes of `buf` at `position` into the working copy (copying them: `buf` is only lent). */
   write(file: OpenFile, buf: Buffer, length: number, position: number): number {
+    this.fillZeros(file, position);
     if (!file.unsaved) file.appendedFrom = file.pending || position !== file.size ? null : file.size;
     else if (position !== file.size) file.appendedFrom = null;
     this.copies.write(file, buf, length, position);
@@ -277,6 +285,19 @@ export class OpenFiles {
     file.state = 'dirty';
     file.written = true;
     return length;
+  }
+
+  /** Counts the zeros that growing `file` to `end` adds (MAX_ZERO_FILL), refusing more with EFBIG. */
+  private fillZeros(file: OpenFile, end: number): void {
+    if (end <= file.size) return;
+    const zeros = file.zeroFill + (end - file.size);
+    if (zeros > MAX_ZERO_FILL) {
+      throw new AvfsError('QUOTA_EXCEEDED', `${file.path}: a file may gain at most ${MAX_ZERO_FILL} bytes of zeros past its end between two saves`, {
+        path: file.path,
+        cause: 'EFBIG',
+      });
+    }
+    file.zeroFill = zeros;
   }
 
   /** Cuts or extends (with zeros) the working copy to `size` bytes. */
@@ -290,6 +311,7 @@ export class OpenFiles {
       if (!file.unsaved && !file.orphan) this.fs.touchExact([file.path], null, t, t);
       return;
     }
+    this.fillZeros(file, size);
     this.copies.resize(file, size);
     file.mtime = file.ctime = t;
     file.state = 'dirty';
@@ -461,6 +483,7 @@ export class OpenFiles {
       file.ctime = shown!.ctime;
       file.baseHash = entry.hash;
       file.appendedFrom = null;
+      file.zeroFill = 0;
       if (entry.size !== file.size) {
         // Stored after what someone else appended meanwhile (`appended`): the working copy lacks
         // their bytes, so reads go to the stored content again, as for a file that follows it.

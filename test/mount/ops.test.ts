@@ -402,6 +402,29 @@ print(' '.join(out))"`,
     expect(x.trim()).toBe('95 95 95'); // EOPNOTSUPP (= ENOTSUP on Linux)
   });
 
+  it('a file gains at most 1 GiB of zeros past its end between two saves (EFBIG at once, nothing stored), by path or through a descriptor', async () => {
+    await shOk(`echo small > ${fx.dir}/sparse`);
+    const r = await shOk(
+      `python3 -c "
+import os
+out = []
+def t(f):
+    try: f(); out.append('ok')
+    except OSError as e: out.append(str(e.errno))
+G = 1 << 30
+t(lambda: os.truncate('${fx.dir}/sparse', 1 << 40))
+fd = os.open('${fx.dir}/sparse', os.O_RDWR)
+t(lambda: os.ftruncate(fd, G))
+t(lambda: os.pwrite(fd, b'x', G + 7))  # 'small\\n' is 6 bytes: 1 zero too many
+t(lambda: os.ftruncate(fd, G + 8))
+os.ftruncate(fd, 3)
+os.close(fd)
+print(' '.join(out))"`,
+    );
+    expect(r.trim()).toBe('27 ok 27 27'); // EFBIG
+    expect((await fx.run(['cat', '/sparse'])).json.content).toBe('sma');
+  });
+
   it('statfs answers (df) and large files stream through a spill file without changing a byte', async () => {
     const df = await shOk(`df -P ${fx.dir} | tail -1`);
     expect(df).toMatch(/^avfs\s+\d+/);
