@@ -1,4 +1,5 @@
 import { devMajor, devMinor, formatMode, KIND } from '../core/entry-types.js';
+import { AvfsError } from '../errors.js';
 import type { Entry } from '../store/entries.js';
 import { parseDetail, type VersionRecord } from '../store/history.js';
 import type { CheckpointRow, RestoreResult } from '../store/checkpoints.js';
@@ -34,6 +35,45 @@ export function entryJson(e: Entry) {
   };
 }
 export type EntryJson = ReturnType<typeof entryJson>;
+
+/** An entry of `tree`'s document: a directory with `children`. */
+export interface TreeNode extends EntryJson {
+  children?: TreeNode[];
+}
+
+/** The deepest level tree nests: JSON.stringify (and the text rendering) recurse once per level. */
+export const TREE_MAX_DEPTH = 1000;
+
+/**
+ * `avfs tree --json`'s fields (MCP's `tree` reports the same): `root` and, nested under it as
+ * `children`, the entries below it (`below`: a flat walk in path order) down to `maxDepth`
+ * levels, with the count of files (every non-directory) and directories. A tree deeper than
+ * TREE_MAX_DEPTH without a depth that bounds it is INVALID_ARGUMENT, naming `depthOption`, the
+ * caller's spelling of the depth.
+ */
+export function treeJson(root: Entry, below: Entry[], maxDepth: number | undefined, depthOption: string): { path: string; tree: TreeNode; files: number; directories: number } {
+  const rootNode: TreeNode = { ...entryJson(root), children: [] };
+  const nodes = new Map<string, TreeNode>([[root.path, rootNode]]);
+  const baseDepth = root.path === '/' ? 0 : root.path.split('/').length - 1;
+  let files = 0;
+  let directories = 0;
+  for (const e of below) {
+    const depth = e.path.split('/').length - 1 - baseDepth;
+    if (maxDepth !== undefined && depth > maxDepth) continue;
+    if (depth > TREE_MAX_DEPTH) {
+      throw new AvfsError('INVALID_ARGUMENT', `${root.path} is more than ${TREE_MAX_DEPTH} levels deep, more than tree shows (its nesting is the document's); pass ${depthOption} ${TREE_MAX_DEPTH} or less, or list it flat with find`, {
+        path: root.path,
+        max_depth: TREE_MAX_DEPTH,
+      });
+    }
+    const node: TreeNode = e.type === 'd' ? { ...entryJson(e), children: [] } : entryJson(e);
+    nodes.get(e.parent)?.children?.push(node);
+    nodes.set(e.path, node);
+    if (e.type === 'd') directories++;
+    else files++;
+  }
+  return { path: root.path, tree: rootNode, files, directories };
+}
 
 /**
  * The JSON shape of one version (shared by log, revert and checkout). A version is the state the

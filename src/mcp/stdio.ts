@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { ClientRequestSchema, JSONRPCMessageSchema, type JSONRPCMessage, type JSONRPCRequest } from '@modelcontextprotocol/sdk/types.js';
@@ -29,12 +30,6 @@ export async function serveStdio(options: McpServerOptions & { log: (message: st
   const originalWrite = stdout.write;
   stdout.write = ((...args: Parameters<typeof process.stderr.write>) => process.stderr.write(...args)) as typeof stdout.write;
   try {
-    const ended = new Promise<void>((resolve) => {
-      process.stdin.once('end', resolve);
-      process.stdin.once('close', resolve);
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
-    });
     // Each request line reaches the SDK's transport whole, and only up to MAX_REQUEST_BYTES: its
     // own reader closes the whole session (every call in flight unanswered) on a line over 10 MiB.
     const refuse = (id: RequestId, bytes: number) =>
@@ -45,13 +40,28 @@ export async function serveStdio(options: McpServerOptions & { log: (message: st
           error: { code: INVALID_REQUEST, message: `request of ${bytes} bytes is larger than avfs mcp reads (${MAX_REQUEST_BYTES}); send large files in parts, or import them with the CLI`, data: { code: 'INVALID_ARGUMENT', reason: 'too_large', bytes, max: MAX_REQUEST_BYTES } },
         }) + '\n',
       );
-    // A line that is JSON with an id, but not a JSON-RPC message: answered here, with its id.
-    const invalid = (id: string | number) => protocolWrite(JSON.stringify({ jsonrpc: '2.0', id, error: { code: INVALID_REQUEST, message: NOT_A_REQUEST } }) + '\n');
-    const input = process.stdin.pipe(new RequestLines(MAX_REQUEST_BYTES, refuse, invalid));
+    // A line that is not UTF-8, or JSON with an id but not a JSON-RPC message: answered here, with its id.
+    const reject = (id: RequestId, error: { code: number; message: string }) => protocolWrite(JSON.stringify({ jsonrpc: '2.0', id, error }) + '\n');
+    const input = process.stdin.pipe(new RequestLines(MAX_REQUEST_BYTES, refuse, reject));
+    // How serving ends: the client closed stdin (it is gone, or a script has sent all it will),
+    // or a signal asked the server to stop. The end of `input`, not of stdin: a line still
+    // passing through it when stdin ends would reach the server after the cancelling below.
+    const ended = new Promise<'eof' | 'signal'>((resolve) => {
+      input.once('end', () => resolve('eof'));
+      process.stdin.once('close', () => process.stdin.readableEnded || resolve('eof'));
+      process.once('SIGINT', () => resolve('signal'));
+      process.once('SIGTERM', () => resolve('signal'));
+    });
     const transport = answering(new StdioServerTransport(input, channel, { maxBufferSize: MAX_REQUEST_BYTES + 1 }));
     await server.connect(transport);
     options.log(`avfs mcp: serving ${tools.length} tools${options.readOnly ? ' (read-only)' : ''} on stdio, vault ${options.vault ?? '(the one in use)'}`);
-    await ended;
+    // A command left running after its client is gone would go on changing the vault for no one
+    // (with timeout_ms 0, for ever): stdin's end cancels every proxy_exec in flight, as
+    // notifications/cancelled does. The calls served in line are short and each was sent to be
+    // done, so they are still answered (a script may pipe its requests and close stdin); a
+    // signal cancels those too.
+    const how = await ended;
+    transport.cancelRunning(how === 'signal');
     await transport.answered();
     await server.close();
   } finally {
@@ -63,8 +73,9 @@ export async function serveStdio(options: McpServerOptions & { log: (message: st
 
 /**
  * The transport, counting requests received and answers sent: `answered()` resolves when every
- * request has its answer, so a client that sends a call and closes stdin at once (a script
- * piping requests in) still gets the answer before the server closes. Tool errors made by the
+ * request has its answer (or was cancelled), so a client that sends a call and closes stdin at
+ * once (a script piping requests in) still gets the answer before the server closes;
+ * `cancelRunning` cancels the calls that would keep it waiting. Tool errors made by the
  * MCP layer get our USAGE code on the way out (withUsageCode).
  *
  * Requests are served one at a time, in the order they arrive: the SDK starts each handler as
@@ -75,7 +86,7 @@ export async function serveStdio(options: McpServerOptions & { log: (message: st
  * not JSON, or not a JSON-RPC message, gets JSON-RPC's error answer (with the line's id when it
  * has one, else id null), never silence; a request whose params do not fit its method, -32602.
  */
-function answering(transport: StdioServerTransport): StdioServerTransport & { answered: () => Promise<void> } {
+function answering(transport: StdioServerTransport): StdioServerTransport & { answered: () => Promise<void>; cancelRunning: (all: boolean) => void } {
   let pending = 0;
   const waiters: Array<() => void> = [];
   let handler: StdioServerTransport['onmessage'];
@@ -157,8 +168,15 @@ function answering(transport: StdioServerTransport): StdioServerTransport & { an
       if ((message as { id: RequestId }).id === serving) next();
     }
   };
+  /** Cancels every proxy_exec in flight (and, with `all`, every other call too), as notifications/cancelled would. */
+  const cancelRunning = (all: boolean) => {
+    const ids = [...beside, ...queued.filter(([m]) => all || runsBeside(m)).map(([m]) => (m as { id: RequestId }).id), ...(all && serving !== null ? [serving] : [])];
+    const reason = all ? 'the server was asked to stop' : 'the client closed stdin';
+    for (const requestId of ids) transport.onmessage?.({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId, reason } } as JSONRPCMessage);
+  };
   return Object.assign(transport, {
     answered: () => (pending === 0 ? Promise.resolve() : new Promise<void>((resolve) => waiters.push(resolve))),
+    cancelRunning,
   });
 }
 
@@ -179,22 +197,38 @@ function paramsProblem(request: JSONRPCRequest): string | undefined {
 }
 
 /**
- * The id of a line that is JSON with an id (a string or a number) but not a JSON-RPC message
- * (no method, no "jsonrpc": "2.0", params that are not an object …), so that its error answer
- * carries it; undefined for anything else (not JSON, no usable id, or valid), which the SDK's
- * reader judges. Lines over CHECK_MAX_BYTES are left to the reader (their error answer has id
- * null): parsing them twice would cost more than a malformed giant line deserves.
+ * Why a line is refused before the SDK's reader sees it, with the id its error answer carries:
+ * a line that is not UTF-8 (JSON text is UTF-8, and the reader would decode each bad byte as
+ * U+FFFD, so that two different raw names became one path) is -32700, like any line that is not
+ * JSON; a line that is JSON with an id (a string or a number) but not a JSON-RPC message (no
+ * method, no "jsonrpc": "2.0", params that are not an object …) is -32600. Undefined for
+ * anything else (valid, or not JSON at all, which the reader answers with id null). The id of a
+ * line that is not UTF-8 is read as well as its text allows; lines over CHECK_MAX_BYTES are not
+ * parsed twice (their id is read from their edges, and a malformed one is left to the reader).
  */
-function idOfInvalid(line: Buffer): string | number | undefined {
+function lineProblem(line: Buffer): { id: RequestId; error: { code: number; message: string } } | undefined {
+  if (!isUtf8(line)) {
+    const error = { code: PARSE_ERROR, message: 'not JSON: the line is not valid UTF-8 (send text as UTF-8, binary content as base64)' };
+    if (line.length > CHECK_MAX_BYTES) return { id: idOfEdges(line.subarray(0, EDGE).toString('utf8'), line.subarray(-EDGE).toString('utf8')), error };
+    return { id: idOfValue(parseOrUndefined(line.toString('utf8'))) ?? null, error };
+  }
   if (line.length > CHECK_MAX_BYTES) return undefined;
-  let value: unknown;
+  const value = parseOrUndefined(line.toString('utf8'));
+  if (value === undefined || JSONRPCMessageSchema.safeParse(value).success) return undefined;
+  const id = idOfValue(value);
+  return id === undefined ? undefined : { id, error: { code: INVALID_REQUEST, message: NOT_A_REQUEST } };
+}
+
+function parseOrUndefined(text: string): unknown {
   try {
-    value = JSON.parse(line.toString('utf8'));
+    return JSON.parse(text);
   } catch {
     return undefined;
   }
-  if (JSONRPCMessageSchema.safeParse(value).success) return undefined;
-  const id = (value as { id?: unknown } | null)?.id;
+}
+
+function idOfValue(value: unknown): string | number | undefined {
+  const id = (value as { id?: unknown } | null | undefined)?.id;
   return typeof id === 'string' || typeof id === 'number' ? id : undefined;
 }
 
@@ -225,8 +259,8 @@ function idOfEdges(head: string, tail: string): RequestId {
 /**
  * Splits stdin into request lines, passing each on whole (one chunk each, so the SDK's reader
  * never holds more than one) and, for a line longer than `max`, not the line but `refuse(id,
- * bytes)`: that request gets an error answer and the session goes on. A line with an id that is
- * not a JSON-RPC message goes to `invalid(id)` instead (idOfInvalid).
+ * bytes)`: that request gets an error answer and the session goes on. A line refused by
+ * lineProblem (not UTF-8, or not a JSON-RPC message) goes to `reject(id, error)` instead.
  */
 class RequestLines extends Transform {
   private parts: Buffer[] = [];
@@ -236,7 +270,7 @@ class RequestLines extends Transform {
   constructor(
     private readonly max: number,
     private readonly refuse: (id: RequestId, bytes: number) => void,
-    private readonly invalid: (id: string | number) => void,
+    private readonly reject: (id: RequestId, error: { code: number; message: string }) => void,
   ) {
     super();
   }
@@ -271,8 +305,8 @@ class RequestLines extends Transform {
     if (this.over) this.refuse(idOfEdges(this.over.head.toString('utf8'), this.over.tail.toString('utf8')), this.size);
     else {
       const line = Buffer.concat(this.parts);
-      const id = idOfInvalid(line);
-      if (id !== undefined) this.invalid(id);
+      const problem = lineProblem(line);
+      if (problem !== undefined) this.reject(problem.id, problem.error);
       else this.push(Buffer.concat([line, NEWLINE]));
     }
     this.parts = [];

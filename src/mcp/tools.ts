@@ -3,9 +3,11 @@ import type { ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import { AvfsError } from '../errors.js';
 import type { AVFS } from '../sdk/index.js';
 import type { EntryType } from '../core/entry-types.js';
-import { checkpointJson, entryJson, versionJson, type CheckpointRow, type MergeReport, type RestoreResult, type TreeDiff, type VaultSummary, type VersionDiff, type VersionRecord } from '../api/json.js';
+import { checkpointJson, entryJson, treeJson, versionJson, type CheckpointRow, type MergeReport, type RestoreResult, type TreeDiff, type VaultSummary, type VersionDiff, type VersionRecord } from '../api/json.js';
 import { grepJson, searchHitJson } from '../api/search.js';
 import { snake } from '../api/case.js';
+import { MAX_TIMER_MS } from '../core/units.js';
+import { normalizePath } from '../core/paths.js';
 import { TEXT, type ToolData } from './result.js';
 
 /**
@@ -41,6 +43,21 @@ const entry = loose({ path: z.string(), name: z.string(), type: z.string(), size
 const vaultSummary = loose({ name: z.string(), parent: z.string().nullable(), created_at: z.string(), files: z.number(), bytes: z.number() });
 const checkpoint = loose({ name: z.string(), created_at: z.string(), files: z.number(), bytes: z.number() });
 const KIND_LETTER: Record<string, EntryType> = { file: 'f', directory: 'd', symlink: 'l' };
+/**
+ * A whole-number argument from `min` to `max` (at most the exact integer range): the input schema
+ * refuses any other number (1e300, 2^53+1, a timer past setTimeout's), a USAGE error as the CLI's
+ * option parsing gives, before the SDK sees it (which would say INVALID_ARGUMENT).
+ */
+const whole = (min: number, max = Number.MAX_SAFE_INTEGER) => z.number().int().min(min).max(max);
+
+/**
+ * Runs a listing with one more than `limit` to tell whether it was cut off, as the CLI's `truncated`
+ * says: the first `limit` items, and whether there were more. No limit: all, never truncated.
+ */
+function upTo<T>(limit: number | undefined, list: (limit: number | undefined) => T[]): { items: T[]; truncated: boolean } {
+  const items = list(limit === undefined ? undefined : limit + 1);
+  return limit !== undefined && items.length > limit ? { items: items.slice(0, limit), truncated: true } : { items, truncated: false };
+}
 
 /** Text that survives a JSON round trip as UTF-8 (no NUL, valid UTF-8); anything else is sent as base64. */
 export function isUtf8Text(data: Buffer): boolean {
@@ -48,12 +65,14 @@ export function isUtf8Text(data: Buffer): boolean {
 }
 
 /**
- * A write's content as bytes. Node's base64 decoder skips what is not base64 and stops at
+ * A write's content: text as is, base64 as bytes. Node's base64 decoder skips what is not base64 and stops at
  * misplaced padding, so a garbled argument would be stored as other bytes: refuse it instead.
  * Line breaks and spaces (wrapped base64) and missing padding are accepted.
  */
-function decodeContent(content: string, encoding: 'utf8' | 'base64'): Buffer {
-  if (encoding === 'utf8') return Buffer.from(content, 'utf8');
+function decodeContent(content: string, encoding: 'utf8' | 'base64'): Buffer | string {
+  // Text is passed as text: the store refuses text that has no UTF-8 form (a lone surrogate) with
+  // INVALID_ARGUMENT, where Buffer.from would have stored U+FFFD in its place.
+  if (encoding === 'utf8') return content;
   const compact = content.replace(/\s+/g, '');
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact) || compact.replace(/=+$/, '').length % 4 === 1 || (compact.includes('=') && compact.length % 4 !== 0)) {
     throw new AvfsError('INVALID_ARGUMENT', 'content is not base64 (encoding base64): use A-Z a-z 0-9 + / with = padding, or encoding utf8 for text', { reason: 'invalid_base64' });
@@ -120,7 +139,7 @@ const fileTools: ToolSpec[] = [
     name: 'edit',
     title: 'Edit a file',
     description:
-      'Replace one exact string in a text file with another, in one transaction. old_string must occur exactly once (NOT_FOUND when absent; CONFLICT with the count when it occurs more often: add surrounding lines to make it unique, or set replace_all).',
+      'Replace one exact string in a text file with another, in one transaction. old_string must occur exactly once (NOT_FOUND when absent; CONFLICT with the count when it occurs more often: add surrounding lines to make it unique, or set replace_all). When new_string equals old_string nothing is written: changed false, replacements 0.',
     input: {
       path: path(),
       old_string: z.string().min(1).describe('the exact text to replace, with enough context to be unique'),
@@ -128,12 +147,12 @@ const fileTools: ToolSpec[] = [
       replace_all: z.boolean().default(false).describe('replace every occurrence instead of requiring one'),
       vault,
     },
-    output: { vault: z.string(), path: z.string(), replacements: z.number(), entry },
+    output: { vault: z.string(), path: z.string(), replacements: z.number(), changed: z.boolean(), entry },
     writes: true,
     destructive: true,
     run: (args, avfs) => {
       const r = avfs.edit(args.path, args.old_string, args.new_string, { replaceAll: args.replace_all });
-      return { vault: avfs.vault, path: r.entry.path, replacements: r.replacements, entry: entryJson(r.entry) };
+      return { vault: avfs.vault, path: r.entry.path, replacements: r.replacements, changed: r.changed, entry: entryJson(r.entry) };
     },
   },
   {
@@ -168,21 +187,13 @@ const fileTools: ToolSpec[] = [
   {
     name: 'tree',
     title: 'Show a tree',
-    description: 'Every entry below a directory, in path order (a flat list; depth 1 = its children only).',
-    input: { path: path().default('/'), depth: z.number().int().min(1).optional().describe('levels below path to include'), vault },
-    output: { vault: z.string(), path: z.string(), entries: z.array(entry), files: z.number(), directories: z.number() },
+    description: 'The tree below a directory, as `avfs tree --json`: tree is the directory\'s entry, each directory with its children in path order (depth 1 = its children only); files and directories count them. For a flat list use find.',
+    input: { path: path().default('/'), depth: whole(1).optional().describe('levels below path to include'), vault },
+    output: { vault: z.string(), path: z.string(), tree: anyObject, files: z.number(), directories: z.number() },
     writes: false,
     run: (args, avfs) => {
       const root = avfs.stat(args.path);
-      const base = root.path === '/' ? 0 : root.path.split('/').length - 1;
-      const entries = (root.type === 'd' ? avfs.tree(root.path) : []).filter((e) => args.depth === undefined || e.path.split('/').length - 1 - base <= args.depth);
-      return {
-        vault: avfs.vault,
-        path: root.path,
-        entries: entries.map(entryJson),
-        files: entries.filter((e) => e.type === 'f').length,
-        directories: entries.filter((e) => e.type === 'd').length,
-      };
+      return { vault: avfs.vault, ...treeJson(root, root.type === 'd' ? avfs.tree(root.path) : [], args.depth, 'depth') };
     },
   },
 ];
@@ -192,14 +203,21 @@ const searchTools: ToolSpec[] = [
     name: 'search',
     title: 'Full-text search',
     description: 'Full-text search (SQLite FTS5 syntax: words, "exact phrase", prefix*, AND/OR/NOT) over the current text files, best first, with a snippet around the match.',
-    input: { query: z.string().min(1), path: path('only files below this path').optional(), limit: z.number().int().min(1).max(1000).default(20), vault },
-    output: { vault: z.string(), query: z.string(), hits: z.array(loose({ path: z.string(), score: z.number(), snippet: z.string() })) },
+    input: { query: z.string().min(1), path: path('only files below this path').optional(), limit: whole(1, 1000).default(20), vault },
+    output: {
+      vault: z.string(),
+      query: z.string(),
+      path: z.string(),
+      count: z.number(),
+      truncated: z.boolean().describe('more hits exist beyond limit'),
+      hits: z.array(loose({ path: z.string(), score: z.number(), snippet: z.string() })),
+    },
     writes: false,
-    run: (args, avfs) => ({
-      vault: avfs.vault,
-      query: args.query,
-      hits: avfs.search(args.query, { limit: args.limit, path: args.path }).map(searchHitJson),
-    }),
+    run: (args, avfs) => {
+      const scope = args.path === undefined ? '/' : avfs.stat(args.path).path;
+      const { items, truncated } = upTo(args.limit, (limit) => avfs.search(args.query, { limit, path: scope }));
+      return { vault: avfs.vault, query: args.query, path: scope, count: items.length, truncated, hits: items.map(searchHitJson) };
+    },
   },
   {
     name: 'grep',
@@ -210,7 +228,7 @@ const searchTools: ToolSpec[] = [
       path: path('file or directory to search').default('/'),
       ignore_case: z.boolean().default(false),
       fixed: z.boolean().default(false).describe('pattern is a literal string, not a regular expression'),
-      max_count: z.number().int().min(1).optional().describe('at most this many matching lines per file'),
+      max_count: whole(1).optional().describe('at most this many matching lines per file'),
       vault,
     },
     output: { vault: z.string(), pattern: z.string(), matches: z.array(anyObject), files: z.array(z.string()), files_scanned: z.number() },
@@ -225,16 +243,18 @@ const searchTools: ToolSpec[] = [
       path: path('directory to search').default('/'),
       name: z.string().optional().describe('glob matched against the entry name, e.g. *.py'),
       type: z.enum(['file', 'directory', 'symlink']).optional(),
-      max_depth: z.number().int().min(1).optional(),
-      limit: z.number().int().min(1).optional(),
+      max_depth: whole(1).optional(),
+      limit: whole(1).optional(),
       vault,
     },
-    output: { vault: z.string(), entries: z.array(entry) },
+    output: { vault: z.string(), path: z.string(), count: z.number(), truncated: z.boolean().describe('more entries match beyond limit'), entries: z.array(entry) },
     writes: false,
-    run: (args, avfs) => ({
-      vault: avfs.vault,
-      entries: avfs.find(args.path, { name: args.name, type: args.type ? KIND_LETTER[args.type] : undefined, maxDepth: args.max_depth, limit: args.limit }).map(entryJson),
-    }),
+    run: (args, avfs) => {
+      const start = avfs.stat(args.path).path;
+      const filter = { name: args.name, type: args.type ? KIND_LETTER[args.type] : undefined, maxDepth: args.max_depth };
+      const { items, truncated } = upTo(args.limit, (limit) => avfs.find(start, { ...filter, limit }));
+      return { vault: avfs.vault, path: start, count: items.length, truncated, entries: items.map(entryJson) };
+    },
   },
 ];
 
@@ -243,10 +263,22 @@ const historyTools: ToolSpec[] = [
     name: 'log',
     title: 'History',
     description: "A path's versions newest first, or without a path the vault's recent changes.",
-    input: { path: path().optional(), limit: z.number().int().min(1).max(10000).default(100), vault },
-    output: { vault: z.string(), path: z.string().nullable(), versions: z.array(anyObject) },
+    input: { path: path().optional(), limit: whole(1, 10000).default(100), vault },
+    output: {
+      vault: z.string(),
+      path: z.string().nullable(),
+      recursive: z.boolean(),
+      current_version: z.number().nullable().describe("the path's version now (null: deleted, or no path)"),
+      versions: z.array(anyObject),
+      truncated: z.boolean().describe('older versions exist beyond limit'),
+    },
     writes: false,
-    run: (args, avfs) => ({ vault: avfs.vault, path: args.path ?? null, versions: snake<VersionRecord[]>(avfs.log(args.path, { limit: args.limit })).map(versionJson) }),
+    run: (args, avfs) => {
+      const { items, truncated } = upTo(args.limit, (limit) => avfs.log(args.path, { limit }));
+      const path = args.path === undefined ? null : normalizePath(args.path);
+      const current = path === null || !avfs.exists(path) ? null : avfs.stat(path).version;
+      return { vault: avfs.vault, path, recursive: false, current_version: current, versions: snake<VersionRecord[]>(items).map(versionJson), truncated };
+    },
   },
   {
     name: 'diff',
@@ -255,8 +287,8 @@ const historyTools: ToolSpec[] = [
       'With path: a line diff between two versions of that file (default: the latest change). Without path: the tree diff (with patches) between a checkpoint, or another vault, and the current state.',
     input: {
       path: path().optional(),
-      from_version: z.number().int().min(1).optional(),
-      to_version: z.number().int().min(1).optional(),
+      from_version: whole(1).optional(),
+      to_version: whole(1).optional(),
       checkpoint: z.string().optional().describe('compare the vault now against this checkpoint'),
       against_vault: z.string().optional().describe('compare the vault now against this vault (e.g. its parent)'),
       vault,
@@ -369,7 +401,7 @@ const proxyTools: ToolSpec[] = [
       argv: z.array(z.string()).min(1).optional().describe('the program and its arguments, e.g. ["python3", "/src/main.py"]'),
       shell: z.string().min(1).optional().describe('a shell command line run with /bin/sh -c, e.g. "make && make test"'),
       cwd: path('working directory inside the vault').optional(),
-      timeout_ms: z.number().int().min(0).optional().describe('kill the command after this many milliseconds; 0 for no timeout (default from the policy, 300000)'),
+      timeout_ms: whole(0, MAX_TIMER_MS).optional().describe('kill the command after this many milliseconds; 0 for no timeout (default from the policy, 300000)'),
       checkpoint: z.boolean().optional().describe('checkpoint before running (makes proxy_undo possible); default: as the policy says'),
       approve: z.boolean().optional().describe('run a command the policy marks require_approval'),
       env: z.record(z.string()).optional().describe('extra environment variables'),

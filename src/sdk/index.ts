@@ -361,9 +361,11 @@ export class AVFS {
   /**
    * Replaces `oldString` with `newString` in a text file, in one transaction: the file must hold
    * `oldString` exactly once (or, with `replaceAll`, at least once). Absent → NOT_FOUND with
-   * `reason: "no_match"`; more than once without `replaceAll` → CONFLICT with the count.
+   * `reason: "no_match"`; more than once without `replaceAll` → CONFLICT with the count. An edit
+   * that leaves the text as it was (`newString` equal to `oldString`) records no version:
+   * `changed` false, `replacements` 0.
    */
-  edit(path: string, oldString: string, newString: string, options: { replaceAll?: boolean } = {}): { entry: Entry; replacements: number } {
+  edit(path: string, oldString: string, newString: string, options: { replaceAll?: boolean } = {}): { entry: Entry; replacements: number; changed: boolean } {
     return this.store.mutate(() => {
       const fs = this.fs();
       if (oldString === '') throw new AvfsError('INVALID_ARGUMENT', 'the string to replace is empty', { path });
@@ -374,8 +376,9 @@ export class AVFS {
       if (count > 1 && !options.replaceAll) {
         throw new AvfsError('CONFLICT', `the string to replace occurs ${count} times in ${path}: give more context to make it unique, or replace all`, { path, reason: 'not_unique', occurrences: count });
       }
-      const entry = fs.writeFile(path, options.replaceAll ? text.split(oldString).join(newString) : text.replace(oldString, () => newString));
-      return { entry, replacements: options.replaceAll ? count : 1 };
+      const edited = options.replaceAll ? text.split(oldString).join(newString) : text.replace(oldString, () => newString);
+      if (edited === text) return { entry: fs.stat(path), replacements: 0, changed: false };
+      return { entry: fs.writeFile(path, edited), replacements: options.replaceAll ? count : 1, changed: true };
     });
   }
 

@@ -54,6 +54,21 @@ async function fails(client: Client, name: string, args: Record<string, unknown>
   return error;
 }
 
+/**
+ * Runs `node args` with `lines` on stdin, keeping stdin open until `answers` lines are on stdout
+ * (stdin's end cancels a proxy_exec still running), then closing it.
+ */
+async function serveLines(args: string[], lines: string[], answers: number, env: Record<string, string>) {
+  const child = execa(process.execPath, args, { env: { FORCE_COLOR: '0', AVFS_VAULT: '', ...env }, reject: false, timeout: 60_000 });
+  let seen = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    seen += d.toString();
+    if (seen.split('\n').filter((l) => l !== '').length >= answers) child.stdin!.end();
+  });
+  child.stdin!.write(lines.map((l) => l + '\n').join(''));
+  return await child;
+}
+
 const ALL_TOOLS = [
   'vault_list', 'vault_info', 'vault_create', 'vault_fork', 'vault_merge',
   'ls', 'read', 'write', 'edit', 'mkdir', 'rm', 'mv', 'tree',
@@ -102,9 +117,10 @@ describe('avfs mcp over stdio', () => {
     const ls = await ok(client, 'ls', { path: '/' });
     expect(ls.entries.map((e: any) => e.name).sort()).toEqual(['bin.dat', 'docs', 'src']);
     const tree = await ok(client, 'tree', {});
-    expect(tree.entries.map((e: any) => e.path)).toEqual(['/bin.dat', '/docs', '/docs/a', '/src', '/src/main.py']);
+    const paths = (node: any): string[] => (node.children ?? []).flatMap((kid: any) => [kid.path, ...paths(kid)]);
+    expect(paths(tree.tree)).toEqual(['/bin.dat', '/docs', '/docs/a', '/src', '/src/main.py']);
     expect(tree).toMatchObject({ files: 2, directories: 3 });
-    expect((await ok(client, 'tree', { depth: 1 })).entries.map((e: any) => e.path)).toEqual(['/bin.dat', '/docs', '/src']);
+    expect(paths((await ok(client, 'tree', { depth: 1 })).tree)).toEqual(['/bin.dat', '/docs', '/src']);
 
     expect(await ok(client, 'mv', { from: '/bin.dat', to: '/docs/bin.dat' })).toMatchObject({ from: '/bin.dat', to: '/docs/bin.dat' });
     await fails(client, 'rm', { path: '/docs' }, 'NOT_EMPTY');
@@ -345,8 +361,8 @@ describe('avfs mcp over stdio', () => {
   it('stdout carries only protocol messages; the greeting goes to stderr', async () => {
     const init = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
     const call = JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'proxy_exec', arguments: { argv: ['true'] } } });
-    const r = await avfs(h.home, ['mcp', '--vault', 'proj'], { raw: true, input: `${init}\n${call}\n` });
-    expect(r.code).toBe(0);
+    const r = await serveLines([BIN, 'mcp', '--vault', 'proj'], [init, call], 2, { AVFS_HOME: h.home });
+    expect(r.exitCode).toBe(0);
     const lines = r.stdout.split('\n').filter((l) => l !== '');
     expect(lines.length).toBe(2);
     for (const line of lines) expect(JSON.parse(line).jsonrpc).toBe('2.0');
@@ -425,11 +441,118 @@ describe('avfs mcp over stdio', () => {
       console.log('after serving');`;
     const init = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
     const call = JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'proxy_exec', arguments: { argv: ['true'] } } });
-    const r = await execa(process.execPath, ['--input-type=module', '-e', script], { input: `${init}\n${call}\n`, env: { AVFS_HOME: h.home }, reject: false, timeout: 60_000 });
+    const r = await serveLines(['--input-type=module', '-e', script], [init, call], 2, { AVFS_HOME: h.home });
     expect(r.exitCode, r.stderr).toBe(0);
     const lines = r.stdout.split('\n').filter((l) => l !== '');
     expect(lines.slice(0, 2).map((l) => JSON.parse(l).id)).toEqual([1, 2]);
     expect(lines.slice(2)).toEqual(['after serving']);
     expect(r.stderr).toContain('stray line');
+  });
+
+  it('a line that is not valid UTF-8 is -32700 (with its id when it can be read) and nothing runs; text content with a lone surrogate is INVALID_ARGUMENT and writes nothing', async () => {
+    expectOk(await avfs(h.home, ['vault', 'create', 'bytes']));
+    const init = JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+    // Two raw names that differ only in a byte that is not UTF-8: decoded with U+FFFD they were one path, the second write replacing the first.
+    const raw = (id: number, byte: number) =>
+      Buffer.concat([Buffer.from(`{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"write","arguments":{"path":"/q`), Buffer.from([byte]), Buffer.from(`","content":"${id}"}}}\n`)]);
+    const after = JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'ls', arguments: {} } });
+    const r = await avfs(h.home, ['mcp', '--vault', 'bytes'], { raw: true, input: Buffer.concat([Buffer.from(init + '\n'), raw(1, 0xff), raw(2, 0xfe), Buffer.from(after + '\n')]) });
+    expect(r.code, r.stderr).toBe(0);
+    const byId = new Map(r.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l)).map((a) => [a.id, a]));
+    for (const id of [1, 2]) expect(byId.get(id)?.error, `request ${id}`).toMatchObject({ code: -32700 });
+    expect(byId.get(3)?.result?.structuredContent).toMatchObject({ ok: true, entries: [] });
+
+    const client = await connect(['--vault', 'bytes']);
+    expect(await fails(client, 'write', { path: '/s.txt', content: 'a\ud800b' }, 'INVALID_ARGUMENT')).toMatchObject({ reason: 'not_unicode' });
+    await fails(client, 'read', { path: '/s.txt' }, 'NOT_FOUND');
+    // A well-formed pair is text like any other.
+    expect((await ok(client, 'write', { path: '/e.txt', content: 'a\ud83d\ude00b' })).entry.size).toBe(6);
+  });
+
+  it('stdin closing cancels a proxy_exec in flight (its command is ended, nothing more is written) and the server exits', async () => {
+    expectOk(await avfs(h.home, ['vault', 'create', 'eof']));
+    const init = JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+    const call = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'proxy_exec', arguments: { shell: 'sleep 2; echo late > /late.txt', timeout_ms: 0 } } });
+    const child = execa(process.execPath, [BIN, 'mcp', '--vault', 'eof'], { env: { AVFS_HOME: h.home, AVFS_VAULT: '' }, reject: false, timeout: 20_000 });
+    child.stdin!.write(`${init}\n${call}\n`);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const closed = Date.now();
+    child.stdin!.end();
+    const r = await child;
+    expect(r.timedOut, 'the server outlived its client').toBe(false);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(Date.now() - closed).toBeLessThan(10_000);
+    // Past the moment the command would have written, had it lived.
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    expectError(await avfs(h.home, ['--vault', 'eof', 'cat', '/late.txt']), 'NOT_FOUND', 3);
+  });
+
+  it('search, find, log and tree report the fields of the CLI\'s --json (count, truncated, path, current_version, a nested tree); search names its results hits', async () => {
+    expectOk(await avfs(h.home, ['vault', 'create', 'fields']));
+    const client = await connect(['--vault', 'fields']);
+    for (const name of ['a', 'b', 'c']) await ok(client, 'write', { path: `/d/${name}.md`, content: `needle ${name}\n` });
+    await ok(client, 'write', { path: '/d/a.md', content: 'needle a again\n' });
+    const cli = async (args: string[]) => {
+      const { ok: _ok, ...doc } = expectOk(await avfs(h.home, ['--vault', 'fields', ...args]));
+      return doc;
+    };
+    const mcp = async (name: string, args: Record<string, unknown>) => {
+      const { ok: _ok, ...doc } = await ok(client, name, args);
+      return doc;
+    };
+    const { results, ...search } = await cli(['search', 'needle', '-n', '2', '--path', '/d']);
+    expect(search).toMatchObject({ count: 2, truncated: true, path: '/d' });
+    expect(await mcp('search', { query: 'needle', limit: 2, path: '/d' })).toEqual({ ...search, hits: results });
+    expect((await mcp('search', { query: 'needle', limit: 3 })).truncated).toBe(false);
+
+    const find = await cli(['find', '/d', '--type', 'f', '-n', '2']);
+    expect(find).toMatchObject({ count: 2, truncated: true, path: '/d' });
+    expect(await mcp('find', { path: '/d', type: 'file', limit: 2 })).toEqual(find);
+    expect(await mcp('find', { path: '/d', type: 'file' })).toEqual(await cli(['find', '/d', '--type', 'f']));
+
+    const log = await cli(['log', '/d/a.md', '-n', '1']);
+    expect(log).toMatchObject({ truncated: true, current_version: 2 });
+    expect(await mcp('log', { path: '/d/a.md', limit: 1 })).toEqual(log);
+    expect(await mcp('log', { limit: 2 })).toEqual(await cli(['log', '-n', '2']));
+
+    expect(await mcp('tree', {})).toEqual(await cli(['tree']));
+    expect(await mcp('tree', { path: '/d', depth: 1 })).toEqual(await cli(['tree', '/d', '--depth', '1']));
+  });
+
+  it('an integer argument no option can take (1e300, 2^53+1, a timeout past the timer range) is USAGE from the input schema, and nothing runs', async () => {
+    const client = await connect();
+    await ok(client, 'write', { path: '/range.txt', content: 'x\n' });
+    const huge = [1e300, 2 ** 53 + 1];
+    for (const n of huge) {
+      await fails(client, 'find', { limit: n }, 'USAGE');
+      await fails(client, 'find', { max_depth: n }, 'USAGE');
+      await fails(client, 'tree', { depth: n }, 'USAGE');
+      await fails(client, 'grep', { pattern: 'x', max_count: n }, 'USAGE');
+      await fails(client, 'search', { query: 'x', limit: n }, 'USAGE');
+      await fails(client, 'log', { limit: n }, 'USAGE');
+      await fails(client, 'diff', { path: '/range.txt', from_version: n }, 'USAGE');
+      await fails(client, 'diff', { path: '/range.txt', to_version: n }, 'USAGE');
+    }
+    await fails(client, 'proxy_exec', { shell: 'echo ran > /ran-range.txt', timeout_ms: 2 ** 31 }, 'USAGE');
+    await fails(client, 'read', { path: '/ran-range.txt' }, 'NOT_FOUND');
+    // The largest values they take are served.
+    expect((await ok(client, 'find', { limit: Number.MAX_SAFE_INTEGER, max_depth: Number.MAX_SAFE_INTEGER })).truncated).toBe(false);
+    await ok(client, 'tree', { depth: Number.MAX_SAFE_INTEGER });
+    const { tools } = await client.listTools();
+    expect((tools.find((t) => t.name === 'proxy_exec')!.inputSchema.properties as any).timeout_ms).toMatchObject({ minimum: 0, maximum: 2 ** 31 - 1 });
+  });
+
+  it('edit with new_string equal to old_string changes nothing: no new version, changed false', async () => {
+    const client = await connect();
+    const written = await ok(client, 'write', { path: '/same.txt', content: 'keep me\nkeep me\n' });
+    const versions = async () => (await ok(client, 'log', { path: '/same.txt' })).versions.length;
+    const before = await versions();
+    expect(await ok(client, 'edit', { path: '/same.txt', old_string: 'keep', new_string: 'keep', replace_all: true })).toMatchObject({ changed: false, replacements: 0, entry: { version: written.entry.version } });
+    // The checks still apply: a string that is not there, or not unique, is refused as before.
+    await fails(client, 'edit', { path: '/same.txt', old_string: 'absent', new_string: 'absent' }, 'NOT_FOUND');
+    await fails(client, 'edit', { path: '/same.txt', old_string: 'keep', new_string: 'keep' }, 'CONFLICT');
+    expect(await versions()).toBe(before);
+    expect(await ok(client, 'edit', { path: '/same.txt', old_string: 'me\nkeep', new_string: 'you\nkeep' })).toMatchObject({ changed: true, replacements: 1 });
+    expect(await versions()).toBe(before + 1);
   });
 });
