@@ -50,10 +50,25 @@ const COMMANDS: Array<{ names: string[]; load: () => Promise<CommandType[]> }> =
 
 const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
 
-/** Whether this run asked for JSON, read before parsing so usage errors can be JSON too. */
-function wantsJson(argv: string[]): boolean {
+/** The arguments before `--` (after it, `--json` is an operand). */
+const optionWords = (argv: string[]): string[] => {
   const end = argv.indexOf('--');
-  return (end === -1 ? argv : argv.slice(0, end)).includes('--json');
+  return end === -1 ? argv : argv.slice(0, end);
+};
+
+/**
+ * Whether this run asked for JSON, read before parsing so usage errors can be JSON too. A
+ * `--json=…` asks for it as well: it is refused (jsonWithValue), but in the form the caller reads.
+ */
+function wantsJson(argv: string[]): boolean {
+  return optionWords(argv).some((a) => a === '--json' || a.startsWith('--json='));
+}
+
+/** `--json=true`, `--json=1`…: --json takes no value (commander's "unknown option" left stdout empty). */
+function jsonWithValue(argv: string[]): AvfsError | undefined {
+  const given = optionWords(argv).find((a) => a.startsWith('--json='));
+  if (given === undefined) return undefined;
+  return new AvfsError('USAGE', `--json takes no value: write --json alone, not ${given}`, { reason: 'json_value', option: given });
 }
 
 export function buildProgram(): Command {
@@ -217,6 +232,11 @@ export async function main(argv: string[]): Promise<number> {
     printError(error, json);
     return error.exitCode;
   }
+  const jsonValue = jsonWithValue(argv.slice(2));
+  if (jsonValue) {
+    printError(jsonValue, json);
+    return jsonValue.exitCode;
+  }
   await addCommands(program, name);
   // With --json, commander's own text (help, version, usage messages) must not reach stdout/stderr
   // as free text: help and version are kept here and printed as the one JSON document below, usage
@@ -261,11 +281,15 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 // A reader that stops early (`avfs --help | head`) closes the pipe: that ends the output, it is not
-// an error worth a stack trace.
+// an error worth a stack trace. Any other failure to write (stdout on a full disk or /dev/full) lost
+// the output: say so in one line and exit 1, whatever the command did, since nobody got its answer.
 for (const stream of [process.stdout, process.stderr]) {
   stream.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-    throw err;
+    if (stream === process.stdout) {
+      process.stderr.write(`avfs: the output could not be written to stdout (${err.code ?? err.message}) and is lost; what the command did, if anything, stands\n`);
+    }
+    process.exit(1);
   });
 }
 

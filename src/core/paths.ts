@@ -39,7 +39,9 @@ const invalid = (input: string, reason: string) =>
  * the vault root. `..` may move up inside the vault but never above its root.
  */
 export function normalizePath(input: string): string {
-  if (typeof input !== 'string' || input.length === 0) throw invalid(String(input ?? ''), 'empty path');
+  // From JavaScript anything can arrive: a number would otherwise be reported as an empty path.
+  if (typeof input !== 'string') throw invalid(String(input), `a path must be a string, not ${input === null ? 'null' : typeof input}`);
+  if (input.length === 0) throw invalid(input, 'empty path');
   if (input.includes('\0')) throw invalid(input, 'contains a NUL byte');
   // Stored as UTF-8, a lone surrogate would become U+FFFD: a name no later call could give again.
   if (!isWellFormed(input)) throw invalid(input, 'is not valid Unicode (it holds a lone surrogate)');

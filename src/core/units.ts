@@ -113,3 +113,15 @@ export function wholeOption<T extends number | null | undefined>(option: string,
   }
   return value;
 }
+
+/**
+ * An option that takes one of a few names, as the SDK passes it (the CLI's parsing and MCP's
+ * input schema check the same): `value` unless it is none of `values` (INVALID_ARGUMENT naming
+ * the option and the choices); undefined passes.
+ */
+export function oneOfOption<T extends string>(option: string, value: T | undefined, values: readonly T[]): T | undefined {
+  if (value !== undefined && !values.includes(value)) {
+    throw new AvfsError('INVALID_ARGUMENT', `invalid ${option} ${JSON.stringify(value) ?? String(value)}: expected ${values.join(', ')}`, { option, value });
+  }
+  return value;
+}

@@ -57,9 +57,9 @@ import { type Category, type CommandVerdict, type Decision, type Policy, type Po
 import { savePolicy } from '../proxy/policy-source.js';
 import { execJson, runExec, undoExec, undoJson, type ChangedFile, type ExecJson, type ExecResult, type SandboxReport, type UndoJson, type UndoResult, type Violation } from '../api/exec.js';
 import { policyCheck, policyInfo, type PolicyCheckResult, type PolicyInfo } from '../api/policy.js';
-import type { EntryKind } from '../core/entry-types.js';
+import { KIND, type EntryKind, type EntryType } from '../core/entry-types.js';
 import { AvfsError } from '../errors.js';
-import { wholeOption } from '../core/units.js';
+import { oneOfOption, wholeOption } from '../core/units.js';
 import { camel, type Camel } from '../api/case.js';
 import { checkpointDetails, type CheckpointDetails } from '../api/checkpoints.js';
 import { deleteUnmountedVault } from '../api/vaults.js';
@@ -199,6 +199,35 @@ export interface UnmountInfo {
   vault: string | null;
 }
 
+/**
+ * A text argument as JavaScript may pass it: a non-string reached string methods and failed with
+ * an uncoded TypeError (paths are checked where they are parsed, INVALID_PATH).
+ */
+function textOption(option: string, value: unknown, optional = true): void {
+  if ((value !== undefined || !optional) && typeof value !== 'string') {
+    throw new AvfsError('INVALID_ARGUMENT', `invalid ${option}: a string, not ${value === null ? 'null' : typeof value}`, { option });
+  }
+}
+
+/** A list of strings (find's tags), checked as textOption checks one. */
+function textListOption(option: string, value: unknown): void {
+  if (value !== undefined && (!Array.isArray(value) || value.some((v) => typeof v !== 'string'))) {
+    throw new AvfsError('INVALID_ARGUMENT', `invalid ${option}: an array of strings`, { option });
+  }
+}
+
+/** One side of a tree diff: an object with exactly one of checkpoint, vault (names) or current: true; anything else was read as the vault in use. */
+function treeSource(option: string, source: TreeSource): TreeSource {
+  const keys = source !== null && typeof source === 'object' ? Object.keys(source) : [];
+  const s = source as Record<string, unknown>;
+  const ok = keys.length === 1 && (keys[0] === 'current' ? s.current === true : (keys[0] === 'checkpoint' || keys[0] === 'vault') && typeof s[keys[0]] === 'string');
+  if (!ok) throw new AvfsError('INVALID_ARGUMENT', `invalid ${option}: { checkpoint: name }, { vault: name } or { current: true }, not ${JSON.stringify(source) ?? String(source)}`, { option });
+  return source;
+}
+
+/** The permission bits a mode may hold (the CLI's --mode takes 3 or 4 octal digits). */
+const MAX_MODE = 0o7777;
+
 const quotaInfo = (r: QuotaReport): QuotaInfo => {
   const names = { max_bytes: 'maxBytes', max_files: 'maxFiles', max_file_size: 'maxFileSize' } as const;
   return {
@@ -335,6 +364,7 @@ export class AVFS {
     if (typeof content !== 'string' && !(content instanceof Uint8Array)) {
       throw new AvfsError('INVALID_ARGUMENT', `invalid content for ${path}: a string or bytes (Buffer, Uint8Array), not ${content === null ? 'null' : typeof content}`, { option: 'content' });
     }
+    wholeOption('mode', options.mode, 0, { max: MAX_MODE });
     return this.fs().writeFile(path, content, options);
   }
 
@@ -342,6 +372,10 @@ export class AVFS {
   read(path: string): Buffer;
   read(path: string, encoding: BufferEncoding): string;
   read(path: string, encoding?: BufferEncoding): Buffer | string {
+    // Node's toString throws an uncoded TypeError for an unknown encoding (or an options object).
+    if (encoding !== undefined && (typeof encoding !== 'string' || !Buffer.isEncoding(encoding))) {
+      throw new AvfsError('INVALID_ARGUMENT', `invalid encoding ${JSON.stringify(encoding) ?? String(encoding)}: a Buffer encoding such as 'utf8', or none for bytes (an old version: checkout, diff)`, { option: 'encoding' });
+    }
     const data = this.fs().readFile(path);
     return encoding ? data.toString(encoding) : data;
   }
@@ -368,6 +402,8 @@ export class AVFS {
   edit(path: string, oldString: string, newString: string, options: { replaceAll?: boolean } = {}): { entry: Entry; replacements: number; changed: boolean } {
     return this.store.mutate(() => {
       const fs = this.fs();
+      textOption('oldString', oldString, false);
+      textOption('newString', newString, false);
       if (oldString === '') throw new AvfsError('INVALID_ARGUMENT', 'the string to replace is empty', { path });
       const text = decodeUtf8(fs.readFile(path));
       if (text === undefined) throw new AvfsError('INVALID_ARGUMENT', `${path} is not UTF-8 text`, { path, reason: 'not_text' });
@@ -383,6 +419,7 @@ export class AVFS {
   }
 
   mkdir(path: string, options: { parents?: boolean; mode?: number } = {}): Entry {
+    wholeOption('mode', options.mode, 0, { max: MAX_MODE });
     return this.fs().mkdir(path, options);
   }
 
@@ -449,6 +486,9 @@ export class AVFS {
 
   /** Full-text search (FTS5 syntax; `literal`: the words as typed) over current text files, best first. */
   search(query: string, options: Omit<SearchParams, 'query'> = {}): SearchHit[] {
+    // A count SQLite cannot take as a LIMIT failed uncoded; one below 1 returned nothing.
+    textOption('query', query, false);
+    wholeOption('limit', options.limit, 1);
     return search(this.fs(), { ...options, query }).hits;
   }
 
@@ -457,11 +497,25 @@ export class AVFS {
    * files at or below `path`. An invalid pattern throws INVALID_PATTERN, as `avfs grep` fails.
    */
   grep(pattern: string | RegExp, options: Omit<GrepParams, 'pattern'> = {}): GrepResult {
+    textOption('include', options.include);
+    wholeOption('maxCount', options.maxCount, 1);
     return grep(this.fs(), { ...options, pattern });
   }
 
   /** Entries below `path` passing every filter; `name` is a glob such as `*.ts`, `glob` one over whole paths. */
   find(path = '/', filter: Omit<FindParams, 'path'> = {}): Entry[] {
+    // Out-of-range numbers (NaN, -1) and unknown types would otherwise filter out everything, or nothing.
+    for (const option of ['name', 'iname', 'glob'] as const) textOption(option, filter[option]);
+    textListOption('tags', filter.tags);
+    if (filter.meta !== undefined && (!Array.isArray(filter.meta) || filter.meta.some((m) => m === null || typeof m !== 'object' || typeof m.key !== 'string' || (m.value !== undefined && typeof m.value !== 'string')))) {
+      throw new AvfsError('INVALID_ARGUMENT', 'invalid meta: an array of { key, value? } with string fields', { option: 'meta' });
+    }
+    oneOfOption('type', filter.type, Object.keys(KIND) as EntryType[]);
+    wholeOption('minSize', filter.minSize, 0);
+    wholeOption('maxSize', filter.maxSize, 0);
+    wholeOption('newerThan', filter.newerThan, 0);
+    wholeOption('maxDepth', filter.maxDepth, 0);
+    wholeOption('limit', filter.limit, 1);
     return find(this.fs(), { ...filter, path }).entries;
   }
 
@@ -497,7 +551,7 @@ export class AVFS {
 
   /** A tree diff between checkpoints, vaults or the current state. */
   diffTrees(from: TreeSource, to: TreeSource = { current: true }, options: { patch?: boolean } = {}): TreeDiff {
-    return camel(diffTreeSources(this.fs(), from, to, options));
+    return camel(diffTreeSources(this.fs(), treeSource('from', from), treeSource('to', to), options));
   }
 
   checkpointSave(name?: string, message?: string): CheckpointInfo {
@@ -578,6 +632,8 @@ export class AVFS {
    * a mounted (or copied) view of the vault with a timeout, and the exact list of changed files.
    */
   async proxyExec(command: string, args: string[] = [], options: ProxyExecOptions = {}): Promise<ProxyExecResult> {
+    textOption('command', command, false);
+    textListOption('args', args);
     const { shell, ...rest } = options;
     const r = await runExec(this.store, this.vault, {
       ...(shell ? { shell: [command, ...args].join(' ') } : { argv: [command, ...args] }),
@@ -618,12 +674,15 @@ export class AVFS {
    * here (sandboxed or not), without running anything (`avfs proxy policy check`).
    */
   policyCheck(command: string, args: string[] = [], options: { shell?: boolean; cwd?: string; approve?: boolean } = {}): PolicyCheckResult {
+    textOption('command', command, false);
+    textListOption('args', args);
     const request = options.shell ? { shell: [command, ...args].join(' ') } : { argv: [command, ...args] };
     return policyCheck(this.store, this.vault, { ...request, cwd: options.cwd, approve: options.approve });
   }
 
   /** Mounts the vault on an empty host directory (served by a background process). */
   async mount(dir: string, options: { readOnly?: boolean } = {}): Promise<MountInfo> {
+    textOption('dir', dir, false);
     const { mountVault } = await import('../mount/index.js');
     const m = await mountVault({ home: this.home, vault: this.vault, dir, readOnly: options.readOnly });
     return { sessionId: m.session_id, vault: m.vault, dir: m.dir, pid: m.pid, state: m.state, readOnly: m.read_only, since: m.since };
@@ -631,6 +690,7 @@ export class AVFS {
 
   /** Unmounts a directory mounted with `mount` (or `avfs mount`); harmless when nothing is mounted. */
   async unmount(dir: string, options: { lazy?: boolean } = {}): Promise<UnmountInfo> {
+    textOption('dir', dir, false);
     const { unmountDir } = await import('../mount/index.js');
     const u = await unmountDir({ home: this.home, dir, lazy: options.lazy });
     return { dir: u.dir, state: u.state, wasMounted: u.was_mounted, stale: u.stale, sessionId: u.session_id, vault: u.vault };
@@ -647,7 +707,9 @@ export class AVFS {
 
   /** Audit rows, newest first (default: the last 100). */
   audit(query: Partial<AuditQuery> = {}): AuditRecord[] {
-    return camel(queryAudit(this.store, { limit: 100, ...query }).records);
+    wholeOption('since', query.since, 0);
+    for (const option of ['op', 'execId', 'vault'] as const) textOption(option, query[option]);
+    return camel(queryAudit(this.store, { ...query, limit: wholeOption('limit', query.limit ?? 100, 1) }).records);
   }
 
   /** The vault's limits (null: unlimited) and current usage (`avfs quota`). */

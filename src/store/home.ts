@@ -1,4 +1,4 @@
-import { accessSync, chmodSync, closeSync, constants, fchmodSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants, fchmodSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { AvfsError } from '../errors.js';
@@ -131,21 +131,60 @@ export interface HomeState {
 
 const stateFile = (home: string) => join(home, 'state.json');
 
+/**
+ * The home's state; none yet (no state.json) is a new home. A state.json that cannot be read or
+ * is not the object avfs writes (emptied, truncated, edited) is DATABASE_DAMAGED, reason
+ * `state_damaged`: read as none, it silently put every command in the vault `default`.
+ */
 export function readState(home: string): HomeState {
+  const file = stateFile(home);
+  let text: string;
   try {
-    return JSON.parse(readFileSync(stateFile(home), 'utf8')) as HomeState;
-  } catch {
-    return {};
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw stateDamaged(home, (err as Error).message);
   }
+  let state: unknown;
+  try {
+    state = JSON.parse(text);
+  } catch (err) {
+    throw stateDamaged(home, text.trim() === '' ? 'it is empty' : (err as Error).message);
+  }
+  const current = (state as HomeState | null)?.current_vault;
+  if (state === null || typeof state !== 'object' || Array.isArray(state) || (current !== undefined && current !== null && typeof current !== 'string')) {
+    throw stateDamaged(home, 'it is not an object with current_vault');
+  }
+  return state as HomeState;
 }
 
-export function writeState(home: string, state: HomeState): void {
-  writeHomeFile(stateFile(home), JSON.stringify(state, null, 2) + '\n');
+const stateDamaged = (home: string, problem: string) =>
+  damaged(
+    'state_damaged',
+    `${stateFile(home)}, which records the vault in use, is damaged (${problem}): run \`avfs vault use <name>\` to choose the vault again (it rewrites the file), or pass --vault <name>`,
+    home,
+    { file: stateFile(home) },
+  );
+
+/**
+ * Changes fields of the state. A damaged state.json is replaced rather than refused: this is how
+ * `vault use` repairs it (the vault in use is its only field that matters).
+ */
+export function updateState(home: string, change: HomeState): void {
+  let state: HomeState = {};
+  try {
+    state = readState(home);
+  } catch (err) {
+    if (!(err instanceof AvfsError && err.data.reason === 'state_damaged')) throw err;
+  }
+  writeHomeFile(stateFile(home), JSON.stringify({ ...state, ...change }, null, 2) + '\n');
 }
 
 /**
  * Writes a file in the home atomically (temp file + rename, so a crash never leaves half a file),
- * mode 0600 even if a stale temp file was left with another mode. A read-only home is READ_ONLY.
+ * mode 0600 even if a stale temp file was left with another mode. The temp file is synced before
+ * the rename (else a power loss can leave the new name on empty data) and removed when the write
+ * fails (a full disk leaves the old file as it was). A read-only home is READ_ONLY.
  */
 export function writeHomeFile(file: string, text: string): void {
   const tmp = `${file}.${process.pid}.tmp`;
@@ -154,11 +193,13 @@ export function writeHomeFile(file: string, text: string): void {
     try {
       fchmodSync(fd, HOME_FILE_MODE);
       writeFileSync(fd, text);
+      fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
     renameSync(tmp, file);
   } catch (err) {
+    rmSync(tmp, { force: true });
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') {
       throw new AvfsError('READ_ONLY', `cannot write ${file}: the avfs home is read-only (${code})`, { file });

@@ -1,6 +1,6 @@
 import { AvfsError } from '../errors.js';
 import { audit } from './audit.js';
-import { readState, writeState } from './home.js';
+import { readState, updateState } from './home.js';
 import { deleteCheckpointRows } from './checkpoints.js';
 import { dropHistory, dropLayer, insertRoot, layersOf } from './entries.js';
 import { dropMergeRecords, dropTrackedImports } from './lineage.js';
@@ -270,6 +270,8 @@ const CHILDREN = 'SELECT * FROM vaults WHERE parent_id = ? ORDER BY name';
  * all their history. Deleting the vault in use clears the selection.
  */
 export function deleteVault(store: Store, name: string, force: boolean, actor: Actor): { name: string; detached_forks: string[] } {
+  // Read before deleting: a damaged state.json then refuses the delete instead of failing after it.
+  const wasCurrent = currentVaultName(store) === name;
   const detached = store.mutate(() => {
     const vault = getVault(store, name);
     const forks = forksOf(store, vault.id);
@@ -288,7 +290,7 @@ export function deleteVault(store: Store, name: string, force: boolean, actor: A
     audit(store, actor, 'vault.delete', name, { detached_forks: forks });
     return forks;
   });
-  if (currentVaultName(store) === name) writeState(store.home, { ...readState(store.home), current_vault: null });
+  if (wasCurrent) updateState(store.home, { current_vault: null });
   return { name, detached_forks: detached };
 }
 
@@ -326,7 +328,8 @@ export function listVaults(store: Store): VaultSummary[] {
 
 export function useVault(store: Store, name: string): VaultSummary {
   const vault = getVault(store, name);
-  writeState(store.home, { ...readState(store.home), current_vault: name });
+  // A damaged state.json is replaced: `vault use` is the repair its error names.
+  updateState(store.home, { current_vault: name });
   return summarize(store, vault);
 }
 
@@ -336,10 +339,10 @@ export function useVault(store: Store, name: string): VaultSummary {
  * chosen, or replaced by the first vault created while still unused (createVault).
  */
 export function resolveVaultName(store: Store, flag?: string): string {
-  const selected = readState(store.home).current_vault;
-  // No selection recorded yet means a new home: its seeded `default` vault. An explicit null
-  // means the selected vault was deleted, and guessing another one would be wrong.
-  const name = namedVault(flag) ?? (selected === undefined ? DEFAULT_VAULT : selected);
+  // A named vault needs no state (so --vault works while state.json is damaged). No selection
+  // recorded yet means a new home: its seeded `default` vault. An explicit null means the
+  // selected vault was deleted, and guessing another one would be wrong.
+  const name = namedVault(flag) ?? currentVaultName(store);
   if (!name) {
     throw new AvfsError('NO_VAULT', 'no vault selected: pass --vault <name>, set AVFS_VAULT, or run `avfs vault use <name>`');
   }

@@ -95,6 +95,49 @@ describe('help and messages', () => {
   });
 });
 
+/** Runs the built avfs in a shell line (for redirections execa cannot make: a closed fd, /dev/full). */
+function inShell(line: string): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync('sh', ['-c', line], { encoding: 'utf8', env: { ...process.env, AVFS_HOME: h.home, AVFS_VAULT: '', AVFS: `node ${BIN}` } });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('--json with a value, and output that cannot be written', () => {
+  it('--json=true, --json=1, --json=false: USAGE json_value as one JSON document (commander left stdout empty)', async () => {
+    for (const args of [['--json=true', 'ls'], ['ls', '--json=1'], ['--json=false', 'ls']]) {
+      const r = await avfs(h.home, args, { raw: true });
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(JSON.parse(r.stdout), args.join(' ')).toMatchObject({ ok: false, error: { code: 'USAGE', reason: 'json_value' } });
+      expect(r.stderr).toBe('');
+    }
+    // After --, it is an operand like any other.
+    expectOk(await avfs(h.home, ['write', '/j.txt', '--', '--json=1']));
+    expect((await avfs(h.home, ['cat', '/j.txt'], { raw: true })).stdout).toBe('--json=1');
+  });
+
+  it('stdout on a full device: one line on stderr and exit 1, not an uncaught ENOSPC stack trace', () => {
+    for (const json of ['--json ', '']) {
+      const r = inShell(`$AVFS ${json}ls > /dev/full`);
+      expect(r.code, json).toBe(1);
+      expect(r.stderr).toMatch(/^avfs: the output could not be written to stdout \(ENOSPC\)[^\n]*\n$/);
+    }
+  });
+});
+
+describe('write from stdin', () => {
+  it('a closed stdin (<&-) is USAGE stdin_closed and writes nothing; a directory on stdin is IS_A_DIRECTORY; < /dev/null is still an empty file', () => {
+    for (const args of ['/x --stdin', '/x -', '/x']) {
+      const r = inShell(`$AVFS --json write ${args} <&-`);
+      expect(r.code, args).toBe(2);
+      expect(JSON.parse(r.stdout).error, args).toMatchObject({ code: 'USAGE', reason: 'stdin_closed' });
+    }
+    const dir = inShell('$AVFS --json write /x --stdin < /');
+    expect([dir.code, JSON.parse(dir.stdout).error.code]).toEqual([2, 'IS_A_DIRECTORY']);
+    expect(JSON.parse(inShell('$AVFS --json ls').stdout).entries).toEqual([]);
+    const empty = inShell('$AVFS --json write /e --stdin < /dev/null');
+    expect([empty.code, JSON.parse(empty.stdout).size]).toEqual([0, 0]);
+  });
+});
+
 describe('write --from', () => {
   it('of a host directory is IS_A_DIRECTORY (exit 2) and writes nothing, with and without -a', async () => {
     for (const extra of [[], ['-a']]) {

@@ -123,6 +123,31 @@ describe('a damaged home', () => {
     expect(statSync(dbFile()).size).toBe(0); // nothing re-created over the evidence
   });
 
+  it('a damaged state.json is DATABASE_DAMAGED (state_damaged), not the vault `default`; `vault use` repairs it; --vault still works', async () => {
+    expectOk(await run(['vault', 'create', 'work']));
+    expectOk(await run(['vault', 'create', 'other']));
+    expectOk(await run(['vault', 'use', 'work']));
+    expectOk(await run(['write', '/d.txt', 'keep']));
+    const state = join(h.home, 'state.json');
+    for (const damage of ['', '{"current_vau', '[1]', '{"current_vault": 5}']) {
+      writeFileSync(state, damage);
+      // Read as no state, these acted on `default` (a new home's vault): writes landed there.
+      for (const args of [['write', '/w.txt', 'x'], ['rm', '/d.txt'], ['ls'], ['vault', 'delete', 'other', '--force']]) {
+        const e = expectError(await run(args), 'DATABASE_DAMAGED', 1);
+        expect([e.reason, e.file], damage).toEqual(['state_damaged', state]);
+        expect(e.message).toContain('avfs vault use');
+      }
+      expect((await run(['ls', '/', '--vault', 'work'])).json.entries.map((x: { name: string }) => x.name)).toEqual(['d.txt']);
+      expectOk(await run(['vault', 'use', 'work']));
+      expect(JSON.parse(readFileSync(state, 'utf8'))).toEqual({ current_vault: 'work' });
+    }
+    expect((await run(['vault', 'list'])).json.vaults.map((v: { name: string }) => v.name)).toEqual(['other', 'work']);
+    expect(readdirSync(h.home).filter((n) => n.includes('.tmp'))).toEqual([]);
+    // No state.json at all is still a new home's state, as before.
+    rmSync(state);
+    expectOk(await run(['vault', 'create', 'third']));
+  });
+
   it('an empty avfs.db with no other state is still a new home', async () => {
     mkdirSync(h.home);
     writeFileSync(dbFile(), '');

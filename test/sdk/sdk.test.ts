@@ -458,6 +458,68 @@ describe('SDK: the CLI scenarios in-process', () => {
     expect(thrown(() => avfs.gc({ graceMs: Number.NaN })).code).toBe('INVALID_ARGUMENT');
   });
 
+  it('every numeric, enum and text option of every method is checked: INVALID_ARGUMENT, never SQLite, Node or an empty result', async () => {
+    avfs.write('/hello.txt', 'hello\nhello\n');
+    avfs.mkdir('/d');
+    avfs.write('/d/x.txt', 'hello x');
+    const bad = <T>(v: unknown) => v as T;
+    const cases: Array<[string, () => unknown]> = [
+      // Inexact numbers reached SQLite (SQLITE_MISMATCH); counts below 1 returned [] or were ignored.
+      ['search limit 1.5', () => avfs.search('hello', { limit: 1.5 })],
+      ['search limit -1', () => avfs.search('hello', { limit: -1 })],
+      ['search limit 0', () => avfs.search('hello', { limit: 0 })],
+      ['search query 5', () => avfs.search(bad(5))],
+      ['audit limit NaN', () => avfs.audit({ limit: Number.NaN })],
+      ['audit limit 0', () => avfs.audit({ limit: 0 })],
+      ['audit since NaN', () => avfs.audit({ since: Number.NaN })],
+      ['audit op {}', () => avfs.audit({ op: bad({}) })],
+      ['find limit -1', () => avfs.find('/', { limit: -1 })],
+      ['find limit 0', () => avfs.find('/', { limit: 0 })],
+      ['find maxDepth -1', () => avfs.find('/', { maxDepth: -1 })],
+      ['find minSize NaN', () => avfs.find('/', { minSize: Number.NaN })],
+      ['find maxSize 1.5', () => avfs.find('/', { maxSize: 1.5 })],
+      ['find newerThan NaN', () => avfs.find('/', { newerThan: Number.NaN })],
+      ['find type x', () => avfs.find('/', { type: bad('x') })],
+      ['find type file', () => avfs.find('/', { type: bad('file') })],
+      ['find name 5', () => avfs.find('/', { name: bad(5) })],
+      ['find tags "a"', () => avfs.find('/', { tags: bad('a') })],
+      ['find meta "a"', () => avfs.find('/', { meta: bad('a') })],
+      ['grep maxCount 0', () => avfs.grep('hello', { maxCount: 0 })],
+      ['grep maxCount 1.5', () => avfs.grep('hello', { maxCount: 1.5 })],
+      ['grep include 5', () => avfs.grep('hello', { include: bad(5) })],
+      ['write mode NaN', () => avfs.write('/m.txt', 'x', { mode: Number.NaN })],
+      ['write mode -1', () => avfs.write('/m.txt', 'x', { mode: -1 })],
+      ['write mode 0o17777', () => avfs.write('/m.txt', 'x', { mode: 0o17777 })],
+      ['mkdir mode "755"', () => avfs.mkdir('/m', { mode: bad('755') })],
+      // Node's toString threw an uncoded TypeError (Unknown encoding).
+      ['read {version}', () => avfs.read('/hello.txt', bad({ version: 1 }))],
+      ['read encoding bogus', () => avfs.read('/hello.txt', bad('bogus'))],
+      ['edit oldString 5', () => avfs.edit('/hello.txt', bad(5), 'x')],
+      ['diffTrees {bogus}', () => avfs.diffTrees(bad({ bogus: 1 }))],
+      ['policyCheck 5', () => avfs.policyCheck(bad(5))],
+    ];
+    for (const [name, call] of cases) {
+      const e = thrown(call);
+      expect([e.constructor, e.code], name).toEqual([InvalidInputError, 'INVALID_ARGUMENT']);
+    }
+    for (const call of [() => avfs.mount(bad(5)), () => avfs.proxyExec(bad(5))]) {
+      await expect(call()).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    }
+    expect(avfs.exists('/m.txt') || avfs.exists('/m')).toBe(false);
+    // What the CLI accepts still works (a depth of 0 tests a file itself, as --depth 0).
+    expect(avfs.find('/hello.txt', { maxDepth: 0, type: 'f', minSize: 0, newerThan: 0, limit: 1 }).map((e) => e.path)).toEqual(['/hello.txt']);
+    expect(avfs.grep('hello', { maxCount: 1 }).count).toBe(2);
+    expect(avfs.search('hello', { limit: 1 })).toHaveLength(1);
+    expect(avfs.read('/d/x.txt', 'utf8')).toBe('hello x');
+  });
+
+  it('a path that is not a string says so (it was reported as an empty path)', () => {
+    const e = thrown(() => avfs.write(5 as unknown as string, 'x'));
+    expect(e.code).toBe('INVALID_PATH');
+    expect(e.message).toMatch(/must be a string, not number/);
+    expect(thrown(() => avfs.read(null as unknown as string)).message).toMatch(/must be a string, not null/);
+  });
+
   it('the constructor validates its options with coded errors', () => {
     const home = avfs.home;
     expect(thrown(() => new AVFS({ home: '' })).code).toBe('INVALID_ARGUMENT');

@@ -78,10 +78,30 @@ def test_an_over_long_name_raises_invalid_path(ws: AVFS) -> None:
     assert (caught.value.code, caught.value.exit_code) == ("INVALID_PATH", 2)
 
 
-def test_a_nul_byte_in_an_argument_raises_invalid_argument_without_running_anything(ws: AVFS) -> None:
+@pytest.mark.parametrize("path", ["/a\0b", "/a\ud800b", "/a\udcffb"])
+def test_a_path_with_a_nul_byte_or_a_lone_surrogate_raises_invalid_path_without_running_anything(ws: AVFS, path: str) -> None:
+    # INVALID_PATH, as the CLI, the SDK and MCP say for such a path (it was INVALID_ARGUMENT, or a raw UnicodeEncodeError).
+    for call in (lambda: ws.write(path, "x"), lambda: ws.read(path), lambda: ws.ls(path), lambda: ws.rm(path), lambda: ws.proxy_exec("true", cwd=path)):
+        with pytest.raises(InvalidInputError) as caught:
+            call()
+        assert (caught.value.code, caught.value.exit_code, caught.value.data["path"]) == ("INVALID_PATH", None, path)
+    assert ws.ls() == []
+
+
+def test_a_nul_byte_or_a_lone_surrogate_in_another_argument_raises_invalid_argument_without_running_anything(ws: AVFS) -> None:
+    for name in ("a\0b", "a\ud800b"):
+        with pytest.raises(InvalidInputError) as caught:
+            ws.checkpoint_save(name)
+        assert (caught.value.code, caught.value.exit_code) == ("INVALID_ARGUMENT", None)
+    assert ws.checkpoint_list() == []
+
+
+@pytest.mark.parametrize("data", ["a\ud800b", "\udcff"])
+def test_text_with_a_lone_surrogate_raises_invalid_argument_and_writes_nothing(ws: AVFS, data: str) -> None:
+    # It raised a raw UnicodeEncodeError; the SDK says INVALID_ARGUMENT.
     with pytest.raises(InvalidInputError) as caught:
-        ws.write("/a\0b", "x")
-    assert (caught.value.code, caught.value.exit_code) == ("INVALID_ARGUMENT", None)
+        ws.write("/s.txt", data)
+    assert (caught.value.code, caught.value.data["reason"]) == ("INVALID_ARGUMENT", "not_unicode")
     assert ws.ls() == []
 
 

@@ -87,6 +87,8 @@ def run_json(argv: Sequence[str], stdin: Optional[bytes] = None) -> Dict[str, An
         )
     except OSError as err:
         raise _unavailable(f"cannot run {argv[0]}: {err.strerror or err}") from None
+    except UnicodeEncodeError as err:  # a lone surrogate: the argument has no bytes to pass
+        raise InvalidInputError("INVALID_ARGUMENT", f"an argument is not valid Unicode (it holds a lone surrogate: {err})", {"reason": "not_unicode"}) from None
     except ValueError as err:  # an argument with a NUL byte: no process can receive it
         raise InvalidInputError("INVALID_ARGUMENT", f"an argument cannot contain a NUL byte ({err})") from None
     stdout = proc.stdout.decode("utf-8", "replace")

@@ -12,6 +12,25 @@ from .models import Checkpoint, Entry, ExecResult, RestoreResult, UndoResult, Va
 PathLike = Union[str, "os.PathLike[str]"]
 
 
+def _vault_path(path: str) -> str:
+    """A vault path checked for what cannot reach the CLI as it is: a NUL byte (no process argument
+    holds one) or a lone surrogate (not UTF-8). Both are ``INVALID_PATH``, as the CLI, the SDK and
+    MCP say for such a path; nothing runs."""
+    if isinstance(path, str):
+        reason = "contains a NUL byte" if "\0" in path else None if _is_utf8(path) else "is not valid Unicode (it holds a lone surrogate)"
+        if reason is not None:
+            raise InvalidInputError("INVALID_PATH", f"invalid path {path!r}: {reason}", {"path": path, "reason": reason})
+    return path
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 class AVFS:
     """A client for one vault of one avfs home, through the ``avfs`` CLI.
 
@@ -68,8 +87,13 @@ class AVFS:
         """Writes a file (bytes as they are, str as UTF-8), sent on stdin; returns its entry.
         ``parents`` creates missing directories; ``mode`` sets permission bits (e.g. ``0o755``)."""
         # bytes(123) would be 123 NUL bytes: only text and byte buffers are content.
+        path = _vault_path(path)
         if isinstance(data, str):
-            content = data.encode("utf-8")
+            try:
+                content = data.encode("utf-8")
+            except UnicodeEncodeError as err:
+                # As the SDK: stored as UTF-8, a lone surrogate would silently become another character.
+                raise InvalidInputError("INVALID_ARGUMENT", f"data is not valid Unicode text (a lone surrogate at index {err.start}): pass bytes for binary content", {"reason": "not_unicode", "index": err.start}) from None
         elif isinstance(data, (bytes, bytearray, memoryview)):
             content = bytes(data)
         else:
@@ -81,19 +105,19 @@ class AVFS:
 
     def read(self, path: str) -> bytes:
         """The exact bytes of a file."""
-        doc = self._run("cat", "--", path)
+        doc = self._run("cat", "--", _vault_path(path))
         content = str(doc["content"])
         return base64.b64decode(content) if doc.get("encoding") == "base64" else content.encode("utf-8")
 
     def ls(self, path: str = "/", *, all: bool = False) -> List[Entry]:
         """The entries of a directory (a file lists itself); names starting with "." only with ``all``."""
-        doc = self._run("ls", *(["--all"] if all else []), "--", path)
+        doc = self._run("ls", *(["--all"] if all else []), "--", _vault_path(path))
         return [build(Entry, e) for e in doc["entries"]]
 
     def rm(self, path: str, *, recursive: bool = False) -> int:
         """Removes a file, symlink or empty directory (a directory with its contents when
         ``recursive``); returns how many entries were removed. History keeps every version."""
-        return int(self._run("rm", *(["--recursive"] if recursive else []), "--", path)["removed"])
+        return int(self._run("rm", *(["--recursive"] if recursive else []), "--", _vault_path(path))["removed"])
 
     # ---- checkpoints ----------------------------------------------------------------------
 
@@ -149,7 +173,7 @@ class AVFS:
         if checkpoint is not None:
             options.append("--checkpoint" if checkpoint else "--no-checkpoint")
         if cwd is not None:
-            options.append(f"--cwd={cwd}")
+            options.append(f"--cwd={_vault_path(cwd)}")
         for key, value in (env or {}).items():
             # The CLI splits --env at the first "=": a name holding one would set another variable.
             if not key or "=" in key:
