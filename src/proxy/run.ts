@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { incompleteTail } from '../core/text.js';
-import { MAX_TIMER_MS, wholeOption } from '../core/units.js';
+import { MAX_TIMER_MS, oneOfOption, wholeOption } from '../core/units.js';
 import { normalizePath } from '../core/paths.js';
 import { AvfsError } from '../errors.js';
 import { audit } from '../store/audit.js';
@@ -179,12 +179,9 @@ function checkOptions(r: ExecRequest): void {
   wholeOption('maxProcesses', r.maxProcesses, 1, { nullable: true });
   wholeOption('maxFileSize', r.maxFileSize, 1, { nullable: true });
   wholeOption('memory', r.memory, 1, { nullable: true });
-  const oneOf = (option: string, v: unknown, values: readonly string[]) => {
-    if (v !== undefined && !values.includes(v as string)) bad(option, v, values.join(', '));
-  };
-  oneOf('mode', r.mode, ['auto', 'mount', 'copy']);
-  oneOf('sandbox', r.sandbox, ['auto', 'required']);
-  oneOf('network', r.network, ['none', 'host']);
+  oneOfOption('mode', r.mode, ['auto', 'mount', 'copy']);
+  oneOfOption('sandbox', r.sandbox, ['auto', 'required']);
+  oneOfOption('network', r.network, ['none', 'host']);
   for (const [name, value] of Object.entries(r.env ?? {})) {
     if (!ENV_NAME.test(name)) bad('env name', name, 'letters, digits and _, not starting with a digit');
     if (typeof value !== 'string' || value.includes('\0')) bad(`env ${name}`, value, 'a string without NUL');
