@@ -201,6 +201,16 @@ export function syncTracked(fs: VaultFs, vaultInput: string, options: SyncOption
     return { vault, tracked, seq, host, triples, plan, merged };
   });
   const { vault, tracked, seq, host, triples, plan, merged } = planned;
+  // The vault no longer has the tracked directory (removed, or a restore went back before the
+  // import): mirroring that would delete the host project, most likely not what was meant.
+  const root = plan.paths.find((p) => p.path === path);
+  if (root?.current && !root.result) {
+    throw new AvfsError(
+      'CONFLICT',
+      `${path} is gone from vault ${vault.name} (removed, or restored to before its import), so sync would delete the host directory ${tracked.host}; nothing was written. Bring ${path} back in the vault (checkout, revert), or delete the host directory yourself`,
+      { path, host: tracked.host, reason: 'tracked_root_gone' },
+    );
+  }
   const actions = plan.paths.filter((p) => !sameOnHost(p.current, p.result));
   const skipped = actions.filter((a) => a.result && !['f', 'd', 'l'].includes(a.result.type)).map((a) => a.path);
   const changes = hostChanges(actions, host, skipped);

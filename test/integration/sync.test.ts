@@ -5,7 +5,8 @@ import { prune } from '../../src/store/prune.js';
 import type { Store } from '../../src/store/store.js';
 import { importTracked, syncTracked, type SyncReport } from '../../src/store/sync.js';
 import type { VaultFs } from '../../src/store/vault-fs.js';
-import { errorCode, mergeConflict, openTempStore, tempDir } from '../helpers.js';
+import { restoreCheckpoint, saveCheckpoint } from '../../src/store/checkpoints.js';
+import { errorCode, mergeConflict, openTempStore, tempDir, thrownError } from '../helpers.js';
 
 let store: Store;
 let fs: VaultFs;
@@ -193,6 +194,22 @@ describe('sync: the vault’s work back to a tracked host directory', () => {
     prune(store, { scope: { vault: 'default' }, keep: 1, actor: { source: 'sdk' } });
     syncTracked(fs, '/p');
     expect(readFileSync(join(host, 'src', 'main.txt'), 'utf8')).toBe('A\nb\nc\nd\nE2\n');
+  });
+
+  it('refuses to delete the host directory when the vault no longer has the tracked directory (CONFLICT), changing nothing', () => {
+    const cp = saveCheckpoint(fs, 'before-import');
+    importTracked(fs, host, '/p');
+    const before = hostTree(host);
+    restoreCheckpoint(fs, cp.name, { saveBefore: false });
+    expect(fs.exists('/p')).toBe(false);
+    for (const dryRun of [true, false]) {
+      const e = thrownError(() => syncTracked(fs, '/p', { dryRun }));
+      expect([e?.code, e?.data.reason, e?.data.host]).toEqual(['CONFLICT', 'tracked_root_gone', host]);
+    }
+    expect(hostTree(host)).toEqual(before);
+    // Brought back, it syncs as before.
+    fs.writeFile('/p/README', 'readme\n', { parents: true });
+    expect(syncTracked(fs, '/p').status).not.toBe('conflicts');
   });
 
   it('refuses an untracked path (NOT_TRACKED), and --track into a non-empty vault directory (ALREADY_EXISTS)', () => {
