@@ -203,7 +203,13 @@ const searchTools: ToolSpec[] = [
     name: 'search',
     title: 'Full-text search',
     description: 'Full-text search (SQLite FTS5 syntax: words, "exact phrase", prefix*, AND/OR/NOT) over the current text files, best first, with a snippet around the match.',
-    input: { query: z.string().min(1), path: path('only files below this path').optional(), limit: whole(1, 1000).default(20), vault },
+    input: {
+      query: z.string().min(1),
+      literal: z.boolean().default(false).describe('match the words as typed: FTS5 operators and punctuation (foo-bar, "a:b") lose their meaning'),
+      path: path('only files below this path').optional(),
+      limit: whole(1, 1000).default(20),
+      vault,
+    },
     output: {
       vault: z.string(),
       query: z.string(),
@@ -215,7 +221,7 @@ const searchTools: ToolSpec[] = [
     writes: false,
     run: (args, avfs) => {
       const scope = args.path === undefined ? '/' : avfs.stat(args.path).path;
-      const { items, truncated } = upTo(args.limit, (limit) => avfs.search(args.query, { limit, path: scope }));
+      const { items, truncated } = upTo(args.limit, (limit) => avfs.search(args.query, { limit, path: scope, literal: args.literal }));
       return { vault: avfs.vault, query: args.query, path: scope, count: items.length, truncated, hits: items.map(searchHitJson) };
     },
   },

@@ -136,6 +136,9 @@ describe('avfs mcp over stdio', () => {
     await ok(client, 'write', { path: '/notes/beta.txt', content: 'lazy dog sleeps\n' });
     const search = await ok(client, 'search', { query: 'brown' });
     expect(search.hits.map((h: any) => h.path)).toEqual(['/notes/alpha.md']);
+    // Punctuation is FTS5 syntax unless the words are taken as typed.
+    await fails(client, 'search', { query: 'lazy-dog' }, 'INVALID_QUERY');
+    expect((await ok(client, 'search', { query: 'lazy-dog', literal: true })).hits.map((h: any) => h.path)).toEqual(['/notes/beta.txt']);
     const grep = await ok(client, 'grep', { pattern: 'o[vg]', path: '/notes' });
     expect(grep.files).toEqual(['/notes/alpha.md', '/notes/beta.txt']);
     expect(grep.matches.length).toBe(2);
