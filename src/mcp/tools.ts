@@ -55,7 +55,8 @@ const whole = (min: number, max = Number.MAX_SAFE_INTEGER) => z.number().int().m
  * says: the first `limit` items, and whether there were more. No limit: all, never truncated.
  */
 function upTo<T>(limit: number | undefined, list: (limit: number | undefined) => T[]): { items: T[]; truncated: boolean } {
-  const items = list(limit === undefined ? undefined : limit + 1);
+  // One more, within the exact integer range the SDK takes (no list is that long).
+  const items = list(limit === undefined ? undefined : Math.min(limit + 1, Number.MAX_SAFE_INTEGER));
   return limit !== undefined && items.length > limit ? { items: items.slice(0, limit), truncated: true } : { items, truncated: false };
 }
 
