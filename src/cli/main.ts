@@ -64,9 +64,13 @@ function wantsJson(argv: string[]): boolean {
   return optionWords(argv).some((a) => a === '--json' || a.startsWith('--json='));
 }
 
-/** `--json=true`, `--json=1`…: --json takes no value (commander's "unknown option" left stdout empty). */
-function jsonWithValue(argv: string[]): AvfsError | undefined {
-  const given = optionWords(argv).find((a) => a.startsWith('--json='));
+/**
+ * `--json=true`, `--json=1`… where commander finds an option: --json takes no value (commander's
+ * "unknown option" left stdout empty). The same words as an option's value (a checkpoint message)
+ * are that value.
+ */
+function jsonWithValue(err: CommanderError): AvfsError | undefined {
+  const given = err.code === 'commander.unknownOption' ? /'(--json=[^']*)'/.exec(err.message)?.[1] : undefined;
   if (given === undefined) return undefined;
   return new AvfsError('USAGE', `--json takes no value: write --json alone, not ${given}`, { reason: 'json_value', option: given });
 }
@@ -232,11 +236,6 @@ export async function main(argv: string[]): Promise<number> {
     printError(error, json);
     return error.exitCode;
   }
-  const jsonValue = jsonWithValue(argv.slice(2));
-  if (jsonValue) {
-    printError(jsonValue, json);
-    return jsonValue.exitCode;
-  }
   await addCommands(program, name);
   // With --json, commander's own text (help, version, usage messages) must not reach stdout/stderr
   // as free text: help and version are kept here and printed as the one JSON document below, usage
@@ -269,7 +268,7 @@ export async function main(argv: string[]): Promise<number> {
         return usage.exitCode;
       }
       const hint = `avfs ${[...commandWords(program, argv.slice(2)), '--help'].join(' ')}`;
-      const usage = new AvfsError('USAGE', `${err.message.replace(/^error: /, '')} (${hint} shows usage)`, { reason: err.code });
+      const usage = jsonWithValue(err) ?? new AvfsError('USAGE', `${err.message.replace(/^error: /, '')} (${hint} shows usage)`, { reason: err.code });
       if (json) printError(usage, true);
       return usage.exitCode;
     }

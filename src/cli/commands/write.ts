@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { closeSync, fstatSync, openSync, readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { z } from 'zod/v3';
 import { AvfsError } from '../../errors.js';
 import { action, examples, zMode } from '../command.js';
@@ -7,13 +7,11 @@ import { entryJson, formatBytes } from '../output.js';
 import { progressBar } from '../progress.js';
 
 /**
- * The content piped on stdin. A stdin closed when avfs started (`<&-`) is refused: Node then puts
- * /dev/null on fd 0, so it read as empty and wrote an empty file nobody meant. Node opens that
- * /dev/null read-write, which a shell's `< /dev/null` (read-only, a real empty input) never does.
- * A stdin that is a directory or cannot be read is refused too.
+ * The content piped on stdin. A stdin that is a directory or cannot be read is refused. (A stdin
+ * closed when avfs started, `<&-`, reads as empty: Node puts /dev/null on fd 0, opened read-write,
+ * as Python's subprocess.DEVNULL and daemons open a real empty input, so the two look the same.)
  */
 async function readStdin(): Promise<Buffer> {
-  if (stdinWasClosed()) throw new AvfsError('USAGE', 'stdin is closed: nothing was written; pipe the content in, pass it as an argument, or use --from <file>', { reason: 'stdin_closed' });
   // Node reads a directory on stdin (`< /`) as empty, as it would have been written.
   if (fstatSync(0).isDirectory()) throw new AvfsError('IS_A_DIRECTORY', 'stdin is a directory (use avfs import): nothing was written', { reason: 'stdin_directory' });
   const parts: Buffer[] = [];
@@ -23,15 +21,6 @@ async function readStdin(): Promise<Buffer> {
     throw new AvfsError('INVALID_ARGUMENT', `cannot read stdin: ${(err as Error).message}`, { reason: 'stdin_unreadable', errno: (err as NodeJS.ErrnoException).code });
   }
   return Buffer.concat(parts);
-}
-
-function stdinWasClosed(): boolean {
-  try {
-    const flags = /^flags:\s*([0-7]+)$/m.exec(readFileSync('/proc/self/fdinfo/0', 'utf8'));
-    return !!flags && (parseInt(flags[1]!, 8) & 0o3) === 0o2 && readlinkSync('/proc/self/fd/0') === '/dev/null';
-  } catch {
-    return false; // no /proc: nothing to tell
-  }
 }
 
 function openHostFile(file: string): number {
