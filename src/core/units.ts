@@ -100,6 +100,18 @@ export function envMs(value: string | undefined, fallback: number): number {
 }
 
 /**
+ * A point in time as the SDK passes it (epoch milliseconds, as Date.now() or fs.Stats' mtimeMs,
+ * fractions included): `value` unless it is not a finite number of at least 0 (INVALID_ARGUMENT);
+ * undefined passes.
+ */
+export function timeOption(option: string, value: number | undefined): number | undefined {
+  if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value) || value < 0)) {
+    throw new AvfsError('INVALID_ARGUMENT', `invalid ${option}: ${String(value)} (expected a time in epoch milliseconds, at least 0)`, { option, value });
+  }
+  return value;
+}
+
+/**
  * A whole-number option as the SDK and MCP pass it (the CLI's parsing checks the same): `value`
  * unless it is not a whole number from `min` to `max` (INVALID_ARGUMENT naming the option);
  * undefined passes, and null too where `nullable` (no limit).

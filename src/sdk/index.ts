@@ -59,7 +59,7 @@ import { execJson, runExec, undoExec, undoJson, type ChangedFile, type ExecJson,
 import { policyCheck, policyInfo, type PolicyCheckResult, type PolicyInfo } from '../api/policy.js';
 import { KIND, type EntryKind, type EntryType } from '../core/entry-types.js';
 import { AvfsError } from '../errors.js';
-import { oneOfOption, wholeOption } from '../core/units.js';
+import { oneOfOption, timeOption, wholeOption } from '../core/units.js';
 import { camel, type Camel } from '../api/case.js';
 import { checkpointDetails, type CheckpointDetails } from '../api/checkpoints.js';
 import { deleteUnmountedVault } from '../api/vaults.js';
@@ -513,7 +513,7 @@ export class AVFS {
     oneOfOption('type', filter.type, Object.keys(KIND) as EntryType[]);
     wholeOption('minSize', filter.minSize, 0);
     wholeOption('maxSize', filter.maxSize, 0);
-    wholeOption('newerThan', filter.newerThan, 0);
+    timeOption('newerThan', filter.newerThan);
     wholeOption('maxDepth', filter.maxDepth, 0);
     wholeOption('limit', filter.limit, 1);
     return find(this.fs(), { ...filter, path }).entries;
@@ -707,7 +707,7 @@ export class AVFS {
 
   /** Audit rows, newest first (default: the last 100). */
   audit(query: Partial<AuditQuery> = {}): AuditRecord[] {
-    wholeOption('since', query.since, 0);
+    timeOption('since', query.since);
     for (const option of ['op', 'execId', 'vault'] as const) textOption(option, query[option]);
     return camel(queryAudit(this.store, { ...query, limit: wholeOption('limit', query.limit ?? 100, 1) }).records);
   }

@@ -510,6 +510,9 @@ describe('SDK: the CLI scenarios in-process', () => {
     expect(avfs.find('/hello.txt', { maxDepth: 0, type: 'f', minSize: 0, newerThan: 0, limit: 1 }).map((e) => e.path)).toEqual(['/hello.txt']);
     expect(avfs.grep('hello', { maxCount: 1 }).count).toBe(2);
     expect(avfs.search('hello', { limit: 1 })).toHaveLength(1);
+    // A time may have a fraction (fs.Stats' mtimeMs, performance.timeOrigin + now()).
+    expect(avfs.find('/hello.txt', { newerThan: 1.5 }).map((e) => e.path)).toEqual(['/hello.txt']);
+    expect(avfs.audit({ since: 0.25, limit: 1 })).toHaveLength(1);
     expect(avfs.read('/d/x.txt', 'utf8')).toBe('hello x');
   });
 
