@@ -544,7 +544,7 @@ export function evaluatePolicy(policy: Policy, request: { argv?: string[]; shell
     const notPaths = exempt ? exemptArguments(cmd.argv) : nonPathArguments(cmd.argv);
     const words = [...cmd.argv.flatMap((w, i) => (notPaths.has(i) ? [] : [{ w, program: i === 0 }])), ...cmd.redirects.map((w) => ({ w, program: false }))];
     // `cd` with no directory (options only) goes to $HOME, as `cd ~` does.
-    const homeCd = cmd.shell && programName(cmd.argv[0]!) === 'cd' && cmd.argv.slice(1).every((a) => /^-[LPe@]+$/.test(a));
+    const homeCd = cmd.shell && programName(cmd.argv[0]!) === 'cd' && cmd.argv.slice(1).every((a) => a === '--' || /^-[LPe@]+$/.test(a));
     if (homeCd) verdicts.push({ ...base, rule: 'host-paths', action: policy.host_paths.action, categories: ['host_escape_risk'], reason: 'cd without a directory goes to the host\'s home directory, outside the vault' });
     for (const { w, program } of homeCd ? [] : words) {
       const why = hostReference(w, ctx, policy.host_paths.allow, cmd.shell, program);

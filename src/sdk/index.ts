@@ -14,7 +14,6 @@
  * avfs.close();
  * ```
  */
-import { normalizePath } from '../core/paths.js';
 import { decodeUtf8 } from '../core/utf8.js';
 import { openStore, type Actor, type Store } from '../store/store.js';
 import { VaultFs } from '../store/vault-fs.js';
@@ -31,7 +30,7 @@ import {
   validateVaultName,
   type VaultSummary as StoreVaultSummary,
 } from '../store/vaults.js';
-import { checkoutVersion, pathVersions, revertPath, vaultChanges, type CheckoutResult as StoreCheckoutResult, type RevertResult as StoreRevertResult, type VersionRecord as StoreVersionRecord } from '../store/history.js';
+import { checkoutVersion, historyPath, pathVersions, revertPath, vaultChanges, type CheckoutResult as StoreCheckoutResult, type RevertResult as StoreRevertResult, type VersionRecord as StoreVersionRecord } from '../store/history.js';
 import {
   deleteCheckpoint,
   listCheckpoints,
@@ -526,7 +525,8 @@ export class AVFS {
     const fs = this.fs();
     // SQLite reads a negative LIMIT as none: -1 would return the whole history.
     const limit = wholeOption('limit', options.limit ?? 100, 1);
-    return camel(path === undefined ? vaultChanges(this.store, fs.row(), limit) : pathVersions(this.store, fs.row(), normalizePath(path), limit));
+    if (path === undefined) return camel(vaultChanges(this.store, fs.row(), limit));
+    return camel(this.store.read(() => pathVersions(this.store, fs.row(), historyPath(fs, fs.row(), path), limit)));
   }
 
   /** Makes `path` hold version `version` again (as a new version). */

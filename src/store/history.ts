@@ -180,8 +180,12 @@ export function parseDetail(row: Pick<VersionRow, 'detail'>): Record<string, unk
 export function historyPath(fs: VaultFs, vault: VaultRow, input: string): string {
   const path = normalizePath(input);
   const current = getEntry(fs.store, vault, path);
-  // `f/` of a file now there is NOT_A_DIRECTORY, as every lookup answers (revert f/ undid the file).
-  if (current && namesDirectory(input)) fs.lstat(input);
+  if (current && namesDirectory(input)) {
+    // As every lookup answers: `f/` of a file is NOT_A_DIRECTORY (revert f/ undid the file), and
+    // `link/` is the directory the link leads to (revert link/ undid the link).
+    const named = fs.lstat(input);
+    if (current.type === 'l') return named.path;
+  }
   if (current || pathVersions(fs.store, vault, path, 1).length > 0) return path;
   try {
     return fs.resolve(path, false);

@@ -220,9 +220,12 @@ describe('checkout', () => {
     expect(code(() => getVersion(fs, 'f/', 1))).toBe('NOT_A_DIRECTORY');
     expect(tree()).toEqual(before);
     expect(count('versions')).toBe(versions);
-    // A directory, and a link to one, may end with '/'.
+    // A directory may end with '/'; a link to one with '/' is that directory, as in every lookup.
     expect(getVersion(fs, '/real/', 1).path).toBe('/real');
-    expect(getVersion(fs, '/dirlink/', 1).path).toBe('/dirlink');
+    expect(getVersion(fs, '/dirlink/', 1).path).toBe('/real');
+    expect(getVersion(fs, '/dirlink', 1).path).toBe('/dirlink');
+    expect(revertPath(fs, '/dirlink/x').path).toBe('/real/x');
+    expect(fs.lstat('/dirlink').type).toBe('l');
   });
 
   it('respects quotas and changes nothing when over', () => {

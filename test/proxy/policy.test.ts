@@ -103,6 +103,8 @@ describe('default policy', () => {
     // A bare cd is cd ~ (the host's home); cd into the vault is fine.
     expect(decideShell('cd; cat .bashrc')).toMatchObject({ action: 'deny', rule: 'host-paths' });
     expect(decideShell('cd -P && ls').rule).toBe('host-paths');
+    expect(decideShell('cd --; touch x').rule).toBe('host-paths');
+    expect(decideShell('cd -P -- && ls').rule).toBe('host-paths');
     expect(decideShell('cd src && ls').action).toBe('allow');
     expect(decide(['curl', 'file:///etc/shadow']).rule).toBe('host-paths');
     expect(decide(['grep', '-r', '/api/v1', '/etc']).rule).toBe('host-paths'); // the pattern is text, /etc is a path

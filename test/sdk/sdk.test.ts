@@ -102,6 +102,8 @@ describe('SDK: the CLI scenarios in-process', () => {
     avfs.write('/doc.md', 'one\n');
     avfs.write('/doc.md', 'two\n');
     expect(avfs.log('/doc.md').map((v) => v.version)).toEqual([2, 1]);
+    // As the CLI's log: a file's path with '/' names no directory.
+    expect(thrown(() => avfs.log('/doc.md/')).code).toBe('NOT_A_DIRECTORY');
     avfs.checkout('/doc.md', 1);
     expect(avfs.read('/doc.md', 'utf8')).toBe('one\n');
     avfs.rm('/doc.md');
