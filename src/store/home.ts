@@ -167,16 +167,26 @@ const stateDamaged = (home: string, problem: string) =>
   );
 
 /**
+ * The state for what it only informs (which vault a listing marks as in use, whether a new home's
+ * unused `default` may be replaced): undefined while state.json is damaged, so `vault list` still
+ * shows the names `vault use` needs to repair it. Choosing the vault a command works on reads
+ * readState, which refuses.
+ */
+export function readStateIfSound(home: string): HomeState | undefined {
+  try {
+    return readState(home);
+  } catch (err) {
+    if (err instanceof AvfsError && err.data.reason === 'state_damaged') return undefined;
+    throw err;
+  }
+}
+
+/**
  * Changes fields of the state. A damaged state.json is replaced rather than refused: this is how
  * `vault use` repairs it (the vault in use is its only field that matters).
  */
 export function updateState(home: string, change: HomeState): void {
-  let state: HomeState = {};
-  try {
-    state = readState(home);
-  } catch (err) {
-    if (!(err instanceof AvfsError && err.data.reason === 'state_damaged')) throw err;
-  }
+  const state = readStateIfSound(home) ?? {};
   writeHomeFile(stateFile(home), JSON.stringify({ ...state, ...change }, null, 2) + '\n');
 }
 

@@ -1,6 +1,6 @@
 import { AvfsError } from '../errors.js';
 import { audit } from './audit.js';
-import { readState, updateState } from './home.js';
+import { readState, readStateIfSound, updateState } from './home.js';
 import { deleteCheckpointRows } from './checkpoints.js';
 import { dropHistory, dropLayer, insertRoot, layersOf } from './entries.js';
 import { dropMergeRecords, dropTrackedImports } from './lineage.js';
@@ -185,7 +185,7 @@ export function createVault(store: Store, name: string, actor: Actor, options: {
   });
   // The first vault a person creates in a new home is the one they mean to work in (as in
   // agentvfs); so is one created when the vault in use was deleted and none is chosen.
-  if (replacesDefault || (options.firstOfHome && readState(store.home).current_vault === null)) return useVault(store, name);
+  if (replacesDefault || (options.firstOfHome && readStateIfSound(store.home)?.current_vault === null)) return useVault(store, name);
   return summarize(store, getVault(store, name));
 }
 
@@ -200,7 +200,9 @@ const USED = `SELECT EXISTS (SELECT 1 FROM versions WHERE vault_id = :id) OR EXI
  * use. Returns whether that happened. Runs inside the caller's transaction.
  */
 function dropUnusedDefault(store: Store, actor: Actor): boolean {
-  if (readState(store.home).current_vault !== undefined) return false;
+  // A damaged state.json may have recorded a choice: never read as a new home's.
+  const state = readStateIfSound(store.home);
+  if (!state || state.current_vault !== undefined) return false;
   const d = findVault(store, DEFAULT_VAULT);
   if (!d) return false;
   if (store.stmt<{ used: number }>(USED).get({ id: d.id })!.used) return false;
@@ -318,7 +320,7 @@ export function summarize(store: Store, vault: VaultRow): VaultSummary {
     specials: vault.specials,
     bytes: vault.bytes,
     forks: forksOf(store, vault.id).length,
-    current: currentVaultName(store) === vault.name,
+    current: shownCurrentVault(store) === vault.name,
   };
 }
 
@@ -358,4 +360,10 @@ export function namedVault(flag?: string): string | undefined {
 export function currentVaultName(store: Store): string | null {
   const selected = readState(store.home).current_vault;
   return selected === undefined ? DEFAULT_VAULT : selected;
+}
+
+/** The vault in use as listings show it: null while state.json is damaged (readStateIfSound). */
+export function shownCurrentVault(store: Store): string | null {
+  const state = readStateIfSound(store.home);
+  return state === undefined ? null : state.current_vault === undefined ? DEFAULT_VAULT : state.current_vault;
 }

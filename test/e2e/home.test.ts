@@ -138,6 +138,10 @@ describe('a damaged home', () => {
         expect(e.message).toContain('avfs vault use');
       }
       expect((await run(['ls', '/', '--vault', 'work'])).json.entries.map((x: { name: string }) => x.name)).toEqual(['d.txt']);
+      // The names `vault use` needs are listed (none marked in use), and vault info works.
+      const listed = expectOk(await run(['vault', 'list']));
+      expect([listed.vaults.map((v: { name: string }) => v.name), listed.vaults.some((v: { current: boolean }) => v.current), listed.current], damage).toEqual([['other', 'work'], false, null]);
+      expect(expectOk(await run(['vault', 'info', 'work'])).vault.current).toBe(false);
       expectOk(await run(['vault', 'use', 'work']));
       expect(JSON.parse(readFileSync(state, 'utf8'))).toEqual({ current_vault: 'work' });
     }

@@ -11,7 +11,7 @@ import { STRATEGIES } from '../../core/merge-tree.js';
 import { countsLine, renderMergeLines } from '../merge-output.js';
 import {
   createVault,
-  currentVaultName,
+  shownCurrentVault,
   forkVault,
   getVault,
   listVaults,
@@ -58,7 +58,7 @@ const list = new Command('list')
   .action(
     action({
       options: noOptions,
-      run: (_args, _opts, ctx) => ({ vaults: listVaults(ctx.store), current: currentVaultName(ctx.store) }),
+      run: (_args, _opts, ctx) => ({ vaults: listVaults(ctx.store), current: shownCurrentVault(ctx.store) }),
       render: (r, out) => {
         const rows = [['', 'NAME', 'FILES', 'SIZE', 'PARENT', 'FORKS'].map((h) => chalk.dim(h))];
         for (const v of r.vaults) {
