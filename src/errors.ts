@@ -200,7 +200,7 @@ export const BUSY_TIMEOUT_MS = 30_000;
  */
 function fromCause(err: Error, code: string): AvfsError | undefined {
   if (code === 'SQLITE_FULL') {
-    return new AvfsError('NO_SPACE', `the disk holding the avfs home is full (${err.message}): nothing was changed; free space (avfs gc, then avfs compact) and try again`, { cause: code });
+    return new AvfsError('NO_SPACE', `the disk holding the avfs home is full (${err.message}): nothing was changed; free space on that disk and try again (avfs gc and avfs compact free space in the home, but need some room to run)`, { cause: code });
   }
   if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG') return new AvfsError('NO_SPACE', `no room on the host: ${err.message}`, { cause: code });
   if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') {

@@ -287,9 +287,15 @@ export class OpenFiles {
     return length;
   }
 
-  /** Counts the zeros that growing `file` to `end` adds (MAX_ZERO_FILL), refusing more with EFBIG. */
+  /**
+   * Counts the zeros that growing `file` to `end` adds (MAX_ZERO_FILL), refusing more with EFBIG.
+   * Cutting the file keeps the count within its new size (what it cut held no more).
+   */
   private fillZeros(file: OpenFile, end: number): void {
-    if (end <= file.size) return;
+    if (end <= file.size) {
+      file.zeroFill = Math.min(file.zeroFill, end);
+      return;
+    }
     const zeros = file.zeroFill + (end - file.size);
     if (zeros > MAX_ZERO_FILL) {
       throw new AvfsError('QUOTA_EXCEEDED', `${file.path}: a file may gain at most ${MAX_ZERO_FILL} bytes of zeros past its end between two saves`, {

@@ -191,7 +191,8 @@ function pruneVault(store: Store, vault: VaultRow, path: string, keep: number | 
   if (!options.dryRun) store.stmt(`DELETE FROM versions WHERE id IN (SELECT id FROM (${VERSION_CANDIDATES}))`).run(params);
 
   if (!options.dryRun && checkpoints.length > 0) deleteCheckpointRows(store, checkpoints.map((c) => c.id));
-  const remaining = store.stmt<{ n: number }>("SELECT count(*) AS n FROM versions WHERE vault_id = ? AND op <> 'touch'").get(vault.id)!.n;
+  // After the prune: a dry run says what a real one would leave.
+  const remaining = store.stmt<{ n: number }>("SELECT count(*) AS n FROM versions WHERE vault_id = ? AND op <> 'touch'").get(vault.id)!.n - (options.dryRun ? pruned : 0);
   if (!options.dryRun && (pruned > 0 || checkpoints.length > 0)) {
     audit(store, options.actor, 'prune', shownName(vault), {
       path,
@@ -199,6 +200,7 @@ function pruneVault(store: Store, vault: VaultRow, path: string, keep: number | 
       older_than_ms: options.olderThanMs ?? null,
       pruned_versions: pruned,
       pruned_checkpoints: checkpoints.map((c) => c.name),
+      ...(vault.retired_at === null ? {} : { deleted: true, vault_id: vault.id }),
     });
   }
   const named = vault.retired_at === null ? { vault: vault.name } : { vault: shownName(vault), deleted: true as const };
