@@ -287,15 +287,9 @@ export class OpenFiles {
     return length;
   }
 
-  /**
-   * Counts the zeros that growing `file` to `end` adds (MAX_ZERO_FILL), refusing more with EFBIG.
-   * Cutting the file keeps the count within its new size (what it cut held no more).
-   */
+  /** Counts the zeros that growing `file` to `end` adds (MAX_ZERO_FILL), refusing more with EFBIG. */
   private fillZeros(file: OpenFile, end: number): void {
-    if (end <= file.size) {
-      file.zeroFill = Math.min(file.zeroFill, end);
-      return;
-    }
+    if (end <= file.size) return;
     const zeros = file.zeroFill + (end - file.size);
     if (zeros > MAX_ZERO_FILL) {
       throw new AvfsError('QUOTA_EXCEEDED', `${file.path}: a file may gain at most ${MAX_ZERO_FILL} bytes of zeros past its end between two saves`, {
@@ -318,6 +312,8 @@ export class OpenFiles {
       return;
     }
     this.fillZeros(file, size);
+    // A cut file holds no more zeros than its new size (a write inside it changes nothing).
+    if (size < file.size) file.zeroFill = Math.min(file.zeroFill, size);
     this.copies.resize(file, size);
     file.mtime = file.ctime = t;
     file.state = 'dirty';

@@ -9,7 +9,7 @@ import { descendantRange, isWithin, joinPath, normalizePath } from '../core/path
 import { decodeUtf8 } from '../core/utf8.js';
 import { audit } from './audit.js';
 import { contentChunks, readContent } from './blobs.js';
-import { entriesWithHash, getEntry, iterateDescendants } from './entries.js';
+import { entriesWithHash, getEntry, hasChildren, iterateDescendants } from './entries.js';
 import { stateAt } from './history.js';
 import { collectTriples, mergeState, pathsChangedAfter, type TripleSource } from './lineage.js';
 import { conflictJson, nothingNew, planSummary, sideJson, textMerger, validateStrategy, type ChangeJson, type ConflictJson, type MergeSummary } from './merge.js';
@@ -198,20 +198,23 @@ export function syncTracked(fs: VaultFs, vaultInput: string, options: SyncOption
     const triples = collectTriples(hostTriples(store, vault, tracked, host), pathsChangedAfter(store, vault, tracked.seq, path), path);
     const merged = new Map<string, Buffer>();
     const plan = planMerge(triples, strategy, hostMerger(store, host, merged, vault.name));
-    return { vault, tracked, seq, host, triples, plan, merged };
+    const root = getEntry(store, vault, path);
+    return { vault, tracked, seq, host, triples, plan, merged, emptied: root?.type === 'd' && !hasChildren(store, vault, path) };
   });
-  const { vault, tracked, seq, host, triples, plan, merged } = planned;
-  // The vault no longer has the tracked directory (removed, or a restore went back before the
-  // import): mirroring that would delete the host project, most likely not what was meant.
+  const { vault, tracked, seq, host, triples, plan, merged, emptied } = planned;
+  const actions = plan.paths.filter((p) => !sameOnHost(p.current, p.result));
+  // The vault no longer has the tracked directory, or has it empty (removed, or a restore went
+  // back to before the import): mirroring that would delete the host project (or replace it with
+  // a file or a link), most likely not what was meant.
   const root = plan.paths.find((p) => p.path === path);
-  if (root?.current && !root.result) {
+  const gone = !!root?.current && root.result?.type !== 'd';
+  if (gone || (emptied && actions.some((a) => a.current && !a.result))) {
     throw new AvfsError(
       'CONFLICT',
-      `${path} is gone from vault ${vault.name} (removed, or restored to before its import), so sync would delete the host directory ${tracked.host}; nothing was written. Bring ${path} back in the vault (checkout, revert), or delete the host directory yourself`,
+      `${path} is ${gone ? 'gone from' : 'empty in'} vault ${vault.name} (removed, or restored to before its import), so sync would ${gone ? 'delete the host directory' : 'empty the host directory'} ${tracked.host}; nothing was written. Bring ${path}'s files back in the vault (checkout, revert, checkpoint restore), or delete them on the host yourself`,
       { path, host: tracked.host, reason: 'tracked_root_gone' },
     );
   }
-  const actions = plan.paths.filter((p) => !sameOnHost(p.current, p.result));
   const skipped = actions.filter((a) => a.result && !['f', 'd', 'l'].includes(a.result.type)).map((a) => a.path);
   const changes = hostChanges(actions, host, skipped);
   const byPath = new Map(plan.paths.map((p) => [p.path, p]));

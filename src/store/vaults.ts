@@ -272,8 +272,9 @@ const CHILDREN = 'SELECT * FROM vaults WHERE parent_id = ? ORDER BY name';
  * all their history. Deleting the vault in use clears the selection.
  */
 export function deleteVault(store: Store, name: string, force: boolean, actor: Actor): { name: string; detached_forks: string[] } {
-  // Read before deleting: a damaged state.json then refuses the delete instead of failing after it.
-  const wasCurrent = currentVaultName(store) === name;
+  // Read before deleting. A damaged state.json does not stop a delete of a vault named here; it
+  // stays damaged (whichever vault it recorded), to be repaired by `vault use`.
+  const wasCurrent = shownCurrentVault(store) === name;
   const detached = store.mutate(() => {
     const vault = getVault(store, name);
     const forks = forksOf(store, vault.id);

@@ -132,7 +132,7 @@ describe('a damaged home', () => {
     for (const damage of ['', '{"current_vau', '[1]', '{"current_vault": 5}']) {
       writeFileSync(state, damage);
       // Read as no state, these acted on `default` (a new home's vault): writes landed there.
-      for (const args of [['write', '/w.txt', 'x'], ['rm', '/d.txt'], ['ls'], ['vault', 'delete', 'other', '--force']]) {
+      for (const args of [['write', '/w.txt', 'x'], ['rm', '/d.txt'], ['ls']]) {
         const e = expectError(await run(args), 'DATABASE_DAMAGED', 1);
         expect([e.reason, e.file], damage).toEqual(['state_damaged', state]);
         expect(e.message).toContain('avfs vault use');
@@ -146,6 +146,11 @@ describe('a damaged home', () => {
       expect(JSON.parse(readFileSync(state, 'utf8'))).toEqual({ current_vault: 'work' });
     }
     expect((await run(['vault', 'list'])).json.vaults.map((v: { name: string }) => v.name)).toEqual(['other', 'work']);
+    // A vault named to delete is deleted; the damaged file stays for `vault use` to repair.
+    writeFileSync(state, '');
+    expectOk(await run(['vault', 'delete', 'other']));
+    expect(readFileSync(state, 'utf8')).toBe('');
+    expectOk(await run(['vault', 'use', 'work']));
     expect(readdirSync(h.home).filter((n) => n.includes('.tmp'))).toEqual([]);
     // No state.json at all is still a new home's state, as before.
     rmSync(state);

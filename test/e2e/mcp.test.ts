@@ -5,6 +5,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { execa } from 'execa';
 import { BIN, ROOT, avfs, expectError, expectOk, useTempHome } from '../helpers.js';
+import { AVFS } from '../../src/sdk/index.js';
 
 /**
  * The MCP session an agent host has with `avfs mcp`: the built binary spawned over stdio and
@@ -517,6 +518,12 @@ describe('avfs mcp over stdio', () => {
     expect(log).toMatchObject({ truncated: true, current_version: 2 });
     expect(await mcp('log', { path: '/d/a.md', limit: 1 })).toEqual(log);
     expect(await mcp('log', { limit: 2 })).toEqual(await cli(['log', '-n', '2']));
+    // Through a link to the directory: the directory's history, path and version, as the CLI says.
+    const sdk = new AVFS({ home: h.home, vault: 'fields' });
+    sdk.symlink('/d', '/ld');
+    sdk.close();
+    expect(await mcp('log', { path: '/ld/' })).toEqual(await cli(['log', '/ld/']));
+    expect(await mcp('log', { path: '/ld' })).toEqual(await cli(['log', '/ld']));
 
     expect(await mcp('tree', {})).toEqual(await cli(['tree']));
     expect(await mcp('tree', { path: '/d', depth: 1 })).toEqual(await cli(['tree', '/d', '--depth', '1']));

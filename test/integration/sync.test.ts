@@ -207,9 +207,25 @@ describe('sync: the vault’s work back to a tracked host directory', () => {
       expect([e?.code, e?.data.reason, e?.data.host]).toEqual(['CONFLICT', 'tracked_root_gone', host]);
     }
     expect(hostTree(host)).toEqual(before);
+    // A file (or a link) where the directory was, or the directory back but empty: the same.
+    fs.writeFile('/p', 'i am a file');
+    expect(thrownError(() => syncTracked(fs, '/p'))?.data.reason).toBe('tracked_root_gone');
+    fs.rm('/p');
+    fs.mkdir('/p');
+    expect(thrownError(() => syncTracked(fs, '/p'))?.data.reason).toBe('tracked_root_gone');
+    expect(hostTree(host)).toEqual(before);
     // Brought back, it syncs as before.
     fs.writeFile('/p/README', 'readme\n', { parents: true });
     expect(syncTracked(fs, '/p').status).not.toBe('conflicts');
+  });
+
+  it('tracking the vault root: a restore to before the import does not empty the host either', () => {
+    const cp = saveCheckpoint(fs, 'empty');
+    importTracked(fs, host, '/');
+    const before = hostTree(host);
+    restoreCheckpoint(fs, cp.name, { saveBefore: false });
+    expect(thrownError(() => syncTracked(fs, '/'))?.data.reason).toBe('tracked_root_gone');
+    expect(hostTree(host)).toEqual(before);
   });
 
   it('refuses an untracked path (NOT_TRACKED), and --track into a non-empty vault directory (ALREADY_EXISTS)', () => {
