@@ -1,7 +1,7 @@
 import { closeSync, ftruncateSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ByteRanges } from '../core/byte-ranges.js';
-import { readFully, writeFully } from '../core/fd-io.js';
+import { readFully, writeFully } from '../store/fd-io.js';
 import {
   abandonDigestedPut,
   contentChunks,

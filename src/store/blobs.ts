@@ -1,6 +1,6 @@
 import { closeSync, fstatSync } from 'node:fs';
 import { ContentChunker, splitContent } from '../core/cdc.js';
-import { readFully } from '../core/fd-io.js';
+import { readFully } from './fd-io.js';
 import { chunkSpansForRange, decodeChunkList, encodeChunkList, type ChunkList } from '../core/chunk-list.js';
 import { createHasher, hashBytes, type Hasher } from '../core/hash.js';
 import { AvfsError } from '../errors.js';

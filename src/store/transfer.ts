@@ -4,7 +4,7 @@ import { chmodSync, closeSync, constants, lchownSync, utimesSync, fchmodSync, fu
 import { basename, dirname, join } from 'node:path';
 import { AvfsError } from '../errors.js';
 import { devMajor, devMinor } from '../core/entry-types.js';
-import { writeFully } from '../core/fd-io.js';
+import { writeFully } from './fd-io.js';
 import { joinPath, normalizePath } from '../core/paths.js';
 import { decodeUtf8, escapeBytes } from '../core/utf8.js';
 import { putContentsFromFds, type ContentRef } from './blobs.js';
