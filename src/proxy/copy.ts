@@ -6,7 +6,6 @@ import {
   mkdtempSync,
   openSync,
   readdirSync,
-  readlinkSync,
   rmSync,
   statfsSync,
   symlinkSync,
@@ -21,8 +20,8 @@ import { AvfsError } from '../errors.js';
 import { putContentFromFd, type ContentRef } from '../store/blobs.js';
 import type { Entry } from '../store/entries.js';
 import { exportTree } from '../store/transfer.js';
-import { hashHostFile, walkHostTree } from '../store/host-tree.js';
-import { decodeUtf8, escapeBytes } from '../core/utf8.js';
+import { hashHostFile, readHostLink, walkHostTree } from '../store/host-tree.js';
+import { escapeBytes } from '../core/utf8.js';
 import { currentSeq } from '../store/vaults.js';
 import type { VaultFs } from '../store/vault-fs.js';
 
@@ -113,8 +112,7 @@ function hostStat(st: BigIntStats, type: HostStat['type'] | null, host: Buffer):
   const rdev = type === 'c' || type === 'b' ? Number(st.rdev) : 0;
   const out: HostStat = { type, mode: Number(st.mode & 0o7777n), rdev, size: isSpecial(type) ? 0 : Number(st.size), ino: st.ino, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
   if (type === 'l') {
-    // Decoded with U+FFFD, two different targets would be stored as one: refused, as a name is.
-    out.target = decodeUtf8(readlinkSync(host, { encoding: 'buffer' }));
+    out.target = readHostLink(host);
     if (out.target === undefined) return undefined;
   }
   return out;

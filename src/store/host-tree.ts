@@ -1,4 +1,4 @@
-import { closeSync, openSync, readdirSync, readSync, type BigIntStats, type Stats } from 'node:fs';
+import { closeSync, openSync, readdirSync, readlinkSync, readSync, type BigIntStats, type Stats } from 'node:fs';
 import { createHasher } from '../core/hash.js';
 import { hostEntryType, type EntryType } from '../core/entry-types.js';
 import { joinPath } from '../core/paths.js';
@@ -73,4 +73,13 @@ export function hashHostFile(host: string | Buffer): string {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * The target of a host symlink as a vault link target, or undefined when it is not UTF-8:
+ * decoded with U+FFFD, two different targets would be stored as one, so callers refuse it as
+ * they refuse such a name.
+ */
+export function readHostLink(host: string | Buffer): string | undefined {
+  return decodeUtf8(readlinkSync(host, { encoding: 'buffer' }));
 }

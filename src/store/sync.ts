@@ -1,8 +1,8 @@
-import { lstatSync, readdirSync, readFileSync, readlinkSync, rmdirSync, statSync, symlinkSync, unlinkSync, mkdirSync, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, rmdirSync, statSync, symlinkSync, unlinkSync, mkdirSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { AvfsError } from '../errors.js';
 import { hashBytes } from '../core/hash.js';
-import { hashHostFile } from './host-tree.js';
+import { hashHostFile, readHostLink } from './host-tree.js';
 import { hostEntryType } from '../core/entry-types.js';
 import { planMerge, type Content, type ContentMerger, type MergeState, type PathMerge, type Strategy } from '../core/merge-tree.js';
 import { descendantRange, isWithin, joinPath, normalizePath } from '../core/paths.js';
@@ -124,7 +124,7 @@ class HostSide {
     const mode = st.mode & 0o7777;
     if (st.isDirectory()) return { type: 'd', mode, size: 0, hash: null, target: null, ...meta };
     if (st.isSymbolicLink()) {
-      const target = decodeUtf8(readlinkSync(host, { encoding: 'buffer' })) ?? '\uFFFD';
+      const target = readHostLink(host) ?? '\uFFFD';
       return { type: 'l', mode: 0o777, size: Buffer.byteLength(target), hash: null, target, ...meta };
     }
     if (st.isFile()) {

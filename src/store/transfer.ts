@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, constants, lchownSync, utimesSync, fchmodSync, futimesSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
+import { chmodSync, closeSync, constants, lchownSync, utimesSync, fchmodSync, futimesSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { AvfsError } from '../errors.js';
 import { devMajor, devMinor } from '../core/entry-types.js';
@@ -10,7 +10,7 @@ import { decodeUtf8, escapeBytes } from '../core/utf8.js';
 import { putContentsFromFds, type ContentRef } from './blobs.js';
 import type { Entry } from './entries.js';
 import { isDirectory, makeDirectories } from './host-dirs.js';
-import { walkHostTree } from './host-tree.js';
+import { readHostLink, walkHostTree } from './host-tree.js';
 import type { Owner, VaultFs } from './vault-fs.js';
 
 export interface TransferSummary {
@@ -98,7 +98,7 @@ function scanHost(root: Buffer, rootPath: string, scan: HostScan): void {
       if (ROOT) item.owner = { uid: st.uid, gid: st.gid };
       if (kind === 'f' && st.nlink > 1) item.inode = `${st.dev}:${st.ino}`;
       if (kind === 'l') {
-        item.target = decodeUtf8(readlinkSync(host, { encoding: 'buffer' }));
+        item.target = readHostLink(host);
         if (item.target === undefined) return void scan.invalid.push(host);
       }
       scan.items.push(item);

@@ -1,6 +1,6 @@
 import { AvfsError } from '../errors.js';
 import { audit } from './audit.js';
-import { readState, readStateIfSound, updateState } from './home.js';
+import { readState, readStateIfSound, updateState, type HomeState } from './home.js';
 import { deleteCheckpointRows } from './checkpoints.js';
 import { dropHistory, dropLayer, insertRoot, layersOf } from './entries.js';
 import { dropMergeRecords, dropTrackedImports } from './lineage.js';
@@ -308,7 +308,8 @@ function purge(store: Store, vault: VaultRow): void {
   if (parent && parent.retired_at !== null && !store.stmt(CHILDREN).get(parent.id)) purge(store, parent);
 }
 
-export function summarize(store: Store, vault: VaultRow): VaultSummary {
+/** A vault as `vault info` shows it; `current` is the vault in use when the caller already read it (a listing reads it once). */
+export function summarize(store: Store, vault: VaultRow, current: string | null = shownCurrentVault(store)): VaultSummary {
   const row = vault.parent_id === null ? undefined : vaultById(store, vault.parent_id);
   const parent = row && row.retired_at === null ? row.name : null;
   return {
@@ -321,12 +322,13 @@ export function summarize(store: Store, vault: VaultRow): VaultSummary {
     specials: vault.specials,
     bytes: vault.bytes,
     forks: forksOf(store, vault.id).length,
-    current: shownCurrentVault(store) === vault.name,
+    current: current === vault.name,
   };
 }
 
 export function listVaults(store: Store): VaultSummary[] {
-  return store.read(() => store.stmt<VaultRow>('SELECT * FROM vaults WHERE retired_at IS NULL ORDER BY name').all().map((v) => summarize(store, v)));
+  const current = shownCurrentVault(store);
+  return store.read(() => store.stmt<VaultRow>('SELECT * FROM vaults WHERE retired_at IS NULL ORDER BY name').all().map((v) => summarize(store, v, current)));
 }
 
 export function useVault(store: Store, name: string): VaultSummary {
@@ -342,9 +344,8 @@ export function useVault(store: Store, name: string): VaultSummary {
  * chosen, or replaced by the first vault created while still unused (createVault).
  */
 export function resolveVaultName(store: Store, flag?: string): string {
-  // A named vault needs no state (so --vault works while state.json is damaged). No selection
-  // recorded yet means a new home: its seeded `default` vault. An explicit null means the
-  // selected vault was deleted, and guessing another one would be wrong.
+  // A named vault needs no state (so --vault works while state.json is damaged). After the
+  // selected vault was deleted, guessing another one would be wrong.
   const name = namedVault(flag) ?? currentVaultName(store);
   if (!name) {
     throw new AvfsError('NO_VAULT', 'no vault selected: pass --vault <name>, set AVFS_VAULT, or run `avfs vault use <name>`');
@@ -357,14 +358,19 @@ export function namedVault(flag?: string): string | undefined {
   return flag || process.env.AVFS_VAULT || undefined;
 }
 
+/**
+ * The vault a state selects: none recorded yet is a new home, which uses its seeded `default`; an
+ * explicit null means the selected vault was deleted.
+ */
+const selectedVault = (state: HomeState): string | null => (state.current_vault === undefined ? DEFAULT_VAULT : state.current_vault);
+
 /** The vault chosen with `vault use` (or the seeded default), ignoring flags and environment. */
 export function currentVaultName(store: Store): string | null {
-  const selected = readState(store.home).current_vault;
-  return selected === undefined ? DEFAULT_VAULT : selected;
+  return selectedVault(readState(store.home));
 }
 
 /** The vault in use as listings show it: null while state.json is damaged (readStateIfSound). */
 export function shownCurrentVault(store: Store): string | null {
   const state = readStateIfSound(store.home);
-  return state === undefined ? null : state.current_vault === undefined ? DEFAULT_VAULT : state.current_vault;
+  return state === undefined ? null : selectedVault(state);
 }
