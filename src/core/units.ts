@@ -100,6 +100,17 @@ export function envMs(value: string | undefined, fallback: number): number {
 }
 
 /**
+ * A stored time (epoch ms) as the seconds Node's utimes/futimes take, landing on that very
+ * millisecond: libuv splits the double into seconds and nanoseconds and truncates to the
+ * microsecond, so 1796201143.942 (stored as …43.94199991) became …43.941999. Half a microsecond
+ * more is above every rounding error of a double at today's epoch (about 0.12 µs) and below the
+ * next microsecond, so the truncation lands on .942000. Exports re-imported kept the millisecond
+ * below, and tools comparing times exactly (make, cp -u, rsync) saw a change. (Node sets a
+ * negative time to now, so only times after 1970 reach libuv.)
+ */
+export const hostSeconds = (ms: number): number => ms / 1000 + 5e-7;
+
+/**
  * A point in time as the SDK passes it (epoch milliseconds, as Date.now() or fs.Stats' mtimeMs,
  * fractions included): `value` unless it is not a finite number of at least 0 (INVALID_ARGUMENT);
  * undefined passes.

@@ -12,6 +12,7 @@ import type { Entry } from './entries.js';
 import { isDirectory, makeDirectories } from './host-dirs.js';
 import { readHostLink, walkHostTree } from './host-tree.js';
 import type { Owner, VaultFs } from './vault-fs.js';
+import { hostSeconds } from '../core/units.js';
 
 export interface TransferSummary {
   /** Files written, counting each name of a hard-linked file. */
@@ -283,7 +284,7 @@ export function exportTree(fs: VaultFs, vaultInput: string, hostDir: string, ove
         summary.directories++;
       } else if (e.type === 'l') {
         placeHostEntry(step.host, step.found !== 'absent', (path) => symlinkSync(e.target!, path));
-        lutimesSync(step.host, e.atime / 1000, e.mtime / 1000);
+        lutimesSync(step.host, hostSeconds(e.atime), hostSeconds(e.mtime));
         summary.symlinks++;
       } else if (e.type === 's' || ((e.type === 'c' || e.type === 'b') && !ROOT)) {
         const reason = e.type === 's' ? 'a socket is made by the process that binds it, not by a copy' : 'only root can make device nodes';
@@ -292,7 +293,7 @@ export function exportTree(fs: VaultFs, vaultInput: string, hostDir: string, ove
         continue;
       } else if (e.type === 'p' || e.type === 'c' || e.type === 'b') {
         placeHostEntry(step.host, step.found !== 'absent', (path) => makeHostNode(path, e));
-        utimesSync(step.host, e.atime / 1000, e.mtime / 1000);
+        utimesSync(step.host, hostSeconds(e.atime), hostSeconds(e.mtime));
         summary.special = (summary.special ?? 0) + 1;
       } else {
         // Every name of a set-id file is listed, a hard link's too (they share the cleared mode).
@@ -431,7 +432,7 @@ export function writeHostFile(path: string, chunks: Iterable<Uint8Array>, mode: 
   try {
     for (const chunk of chunks) writeFully(fd, chunk, null);
     fchmodSync(fd, hostMode('f', mode));
-    if (times) futimesSync(fd, times.atime / 1000, times.mtime / 1000);
+    if (times) futimesSync(fd, hostSeconds(times.atime), hostSeconds(times.mtime));
   } finally {
     closeSync(fd);
   }
@@ -442,7 +443,7 @@ export function settleHostDirectory(host: string, mode: number, times: Times): v
   const fd = openSync(host, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
   try {
     fchmodSync(fd, mode);
-    if (times) futimesSync(fd, times.atime / 1000, times.mtime / 1000);
+    if (times) futimesSync(fd, hostSeconds(times.atime), hostSeconds(times.mtime));
   } finally {
     closeSync(fd);
   }

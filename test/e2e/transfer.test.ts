@@ -160,6 +160,27 @@ describe('export never writes outside its target', () => {
   });
 });
 
+describe('times through export and import', () => {
+  it('land on the stored millisecond: an export is not a microsecond early, and its re-import keeps the time', async () => {
+    const src = join(h.dir, 'times');
+    mkdirSync(join(src, 'd'), { recursive: true });
+    // Milliseconds whose seconds are not exact doubles: ms / 1000 truncated by libuv fell 1 µs short.
+    const times = [1796201143942, 1700000000001, 1800000000999, 1234567890123];
+    times.forEach((ms, i) => {
+      writeFileSync(join(src, 'd', `f${i}`), `${i}`);
+      // touch sets the exact nanoseconds (Node's utimes goes through the same double as export).
+      execaSync('touch', ['-d', `@${(ms / 1000).toFixed(3)}`, join(src, 'd', `f${i}`)]);
+    });
+    expectOk(await run(['import', src, '/t']));
+    const target = join(h.dir, 'times-out');
+    expectOk(await run(['export', '/t', target]));
+    times.forEach((ms, i) => expect(statSync(join(target, 'd', `f${i}`), { bigint: true }).mtimeNs, `f${i}`).toBe(BigInt(ms) * 1_000_000n));
+    expectOk(await run(['import', target, '/again']));
+    const listed = expectOk(await run(['ls', '-l', '/again/d'])).entries as { name: string; mtime: string }[];
+    expect(listed.map((e) => Date.parse(e.mtime))).toEqual(times);
+  });
+});
+
 describe('an export stopped part way (kill -9)', () => {
   it('leaves no truncated file under its real name: a file appears there only once complete', async () => {
     const src = join(h.dir, 'big.bin');
