@@ -224,7 +224,7 @@ export function opContext(ctx: MountContext): OpContext {
     return 0;
   }
 
-  // Vault quota and usage for statfs and early write checks, re-read at most once a second.
+  // Vault quota and usage for statfs, re-read at most once a second (`df` polls it).
   let quotaAt = 0;
   let quota: { row: VaultRow; bytes: number; entries: number } | undefined;
   function quotaInfo() {
@@ -237,14 +237,24 @@ export function opContext(ctx: MountContext): OpContext {
     return quota;
   }
 
-  /** Refuses a write early (EDQUOT) when it would take the file or the vault over its quota. */
+  /** What a file open here holds in the store now (a file created here and not stored yet: nothing). */
+  const storedSize = (file: OpenFile) => (file.pending ? 0 : (entry(file.path)?.size ?? 0));
+
+  /**
+   * Refuses a write early (EDQUOT) when it would take the file or the vault over its quota, as a
+   * full disk fails write(2). The close that stores the bytes checks the quota again, but fails
+   * them all (a new file is then gone), and tools ignore errors at close, so this check counts
+   * what that one will: the vault's usage now (not a second-old figure: a file stored a moment
+   * ago, here or by another writer, counts) and the bytes other files open here hold unsaved.
+   */
   function overQuota(file: OpenFile, newSize: number): boolean {
     if (newSize <= file.size) return false;
-    const { row, bytes } = quotaInfo();
+    const row = fs.row();
     if (row.max_file_size !== null && newSize > row.max_file_size) return true;
     if (row.max_bytes !== null) {
-      const stored = file.pending ? 0 : (entry(file.path)?.size ?? 0);
-      if (bytes - stored + newSize > row.max_bytes) return true;
+      let unsaved = 0;
+      for (const other of files.unsavedFiles()) if (other !== file) unsaved += Math.max(0, other.size - storedSize(other));
+      if (vaultUsage(row).bytes + unsaved - storedSize(file) + newSize > row.max_bytes) return true;
     }
     return false;
   }

@@ -134,6 +134,11 @@ export class OpenFiles {
     return last;
   }
 
+  /** The files open here whose bytes are not stored yet: written since their last persist, or created and never stored. */
+  *unsavedFiles(): Iterable<OpenFile> {
+    for (const f of this.byPath.values()) if (f.unsaved) yield f;
+  }
+
   /** How many files were created through the mount and are not stored yet (they count against max_files). */
   get pendingCount(): number {
     let n = 0;
