@@ -44,7 +44,9 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
         // looked up again, the kernel follows the link.
         if (e.type === 'l') return cb(c.err.ESTALE);
         const fh = files.open(e, flags);
-        const keep = ctx.keepCache && files.keepCache(files.handle(fh)!.file, e.hash);
+        // The content as opened (storing a hard link's other open names may have changed it).
+        const file = files.handle(fh)!.file;
+        const keep = ctx.keepCache && files.keepCache(file, file.baseHash);
         cb(0, keep ? fh | KEEP_CACHE : fh);
       } catch (err) {
         cb(errno(err, 'open', path));

@@ -184,6 +184,7 @@ export class OpenFiles {
    * of a file open under the name it had before someone else renamed it (renamedTo).
    */
   open(entry: Entry, flags: number): number {
+    entry = this.storeOtherNames(entry);
     let file = this.byPath.get(entry.path);
     // The file open here under this name lost it to the one stored there now.
     if (file && this.lostName(file, entry)) {
@@ -199,6 +200,26 @@ export class OpenFiles {
       this.follow(file, entry);
     }
     return this.addHandle(file, flags);
+  }
+
+  /**
+   * Before a name of a hard link is opened, stores the unsaved bytes of its other names open here
+   * (an OpenFile is per name): else a file written through one name, still open, read as it was
+   * through the other, where a local disk has one inode. Returns the entry as it is now.
+   */
+  private storeOtherNames(entry: Entry): Entry {
+    if (entry.type !== 'f' || entry.nlink <= 1) return entry;
+    let stored = false;
+    for (const f of [...this.byPath.values()]) {
+      if (f.ino !== entry.ino || f.path === entry.path || !f.unsaved || f.pending) continue;
+      try {
+        this.persist(f);
+        stored = true;
+      } catch {
+        // It stays unsaved (persist's contract); its own flush or close reports the error.
+      }
+    }
+    return stored ? (this.stored.get(entry.path) ?? entry) : entry;
   }
 
   /** Opens another handle on a file that is already open (e.g. one not stored yet). */

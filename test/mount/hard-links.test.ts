@@ -85,6 +85,34 @@ describeMount('hard links in a mounted vault', () => {
     expect((await inodes(dir, 'new', 'new2')).map(([, n]) => n)).toEqual([2, 2]);
   });
 
+  it('a write through one name, its descriptor still open, is read through the other name when that is opened (one inode, as on a local disk)', async () => {
+    const dir = join(fx.dir, 'open-write');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'a'), 'x'.repeat(10));
+    await shOk(`cd ${dir} && ln a b`);
+    await settle();
+    // The OpenFile is per name: the open of a read the stored bytes (and the kernel kept its pages).
+    const script = stepScript(
+      [
+        `fd = os.open(os.path.join(sys.argv[1], 'b'), os.O_WRONLY)`,
+        `os.write(fd, b'hello')`,
+        `print(open(os.path.join(sys.argv[1], 'a'), 'rb').read().decode(), flush=True)`,
+        `step('written')`,
+        `os.write(fd, b'-more')`,
+        `print(open(os.path.join(sys.argv[1], 'a'), 'rb').read().decode(), flush=True)`,
+        `os.close(fd)`,
+      ].join('\n'),
+      [dir],
+    );
+    expect(await script.next()).toBe('helloxxxxx');
+    expect(await script.next()).toBe('written');
+    expect(await shOk(`cat ${dir}/a`)).toBe('helloxxxxx');
+    script.go();
+    expect(await script.next()).toBe('hello-more');
+    await script.done();
+    expect(await shOk(`cat ${dir}/a ${dir}/b`)).toBe('hello-morehello-more');
+  });
+
   it('unlink of one name keeps the other, with 1 link; rename over a linked name drops one link', async () => {
     const dir = join(fx.dir, 'unlink');
     mkdirSync(dir);
