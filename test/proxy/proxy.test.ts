@@ -253,6 +253,26 @@ describeModes('proxy exec', (mode) => {
     expectError(await avfs(home, ['proxy', 'undo', 'ex-nope']), 'NOT_FOUND', 3);
   });
 
+  it('undo of an exec that turned a file or a symlink into a directory: what someone else made inside it is a CONFLICT, not silently dropped', async () => {
+    const home = newHome({ '/x': 'orig file\n', '/d/in.txt': 'in\n' }, (fs) => fs.symlink('d', '/s'));
+    const before = vaultTree(home);
+    const script = ['--checkpoint', '--shell', 'rm /x /s; mkdir /x /s; echo a > /x/a; echo b > /s/b'];
+    // Nothing of anyone else's inside: undo puts the file and the link back.
+    const clean = expectRan(await exec(home, mode, script));
+    expect((await avfs(home, ['proxy', 'undo', clean.exec_id])).json).toMatchObject({ ok: true, discarded_changes: 0 });
+    expect(vaultTree(home)).toEqual(before);
+
+    const r = expectRan(await exec(home, mode, script));
+    expect((await avfs(home, ['write', '/x/p', "person's work"])).code).toBe(0);
+    expect((await avfs(home, ['write', '/s/q', "person's work"])).code).toBe(0);
+    const conflict = expectError(await avfs(home, ['proxy', 'undo', r.exec_id]), 'CONFLICT', 4);
+    expect(conflict).toMatchObject({ later_changes: 2, paths: ['/s/q', '/x/p'] });
+    expect((await avfs(home, ['cat', '/x/p'], { raw: true })).stdout).toBe("person's work");
+    const forced = await avfs(home, ['proxy', 'undo', '--force', r.exec_id]);
+    expect(forced.json).toMatchObject({ ok: true, discarded_changes: 2 });
+    expect(vaultTree(home)).toEqual(before);
+  });
+
   it("a second undo changes nothing, even with --force (a person's write since stays); naming another vault than the exec's is refused", async () => {
     const home = newHome({ '/a.txt': 'base\n' });
     const r = expectRan(await exec(home, mode, ['--checkpoint', '--shell', 'echo exec > /a.txt']));
