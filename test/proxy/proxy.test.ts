@@ -392,6 +392,19 @@ describe('proxy exec without --json', () => {
     expect(r.code, r.stderr).toBe(0);
     expectSameBytes(r.stdout, expected, `stderr: ${r.stderr}`);
   });
+
+  it('the change report and undo show names with control characters escaped, so a name cannot forge a line or send the terminal escapes', async () => {
+    const home = newHome();
+    const script = 'printf x > "/n$(printf "\\n  - ")important"; printf evil > "/$(printf "\\r\\033[1A\\033[2K\\r")x"; ln -s "$(printf "t\\033]0;")" /l';
+    const r = await avfs(home, ['proxy', 'exec', '--mode', 'copy', '--checkpoint', '--shell', script], { raw: true });
+    expect(r.code, r.stderr).toBe(0);
+    const report = ['  + /\\x0d\\x1b[1A\\x1b[2K\\x0dx', '  + /l -> t\\x1b]0;', '  + /n\\x0a  - important'];
+    expect(r.stderr.split('\n').slice(1)).toEqual(report);
+    const execId = /exec (ex-[^ \n]+)/.exec(r.stderr)![1]!;
+    const undo = await avfs(home, ['proxy', 'undo', execId], { raw: true });
+    expect(undo.code, undo.stderr).toBe(0);
+    expect(undo.stderr.split('\n').slice(1)).toEqual(report.map((l) => l.replace('+', '-').replace(/ -> .*/, '')));
+  });
 });
 
 describe('proxy policy and help', () => {
