@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { openStore } from '../../src/store/store.js';
@@ -344,6 +344,22 @@ describeModes('proxy exec', (mode) => {
     // Undoing the first puts back what it removed; the second exec's deletion is not its to undo.
     expect((await avfs(home, ['proxy', 'undo', r.exec_id])).json).toMatchObject({ ok: true, discarded_changes: 0 });
     expect(Object.keys(vaultTree(home)).sort()).toEqual(['/', '/build', '/build/a.o']);
+  });
+});
+
+describe('the proxy views server', () => {
+  it.skipIf(skipMountTests('one views server per home'))('is started once when the first execs of a home come at the same time (README: one per home)', async () => {
+    const home = newHome({ '/a.txt': 'a\n' });
+    // A claim to start it left by a starter that died (a pid that has exited) does not hold anyone up.
+    const dead = spawnSync('true').pid!;
+    mkdirSync(join(home, 'mounts'), { recursive: true });
+    writeFileSync(join(home, 'mounts', 'views.starting'), JSON.stringify({ pid: dead, pid_start: 1 }));
+    const runs = await Promise.all([1, 2, 3, 4].map((i) => exec(home, 'mount', ['--', 'sh', '-c', `echo ${i} > /r${i}`])));
+    for (const r of runs) expectRan(r);
+    const mounts = await avfs(home, ['mounts']);
+    expect(mounts.json.mounts.filter((m: { views: boolean }) => m.views)).toHaveLength(1);
+    expect(new Set(runs.map((r) => r.json.mountpoint.split('/').slice(0, -1).join('/'))).size).toBe(1);
+    expect(existsSync(join(home, 'mounts', 'views.starting'))).toBe(false);
   });
 });
 
