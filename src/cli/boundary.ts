@@ -5,7 +5,7 @@ import { parseDuration, parseSize, parseWholeNumber } from '../core/units.js';
 import { AvfsError } from '../errors.js';
 import { MAX_TIMER_MS, parsedBy } from './command.js';
 import type { ChangedFileJson, ExecJson, ExecRequest } from '../api/exec.js';
-import type { Output } from './output.js';
+import { printable, type Output } from './output.js';
 
 /**
  * What `proxy exec` and `shell` share on the command line: the sandbox options, their parsing,
@@ -87,9 +87,9 @@ export function renderChanges(changes: ChangedFileJson[], out: Output): void {
       c.kind === 'modified' && c.mode_before !== c.mode_after && c.hash === c.hash_before && !c.type_before
         ? ` (mode ${c.mode_before} → ${c.mode_after})`
         : c.type === 'symlink' && c.target
-          ? ` -> ${c.target}`
+          ? ` -> ${printable(c.target)}`
           : '';
-    out.info(`  ${mark[c.kind]} ${c.path}${c.type === 'directory' ? '/' : ''}${extra}`);
+    out.info(`  ${mark[c.kind]} ${printable(c.path)}${c.type === 'directory' ? '/' : ''}${extra}`);
   }
 }
 

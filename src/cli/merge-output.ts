@@ -1,18 +1,18 @@
 import chalk from 'chalk';
 import type { ChangeJson, ConflictJson } from '../store/merge.js';
-import type { Output } from './output.js';
+import { printable, type Output } from './output.js';
 
 const MARK = { added: chalk.green('A'), modified: chalk.yellow('M'), deleted: chalk.red('D') } as const;
 
 /** The lines of a merge or sync report (`vault merge`, `sync`): one per change, then one per conflict. */
 export function renderMergeLines(r: { changes: Array<ChangeJson & { host_path?: string }>; conflicts: ConflictJson[] }, out: Output): void {
   for (const c of r.changes) {
-    const notes = [c.renamed_from ? `moved from ${c.renamed_from}` : '', c.class === 'merged' ? 'merged' : ''].filter(Boolean);
-    out.data(`${MARK[c.action]}  ${c.host_path ?? c.path}${notes.length ? chalk.dim(` (${notes.join(', ')})`) : ''}\n`);
+    const notes = [c.renamed_from ? `moved from ${printable(c.renamed_from)}` : '', c.class === 'merged' ? 'merged' : ''].filter(Boolean);
+    out.data(`${MARK[c.action]}  ${printable(c.host_path ?? c.path)}${notes.length ? chalk.dim(` (${notes.join(', ')})`) : ''}\n`);
   }
   for (const c of r.conflicts) {
     const how = c.resolution ? `resolved: ${c.resolution}` : chalk.red('unresolved');
-    out.data(`${chalk.red('C')}  ${c.path}  ${c.kind.replace('_', '/')}${c.binary ? ' (binary)' : ''}, ${how}\n`);
+    out.data(`${chalk.red('C')}  ${printable(c.path)}  ${c.kind.replace('_', '/')}${c.binary ? ' (binary)' : ''}, ${how}\n`);
   }
 }
 

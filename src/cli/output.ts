@@ -1,5 +1,6 @@
 import chalk, { supportsColor, supportsColorStderr } from 'chalk';
 import { AvfsError } from '../errors.js';
+import { printable } from '../core/utf8.js';
 
 /**
  * Where output goes. With --json, stdout carries exactly one JSON document (success or error)
@@ -60,11 +61,14 @@ export function printError(err: AvfsError, json: boolean): void {
   if (json) {
     process.stdout.write(JSON.stringify({ ok: false, error: err.toJSON() }) + '\n');
   } else {
-    process.stderr.write(forStderr(`${chalk.red('error')} ${chalk.dim(`[${err.code}]`)} ${err.message}\n`));
+    // A message may quote names from the vault: their control characters are escaped (see printable).
+    process.stderr.write(forStderr(`${chalk.red('error')} ${chalk.dim(`[${err.code}]`)} ${printable(err.message, { backslash: false })}\n`));
   }
 }
 
 export { KIND, formatMode, type EntryKind } from '../core/entry-types.js';
+/** Every human printer of a path or name goes through printable (never JSON, which is exact). */
+export { printable } from '../core/utf8.js';
 import type { EntryJson } from '../api/json.js';
 export { entryJson, type EntryJson } from '../api/json.js';
 
@@ -99,9 +103,11 @@ export function table(rows: string[][]): string {
 }
 
 
+/** An entry's name (or `name`) for a person: coloured by type, escaped as printable says. */
 export function colorName(e: EntryJson, name = e.name): string {
-  if (e.type === 'directory') return chalk.blue.bold(name) + '/';
-  if (e.type === 'symlink') return chalk.cyan(name) + ' -> ' + e.target;
-  if (parseInt(e.mode, 8) & 0o111) return chalk.green(name);
-  return name;
+  const shown = printable(name);
+  if (e.type === 'directory') return chalk.blue.bold(shown) + '/';
+  if (e.type === 'symlink') return chalk.cyan(shown) + ' -> ' + printable(e.target ?? '');
+  if (parseInt(e.mode, 8) & 0o111) return chalk.green(shown);
+  return shown;
 }

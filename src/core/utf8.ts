@@ -20,7 +20,7 @@ export function escapeBytes(raw: Uint8Array): string {
   for (let i = 0; i < raw.length; ) {
     const length = sequenceLength(raw, i);
     if (length === 0) {
-      out += `\\x${raw[i]!.toString(16).padStart(2, '0')}`;
+      out += hexByte(raw[i]!);
       i++;
       continue;
     }
@@ -29,6 +29,32 @@ export function escapeBytes(raw: Uint8Array): string {
     i += length;
   }
   return out;
+}
+
+const hexByte = (byte: number) => `\\x${byte.toString(16).padStart(2, '0')}`;
+
+/**
+ * Characters a terminal acts on instead of showing, so that a name holding them could forge
+ * lines of a report or send the terminal commands: C0 controls (newline, carriage return, escape),
+ * DEL, C1 controls (U+009B starts a command on some terminals), the line and paragraph separators,
+ * and the bidirectional controls that reorder the text around them. And the backslash, which
+ * starts an escape.
+ */
+const CONTROL_CHARS = String.raw`\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069`;
+const CONTROLS = new RegExp(`[${CONTROL_CHARS}]`, 'g');
+const UNSHOWABLE = new RegExp(String.raw`[\\${CONTROL_CHARS}]`, 'g');
+const utf8 = new TextEncoder();
+
+/**
+ * A name (or any text from the vault) as a person's terminal should show it: those characters as
+ * `\xNN`, one per UTF-8 byte (the form escapeBytes gives a byte that is not UTF-8), a backslash as
+ * `\\`, everything else as is. Every human printer of a path uses it; JSON never does (it is exact).
+ * `backslash: false` leaves backslashes alone, for a message whose names are already escaped
+ * (escapeBytes) or that quotes a pattern.
+ */
+export function printable(text: string, options: { backslash?: boolean } = {}): string {
+  const pattern = options.backslash === false ? CONTROLS : UNSHOWABLE;
+  return text.replace(pattern, (ch) => (ch === '\\' ? '\\\\' : [...utf8.encode(ch)].map(hexByte).join('')));
 }
 
 /** The length of the valid UTF-8 sequence starting at `i`, or 0 when the byte there starts none. */

@@ -1,10 +1,12 @@
 import { connect, type Socket } from 'node:net';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { envMs } from '../core/units.js';
 import type { LayoutNode } from '../core/sandbox-layout.js';
 import { AvfsError } from '../errors.js';
+import { processAlive, thisProcess, type ProcessRef } from '../store/host-process.js';
 import { cleanStaleSessions, mountVault } from './index.js';
 import { isLive, mountsDir, readSession, type MountSessionInfo } from './session.js';
 
@@ -68,8 +70,117 @@ export async function openExecView(options: OpenViewOptions): Promise<ExecView> 
       if (!(err instanceof AvfsError && err.code === 'CONFLICT')) throw err;
     }
   }
-  await cleanDeadServer(options.home);
-  return openOn(await startServer(options.home), options);
+  return openOn(await serverFor(options.home, running?.session_id), options);
+}
+
+/**
+ * How long an exec waits for another's start of the server before starting one itself: longer
+ * than a start may take (mountVault gives up after 20 s), so only a stuck starter is passed over.
+ */
+const START_WAIT_MS = 30_000;
+
+/**
+ * The home's server, started by this exec or by another starting it at the same time: starting is
+ * exclusive (the README promises one server per home), so the execs that do not win the claim
+ * wait for the winner's server and connect to it. `refused` is a server that just refused a view
+ * (stopping): it does not count as running.
+ */
+async function serverFor(home: string, refused: string | undefined): Promise<MountSessionInfo> {
+  const deadline = Date.now() + START_WAIT_MS;
+  for (;;) {
+    const running = runningServer(home);
+    if (running && running.session_id !== refused) return running;
+    const claimed = claimStart(home);
+    if (claimed || Date.now() > deadline) {
+      try {
+        // A server started between the look above and the claim is the one.
+        const started = runningServer(home);
+        if (started && started.session_id !== refused) return started;
+        await cleanDeadServer(home);
+        return await startServer(home);
+      } finally {
+        if (claimed) releaseStart(home);
+      }
+    }
+    await sleep(50);
+  }
+}
+
+/** The claim to start the home's server: made with O_EXCL, naming the starter's process. */
+const claimFile = (home: string) => join(mountsDir(home), 'views.starting');
+
+/** Takes the claim (true), or says another starter holds it (false), first removing a claim whose starter died. */
+function claimStart(home: string): boolean {
+  mkdirSync(mountsDir(home), { recursive: true, mode: 0o700 });
+  try {
+    writeFileSync(claimFile(home), JSON.stringify(thisProcess()), { flag: 'wx', mode: 0o600 });
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  removeStaleClaim(home);
+  return false;
+}
+
+/** The claim's text, or undefined when there is none. */
+function readClaim(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A claim is stale when its starter is gone (killed while starting), or when it names none for
+ * over a few seconds (its starter died between making and writing it). It is renamed away, not
+ * unlinked, so that of several waiters only one removes it; one that took a fresh claim by then
+ * (made after the look) puts it back.
+ */
+function removeStaleClaim(home: string): void {
+  const file = claimFile(home);
+  const text = readClaim(file);
+  if (text === undefined || !claimIsStale(file, text)) return;
+  const aside = `${file}.${process.pid}.stale`;
+  try {
+    renameSync(file, aside);
+  } catch {
+    return; // another waiter removed it
+  }
+  if (readClaim(aside) !== text) {
+    try {
+      linkSync(aside, file);
+    } catch {
+      // a new claim was made meanwhile: it stands
+    }
+  }
+  rmSync(aside, { force: true });
+}
+
+function claimIsStale(file: string, text: string): boolean {
+  let holder: ProcessRef | undefined;
+  try {
+    holder = JSON.parse(text) as ProcessRef;
+  } catch {
+    holder = undefined;
+  }
+  if (holder && typeof holder.pid === 'number') return !processAlive(holder);
+  try {
+    return Date.now() - statSync(file).mtimeMs > 5_000;
+  } catch {
+    return false;
+  }
+}
+
+/** Gives the claim up, if it is still this process's. */
+function releaseStart(home: string): void {
+  const file = claimFile(home);
+  if (readClaim(file) !== JSON.stringify(thisProcess())) return;
+  try {
+    unlinkSync(file);
+  } catch {
+    // gone
+  }
 }
 
 async function startServer(home: string): Promise<MountSessionInfo> {

@@ -20,8 +20,9 @@ import { reapDeadExecs } from './liveness.js';
  *
  * Refused with CONFLICT (naming the paths) when undoing would drop someone else's change: a
  * version of a path the exec changed, after the exec first changed it, that is not the exec's (tag and metadata changes aside, which
- * undo keeps), or, for a path the exec created (undo removes it), an entry someone else made below
- * it or a tag or metadata on it. Later changes that left the path as the exec left it (a later exec
+ * undo keeps), an entry someone else made below a path where undo puts back no directory (one the
+ * exec created, or turned from a file or symlink into a directory), or a tag or metadata on a path
+ * the exec created (undo removes it). Later changes that left the path as the exec left it (a later exec
  * and its undo) drop nothing and do not count, so undos stack newest first. `force` puts the exec's paths back anyway and counts what it discarded.
  *
  * Needs the checkpoint taken before the exec (`--checkpoint`, or a policy that asks for one):
@@ -133,8 +134,8 @@ function alreadyUndone(store: Store, exec: ExecRow): UndoResult {
 
 /**
  * Paths where undoing would drop a change that is not the exec's, sorted: a version of a path it
- * changed made after its first change there, and — for paths undo removes — entries below them it did not make, and tags
- * or metadata on them.
+ * changed made after its first change there, entries it did not make below a path where undo puts
+ * back no directory (removed, or a file or symlink again), and tags or metadata on paths undo removes.
  */
 function laterChangesByOthers(store: Store, vault: VaultRow, exec: ExecRow, changes: NetChange[]): string[] {
   const mine = (row: { id: number; exec_id: string | null }) =>
@@ -153,9 +154,11 @@ function laterChangesByOthers(store: Store, vault: VaultRow, exec: ExecRow, chan
     const current = versions.length > 0 ? stateOf(versions[versions.length - 1]!) : c.after;
     const nothingLost = sameIgnoringAnnotations(current, c.after) || sameIgnoringAnnotations(current, c.before);
     if (others.some((row) => row.id < last || !nothingLost)) out.add(c.path);
-    if (c.before !== null) continue;
-    // Undo removes this path: whatever else is in it or on it goes too.
-    if (getEntry(store, vault, c.path)?.annot) out.add(c.path);
+    // Undo removes this path (tags and metadata on it go too), or puts back a file or symlink
+    // where the exec made a directory: either way whatever is below it now goes, and what the
+    // exec did not make there is someone else's.
+    if (c.before === null && getEntry(store, vault, c.path)?.annot) out.add(c.path);
+    if (c.before?.type === 'd') continue;
     for (const e of listDescendants(store, vault, c.path)) if (!touched.has(e.path)) out.add(e.path);
   }
   return [...out].sort();

@@ -248,3 +248,51 @@ describe('-q, --quiet', () => {
     expect(quiet.stdout).toContain('bytes');
   });
 });
+
+describe('names with control characters in human output', () => {
+  // A name may hold any character but NUL and "/": a newline would forge a line of a listing, an
+  // escape would send the terminal a command. People see them escaped (\xNN per UTF-8 byte, "\\"
+  // for a backslash); --json keeps every name exact.
+  const names = ['/n\n  - important', '/\r\x1b[1A\x1b[2K\rx', '/bidi\u202etxt.exe', '/c1\u009b2J', '/back\\slash'];
+  const shown = ['/n\\x0a  - important', '/\\x0d\\x1b[1A\\x1b[2K\\x0dx', '/bidi\\xe2\\x80\\xaetxt.exe', '/c1\\xc2\\x9b2J', '/back\\\\slash'];
+  const unsafe = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e]/;
+
+  it('ls, ls -l, tree, find, grep, search, log, diff and the messages of write, rm and errors show them escaped; --json is exact', async () => {
+    const run = (args: string[]) => avfs(h.home, args, { raw: true });
+    expectOk(await avfs(h.home, ['checkpoint', 'save', 'empty']));
+    for (const name of names) {
+      const w = await run(['write', name, 'needle']);
+      expect(w.code).toBe(0);
+      expect(w.stderr).toBe(`wrote ${shown[names.indexOf(name)]} (6 bytes, v1)`);
+    }
+    const sorted = [...names].sort();
+    const expected = sorted.map((n) => shown[names.indexOf(n)]!);
+    const lines = async (args: string[]) => {
+      const r = await run(args);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).not.toMatch(unsafe);
+      return r.stdout.split('\n');
+    };
+    expect(await lines(['ls'])).toEqual(expected.map((p) => p.slice(1)));
+    expect((await lines(['ls', '-l'])).map((l) => l.slice(l.lastIndexOf(' ') + 1))).toEqual(expected.map((p) => p.slice(1).split(' ').pop()));
+    expect((await lines(['tree'])).slice(1, 1 + names.length).map((l) => l.slice(4))).toEqual(expected.map((p) => p.slice(1)));
+    expect(await lines(['find', '/', '--type', 'f'])).toEqual(expected);
+    expect(await lines(['grep', '-l', 'needle'])).toEqual(expected);
+    expect(await lines(['grep', 'needle'])).toEqual(expected.map((p) => `${p}:needle`));
+    expect((await lines(['search', 'needle'])).filter((l) => l.startsWith('/')).map((l) => l.replace(/ \(.*\)$/, '')).sort()).toEqual([...expected].sort());
+    const log = await lines(['log']);
+    for (const p of expected) expect(log.filter((l) => l.endsWith(`  ${p}`))).toHaveLength(1);
+    expect((await lines(['diff', '--checkpoint', 'empty'])).filter((l) => l.startsWith('A')).map((l) => l.replace(/^A {2}| {2}\(.*\)$/g, ''))).toEqual(expected);
+    expect((await lines(['diff', '--checkpoint', 'empty', '--patch'])).filter((l) => l.startsWith('diff avfs'))).toEqual(expected.map((p) => `diff avfs a${p} b${p}`));
+    const rm = await run(['rm', names[0]!]);
+    expect(rm.stderr).toBe(`removed ${shown[0]}`);
+    const missing = await run(['cat', names[0]!]);
+    expect(missing.code).toBe(3);
+    expect(missing.stderr).toContain(shown[0]!);
+    expect(missing.stderr).not.toMatch(unsafe);
+
+    // JSON is the data: every name exactly as stored.
+    const listed = expectOk(await avfs(h.home, ['ls']));
+    expect(listed.entries.map((e: { path: string }) => e.path)).toEqual(sorted.filter((n) => n !== names[0]));
+  });
+});

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { openStore } from '../../src/store/store.js';
@@ -253,6 +253,26 @@ describeModes('proxy exec', (mode) => {
     expectError(await avfs(home, ['proxy', 'undo', 'ex-nope']), 'NOT_FOUND', 3);
   });
 
+  it('undo of an exec that turned a file or a symlink into a directory: what someone else made inside it is a CONFLICT, not silently dropped', async () => {
+    const home = newHome({ '/x': 'orig file\n', '/d/in.txt': 'in\n' }, (fs) => fs.symlink('d', '/s'));
+    const before = vaultTree(home);
+    const script = ['--checkpoint', '--shell', 'rm /x /s; mkdir /x /s; echo a > /x/a; echo b > /s/b'];
+    // Nothing of anyone else's inside: undo puts the file and the link back.
+    const clean = expectRan(await exec(home, mode, script));
+    expect((await avfs(home, ['proxy', 'undo', clean.exec_id])).json).toMatchObject({ ok: true, discarded_changes: 0 });
+    expect(vaultTree(home)).toEqual(before);
+
+    const r = expectRan(await exec(home, mode, script));
+    expect((await avfs(home, ['write', '/x/p', "person's work"])).code).toBe(0);
+    expect((await avfs(home, ['write', '/s/q', "person's work"])).code).toBe(0);
+    const conflict = expectError(await avfs(home, ['proxy', 'undo', r.exec_id]), 'CONFLICT', 4);
+    expect(conflict).toMatchObject({ later_changes: 2, paths: ['/s/q', '/x/p'] });
+    expect((await avfs(home, ['cat', '/x/p'], { raw: true })).stdout).toBe("person's work");
+    const forced = await avfs(home, ['proxy', 'undo', '--force', r.exec_id]);
+    expect(forced.json).toMatchObject({ ok: true, discarded_changes: 2 });
+    expect(vaultTree(home)).toEqual(before);
+  });
+
   it("a second undo changes nothing, even with --force (a person's write since stays); naming another vault than the exec's is refused", async () => {
     const home = newHome({ '/a.txt': 'base\n' });
     const r = expectRan(await exec(home, mode, ['--checkpoint', '--shell', 'echo exec > /a.txt']));
@@ -327,6 +347,22 @@ describeModes('proxy exec', (mode) => {
   });
 });
 
+describe('the proxy views server', () => {
+  it.skipIf(skipMountTests('one views server per home'))('is started once when the first execs of a home come at the same time (README: one per home)', async () => {
+    const home = newHome({ '/a.txt': 'a\n' });
+    // A claim to start it left by a starter that died (a pid that has exited) does not hold anyone up.
+    const dead = spawnSync('true').pid!;
+    mkdirSync(join(home, 'mounts'), { recursive: true });
+    writeFileSync(join(home, 'mounts', 'views.starting'), JSON.stringify({ pid: dead, pid_start: 1 }));
+    const runs = await Promise.all([1, 2, 3, 4].map((i) => exec(home, 'mount', ['--', 'sh', '-c', `echo ${i} > /r${i}`])));
+    for (const r of runs) expectRan(r);
+    const mounts = await avfs(home, ['mounts']);
+    expect(mounts.json.mounts.filter((m: { views: boolean }) => m.views)).toHaveLength(1);
+    expect(new Set(runs.map((r) => r.json.mountpoint.split('/').slice(0, -1).join('/'))).size).toBe(1);
+    expect(existsSync(join(home, 'mounts', 'views.starting'))).toBe(false);
+  });
+});
+
 describe('copy mode and mount mode', () => {
   const script = [
     'set -e',
@@ -371,6 +407,19 @@ describe('proxy exec without --json', () => {
     const r = await avfsBytes(home, ['proxy', 'exec', '--mode', 'copy', '--', 'python3', '-c', "import sys; sys.stdout.buffer.write(bytes(range(256)) * 300 + b'\\r\\n')"]);
     expect(r.code, r.stderr).toBe(0);
     expectSameBytes(r.stdout, expected, `stderr: ${r.stderr}`);
+  });
+
+  it('the change report and undo show names with control characters escaped, so a name cannot forge a line or send the terminal escapes', async () => {
+    const home = newHome();
+    const script = 'printf x > "/n$(printf "\\n  - ")important"; printf evil > "/$(printf "\\r\\033[1A\\033[2K\\r")x"; ln -s "$(printf "t\\033]0;")" /l';
+    const r = await avfs(home, ['proxy', 'exec', '--mode', 'copy', '--checkpoint', '--shell', script], { raw: true });
+    expect(r.code, r.stderr).toBe(0);
+    const report = ['  + /\\x0d\\x1b[1A\\x1b[2K\\x0dx', '  + /l -> t\\x1b]0;', '  + /n\\x0a  - important'];
+    expect(r.stderr.split('\n').slice(1)).toEqual(report);
+    const execId = /exec (ex-[^ \n]+)/.exec(r.stderr)![1]!;
+    const undo = await avfs(home, ['proxy', 'undo', execId], { raw: true });
+    expect(undo.code, undo.stderr).toBe(0);
+    expect(undo.stderr.split('\n').slice(1)).toEqual(report.map((l) => l.replace('+', '-').replace(/ -> .*/, '')));
   });
 });
 

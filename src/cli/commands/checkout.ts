@@ -4,7 +4,7 @@ import { AvfsError } from '../../errors.js';
 import { checkoutFromCheckpoint } from '../../store/checkpoints.js';
 import { checkoutVersion } from '../../store/history.js';
 import { action, examples, zInt } from '../command.js';
-import { entryJson } from '../output.js';
+import { entryJson, printable } from '../output.js';
 
 export const checkoutCommand = new Command('checkout')
   .description(
@@ -48,9 +48,9 @@ export const checkoutCommand = new Command('checkout')
       },
       render: (r, out) => {
         const from = r.version !== null ? `version ${r.version}` : `checkpoint ${r.checkpoint}`;
-        if (!r.changed) return out.info(`${r.path} already matches ${from}; nothing changed`);
+        if (!r.changed) return out.info(`${printable(r.path)} already matches ${from}; nothing changed`);
         const what = r.deleted ? 'removed (absent in' : `now v${r.new_version} (=`;
-        out.info(`${r.path} ${what} ${from})${r.changed_paths > 1 ? `, ${r.changed_paths} entries changed` : ''}`);
+        out.info(`${printable(r.path)} ${what} ${from})${r.changed_paths > 1 ? `, ${r.changed_paths} entries changed` : ''}`);
       },
     }),
   );

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { z } from 'zod/v3';
 import { action, examples } from '../command.js';
+import { printable } from '../output.js';
 
 export const cpCommand = new Command('cp')
   .description('copy a file, or with -r a directory tree (into <dst> when it is an existing directory, under the source\'s name). A symlink given as <src> is followed, as cp(1) does; with -r it is copied as a link. A <dst> that is a link to nothing is refused (cp(1) will not write through it). Content is shared, not copied')
@@ -15,6 +16,6 @@ export const cpCommand = new Command('cp')
         const fs = ctx.vault();
         return { vault: fs.name, ...fs.cp(src!, dst!, { recursive: !!opts.recursive }) };
       },
-      render: (r, out) => out.info(`copied ${r.from} → ${r.to}${r.copied > 1 ? ` (${r.copied} entries)` : ''}`),
+      render: (r, out) => out.info(`copied ${printable(r.from)} → ${printable(r.to)}${r.copied > 1 ? ` (${r.copied} entries)` : ''}`),
     }),
   );

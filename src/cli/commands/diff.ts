@@ -10,7 +10,7 @@ import { resolveVaultName } from '../../store/vaults.js';
 import { VaultFs } from '../../store/vault-fs.js';
 import { action, examples, zInt } from '../command.js';
 import type { CliContext, GlobalOptions } from '../context.js';
-import { KIND, formatBytes, formatMode } from '../output.js';
+import { KIND, formatBytes, formatMode, printable } from '../output.js';
 
 /** The JSON shape of one changed path (all diff modes). Line fields appear when a line diff was computed. */
 export function fileDiffJson(f: FileDiff) {
@@ -188,7 +188,7 @@ export const diffCommand = new Command('diff')
           for (const f of r.files) {
             const size = (n: number | null) => formatBytes(n ?? 0);
             const sizes = f.kind === 'added' ? size(f.new_size) : f.kind === 'deleted' ? size(f.old_size) : f.content_changed ? `${size(f.old_size)} → ${size(f.new_size)}` : `mode ${f.old_mode} → ${f.new_mode}`;
-            out.data(`${mark[f.kind]}  ${f.path}${f.type === 'directory' ? '/' : ''}  ${chalk.dim(`(${sizes})`)}\n`);
+            out.data(`${mark[f.kind]}  ${printable(f.path)}${f.type === 'directory' ? '/' : ''}  ${chalk.dim(`(${sizes})`)}\n`);
           }
         } else {
           for (const f of r.files) out.data(renderFile(f));
@@ -202,9 +202,9 @@ export const diffCommand = new Command('diff')
 
 /** One file as a git-style unified diff (colours only on a terminal; chalk is off for pipes and --no-color). */
 function renderFile(f: FileJson): string {
-  const a = f.old_path !== null ? `a${f.old_path}` : null;
-  const b = f.new_path !== null ? `b${f.new_path}` : null;
-  const lines = [chalk.bold(`diff avfs ${a ?? `a${f.path}`} ${b ?? `b${f.path}`}`)];
+  const a = f.old_path !== null ? `a${printable(f.old_path)}` : null;
+  const b = f.new_path !== null ? `b${printable(f.new_path)}` : null;
+  const lines = [chalk.bold(`diff avfs ${a ?? `a${printable(f.path)}`} ${b ?? `b${printable(f.path)}`}`)];
   if (f.kind === 'added') lines.push(chalk.bold(`new ${f.new_type}${f.new_mode && f.new_type !== 'symlink' ? ` mode ${f.new_mode}` : ''}`));
   if (f.kind === 'deleted') lines.push(chalk.bold(`deleted ${f.old_type}${f.old_mode && f.old_type !== 'symlink' ? ` mode ${f.old_mode}` : ''}`));
   if (f.type_changed) lines.push(chalk.bold(`type changed: ${f.old_type} → ${f.new_type}`));

@@ -4,6 +4,7 @@ import { z } from 'zod/v3';
 import { compilePattern, grep, grepJson, type PatternOptions } from '../../api/search.js';
 import { MAX_REPORTED_LINE_CHARS } from '../../store/search.js';
 import { action, examples, zInt } from '../command.js';
+import { printable } from '../output.js';
 
 const VIEW = Symbol('view');
 
@@ -76,10 +77,10 @@ of any length. No match is success with count 0.
       },
       render: (r, out) => {
         const view = r[VIEW];
-        if (view.filesOnly) return out.data(r.files.map((f) => chalk.magenta(f) + '\n').join(''));
+        if (view.filesOnly) return out.data(r.files.map((f) => chalk.magenta(printable(f)) + '\n').join(''));
         const lines = r.matches.map((m) => {
           const text = view.highlight ? m.text.replace(view.highlight, (s) => (s ? chalk.red.bold(s) : s)) : m.text;
-          return `${chalk.magenta(m.path)}:${view.lineNumbers ? chalk.green(String(m.line)) + ':' : ''}${text}\n`;
+          return `${chalk.magenta(printable(m.path))}:${view.lineNumbers ? chalk.green(String(m.line)) + ':' : ''}${text}\n`;
         });
         out.data(lines.join(''));
       },

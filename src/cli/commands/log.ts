@@ -5,7 +5,7 @@ import { notFound } from '../../errors.js';
 import { getEntry } from '../../store/entries.js';
 import { historyPath, pathVersions, vaultChanges, type VersionRecord } from '../../store/history.js';
 import { action, examples, zInt } from '../command.js';
-import { formatBytes, table } from '../output.js';
+import { formatBytes, printable, table } from '../output.js';
 import { versionJson, type VersionJson } from '../../api/json.js';
 
 export { versionJson, type VersionJson };
@@ -14,7 +14,7 @@ export { versionJson, type VersionJson };
 export function describeState(v: Pick<VersionJson, 'type' | 'size' | 'target'>): string {
   if (v.type === null) return chalk.red('deleted');
   if (v.type === 'file') return `file ${formatBytes(v.size ?? 0)}`;
-  if (v.type === 'symlink') return `symlink → ${v.target}`;
+  if (v.type === 'symlink') return `symlink → ${printable(v.target ?? '')}`;
   return 'directory';
 }
 
@@ -70,7 +70,7 @@ export const logCommand = new Command('log')
           v.op,
           describeState(v),
           v.source + (v.exec_id ? `:${v.exec_id}` : '') + (v.vault !== r.vault ? chalk.dim(` (${v.vault})`) : ''),
-          ...(showPath ? [v.path] : []),
+          ...(showPath ? [printable(v.path)] : []),
         ]);
         out.data(table(rows));
         if (r.versions.length === 0) out.info('no history');

@@ -4,7 +4,7 @@ import { z } from 'zod/v3';
 import { AvfsError } from '../../errors.js';
 import { deleteMeta, getMeta, setMeta, validateMetaKey } from '../../store/annotations.js';
 import { action, examples } from '../command.js';
-import { table } from '../output.js';
+import { printable, table } from '../output.js';
 
 /**
  * JSON: always vault, action (list|get|set|delete), path and meta (every key → value of the path
@@ -43,13 +43,13 @@ export const metaCommand = new Command('meta')
       render: (r, out) => {
         switch (r.action) {
           case 'delete':
-            return out.info(r.deleted.length ? `deleted ${r.deleted.join(', ')} from ${r.path}` : `nothing to delete on ${r.path}`);
+            return out.info(r.deleted.length ? `deleted ${r.deleted.join(', ')} from ${printable(r.path)}` : `nothing to delete on ${printable(r.path)}`);
           case 'set':
-            return out.info(`${r.path}: ${r.key} = ${r.value}`);
+            return out.info(`${printable(r.path)}: ${r.key} = ${r.value}`);
           case 'get':
-            return r.value === null ? out.info(`${r.path}: ${r.key} is not set`) : out.data(r.value + '\n');
+            return r.value === null ? out.info(`${printable(r.path)}: ${r.key} is not set`) : out.data(r.value + '\n');
           default:
-            return out.data(table(Object.entries(r.meta).map(([k, v]) => [chalk.cyan(k), v])));
+            return out.data(table(Object.entries(r.meta).map(([k, v]) => [chalk.cyan(printable(k)), printable(v)])));
         }
       },
     }),

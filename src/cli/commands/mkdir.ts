@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { z } from 'zod/v3';
 import { action, examples, zMode } from '../command.js';
-import { entryJson } from '../output.js';
+import { entryJson, printable } from '../output.js';
 
 /**
  * JSON result (`--json`): `vault` and `entries`, the directories named, in order (each an entry:
@@ -23,7 +23,7 @@ export const mkdirCommand = new Command('mkdir')
         return { vault: fs.name, ...(entries.length === 1 ? entries[0] : {}), entries };
       },
       render: (r, out) => {
-        for (const e of r.entries) out.info(`created ${e.path}/`);
+        for (const e of r.entries) out.info(`created ${printable(e.path)}/`);
       },
     }),
   );

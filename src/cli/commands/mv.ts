@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { z } from 'zod/v3';
 import { action, examples } from '../command.js';
+import { printable } from '../output.js';
 
 export const mvCommand = new Command('mv')
   .description('move or rename a file or a whole directory (into <dst> when it is an existing directory); replaces an existing file')
@@ -14,6 +15,6 @@ export const mvCommand = new Command('mv')
         const fs = ctx.vault();
         return { vault: fs.name, ...fs.mv(src!, dst!) };
       },
-      render: (r, out) => out.info(`moved ${r.from} → ${r.to}${r.moved > 1 ? ` (${r.moved} entries)` : ''}`),
+      render: (r, out) => out.info(`moved ${printable(r.from)} → ${printable(r.to)}${r.moved > 1 ? ` (${r.moved} entries)` : ''}`),
     }),
   );

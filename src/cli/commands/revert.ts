@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { z } from 'zod/v3';
 import { revertPath } from '../../store/history.js';
 import { action, examples } from '../command.js';
-import { entryJson } from '../output.js';
+import { entryJson, printable } from '../output.js';
 import { versionJson } from './log.js';
 
 export const revertCommand = new Command('revert')
@@ -32,8 +32,8 @@ export const revertCommand = new Command('revert')
       render: (r, out) => {
         const undone = `undid v${r.reverted.version} (${r.reverted.op})`;
         const restored = r.restored_version !== null ? ` (= v${r.restored_version})` : '';
-        const now = r.paired ? `moved back ${r.deleted ? 'to' : 'from'} ${r.paired}` : r.deleted ? 'removed' : `now v${r.new_version}${restored}`;
-        out.info(`${r.path}: ${undone}; ${now}${r.changed_paths > 1 ? ` (${r.changed_paths} entries changed)` : ''}`);
+        const now = r.paired ? `moved back ${r.deleted ? 'to' : 'from'} ${printable(r.paired)}` : r.deleted ? 'removed' : `now v${r.new_version}${restored}`;
+        out.info(`${printable(r.path)}: ${undone}; ${now}${r.changed_paths > 1 ? ` (${r.changed_paths} entries changed)` : ''}`);
       },
     }),
   );

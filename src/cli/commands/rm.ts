@@ -3,6 +3,7 @@ import { z } from 'zod/v3';
 import { normalizePath } from '../../core/paths.js';
 import { AvfsError } from '../../errors.js';
 import { action, examples } from '../command.js';
+import { printable } from '../output.js';
 
 export const rmCommand = new Command('rm')
   .description('remove a file, symlink or empty directory (with -r, a directory and everything in it); history keeps every removed version')
@@ -24,6 +25,6 @@ export const rmCommand = new Command('rm')
         }
         return { vault: fs.name, path: removed[removed.length - 1]!, removed: removed.length };
       },
-      render: (r, out) => out.info(r.removed === 0 ? `nothing to remove at ${r.path}` : `removed ${r.path}${r.removed > 1 ? ` (${r.removed} entries)` : ''}`),
+      render: (r, out) => out.info(r.removed === 0 ? `nothing to remove at ${printable(r.path)}` : `removed ${printable(r.path)}${r.removed > 1 ? ` (${r.removed} entries)` : ''}`),
     }),
   );

@@ -4,7 +4,7 @@ import { z } from 'zod/v3';
 import { action, examples, zInt } from '../command.js';
 import { DEFAULT_SEARCH_LIMIT, search, searchJson } from '../../api/search.js';
 import { TEXT_INDEX_MAX_BYTES } from '../../store/text-index.js';
-import { formatBytes } from '../output.js';
+import { formatBytes, printable } from '../output.js';
 
 /**
  * JSON result (`--json`):
@@ -49,7 +49,7 @@ prefix query (東京*) to find it inside a longer run. No stemming: "run" does n
         if (r.results.length === 0) return out.info('no matches');
         const lines = r.results.map((h) => {
           const snippet = h.snippet.replace(/«([^»]*)»/g, (_, m: string) => chalk.red.bold(m));
-          return `${chalk.magenta(h.path)} ${chalk.dim(`(${h.score})`)}\n  ${snippet}\n`;
+          return `${chalk.magenta(printable(h.path))} ${chalk.dim(`(${h.score})`)}\n  ${snippet}\n`;
         });
         out.data(lines.join(''));
         if (r.truncated) out.info(chalk.dim(`(first ${r.count} results; use -n for more)`));

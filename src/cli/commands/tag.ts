@@ -3,7 +3,7 @@ import chalk from 'chalk';
 import { z } from 'zod/v3';
 import { addTags, getTags, removeTags, tagCounts } from '../../store/annotations.js';
 import { action, examples } from '../command.js';
-import { table } from '../output.js';
+import { printable, table } from '../output.js';
 
 const TAG_RULES = "tags: 1-128 letters, digits, '_', '.', ':', '/', '+' or '-', starting with a letter, digit or '_'";
 const noOptions = z.object({}).passthrough();
@@ -22,7 +22,7 @@ export const tagCommand = new Command('tag')
         const fs = ctx.vault();
         return { vault: fs.name, ...addTags(fs, path!, tagList(tags)) };
       },
-      render: (r, out) => out.info(`${r.path}: ${r.tags.map((t) => chalk.cyan(t)).join(' ') || '(no tags)'}`),
+      render: (r, out) => out.info(`${printable(r.path)}: ${r.tags.map((t) => chalk.cyan(t)).join(' ') || '(no tags)'}`),
     }),
   );
 
@@ -39,7 +39,7 @@ export const untagCommand = new Command('untag')
         const fs = ctx.vault();
         return { vault: fs.name, ...removeTags(fs, path!, tagList(tags)) };
       },
-      render: (r, out) => out.info(`${r.path}: ${r.tags.map((t) => chalk.cyan(t)).join(' ') || '(no tags)'}`),
+      render: (r, out) => out.info(`${printable(r.path)}: ${r.tags.map((t) => chalk.cyan(t)).join(' ') || '(no tags)'}`),
     }),
   );
 

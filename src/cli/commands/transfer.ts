@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { z } from 'zod/v3';
 import { action, examples } from '../command.js';
-import { formatBytes, plural } from '../output.js';
+import { formatBytes, plural, printable } from '../output.js';
 import { progressBar } from '../progress.js';
 import { exportTree, importTree } from '../../store/transfer.js';
 import { importTracked, syncTracked } from '../../store/sync.js';
@@ -28,7 +28,7 @@ export const importCommand = new Command('import')
         bar.end();
         return { vault: fs.name, source: resolve(host!), tracked: !!opts.track, ...summary };
       },
-      render: (r, out) => out.info(`imported ${plural(r.files, 'file')}, ${plural(r.directories, 'directory', 'directories')}, ${plural(r.symlinks, 'symlink')} (${formatBytes(r.bytes)}) into ${r.path}`),
+      render: (r, out) => out.info(`imported ${plural(r.files, 'file')}, ${plural(r.directories, 'directory', 'directories')}, ${plural(r.symlinks, 'symlink')} (${formatBytes(r.bytes)}) into ${printable(r.path)}`),
     }),
   );
 
@@ -50,7 +50,7 @@ export const exportCommand = new Command('export')
       },
       render: (r, out) => {
         out.info(`exported ${plural(r.files, 'file')}, ${plural(r.directories, 'directory', 'directories')}, ${plural(r.symlinks, 'symlink')} (${formatBytes(r.bytes)}) to ${r.destination}`);
-        if (r.set_id_cleared?.length) out.warn(`cleared the set-user-ID/set-group-ID bits of ${plural(r.set_id_cleared.length, 'file')}: ${r.set_id_cleared.join(', ')}`);
+        if (r.set_id_cleared?.length) out.warn(`cleared the set-user-ID/set-group-ID bits of ${plural(r.set_id_cleared.length, 'file')}: ${r.set_id_cleared.map((p) => printable(p)).join(', ')}`);
       },
     }),
   );
@@ -71,10 +71,10 @@ export const syncCommand = new Command('sync')
       run: ([path], opts, ctx) => ({ ...syncTracked(ctx.vault(), path!, { strategy: opts.strategy as never, dryRun: !!opts.dryRun }) }),
       render: (r, out) => {
         renderMergeLines(r, out);
-        if (r.status === 'up_to_date') out.info(`${r.host} already has everything from ${r.path}`);
-        else if (r.dry_run) out.info(`dry run, nothing written: syncing ${r.path} to ${r.host} would ${r.status === 'conflicts' ? `stop on ${r.summary.unresolved} unresolved conflict(s)` : `apply ${countsLine(r.summary)}`}`);
-        else out.info(`synced ${r.path} to ${r.host}: ${countsLine(r.summary)}`);
-        if (r.skipped.length) out.warn(`left out ${r.skipped.length} special file(s) a host directory cannot hold: ${r.skipped.join(', ')}`);
+        if (r.status === 'up_to_date') out.info(`${r.host} already has everything from ${printable(r.path)}`);
+        else if (r.dry_run) out.info(`dry run, nothing written: syncing ${printable(r.path)} to ${r.host} would ${r.status === 'conflicts' ? `stop on ${r.summary.unresolved} unresolved conflict(s)` : `apply ${countsLine(r.summary)}`}`);
+        else out.info(`synced ${printable(r.path)} to ${r.host}: ${countsLine(r.summary)}`);
+        if (r.skipped.length) out.warn(`left out ${r.skipped.length} special file(s) a host directory cannot hold: ${r.skipped.map((p) => printable(p)).join(', ')}`);
       },
     }),
   );

@@ -3,7 +3,7 @@ import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { z } from 'zod/v3';
 import { AvfsError } from '../../errors.js';
 import { action, examples, zMode } from '../command.js';
-import { entryJson, formatBytes } from '../output.js';
+import { entryJson, formatBytes, printable } from '../output.js';
 import { progressBar } from '../progress.js';
 
 /**
@@ -99,6 +99,6 @@ export const writeCommand = new Command('write')
         }
         return { vault: fs.name, ...entryJson(entry), created: entry.version === 1 };
       },
-      render: (r, out) => out.info(`wrote ${r.path} (${r.size} bytes, v${r.version})`),
+      render: (r, out) => out.info(`wrote ${printable(r.path)} (${r.size} bytes, v${r.version})`),
     }),
   );
