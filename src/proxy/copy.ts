@@ -6,7 +6,6 @@ import {
   mkdtempSync,
   openSync,
   readdirSync,
-  rmSync,
   statfsSync,
   symlinkSync,
   writeFileSync,
@@ -21,6 +20,7 @@ import { putContentFromFd, type ContentRef } from '../store/blobs.js';
 import type { Entry } from '../store/entries.js';
 import { exportTree } from '../store/transfer.js';
 import { hashHostFile, readHostLink, walkHostTree } from '../store/host-tree.js';
+import { removeHostTree } from '../store/host-dirs.js';
 import { escapeBytes } from '../core/utf8.js';
 import { currentSeq } from '../store/vaults.js';
 import type { VaultFs } from '../store/vault-fs.js';
@@ -124,6 +124,16 @@ interface Scan {
   unlisted: string[];
 }
 
+/** Whether a name in host directory `host` has a path too long to reach (an unreadable directory: left to the walk). */
+function holdsPastPathMax(host: Buffer): boolean {
+  if (host.length + 1 + NAME_MAX < PATH_MAX) return false;
+  try {
+    return readdirSync(host, { encoding: 'buffer' }).some((name) => host.length + 1 + name.length >= PATH_MAX);
+  } catch {
+    return false;
+  }
+}
+
 /** Every path below `root` on the host (lstat, symlinks not followed), as vault paths; a sandbox's reserved names are not looked at. */
 function scan(root: string, skipped: SyncSummary['skipped'], layout: SandboxLayout | null): Scan {
   const stats = new Map<string, HostStat>();
@@ -145,12 +155,21 @@ function scan(root: string, skipped: SyncSummary['skipped'], layout: SandboxLayo
       if (stat === undefined) return void skipped.push({ path, reason: 'symlink target is not valid UTF-8' });
       if (!stat) return void skipped.push({ path, reason: 'not a regular file, directory or symlink' });
       stats.set(path, stat);
+      // A tree made with relative paths can go past PATH_MAX, where no name can be read by its path.
+      if (type === 'd' && holdsPastPathMax(host)) {
+        skipped.push({ path, reason: `cannot list: its entries' host paths are over PATH_MAX (${PATH_MAX} bytes)` });
+        unlisted.push(path);
+        return false;
+      }
     },
   });
   return { stats, unlisted };
 }
 
 const COPY_PREFIX = 'avfs-proxy-';
+/** Linux's bounds on a path (with its NUL) and on one name. */
+const PATH_MAX = 4096;
+const NAME_MAX = 255;
 
 /** Where to put the copy: AVFS_PROXY_TMPDIR, else tmpfs when it has room, else the system temp directory. */
 export function copyParent(bytes: number): string {
@@ -172,7 +191,7 @@ function snapshotEntries(fs: VaultFs, layout: SandboxLayout | null): { seq: numb
 
 /** The layout's entries in the copy, in place of anything the vault has under those names. */
 function createLayout(root: string, layout: SandboxLayout): void {
-  for (const name of layout.topNames) rmSync(join(root, name), { recursive: true, force: true });
+  for (const name of layout.topNames) removeHostTree(join(root, name));
   for (const node of layout.all()) {
     const host = join(root, node.path.slice(1));
     if (node.kind === 'dir') mkdirSync(host);
@@ -208,7 +227,7 @@ export function materialize(fs: VaultFs, parent?: string, layout: SandboxLayout 
     for (const st of baseline.stats.values()) if (st.ctimeNs > newest) newest = st.ctimeNs;
     return { layout, base, root, seq: snap.seq, entries: snap.entries, baseline, readyAt: Number(newest / 1_000_000n) + SETTLE_MS };
   } catch (err) {
-    rmSync(base, { recursive: true, force: true });
+    removeHostTree(base);
     throw err;
   }
 }
@@ -411,9 +430,9 @@ function planRelinks(before: Map<string, HostStat>, after: Map<string, HostStat>
   return relink;
 }
 
-/** Removes the temporary copy, making unreadable or unwritable directories removable first. */
+/** Removes the temporary copy, however deep the command made it (host-dirs.ts removeHostTree). */
 export function dispose(session: CopySession): void {
-  disposeDir(session.base);
+  removeHostTree(session.base);
 }
 
 /**
@@ -432,29 +451,9 @@ export function disposeDeadCopies(execId: string): string[] {
     }
     for (const name of names) {
       if (!name.startsWith(`${COPY_PREFIX}${execId}-`)) continue;
-      disposeDir(join(parent, name));
+      removeHostTree(join(parent, name));
       removed.push(join(parent, name));
     }
   }
   return removed;
-}
-
-function disposeDir(base: string): void {
-  try {
-    rmSync(base, { recursive: true, force: true });
-  } catch {
-    const fix = (dir: string) => {
-      try {
-        chmodSync(dir, 0o700);
-        for (const name of readdirSync(dir)) {
-          const p = join(dir, name);
-          if (lstatSync(p).isDirectory()) fix(p);
-        }
-      } catch {
-        // best effort
-      }
-    };
-    fix(base);
-    rmSync(base, { recursive: true, force: true });
-  }
 }

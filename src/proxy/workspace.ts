@@ -74,7 +74,12 @@ export async function copyWorkspace(fs: VaultFs, modeReason: string | null, layo
       // On failure the copy is kept (its path is in the error) so the command's work is not lost.
       const sync = syncBack(fs, session);
       released = true;
-      dispose(session);
+      try {
+        dispose(session);
+      } catch (err) {
+        // The import has committed: the run is reported as it went, the leftover copy named.
+        sync.skipped.push({ path: session.base, reason: `the temporary copy could not be removed (${(err as Error).message}); remove it yourself` });
+      }
       return { sync };
     },
     async abort() {

@@ -1,8 +1,9 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { VaultFs } from '../../src/store/vault-fs.js';
-import { dispose, materialize, syncBack } from '../../src/proxy/copy.js';
+import { copyParent, dispose, materialize, syncBack } from '../../src/proxy/copy.js';
 import { openTempStore, tempDir } from '../helpers.js';
 
 /** Copy mode's scan of the copy (store/host-tree.ts, the walk import uses too), seen through syncBack. */
@@ -31,6 +32,34 @@ describe('copy mode scan', () => {
       expect(summary.skipped).toEqual([{ path: '/bad-\\xff', reason: 'name is not valid UTF-8' }]);
       expect(summary.added).toBe(2);
       expect(fs.walk('/').map((e) => e.path)).toEqual(['/a', '/d', '/d/e', '/d/e/f']);
+    } finally {
+      dispose(session);
+    }
+  });
+
+  it('removes a copy deeper than the JS stack and than PATH_MAX (a command can make one with relative paths)', () => {
+    fs.writeFile('/a', 'a');
+    // On tmpfs where there is one: removing thousands of levels from a disk takes seconds (rm -rf too).
+    const shm = tempDir('avfs-copy-deep-', copyParent(0));
+    const session = materialize(fs, shm.dir);
+    onTestFinished(shm.cleanup);
+    // 1,900 levels (paths under PATH_MAX) overflowed Node's recursive rmSync; 17 names of 250 bytes pass PATH_MAX.
+    const make = 'import os, sys\nfor name, n in (("d", 1900), ("l" * 250, 17)):\n  os.chdir(sys.argv[1])\n  for i in range(n):\n    os.mkdir(name); os.chdir(name)\n  open("f", "w").write("x")';
+    execFileSync('python3', ['-c', make, session.root]);
+    dispose(session);
+    expect(existsSync(session.base)).toBe(false);
+  });
+
+  it('leaves out a directory whose entries are past PATH_MAX, reported, and imports the rest', () => {
+    const session = materialize(fs, parent.dir);
+    try {
+      // 17 names of 250 bytes: the last one's path is over 4,096 bytes.
+      execFileSync('python3', ['-c', 'import os, sys\nos.chdir(sys.argv[1])\nfor i in range(17):\n  os.mkdir("d" * 250); os.chdir("d" * 250)\nopen("f", "w").write("x")', session.root]);
+      writeFileSync(join(session.root, 'b'), 'b');
+      const summary = syncBack(fs, session);
+      expect(summary.skipped).toHaveLength(1);
+      expect(summary.skipped[0]!.reason).toMatch(/PATH_MAX/);
+      expect(fs.readFile('/b').toString()).toBe('b');
     } finally {
       dispose(session);
     }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
@@ -83,6 +83,20 @@ describe('copy mode specifics', () => {
     expect(race.code, race.stdout + race.stderr).toBe(0);
     expect(race.json.changed_files.map((c: any) => [c.path, c.kind])).toEqual([['/a.txt', 'deleted'], ['/shared', 'added'], ['/shared/f', 'added']]);
     expect(vaultTree(home)['/shared/f']).toMatchObject({ type: 'f', hash: sha('f\n') });
+  });
+
+  it('imports and reports a run that made a tree past PATH_MAX, and removes its copy', async () => {
+    const home = newHome({ '/important': 'original' });
+    const copies = join(tmp.dir, `copies-${homes}`);
+    mkdirSync(copies);
+    // Relative paths reach any depth: 17 names of 250 bytes pass PATH_MAX (removing the copy recursed on the JS stack and named every path whole).
+    const make = 'import os; open("/important", "w").write("tampered"); os.chdir("/")\nfor i in range(17): os.mkdir("d" * 250); os.chdir("d" * 250)';
+    const r = await avfs(home, ['proxy', 'exec', '--mode', 'copy', '--checkpoint', '--', 'python3', '-c', make], { env: { AVFS_PROXY_TMPDIR: copies } });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.json.changed_files.find((c: any) => c.path === '/important')).toMatchObject({ kind: 'modified', hash: sha('tampered') });
+    // The directory whose names are past PATH_MAX (how deep depends on where the copy is) is left out, reported.
+    expect(r.json.skipped).toEqual([{ path: expect.stringMatching(/^(\/d{250})+$/), reason: expect.stringMatching(/PATH_MAX/) }]);
+    expect(readdirSync(copies)).toEqual([]);
   });
 
   it('keeps the copy and says where when the changes cannot be imported (quota), changing nothing', async () => {
