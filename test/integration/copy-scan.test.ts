@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { VaultFs } from '../../src/store/vault-fs.js';
@@ -60,6 +60,23 @@ describe('copy mode scan', () => {
       expect(summary.skipped).toHaveLength(1);
       expect(summary.skipped[0]!.reason).toMatch(/PATH_MAX/);
       expect(fs.readFile('/b').toString()).toBe('b');
+    } finally {
+      dispose(session);
+    }
+  });
+
+  it('exports a mostly-zero file with holes, byte for byte', () => {
+    const data = Buffer.alloc(16 * 1024 * 1024);
+    data.write('head', 0);
+    data.write('tail', data.length - 4);
+    fs.writeFile('/sparse', data);
+    const session = materialize(fs, parent.dir);
+    try {
+      const st = lstatSync(join(session.root, 'sparse'));
+      expect(st.size).toBe(data.length);
+      expect(st.blocks * 512).toBeLessThan(4 * 1024 * 1024);
+      expect(syncBack(fs, session).hashed).toBe(0);
+      expect(execFileSync('cmp', [join(session.root, 'sparse'), '-'], { input: data }).toString()).toBe('');
     } finally {
       dispose(session);
     }
