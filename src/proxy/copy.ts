@@ -71,6 +71,8 @@ interface HostStat {
   /** Device number (character and block devices). */
   rdev: number;
   size: number;
+  /** A file's bytes no block holds (size less allocated blocks): holes, read as zeros. */
+  holes: number;
   ino: bigint;
   mtimeNs: bigint;
   ctimeNs: bigint;
@@ -110,7 +112,9 @@ const isSpecial = (type: string): type is Special => type === 'p' || type === 's
 function hostStat(st: BigIntStats, type: HostStat['type'] | null, host: Buffer): HostStat | null | undefined {
   if (!type) return null;
   const rdev = type === 'c' || type === 'b' ? Number(st.rdev) : 0;
-  const out: HostStat = { type, mode: Number(st.mode & 0o7777n), rdev, size: isSpecial(type) ? 0 : Number(st.size), ino: st.ino, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
+  const size = isSpecial(type) ? 0 : Number(st.size);
+  const holes = type === 'f' ? Math.max(0, size - Number(st.blocks) * 512) : 0;
+  const out: HostStat = { type, mode: Number(st.mode & 0o7777n), rdev, size, holes, ino: st.ino, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
   if (type === 'l') {
     out.target = readHostLink(host);
     if (out.target === undefined) return undefined;
@@ -241,8 +245,18 @@ function readHostFile(fs: VaultFs, host: string): ContentRef {
   }
 }
 
+export interface SyncOptions {
+  /**
+   * Holes (zeros never written: `truncate -s 1T`) a file may gain since the export and still be
+   * imported; a file over it is left out and listed in `skipped`, before anything reads it.
+   * The mount's bound (mount/open-files.ts MAX_ZERO_FILL) is passed here: reading and hashing
+   * zeros costs about 7 s per GiB, after the command's timeout.
+   */
+  maxZeroFill?: number;
+}
+
 /** Imports what changed in the copy since `materialize`, as `fs`'s actor. */
-export function syncBack(fs: VaultFs, session: CopySession): SyncSummary {
+export function syncBack(fs: VaultFs, session: CopySession, options: SyncOptions = {}): SyncSummary {
   const summary: SyncSummary = { added: 0, modified: 0, deleted: 0, hashed: 0, skipped: [] };
   const after = scan(session.root, summary.skipped, session.layout);
   const now = after.stats;
@@ -257,6 +271,20 @@ export function syncBack(fs: VaultFs, session: CopySession): SyncSummary {
   const contents = new Map<string, ContentRef>();
   const chmods: { path: string; mode: number }[] = [];
   const times: { path: string; mtime: number }[] = [];
+  /** Files left out for their holes (SyncOptions.maxZeroFill). */
+  const refused = new Set<string>();
+  const tooSparse = (path: string): boolean => {
+    const host = now.get(path)!;
+    const base = session.baseline.stats.get(path);
+    const grew = host.holes - (base?.type === 'f' ? base.holes : 0);
+    if (options.maxZeroFill === undefined || grew <= options.maxZeroFill) return false;
+    refused.add(path);
+    summary.skipped.push({
+      path,
+      reason: `gained ${grew} bytes of holes (zeros never written) since the export, more than the ${options.maxZeroFill} a file may gain between two saves; not imported`,
+    });
+    return true;
+  };
 
   const relink = planRelinks(session.baseline.stats, now, unknown);
   for (const [path, entry] of session.entries) {
@@ -291,7 +319,7 @@ export function syncBack(fs: VaultFs, session: CopySession): SyncSummary {
     }
     const base = session.baseline.stats.get(path);
     const untouched = base && base.ino === host.ino && base.size === host.size && base.mtimeNs === host.mtimeNs && base.ctimeNs === host.ctimeNs;
-    if (untouched) continue;
+    if (untouched || tooSparse(path)) continue;
     summary.hashed++;
     if (host.size !== entry.size || hashHostFile(hostPath(path)) !== entry.hash) {
       contents.set(path, readHostFile(fs, hostPath(path)));
@@ -306,13 +334,19 @@ export function syncBack(fs: VaultFs, session: CopySession): SyncSummary {
     creations.push(path);
   }
   for (const [path, to] of relink) {
-    if (to !== null) continue;
+    if (to !== null || tooSparse(path)) continue;
     contents.set(path, readHostFile(fs, hostPath(path)));
     summary.hashed++;
   }
+  for (const [path, to] of relink) {
+    if (to === null || !refused.has(to)) continue;
+    relink.delete(path);
+    summary.skipped.push({ path, reason: `a hard link to ${to}, which was not imported` });
+  }
+  for (const [path, to] of relink) if (to === null && refused.has(path)) relink.delete(path);
   for (const path of creations) {
     const host = now.get(path)!;
-    if (host.type === 'f') {
+    if (host.type === 'f' && !tooSparse(path)) {
       contents.set(path, readHostFile(fs, hostPath(path)));
       summary.hashed++;
     }
@@ -321,8 +355,8 @@ export function syncBack(fs: VaultFs, session: CopySession): SyncSummary {
   // Remove only the topmost removed paths (recursively, deepest first); their descendants go with them.
   const removed = new Set(removals);
   const topRemovals = removals.filter((p) => !removed.has(dirname(p))).sort().reverse();
-  const created = new Set(creations);
-  creations.sort();
+  const kept = creations.filter((p) => !refused.has(p)).sort();
+  const created = new Set(kept);
 
   try {
     fs.store.mutate(() => {
@@ -331,7 +365,7 @@ export function syncBack(fs: VaultFs, session: CopySession): SyncSummary {
       // removed or created is not an error.
       for (const path of topRemovals) if (fs.exists(path)) fs.rm(path, { recursive: true });
       summary.deleted = removals.length;
-      for (const path of creations) {
+      for (const path of kept) {
         const host = now.get(path)!;
         const existing = fs.exists(path) ? fs.lstat(path) : undefined;
         if (existing && (existing.type !== host.type || host.type === 'l')) fs.rm(path, { recursive: true });

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
-import { existsSync, lstatSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, truncateSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { VaultFs } from '../../src/store/vault-fs.js';
@@ -60,6 +60,26 @@ describe('copy mode scan', () => {
       expect(summary.skipped).toHaveLength(1);
       expect(summary.skipped[0]!.reason).toMatch(/PATH_MAX/);
       expect(fs.readFile('/b').toString()).toBe('b');
+    } finally {
+      dispose(session);
+    }
+  });
+
+  it('leaves out a file that gained more holes than the bound since the export, before reading it', () => {
+    fs.writeFile('/small', 'x');
+    const session = materialize(fs, parent.dir);
+    try {
+      truncateSync(join(session.root, 'small'), 64 * 1024 * 1024);
+      writeFileSync(join(session.root, 'new'), '');
+      truncateSync(join(session.root, 'new'), 64 * 1024 * 1024);
+      writeFileSync(join(session.root, 'ok'), 'ok');
+      const summary = syncBack(fs, session, { maxZeroFill: 1024 * 1024 });
+      expect(summary.skipped.map((s) => s.path)).toEqual(['/small', '/new']);
+      expect(summary.skipped[0]!.reason).toMatch(/holes/);
+      expect(summary.hashed).toBe(1);
+      expect(fs.readFile('/small').toString()).toBe('x');
+      expect(fs.exists('/new')).toBe(false);
+      expect(fs.readFile('/ok').toString()).toBe('ok');
     } finally {
       dispose(session);
     }

@@ -99,6 +99,16 @@ describe('copy mode specifics', () => {
     expect(readdirSync(copies)).toEqual([]);
   });
 
+  it('leaves out a file that gained more than 1 GiB of holes (`truncate -s 2G`), at once, as the mount refuses it', async () => {
+    const home = newHome({ '/a.txt': 'a\n' });
+    const r = await avfs(home, ['proxy', 'exec', '--mode', 'copy', '--shell', 'truncate -s 2G big && echo b > b.txt']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.json.skipped).toEqual([{ path: '/big', reason: expect.stringMatching(/holes/) }]);
+    expect(r.json.changed_files.map((c: any) => c.path)).toEqual(['/b.txt']);
+    expect(r.json.duration_ms).toBeLessThan(5000);
+    expect(vaultTree(home)['/big']).toBeUndefined();
+  });
+
   it('keeps the copy and says where when the changes cannot be imported (quota), changing nothing', async () => {
     const home = newHome({ '/a.txt': 'a\n' });
     expect((await avfs(home, ['quota', 'set', '--max-bytes', '1000'])).code).toBe(0);
