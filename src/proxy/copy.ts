@@ -44,7 +44,10 @@ import type { VaultFs } from '../store/vault-fs.js';
  * points at it), then applies every tree change in ONE transaction, as the proxy actor: removals
  * (deepest first), then creations and modifications (parents first). Only changed paths are
  * touched, so writes made to the vault by others during the run survive unless the command
- * changed the same path (then the command's version wins, like a last writer). Special files are
+ * changed the same path (then the command's version wins, like a last writer). A removed directory
+ * takes only the names the command saw: one made there by someone else during the run stays, with
+ * its directories (a recursive removal there deleted a person's file the command never saw, and
+ * reported it as the command's deletion). Special files are
  * entries too: FIFOs, sockets and devices the command makes, removes or changes are recorded like
  * any path; a vault socket (or a device, without root) that the export could not make on the host
  * is simply not in the copy, and its absence there is not a deletion. Directory mtimes are not
@@ -352,9 +355,14 @@ export function syncBack(fs: VaultFs, session: CopySession, options: SyncOptions
     }
   }
 
-  // Remove only the topmost removed paths (recursively, deepest first); their descendants go with them.
+  // Removals deepest first, each with the topmost removed path above it: a removed directory the
+  // vault now holds just as the command saw it goes in one recursive removal.
   const removed = new Set(removals);
-  const topRemovals = removals.filter((p) => !removed.has(dirname(p))).sort().reverse();
+  const topOf = (p: string) => {
+    while (p !== '/' && removed.has(dirname(p))) p = dirname(p);
+    return p;
+  };
+  removals.sort().reverse();
   const kept = creations.filter((p) => !refused.has(p)).sort();
   const created = new Set(kept);
 
@@ -363,12 +371,47 @@ export function syncBack(fs: VaultFs, session: CopySession, options: SyncOptions
       // Others may have changed the vault while the command ran. The command's changes are applied
       // over whatever is there now (its state of a path wins), and a path someone else already
       // removed or created is not an error.
-      for (const path of topRemovals) if (fs.exists(path)) fs.rm(path, { recursive: true });
-      summary.deleted = removals.length;
+      // Only what the command saw is removed: a name someone else made meanwhile in a directory
+      // it removed stays, with the directories above it.
+      const exact = new Map<string, boolean>();
+      const seenOnly = (top: string) => {
+        if (!exact.has(top)) {
+          const entry = fs.exists(top) ? fs.lstat(top) : undefined;
+          exact.set(top, !!entry && (entry.type !== 'd' || fs.walk(top).every((e) => removed.has(e.path))));
+        }
+        return exact.get(top)!;
+      };
+      for (const path of removals) {
+        const top = topOf(path);
+        if (seenOnly(top)) {
+          if (path === top) summary.deleted += fs.rm(path, { recursive: true }).length;
+          continue;
+        }
+        if (!fs.exists(path)) continue;
+        if (fs.lstat(path).type === 'd' && fs.list(path).length > 0) continue; // holds someone else's
+        fs.rm(path);
+        summary.deleted++;
+      }
+      /**
+       * Makes way at `path` for the command's entry of type `keep` (null: a new inode, whatever is
+       * there goes); an entry of that type, not a symlink, is written over. A directory that still
+       * holds names (someone else's, made during the run: the command's were removed above)
+       * stays, and the command's entry there is left out, reported.
+       */
+      const clear = (path: string, keep: HostStat['type'] | null): boolean => {
+        if (!fs.exists(path)) return true;
+        const existing = fs.lstat(path);
+        if (existing.type === keep && keep !== 'l') return true;
+        if (existing.type === 'd' && fs.list(path).length > 0) {
+          summary.skipped.push({ path, reason: 'someone else made it a directory and put entries in it during the run; theirs is kept, the command\'s is not imported' });
+          return false;
+        }
+        fs.rm(path);
+        return true;
+      };
       for (const path of kept) {
         const host = now.get(path)!;
-        const existing = fs.exists(path) ? fs.lstat(path) : undefined;
-        if (existing && (existing.type !== host.type || host.type === 'l')) fs.rm(path, { recursive: true });
+        if (!clear(path, host.type)) continue;
         if (host.type === 'd') {
           fs.mkdir(path, { mode: host.mode, parents: true });
           fs.chmod(path, host.mode);
@@ -386,6 +429,7 @@ export function syncBack(fs: VaultFs, session: CopySession, options: SyncOptions
       for (const [path, content] of contents) {
         if (created.has(path) || relink.has(path)) continue;
         const host = now.get(path)!;
+        if (!clear(path, 'f')) continue;
         const ino = fs.exists(path) ? fs.lstat(path).ino : undefined;
         if (ino === undefined || written.get(ino) !== content.hash) {
           const entry = fs.writeContent(path, content, { parents: true, mode: host.mode, mtime: Number(host.mtimeNs / 1_000_000n) });
@@ -397,15 +441,15 @@ export function syncBack(fs: VaultFs, session: CopySession, options: SyncOptions
       for (const [path, to] of relink) {
         if (to !== null) continue;
         const host = now.get(path)!;
-        if (fs.exists(path)) fs.rm(path, { recursive: true });
+        if (!clear(path, null)) continue;
         fs.writeContent(path, contents.get(path)!, { parents: true, mode: host.mode, mtime: Number(host.mtimeNs / 1_000_000n) });
         if (session.entries.has(path)) summary.modified++;
         else summary.added++;
       }
       for (const [path, to] of relink) {
         if (to === null) continue;
-        if (fs.exists(path)) fs.rm(path, { recursive: true });
-        else fs.mkdir(dirname(path), { parents: true });
+        if (!clear(path, null)) continue;
+        if (!fs.exists(path)) fs.mkdir(dirname(path), { parents: true });
         fs.link(to, path);
         if (session.entries.has(path)) summary.modified++;
         else summary.added++;

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
-import { existsSync, lstatSync, mkdirSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { VaultFs } from '../../src/store/vault-fs.js';
@@ -60,6 +60,49 @@ describe('copy mode scan', () => {
       expect(summary.skipped).toHaveLength(1);
       expect(summary.skipped[0]!.reason).toMatch(/PATH_MAX/);
       expect(fs.readFile('/b').toString()).toBe('b');
+    } finally {
+      dispose(session);
+    }
+  });
+
+  it('removes only what the command saw: a name someone else put in a directory it removed or moved stays, with the directory', () => {
+    fs.mkdir('/d');
+    fs.writeFile('/d/a', 'old');
+    fs.mkdir('/r');
+    fs.writeFile('/r/a', 'old');
+    fs.writeFile('/r/b', 'old');
+    const session = materialize(fs, parent.dir);
+    try {
+      // Meanwhile, someone else writes into both directories (and changes a file the command removes).
+      fs.writeFile('/d/new', "person's work");
+      fs.mkdir('/r/sub');
+      fs.writeFile('/r/sub/new', "person's work");
+      fs.writeFile('/r/b', 'changed meanwhile');
+      renameSync(join(session.root, 'd'), join(session.root, 'e'));
+      rmSync(join(session.root, 'r'), { recursive: true });
+      const summary = syncBack(fs, session);
+      expect(fs.readFile('/d/new').toString()).toBe("person's work");
+      expect(fs.readFile('/r/sub/new').toString()).toBe("person's work");
+      expect(fs.walk('/').map((e) => e.path)).toEqual(['/d', '/d/new', '/e', '/e/a', '/r', '/r/sub', '/r/sub/new']);
+      // The command's removal of a file it saw wins over a change made meanwhile, as its writes do.
+      expect(summary.deleted).toBe(3);
+    } finally {
+      dispose(session);
+    }
+  });
+
+  it('keeps a directory someone else filled where the command put a file, and says so', () => {
+    fs.mkdir('/d');
+    fs.writeFile('/d/a', 'old');
+    const session = materialize(fs, parent.dir);
+    try {
+      fs.writeFile('/d/new', "person's work");
+      rmSync(join(session.root, 'd'), { recursive: true });
+      writeFileSync(join(session.root, 'd'), 'a file now');
+      const summary = syncBack(fs, session);
+      expect(fs.readFile('/d/new').toString()).toBe("person's work");
+      expect(fs.exists('/d/a')).toBe(false);
+      expect(summary.skipped.map((s) => s.path)).toEqual(['/d']);
     } finally {
       dispose(session);
     }

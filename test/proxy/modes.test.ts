@@ -109,6 +109,24 @@ describe('copy mode specifics', () => {
     expect(vaultTree(home)['/big']).toBeUndefined();
   });
 
+  it("removes only what the command saw: a name someone wrote during the run into a directory it moves stays, and is not reported", async () => {
+    const home = newHome({ '/d/a': 'old' });
+    setVaultPolicy(home, { sandbox: { mode: 'off' } });
+    const started = join(tmp.dir, `started-${homes}`);
+    const go = join(tmp.dir, `go-${homes}`);
+    // Unsandboxed, so the command can wait for the test (host paths through --env: the policy refuses them on the command line).
+    const run = avfs(home, ['proxy', 'exec', '--mode', 'copy', '--env', `STARTED=${started}`, '--env', `GO=${go}`, '--shell', 'touch "$STARTED"; while [ ! -e "$GO" ]; do sleep 0.05; done; mv d e']);
+    for (let i = 0; i < 600 && !existsSync(started); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect((await avfs(home, ['write', '/d/new', "person's work"])).code).toBe(0);
+    writeFileSync(go, '');
+    const r = await run;
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.json.changed_files.map((c: any) => [c.path, c.kind])).toEqual([['/d/a', 'deleted'], ['/e', 'added'], ['/e/a', 'added']]);
+    const tree = vaultTree(home);
+    expect(tree['/d/new']).toMatchObject({ type: 'f', hash: sha("person's work") });
+    expect(tree['/d']).toMatchObject({ type: 'd' });
+  });
+
   it('keeps the copy and says where when the changes cannot be imported (quota), changing nothing', async () => {
     const home = newHome({ '/a.txt': 'a\n' });
     expect((await avfs(home, ['quota', 'set', '--max-bytes', '1000'])).code).toBe(0);
