@@ -6,7 +6,6 @@ import {
   mkdtempSync,
   openSync,
   readdirSync,
-  rmSync,
   statfsSync,
   symlinkSync,
   writeFileSync,
@@ -21,6 +20,7 @@ import { putContentFromFd, type ContentRef } from '../store/blobs.js';
 import type { Entry } from '../store/entries.js';
 import { exportTree } from '../store/transfer.js';
 import { hashHostFile, readHostLink, walkHostTree } from '../store/host-tree.js';
+import { removeHostTree } from '../store/host-dirs.js';
 import { escapeBytes } from '../core/utf8.js';
 import { currentSeq } from '../store/vaults.js';
 import type { VaultFs } from '../store/vault-fs.js';
@@ -44,7 +44,10 @@ import type { VaultFs } from '../store/vault-fs.js';
  * points at it), then applies every tree change in ONE transaction, as the proxy actor: removals
  * (deepest first), then creations and modifications (parents first). Only changed paths are
  * touched, so writes made to the vault by others during the run survive unless the command
- * changed the same path (then the command's version wins, like a last writer). Special files are
+ * changed the same path (then the command's version wins, like a last writer). A removed directory
+ * takes only the names the command saw: one made there by someone else during the run stays, with
+ * its directories (a recursive removal there deleted a person's file the command never saw, and
+ * reported it as the command's deletion). Special files are
  * entries too: FIFOs, sockets and devices the command makes, removes or changes are recorded like
  * any path; a vault socket (or a device, without root) that the export could not make on the host
  * is simply not in the copy, and its absence there is not a deletion. Directory mtimes are not
@@ -71,6 +74,8 @@ interface HostStat {
   /** Device number (character and block devices). */
   rdev: number;
   size: number;
+  /** A file's bytes no block holds (size less allocated blocks): holes, read as zeros. */
+  holes: number;
   ino: bigint;
   mtimeNs: bigint;
   ctimeNs: bigint;
@@ -110,7 +115,9 @@ const isSpecial = (type: string): type is Special => type === 'p' || type === 's
 function hostStat(st: BigIntStats, type: HostStat['type'] | null, host: Buffer): HostStat | null | undefined {
   if (!type) return null;
   const rdev = type === 'c' || type === 'b' ? Number(st.rdev) : 0;
-  const out: HostStat = { type, mode: Number(st.mode & 0o7777n), rdev, size: isSpecial(type) ? 0 : Number(st.size), ino: st.ino, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
+  const size = isSpecial(type) ? 0 : Number(st.size);
+  const holes = type === 'f' ? Math.max(0, size - Number(st.blocks) * 512) : 0;
+  const out: HostStat = { type, mode: Number(st.mode & 0o7777n), rdev, size, holes, ino: st.ino, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
   if (type === 'l') {
     out.target = readHostLink(host);
     if (out.target === undefined) return undefined;
@@ -122,6 +129,16 @@ interface Scan {
   stats: Map<string, HostStat>;
   /** Directories that could not be listed (mode 000 for a non-root user): their contents are unknown. */
   unlisted: string[];
+}
+
+/** Whether a name in host directory `host` has a path too long to reach (an unreadable directory: left to the walk). */
+function holdsPastPathMax(host: Buffer): boolean {
+  if (host.length + 1 + NAME_MAX < PATH_MAX) return false;
+  try {
+    return readdirSync(host, { encoding: 'buffer' }).some((name) => host.length + 1 + name.length >= PATH_MAX);
+  } catch {
+    return false;
+  }
 }
 
 /** Every path below `root` on the host (lstat, symlinks not followed), as vault paths; a sandbox's reserved names are not looked at. */
@@ -145,12 +162,21 @@ function scan(root: string, skipped: SyncSummary['skipped'], layout: SandboxLayo
       if (stat === undefined) return void skipped.push({ path, reason: 'symlink target is not valid UTF-8' });
       if (!stat) return void skipped.push({ path, reason: 'not a regular file, directory or symlink' });
       stats.set(path, stat);
+      // A tree made with relative paths can go past PATH_MAX, where no name can be read by its path.
+      if (type === 'd' && holdsPastPathMax(host)) {
+        skipped.push({ path, reason: `cannot list: its entries' host paths are over PATH_MAX (${PATH_MAX} bytes)` });
+        unlisted.push(path);
+        return false;
+      }
     },
   });
   return { stats, unlisted };
 }
 
 const COPY_PREFIX = 'avfs-proxy-';
+/** Linux's bounds on a path (with its NUL) and on one name. */
+const PATH_MAX = 4096;
+const NAME_MAX = 255;
 
 /** Where to put the copy: AVFS_PROXY_TMPDIR, else tmpfs when it has room, else the system temp directory. */
 export function copyParent(bytes: number): string {
@@ -172,7 +198,7 @@ function snapshotEntries(fs: VaultFs, layout: SandboxLayout | null): { seq: numb
 
 /** The layout's entries in the copy, in place of anything the vault has under those names. */
 function createLayout(root: string, layout: SandboxLayout): void {
-  for (const name of layout.topNames) rmSync(join(root, name), { recursive: true, force: true });
+  for (const name of layout.topNames) removeHostTree(join(root, name));
   for (const node of layout.all()) {
     const host = join(root, node.path.slice(1));
     if (node.kind === 'dir') mkdirSync(host);
@@ -208,7 +234,7 @@ export function materialize(fs: VaultFs, parent?: string, layout: SandboxLayout 
     for (const st of baseline.stats.values()) if (st.ctimeNs > newest) newest = st.ctimeNs;
     return { layout, base, root, seq: snap.seq, entries: snap.entries, baseline, readyAt: Number(newest / 1_000_000n) + SETTLE_MS };
   } catch (err) {
-    rmSync(base, { recursive: true, force: true });
+    removeHostTree(base);
     throw err;
   }
 }
@@ -222,8 +248,18 @@ function readHostFile(fs: VaultFs, host: string): ContentRef {
   }
 }
 
+export interface SyncOptions {
+  /**
+   * Holes (zeros never written: `truncate -s 1T`) a file may gain since the export and still be
+   * imported; a file over it is left out and listed in `skipped`, before anything reads it.
+   * The mount's bound (mount/open-files.ts MAX_ZERO_FILL) is passed here: reading and hashing
+   * zeros costs about 7 s per GiB, after the command's timeout.
+   */
+  maxZeroFill?: number;
+}
+
 /** Imports what changed in the copy since `materialize`, as `fs`'s actor. */
-export function syncBack(fs: VaultFs, session: CopySession): SyncSummary {
+export function syncBack(fs: VaultFs, session: CopySession, options: SyncOptions = {}): SyncSummary {
   const summary: SyncSummary = { added: 0, modified: 0, deleted: 0, hashed: 0, skipped: [] };
   const after = scan(session.root, summary.skipped, session.layout);
   const now = after.stats;
@@ -238,6 +274,20 @@ export function syncBack(fs: VaultFs, session: CopySession): SyncSummary {
   const contents = new Map<string, ContentRef>();
   const chmods: { path: string; mode: number }[] = [];
   const times: { path: string; mtime: number }[] = [];
+  /** Files left out for their holes (SyncOptions.maxZeroFill). */
+  const refused = new Set<string>();
+  const tooSparse = (path: string): boolean => {
+    const host = now.get(path)!;
+    const base = session.baseline.stats.get(path);
+    const grew = host.holes - (base?.type === 'f' ? base.holes : 0);
+    if (options.maxZeroFill === undefined || grew <= options.maxZeroFill) return false;
+    refused.add(path);
+    summary.skipped.push({
+      path,
+      reason: `gained ${grew} bytes of holes (zeros never written) since the export, more than the ${options.maxZeroFill} a file may gain between two saves; not imported`,
+    });
+    return true;
+  };
 
   const relink = planRelinks(session.baseline.stats, now, unknown);
   for (const [path, entry] of session.entries) {
@@ -272,7 +322,7 @@ export function syncBack(fs: VaultFs, session: CopySession): SyncSummary {
     }
     const base = session.baseline.stats.get(path);
     const untouched = base && base.ino === host.ino && base.size === host.size && base.mtimeNs === host.mtimeNs && base.ctimeNs === host.ctimeNs;
-    if (untouched) continue;
+    if (untouched || tooSparse(path)) continue;
     summary.hashed++;
     if (host.size !== entry.size || hashHostFile(hostPath(path)) !== entry.hash) {
       contents.set(path, readHostFile(fs, hostPath(path)));
@@ -287,35 +337,81 @@ export function syncBack(fs: VaultFs, session: CopySession): SyncSummary {
     creations.push(path);
   }
   for (const [path, to] of relink) {
-    if (to !== null) continue;
+    if (to !== null || tooSparse(path)) continue;
     contents.set(path, readHostFile(fs, hostPath(path)));
     summary.hashed++;
   }
+  for (const [path, to] of relink) {
+    if (to === null || !refused.has(to)) continue;
+    relink.delete(path);
+    summary.skipped.push({ path, reason: `a hard link to ${to}, which was not imported` });
+  }
+  for (const [path, to] of relink) if (to === null && refused.has(path)) relink.delete(path);
   for (const path of creations) {
     const host = now.get(path)!;
-    if (host.type === 'f') {
+    if (host.type === 'f' && !tooSparse(path)) {
       contents.set(path, readHostFile(fs, hostPath(path)));
       summary.hashed++;
     }
   }
 
-  // Remove only the topmost removed paths (recursively, deepest first); their descendants go with them.
+  // Removals deepest first, each with the topmost removed path above it: a removed directory the
+  // vault now holds just as the command saw it goes in one recursive removal.
   const removed = new Set(removals);
-  const topRemovals = removals.filter((p) => !removed.has(dirname(p))).sort().reverse();
-  const created = new Set(creations);
-  creations.sort();
+  const topOf = (p: string) => {
+    while (p !== '/' && removed.has(dirname(p))) p = dirname(p);
+    return p;
+  };
+  removals.sort().reverse();
+  const kept = creations.filter((p) => !refused.has(p)).sort();
+  const created = new Set(kept);
 
   try {
     fs.store.mutate(() => {
       // Others may have changed the vault while the command ran. The command's changes are applied
       // over whatever is there now (its state of a path wins), and a path someone else already
       // removed or created is not an error.
-      for (const path of topRemovals) if (fs.exists(path)) fs.rm(path, { recursive: true });
-      summary.deleted = removals.length;
-      for (const path of creations) {
+      // Only what the command saw is removed: a name someone else made meanwhile in a directory
+      // it removed stays, with the directories above it.
+      const exact = new Map<string, boolean>();
+      const seenOnly = (top: string) => {
+        if (!exact.has(top)) {
+          const entry = fs.exists(top) ? fs.lstat(top) : undefined;
+          exact.set(top, !!entry && (entry.type !== 'd' || fs.walk(top).every((e) => removed.has(e.path))));
+        }
+        return exact.get(top)!;
+      };
+      for (const path of removals) {
+        const top = topOf(path);
+        if (seenOnly(top)) {
+          if (path === top) summary.deleted += fs.rm(path, { recursive: true }).length;
+          continue;
+        }
+        if (!fs.exists(path)) continue;
+        if (fs.lstat(path).type === 'd' && fs.list(path).length > 0) continue; // holds someone else's
+        fs.rm(path);
+        summary.deleted++;
+      }
+      /**
+       * Makes way at `path` for the command's entry of type `keep` (null: a new inode, whatever is
+       * there goes); an entry of that type, not a symlink, is written over. A directory that still
+       * holds names (someone else's, made during the run: the command's were removed above)
+       * stays, and the command's entry there is left out, reported.
+       */
+      const clear = (path: string, keep: HostStat['type'] | null): boolean => {
+        if (!fs.exists(path)) return true;
+        const existing = fs.lstat(path);
+        if (existing.type === keep && keep !== 'l') return true;
+        if (existing.type === 'd' && fs.list(path).length > 0) {
+          summary.skipped.push({ path, reason: 'someone else made it a directory and put entries in it during the run; theirs is kept, the command\'s is not imported' });
+          return false;
+        }
+        fs.rm(path);
+        return true;
+      };
+      for (const path of kept) {
         const host = now.get(path)!;
-        const existing = fs.exists(path) ? fs.lstat(path) : undefined;
-        if (existing && (existing.type !== host.type || host.type === 'l')) fs.rm(path, { recursive: true });
+        if (!clear(path, host.type)) continue;
         if (host.type === 'd') {
           fs.mkdir(path, { mode: host.mode, parents: true });
           fs.chmod(path, host.mode);
@@ -333,6 +429,7 @@ export function syncBack(fs: VaultFs, session: CopySession): SyncSummary {
       for (const [path, content] of contents) {
         if (created.has(path) || relink.has(path)) continue;
         const host = now.get(path)!;
+        if (!clear(path, 'f')) continue;
         const ino = fs.exists(path) ? fs.lstat(path).ino : undefined;
         if (ino === undefined || written.get(ino) !== content.hash) {
           const entry = fs.writeContent(path, content, { parents: true, mode: host.mode, mtime: Number(host.mtimeNs / 1_000_000n) });
@@ -344,15 +441,15 @@ export function syncBack(fs: VaultFs, session: CopySession): SyncSummary {
       for (const [path, to] of relink) {
         if (to !== null) continue;
         const host = now.get(path)!;
-        if (fs.exists(path)) fs.rm(path, { recursive: true });
+        if (!clear(path, null)) continue;
         fs.writeContent(path, contents.get(path)!, { parents: true, mode: host.mode, mtime: Number(host.mtimeNs / 1_000_000n) });
         if (session.entries.has(path)) summary.modified++;
         else summary.added++;
       }
       for (const [path, to] of relink) {
         if (to === null) continue;
-        if (fs.exists(path)) fs.rm(path, { recursive: true });
-        else fs.mkdir(dirname(path), { parents: true });
+        if (!clear(path, null)) continue;
+        if (!fs.exists(path)) fs.mkdir(dirname(path), { parents: true });
         fs.link(to, path);
         if (session.entries.has(path)) summary.modified++;
         else summary.added++;
@@ -411,9 +508,9 @@ function planRelinks(before: Map<string, HostStat>, after: Map<string, HostStat>
   return relink;
 }
 
-/** Removes the temporary copy, making unreadable or unwritable directories removable first. */
+/** Removes the temporary copy, however deep the command made it (host-dirs.ts removeHostTree). */
 export function dispose(session: CopySession): void {
-  disposeDir(session.base);
+  removeHostTree(session.base);
 }
 
 /**
@@ -432,29 +529,9 @@ export function disposeDeadCopies(execId: string): string[] {
     }
     for (const name of names) {
       if (!name.startsWith(`${COPY_PREFIX}${execId}-`)) continue;
-      disposeDir(join(parent, name));
+      removeHostTree(join(parent, name));
       removed.push(join(parent, name));
     }
   }
   return removed;
-}
-
-function disposeDir(base: string): void {
-  try {
-    rmSync(base, { recursive: true, force: true });
-  } catch {
-    const fix = (dir: string) => {
-      try {
-        chmodSync(dir, 0o700);
-        for (const name of readdirSync(dir)) {
-          const p = join(dir, name);
-          if (lstatSync(p).isDirectory()) fix(p);
-        }
-      } catch {
-        // best effort
-      }
-    };
-    fix(base);
-    rmSync(base, { recursive: true, force: true });
-  }
 }

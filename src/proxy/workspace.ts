@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fuseAvailable, mountVault, unmountDir } from '../mount/index.js';
 import { thisProcess, type ProcessRef } from '../store/host-process.js';
 import { openExecView } from '../mount/views.js';
+import { MAX_ZERO_FILL } from '../mount/open-files.js';
 import type { SandboxLayout } from '../core/sandbox-layout.js';
 import { currentSeq } from '../store/vaults.js';
 import type { SyncSummary } from './copy.js';
@@ -72,9 +73,14 @@ export async function copyWorkspace(fs: VaultFs, modeReason: string | null, layo
     owner: thisProcess(),
     async finish() {
       // On failure the copy is kept (its path is in the error) so the command's work is not lost.
-      const sync = syncBack(fs, session);
+      const sync = syncBack(fs, session, { maxZeroFill: MAX_ZERO_FILL });
       released = true;
-      dispose(session);
+      try {
+        dispose(session);
+      } catch (err) {
+        // The import has committed: the run is reported as it went, the leftover copy named.
+        sync.skipped.push({ path: session.base, reason: `the temporary copy could not be removed (${(err as Error).message}); remove it yourself` });
+      }
       return { sync };
     },
     async abort() {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, constants, lchownSync, utimesSync, fchmodSync, futimesSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
+import { chmodSync, closeSync, constants, lchownSync, utimesSync, fchmodSync, ftruncateSync, futimesSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { AvfsError } from '../errors.js';
 import { devMajor, devMinor } from '../core/entry-types.js';
@@ -426,16 +426,42 @@ const { O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_RDONLY, O_WRONLY } = constan
 /** Times to give a host file or directory (ms); none: left as the write makes them. */
 type Times = { atime: number; mtime: number } | null;
 
-/** Writes content to a new host file, then its mode (and times) through the same descriptor. */
+/**
+ * Writes content to a new host file, then its mode (and times) through the same descriptor.
+ * All-zero stretches are left as holes and the size set at the end, so a stored sparse file
+ * (`truncate -s 2G`, kept with every zero) does not fill the host's disk, or a copy-mode run's
+ * tmpfs, with zeros each time it is exported.
+ */
 export function writeHostFile(path: string, chunks: Iterable<Uint8Array>, mode: number, times: Times): void {
   const fd = openSync(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
   try {
-    for (const chunk of chunks) writeFully(fd, chunk, null);
+    let size = 0;
+    for (const chunk of chunks) {
+      writeLeavingHoles(fd, chunk, size);
+      size += chunk.length;
+    }
+    ftruncateSync(fd, size);
     fchmodSync(fd, hostMode('f', mode));
     if (times) futimesSync(fd, hostSeconds(times.atime), hostSeconds(times.mtime));
   } finally {
     closeSync(fd);
   }
+}
+
+/** The piece of a chunk written or, when all zeros, skipped as a whole. */
+const HOLE_PIECE = 64 * 1024;
+const ZEROS = new Uint8Array(HOLE_PIECE);
+
+/** Writes `chunk` at `at` in `fd`, leaving its all-zero pieces unwritten (holes in a new file). */
+function writeLeavingHoles(fd: number, chunk: Uint8Array, at: number): void {
+  let from = 0; // the start of the bytes not yet written
+  for (let off = 0; off < chunk.length; off += HOLE_PIECE) {
+    const end = Math.min(off + HOLE_PIECE, chunk.length);
+    if (Buffer.compare(chunk.subarray(off, end), ZEROS.subarray(0, end - off)) !== 0) continue;
+    if (off > from) writeFully(fd, chunk.subarray(from, off), at + from);
+    from = end;
+  }
+  if (chunk.length > from) writeFully(fd, chunk.subarray(from), at + from);
 }
 
 /** Sets a host directory's mode (and times) through a descriptor that refuses a symlink. */

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
@@ -83,6 +83,48 @@ describe('copy mode specifics', () => {
     expect(race.code, race.stdout + race.stderr).toBe(0);
     expect(race.json.changed_files.map((c: any) => [c.path, c.kind])).toEqual([['/a.txt', 'deleted'], ['/shared', 'added'], ['/shared/f', 'added']]);
     expect(vaultTree(home)['/shared/f']).toMatchObject({ type: 'f', hash: sha('f\n') });
+  });
+
+  it('imports and reports a run that made a tree past PATH_MAX, and removes its copy', async () => {
+    const home = newHome({ '/important': 'original' });
+    const copies = join(tmp.dir, `copies-${homes}`);
+    mkdirSync(copies);
+    // Relative paths reach any depth: 17 names of 250 bytes pass PATH_MAX (removing the copy recursed on the JS stack and named every path whole).
+    const make = 'import os; open("/important", "w").write("tampered"); os.chdir("/")\nfor i in range(17): os.mkdir("d" * 250); os.chdir("d" * 250)';
+    const r = await avfs(home, ['proxy', 'exec', '--mode', 'copy', '--checkpoint', '--', 'python3', '-c', make], { env: { AVFS_PROXY_TMPDIR: copies } });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.json.changed_files.find((c: any) => c.path === '/important')).toMatchObject({ kind: 'modified', hash: sha('tampered') });
+    // The directory whose names are past PATH_MAX (how deep depends on where the copy is) is left out, reported.
+    expect(r.json.skipped).toEqual([{ path: expect.stringMatching(/^(\/d{250})+$/), reason: expect.stringMatching(/PATH_MAX/) }]);
+    expect(readdirSync(copies)).toEqual([]);
+  });
+
+  it('leaves out a file that gained more than 1 GiB of holes (`truncate -s 2G`), at once, as the mount refuses it', async () => {
+    const home = newHome({ '/a.txt': 'a\n' });
+    const r = await avfs(home, ['proxy', 'exec', '--mode', 'copy', '--shell', 'truncate -s 2G big && echo b > b.txt']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.json.skipped).toEqual([{ path: '/big', reason: expect.stringMatching(/holes/) }]);
+    expect(r.json.changed_files.map((c: any) => c.path)).toEqual(['/b.txt']);
+    expect(r.json.duration_ms).toBeLessThan(5000);
+    expect(vaultTree(home)['/big']).toBeUndefined();
+  });
+
+  it("removes only what the command saw: a name someone wrote during the run into a directory it moves stays, and is not reported", async () => {
+    const home = newHome({ '/d/a': 'old' });
+    setVaultPolicy(home, { sandbox: { mode: 'off' } });
+    const started = join(tmp.dir, `started-${homes}`);
+    const go = join(tmp.dir, `go-${homes}`);
+    // Unsandboxed, so the command can wait for the test (host paths through --env: the policy refuses them on the command line).
+    const run = avfs(home, ['proxy', 'exec', '--mode', 'copy', '--env', `STARTED=${started}`, '--env', `GO=${go}`, '--shell', 'touch "$STARTED"; while [ ! -e "$GO" ]; do sleep 0.05; done; mv d e']);
+    for (let i = 0; i < 600 && !existsSync(started); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect((await avfs(home, ['write', '/d/new', "person's work"])).code).toBe(0);
+    writeFileSync(go, '');
+    const r = await run;
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.json.changed_files.map((c: any) => [c.path, c.kind])).toEqual([['/d/a', 'deleted'], ['/e', 'added'], ['/e/a', 'added']]);
+    const tree = vaultTree(home);
+    expect(tree['/d/new']).toMatchObject({ type: 'f', hash: sha("person's work") });
+    expect(tree['/d']).toMatchObject({ type: 'd' });
   });
 
   it('keeps the copy and says where when the changes cannot be imported (quota), changing nothing', async () => {
