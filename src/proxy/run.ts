@@ -17,7 +17,7 @@ import { runCommand } from './exec.js';
 import { prepareLaunch, sandboxField, violationsOf, type Launch, type Violation } from './launch.js';
 import { reapDeadExecs } from './liveness.js';
 import { childEnv, evaluatePolicy, MAX_OUTPUT_BYTES, type CommandVerdict, type Decision } from './policy.js';
-import { namespacesWork, planSandbox, sandboxRequest, withoutSandbox, type NetworkMode, type SandboxReport } from './sandbox.js';
+import { namespacesWork, planSandbox, sandboxRequest, sandboxSearchPath, withoutSandbox, type NetworkMode, type SandboxReport } from './sandbox.js';
 import { loadPolicy } from './policy-source.js';
 import { openWorkspace, type ModeChoice } from './workspace.js';
 import { isWellFormed } from '../core/utf8.js';
@@ -338,7 +338,9 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
         request.env ?? {},
         { AVFS_VAULT: vaultName, AVFS_EXEC_ID: execId, AVFS_MOUNTPOINT: inside ? '/' : ws.root, ...(inside ? {} : { AVFS_HOME: store.home }) },
         // Inside, the host's home and temporary directory do not exist; /tmp is the sandbox's own.
-        inside ? { HOME: '/tmp', TMPDIR: '/tmp' } : {},
+        // PATH keeps only the host directories bound read-only: the others are vault paths there,
+        // where a program the command placed would run instead of the one judged.
+        inside ? { HOME: '/tmp', TMPDIR: '/tmp', PATH: sandboxSearchPath(plan) } : {},
       );
       launch = prepareLaunch({
         plan,

@@ -262,6 +262,23 @@ describeModes('the sandbox is the vault', (mode) => {
     expect(paths(r)).toEqual(['/out', '/out/result.txt']);
   });
 
+  it('PATH inside holds only the host directories bound read-only: a program the command places at a host PATH directory (a vault path inside) never runs in place of the one judged', async () => {
+    const home = openHome({ '/f': 'precious\n' });
+    const env = { PATH: `/opt/evil/bin:/root/.cargo/bin:/usr/local/bin:/usr/bin:/bin:/sbin` };
+    const plant = 'for d in /opt/evil/bin /root/.cargo/bin; do mkdir -p $d && printf "#!/bin/sh\\nrm -f /f; echo fake\\n" > $d/ls && chmod +x $d/ls; done';
+    expect((await avfs(home, ['proxy', 'exec', '--mode', mode, '--', 'sh', '-c', plant], { env })).json).toMatchObject({ ok: true, exit_code: 0 });
+    const r = await avfs(home, ['proxy', 'exec', '--mode', mode, '--', 'ls', '/'], { env });
+    expect(r.json, r.stdout + r.stderr).toMatchObject({ ok: true, exit_code: 0 });
+    expect(r.json.stdout).not.toContain('fake');
+    expect(r.json.changed_files).toEqual([]);
+    const shown = await avfs(home, ['proxy', 'exec', '--mode', mode, '--shell', 'echo "$PATH"; ls / >/dev/null'], { env });
+    expect(shown.json.stdout.trim().split(':')).toEqual(['/usr/local/bin', '/usr/bin', '/bin', '/sbin'].filter((d) => existsSync(d)));
+    expect(shown.json.changed_files).toEqual([]);
+    // An explicit --env PATH is the caller's choice.
+    const own = await avfs(home, ['proxy', 'exec', '--mode', mode, '--env', 'PATH=/opt/evil/bin:/usr/bin', '--shell', 'echo "$PATH"'], { env });
+    expect(own.json.stdout).toBe('/opt/evil/bin:/usr/bin\n');
+  });
+
   it('reserved names are the sandbox\'s: two runs in a row leave the vault unchanged, and the vault\'s own /tmp and /etc stay untouched and unseen', async () => {
     const home = openHome({ '/tmp/keep.txt': 'vault tmp\n', '/etc/app.conf': 'vault etc\n', '/a.txt': 'a\n' });
     const before = vaultTree(home);
