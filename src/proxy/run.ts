@@ -18,6 +18,7 @@ import { prepareLaunch, sandboxField, violationsOf, type Launch, type Violation 
 import { reapDeadExecs } from './liveness.js';
 import { childEnv, evaluatePolicy, MAX_OUTPUT_BYTES, type CommandVerdict, type Decision } from './policy.js';
 import { namespacesWork, planSandbox, sandboxRequest, sandboxSearchPath, withoutSandbox, type NetworkMode, type SandboxReport } from './sandbox.js';
+import type { SandboxLayout } from '../core/sandbox-layout.js';
 import { loadPolicy } from './policy-source.js';
 import { openWorkspace, type ModeChoice } from './workspace.js';
 import { isWellFormed } from '../core/utf8.js';
@@ -147,11 +148,22 @@ export function describeRequest(request: ExecRequest): string {
   return request.shell !== undefined ? request.shell : quoteArgv(request.argv ?? []);
 }
 
-/** Resolves and checks `--cwd`: an existing directory of the vault, as a canonical path. */
-function resolveCwd(fs: VaultFs, input: string | undefined): string {
+/**
+ * Resolves and checks `--cwd`: an existing directory of the vault, as a canonical path. In the
+ * sandbox a reserved name (`/tmp`, `/usr`…) is the sandbox's, not the vault's: refused as such,
+ * whether or not the vault holds that name.
+ */
+function resolveCwd(fs: VaultFs, input: string | undefined, layout: SandboxLayout | null): string {
+  const reserved = (path: string) => {
+    if (!layout?.covers(path)) return;
+    const top = path.split('/')[1]!;
+    throw new AvfsError('INVALID_PATH', `--cwd ${path}: /${top} is reserved in the sandbox (the sandbox's own, not the vault's); use a directory of the vault`, { path, reserved: layout.topNames.map((n) => `/${n}`) });
+  };
   const path = normalizePath(input ?? '/');
+  reserved(path);
   const entry = fs.stat(path);
   if (entry.type !== 'd') throw new AvfsError('NOT_A_DIRECTORY', `--cwd is not a directory: ${path}`, { path });
+  reserved(entry.path);
   return entry.path;
 }
 
@@ -277,11 +289,11 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
   const actor = { source: 'proxy' as const, execId };
   const fs = new VaultFs(store, vaultName, actor);
   const vault = getVault(store, vaultName);
-  const cwd = resolveCwd(fs, request.cwd);
   const command = describeRequest(request);
   const { policy, source } = loadPolicy(store, vaultName);
   const wanted = sandboxRequest(policy, request);
   let plan = planSandbox(wanted);
+  const cwd = resolveCwd(fs, request.cwd, plan.layout);
 
   // In the sandbox every path the command names is the vault's; unsandboxed, host paths are
   // judged against a private mount or copy that is created only once the command is allowed.

@@ -4,7 +4,7 @@ import { spawn, type StdioOptions } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
-import { avfs, BIN, ROOT, tempDir } from '../helpers.js';
+import { avfs, BIN, expectError, ROOT, tempDir } from '../helpers.js';
 import { snapshot } from '../mount/helpers.js';
 import { describeModes, describeSandbox, processes, seedHome, setVaultPolicy, vaultTree, type Mode, type VaultItem } from './helpers.js';
 
@@ -289,6 +289,17 @@ describeModes('the sandbox is the vault', (mode) => {
       expect(r.json.sandbox.reserved).toEqual(expect.arrayContaining(['/dev', '/etc', '/proc', '/tmp', '/usr']));
     }
     expect(vaultTree(home)).toEqual(before);
+  });
+
+  it('--cwd at a reserved name is refused as reserved (not as missing), whether or not the vault holds that name', async () => {
+    for (const files of [{ '/a.txt': 'a\n' }, { '/tmp/keep.txt': 'vault tmp\n', '/etc/x/keep': 'x\n' }] as Record<string, string>[]) {
+      const home = openHome(files);
+      for (const cwd of ['/tmp', '/etc/x', '/proc']) {
+        const e = expectError(await avfs(home, ['proxy', 'exec', '--mode', mode, '--cwd', cwd, '--', 'true']), 'INVALID_PATH', 2);
+        expect(e.message, cwd).toContain('reserved in the sandbox');
+      }
+      expect((await avfs(home, ['proxy', 'exec', '--mode', mode, '--cwd', '/', '--', 'true'])).json).toMatchObject({ ok: true, exit_code: 0 });
+    }
   });
 
   it('has no network by default (a listener on the host\'s 127.0.0.1 is unreachable) and the host network with --network host', async () => {
