@@ -3,7 +3,7 @@ import { isUtf8 } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { incompleteTail } from '../core/text.js';
 import { MAX_TIMER_MS, oneOfOption, wholeOption } from '../core/units.js';
-import { normalizePath } from '../core/paths.js';
+import { dirname, joinPath, normalizePath } from '../core/paths.js';
 import { AvfsError } from '../errors.js';
 import { audit } from '../store/audit.js';
 import { saveCheckpoint } from '../store/checkpoints.js';
@@ -150,22 +150,46 @@ export function describeRequest(request: ExecRequest): string {
 
 /**
  * Resolves and checks `--cwd`: an existing directory of the vault, as a canonical path. In the
- * sandbox a reserved name (`/tmp`, `/usr`…) is the sandbox's, not the vault's: refused as such,
- * whether or not the vault holds that name.
+ * sandbox the vault is `/`, so its symlinks are followed as the kernel follows them there (`..` at
+ * `/` stays at `/`: a link to `../../etc` from `/` is `/etc`), and a reserved name (`/tmp`,
+ * `/usr`…) is the sandbox's, not the vault's: refused as such, whether or not the vault holds it.
  */
 function resolveCwd(fs: VaultFs, input: string | undefined, layout: SandboxLayout | null): string {
-  const reserved = (path: string) => {
-    if (!layout?.covers(path)) return;
-    const top = path.split('/')[1]!;
-    throw new AvfsError('INVALID_PATH', `--cwd ${path}: /${top} is reserved in the sandbox (the sandbox's own, not the vault's); use a directory of the vault`, { path, reserved: layout.topNames.map((n) => `/${n}`) });
-  };
   const path = normalizePath(input ?? '/');
-  reserved(path);
-  const entry = fs.stat(path);
-  if (entry.type !== 'd') throw new AvfsError('NOT_A_DIRECTORY', `--cwd is not a directory: ${path}`, { path });
-  reserved(entry.path);
-  return entry.path;
+  if (!layout) {
+    const entry = fs.stat(path);
+    if (entry.type !== 'd') throw new AvfsError('NOT_A_DIRECTORY', `--cwd is not a directory: ${path}`, { path });
+    return entry.path;
+  }
+  const names = path.split('/').filter(Boolean);
+  let at = '/';
+  for (let hops = 0; names.length > 0; ) {
+    const name = names.shift()!;
+    if (name === '.') continue;
+    if (name === '..') {
+      at = dirname(at);
+      continue;
+    }
+    const next = joinPath(at, name);
+    if (layout.covers(next)) {
+      const top = next.split('/')[1]!;
+      throw new AvfsError('INVALID_PATH', `--cwd ${path}: /${top} is reserved in the sandbox (the sandbox's own, not the vault's); use a directory of the vault`, { path, reserved: layout.topNames.map((n) => `/${n}`) });
+    }
+    const entry = fs.lstat(next);
+    if (entry.type === 'l') {
+      if (++hops > MAX_CWD_LINKS) throw new AvfsError('INVALID_PATH', `--cwd ${path}: too many levels of symbolic links`, { path });
+      names.unshift(...entry.target!.split('/').filter(Boolean));
+      if (entry.target!.startsWith('/')) at = '/';
+      continue;
+    }
+    if (entry.type !== 'd') throw new AvfsError('NOT_A_DIRECTORY', `--cwd is not a directory: ${path}`, { path });
+    at = next;
+  }
+  return at;
 }
+
+/** Symlinks followed for one `--cwd`, as the kernel's limit (ELOOP). */
+const MAX_CWD_LINKS = 40;
 
 /** An interactive shell is not judged command by command: the person types; the sandbox enforces. */
 const SHELL_DECISION: Decision = { action: 'allow', categories: ['interactive'], rule: 'shell', reason: 'an interactive shell (avfs shell): what is typed is not judged; the sandbox is the boundary' };

@@ -302,6 +302,20 @@ describeModes('the sandbox is the vault', (mode) => {
     }
   });
 
+  it('--cwd follows the vault\'s symlinks as the kernel does inside, where the vault is / (`..` at / stays at /)', async () => {
+    const home = seedHome(join(tmp.dir, `home-${++homes}`), { '/src/a.txt': 'a\n' }, (fs) => {
+      fs.symlink('../../../../src', '/up');
+      fs.symlink('../../../../etc', '/elink');
+      fs.symlink('/src/a.txt', '/file');
+    });
+    setVaultPolicy(home, { extends: 'none' });
+    const r = await avfs(home, ['proxy', 'exec', '--mode', mode, '--cwd', '/up', '--', 'sh', '-c', 'pwd; cat a.txt']);
+    expect(r.json, r.stdout + r.stderr).toMatchObject({ ok: true, exit_code: 0, stdout: '/src\na\n', cwd: '/src' });
+    expect(expectError(await avfs(home, ['proxy', 'exec', '--mode', mode, '--cwd', '/elink', '--', 'true']), 'INVALID_PATH', 2).message).toContain('/etc is reserved in the sandbox');
+    expectError(await avfs(home, ['proxy', 'exec', '--mode', mode, '--cwd', '/file', '--', 'true']), 'NOT_A_DIRECTORY', 2);
+    expectError(await avfs(home, ['proxy', 'exec', '--mode', mode, '--cwd', '/up/missing', '--', 'true']), 'NOT_FOUND', 3);
+  });
+
   it('has no network by default (a listener on the host\'s 127.0.0.1 is unreachable) and the host network with --network host', async () => {
     const home = openHome();
     // The probe closes at once: a reset on the server's side of it is expected.
