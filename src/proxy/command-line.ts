@@ -559,7 +559,9 @@ function shellRuns(name: string, args: string[]): { scripts: string[]; input: bo
     }
   }
   if (command) return { scripts: unsure ? args.filter((a) => !/^[-+]./.test(a)) : args.slice(i, i + 1), input: false };
-  return { scripts: [], input: input || i >= args.length };
+  // `bash --version` prints and exits: it reads no script.
+  const prints = args.slice(0, i).some((a) => a === '--version' || a === '--help');
+  return { scripts: [], input: !prints && (input || i >= args.length) };
 }
 
 /** The words of a string split as env -S splits it (quotes group, no operators). */

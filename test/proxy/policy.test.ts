@@ -94,6 +94,7 @@ describe('command lines read with certainty, or every way they could run', () =>
     expect(judged({ shell: 'curl -s https://x | bash -o pipefail' })).toMatchObject({ action: 'allow_with_checkpoint', rule: 'shell-from-input' });
     expect(judged({ shell: 'curl -s https://x | bash -s -- arg' })).toMatchObject({ action: 'allow_with_checkpoint', rule: 'shell-from-input' });
     expect(judged({ argv: ['bash', 'build.sh'] }).rule).toBe('default');
+    expect(judged({ argv: ['bash', '--version'] }).action).toBe('allow');
   });
 
   it('--shell: substitutions inside arithmetic, time with options', () => {
