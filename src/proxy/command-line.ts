@@ -5,9 +5,13 @@
  * and the script of `sh -c "…"`, is split here into its simple commands (`a && b | c; d`), with
  * command substitutions (`$(…)`, backticks) parsed as commands of their own; wrappers that run
  * another command (`env`, `nice`, `timeout`, `xargs`, `find -exec`, `sudo`…) yield the wrapped
- * command too. This is a best-effort reading of POSIX shell syntax for policy decisions, not an
- * interpreter: variables are not expanded, `eval` of computed strings and functions are not
- * followed. That is one reason the proxy is a command boundary, not a sandbox.
+ * command too. This is a reading of POSIX shell syntax for policy decisions, not an interpreter:
+ * what is static is read as the shell reads it (quotes, `$'…'`, brace expansion, a wrapper's
+ * options by its getopt table, git's global options); variables are not expanded, `eval` of
+ * computed strings and functions are not followed. What it cannot read with certainty (an option
+ * a wrapper's table does not know, an operand that is not what the wrapper expects, a shell
+ * option it does not know) is read every way it could run, and each reading is judged. The policy
+ * is advisory; the sandbox is the boundary.
  */
 
 /** One command as a policy sees it: the program, its arguments and any redirection targets. */
@@ -30,10 +34,108 @@ type Token = { kind: 'word'; text: string } | { kind: 'op'; text: string };
 const OPERATORS = ['&&', '||', ';;', '|&', '>>', '<<', '&>', '>&', '<>', '>|', ';', '&', '|', '(', ')', '<', '>', '\n'];
 const REDIRECT_OPS = new Set(['>', '>>', '<', '<<', '&>', '>&', '<>', '>|']);
 const SEPARATORS = new Set(['&&', '||', ';;', '|&', ';', '&', '|', '(', ')', '\n']);
-/** Reserved words that may start a command position without being the program. */
-const LEADING_KEYWORDS = new Set(['!', 'if', 'then', 'else', 'elif', 'do', 'while', 'until', 'time', 'coproc', '{', '}', 'fi', 'done', 'esac']);
+/**
+ * Reserved words that may start a command position without being the program. Not `time`: it is
+ * read as the program time(1) (a wrapper), which covers bash's keyword (`time -p mount`) and
+ * dash's /usr/bin/time (`time -f %e mount`) alike.
+ */
+const LEADING_KEYWORDS = new Set(['!', 'if', 'then', 'else', 'elif', 'do', 'while', 'until', 'coproc', '{', '}', 'fi', 'done', 'esac']);
 /** Compound commands whose words are not a program invocation (their bodies are parsed as commands). */
 const COMPOUND_HEADS = new Set(['for', 'case', 'select', 'function']);
+
+/** Unquoted `{`, `,` and `}` stand as these private-use characters in a word until its brace expansion. */
+const BRACE_MARK: Record<string, string> = { '{': '\uE000', ',': '\uE001', '}': '\uE002' };
+const BRACE_CHARS: Record<string, string> = { '\uE000': '{', '\uE001': ',', '\uE002': '}' };
+const BRACE_MARKS = /[\uE000-\uE002]/g;
+/** At most this many words from one word's brace expansion (`{a,b}{a,b}…` doubles each time). */
+const MAX_BRACE_WORDS = 256;
+
+/**
+ * Brace expansion as bash does it, on a word whose unquoted braces and commas are marked:
+ * `a{b,c}d` → `abd acd`, nested and `{1..3}`/`{a..c}` sequences included.
+ */
+function expandBraces(word: string): string[] {
+  for (let s = word.indexOf('\uE000'); s !== -1; s = word.indexOf('\uE000', s + 1)) {
+    let depth = 0;
+    let end = -1;
+    const commas: number[] = [];
+    for (let j = s; j < word.length && end === -1; j++) {
+      if (word[j] === '\uE000') depth++;
+      else if (word[j] === '\uE002' && --depth === 0) end = j;
+      else if (word[j] === '\uE001' && depth === 1) commas.push(j);
+    }
+    if (end === -1) continue;
+    let parts: string[] | undefined;
+    if (commas.length > 0) parts = [s, ...commas].map((from, k) => word.slice(from + 1, k < commas.length ? commas[k] : end));
+    else parts = braceSequence(word.slice(s + 1, end));
+    if (!parts) continue;
+    const out: string[] = [];
+    for (const part of parts) {
+      if (out.length >= MAX_BRACE_WORDS) break;
+      for (const w of expandBraces(word.slice(0, s) + part + word.slice(end + 1))) {
+        if (out.length >= MAX_BRACE_WORDS) return out;
+        out.push(w);
+      }
+    }
+    return out;
+  }
+  return [word];
+}
+
+/** The words of a sequence expression (`1..5`, `a..e`, `0..10..2`), or undefined when it is not one. */
+function braceSequence(body: string): string[] | undefined {
+  const m = /^(?:(-?\d+)\.\.(-?\d+)|([A-Za-z])\.\.([A-Za-z]))(?:\.\.(-?\d+))?$/.exec(body);
+  if (!m) return undefined;
+  const [from, to] = m[1] !== undefined ? [Number(m[1]), Number(m[2])] : [m[3]!.charCodeAt(0), m[4]!.charCodeAt(0)];
+  const step = Math.abs(Number(m[5] ?? 1)) || 1;
+  const out: string[] = [];
+  for (let v = from; (from <= to ? v <= to : v >= to) && out.length < MAX_BRACE_WORDS; v += from <= to ? step : -step) {
+    out.push(m[1] !== undefined ? String(v) : String.fromCharCode(v));
+  }
+  return out;
+}
+
+/** Reads ANSI-C quoted text (`$'…'`) from `start` (after the quote): its decoded text and the index after the closing quote. */
+function readAnsiC(script: string, start: number): { text: string; next: number } {
+  const simple: Record<string, string> = { a: '\x07', b: '\b', e: '\x1b', E: '\x1b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v', '\\': '\\', "'": "'", '"': '"', '?': '?' };
+  let text = '';
+  let i = start;
+  while (i < script.length && script[i] !== "'") {
+    if (script[i] !== '\\' || i + 1 >= script.length) {
+      text += script[i++];
+      continue;
+    }
+    const e = script[i + 1]!;
+    const code = (re: RegExp, base: number) => {
+      const m = re.exec(script.slice(i + 2));
+      if (!m) return false;
+      text += String.fromCodePoint(Math.min(Number.parseInt(m[0], base), 0x10ffff));
+      i += 2 + m[0].length;
+      return true;
+    };
+    if (e in simple) {
+      text += simple[e];
+      i += 2;
+    } else if (/[0-7]/.test(e)) {
+      const m = /^[0-7]{1,3}/.exec(script.slice(i + 1))!;
+      text += String.fromCharCode(Number.parseInt(m[0], 8) & 0xff);
+      i += 1 + m[0].length;
+    } else if (e === 'x' && code(/^[0-9A-Fa-f]{1,2}/, 16)) {
+      // \xHH
+    } else if (e === 'u' && code(/^[0-9A-Fa-f]{1,4}/, 16)) {
+      // \uHHHH
+    } else if (e === 'U' && code(/^[0-9A-Fa-f]{1,8}/, 16)) {
+      // \UHHHHHHHH
+    } else if (e === 'c' && i + 2 < script.length) {
+      text += String.fromCharCode(script.charCodeAt(i + 2) & 0x1f);
+      i += 3;
+    } else {
+      text += '\\' + e;
+      i += 2;
+    }
+  }
+  return { text, next: i + 1 };
+}
 
 /**
  * Splits a shell script into tokens. Quotes are removed from words as the shell would; the
@@ -44,10 +146,15 @@ function tokenize(script: string, substitutions: string[]): Token[] {
   let i = 0;
   let word = '';
   let inWord = false;
+  /** Open `${` of parameter expansions in the word: their braces are not brace expansion. */
+  let params = 0;
   const flush = () => {
-    if (inWord) tokens.push({ kind: 'word', text: word });
+    // An empty word that brace expansion made is dropped, as bash drops it (`{sudo,} id` is `sudo id`).
+    const words = word.includes('\uE000') ? expandBraces(word).filter((w, _, all) => w !== '' || all.length === 1) : [word];
+    if (inWord) for (const text of words) tokens.push({ kind: 'word', text: text.replace(BRACE_MARKS, (m) => BRACE_CHARS[m]!) });
     word = '';
     inWord = false;
+    params = 0;
   };
   /** Reads `$(…)` starting at script[i] === '$', returns the index after the closing paren. */
   const readDollarParen = (start: number): number => {
@@ -68,8 +175,9 @@ function tokenize(script: string, substitutions: string[]): Token[] {
       else if (c === ')' && --depth === 0) break;
     }
     const inner = script.slice(start + 2, j);
-    // `$((…))` is arithmetic, not a command.
-    if (!(inner.startsWith('(') && inner.endsWith(')'))) substitutions.push(inner);
+    // `$((…))` is arithmetic, not a command; the substitutions inside it are (`$(( $(mount) ))`).
+    if (inner.startsWith('(') && inner.endsWith(')')) tokenize(inner.slice(1, -1), substitutions);
+    else substitutions.push(inner);
     return j + 1;
   };
   const readBacktick = (start: number): number => {
@@ -116,6 +224,38 @@ function tokenize(script: string, substitutions: string[]): Token[] {
           word += script[i++];
         }
       }
+      i++;
+      continue;
+    }
+    if (c === '$' && script[i + 1] === "'") {
+      // ANSI-C quoting: `$'sudo'` is sudo, `$'\x73udo'` too.
+      const end = readAnsiC(script, i + 2);
+      word += end.text;
+      inWord = true;
+      i = end.next;
+      continue;
+    }
+    if (c === '$' && script[i + 1] === '"') {
+      i++; // `$"…"` (a translated string) is a double-quoted string
+      continue;
+    }
+    if (c === '$' && script[i + 1] === '{') {
+      params++;
+      word += '${';
+      inWord = true;
+      i += 2;
+      continue;
+    }
+    if (c === '}' && params > 0) {
+      params--;
+      word += c;
+      i++;
+      continue;
+    }
+    if (c === '{' || c === ',' || c === '}') {
+      // Unquoted, these may be brace expansion (`{sudo,id}` is two words): marked for expandBraces.
+      word += BRACE_MARK[c];
+      inWord = true;
       i++;
       continue;
     }
@@ -232,13 +372,205 @@ export function parseShell(script: string, depth = 0): SimpleCommand[] {
 
 const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'ash']);
 
-/** setpriv(1)'s options that take their value as the next word. */
-const SETPRIV_VALUED = new Set(['--ruid', '--euid', '--reuid', '--rgid', '--egid', '--regid', '--groups', '--inh-caps', '--ambient-caps', '--bounding-set', '--securebits', '--pdeathsig', '--selinux-label', '--apparmor-profile']);
+/**
+ * How a program reads its options, as getopt does: `short` is getopt's optstring (`n:` takes a
+ * value, in the same word or the next; `e::` an optional value, in the same word only; letters
+ * cluster: `-xn5`), `long` maps each long name (GNU getopt also takes any unambiguous prefix) to
+ * the short option it stands for, or to `:` (takes a value: `--name=v` or `--name v`), `::`
+ * (`--name=v` only) or `` (a flag) when it has none.
+ */
+interface OptionTable {
+  short: string;
+  long: Record<string, string>;
+  /** `-5`, nice's old form of `-n 5`. */
+  numeric?: boolean;
+}
+
+const HELP = { help: '', version: '' };
+
+/**
+ * The options of the programs that run another command, and the operands that stand between
+ * them and it (timeout's duration, chrt's priority, taskset's mask). Each stops reading options
+ * at its first operand, as they all do (getopt's `+`).
+ */
+const WRAPPERS: Record<string, { options: OptionTable; operands?: RegExp[] }> = {
+  nice: { options: { short: 'n:', long: { adjustment: 'n', ...HELP }, numeric: true } },
+  ionice: { options: { short: 'c:n:p:P:u:thV', long: { class: 'c', classdata: 'n', pid: 'p', pgid: 'P', uid: 'u', ignore: 't', help: 'h', version: 'V' } } },
+  nohup: { options: { short: '', long: HELP } },
+  setsid: { options: { short: 'cfwhV', long: { ctty: 'c', fork: 'f', wait: 'w', help: 'h', version: 'V' } } },
+  stdbuf: { options: { short: 'i:o:e:', long: { input: 'i', output: 'o', error: 'e', ...HELP } } },
+  command: { options: { short: 'pvV', long: {} } },
+  exec: { options: { short: 'a:cl', long: {} } },
+  builtin: { options: { short: '', long: {} } },
+  time: { options: { short: 'af:o:pqvV', long: { append: 'a', format: 'f', output: 'o', portability: 'p', quiet: 'q', verbose: 'v', help: '', version: 'V' } } },
+  chrt: {
+    options: {
+      short: 'abdfiorRT:P:D:pmvhV',
+      long: { 'all-tasks': 'a', batch: 'b', deadline: 'd', fifo: 'f', idle: 'i', other: 'o', rr: 'r', 'reset-on-fork': 'R', 'sched-runtime': 'T', 'sched-period': 'P', 'sched-deadline': 'D', pid: 'p', max: 'm', verbose: 'v', help: 'h', version: 'V' },
+    },
+    operands: [/^\d+$/],
+  },
+  taskset: { options: { short: 'acphV', long: { 'all-tasks': 'a', 'cpu-list': 'c', pid: 'p', help: 'h', version: 'V' } }, operands: [/^(0x)?[0-9a-f]+$|^[0-9,:-]+$/i] },
+  timeout: {
+    options: { short: 'k:s:v', long: { 'kill-after': 'k', signal: 's', foreground: '', 'preserve-status': '', verbose: 'v', ...HELP } },
+    operands: [/^(\d+\.?\d*|\.\d+)(e[+-]?\d+)?[smhd]?$|^inf(inity)?$/i],
+  },
+  unbuffer: { options: { short: 'p', long: {} } },
+  setpriv: {
+    options: {
+      short: 'dhV',
+      long: {
+        ...Object.fromEntries(['ruid', 'euid', 'reuid', 'rgid', 'egid', 'regid', 'groups', 'inh-caps', 'ambient-caps', 'bounding-set', 'securebits', 'pdeathsig', 'selinux-label', 'apparmor-profile', 'landlock-access', 'landlock-rule', 'seccomp-filter'].map((n) => [n, ':'])),
+        ...Object.fromEntries(['nnp', 'no-new-privs', 'clear-groups', 'keep-groups', 'init-groups', 'reset-env'].map((n) => [n, ''])),
+        dump: 'd',
+        help: 'h',
+        version: 'V',
+      },
+    },
+  },
+  sudo: {
+    options: {
+      short: 'AbC:D:Eeg:Hh::iKklnPp:R:r:SsT:t:U:u:Vv',
+      long: {
+        askpass: 'A', background: 'b', 'close-from': 'C', chdir: 'D', 'preserve-env': '::', edit: 'e', group: 'g', 'set-home': 'H', help: '', host: ':', login: 'i',
+        'remove-timestamp': 'K', 'reset-timestamp': 'k', list: 'l', 'non-interactive': 'n', 'preserve-groups': 'P', prompt: 'p', chroot: 'R', role: 'r', stdin: 'S',
+        shell: 's', type: 't', 'command-timeout': 'T', 'other-user': 'U', user: 'u', version: 'V', validate: 'v',
+      },
+    },
+  },
+  doas: { options: { short: 'a:C:Lnsu:', long: {} } },
+  xargs: {
+    options: {
+      short: '0a:d:E:e::I:i::L:l::n:opP:rs:tx',
+      long: {
+        null: '0', 'arg-file': 'a', delimiter: 'd', eof: '::', replace: '::', 'max-lines': '::', 'max-args': 'n', 'open-tty': 'o', interactive: 'p', 'max-procs': 'P',
+        'process-slot-var': ':', 'no-run-if-empty': 'r', 'max-chars': 's', 'show-limits': '', verbose: 't', exit: 'x', ...HELP,
+      },
+    },
+  },
+};
+
+const ENV_OPTIONS: OptionTable = {
+  short: '0a:C:iP:S:u:v',
+  long: {
+    null: '0', argv0: 'a', chdir: 'C', 'ignore-environment': 'i', 'split-string': 'S', unset: 'u', debug: 'v',
+    'block-signal': '::', 'default-signal': '::', 'ignore-signal': '::', 'list-signal-handling': '', ...HELP,
+  },
+};
+
+const FLOCK_OPTIONS: OptionTable = {
+  short: 'sexnoFuw:E:c:hV',
+  long: { shared: 's', exclusive: 'x', unlock: 'u', nonblock: 'n', nb: 'n', close: 'o', 'no-fork': 'F', wait: 'w', timeout: 'w', 'conflict-exit-code': 'E', command: 'c', verbose: '', help: 'h', version: 'V' },
+};
+
+/** A shell's options: letters cluster, `-o name`/`+O name` take a value; the long ones of bash and zsh. */
+const SHELL_VALUED: Record<string, string> = { sh: 'oO', bash: 'oO', dash: 'o', ash: 'o', zsh: 'o', ksh: 'oR', mksh: 'oT' };
+const SHELL_LONG: Record<string, string> = {
+  ...Object.fromEntries(['debugger', 'dump-po-strings', 'dump-strings', 'help', 'login', 'noediting', 'noprofile', 'norc', 'posix', 'pretty-print', 'restricted', 'verbose', 'version'].map((n) => [n, ''])),
+  rcfile: ':',
+  'init-file': ':',
+  emulate: ':',
+};
+
+/** One option read at args[i]: what it was, and where the next word is; `unknown` when the table does not know it. */
+interface OptionRead {
+  next: number;
+  options: { name: string; value?: string }[];
+  unknown?: boolean;
+}
+
+/** Reads the option word at args[i] (one word, or two with a separate value) by the table. */
+function readOption(args: string[], i: number, table: OptionTable): OptionRead {
+  const a = args[i]!;
+  const kindOf = (letter: string) => {
+    const at = table.short.indexOf(letter);
+    return at === -1 || letter === ':' ? undefined : table.short.startsWith('::', at + 1) ? '::' : table.short[at + 1] === ':' ? ':' : '';
+  };
+  if (a.startsWith('--')) {
+    const eq = a.indexOf('=');
+    const given = a.slice(2, eq === -1 ? undefined : eq);
+    const names = Object.keys(table.long);
+    const matches = names.includes(given) ? [given] : names.filter((n) => n.startsWith(given));
+    // A prefix of several names is one option only when they all stand for the same letter (flock --n: --nb, --nonblock).
+    const letters = new Set(matches.map((n) => table.long[n]));
+    if (matches.length === 0 || (matches.length > 1 && (letters.size > 1 || !/^[A-Za-z0-9]$/.test([...letters][0]!)))) {
+      return { next: i + 1, options: [], unknown: true };
+    }
+    const spec = table.long[matches[0]!]!;
+    const name = spec.length === 1 && spec !== ':' ? spec : matches[0]!;
+    const kind = spec.length === 1 && spec !== ':' ? kindOf(spec) : spec;
+    if (eq !== -1) return { next: i + 1, options: [{ name, value: a.slice(eq + 1) }] };
+    if (kind === ':') return { next: i + 2, options: [{ name, value: args[i + 1] }] };
+    return { next: i + 1, options: [{ name }] };
+  }
+  if (table.numeric && /^-\d+$/.test(a)) return { next: i + 1, options: [{ name: 'n', value: a.slice(1) }] };
+  const options: OptionRead['options'] = [];
+  for (let k = 1; k < a.length; k++) {
+    const letter = a[k]!;
+    const kind = kindOf(letter);
+    if (kind === undefined) return { next: i + 1, options, unknown: true };
+    if (kind === '') {
+      options.push({ name: letter });
+      continue;
+    }
+    const rest = a.slice(k + 1);
+    if (rest !== '' || kind === '::') return { next: i + 1, options: [...options, { name: letter, ...(rest !== '' ? { value: rest } : {}) }] };
+    return { next: i + 2, options: [...options, { name: letter, value: args[i + 1] }] };
+  }
+  return { next: i + 1, options };
+}
+
+/** Whether args[i] is an option word (`--` and a lone `-` are not). */
+const isOption = (word: string | undefined) => word !== undefined && word.startsWith('-') && word !== '-' && word !== '--';
+
+/**
+ * What a shell's arguments run: the `-c` script (options may come before and after -c, and be
+ * clustered: `bash -Ec`, `sh -c -- '…'`), a script file, or its input. After an option it does not
+ * know, any word may be an option's value or the script, so every word is read as a script.
+ */
+function shellRuns(name: string, args: string[]): { scripts: string[]; input: boolean } {
+  const valued = SHELL_VALUED[name] ?? 'oO';
+  let command = false;
+  let input = false;
+  let unsure = false;
+  let i = 0;
+  for (; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--' || a === '-') {
+      i++;
+      break;
+    }
+    if (a.startsWith('--')) {
+      const spec = SHELL_LONG[a.slice(2).split('=')[0]!];
+      if (spec === undefined) unsure = true;
+      else if (spec === ':' && !a.includes('=')) i++;
+      continue;
+    }
+    if (!/^[-+][A-Za-z]+$/.test(a)) {
+      if (/^[-+]./.test(a)) unsure = true;
+      // After an unknown option, a word may be its value, and options may follow it.
+      else if (!unsure) break;
+      continue;
+    }
+    for (const letter of a.slice(1)) {
+      if (letter === 'c') command = true;
+      else if (letter === 's') input = true;
+      else if (valued.includes(letter)) i++;
+    }
+  }
+  if (command) return { scripts: unsure ? args.filter((a) => !/^[-+]./.test(a)) : args.slice(i, i + 1), input: false };
+  // `bash --version` prints and exits: it reads no script.
+  const prints = args.slice(0, i).some((a) => a === '--version' || a === '--help');
+  return { scripts: [], input: !prints && (input || i >= args.length) };
+}
 
 /** The words of a string split as env -S splits it (quotes group, no operators). */
 function shellWords(text: string): string[] {
   return tokenize(text, []).filter((t) => t.kind === 'word').map((t) => t.text);
 }
+
+/** Numbers the word lists expandCommand reads, so a tail of one is known by its length. */
+let origins = 0;
 
 /** The program's name for rule matching: the last path component of argv[0]. */
 export function programName(argv0: string): string {
@@ -246,15 +578,20 @@ export function programName(argv0: string): string {
   return i === -1 ? argv0 : argv0.slice(i + 1);
 }
 
+/** git's options before its command (git.c handle_options) that take the next word as their value. */
+const GIT_VALUED = new Set(['-C', '-c', '--git-dir', '--work-tree', '--namespace', '--config-env', '--super-prefix', '--attr-source']);
+
 /**
- * The first argument that is not an option, skipping the value of `-C <dir>` / `-c <key=value>`
- * (git) — what rules call the subcommand: `git -C x reset --hard` → `reset`.
+ * The first argument that is not an option — what rules call the subcommand. For git, the values
+ * of its global options are skipped (`git -C x reset --hard` → `reset`, `git --git-dir /r push` →
+ * `push`); for other programs, those of `-C <dir>` and `-c <value>`.
  */
-export function subcommandOf(args: string[]): string | undefined {
+export function subcommandOf(args: string[], program?: string): string | undefined {
+  const valued = program === 'git' ? GIT_VALUED : new Set(['-C', '-c']);
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === '--') return args[i + 1];
-    if (a === '-C' || a === '-c') {
+    if (valued.has(a)) {
       i++;
       continue;
     }
@@ -267,35 +604,72 @@ export function subcommandOf(args: string[]): string | undefined {
  * The commands a command runs in turn: itself, plus what a wrapper starts (`env X=1 make` →
  * `make`; `timeout 5 rm -rf x` → `rm -rf x`; `find . -exec rm {} ;` → `rm {}`; `sh -c "…"` → the
  * script's commands). Used so `nice rm -rf /x` is judged as `rm -rf /x` too.
+ *
+ * What cannot be read with certainty is read every way it could run: after an option a wrapper's
+ * table does not know (it may take a value or not), or an operand that is not what the wrapper
+ * expects there, each later word that is not an option is judged as the start of the command
+ * (`nice --new-option 5 sudo id` → `5 sudo id`, `sudo id`, `id`); after an option a shell does not
+ * know, each later word as its script. `seen` keeps those readings from being judged twice.
  */
-export function expandCommand(cmd: SimpleCommand, depth = 0): SimpleCommand[] {
+export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<string>(), origin = ++origins): SimpleCommand[] {
   const out = [cmd];
   if (depth > 8 || cmd.argv.length === 0) return out;
   const name = programName(cmd.argv[0]!);
   const args = cmd.argv.slice(1);
-  const inner = (argv: string[], via: string) => {
-    if (argv.length > 0) out.push(...expandCommand({ argv, redirects: [], writesRedirect: false, shell: cmd.shell, via }, depth + 1));
+  /** The command in argv, which is a tail of this one's words (`suffix`) or words of its own. */
+  const inner = (argv: string[], via: string, suffix = true) => {
+    if (argv.length > 0) out.push(...expandCommand({ argv, redirects: [], writesRedirect: false, shell: cmd.shell, via }, depth + 1, seen, suffix ? origin : ++origins));
   };
   const shellInner = (script: string, via: string) => {
-    for (const sub of parseShell(script, depth + 1)) out.push(...expandCommand({ ...sub, via: sub.via ?? via }, depth + 1));
+    for (const sub of parseShell(script, depth + 1)) out.push(...expandCommand({ ...sub, via: sub.via ?? via }, depth + 1, seen));
   };
-  const skipOptions = (from: number, withValue: Set<string>) => {
-    let i = from;
-    while (i < args.length && args[i]!.startsWith('-') && args[i] !== '-') {
-      if (args[i] === '--') return i + 1;
-      if (withValue.has(args[i]!)) i++;
-      i++;
+  /** Every reading from args[from] on: each word that is not an option may be where the command starts. */
+  const everyReading = (from: number, via: string, words = args, suffix = true) => {
+    for (let j = from; j < words.length; j++) {
+      if (isOption(words[j]) || words[j] === '--') continue;
+      // A tail of the words the expansion started from is named by its length.
+      const key = `${origin}:${words.length - j}`;
+      if (suffix && seen.has(key)) continue;
+      if (suffix) seen.add(key);
+      inner(words.slice(j), `${via}, read every way it could run`, suffix);
     }
-    return i;
+  };
+  /** Reads a wrapper's options: the index after them, or undefined when one was not understood (then every reading is judged). */
+  const afterOptions = (table: OptionTable, onOption?: (o: { name: string; value?: string }) => void): number | undefined => {
+    let i = 0;
+    while (i < args.length && isOption(args[i])) {
+      const read = readOption(args, i, table);
+      read.options.forEach((o) => onOption?.(o));
+      if (read.unknown) {
+        everyReading(read.next, name);
+        return undefined;
+      }
+      i = read.next;
+    }
+    return args[i] === '--' ? i + 1 : i;
   };
   if (SHELLS.has(name)) {
-    // sh -c 'script' [name args…]; options such as -e/-x/-l may precede -c or be combined (-ec).
-    // The shell itself adds nothing to judge: its script's commands are the request.
-    const c = args.findIndex((a) => /^-[a-z]*c[a-z]*$/.test(a));
-    if (c !== -1 && args[c + 1] !== undefined) {
-      const inner = parseShell(args[c + 1]!).flatMap((sub) => expandCommand({ ...sub, via: sub.via ?? name + ' -c' }, depth + 1));
-      if (inner.length > 0) return inner;
+    // The shell itself adds nothing to judge when it runs a -c script: its script's commands are the request.
+    const { scripts, input } = shellRuns(name, args);
+    const commands = scripts.flatMap((script) => parseShell(script, depth + 1).flatMap((sub) => expandCommand({ ...sub, via: sub.via ?? name + ' -c' }, depth + 1, seen)));
+    if (commands.length > 0) return commands;
+    // A shell reading its script from its input (`curl … | bash -o pipefail`) is judged as the bare shell too, as rules describe it.
+    if (input && args.length > 0) out.push({ argv: [cmd.argv[0]!], redirects: [], writesRedirect: false, shell: cmd.shell, via: `${name}, reading its script from its input` });
+    return out;
+  }
+  const wrapper = WRAPPERS[name];
+  if (wrapper) {
+    let i = afterOptions(wrapper.options);
+    if (i === undefined) return out;
+    for (const operand of wrapper.operands ?? []) {
+      if (args[i] !== undefined && !operand.test(args[i]!)) {
+        everyReading(i, name);
+        return out;
+      }
+      i++;
     }
+    if (name === 'xargs' && i >= args.length) inner(['echo'], name, false);
+    else inner(args.slice(i), name);
     return out;
   }
   switch (name) {
@@ -303,20 +677,30 @@ export function expandCommand(cmd: SimpleCommand, depth = 0): SimpleCommand[] {
       let rest = args;
       let i = 0;
       while (i < rest.length && (rest[i]!.startsWith('-') || /^[A-Za-z_][A-Za-z0-9_]*=/.test(rest[i]!))) {
-        const a = rest[i]!;
+        if (rest[i] === '--') {
+          i++;
+          continue;
+        }
+        if (!rest[i]!.startsWith('-') || rest[i] === '-') {
+          i++; // an assignment, or `-` (the old -i)
+          continue;
+        }
+        const read = readOption(rest, i, ENV_OPTIONS);
         // -S 'prog args' (also -Sprog…, --split-string[=]…): the string is split into the words that
         // follow, the program among them, so its words take its place.
-        const spaced = a === '--split-string' || /^-[a-zA-Z]*S$/.test(a); // -S 'x', -vS 'x'
-        const split = spaced ? rest[i + 1] : /^-[a-zA-Z]*S./.test(a) ? a.slice(a.indexOf('S') + 1) : a.startsWith('--split-string=') ? a.slice(15) : undefined;
-        if (split !== undefined) {
-          rest = [...shellWords(split), ...rest.slice(i + (spaced ? 2 : 1))];
+        const split = read.options.find((o) => o.name === 'S' && o.value !== undefined);
+        if (split) {
+          rest = [...shellWords(split.value!), ...rest.slice(read.next)];
           i = 0;
           continue;
         }
-        if (a === '-u' || a === '-C') i++;
-        i++;
+        if (read.unknown) {
+          everyReading(read.next, 'env', rest, rest === args);
+          return out;
+        }
+        i = read.next;
       }
-      inner(rest.slice(i), 'env');
+      inner(rest.slice(i), 'env', rest === args);
       break;
     }
     case 'busybox':
@@ -325,10 +709,16 @@ export function expandCommand(cmd: SimpleCommand, depth = 0): SimpleCommand[] {
       if (args[0] !== undefined && !args[0].startsWith('-')) inner(args, name);
       break;
     case 'flock': {
-      // flock [options] <file> <program…> | flock [options] <file> -c '<script>'
-      const i = skipOptions(0, new Set(['-w', '--timeout', '-E', '--conflict-exit-code']));
-      const c = args.indexOf('-c', i + 1);
-      if (c !== -1 && args[c + 1] !== undefined) shellInner(args[c + 1]!, 'flock -c');
+      // flock [options] <file> <program…> | flock [options] <file> -c '<script>'; -c among the options too.
+      let script: string | undefined;
+      const i = afterOptions(FLOCK_OPTIONS, (o) => {
+        if (o.name === 'c' && o.value !== undefined) shellInner(o.value, 'flock -c');
+        if (o.name === 'c') script = o.value;
+      });
+      if (i === undefined || script !== undefined) break;
+      const after = args[i + 1];
+      if ((after === '-c' || after === '--command') && args[i + 2] !== undefined) shellInner(args[i + 2]!, 'flock -c');
+      else if (after?.startsWith('--command=')) shellInner(after.slice(10), 'flock -c');
       else inner(args.slice(i + 1), 'flock');
       break;
     }
@@ -351,46 +741,12 @@ export function expandCommand(cmd: SimpleCommand, depth = 0): SimpleCommand[] {
       // alias name='<script>': what the name will run.
       for (const a of args) if (a.includes('=')) shellInner(a.slice(a.indexOf('=') + 1), 'alias');
       break;
-    case 'nice':
-    case 'ionice':
-    case 'nohup':
-    case 'setsid':
-    case 'stdbuf':
-    case 'command':
-    case 'exec':
-    case 'builtin':
-    case 'time':
-    case 'chrt':
-    case 'taskset':
-    case 'unbuffer':
-    case 'setpriv':
-    case 'sudo':
-    case 'doas': {
-      const valued = new Set(['-n', '-c', '-u', '-g', '-p', '-o', '-e', '-i', '-C', '-U', '-h', '-D', '-r']);
-      // chrt's and taskset's options are flags; the priority or mask follows them.
-      const flagsOnly = name === 'nohup' || name === 'command' || name === 'time' || name === 'chrt' || name === 'taskset';
-      const own = name === 'exec' ? new Set(['-a']) : name === 'setpriv' ? SETPRIV_VALUED : flagsOnly ? new Set<string>() : valued;
-      let i = skipOptions(0, own);
-      if (name === 'taskset' || name === 'chrt') i++; // mask / priority
-      inner(args.slice(i), name);
-      break;
-    }
-    case 'timeout': {
-      const i = skipOptions(0, new Set(['-s', '--signal', '-k', '--kill-after']));
-      inner(args.slice(i + 1), 'timeout');
-      break;
-    }
-    case 'xargs': {
-      const i = skipOptions(0, new Set(['-I', '-L', '-n', '-P', '-s', '-d', '-E', '-a', '--arg-file', '--delimiter', '--max-args', '--max-procs']));
-      inner(args.slice(i).length ? args.slice(i) : ['echo'], 'xargs');
-      break;
-    }
     case 'find': {
       for (let i = 0; i < args.length; i++) {
         if (['-exec', '-execdir', '-ok', '-okdir'].includes(args[i]!)) {
           let end = i + 1;
           while (end < args.length && args[end] !== ';' && args[end] !== '+') end++;
-          inner(args.slice(i + 1, end), 'find ' + args[i]);
+          inner(args.slice(i + 1, end), 'find ' + args[i], false);
           i = end;
         }
       }

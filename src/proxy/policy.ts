@@ -301,7 +301,7 @@ function ruleMatches(rule: Rule, cmd: SimpleCommand): boolean {
   if (!asList(rule.program).some((p) => compilePattern(p, false).test(name) || (p.includes('/') && compilePattern(p, false).test(argv0)))) return false;
   const args = cmd.argv.slice(1);
   if (rule.subcommand !== undefined) {
-    const sub = subcommandOf(args);
+    const sub = subcommandOf(args, name);
     if (sub === undefined || !matchesAny(sub, asList(rule.subcommand))) return false;
   }
   if (rule.args_any && !args.some((a) => matchesAny(a, rule.args_any!))) return false;

