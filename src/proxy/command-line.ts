@@ -47,14 +47,11 @@ const COMPOUND_HEADS = new Set(['for', 'case', 'select', 'function']);
 const BRACE_MARK: Record<string, string> = { '{': '\uE000', ',': '\uE001', '}': '\uE002' };
 const BRACE_CHARS: Record<string, string> = { '\uE000': '{', '\uE001': ',', '\uE002': '}' };
 const BRACE_MARKS = /[\uE000-\uE002]/g;
-/** At most this many words from one word's brace expansion (`{a,b}{a,b}…` doubles each time). */
+/** About this many words from one word's brace expansion (`{a,b}{a,b}…` doubles each time). */
 const MAX_BRACE_WORDS = 256;
 
-/**
- * Brace expansion as bash does it, on a word whose unquoted braces and commas are marked:
- * `a{b,c}d` → `abd acd`, nested and `{1..3}`/`{a..c}` sequences included.
- */
-function expandBraces(word: string): string[] {
+/** The first brace of a word that expands (unquoted braces and commas marked): where it is and its alternatives. */
+function firstBrace(word: string): { start: number; end: number; parts: string[] } | undefined {
   for (let s = word.indexOf('\uE000'); s !== -1; s = word.indexOf('\uE000', s + 1)) {
     let depth = 0;
     let end = -1;
@@ -65,21 +62,32 @@ function expandBraces(word: string): string[] {
       else if (word[j] === '\uE001' && depth === 1) commas.push(j);
     }
     if (end === -1) continue;
-    let parts: string[] | undefined;
-    if (commas.length > 0) parts = [s, ...commas].map((from, k) => word.slice(from + 1, k < commas.length ? commas[k] : end));
-    else parts = braceSequence(word.slice(s + 1, end));
-    if (!parts) continue;
-    const out: string[] = [];
-    for (const part of parts) {
-      if (out.length >= MAX_BRACE_WORDS) break;
-      for (const w of expandBraces(word.slice(0, s) + part + word.slice(end + 1))) {
-        if (out.length >= MAX_BRACE_WORDS) return out;
-        out.push(w);
-      }
-    }
-    return out;
+    const parts = commas.length > 0 ? [s, ...commas].map((from, k) => word.slice(from + 1, k < commas.length ? commas[k] : end)) : braceSequence(word.slice(s + 1, end));
+    if (parts) return { start: s, end, parts };
   }
-  return [word];
+  return undefined;
+}
+
+/**
+ * Brace expansion as bash does it, on a word whose unquoted braces and commas are marked:
+ * `a{b,c}d` → `abd acd`, nested and `{1..3}`/`{a..c}` sequences included. Past `budget` words it
+ * stops multiplying but still shows every alternative of every brace in some word (each with
+ * the first of the braces after it): cutting the list short hid what came last, so
+ * `rm {{1..256},-rf} /d` was judged without its `-rf`.
+ */
+function expandBraces(word: string, budget = MAX_BRACE_WORDS): string[] {
+  const brace = firstBrace(word);
+  if (!brace) return [word];
+  const around = (part: string) => word.slice(0, brace.start) + part + word.slice(brace.end + 1);
+  if (budget < brace.parts.length) return brace.parts.map((part) => firstExpansion(around(part)));
+  const share = Math.floor(budget / brace.parts.length);
+  return brace.parts.flatMap((part) => expandBraces(around(part), share));
+}
+
+/** The first word of a word's brace expansion (the first alternative of every brace). */
+function firstExpansion(word: string): string {
+  for (let brace = firstBrace(word); brace; brace = firstBrace(word)) word = word.slice(0, brace.start) + brace.parts[0]! + word.slice(brace.end + 1);
+  return word;
 }
 
 /** The words of a sequence expression (`1..5`, `a..e`, `0..10..2`), or undefined when it is not one. */
