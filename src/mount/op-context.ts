@@ -237,9 +237,6 @@ export function opContext(ctx: MountContext): OpContext {
     return quota;
   }
 
-  /** What a file open here holds in the store now (a file created here and not stored yet: nothing). */
-  const storedSize = (file: OpenFile) => (file.pending ? 0 : (entry(file.path)?.size ?? 0));
-
   /**
    * Refuses a write early (EDQUOT) when it would take the file or the vault over its quota, as a
    * full disk fails write(2). The close that stores the bytes checks the quota again, but fails
@@ -252,9 +249,10 @@ export function opContext(ctx: MountContext): OpContext {
     const row = fs.row();
     if (row.max_file_size !== null && newSize > row.max_file_size) return true;
     if (row.max_bytes !== null) {
+      // Sizes the files carry, not lookups: this runs on every write that grows a file.
       let unsaved = 0;
-      for (const other of files.unsavedFiles()) if (other !== file) unsaved += Math.max(0, other.size - storedSize(other));
-      if (vaultUsage(row).bytes + unsaved - storedSize(file) + newSize > row.max_bytes) return true;
+      for (const other of files.unsavedFiles()) if (other !== file) unsaved += Math.max(0, other.size - other.storedSize);
+      if (vaultUsage(row).bytes + unsaved - file.storedSize + newSize > row.max_bytes) return true;
     }
     return false;
   }

@@ -42,6 +42,8 @@ export class OpenFile {
   baseHash: string | null;
   /** Logical size: of the base while clean, of the working copy once materialised. */
   size: number;
+  /** The size the store holds for it, as of its open, last persist or follow (0 while pending): the quota check counts the growth past it. */
+  storedSize: number;
   /** In-memory working copy (capacity may exceed `size`; bytes past `size` are always zero). */
   mem: Buffer | null = null;
   /** On-disk working copy for large files. */
@@ -90,6 +92,7 @@ export class OpenFile {
   ) {
     this.baseHash = base.hash;
     this.size = base.size;
+    this.storedSize = base.size;
   }
 
   get materialized(): boolean {

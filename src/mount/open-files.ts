@@ -433,7 +433,7 @@ export class OpenFiles {
       file.baseHash = entry.hash;
       file.pageCacheStale = true;
     }
-    file.size = entry.size;
+    file.size = file.storedSize = entry.size;
     file.mode = entry.mode;
     file.atime = entry.atime;
     file.mtime = entry.mtime;
@@ -510,6 +510,7 @@ export class OpenFiles {
       file.mode = shown!.mode;
       file.ctime = shown!.ctime;
       file.baseHash = entry.hash;
+      file.storedSize = entry.size;
       file.appendedFrom = null;
       file.zeroFill = 0;
       if (entry.size !== file.size) {
