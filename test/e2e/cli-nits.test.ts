@@ -291,6 +291,13 @@ describe('names with control characters in human output', () => {
     expect(missing.stderr).toContain(shown[0]!);
     expect(missing.stderr).not.toMatch(unsafe);
 
+    // A host path in a message too (the export's destination).
+    const dest = join(h.dir, 'out\n  - forged\x1b[5m');
+    const exported = await run(['export', '/bidi\u202etxt.exe', dest]);
+    expect(exported.code, exported.stderr).toBe(0);
+    expect(exported.stderr).toContain(`to ${join(h.dir, 'out\\x0a  - forged\\x1b[5m')}`);
+    expect(exported.stderr).not.toMatch(unsafe);
+
     // JSON is the data: every name exactly as stored.
     const listed = expectOk(await avfs(h.home, ['ls']));
     expect(listed.entries.map((e: { path: string }) => e.path)).toEqual(sorted.filter((n) => n !== names[0]));

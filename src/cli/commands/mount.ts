@@ -4,7 +4,7 @@ import { z } from 'zod/v3';
 import { AvfsError } from '../../errors.js';
 import { action, examples, MAX_TIMER_MS, zInt } from '../command.js';
 import type { CliContext } from '../context.js';
-import { table, type Output } from '../output.js';
+import { printable, table, type Output } from '../output.js';
 import type { MountSessionInfo } from '../../mount/index.js';
 import type { LayoutNode } from '../../core/sandbox-layout.js';
 import { envMs } from '../../core/units.js';
@@ -39,7 +39,7 @@ async function listSessions(ctx: CliContext) {
 }
 
 function renderList(r: Awaited<ReturnType<typeof listSessions>>, out: Output) {
-  for (const dir of r.cleaned_stale) out.info(`cleaned up the dead mount on ${dir} (its server had exited)`);
+  for (const dir of r.cleaned_stale) out.info(`cleaned up the dead mount on ${printable(dir)} (its server had exited)`);
   if (r.mounts.length === 0) return out.info('no live mounts');
   const rows = [['VAULT', 'DIR', 'PID', 'STATE', 'SINCE'].map((h) => chalk.dim(h))];
   for (const m of r.mounts) {
@@ -132,7 +132,7 @@ export const mountCommand = new Command('mount')
       render: (r, out) => {
         if (r.action === 'list') return renderList(r as unknown as Awaited<ReturnType<typeof listSessions>>, out);
         if (r.action === 'serve') return out.info(`session ${r.session_id} ended: ${r.state}`);
-        out.info(`mounted vault ${r.vault} on ${r.dir} (pid ${r.pid}${r.read_only ? ', read-only' : ''}); unmount with: avfs unmount ${r.dir}`);
+        out.info(`mounted vault ${r.vault} on ${printable(String(r.dir))} (pid ${r.pid}${r.read_only ? ', read-only' : ''}); unmount with: avfs unmount ${printable(String(r.dir))}`);
       },
     }),
   );
@@ -155,9 +155,9 @@ export const unmountCommand = new Command('unmount')
         return { ...(await unmountDir({ home: ctx.store.home, dir: dir!, lazy: opts.lazy, timeoutMs: opts.timeout })) };
       },
       render: (r, out) => {
-        if (!r.was_mounted) return out.info(`${r.dir} was not mounted`);
-        if (r.state === 'unmounting') return out.info(`detached ${r.dir}; its server exits when the files still open in it are closed`);
-        out.info(`unmounted ${r.dir}${r.stale ? ' (its server had died; cleaned up the dead mount)' : ''}`);
+        if (!r.was_mounted) return out.info(`${printable(r.dir)} was not mounted`);
+        if (r.state === 'unmounting') return out.info(`detached ${printable(r.dir)}; its server exits when the files still open in it are closed`);
+        out.info(`unmounted ${printable(r.dir)}${r.stale ? ' (its server had died; cleaned up the dead mount)' : ''}`);
       },
     }),
   );

@@ -49,7 +49,7 @@ export const exportCommand = new Command('export')
         return { vault: fs.name, path: fs.stat(path!).path, destination: resolve(hostDir!), ...summary };
       },
       render: (r, out) => {
-        out.info(`exported ${plural(r.files, 'file')}, ${plural(r.directories, 'directory', 'directories')}, ${plural(r.symlinks, 'symlink')} (${formatBytes(r.bytes)}) to ${r.destination}`);
+        out.info(`exported ${plural(r.files, 'file')}, ${plural(r.directories, 'directory', 'directories')}, ${plural(r.symlinks, 'symlink')} (${formatBytes(r.bytes)}) to ${printable(r.destination)}`);
         if (r.set_id_cleared?.length) out.warn(`cleared the set-user-ID/set-group-ID bits of ${plural(r.set_id_cleared.length, 'file')}: ${r.set_id_cleared.map((p) => printable(p)).join(', ')}`);
       },
     }),
@@ -71,9 +71,9 @@ export const syncCommand = new Command('sync')
       run: ([path], opts, ctx) => ({ ...syncTracked(ctx.vault(), path!, { strategy: opts.strategy as never, dryRun: !!opts.dryRun }) }),
       render: (r, out) => {
         renderMergeLines(r, out);
-        if (r.status === 'up_to_date') out.info(`${r.host} already has everything from ${printable(r.path)}`);
-        else if (r.dry_run) out.info(`dry run, nothing written: syncing ${printable(r.path)} to ${r.host} would ${r.status === 'conflicts' ? `stop on ${r.summary.unresolved} unresolved conflict(s)` : `apply ${countsLine(r.summary)}`}`);
-        else out.info(`synced ${printable(r.path)} to ${r.host}: ${countsLine(r.summary)}`);
+        if (r.status === 'up_to_date') out.info(`${printable(r.host)} already has everything from ${printable(r.path)}`);
+        else if (r.dry_run) out.info(`dry run, nothing written: syncing ${printable(r.path)} to ${printable(r.host)} would ${r.status === 'conflicts' ? `stop on ${r.summary.unresolved} unresolved conflict(s)` : `apply ${countsLine(r.summary)}`}`);
+        else out.info(`synced ${printable(r.path)} to ${printable(r.host)}: ${countsLine(r.summary)}`);
         if (r.skipped.length) out.warn(`left out ${r.skipped.length} special file(s) a host directory cannot hold: ${r.skipped.map((p) => printable(p)).join(', ')}`);
       },
     }),
