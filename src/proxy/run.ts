@@ -155,12 +155,18 @@ export function describeRequest(request: ExecRequest): string {
  * `/usr`…) is the sandbox's, not the vault's: refused as such, whether or not the vault holds it.
  */
 function resolveCwd(fs: VaultFs, input: string | undefined, layout: SandboxLayout | null): string {
-  const path = normalizePath(input ?? '/');
   if (!layout) {
+    const path = normalizePath(input ?? '/');
     const entry = fs.stat(path);
     if (entry.type !== 'd') throw new AvfsError('NOT_A_DIRECTORY', `--cwd is not a directory: ${path}`, { path });
     return entry.path;
   }
+  // `..` is taken as the kernel takes it inside, after the links before it (`/link/..` is the
+  // link's parent, not `/`) and at `/` staying there: normalizing first read `/link/..` as `/`.
+  // The names are checked as any path is, `..` aside.
+  const raw = input ?? '/';
+  normalizePath(raw.split('/').map((n) => (n === '..' ? '.' : n)).join('/'));
+  const path = raw.startsWith('/') ? raw : `/${raw}`;
   const names = path.split('/').filter(Boolean);
   let at = '/';
   for (let hops = 0; names.length > 0; ) {

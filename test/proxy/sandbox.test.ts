@@ -307,6 +307,9 @@ describeModes('the sandbox is the vault', (mode) => {
       fs.symlink('../../../../src', '/up');
       fs.symlink('../../../../etc', '/elink');
       fs.symlink('/src/a.txt', '/file');
+      fs.mkdir('/src/deep');
+      fs.symlink('/src/deep', '/ld');
+      fs.symlink('/usr/bin', '/lu');
     });
     setVaultPolicy(home, { extends: 'none' });
     const r = await avfs(home, ['proxy', 'exec', '--mode', mode, '--cwd', '/up', '--', 'sh', '-c', 'pwd; cat a.txt']);
@@ -314,6 +317,12 @@ describeModes('the sandbox is the vault', (mode) => {
     expect(expectError(await avfs(home, ['proxy', 'exec', '--mode', mode, '--cwd', '/elink', '--', 'true']), 'INVALID_PATH', 2).message).toContain('/etc is reserved in the sandbox');
     expectError(await avfs(home, ['proxy', 'exec', '--mode', mode, '--cwd', '/file', '--', 'true']), 'NOT_A_DIRECTORY', 2);
     expectError(await avfs(home, ['proxy', 'exec', '--mode', mode, '--cwd', '/up/missing', '--', 'true']), 'NOT_FOUND', 3);
+    // `..` after a link is the link target's parent (it was taken lexically: /ld/.. was /), and above / is /.
+    const parent = await avfs(home, ['proxy', 'exec', '--mode', mode, '--cwd', '/ld/..', '--', 'pwd']);
+    expect(parent.json, parent.stdout + parent.stderr).toMatchObject({ ok: true, stdout: '/src\n' });
+    expect(expectError(await avfs(home, ['proxy', 'exec', '--mode', mode, '--cwd', '/lu/..', '--', 'true']), 'INVALID_PATH', 2).message).toContain('/usr is reserved in the sandbox');
+    const above = await avfs(home, ['proxy', 'exec', '--mode', mode, '--cwd', '/../../src', '--', 'pwd']);
+    expect(above.json, above.stdout + above.stderr).toMatchObject({ ok: true, stdout: '/src\n' });
   });
 
   it('has no network by default (a listener on the host\'s 127.0.0.1 is unreachable) and the host network with --network host', async () => {
