@@ -249,10 +249,12 @@ export function opContext(ctx: MountContext): OpContext {
     const row = fs.row();
     if (row.max_file_size !== null && newSize > row.max_file_size) return true;
     if (row.max_bytes !== null) {
-      // Sizes the files carry, not lookups: this runs on every write that grows a file.
+      // The other files by the sizes they carry, not a lookup each (this runs on every write that
+      // grows a file); this one by what its path stores now, which another writer may have changed.
       let unsaved = 0;
       for (const other of files.unsavedFiles()) if (other !== file) unsaved += Math.max(0, other.size - other.storedSize);
-      if (vaultUsage(row).bytes + unsaved - file.storedSize + newSize > row.max_bytes) return true;
+      const stored = file.pending ? 0 : (entry(file.path)?.size ?? 0);
+      if (vaultUsage(row).bytes + unsaved - stored + newSize > row.max_bytes) return true;
     }
     return false;
   }

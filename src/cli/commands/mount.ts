@@ -43,7 +43,7 @@ function renderList(r: Awaited<ReturnType<typeof listSessions>>, out: Output) {
   if (r.mounts.length === 0) return out.info('no live mounts');
   const rows = [['VAULT', 'DIR', 'PID', 'STATE', 'SINCE'].map((h) => chalk.dim(h))];
   for (const m of r.mounts) {
-    rows.push([m.views ? '(proxy views)' : m.vault, m.dir, String(m.pid), m.state + (m.read_only ? ' (ro)' : ''), m.since.replace('T', ' ').slice(0, 19)]);
+    rows.push([m.views ? '(proxy views)' : m.vault, printable(m.dir), String(m.pid), m.state + (m.read_only ? ' (ro)' : ''), m.since.replace('T', ' ').slice(0, 19)]);
   }
   out.data(table(rows));
 }
