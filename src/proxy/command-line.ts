@@ -1,3 +1,5 @@
+import { pushAll } from '../core/arrays.js';
+
 /**
  * Turns what the agent asked to run into the simple commands a policy can judge.
  *
@@ -47,8 +49,15 @@ const COMPOUND_HEADS = new Set(['for', 'case', 'select', 'function']);
 const BRACE_MARK: Record<string, string> = { '{': '\uE000', ',': '\uE001', '}': '\uE002' };
 const BRACE_CHARS: Record<string, string> = { '\uE000': '{', '\uE001': ',', '\uE002': '}' };
 const BRACE_MARKS = /[\uE000-\uE002]/g;
-/** About this many words from one word's brace expansion (`{a,b}{a,b}…` doubles each time). */
+/** At most this many words from one word's brace expansion (`{a,b}{a,b}…` doubles each time). */
 const MAX_BRACE_WORDS = 256;
+/** Brace expansions nested deeper than this are not expanded (each level is a recursion). */
+const MAX_BRACE_DEPTH = 64;
+/**
+ * Stands, as a word of its own, for a brace expansion too large to list: the words it would make
+ * cannot all be judged, so the command needs approval (policy.ts). Never run: only judged.
+ */
+export const UNLISTED_EXPANSION = '\uE003';
 
 /** The first brace of a word that expands (unquoted braces and commas marked): where it is and its alternatives. */
 function firstBrace(word: string): { start: number; end: number; parts: string[] } | undefined {
@@ -70,24 +79,23 @@ function firstBrace(word: string): { start: number; end: number; parts: string[]
 
 /**
  * Brace expansion as bash does it, on a word whose unquoted braces and commas are marked:
- * `a{b,c}d` → `abd acd`, nested and `{1..3}`/`{a..c}` sequences included. Past `budget` words it
- * stops multiplying but still shows every alternative of every brace in some word (each with
- * the first of the braces after it): cutting the list short hid what came last, so
- * `rm {{1..256},-rf} /d` was judged without its `-rf`.
+ * `a{b,c}d` → `abd acd`, nested and `{1..3}`/`{a..c}` sequences included. An expansion of more
+ * than MAX_BRACE_WORDS words is not listed: the word stays as written, followed by
+ * UNLISTED_EXPANSION (a cut list hid what came last: `rm {{1..256},-rf} /d` was judged without its
+ * `-rf`, and every way of picking a few of the words can be beaten by another arrangement).
  */
-function expandBraces(word: string, budget = MAX_BRACE_WORDS): string[] {
+function expandBraces(word: string, depth = 0): string[] {
   const brace = firstBrace(word);
   if (!brace) return [word];
-  const around = (part: string) => word.slice(0, brace.start) + part + word.slice(brace.end + 1);
-  if (budget < brace.parts.length) return brace.parts.map((part) => firstExpansion(around(part)));
-  const share = Math.floor(budget / brace.parts.length);
-  return brace.parts.flatMap((part) => expandBraces(around(part), share));
-}
-
-/** The first word of a word's brace expansion (the first alternative of every brace). */
-function firstExpansion(word: string): string {
-  for (let brace = firstBrace(word); brace; brace = firstBrace(word)) word = word.slice(0, brace.start) + brace.parts[0]! + word.slice(brace.end + 1);
-  return word;
+  const unlisted = [word, UNLISTED_EXPANSION];
+  if (depth > MAX_BRACE_DEPTH || brace.parts.length > MAX_BRACE_WORDS) return unlisted;
+  const out: string[] = [];
+  for (const part of brace.parts) {
+    const words = expandBraces(word.slice(0, brace.start) + part + word.slice(brace.end + 1), depth + 1);
+    if (words[words.length - 1] === UNLISTED_EXPANSION || out.length + words.length > MAX_BRACE_WORDS) return unlisted;
+    pushAll(out, words);
+  }
+  return out;
 }
 
 /** The words of a sequence expression (`1..5`, `a..e`, `0..10..2`), or undefined when it is not one. */
@@ -97,7 +105,7 @@ function braceSequence(body: string): string[] | undefined {
   const [from, to] = m[1] !== undefined ? [Number(m[1]), Number(m[2])] : [m[3]!.charCodeAt(0), m[4]!.charCodeAt(0)];
   const step = Math.abs(Number(m[5] ?? 1)) || 1;
   const out: string[] = [];
-  for (let v = from; (from <= to ? v <= to : v >= to) && out.length < MAX_BRACE_WORDS; v += from <= to ? step : -step) {
+  for (let v = from; (from <= to ? v <= to : v >= to) && out.length <= MAX_BRACE_WORDS; v += from <= to ? step : -step) {
     out.push(m[1] !== undefined ? String(v) : String.fromCharCode(v));
   }
   return out;

@@ -1,7 +1,7 @@
 import { z } from 'zod/v3';
 import { AvfsError } from '../errors.js';
 import { compileRegExp, globToRegExp, invalidPattern } from '../core/glob.js';
-import { commandsOf, programName, quoteArgv, subcommandOf, type SimpleCommand } from './command-line.js';
+import { commandsOf, programName, quoteArgv, subcommandOf, UNLISTED_EXPANSION, type SimpleCommand } from './command-line.js';
 import { DEFAULT_RULES } from './default-policy.js';
 import { avfsArgv, avfsBeyondContent, avfsWords, changesAvfsEnvironment } from './avfs-inside.js';
 import { bindDestinationProblem } from './sandbox.js';
@@ -516,9 +516,15 @@ export function evaluatePolicy(policy: Policy, request: { argv?: string[]; shell
   const rules = effectiveRules(policy);
   const verdicts: CommandVerdict[] = [];
   const callsAvfs = commands.some((c) => avfsArgv(c) !== undefined);
-  for (const cmd of commands) {
+  for (const judged of commands) {
+    // A brace expansion too large to list (command-line.ts): judged as written, and approved by a person.
+    const unlisted = judged.argv.includes(UNLISTED_EXPANSION);
+    const cmd = unlisted ? { ...judged, argv: judged.argv.filter((w) => w !== UNLISTED_EXPANSION) } : judged;
     const command = quoteArgv(cmd.argv);
     const base = { command, ...(cmd.via ? { via: cmd.via } : {}) };
+    if (unlisted) {
+      verdicts.push({ ...base, rule: 'unlisted-expansion', action: 'require_approval', categories: ['mutating'], reason: 'a brace expansion of more words than can be judged one by one: approve it, or write the words out' });
+    }
     const rule = rules.find((r) => ruleMatches(r, cmd));
     const categories = new Set<Category>(rule ? rule.categories : ['mutating']);
     // A read-only program whose output a redirection writes to a file does write: say so rather
