@@ -27,8 +27,20 @@ export const chunked = (...parts: Buffer[]) => Buffer.concat([PREFIX, ...parts])
 /** A fresh temporary directory (in `parent`, default the system's), removed by the returned cleanup. */
 export function tempDir(prefix = 'avfs-test-', parent = tmpdir()): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(parent, prefix));
-  // Retries: a home's views server may still be writing in it while it notices the home is gone.
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }) };
+  const cleanup = () => {
+    // A home's views server may still be writing in it (its session file) while it notices the
+    // home is gone: rmSync's own retries repeat only the failed step, so the whole removal is
+    // tried again, as the server exits within a few seconds.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY' || attempt === 10) throw err;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
+      }
+    }
+  };
+  return { dir, cleanup };
 }
 
 export interface CliResult {
