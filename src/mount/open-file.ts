@@ -54,6 +54,13 @@ export class OpenFile {
    * other byte is the base content's (`baseHash`), which `hold` keeps from gc meanwhile.
    */
   edits: { path: string; fd: number; written: ByteRanges; hold: Lease } | null = null;
+  /**
+   * Keeps `baseHash` from gc while the file, clean, reads from it but lost its name (unlinked or
+   * replaced, here or elsewhere): nothing else may reference that content once prune drops its
+   * versions, and a local disk keeps such a file's bytes until its last close
+   * (WorkingCopies.holdBase). Ended when the file is done with that content.
+   */
+  baseHold: Lease | null = null;
   /** The spill file's bytes being hashed and chunked as they arrive (ContentDigests), until a write goes back over them. */
   digest: DigestStream | null = null;
   /** The inode number of the directory a file created through the mount was created in (OpenFiles.relocate). */

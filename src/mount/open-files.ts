@@ -64,6 +64,13 @@ const MAX_APPEND_REPLAYED = 64 * MiB;
  * (its proxy exec's timeout and kill -9 had no effect). Beyond this: EFBIG.
  */
 export const MAX_ZERO_FILL = 1024 * MiB;
+/**
+ * How often, while files are open, the mount looks for names they lost to someone else (the CLI,
+ * the SDK, another mount) to hold what they read (WorkingCopies.holdBase). Its requests notice
+ * that too (follow), but a reader may send none between an outside `rm` and the `prune` and `gc`
+ * that would collect the bytes it still reads.
+ */
+const LOST_NAME_CHECK_MS = 100;
 
 export class OpenFiles {
   private readonly byPath = new Map<string, OpenFile>();
@@ -74,6 +81,9 @@ export class OpenFiles {
   private readonly copies: WorkingCopies;
   private readonly kernel = new KernelCache();
   private storedEntries: StoredEntries | undefined;
+  private lostNameCheck: NodeJS.Timeout | null = null;
+  /** The store's data_version at the last look for lost names (null: look at the next tick). */
+  private lostNamesSeen: number | null = null;
 
   constructor(
     readonly fs: VaultFs,
@@ -240,6 +250,7 @@ export class OpenFiles {
 
   private addHandle(file: OpenFile, flags: number): number {
     file.refs++;
+    this.watchLostNames();
     // Handle numbers are 32-bit and 0 is not stored by fuse-native: cycle through 1..2^31-1.
     let fh = this.nextFh;
     while (this.handles.has(fh)) fh = fh >= 0x7fffffff ? 1 : fh + 1;
@@ -427,7 +438,10 @@ export class OpenFiles {
   follow(file: OpenFile, stored?: Entry): void {
     if (file.unsaved || file.orphan) return;
     const entry = stored ?? this.stored.get(file.path);
-    if (entry?.type !== 'f' || entry.ino !== file.ino) return; // another file now has the name (lostName)
+    if (entry?.type !== 'f' || entry.ino !== file.ino) {
+      this.copies.holdBase(file); // another file now has the name (lostName): prune may drop what referenced its bytes
+      return;
+    }
     if (entry.hash !== file.baseHash) {
       this.copies.drop(file);
       file.baseHash = entry.hash;
@@ -645,6 +659,7 @@ export class OpenFiles {
 
   /** Frees every working copy (after persistAll, at exit). */
   closeAll(): void {
+    this.stopWatchingLostNames();
     this.storedEntries?.close();
     for (const file of [...this.byPath.values()]) this.dispose(file);
     this.handles.clear();
@@ -655,6 +670,7 @@ export class OpenFiles {
 
   /** The file at `path` was unlinked or replaced while open: keep it for its handles, never store it. */
   detach(file: OpenFile): void {
+    this.copies.holdBase(file);
     file.orphan = true;
     this.leavePath(file);
   }
@@ -697,6 +713,37 @@ export class OpenFiles {
       if (f.path === src && f.dirIno !== undefined) f.dirIno = this.stored.get(dirname(dst))?.ino;
       f.path = rebase(f.path, src, dst);
       this.byPath.set(f.path, f);
+    }
+  }
+
+  /** Starts the look for lost names (LOST_NAME_CHECK_MS) while files are open. */
+  private watchLostNames(): void {
+    if (this.lostNameCheck) return;
+    this.lostNamesSeen = null;
+    this.lostNameCheck = setInterval(() => this.holdLostBases(), LOST_NAME_CHECK_MS);
+    this.lostNameCheck.unref();
+  }
+
+  private stopWatchingLostNames(): void {
+    if (this.lostNameCheck) clearInterval(this.lostNameCheck);
+    this.lostNameCheck = null;
+  }
+
+  /**
+   * Holds what each clean open file reads from once it lost its name to someone else, when
+   * another connection committed since the last look (a data_version read otherwise).
+   */
+  holdLostBases(): void {
+    if (this.byPath.size === 0) return this.stopWatchingLostNames();
+    const version = this.fs.store.dataVersion();
+    if (version === this.lostNamesSeen) return;
+    this.lostNamesSeen = version;
+    try {
+      for (const file of this.byPath.values()) {
+        if (!file.baseHold && this.lostName(file, this.stored.get(file.path))) this.copies.holdBase(file);
+      }
+    } catch {
+      this.lostNamesSeen = null; // a read failed (a busy home): look again at the next tick
     }
   }
 

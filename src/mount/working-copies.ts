@@ -17,6 +17,8 @@ import {
   type ContentEdit,
   type DigestedPut,
 } from '../store/blobs.js';
+import { AvfsError } from '../errors.js';
+import type { Lease } from '../store/leases.js';
 import type { Store } from '../store/store.js';
 import { ContentDigests, type DigestStream } from './content-digests.js';
 import type { OpenFile } from './open-file.js';
@@ -153,6 +155,21 @@ export class WorkingCopies {
   }
 
   /**
+   * Holds the stored content a clean file reads from (OpenFile.baseHold), once it lost its name.
+   * A no-op when it needs none: no stored base, a working copy of its own, or held already.
+   * Content gc took already stays missing (its reads fail EIO); a busy home is tried again on
+   * the next call.
+   */
+  holdBase(file: OpenFile): void {
+    if (file.baseHold || !file.baseHash || file.pending || file.materialized) return;
+    try {
+      file.baseHold = holdContent(this.store, file.baseHash);
+    } catch (err) {
+      if (err instanceof AvfsError && err.code === 'CONTENT_MISSING') file.baseHold = { id: null };
+    }
+  }
+
+  /**
    * The edit a persist stores for a file written in place (putEditedContent), or undefined for
    * any other working copy.
    */
@@ -214,9 +231,14 @@ export class WorkingCopies {
     return file.mem ? file.mem.subarray(0, file.size) : file.size === 0 ? Buffer.alloc(0) : undefined;
   }
 
-  /** Frees a file's working copy (its memory, or its spill file). */
+  /** Frees a file's working copy (its memory, or its spill file), and its hold on the content it read from. */
   drop(file: OpenFile): void {
     this.endDigest(file);
+    if (file.baseHold) {
+      const hold = file.baseHold;
+      file.baseHold = null;
+      releaseQuietly(this.store, hold);
+    }
     if (file.mem) {
       this.memoryInUse -= file.mem.length;
       file.mem = null;
@@ -231,11 +253,7 @@ export class WorkingCopies {
       file.edits = null;
       closeQuietly(fd);
       rmSync(path, { force: true });
-      try {
-        releaseContent(this.store, hold);
-      } catch {
-        // Best effort: the hold is a lease, ended when the store closes or by gc after this process.
-      }
+      releaseQuietly(this.store, hold);
     }
   }
 
@@ -307,6 +325,15 @@ export class WorkingCopies {
 const MIN_CAPACITY = 64 * 1024;
 /** Chunks stored per transaction while a large file is written (few commits, a short write lock). */
 const STORE_STEP = 1024 * 1024;
+
+/** Ends a hold; best effort: a hold is a lease, ended when the store closes or by gc after this process. */
+function releaseQuietly(store: Store, hold: Lease): void {
+  try {
+    releaseContent(store, hold);
+  } catch {
+    // see above
+  }
+}
 
 function closeQuietly(fd: number): void {
   try {

@@ -201,4 +201,48 @@ print(links)
     expect(out.trim()).toBe('[0, 0, 0, 0, 0, 0, 0, 0]');
     expect((await fx.run(['ls', '/unlinked-nlink'])).json.entries).toEqual([]);
   });
+
+  // Content is collected once no entry, version or pin references it. A local disk keeps the
+  // bytes of a file unlinked or replaced while open until its last close; so must the mount, or a
+  // reader still holding it gets EIO once prune and gc run.
+  for (const [how, removal] of [
+    ['unlinked through the mount', (dir: string) => shOk(`rm ${dir}/f.bin`)],
+    ['replaced by a rename through the mount', (dir: string) => shOk(`printf new > ${dir}/n && mv ${dir}/n ${dir}/f.bin`)],
+    ['removed with the CLI', (dir: string) => fx.run(['rm', `/${dir.slice(fx.dir.length + 1)}/f.bin`])],
+    ['replaced with the CLI (mv over it)', async (dir: string) => {
+      const rel = `/${dir.slice(fx.dir.length + 1)}`;
+      // Larger than the open file: the kernel keeps one inode per name, and may stop the holder's
+      // reads at the new file's size once it refreshes that inode's attributes (README, Limits).
+      await fx.run(['write', `${rel}/n`, '-'], { input: 'y'.repeat(4 * 1024 * 1024) });
+      await fx.run(['mv', `${rel}/n`, `${rel}/f.bin`]);
+    }],
+  ] as const) {
+    it(`a stored file ${how} while open, then prune --all --keep 1 and gc --grace 0: its descriptor still reads every byte`, async () => {
+      const dir = freshDir(`collected-${how.replace(/\W+/g, '-')}`);
+      const rel = `/${dir.slice(fx.dir.length + 1)}`;
+      // Large (chunked) and small (inline) content: both are stored before the mount opens them.
+      expect((await fx.run(['write', `${rel}/f.bin`, '-'], { input: 'x'.repeat(3 * 1024 * 1024) + 'end' })).json.ok).toBe(true);
+      await settle();
+      const script = stepScript(
+        `
+fd = os.open(sys.argv[1], os.O_RDONLY)
+step('open')
+data = b''
+while True:
+    chunk = os.read(fd, 1 << 20)
+    if not chunk: break
+    data += chunk
+print(len(data), data[-3:].decode(), flush=True)
+`,
+        [join(dir, 'f.bin')],
+      );
+      expect(await script.next()).toBe('open');
+      await removal(dir);
+      expect((await fx.run(['prune', '--all', '--keep', '1'])).json.ok).toBe(true);
+      expect((await fx.run(['gc', '--grace', '0'])).json.ok).toBe(true);
+      script.go();
+      expect(await script.next()).toBe(`${3 * 1024 * 1024 + 3} end`);
+      await script.done();
+    });
+  }
 });
