@@ -101,6 +101,42 @@ export function ancestors(path: string): string[] {
   return path === '/' ? [] : out;
 }
 
+/** Symbolic links one lookup may pass through: the kernel's limit (ELOOP beyond it). */
+export const MAX_SYMLINK_HOPS = 40;
+
+/** What a name is to walkPath: a directory to go on in, a symbolic link (its target), or null to stop. */
+export type PathStep = 'dir' | { link: string } | null;
+
+/**
+ * Walks an absolute `path` from `/` name by name, as the kernel resolves it: `.` is skipped, `..`
+ * goes to the parent of where the walk is (at `/` it stays there), and a symbolic link's target
+ * takes its name's place (an absolute one from `/`), so `/link/..` is the parent of the link's
+ * target, not `/`. `look` says what each name is (or throws). Returns the directory reached, or
+ * null when `look` stopped the walk or it passed more than MAX_SYMLINK_HOPS links.
+ */
+export function walkPath(path: string, look: (next: string) => PathStep): string | null {
+  const names = path.split('/').filter((n) => n !== '' && n !== '.');
+  let at = '/';
+  for (let hops = 0; names.length > 0; ) {
+    const name = names.shift()!;
+    if (name === '..') {
+      at = dirname(at);
+      continue;
+    }
+    const next = joinPath(at, name);
+    const step = look(next);
+    if (step === null) return null;
+    if (step === 'dir') {
+      at = next;
+      continue;
+    }
+    if (++hops > MAX_SYMLINK_HOPS) return null;
+    names.unshift(...step.link.split('/').filter((n) => n !== '' && n !== '.'));
+    if (step.link.startsWith('/')) at = '/';
+  }
+  return at;
+}
+
 /** Re-roots `path` from under `from` to under `to` (used by mv and cp of directories). */
 export function rebase(path: string, from: string, to: string): string {
   if (path === from) return to;

@@ -3,7 +3,7 @@ import { isUtf8 } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { incompleteTail } from '../core/text.js';
 import { MAX_TIMER_MS, oneOfOption, wholeOption } from '../core/units.js';
-import { dirname, joinPath, normalizePath } from '../core/paths.js';
+import { normalizePath, walkPath } from '../core/paths.js';
 import { AvfsError } from '../errors.js';
 import { audit } from '../store/audit.js';
 import { saveCheckpoint } from '../store/checkpoints.js';
@@ -167,35 +167,19 @@ function resolveCwd(fs: VaultFs, input: string | undefined, layout: SandboxLayou
   const raw = input ?? '/';
   normalizePath(raw.split('/').map((n) => (n === '..' ? '.' : n)).join('/'));
   const path = raw.startsWith('/') ? raw : `/${raw}`;
-  const names = path.split('/').filter(Boolean);
-  let at = '/';
-  for (let hops = 0; names.length > 0; ) {
-    const name = names.shift()!;
-    if (name === '.') continue;
-    if (name === '..') {
-      at = dirname(at);
-      continue;
-    }
-    const next = joinPath(at, name);
+  const at = walkPath(path, (next) => {
     if (layout.covers(next)) {
       const top = next.split('/')[1]!;
       throw new AvfsError('INVALID_PATH', `--cwd ${path}: /${top} is reserved in the sandbox (the sandbox's own, not the vault's); use a directory of the vault`, { path, reserved: layout.topNames.map((n) => `/${n}`) });
     }
     const entry = fs.lstat(next);
-    if (entry.type === 'l') {
-      if (++hops > MAX_CWD_LINKS) throw new AvfsError('INVALID_PATH', `--cwd ${path}: too many levels of symbolic links`, { path });
-      names.unshift(...entry.target!.split('/').filter(Boolean));
-      if (entry.target!.startsWith('/')) at = '/';
-      continue;
-    }
+    if (entry.type === 'l') return { link: entry.target! };
     if (entry.type !== 'd') throw new AvfsError('NOT_A_DIRECTORY', `--cwd is not a directory: ${path}`, { path });
-    at = next;
-  }
+    return 'dir';
+  });
+  if (at === null) throw new AvfsError('INVALID_PATH', `--cwd ${path}: too many levels of symbolic links`, { path });
   return at;
 }
-
-/** Symlinks followed for one `--cwd`, as the kernel's limit (ELOOP). */
-const MAX_CWD_LINKS = 40;
 
 /** An interactive shell is not judged command by command: the person types; the sandbox enforces. */
 const SHELL_DECISION: Decision = { action: 'allow', categories: ['interactive'], rule: 'shell', reason: 'an interactive shell (avfs shell): what is typed is not judged; the sandbox is the boundary' };

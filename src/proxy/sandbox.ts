@@ -1,6 +1,6 @@
 import { accessSync, constants, existsSync, lstatSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { normalizePath, isWithin } from '../core/paths.js';
+import { normalizePath, isWithin, walkPath } from '../core/paths.js';
 import { SandboxLayout, type LayoutNode } from '../core/sandbox-layout.js';
 import { spawn } from 'node:child_process';
 import { AvfsError } from '../errors.js';
@@ -182,36 +182,16 @@ export function sandboxSearchPath(plan: SandboxPlan, hostPath = process.env.PATH
 
 /** Whether `path` resolves, inside the sandbox, to a directory bound read-only from the host, through nothing the command can change. */
 function readOnlyInside(plan: SandboxPlan, path: string): boolean {
-  const names = path.split('/').filter((n) => n !== '' && n !== '.');
-  let at = '';
-  for (let hops = 0; names.length > 0; ) {
-    const name = names.shift()!;
-    if (name === '..') {
-      at = at.slice(0, at.lastIndexOf('/'));
-      continue;
-    }
-    const next = `${at}/${name}`;
+  const at = walkPath(path, (next) => {
     // The innermost bind over `next` decides what it is inside; a system directory that is a host symlink is recreated as the same symlink.
     const bind = plan.binds.filter((b) => isWithin(next, b.dest)).sort((a, b) => b.dest.length - a.dest.length)[0];
     const systemLink = SYSTEM_DIRS.includes(next) && plan.layout?.get(next)?.kind === 'symlink';
-    if (!systemLink && (!bind || bind.writable || bind.source !== bind.dest)) return false;
-    let st;
-    try {
-      st = lstatSync(next);
-    } catch {
-      return false;
-    }
-    if (st.isSymbolicLink()) {
-      if (++hops > 40) return false;
-      const target = readlinkSync(next);
-      names.unshift(...target.split('/').filter((n) => n !== '' && n !== '.'));
-      if (target.startsWith('/')) at = '';
-      continue;
-    }
-    if (!st.isDirectory() && names.length > 0) return false;
-    at = next;
-  }
-  return at !== '' && statSync(at, { throwIfNoEntry: false })?.isDirectory() === true;
+    if (!systemLink && (!bind || bind.writable || bind.source !== bind.dest)) return null;
+    const st = lstatSync(next, { throwIfNoEntry: false });
+    if (st?.isSymbolicLink()) return { link: readlinkSync(next) };
+    return st?.isDirectory() ? 'dir' : null;
+  });
+  return at !== null && at !== '/';
 }
 
 /** The same plan, unsandboxed, for `reason` (auto mode on a machine that cannot sandbox). */

@@ -2,7 +2,7 @@ import { fstatSync } from 'node:fs';
 import { hashBytes } from '../core/hash.js';
 import { AvfsError, alreadyExists, isADirectory, notADirectory, notFound } from '../errors.js';
 import { isWellFormed } from '../core/utf8.js';
-import { ancestors, basename, dirname, isWithin, joinPath, namesDirectory, normalizePath, rebase } from '../core/paths.js';
+import { ancestors, basename, dirname, isWithin, joinPath, namesDirectory, normalizePath, rebase, MAX_SYMLINK_HOPS } from '../core/paths.js';
 import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE } from '../core/entry-types.js';
 import { audit } from './audit.js';
 import { abandonContent, contentChunks, contentStartsWith, isStored, linkContent, putContent, putContentFromFd, putAppendedContent, putDigestedContentFromFd, putEditedContent, readContent, type ContentDigest, type ContentEdit, type ContentRef, type DigestedPut, type SizeLimit } from './blobs.js';
@@ -27,8 +27,6 @@ import type { Actor, Store } from './store.js';
 import { getVault, type VaultRow } from './vaults.js';
 import { assertFileTarget, assertMovable, assertNotRoot, requireEntry } from './guards.js';
 import { pushAll } from '../core/arrays.js';
-
-const MAX_SYMLINK_HOPS = 40;
 
 /** Owner ids of a new entry; null is "whoever mounts or reads the vault" (the default). */
 export interface Owner {

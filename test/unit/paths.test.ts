@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ancestors, basename, descendantRange, dirname, isWithin, normalizePath, rebase } from '../../src/core/paths.js';
+import { ancestors, basename, descendantRange, dirname, isWithin, MAX_SYMLINK_HOPS, normalizePath, rebase, walkPath, type PathStep } from '../../src/core/paths.js';
 import { AvfsError } from '../../src/errors.js';
 
 const codeOf = (fn: () => unknown) => {
@@ -76,5 +76,33 @@ describe('path helpers', () => {
     const inRange = (p: string) => p >= lo && p < hi;
     expect(['/a/b', '/a/b/c', '/a/-', '/a/~', '/a/é'].every(inRange)).toBe(true);
     expect(['/a', '/a-b', '/a.b', '/ab', '/b', '/a0'].some(inRange)).toBe(false);
+  });
+});
+
+describe('walkPath (a lookup as the kernel makes it)', () => {
+  // A small tree: /a/b is a directory, /l -> a/b (relative), /abs -> /a, /f a file, /loop -> loop.
+  const tree: Record<string, PathStep> = { '/a': 'dir', '/a/b': 'dir', '/a/b/c': 'dir', '/l': { link: 'a/b' }, '/abs': { link: '/a' }, '/loop': { link: 'loop' }, '/up': { link: '../../a' } };
+  const walk = (path: string) => walkPath(path, (next) => tree[next] ?? null);
+
+  it('follows links in place of their names, relative ones from their directory, absolute ones from /', () => {
+    expect(walk('/l/c')).toBe('/a/b/c');
+    expect(walk('/abs/b')).toBe('/a/b');
+    expect(walk('/up/b')).toBe('/a/b'); // .. above / stays at /
+  });
+
+  it('takes .. after the link before it, not textually', () => {
+    expect(walk('/l/..')).toBe('/a');
+    expect(walk('/l/../..')).toBe('/');
+    expect(walk('/a/./b/.')).toBe('/a/b');
+  });
+
+  it('stops (null) where look stops or after more links than the kernel follows', () => {
+    expect(walk('/f/x')).toBeNull();
+    expect(walk('/loop')).toBeNull();
+    let hops = 0;
+    const chain = (n: number) => walkPath('/0', (next) => (Number(next.slice(1)) < n ? (hops++, { link: `/${Number(next.slice(1)) + 1}` }) : 'dir'));
+    expect(chain(MAX_SYMLINK_HOPS)).toBe(`/${MAX_SYMLINK_HOPS}`);
+    expect(hops).toBe(MAX_SYMLINK_HOPS);
+    expect(chain(MAX_SYMLINK_HOPS + 1)).toBeNull();
   });
 });
