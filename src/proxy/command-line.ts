@@ -104,9 +104,12 @@ function braceSequence(body: string): string[] | undefined {
   if (!m) return undefined;
   const [from, to] = m[1] !== undefined ? [Number(m[1]), Number(m[2])] : [m[3]!.charCodeAt(0), m[4]!.charCodeAt(0)];
   const step = Math.abs(Number(m[5] ?? 1)) || 1;
+  // bash pads each number to the wider end when either end has a leading zero (`{08..10}`: 08 09 10).
+  const width = m[1] !== undefined && (/^-?0\d/.test(m[1]) || /^-?0\d/.test(m[2]!)) ? Math.max(m[1].length, m[2]!.length) : 0;
+  const numeral = (v: number) => (v < 0 ? '-' + String(-v).padStart(width - 1, '0') : String(v).padStart(width, '0'));
   const out: string[] = [];
   for (let v = from; (from <= to ? v <= to : v >= to) && out.length <= MAX_BRACE_WORDS; v += from <= to ? step : -step) {
-    out.push(m[1] !== undefined ? String(v) : String.fromCharCode(v));
+    out.push(m[1] !== undefined ? numeral(v) : String.fromCharCode(v));
   }
   return out;
 }

@@ -91,6 +91,10 @@ describe('command lines read with certainty, or every way they could run', () =>
     // Quoted braces and parameter expansions are not brace expansion; a shell reading its input is still one.
     expect(commandsOf({ shell: "echo '{a,b}' ${x:-{}} \\{c,d}" }).map((c) => c.argv)).toEqual([['echo', '{a,b}', '${x:-{}}', '{c,d}']]);
     expect(commandsOf({ shell: 'echo a{b,c{1..3}}d' }).map((c) => c.argv)).toEqual([['echo', 'abd', 'ac1d', 'ac2d', 'ac3d']]);
+    // bash pads every word of a sequence to the wider end when either end has a leading zero.
+    expect(commandsOf({ shell: 'rm f{08..10} g{1..010..4} h{-01..1} i{10..8}' }).map((c) => c.argv)).toEqual([
+      ['rm', 'f08', 'f09', 'f10', 'g001', 'g005', 'g009', 'h-01', 'h000', 'h001', 'i10', 'i9', 'i8'],
+    ]);
     // An expansion too large to list is not cut short (that hid a flag put last): it needs approval.
     expect(commandsOf({ shell: `echo ${'{a,b}'.repeat(8)}` })[0]!.argv).toHaveLength(257);
     for (const script of ['rm {{1..256},-rf} /d', `rm -${'{f,f}'.repeat(9)}{f,r} /d`, 'rm {1..300} -r', `cat ${'{,}'.repeat(9)}{,/etc/shadow}`, `echo ${'{a,b}'.repeat(20000)}`, `echo ${'{a,'.repeat(3000)}${'}'.repeat(3000)}`]) {
