@@ -101,6 +101,21 @@ export function ancestors(path: string): string[] {
   return path === '/' ? [] : out;
 }
 
+/**
+ * The canonical path a symbolic link in directory `dir` points to: its target taken from `dir`
+ * (an absolute one from `/`), `..` at `/` staying at `/`, as the kernel takes it where the vault
+ * is the whole tree (the sandbox, the mount). Typed by a caller, such a `..` is refused instead
+ * (normalizePath). `..` is taken textually here; lookups then follow the links left in the result.
+ */
+export function linkTargetPath(dir: string, target: string): string {
+  const names: string[] = [];
+  for (const name of (target.startsWith('/') ? target : `${dir}/${target}`).split('/')) {
+    if (name === '..') names.pop();
+    else if (name !== '' && name !== '.') names.push(name);
+  }
+  return normalizePath(`/${names.join('/')}`);
+}
+
 /** Symbolic links one lookup may pass through: the kernel's limit (ELOOP beyond it). */
 export const MAX_SYMLINK_HOPS = 40;
 

@@ -2,7 +2,7 @@ import { fstatSync } from 'node:fs';
 import { hashBytes } from '../core/hash.js';
 import { AvfsError, alreadyExists, isADirectory, notADirectory, notFound } from '../errors.js';
 import { isWellFormed } from '../core/utf8.js';
-import { ancestors, basename, dirname, isWithin, joinPath, namesDirectory, normalizePath, rebase, MAX_SYMLINK_HOPS } from '../core/paths.js';
+import { ancestors, basename, dirname, isWithin, joinPath, namesDirectory, normalizePath, rebase, linkTargetPath, MAX_SYMLINK_HOPS } from '../core/paths.js';
 import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE } from '../core/entry-types.js';
 import { audit } from './audit.js';
 import { abandonContent, contentChunks, contentStartsWith, isStored, linkContent, putContent, putContentFromFd, putAppendedContent, putDigestedContentFromFd, putEditedContent, readContent, type ContentDigest, type ContentEdit, type ContentRef, type DigestedPut, type SizeLimit } from './blobs.js';
@@ -119,8 +119,7 @@ export class VaultFs {
       if (!entry) return joinPath(current, names.slice(i).join('/'));
       if (entry.type === 'l' && (!last || followLast)) {
         if (hops >= MAX_SYMLINK_HOPS) throw new AvfsError('INVALID_PATH', `too many levels of symbolic links: ${path}`, { path });
-        const target = entry.target!.startsWith('/') ? entry.target! : joinPath(current, entry.target!);
-        current = this.resolveIn(vault, normalizePath(target), true, hops + 1);
+        current = this.resolveIn(vault, linkTargetPath(current, entry.target!), true, hops + 1);
         continue;
       }
       if (!last && entry.type !== 'd') throw notADirectory(next);

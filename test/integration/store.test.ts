@@ -291,6 +291,17 @@ describe('files', () => {
     expect(fs.lstat('/abs').type).toBe('l');
   });
 
+  it('a link whose target climbs above / stays at /, as the kernel takes it where the vault is the whole tree (sandbox, mount)', () => {
+    fs.writeFile('/real/file', 'x', { parents: true });
+    fs.symlink('../../../real', '/up');
+    fs.symlink('../../..', '/real/top');
+    expect(fs.readFile('/up/file').toString()).toBe('x');
+    expect(fs.readFile('/real/top/real/file').toString()).toBe('x');
+    expect(fs.resolve('/up')).toBe('/real');
+    // Typed by the caller, `..` above the root is still refused.
+    expect(code(() => fs.readFile('/../real/file'))).toBe('INVALID_PATH');
+  });
+
   it('rm needs -r for a non-empty directory and never removes the root', () => {
     fs.writeFile('/d/e/f', '1', { parents: true });
     expect(code(() => fs.rm('/d'))).toBe('NOT_EMPTY');
