@@ -404,16 +404,15 @@ const proxyTools: ToolSpec[] = [
     name: 'proxy_exec',
     title: 'Run a command in the sandbox',
     description:
-      "Run a command through avfs's proxy boundary, exactly like `avfs proxy exec`: policy check (denied → DENIED, nothing runs), optional checkpoint, then the command runs in a sandbox where the vault is its / (host system read-only, no network unless network is host), with a timeout (exit_code 124, timed_out true). Returns stdout, stderr, exit_code, signal, timed_out, duration_ms, checkpoint, exec_id and changed_files. Give argv (a program and its arguments) or shell (a /bin/sh -c command line).",
+      "Run a command through avfs's proxy boundary, exactly like `avfs proxy exec`: policy check (denied, or needing a person's approval → DENIED, nothing runs), optional checkpoint, then the command runs in a sandbox where the vault is its / (host system read-only, no network unless the policy allows host), with a timeout (exit_code 124, timed_out true). The policy is the person's: network, timeout_ms and checkpoint may only tighten it (asking more is DENIED). Returns stdout, stderr, exit_code, signal, timed_out, duration_ms, checkpoint, exec_id and changed_files. Give argv (a program and its arguments) or shell (a /bin/sh -c command line).",
     input: {
       argv: z.array(z.string()).min(1).optional().describe('the program and its arguments, e.g. ["python3", "/src/main.py"]'),
       shell: z.string().min(1).optional().describe('a shell command line run with /bin/sh -c, e.g. "make && make test"'),
       cwd: path('working directory inside the vault').optional(),
-      timeout_ms: whole(0, MAX_TIMER_MS).optional().describe('kill the command after this many milliseconds; 0 for no timeout (default from the policy, 300000)'),
-      checkpoint: z.boolean().optional().describe('checkpoint before running (makes proxy_undo possible); default: as the policy says'),
-      approve: z.boolean().optional().describe('run a command the policy marks require_approval'),
+      timeout_ms: whole(1, MAX_TIMER_MS).optional().describe("kill the command after this many milliseconds, at most the policy's timeout_ms (default: the policy's, 300000)"),
+      checkpoint: z.boolean().optional().describe('true: checkpoint before running even when the policy would not (makes proxy_undo possible); default: as the policy says'),
       env: z.record(z.string()).optional().describe('extra environment variables'),
-      network: z.enum(['none', 'host']).optional().describe("the sandbox's network (default none)"),
+      network: z.enum(['none', 'host']).optional().describe("the sandbox's network: none, or host when the policy allows it (default: the policy's, none)"),
       vault,
     },
     output: { exec_id: z.string(), exit_code: z.number(), timed_out: z.boolean(), stdout: z.string(), stderr: z.string(), changed_files: z.array(anyObject) },
@@ -422,7 +421,8 @@ const proxyTools: ToolSpec[] = [
     // A cancelled call (notifications/cancelled) ends its command: the sandbox is killed.
     run: async (args, avfs, signal) => {
       if ((args.argv === undefined) === (args.shell === undefined)) throw new AvfsError('USAGE', 'give argv or shell (exactly one)');
-      const options = { cwd: args.cwd, timeoutMs: args.timeout_ms, checkpoint: args.checkpoint, approve: args.approve, env: args.env, network: args.network, signal };
+      // The agent calls: it cannot approve its own command or loosen the policy (ExecRequest.agent).
+      const options = { cwd: args.cwd, timeoutMs: args.timeout_ms, checkpoint: args.checkpoint, env: args.env, network: args.network, signal, agent: true };
       const r = args.shell !== undefined ? await avfs.proxyExec(args.shell, [], { ...options, shell: true }) : await avfs.proxyExec(args.argv[0], args.argv.slice(1), options);
       return r.raw;
     },

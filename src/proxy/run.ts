@@ -16,7 +16,7 @@ import { quoteArgv } from './command-line.js';
 import { runCommand } from './exec.js';
 import { prepareLaunch, sandboxField, violationsOf, type Launch, type Violation } from './launch.js';
 import { reapDeadExecs } from './liveness.js';
-import { childEnv, evaluatePolicy, MAX_OUTPUT_BYTES, type CommandVerdict, type Decision } from './policy.js';
+import { childEnv, evaluatePolicy, MAX_OUTPUT_BYTES, type CommandVerdict, type Decision, type Policy } from './policy.js';
 import { namespacesWork, planSandbox, sandboxRequest, sandboxSearchPath, withoutSandbox, type NetworkMode, type SandboxReport } from './sandbox.js';
 import type { SandboxLayout } from '../core/sandbox-layout.js';
 import { loadPolicy } from './policy-source.js';
@@ -66,6 +66,12 @@ export interface ExecRequest {
   readOnly?: boolean;
   /** Ends the command as a SIGTERM to avfs would (an MCP call cancelled by its client). */
   signal?: AbortSignal;
+  /**
+   * The caller is the agent the boundary holds (the MCP server's calls), not the person who set
+   * the policy: it may not approve its own command, widen the network past the policy's, run
+   * longer than the policy's timeout, or go without a checkpoint the policy asks for (agentLimits).
+   */
+  agent?: boolean;
 }
 
 /** What a run did (camelCase; src/api/exec.ts `execJson` gives the CLI's `--json` fields). */
@@ -179,6 +185,24 @@ function resolveCwd(fs: VaultFs, input: string | undefined, layout: SandboxLayou
   });
   if (at === null) throw new AvfsError('INVALID_PATH', `--cwd ${path}: too many levels of symbolic links`, { path });
   return at;
+}
+
+/**
+ * What an agent's request (ExecRequest.agent) asks beyond the policy, or null: a network wider
+ * than the policy's, a timeout longer than the policy's (0 is none), or no checkpoint where the
+ * decision or the policy takes one. The policy is the person's word; an agent only tightens it.
+ */
+function agentLimits(request: ExecRequest, policy: Policy, decision: Decision): { option: string; message: string } | null {
+  if (request.network === 'host' && policy.sandbox.network !== 'host') {
+    return { option: 'network', message: `an agent cannot widen the sandbox's network: the policy says "${policy.sandbox.network}" (a person sets sandbox.network in the policy, or runs avfs proxy exec --network host)` };
+  }
+  if (request.timeoutMs !== undefined && (request.timeoutMs === 0 || request.timeoutMs > policy.timeout_ms)) {
+    return { option: 'timeout_ms', message: `an agent cannot run a command longer than the policy's timeout_ms (${policy.timeout_ms} ms; asked ${request.timeoutMs === 0 ? 'no timeout' : `${request.timeoutMs} ms`})` };
+  }
+  if (request.checkpoint === false && (decision.action === 'allow_with_checkpoint' || policy.auto_checkpoint)) {
+    return { option: 'checkpoint', message: `an agent cannot skip the checkpoint the policy takes before this command (rule ${decision.rule})` };
+  }
+  return null;
 }
 
 /** An interactive shell is not judged command by command: the person types; the sandbox enforces. */
@@ -312,14 +336,19 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
   // In the sandbox every path the command names is the vault's; unsandboxed, host paths are
   // judged against a private mount or copy that is created only once the command is allowed.
   const { decision, verdicts } = request.interactive ? { decision: SHELL_DECISION, verdicts: [] } : evaluatePolicy(policy, request, { cwd, sandboxed: plan.enforced, vault: vaultName, home: store.home });
-  const approved = decision.action === 'require_approval' && !!request.approve;
+  const approved = decision.action === 'require_approval' && !!request.approve && !request.agent;
   const base = { exec_id: execId, command, cwd, decision, policy: source, sandboxed: plan.enforced };
   store.mutate(() => audit(store, actor, 'proxy.request', vaultName, { ...base, approved }));
 
-  if (decision.action === 'deny' || (decision.action === 'require_approval' && !request.approve)) {
+  if (decision.action === 'deny' || (decision.action === 'require_approval' && !approved)) {
     const approval = decision.action === 'require_approval';
     store.mutate(() => audit(store, actor, 'proxy.denied', vaultName, { exec_id: execId, command, rule: decision.rule, approval_required: approval }));
-    throw deniedError(vaultName, command, decision, verdicts, execId, approval);
+    throw deniedError(vaultName, command, decision, verdicts, execId, approval, request.agent);
+  }
+  const beyond = request.agent ? agentLimits(request, policy, decision) : null;
+  if (beyond) {
+    store.mutate(() => audit(store, actor, 'proxy.denied', vaultName, { exec_id: execId, command, rule: 'agent-limits', option: beyond.option }));
+    throw new AvfsError('DENIED', beyond.message, { vault: vaultName, command, exec_id: execId, option: beyond.option, rule: 'agent-limits' });
   }
 
   const wantCheckpoint = request.checkpoint ?? (decision.action === 'allow_with_checkpoint' || policy.auto_checkpoint);
@@ -481,9 +510,11 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
   }
 }
 
-function deniedError(vault: string, command: string, decision: Decision, verdicts: CommandVerdict[], execId: string, approval: boolean): AvfsError {
-  const message = approval
-    ? `needs approval (policy rule ${decision.rule}): ${decision.reason}; re-run with --approve to allow it`
-    : `denied by policy rule ${decision.rule}: ${decision.reason}`;
+function deniedError(vault: string, command: string, decision: Decision, verdicts: CommandVerdict[], execId: string, approval: boolean, agent = false): AvfsError {
+  const message = !approval
+    ? `denied by policy rule ${decision.rule}: ${decision.reason}`
+    : agent
+      ? `needs a person's approval (policy rule ${decision.rule}): ${decision.reason}; an agent cannot approve its own command: a person runs it with avfs proxy exec --approve`
+      : `needs approval (policy rule ${decision.rule}): ${decision.reason}; re-run with --approve to allow it`;
   return new AvfsError('DENIED', message, { vault, command, decision, verdicts, exec_id: execId, approval_required: approval });
 }

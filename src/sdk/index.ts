@@ -265,6 +265,12 @@ export interface ProxyExecOptions {
   memory?: number | null;
   /** Aborting it ends the command as a SIGTERM would (timeout-like: the sandbox is killed); the result reports `signal`. */
   signal?: AbortSignal;
+  /**
+   * The call is the agent's own, not the person's who set the policy (as the MCP server's are):
+   * `approve` is ignored, and a wider `network`, a longer `timeoutMs` (or 0) than the policy's,
+   * or `checkpoint: false` where the policy takes one is DENIED.
+   */
+  agent?: boolean;
 }
 
 /** A run's result: what `avfs proxy exec` reports, camelCase, with `raw`, the CLI's `--json` object. */

@@ -294,6 +294,25 @@ describe('avfs mcp over stdio', () => {
     await fails(client, 'proxy_exec', { argv: ['ls'], shell: 'ls' }, 'USAGE');
   });
 
+  it("proxy_exec is the agent's own call: it cannot approve its command or loosen the policy (network, timeout, checkpoint); each is DENIED and nothing runs", async () => {
+    const client = await connect();
+    // No `approve` parameter: the approval is a person's (avfs proxy exec --approve).
+    await fails(client, 'proxy_exec', { shell: 'echo ran > /approved.txt', approve: true }, 'USAGE');
+    const push = await fails(client, 'proxy_exec', { shell: 'echo ran > /pushed.txt; git push origin main' }, 'DENIED');
+    expect(push.message).toMatch(/agent cannot approve its own command/);
+    expect((await fails(client, 'proxy_exec', { shell: 'echo ran > /net.txt', network: 'host' }, 'DENIED')).option).toBe('network');
+    expect((await fails(client, 'proxy_exec', { shell: 'echo ran > /long.txt', timeout_ms: 300_001 }, 'DENIED')).option).toBe('timeout_ms');
+    await fails(client, 'proxy_exec', { shell: 'echo ran > /forever.txt', timeout_ms: 0 }, 'USAGE');
+    await ok(client, 'write', { path: '/keep/a.txt', content: 'a' });
+    expect((await fails(client, 'proxy_exec', { shell: 'rm -r /keep', checkpoint: false }, 'DENIED')).option).toBe('checkpoint');
+    for (const path of ['/approved.txt', '/pushed.txt', '/net.txt', '/long.txt', '/forever.txt']) await fails(client, 'read', { path }, 'NOT_FOUND');
+    expect((await ok(client, 'read', { path: '/keep/a.txt' })).content).toBe('a');
+    // Within the policy, the same options run: a shorter timeout, the network the policy gives, a checkpoint it did not ask for.
+    const r = await ok(client, 'proxy_exec', { shell: 'echo ok', timeout_ms: 60_000, network: 'none', checkpoint: true });
+    expect(r).toMatchObject({ exit_code: 0, stdout: 'ok\n' });
+    expect(r.checkpoint).toEqual(expect.any(String));
+  });
+
   it('proxy_exec refuses a command line Linux cannot pass (a NUL byte, an argument over 128 KiB, a list over ARG_MAX) with INVALID_ARGUMENT, and records nothing', async () => {
     const client = await connect();
     const audited = async () => expectOk(await avfs(h.home, ['--vault', 'proj', 'audit', '--op', 'proxy.*', '--limit', '100000'])).count;
@@ -424,15 +443,15 @@ describe('avfs mcp over stdio', () => {
     expect(byId.has(null)).toBe(false);
   });
 
-  it('proxy_exec timeout_ms 0 means no timeout, as the CLI\'s --timeout 0', async () => {
+  it("proxy_exec timeout_ms within the policy's applies as the CLI's --timeout does; 0 (none) is not in its schema", async () => {
     const client = await connect();
     const { tools } = await client.listTools();
-    expect((tools.find((t) => t.name === 'proxy_exec')!.inputSchema.properties as any).timeout_ms).toMatchObject({ minimum: 0 });
-    const r = await ok(client, 'proxy_exec', { argv: ['true'], timeout_ms: 0 });
+    expect((tools.find((t) => t.name === 'proxy_exec')!.inputSchema.properties as any).timeout_ms).toMatchObject({ minimum: 1 });
+    const r = await ok(client, 'proxy_exec', { argv: ['true'], timeout_ms: 5000 });
     expect(r).toMatchObject({ exit_code: 0, timed_out: false });
-    const cli = expectOk(await avfs(h.home, ['--vault', 'proj', 'proxy', 'exec', '--timeout', '0', '--', 'true']));
+    const cli = expectOk(await avfs(h.home, ['--vault', 'proj', 'proxy', 'exec', '--timeout', '5000', '--', 'true']));
     expect(r.sandbox.limits.timeout_ms).toEqual(cli.sandbox.limits.timeout_ms);
-    expect(r.sandbox.limits.timeout_ms.value).toBeNull();
+    expect(r.sandbox.limits.timeout_ms.value).toBe(5000);
   });
 
   it('while serving, anything else written to stdout goes to stderr', async () => {
@@ -549,7 +568,7 @@ describe('avfs mcp over stdio', () => {
     expect((await ok(client, 'find', { limit: Number.MAX_SAFE_INTEGER, max_depth: Number.MAX_SAFE_INTEGER })).truncated).toBe(false);
     await ok(client, 'tree', { depth: Number.MAX_SAFE_INTEGER });
     const { tools } = await client.listTools();
-    expect((tools.find((t) => t.name === 'proxy_exec')!.inputSchema.properties as any).timeout_ms).toMatchObject({ minimum: 0, maximum: 2 ** 31 - 1 });
+    expect((tools.find((t) => t.name === 'proxy_exec')!.inputSchema.properties as any).timeout_ms).toMatchObject({ minimum: 1, maximum: 2 ** 31 - 1 });
   });
 
   it('edit with new_string equal to old_string changes nothing: no new version, changed false', async () => {
