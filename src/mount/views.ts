@@ -1,11 +1,11 @@
 import { connect, type Socket } from 'node:net';
 import { linkSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { envMs } from '../core/units.js';
 import type { LayoutNode } from '../core/sandbox-layout.js';
 import { AvfsError } from '../errors.js';
+import { runtimeDir } from '../store/host-dirs.js';
 import { processAlive, thisProcess, type ProcessRef } from '../store/host-process.js';
 import { cleanStaleSessions, mountVault } from './index.js';
 import { isLive, mountsDir, readSession, type MountSessionInfo } from './session.js';
@@ -184,7 +184,7 @@ function releaseStart(home: string): void {
 }
 
 async function startServer(home: string): Promise<MountSessionInfo> {
-  const base = mkdtempSync(join(tmpdir(), 'avfs-views-'));
+  const base = mkdtempSync(join(runtimeDir(), 'views-'));
   const dir = join(base, 'mnt');
   mkdirSync(dir);
   try {

@@ -20,7 +20,7 @@ import { putContentFromFd, type ContentRef } from '../store/blobs.js';
 import type { Entry } from '../store/entries.js';
 import { exportTree } from '../store/transfer.js';
 import { hashHostFile, readHostLink, walkHostTree } from '../store/host-tree.js';
-import { removeHostTree } from '../store/host-dirs.js';
+import { removeHostTree, runtimeDir, runtimeDirIn, runtimeParents } from '../store/host-dirs.js';
 import { escapeBytes } from '../core/utf8.js';
 import { currentSeq } from '../store/vaults.js';
 import type { VaultFs } from '../store/vault-fs.js';
@@ -217,7 +217,7 @@ export function materialize(fs: VaultFs, parent?: string, layout: SandboxLayout 
   let bytes = 0;
   for (const e of snap.entries.values()) bytes += e.size;
   // Named after the exec, so the copy of one whose avfs was killed can be found and removed.
-  const base = mkdtempSync(join(parent ?? copyParent(bytes), execId ? `${COPY_PREFIX}${execId}-` : COPY_PREFIX));
+  const base = mkdtempSync(join(runtimeDir(parent ?? copyParent(bytes)), execId ? `${COPY_PREFIX}${execId}-` : COPY_PREFIX));
   const root = join(base, 'vault');
   try {
     mkdirSync(root);
@@ -519,8 +519,8 @@ export function dispose(session: CopySession): void {
  */
 export function disposeDeadCopies(execId: string): string[] {
   const removed: string[] = [];
-  const parents = new Set([process.env.AVFS_PROXY_TMPDIR, '/dev/shm', tmpdir()].filter((p): p is string => !!p));
-  for (const parent of parents) {
+  // Copies made before they moved into the runtime directory lie in the parents themselves.
+  for (const parent of runtimeParents().flatMap((p) => [runtimeDirIn(p), p])) {
     let names: string[];
     try {
       names = readdirSync(parent);

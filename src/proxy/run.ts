@@ -329,7 +329,7 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
   const vault = getVault(store, vaultName);
   const command = describeRequest(request);
   const { policy, source } = loadPolicy(store, vaultName);
-  const wanted = sandboxRequest(policy, request);
+  const wanted = { ...sandboxRequest(policy, request), home: store.home };
   let plan = planSandbox(wanted);
   const cwd = resolveCwd(fs, request.cwd, plan.layout);
 

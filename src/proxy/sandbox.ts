@@ -1,9 +1,10 @@
-import { accessSync, constants, existsSync, lstatSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, lstatSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { normalizePath, isWithin, walkPath } from '../core/paths.js';
+import { normalizePath, isWithin, rebase, walkPath } from '../core/paths.js';
 import { SandboxLayout, type LayoutNode } from '../core/sandbox-layout.js';
 import { spawn } from 'node:child_process';
 import { AvfsError } from '../errors.js';
+import { runtimeDir, runtimeDirIn, runtimeParents } from '../store/host-dirs.js';
 import type { Policy } from './policy.js';
 import type { LimitsReport } from './launch.js';
 
@@ -50,6 +51,8 @@ export interface SandboxPlan {
   binds: Bind[];
   /** Host files hidden behind an empty file inside (secrets in /etc). */
   masked: string[];
+  /** Directories inside covered by an empty tmpfs: avfs's own (privateDirs) where a bind would show them, and host secrets. */
+  hidden: string[];
   layout: SandboxLayout | null;
   limits: Limits;
   readOnly: boolean;
@@ -60,7 +63,41 @@ export const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64',
 /** Fresh inside every sandbox. */
 export const FRESH_DIRS = ['/proc', '/dev', '/tmp'];
 /** Readable by root on most systems, never needed by a build: hidden behind /dev/null. */
-const SECRETS = ['/etc/shadow', '/etc/shadow-', '/etc/gshadow', '/etc/gshadow-', '/etc/sudoers', '/etc/ssh/ssh_host_rsa_key', '/etc/ssh/ssh_host_ecdsa_key', '/etc/ssh/ssh_host_ed25519_key'];
+const SECRETS = ['/etc/shadow', '/etc/shadow-', '/etc/gshadow', '/etc/gshadow-', '/etc/sudoers'];
+/** Host directories of secrets, hidden whole. */
+const SECRET_DIRS = ['/etc/sudoers.d'];
+
+/** The host's secret files that exist: SECRETS, and every SSH host private key (`ssh_host_*_key`, whatever its type). */
+function secretFiles(): string[] {
+  let keys: string[] = [];
+  try {
+    keys = readdirSync('/etc/ssh').filter((n) => /^ssh_host_.*_key$/.test(n)).map((n) => `/etc/ssh/${n}`);
+  } catch {
+    // no /etc/ssh
+  }
+  return [...SECRETS.filter((f) => existsSync(f)), ...keys];
+}
+
+/**
+ * avfs's own host directories: the home (every vault's database) and the runtime directories
+ * (host-dirs.ts runtimeDir: the views server's mount and socket, private mounts, copies), each
+ * made now if missing so that one made during the run is hidden too. A bind covering one would
+ * show the command other vaults; inside, each is hidden under an empty tmpfs (`hidden`), and a
+ * bind of something inside one is refused (checkBind).
+ */
+function privateDirs(home: string | undefined): string[] {
+  const dirs = home ? [home] : [];
+  for (const parent of runtimeParents()) {
+    try {
+      dirs.push(runtimeDir(parent));
+    } catch {
+      dirs.push(runtimeDirIn(parent)); // a parent that is missing or refuses it: nothing of avfs is there
+    }
+  }
+  return dirs;
+}
+
+const isDirectoryQuietly = (path: string): boolean => statSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
 
 /** bubblewrap: $AVFS_BWRAP when set (a path), else `bwrap` on PATH (no process started); null when there is none. */
 export function findBwrap(path = process.env.PATH ?? ''): string | null {
@@ -85,6 +122,8 @@ export interface SandboxRequest {
   limits: Limits;
   /** The vault is bound read-only (--readonly): the command can read it and change nothing. */
   readOnly: boolean;
+  /** The home the run's vault lives in: hidden inside wherever a bind would show it (privateDirs). */
+  home?: string;
 }
 
 /** What a run asks of the sandbox on top of its policy (the --sandbox, --network and limit options). */
@@ -125,7 +164,7 @@ export function sandboxRequest(policy: Policy, o: SandboxOverrides): SandboxRequ
 
 /** Decides whether and how the run is sandboxed. `required` without bubblewrap is SANDBOX_UNAVAILABLE. */
 export function planSandbox(req: SandboxRequest): SandboxPlan {
-  const base = { bwrap: null, network: req.network, binds: [], masked: [], layout: null, limits: req.limits, readOnly: req.readOnly };
+  const base = { bwrap: null, network: req.network, binds: [], masked: [], hidden: [], layout: null, limits: req.limits, readOnly: req.readOnly };
   if (req.readOnly && req.mode === 'off') {
     throw new AvfsError('SANDBOX_UNAVAILABLE', '--readonly needs the sandbox, and the policy turns it off (sandbox.mode "off")', { reason: 'policy_off' });
   }
@@ -152,14 +191,16 @@ export function planSandbox(req: SandboxRequest): SandboxPlan {
       binds.push({ source: dir, dest: dir, writable: false, system: true });
     }
   }
-  const extra = [...(req.network === 'host' ? resolverBinds() : []), ...req.binds.map(checkBind).filter((b): b is Bind => b !== null)];
+  const own = privateDirs(req.home);
+  const extra = [...(req.network === 'host' ? resolverBinds() : []), ...req.binds.map((b) => checkBind(b, own)).filter((b): b is Bind => b !== null)];
   for (const bind of extra) {
     binds.push(bind);
     // Its mountpoint is reserved, unless it lies inside a host system directory (which has it already).
     if (!SYSTEM_DIRS.some((d) => isWithin(bind.dest, d))) nodes.push({ path: bind.dest, kind: statSync(bind.source).isDirectory() ? 'dir' : 'file' });
   }
-  const masked = SECRETS.filter((f) => existsSync(f));
-  return { ...base, enforced: true, reason: null, bwrap, binds, masked, layout: new SandboxLayout(nodes) };
+  const hidden = [...SECRET_DIRS.filter((d) => isDirectoryQuietly(d))];
+  for (const bind of extra) for (const dir of own) if (isWithin(dir, bind.source) && isDirectoryQuietly(dir)) hidden.push(rebase(dir, bind.source, bind.dest));
+  return { ...base, enforced: true, reason: null, bwrap, binds, masked: secretFiles(), hidden, layout: new SandboxLayout(nodes) };
 }
 
 /** PATH where the host has none. */
@@ -196,7 +237,7 @@ function readOnlyInside(plan: SandboxPlan, path: string): boolean {
 
 /** The same plan, unsandboxed, for `reason` (auto mode on a machine that cannot sandbox). */
 export function withoutSandbox(plan: SandboxPlan, reason: string): SandboxPlan {
-  return { ...plan, enforced: false, reason, bwrap: null, binds: [], masked: [], layout: null };
+  return { ...plan, enforced: false, reason, bwrap: null, binds: [], masked: [], hidden: [], layout: null };
 }
 
 /** Why bubblewrap cannot work here at all (not Linux), else null. */
@@ -232,9 +273,11 @@ export function bindDestinationProblem(dest: string): string | null {
 }
 
 /** A policy bind, checked: absolute paths, a source that exists (or `optional`), a destination bubblewrap can mount on. */
-function checkBind(b: SandboxRequest['binds'][number]): Bind | null {
+function checkBind(b: SandboxRequest['binds'][number], own: string[]): Bind | null {
   if (!b.source.startsWith('/')) throw new AvfsError('INVALID_ARGUMENT', `sandbox bind source must be an absolute host path: ${b.source}`, { source: b.source });
   const source = normalizePath(b.source);
+  const inside = own.find((dir) => isWithin(source, dir));
+  if (inside) throw new AvfsError('INVALID_ARGUMENT', `sandbox bind source ${source} is avfs's own state (${inside}): it would show the command other vaults`, { source });
   const dest = normalizePath(b.dest ?? b.source);
   const problem = bindDestinationProblem(dest);
   if (problem) throw new AvfsError('INVALID_ARGUMENT', problem, { dest });
@@ -280,6 +323,7 @@ export function bwrapArgs(plan: SandboxPlan, o: BwrapOptions): string[] {
   for (const p of PROC_READ_ONLY) args.push('--ro-bind-try', p, p);
   args.push('--dev', '/dev', '--tmpfs', '/tmp');
   for (const b of plan.binds.filter((b) => !b.system)) args.push(b.writable ? '--bind' : '--ro-bind', b.source, b.dest);
+  for (const d of plan.hidden) args.push('--tmpfs', d);
   args.push('--chdir', o.cwd);
   if (o.statusFd !== null) args.push('--json-status-fd', String(o.statusFd));
   if (o.seccompFd != null) args.push('--seccomp', String(o.seccompFd));
@@ -322,7 +366,7 @@ export function describeSandbox(plan: SandboxPlan, limits: SandboxReport['limits
     reason: plan.reason,
     network: plan.enforced ? plan.network : 'host',
     binds: plan.binds.map((b) => ({ source: b.source, dest: b.dest, writable: b.writable })),
-    masked: plan.masked,
+    masked: [...plan.masked, ...plan.hidden],
     reserved: plan.layout?.topNames.map((n) => `/${n}`) ?? [],
     readOnly: plan.readOnly,
     limits,

@@ -1,9 +1,9 @@
 import { AvfsError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fuseAvailable, mountVault, unmountDir } from '../mount/index.js';
+import { runtimeDir } from '../store/host-dirs.js';
 import { thisProcess, type ProcessRef } from '../store/host-process.js';
 import { openExecView } from '../mount/views.js';
 import { MAX_ZERO_FILL } from '../mount/open-files.js';
@@ -99,7 +99,7 @@ export async function copyWorkspace(fs: VaultFs, modeReason: string | null, layo
  * directory by itself.
  */
 async function mountWorkspace(store: Store, fs: VaultFs, execId: string, layout: SandboxLayout | null): Promise<Workspace> {
-  const base = mkdtempSync(join(tmpdir(), 'avfs-proxy-mnt-'));
+  const base = mkdtempSync(join(runtimeDir(), 'proxy-mnt-'));
   const root = join(base, 'vault');
   mkdirSync(root);
   const seqBefore = currentSeq(store);

@@ -1,5 +1,7 @@
 import { chmodSync, lstatSync, mkdirSync, readdirSync, renameSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { AvfsError } from '../errors.js';
 
 /**
  * `mkdir -p`: creates `path` and its missing parents with `mode` (less the umask, as mkdir does)
@@ -105,4 +107,39 @@ function writable<T>(dir: Buffer, change: () => T): T {
     chmodSync(dir, 0o700);
     return change();
   }
+}
+
+/**
+ * Where avfs keeps its runtime directories (the views server's mount and control socket, private
+ * mounts, proxy copies): one directory per user in each of these parents, so that the sandbox
+ * can hide them all wherever a policy bind would show them (sandbox.ts `hidden`): a command that
+ * saw them could open other vaults through the views server's socket and mount.
+ */
+export function runtimeParents(): string[] {
+  return [...new Set([process.env.AVFS_PROXY_TMPDIR, '/dev/shm', tmpdir()].filter((p): p is string => !!p))];
+}
+
+/** The runtime directory's path in `parent` (runtimeParents), made or not. */
+export function runtimeDirIn(parent: string): string {
+  return join(parent, `avfs-run-${process.getuid?.() ?? 'user'}`);
+}
+
+/**
+ * The runtime directory in `parent` (default the system temp directory), made 0700 on first use.
+ * Its name is known in advance, so in a shared /tmp someone else may have made it first: one that
+ * is not this user's own private directory is refused.
+ */
+export function runtimeDir(parent = tmpdir()): string {
+  const dir = runtimeDirIn(parent);
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  const st = lstatSync(dir);
+  const uid = process.getuid?.();
+  if (!st.isDirectory() || (uid !== undefined && st.uid !== uid) || (st.mode & 0o077) !== 0) {
+    throw new AvfsError('INTERNAL', `${dir} is not this user's private directory (owner ${st.uid}, mode ${(st.mode & 0o7777).toString(8)}): remove it, avfs makes it again`, { path: dir });
+  }
+  return dir;
 }

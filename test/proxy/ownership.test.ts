@@ -5,6 +5,7 @@ import { execa } from 'execa';
 import { avfs, BIN, tempDir } from '../helpers.js';
 import { auditRows, describeSandbox, processes, seedHome, setVaultPolicy, skipMountTests, vaultTree } from './helpers.js';
 import { readSessions } from '../../src/mount/session.js';
+import { runtimeDirIn } from '../../src/store/host-dirs.js';
 
 /**
  * An exec's report and its undo cover that exec's own changes only (issue 13, items 17-19):
@@ -214,17 +215,17 @@ describe.skipIf(skipMountTests('exec ownership with mounts'))('exec ownership wi
       };
       try {
         await until('its command to run', () => processes().some((p) => mine(p) && p.cmdline[0] === 'sleep'));
-        const copy = readdirSync(copies);
+        const copy = readdirSync(runtimeDirIn(copies));
         expect(copy).toEqual([expect.stringMatching(new RegExp(`^avfs-proxy-${execId}-`))]);
         child.kill('SIGKILL');
         await child;
         await until("the sandbox's processes to end", () => !processes().some(mine));
         // The copy stays until an avfs command notices the dead exec: the next one does.
-        expect(readdirSync(copies)).toEqual(copy);
+        expect(readdirSync(runtimeDirIn(copies))).toEqual(copy);
         const next = await avfs(home, ['proxy', 'exec', '--mode', 'copy', '--', 'sh', '-c', 'echo next > next.txt'], { env });
         expect(next.json?.ok, next.stdout + next.stderr).toBe(true);
         expect(paths(next.json.changed_files)).toEqual(['/next.txt']);
-        expect(readdirSync(copies)).toEqual([]);
+        expect(readdirSync(runtimeDirIn(copies))).toEqual([]);
         expect(auditRows(home, 'proxy.died').map((a) => a.exec_id)).toEqual([execId]);
         // Its write was in the copy, never imported.
         expect(vaultTree(home)['/dead.txt']).toBeUndefined();

@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:net';
 import { spawn, type StdioOptions } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, relative } from 'node:path';
+import { runtimeDirIn } from '../../src/store/host-dirs.js';
 import { execa } from 'execa';
 import { avfs, BIN, expectError, ROOT, tempDir } from '../helpers.js';
 import { snapshot } from '../mount/helpers.js';
@@ -420,6 +422,42 @@ describeSandbox('sandbox limits, binds and availability', () => {
     writeFileSync(bad, JSON.stringify({ sandbox: { binds: [{ source: 'relative/dir' }] } }));
     const refused = await avfs(home, ['proxy', 'policy', 'set', bad]);
     expect(refused.json.error).toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+
+  it("a bind that covers avfs's own directories (host /tmp, the home) shows neither: no other vault through the views server's socket or mount, no database; a bind inside them is refused", async () => {
+    const home = openHome({ '/a.txt': 'a\n' });
+    const run = basename(runtimeDirIn(tmpdir()));
+    const rel = relative('/tmp', home);
+    setVaultPolicy(home, { extends: 'none', sandbox: { binds: [{ source: '/tmp', dest: '/hosttmp' }] } });
+    // (Before, the views server lived in /tmp/avfs-views-*: its control socket opened any vault of the home.)
+    const look = `ls -A /hosttmp/${run} | wc -l; ls -A /hosttmp/${rel} | wc -l; ls -A /hosttmp | grep -c '^avfs-views-'; ls /hosttmp >/dev/null && echo bound`;
+    // The first exec starts the home's views server, the second finds it running: hidden both times.
+    for (let i = 0; i < 2; i++) {
+      const r = await avfs(home, ['proxy', 'exec', '--shell', look]);
+      expect(r.json, r.stdout + r.stderr).toMatchObject({ ok: true, exit_code: 0, stdout: '0\n0\n0\nbound\n' });
+      expect(r.json.sandbox.masked).toEqual(expect.arrayContaining([`/hosttmp/${run}`, `/hosttmp/${rel}`]));
+    }
+    // On the host the views server's directory is there, with its socket and mount.
+    expect(readdirSync(runtimeDirIn(tmpdir())).some((n) => n.startsWith('views-'))).toBe(true);
+    setVaultPolicy(home, { extends: 'none', sandbox: { binds: [{ source: runtimeDirIn(tmpdir()), dest: '/views' }] } });
+    const refused = await avfs(home, ['proxy', 'exec', '--', 'true']);
+    expect(refused.json.error, refused.stdout).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/avfs's own state/) });
+  });
+
+  it('every SSH host private key of the host is hidden, whatever its type, and /etc/sudoers.d', async () => {
+    const made = !existsSync('/etc/ssh');
+    const key = '/etc/ssh/ssh_host_avfstest_key';
+    mkdirSync('/etc/ssh', { recursive: true });
+    writeFileSync(key, 'SECRET-KEY\n', { mode: 0o600 });
+    try {
+      const home = openHome();
+      const r = await avfs(home, ['proxy', 'exec', '--shell', `cat ${key} 2>/dev/null | wc -c; ls -A /etc/sudoers.d 2>/dev/null | wc -l`]);
+      expect(r.json, r.stdout + r.stderr).toMatchObject({ ok: true, stdout: '0\n0\n' });
+      expect(r.json.sandbox.masked).toContain(key);
+    } finally {
+      rmSync(key, { force: true });
+      if (made) rmSync('/etc/ssh', { recursive: true, force: true });
+    }
   });
 
   it('without bubblewrap: --sandbox auto runs unsandboxed and says so (JSON and stderr), --sandbox required refuses', async () => {
