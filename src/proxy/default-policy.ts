@@ -29,14 +29,14 @@ export const DEFAULT_RULES: PolicyRule[] = [
   },
   {
     name: 'host-system',
-    program: ['mount', 'umount', 'fusermount', 'fusermount3', 'chroot', 'nsenter', 'unshare', 'mknod', 'insmod', 'rmmod', 'modprobe', 'sysctl', 'systemctl', 'service', 'reboot', 'shutdown', 'halt', 'poweroff', 'init', 'mkfs*', 'iptables', 'nft'],
+    program: ['mount', 'umount', 'fusermount', 'fusermount3', 'chroot', 'nsenter', 'unshare', 'mknod', 'insmod', 'rmmod', 'modprobe', 'sysctl', 'systemctl', 'service', 'reboot', 'shutdown', 'halt', 'poweroff', 'init', 'mkfs*', 'iptables', 'nft', 'systemd-run'],
     action: 'deny',
     categories: ['host_escape_risk'],
     reason: 'changes the host system (mounts, namespaces, kernel, services), outside any vault',
   },
   {
     name: 'host-processes',
-    program: ['kill', 'pkill', 'killall', 'docker', 'podman', 'kubectl', 'crontab', 'at', 'batch', 'screen', 'tmux', 'setsid', 'disown'],
+    program: ['kill', 'pkill', 'killall', 'docker', 'podman', 'kubectl', 'crontab', 'at', 'batch', 'screen', 'tmux', 'setsid', 'disown', 'daemonize', 'start-stop-daemon'],
     action: 'require_approval',
     categories: ['host_escape_risk'],
     reason: 'reaches host processes or starts work meant to outlive the command (the proxy kills every process it can find when the call ends)',
@@ -81,7 +81,7 @@ export const DEFAULT_RULES: PolicyRule[] = [
   {
     name: 'git-push',
     program: 'git',
-    subcommand: ['push', 'send-email', 'svn', 'p4'],
+    subcommand: ['push', 'send-pack', 'http-push', 'send-email', 'svn', 'p4'],
     action: 'require_approval',
     categories: ['networked'],
     reason: 'publishes outside the vault: proxy undo cannot take it back',
@@ -130,7 +130,7 @@ export const DEFAULT_RULES: PolicyRule[] = [
   },
   {
     name: 'shell-from-input',
-    program: ['sh', 'bash', 'dash', 'zsh', 'ksh', 'ash'],
+    program: ['sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'ash', 'fish'],
     args_none: ['/^[^-]/', '/^-[A-Za-z]*c/', '--version', '--help'],
     action: 'allow_with_checkpoint',
     categories: ['mutating', 'host_escape_risk'],
