@@ -29,10 +29,28 @@ export const DEFAULT_RULES: PolicyRule[] = [
   },
   {
     name: 'host-system',
-    program: ['mount', 'umount', 'fusermount', 'fusermount3', 'chroot', 'nsenter', 'unshare', 'mknod', 'insmod', 'rmmod', 'modprobe', 'sysctl', 'systemctl', 'service', 'reboot', 'shutdown', 'halt', 'poweroff', 'init', 'mkfs*', 'iptables', 'nft', 'systemd-run'],
+    program: ['mount', 'umount', 'fusermount', 'fusermount3', 'chroot', 'nsenter', 'unshare', 'mknod', 'insmod', 'rmmod', 'modprobe', 'sysctl', 'systemctl', 'service', 'reboot', 'shutdown', 'halt', 'poweroff', 'init', 'telinit', 'mkfs*', 'iptables*', 'ip6tables*', 'nft',
+      'kexec', 'swapon', 'swapoff', 'losetup', 'dmsetup', 'pivot_root', 'switch_root', 'setcap', 'capsh', 'depmod', 'systemd-run'],
     action: 'deny',
     categories: ['host_escape_risk'],
     reason: 'changes the host system (mounts, namespaces, kernel, services), outside any vault',
+  },
+  {
+    name: 'host-disk',
+    program: ['fdisk', 'sfdisk', 'cfdisk', 'parted', 'gdisk', 'sgdisk', 'cgdisk', 'wipefs', 'blkdiscard', 'mkswap', 'partprobe', 'blockdev', 'hdparm'],
+    args_any: ['/dev/*'],
+    action: 'deny',
+    categories: ['host_escape_risk'],
+    reason: 'changes a disk device of the host, outside any vault',
+  },
+  {
+    name: 'host-network',
+    program: 'ip',
+    // The verbs that change links, addresses, routes, rules and namespaces (`ip link set`, `ip addr add`, `ip netns exec`); `ip -batch` runs a file of them.
+    args_any: ['add', 'del', 'delete', 'change', 'chg', 'replace', 'set', 'flush', 'append', 'prepend', 'restore', 'exec', 'attach', 'detach', '-b', '-batch', '--batch'],
+    action: 'deny',
+    categories: ['host_escape_risk'],
+    reason: 'changes the host\'s network configuration, outside any vault',
   },
   {
     name: 'host-processes',
@@ -82,6 +100,14 @@ export const DEFAULT_RULES: PolicyRule[] = [
     name: 'git-push',
     program: 'git',
     subcommand: ['push', 'send-pack', 'http-push', 'send-email', 'svn', 'p4'],
+    action: 'require_approval',
+    categories: ['networked'],
+    reason: 'publishes outside the vault: proxy undo cannot take it back',
+  },
+  {
+    name: 'publish',
+    program: ['npm', 'pnpm', 'yarn', 'bun', 'cargo', 'gem', 'twine', 'poetry', 'uv', 'flit', 'hatch'],
+    subcommand: ['publish', 'unpublish', 'push', 'upload', 'yank', 'deprecate', 'owner'],
     action: 'require_approval',
     categories: ['networked'],
     reason: 'publishes outside the vault: proxy undo cannot take it back',
@@ -177,7 +203,7 @@ export const DEFAULT_RULES: PolicyRule[] = [
   {
     name: 'package-install',
     program: ['npm', 'pnpm', 'yarn', 'bun', 'pip', 'pip3', 'uv', 'poetry', 'cargo', 'go', 'gem', 'bundle', 'composer'],
-    subcommand: ['install', 'i', 'add', 'ci', 'update', 'upgrade', 'fetch', 'get', 'sync', 'download', 'publish'],
+    subcommand: ['install', 'i', 'add', 'ci', 'update', 'upgrade', 'fetch', 'get', 'sync', 'download'],
     action: 'allow',
     categories: ['networked', 'mutating'],
     reason: 'installs packages from the network into the vault',

@@ -395,6 +395,23 @@ describe('default policy', () => {
     expect(decide(['git', 'push', 'origin', 'main'])).toMatchObject({ action: 'require_approval', rule: 'git-push' });
   });
 
+  it('publishing needs approval; kernel, disk and network configuration tools are denied', () => {
+    for (const argv of [['npm', 'publish'], ['yarn', 'publish'], ['pnpm', 'publish'], ['cargo', 'publish'], ['twine', 'upload', 'dist/x'], ['gem', 'push', 'x.gem'], ['poetry', 'publish']]) {
+      expect(decide(argv), argv.join(' ')).toMatchObject({ action: 'require_approval', rule: 'publish' });
+    }
+    expect(decide(['npm', 'install'])).toMatchObject({ action: 'allow', rule: 'package-install' });
+    for (const argv of [['kexec', '-l', 'x'], ['swapoff', '-a'], ['swapon', 'x'], ['losetup', '-f', 'x'], ['dmsetup', 'ls'], ['pivot_root', '.', 'old'], ['switch_root', '/x', '/sbin/init'], ['telinit', '1'], ['setcap', 'cap_net_raw+ep', 'x'], ['modprobe', 'x']]) {
+      expect(decide(argv, DEFAULT_POLICY, { ...ctx, sandboxed: true }), argv.join(' ')).toMatchObject({ action: 'deny', rule: 'host-system' });
+    }
+    for (const argv of [['fdisk', '/dev/sda'], ['sfdisk', '/dev/sda'], ['parted', '-s', '/dev/sda', 'mklabel', 'gpt']]) {
+      expect(decide(argv, DEFAULT_POLICY, { ...ctx, sandboxed: true }), argv.join(' ')).toMatchObject({ action: 'deny', rule: 'host-disk' });
+    }
+    for (const argv of [['ip', 'link', 'set', 'eth0', 'up'], ['ip', 'addr', 'add', '10.0.0.1/24', 'dev', 'eth0'], ['ip', 'route', 'del', 'default'], ['ip', 'netns', 'exec', 'n', 'ls'], ['ip', '-batch', 'f']]) {
+      expect(decide(argv), argv.join(' ')).toMatchObject({ action: 'deny', rule: 'host-network' });
+    }
+    for (const argv of [['ip', 'addr', 'show'], ['ip', 'a'], ['ip', 'route'], ['ip', '-j', 'link', 'show'], ['fdisk', '-l', 'disk.img']]) expect(decide(argv).action, argv.join(' ')).toBe('allow');
+  });
+
   it('denies interactive programs and privilege changes', () => {
     expect(decide(['vim', 'x.txt'])).toMatchObject({ action: 'deny', categories: ['interactive'] });
     expect(decide(['vim', '-es', '-c', 'wq', 'x.txt']).action).not.toBe('deny');
