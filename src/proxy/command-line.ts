@@ -175,7 +175,7 @@ function tokenize(script: string, substitutions: string[]): Token[] {
     inWord = false;
     params = 0;
   };
-  /** Reads `$(…)` starting at script[i] === '$', returns the index after the closing paren. */
+  /** Reads `$(…)` (or `<(…)`, `>(…)`) starting at script[i] === '$', returns the index after the closing paren. */
   const readDollarParen = (start: number): number => {
     let depth = 0;
     let j = start + 1;
@@ -292,6 +292,14 @@ function tokenize(script: string, substitutions: string[]): Token[] {
       i = end;
       continue;
     }
+    if ((c === '<' || c === '>') && script[i + 1] === '(') {
+      // Process substitution: `<(cmd)` is a word (a /dev/fd path) naming cmd's output, not a redirection.
+      const end = readDollarParen(i);
+      word += script.slice(i, end);
+      inWord = true;
+      i = end;
+      continue;
+    }
     if (c === '#' && !inWord) {
       while (i < script.length && script[i] !== '\n') i++;
       continue;
@@ -389,23 +397,53 @@ export function parseShell(script: string, depth = 0): SimpleCommand[] {
   return out;
 }
 
-const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'ash']);
+const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'ash', 'fish']);
+
+/**
+ * Whether a script operand is another command's output or the shell's own input: a process
+ * substitution (`bash <(curl …)`, `source <(curl …)`) or the input's device (`source /dev/stdin`).
+ */
+const readsCommandOutput = (word: string) => /^<\(.*\)$/s.test(word) || /^\/dev\/(stdin|fd\/\d+)$|^\/proc\/self\/fd\/\d+$/.test(word);
+
+/** The bare shell, standing for one that runs a script it reads from input it cannot see (rule shell-from-input judges it). */
+const shellReadingInput = (shell: string, cmd: SimpleCommand, via: string): SimpleCommand => ({ argv: [shell], redirects: [], writesRedirect: false, shell: cmd.shell, via });
 
 /**
  * How a program reads its options, as getopt does: `short` is getopt's optstring (`n:` takes a
  * value, in the same word or the next; `e::` an optional value, in the same word only; letters
  * cluster: `-xn5`), `long` maps each long name (GNU getopt also takes any unambiguous prefix) to
  * the short option it stands for, or to `:` (takes a value: `--name=v` or `--name v`), `::`
- * (`--name=v` only) or `` (a flag) when it has none.
+ * (`--name=v` only), `:2`/`:3` (that many values in the next words, as bwrap's `--bind SRC DEST`) or
+ * `` (a flag) when it has none.
  */
 interface OptionTable {
   short: string;
   long: Record<string, string>;
   /** `-5`, nice's old form of `-n 5`. */
   numeric?: boolean;
+  /** Every long option is one word (`--name` or `--name=value`), as valgrind and firejail read them. */
+  oneWordLong?: boolean;
 }
 
 const HELP = { help: '', version: '' };
+
+const START_STOP_DAEMON_OPTIONS: OptionTable = {
+  short: 'SKTHVp:x:n:u:g:s:R:a:N:P:I:k:bCO:mvoqtc:r:d:',
+  long: {
+    start: 'S', stop: 'K', status: 'T', help: 'H', version: 'V', pidfile: 'p', exec: 'x', name: 'n', user: 'u', group: 'g', signal: 's', retry: 'R', startas: 'a',
+    nicelevel: 'N', procsched: 'P', iosched: 'I', umask: 'k', background: 'b', 'no-close': 'C', output: 'O', 'make-pidfile': 'm', 'remove-pidfile': '', verbose: 'v',
+    oknodo: 'o', quiet: 'q', test: 't', chuid: 'c', chroot: 'r', chdir: 'd', ppid: ':', 'notify-await': '', 'notify-timeout': ':',
+  },
+};
+
+/** GNU parallel's options (it also reads `-j4` and `--jobs=4`). */
+const PARALLEL_OPTIONS: OptionTable = {
+  short: '0a:C:d:D::E:gI:i::j:J:kl::L:mMn:N:P:qrs:S:tTuvVXx',
+  long: {
+    ...Object.fromEntries(['arg-file', 'colsep', 'delimiter', 'eof', 'jobs', 'max-args', 'max-replace-args', 'max-procs', 'sshlogin', 'sshloginfile', 'slf', 'joblog', 'results', 'res', 'timeout', 'delay', 'halt', 'halt-on-error', 'retries', 'memfree', 'load', 'nice', 'tmpdir', 'workdir', 'wd', 'basefile', 'bf', 'transferfile', 'tf', 'return', 'env', 'tagstring', 'block', 'block-size', 'header', 'max-line-length-allowed', 'max-chars', 'profile', 'id', 'semaphorename', 'ssh', 'shellquote-command', 'recstart', 'recend', 'blocktimeout', 'limit', 'rpl', 'sqlandworker', 'sqlmaster', 'sqlworker', 'filter', 'resume-failed-from', 'cat-output', 'shard', 'bin', 'group-by', 'memsuspend', 'ssh-delay', 'termseq', 'arg-sep', 'arg-file-sep', 'csv', 'sql'].map((n) => [n, ':'])),
+    ...Object.fromEntries(['null', 'keep-order', 'keep', 'tag', 'pipe', 'pipepart', 'dry-run', 'dryrun', 'bar', 'eta', 'progress', 'verbose', 'version', 'help', 'will-cite', 'citation', 'ungroup', 'line-buffer', 'linebuffer', 'group', 'quote', 'xargs', 'shuf', 'plus', 'trim', 'no-notice', 'silent', 'fg', 'bg', 'semaphore', 'cleanup', 'trc', 'transfer', 'onall', 'nonall', 'round-robin', 'round', 'tty', 'lb', 'files', 'files0', 'fifo', 'cat', 'compress', 'ctag', 'noswap', 'resume', 'resume-failed', 'retry-failed', 'number-of-cpus', 'number-of-cores', 'number-of-sockets', 'number-of-threads', 'show-limits', 'use-cpus-instead-of-cores', 'use-cores-instead-of-threads', 'use-sockets-instead-of-threads', 'exit', 'open-tty', 'interactive', 'skip-first-line', 'no-run-if-empty'].map((n) => [n, ''])),
+  },
+};
 
 /**
  * The options of the programs that run another command, and the operands that stand between
@@ -458,6 +496,99 @@ const WRAPPERS: Record<string, { options: OptionTable; operands?: RegExp[] }> = 
     },
   },
   doas: { options: { short: 'a:C:Lnsu:', long: {} } },
+  // Tracers, debuggers and limiters run the command under them (strace -o FILE, valgrind --tool=x).
+  strace: {
+    options: {
+      short: 'a:Ab:cCdDe:E:fFhiI:kno:O:p:P:qrs:S:tTu:U:vVwxX:yYzZ',
+      long: {
+        ...Object.fromEntries(['abbrev', 'verbose', 'raw', 'read', 'write', 'signal', 'status', 'trace', 'fault', 'inject', 'kvm', 'decode-pids'].map((n) => [n, ':'])),
+        ...Object.fromEntries(['daemonize', 'absolute-timestamps', 'relative-timestamps', 'syscall-times', 'strings-in-hex', 'decode-fds', 'tips', 'quiet', 'timestamps'].map((n) => [n, '::'])),
+        attach: 'p', columns: 'a', 'detach-on': 'b', env: 'E', interruptible: 'I', output: 'o', 'trace-path': 'P', user: 'u', 'string-limit': 's', 'summary-columns': 'U',
+        'summary-sort-by': 'S', 'summary-syscall-overhead': 'O', 'const-print-style': 'X', 'follow-forks': 'f', 'output-separately': '', 'failed-only': 'Z', 'successful-only': 'z',
+        'seccomp-bpf': '', summary: 'C', 'summary-only': 'c', 'summary-wall-clock': 'w', 'instruction-pointer': 'i', 'stack-traces': 'k', 'syscall-number': 'n', 'no-abbrev': 'v',
+        debug: 'd', 'output-append-mode': 'A', help: 'h', version: 'V',
+      },
+    },
+  },
+  ltrace: {
+    options: {
+      short: 'a:A:bcCD:e:fF:hiLl:n:o:p:rs:StTu:vVw:x:X:',
+      long: { align: 'a', config: 'F', debug: 'D', demangle: 'C', help: 'h', indent: 'n', library: 'l', output: 'o', version: 'V', where: 'w', 'no-signals': 'b' },
+    },
+  },
+  valgrind: { options: { short: 'qvhd', long: {}, oneWordLong: true } },
+  catchsegv: { options: { short: '', long: {} } },
+  prlimit: {
+    options: {
+      short: 'c::d::e::f::i::l::m::n::q::r::s::t::u::v::x::y::p:o:hV',
+      long: {
+        core: 'c', data: 'd', nice: 'e', fsize: 'f', sigpending: 'i', memlock: 'l', rss: 'm', nofile: 'n', msgqueue: 'q', rtprio: 'r', stack: 's', cpu: 't', nproc: 'u', as: 'v',
+        locks: 'x', rttime: 'y', pid: 'p', output: 'o', noheadings: '', raw: '', verbose: '', help: 'h', version: 'V',
+      },
+    },
+  },
+  numactl: {
+    options: {
+      short: 'ai:p:P:c:N:C:m:w:slHbS:f:o:L:tM:dDI:uTV',
+      long: {
+        all: 'a', interleave: 'i', preferred: 'p', 'preferred-many': 'P', cpubind: 'c', cpunodebind: 'N', physcpubind: 'C', membind: 'm', 'weighted-interleave': 'w', show: 's', localalloc: 'l',
+        hardware: 'H', balancing: 'b', shm: 'S', file: 'f', offset: 'o', length: 'L', strict: 't', shmmode: 'M', dump: 'd', 'dump-nodes': 'D', shmid: 'I', huge: 'u', touch: 'T', verify: 'V',
+      },
+    },
+  },
+  // faketime [options] <timestamp> <program…>
+  faketime: { options: { short: 'fhmpv', long: { 'exclude-monotonic': '', 'disable-shm': '', 'date-prog': ':', help: 'h', version: 'v' } }, operands: [/./] },
+  fakeroot: { options: { short: 'l:f:i:s:ub:hv', long: { lib: 'l', faked: 'f', 'unknown-is-real': 'u', 'fd-base': 'b', help: 'h', version: 'v' } } },
+  // runit's chpst, and its other names (each reads the user, directory or lock file before the program).
+  chpst: { options: { short: 'u:U:b:e:/:C:n:l:L:m:d:o:p:f:c:r:t:vP012', long: {} } },
+  setuidgid: { options: { short: '', long: {} }, operands: [/./] },
+  envuidgid: { options: { short: '', long: {} }, operands: [/./] },
+  envdir: { options: { short: '', long: {} }, operands: [/./] },
+  setlock: { options: { short: 'nNxX', long: {} }, operands: [/./] },
+  softlimit: { options: { short: 'a:c:d:f:l:m:o:p:r:s:t:', long: {} } },
+  pgrphack: { options: { short: '', long: {} } },
+  proot: {
+    options: {
+      short: 'r:b:m:q:w:v:Vhk:0i:R:S:lLp:',
+      long: { rootfs: 'r', bind: 'b', mount: 'm', qemu: 'q', cwd: 'w', pwd: 'w', verbose: 'v', version: 'V', about: 'V', help: 'h', 'kernel-release': 'k', 'root-id': '0', 'change-id': 'i', 'kill-on-exit': '', 'link2symlink': 'l' },
+    },
+  },
+  firejail: { options: { short: '', long: {}, oneWordLong: true } },
+  bwrap: {
+    options: {
+      short: '',
+      long: {
+        ...Object.fromEntries(['unshare-all', 'share-net', 'unshare-user', 'unshare-user-try', 'unshare-ipc', 'unshare-pid', 'unshare-net', 'unshare-uts', 'unshare-cgroup', 'unshare-cgroup-try', 'disable-userns', 'assert-userns-disabled', 'clearenv', 'new-session', 'die-with-parent', 'as-pid-1', 'help', 'version'].map((n) => [n, ''])),
+        ...Object.fromEntries(['args', 'argv0', 'userns', 'userns2', 'pidns', 'uid', 'gid', 'hostname', 'chdir', 'unsetenv', 'lock-file', 'sync-fd', 'remount-ro', 'exec-label', 'file-label', 'proc', 'dev', 'tmpfs', 'mqueue', 'dir', 'seccomp', 'add-seccomp-fd', 'block-fd', 'userns-block-fd', 'info-fd', 'json-status-fd', 'cap-add', 'cap-drop', 'perms', 'size', 'overlay-src', 'tmp-overlay', 'ro-overlay'].map((n) => [n, ':'])),
+        ...Object.fromEntries(['setenv', 'bind', 'bind-try', 'dev-bind', 'dev-bind-try', 'ro-bind', 'ro-bind-try', 'bind-fd', 'ro-bind-fd', 'file', 'bind-data', 'ro-bind-data', 'symlink', 'chmod'].map((n) => [n, ':2'])),
+        overlay: ':3',
+      },
+    },
+  },
+  'ssh-agent': { options: { short: 'cDdksE:a:O:P:t:', long: {} } },
+  'dbus-run-session': { options: { short: '', long: { 'config-file': ':', 'dbus-daemon': ':', session: '', ...HELP } } },
+  'xvfb-run': {
+    options: {
+      short: 'ade:f:hn:lp:s:w:',
+      long: { 'auto-servernum': 'a', 'auto-display': 'd', 'error-file': 'e', 'auth-file': 'f', help: 'h', 'server-num': 'n', 'listen-tcp': 'l', 'xauth-protocol': 'p', 'server-args': 's', wait: 'w' },
+    },
+  },
+  'systemd-run': {
+    options: {
+      short: 'p:u:E:M:H:C:tPGqdrS',
+      long: {
+        ...Object.fromEntries(['unit', 'property', 'description', 'slice', 'setenv', 'uid', 'gid', 'nice', 'working-directory', 'machine', 'host', 'capsule', 'service-type', 'on-active', 'on-boot', 'on-startup', 'on-unit-active', 'on-unit-inactive', 'on-calendar', 'on-clock-change', 'on-timezone-change', 'timer-property', 'path-property', 'socket-property', 'json', 'shell-prompt-prefix', 'background'].map((n) => [n, ':'])),
+        ...Object.fromEntries(['user', 'system', 'scope', 'no-block', 'wait', 'collect', 'send-sighup', 'quiet', 'verbose', 'no-ask-password', 'same-dir', 'slice-inherit', 'expand-environment', 'pty', 'pipe', 'remain-after-exit', 'shell', 'ignore-failure', 'help', 'version'].map((n) => [n, ''])),
+      },
+    },
+  },
+  daemonize: { options: { short: 'ac:e:o:p:l:u:vE:', long: {} } },
+  sshpass: { options: { short: 'f:d:p:e::hVP:v', long: {} } },
+  // fish's `and`, `or`, `not` and `begin` run the command after them.
+  and: { options: { short: '', long: {} } },
+  or: { options: { short: '', long: {} } },
+  not: { options: { short: '', long: {} } },
+  begin: { options: { short: '', long: {} } },
   xargs: {
     options: {
       short: '0a:d:E:e::I:i::L:l::n:opP:rs:tx',
@@ -483,12 +614,17 @@ const FLOCK_OPTIONS: OptionTable = {
 };
 
 /** A shell's options: letters cluster, `-o name`/`+O name` take a value; the long ones of bash and zsh. */
-const SHELL_VALUED: Record<string, string> = { sh: 'oO', bash: 'oO', dash: 'o', ash: 'o', zsh: 'o', ksh: 'oR', mksh: 'oT' };
+const SHELL_VALUED: Record<string, string> = { sh: 'oO', bash: 'oO', dash: 'o', ash: 'o', zsh: 'o', ksh: 'oR', mksh: 'oT', fish: 'CdDfop' };
 const SHELL_LONG: Record<string, string> = {
   ...Object.fromEntries(['debugger', 'dump-po-strings', 'dump-strings', 'help', 'login', 'noediting', 'noprofile', 'norc', 'posix', 'pretty-print', 'restricted', 'verbose', 'version'].map((n) => [n, ''])),
   rcfile: ':',
   'init-file': ':',
   emulate: ':',
+  // fish: --command and --init-command take the script (shellRuns), the others a value.
+  command: ':',
+  'init-command': ':',
+  ...Object.fromEntries(['debug', 'debug-output', 'features', 'profile', 'profile-startup', 'debug-stack-frames'].map((n) => [n, ':'])),
+  ...Object.fromEntries(['interactive', 'no-execute', 'no-config', 'private', 'print-rusage-self', 'print-debug-categories'].map((n) => [n, ''])),
 };
 
 /** One option read at args[i]: what it was, and where the next word is; `unknown` when the table does not know it. */
@@ -505,6 +641,7 @@ function readOption(args: string[], i: number, table: OptionTable): OptionRead {
     const at = table.short.indexOf(letter);
     return at === -1 || letter === ':' ? undefined : table.short.startsWith('::', at + 1) ? '::' : table.short[at + 1] === ':' ? ':' : '';
   };
+  if (a.startsWith('--') && table.oneWordLong) return { next: i + 1, options: [{ name: a.slice(2).split('=')[0]! }] };
   if (a.startsWith('--')) {
     const eq = a.indexOf('=');
     const given = a.slice(2, eq === -1 ? undefined : eq);
@@ -520,6 +657,7 @@ function readOption(args: string[], i: number, table: OptionTable): OptionRead {
     const kind = spec.length === 1 && spec !== ':' ? kindOf(spec) : spec;
     if (eq !== -1) return { next: i + 1, options: [{ name, value: a.slice(eq + 1) }] };
     if (kind === ':') return { next: i + 2, options: [{ name, value: args[i + 1] }] };
+    if (/^:\d$/.test(kind!)) return { next: i + 1 + Number(kind!.slice(1)), options: [{ name, value: args[i + 1] }] };
     return { next: i + 1, options: [{ name }] };
   }
   if (table.numeric && /^-\d+$/.test(a)) return { next: i + 1, options: [{ name: 'n', value: a.slice(1) }] };
@@ -552,6 +690,8 @@ function shellRuns(name: string, args: string[]): { scripts: string[]; input: bo
   let command = false;
   let input = false;
   let unsure = false;
+  /** Scripts given as an option's value: fish's `-C`, `--command`, `--init-command`. */
+  const given: string[] = [];
   let i = 0;
   for (; i < args.length; i++) {
     const a = args[i]!;
@@ -560,7 +700,10 @@ function shellRuns(name: string, args: string[]): { scripts: string[]; input: bo
       break;
     }
     if (a.startsWith('--')) {
-      const spec = SHELL_LONG[a.slice(2).split('=')[0]!];
+      const long = a.slice(2).split('=')[0]!;
+      const spec = SHELL_LONG[long];
+      const value = a.includes('=') ? a.slice(a.indexOf('=') + 1) : args[i + 1];
+      if (name === 'fish' && (long === 'command' || long === 'init-command') && value !== undefined) given.push(value);
       if (spec === undefined) unsure = true;
       else if (spec === ':' && !a.includes('=')) i++;
       continue;
@@ -574,13 +717,16 @@ function shellRuns(name: string, args: string[]): { scripts: string[]; input: bo
     for (const letter of a.slice(1)) {
       if (letter === 'c') command = true;
       else if (letter === 's') input = true;
-      else if (valued.includes(letter)) i++;
+      else if (valued.includes(letter)) {
+        if (name === 'fish' && letter === 'C' && args[i + 1] !== undefined) given.push(args[i + 1]!);
+        i++;
+      }
     }
   }
-  if (command) return { scripts: unsure ? args.filter((a) => !/^[-+]./.test(a)) : args.slice(i, i + 1), input: false };
+  if (command) return { scripts: [...given, ...(unsure ? args.filter((a) => !/^[-+]./.test(a)) : args.slice(i, i + 1))], input: false };
   // `bash --version` prints and exits: it reads no script.
   const prints = args.slice(0, i).some((a) => a === '--version' || a === '--help');
-  return { scripts: [], input: !prints && (input || i >= args.length) };
+  return { scripts: given, input: !prints && (input || i >= args.length || readsCommandOutput(args[i]!)) };
 }
 
 /** The words of a string split as env -S splits it (quotes group, no operators). */
@@ -606,17 +752,68 @@ const GIT_VALUED = new Set(['-C', '-c', '--git-dir', '--work-tree', '--namespace
  * `push`); for other programs, those of `-C <dir>` and `-c <value>`.
  */
 export function subcommandOf(args: string[], program?: string): string | undefined {
+  const at = subcommandIndex(args, program);
+  return at === undefined ? undefined : args[at];
+}
+
+/** Where subcommandOf's word is in args. */
+function subcommandIndex(args: string[], program?: string): number | undefined {
   const valued = program === 'git' ? GIT_VALUED : new Set(['-C', '-c']);
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
-    if (a === '--') return args[i + 1];
+    if (a === '--') return i + 1 < args.length ? i + 1 : undefined;
     if (valued.has(a)) {
       i++;
       continue;
     }
-    if (!a.startsWith('-')) return a;
+    if (!a.startsWith('-')) return i;
   }
   return undefined;
+}
+
+/** What git runs on its own: a command (argv) or a shell command line (script). */
+type GitRun = { argv?: string[]; script?: string; via: string };
+
+/**
+ * The commands a git command line runs besides git's own work: an alias it defines itself
+ * (`git -c alias.p=push p` runs `git push`; a `!…` alias is a shell command), `bisect run <cmd…>`,
+ * `submodule foreach <cmd>` (one word is a shell command line, several a command) and
+ * `rebase --exec <cmd>` (a shell command line). Aliases from config files are not on the command
+ * line, so not seen.
+ */
+function gitRuns(args: string[]): GitRun[] {
+  const at = subcommandIndex(args, 'git');
+  if (at === undefined) return [];
+  const sub = args[at]!;
+  const rest = args.slice(at + 1);
+  const runs: GitRun[] = [];
+  // Config keys are case-insensitive in their section and name (alias.P defines p).
+  for (let i = 0; i < at; i++) {
+    const m = args[i] === '-c' ? /^alias\.([^=]*)=(.*)$/is.exec(args[i + 1] ?? '') : null;
+    if (!m || m[1]!.toLowerCase() !== sub.toLowerCase()) continue;
+    const expansion = m[2]!;
+    if (expansion.startsWith('!')) runs.push({ script: [expansion.slice(1), ...rest.map((a) => quoteArgv([a]))].join(' '), via: `git alias ${sub}` });
+    else runs.push({ argv: ['git', ...args.slice(0, at), ...shellWords(expansion), ...rest], via: `git alias ${sub}` });
+  }
+  if (sub === 'bisect' && rest[0] === 'run') runs.push({ argv: rest.slice(1), via: 'git bisect run' });
+  const foreach = sub === 'submodule' ? rest.indexOf('foreach') : -1;
+  if (foreach !== -1) {
+    let i = foreach + 1;
+    while (i < rest.length && ['--recursive', '--quiet', '-q'].includes(rest[i]!)) i++;
+    if (rest[i] === '--') i++;
+    const words = rest.slice(i);
+    if (words.length === 1) runs.push({ script: words[0]!, via: 'git submodule foreach' });
+    else if (words.length > 1) runs.push({ argv: words, via: 'git submodule foreach' });
+  }
+  if (sub === 'rebase') {
+    for (let i = 0; i < rest.length && rest[i] !== '--'; i++) {
+      const a = rest[i]!;
+      const glued = /^--exec=(.*)$/s.exec(a) ?? /^-[A-Za-z]*?x(.+)$/s.exec(a);
+      if (glued) runs.push({ script: glued[1]!, via: 'git rebase --exec' });
+      else if ((a === '--exec' || /^-[A-Za-z]*x$/.test(a)) && rest[i + 1] !== undefined) runs.push({ script: rest[++i]!, via: 'git rebase --exec' });
+    }
+  }
+  return runs;
 }
 
 /**
@@ -673,7 +870,7 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
     const commands = scripts.flatMap((script) => parseShell(script, depth + 1).flatMap((sub) => expandCommand({ ...sub, via: sub.via ?? name + ' -c' }, depth + 1, seen)));
     if (commands.length > 0) return commands;
     // A shell reading its script from its input (`curl … | bash -o pipefail`) is judged as the bare shell too, as rules describe it.
-    if (input && args.length > 0) out.push({ argv: [cmd.argv[0]!], redirects: [], writesRedirect: false, shell: cmd.shell, via: `${name}, reading its script from its input` });
+    if (input && args.length > 0) out.push(shellReadingInput(cmd.argv[0]!, cmd, `${name}, reading its script from its input`));
     return out;
   }
   const wrapper = WRAPPERS[name];
@@ -771,6 +968,75 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
       }
       break;
     }
+    case 'gdb':
+    case 'cgdb': {
+      // gdb [options] --args <program> <args…>: the words after --args are the program it runs.
+      const at = args.findIndex((a) => a === '--args' || a === '-args');
+      if (at !== -1) inner(args.slice(at + 1), name + ' --args');
+      break;
+    }
+    case 'start-stop-daemon': {
+      // start-stop-daemon --start --exec <program> [--startas <program>] [-- <args…>]: the program
+      // started is --startas (else --exec), with the words after `--` as its arguments.
+      let exec: string | undefined;
+      let startas: string | undefined;
+      let i = 0;
+      for (; i < args.length && args[i] !== '--'; ) {
+        if (!isOption(args[i])) {
+          i++;
+          continue;
+        }
+        const read = readOption(args, i, START_STOP_DAEMON_OPTIONS);
+        for (const o of read.options) {
+          if (o.name === 'x') exec = o.value;
+          if (o.name === 'a') startas = o.value;
+        }
+        if (read.unknown) {
+          everyReading(read.next, name);
+          return out;
+        }
+        i = read.next;
+      }
+      const program = startas ?? exec;
+      if (program !== undefined) inner([program, ...args.slice(i + 1)], name, false);
+      break;
+    }
+    case 'parallel':
+    case 'sem': {
+      // GNU parallel [options] [command…] [::: args…]: the command words are a shell command line
+      // (`{}` stands for each argument); without them, each argument is a command line of its own.
+      const source = args.findIndex((a) => /^::::?\+?$/.test(a));
+      const words = source === -1 ? args : args.slice(0, source);
+      let i = 0;
+      while (i < words.length && isOption(words[i])) {
+        const read = readOption(words, i, PARALLEL_OPTIONS);
+        if (read.unknown) {
+          everyReading(read.next, name, words, false);
+          i = words.length;
+          break;
+        }
+        i = read.next;
+      }
+      if (words[i] === '--') i++;
+      if (i < words.length) shellInner(words.slice(i).join(' '), name);
+      else if (source !== -1) for (const a of args.slice(source + 1)) if (!/^::::?\+?$/.test(a)) shellInner(a, name);
+      break;
+    }
+    case 'source':
+    case '.':
+      // `source <(curl …)` runs what another command prints, like `curl … | sh`.
+      if (args[0] !== undefined && readsCommandOutput(args[0])) out.push(shellReadingInput('sh', cmd, `${name} ${args[0].slice(0, 2)}…)`));
+      break;
+    case 'git':
+      for (const run of gitRuns(args)) {
+        if (run.script !== undefined) shellInner(run.script, run.via);
+        else inner(run.argv!, run.via, false);
+      }
+      break;
+    default:
+      // `git-push …` (git's dashed form, as in /usr/lib/git-core) is `git push …`.
+      if (/^git-[a-z][a-z0-9-]*$/.test(name)) inner(['git', name.slice(4), ...args], name, false);
+      break;
     case 'eval': {
       for (const sub of parseShell(args.join(' '))) out.push(...expandCommand({ ...sub, via: 'eval' }, depth + 1));
       break;

@@ -136,6 +136,57 @@ describe('command lines read with certainty, or every way they could run', () =>
     expect(judged({ argv: ['timeout', '-s', 'KILL', '5', 'ls'] })).toMatchObject({ action: 'allow', categories: ['read_only'] });
   });
 
+  it('tracers, limiters, sandboxes and daemon starters are wrappers: the command they run is judged, their option values are not', () => {
+    const denied = [
+      ['strace', '-o', '/dev/null', 'sudo', 'true'], ['strace', '-fe', 'trace=open', 'sudo', 'id'], ['strace', '--output', 'x', 'sudo', 'id'], ['ltrace', '-o', 'x', 'sudo', 'id'],
+      ['valgrind', '--tool=memcheck', '--leak-check=full', 'sudo', 'id'], ['gdb', '-q', '-ex', 'run', '--args', 'sudo', 'id'], ['catchsegv', 'sudo', 'id'],
+      ['prlimit', '--nofile=64', 'sudo', 'id'], ['prlimit', '-n64', '--pid', '1', 'sudo', 'id'], ['numactl', '-C0', 'sudo', 'true'], ['numactl', '--membind', '0', 'sudo', 'id'],
+      ['faketime', '2020-01-01 10:00:00', 'sudo', 'id'], ['faketime', '-f', '@2020-01-01', 'sudo', 'id'], ['fakeroot', '-s', 'state', '--', 'sudo', 'id'],
+      ['chpst', '-u', 'nobody', '-/', '/x', 'sudo', 'id'], ['proot', '-r', '/x', '-b', '/y', 'sudo', 'id'], ['firejail', '--noprofile', '--private=/x', 'sudo', 'id'],
+      ['bwrap', '--bind', '/', '/', '--setenv', 'A', 'B', '--dev', '/dev', 'sudo', 'id'], ['bwrap', '--overlay', 'a', 'b', 'c', 'sudo', 'id'], ['ssh-agent', '-a', '/tmp/s', 'sudo', 'id'],
+      ['dbus-run-session', '--config-file', 'x', '--', 'sudo', 'id'], ['xvfb-run', '-a', '-s', '-screen 0 1x1x8', 'sudo', 'id'], ['daemonize', '-c', '/', '/usr/bin/sudo', 'id'],
+      ['start-stop-daemon', '--start', '--exec', '/usr/bin/sudo', '--', 'id'], ['start-stop-daemon', '-S', '-x', '/bin/true', '--startas', '/usr/bin/sudo'],
+      ['parallel', '-j2', 'sudo {}', ':::', 'id'], ['parallel', ':::', 'sudo id'], ['parallel', '--jobs', '2', 'sudo', ':::', 'id'], ['sshpass', '-p', 'pw', 'sudo', 'id'],
+      ['fish', '-c', 'sudo id'], ['fish', '--command=sudo id'], ['fish', '-C', 'sudo id', '-c', 'true'], ['fish', '-c', 'true; and sudo id'], ['fish', '-c', 'echo (sudo id)'],
+    ];
+    for (const argv of denied) expect(judged({ argv }), argv.join(' ')).toMatchObject({ action: 'deny', rule: 'privilege' });
+    expect(judged({ argv: ['prlimit', '--nofile=64', 'git', 'push'] })).toMatchObject({ action: 'require_approval', rule: 'git-push' });
+    expect(judged({ argv: ['strace', 'rm', '-r', 'x'] })).toMatchObject({ action: 'allow_with_checkpoint', rule: 'rm-recursive' });
+    expect(judged({ argv: ['systemd-run', '--user', '-p', 'X=1', 'ls'] })).toMatchObject({ action: 'deny', rule: 'host-system' });
+    // Ordinary uses keep their verdicts: no option value is read as the command.
+    for (const argv of [['strace', '-c', 'ls'], ['strace', '-o', 'mount', 'ls'], ['numactl', '-H'], ['fakeroot', 'make'], ['bwrap', '--bind', 'mount', 'mount', 'ls'], ['valgrind', '--log-file=x', 'ls'], ['gdb', '--args', 'ls', '-l'], ['parallel', 'echo', ':::', 'a']]) {
+      expect(judged({ argv }).action, argv.join(' ')).toBe('allow');
+    }
+  });
+
+  it('git pushes by every name: the dashed form, send-pack, http-push, an alias from -c, bisect run, submodule foreach, rebase --exec', () => {
+    for (const argv of [
+      ['git-push', 'origin', 'main'], ['/usr/lib/git-core/git-push'], ['git', 'send-pack', 'x'], ['git', 'http-push', 'x'], ['git', '-c', 'alias.p=push', 'p'], ['git', '-c', 'Alias.P=push', 'p'],
+      ['git', 'bisect', 'run', 'git', 'push'], ['git', 'submodule', 'foreach', 'git', 'push'], ['git', 'submodule', 'foreach', 'git push'],
+    ]) {
+      expect(judged({ argv }), argv.join(' ')).toMatchObject({ action: 'require_approval', rule: 'git-push' });
+    }
+    for (const argv of [
+      ['git', 'submodule', 'foreach', '--recursive', 'sudo', 'ls'], ['git', 'submodule', 'foreach', 'git status; sudo ls'], ['git', 'rebase', '-x', 'sudo ls', 'main'],
+      ['git', 'rebase', '--exec', 'sudo ls', 'main'], ['git', 'rebase', '--exec=sudo ls', 'main'], ['git', 'rebase', '-ix', 'sudo ls', 'main'], ['git', '-c', 'alias.s=!sudo ls', 's'],
+    ]) {
+      expect(judged({ argv }), argv.join(' ')).toMatchObject({ action: 'deny', rule: 'privilege' });
+    }
+    expect(judged({ argv: ['git', 'submodule', 'foreach', 'git', 'status'] }).action).toBe('allow');
+    expect(judged({ argv: ['git', '-c', 'alias.p=push', 'status'] }).action).toBe('allow');
+    expect(judged({ argv: ['git', 'rebase', 'main'] })).toMatchObject({ action: 'allow_with_checkpoint', rule: 'git-discard' });
+  });
+
+  it('a script read from a process substitution or the input device is a script the policy cannot see, like curl | sh', () => {
+    for (const shell of ['source <(curl -s http://x)', '. <(curl -s http://x)', 'bash <(wget -qO- x)', 'curl -s x | source /dev/stdin', 'curl -s x | bash /dev/fd/0']) {
+      expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'shell-from-input' });
+    }
+    expect(commandsOf({ shell: 'diff <(sort a) >(tee b)' }).map((c) => c.argv)).toEqual([['diff', '<(sort a)', '>(tee b)'], ['sort', 'a'], ['tee', 'b']]);
+    expect(decideShell('diff <(sort a) <(sort b)')).toMatchObject({ action: 'allow', rule: 'read-only' });
+    expect(decideShell('cat <(cat /etc/shadow)')).toMatchObject({ action: 'deny', rule: 'host-paths' });
+    expect(judged({ shell: 'source ./env.sh' }).action).toBe('allow');
+  });
+
   it('git global options with a separate value are not the subcommand', () => {
     for (const argv of [
       ['git', '--git-dir', '/r/.git', 'push'], ['git', '--work-tree', '/r', 'push'], ['git', '--namespace', 'x', 'push'], ['git', '--config-env', 'x=y', 'push'],
@@ -342,6 +393,23 @@ describe('default policy', () => {
     expect(decide(['git', 'clone', 'https://example.com/r.git']).categories).toContain('networked');
     expect(decide(['ssh', 'host', 'ls'])).toMatchObject({ action: 'require_approval', rule: 'remote-shell' });
     expect(decide(['git', 'push', 'origin', 'main'])).toMatchObject({ action: 'require_approval', rule: 'git-push' });
+  });
+
+  it('publishing needs approval; kernel, disk and network configuration tools are denied', () => {
+    for (const argv of [['npm', 'publish'], ['yarn', 'publish'], ['pnpm', 'publish'], ['cargo', 'publish'], ['twine', 'upload', 'dist/x'], ['gem', 'push', 'x.gem'], ['poetry', 'publish']]) {
+      expect(decide(argv), argv.join(' ')).toMatchObject({ action: 'require_approval', rule: 'publish' });
+    }
+    expect(decide(['npm', 'install'])).toMatchObject({ action: 'allow', rule: 'package-install' });
+    for (const argv of [['kexec', '-l', 'x'], ['swapoff', '-a'], ['swapon', 'x'], ['losetup', '-f', 'x'], ['dmsetup', 'ls'], ['pivot_root', '.', 'old'], ['switch_root', '/x', '/sbin/init'], ['telinit', '1'], ['setcap', 'cap_net_raw+ep', 'x'], ['modprobe', 'x']]) {
+      expect(decide(argv, DEFAULT_POLICY, { ...ctx, sandboxed: true }), argv.join(' ')).toMatchObject({ action: 'deny', rule: 'host-system' });
+    }
+    for (const argv of [['fdisk', '/dev/sda'], ['sfdisk', '/dev/sda'], ['parted', '-s', '/dev/sda', 'mklabel', 'gpt']]) {
+      expect(decide(argv, DEFAULT_POLICY, { ...ctx, sandboxed: true }), argv.join(' ')).toMatchObject({ action: 'deny', rule: 'host-disk' });
+    }
+    for (const argv of [['ip', 'link', 'set', 'eth0', 'up'], ['ip', 'addr', 'add', '10.0.0.1/24', 'dev', 'eth0'], ['ip', 'route', 'del', 'default'], ['ip', 'netns', 'exec', 'n', 'ls'], ['ip', '-batch', 'f']]) {
+      expect(decide(argv), argv.join(' ')).toMatchObject({ action: 'deny', rule: 'host-network' });
+    }
+    for (const argv of [['ip', 'addr', 'show'], ['ip', 'a'], ['ip', 'route'], ['ip', '-j', 'link', 'show'], ['fdisk', '-l', 'disk.img']]) expect(decide(argv).action, argv.join(' ')).toBe('allow');
   });
 
   it('denies interactive programs and privilege changes', () => {
