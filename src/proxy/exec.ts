@@ -456,7 +456,7 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
 
     const outData = stdout();
     const errData = stderr();
-    const { exitCode, signal } = outcomeOf(exit, status, timedOut, killSent);
+    const { exitCode, signal } = outcomeOf(exit, status, timedOut, killSent, interrupted);
     // bubblewrap set up the sandbox but could not start the program: a command not found, like a shell's.
     const notStarted = status && status.exitCode === null ? /^bwrap: execvp (.*): (No such file or directory|Permission denied)$/m.exec(errData.data.toString('utf8')) : null;
     if (notStarted) {
@@ -523,6 +523,7 @@ function outcomeOf(
   status: SandboxStatus | undefined,
   timedOut: boolean,
   killSent: boolean,
+  interrupted: NodeJS.Signals | null,
 ): { exitCode: number; signal: string | null } {
   let code = exit.code;
   let signal: string | null = exit.signal;
@@ -533,6 +534,10 @@ function outcomeOf(
     if (status.exitCode === null && (timedOut || killSent)) signal = killSent ? 'SIGKILL' : 'SIGTERM';
   }
   if (timedOut) return { exitCode: TIMEOUT_EXIT_CODE, signal };
+  // avfs was stopped (SIGTERM, SIGHUP, Ctrl-C) and passed it on: a command that caught it and
+  // exited normally (a shell under `script` exits 0) still ended because of it, and avfs exits as
+  // a stopped command does, 128 + the signal's number.
+  if (interrupted && (code === null || code < 128)) return { exitCode: 128 + (constants.signals[interrupted] ?? 0), signal: interrupted };
   return { exitCode: code ?? 128 + (signal ? (constants.signals[signal as NodeJS.Signals] ?? 0) : 0), signal };
 }
 

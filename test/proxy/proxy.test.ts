@@ -6,6 +6,7 @@ import { openStore } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { forkVault } from '../../src/store/vaults.js';
 import { spawnSync } from 'node:child_process';
+import { execa } from 'execa';
 import { avfs, avfsBytes, BIN, expectSameBytes, tempDir } from '../helpers.js';
 import { auditRows, bwrap, describeModes, fuse, type Mode, processes, seedHome, setVaultPolicy, skipMountTests, vaultTree } from './helpers.js';
 
@@ -535,5 +536,21 @@ describe('avfs shell --json', () => {
     expect(r.json).toMatchObject({ ok: true, exit_code: 3 });
     expect(r.json.changed_files.map((c: any) => c.path)).toEqual(['/typed.txt']);
     expect(r.stderr).toContain('session-output');
+  });
+
+  it('input that is no terminal ends the session at its end (/dev/null: at once); stopped by SIGTERM it exits 143 and says so', async () => {
+    const home = newHome();
+    const nothing = await execa(process.execPath, [BIN, '--json', 'shell'], { env: { AVFS_HOME: home, AVFS_VAULT: '' }, stdin: 'ignore', reject: false, timeout: 60_000 });
+    expect(nothing.timedOut).toBe(false);
+    expect(nothing.exitCode, nothing.stderr).toBe(0);
+    expect(JSON.parse(nothing.stdout)).toMatchObject({ ok: true, exit_code: 0 });
+    // A session that is still reading: avfs passes SIGTERM on and reports the run as ended by it.
+    const session = execa(process.execPath, [BIN, '--json', 'shell'], { env: { AVFS_HOME: home, AVFS_VAULT: '' }, stdin: 'pipe', reject: false, timeout: 60_000 });
+    session.stdin!.write('echo started >&2\n');
+    await new Promise<void>((resolve) => session.stderr!.on('data', (d: Buffer) => d.toString().includes('started') && resolve()));
+    session.kill('SIGTERM');
+    const stopped = await session;
+    expect(stopped.exitCode, stopped.stderr).toBe(143);
+    expect(JSON.parse(stopped.stdout)).toMatchObject({ ok: true, exit_code: 143, signal: 'SIGTERM' });
   });
 });

@@ -29,12 +29,14 @@ const SCRIPT = '/usr/bin/script';
  * The shell runs in the sandbox's own session (bubblewrap --new-session: nothing inside can push
  * keystrokes into your terminal), so it gets a terminal of its own there: `script` opens a pty
  * inside the sandbox, gives it to the shell as its controlling terminal (job control, Ctrl-C and
- * Ctrl-Z work) and relays it to yours. Without `script`, the shell runs on your terminal directly,
- * without job control.
+ * Ctrl-Z work) and relays it to yours. Without `script`, or without a terminal, the shell runs
+ * on avfs's input directly, without job control.
  */
 function shellArgv(): string[] {
   const shell = shellProgram();
-  return existsSync(SCRIPT) ? [SCRIPT, '-qec', shell, '/dev/null'] : [shell];
+  // Input that is no terminal (a pipe, a file, /dev/null) is read by the shell itself, which ends
+  // at its end; `script` relays no end of input to its terminal, and the session never ended.
+  return existsSync(SCRIPT) && process.stdin.isTTY ? [SCRIPT, '-qec', shell, '/dev/null'] : [shell];
 }
 
 export const shellCommand = sandboxOptions(
