@@ -214,6 +214,33 @@ function relatedItems(fs: VaultFs, from: TreeSource, to: TreeSource, under: stri
   return [items(a), items(b)];
 }
 
+/**
+ * Checkpoints of this vault and its current state differ only at paths changed since the older
+ * checkpoint (a checkpoint is a point in the vault's change sequence: checkpointPlan): the items
+ * of both sides at just those paths, so "what changed since my checkpoint" costs what changed,
+ * not the vault's size. Null when a side is another vault.
+ */
+function checkpointItems(fs: VaultFs, from: TreeSource, to: TreeSource, under: string): [TreeItem[], TreeItem[]] | null {
+  if ('vault' in from || 'vault' in to) return null;
+  const store = fs.store;
+  const vault = fs.row();
+  const planOf = (source: TreeSource) => ('checkpoint' in source ? checkpointPlan(store, vault, getCheckpoint(store, vault, source.checkpoint), under) : null);
+  const plans = [planOf(from), planOf(to)];
+  const paths = new Set(plans.flatMap((plan) => (plan ? [...plan.keys()] : [])));
+  paths.delete('/');
+  // A path a checkpoint's plan leaves out is as it is now.
+  const items = (plan: ReturnType<typeof planOf>) =>
+    [...paths].flatMap((path): TreeItem[] => {
+      if (plan?.has(path)) {
+        const state = plan.get(path);
+        return state ? [{ path, type: state.type, mode: state.mode, size: state.size, hash: state.hash, target: state.target }] : [];
+      }
+      const e = getEntry(store, vault, path);
+      return e ? [entryItem(e)] : [];
+    });
+  return [items(plans[0]!), items(plans[1]!)];
+}
+
 function treeOf(fs: VaultFs, source: TreeSource, under: string): { label: string; items: TreeItem[] } {
   const store = fs.store;
   const current = (vault: VaultRow) => {
@@ -240,7 +267,7 @@ export function diffTreeSources(fs: VaultFs, from: TreeSource, to: TreeSource, o
   return fs.store.read(() => {
     const under = normalizePath(options.under ?? '/');
     const label = (source: TreeSource) => ('checkpoint' in source ? `checkpoint:${getCheckpoint(fs.store, fs.row(), source.checkpoint).name}` : `vault:${vaultOf(fs, source)!.name}`);
-    const related = relatedItems(fs, from, to, under);
+    const related = checkpointItems(fs, from, to, under) ?? relatedItems(fs, from, to, under);
     const a = related ? { label: label(from), items: related[0] } : treeOf(fs, from, under);
     const b = related ? { label: label(to), items: related[1] } : treeOf(fs, to, under);
     const files = diffTrees(a.items, b.items).map((c) => diffItems(fs.store, c.path, c.old, c.path, c.new, options));

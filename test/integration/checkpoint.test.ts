@@ -14,6 +14,8 @@ import {
 import { pathVersions, revertPath } from '../../src/store/history.js';
 import { addTags, setMeta } from '../../src/store/annotations.js';
 import { AvfsError } from '../../src/errors.js';
+import { diffTrees, type TreeItem } from '../../src/core/diff.js';
+import { diffTreeSources } from '../../src/store/compare.js';
 import { errorCode, openTempStore } from '../helpers.js';
 
 const actor = { source: 'sdk' as const };
@@ -148,6 +150,48 @@ describe('save, list, info, delete', () => {
     const fork = new VaultFs(store, 'fork', actor);
     expect(listCheckpoints(fork)).toEqual([]);
     saveCheckpoint(fork, 'x');
+  });
+});
+
+describe('diff against checkpoints', () => {
+  /** The whole tree (or the part under `under`), as diffTrees takes it: what a diff of every entry compares. */
+  const items = (v: VaultFs, under = '/'): TreeItem[] =>
+    [...(under === '/' ? [] : [v.lstat(under)]), ...v.walk(under)].filter((e) => e.path !== '/').map((e) => ({ path: e.path, type: e.type, mode: e.mode, size: e.size, hash: e.hash, target: e.target }));
+  const kinds = (changes: { path: string; kind: string }[]) => changes.map((c) => `${c.kind} ${c.path}`).sort();
+
+  it('finds exactly what a comparison of the whole trees finds, between checkpoints and now, after random changes, in a vault and a fork of it', () => {
+    const rand = rng(11);
+    buildTree(fs, rand);
+    const trees = new Map<string, TreeItem[]>();
+    const subtrees = new Map<string, TreeItem[]>();
+    const check = (v: VaultFs) => {
+      const now = items(v);
+      for (const [name, then] of trees) {
+        expect(kinds(diffTreeSources(v, { checkpoint: name }, { current: true }).files), name).toEqual(kinds(diffTrees(then, now)));
+        expect(kinds(diffTreeSources(v, { current: true }, { checkpoint: name }).files), name).toEqual(kinds(diffTrees(now, then)));
+        if (v.exists('/d1')) expect(kinds(diffTreeSources(v, { checkpoint: name }, { current: true }, { under: '/d1' }).files), name).toEqual(kinds(diffTrees(subtrees.get(name)!, items(v, '/d1'))));
+        for (const [other, otherTree] of trees) expect(kinds(diffTreeSources(v, { checkpoint: name }, { checkpoint: other }).files), `${name} ${other}`).toEqual(kinds(diffTrees(then, otherTree)));
+      }
+    };
+    for (let round = 0; round < 4; round++) {
+      saveCheckpoint(fs, `r${round}`);
+      trees.set(`r${round}`, items(fs));
+      subtrees.set(`r${round}`, fs.exists('/d1') ? items(fs, '/d1') : []);
+      randomChanges(fs, rand, 40);
+      check(fs);
+    }
+    // A fork's own checkpoints, over layers it shares with its parent while the parent changes on.
+    const fork = new VaultFs(store, forkVault(store, 'default', 'fork', { source: 'sdk' }).name, { source: 'sdk' });
+    trees.clear();
+    subtrees.clear();
+    for (let round = 0; round < 3; round++) {
+      saveCheckpoint(fork, `f${round}`);
+      trees.set(`f${round}`, items(fork));
+      subtrees.set(`f${round}`, fork.exists('/d1') ? items(fork, '/d1') : []);
+      randomChanges(fork, rand, 30);
+      randomChanges(fs, rand, 10);
+      check(fork);
+    }
   });
 });
 
