@@ -98,7 +98,9 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
         // with no unsaved writes, other writers) may have moved; the kernel's size may be older.
         // Pages of a memory-mapped file written back through an O_APPEND handle are no append:
         // they go where they were mapped, as on a local disk.
-        const at = h.flags & O_APPEND && !pageWriteback() ? h.file.size : pos;
+        const writeback = pageWriteback();
+        if (writeback) files.writtenBack(h.file);
+        const at = h.flags & O_APPEND && !writeback ? h.file.size : pos;
         if (overQuota(h.file, at + len)) return cb(EDQUOT);
         cb(files.write(h.file, buf, len, at));
       } catch (err) {

@@ -19,6 +19,7 @@ export class KernelCache {
   keep(file: OpenFile, hash: string | null): boolean {
     if (file.pageCacheStale) {
       file.pageCacheStale = false;
+      file.pagesFrom = null;
       this.remember(file.path, hash);
       return false;
     }

@@ -76,6 +76,12 @@ export class OpenFile {
   appendedFrom: number | null = null;
   /** The stored content changed under this open file: pages the kernel cached for it may be old. */
   pageCacheStale = false;
+  /**
+   * While pageCacheStale: the content those old pages came from (what the file held before it
+   * followed the store). A page written back from a memory map is one of them, its bytes around
+   * what the process wrote are that content's (OpenFiles.writtenBack).
+   */
+  pagesFrom: { hash: string | null; size: number } | null = null;
   /** Owner of a file created through the mount (its creator), stored by its first persist. */
   owner: Owner = { uid: null, gid: null };
   /**

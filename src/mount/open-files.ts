@@ -324,6 +324,23 @@ export class OpenFiles {
     return length;
   }
 
+  /**
+   * Before a write the kernel makes from a memory map's dirty page (page writeback): a clean file
+   * whose stored content changed since the kernel cached its pages (follow) is put back on the
+   * content those pages came from (pagesFrom). The page holds that content's bytes around what the
+   * process wrote, so written over the new content it made a mix nobody wrote; this way the close
+   * stores what the mapping process saw and wrote, as the newer version, naming the one it
+   * replaced (`replaced`), as any file with unsaved writes does (the header).
+   */
+  writtenBack(file: OpenFile): void {
+    const from = file.pagesFrom;
+    if (!from || file.unsaved || file.orphan || from.hash === file.baseHash) return;
+    this.copies.drop(file);
+    file.baseHash = from.hash;
+    file.size = from.size;
+    file.pagesFrom = null;
+  }
+
   /** Counts the zeros that growing `file` to `end` adds (MAX_ZERO_FILL), refusing more with EFBIG. */
   private fillZeros(file: OpenFile, end: number): void {
     if (end <= file.size) return;
@@ -444,6 +461,7 @@ export class OpenFiles {
     }
     if (entry.hash !== file.baseHash) {
       this.copies.drop(file);
+      file.pagesFrom ??= { hash: file.baseHash, size: file.size };
       file.baseHash = entry.hash;
       file.pageCacheStale = true;
     }
@@ -539,6 +557,7 @@ export class OpenFiles {
       file.pending = false;
       file.written = false;
       file.ownerChanged = file.modeChanged = false;
+      file.pagesFrom = null; // what is stored now is the file's own content
       file.state = 'flushed';
     } catch (err) {
       file.state = previous;

@@ -148,6 +148,36 @@ os.close(fd)
     });
   }
 
+  it('a page written back from a memory map after the CLI rewrote the file stores what the mapping process saw and wrote, naming the version it replaced (no mix of both)', async () => {
+    await shOk(`python3 -c 'open("${fx.dir}/mapped.bin", "w").write("B" * 8192)'`);
+    await sleep(PAST_ATTR_CACHE_MS);
+    const script = stepScript(
+      `
+import mmap
+f = open(sys.argv[1], 'r+b')
+m = mmap.mmap(f.fileno(), 0)
+m[0:1]  # the kernel now caches the first page
+step('mapped')
+m[0:4] = b'MMAP'
+m.flush()
+m.close()
+f.close()
+`,
+      [join(fx.dir, 'mapped.bin')],
+    );
+    expect(await script.next()).toBe('mapped');
+    expect((await fx.run(['write', '/mapped.bin', '-'], { input: 'A'.repeat(9000) })).json.ok).toBe(true);
+    script.go();
+    await script.done();
+    await sleep(PAST_ATTR_CACHE_MS);
+    const stored = await catVault('/mapped.bin');
+    // Before: MMAP and the rest of the old first page over the CLI's bytes (4092 B, then A).
+    expect(stored === 'MMAP' + 'B'.repeat(8188), `${stored.slice(0, 12)}… ${stored.length} bytes`).toBe(true);
+    const [latest, cli] = await versions('/mapped.bin');
+    expect(latest!.detail).toEqual({ replaced: cli!.version });
+    expect((await fx.run(['cat', '/mapped.bin', '--version', String(cli!.version)], { raw: true })).stdout).toBe('A'.repeat(9000));
+  });
+
   it('appends merged after prune and gc (grace 0) collected the content the holder started from: nothing lost', async () => {
     expect((await fx.run(['write', '/collected.log', '-'], { input: 'base\n' })).json.ok).toBe(true);
     await sleep(PAST_ATTR_CACHE_MS);
