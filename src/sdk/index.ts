@@ -208,6 +208,21 @@ function textOption(option: string, value: unknown, optional = true): void {
   }
 }
 
+/**
+ * Yes/no options as JavaScript may pass them: anything but true, false or undefined is refused
+ * (INVALID_ARGUMENT naming the option) before anything is done. They were read as truthy or
+ * falsy, so `{ recursive: 'false' }` removed a whole tree and `{ approve: 'false' }` approved.
+ */
+function boolOptions<T extends object>(options: T, ...names: Array<keyof T & string>): T {
+  for (const option of names) {
+    const value: unknown = options?.[option];
+    if (value !== undefined && typeof value !== 'boolean') {
+      throw new AvfsError('INVALID_ARGUMENT', `invalid ${option}: true or false, not ${JSON.stringify(value) ?? typeof value}`, { option });
+    }
+  }
+  return options;
+}
+
 /** A list of strings (find's tags), checked as textOption checks one. */
 function textListOption(option: string, value: unknown): void {
   if (value !== undefined && (!Array.isArray(value) || value.some((v) => typeof v !== 'string'))) {
@@ -354,6 +369,7 @@ export class AVFS {
 
   /** Deletes a vault; one with forks or a command running in it needs `force` (forks are detached and keep their files); a mounted one is refused (CONFLICT). */
   deleteVault(name: string, options: { force?: boolean } = {}): DeleteVaultResult {
+    boolOptions(options, 'force');
     const r = deleteUnmountedVault(this.store, name, !!options.force, this.actor);
     return { name: r.name, detachedForks: r.detached_forks };
   }
@@ -370,6 +386,7 @@ export class AVFS {
       throw new AvfsError('INVALID_ARGUMENT', `invalid content for ${path}: a string or bytes (Buffer, Uint8Array), not ${content === null ? 'null' : typeof content}`, { option: 'content' });
     }
     wholeOption('mode', options.mode, 0, { max: MAX_MODE });
+    boolOptions(options, 'parents');
     return this.fs().writeFile(path, content, options);
   }
 
@@ -409,6 +426,7 @@ export class AVFS {
       const fs = this.fs();
       textOption('oldString', oldString, false);
       textOption('newString', newString, false);
+      boolOptions(options, 'replaceAll');
       if (oldString === '') throw new AvfsError('INVALID_ARGUMENT', 'the string to replace is empty', { path });
       const text = decodeUtf8(fs.readFile(path));
       if (text === undefined) throw new AvfsError('INVALID_ARGUMENT', `${path} is not UTF-8 text`, { path, reason: 'not_text' });
@@ -425,16 +443,17 @@ export class AVFS {
 
   mkdir(path: string, options: { parents?: boolean; mode?: number } = {}): Entry {
     wholeOption('mode', options.mode, 0, { max: MAX_MODE });
+    boolOptions(options, 'parents');
     return this.fs().mkdir(path, options);
   }
 
   /** Removes a path (a non-empty directory needs `recursive`); returns the removed paths. */
   rm(path: string, options: { recursive?: boolean } = {}): string[] {
-    return this.fs().rm(path, options);
+    return this.fs().rm(path, boolOptions(options, 'recursive'));
   }
 
   cp(src: string, dst: string, options: { recursive?: boolean } = {}): { from: string; to: string; copied: number } {
-    return this.fs().cp(src, dst, options);
+    return this.fs().cp(src, dst, boolOptions(options, 'recursive'));
   }
 
   mv(src: string, dst: string): { from: string; to: string; moved: number } {
@@ -455,6 +474,7 @@ export class AVFS {
   }
 
   exportTo(vaultPath: string, hostDir: string, options: { overwrite?: boolean } = {}): TransferSummary {
+    boolOptions(options, 'overwrite');
     return camel(exportTree(this.fs(), vaultPath, hostDir, !!options.overwrite));
   }
 
@@ -468,7 +488,7 @@ export class AVFS {
 
   /** Applies the vault's changes since a tracked import back to its host directory (`avfs sync`). */
   sync(vaultPath: string, options: { strategy?: Strategy; dryRun?: boolean } = {}): SyncReport {
-    return camel(syncTracked(this.fs(), vaultPath, options));
+    return camel(syncTracked(this.fs(), vaultPath, boolOptions(options, 'dryRun')));
   }
 
   // ---- merge ---------------------------------------------------------------------------------
@@ -479,12 +499,12 @@ export class AVFS {
    * the report; `dryRun` returns the plan and stores nothing.
    */
   merge(source: string, options: { into?: string; strategy?: Strategy; dryRun?: boolean } = {}): MergeReport {
-    return camel(mergeVaults(this.store, source, { ...options, actor: this.actor }));
+    return camel(mergeVaults(this.store, source, { ...boolOptions(options, 'dryRun'), actor: this.actor }));
   }
 
   /** Reverses the last merge of `source` into `into` (`avfs vault merge --undo`). */
   undoMerge(source: string, options: { into?: string; force?: boolean } = {}): MergeUndoReport {
-    return camel(undoMerge(this.store, source, { ...options, actor: this.actor }));
+    return camel(undoMerge(this.store, source, { ...boolOptions(options, 'force'), actor: this.actor }));
   }
 
   // ---- search --------------------------------------------------------------------------------
@@ -494,6 +514,7 @@ export class AVFS {
     // A count SQLite cannot take as a LIMIT failed uncoded; one below 1 returned nothing.
     textOption('query', query, false);
     wholeOption('limit', options.limit, 1);
+    boolOptions(options, 'literal');
     return search(this.fs(), { ...options, query }).hits;
   }
 
@@ -504,6 +525,7 @@ export class AVFS {
   grep(pattern: string | RegExp, options: Omit<GrepParams, 'pattern'> = {}): GrepResult {
     textOption('include', options.include);
     wholeOption('maxCount', options.maxCount, 1);
+    boolOptions(options, 'fixed', 'ignoreCase', 'filesOnly');
     return grep(this.fs(), { ...options, pattern });
   }
 
@@ -537,7 +559,7 @@ export class AVFS {
 
   /** Makes `path` hold version `version` again (as a new version). */
   checkout(path: string, version: number, options: { recursive?: boolean } = {}): CheckoutResult {
-    return camel(checkoutVersion(this.fs(), path, version, options));
+    return camel(checkoutVersion(this.fs(), path, version, boolOptions(options, 'recursive')));
   }
 
   /** Undoes the latest change to `path`. */
@@ -557,7 +579,7 @@ export class AVFS {
 
   /** A tree diff between checkpoints, vaults or the current state. */
   diffTrees(from: TreeSource, to: TreeSource = { current: true }, options: { patch?: boolean } = {}): TreeDiff {
-    return camel(diffTreeSources(this.fs(), treeSource('from', from), treeSource('to', to), options));
+    return camel(diffTreeSources(this.fs(), treeSource('from', from), treeSource('to', to), boolOptions(options, 'patch')));
   }
 
   checkpointSave(name?: string, message?: string): CheckpointInfo {
@@ -640,6 +662,7 @@ export class AVFS {
   async proxyExec(command: string, args: string[] = [], options: ProxyExecOptions = {}): Promise<ProxyExecResult> {
     textOption('command', command, false);
     textListOption('args', args);
+    boolOptions(options, 'checkpoint', 'approve', 'shell', 'agent');
     const { shell, ...rest } = options;
     const r = await runExec(this.store, this.vault, {
       ...(shell ? { shell: [command, ...args].join(' ') } : { argv: [command, ...args] }),
@@ -654,6 +677,7 @@ export class AVFS {
    */
   async proxyUndo(execId: string, options: { force?: boolean } = {}): Promise<ProxyUndoResult> {
     // A vault this client was given (or $AVFS_VAULT) must be the exec's: never undo in another one.
+    boolOptions(options, 'force');
     const r = await undoExec(this.store, execId, { force: options.force, vault: namedVault(this.vaultName) });
     return { ...r, raw: undoJson(r) };
   }
@@ -682,6 +706,7 @@ export class AVFS {
   policyCheck(command: string, args: string[] = [], options: { shell?: boolean; cwd?: string; approve?: boolean } = {}): PolicyCheckResult {
     textOption('command', command, false);
     textListOption('args', args);
+    boolOptions(options, 'shell', 'approve');
     const request = options.shell ? { shell: [command, ...args].join(' ') } : { argv: [command, ...args] };
     return policyCheck(this.store, this.vault, { ...request, cwd: options.cwd, approve: options.approve });
   }
@@ -689,6 +714,7 @@ export class AVFS {
   /** Mounts the vault on an empty host directory (served by a background process). */
   async mount(dir: string, options: { readOnly?: boolean } = {}): Promise<MountInfo> {
     textOption('dir', dir, false);
+    boolOptions(options, 'readOnly');
     const { mountVault } = await import('../mount/index.js');
     const m = await mountVault({ home: this.home, vault: this.vault, dir, readOnly: options.readOnly });
     return { sessionId: m.session_id, vault: m.vault, dir: m.dir, pid: m.pid, state: m.state, readOnly: m.read_only, since: m.since };
@@ -697,6 +723,7 @@ export class AVFS {
   /** Unmounts a directory mounted with `mount` (or `avfs mount`); harmless when nothing is mounted. */
   async unmount(dir: string, options: { lazy?: boolean } = {}): Promise<UnmountInfo> {
     textOption('dir', dir, false);
+    boolOptions(options, 'lazy');
     const { unmountDir } = await import('../mount/index.js');
     const u = await unmountDir({ home: this.home, dir, lazy: options.lazy });
     return { dir: u.dir, state: u.state, wasMounted: u.was_mounted, stale: u.stale, sessionId: u.session_id, vault: u.vault };
@@ -708,7 +735,7 @@ export class AVFS {
   stats(options: { all: true }): HomeStats;
   stats(options?: { all?: false }): VaultStats;
   stats(options: { all?: boolean } = {}): VaultStats | HomeStats {
-    return camel(options.all ? homeStats(this.store) : vaultStats(this.store, this.vault));
+    return camel(boolOptions(options, 'all').all ? homeStats(this.store) : vaultStats(this.store, this.vault));
   }
 
   /** Audit rows, newest first (default: the last 100). */
@@ -749,6 +776,7 @@ export class AVFS {
    * (`avfs prune`): give `keep`, `olderThanMs` or both. Content they alone used is freed by `gc`.
    */
   prune(options: PruneOptions): PruneResult {
+    boolOptions(options, 'all', 'checkpoints', 'dryRun');
     if (options.all && options.path !== undefined) throw new AvfsError('INVALID_ARGUMENT', 'give a path or all, not both');
     const r: PruneReport = prune(this.store, {
       names: { keep: 'keep', olderThan: 'olderThanMs', all: 'all: true' },
@@ -791,6 +819,7 @@ export class AVFS {
 
   /** Deletes content nothing references (older than the grace period, default 1 h). */
   gc(options: { graceMs?: number; dryRun?: boolean } = {}): GcReport {
+    boolOptions(options, 'dryRun');
     return camel(gc(this.store, { graceMs: wholeOption('graceMs', options.graceMs ?? DEFAULT_GC_GRACE_MS, 0), dryRun: !!options.dryRun, actor: this.actor }));
   }
 }

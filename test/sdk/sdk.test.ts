@@ -518,6 +518,50 @@ describe('SDK: the CLI scenarios in-process', () => {
     expect(avfs.read('/d/x.txt', 'utf8')).toBe('hello x');
   });
 
+  it('every boolean option is true, false or absent: a string or number is INVALID_ARGUMENT naming it, and nothing is done', async () => {
+    // { recursive: 'false' } is truthy: it removed the whole tree; { approve: 'false' } approved.
+    avfs.write('/proj/a/b.txt', 'b', { parents: true });
+    avfs.checkpointSave('cp');
+    const bad = <T>(v: unknown) => v as T;
+    const cases: Array<[string, () => unknown]> = [
+      ['recursive', () => avfs.rm('/proj', { recursive: bad('false') })],
+      ['parents', () => avfs.write('/new/dir/f.txt', 'x', { parents: bad('no') })],
+      ['parents', () => avfs.mkdir('/new/dir', { parents: bad(1) })],
+      ['dryRun', () => avfs.gc({ dryRun: bad('true') })],
+      ['recursive', () => avfs.cp('/proj', '/copy', { recursive: bad('yes') })],
+      ['replaceAll', () => avfs.edit('/proj/a/b.txt', 'b', 'c', { replaceAll: bad('true') })],
+      ['force', () => avfs.deleteVault('default', { force: bad('false') })],
+      ['literal', () => avfs.search('b', { literal: bad('1') })],
+      ['ignoreCase', () => avfs.grep('b', { ignoreCase: bad('true') })],
+      ['recursive', () => avfs.checkout('/proj/a/b.txt', 1, { recursive: bad(0) })],
+      ['patch', () => avfs.checkpointDiff('cp', undefined, { patch: bad('no') })],
+      ['approve', () => avfs.policyCheck('ls', [], { approve: bad('false') })],
+      ['all', () => avfs.stats({ all: bad('true') })],
+      ['dryRun', () => avfs.prune({ keep: 1, dryRun: bad('false') })],
+      ['dryRun', () => avfs.merge('default', { into: 'default', dryRun: bad('yes') })],
+    ];
+    for (const [option, call] of cases) {
+      const e = thrown(call);
+      expect([e.constructor, e.code, e.data.option], option).toEqual([InvalidInputError, 'INVALID_ARGUMENT', option]);
+    }
+    const asyncCases: Array<[string, () => Promise<unknown>]> = [
+      ['approve', () => avfs.proxyExec('sh', ['-c', 'echo ran > /ran.txt'], { approve: bad('false') })],
+      ['checkpoint', () => avfs.proxyExec('sh', ['-c', 'echo ran > /ran.txt'], { checkpoint: bad('true') })],
+      ['shell', () => avfs.proxyExec('echo ran > /ran.txt', [], { shell: bad('yes') })],
+      ['force', () => avfs.proxyUndo('x', { force: bad('true') })],
+      ['readOnly', () => avfs.mount('/nonexistent-dir', { readOnly: bad('true') })],
+    ];
+    for (const [option, call] of asyncCases) {
+      await expect(call(), option).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', data: { option } });
+    }
+    expect(avfs.ls('/proj/a').map((e) => e.path)).toEqual(['/proj/a/b.txt']);
+    expect(avfs.read('/proj/a/b.txt', 'utf8')).toBe('b');
+    expect(avfs.exists('/new') || avfs.exists('/copy') || avfs.exists('/ran.txt')).toBe(false);
+    expect(avfs.audit().filter((r) => r.op.startsWith('proxy.'))).toEqual([]);
+    // Booleans still work.
+    expect(avfs.rm('/proj', { recursive: true })).toContain('/proj/a/b.txt');
+  });
+
   it('a path that is not a string says so (it was reported as an empty path)', () => {
     const e = thrown(() => avfs.write(5 as unknown as string, 'x'));
     expect(e.code).toBe('INVALID_PATH');
