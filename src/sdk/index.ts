@@ -255,7 +255,10 @@ const quotaInfo = (r: QuotaReport): QuotaInfo => {
 export interface AVFSOptions {
   /** avfs home directory (default: $AVFS_HOME, else ~/.avfs). */
   home?: string;
-  /** Vault to work on (default: $AVFS_VAULT, else the vault chosen with `avfs vault use`). */
+  /**
+   * Vault to work on (default: $AVFS_VAULT, else the vault chosen with `avfs vault use`, read at
+   * the instance's first call that needs a vault and kept for its lifetime).
+   */
   vault?: string;
 }
 
@@ -303,6 +306,8 @@ export interface ProxyUndoResult extends UndoResult {
 export class AVFS {
   private readonly store: Store;
   private vaultName: string | undefined;
+  /** The vault calls act on, once resolved (see `vault`). */
+  private pinned: string | undefined;
   private readonly actor: Actor = { source: 'sdk' };
 
   /**
@@ -330,9 +335,14 @@ export class AVFS {
     return this.store.home;
   }
 
-  /** The vault calls act on (see AVFSOptions.vault). */
+  /**
+   * The vault calls act on (see AVFSOptions.vault). Without one named, it is the vault in use
+   * when first needed, and stays this instance's: another process's `avfs vault use` redirected
+   * the calls that followed into its vault. `useVault` changes it.
+   */
   get vault(): string {
-    return resolveVaultName(this.store, this.vaultName);
+    this.pinned ??= resolveVaultName(this.store, this.vaultName);
+    return this.pinned;
   }
 
   private fs(): VaultFs {
@@ -348,8 +358,12 @@ export class AVFS {
 
   // ---- vaults --------------------------------------------------------------------------------
 
+  /** Creates an empty vault; the first one of a new home replaces its unused `default` and is in use (this instance's too, unless it named one). */
   createVault(name: string): VaultSummary {
-    return camel(createVault(this.store, name, this.actor, { firstOfHome: true }));
+    const v = createVault(this.store, name, this.actor, { firstOfHome: true });
+    // It took the place of the vault in use this instance may have kept (the unused default, now gone, or none).
+    if (v.current && namedVault(this.vaultName) === undefined) this.pinned = v.name;
+    return camel(v);
   }
 
   listVaults(): VaultSummary[] {
@@ -359,7 +373,7 @@ export class AVFS {
   /** Makes `name` the vault this instance (and, like `avfs vault use`, the home) uses. */
   useVault(name: string): VaultSummary {
     const v = useVault(this.store, name);
-    this.vaultName = name;
+    this.vaultName = this.pinned = name;
     return camel(v);
   }
 

@@ -4,7 +4,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { execa } from 'execa';
-import { BIN, ROOT, avfs, expectError, expectOk, useTempHome } from '../helpers.js';
+import { BIN, ROOT, avfs, expectError, expectOk, tempDir, useTempHome } from '../helpers.js';
 import { AVFS } from '../../src/sdk/index.js';
 
 /**
@@ -22,11 +22,11 @@ afterEach(async () => {
   for (const c of clients.splice(0)) await c.close();
 });
 
-async function connect(args: string[] = ['--vault', 'proj']): Promise<Client> {
+async function connect(args: string[] = ['--vault', 'proj'], home = h.home): Promise<Client> {
   const transport = new StdioClientTransport({
     command: process.execPath,
     args: [BIN, 'mcp', ...args],
-    env: { ...(process.env as Record<string, string>), AVFS_HOME: h.home, AVFS_VAULT: '', FORCE_COLOR: '0' },
+    env: { ...(process.env as Record<string, string>), AVFS_HOME: home, AVFS_VAULT: '', FORCE_COLOR: '0' },
     stderr: 'ignore',
   });
   const client = new Client({ name: 'avfs-e2e', version: '1.0.0' });
@@ -90,6 +90,27 @@ describe('avfs mcp over stdio', () => {
     }
     expect(tools.find((t) => t.name === 'read')?.annotations?.readOnlyHint).toBe(true);
     expect(tools.find((t) => t.name === 'rm')?.annotations?.destructiveHint).toBe(true);
+  });
+
+  it("without --vault, the server keeps the vault in use when it started: another process's `vault use` does not redirect its calls", async () => {
+    const t = tempDir();
+    try {
+      const home = join(t.dir, 'home');
+      expectOk(await avfs(home, ['vault', 'create', 'mine'])); // the first vault: in use
+      expectOk(await avfs(home, ['vault', 'create', 'other']));
+      const client = await connect([], home);
+      expectOk(await avfs(home, ['vault', 'use', 'other']));
+      expect((await ok(client, 'write', { path: '/a.txt', content: 'one' })).vault).toBe('mine');
+      expect((await ok(client, 'ls', {})).entries.map((e: any) => e.path)).toEqual(['/a.txt']);
+      expect((await ok(client, 'vault_info', {})).vault.name).toBe('mine');
+      // A call naming a vault still works on that one.
+      expect((await ok(client, 'write', { path: '/b.txt', content: 'two', vault: 'other' })).vault).toBe('other');
+      expect(expectOk(await avfs(home, ['--vault', 'mine', 'ls', '/'])).entries.map((e: any) => e.path)).toEqual(['/a.txt']);
+      expect(expectOk(await avfs(home, ['--vault', 'other', 'ls', '/'])).entries.map((e: any) => e.path)).toEqual(['/b.txt']);
+    } finally {
+      for (const c of clients.splice(0)) await c.close();
+      t.cleanup();
+    }
   });
 
   it('file tools: write, read, edit, mkdir, ls, tree, mv, rm', async () => {

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { AVFS, AvfsError, ConflictError, InvalidInputError, NotFoundError, QuotaExceededError } from '../../src/sdk/index.js';
-import { avfs as avfsCli, expectError, tempDir } from '../helpers.js';
+import { avfs as avfsCli, expectError, expectOk, tempDir } from '../helpers.js';
 
 let tmp: { dir: string; cleanup: () => void };
 let avfs: AVFS;
@@ -96,6 +96,36 @@ describe('SDK: the CLI scenarios in-process', () => {
     ]);
     expect(thrown(() => avfs.deleteVault('work')).code).toBe('HAS_FORKS');
     expect(avfs.deleteVault('work', { force: true }).detachedForks).toEqual(['work-2']);
+  });
+
+  it("without a vault, an instance keeps the vault in use at its first call: another process's `vault use` does not redirect it", async () => {
+    avfs.createVault('mine');
+    avfs.createVault('other');
+    const a = new AVFS({ home: avfs.home });
+    try {
+      a.write('/a.txt', 'one');
+      expectOk(await avfsCli(avfs.home, ['vault', 'use', 'other']));
+      a.write('/b.txt', 'two');
+      expect(a.vault).toBe('mine');
+      expect(a.ls('/').map((e) => e.path)).toEqual(['/a.txt', '/b.txt']);
+      expect(new AVFS({ home: avfs.home, vault: 'other' }).ls('/')).toEqual([]);
+      // useVault changes it.
+      a.useVault('other');
+      expect([a.vault, a.ls('/')]).toEqual(['other', []]);
+    } finally {
+      a.close();
+    }
+    // In a new home, the first vault created replaces the unused default this instance was on.
+    const fresh = new AVFS({ home: join(tmp.dir, 'fresh') });
+    try {
+      expect(fresh.vault).toBe('default');
+      fresh.createVault('work');
+      expect(fresh.vault).toBe('work');
+      fresh.write('/w.txt', 'w');
+      expect(fresh.vaultInfo('work').files).toBe(1);
+    } finally {
+      fresh.close();
+    }
   });
 
   it('history and checkpoints: log, checkout, revert, diff, save/restore', () => {
