@@ -305,14 +305,20 @@ class RequestLines extends Transform {
     if (this.over) this.refuse(idOfEdges(this.over.head.toString('utf8'), this.over.tail.toString('utf8')), this.size);
     else {
       const line = Buffer.concat(this.parts);
-      const problem = lineProblem(line);
-      if (problem !== undefined) this.reject(problem.id, problem.error);
-      else this.push(Buffer.concat([line, NEWLINE]));
+      // A blank line (spaces, tabs, a CR) is no message: skipped, as stdio JSON-RPC peers do (it got a -32700 answer).
+      if (!isBlank(line)) {
+        const problem = lineProblem(line);
+        if (problem !== undefined) this.reject(problem.id, problem.error);
+        else this.push(Buffer.concat([line, NEWLINE]));
+      }
     }
     this.parts = [];
     this.size = 0;
     this.over = null;
   }
 }
+
+/** Only spaces, tabs and CRs (or nothing). */
+const isBlank = (line: Buffer): boolean => line.every((b) => b === 0x20 || b === 0x09 || b === 0x0d);
 
 const NEWLINE = Buffer.from('\n');

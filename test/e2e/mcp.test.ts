@@ -390,11 +390,22 @@ describe('avfs mcp over stdio', () => {
     expectError(await avfs(h.home, ['--vault', 'proj', 'cat', '/ro.txt']), 'NOT_FOUND', 3);
   });
 
-  it('--help shows the host config snippet and examples', async () => {
+  it('--help shows the host config snippet, examples and every tool', async () => {
     const r = await avfs(h.home, ['mcp', '--help'], { raw: true });
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('Examples:');
     expect(r.stdout).toContain('"mcpServers"');
+    const listed = r.stdout.slice(r.stdout.indexOf('Tools:') + 'Tools:'.length, r.stdout.indexOf('A failed call')).replace(/\.\s*$/, '').split(/\s+/).filter(Boolean);
+    expect(listed.sort()).toEqual([...ALL_TOOLS].sort());
+  });
+
+  it('blank lines between requests are skipped, not answered', async () => {
+    const init = JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+    const list = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
+    const r = await avfs(h.home, ['mcp', '--vault', 'proj'], { raw: true, input: ['', init, '', '  \t', '\r', list, ''].join('\n') + '\n' });
+    expect(r.code, r.stderr).toBe(0);
+    const answers = r.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l));
+    expect(answers.map((a) => [a.id, a.error?.code])).toEqual([[0, undefined], [1, undefined]]);
   });
 
   it('refuses to start on a vault that does not exist (VAULT_NOT_FOUND, exit 3)', async () => {
