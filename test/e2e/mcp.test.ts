@@ -115,7 +115,8 @@ describe('avfs mcp over stdio', () => {
 
   it('file tools: write, read, edit, mkdir, ls, tree, mv, rm', async () => {
     const client = await connect();
-    expect((await ok(client, 'write', { path: '/src/main.py', content: 'print("hello")\nprint("bye")\n' })).entry).toMatchObject({ path: '/src/main.py', type: 'file', size: 28 });
+    // write, mkdir and rm report what the CLI's --json does: the entry's fields at the top level (they were under `entry`), `removed` a count with the `path`.
+    expect(await ok(client, 'write', { path: '/src/main.py', content: 'print("hello")\nprint("bye")\n' })).toMatchObject({ vault: 'proj', path: '/src/main.py', type: 'file', size: 28, created: true });
     expect(await ok(client, 'read', { path: '/src/main.py' })).toMatchObject({ vault: 'proj', encoding: 'utf8', content: 'print("hello")\nprint("bye")\n' });
     // read's text block is the file's text itself; other tools' text block is their JSON.
     const readText = (await client.callTool({ name: 'read', arguments: { path: '/src/main.py' } })) as CallToolResult;
@@ -135,7 +136,9 @@ describe('avfs mcp over stdio', () => {
     expect((await ok(client, 'edit', { path: '/src/main.py', old_string: 'print', new_string: 'echo', replace_all: true })).replacements).toBe(2);
     expect((await ok(client, 'read', { path: '/src/main.py' })).content).toBe('echo("hi")\necho("bye")\n');
 
-    expect((await ok(client, 'mkdir', { path: '/docs/a', parents: true })).entry).toMatchObject({ path: '/docs/a', type: 'directory' });
+    const made = await ok(client, 'mkdir', { path: '/docs/a', parents: true });
+    expect(made).toMatchObject({ vault: 'proj', path: '/docs/a', type: 'directory', mode: '0755' });
+    expect(made.entries).toEqual([expect.objectContaining({ path: '/docs/a', type: 'directory' })]);
     const ls = await ok(client, 'ls', { path: '/' });
     expect(ls.entries.map((e: any) => e.name).sort()).toEqual(['bin.dat', 'docs', 'src']);
     const tree = await ok(client, 'tree', {});
@@ -146,7 +149,8 @@ describe('avfs mcp over stdio', () => {
 
     expect(await ok(client, 'mv', { from: '/bin.dat', to: '/docs/bin.dat' })).toMatchObject({ from: '/bin.dat', to: '/docs/bin.dat' });
     await fails(client, 'rm', { path: '/docs' }, 'NOT_EMPTY');
-    expect((await ok(client, 'rm', { path: '/docs', recursive: true })).removed).toContain('/docs/bin.dat');
+    const { ok: _ok, ...removed } = await ok(client, 'rm', { path: '/docs', recursive: true });
+    expect(removed).toEqual({ vault: 'proj', path: '/docs', removed: 3 });
     // The CLI sees what the MCP tools did: one store, one truth.
     expect(expectOk(await avfs(h.home, ['--vault', 'proj', 'cat', '/src/main.py'])).content).toBe('echo("hi")\necho("bye")\n');
     expectError(await avfs(h.home, ['--vault', 'proj', 'ls', '/docs']), 'NOT_FOUND', 3);
@@ -179,12 +183,20 @@ describe('avfs mcp over stdio', () => {
     const log = await ok(client, 'log', { path: '/h.txt' });
     expect(log.versions.map((v: any) => v.version)).toEqual([2, 1]);
     expect((await ok(client, 'log', {})).versions.length).toBeGreaterThan(1);
-    const diff = await ok(client, 'diff', { path: '/h.txt' });
+    // diff is `avfs diff --json`'s document (it was the store's records: type "f", decimal modes, a `file` object).
+    const { ok: _d, ...diff } = await ok(client, 'diff', { path: '/h.txt' });
     expect(JSON.stringify(diff)).toContain('+two');
-    const tree = await ok(client, 'diff', { checkpoint: 'before' });
+    const { ok: _c, ...cliDiff } = expectOk(await avfs(h.home, ['--vault', 'proj', 'diff', '/h.txt']));
+    expect(diff).toEqual(cliDiff);
+    expect(diff.files[0]).toMatchObject({ type: 'file', new_mode: '0644' });
+    const { ok: _t, ...tree } = await ok(client, 'diff', { checkpoint: 'before' });
     expect(tree.summary).toMatchObject({ modified: 1 });
+    const { ok: _u, ...cliTree } = expectOk(await avfs(h.home, ['--vault', 'proj', 'diff', '--checkpoint', 'before', '--patch']));
+    expect(tree).toEqual(cliTree);
     expect((await ok(client, 'checkpoint_list')).checkpoints.map((c: any) => c.name)).toContain('before');
-    expect(await ok(client, 'checkpoint_restore', { name: 'before' })).toMatchObject({ checkpoint: 'before', modified: 1 });
+    const restored = await ok(client, 'checkpoint_restore', { name: 'before' });
+    expect(restored).toMatchObject({ vault: 'proj', checkpoint: 'before', modified: 1, changed: 1 });
+    expect(typeof restored.duration_ms).toBe('number');
     expect((await ok(client, 'read', { path: '/h.txt' })).content).toBe('one\n');
     await fails(client, 'checkpoint_restore', { name: 'nope' }, 'CHECKPOINT_NOT_FOUND');
     await fails(client, 'diff', {}, 'USAGE');
@@ -279,7 +291,7 @@ describe('avfs mcp over stdio', () => {
     await fails(client, 'read', { path: '/huge.txt' }, 'NOT_FOUND');
     expect((await ok(client, 'read', { path: '/in-flight.txt' })).content).toBe('done\n');
     // Large, but under the limit: served.
-    expect((await ok(client, 'write', { path: '/big.txt', content: 'z'.repeat(12 * 1024 * 1024) })).entry.size).toBe(12 * 1024 * 1024);
+    expect((await ok(client, 'write', { path: '/big.txt', content: 'z'.repeat(12 * 1024 * 1024) })).size).toBe(12 * 1024 * 1024);
   });
 
   it('serves files as avfs:// resources: text, binary blob, and a coded error', async () => {
@@ -521,7 +533,7 @@ describe('avfs mcp over stdio', () => {
     expect(await fails(client, 'write', { path: '/s.txt', content: 'a\ud800b' }, 'INVALID_ARGUMENT')).toMatchObject({ reason: 'not_unicode' });
     await fails(client, 'read', { path: '/s.txt' }, 'NOT_FOUND');
     // A well-formed pair is text like any other.
-    expect((await ok(client, 'write', { path: '/e.txt', content: 'a\ud83d\ude00b' })).entry.size).toBe(6);
+    expect((await ok(client, 'write', { path: '/e.txt', content: 'a\ud83d\ude00b' })).size).toBe(6);
   });
 
   it('stdin closing cancels a proxy_exec in flight (its command is ended, nothing more is written) and the server exits', async () => {
@@ -608,7 +620,7 @@ describe('avfs mcp over stdio', () => {
     const written = await ok(client, 'write', { path: '/same.txt', content: 'keep me\nkeep me\n' });
     const versions = async () => (await ok(client, 'log', { path: '/same.txt' })).versions.length;
     const before = await versions();
-    expect(await ok(client, 'edit', { path: '/same.txt', old_string: 'keep', new_string: 'keep', replace_all: true })).toMatchObject({ changed: false, replacements: 0, entry: { version: written.entry.version } });
+    expect(await ok(client, 'edit', { path: '/same.txt', old_string: 'keep', new_string: 'keep', replace_all: true })).toMatchObject({ changed: false, replacements: 0, entry: { version: written.version } });
     // The checks still apply: a string that is not there, or not unique, is refused as before.
     await fails(client, 'edit', { path: '/same.txt', old_string: 'absent', new_string: 'absent' }, 'NOT_FOUND');
     await fails(client, 'edit', { path: '/same.txt', old_string: 'keep', new_string: 'keep' }, 'CONFLICT');
