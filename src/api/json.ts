@@ -36,6 +36,18 @@ export function entryJson(e: Entry) {
 }
 export type EntryJson = ReturnType<typeof entryJson>;
 
+/** `avfs write --json` (and MCP's write): the entry written, `created` when it is the path's first version. */
+export const writeJson = (vault: string, e: Entry) => ({ vault, ...entryJson(e), created: e.version === 1 });
+
+/** `avfs mkdir --json` (and MCP's mkdir): the directories named, in order; with one, its fields also at the top level. */
+export function mkdirJson(vault: string, made: Entry[]) {
+  const entries = made.map(entryJson);
+  return { vault, ...(entries.length === 1 ? entries[0] : {}), entries };
+}
+
+/** `avfs rm --json` (and MCP's rm): the path removed and how many entries went with it (`removed`, the paths below it first). */
+export const rmJson = (vault: string, removed: string[]) => ({ vault, path: removed[removed.length - 1]!, removed: removed.length });
+
 /** An entry of `tree`'s document: a directory with `children`. */
 export interface TreeNode extends EntryJson {
   children?: TreeNode[];
@@ -101,6 +113,11 @@ export function versionJson(v: VersionRecord) {
 }
 
 export type VersionJson = ReturnType<typeof versionJson>;
+
+/** `avfs checkpoint restore --json` (and MCP's checkpoint_restore): the restore, how many paths it changed, and how long it took. */
+export function restoreJson(vault: string, r: RestoreResult, durationMs: number) {
+  return { vault, ...r, changed: r.added + r.modified + r.deleted, duration_ms: Math.round(durationMs * 100) / 100 };
+}
 
 /** The JSON shape of a checkpoint. `files`/`bytes` count regular files and their logical size. */
 export function checkpointJson(c: CheckpointRow) {

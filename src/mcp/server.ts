@@ -8,7 +8,7 @@ import { TOOLS, annotationsOf } from './tools.js';
 export interface McpServerOptions {
   /** avfs home (default: $AVFS_HOME, else ~/.avfs). */
   home?: string;
-  /** The vault tools work on when a call names none (default: $AVFS_VAULT, else the one in use). */
+  /** The vault tools work on when a call names none (default: $AVFS_VAULT, else the one in use when the server starts). */
   vault?: string;
   /** Serve only the tools that read (no write, edit, rm, checkpoint, exec, …). */
   readOnly?: boolean;
@@ -17,14 +17,25 @@ export interface McpServerOptions {
 
 /**
  * Builds the avfs MCP server: the tools of tools.ts and the file resources of resources.ts, all
- * calling the SDK. One AVFS instance holds the home's store for the server's lifetime; each call
- * gets its own instance for the vault it names (they share that store's connection).
- * Returns the server and `close`, which releases the store.
+ * calling the SDK. One AVFS instance holds the home's store for the server's lifetime and serves
+ * the calls that name no vault: its vault, the one in use when the server starts (unless one is
+ * given), stays the server's, as an SDK instance keeps its own; another process's `avfs vault use`
+ * redirected an agent's writes mid-session. A call that names a vault gets its own instance (they
+ * share the store's connection). Returns the server and `close`, which releases the store.
  */
-export function createAvfsMcpServer(options: McpServerOptions): { server: McpServer; tools: string[]; close: () => void } {
+export function createAvfsMcpServer(options: McpServerOptions): { server: McpServer; tools: string[]; vault: string | undefined; close: () => void } {
   const base = new AVFS({ home: options.home, vault: options.vault });
-  const avfsFor = (vault?: string) => new AVFS({ home: base.home, vault: vault ?? options.vault });
-  const release = (avfs: AVFS) => avfs.close();
+  let vault: string | undefined;
+  try {
+    vault = base.vault; // resolved now and kept
+  } catch {
+    // None in use yet (or $AVFS_VAULT is invalid): the first call that needs one says so, and the
+    // vault resolved then (or made by vault_create) is kept.
+  }
+  const avfsFor = (vault?: string) => (vault === undefined ? base : new AVFS({ home: base.home, vault }));
+  const release = (avfs: AVFS) => {
+    if (avfs !== base) avfs.close();
+  };
 
   const server = new McpServer(
     { name: 'avfs', title: 'avfs: versioned vaults for agents', version: options.version },
@@ -56,13 +67,13 @@ export function createAvfsMcpServer(options: McpServerOptions): { server: McpSer
         } catch (err) {
           return toolError(err);
         } finally {
-          avfs?.close();
+          if (avfs) release(avfs);
         }
       }) as never,
     );
   }
   registerFileResources(server, avfsFor, release);
-  return { server, tools: served.map((t) => t.name), close: () => base.close() };
+  return { server, tools: served.map((t) => t.name), vault, close: () => base.close() };
 }
 
 /**

@@ -23,7 +23,7 @@ export async function serveStdio(options: McpServerOptions & { log: (message: st
       check.close();
     }
   }
-  const { server, tools, close } = createAvfsMcpServer(options);
+  const { server, tools, vault, close } = createAvfsMcpServer(options);
   const stdout = process.stdout;
   const protocolWrite = stdout.write.bind(stdout);
   const channel = { write: (chunk: string) => protocolWrite(chunk), once: (event: string, fn: () => void) => stdout.once(event, fn) } as unknown as Writable;
@@ -54,7 +54,7 @@ export async function serveStdio(options: McpServerOptions & { log: (message: st
     });
     const transport = answering(new StdioServerTransport(input, channel, { maxBufferSize: MAX_REQUEST_BYTES + 1 }));
     await server.connect(transport);
-    options.log(`avfs mcp: serving ${tools.length} tools${options.readOnly ? ' (read-only)' : ''} on stdio, vault ${options.vault ?? '(the one in use)'}`);
+    options.log(`avfs mcp: serving ${tools.length} tools${options.readOnly ? ' (read-only)' : ''} on stdio, vault ${vault ?? '(none in use yet)'}`);
     // A command left running after its client is gone would go on changing the vault for no one
     // (with timeout_ms 0, for ever): stdin's end cancels every proxy_exec in flight, as
     // notifications/cancelled does. The calls served in line are short and each was sent to be
@@ -305,14 +305,20 @@ class RequestLines extends Transform {
     if (this.over) this.refuse(idOfEdges(this.over.head.toString('utf8'), this.over.tail.toString('utf8')), this.size);
     else {
       const line = Buffer.concat(this.parts);
-      const problem = lineProblem(line);
-      if (problem !== undefined) this.reject(problem.id, problem.error);
-      else this.push(Buffer.concat([line, NEWLINE]));
+      // A blank line (spaces, tabs, a CR) is no message: skipped, as stdio JSON-RPC peers do (it got a -32700 answer).
+      if (!isBlank(line)) {
+        const problem = lineProblem(line);
+        if (problem !== undefined) this.reject(problem.id, problem.error);
+        else this.push(Buffer.concat([line, NEWLINE]));
+      }
     }
     this.parts = [];
     this.size = 0;
     this.over = null;
   }
 }
+
+/** Only spaces, tabs and CRs (or nothing). */
+const isBlank = (line: Buffer): boolean => line.every((b) => b === 0x20 || b === 0x09 || b === 0x0d);
 
 const NEWLINE = Buffer.from('\n');

@@ -3,7 +3,8 @@ import type { ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import { AvfsError } from '../errors.js';
 import type { AVFS } from '../sdk/index.js';
 import type { EntryType } from '../core/entry-types.js';
-import { checkpointJson, entryJson, treeJson, versionJson, type CheckpointRow, type MergeReport, type RestoreResult, type TreeDiff, type VaultSummary, type VersionDiff, type VersionRecord } from '../api/json.js';
+import { checkpointJson, entryJson, mkdirJson, restoreJson, rmJson, treeJson, versionJson, writeJson, type CheckpointRow, type MergeReport, type RestoreResult, type TreeDiff, type VaultSummary, type VersionDiff, type VersionRecord } from '../api/json.js';
+import { treeDiffJson, versionDiffJson } from '../api/diff.js';
 import { grepJson, searchHitJson } from '../api/search.js';
 import { snake } from '../api/case.js';
 import { MAX_TIMER_MS } from '../core/units.js';
@@ -12,8 +13,9 @@ import { TEXT, type ToolData } from './result.js';
 
 /**
  * The tools `avfs mcp` serves. Each is a thin call into the SDK (src/sdk/index.ts), with results
- * in the same snake_case shapes as the CLI's --json output (entryJson, versionJson,
- * checkpointJson, the api's grepJson and the SDK results' `raw`; `snake` gives a store record
+ * in the same snake_case shapes as the CLI's --json output (the api's entryJson, writeJson,
+ * mkdirJson, rmJson, versionJson, checkpointJson, restoreJson, versionDiffJson, treeDiffJson,
+ * grepJson and the SDK results' `raw`; `snake` gives a store record
  * the SDK passed through camelCased its CLI field names back), so an agent reads the same fields
  * whichever door it uses.
  */
@@ -131,10 +133,10 @@ const fileTools: ToolSpec[] = [
       parents: z.boolean().default(true).describe('create missing parent directories'),
       vault,
     },
-    output: { vault: z.string(), entry },
+    output: { ...entry.shape, vault: z.string(), created: z.boolean().describe("the path's first version") },
     writes: true,
     destructive: true,
-    run: (args, avfs) => ({ vault: avfs.vault, entry: entryJson(avfs.write(args.path, decodeContent(args.content, args.encoding), { parents: args.parents })) }),
+    run: (args, avfs) => writeJson(avfs.vault, avfs.write(args.path, decodeContent(args.content, args.encoding), { parents: args.parents })),
   },
   {
     name: 'edit',
@@ -161,19 +163,19 @@ const fileTools: ToolSpec[] = [
     title: 'Make a directory',
     description: 'Create a directory (with parents: also missing parents, and no error if it exists).',
     input: { path: path(), parents: z.boolean().default(false), vault },
-    output: { vault: z.string(), entry },
+    output: { ...entry.shape, vault: z.string(), entries: z.array(entry) },
     writes: true,
-    run: (args, avfs) => ({ vault: avfs.vault, entry: entryJson(avfs.mkdir(args.path, { parents: args.parents })) }),
+    run: (args, avfs) => mkdirJson(avfs.vault, [avfs.mkdir(args.path, { parents: args.parents })]),
   },
   {
     name: 'rm',
     title: 'Remove a path',
     description: 'Remove a file, symlink or directory (a non-empty directory needs recursive). History keeps the removed versions.',
     input: { path: path(), recursive: z.boolean().default(false), vault },
-    output: { vault: z.string(), removed: z.array(z.string()) },
+    output: { vault: z.string(), path: z.string(), removed: z.number().describe('entries removed (the path and everything below it)') },
     writes: true,
     destructive: true,
-    run: (args, avfs) => ({ vault: avfs.vault, removed: avfs.rm(args.path, { recursive: args.recursive }) }),
+    run: (args, avfs) => rmJson(avfs.vault, avfs.rm(args.path, { recursive: args.recursive })),
   },
   {
     name: 'mv',
@@ -301,16 +303,25 @@ const historyTools: ToolSpec[] = [
       against_vault: z.string().optional().describe('compare the vault now against this vault (e.g. its parent)'),
       vault,
     },
-    output: {},
+    output: {
+      vault: z.string(),
+      mode: z.enum(['versions', 'tree']),
+      from: z.string(),
+      to: z.string(),
+      identical: z.boolean(),
+      files: z.array(loose({ path: z.string(), kind: z.string(), type: z.string().nullable() })),
+      summary: anyObject,
+      patch: z.boolean(),
+    },
     writes: false,
     run: (args, avfs) => {
       if (args.path !== undefined) {
         if (args.checkpoint !== undefined || args.against_vault !== undefined) throw new AvfsError('USAGE', 'give path (with versions) or checkpoint/against_vault, not both');
-        return { vault: avfs.vault, ...snake<VersionDiff>(avfs.diff(args.path, { from: args.from_version, to: args.to_version })) };
+        return versionDiffJson(avfs.vault, snake<VersionDiff>(avfs.diff(args.path, { from: args.from_version, to: args.to_version })));
       }
       if ((args.checkpoint === undefined) === (args.against_vault === undefined)) throw new AvfsError('USAGE', 'give a path, or exactly one of checkpoint and against_vault');
       const from = args.checkpoint !== undefined ? { checkpoint: args.checkpoint as string } : { vault: args.against_vault as string };
-      return { vault: avfs.vault, ...snake<TreeDiff>(avfs.diffTrees(from, { current: true }, { patch: true })) };
+      return treeDiffJson(avfs.vault, snake<TreeDiff>(avfs.diffTrees(from, { current: true }, { patch: true })), true);
     },
   },
   {
@@ -327,10 +338,14 @@ const historyTools: ToolSpec[] = [
     title: 'Restore a checkpoint',
     description: 'Make the vault hold exactly what it held at a checkpoint, in one transaction. The replaced state is saved as a checkpoint first (saved_before).',
     input: { name: z.string(), vault },
-    output: { vault: z.string(), checkpoint: z.string(), added: z.number(), modified: z.number(), deleted: z.number() },
+    output: { vault: z.string(), checkpoint: z.string(), added: z.number(), modified: z.number(), deleted: z.number(), changed: z.number(), duration_ms: z.number() },
     writes: true,
     destructive: true,
-    run: (args, avfs) => ({ vault: avfs.vault, ...snake<RestoreResult>(avfs.checkpointRestore(args.name)) }),
+    run: (args, avfs) => {
+      const started = performance.now();
+      const r = snake<RestoreResult>(avfs.checkpointRestore(args.name));
+      return restoreJson(avfs.vault, r, performance.now() - started);
+    },
   },
   {
     name: 'checkpoint_list',

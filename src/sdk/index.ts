@@ -208,6 +208,21 @@ function textOption(option: string, value: unknown, optional = true): void {
   }
 }
 
+/**
+ * Yes/no options as JavaScript may pass them: anything but true, false or undefined is refused
+ * (INVALID_ARGUMENT naming the option) before anything is done. They were read as truthy or
+ * falsy, so `{ recursive: 'false' }` removed a whole tree and `{ approve: 'false' }` approved.
+ */
+function boolOptions<T extends object>(options: T, ...names: Array<keyof T & string>): T {
+  for (const option of names) {
+    const value: unknown = options?.[option];
+    if (value !== undefined && typeof value !== 'boolean') {
+      throw new AvfsError('INVALID_ARGUMENT', `invalid ${option}: true or false, not ${JSON.stringify(value) ?? typeof value}`, { option });
+    }
+  }
+  return options;
+}
+
 /** A list of strings (find's tags), checked as textOption checks one. */
 function textListOption(option: string, value: unknown): void {
   if (value !== undefined && (!Array.isArray(value) || value.some((v) => typeof v !== 'string'))) {
@@ -240,7 +255,10 @@ const quotaInfo = (r: QuotaReport): QuotaInfo => {
 export interface AVFSOptions {
   /** avfs home directory (default: $AVFS_HOME, else ~/.avfs). */
   home?: string;
-  /** Vault to work on (default: $AVFS_VAULT, else the vault chosen with `avfs vault use`). */
+  /**
+   * Vault to work on (default: $AVFS_VAULT, else the vault chosen with `avfs vault use`, read at
+   * the instance's first call that needs a vault and kept for its lifetime).
+   */
   vault?: string;
 }
 
@@ -288,6 +306,8 @@ export interface ProxyUndoResult extends UndoResult {
 export class AVFS {
   private readonly store: Store;
   private vaultName: string | undefined;
+  /** The vault calls act on, once resolved (see `vault`). */
+  private pinned: string | undefined;
   private readonly actor: Actor = { source: 'sdk' };
 
   /**
@@ -315,9 +335,14 @@ export class AVFS {
     return this.store.home;
   }
 
-  /** The vault calls act on (see AVFSOptions.vault). */
+  /**
+   * The vault calls act on (see AVFSOptions.vault). Without one named, it is the vault in use
+   * when first needed, and stays this instance's: another process's `avfs vault use` redirected
+   * the calls that followed into its vault. `useVault` changes it.
+   */
   get vault(): string {
-    return resolveVaultName(this.store, this.vaultName);
+    this.pinned ??= resolveVaultName(this.store, this.vaultName);
+    return this.pinned;
   }
 
   private fs(): VaultFs {
@@ -333,8 +358,12 @@ export class AVFS {
 
   // ---- vaults --------------------------------------------------------------------------------
 
+  /** Creates an empty vault; the first one of a new home replaces its unused `default` and is in use (this instance's too, unless it named one). */
   createVault(name: string): VaultSummary {
-    return camel(createVault(this.store, name, this.actor, { firstOfHome: true }));
+    const v = createVault(this.store, name, this.actor, { firstOfHome: true });
+    // It took the place of the vault in use this instance may have kept (the unused default, now gone, or none).
+    if (v.current && namedVault(this.vaultName) === undefined) this.pinned = v.name;
+    return camel(v);
   }
 
   listVaults(): VaultSummary[] {
@@ -344,7 +373,7 @@ export class AVFS {
   /** Makes `name` the vault this instance (and, like `avfs vault use`, the home) uses. */
   useVault(name: string): VaultSummary {
     const v = useVault(this.store, name);
-    this.vaultName = name;
+    this.vaultName = this.pinned = name;
     return camel(v);
   }
 
@@ -354,6 +383,7 @@ export class AVFS {
 
   /** Deletes a vault; one with forks or a command running in it needs `force` (forks are detached and keep their files); a mounted one is refused (CONFLICT). */
   deleteVault(name: string, options: { force?: boolean } = {}): DeleteVaultResult {
+    boolOptions(options, 'force');
     const r = deleteUnmountedVault(this.store, name, !!options.force, this.actor);
     return { name: r.name, detachedForks: r.detached_forks };
   }
@@ -370,6 +400,7 @@ export class AVFS {
       throw new AvfsError('INVALID_ARGUMENT', `invalid content for ${path}: a string or bytes (Buffer, Uint8Array), not ${content === null ? 'null' : typeof content}`, { option: 'content' });
     }
     wholeOption('mode', options.mode, 0, { max: MAX_MODE });
+    boolOptions(options, 'parents');
     return this.fs().writeFile(path, content, options);
   }
 
@@ -409,6 +440,7 @@ export class AVFS {
       const fs = this.fs();
       textOption('oldString', oldString, false);
       textOption('newString', newString, false);
+      boolOptions(options, 'replaceAll');
       if (oldString === '') throw new AvfsError('INVALID_ARGUMENT', 'the string to replace is empty', { path });
       const text = decodeUtf8(fs.readFile(path));
       if (text === undefined) throw new AvfsError('INVALID_ARGUMENT', `${path} is not UTF-8 text`, { path, reason: 'not_text' });
@@ -425,16 +457,17 @@ export class AVFS {
 
   mkdir(path: string, options: { parents?: boolean; mode?: number } = {}): Entry {
     wholeOption('mode', options.mode, 0, { max: MAX_MODE });
+    boolOptions(options, 'parents');
     return this.fs().mkdir(path, options);
   }
 
   /** Removes a path (a non-empty directory needs `recursive`); returns the removed paths. */
   rm(path: string, options: { recursive?: boolean } = {}): string[] {
-    return this.fs().rm(path, options);
+    return this.fs().rm(path, boolOptions(options, 'recursive'));
   }
 
   cp(src: string, dst: string, options: { recursive?: boolean } = {}): { from: string; to: string; copied: number } {
-    return this.fs().cp(src, dst, options);
+    return this.fs().cp(src, dst, boolOptions(options, 'recursive'));
   }
 
   mv(src: string, dst: string): { from: string; to: string; moved: number } {
@@ -455,6 +488,7 @@ export class AVFS {
   }
 
   exportTo(vaultPath: string, hostDir: string, options: { overwrite?: boolean } = {}): TransferSummary {
+    boolOptions(options, 'overwrite');
     return camel(exportTree(this.fs(), vaultPath, hostDir, !!options.overwrite));
   }
 
@@ -468,7 +502,7 @@ export class AVFS {
 
   /** Applies the vault's changes since a tracked import back to its host directory (`avfs sync`). */
   sync(vaultPath: string, options: { strategy?: Strategy; dryRun?: boolean } = {}): SyncReport {
-    return camel(syncTracked(this.fs(), vaultPath, options));
+    return camel(syncTracked(this.fs(), vaultPath, boolOptions(options, 'dryRun')));
   }
 
   // ---- merge ---------------------------------------------------------------------------------
@@ -479,12 +513,12 @@ export class AVFS {
    * the report; `dryRun` returns the plan and stores nothing.
    */
   merge(source: string, options: { into?: string; strategy?: Strategy; dryRun?: boolean } = {}): MergeReport {
-    return camel(mergeVaults(this.store, source, { ...options, actor: this.actor }));
+    return camel(mergeVaults(this.store, source, { ...boolOptions(options, 'dryRun'), actor: this.actor }));
   }
 
   /** Reverses the last merge of `source` into `into` (`avfs vault merge --undo`). */
   undoMerge(source: string, options: { into?: string; force?: boolean } = {}): MergeUndoReport {
-    return camel(undoMerge(this.store, source, { ...options, actor: this.actor }));
+    return camel(undoMerge(this.store, source, { ...boolOptions(options, 'force'), actor: this.actor }));
   }
 
   // ---- search --------------------------------------------------------------------------------
@@ -494,6 +528,7 @@ export class AVFS {
     // A count SQLite cannot take as a LIMIT failed uncoded; one below 1 returned nothing.
     textOption('query', query, false);
     wholeOption('limit', options.limit, 1);
+    boolOptions(options, 'literal');
     return search(this.fs(), { ...options, query }).hits;
   }
 
@@ -504,6 +539,7 @@ export class AVFS {
   grep(pattern: string | RegExp, options: Omit<GrepParams, 'pattern'> = {}): GrepResult {
     textOption('include', options.include);
     wholeOption('maxCount', options.maxCount, 1);
+    boolOptions(options, 'fixed', 'ignoreCase', 'filesOnly');
     return grep(this.fs(), { ...options, pattern });
   }
 
@@ -537,7 +573,7 @@ export class AVFS {
 
   /** Makes `path` hold version `version` again (as a new version). */
   checkout(path: string, version: number, options: { recursive?: boolean } = {}): CheckoutResult {
-    return camel(checkoutVersion(this.fs(), path, version, options));
+    return camel(checkoutVersion(this.fs(), path, version, boolOptions(options, 'recursive')));
   }
 
   /** Undoes the latest change to `path`. */
@@ -557,7 +593,7 @@ export class AVFS {
 
   /** A tree diff between checkpoints, vaults or the current state. */
   diffTrees(from: TreeSource, to: TreeSource = { current: true }, options: { patch?: boolean } = {}): TreeDiff {
-    return camel(diffTreeSources(this.fs(), treeSource('from', from), treeSource('to', to), options));
+    return camel(diffTreeSources(this.fs(), treeSource('from', from), treeSource('to', to), boolOptions(options, 'patch')));
   }
 
   checkpointSave(name?: string, message?: string): CheckpointInfo {
@@ -640,6 +676,7 @@ export class AVFS {
   async proxyExec(command: string, args: string[] = [], options: ProxyExecOptions = {}): Promise<ProxyExecResult> {
     textOption('command', command, false);
     textListOption('args', args);
+    boolOptions(options, 'checkpoint', 'approve', 'shell', 'agent');
     const { shell, ...rest } = options;
     const r = await runExec(this.store, this.vault, {
       ...(shell ? { shell: [command, ...args].join(' ') } : { argv: [command, ...args] }),
@@ -654,6 +691,7 @@ export class AVFS {
    */
   async proxyUndo(execId: string, options: { force?: boolean } = {}): Promise<ProxyUndoResult> {
     // A vault this client was given (or $AVFS_VAULT) must be the exec's: never undo in another one.
+    boolOptions(options, 'force');
     const r = await undoExec(this.store, execId, { force: options.force, vault: namedVault(this.vaultName) });
     return { ...r, raw: undoJson(r) };
   }
@@ -682,6 +720,7 @@ export class AVFS {
   policyCheck(command: string, args: string[] = [], options: { shell?: boolean; cwd?: string; approve?: boolean } = {}): PolicyCheckResult {
     textOption('command', command, false);
     textListOption('args', args);
+    boolOptions(options, 'shell', 'approve');
     const request = options.shell ? { shell: [command, ...args].join(' ') } : { argv: [command, ...args] };
     return policyCheck(this.store, this.vault, { ...request, cwd: options.cwd, approve: options.approve });
   }
@@ -689,6 +728,7 @@ export class AVFS {
   /** Mounts the vault on an empty host directory (served by a background process). */
   async mount(dir: string, options: { readOnly?: boolean } = {}): Promise<MountInfo> {
     textOption('dir', dir, false);
+    boolOptions(options, 'readOnly');
     const { mountVault } = await import('../mount/index.js');
     const m = await mountVault({ home: this.home, vault: this.vault, dir, readOnly: options.readOnly });
     return { sessionId: m.session_id, vault: m.vault, dir: m.dir, pid: m.pid, state: m.state, readOnly: m.read_only, since: m.since };
@@ -697,6 +737,7 @@ export class AVFS {
   /** Unmounts a directory mounted with `mount` (or `avfs mount`); harmless when nothing is mounted. */
   async unmount(dir: string, options: { lazy?: boolean } = {}): Promise<UnmountInfo> {
     textOption('dir', dir, false);
+    boolOptions(options, 'lazy');
     const { unmountDir } = await import('../mount/index.js');
     const u = await unmountDir({ home: this.home, dir, lazy: options.lazy });
     return { dir: u.dir, state: u.state, wasMounted: u.was_mounted, stale: u.stale, sessionId: u.session_id, vault: u.vault };
@@ -708,7 +749,7 @@ export class AVFS {
   stats(options: { all: true }): HomeStats;
   stats(options?: { all?: false }): VaultStats;
   stats(options: { all?: boolean } = {}): VaultStats | HomeStats {
-    return camel(options.all ? homeStats(this.store) : vaultStats(this.store, this.vault));
+    return camel(boolOptions(options, 'all').all ? homeStats(this.store) : vaultStats(this.store, this.vault));
   }
 
   /** Audit rows, newest first (default: the last 100). */
@@ -749,6 +790,7 @@ export class AVFS {
    * (`avfs prune`): give `keep`, `olderThanMs` or both. Content they alone used is freed by `gc`.
    */
   prune(options: PruneOptions): PruneResult {
+    boolOptions(options, 'all', 'checkpoints', 'dryRun');
     if (options.all && options.path !== undefined) throw new AvfsError('INVALID_ARGUMENT', 'give a path or all, not both');
     const r: PruneReport = prune(this.store, {
       names: { keep: 'keep', olderThan: 'olderThanMs', all: 'all: true' },
@@ -791,6 +833,7 @@ export class AVFS {
 
   /** Deletes content nothing references (older than the grace period, default 1 h). */
   gc(options: { graceMs?: number; dryRun?: boolean } = {}): GcReport {
+    boolOptions(options, 'dryRun');
     return camel(gc(this.store, { graceMs: wholeOption('graceMs', options.graceMs ?? DEFAULT_GC_GRACE_MS, 0), dryRun: !!options.dryRun, actor: this.actor }));
   }
 }

@@ -4,7 +4,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { execa } from 'execa';
-import { BIN, ROOT, avfs, expectError, expectOk, useTempHome } from '../helpers.js';
+import { BIN, ROOT, avfs, expectError, expectOk, tempDir, useTempHome } from '../helpers.js';
 import { AVFS } from '../../src/sdk/index.js';
 
 /**
@@ -22,11 +22,11 @@ afterEach(async () => {
   for (const c of clients.splice(0)) await c.close();
 });
 
-async function connect(args: string[] = ['--vault', 'proj']): Promise<Client> {
+async function connect(args: string[] = ['--vault', 'proj'], home = h.home): Promise<Client> {
   const transport = new StdioClientTransport({
     command: process.execPath,
     args: [BIN, 'mcp', ...args],
-    env: { ...(process.env as Record<string, string>), AVFS_HOME: h.home, AVFS_VAULT: '', FORCE_COLOR: '0' },
+    env: { ...(process.env as Record<string, string>), AVFS_HOME: home, AVFS_VAULT: '', FORCE_COLOR: '0' },
     stderr: 'ignore',
   });
   const client = new Client({ name: 'avfs-e2e', version: '1.0.0' });
@@ -92,9 +92,31 @@ describe('avfs mcp over stdio', () => {
     expect(tools.find((t) => t.name === 'rm')?.annotations?.destructiveHint).toBe(true);
   });
 
+  it("without --vault, the server keeps the vault in use when it started: another process's `vault use` does not redirect its calls", async () => {
+    const t = tempDir();
+    try {
+      const home = join(t.dir, 'home');
+      expectOk(await avfs(home, ['vault', 'create', 'mine'])); // the first vault: in use
+      expectOk(await avfs(home, ['vault', 'create', 'other']));
+      const client = await connect([], home);
+      expectOk(await avfs(home, ['vault', 'use', 'other']));
+      expect((await ok(client, 'write', { path: '/a.txt', content: 'one' })).vault).toBe('mine');
+      expect((await ok(client, 'ls', {})).entries.map((e: any) => e.path)).toEqual(['/a.txt']);
+      expect((await ok(client, 'vault_info', {})).vault.name).toBe('mine');
+      // A call naming a vault still works on that one.
+      expect((await ok(client, 'write', { path: '/b.txt', content: 'two', vault: 'other' })).vault).toBe('other');
+      expect(expectOk(await avfs(home, ['--vault', 'mine', 'ls', '/'])).entries.map((e: any) => e.path)).toEqual(['/a.txt']);
+      expect(expectOk(await avfs(home, ['--vault', 'other', 'ls', '/'])).entries.map((e: any) => e.path)).toEqual(['/b.txt']);
+    } finally {
+      for (const c of clients.splice(0)) await c.close();
+      t.cleanup();
+    }
+  });
+
   it('file tools: write, read, edit, mkdir, ls, tree, mv, rm', async () => {
     const client = await connect();
-    expect((await ok(client, 'write', { path: '/src/main.py', content: 'print("hello")\nprint("bye")\n' })).entry).toMatchObject({ path: '/src/main.py', type: 'file', size: 28 });
+    // write, mkdir and rm report what the CLI's --json does: the entry's fields at the top level (they were under `entry`), `removed` a count with the `path`.
+    expect(await ok(client, 'write', { path: '/src/main.py', content: 'print("hello")\nprint("bye")\n' })).toMatchObject({ vault: 'proj', path: '/src/main.py', type: 'file', size: 28, created: true });
     expect(await ok(client, 'read', { path: '/src/main.py' })).toMatchObject({ vault: 'proj', encoding: 'utf8', content: 'print("hello")\nprint("bye")\n' });
     // read's text block is the file's text itself; other tools' text block is their JSON.
     const readText = (await client.callTool({ name: 'read', arguments: { path: '/src/main.py' } })) as CallToolResult;
@@ -114,7 +136,9 @@ describe('avfs mcp over stdio', () => {
     expect((await ok(client, 'edit', { path: '/src/main.py', old_string: 'print', new_string: 'echo', replace_all: true })).replacements).toBe(2);
     expect((await ok(client, 'read', { path: '/src/main.py' })).content).toBe('echo("hi")\necho("bye")\n');
 
-    expect((await ok(client, 'mkdir', { path: '/docs/a', parents: true })).entry).toMatchObject({ path: '/docs/a', type: 'directory' });
+    const made = await ok(client, 'mkdir', { path: '/docs/a', parents: true });
+    expect(made).toMatchObject({ vault: 'proj', path: '/docs/a', type: 'directory', mode: '0755' });
+    expect(made.entries).toEqual([expect.objectContaining({ path: '/docs/a', type: 'directory' })]);
     const ls = await ok(client, 'ls', { path: '/' });
     expect(ls.entries.map((e: any) => e.name).sort()).toEqual(['bin.dat', 'docs', 'src']);
     const tree = await ok(client, 'tree', {});
@@ -125,7 +149,8 @@ describe('avfs mcp over stdio', () => {
 
     expect(await ok(client, 'mv', { from: '/bin.dat', to: '/docs/bin.dat' })).toMatchObject({ from: '/bin.dat', to: '/docs/bin.dat' });
     await fails(client, 'rm', { path: '/docs' }, 'NOT_EMPTY');
-    expect((await ok(client, 'rm', { path: '/docs', recursive: true })).removed).toContain('/docs/bin.dat');
+    const { ok: _ok, ...removed } = await ok(client, 'rm', { path: '/docs', recursive: true });
+    expect(removed).toEqual({ vault: 'proj', path: '/docs', removed: 3 });
     // The CLI sees what the MCP tools did: one store, one truth.
     expect(expectOk(await avfs(h.home, ['--vault', 'proj', 'cat', '/src/main.py'])).content).toBe('echo("hi")\necho("bye")\n');
     expectError(await avfs(h.home, ['--vault', 'proj', 'ls', '/docs']), 'NOT_FOUND', 3);
@@ -158,12 +183,20 @@ describe('avfs mcp over stdio', () => {
     const log = await ok(client, 'log', { path: '/h.txt' });
     expect(log.versions.map((v: any) => v.version)).toEqual([2, 1]);
     expect((await ok(client, 'log', {})).versions.length).toBeGreaterThan(1);
-    const diff = await ok(client, 'diff', { path: '/h.txt' });
+    // diff is `avfs diff --json`'s document (it was the store's records: type "f", decimal modes, a `file` object).
+    const { ok: _d, ...diff } = await ok(client, 'diff', { path: '/h.txt' });
     expect(JSON.stringify(diff)).toContain('+two');
-    const tree = await ok(client, 'diff', { checkpoint: 'before' });
+    const { ok: _c, ...cliDiff } = expectOk(await avfs(h.home, ['--vault', 'proj', 'diff', '/h.txt']));
+    expect(diff).toEqual(cliDiff);
+    expect(diff.files[0]).toMatchObject({ type: 'file', new_mode: '0644' });
+    const { ok: _t, ...tree } = await ok(client, 'diff', { checkpoint: 'before' });
     expect(tree.summary).toMatchObject({ modified: 1 });
+    const { ok: _u, ...cliTree } = expectOk(await avfs(h.home, ['--vault', 'proj', 'diff', '--checkpoint', 'before', '--patch']));
+    expect(tree).toEqual(cliTree);
     expect((await ok(client, 'checkpoint_list')).checkpoints.map((c: any) => c.name)).toContain('before');
-    expect(await ok(client, 'checkpoint_restore', { name: 'before' })).toMatchObject({ checkpoint: 'before', modified: 1 });
+    const restored = await ok(client, 'checkpoint_restore', { name: 'before' });
+    expect(restored).toMatchObject({ vault: 'proj', checkpoint: 'before', modified: 1, changed: 1 });
+    expect(typeof restored.duration_ms).toBe('number');
     expect((await ok(client, 'read', { path: '/h.txt' })).content).toBe('one\n');
     await fails(client, 'checkpoint_restore', { name: 'nope' }, 'CHECKPOINT_NOT_FOUND');
     await fails(client, 'diff', {}, 'USAGE');
@@ -258,7 +291,7 @@ describe('avfs mcp over stdio', () => {
     await fails(client, 'read', { path: '/huge.txt' }, 'NOT_FOUND');
     expect((await ok(client, 'read', { path: '/in-flight.txt' })).content).toBe('done\n');
     // Large, but under the limit: served.
-    expect((await ok(client, 'write', { path: '/big.txt', content: 'z'.repeat(12 * 1024 * 1024) })).entry.size).toBe(12 * 1024 * 1024);
+    expect((await ok(client, 'write', { path: '/big.txt', content: 'z'.repeat(12 * 1024 * 1024) })).size).toBe(12 * 1024 * 1024);
   });
 
   it('serves files as avfs:// resources: text, binary blob, and a coded error', async () => {
@@ -369,11 +402,22 @@ describe('avfs mcp over stdio', () => {
     expectError(await avfs(h.home, ['--vault', 'proj', 'cat', '/ro.txt']), 'NOT_FOUND', 3);
   });
 
-  it('--help shows the host config snippet and examples', async () => {
+  it('--help shows the host config snippet, examples and every tool', async () => {
     const r = await avfs(h.home, ['mcp', '--help'], { raw: true });
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('Examples:');
     expect(r.stdout).toContain('"mcpServers"');
+    const listed = r.stdout.slice(r.stdout.indexOf('Tools:') + 'Tools:'.length, r.stdout.indexOf('A failed call')).replace(/\.\s*$/, '').split(/\s+/).filter(Boolean);
+    expect(listed.sort()).toEqual([...ALL_TOOLS].sort());
+  });
+
+  it('blank lines between requests are skipped, not answered', async () => {
+    const init = JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+    const list = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
+    const r = await avfs(h.home, ['mcp', '--vault', 'proj'], { raw: true, input: ['', init, '', '  \t', '\r', list, ''].join('\n') + '\n' });
+    expect(r.code, r.stderr).toBe(0);
+    const answers = r.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l));
+    expect(answers.map((a) => [a.id, a.error?.code])).toEqual([[0, undefined], [1, undefined]]);
   });
 
   it('refuses to start on a vault that does not exist (VAULT_NOT_FOUND, exit 3)', async () => {
@@ -489,7 +533,7 @@ describe('avfs mcp over stdio', () => {
     expect(await fails(client, 'write', { path: '/s.txt', content: 'a\ud800b' }, 'INVALID_ARGUMENT')).toMatchObject({ reason: 'not_unicode' });
     await fails(client, 'read', { path: '/s.txt' }, 'NOT_FOUND');
     // A well-formed pair is text like any other.
-    expect((await ok(client, 'write', { path: '/e.txt', content: 'a\ud83d\ude00b' })).entry.size).toBe(6);
+    expect((await ok(client, 'write', { path: '/e.txt', content: 'a\ud83d\ude00b' })).size).toBe(6);
   });
 
   it('stdin closing cancels a proxy_exec in flight (its command is ended, nothing more is written) and the server exits', async () => {
@@ -576,7 +620,7 @@ describe('avfs mcp over stdio', () => {
     const written = await ok(client, 'write', { path: '/same.txt', content: 'keep me\nkeep me\n' });
     const versions = async () => (await ok(client, 'log', { path: '/same.txt' })).versions.length;
     const before = await versions();
-    expect(await ok(client, 'edit', { path: '/same.txt', old_string: 'keep', new_string: 'keep', replace_all: true })).toMatchObject({ changed: false, replacements: 0, entry: { version: written.entry.version } });
+    expect(await ok(client, 'edit', { path: '/same.txt', old_string: 'keep', new_string: 'keep', replace_all: true })).toMatchObject({ changed: false, replacements: 0, entry: { version: written.version } });
     // The checks still apply: a string that is not there, or not unique, is refused as before.
     await fails(client, 'edit', { path: '/same.txt', old_string: 'absent', new_string: 'absent' }, 'NOT_FOUND');
     await fails(client, 'edit', { path: '/same.txt', old_string: 'keep', new_string: 'keep' }, 'CONFLICT');

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { AVFS, AvfsError, ConflictError, InvalidInputError, NotFoundError, QuotaExceededError } from '../../src/sdk/index.js';
-import { avfs as avfsCli, expectError, tempDir } from '../helpers.js';
+import { avfs as avfsCli, expectError, expectOk, tempDir } from '../helpers.js';
 
 let tmp: { dir: string; cleanup: () => void };
 let avfs: AVFS;
@@ -96,6 +96,36 @@ describe('SDK: the CLI scenarios in-process', () => {
     ]);
     expect(thrown(() => avfs.deleteVault('work')).code).toBe('HAS_FORKS');
     expect(avfs.deleteVault('work', { force: true }).detachedForks).toEqual(['work-2']);
+  });
+
+  it("without a vault, an instance keeps the vault in use at its first call: another process's `vault use` does not redirect it", async () => {
+    avfs.createVault('mine');
+    avfs.createVault('other');
+    const a = new AVFS({ home: avfs.home });
+    try {
+      a.write('/a.txt', 'one');
+      expectOk(await avfsCli(avfs.home, ['vault', 'use', 'other']));
+      a.write('/b.txt', 'two');
+      expect(a.vault).toBe('mine');
+      expect(a.ls('/').map((e) => e.path)).toEqual(['/a.txt', '/b.txt']);
+      expect(new AVFS({ home: avfs.home, vault: 'other' }).ls('/')).toEqual([]);
+      // useVault changes it.
+      a.useVault('other');
+      expect([a.vault, a.ls('/')]).toEqual(['other', []]);
+    } finally {
+      a.close();
+    }
+    // In a new home, the first vault created replaces the unused default this instance was on.
+    const fresh = new AVFS({ home: join(tmp.dir, 'fresh') });
+    try {
+      expect(fresh.vault).toBe('default');
+      fresh.createVault('work');
+      expect(fresh.vault).toBe('work');
+      fresh.write('/w.txt', 'w');
+      expect(fresh.vaultInfo('work').files).toBe(1);
+    } finally {
+      fresh.close();
+    }
   });
 
   it('history and checkpoints: log, checkout, revert, diff, save/restore', () => {
@@ -516,6 +546,50 @@ describe('SDK: the CLI scenarios in-process', () => {
     expect(avfs.find('/hello.txt', { newerThan: 1.5 }).map((e) => e.path)).toEqual(['/hello.txt']);
     expect(avfs.audit({ since: 0.25, limit: 1 })).toHaveLength(1);
     expect(avfs.read('/d/x.txt', 'utf8')).toBe('hello x');
+  });
+
+  it('every boolean option is true, false or absent: a string or number is INVALID_ARGUMENT naming it, and nothing is done', async () => {
+    // { recursive: 'false' } is truthy: it removed the whole tree; { approve: 'false' } approved.
+    avfs.write('/proj/a/b.txt', 'b', { parents: true });
+    avfs.checkpointSave('cp');
+    const bad = <T>(v: unknown) => v as T;
+    const cases: Array<[string, () => unknown]> = [
+      ['recursive', () => avfs.rm('/proj', { recursive: bad('false') })],
+      ['parents', () => avfs.write('/new/dir/f.txt', 'x', { parents: bad('no') })],
+      ['parents', () => avfs.mkdir('/new/dir', { parents: bad(1) })],
+      ['dryRun', () => avfs.gc({ dryRun: bad('true') })],
+      ['recursive', () => avfs.cp('/proj', '/copy', { recursive: bad('yes') })],
+      ['replaceAll', () => avfs.edit('/proj/a/b.txt', 'b', 'c', { replaceAll: bad('true') })],
+      ['force', () => avfs.deleteVault('default', { force: bad('false') })],
+      ['literal', () => avfs.search('b', { literal: bad('1') })],
+      ['ignoreCase', () => avfs.grep('b', { ignoreCase: bad('true') })],
+      ['recursive', () => avfs.checkout('/proj/a/b.txt', 1, { recursive: bad(0) })],
+      ['patch', () => avfs.checkpointDiff('cp', undefined, { patch: bad('no') })],
+      ['approve', () => avfs.policyCheck('ls', [], { approve: bad('false') })],
+      ['all', () => avfs.stats({ all: bad('true') })],
+      ['dryRun', () => avfs.prune({ keep: 1, dryRun: bad('false') })],
+      ['dryRun', () => avfs.merge('default', { into: 'default', dryRun: bad('yes') })],
+    ];
+    for (const [option, call] of cases) {
+      const e = thrown(call);
+      expect([e.constructor, e.code, e.data.option], option).toEqual([InvalidInputError, 'INVALID_ARGUMENT', option]);
+    }
+    const asyncCases: Array<[string, () => Promise<unknown>]> = [
+      ['approve', () => avfs.proxyExec('sh', ['-c', 'echo ran > /ran.txt'], { approve: bad('false') })],
+      ['checkpoint', () => avfs.proxyExec('sh', ['-c', 'echo ran > /ran.txt'], { checkpoint: bad('true') })],
+      ['shell', () => avfs.proxyExec('echo ran > /ran.txt', [], { shell: bad('yes') })],
+      ['force', () => avfs.proxyUndo('x', { force: bad('true') })],
+      ['readOnly', () => avfs.mount('/nonexistent-dir', { readOnly: bad('true') })],
+    ];
+    for (const [option, call] of asyncCases) {
+      await expect(call(), option).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', data: { option } });
+    }
+    expect(avfs.ls('/proj/a').map((e) => e.path)).toEqual(['/proj/a/b.txt']);
+    expect(avfs.read('/proj/a/b.txt', 'utf8')).toBe('b');
+    expect(avfs.exists('/new') || avfs.exists('/copy') || avfs.exists('/ran.txt')).toBe(false);
+    expect(avfs.audit().filter((r) => r.op.startsWith('proxy.'))).toEqual([]);
+    // Booleans still work.
+    expect(avfs.rm('/proj', { recursive: true })).toContain('/proj/a/b.txt');
   });
 
   it('a path that is not a string says so (it was reported as an empty path)', () => {

@@ -142,3 +142,42 @@ def test_write_with_a_mode_that_is_not_permission_bits_raises_invalid_argument(w
         ws.write("/moded", "x", mode=mode)
     assert caught.value.code == "INVALID_ARGUMENT"
     assert [e.name for e in ws.ls("/")] == []
+
+
+def test_a_keyword_boolean_that_is_not_a_bool_raises_invalid_argument_naming_it_and_nothing_runs(ws: AVFS, cli: Callable[..., Dict[str, Any]]) -> None:
+    # A string was read as true: rm(recursive="false") removed the whole tree, approve="false" approved.
+    ws.write("/proj/a/b.txt", "b", parents=True)
+    calls = [
+        ("recursive", lambda: ws.rm("/proj", recursive="false")),
+        ("parents", lambda: ws.write("/new/dir/f.txt", "x", parents="no")),
+        ("all", lambda: ws.ls("/", all=1)),
+        ("use", lambda: ws.create_vault("other", use="false")),
+        ("use", lambda: ws.fork_vault("fork", use="no")),
+        ("approve", lambda: ws.proxy_exec("sh", "-c", "echo ran > /ran.txt", approve="false")),
+        ("checkpoint", lambda: ws.proxy_exec("sh", "-c", "echo ran > /ran.txt", checkpoint="true")),
+        ("force", lambda: ws.undo("x", force="true")),
+    ]
+    for option, call in calls:
+        with pytest.raises(InvalidInputError) as caught:
+            call()
+        assert (caught.value.code, caught.value.exit_code, caught.value.data["option"]) == ("INVALID_ARGUMENT", None, option)
+    assert [e.path for e in ws.ls("/", all=True)] == ["/proj"]
+    assert [e.path for e in ws.ls("/proj/a")] == ["/proj/a/b.txt"]
+    assert [v["name"] for v in cli("vault", "list")["vaults"]] == ["ws"]
+    assert [r for r in cli("audit")["records"] if r["op"].startswith("proxy.")] == []
+
+
+@pytest.mark.parametrize("path", [5, None, b"/a", ["/a"]])
+def test_a_path_that_is_not_a_str_raises_invalid_path_without_running_anything(ws: AVFS, path: Any) -> None:
+    # It failed in subprocess with a TypeError.
+    calls = [lambda: ws.write(path, "x"), lambda: ws.read(path), lambda: ws.ls(path), lambda: ws.rm(path)]
+    if path is not None:  # cwd=None is the default, /
+        calls.append(lambda: ws.proxy_exec("true", cwd=path))
+    for call in calls:
+        with pytest.raises(InvalidInputError) as caught:
+            call()
+        assert (caught.value.code, caught.value.exit_code, caught.value.data["reason"]) == ("INVALID_PATH", None, "not_a_string")
+    with pytest.raises(InvalidInputError) as caught:
+        ws.proxy_exec("echo", 5)  # type: ignore[arg-type]
+    assert (caught.value.code, caught.value.data["option"]) == ("INVALID_ARGUMENT", "argv")
+    assert ws.ls() == []

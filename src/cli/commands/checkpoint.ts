@@ -11,7 +11,7 @@ import { AvfsError } from '../../errors.js';
 import { action, examples } from '../command.js';
 import { formatBytes, plural, table } from '../output.js';
 import { progressBar } from '../progress.js';
-import { checkpointJson } from '../../api/json.js';
+import { checkpointJson, restoreJson } from '../../api/json.js';
 import { checkpointDetails, checkpointDetailsJson } from '../../api/checkpoints.js';
 
 const noOptions = z.object({}).passthrough();
@@ -77,7 +77,7 @@ const restore = new Command('restore')
         } finally {
           bar.end();
         }
-        return { vault: fs.name, ...r, changed: r.added + r.modified + r.deleted, duration_ms: ms(started) };
+        return restoreJson(fs.name, r, performance.now() - started);
       },
       render: (r, out) => {
         if (r.saved_before === null) return out.info(`vault ${r.vault} already matches checkpoint ${r.checkpoint}; nothing changed`);

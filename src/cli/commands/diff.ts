@@ -3,75 +3,14 @@ import chalk from 'chalk';
 import { z } from 'zod/v3';
 import { AvfsError } from '../../errors.js';
 import { hunkHeader } from '../../core/diff.js';
-import type { TreeItem } from '../../core/diff.js';
 import { listCheckpoints } from '../../store/checkpoints.js';
-import { diffPaths, diffTreeSources, diffVersions, type FileDiff, type TreeSource } from '../../store/compare.js';
+import { diffPaths, diffTreeSources, diffVersions, type TreeSource } from '../../store/compare.js';
+import { pathsDiffJson, treeDiffJson, versionDiffJson, type DiffJson, type FileJson } from '../../api/diff.js';
 import { resolveVaultName } from '../../store/vaults.js';
 import { VaultFs } from '../../store/vault-fs.js';
 import { action, examples, zInt } from '../command.js';
 import type { CliContext, GlobalOptions } from '../context.js';
-import { KIND, formatBytes, formatMode, printable } from '../output.js';
-
-/** The JSON shape of one changed path (all diff modes). Line fields appear when a line diff was computed. */
-export function fileDiffJson(f: FileDiff) {
-  const side = (i: TreeItem | null) => ({
-    type: i ? KIND[i.type] : null,
-    size: i ? (i.type === 'd' ? 0 : i.size) : null,
-    mode: i ? formatMode(i.mode) : null,
-    hash: i?.hash ?? null,
-    target: i?.target ?? null,
-  });
-  const o = side(f.old);
-  const n = side(f.new);
-  return {
-    path: f.path,
-    kind: f.kind,
-    type: n.type ?? o.type,
-    old_path: f.old_path,
-    new_path: f.new_path,
-    old_type: o.type,
-    new_type: n.type,
-    old_size: o.size,
-    new_size: n.size,
-    old_mode: o.mode,
-    new_mode: n.mode,
-    old_hash: o.hash,
-    new_hash: n.hash,
-    ...(o.target !== null || n.target !== null ? { old_target: o.target, new_target: n.target } : {}),
-    content_changed: f.content_changed,
-    mode_changed: f.mode_changed,
-    type_changed: f.type_changed,
-    ...(f.hunks !== undefined
-      ? { binary: f.binary!, too_large: f.too_large!, additions: f.additions!, deletions: f.deletions!, hunks: f.hunks }
-      : {}),
-  };
-}
-
-type FileJson = ReturnType<typeof fileDiffJson>;
-
-interface DiffResult {
-  [key: string]: unknown;
-  vault: string;
-  mode: 'versions' | 'paths' | 'tree';
-  from: string;
-  to: string;
-  identical: boolean;
-  files: FileJson[];
-  summary: { added: number; modified: number; deleted: number; additions: number | null; deletions: number | null };
-  patch: boolean;
-}
-
-function summarize(files: FileJson[], patch: boolean): DiffResult['summary'] {
-  const s = { added: 0, modified: 0, deleted: 0, additions: patch ? 0 : null, deletions: patch ? 0 : null } as DiffResult['summary'];
-  for (const f of files) {
-    if (f.kind !== 'unchanged') s[f.kind]++;
-    if (patch) {
-      s.additions! += f.additions ?? 0;
-      s.deletions! += f.deletions ?? 0;
-    }
-  }
-  return s;
-}
+import { formatBytes, printable } from '../output.js';
 
 const optionsSchema = z.object({
   from: zInt(1).optional(),
@@ -127,7 +66,7 @@ export const diffCommand = new Command('diff')
   .action(
     action({
       options: optionsSchema,
-      run: (args, opts, ctx): DiffResult => {
+      run: (args, opts, ctx): DiffJson => {
         // A variadic argument arrives as one array among the processed arguments.
         const paths = (args as unknown as Array<string | string[]>).flat();
         const fs = thisVault(ctx);
@@ -149,16 +88,12 @@ export const diffCommand = new Command('diff')
             from = { checkpoint: newest.name };
           }
           const to: TreeSource = opts.to !== undefined ? { checkpoint: opts.to } : { current: true };
-          const r = diffTreeSources(fs, from, to, { under: paths[0], patch, context: opts.context });
-          const files = r.files.map(fileDiffJson);
-          return { vault: fs.name, mode: 'tree', from: r.from, to: r.to, under: r.under, identical: files.length === 0, files, summary: summarize(files, patch), patch };
+          return treeDiffJson(fs.name, diffTreeSources(fs, from, to, { under: paths[0], patch, context: opts.context }), patch);
         }
         if (paths.length > 2) throw usage('diff takes one path (versions) or two paths');
         if (paths.length === 2) {
           if (opts.from !== undefined || opts.to !== undefined) throw usage('--from/--to go with one path, not two');
-          const r = diffPaths(fs, paths[0]!, paths[1]!, { patch: true, context: opts.context });
-          const files = r.files.map(fileDiffJson);
-          return { vault: fs.name, mode: 'paths', from: r.from, to: r.to, directories: r.directories, identical: files.length === 0, files, summary: summarize(files, true), patch: true };
+          return pathsDiffJson(fs.name, diffPaths(fs, paths[0]!, paths[1]!, { patch: true, context: opts.context }));
         }
         let to: number | undefined;
         if (opts.to !== undefined) {
@@ -166,21 +101,7 @@ export const diffCommand = new Command('diff')
           if (!parsed.success) throw usage(`--to must be a version number here, not ${JSON.stringify(opts.to)}`);
           to = parsed.data;
         }
-        const r = diffVersions(fs, paths[0]!, { from: opts.from, to, context: opts.context });
-        const files = r.file.kind === 'unchanged' ? [] : [fileDiffJson(r.file)];
-        return {
-          vault: fs.name,
-          mode: 'versions',
-          path: r.path,
-          from: r.from_version === null ? '(none)' : `v${r.from_version}`,
-          to: `v${r.to_version}`,
-          from_version: r.from_version,
-          to_version: r.to_version,
-          identical: files.length === 0,
-          files,
-          summary: summarize(files, true),
-          patch: true,
-        };
+        return versionDiffJson(fs.name, diffVersions(fs, paths[0]!, { from: opts.from, to, context: opts.context }));
       },
       render: (r, out) => {
         if (r.mode === 'tree' && !r.patch) {

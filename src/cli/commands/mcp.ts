@@ -19,10 +19,11 @@ export const mcpCommand = new Command('mcp')
   .addHelpText(
     'after',
     `
-The vault: --vault (a global option) or $AVFS_VAULT, else the vault in use; each tool call may
-name another with its "vault" argument. Messages go to stderr; stdout carries only the protocol.
-Tools: vault_list vault_info vault_create vault_fork ls read write edit mkdir rm mv tree search
-grep find log diff checkpoint_save checkpoint_restore checkpoint_list proxy_exec proxy_undo.
+The vault: --vault (a global option) or $AVFS_VAULT, else the vault in use when the server
+starts (kept while it serves); each tool call may name another with its "vault" argument. Messages go to stderr; stdout carries only the protocol.
+Tools: vault_list vault_info vault_create vault_fork vault_merge ls read write edit mkdir rm mv
+tree search grep find log diff checkpoint_save checkpoint_restore checkpoint_list proxy_exec
+proxy_undo.
 A failed call is an MCP tool error (isError) whose text starts with the avfs error code and
 whose structured content is {"ok": false, "error": {"code": …, "message": …}}.
 

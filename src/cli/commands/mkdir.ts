@@ -1,7 +1,8 @@
 import { Command } from 'commander';
 import { z } from 'zod/v3';
 import { action, examples, zMode } from '../command.js';
-import { entryJson, printable } from '../output.js';
+import { printable } from '../output.js';
+import { mkdirJson } from '../../api/json.js';
 
 /**
  * JSON result (`--json`): `vault` and `entries`, the directories named, in order (each an entry:
@@ -19,8 +20,7 @@ export const mkdirCommand = new Command('mkdir')
       run: (args, opts, ctx) => {
         const paths = ([] as unknown[]).concat(args[0]).map(String); // a variadic argument arrives as one array
         const fs = ctx.vault();
-        const entries = ctx.store.mutate(() => paths.map((path) => entryJson(fs.mkdir(path, { parents: !!opts.parents, mode: opts.mode }))));
-        return { vault: fs.name, ...(entries.length === 1 ? entries[0] : {}), entries };
+        return mkdirJson(fs.name, ctx.store.mutate(() => paths.map((path) => fs.mkdir(path, { parents: !!opts.parents, mode: opts.mode }))));
       },
       render: (r, out) => {
         for (const e of r.entries) out.info(`created ${printable(e.path)}/`);

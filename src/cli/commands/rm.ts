@@ -4,6 +4,7 @@ import { normalizePath } from '../../core/paths.js';
 import { AvfsError } from '../../errors.js';
 import { action, examples } from '../command.js';
 import { printable } from '../output.js';
+import { rmJson } from '../../api/json.js';
 
 export const rmCommand = new Command('rm')
   .description('remove a file, symlink or empty directory (with -r, a directory and everything in it); history keeps every removed version')
@@ -23,7 +24,7 @@ export const rmCommand = new Command('rm')
           if (!opts.force || !(err instanceof AvfsError) || err.code !== 'NOT_FOUND') throw err;
           return { vault: fs.name, path: normalizePath(path!), removed: 0 };
         }
-        return { vault: fs.name, path: removed[removed.length - 1]!, removed: removed.length };
+        return rmJson(fs.name, removed);
       },
       render: (r, out) => out.info(r.removed === 0 ? `nothing to remove at ${printable(r.path)}` : `removed ${printable(r.path)}${r.removed > 1 ? ` (${r.removed} entries)` : ''}`),
     }),

@@ -3,7 +3,8 @@ import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { z } from 'zod/v3';
 import { AvfsError } from '../../errors.js';
 import { action, examples, zMode } from '../command.js';
-import { entryJson, formatBytes, printable } from '../output.js';
+import { formatBytes, printable } from '../output.js';
+import { writeJson } from '../../api/json.js';
 import { progressBar } from '../progress.js';
 
 /**
@@ -97,7 +98,7 @@ export const writeCommand = new Command('write')
         } else {
           throw new AvfsError('USAGE', 'no content: pass it as an argument, pipe it with --stdin, or use --from <file>');
         }
-        return { vault: fs.name, ...entryJson(entry), created: entry.version === 1 };
+        return writeJson(fs.name, entry);
       },
       render: (r, out) => out.info(`wrote ${printable(r.path)} (${r.size} bytes, v${r.version})`),
     }),

@@ -15,12 +15,24 @@ PathLike = Union[str, "os.PathLike[str]"]
 def _vault_path(path: str) -> str:
     """A vault path checked for what cannot reach the CLI as it is: a NUL byte (no process argument
     holds one) or a lone surrogate (not UTF-8). Both are ``INVALID_PATH``, as the CLI, the SDK and
-    MCP say for such a path; nothing runs."""
-    if isinstance(path, str):
-        reason = "contains a NUL byte" if "\0" in path else None if _is_utf8(path) else "is not valid Unicode (it holds a lone surrogate)"
-        if reason is not None:
-            raise InvalidInputError("INVALID_PATH", f"invalid path {path!r}: {reason}", {"path": path, "reason": reason})
+    MCP say for such a path; nothing runs. A path that is not a str is ``INVALID_PATH`` too (it
+    failed in ``subprocess`` with a TypeError)."""
+    if not isinstance(path, str):
+        raise InvalidInputError("INVALID_PATH", f"invalid path {path!r}: a vault path must be a str, not {type(path).__name__}", {"path": repr(path), "reason": "not_a_string"})
+    reason = "contains a NUL byte" if "\0" in path else None if _is_utf8(path) else "is not valid Unicode (it holds a lone surrogate)"
+    if reason is not None:
+        raise InvalidInputError("INVALID_PATH", f"invalid path {path!r}: {reason}", {"path": path, "reason": reason})
     return path
+
+
+def _flag(option: str, value: Any, optional: bool = False) -> bool:
+    """A keyword boolean checked before anything runs: only True or False (or None where
+    ``optional``); anything else is ``INVALID_ARGUMENT`` naming the option. A string was read as
+    true, so ``rm(path, recursive="false")`` removed the whole tree."""
+    if not isinstance(value, bool) and not (optional and value is None):
+        expected = "True, False or None" if optional else "True or False"
+        raise InvalidInputError("INVALID_ARGUMENT", f"invalid {option}: {expected}, not {value!r}", {"option": option})
+    return bool(value)
 
 
 def _is_utf8(text: str) -> bool:
@@ -64,11 +76,12 @@ class AVFS:
 
     def create_vault(self, name: str, use: bool = False) -> Vault:
         """Creates an empty vault (and makes it the home's vault in use when ``use``)."""
-        doc = self._run("vault", "create", *(["--use"] if use else []), "--", name, with_vault=False)
+        doc = self._run("vault", "create", *(["--use"] if _flag("use", use) else []), "--", name, with_vault=False)
         return build(Vault, doc["vault"])
 
     def fork_vault(self, target: str, *, source: Optional[str] = None, use: bool = False) -> Vault:
         """Forks ``source`` (default: this client's vault) into a new vault ``target``; returns the fork."""
+        _flag("use", use)
         src = source if source is not None else self.vault
         if src is None:
             src = self._run("vault", "info")["vault"]["name"]
@@ -88,6 +101,7 @@ class AVFS:
         ``parents`` creates missing directories; ``mode`` sets permission bits (e.g. ``0o755``)."""
         # bytes(123) would be 123 NUL bytes: only text and byte buffers are content.
         path = _vault_path(path)
+        _flag("parents", parents)
         if isinstance(data, str):
             try:
                 content = data.encode("utf-8")
@@ -111,13 +125,13 @@ class AVFS:
 
     def ls(self, path: str = "/", *, all: bool = False) -> List[Entry]:
         """The entries of a directory (a file lists itself); names starting with "." only with ``all``."""
-        doc = self._run("ls", *(["--all"] if all else []), "--", _vault_path(path))
+        doc = self._run("ls", *(["--all"] if _flag("all", all) else []), "--", _vault_path(path))
         return [build(Entry, e) for e in doc["entries"]]
 
     def rm(self, path: str, *, recursive: bool = False) -> int:
         """Removes a file, symlink or empty directory (a directory with its contents when
         ``recursive``); returns how many entries were removed. History keeps every version."""
-        return int(self._run("rm", *(["--recursive"] if recursive else []), "--", _vault_path(path))["removed"])
+        return int(self._run("rm", *(["--recursive"] if _flag("recursive", recursive) else []), "--", _vault_path(path))["removed"])
 
     # ---- checkpoints ----------------------------------------------------------------------
 
@@ -165,6 +179,11 @@ class AVFS:
         """
         if not argv:
             raise TypeError("proxy_exec() needs a command, e.g. proxy_exec('make', 'test')")
+        for arg in argv:
+            if not isinstance(arg, str):
+                raise InvalidInputError("INVALID_ARGUMENT", f"invalid argv: each word a str, not {arg!r}", {"option": "argv"})
+        _flag("checkpoint", checkpoint, optional=True)
+        _flag("approve", approve)
         options: List[str] = []
         if timeout is not None:
             if not math.isfinite(timeout):
@@ -188,4 +207,4 @@ class AVFS:
         one the policy checkpointed). Raises :class:`~agentvfs.errors.ConflictError` (``CONFLICT``)
         when later changes by others would be lost, unless ``force``. With a client vault, an exec
         that ran in another vault is refused (``INVALID_ARGUMENT``), as the CLI's ``--vault``."""
-        return UndoResult.from_json(self._run("proxy", "undo", *(["--force"] if force else []), "--", exec_id))
+        return UndoResult.from_json(self._run("proxy", "undo", *(["--force"] if _flag("force", force) else []), "--", exec_id))
