@@ -1,5 +1,5 @@
-import { accessSync, constants, existsSync, lstatSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { accessSync, constants, existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { basename, delimiter, dirname, join } from 'node:path';
 import { normalizePath, isWithin, rebase, walkPath } from '../core/paths.js';
 import { SandboxLayout, type LayoutNode } from '../core/sandbox-layout.js';
 import { spawn } from 'node:child_process';
@@ -94,7 +94,45 @@ function privateDirs(home: string | undefined): string[] {
       dirs.push(runtimeDirIn(parent)); // a parent that is missing or refuses it: nothing of avfs is there
     }
   }
-  return dirs;
+  // By real path, as bind sources are compared (checkBind).
+  return [...new Set(dirs.map(realOrSelf))];
+}
+
+/**
+ * Every avfs mount, whoever made it and wherever its TMPDIR put it: a views server's or a private
+ * mount's whole directory (its control socket is beside the mount point), a person's mount
+ * itself; by real path, resolved through its parent (a look at a mount point waits on its server).
+ */
+function avfsMountDirs(): string[] {
+  return avfsMounts().map((mount) => {
+    const dir = /^(views|proxy-mnt)-/.test(basename(dirname(mount))) ? dirname(mount) : mount;
+    return join(realOrSelf(dirname(dir)), basename(dir));
+  });
+}
+
+/** The mount points of the FUSE mounts avfs serves (fsname `avfs`), from /proc/self/mountinfo. */
+function avfsMounts(): string[] {
+  let text: string;
+  try {
+    text = readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return [];
+  }
+  // Fields: id parent major:minor root mount-point options [optional…] - fstype source super-options.
+  const unescape = (field: string) => field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+  return text.split('\n').flatMap((line) => {
+    const [before, after] = line.split(' - ');
+    const [fstype, source] = (after ?? '').split(' ');
+    return fstype?.startsWith('fuse') && source === 'avfs' ? [unescape(before!.split(' ')[4]!)] : [];
+  });
+}
+
+function realOrSelf(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
 }
 
 const isDirectoryQuietly = (path: string): boolean => statSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
@@ -191,15 +229,18 @@ export function planSandbox(req: SandboxRequest): SandboxPlan {
       binds.push({ source: dir, dest: dir, writable: false, system: true });
     }
   }
-  const own = privateDirs(req.home);
+  const mounts = avfsMountDirs();
+  const own = [...privateDirs(req.home), ...mounts];
   const extra = [...(req.network === 'host' ? resolverBinds() : []), ...req.binds.map((b) => checkBind(b, own)).filter((b): b is Bind => b !== null)];
   for (const bind of extra) {
     binds.push(bind);
     // Its mountpoint is reserved, unless it lies inside a host system directory (which has it already).
     if (!SYSTEM_DIRS.some((d) => isWithin(bind.dest, d))) nodes.push({ path: bind.dest, kind: statSync(bind.source).isDirectory() ? 'dir' : 'file' });
   }
-  const hidden = [...SECRET_DIRS.filter((d) => isDirectoryQuietly(d))];
-  for (const bind of extra) for (const dir of own) if (isWithin(dir, bind.source) && isDirectoryQuietly(dir)) hidden.push(rebase(dir, bind.source, bind.dest));
+  const covered = [...SECRET_DIRS.filter((d) => isDirectoryQuietly(d))];
+  for (const bind of extra) for (const dir of own) if (isWithin(dir, bind.source) && (mounts.includes(dir) || isDirectoryQuietly(dir))) covered.push(rebase(dir, bind.source, bind.dest));
+  // One inside another is hidden with it (covered after, it would show as an empty directory there).
+  const hidden = [...new Set(covered)].filter((dir, _, all) => !all.some((other) => other !== dir && isWithin(dir, other)));
   return { ...base, enforced: true, reason: null, bwrap, binds, masked: secretFiles(), hidden, layout: new SandboxLayout(nodes) };
 }
 
@@ -275,16 +316,19 @@ export function bindDestinationProblem(dest: string): string | null {
 /** A policy bind, checked: absolute paths, a source that exists (or `optional`), a destination bubblewrap can mount on. */
 function checkBind(b: SandboxRequest['binds'][number], own: string[]): Bind | null {
   if (!b.source.startsWith('/')) throw new AvfsError('INVALID_ARGUMENT', `sandbox bind source must be an absolute host path: ${b.source}`, { source: b.source });
-  const source = normalizePath(b.source);
-  const inside = own.find((dir) => isWithin(source, dir));
-  if (inside) throw new AvfsError('INVALID_ARGUMENT', `sandbox bind source ${source} is avfs's own state (${inside}): it would show the command other vaults`, { source });
+  const given = normalizePath(b.source);
   const dest = normalizePath(b.dest ?? b.source);
   const problem = bindDestinationProblem(dest);
   if (problem) throw new AvfsError('INVALID_ARGUMENT', problem, { dest });
-  if (!existsSync(source)) {
+  if (!existsSync(given)) {
     if (b.optional) return null;
-    throw new AvfsError('NOT_FOUND', `sandbox bind source does not exist on the host: ${source} (mark it "optional": true to skip it)`, { source });
+    throw new AvfsError('NOT_FOUND', `sandbox bind source does not exist on the host: ${given} (mark it "optional": true to skip it)`, { source: given });
   }
+  // Checked and bound by its real path: bubblewrap follows symlinks, so a source through a link
+  // (one a command may have planted under a writable bind) would reach what the check never saw.
+  const source = realpathSync(given);
+  const inside = own.find((dir) => isWithin(source, dir));
+  if (inside) throw new AvfsError('INVALID_ARGUMENT', `sandbox bind source ${given} is avfs's own state (${inside}): it would show the command other vaults`, { source: given });
   return { source, dest, writable: !!b.writable };
 }
 
@@ -337,7 +381,7 @@ export function bwrapArgs(plan: SandboxPlan, o: BwrapOptions): string[] {
  */
 export async function namespacesWork(plan: SandboxPlan): Promise<boolean> {
   if (!plan.bwrap) return false;
-  const args = bwrapArgs({ ...plan, binds: [], masked: [] }, { root: '/', cwd: '/', statusFd: null });
+  const args = bwrapArgs({ ...plan, binds: [], masked: [], hidden: [] }, { root: '/', cwd: '/', statusFd: null });
   return new Promise((resolve) => {
     const child = spawn(plan.bwrap!, [...args, 'true'], { stdio: 'ignore', timeout: 10_000 });
     child.once('error', () => resolve(false));

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:net';
 import { spawn, type StdioOptions } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { runtimeDirIn } from '../../src/store/host-dirs.js';
@@ -429,19 +429,43 @@ describeSandbox('sandbox limits, binds and availability', () => {
     const run = basename(runtimeDirIn(tmpdir()));
     const rel = relative('/tmp', home);
     setVaultPolicy(home, { extends: 'none', sandbox: { binds: [{ source: '/tmp', dest: '/hosttmp' }] } });
-    // (Before, the views server lived in /tmp/avfs-views-*: its control socket opened any vault of the home.)
-    const look = `ls -A /hosttmp/${run} | wc -l; ls -A /hosttmp/${rel} | wc -l; ls -A /hosttmp | grep -c '^avfs-views-'; ls /hosttmp >/dev/null && echo bound`;
     // The first exec starts the home's views server, the second finds it running: hidden both times.
-    for (let i = 0; i < 2; i++) {
-      const r = await avfs(home, ['proxy', 'exec', '--shell', look]);
-      expect(r.json, r.stdout + r.stderr).toMatchObject({ ok: true, exit_code: 0, stdout: '0\n0\n0\nbound\n' });
+    // Its control socket, beside the views' mount, opens any vault of the home.
+    let socket = '';
+    const look = () => `ls -A /hosttmp/${run} | wc -l; ls -A /hosttmp/${rel} | wc -l; test -e /hosttmp/${socket || 'none'} && echo socket; ls /hosttmp >/dev/null && echo bound`;
+    for (let i = 0; i < 3; i++) {
+      const r = await avfs(home, ['proxy', 'exec', '--shell', look()]);
+      expect(r.json, r.stdout + r.stderr).toMatchObject({ ok: true, exit_code: 0, stdout: '0\n0\nbound\n' });
       expect(r.json.sandbox.masked).toEqual(expect.arrayContaining([`/hosttmp/${run}`, `/hosttmp/${rel}`]));
+      socket = relative('/tmp', join(dirname(dirname(r.json.mountpoint)), 'ctl.sock'));
+      expect(existsSync(join('/tmp', socket))).toBe(true);
     }
     // On the host the views server's directory is there, with its socket and mount.
     expect(readdirSync(runtimeDirIn(tmpdir())).some((n) => n.startsWith('views-'))).toBe(true);
+    // A source reached through a symlink is checked and bound by its real path.
+    const link = join(tmp.dir, 'tmp-link');
+    symlinkSync('/tmp', link);
+    setVaultPolicy(home, { extends: 'none', sandbox: { binds: [{ source: link, dest: '/hosttmp' }] } });
+    const linked = await avfs(home, ['proxy', 'exec', '--shell', look()]);
+    expect(linked.json, linked.stdout + linked.stderr).toMatchObject({ ok: true, stdout: '0\n0\nbound\n' });
+    symlinkSync(runtimeDirIn(tmpdir()), join(tmp.dir, 'run-link'));
+    setVaultPolicy(home, { extends: 'none', sandbox: { binds: [{ source: join(tmp.dir, 'run-link'), dest: '/views' }] } });
+    expect((await avfs(home, ['proxy', 'exec', '--', 'true'])).json.error).toMatchObject({ code: 'INVALID_ARGUMENT' });
     setVaultPolicy(home, { extends: 'none', sandbox: { binds: [{ source: runtimeDirIn(tmpdir()), dest: '/views' }] } });
     const refused = await avfs(home, ['proxy', 'exec', '--', 'true']);
     expect(refused.json.error, refused.stdout).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/avfs's own state/) });
+  });
+
+  it("a views server started under another TMPDIR is hidden too: its socket and mount are found by the mount table", async () => {
+    const alt = join(tmp.dir, `alt-tmp-${++homes}`);
+    mkdirSync(alt);
+    const home = openHome({ '/a.txt': 'a\n' });
+    const started = await avfs(home, ['proxy', 'exec', '--', 'true'], { env: { TMPDIR: alt } });
+    expect(started.json?.ok, started.stdout + started.stderr).toBe(true);
+    expect(started.json.mountpoint.startsWith(alt)).toBe(true);
+    setVaultPolicy(home, { extends: 'none', sandbox: { binds: [{ source: tmp.dir, dest: '/scratch' }] } });
+    const r = await avfs(home, ['proxy', 'exec', '--shell', `find /scratch/${basename(alt)} -name ctl.sock | wc -l; ls /scratch >/dev/null && echo bound`]);
+    expect(r.json, r.stdout + r.stderr).toMatchObject({ ok: true, stdout: '0\nbound\n' });
   });
 
   it('every SSH host private key of the host is hidden, whatever its type, and /etc/sudoers.d', async () => {
@@ -491,9 +515,9 @@ describeSandbox('sandbox limits, binds and availability', () => {
     expect(required.code).toBe(1);
     expect(required.json.error.code).toBe('SANDBOX_UNAVAILABLE');
     expect(vaultTree(home)).toEqual(before);
-    // The real bubblewrap, with a bind it cannot make (inside the read-only /usr): this machine
-    // can sandbox, so the run is refused rather than run unsandboxed.
-    setVaultPolicy(home, { extends: 'none', sandbox: { binds: [{ source: tmp.dir, dest: '/usr/avfs-no-such-dir/x' }] } });
+    // The real bubblewrap, with a bind it cannot make (below a file): this machine can sandbox,
+    // so the run is refused rather than run unsandboxed.
+    setVaultPolicy(home, { extends: 'none', sandbox: { binds: [{ source: tmp.dir, dest: '/etc/passwd/x' }] } });
     const bad = await avfs(home, ['proxy', 'exec', '--shell', 'echo bad > bad.txt']);
     expect(bad.code, bad.stdout).toBe(1);
     expect(bad.json.error.code).toBe('SANDBOX_UNAVAILABLE');
