@@ -230,7 +230,9 @@ export function currentSeq(store: Store): number {
 /**
  * Forks `source` into a new vault `target`: one vault row, whatever the size of the tree. The
  * fork is a layer over its parent (entries.ts) and records the change sequence it forked at, so
- * history older than the fork is read from the parent. Quotas and usage counters are copied.
+ * history older than the fork is read from the parent. Quotas, usage counters and the proxy
+ * policy are copied: a fork is no way around its parent's limits (an agent over MCP forked a
+ * vault to run there what the vault's policy denied, then merged the result back).
  */
 export function forkVault(store: Store, source: string, target: string, actor: Actor): VaultSummary {
   validateVaultName(target);
@@ -240,8 +242,8 @@ export function forkVault(store: Store, source: string, target: string, actor: A
     const { lastInsertRowid } = store.stmt(INSERT_VAULT).run(target, src.id, currentSeq(store), now(), src.next_ino);
     store
       .stmt(
-        `UPDATE vaults SET (max_bytes, max_files, max_file_size, files, directories, symlinks, specials, bytes) =
-           (SELECT max_bytes, max_files, max_file_size, files, directories, symlinks, specials, bytes FROM vaults WHERE id = ?),
+        `UPDATE vaults SET (max_bytes, max_files, max_file_size, policy, files, directories, symlinks, specials, bytes) =
+           (SELECT max_bytes, max_files, max_file_size, policy, files, directories, symlinks, specials, bytes FROM vaults WHERE id = ?),
          ancestors = ? WHERE id = ?`,
       )
       .run(src.id, JSON.stringify(layersOf(src)), Number(lastInsertRowid));

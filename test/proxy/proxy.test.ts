@@ -425,6 +425,19 @@ describe('proxy exec without --json', () => {
 });
 
 describe('proxy policy and help', () => {
+  it("a fork starts with its parent's policy: forking is no way around a rule (an agent forked, ran what the vault denied, and merged it back)", async () => {
+    const home = newHome();
+    setVaultPolicy(home, { rules: [{ name: 'no-cat', program: 'cat', action: 'deny', reason: 'not here' }], timeout_ms: 1000 });
+    expect((await avfs(home, ['vault', 'fork', 'default', 'side'])).json.ok).toBe(true);
+    const denied = await avfs(home, ['--vault', 'side', 'proxy', 'exec', '--', 'cat', '/etc/hostname']);
+    expect(denied.json.error).toMatchObject({ code: 'DENIED', decision: { rule: 'no-cat' } });
+    expect((await avfs(home, ['--vault', 'side', 'proxy', 'policy', 'show'])).json).toMatchObject({ source: 'vault', policy: { timeout_ms: 1000 } });
+    // Changed afterwards, each is its own.
+    setVaultPolicy(home, {}, 'side');
+    expect((await avfs(home, ['--vault', 'side', 'proxy', 'policy', 'check', '--', 'cat', '/x'])).json.decision.rule).not.toBe('no-cat');
+    expect((await avfs(home, ['proxy', 'policy', 'check', '--', 'cat', '/x'])).json.decision.rule).toBe('no-cat');
+  });
+
   it('show, check, set and reset a vault policy', async () => {
     const home = newHome();
     const shown = await avfs(home, ['proxy', 'policy', 'show', '--builtin']);
