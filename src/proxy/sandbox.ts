@@ -241,7 +241,11 @@ export function planSandbox(req: SandboxRequest): SandboxPlan {
   for (const bind of extra) for (const dir of own) if (isWithin(dir, bind.source) && (mounts.includes(dir) || isDirectoryQuietly(dir))) covered.push(rebase(dir, bind.source, bind.dest));
   // One inside another is hidden with it (covered after, it would show as an empty directory there).
   const hidden = [...new Set(covered)].filter((dir, _, all) => !all.some((other) => other !== dir && isWithin(dir, other)));
-  return { ...base, enforced: true, reason: null, bwrap, binds, masked: secretFiles(), hidden, layout: new SandboxLayout(nodes) };
+  // The host's secrets wherever a bind shows them again (a bind of / at /host shows /host/etc/shadow).
+  const secrets = secretFiles();
+  const masked = [...secrets];
+  for (const bind of extra) for (const file of secrets) if (isWithin(file, bind.source)) masked.push(rebase(file, bind.source, bind.dest));
+  return { ...base, enforced: true, reason: null, bwrap, binds, masked, hidden, layout: new SandboxLayout(nodes) };
 }
 
 /** PATH where the host has none. */
@@ -358,7 +362,6 @@ export function bwrapArgs(plan: SandboxPlan, o: BwrapOptions): string[] {
   else args.push('--unshare-user');
   args.push(plan.readOnly ? '--ro-bind' : '--bind', o.root, '/');
   for (const b of plan.binds.filter((b) => b.system)) args.push('--ro-bind', b.source, b.dest);
-  for (const f of plan.masked) args.push('--ro-bind', '/dev/null', f);
   args.push('--proc', '/proc');
   // Root without capabilities still passes the owner-write check of the kernel's settings under
   // /proc/sys (core_pattern runs a program as host root) and of /proc/sysrq-trigger; bubblewrap
@@ -367,6 +370,8 @@ export function bwrapArgs(plan: SandboxPlan, o: BwrapOptions): string[] {
   for (const p of PROC_READ_ONLY) args.push('--ro-bind-try', p, p);
   args.push('--dev', '/dev', '--tmpfs', '/tmp');
   for (const b of plan.binds.filter((b) => !b.system)) args.push(b.writable ? '--bind' : '--ro-bind', b.source, b.dest);
+  // After every bind, so that what a bind shows again is covered too.
+  for (const f of plan.masked) args.push('--ro-bind', '/dev/null', f);
   for (const d of plan.hidden) args.push('--tmpfs', d);
   args.push('--chdir', o.cwd);
   if (o.statusFd !== null) args.push('--json-status-fd', String(o.statusFd));

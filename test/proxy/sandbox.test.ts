@@ -478,6 +478,10 @@ describeSandbox('sandbox limits, binds and availability', () => {
       const r = await avfs(home, ['proxy', 'exec', '--shell', `cat ${key} 2>/dev/null | wc -c; ls -A /etc/sudoers.d 2>/dev/null | wc -l`]);
       expect(r.json, r.stdout + r.stderr).toMatchObject({ ok: true, stdout: '0\n0\n' });
       expect(r.json.sandbox.masked).toContain(key);
+      // A bind of the host's / shows them again: covered there too.
+      setVaultPolicy(home, { extends: 'none', sandbox: { binds: [{ source: '/', dest: '/host' }] } });
+      const again = await avfs(home, ['proxy', 'exec', '--shell', `cat /host${key} 2>/dev/null | wc -c; cat /host/etc/shadow 2>/dev/null | wc -c; test -d /host/usr && echo bound`]);
+      expect(again.json, again.stdout + again.stderr).toMatchObject({ ok: true, stdout: '0\n0\nbound\n' });
     } finally {
       rmSync(key, { force: true });
       if (made) rmSync('/etc/ssh', { recursive: true, force: true });
