@@ -237,8 +237,11 @@ export function planSandbox(req: SandboxRequest): SandboxPlan {
     // Its mountpoint is reserved, unless it lies inside a host system directory (which has it already).
     if (!SYSTEM_DIRS.some((d) => isWithin(bind.dest, d))) nodes.push({ path: bind.dest, kind: statSync(bind.source).isDirectory() ? 'dir' : 'file' });
   }
-  const covered = [...SECRET_DIRS.filter((d) => isDirectoryQuietly(d))];
-  for (const bind of extra) for (const dir of own) if (isWithin(dir, bind.source) && (mounts.includes(dir) || isDirectoryQuietly(dir))) covered.push(rebase(dir, bind.source, bind.dest));
+  const secretDirs = SECRET_DIRS.filter((d) => isDirectoryQuietly(d));
+  const covered = [...secretDirs];
+  for (const bind of extra) {
+    for (const dir of [...own, ...secretDirs]) if (isWithin(dir, bind.source) && (mounts.includes(dir) || isDirectoryQuietly(dir))) covered.push(rebase(dir, bind.source, bind.dest));
+  }
   // One inside another is hidden with it (covered after, it would show as an empty directory there).
   const hidden = [...new Set(covered)].filter((dir, _, all) => !all.some((other) => other !== dir && isWithin(dir, other)));
   // The host's secrets wherever a bind shows them again (a bind of / at /host shows /host/etc/shadow).
