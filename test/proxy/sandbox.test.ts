@@ -463,9 +463,15 @@ describeSandbox('sandbox limits, binds and availability', () => {
     const started = await avfs(home, ['proxy', 'exec', '--', 'true'], { env: { TMPDIR: alt } });
     expect(started.json?.ok, started.stdout + started.stderr).toBe(true);
     expect(started.json.mountpoint.startsWith(alt)).toBe(true);
-    setVaultPolicy(home, { extends: 'none', sandbox: { binds: [{ source: tmp.dir, dest: '/scratch' }] } });
-    const r = await avfs(home, ['proxy', 'exec', '--shell', `find /scratch/${basename(alt)} -name ctl.sock | wc -l; ls /scratch >/dev/null && echo bound`]);
-    expect(r.json, r.stdout + r.stderr).toMatchObject({ ok: true, stdout: '0\nbound\n' });
+    const views = dirname(started.json.mountpoint);
+    try {
+      setVaultPolicy(home, { extends: 'none', sandbox: { binds: [{ source: tmp.dir, dest: '/scratch' }] } });
+      const r = await avfs(home, ['proxy', 'exec', '--shell', `find /scratch/${basename(alt)} -name ctl.sock | wc -l; ls /scratch >/dev/null && echo bound`]);
+      expect(r.json, r.stdout + r.stderr).toMatchObject({ ok: true, stdout: '0\nbound\n' });
+    } finally {
+      // The resident server's mount lies in this test's temporary directory: it goes first.
+      expect((await avfs(home, ['unmount', views])).code).toBe(0);
+    }
   });
 
   it('every SSH host private key of the host is hidden, whatever its type, and /etc/sudoers.d', async () => {
