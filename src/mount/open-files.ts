@@ -754,10 +754,11 @@ export class OpenFiles {
    */
   holdLostBases(): void {
     if (this.byPath.size === 0) return this.stopWatchingLostNames();
-    const version = this.fs.store.dataVersion();
-    if (version === this.lostNamesSeen) return;
-    this.lostNamesSeen = version;
+    // On a timer: nothing may escape it (it would end the server).
     try {
+      const version = this.fs.store.dataVersion();
+      if (version === this.lostNamesSeen) return;
+      this.lostNamesSeen = version;
       for (const file of this.byPath.values()) {
         if (!file.baseHold && this.lostName(file, this.stored.get(file.path))) this.copies.holdBase(file);
       }
