@@ -5,7 +5,7 @@ import { decodeText, diffTrees, lineDiff, sameContent, summarizeChanges, type Ch
 import { readContent } from './blobs.js';
 import { checkpointPlan, getCheckpoint } from './checkpoints.js';
 import { getEntry, iterateDescendants, listDescendants, type Entry } from './entries.js';
-import { findVersion, historyPath, pathVersions, versionBefore, versionNotFound, type VersionRecord } from './history.js';
+import { findVersion, historyPath, pathVersions, versionBefore, versionNotFound, type PathState, type VersionRecord } from './history.js';
 import { lineage, pathsChangedAfter } from './lineage.js';
 import type { Store } from './store.js';
 import { getVault, type VaultRow } from './vaults.js';
@@ -147,6 +147,8 @@ export interface PathsDiff {
 }
 
 const entryItem = (e: Entry, path = e.path): TreeItem => ({ path, type: e.type, mode: e.mode, size: e.size, hash: e.hash, target: e.target });
+/** What a checkpoint says `path` was, as an item (checkpointPlan's states). */
+const stateItem = (path: string, s: PathState): TreeItem => ({ path, type: s.type, mode: s.mode, size: s.size, hash: s.hash, target: s.target });
 
 /**
  * Two current paths of the vault (symlinks followed): two files are line-diffed; two
@@ -233,7 +235,7 @@ function checkpointItems(fs: VaultFs, from: TreeSource, to: TreeSource, under: s
     [...paths].flatMap((path): TreeItem[] => {
       if (plan?.has(path)) {
         const state = plan.get(path);
-        return state ? [{ path, type: state.type, mode: state.mode, size: state.size, hash: state.hash, target: state.target }] : [];
+        return state ? [stateItem(path, state)] : [];
       }
       const e = getEntry(store, vault, path);
       return e ? [entryItem(e)] : [];
@@ -253,7 +255,7 @@ function treeOf(fs: VaultFs, source: TreeSource, under: string): { label: string
     const items = new Map(current(vault).map((i) => [i.path, i]));
     for (const [path, state] of checkpointPlan(store, vault, cp, under)) {
       if (path === '/') continue;
-      if (state) items.set(path, { path, type: state.type, mode: state.mode, size: state.size, hash: state.hash, target: state.target });
+      if (state) items.set(path, stateItem(path, state));
       else items.delete(path);
     }
     return { label: `checkpoint:${cp.name}`, items: [...items.values()].sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0)) };
