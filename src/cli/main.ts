@@ -110,6 +110,15 @@ async function addCommands(program: Command, name: string | undefined): Promise<
   }
 }
 
+/**
+ * `avfs --version` (no command, no help): commander answers it from the program alone, so the
+ * commands are not loaded (loading all of them takes longer than the rest of start-up).
+ */
+function versionOnly(name: string | undefined, args: string[]): boolean {
+  const words = optionWords(args);
+  return name === undefined && words.some((a) => a === '-V' || a === '--version') && !words.some((a) => a === '-h' || a === '--help');
+}
+
 /** The command name in argv: the first argument that is not a global option or its value. */
 function commandName(program: Command, args: string[]): string | undefined {
   for (let i = 0; i < args.length; i++) {
@@ -236,7 +245,7 @@ export async function main(argv: string[]): Promise<number> {
     printError(error, json);
     return error.exitCode;
   }
-  await addCommands(program, name);
+  if (!versionOnly(name, argv.slice(2))) await addCommands(program, name);
   // With --json, commander's own text (help, version, usage messages) must not reach stdout/stderr
   // as free text: help and version are kept here and printed as the one JSON document below, usage
   // errors by the error sink.
