@@ -3,7 +3,7 @@ import type { Store } from '../store/store.js';
 import { quoteArgv } from '../proxy/command-line.js';
 import { evaluatePolicy, needsApproval, type CommandVerdict, type Decision, type Policy, type PolicySource } from '../proxy/policy.js';
 import { loadPolicy } from '../proxy/policy-source.js';
-import { planSandbox, sandboxRequest } from '../proxy/sandbox.js';
+import { sandboxAvailability, sandboxRequest } from '../proxy/sandbox.js';
 
 /** `proxy policy show` and `proxy policy check` for the CLI, MCP and the SDK. */
 
@@ -57,7 +57,7 @@ export function policyCheck(store: Store, vault: string, request: PolicyCheckReq
   const { policy, source } = loadPolicy(store, vault);
   const sandboxed = (() => {
     try {
-      return planSandbox(sandboxRequest(policy, {})).enforced;
+      return sandboxAvailability(sandboxRequest(policy, {})).bwrap !== null;
     } catch {
       return false; // required, and unavailable: exec would refuse
     }

@@ -200,20 +200,32 @@ export function sandboxRequest(policy: Policy, o: SandboxOverrides): SandboxRequ
   };
 }
 
-/** Decides whether and how the run is sandboxed. `required` without bubblewrap is SANDBOX_UNAVAILABLE. */
-export function planSandbox(req: SandboxRequest): SandboxPlan {
-  const base = { bwrap: null, network: req.network, binds: [], masked: [], hidden: [], layout: null, limits: req.limits, readOnly: req.readOnly };
+/**
+ * Whether a run can be sandboxed (the bubblewrap to run it with) or why not, without planning the
+ * sandbox: `policy check` asks only this, and planning looks at the host (runtime directories,
+ * mounts, binds). `required` (or --readonly) without a sandbox is SANDBOX_UNAVAILABLE.
+ */
+export function sandboxAvailability(req: Pick<SandboxRequest, 'mode' | 'readOnly'>): { bwrap: string; reason: null } | { bwrap: null; reason: string } {
   if (req.readOnly && req.mode === 'off') {
     throw new AvfsError('SANDBOX_UNAVAILABLE', '--readonly needs the sandbox, and the policy turns it off (sandbox.mode "off")', { reason: 'policy_off' });
   }
-  if (req.mode === 'off') return { ...base, enforced: false, reason: 'the policy turns the sandbox off (sandbox.mode "off")' };
+  if (req.mode === 'off') return { bwrap: null, reason: 'the policy turns the sandbox off (sandbox.mode "off")' };
   const why = unavailableReason();
   const bwrap = why ? null : findBwrap();
   if (why || !bwrap) {
     const reason = why ?? (process.env.AVFS_BWRAP ? `AVFS_BWRAP=${process.env.AVFS_BWRAP} is not an executable` : 'bubblewrap (bwrap) is not installed: apt-get install -y bubblewrap');
     if (req.mode === 'required') throw new AvfsError('SANDBOX_UNAVAILABLE', `cannot sandbox the command: ${reason}`, { reason });
-    return { ...base, enforced: false, reason };
+    return { bwrap: null, reason };
   }
+  return { bwrap, reason: null };
+}
+
+/** Decides whether and how the run is sandboxed. `required` without bubblewrap is SANDBOX_UNAVAILABLE. */
+export function planSandbox(req: SandboxRequest): SandboxPlan {
+  const base = { bwrap: null, network: req.network, binds: [], masked: [], hidden: [], layout: null, limits: req.limits, readOnly: req.readOnly };
+  const available = sandboxAvailability(req);
+  if (available.bwrap === null) return { ...base, enforced: false, reason: available.reason };
+  const bwrap = available.bwrap;
   const nodes: LayoutNode[] = FRESH_DIRS.map((path) => ({ path, kind: 'dir' as const }));
   const binds: Bind[] = [];
   for (const dir of SYSTEM_DIRS) {

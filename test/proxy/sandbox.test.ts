@@ -509,6 +509,19 @@ describeSandbox('sandbox limits, binds and availability', () => {
     expect((await avfs(home, ['proxy', 'exec', '--sandbox', 'auto', '--', 'true'], { env })).json.error.code).toBe('SANDBOX_UNAVAILABLE');
   });
 
+  it('policy check only looks: it says the run would be sandboxed and makes no runtime directory on the host', async () => {
+    const home = openHome();
+    const parents = [join(tmp.dir, 'check-tmp'), join(tmp.dir, 'check-proxy-tmp')];
+    for (const dir of parents) mkdirSync(dir);
+    const env = { TMPDIR: parents[0]!, AVFS_PROXY_TMPDIR: parents[1]! };
+    const check = await avfs(home, ['proxy', 'policy', 'check', '--', 'ls'], { env });
+    expect(check.json).toMatchObject({ ok: true, sandboxed: true, decision: { action: 'allow' } });
+    for (const dir of parents) expect(readdirSync(dir)).toEqual([]);
+    // Without bubblewrap it says so, as exec would run it.
+    const without = await avfs(home, ['proxy', 'policy', 'check', '--', 'ls'], { env: { ...env, AVFS_BWRAP: join(tmp.dir, 'no-bwrap-here') } });
+    expect(without.json).toMatchObject({ ok: true, sandboxed: false });
+  });
+
   it('where bubblewrap cannot create namespaces, auto runs unsandboxed and says why, required refuses; a sandbox that fails for its own reasons is never run without it', async () => {
     const home = openHome({ '/a.txt': 'a\n' });
     // A bubblewrap like one in a locked-down container: it cannot make any namespace.
