@@ -45,8 +45,11 @@ export interface RunSpec {
   /** Processes never to signal (a mount server that serves this run). */
   protect?: number[];
   /** The child is bubblewrap, reporting on this file descriptor (its --json-status-fd). */
-  /** bubblewrap's descriptors: its status report, and the seccomp filter it reads (written here). */
-  sandbox?: { statusFd: number; seccomp?: { fd: number; program: Buffer } };
+  /**
+   * bubblewrap's descriptors: its status report, and what it reads at start-up (written here):
+   * the seccomp filter, and the arguments that set the command's environment (launch.ts).
+   */
+  sandbox?: { statusFd: number; inputs: Array<{ fd: number; data: Buffer }> };
   /** The child shares avfs's terminal (stdin, stdout, stderr): nothing is captured. */
   interactive?: boolean;
   /** With interactive: the child's stdout is avfs's stderr, so avfs's stdout carries only its own document. */
@@ -320,7 +323,7 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
   // node:child_process, not execa: importing execa costs ~150 ms of start-up, more than half of
   // the overhead a run may add to its command (BENCHMARKS.md, proxy).
   const stdio: (string | number | undefined)[] = spec.sandbox ? [stdin, childOut, out, 'pipe'] : [stdin, childOut, out];
-  if (spec.sandbox?.seccomp) stdio[spec.sandbox.seccomp.fd] = 'pipe';
+  for (const input of spec.sandbox?.inputs ?? []) stdio[input.fd] = 'pipe';
   // Every descriptor avfs inherited without close-on-exec becomes /dev/null in the child, so
   // nothing of the caller's reaches the command (a directory descriptor would lead out of the
   // sandbox).
@@ -346,11 +349,11 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
   const stdout = capture(child.stdout, spec.maxOutputBytes);
   const stderr = capture(child.stderr, spec.maxOutputBytes);
   const status = spec.sandbox ? readStatus(child.stdio[3] as Readable) : undefined;
-  // bubblewrap reads the filter to its end before it starts the command.
-  if (spec.sandbox?.seccomp) {
-    const sink = child.stdio[spec.sandbox.seccomp.fd] as Writable;
+  // bubblewrap reads each to its end before it starts the command.
+  for (const input of spec.sandbox?.inputs ?? []) {
+    const sink = child.stdio[input.fd] as Writable;
     sink.on('error', () => {}); // bubblewrap gone before reading it: its exit says why
-    sink.end(spec.sandbox.seccomp.program);
+    sink.end(input.data);
   }
   const pid = child.pid;
 

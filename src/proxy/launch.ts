@@ -64,6 +64,24 @@ export interface Launch {
 const STATUS_FD = 3;
 /** The descriptor bubblewrap reads the seccomp filter from (--seccomp): the next one. */
 const SECCOMP_FD = 4;
+/** The descriptor bubblewrap reads the arguments that set the command's environment from (--args). */
+const ENV_ARGS_FD = 5;
+
+/**
+ * The environment of what runs on the host side of a sandboxed run: the limits prologue and
+ * bubblewrap itself, both as the caller (root, in CI). The command's environment is the caller's
+ * choice (--env, MCP `env`): given to them, LD_PRELOAD or LD_AUDIT would run the caller's code on
+ * the host, outside the sandbox. Bubblewrap clears its environment and sets the command's from
+ * arguments it reads on a descriptor (not its command line, which every user can read), once its
+ * own start-up is over; it execs nothing else on the host. AVFS_EXEC_ID names the run's processes.
+ */
+const hostSideEnv = (execId: string): Record<string, string> => ({ PATH: '/usr/sbin:/usr/bin:/sbin:/bin', AVFS_EXEC_ID: execId });
+
+/** bubblewrap's --clearenv and one --setenv per variable, NUL-separated as --args reads them. */
+function envArgs(env: Record<string, string>): Buffer {
+  const words = ['--clearenv', ...Object.entries(env).flatMap(([name, value]) => ['--setenv', name, value])];
+  return Buffer.from(words.map((w) => `${w}\0`).join(''), 'utf8');
+}
 /** RLIMIT_FSIZE through `ulimit -f` counts 512-byte blocks in POSIX shells. */
 const BLOCK = 512;
 
@@ -76,7 +94,7 @@ export function prepareLaunch(r: LaunchRequest): Launch {
   const blocks = plan.limits.max_file_size === null ? null : Math.max(1, Math.floor(plan.limits.max_file_size / BLOCK));
   const filter = plan.enforced ? keyringFilter() : null;
   const inner = plan.enforced
-    ? [plan.bwrap!, ...bwrapArgs(plan, { root: r.root, cwd: r.cwd, statusFd: STATUS_FD, seccompFd: filter ? SECCOMP_FD : null }), ...r.argv]
+    ? [plan.bwrap!, ...bwrapArgs(plan, { root: r.root, cwd: r.cwd, statusFd: STATUS_FD, seccompFd: filter ? SECCOMP_FD : null, argsFd: ENV_ARGS_FD }), ...r.argv]
     : r.argv;
   const wrapped = cgroup || blocks !== null ? ['/bin/sh', '-c', PROLOGUE, 'avfs-limits', ...(cgroup?.procs ?? []), '--', blocks === null ? '' : String(blocks), ...inner] : inner;
   const limits: LimitsReport = {
@@ -96,7 +114,7 @@ export function prepareLaunch(r: LaunchRequest): Launch {
       args: wrapped.slice(1),
       // The sandbox starts its command in --chdir; unsandboxed, cwd is the directory in the vault's mount or copy.
       cwd: plan.enforced ? '/' : r.cwd === '/' ? r.root : join(r.root, r.cwd.slice(1)),
-      env: r.env,
+      env: plan.enforced ? hostSideEnv(r.execId) : r.env,
       stdin: r.stdin,
       timeoutMs: plan.limits.timeout_ms,
       killAfterMs: r.killAfterMs,
@@ -106,7 +124,9 @@ export function prepareLaunch(r: LaunchRequest): Launch {
       interactive: r.interactive,
       terminalOnStderr: r.terminalOnStderr,
       cgroupProcs: cgroup?.procs ?? [],
-      ...(plan.enforced ? { sandbox: { statusFd: STATUS_FD, ...(filter ? { seccomp: { fd: SECCOMP_FD, program: filter } } : {}) } } : {}),
+      ...(plan.enforced
+        ? { sandbox: { statusFd: STATUS_FD, inputs: [...(filter ? [{ fd: SECCOMP_FD, data: filter }] : []), { fd: ENV_ARGS_FD, data: envArgs(r.env) }] } }
+        : {}),
     },
   };
 }

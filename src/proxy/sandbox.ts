@@ -360,6 +360,8 @@ export interface BwrapOptions {
   statusFd: number | null;
   /** File descriptor bwrap reads the seccomp filter from (seccomp.ts; null: none). */
   seccompFd?: number | null;
+  /** File descriptor bwrap reads more arguments from (the command's environment: launch.ts; null: none). */
+  argsFd?: number | null;
 }
 
 /** Host kernel controls under /proc that the sandbox's /proc shows read-only. */
@@ -391,6 +393,7 @@ export function bwrapArgs(plan: SandboxPlan, o: BwrapOptions): string[] {
   args.push('--chdir', o.cwd);
   if (o.statusFd !== null) args.push('--json-status-fd', String(o.statusFd));
   if (o.seccompFd != null) args.push('--seccomp', String(o.seccompFd));
+  if (o.argsFd != null) args.push('--args', String(o.argsFd));
   return args;
 }
 

@@ -239,6 +239,20 @@ describeModes('escapes are contained by the sandbox', (mode) => {
     expect(r.changed_files).toEqual([]);
   });
 
+  it("the caller's environment reaches the command only: a dynamic loader variable (LD_PRELOAD's kin) acts on nothing outside the sandbox", async () => {
+    // With a process limit, a shell prologue runs on the host before bubblewrap; both are the
+    // caller's (root here). LD_DEBUG_OUTPUT makes every dynamically linked program that starts
+    // with it write a trace file: on the host, here; inside, the path does not exist.
+    const home = openHome({}, { sandbox: { limits: { max_processes: 64 } } });
+    const traces = join(tmp.dir, `loader-trace-${mode}`);
+    mkdirSync(traces);
+    const env = { LD_DEBUG: 'libs', LD_DEBUG_OUTPUT: join(traces, 'trace') };
+    const r = await avfs(home, ['proxy', 'exec', '--mode', mode, ...Object.entries(env).flatMap(([k, v]) => ['--env', `${k}=${v}`]), '--', 'sh', '-c', 'echo "$LD_DEBUG"']);
+    expect(r.json).toMatchObject({ ok: true, exit_code: 0, sandbox: { enforced: true } });
+    expect(r.json.stdout).toMatch(/^libs$/m); // the command had it (the loader's own lines, inside, go where it sends them)
+    expect(readdirSync(traces)).toEqual([]);
+  });
+
   it('a child started with set -m, setsid or without AVFS_EXEC_ID does not outlive the call, and writes nothing after it', async () => {
     const home = openHome();
     const r = await run(
