@@ -192,7 +192,7 @@ function resolveCwd(fs: VaultFs, input: string | undefined, layout: SandboxLayou
  * than the policy's, a timeout longer than the policy's (0 is none), or no checkpoint where the
  * decision or the policy takes one. The policy is the person's word; an agent only tightens it.
  */
-function agentLimits(request: ExecRequest, policy: Policy, decision: Decision): { option: string; message: string } | null {
+function agentLimits(request: ExecRequest, policy: Policy, decision: Decision, sandboxed: boolean): { option: string; message: string } | null {
   if (request.network === 'host' && policy.sandbox.network !== 'host') {
     return { option: 'network', message: `an agent cannot widen the sandbox's network: the policy says "${policy.sandbox.network}" (a person sets sandbox.network in the policy, or runs avfs proxy exec --network host)` };
   }
@@ -201,6 +201,12 @@ function agentLimits(request: ExecRequest, policy: Policy, decision: Decision): 
   }
   if (request.checkpoint === false && (decision.action === 'allow_with_checkpoint' || policy.auto_checkpoint)) {
     return { option: 'checkpoint', message: `an agent cannot skip the checkpoint the policy takes before this command (rule ${decision.rule})` };
+  }
+  // Unsandboxed, the policy's verdict on the command line is the only boundary, and the
+  // environment decides what a judged program does (LD_PRELOAD, PATH, HOME, GIT_*, NODE_OPTIONS…).
+  const names = Object.keys(request.env ?? {});
+  if (!sandboxed && names.length > 0) {
+    return { option: 'env', message: `an agent cannot set environment variables (${names.join(', ')}) for a command that runs without the sandbox: they change what the judged program does (a person sets them with --env, or in the policy's env.set)` };
   }
   return null;
 }
@@ -345,7 +351,7 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
     store.mutate(() => audit(store, actor, 'proxy.denied', vaultName, { exec_id: execId, command, rule: decision.rule, approval_required: approval }));
     throw deniedError(vaultName, command, decision, verdicts, execId, approval, request.agent);
   }
-  const beyond = request.agent ? agentLimits(request, policy, decision) : null;
+  const beyond = request.agent ? agentLimits(request, policy, decision, plan.enforced) : null;
   if (beyond) {
     store.mutate(() => audit(store, actor, 'proxy.denied', vaultName, { exec_id: execId, command, rule: 'agent-limits', option: beyond.option }));
     throw new AvfsError('DENIED', beyond.message, { vault: vaultName, command, exec_id: execId, option: beyond.option, rule: 'agent-limits' });

@@ -22,11 +22,11 @@ afterEach(async () => {
   for (const c of clients.splice(0)) await c.close();
 });
 
-async function connect(args: string[] = ['--vault', 'proj'], home = h.home): Promise<Client> {
+async function connect(args: string[] = ['--vault', 'proj'], home = h.home, env: Record<string, string> = {}): Promise<Client> {
   const transport = new StdioClientTransport({
     command: process.execPath,
     args: [BIN, 'mcp', ...args],
-    env: { ...(process.env as Record<string, string>), AVFS_HOME: home, AVFS_VAULT: '', FORCE_COLOR: '0' },
+    env: { ...(process.env as Record<string, string>), AVFS_HOME: home, AVFS_VAULT: '', FORCE_COLOR: '0', ...env },
     stderr: 'ignore',
   });
   const client = new Client({ name: 'avfs-e2e', version: '1.0.0' });
@@ -344,6 +344,17 @@ describe('avfs mcp over stdio', () => {
     const r = await ok(client, 'proxy_exec', { shell: 'echo ok', timeout_ms: 60_000, network: 'none', checkpoint: true });
     expect(r).toMatchObject({ exit_code: 0, stdout: 'ok\n' });
     expect(r.checkpoint).toEqual(expect.any(String));
+  });
+
+  it("proxy_exec's env reaches a sandboxed command; for a command that runs without the sandbox it is DENIED (the policy is the only boundary there)", async () => {
+    const sandboxed = await ok(await connect(), 'proxy_exec', { shell: 'echo "$GREETING"', env: { GREETING: 'hi' } });
+    expect(sandboxed).toMatchObject({ exit_code: 0, stdout: 'hi\n', sandbox: { enforced: true } });
+    const client = await connect(['--vault', 'proj'], h.home, { AVFS_BWRAP: join(h.dir, 'no-bwrap-here') });
+    const denied = await fails(client, 'proxy_exec', { shell: 'echo ran > env-unsandboxed.txt', env: { LD_PRELOAD: '/evil.so' } }, 'DENIED');
+    expect(denied).toMatchObject({ option: 'env', rule: 'agent-limits' });
+    await fails(client, 'read', { path: '/env-unsandboxed.txt' }, 'NOT_FOUND');
+    // Without env the same command runs there, unsandboxed as the policy allows.
+    expect(await ok(client, 'proxy_exec', { shell: 'echo ran' })).toMatchObject({ exit_code: 0, stdout: 'ran\n', sandbox: { enforced: false } });
   });
 
   it('proxy_exec refuses a command line Linux cannot pass (a NUL byte, an argument over 128 KiB, a list over ARG_MAX) with INVALID_ARGUMENT, and records nothing', async () => {
