@@ -141,7 +141,9 @@ export class VaultFs {
     // A missing directory: the names below it hold no links, so the path is where it would be
     // created (the caller reports NOT_FOUND, or creates parents with -p). A `..` among them (a
     // link to `missing/../x`) climbs out of a directory that is not there: ENOENT, as the kernel.
-    if (end.rest.includes('..')) throw notFound(end.blocked, this.name);
+    if (end.rest.includes('..')) {
+      throw new AvfsError('NOT_FOUND', `no such file or directory: ${path} (a link on the way leads through ${end.blocked}, which does not exist)`, { path, vault: this.name, missing: end.blocked });
+    }
     return { path: [end.blocked, ...end.rest.filter((n) => n !== '.' && n !== '')].join('/') };
   }
 
