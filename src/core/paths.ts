@@ -101,55 +101,79 @@ export function ancestors(path: string): string[] {
   return path === '/' ? [] : out;
 }
 
-/**
- * The canonical path a symbolic link in directory `dir` points to: its target taken from `dir`
- * (an absolute one from `/`), `..` at `/` staying at `/`, as the kernel takes it where the vault
- * is the whole tree (the sandbox, the mount). Typed by a caller, such a `..` is refused instead
- * (normalizePath). `..` is taken textually here; lookups then follow the links left in the result.
- */
-export function linkTargetPath(dir: string, target: string): string {
-  const names: string[] = [];
-  for (const name of (target.startsWith('/') ? target : `${dir}/${target}`).split('/')) {
-    if (name === '..') names.pop();
-    else if (name !== '' && name !== '.') names.push(name);
-  }
-  return normalizePath(`/${names.join('/')}`);
-}
-
 /** Symbolic links one lookup may pass through: the kernel's limit (ELOOP beyond it). */
 export const MAX_SYMLINK_HOPS = 40;
 
-/** What a name is to walkPath: a directory to go on in, a symbolic link (its target), or null to stop. */
+/** What a name is to a walk: a directory to go on in, a symbolic link (its target), or null: neither (a file, a missing name) or where the caller stops. */
 export type PathStep = 'dir' | { link: string } | null;
 
+/** Where resolvePath ended. */
+export type PathEnd =
+  /**
+   * Every name walked: `reached` is what the last one names, a directory gone into, or with `leaf`
+   * a name that is not (a file, a missing name, a link left unfollowed). With `creating`, a last
+   * name written with a trailing `/` (in the path or a link's target) ends the walk unlooked-at,
+   * as `slashed`: open(2) with O_CREAT answers EISDIR there before it looks the name up.
+   */
+  | { reached: string; leaf: boolean; slashed?: true }
+  /** `blocked` is no directory (a file or a missing name, as `look` said) and `rest` are the names still to walk below it. */
+  | { blocked: string; rest: string[] }
+  /** More than MAX_SYMLINK_HOPS links: the kernel's ELOOP. */
+  | { loop: true };
+
 /**
- * Walks an absolute `path` from `/` name by name, as the kernel resolves it: `.` is skipped, `..`
- * goes to the parent of where the walk is (at `/` it stays there), and a symbolic link's target
- * takes its name's place (an absolute one from `/`), so `/link/..` is the parent of the link's
- * target, not `/`. `look` says what each name is (or throws). Returns the directory reached, or
- * null when `look` stopped the walk or it passed more than MAX_SYMLINK_HOPS links.
+ * A path's names for a walk. A trailing `/` stays as a last empty name, so the name before it is
+ * not the last one: it must be a directory (or lead to one), as the kernel takes `file/` (ENOTDIR).
  */
-export function walkPath(path: string, look: (next: string) => PathStep): string | null {
-  const names = path.split('/').filter((n) => n !== '' && n !== '.');
+function walkNames(path: string): string[] {
+  const names = path.split('/').filter((n) => n !== '');
+  if (path.endsWith('/') && names.length > 0) names.push('');
+  return names;
+}
+
+/**
+ * Resolves an absolute `path` from `/` name by name, as the kernel does (path_resolution(7)): `.`
+ * is skipped, `..` goes to the parent of the directory the walk has RESOLVED so far (at `/` it
+ * stays there), and a symbolic link's target takes its name's place, a relative one from the
+ * link's directory and an absolute one from `/`. So `..` is never taken textually: with
+ * `/l -> a/b`, `/l/..` is `/a`, and a link to `l/../x` is `/a/x`. `look` says what each name is
+ * (or throws). A link as the last name is followed unless `followLast` is false (lstat, rm, mv);
+ * `creating` is a walk for a file to be written (see PathEnd). This is the one walker: the
+ * store's lookups (VaultFs), the sandbox's checks and `--cwd` use it.
+ */
+export function resolvePath(path: string, look: (next: string) => PathStep, options: { followLast?: boolean; creating?: boolean } = {}): PathEnd {
+  const names = walkNames(path);
   let at = '/';
   for (let hops = 0; names.length > 0; ) {
     const name = names.shift()!;
+    if (name === '.' || name === '') continue;
     if (name === '..') {
       at = dirname(at);
       continue;
     }
     const next = joinPath(at, name);
+    const last = names.length === 0;
+    if (options.creating && !last && names.every((n) => n === '')) return { reached: next, leaf: true, slashed: true };
     const step = look(next);
-    if (step === null) return null;
     if (step === 'dir') {
       at = next;
       continue;
     }
-    if (++hops > MAX_SYMLINK_HOPS) return null;
-    names.unshift(...step.link.split('/').filter((n) => n !== '' && n !== '.'));
+    if (step === null || (last && options.followLast === false)) return last ? { reached: next, leaf: true } : { blocked: next, rest: names };
+    if (++hops > MAX_SYMLINK_HOPS) return { loop: true };
+    names.unshift(...walkNames(step.link));
     if (step.link.startsWith('/')) at = '/';
   }
-  return at;
+  return { reached: at, leaf: false };
+}
+
+/**
+ * The directory an absolute `path` resolves to (resolvePath, following every link), or null when
+ * it names no directory, `look` stopped the walk, or it passed more than MAX_SYMLINK_HOPS links.
+ */
+export function walkPath(path: string, look: (next: string) => PathStep): string | null {
+  const end = resolvePath(path, look);
+  return 'reached' in end && !end.leaf ? end.reached : null;
 }
 
 /** Re-roots `path` from under `from` to under `to` (used by mv and cp of directories). */

@@ -2,7 +2,7 @@ import { fstatSync } from 'node:fs';
 import { hashBytes } from '../core/hash.js';
 import { AvfsError, alreadyExists, isADirectory, notADirectory, notFound } from '../errors.js';
 import { isWellFormed } from '../core/utf8.js';
-import { ancestors, basename, dirname, isWithin, joinPath, namesDirectory, normalizePath, rebase, linkTargetPath, MAX_SYMLINK_HOPS } from '../core/paths.js';
+import { ancestors, basename, dirname, isWithin, joinPath, namesDirectory, normalizePath, rebase, resolvePath } from '../core/paths.js';
 import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE } from '../core/entry-types.js';
 import { audit } from './audit.js';
 import { abandonContent, contentChunks, contentStartsWith, isStored, linkContent, putContent, putContentFromFd, putAppendedContent, putDigestedContentFromFd, putEditedContent, readContent, type ContentDigest, type ContentEdit, type ContentRef, type DigestedPut, type SizeLimit } from './blobs.js';
@@ -89,43 +89,82 @@ export class VaultFs {
    * where it would be created.
    */
   resolve(input: string, followLast = true): string {
-    return this.store.read(() => this.resolveIn(this.row(), normalizePath(input), followLast, 0));
+    return this.store.read(() => this.resolveIn(this.row(), normalizePath(input), followLast));
   }
 
-  private resolveIn(vault: VaultRow, path: string, followLast: boolean, hops: number): string {
-    return this.resolveEntry(vault, path, followLast, hops).path;
+  private resolveIn(vault: VaultRow, path: string, followLast: boolean): string {
+    return this.resolveEntry(vault, path, followLast).path;
   }
 
-  /** resolveIn, with the entry found there when the lookup already read it (so callers need not read it again). */
-  private resolveEntry(vault: VaultRow, path: string, followLast: boolean, hops: number): { path: string; entry?: Entry } {
+  /**
+   * resolveIn, with the entry found there when the lookup already read it (so callers need not
+   * read it again). `creating` (a file to be written) marks a last name a link's target gives
+   * with a trailing `/` as `slashed` (core/paths.ts PathEnd).
+   */
+  private resolveEntry(vault: VaultRow, path: string, followLast: boolean, creating = false): { path: string; entry?: Entry; slashed?: boolean } {
     const direct = getEntry(this.store, vault, path);
     // Entries are stored under real paths, so an existing row means every ancestor is a real directory.
     if (direct && (direct.type !== 'l' || !followLast)) return { path, entry: direct };
     // A name to create in a directory that exists (each file of an import, a write): found by the
     // same rule in one probe instead of one per component.
     if (!direct && path !== '/' && getEntry(this.store, vault, dirname(path))?.type === 'd') return { path };
-    return { path: this.resolveComponents(vault, path, followLast, hops) };
+    return this.resolveComponents(vault, path, followLast, creating);
   }
 
-  private resolveComponents(vault: VaultRow, path: string, followLast: boolean, hops: number): string {
-    let current = '/';
-    const names = path === '/' ? [] : path.slice(1).split('/');
-    for (let i = 0; i < names.length; i++) {
-      const next = joinPath(current, names[i]!);
-      const last = i === names.length - 1;
-      const entry = getEntry(this.store, vault, next);
-      // A missing component: the rest cannot contain symlinks, so the path is where it would be
-      // created; the caller reports NOT_FOUND (or creates parents with -p).
-      if (!entry) return joinPath(current, names.slice(i).join('/'));
-      if (entry.type === 'l' && (!last || followLast)) {
-        if (hops >= MAX_SYMLINK_HOPS) throw new AvfsError('INVALID_PATH', `too many levels of symbolic links: ${path}`, { path });
-        current = this.resolveIn(vault, linkTargetPath(current, entry.target!), true, hops + 1);
-        continue;
-      }
-      if (!last && entry.type !== 'd') throw notADirectory(next);
-      current = next;
+  /**
+   * Where a file is written for `path` (its last link followed). A link whose target ends in `/`
+   * names a directory, where no file is made: open(2) with O_CREAT answers EISDIR, whatever is there.
+   */
+  private resolveFileTarget(vault: VaultRow, path: string): string {
+    const resolved = this.resolveEntry(vault, path, true, true);
+    if (resolved.slashed) throw isADirectory(resolved.path);
+    return resolved.path;
+  }
+
+  /**
+   * The kernel's lookup (core/paths.ts resolvePath) over the stored entries: `..` in a link's
+   * target goes to the parent of where the walk got, never textually (ARCHITECTURE.md, "Paths
+   * and symbolic links").
+   */
+  private resolveComponents(vault: VaultRow, path: string, followLast: boolean, creating: boolean): { path: string; slashed?: boolean } {
+    const end = resolvePath(
+      path,
+      (next) => {
+        const entry = getEntry(this.store, vault, next);
+        return entry?.type === 'd' ? 'dir' : entry?.type === 'l' ? { link: entry.target! } : null;
+      },
+      { followLast, creating },
+    );
+    if ('loop' in end) throw new AvfsError('INVALID_PATH', `too many levels of symbolic links: ${path}`, { path, cause: 'ELOOP' });
+    if ('reached' in end) return { path: end.reached, slashed: end.slashed };
+    if (getEntry(this.store, vault, end.blocked)) throw notADirectory(end.blocked);
+    // A missing directory: the names below it hold no links, so the path is where it would be
+    // created (the caller reports NOT_FOUND, or creates parents with -p). A `..` among them (a
+    // link to `missing/../x`) climbs out of a directory that is not there: ENOENT, as the kernel.
+    if (end.rest.includes('..')) {
+      throw new AvfsError('NOT_FOUND', `no such file or directory: ${path} (a link on the way leads through ${end.blocked}, which does not exist)`, { path, vault: this.name, missing: end.blocked });
     }
-    return current;
+    return { path: [end.blocked, ...end.rest.filter((n) => n !== '.' && n !== '')].join('/') };
+  }
+
+  /**
+   * Where `path` leads with a link at its end followed, or undefined when that link leads through
+   * a missing directory or a file (stat's ENOENT, ENOTDIR): mv, cp and -p decide what such a
+   * link is to them.
+   */
+  private resolveFollowed(vault: VaultRow, path: string): string | undefined {
+    try {
+      return this.resolveIn(vault, path, true);
+    } catch (err) {
+      if (err instanceof AvfsError && (err.code === 'NOT_FOUND' || err.code === 'NOT_A_DIRECTORY')) return undefined;
+      throw err;
+    }
+  }
+
+  /** Whether `path`, its last link followed, is a directory. */
+  private leadsToDirectory(vault: VaultRow, path: string): boolean {
+    const followed = this.resolveFollowed(vault, path);
+    return followed !== undefined && getEntry(this.store, vault, followed)?.type === 'd';
   }
 
   /** The entry at a canonical path as it is (nothing followed), or undefined: the mount's lookup. */
@@ -148,7 +187,7 @@ export class VaultFs {
     return this.store.read(() => {
       const vault = this.row();
       // `link/` is the directory the link points to, for lstat too (POSIX resolves a trailing slash).
-      const resolved = this.resolveEntry(vault, requested, followLast || namesDirectory(input), 0);
+      const resolved = this.resolveEntry(vault, requested, followLast || namesDirectory(input));
       const entry = resolved.entry ?? getEntry(this.store, vault, resolved.path);
       if (!entry) throw notFound(requested, this.name);
       this.slashNamesDirectory(input, entry);
@@ -178,7 +217,7 @@ export class VaultFs {
     if (!namesDirectory(input) || entry.type === 'd') return;
     if (entry.type !== 'l') throw this.notAFile(input, entry.path);
     const vault = this.row();
-    const target = getEntry(this.store, vault, this.resolveIn(vault, entry.path, true, 0));
+    const target = getEntry(this.store, vault, this.resolveIn(vault, entry.path, true));
     if (!target) throw notFound(input, this.name);
     if (target.type !== 'd') throw this.notAFile(input, entry.path);
   }
@@ -262,7 +301,7 @@ export class VaultFs {
     const bytes = textBytes(data);
     return this.store.mutate(() => {
       const vault = this.row();
-      const resolved = this.resolveIn(vault, path, true, 0);
+      const resolved = this.resolveFileTarget(vault, path);
       const old = getEntry(this.store, vault, resolved);
       if (old?.type === 'd') throw isADirectory(resolved);
       return this.writeContent(resolved, putAppendedContent(this.store, old?.hash ?? null, bytes), options);
@@ -290,7 +329,7 @@ export class VaultFs {
   /** The checks writeContent will make, made before any content is read; returns the quota's limit on a stream's size. */
   private checkStream(input: string, fd: number, options: WriteOptions): SizeLimit | undefined {
     const vault = this.row();
-    const path = this.resolveIn(vault, input, true, 0);
+    const path = this.resolveFileTarget(vault, input);
     const parent = getEntry(this.store, vault, dirname(path));
     if (parent && parent.type !== 'd') throw notADirectory(parent.path);
     if (!parent && !options.parents) throw notFound(dirname(path), this.name);
@@ -310,8 +349,8 @@ export class VaultFs {
       linkContent(this.store, content);
       const vault = this.row();
       const requested = normalizePath(input);
-      const path = this.resolveIn(vault, requested, true, 0);
       if (options.parents) this.refuseDanglingLinks(vault, requested);
+      const path = this.resolveFileTarget(vault, requested);
       this.ensureParent(vault, path, options.parents ?? false);
       const old = getEntry(this.store, vault, path);
       assertFileTarget(path, old, options.exclusive);
@@ -448,15 +487,15 @@ export class VaultFs {
     const requested = normalizePath(input);
     return this.store.mutate(() => {
       const vault = this.row();
+      if (options.parents) this.refuseDanglingLinks(vault, requested);
       // Symlinks above the new directory are followed, as mkdir(2) does (`mkdir link/sub`).
-      const path = this.resolveIn(vault, requested, false, 0);
+      const path = this.resolveIn(vault, requested, false);
       const existing = getEntry(this.store, vault, path);
       if (existing) {
         if (options.parents && existing.type === 'd') return existing;
-        if (options.parents && existing.type === 'l' && getEntry(this.store, vault, this.resolveIn(vault, path, true, 0))?.type === 'd') return existing;
+        if (options.parents && existing.type === 'l' && this.leadsToDirectory(vault, path)) return existing;
         throw alreadyExists(path);
       }
-      if (options.parents) this.refuseDanglingLinks(vault, requested);
       this.ensureParent(vault, path, options.parents ?? false);
       const entry = this.createDir(vault, path, options.mode ?? DEFAULT_DIR_MODE, options.owner);
       audit(this.store, this.actor, 'mkdir', this.name, { path });
@@ -483,8 +522,8 @@ export class VaultFs {
         current = next;
         continue;
       }
-      const target = this.resolveIn(vault, next, true, 0);
-      if (getEntry(this.store, vault, target)?.type !== 'd') throw notADirectory(next);
+      const target = this.resolveFollowed(vault, next);
+      if (target === undefined || getEntry(this.store, vault, target)?.type !== 'd') throw notADirectory(next);
       current = target;
     }
   }
@@ -500,7 +539,7 @@ export class VaultFs {
   rm(input: string, options: { recursive?: boolean } = {}): string[] {
     return this.store.mutate(() => {
       const vault = this.row();
-      const resolved = this.resolveEntry(vault, normalizePath(input), false, 0);
+      const resolved = this.resolveEntry(vault, normalizePath(input), false);
       const path = resolved.path;
       assertNotRoot(path);
       const entry = requireEntry(resolved.entry ?? getEntry(this.store, vault, path), path, this.name);
@@ -541,12 +580,13 @@ export class VaultFs {
   mv(srcInput: string, dstInput: string): { from: string; to: string; moved: number } {
     return this.store.mutate(() => {
       const vault = this.row();
-      const src = this.resolveIn(vault, normalizePath(srcInput), false, 0);
+      const src = this.resolveIn(vault, normalizePath(srcInput), false);
       const moving = getEntry(this.store, vault, src);
       if (moving) this.slashNamesDirectory(srcInput, moving);
-      let dst = this.resolveIn(vault, normalizePath(dstInput), false, 0);
+      let dst = this.resolveIn(vault, normalizePath(dstInput), false);
       const target = getEntry(this.store, vault, dst);
-      const dir = target?.type === 'l' ? this.resolveIn(vault, dst, true, 0) : dst;
+      // A link that leads nowhere is replaced itself, as rename(2) replaces it.
+      const dir = (target?.type === 'l' ? this.resolveFollowed(vault, dst) : dst) ?? dst;
       const intoDir = getEntry(this.store, vault, dir)?.type === 'd';
       if (!intoDir && namesDirectory(dstInput) && getEntry(this.store, vault, src)?.type !== 'd') throw this.notAFile(dstInput, dst);
       if (intoDir && src !== dir) dst = joinPath(dir, basename(src));
@@ -603,20 +643,24 @@ export class VaultFs {
       const vault = this.row();
       const given = normalizePath(srcInput);
       // `link/` names the directory the link points to, with -r too (as for cp(1)).
-      const src = this.resolveIn(vault, given, !options.recursive || namesDirectory(srcInput), 0);
+      const src = this.resolveIn(vault, given, !options.recursive || namesDirectory(srcInput));
       const entry = requireEntry(getEntry(this.store, vault, src), given, this.name);
       this.slashNamesDirectory(srcInput, entry);
       const dstGiven = normalizePath(dstInput);
-      let dst = this.resolveIn(vault, dstGiven, true, 0);
-      const target = getEntry(this.store, vault, dst);
+      // The destination's own name (a link there not followed), and where it leads.
+      const dstSelf = this.resolveIn(vault, dstGiven, false);
+      const followed = this.resolveFollowed(vault, dstGiven);
+      let dst = followed ?? dstSelf;
+      const target = followed === undefined ? undefined : getEntry(this.store, vault, followed);
       if (target?.type !== 'd' && namesDirectory(dstInput) && entry.type !== 'd') throw this.notAFile(dstInput, dst);
       // Named after the source as given: a link's copy is named after the link, not its target.
       if (target?.type === 'd') dst = joinPath(dst, basename(given));
       // A link copied onto a link replaces that link, never the file it points to.
-      else if (entry.type === 'l') dst = this.resolveIn(vault, dstGiven, false, 0);
+      else if (entry.type === 'l') dst = dstSelf;
       // cp(1) will not create a file through a link to nothing (it would appear at the link's target).
-      else if (!target && dst !== dstGiven && getEntry(this.store, vault, this.resolveIn(vault, dstGiven, false, 0))?.type === 'l') {
-        throw new AvfsError('INVALID_ARGUMENT', `not writing through dangling symlink ${dstGiven} (it points to ${dst}, which does not exist)`, { path: dstGiven, target: dst });
+      else if (!target && getEntry(this.store, vault, dstSelf)?.type === 'l') {
+        const pointsTo = followed ?? getEntry(this.store, vault, dstSelf)!.target!;
+        throw new AvfsError('INVALID_ARGUMENT', `not writing through dangling symlink ${dstGiven} (it points to ${pointsTo}, which does not exist)`, { path: dstGiven, target: pointsTo });
       }
       if (entry.type === 'd' && !options.recursive) {
         throw new AvfsError('IS_A_DIRECTORY', `${src} is a directory (use -r to copy it)`, { path: src });
@@ -651,8 +695,8 @@ export class VaultFs {
   link(existingInput: string, newInput: string): Entry {
     return this.store.mutate(() => {
       const vault = this.row();
-      const src = this.resolveIn(vault, normalizePath(existingInput), false, 0);
-      const dst = this.resolveIn(vault, normalizePath(newInput), false, 0);
+      const src = this.resolveIn(vault, normalizePath(existingInput), false);
+      const dst = this.resolveIn(vault, normalizePath(newInput), false);
       const entry = requireEntry(getEntry(this.store, vault, src), src, this.name);
       if (entry.type === 'd') throw new AvfsError('DENIED', `cannot hard-link a directory: ${src}`, { path: src });
       this.ensureParent(vault, dst, false);
@@ -683,7 +727,7 @@ export class VaultFs {
   private createNode(input: string, state: EntryState, op: string, auditOp: string, detail: Record<string, unknown>): Entry {
     return this.store.mutate(() => {
       const vault = this.row();
-      const path = this.resolveIn(vault, normalizePath(input), false, 0);
+      const path = this.resolveIn(vault, normalizePath(input), false);
       if (path === '/') throw alreadyExists(path);
       this.ensureParent(vault, path, false);
       if (getEntry(this.store, vault, path)) throw alreadyExists(path);
@@ -702,7 +746,7 @@ export class VaultFs {
   chmod(input: string, mode: number): Entry {
     return this.store.mutate(() => {
       const vault = this.row();
-      const path = this.resolveIn(vault, normalizePath(input), true, 0);
+      const path = this.resolveIn(vault, normalizePath(input), true);
       const entry = requireEntry(getEntry(this.store, vault, path), path, this.name);
       if ((entry.mode & 0o7777) === (mode & 0o7777)) return entry;
       return putEntry(this.store, vault, path, { ...entry, mode, mtime: entry.mtime, atime: entry.atime }, { op: 'chmod', actor: this.actor });
@@ -728,7 +772,7 @@ export class VaultFs {
   chown(input: string, uid: number | null, gid: number | null, options: { mode?: number } = {}): Entry {
     return this.store.mutate(() => {
       const vault = this.row();
-      const path = this.resolveIn(vault, normalizePath(input), false, 0);
+      const path = this.resolveIn(vault, normalizePath(input), false);
       const entry = requireEntry(getEntry(this.store, vault, path), path, this.name);
       const next = { uid: uid ?? entry.uid, gid: gid ?? entry.gid, mode: options.mode ?? entry.mode };
       if (next.uid === entry.uid && next.gid === entry.gid && (next.mode & 0o7777) === (entry.mode & 0o7777)) return entry;
@@ -740,7 +784,7 @@ export class VaultFs {
   utimes(input: string, atime: number | null, mtime: number | null): void {
     this.store.mutate(() => {
       const vault = this.row();
-      const path = this.resolveIn(vault, normalizePath(input), true, 0);
+      const path = this.resolveIn(vault, normalizePath(input), true);
       requireEntry(getEntry(this.store, vault, path), path, this.name);
       setTimes(this.store, vault, path, atime, mtime, { op: 'touch', actor: this.actor });
     });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ancestors, basename, descendantRange, dirname, isWithin, MAX_SYMLINK_HOPS, normalizePath, rebase, walkPath, type PathStep } from '../../src/core/paths.js';
+import { ancestors, basename, descendantRange, dirname, isWithin, MAX_SYMLINK_HOPS, normalizePath, rebase, resolvePath, walkPath, type PathStep } from '../../src/core/paths.js';
 import { AvfsError } from '../../src/errors.js';
 
 const codeOf = (fn: () => unknown) => {
@@ -104,5 +104,38 @@ describe('walkPath (a lookup as the kernel makes it)', () => {
     expect(chain(MAX_SYMLINK_HOPS)).toBe(`/${MAX_SYMLINK_HOPS}`);
     expect(hops).toBe(MAX_SYMLINK_HOPS);
     expect(chain(MAX_SYMLINK_HOPS + 1)).toBeNull();
+  });
+});
+
+describe('resolvePath (the one walker: every name, the last one too)', () => {
+  // /a/b a directory, /a/x and /x files, /sub -> /a/b, /t -> sub/../x, /gone -> nowhere/../x, /loop -> loop/.
+  const tree: Record<string, PathStep | 'file'> = { '/a': 'dir', '/a/b': 'dir', '/a/x': 'file', '/x': 'file', '/sub': { link: '/a/b' }, '/t': { link: 'sub/../x' }, '/gone': { link: 'nowhere/../x' }, '/loop': { link: 'loop/' }, '/slash': { link: 'new/' }, '/dot': { link: 'loop/.' } };
+  const look = (next: string): PathStep => {
+    const step = tree[next];
+    return step === undefined || step === 'file' ? null : step;
+  };
+  const resolve = (path: string, options: { followLast?: boolean; creating?: boolean } = {}) => resolvePath(path, look, options);
+
+  it('takes `..` in a link target after the links before it: sub/../x is /a/x', () => {
+    expect(resolve('/t')).toEqual({ reached: '/a/x', leaf: true });
+    expect(resolve('/sub/..')).toEqual({ reached: '/a', leaf: false });
+  });
+
+  it('leaves the last link alone when asked (lstat), follows the ones before it', () => {
+    expect(resolve('/t', { followLast: false })).toEqual({ reached: '/t', leaf: true });
+    expect(resolve('/sub/y', { followLast: false })).toEqual({ reached: '/a/b/y', leaf: true });
+  });
+
+  it('stops at a name that is no directory, with the names left below it', () => {
+    expect(resolve('/gone')).toEqual({ blocked: '/nowhere', rest: ['..', 'x'] });
+    expect(resolve('/x/y/z')).toEqual({ blocked: '/x', rest: ['y', 'z'] });
+    expect(resolve('/slash')).toEqual({ blocked: '/new', rest: [''] });
+  });
+
+  it('a target\'s trailing `/` makes its last name one a file is never written at (creating), unlike an explicit `.`', () => {
+    expect(resolve('/slash', { creating: true })).toEqual({ reached: '/new', leaf: true, slashed: true });
+    expect(resolve('/loop', { creating: true })).toEqual({ reached: '/loop', leaf: true, slashed: true });
+    expect(resolve('/dot', { creating: true })).toEqual({ loop: true });
+    expect(resolve('/loop')).toEqual({ loop: true });
   });
 });
