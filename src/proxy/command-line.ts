@@ -1,4 +1,5 @@
 import { pushAll } from '../core/arrays.js';
+import { inFull } from './full-commands.js';
 
 /**
  * Turns what the agent asked to run into the simple commands a policy can judge.
@@ -7,7 +8,8 @@ import { pushAll } from '../core/arrays.js';
  * and the script of `sh -c "…"`, is split here into its simple commands (`a && b | c; d`), with
  * command substitutions (`$(…)`, backticks) parsed as commands of their own; wrappers that run
  * another command (`env`, `nice`, `timeout`, `xargs`, `find -exec`, `sudo`…) yield the wrapped
- * command too. This is a reading of POSIX shell syntax for policy decisions, not an interpreter:
+ * command too, and a command line a program takes abbreviated (`ip l s`, `npm pub`) in full
+ * (full-commands.ts). This is a reading of POSIX shell syntax for policy decisions, not an interpreter:
  * what is static is read as the shell reads it (quotes, `$'…'`, brace expansion, a wrapper's
  * options by its getopt table, git's global options); variables are not expanded, `eval` of
  * computed strings and functions are not followed. What it cannot read with certainty (an option
@@ -1033,10 +1035,14 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
         else inner(run.argv!, run.via, false);
       }
       break;
-    default:
+    default: {
       // `git-push …` (git's dashed form, as in /usr/lib/git-core) is `git push …`.
       if (/^git-[a-z][a-z0-9-]*$/.test(name)) inner(['git', name.slice(4), ...args], name, false);
+      // `ip l s` is `ip link set` (full-commands.ts).
+      const full = inFull(name, args);
+      if (full) inner(full, `${name}, read in full`, false);
       break;
+    }
     case 'eval': {
       for (const sub of parseShell(args.join(' '))) out.push(...expandCommand({ ...sub, via: 'eval' }, depth + 1));
       break;

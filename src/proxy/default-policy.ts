@@ -46,8 +46,9 @@ export const DEFAULT_RULES: PolicyRule[] = [
   {
     name: 'host-network',
     program: 'ip',
-    // The verbs that change links, addresses, routes, rules and namespaces (`ip link set`, `ip addr add`, `ip netns exec`); `ip -batch` runs a file of them.
-    args_any: ['add', 'del', 'delete', 'change', 'chg', 'replace', 'set', 'flush', 'append', 'prepend', 'restore', 'exec', 'attach', 'detach', '-b', '-batch', '--batch'],
+    // The verbs that change links, addresses, routes, rules, namespaces and IPsec state (`ip link set`, `ip addr add`, `ip netns exec`,
+    // `ip xfrm state update`); `ip -batch` runs a file of them. Abbreviations (`ip l s`, `ip -ba`) are judged in full (full-commands.ts).
+    args_any: ['add', 'del', 'delete', 'deleteall', 'delall', 'remove', 'change', 'chg', 'replace', 'update', 'allocspi', 'set', 'setdefault', 'flush', 'append', 'prepend', 'restore', 'exec', 'attach', 'detach', '-b', '-batch', '--batch'],
     action: 'deny',
     categories: ['host_escape_risk'],
     reason: 'changes the host\'s network configuration, outside any vault',

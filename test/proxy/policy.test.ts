@@ -187,6 +187,30 @@ describe('command lines read with certainty, or every way they could run', () =>
     expect(judged({ shell: 'source ./env.sh' }).action).toBe('allow');
   });
 
+  it('ip takes any prefix of its options, objects and verbs, tried in its own order: each form is judged in full', () => {
+    for (const argv of [
+      ['ip', 'l', 's', 'eth0', 'down'], ['ip', 'a', 'a', '1.2.3.4/24', 'dev', 'eth0'], ['ip', 'a', 'add', '1.2.3.4/24', 'dev', 'eth0'], ['ip', 'r', 'add', 'default', 'via', '1.1.1.1'],
+      ['ip', 'ro', 'del', 'default'], ['ip', '-b', 'file'], ['ip', '-ba', 'file'], ['ip', '--ba', 'file'], ['ip', '-force', '-bat', 'file'], ['ip', 'net', 'exec', 'n', 'ls'],
+      ['ip', 'netn', 'e', 'n', 'ls'], ['ip', '-n', 'ns', 'l', 's', 'eth0', 'up'], ['ip', 'ru', 'a', 'from', 'all', 'lookup', '100'], ['ip', 'n', 'f', 'all'],
+      ['ip', 'x', 's', 'a', 'src', 'x'], ['ip', 'tu', 'a', 't0', 'mode', 'gre'], ['ip', '-6', 'ro', 'rep', 'default', 'via', '::1'],
+    ]) {
+      expect(judged({ argv }), argv.join(' ')).toMatchObject({ action: 'deny', rule: 'host-network' });
+    }
+    // `ip n` is neighbor (tried before netns), `ip net` is netns; `l s` is `link set` (set is tried before show), `a s` is `address show`.
+    const inFull = (argv: string[]) => commandsOf({ argv }).map((c) => c.argv);
+    expect(inFull(['ip', 'n'])).toContainEqual(['ip', 'neighbor']);
+    expect(inFull(['ip', 'net'])).toContainEqual(['ip', 'netns']);
+    expect(inFull(['ip', '-ba', 'f'])).toContainEqual(['ip', '-batch', 'f']);
+    expect(inFull(['ip', 'a', 's'])).toContainEqual(['ip', 'address', 'show']);
+    // Read-only forms stay allowed, abbreviated or not.
+    for (const argv of [
+      ['ip', 'a'], ['ip', 'l', 'show'], ['ip', 'l'], ['ip', 'r'], ['ip', '-br', 'a'], ['ip', 'a', 's'], ['ip', 'r', 'g', '1.1.1.1'], ['ip', 'n'], ['ip', 'net'], ['ip', '-n', 'ns', 'a'],
+      ['ip', '-c', 'a'], ['ip', '-color=always', 'l'], ['ip', 'ru'], ['ip', 'x', 's', 'l'], ['ip', '-s', '-s', 'l'],
+    ]) {
+      expect(judged({ argv }).action, argv.join(' ')).toBe('allow');
+    }
+  });
+
   it('git global options with a separate value are not the subcommand', () => {
     for (const argv of [
       ['git', '--git-dir', '/r/.git', 'push'], ['git', '--work-tree', '/r', 'push'], ['git', '--namespace', 'x', 'push'], ['git', '--config-env', 'x=y', 'push'],
