@@ -749,22 +749,67 @@ export function programName(argv0: string): string {
 const GIT_VALUED = new Set(['-C', '-c', '--git-dir', '--work-tree', '--namespace', '--config-env', '--super-prefix', '--attr-source']);
 
 /**
+ * The options of package managers that may stand before their command, as their parsers read
+ * them (`npm --registry <url> publish`, `pnpm -C <dir> publish`, `yarn --cwd <dir> publish`). npm's
+ * and pnpm's nopt reads an option it does not know as a flag; which of them take a value is
+ * not certain from here, so expandCommand also judges the reading where it takes one.
+ */
+const PACKAGE_MANAGER_OPTIONS: Record<string, OptionTable> = {
+  npm: {
+    short: 'C:w:L:m:c:aBDEgHlnNOpPqsSyfvd',
+    long: {
+      ...Object.fromEntries(['registry', 'otp', 'tag', 'access', 'userconfig', 'globalconfig', 'prefix', 'cache', 'loglevel', 'workspace', 'scope', 'auth-type', 'cafile', 'ca', 'cert', 'key', 'proxy', 'https-proxy', 'noproxy', 'location', 'before', 'fetch-retries', 'fetch-timeout', 'node-options', 'script-shell', 'shell', 'umask', 'user-agent', 'editor', 'git', 'heading', 'message', 'omit', 'include', 'install-strategy', 'provenance-file', 'replace-registry-host', 'viewer', 'call', 'logs-dir', 'logs-max', 'maxsockets', 'preid', 'tag-version-prefix', 'local-address', 'npm-version'].map((n) => [n, ':'])),
+      ...Object.fromEntries(['global', 'json', 'silent', 'force', 'dry-run', 'yes', 'quiet', 'verbose', 'workspaces', 'include-workspace-root', 'ignore-scripts', 'legacy-peer-deps', 'offline', 'prefer-offline', 'prefer-online', 'production', 'save', 'save-dev', 'save-exact', 'foreground-scripts', 'parseable', 'long', 'provenance', 'strict-ssl', 'audit', 'fund', 'progress', 'color', 'usage', ...Object.keys(HELP)].map((n) => [n, ''])),
+    },
+  },
+  pnpm: {
+    short: 'C:F:wrgDPOSs',
+    long: {
+      ...Object.fromEntries(['dir', 'filter', 'filter-prod', 'test-pattern', 'changed-files-ignore-pattern', 'reporter', 'loglevel', 'workspace-concurrency', 'registry', 'store-dir', 'virtual-store-dir', 'modules-dir', 'resume-from', 'otp', 'tag', 'access'].map((n) => [n, ':'])),
+      ...Object.fromEntries(['recursive', 'workspace-root', 'global', 'silent', 'aggregate-output', 'stream', 'parallel', 'use-stderr', 'dev', 'prod', 'fail-if-no-match', 'report-summary', 'sort', 'reverse', 'json', 'dry-run', 'no-git-checks', ...Object.keys(HELP)].map((n) => [n, ''])),
+    },
+  },
+  yarn: {
+    short: 'sv',
+    long: {
+      ...Object.fromEntries(['cwd', 'modules-folder', 'cache-folder', 'mutex', 'network-timeout', 'global-folder', 'link-folder', 'preferred-cache-folder', 'network-concurrency', 'otp', 'use-yarnrc', 'registry'].map((n) => [n, ':'])),
+      ...Object.fromEntries(['silent', 'verbose', 'offline', 'prefer-offline', 'json', 'no-progress', 'non-interactive', 'frozen-lockfile', 'ignore-engines', 'ignore-scripts', 'production', 'no-lockfile', 'pure-lockfile', 'force', 'flat', ...Object.keys(HELP)].map((n) => [n, ''])),
+    },
+  },
+  bun: {
+    short: 'c:r:d:l:b',
+    long: {
+      ...Object.fromEntries(['cwd', 'config', 'env-file', 'preload', 'tsconfig-override', 'define', 'loader', 'main-fields', 'conditions'].map((n) => [n, ':'])),
+      ...Object.fromEntries(['silent', 'bun', 'watch', 'hot', 'smol', 'revision', ...Object.keys(HELP)].map((n) => [n, ''])),
+    },
+  },
+};
+
+/**
  * The first argument that is not an option — what rules call the subcommand. For git, the values
  * of its global options are skipped (`git -C x reset --hard` → `reset`, `git --git-dir /r push` →
- * `push`); for other programs, those of `-C <dir>` and `-c <value>`.
+ * `push`); for package managers, those of theirs (PACKAGE_MANAGER_OPTIONS: `npm --otp 1 publish`
+ * → `publish`); for other programs, those of `-C <dir>` and `-c <value>`.
  */
 export function subcommandOf(args: string[], program?: string): string | undefined {
   const at = subcommandIndex(args, program);
   return at === undefined ? undefined : args[at];
 }
 
-/** Where subcommandOf's word is in args. */
-function subcommandIndex(args: string[], program?: string): number | undefined {
+/** Where subcommandOf's word is in args; `unsure` collects the options a table does not know (they may take the next word). */
+function subcommandIndex(args: string[], program?: string, unsure: number[] = []): number | undefined {
+  const table = program === undefined ? undefined : PACKAGE_MANAGER_OPTIONS[program];
   const valued = program === 'git' ? GIT_VALUED : new Set(['-C', '-c']);
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === '--') return i + 1 < args.length ? i + 1 : undefined;
-    if (valued.has(a)) {
+    if (table && isOption(a)) {
+      const read = readOption(args, i, table);
+      if (read.unknown) unsure.push(i);
+      i = (read.unknown ? i + 1 : read.next) - 1;
+      continue;
+    }
+    if (!table && valued.has(a)) {
       i++;
       continue;
     }
@@ -816,6 +861,22 @@ function gitRuns(args: string[]): GitRun[] {
     }
   }
   return runs;
+}
+
+/** Python's options before its script (`python -B -m twine upload` → -m runs the module twine). */
+const PYTHON_OPTIONS: OptionTable = { short: 'bBdEhiIOPqsSuvVxc:m:W:X:', long: { 'check-hash-based-pycs': ':', 'help-env': '', 'help-xoptions': '', 'help-all': '', ...HELP } };
+
+/** The command `python … -m <module> <args…>` amounts to: the module run as a program (`twine upload`), or undefined. */
+function pythonModule(args: string[]): string[] | undefined {
+  for (let i = 0; i < args.length && isOption(args[i]); ) {
+    const read = readOption(args, i, PYTHON_OPTIONS);
+    const module = read.options.find((o) => o.name === 'm')?.value;
+    if (module !== undefined) return [module, ...args.slice(read.next)];
+    // -c runs a script: what follows are its arguments, not options.
+    if (read.unknown || read.options.some((o) => o.name === 'c')) return undefined;
+    i = read.next;
+  }
+  return undefined;
 }
 
 /**
@@ -1038,9 +1099,15 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
     default: {
       // `git-push …` (git's dashed form, as in /usr/lib/git-core) is `git push …`.
       if (/^git-[a-z][a-z0-9-]*$/.test(name)) inner(['git', name.slice(4), ...args], name, false);
-      // `ip l s` is `ip link set` (full-commands.ts).
-      const full = inFull(name, args);
+      // `python -m twine upload` is `twine upload`.
+      const module = /^(python|pypy)[0-9.]*$/.test(name) ? pythonModule(args) : undefined;
+      if (module) inner(module, `${name} -m`, false);
+      // `ip l s` is `ip link set`, `npm pub` is `npm publish` (full-commands.ts); an option a package
+      // manager's table does not know may take the next word, and then its command is after it.
+      const unsure: number[] = [];
+      const full = inFull(name, args, subcommandIndex(args, name, unsure));
       if (full) inner(full, `${name}, read in full`, false);
+      for (const k of unsure) if (!args[k]!.includes('=') && args[k + 1] !== undefined && !isOption(args[k + 1])) inner([name, ...args.slice(k + 2)], `${name}, ${args[k]} taking a value`, false);
       break;
     }
     case 'eval': {

@@ -1,6 +1,6 @@
 /**
  * Command lines some programs take abbreviated, read in full: `ip l s eth0 down` is
- * `ip link set eth0 down`. Rules name commands in full, so
+ * `ip link set eth0 down`, `npm pub` is `npm publish`. Rules name commands in full, so
  * command-line.ts judges this reading beside the one as written (a rule for `set` would not see
  * `s`). Each table follows the program's own matching, in its own order: where two names share a
  * prefix, the first one the program tries is the one it runs (`ip l s` is `set`, not `show`).
@@ -115,8 +115,54 @@ function ipInFull(args: string[]): string[] | undefined {
   return [...out, ...words, ...args.slice(i)];
 }
 
-/** The command line in full, when the program takes it abbreviated and it is written so; undefined when nothing is abbreviated. */
-export function inFull(name: string, args: string[]): string[] | undefined {
-  const full = name === 'ip' ? ipInFull(args) : undefined;
+/** npm's commands and aliases (lib/utils/cmd-list.js): a command is any unambiguous prefix of one of them, an alias stands for its command. */
+const NPM_COMMANDS = [
+  'access', 'approve-scripts', 'audit', 'bugs', 'cache', 'ci', 'completion', 'config', 'dedupe', 'deny-scripts', 'deprecate', 'diff', 'dist-tag', 'docs', 'doctor', 'edit',
+  'exec', 'explain', 'explore', 'find-dupes', 'fund', 'get', 'help', 'help-search', 'init', 'install', 'install-ci-test', 'install-test', 'link', 'll', 'login', 'logout',
+  'ls', 'org', 'outdated', 'owner', 'pack', 'ping', 'pkg', 'prefix', 'profile', 'prune', 'publish', 'query', 'rebuild', 'repo', 'restart', 'root', 'run', 'sbom', 'search',
+  'set', 'stage', 'start', 'stop', 'team', 'test', 'token', 'trust', 'undeprecate', 'uninstall', 'unpublish', 'update', 'version', 'view', 'whoami',
+];
+const NPM_ALIASES: Record<string, string> = {
+  author: 'owner', home: 'docs', issues: 'bugs', info: 'view', show: 'view', find: 'search', add: 'install', unlink: 'uninstall', remove: 'uninstall', rm: 'uninstall',
+  r: 'uninstall', un: 'uninstall', rb: 'rebuild', list: 'ls', ln: 'link', create: 'init', i: 'install', it: 'install-test', cit: 'install-ci-test', u: 'update',
+  up: 'update', c: 'config', s: 'search', se: 'search', tst: 'test', t: 'test', ddp: 'dedupe', v: 'view', 'run-script': 'run', 'clean-install': 'ci',
+  'clean-install-test': 'install-ci-test', x: 'exec', why: 'explain', la: 'll', verison: 'version', ic: 'ci', innit: 'init', in: 'install', ins: 'install',
+  inst: 'install', insta: 'install', instal: 'install', isnt: 'install', isnta: 'install', isntal: 'install', isntall: 'install', 'install-clean': 'ci',
+  'isntall-clean': 'ci', hlep: 'help', 'dist-tags': 'dist-tag', upgrade: 'update', udpate: 'update', rum: 'run', sit: 'install-ci-test', urn: 'run', ogr: 'org',
+};
+
+/** The command npm runs for `word` (its deref): camelCase as kebab-case, a command, an alias, or an unambiguous prefix of either. */
+function npmCommand(word: string): string | undefined {
+  const c = word.replace(/[A-Z]/g, (m) => '-' + m.toLowerCase());
+  if (NPM_COMMANDS.includes(c)) return c;
+  if (NPM_ALIASES[c]) return NPM_ALIASES[c];
+  const prefixed = [...NPM_COMMANDS, ...Object.keys(NPM_ALIASES)].filter((name) => name.startsWith(c));
+  return prefixed.length === 1 ? (NPM_ALIASES[prefixed[0]!] ?? prefixed[0]) : undefined;
+}
+
+/**
+ * The subcommand in full, by program: npm's abbreviations and aliases (`npm pub`); yarn's `npm`
+ * namespace (`yarn npm publish` publishes as `yarn publish` does) and `workspace <name> <command…>`.
+ */
+const SUBCOMMAND_IN_FULL: Record<string, (sub: string, rest: string[]) => string[] | undefined> = {
+  npm: (sub, rest) => {
+    const full = npmCommand(sub);
+    return full === undefined ? undefined : [full, ...rest];
+  },
+  yarn: (sub, rest) => (sub === 'npm' && rest.length > 0 ? rest : sub === 'workspace' && rest.length > 1 ? rest.slice(1) : undefined),
+};
+
+/**
+ * The command line in full, when the program takes it abbreviated and it is written so: `args`
+ * are the words after the program, `at` where its subcommand is (command-line.ts subcommandOf).
+ * Undefined when nothing is abbreviated.
+ */
+export function inFull(name: string, args: string[], at: number | undefined): string[] | undefined {
+  const full = name === 'ip' ? ipInFull(args) : at === undefined ? undefined : withSubcommand(name, args, at);
   return full && full.some((w, i) => w !== args[i]) ? [name, ...full] : undefined;
+}
+
+function withSubcommand(name: string, args: string[], at: number): string[] | undefined {
+  const rest = SUBCOMMAND_IN_FULL[name]?.(args[at]!, args.slice(at + 1));
+  return rest && [...args.slice(0, at), ...rest];
 }

@@ -211,6 +211,28 @@ describe('command lines read with certainty, or every way they could run', () =>
     }
   });
 
+  it('publishing is judged after global options with values, by npm\'s abbreviations and aliases, through yarn npm, yarn workspace and python -m', () => {
+    for (const argv of [
+      ['npm', '--registry', 'https://x', 'publish'], ['npm', 'pub'], ['npm', '--otp', '1', 'publish'], ['npm', '-w', 'pkg', 'publish'], ['npm', '--reg', 'https://x', 'publish'],
+      ['npm', 'unp', 'foo'], ['npm', 'author', 'add', 'bob'], ['npm', '--new-option', 'x', 'publish'], ['yarn', 'npm', 'publish'], ['yarn', '--cwd', 'x', 'publish'],
+      ['yarn', 'workspace', 'a', 'npm', 'publish'], ['python3', '-m', 'twine', 'upload', 'dist/x'], ['python', '-m', 'twine', 'upload'], ['python', '-mtwine', 'upload'],
+      ['python3', '-B', '-m', 'twine', 'upload'], ['pnpm', '-r', 'publish'], ['pnpm', '--filter', 'x', 'publish'], ['pnpm', '-C', 'dir', 'publish'],
+    ]) {
+      expect(judged({ argv }), argv.join(' ')).toMatchObject({ action: 'require_approval', rule: 'publish' });
+    }
+    expect(judged({ shell: 'python3 -m twine upload dist/*' })).toMatchObject({ action: 'require_approval', rule: 'publish' });
+    // The word after an option with a value is not the command; a package named publish is not publishing.
+    for (const argv of [['npm', '--registry', 'https://x', 'install'], ['npm', 'i', 'publish'], ['npm', 'install', 'publish'], ['python3', '-m', 'pip', 'install', 'x'], ['pnpm', '-r', 'install']]) {
+      expect(judged({ argv }), argv.join(' ')).toMatchObject({ action: 'allow', rule: 'package-install' });
+    }
+    for (const argv of [
+      ['npm', 'view', 'publish'], ['npm', '--silent', 'run', 'build'], ['npm', 't'], ['yarn', 'npm', 'info', 'foo'], ['python3', 'script.py', '-m', 'twine', 'upload'],
+      ['python3', '-c', 'print(1)', '-m', 'twine', 'upload'], ['python3', '-m', 'http.server'],
+    ]) {
+      expect(judged({ argv }), argv.join(' ')).toMatchObject({ action: 'allow', rule: 'default' });
+    }
+  });
+
   it('git global options with a separate value are not the subcommand', () => {
     for (const argv of [
       ['git', '--git-dir', '/r/.git', 'push'], ['git', '--work-tree', '/r', 'push'], ['git', '--namespace', 'x', 'push'], ['git', '--config-env', 'x=y', 'push'],
