@@ -879,6 +879,34 @@ function pythonModule(args: string[]): string[] | undefined {
   return undefined;
 }
 
+/** GNU parallel's replacement strings: `{}`, `{.}`, `{/}`, `{//}`, `{/.}`, `{#}`, `{%}`, their positional `{1}`…, and `{= perl =}`. */
+const PARALLEL_REPLACEMENT = /\{(\d+)?(?:\.|\/|\/\/|\/\.|#|%)?\}|\{=.*?=\}/gs;
+
+/**
+ * The command lines GNU parallel runs: its command with each combination of the arguments of its
+ * `:::` sources put in place of its replacement strings (or `-I`'s), or after it when it has none,
+ * quoted as parallel quotes them. The arguments of a `::::` source are in files, unknown here.
+ * Past MAX_BRACE_WORDS combinations the lines are not listed (the command needs approval).
+ */
+function withParallelArguments(line: string, sources: string[], replace: string | undefined): string[] {
+  const groups: { files: boolean; args: string[] }[] = [];
+  for (const word of sources) {
+    if (/^::::?\+?$/.test(word)) groups.push({ files: word.startsWith('::::'), args: [] });
+    else groups[groups.length - 1]?.args.push(word);
+  }
+  const known = groups.filter((g) => !g.files && g.args.length > 0).map((g) => g.args);
+  if (known.length === 0) return [];
+  if (known.reduce((n, g) => n * g.length, 1) > MAX_BRACE_WORDS) return [`${line} ${UNLISTED_EXPANSION}`];
+  let tuples: string[][] = [[]];
+  for (const group of known) tuples = tuples.flatMap((t) => group.map((a) => [...t, a]));
+  return tuples.map((tuple) => {
+    const quoted = tuple.map((a) => quoteArgv([a]));
+    if (replace !== undefined && replace !== '' && line.includes(replace)) return line.split(replace).join(quoted.join(' '));
+    const replaced = line.replace(PARALLEL_REPLACEMENT, (_m, n?: string) => (n !== undefined ? (quoted[Number(n) - 1] ?? '') : quoted.join(' ')));
+    return replaced !== line ? replaced : `${line} ${quoted.join(' ')}`;
+  });
+}
+
 /**
  * The commands a command runs in turn: itself, plus what a wrapper starts (`env X=1 make` →
  * `make`; `timeout 5 rm -rf x` → `rm -rf x`; `find . -exec rm {} ;` → `rm {}`; `sh -c "…"` → the
@@ -1071,8 +1099,10 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
       const source = args.findIndex((a) => /^::::?\+?$/.test(a));
       const words = source === -1 ? args : args.slice(0, source);
       let i = 0;
+      let replace: string | undefined;
       while (i < words.length && isOption(words[i])) {
         const read = readOption(words, i, PARALLEL_OPTIONS);
+        replace = read.options.find((o) => o.name === 'I')?.value ?? replace;
         if (read.unknown) {
           everyReading(read.next, name, words, false);
           i = words.length;
@@ -1081,8 +1111,12 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
         i = read.next;
       }
       if (words[i] === '--') i++;
-      if (i < words.length) shellInner(words.slice(i).join(' '), name);
-      else if (source !== -1) for (const a of args.slice(source + 1)) if (!/^::::?\+?$/.test(a)) shellInner(a, name);
+      if (i < words.length) {
+        const line = words.slice(i).join(' ');
+        shellInner(line, name);
+        // The command with each of its arguments is what runs (`parallel git ::: push` runs `git push`).
+        if (source !== -1) for (const composed of withParallelArguments(line, args.slice(source), replace)) shellInner(composed, `${name}, with its arguments`);
+      } else if (source !== -1) for (const a of args.slice(source + 1)) if (!/^::::?\+?$/.test(a)) shellInner(a, name);
       break;
     }
     case 'source':

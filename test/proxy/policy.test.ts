@@ -233,6 +233,31 @@ describe('command lines read with certainty, or every way they could run', () =>
     }
   });
 
+  it('parallel runs its command with each ::: argument: the combination is judged', () => {
+    for (const argv of [
+      ['parallel', 'git', ':::', 'push'], ['parallel', '-j2', 'git', ':::', 'status', 'push'], ['parallel', '-I', '@', 'git', '@', 'origin', ':::', 'push'],
+      ['parallel', 'git {1} {2}', ':::', 'push', ':::', 'origin'], ['sem', 'git', ':::', 'push'],
+    ]) {
+      expect(judged({ argv }), argv.join(' ')).toMatchObject({ action: 'require_approval', rule: 'git-push' });
+    }
+    expect(judged({ argv: ['parallel', '{}', 'id', ':::', 'sudo'] })).toMatchObject({ action: 'deny', rule: 'privilege' });
+    // Arguments are quoted as parallel quotes them: one argument is one word.
+    expect(commandsOf({ argv: ['parallel', 'echo', ':::', 'a; sudo id'] }).map((c) => c.argv)).toContainEqual(['echo', 'a; sudo id']);
+    for (const argv of [['parallel', 'git', ':::', 'status'], ['parallel', 'echo', ':::', 'push'], ['parallel', 'git', ':::', 'status', ':::', 'push'], ['parallel', 'echo', ':::', 'a; sudo id']]) {
+      expect(judged({ argv }).action, argv.join(' ')).toBe('allow');
+    }
+  });
+
+  it('arguments known only at run time (xargs, parallel\'s input and :::: files) are judged as a computed target is, like $(…)', () => {
+    const strict = parsePolicy({ default_action: 'require_approval' });
+    const computed = evaluatePolicy(strict, { shell: 'eval "$X"' }, { ...ctx, sandboxed: true }).decision;
+    expect(computed).toMatchObject({ action: 'require_approval', rule: 'default' });
+    for (const shell of ['echo push | xargs git', 'echo push | parallel git', 'parallel git :::: args.txt', 'git "$(echo push)"']) {
+      expect(evaluatePolicy(strict, { shell }, { ...ctx, sandboxed: true }).decision, shell).toMatchObject({ action: computed.action, rule: computed.rule });
+      expect(judged({ shell }), shell).toMatchObject({ action: 'allow', rule: 'default' });
+    }
+  });
+
   it('git global options with a separate value are not the subcommand', () => {
     for (const argv of [
       ['git', '--git-dir', '/r/.git', 'push'], ['git', '--work-tree', '/r', 'push'], ['git', '--namespace', 'x', 'push'], ['git', '--config-env', 'x=y', 'push'],
