@@ -822,13 +822,34 @@ function subcommandIndex(args: string[], program?: string, unsure: number[] = []
 type GitRun = { argv?: string[]; script?: string; via: string };
 
 /**
+ * The alias git's option at args[i] defines: `-c alias.<name>=<expansion>`, or
+ * `--config-env[=]alias.<name>=<VARIABLE>` (the expansion is the variable's value, known only when
+ * the command line assigns it: `V=push git --config-env=alias.p=V p`).
+ */
+function gitAlias(args: string[], i: number, assignments: string[]): { name: string; expansion?: string; variable?: string } | undefined {
+  const a = args[i]!;
+  if (a === '-c') {
+    const m = /^alias\.([^=]*)=(.*)$/is.exec(args[i + 1] ?? '');
+    return m ? { name: m[1]!, expansion: m[2]! } : undefined;
+  }
+  const spec = a === '--config-env' ? args[i + 1] : a.startsWith('--config-env=') ? a.slice(13) : undefined;
+  // git splits the spec at its last `=`: the variable's name has none.
+  const m = spec === undefined ? null : /^alias\.(.*)=([^=]*)$/is.exec(spec);
+  if (!m) return undefined;
+  const assigned = assignments.findLast((w) => w.startsWith(m[2]! + '='));
+  return { name: m[1]!, variable: m[2]!, ...(assigned !== undefined ? { expansion: assigned.slice(m[2]!.length + 1) } : {}) };
+}
+
+/**
  * The commands a git command line runs besides git's own work: an alias it defines itself
  * (`git -c alias.p=push p` runs `git push`; a `!…` alias is a shell command), `bisect run <cmd…>`,
  * `submodule foreach <cmd>` (one word is a shell command line, several a command) and
  * `rebase --exec <cmd>` (a shell command line). Aliases from config files are not on the command
- * line, so not seen.
+ * line, so not seen. An alias taken from a variable the command line does not assign
+ * (`--config-env=alias.p=V`) runs what the variable holds: a target computed at run time, judged
+ * as `git $V …` and `$V …` are.
  */
-function gitRuns(args: string[]): GitRun[] {
+function gitRuns(args: string[], assignments: string[]): GitRun[] {
   const at = subcommandIndex(args, 'git');
   if (at === undefined) return [];
   const sub = args[at]!;
@@ -836,11 +857,14 @@ function gitRuns(args: string[]): GitRun[] {
   const runs: GitRun[] = [];
   // Config keys are case-insensitive in their section and name (alias.P defines p).
   for (let i = 0; i < at; i++) {
-    const m = args[i] === '-c' ? /^alias\.([^=]*)=(.*)$/is.exec(args[i + 1] ?? '') : null;
-    if (!m || m[1]!.toLowerCase() !== sub.toLowerCase()) continue;
-    const expansion = m[2]!;
-    if (expansion.startsWith('!')) runs.push({ script: [expansion.slice(1), ...rest.map((a) => quoteArgv([a]))].join(' '), via: `git alias ${sub}` });
-    else runs.push({ argv: ['git', ...args.slice(0, at), ...shellWords(expansion), ...rest], via: `git alias ${sub}` });
+    const alias = gitAlias(args, i, assignments);
+    if (!alias || alias.name.toLowerCase() !== sub.toLowerCase()) continue;
+    const via = `git alias ${sub}`;
+    const expansions = alias.expansion !== undefined ? [alias.expansion] : ['$' + alias.variable, '!$' + alias.variable];
+    for (const expansion of expansions) {
+      if (expansion.startsWith('!')) runs.push({ script: [expansion.slice(1), ...rest.map((a) => quoteArgv([a]))].join(' '), via });
+      else runs.push({ argv: ['git', ...args.slice(0, at), ...shellWords(expansion), ...rest], via });
+    }
   }
   if (sub === 'bisect' && rest[0] === 'run') runs.push({ argv: rest.slice(1), via: 'git bisect run' });
   const foreach = sub === 'submodule' ? rest.indexOf('foreach') : -1;
@@ -1125,7 +1149,7 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
       if (args[0] !== undefined && readsCommandOutput(args[0])) out.push(shellReadingInput('sh', cmd, `${name} ${args[0].slice(0, 2)}…)`));
       break;
     case 'git':
-      for (const run of gitRuns(args)) {
+      for (const run of gitRuns(args, cmd.assignments ?? [])) {
         if (run.script !== undefined) shellInner(run.script, run.via);
         else inner(run.argv!, run.via, false);
       }

@@ -258,6 +258,24 @@ describe('command lines read with certainty, or every way they could run', () =>
     }
   });
 
+  it('a git alias defined from the environment (--config-env) is judged as -c alias.… is: by its value when the line assigns it, else as a computed target', () => {
+    for (const shell of ['VAR=push git --config-env=alias.x=VAR x', 'VAR=push git --config-env alias.x=VAR x', 'VAR=push git --config-env=Alias.X=VAR x']) {
+      expect(judged({ shell }), shell).toMatchObject({ action: 'require_approval', rule: 'git-push' });
+    }
+    expect(judged({ shell: "V='!sudo id' git --config-env=alias.s=V s" })).toMatchObject({ action: 'deny', rule: 'privilege' });
+    // Unassigned, the alias runs whatever $VAR holds (git's own command or, with `!`, a shell command): a target computed at run time.
+    const gitAllowed = parsePolicy({ default_action: 'deny', rules: [{ name: 'git', program: 'git', action: 'allow' }] });
+    const decideIn = (shell: string) => evaluatePolicy(gitAllowed, { shell }, { ...ctx, sandboxed: true }).decision;
+    for (const shell of ['git --config-env=alias.x=VAR x', 'git --config-env alias.x=VAR x']) {
+      expect(decideIn(shell), shell).toMatchObject({ action: 'deny', rule: 'default' });
+      expect(decideIn(shell), shell).toMatchObject({ action: decideIn('"$VAR"').action, rule: decideIn('"$VAR"').rule });
+    }
+    // The alias not used, or another key from the environment: git's own command decides.
+    expect(decideIn('git --config-env=alias.x=VAR status')).toMatchObject({ action: 'allow', rule: 'git' });
+    expect(judged({ shell: 'VAR=push git --config-env=alias.x=VAR status' })).toMatchObject({ action: 'allow', rule: 'git-read' });
+    expect(judged({ shell: 'git --config-env=user.name=VAR commit -m x' }).action).toBe('allow');
+  });
+
   it('git global options with a separate value are not the subcommand', () => {
     for (const argv of [
       ['git', '--git-dir', '/r/.git', 'push'], ['git', '--work-tree', '/r', 'push'], ['git', '--namespace', 'x', 'push'], ['git', '--config-env', 'x=y', 'push'],
