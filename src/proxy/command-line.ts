@@ -1170,6 +1170,8 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
     }
     case 'eval': {
       for (const sub of parseShell(args.join(' '))) out.push(...expandCommand({ ...sub, via: 'eval' }, depth + 1));
+      // `eval "$(curl …)"` runs what another command prints, like `curl … | sh`.
+      if (args.some((a) => /\$\((?!\()|`/.test(a))) out.push(shellReadingInput('sh', cmd, 'eval $(…)'));
       break;
     }
   }
