@@ -508,6 +508,26 @@ describe('default policy', () => {
     for (const argv of [['ip', 'addr', 'show'], ['ip', 'a'], ['ip', 'route'], ['ip', '-j', 'link', 'show'], ['fdisk', '-l', 'disk.img']]) expect(decide(argv).action, argv.join(' ')).toBe('allow');
   });
 
+  it('the listing forms of fdisk, parted, losetup and blockdev are allowed; every form that changes a device stays denied', () => {
+    const sandboxed = { ...ctx, sandboxed: true };
+    for (const argv of [
+      ['fdisk', '-l', '/dev/sda'], ['fdisk', '-lu', '/dev/sda'], ['fdisk', '-x', '/dev/sda'], ['fdisk', '--list'], ['parted', '/dev/sda', 'print'], ['parted', '-s', '/dev/sda', 'unit', 'MiB', 'print', 'free'],
+      ['parted', '/dev/sda', 'p'], ['parted', '-l'], ['parted', '--list'], ['losetup'], ['losetup', '-a'], ['losetup', '-l'], ['losetup', '--list', '--json'],
+      ['blockdev', '--getsize64', '/dev/sda'], ['blockdev', '--report'], ['blockdev', '-v', '--getro', '--getss', '/dev/sda'],
+    ]) {
+      expect(decide(argv, DEFAULT_POLICY, sandboxed), argv.join(' ')).toMatchObject({ action: 'allow', rule: 'host-disk-listing', categories: ['read_only'] });
+    }
+    for (const argv of [
+      ['fdisk', '/dev/sda'], ['fdisk', '-ul', '/dev/sda'], ['fdisk', '-b', '512', '/dev/sda'], ['parted', '/dev/sda'], ['parted', '/dev/sda', 'mklabel', 'gpt'], ['parted', '/dev/sda', 'print', 'mklabel', 'gpt'],
+      ['parted', '-s', '/dev/sda', 'p', 'rm', '1'], ['parted', '/dev/sda', 'print', 'mkl', 'gpt'], ['blockdev', '--setro', '/dev/sda'], ['blockdev', '--getsz', '--setrw', '/dev/sda'], ['blockdev', '--flushbufs', '/dev/sda'],
+    ]) {
+      expect(decide(argv, DEFAULT_POLICY, sandboxed), argv.join(' ')).toMatchObject({ action: 'deny', rule: 'host-disk' });
+    }
+    for (const argv of [['losetup', '/dev/loop0', 'file'], ['losetup', '-f', 'file'], ['losetup', '-l', '/dev/loop0', 'file'], ['losetup', '-D'], ['losetup', '-lD'], ['losetup', '-d', '/dev/loop0'], ['losetup', '-a', '-d', '/dev/loop0']]) {
+      expect(decide(argv, DEFAULT_POLICY, sandboxed), argv.join(' ')).toMatchObject({ action: 'deny', rule: 'host-system' });
+    }
+  });
+
   it('denies interactive programs and privilege changes', () => {
     expect(decide(['vim', 'x.txt'])).toMatchObject({ action: 'deny', categories: ['interactive'] });
     expect(decide(['vim', '-es', '-c', 'wq', 'x.txt']).action).not.toBe('deny');
