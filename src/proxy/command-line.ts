@@ -796,26 +796,47 @@ export function subcommandOf(args: string[], program?: string): string | undefin
   return at === undefined ? undefined : args[at];
 }
 
-/** Where subcommandOf's word is in args; `unsure` collects the options a table does not know (they may take the next word). */
-function subcommandIndex(args: string[], program?: string, unsure: number[] = []): number | undefined {
+/** Where subcommandOf's word is in args. */
+function subcommandIndex(args: string[], program?: string): number | undefined {
+  return subcommandIndexes(args, program)[0];
+}
+
+/**
+ * Where the subcommand may be in args: first where it is when every option a package manager's
+ * table does not know is a flag (as nopt reads one), then each other place it is when some of
+ * those options take the next word as their value.
+ */
+function subcommandIndexes(args: string[], program?: string): number[] {
   const table = program === undefined ? undefined : PACKAGE_MANAGER_OPTIONS[program];
   const valued = program === 'git' ? GIT_VALUED : new Set(['-C', '-c']);
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '--') return i + 1 < args.length ? i + 1 : undefined;
-    if (table && isOption(a)) {
-      const read = readOption(args, i, table);
-      if (read.unknown) unsure.push(i);
-      i = (read.unknown ? i + 1 : read.next) - 1;
-      continue;
+  const found: number[] = [];
+  const starts = [0];
+  const walked = new Set<number>();
+  for (let s = 0; s < starts.length; s++) {
+    for (let i = starts[s]!; i < args.length && !walked.has(i); i++) {
+      walked.add(i);
+      const a = args[i]!;
+      if (a === '--') {
+        if (i + 1 < args.length) found.push(i + 1);
+        break;
+      }
+      if (table && isOption(a)) {
+        const read = readOption(args, i, table);
+        if (read.unknown && !a.includes('=') && args[i + 1] !== undefined && !isOption(args[i + 1])) starts.push(i + 2);
+        i = (read.unknown ? i + 1 : read.next) - 1;
+        continue;
+      }
+      if (!table && valued.has(a)) {
+        i++;
+        continue;
+      }
+      if (!a.startsWith('-')) {
+        found.push(i);
+        break;
+      }
     }
-    if (!table && valued.has(a)) {
-      i++;
-      continue;
-    }
-    if (!a.startsWith('-')) return i;
   }
-  return undefined;
+  return found;
 }
 
 /** What git runs on its own: a command (argv) or a shell command line (script). */
@@ -1162,10 +1183,10 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
       if (module) inner(module, `${name} -m`, false);
       // `ip l s` is `ip link set`, `npm pub` is `npm publish` (full-commands.ts); an option a package
       // manager's table does not know may take the next word, and then its command is after it.
-      const unsure: number[] = [];
-      const full = inFull(name, args, subcommandIndex(args, name, unsure));
+      const [at, ...unsure] = subcommandIndexes(args, name);
+      const full = inFull(name, args, at);
       if (full) inner(full, `${name}, read in full`, false);
-      for (const k of unsure) if (!args[k]!.includes('=') && args[k + 1] !== undefined && !isOption(args[k + 1])) inner([name, ...args.slice(k + 2)], `${name}, ${args[k]} taking a value`, false);
+      for (const j of unsure) inner([name, ...args.slice(j)], `${name}, with an option it may read taking a value`, false);
       break;
     }
     case 'eval': {

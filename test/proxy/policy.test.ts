@@ -221,6 +221,10 @@ describe('command lines read with certainty, or every way they could run', () =>
       expect(judged({ argv }), argv.join(' ')).toMatchObject({ action: 'require_approval', rule: 'publish' });
     }
     expect(judged({ shell: 'python3 -m twine upload dist/*' })).toMatchObject({ action: 'require_approval', rule: 'publish' });
+    // However many options it does not know stand before it (each may take a value or not), every place the command may be is judged.
+    const unknown = Array.from({ length: 12 }, (_, k) => [`--opt${k}`, `v${k}`]).flat();
+    expect(judged({ argv: ['npm', ...unknown, 'publish'] })).toMatchObject({ action: 'require_approval', rule: 'publish' });
+    expect(judged({ argv: ['npm', '--opt', 'x', 'install', 'publish'] })).toMatchObject({ action: 'allow', rule: 'package-install' });
     // The word after an option with a value is not the command; a package named publish is not publishing.
     for (const argv of [['npm', '--registry', 'https://x', 'install'], ['npm', 'i', 'publish'], ['npm', 'install', 'publish'], ['python3', '-m', 'pip', 'install', 'x'], ['pnpm', '-r', 'install']]) {
       expect(judged({ argv }), argv.join(' ')).toMatchObject({ action: 'allow', rule: 'package-install' });
