@@ -1,4 +1,5 @@
 import { pushAll } from '../core/arrays.js';
+import { inFull } from './full-commands.js';
 
 /**
  * Turns what the agent asked to run into the simple commands a policy can judge.
@@ -7,7 +8,8 @@ import { pushAll } from '../core/arrays.js';
  * and the script of `sh -c "…"`, is split here into its simple commands (`a && b | c; d`), with
  * command substitutions (`$(…)`, backticks) parsed as commands of their own; wrappers that run
  * another command (`env`, `nice`, `timeout`, `xargs`, `find -exec`, `sudo`…) yield the wrapped
- * command too. This is a reading of POSIX shell syntax for policy decisions, not an interpreter:
+ * command too, and a command line a program takes abbreviated (`ip l s`, `npm pub`) in full
+ * (full-commands.ts). This is a reading of POSIX shell syntax for policy decisions, not an interpreter:
  * what is static is read as the shell reads it (quotes, `$'…'`, brace expansion, a wrapper's
  * options by its getopt table, git's global options); variables are not expanded, `eval` of
  * computed strings and functions are not followed. What it cannot read with certainty (an option
@@ -747,9 +749,47 @@ export function programName(argv0: string): string {
 const GIT_VALUED = new Set(['-C', '-c', '--git-dir', '--work-tree', '--namespace', '--config-env', '--super-prefix', '--attr-source']);
 
 /**
+ * The options of package managers that may stand before their command, as their parsers read
+ * them (`npm --registry <url> publish`, `pnpm -C <dir> publish`, `yarn --cwd <dir> publish`). npm's
+ * and pnpm's nopt reads an option it does not know as a flag; which of them take a value is
+ * not certain from here, so expandCommand also judges the reading where it takes one.
+ */
+const PACKAGE_MANAGER_OPTIONS: Record<string, OptionTable> = {
+  npm: {
+    short: 'C:w:L:m:c:aBDEgHlnNOpPqsSyfvd',
+    long: {
+      ...Object.fromEntries(['registry', 'otp', 'tag', 'access', 'userconfig', 'globalconfig', 'prefix', 'cache', 'loglevel', 'workspace', 'scope', 'auth-type', 'cafile', 'ca', 'cert', 'key', 'proxy', 'https-proxy', 'noproxy', 'location', 'before', 'fetch-retries', 'fetch-timeout', 'node-options', 'script-shell', 'shell', 'umask', 'user-agent', 'editor', 'git', 'heading', 'message', 'omit', 'include', 'install-strategy', 'provenance-file', 'replace-registry-host', 'viewer', 'call', 'logs-dir', 'logs-max', 'maxsockets', 'preid', 'tag-version-prefix', 'local-address', 'npm-version'].map((n) => [n, ':'])),
+      ...Object.fromEntries(['global', 'json', 'silent', 'force', 'dry-run', 'yes', 'quiet', 'verbose', 'workspaces', 'include-workspace-root', 'ignore-scripts', 'legacy-peer-deps', 'offline', 'prefer-offline', 'prefer-online', 'production', 'save', 'save-dev', 'save-exact', 'foreground-scripts', 'parseable', 'long', 'provenance', 'strict-ssl', 'audit', 'fund', 'progress', 'color', 'usage', ...Object.keys(HELP)].map((n) => [n, ''])),
+    },
+  },
+  pnpm: {
+    short: 'C:F:wrgDPOSs',
+    long: {
+      ...Object.fromEntries(['dir', 'filter', 'filter-prod', 'test-pattern', 'changed-files-ignore-pattern', 'reporter', 'loglevel', 'workspace-concurrency', 'registry', 'store-dir', 'virtual-store-dir', 'modules-dir', 'resume-from', 'otp', 'tag', 'access'].map((n) => [n, ':'])),
+      ...Object.fromEntries(['recursive', 'workspace-root', 'global', 'silent', 'aggregate-output', 'stream', 'parallel', 'use-stderr', 'dev', 'prod', 'fail-if-no-match', 'report-summary', 'sort', 'reverse', 'json', 'dry-run', 'no-git-checks', ...Object.keys(HELP)].map((n) => [n, ''])),
+    },
+  },
+  yarn: {
+    short: 'sv',
+    long: {
+      ...Object.fromEntries(['cwd', 'modules-folder', 'cache-folder', 'mutex', 'network-timeout', 'global-folder', 'link-folder', 'preferred-cache-folder', 'network-concurrency', 'otp', 'use-yarnrc', 'registry'].map((n) => [n, ':'])),
+      ...Object.fromEntries(['silent', 'verbose', 'offline', 'prefer-offline', 'json', 'no-progress', 'non-interactive', 'frozen-lockfile', 'ignore-engines', 'ignore-scripts', 'production', 'no-lockfile', 'pure-lockfile', 'force', 'flat', ...Object.keys(HELP)].map((n) => [n, ''])),
+    },
+  },
+  bun: {
+    short: 'c:r:d:l:b',
+    long: {
+      ...Object.fromEntries(['cwd', 'config', 'env-file', 'preload', 'tsconfig-override', 'define', 'loader', 'main-fields', 'conditions'].map((n) => [n, ':'])),
+      ...Object.fromEntries(['silent', 'bun', 'watch', 'hot', 'smol', 'revision', ...Object.keys(HELP)].map((n) => [n, ''])),
+    },
+  },
+};
+
+/**
  * The first argument that is not an option — what rules call the subcommand. For git, the values
  * of its global options are skipped (`git -C x reset --hard` → `reset`, `git --git-dir /r push` →
- * `push`); for other programs, those of `-C <dir>` and `-c <value>`.
+ * `push`); for package managers, those of theirs (PACKAGE_MANAGER_OPTIONS: `npm --otp 1 publish`
+ * → `publish`); for other programs, those of `-C <dir>` and `-c <value>`.
  */
 export function subcommandOf(args: string[], program?: string): string | undefined {
   const at = subcommandIndex(args, program);
@@ -758,30 +798,79 @@ export function subcommandOf(args: string[], program?: string): string | undefin
 
 /** Where subcommandOf's word is in args. */
 function subcommandIndex(args: string[], program?: string): number | undefined {
+  return subcommandIndexes(args, program)[0];
+}
+
+/**
+ * Where the subcommand may be in args: first where it is when every option a package manager's
+ * table does not know is a flag (as nopt reads one), then each other place it is when some of
+ * those options take the next word as their value.
+ */
+function subcommandIndexes(args: string[], program?: string): number[] {
+  const table = program === undefined ? undefined : PACKAGE_MANAGER_OPTIONS[program];
   const valued = program === 'git' ? GIT_VALUED : new Set(['-C', '-c']);
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '--') return i + 1 < args.length ? i + 1 : undefined;
-    if (valued.has(a)) {
-      i++;
-      continue;
+  const found: number[] = [];
+  const starts = [0];
+  const walked = new Set<number>();
+  for (let s = 0; s < starts.length; s++) {
+    for (let i = starts[s]!; i < args.length && !walked.has(i); i++) {
+      walked.add(i);
+      const a = args[i]!;
+      if (a === '--') {
+        if (i + 1 < args.length) found.push(i + 1);
+        break;
+      }
+      if (table && isOption(a)) {
+        const read = readOption(args, i, table);
+        if (read.unknown && !a.includes('=') && args[i + 1] !== undefined && !isOption(args[i + 1])) starts.push(i + 2);
+        i = (read.unknown ? i + 1 : read.next) - 1;
+        continue;
+      }
+      if (!table && valued.has(a)) {
+        i++;
+        continue;
+      }
+      if (!a.startsWith('-')) {
+        found.push(i);
+        break;
+      }
     }
-    if (!a.startsWith('-')) return i;
   }
-  return undefined;
+  return found;
 }
 
 /** What git runs on its own: a command (argv) or a shell command line (script). */
 type GitRun = { argv?: string[]; script?: string; via: string };
 
 /**
+ * The alias git's option at args[i] defines: `-c alias.<name>=<expansion>`, or
+ * `--config-env[=]alias.<name>=<VARIABLE>` (the expansion is the variable's value, known only when
+ * the command line assigns it: `V=push git --config-env=alias.p=V p`).
+ */
+function gitAlias(args: string[], i: number, assignments: string[]): { name: string; expansion?: string; variable?: string } | undefined {
+  const a = args[i]!;
+  if (a === '-c') {
+    const m = /^alias\.([^=]*)=(.*)$/is.exec(args[i + 1] ?? '');
+    return m ? { name: m[1]!, expansion: m[2]! } : undefined;
+  }
+  const spec = a === '--config-env' ? args[i + 1] : a.startsWith('--config-env=') ? a.slice(13) : undefined;
+  // git splits the spec at its last `=`: the variable's name has none.
+  const m = spec === undefined ? null : /^alias\.(.*)=([^=]*)$/is.exec(spec);
+  if (!m) return undefined;
+  const assigned = assignments.findLast((w) => w.startsWith(m[2]! + '='));
+  return { name: m[1]!, variable: m[2]!, ...(assigned !== undefined ? { expansion: assigned.slice(m[2]!.length + 1) } : {}) };
+}
+
+/**
  * The commands a git command line runs besides git's own work: an alias it defines itself
  * (`git -c alias.p=push p` runs `git push`; a `!…` alias is a shell command), `bisect run <cmd…>`,
  * `submodule foreach <cmd>` (one word is a shell command line, several a command) and
  * `rebase --exec <cmd>` (a shell command line). Aliases from config files are not on the command
- * line, so not seen.
+ * line, so not seen. An alias taken from a variable the command line does not assign
+ * (`--config-env=alias.p=V`) runs what the variable holds: a target computed at run time, judged
+ * as `git $V …` and `$V …` are.
  */
-function gitRuns(args: string[]): GitRun[] {
+function gitRuns(args: string[], assignments: string[]): GitRun[] {
   const at = subcommandIndex(args, 'git');
   if (at === undefined) return [];
   const sub = args[at]!;
@@ -789,11 +878,14 @@ function gitRuns(args: string[]): GitRun[] {
   const runs: GitRun[] = [];
   // Config keys are case-insensitive in their section and name (alias.P defines p).
   for (let i = 0; i < at; i++) {
-    const m = args[i] === '-c' ? /^alias\.([^=]*)=(.*)$/is.exec(args[i + 1] ?? '') : null;
-    if (!m || m[1]!.toLowerCase() !== sub.toLowerCase()) continue;
-    const expansion = m[2]!;
-    if (expansion.startsWith('!')) runs.push({ script: [expansion.slice(1), ...rest.map((a) => quoteArgv([a]))].join(' '), via: `git alias ${sub}` });
-    else runs.push({ argv: ['git', ...args.slice(0, at), ...shellWords(expansion), ...rest], via: `git alias ${sub}` });
+    const alias = gitAlias(args, i, assignments);
+    if (!alias || alias.name.toLowerCase() !== sub.toLowerCase()) continue;
+    const via = `git alias ${sub}`;
+    const expansions = alias.expansion !== undefined ? [alias.expansion] : ['$' + alias.variable, '!$' + alias.variable];
+    for (const expansion of expansions) {
+      if (expansion.startsWith('!')) runs.push({ script: [expansion.slice(1), ...rest.map((a) => quoteArgv([a]))].join(' '), via });
+      else runs.push({ argv: ['git', ...args.slice(0, at), ...shellWords(expansion), ...rest], via });
+    }
   }
   if (sub === 'bisect' && rest[0] === 'run') runs.push({ argv: rest.slice(1), via: 'git bisect run' });
   const foreach = sub === 'submodule' ? rest.indexOf('foreach') : -1;
@@ -814,6 +906,50 @@ function gitRuns(args: string[]): GitRun[] {
     }
   }
   return runs;
+}
+
+/** Python's options before its script (`python -B -m twine upload` → -m runs the module twine). */
+const PYTHON_OPTIONS: OptionTable = { short: 'bBdEhiIOPqsSuvVxc:m:W:X:', long: { 'check-hash-based-pycs': ':', 'help-env': '', 'help-xoptions': '', 'help-all': '', ...HELP } };
+
+/** The command `python … -m <module> <args…>` amounts to: the module run as a program (`twine upload`), or undefined. */
+function pythonModule(args: string[]): string[] | undefined {
+  for (let i = 0; i < args.length && isOption(args[i]); ) {
+    const read = readOption(args, i, PYTHON_OPTIONS);
+    const module = read.options.find((o) => o.name === 'm')?.value;
+    if (module !== undefined) return [module, ...args.slice(read.next)];
+    // -c runs a script: what follows are its arguments, not options.
+    if (read.unknown || read.options.some((o) => o.name === 'c')) return undefined;
+    i = read.next;
+  }
+  return undefined;
+}
+
+/** GNU parallel's replacement strings: `{}`, `{.}`, `{/}`, `{//}`, `{/.}`, `{#}`, `{%}`, their positional `{1}`…, and `{= perl =}`. */
+const PARALLEL_REPLACEMENT = /\{(\d+)?(?:\.|\/|\/\/|\/\.|#|%)?\}|\{=.*?=\}/gs;
+
+/**
+ * The command lines GNU parallel runs: its command with each combination of the arguments of its
+ * `:::` sources put in place of its replacement strings (or `-I`'s), or after it when it has none,
+ * quoted as parallel quotes them. The arguments of a `::::` source are in files, unknown here.
+ * Past MAX_BRACE_WORDS combinations the lines are not listed (the command needs approval).
+ */
+function withParallelArguments(line: string, sources: string[], replace: string | undefined): string[] {
+  const groups: { files: boolean; args: string[] }[] = [];
+  for (const word of sources) {
+    if (/^::::?\+?$/.test(word)) groups.push({ files: word.startsWith('::::'), args: [] });
+    else groups[groups.length - 1]?.args.push(word);
+  }
+  const known = groups.filter((g) => !g.files && g.args.length > 0).map((g) => g.args);
+  if (known.length === 0) return [];
+  if (known.reduce((n, g) => n * g.length, 1) > MAX_BRACE_WORDS) return [`${line} ${UNLISTED_EXPANSION}`];
+  let tuples: string[][] = [[]];
+  for (const group of known) tuples = tuples.flatMap((t) => group.map((a) => [...t, a]));
+  return tuples.map((tuple) => {
+    const quoted = tuple.map((a) => quoteArgv([a]));
+    if (replace !== undefined && replace !== '' && line.includes(replace)) return line.split(replace).join(quoted.join(' '));
+    const replaced = line.replace(PARALLEL_REPLACEMENT, (_m, n?: string) => (n !== undefined ? (quoted[Number(n) - 1] ?? '') : quoted.join(' ')));
+    return replaced !== line ? replaced : `${line} ${quoted.join(' ')}`;
+  });
 }
 
 /**
@@ -1008,8 +1144,10 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
       const source = args.findIndex((a) => /^::::?\+?$/.test(a));
       const words = source === -1 ? args : args.slice(0, source);
       let i = 0;
+      let replace: string | undefined;
       while (i < words.length && isOption(words[i])) {
         const read = readOption(words, i, PARALLEL_OPTIONS);
+        replace = read.options.find((o) => o.name === 'I')?.value ?? replace;
         if (read.unknown) {
           everyReading(read.next, name, words, false);
           i = words.length;
@@ -1018,8 +1156,12 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
         i = read.next;
       }
       if (words[i] === '--') i++;
-      if (i < words.length) shellInner(words.slice(i).join(' '), name);
-      else if (source !== -1) for (const a of args.slice(source + 1)) if (!/^::::?\+?$/.test(a)) shellInner(a, name);
+      if (i < words.length) {
+        const line = words.slice(i).join(' ');
+        shellInner(line, name);
+        // The command with each of its arguments is what runs (`parallel git ::: push` runs `git push`).
+        if (source !== -1) for (const composed of withParallelArguments(line, args.slice(source), replace)) shellInner(composed, `${name}, with its arguments`);
+      } else if (source !== -1) for (const a of args.slice(source + 1)) if (!/^::::?\+?$/.test(a)) shellInner(a, name);
       break;
     }
     case 'source':
@@ -1028,17 +1170,29 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
       if (args[0] !== undefined && readsCommandOutput(args[0])) out.push(shellReadingInput('sh', cmd, `${name} ${args[0].slice(0, 2)}…)`));
       break;
     case 'git':
-      for (const run of gitRuns(args)) {
+      for (const run of gitRuns(args, cmd.assignments ?? [])) {
         if (run.script !== undefined) shellInner(run.script, run.via);
         else inner(run.argv!, run.via, false);
       }
       break;
-    default:
+    default: {
       // `git-push …` (git's dashed form, as in /usr/lib/git-core) is `git push …`.
       if (/^git-[a-z][a-z0-9-]*$/.test(name)) inner(['git', name.slice(4), ...args], name, false);
+      // `python -m twine upload` is `twine upload`.
+      const module = /^(python|pypy)[0-9.]*$/.test(name) ? pythonModule(args) : undefined;
+      if (module) inner(module, `${name} -m`, false);
+      // `ip l s` is `ip link set`, `npm pub` is `npm publish` (full-commands.ts); an option a package
+      // manager's table does not know may take the next word, and then its command is after it.
+      const [at, ...unsure] = subcommandIndexes(args, name);
+      const full = inFull(name, args, at);
+      if (full) inner(full, `${name}, read in full`, false);
+      for (const j of unsure) inner([name, ...args.slice(j)], `${name}, with an option it may read taking a value`, false);
       break;
+    }
     case 'eval': {
       for (const sub of parseShell(args.join(' '))) out.push(...expandCommand({ ...sub, via: 'eval' }, depth + 1));
+      // `eval "$(curl …)"` runs what another command prints, like `curl … | sh`.
+      if (args.some((a) => /\$\((?!\()|`/.test(a))) out.push(shellReadingInput('sh', cmd, 'eval $(…)'));
       break;
     }
   }

@@ -27,6 +27,56 @@ export const DEFAULT_RULES: PolicyRule[] = [
     categories: ['host_escape_risk'],
     reason: 'changes user or privilege: the command would act on the host with other rights',
   },
+  // The listing forms of the disk and loop-device tools denied below: they read the host's
+  // devices and change nothing, and are judged first. Each names what it allows, so a form that
+  // also changes something (`losetup -l /dev/loop0 file` attaches) is left to the denials.
+  {
+    name: 'host-disk-listing',
+    program: 'fdisk',
+    // -l/-x list and exit whatever else is given (fdisk's list-only mode); clustered with other flags too (not after -u or -c, whose value they would be).
+    args_any: ['/^-[BhsvVx]*[lx][BhlsvVx]*([cLu].*)?$/', '--list', '--list-details'],
+    action: 'allow',
+    categories: ['read_only'],
+    reason: 'lists partition tables; changes nothing',
+  },
+  {
+    name: 'host-disk-listing',
+    program: 'parted',
+    args_any: ['/^-[hsmf]*l[hsmf]*$/', '--list'],
+    action: 'allow',
+    categories: ['read_only'],
+    reason: 'lists partition tables; changes nothing',
+  },
+  {
+    name: 'host-disk-listing',
+    program: 'parted',
+    // `parted <device> print` (parted takes any unambiguous prefix of a command: `p`); every other
+    // word must be an option or a word of print and unit, so no command that changes the disk is among them.
+    args_any: ['/^p(r(i(nt?)?)?)?$/i'],
+    args_none: ['/^(?!-|\\/dev\\/|(p|pr|pri|prin|print|free|all|devices|list|unit|u|s|b|%|cyl|chs|compact|[kmgt]i?b)$)/i'],
+    action: 'allow',
+    categories: ['read_only'],
+    reason: 'prints a partition table; changes nothing',
+  },
+  {
+    name: 'host-disk-listing',
+    program: 'losetup',
+    // Bare, -a and -l list every loop device; any operand (`-l /dev/loop0 file` attaches) or other option is not a listing.
+    args_none: ['/^(?!-[alnJv]+$|--(all|list|noheadings|json|raw|verbose|output-all)$)/'],
+    action: 'allow',
+    categories: ['read_only'],
+    reason: 'lists loop devices; changes nothing',
+  },
+  {
+    name: 'host-disk-listing',
+    program: 'blockdev',
+    // Every option a getter (`--getsize64`) or --report: the operands are the devices they read.
+    args_any: ['--get*', '--report'],
+    args_none: ['/^-(?!-get[a-z0-9]+$|-report$|[qv]+$)/'],
+    action: 'allow',
+    categories: ['read_only'],
+    reason: 'reads a block device\'s settings; changes nothing',
+  },
   {
     name: 'host-system',
     program: ['mount', 'umount', 'fusermount', 'fusermount3', 'chroot', 'nsenter', 'unshare', 'mknod', 'insmod', 'rmmod', 'modprobe', 'sysctl', 'systemctl', 'service', 'reboot', 'shutdown', 'halt', 'poweroff', 'init', 'telinit', 'mkfs*', 'iptables*', 'ip6tables*', 'nft',
@@ -46,8 +96,9 @@ export const DEFAULT_RULES: PolicyRule[] = [
   {
     name: 'host-network',
     program: 'ip',
-    // The verbs that change links, addresses, routes, rules and namespaces (`ip link set`, `ip addr add`, `ip netns exec`); `ip -batch` runs a file of them.
-    args_any: ['add', 'del', 'delete', 'change', 'chg', 'replace', 'set', 'flush', 'append', 'prepend', 'restore', 'exec', 'attach', 'detach', '-b', '-batch', '--batch'],
+    // The verbs that change links, addresses, routes, rules, namespaces and IPsec state (`ip link set`, `ip addr add`, `ip netns exec`,
+    // `ip xfrm state update`); `ip -batch` runs a file of them. Abbreviations (`ip l s`, `ip -ba`) are judged in full (full-commands.ts).
+    args_any: ['add', 'del', 'delete', 'deleteall', 'delall', 'remove', 'change', 'chg', 'replace', 'update', 'allocspi', 'set', 'setdefault', 'flush', 'append', 'prepend', 'restore', 'exec', 'attach', 'detach', '-b', '-batch', '--batch'],
     action: 'deny',
     categories: ['host_escape_risk'],
     reason: 'changes the host\'s network configuration, outside any vault',
