@@ -8,8 +8,8 @@ import { DEFAULT_RULES } from '../../proxy/default-policy.js';
 import { loadPolicy, savePolicy } from '../../proxy/policy-source.js';
 import { execJson, runExec, undoExec, undoJson, type ExecRequest } from '../../api/exec.js';
 import { policyCheck, policyCheckJson, policyInfo } from '../../api/policy.js';
-import { action, examples, EXIT_CODE } from '../command.js';
-import { BOUNDARY, renderChanges, renderRun, sandboxOptions, sandboxRequestOf, warnIfUnsandboxed, zBytes, zMs, zSandboxOptions } from '../boundary.js';
+import { action, examples, EXIT_CODE, zSize } from '../command.js';
+import { BOUNDARY, renderChanges, renderRun, sandboxOptions, sandboxRequestOf, warnIfUnsandboxed, zMs, zSandboxOptions } from '../boundary.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -106,7 +106,7 @@ to /dev/shm when it has room (else the system temp directory); AVFS_PROXY_TMPDIR
         approve: z.boolean().optional(),
         stdin: z.boolean().optional(),
         mode: z.enum(['auto', 'mount', 'copy']),
-        maxOutput: zBytes.optional(),
+        maxOutput: zSize.optional(),
         env: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*=/, 'expected KEY=VALUE')).optional(),
         readonly: z.boolean().optional(),
         mountpoint: z.string().min(1).optional(),
