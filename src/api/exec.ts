@@ -53,7 +53,7 @@ export function sandboxJson(s: SandboxReport) {
   return { enforced: s.enforced, reason: s.reason, network: s.network, binds: s.binds, masked: s.masked, reserved: s.reserved, read_only: s.readOnly, limits };
 }
 
-/** `avfs proxy exec --json`'s fields (besides the agentvfs-compatible ones the CLI adds). */
+/** What a run reports in JSON (`avfs shell --json`; proxy exec's document adds proxyExecJson's fields). */
 export function execJson(r: ExecResult) {
   return {
     vault: r.vault,
@@ -87,7 +87,15 @@ export function execJson(r: ExecResult) {
     survivors: r.survivors,
   };
 }
+
+/**
+ * `avfs proxy exec --json`'s document, which MCP's proxy_exec and the SDK's `raw` report too:
+ * execJson's fields after schema_version, kind and success, agentvfs's names, so that an agent
+ * written for it reads this result.
+ */
+export const proxyExecJson = (r: ExecResult) => ({ schema_version: 1 as const, kind: 'proxy_exec' as const, success: r.exitCode === 0 && !r.timedOut, ...execJson(r) });
 export type ExecJson = ReturnType<typeof execJson>;
+export type ProxyExecJson = ReturnType<typeof proxyExecJson>;
 
 /** `avfs proxy undo --json`'s fields. */
 export function undoJson(r: UndoResult) {

@@ -1,4 +1,5 @@
 import { devMajor, devMinor, formatMode, KIND } from '../core/entry-types.js';
+import { isUtf8Text } from '../core/utf8.js';
 import { AvfsError } from '../errors.js';
 import type { Entry } from '../store/entries.js';
 import { parseDetail, type VersionRecord } from '../store/history.js';
@@ -114,9 +115,33 @@ export function versionJson(v: VersionRecord) {
 
 export type VersionJson = ReturnType<typeof versionJson>;
 
+/** A `duration_ms` field: milliseconds to two decimals. */
+const roundMs = (durationMs: number) => Math.round(durationMs * 100) / 100;
+
 /** `avfs checkpoint restore --json` (and MCP's checkpoint_restore): the restore, how many paths it changed, and how long it took. */
 export function restoreJson(vault: string, r: RestoreResult, durationMs: number) {
-  return { vault, ...r, changed: r.added + r.modified + r.deleted, duration_ms: Math.round(durationMs * 100) / 100 };
+  return { vault, ...r, changed: r.added + r.modified + r.deleted, duration_ms: roundMs(durationMs) };
+}
+
+/** `avfs checkpoint save --json` (and MCP's checkpoint_save): the checkpoint saved, and how long it took. */
+export const checkpointSaveJson = (vault: string, c: CheckpointRow, durationMs: number) => ({ vault, checkpoint: checkpointJson(c), duration_ms: roundMs(durationMs) });
+
+/** `avfs vault list --json` (and MCP's vault_list): every vault, and the name of the one in use (the one listed `current`; null for none). */
+export const vaultListJson = (vaults: VaultSummary[]) => ({ vaults, current: vaults.find((v) => v.current)?.name ?? null });
+
+/** `avfs vault fork --json` (and MCP's vault_fork): the new vault, the vault it was forked `from`, and how long the fork took. */
+export const forkJson = (vault: VaultSummary, from: string, durationMs: number) => ({ vault, from, duration_ms: roundMs(durationMs) });
+
+/** `avfs vault merge --json` (and MCP's vault_merge): the merge report's fields at the top level (`undo` false: `--undo` reports an undo instead). */
+export const mergeJson = (r: MergeReport) => ({ undo: false as const, ...r });
+
+/**
+ * `avfs cat --json` (and MCP's read): a file's content, as UTF-8 text when it survives a JSON
+ * round trip as such, else base64 (`encoding` says which), with the version it is.
+ */
+export function contentJson(vault: string, file: { path: string; version: number; size: number | null; hash: string | null }, data: Buffer) {
+  const text = isUtf8Text(data);
+  return { vault, path: file.path, version: file.version, size: file.size, hash: file.hash, encoding: text ? ('utf8' as const) : ('base64' as const), content: data.toString(text ? 'utf8' : 'base64') };
 }
 
 /** The JSON shape of a checkpoint. `files`/`bytes` count regular files and their logical size. */

@@ -1,9 +1,9 @@
 import chalk from 'chalk';
 import type { Command } from 'commander';
 import { z } from 'zod/v3';
-import { parseDuration, parseSize, parseWholeNumber } from '../core/units.js';
+import { parseDuration, parseWholeNumber } from '../core/units.js';
 import { AvfsError } from '../errors.js';
-import { MAX_TIMER_MS, parsedBy } from './command.js';
+import { MAX_TIMER_MS, parsedBy, zSize } from './command.js';
 import type { ChangedFileJson, ExecJson, ExecRequest } from '../api/exec.js';
 import { printable, type Output } from './output.js';
 
@@ -18,7 +18,6 @@ export const zMs = parsedBy((v) => {
   if (ms > MAX_TIMER_MS) throw new AvfsError('INVALID_ARGUMENT', `${v.trim()} is longer than the longest timer, ${MAX_TIMER_MS} ms (about 24.8 days)`);
   return ms;
 });
-export const zBytes = parsedBy(parseSize);
 
 /** A limit: a positive value, or `none`. */
 const limit = (value: ReturnType<typeof parsedBy>) => z.union([z.literal('none').transform(() => null), value.pipe(z.number().min(1))]);
@@ -67,8 +66,8 @@ export const zSandboxOptions = z.object({
   sandbox: z.enum(['auto', 'required']).optional(),
   network: z.enum(['none', 'host']).optional(),
   maxProcesses: limit(parsedBy((v) => parseWholeNumber(v))).optional(),
-  maxFileSize: limit(zBytes).optional(),
-  memory: limit(zBytes).optional(),
+  maxFileSize: limit(zSize).optional(),
+  memory: limit(zSize).optional(),
 });
 
 export function sandboxRequestOf(opts: z.output<typeof zSandboxOptions>): Pick<ExecRequest, 'sandbox' | 'network' | 'maxProcesses' | 'maxFileSize' | 'memory'> {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod/v3';
 import { AvfsError } from '../errors.js';
-import { parseWholeNumber } from '../core/units.js';
+import { parseDuration, parseSize, parseTime, parseWholeNumber } from '../core/units.js';
 import { CliContext, globalOptions } from './context.js';
 import { createOutput, printJson, type Output } from './output.js';
 
@@ -54,24 +54,34 @@ export function examples(lines: string[]): string {
 }
 
 /**
- * An option value (a string from commander) made a non-negative integer by `parse`, which throws
- * on bad input; its message becomes the USAGE error. Every numeric option goes through this.
+ * An option value (a string from commander) read by `parse`, which throws on bad input: its
+ * message becomes the USAGE error (README "Exit codes": a value a command line refuses is USAGE,
+ * whatever the parser's own code).
  */
-export const parsedBy = (parse: (value: string) => number) =>
-  z
-    .union([z.string(), z.number()])
-    .transform((v, ctx) => {
-      try {
-        return parse(String(v));
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-        return z.NEVER;
-      }
-    })
-    .pipe(z.number().int().min(0));
+export const parsedWith = <T>(parse: (value: string) => T) =>
+  z.union([z.string(), z.number()]).transform((v, ctx) => {
+    try {
+      return parse(String(v));
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return z.NEVER;
+    }
+  });
+
+/** An option value made a non-negative integer by `parse`. Every numeric option goes through this. */
+export const parsedBy = (parse: (value: string) => number) => parsedWith(parse).pipe(z.number().int().min(0));
 
 /** A whole-number option (`-n`, `--depth`, `--version`, milliseconds): decimal digits in [min, max]. */
 export const zInt = (min = 0, max = Number.MAX_SAFE_INTEGER) => parsedBy((v) => parseWholeNumber(v, min, max));
+
+/** A size option in bytes: `512`, `10KB`, `4KiB`, `1.5M` (units.ts parseSize). */
+export const zSize = parsedBy(parseSize);
+
+/** A length-of-time option in milliseconds: `30s`, `10m`, `2h`, `7d`, or `0` (units.ts parseDuration). */
+export const zDuration = parsedBy(parseDuration);
+
+/** A point-in-time option in epoch milliseconds: an ISO date/time, or a duration meaning "ago" (units.ts parseTime; before 1970 is negative). */
+export const zTime = parsedWith((v) => parseTime(v));
 
 export { MAX_TIMER_MS } from '../core/units.js';
 

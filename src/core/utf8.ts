@@ -5,6 +5,11 @@
  */
 const strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
+/** Whether `data` survives a JSON round trip as text: valid UTF-8 with no NUL (else it is sent as base64). */
+export function isUtf8Text(data: Uint8Array): boolean {
+  return !data.includes(0) && decodeUtf8(data) !== undefined;
+}
+
 /** The text of `raw` when it is valid UTF-8, else undefined. */
 export function decodeUtf8(raw: Uint8Array): string | undefined {
   try {

@@ -2,7 +2,8 @@ import { ResourceTemplate, type McpServer } from '@modelcontextprotocol/sdk/serv
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { AvfsError, toAvfsError } from '../errors.js';
 import type { AVFS } from '../sdk/index.js';
-import { READ_MAX_BYTES, isUtf8Text } from './tools.js';
+import { READ_MAX_BYTES } from './tools.js';
+import { isUtf8Text } from '../core/utf8.js';
 
 /** The URI of a vault file: `avfs://<vault>/<path>`, each path segment percent-encoded. */
 export const fileUri = (vault: string, path: string) => `avfs://${encodeURIComponent(vault)}${path.split('/').map(encodeURIComponent).join('/')}`;

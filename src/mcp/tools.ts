@@ -3,7 +3,7 @@ import type { ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import { AvfsError } from '../errors.js';
 import type { AVFS } from '../sdk/index.js';
 import type { EntryType } from '../core/entry-types.js';
-import { checkpointJson, entryJson, mkdirJson, restoreJson, rmJson, treeJson, versionJson, writeJson, type CheckpointRow, type MergeReport, type RestoreResult, type TreeDiff, type VaultSummary, type VersionDiff, type VersionRecord } from '../api/json.js';
+import { checkpointJson, checkpointSaveJson, contentJson, entryJson, forkJson, mergeJson, mkdirJson, restoreJson, rmJson, treeJson, vaultListJson, versionJson, writeJson, type CheckpointRow, type MergeReport, type RestoreResult, type TreeDiff, type VaultSummary, type VersionDiff, type VersionRecord } from '../api/json.js';
 import { treeDiffJson, versionDiffJson } from '../api/diff.js';
 import { grepJson, searchHitJson } from '../api/search.js';
 import { snake } from '../api/case.js';
@@ -13,9 +13,10 @@ import { TEXT, type ToolData } from './result.js';
 
 /**
  * The tools `avfs mcp` serves. Each is a thin call into the SDK (src/sdk/index.ts), with results
- * in the same snake_case shapes as the CLI's --json output (the api's entryJson, writeJson,
- * mkdirJson, rmJson, versionJson, checkpointJson, restoreJson, versionDiffJson, treeDiffJson,
- * grepJson and the SDK results' `raw`; `snake` gives a store record
+ * in the same snake_case shapes as the CLI's --json output (the api's entryJson, contentJson,
+ * writeJson, mkdirJson, rmJson, versionJson, checkpointJson, checkpointSaveJson, restoreJson,
+ * vaultListJson, forkJson, mergeJson, versionDiffJson, treeDiffJson, grepJson and the SDK
+ * results' `raw`; `snake` gives a store record
  * the SDK passed through camelCased its CLI field names back), so an agent reads the same fields
  * whichever door it uses.
  */
@@ -62,11 +63,6 @@ function upTo<T>(limit: number | undefined, list: (limit: number | undefined) =>
   return limit !== undefined && items.length > limit ? { items: items.slice(0, limit), truncated: true } : { items, truncated: false };
 }
 
-/** Text that survives a JSON round trip as UTF-8 (no NUL, valid UTF-8); anything else is sent as base64. */
-export function isUtf8Text(data: Buffer): boolean {
-  return !data.includes(0) && Buffer.from(data.toString('utf8'), 'utf8').equals(data);
-}
-
 /**
  * A write's content: text as is, base64 as bytes. Node's base64 decoder skips what is not base64 and stops at
  * misplaced padding, so a garbled argument would be stored as other bytes: refuse it instead.
@@ -95,19 +91,8 @@ const read: ToolSpec = {
     if (e.type === 'f' && e.size > READ_MAX_BYTES) {
       throw new AvfsError('INVALID_ARGUMENT', `${e.path} is ${e.size} bytes, more than read returns (${READ_MAX_BYTES}); use proxy_exec with head/sed, or grep`, { path: e.path, size: e.size, reason: 'too_large' });
     }
-    const data = avfs.read(args.path);
-    const text = isUtf8Text(data);
-    const content = data.toString(text ? 'utf8' : 'base64');
-    return {
-      vault: avfs.vault,
-      path: e.path,
-      size: e.size,
-      hash: e.hash,
-      version: e.version,
-      encoding: text ? 'utf8' : 'base64',
-      content,
-      [TEXT]: text ? content : `(${e.size} bytes of binary content; base64 in the structured result)`,
-    };
+    const r = contentJson(avfs.vault, e, avfs.read(args.path));
+    return { ...r, [TEXT]: r.encoding === 'utf8' ? r.content : `(${e.size} bytes of binary content; base64 in the structured result)` };
   },
 };
 
@@ -329,9 +314,13 @@ const historyTools: ToolSpec[] = [
     title: 'Save a checkpoint',
     description: 'Name the current state of the whole vault, to restore later (O(1), copies nothing).',
     input: { name: z.string().optional().describe('default: a generated name'), message: z.string().optional(), vault },
-    output: { vault: z.string(), checkpoint },
+    output: { vault: z.string(), checkpoint, duration_ms: z.number() },
     writes: true,
-    run: (args, avfs) => ({ vault: avfs.vault, checkpoint: checkpointJson(snake<CheckpointRow>(avfs.checkpointSave(args.name, args.message))) }),
+    run: (args, avfs) => {
+      const started = performance.now();
+      const c = snake<CheckpointRow>(avfs.checkpointSave(args.name, args.message));
+      return checkpointSaveJson(avfs.vault, c, performance.now() - started);
+    },
   },
   {
     name: 'checkpoint_restore',
@@ -364,9 +353,9 @@ const vaultTools: ToolSpec[] = [
     title: 'List vaults',
     description: 'Every vault of the avfs home, with its parent (for forks) and size.',
     input: {},
-    output: { vaults: z.array(vaultSummary) },
+    output: { vaults: z.array(vaultSummary), current: z.string().nullable().describe('the vault in use in the home (`avfs vault use`), which is not always the server\'s') },
     writes: false,
-    run: (_args, avfs) => ({ vaults: snake<VaultSummary[]>(avfs.listVaults()) }),
+    run: (_args, avfs) => vaultListJson(snake<VaultSummary[]>(avfs.listVaults())),
   },
   {
     name: 'vault_info',
@@ -391,26 +380,42 @@ const vaultTools: ToolSpec[] = [
     title: 'Fork a vault',
     description: 'Fork a vault into a new one (O(1), copies nothing; the two are independent afterwards). Work on the fork by passing vault: <target> to other tools.',
     input: { target: z.string().describe('the new vault\'s name'), source: z.string().optional().describe('vault to fork (default: the server\'s vault)') },
-    output: { vault: vaultSummary },
+    output: { vault: vaultSummary, from: z.string().describe('the vault forked'), duration_ms: z.number() },
     writes: true,
-    run: (args, avfs) => ({ vault: snake<VaultSummary>(avfs.forkVault(args.source ?? avfs.vault, args.target)) }),
+    run: (args, avfs) => {
+      const source = args.source ?? avfs.vault;
+      const started = performance.now();
+      const fork = snake<VaultSummary>(avfs.forkVault(source, args.target));
+      return forkJson(fork, source, performance.now() - started);
+    },
   },
   {
     name: 'vault_merge',
     title: 'Merge a fork back',
     description:
-      "Three-way merge of a vault's work into another (default: into its parent), exactly like `avfs vault merge`. With strategy fail (default) conflicts apply nothing and the error MERGE_CONFLICT carries every conflict (base/ours/theirs hashes, text hunks); ours/theirs pick a side per conflicting path; union writes conflict markers. dry_run reports what would happen and changes nothing. Returns the report: status (merged, up_to_date, conflicts), summary, changes, conflicts, checkpoint.",
+      "Three-way merge of a vault's work into another (default: into its parent), exactly like `avfs vault merge`. With strategy fail (default) conflicts apply nothing and the error MERGE_CONFLICT carries every conflict (base/ours/theirs hashes, text hunks); ours/theirs pick a side per conflicting path; union writes conflict markers. dry_run reports what would happen and changes nothing. Returns `avfs vault merge --json`'s report: status (merged, up_to_date, conflicts), summary, changes, conflicts, checkpoint.",
     input: {
       source: z.string().describe('the vault whose work is merged (usually a fork)'),
       into: z.string().optional().describe('the vault to merge into (default: the parent of source)'),
       strategy: z.enum(['fail', 'ours', 'theirs', 'union']).optional(),
       dry_run: z.boolean().optional(),
     },
-    output: { report: z.record(z.string(), z.unknown()) },
+    output: {
+      undo: z.boolean(),
+      source: z.string(),
+      target: z.string(),
+      strategy: z.string(),
+      dry_run: z.boolean(),
+      status: z.enum(['merged', 'up_to_date', 'conflicts']),
+      base: anyObject,
+      checkpoint: z.string().nullable(),
+      merge_id: z.number().nullable(),
+      summary: anyObject,
+      changes: z.array(anyObject),
+      conflicts: z.array(anyObject),
+    },
     writes: true,
-    run: (args, avfs) => ({
-      report: snake<MergeReport>(avfs.merge(args.source, { into: args.into, strategy: args.strategy, dryRun: args.dry_run })),
-    }),
+    run: (args, avfs) => mergeJson(snake<MergeReport>(avfs.merge(args.source, { into: args.into, strategy: args.strategy, dryRun: args.dry_run }))),
   },
 ];
 

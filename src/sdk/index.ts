@@ -54,7 +54,7 @@ import type { Strategy } from '../core/merge-tree.js';
 import { importTracked, syncTracked, type SyncReport as StoreSyncReport } from '../store/sync.js';
 import { type Category, type CommandVerdict, type Decision, type Policy, type PolicyAction, type PolicyInput, type PolicySource } from '../proxy/policy.js';
 import { savePolicy } from '../proxy/policy-source.js';
-import { execJson, runExec, undoExec, undoJson, type ChangedFile, type ExecJson, type ExecResult, type SandboxReport, type UndoJson, type UndoResult, type Violation } from '../api/exec.js';
+import { proxyExecJson, runExec, undoExec, undoJson, type ChangedFile, type ExecJson, type ExecResult, type ProxyExecJson, type SandboxReport, type UndoJson, type UndoResult, type Violation } from '../api/exec.js';
 import { policyCheck, policyInfo, type PolicyCheckResult, type PolicyInfo } from '../api/policy.js';
 import { KIND, type EntryKind, type EntryType } from '../core/entry-types.js';
 import { AvfsError } from '../errors.js';
@@ -66,7 +66,7 @@ import { deleteUnmountedVault } from '../api/vaults.js';
 export { ConflictError, DeniedError, InvalidInputError, NotFoundError, QuotaExceededError, TimeoutError } from '../errors.js';
 export type { ErrorCode, ReportedCode } from '../errors.js';
 export type { Entry, SearchHit, GrepResult, TreeSource, Camel, CheckpointDetails };
-export type { FindParams, GrepParams, SearchParams, ChangedFile, ExecJson, ExecResult, PolicyCheckResult, PolicyInfo, SandboxReport, UndoJson, UndoResult, Violation };
+export type { FindParams, GrepParams, SearchParams, ChangedFile, ExecJson, ExecResult, ProxyExecJson, PolicyCheckResult, PolicyInfo, SandboxReport, UndoJson, UndoResult, Violation };
 export type { Category, CommandVerdict, Decision, Policy, PolicyAction, PolicyInput, PolicySource, EntryKind };
 
 // ---- result types: camelCase throughout (`raw` fields keep the CLI's snake_case JSON) -----------
@@ -294,7 +294,7 @@ export interface ProxyExecOptions {
 /** A run's result: what `avfs proxy exec` reports, camelCase, with `raw`, the CLI's `--json` object. */
 export interface ProxyExecResult extends ExecResult {
   /** The full result, with the same snake_case fields as `avfs proxy exec --json`. */
-  raw: ExecJson;
+  raw: ProxyExecJson;
 }
 
 /** An undo's result, camelCase, with `raw`, the CLI's `--json` object. */
@@ -682,7 +682,7 @@ export class AVFS {
       ...(shell ? { shell: [command, ...args].join(' ') } : { argv: [command, ...args] }),
       ...rest,
     });
-    return { ...r, raw: execJson(r) };
+    return { ...r, raw: proxyExecJson(r) };
   }
 
   /**

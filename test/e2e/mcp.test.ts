@@ -217,9 +217,9 @@ describe('avfs mcp over stdio', () => {
     expect(names).toEqual(expect.arrayContaining(['proj', 'proj-fork', 'scratch']));
     await fails(client, 'ls', { vault: 'no-such-vault' }, 'VAULT_NOT_FOUND');
     // The fork's work goes back into its parent: previewed, merged, then a conflict carries its code.
-    expect((await ok(client, 'vault_merge', { source: 'proj-fork', dry_run: true })).report).toMatchObject({ status: 'merged', dry_run: true });
+    expect(await ok(client, 'vault_merge', { source: 'proj-fork', dry_run: true })).toMatchObject({ status: 'merged', dry_run: true });
     expect((await ok(client, 'read', { path: '/base.txt' })).content).toBe('base');
-    expect((await ok(client, 'vault_merge', { source: 'proj-fork' })).report).toMatchObject({ status: 'merged', target: 'proj' });
+    expect(await ok(client, 'vault_merge', { source: 'proj-fork' })).toMatchObject({ status: 'merged', target: 'proj' });
     expect((await ok(client, 'read', { path: '/base.txt' })).content).toBe('forked');
     await ok(client, 'write', { path: '/base.txt', content: 'fork again', vault: 'proj-fork' });
     await ok(client, 'write', { path: '/base.txt', content: 'parent again' });
@@ -624,6 +624,55 @@ describe('avfs mcp over stdio', () => {
     await ok(client, 'tree', { depth: Number.MAX_SAFE_INTEGER });
     const { tools } = await client.listTools();
     expect((tools.find((t) => t.name === 'proxy_exec')!.inputSchema.properties as any).timeout_ms).toMatchObject({ minimum: 1, maximum: 2 ** 31 - 1 });
+  });
+
+  it('read, checkpoint_save, checkpoint_list, vault_list, vault_fork, vault_merge (its conflict too) and proxy_exec return the CLI --json document of the same operation', async () => {
+    // The same operations on two homes made alike, the CLI's on one and MCP's on the other: the
+    // documents must be equal but for what differs by nature (times, generated names and ids,
+    // who did it). A field added to one door and not the other fails here.
+    const cliHome = tempDir('avfs-twin-cli-');
+    const mcpHome = tempDir('avfs-twin-mcp-');
+    try {
+      for (const home of [cliHome.dir, mcpHome.dir]) {
+        expectOk(await avfs(home, ['vault', 'create', 'twin']));
+        expectOk(await avfs(home, ['--vault', 'twin', 'write', '-p', '/src/a.txt', 'one\n']));
+        expectOk(await avfs(home, ['--vault', 'twin', 'write', '/bin.dat', '-'], { input: Buffer.from([0, 1, 255]) }));
+      }
+      const client = await connect(['--vault', 'twin'], mcpHome.dir);
+      /** The two documents with the values of `volatile` keys (at any depth) reduced to their type. */
+      const same = async (tool: string, args: Record<string, unknown>, argv: string[], volatile: string[] = []) => {
+        const { ok: _c, ...cli } = expectOk(await avfs(cliHome.dir, ['--vault', 'twin', ...argv]));
+        const { ok: _m, ...mcp } = await ok(client, tool, args);
+        const settle = (doc: unknown) => JSON.parse(JSON.stringify(doc, (k, v) => (volatile.includes(k) ? typeof v : v)));
+        // Soft: every tool whose document drifted is reported, not only the first.
+        expect.soft(settle(mcp), `${tool} / avfs ${argv.join(' ')}`).toEqual(settle(cli));
+        return mcp;
+      };
+      await same('read', { path: '/src/a.txt' }, ['cat', '/src/a.txt']);
+      expect.soft(await same('read', { path: '/bin.dat' }, ['cat', '/bin.dat'])).toMatchObject({ encoding: 'base64', version: 1 });
+      // MCP's calls are the SDK's (source "sdk"), the CLI's are "cli".
+      await same('checkpoint_save', { name: 'cp1', message: 'm' }, ['checkpoint', 'save', 'cp1', '-m', 'm'], ['created_at', 'duration_ms', 'source']);
+      await same('checkpoint_list', {}, ['checkpoint', 'list'], ['created_at', 'source']);
+      expect.soft(await same('vault_list', {}, ['vault', 'list'], ['created_at'])).toHaveProperty('current');
+      expect.soft(await same('vault_fork', { target: 'twin-fork' }, ['vault', 'fork', 'twin', 'twin-fork'], ['created_at', 'duration_ms'])).toMatchObject({ from: 'twin' });
+      for (const home of [cliHome.dir, mcpHome.dir]) expectOk(await avfs(home, ['--vault', 'twin-fork', 'write', '/src/a.txt', 'fork\n']));
+      expect.soft(await same('vault_merge', { source: 'twin-fork', dry_run: true }, ['vault', 'merge', 'twin-fork', '--dry-run'])).toMatchObject({ undo: false, status: 'merged', dry_run: true });
+      expect.soft(await same('vault_merge', { source: 'twin-fork' }, ['vault', 'merge', 'twin-fork'], ['checkpoint'])).toMatchObject({ status: 'merged', target: 'twin' });
+      // A conflict is the same MERGE_CONFLICT error, with the same report.
+      for (const home of [cliHome.dir, mcpHome.dir]) {
+        expectOk(await avfs(home, ['--vault', 'twin-fork', 'write', '/src/a.txt', 'fork again\n']));
+        expectOk(await avfs(home, ['--vault', 'twin', 'write', '/src/a.txt', 'parent again\n']));
+      }
+      const cliConflict = expectError(await avfs(cliHome.dir, ['--vault', 'twin', 'vault', 'merge', 'twin-fork']), 'MERGE_CONFLICT', 4);
+      expect(await fails(client, 'vault_merge', { source: 'twin-fork' }, 'MERGE_CONFLICT')).toEqual(cliConflict);
+      const run = await same('proxy_exec', { argv: ['sh', '-c', 'echo hi > /ran.txt'] }, ['proxy', 'exec', '--', 'sh', '-c', 'echo hi > /ran.txt'], ['exec_id', 'mountpoint', 'duration_ms', 'checkpoint']);
+      expect.soft(run).toMatchObject({ schema_version: 1, kind: 'proxy_exec', success: true, exit_code: 0 });
+      await client.close();
+      clients.splice(clients.indexOf(client), 1);
+    } finally {
+      cliHome.cleanup();
+      mcpHome.cleanup();
+    }
   });
 
   it('edit with new_string equal to old_string changes nothing: no new version, changed false', async () => {

@@ -176,9 +176,11 @@ describe('find, tags and metadata through the CLI', () => {
     expect(limited.entries[0]).toMatchObject({ path: '/README.md', name: 'README.md', type: 'file', size: 6 });
   });
 
-  it('rejects bad filter values with exit 2', async () => {
-    expectError(await f(['find', '--min-size', 'huge']), 'INVALID_ARGUMENT', 2);
-    expectError(await f(['find', '--newer', 'yesterday']), 'INVALID_ARGUMENT', 2);
+  it('rejects bad filter values with exit 2 (a size, time or --meta the option cannot take is USAGE, as other option values)', async () => {
+    expect(expectError(await f(['find', '--min-size', 'huge']), 'USAGE', 2).option).toBe('min-size');
+    expect(expectError(await f(['find', '--max-size', '-1K']), 'USAGE', 2).option).toBe('max-size');
+    expect(expectError(await f(['find', '--newer', 'yesterday']), 'USAGE', 2).option).toBe('newer');
+    expect(expectError(await f(['find', '--meta', 'k=v', '--meta', '=v']), 'USAGE', 2).message).toMatch(/^invalid option --meta value 2: /);
     expectError(await f(['find', '--type', 'x']), 'USAGE', 2);
     expectError(await f(['find', '--name', 'a/b']), 'INVALID_ARGUMENT', 2);
     expectError(await f(['find', '--name', '[z-a]']), 'INVALID_PATTERN', 2);

@@ -1,9 +1,8 @@
 import { Command } from 'commander';
 import chalk from 'chalk';
 import { z } from 'zod/v3';
-import { parseTime } from '../../core/units.js';
 import { AUDIT_MAX_AGE_MS, AUDIT_MAX_ROWS, clearAudit, queryAudit } from '../../store/audit.js';
-import { action, examples, zInt } from '../command.js';
+import { action, examples, zInt, zTime } from '../command.js';
 import { table } from '../output.js';
 
 const TIME_HELP = 'an ISO date/time (2024-05-01, 2024-05-01T12:00:00Z) or a duration ago: 30s, 10m, 2h, 7d';
@@ -21,9 +20,9 @@ const clear = new Command('clear')
   .addHelpText('after', examples(['avfs audit clear --before 30d', 'avfs audit clear --before 2024-05-01 --json']))
   .action(
     action({
-      options: z.object({ before: z.string() }),
+      options: z.object({ before: zTime }),
       run: (_args, opts, ctx) => {
-        const before = parseTime(opts.before);
+        const before = opts.before;
         return { deleted: clearAudit(ctx.store, before, ctx.actor), before: new Date(before).toISOString() };
       },
       render: (r, out) => out.info(`deleted ${r.deleted} audit rows before ${r.before}`),
@@ -47,10 +46,10 @@ dropped automatically (and by gc and compact); \`audit clear\` drops them sooner
   )
   .action(
     action({
-      options: z.object({ since: z.string().optional(), limit: zInt(1).optional(), op: z.string().min(1).optional(), exec: z.string().min(1).optional() }),
+      options: z.object({ since: zTime.optional(), limit: zInt(1).optional(), op: z.string().min(1).optional(), exec: z.string().min(1).optional() }),
       run: (_args, opts, ctx) => {
         const { records, truncated } = queryAudit(ctx.store, {
-          since: opts.since === undefined ? undefined : parseTime(opts.since),
+          since: opts.since,
           limit: opts.limit ?? 100,
           op: opts.op,
           execId: opts.exec,

@@ -1,13 +1,8 @@
 import { Command } from 'commander';
 import { z } from 'zod/v3';
 import { getFileVersion, readVersion, versionChunks } from '../../store/history.js';
+import { contentJson } from '../../api/json.js';
 import { action, examples, zInt } from '../command.js';
-
-/** Text that survives a JSON round trip as UTF-8; anything else is sent as base64. */
-function isUtf8Text(data: Buffer): boolean {
-  if (data.includes(0)) return false;
-  return Buffer.from(data.toString('utf8'), 'utf8').equals(data);
-}
 
 export const catCommand = new Command('cat')
   .description('print a file\'s bytes to stdout (binary-safe). With --json: content as UTF-8 text, or base64 for binary content')
@@ -25,9 +20,7 @@ export const catCommand = new Command('cat')
             for (const chunk of versionChunks(fs.store, v)) process.stdout.write(chunk);
             return { path: v.path, size: v.size, version: v.version };
           }
-          const data = readVersion(fs.store, v);
-          const text = isUtf8Text(data);
-          return { vault: fs.name, path: v.path, version: v.version, size: v.size, hash: v.hash, encoding: text ? 'utf8' : 'base64', content: data.toString(text ? 'utf8' : 'base64') };
+          return contentJson(fs.name, v, readVersion(fs.store, v));
         }
         const entry = fs.stat(path!);
         if (!ctx.out.json) {
@@ -35,9 +28,7 @@ export const catCommand = new Command('cat')
           for (const chunk of fs.readChunks(path!)) process.stdout.write(chunk);
           return { path: entry.path, size: entry.size };
         }
-        const data = fs.readFile(path!);
-        const text = isUtf8Text(data);
-        return { vault: fs.name, path: entry.path, size: entry.size, hash: entry.hash, encoding: text ? 'utf8' : 'base64', content: data.toString(text ? 'utf8' : 'base64') };
+        return contentJson(fs.name, entry, fs.readFile(path!));
       },
       render: () => {},
     }),

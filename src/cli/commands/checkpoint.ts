@@ -11,11 +11,10 @@ import { AvfsError } from '../../errors.js';
 import { action, examples } from '../command.js';
 import { formatBytes, plural, table } from '../output.js';
 import { progressBar } from '../progress.js';
-import { checkpointJson, restoreJson } from '../../api/json.js';
+import { checkpointJson, checkpointSaveJson, restoreJson } from '../../api/json.js';
 import { checkpointDetails, checkpointDetailsJson } from '../../api/checkpoints.js';
 
 const noOptions = z.object({}).passthrough();
-const ms = (start: number) => Math.round((performance.now() - start) * 100) / 100;
 
 const save = new Command('save')
   .description('save the whole vault\'s current state under a name (an automatic, unique name when omitted). Copies no file content.')
@@ -31,7 +30,7 @@ const save = new Command('save')
         const fs = ctx.vault();
         const started = performance.now();
         const cp = saveCheckpoint(fs, name ?? null, opts.message ?? opts.description ?? null);
-        return { vault: fs.name, checkpoint: checkpointJson(cp), duration_ms: ms(started) };
+        return checkpointSaveJson(fs.name, cp, performance.now() - started);
       },
       render: (r, out) => out.info(`saved checkpoint ${r.checkpoint.name} (${plural(r.checkpoint.files, 'file')}, ${formatBytes(r.checkpoint.bytes)}, ${r.duration_ms} ms)`),
     }),

@@ -1,9 +1,7 @@
 import { Command } from 'commander';
 import { z } from 'zod/v3';
-import { AvfsError } from '../../errors.js';
-import { parseSize, parseTime } from '../../core/units.js';
 import { find } from '../../api/search.js';
-import { action, examples, zInt } from '../command.js';
+import { action, examples, parsedWith, zInt, zSize, zTime } from '../command.js';
 import { colorName, entryJson } from '../output.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -11,7 +9,7 @@ const collect = (value: string, previous: string[] = []) => [...previous, value]
 /** `k=v` (key with that value) or `k` (key present). */
 function parseMetaFilter(spec: string): { key: string; value?: string } {
   const eq = spec.indexOf('=');
-  if (eq === 0) throw new AvfsError('INVALID_ARGUMENT', `invalid --meta ${JSON.stringify(spec)}: expected key=value or key`, { value: spec });
+  if (eq === 0) throw new Error(`expected key=value or key, not ${JSON.stringify(spec)}`);
   return eq === -1 ? { key: spec } : { key: spec.slice(0, eq), value: spec.slice(eq + 1) };
 }
 
@@ -55,12 +53,12 @@ itself (its target is not followed).
         iname: z.string().optional(),
         glob: z.string().optional(),
         type: z.enum(['f', 'd', 'l']).optional(),
-        minSize: z.string().optional(),
-        maxSize: z.string().optional(),
-        newer: z.string().optional(),
+        minSize: zSize.optional(),
+        maxSize: zSize.optional(),
+        newer: zTime.optional(),
         depth: zInt(0).optional(),
         tag: z.array(z.string()).optional(),
-        meta: z.array(z.string()).optional(),
+        meta: z.array(parsedWith(parseMetaFilter)).optional(),
         limit: zInt(1).optional(),
       }),
       run: ([path], opts, ctx) => {
@@ -70,12 +68,12 @@ itself (its target is not followed).
           iname: opts.iname,
           glob: opts.glob,
           type: opts.type,
-          minSize: opts.minSize === undefined ? undefined : parseSize(opts.minSize),
-          maxSize: opts.maxSize === undefined ? undefined : parseSize(opts.maxSize),
-          newerThan: opts.newer === undefined ? undefined : parseTime(opts.newer),
+          minSize: opts.minSize,
+          maxSize: opts.maxSize,
+          newerThan: opts.newer,
           maxDepth: opts.depth,
           tags: opts.tag,
-          meta: opts.meta?.map(parseMetaFilter),
+          meta: opts.meta,
           limit: opts.limit,
         });
         return { vault: r.vault, path: r.path, count: r.count, truncated: r.truncated, entries: r.entries.map(entryJson) };

@@ -1,8 +1,7 @@
 import { Command } from 'commander';
 import { z } from 'zod/v3';
-import { parseDuration } from '../../core/units.js';
 import { DEFAULT_GC_GRACE_MS, gc } from '../../store/gc.js';
-import { action, examples } from '../command.js';
+import { action, examples, zDuration } from '../command.js';
 import { formatBytes } from '../output.js';
 import { progressBar } from '../progress.js';
 
@@ -29,9 +28,9 @@ that was stored recently. Run \`avfs compact\` afterwards to give the freed spac
   )
   .action(
     action({
-      options: z.object({ dryRun: z.boolean().optional(), grace: z.string().optional() }),
+      options: z.object({ dryRun: z.boolean().optional(), grace: zDuration.optional() }),
       run: (_args, opts, ctx) => {
-        const graceMs = opts.grace === undefined ? DEFAULT_GC_GRACE_MS : parseDuration(opts.grace);
+        const graceMs = opts.grace ?? DEFAULT_GC_GRACE_MS;
         const bar = progressBar('collecting', !ctx.out.json && !ctx.out.quiet);
         try {
           return { ...gc(ctx.store, { graceMs, dryRun: !!opts.dryRun, actor: ctx.actor, progress: bar }) };

@@ -6,10 +6,10 @@ import { AvfsError } from '../../errors.js';
 import { namedVault } from '../../store/vaults.js';
 import { DEFAULT_RULES } from '../../proxy/default-policy.js';
 import { loadPolicy, savePolicy } from '../../proxy/policy-source.js';
-import { execJson, runExec, undoExec, undoJson, type ExecRequest } from '../../api/exec.js';
+import { proxyExecJson, runExec, undoExec, undoJson, type ExecRequest } from '../../api/exec.js';
 import { policyCheck, policyCheckJson, policyInfo } from '../../api/policy.js';
-import { action, examples, EXIT_CODE } from '../command.js';
-import { BOUNDARY, renderChanges, renderRun, sandboxOptions, sandboxRequestOf, warnIfUnsandboxed, zBytes, zMs, zSandboxOptions } from '../boundary.js';
+import { action, examples, EXIT_CODE, zSize } from '../command.js';
+import { BOUNDARY, renderChanges, renderRun, sandboxOptions, sandboxRequestOf, warnIfUnsandboxed, zMs, zSandboxOptions } from '../boundary.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -106,7 +106,7 @@ to /dev/shm when it has room (else the system temp directory); AVFS_PROXY_TMPDIR
         approve: z.boolean().optional(),
         stdin: z.boolean().optional(),
         mode: z.enum(['auto', 'mount', 'copy']),
-        maxOutput: zBytes.optional(),
+        maxOutput: zSize.optional(),
         env: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*=/, 'expected KEY=VALUE')).optional(),
         readonly: z.boolean().optional(),
         mountpoint: z.string().min(1).optional(),
@@ -136,12 +136,8 @@ to /dev/shm when it has room (else the system temp directory); AVFS_PROXY_TMPDIR
           if (watch && !opts.keepMount) await watch.unmount();
         }
         warnIfUnsandboxed(result, ctx.out);
-        // schema_version, kind and success are agentvfs's names, so an agent written for it reads this result.
         return {
-          schema_version: 1,
-          kind: 'proxy_exec',
-          success: result.exitCode === 0 && !result.timedOut,
-          ...execJson(result),
+          ...proxyExecJson(result),
           ...(watch ? { mountpoint: watch.dir, mount_kept: !!opts.keepMount } : {}),
           [EXIT_CODE]: result.exitCode,
         };

@@ -1,9 +1,8 @@
 import { Command } from 'commander';
 import { z } from 'zod/v3';
 import { AvfsError } from '../../errors.js';
-import { parseDuration } from '../../core/units.js';
 import { prune } from '../../store/prune.js';
-import { action, examples, zInt } from '../command.js';
+import { action, examples, zDuration, zInt } from '../command.js';
 import { table } from '../output.js';
 
 /**
@@ -41,7 +40,7 @@ still read its history is pruned with --all, and with its only remaining fork.
       options: z.object({
         all: z.boolean().optional(),
         keep: zInt(1).optional(),
-        olderThan: z.string().optional(),
+        olderThan: zDuration.optional(),
         checkpoints: z.boolean().optional(),
         dryRun: z.boolean().optional(),
       }),
@@ -52,7 +51,7 @@ still read its history is pruned with --all, and with its only remaining fork.
           scope: opts.all ? { all: true } : { vault: ctx.vaultName() },
           path,
           keep: opts.keep,
-          olderThanMs: opts.olderThan === undefined ? undefined : parseDuration(opts.olderThan),
+          olderThanMs: opts.olderThan,
           checkpoints: !!opts.checkpoints,
           dryRun: !!opts.dryRun,
           actor: ctx.actor,

@@ -2,10 +2,9 @@ import { Command } from 'commander';
 import chalk from 'chalk';
 import { z } from 'zod/v3';
 import { AvfsError } from '../../errors.js';
-import { parseSize, parseWholeNumber } from '../../core/units.js';
 import { clearQuota, quotaReport, setQuota, type QuotaLimits, type QuotaReport } from '../../store/quota.js';
 import { getVault } from '../../store/vaults.js';
-import { action, examples } from '../command.js';
+import { action, examples, zInt, zSize } from '../command.js';
 import { formatBytes, table } from '../output.js';
 
 /**
@@ -13,19 +12,8 @@ import { formatBytes, table } from '../output.js';
  *   vault, quota: { max_bytes, max_files, max_file_size } (null = unlimited),
  *   usage: { bytes, entries, largest_file }, exceeded: [limit names the vault is already over].
  */
-const UNLIMITED = /^(none|unlimited)$/i;
-
-/** A limit option: `none`/`unlimited` (null), else a value `parse` reads (a size or a count). */
-function limitOption(value: string | undefined, option: string, parse: (value: string) => number): number | null | undefined {
-  if (value === undefined) return undefined;
-  if (UNLIMITED.test(value)) return null;
-  try {
-    return parse(value);
-  } catch (err) {
-    if (err instanceof AvfsError) throw new AvfsError('INVALID_ARGUMENT', `invalid ${option}: ${err.message}`, { option, value });
-    throw err;
-  }
-}
+/** A limit option: `none`/`unlimited` (null), else a value `value` reads (a size or a count). */
+const limitOption = (value: typeof zSize) => z.union([z.string().regex(/^(none|unlimited)$/i).transform(() => null), value]);
 
 function render(r: QuotaReport, out: { data(text: string): void; warn(text: string): void }): void {
   const show = (max: number | null, used: number, fmt: (n: number) => string) =>
@@ -57,15 +45,12 @@ const set = new Command('set')
   .addHelpText('after', HELP + examples(['avfs quota set --max-bytes 1GiB --max-files 100000', 'avfs quota set --max-file-size 10MB --json', 'avfs quota set --max-files none']))
   .action(
     action({
-      options: z.object({ maxBytes: z.string().optional(), maxFiles: z.string().optional(), maxFileSize: z.string().optional() }),
+      options: z.object({ maxBytes: limitOption(zSize).optional(), maxFiles: limitOption(zInt()).optional(), maxFileSize: limitOption(zSize).optional() }),
       run: (_args, opts, ctx) => {
         const limits: Partial<QuotaLimits> = {};
-        const maxBytes = limitOption(opts.maxBytes, '--max-bytes', parseSize);
-        const maxFiles = limitOption(opts.maxFiles, '--max-files', (v) => parseWholeNumber(v));
-        const maxFileSize = limitOption(opts.maxFileSize, '--max-file-size', parseSize);
-        if (maxBytes !== undefined) limits.max_bytes = maxBytes;
-        if (maxFiles !== undefined) limits.max_files = maxFiles;
-        if (maxFileSize !== undefined) limits.max_file_size = maxFileSize;
+        if (opts.maxBytes !== undefined) limits.max_bytes = opts.maxBytes;
+        if (opts.maxFiles !== undefined) limits.max_files = opts.maxFiles;
+        if (opts.maxFileSize !== undefined) limits.max_file_size = opts.maxFileSize;
         if (Object.keys(limits).length === 0) throw new AvfsError('USAGE', 'give at least one of --max-bytes, --max-files, --max-file-size');
         return { ...setQuota(ctx.store, ctx.vaultName(), limits, ctx.actor) };
       },

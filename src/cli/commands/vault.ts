@@ -4,6 +4,7 @@ import chalk from 'chalk';
 import { z } from 'zod/v3';
 import { AvfsError } from '../../errors.js';
 import { deleteUnmountedVault } from '../../api/vaults.js';
+import { forkJson, mergeJson, vaultListJson } from '../../api/json.js';
 import { action, examples } from '../command.js';
 import { formatBytes, plural, table, type Output } from '../output.js';
 import { mergeVaults, undoMerge, type MergeReport, type UndoReport } from '../../store/merge.js';
@@ -11,7 +12,6 @@ import { STRATEGIES } from '../../core/merge-tree.js';
 import { countsLine, renderMergeLines } from '../merge-output.js';
 import {
   createVault,
-  shownCurrentVault,
   forkVault,
   getVault,
   listVaults,
@@ -58,7 +58,7 @@ const list = new Command('list')
   .action(
     action({
       options: noOptions,
-      run: (_args, _opts, ctx) => ({ vaults: listVaults(ctx.store), current: shownCurrentVault(ctx.store) }),
+      run: (_args, _opts, ctx) => vaultListJson(listVaults(ctx.store)),
       render: (r, out) => {
         const rows = [['', 'NAME', 'FILES', 'SIZE', 'PARENT', 'FORKS'].map((h) => chalk.dim(h))];
         for (const v of r.vaults) {
@@ -92,10 +92,9 @@ const fork = new Command('fork')
       options: z.object({ use: z.boolean().optional() }),
       run: ([source, target], opts, ctx) => {
         const started = performance.now();
-        let vault = forkVault(ctx.store, source!, target!, ctx.actor);
-        const duration_ms = Math.round((performance.now() - started) * 100) / 100;
-        if (opts.use) vault = useVault(ctx.store, target!);
-        return { vault, from: source!, duration_ms };
+        const vault = forkVault(ctx.store, source!, target!, ctx.actor);
+        const durationMs = performance.now() - started;
+        return forkJson(opts.use ? useVault(ctx.store, target!) : vault, source!, durationMs);
       },
       render: (r, out) =>
         out.info(`forked ${r.from} → ${r.vault.name} (${plural(r.vault.files, 'file')}, ${r.duration_ms} ms)${r.vault.current ? ', now in use' : ''}`),
@@ -192,7 +191,7 @@ const merge = new Command('merge')
           return { undo: true, ...undoMerge(ctx.store, source!, { into: opts.into, force: !!opts.force, actor: ctx.actor }) };
         }
         if (opts.force) throw new AvfsError('USAGE', '--force goes with --undo');
-        return { undo: false, ...mergeVaults(ctx.store, source!, { into: opts.into, strategy: opts.strategy as never, dryRun: !!opts.dryRun, actor: ctx.actor }) };
+        return mergeJson(mergeVaults(ctx.store, source!, { into: opts.into, strategy: opts.strategy as never, dryRun: !!opts.dryRun, actor: ctx.actor }));
       },
       render: (r, out) => (r.undo ? out.info(`undid merge ${r.merge_id} of ${r.source} into ${r.target}: ${r.restored} path(s) put back`) : renderMerge(r, out)),
     }),
