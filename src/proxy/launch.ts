@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { createExecCgroup, type ExecCgroup } from './cgroup.js';
 import type { RunOutcome, RunSpec } from './exec.js';
-import { keyringFilter } from './seccomp.js';
+import { sandboxFilter } from './seccomp.js';
 import { bwrapArgs, describeSandbox, type Limits, type SandboxPlan } from './sandbox.js';
 
 /**
@@ -92,7 +92,7 @@ export function prepareLaunch(r: LaunchRequest): Launch {
   const { plan } = r;
   const cgroup = createExecCgroup(r.execId, { maxProcesses: plan.limits.max_processes, memory: plan.limits.memory });
   const blocks = plan.limits.max_file_size === null ? null : Math.max(1, Math.floor(plan.limits.max_file_size / BLOCK));
-  const filter = plan.enforced ? keyringFilter() : null;
+  const filter = plan.enforced ? sandboxFilter() : null;
   const inner = plan.enforced
     ? [plan.bwrap!, ...bwrapArgs(plan, { root: r.root, cwd: r.cwd, statusFd: STATUS_FD, seccompFd: filter ? SECCOMP_FD : null, argsFd: ENV_ARGS_FD }), ...r.argv]
     : r.argv;

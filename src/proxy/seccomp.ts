@@ -1,66 +1,111 @@
 /**
- * The seccomp filter the sandbox runs under (bubblewrap `--seccomp FD`): it refuses the kernel's
- * key management calls (add_key, request_key, keyctl) with EPERM and allows everything else.
+ * The seccomp filter the sandbox runs under (bubblewrap `--seccomp FD`). It refuses:
+ * - the kernel's key management calls (add_key, request_key, keyctl) with EPERM: a process
+ *   inherits its caller's session keyring across every namespace bubblewrap makes (a user
+ *   namespace separates the user keyrings only), so a sandboxed command could search, read and
+ *   change the keys of whoever ran avfs;
+ * - new user namespaces (unshare or clone with CLONE_NEWUSER) with EPERM: in one, a command holds
+ *   every capability again (over its own namespaces only, but with the kernel surface that opens),
+ *   and each one it keeps open counts against the host's user.max_user_namespaces, shared with
+ *   every sandbox of the machine: at the limit, bubblewrap cannot start (ARCHITECTURE.md, "The
+ *   sandbox");
+ * - clone3 with ENOSYS: its flags are behind a pointer a filter cannot read, and ENOSYS makes the C
+ *   library fall back to clone, whose flags it can.
+ * No command a sandbox runs needs these. Everything else is allowed.
  *
- * Why: a process inherits its caller's session keyring across every namespace bubblewrap makes
- * (a user namespace separates the user keyrings only), so a sandboxed command could search, read
- * and change the keys of whoever ran avfs (ARCHITECTURE.md, "The sandbox"). No command a sandbox
- * runs needs the kernel's keyrings.
- *
- * The program is classic BPF over `struct seccomp_data` (nr at offset 0, arch at offset 4), one
- * block per architecture the machine can execute: its own and its 32-bit compatibility mode (a
- * static 32-bit binary in the vault runs with the other numbers). On an architecture not listed
- * here (avfs supports x86_64 and arm64 Linux) there is no filter (null).
+ * The program is classic BPF over `struct seccomp_data` (nr at offset 0, arch at offset 4, the
+ * first argument's low word at offset 16 on these little-endian machines), one block per
+ * architecture the machine can execute: its own and its 32-bit compatibility mode (a static
+ * 32-bit binary in the vault runs with the other numbers). On an architecture not listed here
+ * (avfs supports x86_64 and arm64 Linux) there is no filter (null).
  */
 
-/** Syscall numbers of add_key, request_key and keyctl per AUDIT_ARCH_* value. */
-const KEYRING_CALLS: Record<string, Array<{ arch: number; calls: number[] }>> = {
+interface ArchCalls {
+  /** AUDIT_ARCH_* value. */
+  arch: number;
+  /** add_key, request_key, keyctl. */
+  keyring: number[];
+  /** clone and unshare: refused when their flags (first argument) ask for a user namespace. */
+  namespaces: number[];
+  clone3: number[];
+}
+
+/** x86_64's x32 ABI: the same numbers with bit 30 set, under x86_64's arch value. */
+const X32 = 0x40000000;
+
+const CALLS: Record<string, ArchCalls[]> = {
   x64: [
-    // x86_64, and its x32 ABI (the same numbers with bit 30 set)
-    { arch: 0xc000003e, calls: [248, 249, 250, 0x40000000 | 248, 0x40000000 | 249, 0x40000000 | 250] },
-    { arch: 0x40000003, calls: [286, 287, 288] }, // i386
+    { arch: 0xc000003e, keyring: [248, 249, 250, X32 | 248, X32 | 249, X32 | 250], namespaces: [56, 272, X32 | 56, X32 | 272], clone3: [435, X32 | 435] },
+    { arch: 0x40000003, keyring: [286, 287, 288], namespaces: [120, 310], clone3: [435] }, // i386
   ],
   arm64: [
-    { arch: 0xc00000b7, calls: [217, 218, 219] }, // aarch64
-    { arch: 0x40000028, calls: [309, 310, 311] }, // arm (32-bit)
+    { arch: 0xc00000b7, keyring: [217, 218, 219], namespaces: [220, 97], clone3: [435] }, // aarch64
+    { arch: 0x40000028, keyring: [309, 310, 311], namespaces: [120, 337], clone3: [435] }, // arm (32-bit)
   ],
 };
 
 const LD_W_ABS = 0x20; // BPF_LD | BPF_W | BPF_ABS
 const JEQ_K = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+const JSET_K = 0x45; // BPF_JMP | BPF_JSET | BPF_K
 const RET_K = 0x06; // BPF_RET | BPF_K
 const SECCOMP_RET_ALLOW = 0x7fff0000;
 const SECCOMP_RET_ERRNO = 0x00050000;
 const EPERM = 1;
+const ENOSYS = 38;
+const CLONE_NEWUSER = 0x10000000;
 const OFFSET_NR = 0;
 const OFFSET_ARCH = 4;
+const OFFSET_ARG0 = 16;
 
-type Insn = { code: number; jt: number; jf: number; k: number };
+/** An instruction whose jumps name labels (resolved to forward offsets by assemble), or a label. */
+type Line = { code: number; k: number; jt?: string; jf?: string } | { label: string };
 
 /** The filter for this machine's architecture, as bubblewrap reads it (struct sock_filter[]), or null. */
-export function keyringFilter(arch: string = process.arch): Buffer | null {
-  const blocks = KEYRING_CALLS[arch];
+export function sandboxFilter(arch: string = process.arch): Buffer | null {
+  const blocks = CALLS[arch];
   if (!blocks) return null;
-  // Layout: load arch; one jump per known arch to its block; allow (unknown arch); then per
-  // block: load nr, one jump per call to DENY, allow; last, DENY.
-  const blockSizes = blocks.map((b) => 1 + b.calls.length + 1);
-  const blockStart = (i: number) => 1 + blocks.length + 1 + blockSizes.slice(0, i).reduce((a, n) => a + n, 0);
-  const deny = blockStart(blocks.length);
-  const prog: Insn[] = [{ code: LD_W_ABS, jt: 0, jf: 0, k: OFFSET_ARCH }];
-  blocks.forEach((b, i) => prog.push({ code: JEQ_K, jt: blockStart(i) - (prog.length + 1), jf: 0, k: b.arch }));
-  prog.push({ code: RET_K, jt: 0, jf: 0, k: SECCOMP_RET_ALLOW });
-  for (const b of blocks) {
-    prog.push({ code: LD_W_ABS, jt: 0, jf: 0, k: OFFSET_NR });
-    for (const nr of b.calls) prog.push({ code: JEQ_K, jt: deny - (prog.length + 1), jf: 0, k: nr >>> 0 });
-    prog.push({ code: RET_K, jt: 0, jf: 0, k: SECCOMP_RET_ALLOW });
+  const lines: Line[] = [{ code: LD_W_ABS, k: OFFSET_ARCH }];
+  blocks.forEach((b, i) => lines.push({ code: JEQ_K, k: b.arch, jt: `arch${i}` }));
+  lines.push({ code: RET_K, k: SECCOMP_RET_ALLOW }); // an architecture not listed: its numbers mean other calls
+  blocks.forEach((b, i) => {
+    lines.push({ label: `arch${i}` }, { code: LD_W_ABS, k: OFFSET_NR });
+    for (const nr of b.keyring) lines.push({ code: JEQ_K, k: nr, jt: 'eperm' });
+    for (const nr of b.clone3) lines.push({ code: JEQ_K, k: nr, jt: 'enosys' });
+    for (const nr of b.namespaces) lines.push({ code: JEQ_K, k: nr, jt: 'flags' });
+    lines.push({ code: RET_K, k: SECCOMP_RET_ALLOW });
+  });
+  lines.push(
+    { label: 'flags' },
+    { code: LD_W_ABS, k: OFFSET_ARG0 },
+    { code: JSET_K, k: CLONE_NEWUSER, jt: 'eperm' },
+    { code: RET_K, k: SECCOMP_RET_ALLOW },
+    { label: 'enosys' },
+    { code: RET_K, k: SECCOMP_RET_ERRNO | ENOSYS },
+    { label: 'eperm' },
+    { code: RET_K, k: SECCOMP_RET_ERRNO | EPERM },
+  );
+  return assemble(lines);
+}
+
+/** struct sock_filter[]: each label becomes the offset from the instruction after the jump (BPF jumps only forward). */
+function assemble(lines: Line[]): Buffer {
+  const at = new Map<string, number>();
+  const insns: Array<{ code: number; k: number; jt?: string; jf?: string }> = [];
+  for (const line of lines) {
+    if ('label' in line) at.set(line.label, insns.length);
+    else insns.push(line);
   }
-  prog.push({ code: RET_K, jt: 0, jf: 0, k: SECCOMP_RET_ERRNO | EPERM });
-  const out = Buffer.alloc(prog.length * 8);
-  prog.forEach((insn, i) => {
-    if (insn.jt > 255) throw new Error('seccomp filter jump out of range');
+  const out = Buffer.alloc(insns.length * 8);
+  insns.forEach((insn, i) => {
+    const offset = (label: string | undefined) => {
+      if (label === undefined) return 0;
+      const d = at.get(label)! - (i + 1);
+      if (!(d >= 0 && d <= 255)) throw new Error(`seccomp filter jump to ${label} out of range`);
+      return d;
+    };
     out.writeUInt16LE(insn.code, i * 8);
-    out.writeUInt8(insn.jt, i * 8 + 2);
-    out.writeUInt8(insn.jf, i * 8 + 3);
+    out.writeUInt8(offset(insn.jt), i * 8 + 2);
+    out.writeUInt8(offset(insn.jf), i * 8 + 3);
     out.writeUInt32LE(insn.k >>> 0, i * 8 + 4);
   });
   return out;
