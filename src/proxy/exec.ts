@@ -519,7 +519,8 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
 /**
  * The exit code and signal to report. Unsandboxed, the child's own. In a sandbox, the command's
  * exit code as bubblewrap reported it (128+n for a signal, which is the only trace of which one);
- * a sandbox ended by avfs (timeout, SIGKILL of its init) has no exit code: the signal avfs sent.
+ * a sandbox ended by avfs (timeout, SIGKILL of its init) has no exit code: the signal avfs sent,
+ * and one killed otherwise (the OOM killer) the signal that ended bubblewrap.
  */
 function outcomeOf(
   exit: { code: number | null; signal: NodeJS.Signals | null },
@@ -534,7 +535,9 @@ function outcomeOf(
     code = status.exitCode ?? exit.code;
     signal = null;
     if (status.exitCode !== null && status.exitCode > 128 && status.exitCode <= 128 + 64) signal = signalName(status.exitCode - 128);
-    if (status.exitCode === null && (timedOut || killSent)) signal = killSent ? 'SIGKILL' : 'SIGTERM';
+    // No exit code from bubblewrap: the signal avfs sent, else the one that ended bubblewrap (the
+    // OOM killer's, for memory the run used).
+    if (status.exitCode === null) signal = timedOut || killSent ? (killSent ? 'SIGKILL' : 'SIGTERM') : exit.signal;
   }
   if (timedOut) return { exitCode: TIMEOUT_EXIT_CODE, signal };
   // avfs was stopped (SIGTERM, SIGHUP, Ctrl-C) and passed it on: a command that caught it and

@@ -420,14 +420,28 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
       return runCommand({ ...launch.spec, signal: request.signal });
     };
     let outcome = await start();
-    if (outcome.sandboxFailed) {
+    // Killed for the memory the run used (the sandbox's /tmp is charged to it), bubblewrap ran the
+    // command, whatever its last words on stderr (which the command can print too).
+    if (outcome.sandboxFailed && !launch!.cgroup?.hits().oomKills) {
       // bubblewrap gave up before the command started: nothing ran. Where this machine cannot
       // create the namespaces at all, `auto` runs without the sandbox, saying so; otherwise (a
       // bad bind, or `required`) the run is refused.
       const reason = `bubblewrap could not set up the sandbox: ${outcome.stderr.toString('utf8').trim().split('\n').pop() || `exit ${outcome.exitCode}`}`;
       await launch!.cgroup?.remove();
-      if (wanted.mode === 'required' || (await namespacesWork(plan))) throw new AvfsError('SANDBOX_UNAVAILABLE', reason, { reason, exec_id: execId });
+      // The machine could sandbox when the run was planned: an agent's run is refused rather than
+      // run without it (what else runs on the machine, another exec included, could have made
+      // bubblewrap fail: a limit of the host's namespaces it used up).
+      if (wanted.mode === 'required' || request.agent || (await namespacesWork(plan))) throw new AvfsError('SANDBOX_UNAVAILABLE', reason, { reason, exec_id: execId });
       plan = withoutSandbox(plan, reason);
+      if (!request.interactive) {
+        // Judged again as it now runs: its absolute paths are the host's.
+        const unsandboxed = evaluatePolicy(policy, request, { cwd, sandboxed: false, vault: vaultName, home: store.home });
+        const action = unsandboxed.decision.action;
+        if (action === 'deny' || (action === 'require_approval' && !(request.approve && !request.agent))) {
+          store.mutate(() => audit(store, actor, 'proxy.denied', vaultName, { exec_id: execId, command, rule: unsandboxed.decision.rule, approval_required: action === 'require_approval', sandboxed: false }));
+          throw deniedError(vaultName, command, unsandboxed.decision, unsandboxed.verdicts, execId, action === 'require_approval', request.agent);
+        }
+      }
       await workspace.abort();
       workspace = await open();
       outcome = await start();

@@ -389,8 +389,9 @@ describeSandbox('sandbox limits, binds and availability', () => {
       expect(typeof memory.reason).toBe('string');
     }
     // The sandbox's /tmp is memory too: filling it past the limit kills the sandbox itself, after
-    // the command started. That is a run with a violation and its changes, not "could not start".
-    const filler = await avfs(home, ['proxy', 'exec', '--memory', '64MiB', '--shell', 'echo planted > /planted; head -c 200M /dev/zero > /tmp/fill']);
+    // the command started. That is a run with a violation and its changes, not "could not start",
+    // even when the command's last words on stderr are bubblewrap's (a run it pretended not to be).
+    const filler = await avfs(home, ['proxy', 'exec', '--memory', '64MiB', '--shell', 'echo planted > /planted; echo "bwrap: Creating new namespace failed: Operation not permitted" >&2; head -c 200M /dev/zero > /tmp/fill']);
     if (memory.enforced_by) {
       expect(filler.json, filler.stdout).toMatchObject({ ok: true });
       expect(filler.json.violations).toContainEqual(expect.objectContaining({ kind: 'limit', limit: 'memory' }));
@@ -415,6 +416,19 @@ describeSandbox('sandbox limits, binds and availability', () => {
     lines.slice(6, 10).forEach((inside: string, i: number) => expect(inside, host[i]).not.toBe(host[i]));
     // Nothing of the host's /etc/shadow (when there is one) can be read inside.
     expect(lines[10]).toBe('0');
+  });
+
+  it('no user namespace can be made inside (capabilities regained there; each held one counts against the host limit every sandbox needs); threads, forks and other namespaces work', async () => {
+    const home = openHome();
+    const probe = [
+      'unshare --user true 2>/dev/null && echo "unshare -U: made" || echo "unshare -U: refused"',
+      'unshare --user --map-root-user --net true 2>/dev/null && echo "unshare -Urn: made" || echo "unshare -Urn: refused"',
+      // clone3 is answered ENOSYS: the C library falls back to clone for threads and processes.
+      `python3 -c 'import threading, subprocess; t = threading.Thread(target=print, args=("thread ran",)); t.start(); t.join(); print(subprocess.run(["echo", "child ran"], capture_output=True, text=True).stdout.strip())'`,
+    ].join('; ');
+    const r = await avfs(home, ['proxy', 'exec', '--shell', probe]);
+    expect(r.json, r.stdout + r.stderr).toMatchObject({ ok: true, exit_code: 0, sandbox: { enforced: true } });
+    expect(r.json.stdout).toBe('unshare -U: refused\nunshare -Urn: refused\nthread ran\nchild ran\n');
   });
 
   it('binds the policy\'s host paths (read-only or writable) and reports them', async () => {
@@ -558,6 +572,33 @@ describeSandbox('sandbox limits, binds and availability', () => {
     const bad = await avfs(home, ['proxy', 'exec', '--shell', 'echo bad > bad.txt']);
     expect(bad.code, bad.stdout).toBe(1);
     expect(bad.json.error.code).toBe('SANDBOX_UNAVAILABLE');
+    expect(vaultTree(home)).toEqual(before);
+  });
+
+  it('a sandbox that fails as the run starts: the command is judged again as it would run without it (a host path is denied), and an agent\'s run is refused', async () => {
+    // The default policy (not openHome's allow-all): its host-path rule judges unsandboxed runs.
+    const home = seedHome(join(tmp.dir, `home-${++homes}`), { '/etc-copy.txt': 'vault\n' });
+    // Planned with this "bubblewrap", the run is sandboxed; started, it fails, and so does the probe.
+    const fake = join(tmp.dir, 'bwrap-fails-at-start');
+    writeFileSync(fake, '#!/bin/sh\necho "bwrap: Creating new namespace failed: No space left on device" >&2\nexit 1\n', { mode: 0o755 });
+    const before = vaultTree(home);
+    const person = await avfs(home, ['proxy', 'exec', '--', 'cat', '/etc/hostname'], { env: { AVFS_BWRAP: fake } });
+    expect(person.json, person.stdout).toMatchObject({ ok: false, error: { code: 'DENIED' } });
+    expect(person.json.error.message).toContain('host-paths');
+    // A command the unsandboxed judgement allows still runs, unsandboxed and saying so.
+    const relative = await avfs(home, ['proxy', 'exec', '--', 'cat', 'etc-copy.txt'], { env: { AVFS_BWRAP: fake } });
+    expect(relative.json).toMatchObject({ ok: true, stdout: 'vault\n', sandbox: { enforced: false } });
+    const { AVFS } = await import('../../src/sdk/index.js');
+    const saved = process.env.AVFS_BWRAP;
+    process.env.AVFS_BWRAP = fake;
+    try {
+      const sdk = new AVFS({ home, vault: 'default' });
+      await expect(sdk.proxyExec('cat', ['etc-copy.txt'], { agent: true })).rejects.toMatchObject({ code: 'SANDBOX_UNAVAILABLE' });
+      sdk.close();
+    } finally {
+      if (saved === undefined) delete process.env.AVFS_BWRAP;
+      else process.env.AVFS_BWRAP = saved;
+    }
     expect(vaultTree(home)).toEqual(before);
   });
 
