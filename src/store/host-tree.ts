@@ -3,12 +3,14 @@ import { createHasher } from '../core/hash.js';
 import { hostEntryType, type EntryType } from '../core/entry-types.js';
 import { joinPath } from '../core/paths.js';
 import { decodeUtf8 } from '../core/utf8.js';
+import { atHostPath } from './deep-host-paths.js';
 
 /**
  * The one walk of a host tree, for import and sync (transfer.ts) and for copy mode's before and
  * after scans (proxy/copy.ts): lstat, never following symlinks; parents before children; names in
  * byte order. Host paths stay bytes (a name that is not UTF-8 must reach lstat as it is, and
- * cannot become a vault path: `invalidName` hears of it, and it is not entered).
+ * cannot become a vault path: `invalidName` hears of it, and it is not entered). A directory
+ * is listed however long its path (deep-host-paths.ts); `lstat` decides whether its names are.
  */
 
 /** One name of the tree as the walk meets it. */
@@ -43,7 +45,7 @@ export function walkHostTree<S extends Stats | BigIntStats>(host: Buffer, path: 
   if (walk.visit({ host, path, st, type }) === false || type !== 'd') return;
   let names: Buffer[];
   try {
-    names = readdirSync(host, { encoding: 'buffer' });
+    names = atHostPath(host, (at) => readdirSync(at, { encoding: 'buffer' }));
   } catch (err) {
     if (!walk.unlisted) throw err;
     walk.unlisted(path, err as NodeJS.ErrnoException);
@@ -62,9 +64,9 @@ export function walkHostTree<S extends Stats | BigIntStats>(host: Buffer, path: 
   }
 }
 
-/** SHA-256 of a host file, read in 1 MiB pieces (nothing stored): copy mode and sync compare host files with vault content by it. */
+/** SHA-256 of a host file (any path length), read in 1 MiB pieces (nothing stored): copy mode and sync compare host files with vault content by it. */
 export function hashHostFile(host: string | Buffer): string {
-  const fd = openSync(host, 'r');
+  const fd = atHostPath(host, (at) => openSync(at, 'r'));
   try {
     const hasher = createHasher();
     const buf = Buffer.allocUnsafe(1024 * 1024);
@@ -81,5 +83,5 @@ export function hashHostFile(host: string | Buffer): string {
  * they refuse such a name.
  */
 export function readHostLink(host: string | Buffer): string | undefined {
-  return decodeUtf8(readlinkSync(host, { encoding: 'buffer' }));
+  return decodeUtf8(atHostPath(host, (at) => readlinkSync(at, { encoding: 'buffer' })));
 }
