@@ -225,7 +225,7 @@ export function materialize(fs: VaultFs, parent?: string, layout: SandboxLayout 
     // belong to the same state, whatever other writers do meanwhile.
     fs.store.read(() => {
       if (currentSeq(fs.store) !== snap.seq) snap = snapshotEntries(fs, layout);
-      exportTree(fs, '/', root, true);
+      exportTree(fs, '/', root, true, undefined, { pastPathMax: true });
     });
     if (layout) createLayout(root, layout);
     chmodSync(root, snap.entries.get('/')!.mode);
