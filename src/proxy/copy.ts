@@ -13,12 +13,13 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { dirname, isWithin, joinPath } from '../core/paths.js';
+import { dirname, isWithin, joinPath, MAX_NAME_BYTES, MAX_NEW_PATH_BYTES } from '../core/paths.js';
 import type { SandboxLayout } from '../core/sandbox-layout.js';
 import { AvfsError } from '../errors.js';
 import { putContentFromFd, type ContentRef } from '../store/blobs.js';
 import type { Entry } from '../store/entries.js';
 import { exportTree } from '../store/transfer.js';
+import { atHostPath } from '../store/deep-host-paths.js';
 import { hashHostFile, readHostLink, walkHostTree } from '../store/host-tree.js';
 import { removeHostTree, runtimeDir, runtimeDirIn, runtimeParents } from '../store/host-dirs.js';
 import { escapeBytes } from '../core/utf8.js';
@@ -131,11 +132,16 @@ interface Scan {
   unlisted: string[];
 }
 
-/** Whether a name in host directory `host` has a path too long to reach (an unreadable directory: left to the walk). */
-function holdsPastPathMax(host: Buffer): boolean {
-  if (host.length + 1 + NAME_MAX < PATH_MAX) return false;
+/**
+ * Whether host directory `host` (vault path `path`) holds a name whose vault path would be longer
+ * than a new entry's may be (MAX_NEW_PATH_BYTES): one the import could not create, and one that
+ * would refuse the whole import. An unreadable directory is left to the walk.
+ */
+function holdsPastVaultLimit(host: Buffer, path: string): boolean {
+  const bytes = path === '/' ? 0 : Buffer.byteLength(path);
+  if (bytes + 1 + MAX_NAME_BYTES <= MAX_NEW_PATH_BYTES) return false;
   try {
-    return readdirSync(host, { encoding: 'buffer' }).some((name) => host.length + 1 + name.length >= PATH_MAX);
+    return atHostPath(host, (at) => readdirSync(at, { encoding: 'buffer' })).some((name) => bytes + 1 + name.length > MAX_NEW_PATH_BYTES);
   } catch {
     return false;
   }
@@ -145,7 +151,8 @@ function holdsPastPathMax(host: Buffer): boolean {
 function scan(root: string, skipped: SyncSummary['skipped'], layout: SandboxLayout | null): Scan {
   const stats = new Map<string, HostStat>();
   const unlisted: string[] = [];
-  const lstat = (host: Buffer) => lstatSync(host, { bigint: true });
+  // However deep: the export reproduces the vault's deep trees, whose host paths pass PATH_MAX.
+  const lstat = (host: Buffer) => atHostPath(host, (at) => lstatSync(at, { bigint: true }));
   const top = Buffer.from(root);
   walkHostTree(top, '/', lstat(top), {
     lstat,
@@ -162,9 +169,9 @@ function scan(root: string, skipped: SyncSummary['skipped'], layout: SandboxLayo
       if (stat === undefined) return void skipped.push({ path, reason: 'symlink target is not valid UTF-8' });
       if (!stat) return void skipped.push({ path, reason: 'not a regular file, directory or symlink' });
       stats.set(path, stat);
-      // A tree made with relative paths can go past PATH_MAX, where no name can be read by its path.
-      if (type === 'd' && holdsPastPathMax(host)) {
-        skipped.push({ path, reason: `cannot list: its entries' host paths are over PATH_MAX (${PATH_MAX} bytes)` });
+      // A tree made with relative paths can be deeper than the vault's paths may be.
+      if (type === 'd' && holdsPastVaultLimit(host, path)) {
+        skipped.push({ path, reason: `not imported: its entries' vault paths would be over ${MAX_NEW_PATH_BYTES} bytes, the longest a new entry may have` });
         unlisted.push(path);
         return false;
       }
@@ -174,9 +181,6 @@ function scan(root: string, skipped: SyncSummary['skipped'], layout: SandboxLayo
 }
 
 const COPY_PREFIX = 'avfs-proxy-';
-/** Linux's bounds on a path (with its NUL) and on one name. */
-const PATH_MAX = 4096;
-const NAME_MAX = 255;
 
 /** Where to put the copy: AVFS_PROXY_TMPDIR, else tmpfs when it has room, else the system temp directory. */
 export function copyParent(bytes: number): string {
@@ -225,7 +229,7 @@ export function materialize(fs: VaultFs, parent?: string, layout: SandboxLayout 
     // belong to the same state, whatever other writers do meanwhile.
     fs.store.read(() => {
       if (currentSeq(fs.store) !== snap.seq) snap = snapshotEntries(fs, layout);
-      exportTree(fs, '/', root, true);
+      exportTree(fs, '/', root, true, undefined, { pastPathMax: true });
     });
     if (layout) createLayout(root, layout);
     chmodSync(root, snap.entries.get('/')!.mode);
@@ -240,7 +244,7 @@ export function materialize(fs: VaultFs, parent?: string, layout: SandboxLayout 
 }
 
 function readHostFile(fs: VaultFs, host: string): ContentRef {
-  const fd = openSync(host, 'r');
+  const fd = atHostPath(host, (at) => openSync(at, 'r'));
   try {
     return putContentFromFd(fs.store, fd);
   } finally {

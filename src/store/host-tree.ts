@@ -3,12 +3,14 @@ import { createHasher } from '../core/hash.js';
 import { hostEntryType, type EntryType } from '../core/entry-types.js';
 import { joinPath } from '../core/paths.js';
 import { decodeUtf8 } from '../core/utf8.js';
+import { atHostPath } from './deep-host-paths.js';
 
 /**
  * The one walk of a host tree, for import and sync (transfer.ts) and for copy mode's before and
  * after scans (proxy/copy.ts): lstat, never following symlinks; parents before children; names in
  * byte order. Host paths stay bytes (a name that is not UTF-8 must reach lstat as it is, and
- * cannot become a vault path: `invalidName` hears of it, and it is not entered).
+ * cannot become a vault path: `invalidName` hears of it, and it is not entered). A directory
+ * is listed however long its path (deep-host-paths.ts); `lstat` decides whether its names are.
  */
 
 /** One name of the tree as the walk meets it. */
@@ -37,34 +39,48 @@ export interface HostWalk<S extends Stats | BigIntStats> {
 
 const SLASH = Buffer.from('/');
 
-/** Walks the tree at `host` (already lstat'ed as `st`), which stands for vault path `path`. */
+/**
+ * Walks the tree at `host` (already lstat'ed as `st`), which stands for vault path `path`. With
+ * its own stack, not the JS one: a tree may be thousands of levels deep (the vault's 8 KiB paths
+ * of one-letter names are 4,096 levels), past what recursion survives.
+ */
 export function walkHostTree<S extends Stats | BigIntStats>(host: Buffer, path: string, st: S, walk: HostWalk<S>): void {
-  const type = hostEntryType(st);
-  if (walk.visit({ host, path, st, type }) === false || type !== 'd') return;
-  let names: Buffer[];
-  try {
-    names = readdirSync(host, { encoding: 'buffer' });
-  } catch (err) {
-    if (!walk.unlisted) throw err;
-    walk.unlisted(path, err as NodeJS.ErrnoException);
-    return;
-  }
-  for (const name of names.sort(Buffer.compare)) {
-    const child = Buffer.concat([host, SLASH, name]);
-    const text = decodeUtf8(name);
-    if (text === undefined) {
-      walk.invalidName(child, path, name);
+  /** The directories entered and not finished, each with its names still to walk (last first). */
+  const open: { host: Buffer; path: string; names: Buffer[] }[] = [];
+  const enter = (node: HostNode<S>) => {
+    if (walk.visit(node) === false || node.type !== 'd') return;
+    try {
+      const names = atHostPath(node.host, (at) => readdirSync(at, { encoding: 'buffer' }));
+      open.push({ host: node.host, path: node.path, names: names.sort(Buffer.compare).reverse() });
+    } catch (err) {
+      if (!walk.unlisted) throw err;
+      walk.unlisted(node.path, err as NodeJS.ErrnoException);
+    }
+  };
+  enter({ host, path, st, type: hostEntryType(st) });
+  while (open.length > 0) {
+    const dir = open[open.length - 1]!;
+    const name = dir.names.pop();
+    if (name === undefined) {
+      open.pop();
       continue;
     }
-    const childPath = joinPath(path, text);
+    const child = Buffer.concat([dir.host, SLASH, name]);
+    const text = decodeUtf8(name);
+    if (text === undefined) {
+      walk.invalidName(child, dir.path, name);
+      continue;
+    }
+    const childPath = joinPath(dir.path, text);
     if (walk.skip?.(childPath)) continue;
-    walkHostTree(child, childPath, walk.lstat(child), walk);
+    const childSt = walk.lstat(child);
+    enter({ host: child, path: childPath, st: childSt, type: hostEntryType(childSt) });
   }
 }
 
-/** SHA-256 of a host file, read in 1 MiB pieces (nothing stored): copy mode and sync compare host files with vault content by it. */
+/** SHA-256 of a host file (any path length), read in 1 MiB pieces (nothing stored): copy mode and sync compare host files with vault content by it. */
 export function hashHostFile(host: string | Buffer): string {
-  const fd = openSync(host, 'r');
+  const fd = atHostPath(host, (at) => openSync(at, 'r'));
   try {
     const hasher = createHasher();
     const buf = Buffer.allocUnsafe(1024 * 1024);
@@ -81,5 +97,5 @@ export function hashHostFile(host: string | Buffer): string {
  * they refuse such a name.
  */
 export function readHostLink(host: string | Buffer): string | undefined {
-  return decodeUtf8(readlinkSync(host, { encoding: 'buffer' }));
+  return decodeUtf8(atHostPath(host, (at) => readlinkSync(at, { encoding: 'buffer' })));
 }

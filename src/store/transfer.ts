@@ -9,6 +9,7 @@ import { joinPath, normalizePath } from '../core/paths.js';
 import { decodeUtf8, escapeBytes } from '../core/utf8.js';
 import { putContentsFromFds, type ContentRef } from './blobs.js';
 import type { Entry } from './entries.js';
+import { atHostPath } from './deep-host-paths.js';
 import { isDirectory, makeDirectories } from './host-dirs.js';
 import { readHostLink, walkHostTree } from './host-tree.js';
 import type { Owner, VaultFs } from './vault-fs.js';
@@ -224,6 +225,18 @@ export function importTree(fs: VaultFs, host: string, vaultInput: string, progre
   return summary;
 }
 
+export interface ExportOptions {
+  /**
+   * Write host paths longer than PATH_MAX too, through descriptors of their directories
+   * (deep-host-paths.ts): copy mode must reproduce the vault's deep trees, whose paths below the
+   * copy's directory pass it. Without it, such a path is INVALID_PATH (cause ENAMETOOLONG).
+   */
+  pastPathMax?: boolean;
+}
+
+/** Runs `use` with a usable path for `host` (deep-host-paths.ts atHostPath, or `host` itself). */
+type ReachHost = <T>(host: string, use: (path: string) => T) => T;
+
 /**
  * Writes a vault file or tree to the host: a directory's contents go into `hostDir`, a file goes
  * to `hostDir/<name>`. Existing host files are refused (ALREADY_EXISTS, nothing written) unless
@@ -238,12 +251,13 @@ export function importTree(fs: VaultFs, host: string, vaultInput: string, progre
  * descriptor opened with O_NOFOLLOW. What remains: Node has no openat(), so a process that swaps
  * a checked directory for a symlink while export runs could still redirect the writes below it.
  */
-export function exportTree(fs: VaultFs, vaultInput: string, hostDir: string, overwrite: boolean, progress?: Progress): TransferSummary {
+export function exportTree(fs: VaultFs, vaultInput: string, hostDir: string, overwrite: boolean, progress?: Progress, options: ExportOptions = {}): TransferSummary {
   const root = fs.stat(vaultInput);
   const entries = root.type === 'd' ? fs.walk(root.path) : [root];
   const base = root.type === 'd' ? root.path : root.parent;
   const hostPath = (p: string) => join(hostDir, base === '/' ? p.slice(1) : p.slice(base.length + 1));
-  const steps = planExport(entries, base, hostPath, destinationExists(hostDir));
+  const at: ReachHost = options.pastPathMax ? atHostPath : (host, use) => use(host);
+  const steps = planExport(entries, base, hostPath, destinationExists(hostDir), at);
   refuseClashes(steps, overwrite);
   try {
     makeDirectories(hostDir);
@@ -277,43 +291,47 @@ export function exportTree(fs: VaultFs, vaultInput: string, hostDir: string, ove
 
   function writeSteps(): void {
     for (const step of steps) {
-      const e = step.entry;
-      if (e.type === 'd') {
-        if (step.found === 'other') unlinkSync(step.host);
-        if (step.found !== 'directory') mkdirSync(step.host, 0o700); // its own mode is set last
-        summary.directories++;
-      } else if (e.type === 'l') {
-        placeHostEntry(step.host, step.found !== 'absent', (path) => symlinkSync(e.target!, path));
-        lutimesSync(step.host, hostSeconds(e.atime), hostSeconds(e.mtime));
-        summary.symlinks++;
-      } else if (e.type === 's' || ((e.type === 'c' || e.type === 'b') && !ROOT)) {
-        const reason = e.type === 's' ? 'a socket is made by the process that binds it, not by a copy' : 'only root can make device nodes';
-        (summary.skipped ??= []).push({ path: e.path, type: e.type === 's' ? 'socket' : e.type === 'c' ? 'char_device' : 'block_device', reason });
-        progress?.(++done, steps.length);
-        continue;
-      } else if (e.type === 'p' || e.type === 'c' || e.type === 'b') {
-        placeHostEntry(step.host, step.found !== 'absent', (path) => makeHostNode(path, e));
-        utimesSync(step.host, hostSeconds(e.atime), hostSeconds(e.mtime));
-        summary.special = (summary.special ?? 0) + 1;
-      } else {
-        // Every name of a set-id file is listed, a hard link's too (they share the cleared mode).
-        if (hostMode(e.type, e.mode) !== (e.mode & 0o7777)) (summary.set_id_cleared ??= []).push(e.path);
-        const first = e.nlink > 1 ? written.get(e.ino) : undefined;
-        if (first !== undefined && placeHostLink(first, step.host, step.found !== 'absent')) {
-          summary.links++;
-        } else {
-          if (first !== undefined) summary.links_copied = (summary.links_copied ?? 0) + 1;
-          placeHostEntry(step.host, step.found !== 'absent', (path) => writeHostFile(path, fs.readChunks(e.path), e.mode, e), true);
-          if (e.nlink > 1 && first === undefined) written.set(e.ino, step.host);
-          summary.bytes += e.size;
-        }
-        summary.files++;
-      }
-      if (ROOT) applyOwner(step.host, e);
+      at(step.host, (host) => writeStep(step, host));
       progress?.(++done, steps.length);
     }
     // Directory modes and times last (deepest first), so writing children does not disturb them.
-    for (const step of [...steps].reverse()) if (step.entry.type === 'd') settleHostDirectory(step.host, step.entry.mode, step.entry);
+    for (const step of [...steps].reverse()) if (step.entry.type === 'd') at(step.host, (host) => settleHostDirectory(host, step.entry.mode, step.entry));
+  }
+
+  /** Writes one entry at `host`: its host path, or one `at` made short enough to use. */
+  function writeStep(step: ExportStep, host: string): void {
+    const e = step.entry;
+    if (e.type === 'd') {
+      if (step.found === 'other') unlinkSync(host);
+      if (step.found !== 'directory') mkdirSync(host, 0o700); // its own mode is set last
+      summary.directories++;
+    } else if (e.type === 'l') {
+      placeHostEntry(host, step.found !== 'absent', (path) => symlinkSync(e.target!, path));
+      lutimesSync(host, hostSeconds(e.atime), hostSeconds(e.mtime));
+      summary.symlinks++;
+    } else if (e.type === 's' || ((e.type === 'c' || e.type === 'b') && !ROOT)) {
+      const reason = e.type === 's' ? 'a socket is made by the process that binds it, not by a copy' : 'only root can make device nodes';
+      (summary.skipped ??= []).push({ path: e.path, type: e.type === 's' ? 'socket' : e.type === 'c' ? 'char_device' : 'block_device', reason });
+      return;
+    } else if (e.type === 'p' || e.type === 'c' || e.type === 'b') {
+      placeHostEntry(host, step.found !== 'absent', (path) => makeHostNode(path, e));
+      utimesSync(host, hostSeconds(e.atime), hostSeconds(e.mtime));
+      summary.special = (summary.special ?? 0) + 1;
+    } else {
+      // Every name of a set-id file is listed, a hard link's too (they share the cleared mode).
+      if (hostMode(e.type, e.mode) !== (e.mode & 0o7777)) (summary.set_id_cleared ??= []).push(e.path);
+      const first = e.nlink > 1 ? written.get(e.ino) : undefined;
+      if (first !== undefined && at(first, (from) => placeHostLink(from, host, step.found !== 'absent'))) {
+        summary.links++;
+      } else {
+        if (first !== undefined) summary.links_copied = (summary.links_copied ?? 0) + 1;
+        placeHostEntry(host, step.found !== 'absent', (path) => writeHostFile(path, fs.readChunks(e.path), e.mode, e), true);
+        if (e.nlink > 1 && first === undefined) written.set(e.ino, step.host);
+        summary.bytes += e.size;
+      }
+      summary.files++;
+    }
+    if (ROOT) applyOwner(host, e);
   }
 }
 
@@ -329,11 +347,11 @@ interface ExportStep {
  * real directory (absent, or replaced in this run) nothing is looked at: the directory export
  * makes there is new and empty, and looking would follow whatever symlink is there now.
  */
-function planExport(entries: Entry[], base: string, hostPath: (p: string) => string, destination: boolean): ExportStep[] {
+function planExport(entries: Entry[], base: string, hostPath: (p: string) => string, destination: boolean, at: ReachHost): ExportStep[] {
   const found = new Map<string, ExportStep['found']>([[base, destination ? 'directory' : 'absent']]);
   return entries.map((entry) => {
     const host = hostPath(entry.path);
-    const step: ExportStep = { entry, host, found: found.get(entry.parent) === 'directory' ? hostKind(host) : 'absent' };
+    const step: ExportStep = { entry, host, found: found.get(entry.parent) === 'directory' ? at(host, hostKind) : 'absent' };
     found.set(entry.path, step.found);
     return step;
   });
@@ -480,12 +498,15 @@ const ROOT = process.getuid?.() === 0;
 
 /**
  * Makes a FIFO or a device node with the entry's mode (Node has no mkfifo/mknod: the coreutils
- * tools do it; this runs in the CLI, never in a process serving a mount).
+ * tools do it; this runs in the CLI, never in a process serving a mount). The tool runs in the
+ * node's directory and is given its name: a descriptor path (deep-host-paths.ts) means nothing
+ * to another process, but it can enter one as its working directory.
  */
 function makeHostNode(path: string, e: Entry): void {
   const mode = hostMode(e.type, e.mode).toString(8);
-  const args = e.type === 'p' ? ['-m', mode, path] : ['-m', mode, path, e.type, String(devMajor(e.rdev)), String(devMinor(e.rdev))];
-  const r = spawnSync(e.type === 'p' ? 'mkfifo' : 'mknod', args, { encoding: 'utf8' });
+  const name = `./${basename(path)}`;
+  const args = e.type === 'p' ? ['-m', mode, name] : ['-m', mode, name, e.type, String(devMajor(e.rdev)), String(devMinor(e.rdev))];
+  const r = spawnSync(e.type === 'p' ? 'mkfifo' : 'mknod', args, { encoding: 'utf8', cwd: dirname(path) });
   if (r.status !== 0) throw new AvfsError('INTERNAL', `cannot make ${path}: ${(r.stderr || r.error?.message || '').trim()}`, { host: path });
 }
 

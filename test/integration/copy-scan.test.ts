@@ -50,15 +50,31 @@ describe('copy mode scan', () => {
     expect(existsSync(session.base)).toBe(false);
   });
 
-  it('leaves out a directory whose entries are past PATH_MAX, reported, and imports the rest', () => {
+  it('imports a tree whose host paths pass PATH_MAX, down to its last file', () => {
     const session = materialize(fs, parent.dir);
     try {
-      // 17 names of 250 bytes: the last one's path is over 4,096 bytes.
+      // 17 names of 250 bytes: the last one's path is over 4,096 bytes (it was left out, reported).
       execFileSync('python3', ['-c', 'import os, sys\nos.chdir(sys.argv[1])\nfor i in range(17):\n  os.mkdir("d" * 250); os.chdir("d" * 250)\nopen("f", "w").write("x")', session.root]);
       writeFileSync(join(session.root, 'b'), 'b');
       const summary = syncBack(fs, session);
-      expect(summary.skipped).toHaveLength(1);
-      expect(summary.skipped[0]!.reason).toMatch(/PATH_MAX/);
+      expect(summary.skipped).toEqual([]);
+      expect(fs.readFile(`${`/${'d'.repeat(250)}`.repeat(17)}/f`).toString()).toBe('x');
+      expect(fs.readFile('/b').toString()).toBe('b');
+    } finally {
+      dispose(session);
+    }
+  });
+
+  it('leaves out a directory whose entries\' vault paths would pass the longest a new entry may have, reported, and imports the rest', () => {
+    const session = materialize(fs, parent.dir);
+    try {
+      // 33 names of 250 bytes: the last one's vault path is 8,283 bytes, over MAX_NEW_PATH_BYTES.
+      execFileSync('python3', ['-c', 'import os, sys\nos.chdir(sys.argv[1])\nfor i in range(33):\n  os.mkdir("d" * 250); os.chdir("d" * 250)\nopen("f", "w").write("x")', session.root]);
+      writeFileSync(join(session.root, 'b'), 'b');
+      const summary = syncBack(fs, session);
+      const level32 = `/${'d'.repeat(250)}`.repeat(32);
+      expect(summary.skipped).toEqual([{ path: level32, reason: expect.stringMatching(/over 8192 bytes/) }]);
+      expect(fs.stat(level32).type).toBe('d');
       expect(fs.readFile('/b').toString()).toBe('b');
     } finally {
       dispose(session);
