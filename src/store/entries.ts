@@ -278,6 +278,10 @@ export function entriesWithHash(store: Store, vault: VaultRow, hash: string): En
  * through their partial index); `anyCount` finds a single name too, scanning every row of the
  * vault's layers: only the mount asks that, for a file it has open whose name someone else
  * changed (OpenFiles.relocate), too rarely to keep an index on every entry's inode.
+ * O(names): a row of the vault's own layer is what it shows there; only a row of an ancestor's
+ * layer is looked up again, as a nearer layer may hide or replace it. (Comparing each name with
+ * every name found before, and looking each up again, made a link or unlink of an inode with n
+ * names cost O(n²), and making n links O(n³).)
  */
 export function namesOfInode(store: Store, vault: VaultRow, ino: number, anyCount = false): Entry[] {
   const layers = layersOf(vault);
@@ -290,8 +294,8 @@ export function namesOfInode(store: Store, vault: VaultRow, ino: number, anyCoun
     for (const row of store.stmt<Row>(sql).all(layers[i], ino)) {
       if (seen.has(row.path)) continue;
       seen.add(row.path);
-      const shown = visible(store, layers, row.path);
-      if (shown && shown.ino === ino && !out.some((e) => e.path === shown.path)) out.push(shown);
+      const shown = i === 0 ? (row.type === 'x' ? undefined : (row as Entry)) : visible(store, layers, row.path);
+      if (shown && shown.ino === ino) out.push(shown);
     }
   }
   return out;
@@ -389,15 +393,20 @@ const whiteout = (path: string): Row => ({
  * Keeps every direct fork's view of `path` as it is (see the header): a fork without a row of
  * its own gets what the vault showed there until now, or a whiteout where it showed nothing.
  */
-function pushDown(store: Store, vault: VaultRow, path: string, shown: Entry | undefined): void {
-  for (const { id } of store.stmt<{ id: number }>(CHILD_VAULTS).all(vault.id)) {
+function pushDown(store: Store, vault: VaultRow, path: string, shown: Entry | undefined, forks = directForks(store, vault)): void {
+  for (const id of forks) {
     if (!ownRow(store, id, path)) writeOwn(store, id, shown ?? whiteout(path));
   }
 }
 
-/** Replaces what the vault shows at `path` with `next` (or nothing), keeping forks and counters right. */
-function show(store: Store, vault: VaultRow, path: string, before: Entry | undefined, next: Entry | undefined): void {
-  pushDown(store, vault, path, before);
+const directForks = (store: Store, vault: VaultRow): number[] => store.stmt<{ id: number }>(CHILD_VAULTS).all(vault.id).map((r) => r.id);
+
+/**
+ * Replaces what the vault shows at `path` with `next` (or nothing), keeping forks and counters
+ * right. `forks` are the vault's direct forks when the caller already read them.
+ */
+function show(store: Store, vault: VaultRow, path: string, before: Entry | undefined, next: Entry | undefined, forks?: number[]): void {
+  pushDown(store, vault, path, before, forks);
   if (next) writeOwn(store, vault.id, next, before);
   else if (inherited(store, vault, path)) writeOwn(store, vault.id, whiteout(path));
   else deleteOwn(store, vault.id, path);
@@ -471,16 +480,31 @@ export function linkCount(store: Store, vault: VaultRow, e: Entry): number {
  * records the new state under the same version number (a touch is not a change of the path:
  * `log` does not list it, and numbering is unchanged). Access times are never recorded.
  */
-function changeMetadata(store: Store, vault: VaultRow, old: Entry, next: Entry, change: ChangeOptions): void {
-  if (next.mtime === old.mtime && next.nlink === old.nlink) return show(store, vault, old.path, old, next);
+function changeMetadata(store: Store, vault: VaultRow, old: Entry, next: Entry, change: ChangeOptions, known?: ManyNames): void {
+  if (next.mtime === old.mtime && next.nlink === old.nlink) return show(store, vault, old.path, old, next, known?.forks);
   const own = store.stmt<{ id: number }>(OWN_VERSION).get(vault.id, old.path, old.version);
-  if (own && !pinnedSince(store, vault, own.id)) {
-    show(store, vault, old.path, old, next);
+  if (own && !(known ? own.id <= known.pinnedUpTo : pinnedSince(store, vault, own.id))) {
+    show(store, vault, old.path, old, next, known?.forks);
     store.stmt('UPDATE versions SET mtime = ?, nlink = ? WHERE id = ?').run(next.mtime, next.nlink, own.id);
     return;
   }
-  show(store, vault, old.path, old, next);
+  show(store, vault, old.path, old, next, known?.forks);
   recordVersion(store, vault, old.path, old.version, change, next);
+}
+
+/**
+ * What changeMetadata asks about the vault for every name, asked once by a change of every name
+ * of an inode (its link count, its times): the newest point of the vault's history anything
+ * pinned (see pinnedSince; -1 when none) and its direct forks. Neither changes during the change.
+ */
+interface ManyNames {
+  pinnedUpTo: number;
+  forks: number[];
+}
+
+function manyNames(store: Store, vault: VaultRow): ManyNames {
+  const pinned = store.stmt<{ seq: number | null }>(PINNED_UP_TO).get({ vault: vault.id })!.seq;
+  return { pinnedUpTo: pinned ?? -1, forks: directForks(store, vault) };
 }
 
 const OWN_VERSION = 'SELECT id FROM versions WHERE vault_id = ? AND path = ? AND version = ? ORDER BY id DESC LIMIT 1';
@@ -601,7 +625,8 @@ export function setLinkCount(store: Store, vault: VaultRow, ino: number, nlink: 
   const at = now();
   const names = namesOfInode(store, vault, ino);
   if (also && !names.some((e) => e.path === also.path)) names.push(also);
-  for (const name of names) changeMetadata(store, vault, name, { ...name, nlink, ctime: keepCtime ? name.ctime : at }, change);
+  const known = manyNames(store, vault);
+  for (const name of names) changeMetadata(store, vault, name, { ...name, nlink, ctime: keepCtime ? name.ctime : at }, change, known);
 }
 
 /**
@@ -699,8 +724,9 @@ export function setTimes(store: Store, vault: VaultRow, path: string, atime: num
   if (!old) throw new AvfsError('NOT_FOUND', `no such file or directory: ${path}`, { path });
   // Times are the inode's: every name of a hard-linked file shows them (as putEntry's syncLinks does for content).
   const names = old.type !== 'd' && old.nlink > 1 ? namesOfInode(store, vault, old.ino) : [old];
+  const known = names.length > 1 ? manyNames(store, vault) : undefined;
   for (const e of names.some((n) => n.path === path) ? names : [old, ...names]) {
-    changeMetadata(store, vault, e, { ...e, atime: atime ?? e.atime, mtime: mtime ?? e.mtime, ctime }, { ...change, op: 'touch' });
+    changeMetadata(store, vault, e, { ...e, atime: atime ?? e.atime, mtime: mtime ?? e.mtime, ctime }, { ...change, op: 'touch' }, known);
   }
 }
 
@@ -711,6 +737,11 @@ export function setTimes(store: Store, vault: VaultRow, path: string, atime: num
 export function pinnedSince(store: Store, vault: VaultRow, seq: number): boolean {
   return store.stmt(PINNED_SINCE).get({ vault: vault.id, seq }) !== undefined;
 }
+
+/** The newest point anything pinned (the max of what PINNED_SINCE compares), each an index lookup. */
+const PINNED_UP_TO = `SELECT max(seq) AS seq FROM (SELECT max(seq) AS seq FROM checkpoints WHERE vault_id = @vault
+  UNION ALL SELECT max(fork_seq) FROM vaults WHERE parent_id = @vault
+  UNION ALL SELECT max(seq_before) FROM execs WHERE vault_id = @vault)`;
 
 const PINNED_SINCE = `SELECT 1 WHERE EXISTS (SELECT 1 FROM checkpoints WHERE vault_id = @vault AND seq >= @seq)
   OR EXISTS (SELECT 1 FROM vaults WHERE parent_id = @vault AND fork_seq >= @seq)
