@@ -277,20 +277,21 @@ export function entriesWithHash(store: Store, vault: VaultRow, hash: string): En
  * The names the vault shows for inode `ino`. By default only hard-linked ones (nlink > 1 rows,
  * through their partial index); `anyCount` finds a single name too, scanning every row of the
  * vault's layers: only the mount asks that, for a file it has open whose name someone else
- * changed (OpenFiles.relocate), too rarely to keep an index on every entry's inode.
+ * changed (OpenFiles.relocate), too rarely to keep an index on every entry's inode. `fromLayer` 1
+ * leaves out the rows of the vault's own layer (names it shows from there are still found).
  * O(names): a row of the vault's own layer is what it shows there; only a row of an ancestor's
  * layer is looked up again, as a nearer layer may hide or replace it. (Comparing each name with
  * every name found before, and looking each up again, made a link or unlink of an inode with n
  * names cost O(n²), and making n links O(n³).)
  */
-export function namesOfInode(store: Store, vault: VaultRow, ino: number, anyCount = false): Entry[] {
+export function namesOfInode(store: Store, vault: VaultRow, ino: number, anyCount = false, fromLayer = 0): Entry[] {
   const layers = layersOf(vault);
   const out: Entry[] = [];
   const seen = new Set<string>();
   const sql = anyCount
     ? `SELECT ${COLUMNS} FROM entries WHERE vault_id = ? AND ino = ?`
     : `SELECT ${COLUMNS} FROM entries INDEXED BY entries_links WHERE vault_id = ? AND ino = ? AND nlink > 1`;
-  for (let i = 0; i < layers.length; i++) {
+  for (let i = fromLayer; i < layers.length; i++) {
     for (const row of store.stmt<Row>(sql).all(layers[i], ino)) {
       if (seen.has(row.path)) continue;
       seen.add(row.path);
@@ -620,14 +621,57 @@ function syncLinks(store: Store, vault: VaultRow, entry: Entry, change: ChangeOp
 /**
  * Sets the link count of every name of an inode (a link added or removed), including `also` (a
  * name with nlink 1, which the links index does not list). See changeMetadata.
+ *
+ * Each name stores the count, so this is O(names) rows; in a vault without forks the names of its
+ * own layer are changed by three statements over the group (ownLinkCount), not by a few
+ * statements per name: making n links is then O(n²) row writes inside SQLite, not O(n²)
+ * statements. Names an ancestor's layer shows, and every name where forks must get a copy of
+ * what they showed (pushDown), go one by one.
  */
 export function setLinkCount(store: Store, vault: VaultRow, ino: number, nlink: number, change: ChangeOptions, also?: Entry, keepCtime = false): void {
   const at = now();
-  const names = namesOfInode(store, vault, ino);
-  if (also && !names.some((e) => e.path === also.path)) names.push(also);
   const known = manyNames(store, vault);
-  for (const name of names) changeMetadata(store, vault, name, { ...name, nlink, ctime: keepCtime ? name.ctime : at }, change, known);
+  const relink = (name: Entry) => changeMetadata(store, vault, name, { ...name, nlink, ctime: keepCtime ? name.ctime : at }, change, known);
+  if (known.forks.length > 0) {
+    const names = namesOfInode(store, vault, ino);
+    if (also && !names.some((e) => e.path === also.path)) names.push(also);
+    for (const name of names) relink(name);
+    return;
+  }
+  ownLinkCount(store, vault, ino, nlink, keepCtime ? null : at, known.pinnedUpTo, relink);
+  for (const name of namesOfInode(store, vault, ino, false, 1)) if (!ownRow(store, vault.id, name.path)) relink(name);
+  // Last, so the statements over the group above did not meet it (it joins the index now).
+  if (also && also.nlink <= 1) relink(also);
 }
+
+/**
+ * The linked names of the vault's own layer for inode `ino`, as changeMetadata changes each one,
+ * in three statements over the group: a name whose newest version something pinned (or that has
+ * none of its own) gets a `touch` version through `pinned`, one by one (the first change after a
+ * pin; from then on its newest version is that touch); the others' newest versions are updated
+ * in place; then every row. `ctime` null keeps each name's ctime.
+ */
+function ownLinkCount(store: Store, vault: VaultRow, ino: number, nlink: number, ctime: number | null, pinnedUpTo: number, pinned: (name: Entry) => void): void {
+  for (const name of store.stmt<Entry>(LINKED_PINNED).all({ vault: vault.id, ino, nlink, pinned: pinnedUpTo })) pinned(name);
+  store.stmt(LINKED_VERSIONS).run({ vault: vault.id, ino, nlink, pinned: pinnedUpTo });
+  const rows =
+    ctime === null
+      ? store.stmt<{ path: string }>(LINKED_ROWS).all({ vault: vault.id, ino, nlink })
+      : store.stmt<{ path: string }>(LINKED_ROWS_CTIME).all({ vault: vault.id, ino, nlink, ctime });
+  for (const { path } of rows) {
+    noteWritten(store, vault.id, path);
+    rowsChanged(store, vault.id, path);
+  }
+}
+
+/** The newest version of the entry `e`'s path with its current version number (OWN_VERSION, for a row `e`). */
+const NEWEST_OWN = 'SELECT max(v.id) FROM versions v WHERE v.vault_id = e.vault_id AND v.path = e.path AND v.version = e.version';
+const LINKED = 'FROM entries e INDEXED BY entries_links WHERE e.vault_id = @vault AND e.ino = @ino AND e.nlink > 1';
+const LINKED_PINNED = `SELECT ${COLUMNS} ${LINKED} AND e.nlink != @nlink AND coalesce((${NEWEST_OWN}), -1) <= @pinned`;
+const LINKED_VERSIONS = `UPDATE versions SET nlink = @nlink WHERE id IN (SELECT (${NEWEST_OWN}) ${LINKED} AND e.nlink != @nlink) AND id > @pinned`;
+// INDEXED BY: the planner otherwise walks every row of the vault (the count it sets is in the index's WHERE).
+const LINKED_ROWS = 'UPDATE entries INDEXED BY entries_links SET nlink = @nlink WHERE vault_id = @vault AND ino = @ino AND nlink > 1 RETURNING path';
+const LINKED_ROWS_CTIME = 'UPDATE entries INDEXED BY entries_links SET nlink = @nlink, ctime = @ctime WHERE vault_id = @vault AND ino = @ino AND nlink > 1 RETURNING path';
 
 /**
  * Deletes `path` (not its descendants) and records the deletion as a version. The other names of
