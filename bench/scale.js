@@ -4,7 +4,7 @@
 // reads through a chain of four forks beside the same reads in the root vault.
 import { fork as forkProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, rmSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, linkSync, mkdirSync, rmSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,8 +21,8 @@ export const title = 'Scale: O(1) checkpoints and forks, restores by what change
 
 const ACTOR = { source: 'sdk' };
 const PLAN = {
-  full: { treeFiles: 10000, treeRuns: 3, sizes: [1000, 10000, 100000], runs: 10, restoreRuns: 7, reads: 20000, readRounds: 5, editVersions: 100, agents: [1, 4, 16], agentMs: 3000, vaults: 100 },
-  quick: { treeFiles: 2000, treeRuns: 1, sizes: [1000, 10000], runs: 5, restoreRuns: 3, reads: 5000, readRounds: 3, editVersions: 20, agents: [1, 4, 16], agentMs: 1000, vaults: 20 },
+  full: { linkGroups: [100, 400, 2000], treeFiles: 10000, treeRuns: 3, sizes: [1000, 10000, 100000], runs: 10, restoreRuns: 7, reads: 20000, readRounds: 5, editVersions: 100, agents: [1, 4, 16], agentMs: 3000, vaults: 100 },
+  quick: { linkGroups: [100, 400], treeFiles: 2000, treeRuns: 1, sizes: [1000, 10000], runs: 5, restoreRuns: 3, reads: 5000, readRounds: 3, editVersions: 20, agents: [1, 4, 16], agentMs: 1000, vaults: 20 },
 };
 const KB = 1024;
 const MB = 1024 * 1024;
@@ -143,6 +143,16 @@ export async function run({ quick, tmp, log }) {
     return [what, dur(now), before === undefined ? '—' : dur(before), before === undefined ? '—' : ratio(now / before), dur(native), ratio(now / native)];
   };
   const treeRows = [treeRow(`import of ${num(plan.treeFiles)} small host files`, 'import', tree.cp), treeRow(`rm -r of the imported tree (${num(tree.entries)} entries)`, 'rm', tree.rmrf)];
+  log(`hard links: one inode with up to ${num(Math.max(...plan.linkGroups))} names`);
+  const links = await linkBench(join(tmp, 'links'), plan.linkGroups);
+  const linkRows = links.rows.map(({ names, op, now, before, native }) => [
+    `${op} at ${num(names)} names`,
+    dur(now),
+    before === undefined ? '—' : dur(before),
+    before === undefined ? '—' : ratio(now / before),
+    dur(native),
+    ratio(now / native),
+  ]);
   const vaultRows = [
     ['create + 10 writes + 10 reads of 1 KB, each vault', dur(mv.avfs), dur(mv.fs), ratio(mv.avfs / mv.fs), num(mvOps / (mv.avfs / 1000)), num(mvOps / (mv.fs / 1000))],
     [`stat of a random file in a random vault (${num(mv.lookups)} calls, median of rounds)`, `${mv.statAvfs.toFixed(2)} µs`, `${mv.statFs.toFixed(2)} µs`, ratio(mv.statAvfs / mv.statFs), '—', '—'],
@@ -181,6 +191,11 @@ export async function run({ quick, tmp, log }) {
         rows: treeRows,
       },
       {
+        caption: `Hard links: one file given more and more names (VaultFs.link, one transaction each, as \`ln\` through the mount does), the time per link and per unlink (rm) when the inode has that many names, beside the build in AVFS_BENCH_BEFORE when given (${links.beforeCommit ? `${links.beforeCommit}, measured in this run, alternating` : 'not given'}) and node:fs linkSync/unlinkSync`,
+        columns: ['Operation', 'avfs:', 'before:', 'avfs / before:', 'native:', 'avfs / native:'],
+        rows: linkRows,
+      },
+      {
         caption: `${plan.vaults} vaults in one home (one pass; node:fs makes ${plan.vaults} directories), then lookups across all of them`,
         columns: ['Workload', 'avfs:', 'node:fs:', 'avfs / node:fs:', 'avfs ops/s:', 'node:fs ops/s:'],
         rows: vaultRows,
@@ -196,10 +211,61 @@ export async function run({ quick, tmp, log }) {
       'Edited file: the 10 MB file is random bytes; each version inserts 100 random bytes at a random offset of the previous version and writes the whole file again (one transaction). Growth is the database size (after a TRUNCATE WAL checkpoint) after all versions minus before the first; "every version whole" is versions × file size.',
       `Concurrent agents: N processes (child_process.fork) start together; each opens the home itself (its own SQLite connection), works in its own vault, seeds 20 files, reports ready, and on "go" runs the weighted random mix for the fixed time, each operation its own transaction. avfs takes the write lock with BEGIN IMMEDIATE waiting in SQLite's busy handler (30 s busy timeout; it sleeps 1, 2, 5, 10, 15, 20, 25… ms between tries) and checkpoints the WAL every 10,000 pages. "before" is the same agents with SQLite's default automatic checkpoint every 1,000 WAL pages (the store before this change); "randomized retries" (where-time-goes table) replaces the busy handler by BEGIN IMMEDIATE with busy_timeout 0 retried after a random sleep up to a cap doubling from 0.25 to 4 ms (Atomics.wait), the alternative measured and not kept. ops/s is all agents' operations ÷ the wall time of the timed phase. The files written are text, so the full-text index takes them: in batches, each write transaction that leaves 32 texts waiting indexes them (no search runs here; a search would first index what waits). The machine has ${cpus().length} logical cores, so 16 agents share them: node:fs shows what the same processes cost without the store.`,
       `Tree: the host tree is written once (files of ~70 bytes of JavaScript, 10 per directory, 25 directories per package). import is importTree into a fresh vault each run (each file read and hashed before the write lock, up to 256 small files stored per transaction under one lease, then every entry in one transaction); rm -r is VaultFs.rm of the imported tree (each entry removed with its version, only the top directory touched once). "before" runs the same calls of the build in AVFS_BENCH_BEFORE (${tree.beforeCommit ?? 'not given'} in this run), in a home of its own, the two builds alternating. Native: \`cp -r\` and \`rm -rf\` of the same tree (spawned, process start included).`,
+      `Hard links: each build links /h0 to /h1, /h2, … in its own home; at each group size the next ${LINK_WINDOW} links, then ${LINK_WINDOW} unlinks of the newest names (linked again after), are timed and averaged. Each name stores the inode's link count (so history and restores keep it exactly), so a link or an unlink rewrites every name's count: O(names) rows, now in three statements over the group; before, several statements per name and an O(names²) list of the names (before: ${links.beforeMax ? `measured up to ${num(links.beforeMax)} names, as it grew as the cube` : 'not given'}).`,
       'Many vaults: avfs createVault + 10 VaultFs.writeFile + 10 readFile per vault, in one home and process; node:fs mkdir + writeFileSync + readFileSync per directory. The stat row then looks up random files across all vaults (VaultFs.stat through a VaultFs per vault; node:fs statSync).',
     ],
     targets,
   };
+}
+
+const LINK_WINDOW = 10;
+/** The largest group the build before this change is grown to: its cost per link grew with the square of the names. */
+const BEFORE_MAX_NAMES = 400;
+
+/**
+ * The time per link (and per unlink) of one inode as its names grow to each of `sizes`, for this
+ * build, the one in AVFS_BENCH_BEFORE (when given) and node:fs, alternating group size by group size.
+ */
+export async function linkBench(dir, sizes) {
+  const builds = [{ key: 'now', code: { openStore, VaultFs, createVault } }];
+  const beforeDir = process.env.AVFS_BENCH_BEFORE;
+  const beforeCommit = beforeDir ? commitOf(beforeDir) : null;
+  if (beforeDir) {
+    const load = (m) => import(join(beforeDir, 'dist', m));
+    const [s, v, vs] = await Promise.all([load('store/store.js'), load('store/vault-fs.js'), load('store/vaults.js')]);
+    builds.push({ key: 'before', code: { openStore: s.openStore, VaultFs: v.VaultFs, createVault: vs.createVault }, max: BEFORE_MAX_NAMES });
+  }
+  const host = join(dir, 'host');
+  mkdirSync(host, { recursive: true });
+  const sides = [
+    ...builds.map((b) => {
+      const store = b.code.openStore(join(dir, `home-${b.key}`));
+      b.code.createVault(store, 'links', ACTOR);
+      const fs = new b.code.VaultFs(store, 'links', ACTOR);
+      fs.writeFile('/h0', 'x');
+      return { key: b.key, max: b.max ?? Infinity, store, link: (n) => fs.link('/h0', `/h${n}`), unlink: (n) => fs.rm(`/h${n}`) };
+    }),
+    (writeFileSync(join(host, 'h0'), 'x'), { key: 'native', max: Infinity, link: (n) => linkSync(join(host, 'h0'), join(host, `h${n}`)), unlink: (n) => unlinkSync(join(host, `h${n}`)) }),
+  ];
+  const rows = [];
+  try {
+    let names = 1;
+    for (const size of sizes) {
+      const row = { link: { names: size, op: 'link' }, rm: { names: size, op: 'unlink' } };
+      for (const side of names % 2 ? [...sides].reverse() : sides) {
+        if (size > side.max) continue;
+        for (let n = names; n < size; n++) side.link(n);
+        row.link[side.key] = timeMs(() => { for (let n = size; n < size + LINK_WINDOW; n++) side.link(n); }) / LINK_WINDOW;
+        row.rm[side.key] = timeMs(() => { for (let n = size + LINK_WINDOW - 1; n >= size; n--) side.unlink(n); }) / LINK_WINDOW;
+      }
+      names = size;
+      rows.push(row.link, row.rm);
+    }
+  } finally {
+    for (const side of sides) side.store?.release();
+    rmSync(host, { recursive: true, force: true });
+  }
+  return { rows, beforeCommit, beforeMax: beforeDir ? BEFORE_MAX_NAMES : null };
 }
 
 /**

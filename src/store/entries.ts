@@ -277,21 +277,26 @@ export function entriesWithHash(store: Store, vault: VaultRow, hash: string): En
  * The names the vault shows for inode `ino`. By default only hard-linked ones (nlink > 1 rows,
  * through their partial index); `anyCount` finds a single name too, scanning every row of the
  * vault's layers: only the mount asks that, for a file it has open whose name someone else
- * changed (OpenFiles.relocate), too rarely to keep an index on every entry's inode.
+ * changed (OpenFiles.relocate), too rarely to keep an index on every entry's inode. `fromLayer` 1
+ * leaves out the rows of the vault's own layer (names it shows from there are still found).
+ * O(names): a row of the vault's own layer is what it shows there; only a row of an ancestor's
+ * layer is looked up again, as a nearer layer may hide or replace it. (Comparing each name with
+ * every name found before, and looking each up again, made a link or unlink of an inode with n
+ * names cost O(n²), and making n links O(n³).)
  */
-export function namesOfInode(store: Store, vault: VaultRow, ino: number, anyCount = false): Entry[] {
+export function namesOfInode(store: Store, vault: VaultRow, ino: number, anyCount = false, fromLayer = 0): Entry[] {
   const layers = layersOf(vault);
   const out: Entry[] = [];
   const seen = new Set<string>();
   const sql = anyCount
     ? `SELECT ${COLUMNS} FROM entries WHERE vault_id = ? AND ino = ?`
     : `SELECT ${COLUMNS} FROM entries INDEXED BY entries_links WHERE vault_id = ? AND ino = ? AND nlink > 1`;
-  for (let i = 0; i < layers.length; i++) {
+  for (let i = fromLayer; i < layers.length; i++) {
     for (const row of store.stmt<Row>(sql).all(layers[i], ino)) {
       if (seen.has(row.path)) continue;
       seen.add(row.path);
-      const shown = visible(store, layers, row.path);
-      if (shown && shown.ino === ino && !out.some((e) => e.path === shown.path)) out.push(shown);
+      const shown = i === 0 ? (row.type === 'x' ? undefined : (row as Entry)) : visible(store, layers, row.path);
+      if (shown && shown.ino === ino) out.push(shown);
     }
   }
   return out;
@@ -389,15 +394,20 @@ const whiteout = (path: string): Row => ({
  * Keeps every direct fork's view of `path` as it is (see the header): a fork without a row of
  * its own gets what the vault showed there until now, or a whiteout where it showed nothing.
  */
-function pushDown(store: Store, vault: VaultRow, path: string, shown: Entry | undefined): void {
-  for (const { id } of store.stmt<{ id: number }>(CHILD_VAULTS).all(vault.id)) {
+function pushDown(store: Store, vault: VaultRow, path: string, shown: Entry | undefined, forks = directForks(store, vault)): void {
+  for (const id of forks) {
     if (!ownRow(store, id, path)) writeOwn(store, id, shown ?? whiteout(path));
   }
 }
 
-/** Replaces what the vault shows at `path` with `next` (or nothing), keeping forks and counters right. */
-function show(store: Store, vault: VaultRow, path: string, before: Entry | undefined, next: Entry | undefined): void {
-  pushDown(store, vault, path, before);
+const directForks = (store: Store, vault: VaultRow): number[] => store.stmt<{ id: number }>(CHILD_VAULTS).all(vault.id).map((r) => r.id);
+
+/**
+ * Replaces what the vault shows at `path` with `next` (or nothing), keeping forks and counters
+ * right. `forks` are the vault's direct forks when the caller already read them.
+ */
+function show(store: Store, vault: VaultRow, path: string, before: Entry | undefined, next: Entry | undefined, forks?: number[]): void {
+  pushDown(store, vault, path, before, forks);
   if (next) writeOwn(store, vault.id, next, before);
   else if (inherited(store, vault, path)) writeOwn(store, vault.id, whiteout(path));
   else deleteOwn(store, vault.id, path);
@@ -471,16 +481,31 @@ export function linkCount(store: Store, vault: VaultRow, e: Entry): number {
  * records the new state under the same version number (a touch is not a change of the path:
  * `log` does not list it, and numbering is unchanged). Access times are never recorded.
  */
-function changeMetadata(store: Store, vault: VaultRow, old: Entry, next: Entry, change: ChangeOptions): void {
-  if (next.mtime === old.mtime && next.nlink === old.nlink) return show(store, vault, old.path, old, next);
+function changeMetadata(store: Store, vault: VaultRow, old: Entry, next: Entry, change: ChangeOptions, known?: ManyNames): void {
+  if (next.mtime === old.mtime && next.nlink === old.nlink) return show(store, vault, old.path, old, next, known?.forks);
   const own = store.stmt<{ id: number }>(OWN_VERSION).get(vault.id, old.path, old.version);
-  if (own && !pinnedSince(store, vault, own.id)) {
-    show(store, vault, old.path, old, next);
+  if (own && !(known ? own.id <= known.pinnedUpTo : pinnedSince(store, vault, own.id))) {
+    show(store, vault, old.path, old, next, known?.forks);
     store.stmt('UPDATE versions SET mtime = ?, nlink = ? WHERE id = ?').run(next.mtime, next.nlink, own.id);
     return;
   }
-  show(store, vault, old.path, old, next);
+  show(store, vault, old.path, old, next, known?.forks);
   recordVersion(store, vault, old.path, old.version, change, next);
+}
+
+/**
+ * What changeMetadata asks about the vault for every name, asked once by a change of every name
+ * of an inode (its link count, its times): the newest point of the vault's history anything
+ * pinned (see pinnedSince; -1 when none) and its direct forks. Neither changes during the change.
+ */
+interface ManyNames {
+  pinnedUpTo: number;
+  forks: number[];
+}
+
+function manyNames(store: Store, vault: VaultRow): ManyNames {
+  const pinned = store.stmt<{ seq: number | null }>(PINNED_UP_TO).get({ vault: vault.id })!.seq;
+  return { pinnedUpTo: pinned ?? -1, forks: directForks(store, vault) };
 }
 
 const OWN_VERSION = 'SELECT id FROM versions WHERE vault_id = ? AND path = ? AND version = ? ORDER BY id DESC LIMIT 1';
@@ -596,13 +621,57 @@ function syncLinks(store: Store, vault: VaultRow, entry: Entry, change: ChangeOp
 /**
  * Sets the link count of every name of an inode (a link added or removed), including `also` (a
  * name with nlink 1, which the links index does not list). See changeMetadata.
+ *
+ * Each name stores the count, so this is O(names) rows; in a vault without forks the names of its
+ * own layer are changed by three statements over the group (ownLinkCount), not by a few
+ * statements per name: making n links is then O(n²) row writes inside SQLite, not O(n²)
+ * statements. Names an ancestor's layer shows, and every name where forks must get a copy of
+ * what they showed (pushDown), go one by one.
  */
 export function setLinkCount(store: Store, vault: VaultRow, ino: number, nlink: number, change: ChangeOptions, also?: Entry, keepCtime = false): void {
   const at = now();
-  const names = namesOfInode(store, vault, ino);
-  if (also && !names.some((e) => e.path === also.path)) names.push(also);
-  for (const name of names) changeMetadata(store, vault, name, { ...name, nlink, ctime: keepCtime ? name.ctime : at }, change);
+  const known = manyNames(store, vault);
+  const relink = (name: Entry) => changeMetadata(store, vault, name, { ...name, nlink, ctime: keepCtime ? name.ctime : at }, change, known);
+  if (known.forks.length > 0) {
+    const names = namesOfInode(store, vault, ino);
+    if (also && !names.some((e) => e.path === also.path)) names.push(also);
+    for (const name of names) relink(name);
+    return;
+  }
+  ownLinkCount(store, vault, ino, nlink, keepCtime ? null : at, known.pinnedUpTo, relink);
+  for (const name of namesOfInode(store, vault, ino, false, 1)) if (!ownRow(store, vault.id, name.path)) relink(name);
+  // Last, so the statements over the group above did not meet it (it joins the index now).
+  if (also && also.nlink <= 1) relink(also);
 }
+
+/**
+ * The linked names of the vault's own layer for inode `ino`, as changeMetadata changes each one,
+ * in three statements over the group: a name whose newest version something pinned (or that has
+ * none of its own) gets a `touch` version through `pinned`, one by one (the first change after a
+ * pin; from then on its newest version is that touch); the others' newest versions are updated
+ * in place; then every row. `ctime` null keeps each name's ctime.
+ */
+function ownLinkCount(store: Store, vault: VaultRow, ino: number, nlink: number, ctime: number | null, pinnedUpTo: number, pinned: (name: Entry) => void): void {
+  for (const name of store.stmt<Entry>(LINKED_PINNED).all({ vault: vault.id, ino, nlink, pinned: pinnedUpTo })) pinned(name);
+  store.stmt(LINKED_VERSIONS).run({ vault: vault.id, ino, nlink, pinned: pinnedUpTo });
+  const rows =
+    ctime === null
+      ? store.stmt<{ path: string }>(LINKED_ROWS).all({ vault: vault.id, ino, nlink })
+      : store.stmt<{ path: string }>(LINKED_ROWS_CTIME).all({ vault: vault.id, ino, nlink, ctime });
+  for (const { path } of rows) {
+    noteWritten(store, vault.id, path);
+    rowsChanged(store, vault.id, path);
+  }
+}
+
+/** The newest version of the entry `e`'s path with its current version number (OWN_VERSION, for a row `e`). */
+const NEWEST_OWN = 'SELECT max(v.id) FROM versions v WHERE v.vault_id = e.vault_id AND v.path = e.path AND v.version = e.version';
+const LINKED = 'FROM entries e INDEXED BY entries_links WHERE e.vault_id = @vault AND e.ino = @ino AND e.nlink > 1';
+const LINKED_PINNED = `SELECT ${COLUMNS} ${LINKED} AND e.nlink != @nlink AND coalesce((${NEWEST_OWN}), -1) <= @pinned`;
+const LINKED_VERSIONS = `UPDATE versions SET nlink = @nlink WHERE id IN (SELECT (${NEWEST_OWN}) ${LINKED} AND e.nlink != @nlink) AND id > @pinned`;
+// INDEXED BY: the planner otherwise walks every row of the vault (the count it sets is in the index's WHERE).
+const LINKED_ROWS = 'UPDATE entries INDEXED BY entries_links SET nlink = @nlink WHERE vault_id = @vault AND ino = @ino AND nlink > 1 RETURNING path';
+const LINKED_ROWS_CTIME = 'UPDATE entries INDEXED BY entries_links SET nlink = @nlink, ctime = @ctime WHERE vault_id = @vault AND ino = @ino AND nlink > 1 RETURNING path';
 
 /**
  * Deletes `path` (not its descendants) and records the deletion as a version. The other names of
@@ -699,8 +768,9 @@ export function setTimes(store: Store, vault: VaultRow, path: string, atime: num
   if (!old) throw new AvfsError('NOT_FOUND', `no such file or directory: ${path}`, { path });
   // Times are the inode's: every name of a hard-linked file shows them (as putEntry's syncLinks does for content).
   const names = old.type !== 'd' && old.nlink > 1 ? namesOfInode(store, vault, old.ino) : [old];
+  const known = names.length > 1 ? manyNames(store, vault) : undefined;
   for (const e of names.some((n) => n.path === path) ? names : [old, ...names]) {
-    changeMetadata(store, vault, e, { ...e, atime: atime ?? e.atime, mtime: mtime ?? e.mtime, ctime }, { ...change, op: 'touch' });
+    changeMetadata(store, vault, e, { ...e, atime: atime ?? e.atime, mtime: mtime ?? e.mtime, ctime }, { ...change, op: 'touch' }, known);
   }
 }
 
@@ -711,6 +781,11 @@ export function setTimes(store: Store, vault: VaultRow, path: string, atime: num
 export function pinnedSince(store: Store, vault: VaultRow, seq: number): boolean {
   return store.stmt(PINNED_SINCE).get({ vault: vault.id, seq }) !== undefined;
 }
+
+/** The newest point anything pinned (the max of what PINNED_SINCE compares), each an index lookup. */
+const PINNED_UP_TO = `SELECT max(seq) AS seq FROM (SELECT max(seq) AS seq FROM checkpoints WHERE vault_id = @vault
+  UNION ALL SELECT max(fork_seq) FROM vaults WHERE parent_id = @vault
+  UNION ALL SELECT max(seq_before) FROM execs WHERE vault_id = @vault)`;
 
 const PINNED_SINCE = `SELECT 1 WHERE EXISTS (SELECT 1 FROM checkpoints WHERE vault_id = @vault AND seq >= @seq)
   OR EXISTS (SELECT 1 FROM vaults WHERE parent_id = @vault AND fork_seq >= @seq)
