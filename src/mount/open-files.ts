@@ -232,6 +232,21 @@ export class OpenFiles {
     return stored ? (this.stored.get(entry.path) ?? entry) : entry;
   }
 
+  /**
+   * Opens a stored file for a request that names it by path, with no descriptor (truncate(2)), to
+   * give it the working-copy machinery. No open reaches the kernel, so the pages it cached for the
+   * name stay as they are: they are this file's only if the kernel last saw its content. Else the
+   * release forgets the name rather than remember this content as the kernel's: remembered, the
+   * next open kept pages from before a write through another name of a hard link, and an edit in
+   * place stored them back over that write.
+   */
+  openByPath(entry: Entry): number {
+    const fh = this.open(entry, 0);
+    const file = this.handles.get(fh)!.file;
+    if (file.refs === 1 && !this.kernel.holds(file.path, file.baseHash)) file.pageCacheStale = true;
+    return fh;
+  }
+
   /** Opens another handle on a file that is already open (e.g. one not stored yet). */
   reopen(file: OpenFile, flags: number): number {
     return this.addHandle(file, flags);

@@ -113,6 +113,34 @@ describeMount('hard links in a mounted vault', () => {
     expect(await shOk(`cat ${dir}/a ${dir}/b`)).toBe('hello-morehello-more');
   });
 
+  it('a truncate by path through one name does not make the kernel keep pages that name cached before a write through another (the stale bytes were written back)', async () => {
+    const dir = join(fx.dir, 'truncate-pages');
+    mkdirSync(dir);
+    // Y's kernel inode caches 100 a's; ZZ is then written through X. The second truncate(Y) (same
+    // size) stored nothing, but its release told the kernel cache Y held the current content, so
+    // the next open of Y kept the old pages and its in-place edit stored them over the ZZ.
+    const out = await shOk(
+      `python3 -c "
+import os, time
+open('X', 'wb').write(b'a' * 5000)
+os.link('X', 'Y')
+os.truncate('Y', 100)
+open('Y', 'rb').read()
+with open('X', 'r+b') as f: f.write(b'ZZ')
+os.truncate('Y', 100)
+time.sleep(${ATTR_TIMEOUT_S} + 0.5)
+with open('Y', 'r+b') as f:
+    d = f.read(); f.seek(0); f.write(d.upper())
+time.sleep(${ATTR_TIMEOUT_S} + 0.5)
+print(open('X', 'rb').read().decode())
+"`,
+      { cwd: dir },
+    );
+    const edited = 'ZZ' + 'A'.repeat(98);
+    expect(out).toBe(edited);
+    expect((await fx.run(['cat', '/truncate-pages/X'], { raw: true })).stdout).toBe(edited);
+  });
+
   it('unlink of one name keeps the other, with 1 link; rename over a linked name drops one link', async () => {
     const dir = join(fx.dir, 'unlink');
     mkdirSync(dir);
