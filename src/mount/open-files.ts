@@ -218,10 +218,8 @@ export class OpenFiles {
    * through the other, where a local disk has one inode. Returns the entry as it is now.
    */
   private storeOtherNames(entry: Entry): Entry {
-    if (entry.type !== 'f' || entry.nlink <= 1) return entry;
     let stored = false;
-    for (const f of [...this.byPath.values()]) {
-      if (f.ino !== entry.ino || f.path === entry.path || !f.unsaved || f.pending) continue;
+    for (const f of [...this.unsavedLinksOf(entry)]) {
       try {
         this.persist(f);
         stored = true;
@@ -245,6 +243,16 @@ export class OpenFiles {
     const file = this.handles.get(fh)!.file;
     if (file.refs === 1 && !this.kernel.holds(file.path, file.baseHash)) file.pageCacheStale = true;
     return fh;
+  }
+
+  /**
+   * The files open here under other names of `entry`'s inode (a hard link) with unsaved writes.
+   * Their working copy is the inode's content until they are closed: an open of `entry` stores
+   * them first (storeOtherNames), and getattr shows what they will store.
+   */
+  *unsavedLinksOf(entry: Entry): Iterable<OpenFile> {
+    if (entry.type !== 'f' || entry.nlink <= 1) return;
+    for (const f of this.byPath.values()) if (f.ino === entry.ino && f.path !== entry.path && f.unsaved && !f.pending) yield f;
   }
 
   /** Opens another handle on a file that is already open (e.g. one not stored yet). */

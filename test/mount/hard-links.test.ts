@@ -113,6 +113,31 @@ describeMount('hard links in a mounted vault', () => {
     expect(await shOk(`cat ${dir}/a ${dir}/b`)).toBe('hello-morehello-more');
   });
 
+  it('a name opened after a write through another, that descriptor still open, shows and reads the written size (its stat too)', async () => {
+    const dir = join(fx.dir, 'open-write-size');
+    mkdirSync(dir);
+    // The kernel caches attributes per name: once its 1 s cache of a has passed, a's stat and the
+    // open after it must show the bytes written through b (else a read of a stops at the old size).
+    const out = await shOk(
+      `python3 -c "
+import os, time
+open('a', 'wb').write(b'0123456789')
+os.link('a', 'b')
+fd = os.open('b', os.O_RDWR)
+os.pwrite(fd, b'HELLO', 10)
+time.sleep(${ATTR_TIMEOUT_S} + 0.5)
+size = os.stat('a').st_size
+r = os.open('a', os.O_RDONLY)
+print(size, os.fstat(r).st_size, os.read(r, 100).decode())
+os.close(r)
+os.close(fd)
+"`,
+      { cwd: dir },
+    );
+    expect(out).toBe('15 15 0123456789HELLO');
+    expect((await fx.run(['cat', '/open-write-size/a'], { raw: true })).stdout).toBe('0123456789HELLO');
+  });
+
   it('a truncate by path through one name does not make the kernel keep pages that name cached before a write through another (the stale bytes were written back)', async () => {
     const dir = join(fx.dir, 'truncate-pages');
     mkdirSync(dir);
