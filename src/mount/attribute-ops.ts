@@ -42,7 +42,12 @@ export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'fg
       // Lookups of every creating call come here first, so a name or a path too long for a new
       // entry fails them all here (a file is stored only when closed, too late to refuse it).
       if (!e) return cb(Buffer.byteLength(basename(path)) > NAME_MAX || Buffer.byteLength(path) > MAX_NEW_PATH_BYTES ? ENAMETOOLONG : ENOENT);
-      cb(0, entryStat(e));
+      // Another name of the inode, open here with unsaved writes, holds its content: this name
+      // shows what that file's persist will store (its size, times), as an open of this name reads
+      // it (OpenFiles.open stores it first). With the stored size, the kernel cached for this name,
+      // a read after that open stopped there.
+      const [writer] = files.unsavedLinksOf(e);
+      cb(0, writer ? openStat(writer, e) : entryStat(e));
     } catch (err) {
       cb(errno(err, 'getattr', path));
     }

@@ -125,7 +125,7 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
         if (!e) return cb(ENOENT);
         if (e.type === 'd') return cb(EISDIR);
         // A short-lived OpenFile gives this the spill machinery (truncating a large file up or down).
-        const fh = files.open(e, 0);
+        const fh = files.openByPath(e);
         const file = files.handle(fh)!.file;
         try {
           if (overQuota(file, size)) return cb(EDQUOT);

@@ -24,9 +24,14 @@ export class KernelCache {
       return false;
     }
     if (file.refs > 1) return true;
-    const keep = this.content.has(file.path) && this.content.get(file.path) === hash;
+    const keep = this.holds(file.path, hash);
     this.remember(file.path, hash);
     return keep;
+  }
+
+  /** Whether the kernel was last known to hold `hash` for `path` (what its pages of the name came from). */
+  holds(path: string, hash: string | null): boolean {
+    return this.content.has(path) && this.content.get(path) === hash;
   }
 
   /** The kernel holds `hash` for `path` (its last handle closed after reading or writing it). */

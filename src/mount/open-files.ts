@@ -218,10 +218,8 @@ export class OpenFiles {
    * through the other, where a local disk has one inode. Returns the entry as it is now.
    */
   private storeOtherNames(entry: Entry): Entry {
-    if (entry.type !== 'f' || entry.nlink <= 1) return entry;
     let stored = false;
-    for (const f of [...this.byPath.values()]) {
-      if (f.ino !== entry.ino || f.path === entry.path || !f.unsaved || f.pending) continue;
+    for (const f of [...this.unsavedLinksOf(entry)]) {
       try {
         this.persist(f);
         stored = true;
@@ -230,6 +228,31 @@ export class OpenFiles {
       }
     }
     return stored ? (this.stored.get(entry.path) ?? entry) : entry;
+  }
+
+  /**
+   * Opens a stored file for a request that names it by path, with no descriptor (truncate(2)), to
+   * give it the working-copy machinery. No open reaches the kernel, so the pages it cached for the
+   * name stay as they are: they are this file's only if the kernel last saw its content. Else the
+   * release forgets the name rather than remember this content as the kernel's: remembered, the
+   * next open kept pages from before a write through another name of a hard link, and an edit in
+   * place stored them back over that write.
+   */
+  openByPath(entry: Entry): number {
+    const fh = this.open(entry, 0);
+    const file = this.handles.get(fh)!.file;
+    if (file.refs === 1 && !this.kernel.holds(file.path, file.baseHash)) file.pageCacheStale = true;
+    return fh;
+  }
+
+  /**
+   * The files open here under other names of `entry`'s inode (a hard link) with unsaved writes.
+   * Their working copy is the inode's content until they are closed: an open of `entry` stores
+   * them first (storeOtherNames), and getattr shows what they will store.
+   */
+  *unsavedLinksOf(entry: Entry): Iterable<OpenFile> {
+    if (entry.type !== 'f' || entry.nlink <= 1) return;
+    for (const f of this.byPath.values()) if (f.ino === entry.ino && f.path !== entry.path && f.unsaved && !f.pending) yield f;
   }
 
   /** Opens another handle on a file that is already open (e.g. one not stored yet). */

@@ -113,6 +113,59 @@ describeMount('hard links in a mounted vault', () => {
     expect(await shOk(`cat ${dir}/a ${dir}/b`)).toBe('hello-morehello-more');
   });
 
+  it('a name opened after a write through another, that descriptor still open, shows and reads the written size (its stat too)', async () => {
+    const dir = join(fx.dir, 'open-write-size');
+    mkdirSync(dir);
+    // The kernel caches attributes per name: once its 1 s cache of a has passed, a's stat and the
+    // open after it must show the bytes written through b (else a read of a stops at the old size).
+    const out = await shOk(
+      `python3 -c "
+import os, time
+open('a', 'wb').write(b'0123456789')
+os.link('a', 'b')
+fd = os.open('b', os.O_RDWR)
+os.pwrite(fd, b'HELLO', 10)
+time.sleep(${ATTR_TIMEOUT_S} + 0.5)
+size = os.stat('a').st_size
+r = os.open('a', os.O_RDONLY)
+print(size, os.fstat(r).st_size, os.read(r, 100).decode())
+os.close(r)
+os.close(fd)
+"`,
+      { cwd: dir },
+    );
+    expect(out).toBe('15 15 0123456789HELLO');
+    expect((await fx.run(['cat', '/open-write-size/a'], { raw: true })).stdout).toBe('0123456789HELLO');
+  });
+
+  it('a truncate by path through one name does not make the kernel keep pages that name cached before a write through another (the stale bytes were written back)', async () => {
+    const dir = join(fx.dir, 'truncate-pages');
+    mkdirSync(dir);
+    // Y's kernel inode caches 100 a's; ZZ is then written through X. The second truncate(Y) (same
+    // size) stored nothing, but its release told the kernel cache Y held the current content, so
+    // the next open of Y kept the old pages and its in-place edit stored them over the ZZ.
+    const out = await shOk(
+      `python3 -c "
+import os, time
+open('X', 'wb').write(b'a' * 5000)
+os.link('X', 'Y')
+os.truncate('Y', 100)
+open('Y', 'rb').read()
+with open('X', 'r+b') as f: f.write(b'ZZ')
+os.truncate('Y', 100)
+time.sleep(${ATTR_TIMEOUT_S} + 0.5)
+with open('Y', 'r+b') as f:
+    d = f.read(); f.seek(0); f.write(d.upper())
+time.sleep(${ATTR_TIMEOUT_S} + 0.5)
+print(open('X', 'rb').read().decode())
+"`,
+      { cwd: dir },
+    );
+    const edited = 'ZZ' + 'A'.repeat(98);
+    expect(out).toBe(edited);
+    expect((await fx.run(['cat', '/truncate-pages/X'], { raw: true })).stdout).toBe(edited);
+  });
+
   it('unlink of one name keeps the other, with 1 link; rename over a linked name drops one link', async () => {
     const dir = join(fx.dir, 'unlink');
     mkdirSync(dir);
