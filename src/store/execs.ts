@@ -127,6 +127,20 @@ export function windowVersions(store: Store, vaultId: number, after: number, upT
     : store.stmt<VersionRow>(WINDOW_TAGGED).all(execId, vaultId, after, upTo);
 }
 
+const UNDOABLE_WINDOWS = `SELECT e.seq_before AS after, coalesce(e.seq_after, 9007199254740991) AS upTo FROM execs e
+  JOIN checkpoints c ON c.vault_id = e.vault_id AND c.name = e.checkpoint
+  WHERE e.vault_id = ? AND e.undone_at IS NULL AND c.id NOT IN (SELECT value FROM json_each(?))`;
+
+/**
+ * The change windows, (after, upTo], of this vault's execs that `proxy undo` can still undo: not
+ * undone, and their checkpoint still there (leaving out the checkpoints in `droppingCheckpoints`,
+ * which a prune is deleting). Undo reads every version in the window (the exec's changes, and
+ * others' writes between them, which it must not drop silently), so prune keeps them until then.
+ */
+export function undoableExecWindows(store: Store, vaultId: number, droppingCheckpoints: number[]): Array<{ after: number; upTo: number }> {
+  return store.stmt<{ after: number; upTo: number }>(UNDOABLE_WINDOWS).all(vaultId, JSON.stringify(droppingCheckpoints));
+}
+
 /** The newest version of `path` recorded before change `beforeId`, following the fork chain; undefined when it had none. */
 export function versionBeforeSeq(store: Store, vault: VaultRow, path: string, beforeId: number): VersionRow | undefined {
   // A fork inherits its parent's history up to the sequence it forked at (and so on up the chain).
