@@ -109,8 +109,16 @@ export function findExec(store: Store, id: string): ExecRow | undefined {
 
 export function getExec(store: Store, id: string): ExecRow {
   const row = findExec(store, id);
-  if (!row) throw new AvfsError('NOT_FOUND', `no proxy exec ${id}`, { exec_id: id });
+  if (!row) throw new AvfsError('NOT_FOUND', `no proxy exec ${id} (the record of an exec goes when its vault is deleted)`, { exec_id: id });
   return row;
+}
+
+/**
+ * Forgets the execs of a vault that is deleted for good: nothing can undo into it, and a vault
+ * created later may get its id (SQLite reuses the highest row id), which must not inherit them.
+ */
+export function dropExecRecords(store: Store, vaultId: number): void {
+  store.stmt('DELETE FROM execs WHERE vault_id = ?').run(vaultId);
 }
 
 export function markExecUndone(store: Store, id: string): void {

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { finishExec, insertExec, recordExecDied } from '../../src/store/execs.js';
-import { currentSeq, getVault } from '../../src/store/vaults.js';
+import { createVault, currentSeq, deleteVault, forkVault, getVault } from '../../src/store/vaults.js';
 import { proxyUndo } from '../../src/proxy/undo.js';
 import { saveCheckpoint } from '../../src/store/checkpoints.js';
 import { prune } from '../../src/store/prune.js';
@@ -65,7 +65,7 @@ describe("an exec's change window", () => {
   });
 });
 
-describe('proxy undo after prune', () => {
+describe('proxy undo after prune and vault deletion', () => {
   it('prune keeps the versions an exec that can still be undone recorded: undo still owes its CONFLICT, and --force puts every path back', async () => {
     execThenLaterEdit('e1');
     prune(store, { scope: { all: true }, keep: 1, actor });
@@ -82,5 +82,26 @@ describe('proxy undo after prune', () => {
     prune(store, { scope: { all: true }, keep: 1, checkpoints: true, actor });
     expect(store.db.prepare("SELECT count(*) AS n FROM versions WHERE exec_id = 'e1'").get()).toEqual({ n: 1 }); // /a's, still its newest
     expect((await proxyUndo(store, 'e1').catch((e) => e)).code).toBe('CHECKPOINT_NOT_FOUND');
+  });
+
+  it('refuses to undo an exec whose vault was deleted, kept for its forks or gone, even when a new vault has its name and a checkpoint of that name', async () => {
+    for (const keptForFork of [true, false]) {
+      createVault(store, 'p', actor);
+      const exec = startExec(`e-${keptForFork}`, 'proxy-e', 'p');
+      saveCheckpoint(exec, 'proxy-e');
+      exec.writeFile('/x', 'by exec');
+      finish(`e-${keptForFork}`);
+      if (keptForFork) forkVault(store, 'p', 'p-fork', actor);
+      deleteVault(store, 'p', true, actor);
+      createVault(store, 'p', actor);
+      const p = new VaultFs(store, 'p', actor);
+      p.writeFile('/x', 'the new vault’s own');
+      saveCheckpoint(p, 'proxy-e');
+      const refused = await proxyUndo(store, `e-${keptForFork}`).catch((e) => e);
+      // Kept for its fork, the exec's record names a deleted vault; gone for good, its record went with it.
+      expect(refused.code).toBe(keptForFork ? 'VAULT_NOT_FOUND' : 'NOT_FOUND');
+      expect(p.readFile('/x').toString()).toBe('the new vault’s own');
+      deleteVault(store, 'p', true, actor);
+    }
   });
 });
