@@ -6,7 +6,7 @@ import { getEntry, listDescendants } from '../store/entries.js';
 import { getExec, markExecUndone, pathVersionsAfter, type ExecRow } from '../store/execs.js';
 import { applyState, sameState, stateOf, type PathState, type Writer } from '../store/history.js';
 import type { Store } from '../store/store.js';
-import { currentSeq, getVault, type VaultRow } from '../store/vaults.js';
+import { currentSeq, vaultById, type VaultRow } from '../store/vaults.js';
 import { changeReport, netChanges, type ChangedFile, type NetChange } from './changes.js';
 import { reapDeadExecs } from './liveness.js';
 
@@ -26,7 +26,8 @@ import { reapDeadExecs } from './liveness.js';
  * and its undo) drop nothing and do not count, so undos stack newest first. `force` puts the exec's paths back anyway and counts what it discarded.
  *
  * Needs the checkpoint taken before the exec (`--checkpoint`, or a policy that asks for one):
- * it keeps the content and annotations of that state safe from prune and gc.
+ * it keeps the content and annotations of that state safe from prune and gc, and while it exists
+ * prune keeps every version recorded during the exec (execs.ts undoableExecWindows), which undo reads.
  */
 
 export interface UndoResult {
@@ -77,7 +78,7 @@ export async function proxyUndo(store: Store, execId: string, options: UndoOptio
   }
   const actor = { source: 'proxy' as const, execId };
   return store.mutate(() => {
-    const vault = getVault(store, exec.vault);
+    const vault = execVault(store, exec);
     const cp = getCheckpoint(store, vault, exec.checkpoint!);
     const upTo = exec.seq_after ?? currentSeq(store);
     const changes = netChanges(store, vault, { after: exec.seq_before, upTo, execId: untagged(exec) ? null : execId });
@@ -114,6 +115,18 @@ export async function proxyUndo(store: Store, execId: string, options: UndoOptio
       changedFiles: changed,
     };
   });
+}
+
+/**
+ * The vault the exec ran in, by id: a vault made later under the same name (after the exec's was
+ * deleted) is another vault, and undoing there would change what the exec never touched.
+ */
+function execVault(store: Store, exec: ExecRow): VaultRow {
+  const vault = vaultById(store, exec.vault_id);
+  if (!vault || vault.retired_at !== null) {
+    throw new AvfsError('VAULT_NOT_FOUND', `cannot undo ${exec.id}: vault ${exec.vault}, where it ran, was deleted`, { exec_id: exec.id, vault: exec.vault, reason: 'vault_deleted' });
+  }
+  return vault;
 }
 
 /**

@@ -109,8 +109,16 @@ export function findExec(store: Store, id: string): ExecRow | undefined {
 
 export function getExec(store: Store, id: string): ExecRow {
   const row = findExec(store, id);
-  if (!row) throw new AvfsError('NOT_FOUND', `no proxy exec ${id}`, { exec_id: id });
+  if (!row) throw new AvfsError('NOT_FOUND', `no proxy exec ${id} (the record of an exec goes when its vault is deleted)`, { exec_id: id });
   return row;
+}
+
+/**
+ * Forgets the execs of a vault that is deleted for good: nothing can undo into it, and a vault
+ * created later may get its id (SQLite reuses the highest row id), which must not inherit them.
+ */
+export function dropExecRecords(store: Store, vaultId: number): void {
+  store.stmt('DELETE FROM execs WHERE vault_id = ?').run(vaultId);
 }
 
 export function markExecUndone(store: Store, id: string): void {
@@ -125,6 +133,20 @@ export function windowVersions(store: Store, vaultId: number, after: number, upT
   return execId === null
     ? store.stmt<VersionRow>(WINDOW).all(vaultId, after, upTo)
     : store.stmt<VersionRow>(WINDOW_TAGGED).all(execId, vaultId, after, upTo);
+}
+
+const UNDOABLE_WINDOWS = `SELECT e.seq_before AS after, coalesce(e.seq_after, 9007199254740991) AS upTo FROM execs e
+  JOIN checkpoints c ON c.vault_id = e.vault_id AND c.name = e.checkpoint
+  WHERE e.vault_id = ? AND e.undone_at IS NULL AND c.id NOT IN (SELECT value FROM json_each(?))`;
+
+/**
+ * The change windows, (after, upTo], of this vault's execs that `proxy undo` can still undo: not
+ * undone, and their checkpoint still there (leaving out the checkpoints in `droppingCheckpoints`,
+ * which a prune is deleting). Undo reads every version in the window (the exec's changes, and
+ * others' writes between them, which it must not drop silently), so prune keeps them until then.
+ */
+export function undoableExecWindows(store: Store, vaultId: number, droppingCheckpoints: number[]): Array<{ after: number; upTo: number }> {
+  return store.stmt<{ after: number; upTo: number }>(UNDOABLE_WINDOWS).all(vaultId, JSON.stringify(droppingCheckpoints));
 }
 
 /** The newest version of `path` recorded before change `beforeId`, following the fork chain; undefined when it had none. */

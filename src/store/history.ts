@@ -533,6 +533,16 @@ function movedTreeStillThere(w: Writer, move: Move): VersionRecord | undefined {
   return arrival;
 }
 
+/** Whether a version of `path` recorded since change `since` was pruned: versions are numbered without gaps, so a gap is a pruned one. */
+function prunedSince(w: Writer, path: string, since: number): boolean {
+  for (let row = pathVersions(w.store, w.vault, path, 1)[0]; row && row.id >= since; ) {
+    const before = versionBefore(w.store, w.vault, path, row.version);
+    if (row.version > 1 && before?.version !== row.version - 1) return true;
+    row = before;
+  }
+  return false;
+}
+
 /**
  * Undoes a move by moving the tree back from `to` to `from` as it is now: edits, additions and
  * removals made to it since the move travel with it, and nothing is dropped. What the move
@@ -543,6 +553,14 @@ function movedTreeStillThere(w: Writer, move: Move): VersionRecord | undefined {
 function undoMove(w: Writer, latest: VersionRecord, move: Move): Undone {
   const { from, to } = move;
   const arrival = movedTreeStillThere(w, move);
+  if (!arrival && getEntry(w.store, w.vault, to) && prunedSince(w, to, move.change)) {
+    throw new AvfsError('VERSION_NOT_FOUND', `cannot undo the move of ${from} to ${to}: versions of ${to} since the move were pruned, so whether what is there now is what was moved cannot be told`, {
+      path: to,
+      reverted: latest.path,
+      vault: w.vault.name,
+      reason: 'version_pruned',
+    });
+  }
   if (!arrival) {
     throw new AvfsError('CONFLICT', `cannot undo the move of ${from} to ${to}: what was moved is no longer at ${to} (revert ${to} first, or use checkout)`, {
       path: to,

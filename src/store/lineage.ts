@@ -206,6 +206,14 @@ export function mergePins(store: Store, vaultId: number): number[] {
     .map((r) => r.seq);
 }
 
+/**
+ * The change windows, (after, upTo], in which merges not undone wrote into this vault: undo reads
+ * the paths a merge changed from its versions there, so prune keeps them until it is undone.
+ */
+export function mergeWindows(store: Store, vaultId: number): Array<{ after: number; upTo: number }> {
+  return store.stmt<{ after: number; upTo: number }>('SELECT seq AS after, end_seq AS upTo FROM merges WHERE target_id = ? AND undone_at IS NULL AND end_seq > seq').all(vaultId);
+}
+
 /** Forgets the merges of a vault that is deleted for good. */
 export function dropMergeRecords(store: Store, vaultId: number): void {
   store.stmt('DELETE FROM merges WHERE source_id = ? OR target_id = ? OR base_vault_id = ?').run(vaultId, vaultId, vaultId);

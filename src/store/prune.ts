@@ -4,7 +4,8 @@ import { audit } from './audit.js';
 import { now, type Actor, type Store } from './store.js';
 import { deleteCheckpointRows } from './checkpoints.js';
 import { forksOf, getVault, shownName, vaultById, type VaultRow } from './vaults.js';
-import { mergePins, trackedPins } from './lineage.js';
+import { mergePins, mergeWindows, trackedPins } from './lineage.js';
+import { undoableExecWindows } from './execs.js';
 
 /**
  * Pruning history (ARCHITECTURE.md "Prune and gc", "Pins"). Drops old version rows (and, when
@@ -17,7 +18,10 @@ import { mergePins, trackedPins } from './lineage.js';
  *  - both: a row goes only when both rules say so (keep at least N, and anything recent).
  * Never dropped: the newest version of each path (the current state, or the deletion that ended
  * it, so version numbers never restart), and any pinned version: a path's newest at or before a
- * checkpoint that stays, or before the fork point of a fork (what that fork shows and restores).
+ * checkpoint that stays, or before the fork point of a fork (what that fork shows and restores),
+ * and any version an undo still reads: those a merge not undone wrote, and those recorded while an
+ * exec ran that `proxy undo` can still undo (its checkpoint stays). Without them an undo would not
+ * see what it has to put back, nor the later changes it must refuse to drop.
  * Checkpoints have no current state: with only `olderThanMs`, every old checkpoint goes, and the
  * versions only they pinned go with them in the same run.
  *
@@ -150,6 +154,25 @@ function pinSeqs(store: Store, vault: VaultRow, dropping: number[]): number[] {
 const PINS_TABLE = 'CREATE TEMP TABLE IF NOT EXISTS prune_pins (seq INTEGER PRIMARY KEY)';
 
 /**
+ * The change windows (after, upTo] whose versions an undo still reads (see the header), merged
+ * into disjoint ones: a version is in one when the window with the greatest `after` below it
+ * reaches it, one index probe per candidate.
+ */
+function keptWindows(store: Store, vault: VaultRow, dropping: number[]): Array<{ after: number; upTo: number }> {
+  if (vault.retired_at !== null) return []; // nothing undoes into a deleted vault
+  const windows = [...mergeWindows(store, vault.id), ...undoableExecWindows(store, vault.id, dropping)].sort((a, b) => a.after - b.after);
+  const out: Array<{ after: number; upTo: number }> = [];
+  for (const w of windows) {
+    const last = out[out.length - 1];
+    if (last && w.after <= last.upTo) last.upTo = Math.max(last.upTo, w.upTo);
+    else out.push({ ...w });
+  }
+  return out;
+}
+
+const KEPT_TABLE = 'CREATE TEMP TABLE IF NOT EXISTS prune_kept (after INTEGER PRIMARY KEY, up_to INTEGER NOT NULL)';
+
+/**
  * Candidate versions: ranked newest first per path by version number (a `touch` row shares the
  * number of the change before it and goes with it); a row is a candidate when it is past the
  * newest `keep` (at least 1), older than the cutoff, and not pinned (no pin between it and the
@@ -161,7 +184,8 @@ const VERSION_CANDIDATES = `
     FROM versions WHERE vault_id = @vault AND (@all_paths OR path = @path OR (path >= @lo AND path < @hi))
   ) v
   WHERE v.rn > @keep AND (@cutoff IS NULL OR v.at < @cutoff)
-    AND NOT EXISTS (SELECT 1 FROM temp.prune_pins p WHERE p.seq >= v.id AND p.seq < coalesce(v.newer, 9223372036854775807))`;
+    AND NOT EXISTS (SELECT 1 FROM temp.prune_pins p WHERE p.seq >= v.id AND p.seq < coalesce(v.newer, 9223372036854775807))
+    AND coalesce((SELECT k.up_to FROM temp.prune_kept k WHERE k.after < v.id ORDER BY k.after DESC LIMIT 1), 0) < v.id`;
 
 const CHECKPOINT_CANDIDATES = `
   SELECT id, name FROM (
@@ -186,6 +210,10 @@ function pruneVault(store: Store, vault: VaultRow, path: string, keep: number | 
   store.stmt('DELETE FROM temp.prune_pins').run();
   const insertPin = store.stmt('INSERT OR IGNORE INTO temp.prune_pins (seq) VALUES (?)');
   for (const seq of pinSeqs(store, vault, checkpoints.map((c) => c.id))) insertPin.run(seq);
+  store.stmt(KEPT_TABLE).run();
+  store.stmt('DELETE FROM temp.prune_kept').run();
+  const insertKept = store.stmt('INSERT INTO temp.prune_kept (after, up_to) VALUES (?, ?)');
+  for (const w of keptWindows(store, vault, checkpoints.map((c) => c.id))) insertKept.run(w.after, w.upTo);
   // Reported counts are of changes; `touch` rows (times only) go with them uncounted.
   const pruned = store.stmt<{ n: number }>(`SELECT count(*) AS n FROM (${VERSION_CANDIDATES}) WHERE op <> 'touch'`).get(params)!.n;
   if (!options.dryRun) store.stmt(`DELETE FROM versions WHERE id IN (SELECT id FROM (${VERSION_CANDIDATES}))`).run(params);

@@ -4,6 +4,7 @@ import { readState, readStateIfSound, updateState, type HomeState } from './home
 import { deleteCheckpointRows } from './checkpoints.js';
 import { dropHistory, dropLayer, insertRoot, layersOf } from './entries.js';
 import { dropMergeRecords, dropTrackedImports } from './lineage.js';
+import { dropExecRecords } from './execs.js';
 import { now, type Actor, type Statements, type Store } from './store.js';
 
 export interface VaultRow {
@@ -304,6 +305,7 @@ function purge(store: Store, vault: VaultRow): void {
   dropLayer(store, vault.id);
   dropMergeRecords(store, vault.id);
   dropTrackedImports(store, vault.id);
+  dropExecRecords(store, vault.id);
   dropHistory(store, vault.id);
   store.stmt('DELETE FROM vaults WHERE id = ?').run(vault.id);
   const parent = vault.parent_id === null ? undefined : vaultById(store, vault.parent_id);

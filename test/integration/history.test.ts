@@ -12,7 +12,8 @@ import {
   revertPath,
   vaultChanges,
 } from '../../src/store/history.js';
-import { errorCode, openTempStore } from '../helpers.js';
+import { errorCode, openTempStore, thrownError } from '../helpers.js';
+import { prune } from '../../src/store/prune.js';
 
 const actor = { source: 'sdk' as const };
 let store: Store;
@@ -325,6 +326,23 @@ describe('revert', () => {
     revertPath(fs, '/keep');
     expect(text('/keep')).toBe('new');
     expect(fs.exists('/src')).toBe(false);
+  });
+
+  it('undoing a move whose arrival was pruned is VERSION_NOT_FOUND (version_pruned), not a claim that the tree moved away; one truly gone is still moved_away', () => {
+    fs.writeFile('/a', 'orig');
+    fs.mv('/a', '/b');
+    fs.writeFile('/b', 'edited');
+    prune(store, { scope: { vault: 'default' }, keep: 1, actor });
+    const refused = thrownError(() => revertPath(fs, '/a'));
+    expect([refused?.code, refused?.data.reason, refused?.data.path]).toEqual(['VERSION_NOT_FOUND', 'version_pruned', '/b']);
+    expect(text('/b')).toBe('edited');
+
+    fs.writeFile('/c', 'c');
+    fs.mv('/c', '/d');
+    fs.rm('/d');
+    fs.writeFile('/d', 'another file');
+    const movedAway = thrownError(() => revertPath(fs, '/c'));
+    expect([movedAway?.code, movedAway?.data.reason]).toEqual(['CONFLICT', 'moved_away']);
   });
 
   it('fails with codes: a path with no history, the root without changes', () => {

@@ -8,7 +8,7 @@ import type { Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { createVault, forkVault } from '../../src/store/vaults.js';
 import { hashBytes } from '../../src/core/hash.js';
-import { errorCode, mergeConflict, openTempStore } from '../helpers.js';
+import { errorCode, mergeConflict, openTempStore, thrownError } from '../helpers.js';
 
 const actor = { source: 'sdk' as const };
 let store: Store;
@@ -480,6 +480,26 @@ describe('merge undo', () => {
     expect(errorCode(() => undoMerge(store, 'exp', { actor }))).toBe('CONFLICT');
     undoMerge(store, 'exp', { actor, force: true });
     expect(tree(main)).toEqual(before);
+  });
+
+  it('after a prune, undo still sees every path the merge changed: CONFLICT for the one changed since, --force puts all back; once undone, prune lets its versions go', () => {
+    main.writeFile('/a', 'a orig');
+    main.writeFile('/b', 'b orig');
+    const exp = fork();
+    exp.writeFile('/a', 'a fork');
+    exp.writeFile('/b', 'b fork');
+    const before = tree(main);
+    const merged = mergeVaults(store, 'exp', { actor });
+    main.writeFile('/b', 'edited after the merge');
+    prune(store, { scope: { all: true }, keep: 1, actor });
+    const mergeVersions = () => (store.db.prepare("SELECT count(*) AS n FROM versions WHERE op = 'merge'").get() as { n: number }).n;
+    const refused = thrownError(() => undoMerge(store, 'exp', { actor }));
+    expect([refused?.code, refused?.data.paths]).toEqual(['CONFLICT', ['/b']]);
+    expect(mergeVersions()).toBe(merged.changes.length); // both, /b's though no longer its newest
+    expect(undoMerge(store, 'exp', { actor, force: true }).paths).toEqual(['/a', '/b']);
+    expect(tree(main)).toEqual(before);
+    prune(store, { scope: { all: true }, keep: 1, actor });
+    expect(mergeVersions()).toBe(0);
   });
 
   it('the checkpoint saved before the merge restores the same state', () => {
