@@ -561,11 +561,20 @@ export interface ChangeOptions {
 }
 
 /**
+ * The part an entry has in a move (moveTree), which puts it at its new path with the state it had,
+ * inode number and link count included. As for rename(2): the `top` of the moved tree changes
+ * names in two directories, which both take the time of the move, and its own ctime is the move's
+ * (its mtime is kept); everything `below` it goes along untouched, its times and its parent's
+ * times unchanged (the parent's names are the same).
+ */
+export type MovePart = 'top' | 'below';
+
+/**
  * Gives `path` a new state and records it as a version. Every mutation of a vault's tree goes
  * through this function, removeEntry or setTimes, which is what makes history complete. Callers
- * have already validated the parent and run inside a transaction.
+ * have already validated the parent and run inside a transaction. `moved`: see MovePart.
  */
-export function putEntry(store: Store, vault: VaultRow, path: string, state: EntryState, change: ChangeOptions): Entry {
+export function putEntry(store: Store, vault: VaultRow, path: string, state: EntryState, change: ChangeOptions, moved?: MovePart): Entry {
   const at = now();
   const old = getEntry(store, vault, path);
   if (!change.exact) {
@@ -585,7 +594,8 @@ export function putEntry(store: Store, vault: VaultRow, path: string, state: Ent
     hash: state.hash,
     target: state.target,
     rdev: state.rdev ?? 0,
-    nlink: linkCountOf(state, old, change.exact ?? false),
+    // A moved directory's subdirectories move with it, and so does its count of them.
+    nlink: linkCountOf(state, old, (change.exact ?? false) || moved !== undefined),
     mtime: state.mtime ?? at,
     atime: state.atime ?? state.mtime ?? at,
     ctime: change.at?.ctime ?? at,
@@ -596,7 +606,7 @@ export function putEntry(store: Store, vault: VaultRow, path: string, state: Ent
   show(store, vault, path, old, entry);
   // The change's own version first: a transaction's change id is its first version's id.
   recordVersion(store, vault, path, version, change, entry);
-  if (!change.exact) {
+  if (!change.exact && moved !== 'below') {
     // A subdirectory appearing (or a name turning into or out of one) changes the parent's link count.
     const subdirs = (entry.type === 'd' ? 1 : 0) - (old?.type === 'd' ? 1 : 0);
     if (!old || subdirs !== 0) touchDir(store, vault, dirname(path), change.at?.createdAt ?? at, change, change.at?.createdAt !== undefined, subdirs);
@@ -675,14 +685,15 @@ const LINKED_ROWS_CTIME = 'UPDATE entries INDEXED BY entries_links SET nlink = @
 
 /**
  * Deletes `path` (not its descendants) and records the deletion as a version. The other names of
- * a hard-linked inode lose one link, unless the name is only `moving` (a rename puts it back).
+ * a hard-linked inode lose one link, unless the name is only `moving` (a rename puts it back; see
+ * MovePart for what it touches).
  * `current` is the entry at `path` when the caller has just read it in this transaction.
  */
-export function removeEntry(store: Store, vault: VaultRow, path: string, change: ChangeOptions, options: { moving?: boolean; current?: Entry } = {}): void {
+export function removeEntry(store: Store, vault: VaultRow, path: string, change: ChangeOptions, options: { moving?: MovePart; current?: Entry } = {}): void {
   const old = options.current ?? getEntry(store, vault, path);
   if (!old) throw new AvfsError('NOT_FOUND', `no such file or directory: ${path}`, { path });
-  dropEntry(store, vault, old, change, options.moving ?? false);
-  if (!change.exact) touchDir(store, vault, dirname(path), now(), change, false, old.type === 'd' ? -1 : 0);
+  dropEntry(store, vault, old, change, options.moving !== undefined);
+  if (!change.exact && options.moving !== 'below') touchDir(store, vault, dirname(path), now(), change, false, old.type === 'd' ? -1 : 0);
 }
 
 /** removeEntry without touching the parent directory. */

@@ -21,6 +21,7 @@ import {
   type ChangeOptions,
   type Entry,
   type EntryState,
+  type MovePart,
 } from './entries.js';
 import { enforceQuota, streamLimit } from './quota.js';
 import type { Actor, Store } from './store.js';
@@ -805,16 +806,23 @@ export class VaultFs {
 
 /**
  * Moves the entry at `src`, with everything below it, to the free path `dst` (its parent exists),
- * keeping inode numbers (a move keeps identity) and annotations. Each removal records detail.to
- * and each creation detail.from, which is how history pairs the two ends of a move (history.ts).
- * Returns how many entries moved. Runs inside the caller's transaction.
+ * keeping inode numbers (a move keeps identity), annotations, link counts and times as rename(2)
+ * does: only the two parents and the moved entry's ctime take the time of the move (MovePart).
+ * Each removal records detail.to and each creation detail.from, which is how history pairs the
+ * two ends of a move (history.ts). Returns how many entries moved. Runs inside the caller's transaction.
  */
 export function moveTree(store: Store, vault: VaultRow, src: string, dst: string, change: ChangeOptions): number {
   const entry = requireEntry(getEntry(store, vault, src), src, vault.name);
   const moving = [entry, ...(entry.type === 'd' ? listDescendants(store, vault, src) : [])];
+  const part = (e: Entry): MovePart => (e === entry ? 'top' : 'below');
   // Remove deepest first, then recreate top-down with the same inode numbers (and tags: they are part of the entry).
-  for (const e of [...moving].reverse()) removeEntry(store, vault, e.path, { ...change, detail: { ...change.detail, to: rebase(e.path, src, dst) } }, { moving: true });
-  for (const e of moving) putEntry(store, vault, rebase(e.path, src, dst), { ...e, ino: e.ino }, { ...change, detail: { ...change.detail, from: e.path } });
+  for (const e of [...moving].reverse()) {
+    removeEntry(store, vault, e.path, { ...change, detail: { ...change.detail, to: rebase(e.path, src, dst) } }, { moving: part(e) });
+  }
+  for (const e of moving) {
+    const arrival = { ...change, detail: { ...change.detail, from: e.path }, ...(part(e) === 'below' ? { at: { ctime: e.ctime } } : {}) };
+    putEntry(store, vault, rebase(e.path, src, dst), { ...e, ino: e.ino }, arrival, part(e));
+  }
   return moving.length;
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync, lstatSync, readlinkSync, chmodSync, utimesSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync, lstatSync, readlinkSync, chmodSync, utimesSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { avfs, avfsBytes, expectError, expectOk, expectSameBytes, useTempHome } from '../helpers.js';
 
@@ -89,6 +89,27 @@ describe('files through the CLI', () => {
     expectError(await run(['export', '/proj', out]), 'ALREADY_EXISTS', 4);
     expectOk(await run(['export', '/proj', out, '--overwrite']));
     expectError(await run(['import', join(h.dir, 'missing'), '/x']), 'NOT_FOUND', 3);
+  });
+
+  it('mv keeps the moved directory’s and its subdirectories’ mtimes, as mv on the local disk does', async () => {
+    const src = join(h.dir, 'mvtimes');
+    mkdirSync(join(src, 't', 'sub', 'deep'), { recursive: true });
+    writeFileSync(join(src, 't', 'sub', 'deep', 'f'), 'x');
+    const dirs = ['t', 't/sub', 't/sub/deep'];
+    for (const d of [...dirs, 't/sub/deep/f']) utimesSync(join(src, d), 978_307_200, 978_307_200); // 2001-01-01
+    expectOk(await run(['import', join(src, 't'), '/mvtimes/t']));
+    expectOk(await run(['mv', '/mvtimes/t', '/mvtimes/t2']));
+    renameSync(join(src, 't'), join(src, 't2'));
+    const moved = dirs.map((d) => d.replace(/^t/, 't2'));
+    const onDisk = moved.map((d) => [d, lstatSync(join(src, d)).mtime.toISOString()]);
+    // ls -l lists a directory's entries: each moved directory is listed by its parent.
+    const listed = [];
+    for (const d of moved) {
+      const { entries } = expectOk(await run(['ls', '-l', dirname(`/mvtimes/${d}`)]));
+      listed.push([d, entries.find((e: { path: string }) => e.path === `/mvtimes/${d}`).mtime]);
+    }
+    expect(onDisk).toEqual(moved.map((d) => [d, '2001-01-01T00:00:00.000Z']));
+    expect(listed).toEqual(onDisk);
   });
 });
 

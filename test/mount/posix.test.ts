@@ -181,6 +181,30 @@ os.close(fd)
     expect(changes).toHaveLength(7);
   });
 
+  it('mv of a directory keeps its mtime and everything below it as on the local disk; only the two parents change', async () => {
+    // Every time set to 2001 first, the parents' too, so a change shows whatever the clock says.
+    const repro = (cwd: string) =>
+      shOk(
+        'mkdir -p a/top/mid/leaf a/top/emptysub b && echo x > a/top/mid/leaf/file && echo y > a/top/file2 && ' +
+          "touch -d '2001-01-01 00:00 UTC' a b a/top a/top/mid a/top/mid/leaf a/top/emptysub a/top/mid/leaf/file a/top/file2 && mv a/top b/top2",
+        { cwd },
+      );
+    const moved = 'b/top2 b/top2/mid b/top2/mid/leaf b/top2/emptysub b/top2/mid/leaf/file b/top2/file2';
+    const movedTimes = (cwd: string) => shOk(`stat -c '%n %Y %h' ${moved}`, { cwd });
+    const parentTimes = (cwd: string) => shOk("stat -c '%Y' a b", { cwd }).then((o) => o.split('\n').map(Number));
+    const native = join(fx.scratch, 'mvtimes');
+    const dir = join(fx.dir, 'mvtimes');
+    mkdirSync(native);
+    mkdirSync(dir);
+    await repro(native);
+    await repro(dir);
+    await settle(); // what the store holds, not attributes the kernel cached before the move
+    const disk = await movedTimes(native);
+    expect(disk.split('\n').map((l) => l.split(' ')[1])).toEqual(Array(6).fill('978307200'));
+    expect(await movedTimes(dir)).toBe(disk);
+    for (const cwd of [native, dir]) expect(await parentTimes(cwd)).not.toContain(978307200);
+  });
+
   it('permissions are checked for a non-root user: mode bits, search permission, sticky bit, set-id cleared on write', async () => {
     const dir = join(fx.dir, 'perm');
     mkdirSync(dir);
