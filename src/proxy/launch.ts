@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { AvfsError } from '../errors.js';
 import { createExecCgroup, type ExecCgroup } from './cgroup.js';
 import type { RunOutcome, RunSpec } from './exec.js';
 import { sandboxFilter } from './seccomp.js';
@@ -77,11 +78,18 @@ const ENV_ARGS_FD = 5;
  */
 const hostSideEnv = (execId: string): Record<string, string> => ({ PATH: '/usr/sbin:/usr/bin:/sbin:/bin', AVFS_EXEC_ID: execId });
 
-/** bubblewrap's --clearenv and one --setenv per variable, NUL-separated as --args reads them. */
-function envArgs(env: Record<string, string>): Buffer {
+/** bubblewrap's --clearenv and one --setenv per variable, as --args reads them (NUL-separated). */
+function envWords(env: Record<string, string>): string[] {
   const words = ['--clearenv', ...Object.entries(env).flatMap(([name, value]) => ['--setenv', name, value])];
-  return Buffer.from(words.map((w) => `${w}\0`).join(''), 'utf8');
+  // A NUL would end a word early and start another: an argument of bubblewrap's, not a value.
+  // Every source refuses one (--env, MCP, the policy's env.set); this is the last line.
+  const bad = words.find((w) => w.includes('\0'));
+  if (bad !== undefined) throw new AvfsError('INVALID_ARGUMENT', `an environment variable holds a NUL byte: ${JSON.stringify(bad)}`, { option: 'env', reason: 'nul_byte' });
+  return words;
 }
+
+/** bubblewrap 0.8 refuses more arguments than this, those read through --args included. */
+const BWRAP_MAX_ARGS = 9000;
 /** RLIMIT_FSIZE through `ulimit -f` counts 512-byte blocks in POSIX shells. */
 const BLOCK = 512;
 
@@ -96,6 +104,11 @@ export function prepareLaunch(r: LaunchRequest): Launch {
   const inner = plan.enforced
     ? [plan.bwrap!, ...bwrapArgs(plan, { root: r.root, cwd: r.cwd, statusFd: STATUS_FD, seccompFd: filter ? SECCOMP_FD : null, argsFd: ENV_ARGS_FD }), ...r.argv]
     : r.argv;
+  const env = plan.enforced ? envWords(r.env) : [];
+  if (plan.enforced && inner.length - 1 + env.length > BWRAP_MAX_ARGS) {
+    const count = Object.keys(r.env).length;
+    throw new AvfsError('INVALID_ARGUMENT', `too many environment variables for the sandbox: ${count} (bubblewrap takes ${BWRAP_MAX_ARGS} arguments in all, three per variable, with the command's): pass fewer (--env, the policy's env.pass)`, { option: 'env', reason: 'too_many', count });
+  }
   const wrapped = cgroup || blocks !== null ? ['/bin/sh', '-c', PROLOGUE, 'avfs-limits', ...(cgroup?.procs ?? []), '--', blocks === null ? '' : String(blocks), ...inner] : inner;
   const limits: LimitsReport = {
     timeoutMs:
@@ -125,7 +138,7 @@ export function prepareLaunch(r: LaunchRequest): Launch {
       terminalOnStderr: r.terminalOnStderr,
       cgroupProcs: cgroup?.procs ?? [],
       ...(plan.enforced
-        ? { sandbox: { statusFd: STATUS_FD, inputs: [...(filter ? [{ fd: SECCOMP_FD, data: filter }] : []), { fd: ENV_ARGS_FD, data: envArgs(r.env) }] } }
+        ? { sandbox: { statusFd: STATUS_FD, inputs: [...(filter ? [{ fd: SECCOMP_FD, data: filter }] : []), { fd: ENV_ARGS_FD, data: Buffer.from(env.map((w) => `${w}\0`).join(''), 'utf8') }] } }
         : {}),
     },
   };

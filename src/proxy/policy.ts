@@ -209,7 +209,7 @@ export const policySchema = z
       .strict()
       .default({ action: 'deny', allow: DEFAULT_HOST_ALLOW, exempt_programs: DEFAULT_HOST_EXEMPT }),
     env: z
-      .object({ pass: z.array(zPattern).default(DEFAULT_ENV_PASS), set: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).default({}) })
+      .object({ pass: z.array(zPattern).default(DEFAULT_ENV_PASS), set: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string().refine((v) => !v.includes('\0'), 'contains a NUL byte')).default({}) })
       .strict()
       .default({ pass: DEFAULT_ENV_PASS, set: {} }),
     rules: z.array(zRule).default([]),

@@ -7,7 +7,7 @@ import { normalizePath, walkPath } from '../core/paths.js';
 import { AvfsError } from '../errors.js';
 import { audit } from '../store/audit.js';
 import { saveCheckpoint } from '../store/checkpoints.js';
-import { finishExec, insertExec } from '../store/execs.js';
+import { finishExec, insertExec, rejudgeExec } from '../store/execs.js';
 import type { Store } from '../store/store.js';
 import { currentSeq, getVault } from '../store/vaults.js';
 import { VaultFs } from '../store/vault-fs.js';
@@ -341,8 +341,8 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
 
   // In the sandbox every path the command names is the vault's; unsandboxed, host paths are
   // judged against a private mount or copy that is created only once the command is allowed.
-  const { decision, verdicts } = request.interactive ? { decision: SHELL_DECISION, verdicts: [] } : evaluatePolicy(policy, request, { cwd, sandboxed: plan.enforced, vault: vaultName, home: store.home });
-  const approved = decision.action === 'require_approval' && !!request.approve && !request.agent;
+  let { decision, verdicts } = request.interactive ? { decision: SHELL_DECISION, verdicts: [] as CommandVerdict[] } : evaluatePolicy(policy, request, { cwd, sandboxed: plan.enforced, vault: vaultName, home: store.home });
+  let approved = decision.action === 'require_approval' && !!request.approve && !request.agent;
   const base = { exec_id: execId, command, cwd, decision, policy: source, sandboxed: plan.enforced };
   store.mutate(() => audit(store, actor, 'proxy.request', vaultName, { ...base, approved }));
 
@@ -357,10 +357,9 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
     throw new AvfsError('DENIED', beyond.message, { vault: vaultName, command, exec_id: execId, option: beyond.option, rule: 'agent-limits' });
   }
 
-  const wantCheckpoint = request.checkpoint ?? (decision.action === 'allow_with_checkpoint' || policy.auto_checkpoint);
-  const checkpoint = wantCheckpoint
-    ? saveCheckpoint(fs, `proxy-${execId}`, `before proxy exec ${execId}: ${command}`.slice(0, 1000)).name
-    : null;
+  const wantCheckpoint = (d: Decision) => request.checkpoint ?? (d.action === 'allow_with_checkpoint' || policy.auto_checkpoint);
+  const takeCheckpoint = () => saveCheckpoint(fs, `proxy-${execId}`, `before proxy exec ${execId}: ${command}`.slice(0, 1000)).name;
+  let checkpoint = wantCheckpoint(decision) ? takeCheckpoint() : null;
   const failed = (error: unknown) =>
     store.mutate(() =>
       audit(store, actor, 'proxy.failed', vaultName, { exec_id: execId, command, checkpoint, error: error instanceof AvfsError ? error.toJSON() : String(error) }),
@@ -428,20 +427,26 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
       // bad bind, or `required`) the run is refused.
       const reason = `bubblewrap could not set up the sandbox: ${outcome.stderr.toString('utf8').trim().split('\n').pop() || `exit ${outcome.exitCode}`}`;
       await launch!.cgroup?.remove();
-      // The machine could sandbox when the run was planned: an agent's run is refused rather than
+      // The machine could sandbox when the run was planned: an agent's run, or a person's shell
+      // (which would open on the host where they expect the vault as /), is refused rather than
       // run without it (what else runs on the machine, another exec included, could have made
       // bubblewrap fail: a limit of the host's namespaces it used up).
-      if (wanted.mode === 'required' || request.agent || (await namespacesWork(plan))) throw new AvfsError('SANDBOX_UNAVAILABLE', reason, { reason, exec_id: execId });
-      plan = withoutSandbox(plan, reason);
-      if (!request.interactive) {
-        // Judged again as it now runs: its absolute paths are the host's.
-        const unsandboxed = evaluatePolicy(policy, request, { cwd, sandboxed: false, vault: vaultName, home: store.home });
-        const action = unsandboxed.decision.action;
-        if (action === 'deny' || (action === 'require_approval' && !(request.approve && !request.agent))) {
-          store.mutate(() => audit(store, actor, 'proxy.denied', vaultName, { exec_id: execId, command, rule: unsandboxed.decision.rule, approval_required: action === 'require_approval', sandboxed: false }));
-          throw deniedError(vaultName, command, unsandboxed.decision, unsandboxed.verdicts, execId, action === 'require_approval', request.agent);
-        }
+      if (wanted.mode === 'required' || request.agent || request.interactive || (await namespacesWork(plan))) {
+        throw new AvfsError('SANDBOX_UNAVAILABLE', reason, { reason, exec_id: execId });
       }
+      plan = withoutSandbox(plan, reason);
+      // Judged again as it now runs (its absolute paths are the host's), as a run planned
+      // without the sandbox is: refused, or with the checkpoint that judgement takes.
+      ({ decision, verdicts } = evaluatePolicy(policy, request, { cwd, sandboxed: false, vault: vaultName, home: store.home }));
+      if (decision.action === 'deny' || (decision.action === 'require_approval' && !request.approve)) {
+        const approval = decision.action === 'require_approval';
+        store.mutate(() => audit(store, actor, 'proxy.denied', vaultName, { exec_id: execId, command, rule: decision.rule, approval_required: approval, sandboxed: false }));
+        throw deniedError(vaultName, command, decision, verdicts, execId, approval);
+      }
+      approved = decision.action === 'require_approval';
+      if (checkpoint === null && wantCheckpoint(decision)) checkpoint = takeCheckpoint();
+      const judged = { decision: JSON.stringify(decision), checkpoint };
+      store.mutate(() => rejudgeExec(store, execId, judged));
       await workspace.abort();
       workspace = await open();
       outcome = await start();

@@ -88,6 +88,11 @@ export function finishExec(
   store.stmt(FINISH).run(outcome.seqAfter, now(), outcome.exitCode, outcome.signal, outcome.timedOut ? 1 : 0, id);
 }
 
+/** The decision and checkpoint of an exec judged again before it ran (run.ts: a sandbox that failed to start). */
+export function rejudgeExec(store: Store, id: string, judged: { decision: string; checkpoint: string | null }): void {
+  store.stmt('UPDATE execs SET decision = ?, checkpoint = ? WHERE id = ?').run(judged.decision, judged.checkpoint, id);
+}
+
 const ENDED = 'SELECT seq_after FROM execs WHERE id = ?';
 
 /**

@@ -588,6 +588,9 @@ describeSandbox('sandbox limits, binds and availability', () => {
     // A command the unsandboxed judgement allows still runs, unsandboxed and saying so.
     const relative = await avfs(home, ['proxy', 'exec', '--', 'cat', 'etc-copy.txt'], { env: { AVFS_BWRAP: fake } });
     expect(relative.json).toMatchObject({ ok: true, stdout: 'vault\n', sandbox: { enforced: false } });
+    // A person's shell would open on the host where they expect the vault as /: refused.
+    const shell = await avfs(home, ['shell'], { env: { AVFS_BWRAP: fake }, input: 'echo ran > shell.txt\n' });
+    expect(shell.json, shell.stdout).toMatchObject({ ok: false, error: { code: 'SANDBOX_UNAVAILABLE' } });
     const { AVFS } = await import('../../src/sdk/index.js');
     const saved = process.env.AVFS_BWRAP;
     process.env.AVFS_BWRAP = fake;
@@ -600,6 +603,23 @@ describeSandbox('sandbox limits, binds and availability', () => {
       else process.env.AVFS_BWRAP = saved;
     }
     expect(vaultTree(home)).toEqual(before);
+    // Where the unsandboxed judgement takes a checkpoint, the run has it, and reports that judgement.
+    setVaultPolicy(home, { host_paths: { action: 'allow_with_checkpoint' } });
+    const host = await avfs(home, ['proxy', 'exec', '--', 'cat', '/etc/hostname'], { env: { AVFS_BWRAP: fake } });
+    expect(host.json, host.stdout).toMatchObject({ ok: true, sandbox: { enforced: false }, decision: { action: 'allow_with_checkpoint', rule: 'host-paths' }, checkpoint: expect.stringMatching(/^proxy-/) });
+    expect((await avfs(home, ['proxy', 'undo', host.json.exec_id])).json).toMatchObject({ ok: true });
+  });
+
+  it("the command's environment is checked as bubblewrap reads it: a NUL in the policy's env.set is refused when the policy is set; more variables than bubblewrap takes are INVALID_ARGUMENT before anything runs", async () => {
+    const home = openHome();
+    const file = join(tmp.dir, 'nul-env-policy.json');
+    writeFileSync(file, JSON.stringify({ extends: 'none', env: { set: { A: 'x\u0000--bind\u0000/\u0000/hostroot' } } }));
+    const set = await avfs(home, ['proxy', 'policy', 'set', file]);
+    expect(set.json, set.stdout).toMatchObject({ ok: false, error: { code: 'INVALID_ARGUMENT' } });
+    const many = Array.from({ length: 3100 }, (_, i) => ['--env', `V${i}=x`]).flat();
+    const r = await avfs(home, ['proxy', 'exec', ...many, '--', 'sh', '-c', 'echo ran > /many.txt']);
+    expect(r.json, r.stdout).toMatchObject({ ok: false, error: { code: 'INVALID_ARGUMENT', option: 'env', reason: 'too_many' } });
+    expect(Object.keys(vaultTree(home))).toEqual(['/']);
   });
 
   it('avfs shell opens a shell in the sandbox on a terminal (under script) and reports what it changed', async () => {
