@@ -98,8 +98,6 @@ const PROLOGUE = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 126; shift; do
 
 export function prepareLaunch(r: LaunchRequest): Launch {
   const { plan } = r;
-  const cgroup = createExecCgroup(r.execId, { maxProcesses: plan.limits.max_processes, memory: plan.limits.memory });
-  const blocks = plan.limits.max_file_size === null ? null : Math.max(1, Math.floor(plan.limits.max_file_size / BLOCK));
   const filter = plan.enforced ? sandboxFilter() : null;
   const inner = plan.enforced
     ? [plan.bwrap!, ...bwrapArgs(plan, { root: r.root, cwd: r.cwd, statusFd: STATUS_FD, seccompFd: filter ? SECCOMP_FD : null, argsFd: ENV_ARGS_FD }), ...r.argv]
@@ -109,6 +107,9 @@ export function prepareLaunch(r: LaunchRequest): Launch {
     const count = Object.keys(r.env).length;
     throw new AvfsError('INVALID_ARGUMENT', `too many environment variables for the sandbox: ${count} (bubblewrap takes ${BWRAP_MAX_ARGS} arguments in all, three per variable, with the command's): pass fewer (--env, the policy's env.pass)`, { option: 'env', reason: 'too_many', count });
   }
+  // Made once nothing can refuse the launch: the caller removes the cgroup of a launch it got.
+  const cgroup = createExecCgroup(r.execId, { maxProcesses: plan.limits.max_processes, memory: plan.limits.memory });
+  const blocks = plan.limits.max_file_size === null ? null : Math.max(1, Math.floor(plan.limits.max_file_size / BLOCK));
   const wrapped = cgroup || blocks !== null ? ['/bin/sh', '-c', PROLOGUE, 'avfs-limits', ...(cgroup?.procs ?? []), '--', blocks === null ? '' : String(blocks), ...inner] : inner;
   const limits: LimitsReport = {
     timeoutMs:
