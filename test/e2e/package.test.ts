@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { ROOT, useTempHome } from '../helpers.js';
@@ -57,7 +57,7 @@ export async function main(): Promise<void> {
 describe('the npm package', () => {
   const h = useTempHome('each');
 
-  it('packs, installs into a fresh prefix and runs a short scenario', { timeout: 600_000 }, async () => {
+  it('packs, installs into a fresh prefix and runs a short scenario', { timeout: 300_000 }, async () => {
     // dist/ is already built by `npm test`; --ignore-scripts keeps pack from rebuilding it under other running tests.
     const pack = await execa('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', h.dir], { cwd: ROOT });
     const [info] = JSON.parse(pack.stdout) as [{ filename: string; files: { path: string }[] }];
@@ -66,16 +66,29 @@ describe('the npm package', () => {
     expect(files).toContain('bin/avfs.js');
     expect(files.some((f) => f.startsWith('src/') || f.startsWith('test/'))).toBe(false);
 
+    // Installed as `npm install -g` does, in two steps so that SQLite is not compiled a second time
+    // in this run: `npm ci` built better-sqlite3 from source already (about 70 s of CPU on a 2-core
+    // machine, most of this test's time). First the package and its dependencies without scripts;
+    // then avfs's own install script (the fuse-native patch and build) as npm runs it, and the
+    // better-sqlite3 addon of the same version taken from the build that `npm ci` made.
     const prefix = join(h.dir, 'prefix');
-    const install = await execa('npm', ['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', join(h.dir, info.filename)], {
+    const install = await execa('npm', ['install', '-g', '--prefix', prefix, '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund', join(h.dir, info.filename)], {
       reject: false,
-      env: { AVFS_REQUIRE_FUSE: '' },
     });
     expect(install.exitCode, install.stderr).toBe(0);
+    const installed = join(prefix, 'lib', 'node_modules', 'agentvfs');
+    const rebuild = await execa('npm', ['rebuild', '-g', '--prefix', prefix, 'agentvfs'], { reject: false, env: { AVFS_REQUIRE_FUSE: '1' } });
+    expect(rebuild.exitCode, rebuild.stderr).toBe(0);
+    expect(existsSync(join(installed, 'node_modules', 'fuse-native', 'build', 'Release', 'avfs-fuse-build.json'))).toBe(true);
+    const sqlite = (root: string) => join(root, 'node_modules', 'better-sqlite3');
+    const version = (dir: string) => (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string }).version;
+    expect(version(sqlite(installed))).toBe(version(sqlite(ROOT)));
+    mkdirSync(join(sqlite(installed), 'build', 'Release'), { recursive: true });
+    copyFileSync(join(sqlite(ROOT), 'build', 'Release', 'better_sqlite3.node'), join(sqlite(installed), 'build', 'Release', 'better_sqlite3.node'));
     const avfs = join(prefix, 'bin', 'avfs');
     const env = { AVFS_HOME: h.home, AVFS_VAULT: '' };
-    const version = await execa(avfs, ['--version'], { env });
-    expect(version.stdout.trim()).toBe(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);
+    const printed = await execa(avfs, ['--version'], { env });
+    expect(printed.stdout.trim()).toBe(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);
     expect((await execa(avfs, ['--help'], { env })).stdout).toContain('Examples:');
     expect((await execa(avfs, ['mcp', '--help'], { env })).stdout).toContain('mcpServers');
     await execa(avfs, ['write', '-p', '/a/b.txt', 'packaged'], { env });
@@ -83,6 +96,15 @@ describe('the npm package', () => {
     const cat = await execa(avfs, ['--json', '--vault', 'copy', 'cat', '/a/b.txt'], { env });
     expect(JSON.parse(cat.stdout).content).toBe('packaged');
     expect(readdirSync(join(prefix, 'lib', 'node_modules', 'agentvfs'))).not.toContain('src');
+    // The installed package mounts with the fuse-native its install script patched and built.
+    const dir = join(h.dir, 'mnt');
+    mkdirSync(dir);
+    await execa(avfs, ['mount', dir], { env });
+    try {
+      expect(readFileSync(join(dir, 'a', 'b.txt'), 'utf8')).toBe('packaged');
+    } finally {
+      await execa(avfs, ['unmount', dir], { env });
+    }
 
     // The SDK's published declarations compile in a strict consumer that checks them (no
     // skipLibCheck): the installed package, with the dependencies it brought, is its `agentvfs`.
