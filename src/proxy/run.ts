@@ -67,6 +67,11 @@ export interface ExecRequest {
   /** Ends the command as a SIGTERM to avfs would (an MCP call cancelled by its client). */
   signal?: AbortSignal;
   /**
+   * Called as the command starts, with how it runs: `avfs shell` warns before the session, not
+   * after it, when it is not in the sandbox.
+   */
+  onStart?: (run: { sandboxed: boolean; reason: string | null; mountpoint: string }) => void;
+  /**
    * The caller is the agent the boundary holds (the MCP server's calls), not the person who set
    * the policy: it may not approve its own command, widen the network past the policy's, run
    * longer than the policy's timeout, or go without a checkpoint the policy asks for (agentLimits).
@@ -416,6 +421,7 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
         maxOutputBytes: request.maxOutputBytes ?? policy.max_output_bytes,
         protect: ws.protect,
       });
+      request.onStart?.({ sandboxed: plan.enforced, reason: plan.reason, mountpoint: ws.root });
       return runCommand({ ...launch.spec, signal: request.signal });
     };
     let outcome = await start();

@@ -529,6 +529,13 @@ describeSandbox('sandbox limits, binds and availability', () => {
     expect(auto.json).toMatchObject({ ok: true, exit_code: 0, sandbox: { enforced: false, reason: expect.any(String) } });
     // The warning for people carries the reason.
     expect(auto.stderr).toContain(auto.json.sandbox.reason);
+    // A shell says so before the session starts: what it prints comes after the warning.
+    const shell = await avfs(home, ['shell'], { env, input: 'echo session-output >&2\nexit 0\n' });
+    expect(shell.json, shell.stderr).toMatchObject({ ok: true, sandbox: { enforced: false } });
+    const warned = shell.stderr.indexOf('WITHOUT the sandbox');
+    expect(warned, shell.stderr).toBeGreaterThanOrEqual(0);
+    expect(shell.stderr.indexOf('session-output')).toBeGreaterThan(warned);
+    expect(shell.stderr.slice(warned)).toContain(shell.json.sandbox.reason);
     const required = await avfs(home, ['proxy', 'exec', '--sandbox', 'required', '--', 'true'], { env });
     expect(required.code).toBe(1);
     expect(required.json.error.code).toBe('SANDBOX_UNAVAILABLE');

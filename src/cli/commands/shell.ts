@@ -5,7 +5,7 @@ import { isAbsolute } from 'node:path';
 import { SYSTEM_DIRS } from '../../proxy/sandbox.js';
 import { execJson, runExec } from '../../api/exec.js';
 import { action, examples, EXIT_CODE } from '../command.js';
-import { BOUNDARY, renderRun, sandboxOptions, sandboxRequestOf, warnIfUnsandboxed, zMs, zSandboxOptions } from '../boundary.js';
+import { BOUNDARY, renderRun, sandboxOptions, sandboxRequestOf, zMs, zSandboxOptions } from '../boundary.js';
 
 /**
  * `avfs shell [vault]`: your shell inside the same sandbox `proxy exec` uses, on your terminal,
@@ -63,8 +63,11 @@ export const shellCommand = sandboxOptions(
           // With --json, stdout is for the one document: the session goes to the terminal through stderr.
           terminalOnStderr: ctx.globals.json,
           ...sandboxRequestOf(opts),
+          // Said before the session, where it still matters: this shell is on the host.
+          onStart: ({ sandboxed, reason, mountpoint }) => {
+            if (!sandboxed) ctx.out.warn(`this shell runs WITHOUT the sandbox (${reason}): the vault is ${mountpoint}, your working directory, and the rest of this machine is reachable as you`);
+          },
         });
-        warnIfUnsandboxed(result, ctx.out);
         return { ...execJson(result), [EXIT_CODE]: result.exitCode };
       },
       render: (r, out) => renderRun(r, out),
