@@ -9,6 +9,7 @@ import { KernelCache } from './kernel-cache.js';
 import { StoredEntries } from './stored-entries.js';
 import { OpenFile, type Handle, type ShownAttributes } from './open-file.js';
 import { WorkingCopies } from './working-copies.js';
+import { MAX_ZERO_FILL } from './zero-fill.js';
 
 export { OpenFile, O_ACCMODE, O_APPEND, O_RDONLY, type Handle, type OpenFileState, type ShownAttributes } from './open-file.js';
 
@@ -57,13 +58,6 @@ const MiB = 1024 * 1024;
 const INO_BATCH = 256;
 /** Appended bytes a persist reads into memory to store after someone else's appends; more are stored as written. */
 const MAX_APPEND_REPLAYED = 64 * MiB;
-/**
- * Zeros a file may gain past its end (truncate up, a write past the end) between two persists.
- * The store keeps every byte, a hole's too, and a persist hashes the whole file on the thread
- * serving every request: `truncate -s 1T` took hours, with the caller unkillable in its request
- * (its proxy exec's timeout and kill -9 had no effect). Beyond this: EFBIG.
- */
-export const MAX_ZERO_FILL = 1024 * MiB;
 /**
  * How often, while files are open, the mount looks for names they lost to someone else (the CLI,
  * the SDK, another mount) to hold what they read (WorkingCopies.holdBase). Its requests notice

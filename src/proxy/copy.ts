@@ -256,7 +256,7 @@ export interface SyncOptions {
   /**
    * Holes (zeros never written: `truncate -s 1T`) a file may gain since the export and still be
    * imported; a file over it is left out and listed in `skipped`, before anything reads it.
-   * The mount's bound (mount/open-files.ts MAX_ZERO_FILL) is passed here: reading and hashing
+   * The mount's bound (mount/zero-fill.ts MAX_ZERO_FILL) is passed here: reading and hashing
    * zeros costs about 7 s per GiB, after the command's timeout.
    */
   maxZeroFill?: number;

@@ -6,7 +6,7 @@ import { fuseAvailable, mountVault, unmountDir } from '../mount/index.js';
 import { runtimeDir } from '../store/host-dirs.js';
 import { thisProcess, type ProcessRef } from '../store/host-process.js';
 import { openExecView } from '../mount/views.js';
-import { MAX_ZERO_FILL } from '../mount/open-files.js';
+import { MAX_ZERO_FILL } from '../mount/zero-fill.js';
 import type { SandboxLayout } from '../core/sandbox-layout.js';
 import { currentSeq } from '../store/vaults.js';
 import type { SyncSummary } from './copy.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { execa } from 'execa';
 import { ROOT } from '../helpers.js';
@@ -27,5 +28,40 @@ describe('module loading', () => {
       );
     }
     expect(failures).toEqual([]);
+  }, 120_000);
+
+  /**
+   * Every avfs command pays for the modules it loads (Node 20 has no compile cache): a constant
+   * imported from the mount's open-file layer once put that layer, worker_threads included, into
+   * every proxy exec (~30 ms of its start-up). A loader hook records what a run resolves.
+   */
+  async function loadedBy(args: string[]): Promise<string[]> {
+    const dir = mkdtempSync(join(tmpdir(), 'avfs-modules-'));
+    try {
+      const log = join(dir, 'loaded.txt');
+      const hook = `import { appendFileSync } from 'node:fs'; export async function resolve(s, c, next) { const r = await next(s, c); appendFileSync(${JSON.stringify(log)}, r.url + '\\n'); return r; }`;
+      const register = `import { register } from 'node:module'; register(${JSON.stringify('data:text/javascript,' + encodeURIComponent(hook))});`;
+      await execa('node', ['--import', 'data:text/javascript,' + encodeURIComponent(register), join(ROOT, 'bin/avfs.js'), ...args], {
+        env: { AVFS_HOME: join(dir, 'home') },
+        reject: false,
+        input: '',
+      });
+      const urls = readFileSync(log, 'utf8').split('\n').filter(Boolean);
+      return [...new Set(urls.map((url) => (url.startsWith('file:') ? relative(ROOT, new URL(url).pathname) : url)))];
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('a proxy exec does not load the mount\'s open-file layer, and file commands load neither the mount nor the proxy', async () => {
+    // Copy mode: no views server outlives the test's home. The modules are loaded before any mode runs.
+    const exec = await loadedBy(['--json', 'proxy', 'exec', '--mode', 'copy', '--', 'true']);
+    expect(exec).toContain('dist/proxy/workspace.js');
+    expect(exec.filter((m) => /^dist\/mount\/(open-files|working-copies|content-digests)\.js$/.test(m) || m === 'node:worker_threads')).toEqual([]);
+    for (const command of [['write', '/x', 'hi'], ['ls', '/'], ['cat', '/x']]) {
+      const loaded = await loadedBy(['--json', ...command]);
+      expect(loaded).toContain('dist/store/store.js');
+      expect(loaded.filter((m) => /^dist\/(mount|proxy)\//.test(m))).toEqual([]);
+    }
   }, 120_000);
 });
