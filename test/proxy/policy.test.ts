@@ -1,11 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { commandsOf, parseShell } from '../../src/proxy/command-line.js';
-import { DEFAULT_POLICY, evaluatePolicy, parsePolicy, childEnv, type PathContext } from '../../src/proxy/policy.js';
+import { DEFAULT_POLICY, effectiveRules, evaluatePolicy, parsePolicy, childEnv, type PathContext } from '../../src/proxy/policy.js';
+import { DEFAULT_RULES } from '../../src/proxy/default-policy.js';
 import { AvfsError } from '../../src/errors.js';
 
 const ctx: PathContext = { cwd: '/', root: '/mnt/vault', vault: 'default', home: '/srv/avfs' };
 const decide = (argv: string[], policy = DEFAULT_POLICY, c = ctx) => evaluatePolicy(policy, { argv }, c).decision;
 const decideShell = (shell: string, policy = DEFAULT_POLICY, c = ctx) => evaluatePolicy(policy, { shell }, c).decision;
+
+describe('built-in rules', () => {
+  it('are what the policy schema makes of them, so they need no parsing at run time', () => {
+    // As a policy's own rules they are validated and their patterns compiled (a bad glob or regex throws).
+    const own = parsePolicy({ extends: 'none', rules: DEFAULT_RULES }, 'built-in rules');
+    expect(own.rules.length).toBeGreaterThan(10);
+    expect(effectiveRules(DEFAULT_POLICY)).toEqual(own.rules);
+  });
+});
 
 describe('explanations', () => {
   it('a read-only program whose output is redirected into a file is not explained as writing nothing', () => {
