@@ -10,7 +10,7 @@ import { ensureParents, moveTree, type VaultFs } from './vault-fs.js';
 import { DEFAULT_DIR_MODE } from '../core/entry-types.js';
 import { assertNotRoot } from './guards.js';
 import { pushAll } from '../core/arrays.js';
-import { VERSION_COLUMNS } from './version-columns.js';
+import { parseDetail, VERSION_COLUMNS } from './version-columns.js';
 
 /**
  * Per-path history (ARCHITECTURE.md "The one door for changes"). Every change to a path is a
@@ -163,14 +163,6 @@ export function pathsChangedSince(store: Store, vault: VaultRow, seq: number, un
     .map((r) => r.path);
 }
 
-export function parseDetail(row: Pick<VersionRow, 'detail'>): Record<string, unknown> {
-  if (!row.detail) return {};
-  try {
-    return JSON.parse(row.detail) as Record<string, unknown>;
-  } catch {
-    return {};
-  }
-}
 
 /**
  * The canonical path history commands work on. History is keyed by real paths, so the path as

@@ -53,11 +53,13 @@ describe('module loading', () => {
     }
   }
 
-  it('a proxy exec does not load the mount\'s open-file layer, and file commands load neither the mount nor the proxy', async () => {
+  it('a proxy exec does not load the mount\'s open-file layer, file commands load neither the mount nor the proxy, --version no store', async () => {
     // Copy mode: no views server outlives the test's home. The modules are loaded before any mode runs.
     const exec = await loadedBy(['--json', 'proxy', 'exec', '--mode', 'copy', '--', 'true']);
     expect(exec).toContain('dist/proxy/workspace.js');
     expect(exec.filter((m) => /^dist\/mount\/(open-files|working-copies|content-digests)\.js$/.test(m) || m === 'node:worker_threads')).toEqual([]);
+    // Nothing opens the store for the version (what tools probe first).
+    expect((await loadedBy(['--version'])).filter((m) => m.startsWith('dist/store/'))).toEqual(['dist/store/version-columns.js']);
     for (const command of [['write', '/x', 'hi'], ['ls', '/'], ['cat', '/x']]) {
       const loaded = await loadedBy(['--json', ...command]);
       expect(loaded).toContain('dist/store/store.js');
