@@ -366,6 +366,13 @@ export interface BwrapOptions {
 
 /** Host kernel controls under /proc that the sandbox's /proc shows read-only. */
 const PROC_READ_ONLY = ['/proc/sys', '/proc/sysrq-trigger', '/proc/irq', '/proc/bus'];
+/**
+ * Host kernel state under /proc that the sandbox's /proc shows empty: the kernel lists there the
+ * keyrings and keys of the caller's user on the host (names such as `_uid.0`, and what programs
+ * named their keys), whatever namespaces the sandbox has. The key calls themselves are refused by
+ * the seccomp filter (seccomp.ts).
+ */
+const PROC_EMPTIED = ['/proc/keys', '/proc/key-users'];
 
 /** bubblewrap's arguments (everything before the command). */
 export function bwrapArgs(plan: SandboxPlan, o: BwrapOptions): string[] {
@@ -385,6 +392,7 @@ export function bwrapArgs(plan: SandboxPlan, o: BwrapOptions): string[] {
   // covers them only when its own check says they are writable, which it does not as capless
   // root. Cover them read-only here, always (ARCHITECTURE.md, "The sandbox").
   for (const p of PROC_READ_ONLY) args.push('--ro-bind-try', p, p);
+  for (const p of PROC_EMPTIED) if (existsSync(p)) args.push('--ro-bind', '/dev/null', p);
   args.push('--dev', '/dev', '--tmpfs', '/tmp');
   for (const b of plan.binds.filter((b) => !b.system)) args.push(b.writable ? '--bind' : '--ro-bind', b.source, b.dest);
   // After every bind, so that what a bind shows again is covered too.

@@ -170,6 +170,17 @@ describeModes('escapes are contained by the sandbox', (mode) => {
     expect(paths(r)).toEqual([]);
   });
 
+  it('/proc/keys and /proc/key-users show nothing of the host\'s keyrings inside (reading them is refused)', async () => {
+    const files = ['/proc/keys', '/proc/key-users'].filter((f) => existsSync(f));
+    if (files.length === 0) return console.warn('skipped: this kernel has no /proc/keys (built without key support)');
+    // The host lists at least its user's keyring here (root's `_uid.0` once anything asked for it).
+    expect(files.map((f) => readFileSync(f, 'utf8')).join('')).not.toBe('');
+    const home = openHome();
+    // Covered by /dev/null on a nodev mount: opening them is refused, so nothing is read.
+    const r = await run(home, mode, `cat ${files.join(' ')}; echo "cat: $?"`);
+    expect(r.json.stdout).toBe('cat: 1\n');
+  });
+
   it('the keys of the caller\'s session keyring are out of reach: the kernel\'s key calls are refused (EPERM)', async () => {
     // On the host: put a key in the session keyring, then run avfs, whose sandbox inherits that
     // keyring across every namespace. Inside: ask for the keyring and search it for the key.
