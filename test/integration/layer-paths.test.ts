@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { getEntry } from '../../src/store/entries.js';
+import { getEntry, PROBE_ALL_LAYERS } from '../../src/store/entries.js';
 import type { Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { forkVault } from '../../src/store/vaults.js';
@@ -18,12 +18,25 @@ let close: () => void;
 beforeEach(() => ({ store, home, close } = openTempStore()));
 afterEach(() => close());
 
-/** default → mid → leaf, each fork with files of its own, and /p.txt only in default. */
+/**
+ * Forks `to` from `from` through forks in between, enough that `to` shows more than
+ * PROBE_ALL_LAYERS layers: shorter chains probe every layer and never consult the sets.
+ */
+function forkDeep(from: string, to: string): void {
+  let parent = from;
+  for (let i = 1; i < PROBE_ALL_LAYERS; i++) {
+    forkVault(store, parent, `${to}-between-${i}`, actor);
+    parent = `${to}-between-${i}`;
+  }
+  forkVault(store, parent, to, actor);
+}
+
+/** default → (forks between) → mid → leaf, each fork with files of its own, and /p.txt only in default. */
 function chain(): { root: VaultFs; mid: VaultFs; leaf: VaultFs } {
   const root = new VaultFs(store, 'default', actor);
   root.writeFile('/p.txt', 'root 1');
   root.writeFile('/other.txt', 'x');
-  forkVault(store, 'default', 'mid', actor);
+  forkDeep('default', 'mid');
   const mid = new VaultFs(store, 'mid', actor);
   mid.writeFile('/mid-own.txt', 'm');
   forkVault(store, 'mid', 'leaf', actor);
@@ -60,8 +73,8 @@ describe('reads through fork layers see every change', () => {
     const { root, mid, leaf } = chain();
     expect(cat(leaf, '/p.txt')).toBe('root 1');
     expect(cat(mid, '/p.txt')).toBe('root 1');
-    // The root changes /p.txt: its direct fork (mid) gets the old state in its layer first. A read
-    // that still skipped mid's layer would find the root's new row.
+    // The root changes /p.txt: its direct fork (the first between it and mid) gets the old state in
+    // its layer first. A read that still skipped that layer would find the root's new row.
     const r = await avfs(home.dir, ['--vault', 'default', 'write', '/p.txt', 'root 2']);
     expect(r.code, r.stderr).toBe(0);
     expect(getEntry(store, leaf.row(), '/p.txt')?.size).toBe(6);
@@ -118,7 +131,8 @@ describe('reads through fork layers see every change', () => {
     ).toThrow('roll back');
     expect(cat(mid, '/m.txt')).toBe('kept');
     expect(cat(mid, '/p.txt')).toBe('root 1');
-    // A rolled-back write in the root: mid's layer got the old state pushed down, then lost it.
+    // A rolled-back write in the root: its direct fork's layer (on mid's chain) got the old state
+    // pushed down, then lost it.
     expect(() =>
       store.mutate(() => {
         root.writeFile('/other.txt', 'root 2');
@@ -136,7 +150,7 @@ describe('reads through fork layers see every change', () => {
     const root = new VaultFs(store, 'default', actor);
     root.writeFile('/a.txt', 'a');
     root.writeFile('/b.txt', 'b');
-    forkVault(store, 'default', 'f', actor);
+    forkDeep('default', 'f');
     const f = new VaultFs(store, 'f', actor);
     expect(cat(f, '/a.txt')).toBe('a');
     const r = await avfs(home.dir, ['--vault', 'default', 'write', '/z.txt', 'z']);
