@@ -320,7 +320,7 @@ export class OpenFiles {
 
   /** `length` bytes of an open file at `position`, unsaved writes included. */
   private readBytes(file: OpenFile, position: number, length: number): Buffer {
-    const buf = Buffer.alloc(length);
+    const buf = Buffer.allocUnsafe(length); // filled below, or the read throws
     for (let done = 0; done < length; ) {
       const n = this.copies.read(file, buf.subarray(done), length - done, position + done);
       if (n === 0) throw new AvfsError('INTERNAL', `${file.path} ended at ${position + done} of ${position + length} bytes`, { path: file.path });

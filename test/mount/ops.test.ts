@@ -257,6 +257,30 @@ describeMount('mount operations', () => {
     expect(readFileSync(join(mounted, 'link'), 'utf8')).toBe('hello\nmore\n');
   });
 
+  it('bytes cut by a truncate never come back: growing again (truncate up, a write past the end) reads zeros, in the open file and as stored', async () => {
+    // One handle throughout, so every step lands in the same in-memory working copy, which keeps
+    // the cut bytes past the end until the gap is zeroed.
+    const f = join(fx.dir, 'regrown.bin');
+    const h = await fsp.open(f, 'w+');
+    try {
+      await h.write(Buffer.from('abcdefgh'), 0, 8, 0);
+      await h.truncate(2);
+      await h.truncate(6);
+      await h.write(Buffer.from('Z'), 0, 1, 9);
+      const seen = Buffer.alloc(16);
+      const { bytesRead } = await h.read(seen, 0, 16, 0);
+      expect(seen.subarray(0, bytesRead).toString('hex')).toBe(Buffer.from('ab\0\0\0\0\0\0\0Z').toString('hex'));
+    } finally {
+      await h.close();
+    }
+    const expected = Buffer.from('ab\0\0\0\0\0\0\0Z').toString('hex');
+    expect(readFileSync(f).toString('hex')).toBe(expected);
+    await sleep(100);
+    const stored = (await fx.run(['cat', '/regrown.bin'])).json;
+    expect(stored.encoding).toBe('base64');
+    expect(Buffer.from(stored.content, 'base64').toString('hex')).toBe(expected);
+  });
+
   it('utimens sets atime and mtime independently (touch -a/-m -d, stat), to the millisecond, and cp -a keeps mtimes', async () => {
     const f = join(fx.dir, 'times.txt');
     await shOk(`echo t > ${f}`);
