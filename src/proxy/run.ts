@@ -17,7 +17,7 @@ import { runCommand } from './exec.js';
 import { prepareLaunch, sandboxField, violationsOf, type Launch, type Violation } from './launch.js';
 import { reapDeadExecs } from './liveness.js';
 import { childEnv, evaluatePolicy, MAX_OUTPUT_BYTES, type CommandVerdict, type Decision, type Policy } from './policy.js';
-import { namespacesWork, planSandbox, sandboxRequest, sandboxSearchPath, withoutSandbox, type NetworkMode, type SandboxReport } from './sandbox.js';
+import { namespacesWork, onlyHidingChanged, planSandbox, sandboxRequest, sandboxSearchPath, withoutSandbox, type NetworkMode, type SandboxReport } from './sandbox.js';
 import type { SandboxLayout } from '../core/sandbox-layout.js';
 import { loadPolicy } from './policy-source.js';
 import { openWorkspace, type ModeChoice } from './workspace.js';
@@ -425,6 +425,17 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
       return runCommand({ ...launch.spec, signal: request.signal });
     };
     let outcome = await start();
+    // A host file or directory the plan hides (an SSH host key, a views server's mount) that went
+    // away before bubblewrap set up makes it fail ("Can't create file at …"): nothing ran. Planned
+    // again, with the same binds, the run starts once more.
+    if (outcome.sandboxFailed && !launch!.cgroup?.hits().oomKills) {
+      const fresh = planSandbox(wanted);
+      if (onlyHidingChanged(plan, fresh)) {
+        await launch!.cgroup?.remove();
+        plan = { ...fresh, layout: plan.layout };
+        outcome = await start();
+      }
+    }
     // Killed for the memory the run used (the sandbox's /tmp is charged to it), bubblewrap ran the
     // command, whatever its last words on stderr (which the command can print too).
     if (outcome.sandboxFailed && !launch!.cgroup?.hits().oomKills) {

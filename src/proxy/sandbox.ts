@@ -295,6 +295,15 @@ function readOnlyInside(plan: SandboxPlan, path: string): boolean {
   return at !== null && at !== '/';
 }
 
+/**
+ * Whether a plan made again differs from `plan` only in what it hides: a host secret or one of
+ * avfs's directories came or went since (the same binds, so the same layout inside).
+ */
+export function onlyHidingChanged(plan: SandboxPlan, fresh: SandboxPlan): boolean {
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  return plan.enforced && fresh.enforced && same(plan.binds, fresh.binds) && !same([plan.masked, plan.hidden], [fresh.masked, fresh.hidden]);
+}
+
 /** The same plan, unsandboxed, for `reason` (auto mode on a machine that cannot sandbox). */
 export function withoutSandbox(plan: SandboxPlan, reason: string): SandboxPlan {
   return { ...plan, enforced: false, reason, bwrap: null, binds: [], masked: [], hidden: [], layout: null };

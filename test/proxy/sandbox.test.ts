@@ -533,6 +533,31 @@ describeSandbox('sandbox limits, binds and availability', () => {
     }
   });
 
+  it('an SSH host key removed between planning and bubblewrap does not fail the run: planned again, it runs', async () => {
+    const made = !existsSync('/etc/ssh');
+    const key = '/etc/ssh/ssh_host_avfsrace_key';
+    mkdirSync('/etc/ssh', { recursive: true });
+    writeFileSync(key, 'SECRET-KEY\n', { mode: 0o600 });
+    const home = openHome({ '/a.txt': 'a\n' });
+    const { openStore } = await import('../../src/store/store.js');
+    const { runExec } = await import('../../src/api/exec.js');
+    const store = openStore(home);
+    try {
+      let starts = 0;
+      // onStart runs after the plan is made and before bubblewrap: the key goes away in between.
+      const r = await runExec(store, 'default', { argv: ['cat', '/a.txt'], onStart: () => (starts++, rmSync(key, { force: true })) });
+      expect(r.stdout).toBe('a\n');
+      expect(r.exitCode).toBe(0);
+      expect(r.sandbox.enforced).toBe(true);
+      expect(starts).toBe(2);
+      expect(r.sandbox.masked).not.toContain(key);
+    } finally {
+      store.release();
+      rmSync(key, { force: true });
+      if (made) rmSync('/etc/ssh', { recursive: true, force: true });
+    }
+  });
+
   it('without bubblewrap: --sandbox auto runs unsandboxed and says so (JSON and stderr), --sandbox required refuses', async () => {
     const home = openHome({ '/a.txt': 'a\n' });
     const env = { AVFS_BWRAP: join(tmp.dir, 'no-bwrap-here') };
