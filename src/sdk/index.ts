@@ -30,7 +30,7 @@ import {
   validateVaultName,
   type VaultSummary as StoreVaultSummary,
 } from '../store/vaults.js';
-import { checkoutVersion, historyPath, pathVersions, revertPath, vaultChanges, type CheckoutResult as StoreCheckoutResult, type RevertResult as StoreRevertResult, type VersionRecord as StoreVersionRecord } from '../store/history.js';
+import { checkoutVersion, pathLog, revertPath, vaultChanges, type CheckoutResult as StoreCheckoutResult, type RevertResult as StoreRevertResult, type VersionRecord as StoreVersionRecord } from '../store/history.js';
 import {
   deleteCheckpoint,
   listCheckpoints,
@@ -562,13 +562,13 @@ export class AVFS {
 
   // ---- history -------------------------------------------------------------------------------
 
-  /** A path's versions newest first, or without a path the vault's recent changes. */
+  /** A path's versions newest first (NOT_FOUND for a path with no entry and no history), or without a path the vault's recent changes. */
   log(path?: string, options: { limit?: number } = {}): VersionRecord[] {
     const fs = this.fs();
     // SQLite reads a negative LIMIT as none: -1 would return the whole history.
     const limit = wholeOption('limit', options.limit ?? 100, 1);
     if (path === undefined) return camel(vaultChanges(this.store, fs.row(), limit));
-    return camel(this.store.read(() => pathVersions(this.store, fs.row(), historyPath(fs, fs.row(), path), limit)));
+    return camel(this.store.read(() => pathLog(fs, fs.row(), path, limit).rows));
   }
 
   /** Makes `path` hold version `version` again (as a new version). */

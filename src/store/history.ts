@@ -186,6 +186,19 @@ export function historyPath(fs: VaultFs, vault: VaultRow, input: string): string
   }
 }
 
+/**
+ * What `log <path>` answers, through every interface: the path its history is kept under, its
+ * version now (null: deleted), and its versions newest first (with `recursive`, the changes to
+ * it and below it). NOT_FOUND for a path that has neither an entry nor any history.
+ */
+export function pathLog(fs: VaultFs, vault: VaultRow, input: string, limit: number, recursive = false): { path: string; current: number | null; rows: VersionRecord[] } {
+  const path = historyPath(fs, vault, input);
+  const entry = getEntry(fs.store, vault, path);
+  const rows = recursive ? vaultChanges(fs.store, vault, limit, path) : pathVersions(fs.store, vault, path, limit);
+  if (rows.length === 0 && !entry) throw notFound(path, vault.name);
+  return { path, current: entry?.version ?? null, rows };
+}
+
 export function versionNotFound(store: Store, vault: VaultRow, path: string, version: number): AvfsError {
   const latest = pathVersions(store, vault, path, 1)[0]?.version ?? null;
   return new AvfsError(

@@ -245,6 +245,8 @@ describe('avfs mcp over stdio', () => {
     const e = await fails(client, 'read', { path: '/missing.txt' }, 'NOT_FOUND');
     expect(e).toMatchObject({ path: '/missing.txt', vault: 'proj' });
     await fails(client, 'read', { path: '/a\u0000b' }, 'INVALID_PATH');
+    // log of a path with no history is NOT_FOUND, as the CLI's log says, not an empty history.
+    expect(await fails(client, 'log', { path: '/never.txt' }, 'NOT_FOUND')).toMatchObject({ path: '/never.txt' });
     // Arguments that fail the input schema never reach avfs; they are USAGE errors all the same.
     await fails(client, 'read', {}, 'USAGE');
     await fails(client, 'write', { path: '/x', content: 'y', encoding: 'hex' }, 'USAGE');

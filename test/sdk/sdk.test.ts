@@ -128,12 +128,17 @@ describe('SDK: the CLI scenarios in-process', () => {
     }
   });
 
-  it('history and checkpoints: log, checkout, revert, diff, save/restore', () => {
+  it('history and checkpoints: log, checkout, revert, diff, save/restore', async () => {
     avfs.write('/doc.md', 'one\n');
     avfs.write('/doc.md', 'two\n');
     expect(avfs.log('/doc.md').map((v) => v.version)).toEqual([2, 1]);
     // As the CLI's log: a file's path with '/' names no directory.
     expect(thrown(() => avfs.log('/doc.md/')).code).toBe('NOT_A_DIRECTORY');
+    // A path that never existed, or one below a file, has no history: NOT_FOUND, as the CLI says.
+    for (const never of ['/never.md', '/doc.md/sub']) {
+      expect(thrown(() => avfs.log(never)).code, never).toBe('NOT_FOUND');
+      expectError(await avfsCli(avfs.home, ['--vault', avfs.vault, 'log', never]), 'NOT_FOUND', 3);
+    }
     avfs.checkout('/doc.md', 1);
     expect(avfs.read('/doc.md', 'utf8')).toBe('one\n');
     avfs.rm('/doc.md');

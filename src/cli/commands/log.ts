@@ -1,9 +1,7 @@
 import { Command } from 'commander';
 import chalk from 'chalk';
 import { z } from 'zod/v3';
-import { notFound } from '../../errors.js';
-import { getEntry } from '../../store/entries.js';
-import { historyPath, pathVersions, vaultChanges, type VersionRecord } from '../../store/history.js';
+import { pathLog, vaultChanges, type VersionRecord } from '../../store/history.js';
 import { action, examples, zInt } from '../command.js';
 import { formatBytes, printable, table } from '../output.js';
 import { versionJson, type VersionJson } from '../../api/json.js';
@@ -45,11 +43,7 @@ export const logCommand = new Command('log')
           if (input === undefined) {
             rows = vaultChanges(ctx.store, vault, limit + 1);
           } else {
-            path = historyPath(fs, vault, input);
-            const entry = getEntry(ctx.store, vault, path);
-            current = entry?.version ?? null;
-            rows = opts.recursive ? vaultChanges(ctx.store, vault, limit + 1, path) : pathVersions(ctx.store, vault, path, limit + 1);
-            if (rows.length === 0 && !entry) throw notFound(path, vault.name);
+            ({ path, current, rows } = pathLog(fs, vault, input, limit + 1, opts.recursive));
           }
           const truncated = rows.length > limit;
           return {
