@@ -223,6 +223,26 @@ function boolOptions<T extends object>(options: T, ...names: Array<keyof T & str
   return options;
 }
 
+/**
+ * A method's options object as JavaScript may pass it: anything but an object, or a name the
+ * method does not take, is INVALID_ARGUMENT before anything is done, as the constructor, the CLI
+ * and MCP refuse them. A misspelt option was ignored: `rm(p, { recurse: true })` failed as
+ * not-empty and `find('/', { nme: '*.md' })` returned every entry. `names` lists every option
+ * the method takes (its type makes the compiler check the list against the options' type).
+ */
+function knownOptions<T extends object>(method: string, options: T, names: { [K in keyof Required<T>]: true }): T {
+  const known = Object.keys(names);
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new AvfsError('INVALID_ARGUMENT', `${method} options must be an object ({ ${known.map((k) => `${k}?`).join(', ')} })`, { option: 'options' });
+  }
+  const unknown = Object.keys(options).filter((k) => !Object.hasOwn(names, k));
+  if (unknown.length > 0) {
+    const listed = unknown.map((k) => JSON.stringify(k)).join(', ');
+    throw new AvfsError('INVALID_ARGUMENT', `unknown ${method} option ${listed} (known: ${known.join(', ') || 'none'})`, { option: unknown[0], options: unknown });
+  }
+  return options;
+}
+
 /** A list of strings (find's tags), checked as textOption checks one. */
 function textListOption(option: string, value: unknown): void {
   if (value !== undefined && (!Array.isArray(value) || value.some((v) => typeof v !== 'string'))) {
@@ -316,12 +336,7 @@ export class AVFS {
    * valid vault name (the vault itself need not exist yet).
    */
   constructor(options: AVFSOptions = {}) {
-    if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-      throw new AvfsError('INVALID_ARGUMENT', 'AVFS options must be an object ({ home?, vault? })');
-    }
-    const known = new Set(['home', 'vault']);
-    const unknown = Object.keys(options).filter((k) => !known.has(k));
-    if (unknown.length) throw new AvfsError('INVALID_ARGUMENT', `unknown AVFS option ${unknown.map((k) => JSON.stringify(k)).join(', ')} (known: home, vault)`, { options: unknown });
+    knownOptions('AVFS', options, { home: true, vault: true });
     if (options.home !== undefined && (typeof options.home !== 'string' || options.home.trim() === '')) {
       throw new AvfsError('INVALID_ARGUMENT', `AVFS option home must be a non-empty string (a directory path), got ${JSON.stringify(options.home)}`, { option: 'home' });
     }
@@ -383,6 +398,7 @@ export class AVFS {
 
   /** Deletes a vault; one with forks or a command running in it needs `force` (forks are detached and keep their files); a mounted one is refused (CONFLICT). */
   deleteVault(name: string, options: { force?: boolean } = {}): DeleteVaultResult {
+    knownOptions('deleteVault', options, { force: true });
     boolOptions(options, 'force');
     const r = deleteUnmountedVault(this.store, name, !!options.force, this.actor);
     return { name: r.name, detachedForks: r.detached_forks };
@@ -395,6 +411,7 @@ export class AVFS {
   // ---- files ---------------------------------------------------------------------------------
 
   write(path: string, content: string | Uint8Array, options: { parents?: boolean; mode?: number } = {}): Entry {
+    knownOptions('write', options, { parents: true, mode: true });
     // From JavaScript anything can arrive: say so with a code rather than Node's TypeError.
     if (typeof content !== 'string' && !(content instanceof Uint8Array)) {
       throw new AvfsError('INVALID_ARGUMENT', `invalid content for ${path}: a string or bytes (Buffer, Uint8Array), not ${content === null ? 'null' : typeof content}`, { option: 'content' });
@@ -436,6 +453,7 @@ export class AVFS {
    * `changed` false, `replacements` 0.
    */
   edit(path: string, oldString: string, newString: string, options: { replaceAll?: boolean } = {}): { entry: Entry; replacements: number; changed: boolean } {
+    knownOptions('edit', options, { replaceAll: true });
     return this.store.mutate(() => {
       const fs = this.fs();
       textOption('oldString', oldString, false);
@@ -456,6 +474,7 @@ export class AVFS {
   }
 
   mkdir(path: string, options: { parents?: boolean; mode?: number } = {}): Entry {
+    knownOptions('mkdir', options, { parents: true, mode: true });
     wholeOption('mode', options.mode, 0, { max: MAX_MODE });
     boolOptions(options, 'parents');
     return this.fs().mkdir(path, options);
@@ -463,10 +482,12 @@ export class AVFS {
 
   /** Removes a path (a non-empty directory needs `recursive`); returns the removed paths. */
   rm(path: string, options: { recursive?: boolean } = {}): string[] {
+    knownOptions('rm', options, { recursive: true });
     return this.fs().rm(path, boolOptions(options, 'recursive'));
   }
 
   cp(src: string, dst: string, options: { recursive?: boolean } = {}): { from: string; to: string; copied: number } {
+    knownOptions('cp', options, { recursive: true });
     return this.fs().cp(src, dst, boolOptions(options, 'recursive'));
   }
 
@@ -488,6 +509,7 @@ export class AVFS {
   }
 
   exportTo(vaultPath: string, hostDir: string, options: { overwrite?: boolean } = {}): TransferSummary {
+    knownOptions('exportTo', options, { overwrite: true });
     boolOptions(options, 'overwrite');
     return camel(exportTree(this.fs(), vaultPath, hostDir, !!options.overwrite));
   }
@@ -502,6 +524,7 @@ export class AVFS {
 
   /** Applies the vault's changes since a tracked import back to its host directory (`avfs sync`). */
   sync(vaultPath: string, options: { strategy?: Strategy; dryRun?: boolean } = {}): SyncReport {
+    knownOptions('sync', options, { strategy: true, dryRun: true });
     return camel(syncTracked(this.fs(), vaultPath, boolOptions(options, 'dryRun')));
   }
 
@@ -513,11 +536,13 @@ export class AVFS {
    * the report; `dryRun` returns the plan and stores nothing.
    */
   merge(source: string, options: { into?: string; strategy?: Strategy; dryRun?: boolean } = {}): MergeReport {
+    knownOptions('merge', options, { into: true, strategy: true, dryRun: true });
     return camel(mergeVaults(this.store, source, { ...boolOptions(options, 'dryRun'), actor: this.actor }));
   }
 
   /** Reverses the last merge of `source` into `into` (`avfs vault merge --undo`). */
   undoMerge(source: string, options: { into?: string; force?: boolean } = {}): MergeUndoReport {
+    knownOptions('undoMerge', options, { into: true, force: true });
     return camel(undoMerge(this.store, source, { ...boolOptions(options, 'force'), actor: this.actor }));
   }
 
@@ -525,6 +550,7 @@ export class AVFS {
 
   /** Full-text search (FTS5 syntax; `literal`: the words as typed) over current text files, best first. */
   search(query: string, options: Omit<SearchParams, 'query'> = {}): SearchHit[] {
+    knownOptions('search', options, { literal: true, limit: true, path: true });
     // A count SQLite cannot take as a LIMIT failed uncoded; one below 1 returned nothing.
     textOption('query', query, false);
     wholeOption('limit', options.limit, 1);
@@ -537,6 +563,7 @@ export class AVFS {
    * files at or below `path`. An invalid pattern throws INVALID_PATTERN, as `avfs grep` fails.
    */
   grep(pattern: string | RegExp, options: Omit<GrepParams, 'pattern'> = {}): GrepResult {
+    knownOptions('grep', options, { path: true, maxCount: true, include: true, filesOnly: true, fixed: true, ignoreCase: true });
     textOption('include', options.include);
     wholeOption('maxCount', options.maxCount, 1);
     boolOptions(options, 'fixed', 'ignoreCase', 'filesOnly');
@@ -545,6 +572,7 @@ export class AVFS {
 
   /** Entries below `path` passing every filter; `name` is a glob such as `*.ts`, `glob` one over whole paths. */
   find(path = '/', filter: Omit<FindParams, 'path'> = {}): Entry[] {
+    knownOptions('find', filter, { name: true, iname: true, glob: true, type: true, minSize: true, maxSize: true, newerThan: true, maxDepth: true, tags: true, meta: true, limit: true });
     // Out-of-range numbers (NaN, -1) and unknown types would otherwise filter out everything, or nothing.
     for (const option of ['name', 'iname', 'glob'] as const) textOption(option, filter[option]);
     textListOption('tags', filter.tags);
@@ -564,6 +592,7 @@ export class AVFS {
 
   /** A path's versions newest first (NOT_FOUND for a path with no entry and no history), or without a path the vault's recent changes. */
   log(path?: string, options: { limit?: number } = {}): VersionRecord[] {
+    knownOptions('log', options, { limit: true });
     const fs = this.fs();
     // SQLite reads a negative LIMIT as none: -1 would return the whole history.
     const limit = wholeOption('limit', options.limit ?? 100, 1);
@@ -573,6 +602,7 @@ export class AVFS {
 
   /** Makes `path` hold version `version` again (as a new version). */
   checkout(path: string, version: number, options: { recursive?: boolean } = {}): CheckoutResult {
+    knownOptions('checkout', options, { recursive: true });
     return camel(checkoutVersion(this.fs(), path, version, boolOptions(options, 'recursive')));
   }
 
@@ -583,6 +613,7 @@ export class AVFS {
 
   /** A line diff of one path between versions (default: previous vs current). */
   diff(path: string, options: { from?: number; to?: number } = {}): VersionDiff {
+    knownOptions('diff', options, { from: true, to: true });
     return camel(diffVersions(this.fs(), path, { ...options, patch: true }));
   }
 
@@ -593,6 +624,7 @@ export class AVFS {
 
   /** A tree diff between checkpoints, vaults or the current state. */
   diffTrees(from: TreeSource, to: TreeSource = { current: true }, options: { patch?: boolean } = {}): TreeDiff {
+    knownOptions('diffTrees', options, { patch: true });
     return camel(diffTreeSources(this.fs(), treeSource('from', from), treeSource('to', to), boolOptions(options, 'patch')));
   }
 
@@ -620,6 +652,7 @@ export class AVFS {
 
   /** A tree diff from a checkpoint to another checkpoint (or to the current state, by default). */
   checkpointDiff(from: string, to?: string, options: { patch?: boolean } = {}): TreeDiff {
+    knownOptions('checkpointDiff', options, { patch: true });
     return this.diffTrees({ checkpoint: from }, to === undefined ? { current: true } : { checkpoint: to }, options);
   }
 
@@ -674,6 +707,7 @@ export class AVFS {
    * a mounted (or copied) view of the vault with a timeout, and the exact list of changed files.
    */
   async proxyExec(command: string, args: string[] = [], options: ProxyExecOptions = {}): Promise<ProxyExecResult> {
+    knownOptions('proxyExec', options, { cwd: true, timeoutMs: true, killAfterMs: true, checkpoint: true, approve: true, mode: true, env: true, shell: true, sandbox: true, network: true, maxProcesses: true, maxFileSize: true, memory: true, signal: true, agent: true });
     textOption('command', command, false);
     textListOption('args', args);
     boolOptions(options, 'checkpoint', 'approve', 'shell', 'agent');
@@ -690,6 +724,7 @@ export class AVFS {
    * with CONFLICT when someone else changed one of its paths since, unless `force`.
    */
   async proxyUndo(execId: string, options: { force?: boolean } = {}): Promise<ProxyUndoResult> {
+    knownOptions('proxyUndo', options, { force: true });
     // A vault this client was given (or $AVFS_VAULT) must be the exec's: never undo in another one.
     boolOptions(options, 'force');
     const r = await undoExec(this.store, execId, { force: options.force, vault: namedVault(this.vaultName) });
@@ -707,6 +742,7 @@ export class AVFS {
    * Returns the effective policy afterwards. Invalid documents throw INVALID_ARGUMENT.
    */
   policySet(policy: PolicyInput | string | null, options: { scope?: 'vault' | 'home' } = {}): PolicyInfo {
+    knownOptions('policySet', options, { scope: true });
     const scope = options.scope ?? 'vault';
     if (scope !== 'vault' && scope !== 'home') throw new AvfsError('INVALID_ARGUMENT', `invalid scope ${JSON.stringify(scope)}: vault or home`, { option: 'scope' });
     savePolicy(this.store, scope, this.vault, policy === null ? null : typeof policy === 'string' ? policy : JSON.stringify(policy), this.actor);
@@ -718,6 +754,7 @@ export class AVFS {
    * here (sandboxed or not), without running anything (`avfs proxy policy check`).
    */
   policyCheck(command: string, args: string[] = [], options: { shell?: boolean; cwd?: string; approve?: boolean } = {}): PolicyCheckResult {
+    knownOptions('policyCheck', options, { shell: true, cwd: true, approve: true });
     textOption('command', command, false);
     textListOption('args', args);
     boolOptions(options, 'shell', 'approve');
@@ -727,6 +764,7 @@ export class AVFS {
 
   /** Mounts the vault on an empty host directory (served by a background process). */
   async mount(dir: string, options: { readOnly?: boolean } = {}): Promise<MountInfo> {
+    knownOptions('mount', options, { readOnly: true });
     textOption('dir', dir, false);
     boolOptions(options, 'readOnly');
     const { mountVault } = await import('../mount/index.js');
@@ -736,6 +774,7 @@ export class AVFS {
 
   /** Unmounts a directory mounted with `mount` (or `avfs mount`); harmless when nothing is mounted. */
   async unmount(dir: string, options: { lazy?: boolean } = {}): Promise<UnmountInfo> {
+    knownOptions('unmount', options, { lazy: true });
     textOption('dir', dir, false);
     boolOptions(options, 'lazy');
     const { unmountDir } = await import('../mount/index.js');
@@ -749,11 +788,13 @@ export class AVFS {
   stats(options: { all: true }): HomeStats;
   stats(options?: { all?: false }): VaultStats;
   stats(options: { all?: boolean } = {}): VaultStats | HomeStats {
+    knownOptions('stats', options, { all: true });
     return camel(boolOptions(options, 'all').all ? homeStats(this.store) : vaultStats(this.store, this.vault));
   }
 
   /** Audit rows, newest first (default: the last 100). */
   audit(query: Partial<AuditQuery> = {}): AuditRecord[] {
+    knownOptions('audit', query, { since: true, op: true, execId: true, vault: true, limit: true });
     timeOption('since', query.since);
     for (const option of ['op', 'execId', 'vault'] as const) textOption(option, query[option]);
     return camel(queryAudit(this.store, { ...query, limit: wholeOption('limit', query.limit ?? 100, 1) }).records);
@@ -769,6 +810,7 @@ export class AVFS {
    * A limit below current usage is accepted; growth is then refused with QUOTA_EXCEEDED.
    */
   setQuota(limits: Partial<QuotaLimitsInfo>): QuotaInfo {
+    knownOptions('setQuota', limits, { maxBytes: true, maxFiles: true, maxFileSize: true });
     const next: Partial<QuotaLimits> = {};
     const maxBytes = wholeOption('maxBytes', limits.maxBytes, 0, { nullable: true });
     const maxFiles = wholeOption('maxFiles', limits.maxFiles, 0, { nullable: true });
@@ -790,6 +832,7 @@ export class AVFS {
    * (`avfs prune`): give `keep`, `olderThanMs` or both. Content they alone used is freed by `gc`.
    */
   prune(options: PruneOptions): PruneResult {
+    knownOptions('prune', options, { path: true, all: true, keep: true, olderThanMs: true, checkpoints: true, dryRun: true });
     boolOptions(options, 'all', 'checkpoints', 'dryRun');
     if (options.all && options.path !== undefined) throw new AvfsError('INVALID_ARGUMENT', 'give a path or all, not both');
     const r: PruneReport = prune(this.store, {
@@ -833,6 +876,7 @@ export class AVFS {
 
   /** Deletes content nothing references (older than the grace period, default 1 h). */
   gc(options: { graceMs?: number; dryRun?: boolean } = {}): GcReport {
+    knownOptions('gc', options, { graceMs: true, dryRun: true });
     boolOptions(options, 'dryRun');
     return camel(gc(this.store, { graceMs: wholeOption('graceMs', options.graceMs ?? DEFAULT_GC_GRACE_MS, 0), dryRun: !!options.dryRun, actor: this.actor }));
   }

@@ -597,6 +597,62 @@ describe('SDK: the CLI scenarios in-process', () => {
     expect(avfs.rm('/proj', { recursive: true })).toContain('/proj/a/b.txt');
   });
 
+  it('an option name a method does not take (a typo) is INVALID_ARGUMENT naming it, for every method with options, and nothing is done', async () => {
+    // { recurse: true } was ignored: rm failed as not-empty; find('/', { nme }) returned every entry.
+    avfs.write('/proj/a/b.txt', 'b', { parents: true });
+    avfs.checkpointSave('cp');
+    const typo = <T>(key: string) => ({ [key]: true }) as T;
+    const cases: Array<[string, () => unknown]> = [
+      ['parent', () => avfs.write('/new/dir/f.txt', 'x', typo('parent'))],
+      ['parent', () => avfs.mkdir('/new/dir', typo('parent'))],
+      ['recurse', () => avfs.rm('/proj', typo('recurse'))],
+      ['recurse', () => avfs.cp('/proj', '/copy', typo('recurse'))],
+      ['replace_all', () => avfs.edit('/proj/a/b.txt', 'b', 'c', typo('replace_all'))],
+      ['forced', () => avfs.deleteVault('default', typo('forced'))],
+      ['overwite', () => avfs.exportTo('/proj', '/nonexistent-host-dir', typo('overwite'))],
+      ['dry_run', () => avfs.sync('/proj', typo('dry_run'))],
+      ['dry_run', () => avfs.merge('default', { into: 'default', ...typo<object>('dry_run') })],
+      ['forced', () => avfs.undoMerge('default', typo('forced'))],
+      ['limt', () => avfs.search('b', typo('limt'))],
+      ['ignore_case', () => avfs.grep('b', typo('ignore_case'))],
+      ['nme', () => avfs.find('/', typo('nme'))],
+      ['limt', () => avfs.log('/proj/a/b.txt', typo('limt'))],
+      ['recurse', () => avfs.checkout('/proj/a/b.txt', 1, typo('recurse'))],
+      ['form', () => avfs.diff('/proj/a/b.txt', typo('form'))],
+      ['patches', () => avfs.diffTrees({ checkpoint: 'cp' }, { current: true }, typo('patches'))],
+      ['patches', () => avfs.checkpointDiff('cp', undefined, typo('patches'))],
+      ['scop', () => avfs.policySet(null, typo('scop'))],
+      ['approved', () => avfs.policyCheck('ls', [], typo('approved'))],
+      ['every', () => avfs.stats(typo('every'))],
+      ['exec_id', () => avfs.audit(typo('exec_id'))],
+      ['max_files', () => avfs.setQuota({ maxBytes: 100, ...typo<object>('max_files') })],
+      ['dry_run', () => avfs.prune({ keep: 1, ...typo<object>('dry_run') })],
+      ['dry_run', () => avfs.gc(typo('dry_run'))],
+    ];
+    for (const [option, call] of cases) {
+      const e = thrown(call);
+      expect([e.constructor, e.code, e.data.option], option).toEqual([InvalidInputError, 'INVALID_ARGUMENT', option]);
+      expect(e.message, option).toContain('known:');
+    }
+    // Not an object at all: the same code, before anything runs.
+    expect(thrown(() => avfs.rm('/proj', 'recursive' as unknown as object)).code).toBe('INVALID_ARGUMENT');
+    expect(thrown(() => avfs.prune(null as unknown as { keep: number })).code).toBe('INVALID_ARGUMENT');
+    const asyncCases: Array<[string, () => Promise<unknown>]> = [
+      ['timeout', () => avfs.proxyExec('sh', ['-c', 'echo ran > /ran.txt'], typo('timeout'))],
+      ['forced', () => avfs.proxyUndo('x', typo('forced'))],
+      ['read_only', () => avfs.mount('/nonexistent-dir', typo('read_only'))],
+      ['lazily', () => avfs.unmount('/nonexistent-dir', typo('lazily'))],
+    ];
+    for (const [option, call] of asyncCases) {
+      await expect(call(), option).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', data: { option } });
+    }
+    expect(avfs.tree().map((e) => e.path)).toEqual(['/proj', '/proj/a', '/proj/a/b.txt']);
+    expect(avfs.read('/proj/a/b.txt', 'utf8')).toBe('b');
+    expect(avfs.quota().quota.maxBytes).toBe(null);
+    expect(avfs.audit().filter((r) => r.op.startsWith('proxy.') || r.op.startsWith('gc') || r.op.startsWith('prune'))).toEqual([]);
+    expect(avfs.listVaults().map((v) => v.name)).toContain('default');
+  });
+
   it('a path that is not a string says so (it was reported as an empty path)', () => {
     const e = thrown(() => avfs.write(5 as unknown as string, 'x'));
     expect(e.code).toBe('INVALID_PATH');
