@@ -20,7 +20,7 @@ import { childEnv, evaluatePolicy, MAX_OUTPUT_BYTES, type CommandVerdict, type D
 import { namespacesWork, onlyHidingChanged, planSandbox, sandboxRequest, sandboxSearchPath, withoutSandbox, type NetworkMode, type SandboxReport } from './sandbox.js';
 import type { SandboxLayout } from '../core/sandbox-layout.js';
 import { loadPolicy } from './policy-source.js';
-import { openWorkspace, type ModeChoice } from './workspace.js';
+import { openWorkspace, type ModeChoice, type Workspace } from './workspace.js';
 import { isWellFormed } from '../core/utf8.js';
 
 /**
@@ -364,14 +364,14 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
 
   const wantCheckpoint = (d: Decision) => request.checkpoint ?? (d.action === 'allow_with_checkpoint' || policy.auto_checkpoint);
   const takeCheckpoint = () => saveCheckpoint(fs, `proxy-${execId}`, `before proxy exec ${execId}: ${command}`.slice(0, 1000)).name;
-  let checkpoint = wantCheckpoint(decision) ? takeCheckpoint() : null;
+  let checkpoint: string | null = null;
   const failed = (error: unknown) =>
     store.mutate(() =>
       audit(store, actor, 'proxy.failed', vaultName, { exec_id: execId, command, checkpoint, error: error instanceof AvfsError ? error.toJSON() : String(error) }),
     );
 
   const open = () => openWorkspace(store, fs, request.mode ?? 'auto', execId, { layout: plan.layout });
-  let workspace;
+  let workspace: Workspace;
   try {
     workspace = await open();
   } catch (error) {
@@ -381,17 +381,22 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
   let finished = false;
   let launch: Launch | undefined;
   try {
-    insertExec(store, {
-      id: execId,
-      vault_id: vault.id,
-      vault: vaultName,
-      command: JSON.stringify(request.shell !== undefined ? { shell: request.shell } : { argv: request.argv }),
-      cwd,
-      mode: workspace.mode,
-      decision: JSON.stringify(decision),
-      checkpoint,
-      seq_before: workspace.seqBefore,
-      ...workspace.owner,
+    // The checkpoint and the exec that names it are stored together: avfs killed in between would
+    // leave a proxy-<id> checkpoint no exec owns (nothing to undo with, nothing to clean it up).
+    store.mutate(() => {
+      checkpoint = wantCheckpoint(decision) ? takeCheckpoint() : null;
+      insertExec(store, {
+        id: execId,
+        vault_id: vault.id,
+        vault: vaultName,
+        command: JSON.stringify(request.shell !== undefined ? { shell: request.shell } : { argv: request.argv }),
+        cwd,
+        mode: workspace.mode,
+        decision: JSON.stringify(decision),
+        checkpoint,
+        seq_before: workspace.seqBefore,
+        ...workspace.owner,
+      });
     });
     const seqBefore = workspace.seqBefore;
     const start = async () => {
@@ -461,9 +466,10 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
         throw deniedError(vaultName, command, decision, verdicts, execId, approval);
       }
       approved = decision.action === 'require_approval';
-      if (checkpoint === null && wantCheckpoint(decision)) checkpoint = takeCheckpoint();
-      const judged = { decision: JSON.stringify(decision), checkpoint };
-      store.mutate(() => rejudgeExec(store, execId, judged));
+      store.mutate(() => {
+        if (checkpoint === null && wantCheckpoint(decision)) checkpoint = takeCheckpoint();
+        rejudgeExec(store, execId, { decision: JSON.stringify(decision), checkpoint });
+      });
       await workspace.abort();
       workspace = await open();
       outcome = await start();

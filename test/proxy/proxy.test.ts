@@ -400,6 +400,19 @@ describe('copy mode and mount mode', () => {
   });
 });
 
+describe('a run that fails before its command starts', () => {
+  it('leaves no proxy-<id> checkpoint: the checkpoint is stored with the exec that names it, after the workspace opened', async () => {
+    const home = newHome({ '/a.txt': 'a\n' });
+    // The copy cannot be made where it is told to go: the run fails before its exec is stored.
+    const r = await avfs(home, ['proxy', 'exec', '--mode', 'copy', '--checkpoint', '--', 'true'], { env: { AVFS_PROXY_TMPDIR: '/nonexistent/avfs-test' } });
+    expect(r.json?.ok, r.stdout + r.stderr).toBe(false);
+    expect((await avfs(home, ['checkpoint', 'list'])).json.checkpoints).toEqual([]);
+    // The audit says the run failed, and with no checkpoint.
+    const failed = (await avfs(home, ['audit', '--op', 'proxy.failed'])).json.records;
+    expect(failed.map((a: { detail: { checkpoint: unknown } }) => a.detail.checkpoint)).toEqual([null]);
+  });
+});
+
 describe('proxy exec without --json', () => {
   it("passes the command's stdout through byte for byte: binary, past a pipe's capacity, a final CRLF included", async () => {
     const home = newHome();
