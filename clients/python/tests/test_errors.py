@@ -79,3 +79,43 @@ def test_a_binary_that_cannot_run_raises_cli_unavailable(tmp_path: Path) -> None
     with pytest.raises(CliUnavailableError) as caught:
         AVFS("ws", binary=tmp_path / "no-such-avfs").ls()
     assert (caught.value.code, caught.value.exit_code) == ("CLI_UNAVAILABLE", None)
+
+
+def test_a_wrong_typed_argument_raises_invalid_argument_and_nothing_runs(tmp_path: Path) -> None:
+    # A CLI that leaves a mark when it is run at all: every call below must fail before it.
+    mark = tmp_path / "ran"
+    avfs = AVFS("ws", binary=["sh", "-c", f'touch "{mark}"; exit 9', "sh"])
+    calls: Dict[str, Callable[[], object]] = {
+        "checkpoint_save(5)": lambda: avfs.checkpoint_save(5),  # type: ignore[arg-type]
+        "checkpoint_save(message=5)": lambda: avfs.checkpoint_save("cp", 5),  # type: ignore[arg-type]
+        "checkpoint_restore(None)": lambda: avfs.checkpoint_restore(None),  # type: ignore[arg-type]
+        "create_vault(None)": lambda: avfs.create_vault(None),  # type: ignore[arg-type]
+        "create_vault('a\\0b')": lambda: avfs.create_vault("a\0b"),
+        "use(None)": lambda: avfs.use(None),  # type: ignore[arg-type]
+        "fork_vault(None)": lambda: avfs.fork_vault(None),  # type: ignore[arg-type]
+        "fork_vault(source=5)": lambda: avfs.fork_vault("f", source=5),  # type: ignore[arg-type]
+        "undo(5)": lambda: avfs.undo(5),  # type: ignore[arg-type]
+        "proxy_exec(timeout='5')": lambda: avfs.proxy_exec("true", timeout="5"),  # type: ignore[arg-type]
+        "proxy_exec(timeout=True)": lambda: avfs.proxy_exec("true", timeout=True),
+        "proxy_exec(timeout=-1)": lambda: avfs.proxy_exec("true", timeout=-1),
+        "proxy_exec(env={5: 'x'})": lambda: avfs.proxy_exec("true", env={5: "x"}),  # type: ignore[dict-item]
+        "proxy_exec(env={'K': 5})": lambda: avfs.proxy_exec("true", env={"K": 5}),  # type: ignore[dict-item]
+        "proxy_exec(env={'K': 'a\\0b'})": lambda: avfs.proxy_exec("true", env={"K": "a\0b"}),
+        "proxy_exec(env=['K'])": lambda: avfs.proxy_exec("true", env=["K"]),  # type: ignore[arg-type]
+        "AVFS(home=5)": lambda: AVFS(home=5, binary=["sh", "-c", f'touch "{mark}"', "sh"]).ls(),  # type: ignore[arg-type]
+        "AVFS(vault=5)": lambda: AVFS(vault=5, binary=["sh", "-c", f'touch "{mark}"', "sh"]).ls(),  # type: ignore[arg-type]
+    }
+    for call, run in calls.items():
+        with pytest.raises(AvfsError) as caught:
+            run()
+        assert (type(caught.value).__name__, caught.value.code, caught.value.exit_code) == ("InvalidInputError", "INVALID_ARGUMENT", None), call
+        assert not mark.exists(), f"{call} ran the CLI"
+
+
+def test_a_vault_named_by_a_number_is_refused_not_made_a_name(client: Callable[[Optional[str]], AVFS]) -> None:
+    # vault=5 acted on a vault named "5": a typo's number must not become a vault.
+    client(None).create_vault("5")
+    with pytest.raises(AvfsError) as caught:
+        AVFS(vault=5, home=client(None).home, binary=client(None).argv0).write("/x", "y")  # type: ignore[arg-type]
+    assert caught.value.code == "INVALID_ARGUMENT"
+    assert [e.path for e in client("5").ls()] == []

@@ -35,6 +35,28 @@ def _flag(option: str, value: Any, optional: bool = False) -> bool:
     return bool(value)
 
 
+def _text(option: str, value: Any, optional: bool = False) -> Optional[str]:
+    """A text argument (a vault, checkpoint or exec name, a message, an environment value) checked
+    before anything runs: a str (or None where ``optional``) that a process argument can carry, so
+    no NUL byte and no lone surrogate. Anything else is ``INVALID_ARGUMENT`` naming the argument:
+    a number or None failed as a raw TypeError, or was quietly made a name (``vault=5``)."""
+    if optional and value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInputError("INVALID_ARGUMENT", f"invalid {option}: a str, not {type(value).__name__} {value!r}", {"option": option})
+    if "\0" in value or not _is_utf8(value):
+        raise InvalidInputError("INVALID_ARGUMENT", f"invalid {option} {value!r}: it holds a NUL byte or a lone surrogate, which no process argument can carry", {"option": option})
+    return value
+
+
+def _seconds(option: str, value: Any) -> float:
+    """A duration in seconds: an int or float (never a bool, which is an int to Python: True was
+    one second), finite and not negative."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise InvalidInputError("INVALID_ARGUMENT", f"{option} must be a finite number of seconds, 0 or more (0 for none), not {value!r}", {"option": option, option: repr(value)})
+    return float(value)
+
+
 def _is_utf8(text: str) -> bool:
     try:
         text.encode("utf-8")
@@ -57,8 +79,10 @@ class AVFS:
     """
 
     def __init__(self, vault: Optional[str] = None, home: Optional[PathLike] = None, binary: Optional[Binary] = None) -> None:
-        self.vault = vault
-        self.home = os.path.expanduser(os.fspath(home)) if home is not None else None
+        self.vault = _text("vault", vault, optional=True)
+        if home is not None and not isinstance(home, (str, os.PathLike)):
+            raise InvalidInputError("INVALID_ARGUMENT", f"invalid home: a str or path, not {type(home).__name__} {home!r}", {"option": "home"})
+        self.home = _text("home", os.path.expanduser(os.fspath(home)), optional=False) if home is not None else None
         self.argv0 = resolve_binary(binary)
 
     def __repr__(self) -> str:
@@ -76,11 +100,14 @@ class AVFS:
 
     def create_vault(self, name: str, use: bool = False) -> Vault:
         """Creates an empty vault (and makes it the home's vault in use when ``use``)."""
+        _text("name", name)
         doc = self._run("vault", "create", *(["--use"] if _flag("use", use) else []), "--", name, with_vault=False)
         return build(Vault, doc["vault"])
 
     def fork_vault(self, target: str, *, source: Optional[str] = None, use: bool = False) -> Vault:
         """Forks ``source`` (default: this client's vault) into a new vault ``target``; returns the fork."""
+        _text("target", target)
+        _text("source", source, optional=True)
         _flag("use", use)
         src = source if source is not None else self.vault
         if src is None:
@@ -90,7 +117,7 @@ class AVFS:
 
     def use(self, name: str) -> Vault:
         """Makes ``name`` the home's vault in use (``avfs vault use``) and this client's vault."""
-        doc = self._run("vault", "use", "--", name, with_vault=False)
+        doc = self._run("vault", "use", "--", _text("name", name), with_vault=False)
         self.vault = name
         return build(Vault, doc["vault"])
 
@@ -137,13 +164,14 @@ class AVFS:
 
     def checkpoint_save(self, name: Optional[str] = None, message: Optional[str] = None) -> Checkpoint:
         """Saves the whole vault's state (an automatic unique name when ``name`` is None)."""
-        args = ["checkpoint", "save"] + ([f"--message={message}"] if message is not None else [])
+        _text("name", name, optional=True)
+        args = ["checkpoint", "save"] + ([f"--message={message}"] if _text("message", message, optional=True) is not None else [])
         doc = self._run(*args, *(["--", name] if name is not None else []))
         return build(Checkpoint, doc["checkpoint"])
 
     def checkpoint_restore(self, name: str) -> RestoreResult:
         """Makes the vault exactly the checkpoint's state, in one transaction."""
-        return build(RestoreResult, self._run("checkpoint", "restore", "--", name))
+        return build(RestoreResult, self._run("checkpoint", "restore", "--", _text("name", name)))
 
     def checkpoint_list(self) -> List[Checkpoint]:
         """The vault's checkpoints, newest first."""
@@ -186,18 +214,18 @@ class AVFS:
         _flag("approve", approve)
         options: List[str] = []
         if timeout is not None:
-            if not math.isfinite(timeout):
-                raise InvalidInputError("INVALID_ARGUMENT", f"timeout must be a finite number of seconds (0 for none), not {timeout!r}", {"timeout": timeout})
-            options.append(f"--timeout={math.ceil(timeout * 1000)}")
+            options.append(f"--timeout={math.ceil(_seconds('timeout', timeout) * 1000)}")
         if checkpoint is not None:
             options.append("--checkpoint" if checkpoint else "--no-checkpoint")
         if cwd is not None:
             options.append(f"--cwd={_vault_path(cwd)}")
+        if env is not None and not isinstance(env, Mapping):
+            raise InvalidInputError("INVALID_ARGUMENT", f"invalid env: a mapping of str to str, not {type(env).__name__}", {"option": "env"})
         for key, value in (env or {}).items():
             # The CLI splits --env at the first "=": a name holding one would set another variable.
-            if not key or "=" in key:
-                raise InvalidInputError("INVALID_ARGUMENT", f"invalid environment variable name {key!r}", {"name": key})
-            options.append(f"--env={key}={value}")
+            if not isinstance(key, str) or not key or "=" in key:
+                raise InvalidInputError("INVALID_ARGUMENT", f"invalid environment variable name {key!r}", {"option": "env", "name": repr(key)})
+            options.append(f"--env={_text('env', key)}={_text(f'env[{key!r}]', value)}")
         if approve:
             options.append("--approve")
         return ExecResult.from_json(self._run("proxy", "exec", *options, "--", *argv))
@@ -207,4 +235,5 @@ class AVFS:
         one the policy checkpointed). Raises :class:`~agentvfs.errors.ConflictError` (``CONFLICT``)
         when later changes by others would be lost, unless ``force``. With a client vault, an exec
         that ran in another vault is refused (``INVALID_ARGUMENT``), as the CLI's ``--vault``."""
+        _text("exec_id", exec_id)
         return UndoResult.from_json(self._run("proxy", "undo", *(["--force"] if _flag("force", force) else []), "--", exec_id))
