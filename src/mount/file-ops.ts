@@ -46,7 +46,9 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
         const fh = files.open(e, flags);
         // The content as opened (storing a hard link's other open names may have changed it).
         const file = files.handle(fh)!.file;
-        const keep = ctx.keepCache && files.keepCache(file, file.baseHash);
+        // Opened through another name of a hard link open here (one working copy for the inode):
+        // the kernel caches pages per name, and this name's may predate writes through the other.
+        const keep = ctx.keepCache && file.path === e.path && files.keepCache(file, file.baseHash);
         cb(0, keep ? fh | KEEP_CACHE : fh);
       } catch (err) {
         cb(errno(err, 'open', path));

@@ -185,7 +185,7 @@ export class OpenFiles {
 
   /**
    * Opens an existing stored file; shares the OpenFile of any handle already open on the path, or
-   * of a file open under the name it had before someone else renamed it (renamedTo).
+   * of a file open under another name of its inode (openUnderOtherName).
    */
   open(entry: Entry, flags: number): number {
     entry = this.storeOtherNames(entry);
@@ -195,7 +195,7 @@ export class OpenFiles {
       this.yieldName(file);
       file = undefined;
     }
-    file ??= this.renamedTo(entry);
+    file ??= this.openUnderOtherName(entry);
     if (!file) {
       file = new OpenFile(entry.path, entry.ino, entry.mode, false, { hash: entry.hash, size: entry.size }, entry.atime, entry.mtime, entry.ctime);
       file.owner = { uid: entry.uid, gid: entry.gid };
@@ -645,18 +645,17 @@ export class OpenFiles {
   }
 
   /**
-   * The file open here under another name that someone else renamed to `entry.path` (same inode,
-   * and its old name no longer shows it), moved to its new name: a second process opening the new
-   * name then shares it, one inode as on a local disk, where two working copies would have made
-   * the last close drop the other's writes. Hard links keep an OpenFile per name: the old name
-   * still shows the inode.
+   * The file open here under another name of `entry`'s inode, shared: one inode, one working copy,
+   * as on a local disk, where two would make the last close drop the other's writes. A name that
+   * no longer shows the inode was renamed by someone else to `entry.path`: the file moves to it.
+   * One that still does is a hard link: the file keeps its name, and what it stores there is the
+   * inode's content under every name.
    */
-  private renamedTo(entry: Entry): OpenFile | undefined {
+  private openUnderOtherName(entry: Entry): OpenFile | undefined {
     if (entry.type !== 'f') return undefined;
     for (const file of this.byPath.values()) {
       if (file.ino !== entry.ino || file.pending || file.orphan || file.path === entry.path) continue;
-      if (this.stored.get(file.path)?.ino === file.ino) return undefined;
-      this.moveTo(file, entry.path);
+      if (this.stored.get(file.path)?.ino !== file.ino) this.moveTo(file, entry.path);
       return file;
     }
     return undefined;

@@ -91,7 +91,7 @@ describeMount('hard links in a mounted vault', () => {
     writeFileSync(join(dir, 'a'), 'x'.repeat(10));
     await shOk(`cd ${dir} && ln a b`);
     await settle();
-    // The OpenFile is per name: the open of a read the stored bytes (and the kernel kept its pages).
+    // Opening a stores what b holds unsaved first, so a's read (and the kernel's pages) show it.
     const script = stepScript(
       [
         `fd = os.open(os.path.join(sys.argv[1], 'b'), os.O_WRONLY)`,
@@ -111,6 +111,31 @@ describeMount('hard links in a mounted vault', () => {
     expect(await script.next()).toBe('hello-more');
     await script.done();
     expect(await shOk(`cat ${dir}/a ${dir}/b`)).toBe('hello-morehello-more');
+  });
+
+  it('two names open at once, each written: both writes are stored and read through either name, as one inode on a local disk (the last close dropped the other)', async () => {
+    const dir = join(fx.dir, 'both-open');
+    mkdirSync(dir);
+    const out = await shOk(
+      `python3 -c "
+import os
+open('a', 'wb').write(b'0123456789')
+os.link('a', 'b')
+fa = os.open('a', os.O_RDWR)
+fb = os.open('b', os.O_RDWR)
+os.pwrite(fa, b'AA', 0)
+seen = os.pread(fb, 10, 0)
+os.pwrite(fb, b'BB', 5)
+print(seen.decode(), os.pread(fa, 10, 0).decode())
+os.close(fa)
+os.close(fb)
+"`,
+      { cwd: dir },
+    );
+    expect(out).toBe('AA23456789 AA234BB789');
+    await settle();
+    expect(await shOk(`cat ${dir}/a; echo; cat ${dir}/b`)).toBe('AA234BB789\nAA234BB789');
+    for (const name of ['a', 'b']) expect((await fx.run(['cat', `/both-open/${name}`], { raw: true })).stdout).toBe('AA234BB789');
   });
 
   it('a name opened after a write through another, that descriptor still open, shows and reads the written size (its stat too)', async () => {
