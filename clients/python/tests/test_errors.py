@@ -1,11 +1,12 @@
+import inspect
 import pickle
 import re
 from pathlib import Path
-from typing import Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pytest
 
-from agentvfs import AVFS, AvfsError, BadOutputError, CliUnavailableError, ConflictError, NotFoundError, VaultNotFoundError
+from agentvfs import AVFS, AvfsError, BadOutputError, CliUnavailableError, ConflictError, InvalidInputError, NotFoundError, VaultNotFoundError
 from agentvfs.errors import CLASS_BY_CODE, CLASS_BY_EXIT, error_from_json
 
 from .conftest import REPO
@@ -81,35 +82,150 @@ def test_a_binary_that_cannot_run_raises_cli_unavailable(tmp_path: Path) -> None
     assert (caught.value.code, caught.value.exit_code) == ("CLI_UNAVAILABLE", None)
 
 
-def test_a_wrong_typed_argument_raises_invalid_argument_and_nothing_runs(tmp_path: Path) -> None:
-    # A CLI that leaves a mark when it is run at all: every call below must fail before it.
+# ---- arguments of the wrong type: InvalidInputError naming the argument, before anything runs ----
+
+Make = Callable[..., AVFS]  # a new client, AVFS(**options), of the test's vault, home and CLI
+
+
+@pytest.fixture
+def marked(tmp_path: Path) -> Tuple[Make, Path]:
+    """Clients whose CLI leaves a mark when it runs at all, and where that mark would be."""
     mark = tmp_path / "ran"
-    avfs = AVFS("ws", binary=["sh", "-c", f'touch "{mark}"; exit 9', "sh"])
-    calls: Dict[str, Callable[[], object]] = {
-        "checkpoint_save(5)": lambda: avfs.checkpoint_save(5),  # type: ignore[arg-type]
-        "checkpoint_save(message=5)": lambda: avfs.checkpoint_save("cp", 5),  # type: ignore[arg-type]
-        "checkpoint_restore(None)": lambda: avfs.checkpoint_restore(None),  # type: ignore[arg-type]
-        "create_vault(None)": lambda: avfs.create_vault(None),  # type: ignore[arg-type]
-        "create_vault('a\\0b')": lambda: avfs.create_vault("a\0b"),
-        "use(None)": lambda: avfs.use(None),  # type: ignore[arg-type]
-        "fork_vault(None)": lambda: avfs.fork_vault(None),  # type: ignore[arg-type]
-        "fork_vault(source=5)": lambda: avfs.fork_vault("f", source=5),  # type: ignore[arg-type]
-        "undo(5)": lambda: avfs.undo(5),  # type: ignore[arg-type]
-        "proxy_exec(timeout='5')": lambda: avfs.proxy_exec("true", timeout="5"),  # type: ignore[arg-type]
-        "proxy_exec(timeout=True)": lambda: avfs.proxy_exec("true", timeout=True),
-        "proxy_exec(timeout=-1)": lambda: avfs.proxy_exec("true", timeout=-1),
-        "proxy_exec(env={5: 'x'})": lambda: avfs.proxy_exec("true", env={5: "x"}),  # type: ignore[dict-item]
-        "proxy_exec(env={'K': 5})": lambda: avfs.proxy_exec("true", env={"K": 5}),  # type: ignore[dict-item]
-        "proxy_exec(env={'K': 'a\\0b'})": lambda: avfs.proxy_exec("true", env={"K": "a\0b"}),
-        "proxy_exec(env=['K'])": lambda: avfs.proxy_exec("true", env=["K"]),  # type: ignore[arg-type]
-        "AVFS(home=5)": lambda: AVFS(home=5, binary=["sh", "-c", f'touch "{mark}"', "sh"]).ls(),  # type: ignore[arg-type]
-        "AVFS(vault=5)": lambda: AVFS(vault=5, binary=["sh", "-c", f'touch "{mark}"', "sh"]).ls(),  # type: ignore[arg-type]
-    }
-    for call, run in calls.items():
-        with pytest.raises(AvfsError) as caught:
-            run()
-        assert (type(caught.value).__name__, caught.value.code, caught.value.exit_code) == ("InvalidInputError", "INVALID_ARGUMENT", None), call
-        assert not mark.exists(), f"{call} ran the CLI"
+    binary = ["sh", "-c", f'touch "{mark}"; exit 9', "sh"]
+    return (lambda **options: AVFS(**{"vault": "ws", "binary": binary, **options})), mark
+
+
+def assert_invalid(call: Callable[[], object], option: str, got: str, code: str = "INVALID_ARGUMENT") -> None:
+    with pytest.raises(AvfsError) as caught:
+        call()
+    err = caught.value
+    assert (type(err).__name__, err.code, err.exit_code) == ("InvalidInputError", code, None), err
+    assert (err.data["option"], err.data["type"]) == (option, got), err.data
+    assert f"invalid {option}: " in err.message and f"got {got} " in err.message, err.message
+
+
+# Each case: the call (given a client of vault "ws" and a way to make another client), the argument
+# the error names, and the type it got.
+WRONG_TYPED_CALLS: Dict[str, Tuple[Callable[[AVFS, Make], object], str, str]] = {
+    "checkpoint_save(5)": (lambda a, new: a.checkpoint_save(5), "name", "int"),
+    "checkpoint_save('cp', 5)": (lambda a, new: a.checkpoint_save("cp", 5), "message", "int"),
+    "checkpoint_restore(None)": (lambda a, new: a.checkpoint_restore(None), "name", "NoneType"),
+    "create_vault(None)": (lambda a, new: a.create_vault(None), "name", "NoneType"),
+    "create_vault('a\\0b')": (lambda a, new: a.create_vault("a\0b"), "name", "str"),
+    "use(None)": (lambda a, new: a.use(None), "name", "NoneType"),
+    "fork_vault(None)": (lambda a, new: a.fork_vault(None), "target", "NoneType"),
+    "fork_vault('f', source=5)": (lambda a, new: a.fork_vault("f", source=5), "source", "int"),
+    "undo(5)": (lambda a, new: a.undo(5), "exec_id", "int"),
+    "proxy_exec(timeout='5')": (lambda a, new: a.proxy_exec("true", timeout="5"), "timeout", "str"),
+    "proxy_exec(timeout=True)": (lambda a, new: a.proxy_exec("true", timeout=True), "timeout", "bool"),
+    "proxy_exec(timeout=-1)": (lambda a, new: a.proxy_exec("true", timeout=-1), "timeout", "int"),
+    "proxy_exec(env={5: 'x'})": (lambda a, new: a.proxy_exec("true", env={5: "x"}), "env", "int"),
+    "proxy_exec(env={'K': 5})": (lambda a, new: a.proxy_exec("true", env={"K": 5}), "env['K']", "int"),
+    "proxy_exec(env={'K': 'a\\0b'})": (lambda a, new: a.proxy_exec("true", env={"K": "a\0b"}), "env['K']", "str"),
+    "proxy_exec(env=['K'])": (lambda a, new: a.proxy_exec("true", env=["K"]), "env", "list"),
+    "proxy_exec('echo', 5)": (lambda a, new: a.proxy_exec("echo", 5), "argv", "int"),
+    "write('/f', 'x', mode='755')": (lambda a, new: a.write("/f", "x", mode="755"), "mode", "str"),
+    "AVFS(home=5)": (lambda a, new: new(home=5).ls(), "home", "int"),
+    "AVFS(home=b'/tmp')": (lambda a, new: new(home=b"/tmp").ls(), "home", "bytes"),
+    "AVFS(vault=5)": (lambda a, new: new(vault=5).write("/into-5", "x"), "vault", "int"),
+    "AVFS(binary=5)": (lambda a, new: new(binary=5).ls(), "binary", "int"),
+    "AVFS(binary=['sh', 5])": (lambda a, new: new(binary=["sh", 5]).ls(), "binary", "list"),
+}
+
+
+@pytest.mark.parametrize("call,option,got", WRONG_TYPED_CALLS.values(), ids=list(WRONG_TYPED_CALLS))
+def test_a_wrong_typed_argument_raises_invalid_argument_naming_it_and_nothing_runs(call: Callable[[AVFS, Make], object], option: str, got: str, marked: Tuple[Make, Path]) -> None:
+    # It was a raw TypeError, or a quiet conversion: vault=5 was the vault "5", timeout=True one
+    # second, env {"K": 5} the value "5".
+    new, mark = marked
+    assert_invalid(lambda: call(new(), new), option, got)
+    assert not mark.exists(), "the CLI ran"
+
+
+def public_methods() -> List[str]:
+    """Every public method of AVFS and its constructor, found rather than listed, so that a new
+    method is swept too."""
+    return ["__init__"] + [name for name, _ in inspect.getmembers(AVFS, inspect.isfunction) if not name.startswith("_")]
+
+
+def parameters(method: str) -> List[inspect.Parameter]:
+    return [p for p in inspect.signature(getattr(AVFS, method)).parameters.values() if p.name != "self"]
+
+
+#: A valid value for each required parameter, so that only the one under test is wrong.
+VALID: Dict[str, object] = {"name": "n", "target": "t", "path": "/p", "data": "d", "exec_id": "ex-1", "argv": "true"}
+#: These are INVALID_PATH, as the CLI, the SDK and MCP say for a path that is not a str.
+PATH_PARAMETERS = {"path", "cwd"}
+
+
+def call_with(new: Make, method: str, param: str, value: object, positionally: bool = False) -> object:
+    """Calls ``method`` with ``value`` for ``param`` (by keyword unless ``positionally``) and valid
+    values for the other required parameters."""
+    args: List[object] = []
+    kwargs: Dict[str, object] = {}
+    for p in parameters(method):
+        if p.name != param and (p.name not in VALID or p.default is not p.empty):
+            continue
+        given = value if p.name == param else VALID[p.name]
+        if p.kind is p.VAR_POSITIONAL or (positionally and p.name == param):
+            args.append(given)
+        else:
+            kwargs[p.name] = given
+    if method == "__init__":
+        return AVFS(*args, **{"binary": new().argv0, **kwargs}).ls()
+    return getattr(new(), method)(*args, **kwargs)
+
+
+SWEEP = [(method, p.name) for method in public_methods() for p in parameters(method)]
+
+
+def test_the_sweep_finds_every_public_method() -> None:
+    assert {method for method, _ in SWEEP} | {"checkpoint_list"} == set(public_methods())
+    assert {"__init__", "create_vault", "write", "proxy_exec", "undo"} <= set(public_methods())
+
+
+@pytest.mark.parametrize("method,param", SWEEP, ids=[f"{m}-{p}" for m, p in SWEEP])
+def test_every_argument_of_every_public_method_refuses_a_wrong_type_before_anything_runs(method: str, param: str, marked: Tuple[Make, Path]) -> None:
+    # An object() is no argument's type: not a str, bool, number, mapping, bytes or path.
+    new, mark = marked
+    assert_invalid(lambda: call_with(new, method, param, object()), param, "object", "INVALID_PATH" if param in PATH_PARAMETERS else "INVALID_ARGUMENT")
+    assert not mark.exists(), "the CLI ran"
+
+
+FIRST = [(method, parameters(method)[0]) for method in public_methods() if parameters(method)]
+WRONG_VALUES = [5, 1.5, True, None, b"x", ["x"], {"x": "y"}]
+
+
+@pytest.mark.parametrize("value", WRONG_VALUES, ids=[type(v).__name__ for v in WRONG_VALUES])
+@pytest.mark.parametrize("method,first", FIRST, ids=[m for m, _ in FIRST])
+def test_a_wrong_typed_first_argument_of_every_public_method_is_invalid_input(method: str, first: inspect.Parameter, value: object, marked: Tuple[Make, Path]) -> None:
+    if value is None and first.default is None:
+        pytest.skip(f"None is the default of {first.name}")
+    new, mark = marked
+    code = "INVALID_PATH" if first.name in PATH_PARAMETERS else "INVALID_ARGUMENT"
+    assert_invalid(lambda: call_with(new, method, first.name, value, positionally=True), first.name, type(value).__name__, code)
+    assert not mark.exists(), "the CLI ran"
+
+
+def test_wrong_typed_arguments_change_nothing_in_a_real_home(ws: AVFS, cli: Callable[..., Dict[str, Any]]) -> None:
+    # The same calls with the real CLI: no vault, checkpoint, file or exec appears.
+    ws.write("/f", "x")
+    ws.checkpoint_save("kept")
+
+    def new(**options: object) -> AVFS:
+        return AVFS(**{"vault": "ws", "home": ws.home, "binary": ws.argv0, **options})  # type: ignore[arg-type]
+
+    for call, option, got in WRONG_TYPED_CALLS.values():
+        assert_invalid(lambda: call(ws, new), option, got)  # noqa: B023 (called at once)
+    for value in (5, 1.5, b"5"):
+        with pytest.raises(InvalidInputError):
+            ws.create_vault(value)  # type: ignore[arg-type]
+        with pytest.raises(InvalidInputError):
+            ws.checkpoint_save(value)  # type: ignore[arg-type]
+    assert [v["name"] for v in cli("vault", "list")["vaults"]] == ["ws"]
+    assert [c.name for c in ws.checkpoint_list()] == ["kept"]
+    assert [e.path for e in ws.ls()] == ["/f"] and ws.read("/f") == b"x"
+    assert [r for r in cli("audit")["records"] if r["op"].startswith("proxy.")] == []
 
 
 def test_a_vault_named_by_a_number_is_refused_not_made_a_name(client: Callable[[Optional[str]], AVFS]) -> None:
