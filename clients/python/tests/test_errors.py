@@ -196,11 +196,12 @@ FIRST = [(method, parameters(method)[0]) for method in public_methods() if param
 WRONG_VALUES = [5, 1.5, True, None, b"x", ["x"], {"x": "y"}]
 
 
-@pytest.mark.parametrize("value", WRONG_VALUES, ids=[type(v).__name__ for v in WRONG_VALUES])
-@pytest.mark.parametrize("method,first", FIRST, ids=[m for m, _ in FIRST])
+# None is no wrong value where it is the parameter's default (checkpoint_save(None) picks a name).
+FIRST_WRONG = [(method, first, value) for method, first in FIRST for value in WRONG_VALUES if not (value is None and first.default is None)]
+
+
+@pytest.mark.parametrize("method,first,value", FIRST_WRONG, ids=[f"{m}-{type(v).__name__}" for m, _, v in FIRST_WRONG])
 def test_a_wrong_typed_first_argument_of_every_public_method_is_invalid_input(method: str, first: inspect.Parameter, value: object, marked: Tuple[Make, Path]) -> None:
-    if value is None and first.default is None:
-        pytest.skip(f"None is the default of {first.name}")
     new, mark = marked
     code = "INVALID_PATH" if first.name in PATH_PARAMETERS else "INVALID_ARGUMENT"
     assert_invalid(lambda: call_with(new, method, first.name, value, positionally=True), first.name, type(value).__name__, code)
