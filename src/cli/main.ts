@@ -1,9 +1,9 @@
 import { Command, CommanderError } from 'commander';
-import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { AvfsError, toAvfsError } from '../errors.js';
 import { decodeUtf8, escapeBytes } from '../core/utf8.js';
 import { decideColor, printError, printJson } from './output.js';
+import { VERSION } from './version.js';
 import type { Command as CommandType } from 'commander';
 
 /**
@@ -48,7 +48,6 @@ const COMMANDS: Array<{ names: string[]; load: () => Promise<CommandType[]> }> =
   { names: ['mcp'], load: async () => [(await import('./commands/mcp.js')).mcpCommand] },
 ];
 
-const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
 
 /** The arguments before `--` (after it, `--json` is an operand). */
 const optionWords = (argv: string[]): string[] => {
@@ -78,7 +77,7 @@ function jsonWithValue(err: CommanderError): AvfsError | undefined {
 export function buildProgram(): Command {
   const program = new Command('avfs')
     .description('Versioned workspaces (vaults) for AI agents: files, history, forks, checkpoints, mounts and a proxy boundary.')
-    .version(pkg.version, '-V, --version')
+    .version(VERSION, '-V, --version')
     .option('--json', 'print exactly one JSON document on stdout (errors too)')
     .option('--vault <name>', 'vault to use (default: $AVFS_VAULT, else the vault chosen with `vault use`)')
     .option('--home <dir>', 'avfs home (default: $AVFS_HOME, else ~/.avfs)')
@@ -262,7 +261,7 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof CommanderError) {
       if (err.exitCode === 0) {
         // --help, --version (commander printed them, or kept them for JSON)
-        if (json) printJson(err.code === 'commander.version' ? { version: pkg.version } : { help: shown });
+        if (json) printJson(err.code === 'commander.version' ? { version: VERSION } : { help: shown });
         return 0;
       }
       if (err.code === 'commander.help') {

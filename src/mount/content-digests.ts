@@ -56,9 +56,12 @@ export class ContentDigests {
 
   constructor(private readonly workerPath: string | null) {}
 
-  /** The worker next to this module when it is built (tests running from the TypeScript sources have none). */
+  /**
+   * The built worker, dist/mount/digest-worker.js (tests running from the TypeScript sources have
+   * none). Named from one level up so that the linked CLI (dist/cli-bundle/) finds it too.
+   */
   static defaultWorker(): string | null {
-    const path = fileURLToPath(new URL('./digest-worker.js', import.meta.url));
+    const path = fileURLToPath(new URL('../mount/digest-worker.js', import.meta.url));
     return existsSync(path) ? path : null;
   }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { execa } from 'execa';
 import { ROOT } from '../helpers.js';
 
@@ -47,10 +47,22 @@ describe('module loading', () => {
         input: '',
       });
       const urls = readFileSync(log, 'utf8').split('\n').filter(Boolean);
-      return [...new Set(urls.map((url) => (url.startsWith('file:') ? relative(ROOT, new URL(url).pathname) : url)))];
+      const files = urls.map((url) => (url.startsWith('file:') ? relative(ROOT, new URL(url).pathname) : url));
+      expect(files).toContain('dist/cli-bundle/main.js'); // bin/avfs.js runs the linked CLI
+      return [...new Set(files.flatMap(linkedModules))];
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * The modules a file of the linked CLI (dist/cli-bundle/, scripts/bundle-cli.js) holds, named as
+   * tsc emits them (src/proxy/workspace.ts as dist/proxy/workspace.js): its source map lists them.
+   */
+  function linkedModules(file: string): string[] {
+    if (!file.startsWith('dist/cli-bundle/')) return [file];
+    const map = JSON.parse(readFileSync(join(ROOT, file + '.map'), 'utf8')) as { sources: string[] };
+    return map.sources.map((source) => relative(ROOT, resolve(ROOT, dirname(file), source)).replace(/^src\/(.*)\.ts$/, 'dist/$1.js'));
   }
 
   it('a proxy exec does not load the mount\'s open-file layer, file commands load neither the mount nor the proxy, --version no store', async () => {

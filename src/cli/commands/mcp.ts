@@ -1,11 +1,9 @@
 import { Command } from 'commander';
-import { createRequire } from 'node:module';
 import { z } from 'zod/v3';
 import { AvfsError } from '../../errors.js';
 import { globalOptions } from '../context.js';
 import { examples } from '../command.js';
-
-const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
+import { VERSION } from '../version.js';
 
 const options = z.object({ readOnly: z.boolean().optional() });
 
@@ -41,7 +39,7 @@ Register it with a host (e.g. in its mcpServers config):
       home: globals.home,
       vault: globals.vault || undefined,
       readOnly: !!parsed.data.readOnly,
-      version: pkg.version,
+      version: VERSION,
       log: (message) => {
         if (!globals.quiet) process.stderr.write(message + '\n');
       },
