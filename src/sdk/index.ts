@@ -209,28 +209,20 @@ function textOption(option: string, value: unknown, optional = true): void {
 }
 
 /**
- * Yes/no options as JavaScript may pass them: anything but true, false or undefined is refused
- * (INVALID_ARGUMENT naming the option) before anything is done. They were read as truthy or
- * falsy, so `{ recursive: 'false' }` removed a whole tree and `{ approve: 'false' }` approved.
- */
-function boolOptions<T extends object>(options: T, ...names: Array<keyof T & string>): T {
-  for (const option of names) {
-    const value: unknown = options?.[option];
-    if (value !== undefined && typeof value !== 'boolean') {
-      throw new AvfsError('INVALID_ARGUMENT', `invalid ${option}: true or false, not ${JSON.stringify(value) ?? typeof value}`, { option });
-    }
-  }
-  return options;
-}
-
-/**
  * A method's options object as JavaScript may pass it: anything but an object, or a name the
  * method does not take, is INVALID_ARGUMENT before anything is done, as the constructor, the CLI
  * and MCP refuse them. A misspelt option was ignored: `rm(p, { recurse: true })` failed as
  * not-empty and `find('/', { nme: '*.md' })` returned every entry. `names` lists every option
  * the method takes (its type makes the compiler check the list against the options' type).
  */
-function knownOptions<T extends object>(method: string, options: T, names: { [K in keyof Required<T>]: true }): T {
+/**
+ * Every option a method takes, by name: `'boolean'` for a yes/no option, `true` for the others
+ * (whose values the method checks itself). The type makes the compiler check the list against the
+ * options' type, a yes/no option included: none is left out, none is read as truthy or falsy.
+ */
+type OptionNames<T> = { [K in keyof Required<T>]: Required<T>[K] extends boolean ? 'boolean' : true };
+
+function knownOptions<T extends object>(method: string, options: T, names: OptionNames<T>): T {
   const known = Object.keys(names);
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     throw new AvfsError('INVALID_ARGUMENT', `${method} options must be an object ({ ${known.map((k) => `${k}?`).join(', ')} })`, { option: 'options' });
@@ -239,6 +231,12 @@ function knownOptions<T extends object>(method: string, options: T, names: { [K 
   if (unknown.length > 0) {
     const listed = unknown.map((k) => JSON.stringify(k)).join(', ');
     throw new AvfsError('INVALID_ARGUMENT', `unknown ${method} option ${listed} (known: ${known.join(', ') || 'none'})`, { option: unknown[0], options: unknown });
+  }
+  for (const [option, kind] of Object.entries(names)) {
+    const value: unknown = (options as Record<string, unknown>)[option];
+    if (kind === 'boolean' && value !== undefined && typeof value !== 'boolean') {
+      throw new AvfsError('INVALID_ARGUMENT', `invalid ${option}: true or false, not ${JSON.stringify(value) ?? typeof value}`, { option });
+    }
   }
   return options;
 }
@@ -398,8 +396,7 @@ export class AVFS {
 
   /** Deletes a vault; one with forks or a command running in it needs `force` (forks are detached and keep their files); a mounted one is refused (CONFLICT). */
   deleteVault(name: string, options: { force?: boolean } = {}): DeleteVaultResult {
-    knownOptions('deleteVault', options, { force: true });
-    boolOptions(options, 'force');
+    knownOptions('deleteVault', options, { force: 'boolean' });
     const r = deleteUnmountedVault(this.store, name, !!options.force, this.actor);
     return { name: r.name, detachedForks: r.detached_forks };
   }
@@ -411,13 +408,12 @@ export class AVFS {
   // ---- files ---------------------------------------------------------------------------------
 
   write(path: string, content: string | Uint8Array, options: { parents?: boolean; mode?: number } = {}): Entry {
-    knownOptions('write', options, { parents: true, mode: true });
+    knownOptions('write', options, { parents: 'boolean', mode: true });
     // From JavaScript anything can arrive: say so with a code rather than Node's TypeError.
     if (typeof content !== 'string' && !(content instanceof Uint8Array)) {
       throw new AvfsError('INVALID_ARGUMENT', `invalid content for ${path}: a string or bytes (Buffer, Uint8Array), not ${content === null ? 'null' : typeof content}`, { option: 'content' });
     }
     wholeOption('mode', options.mode, 0, { max: MAX_MODE });
-    boolOptions(options, 'parents');
     return this.fs().writeFile(path, content, options);
   }
 
@@ -453,12 +449,11 @@ export class AVFS {
    * `changed` false, `replacements` 0.
    */
   edit(path: string, oldString: string, newString: string, options: { replaceAll?: boolean } = {}): { entry: Entry; replacements: number; changed: boolean } {
-    knownOptions('edit', options, { replaceAll: true });
+    knownOptions('edit', options, { replaceAll: 'boolean' });
     return this.store.mutate(() => {
       const fs = this.fs();
       textOption('oldString', oldString, false);
       textOption('newString', newString, false);
-      boolOptions(options, 'replaceAll');
       if (oldString === '') throw new AvfsError('INVALID_ARGUMENT', 'the string to replace is empty', { path });
       const text = decodeUtf8(fs.readFile(path));
       if (text === undefined) throw new AvfsError('INVALID_ARGUMENT', `${path} is not UTF-8 text`, { path, reason: 'not_text' });
@@ -474,21 +469,20 @@ export class AVFS {
   }
 
   mkdir(path: string, options: { parents?: boolean; mode?: number } = {}): Entry {
-    knownOptions('mkdir', options, { parents: true, mode: true });
+    knownOptions('mkdir', options, { parents: 'boolean', mode: true });
     wholeOption('mode', options.mode, 0, { max: MAX_MODE });
-    boolOptions(options, 'parents');
     return this.fs().mkdir(path, options);
   }
 
   /** Removes a path (a non-empty directory needs `recursive`); returns the removed paths. */
   rm(path: string, options: { recursive?: boolean } = {}): string[] {
-    knownOptions('rm', options, { recursive: true });
-    return this.fs().rm(path, boolOptions(options, 'recursive'));
+    knownOptions('rm', options, { recursive: 'boolean' });
+    return this.fs().rm(path, options);
   }
 
   cp(src: string, dst: string, options: { recursive?: boolean } = {}): { from: string; to: string; copied: number } {
-    knownOptions('cp', options, { recursive: true });
-    return this.fs().cp(src, dst, boolOptions(options, 'recursive'));
+    knownOptions('cp', options, { recursive: 'boolean' });
+    return this.fs().cp(src, dst, options);
   }
 
   mv(src: string, dst: string): { from: string; to: string; moved: number } {
@@ -509,8 +503,7 @@ export class AVFS {
   }
 
   exportTo(vaultPath: string, hostDir: string, options: { overwrite?: boolean } = {}): TransferSummary {
-    knownOptions('exportTo', options, { overwrite: true });
-    boolOptions(options, 'overwrite');
+    knownOptions('exportTo', options, { overwrite: 'boolean' });
     return camel(exportTree(this.fs(), vaultPath, hostDir, !!options.overwrite));
   }
 
@@ -524,8 +517,8 @@ export class AVFS {
 
   /** Applies the vault's changes since a tracked import back to its host directory (`avfs sync`). */
   sync(vaultPath: string, options: { strategy?: Strategy; dryRun?: boolean } = {}): SyncReport {
-    knownOptions('sync', options, { strategy: true, dryRun: true });
-    return camel(syncTracked(this.fs(), vaultPath, boolOptions(options, 'dryRun')));
+    knownOptions('sync', options, { strategy: true, dryRun: 'boolean' });
+    return camel(syncTracked(this.fs(), vaultPath, options));
   }
 
   // ---- merge ---------------------------------------------------------------------------------
@@ -536,25 +529,24 @@ export class AVFS {
    * the report; `dryRun` returns the plan and stores nothing.
    */
   merge(source: string, options: { into?: string; strategy?: Strategy; dryRun?: boolean } = {}): MergeReport {
-    knownOptions('merge', options, { into: true, strategy: true, dryRun: true });
-    return camel(mergeVaults(this.store, source, { ...boolOptions(options, 'dryRun'), actor: this.actor }));
+    knownOptions('merge', options, { into: true, strategy: true, dryRun: 'boolean' });
+    return camel(mergeVaults(this.store, source, { ...options, actor: this.actor }));
   }
 
   /** Reverses the last merge of `source` into `into` (`avfs vault merge --undo`). */
   undoMerge(source: string, options: { into?: string; force?: boolean } = {}): MergeUndoReport {
-    knownOptions('undoMerge', options, { into: true, force: true });
-    return camel(undoMerge(this.store, source, { ...boolOptions(options, 'force'), actor: this.actor }));
+    knownOptions('undoMerge', options, { into: true, force: 'boolean' });
+    return camel(undoMerge(this.store, source, { ...options, actor: this.actor }));
   }
 
   // ---- search --------------------------------------------------------------------------------
 
   /** Full-text search (FTS5 syntax; `literal`: the words as typed) over current text files, best first. */
   search(query: string, options: Omit<SearchParams, 'query'> = {}): SearchHit[] {
-    knownOptions('search', options, { literal: true, limit: true, path: true });
+    knownOptions('search', options, { literal: 'boolean', limit: true, path: true });
     // A count SQLite cannot take as a LIMIT failed uncoded; one below 1 returned nothing.
     textOption('query', query, false);
     wholeOption('limit', options.limit, 1);
-    boolOptions(options, 'literal');
     return search(this.fs(), { ...options, query }).hits;
   }
 
@@ -563,10 +555,9 @@ export class AVFS {
    * files at or below `path`. An invalid pattern throws INVALID_PATTERN, as `avfs grep` fails.
    */
   grep(pattern: string | RegExp, options: Omit<GrepParams, 'pattern'> = {}): GrepResult {
-    knownOptions('grep', options, { path: true, maxCount: true, include: true, filesOnly: true, fixed: true, ignoreCase: true });
+    knownOptions('grep', options, { path: true, maxCount: true, include: true, filesOnly: 'boolean', fixed: 'boolean', ignoreCase: 'boolean' });
     textOption('include', options.include);
     wholeOption('maxCount', options.maxCount, 1);
-    boolOptions(options, 'fixed', 'ignoreCase', 'filesOnly');
     return grep(this.fs(), { ...options, pattern });
   }
 
@@ -602,8 +593,8 @@ export class AVFS {
 
   /** Makes `path` hold version `version` again (as a new version). */
   checkout(path: string, version: number, options: { recursive?: boolean } = {}): CheckoutResult {
-    knownOptions('checkout', options, { recursive: true });
-    return camel(checkoutVersion(this.fs(), path, version, boolOptions(options, 'recursive')));
+    knownOptions('checkout', options, { recursive: 'boolean' });
+    return camel(checkoutVersion(this.fs(), path, version, options));
   }
 
   /** Undoes the latest change to `path`. */
@@ -624,8 +615,8 @@ export class AVFS {
 
   /** A tree diff between checkpoints, vaults or the current state. */
   diffTrees(from: TreeSource, to: TreeSource = { current: true }, options: { patch?: boolean } = {}): TreeDiff {
-    knownOptions('diffTrees', options, { patch: true });
-    return camel(diffTreeSources(this.fs(), treeSource('from', from), treeSource('to', to), boolOptions(options, 'patch')));
+    knownOptions('diffTrees', options, { patch: 'boolean' });
+    return camel(diffTreeSources(this.fs(), treeSource('from', from), treeSource('to', to), options));
   }
 
   checkpointSave(name?: string, message?: string): CheckpointInfo {
@@ -652,7 +643,7 @@ export class AVFS {
 
   /** A tree diff from a checkpoint to another checkpoint (or to the current state, by default). */
   checkpointDiff(from: string, to?: string, options: { patch?: boolean } = {}): TreeDiff {
-    knownOptions('checkpointDiff', options, { patch: true });
+    knownOptions('checkpointDiff', options, { patch: 'boolean' });
     return this.diffTrees({ checkpoint: from }, to === undefined ? { current: true } : { checkpoint: to }, options);
   }
 
@@ -707,10 +698,9 @@ export class AVFS {
    * a mounted (or copied) view of the vault with a timeout, and the exact list of changed files.
    */
   async proxyExec(command: string, args: string[] = [], options: ProxyExecOptions = {}): Promise<ProxyExecResult> {
-    knownOptions('proxyExec', options, { cwd: true, timeoutMs: true, killAfterMs: true, checkpoint: true, approve: true, mode: true, env: true, shell: true, sandbox: true, network: true, maxProcesses: true, maxFileSize: true, memory: true, signal: true, agent: true });
+    knownOptions('proxyExec', options, { cwd: true, timeoutMs: true, killAfterMs: true, checkpoint: 'boolean', approve: 'boolean', mode: true, env: true, shell: 'boolean', sandbox: true, network: true, maxProcesses: true, maxFileSize: true, memory: true, signal: true, agent: 'boolean' });
     textOption('command', command, false);
     textListOption('args', args);
-    boolOptions(options, 'checkpoint', 'approve', 'shell', 'agent');
     const { shell, ...rest } = options;
     const r = await runExec(this.store, this.vault, {
       ...(shell ? { shell: [command, ...args].join(' ') } : { argv: [command, ...args] }),
@@ -724,9 +714,8 @@ export class AVFS {
    * with CONFLICT when someone else changed one of its paths since, unless `force`.
    */
   async proxyUndo(execId: string, options: { force?: boolean } = {}): Promise<ProxyUndoResult> {
-    knownOptions('proxyUndo', options, { force: true });
+    knownOptions('proxyUndo', options, { force: 'boolean' });
     // A vault this client was given (or $AVFS_VAULT) must be the exec's: never undo in another one.
-    boolOptions(options, 'force');
     const r = await undoExec(this.store, execId, { force: options.force, vault: namedVault(this.vaultName) });
     return { ...r, raw: undoJson(r) };
   }
@@ -754,19 +743,17 @@ export class AVFS {
    * here (sandboxed or not), without running anything (`avfs proxy policy check`).
    */
   policyCheck(command: string, args: string[] = [], options: { shell?: boolean; cwd?: string; approve?: boolean } = {}): PolicyCheckResult {
-    knownOptions('policyCheck', options, { shell: true, cwd: true, approve: true });
+    knownOptions('policyCheck', options, { shell: 'boolean', cwd: true, approve: 'boolean' });
     textOption('command', command, false);
     textListOption('args', args);
-    boolOptions(options, 'shell', 'approve');
     const request = options.shell ? { shell: [command, ...args].join(' ') } : { argv: [command, ...args] };
     return policyCheck(this.store, this.vault, { ...request, cwd: options.cwd, approve: options.approve });
   }
 
   /** Mounts the vault on an empty host directory (served by a background process). */
   async mount(dir: string, options: { readOnly?: boolean } = {}): Promise<MountInfo> {
-    knownOptions('mount', options, { readOnly: true });
+    knownOptions('mount', options, { readOnly: 'boolean' });
     textOption('dir', dir, false);
-    boolOptions(options, 'readOnly');
     const { mountVault } = await import('../mount/index.js');
     const m = await mountVault({ home: this.home, vault: this.vault, dir, readOnly: options.readOnly });
     return { sessionId: m.session_id, vault: m.vault, dir: m.dir, pid: m.pid, state: m.state, readOnly: m.read_only, since: m.since };
@@ -774,9 +761,8 @@ export class AVFS {
 
   /** Unmounts a directory mounted with `mount` (or `avfs mount`); harmless when nothing is mounted. */
   async unmount(dir: string, options: { lazy?: boolean } = {}): Promise<UnmountInfo> {
-    knownOptions('unmount', options, { lazy: true });
+    knownOptions('unmount', options, { lazy: 'boolean' });
     textOption('dir', dir, false);
-    boolOptions(options, 'lazy');
     const { unmountDir } = await import('../mount/index.js');
     const u = await unmountDir({ home: this.home, dir, lazy: options.lazy });
     return { dir: u.dir, state: u.state, wasMounted: u.was_mounted, stale: u.stale, sessionId: u.session_id, vault: u.vault };
@@ -788,8 +774,8 @@ export class AVFS {
   stats(options: { all: true }): HomeStats;
   stats(options?: { all?: false }): VaultStats;
   stats(options: { all?: boolean } = {}): VaultStats | HomeStats {
-    knownOptions('stats', options, { all: true });
-    return camel(boolOptions(options, 'all').all ? homeStats(this.store) : vaultStats(this.store, this.vault));
+    knownOptions('stats', options, { all: 'boolean' });
+    return camel(options.all ? homeStats(this.store) : vaultStats(this.store, this.vault));
   }
 
   /** Audit rows, newest first (default: the last 100). */
@@ -832,8 +818,7 @@ export class AVFS {
    * (`avfs prune`): give `keep`, `olderThanMs` or both. Content they alone used is freed by `gc`.
    */
   prune(options: PruneOptions): PruneResult {
-    knownOptions('prune', options, { path: true, all: true, keep: true, olderThanMs: true, checkpoints: true, dryRun: true });
-    boolOptions(options, 'all', 'checkpoints', 'dryRun');
+    knownOptions('prune', options, { path: true, all: 'boolean', keep: true, olderThanMs: true, checkpoints: 'boolean', dryRun: 'boolean' });
     if (options.all && options.path !== undefined) throw new AvfsError('INVALID_ARGUMENT', 'give a path or all, not both');
     const r: PruneReport = prune(this.store, {
       names: { keep: 'keep', olderThan: 'olderThanMs', all: 'all: true' },
@@ -876,8 +861,7 @@ export class AVFS {
 
   /** Deletes content nothing references (older than the grace period, default 1 h). */
   gc(options: { graceMs?: number; dryRun?: boolean } = {}): GcReport {
-    knownOptions('gc', options, { graceMs: true, dryRun: true });
-    boolOptions(options, 'dryRun');
+    knownOptions('gc', options, { graceMs: true, dryRun: 'boolean' });
     return camel(gc(this.store, { graceMs: wholeOption('graceMs', options.graceMs ?? DEFAULT_GC_GRACE_MS, 0), dryRun: !!options.dryRun, actor: this.actor }));
   }
 }
