@@ -134,7 +134,12 @@ export function runtimeDir(parent = tmpdir()): string {
   try {
     mkdirSync(dir, { mode: 0o700 });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      const chosen = parent === process.env.AVFS_PROXY_TMPDIR ? ' (AVFS_PROXY_TMPDIR names it)' : '';
+      throw new AvfsError('INVALID_PATH', `${parent} is not a directory${chosen}: avfs keeps its runtime files (proxy copies, mounts, sockets) there`, { path: parent, reason: 'runtime_parent' });
+    }
+    if (code !== 'EEXIST') throw err;
   }
   const st = lstatSync(dir);
   const uid = process.getuid?.();

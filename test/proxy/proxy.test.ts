@@ -406,6 +406,9 @@ describe('a run that fails before its command starts', () => {
     // The copy cannot be made where it is told to go: the run fails before its exec is stored.
     const r = await avfs(home, ['proxy', 'exec', '--mode', 'copy', '--checkpoint', '--', 'true'], { env: { AVFS_PROXY_TMPDIR: '/nonexistent/avfs-test' } });
     expect(r.json?.ok, r.stdout + r.stderr).toBe(false);
+    // Said as what it is: the directory named by the variable is not there.
+    expect(r.json.error).toMatchObject({ code: 'INVALID_PATH', path: '/nonexistent/avfs-test', reason: 'runtime_parent' });
+    expect(r.json.error.message).toContain('AVFS_PROXY_TMPDIR');
     expect((await avfs(home, ['checkpoint', 'list'])).json.checkpoints).toEqual([]);
     // The audit says the run failed, and with no checkpoint.
     const failed = (await avfs(home, ['audit', '--op', 'proxy.failed'])).json.records;
