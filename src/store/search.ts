@@ -166,7 +166,9 @@ function ftsCall<T>(query: string, fn: () => T): T {
     // fts5 reports query errors as plain SQLITE_ERROR: "fts5: syntax error near …", "no such column: x"
     // (a `x:` column filter), "unknown special query", "fts5: phrase queries are not supported …".
     if (err instanceof SqliteError && err.code === 'SQLITE_ERROR') {
-      throw new AvfsError('INVALID_QUERY', `invalid search query ${JSON.stringify(query)}: ${err.message}`, { query, reason: err.message });
+      // A path or a version number (`src/app.ts`, `1.2.3`) is the usual cause: say how to search for it.
+      const hint = 'put text with punctuation in double quotes, or search with --literal (SDK and MCP: literal: true) to match the words as written';
+      throw new AvfsError('INVALID_QUERY', `invalid search query ${JSON.stringify(query)}: ${err.message} (${hint})`, { query, reason: err.message });
     }
     throw err;
   }

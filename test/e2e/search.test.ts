@@ -71,6 +71,10 @@ describe('search through the CLI', () => {
     expect(human.code).toBe(2);
     expect(human.stdout).toBe('');
     expect(human.stderr).toContain('INVALID_QUERY');
+    // A path is the usual cause: the error says how to search for it, and that way finds it.
+    expect(expectError(await run(['search', 'lemurs/x']), 'INVALID_QUERY', 2).message).toContain('--literal');
+    expect((await run(['search', '"lemurs/x"'])).code).toBe(0);
+    expect((await run(['search', '--literal', 'lemurs/x'])).code).toBe(0);
   });
 
   it('human output shows the path and the snippet; --help documents the cap and binary exclusion', async () => {
