@@ -252,7 +252,11 @@ export async function main(argv: string[]): Promise<number> {
   eachCommand(program, (c) => {
     c.exitOverride();
     if (json) c.configureOutput({ writeOut: (text) => (shown += text), writeErr: () => {}, outputError: () => {} });
-    else c.showHelpAfterError(`(${c.parent ? `avfs ${commandPath(c)} --help` : 'avfs --help'} shows usage)`);
+    else {
+      c.showHelpAfterError(`(${c.parent ? `avfs ${commandPath(c)} --help` : 'avfs --help'} shows usage)`);
+      // Tagged with its code as every other error is (error [USAGE] …; --json gives the same code).
+      c.configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'error [USAGE] ')) });
+    }
   });
   try {
     await program.parseAsync([...argv.slice(0, 2), ...routeShadowedOptions(program, argv.slice(2))]);

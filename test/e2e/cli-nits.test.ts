@@ -72,6 +72,11 @@ describe('help and messages', () => {
     expect(expectError(await avfs(h.home, ['--vault', 'v', 'proxy', 'exec', '--bogus', '--', 'true']), 'USAGE', 2).message).toContain('avfs proxy exec --help');
     const plain = await avfs(h.home, ['ls', '--bogus'], { raw: true });
     expect(plain.stderr).toContain('avfs ls --help');
+    // Without --json a usage error carries its code as every other error does.
+    for (const args of [['ls', '--bogus'], ['search'], ['nonsense'], ['cat', 'a', 'b']]) {
+      const r = await avfs(h.home, args, { raw: true });
+      expect([r.code, r.stdout, r.stderr.split('\n')[0]!.replace(/\x1b\[[0-9;]*m/g, '')], args.join(' ')).toEqual([2, '', expect.stringMatching(/^error \[USAGE\] /)]);
+    }
   });
 
   it('avfs help proxy exec shows the help of proxy exec', async () => {
