@@ -1,3 +1,4 @@
+import { totalmem } from 'node:os';
 import { z } from 'zod/v3';
 import { AvfsError } from '../errors.js';
 import { compileRegExp, globToRegExp, invalidPattern } from '../core/glob.js';
@@ -164,6 +165,14 @@ export const MAX_OUTPUT_BYTES = 128 * 1024 * 1024;
 /** Default process limit of a sandboxed run: no build needs more, a fork bomb stops here. */
 export const DEFAULT_MAX_PROCESSES = 4096;
 
+/**
+ * Default memory limit of a run: half the machine's memory (whole MiB). A leak, a memory bomb or a
+ * sandbox /tmp filled up (tmpfs is memory) is then OOM-killed inside the run's own cgroup and
+ * reported as a violation, instead of pushing the host into its own OOM killer, which may pick
+ * anything (the agent, the views server). Builds fit well under it; `none` turns it off.
+ */
+export const DEFAULT_MEMORY_BYTES = Math.floor(totalmem() / 2 / 2 ** 20) * 2 ** 20;
+
 const zSandbox = z
   .object({
     mode: z.enum(['auto', 'required', 'off']).default('auto'),
@@ -183,7 +192,7 @@ const zSandbox = z
       .object({
         max_processes: zLimit.default(DEFAULT_MAX_PROCESSES),
         max_file_size: zLimit.default(null),
-        memory: zLimit.default(null),
+        memory: zLimit.default(DEFAULT_MEMORY_BYTES),
       })
       .strict()
       .default({}),

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:net';
 import { spawn, type StdioOptions } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, totalmem } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { runtimeDirIn } from '../../src/store/host-dirs.js';
 import { execa } from 'execa';
@@ -408,6 +408,14 @@ describeSandbox('sandbox limits, binds and availability', () => {
       expect(filler.json.violations).toContainEqual(expect.objectContaining({ kind: 'limit', limit: 'memory' }));
       expect(filler.json.changed_files.map((c: { path: string }) => c.path)).toContain('/planted');
     }
+    // Without --memory a run is held to half the machine's memory (a memory bomb dies in its own
+    // cgroup, not by the host's OOM killer); none turns the limit off.
+    const plain = (await avfs(home, ['proxy', 'exec', '--', 'true'])).json.sandbox.limits.memory;
+    expect(plain.value).toBe(Math.floor(totalmem() / 2 / 2 ** 20) * 2 ** 20);
+    if (plain.enforced_by) expect(plain.enforced_by).toMatch(/^cgroup v[12] memory\./);
+    else expect(typeof plain.reason).toBe('string');
+    if (memory.enforced_by) expect(plain.enforced_by).toBe(memory.enforced_by);
+    expect((await avfs(home, ['proxy', 'exec', '--memory', 'none', '--', 'true'])).json.sandbox.limits.memory).toMatchObject({ value: null, enforced_by: null });
     const timed = await avfs(home, ['proxy', 'exec', '--timeout', '300', '--', 'sleep', '30']);
     expect(timed.json).toMatchObject({ exit_code: 124, timed_out: true });
     expect(timed.json.violations).toContainEqual(expect.objectContaining({ kind: 'limit', limit: 'timeout_ms', value: 300 }));
