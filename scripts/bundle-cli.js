@@ -35,6 +35,8 @@ await build({
   banner: { js: "import { createRequire as avfsCreateRequire } from 'node:module'; const require = avfsCreateRequire(import.meta.url);" },
   // Error and class names stay as written (linking renames clashing top-level names otherwise).
   keepNames: true,
+  // Maps name the TypeScript sources (tsc's maps are followed) without copying them in: a third of the size.
   sourcemap: 'linked',
+  sourcesContent: false,
   logLevel: 'warning',
 });
