@@ -251,7 +251,9 @@ export function planSandbox(req: SandboxRequest): SandboxPlan {
   }
   const secretDirs = SECRET_DIRS.filter((d) => isDirectoryQuietly(d));
   const covered = [...secretDirs];
-  for (const bind of extra) {
+  // Every bind, the system directories' too: a home in /usr/local or /etc (a system-wide install)
+  // is shown by the read-only bind of /usr or /etc as much as by a policy's.
+  for (const bind of binds) {
     for (const dir of [...own, ...secretDirs]) if (isWithin(dir, bind.source) && (mounts.includes(dir) || isDirectoryQuietly(dir))) covered.push(rebase(dir, bind.source, bind.dest));
   }
   // One inside another is hidden with it (covered after, it would show as an empty directory there).

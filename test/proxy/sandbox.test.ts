@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:net';
 import { spawn, type StdioOptions } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir, totalmem } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { runtimeDirIn } from '../../src/store/host-dirs.js';
@@ -501,6 +501,28 @@ describeSandbox('sandbox limits, binds and availability', () => {
     setVaultPolicy(home, { extends: 'none', sandbox: { binds: [{ source: runtimeDirIn(tmpdir()), dest: '/views' }] } });
     const refused = await avfs(home, ['proxy', 'exec', '--', 'true']);
     expect(refused.json.error, refused.stdout).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/avfs's own state/) });
+  });
+
+  it('a home inside a host system directory (/usr/local/…, a system-wide install) is hidden there too: the read-only bind of /usr shows no database of any vault', async () => {
+    // Root (as CI runs) may make a directory in /usr/local; the sandbox binds all of /usr read-only.
+    const sys = tempDir('avfs-test-home-', '/usr/local');
+    try {
+      const home = seedHome(join(sys.dir, 'home'), { '/mine.txt': 'mine\n' });
+      expect((await avfs(home, ['vault', 'create', 'victim'])).code).toBe(0);
+      expect((await avfs(home, ['--vault', 'victim', 'write', '/secret.txt', 'topsecret-avfs-test'])).code).toBe(0);
+      setVaultPolicy(home, { extends: 'none' });
+      const look = `ls -A ${home} | wc -l; cat ${home}/avfs.db ${home}/avfs.db-wal 2>/dev/null | grep -c topsecret-avfs-test; ls /usr/local >/dev/null && echo usr`;
+      // The first exec starts the home's views server, the second finds it running; copy mode too.
+      for (const mode of ['mount', 'mount', 'copy']) {
+        const r = await avfs(home, ['proxy', 'exec', '--mode', mode, '--shell', look]);
+        expect(r.json, r.stdout + r.stderr).toMatchObject({ ok: true, stdout: '0\n0\nusr\n' });
+        expect(r.json.sandbox.masked).toContain(realpathSync(home));
+      }
+      const views = (await avfs(home, ['mounts'])).json.mounts.filter((m: { views?: boolean }) => m.views);
+      for (const m of views) expect((await avfs(home, ['unmount', m.dir])).code).toBe(0);
+    } finally {
+      sys.cleanup();
+    }
   });
 
   it("a views server started under another TMPDIR is hidden too: its socket and mount are found by the mount table", async () => {
