@@ -3,7 +3,7 @@ import { hashBytes } from '../core/hash.js';
 import { AvfsError, alreadyExists, isADirectory, notADirectory, notFound } from '../errors.js';
 import { isWellFormed } from '../core/utf8.js';
 import { ancestors, basename, dirname, isWithin, joinPath, namesDirectory, normalizePath, rebase, resolvePath } from '../core/paths.js';
-import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE } from '../core/entry-types.js';
+import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, formatMode } from '../core/entry-types.js';
 import { audit } from './audit.js';
 import { abandonContent, contentChunks, contentStartsWith, isStored, linkContent, putContent, putContentFromFd, putAppendedContent, putDigestedContentFromFd, putEditedContent, readContent, type ContentDigest, type ContentEdit, type ContentRef, type DigestedPut, type SizeLimit } from './blobs.js';
 import {
@@ -568,6 +568,7 @@ export class VaultFs {
       assertNotRoot(path);
       if (hasChildren(this.store, vault, path)) throw new AvfsError('NOT_EMPTY', `directory not empty: ${path}`, { path });
       removeEntry(this.store, vault, path, { op: 'delete', actor: this.actor }, { current: entry });
+      audit(this.store, this.actor, 'rm', this.name, { path, removed: 1 });
     });
   }
 
@@ -609,7 +610,9 @@ export class VaultFs {
   rename(srcInput: string, dstInput: string): void {
     this.store.mutate(() => {
       const vault = this.row();
-      this.renameIn(vault, normalizePath(srcInput), normalizePath(dstInput));
+      const [src, dst] = [normalizePath(srcInput), normalizePath(dstInput)];
+      const moved = this.renameIn(vault, src, dst);
+      if (moved > 0) audit(this.store, this.actor, 'mv', this.name, { from: src, to: dst, moved });
     });
   }
 
@@ -750,6 +753,7 @@ export class VaultFs {
       const path = this.resolveIn(vault, normalizePath(input), true);
       const entry = requireEntry(getEntry(this.store, vault, path), path, this.name);
       if ((entry.mode & 0o7777) === (mode & 0o7777)) return entry;
+      audit(this.store, this.actor, 'chmod', this.name, { path, mode: formatMode(mode) });
       return putEntry(this.store, vault, path, { ...entry, mode, mtime: entry.mtime, atime: entry.atime }, { op: 'chmod', actor: this.actor });
     });
   }
@@ -777,6 +781,7 @@ export class VaultFs {
       const entry = requireEntry(getEntry(this.store, vault, path), path, this.name);
       const next = { uid: uid ?? entry.uid, gid: gid ?? entry.gid, mode: options.mode ?? entry.mode };
       if (next.uid === entry.uid && next.gid === entry.gid && (next.mode & 0o7777) === (entry.mode & 0o7777)) return entry;
+      audit(this.store, this.actor, 'chown', this.name, { path, uid: next.uid, gid: next.gid, mode: formatMode(next.mode) });
       return putEntry(this.store, vault, path, { ...entry, ...next, mtime: entry.mtime, atime: entry.atime }, { op: 'chown', actor: this.actor });
     });
   }

@@ -237,6 +237,25 @@ describe('audit', () => {
     expect(last2.truncated).toBe(true);
   });
 
+  it('records what the mount and the proxy change too: rename(2), rmdir, chmod and chown (each a version); one that changes nothing records nothing', () => {
+    const agent = new VaultFs(store, 'default', { source: 'proxy', execId: 'exec-2' });
+    fs.writeFile('/a', 'a');
+    fs.mkdir('/d');
+    agent.rename('/a', '/b');
+    agent.chmod('/b', 0o600);
+    agent.chmod('/b', 0o600);
+    agent.chown('/b', 1234, 5678);
+    agent.chown('/b', 1234, null);
+    agent.rmdir('/d');
+    const mine = queryAudit(store, { execId: 'exec-2', limit: 100 }).records.map((r) => [r.op, r.detail]);
+    expect(mine).toEqual([
+      ['mv', { from: '/a', to: '/b', moved: 1 }],
+      ['chmod', { path: '/b', mode: '0600' }],
+      ['chown', { path: '/b', uid: 1234, gid: 5678, mode: '0600' }],
+      ['rm', { path: '/d', removed: 1 }],
+    ]);
+  });
+
   it('clear --before deletes older rows and records that it did', () => {
     fs.writeFile('/a', 'a');
     fs.writeFile('/b', 'b');

@@ -78,6 +78,18 @@ describeModes('proxy exec', (mode) => {
     expect(audits.filter((a) => a.exec_id === r.exec_id).map((a) => a.op)).toEqual(['proxy.request', 'proxy.exec']);
   });
 
+  it('audits every change the command makes, under its exec id: renames, modes and removed directories too, as changed_files reports them', async () => {
+    const home = newHome({ '/a.txt': 'a\n', '/b.txt': 'b\n', '/gone/': '' });
+    const r = expectRan(await exec(home, mode, ['--shell', 'mv /a.txt /moved.txt && chmod 600 /b.txt && rmdir /gone && echo new > /new.txt']));
+    expect(r.changed_files.map((c: { path: string }) => c.path).sort()).toEqual(['/a.txt', '/b.txt', '/gone', '/moved.txt', '/new.txt']);
+    const mine = auditRows(home, '').filter((a) => a.exec_id === r.exec_id && !a.op.startsWith('proxy.'));
+    const seen = (op: string, detail: Record<string, unknown>) => mine.some((a) => a.op === op && Object.entries(detail).every(([k, v]) => a.detail[k] === v));
+    expect(seen('mv', { from: '/a.txt', to: '/moved.txt' }) || (mode === 'copy' && seen('rm', { path: '/a.txt' }) && seen('write', { path: '/moved.txt' })), JSON.stringify(mine)).toBe(true);
+    expect(seen('chmod', { path: '/b.txt', mode: '0600' }) || seen('chown', { path: '/b.txt', mode: '0600' }), JSON.stringify(mine)).toBe(true);
+    expect(seen('rm', { path: '/gone' }), JSON.stringify(mine)).toBe(true);
+    expect(seen('write', { path: '/new.txt' }), JSON.stringify(mine)).toBe(true);
+  });
+
   it('never starts a denied command (exit 5, audited) and runs require_approval only with --approve', async () => {
     // Scripts in the vault that leave a marker in the vault when they run.
     const home = newHome({ '/denied.sh': '#!/bin/sh\ntouch /denied.ran\n', '/approval.sh': '#!/bin/sh\ntouch /approval.ran\necho ran\n' }, (fs) => {
