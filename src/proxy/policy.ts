@@ -378,6 +378,15 @@ export function hostReference(word: string, ctx: PathContext, allow: string[], s
   return undefined;
 }
 
+/**
+ * Whether the shell computes `word` as it runs: a command substitution (`$(…)`, backticks) or a
+ * parameter (`$F`, `${F}`, `$1`, `$@`; `$HOME` is the host's home, judged as such before this).
+ * A `$` that is not an expansion (`a$`, `$'…'` quoting already resolved) is not one.
+ */
+export function computedAtRunTime(word: string): boolean {
+  return /\$\(|`|\$\{|\$[A-Za-z_0-9@*#?!$-]/.test(word);
+}
+
 /** An absolute path with `.` and `..` resolved lexically and slashes collapsed (no trailing slash). */
 export function normalizeHostPath(path: string): string {
   const out: string[] = [];
@@ -563,12 +572,21 @@ export function evaluatePolicy(policy: Policy, request: { argv?: string[]; shell
     // `cd` with no directory (options only) goes to $HOME, as `cd ~` does.
     const homeCd = cmd.shell && programName(cmd.argv[0]!) === 'cd' && cmd.argv.slice(1).every((a) => a === '--' || /^-[LPe@]+$/.test(a));
     if (homeCd) verdicts.push({ ...base, rule: 'host-paths', action: policy.host_paths.action, categories: ['host_escape_risk'], reason: 'cd without a directory goes to the host\'s home directory, outside the vault' });
+    let computed: string | undefined;
     for (const { w, program } of homeCd ? [] : words) {
       const why = hostReference(w, ctx, policy.host_paths.allow, cmd.shell, program);
       if (why) {
         verdicts.push({ ...base, rule: 'host-paths', action: policy.host_paths.action, categories: ['host_escape_risk'], reason: why });
+        computed = undefined;
         break;
       }
+      if (!program && cmd.shell && computed === undefined && computedAtRunTime(w)) computed = w;
+    }
+    // A word the shell computes as it runs (`"$(echo /etc)/shadow"`, `$F`) may name any host path:
+    // not judged as one, it gets the default action, as a program computed at run time does. Only
+    // a policy stricter than the built-in `allow` notices.
+    if (computed !== undefined && policy.default_action !== 'allow') {
+      verdicts.push({ ...base, rule: 'default', action: policy.default_action, categories: ['host_escape_risk'], reason: `${computed} is computed when the command runs (a substitution or a variable), so which host path it names is not known: the default action applies` });
     }
   }
   // The most severe action decides; among equals, the verdict with the weightiest category (so a

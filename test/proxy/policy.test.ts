@@ -328,6 +328,23 @@ describe('default policy', () => {
     expect(decide(['sh', 'build.sh']).rule).toBe('default');
   });
 
+  it('unsandboxed, an argument the shell computes as it runs may name any host path: the default action applies, as for a computed program', () => {
+    const strict = parsePolicy({ default_action: 'deny' });
+    for (const shell of ['cat "$(echo /etc)/shadow"', 'cat `echo /etc/shadow`', 'cat $F', 'cp ${SRC} x', 'cat "$1"']) {
+      expect(decideShell(shell, strict), shell).toMatchObject({ action: 'deny', rule: 'default', categories: expect.arrayContaining(['host_escape_risk']) });
+      // The built-in policy allows by default: nothing changes there, and in the sandbox there is no host to name.
+      expect(decideShell(shell).action, shell).toBe('allow');
+      expect(decideShell(shell, strict).reason, shell).toContain('computed when the command runs');
+      expect(evaluatePolicy(strict, { shell }, { ...ctx, sandboxed: true }).decision.reason, shell).not.toContain('computed when the command runs');
+    }
+    // What the check can read stays judged by it: a literal host path is host-paths, a vault path and echo's words are fine.
+    expect(decideShell('cat "$F" /etc/passwd', strict)).toMatchObject({ action: 'deny', rule: 'host-paths' });
+    expect(decideShell('cat notes.md', strict).reason).not.toContain('computed when');
+    expect(decideShell('echo "$(date)"', strict).action).not.toBe('deny');
+    // In an argv (no shell) a dollar sign is a character.
+    expect(decide(['cat', '$F'], strict).reason).not.toContain('computed when');
+  });
+
   it('denies references to host paths outside the vault', () => {
     expect(decide(['cat', '/etc/passwd'])).toMatchObject({ action: 'deny', rule: 'host-paths', categories: expect.arrayContaining(['host_escape_risk']) });
     expect(decide(['cp', 'x', '--target-directory=/tmp'])).toMatchObject({ action: 'deny', rule: 'host-paths' });
