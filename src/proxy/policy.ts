@@ -63,8 +63,9 @@ import { bindDestinationProblem } from './sandbox.js';
  * `proxy policy set`) and `--from`/`--home` values are still checked (exemptArguments). avfs
  * itself may touch only its own vault's content in an unsandboxed run (avfs-inside.ts: rule
  * `avfs-inside`, deny, judged before host paths).
- * The check reads the command line only: a path computed at run
- * time (a variable, a script's contents) or a host symlink is not seen. In the sandbox there is no host to name
+ * The check reads the command line only: a path computed at run time is not seen (a word the
+ * shell computes gets the default action instead: computedAtRunTime), nor a script's contents
+ * or a host symlink. In the sandbox there is no host to name
  * (the vault is `/`), so the host-path check applies to unsandboxed runs only.
  *
  * The policy is the first, explainable gate, and it is advisory: it reads the command line. The
