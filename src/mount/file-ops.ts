@@ -13,7 +13,7 @@ const KEEP_CACHE = 0x40000000;
  * open file's working copy, and flush, fsync and release persist it (open-files.ts).
  */
 export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 'read' | 'write' | 'truncate' | 'ftruncate' | 'flush' | 'fsync' | 'release'> {
-  const { ctx, fs, files, errno, entry, creatorOf, openAt, holderOf, parentError, overQuota, pageWriteback } = c;
+  const { ctx, fs, files, errno, entry, creatorOf, openAt, holderOf, parentError, overQuota, pageWriteback, createdAppending } = c;
   const { ENOENT, EBADF, EROFS, EISDIR, EDQUOT } = c.err;
   /**
    * libfuse names an open file by the path it had when opened, and gives that name one kernel
@@ -71,7 +71,9 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
         // (touch, shell redirections), so max_files is checked here, where create(2) can fail.
         const quota = fs.row();
         if (quota.max_files !== null && vaultUsage(quota).entries + files.pendingCount + 1 > quota.max_files) return cb(EDQUOT);
-        cb(0, files.create(path, mode, 0, creatorOf(path).owner, entry(dirname(path))?.ino));
+        // An append-mode create (`>>`) must append like an append-mode open: fuse-native passes no
+        // flags here, so they are read from the caller (caller-open-flags.ts).
+        cb(0, files.create(path, mode, createdAppending(), creatorOf(path).owner, entry(dirname(path))?.ino));
       } catch (err) {
         cb(errno(err, 'create', path));
       }

@@ -6,7 +6,8 @@ import { vaultUsage } from '../store/usage.js';
 import type { Owner, VaultFs } from '../store/vault-fs.js';
 import type { VaultRow } from '../store/vaults.js';
 import { callerReader, errnoCode, type Caller, type Fuse } from './fuse.js';
-import type { OpenFile, OpenFiles, ShownAttributes } from './open-files.js';
+import { O_APPEND, type OpenFile, type OpenFiles, type ShownAttributes } from './open-files.js';
+import { callerOpenFlags } from './caller-open-flags.js';
 
 /** What a mount serves (server.ts, view-server.ts build it; createOperations turns it into FUSE operations). */
 export interface MountContext {
@@ -90,6 +91,7 @@ export interface OpContext {
   entry(path: string): Entry | undefined;
   creatorOf(path: string): { owner: Owner; setgid: boolean };
   pageWriteback(): boolean;
+  createdAppending(): number;
   toStat(type: Entry['type'], ino: number, a: ShownAttributes, nlink?: number, e?: Pick<Entry, 'uid' | 'gid' | 'rdev'>): FuseStat;
   entryStat(e: Entry): FuseStat;
   openAt(path: string): OpenFile | undefined;
@@ -153,6 +155,11 @@ export function opContext(ctx: MountContext): OpContext {
    */
   function pageWriteback(): boolean {
     return caller?.().pid === 0;
+  }
+
+  /** The O_APPEND bit of the open(2) the current create() request serves (0 when it cannot be read). */
+  function createdAppending(): number {
+    return (callerOpenFlags(caller?.().pid) ?? 0) & O_APPEND;
   }
 
   function toStat(type: Entry['type'], ino: number, a: ShownAttributes, nlink = 1, e?: Pick<Entry, 'uid' | 'gid' | 'rdev'>): FuseStat {
@@ -259,7 +266,7 @@ export function opContext(ctx: MountContext): OpContext {
     return false;
   }
 
-  return { ctx, fuse, fs, files, store, uid, gid, err, errno, vault, entry, creatorOf, pageWriteback, toStat, entryStat, openAt, holderOf, touchDirs, parentError, quotaInfo, overQuota };
+  return { ctx, fuse, fs, files, store, uid, gid, err, errno, vault, entry, creatorOf, pageWriteback, createdAppending, toStat, entryStat, openAt, holderOf, touchDirs, parentError, quotaInfo, overQuota };
 }
 
 /** Times reach the kernel as unsigned ms: clamp anything before the epoch to it. */

@@ -50,6 +50,34 @@ os.close(fd)
     expect(await shOk(`cat ${fx.dir}/append.txt`)).toBe(asCaptured(`${CLI_VERSION}appended\n`));
   });
 
+  it('a file created in append mode through the mount (>>, open(p, "a")) appends after what the CLI added or cut meanwhile: nothing overwritten, no NUL gap', async () => {
+    // The create request carries no open flags through fuse-native; an append must still append.
+    const script = stepScript(
+      `
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+os.write(fd, b'server: started\\n')
+os.fsync(fd)
+step('created')
+os.write(fd, b'server: request 1\\n')
+os.fsync(fd)
+step('grown')
+os.write(fd, b'server: request 2\\n')
+os.close(fd)
+`,
+      [join(fx.dir, 'created-append.log')],
+    );
+    expect(await script.next()).toBe('created');
+    expect((await fx.run(['write', '-a', '/created-append.log', 'agent: ran tests\n'])).json.ok).toBe(true);
+    script.go();
+    expect(await script.next()).toBe('grown');
+    expect(await catVault('/created-append.log')).toBe(asCaptured('server: started\nagent: ran tests\nserver: request 1\n'));
+    await cliWrite('/created-append.log', 'short\n');
+    script.go();
+    await script.done();
+    expect(await catVault('/created-append.log')).toBe(asCaptured('short\nserver: request 2\n'));
+    expect(await shOk(`cat ${fx.dir}/created-append.log`)).toBe(asCaptured('short\nserver: request 2\n'));
+  });
+
   it('a descriptor opened before the rewrite reads the new content and writes at its end without inventing bytes', async () => {
     await shOk(`printf 'first\\n' > ${fx.dir}/seek.txt`);
     const script = stepScript(
