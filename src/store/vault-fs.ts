@@ -547,7 +547,7 @@ export class VaultFs {
       this.slashNamesDirectory(input, entry);
       const removed: string[] = [];
       if (entry.type === 'd' && !options.recursive && hasChildren(this.store, vault, path)) {
-        throw new AvfsError('NOT_EMPTY', `directory not empty: ${path} (use -r to remove it with its contents)`, { path });
+        throw new AvfsError('NOT_EMPTY', `directory not empty: ${path} (remove it with its contents recursively: rm -r, or recursive: true in the SDK and MCP)`, { path });
       }
       if (entry.type === 'd') pushAll(removed, removeDescendants(this.store, vault, path, { op: 'delete', actor: this.actor }));
       // The entry read above is still current unless names below it went (which changed its times).
