@@ -48,7 +48,6 @@ const COMMANDS: Array<{ names: string[]; load: () => Promise<CommandType[]> }> =
   { names: ['mcp'], load: async () => [(await import('./commands/mcp.js')).mcpCommand] },
 ];
 
-
 /** The arguments before `--` (after it, `--json` is an operand). */
 const optionWords = (argv: string[]): string[] => {
   const end = argv.indexOf('--');

@@ -209,19 +209,20 @@ function textOption(option: string, value: unknown, optional = true): void {
 }
 
 /**
- * A method's options object as JavaScript may pass it: anything but an object, or a name the
- * method does not take, is INVALID_ARGUMENT before anything is done, as the constructor, the CLI
- * and MCP refuse them. A misspelt option was ignored: `rm(p, { recurse: true })` failed as
- * not-empty and `find('/', { nme: '*.md' })` returned every entry. `names` lists every option
- * the method takes (its type makes the compiler check the list against the options' type).
- */
-/**
  * Every option a method takes, by name: `'boolean'` for a yes/no option, `true` for the others
  * (whose values the method checks itself). The type makes the compiler check the list against the
  * options' type, a yes/no option included: none is left out, none is read as truthy or falsy.
  */
 type OptionNames<T> = { [K in keyof Required<T>]: Required<T>[K] extends boolean ? 'boolean' : true };
 
+/**
+ * A method's options object as JavaScript may pass it: anything but an object, or a name the
+ * method does not take, is INVALID_ARGUMENT before anything is done, as the constructor, the CLI
+ * and MCP refuse them. A misspelt option was ignored: `rm(p, { recurse: true })` failed as
+ * not-empty and `find('/', { nme: '*.md' })` returned every entry. A yes/no option that is not
+ * true, false or absent is refused too: read as truthy or falsy, `{ recursive: 'false' }` removed
+ * a whole tree and `{ approve: 'false' }` approved.
+ */
 function knownOptions<T extends object>(method: string, options: T, names: OptionNames<T>): T {
   const known = Object.keys(names);
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
