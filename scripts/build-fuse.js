@@ -2,7 +2,8 @@
 // postinstall: applies patches/fuse-native+2.2.6.patch (the utimens fix, DESIGN.md §4.1, and
 // keep-cache: open may ask the kernel to keep a file's page cache; caller-context: JS may read the
 // uid, gid and pid of the request being served, so new entries belong to their creator; nullpath: an open file
-// whose directory was removed keeps working) to the installed fuse-native
+// whose directory was removed keeps working; link-inval: a link refreshes the attributes the kernel
+// cached for the file's other names) to the installed fuse-native
 // and rebuilds its addon from source with node-gyp, offline: against npm's nodedir or the Node headers installed beside this node, and the libfuse that
 // fuse-shared-library-linux ships (no -dev package). node-gyp-build then loads
 // build/Release/fuse.node in preference to the unpatched prebuild.
@@ -26,7 +27,7 @@ const PATCH_NAME = path.relative(ROOT, PATCH_FILE);
 const EXPECTED_VERSION = '2.2.6';
 // Each fix the patch makes carries a marker comment; all present means "already patched". An
 // install patched by an earlier version of the patch (fewer fixes) gets only the missing hunks.
-const MARKERS = ['avfs-utimens-fix', 'avfs-keep-cache', 'avfs-caller-context', 'avfs-nullpath'];
+const MARKERS = ['avfs-utimens-fix', 'avfs-keep-cache', 'avfs-caller-context', 'avfs-nullpath', 'avfs-link-inval'];
 // Written beside the built addon; the mount code checks it to know the fix is loaded.
 const STAMP_NAME = 'avfs-fuse-build.json';
 const STRICT = process.env.AVFS_REQUIRE_FUSE === '1';
