@@ -556,12 +556,10 @@ describe('avfs mcp over stdio', () => {
     const child = execa(process.execPath, [BIN, 'mcp', '--vault', 'eof'], { env: { AVFS_HOME: h.home, AVFS_VAULT: '' }, reject: false, timeout: 20_000 });
     child.stdin!.write(`${init}\n${call}\n`);
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    const closed = Date.now();
     child.stdin!.end();
     const r = await child;
     expect(r.timedOut, 'the server outlived its client').toBe(false);
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(Date.now() - closed).toBeLessThan(10_000);
     // Past the moment the command would have written, had it lived.
     await new Promise((resolve) => setTimeout(resolve, 2500));
     expectError(await avfs(h.home, ['--vault', 'eof', 'cat', '/late.txt']), 'NOT_FOUND', 3);

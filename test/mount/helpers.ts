@@ -30,6 +30,19 @@ export interface MountFixture {
   cleanup: () => Promise<void>;
 }
 
+/**
+ * Reads until `done` holds for what it read (or 20 s pass), and returns the last reading: for
+ * what the mount stores asynchronously, such as a file created empty, stored at its release.
+ */
+export async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const value = await read();
+    if (done(value) || Date.now() > deadline) return value;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 /** A fresh home with its `default` vault mounted on an empty directory through `avfs mount`. */
 export async function mountFixture(options: { args?: string[]; prepare?: (run: MountFixture['run']) => Promise<void> } = {}): Promise<MountFixture> {
   const tmp = tempDir('avfs-mount-');

@@ -62,16 +62,15 @@ describe('runCommand', () => {
   });
 
   it('times out a group that ignores SIGTERM: SIGKILL only after timeout + grace, exit 124, nothing of the group left', async () => {
-    const spec = base({ file: 'sh', args: ['-c', 'trap "" TERM; sleep 100 & sleep 100'], timeoutMs: 500, killAfterMs: 500 });
+    const spec = base({ file: 'sh', args: ['-c', 'trap "" TERM; sleep 100 & sleep 100'], timeoutMs: 3000, killAfterMs: 500 });
     spec.env.AVFS_EXEC_ID = spec.execId;
     const started = Date.now();
     const r = await runCommand(spec);
     const took = Date.now() - started;
     expect(r).toMatchObject({ exitCode: 124, timedOut: true, signal: 'SIGKILL', survivors: [] });
-    // SIGKILL comes after the grace period, never before; the upper bound only catches a hang
-    // (the sleeps last 100 s). How close to timeout + grace it lands is for `npm run bench`.
-    expect(took).toBeGreaterThanOrEqual(1000);
-    expect(took).toBeLessThan(60_000);
+    // SIGKILL comes after the grace period, never before (the timeout leaves the shell time to set
+    // its trap on a busy machine). How close to timeout + grace it lands is for `npm run bench`.
+    expect(took).toBeGreaterThanOrEqual(3500);
     expect(withExecId(spec.execId)).toEqual([]);
   });
 

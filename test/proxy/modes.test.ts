@@ -109,7 +109,6 @@ describe('copy mode specifics', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.json.skipped).toEqual([{ path: '/big', reason: expect.stringMatching(/holes/) }]);
     expect(r.json.changed_files.map((c: any) => c.path)).toEqual(['/b.txt']);
-    expect(r.json.duration_ms).toBeLessThan(5000);
     expect(vaultTree(home)['/big']).toBeUndefined();
   });
 
@@ -156,7 +155,8 @@ describe.skipIf(skipMountTests('mount mode specifics'))('mount mode specifics', 
     // close its view, while the server is still storing `long`'s file. It gave up after the reply
     // time and reported a failure without its changes, which were stored afterwards.
     const short = avfs(home, ['proxy', 'exec', '--checkpoint', '--shell', 'echo s > short.txt; sleep 4'], { env });
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // `short` has written (through its view) before `long` starts.
+    for (let i = 0; i < 400 && (await avfs(home, ['cat', '/short.txt'])).code !== 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
     const big = 'import os; fd = os.open("big", os.O_CREAT | os.O_WRONLY); os.pwrite(fd, b"x", (1 << 30) - 1); os.close(fd)';
     const long = await avfs(home, ['proxy', 'exec', '--', 'python3', '-c', big], { env });
     const r = await short;

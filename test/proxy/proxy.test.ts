@@ -139,7 +139,7 @@ describeModes('proxy exec', (mode) => {
   it('times out a group that ignores SIGTERM: SIGKILL after the grace period, exit 124, and no process of the group remains', async () => {
     const home = newHome();
     const tag = `AVFS_TEST_RUN=${Math.random().toString(36).slice(2)}`;
-    const pending = exec(home, mode, ['--timeout', '1000', '--kill-after', '1000', '--env', tag, '--', 'sh', '-c', 'trap "" TERM; sleep 100 & sleep 100']);
+    const pending = exec(home, mode, ['--timeout', '3000', '--kill-after', '1000', '--env', tag, '--', 'sh', '-c', 'trap "" TERM; sleep 100 & sleep 100']);
     let settled = false;
     pending.finally(() => (settled = true));
     const groups = new Set<number>();
@@ -156,9 +156,8 @@ describeModes('proxy exec', (mode) => {
     const r = await pending;
     expect(r.code).toBe(124);
     expect(r.json).toMatchObject({ ok: true, exit_code: 124, timed_out: true, signal: 'SIGKILL' });
-    // Not killed before the timeout; the upper bound only catches a hang (the sleeps last 100 s).
-    expect(r.json.duration_ms).toBeGreaterThanOrEqual(1000);
-    expect(r.json.duration_ms).toBeLessThan(60_000);
+    // Not killed before the timeout and its grace (the timeout leaves the shell time to set its trap on a busy machine).
+    expect(r.json.duration_ms).toBeGreaterThanOrEqual(4000);
     expect(seen.size).toBe(2); // both sleeps ran …
     expect(groups.size).toBe(1); // … in one process group
     const left = processes().filter((p) => groups.has(p.pgid) || seen.has(p.pid) || p.env.includes(tag));
