@@ -3,32 +3,50 @@ import { now, type Actor, type Store } from './store.js';
 const INSERT_AUDIT = 'INSERT INTO audit (at, vault, op, source, exec_id, detail) VALUES (?, ?, ?, ?, ?, ?)';
 
 /**
- * Audit retention: the log keeps at most AUDIT_MAX_ROWS rows and nothing older than
- * AUDIT_MAX_AGE_MS (90 days); older rows are dropped first. The trim runs inside the writing
- * transaction on every AUDIT_TRIM_EVERY-th row (two indexed range deletes, so about 1,000 rows
- * each time at steady state) and again at `gc` and `compact`, so the table never grows past the
- * bound by more than one trim interval. `audit clear --before` drops rows earlier on demand.
+ * Audit retention. Two kinds of rows: a change (one per file close, rename, removal, mode or owner
+ * change; a command changing many files writes many) and a command row (COMMAND_ROW: one per
+ * command or proxy decision). Each kind keeps at most AUDIT_MAX_ROWS rows, and nothing is kept
+ * past AUDIT_MAX_AGE_MS (90 days); older rows go first. Counted apart, so no command, however
+ * many files it changes, can push out the decision that let it run, or any other command's.
+ * Changes are trimmed inside the writing transaction on every AUDIT_TRIM_EVERY-th row (indexed
+ * range deletes, so about 1,000 rows each time at steady state); command rows, which only
+ * commands add, at `gc` and `compact` (their count needs a walk of their index). `audit clear
+ * --before` drops rows earlier on demand.
  */
 export const AUDIT_MAX_ROWS = 100_000;
 export const AUDIT_MAX_AGE_MS = 90 * 86_400_000;
 export const AUDIT_TRIM_EVERY = 1000;
+
+/** The ops of command rows (see retention above); every other op is a change. */
+const COMMAND_ROW =
+  "(substr(op, 1, 5) = 'proxy' OR substr(op, 1, 6) IN ('vault.', 'quota.', 'audit.') OR substr(op, 1, 11) = 'checkpoint.' OR op IN ('gc', 'prune', 'compact', 'sync'))";
 
 /** Records one audit row: one per command or per file close, never per write call. */
 export function audit(store: Store, actor: Actor, op: string, vault: string | null, detail?: Record<string, unknown>): void {
   const { lastInsertRowid } = store
     .stmt(INSERT_AUDIT)
     .run(now(), vault, op, actor.source, actor.execId ?? null, detail ? JSON.stringify(detail) : null);
-  if (Number(lastInsertRowid) % AUDIT_TRIM_EVERY === 0) trimAudit(store);
+  if (Number(lastInsertRowid) % AUDIT_TRIM_EVERY === 0) trimChanges(store, AUDIT_MAX_ROWS, AUDIT_MAX_AGE_MS);
 }
 
-/** Applies the retention bound; returns the number of rows dropped. Joins the caller's transaction. */
+/** Applies every retention bound (gc, compact); returns the number of rows dropped. Joins the caller's transaction. */
 export function trimAudit(store: Store, limits: { maxRows?: number; maxAgeMs?: number } = {}): number {
   const maxRows = limits.maxRows ?? AUDIT_MAX_ROWS;
-  const maxAgeMs = limits.maxAgeMs ?? AUDIT_MAX_AGE_MS;
   return store.mutate(() => {
-    // Ids only grow (INTEGER PRIMARY KEY, new rows get max+1), so the newest maxRows rows are
-    // those with id > max(id) - maxRows, whatever was deleted in between.
-    const byCount = store.stmt('DELETE FROM audit WHERE id <= (SELECT max(id) FROM audit) - ?').run(maxRows).changes;
+    const commands = store
+      .stmt(`DELETE FROM audit WHERE ${COMMAND_ROW} AND id <= (SELECT id FROM audit WHERE ${COMMAND_ROW} ORDER BY id DESC LIMIT 1 OFFSET ?)`)
+      .run(maxRows).changes;
+    return commands + trimChanges(store, maxRows, limits.maxAgeMs ?? AUDIT_MAX_AGE_MS);
+  });
+}
+
+/** Drops changes past the newest `maxRows` rows, and rows of either kind older than `maxAgeMs`. */
+function trimChanges(store: Store, maxRows: number, maxAgeMs: number): number {
+  return store.mutate(() => {
+    // Ids only grow (INTEGER PRIMARY KEY, new rows get max+1), so the rows past the newest
+    // maxRows are those with id <= max(id) - maxRows, whatever was deleted in between. Counting
+    // command rows among those newest keeps fewer changes, never more.
+    const byCount = store.stmt(`DELETE FROM audit WHERE id <= (SELECT max(id) FROM audit) - ? AND NOT ${COMMAND_ROW}`).run(maxRows).changes;
     const byAge = store.stmt('DELETE FROM audit WHERE at < ?').run(now() - maxAgeMs).changes;
     return byCount + byAge;
   });

@@ -8,7 +8,7 @@ import { clearQuota, quotaReport, setQuota } from '../../src/store/quota.js';
 import { importTree } from '../../src/store/transfer.js';
 import { restoreCheckpoint, saveCheckpoint } from '../../src/store/checkpoints.js';
 import { vaultStats } from '../../src/store/stats.js';
-import { AUDIT_MAX_AGE_MS, AUDIT_TRIM_EVERY, audit, clearAudit, queryAudit, trimAudit } from '../../src/store/audit.js';
+import { AUDIT_MAX_AGE_MS, AUDIT_MAX_ROWS, AUDIT_TRIM_EVERY, audit, clearAudit, queryAudit, trimAudit } from '../../src/store/audit.js';
 import { AvfsError } from '../../src/errors.js';
 import { openTempStore } from '../helpers.js';
 
@@ -280,5 +280,28 @@ describe('audit', () => {
     expect(count('audit')).toBe(20 + untilTrim - 1);
     audit(store, actor, 'filler', null);
     expect(count('audit')).toBe(20 + untilTrim - 5);
+  });
+
+  it('retention counts command rows apart: no number of file changes pushes out the decision that let a command run', () => {
+    const proxy = { source: 'proxy', execId: 'e1' } as const;
+    store.mutate(() => {
+      audit(store, proxy, 'proxy.request', 'default', { exec_id: 'e1', approved: false });
+      audit(store, actor, 'checkpoint.save', 'default', { checkpoint: 'before' });
+      // One command closing more files than the row bound: the automatic trim runs on the way.
+      for (let i = 0; i < AUDIT_MAX_ROWS + 2 * AUDIT_TRIM_EVERY; i++) audit(store, proxy, 'write', 'default', { path: `/f${i}` });
+    });
+    const ops = (op: string) => (store.db.prepare('SELECT count(*) AS n FROM audit WHERE op = ?').get(op) as { n: number }).n;
+    expect([ops('proxy.request'), ops('checkpoint.save')]).toEqual([1, 1]);
+    expect(ops('write')).toBeLessThan(AUDIT_MAX_ROWS + AUDIT_TRIM_EVERY);
+    trimAudit(store);
+    expect([ops('proxy.request'), ops('checkpoint.save'), ops('write')]).toEqual([1, 1, AUDIT_MAX_ROWS]);
+    expect(queryAudit(store, { execId: 'e1', op: 'proxy*', limit: 10 }).records.map((r) => r.op)).toEqual(['proxy.request']);
+    // Command rows have a bound of their own, applied by gc and compact.
+    store.mutate(() => {
+      for (let i = 0; i < 30; i++) audit(store, actor, 'vault.fork', `v${i}`);
+    });
+    // (The newest 20 rows are all forks: the row bound counts them, so no change is left.)
+    expect(trimAudit(store, { maxRows: 20 })).toBe(12 + AUDIT_MAX_ROWS);
+    expect([ops('proxy.request'), ops('checkpoint.save'), ops('vault.fork'), ops('write')]).toEqual([0, 0, 20, 0]);
   });
 });

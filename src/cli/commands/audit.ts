@@ -40,8 +40,9 @@ export const auditCommand = new Command('audit')
     'after',
     `
 Covers the whole home; the global --vault option, when given, narrows it to one vault. Rows are
-printed oldest first. Retention: at most ${AUDIT_MAX_ROWS.toLocaleString('en-US')} rows and ${AUDIT_MAX_AGE_MS / 86_400_000} days; older rows are
-dropped automatically (and by gc and compact); \`audit clear\` drops them sooner.
+printed oldest first. Retention: ${AUDIT_MAX_AGE_MS / 86_400_000} days, and at most ${AUDIT_MAX_ROWS.toLocaleString('en-US')} file changes plus as many
+command rows (proxy decisions, vault, checkpoint and maintenance commands), counted apart; older
+rows are dropped automatically (command rows by gc and compact); \`audit clear\` drops them sooner.
 ` + examples(['avfs audit --since 1h', 'avfs audit --op "vault.*" --limit 20', 'avfs audit --exec 7f3a --json', 'avfs audit clear --before 30d']),
   )
   .action(
