@@ -112,6 +112,19 @@ describe('copy mode specifics', () => {
     expect(vaultTree(home)['/big']).toBeUndefined();
   });
 
+  it('bounds the holes of the whole run, not only of each file: files past it are left out, each with its reason', async () => {
+    const home = newHome({ '/a.txt': 'a\n' });
+    // Each alone is within the bound (1 GiB); the second takes the run past it, and so does the third.
+    const r = await avfs(home, ['proxy', 'exec', '--mode', 'copy', '--shell', 'truncate -s 520M s1 s2 s3 && echo b > b.txt']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const skipped = r.json.skipped.map((s: { path: string }) => s.path).sort();
+    expect(skipped).toHaveLength(2);
+    expect(r.json.skipped.map((s: { reason: string }) => s.reason)).toEqual([expect.stringMatching(/a run may gain/), expect.stringMatching(/a run may gain/)]);
+    const imported = ['/s1', '/s2', '/s3'].filter((p) => !skipped.includes(p));
+    expect(r.json.changed_files.map((c: any) => c.path).sort()).toEqual(['/b.txt', ...imported]);
+    expect(vaultTree(home)[imported[0]!]).toMatchObject({ type: 'f', size: 520 * 1024 * 1024 });
+  });
+
   it("removes only what the command saw: a name someone wrote during the run into a directory it moves stays, and is not reported", async () => {
     const home = newHome({ '/d/a': 'old' });
     setVaultPolicy(home, { sandbox: { mode: 'off' } });
