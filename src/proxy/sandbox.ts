@@ -67,15 +67,62 @@ const SECRETS = ['/etc/shadow', '/etc/shadow-', '/etc/gshadow', '/etc/gshadow-',
 /** Host directories of secrets, hidden whole. */
 const SECRET_DIRS = ['/etc/sudoers.d'];
 
-/** The host's secret files that exist: SECRETS, and every SSH host private key (`ssh_host_*_key`, whatever its type). */
-function secretFiles(): string[] {
+/**
+ * The host's secrets that exist: files (SECRETS, every SSH host private key, `ssh_host_*_key`
+ * whatever its type, and /etc's private files) and directories (SECRET_DIRS and /etc's private ones).
+ */
+function hostSecrets(): { files: string[]; dirs: string[] } {
   let keys: string[] = [];
   try {
     keys = readdirSync('/etc/ssh').filter((n) => /^ssh_host_.*_key$/.test(n)).map((n) => `/etc/ssh/${n}`);
   } catch {
     // no /etc/ssh
   }
-  return [...SECRETS.filter((f) => existsSync(f)), ...keys];
+  const etc = privateEtc();
+  return {
+    files: [...new Set([...SECRETS.filter((f) => existsSync(f)), ...keys, ...etc.files])],
+    dirs: [...new Set([...SECRET_DIRS.filter((d) => isDirectoryQuietly(d)), ...etc.dirs])],
+  };
+}
+
+/** Entries of /etc looked at, at most: a larger /etc is hidden only as far as that (SECRETS are always hidden). */
+const ETC_WALK_LIMIT = 50_000;
+
+/**
+ * The files under /etc other users may not read and the directories they may not search (the
+ * database's pg_hba.conf, ssl/private, polkit rules, /etc/default/cacerts). The sandbox's root is
+ * the host's uid 0 (there is no user namespace), so it would read what only root (or a group) may:
+ * they are hidden as the named SECRETS are. Symbolic links are left alone: what they point to
+ * outside /etc is not shown, and inside it is judged by its own mode. Walked for every plan (about
+ * 1,200 entries here: see the closing note's timing), so a file made or removed since counts.
+ */
+function privateEtc(): { files: string[]; dirs: string[] } {
+  const files: string[] = [];
+  const dirs: string[] = [];
+  const pending = ['/etc'];
+  let seen = 0;
+  while (pending.length > 0 && seen < ETC_WALK_LIMIT) {
+    const dir = pending.pop()!;
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      if (++seen > ETC_WALK_LIMIT) break;
+      const path = `${dir}/${name}`;
+      const st = lstatSync(path, { throwIfNoEntry: false });
+      if (!st || st.isSymbolicLink()) continue;
+      if (st.isDirectory()) {
+        if (st.mode & 0o001) pending.push(path);
+        else dirs.push(path);
+      } else if (st.isFile() && !(st.mode & 0o004)) {
+        files.push(path);
+      }
+    }
+  }
+  return { files, dirs };
 }
 
 /**
@@ -249,19 +296,19 @@ export function planSandbox(req: SandboxRequest): SandboxPlan {
     // Its mountpoint is reserved, unless it lies inside a host system directory (which has it already).
     if (!SYSTEM_DIRS.some((d) => isWithin(bind.dest, d))) nodes.push({ path: bind.dest, kind: statSync(bind.source).isDirectory() ? 'dir' : 'file' });
   }
-  const secretDirs = SECRET_DIRS.filter((d) => isDirectoryQuietly(d));
-  const covered = [...secretDirs];
+  const secrets = hostSecrets();
+  const hiddenDirs = secrets.dirs;
+  const covered = [...hiddenDirs];
   // Every bind, the system directories' too: a home in /usr/local or /etc (a system-wide install)
   // is shown by the read-only bind of /usr or /etc as much as by a policy's.
   for (const bind of binds) {
-    for (const dir of [...own, ...secretDirs]) if (isWithin(dir, bind.source) && (mounts.includes(dir) || isDirectoryQuietly(dir))) covered.push(rebase(dir, bind.source, bind.dest));
+    for (const dir of [...own, ...hiddenDirs]) if (isWithin(dir, bind.source) && (mounts.includes(dir) || isDirectoryQuietly(dir))) covered.push(rebase(dir, bind.source, bind.dest));
   }
   // One inside another is hidden with it (covered after, it would show as an empty directory there).
   const hidden = [...new Set(covered)].filter((dir, _, all) => !all.some((other) => other !== dir && isWithin(dir, other)));
   // The host's secrets wherever a bind shows them again (a bind of / at /host shows /host/etc/shadow).
-  const secrets = secretFiles();
-  const masked = [...secrets];
-  for (const bind of extra) for (const file of secrets) if (isWithin(file, bind.source)) masked.push(rebase(file, bind.source, bind.dest));
+  const masked = [...secrets.files];
+  for (const bind of extra) for (const file of secrets.files) if (isWithin(file, bind.source)) masked.push(rebase(file, bind.source, bind.dest));
   return { ...base, enforced: true, reason: null, bwrap, binds, masked, hidden, layout: new SandboxLayout(nodes) };
 }
 

@@ -563,6 +563,27 @@ describeSandbox('sandbox limits, binds and availability', () => {
     }
   });
 
+  it("every file of /etc other users may not read, and every directory they may not search, is hidden (root inside is the host's uid 0)", async () => {
+    const file = '/etc/avfs-test-private.conf';
+    const dir = '/etc/avfs-test-private.d';
+    const open = '/etc/avfs-test-public.conf';
+    writeFileSync(file, 'PRIVATE-CONF\n', { mode: 0o640 });
+    mkdirSync(dir, { mode: 0o700 });
+    writeFileSync(join(dir, 'inner.conf'), 'PRIVATE-INNER\n', { mode: 0o644 });
+    writeFileSync(open, 'PUBLIC\n', { mode: 0o644 });
+    try {
+      const home = openHome();
+      const r = await avfs(home, ['proxy', 'exec', '--shell', `cat ${file} ${dir}/inner.conf 2>/dev/null; ls -A ${dir} | wc -l; cat ${open}`]);
+      expect(r.json, r.stdout + r.stderr).toMatchObject({ ok: true, stdout: '0\nPUBLIC\n' });
+      expect(r.json.sandbox.masked).toEqual(expect.arrayContaining([file, dir]));
+      expect(r.json.sandbox.masked).not.toContain(open);
+    } finally {
+      rmSync(file, { force: true });
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(open, { force: true });
+    }
+  });
+
   it('an SSH host key removed between planning and bubblewrap does not fail the run: planned again, it runs', async () => {
     const made = !existsSync('/etc/ssh');
     const key = '/etc/ssh/ssh_host_avfsrace_key';
