@@ -3,10 +3,13 @@ import type { Store } from '../store/store.js';
 import type { VaultRow } from '../store/vaults.js';
 
 /**
- * Entries kept at most, the oldest dropped first: the requests that reuse an entry come close
- * together, and a few kept entries, unlike thousands, die young (GC copies every survivor).
+ * Entries kept at most, the oldest dropped first: enough for a repository's tree, so that a tool
+ * walking it again (git status after the kernel's 1 s attribute cache ran out) finds every entry.
+ * Measured on eslint's 2,743 paths, getattr in process: 19-25 µs each with 256 kept (every one a
+ * miss), 6-8 µs with 4,096 (a data_version check and a map lookup); walks larger than the cache
+ * cost the same 17-25 µs with 256, 1,024 or 2,048 kept, so the longer-lived entries cost no GC.
  */
-const MAX_ENTRIES = 256;
+const MAX_ENTRIES = 8192;
 
 
 /**
