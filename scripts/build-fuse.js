@@ -27,7 +27,7 @@ const PATCH_NAME = path.relative(ROOT, PATCH_FILE);
 const EXPECTED_VERSION = '2.2.6';
 // Each fix the patch makes carries a marker comment; all present means "already patched". An
 // install patched by an earlier version of the patch (fewer fixes) gets only the missing hunks.
-const MARKERS = ['avfs-utimens-fix', 'avfs-keep-cache', 'avfs-caller-context', 'avfs-nullpath', 'avfs-link-inval'];
+const MARKERS = ['avfs-utimens-fix', 'avfs-keep-cache', 'avfs-caller-context', 'avfs-nullpath', 'avfs-link-inval', 'avfs-inval-ino'];
 // Written beside the built addon; the mount code checks it to know the fix is loaded.
 const STAMP_NAME = 'avfs-fuse-build.json';
 const STRICT = process.env.AVFS_REQUIRE_FUSE === '1';

@@ -113,6 +113,18 @@ export interface Caller {
 
 let callerFn: (() => Caller) | null | undefined;
 
+/** The loaded addon's own functions (the module fuse-native loaded: node-gyp-build requires it by path); null when absent. */
+function addon(): Record<string, unknown> | null {
+  const dir = fuseNativeDir();
+  if (!dir) return null;
+  try {
+    const require = createRequire(join(dir, 'package.json'));
+    return (require('node-gyp-build') as (d: string) => Record<string, unknown>)(dir);
+  } catch {
+    return null;
+  }
+}
+
 /**
  * The caller of the request whose handler is running, read from libfuse's fuse_get_context()
  * through the avfs-caller-context hunk of the patch (fuse-native itself does not pass it). Valid
@@ -122,23 +134,31 @@ let callerFn: (() => Caller) | null | undefined;
 export function callerReader(): (() => Caller) | null {
   if (callerFn !== undefined) return callerFn;
   callerFn = null;
-  const dir = fuseNativeDir();
-  if (!dir) return null;
-  try {
-    // node-gyp-build requires the addon by path, so this is the very module fuse-native loaded.
-    const require = createRequire(join(dir, 'package.json'));
-    const binding = (require('node-gyp-build') as (d: string) => Record<string, unknown>)(dir);
-    const get = binding.fuse_native_get_context;
-    if (typeof get === 'function') {
-      callerFn = () => {
-        const [uid, gid, pid] = (get as () => number[])();
-        return { uid: uid!, gid: gid!, pid: pid! };
-      };
-    }
-  } catch {
-    callerFn = null;
+  const get = addon()?.fuse_native_get_context;
+  if (typeof get === 'function') {
+    callerFn = () => {
+      const [uid, gid, pid] = (get as () => number[])();
+      return { uid: uid!, gid: gid!, pid: pid! };
+    };
   }
   return callerFn;
+}
+
+/**
+ * For a mounted `fuse`: drops the attributes the kernel caches for inode `ino` under every name
+ * it has (the avfs-inval-ino hunk of the patch; ARCHITECTURE.md "Hard links through the mount").
+ * Callable from any handler: attributes only, so the kernel takes no inode lock while the
+ * request waits. Null when the loaded addon lacks the hunk (an older build): names of a hard link
+ * then catch up within the attribute timeout, as before.
+ */
+export function attributeInvalidator(fuse: InstanceType<Fuse>): ((ino: number) => void) | null {
+  const invalidate = builtWith('avfs-inval-ino') ? addon()?.fuse_native_invalidate_inode : undefined;
+  if (typeof invalidate !== 'function') return null;
+  return (ino) => {
+    // fuse-native's per-mount state, which the addon reads the channel from (set by mount()).
+    const thread = (fuse as unknown as { _thread: Buffer | null })._thread;
+    if (thread) (invalidate as (thread: Buffer, ino: number) => number)(thread, ino);
+  };
 }
 
 /** Whether mounting can work here, and if not, why (never throws). */

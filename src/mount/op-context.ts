@@ -6,6 +6,7 @@ import { vaultUsage } from '../store/usage.js';
 import type { Owner, VaultFs } from '../store/vault-fs.js';
 import type { VaultRow } from '../store/vaults.js';
 import { callerReader, errnoCode, type Caller, type Fuse } from './fuse.js';
+import type { DropAttributes } from './other-names.js';
 import { O_APPEND, type OpenFile, type OpenFiles, type ShownAttributes } from './open-files.js';
 import { callerOpenFlags } from './caller-open-flags.js';
 
@@ -30,6 +31,12 @@ export interface MountContext {
   log: (message: string) => void;
   /** Who made the request being served (default: the patched addon's fuse_get_context, if built). */
   caller?: (() => Caller) | null;
+  /**
+   * How to make the kernel drop an inode's cached attributes under all its names, once mounted
+   * (other-names.ts); none, or null returned, leaves the other names of a hard link to catch up
+   * within the attribute timeout.
+   */
+  dropAttributes?: () => DropAttributes | null;
 }
 
 export const S_IFREG = 0o100000;

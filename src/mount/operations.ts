@@ -4,6 +4,7 @@ import { directoryOps } from './directory-ops.js';
 import { fileOps } from './file-ops.js';
 import { namespaceOps } from './namespace-ops.js';
 import { opContext, type MountContext } from './op-context.js';
+import { refreshOtherNames } from './other-names.js';
 
 export type { MountContext } from './op-context.js';
 
@@ -20,9 +21,9 @@ export type { MountContext } from './op-context.js';
  * Deliberate answers for what the store does not model:
  *  - link → VaultFs.link: one inode, several names, each reporting the inode's number (use_ino)
  *    and link count. libfuse 2's path-based API gives each name its own kernel inode, so what the
- *    kernel cached for one name (size, times, link count) can lag a change made through another
- *    name for up to the attribute timeout, and a read through it in that window stops at the
- *    cached size (ARCHITECTURE.md, "Hard links through the mount").
+ *    kernel cached for one name (size, times, link count) would lag a change made through another
+ *    name for up to the attribute timeout: a link, and the operations other-names.ts wraps, make
+ *    the kernel drop it (ARCHITECTURE.md, "Hard links through the mount").
  *  - chown → VaultFs.chown: stored per entry; an entry never chowned reports the mounting user.
  *    `avfs mount` runs with default_permissions (server.ts), so the kernel has already decided
  *    who may chown, chmod, open or search, from what getattr reports; this code only stores. On a
@@ -47,5 +48,6 @@ export type { MountContext } from './op-context.js';
 
 export function createOperations(ctx: MountContext): FuseOperations {
   const c = opContext(ctx);
-  return { ...attributeOps(c), ...directoryOps(c), ...fileOps(c), ...namespaceOps(c) };
+  const ops = { ...attributeOps(c), ...directoryOps(c), ...fileOps(c), ...namespaceOps(c) };
+  return ctx.dropAttributes ? refreshOtherNames(ops, c, ctx.dropAttributes) : ops;
 }

@@ -2,7 +2,8 @@ import { readdir, readlink } from 'node:fs/promises';
 import { AvfsError, toAvfsError } from '../errors.js';
 import { openStore, type Actor, type Store } from '../store/store.js';
 import { VaultFs } from '../store/vault-fs.js';
-import { keepCacheSupported, loadFuse, nullPathSupported, type Fuse } from './fuse.js';
+import { attributeInvalidator, keepCacheSupported, loadFuse, nullPathSupported, type Fuse } from './fuse.js';
+import type { DropAttributes } from './other-names.js';
 import { prepareMountpoint } from './mountpoint.js';
 import { OpenFiles } from './open-files.js';
 import { instrumentFromEnv } from './op-stats.js';
@@ -169,6 +170,8 @@ export async function serveMount(options: ServeOptions): Promise<MountSessionInf
   let host: ViewHost | undefined;
   const activity = { last: 0, writes: 0 };
   let fuse: InstanceType<Fuse> | undefined;
+  /** Set once mounted (other-names.ts): the kernel's inodes exist only then. */
+  let dropAttributes: DropAttributes | null = null;
   try {
     const Fuse = await loadFuse();
     const dir = await prepareMountpoint(home, options.dir, sessionId);
@@ -176,7 +179,7 @@ export async function serveMount(options: ServeOptions): Promise<MountSessionInf
     store = openStore(home);
     const ops = options.views
       ? (host = new ViewHost({ fuse: Fuse, store, home, sessionId, uid: session.uid, gid: session.gid, keepCache: keepCacheSupported(), nullPath: nullPathSupported(), log: info })).operations()
-      : vaultOperations(Fuse, store, options, session, (f) => (files = f), info);
+      : vaultOperations(Fuse, store, options, session, (f) => (files = f), info, () => dropAttributes);
     files ??= host;
     trackActivity(ops as unknown as Record<string, unknown>, activity);
     // Commits through a mount come in bursts (a clone, an install: one per file closed), and
@@ -209,6 +212,7 @@ export async function serveMount(options: ServeOptions): Promise<MountSessionInf
       timeout: false,
     });
     await mountWithTimeout(fuse, 20_000);
+    dropAttributes = attributeInvalidator(fuse);
     if (host) await host.listen(options.views!.socket);
   } catch (err) {
     const e = err instanceof Error && /fuse failed|Mountpoint/.test(err.message) && !(err instanceof AvfsError)
@@ -370,6 +374,7 @@ function vaultOperations(
   session: MountSessionInfo,
   setFiles: (files: OpenFiles) => void,
   info: (m: string) => void,
+  dropAttributes: () => DropAttributes | null,
 ) {
   const actor: Actor = { source: options.execId ? 'proxy' : 'mount', execId: options.execId || null };
   const fs = new VaultFs(store, options.vault, actor);
@@ -391,6 +396,7 @@ function vaultOperations(
     keepCache: keepCacheSupported(),
     nullPath: nullPathSupported(),
     log: (m) => info(m),
+    dropAttributes,
   });
   return options.layout ? sandboxView(ops, new SandboxLayout(options.layout), Fuse, session) : ops;
 }

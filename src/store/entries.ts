@@ -648,17 +648,17 @@ function syncLinks(store: Store, vault: VaultRow, entry: Entry, change: ChangeOp
  * statements. Names an ancestor's layer shows, and every name where forks must get a copy of
  * what they showed (pushDown), go one by one.
  */
-export function setLinkCount(store: Store, vault: VaultRow, ino: number, nlink: number, change: ChangeOptions, also?: Entry, keepCtime = false): void {
-  const at = now();
+export function setLinkCount(store: Store, vault: VaultRow, ino: number, nlink: number, change: ChangeOptions, also?: Entry): void {
+  const at = change.at?.ctime ?? now();
   const known = manyNames(store, vault);
-  const relink = (name: Entry) => changeMetadata(store, vault, name, { ...name, nlink, ctime: keepCtime ? name.ctime : at }, change, known);
+  const relink = (name: Entry) => changeMetadata(store, vault, name, { ...name, nlink, ctime: at }, change, known);
   if (known.forks.length > 0) {
     const names = namesOfInode(store, vault, ino);
     if (also && !names.some((e) => e.path === also.path)) names.push(also);
     for (const name of names) relink(name);
     return;
   }
-  ownLinkCount(store, vault, ino, nlink, keepCtime ? null : at, known.pinnedUpTo, relink);
+  ownLinkCount(store, vault, ino, nlink, at, known.pinnedUpTo, relink);
   for (const name of namesOfInode(store, vault, ino, false, 1)) if (!ownRow(store, vault.id, name.path)) relink(name);
   // Last, so the statements over the group above did not meet it (it joins the index now).
   if (also && also.nlink <= 1) relink(also);
@@ -669,16 +669,12 @@ export function setLinkCount(store: Store, vault: VaultRow, ino: number, nlink: 
  * in three statements over the group: a name whose newest version something pinned (or that has
  * none of its own) gets a `touch` version through `pinned`, one by one (the first change after a
  * pin; from then on its newest version is that touch); the others' newest versions are updated
- * in place; then every row. `ctime` null keeps each name's ctime.
+ * in place; then every row, with its ctime.
  */
-function ownLinkCount(store: Store, vault: VaultRow, ino: number, nlink: number, ctime: number | null, pinnedUpTo: number, pinned: (name: Entry) => void): void {
+function ownLinkCount(store: Store, vault: VaultRow, ino: number, nlink: number, ctime: number, pinnedUpTo: number, pinned: (name: Entry) => void): void {
   for (const name of store.stmt<Entry>(LINKED_PINNED).all({ vault: vault.id, ino, nlink, pinned: pinnedUpTo })) pinned(name);
   store.stmt(LINKED_VERSIONS).run({ vault: vault.id, ino, nlink, pinned: pinnedUpTo });
-  const rows =
-    ctime === null
-      ? store.stmt<{ path: string }>(LINKED_ROWS).all({ vault: vault.id, ino, nlink })
-      : store.stmt<{ path: string }>(LINKED_ROWS_CTIME).all({ vault: vault.id, ino, nlink, ctime });
-  for (const { path } of rows) {
+  for (const { path } of store.stmt<{ path: string }>(LINKED_ROWS).all({ vault: vault.id, ino, nlink, ctime })) {
     noteWritten(store, vault.id, path);
     rowsChanged(store, vault.id, path);
   }
@@ -690,8 +686,7 @@ const LINKED = 'FROM entries e INDEXED BY entries_links WHERE e.vault_id = @vaul
 const LINKED_PINNED = `SELECT ${COLUMNS} ${LINKED} AND e.nlink != @nlink AND coalesce((${NEWEST_OWN}), -1) <= @pinned`;
 const LINKED_VERSIONS = `UPDATE versions SET nlink = @nlink WHERE id IN (SELECT (${NEWEST_OWN}) ${LINKED} AND e.nlink != @nlink) AND id > @pinned`;
 // INDEXED BY: the planner otherwise walks every row of the vault (the count it sets is in the index's WHERE).
-const LINKED_ROWS = 'UPDATE entries INDEXED BY entries_links SET nlink = @nlink WHERE vault_id = @vault AND ino = @ino AND nlink > 1 RETURNING path';
-const LINKED_ROWS_CTIME = 'UPDATE entries INDEXED BY entries_links SET nlink = @nlink, ctime = @ctime WHERE vault_id = @vault AND ino = @ino AND nlink > 1 RETURNING path';
+const LINKED_ROWS = 'UPDATE entries INDEXED BY entries_links SET nlink = @nlink, ctime = @ctime WHERE vault_id = @vault AND ino = @ino AND nlink > 1 RETURNING path';
 
 /**
  * Deletes `path` (not its descendants) and records the deletion as a version. The other names of

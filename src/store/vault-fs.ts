@@ -24,7 +24,7 @@ import {
   type MovePart,
 } from './entries.js';
 import { enforceQuota, streamLimit } from './quota.js';
-import type { Actor, Store } from './store.js';
+import { now, type Actor, type Store } from './store.js';
 import { getVault, type VaultRow } from './vaults.js';
 import { assertFileTarget, assertMovable, assertNotRoot, requireEntry } from './guards.js';
 import { pushAll } from '../core/arrays.js';
@@ -706,11 +706,11 @@ export class VaultFs {
       this.ensureParent(vault, dst, false);
       if (getEntry(this.store, vault, dst)) throw alreadyExists(dst);
       const nlink = entry.nlink + 1;
-      // A new name leaves the inode's ctime as it is (unlike POSIX): ARCHITECTURE.md, "Hard links
-      // through the mount" (the kernel's ctime cached for the other names would otherwise differ
-      // from a fresh fstat, and tar c right after tar x reports "file changed as we read it").
-      setLinkCount(this.store, vault, entry.ino, nlink, { op: 'link', actor: this.actor, detail: { to: dst } }, entry, true);
-      const linked = putEntry(this.store, vault, dst, { ...entry, nlink }, { op: 'link', actor: this.actor, detail: { from: src } });
+      // The inode's ctime moves, on every name alike (POSIX). Through the mount the kernel is told
+      // to drop what it cached for the other names (ARCHITECTURE.md, "Hard links through the mount").
+      const at = { ctime: now() };
+      setLinkCount(this.store, vault, entry.ino, nlink, { op: 'link', actor: this.actor, detail: { to: dst }, at }, entry);
+      const linked = putEntry(this.store, vault, dst, { ...entry, nlink }, { op: 'link', actor: this.actor, detail: { from: src }, at });
       audit(this.store, this.actor, 'link', this.name, { from: src, to: dst });
       return linked;
     });

@@ -1,0 +1,63 @@
+import type { FuseOperations } from 'fuse-native';
+import type { Entry } from '../store/entries.js';
+import type { OpContext } from './op-context.js';
+
+/** Drops what the kernel caches of an inode's attributes under every name it has (fuse.ts attributeInvalidator). */
+export type DropAttributes = (ino: number) => void;
+
+/**
+ * libfuse 2 gives each name of a hard link its own kernel inode, so a change through one name left
+ * the others' cached size, times and link count as they were for the attribute timeout (1 s): a
+ * read through another name stopped at the old size, and vim, saving through one name right
+ * after a write through another, saw a changed mtime and (in batch mode) did not write at all.
+ * A link already refreshes every name (the avfs-link-inval hunk, in C). This wraps the other
+ * operations that change an inode with more than one name: once one succeeds, the kernel drops
+ * the attributes it cached for every name of that inode, before the reply. Names of files with
+ * one link (nearly all) cost one stored-entry read per wrapped request, no call into the addon.
+ *
+ * Covered: unlink (the others' link count), rename (the replaced file's link count, the moved
+ * one's ctime), chmod, chown, utimens, truncate and ftruncate, and flush and release (what a
+ * write through the name stored: size, times). Not covered: each write while the file is open,
+ * so a reader through another name sees the new size at the writer's close or within the 1 s
+ * attribute timeout, whichever comes first (README, "Hard links").
+ */
+export function refreshOtherNames(ops: FuseOperations, c: OpContext, drop: () => DropAttributes | null): FuseOperations {
+  /** The inode behind `e`, when it has other names to refresh. */
+  const linked = (e: Entry | undefined): number | null => (e && e.type === 'f' && (e.nlink ?? 1) > 1 ? e.ino : null);
+  const atPath = (path: string): number | null => {
+    try {
+      return linked(c.entry(path));
+    } catch {
+      return null; // the operation itself reports what failed
+    }
+  };
+  const atHandle = (path: string, fd: number): number | null => {
+    const file = c.files.handle(fd)?.file;
+    return file && !file.orphan ? atPath(file.path) : atPath(path);
+  };
+  /** `cb`, refreshing `inos` first when the operation succeeded. */
+  const after = (inos: Array<number | null>, cb: (err: number) => void) => (err: number) => {
+    const fn = err === 0 ? drop() : null;
+    if (fn) for (const ino of new Set(inos)) if (ino !== null) fn(ino);
+    cb(err);
+  };
+
+  const wrapped: FuseOperations = { ...ops };
+  const { unlink, rename, chmod, chown, utimens, truncate, ftruncate, flush, release } = ops;
+  if (unlink) wrapped.unlink = (path, cb) => unlink(path, after([atPath(path)], cb));
+  if (rename) wrapped.rename = (src, dst, cb) => rename(src, dst, after([atPath(src), atPath(dst)], cb));
+  if (chmod) wrapped.chmod = (path, mode, cb) => chmod(path, mode, after([atPath(path)], cb));
+  if (chown) wrapped.chown = (path, uid, gid, cb) => chown(path, uid, gid, after([atPath(path)], cb));
+  if (utimens) wrapped.utimens = (path, atime, mtime, cb) => utimens(path, atime, mtime, after([atPath(path)], cb));
+  if (truncate) wrapped.truncate = (path, size, cb) => truncate(path, size, after([atPath(path)], cb));
+  // After the operation: a file's first name may be stored by it (nothing to refresh before).
+  if (ftruncate) wrapped.ftruncate = (path, fd, size, cb) => ftruncate(path, fd, size, (err) => after([err === 0 ? atHandle(path, fd) : null], cb)(err));
+  if (flush) wrapped.flush = (path, fd, cb) => flush(path, fd, (err) => after([err === 0 ? atHandle(path, fd) : null], cb)(err));
+  if (release) {
+    wrapped.release = (path, fd, cb) => {
+      const ino = atHandle(path, fd); // the handle is gone once released
+      release(path, fd, (err) => after([ino], cb)(err));
+    };
+  }
+  return wrapped;
+}
