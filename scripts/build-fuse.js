@@ -3,7 +3,9 @@
 // keep-cache: open may ask the kernel to keep a file's page cache; caller-context: JS may read the
 // uid, gid and pid of the request being served, so new entries belong to their creator; nullpath: an open file
 // whose directory was removed keeps working; link-inval: a link refreshes the attributes the kernel
-// cached for the file's other names) to the installed fuse-native
+// cached for the file's other names; inval-ino: JS may do the same for any inode; direct-append:
+// open may ask for direct I/O; lookup-utf8: a lookup of a name that is not UTF-8 finds nothing)
+// to the installed fuse-native
 // and rebuilds its addon from source with node-gyp, offline: against npm's nodedir or the Node headers installed beside this node, and the libfuse that
 // fuse-shared-library-linux ships (no -dev package). node-gyp-build then loads
 // build/Release/fuse.node in preference to the unpatched prebuild.
@@ -27,7 +29,11 @@ const PATCH_NAME = path.relative(ROOT, PATCH_FILE);
 const EXPECTED_VERSION = '2.2.6';
 // Each fix the patch makes carries a marker comment; all present means "already patched". An
 // install patched by an earlier version of the patch (fewer fixes) gets only the missing hunks.
-const MARKERS = ['avfs-utimens-fix', 'avfs-keep-cache', 'avfs-caller-context', 'avfs-nullpath', 'avfs-link-inval', 'avfs-inval-ino'];
+// Fixes added later come as layers: a line `# layer: <marker>` in the patch starts hunks written
+// against the source with every hunk above applied (a diff from pristine would merge them with
+// the earlier hunks they touch, which an older install cannot match). A layer is applied when its
+// marker is missing, the hunks above the first layer when any of their markers is.
+const MARKERS = ['avfs-utimens-fix', 'avfs-keep-cache', 'avfs-caller-context', 'avfs-nullpath', 'avfs-link-inval', 'avfs-inval-ino', 'avfs-direct-append', 'avfs-lookup-utf8'];
 // Written beside the built addon; the mount code checks it to know the fix is loaded.
 const STAMP_NAME = 'avfs-fuse-build.json';
 const STRICT = process.env.AVFS_REQUIRE_FUSE === '1';
@@ -67,8 +73,14 @@ function parsePatch(text) {
   const lines = text.split('\n');
   const files = [];
   let current = null;
+  let layer = null;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i];
+    const layerLine = /^# layer: (\S+)/.exec(line);
+    if (layerLine) {
+      layer = layerLine[1];
+      continue;
+    }
     if (line.startsWith('+++ ')) {
       const target = line.slice(4).replace(/\t.*$/, '').trim();
       const m = /(?:^|\/)node_modules\/fuse-native\/(.+)$/.exec(target);
@@ -82,7 +94,7 @@ function parsePatch(text) {
     if (!current) throw new Error(`hunk before any file header at patch line ${i + 1}`);
     const oldCount = h[2] === undefined ? 1 : Number(h[2]);
     const newCount = h[4] === undefined ? 1 : Number(h[4]);
-    const hunk = { oldStart: Number(h[1]), oldLines: [], newLines: [] };
+    const hunk = { oldStart: Number(h[1]), oldLines: [], newLines: [], layer };
     let seenOld = 0;
     let seenNew = 0;
     while (seenOld < oldCount || seenNew < newCount) {
@@ -150,7 +162,10 @@ function applyPatch(pkgDir) {
   const sources = files.map(({ file }) => fs.readFileSync(path.join(pkgDir, file), 'utf8'));
   const complete = (s) => MARKERS.every((m) => s.includes(m));
   if (sources.every(complete)) return 'already';
-  const results = files.map(({ file, hunks }, i) => applyHunks(sources[i], hunks, file));
+  const layers = new Set(files.flatMap(({ hunks }) => hunks.map((h) => h.layer)).filter(Boolean));
+  const base = MARKERS.filter((m) => !layers.has(m));
+  const applied = (layer, s) => (layer === null ? base.every((m) => s.includes(m)) : s.includes(layer));
+  const results = files.map(({ file, hunks }, i) => applyHunks(sources[i], hunks.filter((h) => !applied(h.layer, sources[i])), file));
   if (!results.every(complete)) {
     throw new Error(`the patch does not add every marker (${MARKERS.join(', ')}) to every file`);
   }

@@ -46,8 +46,8 @@ export function directoryOps(c: OpContext): Pick<FuseOperations, 'readdir' | 'mk
     mkdir(path, mode, cb) {
       try {
         if (ctx.readOnly) return cb(EROFS);
-        if (holderOf(path)) return cb(EEXIST);
         if (undecodableName(path)) return cb(c.err.EILSEQ);
+        if (holderOf(path)) return cb(EEXIST);
         // The kernel resolved the path: a parent that is no directory now (replaced elsewhere,
         // by a symlink too) is ENOTDIR, never followed as VaultFs.mkdir follows user paths.
         const bad = parentError(path);

@@ -7,6 +7,8 @@ import { O_ACCMODE, O_APPEND, O_RDONLY } from './open-files.js';
 
 /** Bit 30 of the handle open answers: keep the page cache (the avfs-keep-cache patch). */
 const KEEP_CACHE = 0x40000000;
+/** Bit 29: direct I/O for this open, each write(2) one request (the avfs-direct-append patch). */
+const DIRECT_IO = 0x20000000;
 
 /**
  * File I/O operations: open and create hand out handles on OpenFiles, reads and writes go to the
@@ -44,6 +46,11 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
         // looked up again, the kernel follows the link.
         if (e.type === 'l') return cb(c.err.ESTALE);
         const fh = files.open(e, flags);
+        // Appending through one name of a file that has others: the kernel locks each name's inode
+        // apart, and a cached write crossing a page boundary goes out as two requests, between
+        // which another name's append could land (interleaved lines). Direct I/O sends each
+        // write(2) as one request, appended whole (the end is read here, at each write).
+        if (ctx.directAppend && flags & O_APPEND && e.type === 'f' && e.nlink > 1) return cb(0, fh | DIRECT_IO);
         // The content as opened (storing a hard link's other open names may have changed it).
         const file = files.handle(fh)!.file;
         // Opened through another name of a hard link open here (one working copy for the inode):
@@ -63,8 +70,9 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
         // kernel still held its failed lookup (1 s): EEXIST would fail a plain `echo x > f` or
         // open(O_CREAT). ESTALE makes the kernel look the name up again and repeat the open once,
         // which then opens the file (or, with O_EXCL, fails EEXIST), as on a local disk.
-        if (holderOf(path) || entry(path)) return cb(c.err.ESTALE);
+        // A name that was not UTF-8 first: a stored name holding U+FFFD there is another name.
         if (undecodableName(path)) return cb(c.err.EILSEQ);
+        if (holderOf(path) || entry(path)) return cb(c.err.ESTALE);
         const bad = parentError(path);
         if (bad) return cb(bad);
         // A new file is stored only when it is first closed, and tools ignore errors at close

@@ -97,6 +97,14 @@ export function keepCacheSupported(): boolean {
 }
 
 /**
+ * Whether the loaded addon honours the direct-I/O bit in open's handle (the avfs-direct-append
+ * hunk of the patch). Without it the bit must never be set.
+ */
+export function directAppendSupported(): boolean {
+  return builtWith('avfs-direct-append');
+}
+
+/**
  * Whether operations on an open file keep working once libfuse lost its path (the avfs-nullpath
  * hunk: a directory above it removed). Without it such a directory must stay non-empty.
  */

@@ -100,8 +100,8 @@ export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'ren
     link(src, dst, cb) {
       try {
         if (ctx.readOnly) return cb(EROFS);
-        if (holderOf(dst) || entry(dst)) return cb(EEXIST);
         if (undecodableName(dst)) return cb(c.err.EILSEQ);
+        if (holderOf(dst) || entry(dst)) return cb(EEXIST);
         // A file open here with unsaved writes (or created and not stored yet) is stored first:
         // the new name shows the inode's content, which is what the kernel has been shown.
         const f = holderOf(src);
@@ -119,9 +119,9 @@ export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'ren
     symlink(target, path, cb) {
       try {
         if (ctx.readOnly) return cb(EROFS);
-        if (holderOf(path)) return cb(EEXIST);
         // A target that was not UTF-8 arrives with U+FFFD in it, as a name does: refused the same way.
         if (undecodableName(path) || target.includes('\uFFFD')) return cb(c.err.EILSEQ);
+        if (holderOf(path)) return cb(EEXIST);
         fs.symlink(target, path, { owner: creatorOf(path).owner });
         cb(0);
       } catch (err) {
@@ -145,8 +145,8 @@ export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'ren
         if (ctx.readOnly) return cb(EROFS);
         const type = NODE_TYPES.get(mode & S_IFMT);
         if (!type) return cb(EINVAL);
-        if (holderOf(path)) return cb(EEXIST);
         if (undecodableName(path)) return cb(c.err.EILSEQ);
+        if (holderOf(path)) return cb(EEXIST);
         fs.mknod(path, type, mode & 0o7777, dev, { owner: creatorOf(path).owner });
         cb(0);
       } catch (err) {

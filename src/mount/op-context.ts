@@ -23,6 +23,8 @@ export interface MountContext {
   home: string;
   /** The addon honours KEEP_CACHE in open's handle (see keepCacheSupported). */
   keepCache: boolean;
+  /** The addon honours DIRECT_IO in open's handle (see directAppendSupported); default no. */
+  directAppend?: boolean;
   /**
    * The addon passes "" as the path of an open file whose path libfuse lost (see nullPathSupported):
    * a directory whose only entries are files unlinked while open may then be removed.

@@ -16,14 +16,14 @@ export type DropAttributes = (ino: number) => void;
  * one link (nearly all) cost one stored-entry read per wrapped request, no call into the addon.
  *
  * Covered: unlink (the others' link count), rename (the replaced file's link count, the moved
- * one's ctime), chmod, chown, utimens, truncate and ftruncate, and flush and release (what a
- * write through the name stored: size, times). Not covered: each write while the file is open,
- * so a reader through another name sees the new size at the writer's close or within the 1 s
- * attribute timeout, whichever comes first (README, "Hard links").
+ * one's ctime), chmod, chown, utimens, truncate and ftruncate, write (size, times), and flush,
+ * fsync and release (what the writes stored). Writes ask whether their file has other names once
+ * per open file (`linkedWrites`), not per write: a name added to it while it is open through
+ * another shows its writes at their close, or within the attribute timeout.
  */
 export function refreshOtherNames(ops: FuseOperations, c: OpContext, drop: () => DropAttributes | null): FuseOperations {
-  /** The inode behind `e`, when it has other names to refresh. */
-  const linked = (e: Entry | undefined): number | null => (e && e.type === 'f' && (e.nlink ?? 1) > 1 ? e.ino : null);
+  /** The inode behind `e`, when it has other names to refresh (a FIFO, socket or device may have them too). */
+  const linked = (e: Entry | undefined): number | null => (e && e.type !== 'd' && (e.nlink ?? 1) > 1 ? e.ino : null);
   const atPath = (path: string): number | null => {
     try {
       return linked(c.entry(path));
@@ -42,10 +42,28 @@ export function refreshOtherNames(ops: FuseOperations, c: OpContext, drop: () =>
     cb(err);
   };
 
+  /** Per open file: the inode its writes refresh (null when it has one name), asked at its first write. */
+  let linkedWrites = new WeakMap<object, number | null>();
+  /** Names come and go: ask again. */
+  const namesChanged = () => (linkedWrites = new WeakMap());
+
   const wrapped: FuseOperations = { ...ops };
-  const { unlink, rename, chmod, chown, utimens, truncate, ftruncate, flush, release } = ops;
-  if (unlink) wrapped.unlink = (path, cb) => unlink(path, after([atPath(path)], cb));
-  if (rename) wrapped.rename = (src, dst, cb) => rename(src, dst, after([atPath(src), atPath(dst)], cb));
+  const { unlink, rename, link, chmod, chown, utimens, truncate, ftruncate, write, flush, fsync, release } = ops;
+  if (unlink) wrapped.unlink = (path, cb) => (namesChanged(), unlink(path, after([atPath(path)], cb)));
+  if (rename) wrapped.rename = (src, dst, cb) => (namesChanged(), rename(src, dst, after([atPath(src), atPath(dst)], cb)));
+  if (link) wrapped.link = (src, dst, cb) => (namesChanged(), link(src, dst, cb));
+  if (write) {
+    wrapped.write = (path, fd, buf, len, pos, cb) => {
+      const file = c.files.handle(fd)?.file;
+      if (!file) return write(path, fd, buf, len, pos, cb);
+      let ino = linkedWrites.get(file);
+      if (ino === undefined) linkedWrites.set(file, (ino = file.orphan ? null : atPath(file.path)));
+      if (ino === null) return write(path, fd, buf, len, pos, cb);
+      const refreshed = ino;
+      write(path, fd, buf, len, pos, (n) => after([n >= 0 ? refreshed : null], () => cb(n))(0));
+    };
+  }
+  if (fsync) wrapped.fsync = (path, datasync, fd, cb) => fsync(path, datasync, fd, (err) => after([err === 0 ? atHandle(path, fd) : null], cb)(err));
   if (chmod) wrapped.chmod = (path, mode, cb) => chmod(path, mode, after([atPath(path)], cb));
   if (chown) wrapped.chown = (path, uid, gid, cb) => chown(path, uid, gid, after([atPath(path)], cb));
   if (utimens) wrapped.utimens = (path, atime, mtime, cb) => utimens(path, atime, mtime, after([atPath(path)], cb));

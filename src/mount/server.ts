@@ -2,7 +2,7 @@ import { readdir, readlink } from 'node:fs/promises';
 import { AvfsError, toAvfsError } from '../errors.js';
 import { openStore, type Actor, type Store } from '../store/store.js';
 import { VaultFs } from '../store/vault-fs.js';
-import { attributeInvalidator, keepCacheSupported, loadFuse, nullPathSupported, type Fuse } from './fuse.js';
+import { attributeInvalidator, directAppendSupported, keepCacheSupported, loadFuse, nullPathSupported, type Fuse } from './fuse.js';
 import type { DropAttributes } from './other-names.js';
 import { prepareMountpoint } from './mountpoint.js';
 import { OpenFiles } from './open-files.js';
@@ -394,6 +394,7 @@ function vaultOperations(
     gid: session.gid,
     home: options.home,
     keepCache: keepCacheSupported(),
+    directAppend: directAppendSupported(),
     nullPath: nullPathSupported(),
     log: (m) => info(m),
     dropAttributes,

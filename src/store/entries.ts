@@ -504,6 +504,16 @@ function changeMetadata(store: Store, vault: VaultRow, old: Entry, next: Entry, 
 }
 
 /**
+ * Gives every other name of `entry`'s inode its ctime, the inode's (rename(2) moves the moved
+ * inode's ctime, and a hard link's names show one inode). A ctime-only change: rows, no version.
+ */
+export function shareCtime(store: Store, vault: VaultRow, entry: Entry, change: ChangeOptions): void {
+  for (const other of namesOfInode(store, vault, entry.ino)) {
+    if (other.path !== entry.path && other.ctime !== entry.ctime) changeMetadata(store, vault, other, { ...other, ctime: entry.ctime }, change);
+  }
+}
+
+/**
  * What changeMetadata asks about the vault for every name, asked once by a change of every name
  * of an inode (its link count, its times): the newest point of the vault's history anything
  * pinned (see pinnedSince; -1 when none) and its direct forks. Neither changes during the change.

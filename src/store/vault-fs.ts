@@ -13,6 +13,7 @@ import {
   listDescendants,
   lastVersion,
   putEntry,
+  shareCtime,
   removeDescendants,
   removeEntry,
   reserveInos,
@@ -826,7 +827,9 @@ export function moveTree(store: Store, vault: VaultRow, src: string, dst: string
   }
   for (const e of moving) {
     const arrival = { ...change, detail: { ...change.detail, from: e.path }, ...(part(e) === 'below' ? { at: { ctime: e.ctime } } : {}) };
-    putEntry(store, vault, rebase(e.path, src, dst), { ...e, ino: e.ino }, arrival, part(e));
+    const moved = putEntry(store, vault, rebase(e.path, src, dst), { ...e, ino: e.ino }, arrival, part(e));
+    // The top's new ctime is its inode's: a hard link's other names show it too.
+    if (e === entry && e.type !== 'd' && e.nlink > 1) shareCtime(store, vault, moved, change);
   }
   return moving.length;
 }

@@ -420,6 +420,29 @@ os.close(fd)
     expect((await fx.run(['cat', '/not-utf8/file'])).json.content).toBe('keep\n');
   });
 
+  it('a name that is not UTF-8 never reaches a stored name holding U+FFFD in its place: looked up, it is missing; made, it is refused', async () => {
+    // JS receives each invalid byte as U+FFFD, so b"u\xff" and the stored "u\ufffd" (made with
+    // the CLI, well-formed UTF-8) were the same name: a write to the first replaced the second.
+    const dir = join(fx.dir, 'fffd');
+    mkdirSync(dir);
+    expect((await fx.run(['write', '/fffd/u\ufffd', 'genuine'])).json.ok).toBe(true);
+    const r = await errnos(
+      dir,
+      [
+        't("stat", lambda: os.stat(b"u\\xff"))',
+        't("read", lambda: open(b"u\\xfe", "rb").read())',
+        't("write", lambda: open(b"u\\xff", "w").write("x"))',
+        't("append", lambda: open(b"u\\xff", "a").write("x"))',
+        't("mkdir", lambda: os.mkdir(b"u\\xff"))',
+        't("unlink", lambda: os.unlink(b"u\\xff"))',
+        't("link to it", lambda: os.link(b"u\\xff", "l"))',
+        't("genuine", lambda: open("u\\ufffd", "rb").read())',
+      ].join('\n'),
+    );
+    expect(r).toEqual({ stat: 'ENOENT', read: 'ENOENT', write: 'EILSEQ', append: 'EILSEQ', mkdir: 'EILSEQ', unlink: 'ENOENT', 'link to it': 'ENOENT', genuine: 'OK' });
+    expect((await fx.run(['cat', '/fffd/u\ufffd'])).json.content).toBe('genuine');
+  });
+
   it('a checkpoint restore brings back a FIFO, a socket and a chowned file; export makes the FIFO and owners on the host', async () => {
     const dir = join(fx.dir, 'model');
     mkdirSync(dir);
