@@ -17,9 +17,9 @@ export type DropAttributes = (ino: number) => void;
  *
  * Covered: unlink (the others' link count), rename (the replaced file's link count, the moved
  * one's ctime), chmod, chown, utimens, truncate and ftruncate, write (size, times), and flush,
- * fsync and release (what the writes stored). Writes ask whether their file has other names once
- * per open file (`linkedWrites`), not per write: a name added to it while it is open through
- * another shows its writes at their close, or within the attribute timeout.
+ * fsync and release of a file written here (what the writes stored). Writes ask whether their
+ * file has other names once per open file (`linkedWrites`), not per write, and closes only look
+ * there: a name added elsewhere to a file open here shows its writes within the attribute timeout.
  */
 export function refreshOtherNames(ops: FuseOperations, c: OpContext, drop: () => DropAttributes | null): FuseOperations {
   /** The inode behind `e`, when it has other names to refresh (a FIFO, socket or device may have them too). */
@@ -63,17 +63,22 @@ export function refreshOtherNames(ops: FuseOperations, c: OpContext, drop: () =>
       write(path, fd, buf, len, pos, (n) => after([n >= 0 ? refreshed : null], () => cb(n))(0));
     };
   }
-  if (fsync) wrapped.fsync = (path, datasync, fd, cb) => fsync(path, datasync, fd, (err) => after([err === 0 ? atHandle(path, fd) : null], cb)(err));
+  /** The inode a file written through `fd` refreshes (null when unwritten or single-named): no read of the store. */
+  const written = (fd: number): number | null => {
+    const file = c.files.handle(fd)?.file;
+    return (file && linkedWrites.get(file)) ?? null;
+  };
+  if (fsync) wrapped.fsync = (path, datasync, fd, cb) => fsync(path, datasync, fd, (err) => after([err === 0 ? written(fd) : null], cb)(err));
   if (chmod) wrapped.chmod = (path, mode, cb) => chmod(path, mode, after([atPath(path)], cb));
   if (chown) wrapped.chown = (path, uid, gid, cb) => chown(path, uid, gid, after([atPath(path)], cb));
   if (utimens) wrapped.utimens = (path, atime, mtime, cb) => utimens(path, atime, mtime, after([atPath(path)], cb));
   if (truncate) wrapped.truncate = (path, size, cb) => truncate(path, size, after([atPath(path)], cb));
   // After the operation: a file's first name may be stored by it (nothing to refresh before).
   if (ftruncate) wrapped.ftruncate = (path, fd, size, cb) => ftruncate(path, fd, size, (err) => after([err === 0 ? atHandle(path, fd) : null], cb)(err));
-  if (flush) wrapped.flush = (path, fd, cb) => flush(path, fd, (err) => after([err === 0 ? atHandle(path, fd) : null], cb)(err));
+  if (flush) wrapped.flush = (path, fd, cb) => flush(path, fd, (err) => after([err === 0 ? written(fd) : null], cb)(err));
   if (release) {
     wrapped.release = (path, fd, cb) => {
-      const ino = atHandle(path, fd); // the handle is gone once released
+      const ino = written(fd); // the handle is gone once released
       release(path, fd, (err) => after([ino], cb)(err));
     };
   }
