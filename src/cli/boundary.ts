@@ -100,7 +100,9 @@ export function renderRun(r: ExecJson, out: Output): void {
   if (r.checkpoint) bits.push(`checkpoint ${r.checkpoint}`);
   if (r.truncated) bits.push('output truncated');
   bits.push(`${r.changed_files.length} changed`, `exec ${r.exec_id}`);
-  out.info(chalk.dim('avfs: ') + bits.join(chalk.dim(' · ')));
+  // The command's own output came first and may have left colours set (a red line never reset):
+  // reset them, so the summary reads as ours. Plain stderr drops it with every other colour code.
+  out.info('\x1b[0m' + chalk.dim('avfs: ') + bits.join(chalk.dim(' · ')));
   for (const v of r.violations) out.info(chalk.red(`  limit ${v.limit} (${v.value ?? 'none'}): ${v.detail}`));
   renderChanges(r.changed_files, out);
 }
