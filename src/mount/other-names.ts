@@ -37,8 +37,13 @@ export function refreshOtherNames(ops: FuseOperations, c: OpContext, drop: () =>
   };
   /** `cb`, refreshing `inos` first when the operation succeeded. */
   const after = (inos: Array<number | null>, cb: (err: number) => void) => (err: number) => {
-    const fn = err === 0 ? drop() : null;
-    if (fn) for (const ino of new Set(inos)) if (ino !== null) fn(ino);
+    try {
+      const fn = err === 0 ? drop() : null;
+      if (fn) for (const ino of new Set(inos)) if (ino !== null) fn(ino);
+    } catch {
+      // Only the kernel's caches go unrefreshed (they end within the attribute timeout); the
+      // request must still be answered, or its caller waits forever.
+    }
     cb(err);
   };
 
