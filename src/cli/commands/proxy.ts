@@ -143,8 +143,14 @@ to /dev/shm when it has room (else the system temp directory); AVFS_PROXY_TMPDIR
         };
       },
       render: (r, out) => {
-        if (r.stdout) out.data(Buffer.from(r.stdout, r.stdout_encoding));
-        if (r.stderr) process.stderr.write(Buffer.from(r.stderr, r.stderr_encoding));
+        const stdout = r.stdout ? Buffer.from(r.stdout, r.stdout_encoding) : null;
+        const stderr = r.stderr ? Buffer.from(r.stderr, r.stderr_encoding) : null;
+        if (stdout) out.data(stdout);
+        if (stderr) process.stderr.write(stderr);
+        // On a terminal, the summary starts on a line of its own even when the command's output
+        // did not end one (printf without \n).
+        const lastOnTerminal = stderr ?? (process.stdout.isTTY ? stdout : null);
+        if (process.stderr.isTTY && lastOnTerminal && lastOnTerminal.at(-1) !== 0x0a) process.stderr.write('\n');
         renderRun(r, out);
       },
     }),
