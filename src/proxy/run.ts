@@ -14,7 +14,7 @@ import { VaultFs } from '../store/vault-fs.js';
 import { changeReport, type ChangedFile } from './changes.js';
 import { quoteArgv } from './command-line.js';
 import { runCommand } from './exec.js';
-import { prepareLaunch, sandboxField, violationsOf, type Launch, type Violation } from './launch.js';
+import { filesAtSizeLimit, prepareLaunch, sandboxField, violationsOf, type Launch, type Violation } from './launch.js';
 import { reapDeadExecs } from './liveness.js';
 import { childEnv, evaluatePolicy, MAX_OUTPUT_BYTES, type CommandVerdict, type Decision, type Policy } from './policy.js';
 import { namespacesWork, onlyHidingChanged, planSandbox, sandboxRequest, sandboxSearchPath, withoutSandbox, type NetworkMode, type SandboxReport } from './sandbox.js';
@@ -492,6 +492,7 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
       finishExec(store, execId, { seqAfter, exitCode: outcome.exitCode, signal: outcome.signal, timedOut: outcome.timedOut }),
     );
     const changed = changeReport(store, vault, { after: seqBefore, upTo: seqAfter, execId });
+    violations.push(...filesAtSizeLimit(launch!, changed, violations));
     const out = encode(outcome.stdout, outcome.stdoutBytes > outcome.stdout.length);
     const err = encode(outcome.stderr, outcome.stderrBytes > outcome.stderr.length);
     const sandbox = sandboxField(plan, launch!);

@@ -379,6 +379,15 @@ describeSandbox('sandbox limits, binds and availability', () => {
     expect(big.json.violations).toContainEqual(expect.objectContaining({ kind: 'limit', limit: 'max_file_size' }));
     const tree = vaultTree(home);
     expect(tree['/big.bin'] === undefined || tree['/big.bin'].size <= 4096).toBe(true);
+    // A command that ignores SIGXFSZ is not killed: its writes past the limit fail (EFBIG), and the
+    // files that stopped at the limit are what shows it.
+    for (const mode of ['mount', 'copy']) {
+      const quiet = await avfs(home, ['proxy', 'exec', '--mode', mode, '--max-file-size', '4KiB', '--shell', 'trap "" XFSZ; head -c 100000 /dev/zero > /quiet.bin; echo after']);
+      expect(quiet.json, quiet.stdout + quiet.stderr).toMatchObject({ ok: true, stdout: 'after\n', signal: null });
+      expect(quiet.json.violations).toEqual([expect.objectContaining({ kind: 'limit', limit: 'max_file_size', value: 4096, detail: expect.stringContaining('/quiet.bin') })]);
+      expect(vaultTree(home)['/quiet.bin']).toMatchObject({ size: 4096 });
+      expect((await avfs(home, ['rm', '/quiet.bin'])).code).toBe(0);
+    }
 
     const forks = await avfs(home, ['proxy', 'exec', '--max-processes', '8', '--shell', 'for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 5 & done; wait; true']);
     const procs = forks.json.sandbox.limits.max_processes;
