@@ -33,7 +33,7 @@ const EXPECTED_VERSION = '2.2.6';
 // against the source with every hunk above applied (a diff from pristine would merge them with
 // the earlier hunks they touch, which an older install cannot match). A layer is applied when its
 // marker is missing, the hunks above the first layer when any of their markers is.
-const MARKERS = ['avfs-utimens-fix', 'avfs-keep-cache', 'avfs-caller-context', 'avfs-nullpath', 'avfs-link-inval', 'avfs-inval-ino', 'avfs-direct-append', 'avfs-lookup-utf8'];
+const MARKERS = ['avfs-utimens-fix', 'avfs-keep-cache', 'avfs-caller-context', 'avfs-nullpath', 'avfs-link-inval', 'avfs-inval-ino', 'avfs-direct-append', 'avfs-lookup-utf8', 'avfs-single-close'];
 // Written beside the built addon; the mount code checks it to know the fix is loaded.
 const STAMP_NAME = 'avfs-fuse-build.json';
 const STRICT = process.env.AVFS_REQUIRE_FUSE === '1';

@@ -56,6 +56,8 @@ export interface OpenFilesOptions {
 
 const MiB = 1024 * 1024;
 const INO_BATCH = 256;
+/** The largest file handle: bits 29 and 30 of what open answers are flags (addHandle). */
+const MAX_FH = 0x1fffffff;
 /** Appended bytes a persist reads into memory to store after someone else's appends; more are stored as written. */
 const MAX_APPEND_REPLAYED = 64 * MiB;
 /**
@@ -269,9 +271,11 @@ export class OpenFiles {
     file.refs++;
     this.watchLostNames();
     // Handle numbers are 32-bit and 0 is not stored by fuse-native: cycle through 1..2^31-1.
+    // Bits 29 and 30 of the handle open answers are flags for the addon (file-ops.ts KEEP_CACHE,
+    // DIRECT_IO): handles stay below them.
     let fh = this.nextFh;
-    while (this.handles.has(fh)) fh = fh >= 0x7fffffff ? 1 : fh + 1;
-    this.nextFh = fh >= 0x7fffffff ? 1 : fh + 1;
+    while (this.handles.has(fh)) fh = fh >= MAX_FH ? 1 : fh + 1;
+    this.nextFh = fh >= MAX_FH ? 1 : fh + 1;
     this.handles.set(fh, { file, flags });
     return fh;
   }
