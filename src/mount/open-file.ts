@@ -1,7 +1,7 @@
 import type { ByteRanges } from '../core/byte-ranges.js';
-import type { Lease } from '../store/leases.js';
 import type { Owner } from '../store/vault-fs.js';
 import type { DigestStream } from './content-digests.js';
+import type { Held } from './content-holds.js';
 
 /**
  * One file open through the mount, shared by every handle on its path. Its life cycle, its
@@ -53,14 +53,14 @@ export class OpenFile {
    * since its last persist, at their offsets in a sparse spill file, and where they are; every
    * other byte is the base content's (`baseHash`), which `hold` keeps from gc meanwhile.
    */
-  edits: { path: string; fd: number; written: ByteRanges; hold: Lease } | null = null;
+  edits: { path: string; fd: number; written: ByteRanges; hold: Held } | null = null;
   /**
    * Keeps `baseHash` from gc while the file, clean, reads from it but lost its name (unlinked or
    * replaced, here or elsewhere): nothing else may reference that content once prune drops its
    * versions, and a local disk keeps such a file's bytes until its last close
    * (WorkingCopies.holdBase). Ended when the file is done with that content.
    */
-  baseHold: Lease | null = null;
+  baseHold: Held | null = null;
   /** The spill file's bytes being hashed and chunked as they arrive (ContentDigests), until a write goes back over them. */
   digest: DigestStream | null = null;
   /** The inode number of the directory a file created through the mount was created in (OpenFiles.relocate). */

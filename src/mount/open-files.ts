@@ -538,9 +538,8 @@ export class OpenFiles {
         },
       };
       let entry: Entry | undefined;
-      const edit = this.copies.editOf(file);
-      if (edit) {
-        entry = this.fs.writeFileExact(target, { edit }, write);
+      if (this.copies.writtenInPlace(file)) {
+        entry = this.copies.persistEdit(file, (edit) => this.fs.writeFileExact(target, { edit }, write));
       } else if (file.spill) {
         // A second descriptor reads from offset 0 (the content is streamed from the current position).
         const fd = openSync(file.spill.path, 'r');
@@ -572,8 +571,6 @@ export class OpenFiles {
         this.copies.drop(file);
         file.size = entry.size;
         file.pageCacheStale = true;
-      } else {
-        this.copies.persisted(file);
       }
       file.pending = false;
       file.written = false;

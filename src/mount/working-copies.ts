@@ -6,11 +6,9 @@ import {
   abandonDigestedPut,
   contentChunks,
   contentInfo,
-  holdContent,
   INLINE_MAX,
   readContent,
   readContentInto,
-  releaseContent,
   startDigestedPut,
   storeDigestedChunks,
   type ContentDigest,
@@ -18,8 +16,9 @@ import {
   type DigestedPut,
 } from '../store/blobs.js';
 import { AvfsError } from '../errors.js';
-import type { Lease } from '../store/leases.js';
+import type { Entry } from '../store/entries.js';
 import type { Store } from '../store/store.js';
+import { ContentHolds, type Held } from './content-holds.js';
 import { ContentDigests, type DigestStream } from './content-digests.js';
 import type { OpenFile } from './open-file.js';
 
@@ -41,6 +40,7 @@ import type { OpenFile } from './open-file.js';
 export class WorkingCopies {
   private spillSeq = 0;
   private memoryInUse = 0;
+  private readonly holds: ContentHolds;
 
   constructor(
     private readonly store: Store,
@@ -48,7 +48,9 @@ export class WorkingCopies {
     readonly memoryBudget: number,
     private readonly spillDir: string,
     private readonly digests: ContentDigests = new ContentDigests(null),
-  ) {}
+  ) {
+    this.holds = new ContentHolds(store);
+  }
 
   /** How many persists used a digest made while the bytes arrived (tests and the bench look). */
   digestedPersists = 0;
@@ -165,30 +167,42 @@ export class WorkingCopies {
   holdBase(file: OpenFile): void {
     if (file.baseHold || !file.baseHash || file.pending || file.materialized) return;
     try {
-      file.baseHold = holdContent(this.store, file.baseHash);
+      file.baseHold = this.holds.take(file.baseHash);
     } catch (err) {
-      if (err instanceof AvfsError && err.code === 'CONTENT_MISSING') file.baseHold = { id: null };
+      if (err instanceof AvfsError && err.code === 'CONTENT_MISSING') file.baseHold = { hash: file.baseHash, lease: { id: null } };
     }
   }
 
-  /**
-   * The edit a persist stores for a file written in place (putEditedContent), or undefined for
-   * any other working copy.
-   */
-  editOf(file: OpenFile): ContentEdit | undefined {
-    if (!file.edits || !file.baseHash) return undefined;
-    return { base: file.baseHash, size: file.size, changed: file.edits.written.list(), read: (buf, length, position) => this.read(file, buf, length, position) };
+  /** Whether the file is a large stored file written in place (see the header): persistEdit stores it. */
+  writtenInPlace(file: OpenFile): boolean {
+    return file.edits !== null && file.baseHash !== null;
   }
 
   /**
-   * After a persist of a file written in place, its stored content is the new base: nothing is
-   * written since, and the hold moves to the new base (unless the last handle is gone: the
-   * working copy is dropped next, and the hold with it).
+   * Persists a file written in place (`writtenInPlace`): `write` stores `edit` (VaultFs.writeFileExact) and returns
+   * the entry. The hold moves to the stored content in that same transaction (no gc between),
+   * unless the entry is not the working copy (someone else appended meanwhile: the copy is dropped
+   * next) or no handle is left (dropped next, the hold with it). Then nothing is written since.
    */
-  persisted(file: OpenFile): void {
-    if (!file.edits || !file.baseHash) return;
-    file.edits.written.clear();
-    if (file.refs > 0) file.edits.hold = holdContent(this.store, file.baseHash, file.edits.hold);
+  persistEdit(file: OpenFile, write: (edit: ContentEdit) => Entry | undefined): Entry | undefined {
+    const edits = file.edits;
+    if (!edits || !file.baseHash) throw new AvfsError('INTERNAL', `${file.path} is not written in place`, { path: file.path });
+    const edit: ContentEdit = { base: file.baseHash, size: file.size, changed: edits.written.list(), read: (buf, length, position) => this.read(file, buf, length, position) };
+    let moved: Held | undefined;
+    let entry: Entry | undefined;
+    try {
+      entry = this.store.mutate(() => {
+        const stored = write(edit);
+        if (stored?.hash && stored.size === file.size && file.refs > 0) moved = this.holds.moveWithin(stored.hash, edits.hold);
+        return stored;
+      });
+    } catch (err) {
+      if (moved) ContentHolds.undo(moved);
+      throw err;
+    }
+    if (moved) edits.hold = moved;
+    if (entry?.size === file.size) edits.written.clear();
+    return entry;
   }
 
   private readEdited(file: OpenFile, buf: Buffer, n: number, position: number): number {
@@ -204,9 +218,10 @@ export class WorkingCopies {
     return filled;
   }
 
-  /** Ends the digest worker (unmount). */
+  /** Ends the digest worker and the holds let go (unmount). */
   stop(): void {
     this.digests.stop();
+    this.holds.endParked();
   }
 
   /** Cuts or extends (with zeros) the file's bytes to `size`. */
@@ -237,9 +252,8 @@ export class WorkingCopies {
   drop(file: OpenFile): void {
     this.endDigest(file);
     if (file.baseHold) {
-      const hold = file.baseHold;
+      this.holds.letGo(file.baseHold);
       file.baseHold = null;
-      releaseQuietly(this.store, hold);
     }
     if (file.mem) {
       this.memoryInUse -= file.mem.length;
@@ -255,7 +269,7 @@ export class WorkingCopies {
       file.edits = null;
       closeQuietly(fd);
       rmSync(path, { force: true });
-      releaseQuietly(this.store, hold);
+      this.holds.letGo(hold);
     }
   }
 
@@ -268,7 +282,7 @@ export class WorkingCopies {
     const copy = Math.min(file.size, keep);
     if (copy > 0 && file.baseHash && !contentInfo(this.store, file.baseHash).inline) {
       // A large stored file written in place: nothing is copied (see the header).
-      const hold = holdContent(this.store, file.baseHash);
+      const hold = this.holds.take(file.baseHash);
       const { path, fd } = this.spillFile(file);
       file.edits = { path, fd, written: new ByteRanges(), hold };
       return;
@@ -333,15 +347,6 @@ export class WorkingCopies {
 const MIN_CAPACITY = 64 * 1024;
 /** Chunks stored per transaction while a large file is written (few commits, a short write lock). */
 const STORE_STEP = 1024 * 1024;
-
-/** Ends a hold; best effort: a hold is a lease, ended when the store closes or by gc after this process. */
-function releaseQuietly(store: Store, hold: Lease): void {
-  try {
-    releaseContent(store, hold);
-  } catch {
-    // see above
-  }
-}
 
 function closeQuietly(fd: number): void {
   try {
