@@ -100,7 +100,9 @@ export function prepareLaunch(r: LaunchRequest): Launch {
   const { plan } = r;
   const filter = plan.enforced ? sandboxFilter() : null;
   const inner = plan.enforced
-    ? [plan.bwrap!, ...bwrapArgs(plan, { root: r.root, cwd: r.cwd, statusFd: STATUS_FD, seccompFd: filter ? SECCOMP_FD : null, argsFd: ENV_ARGS_FD }), ...r.argv]
+    ? // `--` ends bubblewrap's options: without it a command whose first word is one (`--bind / /host
+      // cat …`, `--cap-add ALL`, `--share-net`) was read as bubblewrap's own, after every option set here.
+      [plan.bwrap!, ...bwrapArgs(plan, { root: r.root, cwd: r.cwd, statusFd: STATUS_FD, seccompFd: filter ? SECCOMP_FD : null, argsFd: ENV_ARGS_FD }), '--', ...r.argv]
     : r.argv;
   const env = plan.enforced ? envWords(r.env) : [];
   if (plan.enforced && inner.length - 1 + env.length > BWRAP_MAX_ARGS) {

@@ -250,6 +250,24 @@ describeModes('escapes are contained by the sandbox', (mode) => {
     expect(r.changed_files).toEqual([]);
   });
 
+  it("a command whose first word looks like one of bubblewrap's options is a program name, never an option (no host bind, no capabilities, no network back)", async () => {
+    const home = openHome();
+    for (const argv of [
+      ['--bind', '/', '/host', '/bin/cat', `/host${victim}/a.txt`],
+      ['--cap-add', 'ALL', '/bin/grep', 'CapEff', '/proc/self/status'],
+      ['--share-net', '/bin/cat', '/proc/net/dev'],
+      ['--', '/bin/cat', `${victim}/a.txt`],
+    ]) {
+      const r = await avfs(home, ['proxy', 'exec', '--mode', mode, '--', ...argv]);
+      expect(r.json?.ok, `${r.stdout}\n${r.stderr}`).toBe(true);
+      expect(r.json.sandbox.enforced).toBe(true);
+      expect(r.json.exit_code, argv.join(' ')).toBe(127);
+      expect(r.json.stdout, argv.join(' ')).toBe('');
+      expect(r.json.stderr, argv.join(' ')).toContain(`cannot run ${argv[0]}: command not found`);
+      expect(r.json.changed_files).toEqual([]);
+    }
+  });
+
   it("the caller's environment reaches the command only: a dynamic loader variable (LD_PRELOAD's kin) acts on nothing outside the sandbox", async () => {
     // With a process limit, a shell prologue runs on the host before bubblewrap; both are the
     // caller's (root here). LD_DEBUG_OUTPUT makes every dynamically linked program that starts
