@@ -605,8 +605,17 @@ export function evaluatePolicy(policy: Policy, request: { argv?: string[]; shell
 export const needsApproval = (action: PolicyAction) => action === 'require_approval';
 
 /**
+ * Names of credentials: a glob or regular expression of env.pass never passes them (`npm_config_*`
+ * matched npm's `npm_config_//registry.npmjs.org/:_authToken`, handing the registry token to the command).
+ * Named exactly, a variable passes whatever its name: the policy asked for it.
+ */
+const CREDENTIAL_NAME = /(^|[^a-z])auth($|token|[^a-z])|token|passw|secret|credential|(^|_)(api_?)?key$/i;
+/** Whether an env.pass pattern names one variable: no glob character, not a `/…/` regular expression. */
+const namesOne = (pattern: string) => !/[*?[{\\]/.test(pattern) && !/^\/.+\/[dgimsuy]*$/.test(pattern);
+
+/**
  * The child's environment: the variables the policy passes through from the proxy's own
- * environment (names or globs), then `defaults` (the sandbox's HOME and TMPDIR), then the
+ * environment (names or globs; a glob never passes a credential: CREDENTIAL_NAME), then `defaults` (the sandbox's HOME and TMPDIR), then the
  * policy's `set`, then `extra` (--env), then AVFS_*.
  */
 export function childEnv(
@@ -619,7 +628,7 @@ export function childEnv(
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(from)) {
     if (v === undefined) continue;
-    if (policy.env.pass.some((p) => compilePattern(p, false).test(k))) env[k] = v;
+    if (policy.env.pass.some((p) => compilePattern(p, false).test(k) && (namesOne(p) || !CREDENTIAL_NAME.test(k)))) env[k] = v;
   }
   return { ...env, ...defaults, ...policy.env.set, ...extra, ...avfs };
 }

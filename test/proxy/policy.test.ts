@@ -667,4 +667,22 @@ describe('custom policies', () => {
     const env = childEnv(policy, { PATH: '/bin', LC_ALL: 'C', SECRET: 'x' }, { EXTRA: 'y' }, { AVFS_VAULT: 'v' });
     expect(env).toEqual({ PATH: '/bin', LC_ALL: 'C', CI: '1', EXTRA: 'y', AVFS_VAULT: 'v' });
   });
+
+  it("a glob of env.pass never passes a credential (npm's auth tokens under npm_config_*); a name given exactly does", () => {
+    const host = {
+      npm_config_registry: 'https://registry.example/',
+      npm_config_cache: '/c',
+      'npm_config_//registry.npmjs.org/:_authToken': 'NPMSECRET1',
+      npm_config__auth: 'NPMSECRET2',
+      npm_config__password: 'NPMSECRET3',
+      GIT_AUTHOR_NAME: 'A. Author',
+      GIT_AUTHOR_EMAIL: 'a@example.org',
+      MY_API_KEY: 'k',
+      MY_API_TOKEN: 't',
+    };
+    const defaults = childEnv(DEFAULT_POLICY, host, {}, {});
+    expect(Object.keys(defaults).sort()).toEqual(['GIT_AUTHOR_EMAIL', 'GIT_AUTHOR_NAME', 'npm_config_cache', 'npm_config_registry']);
+    const named = childEnv(parsePolicy({ env: { pass: ['MY_*', '/^npm_config_.*$/', 'npm_config__auth'] } }), host, {}, {});
+    expect(named).toEqual({ npm_config__auth: 'NPMSECRET2', npm_config_registry: 'https://registry.example/', npm_config_cache: '/c' });
+  });
 });
