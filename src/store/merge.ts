@@ -8,7 +8,7 @@ import { audit } from './audit.js';
 import { putContent, readContent } from './blobs.js';
 import { applyPlan, autoCheckpointName, saveCheckpoint } from './checkpoints.js';
 import { MAX_DIFF_BYTES } from './compare.js';
-import { getEntry, iterateDescendants, type ChangeOptions } from './entries.js';
+import { getEntry, iterateDescendants, namesOfInode, type ChangeOptions, type Entry } from './entries.js';
 import { applyState, stateAt, type PathState, type Writer } from './history.js';
 import { collectTriples, lastMerge, lineage, markUndone, mergeState, pathsChangedAfter, recordMerge, vaultTriples, type Lineage, type MergeRecord } from './lineage.js';
 import { now, type Actor, type Store } from './store.js';
@@ -143,7 +143,7 @@ export function mergeVaults(store: Store, sourceName: string, options: MergeOpti
       const fs = new VaultFs(store, ours.name, options.actor);
       report.checkpoint = saveCheckpoint(fs, autoCheckpointName(store, ours, 'before-merge'), `state before merging ${theirs.name}`).name;
       const change: ChangeOptions = { op: 'merge', actor: options.actor, detail: { merged_from: theirs.name, checkpoint: report.checkpoint } };
-      applyResults({ store, vault: ours, actor: options.actor }, actions, change);
+      applyResults({ store, vault: ours, actor: options.actor }, theirs, actions, change);
     }
     const record = recordMerge(store, {
       source_id: theirs.id,
@@ -172,12 +172,30 @@ function conflictMessage(r: MergeReport): string {
   return `merging ${r.source} into ${r.target} stopped on ${list.length} conflict(s), nothing was applied: ${shown}${list.length > 5 ? ', …' : ''}. See them with --dry-run --json, or pick a --strategy (ours, theirs, union)`;
 }
 
-/** Puts the planned results in place: removals deepest first, then the rest parents first (so a directory is empty when it goes, and there before its children). */
-function applyResults(w: Writer, actions: PathMerge[], change: ChangeOptions): void {
+/**
+ * Puts the planned results in place: removals deepest first, then the rest parents first (so a
+ * directory is empty when it goes, and there before its children). A result for one name of a
+ * hard link goes to every name of its inode only where `theirs` still links them (an edit through
+ * the link); where theirs gave the name an inode of its own (`sed -i`, an editor's save, rm and a
+ * new file), the name leaves the link first, and the other names keep their content.
+ */
+function applyResults(w: Writer, theirs: VaultRow, actions: PathMerge[], change: ChangeOptions): void {
   const isDir = (s: MergeState | null) => s?.type === 'd';
   const removals = actions.filter((a) => !a.result || (a.current && isDir(a.current) !== isDir(a.result)));
   for (const a of removals.reverse()) if (getEntry(w.store, w.vault, a.path)) applyState(w, a.path, null, change, false);
-  for (const a of actions) if (a.result) applyState(w, a.path, pathState(a.result), change, false);
+  for (const a of actions) {
+    if (!a.result) continue;
+    const current = getEntry(w.store, w.vault, a.path);
+    if (current && current.type !== 'd' && current.nlink > 1 && !linkedIn(w.store, theirs, w.vault, current)) applyState(w, a.path, null, change, false);
+    applyState(w, a.path, pathState(a.result), change, false);
+  }
+}
+
+/** Whether `vault` links `current`'s name to every other name `current`'s inode has in `ours`. */
+function linkedIn(store: Store, vault: VaultRow, ours: VaultRow, current: Entry): boolean {
+  const there = getEntry(store, vault, current.path);
+  if (!there || there.type === 'd' || there.nlink < 2) return false;
+  return namesOfInode(store, ours, current.ino).every((name) => name.path === current.path || getEntry(store, vault, name.path)?.ino === there.ino);
 }
 
 const pathState = (s: MergeState): PathState => ({ type: s.type, mode: s.mode, size: s.size, hash: s.hash, target: s.target, uid: s.uid, gid: s.gid, annot: s.annot });

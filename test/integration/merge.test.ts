@@ -119,6 +119,31 @@ describe('vault merge', () => {
     createVault(store, 'lonely', actor);
     expect(errorCode(() => mergeVaults(store, 'lonely', { actor, into: 'default' }))).toBe('UNRELATED_VAULTS');
   });
+
+  it('hard links: a name theirs gave an inode of its own leaves the link, the other names keep their content; an edit through the link reaches every name', () => {
+    main.mkdir('/d');
+    main.writeFile('/d/p', 'keep\n');
+    main.link('/d/p', '/d/q');
+    main.writeFile('/d/x', 'one\n');
+    main.link('/d/x', '/d/y');
+    const exp = fork();
+    exp.rm('/d/q'); // sed -i, an editor's save: a new file at the name
+    exp.writeFile('/d/q', 'edited\n');
+    exp.writeFile('/d/y', 'two\n'); // through the link: /d/x too
+    expect(read(exp, '/d/x')).toBe('two\n');
+    const report = mergeVaults(store, 'exp', { actor });
+    expect(report.changes.map((c) => c.path).sort()).toEqual(['/d/q', '/d/x', '/d/y']);
+    expect(read(main, '/d/p')).toBe('keep\n');
+    expect(read(main, '/d/q')).toBe('edited\n');
+    const [p, q, x, y] = ['/d/p', '/d/q', '/d/x', '/d/y'].map((path) => main.stat(path));
+    expect([p!.nlink, q!.nlink]).toEqual([1, 1]);
+    expect(p!.ino).not.toBe(q!.ino);
+    expect([read(main, '/d/x'), read(main, '/d/y')]).toEqual(['two\n', 'two\n']);
+    expect([x!.nlink, y!.nlink, x!.ino]).toEqual([2, 2, y!.ino]);
+    // Undone, the link is whole again.
+    undoMerge(store, 'exp', { actor });
+    expect([read(main, '/d/p'), read(main, '/d/q')]).toEqual(['keep\n', 'keep\n']);
+  });
 });
 
 /**
