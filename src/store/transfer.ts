@@ -197,7 +197,8 @@ export function importTree(fs: VaultFs, host: string, vaultInput: string, progre
         summary.directories++;
       } else if (item.kind === 'l') {
         if (fs.exists(item.vault)) fs.rm(item.vault, { recursive: false });
-        fs.symlink(item.target!, item.vault, { owner: item.owner });
+        // Its own times, given at creation: utimes would follow it.
+        fs.symlink(item.target!, item.vault, { owner: item.owner, times: { atime: item.atime, mtime: item.mtime } });
         summary.symlinks++;
       } else if (item.kind === 'p' || item.kind === 's' || item.kind === 'c' || item.kind === 'b') {
         const existing = fs.exists(item.vault) ? fs.lstat(item.vault) : undefined;

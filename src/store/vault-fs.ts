@@ -717,11 +717,11 @@ export class VaultFs {
     });
   }
 
-  symlink(target: string, input: string, options: { owner?: Owner } = {}): Entry {
+  symlink(target: string, input: string, options: { owner?: Owner; times?: { atime: number; mtime: number } } = {}): Entry {
     if (typeof target !== 'string' || target.length === 0 || target.includes('\0') || !isWellFormed(target)) {
       throw new AvfsError('INVALID_PATH', 'invalid symlink target', { target });
     }
-    const state = { type: 'l', mode: 0o777, size: Buffer.byteLength(target), hash: null, target, ...options.owner } as const;
+    const state = { type: 'l', mode: 0o777, size: Buffer.byteLength(target), hash: null, target, ...options.owner, ...options.times } as const;
     return this.createNode(input, state, 'symlink', 'symlink', { target });
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync, lstatSync, readlinkSync, chmodSync, utimesSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync, lstatSync, readlinkSync, chmodSync, utimesSync, statSync, lutimesSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { avfs, avfsBytes, expectError, expectOk, expectSameBytes, useTempHome } from '../helpers.js';
@@ -78,6 +78,7 @@ describe('files through the CLI', () => {
     writeFileSync(join(src, 'data.bin'), randomBytes(300_000));
     symlinkSync('bin/run.sh', join(src, 'link'));
     utimesSync(join(src, 'data.bin'), 1_000_000, 1_000_000);
+    lutimesSync(join(src, 'link'), 1_010_000, 1_020_000); // the symlink's own times (touch -h)
     const imp = expectOk(await run(['import', src, '/proj']));
     expect(imp).toMatchObject({ files: 2, directories: 2, symlinks: 1 });
     const out = join(h.dir, 'out');
@@ -86,6 +87,8 @@ describe('files through the CLI', () => {
     expect(statSync(join(out, 'bin', 'run.sh')).mode & 0o777).toBe(0o755);
     expect(readlinkSync(join(out, 'link'))).toBe('bin/run.sh');
     expect(lstatSync(join(out, 'data.bin')).mtimeMs).toBe(1_000_000_000);
+    expect(lstatSync(join(out, 'link')).mtimeMs).toBe(1_020_000_000);
+    expect(lstatSync(join(out, 'bin', 'run.sh')).mtimeMs).not.toBe(1_020_000_000); // not through the link
     expectError(await run(['export', '/proj', out]), 'ALREADY_EXISTS', 4);
     expectOk(await run(['export', '/proj', out, '--overwrite']));
     expectError(await run(['import', join(h.dir, 'missing'), '/x']), 'NOT_FOUND', 3);
