@@ -8,7 +8,7 @@ import { audit } from './audit.js';
 import { putContent, readContent } from './blobs.js';
 import { applyPlan, autoCheckpointName, saveCheckpoint } from './checkpoints.js';
 import { MAX_DIFF_BYTES } from './compare.js';
-import { getEntry, iterateDescendants, namesOfInode, type ChangeOptions, type Entry } from './entries.js';
+import { getEntry, iterateDescendants, namesOfInode, putEntry, removeEntry, setLinkCount, type ChangeOptions, type Entry } from './entries.js';
 import { applyState, stateAt, type PathState, type Writer } from './history.js';
 import { collectTriples, lastMerge, lineage, markUndone, mergeState, pathsChangedAfter, recordMerge, vaultTriples, type Lineage, type MergeRecord } from './lineage.js';
 import { now, type Actor, type Store } from './store.js';
@@ -189,6 +189,36 @@ function applyResults(w: Writer, theirs: VaultRow, actions: PathMerge[], change:
     if (current && current.type !== 'd' && current.nlink > 1 && !linkedIn(w.store, theirs, w.vault, current)) applyState(w, a.path, null, change, false);
     applyState(w, a.path, pathState(a.result), change, false);
   }
+  joinLinks(w, theirs, actions, change);
+}
+
+/**
+ * Links the source made since the fork (`ln a b`, or names of a link group renamed there): the
+ * names one inode holds in `theirs`, which the target now has as separate files of one state,
+ * become one inode there too. Left apart when a name's state differs (the target changed it) or
+ * its inode has a name outside the group in the target (a link of the target's own).
+ */
+function joinLinks(w: Writer, theirs: VaultRow, actions: PathMerge[], change: ChangeOptions): void {
+  const seen = new Set<number>();
+  for (const a of actions) {
+    if (!a.result || a.result.type === 'd') continue;
+    const there = getEntry(w.store, theirs, a.path);
+    if (!there || there.type === 'd' || there.nlink < 2 || seen.has(there.ino)) continue;
+    seen.add(there.ino);
+    const group = new Set(namesOfInode(w.store, theirs, there.ino).map((e) => e.path));
+    const want = mergeState(there);
+    const here = [...group].map((path) => getEntry(w.store, w.vault, path));
+    if (here.some((e) => !e || !sameState(mergeState(e), want))) continue;
+    if (here.some((e) => e!.nlink > 1 && namesOfInode(w.store, w.vault, e!.ino).some((n) => !group.has(n.path)))) continue;
+    const anchor = here.reduce((best, e) => (e!.nlink > best!.nlink ? e : best))!;
+    for (const { path } of here as Entry[]) {
+      if (getEntry(w.store, w.vault, path)!.ino === anchor.ino) continue;
+      removeEntry(w.store, w.vault, path, change);
+      const to = getEntry(w.store, w.vault, anchor.path)!;
+      setLinkCount(w.store, w.vault, to.ino, to.nlink + 1, change, to);
+      putEntry(w.store, w.vault, path, { ...to, nlink: to.nlink + 1 }, change);
+    }
+  }
 }
 
 /** Whether `vault` links `current`'s name to every other name `current`'s inode has in `ours`. */
@@ -348,13 +378,19 @@ export function undoMerge(store: Store, sourceName: string, options: { into?: st
     const paths = touched.length > 0 ? [...pathsChangedAfter(store, ours, record.seq)].sort() : merged;
     const diffs = paths
       .map((path) => ({ path, want: stateAt(store, ours, path, record.seq), now: getEntry(store, ours, path) }))
-      .filter((d) => !(d.now && d.want && sameState(mergeState(d.now), mergeState(d.want))) && (d.now || d.want));
+      .filter((d) => !(d.now && d.want && sameState(mergeState(d.now), mergeState(d.want)) && sameLinks(d.now, d.want)) && (d.now || d.want));
     applyPlan(store, ours, diffs, { op: 'merge-undo', actor: options.actor, detail: { merge_id: record.id, merged_from: theirs.name }, exact: true });
     markUndone(store, record.id, now());
     audit(store, options.actor, 'vault.merge.undo', ours.name, { from: theirs.name, merge_id: record.id, restored: diffs.length });
     return { source: theirs.name, target: ours.name, merge_id: record.id, restored: diffs.length, paths: diffs.map((d) => d.path) };
   });
 }
+
+/**
+ * Whether a name is in the link group it was in: a merge that removed one name of a hard link
+ * changed the others' link count only, which undo puts back too.
+ */
+const sameLinks = (now: Entry, want: PathState) => now.type === 'd' || ((want.nlink ?? 1) === now.nlink && (want.ino ?? now.ino) === now.ino);
 
 /**
  * Paths the merge changed that changed again after it, and paths created since below a

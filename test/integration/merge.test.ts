@@ -144,6 +144,39 @@ describe('vault merge', () => {
     undoMerge(store, 'exp', { actor });
     expect([read(main, '/d/p'), read(main, '/d/q')]).toEqual(['keep\n', 'keep\n']);
   });
+
+  it('hard links made in the source arrive as links: a new name of an old file, names of a group renamed; undo takes them back', () => {
+    main.mkdir('/d');
+    main.writeFile('/d/a', 'a\n');
+    main.writeFile('/d/p', 'p\n');
+    main.link('/d/p', '/d/q');
+    main.link('/d/p', '/d/r');
+    main.writeFile('/d/own', 'own\n');
+    main.link('/d/own', '/d/own2');
+    const exp = fork();
+    exp.link('/d/a', '/d/b'); // a new name of a file the target has
+    exp.rm('/d/q');
+    exp.mv('/d/r', '/d/r2'); // the group renamed: p and r2
+    exp.writeFile('/d/n', 'n\n');
+    exp.link('/d/n', '/d/n2'); // a new file with two names
+    exp.link('/d/own', '/d/own3'); // a link of a group the target has whole
+    mergeVaults(store, 'exp', { actor });
+    const st = (path: string) => main.stat(path);
+    const sameInode = (...paths: string[]) => paths.map((p) => [st(p).ino, st(p).nlink]);
+    expect(sameInode('/d/a', '/d/b')).toEqual([[st('/d/a').ino, 2], [st('/d/a').ino, 2]]);
+    expect(sameInode('/d/p', '/d/r2')).toEqual([[st('/d/p').ino, 2], [st('/d/p').ino, 2]]);
+    expect(sameInode('/d/n', '/d/n2')).toEqual([[st('/d/n').ino, 2], [st('/d/n').ino, 2]]);
+    expect(sameInode('/d/own', '/d/own2', '/d/own3')).toEqual(Array(3).fill([st('/d/own').ino, 3]));
+    expect(main.exists('/d/q') || main.exists('/d/r')).toBe(false);
+    // Appending through one name shows in the other, as in the source.
+    main.writeFile('/d/b', 'a\nmore\n');
+    expect(read(main, '/d/a')).toBe('a\nmore\n');
+    main.writeFile('/d/b', 'a\n');
+    undoMerge(store, 'exp', { actor, force: true });
+    expect(main.exists('/d/b') || main.exists('/d/r2') || main.exists('/d/n')).toBe(false);
+    expect(sameInode('/d/p', '/d/q', '/d/r')).toEqual(Array(3).fill([st('/d/p').ino, 3]));
+    expect(st('/d/a').nlink).toBe(1);
+  });
 });
 
 /**
