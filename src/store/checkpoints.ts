@@ -5,7 +5,7 @@ import { audit } from './audit.js';
 import { isStored } from './blobs.js';
 import { getEntry, iterateDescendants, putEntry, recountDirLinks, removeEntry, setTimes, type ChangeOptions, type Entry, type EntryState } from './entries.js';
 import { usageChange, vaultUsage } from './usage.js';
-import { applyState, historyPath, pathsChangedSince, sameState, stateAt, type PathState, type Writer } from './history.js';
+import { applyState, historyPath, joinNames, pathsChangedSince, sameState, stateAt, type PathState, type Writer } from './history.js';
 import { now, type Store } from './store.js';
 import { currentSeq, validateName, type VaultRow } from './vaults.js';
 import type { VaultFs } from './vault-fs.js';
@@ -349,6 +349,10 @@ export function checkoutFromCheckpoint(fs: VaultFs, input: string, name: string,
       for (const [p] of below.filter(([, s]) => s === null).reverse()) if (getEntry(store, vault, p)) changed += applyState(w, p, null, change, true);
       changed += applyState(w, path, own, change, true);
       for (const [p, state] of below) if (state) changed += applyState(w, p, state, change, true);
+      // Each name came back as a file of its own: the checkpoint's link groups are made again.
+      const groups = new Map<number, string[]>();
+      for (const [p, state] of below) if (state && state.type !== 'd' && (state.nlink ?? 1) > 1 && state.ino != null) groups.set(state.ino, [...(groups.get(state.ino) ?? []), p]);
+      for (const names of groups.values()) if (names.length > 1) changed += joinNames(w, names, change);
     } else {
       changed += applyState(w, path, own, change, !!options.recursive);
     }

@@ -3,7 +3,7 @@ import { descendantRange, namesDirectory, normalizePath } from '../core/paths.js
 import { wholeOption } from '../core/units.js';
 import { audit } from './audit.js';
 import { contentChunks, isStored, readContent } from './blobs.js';
-import { getEntry, hasChildren, listDescendants, putEntry, removeDescendants, removeEntry, type ChangeOptions, type Entry, type EntryState, type EntryType } from './entries.js';
+import { getEntry, hasChildren, listDescendants, namesOfInode, putEntry, removeDescendants, removeEntry, setLinkCount, type ChangeOptions, type Entry, type EntryState, type EntryType } from './entries.js';
 import type { Actor, Store } from './store.js';
 import { historyChain, type VaultRow } from './vaults.js';
 import { ensureParents, moveTree, type VaultFs } from './vault-fs.js';
@@ -320,6 +320,32 @@ export function applyState(w: Writer, path: string, state: PathState | null, cha
   const { mtime: _mtime, ino: _ino, nlink: _nlink, ...rest } = state;
   putEntry(w.store, w.vault, path, { ...rest, size, uid: state.uid ?? null, gid: state.gid ?? null, annot: state.annot ?? null }, change);
   return changed + 1;
+}
+
+/**
+ * Makes `paths` one inode again (a hard-link group that a merge or a checkout put back name by
+ * name, each a new file): only when every one is a non-directory of one state and no name outside
+ * `paths` shares the inode of any of them (a link of the vault's own stays as it is). The inode
+ * with the most names keeps them; each other name is removed and linked to it, recorded with
+ * `change`. Returns how many names it linked.
+ */
+export function joinNames(w: Writer, paths: readonly string[], change: ChangeOptions): number {
+  const group = new Set(paths);
+  const here = paths.map((path) => getEntry(w.store, w.vault, path));
+  const first = here[0];
+  if (!first || first.type === 'd' || here.some((e) => !e || e.type === 'd' || !sameState(e, first))) return 0;
+  if (here.some((e) => e!.nlink > 1 && namesOfInode(w.store, w.vault, e!.ino).some((n) => !group.has(n.path)))) return 0;
+  const anchor = (here as Entry[]).reduce((best, e) => (e.nlink > best.nlink ? e : best));
+  let linked = 0;
+  for (const { path } of here as Entry[]) {
+    if (getEntry(w.store, w.vault, path)!.ino === anchor.ino) continue;
+    removeEntry(w.store, w.vault, path, change);
+    const to = getEntry(w.store, w.vault, anchor.path)!;
+    setLinkCount(w.store, w.vault, to.ino, to.nlink + 1, change, to);
+    putEntry(w.store, w.vault, path, { ...to, nlink: to.nlink + 1 }, change);
+    linked++;
+  }
+  return linked;
 }
 
 // ---- checkout ------------------------------------------------------------------------------

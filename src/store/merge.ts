@@ -8,8 +8,8 @@ import { audit } from './audit.js';
 import { putContent, readContent } from './blobs.js';
 import { applyPlan, autoCheckpointName, saveCheckpoint } from './checkpoints.js';
 import { MAX_DIFF_BYTES } from './compare.js';
-import { getEntry, iterateDescendants, namesOfInode, putEntry, removeEntry, setLinkCount, type ChangeOptions, type Entry } from './entries.js';
-import { applyState, stateAt, type PathState, type Writer } from './history.js';
+import { getEntry, iterateDescendants, namesOfInode, type ChangeOptions, type Entry } from './entries.js';
+import { applyState, joinNames, stateAt, type PathState, type Writer } from './history.js';
 import { collectTriples, lastMerge, lineage, markUndone, mergeState, pathsChangedAfter, recordMerge, vaultTriples, type Lineage, type MergeRecord } from './lineage.js';
 import { now, type Actor, type Store } from './store.js';
 import { currentSeq, getVault, vaultById, type VaultRow } from './vaults.js';
@@ -194,9 +194,9 @@ function applyResults(w: Writer, theirs: VaultRow, actions: PathMerge[], change:
 
 /**
  * Links the source made since the fork (`ln a b`, or names of a link group renamed there): the
- * names one inode holds in `theirs`, which the target now has as separate files of one state,
- * become one inode there too. Left apart when a name's state differs (the target changed it) or
- * its inode has a name outside the group in the target (a link of the target's own).
+ * names one inode holds in `theirs`, which the target now has as separate files of its state,
+ * become one inode there too (joinNames). Left apart when a name's state differs (the target
+ * changed it).
  */
 function joinLinks(w: Writer, theirs: VaultRow, actions: PathMerge[], change: ChangeOptions): void {
   const seen = new Set<number>();
@@ -205,19 +205,9 @@ function joinLinks(w: Writer, theirs: VaultRow, actions: PathMerge[], change: Ch
     const there = getEntry(w.store, theirs, a.path);
     if (!there || there.type === 'd' || there.nlink < 2 || seen.has(there.ino)) continue;
     seen.add(there.ino);
-    const group = new Set(namesOfInode(w.store, theirs, there.ino).map((e) => e.path));
+    const group = namesOfInode(w.store, theirs, there.ino).map((e) => e.path);
     const want = mergeState(there);
-    const here = [...group].map((path) => getEntry(w.store, w.vault, path));
-    if (here.some((e) => !e || !sameState(mergeState(e), want))) continue;
-    if (here.some((e) => e!.nlink > 1 && namesOfInode(w.store, w.vault, e!.ino).some((n) => !group.has(n.path)))) continue;
-    const anchor = here.reduce((best, e) => (e!.nlink > best!.nlink ? e : best))!;
-    for (const { path } of here as Entry[]) {
-      if (getEntry(w.store, w.vault, path)!.ino === anchor.ino) continue;
-      removeEntry(w.store, w.vault, path, change);
-      const to = getEntry(w.store, w.vault, anchor.path)!;
-      setLinkCount(w.store, w.vault, to.ino, to.nlink + 1, change, to);
-      putEntry(w.store, w.vault, path, { ...to, nlink: to.nlink + 1 }, change);
-    }
+    if (group.every((path) => sameState(mergeState(getEntry(w.store, w.vault, path)), want))) joinNames(w, group, change);
   }
 }
 

@@ -353,4 +353,23 @@ describe('checkout from a checkpoint', () => {
     expect(fs.exists('/new')).toBe(false);
     expect(code(() => checkoutFromCheckpoint(fs, '/a', 'nope'))).toBe('CHECKPOINT_NOT_FOUND');
   });
+
+  it("a directory taken with recursive gets the checkpoint's hard links back, and leaves a link reaching outside it apart", () => {
+    fs.mkdir('/h');
+    fs.writeFile('/h/p', 'keep\n');
+    fs.link('/h/p', '/h/q');
+    fs.link('/h/p', '/h/r');
+    fs.writeFile('/h/o', 'o\n');
+    fs.link('/h/o', '/out'); // a group with a name outside /h
+    saveCheckpoint(fs, 'links');
+    fs.rm('/h', { recursive: true });
+    fs.writeFile('/out', 'changed\n');
+    checkoutFromCheckpoint(fs, '/h', 'links', { recursive: true });
+    const st = (path: string) => [fs.stat(path).ino, fs.stat(path).nlink];
+    expect(['/h/p', '/h/q', '/h/r'].map(st)).toEqual(Array(3).fill([fs.stat('/h/p').ino, 3]));
+    fs.writeFile('/h/q', 'edited\n'); // through the link, as in the checkpoint
+    expect(fs.readFile('/h/r').toString()).toBe('edited\n');
+    expect([fs.readFile('/h/o').toString(), fs.readFile('/out').toString()]).toEqual(['o\n', 'changed\n']);
+    expect(st('/h/o')[1]).toBe(1);
+  });
 });
