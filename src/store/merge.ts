@@ -193,10 +193,10 @@ function applyResults(w: Writer, theirs: VaultRow, actions: PathMerge[], change:
 }
 
 /**
- * Links the source made since the fork (`ln a b`, or names of a link group renamed there): the
- * names one inode holds in `theirs`, which the target now has as separate files of its state,
- * become one inode there too (joinNames). Left apart when a name's state differs (the target
- * changed it).
+ * The source's links, where the names the merge touched hold them no more: names one inode has
+ * in `theirs` (a link the source made, names of a group it renamed, or names that left a group of
+ * the target's above because the source split it) become one inode in the target too when they
+ * ended with one state (joinNames; left apart when the merge gave them different ones).
  */
 function joinLinks(w: Writer, theirs: VaultRow, actions: PathMerge[], change: ChangeOptions): void {
   const seen = new Set<number>();
@@ -205,17 +205,21 @@ function joinLinks(w: Writer, theirs: VaultRow, actions: PathMerge[], change: Ch
     const there = getEntry(w.store, theirs, a.path);
     if (!there || there.type === 'd' || there.nlink < 2 || seen.has(there.ino)) continue;
     seen.add(there.ino);
-    const group = namesOfInode(w.store, theirs, there.ino).map((e) => e.path);
-    const want = mergeState(there);
-    if (group.every((path) => sameState(mergeState(getEntry(w.store, w.vault, path)), want))) joinNames(w, group, change);
+    joinNames(w, namesOfInode(w.store, theirs, there.ino).map((e) => e.path), change);
   }
 }
 
-/** Whether `vault` links `current`'s name to every other name `current`'s inode has in `ours`. */
+/**
+ * Whether `vault` links `current`'s name to every other name `current`'s inode has in `ours` that
+ * `vault` has at all (a name `ours` added since is a name of the same file: an edit reaches it).
+ */
 function linkedIn(store: Store, vault: VaultRow, ours: VaultRow, current: Entry): boolean {
   const there = getEntry(store, vault, current.path);
   if (!there || there.type === 'd' || there.nlink < 2) return false;
-  return namesOfInode(store, ours, current.ino).every((name) => name.path === current.path || getEntry(store, vault, name.path)?.ino === there.ino);
+  return namesOfInode(store, ours, current.ino).every((name) => {
+    const other = name.path === current.path ? there : getEntry(store, vault, name.path);
+    return !other || other.ino === there.ino;
+  });
 }
 
 const pathState = (s: MergeState): PathState => ({ type: s.type, mode: s.mode, size: s.size, hash: s.hash, target: s.target, uid: s.uid, gid: s.gid, annot: s.annot });

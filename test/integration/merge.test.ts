@@ -145,6 +145,48 @@ describe('vault merge', () => {
     expect([read(main, '/d/p'), read(main, '/d/q')]).toEqual(['keep\n', 'keep\n']);
   });
 
+  it('hard links the source split or kept: a name the target added gets an edit through the link; names linked on both sides stay linked when a third leaves; undo restores every count', () => {
+    const st = (fs: VaultFs, path: string) => [fs.stat(path).ino, fs.stat(path).nlink];
+    // The target added a name; the source edited through the link.
+    main.mkdir('/e');
+    main.writeFile('/e/a', 'base\n');
+    main.link('/e/a', '/e/b');
+    const exp = fork();
+    main.link('/e/a', '/e/n');
+    exp.writeFile('/e/b', 'base\nTB\n');
+    mergeVaults(store, 'exp', { actor });
+    expect(['/e/a', '/e/b', '/e/n'].map((p) => read(main, p))).toEqual(Array(3).fill('base\nTB\n'));
+    expect(['/e/a', '/e/b', '/e/n'].map((p) => st(main, p))).toEqual(Array(3).fill([main.stat('/e/a').ino, 3]));
+    // Three names; the source gives c an inode of its own and edits b; the target edits a.
+    main.mkdir('/t');
+    main.writeFile('/t/a', text('l1', 'l2', 'l3', 'l4', 'l5'));
+    main.link('/t/a', '/t/b');
+    main.link('/t/a', '/t/c');
+    const exp2 = fork('default', 'exp2');
+    main.writeFile('/t/a', text('OURS', 'l2', 'l3', 'l4', 'l5'));
+    exp2.rm('/t/c');
+    exp2.writeFile('/t/c', text('l1', 'l2', 'l3', 'l4', 'C5'));
+    exp2.writeFile('/t/b', text('l1', 'l2', 'L3B', 'l4', 'l5'));
+    mergeVaults(store, 'exp2', { actor });
+    expect(read(main, '/t/a')).toBe(text('OURS', 'l2', 'L3B', 'l4', 'l5'));
+    expect(read(main, '/t/b')).toBe(read(main, '/t/a'));
+    expect([st(main, '/t/a'), st(main, '/t/b')]).toEqual([[main.stat('/t/a').ino, 2], [main.stat('/t/a').ino, 2]]);
+    expect(main.stat('/t/c').nlink).toBe(1);
+    expect(main.stat('/t/c').ino).not.toBe(main.stat('/t/a').ino);
+    // The source removed one name: undo gives the others their count back (and the link).
+    main.mkdir('/u');
+    main.writeFile('/u/a', 'base\n');
+    main.link('/u/a', '/u/b');
+    const exp3 = fork('default', 'exp3');
+    exp3.rm('/u/a');
+    mergeVaults(store, 'exp3', { actor });
+    expect(st(main, '/u/b')[1]).toBe(1);
+    undoMerge(store, 'exp3', { actor });
+    expect([st(main, '/u/a'), st(main, '/u/b')]).toEqual([[main.stat('/u/a').ino, 2], [main.stat('/u/a').ino, 2]]);
+    main.writeFile('/u/a', 'base\nW\n');
+    expect(read(main, '/u/b')).toBe('base\nW\n');
+  });
+
   it('hard links made in the source arrive as links: a new name of an old file, names of a group renamed; undo takes them back', () => {
     main.mkdir('/d');
     main.writeFile('/d/a', 'a\n');
