@@ -220,7 +220,8 @@ function agentLimits(request: ExecRequest, policy: Policy, decision: Decision, s
 const SHELL_DECISION: Decision = { action: 'allow', categories: ['interactive'], rule: 'shell', reason: 'an interactive shell (avfs shell): what is typed is not judged; the sandbox is the boundary' };
 
 /** The command line as argv. */
-const argvOf = (request: ExecRequest): string[] => (request.shell !== undefined ? ['/bin/sh', '-c', request.shell] : request.argv!);
+// `--` ends sh's options: a command string starting with `-` is the command, not an option of sh.
+const argvOf = (request: ExecRequest): string[] => (request.shell !== undefined ? ['/bin/sh', '-c', '--', request.shell] : request.argv!);
 
 /** An --env name, as the CLI takes it: a name with `=` would set another variable, an empty one none. */
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;

@@ -290,7 +290,11 @@ export interface ProxyExecOptions {
   approve?: boolean;
   mode?: 'auto' | 'mount' | 'copy';
   env?: Record<string, string>;
-  /** Run `command` with /bin/sh -c instead of as a program with `args`. */
+  /**
+   * Run `command` with /bin/sh -c instead of as a program with `args`. As with Node's
+   * `spawn(…, { shell: true })`, `args` are joined to it with spaces, unquoted, so the shell reads
+   * them: pass values you do not control as `args` without `shell`.
+   */
   shell?: boolean;
   /** Make the policy's sandbox mode stricter: `required` refuses to run without the sandbox. */
   sandbox?: 'auto' | 'required';

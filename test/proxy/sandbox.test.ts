@@ -266,6 +266,11 @@ describeModes('escapes are contained by the sandbox', (mode) => {
       expect(r.json.stderr, argv.join(' ')).toContain(`cannot run ${argv[0]}: command not found`);
       expect(r.json.changed_files).toEqual([]);
     }
+    // Likewise a --shell command starting with `-` is the command for sh, not one of its options.
+    const sh = await avfs(home, ['proxy', 'exec', '--mode', mode, '--shell', '--version; echo ran']);
+    expect(sh.json?.ok, `${sh.stdout}\n${sh.stderr}`).toBe(true);
+    expect(sh.json.stdout).toBe('ran\n');
+    expect(sh.json.stderr).toMatch(/--version: .*not found/);
   });
 
   it("the caller's environment reaches the command only: a dynamic loader variable (LD_PRELOAD's kin) acts on nothing outside the sandbox", async () => {
