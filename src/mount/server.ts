@@ -178,7 +178,19 @@ export async function serveMount(options: ServeOptions): Promise<MountSessionInf
     session.dir = dir;
     store = openStore(home);
     const ops = options.views
-      ? (host = new ViewHost({ fuse: Fuse, store, home, sessionId, uid: session.uid, gid: session.gid, keepCache: keepCacheSupported(), nullPath: nullPathSupported(), log: info })).operations()
+      ? (host = new ViewHost({
+          fuse: Fuse,
+          store,
+          home,
+          sessionId,
+          uid: session.uid,
+          gid: session.gid,
+          keepCache: keepCacheSupported(),
+          nullPath: nullPathSupported(),
+          directAppend: directAppendSupported(),
+          dropAttributes: () => dropAttributes,
+          log: info,
+        })).operations()
       : vaultOperations(Fuse, store, options, session, (f) => (files = f), info, () => dropAttributes);
     files ??= host;
     trackActivity(ops as unknown as Record<string, unknown>, activity);

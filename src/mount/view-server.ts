@@ -8,6 +8,7 @@ import type { Store } from '../store/store.js';
 import { VaultFs } from '../store/vault-fs.js';
 import { getVault, type VaultRow } from '../store/vaults.js';
 import { errnoCode, type Fuse } from './fuse.js';
+import type { DropAttributes } from './other-names.js';
 import { OpenFiles } from './open-files.js';
 import { statfsOf } from './attribute-ops.js';
 import { createOperations } from './operations.js';
@@ -40,6 +41,9 @@ export interface ViewHostOptions {
   gid: number;
   keepCache: boolean;
   nullPath?: boolean;
+  /** As for a vault's mount (MountContext): O_APPEND through a file's second name, and refreshing its other names. */
+  directAppend?: boolean;
+  dropAttributes?: () => DropAttributes | null;
   log: (message: string) => void;
 }
 
@@ -121,8 +125,8 @@ export class ViewHost {
       spillDir: spillDir(this.o.home, `${this.o.sessionId}-${spillKey}`),
       onError: (err, file) => this.o.log(`could not save ${file.path} on close (exec ${actor.execId}): ${toAvfsError(err).message}`),
     });
-    const { fuse, uid, gid, home, keepCache, nullPath, log } = this.o;
-    return { ops: createOperations({ fuse, fs, vault, files, readOnly: false, uid, gid, home, keepCache, nullPath, log }), files };
+    const { fuse, uid, gid, home, keepCache, nullPath, directAppend, dropAttributes, log } = this.o;
+    return { ops: createOperations({ fuse, fs, vault, files, readOnly: false, uid, gid, home, keepCache, nullPath, directAppend, dropAttributes, log }), files };
   }
 
   /** Opens a view of `vault` for an exec (its actor tags every version written through it). */

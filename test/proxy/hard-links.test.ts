@@ -62,6 +62,12 @@ describeModes('hard links through proxy exec', (mode) => {
     const after = vaultFiles(home);
     expect(after['/a']).toEqual([ino, 2, 'shared\nthrough b\n']);
     expect(after['/d/b']).toEqual([ino, 2, 'shared\nthrough b\n']);
+    // The other name read (its size cached) before the write shows the write at once, as on a disk;
+    // two appenders through the two names keep every line whole.
+    const again = await exec(home, mode, `cat /a > /dev/null; echo W >> /d/b; tail -n 1 /a; stat -c %s /a`);
+    expect(again.json.stdout).toBe('W\n19\n');
+    const lines = await exec(home, mode, `for i in $(seq 300); do echo "a-line-$i-aaaaaaaaaaaaaaaa"; done >> /a & for i in $(seq 300); do echo "b-line-$i-bbbbbbbbbbbbbbbb"; done >> /d/b; wait; grep -cvE '^(shared|through b|W|[ab]-line-[0-9]+-(a|b){16})$' /a || true`);
+    expect(lines.json.stdout).toBe('0\n');
   });
 
   it('links made and broken by the command are the vault\'s links afterwards', async () => {
