@@ -3,7 +3,7 @@ import { isWellFormed } from '../core/utf8.js';
 import { descendantRange, dirname, isWithin } from '../core/paths.js';
 import { audit } from './audit.js';
 import { isStored } from './blobs.js';
-import { getEntry, iterateDescendants, putEntry, recountDirLinks, removeEntry, setTimes, type ChangeOptions, type Entry, type EntryState } from './entries.js';
+import { getEntry, iterateDescendants, namesOfInode, putEntry, recountDirLinks, removeEntry, setLinkCount, setTimes, type ChangeOptions, type Entry, type EntryState } from './entries.js';
 import { usageChange, vaultUsage } from './usage.js';
 import { applyState, historyPath, joinNames, pathsChangedSince, sameState, stateAt, type PathState, type Writer } from './history.js';
 import { now, type Store } from './store.js';
@@ -288,6 +288,21 @@ export function applyPlan(
   // Each directory that gained or lost a subdirectory gets the count of what it now holds.
   const parents = new Set(diffs.filter((d) => (d.now?.type === 'd') !== (d.want?.type === 'd')).map((d) => dirname(d.path)));
   for (const dir of parents) recountDirLinks(store, vault, dir, change);
+  // A name removed or replaced lowered the count of its group's other names, which the plan may
+  // leave as they are (their state was already right): each such group gets the count of the
+  // names it has now.
+  const groups = new Set(diffs.filter((d) => d.now && d.now.type !== 'd' && d.now.nlink > 1 && (!d.want || d.want.ino !== d.now.ino)).map((d) => d.now!.ino));
+  for (const ino of groups) recountLinks(store, vault, ino, change);
+}
+
+/** Gives every name of inode `ino` the count of its names (a scan of the vault's entries: only for the few groups a plan broke). */
+function recountLinks(store: Store, vault: VaultRow, ino: number, change: ChangeOptions): void {
+  for (;;) {
+    const names = namesOfInode(store, vault, ino, true);
+    const wrong = names.find((name) => name.nlink !== names.length);
+    if (!wrong) return;
+    setLinkCount(store, vault, ino, names.length, change, wrong);
+  }
 }
 
 /** Refuses a restore (changing nothing) that needs missing content or grows the vault past a quota. */
