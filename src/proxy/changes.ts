@@ -19,7 +19,8 @@ import type { VaultRow } from '../store/vaults.js';
  *
  * Exact for content, type, mode and symlink target changes, creations and removals of files,
  * directories and symlinks. Not reported: time-only changes (touch of an existing file: times are
- * metadata without a version), and extended attributes. Owner and tag changes count as modifications.
+ * metadata without a version), and extended attributes. Owner and tag changes count as modifications
+ * (an unset owner counting as the user avfs runs as: sameShownState).
  */
 
 export type ChangeKind = 'added' | 'modified' | 'deleted';
@@ -47,6 +48,18 @@ export interface ChangedFile {
 
 /** A version's full state (owners and annotations included, so undo puts those back too). */
 const stateOf = (row: VersionRow | undefined): PathState | null => (row ? versionState(row) : null);
+
+/**
+ * sameState, with an unset owner read as the user avfs runs as, which is how the mount shows it
+ * and an export makes it: a file removed and made again through the mount (unset owner) beside
+ * the imported one it replaced (that user's owner, stored) is the same file to the command.
+ */
+function sameShownState(a: PathState, b: PathState): boolean {
+  const uid = process.getuid?.() ?? null;
+  const gid = process.getgid?.() ?? null;
+  const shown = (s: PathState): PathState => ({ ...s, uid: s.uid ?? uid, gid: s.gid ?? gid });
+  return sameState(shown(a), shown(b));
+}
 
 
 /** One path's net change over a run, with the states it went between and the run's versions of it. */
@@ -82,7 +95,7 @@ export function netChanges(store: Store, vault: VaultRow, window: { after: numbe
       const before = prior ? stateOf(prior) : path === '/' ? ROOT_STATE : null;
       const after = stateOf(rows[rows.length - 1]);
       if (before === null && after === null) continue;
-      if (before && after && sameState(before, after)) continue;
+      if (before && after && sameShownState(before, after)) continue;
       // Version numbers continue across deletions, so a first change numbered above 1 had a predecessor.
       out.push({ path, before, after, rows, beforeUnknown: !prior && first.version > 1 });
     }

@@ -302,6 +302,21 @@ describeModes('escapes are contained by the sandbox', (mode) => {
 });
 
 describeModes('the sandbox is the vault', (mode) => {
+  it('a file, directory or symlink removed and made again as it was (an editor saving by rename, git checking out the same blob) is not reported', async () => {
+    const home = openHome();
+    // Imported from the host: owners stored (the user avfs runs as); made again through a run: unset.
+    const src = join(tmp.dir, `same-${mode}`);
+    mkdirSync(join(src, 'd'), { recursive: true });
+    writeFileSync(join(src, 'f'), 'x\n');
+    writeFileSync(join(src, 'd', 'g'), 'y\n');
+    writeFileSync(join(src, 'h'), 'h\n');
+    symlinkSync('f', join(src, 'l'));
+    expect((await avfs(home, ['import', src, '/proj'])).code).toBe(0);
+    const r = await avfs(home, ['proxy', 'exec', '--mode', mode, '--shell', 'cd /proj; rm f; echo x > f; rm -r d; mkdir d; echo y > d/g; rm l; ln -s f l; cp h h.tmp; mv h.tmp h; echo z > new']);
+    expect(r.json?.ok, r.stdout + r.stderr).toBe(true);
+    expect(paths(r)).toEqual(['/proj/new']);
+  });
+
   it('runs the seed example: proxy exec -- python3 /src/main.py runs the vault\'s /src/main.py', async () => {
     const home = openHome({
       '/src/main.py': "import os\nprint(open('/src/data.txt').read().strip())\nos.makedirs('/out', exist_ok=True)\nopen('/out/result.txt', 'w').write('done\\n')\n",
