@@ -300,6 +300,11 @@ export function syncBack(fs: VaultFs, session: CopySession, options: SyncOptions
     return true;
   };
 
+  const mtimeOf = (host: HostStat) => Number(host.mtimeNs / 1_000_000n);
+  /** A directory's, symlink's or special file's time, when the command set it or changed what the directory holds. */
+  const timeMoved = (path: string, host: HostStat) => {
+    if (session.baseline.stats.get(path)?.mtimeNs !== host.mtimeNs) times.push({ path, mtime: mtimeOf(host) });
+  };
   const relink = planRelinks(session.baseline.stats, now, unknown);
   for (const [path, entry] of session.entries) {
     if (unknown(path) || relink.has(path)) continue;
@@ -312,8 +317,9 @@ export function syncBack(fs: VaultFs, session: CopySession, options: SyncOptions
       } else if (host.type !== entry.type || host.rdev !== entry.rdev) {
         removals.push(path);
         creations.push(path);
-      } else if (host.mode !== (entry.mode & 0o7777)) {
-        chmods.push({ path, mode: host.mode });
+      } else {
+        if (host.mode !== (entry.mode & 0o7777)) chmods.push({ path, mode: host.mode });
+        timeMoved(path, host);
       }
       continue;
     }
@@ -326,9 +332,13 @@ export function syncBack(fs: VaultFs, session: CopySession, options: SyncOptions
       creations.push(path);
       continue;
     }
-    if (host.type === 'l') continue;
+    if (host.type === 'l') {
+      timeMoved(path, host);
+      continue;
+    }
     if (host.type === 'd') {
       if (host.mode !== (entry.mode & 0o7777)) chmods.push({ path, mode: host.mode });
+      timeMoved(path, host);
       continue;
     }
     const base = session.baseline.stats.get(path);
@@ -341,7 +351,7 @@ export function syncBack(fs: VaultFs, session: CopySession, options: SyncOptions
     }
     if (host.mode !== (entry.mode & 0o7777)) chmods.push({ path, mode: host.mode });
     // Times only (touch): imported without a version, like the mount's utimens.
-    if (!base || base.mtimeNs !== host.mtimeNs) times.push({ path, mtime: Number(host.mtimeNs / 1_000_000n) });
+    if (!base || base.mtimeNs !== host.mtimeNs) times.push({ path, mtime: mtimeOf(host) });
   }
   for (const path of now.keys()) {
     if (session.entries.has(path) || unknown(path) || relink.has(path)) continue;
@@ -426,10 +436,12 @@ export function syncBack(fs: VaultFs, session: CopySession, options: SyncOptions
         if (host.type === 'd') {
           fs.mkdir(path, { mode: host.mode, parents: true });
           fs.chmod(path, host.mode);
+          times.push({ path, mtime: mtimeOf(host) });
         } else if (host.type === 'l') {
-          fs.symlink(host.target!, path);
+          fs.symlink(host.target!, path, { times: { atime: mtimeOf(host), mtime: mtimeOf(host) } });
         } else if (isSpecial(host.type)) {
           fs.mknod(path, host.type, host.mode, host.rdev);
+          times.push({ path, mtime: mtimeOf(host) });
         } else {
           fs.writeContent(path, contents.get(path)!, { parents: true, mode: host.mode, mtime: Number(host.mtimeNs / 1_000_000n) });
         }
@@ -470,7 +482,9 @@ export function syncBack(fs: VaultFs, session: CopySession, options: SyncOptions
         fs.chmod(path, mode);
         summary.modified++;
       }
-      for (const { path, mtime } of times) if (fs.exists(path)) fs.utimes(path, null, mtime);
+      // Last: a directory's time is what the command left after its entries changed. Never
+      // through a symlink (touch -h).
+      for (const { path, mtime } of times) if (fs.exists(path)) fs.touchExact([path], null, mtime);
     });
   } catch (err) {
     const error = err instanceof AvfsError ? err : new AvfsError('INTERNAL', (err as Error).message);

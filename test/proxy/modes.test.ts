@@ -6,6 +6,8 @@ import { execa } from 'execa';
 import { avfs, BIN, tempDir } from '../helpers.js';
 import { fuse, seedHome, setVaultPolicy, skipMountTests, vaultTree } from './helpers.js';
 import { runtimeDirIn } from '../../src/store/host-dirs.js';
+import { openStore } from '../../src/store/store.js';
+import { VaultFs } from '../../src/store/vault-fs.js';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
@@ -40,6 +42,26 @@ describe('copy mode specifics', () => {
       },
       { path: '/d', kind: 'modified', type: 'directory', size_before: 0, size_after: 0, hash_before: null, hash: null, mode_before: '0755', mode_after: '0700' },
     ]);
+  });
+
+  it('keeps the times the command gave directories, symlinks and FIFOs, made or already there (tar xp, cp -a, touch -h)', async () => {
+    const home = newHome({ '/proj/old/x': 'x\n' });
+    const mtimes = () => {
+      const store = openStore(home);
+      try {
+        const fs = new VaultFs(store, 'default', { source: 'cli' });
+        return Object.fromEntries(['/proj/d', '/proj/s', '/proj/p', '/proj/old'].map((p) => [p, new Date(fs.lstat(p).mtime).toISOString().slice(0, 10)]));
+      } finally {
+        store.release();
+      }
+    };
+    const made = await avfs(home, ['proxy', 'exec', '--mode', 'copy', '--shell', 'cd /proj; ln -s x s; touch -h -d 2002-01-01 s; mkfifo p; touch -d 2003-01-01 p; mkdir d; touch -d 2004-01-01 d; touch -d 2001-01-01 old']);
+    expect(made.code, made.stdout + made.stderr).toBe(0);
+    expect(mtimes()).toEqual({ '/proj/d': '2004-01-01', '/proj/s': '2002-01-01', '/proj/p': '2003-01-01', '/proj/old': '2001-01-01' });
+    const again = await avfs(home, ['proxy', 'exec', '--mode', 'copy', '--shell', 'cd /proj; touch -h -d 2006-01-01 s; touch -d 2007-01-01 d p']);
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(again.json.changed_files).toEqual([]); // times only
+    expect(mtimes()).toEqual({ '/proj/d': '2007-01-01', '/proj/s': '2006-01-01', '/proj/p': '2007-01-01', '/proj/old': '2001-01-01' });
   });
 
   it('records a FIFO the command makes as a FIFO entry (special files are entries; nothing is skipped)', async () => {
