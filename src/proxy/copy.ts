@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { dirname, isWithin, joinPath, MAX_NAME_BYTES, MAX_NEW_PATH_BYTES } from '../core/paths.js';
 import type { SandboxLayout } from '../core/sandbox-layout.js';
 import { AvfsError } from '../errors.js';
-import { putContentFromFd, type ContentRef } from '../store/blobs.js';
+import { abandonContent, contentStartsWith, isStored, putAppendedContent, putContentFromFd, readContent, type ContentRef } from '../store/blobs.js';
 import type { Entry } from '../store/entries.js';
 import { exportTree } from '../store/transfer.js';
 import { atHostPath } from '../store/deep-host-paths.js';
@@ -447,17 +447,36 @@ export function syncBack(fs: VaultFs, session: CopySession, options: SyncOptions
         }
         summary.added++;
       }
+      /**
+       * When the command only appended to a file that someone else (another run, a mount) also
+       * only appended to during the run, as two writers of one log do: theirs, then the command's
+       * bytes, as two appends to one local file. Otherwise undefined: the command's state wins.
+       */
+      const appendedAfterOthers = (path: string, content: ContentRef): ContentRef | undefined => {
+        const base = session.entries.get(path);
+        const current = fs.exists(path) ? fs.lstat(path) : undefined;
+        if (base?.type !== 'f' || !base.hash || current?.type !== 'f' || !current.hash || current.hash === base.hash) return undefined;
+        const tail = content.size - base.size;
+        if (tail <= 0 || tail > MAX_APPEND_MERGED || current.size < base.size || !isStored(fs.store, base.hash)) return undefined;
+        if (!contentStartsWith(fs.store, content.hash, base.hash, base.size) || !contentStartsWith(fs.store, current.hash, base.hash, base.size)) return undefined;
+        return putAppendedContent(fs.store, current.hash, readContent(fs.store, content.hash, base.size, tail));
+      };
       // Names of one vault inode changed together on the host: written once, through the first.
       const written = new Map<number, string>();
-      for (const [path, content] of contents) {
+      for (const [path, commands] of contents) {
         if (created.has(path) || relink.has(path)) continue;
         const host = now.get(path)!;
         if (!clear(path, 'f')) continue;
         const ino = fs.exists(path) ? fs.lstat(path).ino : undefined;
-        if (ino === undefined || written.get(ino) !== content.hash) {
-          const entry = fs.writeContent(path, content, { parents: true, mode: host.mode, mtime: Number(host.mtimeNs / 1_000_000n) });
-          written.set(entry.ino, content.hash);
+        if (ino !== undefined && written.get(ino) === commands.hash) {
+          summary.modified++;
+          continue;
         }
+        // (Not after a name of the same inode this loop wrote: that change is the command's own.)
+        const merged = ino !== undefined && written.has(ino) ? undefined : appendedAfterOthers(path, commands);
+        const entry = fs.writeContent(path, merged ?? commands, { parents: true, mode: host.mode, mtime: Number(host.mtimeNs / 1_000_000n) });
+        written.set(entry.ino, commands.hash);
+        if (merged) abandonContent(fs.store, commands); // stored from the copy, not linked: what only it used goes
         summary.modified++;
       }
       // Then the names whose links changed: fresh inodes first, then the names linking to them.
@@ -492,6 +511,9 @@ export function syncBack(fs: VaultFs, session: CopySession, options: SyncOptions
   }
   return summary;
 }
+
+/** The most a command's appends to a file others appended to meanwhile may be for them to go after theirs (read into memory). */
+const MAX_APPEND_MERGED = 64 * 1024 * 1024;
 
 /**
  * The files whose hard links changed between the export (`before`) and now: every member of a

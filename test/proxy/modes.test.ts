@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
-import { avfs, BIN, tempDir } from '../helpers.js';
+import { avfs, avfsBytes, BIN, expectContentIntact, tempDir } from '../helpers.js';
 import { fuse, seedHome, setVaultPolicy, skipMountTests, vaultTree } from './helpers.js';
 import { runtimeDirIn } from '../../src/store/host-dirs.js';
 import { openStore } from '../../src/store/store.js';
@@ -62,6 +62,28 @@ describe('copy mode specifics', () => {
     expect(again.code, again.stdout + again.stderr).toBe(0);
     expect(again.json.changed_files).toEqual([]); // times only
     expect(mtimes()).toEqual({ '/proj/d': '2007-01-01', '/proj/s': '2006-01-01', '/proj/p': '2007-01-01', '/proj/old': '2001-01-01' });
+  });
+
+  it('two runs appending to one file at once keep both appends (small and chunked files); a rewrite still wins', async () => {
+    const big = 'x'.repeat(2 * 1024 * 1024) + '\n';
+    const home = newHome({ '/log': 'base\n', '/big.log': big, '/rewritten': 'old\n' });
+    const run = (shell: string) => avfs(home, ['proxy', 'exec', '--mode', 'copy', '--shell', shell]);
+    // Both copies are made before either run writes: each appends to the base it saw.
+    const [a, b] = await Promise.all([
+      run('sleep 1; echo A >> log; echo A >> big.log'),
+      run('sleep 2; echo B >> log; echo B >> big.log; echo mine > rewritten'),
+    ]);
+    expect([a.code, b.code], a.stdout + a.stderr + b.stdout + b.stderr).toEqual([0, 0]);
+    const cat = async (p: string) => (await avfsBytes(home, ['cat', p])).stdout.toString();
+    expect(await cat('/log')).toBe('base\nA\nB\n');
+    expect(await cat('/big.log')).toBe(big + 'A\nB\n');
+    expect(await cat('/rewritten')).toBe('mine\n');
+    const store = openStore(home);
+    try {
+      expectContentIntact(store);
+    } finally {
+      store.release();
+    }
   });
 
   it('records a FIFO the command makes as a FIFO entry (special files are entries; nothing is skipped)', async () => {
