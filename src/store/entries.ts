@@ -649,6 +649,16 @@ function syncLinks(store: Store, vault: VaultRow, entry: Entry, change: ChangeOp
 }
 
 /**
+ * Gives the inode of `entry` one more name, the free `path`: every name's count goes up by one,
+ * recorded with `group` for the names it had and with `change` for the new one. Returns the new name.
+ */
+export function addName(store: Store, vault: VaultRow, entry: Entry, path: string, change: ChangeOptions, group: ChangeOptions = change): Entry {
+  const nlink = entry.nlink + 1;
+  setLinkCount(store, vault, entry.ino, nlink, group, entry);
+  return putEntry(store, vault, path, { ...entry, nlink }, change);
+}
+
+/**
  * Sets the link count of every name of an inode (a link added or removed), including `also` (a
  * name with nlink 1, which the links index does not list). See changeMetadata.
  *

@@ -3,7 +3,7 @@ import { descendantRange, namesDirectory, normalizePath } from '../core/paths.js
 import { wholeOption } from '../core/units.js';
 import { audit } from './audit.js';
 import { contentChunks, isStored, readContent } from './blobs.js';
-import { getEntry, hasChildren, listDescendants, namesOfInode, putEntry, removeDescendants, removeEntry, setLinkCount, type ChangeOptions, type Entry, type EntryState, type EntryType } from './entries.js';
+import { addName, getEntry, hasChildren, listDescendants, namesOfInode, putEntry, removeDescendants, removeEntry, type ChangeOptions, type Entry, type EntryState, type EntryType } from './entries.js';
 import type { Actor, Store } from './store.js';
 import { historyChain, type VaultRow } from './vaults.js';
 import { ensureParents, moveTree, type VaultFs } from './vault-fs.js';
@@ -340,9 +340,7 @@ export function joinNames(w: Writer, paths: readonly string[], change: ChangeOpt
   for (const { path } of here as Entry[]) {
     if (getEntry(w.store, w.vault, path)!.ino === anchor.ino) continue;
     removeEntry(w.store, w.vault, path, change);
-    const to = getEntry(w.store, w.vault, anchor.path)!;
-    setLinkCount(w.store, w.vault, to.ino, to.nlink + 1, change, to);
-    putEntry(w.store, w.vault, path, { ...to, nlink: to.nlink + 1 }, change);
+    addName(w.store, w.vault, getEntry(w.store, w.vault, anchor.path)!, path, change);
     linked++;
   }
   return linked;

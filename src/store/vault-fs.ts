@@ -7,6 +7,7 @@ import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, formatMode } from '../core/entry-t
 import { audit } from './audit.js';
 import { abandonContent, contentChunks, contentStartsWith, isStored, linkContent, putContent, putContentFromFd, putAppendedContent, putDigestedContentFromFd, putEditedContent, readContent, type ContentDigest, type ContentEdit, type ContentRef, type DigestedPut, type SizeLimit } from './blobs.js';
 import {
+  addName,
   getEntry,
   hasChildren,
   listChildren,
@@ -17,7 +18,6 @@ import {
   removeDescendants,
   removeEntry,
   reserveInos,
-  setLinkCount,
   setTimes,
   type ChangeOptions,
   type Entry,
@@ -706,12 +706,10 @@ export class VaultFs {
       if (entry.type === 'd') throw new AvfsError('DENIED', `cannot hard-link a directory: ${src}`, { path: src });
       this.ensureParent(vault, dst, false);
       if (getEntry(this.store, vault, dst)) throw alreadyExists(dst);
-      const nlink = entry.nlink + 1;
       // The inode's ctime moves, on every name alike (POSIX). Through the mount the kernel is told
       // to drop what it cached for the other names (ARCHITECTURE.md, "Hard links through the mount").
       const at = { ctime: now() };
-      setLinkCount(this.store, vault, entry.ino, nlink, { op: 'link', actor: this.actor, detail: { to: dst }, at }, entry);
-      const linked = putEntry(this.store, vault, dst, { ...entry, nlink }, { op: 'link', actor: this.actor, detail: { from: src }, at });
+      const linked = addName(this.store, vault, entry, dst, { op: 'link', actor: this.actor, detail: { from: src }, at }, { op: 'link', actor: this.actor, detail: { to: dst }, at });
       audit(this.store, this.actor, 'link', this.name, { from: src, to: dst });
       return linked;
     });
