@@ -71,13 +71,6 @@ export class ContentHolds {
       if (this.store.db.open) this.timer = setTimeout(() => this.endParked(), PARK_MS).unref();
     }
   }
-
-  /** How many holds are parked (tests look). */
-  get parkedCount(): number {
-    let n = 0;
-    for (const leases of this.parked.values()) n += leases.length;
-    return n;
-  }
 }
 
 /** How long a hold let go stays parked: past the gap between one line of a shell loop and the next. */

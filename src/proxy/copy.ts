@@ -443,7 +443,7 @@ export function syncBack(fs: VaultFs, session: CopySession, options: SyncOptions
           fs.mknod(path, host.type, host.mode, host.rdev);
           times.push({ path, mtime: mtimeOf(host) });
         } else {
-          fs.writeContent(path, contents.get(path)!, { parents: true, mode: host.mode, mtime: Number(host.mtimeNs / 1_000_000n) });
+          fs.writeContent(path, contents.get(path)!, { parents: true, mode: host.mode, mtime: mtimeOf(host) });
         }
         summary.added++;
       }
@@ -474,7 +474,7 @@ export function syncBack(fs: VaultFs, session: CopySession, options: SyncOptions
         }
         // (Not after a name of the same inode this loop wrote: that change is the command's own.)
         const merged = ino !== undefined && written.has(ino) ? undefined : appendedAfterOthers(path, commands);
-        const entry = fs.writeContent(path, merged ?? commands, { parents: true, mode: host.mode, mtime: Number(host.mtimeNs / 1_000_000n) });
+        const entry = fs.writeContent(path, merged ?? commands, { parents: true, mode: host.mode, mtime: mtimeOf(host) });
         written.set(entry.ino, commands.hash);
         if (merged) abandonContent(fs.store, commands); // stored from the copy, not linked: what only it used goes
         summary.modified++;
@@ -484,7 +484,7 @@ export function syncBack(fs: VaultFs, session: CopySession, options: SyncOptions
         if (to !== null) continue;
         const host = now.get(path)!;
         if (!clear(path, null)) continue;
-        fs.writeContent(path, contents.get(path)!, { parents: true, mode: host.mode, mtime: Number(host.mtimeNs / 1_000_000n) });
+        fs.writeContent(path, contents.get(path)!, { parents: true, mode: host.mode, mtime: mtimeOf(host) });
         if (session.entries.has(path)) summary.modified++;
         else summary.added++;
       }

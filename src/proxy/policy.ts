@@ -615,8 +615,9 @@ const namesOne = (pattern: string) => !/[*?[{\\]/.test(pattern) && !/^\/.+\/[dgi
 
 /**
  * The child's environment: the variables the policy passes through from the proxy's own
- * environment (names or globs; a glob never passes a credential: CREDENTIAL_NAME), then `defaults` (the sandbox's HOME and TMPDIR), then the
- * policy's `set`, then `extra` (--env), then AVFS_*.
+ * environment (names or patterns; a pattern never passes a credential: CREDENTIAL_NAME), then
+ * `defaults` (the sandbox's HOME and TMPDIR), then the policy's `set`, then `extra` (--env),
+ * then AVFS_*.
  */
 export function childEnv(
   policy: Policy,
