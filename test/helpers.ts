@@ -236,6 +236,12 @@ export function openTempStore(options: { prepare?: (home: string) => void } = {}
 }
 
 /** Every hash an entry, version or checkpoint references has its blob, and every chunked blob has all its chunks. */
+/** Writes `content` at the first of `paths` and links the others to it: one inode with every name. */
+export function writeLinked(fs: VaultFs, content: string, first: string, ...others: string[]): void {
+  fs.writeFile(first, content);
+  for (const name of others) fs.link(first, name);
+}
+
 export function expectContentIntact(store: Store): void {
   const missing = store.db
     .prepare(

@@ -16,7 +16,7 @@ import { addTags, setMeta } from '../../src/store/annotations.js';
 import { AvfsError } from '../../src/errors.js';
 import { diffTrees, type TreeItem } from '../../src/core/diff.js';
 import { diffTreeSources } from '../../src/store/compare.js';
-import { errorCode, openTempStore } from '../helpers.js';
+import { errorCode, openTempStore, writeLinked } from '../helpers.js';
 
 const actor = { source: 'sdk' as const };
 let store: Store;
@@ -356,11 +356,8 @@ describe('checkout from a checkpoint', () => {
 
   it("a directory taken with recursive gets the checkpoint's hard links back, and leaves a link reaching outside it apart", () => {
     fs.mkdir('/h');
-    fs.writeFile('/h/p', 'keep\n');
-    fs.link('/h/p', '/h/q');
-    fs.link('/h/p', '/h/r');
-    fs.writeFile('/h/o', 'o\n');
-    fs.link('/h/o', '/out'); // a group with a name outside /h
+    writeLinked(fs, 'keep\n', '/h/p', '/h/q', '/h/r');
+    writeLinked(fs, 'o\n', '/h/o', '/out'); // a group with a name outside /h
     saveCheckpoint(fs, 'links');
     fs.rm('/h', { recursive: true });
     fs.writeFile('/out', 'changed\n');

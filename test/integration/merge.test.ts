@@ -8,7 +8,7 @@ import type { Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { createVault, forkVault } from '../../src/store/vaults.js';
 import { hashBytes } from '../../src/core/hash.js';
-import { errorCode, mergeConflict, openTempStore, thrownError } from '../helpers.js';
+import { errorCode, mergeConflict, openTempStore, thrownError, writeLinked } from '../helpers.js';
 
 const actor = { source: 'sdk' as const };
 let store: Store;
@@ -122,10 +122,8 @@ describe('vault merge', () => {
 
   it('hard links: a name theirs gave an inode of its own leaves the link, the other names keep their content; an edit through the link reaches every name', () => {
     main.mkdir('/d');
-    main.writeFile('/d/p', 'keep\n');
-    main.link('/d/p', '/d/q');
-    main.writeFile('/d/x', 'one\n');
-    main.link('/d/x', '/d/y');
+    writeLinked(main, 'keep\n', '/d/p', '/d/q');
+    writeLinked(main, 'one\n', '/d/x', '/d/y');
     const exp = fork();
     exp.rm('/d/q'); // sed -i, an editor's save: a new file at the name
     exp.writeFile('/d/q', 'edited\n');
@@ -149,8 +147,7 @@ describe('vault merge', () => {
     const st = (fs: VaultFs, path: string) => [fs.stat(path).ino, fs.stat(path).nlink];
     // The target added a name; the source edited through the link.
     main.mkdir('/e');
-    main.writeFile('/e/a', 'base\n');
-    main.link('/e/a', '/e/b');
+    writeLinked(main, 'base\n', '/e/a', '/e/b');
     const exp = fork();
     main.link('/e/a', '/e/n');
     exp.writeFile('/e/b', 'base\nTB\n');
@@ -159,9 +156,7 @@ describe('vault merge', () => {
     expect(['/e/a', '/e/b', '/e/n'].map((p) => st(main, p))).toEqual(Array(3).fill([main.stat('/e/a').ino, 3]));
     // Three names; the source gives c an inode of its own and edits b; the target edits a.
     main.mkdir('/t');
-    main.writeFile('/t/a', text('l1', 'l2', 'l3', 'l4', 'l5'));
-    main.link('/t/a', '/t/b');
-    main.link('/t/a', '/t/c');
+    writeLinked(main, text('l1', 'l2', 'l3', 'l4', 'l5'), '/t/a', '/t/b', '/t/c');
     const exp2 = fork('default', 'exp2');
     main.writeFile('/t/a', text('OURS', 'l2', 'l3', 'l4', 'l5'));
     exp2.rm('/t/c');
@@ -175,8 +170,7 @@ describe('vault merge', () => {
     expect(main.stat('/t/c').ino).not.toBe(main.stat('/t/a').ino);
     // The source removed one name: undo gives the others their count back (and the link).
     main.mkdir('/u');
-    main.writeFile('/u/a', 'base\n');
-    main.link('/u/a', '/u/b');
+    writeLinked(main, 'base\n', '/u/a', '/u/b');
     const exp3 = fork('default', 'exp3');
     exp3.rm('/u/a');
     mergeVaults(store, 'exp3', { actor });
@@ -190,17 +184,13 @@ describe('vault merge', () => {
   it('hard links made in the source arrive as links: a new name of an old file, names of a group renamed; undo takes them back', () => {
     main.mkdir('/d');
     main.writeFile('/d/a', 'a\n');
-    main.writeFile('/d/p', 'p\n');
-    main.link('/d/p', '/d/q');
-    main.link('/d/p', '/d/r');
-    main.writeFile('/d/own', 'own\n');
-    main.link('/d/own', '/d/own2');
+    writeLinked(main, 'p\n', '/d/p', '/d/q', '/d/r');
+    writeLinked(main, 'own\n', '/d/own', '/d/own2');
     const exp = fork();
     exp.link('/d/a', '/d/b'); // a new name of a file the target has
     exp.rm('/d/q');
     exp.mv('/d/r', '/d/r2'); // the group renamed: p and r2
-    exp.writeFile('/d/n', 'n\n');
-    exp.link('/d/n', '/d/n2'); // a new file with two names
+    writeLinked(exp, 'n\n', '/d/n', '/d/n2'); // a new file with two names
     exp.link('/d/own', '/d/own3'); // a link of a group the target has whole
     mergeVaults(store, 'exp', { actor });
     const st = (path: string) => main.stat(path);
