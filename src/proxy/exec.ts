@@ -2,6 +2,7 @@ import { closeSync, openSync, readdirSync, readFileSync, readlinkSync } from 'no
 import { constants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { spawn } from 'node:child_process';
+import { callerStdio, relayInput, relayOutput } from './caller-stdio.js';
 import { procPids, processesWithExecId } from '../mount/processes.js';
 import { readProcStat } from '../store/host-process.js';
 
@@ -317,12 +318,16 @@ function inheritedDescriptors(from: number): number[] {
 export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
   const started = performance.now();
   const interactive = !!spec.interactive;
-  const stdin = interactive || spec.stdin ? 'inherit' : 'ignore';
-  const out = interactive ? 'inherit' : 'pipe';
-  const childOut = interactive && spec.terminalOnStderr ? 2 : out;
+  // The caller's own descriptors go to the command only when that is safe; otherwise their bytes
+  // are relayed through a pipe (caller-stdio.ts).
+  const stdin = interactive || spec.stdin ? callerStdio(0) : 'ignore';
+  // Where the command's stdout and stderr go when they are not captured: the caller's descriptor.
+  const outTarget = interactive && spec.terminalOnStderr ? 2 : 1;
+  const childOut = interactive ? callerStdio(outTarget) : 'pipe';
+  const childErr = interactive ? callerStdio(2) : 'pipe';
   // node:child_process, not execa: importing execa costs ~150 ms of start-up, more than half of
   // the overhead a run may add to its command (BENCHMARKS.md, proxy).
-  const stdio: (string | number | undefined)[] = spec.sandbox ? [stdin, childOut, out, 'pipe'] : [stdin, childOut, out];
+  const stdio: (string | number | undefined)[] = spec.sandbox ? [stdin, childOut, childErr, 'pipe'] : [stdin, childOut, childErr];
   for (const input of spec.sandbox?.inputs ?? []) stdio[input.fd] = 'pipe';
   // Every descriptor avfs inherited without close-on-exec becomes /dev/null in the child, so
   // nothing of the caller's reaches the command (a directory descriptor would lead out of the
@@ -346,8 +351,12 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
   }
   const spawnFailure = new Promise<NodeJS.ErrnoException>((resolve) => child.once('error', resolve));
   const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
-  const stdout = capture(child.stdout, spec.maxOutputBytes);
-  const stderr = capture(child.stderr, spec.maxOutputBytes);
+  // Interactive output is the caller's, never captured: a pipe here is one relayed to it.
+  if (interactive && child.stdout) relayOutput(child.stdout, outTarget);
+  if (interactive && child.stderr) relayOutput(child.stderr, 2);
+  const stopInput = stdin === 'pipe' && child.stdin ? relayInput(child.stdin) : undefined;
+  const stdout = capture(interactive ? null : child.stdout, spec.maxOutputBytes);
+  const stderr = capture(interactive ? null : child.stderr, spec.maxOutputBytes);
   const status = spec.sandbox ? readStatus(child.stdio[3] as Readable) : undefined;
   // bubblewrap reads each to its end before it starts the command.
   for (const input of spec.sandbox?.inputs ?? []) {
@@ -359,6 +368,7 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
 
   if (pid === undefined) {
     const err = await spawnFailure;
+    stopInput?.();
     const code = err.code;
     const message = err.message || String(code);
     return {
@@ -508,6 +518,7 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
         (status.childPid === null || /(^|\n)bwrap: [^\n]*\n?$/.test(errData.data.toString('utf8'))),
     };
   } finally {
+    stopInput?.();
     clearTimeout(timer);
     clearTimeout(escalation);
     for (const s of signals) process.off(s, onSignal);

@@ -250,6 +250,50 @@ describeModes('escapes are contained by the sandbox', (mode) => {
     expect(r.changed_files).toEqual([]);
   });
 
+  it('the caller\'s stdin, stdout and stderr reach the command as bytes, never as host descriptors: a redirected file or directory is no way out', async () => {
+    const home = openHome();
+    const before = await snapshot(victim);
+    /** Runs the CLI with `fds` as its stdin, stdout and stderr (numbers: host files opened here). */
+    const runWith = async (args: string[], fds: StdioOptions) => {
+      const child = spawn('node', [BIN, ...args], { env: { ...process.env, AVFS_HOME: home, AVFS_VAULT: '' }, stdio: fds });
+      let stdout = '';
+      let stderr = '';
+      child.stdout?.on('data', (b: Buffer) => (stdout += b));
+      child.stderr?.on('data', (b: Buffer) => (stderr += b));
+      const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+      return { code, stdout, stderr };
+    };
+    // `proxy exec --stdin < a.txt`: a read-only host file, which reopened for writing would be the host's.
+    const input = openSync(join(victim, 'a.txt'), 'r');
+    const line = 'cat; echo evil > /proc/self/fd/0; ls /proc/self/fd/0/ 2>/dev/null; echo done';
+    const file = await runWith(['--json', 'proxy', 'exec', '--stdin', '--mode', mode, '--shell', line], [input, 'pipe', 'pipe']);
+    closeSync(input);
+    const r = JSON.parse(file.stdout);
+    expect(r.sandbox.enforced, file.stdout).toBe(true);
+    expect(r.stdout).toBe('precious\ndone\n');
+    expect(r.changed_files).toEqual([]);
+    // `< <dir>`: a host directory, below which every host path would be reachable.
+    const dir = openSync(victim, 'r');
+    const dirLine = 'cat /proc/self/fd/0/a.txt; echo evil > /proc/self/fd/0/evil.txt; echo done';
+    const fromDir = await runWith(['--json', 'proxy', 'exec', '--stdin', '--mode', mode, '--shell', dirLine], [dir, 'pipe', 'pipe']);
+    closeSync(dir);
+    expect(JSON.parse(fromDir.stdout)).toMatchObject({ stdout: 'done\n', changed_files: [] });
+    // `avfs shell < script >> log`: the log (an earlier line of it a secret) is the shell's stdout.
+    const log = join(tmp.dir, `shell-${mode}.log`);
+    writeFileSync(log, 'earlier line: TOKEN=s3cret\n');
+    const script = join(tmp.dir, `shell-${mode}.sh`);
+    writeFileSync(script, 'cat /proc/self/fd/1 > /stolen.txt; echo replaced > /proc/self/fd/1; echo normal\n');
+    const scriptFd = openSync(script, 'r');
+    const logFd = openSync(log, 'a');
+    const shell = await runWith(['shell'], [scriptFd, logFd, 'pipe']);
+    closeSync(scriptFd);
+    closeSync(logFd);
+    expect(shell.code, shell.stderr).toBe(0);
+    expect(readFileSync(log, 'utf8')).toBe('earlier line: TOKEN=s3cret\nnormal\n');
+    expect((await avfs(home, ['cat', '/stolen.txt'], { raw: true })).stdout).toBe(''); // empty or absent: the log was not readable
+    expect(await snapshot(victim)).toEqual(before);
+  });
+
   it("a command whose first word looks like one of bubblewrap's options is a program name, never an option (no host bind, no capabilities, no network back)", async () => {
     const home = openHome();
     for (const argv of [

@@ -1,0 +1,58 @@
+import { createReadStream, fstatSync, writeSync } from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
+import { isatty } from 'node:tty';
+
+/**
+ * The caller's stdin, stdout and stderr as a command in the sandbox gets them (`proxy exec
+ * --stdin`, `avfs shell`). A descriptor is a way out of the sandbox whatever it was opened for:
+ * the command reopens it through /proc/self/fd/N with flags of its own, so `< input.txt` becomes
+ * the host file opened for writing (root inside owns it), `>> ci.log` a read of the whole log, and
+ * `< /` every host path below it. A terminal, a pipe or a socket reopened gives nothing the
+ * descriptor did not (a socket cannot be reopened at all), so those are handed over as they are
+ * (a terminal must be: job control, window size). Anything else — a file, a directory, a device —
+ * reaches the command as a pipe avfs relays: the bytes, never the descriptor.
+ */
+
+/** What the command's descriptor is: the caller's `fd` itself when that is safe to hand over, else a pipe to relay. */
+export function callerStdio(fd: 0 | 1 | 2): number | 'pipe' {
+  return handsOver(fd) ? fd : 'pipe';
+}
+
+function handsOver(fd: number): boolean {
+  try {
+    const st = fstatSync(fd);
+    return isatty(fd) || st.isFIFO() || st.isSocket();
+  } catch {
+    return false; // closed: the pipe gives the command an empty input, or output that goes nowhere
+  }
+}
+
+/**
+ * Feeds what the caller's stdin holds into the command's `sink` until either ends. Returns the
+ * stop to call when the run is over (the command may not have read it all), which leaves fd 0 open.
+ */
+export function relayInput(sink: Writable): () => void {
+  const source = createReadStream('', { fd: 0, autoClose: false });
+  // A directory (EISDIR) or a closed descriptor reads as an empty input; a command that exits
+  // without reading it all ends the relay (EPIPE).
+  source.on('error', () => sink.end());
+  sink.on('error', () => source.destroy());
+  source.pipe(sink);
+  return () => {
+    source.unpipe(sink);
+    source.destroy();
+  };
+}
+
+/** Writes what the command sends to `source` to the caller's descriptor `fd` (a file or device: written synchronously, in order). */
+export function relayOutput(source: Readable, fd: number): void {
+  let failed = false;
+  source.on('data', (chunk: Buffer) => {
+    if (failed) return;
+    try {
+      for (let done = 0; done < chunk.length; ) done += writeSync(fd, chunk, done);
+    } catch {
+      failed = true; // a full disk or a closed descriptor: the rest is read and dropped, as nobody can take it
+    }
+  });
+}
