@@ -5,7 +5,7 @@ import { compileRegExp, globToRegExp, invalidPattern } from '../core/glob.js';
 import { commandsOf, programName, quoteArgv, subcommandOf, UNLISTED_EXPANSION, type SimpleCommand } from './command-line.js';
 import { DEFAULT_RULES } from './default-policy.js';
 import { avfsArgv, avfsBeyondContent, avfsWords, changesAvfsEnvironment } from './avfs-inside.js';
-import { bindDestinationProblem } from './sandbox.js';
+import { bindDestinationProblem, type NetworkMode } from './sandbox.js';
 
 /**
  * Proxy policy: which commands may run in a vault, and how.
@@ -610,14 +610,20 @@ export const needsApproval = (action: PolicyAction) => action === 'require_appro
  * Named exactly, a variable passes whatever its name: the policy asked for it.
  */
 const CREDENTIAL_NAME = /(^|[^a-z])auth($|token|[^a-z])|token|passw|secret|credential|(^|_)(api_?)?key$/i;
+/**
+ * A URL carrying a password (`http://alice:secret@proxy:3128`): HTTPS_PROXY and its kin, npm's
+ * `npm_config_https_proxy`. Never passed by a pattern; named exactly, only to a run with the host
+ * network, the one place such a URL leads anywhere (elsewhere it would only be a secret to read).
+ */
+const URL_WITH_PASSWORD = /^[a-z][a-z0-9+.-]*:\/\/[^/@\s:]*:[^/@\s]+@/i;
 /** Whether an env.pass pattern names one variable: no glob character, not a `/…/` regular expression. */
 const namesOne = (pattern: string) => !/[*?[{\\]/.test(pattern) && !/^\/.+\/[dgimsuy]*$/.test(pattern);
 
 /**
  * The child's environment: the variables the policy passes through from the proxy's own
- * environment (names or patterns; a pattern never passes a credential: CREDENTIAL_NAME), then
- * `defaults` (the sandbox's HOME and TMPDIR), then the policy's `set`, then `extra` (--env),
- * then AVFS_*.
+ * environment (names or patterns; a pattern never passes a credential: CREDENTIAL_NAME,
+ * URL_WITH_PASSWORD), then `defaults` (the sandbox's HOME and TMPDIR), then the policy's `set`,
+ * then `extra` (--env), then AVFS_*. `network` is the network the command will have.
  */
 export function childEnv(
   policy: Policy,
@@ -625,11 +631,15 @@ export function childEnv(
   extra: Record<string, string>,
   avfs: Record<string, string>,
   defaults: Record<string, string> = {},
+  network: NetworkMode = 'none',
 ): Record<string, string> {
+  const passes = (name: string, value: string, pattern: string) =>
+    compilePattern(pattern, false).test(name) &&
+    (namesOne(pattern) ? network === 'host' || !URL_WITH_PASSWORD.test(value) : !CREDENTIAL_NAME.test(name) && !URL_WITH_PASSWORD.test(value));
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(from)) {
     if (v === undefined) continue;
-    if (policy.env.pass.some((p) => compilePattern(p, false).test(k) && (namesOne(p) || !CREDENTIAL_NAME.test(k)))) env[k] = v;
+    if (policy.env.pass.some((p) => passes(k, v, p))) env[k] = v;
   }
   return { ...env, ...defaults, ...policy.env.set, ...extra, ...avfs };
 }

@@ -412,6 +412,8 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
         // PATH keeps only the host directories bound read-only: the others are vault paths there,
         // where a program the command placed would run instead of the one judged.
         inside ? { HOME: '/tmp', TMPDIR: '/tmp', PATH: sandboxSearchPath(plan) } : {},
+        // Without the sandbox the command has the host's network, whatever the plan says.
+        inside ? plan.network : 'host',
       );
       launch = prepareLaunch({
         plan,

@@ -685,4 +685,20 @@ describe('custom policies', () => {
     const named = childEnv(parsePolicy({ env: { pass: ['MY_*', '/^npm_config_.*$/', 'npm_config__auth'] } }), host, {}, {});
     expect(named).toEqual({ npm_config__auth: 'NPMSECRET2', npm_config_registry: 'https://registry.example/', npm_config_cache: '/c' });
   });
+
+  it('a proxy URL with a password passes only by its exact name and only to a run with the host network', () => {
+    const host = {
+      HTTPS_PROXY: 'http://alice:S3cret@proxy.corp:3128',
+      http_proxy: 'http://proxy.corp:3128',
+      npm_config_https_proxy: 'http://alice:S3cret@proxy.corp:3128',
+      npm_config_proxy: 'http://proxy.corp:3128',
+      NO_PROXY: 'localhost',
+    };
+    const none = childEnv(DEFAULT_POLICY, host, {}, {});
+    expect(Object.values(none).join(' ')).not.toContain('S3cret');
+    expect(none).toMatchObject({ http_proxy: 'http://proxy.corp:3128', npm_config_proxy: 'http://proxy.corp:3128' });
+    const networked = childEnv(DEFAULT_POLICY, host, {}, {}, {}, 'host');
+    expect(networked.HTTPS_PROXY).toBe('http://alice:S3cret@proxy.corp:3128');
+    expect(networked.npm_config_https_proxy).toBeUndefined(); // a glob passes no password, network or not
+  });
 });
