@@ -9,7 +9,7 @@ import { putContent, readContent } from './blobs.js';
 import { applyPlan, autoCheckpointName, saveCheckpoint } from './checkpoints.js';
 import { MAX_DIFF_BYTES } from './compare.js';
 import { getEntry, iterateDescendants, namesOfInode, type ChangeOptions, type Entry } from './entries.js';
-import { applyState, joinNames, stateAt, type PathState, type Writer } from './history.js';
+import { applyState, joinNames, sameState as samePathState, stateAt, type PathState, type Writer } from './history.js';
 import { collectTriples, lastMerge, lineage, markUndone, mergeState, pathsChangedAfter, recordMerge, vaultTriples, type Lineage, type MergeRecord } from './lineage.js';
 import { now, type Actor, type Store } from './store.js';
 import { currentSeq, getVault, vaultById, type VaultRow } from './vaults.js';
@@ -387,9 +387,11 @@ export function undoMerge(store: Store, sourceName: string, options: { into?: st
 const sameLinks = (now: Entry, want: PathState) => now.type === 'd' || ((want.nlink ?? 1) === now.nlink && (want.ino ?? now.ino) === now.ino);
 
 /**
- * Paths the merge changed that changed again after it, and paths created since below a
- * directory the merge made (a name added to a directory may update its version in place rather
- * than record one, so the directory alone would not show it).
+ * Paths the merge changed that are not what it left them (times aside), and paths created since
+ * below a directory the merge made (a name added to a directory may update its version in place
+ * rather than record one, so the directory alone would not show it). A version after the merge
+ * alone is no change: a directory whose times moved (a file written in it) records one whenever
+ * a checkpoint holds its older state.
  */
 function changedSinceMerge(store: Store, vault: VaultRow, record: MergeRecord, merged: string[]): string[] {
   const later = pathsChangedAfter(store, vault, record.end_seq);
@@ -399,5 +401,10 @@ function changedSinceMerge(store: Store, vault: VaultRow, record: MergeRecord, m
     if (getEntry(store, vault, p)?.type !== 'd' || stateAt(store, vault, p, record.seq)?.type === 'd') continue;
     for (const e of iterateDescendants(store, vault, p)) if (!mergedSet.has(e.path) && later.has(e.path)) out.push(e.path);
   }
-  return [...new Set(out)].sort();
+  const differs = (p: string) => {
+    const now = getEntry(store, vault, p);
+    const then = stateAt(store, vault, p, record.end_seq);
+    return now && then ? !samePathState(now, then) : !!now !== !!then;
+  };
+  return [...new Set(out)].filter(differs).sort();
 }

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { addTags, getTags } from '../../src/store/annotations.js';
-import { listCheckpoints, restoreCheckpoint } from '../../src/store/checkpoints.js';
+import { listCheckpoints, restoreCheckpoint, saveCheckpoint } from '../../src/store/checkpoints.js';
 import { diffTreeSources } from '../../src/store/compare.js';
 import { mergeVaults, undoMerge, type MergeReport } from '../../src/store/merge.js';
 import { prune } from '../../src/store/prune.js';
@@ -570,6 +570,27 @@ describe('merge undo', () => {
     expect(errorCode(() => undoMerge(store, 'exp', { actor }))).toBe('CONFLICT');
     undoMerge(store, 'exp', { actor, force: true });
     expect(tree(main)).toEqual(before);
+  });
+
+  it('a checkpoint saved after the merge does not turn an unrelated write beside a merged file into a CONFLICT', () => {
+    main.mkdir('/d');
+    const exp = fork();
+    exp.writeFile('/d/f0', 'merged');
+    mergeVaults(store, 'exp', { actor });
+    // The checkpoint holds /d's times as the merge left them, so the next write in /d records a
+    // version of /d: its times moved, nothing the merge decided.
+    saveCheckpoint(main, 'after-merge');
+    main.writeFile('/d/other', 'unrelated');
+    expect(undoMerge(store, 'exp', { actor }).paths).toContain('/d/f0');
+    expect(tree(main)).toEqual({ '/d': 'd 755 dir', '/d/other': `f 644 ${Buffer.from('unrelated').toString('base64')}` });
+    // A merged file edited and put back as the merge left it is no change either; edited, it is.
+    mergeVaults(store, 'exp', { actor });
+    saveCheckpoint(main, 'again');
+    main.writeFile('/d/f0', 'edited');
+    expect(errorCode(() => undoMerge(store, 'exp', { actor }))).toBe('CONFLICT');
+    main.writeFile('/d/f0', 'merged');
+    undoMerge(store, 'exp', { actor });
+    expect(tree(main)).toEqual({ '/d': 'd 755 dir', '/d/other': `f 644 ${Buffer.from('unrelated').toString('base64')}` });
   });
 
   it('after a prune, undo still sees every path the merge changed: CONFLICT for the one changed since, --force puts all back; once undone, prune lets its versions go', () => {
