@@ -175,12 +175,15 @@ const KEPT_TABLE = 'CREATE TEMP TABLE IF NOT EXISTS prune_kept (after INTEGER PR
 /**
  * Candidate versions: ranked newest first per path by version number (a `touch` row shares the
  * number of the change before it and goes with it); a row is a candidate when it is past the
- * newest `keep` (at least 1), older than the cutoff, and not pinned (no pin between it and the
- * path's next newer row).
+ * newest `keep` (at least 1), older than the cutoff, and not pinned: no pin between it and the
+ * path's next version (the first row of a greater number). A pin past a change's `touch` row
+ * pins the change with it: bounded by the touch row, the pin kept only the touch, and a fork
+ * made after a restore lost the state it shows from its log.
  */
 const VERSION_CANDIDATES = `
   SELECT v.id, v.op FROM (
-    SELECT id, op, at, dense_rank() OVER (PARTITION BY path ORDER BY version DESC) AS rn, lag(id) OVER (PARTITION BY path ORDER BY id DESC) AS newer
+    SELECT id, op, at, dense_rank() OVER (PARTITION BY path ORDER BY version DESC) AS rn,
+      min(id) OVER (PARTITION BY path ORDER BY version RANGE BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS newer
     FROM versions WHERE vault_id = @vault AND (@all_paths OR path = @path OR (path >= @lo AND path < @hi))
   ) v
   WHERE v.rn > @keep AND (@cutoff IS NULL OR v.at < @cutoff)

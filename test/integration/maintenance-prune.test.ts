@@ -3,7 +3,7 @@ import type { Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { createVault, deleteVault, forkVault, getVault } from '../../src/store/vaults.js';
 import { prune, type PruneOptions } from '../../src/store/prune.js';
-import { restoreCheckpoint, saveCheckpoint } from '../../src/store/checkpoints.js';
+import { deleteCheckpoint, restoreCheckpoint, saveCheckpoint } from '../../src/store/checkpoints.js';
 import { compact } from '../../src/store/maintenance.js';
 import { errorCode, openTempStore } from '../helpers.js';
 
@@ -70,6 +70,22 @@ describe('prune --keep', () => {
     deleteVault(store, 'child', false, actor);
     run({ keep: 1 });
     expect(versionsOf('/f')).toEqual([3]);
+  });
+
+  it("keeps the change a fork shows when the fork point follows that change's times-only row", () => {
+    fs.writeFile('/f', 'one');
+    fs.writeFile('/f', 'two');
+    saveCheckpoint(fs, 'k'); // holds /f's times: the next utimes records a touch row of version 2
+    fs.utimes('/f', 1_000, 1_000);
+    forkVault(store, 'default', 'child', actor);
+    deleteCheckpoint(fs, 'k');
+    fs.writeFile('/f', 'three');
+    expect(versionsOf('/f')).toEqual([1, 2, 2, 3]);
+    run({ keep: 1 });
+    // The fork point pins version 2, change and touch alike: child's log and revert still see it.
+    expect(versionsOf('/f')).toEqual([2, 2, 3]);
+    const child = new VaultFs(store, 'child', actor);
+    expect(child.readFile('/f').toString()).toBe('two');
   });
 });
 
