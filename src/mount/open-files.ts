@@ -70,6 +70,8 @@ const LOST_NAME_CHECK_MS = 100;
 
 export class OpenFiles {
   private readonly byPath = new Map<string, OpenFile>();
+  /** Open hard links unlinked or replaced while open (hide): the stored names of their inode may show a link count of 1. */
+  private readonly hiddenLinks = new Set<OpenFile>();
   private readonly handles = new Map<number, Handle>();
   private nextFh = 1;
   private inoNext = 0;
@@ -247,7 +249,7 @@ export class OpenFiles {
    * them first (storeOtherNames), and getattr shows what they will store.
    */
   *unsavedLinksOf(entry: Entry): Iterable<OpenFile> {
-    if (entry.type !== 'f' || entry.nlink <= 1) return;
+    if (entry.type !== 'f' || (entry.nlink <= 1 && this.hiddenLinks.size === 0)) return;
     for (const f of this.byPath.values()) if (f.ino === entry.ino && f.path !== entry.path && f.unsaved && !f.pending) yield f;
   }
 
@@ -312,6 +314,7 @@ export class OpenFiles {
 
   private dispose(file: OpenFile): void {
     if (this.byPath.get(file.path) === file) this.byPath.delete(file.path);
+    this.hiddenLinks.delete(file);
     this.copies.drop(file);
   }
 
@@ -725,6 +728,7 @@ export class OpenFiles {
   hide(file: OpenFile, hiddenPath: string, otherNames = false): void {
     if (otherNames) {
       file.hiddenLink = true;
+      this.hiddenLinks.add(file);
       this.leavePath(file);
     } else {
       this.detach(file);

@@ -1,6 +1,7 @@
 import type { FuseOperations } from 'fuse-native';
 import type { Entry } from '../store/entries.js';
 import type { OpContext } from './op-context.js';
+import type { OpenFile } from './open-file.js';
 
 /** Drops what the kernel caches of an inode's attributes under every name it has (fuse.ts attributeInvalidator). */
 export type DropAttributes = (ino: number) => void;
@@ -31,9 +32,14 @@ export function refreshOtherNames(ops: FuseOperations, c: OpContext, drop: () =>
       return null; // the operation itself reports what failed
     }
   };
+  /**
+   * The inode an open file's changes refresh: a hard link unlinked or replaced while open (named
+   * by libfuse's hidden name, which is stored nowhere) still has its other names.
+   */
+  const ofFile = (file: OpenFile): number | null => (file.orphan ? null : file.hiddenLink ? file.ino : atPath(file.path));
   const atHandle = (path: string, fd: number): number | null => {
     const file = c.files.handle(fd)?.file;
-    return file && !file.orphan ? atPath(file.path) : atPath(path);
+    return file ? ofFile(file) : atPath(path);
   };
   /** `cb`, refreshing `inos` first when the operation succeeded. */
   const after = (inos: Array<number | null>, cb: (err: number) => void) => (err: number) => {
@@ -62,7 +68,7 @@ export function refreshOtherNames(ops: FuseOperations, c: OpContext, drop: () =>
       const file = c.files.handle(fd)?.file;
       if (!file) return write(path, fd, buf, len, pos, cb);
       let ino = linkedWrites.get(file);
-      if (ino === undefined) linkedWrites.set(file, (ino = file.orphan ? null : atPath(file.path)));
+      if (ino === undefined) linkedWrites.set(file, (ino = ofFile(file)));
       if (ino === null) return write(path, fd, buf, len, pos, cb);
       const refreshed = ino;
       write(path, fd, buf, len, pos, (n) => after([n >= 0 ? refreshed : null], () => cb(n))(0));

@@ -366,6 +366,29 @@ os.close(fd)
     expect(names.filter((n: string) => n.startsWith('gone-') || n.startsWith('.fuse_hidden'))).toEqual([]);
   });
 
+  it('writes through a name unlinked or replaced while open show in the other name at once, before and right after the close', async () => {
+    for (const how of ['unlink', 'rename']) {
+      const dir = join(fx.dir, `hidden-${how}`);
+      mkdirSync(dir);
+      const out = await shOk(`cd ${dir} && python3 -c "
+import os, sys
+open('f', 'wb').write(b'abc' * 10)
+open('g', 'wb').write(b'GGG')
+os.link('f', 'h')
+fd = os.open('h', os.O_RDWR | os.O_APPEND)
+os.stat('f')  # the kernel caches f's attributes
+if sys.argv[1] == 'unlink': os.unlink('h')
+else: os.rename('g', 'h')
+os.write(fd, b'W' * 100)
+seen = [os.stat('f').st_size, len(open('f', 'rb').read())]
+os.close(fd)
+seen += [os.stat('f').st_size, len(open('f', 'rb').read())]
+print(*seen)
+" ${how}`);
+      expect(out.trim(), how).toBe('130 130 130 130');
+    }
+  });
+
   it('rename(2) of a name onto another name of the same file does nothing and succeeds, as POSIX says', async () => {
     const dir = join(fx.dir, 'rename-same');
     mkdirSync(dir);
