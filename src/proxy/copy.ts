@@ -200,15 +200,25 @@ function snapshotEntries(fs: VaultFs, layout: SandboxLayout | null): { seq: numb
   return { seq: currentSeq(fs.store), entries: new Map(all.map((e) => [e.path, e])) };
 }
 
-/** The layout's entries in the copy, in place of anything the vault has under those names. */
+/**
+ * The layout's entries in the copy, in place of anything the vault has under those names. Its
+ * directories are read-only (0555): one nothing is mounted on (`/opt` above a bind at
+ * `/opt/tool`) is no vault path, so a file written there was neither imported nor reported; now
+ * the write fails (EACCES: the command has no capability past permission bits), as in mount mode
+ * (EROFS).
+ */
 function createLayout(root: string, layout: SandboxLayout): void {
   for (const name of layout.topNames) removeHostTree(join(root, name));
+  const dirs: string[] = [];
   for (const node of layout.all()) {
     const host = join(root, node.path.slice(1));
-    if (node.kind === 'dir') mkdirSync(host);
-    else if (node.kind === 'symlink') symlinkSync(node.target!, host);
+    if (node.kind === 'dir') {
+      mkdirSync(host);
+      dirs.push(host);
+    } else if (node.kind === 'symlink') symlinkSync(node.target!, host);
     else writeFileSync(host, '', { mode: 0o444 });
   }
+  for (const dir of dirs) chmodSync(dir, 0o555);
 }
 
 /**
@@ -507,6 +517,13 @@ export function syncBack(fs: VaultFs, session: CopySession, options: SyncOptions
     });
   } catch (err) {
     const error = err instanceof AvfsError ? err : new AvfsError('INTERNAL', (err as Error).message);
+    // The copy is kept for its owner to take the command's work from: without the layout's empty,
+    // read-only mountpoints (createLayout), which are none of it and would stop a plain `rm -r`.
+    try {
+      for (const name of session.layout?.topNames ?? []) removeHostTree(join(session.root, name));
+    } catch {
+      // kept as it is: the import's error is the one to report
+    }
     throw AvfsError.fromJSON({ ...error.toJSON(), message: `the command's changes could not be imported into the vault: ${error.message}`, kept_dir: session.root });
   }
   return summary;

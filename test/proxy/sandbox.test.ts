@@ -551,6 +551,14 @@ describeSandbox('sandbox limits, binds and availability', () => {
     setVaultPolicy(home, { sandbox: { binds: [{ source: tool, dest: '/opt/tool' }, { source: cache, dest: '/cache', writable: true }, { source: join(tmp.dir, 'absent'), optional: true }] } });
     const r = await avfs(home, ['proxy', 'exec', '--shell', 'cat /opt/tool/version; echo c > /cache/c.txt; echo x > /opt/tool/nope 2>/dev/null || echo read-only']);
     expect(r.json, r.stdout).toMatchObject({ ok: true, stdout: 'tool 1.2\nread-only\n', changed_files: [] });
+    // The directory made to hold the bind (/opt) is no vault path: a write there fails in both
+    // modes (in copy mode it was a scratch directory whose files vanished, unreported).
+    for (const mode of ['copy', 'mount']) {
+      const line = `echo x > /opt/new 2>/dev/null || echo refused; echo v > /v-${mode}.txt; ln /v-${mode}.txt /opt/linked 2>/dev/null || echo refused`;
+      const beside = await avfs(home, ['proxy', 'exec', '--mode', mode, '--shell', line]);
+      expect(beside.json, beside.stdout).toMatchObject({ ok: true, stdout: 'refused\nrefused\n' });
+      expect(beside.json.changed_files.map((c: { path: string }) => c.path)).toEqual([`/v-${mode}.txt`]);
+    }
     expect(r.json.sandbox.binds).toEqual(expect.arrayContaining([{ source: tool, dest: '/opt/tool', writable: false }, { source: cache, dest: '/cache', writable: true }]));
     expect(r.json.sandbox.reserved).toEqual(expect.arrayContaining(['/opt', '/cache']));
     expect(readFileSync(join(cache, 'c.txt'), 'utf8')).toBe('c\n');
