@@ -9,7 +9,7 @@ import { putContent, readContent } from './blobs.js';
 import { applyPlan, autoCheckpointName, saveCheckpoint } from './checkpoints.js';
 import { MAX_DIFF_BYTES } from './compare.js';
 import { getEntry, iterateDescendants, namesOfInode, type ChangeOptions, type Entry } from './entries.js';
-import { applyState, joinNames, sameState as samePathState, stateAt, type PathState, type Writer } from './history.js';
+import { applyState, joinNames, stateAt, type PathState, type Writer } from './history.js';
 import { collectTriples, lastMerge, lineage, markUndone, mergeState, pathsChangedAfter, recordMerge, vaultTriples, type Lineage, type MergeRecord } from './lineage.js';
 import { now, type Actor, type Store } from './store.js';
 import { currentSeq, getVault, vaultById, type VaultRow } from './vaults.js';
@@ -401,10 +401,6 @@ function changedSinceMerge(store: Store, vault: VaultRow, record: MergeRecord, m
     if (getEntry(store, vault, p)?.type !== 'd' || stateAt(store, vault, p, record.seq)?.type === 'd') continue;
     for (const e of iterateDescendants(store, vault, p)) if (!mergedSet.has(e.path) && later.has(e.path)) out.push(e.path);
   }
-  const differs = (p: string) => {
-    const now = getEntry(store, vault, p);
-    const then = stateAt(store, vault, p, record.end_seq);
-    return now && then ? !samePathState(now, then) : !!now !== !!then;
-  };
+  const differs = (p: string) => !sameState(mergeState(getEntry(store, vault, p)), mergeState(stateAt(store, vault, p, record.end_seq)));
   return [...new Set(out)].filter(differs).sort();
 }
