@@ -218,7 +218,7 @@ export function restoreCheckpoint(
       else if (!d.want) result.deleted++;
       // A path whose only difference is its times (a directory whose mtime moved as a name in it
       // came and went) gets its times back but is not a modification worth reporting.
-      else if (!sameState(d.now, d.want)) result.modified++;
+      else if (!onlyTimesDiffer(d.now, d.want)) result.modified++;
       if ((d.now?.annot ?? null) !== (d.want?.annot ?? null)) result.annotations_changed++;
     }
     if (diffs.length === 0) return result;
@@ -237,6 +237,16 @@ export function restoreCheckpoint(
     });
     return result;
   });
+}
+
+/**
+ * Whether putting `want` at a path showing `now` changes its times only: the same state, link
+ * count and inode number. Anything more is recorded as a version (op restore) and reported as a
+ * modification; an inode number alone counts (a file a revert brought back got a new one, which
+ * the restore puts back, as `ls -i` shows).
+ */
+function onlyTimesDiffer(now: Entry, want: PathState): boolean {
+  return sameState(now, want) && (want.nlink ?? 1) === now.nlink && (want.ino ?? now.ino) === now.ino;
 }
 
 /**
@@ -266,7 +276,7 @@ export function applyPlan(
   for (const d of puts) {
     const want = d.want!;
     const current = getEntry(store, vault, d.path);
-    if (current && d.now && sameState(current, want) && (want.nlink ?? 1) === current.nlink && (want.ino ?? current.ino) === current.ino) {
+    if (current && d.now && onlyTimesDiffer(current, want)) {
       // Only its times differ: they come back as a times-only row (op touch), not as a change that
       // log, revert and undo would show or step back over.
       setTimes(store, vault, d.path, null, want.mtime ?? current.mtime, change);

@@ -278,6 +278,20 @@ describe('restore', () => {
     expect(fs.readFile('/f').toString()).toBe('c0');
   });
 
+  it('a file a revert brought back under a new inode number: the restore puts the old number back and reports it as the modification it records', () => {
+    fs.writeFile('/f', 'one');
+    const ino = fs.stat('/f').ino;
+    saveCheckpoint(fs, 'cp1');
+    fs.rm('/f');
+    revertPath(fs, '/f'); // the same bytes and mode, a new inode number
+    expect(fs.stat('/f').ino).not.toBe(ino);
+    const r = restoreCheckpoint(fs, 'cp1');
+    expect(fs.stat('/f').ino).toBe(ino);
+    const restores = pathVersions(store, fs.row(), '/f', 10).filter((v) => v.op === 'restore').length;
+    expect(restores).toBe(1);
+    expect(r).toMatchObject({ added: 0, modified: 1, deleted: 0 });
+  });
+
   it('brings back an exact tree where types changed (file ↔ directory ↔ symlink)', () => {
     fs.writeFile('/x', 'file');
     fs.mkdir('/y');
