@@ -271,7 +271,7 @@ const historyTools: ToolSpec[] = [
       const { items, truncated } = upTo(args.limit, (limit) => avfs.log(args.path, { limit }));
       // The path history is kept under (a `link/` is the directory it leads to): its versions say it.
       const path = args.path === undefined ? null : (items[0]?.path ?? normalizePath(args.path));
-      const current = path === null || !avfs.exists(path) ? null : avfs.stat(path).version;
+      const current = path === null || !avfs.exists(path) ? null : avfs.lstat(path).version;
       return { vault: avfs.vault, path, recursive: false, current_version: current, versions: snake<VersionRecord[]>(items).map(versionJson), truncated };
     },
   },

@@ -327,7 +327,8 @@ export interface ProxyUndoResult extends UndoResult {
 }
 
 export class AVFS {
-  private readonly store: Store;
+  private readonly opened: Store;
+  private closed = false;
   private vaultName: string | undefined;
   /** The vault calls act on, once resolved (see `vault`). */
   private pinned: string | undefined;
@@ -344,8 +345,14 @@ export class AVFS {
       throw new AvfsError('INVALID_ARGUMENT', `AVFS option home must be a non-empty string (a directory path), got ${JSON.stringify(options.home)}`, { option: 'home' });
     }
     if (options.vault !== undefined) validateVaultName(options.vault);
-    this.store = openStore(options.home);
+    this.opened = openStore(options.home);
     this.vaultName = options.vault;
+  }
+
+  /** The connection; after close, every call is USAGE (the connection may serve other instances still). */
+  private get store(): Store {
+    if (this.closed) throw new AvfsError('USAGE', 'this AVFS instance is closed: make a new one to go on');
+    return this.opened;
   }
 
   /** The home directory this instance works on. */
@@ -371,7 +378,11 @@ export class AVFS {
 
   /** Releases the database connection (shared with other users of the same home in this process). */
   close(): void {
-    this.store.release();
+    // Once only: the connection is counted per instance, and a second release would close it
+    // under the other instances of this home in the process.
+    if (this.closed) return;
+    this.closed = true;
+    this.opened.release();
   }
 
   // ---- vaults --------------------------------------------------------------------------------
@@ -434,7 +445,13 @@ export class AVFS {
     return encoding ? data.toString(encoding) : data;
   }
 
+  /** The entry at `path`, following symlinks to what they name (as `fs.stat`, and `cat`, `ls`, `tree` do). */
   stat(path: string): Entry {
+    return this.fs().stat(path);
+  }
+
+  /** The entry at `path` itself: a symlink in the last component is shown, not followed (as `fs.lstat`). */
+  lstat(path: string): Entry {
     return this.fs().lstat(path);
   }
 

@@ -637,6 +637,10 @@ describe('avfs mcp over stdio', () => {
         expectOk(await avfs(home, ['vault', 'create', 'twin']));
         expectOk(await avfs(home, ['--vault', 'twin', 'write', '-p', '/src/a.txt', 'one\n']));
         expectOk(await avfs(home, ['--vault', 'twin', 'write', '/bin.dat', '-'], { input: Buffer.from([0, 1, 255]) }));
+        const sdk = new AVFS({ home, vault: 'twin' });
+        sdk.symlink('/src/a.txt', '/link.txt');
+        sdk.symlink('src', '/dl');
+        sdk.close();
       }
       const client = await connect(['--vault', 'twin'], mcpHome.dir);
       /** The two documents with the values of `volatile` keys (at any depth) reduced to their type. */
@@ -650,6 +654,10 @@ describe('avfs mcp over stdio', () => {
       };
       await same('read', { path: '/src/a.txt' }, ['cat', '/src/a.txt']);
       expect.soft(await same('read', { path: '/bin.dat' }, ['cat', '/bin.dat'])).toMatchObject({ encoding: 'base64', version: 1 });
+      // A symlink is followed as `cat`, `ls` and `tree` follow it: the entry described is the one read.
+      expect.soft(await same('read', { path: '/link.txt' }, ['cat', '/link.txt'])).toMatchObject({ path: '/src/a.txt', size: 4, content: 'one\n' });
+      expect.soft(await same('tree', { path: '/dl' }, ['tree', '/dl'], ['mtime'])).toMatchObject({ path: '/src', files: 1 });
+      expect.soft(await ok(client, 'ls', { path: '/dl' })).toMatchObject({ path: '/src', entries: [{ name: 'a.txt' }] });
       // MCP's calls are the SDK's (source "sdk"), the CLI's are "cli".
       await same('checkpoint_save', { name: 'cp1', message: 'm' }, ['checkpoint', 'save', 'cp1', '-m', 'm'], ['created_at', 'duration_ms', 'source']);
       await same('checkpoint_list', {}, ['checkpoint', 'list'], ['created_at', 'source']);

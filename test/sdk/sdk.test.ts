@@ -70,6 +70,32 @@ describe('SDK: the CLI scenarios in-process', () => {
     expect(avfs.exists('/moved')).toBe(false);
   });
 
+  it('stat follows a symlink to what it names, lstat shows the link itself', () => {
+    avfs.write('/dir/f.txt', 'hello', { parents: true });
+    avfs.symlink('/dir/f.txt', '/to-file');
+    avfs.symlink('dir', '/to-dir');
+    expect(avfs.stat('/to-file')).toMatchObject({ path: '/dir/f.txt', type: 'f', size: 5 });
+    expect(avfs.lstat('/to-file')).toMatchObject({ path: '/to-file', type: 'l', target: '/dir/f.txt' });
+    expect(avfs.stat('/to-dir')).toMatchObject({ path: '/dir', type: 'd' });
+    expect(avfs.lstat('/to-dir')).toMatchObject({ path: '/to-dir', type: 'l' });
+    avfs.symlink('/nowhere', '/dangling');
+    expect(thrown(() => avfs.stat('/dangling')).code).toBe('NOT_FOUND');
+    expect(avfs.lstat('/dangling').type).toBe('l');
+  });
+
+  it('close is once per instance: closing one twice leaves the others on the same home working; a closed one refuses calls with USAGE', () => {
+    const a = new AVFS({ home: avfs.home });
+    const b = new AVFS({ home: avfs.home });
+    b.write('/y', 'still here');
+    a.close();
+    a.close();
+    expect(b.read('/y', 'utf8')).toBe('still here');
+    expect(avfs.read('/y', 'utf8')).toBe('still here');
+    expect(thrown(() => a.read('/y')).code).toBe('USAGE');
+    expect(thrown(() => a.vault).code).toBe('USAGE');
+    b.close();
+  });
+
   it('errors are typed and carry the CLI codes', () => {
     expect(thrown(() => avfs.read('/missing'))).toBeInstanceOf(NotFoundError);
     expect(thrown(() => avfs.read('/missing')).code).toBe('NOT_FOUND');
