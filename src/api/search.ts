@@ -42,7 +42,10 @@ export function compilePattern(pattern: string | RegExp, options: PatternOptions
   if (typeof pattern !== 'string' || pattern.length === 0) throw new AvfsError('INVALID_PATTERN', 'empty pattern', { pattern });
   const source = options.fixed ? pattern.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&') : pattern;
   try {
-    return compileRegExp(source, extra + 'u');
+    const unicode = compileRegExp(source, extra + 'u');
+    // Without `u` V8 can fall back to its linear-time engine (core/glob.ts); for a pattern `u`
+    // does not change, that is the same test of each line (not with `i`: `u` folds more cases).
+    return !options.ignoreCase && unicodeNeutral(source) ? compileRegExp(source, extra) : unicode;
   } catch {
     try {
       return compileRegExp(source, extra);
@@ -50,6 +53,27 @@ export function compilePattern(pattern: string | RegExp, options: PatternOptions
       throw invalidPattern('regular expression', pattern, err, { pattern, reason: regexProblem(err) });
     }
   }
+}
+
+/**
+ * Whether a pattern valid under the `u` flag matches exactly the same strings without it: ASCII
+ * only, with nothing that consumes "any character" (`.`, `[^…]`, `\S`, `\W`, `\D`: without `u`
+ * they take half of a character outside the BMP) and no `u`-only syntax (`\u{…}`, `\p{…}`, `\k`).
+ * Conservative: a `.` inside a class, or escaped twice over, also counts.
+ */
+export function unicodeNeutral(source: string): boolean {
+  if (!/^[\x00-\x7f]*$/.test(source)) return false;
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i];
+    if (c === '.') return false;
+    if (c === '[' && source[i + 1] === '^') return false;
+    if (c === '\\') {
+      const next = source[++i];
+      if (next !== undefined && 'SWDpPk'.includes(next)) return false;
+      if (next === 'u' && source[i + 1] === '{') return false;
+    }
+  }
+  return true;
 }
 
 /**

@@ -96,6 +96,13 @@ describe('grep through the CLI', () => {
     expectOk(await run(['write', '/g/bin.dat', '-'], { input: Buffer.from([0x54, 0x4f, 0x44, 0x4f, 0, 1]) }));
   });
 
+  it('a pattern that backtracks exponentially on a line, (a+)+$ on 5,000 a and a "!", ends with the right answer (V8 falls back to its linear engine; a hang fails at the 60 s limit)', async () => {
+    expectOk(await run(['write', '/redos.txt', '-'], { input: 'a'.repeat(5000) + '!\n' + 'a'.repeat(5000) + '\n' }));
+    expect(expectOk(await run(['grep', '(a+)+$', '/redos.txt'])).matches.map((m: { line: number }) => m.line)).toEqual([2]);
+    expect(expectOk(await run(['grep', '(\\w+\\s?)*!$', '/redos.txt'])).matches.map((m: { line: number }) => m.line)).toEqual([1]);
+    expectOk(await run(['rm', '/redos.txt']));
+  });
+
   it('matches with path and line, skipping binaries', async () => {
     const r = expectOk(await run(['grep', 'TODO', '/g']));
     expect(r.matches).toEqual([

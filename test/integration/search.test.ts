@@ -427,6 +427,21 @@ describe('grep', () => {
     expect(r.files_scanned).toBe(3);
   });
 
+  it('a pattern that `u` does not change is compiled without it (so V8 may fall back to its linear engine), and tests every line as with `u`', () => {
+    const lines = ['a😀b', '😀', 'x\u{1F600}y', 'K\u212A k', 'abc', 'ſ s', '\uD83D', 'é e', ''];
+    const patterns = ['a.b', '^.$', '[^a]', '\\S+', '\\p{L}', 'x\\u{1F600}', 'abc', '(a+)+$', '\\w+', '^$', '[a-c]{2}', 'k', '\\bs\\b', '(?<=x)y', 'e$'];
+    for (const p of patterns) {
+      for (const ignoreCase of [false, true]) {
+        const compiled = compilePattern(p, { ignoreCase });
+        const reference = new RegExp(p, ignoreCase ? 'iu' : 'u');
+        for (const line of lines) expect(compiled.test(line), `${p} ${ignoreCase ? 'i' : ''} on ${JSON.stringify(line)}`).toBe(reference.test(line));
+      }
+    }
+    expect(compilePattern('(a+)+$').unicode).toBe(false);
+    expect(compilePattern('a.b').unicode).toBe(true);
+    expect(compilePattern('k', { ignoreCase: true }).unicode).toBe(true);
+  });
+
   it('-i, -F, --max-count, -l, a start path', () => {
     expect(grep('todo', fs, { i: true }).matches.map((m) => `${m.path}:${m.line}`)).toEqual(['/notes.md:1', '/notes.md:2', '/notes.md:3', '/src/a.ts:2', '/src/a.ts:4']);
     expect(grep('fetch(url)', fs, { F: true }).matches).toEqual([{ path: '/src/a.ts', line: 3, text: 'const b = fetch(url);' }]);
