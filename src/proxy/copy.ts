@@ -507,7 +507,12 @@ export function syncBack(fs: VaultFs, session: CopySession, options: SyncOptions
         else summary.added++;
       }
       for (const { path, mode } of chmods) {
-        if (!fs.exists(path)) continue;
+        // Moved or removed in the vault while the command ran (nothing of the command's is there
+        // to give the mode): said, not dropped in silence.
+        if (!fs.exists(path)) {
+          summary.skipped.push({ path, reason: `removed from the vault while the command ran: its chmod to ${mode.toString(8).padStart(4, '0')} was not applied` });
+          continue;
+        }
         fs.chmod(path, mode);
         summary.modified++;
       }

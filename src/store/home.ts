@@ -13,10 +13,14 @@ import { makeDirectories } from './host-dirs.js';
 export const HOME_FILE_MODE = 0o600;
 export const HOME_DIR_MODE = 0o700;
 
-/** The home: `--home`, else `$AVFS_HOME`, else `~/.avfs`. */
+/**
+ * The home: `--home`, else `$AVFS_HOME`, else `~/.avfs`. A leading `~` or `~/` is the user's home
+ * directory, as a shell and the Python client read it: a quoted `~/…` (an MCP host's `env`) was
+ * otherwise a directory named `~` in whatever directory the process started in.
+ */
 export function resolveHome(flag?: string): string {
   const chosen = flag || process.env.AVFS_HOME || join(homedir(), '.avfs');
-  return resolve(chosen);
+  return resolve(chosen === '~' || chosen.startsWith('~/') ? join(homedir(), chosen.slice(1)) : chosen);
 }
 
 /**

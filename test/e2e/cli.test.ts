@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync, lstatSync, readlinkSync, chmodSync, utimesSync, statSync, lutimesSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, symlinkSync, truncateSync, writeFileSync, lstatSync, readlinkSync, chmodSync, utimesSync, statSync, lutimesSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { avfs, avfsBytes, expectError, expectOk, expectSameBytes, useTempHome } from '../helpers.js';
+import { execa } from 'execa';
+import { avfs, avfsBytes, BIN, expectError, expectOk, expectSameBytes, useTempHome } from '../helpers.js';
 
 const h = useTempHome('all');
 const run = h.run;
@@ -38,6 +39,22 @@ describe('files through the CLI', () => {
     const r = await avfsBytes(h.home, ['cat', '/b2']);
     expect(r.code, r.stderr).toBe(0);
     expectSameBytes(r.stdout, bin, `stderr: ${r.stderr}`);
+  });
+
+  it('cat --json of a file over 256 MiB (its base64 would not fit a JavaScript string) is INVALID_ARGUMENT too_large, its old versions too; raw cat streams it', async () => {
+    const big = join(h.dir, 'big.bin');
+    writeFileSync(big, '');
+    truncateSync(big, 256 * 1024 * 1024 + 1);
+    expectOk(await run(['write', '/big.bin', '--from', big]));
+    expectOk(await run(['write', '/big.bin', 'small now']));
+    expectOk(await run(['write', '/big.bin', '--from', big]));
+    for (const args of [['cat', '/big.bin'], ['cat', '/big.bin', '--version', '1']]) {
+      expect(expectError(await run(args), 'INVALID_ARGUMENT', 2)).toMatchObject({ reason: 'too_large', size: 256 * 1024 * 1024 + 1 });
+    }
+    expect(expectOk(await run(['cat', '/big.bin', '--version', '2']))).toMatchObject({ content: 'small now' });
+    const raw = await execa('sh', ['-c', `node "${BIN}" cat /big.bin | wc -c`], { env: { AVFS_HOME: h.home, AVFS_VAULT: '' } });
+    expect(raw.stdout.trim()).toBe(String(256 * 1024 * 1024 + 1));
+    expectOk(await run(['rm', '/big.bin']));
   });
 
   it('ls, tree, mkdir, cp, mv, rm', async () => {

@@ -41,6 +41,19 @@ describe('the home directory', () => {
     90_000,
   );
 
+  it('a home given as ~/… (AVFS_HOME or --home, quoted so no shell expands it) is in the user\'s home directory, not a directory named ~', async () => {
+    const user = join(h.home, 'user');
+    const cwd = join(h.home, 'cwd');
+    mkdirSync(user, { recursive: true });
+    mkdirSync(cwd, { recursive: true });
+    const r = await execa('node', [BIN, '--json', 'write', '/f', 'x'], { cwd, env: { HOME: user, AVFS_HOME: '~/agents', AVFS_VAULT: '' }, reject: false });
+    expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+    const flag = await execa('node', [BIN, '--json', '--home', '~/agents', 'cat', '/f'], { cwd, env: { HOME: user, AVFS_VAULT: '' }, reject: false });
+    expect(JSON.parse(flag.stdout)).toMatchObject({ ok: true, content: 'x' });
+    expect(existsSync(join(user, 'agents', 'avfs.db'))).toBe(true);
+    expect(existsSync(join(cwd, '~'))).toBe(false);
+  });
+
   it('home files are the user\'s alone (0600, dirs 0700) even in a home made beforehand with 0755', async () => {
     mkdirSync(h.home, { mode: 0o755 });
     chmodSync(h.home, 0o755);

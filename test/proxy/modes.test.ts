@@ -187,6 +187,22 @@ describe('copy mode specifics', () => {
     expect(tree['/d']).toMatchObject({ type: 'd' });
   });
 
+  it("copy mode: a chmod by the command of a file someone moved away during the run is listed in skipped, not dropped in silence", async () => {
+    const home = newHome({ '/m.txt': 'm\n' });
+    setVaultPolicy(home, { sandbox: { mode: 'off' } });
+    const started = join(tmp.dir, `started-${homes}`);
+    const go = join(tmp.dir, `go-${homes}`);
+    const run = avfs(home, ['proxy', 'exec', '--mode', 'copy', '--env', `STARTED=${started}`, '--env', `GO=${go}`, '--shell', 'touch "$STARTED"; while [ ! -e "$GO" ]; do sleep 0.05; done; chmod 600 m.txt']);
+    for (let i = 0; i < 600 && !existsSync(started); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect((await avfs(home, ['mv', '/m.txt', '/moved.txt'])).code).toBe(0);
+    writeFileSync(go, '');
+    const r = await run;
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.json.changed_files).toEqual([]);
+    expect(r.json.skipped).toEqual([{ path: '/m.txt', reason: expect.stringContaining('chmod to 0600 was not applied') }]);
+    expect(vaultTree(home)['/moved.txt']).toMatchObject({ type: 'f', mode: 0o644 });
+  });
+
   it('keeps the copy and says where when the changes cannot be imported (quota), changing nothing', async () => {
     const home = newHome({ '/a.txt': 'a\n' });
     expect((await avfs(home, ['quota', 'set', '--max-bytes', '1000'])).code).toBe(0);

@@ -3,6 +3,23 @@ import { z } from 'zod/v3';
 import { getFileVersion, readVersion, versionChunks } from '../../store/history.js';
 import { contentJson } from '../../api/json.js';
 import { action, examples, zInt } from '../command.js';
+import { AvfsError } from '../../errors.js';
+
+/**
+ * The largest file `cat --json` puts in its document: a JavaScript string holds at most about
+ * 512 M characters, which base64 of 384 MiB fills (and the document is one string). Raw `cat`
+ * streams any size.
+ */
+export const JSON_CONTENT_MAX = 256 * 1024 * 1024;
+
+function refuseLarge(file: { path: string; size: number | null }): void {
+  if ((file.size ?? 0) <= JSON_CONTENT_MAX) return;
+  throw new AvfsError('INVALID_ARGUMENT', `${file.path} is ${file.size} bytes, more than cat --json returns (${JSON_CONTENT_MAX}); use avfs cat without --json (raw bytes, streamed) or avfs export`, {
+    path: file.path,
+    size: file.size,
+    reason: 'too_large',
+  });
+}
 
 export const catCommand = new Command('cat')
   .description('print a file\'s bytes to stdout (binary-safe). With --json: content as UTF-8 text, or base64 for binary content')
@@ -20,6 +37,7 @@ export const catCommand = new Command('cat')
             for (const chunk of versionChunks(fs.store, v)) process.stdout.write(chunk);
             return { path: v.path, size: v.size, version: v.version };
           }
+          refuseLarge(v);
           return contentJson(fs.name, v, readVersion(fs.store, v));
         }
         const entry = fs.stat(path!);
@@ -28,6 +46,7 @@ export const catCommand = new Command('cat')
           for (const chunk of fs.readChunks(path!)) process.stdout.write(chunk);
           return { path: entry.path, size: entry.size };
         }
+        refuseLarge(entry);
         return contentJson(fs.name, entry, fs.readFile(path!));
       },
       render: () => {},
