@@ -72,6 +72,10 @@ function stateFiles(home: string): string[] {
  */
 export function prepareDatabaseFile(home: string, writable: boolean): void {
   const file = databaseFile(home);
+  // A home this user may not enter, or a database it may not read (another user's home): said
+  // so, before a stat that fails EACCES reads as "no database" (then READ_ONLY, "has no database").
+  mayAccess(home, constants.X_OK, 'enter');
+  mayAccess(file, constants.R_OK, 'read');
   let size = fileSize(file);
   if (!size) {
     const state = stateFiles(home);
@@ -82,6 +86,17 @@ export function prepareDatabaseFile(home: string, writable: boolean): void {
   }
   if (!isSqliteFile(file)) {
     throw damaged('not_a_database', `${file} is not an avfs database (overwritten or damaged). Restore it from a backup, or move ${home} aside to start a new home.`, home);
+  }
+}
+
+/** DENIED when `path` exists and this user lacks `mode` on it (a missing path is for the caller to judge). */
+function mayAccess(path: string, mode: number, verb: string): void {
+  try {
+    accessSync(path, mode);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EPERM') return;
+    throw new AvfsError('DENIED', `cannot ${verb} ${path}: permission denied (an avfs home belongs to one user: use your own with --home or AVFS_HOME)`, { path, reason: 'permission' });
   }
 }
 

@@ -54,6 +54,25 @@ describe('the home directory', () => {
     expect(existsSync(join(cwd, '~'))).toBe(false);
   });
 
+  it("another user's home (one it may not enter, or whose database it may not read) is DENIED naming the path, not READ_ONLY or INTERNAL", async (ctx) => {
+    if (process.getuid?.() !== 0) {
+      console.log('skipped: needs root to run the CLI as another user');
+      return ctx.skip();
+    }
+    expectOk(await avfs(h.home, ['write', '/f', 'x']));
+    const asNobody = () => execa('node', [BIN, '--json', 'ls'], { env: { AVFS_HOME: h.home, AVFS_VAULT: '' }, uid: 65534, gid: 65534, reject: false });
+    chmodSync(h.dir, 0o755);
+    chmodSync(h.home, 0o700);
+    let r = await asNobody();
+    expect(r.exitCode).toBe(5);
+    expect(JSON.parse(r.stdout).error).toMatchObject({ code: 'DENIED', reason: 'permission', path: h.home });
+    chmodSync(h.home, 0o755);
+    r = await asNobody();
+    expect(JSON.parse(r.stdout).error).toMatchObject({ code: 'DENIED', reason: 'permission', path: join(h.home, 'avfs.db') });
+    chmodSync(h.home, 0o700);
+    expect(expectOk(await avfs(h.home, ['cat', '/f']))).toMatchObject({ content: 'x' });
+  });
+
   it('home files are the user\'s alone (0600, dirs 0700) even in a home made beforehand with 0755', async () => {
     mkdirSync(h.home, { mode: 0o755 });
     chmodSync(h.home, 0o755);
