@@ -70,6 +70,15 @@ def test_stdout_that_is_not_one_avfs_json_document_raises_bad_output(script: str
     assert caught.value.data["argv"][:3] == ["sh", "-c", script]
 
 
+@pytest.mark.parametrize("call", ["ls", "read", "checkpoint_save"])
+def test_a_document_without_a_field_the_call_returns_raises_bad_output(call: str) -> None:
+    avfs = AVFS("ws", binary=["sh", "-c", "echo '{\"ok\": true}'", "sh"])
+    with pytest.raises(BadOutputError) as caught:
+        getattr(avfs, call)(*(["/f"] if call == "read" else []))
+    assert caught.value.code == "BAD_OUTPUT"
+    assert caught.value.data["document"] == {"ok": True}
+
+
 def test_bad_output_keeps_stderr_and_the_exit_code() -> None:
     with pytest.raises(BadOutputError) as caught:
         AVFS("ws", binary=["sh", "-c", "echo boom >&2; exit 7", "sh"]).ls()

@@ -106,10 +106,18 @@ def run_json(argv: Sequence[str], stdin: Optional[bytes] = None) -> Dict[str, An
     return doc
 
 
+class _Document(Dict[str, Any]):
+    """A JSON object of the CLI's document: a field the contract promises but the document lacks
+    is BAD_OUTPUT (what the binary printed is wrong), never a bare KeyError from the client."""
+
+    def __missing__(self, key: str) -> Any:
+        raise BadOutputError("BAD_OUTPUT", f"avfs returned a document without its {key!r} field", {"document": dict(self)})
+
+
 def _parse(stdout: str) -> Tuple[Optional[Dict[str, Any]], str]:
     """The one avfs document on stdout, or None and what is wrong with stdout instead."""
     try:
-        doc = json.loads(stdout)  # refuses trailing data: a second document is an error
+        doc = json.loads(stdout, object_hook=_Document)  # refuses trailing data: a second document is an error
     except ValueError as err:
         return None, "nothing" if not stdout.strip() else f"not one JSON document ({err})"
     if not isinstance(doc, dict) or not isinstance(doc.get("ok"), bool):
