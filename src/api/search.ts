@@ -1,3 +1,4 @@
+import { setFlagsFromString } from 'node:v8';
 import { AvfsError } from '../errors.js';
 import { compileRegExp, escapeGlob, globToRegExp, invalidPattern, regexProblem } from '../core/glob.js';
 import { LiteralText } from '../core/text.js';
@@ -10,6 +11,14 @@ import type { VaultFs } from '../store/vault-fs.js';
  * grep, search and find: parameters checked and patterns compiled once, for the CLI, MCP and the
  * SDK alike. Results are camelCase; `grepJson` and `searchJson` give the CLI's `--json` fields.
  */
+
+// A user's regular expression can backtrack exponentially on a line: `(a+)+$` on 40 a's and a
+// "!" runs for hours, and the thread with it (an MCP server stops answering, SIGTERM included).
+// With this V8 flag, a match that backtracks too much is run again by V8's linear-time engine,
+// with the same result. That engine takes no `i` or `u` flag, backreference, lookaround or large
+// counted repetition: such patterns still backtrack (compilePattern drops `u` where it changes
+// nothing; README "Limits"). Process-wide, but it changes only how long such a match takes.
+setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks');
 
 // ---- grep ------------------------------------------------------------------------------------
 
@@ -43,7 +52,7 @@ export function compilePattern(pattern: string | RegExp, options: PatternOptions
   const source = options.fixed ? pattern.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&') : pattern;
   try {
     const unicode = compileRegExp(source, extra + 'u');
-    // Without `u` V8 can fall back to its linear-time engine (core/glob.ts); for a pattern `u`
+    // Without `u` V8 can fall back to its linear-time engine (the flag above); for a pattern `u`
     // does not change, that is the same test of each line (not with `i`: `u` folds more cases).
     return !options.ignoreCase && unicodeNeutral(source) ? compileRegExp(source, extra) : unicode;
   } catch {

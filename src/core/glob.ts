@@ -1,13 +1,4 @@
-import { setFlagsFromString } from 'node:v8';
 import { AvfsError } from '../errors.js';
-
-// A user's regular expression (grep, find --regex, policy patterns) can backtrack exponentially
-// on a line: `(a+)+$` on 40 a's and a "!" runs for hours, and the thread with it (an MCP server
-// stops answering, SIGTERM included). With this V8 flag, a match that backtracks too much is run
-// again by V8's linear-time engine, with the same result. That engine takes no `i` or `u` flag,
-// backreference, lookaround or large counted repetition: such patterns still backtrack (README
-// "Limits"). Process-wide, but it changes only how long such a match takes.
-setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks');
 
 /**
  * Shell-style globs compiled to anchored regular expressions (pure; no filesystem access).
