@@ -50,24 +50,34 @@ export function compilePattern(pattern: string | RegExp, options: PatternOptions
   const extra = (options.ignoreCase ? 'i' : '') + global;
   if (typeof pattern !== 'string' || pattern.length === 0) throw new AvfsError('INVALID_PATTERN', 'empty pattern', { pattern });
   const source = options.fixed ? pattern.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&') : pattern;
+  let unicode: RegExp | undefined;
   try {
-    const unicode = compileRegExp(source, extra + 'u');
+    unicode = compileRegExp(source, extra + 'u');
+  } catch {
+    // not valid under `u`: compiled without it below
+  }
+  if (unicode) {
     // Without `u` V8 can fall back to its linear-time engine (the flag above); for a pattern `u`
     // does not change, that is the same test of each line (not with `i`: `u` folds more cases).
-    return !options.ignoreCase && unicodeNeutral(source) ? compileRegExp(source, extra) : unicode;
-  } catch {
+    if (options.ignoreCase || !unicodeNeutral(source)) return unicode;
     try {
       return compileRegExp(source, extra);
-    } catch (err) {
-      throw invalidPattern('regular expression', pattern, err, { pattern, reason: regexProblem(err) });
+    } catch {
+      return unicode;
     }
+  }
+  try {
+    return compileRegExp(source, extra);
+  } catch (err) {
+    throw invalidPattern('regular expression', pattern, err, { pattern, reason: regexProblem(err) });
   }
 }
 
 /**
  * Whether a pattern valid under the `u` flag matches exactly the same strings without it: ASCII
  * only, with nothing that consumes "any character" (`.`, `[^…]`, `\S`, `\W`, `\D`: without `u`
- * they take half of a character outside the BMP) and no `u`-only syntax (`\u{…}`, `\p{…}`, `\k`).
+ * they take half of a character outside the BMP), no `\u` escape from U+D800 up (surrogates, and
+ * ranges reaching past them) and no `u`-only syntax (`\u{…}`, `\p{…}`, `\k`).
  * Conservative: a `.` inside a class, or escaped twice over, also counts.
  */
 export function unicodeNeutral(source: string): boolean {
@@ -79,7 +89,9 @@ export function unicodeNeutral(source: string): boolean {
     if (c === '\\') {
       const next = source[++i];
       if (next !== undefined && 'SWDpPk'.includes(next)) return false;
-      if (next === 'u' && source[i + 1] === '{') return false;
+      // `\u{…}`, and a surrogate written as `\uD83D`: under `u` a pair of them is one character
+      // (and a range to `\uFFFF` spans every character outside the BMP); without, two halves.
+      if (next === 'u' && (source[i + 1] === '{' || parseInt(source.slice(i + 1, i + 5), 16) >= 0xd800)) return false;
     }
   }
   return true;

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dirname, isWithin, joinPath, MAX_NAME_BYTES, MAX_NEW_PATH_BYTES } from '../core/paths.js';
 import type { SandboxLayout } from '../core/sandbox-layout.js';
+import { KIND } from '../core/entry-types.js';
 import { AvfsError } from '../errors.js';
 import { abandonContent, contentStartsWith, isStored, putAppendedContent, putContentFromFd, readContent, type ContentRef } from '../store/blobs.js';
 import type { Entry } from '../store/entries.js';
@@ -507,10 +508,15 @@ export function syncBack(fs: VaultFs, session: CopySession, options: SyncOptions
         else summary.added++;
       }
       for (const { path, mode } of chmods) {
-        // Moved or removed in the vault while the command ran (nothing of the command's is there
-        // to give the mode): said, not dropped in silence.
-        if (!fs.exists(path)) {
-          summary.skipped.push({ path, reason: `removed from the vault while the command ran: its chmod to ${mode.toString(8).padStart(4, '0')} was not applied` });
+        // Only onto the file the command changed the mode of: one moved, removed or replaced in
+        // the vault while the command ran (a new file, a directory, a symlink, which chmod would
+        // follow) is someone else's, and the chmod is said to be left out, not dropped in silence.
+        // (The same file with new content from someone else takes the mode: the two changes meet.)
+        const base = session.entries.get(path)!;
+        const current = fs.exists(path) ? fs.lstat(path) : undefined;
+        if (current?.type !== base.type || current.ino !== base.ino) {
+          const what = current ? `replaced in the vault while the command ran (now a ${KIND[current.type].replace('_', ' ')})` : 'removed from the vault while the command ran';
+          summary.skipped.push({ path, reason: `${what}: its chmod to ${mode.toString(8).padStart(4, '0')} was not applied` });
           continue;
         }
         fs.chmod(path, mode);

@@ -366,7 +366,8 @@ export class AVFS {
    * the calls that followed into its vault. `useVault` changes it.
    */
   get vault(): string {
-    this.pinned ??= resolveVaultName(this.store, this.vaultName);
+    const store = this.store; // USAGE once closed, even when the name was resolved before
+    this.pinned ??= resolveVaultName(store, this.vaultName);
     return this.pinned;
   }
 

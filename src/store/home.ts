@@ -34,6 +34,7 @@ export function ensureHome(home: string): void {
   } catch (err) {
     const errno = (err as NodeJS.ErrnoException).code;
     if (errno === 'ENOTDIR') throw new AvfsError('INVALID_PATH', `home is not a directory: ${home}`, { home });
+    if (errno === 'EACCES' || errno === 'EPERM') throw homeDenied(home, 'reach');
     throw new AvfsError('INVALID_PATH', `cannot use ${home} as the avfs home: ${(err as Error).message}`, { home, errno });
   }
   for (const dir of created) chmodSync(dir, HOME_DIR_MODE);
@@ -96,8 +97,12 @@ function mayAccess(path: string, mode: number, verb: string): void {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== 'EACCES' && code !== 'EPERM') return;
-    throw new AvfsError('DENIED', `cannot ${verb} ${path}: permission denied (an avfs home belongs to one user: use your own with --home or AVFS_HOME)`, { path, reason: 'permission' });
+    throw homeDenied(path, verb);
   }
+}
+
+function homeDenied(path: string, verb: string): AvfsError {
+  return new AvfsError('DENIED', `cannot ${verb} ${path}: permission denied (an avfs home belongs to one user: use your own with --home or AVFS_HOME)`, { path, reason: 'permission' });
 }
 
 /** A missing or empty database: a new home, unless the home holds state (then it is damage). */

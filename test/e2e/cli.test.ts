@@ -55,6 +55,11 @@ describe('files through the CLI', () => {
     const raw = await execa('sh', ['-c', `node "${BIN}" cat /big.bin | wc -c`], { env: { AVFS_HOME: h.home, AVFS_VAULT: '' } });
     expect(raw.stdout.trim()).toBe(String(256 * 1024 * 1024 + 1));
     expectOk(await run(['rm', '/big.bin']));
+    // Under the cap but text of control characters, each six characters in JSON (\u0001): past a string's limit too.
+    writeFileSync(big, Buffer.alloc(100_000_000, 1));
+    expectOk(await run(['write', '/ctl.txt', '--from', big]));
+    expect(expectError(await run(['cat', '/ctl.txt']), 'INVALID_ARGUMENT', 2)).toMatchObject({ reason: 'too_large', size: 100_000_000 });
+    expectOk(await run(['rm', '/ctl.txt']));
   });
 
   it('ls, tree, mkdir, cp, mv, rm', async () => {

@@ -69,7 +69,12 @@ describe('the home directory', () => {
     chmodSync(h.home, 0o755);
     r = await asNobody();
     expect(JSON.parse(r.stdout).error).toMatchObject({ code: 'DENIED', reason: 'permission', path: join(h.home, 'avfs.db') });
+    // A home below a directory the user cannot enter.
+    const below = await execa('node', [BIN, '--json', 'ls'], { env: { AVFS_HOME: join(h.home, 'inner'), AVFS_VAULT: '' }, uid: 65534, gid: 65534, reject: false });
     chmodSync(h.home, 0o700);
+    const locked = await execa('node', [BIN, '--json', 'ls'], { env: { AVFS_HOME: join(h.home, 'inner'), AVFS_VAULT: '' }, uid: 65534, gid: 65534, reject: false });
+    expect(JSON.parse(locked.stdout).error).toMatchObject({ code: 'DENIED', reason: 'permission' });
+    expect(JSON.parse(below.stdout).error).toMatchObject({ code: 'DENIED' }); // 0755 home, but no write to make inner
     expect(expectOk(await avfs(h.home, ['cat', '/f']))).toMatchObject({ content: 'x' });
   });
 

@@ -428,13 +428,18 @@ describe('grep', () => {
   });
 
   it('a pattern that `u` does not change is compiled without it (so V8 may fall back to its linear engine), and tests every line as with `u`', () => {
-    const lines = ['a😀b', '😀', 'x\u{1F600}y', 'K\u212A k', 'abc', 'ſ s', '\uD83D', 'é e', ''];
-    const patterns = ['a.b', '^.$', '[^a]', '\\S+', '\\p{L}', 'x\\u{1F600}', 'abc', '(a+)+$', '\\w+', '^$', '[a-c]{2}', 'k', '\\bs\\b', '(?<=x)y', 'e$'];
+    const lines = ['a😀b', '😀', '😀😀', 'smile 😀', 'x\u{1F600}y', 'K\u212A k', 'abc', 'ſ s', '\uD83D', 'é e', 'A', ''];
+    const patterns = ['a.b', '^.$', '[^a]', '\\S+', '\\p{L}', 'x\\u{1F600}', 'abc', '(a+)+$', '\\w+', '^$', '[a-c]{2}', 'k', '\\bs\\b', '(?<=x)y', 'e$',
+      // surrogates written as escapes: one character under `u`, two halves without
+      '[\\uD83D\\uDE00-\\uD83D\\uDE4F]', '^\\uD83D\\uDE00+$', '^[\\uD83D\\uDE00]$', '\\uD83D', '\\uDE00', '[\\uD800-\\uDFFF]', '(?<=\\uD83D)', '[\\0-\\uFFFF]+$', '\\u00e9', '\\x41'];
     for (const p of patterns) {
       for (const ignoreCase of [false, true]) {
         const compiled = compilePattern(p, { ignoreCase });
         const reference = new RegExp(p, ignoreCase ? 'iu' : 'u');
-        for (const line of lines) expect(compiled.test(line), `${p} ${ignoreCase ? 'i' : ''} on ${JSON.stringify(line)}`).toBe(reference.test(line));
+        for (const line of lines) {
+          const at = (re: RegExp) => [...line.matchAll(new RegExp(re.source, re.flags.replace('g', '') + 'g'))].map((m) => [m.index, m[0]]);
+          expect(at(compiled), `${p} ${ignoreCase ? 'i' : ''} on ${JSON.stringify(line)}`).toEqual(at(reference));
+        }
       }
     }
     expect(compilePattern('(a+)+$').unicode).toBe(false);

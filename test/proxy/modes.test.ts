@@ -187,20 +187,44 @@ describe('copy mode specifics', () => {
     expect(tree['/d']).toMatchObject({ type: 'd' });
   });
 
-  it("copy mode: a chmod by the command of a file someone moved away during the run is listed in skipped, not dropped in silence", async () => {
-    const home = newHome({ '/m.txt': 'm\n' });
+  it("copy mode: a chmod by the command of a file someone moved, replaced or made a symlink during the run is listed in skipped, applied to nothing else; the rest is imported", async () => {
+    const home = newHome({ '/m.txt': 'm\n', '/a.sh': 'a\n', '/b.sh': 'b\n', '/c.sh': 'c\n', '/d.sh': 'd\n', '/secret': 's\n', '/e.sh': 'e\n' });
     setVaultPolicy(home, { sandbox: { mode: 'off' } });
     const started = join(tmp.dir, `started-${homes}`);
     const go = join(tmp.dir, `go-${homes}`);
-    const run = avfs(home, ['proxy', 'exec', '--mode', 'copy', '--env', `STARTED=${started}`, '--env', `GO=${go}`, '--shell', 'touch "$STARTED"; while [ ! -e "$GO" ]; do sleep 0.05; done; chmod 600 m.txt']);
+    const run = avfs(home, ['proxy', 'exec', '--mode', 'copy', '--env', `STARTED=${started}`, '--env', `GO=${go}`, '--shell', 'touch "$STARTED"; while [ ! -e "$GO" ]; do sleep 0.05; done; chmod 600 m.txt a.sh b.sh c.sh d.sh e.sh; echo n > n.txt']);
     for (let i = 0; i < 600 && !existsSync(started); i++) await new Promise((resolve) => setTimeout(resolve, 50));
     expect((await avfs(home, ['mv', '/m.txt', '/moved.txt'])).code).toBe(0);
+    const store = openStore(home);
+    try {
+      const person = new VaultFs(store, 'default', { source: 'cli' });
+      person.rm('/a.sh');
+      person.writeFile('/a.sh', "the person's new file");
+      person.rm('/b.sh');
+      person.mkdir('/b.sh');
+      person.rm('/c.sh');
+      person.symlink('secret', '/c.sh');
+      person.rm('/d.sh');
+      person.symlink('nowhere', '/d.sh');
+      person.writeFile('/e.sh', "the person's new content"); // the same file: the chmod meets it
+    } finally {
+      store.release();
+    }
     writeFileSync(go, '');
     const r = await run;
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(r.json.changed_files).toEqual([]);
-    expect(r.json.skipped).toEqual([{ path: '/m.txt', reason: expect.stringContaining('chmod to 0600 was not applied') }]);
-    expect(vaultTree(home)['/moved.txt']).toMatchObject({ type: 'f', mode: 0o644 });
+    expect(r.json.changed_files.map((c: any) => [c.path, c.kind])).toEqual([['/e.sh', 'modified'], ['/n.txt', 'added']]);
+    const skipped = Object.fromEntries(r.json.skipped.map((s: any) => [s.path, s.reason]));
+    expect(Object.keys(skipped).sort()).toEqual(['/a.sh', '/b.sh', '/c.sh', '/d.sh', '/m.txt']);
+    expect(skipped['/m.txt']).toContain('removed from the vault while the command ran: its chmod to 0600 was not applied');
+    expect(skipped['/c.sh']).toContain('replaced in the vault while the command ran (now a symlink)');
+    const tree = vaultTree(home);
+    expect(tree['/moved.txt']).toMatchObject({ mode: 0o644 });
+    expect(tree['/a.sh']).toMatchObject({ type: 'f', mode: 0o644, hash: sha("the person's new file") });
+    expect(tree['/b.sh']).toMatchObject({ type: 'd', mode: 0o755 });
+    expect(tree['/secret']).toMatchObject({ mode: 0o644 });
+    expect(tree['/e.sh']).toMatchObject({ mode: 0o600, hash: sha("the person's new content") });
+    expect(tree['/n.txt']).toMatchObject({ hash: sha('n\n') });
   });
 
   it('keeps the copy and says where when the changes cannot be imported (quota), changing nothing', async () => {

@@ -93,7 +93,9 @@ describe('SDK: the CLI scenarios in-process', () => {
     expect(avfs.read('/y', 'utf8')).toBe('still here');
     expect(thrown(() => a.read('/y')).code).toBe('USAGE');
     expect(thrown(() => a.vault).code).toBe('USAGE');
+    expect(b.vault).toBe('default');
     b.close();
+    expect(thrown(() => b.vault).code).toBe('USAGE'); // resolved before the close: refused all the same
   });
 
   it('errors are typed and carry the CLI codes', () => {
