@@ -329,6 +329,8 @@ export interface ProxyUndoResult extends UndoResult {
 export class AVFS {
   private readonly opened: Store;
   private closed = false;
+  /** Asynchronous calls still running: a close waits for them before it releases the connection. */
+  private inFlight = 0;
   private vaultName: string | undefined;
   /** The vault calls act on, once resolved (see `vault`). */
   private pinned: string | undefined;
@@ -380,10 +382,22 @@ export class AVFS {
   /** Releases the database connection (shared with other users of the same home in this process). */
   close(): void {
     // Once only: the connection is counted per instance, and a second release would close it
-    // under the other instances of this home in the process.
+    // under the other instances of this home in the process. A command still running (proxyExec)
+    // keeps it until it is imported and reported: released by the last call to end.
     if (this.closed) return;
     this.closed = true;
-    this.opened.release();
+    if (this.inFlight === 0) this.opened.release();
+  }
+
+  /** Runs an asynchronous call on the connection, which a close meanwhile leaves open until it ends. */
+  private async holding<T>(work: (store: Store) => Promise<T>): Promise<T> {
+    const store = this.store;
+    this.inFlight++;
+    try {
+      return await work(store);
+    } finally {
+      if (--this.inFlight === 0 && this.closed) this.opened.release();
+    }
   }
 
   // ---- vaults --------------------------------------------------------------------------------
@@ -725,10 +739,13 @@ export class AVFS {
     textOption('command', command, false);
     textListOption('args', args);
     const { shell, ...rest } = options;
-    const r = await runExec(this.store, this.vault, {
-      ...(shell ? { shell: [command, ...args].join(' ') } : { argv: [command, ...args] }),
-      ...rest,
-    });
+    const vault = this.vault;
+    const r = await this.holding((store) =>
+      runExec(store, vault, {
+        ...(shell ? { shell: [command, ...args].join(' ') } : { argv: [command, ...args] }),
+        ...rest,
+      }),
+    );
     return { ...r, raw: proxyExecJson(r) };
   }
 
@@ -739,7 +756,7 @@ export class AVFS {
   async proxyUndo(execId: string, options: { force?: boolean } = {}): Promise<ProxyUndoResult> {
     knownOptions('proxyUndo', options, { force: 'boolean' });
     // A vault this client was given (or $AVFS_VAULT) must be the exec's: never undo in another one.
-    const r = await undoExec(this.store, execId, { force: options.force, vault: namedVault(this.vaultName) });
+    const r = await this.holding((store) => undoExec(store, execId, { force: options.force, vault: namedVault(this.vaultName) }));
     return { ...r, raw: undoJson(r) };
   }
 

@@ -98,6 +98,20 @@ describe('SDK: the CLI scenarios in-process', () => {
     expect(thrown(() => b.vault).code).toBe('USAGE'); // resolved before the close: refused all the same
   });
 
+  it('a close while proxyExec runs waits for it: the command is imported and reported, the connection released after', async () => {
+    // A home of its own: the only instance on it, so its close is the connection's last release.
+    const home = join(tmp.dir, 'alone');
+    const a = new AVFS({ home });
+    const running = a.proxyExec('sh', ['-c', 'sleep 1; echo hi > out.txt']);
+    a.close();
+    expect(thrown(() => a.read('/out.txt')).code).toBe('USAGE');
+    const r = await running;
+    expect(r.changedFiles.map((c) => c.path)).toEqual(['/out.txt']);
+    const b = new AVFS({ home });
+    expect(b.read('/out.txt', 'utf8')).toBe('hi\n');
+    b.close();
+  });
+
   it('errors are typed and carry the CLI codes', () => {
     expect(thrown(() => avfs.read('/missing'))).toBeInstanceOf(NotFoundError);
     expect(thrown(() => avfs.read('/missing')).code).toBe('NOT_FOUND');
