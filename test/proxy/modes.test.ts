@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
-import { avfs, avfsBytes, BIN, expectContentIntact, tempDir } from '../helpers.js';
+import { avfs, avfsBytes, BIN, expectContentIntact, tempDir, type CliResult } from '../helpers.js';
 import { fuse, seedHome, setVaultPolicy, skipMountTests, vaultTree } from './helpers.js';
 import { runtimeDirIn } from '../../src/store/host-dirs.js';
 import { openStore } from '../../src/store/store.js';
@@ -19,6 +19,20 @@ afterAll(() => tmp.cleanup());
 
 let homes = 0;
 const newHome = (files: Record<string, string>) => seedHome(join(tmp.dir, `home-${++homes}`), files);
+
+/**
+ * A copy-mode exec of `script` paused as it starts, for the test to act while it runs: resolves
+ * once the command waits, with the run and `go`, which lets it go on. Unsandboxed, so the command
+ * can wait on host files (named through --env: the policy refuses host paths on the command line).
+ */
+async function pausedCopyExec(home: string, script: string): Promise<{ run: Promise<CliResult>; go: () => void }> {
+  setVaultPolicy(home, { sandbox: { mode: 'off' } });
+  const started = join(tmp.dir, `started-${homes}`);
+  const go = join(tmp.dir, `go-${homes}`);
+  const run = avfs(home, ['proxy', 'exec', '--mode', 'copy', '--env', `STARTED=${started}`, '--env', `GO=${go}`, '--shell', `touch "$STARTED"; while [ ! -e "$GO" ]; do sleep 0.05; done; ${script}`]);
+  for (let i = 0; i < 600 && !existsSync(started); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+  return { run, go: () => writeFileSync(go, '') };
+}
 
 describe('copy mode specifics', () => {
   it('imports only real changes: same-content rewrites, type changes, directory modes', async () => {
@@ -171,14 +185,9 @@ describe('copy mode specifics', () => {
 
   it("removes only what the command saw: a name someone wrote during the run into a directory it moves stays, and is not reported", async () => {
     const home = newHome({ '/d/a': 'old' });
-    setVaultPolicy(home, { sandbox: { mode: 'off' } });
-    const started = join(tmp.dir, `started-${homes}`);
-    const go = join(tmp.dir, `go-${homes}`);
-    // Unsandboxed, so the command can wait for the test (host paths through --env: the policy refuses them on the command line).
-    const run = avfs(home, ['proxy', 'exec', '--mode', 'copy', '--env', `STARTED=${started}`, '--env', `GO=${go}`, '--shell', 'touch "$STARTED"; while [ ! -e "$GO" ]; do sleep 0.05; done; mv d e']);
-    for (let i = 0; i < 600 && !existsSync(started); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    const { run, go } = await pausedCopyExec(home, 'mv d e');
     expect((await avfs(home, ['write', '/d/new', "person's work"])).code).toBe(0);
-    writeFileSync(go, '');
+    go();
     const r = await run;
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.json.changed_files.map((c: any) => [c.path, c.kind])).toEqual([['/d/a', 'deleted'], ['/e', 'added'], ['/e/a', 'added']]);
@@ -189,11 +198,7 @@ describe('copy mode specifics', () => {
 
   it("copy mode: a chmod by the command of a file someone moved, replaced or made a symlink during the run is listed in skipped, applied to nothing else; the rest is imported", async () => {
     const home = newHome({ '/m.txt': 'm\n', '/a.sh': 'a\n', '/b.sh': 'b\n', '/c.sh': 'c\n', '/d.sh': 'd\n', '/secret': 's\n', '/e.sh': 'e\n' });
-    setVaultPolicy(home, { sandbox: { mode: 'off' } });
-    const started = join(tmp.dir, `started-${homes}`);
-    const go = join(tmp.dir, `go-${homes}`);
-    const run = avfs(home, ['proxy', 'exec', '--mode', 'copy', '--env', `STARTED=${started}`, '--env', `GO=${go}`, '--shell', 'touch "$STARTED"; while [ ! -e "$GO" ]; do sleep 0.05; done; chmod 600 m.txt a.sh b.sh c.sh d.sh e.sh; echo n > n.txt']);
-    for (let i = 0; i < 600 && !existsSync(started); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    const { run, go } = await pausedCopyExec(home, 'chmod 600 m.txt a.sh b.sh c.sh d.sh e.sh; echo n > n.txt');
     expect((await avfs(home, ['mv', '/m.txt', '/moved.txt'])).code).toBe(0);
     const store = openStore(home);
     try {
@@ -210,7 +215,7 @@ describe('copy mode specifics', () => {
     } finally {
       store.release();
     }
-    writeFileSync(go, '');
+    go();
     const r = await run;
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.json.changed_files.map((c: any) => [c.path, c.kind])).toEqual([['/e.sh', 'modified'], ['/n.txt', 'added']]);
