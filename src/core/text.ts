@@ -8,10 +8,11 @@ import { isUtf8 } from 'node:buffer';
  */
 export const SNIFF_BYTES = 8192;
 
-export function looksBinary(data: Uint8Array): boolean {
+/** `data` is the content or at least its first SNIFF_BYTES; `size` the whole content's. */
+export function looksBinary(data: Uint8Array, size = data.length): boolean {
   const sample = data.length > SNIFF_BYTES ? data.subarray(0, SNIFF_BYTES) : data;
   if (sample.includes(0)) return true;
-  const complete = sample.length === data.length;
+  const complete = sample.length === size;
   return !isUtf8(complete ? sample : sample.subarray(0, sample.length - incompleteTail(sample)));
 }
 

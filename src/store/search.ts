@@ -3,12 +3,12 @@ import { SqliteError } from 'better-sqlite3';
 import { AvfsError } from '../errors.js';
 import { basename, descendantRange, isWithin } from '../core/paths.js';
 import { compileRegExp } from '../core/glob.js';
-import { LiteralText, looksBinary } from '../core/text.js';
-import { contentChunks } from './blobs.js';
+import { LiteralText, looksBinary, SNIFF_BYTES } from '../core/text.js';
+import { contentChunks, readContent } from './blobs.js';
 import { pathsWithMeta, pathsWithTag } from './annotations.js';
 import { briefDescendants, entriesWithHash, getEntry, iterateDescendants, layersOf, type Entry, type EntryType } from './entries.js';
 import type { Store } from './store.js';
-import { hasPending, indexPending } from './text-index.js';
+import { FTS_TOKENIZER, hasPending, indexPending } from './text-index.js';
 import type { VaultRow } from './vaults.js';
 
 // ---- search (FTS5) -------------------------------------------------------------------------
@@ -55,10 +55,15 @@ const SEARCH_IN_VAULT = `
   ${RANKED_TO_ENTRIES}`;
 const COUNT_SCOPE = "SELECT count(*) AS n FROM entries WHERE vault_id = ? AND (path = ? OR (path >= ? AND path < ?))";
 const COUNT_MATCHES = 'SELECT count(*) AS n FROM fts WHERE fts MATCH ?';
-// CAST: better-sqlite3 binds a JS number as REAL, and FTS5 (3.53.2 here) drops a REAL rowid
-// constraint that comes with a MATCH instead of applying it, so the snippet came from the first
-// matching content in the home, whatever vault or version it belonged to.
-const SNIPPET = `SELECT snippet(fts, 0, char(2), char(3), '…', ${SNIPPET_TOKENS}) AS snippet FROM fts WHERE fts MATCH ? AND rowid = CAST(? AS INTEGER)`;
+// The index keeps no text (schema 18), so snippet() cannot run on it: a matching content is put
+// alone into a temporary FTS5 table with the same tokenizer, where the query matches the same
+// tokens, and snippet() runs there. Temporary: per connection, outside the database file, so a
+// read-only home shows snippets too.
+const SNIPPET_TABLE = `CREATE VIRTUAL TABLE IF NOT EXISTS temp.snippet_source USING fts5(body, tokenize = '${FTS_TOKENIZER}')`;
+const SNIPPET_SOURCE = 'INSERT INTO temp.snippet_source (rowid, body) VALUES (1, ?)';
+const SNIPPET = `SELECT snippet(snippet_source, 0, char(2), char(3), '…', ${SNIPPET_TOKENS}) AS snippet FROM temp.snippet_source WHERE snippet_source MATCH ?`;
+const SNIPPET_CLEAR = 'DELETE FROM temp.snippet_source';
+const snippetTables = new WeakSet<Store>();
 
 export interface SearchHit {
   path: string;
@@ -130,13 +135,26 @@ function hitsOf(store: Store, query: string, limit: number, rows: RankedEntry[])
   const hits = rows.slice(0, limit).map((r) => {
     let snippet = snippets.get(r.id);
     if (snippet === undefined) {
-      const raw = store.stmt<{ snippet: string }>(SNIPPET).get(query, r.id)?.snippet ?? '';
-      snippet = raw.replace(/\s+/g, ' ').trim();
+      snippet = snippetOf(store, query, r.hash).replace(/\s+/g, ' ').trim();
       snippets.set(r.id, snippet);
     }
     return { path: r.path, size: r.size, mtime: r.mtime, hash: r.hash, score: Number((-r.rank).toPrecision(6)), snippet };
   });
   return { hits, truncated: rows.length > limit };
+}
+
+/** The raw snippet (HIT_START/HIT_END around matched terms) of the stored text `hash` for `query`. */
+function snippetOf(store: Store, query: string, hash: string): string {
+  if (!snippetTables.has(store)) {
+    store.db.exec(SNIPPET_TABLE);
+    snippetTables.add(store);
+  }
+  store.stmt(SNIPPET_SOURCE).run(readContent(store, hash).toString('utf8'));
+  try {
+    return store.stmt<{ snippet: string }>(SNIPPET).get(query)?.snippet ?? '';
+  } finally {
+    store.stmt(SNIPPET_CLEAR).run();
+  }
 }
 
 const RANKED = 'SELECT f.rowid AS id, bm25(fts) AS rank, t.hash AS hash FROM fts f JOIN text_index t ON t.id = f.rowid WHERE fts MATCH ? ORDER BY rank LIMIT ? OFFSET ?';
@@ -227,7 +245,7 @@ export function grepFiles(store: Store, files: Entry[], options: GrepOptions): G
       if (file.type !== 'f' || !file.hash) continue;
       let found = byHash.get(file.hash);
       if (found === undefined) {
-        found = scanContent(store, file.hash, options, prefilter);
+        found = scanContent(store, file.hash, file.size, options, prefilter);
         byHash.set(file.hash, found);
       }
       if (found === 'binary') {
@@ -260,7 +278,7 @@ function wholeTextFilter(regex: RegExp | LiteralText): RegExp | LiteralText | un
   }
 }
 
-function scanContent(store: Store, hash: string, options: GrepOptions, prefilter: RegExp | LiteralText | undefined): Array<{ line: number; text: string }> | 'binary' {
+function scanContent(store: Store, hash: string, size: number, options: GrepOptions, prefilter: RegExp | LiteralText | undefined): Array<{ line: number; text: string }> | 'binary' {
   const found: Array<{ line: number; text: string }> = [];
   const limit = options.filesOnly ? 1 : (options.maxCount ?? Infinity);
   const decoder = new StringDecoder('utf8');
@@ -277,7 +295,9 @@ function scanContent(store: Store, hash: string, options: GrepOptions, prefilter
   for (const chunk of contentChunks(store, hash)) {
     if (first) {
       first = false;
-      if (looksBinary(chunk)) return 'binary'; // the same rule (first 8 KiB) the index applies
+      // The rule the index applies, to the same first 8 KiB: a first chunk may be shorter.
+      const head = chunk.length >= SNIFF_BYTES || chunk.length === size ? chunk : readContent(store, hash, 0, SNIFF_BYTES);
+      if (looksBinary(head, size)) return 'binary';
     }
     pending += decoder.write(chunk);
     const lastNl = pending.lastIndexOf('\n');

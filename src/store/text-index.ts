@@ -24,6 +24,8 @@ import type { Store } from './store.js';
  * soon as the command returns, and by a writer closing its store.
  */
 export const TEXT_INDEX_MAX_BYTES = 1024 * 1024;
+/** The fts table's tokenizer (schema.ts migration 18); search.ts tokenizes snippets with it too. */
+export const FTS_TOKENIZER = 'unicode61 remove_diacritics 2';
 /** Pending texts at which the storing transaction indexes a batch (one FTS5 segment for it). */
 export const INDEX_LAG = 32;
 /** Texts indexed per transaction: by a storing one, and by `search` (a bound on how long it holds the write lock). */
@@ -42,11 +44,13 @@ export const indexableSize = (size: number) => size > 0 && size <= TEXT_INDEX_MA
 
 /**
  * Registers newly stored content for the index when it is text within the cap. Must run inside
- * the transaction that inserted the blob. Costs a NUL scan and UTF-8 check of at most 8 KiB and
- * one insert; every INDEX_LAG texts, indexing the pending batch in the same transaction.
+ * the transaction that inserted the blob. `data` is the content, or at least its first
+ * SNIFF_BYTES of `size` (the text is read from the store when indexed). Costs a NUL scan and
+ * UTF-8 check of at most 8 KiB and one insert; every INDEX_LAG texts, indexing the pending batch
+ * in the same transaction.
  */
-export function indexContent(store: Store, hash: string, data: Uint8Array): boolean {
-  if (!indexableSize(data.length) || looksBinary(data)) return false;
+export function indexContent(store: Store, hash: string, data: Uint8Array, size = data.length): boolean {
+  if (!indexableSize(size) || looksBinary(data, size)) return false;
   const row = store.stmt<{ id: number }>(INSERT_TEXT).get(hash);
   if (!row) return false; // already indexed or pending
   if (row.id - indexedUpTo(store) >= (lags.get(store) ?? INDEX_LAG)) indexBatch(store, BATCH);

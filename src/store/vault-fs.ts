@@ -5,7 +5,7 @@ import { isWellFormed } from '../core/utf8.js';
 import { ancestors, basename, dirname, isWithin, joinPath, namesDirectory, normalizePath, rebase, resolvePath } from '../core/paths.js';
 import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, formatMode } from '../core/entry-types.js';
 import { audit } from './audit.js';
-import { abandonContent, contentChunks, contentStartsWith, isStored, linkContent, putContent, putContentFromFd, putAppendedContent, putDigestedContentFromFd, putEditedContent, readContent, type ContentDigest, type ContentEdit, type ContentRef, type DigestedPut, type SizeLimit } from './blobs.js';
+import { abandonContent, contentChunks, contentStartsWith, isStored, linkContent, putContent, putContentFromFd, putAppendedContent, putDigestedContentFromFd, putEditedContent, readContent, type Arrival, type ContentDigest, type ContentEdit, type ContentRef, type DigestedPut, type SizeLimit } from './blobs.js';
 import {
   addName,
   getEntry,
@@ -288,7 +288,7 @@ export class VaultFs {
     if (typeof data === 'object' && 'fd' in data) return this.writeStream(path, data.fd, options);
     const bytes = textBytes(data);
     const hash = hashBytes(bytes); // before the write lock is taken
-    return this.store.mutate(() => this.writeContent(path, putContent(this.store, bytes, hash), options));
+    return this.store.mutate(() => this.writeContent(path, putContent(this.store, bytes, hash, this.arrivalAt(path)), options));
   }
 
   /**
@@ -308,6 +308,11 @@ export class VaultFs {
       if (old?.type === 'd') throw isADirectory(resolved);
       return this.writeContent(resolved, putAppendedContent(this.store, old?.hash ?? null, bytes), options);
     });
+  }
+
+  /** How content written to `path` arrives (blobs.ts REVISION_INLINE_MAX): over the file it holds, if any (a symlink there is not followed). */
+  private arrivalAt(path: string): Arrival {
+    return arrivalOver(getEntry(this.store, this.row(), path));
   }
 
   /**
@@ -425,7 +430,7 @@ export class VaultFs {
       // this transaction: they are few, and the base is read under the write lock either way.
       const content = appendedTo
         ? putAppendedContent(this.store, appendedTo.hash, options.appended!.bytes())
-        : (streamed ?? (Buffer.isBuffer(data) ? putContent(this.store, data) : putEditedContent(this.store, (data as { edit: ContentEdit }).edit)));
+        : (streamed ?? (Buffer.isBuffer(data) ? putContent(this.store, data, undefined, arrivalOver(old)) : putEditedContent(this.store, (data as { edit: ContentEdit }).edit)));
       linkContent(this.store, content);
       const a = options.attributes(old);
       const replaced = replacedVersion(this.store, vault, path, old, appendedTo ?? options.from);
@@ -871,4 +876,9 @@ function textBytes(data: Uint8Array | string): Uint8Array {
     throw new AvfsError('INVALID_ARGUMENT', 'content given as text holds a lone surrogate (not valid Unicode), which has no UTF-8 form; pass bytes instead', { reason: 'not_unicode' });
   }
   return Buffer.from(data);
+}
+
+/** Content written over `old` is a revision when `old` is a file that holds bytes (blobs.ts REVISION_INLINE_MAX). */
+function arrivalOver(old: Entry | undefined): Arrival {
+  return old?.type === 'f' && old.size > 0 ? 'revision' : 'new';
 }

@@ -3,11 +3,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ByteRanges } from '../../src/core/byte-ranges.js';
 import { hashBytes } from '../../src/core/hash.js';
-import { chunkList, contentStartsWith, INLINE_MAX, linkContent, putContent, putEditedContent, readContent } from '../../src/store/blobs.js';
+import { chunkList, contentInfo, contentStartsWith, INLINE_MAX, linkContent, putContent, putEditedContent, readContent } from '../../src/store/blobs.js';
 import { openStore, type Store } from '../../src/store/store.js';
 import { gc } from '../../src/store/gc.js';
 import { prune } from '../../src/store/prune.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
+import { searchText } from '../../src/store/search.js';
+import { pathVersions } from '../../src/store/history.js';
 import { expectContentIntact, seededRandom, tempDir } from '../helpers.js';
 
 // A large file edited in place (the mount's databases and logs) is stored by re-cutting only the
@@ -234,6 +236,45 @@ describe('appendFile on a large file', () => {
     fs.rm('/mixed.bin');
     prune(store, { scope: { vault: 'default' }, keep: 1, actor: { source: 'sdk' } });
     gc(store, { graceMs: 0, actor: { source: 'sdk' } });
+    expectContentIntact(store);
+  });
+});
+
+describe('a file revised under the inline limit', () => {
+  const contentBytes = () =>
+    (store.db.prepare("SELECT (SELECT coalesce(sum(size), 0) FROM blobs WHERE typeof(data) <> 'null') + (SELECT coalesce(sum(size), 0) FROM chunks) AS n").get() as { n: number }).n;
+
+  it('is stored in chunks once over 64 KiB, so each append stores about a chunk, not the file again; every version reads back and the last is searchable', () => {
+    const fs = new VaultFs(store, 'default', { source: 'sdk' });
+    const rand = seededRandom(11);
+    const words = ['alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta'];
+    let text = Array.from({ length: 30_000 }, () => words[rand(words.length)]).join(' ');
+    fs.writeFile('/revised.log', text); // arrives new: one row
+    expect(contentInfo(store, fs.stat('/revised.log').hash!).inline).toBe(true);
+    const versions = [text];
+    text += '\nthe first appended line';
+    fs.appendFile('/revised.log', '\nthe first appended line'); // the first revision: cut in chunks
+    versions.push(text);
+    expect(contentInfo(store, fs.stat('/revised.log').hash!).inline).toBe(false);
+    const before = contentBytes();
+    for (let i = 0; i < 40; i++) {
+      const line = `\nline ${i} quokka${i}`;
+      if (i % 2 === 0) fs.appendFile('/revised.log', line);
+      else fs.writeFile('/revised.log', text + line); // a whole rewrite of the file is a revision too
+      text += line;
+      versions.push(text);
+      expect(fs.stat('/revised.log').hash, `version ${i}`).toBe(hashBytes(Buffer.from(text)));
+    }
+    // Each version re-stores its last chunk (at most 64 KiB), where a row each stored all ~200 KB.
+    expect(contentBytes() - before).toBeLessThan(40 * (64 * 1024 + 100));
+    const stored = pathVersions(store, fs.row(), '/revised.log', 1000).map((v) => readContent(store, v.hash!).toString());
+    expect(new Set(stored)).toEqual(new Set(versions));
+    expect(searchText(store, fs.row(), 'quokka39', { limit: 5 }).hits.map((h) => h.path)).toEqual(['/revised.log']);
+    // A new file of the same size still arrives as one row; a revision down to 64 KiB is one row too.
+    fs.writeFile('/new.log', text.slice(0, 150_000));
+    expect(contentInfo(store, fs.stat('/new.log').hash!).inline).toBe(true);
+    fs.writeFile('/revised.log', text.slice(0, 64 * 1024));
+    expect(contentInfo(store, fs.stat('/revised.log').hash!).inline).toBe(true);
     expectContentIntact(store);
   });
 });

@@ -8,6 +8,7 @@ import { pathVersions } from '../../src/store/history.js';
 import { gc } from '../../src/store/gc.js';
 import { prune } from '../../src/store/prune.js';
 import { MIGRATIONS } from '../../src/store/schema.js';
+import { HIT_END, HIT_START, searchText } from '../../src/store/search.js';
 import { openStore, type Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { createVault, deleteVault, forkVault, getVault, listVaults } from '../../src/store/vaults.js';
@@ -237,6 +238,14 @@ describe('migrating a schema 16 home', () => {
     }
     expectContentIntact(store16);
     expect(fsOf(store16).readFile('/new.bin').subarray(-8).toString()).toBe('new tail');
+  });
+
+  it('the full-text index is made anew without a copy of the text (schema 18): a text stored before is found, with its snippet', () => {
+    const sql = (store16.db.prepare("SELECT sql FROM sqlite_master WHERE name = 'fts'").get() as { sql: string }).sql;
+    expect(sql).toMatch(/content = ''/);
+    expect(store16.db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'fts_content'").get()).toBeUndefined();
+    const hits = searchText(store16, fsOf(store16).row(), 'small', { limit: 10 }).hits;
+    expect(hits.map((h) => [h.path, h.snippet])).toEqual([['/small.txt', `${HIT_START}small${HIT_END}`]]);
   });
 
   it('new writes count references in chunk_refs, and gc frees by them: a content shares its chunks, then both go', () => {

@@ -12,9 +12,11 @@ import { HIT_END, HIT_START, literalQuery, searchText, grepFiles, findEntries, t
 import { deferIndexing, INDEX_LAG, indexSomePending, TEXT_INDEX_MAX_BYTES } from '../../src/store/text-index.js';
 import { addTags, deleteMeta, getMeta, getTags, removeTags, setMeta, tagCounts } from '../../src/store/annotations.js';
 import { compilePattern } from '../../src/api/search.js';
-import { INLINE_MAX } from '../../src/store/blobs.js';
+import { contentInfo, INLINE_MAX } from '../../src/store/blobs.js';
+import { splitContent } from '../../src/core/cdc.js';
+import { SNIFF_BYTES } from '../../src/core/text.js';
 import { globToRegExp } from '../../src/core/glob.js';
-import { tempDir, errorCode, openTempStore } from '../helpers.js';
+import { tempDir, errorCode, openTempStore, seededRandom } from '../helpers.js';
 
 const actor = { source: 'sdk' as const };
 let home: { dir: string; cleanup: () => void };
@@ -269,6 +271,22 @@ describe('search: text, ranking, snippets, limits', () => {
     expect(paths('puffin')).toEqual(['/cap.txt']);
   });
 
+  it('the index keeps no copy of the text: versions of a growing text take far less room in it than their text', () => {
+    const words = ['alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta', 'theta', 'kappa'];
+    const rand = seededRandom(3);
+    let text = Array.from({ length: 15_000 }, () => words[rand(words.length)]).join(' ');
+    let total = 0;
+    for (let i = 0; i < 20; i++) {
+      text += `\nline ${i} ibex${i}`;
+      fs.writeFile('/log.txt', text);
+      total += Buffer.byteLength(text);
+    }
+    expect(paths('ibex19')).toEqual(['/log.txt']); // every version indexed by now
+    expect(paths('ibex3')).toEqual(['/log.txt']);
+    const indexBytes = (store.db.prepare("SELECT sum(pgsize) AS n FROM dbstat WHERE name LIKE 'fts%'").get() as { n: number }).n;
+    expect(indexBytes).toBeLessThan(total / 2);
+  });
+
   it('deleting content (gc) drops its index rows', () => {
     const e = fs.writeFile('/a.txt', 'transient gannet');
     fs.rm('/a.txt');
@@ -355,7 +373,7 @@ describe('search: batched indexing', () => {
     const readOnly = new Database(databaseFile(home.dir), { readonly: true });
     try {
       const ro = Object.assign(Object.create(store) as Store, { db: readOnly, readOnly: true, stmt: (sql: string) => readOnly.prepare(sql) });
-      expect(searchText(ro, fs.row(), 'stork', { limit: 10 }).hits.map((h) => h.path)).toEqual(['/a.txt']);
+      expect(searchText(ro, fs.row(), 'stork', { limit: 10 }).hits.map((h) => [h.path, h.snippet])).toEqual([['/a.txt', `a stored ${HIT_START}stork${HIT_END}`]]);
     } finally {
       readOnly.close();
     }
@@ -484,6 +502,32 @@ describe('grep', () => {
     expect(r.matches[0]!.text.length).toBe(4096);
     expect(r.matches[1]!.text).toBe('needle at the end');
     expect(grep('x€needle').matches).toHaveLength(1);
+  });
+
+  it('judges text by the first 8 KiB of a content whatever its first chunk: one shorter than that, ending inside a character, is still text', () => {
+    // A text whose first FastCDC chunk is under 8 KiB and ends inside a multi-byte character.
+    const words = ['café', 'naïve', '€uro', 'plain', 'words', 'über', 'ĉu', 'x', 'yy'];
+    let text: Buffer | undefined;
+    for (let seed = 1; seed < 3000 && !text; seed++) {
+      const rand = seededRandom(seed);
+      const parts: string[] = [];
+      for (let len = 0; len < 100_000; ) {
+        const w = words[rand(words.length)]!;
+        parts.push(w);
+        len += Buffer.byteLength(w) + 1;
+      }
+      const candidate = Buffer.from(`needle ${parts.join(' ')}`);
+      const first = splitContent(candidate)[0]!.length;
+      if (first < SNIFF_BYTES && (candidate[first]! & 0xc0) === 0x80) text = candidate;
+    }
+    expect(text).toBeDefined();
+    fs.writeFile('/words.txt', 'an earlier version');
+    fs.writeFile('/words.txt', text!); // a revision over 64 KiB: stored in chunks
+    expect(contentInfo(store, fs.stat('/words.txt').hash!).inline).toBe(false);
+    const r = grep('^needle', fs, { root: '/words.txt' });
+    expect(r.binary_skipped).toBe(0);
+    expect(r.matches.map((m) => m.path)).toEqual(['/words.txt']);
+    expect(paths('needle')).toEqual(['/words.txt']); // the index's judgement agrees
   });
 
   it('scans a content shared by several paths once and reports each path', () => {
