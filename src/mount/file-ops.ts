@@ -104,6 +104,10 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
         if (ctx.readOnly) return cb(EROFS);
         const h = files.handle(fd);
         if (!h) return cb(EBADF);
+        // Written through another name of a hard link (the inode's one working copy is open under
+        // another), or under a name the file lost: the kernel caches pages per name, so the pages
+        // of the file's own name lack this write, and their next open must not keep them.
+        if (files.get(path) !== h.file) h.file.pageCacheStale = true;
         forgetIfElsewhere(h.file, path);
         files.follow(h.file);
         // O_APPEND: append at the end of the current content, which other handles (or, for a file

@@ -27,11 +27,17 @@ export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'ren
         if (HIDDEN.test(path) && (!f || f.orphan)) return cb(0); // libfuse removing a hidden orphan
         // One that lost its name elsewhere (renamed, removed, replaced) is not the one unlinked here.
         const held = holderOf(path);
-        if (held) files.detach(held);
         const e = entry(path);
-        if (!e) return cb(held ? 0 : ENOENT); // held: a file created here and not stored yet, or a hidden name libfuse drops
+        if (!e) {
+          if (held) files.detach(held);
+          return cb(held ? 0 : ENOENT); // held: a file created here and not stored yet, or a hidden name libfuse drops
+        }
         if (e.type === 'd') return cb(EISDIR);
         fs.rm(path);
+        // The open file may be the inode's under another name too (opened through it while this
+        // one was open: one working copy per inode), which the kernel still writes through: it
+        // goes on under that name. Detached, its later writes were never stored.
+        if (held && !(held.ino === e.ino && e.nlink > 1 && files.followInode(held))) files.detach(held);
         files.forgetCache(path);
         cb(0);
       } catch (err) {

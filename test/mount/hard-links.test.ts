@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ATTR_TIMEOUT_S } from '../../src/mount/server.js';
@@ -400,6 +400,38 @@ print(*seen)
     await settle();
     const [[ai, an], [bi, bn]] = (await inodes(dir, 'a', 'b')) as [[number, number], [number, number]];
     expect([bi, an, bn]).toEqual([ai, 2, 2]);
+  });
+
+  it('a name opened while another name was open goes on under its name when the other is closed and removed: its later writes are stored', async () => {
+    const dir = join(fx.dir, 'unlink-shared');
+    mkdirSync(dir);
+    // The open through `a` shares the working copy opened through `b`; `b`'s kernel name is
+    // closed, so its unlink is a plain unlink (not libfuse's hidden rename).
+    await shOk(`cd ${dir} && bash -c 'exec 3>b; ln b a; exec 4<>a; exec 3>&-; rm b; echo "important data" >&4; exec 4>&-'`);
+    expect(readFileSync(join(dir, 'a'), 'utf8')).toBe('important data\n');
+    expect((await fx.run(['cat', '/unlink-shared/a'])).json.content).toBe('important data\n');
+  });
+
+  it('a write through one name reaches the next open of another name that had the old bytes cached: no stale pages, which an mmap write had stored back', async () => {
+    const dir = join(fx.dir, 'stale-names');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'c'), 'zzzzzzzz');
+    await shOk(`cd ${dir} && ln c b`);
+    // c open and its pages cached while b is written (same size: nothing tells the kernel).
+    expect(await shOk(`cd ${dir} && bash -c 'exec 5<c; cat c >/dev/null; printf HELLO | dd of=b conv=notrunc status=none; exec 5<&-; cat c'`)).toBe('HELLOzzz');
+    await shOk(`cd ${dir} && python3 -c 'import mmap, os; fd = os.open("c", os.O_RDWR); m = mmap.mmap(fd, 8); m[7:8] = b"!"; m.flush(); m.close(); os.close(fd)'`);
+    expect(readFileSync(join(dir, 'b'), 'utf8')).toBe('HELLOzz!');
+    expect((await fx.run(['cat', '/stale-names/c'])).json.content).toBe('HELLOzz!');
+    // The same after rename(2) of a name onto another name of the file (which does nothing): the
+    // descriptor opened as d writes under the kernel's name e.
+    const out = await shOk(`cd ${dir} && python3 -c '
+import os
+fd = os.open("d", os.O_RDWR | os.O_CREAT, 0o644); os.write(fd, b"old\\n")
+os.link("d", "e"); os.rename("d", "e")
+open("d", "rb").read()
+os.pwrite(fd, b"NEW\\n", 0); os.close(fd)
+print(open("d").read() + open("e").read(), end="")'`);
+    expect(out).toBe('NEW\nNEW'); // the last newline is stripped
   });
 
   it('times set through one name after a write through another, before that one is closed, are the times kept (as on a local disk)', async () => {
