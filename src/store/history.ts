@@ -201,10 +201,16 @@ export function pathLog(fs: VaultFs, vault: VaultRow, input: string, limit: numb
 
 export function versionNotFound(store: Store, vault: VaultRow, path: string, version: number): AvfsError {
   const latest = pathVersions(store, vault, path, 1)[0]?.version ?? null;
+  // Versions of a path are numbered without gaps, so one below the latest that is missing was pruned.
+  const pruned = latest !== null && Number.isInteger(version) && version >= 1 && version < latest;
   return new AvfsError(
     'VERSION_NOT_FOUND',
-    latest === null ? `${path} has no history in vault ${vault.name}` : `${path} has no version ${version} (latest is v${latest})`,
-    { path, version, latest, vault: vault.name },
+    latest === null
+      ? `${path} has no history in vault ${vault.name}`
+      : pruned
+        ? `${path} version ${version} was pruned (latest is v${latest}; \`avfs log ${path}\` lists those kept)`
+        : `${path} has no version ${version} (latest is v${latest})`,
+    { path, version, latest, vault: vault.name, ...(pruned ? { reason: 'version_pruned' } : {}) },
   );
 }
 

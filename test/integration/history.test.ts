@@ -14,6 +14,7 @@ import {
 } from '../../src/store/history.js';
 import { errorCode, openTempStore, thrownError } from '../helpers.js';
 import { prune } from '../../src/store/prune.js';
+import { diffVersions } from '../../src/store/compare.js';
 
 const actor = { source: 'sdk' as const };
 let store: Store;
@@ -138,6 +139,17 @@ describe('cat --version (getFileVersion)', () => {
     expect(code(() => getFileVersion(fs, '/a', 2))).toBe('NOT_FOUND');
     expect(code(() => getFileVersion(fs, '/d', 1))).toBe('IS_A_DIRECTORY');
     expect(code(() => getFileVersion(fs, '/never', 1))).toBe('VERSION_NOT_FOUND');
+  });
+
+  it('a pruned version is VERSION_NOT_FOUND with reason version_pruned (cat, checkout, diff); one never made has no reason', () => {
+    for (const body of ['a1', 'a2', 'a3']) fs.writeFile('/a', body);
+    prune(store, { scope: { vault: 'default' }, keep: 1, actor });
+    for (const attempt of [() => getFileVersion(fs, '/a', 2), () => checkoutVersion(fs, '/a', 1), () => diffVersions(fs, '/a', { from: 1 })]) {
+      const err = thrownError(attempt);
+      expect([err?.code, err?.data.reason, err?.data.latest]).toEqual(['VERSION_NOT_FOUND', 'version_pruned', 3]);
+    }
+    const never = thrownError(() => getFileVersion(fs, '/a', 9));
+    expect([never?.code, never?.data.reason]).toEqual(['VERSION_NOT_FOUND', undefined]);
   });
 });
 
