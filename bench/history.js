@@ -11,7 +11,8 @@ import { VaultFs } from '../dist/store/vault-fs.js';
 import { exportTree } from '../dist/store/transfer.js';
 import { deleteCheckpoint, listCheckpoints, restoreCheckpoint, saveCheckpoint } from '../dist/store/checkpoints.js';
 import { pathVersions } from '../dist/store/history.js';
-import { bytes, dur, mark, median, num, p95, ratio, sample, spawnMs, target, timeMs } from './lib.js';
+import { bytes, commitOf, dur, mark, median, num, p95, ratio, sample, spawnMs, target, timeMs } from './lib.js';
+import { indexPending } from '../dist/store/text-index.js';
 
 export const id = 'history';
 export const title = 'History: checkpoints, log, version storage (issue 3)';
@@ -24,8 +25,8 @@ const MB = 1024 * 1024;
 const GIT = ['-c', 'user.name=bench', '-c', 'user.email=bench@example.invalid', '-c', 'commit.gpgsign=false', '-c', 'core.autocrlf=false', '-c', 'gc.auto=0', '-c', 'maintenance.auto=false'];
 
 const PLAN = {
-  full: { sizes: [1000, 10000], runs: 11, fullRuns: 3, gitRuns: 5, changes: 100, kept: 20, logVersions: 1000, logRuns: 21, cliRuns: 11, bigVersions: 100 },
-  quick: { sizes: [1000, 10000], runs: 3, fullRuns: 1, gitRuns: 2, changes: 100, kept: 5, logVersions: 1000, logRuns: 5, cliRuns: 2, bigVersions: 20 },
+  full: { sizes: [1000, 10000], runs: 11, fullRuns: 3, gitRuns: 5, changes: 100, kept: 20, logVersions: 1000, logRuns: 21, cliRuns: 11, bigVersions: 100, appends: 300 },
+  quick: { sizes: [1000, 10000], runs: 3, fullRuns: 1, gitRuns: 2, changes: 100, kept: 5, logVersions: 1000, logRuns: 5, cliRuns: 2, bigVersions: 20, appends: 60 },
 };
 
 export async function run({ quick, tmp, log }) {
@@ -100,10 +101,25 @@ export async function run({ quick, tmp, log }) {
     ],
   });
 
+  // ---- (4) a text log appended to line by line -----------------------------------------------
+  log(`a 180 KB text log appended to ${plan.appends} times`);
+  const a = await appendBench(join(tmp, 'appends'), plan.appends);
+  const appendRow = (label, r) => [label, bytes(r.growth), bytes(r.content), bytes(r.index), ratio(r.growth / a.sumOfSizes), dur(r.perAppend)];
+  tables.push({
+    caption: `A 180 KB text log appended to ${plan.appends} times, ~100 bytes a line (VaultFs.appendFile, then every version indexed for search), beside the build in AVFS_BENCH_BEFORE when given (${a.beforeCommit ?? 'not given'}) and the sum of every version's size`,
+    columns: ['Build', 'home growth:', 'content:', 'search index:', 'growth / sum of sizes:', 'per append (median):'],
+    rows: [
+      appendRow('this build', a.now),
+      ...(a.before ? [appendRow(`before (${a.beforeCommit})`, a.before)] : []),
+      ['baseline: every version whole', bytes(a.sumOfSizes), '—', '—', ratio(1), '—'],
+    ],
+  });
+
   const notes = [
     `Checkpoints: a vault of N files of ~1 KB in directories of 100. *save* times \`saveCheckpoint\` (one transaction copying the entry and annotation rows; no content is copied); each saved checkpoint is deleted again untimed, except in the "already kept" row, where ${plan.kept} checkpoints of the same vault exist (one is added per run). *restore after ${plan.changes} changes*: before each run, untimed, 60 files are rewritten, 20 deleted and 20 created; the timed \`restoreCheckpoint\` compares the vault with the checkpoint in SQL, saves the replaced state as a before-restore checkpoint (included in the time; deleted again untimed), rewrites only the differing paths and records one version each, all in one transaction. *every file changed*: all N files rewritten before the restore.`,
     `git baseline: the same tree exported to disk once and committed (untimed); then per run the same kind of ${plan.changes} changes are made on disk (untimed) and \`git add -A && git commit -q\` (save) or \`git reset -q --hard && git clean -fdq\` (restore) is timed through \`sh -c\`, so process start (a few ms) is included. git stores content compressed and must stat the working tree; avfs knows its changes from its own tables.`,
     `log: one file written ${num(plan.logVersions)} times (distinct content each). \`pathVersions\` is the store query behind \`avfs log\` (an index range over (vault, path, version)); the CLI row spawns \`bin/avfs.js\`, which includes Node start-up and loading the CLI. git baseline: a repository with ${num(plan.logVersions)} commits each changing one file (built with \`git fast-import\`), timed with \`git log --format=%H%x09%s -- f\`.`,
+    `Appended log: a fresh home per build; a text of ~180 KB (random words) written once, then ${plan.appends} appends of one ~100-byte line, each its own version (VaultFs.appendFile, as \`avfs write -a\` does), and every text indexed (indexPending) before the home is measured. "home growth" is the database file after a TRUNCATE WAL checkpoint minus before; "content" the bytes of blob rows and chunks; "search index" the pages of the fts tables (dbstat). This build stores a revised file over 64 KiB in chunks and keeps no copy of the text in the index; "before" runs the same calls of the build in AVFS_BENCH_BEFORE, the two alternating append by append.`,
     `Storage: a fresh home; 10 MB of random bytes written once, then ${plan.bigVersions - 1} more versions each changing one 4 KB block at a random 4 KB-aligned offset. Content is stored in 64 KB chunks shared between versions, so each version adds one new chunk (plus its blob, chunk-list and version rows). "Growth" is the database file size after \`PRAGMA wal_checkpoint(TRUNCATE)\` minus its size before the first write.`,
   ];
   return { tables, notes, targets };
@@ -295,4 +311,59 @@ function storageBench(dir, versions) {
       // already gone
     }
   }
+}
+
+// ---- an appended log -------------------------------------------------------------------------
+
+/**
+ * A text log appended to line by line, in a fresh home per build (this one, and the one in
+ * AVFS_BENCH_BEFORE when given, alternating append by append): what the home, its content and
+ * its search index grow by, and the time of one append.
+ */
+async function appendBench(dir, appends) {
+  const builds = [{ key: 'now', code: { openStore, VaultFs, indexPending } }];
+  const beforeDir = process.env.AVFS_BENCH_BEFORE;
+  const beforeCommit = beforeDir ? commitOf(beforeDir) : null;
+  if (beforeDir) {
+    const load = (m) => import(join(beforeDir, 'dist', m));
+    const [s, v, t] = await Promise.all([load('store/store.js'), load('store/vault-fs.js'), load('store/text-index.js')]);
+    builds.push({ key: 'before', code: { openStore: s.openStore, VaultFs: v.VaultFs, indexPending: t.indexPending } });
+  }
+  const words = ['alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta', 'theta', 'kappa', 'lambda', 'sigma'];
+  let seed = 7;
+  const rand = (n) => ((seed = (seed * 1103515245 + 12345) % 2147483648) % n);
+  const base = Array.from({ length: 28_000 }, () => words[rand(words.length)]).join(' ');
+  const lines = Array.from({ length: appends }, (_, i) => `\n${String(i).padStart(5, '0')} ${Array.from({ length: 14 }, () => words[rand(words.length)]).join(' ')}`);
+  let size = Buffer.byteLength(base);
+  let sumOfSizes = size;
+  for (const line of lines) sumOfSizes += size += Buffer.byteLength(line);
+  const sides = builds.map((b) => {
+    const home = join(dir, `home-${b.key}`);
+    const store = b.code.openStore(home);
+    const dbSize = () => {
+      store.db.pragma('wal_checkpoint(TRUNCATE)');
+      return statSync(join(home, 'avfs.db')).size;
+    };
+    return { b, store, fs: new b.code.VaultFs(store, 'default', ACTOR), dbSize, start: dbSize(), times: [] };
+  });
+  const result = { beforeCommit, sumOfSizes };
+  try {
+    for (const side of sides) side.fs.writeFile('/app.log', base);
+    lines.forEach((line, i) => {
+      for (const side of i % 2 ? [...sides].reverse() : sides) side.times.push(timeMs(() => side.fs.appendFile('/app.log', line)));
+    });
+    for (const side of sides) {
+      side.b.code.indexPending(side.store);
+      const one = (sql) => side.store.db.prepare(sql).get().n;
+      result[side.b.key] = {
+        growth: side.dbSize() - side.start,
+        content: one("SELECT (SELECT coalesce(sum(size), 0) FROM blobs WHERE typeof(data) <> 'null') + (SELECT coalesce(sum(size), 0) FROM chunks) AS n"),
+        index: one("SELECT coalesce(sum(pgsize), 0) AS n FROM dbstat WHERE name LIKE 'fts%'"),
+        perAppend: median(side.times),
+      };
+    }
+  } finally {
+    for (const side of sides) side.store.release();
+  }
+  return result;
 }
