@@ -69,6 +69,10 @@ export function refreshOtherNames(ops: FuseOperations, c: OpContext, drop: () =>
       if (!file) return write(path, fd, buf, len, pos, cb);
       let ino = linkedWrites.get(file);
       if (ino === undefined) linkedWrites.set(file, (ino = ofFile(file)));
+      // Written through a kernel name that is not the file's own (a name of its inode since
+      // unlinked, the name a rename of one name onto another left): the kernel inode of the
+      // file's own name cached attributes too, though the file has one name now.
+      if (ino === null && !file.orphan && c.files.get(path) !== file) linkedWrites.set(file, (ino = file.ino));
       if (ino === null) return write(path, fd, buf, len, pos, cb);
       const refreshed = ino;
       write(path, fd, buf, len, pos, (n) => after([n >= 0 ? refreshed : null], () => cb(n))(0));
