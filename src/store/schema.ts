@@ -24,6 +24,7 @@
 import type { Db } from './db.js';
 import { packChunkLists } from './migrate-content.js';
 import { layeredForks } from './migrate-layers.js';
+import { rebuildTextIndex } from './migrate-index.js';
 
 /** A migration: SQL run as one script, or a function for what SQL alone cannot express. */
 export type Migration = string | ((db: Db) => void);
@@ -459,10 +460,6 @@ export const MIGRATIONS: readonly Migration[] = [
   // size: each version of a log appended to line by line was there whole (3,000 appends to a
   // 614 KB log: 949 MB). Snippets now come from the content itself (search.ts snippetOf), and
   // gc's row deletes (the trigger, text-index.ts dropIndexOf) need no text. The table is made
-  // anew, empty: every text_index row is then above its highest rowid (none), so waiting, and is
-  // indexed again by the first search or, a batch per write transaction, by writers (text-index.ts).
-  `
-  DROP TABLE fts;
-  CREATE VIRTUAL TABLE fts USING fts5(body, content = '', contentless_delete = 1, tokenize = 'unicode61 remove_diacritics 2');
-  `,
+  // anew and every text indexed again in this transaction (migrate-index.ts).
+  rebuildTextIndex,
 ];
