@@ -167,8 +167,8 @@ function addChunkUses(store: Store, chunks: readonly StoredChunk[]): void {
  * this call stored is removed and `limit.refuse(size)` thrown. On any failure, nothing this call
  * stored remains.
  */
-export function putContentFromFd(store: Store, fd: number, limit?: SizeLimit, onRead?: (bytesSoFar: number) => void): ContentRef {
-  return underLease(store, openLease(store), (lease) => streamContent(store, fd, lease, limit, onRead));
+export function putContentFromFd(store: Store, fd: number, limit?: SizeLimit, onRead?: (bytesSoFar: number) => void, arrival: Arrival = 'new'): ContentRef {
+  return underLease(store, openLease(store), (lease) => streamContent(store, fd, lease, limit, onRead, arrival));
 }
 
 /** Small files stored per transaction by putContentsFromFds (with at most BYTES_PER_TRANSACTION of them). */
@@ -248,7 +248,7 @@ function finishChunked(store: Store, lease: Lease, hash: string, size: number, c
   return { hash, size, lease: lease.id };
 }
 
-function streamContent(store: Store, fd: number, lease: Lease, limit: SizeLimit | undefined, onRead: ((bytesSoFar: number) => void) | undefined): ContentRef {
+function streamContent(store: Store, fd: number, lease: Lease, limit: SizeLimit | undefined, onRead: ((bytesSoFar: number) => void) | undefined, arrival: Arrival): ContentRef {
   let size = 0;
   const read = (): Buffer => {
     const bytes = readFull(fd, READ_SIZE);
@@ -267,7 +267,7 @@ function streamContent(store: Store, fd: number, lease: Lease, limit: SizeLimit 
   if (headSize <= INLINE_MAX) {
     const data = Buffer.concat(head, headSize);
     const hash = hashBytes(data);
-    pinning(store, lease, () => pin(store, lease, 'b', hash, storeBlob(store, hash, data)));
+    pinning(store, lease, () => pin(store, lease, 'b', hash, storeBlob(store, hash, data, arrival)));
     return { hash, size, lease: lease.id };
   }
   const hasher = createHasher();

@@ -323,8 +323,8 @@ export class VaultFs {
    * refuses anyway, what this write stored goes with it.
    */
   private writeStream(path: string, fd: number, options: WriteOptions): Entry {
-    const limit = this.store.read(() => this.checkStream(path, fd, options));
-    const content = putContentFromFd(this.store, fd, limit, options.progress);
+    const { limit, arrival } = this.store.read(() => this.checkStream(path, fd, options));
+    const content = putContentFromFd(this.store, fd, limit, options.progress, arrival);
     try {
       return this.writeContent(path, content, options);
     } catch (err) {
@@ -333,8 +333,8 @@ export class VaultFs {
     }
   }
 
-  /** The checks writeContent will make, made before any content is read; returns the quota's limit on a stream's size. */
-  private checkStream(input: string, fd: number, options: WriteOptions): SizeLimit | undefined {
+  /** The checks writeContent will make, made before any content is read; returns the quota's limit on a stream's size, and how its content arrives. */
+  private checkStream(input: string, fd: number, options: WriteOptions): { limit: SizeLimit | undefined; arrival: Arrival } {
     const vault = this.row();
     const path = this.resolveFileTarget(vault, input);
     const parent = getEntry(this.store, vault, dirname(path));
@@ -344,7 +344,7 @@ export class VaultFs {
     assertFileTarget(path, old, options.exclusive);
     const host = fstatSync(fd);
     enforceQuota(this.store, vault, path, old, { type: 'f', mode: 0, size: host.isFile() ? host.size : 0, hash: null, target: null });
-    return streamLimit(this.store, vault, path, old);
+    return { limit: streamLimit(this.store, vault, path, old), arrival: arrivalOver(old) };
   }
 
   /**

@@ -1,4 +1,5 @@
 import { createCipheriv } from 'node:crypto';
+import { closeSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ByteRanges } from '../../src/core/byte-ranges.js';
@@ -270,6 +271,16 @@ describe('a file revised under the inline limit', () => {
     const stored = pathVersions(store, fs.row(), '/revised.log', 1000).map((v) => readContent(store, v.hash!).toString());
     expect(new Set(stored)).toEqual(new Set(versions));
     expect(searchText(store, fs.row(), 'quokka39', { limit: 5 }).hits.map((h) => h.path)).toEqual(['/revised.log']);
+    // A revision streamed from a descriptor (`write --from`, stdin) is cut in chunks too.
+    const host = join(tmp.dir, 'revision.txt');
+    writeFileSync(host, `${text}\nfrom a descriptor`);
+    const fd = openSync(host, 'r');
+    try {
+      fs.writeFile('/revised.log', { fd });
+    } finally {
+      closeSync(fd);
+    }
+    expect(contentInfo(store, fs.stat('/revised.log').hash!).inline).toBe(false);
     // A new file of the same size still arrives as one row; a revision down to 64 KiB is one row too.
     fs.writeFile('/new.log', text.slice(0, 150_000));
     expect(contentInfo(store, fs.stat('/new.log').hash!).inline).toBe(true);
