@@ -123,7 +123,10 @@ function openReadOnly(file: string): Db {
     return db;
   } catch (err) {
     db?.close();
-    if ((err as { code?: string }).code !== 'SQLITE_CANTOPEN') throw err;
+    // No -shm, and none can be made here: CANTOPEN, or READONLY_DIRECTORY in a directory the
+    // user cannot write (another user's home, shared read-only).
+    const code = (err as { code?: string }).code;
+    if (code !== 'SQLITE_CANTOPEN' && code !== 'SQLITE_READONLY_DIRECTORY') throw err;
   }
   if ((fileSize(`${file}-wal`) ?? 0) > 0) {
     throw new AvfsError(

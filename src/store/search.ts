@@ -69,6 +69,7 @@ const SNIPPET_SOURCE = 'INSERT INTO temp.snippet_source (rowid, body) VALUES (?,
 const SNIPPETS = `SELECT rowid AS id, snippet(snippet_source, 0, char(2), char(3), '…', ${SNIPPET_TOKENS}) AS snippet FROM temp.snippet_source WHERE snippet_source MATCH ?`;
 const SNIPPETS_CLEAR = ["INSERT INTO temp.snippet_source (snippet_source) VALUES ('delete-all')", 'DELETE FROM temp.snippet_text'];
 const snippetTables = new WeakSet<Store>();
+const MARKS = /[\u0002\u0003]/g;
 
 export interface SearchHit {
   path: string;
@@ -157,7 +158,9 @@ function snippetsOf(store: Store, query: string, hashes: readonly string[]): Map
   const make = () => {
     try {
       distinct.forEach((hash, i) => {
-        const text = readContent(store, hash).toString('utf8');
+        // The marks are control characters so that file text cannot fake them: its own become
+        // U+FFFD, a separator to the tokenizer as they are, so the same tokens match.
+        const text = readContent(store, hash).toString('utf8').replace(MARKS, '\ufffd');
         store.stmt(SNIPPET_TEXT).run(i + 1, text);
         store.stmt(SNIPPET_SOURCE).run(i + 1, text);
       });

@@ -78,6 +78,22 @@ describe('the home directory', () => {
     expect(expectOk(await avfs(h.home, ['cat', '/f']))).toMatchObject({ content: 'x' });
   });
 
+  it("another user's home shared for reading (directory and database readable, not writable) reads, and refuses changes READ_ONLY", async (ctx) => {
+    if (process.getuid?.() !== 0) {
+      console.log('skipped: needs root to run the CLI as another user');
+      return ctx.skip();
+    }
+    expectOk(await avfs(h.home, ['write', '/f', 'shared']));
+    chmodSync(h.dir, 0o755);
+    chmodSync(h.home, 0o755);
+    chmodSync(join(h.home, 'avfs.db'), 0o644);
+    const asNobody = (args: string[]) => execa('node', [BIN, '--json', ...args], { env: { AVFS_HOME: h.home, AVFS_VAULT: 'default' }, uid: 65534, gid: 65534, reject: false });
+    const read = await asNobody(['cat', '/f']);
+    expect(JSON.parse(read.stdout), read.stdout + read.stderr).toMatchObject({ ok: true, content: 'shared' });
+    const write = await asNobody(['write', '/g', 'x']);
+    expect(JSON.parse(write.stdout).error).toMatchObject({ code: 'READ_ONLY' });
+  });
+
   it('home files are the user\'s alone (0600, dirs 0700) even in a home made beforehand with 0755', async () => {
     mkdirSync(h.home, { mode: 0o755 });
     chmodSync(h.home, 0o755);

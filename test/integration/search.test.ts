@@ -144,6 +144,11 @@ describe('search: text, ranking, snippets, limits', () => {
     expect(hit!.snippet).toContain(`${HIT_START}café${HIT_END}`);
   });
 
+  it('file text cannot fake the hit marks: its own control characters 2 and 3 show as U+FFFD', () => {
+    fs.writeFile('/fake.txt', 'alpha \u0002fake\u0003 beta');
+    expect(search('fake').hits.map((h) => h.snippet)).toEqual([`alpha \ufffd${HIT_START}fake${HIT_END}\ufffd beta`]);
+  });
+
   it('a hit\'s snippet is the text of that hit\'s file: never another vault\'s, nor an old version\'s', () => {
     createVault(store, 'secret', actor);
     const secret = new VaultFs(store, 'secret', actor);
