@@ -20,7 +20,9 @@ export function rebuildTextIndex(db: Db): void {
   for (const { id, hash } of texts) {
     const row = blob.get(hash) as { data: Buffer | null; list: Buffer | null } | undefined;
     if (!row) continue;
-    const bytes = row.data ?? (row.list ? Buffer.concat(decodeChunkList(row.list).ids.map((c) => chunk.get(c) as Buffer)) : Buffer.alloc(0));
-    insert.run(id, bytes.toString('utf8'));
+    const parts = row.data ? [row.data] : row.list ? decodeChunkList(row.list).ids.map((c) => chunk.get(c) as Buffer | undefined) : [];
+    // A chunk missing (damage elsewhere) leaves that text out of search rather than the home unopenable.
+    if (parts.some((p) => !p)) continue;
+    insert.run(id, Buffer.concat(parts as Buffer[]).toString('utf8'));
   }
 }

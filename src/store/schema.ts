@@ -458,7 +458,7 @@ export const MIGRATIONS: readonly Migration[] = [
   // 18: the full-text index keeps no copy of the text (FTS5 contentless with deletes, SQLite
   // 3.43+). Migration 2's table held every indexed text a second time, about half of the index's
   // size: each version of a log appended to line by line was there whole (3,000 appends to a
-  // 614 KB log: 949 MB). Snippets now come from the content itself (search.ts snippetOf), and
+  // 614 KB log: 949 MB). Snippets now come from the content itself (search.ts snippetsOf), and
   // gc's row deletes (the trigger, text-index.ts dropIndexOf) need no text. The table is made
   // anew and every text indexed again in this transaction (migrate-index.ts).
   rebuildTextIndex,
