@@ -11,7 +11,7 @@ import { VaultFs } from '../dist/store/vault-fs.js';
 import { exportTree } from '../dist/store/transfer.js';
 import { deleteCheckpoint, listCheckpoints, restoreCheckpoint, saveCheckpoint } from '../dist/store/checkpoints.js';
 import { pathVersions } from '../dist/store/history.js';
-import { bytes, commitOf, dur, mark, median, num, p95, ratio, sample, spawnMs, target, timeMs } from './lib.js';
+import { beforeBuild, bytes, dur, mark, median, num, p95, ratio, sample, spawnMs, target, timeMs } from './lib.js';
 import { indexPending } from '../dist/store/text-index.js';
 
 export const id = 'history';
@@ -322,13 +322,9 @@ function storageBench(dir, versions) {
  */
 async function appendBench(dir, appends) {
   const builds = [{ key: 'now', code: { openStore, VaultFs, indexPending } }];
-  const beforeDir = process.env.AVFS_BENCH_BEFORE;
-  const beforeCommit = beforeDir ? commitOf(beforeDir) : null;
-  if (beforeDir) {
-    const load = (m) => import(join(beforeDir, 'dist', m));
-    const [s, v, t] = await Promise.all([load('store/store.js'), load('store/vault-fs.js'), load('store/text-index.js')]);
-    builds.push({ key: 'before', code: { openStore: s.openStore, VaultFs: v.VaultFs, indexPending: t.indexPending } });
-  }
+  const before = await beforeBuild('store/store.js', 'store/vault-fs.js', 'store/text-index.js');
+  if (before) builds.push({ key: 'before', code: before.code });
+  const beforeCommit = before?.commit ?? null;
   const words = ['alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta', 'theta', 'kappa', 'lambda', 'sigma'];
   let seed = 7;
   const rand = (n) => ((seed = (seed * 1103515245 + 12345) % 2147483648) % n);

@@ -3,6 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
+import { join } from 'node:path';
 
 // ---- timing -------------------------------------------------------------------------------
 
@@ -147,6 +148,18 @@ export function markdownTable({ caption, columns, rows }) {
 }
 
 // ---- the machine --------------------------------------------------------------------------
+
+/**
+ * The build in AVFS_BENCH_BEFORE (a built checkout of avfs), for a section that runs the same
+ * calls beside this build: its commit, and the exports of the given dist modules (paths below
+ * dist/) in one object; null when none is given.
+ */
+export async function beforeBuild(...modules) {
+  const dir = process.env.AVFS_BENCH_BEFORE;
+  if (!dir) return null;
+  const loaded = await Promise.all(modules.map((m) => import(join(dir, 'dist', m))));
+  return { commit: commitOf(dir), code: Object.assign({}, ...loaded) };
+}
 
 /** The short commit of the git checkout at `dir` (AVFS_BENCH_BEFORE), or `dir` itself when it has none. */
 export function commitOf(dir) {

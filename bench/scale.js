@@ -14,7 +14,7 @@ import { restoreCheckpoint, saveCheckpoint } from '../dist/store/checkpoints.js'
 import { getEntry } from '../dist/store/entries.js';
 import { importTree } from '../dist/store/transfer.js';
 import { createVault, forkVault } from '../dist/store/vaults.js';
-import { bytes, clock, commitOf, dur, mark, median, msSince, num, p95, ratio, sample, spawnMs, target, timeMs, weighted } from './lib.js';
+import { beforeBuild, bytes, clock, dur, mark, median, msSince, num, p95, ratio, sample, spawnMs, target, timeMs, weighted } from './lib.js';
 
 export const id = 'scale';
 export const title = 'Scale: O(1) checkpoints and forks, restores by what changed, reads through fork chains (issue 16)';
@@ -228,13 +228,9 @@ const BEFORE_MAX_NAMES = 400;
  */
 export async function linkBench(dir, sizes) {
   const builds = [{ key: 'now', code: { openStore, VaultFs, createVault } }];
-  const beforeDir = process.env.AVFS_BENCH_BEFORE;
-  const beforeCommit = beforeDir ? commitOf(beforeDir) : null;
-  if (beforeDir) {
-    const load = (m) => import(join(beforeDir, 'dist', m));
-    const [s, v, vs] = await Promise.all([load('store/store.js'), load('store/vault-fs.js'), load('store/vaults.js')]);
-    builds.push({ key: 'before', code: { openStore: s.openStore, VaultFs: v.VaultFs, createVault: vs.createVault }, max: BEFORE_MAX_NAMES });
-  }
+  const before = await beforeBuild('store/store.js', 'store/vault-fs.js', 'store/vaults.js');
+  if (before) builds.push({ key: 'before', code: before.code, max: BEFORE_MAX_NAMES });
+  const beforeCommit = before?.commit ?? null;
   const host = join(dir, 'host');
   mkdirSync(host, { recursive: true });
   const sides = [
@@ -265,7 +261,7 @@ export async function linkBench(dir, sizes) {
     for (const side of sides) side.store?.release();
     rmSync(host, { recursive: true, force: true });
   }
-  return { rows, beforeCommit, beforeMax: beforeDir ? BEFORE_MAX_NAMES : null };
+  return { rows, beforeCommit, beforeMax: before ? BEFORE_MAX_NAMES : null };
 }
 
 /**
@@ -281,14 +277,9 @@ export async function treeBench(dir, files, runs) {
     writeFileSync(join(d, `file${i}.js`), `module.exports = function f${i}() { return ${i * 7919}; };\n`);
   }
   const builds = [{ key: 'now', code: { openStore, VaultFs, createVault, importTree } }];
-  const beforeDir = process.env.AVFS_BENCH_BEFORE;
-  let beforeCommit = null;
-  if (beforeDir) {
-    beforeCommit = commitOf(beforeDir);
-    const load = (m) => import(join(beforeDir, 'dist', m));
-    const [s, v, vs, t] = await Promise.all([load('store/store.js'), load('store/vault-fs.js'), load('store/vaults.js'), load('store/transfer.js')]);
-    builds.push({ key: 'before', code: { openStore: s.openStore, VaultFs: v.VaultFs, createVault: vs.createVault, importTree: t.importTree } });
-  }
+  const before = await beforeBuild('store/store.js', 'store/vault-fs.js', 'store/vaults.js', 'store/transfer.js');
+  if (before) builds.push({ key: 'before', code: before.code });
+  const beforeCommit = before?.commit ?? null;
   const res = { cp: [], rmrf: [], entries: 0 };
   try {
     for (const b of builds) {
