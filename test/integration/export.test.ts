@@ -1,0 +1,56 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { openStore, type Store } from '../../src/store/store.js';
+import { exportTree } from '../../src/store/transfer.js';
+import { VaultFs } from '../../src/store/vault-fs.js';
+import { openTempStore, tempDir } from '../helpers.js';
+
+let store: Store;
+let fs: VaultFs;
+let close: () => void;
+let homeDir: string;
+let out: { dir: string; cleanup: () => void };
+beforeEach(() => {
+  const t = openTempStore();
+  ({ store, fs, close } = t);
+  homeDir = t.home.dir;
+  out = tempDir('avfs-export-');
+});
+afterEach(() => {
+  close();
+  out.cleanup();
+});
+
+it('exports one state of the vault while another process changes and removes its files', () => {
+  const names = ['a', 'b', 'c', 'd', 'e'];
+  fs.mkdir('/src');
+  for (const n of names) fs.writeFile(`/src/${n}.txt`, `old ${n}\n`);
+  fs.writeFile('/src/big.bin', Buffer.alloc(2 * 1024 * 1024, 7)); // chunked: read chunk by chunk
+  const other = openStore(homeDir);
+  try {
+    const writer = new VaultFs(other, 'default', { source: 'sdk' });
+    let changed = false;
+    // Called after each entry is written: the first one changes everything not yet exported.
+    const progress = () => {
+      if (changed) return;
+      changed = true;
+      for (const n of names) writer.writeFile(`/src/${n}.txt`, `new ${n}\n`);
+      writer.rm('/src/e.txt');
+      writer.writeFile('/src/big.bin', 'small now');
+      writer.writeFile('/src/late.txt', 'written during the export');
+    };
+    const summary = exportTree(fs, '/src', join(out.dir, 'x'), false, progress);
+    expect(changed).toBe(true);
+    expect(summary.files).toBe(6);
+    expect(readdirSync(join(out.dir, 'x')).sort()).toEqual(['a.txt', 'b.txt', 'big.bin', 'c.txt', 'd.txt', 'e.txt']);
+    for (const n of names) expect(readFileSync(join(out.dir, 'x', `${n}.txt`), 'utf8')).toBe(`old ${n}\n`);
+    expect(readFileSync(join(out.dir, 'x', 'big.bin')).equals(Buffer.alloc(2 * 1024 * 1024, 7))).toBe(true);
+    // The writes landed: the next export sees them.
+    exportTree(fs, '/src', join(out.dir, 'y'), false);
+    expect(readdirSync(join(out.dir, 'y')).sort()).toEqual(['a.txt', 'b.txt', 'big.bin', 'c.txt', 'd.txt', 'late.txt']);
+    expect(readFileSync(join(out.dir, 'y', 'a.txt'), 'utf8')).toBe('new a\n');
+  } finally {
+    other.release();
+  }
+});
