@@ -7,7 +7,11 @@ const MARK = { added: chalk.green('A'), modified: chalk.yellow('M'), deleted: ch
 /** The lines of a merge or sync report (`vault merge`, `sync`): one per change, then one per conflict. */
 export function renderMergeLines(r: { changes: Array<ChangeJson & { host_path?: string }>; conflicts: ConflictJson[] }, out: Output): void {
   for (const c of r.changes) {
-    const notes = [c.renamed_from ? `moved from ${printable(c.renamed_from)}` : '', c.class === 'merged' ? 'merged' : ''].filter(Boolean);
+    const notes = [
+      c.renamed_from ? `moved from ${printable(c.renamed_from)}` : '',
+      c.renamed_to ? `moved to ${printable(c.renamed_to)}` : '',
+      c.class === 'merged' ? 'merged' : '',
+    ].filter(Boolean);
     out.data(`${MARK[c.action]}  ${printable(c.host_path ?? c.path)}${notes.length ? chalk.dim(` (${notes.join(', ')})`) : ''}\n`);
   }
   for (const c of r.conflicts) {

@@ -97,6 +97,8 @@ export interface PathMerge {
   class: MergeClass;
   /** The path this one's content was moved from (class `renamed`). */
   renamed_from?: string;
+  /** The path this one's content was moved to, where the other side's edit went (class `renamed`). */
+  renamed_to?: string;
   conflict?: Conflict;
 }
 
@@ -237,11 +239,17 @@ export function detectRenames(triples: ReadonlyMap<string, PathTriple>): Rename[
 
 /**
  * Applies rule 4 to the triples (a copy): an edit of a moved file follows it. Returns the copy,
- * which paths were renamed from where, and rename/rename conflicts.
+ * which paths were renamed from where and to where, and rename/rename conflicts.
  */
-function followRenames(triples: ReadonlyMap<string, PathTriple>): { work: Map<string, PathTriple>; from: Map<string, string>; conflicts: Array<{ from: string; ours: string; theirs: string }> } {
+function followRenames(triples: ReadonlyMap<string, PathTriple>): {
+  work: Map<string, PathTriple>;
+  from: Map<string, string>;
+  to: Map<string, string>;
+  conflicts: Array<{ from: string; ours: string; theirs: string }>;
+} {
   const work = new Map(triples);
   const from = new Map<string, string>();
+  const movedTo = new Map<string, string>();
   const conflicts: Array<{ from: string; ours: string; theirs: string }> = [];
   const renames = detectRenames(triples);
   const bySource = new Map<string, Rename[]>();
@@ -263,8 +271,9 @@ function followRenames(triples: ReadonlyMap<string, PathTriple>): { work: Map<st
     work.set(to, { base: t.base, ours: side === 'ours' ? moved : edited, theirs: side === 'theirs' ? moved : edited });
     work.set(old, { base: t.base, ours: null, theirs: null });
     from.set(to, old);
+    movedTo.set(old, to);
   }
-  return { work, from, conflicts };
+  return { work, from, to: movedTo, conflicts };
 }
 
 // ---- the whole plan ------------------------------------------------------------------------
@@ -273,18 +282,19 @@ const byPath = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** Merges every path of `triples` by the rules above (see the header). */
 export function planMerge(triples: ReadonlyMap<string, PathTriple>, strategy: Strategy, mergeContent: ContentMerger): MergePlan {
-  const { work, from, conflicts: renameConflicts } = followRenames(triples);
+  const { work, from, to, conflicts: renameConflicts } = followRenames(triples);
   const paths = [...triples.keys()].sort(byPath);
   const plan = new Map<string, PathMerge>();
   for (const path of paths) {
     const t = work.get(path)!;
     const d = mergePath(path, t, strategy, mergeContent);
-    const renamed = from.get(path);
     const entry: PathMerge = { path, ...t, current: triples.get(path)!.ours, result: d.result, class: d.class, ...(d.conflict ? { conflict: d.conflict } : {}) };
-    if (renamed) {
-      entry.renamed_from = renamed;
-      if (entry.class !== 'conflict') entry.class = 'renamed';
-    }
+    // Both ends of a followed move are the move's (the old path read as `both_same`: deleted on both sides).
+    const renamedFrom = from.get(path);
+    const renamedTo = to.get(path);
+    if (renamedFrom) entry.renamed_from = renamedFrom;
+    if (renamedTo) entry.renamed_to = renamedTo;
+    if ((renamedFrom || renamedTo) && entry.class !== 'conflict') entry.class = 'renamed';
     plan.set(path, entry);
   }
   for (const r of renameConflicts) resolveRenameConflict(plan, triples, r, strategy);

@@ -48,6 +48,8 @@ export interface ChangeJson {
   action: 'added' | 'modified' | 'deleted';
   class: PathMerge['class'];
   renamed_from: string | null;
+  /** The old path of a followed move: where its content (and the other side's edit) went. */
+  renamed_to: string | null;
   /** What the path holds now in the target, and after the merge. */
   before: SideJson | null;
   after: SideJson | null;
@@ -288,6 +290,7 @@ export function planChanges(plan: MergePlan): ChangeJson[] {
       action: !p.current ? 'added' : !p.result ? 'deleted' : 'modified',
       class: p.class,
       renamed_from: p.renamed_from ?? null,
+      renamed_to: p.renamed_to ?? null,
       before: sideJson(p.current),
       after: sideJson(p.result),
     }));
@@ -305,7 +308,8 @@ export function planSummary(triples: ReadonlyMap<string, PathTriple>, plan: Merg
     ours_only: count('ours_only'),
     both_same: count('both_same'),
     merged: count('merged'),
-    renamed: count('renamed'),
+    // Moves followed, each once (by its new path; its old path is class `renamed` too).
+    renamed: plan.paths.filter((p) => p.class === 'renamed' && p.renamed_from).length,
     conflicts: plan.conflicts.length,
     unresolved: plan.unresolved.length,
   };

@@ -298,6 +298,7 @@ function hostChanges(actions: PathMerge[], host: HostSide, skipped: string[]): S
       action: !p.current ? 'added' : !p.result ? 'deleted' : 'modified',
       class: p.class,
       renamed_from: p.renamed_from ?? null,
+      renamed_to: p.renamed_to ?? null,
       before: sideJson(p.current),
       after: sideJson(p.result),
     }));

@@ -449,7 +449,10 @@ describe('renames', () => {
     const r = mergeVaults(store, 'exp', { actor });
     expect(main.exists('/src/old.ts')).toBe(false);
     expect(read(main, '/src/new.ts')).toBe(text('1', '2', '3', '4', 'FIVE'));
-    expect(r.changes.find((c) => c.path === '/src/new.ts')).toMatchObject({ action: 'added', class: 'renamed', renamed_from: '/src/old.ts' });
+    expect(r.changes.find((c) => c.path === '/src/new.ts')).toMatchObject({ action: 'added', class: 'renamed', renamed_from: '/src/old.ts', renamed_to: null });
+    // The old path goes with the move (it read as the same change on both sides).
+    expect(r.changes.find((c) => c.path === '/src/old.ts')).toMatchObject({ action: 'deleted', class: 'renamed', renamed_from: null, renamed_to: '/src/new.ts' });
+    expect(r.summary).toMatchObject({ renamed: 1, both_same: 0, deleted: 1, added: 1 });
   });
 
   it('a rename in ours takes an edit made in theirs, merged with ours’ own edit of the moved file', () => {

@@ -103,9 +103,9 @@ describe('planMerge: renames and directories', () => {
       merger(),
     );
     expect(follow.conflicts).toEqual([]);
-    expect(follow.paths.map((p) => [p.path, p.class, p.result?.hash ?? null, p.renamed_from ?? null])).toEqual([
-      ['/new', 'renamed', 'edited', '/old'],
-      ['/old', 'both_same', null, null],
+    expect(follow.paths.map((p) => [p.path, p.class, p.result?.hash ?? null, p.renamed_from ?? null, p.renamed_to ?? null])).toEqual([
+      ['/new', 'renamed', 'edited', '/old', null],
+      ['/old', 'renamed', null, null, '/new'],
     ]);
     const twice = planMerge(
       new Map([
