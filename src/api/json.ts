@@ -111,6 +111,7 @@ export function versionJson(v: VersionRecord) {
     exec_id: v.exec_id,
     detail: v.detail ? parseDetail(v) : null,
     vault: v.vault,
+    vault_deleted: v.vault_deleted,
   };
 }
 

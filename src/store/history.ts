@@ -5,7 +5,7 @@ import { audit } from './audit.js';
 import { contentChunks, isStored, readContent } from './blobs.js';
 import { addName, getEntry, hasChildren, listDescendants, namesOfInode, putEntry, removeDescendants, removeEntry, type ChangeOptions, type Entry, type EntryState, type EntryType } from './entries.js';
 import type { Actor, Store } from './store.js';
-import { historyChain, type VaultRow } from './vaults.js';
+import { historyChain, type HistorySegment, type VaultRow } from './vaults.js';
 import { ensureParents, moveTree, type VaultFs } from './vault-fs.js';
 import { DEFAULT_DIR_MODE } from '../core/entry-types.js';
 import { assertNotRoot } from './guards.js';
@@ -55,6 +55,8 @@ export interface VersionRow {
 /** A version with the name of the vault that recorded it (a parent's, for inherited history). */
 export interface VersionRecord extends VersionRow {
   vault: string;
+  /** That vault was deleted since (its forks keep its history; a new vault may have its name). */
+  vault_deleted: boolean;
 }
 
 /** A path's state as history records it (an entry's state without its access time); null means absent. */
@@ -80,7 +82,7 @@ const CHANGED_SINCE = `SELECT DISTINCT path FROM versions WHERE vault_id = ? AND
 // 100k files that was 4.8 of a restore's ~25 ms of CPU, against 0.3 ms this way.
 const CHANGED_SINCE_ALL = `SELECT DISTINCT path FROM versions INDEXED BY versions_vault WHERE vault_id = ? AND id > ? AND (path = ? OR (path >= ? AND path < ?)) ORDER BY path`;
 
-const tag = (rows: VersionRow[], vault: string): VersionRecord[] => rows.map((r) => ({ ...r, vault }));
+const tag = (rows: VersionRow[], seg: HistorySegment): VersionRecord[] => rows.map((r) => ({ ...r, vault: seg.vault, vault_deleted: seg.deleted }));
 
 /** A path's versions, newest first, at most `limit`, only those numbered below `below` (for paging). */
 export function pathVersions(store: Store, vault: VaultRow, path: string, limit: number, below = MAX_SEQ): VersionRecord[] {
@@ -88,7 +90,7 @@ export function pathVersions(store: Store, vault: VaultRow, path: string, limit:
   for (const seg of historyChain(store, vault)) {
     if (out.length >= limit) break;
     const rows = store.stmt<VersionRow>(PATH_VERSIONS).all(seg.vaultId, path, seg.upTo, below, limit - out.length);
-    pushAll(out, tag(rows, seg.vault));
+    pushAll(out, tag(rows, seg));
     if (rows.length > 0) below = rows[rows.length - 1]!.version;
   }
   return out;
@@ -102,7 +104,7 @@ export function findVersion(store: Store, vault: VaultRow, path: string, n: numb
   wholeOption('version', n, 1);
   for (const seg of historyChain(store, vault)) {
     const row = store.stmt<VersionRow>(ONE_VERSION).get(seg.vaultId, path, n, seg.upTo);
-    if (row) return { ...row, vault: seg.vault };
+    if (row) return tag([row], seg)[0];
   }
   return undefined;
 }
@@ -126,7 +128,7 @@ export function vaultChanges(store: Store, vault: VaultRow, limit: number, under
       under === undefined || under === '/'
         ? store.stmt<VersionRow>(VAULT_CHANGES).all(seg.vaultId, seg.upTo, beforeSeq, left)
         : store.stmt<VersionRow>(SUBTREE_CHANGES).all(seg.vaultId, seg.upTo, beforeSeq, under, lo, hi, left);
-    pushAll(out, tag(rows, seg.vault));
+    pushAll(out, tag(rows, seg));
   }
   return out;
 }
@@ -513,7 +515,7 @@ function restoreRemovedBelow(w: Writer, dir: string, latest: VersionRecord): num
   let changed = 0;
   for (const removal of w.store.stmt<VersionRow>(CHANGE_REMOVALS).all(changeOf(latest), latest.vault_id, lo, hi)) {
     if (getEntry(w.store, w.vault, removal.path)) continue;
-    const before = stateBeforeChange(w, { ...removal, vault: latest.vault });
+    const before = stateBeforeChange(w, { ...removal, vault: latest.vault, vault_deleted: latest.vault_deleted });
     if (before?.type) changed += applyState(w, removal.path, stateOf(before), change, false);
   }
   return changed;
@@ -557,7 +559,7 @@ function movedTreeStillThere(w: Writer, move: Move): VersionRecord | undefined {
   for (const seg of historyChain(w.store, w.vault)) {
     const row = w.store.stmt<VersionRow>(ARRIVAL).get(seg.vaultId, move.to, move.change, seg.upTo, move.from);
     if (row) {
-      arrival = { ...row, vault: seg.vault };
+      arrival = tag([row], seg)[0];
       break;
     }
   }

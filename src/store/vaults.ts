@@ -135,6 +135,8 @@ export function setVaultPolicy(store: Store, vault: VaultRow, policy: string | n
 export interface HistorySegment {
   vaultId: number;
   vault: string;
+  /** The vault was deleted while forks still read through it (its name may since name another vault). */
+  deleted: boolean;
   /** Highest change sequence this segment contributes (inclusive). */
   upTo: number;
 }
@@ -144,7 +146,7 @@ export interface HistorySegment {
  * the fork point, …): the one walk of the fork chain, guarded against a loop in the parent links.
  */
 export function historyChain(store: Store, vault: VaultRow): HistorySegment[] {
-  const chain: HistorySegment[] = [{ vaultId: vault.id, vault: vault.name, upTo: Number.MAX_SAFE_INTEGER }];
+  const chain: HistorySegment[] = [{ vaultId: vault.id, vault: vault.name, deleted: false, upTo: Number.MAX_SAFE_INTEGER }];
   const seen = new Set([vault.id]);
   let current = vault;
   let upTo = Number.MAX_SAFE_INTEGER;
@@ -153,7 +155,7 @@ export function historyChain(store: Store, vault: VaultRow): HistorySegment[] {
     const parent = vaultById(store, current.parent_id);
     if (!parent || seen.has(parent.id)) break;
     seen.add(parent.id);
-    chain.push({ vaultId: parent.id, vault: shownName(parent), upTo });
+    chain.push({ vaultId: parent.id, vault: shownName(parent), deleted: parent.retired_at !== null, upTo });
     current = parent;
   }
   return chain;

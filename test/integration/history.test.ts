@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import type { Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
-import { forkVault } from '../../src/store/vaults.js';
+import { createVault, deleteVault, forkVault } from '../../src/store/vaults.js';
 import {
   checkoutVersion,
   getFileVersion,
@@ -11,6 +11,8 @@ import {
   readVersion,
   revertPath,
   vaultChanges,
+  findVersion,
+  type VersionRecord,
 } from '../../src/store/history.js';
 import { errorCode, openTempStore, thrownError } from '../helpers.js';
 import { prune } from '../../src/store/prune.js';
@@ -371,5 +373,27 @@ describe('revert', () => {
     expect(text('/f', fork)).toBe('one');
     expect(text('/f')).toBe('two');
     expect(log('/f', fork)[0]).toMatchObject({ version: 3, op: 'revert', vault: 'fork' });
+  });
+});
+
+describe('history of a deleted middle vault', () => {
+  it('is marked deleted, so a new vault with its name is not taken for the one that recorded it', () => {
+    fs.writeFile('/f', 'root');
+    forkVault(store, 'default', 'mid', actor);
+    new VaultFs(store, 'mid', actor).writeFile('/f', 'mid');
+    forkVault(store, 'mid', 'leaf', actor);
+    const leaf = new VaultFs(store, 'leaf', actor);
+    leaf.writeFile('/f', 'leaf');
+    deleteVault(store, 'mid', true, actor);
+    createVault(store, 'mid', actor);
+    const shown = (records: VersionRecord[]) => records.map((v) => [v.version, v.vault, v.vault_deleted]);
+    const expected = [
+      [3, 'leaf', false],
+      [2, 'mid', true],
+      [1, 'default', false],
+    ];
+    expect(shown(log('/f', leaf))).toEqual(expected);
+    expect(shown(vaultChanges(store, leaf.row(), 10))).toEqual(expected);
+    expect(shown([findVersion(store, leaf.row(), '/f', 2)!])).toEqual([expected[1]]);
   });
 });

@@ -63,7 +63,7 @@ export const logCommand = new Command('log')
           chalk.dim(v.at.replace('T', ' ').slice(0, 19)),
           v.op,
           describeState(v),
-          v.source + (v.exec_id ? `:${v.exec_id}` : '') + (v.vault !== r.vault ? chalk.dim(` (${v.vault})`) : ''),
+          v.source + (v.exec_id ? `:${v.exec_id}` : '') + (v.vault !== r.vault || v.vault_deleted ? chalk.dim(` (${v.vault}${v.vault_deleted ? ', deleted' : ''})`) : ''),
           ...(showPath ? [printable(v.path)] : []),
         ]);
         out.data(table(rows));
