@@ -1,4 +1,5 @@
 import inspect
+import json
 import pickle
 import re
 from pathlib import Path
@@ -77,6 +78,35 @@ def test_a_document_without_a_field_the_call_returns_raises_bad_output(call: str
         getattr(avfs, call)(*(["/f"] if call == "read" else []))
     assert caught.value.code == "BAD_OUTPUT"
     assert caught.value.data["document"] == {"ok": True}
+
+
+ENTRY = {"path": "/f", "name": "f", "type": "file", "size": 3, "mode": "0644", "mtime": "2026-01-01T00:00:00.000Z", "version": 1}
+
+
+@pytest.mark.parametrize(
+    "field, value, got",
+    [("size", "3", "a string"), ("size", True, "a boolean"), ("path", None, "null"), ("version", [1], "an array"), ("name", {"a": 1}, "an object")],
+)
+def test_a_field_of_another_json_type_raises_bad_output(field: str, value: object, got: str) -> None:
+    doc = json.dumps({"ok": True, "entries": [{**ENTRY, field: value}]})
+    avfs = AVFS("ws", binary=["sh", "-c", f"printf '%s' '{doc}'", "sh"])
+    with pytest.raises(BadOutputError) as caught:
+        avfs.ls()
+    assert (caught.value.code, caught.value.data["field"]) == ("BAD_OUTPUT", field)
+    assert f"'{field}' as {got}, not " in caught.value.message
+
+
+def test_a_list_item_that_is_not_an_object_raises_bad_output() -> None:
+    avfs = AVFS("ws", binary=["sh", "-c", "echo '{\"ok\": true, \"entries\": [\"/f\"]}'", "sh"])
+    with pytest.raises(BadOutputError) as caught:
+        avfs.ls()
+    assert caught.value.code == "BAD_OUTPUT" and "a string where the Entry object belongs" in caught.value.message
+
+
+def test_fields_of_the_contract_types_are_accepted() -> None:
+    doc = json.dumps({"ok": True, "entries": [ENTRY, {**ENTRY, "path": "/g", "name": "g", "hash": "ab", "version": None}]})
+    entries = AVFS("ws", binary=["sh", "-c", f"printf '%s' '{doc}'", "sh"]).ls()
+    assert [(e.path, e.size, e.hash) for e in entries] == [("/f", 3, None), ("/g", 3, "ab")]
 
 
 def test_bad_output_keeps_stderr_and_the_exit_code() -> None:

@@ -8,22 +8,73 @@ of a ``proxy_exec`` stays available as ``ExecResult.raw``.
 import base64
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Type, TypeVar
+from typing import Any, Dict, List, Mapping, Optional, Type, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from .errors import BadOutputError
 
 T = TypeVar("T")
 
 
-def build(cls: Type[T], doc: Mapping[str, Any], **overrides: Any) -> T:
-    """Builds dataclass ``cls`` from the JSON fields it declares (others are ignored)."""
+def build(cls: Type[T], doc: Any, **overrides: Any) -> T:
+    """Builds dataclass ``cls`` from the JSON fields it declares (others are ignored). A document
+    that is not an object, lacks a field, or holds one of another JSON type than the contract's
+    (a string for a size, null for a name) is BAD_OUTPUT, not a result that breaks later."""
+    if not isinstance(doc, Mapping):
+        raise BadOutputError("BAD_OUTPUT", f"avfs returned {_json_type(doc)} where the {cls.__name__} object belongs", {"document": doc})
+    hints = get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     values = {k: v for k, v in doc.items() if k in names}
+    for name, value in values.items():
+        if name not in overrides and not _fits(value, hints[name]):
+            raise BadOutputError(
+                "BAD_OUTPUT",
+                f"avfs returned {cls.__name__} field {name!r} as {_json_type(value)}, not {_expected(hints[name])}",
+                {"document": dict(doc), "field": name},
+            )
     values.update(overrides)
     try:
         return cls(**values)
     except TypeError as err:  # a field the contract promises is missing
         raise BadOutputError("BAD_OUTPUT", f"avfs returned an incomplete {cls.__name__}: {err}", {"document": dict(doc)}) from None
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a JSON value has the type a field declares (bool is not an int here, as in JSON)."""
+    if hint is Any:
+        return True
+    origin = get_origin(hint)
+    if origin is Union:
+        return any(_fits(value, h) for h in get_args(hint))
+    if hint is type(None):
+        return value is None
+    if origin in (list, List):
+        (item,) = get_args(hint) or (Any,)
+        return isinstance(value, list) and all(_fits(v, item) for v in value)
+    if origin in (dict, Dict):
+        return isinstance(value, dict)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint) if isinstance(hint, type) else True
+
+
+def _json_type(value: Any) -> str:
+    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "an array", type(None): "null"}
+    return next((n for t, n in names.items() if type(value) is t), "an object")
+
+
+def _expected(hint: Any) -> str:
+    if get_origin(hint) is Union:
+        return " or ".join(_expected(h) for h in get_args(hint))
+    if hint is type(None):
+        return "null"
+    origin = get_origin(hint)
+    if origin in (list, List):
+        return "an array"
+    if origin in (dict, Dict):
+        return "an object"
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}.get(hint, getattr(hint, "__name__", str(hint)))
 
 
 def decode_output(doc: Mapping[str, Any], stream: str) -> bytes:
