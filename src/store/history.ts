@@ -488,17 +488,28 @@ function undoChange(w: Writer, path: string, latest: VersionRecord): Undone {
  * undone, and `rm` would refuse a non-empty directory too. CONFLICT, naming the first such entry.
  */
 function assertCreatedTogether(w: Writer, path: string, latest: VersionRecord): void {
-  const later = listDescendants(w.store, w.vault, path).filter((e) => {
-    const own = pathVersions(w.store, w.vault, e.path, 1)[0];
-    return !own || changeOf(own) !== changeOf(latest);
-  });
+  // The paths below changed after that change (changes are transactions, so their versions come
+  // after all of its), then those of them still there. Each entry's own latest version, looked
+  // up one by one, took 2.5 s under a 50,000-file import before the refusal.
+  const end = latest.change_id === null ? latest.id : w.store.stmt<{ id: number }>(CHANGE_END).get(latest.change_id)!.id;
+  const [lo, hi] = descendantRange(path);
+  const changed = new Set<string>();
+  for (const seg of historyChain(w.store, w.vault)) {
+    if (seg.upTo <= end) break;
+    for (const r of w.store.stmt<{ path: string }>(CHANGED_BELOW_AFTER).all(seg.vaultId, end, seg.upTo, lo, hi)) changed.add(r.path);
+  }
+  const later = [...changed].sort().filter((p) => getEntry(w.store, w.vault, p));
   if (later.length === 0) return;
   throw new AvfsError(
     'CONFLICT',
-    `cannot revert the creation of ${path}: ${later.length} ${later.length === 1 ? 'entry' : 'entries'} below it came from later changes (first: ${later[0]!.path}); revert or remove them first, or use rm -r`,
-    { path, version: latest.version, later: later.length, first: later[0]!.path },
+    `cannot revert the creation of ${path}: ${later.length} ${later.length === 1 ? 'entry' : 'entries'} below it came from later changes (first: ${later[0]}); revert or remove them first, or use rm -r`,
+    { path, version: latest.version, later: later.length, first: later[0] },
   );
 }
+
+const CHANGE_END = 'SELECT max(id) AS id FROM versions WHERE change_id = ?';
+// Paths below a directory (range) a change recorded in one segment changed after version id `end` (a touch is no change).
+const CHANGED_BELOW_AFTER = `SELECT DISTINCT path FROM versions WHERE vault_id = ? AND id > ? AND id <= ? AND path >= ? AND path < ? AND op <> 'touch'`;
 
 // The removals one change made below a directory, parents before children.
 const CHANGE_REMOVALS = `SELECT ${COLS} FROM versions WHERE change_id = ? AND vault_id = ? AND path >= ? AND path < ? AND type IS NULL ORDER BY path, version`;

@@ -125,4 +125,31 @@ describe('undoing the creation of a directory', () => {
     revertPath(fs, '/x');
     expect(fs.exists('/x')).toBe(false);
   });
+
+  it('counts what is below it now and changed since: not times alone, not what came and went, not a fork’s or its parent’s other side', () => {
+    fs.writeFile('/z/sub/a', 'a', { parents: true }); // one change: /z, /z/sub, /z/sub/a
+    fs.utimes('/z/sub/a', 1_000, 2_000); // times only: still that change's
+    fs.writeFile('/z/tmp', 'came');
+    fs.rm('/z/tmp'); // and went
+    forkVault(store, 'default', 'fork', actor);
+    const fork = new VaultFs(store, 'fork', actor);
+    fork.writeFile('/z/sub/b', 'in the fork');
+    fork.writeFile('/z/c', 'in the fork');
+    fs.writeFile('/z/sub/a', 'in the parent, after the fork');
+    const refused = (() => {
+      try {
+        revertPath(fork, '/z');
+      } catch (err) {
+        return err as { code: string; data: Record<string, unknown> };
+      }
+    })();
+    expect([refused?.code, refused?.data.later, refused?.data.first]).toEqual(['CONFLICT', 2, '/z/c']);
+    expect(text('/z/sub/a', fork)).toBe('a');
+    // The parent's own later write is the one in its way; once removed, the creation can be undone.
+    expect(errorCode(() => revertPath(fs, '/z'))).toBe('CONFLICT');
+    fs.rm('/z/sub/a');
+    expect(revertPath(fs, '/z').changed_paths).toBe(2);
+    expect(fs.exists('/z')).toBe(false);
+    expect(text('/z/sub/b', fork)).toBe('in the fork');
+  });
 });
