@@ -4,7 +4,8 @@ import { compileRegExp, escapeGlob, globToRegExp, invalidPattern, regexProblem }
 import { LiteralText } from '../core/text.js';
 import { basename, dirname, joinPath } from '../core/paths.js';
 import type { Entry } from '../store/entries.js';
-import { findEntries, grepFiles, HIT_END, HIT_START, literalQuery, searchText, type FindFilter, type GrepMatch } from '../store/search.js';
+import { findEntries, grepFiles, HIT_END, HIT_START, literalQuery, searchText, type FindFilter, type GrepFile, type GrepMatch } from '../store/search.js';
+import { descendantFiles } from '../store/entries.js';
 import type { VaultFs } from '../store/vault-fs.js';
 
 /**
@@ -142,9 +143,13 @@ export interface GrepResult {
 export function grep(fs: VaultFs, params: GrepParams): GrepResult {
   const regex = lineTest(params.pattern, params);
   const include = params.include === undefined ? undefined : globToRegExp(params.include);
-  const root = fs.stat(params.path ?? '/');
-  const files = (root.type === 'd' ? fs.walk(root.path) : [root]).filter((e) => e.type === 'f' && (!include || include.test(basename(e.path))));
-  const r = grepFiles(fs.store, files, { regex, maxCount: params.maxCount, filesOnly: params.filesOnly });
+  // One read transaction: the files listed are the files read, whatever is written meanwhile.
+  const { root, r } = fs.store.read(() => {
+    const root = fs.stat(params.path ?? '/');
+    const all: GrepFile[] = root.type === 'd' ? descendantFiles(fs.store, fs.row(), root.path) : root.type === 'f' ? [[root.path, root.hash, root.size]] : [];
+    const files = include ? all.filter(([path]) => include.test(basename(path))) : all;
+    return { root, r: grepFiles(fs.store, files, { regex, maxCount: params.maxCount, filesOnly: params.filesOnly }) };
+  });
   return {
     vault: fs.name,
     pattern: typeof params.pattern === 'string' ? params.pattern : String(params.pattern),

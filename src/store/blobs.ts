@@ -67,6 +67,7 @@ const INSERT_CHUNKED = 'INSERT INTO blobs (hash, size, chunk_count, data, create
 const BLOB_INFO = "SELECT size, chunk_count AS chunkCount, typeof(data) <> 'null' AS inline FROM blobs WHERE hash = ?";
 const BLOB_LIST = 'SELECT chunk_list AS list FROM blobs WHERE hash = ?';
 const INLINE_DATA = 'SELECT data FROM blobs WHERE hash = ?';
+const DATA_AND_SIZE = 'SELECT data, size FROM blobs WHERE hash = ?';
 const INLINE_RANGE = 'SELECT substr(data, ?, ?) AS data FROM blobs WHERE hash = ?';
 const CHUNK_ID = 'SELECT id FROM chunks WHERE hash = ?';
 // Its row in chunk_refs (how many stored lists name it, beside it rather than in its row) comes
@@ -791,9 +792,12 @@ const lastChunks = new WeakMap<Store, { hash: string; id: number; data: Buffer; 
 
 /** Streams a content chunk by chunk (export, cat of a large file, grep) without loading it whole. */
 export function* contentChunks(store: Store, hash: string): Generator<Buffer> {
-  const { size, inline } = contentInfo(store, hash);
-  if (inline) {
-    if (size > 0) yield store.stmt<{ data: Buffer }>(INLINE_DATA).get(hash)!.data;
+  // One lookup for a content held in its row (a chunked one's data is null): grep and export read
+  // thousands of small files, and asking for the layout first was a second query for each.
+  const row = store.stmt<{ data: Buffer | null; size: number }>(DATA_AND_SIZE).get(hash);
+  if (!row) throw new AvfsError('INTERNAL', `missing content ${hash}`, { hash });
+  if (row.data !== null || row.size === 0) {
+    if (row.size > 0) yield row.data!;
     return;
   }
   const { ids } = chunkList(store, hash);

@@ -229,16 +229,34 @@ export function* iterateDescendants(store: Store, vault: VaultRow, dir: string):
  * of its time on, so scans (find) read these four columns and read whole entries only for matches.
  */
 export function briefDescendants(store: Store, vault: VaultRow, dir: string): Array<[string, EntryType, number, number]> {
+  return visibleBelow<[string, EntryType, number, number]>(store, vault, dir, 'path, type, size, mtime');
+}
+
+/**
+ * [path, hash, size] of every file strictly below `dir`, in path order: what grep reads (raw
+ * arrays, as in briefDescendants; a file's hash is null when it is empty).
+ */
+export function descendantFiles(store: Store, vault: VaultRow, dir: string): Array<[string, string | null, number]> {
+  const out: Array<[string, string | null, number]> = [];
+  for (const [path, type, hash, size] of visibleBelow<[string, EntryType, string | null, number]>(store, vault, dir, 'path, type, hash, size')) {
+    if (type === 'f') out.push([path, hash, size]);
+  }
+  return out;
+}
+
+/** The rows (of `columns`, the first two path and type) that the vault shows strictly below `dir`, in path order. */
+function visibleBelow<R extends [string, EntryType, ...unknown[]]>(store: Store, vault: VaultRow, dir: string, columns: string): R[] {
   const layers = layersOf(vault);
   const [lo, hi] = descendantRange(dir);
-  const sql = setSql('path >= ? AND path < ?', '', layers.length).replace(new RegExp(`SELECT ${COLUMNS},`, 'g'), '/* brief */ SELECT path, type, size, mtime,');
-  const rows = store.stmt(sql).raw(true).all(...bindPerLayer(layers, lo, hi)) as Array<[string, RowType, number, number, number]>;
-  const out: Array<[string, EntryType, number, number]> = [];
+  const sql = setSql('path >= ? AND path < ?', '', layers.length).replace(new RegExp(`SELECT ${COLUMNS},`, 'g'), `/* brief */ SELECT ${columns},`);
+  const rows = store.stmt(sql).raw(true).all(...bindPerLayer(layers, lo, hi)) as R[];
+  const out: R[] = [];
   let last: string | null = null;
-  for (const [path, type, size, mtime] of rows) {
+  for (const row of rows) {
+    const [path, type] = row as unknown as [string, RowType];
     if (path === last) continue;
     last = path;
-    if (type !== 'x' && path !== '/') out.push([path, type, size, mtime]);
+    if (type !== 'x' && path !== '/') out.push(row);
   }
   return out;
 }

@@ -251,22 +251,25 @@ export const MAX_REPORTED_LINE_CHARS = 4096;
 /** A line longer than this is tested in pieces of this size, so one huge line never fills memory. */
 export const MAX_LINE_CHARS = 1024 * 1024;
 
+/** A file to scan: its path, its content's hash (null: empty) and size, as descendantFiles lists them. */
+export type GrepFile = readonly [path: string, hash: string | null, size: number];
+
 /**
  * Scans files line by line, streaming their content chunk by chunk (a large file is never held
  * whole). Binary files (looksBinary on their first 8 KiB) are skipped and counted. A content held
  * by several paths is scanned once.
  */
-export function grepFiles(store: Store, files: Entry[], options: GrepOptions): GrepResult {
+export function grepFiles(store: Store, files: Iterable<GrepFile>, options: GrepOptions): GrepResult {
   const result: GrepResult = { matches: [], files: [], files_scanned: 0, binary_skipped: 0 };
   const byHash = new Map<string, Array<{ line: number; text: string }> | 'binary'>();
   const prefilter = wholeTextFilter(options.regex);
   store.read(() => {
-    for (const file of files) {
-      if (file.type !== 'f' || !file.hash) continue;
-      let found = byHash.get(file.hash);
+    for (const [path, hash, size] of files) {
+      if (!hash) continue;
+      let found = byHash.get(hash);
       if (found === undefined) {
-        found = scanContent(store, file.hash, file.size, options, prefilter);
-        byHash.set(file.hash, found);
+        found = scanContent(store, hash, size, options, prefilter);
+        byHash.set(hash, found);
       }
       if (found === 'binary') {
         result.binary_skipped++;
@@ -274,8 +277,8 @@ export function grepFiles(store: Store, files: Entry[], options: GrepOptions): G
       }
       result.files_scanned++;
       if (found.length === 0) continue;
-      result.files.push(file.path);
-      if (!options.filesOnly) for (const m of found) result.matches.push({ path: file.path, line: m.line, text: m.text });
+      result.files.push(path);
+      if (!options.filesOnly) for (const m of found) result.matches.push({ path, line: m.line, text: m.text });
     }
   });
   return result;

@@ -8,7 +8,8 @@ import { createVault, forkVault } from '../../src/store/vaults.js';
 import { restoreCheckpoint, saveCheckpoint } from '../../src/store/checkpoints.js';
 import { databaseFile } from '../../src/store/home.js';
 import { MIGRATIONS } from '../../src/store/schema.js';
-import { HIT_END, HIT_START, literalQuery, searchText, grepFiles, findEntries, type FindFilter } from '../../src/store/search.js';
+import { HIT_END, HIT_START, literalQuery, searchText, grepFiles, findEntries, type FindFilter, type GrepFile } from '../../src/store/search.js';
+import { descendantFiles } from '../../src/store/entries.js';
 import { deferIndexing, INDEX_LAG, indexSomePending, TEXT_INDEX_MAX_BYTES } from '../../src/store/text-index.js';
 import { addTags, deleteMeta, getMeta, getTags, removeTags, setMeta, tagCounts } from '../../src/store/annotations.js';
 import { compilePattern } from '../../src/api/search.js';
@@ -27,8 +28,13 @@ const code = errorCode;
 const count = (table: string) => (store.db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
 const search = (q: string, v: VaultFs = fs, limit = 50, under?: string) => searchText(store, v.row(), q, { limit, under });
 const paths = (q: string, v: VaultFs = fs) => search(q, v).hits.map((h) => h.path).sort();
+/** What grep reads below `root` (a directory), or `root` itself (a file), as the API lists it. */
+const grepList = (v: VaultFs, root: string): GrepFile[] => {
+  const e = v.stat(root);
+  return e.type === 'd' ? descendantFiles(store, v.row(), e.path) : [[e.path, e.hash, e.size]];
+};
 const grep = (pattern: string, v: VaultFs = fs, opts: { i?: boolean; F?: boolean; maxCount?: number; filesOnly?: boolean; root?: string } = {}) =>
-  grepFiles(store, v.walk(opts.root ?? '/'), {
+  grepFiles(store, grepList(v, opts.root ?? '/'), {
     regex: compilePattern(pattern, { ignoreCase: opts.i, fixed: opts.F }),
     maxCount: opts.maxCount,
     filesOnly: opts.filesOnly,
