@@ -13,7 +13,7 @@ import { withUsageCode } from './result.js';
  * the real stdout, and while serving `process.stdout.write` is pointed at stderr, so that nothing
  * else in the process (a warning, a console.log in a dependency) can write to the channel.
  */
-export async function serveStdio(options: McpServerOptions & { log: (message: string) => void }): Promise<{ tools: string[] }> {
+export async function serveStdio(options: McpServerOptions & { log: (message: string) => void }): Promise<{ tools: string[]; signal: NodeJS.Signals | null }> {
   // Fail before serving when the named vault does not exist (VAULT_NOT_FOUND, exit 3).
   if (options.vault !== undefined) {
     const check = new AVFS({ home: options.home, vault: options.vault });
@@ -46,11 +46,11 @@ export async function serveStdio(options: McpServerOptions & { log: (message: st
     // How serving ends: the client closed stdin (it is gone, or a script has sent all it will),
     // or a signal asked the server to stop. The end of `input`, not of stdin: a line still
     // passing through it when stdin ends would reach the server after the cancelling below.
-    const ended = new Promise<'eof' | 'signal'>((resolve) => {
+    const ended = new Promise<'eof' | NodeJS.Signals>((resolve) => {
       input.once('end', () => resolve('eof'));
       process.stdin.once('close', () => process.stdin.readableEnded || resolve('eof'));
-      process.once('SIGINT', () => resolve('signal'));
-      process.once('SIGTERM', () => resolve('signal'));
+      process.once('SIGINT', () => resolve('SIGINT'));
+      process.once('SIGTERM', () => resolve('SIGTERM'));
     });
     const transport = answering(new StdioServerTransport(input, channel, { maxBufferSize: MAX_REQUEST_BYTES + 1 }));
     await server.connect(transport);
@@ -61,14 +61,19 @@ export async function serveStdio(options: McpServerOptions & { log: (message: st
     // done, so they are still answered (a script may pipe its requests and close stdin); a
     // signal cancels those too.
     const how = await ended;
-    transport.cancelRunning(how === 'signal');
+    transport.cancelRunning(how !== 'eof');
     await transport.answered();
     await server.close();
+    if (how === 'eof') return { tools, signal: null };
+    // stdin is still open (the client only signalled): stop reading it, or it alone keeps the
+    // process alive, answering nothing, until the client closes it.
+    process.stdin.unpipe();
+    process.stdin.destroy();
+    return { tools, signal: how };
   } finally {
     stdout.write = originalWrite;
     close();
   }
-  return { tools };
 }
 
 /**

@@ -565,6 +565,24 @@ describe('avfs mcp over stdio', () => {
     expectError(await avfs(h.home, ['--vault', 'eof', 'cat', '/late.txt']), 'NOT_FOUND', 3);
   });
 
+  it('SIGTERM or SIGINT with stdin still open: the server answers what it had, cancels a proxy_exec and exits 128+n', async () => {
+    expectOk(await avfs(h.home, ['vault', 'create', 'sig']));
+    const init = JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+    const call = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'proxy_exec', arguments: { shell: 'sleep 2; echo late > /late.txt', timeout_ms: 0 } } });
+    for (const [signal, status] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
+      const child = execa(process.execPath, [BIN, 'mcp', '--vault', 'sig'], { env: { AVFS_HOME: h.home, AVFS_VAULT: '' }, reject: false, timeout: 20_000 });
+      child.stdin!.write(`${init}\n${call}\n`); // and stdin stays open
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      child.kill(signal);
+      const r = await child;
+      expect(r.timedOut, `after ${signal} the server went on, answering nothing`).toBe(false);
+      expect(r.exitCode, r.stderr).toBe(status);
+      expect(JSON.parse(r.stdout.split('\n')[0]!)).toMatchObject({ id: 0, result: { serverInfo: { name: expect.any(String) } } });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    expectError(await avfs(h.home, ['--vault', 'sig', 'cat', '/late.txt']), 'NOT_FOUND', 3);
+  });
+
   it('search, find, log and tree report the fields of the CLI\'s --json (count, truncated, path, current_version, a nested tree); search names its results hits', async () => {
     expectOk(await avfs(h.home, ['vault', 'create', 'fields']));
     const client = await connect(['--vault', 'fields']);

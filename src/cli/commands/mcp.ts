@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { constants as osConstants } from 'node:os';
 import { z } from 'zod/v3';
 import { AvfsError } from '../../errors.js';
 import { globalOptions } from '../context.js';
@@ -35,7 +36,7 @@ Register it with a host (e.g. in its mcpServers config):
     const parsed = options.safeParse(cmd.opts());
     if (!parsed.success) throw new AvfsError('USAGE', parsed.error.issues[0]!.message);
     const { serveStdio } = await import('../../mcp/stdio.js');
-    await serveStdio({
+    const { signal } = await serveStdio({
       home: globals.home,
       vault: globals.vault || undefined,
       readOnly: !!parsed.data.readOnly,
@@ -44,4 +45,7 @@ Register it with a host (e.g. in its mcpServers config):
         if (!globals.quiet) process.stderr.write(message + '\n');
       },
     });
+    // Stopped by a signal: the exit status a process killed by it has (128 + its number), as the
+    // CLI's other commands; serveStdio's handler kept the signal from ending the process itself.
+    if (signal) process.exitCode = 128 + osConstants.signals[signal];
   });
