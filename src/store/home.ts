@@ -175,8 +175,9 @@ export function readState(home: string): HomeState {
   } catch (err) {
     throw stateDamaged(home, text.trim() === '' ? 'it is empty' : (err as Error).message);
   }
+  // avfs always writes the field (null when no vault is in use): `{}` or a renamed key is an edit.
   const current = (state as HomeState | null)?.current_vault;
-  if (state === null || typeof state !== 'object' || Array.isArray(state) || (current !== undefined && current !== null && typeof current !== 'string')) {
+  if (state === null || typeof state !== 'object' || Array.isArray(state) || !Object.hasOwn(state, 'current_vault') || (current !== null && typeof current !== 'string')) {
     throw stateDamaged(home, 'it is not an object with current_vault');
   }
   return state as HomeState;

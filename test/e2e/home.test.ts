@@ -182,7 +182,7 @@ describe('a damaged home', () => {
     expectOk(await run(['vault', 'use', 'work']));
     expectOk(await run(['write', '/d.txt', 'keep']));
     const state = join(h.home, 'state.json');
-    for (const damage of ['', '{"current_vau', '[1]', '{"current_vault": 5}']) {
+    for (const damage of ['', '{"current_vau', '[1]', '{"current_vault": 5}', '{}', '{"vault": "work"}']) {
       writeFileSync(state, damage);
       // Read as no state, these acted on `default` (a new home's vault): writes landed there.
       for (const args of [['write', '/w.txt', 'x'], ['rm', '/d.txt'], ['ls']]) {
