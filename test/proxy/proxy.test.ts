@@ -490,6 +490,15 @@ describe('proxy policy and help', () => {
     const bad = await setPolicy(home, { rules: [{ name: 'x', program: 'ls', action: 'sometimes' }] });
     expectError(bad, 'INVALID_ARGUMENT', 2);
     expect(bad.json.error.issues[0].path).toBe('rules.0.action');
+    // Not a policy file: a device read until memory ran out (node aborted, no JSON), a FIFO was waited on for ever.
+    const fifo = join(tmp.dir, 'policy.fifo');
+    spawnSync('mkfifo', [fifo]);
+    for (const special of ['/dev/zero', fifo]) expect(expectError(await avfs(home, ['proxy', 'policy', 'set', special]), 'INVALID_ARGUMENT', 2).reason).toBe('not_a_file');
+    const huge = join(tmp.dir, 'huge.json');
+    writeFileSync(huge, ' '.repeat(1024 * 1024 + 1));
+    expect(expectError(await avfs(home, ['proxy', 'policy', 'set', huge]), 'INVALID_ARGUMENT', 2).reason).toBe('too_large');
+    expect(expectError(await avfs(home, ['proxy', 'policy', 'set', '-'], { input: ' '.repeat(1024 * 1024 + 1) }), 'INVALID_ARGUMENT', 2).reason).toBe('too_large');
+    expect((await avfs(home, ['proxy', 'policy', 'show'])).json).toMatchObject({ source: 'vault', policy: { timeout_ms: 1234 } });
 
     expect((await avfs(home, ['proxy', 'policy', 'reset'])).json).toMatchObject({ ok: true, source: 'default' });
     // A home-level policy applies to every vault without its own.

@@ -1,8 +1,9 @@
 import { Command } from 'commander';
 import chalk from 'chalk';
-import { readFileSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, openSync } from 'node:fs';
 import { z } from 'zod/v3';
 import { AvfsError } from '../../errors.js';
+import { readFully } from '../../store/fd-io.js';
 import { namedVault } from '../../store/vaults.js';
 import { DEFAULT_RULES } from '../../proxy/default-policy.js';
 import { loadPolicy, savePolicy } from '../../proxy/policy-source.js';
@@ -226,18 +227,7 @@ Patterns are globs (*, ?, [ab], {a,b}) or /regex/flags. Your rules run before th
     action({
       options: z.object({ scope: z.enum(['vault', 'home']) }),
       run: async ([file], opts, ctx) => {
-        let text: string;
-        if (file === '-') {
-          const parts: Buffer[] = [];
-          for await (const chunk of process.stdin) parts.push(chunk as Buffer);
-          text = Buffer.concat(parts).toString('utf8');
-        } else {
-          try {
-            text = readFileSync(file!, 'utf8');
-          } catch (err) {
-            throw new AvfsError('NOT_FOUND', `cannot read policy file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { file });
-          }
-        }
+        const text = file === '-' ? await policyFromStdin() : policyFromFile(file!);
         const vault = ctx.vaultName();
         const policy = savePolicy(ctx.store, opts.scope, vault, text, ctx.actor);
         return { vault, scope: opts.scope, policy };
@@ -245,6 +235,50 @@ Patterns are globs (*, ?, [ab], {a,b}) or /regex/flags. Your rules run before th
       render: (r, out) => out.info(r.scope === 'home' ? 'stored the home policy' : `stored the policy of vault ${r.vault}`),
     }),
   );
+
+/** Far above any policy a person writes; what is larger is not one (a log, /dev/zero), and is never read whole. */
+const MAX_POLICY_BYTES = 1024 * 1024;
+
+const tooLarge = (what: string) =>
+  new AvfsError('INVALID_ARGUMENT', `${what} is larger than a policy can be (${MAX_POLICY_BYTES} bytes)`, { reason: 'too_large', max: MAX_POLICY_BYTES });
+
+async function policyFromStdin(): Promise<string> {
+  const parts: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of process.stdin) {
+    bytes += (chunk as Buffer).length;
+    if (bytes > MAX_POLICY_BYTES) throw tooLarge('standard input');
+    parts.push(chunk as Buffer);
+  }
+  return Buffer.concat(parts).toString('utf8');
+}
+
+/**
+ * A policy file's text: a regular file only (opened without blocking, so a FIFO is refused
+ * rather than waited on for ever; a device like /dev/zero is refused rather than read until
+ * memory runs out), of at most MAX_POLICY_BYTES.
+ */
+function policyFromFile(file: string): string {
+  let fd: number;
+  try {
+    fd = openSync(file, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+  } catch (err) {
+    throw new AvfsError('NOT_FOUND', `cannot read policy file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { file });
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) {
+      throw new AvfsError('INVALID_ARGUMENT', `policy file ${file} is not a regular file (pipe it in with \`avfs proxy policy set -\` instead)`, { file, reason: 'not_a_file' });
+    }
+    if (st.size > MAX_POLICY_BYTES) throw tooLarge(`policy file ${file}`);
+    const data = Buffer.alloc(MAX_POLICY_BYTES + 1);
+    const n = readFully(fd, data, 0);
+    if (n > MAX_POLICY_BYTES) throw tooLarge(`policy file ${file}`);
+    return data.subarray(0, n).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
 
 const reset = new Command('reset')
   .description('remove the vault\'s own policy (or with --scope home, the home policy.json): it falls back to the home policy, then the built-in default')
