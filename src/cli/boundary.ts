@@ -46,9 +46,10 @@ Reserved names: the vault's top-level /usr /bin /sbin /lib /lib32 /lib64 /libx32
 target of an /etc/resolv.conf symlink out of /etc) are the sandbox's: vault entries with those
 names are not visible inside (they stay in the vault, untouched).
 Not enforced: reads of the host's system directories; the kernel's attack surface (the seccomp
-filter refuses only the keyring calls and new user namespaces); with --network host, anything the network reaches (no egress allowlist); CPU time (only
-wall time); writes through a bind the policy makes writable. The policy is a first, explainable
-gate that reads the command line (advisory); the sandbox is the boundary. Where bubblewrap or user
+filter refuses only the keyring calls and new user namespaces); with --network host, anything
+the network reaches (no egress allowlist); CPU time (only wall time); writes through a bind the
+policy makes writable. The policy is a first, explainable gate that reads the command line
+(advisory); the sandbox is the boundary. Where bubblewrap or user
 namespaces are missing, --sandbox auto (the default) runs unsandboxed with sandbox.enforced false,
 the reason, and a warning; --sandbox required refuses (SANDBOX_UNAVAILABLE).`;
 

@@ -524,7 +524,7 @@ describe('proxy policy and help', () => {
   it('--help says what the boundary is and is not', async () => {
     const help = await avfs(tmp.dir, ['proxy', 'exec', '--help'], { raw: true });
     expect(help.code).toBe(0);
-    for (const words of ['Boundary:', 'Not enforced', 'no seccomp', 'no egress allowlist', 'CPU time', 'writable', 'advisory', 'Reserved names', 'sandbox {enforced', 'violations', 'changed_files', '--network <mode>', '--sandbox <mode>']) {
+    for (const words of ['Boundary:', 'Not enforced', 'filter refuses only the keyring calls', 'no egress allowlist', 'CPU time', 'writable', 'advisory', 'Reserved names', 'sandbox {enforced', 'violations', 'changed_files', '--network <mode>', '--sandbox <mode>']) {
       expect(help.stdout).toContain(words);
     }
   });
