@@ -106,6 +106,7 @@ export function undoJson(r: UndoResult) {
     discarded_changes: r.discardedChanges,
     already_undone: r.alreadyUndone,
     died: r.died,
+    running: r.running,
     changed_files: r.changedFiles.map(changedFileJson),
   };
 }

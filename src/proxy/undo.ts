@@ -39,6 +39,11 @@ export interface UndoResult {
   alreadyUndone: boolean;
   /** True when the exec's avfs died while it ran (its window closed when that was noticed). */
   died: boolean;
+  /**
+   * The exec was still running (a forced undo): what it did so far was put back, and it is not
+   * marked undone, so undoing it again once it ends puts back what it wrote after this.
+   */
+  running: boolean;
   changedFiles: ChangedFile[];
 }
 
@@ -101,7 +106,10 @@ export async function proxyUndo(store: Store, execId: string, options: UndoOptio
     const seqBefore = currentSeq(store);
     putBack({ store, vault, actor }, changes, execId);
     const seqAfter = currentSeq(store);
-    markExecUndone(store, execId);
+    // Marked undone only once it has ended: a running exec's later writes are its own too, and a
+    // second undo must still reach them (its earlier ones are back as they were: nothing to do there).
+    const running = exec.seq_after === null;
+    if (!running) markExecUndone(store, execId);
     const changed = changeReport(store, vault, { after: seqBefore, upTo: seqAfter, execId });
     const discarded = options.force ? others.length : 0;
     audit(store, actor, 'proxy.undo', exec.vault, { exec_id: execId, checkpoint: cp.name, forced: !!options.force, discarded_changes: discarded, changed: changed.length });
@@ -112,6 +120,7 @@ export async function proxyUndo(store: Store, execId: string, options: UndoOptio
       discardedChanges: discarded,
       alreadyUndone: false,
       died: exec.died_at !== null,
+      running,
       changedFiles: changed,
     };
   });
@@ -141,6 +150,7 @@ function alreadyUndone(store: Store, exec: ExecRow): UndoResult {
     discardedChanges: 0,
     alreadyUndone: true,
     died: exec.died_at !== null,
+    running: false,
     changedFiles: [],
   };
 }

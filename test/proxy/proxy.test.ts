@@ -561,6 +561,34 @@ describe('output a JSON document can carry', () => {
   });
 });
 
+describe('proxy undo --force of an exec still running', () => {
+  it('puts back what it did so far and answers running: true; once it ends, undoing again puts back what it wrote after', async () => {
+    const home = newHome({ '/m.txt': 'orig\n' });
+    const script = 'echo A1 > /m.txt; echo "$AVFS_EXEC_ID" > /started; while [ ! -e /go ]; do sleep 0.05; done; echo A2 > /m.txt; echo B > /b.txt';
+    const run = avfs(home, ['proxy', 'exec', '--mode', 'mount', '--checkpoint', '--', 'sh', '-c', script]);
+    let started = await avfs(home, ['cat', '/started']);
+    while (started.json?.ok !== true) {
+      await sleep(50);
+      started = await avfs(home, ['cat', '/started']);
+    }
+    const id = String(started.json.content).trim();
+    expectError(await avfs(home, ['proxy', 'undo', id]), 'CONFLICT', 4);
+    expect((await avfs(home, ['proxy', 'undo', '--force', id])).json).toMatchObject({ ok: true, running: true, already_undone: false });
+    expect((await avfs(home, ['cat', '/m.txt'])).json.content).toBe('orig\n');
+    expect((await avfs(home, ['write', '/go', ''])).code).toBe(0);
+    expect(expectRan(await run).exec_id).toBe(id);
+    expect((await avfs(home, ['cat', '/m.txt'])).json.content).toBe('A2\n');
+    // Its writes after the first undo were left for good ("already undone") before.
+    const rest = await avfs(home, ['proxy', 'undo', id]);
+    expect(rest.json).toMatchObject({ ok: true, running: false, already_undone: false, discarded_changes: 0 });
+    expect(rest.json.changed_files.map((c: any) => c.path).sort()).toEqual(['/b.txt', '/m.txt']);
+    expect((await avfs(home, ['cat', '/m.txt'])).json.content).toBe('orig\n');
+    expectError(await avfs(home, ['cat', '/b.txt']), 'NOT_FOUND', 3);
+    expect((await avfs(home, ['cat', '/go'])).json.ok).toBe(true); // a person's, not the exec's
+    expect((await avfs(home, ['proxy', 'undo', id])).json).toMatchObject({ ok: true, already_undone: true, changed_files: [] });
+  });
+});
+
 describe('vault delete of a vault a command runs in', () => {
   it('is refused (CONFLICT, exec_running) while the exec runs, deleting nothing; the command finishes its work; afterwards the delete goes through', async () => {
     const home = newHome({ '/a.txt': 'kept' });

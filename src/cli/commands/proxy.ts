@@ -174,6 +174,7 @@ const undo = new Command('undo')
       render: (r, out) => {
         const discarded = r.discarded_changes ? `; discarded ${r.discarded_changes} later change(s) by others` : '';
         out.info(`undid exec ${r.exec_id} in ${r.vault}: ${r.changed_files.length} path(s) put back${discarded}`);
+        if (r.running) out.warn(`exec ${r.exec_id} is still running: what it writes from now on stays until you undo it again once it ends`);
         renderChanges(r.changed_files, out);
       },
     }),

@@ -231,7 +231,8 @@ class ExecResult:
 class UndoResult:
     """What ``undo`` put back: each path the exec changed holds its state from before the exec
     again (``changed_files``); every other path keeps its later changes. ``died`` is true when the
-    exec's avfs process died while it ran."""
+    exec's avfs process died while it ran. ``running`` is true when it was still running (a forced
+    undo): what it writes from then on is undone by undoing it again once it ends."""
 
     vault: str
     exec_id: str
@@ -240,6 +241,7 @@ class UndoResult:
     already_undone: bool
     died: bool
     changed_files: List[ChangedFile]
+    running: bool = False
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> "UndoResult":
