@@ -172,12 +172,19 @@ export function putContentFromFd(store: Store, fd: number, limit?: SizeLimit, on
   return underLease(store, openLease(store), (lease) => streamContent(store, fd, lease, limit, onRead, arrival));
 }
 
-/** Small files stored per transaction by putContentsFromFds (with at most BYTES_PER_TRANSACTION of them). */
-const FILES_PER_TRANSACTION = 256;
+/**
+ * Small files stored per transaction by putContentsFromFds, and their bytes at most. Larger than a
+ * streamed write's transactions: each commit also flushes the full-text index's pending terms into
+ * a new segment, and fewer, larger segments merge for less. A 50,000-file import (39 MB) took
+ * 13.9 s here instead of 16.6 s at 256 files and 1 MiB. The write lock is held a few tenths of a
+ * second per batch: less than the import's one transaction that links every entry afterwards.
+ */
+const FILES_PER_TRANSACTION = 2048;
+const BATCH_BYTES = 8 * 1024 * 1024;
 
 /**
  * putContentFromFd for many files (import): a file of at most INLINE_MAX bytes is read whole and
- * hashed before the write lock, and up to FILES_PER_TRANSACTION of them (BYTES_PER_TRANSACTION at
+ * hashed before the write lock, and up to FILES_PER_TRANSACTION of them (BATCH_BYTES at
  * most) are stored in one transaction, all pinned under one lease; where one transaction per file
  * spent most of an import of small files on BEGIN and COMMIT. A larger file streams under its own
  * lease, as putContentFromFd does. `open(key)` gives a descriptor, which is closed here. The refs
@@ -213,7 +220,7 @@ export function putContentsFromFds<K>(store: Store, keys: Iterable<K>, open: (ke
           const bytes = data.subarray(0, n);
           pending.push({ key, hash: hashBytes(bytes), data: bytes });
           pendingBytes += n;
-          if (pending.length >= FILES_PER_TRANSACTION || pendingBytes >= BYTES_PER_TRANSACTION) flush();
+          if (pending.length >= FILES_PER_TRANSACTION || pendingBytes >= BATCH_BYTES) flush();
         }
       } finally {
         closeSync(fd);
