@@ -28,10 +28,12 @@ export function action<O, R extends Result>(spec: Action<O, R>) {
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
       // Named as the user typed it (--kill-after, not zod's key killAfter); a repeatable option's
-      // value by its position (--env value 2).
+      // value by its position and as given (--env value 2 "A-B=1": a bare number read as the value).
       const [key, ...rest] = issue.path;
       const flag = String(key).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-      const which = rest.length > 0 && typeof rest[0] === 'number' ? ` value ${rest[0] + 1}` : '';
+      const given = (cmd.opts() as Record<string, unknown>)[String(key)];
+      const at = rest.length > 0 && typeof rest[0] === 'number' ? rest[0] : null;
+      const which = at === null ? '' : ` value ${at + 1}${Array.isArray(given) && typeof given[at] === 'string' ? ` ${JSON.stringify(given[at])}` : ''}`;
       throw new AvfsError('USAGE', `invalid option --${flag}${which}: ${issue.message}`, { option: flag });
     }
     const out = createOutput(!!globals.json, !!globals.quiet);

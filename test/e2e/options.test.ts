@@ -92,7 +92,7 @@ describe('a refused option', () => {
     expect(after.message).toMatch(/^invalid option --kill-after: /);
     expect(after.option).toBe('kill-after');
     const env = expectError(await run(['proxy', 'exec', '--env', 'A=1', '--env', 'NOEQ', '--', 'true']), 'USAGE', 2);
-    expect(env.message).toMatch(/^invalid option --env value 2: /);
+    expect(env.message).toMatch(/^invalid option --env value 2 "NOEQ": /);
     expect(env.option).toBe('env');
   });
 });

@@ -191,7 +191,7 @@ describe('find, tags and metadata through the CLI', () => {
     expect(expectError(await f(['find', '--min-size', 'huge']), 'USAGE', 2).option).toBe('min-size');
     expect(expectError(await f(['find', '--max-size', '-1K']), 'USAGE', 2).option).toBe('max-size');
     expect(expectError(await f(['find', '--newer', 'yesterday']), 'USAGE', 2).option).toBe('newer');
-    expect(expectError(await f(['find', '--meta', 'k=v', '--meta', '=v']), 'USAGE', 2).message).toMatch(/^invalid option --meta value 2: /);
+    expect(expectError(await f(['find', '--meta', 'k=v', '--meta', '=v']), 'USAGE', 2).message).toMatch(/^invalid option --meta value 2 "=v": /);
     expectError(await f(['find', '--type', 'x']), 'USAGE', 2);
     expectError(await f(['find', '--name', 'a/b']), 'INVALID_ARGUMENT', 2);
     expectError(await f(['find', '--name', '[z-a]']), 'INVALID_PATTERN', 2);

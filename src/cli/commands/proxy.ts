@@ -108,7 +108,7 @@ to /dev/shm when it has room (else the system temp directory); AVFS_PROXY_TMPDIR
         stdin: z.boolean().optional(),
         mode: z.enum(['auto', 'mount', 'copy']),
         maxOutput: zSize.optional(),
-        env: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*=/, 'expected KEY=VALUE')).optional(),
+        env: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*=/, 'expected KEY=VALUE (KEY: letters, digits and _, not starting with a digit)')).optional(),
         readonly: z.boolean().optional(),
         mountpoint: z.string().min(1).optional(),
         keepMount: z.boolean().optional(),
