@@ -862,6 +862,49 @@ function gitAlias(args: string[], i: number, assignments: string[]): { name: str
 }
 
 /**
+ * Config keys whose value git runs as a shell command line (lower case; `*` is a subsection, as
+ * in `diff.<driver>.command`). core.fsmonitor holds a hook command when it is not a boolean; a
+ * credential helper is a command only when it starts with `!`.
+ */
+const GIT_COMMAND_KEYS = [
+  /^core\.(sshcommand|editor|pager|askpass|fsmonitor)$/,
+  /^sequence\.editor$/,
+  /^diff\.external$/,
+  /^diff\..+\.(command|textconv)$/,
+  /^merge\..+\.driver$/,
+  /^filter\..+\.(clean|smudge|process)$/,
+  /^pager\..+$/,
+  /^gpg(\..+)?\.program$/,
+  /^credential(\..+)?\.helper$/,
+  /^(uploadpack\.packobjectshook|remote\..+\.(uploadpack|receivepack)|protocol\.ext\.allow)$/,
+];
+/** Environment variables whose value git runs (GIT_SSH is a program, the rest shell command lines). */
+const GIT_COMMAND_VARIABLES = ['GIT_SSH_COMMAND', 'GIT_SSH', 'GIT_EDITOR', 'GIT_SEQUENCE_EDITOR', 'GIT_PAGER', 'GIT_EXTERNAL_DIFF', 'GIT_ASKPASS', 'EDITOR', 'VISUAL', 'PAGER'];
+const GIT_BOOLEAN = /^(true|false|yes|no|on|off|1|0|)$/i;
+
+/** The command a `-c <key>=<value>` (or `--config-env` with an assigned variable) has git run, if its key is one that runs its value. */
+function gitConfigCommand(args: string[], i: number, assignments: string[]): GitRun | undefined {
+  const a = args[i]!;
+  let key: string, value: string | undefined;
+  if (a === '-c') {
+    const m = /^([^=]*)=(.*)$/s.exec(args[i + 1] ?? '');
+    if (!m) return undefined;
+    [key, value] = [m[1]!, m[2]!];
+  } else {
+    const spec = a === '--config-env' ? args[i + 1] : a.startsWith('--config-env=') ? a.slice(13) : undefined;
+    const m = spec === undefined ? null : /^(.*)=([^=]*)$/s.exec(spec);
+    if (!m) return undefined;
+    key = m[1]!;
+    value = assignments.findLast((w) => w.startsWith(m[2]! + '='))?.slice(m[2]!.length + 1) ?? '$' + m[2]!;
+  }
+  const lower = key.toLowerCase();
+  if (!GIT_COMMAND_KEYS.some((k) => k.test(lower))) return undefined;
+  if ((lower === 'core.fsmonitor' || lower.startsWith('pager.')) && GIT_BOOLEAN.test(value)) return undefined;
+  if (/^credential(\..+)?\.helper$/.test(lower)) return value.startsWith('!') ? { script: value.slice(1), via: `git -c ${key}` } : undefined;
+  return value === '' ? undefined : { script: value, via: `git -c ${key}` };
+}
+
+/**
  * The commands a git command line runs besides git's own work: an alias it defines itself
  * (`git -c alias.p=push p` runs `git push`; a `!…` alias is a shell command), `bisect run <cmd…>`,
  * `submodule foreach <cmd>` (one word is a shell command line, several a command) and
@@ -886,6 +929,16 @@ function gitRuns(args: string[], assignments: string[]): GitRun[] {
       if (expansion.startsWith('!')) runs.push({ script: [expansion.slice(1), ...rest.map((a) => quoteArgv([a]))].join(' '), via });
       else runs.push({ argv: ['git', ...args.slice(0, at), ...shellWords(expansion), ...rest], via });
     }
+  }
+  // Commands in config given on the line (`-c core.sshCommand=…`, `-c core.fsmonitor=…`) and in
+  // variables the line assigns (`GIT_SSH_COMMAND=… git fetch`): git runs them as it works.
+  for (let i = 0; i < at; i++) {
+    const run = gitConfigCommand(args, i, assignments);
+    if (run) runs.push(run);
+  }
+  for (const name of GIT_COMMAND_VARIABLES) {
+    const value = assignments.findLast((w) => w.startsWith(name + '='))?.slice(name.length + 1);
+    if (value) runs.push(name === 'GIT_SSH' ? { argv: [value], via: name } : { script: value, via: name });
   }
   if (sub === 'bisect' && rest[0] === 'run') runs.push({ argv: rest.slice(1), via: 'git bisect run' });
   const foreach = sub === 'submodule' ? rest.indexOf('foreach') : -1;
@@ -969,8 +1022,8 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
   const name = programName(cmd.argv[0]!);
   const args = cmd.argv.slice(1);
   /** The command in argv, which is a tail of this one's words (`suffix`) or words of its own. */
-  const inner = (argv: string[], via: string, suffix = true) => {
-    if (argv.length > 0) out.push(...expandCommand({ argv, redirects: [], writesRedirect: false, shell: cmd.shell, via }, depth + 1, seen, suffix ? origin : ++origins));
+  const inner = (argv: string[], via: string, suffix = true, assignments?: string[]) => {
+    if (argv.length > 0) out.push(...expandCommand({ argv, redirects: [], writesRedirect: false, shell: cmd.shell, via, ...(assignments ? { assignments } : {}) }, depth + 1, seen, suffix ? origin : ++origins));
   };
   const shellInner = (script: string, via: string) => {
     for (const sub of parseShell(script, depth + 1)) out.push(...expandCommand({ ...sub, via: sub.via ?? via }, depth + 1, seen));
@@ -1052,7 +1105,9 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
         }
         i = read.next;
       }
-      inner(rest.slice(i), 'env', rest === args);
+      // Its assignments are the command's environment (`env GIT_SSH_COMMAND=… git fetch`).
+      const assigned = rest.slice(0, i).filter((w) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(w));
+      inner(rest.slice(i), 'env', rest === args, [...(cmd.assignments ?? []), ...assigned]);
       break;
     }
     case 'busybox':
