@@ -404,9 +404,28 @@ function checkBind(b: SandboxRequest['binds'][number], own: string[]): Bind | nu
   // Checked and bound by its real path: bubblewrap follows symlinks, so a source through a link
   // (one a command may have planted under a writable bind) would reach what the check never saw.
   const source = realpathSync(given);
-  const inside = own.find((dir) => isWithin(source, dir));
+  const inside = own.find((dir) => isWithin(source, dir)) ?? ownByIdentity(source, own);
   if (inside) throw new AvfsError('INVALID_ARGUMENT', `sandbox bind source ${given} is avfs's own state (${inside}): it would show the command other vaults`, { source: given });
   return { source, dest, writable: !!b.writable };
+}
+
+/**
+ * The directory of `own` that `source` or one of its parents is by identity (device and inode)
+ * under another path: a bind mount of the home elsewhere (`mount --bind ~/.avfs /srv/x`) names
+ * the same directory, which a comparison of paths does not see.
+ */
+function ownByIdentity(source: string, own: string[]): string | undefined {
+  const ids = new Map<string, string>();
+  for (const dir of own) {
+    const st = statSync(dir, { throwIfNoEntry: false });
+    if (st) ids.set(`${st.dev}:${st.ino}`, dir);
+  }
+  for (let path = source; ; path = dirname(path)) {
+    const st = statSync(path, { throwIfNoEntry: false });
+    const dir = st && ids.get(`${st.dev}:${st.ino}`);
+    if (dir) return dir;
+    if (path === '/') return undefined;
+  }
 }
 
 export interface BwrapOptions {

@@ -600,6 +600,22 @@ describeSandbox('sandbox limits, binds and availability', () => {
     setVaultPolicy(home, { extends: 'none', sandbox: { binds: [{ source: runtimeDirIn(tmpdir()), dest: '/views' }] } });
     const refused = await avfs(home, ['proxy', 'exec', '--', 'true']);
     expect(refused.json.error, refused.stdout).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/avfs's own state/) });
+    // The home under another name (a bind mount of it) is the same directory: refused too, and a
+    // directory inside it by that name (it showed the database and took writes).
+    const alias = join(tmp.dir, 'home-alias');
+    mkdirSync(alias);
+    mkdirSync(join(home, 'inner'));
+    const bound = await execa('mount', ['--bind', home, alias], { reject: false });
+    expect(bound.exitCode, `mount --bind (root in CI): ${bound.stderr}`).toBe(0);
+    try {
+      for (const source of [alias, join(alias, 'inner')]) {
+        setVaultPolicy(home, { extends: 'none', sandbox: { binds: [{ source, dest: '/h', writable: true }] } });
+        const aliased = await avfs(home, ['proxy', 'exec', '--', 'sh', '-c', 'ls /h']);
+        expect(aliased.json.error, aliased.stdout).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/avfs's own state/) });
+      }
+    } finally {
+      await execa('umount', [alias], { reject: false });
+    }
   });
 
   it('a home inside a host system directory (/usr/local/…, a system-wide install) is hidden there too: the read-only bind of /usr shows no database of any vault', async () => {
