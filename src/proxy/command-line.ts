@@ -786,6 +786,30 @@ const PACKAGE_MANAGER_OPTIONS: Record<string, OptionTable> = {
 };
 
 /**
+ * Package runners, which run a package's command: the package managers' subcommands that do
+ * (`npm exec`, `npm x`, `pnpm dlx`…) and the programs (`npx`, `bunx`, `pnpx`). `npx npm publish`
+ * runs `npm publish`; `-c`/`--call` gives a shell command line.
+ */
+const PACKAGE_RUNNER_SUBCOMMANDS: Record<string, string[]> = { npm: ['exec', 'x'], pnpm: ['dlx', 'exec'], yarn: ['dlx', 'exec'], bun: ['x'] };
+const PACKAGE_RUNNER_OPTIONS: OptionTable = { short: 'p:c:yq', long: { package: 'p', call: 'c', yes: 'y', no: '', quiet: 'q', 'ignore-existing': '', silent: '', bun: '', ...HELP } };
+
+/** What a package runner's arguments (after its name or subcommand) run: the words after its options, or its -c line. */
+function packageRunnerCommand(args: string[]): { argv: string[] } | { script: string } | undefined {
+  let i = 0;
+  while (i < args.length && (args[i] === '--' || isOption(args[i]!))) {
+    if (args[i] === '--') {
+      i++;
+      break;
+    }
+    const read = readOption(args, i, PACKAGE_RUNNER_OPTIONS);
+    const call = read.options.find((o) => o.name === 'c' && o.value !== undefined);
+    if (call) return { script: call.value! };
+    i = read.unknown ? i + 1 : read.next; // an option it does not know: read as a flag
+  }
+  return i < args.length ? { argv: args.slice(i) } : undefined;
+}
+
+/**
  * The first argument that is not an option — what rules call the subcommand. For git, the values
  * of its global options are skipped (`git -C x reset --hard` → `reset`, `git --git-dir /r push` →
  * `push`); for package managers, those of theirs (PACKAGE_MANAGER_OPTIONS: `npm --otp 1 publish`
@@ -1224,6 +1248,14 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
       // `source <(curl …)` runs what another command prints, like `curl … | sh`.
       if (args[0] !== undefined && readsCommandOutput(args[0])) out.push(shellReadingInput('sh', cmd, `${name} ${args[0].slice(0, 2)}…)`));
       break;
+    case 'npx':
+    case 'pnpx':
+    case 'bunx': {
+      const run = packageRunnerCommand(args);
+      if (run && 'script' in run) shellInner(run.script, name);
+      else if (run) inner(run.argv, name, false);
+      break;
+    }
     case 'git':
       for (const run of gitRuns(args, cmd.assignments ?? [])) {
         if (run.script !== undefined) shellInner(run.script, run.via);
@@ -1239,6 +1271,11 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
       // `ip l s` is `ip link set`, `npm pub` is `npm publish` (full-commands.ts); an option a package
       // manager's table does not know may take the next word, and then its command is after it.
       const [at, ...unsure] = subcommandIndexes(args, name);
+      if (at !== undefined && PACKAGE_RUNNER_SUBCOMMANDS[name]?.includes(args[at]!)) {
+        const run = packageRunnerCommand(args.slice(at + 1));
+        if (run && 'script' in run) shellInner(run.script, `${name} ${args[at]}`);
+        else if (run) inner(run.argv, `${name} ${args[at]}`, false);
+      }
       const full = inFull(name, args, at);
       if (full) inner(full, `${name}, read in full`, false);
       for (const j of unsure) inner([name, ...args.slice(j)], `${name}, with an option it may read taking a value`, false);
