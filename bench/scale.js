@@ -12,7 +12,8 @@ import { openStore, Store } from '../dist/store/store.js';
 import { VaultFs } from '../dist/store/vault-fs.js';
 import { restoreCheckpoint, saveCheckpoint } from '../dist/store/checkpoints.js';
 import { getEntry } from '../dist/store/entries.js';
-import { importTree } from '../dist/store/transfer.js';
+import { exportTree, importTree } from '../dist/store/transfer.js';
+import { grep } from '../dist/api/search.js';
 import { createVault, forkVault } from '../dist/store/vaults.js';
 import { beforeBuild, bytes, clock, dur, mark, median, msSince, num, p95, ratio, sample, spawnMs, target, timeMs, weighted } from './lib.js';
 
@@ -135,14 +136,19 @@ export async function run({ quick, tmp, log }) {
   const mv = manyVaults(join(tmp, 'vaults'), plan.vaults);
   const mvOps = plan.vaults * 20;
 
-  log(`import and rm -r of a ${num(plan.treeFiles)}-file tree`);
+  log(`import, export, grep and rm -r of a ${num(plan.treeFiles)}-file tree`);
   const tree = await treeBench(join(tmp, 'tree'), plan.treeFiles, plan.treeRuns);
   const treeRow = (what, key, native) => {
     const now = tree.now[key];
     const before = tree.before?.[key];
     return [what, dur(now), before === undefined ? '—' : dur(before), before === undefined ? '—' : ratio(now / before), dur(native), ratio(now / native)];
   };
-  const treeRows = [treeRow(`import of ${num(plan.treeFiles)} small host files`, 'import', tree.cp), treeRow(`rm -r of the imported tree (${num(tree.entries)} entries)`, 'rm', tree.rmrf)];
+  const treeRows = [
+    treeRow(`import of ${num(plan.treeFiles)} small host files`, 'import', tree.cp),
+    treeRow('export of the imported tree to a new host directory', 'export', tree.cpExport),
+    treeRow('grep -l of a word every file holds', 'grep', tree.grep),
+    treeRow(`rm -r of the imported tree (${num(tree.entries)} entries)`, 'rm', tree.rmrf),
+  ];
   log(`hard links: one inode with up to ${num(Math.max(...plan.linkGroups))} names`);
   const links = await linkBench(join(tmp, 'links'), plan.linkGroups);
   const linkRows = links.rows.map(({ names, op, now, before, native }) => [
@@ -210,7 +216,7 @@ export async function run({ quick, tmp, log }) {
       'Chain reads: stat (VaultFs.stat), cat (VaultFs.readFile of a small file), ls (VaultFs.list of a 100-entry directory) and the mount\'s lookup (getEntry, what the FUSE getattr/lookup handler calls), of paths the forks did not change, so each read falls through all four layers to the root.',
       'Edited file: the 10 MB file is random bytes; each version inserts 100 random bytes at a random offset of the previous version and writes the whole file again (one transaction). Growth is the database size (after a TRUNCATE WAL checkpoint) after all versions minus before the first; "every version whole" is versions × file size.',
       `Concurrent agents: N processes (child_process.fork) start together; each opens the home itself (its own SQLite connection), works in its own vault, seeds 20 files, reports ready, and on "go" runs the weighted random mix for the fixed time, each operation its own transaction. avfs takes the write lock with BEGIN IMMEDIATE waiting in SQLite's busy handler (30 s busy timeout; it sleeps 1, 2, 5, 10, 15, 20, 25… ms between tries) and checkpoints the WAL every 10,000 pages. "before" is the same agents with SQLite's default automatic checkpoint every 1,000 WAL pages (the store before this change); "randomized retries" (where-time-goes table) replaces the busy handler by BEGIN IMMEDIATE with busy_timeout 0 retried after a random sleep up to a cap doubling from 0.25 to 4 ms (Atomics.wait), the alternative measured and not kept. ops/s is all agents' operations ÷ the wall time of the timed phase. The files written are text, so the full-text index takes them: in batches, each write transaction that leaves 32 texts waiting indexes them (no search runs here; a search would first index what waits). The machine has ${cpus().length} logical cores, so 16 agents share them: node:fs shows what the same processes cost without the store.`,
-      `Tree: the host tree is written once (files of ~70 bytes of JavaScript, 10 per directory, 25 directories per package). import is importTree into a fresh vault each run (each file read and hashed before the write lock, up to 256 small files stored per transaction under one lease, then every entry in one transaction); rm -r is VaultFs.rm of the imported tree (each entry removed with its version, only the top directory touched once). "before" runs the same calls of the build in AVFS_BENCH_BEFORE (${tree.beforeCommit ?? 'not given'} in this run), in a home of its own, the two builds alternating. Native: \`cp -r\` and \`rm -rf\` of the same tree (spawned, process start included).`,
+      `Tree: the host tree is written once (files of ~70 bytes of JavaScript, 10 per directory, 25 directories per package). import is importTree into a fresh vault each run (each file read and hashed before the write lock, up to 2,048 small files (8 MiB) stored per transaction under one lease, then every entry in one transaction); export is exportTree of it to a new host directory (one read transaction; each file written under a temporary name, then linked to its own); grep is the API's grep with filesOnly (grep -l) of a word every file holds; rm -r is VaultFs.rm of the imported tree (each entry removed with its version, only the top directory touched once). "before" runs the same calls of the build in AVFS_BENCH_BEFORE (${tree.beforeCommit ?? 'not given'} in this run), in a home of its own, the two builds alternating. Native: \`cp -r\` (for import and, a second copy, for export), \`grep -rl\` and \`rm -rf\` of the same tree (spawned, process start included).`,
       `Hard links: each build links /h0 to /h1, /h2, … in its own home; at each group size the next ${LINK_WINDOW} links, then ${LINK_WINDOW} unlinks of the newest names (linked again after), are timed and averaged. Each name stores the inode's link count (so history and restores keep it exactly), so a link or an unlink rewrites every name's count: O(names) rows, now in three statements over the group; before, several statements per name and an O(names²) list of the names (before: ${links.beforeMax ? `measured up to ${num(links.beforeMax)} names, as it grew as the cube` : 'not given'}).`,
       'Many vaults: avfs createVault + 10 VaultFs.writeFile + 10 readFile per vault, in one home and process; node:fs mkdir + writeFileSync + readFileSync per directory. The stat row then looks up random files across all vaults (VaultFs.stat through a VaultFs per vault; node:fs statSync).',
     ],
@@ -265,9 +271,10 @@ export async function linkBench(dir, sizes) {
 }
 
 /**
- * Import and rm -r of a tree of `files` small host files, beside cp -r and rm -rf, and (with
- * AVFS_BENCH_BEFORE=<a built checkout of avfs>) the same calls of that build, in a home of its own,
- * alternating with this one.
+ * Import, export, grep -l and rm -r of a tree of `files` small host files, beside cp -r (twice:
+ * the import's and the export's baseline), grep -rl and rm -rf, and (with AVFS_BENCH_BEFORE=<a
+ * built checkout of avfs>) the same calls of that build, in a home of its own, alternating with
+ * this one.
  */
 export async function treeBench(dir, files, runs) {
   const host = join(dir, 'host');
@@ -276,15 +283,15 @@ export async function treeBench(dir, files, runs) {
     if (i < 1000) mkdirSync(d, { recursive: true });
     writeFileSync(join(d, `file${i}.js`), `module.exports = function f${i}() { return ${i * 7919}; };\n`);
   }
-  const builds = [{ key: 'now', code: { openStore, VaultFs, createVault, importTree } }];
-  const before = await beforeBuild('store/store.js', 'store/vault-fs.js', 'store/vaults.js', 'store/transfer.js');
+  const builds = [{ key: 'now', code: { openStore, VaultFs, createVault, importTree, exportTree, grep } }];
+  const before = await beforeBuild('store/store.js', 'store/vault-fs.js', 'store/vaults.js', 'store/transfer.js', 'api/search.js');
   if (before) builds.push({ key: 'before', code: before.code });
   const beforeCommit = before?.commit ?? null;
-  const res = { cp: [], rmrf: [], entries: 0 };
+  const res = { cp: [], cpExport: [], grep: [], rmrf: [], entries: 0 };
   try {
     for (const b of builds) {
       b.store = b.code.openStore(join(dir, `home-${b.key}`));
-      res[b.key] = { import: [], rm: [] };
+      res[b.key] = { import: [], export: [], grep: [], rm: [] };
     }
     for (let r = 0; r < runs; r++) {
       for (const b of r % 2 ? [...builds].reverse() : builds) {
@@ -293,18 +300,25 @@ export async function treeBench(dir, files, runs) {
         const fs = new b.code.VaultFs(b.store, name, ACTOR);
         res[b.key].import.push(timeMs(() => b.code.importTree(fs, host, '/src')));
         res.entries = fs.walk('/src').length + 1;
+        const out = join(dir, `export-${b.key}`);
+        res[b.key].export.push(timeMs(() => b.code.exportTree(fs, '/src', out, false)));
+        rmSync(out, { recursive: true, force: true });
+        res[b.key].grep.push(timeMs(() => b.code.grep(fs, { pattern: 'module', path: '/src', filesOnly: true })));
         res[b.key].rm.push(timeMs(() => fs.rm('/src', { recursive: true })));
       }
       const copy = join(dir, `copy${r}`);
       res.cp.push(spawnMs('cp', ['-r', host, copy]));
+      res.grep.push(spawnMs('grep', ['-rl', 'module', copy]));
       res.rmrf.push(spawnMs('rm', ['-rf', copy]));
+      res.cpExport.push(spawnMs('cp', ['-r', host, copy]));
+      rmSync(copy, { recursive: true, force: true });
     }
   } finally {
     for (const b of builds) b.store?.release();
     rmSync(host, { recursive: true, force: true });
   }
-  const side = (key) => (res[key] ? { import: median(res[key].import), rm: median(res[key].rm) } : null);
-  return { now: side('now'), before: side('before'), cp: median(res.cp), rmrf: median(res.rmrf), entries: res.entries, beforeCommit };
+  const side = (key) => (res[key] ? { import: median(res[key].import), export: median(res[key].export), grep: median(res[key].grep), rm: median(res[key].rm) } : null);
+  return { now: side('now'), before: side('before'), cp: median(res.cp), cpExport: median(res.cpExport), grep: median(res.grep), rmrf: median(res.rmrf), entries: res.entries, beforeCommit };
 }
 
 function dbSize(store) {
