@@ -1,5 +1,6 @@
 import { pushAll } from '../core/arrays.js';
 import { inFull } from './full-commands.js';
+import { basename } from '../core/paths.js';
 
 /**
  * Turns what the agent asked to run into the simple commands a policy can judge.
@@ -891,7 +892,7 @@ function gitAlias(args: string[], i: number, assignments: string[]): { name: str
  * credential helper is a command only when it starts with `!`.
  */
 const GIT_COMMAND_KEYS = [
-  /^core\.(sshcommand|editor|pager|askpass|fsmonitor)$/,
+  /^core\.(sshcommand|editor|pager|askpass|fsmonitor|alternaterefscommand|gitproxy)$/,
   /^sequence\.editor$/,
   /^diff\.external$/,
   /^diff\..+\.(command|textconv)$/,
@@ -903,29 +904,64 @@ const GIT_COMMAND_KEYS = [
   /^(uploadpack\.packobjectshook|remote\..+\.(uploadpack|receivepack)|protocol\.ext\.allow)$/,
 ];
 /** Environment variables whose value git runs (GIT_SSH is a program, the rest shell command lines). */
-const GIT_COMMAND_VARIABLES = ['GIT_SSH_COMMAND', 'GIT_SSH', 'GIT_EDITOR', 'GIT_SEQUENCE_EDITOR', 'GIT_PAGER', 'GIT_EXTERNAL_DIFF', 'GIT_ASKPASS', 'EDITOR', 'VISUAL', 'PAGER'];
+const GIT_COMMAND_VARIABLES = ['GIT_SSH_COMMAND', 'GIT_SSH', 'GIT_PROXY_COMMAND', 'GIT_EDITOR', 'GIT_SEQUENCE_EDITOR', 'GIT_PAGER', 'GIT_EXTERNAL_DIFF', 'GIT_ASKPASS', 'EDITOR', 'VISUAL', 'PAGER'];
 const GIT_BOOLEAN = /^(true|false|yes|no|on|off|1|0|)$/i;
+/**
+ * Programs git runs on its own for these settings (an ssh for a remote, an editor for a message, a
+ * pager for output): naming one changes nothing the policy judges. Judged, an editor read as
+ * interactive refused `EDITOR=vim git status`, and ssh as a remote shell `git fetch` over ssh.
+ */
+const GIT_ORDINARY_RUNNERS = new Set(['ssh', 'vi', 'vim', 'nvim', 'nano', 'emacs', 'emacsclient', 'micro', 'ed', 'code', 'subl', 'less', 'more', 'most', 'cat', 'true', 'delta', 'bat', 'diff-so-fancy']);
 
-/** The command a `-c <key>=<value>` (or `--config-env` with an assigned variable) has git run, if its key is one that runs its value. */
-function gitConfigCommand(args: string[], i: number, assignments: string[]): GitRun | undefined {
-  const a = args[i]!;
-  let key: string, value: string | undefined;
-  if (a === '-c') {
-    const m = /^([^=]*)=(.*)$/s.exec(args[i + 1] ?? '');
-    if (!m) return undefined;
-    [key, value] = [m[1]!, m[2]!];
-  } else {
-    const spec = a === '--config-env' ? args[i + 1] : a.startsWith('--config-env=') ? a.slice(13) : undefined;
-    const m = spec === undefined ? null : /^(.*)=([^=]*)$/s.exec(spec);
-    if (!m) return undefined;
-    key = m[1]!;
-    value = assignments.findLast((w) => w.startsWith(m[2]! + '='))?.slice(m[2]!.length + 1) ?? '$' + m[2]!;
-  }
+/** The command a config setting (`key`, `value`) has git run, if its key is one that runs its value. */
+function gitSettingCommand(key: string, value: string, via: string): GitRun | undefined {
   const lower = key.toLowerCase();
   if (!GIT_COMMAND_KEYS.some((k) => k.test(lower))) return undefined;
   if ((lower === 'core.fsmonitor' || lower.startsWith('pager.')) && GIT_BOOLEAN.test(value)) return undefined;
-  if (/^credential(\..+)?\.helper$/.test(lower)) return value.startsWith('!') ? { script: value.slice(1), via: `git -c ${key}` } : undefined;
-  return value === '' ? undefined : { script: value, via: `git -c ${key}` };
+  // A helper by name is git's own `git credential-<name>`; `!…` is a shell line, a path a program.
+  if (/^credential(\..+)?\.helper$/.test(lower)) return value.startsWith('!') ? gitRunOf(value.slice(1), via) : value.startsWith('/') ? gitRunOf(value, via) : undefined;
+  return gitRunOf(value, via);
+}
+
+/** A shell command line git runs, unless it is empty or only names a program git would run there anyway. */
+function gitRunOf(script: string, via: string): GitRun | undefined {
+  const words = shellWords(script);
+  if (words.length === 0) return undefined;
+  if (GIT_ORDINARY_RUNNERS.has(basename(words[0]!)) && !/[;&|`$<>()]/.test(script)) return undefined;
+  return { script, via };
+}
+
+/** The command a `-c <key>=<value>` (or `--config-env` with an assigned variable) at args[i] has git run. */
+function gitConfigCommand(args: string[], i: number, assignments: string[]): GitRun | undefined {
+  const a = args[i]!;
+  if (a === '-c') {
+    const m = /^([^=]*)=(.*)$/s.exec(args[i + 1] ?? '');
+    return m ? gitSettingCommand(m[1]!, m[2]!, `git -c ${m[1]!}`) : undefined;
+  }
+  const spec = a === '--config-env' ? args[i + 1] : a.startsWith('--config-env=') ? a.slice(13) : undefined;
+  const m = spec === undefined ? null : /^(.*)=([^=]*)$/s.exec(spec);
+  if (!m) return undefined;
+  const value = assignments.findLast((w) => w.startsWith(m[2]! + '='))?.slice(m[2]!.length + 1) ?? '$' + m[2]!;
+  return gitSettingCommand(m[1]!, value, `git --config-env ${m[1]!}`);
+}
+
+/**
+ * Settings git takes from its environment as if given with -c: GIT_CONFIG_COUNT with
+ * GIT_CONFIG_KEY_<n> and GIT_CONFIG_VALUE_<n>, and GIT_CONFIG_PARAMETERS (`'key'='value' …`).
+ */
+function gitEnvironmentSettings(assignments: string[]): Array<[string, string]> {
+  const value = (name: string) => assignments.findLast((w) => w.startsWith(name + '='))?.slice(name.length + 1);
+  const out: Array<[string, string]> = [];
+  const count = Number(value('GIT_CONFIG_COUNT') ?? 0);
+  for (let n = 0; Number.isInteger(count) && n < Math.min(count, 1000); n++) {
+    const key = value(`GIT_CONFIG_KEY_${n}`);
+    if (key !== undefined) out.push([key, value(`GIT_CONFIG_VALUE_${n}`) ?? '']);
+  }
+  for (const word of shellWords(value('GIT_CONFIG_PARAMETERS') ?? '')) {
+    const at = word.indexOf('=');
+    if (at > 0) out.push([word.slice(0, at), word.slice(at + 1)]);
+  }
+  return out;
 }
 
 /**
@@ -960,9 +996,14 @@ function gitRuns(args: string[], assignments: string[]): GitRun[] {
     const run = gitConfigCommand(args, i, assignments);
     if (run) runs.push(run);
   }
+  for (const [key, value] of gitEnvironmentSettings(assignments)) {
+    const run = gitSettingCommand(key, value, `git config from the environment (${key})`);
+    if (run) runs.push(run);
+  }
   for (const name of GIT_COMMAND_VARIABLES) {
     const value = assignments.findLast((w) => w.startsWith(name + '='))?.slice(name.length + 1);
-    if (value) runs.push(name === 'GIT_SSH' ? { argv: [value], via: name } : { script: value, via: name });
+    const run = value === undefined ? undefined : name === 'GIT_SSH' ? (value && basename(value) !== 'ssh' ? { argv: [value], via: name } : undefined) : gitRunOf(value, name);
+    if (run) runs.push(run);
   }
   if (sub === 'bisect' && rest[0] === 'run') runs.push({ argv: rest.slice(1), via: 'git bisect run' });
   const foreach = sub === 'submodule' ? rest.indexOf('foreach') : -1;
@@ -1292,10 +1333,12 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
 }
 
 /** Every simple command a request runs: from an argv, or from a shell string. */
-export function commandsOf(request: { argv?: string[]; shell?: string }): SimpleCommand[] {
+export function commandsOf(request: { argv?: string[]; shell?: string; env?: Record<string, string> }): SimpleCommand[] {
   const top: SimpleCommand[] =
     request.shell !== undefined ? parseShell(request.shell) : [{ argv: request.argv ?? [], redirects: [], writesRedirect: false, shell: false }];
-  return top.flatMap((c) => expandCommand(c));
+  // The run's environment (--env, the policy's env.set) is every command's, before its own assignments.
+  const environment = Object.entries(request.env ?? {}).map(([k, v]) => `${k}=${v}`);
+  return top.flatMap((c) => expandCommand(environment.length ? { ...c, assignments: [...environment, ...(c.assignments ?? [])] } : c));
 }
 
 /** Renders an argv as one shell-quoted line (for messages and audit rows). */

@@ -529,8 +529,10 @@ export interface Evaluation {
 }
 
 /** Judges a request (argv or shell string) against a policy without running anything. */
-export function evaluatePolicy(policy: Policy, request: { argv?: string[]; shell?: string }, ctx: PathContext): Evaluation {
-  const commands = commandsOf(request).filter((c) => c.argv.length > 0);
+export function evaluatePolicy(policy: Policy, request: { argv?: string[]; shell?: string; env?: Record<string, string> }, ctx: PathContext): Evaluation {
+  // The variables the run sets are the command's environment (GIT_SSH_COMMAND=… is judged as what git runs).
+  const env = { ...policy.env.set, ...request.env };
+  const commands = commandsOf({ ...(request.shell !== undefined ? { shell: request.shell } : { argv: request.argv }), env }).filter((c) => c.argv.length > 0);
   if (commands.length === 0) throw new AvfsError('USAGE', 'no command to run');
   // `-- ""` (or `""` in a script, or `env ""`) names no program: a usage error, like `--shell ""`.
   if (commands.some((c) => c.argv[0] === '')) throw new AvfsError('USAGE', 'the program name is empty: no command to run');

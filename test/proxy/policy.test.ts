@@ -200,11 +200,25 @@ describe('command lines read with certainty, or every way they could run', () =>
       ['env GIT_SSH_COMMAND="git push" git fetch', 'require_approval', 'git-push'],
       ['GIT_EDITOR="rm -rf x" git commit -m msg', 'allow_with_checkpoint', 'rm-recursive'],
       ['GIT_SSH=mount git fetch', 'deny', 'host-system'],
+      ["env GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=core.fsmonitor 'GIT_CONFIG_VALUE_0=rm -rf x' git status", 'allow_with_checkpoint', 'rm-recursive'],
+      [`env "GIT_CONFIG_PARAMETERS='core.fsmonitor'='rm -rf x'" git status`, 'allow_with_checkpoint', 'rm-recursive'],
+      ["git -c core.alternateRefsCommand='rm -rf x' fetch", 'allow_with_checkpoint', 'rm-recursive'],
+      ["GIT_PROXY_COMMAND='sudo ls' git fetch", 'deny', 'privilege'],
+      ['git -c credential.helper=/usr/sbin/mount fetch', 'deny', 'host-system'],
     ];
     for (const [shell, action, rule] of cases) expect(judged({ shell }), shell).toMatchObject({ action, rule });
-    // Values that are no command keep git's own verdict.
-    for (const shell of ['git -c core.fsmonitor=true status', 'git -c pager.log=false log', 'git -c credential.helper=store status', 'git -c user.name="rm -rf x" status', 'EDITOR= git status']) {
+    // The run's own environment (--env, the policy's env.set) counts as the line's assignments.
+    const env = { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'core.fsmonitor', GIT_CONFIG_VALUE_0: 'rm -rf victim' };
+    expect(evaluatePolicy(DEFAULT_POLICY, { argv: ['git', 'status'], env }, { ...ctx, sandboxed: true }).decision).toMatchObject({ action: 'allow_with_checkpoint', rule: 'rm-recursive' });
+    // Values that are no command, or the program git runs there anyway, keep git's own verdict.
+    for (const shell of [
+      'git -c core.fsmonitor=true status', 'git -c pager.log=false log', 'git -c credential.helper=store status', 'git -c user.name="rm -rf x" status', 'EDITOR= git status',
+      'git -c core.editor=vim log', 'git -c core.pager="less -FRX" log', 'GIT_PAGER=less git log', 'EDITOR=vim git status',
+    ]) {
       expect(judged({ shell }), shell).toMatchObject({ action: 'allow', rule: 'git-read' });
+    }
+    for (const shell of ["GIT_SSH_COMMAND='ssh -o StrictHostKeyChecking=no' git fetch", 'git -c core.sshCommand=ssh fetch', 'GIT_SSH=/usr/bin/ssh git fetch', 'env VISUAL=nano git fetch']) {
+      expect(judged({ shell }), shell).toMatchObject({ action: 'allow', rule: 'git-network' });
     }
   });
 
