@@ -143,8 +143,9 @@ export interface GrepResult {
 export function grep(fs: VaultFs, params: GrepParams): GrepResult {
   const regex = lineTest(params.pattern, params);
   const include = params.include === undefined ? undefined : globToRegExp(params.include);
-  // One read transaction: the files listed are the files read, whatever is written meanwhile.
-  const { root, r } = fs.store.read(() => {
+  // One read transaction (in WAL mode: Store.readLong): the files listed are the files read,
+  // whatever is written meanwhile.
+  const { root, r } = fs.store.readLong(() => {
     const root = fs.stat(params.path ?? '/');
     const all: GrepFile[] = root.type === 'd' ? descendantFiles(fs.store, fs.row(), root.path) : root.type === 'f' ? [[root.path, root.hash, root.size]] : [];
     const files = include ? all.filter(([path]) => include.test(basename(path))) : all;

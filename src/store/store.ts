@@ -142,6 +142,17 @@ export class Store implements Statements {
     return this.db.transaction(fn).deferred();
   }
 
+  /**
+   * `read` for a long scan (export, grep): one state throughout where readers do not block
+   * writers (WAL). Where the filesystem refused WAL (db.ts), a reader holds off every writer until
+   * it ends, a mount of the home included: there each statement reads on its own.
+   */
+  readLong<T>(fn: () => T): T {
+    this.walMode ??= this.db.pragma('journal_mode', { simple: true }) === 'wal';
+    return this.walMode ? this.read(fn) : fn();
+  }
+  private walMode: boolean | undefined;
+
   /** @internal used by openStore */
   static create(home: string): Store {
     const readOnly = !homeWritable(home);

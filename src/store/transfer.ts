@@ -253,10 +253,11 @@ type ReachHost = <T>(host: string, use: (path: string) => T) => T;
  * a checked directory for a symlink while export runs could still redirect the writes below it.
  */
 export function exportTree(fs: VaultFs, vaultInput: string, hostDir: string, overwrite: boolean, progress?: Progress, options: ExportOptions = {}): TransferSummary {
-  // One read transaction: the export is one state of the vault, whatever is written meanwhile,
-  // and its contents are read by the hashes of that state (a file's lookup and read otherwise
-  // took four transactions of their own: a third of a 50,000-file export).
-  return fs.store.read(() => exportSnapshot(fs, vaultInput, hostDir, overwrite, progress, options));
+  // One read transaction (in WAL mode: Store.readLong): the export is one state of the vault,
+  // whatever is written meanwhile, and its contents are read by the hashes of that state (a
+  // file's lookup and read otherwise took four transactions of their own: a third of a
+  // 50,000-file export).
+  return fs.store.readLong(() => exportSnapshot(fs, vaultInput, hostDir, overwrite, progress, options));
 }
 
 function exportSnapshot(fs: VaultFs, vaultInput: string, hostDir: string, overwrite: boolean, progress: Progress | undefined, options: ExportOptions): TransferSummary {
