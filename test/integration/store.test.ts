@@ -43,6 +43,16 @@ describe('home and connections', () => {
   it('runs in WAL mode', () => {
     expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal');
   });
+  it('a long scan reads in one transaction in WAL mode only (where WAL was refused a reader holds off every writer)', () => {
+    expect(store.readLong(() => store.db.inTransaction)).toBe(true);
+    const other = openTempStore();
+    try {
+      other.store.db.pragma('journal_mode = DELETE'); // as db.ts falls back where WAL is refused
+      expect(other.store.readLong(() => other.store.db.inTransaction)).toBe(false);
+    } finally {
+      other.close();
+    }
+  });
   it('a write waits while another process holds the write lock, then commits (never SQLITE_BUSY), with the busy timeout unchanged', async () => {
     // Another process takes the write lock and keeps it for a moment.
     const holder = spawn(
