@@ -8,7 +8,7 @@ import { planMerge, type Content, type ContentMerger, type MergeState, type Path
 import { descendantRange, isWithin, joinPath, normalizePath } from '../core/paths.js';
 import { decodeUtf8 } from '../core/utf8.js';
 import { audit } from './audit.js';
-import { contentChunks, readContent } from './blobs.js';
+import { contentChunks, isStored, readContent } from './blobs.js';
 import { entriesWithHash, getEntry, hasChildren, iterateDescendants } from './entries.js';
 import { stateAt } from './history.js';
 import { collectTriples, mergeState, pathsChangedAfter, type TripleSource } from './lineage.js';
@@ -318,6 +318,13 @@ function writeHost(store: Store, host: HostSide, actions: PathMerge[], merged: M
       }
     }
   };
+  // A result holding content only the host has (its edit of a file the vault moved: the edit
+  // follows the move) is read now, before the removals below take its old place away.
+  for (const a of actions) {
+    const hash = a.result?.type === 'f' ? a.result.hash : null;
+    const from = hash ? host.files.get(hash) : undefined;
+    if (hash && from && !merged.has(hash) && !isStored(store, hash)) merged.set(hash, readFileSync(from));
+  }
   for (const a of actions.filter((x) => x.current && (!x.result || isDir(x.current) !== isDir(x.result))).reverse()) {
     checkParents(a.path);
     const target = host.hostPath(a.path);

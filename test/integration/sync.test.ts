@@ -104,6 +104,22 @@ describe('sync: the vault’s work back to a tracked host directory', () => {
     expect(r.changes.map((c) => [c.path, c.class])).toEqual([['/p/src/main.txt', 'merged']]);
   });
 
+  it('a host edit of a file the vault moved follows the move: the host file is written at the new path with the host edit', () => {
+    importTracked(fs, host, '/p');
+    fs.mv('/p/src/main.txt', '/p/src/moved.txt');
+    writeFileSync(join(host, 'src', 'main.txt'), 'a\nb\nHOST\nd\ne\n');
+    const r = syncTracked(fs, '/p');
+    expect(r.conflicts).toEqual([]);
+    // The edit existed only on the host; its old place went first, and it was read from there (INTERNAL, the edit lost).
+    expect(readdirSync(join(host, 'src'))).toEqual(['moved.txt']);
+    expect(readFileSync(join(host, 'src', 'moved.txt'), 'utf8')).toBe('a\nb\nHOST\nd\ne\n');
+    expect(r.changes.map((c) => [c.path, c.class, c.renamed_from, c.renamed_to])).toEqual([
+      ['/p/src/main.txt', 'renamed', null, '/p/src/moved.txt'],
+      ['/p/src/moved.txt', 'renamed', '/p/src/main.txt', null],
+    ]);
+    expect(syncTracked(fs, '/p').status).toBe('up_to_date');
+  });
+
   it('a concurrent host edit of a file the vault changed is a conflict: nothing is written (fail), or one side wins', () => {
     importTracked(fs, host, '/p');
     fs.writeFile('/p/src/main.txt', 'a\nVAULT\nc\nd\ne\n');
