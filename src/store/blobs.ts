@@ -176,8 +176,9 @@ export function putContentFromFd(store: Store, fd: number, limit?: SizeLimit, on
  * Small files stored per transaction by putContentsFromFds, and their bytes at most. Larger than a
  * streamed write's transactions: each commit also flushes the full-text index's pending terms into
  * a new segment, and fewer, larger segments merge for less. A 50,000-file import (39 MB) took
- * 13.9 s here instead of 16.6 s at 256 files and 1 MiB. The write lock is held a few tenths of a
- * second per batch: less than the import's one transaction that links every entry afterwards.
+ * 8.9 and 9.7 s here against 9.0 and 11.0 s at 256 files and 1 MiB (the same build otherwise,
+ * alternating): a modest gain on a noisy machine. The write lock is held a few tenths of a second
+ * per batch: less than the import's one transaction that links every entry afterwards.
  */
 const FILES_PER_TRANSACTION = 2048;
 const BATCH_BYTES = 8 * 1024 * 1024;
