@@ -30,7 +30,7 @@ describe('log, cat --version, checkout, revert through the CLI', () => {
       [1, 'create', 'file', 1, 'cli'],
     ]);
     expect(Object.keys(log.versions[0]).sort()).toEqual(
-      ['at', 'deleted', 'detail', 'exec_id', 'hash', 'mode', 'mtime', 'op', 'path', 'seq', 'size', 'source', 'target', 'type', 'vault', 'version'].sort(),
+      ['at', 'deleted', 'detail', 'exec_id', 'hash', 'mode', 'mtime', 'op', 'path', 'seq', 'size', 'source', 'target', 'type', 'vault', 'vault_deleted', 'version'].sort(),
     );
     // cat --version: JSON, raw, and with global options after the command
     expect(ok(await avfs(home, ['cat', '/f.txt', '--version', '1']))).toMatchObject({ content: 'A', version: 1 });
