@@ -887,9 +887,9 @@ function gitAlias(args: string[], i: number, assignments: string[]): { name: str
 }
 
 /**
- * Config keys whose value git runs as a shell command line (lower case; `*` is a subsection, as
+ * Config keys whose value git runs as a shell command line (lower case; `.+` is a subsection, as
  * in `diff.<driver>.command`). core.fsmonitor holds a hook command when it is not a boolean; a
- * credential helper is a command only when it starts with `!`.
+ * credential helper is a command when it starts with `!` or is a path (else git's own helper).
  */
 const GIT_COMMAND_KEYS = [
   /^core\.(sshcommand|editor|pager|askpass|fsmonitor|alternaterefscommand|gitproxy)$/,
@@ -901,7 +901,7 @@ const GIT_COMMAND_KEYS = [
   /^pager\..+$/,
   /^gpg(\..+)?\.program$/,
   /^credential(\..+)?\.helper$/,
-  /^(uploadpack\.packobjectshook|remote\..+\.(uploadpack|receivepack)|protocol\.ext\.allow)$/,
+  /^(uploadpack\.packobjectshook|remote\..+\.(uploadpack|receivepack))$/,
 ];
 /** Environment variables whose value git runs (GIT_SSH is a program, the rest shell command lines). */
 const GIT_COMMAND_VARIABLES = ['GIT_SSH_COMMAND', 'GIT_SSH', 'GIT_PROXY_COMMAND', 'GIT_EDITOR', 'GIT_SEQUENCE_EDITOR', 'GIT_PAGER', 'GIT_EXTERNAL_DIFF', 'GIT_ASKPASS', 'EDITOR', 'VISUAL', 'PAGER'];
