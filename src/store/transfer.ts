@@ -288,6 +288,16 @@ function exportSnapshot(fs: VaultFs, vaultInput: string, hostDir: string, overwr
         exported: done,
       });
     }
+    if (e.code === 'EEXIST') {
+      // Free when export looked (refuseClashes), taken when it wrote: another process (a second
+      // export into the same directory) wrote there meanwhile, and export never replaces it.
+      const host = String(e.path ?? hostDir);
+      throw new AvfsError('CONFLICT', `host path ${host} appeared while exporting (another process wrote there); nothing was written over it; ${done} of ${steps.length} entries were exported before it`, {
+        host,
+        cause: e.code,
+        exported: done,
+      });
+    }
     if (e.code !== 'EACCES' && e.code !== 'EPERM' && e.code !== 'EROFS') throw err;
     const host = String(e.path ?? hostDir);
     throw new AvfsError('INVALID_ARGUMENT', `cannot write host path ${host}: ${e.code === 'EROFS' ? 'read-only file system' : 'permission denied'}; ${done} of ${steps.length} entries were exported before it`, {

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { openStore, type Store } from '../../src/store/store.js';
@@ -53,4 +53,24 @@ it('exports one state of the vault while another process changes and removes its
   } finally {
     other.release();
   }
+});
+
+it('a host path another process takes while the export runs is CONFLICT, and what it wrote there stays', () => {
+  fs.mkdir('/src');
+  fs.writeFile('/src/a.txt', 'a');
+  fs.writeFile('/src/b.txt', 'b');
+  const dest = join(out.dir, 'x');
+  // After the first file, "another export" writes the second one's name (free when export looked).
+  const progress = (done: number) => {
+    if (done === 1) writeFileSync(join(dest, 'b.txt'), 'theirs');
+  };
+  let caught: unknown;
+  try {
+    exportTree(fs, '/src', dest, false, progress);
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught).toMatchObject({ code: 'CONFLICT', data: { host: join(dest, 'b.txt'), exported: 1 } });
+  expect(readFileSync(join(dest, 'b.txt'), 'utf8')).toBe('theirs');
+  expect(readdirSync(dest).sort()).toEqual(['a.txt', 'b.txt']); // no temporary file left beside them
 });
