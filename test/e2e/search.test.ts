@@ -177,6 +177,9 @@ describe('find, tags and metadata through the CLI', () => {
     expect(await found(['--glob', '/src/**/*.ts', '--type', 'f'])).toEqual(['/src/app.ts', '/src/lib/util.ts']);
     expect(await found(['/src', '--glob', 'lib/*'])).toEqual(['/src/lib/util.ts']);
     expect(await found(['--type', 'd'])).toEqual(['/src', '/src/lib']);
+    // The names entries carry in the JSON (and MCP's find takes) work too.
+    expect(await found(['--type', 'directory'])).toEqual(['/src', '/src/lib']);
+    expect(await found(['--glob', '/src/**/*.ts', '--type', 'file'])).toEqual(['/src/app.ts', '/src/lib/util.ts']);
     expect(await found(['--type', 'f', '--min-size', '1KB'])).toEqual(['/src/app.ts']);
     expect(await found(['--type', 'f', '--max-size', '1KiB'])).toEqual(['/README.md', '/src/lib/util.ts']);
     expect(await found(['--newer', '1h', '--type', 'f'])).toHaveLength(3);

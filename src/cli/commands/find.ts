@@ -25,7 +25,7 @@ export const findCommand = new Command('find')
   .option('--name <glob>', 'name matches the glob: * ? [a-z] [!a] {a,b} (e.g. "*.md")')
   .option('--iname <glob>', 'like --name, ignoring case')
   .option('--glob <glob>', 'vault path matches the glob, ** crossing directories (e.g. "/src/**/test_*.py"; relative globs are relative to path)')
-  .option('--type <t>', 'f (file), d (directory) or l (symlink)')
+  .option('--type <t>', 'f (file), d (directory) or l (symlink); the long names, as in the JSON, too')
   .option('--min-size <size>', 'size at least this: bytes, or 10KB (1000s), 4KiB or 4K (1024s), 1.5MiB…')
   .option('--max-size <size>', 'size at most this (same units)')
   .option('--newer <time>', 'modified after: an ISO date/time (2024-05-01, 2024-05-01T12:00Z) or a duration ago: 30s, 10m, 2h, 1d, 1w')
@@ -52,7 +52,11 @@ itself (its target is not followed).
         name: z.string().optional(),
         iname: z.string().optional(),
         glob: z.string().optional(),
-        type: z.enum(['f', 'd', 'l']).optional(),
+        // The short letters of find(1), or the names entries carry in the JSON (and MCP's find takes).
+        type: z
+          .enum(['f', 'd', 'l', 'file', 'directory', 'symlink'])
+          .transform((t) => (t.length === 1 ? t : t[0]) as 'f' | 'd' | 'l')
+          .optional(),
         minSize: zSize.optional(),
         maxSize: zSize.optional(),
         newer: zTime.optional(),
