@@ -4,12 +4,17 @@ import { printable, type Output } from './output.js';
 
 const MARK = { added: chalk.green('A'), modified: chalk.yellow('M'), deleted: chalk.red('D') } as const;
 
-/** The lines of a merge or sync report (`vault merge`, `sync`): one per change, then one per conflict. */
-export function renderMergeLines(r: { changes: Array<ChangeJson & { host_path?: string }>; conflicts: ConflictJson[] }, out: Output): void {
+/**
+ * The lines of a merge or sync report (`vault merge`, `sync`): one per change, then one per
+ * conflict. A sync's lines name host paths (`path`/`host` are its vault and host roots), the other
+ * end of a move too.
+ */
+export function renderMergeLines(r: { changes: Array<ChangeJson & { host_path?: string }>; conflicts: ConflictJson[]; path?: string; host?: string }, out: Output): void {
+  const shown = (vaultPath: string) => (r.host !== undefined && r.path !== undefined ? r.host + vaultPath.slice(r.path === '/' ? 0 : r.path.length) : vaultPath);
   for (const c of r.changes) {
     const notes = [
-      c.renamed_from ? `moved from ${printable(c.renamed_from)}` : '',
-      c.renamed_to ? `moved to ${printable(c.renamed_to)}` : '',
+      c.renamed_from ? `moved from ${printable(shown(c.renamed_from))}` : '',
+      c.renamed_to ? `moved to ${printable(shown(c.renamed_to))}` : '',
       c.class === 'merged' ? 'merged' : '',
     ].filter(Boolean);
     out.data(`${MARK[c.action]}  ${printable(c.host_path ?? c.path)}${notes.length ? chalk.dim(` (${notes.join(', ')})`) : ''}\n`);

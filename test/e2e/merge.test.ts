@@ -112,4 +112,20 @@ describe('avfs import --track and avfs sync through the CLI', () => {
     expect(readFileSync(join(host, 'other.txt'), 'utf8')).toBe('vault other\n');
     expectError(await run(['sync', '/elsewhere']), 'NOT_TRACKED', 3);
   });
+
+  it('the text report names host paths, both ends of a move the host edit follows', async () => {
+    const host = join(h.dir, 'moves');
+    mkdirSync(join(host, 'sub'), { recursive: true });
+    writeFileSync(join(host, 'sub', 'a.txt'), 'l1\nl2\n');
+    expectOk(await avfs(h.home, ['import', '--track', host, '/m']));
+    expectOk(await avfs(h.home, ['mv', '/m/sub/a.txt', '/m/b.txt']));
+    writeFileSync(join(host, 'sub', 'a.txt'), 'HOST\nl2\n');
+    const text = await avfs(h.home, ['sync', '/m'], { raw: true });
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout.split('\n').filter(Boolean).sort()).toEqual([
+      `A  ${join(host, 'b.txt')} (moved from ${join(host, 'sub', 'a.txt')})`,
+      `D  ${join(host, 'sub', 'a.txt')} (moved to ${join(host, 'b.txt')})`,
+    ]);
+    expect(readFileSync(join(host, 'b.txt'), 'utf8')).toBe('HOST\nl2\n');
+  });
 });
