@@ -572,7 +572,10 @@ describe('avfs mcp over stdio', () => {
     for (const [signal, status] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
       const child = execa(process.execPath, [BIN, 'mcp', '--vault', 'sig'], { env: { AVFS_HOME: h.home, AVFS_VAULT: '' }, reject: false, timeout: 20_000 });
       child.stdin!.write(`${init}\n${call}\n`); // and stdin stays open
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+      // Serving (its signal handlers are set) once initialize is answered: not after a fixed
+      // wait, which a loaded machine outlasts while the process still loads (then the signal's
+      // default action ends it, with no status of its own).
+      await new Promise<void>((resolve) => child.stdout!.on('data', (d: Buffer) => d.toString().includes('"id":0') && resolve()));
       child.kill(signal);
       const r = await child;
       expect(r.timedOut, `after ${signal} the server went on, answering nothing`).toBe(false);
