@@ -136,7 +136,7 @@ export async function run({ quick, tmp, log }) {
   const mv = manyVaults(join(tmp, 'vaults'), plan.vaults);
   const mvOps = plan.vaults * 20;
 
-  log(`import, export, grep and rm -r of a ${num(plan.treeFiles)}-file tree`);
+  log(`import, export, grep, mv and rm -r of a ${num(plan.treeFiles)}-file tree`);
   const tree = await treeBench(join(tmp, 'tree'), plan.treeFiles, plan.treeRuns);
   const treeRow = (what, key, native) => {
     const now = tree.now[key];
@@ -147,6 +147,7 @@ export async function run({ quick, tmp, log }) {
     treeRow(`import of ${num(plan.treeFiles)} small host files`, 'import', tree.cp),
     treeRow('export of the imported tree to a new host directory', 'export', tree.cpExport),
     treeRow('grep -l of a word every file holds', 'grep', tree.grep),
+    treeRow('mv of the imported tree to another name (native: one rename(2))', 'mv', tree.mv),
     treeRow(`rm -r of the imported tree (${num(tree.entries)} entries)`, 'rm', tree.rmrf),
   ];
   log(`hard links: one inode with up to ${num(Math.max(...plan.linkGroups))} names`);
@@ -271,8 +272,8 @@ export async function linkBench(dir, sizes) {
 }
 
 /**
- * Import, export, grep -l and rm -r of a tree of `files` small host files, beside cp -r (twice:
- * the import's and the export's baseline), grep -rl and rm -rf, and (with AVFS_BENCH_BEFORE=<a
+ * Import, export, grep -l, mv and rm -r of a tree of `files` small host files, beside cp -r (twice:
+ * the import's and the export's baseline), grep -rl, mv and rm -rf, and (with AVFS_BENCH_BEFORE=<a
  * built checkout of avfs>) the same calls of that build, in a home of its own, alternating with
  * this one.
  */
@@ -287,11 +288,11 @@ export async function treeBench(dir, files, runs) {
   const before = await beforeBuild('store/store.js', 'store/vault-fs.js', 'store/vaults.js', 'store/transfer.js', 'api/search.js');
   if (before) builds.push({ key: 'before', code: before.code });
   const beforeCommit = before?.commit ?? null;
-  const res = { cp: [], cpExport: [], grep: [], rmrf: [], entries: 0 };
+  const res = { cp: [], cpExport: [], grep: [], mv: [], rmrf: [], entries: 0 };
   try {
     for (const b of builds) {
       b.store = b.code.openStore(join(dir, `home-${b.key}`));
-      res[b.key] = { import: [], export: [], grep: [], rm: [] };
+      res[b.key] = { import: [], export: [], grep: [], mv: [], rm: [] };
     }
     for (let r = 0; r < runs; r++) {
       for (const b of r % 2 ? [...builds].reverse() : builds) {
@@ -304,12 +305,14 @@ export async function treeBench(dir, files, runs) {
         res[b.key].export.push(timeMs(() => b.code.exportTree(fs, '/src', out, false)));
         rmSync(out, { recursive: true, force: true });
         res[b.key].grep.push(timeMs(() => b.code.grep(fs, { pattern: 'module', path: '/src', filesOnly: true })));
-        res[b.key].rm.push(timeMs(() => fs.rm('/src', { recursive: true })));
+        res[b.key].mv.push(timeMs(() => fs.mv('/src', '/moved')));
+        res[b.key].rm.push(timeMs(() => fs.rm('/moved', { recursive: true })));
       }
       const copy = join(dir, `copy${r}`);
       res.cp.push(spawnMs('cp', ['-r', host, copy]));
       res.grep.push(spawnMs('grep', ['-rl', 'module', copy]));
-      res.rmrf.push(spawnMs('rm', ['-rf', copy]));
+      res.mv.push(spawnMs('mv', [copy, `${copy}-moved`]));
+      res.rmrf.push(spawnMs('rm', ['-rf', `${copy}-moved`]));
       res.cpExport.push(spawnMs('cp', ['-r', host, copy]));
       rmSync(copy, { recursive: true, force: true });
     }
@@ -317,8 +320,8 @@ export async function treeBench(dir, files, runs) {
     for (const b of builds) b.store?.release();
     rmSync(host, { recursive: true, force: true });
   }
-  const side = (key) => (res[key] ? { import: median(res[key].import), export: median(res[key].export), grep: median(res[key].grep), rm: median(res[key].rm) } : null);
-  return { now: side('now'), before: side('before'), cp: median(res.cp), cpExport: median(res.cpExport), grep: median(res.grep), rmrf: median(res.rmrf), entries: res.entries, beforeCommit };
+  const side = (key) => (res[key] ? { import: median(res[key].import), export: median(res[key].export), grep: median(res[key].grep), mv: median(res[key].mv), rm: median(res[key].rm) } : null);
+  return { now: side('now'), before: side('before'), cp: median(res.cp), cpExport: median(res.cpExport), grep: median(res.grep), mv: median(res.mv), rmrf: median(res.rmrf), entries: res.entries, beforeCommit };
 }
 
 function dbSize(store) {

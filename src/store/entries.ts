@@ -767,6 +767,154 @@ export function removeDescendants(store: Store, vault: VaultRow, dir: string, ch
   return below.map((e) => e.path);
 }
 
+/** A moved path: `@dst` in place of the `@src` it starts with (SQLite's length and substr count characters alike). */
+const REBASED = (path: string) => `@dst || substr(${path}, length(@src) + 1)`;
+
+/**
+ * The rows of layer `i` (alias e) that the vault shows strictly below `@src`: in the range, not a
+ * whiteout, and no nearer layer (@l0 … @l{i-1}) has a row for the path (SUBDIRS reads the same way).
+ */
+function shownBelow(i: number): string {
+  const nearer = Array.from({ length: i }, (_, j) => `@l${j}`).join(', ');
+  return `e.vault_id = @l${i} AND e.path >= @lo AND e.path < @hi AND e.type != 'x'` + (i === 0 ? '' : ` AND NOT EXISTS (SELECT 1 FROM entries n WHERE n.vault_id IN (${nearer}) AND n.path = e.path)`);
+}
+
+/** A whiteout's columns after path and parent, as whiteout() gives them. */
+const WHITEOUT_COLUMNS = "'x', 0, NULL, NULL, 0, NULL, NULL, 0, 1, 0, 0, 0, 0, 0, NULL";
+
+/** The statements of a set-wise move in a vault of `layers` layers whose history has `segments` segments (historyChain). */
+interface MovePlan {
+  longest: string;
+  forkRows: string[];
+  forkWhiteouts: string[];
+  leaves: string[];
+  arrives: string[];
+  arrivals: string;
+  clears: string;
+  whiteouts: string[];
+}
+
+const movePlans = new Map<string, MovePlan>();
+
+function movePlan(layers: number, segments: number): MovePlan {
+  const key = `${layers}/${segments}`;
+  let plan = movePlans.get(key);
+  if (plan) return plan;
+  const each = (sql: (i: number) => string, from = 0) => Array.from({ length: layers - from }, (_, i) => sql(i + from));
+  // lastVersion of a new path: its newest version in the first segment of the history chain that has one.
+  const lastOwn = (j: number) => `(SELECT max(v.version) FROM versions v WHERE v.vault_id = @s${j} AND v.path = ${REBASED('e.path')} AND v.id <= @u${j})`;
+  const nextVersion = `1 + coalesce(${Array.from({ length: segments }, (_, j) => lastOwn(j)).join(', ')}, 0)`;
+  plan = {
+    longest: `SELECT path FROM (${each((i) => `SELECT e.path FROM entries e WHERE ${shownBelow(i)}`).join(' UNION ALL ')}) ORDER BY length(CAST(path AS BLOB)) DESC LIMIT 1`,
+    // pushDown, for each direct fork (@fork) without a row of its own: what the vault showed at an
+    // old path, and a whiteout at a new one (it showed nothing there).
+    forkRows: each(
+      (i) => `INSERT OR IGNORE INTO entries (vault_id, ${COLUMNS})
+        SELECT @fork, ${COLUMNS.replace(/(\w+)/g, 'e.$1')} FROM entries e WHERE ${shownBelow(i)} RETURNING path`,
+    ),
+    forkWhiteouts: each(
+      (i) => `INSERT OR IGNORE INTO entries (vault_id, ${COLUMNS})
+        SELECT @fork, ${REBASED('e.path')}, ${REBASED('e.parent')}, ${WHITEOUT_COLUMNS} FROM entries e WHERE ${shownBelow(i)} RETURNING path`,
+    ),
+    leaves: each(
+      (i) => `INSERT INTO versions (vault_id, path, version, op, source, exec_id, detail, at, change_id)
+        SELECT @l0, e.path, e.version + 1, @op, @source, @exec, json_set(@detail, '$.to', ${REBASED('e.path')}), @at, @change FROM entries e WHERE ${shownBelow(i)}`,
+    ),
+    // New paths are outside the range read (dst is not within src); a row there is a whiteout, replaced.
+    arrives: each(
+      (i) => `INSERT OR REPLACE INTO entries (vault_id, ${COLUMNS})
+        SELECT @l0, ${REBASED('e.path')}, ${REBASED('e.parent')}, e.type, e.mode, e.uid, e.gid, e.size, e.hash, e.target, e.rdev, e.nlink, e.mtime, e.atime, e.ctime, e.ino,
+          ${nextVersion}, e.annot FROM entries e WHERE ${shownBelow(i)} RETURNING path`,
+    ),
+    arrivals: `INSERT INTO versions (vault_id, path, version, op, type, mode, uid, gid, size, hash, target, rdev, ino, nlink, mtime, annot, source, exec_id, detail, at, change_id)
+      SELECT vault_id, path, version, @op, type, mode, uid, gid, size, hash, target, rdev, ino, nlink, mtime, annot, @source, @exec,
+        json_set(@detail, '$.from', @src || substr(path, length(@dst) + 1)), @at, @change
+      FROM entries WHERE vault_id = @l0 AND path >= @dlo AND path < @dhi AND type != 'x'`,
+    clears: 'DELETE FROM entries WHERE vault_id = @l0 AND path >= @lo AND path < @hi RETURNING path',
+    // What an ancestor shows at an old path stays hidden (show(): a whiteout where inherited() finds
+    // a row). The vault's own rows there are gone by now: its layer's term in shownBelow finds none.
+    whiteouts: each(
+      (i) => `INSERT INTO entries (vault_id, ${COLUMNS})
+        SELECT @l0, e.path, e.parent, ${WHITEOUT_COLUMNS} FROM entries e
+        WHERE ${shownBelow(i)} RETURNING path`,
+      1,
+    ),
+  };
+  movePlans.set(key, plan);
+  return plan;
+}
+
+/**
+ * Moves every entry strictly below the directory `src` to the same place below `dst`, a few
+ * statements per layer (and per direct fork) over the whole set; the caller has already moved
+ * `src` itself (so the change has its id). It writes what putting and removing each
+ * entry writes for a move (MovePart `below`; test/integration/setwise-move.test.ts compares them):
+ * each keeps its state, inode number, link count and times at its new path, and records its
+ * removal (detail.to) and arrival (detail.from) as versions, the arrival numbered after whatever
+ * the new path had before (lastVersion); an old path an ancestor's layer shows gets a whiteout, and
+ * each direct fork keeps what it showed (pushDown).
+ * Usage counters do not change (the same entries leave and arrive) and no quota applies (nothing
+ * grows); a new path longer than MAX_NEW_PATH_BYTES is refused as putEntry refuses it. Entry by
+ * entry a move cost ~50 µs an entry (2.6 s for 50,000; BENCHMARKS.md, "scale"). Returns how many
+ * entries moved.
+ */
+export function moveBelow(store: Store, vault: VaultRow, src: string, dst: string, change: ChangeOptions): number {
+  const layers = layersOf(vault);
+  const chain = historyChain(store, vault);
+  const plan = movePlan(layers.length, chain.length);
+  const [lo, hi] = descendantRange(src);
+  const [dlo, dhi] = descendantRange(dst);
+  const params: Record<string, unknown> = { src, dst, lo, hi };
+  layers.forEach((id, i) => (params[`l${i}`] = id));
+  if (!change.recorded) {
+    const longest = store.stmt<{ path: string }>(plan.longest).get(params);
+    if (longest) checkNewPathLength(dst + longest.path.slice(src.length));
+  }
+  Object.assign(params, {
+    op: change.op,
+    source: change.actor.source,
+    exec: change.actor.execId ?? null,
+    detail: JSON.stringify(change.detail ?? {}),
+    at: now(),
+    change: groupedChangeId(store),
+  });
+  const written = (layer: number, rows: Array<{ path: string }>) => {
+    for (const { path } of rows) {
+      noteWritten(store, layer, path);
+      rowsChanged(store, layer, path);
+    }
+  };
+  for (const fork of directForks(store, vault)) {
+    for (const sql of [...plan.forkRows, ...plan.forkWhiteouts]) written(fork, store.stmt<{ path: string }>(sql).all({ ...params, fork }));
+  }
+  for (const sql of plan.leaves) store.stmt(sql).run(params);
+  const history = { ...params };
+  chain.forEach((seg, j) => Object.assign(history, { [`s${j}`]: seg.vaultId, [`u${j}`]: seg.upTo }));
+  let moved = 0;
+  for (const sql of plan.arrives) {
+    const rows = store.stmt<{ path: string }>(sql).all(history);
+    written(vault.id, rows);
+    moved += rows.length;
+  }
+  store.stmt(plan.arrivals).run({ ...params, dlo, dhi });
+  layerPaths(store).removed(vault.id);
+  for (const { path } of store.stmt<{ path: string }>(plan.clears).all(params)) rowsChanged(store, vault.id, path);
+  for (const sql of plan.whiteouts) written(vault.id, store.stmt<{ path: string }>(sql).all(params));
+  return moved;
+}
+
+/**
+ * The change id for a version joining the current transaction's change, which already has its
+ * first version (null outside a transaction that keeps one). See recordVersion.
+ */
+function groupedChangeId(store: Store): number | null {
+  const tx = store.currentChange();
+  if (!tx || tx.id === null) return null;
+  if (!tx.grouped) store.stmt(OWN_CHANGE).run(tx.id);
+  tx.grouped = true;
+  return tx.id;
+}
+
 /**
  * Inserts a version row. Every version a write transaction records belongs to one change, whose id
  * is the id of the first of them: the first one names itself, the others copy it.
@@ -779,12 +927,7 @@ function recordVersion(store: Store, vault: VaultRow, path: string, version: num
   // one, NULL meaning "its own change" as for versions older than change ids, which keeps it out
   // of the versions_change index: a page fewer for its commit to write. The first version gets
   // the id when a second one joins the change.
-  let changeId: number | null = null;
-  if (tx && tx.id !== null) {
-    if (!tx.grouped) store.stmt(OWN_CHANGE).run(tx.id);
-    tx.grouped = true;
-    changeId = tx.id;
-  }
+  const changeId = groupedChangeId(store);
   const { lastInsertRowid } = store
     .stmt(INSERT_VERSION)
     .run(

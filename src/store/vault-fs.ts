@@ -13,6 +13,7 @@ import {
   listChildren,
   listDescendants,
   lastVersion,
+  moveBelow,
   putEntry,
   shareCtime,
   removeDescendants,
@@ -818,9 +819,22 @@ export class VaultFs {
  * keeping inode numbers (a move keeps identity), annotations, link counts and times as rename(2)
  * does: only the two parents and the moved entry's ctime take the time of the move (MovePart).
  * Each removal records detail.to and each creation detail.from, which is how history pairs the
- * two ends of a move (history.ts). Returns how many entries moved. Runs inside the caller's transaction.
+ * two ends of a move (history.ts). What lies below a directory moves set-wise (entries.ts
+ * moveBelow). Returns how many entries moved. Runs inside the caller's transaction.
  */
 export function moveTree(store: Store, vault: VaultRow, src: string, dst: string, change: ChangeOptions): number {
+  const entry = requireEntry(getEntry(store, vault, src), src, vault.name);
+  if (entry.type !== 'd') return moveEntries(store, vault, src, dst, change);
+  removeEntry(store, vault, src, { ...change, detail: { ...change.detail, to: dst } }, { moving: 'top', current: entry });
+  putEntry(store, vault, dst, { ...entry }, { ...change, detail: { ...change.detail, from: src } }, 'top');
+  return 1 + moveBelow(store, vault, src, dst, change);
+}
+
+/**
+ * moveTree one entry at a time through putEntry and removeEntry: how a file moves, and the
+ * reference the set-wise move of a directory's contents is compared with (setwise-move.test.ts).
+ */
+export function moveEntries(store: Store, vault: VaultRow, src: string, dst: string, change: ChangeOptions): number {
   const entry = requireEntry(getEntry(store, vault, src), src, vault.name);
   const moving = [entry, ...(entry.type === 'd' ? listDescendants(store, vault, src) : [])];
   const part = (e: Entry): MovePart => (e === entry ? 'top' : 'below');

@@ -83,6 +83,18 @@ function run(seed: number, steps: number) {
       model.set(to, model.get(from)!);
       model.delete(from);
       log.push(`${vault}: mv ${from} ${to}`);
+    } else if (r < 0.57 && dirs.length) {
+      // A whole directory, to a new top-level name or into another directory (entries.ts moveBelow).
+      const from = pick(dirs);
+      const to = rand() < 0.5 ? `/e${Math.floor(rand() * 3)}` : `${pick(dirs)}/s${Math.floor(rand() * 2)}`;
+      if (model.has(to) || to === from || to.startsWith(from + '/')) continue;
+      fs.mv(from, to);
+      for (const [p, item] of [...model]) {
+        if (p !== from && !p.startsWith(from + '/')) continue;
+        model.delete(p);
+        model.set(to + p.slice(from.length), item);
+      }
+      log.push(`${vault}: mv ${from} ${to}`);
     } else if (r < 0.6 && files.length) {
       const path = pick(files);
       const mode = pick([0o600, 0o644, 0o755]);
