@@ -153,6 +153,13 @@ describe('stats', () => {
       orphaned_chunks: 0,
       orphaned_bytes: 7,
     });
+    // What the fork hides of its parent's layer is not its content; what it writes over is.
+    const f1 = new VaultFs(store, 'f1', actor);
+    f1.rm('/big');
+    f1.rm('/big2');
+    f1.writeFile('/c.bin', 'now seven');
+    expect(vaultStats(store, 'f1')).toMatchObject({ files: 3, stored_bytes: 5 + 9, distinct_contents: 2, logical_bytes: 5 + 5 + 9 });
+    expect(vaultStats(store, 'default')).toMatchObject({ files: 5, stored_bytes: stored });
   });
 
   it('an empty vault has a null dedup ratio', () => {
