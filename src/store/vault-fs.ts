@@ -599,7 +599,9 @@ export class VaultFs {
       const intoDir = getEntry(this.store, vault, dir)?.type === 'd';
       if (!intoDir && namesDirectory(dstInput) && getEntry(this.store, vault, src)?.type !== 'd') throw this.notAFile(dstInput, dst);
       if (intoDir && src !== dir) dst = joinPath(dir, basename(src));
-      // mv(1) refuses two names of one file ("are the same file"), where rename(2) would do nothing.
+      // mv(1) refuses one name given twice and two names of one file ("are the same file"), where
+      // rename(2) would do nothing.
+      if (src === dst && moving) throw new AvfsError('INVALID_ARGUMENT', `${src} and ${dst} are the same file: nothing moved`, { from: src, to: dst });
       const from = getEntry(this.store, vault, src);
       if (src !== dst && from && from.type !== 'd' && getEntry(this.store, vault, dst)?.ino === from.ino) {
         throw new AvfsError('INVALID_ARGUMENT', `${src} and ${dst} are the same file (hard links of one inode): nothing moved`, { from: src, to: dst });

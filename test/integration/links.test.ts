@@ -81,14 +81,17 @@ describe('hard links', () => {
     expect(pathVersions(store, fs.row(), '/t/u', 10).map((v) => v.op)).toEqual(['delete', 'mkdir']);
   });
 
-  it('mv of a name onto another name of the same file is INVALID_ARGUMENT and changes nothing (mv(1): "are the same file")', () => {
+  it('mv of a name onto itself or another name of the same file is INVALID_ARGUMENT and changes nothing (mv(1): "are the same file")', () => {
     fs.writeFile('/a', 'x');
     fs.mkdir('/d');
     fs.link('/a', '/d/b');
     const before = files();
     expect(errorCode(() => fs.mv('/a', '/d/b'))).toBe('INVALID_ARGUMENT');
     expect(files()).toEqual(before);
-    fs.mv('/a', '/a');
+    // One name given twice, or a file moved into the directory it is in, as mv(1) refuses them.
+    expect(errorCode(() => fs.mv('/a', '/a'))).toBe('INVALID_ARGUMENT');
+    expect(errorCode(() => fs.mv('/d/b', '/d'))).toBe('INVALID_ARGUMENT');
+    expect(errorCode(() => fs.mv('/d', '/d'))).toBe('INVALID_ARGUMENT');
     expect(files()).toEqual(before);
   });
 
