@@ -82,3 +82,16 @@ export function countChange(store: Store, vault: VaultRow, path: string, before:
   if (after) delta[SLOT[after.type] ?? 3]! += 1;
   if (delta.some((d) => d !== 0)) store.stmt(COUNTERS).run(...delta, vault.id);
 }
+
+/**
+ * Takes entries removed together off the vault's counters: per type, how many and their summed
+ * size (bytes count for files only, as usageOf counts them). Only entries.ts calls it (a set-wise removal).
+ */
+export function countRemoved(store: Store, vault: VaultRow, byType: ReadonlyArray<{ type: string; n: number; bytes: number }>): void {
+  const delta = [0, 0, 0, 0, 0];
+  for (const { type, n, bytes } of byType) {
+    delta[SLOT[type] ?? 3]! -= n;
+    if (type === 'f') delta[4]! -= bytes;
+  }
+  if (delta.some((d) => d !== 0)) store.stmt(COUNTERS).run(...delta, vault.id);
+}

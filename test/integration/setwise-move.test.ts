@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { revertPath } from '../../src/store/history.js';
 import type { Store } from '../../src/store/store.js';
 import { moveEntries, VaultFs } from '../../src/store/vault-fs.js';
+import { removeEachBelow, removeEntry } from '../../src/store/entries.js';
 import { createVault, forkVault, getVault } from '../../src/store/vaults.js';
 import { openTempStore } from '../helpers.js';
 
@@ -92,7 +93,7 @@ function compareMoves(store: Store, set: VaultFs, each: VaultFs, moved: number):
   expect(new VaultFs(store, `${set.name}-fork`, ACTOR).walk('/')).toEqual(forkView);
 }
 
-describe('a directory moved set-wise writes what a move entry by entry writes', () => {
+describe('a directory moved or removed set-wise writes what entry by entry writes', () => {
   let t: ReturnType<typeof openTempStore>;
   beforeEach(() => {
     vi.useFakeTimers({ toFake: ['Date'] });
@@ -112,20 +113,16 @@ describe('a directory moved set-wise writes what a move entry by entry writes', 
     return [set, each];
   }
 
-  it('in a vault of one layer', () => {
-    const [set, each] = pair((name) => {
+  const rootPair = () =>
+    pair((name) => {
       createVault(t.store, name, ACTOR);
       const fs = new VaultFs(t.store, name, ACTOR);
       build(fs);
       return fs;
     });
-    compareMoves(t.store, set, each, 14);
-    expect(set.readFile('/dst/moved/a/b/c/f').toString()).toBe('deep file, second version');
-    expect(set.lstat('/dst/moved/a/linked2').nlink).toBe(2);
-    expect(set.lstat('/dst/moved/a/b/inside').nlink).toBe(2);
-  });
 
-  it('in a fork of a fork, whose tree is partly its own and partly read through, with whiteouts on both sides', () => {
+  /** A fork of a fork each: their trees partly their own, partly read through, with whiteouts on both sides. */
+  function forkPair(): [VaultFs, VaultFs, VaultFs] {
     createVault(t.store, 'base', ACTOR);
     build(new VaultFs(t.store, 'base', ACTOR));
     forkVault(t.store, 'base', 'mid', ACTOR);
@@ -139,11 +136,58 @@ describe('a directory moved set-wise writes what a move entry by entry writes', 
       return fs;
     });
     expect(set.row().ancestors).not.toBe('[]');
+    return [set, each, mid];
+  }
+
+  /** rm -r of SRC: `set` as avfs does it (set-wise below it), `each` entry by entry (removeEachBelow). */
+  function compareRemove(set: VaultFs, each: VaultFs): void {
+    vi.setSystemTime(Date.UTC(2024, 0, 1));
+    const forkView = new VaultFs(t.store, 'set-fork', ACTOR).walk('/');
+    const removed = set.rm(SRC, { recursive: true });
+    const change = { op: 'delete', actor: ACTOR };
+    const reference = t.store.mutate(() => {
+      const below = removeEachBelow(t.store, each.row(), SRC, change);
+      removeEntry(t.store, each.row(), SRC, change);
+      return [...below, SRC];
+    });
+    expect(removed).toEqual(reference);
+    expect(snapshot(t.store, 'set')).toEqual(snapshot(t.store, 'each'));
+    expect(snapshot(t.store, 'set-fork')).toEqual(snapshot(t.store, 'each-fork'));
+    expect(set.walk('/')).toEqual(each.walk('/'));
+    expect(set.exists(SRC)).toBe(false);
+    expect(new VaultFs(t.store, 'set-fork', ACTOR).walk('/')).toEqual(forkView);
+  }
+
+  it('mv in a vault of one layer', () => {
+    const [set, each] = rootPair();
+    compareMoves(t.store, set, each, 14);
+    expect(set.readFile('/dst/moved/a/b/c/f').toString()).toBe('deep file, second version');
+    expect(set.lstat('/dst/moved/a/linked2').nlink).toBe(2);
+    expect(set.lstat('/dst/moved/a/b/inside').nlink).toBe(2);
+  });
+
+  it('mv in a fork of a fork', () => {
+    const [set, each, mid] = forkPair();
     compareMoves(t.store, set, each, 15);
     expect(set.readFile('/dst/moved/a/b/c/f').toString()).toBe('changed in the fork');
     expect(set.exists('/dst/moved/a/big')).toBe(false);
     expect(set.exists('/dst/moved/empty/link')).toBe(false);
     expect(mid.walk('/').map((e) => e.path)).toContain(`${SRC}/a/mid-file`); // the middle is untouched
+  });
+
+  it('rm -r in a vault of one layer: hard links inside and out lose their names alike', () => {
+    const [set, each] = rootPair();
+    compareRemove(set, each);
+    expect(set.lstat('/outside').nlink).toBe(1);
+    expect(set.row()).toMatchObject({ files: 1, bytes: 'one name outside'.length });
+  });
+
+  it('rm -r in a fork of a fork', () => {
+    const [set, each, mid] = forkPair();
+    const usage = (fs: VaultFs) => ({ files: fs.row().files, directories: fs.row().directories, bytes: fs.row().bytes });
+    compareRemove(set, each);
+    expect(usage(set)).toEqual(usage(each));
+    expect(mid.exists(SRC)).toBe(true);
   });
 
   it('refuses a new path past the length bound and changes nothing', () => {
