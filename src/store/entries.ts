@@ -880,9 +880,10 @@ function subtreePlan(layers: number, segments: number): SubtreePlan {
       SELECT vault_id, path, version, @op, type, mode, uid, gid, size, hash, target, rdev, ino, nlink, mtime, annot, @source, @exec,
         json_set(@detail, '$.from', @src || substr(path, length(@dst) + 1)), @at, @change
       FROM entries WHERE vault_id = @l0 AND path >= @dlo AND path < @dhi AND type != 'x'`,
-    clears: 'DELETE FROM entries WHERE vault_id = @l0 AND path >= @lo AND path < @hi RETURNING path',
+    // What the vault showed; a whiteout of its own stays, as one by one only shown paths are visited.
+    clears: "DELETE FROM entries WHERE vault_id = @l0 AND path >= @lo AND path < @hi AND type != 'x' RETURNING path",
     // What an ancestor shows at an old path stays hidden (show(): a whiteout where inherited() finds
-    // a row). The vault's own rows there are gone by now: its layer's term in shownBelow finds none.
+    // a row). The vault's own rows there are gone by now but its whiteouts, which shownBelow skips.
     whiteouts: each(
       (i) => `INSERT INTO entries (vault_id, ${COLUMNS})
         SELECT @l0, e.path, e.parent, ${WHITEOUT_COLUMNS} FROM entries e
