@@ -4,7 +4,7 @@ import { checkNewPathLength, descendantRange, dirname } from '../core/paths.js';
 import { layerPaths, noteWritten } from './layer-paths.js';
 import { now, type Actor, type Statements, type Store } from './store.js';
 import { enforceQuota } from './quota.js';
-import { countChange, countRemoved } from './usage.js';
+import { countChange, countSubtree } from './usage.js';
 import { refuseAfterExec } from './execs.js';
 import { historyChain, type VaultRow } from './vaults.js';
 
@@ -779,7 +779,7 @@ export function removeDescendants(store: Store, vault: VaultRow, dir: string, ch
   for (const fork of directForks(store, vault)) {
     for (const sql of plan.forkRows) written(fork, store.stmt<{ path: string }>(sql).all({ ...params, fork }));
   }
-  countRemoved(store, vault, store.stmt<{ type: string; n: number; bytes: number }>(plan.counts).all(params));
+  countSubtree(store, vault, store.stmt<{ type: string; n: number; bytes: number }>(plan.counts).all(params), -1);
   const recorded = { ...params, op: change.op, source: change.actor.source, exec: change.actor.execId ?? null, detail: change.detail ? JSON.stringify(change.detail) : null, at: now(), change: groupedChangeId(store) };
   for (const sql of plan.removals) store.stmt(sql).run(recorded);
   layerPaths(store).removed(vault.id);
@@ -828,6 +828,9 @@ const WHITEOUT_COLUMNS = "'x', 0, NULL, NULL, 0, NULL, NULL, 0, 1, 0, 0, 0, 0, 0
 interface SubtreePlan {
   longest: string;
   counts: string;
+  copies: string;
+  subdirCounts: string;
+  copyVersions: string;
   removals: string[];
   forkRows: string[];
   forkWhiteouts: string[];
@@ -852,6 +855,19 @@ function subtreePlan(layers: number, segments: number): SubtreePlan {
   plan = {
     longest: `SELECT path FROM (${shown('e.path')}) ORDER BY length(CAST(path AS BLOB)) DESC LIMIT 1`,
     counts: `SELECT type, count(*) AS n, coalesce(sum(size), 0) AS bytes FROM (${shown('e.type, e.size')}) GROUP BY type`,
+    // New inode numbers in path order from @ino, as putEntry would take them one by one; times now;
+    // no owner (a copy belongs to whoever reads, as cp(1) makes the copier the owner); a link count
+    // of 1, or 2 for a directory until its subdirectories are counted (subdirCounts).
+    copies: `INSERT OR REPLACE INTO entries (vault_id, ${COLUMNS})
+      SELECT @l0, ${REBASED('path')}, ${REBASED('parent')}, type, mode, NULL, NULL, size, hash, target, rdev, CASE type WHEN 'd' THEN ${DIR_LINKS} ELSE 1 END,
+        @at, @at, @at, @ino - 1 + row_number() OVER (ORDER BY path), ${nextVersion.replaceAll('e.path', 's.path')}, annot
+      FROM (${shown('e.path, e.parent, e.type, e.mode, e.size, e.hash, e.target, e.rdev, e.annot')}) s RETURNING path`,
+    subdirCounts: `UPDATE entries SET nlink = ${DIR_LINKS} + (SELECT count(*) FROM entries c INDEXED BY entries_subdirs WHERE c.vault_id = @l0 AND c.parent = entries.path AND c.type = 'd')
+      WHERE vault_id = @l0 AND path >= @dlo AND path < @dhi AND type = 'd'`,
+    copyVersions: `INSERT INTO versions (vault_id, path, version, op, type, mode, uid, gid, size, hash, target, rdev, ino, nlink, mtime, annot, source, exec_id, detail, at, change_id)
+      SELECT vault_id, path, version, @op, type, mode, uid, gid, size, hash, target, rdev, ino, nlink, mtime, annot, @source, @exec,
+        json_set(@detail, '$.from', @src || substr(path, length(@dst) + 1)), @at, @change
+      FROM entries WHERE vault_id = @l0 AND path >= @dlo AND path < @dhi AND type != 'x'`,
     removals: each(
       (i) => `INSERT INTO versions (vault_id, path, version, op, source, exec_id, detail, at, change_id)
         SELECT @l0, e.path, e.version + 1, @op, @source, @exec, @detail, @at, @change FROM entries e WHERE ${shownBelow(i)}`,
@@ -952,6 +968,55 @@ export function moveBelow(store: Store, vault: VaultRow, src: string, dst: strin
   for (const { path } of store.stmt<{ path: string }>(plan.clears).all(params)) rowsChanged(store, vault.id, path);
   for (const sql of plan.whiteouts) written(vault.id, store.stmt<{ path: string }>(sql).all(params));
   return moved;
+}
+
+/**
+ * Copies every entry strictly below the directory `src` to the same place below `dst`, which the
+ * caller has just created (a fresh copy: nothing is shown below it), in a vault without quotas: a
+ * few statements per layer over the whole set, as moveBelow moves. It writes what putting each
+ * entry writes for cp -r (VaultFs.cp entry by entry; setwise-move.test.ts compares them): the
+ * entry's type, mode, content, target, device number and tags, a new inode number, the time of
+ * the copy, no owner, a version (op and detail from `change`, detail.from the path copied)
+ * numbered after the new path's history; directories counted 2 plus their subdirectories, `dst`
+ * included (touched once, not once per child); whiteouts for direct forks (pushDown) and the
+ * usage counters. A vault with quotas copies entry by entry, where each entry is checked as it
+ * comes. Returns how many entries it copied.
+ */
+export function copyBelow(store: Store, vault: VaultRow, src: string, dst: string, change: ChangeOptions): number {
+  const layers = layersOf(vault);
+  const chain = historyChain(store, vault);
+  const plan = subtreePlan(layers.length, chain.length);
+  const [lo, hi] = descendantRange(src);
+  const [dlo, dhi] = descendantRange(dst);
+  const params: Record<string, unknown> = { src, dst, lo, hi, dlo, dhi };
+  layers.forEach((id, i) => (params[`l${i}`] = id));
+  if (!change.recorded) {
+    const longest = store.stmt<{ path: string }>(plan.longest).get(params);
+    if (longest) checkNewPathLength(dst + longest.path.slice(src.length));
+  }
+  const counts = store.stmt<{ type: string; n: number; bytes: number }>(plan.counts).all(params);
+  const total = counts.reduce((sum, c) => sum + c.n, 0);
+  if (total === 0) return 0;
+  const ino = store.stmt<{ ino: number }>('UPDATE vaults SET next_ino = next_ino + ? WHERE id = ? RETURNING next_ino - ? AS ino').get(total, vault.id, total)!.ino;
+  const at = now();
+  Object.assign(params, { op: change.op, source: change.actor.source, exec: change.actor.execId ?? null, detail: JSON.stringify(change.detail ?? {}), at, change: groupedChangeId(store), ino });
+  chain.forEach((seg, j) => Object.assign(params, { [`s${j}`]: seg.vaultId, [`u${j}`]: seg.upTo }));
+  const written = (layer: number, rows: Array<{ path: string }>) => {
+    for (const { path } of rows) {
+      noteWritten(store, layer, path);
+      rowsChanged(store, layer, path);
+    }
+  };
+  for (const fork of directForks(store, vault)) {
+    for (const sql of plan.forkWhiteouts) written(fork, store.stmt<{ path: string }>(sql).all({ ...params, fork }));
+  }
+  written(vault.id, store.stmt<{ path: string }>(plan.copies).all(params));
+  store.stmt(plan.subdirCounts).run(params);
+  store.stmt(plan.copyVersions).run(params);
+  countSubtree(store, vault, counts, 1);
+  const subdirs = store.stmt<{ n: number }>("SELECT count(*) AS n FROM entries INDEXED BY entries_subdirs WHERE vault_id = ? AND parent = ? AND type = 'd'").get(vault.id, dst)!.n;
+  touchDir(store, vault, dst, at, change, false, subdirs);
+  return total;
 }
 
 /**

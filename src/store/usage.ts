@@ -84,14 +84,15 @@ export function countChange(store: Store, vault: VaultRow, path: string, before:
 }
 
 /**
- * Takes entries removed together off the vault's counters: per type, how many and their summed
- * size (bytes count for files only, as usageOf counts them). Only entries.ts calls it (a set-wise removal).
+ * Counts entries added (`sign` 1) or removed (-1) together: per type, how many and their summed
+ * size (bytes count for files only, as usageOf counts them). Only entries.ts calls it (a set-wise
+ * copy or removal of a subtree).
  */
-export function countRemoved(store: Store, vault: VaultRow, byType: ReadonlyArray<{ type: string; n: number; bytes: number }>): void {
+export function countSubtree(store: Store, vault: VaultRow, byType: ReadonlyArray<{ type: string; n: number; bytes: number }>, sign: 1 | -1): void {
   const delta = [0, 0, 0, 0, 0];
   for (const { type, n, bytes } of byType) {
-    delta[SLOT[type] ?? 3]! -= n;
-    if (type === 'f') delta[4]! -= bytes;
+    delta[SLOT[type] ?? 3]! += sign * n;
+    if (type === 'f') delta[4]! += sign * bytes;
   }
   if (delta.some((d) => d !== 0)) store.stmt(COUNTERS).run(...delta, vault.id);
 }

@@ -8,6 +8,7 @@ import { audit } from './audit.js';
 import { abandonContent, contentChunks, contentStartsWith, isStored, linkContent, putContent, putContentFromFd, putAppendedContent, putDigestedContentFromFd, putEditedContent, readContent, type Arrival, type ContentDigest, type ContentEdit, type ContentRef, type DigestedPut, type SizeLimit } from './blobs.js';
 import {
   addName,
+  copyBelow,
   getEntry,
   hasChildren,
   listChildren,
@@ -681,6 +682,13 @@ export class VaultFs {
       if (entry.type === 'd' && isWithin(dst, src)) throw new AvfsError('INVALID_ARGUMENT', `cannot copy ${src} into itself`, { from: src, to: dst });
       if (src === dst) throw new AvfsError('INVALID_ARGUMENT', `${given} and ${dstGiven} are the same file`, { from: src, to: dst });
       this.ensureParent(vault, dst, false);
+      // A fresh copy of a directory in a vault without quotas copies what lies below it set-wise.
+      if (entry.type === 'd' && !getEntry(this.store, vault, dst) && !hasQuota(vault)) {
+        putEntry(this.store, vault, dst, copiedState(entry), { op: 'copy', actor: this.actor, detail: { from: src } });
+        const copied = 1 + copyBelow(this.store, vault, src, dst, { op: 'copy', actor: this.actor });
+        audit(this.store, this.actor, 'cp', this.name, { from: src, to: dst, copied });
+        return { from: src, to: dst, copied };
+      }
       const copying = [entry, ...(entry.type === 'd' ? listDescendants(this.store, vault, src) : [])];
       for (const e of copying) {
         const to = rebase(e.path, src, dst);
@@ -690,8 +698,7 @@ export class VaultFs {
           if (existing.type === 'd') throw isADirectory(to);
           if (e.type === 'd') throw notADirectory(to);
         }
-        const state: EntryState = { type: e.type, mode: e.mode, size: e.size, hash: e.hash, target: e.target, rdev: e.rdev, annot: e.annot };
-        putEntry(this.store, vault, to, state, { op: 'copy', actor: this.actor, detail: { from: e.path } });
+        putEntry(this.store, vault, to, copiedState(e), { op: 'copy', actor: this.actor, detail: { from: e.path } });
       }
       audit(this.store, this.actor, 'cp', this.name, { from: src, to: dst, copied: copying.length });
       return { from: src, to: dst, copied: copying.length };
@@ -852,6 +859,14 @@ export function moveEntries(store: Store, vault: VaultRow, src: string, dst: str
   }
   return moving.length;
 }
+
+/** What a copy of `e` keeps of it (cp(1) without -p): type, mode, content, target, device number and tags. */
+function copiedState(e: Entry): EntryState {
+  return { type: e.type, mode: e.mode, size: e.size, hash: e.hash, target: e.target, rdev: e.rdev, annot: e.annot };
+}
+
+/** Whether the vault has a quota, which a change must meet entry by entry. */
+const hasQuota = (vault: VaultRow): boolean => vault.max_bytes !== null || vault.max_files !== null || vault.max_file_size !== null;
 
 /**
  * The version of someone else's that a mount write replaces, if any: the stored file was created,

@@ -83,6 +83,14 @@ function run(seed: number, steps: number) {
       model.set(to, model.get(from)!);
       model.delete(from);
       log.push(`${vault}: mv ${from} ${to}`);
+    } else if (r < 0.57 && dirs.length && rand() < 0.4) {
+      // A copy of a whole directory at a new top-level name (entries.ts copyBelow).
+      const from = pick(dirs);
+      const to = `/c${Math.floor(rand() * 3)}`;
+      if (model.has(to)) continue;
+      fs.cp(from, to, { recursive: true });
+      for (const [p, item] of [...model]) if (p === from || p.startsWith(from + '/')) model.set(to + p.slice(from.length), { ...item });
+      log.push(`${vault}: cp -r ${from} ${to}`);
     } else if (r < 0.57 && dirs.length) {
       // A whole directory, to a new top-level name or into another directory (entries.ts moveBelow).
       const from = pick(dirs);

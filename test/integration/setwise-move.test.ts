@@ -3,6 +3,7 @@ import { revertPath } from '../../src/store/history.js';
 import type { Store } from '../../src/store/store.js';
 import { moveEntries, VaultFs } from '../../src/store/vault-fs.js';
 import { removeEachBelow, removeEntry } from '../../src/store/entries.js';
+import { setQuota } from '../../src/store/quota.js';
 import { createVault, forkVault, getVault } from '../../src/store/vaults.js';
 import { openTempStore } from '../helpers.js';
 
@@ -93,7 +94,7 @@ function compareMoves(store: Store, set: VaultFs, each: VaultFs, moved: number):
   expect(new VaultFs(store, `${set.name}-fork`, ACTOR).walk('/')).toEqual(forkView);
 }
 
-describe('a directory moved or removed set-wise writes what entry by entry writes', () => {
+describe('a directory moved, copied or removed set-wise writes what entry by entry writes', () => {
   let t: ReturnType<typeof openTempStore>;
   beforeEach(() => {
     vi.useFakeTimers({ toFake: ['Date'] });
@@ -160,6 +161,36 @@ describe('a directory moved or removed set-wise writes what entry by entry write
     expect(set.exists(SRC)).toBe(false);
     expect(new VaultFs(t.store, 'set-fork', ACTOR).walk('/')).toEqual(forkView);
   }
+
+  /**
+   * cp -r of SRC to a path with history of its own: `set` set-wise below the top; `each` has a quota
+   * (far from reached), under which a copy checks entry by entry, so it copies one by one.
+   */
+  function compareCopy(set: VaultFs, each: VaultFs, copied: number): void {
+    vi.setSystemTime(Date.UTC(2025, 0, 1));
+    setQuota(t.store, 'each', { max_files: 1_000_000 }, ACTOR);
+    const forkView = new VaultFs(t.store, 'set-fork', ACTOR).walk('/');
+    for (const fs of [set, each]) expect(fs.cp(SRC, '/dst/moved', { recursive: true })).toEqual({ from: SRC, to: '/dst/moved', copied });
+    expect(snapshot(t.store, 'set')).toEqual(snapshot(t.store, 'each'));
+    expect(snapshot(t.store, 'set-fork')).toEqual(snapshot(t.store, 'each-fork'));
+    expect(set.walk('/')).toEqual(each.walk('/'));
+    expect(new VaultFs(t.store, 'set-fork', ACTOR).walk('/')).toEqual(forkView);
+    const source = set.walk(SRC);
+    expect(set.walk('/dst/moved').map((e) => [e.path.slice('/dst/moved'.length), e.type, e.hash, e.nlink])).toEqual(
+      source.map((e) => [e.path.slice(SRC.length), e.type, e.hash, e.type === 'd' ? e.nlink : 1]),
+    );
+  }
+
+  it('cp -r in a vault of one layer', () => {
+    const [set, each] = rootPair();
+    compareCopy(set, each, 14);
+    expect(set.lstat('/dst/moved/a/linked2').nlink).toBe(1);
+  });
+
+  it('cp -r in a fork of a fork', () => {
+    const [set, each] = forkPair();
+    compareCopy(set, each, 14);
+  });
 
   it('mv in a vault of one layer', () => {
     const [set, each] = rootPair();
