@@ -518,7 +518,10 @@ function changeMetadata(store: Store, vault: VaultRow, old: Entry, next: Entry, 
     return;
   }
   show(store, vault, old.path, old, next, known?.forks);
-  recordVersion(store, vault, old.path, old.version, change, next);
+  // Always a touch, whatever change moved the count (a link, an unlink, an rm -r): a row of the
+  // change's own op under the same number read as the path's state before that change, so a
+  // revert of the rm -r of two names of one file brought back only one.
+  recordVersion(store, vault, old.path, old.version, { ...change, op: 'touch' }, next);
 }
 
 /**
@@ -1017,6 +1020,50 @@ export function copyBelow(store: Store, vault: VaultRow, src: string, dst: strin
   const subdirs = store.stmt<{ n: number }>("SELECT count(*) AS n FROM entries INDEXED BY entries_subdirs WHERE vault_id = ? AND parent = ? AND type = 'd'").get(vault.id, dst)!.n;
   touchDir(store, vault, dst, at, change, false, subdirs);
   return total;
+}
+
+/** A state putNewBelow puts at a path: what a recorded version holds (history.ts stateOf), without times, inode or link count. */
+export type NewState = Pick<Entry, 'path' | 'type' | 'mode' | 'uid' | 'gid' | 'size' | 'hash' | 'target' | 'rdev' | 'annot'>;
+
+/**
+ * Puts new entries below the directory `dir` at paths the vault does not show, parents first, each
+ * parent `dir` or one of them (a revert bringing back what an `rm -r` removed), as putEntry would
+ * put each one: a new inode number (in path order), the time now, a link count of 1 or, for a
+ * directory, 2 plus its subdirectories among them; a version each; whiteouts for direct forks
+ * (pushDown) and the usage counters; but `dir` is touched once, not once per child, and nobody
+ * else is (every other parent is new). No quota is checked: the caller puts entry by entry in a
+ * vault that has one. 50,000 entries one by one through putEntry took 5.6 s. Returns how many.
+ */
+export function putNewBelow(store: Store, vault: VaultRow, dir: string, states: readonly NewState[], change: ChangeOptions): number {
+  if (states.length === 0) return 0;
+  const subdirs = new Map<string, number>();
+  for (const s of states) if (s.type === 'd') subdirs.set(dirname(s.path), (subdirs.get(dirname(s.path)) ?? 0) + 1);
+  const first = store.stmt<{ ino: number }>('UPDATE vaults SET next_ino = next_ino + ? WHERE id = ? RETURNING next_ino - ? AS ino').get(states.length, vault.id, states.length)!.ino;
+  const at = now();
+  const forks = directForks(store, vault);
+  const counts = new Map<string, { type: string; n: number; bytes: number }>();
+  states.forEach((s, i) => {
+    const entry: Entry = {
+      ...s,
+      parent: parentOf(s.path),
+      mode: s.mode & 0o7777,
+      size: s.type === 'd' ? 0 : s.size,
+      nlink: s.type === 'd' ? DIR_LINKS + (subdirs.get(s.path) ?? 0) : 1,
+      mtime: at,
+      atime: at,
+      ctime: at,
+      ino: first + i,
+      version: lastVersion(store, vault, s.path) + 1,
+    };
+    pushDown(store, vault, s.path, undefined, forks);
+    writeOwn(store, vault.id, entry);
+    recordVersion(store, vault, s.path, entry.version, change, entry);
+    const c = counts.get(s.type) ?? { type: s.type, n: 0, bytes: 0 };
+    counts.set(s.type, { type: s.type, n: c.n + 1, bytes: c.bytes + entry.size });
+  });
+  countSubtree(store, vault, [...counts.values()], 1);
+  if (!change.exact) touchDir(store, vault, dir, at, change, false, subdirs.get(dir) ?? 0);
+  return states.length;
 }
 
 /**

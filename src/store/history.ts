@@ -1,9 +1,9 @@
 import { AvfsError, notFound } from '../errors.js';
-import { descendantRange, namesDirectory, normalizePath } from '../core/paths.js';
+import { descendantRange, dirname, namesDirectory, normalizePath } from '../core/paths.js';
 import { wholeOption } from '../core/units.js';
 import { audit } from './audit.js';
 import { contentChunks, isStored, readContent } from './blobs.js';
-import { addName, getEntry, hasChildren, listDescendants, namesOfInode, putEntry, removeDescendants, removeEntry, type ChangeOptions, type Entry, type EntryState, type EntryType } from './entries.js';
+import { addName, getEntry, hasChildren, listDescendants, namesOfInode, putEntry, putNewBelow, removeDescendants, removeEntry, type ChangeOptions, type Entry, type EntryState, type EntryType, type NewState } from './entries.js';
 import type { Actor, Store } from './store.js';
 import { historyChain, type HistorySegment, type VaultRow } from './vaults.js';
 import { ensureParents, moveTree, type VaultFs } from './vault-fs.js';
@@ -523,6 +523,8 @@ const CHANGE_REMOVALS = `SELECT ${COLS} FROM versions WHERE change_id = ? AND va
 function restoreRemovedBelow(w: Writer, dir: string, latest: VersionRecord): number {
   const [lo, hi] = descendantRange(dir);
   const change = { op: 'revert', actor: w.actor, detail: { with: dir } };
+  const together = removedTogether(w, dir, latest);
+  if (together) return putNewBelow(w.store, w.vault, dir, together, { ...change, recorded: true });
   let changed = 0;
   for (const removal of w.store.stmt<VersionRow>(CHANGE_REMOVALS).all(changeOf(latest), latest.vault_id, lo, hi)) {
     if (getEntry(w.store, w.vault, removal.path)) continue;
@@ -530,6 +532,50 @@ function restoreRemovedBelow(w: Writer, dir: string, latest: VersionRecord): num
     if (before?.type) changed += applyState(w, removal.path, stateOf(before), change, false);
   }
   return changed;
+}
+
+// The removals one change made below a directory, each with the version it removed (the one
+// numbered just before it, in the first segment of the history chain that has it, @s0/@u0 …;
+// a touch row only updates times) and how many versions (not touches) the change recorded for its
+// path: looked up by path (INDEXED BY), as by the change's index it read every row of the change for each (O(n²)).
+const removedStates = (segments: number) => `SELECT r.path, r.version, p.type, p.mode, p.uid, p.gid, p.size, p.hash, p.target, p.rdev, p.annot, p.version AS before,
+    (SELECT count(*) FROM versions o INDEXED BY versions_path WHERE o.vault_id = r.vault_id AND o.path = r.path AND o.change_id = r.change_id AND o.op <> 'touch') AS recorded
+  FROM versions r LEFT JOIN versions p ON p.id = coalesce(${Array.from(
+    { length: segments },
+    (_, j) => `(SELECT max(x.id) FROM versions x WHERE x.vault_id = @s${j} AND x.path = r.path AND x.version = r.version - 1 AND x.op <> 'touch' AND x.id <= @u${j})`,
+  ).join(', ')}, NULL)
+  WHERE r.change_id = @change AND r.vault_id = @vault AND r.path >= @lo AND r.path < @hi AND r.type IS NULL ORDER BY r.path`;
+
+type RemovedState = NewState & { version: number; before: number | null; recorded: number; type: EntryType | null };
+
+/**
+ * What restoreRemovedBelow puts back, read in one statement and put set-wise (entries.ts
+ * putNewBelow), when the plain case holds: the change is the vault's own, recorded one version
+ * per path, each removed state is in its history (a fork's reaching into its parent's) and its content still stored,
+ * nothing removed is shown again now, every parent is `dir` or comes back with it, and the vault
+ * has no quota. Otherwise undefined, and the paths go back one by one, which raises the errors
+ * (VERSION_NOT_FOUND, NOT_A_DIRECTORY, QUOTA_EXCEEDED) or makes the parents a later change took.
+ */
+function removedTogether(w: Writer, dir: string, latest: VersionRecord): NewState[] | undefined {
+  const { store, vault } = w;
+  if (latest.vault_id !== vault.id || latest.change_id === null) return undefined;
+  if (vault.max_bytes !== null || vault.max_files !== null || vault.max_file_size !== null) return undefined;
+  const [lo, hi] = descendantRange(dir);
+  const params: Record<string, unknown> = { change: latest.change_id, vault: vault.id, lo, hi };
+  const chain = historyChain(store, vault);
+  chain.forEach((seg, j) => Object.assign(params, { [`s${j}`]: seg.vaultId, [`u${j}`]: seg.upTo }));
+  const rows = store.stmt<RemovedState>(removedStates(chain.length)).all(params);
+  const dirs = new Set([dir]);
+  const states: NewState[] = [];
+  for (const r of rows) {
+    if (r.recorded !== 1 || getEntry(store, vault, r.path)) return undefined;
+    if (r.version === 1) continue; // the change created nothing there: nothing to bring back
+    if (r.before === null || r.type === null || !dirs.has(dirname(r.path))) return undefined;
+    if (r.type === 'f' && r.hash && !isStored(store, r.hash)) return undefined;
+    if (r.type === 'd') dirs.add(r.path);
+    states.push({ path: r.path, type: r.type, mode: r.mode, uid: r.uid ?? null, gid: r.gid ?? null, size: r.size, hash: r.hash, target: r.target, rdev: r.rdev ?? 0, annot: r.annot ?? null });
+  }
+  return states;
 }
 
 // ---- undoing a move ------------------------------------------------------------------------

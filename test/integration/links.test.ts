@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { restoreCheckpoint, saveCheckpoint } from '../../src/store/checkpoints.js';
-import { pathVersions } from '../../src/store/history.js';
+import { pathVersions, revertPath } from '../../src/store/history.js';
 import type { Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { forkVault } from '../../src/store/vaults.js';
@@ -93,6 +93,24 @@ describe('hard links', () => {
     expect(errorCode(() => fs.mv('/d/b', '/d'))).toBe('INVALID_ARGUMENT');
     expect(errorCode(() => fs.mv('/d', '/d'))).toBe('INVALID_ARGUMENT');
     expect(files()).toEqual(before);
+  });
+
+  it('revert of an rm -r brings back every name of a linked file, also where a fork or checkpoint pinned their history', () => {
+    for (const pin of ['none', 'fork', 'checkpoint']) {
+      fs.mkdir(`/${pin}`);
+      fs.writeFile(`/${pin}/a`, pin);
+      fs.link(`/${pin}/a`, `/${pin}/b`);
+      if (pin === 'fork') forkVault(store, 'default', 'pinned', { source: 'sdk' });
+      if (pin === 'checkpoint') saveCheckpoint(fs, 'pinned');
+      fs.rm(`/${pin}`, { recursive: true });
+      revertPath(fs, `/${pin}`);
+      // The count a removal lowered is a touch under the same version number: never the state before it.
+      expect(pathVersions(store, fs.row(), `/${pin}/a`, 10).map((v) => v.op)).toEqual(['revert', 'delete', 'create']);
+      expect(fs.walk(`/${pin}`).map((e) => [e.path, fs.readFile(e.path).toString()])).toEqual([
+        [`/${pin}/a`, pin],
+        [`/${pin}/b`, pin],
+      ]);
+    }
   });
 
   it('a restore brings names back linked, with their counts', () => {

@@ -181,6 +181,37 @@ describe('a directory moved, copied or removed set-wise writes what entry by ent
     );
   }
 
+  /**
+   * rm -r of SRC, then revert of SRC: `set` brings back what went set-wise; `each` has a quota (far
+   * from reached), under which a revert puts each path back one by one.
+   */
+  function compareRevert(set: VaultFs, each: VaultFs, changed: number): void {
+    vi.setSystemTime(Date.UTC(2025, 0, 1));
+    for (const fs of [set, each]) fs.rm(SRC, { recursive: true });
+    // A fork made after the removal shows nothing there, and must go on showing nothing (pushDown).
+    for (const name of ['set', 'each']) forkVault(t.store, name, `${name}-later`, ACTOR);
+    setQuota(t.store, 'each', { max_files: 1_000_000 }, ACTOR);
+    vi.setSystemTime(Date.UTC(2026, 0, 1));
+    const forkViews = ['set-fork', 'set-later'].map((name) => new VaultFs(t.store, name, ACTOR).walk('/'));
+    expect([set, each].map((fs) => revertPath(fs, SRC).changed_paths)).toEqual([changed, changed]);
+    expect(snapshot(t.store, 'set')).toEqual(snapshot(t.store, 'each'));
+    for (const fork of ['fork', 'later']) expect(snapshot(t.store, `set-${fork}`)).toEqual(snapshot(t.store, `each-${fork}`));
+    expect(set.walk('/')).toEqual(each.walk('/'));
+    expect(['set-fork', 'set-later'].map((name) => new VaultFs(t.store, name, ACTOR).walk('/'))).toEqual(forkViews);
+  }
+
+  it('revert of rm -r in a vault of one layer', () => {
+    const [set, each] = rootPair();
+    compareRevert(set, each, 14);
+    expect(set.readFile(`${SRC}/a/b/c/f`).toString()).toBe('deep file, second version');
+  });
+
+  it('revert of rm -r in a fork of a fork, its paths partly its own, partly its parents\'', () => {
+    const [set, each] = forkPair();
+    compareRevert(set, each, 14);
+    expect(set.readFile(`${SRC}/a/mid-file`).toString()).toBe('from the middle');
+  });
+
   it('cp -r in a vault of one layer', () => {
     const [set, each] = rootPair();
     compareCopy(set, each, 14);
