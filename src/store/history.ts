@@ -67,7 +67,10 @@ const MAX_SEQ = Number.MAX_SAFE_INTEGER;
 const COLS = VERSION_COLUMNS;
 // Rows with op 'touch' record times and link counts only (entries.ts changeMetadata): they carry the
 // version number of the change before them and are not changes of their own, so listings skip them.
-const PATH_VERSIONS = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND path = ? AND id <= ? AND version < ? AND op <> 'touch' ORDER BY version DESC LIMIT ?`;
+// Of two rows under one number the first is the version: homes written before link-count changes
+// were always touches (entries.ts changeMetadata) hold a second one with the op of the change that
+// moved the count, which is no change of the path's own.
+const PATH_VERSIONS = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND path = ? AND id <= ? AND version < ? AND op <> 'touch' ORDER BY version DESC, id ASC LIMIT ?`;
 const ONE_VERSION = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND path = ? AND version = ? AND id <= ? ORDER BY id DESC LIMIT 1`;
 const VAULT_CHANGES = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND id <= ? AND id < ? AND op <> 'touch' ORDER BY id DESC LIMIT ?`;
 const SUBTREE_CHANGES = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND id <= ? AND id < ? AND op <> 'touch' AND (path = ? OR (path >= ? AND path < ?))

@@ -113,6 +113,17 @@ describe('hard links', () => {
     }
   });
 
+  it('revert of an rm -r reads past a link count recorded with the op of the removal (homes written before it was a touch)', () => {
+    fs.mkdir('/d');
+    fs.writeFile('/d/a', 'x');
+    fs.link('/d/a', '/d/b');
+    forkVault(store, 'default', 'pinned', { source: 'sdk' });
+    fs.rm('/d', { recursive: true });
+    store.db.prepare("UPDATE versions SET op = 'delete' WHERE op = 'touch' AND path LIKE '/d/%'").run();
+    revertPath(fs, '/d');
+    expect(fs.walk('/d').map((e) => e.path)).toEqual(['/d/a', '/d/b']);
+  });
+
   it('a restore brings names back linked, with their counts', () => {
     fs.writeFile('/a', 'x');
     fs.link('/a', '/b');
