@@ -591,8 +591,9 @@ export class VaultFs {
     return this.store.mutate(() => {
       const vault = this.row();
       const src = this.resolveIn(vault, normalizePath(srcInput), false);
-      const moving = getEntry(this.store, vault, src);
-      if (moving) this.slashNamesDirectory(srcInput, moving);
+      const moving = requireEntry(getEntry(this.store, vault, src), src, this.name);
+      assertMovable(src);
+      this.slashNamesDirectory(srcInput, moving);
       let dst = this.resolveIn(vault, normalizePath(dstInput), false);
       const target = getEntry(this.store, vault, dst);
       // A link that leads nowhere is replaced itself, as rename(2) replaces it.
@@ -602,10 +603,18 @@ export class VaultFs {
       if (intoDir && src !== dir) dst = joinPath(dir, basename(src));
       // mv(1) refuses one name given twice and two names of one file ("are the same file"), where
       // rename(2) would do nothing.
-      if (src === dst && moving) throw new AvfsError('INVALID_ARGUMENT', `${src} and ${dst} are the same file: nothing moved`, { from: src, to: dst });
-      const from = getEntry(this.store, vault, src);
-      if (src !== dst && from && from.type !== 'd' && getEntry(this.store, vault, dst)?.ino === from.ino) {
-        throw new AvfsError('INVALID_ARGUMENT', `${src} and ${dst} are the same file (hard links of one inode): nothing moved`, { from: src, to: dst });
+      if (src === dst) throw new AvfsError('INVALID_ARGUMENT', `${src} and ${dst} are the same file: nothing moved`, { from: src, to: dst });
+      const replaced = getEntry(this.store, vault, dst);
+      if (moving.type !== 'd' && replaced && replaced.type !== 'd') {
+        if (replaced.ino === moving.ino) {
+          throw new AvfsError('INVALID_ARGUMENT', `${src} and ${dst} are the same file (hard links of one inode): nothing moved`, { from: src, to: dst });
+        }
+        // A link moved onto the only name of the file it leads to would leave the file's bytes
+        // reachable only in history; mv(1) refuses it too.
+        const leadsTo = moving.type === 'l' && replaced.type !== 'l' && replaced.nlink <= 1 ? this.resolveFollowed(vault, src) : undefined;
+        if (leadsTo !== undefined && getEntry(this.store, vault, leadsTo)?.ino === replaced.ino) {
+          throw new AvfsError('INVALID_ARGUMENT', `${src} and ${dst} are the same file (${src} is a symlink to it): nothing moved`, { from: src, to: dst });
+        }
       }
       const moved = this.renameIn(vault, src, dst);
       audit(this.store, this.actor, 'mv', this.name, { from: src, to: dst, moved });

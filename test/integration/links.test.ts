@@ -95,6 +95,29 @@ describe('hard links', () => {
     expect(files()).toEqual(before);
   });
 
+  it('mv of a symlink onto the only name of the file it leads to is INVALID_ARGUMENT; onto one of two names it replaces that name, as mv(1) does', () => {
+    fs.writeFile('/a', 'x');
+    fs.mkdir('/d');
+    fs.symlink('a', '/al');
+    fs.symlink('../a', '/d/l');
+    fs.symlink('/al', '/chain');
+    const before = files();
+    for (const link of ['/al', '/d/l', '/chain']) expect(errorCode(() => fs.mv(link, '/a')), link).toBe('INVALID_ARGUMENT');
+    expect(files()).toEqual(before);
+    // With a second name the bytes stay reachable: the link replaces the name it was moved onto.
+    fs.link('/a', '/b');
+    expect(fs.mv('/al', '/a').moved).toBe(1);
+    expect(fs.readlink('/a')).toBe('a');
+    expect(fs.readFile('/b').toString()).toBe('x');
+  });
+
+  it('mv of a missing name is NOT_FOUND however the target is spelled, and mv of the root is refused', () => {
+    expect(errorCode(() => fs.mv('/missing', '/missing/'))).toBe('NOT_FOUND');
+    expect(errorCode(() => fs.mv('/missing', '/elsewhere'))).toBe('NOT_FOUND');
+    expect(errorCode(() => fs.mv('/', '/'))).toBe('INVALID_PATH');
+    expect(errorCode(() => fs.mv('/', '/x'))).toBe('INVALID_PATH');
+  });
+
   it('revert of an rm -r brings back every name of a linked file, also where a fork or checkpoint pinned their history', () => {
     for (const pin of ['none', 'fork', 'checkpoint']) {
       fs.mkdir(`/${pin}`);
