@@ -3,7 +3,7 @@ import { descendantRange, dirname, namesDirectory, normalizePath } from '../core
 import { wholeOption } from '../core/units.js';
 import { audit } from './audit.js';
 import { contentChunks, isStored, readContent } from './blobs.js';
-import { addName, getEntry, hasChildren, listDescendants, namesOfInode, putEntry, putNewBelow, removeDescendants, removeEntry, type ChangeOptions, type Entry, type EntryState, type EntryType, type NewState } from './entries.js';
+import { addName, getEntry, hasChildren, layersOf, listDescendants, namesOfInode, putEntry, putNewBelow, removeDescendants, removeEntry, type ChangeOptions, type Entry, type EntryState, type EntryType, type NewState } from './entries.js';
 import type { Actor, Store } from './store.js';
 import { historyChain, type HistorySegment, type VaultRow } from './vaults.js';
 import { ensureParents, moveTree, type VaultFs } from './vault-fs.js';
@@ -482,6 +482,7 @@ function undoChange(w: Writer, path: string, latest: VersionRecord): Undone {
   const detail = { reverted: latest.version, to: before?.version ?? null };
   let changed = applyState(w, path, target, { op: 'revert', actor: w.actor, detail }, true);
   if (target?.type === 'd' && current?.type !== 'd') changed += restoreRemovedBelow(w, path, latest);
+  else if (!current && before && target && target.type !== 'd') relink(w, [{ path, ino: before.ino, links: linksAt(w, chainIds(w), path, before.version) }], { op: 'revert', actor: w.actor, detail });
   return { changed, restoredTo: before && before.type !== null ? before : null };
 }
 
@@ -527,29 +528,90 @@ function restoreRemovedBelow(w: Writer, dir: string, latest: VersionRecord): num
   const [lo, hi] = descendantRange(dir);
   const change = { op: 'revert', actor: w.actor, detail: { with: dir } };
   const together = removedTogether(w, dir, latest);
-  if (together) return putNewBelow(w.store, w.vault, dir, together, { ...change, recorded: true });
+  if (together) {
+    const changed = putNewBelow(w.store, w.vault, dir, together.states, { ...change, recorded: true });
+    relink(w, together.returned, change);
+    return changed;
+  }
   let changed = 0;
+  const returned: Returned[] = [];
+  const chain = chainIds(w);
   for (const removal of w.store.stmt<VersionRow>(CHANGE_REMOVALS).all(changeOf(latest), latest.vault_id, lo, hi)) {
     if (getEntry(w.store, w.vault, removal.path)) continue;
     const before = stateBeforeChange(w, { ...removal, vault: latest.vault, vault_deleted: latest.vault_deleted });
-    if (before?.type) changed += applyState(w, removal.path, stateOf(before), change, false);
+    if (!before?.type) continue;
+    changed += applyState(w, removal.path, stateOf(before), change, false);
+    if (before.type !== 'd') returned.push({ path: removal.path, ino: before.ino, links: linksAt(w, chain, removal.path, before.version) });
   }
+  relink(w, returned, change);
   return changed;
+}
+
+/** A name a revert brought back as a new file: the inode it had, and the most names that inode had then. */
+interface Returned {
+  path: string;
+  ino: number | null;
+  links: number;
+}
+
+// The most names a path's version counted, its touches included (a link recorded where history was pinned).
+const LINKS_AT = 'SELECT max(nlink) AS links FROM versions WHERE vault_id IN (SELECT value FROM json_each(?)) AND path = ? AND version = ?';
+
+/** How many names `path`'s version counted at most, by the vault ids of the history chain as JSON (chainIds). */
+function linksAt(w: Writer, chain: string, path: string, version: number): number {
+  return w.store.stmt<{ links: number | null }>(LINKS_AT).get(chain, path, version)?.links ?? 1;
+}
+
+const chainIds = (w: Writer) => JSON.stringify(historyChain(w.store, w.vault).map((seg) => seg.vaultId));
+
+// Names a vault's layer holds for any of a few inodes: a scan of the layer, as only names of
+// more than one (nlink > 1) are indexed by inode; run only when a returned name had other names.
+const HOLDING = `SELECT path, ino FROM entries WHERE vault_id = ? AND type NOT IN ('d', 'x') AND ino IN (SELECT value FROM json_each(?))`;
+
+/**
+ * Makes names a revert brought back one inode again with the names they shared an inode with when
+ * they were removed: each other, and the names still in the vault that hold that inode, when all
+ * of them have one state (joinNames; a name written since stays a file of its own). The names
+ * already there come first, so the inode they hold keeps its number. Names that stayed are looked
+ * for only when a returned name counted more than one: the last of a group to go always did if
+ * one stayed, while a count lowered before the removal may be recorded in place of the higher one.
+ */
+function relink(w: Writer, returned: readonly Returned[], change: ChangeOptions): void {
+  const groups = new Map<number, { names: string[]; links: number }>();
+  for (const r of returned) {
+    if (r.ino === null) continue;
+    const group = groups.get(r.ino) ?? { names: [], links: 1 };
+    groups.set(r.ino, { names: [...group.names, r.path], links: Math.max(group.links, r.links) });
+  }
+  const stayed = [...groups].filter(([, g]) => g.links > 1).map(([ino]) => ino);
+  const holding = new Map<number, Set<string>>();
+  const inos = JSON.stringify(stayed);
+  for (const layer of stayed.length > 0 ? layersOf(w.vault) : []) {
+    for (const { path, ino } of w.store.stmt<{ path: string; ino: number }>(HOLDING).all(layer, inos)) {
+      if (getEntry(w.store, w.vault, path)?.ino === ino) holding.set(ino, (holding.get(ino) ?? new Set()).add(path));
+    }
+  }
+  for (const [ino, { names }] of groups) {
+    const all = [...(holding.get(ino) ?? []), ...names];
+    if (all.length > 1) joinNames(w, all, change);
+  }
 }
 
 // The removals one change made below a directory, each with the version it removed (the one
 // numbered just before it, in the first segment of the history chain that has it, @s0/@u0 …;
 // a touch row only updates times) and how many versions (not touches) the change recorded for its
 // path: looked up by path (INDEXED BY), as by the change's index it read every row of the change for each (O(n²)).
-const removedStates = (segments: number) => `SELECT r.path, r.version, p.type, p.mode, p.uid, p.gid, p.size, p.hash, p.target, p.rdev, p.annot, p.version AS before,
-    (SELECT count(*) FROM versions o INDEXED BY versions_path WHERE o.vault_id = r.vault_id AND o.path = r.path AND o.change_id = r.change_id AND o.op <> 'touch') AS recorded
+const removedStates = (segments: number) => `SELECT r.path, r.version, p.type, p.mode, p.uid, p.gid, p.size, p.hash, p.target, p.rdev, p.annot, p.ino, p.version AS before,
+    (SELECT count(*) FROM versions o INDEXED BY versions_path WHERE o.vault_id = r.vault_id AND o.path = r.path AND o.change_id = r.change_id AND o.op <> 'touch') AS recorded,
+    (SELECT max(l.nlink) FROM versions l INDEXED BY versions_path WHERE l.vault_id IN (${Array.from({ length: segments }, (_, j) => `@s${j}`).join(', ')})
+      AND l.path = r.path AND l.version = r.version - 1) AS links
   FROM versions r LEFT JOIN versions p ON p.id = coalesce(${Array.from(
     { length: segments },
     (_, j) => `(SELECT max(x.id) FROM versions x WHERE x.vault_id = @s${j} AND x.path = r.path AND x.version = r.version - 1 AND x.op <> 'touch' AND x.id <= @u${j})`,
   ).join(', ')}, NULL)
   WHERE r.change_id = @change AND r.vault_id = @vault AND r.path >= @lo AND r.path < @hi AND r.type IS NULL ORDER BY r.path`;
 
-type RemovedState = NewState & { version: number; before: number | null; recorded: number; type: EntryType | null };
+type RemovedState = NewState & { version: number; before: number | null; recorded: number; type: EntryType | null; ino: number | null; links: number | null };
 
 /**
  * What restoreRemovedBelow puts back, read in one statement and put set-wise (entries.ts
@@ -559,7 +621,7 @@ type RemovedState = NewState & { version: number; before: number | null; recorde
  * has no quota. Otherwise undefined, and the paths go back one by one, which raises the errors
  * (VERSION_NOT_FOUND, NOT_A_DIRECTORY, QUOTA_EXCEEDED) or makes the parents a later change took.
  */
-function removedTogether(w: Writer, dir: string, latest: VersionRecord): NewState[] | undefined {
+function removedTogether(w: Writer, dir: string, latest: VersionRecord): { states: NewState[]; returned: Returned[] } | undefined {
   const { store, vault } = w;
   if (latest.vault_id !== vault.id || latest.change_id === null) return undefined;
   if (vault.max_bytes !== null || vault.max_files !== null || vault.max_file_size !== null) return undefined;
@@ -570,15 +632,17 @@ function removedTogether(w: Writer, dir: string, latest: VersionRecord): NewStat
   const rows = store.stmt<RemovedState>(removedStates(chain.length)).all(params);
   const dirs = new Set([dir]);
   const states: NewState[] = [];
+  const returned: Returned[] = [];
   for (const r of rows) {
     if (r.recorded !== 1 || getEntry(store, vault, r.path)) return undefined;
     if (r.version === 1) continue; // the change created nothing there: nothing to bring back
     if (r.before === null || r.type === null || !dirs.has(dirname(r.path))) return undefined;
     if (r.type === 'f' && r.hash && !isStored(store, r.hash)) return undefined;
     if (r.type === 'd') dirs.add(r.path);
+    else returned.push({ path: r.path, ino: r.ino, links: r.links ?? 1 });
     states.push({ path: r.path, type: r.type, mode: r.mode, uid: r.uid ?? null, gid: r.gid ?? null, size: r.size, hash: r.hash, target: r.target, rdev: r.rdev ?? 0, annot: r.annot ?? null });
   }
-  return states;
+  return { states, returned };
 }
 
 // ---- undoing a move ------------------------------------------------------------------------

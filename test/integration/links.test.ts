@@ -4,6 +4,7 @@ import { pathVersions, revertPath } from '../../src/store/history.js';
 import type { Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { forkVault } from '../../src/store/vaults.js';
+import { setQuota } from '../../src/store/quota.js';
 import { errorCode, openTempStore } from '../helpers.js';
 
 const actor = { source: 'sdk' as const };
@@ -133,6 +134,40 @@ describe('hard links', () => {
         [`/${pin}/a`, pin],
         [`/${pin}/b`, pin],
       ]);
+      // …and as one inode again, its count read past the touches a pin made.
+      expect([fs.stat(`/${pin}/b`).ino, fs.stat(`/${pin}/b`).nlink], pin).toEqual([fs.stat(`/${pin}/a`).ino, 2]);
+    }
+  });
+
+  it('revert of an rm -r or an rm makes hard-linked names one inode again: with each other, and with a name outside that still holds the same file', () => {
+    const inoOf = (path: string) => fs.stat(path).ino;
+    for (const way of ['set-wise', 'one-by-one']) {
+      // A quota makes the revert put paths back one by one.
+      if (way === 'one-by-one') setQuota(store, 'default', { max_files: 1_000_000 }, { source: 'sdk' });
+      const t = `/${way}`;
+      fs.mkdir(`${t}/d/u`, { parents: true });
+      fs.writeFile(`${t}/d/a`, 'four names');
+      fs.link(`${t}/d/a`, `${t}/d/b`);
+      fs.link(`${t}/d/a`, `${t}/d/u/c`);
+      fs.link(`${t}/d/a`, `${t}/out`);
+      fs.writeFile(`${t}/d/m`, 'changed outside since');
+      fs.link(`${t}/d/m`, `${t}/out2`);
+      fs.writeFile(`${t}/d/single`, 'one name');
+      fs.rm(`${t}/d`, { recursive: true });
+      fs.writeFile(`${t}/out2`, 'new bytes');
+      const out = inoOf(`${t}/out`);
+      revertPath(fs, `${t}/d`);
+      for (const name of ['d/a', 'd/b', 'd/u/c', 'out']) {
+        expect([inoOf(`${t}/${name}`), fs.stat(`${t}/${name}`).nlink], `${way} ${name}`).toEqual([out, 4]);
+      }
+      expect(fs.readFile(`${t}/d/u/c`).toString()).toBe('four names');
+      // A name changed since the rm holds other bytes: the one that came back stays a file of its own.
+      expect([fs.readFile(`${t}/d/m`).toString(), fs.stat(`${t}/d/m`).nlink, fs.stat(`${t}/out2`).nlink]).toEqual(['changed outside since', 1, 1]);
+      expect(fs.stat(`${t}/d/single`).nlink).toBe(1);
+      // A single name removed and reverted rejoins the names it had.
+      fs.rm(`${t}/d/b`);
+      revertPath(fs, `${t}/d/b`);
+      expect([inoOf(`${t}/d/b`), fs.stat(`${t}/d/b`).nlink, fs.stat(`${t}/out`).nlink]).toEqual([out, 4, 4]);
     }
   });
 
