@@ -6,7 +6,7 @@ import { now, type Actor, type Statements, type Store } from './store.js';
 import { enforceQuota } from './quota.js';
 import { countChange, countSubtree } from './usage.js';
 import { refuseAfterExec } from './execs.js';
-import { historyChain, type VaultRow } from './vaults.js';
+import { chainParams, historyChain, type VaultRow } from './vaults.js';
 
 /**
  * The tree of every vault (table `entries`), and the one door through which it changes.
@@ -557,9 +557,12 @@ const OWN_VERSION = 'SELECT id FROM versions WHERE vault_id = ? AND path = ? AND
  * reserves them in batches so a create costs no extra transaction. Unused numbers are gaps.
  */
 export function reserveInos(store: Store, vaultId: number, count: number): number {
-  return store.mutate(
-    () => store.stmt<{ ino: number }>('UPDATE vaults SET next_ino = next_ino + ? WHERE id = ? RETURNING next_ino - ? AS ino').get(count, vaultId, count)!.ino,
-  );
+  return store.mutate(() => takeInos(store, vaultId, count));
+}
+
+/** reserveInos inside the caller's transaction. */
+function takeInos(store: Statements, vaultId: number, count: number): number {
+  return store.stmt<{ ino: number }>('UPDATE vaults SET next_ino = next_ino + ? WHERE id = ? RETURNING next_ino - ? AS ino').get(count, vaultId, count)!.ino;
 }
 
 /**
@@ -768,26 +771,16 @@ export function removeDescendants(store: Store, vault: VaultRow, dir: string, ch
   if (!tx || tx.id === null) oneByOne.push(below[below.length - 1]!);
   // A name of a hard-linked inode had its link count lowered when another name of it went, so each is read again.
   for (const [path] of new Set(oneByOne.reverse())) if (getEntry(store, vault, path)) dropEntry(store, vault, getEntry(store, vault, path)!, change, false);
-  const layers = layersOf(vault);
-  const plan = subtreePlan(layers.length, 1);
-  const [lo, hi] = descendantRange(dir);
-  const params: Record<string, unknown> = { lo, hi };
-  layers.forEach((id, i) => (params[`l${i}`] = id));
-  const written = (layer: number, rows: Array<{ path: string }>) => {
-    for (const { path } of rows) {
-      noteWritten(store, layer, path);
-      rowsChanged(store, layer, path);
-    }
-  };
+  // After the first removal: the change has its id by now.
+  const { plan, params } = subtreeStatements(store, vault, dir, dir, change);
   for (const fork of directForks(store, vault)) {
-    for (const sql of plan.forkRows) written(fork, store.stmt<{ path: string }>(sql).all({ ...params, fork }));
+    for (const sql of plan.forkRows) noteRows(store, fork, store.stmt<{ path: string }>(sql).all({ ...params, fork }));
   }
   countSubtree(store, vault, store.stmt<{ type: string; n: number; bytes: number }>(plan.counts).all(params), -1);
-  const recorded = { ...params, op: change.op, source: change.actor.source, exec: change.actor.execId ?? null, detail: change.detail ? JSON.stringify(change.detail) : null, at: now(), change: groupedChangeId(store) };
-  for (const sql of plan.removals) store.stmt(sql).run(recorded);
+  for (const sql of plan.removals) store.stmt(sql).run(params);
   layerPaths(store).removed(vault.id);
   for (const { path } of store.stmt<{ path: string }>(plan.clears).all(params)) rowsChanged(store, vault.id, path);
-  for (const sql of plan.whiteouts) written(vault.id, store.stmt<{ path: string }>(sql).all(params));
+  for (const sql of plan.whiteouts) noteRows(store, vault.id, store.stmt<{ path: string }>(sql).all(params));
   const subdirs = below.filter(([path, type]) => type === 'd' && dirname(path) === dir).length;
   if (!change.exact) touchDir(store, vault, dir, now(), change, false, -subdirs);
   return below.map(([path]) => path).reverse();
@@ -869,7 +862,7 @@ function subtreePlan(layers: number, segments: number): SubtreePlan {
       WHERE vault_id = @l0 AND path >= @dlo AND path < @dhi AND type = 'd'`,
     copyVersions: `INSERT INTO versions (vault_id, path, version, op, type, mode, uid, gid, size, hash, target, rdev, ino, nlink, mtime, annot, source, exec_id, detail, at, change_id)
       SELECT vault_id, path, version, @op, type, mode, uid, gid, size, hash, target, rdev, ino, nlink, mtime, annot, @source, @exec,
-        json_set(@detail, '$.from', @src || substr(path, length(@dst) + 1)), @at, @change
+        json_set(coalesce(@detail, '{}'), '$.from', @src || substr(path, length(@dst) + 1)), @at, @change
       FROM entries WHERE vault_id = @l0 AND path >= @dlo AND path < @dhi AND type != 'x'`,
     removals: each(
       (i) => `INSERT INTO versions (vault_id, path, version, op, source, exec_id, detail, at, change_id)
@@ -887,7 +880,7 @@ function subtreePlan(layers: number, segments: number): SubtreePlan {
     ),
     leaves: each(
       (i) => `INSERT INTO versions (vault_id, path, version, op, source, exec_id, detail, at, change_id)
-        SELECT @l0, e.path, e.version + 1, @op, @source, @exec, json_set(@detail, '$.to', ${REBASED('e.path')}), @at, @change FROM entries e WHERE ${shownBelow(i)}`,
+        SELECT @l0, e.path, e.version + 1, @op, @source, @exec, json_set(coalesce(@detail, '{}'), '$.to', ${REBASED('e.path')}), @at, @change FROM entries e WHERE ${shownBelow(i)}`,
     ),
     // New paths are outside the range read (dst is not within src); a row there is a whiteout, replaced.
     arrives: each(
@@ -897,7 +890,7 @@ function subtreePlan(layers: number, segments: number): SubtreePlan {
     ),
     arrivals: `INSERT INTO versions (vault_id, path, version, op, type, mode, uid, gid, size, hash, target, rdev, ino, nlink, mtime, annot, source, exec_id, detail, at, change_id)
       SELECT vault_id, path, version, @op, type, mode, uid, gid, size, hash, target, rdev, ino, nlink, mtime, annot, @source, @exec,
-        json_set(@detail, '$.from', @src || substr(path, length(@dst) + 1)), @at, @change
+        json_set(coalesce(@detail, '{}'), '$.from', @src || substr(path, length(@dst) + 1)), @at, @change
       FROM entries WHERE vault_id = @l0 AND path >= @dlo AND path < @dhi AND type != 'x'`,
     // What the vault showed; a whiteout of its own stays, as one by one only shown paths are visited.
     clears: "DELETE FROM entries WHERE vault_id = @l0 AND path >= @lo AND path < @hi AND type != 'x' RETURNING path",
@@ -915,6 +908,50 @@ function subtreePlan(layers: number, segments: number): SubtreePlan {
 }
 
 /**
+ * The statements of a subtree operation from `src` (to `dst`) and the named parameters they read:
+ * the ranges below both, the vault's layers (@l0 …), its history chain (@s0/@u0 …) and the
+ * change's columns. Taken after the change's first version, so that its id is known.
+ */
+function subtreeStatements(store: Store, vault: VaultRow, src: string, dst: string, change: ChangeOptions) {
+  const layers = layersOf(vault);
+  const chain = historyChain(store, vault);
+  const [lo, hi] = descendantRange(src);
+  const [dlo, dhi] = descendantRange(dst);
+  const params: Record<string, unknown> = {
+    src,
+    dst,
+    lo,
+    hi,
+    dlo,
+    dhi,
+    op: change.op,
+    source: change.actor.source,
+    exec: change.actor.execId ?? null,
+    detail: change.detail ? JSON.stringify(change.detail) : null,
+    at: now(),
+    change: groupedChangeId(store),
+    ...chainParams(chain),
+  };
+  layers.forEach((id, i) => (params[`l${i}`] = id));
+  return { plan: subtreePlan(layers.length, chain.length), params };
+}
+
+/** Rows a set-wise statement wrote in `layer` (RETURNING path), told to the layer's path list and the row listeners. */
+function noteRows(store: Store, layer: number, rows: ReadonlyArray<{ path: string }>): void {
+  for (const { path } of rows) {
+    noteWritten(store, layer, path);
+    rowsChanged(store, layer, path);
+  }
+}
+
+/** A new path below `dst` is refused when too long, as putEntry refuses it (a recorded one was stored before). */
+function checkLongestBelow(store: Store, plan: SubtreePlan, params: Record<string, unknown>, change: ChangeOptions): void {
+  if (change.recorded) return;
+  const longest = store.stmt<{ path: string }>(plan.longest).get(params);
+  if (longest) checkNewPathLength(String(params.dst) + longest.path.slice(String(params.src).length));
+}
+
+/**
  * Moves every entry strictly below the directory `src` to the same place below `dst`, a few
  * statements per layer (and per direct fork) over the whole set; the caller has already moved
  * `src` itself (so the change has its id). It writes what putting and removing each
@@ -929,47 +966,22 @@ function subtreePlan(layers: number, segments: number): SubtreePlan {
  * entries moved.
  */
 export function moveBelow(store: Store, vault: VaultRow, src: string, dst: string, change: ChangeOptions): number {
-  const layers = layersOf(vault);
-  const chain = historyChain(store, vault);
-  const plan = subtreePlan(layers.length, chain.length);
-  const [lo, hi] = descendantRange(src);
-  const [dlo, dhi] = descendantRange(dst);
-  const params: Record<string, unknown> = { src, dst, lo, hi };
-  layers.forEach((id, i) => (params[`l${i}`] = id));
-  if (!change.recorded) {
-    const longest = store.stmt<{ path: string }>(plan.longest).get(params);
-    if (longest) checkNewPathLength(dst + longest.path.slice(src.length));
-  }
-  Object.assign(params, {
-    op: change.op,
-    source: change.actor.source,
-    exec: change.actor.execId ?? null,
-    detail: JSON.stringify(change.detail ?? {}),
-    at: now(),
-    change: groupedChangeId(store),
-  });
-  const written = (layer: number, rows: Array<{ path: string }>) => {
-    for (const { path } of rows) {
-      noteWritten(store, layer, path);
-      rowsChanged(store, layer, path);
-    }
-  };
+  const { plan, params } = subtreeStatements(store, vault, src, dst, change);
+  checkLongestBelow(store, plan, params, change);
   for (const fork of directForks(store, vault)) {
-    for (const sql of [...plan.forkRows, ...plan.forkWhiteouts]) written(fork, store.stmt<{ path: string }>(sql).all({ ...params, fork }));
+    for (const sql of [...plan.forkRows, ...plan.forkWhiteouts]) noteRows(store, fork, store.stmt<{ path: string }>(sql).all({ ...params, fork }));
   }
   for (const sql of plan.leaves) store.stmt(sql).run(params);
-  const history = { ...params };
-  chain.forEach((seg, j) => Object.assign(history, { [`s${j}`]: seg.vaultId, [`u${j}`]: seg.upTo }));
   let moved = 0;
   for (const sql of plan.arrives) {
-    const rows = store.stmt<{ path: string }>(sql).all(history);
-    written(vault.id, rows);
+    const rows = store.stmt<{ path: string }>(sql).all(params);
+    noteRows(store, vault.id, rows);
     moved += rows.length;
   }
-  store.stmt(plan.arrivals).run({ ...params, dlo, dhi });
+  store.stmt(plan.arrivals).run(params);
   layerPaths(store).removed(vault.id);
   for (const { path } of store.stmt<{ path: string }>(plan.clears).all(params)) rowsChanged(store, vault.id, path);
-  for (const sql of plan.whiteouts) written(vault.id, store.stmt<{ path: string }>(sql).all(params));
+  for (const sql of plan.whiteouts) noteRows(store, vault.id, store.stmt<{ path: string }>(sql).all(params));
   return moved;
 }
 
@@ -986,39 +998,21 @@ export function moveBelow(store: Store, vault: VaultRow, src: string, dst: strin
  * comes. Returns how many entries it copied.
  */
 export function copyBelow(store: Store, vault: VaultRow, src: string, dst: string, change: ChangeOptions): number {
-  const layers = layersOf(vault);
-  const chain = historyChain(store, vault);
-  const plan = subtreePlan(layers.length, chain.length);
-  const [lo, hi] = descendantRange(src);
-  const [dlo, dhi] = descendantRange(dst);
-  const params: Record<string, unknown> = { src, dst, lo, hi, dlo, dhi };
-  layers.forEach((id, i) => (params[`l${i}`] = id));
-  if (!change.recorded) {
-    const longest = store.stmt<{ path: string }>(plan.longest).get(params);
-    if (longest) checkNewPathLength(dst + longest.path.slice(src.length));
-  }
+  const { plan, params } = subtreeStatements(store, vault, src, dst, change);
+  checkLongestBelow(store, plan, params, change);
   const counts = store.stmt<{ type: string; n: number; bytes: number }>(plan.counts).all(params);
   const total = counts.reduce((sum, c) => sum + c.n, 0);
   if (total === 0) return 0;
-  const ino = store.stmt<{ ino: number }>('UPDATE vaults SET next_ino = next_ino + ? WHERE id = ? RETURNING next_ino - ? AS ino').get(total, vault.id, total)!.ino;
-  const at = now();
-  Object.assign(params, { op: change.op, source: change.actor.source, exec: change.actor.execId ?? null, detail: JSON.stringify(change.detail ?? {}), at, change: groupedChangeId(store), ino });
-  chain.forEach((seg, j) => Object.assign(params, { [`s${j}`]: seg.vaultId, [`u${j}`]: seg.upTo }));
-  const written = (layer: number, rows: Array<{ path: string }>) => {
-    for (const { path } of rows) {
-      noteWritten(store, layer, path);
-      rowsChanged(store, layer, path);
-    }
-  };
+  params.ino = takeInos(store, vault.id, total);
   for (const fork of directForks(store, vault)) {
-    for (const sql of plan.forkWhiteouts) written(fork, store.stmt<{ path: string }>(sql).all({ ...params, fork }));
+    for (const sql of plan.forkWhiteouts) noteRows(store, fork, store.stmt<{ path: string }>(sql).all({ ...params, fork }));
   }
-  written(vault.id, store.stmt<{ path: string }>(plan.copies).all(params));
+  noteRows(store, vault.id, store.stmt<{ path: string }>(plan.copies).all(params));
   store.stmt(plan.subdirCounts).run(params);
   store.stmt(plan.copyVersions).run(params);
   countSubtree(store, vault, counts, 1);
   const subdirs = store.stmt<{ n: number }>("SELECT count(*) AS n FROM entries INDEXED BY entries_subdirs WHERE vault_id = ? AND parent = ? AND type = 'd'").get(vault.id, dst)!.n;
-  touchDir(store, vault, dst, at, change, false, subdirs);
+  touchDir(store, vault, dst, params.at as number, change, false, subdirs);
   return total;
 }
 
@@ -1038,7 +1032,7 @@ export function putNewBelow(store: Store, vault: VaultRow, dir: string, states: 
   if (states.length === 0) return 0;
   const subdirs = new Map<string, number>();
   for (const s of states) if (s.type === 'd') subdirs.set(dirname(s.path), (subdirs.get(dirname(s.path)) ?? 0) + 1);
-  const first = store.stmt<{ ino: number }>('UPDATE vaults SET next_ino = next_ino + ? WHERE id = ? RETURNING next_ino - ? AS ino').get(states.length, vault.id, states.length)!.ino;
+  const first = takeInos(store, vault.id, states.length);
   const at = now();
   const forks = directForks(store, vault);
   const counts = new Map<string, { type: string; n: number; bytes: number }>();

@@ -5,10 +5,11 @@ import { audit } from './audit.js';
 import { contentChunks, isStored, readContent } from './blobs.js';
 import { addName, getEntry, hasChildren, layersOf, listDescendants, namesOfInode, putEntry, putNewBelow, removeDescendants, removeEntry, type ChangeOptions, type Entry, type EntryState, type EntryType, type NewState } from './entries.js';
 import type { Actor, Store } from './store.js';
-import { historyChain, type HistorySegment, type VaultRow } from './vaults.js';
+import { chainParams, historyChain, type HistorySegment, type VaultRow } from './vaults.js';
 import { ensureParents, moveTree, type VaultFs } from './vault-fs.js';
 import { DEFAULT_DIR_MODE } from '../core/entry-types.js';
 import { assertNotRoot } from './guards.js';
+import { hasQuota } from './quota.js';
 import { pushAll } from '../core/arrays.js';
 import { parseDetail, VERSION_COLUMNS } from './version-columns.js';
 
@@ -624,11 +625,10 @@ type RemovedState = NewState & { version: number; before: number | null; recorde
 function removedTogether(w: Writer, dir: string, latest: VersionRecord): { states: NewState[]; returned: Returned[] } | undefined {
   const { store, vault } = w;
   if (latest.vault_id !== vault.id || latest.change_id === null) return undefined;
-  if (vault.max_bytes !== null || vault.max_files !== null || vault.max_file_size !== null) return undefined;
+  if (hasQuota(vault)) return undefined;
   const [lo, hi] = descendantRange(dir);
-  const params: Record<string, unknown> = { change: latest.change_id, vault: vault.id, lo, hi };
   const chain = historyChain(store, vault);
-  chain.forEach((seg, j) => Object.assign(params, { [`s${j}`]: seg.vaultId, [`u${j}`]: seg.upTo }));
+  const params = { change: latest.change_id, vault: vault.id, lo, hi, ...chainParams(chain) };
   const rows = store.stmt<RemovedState>(removedStates(chain.length)).all(params);
   const dirs = new Set([dir]);
   const states: NewState[] = [];

@@ -6,6 +6,9 @@ import type { Actor, Store } from './store.js';
 import { getVault, type VaultRow } from './vaults.js';
 import { currentUsage, largestFile, usageChange, usageOf, vaultUsage, type Usage } from './usage.js';
 
+/** Whether any limit is set on the vault: set-wise writes (entries.ts) are for vaults without one, whose entries need no check each. */
+export const hasQuota = (vault: VaultRow): boolean => vault.max_bytes !== null || vault.max_files !== null || vault.max_file_size !== null;
+
 /**
  * Refuses a change that would take the vault over its quota. Runs inside the change's own
  * transaction, before anything is written, so a refused write changes nothing. Entries count
@@ -14,7 +17,7 @@ import { currentUsage, largestFile, usageChange, usageOf, vaultUsage, type Usage
  * vault's counters, so the check is O(1).
  */
 export function enforceQuota(store: Store, vault: VaultRow, path: string, old: Entry | undefined, next: EntryState): void {
-  if (vault.max_bytes === null && vault.max_files === null && vault.max_file_size === null) return;
+  if (!hasQuota(vault)) return;
   if (next.type === 'f' && vault.max_file_size !== null && next.size > vault.max_file_size) {
     throw quotaError(vault, path, 'max_file_size', vault.max_file_size, next.size);
   }

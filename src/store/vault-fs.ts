@@ -26,7 +26,7 @@ import {
   type EntryState,
   type MovePart,
 } from './entries.js';
-import { enforceQuota, streamLimit } from './quota.js';
+import { enforceQuota, hasQuota, streamLimit } from './quota.js';
 import { now, type Actor, type Store } from './store.js';
 import { getVault, type VaultRow } from './vaults.js';
 import { assertFileTarget, assertMovable, assertNotRoot, requireEntry } from './guards.js';
@@ -873,9 +873,6 @@ export function moveEntries(store: Store, vault: VaultRow, src: string, dst: str
 function copiedState(e: Entry): EntryState {
   return { type: e.type, mode: e.mode, size: e.size, hash: e.hash, target: e.target, rdev: e.rdev, annot: e.annot };
 }
-
-/** Whether the vault has a quota, which a change must meet entry by entry. */
-const hasQuota = (vault: VaultRow): boolean => vault.max_bytes !== null || vault.max_files !== null || vault.max_file_size !== null;
 
 /**
  * The version of someone else's that a mount write replaces, if any: the stored file was created,

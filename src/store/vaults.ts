@@ -161,6 +161,16 @@ export function historyChain(store: Store, vault: VaultRow): HistorySegment[] {
   return chain;
 }
 
+/**
+ * A history chain as named statement parameters, @s0/@u0 … (segment j's vault id and the last
+ * change it contributes), for statements that read a path's history set-wise (entries.ts, history.ts).
+ */
+export function chainParams(chain: readonly HistorySegment[]): Record<string, number> {
+  const params: Record<string, number> = {};
+  chain.forEach((seg, j) => Object.assign(params, { [`s${j}`]: seg.vaultId, [`u${j}`]: seg.upTo }));
+  return params;
+}
+
 /** The name a deleted vault that forks still read keeps (`~name-id`): no vault name can start with `~`. */
 const retiredName = (v: VaultRow): string => `~${v.name}-${v.id}`;
 
