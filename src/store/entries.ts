@@ -945,10 +945,10 @@ function noteRows(store: Store, layer: number, rows: ReadonlyArray<{ path: strin
 }
 
 /** A new path below `dst` is refused when too long, as putEntry refuses it (a recorded one was stored before). */
-function checkLongestBelow(store: Store, plan: SubtreePlan, params: Record<string, unknown>, change: ChangeOptions): void {
+function checkLongestBelow(store: Store, plan: SubtreePlan, params: Record<string, unknown>, src: string, dst: string, change: ChangeOptions): void {
   if (change.recorded) return;
   const longest = store.stmt<{ path: string }>(plan.longest).get(params);
-  if (longest) checkNewPathLength(String(params.dst) + longest.path.slice(String(params.src).length));
+  if (longest) checkNewPathLength(dst + longest.path.slice(src.length));
 }
 
 /**
@@ -967,7 +967,7 @@ function checkLongestBelow(store: Store, plan: SubtreePlan, params: Record<strin
  */
 export function moveBelow(store: Store, vault: VaultRow, src: string, dst: string, change: ChangeOptions): number {
   const { plan, params } = subtreeStatements(store, vault, src, dst, change);
-  checkLongestBelow(store, plan, params, change);
+  checkLongestBelow(store, plan, params, src, dst, change);
   for (const fork of directForks(store, vault)) {
     for (const sql of [...plan.forkRows, ...plan.forkWhiteouts]) noteRows(store, fork, store.stmt<{ path: string }>(sql).all({ ...params, fork }));
   }
@@ -999,7 +999,7 @@ export function moveBelow(store: Store, vault: VaultRow, src: string, dst: strin
  */
 export function copyBelow(store: Store, vault: VaultRow, src: string, dst: string, change: ChangeOptions): number {
   const { plan, params } = subtreeStatements(store, vault, src, dst, change);
-  checkLongestBelow(store, plan, params, change);
+  checkLongestBelow(store, plan, params, src, dst, change);
   const counts = store.stmt<{ type: string; n: number; bytes: number }>(plan.counts).all(params);
   const total = counts.reduce((sum, c) => sum + c.n, 0);
   if (total === 0) return 0;

@@ -581,8 +581,9 @@ function relink(w: Writer, returned: readonly Returned[], change: ChangeOptions)
   const groups = new Map<number, { names: string[]; links: number }>();
   for (const r of returned) {
     if (r.ino === null) continue;
-    const group = groups.get(r.ino) ?? { names: [], links: 1 };
-    groups.set(r.ino, { names: [...group.names, r.path], links: Math.max(group.links, r.links) });
+    const group = groups.get(r.ino) ?? groups.set(r.ino, { names: [], links: 1 }).get(r.ino)!;
+    group.names.push(r.path);
+    group.links = Math.max(group.links, r.links);
   }
   const stayed = [...groups].filter(([, g]) => g.links > 1).map(([ino]) => ino);
   const holding = new Map<number, Set<string>>();
