@@ -1,4 +1,4 @@
-import { accessSync, constants, existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { basename, delimiter, dirname, join } from 'node:path';
 import { normalizePath, isWithin, rebase, walkPath } from '../core/paths.js';
 import { SandboxLayout, type LayoutNode } from '../core/sandbox-layout.js';
@@ -182,7 +182,16 @@ function realOrSelf(path: string): string {
   }
 }
 
-const isDirectoryQuietly = (path: string): boolean => statSync(path, { throwIfNoEntry: false })?.isDirectory() === true;
+/** stat(2), or undefined for a path that cannot be looked at (missing, or a dead FUSE mount: ENOTCONN). */
+function statQuietly(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+const isDirectoryQuietly = (path: string): boolean => statQuietly(path)?.isDirectory() === true;
 
 /** bubblewrap: $AVFS_BWRAP when set (a path), else `bwrap` on PATH (no process started); null when there is none. */
 export function findBwrap(path = process.env.PATH ?? ''): string | null {
@@ -417,7 +426,9 @@ function checkBind(b: SandboxRequest['binds'][number], own: string[]): Bind | nu
 function ownByIdentity(source: string, own: string[]): string | undefined {
   const ids = new Map<string, string>();
   for (const dir of own) {
-    const st = statSync(dir, { throwIfNoEntry: false });
+    // A mount whose server died answers ENOTCONN: it has no identity to compare, and `source`,
+    // whose real path was found, lies under no such directory.
+    const st = statQuietly(dir);
     if (st) ids.set(`${st.dev}:${st.ino}`, dir);
   }
   for (let path = source; ; path = dirname(path)) {

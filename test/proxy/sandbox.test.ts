@@ -658,6 +658,24 @@ describeSandbox('sandbox limits, binds and availability', () => {
     }
   });
 
+  it('a dead avfs mount anywhere (its server killed) does not fail a run with a bind: one inside the bind shows as an empty directory', async () => {
+    const area = join(tmp.dir, `dead-${++homes}`);
+    const dead = join(area, 'dead');
+    mkdirSync(dead, { recursive: true });
+    const mounted = await avfs(openHome({ '/secret.txt': 'other vault\n' }), ['mount', dead]);
+    expect(mounted.json?.ok, mounted.stdout + mounted.stderr).toBe(true);
+    try {
+      process.kill(mounted.json.pid, 'SIGKILL');
+      await expect.poll(() => execa('stat', [dead], { reject: false }).then((r) => r.stderr), { timeout: 20_000 }).toMatch(/not connected/);
+      const home = openHome();
+      setVaultPolicy(home, { extends: 'none', sandbox: { binds: [{ source: area, dest: '/scratch' }] } });
+      const r = await avfs(home, ['proxy', 'exec', '--shell', 'ls -A /scratch/dead | wc -l; ls /scratch']);
+      expect(r.json, r.stdout + r.stderr).toMatchObject({ ok: true, stdout: '0\ndead\n' });
+    } finally {
+      await execa('fusermount', ['-u', '-z', dead], { reject: false });
+    }
+  });
+
   it('every SSH host private key of the host is hidden, whatever its type, and /etc/sudoers.d', async () => {
     const made = !existsSync('/etc/ssh');
     const key = '/etc/ssh/ssh_host_avfstest_key';
