@@ -3,7 +3,7 @@ import { hashBytes } from '../core/hash.js';
 import { AvfsError, alreadyExists, isADirectory, notADirectory, notFound } from '../errors.js';
 import { isWellFormed } from '../core/utf8.js';
 import { ancestors, basename, dirname, isWithin, joinPath, namesDirectory, normalizePath, rebase, resolvePath } from '../core/paths.js';
-import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, formatMode } from '../core/entry-types.js';
+import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, KIND, formatMode } from '../core/entry-types.js';
 import { audit } from './audit.js';
 import { abandonContent, contentChunks, contentStartsWith, isStored, linkContent, putContent, putContentFromFd, putAppendedContent, putDigestedContentFromFd, putEditedContent, readContent, type Arrival, type ContentDigest, type ContentEdit, type ContentRef, type DigestedPut, type SizeLimit } from './blobs.js';
 import {
@@ -277,9 +277,21 @@ export class VaultFs {
     if (entry.hash) yield* contentChunks(this.store, entry.hash);
   }
 
+  /**
+   * The file at `input` (symlinks followed) whose content a read returns. A FIFO, socket or device
+   * is refused rather than read as empty: the vault keeps no bytes for it, and on a disk a read
+   * would wait for a writer or read the device, never return nothing.
+   */
   private fileEntry(input: string): Entry {
     const entry = this.stat(input);
     if (entry.type === 'd') throw isADirectory(entry.path);
+    if (entry.type !== 'f') {
+      throw new AvfsError('INVALID_ARGUMENT', `${entry.path} is a ${KIND[entry.type].replace('_', ' ')}, not a file: it has no content to read`, {
+        path: entry.path,
+        type: KIND[entry.type],
+        reason: 'not_a_file',
+      });
+    }
     return entry;
   }
 

@@ -356,6 +356,10 @@ describe('bad input changes nothing', () => {
     ['writing the root', (v: VaultFs) => v.writeFile('/', 'x'), 'IS_A_DIRECTORY'],
     ['reading a directory', (v: VaultFs) => v.readFile('/dir'), 'IS_A_DIRECTORY'],
     ['reading a file as a directory (trailing slash)', (v: VaultFs) => v.readFile('/file/'), 'NOT_A_DIRECTORY'],
+    ['reading a FIFO (no content, not an empty file)', (v: VaultFs) => v.readFile('/fifo'), 'INVALID_ARGUMENT'],
+    ['reading a socket through a symlink', (v: VaultFs) => v.readFile('/link-to-sock'), 'INVALID_ARGUMENT'],
+    ['reading a range of a FIFO', (v: VaultFs) => v.readRange('/fifo', 0, 10), 'INVALID_ARGUMENT'],
+    ['streaming a FIFO', (v: VaultFs) => [...v.readChunks('/fifo')], 'INVALID_ARGUMENT'],
     ['removing a file as a directory', (v: VaultFs) => v.rm('/file/'), 'NOT_A_DIRECTORY'],
     ['moving a file as a directory', (v: VaultFs) => v.mv('/file/', '/moved'), 'NOT_A_DIRECTORY'],
     ['copying a file as a directory', (v: VaultFs) => v.cp('/file/.', '/copy'), 'NOT_A_DIRECTORY'],
@@ -372,6 +376,9 @@ describe('bad input changes nothing', () => {
     fs.writeFile('/dir/inner', 'i');
     fs.symlink('/file', '/link-to-file');
     fs.symlink('/nowhere', '/dangling');
+    fs.mknod('/fifo', 'p', 0o644);
+    fs.mknod('/sock', 's', 0o755);
+    fs.symlink('/sock', '/link-to-sock');
     const before = snapshot(fs);
     expect(code(() => fn(fs))).toBe(expected);
     expect(snapshot(fs)).toBe(before);
