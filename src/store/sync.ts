@@ -1,5 +1,5 @@
 import { lstatSync, readdirSync, readFileSync, rmdirSync, statSync, symlinkSync, unlinkSync, mkdirSync, type Stats } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { AvfsError } from '../errors.js';
 import { hashBytes } from '../core/hash.js';
 import { hashHostFile, readHostLink } from './host-tree.js';
@@ -14,7 +14,7 @@ import { stateAt } from './history.js';
 import { collectTriples, mergeState, pathsChangedAfter, type TripleSource } from './lineage.js';
 import { conflictJson, nothingNew, planSummary, sideJson, textMerger, validateStrategy, type ChangeJson, type ConflictJson, type MergeSummary } from './merge.js';
 import { now, type Store } from './store.js';
-import { hostKind, importTree, placeHostEntry, settleHostDirectory, writeHostFile, type Progress, type TransferSummary } from './transfer.js';
+import { hostKind, importTree, isTemporaryName, placeHostEntry, sweepStaleTemporaries, settleHostDirectory, writeHostFile, type Progress, type TransferSummary } from './transfer.js';
 import { currentSeq, type VaultRow } from './vaults.js';
 import type { VaultFs } from './vault-fs.js';
 
@@ -145,7 +145,8 @@ class HostSide {
     }
     for (const raw of names.sort(Buffer.compare)) {
       const name = decodeUtf8(raw);
-      if (name === undefined) continue;
+      // A name export or sync writes under before renaming it into place is not the host's work.
+      if (name === undefined || isTemporaryName(name)) continue;
       const path = joinPath(dir, name);
       yield path;
       if (this.state(path, null)?.type === 'd') yield* this.below(path);
@@ -325,11 +326,22 @@ function writeHost(store: Store, host: HostSide, actions: PathMerge[], merged: M
     const from = hash ? host.files.get(hash) : undefined;
     if (hash && from && !merged.has(hash) && !isStored(store, hash)) merged.set(hash, readFileSync(from));
   }
+  // A sync stopped part way (Ctrl-C, kill -9) left the file it was writing under a temporary
+  // name; the next one writes the same paths again, and clears what it left in the directories it
+  // writes in or removes.
+  const swept = new Set<string>();
+  const sweepOnce = (dir: string) => {
+    if (swept.has(dir)) return;
+    swept.add(dir);
+    sweepStaleTemporaries(dir);
+  };
   for (const a of actions.filter((x) => x.current && (!x.result || isDir(x.current) !== isDir(x.result))).reverse()) {
     checkParents(a.path);
     const target = host.hostPath(a.path);
-    if (hostKind(target) === 'directory') rmdirSync(target);
-    else if (hostKind(target) === 'other') unlinkSync(target);
+    if (hostKind(target) === 'directory') {
+      sweepOnce(target);
+      rmdirSync(target);
+    } else if (hostKind(target) === 'other') unlinkSync(target);
   }
   for (const a of actions) {
     const r = a.result;
@@ -337,6 +349,7 @@ function writeHost(store: Store, host: HostSide, actions: PathMerge[], merged: M
     checkParents(a.path);
     const target = host.hostPath(a.path);
     const found = hostKind(target);
+    if (r.type !== 'd') sweepOnce(dirname(target));
     if (r.type === 'd') {
       if (found === 'absent') mkdirSync(target, 0o700);
       settleHostDirectory(target, r.mode, null);

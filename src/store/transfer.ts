@@ -14,6 +14,7 @@ import { isDirectory, makeDirectories } from './host-dirs.js';
 import { readHostLink, walkHostTree } from './host-tree.js';
 import type { Owner, VaultFs } from './vault-fs.js';
 import { hostSeconds } from '../core/units.js';
+import { processAlive, processStartTime } from './host-process.js';
 
 export interface TransferSummary {
   /** Files written, counting each name of a hard-linked file. */
@@ -266,7 +267,8 @@ function exportSnapshot(fs: VaultFs, vaultInput: string, hostDir: string, overwr
   const base = root.type === 'd' ? root.path : root.parent;
   const hostPath = (p: string) => join(hostDir, base === '/' ? p.slice(1) : p.slice(base.length + 1));
   const at: ReachHost = options.pastPathMax ? atHostPath : (host, use) => use(host);
-  const steps = planExport(entries, base, hostPath, destinationExists(hostDir), at);
+  const existed = destinationExists(hostDir);
+  const steps = planExport(entries, base, hostPath, existed, at);
   refuseClashes(steps, overwrite);
   try {
     makeDirectories(hostDir);
@@ -309,6 +311,8 @@ function exportSnapshot(fs: VaultFs, vaultInput: string, hostDir: string, overwr
   return summary;
 
   function writeSteps(): void {
+    // What an export stopped part way left here (and in each existing directory below: writeStep).
+    if (existed) at(hostDir, sweepStaleTemporaries);
     for (const step of steps) {
       at(step.host, (host) => writeStep(step, host));
       progress?.(++done, steps.length);
@@ -323,6 +327,7 @@ function exportSnapshot(fs: VaultFs, vaultInput: string, hostDir: string, overwr
     if (e.type === 'd') {
       if (step.found === 'other') unlinkSync(host);
       if (step.found !== 'directory') mkdirSync(host, 0o700); // its own mode is set last
+      else sweepStaleTemporaries(host);
       summary.directories++;
     } else if (e.type === 'l') {
       placeHostEntry(host, step.found !== 'absent', (path) => symlinkSync(e.target!, path));
@@ -416,16 +421,52 @@ export function placeHostEntry(host: string, replacing: boolean, create: (path: 
 }
 
 /**
- * `.avfs-export-` and a name no other process picks: a random prefix drawn once per process and a
- * counter (a random draw per file was 6% of a 50,000-file export). O_EXCL and link(2) refuse a
- * name that exists anyway, so it only needs to be unlikely to collide, not unguessable.
+ * `.avfs-export-`, the writing process (pid and start time, so that a later export or sync can
+ * tell a name left by a process that died from one in use: sweepStaleTemporaries) and a name no
+ * other process picks: a random part drawn once per process and a counter (a random draw per
+ * file was 6% of a 50,000-file export). O_EXCL and link(2) refuse a name that exists anyway, so
+ * it only needs to be unlikely to collide, not unguessable.
  */
 function temporaryName(): string {
-  temporaryPrefix ??= `.avfs-export-${randomBytes(6).toString('hex')}-`;
+  temporaryPrefix ??= `${TEMPORARY}${process.pid}.${processStartTime(process.pid) ?? 0}-${randomBytes(6).toString('hex')}-`;
   return `${temporaryPrefix}${(temporaryCount++).toString(36)}`;
 }
 let temporaryPrefix: string | undefined;
 let temporaryCount = 0;
+const TEMPORARY = '.avfs-export-';
+const TEMPORARY_NAME = /^\.avfs-export-(\d+)\.(\d+)-[0-9a-f]{12}-[0-9a-z]+$/;
+
+/** Whether a host name is one of placeHostEntry's temporary names (another export's or sync's, in use or left behind). */
+export const isTemporaryName = (name: string): boolean => TEMPORARY_NAME.test(name);
+
+/**
+ * Removes from host directory `dir` the temporary names (see temporaryName) of exports and syncs
+ * whose process is gone: one stopped part way (Ctrl-C, kill -9) leaves the file it was writing
+ * under such a name, and nothing else would ever remove it. A name of a live process, and
+ * anything that is a directory, are left alone. Returns how many were removed.
+ */
+export function sweepStaleTemporaries(dir: string): number {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const name of names) {
+    const m = TEMPORARY_NAME.exec(name);
+    if (!m || processAlive({ pid: Number(m[1]), pid_start: Number(m[2]) || null })) continue;
+    const path = join(dir, name);
+    if (lstatSync(path, { throwIfNoEntry: false })?.isDirectory() !== false) continue;
+    try {
+      unlinkSync(path);
+      removed++;
+    } catch {
+      // gone meanwhile (another sweep), or not ours to remove: left as it was
+    }
+  }
+  return removed;
+}
 
 /**
  * Gives the complete file `tmp` the free name `host` and drops `tmp`. Where the host cannot make

@@ -1,7 +1,8 @@
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { openStore, type Store } from '../../src/store/store.js';
+import { processStartTime } from '../../src/store/host-process.js';
 import { exportTree } from '../../src/store/transfer.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { openTempStore, tempDir } from '../helpers.js';
@@ -73,4 +74,23 @@ it('a host path another process takes while the export runs is CONFLICT, and wha
   expect(caught).toMatchObject({ code: 'CONFLICT', data: { host: join(dest, 'b.txt'), exported: 1 } });
   expect(readFileSync(join(dest, 'b.txt'), 'utf8')).toBe('theirs');
   expect(readdirSync(dest).sort()).toEqual(['a.txt', 'b.txt']); // no temporary file left beside them
+});
+
+it('an export clears the temporary files an export stopped part way left (its process gone), and nothing else', () => {
+  fs.writeFile('/top.txt', 'top');
+  fs.writeFile('/d/in.txt', 'in', { parents: true });
+  mkdirSync(join(out.dir, 'd'));
+  const start = processStartTime(process.pid)!;
+  // A dead writer: this pid with another start time (a reused pid is not the process that wrote).
+  const stale = `.avfs-export-${process.pid}.${start + 1}-0123456789ab-0`;
+  const live = `.avfs-export-${process.pid}.${start}-0123456789ab-1`;
+  for (const dir of [out.dir, join(out.dir, 'd')]) {
+    writeFileSync(join(dir, stale), 'half of a file');
+    writeFileSync(join(dir, live), 'being written');
+    writeFileSync(join(dir, '.avfs-export-notes'), 'the user\'s own');
+  }
+  mkdirSync(join(out.dir, `.avfs-export-${process.pid}.${start + 1}-0123456789ab-2`));
+  exportTree(fs, '/', out.dir, true);
+  expect(readdirSync(out.dir).sort()).toEqual([`.avfs-export-${process.pid}.${start + 1}-0123456789ab-2`, '.avfs-export-notes', live, 'd', 'top.txt'].sort());
+  expect(readdirSync(join(out.dir, 'd')).sort()).toEqual(['.avfs-export-notes', live, 'in.txt'].sort());
 });

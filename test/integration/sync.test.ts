@@ -1,6 +1,7 @@
 import { lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { processStartTime } from '../../src/store/host-process.js';
 import { prune } from '../../src/store/prune.js';
 import type { Store } from '../../src/store/store.js';
 import { importTracked, syncTracked, type SyncReport } from '../../src/store/sync.js';
@@ -88,6 +89,20 @@ describe('sync: the vault’s work back to a tracked host directory', () => {
     fs.writeFile('/p/later.txt', 'later');
     expect(syncTracked(fs, '/p').changes.map((c) => c.path)).toEqual(['/p/later.txt']);
     expect(hostTree(host)).toEqual(vaultTree('/p'));
+  });
+
+  it('a file a stopped export or sync left under its temporary name is not host work: not synced into the vault, cleared on the next write there', () => {
+    importTracked(fs, host, '/p');
+    const stale = `.avfs-export-${process.pid}.${processStartTime(process.pid)! + 1}-0123456789ab-0`;
+    writeFileSync(join(host, 'src', stale), 'half of a file');
+    fs.rm('/p/src', { recursive: true });
+    fs.writeFile('/p/README', 'new readme\n');
+    writeFileSync(join(host, stale), 'half of another');
+    const r = syncTracked(fs, '/p');
+    expect(r.status).toBe('synced');
+    expect(r.conflicts).toEqual([]);
+    expect(hostTree(host)).toEqual(vaultTree('/p'));
+    expect(fs.exists(`/p/${stale}`)).toBe(false);
   });
 
   it('host edits to other files are kept, and edits to other lines of the same file are merged', () => {
