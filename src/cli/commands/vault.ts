@@ -82,7 +82,7 @@ const use = new Command('use')
   );
 
 const fork = new Command('fork')
-  .description('fork a vault: a new, independent vault with the same files (metadata copied, content shared)')
+  .description('fork a vault: a new, independent vault with the same files, made in the same time at any vault size (nothing is copied: the fork is a layer over the source as it is now, and never sees its later changes)')
   .argument('<source>', 'vault to fork')
   .argument('<target>', 'name of the new vault')
   .option('--use', 'make the fork the vault in use')
