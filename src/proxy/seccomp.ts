@@ -10,7 +10,12 @@
  *   every sandbox of the machine: at the limit, bubblewrap cannot start (ARCHITECTURE.md, "The
  *   sandbox");
  * - clone3 with ENOSYS: its flags are behind a pointer a filter cannot read, and ENOSYS makes the C
- *   library fall back to clone, whose flags it can.
+ *   library fall back to clone, whose flags it can;
+ * - io_uring (io_uring_setup, _enter, _register) with ENOSYS, as on a kernel built without it: a
+ *   large kernel surface of its own, behind many of the kernel's recent privilege escalations
+ *   (Docker's default profile and ChromeOS turn it off too), and the sandbox's root is the host's
+ *   uid 0, so an escalation there is the host. Its users (libuv in Node, liburing) fall back to
+ *   ordinary calls on ENOSYS.
  * No command a sandbox runs needs these. Everything else is allowed.
  *
  * The program is classic BPF over `struct seccomp_data` (nr at offset 0, arch at offset 4, the
@@ -27,20 +32,24 @@ interface ArchCalls {
   keyring: number[];
   /** clone and unshare: refused when their flags (first argument) ask for a user namespace. */
   namespaces: number[];
-  clone3: number[];
+  /** clone3 and the io_uring calls: answered ENOSYS, as a kernel without them would. */
+  unavailable: number[];
 }
 
 /** x86_64's x32 ABI: the same numbers with bit 30 set, under x86_64's arch value. */
 const X32 = 0x40000000;
 
+/** io_uring_setup, io_uring_enter, io_uring_register and clone3: calls added since Linux 5.1 have one number on every architecture. */
+const NEWER = [425, 426, 427, 435];
+
 const CALLS: Record<string, ArchCalls[]> = {
   x64: [
-    { arch: 0xc000003e, keyring: [248, 249, 250, X32 | 248, X32 | 249, X32 | 250], namespaces: [56, 272, X32 | 56, X32 | 272], clone3: [435, X32 | 435] },
-    { arch: 0x40000003, keyring: [286, 287, 288], namespaces: [120, 310], clone3: [435] }, // i386
+    { arch: 0xc000003e, keyring: [248, 249, 250, X32 | 248, X32 | 249, X32 | 250], namespaces: [56, 272, X32 | 56, X32 | 272], unavailable: [...NEWER, ...NEWER.map((nr) => X32 | nr)] },
+    { arch: 0x40000003, keyring: [286, 287, 288], namespaces: [120, 310], unavailable: NEWER }, // i386
   ],
   arm64: [
-    { arch: 0xc00000b7, keyring: [217, 218, 219], namespaces: [220, 97], clone3: [435] }, // aarch64
-    { arch: 0x40000028, keyring: [309, 310, 311], namespaces: [120, 337], clone3: [435] }, // arm (32-bit)
+    { arch: 0xc00000b7, keyring: [217, 218, 219], namespaces: [220, 97], unavailable: NEWER }, // aarch64
+    { arch: 0x40000028, keyring: [309, 310, 311], namespaces: [120, 337], unavailable: NEWER }, // arm (32-bit)
   ],
 };
 
@@ -70,7 +79,7 @@ export function sandboxFilter(arch: string = process.arch): Buffer | null {
   blocks.forEach((b, i) => {
     lines.push({ label: `arch${i}` }, { code: LD_W_ABS, k: OFFSET_NR });
     for (const nr of b.keyring) lines.push({ code: JEQ_K, k: nr, jt: 'eperm' });
-    for (const nr of b.clone3) lines.push({ code: JEQ_K, k: nr, jt: 'enosys' });
+    for (const nr of b.unavailable) lines.push({ code: JEQ_K, k: nr, jt: 'enosys' });
     for (const nr of b.namespaces) lines.push({ code: JEQ_K, k: nr, jt: 'flags' });
     lines.push({ code: RET_K, k: SECCOMP_RET_ALLOW });
   });

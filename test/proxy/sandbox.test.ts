@@ -541,6 +541,17 @@ describeSandbox('sandbox limits, binds and availability', () => {
     expect(r.json.stdout).toBe('unshare -U: refused\nunshare -Urn: refused\nthread ran\nchild ran\n');
   });
 
+  it('io_uring is unavailable inside (ENOSYS, as on a kernel without it): its calls are a kernel surface of their own', async () => {
+    const home = openHome();
+    // io_uring_setup(8, &params) and io_uring_enter/register on no ring: one number on every architecture.
+    const probe = `python3 -c 'import ctypes; libc = ctypes.CDLL(None, use_errno=True); p = ctypes.create_string_buffer(120)
+for nr, args in ((425, (8, p)), (426, (-1, 0, 0, 0, None, 0)), (427, (-1, 0, None, 0))):
+    print(nr, libc.syscall(nr, *args), ctypes.get_errno())'`;
+    const r = await avfs(home, ['proxy', 'exec', '--shell', probe]);
+    expect(r.json, r.stdout + r.stderr).toMatchObject({ ok: true, exit_code: 0, sandbox: { enforced: true } });
+    expect(r.json.stdout).toBe('425 -1 38\n426 -1 38\n427 -1 38\n');
+  });
+
   it('binds the policy\'s host paths (read-only or writable) and reports them', async () => {
     const tool = join(tmp.dir, 'tool');
     const cache = join(tmp.dir, 'cache');
