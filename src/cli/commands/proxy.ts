@@ -325,7 +325,18 @@ const policy = new Command('policy')
   .addCommand(set)
   .addCommand(reset)
   .addCommand(check)
-  .addHelpText('after', examples(['avfs proxy policy show', 'avfs proxy policy set policy.json', 'avfs proxy policy check -- git push']));
+  .addHelpText(
+    'after',
+    [
+      '\nThe policy judges the command line as written. What the shell computes as it runs (a program',
+      'or path from a variable or a substitution: "$CMD", $(echo su)do, eval "$X") cannot be read',
+      'there and gets the policy\'s default_action (allow in the built-in policy; set it to',
+      'require_approval or deny for a strict one); a script piped into a shell is judged by the rule',
+      'shell-from-input. The sandbox, not the policy, is what holds such a command in: see',
+      '`avfs proxy --help`.',
+      examples(['avfs proxy policy show', 'avfs proxy policy set policy.json', 'avfs proxy policy check -- git push']),
+    ].join('\n'),
+  );
 
 export const proxyCommand = new Command('proxy')
   .description('the execution boundary: run commands in a sandbox where the vault is /, with policy, checkpoints, limits and an exact change report')
