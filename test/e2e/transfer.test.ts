@@ -196,10 +196,11 @@ describe('an export stopped part way (kill -9)', () => {
     await child;
     const names = readdirSync(out);
     if (names.includes('big.bin')) expect(statSync(join(out, 'big.bin')).size).toBe(128 * 1024 * 1024); // it finished first
-    else expect(names).toEqual([expect.stringMatching(/^\.avfs-export-[0-9a-f]{12}-[0-9a-z]+$/)]);
-    // Running it again completes it (a temporary file left behind is not in the way).
+    else expect(names).toEqual([expect.stringMatching(new RegExp(`^\\.avfs-export-${child.pid}\\.\\d+-[0-9a-f]{12}-[0-9a-z]+$`))]);
+    // Running it again completes it, and clears the temporary file the killed one left.
     expectOk(await run(['export', '/big.bin', out]));
     expect(statSync(join(out, 'big.bin')).size).toBe(128 * 1024 * 1024);
+    expect(readdirSync(out)).toEqual(['big.bin']);
   }, 60_000);
 });
 
