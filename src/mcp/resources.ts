@@ -75,5 +75,9 @@ function withAvfs<T>(avfsFor: (vault?: string) => AVFS, release: (avfs: AVFS) =>
 /** A failure as the JSON-RPC error a resource read answers: -32002 (resource not found) or -32602 (invalid params), our code first in the message and in `data`. */
 function mcpError(err: unknown): McpError {
   const error = toAvfsError(err);
-  return new McpError(error.code.endsWith('NOT_FOUND') ? -32002 : ErrorCode.InvalidParams, `${error.code}: ${error.message}`, error.toJSON());
+  const mcp = new McpError(error.code.endsWith('NOT_FOUND') ? -32002 : ErrorCode.InvalidParams, '', error.toJSON());
+  // The SDK's client puts "MCP error <code>: " before the message it receives: sent with it
+  // already there (McpError's own message), a client showed it twice.
+  mcp.message = `${error.code}: ${error.message}`;
+  return mcp;
 }

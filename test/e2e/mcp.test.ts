@@ -494,6 +494,7 @@ describe('avfs mcp over stdio', () => {
       expect(byId.get(id).error.message).toMatch(/^invalid params for tools\/call: params\.arguments: /);
     }
     expect(byId.get(3)?.error).toMatchObject({ code: -32602, data: { code: 'INVALID_PATH' } });
+    expect(byId.get(3).error.message).toMatch(/^INVALID_PATH: path segment "%ff" is not valid percent-encoded UTF-8/);
     expect(byId.get(4)?.error).toMatchObject({ code: -32602, data: { code: 'INVALID_NAME' } });
     expect(byId.get(5)?.error).toMatchObject({ code: -32600 });
     expect(byId.get(6)?.result?.structuredContent).toMatchObject({ ok: true, vault: 'proj' });
