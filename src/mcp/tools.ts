@@ -181,7 +181,7 @@ const fileTools: ToolSpec[] = [
     writes: false,
     run: (args, avfs) => {
       const root = avfs.stat(args.path);
-      return { vault: avfs.vault, ...treeJson(root, root.type === 'd' ? avfs.tree(root.path) : [], args.depth, 'depth') };
+      return { vault: avfs.vault, ...treeJson(root, root.type === 'd' ? avfs.tree(root.path, args.depth) : [], args.depth, 'depth') };
     },
   },
 ];

@@ -530,9 +530,12 @@ export class AVFS {
     return this.fs().symlink(target, path);
   }
 
-  /** Every entry below `path`, in path order (a flat tree). */
-  tree(path = '/'): Entry[] {
-    return this.fs().walk(path);
+  /** Every entry below `path`, in path order (a flat tree); with `maxDepth`, at most that many levels below it. */
+  tree(path = '/', maxDepth?: number): Entry[] {
+    if (maxDepth !== undefined && !(Number.isSafeInteger(maxDepth) && maxDepth >= 1)) {
+      throw new AvfsError('INVALID_ARGUMENT', `maxDepth must be a whole number of levels, 1 or more (got ${String(maxDepth)})`, { option: 'maxDepth' });
+    }
+    return this.fs().walk(path, maxDepth);
   }
 
   importFrom(hostPath: string, vaultPath = '/'): TransferSummary {

@@ -73,6 +73,9 @@ export interface WriteOptions {
  * only this module and entries.ts know which tables a change touches
  * (ARCHITECTURE.md, "The one door for changes").
  */
+/** Up to this many levels, a depth-limited walk lists directory by directory (VaultFs.walk). */
+const WALK_BY_LEVEL_MAX = 16;
+
 export class VaultFs {
   constructor(
     readonly store: Store,
@@ -245,12 +248,35 @@ export class VaultFs {
     });
   }
 
-  /** Every entry below a directory, in path order. */
-  walk(input: string): Entry[] {
+  /**
+   * Every entry below a directory, in path order; with `maxDepth`, only those at most that many
+   * levels below it. A shallow look at a large tree (`tree --depth 1` of a 50,000-file vault)
+   * lists the directories it shows, level by level, instead of reading every entry and dropping
+   * the deep ones, then puts them in path order (which is not a depth-first order: `/a b` comes
+   * between `/a` and `/a/x`), comparing UTF-8 bytes as the database does.
+   */
+  walk(input: string, maxDepth?: number): Entry[] {
     return this.store.read(() => {
       const entry = this.stat(input);
       if (entry.type !== 'd') return [entry];
-      return listDescendants(this.store, this.row(), entry.path);
+      if (maxDepth === undefined) return listDescendants(this.store, this.row(), entry.path);
+      if (maxDepth > WALK_BY_LEVEL_MAX) {
+        // Deep enough to read most of a tree anyway: one scan, the deeper entries dropped.
+        const base = entry.path === '/' ? 0 : entry.path.split('/').length - 1;
+        return listDescendants(this.store, this.row(), entry.path).filter((e) => e.path.split('/').length - 1 - base <= maxDepth);
+      }
+      const out: Entry[] = [];
+      const place = (dir: string, depth: number) => {
+        for (const child of listChildren(this.store, this.row(), dir)) {
+          out.push(child);
+          if (child.type === 'd' && depth < maxDepth) place(child.path, depth + 1);
+        }
+      };
+      place(entry.path, 1);
+      return out
+        .map((e) => ({ e, key: Buffer.from(e.path) }))
+        .sort((x, y) => Buffer.compare(x.key, y.key))
+        .map(({ e }) => e);
     });
   }
 

@@ -340,6 +340,42 @@ describe('files', () => {
   });
 });
 
+describe('walk to a depth', () => {
+  it('is the full walk without what lies deeper, in the same order, in a fork with its own changes and whiteouts too (both the level-by-level and the one-scan way)', () => {
+    const rnd = seededRandom(11);
+    // Names that sort around '/' (' ', '!', '-', '.') put a directory's descendants between its
+    // siblings in path order; U+E000 and an emoji sort apart in UTF-8 and UTF-16.
+    const names = ['a', 'a b', 'a!', 'a-x', 'a.b', 'b', 'z', '\ue000', '😀'];
+    const dirs = ['/'];
+    for (let i = 0; i < 400; i++) {
+      const dir = dirs[rnd(dirs.length)]!;
+      const path = `${dir === '/' ? '' : dir}/${names[rnd(names.length)]}${rnd(3)}`;
+      if (fs.exists(path)) continue;
+      if (rnd(3) === 0 && path.split('/').length < 22) {
+        fs.mkdir(path);
+        dirs.push(path);
+      } else fs.writeFile(path, `f${i}`);
+    }
+    // Past WALK_BY_LEVEL_MAX (16) levels too, where one scan is filtered instead.
+    fs.writeFile(`/a${'/d'.repeat(24)}/leaf`, 'deep', { parents: true });
+    dirs.splice(1, 0, '/a');
+    forkVault(store, 'default', 'fork', actor);
+    const fork = new VaultFs(store, 'fork', actor);
+    for (const d of dirs.slice(2, 30)) if (fork.exists(d)) fork.rm(d, { recursive: true });
+    fork.writeFile('/a b9/new/deep/x', 'x', { parents: true });
+    for (const v of [fs, fork]) {
+      for (const top of ['/', ...dirs.slice(1, 6)].filter((d) => v.exists(d))) {
+        const base = top === '/' ? 0 : top.split('/').length - 1;
+        const all = v.walk(top).map((e) => e.path);
+        for (const depth of [1, 2, 3, 5, 16, 17, 40]) {
+          expect(v.walk(top, depth).map((e) => e.path), `${v.name} ${top} ${depth}`).toEqual(all.filter((p) => p.split('/').length - 1 - base <= depth));
+        }
+      }
+    }
+    expect(fs.walk('/', 1).every((e) => e.parent === '/')).toBe(true);
+  });
+});
+
 describe('bad input changes nothing', () => {
   it.each([
     ['../ escape', (v: VaultFs) => v.writeFile('../x', 'x'), 'INVALID_PATH'],

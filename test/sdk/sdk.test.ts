@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { AVFS, AvfsError, ConflictError, InvalidInputError, NotFoundError, QuotaExceededError } from '../../src/sdk/index.js';
-import { avfs as avfsCli, expectError, expectOk, tempDir } from '../helpers.js';
+import { avfs as avfsCli, errorCode, expectError, expectOk, tempDir } from '../helpers.js';
 
 let tmp: { dir: string; cleanup: () => void };
 let avfs: AVFS;
@@ -65,6 +65,8 @@ describe('SDK: the CLI scenarios in-process', () => {
     avfs.cp('/a.txt', '/p/q');
     avfs.mv('/p', '/moved');
     expect(avfs.tree().map((e) => e.path)).toEqual(['/a.txt', '/moved', '/moved/q', '/moved/q/a.txt']);
+    expect(avfs.tree('/', 2).map((e) => e.path)).toEqual(['/a.txt', '/moved', '/moved/q']);
+    for (const bad of [0, 1.5, -1, NaN]) expect(errorCode(() => avfs.tree('/', bad))).toBe('INVALID_ARGUMENT');
     expect(avfs.ls('/moved/q').map((e) => e.path)).toEqual(['/moved/q/a.txt']);
     expect(avfs.rm('/moved', { recursive: true })).toHaveLength(3);
     expect(avfs.exists('/moved')).toBe(false);

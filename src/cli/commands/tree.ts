@@ -20,7 +20,8 @@ export const treeCommand = new Command('tree')
         }
         const fs = ctx.vault();
         const root = fs.stat(path!);
-        return { vault: fs.name, ...treeJson(root, root.type === 'd' ? fs.walk(root.path) : [], opts.depth ?? opts.level, '--depth') };
+        const depth = opts.depth ?? opts.level;
+        return { vault: fs.name, ...treeJson(root, root.type === 'd' ? fs.walk(root.path, depth) : [], depth, '--depth') };
       },
       render: (r, out) => {
         const lines: string[] = [r.tree.path === '/' ? '/' : colorName(r.tree, r.tree.path)];
