@@ -63,6 +63,9 @@ export interface WriteOptions {
   progress?: (bytesSoFar: number) => void;
 }
 
+/** Up to this many levels, a depth-limited walk lists directory by directory (VaultFs.walk). */
+const WALK_BY_LEVEL_MAX = 16;
+
 /**
  * File operations on one vault, as one actor. Each public mutation is one IMMEDIATE transaction
  * that validates everything first, so a failed call changes nothing. Paths are user input here:
@@ -73,9 +76,6 @@ export interface WriteOptions {
  * only this module and entries.ts know which tables a change touches
  * (ARCHITECTURE.md, "The one door for changes").
  */
-/** Up to this many levels, a depth-limited walk lists directory by directory (VaultFs.walk). */
-const WALK_BY_LEVEL_MAX = 16;
-
 export class VaultFs {
   constructor(
     readonly store: Store,
