@@ -46,6 +46,16 @@ export class CliContext {
     return resolveVaultName(this.store, this.globals.vault);
   }
 
+  /**
+   * For an option that covers every vault in the home (`prune --all`, `stats --all`): a `--vault`
+   * given with it would be silently ignored, and `prune --all --vault scratch` would prune every
+   * vault's history, so the two together are refused. $AVFS_VAULT is not: agents have it set.
+   */
+  refuseVaultOptionWith(option: string, oneVault: string): void {
+    if (this.globals.vault === undefined) return;
+    throw new AvfsError('USAGE', `${option} covers every vault in the home, so --vault ${this.globals.vault} would be ignored: ${oneVault}, or drop --vault`, { option });
+  }
+
   /** File operations on the selected vault, checked to exist. */
   vault(): VaultFs {
     const fs = new VaultFs(this.store, this.vaultName(), this.actor);

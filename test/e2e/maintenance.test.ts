@@ -250,6 +250,10 @@ describe('bad input: exit 2, and nothing changes', () => {
       [['audit', 'clear'], 'USAGE'],
       [['audit', 'clear', '--before', 'nope'], 'USAGE'],
       [['stats', 'extra'], 'USAGE'],
+      // --all covers every vault; a --vault beside it would be ignored (prune would prune them all).
+      [['--vault', 'default', 'prune', '--all', '--keep', '1'], 'USAGE'],
+      [['prune', '--all', '--keep', '1', '--vault', 'default'], 'USAGE'],
+      [['--vault', 'default', 'stats', '--all'], 'USAGE'],
     ];
     for (const [args, code] of bad) {
       const r = await run(args);

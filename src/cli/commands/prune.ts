@@ -47,6 +47,7 @@ still read its history is pruned with --all, and with its only remaining fork.
       run: ([path], opts, ctx) => {
         if (opts.all && path !== undefined) throw new AvfsError('USAGE', 'give a path or --all, not both');
         if (!opts.all && path === undefined) throw new AvfsError('USAGE', 'say what to prune: a vault path (/ for the whole vault) or --all');
+        if (opts.all) ctx.refuseVaultOptionWith('--all', 'to prune one vault give a path (/ for the whole vault)');
         const report = prune(ctx.store, {
           scope: opts.all ? { all: true } : { vault: ctx.vaultName() },
           path,

@@ -29,8 +29,10 @@ tree plus its versions and checkpoints. Index size, database size (file + WAL) a
   .action(
     action({
       options: z.object({ all: z.boolean().optional() }),
-      run: (_args, opts, ctx): (VaultStats | HomeStats) & Record<string, unknown> =>
-        opts.all ? { ...homeStats(ctx.store) } : { ...vaultStats(ctx.store, ctx.vaultName()) },
+      run: (_args, opts, ctx): (VaultStats | HomeStats) & Record<string, unknown> => {
+        if (opts.all) ctx.refuseVaultOptionWith('--all', 'for one vault leave out --all');
+        return opts.all ? { ...homeStats(ctx.store) } : { ...vaultStats(ctx.store, ctx.vaultName()) };
+      },
       render: (r, out) => {
         const rows: string[][] = [];
         if (r.scope === 'vault') rows.push(['vault', r.vault]);
