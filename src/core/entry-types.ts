@@ -9,6 +9,15 @@ export type EntryType = 'f' | 'd' | 'l' | 'p' | 's' | 'c' | 'b';
 export const DEFAULT_FILE_MODE = 0o644;
 export const DEFAULT_DIR_MODE = 0o755;
 
+/**
+ * The mode a copy gets (cp(1) without -p): a copy belongs to whoever made it, so the bits that
+ * grant its owner's or group's rights to anyone who runs it go. A file loses set-user-ID,
+ * set-group-ID and sticky; a directory keeps its sticky bit (mkdir(2) keeps only that one).
+ * COPIED_MODE_SQL is the same rule over an entries row, for copies made set-wise.
+ */
+export const copiedMode = (type: EntryType, mode: number): number => mode & ~(type === 'd' ? 0o6000 : 0o7000);
+export const COPIED_MODE_SQL = `(mode & ~(CASE type WHEN 'd' THEN ${0o6000} ELSE ${0o7000} END))`;
+
 /** The name of each kind in JSON output and messages. */
 export type EntryKind = 'file' | 'directory' | 'symlink' | 'fifo' | 'socket' | 'char_device' | 'block_device';
 

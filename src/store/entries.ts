@@ -1,5 +1,5 @@
 import { AvfsError } from '../errors.js';
-import type { EntryType } from '../core/entry-types.js';
+import { COPIED_MODE_SQL, type EntryType } from '../core/entry-types.js';
 import { checkNewPathLength, descendantRange, dirname } from '../core/paths.js';
 import { layerPaths, noteWritten } from './layer-paths.js';
 import { now, type Actor, type Statements, type Store } from './store.js';
@@ -855,7 +855,7 @@ function subtreePlan(layers: number, segments: number): SubtreePlan {
     // no owner (a copy belongs to whoever reads, as cp(1) makes the copier the owner); a link count
     // of 1, or 2 for a directory until its subdirectories are counted (subdirCounts).
     copies: `INSERT OR REPLACE INTO entries (vault_id, ${COLUMNS})
-      SELECT @l0, ${REBASED('path')}, ${REBASED('parent')}, type, mode, NULL, NULL, size, hash, target, rdev, CASE type WHEN 'd' THEN ${DIR_LINKS} ELSE 1 END,
+      SELECT @l0, ${REBASED('path')}, ${REBASED('parent')}, type, ${COPIED_MODE_SQL}, NULL, NULL, size, hash, target, rdev, CASE type WHEN 'd' THEN ${DIR_LINKS} ELSE 1 END,
         @at, @at, @at, @ino - 1 + row_number() OVER (ORDER BY path), ${nextVersion.replaceAll('e.path', 's.path')}, annot
       FROM (${shown('e.path, e.parent, e.type, e.mode, e.size, e.hash, e.target, e.rdev, e.annot')}) s RETURNING path`,
     subdirCounts: `UPDATE entries SET nlink = ${DIR_LINKS} + (SELECT count(*) FROM entries c INDEXED BY entries_subdirs WHERE c.vault_id = @l0 AND c.parent = entries.path AND c.type = 'd')
@@ -990,7 +990,7 @@ export function moveBelow(store: Store, vault: VaultRow, src: string, dst: strin
  * caller has just created (a fresh copy: nothing is shown below it), in a vault without quotas: a
  * few statements per layer over the whole set, as moveBelow moves. It writes what putting each
  * entry writes for cp -r (VaultFs.cp entry by entry; setwise-move.test.ts compares them): the
- * entry's type, mode, content, target, device number and tags, a new inode number, the time of
+ * entry's type, mode (copiedMode), content, target, device number and tags, a new inode number, the time of
  * the copy, no owner, a version (op and detail from `change`, detail.from the path copied)
  * numbered after the new path's history; directories counted 2 plus their subdirectories, `dst`
  * included (touched once, not once per child); whiteouts for direct forks (pushDown) and the

@@ -3,7 +3,7 @@ import { hashBytes } from '../core/hash.js';
 import { AvfsError, alreadyExists, isADirectory, notADirectory, notFound } from '../errors.js';
 import { isWellFormed } from '../core/utf8.js';
 import { ancestors, basename, dirname, isWithin, joinPath, namesDirectory, normalizePath, rebase, resolvePath } from '../core/paths.js';
-import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, KIND, formatMode } from '../core/entry-types.js';
+import { DEFAULT_DIR_MODE, DEFAULT_FILE_MODE, KIND, copiedMode, formatMode } from '../core/entry-types.js';
 import { audit } from './audit.js';
 import { abandonContent, contentChunks, contentStartsWith, isStored, linkContent, putContent, putContentFromFd, putAppendedContent, putDigestedContentFromFd, putEditedContent, readContent, type Arrival, type ContentDigest, type ContentEdit, type ContentRef, type DigestedPut, type SizeLimit } from './blobs.js';
 import {
@@ -907,9 +907,9 @@ export function moveEntries(store: Store, vault: VaultRow, src: string, dst: str
   return moving.length;
 }
 
-/** What a copy of `e` keeps of it (cp(1) without -p): type, mode, content, target, device number and tags. */
+/** What a copy of `e` keeps of it (cp(1) without -p): type, mode (copiedMode), content, target, device number and tags. */
 function copiedState(e: Entry): EntryState {
-  return { type: e.type, mode: e.mode, size: e.size, hash: e.hash, target: e.target, rdev: e.rdev, annot: e.annot };
+  return { type: e.type, mode: copiedMode(e.type, e.mode), size: e.size, hash: e.hash, target: e.target, rdev: e.rdev, annot: e.annot };
 }
 
 /**

@@ -34,6 +34,8 @@ function build(fs: VaultFs): void {
   fs.writeFile('/outside', 'one name outside');
   fs.link('/outside', `${SRC}/a/b/inside`);
   fs.chmod(`${SRC}/a/b`, 0o700);
+  fs.chmod(`${SRC}/a/big`, 0o6755); // a copy loses set-user-ID and set-group-ID (copiedMode)
+  fs.chmod(`${SRC}/empty`, 0o3775); // and a directory keeps only its sticky bit
   fs.chown(`${SRC}/a/b/c/f`, 1234, 5678);
   fs.writeFile(`${SRC}/a/b/c/f`, 'deep file, second version');
   fs.mkdir('/dst/old');
@@ -216,6 +218,9 @@ describe('a directory moved, copied or removed set-wise writes what entry by ent
     const [set, each] = rootPair();
     compareCopy(set, each, 14);
     expect(set.lstat('/dst/moved/a/linked2').nlink).toBe(1);
+    const mode = (path: string) => (set.lstat(path).mode & 0o7777).toString(8);
+    expect([mode(`${SRC}/a/big`), mode(`${SRC}/empty`)]).toEqual(['6755', '3775']);
+    expect([mode('/dst/moved/a/big'), mode('/dst/moved/empty'), mode('/dst/moved/a/b')]).toEqual(['755', '1775', '700']);
   });
 
   it('cp -r in a fork of a fork', () => {

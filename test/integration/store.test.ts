@@ -224,6 +224,17 @@ describe('files', () => {
     expect(fs.readFile('/u/link').toString()).toBe('a');
   });
 
+  it('cp clears set-user-ID, set-group-ID and sticky on a file copy, as cp(1) without -p does; the source keeps them', () => {
+    fs.writeFile('/tool', '#!/bin/sh\n', { mode: 0o6755 });
+    fs.writeFile('/sticky', 'x', { mode: 0o1644 });
+    fs.cp('/tool', '/tool-copy');
+    fs.cp('/sticky', '/sticky-copy');
+    fs.writeFile('/over', 'replaced', { mode: 0o600 });
+    fs.cp('/tool', '/over');
+    const mode = (path: string) => (fs.lstat(path).mode & 0o7777).toString(8);
+    expect(['/tool', '/tool-copy', '/sticky', '/sticky-copy', '/over'].map(mode)).toEqual(['6755', '755', '1644', '644', '755']);
+  });
+
   it('cp of a symlink: follows it, but names the copy after the link (never after its target); with -r copies the link itself', () => {
     fs.writeFile('/src/notes.md', 'source notes', { parents: true });
     fs.writeFile('/backup/notes.md', 'IMPORTANT backup', { parents: true });
