@@ -33,6 +33,31 @@ export function enforceQuota(store: Store, vault: VaultRow, path: string, old: E
 }
 
 /**
+ * Refuses a change of many entries (an import, a cp -r) up front when all of it together would
+ * take the vault over max_bytes or max_files, reporting what the whole change needs. Checked entry
+ * by entry alone, the refusal came at the first entry over the limit and said "needs 31" of an
+ * import of 150 files into a vault allowed 30. `changes` gives each path's state before and after;
+ * it is read only under a quota. Each entry is still checked as it is written (enforceQuota).
+ */
+export function enforceQuotaForAll(store: Store, vault: VaultRow, root: string, changes: () => Iterable<readonly [before: Entry | undefined, after: Pick<Entry, 'type' | 'size'>]>): void {
+  if (vault.max_bytes === null && vault.max_files === null) return;
+  let addedBytes = 0;
+  let addedEntries = 0;
+  for (const [before, after] of changes()) {
+    const change = usageChange(before, after);
+    addedBytes += change.bytes;
+    addedEntries += change.entries;
+  }
+  const usage = currentUsage(store, vault);
+  if (vault.max_bytes !== null && addedBytes > 0 && usage.bytes + addedBytes > vault.max_bytes) {
+    throw quotaError(vault, root, 'max_bytes', vault.max_bytes, usage.bytes + addedBytes);
+  }
+  if (vault.max_files !== null && addedEntries > 0 && usage.entries + addedEntries > vault.max_files) {
+    throw quotaError(vault, root, 'max_files', vault.max_files, usage.entries + addedEntries);
+  }
+}
+
+/**
  * The size limit for a file written at `path` whose size is not known until it has been read (a
  * pipe): the most bytes it may have under max_file_size and max_bytes, measured as enforceQuota
  * measures them, and the QUOTA_EXCEEDED error for a stream that passed it (`wanted` then counts

@@ -15,6 +15,7 @@ import { readHostLink, walkHostTree } from './host-tree.js';
 import type { Owner, VaultFs } from './vault-fs.js';
 import { hostSeconds } from '../core/units.js';
 import { processAlive, processStartTime } from './host-process.js';
+import { enforceQuotaForAll } from './quota.js';
 
 export interface TransferSummary {
   /** Files written, counting each name of a hard-linked file. */
@@ -187,6 +188,12 @@ export function importTree(fs: VaultFs, host: string, vaultInput: string, progre
   for (const [item, content] of stored) contents.set(item.vault, content);
   const summary: TransferSummary = { files: 0, directories: 0, symlinks: 0, bytes: 0, links: 0 };
   fs.store.mutate(() => {
+    enforceQuotaForAll(fs.store, fs.row(), root, () =>
+      items.map((item) => {
+        const size = item.kind === 'f' ? contents.get(linkTo.get(item) ?? item.vault)!.size : 0;
+        return [fs.entryExact(item.vault), { type: item.kind, size }] as const;
+      }),
+    );
     // Creating the entries is about a third of a large import: it shows its own progress.
     let linked = 0;
     for (const item of items) {

@@ -26,7 +26,7 @@ import {
   type EntryState,
   type MovePart,
 } from './entries.js';
-import { enforceQuota, hasQuota, streamLimit } from './quota.js';
+import { enforceQuota, enforceQuotaForAll, hasQuota, streamLimit } from './quota.js';
 import { now, type Actor, type Store } from './store.js';
 import { getVault, type VaultRow } from './vaults.js';
 import { assertFileTarget, assertMovable, assertNotRoot, requireEntry } from './guards.js';
@@ -737,6 +737,7 @@ export class VaultFs {
         return { from: src, to: dst, copied };
       }
       const copying = [entry, ...(entry.type === 'd' ? listDescendants(this.store, vault, src) : [])];
+      enforceQuotaForAll(this.store, vault, dst, () => copying.map((e) => [getEntry(this.store, vault, rebase(e.path, src, dst)), e] as const));
       for (const e of copying) {
         const to = rebase(e.path, src, dst);
         const existing = getEntry(this.store, vault, to);

@@ -201,6 +201,31 @@ describe('quota through the CLI: exit 6, QUOTA_EXCEEDED, nothing changed', () =>
   });
 });
 
+describe('quota: a change of many entries reports what all of it needs', () => {
+  it('import and cp -r over max_files or max_bytes name the whole change, not the entry that met the limit', async () => {
+    const host = join(h.dir, 'h', 'tree');
+    mkdirSync(join(host, 'sub'), { recursive: true });
+    for (let i = 0; i < 40; i++) writeFileSync(join(host, i < 20 ? '' : 'sub', `f${i}.txt`), 'x'.repeat(100));
+    expectOk(await run(['write', '/seed', 'y'.repeat(50)]));
+    expectOk(await run(['quota', 'set', '--max-files', '30']));
+    const before = await snapshot();
+    // 1 entry now; /tree, /tree/sub and 40 files would make 43.
+    expect(expectError(await run(['import', host, '/tree']), 'QUOTA_EXCEEDED', 6)).toMatchObject({ limit: 'max_files', max: 30, wanted: 43, path: '/tree' });
+    expect(await snapshot()).toBe(before);
+    expectOk(await run(['quota', 'set', '--max-files', '100', '--max-bytes', '3KB']));
+    // 50 bytes now; 4,000 more would make 4,050.
+    expect(expectError(await run(['import', host, '/tree']), 'QUOTA_EXCEEDED', 6)).toMatchObject({ limit: 'max_bytes', wanted: 4_050 });
+    expect(await snapshot()).toBe(before);
+    expectOk(await run(['quota', 'set', '--max-bytes', '10KB']));
+    expectOk(await run(['import', host, '/tree']));
+    expectOk(await run(['quota', 'set', '--max-files', '60']));
+    const imported = await snapshot();
+    // 43 entries now; a copy of /tree adds 42 (85), one over the limit at its 18th entry.
+    expect(expectError(await run(['cp', '-r', '/tree', '/copy']), 'QUOTA_EXCEEDED', 6)).toMatchObject({ limit: 'max_files', max: 60, wanted: 85, path: '/copy' });
+    expect(await snapshot()).toBe(imported);
+  });
+});
+
 describe('audit through the CLI', () => {
   it('filters by op, exec id (AVFS_EXEC_ID) and --vault; clear --before', async () => {
     expectOk(await run(['write', '/a', 'a']));
