@@ -42,12 +42,16 @@ const hexByte = (byte: number) => `\\x${byte.toString(16).padStart(2, '0')}`;
  * Characters a terminal acts on instead of showing, so that a name holding them could forge
  * lines of a report or send the terminal commands: C0 controls (newline, carriage return, escape),
  * DEL, C1 controls (U+009B starts a command on some terminals), the line and paragraph separators,
- * and the bidirectional controls that reorder the text around them. And the backslash, which
- * starts an escape.
+ * and the bidirectional controls that reorder the text around them. And characters that show as
+ * nothing, so that two different names look the same (`a.txt` and `a\u200b.txt`) or a name hides
+ * text: soft hyphen, Hangul fillers, Mongolian vowel separator, zero-width space, word joiner and
+ * the invisible operators, zero-width no-break space (BOM), interlinear annotation marks and the
+ * tag characters. Zero-width joiner and non-joiner stay: scripts and emoji sequences need them.
+ * And the backslash, which starts an escape.
  */
-const CONTROL_CHARS = String.raw`\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069`;
-const CONTROLS = new RegExp(`[${CONTROL_CHARS}]`, 'g');
-const UNSHOWABLE = new RegExp(String.raw`[\\${CONTROL_CHARS}]`, 'g');
+const CONTROL_CHARS = String.raw`\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\u00ad\u115f\u1160\u180e\u200b\u2060-\u2064\ufeff\ufff9-\ufffb\u{e0000}-\u{e007f}`;
+const CONTROLS = new RegExp(`[${CONTROL_CHARS}]`, 'gu');
+const UNSHOWABLE = new RegExp(String.raw`[\\${CONTROL_CHARS}]`, 'gu');
 const utf8 = new TextEncoder();
 
 /**

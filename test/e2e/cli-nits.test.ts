@@ -258,9 +258,11 @@ describe('names with control characters in human output', () => {
   // A name may hold any character but NUL and "/": a newline would forge a line of a listing, an
   // escape would send the terminal a command. People see them escaped (\xNN per UTF-8 byte, "\\"
   // for a backslash); --json keeps every name exact.
-  const names = ['/n\n  - important', '/\r\x1b[1A\x1b[2K\rx', '/bidi\u202etxt.exe', '/c1\u009b2J', '/back\\slash'];
-  const shown = ['/n\\x0a  - important', '/\\x0d\\x1b[1A\\x1b[2K\\x0dx', '/bidi\\xe2\\x80\\xaetxt.exe', '/c1\\xc2\\x9b2J', '/back\\\\slash'];
-  const unsafe = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e]/;
+  // Invisible characters too (a zero-width space, a soft hyphen, a BOM, a tag character), so that
+  // two names never look the same; a zero-width joiner inside an emoji stays.
+  const names = ['/n\n  - important', '/\r\x1b[1A\x1b[2K\rx', '/bidi\u202etxt.exe', '/c1\u009b2J', '/back\\slash', '/zw\u200bsp', '/soft\u00adhy', '/bom\ufeff', '/tag\u{e0041}', '/fam\u{1f468}\u200d\u{1f467}'];
+  const shown = ['/n\\x0a  - important', '/\\x0d\\x1b[1A\\x1b[2K\\x0dx', '/bidi\\xe2\\x80\\xaetxt.exe', '/c1\\xc2\\x9b2J', '/back\\\\slash', '/zw\\xe2\\x80\\x8bsp', '/soft\\xc2\\xadhy', '/bom\\xef\\xbb\\xbf', '/tag\\xf3\\xa0\\x81\\x81', '/fam\u{1f468}\u200d\u{1f467}'];
+  const unsafe = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e\u200b\u00ad\ufeff]|\u{e0041}/u;
 
   it('ls, ls -l, tree, find, grep, search, log, diff and the messages of write, rm and errors show them escaped; --json is exact', async () => {
     const run = (args: string[]) => avfs(h.home, args, { raw: true });
