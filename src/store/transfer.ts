@@ -24,7 +24,7 @@ export interface TransferSummary {
   symlinks: number;
   /** File bytes written; a hard-linked file's bytes once. */
   bytes: number;
-  /** Names made hard links to a name written before them in the same transfer (counted in `files` too). */
+  /** Names made hard links to a name written before them in the same transfer (counted in `files`, `symlinks` or `special` too). */
   links: number;
   /** Export only: names that share an inode in the vault but were written as separate copies, because the host refused the link. */
   links_copied?: number;
@@ -100,7 +100,7 @@ function scanHost(root: Buffer, rootPath: string, scan: HostScan): void {
       // FIFOs, sockets and devices are imported as what they are (metadata), never opened.
       const item: HostItem = { host, vault: path, kind, mode: st.mode & 0o7777, mtime: st.mtimeMs, atime: st.atimeMs, rdev: st.rdev };
       if (ROOT) item.owner = { uid: st.uid, gid: st.gid };
-      if (kind === 'f' && st.nlink > 1) item.inode = `${st.dev}:${st.ino}`;
+      if (kind !== 'd' && st.nlink > 1) item.inode = `${st.dev}:${st.ino}`;
       if (kind === 'l') {
         item.target = readHostLink(host);
         if (item.target === undefined) return void scan.invalid.push(host);
@@ -203,6 +203,15 @@ export function importTree(fs: VaultFs, host: string, vaultInput: string, progre
         fs.chmod(item.vault, item.mode);
         if (item.owner) fs.chown(item.vault, item.owner.uid, item.owner.gid); // an existing directory
         summary.directories++;
+      } else if (linkTo.has(item)) {
+        // A later host name of one inode (a file, a symlink, a FIFO or a device) links to the first.
+        const existing = fs.exists(item.vault) ? fs.lstat(item.vault) : undefined;
+        if (existing && existing.type !== 'd') fs.rm(item.vault, { recursive: false });
+        fs.link(linkTo.get(item)!, item.vault);
+        summary.links++;
+        if (item.kind === 'f') summary.files++;
+        else if (item.kind === 'l') summary.symlinks++;
+        else summary.special = (summary.special ?? 0) + 1;
       } else if (item.kind === 'l') {
         if (fs.exists(item.vault)) fs.rm(item.vault, { recursive: false });
         // Its own times, given at creation: utimes would follow it.
@@ -214,12 +223,6 @@ export function importTree(fs: VaultFs, host: string, vaultInput: string, progre
         fs.mknod(item.vault, item.kind, item.mode, item.rdev, { owner: item.owner });
         fs.utimes(item.vault, item.atime, item.mtime);
         summary.special = (summary.special ?? 0) + 1;
-      } else if (linkTo.has(item)) {
-        const existing = fs.exists(item.vault) ? fs.lstat(item.vault) : undefined;
-        if (existing && existing.type !== 'd') fs.rm(item.vault, { recursive: false });
-        fs.link(linkTo.get(item)!, item.vault);
-        summary.files++;
-        summary.links++;
       } else {
         const content = contents.get(item.vault)!;
         fs.writeContent(item.vault, content, { parents: true, mode: item.mode, mtime: item.mtime, op: 'import', owner: item.owner });
@@ -337,32 +340,55 @@ function exportSnapshot(fs: VaultFs, vaultInput: string, hostDir: string, overwr
       else sweepStaleTemporaries(host);
       summary.directories++;
     } else if (e.type === 'l') {
-      placeHostEntry(host, step.found !== 'absent', (path) => symlinkSync(e.target!, path));
-      lutimesSync(host, hostSeconds(e.atime), hostSeconds(e.mtime));
+      if (!linkToFirst(step, host)) {
+        placeHostEntry(host, step.found !== 'absent', (path) => symlinkSync(e.target!, path));
+        lutimesSync(host, hostSeconds(e.atime), hostSeconds(e.mtime));
+        noteFirst(step);
+      }
       summary.symlinks++;
     } else if (e.type === 's' || ((e.type === 'c' || e.type === 'b') && !ROOT)) {
       const reason = e.type === 's' ? 'a socket is made by the process that binds it, not by a copy' : 'only root can make device nodes';
       (summary.skipped ??= []).push({ path: e.path, type: e.type === 's' ? 'socket' : e.type === 'c' ? 'char_device' : 'block_device', reason });
       return;
     } else if (e.type === 'p' || e.type === 'c' || e.type === 'b') {
-      placeHostEntry(host, step.found !== 'absent', (path) => makeHostNode(path, e));
-      utimesSync(host, hostSeconds(e.atime), hostSeconds(e.mtime));
+      if (!linkToFirst(step, host)) {
+        placeHostEntry(host, step.found !== 'absent', (path) => makeHostNode(path, e));
+        utimesSync(host, hostSeconds(e.atime), hostSeconds(e.mtime));
+        noteFirst(step);
+      }
       summary.special = (summary.special ?? 0) + 1;
     } else {
       // Every name of a set-id file is listed, a hard link's too (they share the cleared mode).
       if (hostMode(e.type, e.mode) !== (e.mode & 0o7777)) (summary.set_id_cleared ??= []).push(e.path);
-      const first = e.nlink > 1 ? written.get(e.ino) : undefined;
-      if (first !== undefined && at(first, (from) => placeHostLink(from, host, step.found !== 'absent'))) {
-        summary.links++;
-      } else {
-        if (first !== undefined) summary.links_copied = (summary.links_copied ?? 0) + 1;
+      if (!linkToFirst(step, host)) {
         placeHostEntry(host, step.found !== 'absent', (path) => writeHostFile(path, e.hash ? contentChunks(fs.store, e.hash) : [], e.mode, e), true);
-        if (e.nlink > 1 && first === undefined) written.set(e.ino, step.host);
+        noteFirst(step);
         summary.bytes += e.size;
       }
       summary.files++;
     }
     if (ROOT) applyOwner(host, e);
+  }
+
+  /**
+   * A later name of a hard-linked vault inode (a file, a symlink, a FIFO or a device: tar and
+   * cp -a keep all of them) becomes a host link to the name written first. False when it is the
+   * first, or the host refuses the link (then it is written as a copy, counted in links_copied).
+   */
+  function linkToFirst(step: ExportStep, host: string): boolean {
+    const first = step.entry.nlink > 1 ? written.get(step.entry.ino) : undefined;
+    if (first === undefined) return false;
+    if (at(first, (from) => placeHostLink(from, host, step.found !== 'absent'))) {
+      summary.links++;
+      return true;
+    }
+    summary.links_copied = (summary.links_copied ?? 0) + 1;
+    return false;
+  }
+
+  /** Remembers where a hard-linked inode was written first. */
+  function noteFirst(step: ExportStep): void {
+    if (step.entry.nlink > 1 && !written.has(step.entry.ino)) written.set(step.entry.ino, step.host);
   }
 }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { linkSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, linkSync, mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execa } from 'execa';
 import { join } from 'node:path';
 import { AVFS } from '../../src/sdk/index.js';
 import { avfs, expectOk, useTempHome } from '../helpers.js';
@@ -12,12 +13,12 @@ import { avfs, expectOk, useTempHome } from '../helpers.js';
 const h = useTempHome('each');
 const run = h.run;
 
-/** [ino, nlink] of vault paths, through the SDK. */
+/** [ino, nlink] of vault paths (a symlink's own), through the SDK. */
 function vaultInodes(...paths: string[]): [number, number][] {
   const sdk = new AVFS({ home: h.home, vault: 'default' });
   try {
     return paths.map((p) => {
-      const e = sdk.stat(p);
+      const e = sdk.lstat(p);
       return [e.ino, e.nlink];
     });
   } finally {
@@ -61,5 +62,42 @@ describe('hard links through import and export', () => {
     expectOk(await run(['export', '/p', out, '--overwrite']));
     expect(ino('d/b.txt')).toBe(ino('a.txt'));
     expect(statSync(join(out, 'a.txt')).nlink).toBe(3);
+  });
+
+  it('keeps hard links between symlinks, FIFOs and (as root) devices too, as tar and cp -a do', async () => {
+    const asRoot = process.getuid?.() === 0;
+    const src = join(h.dir, 'special');
+    mkdirSync(join(src, 'd'), { recursive: true });
+    symlinkSync('target', join(src, 'sl'));
+    linkSync(join(src, 'sl'), join(src, 'd', 'sl2')); // link(2) does not follow the symlink
+    await execa('mkfifo', [join(src, 'ff')]);
+    linkSync(join(src, 'ff'), join(src, 'd', 'ff2'));
+    if (asRoot) {
+      await execa('mknod', [join(src, 'null'), 'c', '1', '3']);
+      linkSync(join(src, 'null'), join(src, 'd', 'null2'));
+    }
+    const pairs: [string, string][] = [['sl', 'd/sl2'], ['ff', 'd/ff2'], ...(asRoot ? [['null', 'd/null2'] as [string, string]] : [])];
+
+    const imported = expectOk(await run(['import', src, '/s']));
+    expect(imported).toMatchObject({ symlinks: 2, special: asRoot ? 4 : 2, links: pairs.length });
+    for (const [first, second] of pairs) {
+      const [a, b] = vaultInodes(`/s/${first}`, `/s/${second}`);
+      expect([first, a![0], a![1], b![1]]).toEqual([first, b![0], 2, 2]);
+    }
+
+    const out = join(h.dir, 'special-out');
+    const exported = expectOk(await run(['export', '/s', out]));
+    expect(exported).toMatchObject({ symlinks: 2, links: pairs.length });
+    expect(exported.links_copied).toBeUndefined();
+    for (const [first, second] of pairs) {
+      const [a, b] = [lstatSync(join(out, first)), lstatSync(join(out, second))];
+      expect([first, a.ino, a.nlink]).toEqual([first, b.ino, 2]);
+    }
+    expect(readlinkSync(join(out, 'd', 'sl2'))).toBe('target');
+    expect(lstatSync(join(out, 'd', 'ff2')).isFIFO()).toBe(true);
+
+    // Over itself: still one inode per pair, not two.
+    expectOk(await run(['export', '/s', out, '--overwrite']));
+    for (const [first, second] of pairs) expect(lstatSync(join(out, second)).ino).toBe(lstatSync(join(out, first)).ino);
   });
 });
