@@ -248,8 +248,10 @@ describe('avfs mcp over stdio', () => {
     // log of a path with no history is NOT_FOUND, as the CLI's log says, not an empty history.
     expect(await fails(client, 'log', { path: '/never.txt' }, 'NOT_FOUND')).toMatchObject({ path: '/never.txt' });
     // Arguments that fail the input schema never reach avfs; they are USAGE errors all the same.
-    await fails(client, 'read', {}, 'USAGE');
+    // Their message is the schema's complaint, without the SDK's JSON-RPC prefix in front.
+    expect((await fails(client, 'read', {}, 'USAGE')).message).toMatch(/^Input validation error: Invalid arguments for tool read: /);
     await fails(client, 'write', { path: '/x', content: 'y', encoding: 'hex' }, 'USAGE');
+    expect((await fails(client, 'no_such_tool', {}, 'USAGE')).message).toBe('Tool no_such_tool not found');
   });
 
   it('an argument the tool does not take is USAGE, as the listed schema says (additionalProperties false), and nothing runs', async () => {
