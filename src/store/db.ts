@@ -12,9 +12,6 @@ export type Db = Database.Database;
  */
 export { BUSY_TIMEOUT_MS };
 
-/** SQLITE_MAX_MMAP_SIZE, the most a connection may map (a larger mmap_size is cut down to it). */
-const MMAP_MAX = 0x7fff0000;
-
 /**
  * Opens the database at `file` (which exists: see home.ts prepareDatabaseFile), refuses one
  * written by a newer avfs before anything could write to it, then applies pragmas and pending
@@ -39,12 +36,7 @@ export function openDatabase(file: string, seed: (db: Db) => void, options: { re
     // never corrupts. This is what makes a one-transaction 1 KB write cost tens of microseconds.
     db.pragma('synchronous = NORMAL');
     // Reads of large files go through the page cache; mapping the file avoids a copy per page.
-    // SQLite reads a large row's overflow pages one by one, each from the map when it lies within
-    // it, else with its own pread: so as much of the file as SQLite allows (just under 2 GiB).
-    // Reading a 256 MiB file stored past the first 256 MiB of a 600 MB home: 352 MiB/s with a
-    // 256 MiB map, 527 MiB/s with the whole file mapped (same run). Address space, not memory:
-    // the kernel shares the pages with its page cache.
-    db.pragma(`mmap_size = ${MMAP_MAX}`);
+    db.pragma('mmap_size = 268435456');
     db.pragma('cache_size = -32768'); // 32 MiB per connection
     db.pragma('temp_store = MEMORY');
     // Keep the WAL from growing without bound after a large import.
