@@ -58,20 +58,39 @@ export function loadFuse(): Promise<Fuse> {
   return loaded;
 }
 
+// The addon's mark on a descriptor it added to a getattr (handles stay below bit 29: open-files.ts).
+const BY_NODE = 0x80000000;
+
 /**
  * fuse-native 2.2.6 answers the kernel's getattr of an open descriptor (a read checking the size)
  * with the `getattr` handler of its path, dropping the descriptor: a file open here whose path no
  * longer names it (renamed or removed elsewhere) failed such reads with ENOENT. This hands the
  * request to the `fgetattr` handler, with the descriptor, through the conversion `getattr` uses.
+ *
+ * A descriptor with bit 31 set (BY_NODE) was added by the addon (the avfs-fstat-fh hunk) to a
+ * getattr the kernel sent without one: an fstat, or a stat of a name, of a node with a file open
+ * through it. It is answered as `getattr` of the path, as before, unless the path names nothing
+ * (libfuse lost it: "" once the file's directory was removed; or no entry is there any more):
+ * then as `fgetattr` of the file open on that node, as a local disk answers an fstat.
  */
 function passDescriptorToFgetattr(fuse: Fuse): void {
   type Handler = (this: { ops: FuseOperations }, signal: unknown, path: string, fd?: number) => void;
+  type Getattr = NonNullable<FuseOperations['getattr']>;
   const proto = (fuse as unknown as { prototype: { _op_getattr: Handler; _op_fgetattr: Handler } }).prototype;
   const getattr = proto._op_getattr;
+  const ENOENT = errnoCode(fuse, 'ENOENT');
   proto._op_fgetattr = function (signal, path, fd) {
-    const { fgetattr } = this.ops;
+    const { fgetattr, getattr: byPath } = this.ops;
     if (!fgetattr || fd === undefined) return getattr.call(this, signal, path);
-    return getattr.call({ ops: { getattr: (p: string, cb: Parameters<NonNullable<FuseOperations['getattr']>>[1]) => fgetattr(p, fd, cb) } }, signal, path);
+    let answer: Getattr = (p, cb) => fgetattr(p, fd, cb);
+    if (fd >= BY_NODE) {
+      const own = fd - BY_NODE;
+      answer = (p, cb) => {
+        if (p === '' || !byPath) return fgetattr(p, own, cb);
+        byPath(p, (code, stat) => (code === ENOENT ? fgetattr(p, own, cb) : cb(code, stat)));
+      };
+    }
+    return getattr.call({ ops: { getattr: answer } }, signal, path);
   };
 }
 

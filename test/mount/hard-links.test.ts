@@ -366,6 +366,25 @@ os.close(fd)
     expect(names.filter((n: string) => n.startsWith('gone-') || n.startsWith('.fuse_hidden'))).toEqual([]);
   });
 
+  it('fstat of a name unlinked while open keeps answering once another name of the file is opened (which takes over the hidden name libfuse kept)', async () => {
+    const dir = join(fx.dir, 'fstat-other-open');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'x'), 'data');
+    await shOk(`cd ${dir} && ln x y`);
+    const out = await shOk(`cd ${dir} && python3 -c '
+import os
+fd = os.open("x", os.O_RDWR)
+os.unlink("x")
+y = os.open("y", os.O_RDONLY)
+seen = [[os.fstat(fd).st_size, os.fstat(fd).st_nlink]]
+os.pwrite(fd, b"more", 4)
+seen += [[os.fstat(fd).st_size, os.fstat(fd).st_nlink], os.pread(y, 10, 0).decode()]
+os.close(fd); os.close(y)
+print(seen)'`);
+    // 0 links: the kernel's count for the unlinked name (README, hard links), where a local disk says 1.
+    expect(out.trim()).toBe("[[4, 0], [8, 0], 'datamore']");
+  });
+
   it('writes through a name unlinked or replaced while open show in the other name at once, before and right after the close', async () => {
     for (const how of ['unlink', 'rename']) {
       const dir = join(fx.dir, `hidden-${how}`);

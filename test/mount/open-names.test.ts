@@ -212,6 +212,54 @@ print(links)
     expect((await fx.run(['ls', '/unlinked-nlink'])).json.entries).toEqual([]);
   });
 
+  it("fstat of a descriptor whose file was removed, or renamed over, with its directory or not, answers the file's attributes with no link left, read-only or written to, as a local disk", async () => {
+    const dir = freshDir('fstat-lost');
+    // One directory per case: how another process removes the file, and whether the holder writes after.
+    const cases = {
+      'ro-rmdir': 'rm ro-rmdir/f && rmdir ro-rmdir',
+      'rw-rm-rf': 'rm -rf rw-rm-rf',
+      'rw-written': 'rm -rf rw-written',
+      'ro-renamed-over': 'echo newer > ro-renamed-over/g && mv ro-renamed-over/g ro-renamed-over/f && rm -rf ro-renamed-over',
+      'ro-dir-kept': 'rm ro-dir-kept/f',
+      'rw-written-dir-kept': 'echo newer > rw-written-dir-kept/g && mv rw-written-dir-kept/g rw-written-dir-kept/f',
+    };
+    await shOk(Object.keys(cases).map((d) => `mkdir ${d} && echo data > ${d}/f`).join(' && '), { cwd: dir });
+    const holder = stepScript(
+      `
+os.chdir(sys.argv[1])
+fds = {d: os.open(d + '/f', os.O_RDWR if d.startswith('rw') else os.O_RDONLY) for d in sys.argv[2:]}
+step('open')
+out = {}
+for d, fd in fds.items():
+    if 'written' in d:
+        os.pwrite(fd, b'+more', 5)
+    try:
+        st = os.fstat(fd)
+        out[d] = [st.st_size, st.st_nlink, oct(st.st_mode), os.pread(fd, 100, 0).decode()]
+    except OSError as e:
+        out[d] = os.strerror(e.errno)
+    os.close(fd)
+print(json.dumps(out), flush=True)
+`,
+      [dir, ...Object.keys(cases)],
+    );
+    expect(await holder.next()).toBe('open');
+    await shOk(Object.values(cases).join(' && '), { cwd: dir });
+    holder.go();
+    const out = JSON.parse(await holder.next());
+    await holder.done();
+    const kept = ['data\n', 'data\n+more'];
+    expect(out).toEqual(
+      Object.fromEntries(Object.keys(cases).map((d) => {
+        const bytes = kept[d.includes('written') ? 1 : 0]!;
+        return [d, [bytes.length, 0, '0o100644', bytes]];
+      })),
+    );
+    // Nothing of the removed files comes back; the renamed-over one's directory keeps the new file.
+    expect((await fx.run(['ls', '/fstat-lost'])).json.entries.map((e: { name: string }) => e.name).sort()).toEqual(['ro-dir-kept', 'rw-written-dir-kept']);
+    expect(await files(dir)).toEqual(['./rw-written-dir-kept/f=newer']);
+  });
+
   // Content is collected once no entry, version or pin references it. A local disk keeps the
   // bytes of a file unlinked or replaced while open until its last close; so must the mount, or a
   // reader still holding it gets EIO once prune and gc run.
