@@ -191,7 +191,8 @@ export function importTree(fs: VaultFs, host: string, vaultInput: string, progre
     enforceQuotaForAll(fs.store, fs.row(), root, () =>
       items.map((item) => {
         const size = item.kind === 'f' ? contents.get(linkTo.get(item) ?? item.vault)!.size : 0;
-        return [fs.entryExact(item.vault), { type: item.kind, size }] as const;
+        // Where the entry lands: a symlinked directory above it is followed, as creating it does.
+        return [fs.entryExact(fs.resolve(item.vault, false)), { type: item.kind, size }] as const;
       }),
     );
     // Creating the entries is about a third of a large import: it shows its own progress.

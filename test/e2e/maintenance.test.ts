@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { AVFS } from '../../src/sdk/index.js';
 import { avfs, expectError, expectOk, useTempHome } from '../helpers.js';
 
 // Each test gets its own home, so counts are exact.
@@ -218,6 +219,13 @@ describe('quota: a change of many entries reports what all of it needs', () => {
     expect(await snapshot()).toBe(before);
     expectOk(await run(['quota', 'set', '--max-bytes', '10KB']));
     expectOk(await run(['import', host, '/tree']));
+    // Imported again through a symlink to its parent: nothing new, so not refused at the limit.
+    const sdk = new AVFS({ home: h.home });
+    sdk.symlink('/', '/root-link');
+    sdk.close();
+    expectOk(await run(['quota', 'set', '--max-files', '44']));
+    expect(expectOk(await run(['import', host, '/root-link/tree']))).toMatchObject({ files: 40 });
+    expectOk(await run(['rm', '/root-link']));
     expectOk(await run(['quota', 'set', '--max-files', '60']));
     const imported = await snapshot();
     // 43 entries now; a copy of /tree adds 42 (85), one over the limit at its 18th entry.
