@@ -36,6 +36,8 @@ export function openDatabase(file: string, seed: (db: Db) => void, options: { re
     // never corrupts. This is what makes a one-transaction 1 KB write cost tens of microseconds.
     db.pragma('synchronous = NORMAL');
     // Reads of large files go through the page cache; mapping the file avoids a copy per page.
+    // Not more: mapping the whole file (up to SQLite's 2 GiB) read large files stored past 256 MiB
+    // faster, but made the mount's metadata-heavy work slower (ARCHITECTURE.md, "Content").
     db.pragma('mmap_size = 268435456');
     db.pragma('cache_size = -32768'); // 32 MiB per connection
     db.pragma('temp_store = MEMORY');
