@@ -21,14 +21,18 @@ export function enforceQuota(store: Store, vault: VaultRow, path: string, old: E
   if (next.type === 'f' && vault.max_file_size !== null && next.size > vault.max_file_size) {
     throw quotaError(vault, path, 'max_file_size', vault.max_file_size, next.size);
   }
-  const { bytes: addedBytes, entries: addedEntries } = usageChange(old, next);
-  if (addedBytes <= 0 && addedEntries === 0) return;
+  refuseGrowth(store, vault, path, usageChange(old, next));
+}
+
+/** Refuses `added` usage that would take the vault past max_bytes or max_files; `path` names the change. */
+function refuseGrowth(store: Store, vault: VaultRow, path: string, added: Usage): void {
+  if (added.bytes <= 0 && added.entries <= 0) return;
   const usage = currentUsage(store, vault);
-  if (vault.max_bytes !== null && addedBytes > 0 && usage.bytes + addedBytes > vault.max_bytes) {
-    throw quotaError(vault, path, 'max_bytes', vault.max_bytes, usage.bytes + addedBytes);
+  if (vault.max_bytes !== null && added.bytes > 0 && usage.bytes + added.bytes > vault.max_bytes) {
+    throw quotaError(vault, path, 'max_bytes', vault.max_bytes, usage.bytes + added.bytes);
   }
-  if (vault.max_files !== null && addedEntries > 0 && usage.entries + addedEntries > vault.max_files) {
-    throw quotaError(vault, path, 'max_files', vault.max_files, usage.entries + addedEntries);
+  if (vault.max_files !== null && added.entries > 0 && usage.entries + added.entries > vault.max_files) {
+    throw quotaError(vault, path, 'max_files', vault.max_files, usage.entries + added.entries);
   }
 }
 
@@ -41,20 +45,13 @@ export function enforceQuota(store: Store, vault: VaultRow, path: string, old: E
  */
 export function enforceQuotaForAll(store: Store, vault: VaultRow, root: string, changes: () => Iterable<readonly [before: Entry | undefined, after: Pick<Entry, 'type' | 'size'>]>): void {
   if (vault.max_bytes === null && vault.max_files === null) return;
-  let addedBytes = 0;
-  let addedEntries = 0;
+  const added: Usage = { bytes: 0, entries: 0 };
   for (const [before, after] of changes()) {
     const change = usageChange(before, after);
-    addedBytes += change.bytes;
-    addedEntries += change.entries;
+    added.bytes += change.bytes;
+    added.entries += change.entries;
   }
-  const usage = currentUsage(store, vault);
-  if (vault.max_bytes !== null && addedBytes > 0 && usage.bytes + addedBytes > vault.max_bytes) {
-    throw quotaError(vault, root, 'max_bytes', vault.max_bytes, usage.bytes + addedBytes);
-  }
-  if (vault.max_files !== null && addedEntries > 0 && usage.entries + addedEntries > vault.max_files) {
-    throw quotaError(vault, root, 'max_files', vault.max_files, usage.entries + addedEntries);
-  }
+  refuseGrowth(store, vault, root, added);
 }
 
 /**
