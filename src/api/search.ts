@@ -1,6 +1,6 @@
 import { setFlagsFromString } from 'node:v8';
 import { AvfsError } from '../errors.js';
-import { compileRegExp, escapeGlob, globToRegExp, invalidPattern, regexProblem } from '../core/glob.js';
+import { compileGlob, compileRegExp, escapeGlob, invalidPattern, regexProblem } from '../core/glob.js';
 import { LiteralText } from '../core/text.js';
 import { basename, dirname, joinPath } from '../core/paths.js';
 import type { Entry } from '../store/entries.js';
@@ -142,7 +142,7 @@ export interface GrepResult {
 /** Lines matching a pattern in the current text files at or below `path`. */
 export function grep(fs: VaultFs, params: GrepParams): GrepResult {
   const regex = lineTest(params.pattern, params);
-  const include = params.include === undefined ? undefined : globToRegExp(params.include);
+  const include = params.include === undefined ? undefined : compileGlob(params.include);
   // One read transaction (in WAL mode: Store.readLong): the files listed are the files read,
   // whatever is written meanwhile.
   const { root, r } = fs.store.readLong(() => {
@@ -265,14 +265,14 @@ export function find(fs: VaultFs, params: FindParams): FindResult {
   if (params.name !== undefined && params.iname !== undefined) throw new AvfsError('USAGE', 'give --name or --iname, not both');
   const nameGlob = params.name ?? params.iname;
   if (nameGlob?.includes('/')) throw new AvfsError('INVALID_ARGUMENT', `--name matches names, which never contain '/': use --glob for paths`, { value: nameGlob });
-  const name = nameGlob === undefined ? undefined : globToRegExp(nameGlob, { nocase: params.iname !== undefined });
+  const name = nameGlob === undefined ? undefined : compileGlob(nameGlob, { nocase: params.iname !== undefined });
   const root = fs.stat(params.path ?? '/');
   // A relative glob is relative to the start directory.
   const glob = params.glob === undefined || params.glob.startsWith('/') ? params.glob : joinPath(escapeGlob(root.type === 'd' ? root.path : dirname(root.path)), params.glob);
   const { entries, truncated } = findEntries(fs.store, fs.row(), root, {
     type: params.type,
     name,
-    path: glob === undefined ? undefined : globToRegExp(glob),
+    path: glob === undefined ? undefined : compileGlob(glob),
     minSize: params.minSize,
     maxSize: params.maxSize,
     newerThan: params.newerThan,

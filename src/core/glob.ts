@@ -1,7 +1,7 @@
 import { AvfsError } from '../errors.js';
 
 /**
- * Shell-style globs compiled to anchored regular expressions (pure; no filesystem access).
+ * Shell-style globs, compiled to automata matched in linear time (pure; no filesystem access).
  *
  * Syntax:
  *  - `*`      any run of characters except `/`
@@ -27,10 +27,6 @@ export interface GlobOptions {
   /** Match a word, not a path: `/` is an ordinary character (`*` is any run, `?` any character). */
   words?: boolean;
 }
-
-// `/` needs no escape in a RegExp built from a string; leaving it bare keeps it one character.
-const REGEX_SPECIAL = /[\\^$.*+?()[\]{}|]/g;
-const escapeRegex = (s: string) => s.replace(REGEX_SPECIAL, '\\$&');
 
 /**
  * What is wrong with a pattern the RegExp engine rejected, in the pattern's own terms: V8 says
@@ -81,16 +77,40 @@ export function invalidPattern(kind: string, pattern: string, err: unknown, data
   return new AvfsError('INVALID_PATTERN', `invalid ${kind} ${quotePattern(pattern)}: ${regexProblem(err)}`, data);
 }
 
-export function globToRegExp(glob: string, options: GlobOptions = {}): RegExp {
+/** What a compiled glob answers: whether a whole name, path or word matches it. */
+export interface Matcher {
+  test(subject: string): boolean;
+}
+
+/**
+ * The longest glob compiled. A glob is matched in time proportional to its length times the
+ * subject's, so this bounds the work of one test; no real name, path or policy word needs more.
+ */
+export const MAX_GLOB_LENGTH = 32_768;
+
+/**
+ * Compiles a glob to a Matcher. It is not translated to a RegExp: a backtracking engine takes
+ * time exponential in the number of stars on a subject that almost matches (`*a*a*a*a*b` against
+ * 250 characters took 17 s), and the proxy policy matches globs against words the agent writes.
+ * The glob is compiled to a nondeterministic automaton instead (Thompson's construction) and run
+ * over the subject once, keeping every state it could be in: O(glob length × subject length).
+ */
+export function compileGlob(glob: string, options: GlobOptions = {}): Matcher {
   if (typeof glob !== 'string' || glob.length === 0) throw new AvfsError('INVALID_ARGUMENT', 'empty glob pattern', { pattern: glob });
   if (glob.includes('\0')) throw new AvfsError('INVALID_ARGUMENT', 'glob pattern contains a NUL byte', { pattern: glob });
-  try {
-    return compileRegExp(`^${compile(glob, 0, glob.length, options.words === true)}$`, options.nocase ? 'iu' : 'u');
-  } catch (err) {
-    // An unknown POSIX class (compile), or what compile leaves to the RegExp engine to reject: a
-    // reversed range such as `[z-a]`, or a glob too large to compile.
-    throw invalidPattern('glob pattern', glob, err);
+  if (glob.length > MAX_GLOB_LENGTH) {
+    throw new AvfsError('INVALID_PATTERN', `glob pattern ${quotePattern(glob)} is too large (the limit is ${MAX_GLOB_LENGTH.toLocaleString('en-US')} characters)`, { reason: 'too_large', length: glob.length });
   }
+  const chars = Array.from(glob); // code points: a character outside the BMP is one, as a subject's is
+  const words = options.words === true;
+  let pattern: Item[];
+  try {
+    pattern = parse(chars, 0, chars.length, words);
+  } catch (err) {
+    if (err instanceof RangeError) throw new AvfsError('INVALID_PATTERN', `glob pattern ${quotePattern(glob)} nests braces too deeply`, { reason: 'too_large', length: glob.length });
+    throw new AvfsError('INVALID_PATTERN', `invalid glob pattern ${quotePattern(glob)}: ${err instanceof Error ? err.message : String(err)}`, { pattern: glob });
+  }
+  return new Automaton(pattern, options.nocase === true);
 }
 
 /** Escapes every glob character in `s`, so it matches only itself (e.g. a directory prefix). */
@@ -103,93 +123,149 @@ export function hasGlobSyntax(s: string): boolean {
   return /[*?[{\\]/.test(s);
 }
 
-/** Compiles glob[start, end) to regex source; `words`: `/` is an ordinary character. */
-function compile(glob: string, start: number, end: number, words: boolean): string {
-  let out = '';
+/** One code point's test: a literal, `?`, a class. */
+type CharTest = (cp: number) => boolean;
+
+/** A parsed glob: a sequence of these, each matching a run of the subject. */
+type Item =
+  | { kind: 'char'; test: CharTest } // one character passing the test
+  | { kind: 'star'; test: CharTest } // any run of characters passing the test (`*`, `**`)
+  | { kind: 'dirs' } // `**/`: zero or more whole directories
+  | { kind: 'below' } // a trailing `/**`: nothing, or `/` and anything (the directory itself or what is below it)
+  | { kind: 'alt'; alternatives: Item[][] }; // `{a,b}`
+
+const SLASH = 0x2f;
+const anyChar: CharTest = () => true;
+const notSlash: CharTest = (cp) => cp !== SLASH;
+const literal = (c: number): CharTest => (cp) => cp === c;
+
+/** Parses glob[start, end) (code points); `words`: `/` is an ordinary character. */
+function parse(glob: readonly string[], start: number, end: number, words: boolean): Item[] {
+  const items: Item[] = [];
+  const char = (test: CharTest) => items.push({ kind: 'char', test });
   let i = start;
   while (i < end) {
     const c = glob[i]!;
     if (c === '\\') {
       // A trailing backslash is a literal backslash.
-      out += escapeRegex(i + 1 < end ? glob[i + 1]! : '\\');
+      char(literal((i + 1 < end ? glob[i + 1]! : '\\').codePointAt(0)!));
       i += 2;
     } else if (c === '*') {
       let j = i;
       while (j < end && glob[j] === '*') j++;
+      const segStart = i === start || glob[i - 1] === '/';
+      const segEnd = j === end || glob[j] === '/';
       if (words) {
-        out += '.*';
-      } else if (j - i >= 2) {
-        const segStart = i === start || glob[i - 1] === '/';
-        const segEnd = j === end || glob[j] === '/';
-        if (segStart && segEnd && j < end) {
-          // `**/` : zero or more whole directories.
-          out += '(?:[^/]*/)*';
-          j++; // the slash is part of the group
-        } else if (segStart && segEnd && i > start) {
-          // trailing `/**`: the directory itself (drop the slash already emitted) or anything below.
-          out = out.slice(0, -1) + '(?:/.*)?';
-        } else {
-          out += '.*';
-        }
+        items.push({ kind: 'star', test: anyChar });
+      } else if (j - i < 2) {
+        items.push({ kind: 'star', test: notSlash });
+      } else if (segStart && segEnd && j < end) {
+        items.push({ kind: 'dirs' });
+        j++; // the slash is part of it
+      } else if (segStart && segEnd && i > start) {
+        items.pop(); // the slash before it: `/build/**` matches /build itself
+        items.push({ kind: 'below' });
       } else {
-        out += '[^/]*';
+        items.push({ kind: 'star', test: anyChar });
       }
       i = j;
     } else if (c === '?') {
-      out += words ? '.' : '[^/]';
+      char(words ? anyChar : notSlash);
       i++;
     } else if (c === '[') {
       const close = classEnd(glob, i, end);
       if (close === -1) {
-        out += '\\[';
+        char(literal(0x5b));
         i++;
         continue;
       }
-      out += compileClass(glob.slice(i + 1, close), words);
+      char(parseClass(glob.slice(i + 1, close), words));
       i = close + 1;
     } else if (c === '{') {
       const close = braceEnd(glob, i, end);
       if (close === -1) {
-        out += '\\{';
+        char(literal(0x7b));
         i++;
         continue;
       }
-      const alternatives = splitTopLevel(glob, i + 1, close).map(([s, e]) => compile(glob, s, e, words));
-      out += `(?:${alternatives.join('|')})`;
+      items.push({ kind: 'alt', alternatives: splitTopLevel(glob, i + 1, close).map(([s, e]) => parse(glob, s, e, words)) });
       i = close + 1;
     } else {
-      out += escapeRegex(c);
+      char(literal(c.codePointAt(0)!));
       i++;
     }
   }
-  return out;
+  return items;
 }
 
-/** POSIX character classes (`[[:alpha:]]`) as RegExp class contents, ASCII meanings. */
-const POSIX_CLASSES: Record<string, string> = {
-  alpha: 'A-Za-z',
-  digit: '0-9',
-  alnum: 'A-Za-z0-9',
-  upper: 'A-Z',
-  lower: 'a-z',
-  space: ' \\t\\n\\r\\f\\v',
-  blank: ' \\t',
-  punct: '!-\\/:-@\\[-`{-~',
-  xdigit: '0-9A-Fa-f',
-  cntrl: '\\x00-\\x1f\\x7f',
-  print: ' -~',
-  graph: '!-~',
+/** POSIX character classes (`[[:alpha:]]`) as code point ranges, ASCII meanings. */
+const POSIX_CLASSES: Record<string, Array<[number, number]>> = {
+  alpha: [[0x41, 0x5a], [0x61, 0x7a]],
+  digit: [[0x30, 0x39]],
+  alnum: [[0x30, 0x39], [0x41, 0x5a], [0x61, 0x7a]],
+  upper: [[0x41, 0x5a]],
+  lower: [[0x61, 0x7a]],
+  space: [[0x09, 0x0d], [0x20, 0x20]],
+  blank: [[0x09, 0x09], [0x20, 0x20]],
+  punct: [[0x21, 0x2f], [0x3a, 0x40], [0x5b, 0x60], [0x7b, 0x7e]],
+  xdigit: [[0x30, 0x39], [0x41, 0x46], [0x61, 0x66]],
+  cntrl: [[0x00, 0x1f], [0x7f, 0x7f]],
+  print: [[0x20, 0x7e]],
+  graph: [[0x21, 0x7e]],
 };
 
 /** Length of the POSIX class `[:name:]` starting at glob[i], or 0 when there is none. */
-function posixClassLength(glob: string, i: number, end: number): number {
+function posixClassLength(glob: readonly string[], i: number, end: number): number {
   if (glob[i] !== '[' || glob[i + 1] !== ':') return 0;
-  const m = /^\[:([a-z]*):\]/.exec(glob.slice(i, end));
-  return m ? m[0].length : 0;
+  let j = i + 2;
+  while (j < end && /^[a-z]$/.test(glob[j]!)) j++;
+  return glob[j] === ':' && glob[j + 1] === ']' && j + 1 < end ? j + 2 - i : 0;
+}
+
+/** The test of a class's body (what is between `[` and `]`). */
+function parseClass(body: readonly string[], words: boolean): CharTest {
+  let negate = false;
+  let i = 0;
+  if (body[0] === '!' || body[0] === '^') {
+    negate = true;
+    i = 1;
+  }
+  const ranges: Array<[number, number]> = [];
+  // A member that may start a range: the last single character, unless a range or a POSIX class came after it.
+  let rangeStart: number | undefined;
+  for (; i < body.length; i++) {
+    const posix = posixClassLength(body, i, body.length);
+    if (posix > 0) {
+      const name = body.slice(i + 2, i + posix - 2).join('');
+      const members = POSIX_CLASSES[name];
+      if (members === undefined) throw new Error(`unknown character class [:${name}:] (known: ${Object.keys(POSIX_CLASSES).join(', ')})`);
+      ranges.push(...members);
+      i += posix - 1;
+      rangeStart = undefined; // `[[:digit:]-z]`: a `-` after a POSIX class starts no range
+      continue;
+    }
+    if (body[i] === '-' && rangeStart !== undefined && i + 1 < body.length && posixClassLength(body, i + 1, body.length) === 0) {
+      const escaped = body[i + 1] === '\\' && i + 2 < body.length;
+      const last = body[escaped ? i + 2 : i + 1]!.codePointAt(0)!;
+      if (last < rangeStart) throw new Error('range out of order in character class');
+      ranges[ranges.length - 1] = [rangeStart, last];
+      i += escaped ? 2 : 1;
+      rangeStart = undefined; // `[a-c-e]`: the second `-` is literal
+      continue;
+    }
+    if (body[i] === '\\' && i + 1 < body.length) i++;
+    const cp = body[i]!.codePointAt(0)!;
+    ranges.push([cp, cp]);
+    rangeStart = cp;
+  }
+  const inSet = (cp: number) => ranges.some(([lo, hi]) => cp >= lo && cp <= hi);
+  if (words) return negate ? (cp) => !inSet(cp) : inSet;
+  // In a path a class never matches the separator, negated or not.
+  return negate ? (cp) => cp !== SLASH && !inSet(cp) : (cp) => cp !== SLASH && inSet(cp);
 }
 
 /** Index of the `]` closing the class opened at `open`, or -1. A `]` right after `[` or `[!` is literal. */
-function classEnd(glob: string, open: number, end: number): number {
+function classEnd(glob: readonly string[], open: number, end: number): number {
   let i = open + 1;
   if (glob[i] === '!' || glob[i] === '^') i++;
   if (glob[i] === ']') i++;
@@ -202,43 +278,8 @@ function classEnd(glob: string, open: number, end: number): number {
   return -1;
 }
 
-function compileClass(body: string, words: boolean): string {
-  let negate = false;
-  let i = 0;
-  if (body[0] === '!' || body[0] === '^') {
-    negate = true;
-    i = 1;
-  }
-  let set = '';
-  let afterPosix = false; // `[[:digit:]-x]`: a `-` after a POSIX class starts no range
-  for (; i < body.length; i++) {
-    const c = body[i]!;
-    const wasPosix = afterPosix;
-    afterPosix = false;
-    const posix = posixClassLength(body, i, body.length);
-    if (posix > 0) {
-      const name = body.slice(i + 2, i + posix - 2);
-      const members = POSIX_CLASSES[name];
-      if (members === undefined) throw new Error(`unknown character class [:${name}:] (known: ${Object.keys(POSIX_CLASSES).join(', ')})`);
-      set += members;
-      i += posix - 1;
-      afterPosix = true;
-    } else if (c === '\\' && i + 1 < body.length) {
-      const next = body[++i]!;
-      set += /[\\\]^[-]/.test(next) ? '\\' + next : next;
-    } else if (c === '-' && set.length > 0 && i + 1 < body.length && !wasPosix) {
-      set += '-';
-    } else {
-      set += /[\\\]^[-]/.test(c) ? '\\' + c : c;
-    }
-  }
-  if (words) return negate ? `[^${set}]` : `[${set}]`;
-  // In a path a class never matches the separator, negated or not.
-  return negate ? `[^/${set}]` : `(?:(?!/)[${set}])`;
-}
-
 /** Index of the `}` closing the brace opened at `open` (nesting and escapes respected), or -1. */
-function braceEnd(glob: string, open: number, end: number): number {
+function braceEnd(glob: readonly string[], open: number, end: number): number {
   let depth = 0;
   for (let i = open; i < end; i++) {
     const c = glob[i];
@@ -253,7 +294,7 @@ function braceEnd(glob: string, open: number, end: number): number {
 }
 
 /** Splits glob[start, end) at commas that are not nested in braces or classes. */
-function splitTopLevel(glob: string, start: number, end: number): Array<[number, number]> {
+function splitTopLevel(glob: readonly string[], start: number, end: number): Array<[number, number]> {
   const parts: Array<[number, number]> = [];
   let depth = 0;
   let from = start;
@@ -273,3 +314,165 @@ function splitTopLevel(glob: string, start: number, end: number): Array<[number,
   parts.push([from, end]);
   return parts;
 }
+
+// ---- matching ---------------------------------------------------------------------------------
+
+const CHAR = 0;
+const SPLIT = 1;
+const MATCH = 2;
+
+/** A code point's other case, when it has one of a single code point (what a case-insensitive match also accepts). */
+function otherCases(cp: number): [number, number] {
+  const c = String.fromCodePoint(cp);
+  const lower = c.toLowerCase().codePointAt(0)!;
+  const upper = c.toUpperCase().codePointAt(0)!;
+  return [String.fromCodePoint(lower) === c.toLowerCase() ? lower : cp, String.fromCodePoint(upper) === c.toUpperCase() ? upper : cp];
+}
+
+/** A set of automaton states the subject can be in, with the sets it moves to, by code point, once computed. */
+interface StateSet {
+  readonly states: Int32Array;
+  readonly accepts: boolean;
+  readonly next: Map<number, StateSet>;
+}
+
+/**
+ * A glob as a nondeterministic automaton: CHAR states consume one code point passing their test,
+ * SPLIT states lead to two states without consuming, MATCH accepts. `test` follows the set of
+ * states the subject can be in, one code point at a time, so no state is visited twice per step.
+ * The sets met and their moves are kept (a deterministic automaton built as it is used, as RE2
+ * does): a name is then one map lookup per character, as fast as a RegExp on the usual globs.
+ */
+class Automaton implements Matcher {
+  private readonly kind: number[] = [];
+  private readonly tests: CharTest[] = [];
+  private readonly out1: number[] = [];
+  private readonly out2: number[] = [];
+  private readonly nocase: boolean;
+  private startSet: StateSet;
+  private readonly sets = new Map<string, StateSet>();
+  // Scratch space of a move: the step each state was last added at, and the states pending.
+  private readonly addedAt: Float64Array;
+  private readonly pending: Int32Array;
+  private step = 0;
+
+  constructor(pattern: Item[], nocase: boolean) {
+    this.nocase = nocase;
+    const start = this.sequence(pattern, this.state(MATCH, anyChar, -1, -1));
+    this.addedAt = new Float64Array(this.kind.length).fill(-1);
+    this.pending = new Int32Array(2 * this.kind.length + 1); // each SPLIT pushes two: no state is pushed more often than it is led to
+    const first: number[] = [];
+    this.add(first, start, ++this.step);
+    this.startSet = this.intern(first);
+  }
+
+  test(subject: string): boolean {
+    let set = this.startSet;
+    for (let i = 0; i < subject.length && set.states.length > 0; i++) {
+      const cp = subject.codePointAt(i)!;
+      if (cp > 0xffff) i++;
+      set = set.next.get(cp) ?? this.move(set, cp);
+    }
+    return set.accepts;
+  }
+
+  private state(kind: number, test: CharTest, out1: number, out2: number): number {
+    this.kind.push(kind);
+    this.tests.push(test);
+    this.out1.push(out1);
+    this.out2.push(out2);
+    return this.kind.length - 1;
+  }
+
+  /** The states of `items` followed by `next`, built back to front; returns the first. */
+  private sequence(items: Item[], next: number): number {
+    for (let k = items.length - 1; k >= 0; k--) next = this.item(items[k]!, next);
+    return next;
+  }
+
+  private item(item: Item, next: number): number {
+    switch (item.kind) {
+      case 'char':
+        return this.state(CHAR, item.test, next, -1);
+      case 'star':
+        return this.loop(item.test, next);
+      case 'dirs': {
+        // ([^/]*/)*
+        const again = this.state(SPLIT, anyChar, -1, next);
+        this.out1[again] = this.loop(notSlash, this.state(CHAR, literal(SLASH), again, -1));
+        return again;
+      }
+      case 'below':
+        // (/.*)?
+        return this.state(SPLIT, anyChar, next, this.state(CHAR, literal(SLASH), this.loop(anyChar, next), -1));
+      case 'alt': {
+        let first = this.sequence(item.alternatives[item.alternatives.length - 1]!, next);
+        for (let k = item.alternatives.length - 2; k >= 0; k--) first = this.state(SPLIT, anyChar, this.sequence(item.alternatives[k]!, next), first);
+        return first;
+      }
+    }
+  }
+
+  /** Any run of characters passing `test`, then `next`. */
+  private loop(test: CharTest, next: number): number {
+    const again = this.state(SPLIT, anyChar, -1, next);
+    this.out1[again] = this.state(CHAR, test, again, -1);
+    return again;
+  }
+
+  /** The set `set` moves to on `cp`, computed and remembered. */
+  private move(set: StateSet, cp: number): StateSet {
+    const step = ++this.step;
+    const reached: number[] = [];
+    for (const s of set.states) if (this.kind[s] === CHAR && this.passes(s, cp)) this.add(reached, this.out1[s]!, step);
+    // A subject of many distinct characters against a glob of many states could remember without
+    // bound: past a few thousand sets, start over (the sets are found again as they are needed).
+    if (this.sets.size >= MAX_REMEMBERED_SETS) {
+      this.sets.clear();
+      this.startSet = this.intern([...this.startSet.states]);
+    }
+    const target = this.intern(reached);
+    set.next.set(cp, target);
+    return target;
+  }
+
+  private passes(state: number, cp: number): boolean {
+    const test = this.tests[state]!;
+    if (test(cp)) return true;
+    if (!this.nocase) return false;
+    const [lower, upper] = otherCases(cp);
+    return test(lower) || test(upper);
+  }
+
+  /** Adds `state` and every state it leads to without consuming to `set`, once per `step`. */
+  private add(set: number[], state: number, step: number): void {
+    const pending = this.pending;
+    let top = 0;
+    pending[top++] = state;
+    while (top > 0) {
+      const s = pending[--top]!;
+      if (this.addedAt[s] === step) continue;
+      this.addedAt[s] = step;
+      if (this.kind[s] === SPLIT) {
+        pending[top++] = this.out2[s]!;
+        pending[top++] = this.out1[s]!;
+      } else {
+        set.push(s);
+      }
+    }
+  }
+
+  /** The one StateSet of these states. */
+  private intern(states: number[]): StateSet {
+    states.sort((x, y) => x - y);
+    const key = states.join(',');
+    let set = this.sets.get(key);
+    if (set === undefined) {
+      set = { states: Int32Array.from(states), accepts: states.some((s) => this.kind[s] === MATCH), next: new Map() };
+      this.sets.set(key, set);
+    }
+    return set;
+  }
+}
+
+const MAX_REMEMBERED_SETS = 4096;

@@ -1,7 +1,7 @@
 import { totalmem } from 'node:os';
 import { z } from 'zod/v3';
 import { AvfsError } from '../errors.js';
-import { compileRegExp, globToRegExp, invalidPattern } from '../core/glob.js';
+import { compileGlob, compileRegExp, invalidPattern, type Matcher } from '../core/glob.js';
 import { commandsOf, programName, quoteArgv, subcommandOf, UNLISTED_EXPANSION, type SimpleCommand } from './command-line.js';
 import { DEFAULT_RULES } from './default-policy.js';
 import { avfsArgv, avfsBeyondContent, avfsWords, changesAvfsEnvironment } from './avfs-inside.js';
@@ -78,7 +78,7 @@ export type PolicyAction = (typeof ACTIONS)[number];
 export type Category = (typeof CATEGORIES)[number];
 
 /** Compiled patterns, shared by every evaluation in the process. */
-const compiled = new Map<string, RegExp>();
+const compiled = new Map<string, Matcher>();
 
 const SEVERITY: Record<PolicyAction, number> = { allow: 0, allow_with_checkpoint: 1, require_approval: 2, deny: 3 };
 const CATEGORY_WEIGHT: Record<Category, number> = { read_only: 0, mutating: 1, networked: 2, interactive: 3, destructive: 4, host_escape_risk: 5 };
@@ -279,11 +279,11 @@ function patternsOf(rule: Rule): string[] {
 // ---- patterns ---------------------------------------------------------------------------------
 
 /**
- * A glob or `/regex/flags` as a RegExp anchored to the whole word, compiled by core/glob.ts. For
- * host paths (`pathMode`), `*` stays inside one path component and `**` crosses them (as a whole
+ * A glob (core/glob.ts), matched against the whole word, or a `/regex/flags` RegExp, which
+ * matches where its author anchors it. For host paths (`pathMode`), `*` stays inside one path component and `**` crosses them (as a whole
  * segment also zero of them: `/tmp/**` covers `/tmp`); for words, `/` is an ordinary character.
  */
-export function compilePattern(pattern: string, pathMode: boolean): RegExp {
+export function compilePattern(pattern: string, pathMode: boolean): Matcher {
   const key = `${pathMode ? 'p' : 'w'}:${pattern}`;
   let re = compiled.get(key);
   if (re) return re;
@@ -294,7 +294,7 @@ export function compilePattern(pattern: string, pathMode: boolean): RegExp {
       // `/^push$/g` would match every other command. A whole-word test needs neither.
       re = compileRegExp(regex[1]!, regex[2]!.replace(/[gy]/g, ''));
     } else {
-      re = globToRegExp(pattern, { words: !pathMode });
+      re = compileGlob(pattern, { words: !pathMode });
     }
   } catch (err) {
     if (err instanceof AvfsError) throw err; // core/glob's INVALID_PATTERN already names the pattern

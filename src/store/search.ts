@@ -2,7 +2,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { SqliteError } from 'better-sqlite3';
 import { AvfsError } from '../errors.js';
 import { basename, descendantRange, isWithin } from '../core/paths.js';
-import { compileRegExp } from '../core/glob.js';
+import { compileRegExp, type Matcher } from '../core/glob.js';
 import { LiteralText, looksBinary, SNIFF_BYTES } from '../core/text.js';
 import { contentChunks, readContent } from './blobs.js';
 import { pathsWithMeta, pathsWithTag } from './annotations.js';
@@ -353,9 +353,9 @@ function scanContent(store: Store, hash: string, size: number, options: GrepOpti
 export interface FindFilter {
   type?: EntryType;
   /** Matched against the entry's name (find -name). */
-  name?: RegExp;
+  name?: Matcher;
   /** Matched against the entry's whole vault path (find -path). */
-  path?: RegExp;
+  path?: Matcher;
   minSize?: number;
   maxSize?: number;
   /** Only entries modified after this time (epoch ms). */

@@ -16,7 +16,7 @@ import { compilePattern } from '../../src/api/search.js';
 import { contentInfo, INLINE_MAX } from '../../src/store/blobs.js';
 import { splitContent } from '../../src/core/cdc.js';
 import { SNIFF_BYTES } from '../../src/core/text.js';
-import { globToRegExp } from '../../src/core/glob.js';
+import { compileGlob } from '../../src/core/glob.js';
 import { tempDir, errorCode, openTempStore, seededRandom } from '../helpers.js';
 
 const actor = { source: 'sdk' as const };
@@ -558,14 +558,14 @@ describe('find', () => {
   });
 
   it('by name, case-insensitive name, path glob and type', () => {
-    expect(find({ name: globToRegExp('*.ts') })).toEqual(['/src/app.ts', '/src/lib/util.ts']);
-    expect(find({ name: globToRegExp('*.md', { nocase: true }) })).toEqual(['/notes.MD', '/src/lib/README.md']);
-    expect(find({ path: globToRegExp('/src/**/*.{ts,md}') })).toEqual(['/src/app.ts', '/src/lib/README.md', '/src/lib/util.ts']);
+    expect(find({ name: compileGlob('*.ts') })).toEqual(['/src/app.ts', '/src/lib/util.ts']);
+    expect(find({ name: compileGlob('*.md', { nocase: true }) })).toEqual(['/notes.MD', '/src/lib/README.md']);
+    expect(find({ path: compileGlob('/src/**/*.{ts,md}') })).toEqual(['/src/app.ts', '/src/lib/README.md', '/src/lib/util.ts']);
     expect(find({ type: 'd' })).toEqual(['/src', '/src/lib']);
     expect(find({ type: 'l' })).toEqual(['/app-link']);
     expect(find({}, '/src/lib')).toEqual(['/src/lib/README.md', '/src/lib/util.ts']);
     expect(find({}, '/src/app.ts')).toEqual(['/src/app.ts']);
-    expect(find({ name: globToRegExp('*.md') }, '/src/app.ts')).toEqual([]);
+    expect(find({ name: compileGlob('*.md') }, '/src/app.ts')).toEqual([]);
   });
 
   it('by size, depth, modification time, and with a limit', () => {
