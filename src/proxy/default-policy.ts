@@ -34,7 +34,8 @@ export const DEFAULT_RULES: PolicyRule[] = [
     name: 'host-disk-listing',
     program: 'fdisk',
     // -l/-x list and exit whatever else is given (fdisk's list-only mode); clustered with other flags too (not after -u or -c, whose value they would be).
-    args_any: ['/^-[BhsvVx]*[lx][BhlsvVx]*([cLu].*)?$/', '--list', '--list-details'],
+    // The first run of flags holds no l or x, so the regex cannot split a cluster two ways: an argument is judged in time linear in its length.
+    args_any: ['/^-[BhsvV]*[lx][BhlsvVx]*([cLu].*)?$/', '--list', '--list-details'],
     action: 'allow',
     categories: ['read_only'],
     reason: 'lists partition tables; changes nothing',
@@ -183,7 +184,8 @@ export const DEFAULT_RULES: PolicyRule[] = [
     name: 'rm-recursive',
     program: ['rm'],
     // GNU getopt takes any unambiguous prefix of a long option: --r, --rec … mean --recursive.
-    args_any: ['/^-[A-Za-z]*[rR][A-Za-z]*$/', '/^--r(e(c(u(r(s(i(ve?)?)?)?)?)?)?)?$/'],
+    // The letters before the first r or R exclude it, so a cluster is read one way only (linear time).
+    args_any: ['/^-[A-QS-Za-qs-z]*[rR][A-Za-z]*$/', '/^--r(e(c(u(r(s(i(ve?)?)?)?)?)?)?)?$/'],
     action: 'allow_with_checkpoint',
     categories: ['destructive'],
     reason: 'recursive removal: a checkpoint is taken first so `proxy undo` can restore the tree',

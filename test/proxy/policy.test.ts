@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { commandsOf, parseShell } from '../../src/proxy/command-line.js';
-import { DEFAULT_POLICY, effectiveRules, evaluatePolicy, parsePolicy, childEnv, type PathContext } from '../../src/proxy/policy.js';
+import { DEFAULT_POLICY, compilePattern, effectiveRules, evaluatePolicy, parsePolicy, childEnv, type PathContext } from '../../src/proxy/policy.js';
 import { DEFAULT_RULES } from '../../src/proxy/default-policy.js';
 import { AvfsError } from '../../src/errors.js';
 
@@ -599,6 +599,27 @@ describe('default policy', () => {
     }
     for (const argv of [['losetup', '/dev/loop0', 'file'], ['losetup', '-f', 'file'], ['losetup', '-l', '/dev/loop0', 'file'], ['losetup', '-D'], ['losetup', '-lD'], ['losetup', '-d', '/dev/loop0'], ['losetup', '-a', '-d', '/dev/loop0']]) {
       expect(decide(argv, DEFAULT_POLICY, sandboxed), argv.join(' ')).toMatchObject({ action: 'deny', rule: 'host-system' });
+    }
+  });
+
+  it('judges an argument the agent writes in time linear in its length (no regex of the default policy backtracks on it)', { timeout: 60_000 }, () => {
+    // An argument may be 128 KiB. `-[BhsvVx]*[lx][BhlsvVx]*$` could split `-xxxx…x!` two ways at
+    // every x: 19 s for one such argument here, with eight of them in one command well past this
+    // test's timeout. Each built-in regex meets arguments made of its own characters.
+    const sandboxed = { ...ctx, sandboxed: true };
+    const long = (c: string) => c.repeat(128 * 1024);
+    const eight = (arg: string) => Array.from({ length: 8 }, () => arg);
+    expect(decide(['fdisk', ...eight(`-${long('x')}`)], DEFAULT_POLICY, sandboxed)).toMatchObject({ action: 'allow', rule: 'host-disk-listing' });
+    expect(decide(['fdisk', ...eight(`-${long('x')}!`), '/dev/sda'], DEFAULT_POLICY, sandboxed)).toMatchObject({ action: 'deny', rule: 'host-disk' });
+    expect(decide(['rm', ...eight(`-${long('R')}`)], DEFAULT_POLICY, sandboxed)).toMatchObject({ action: 'allow_with_checkpoint', rule: 'rm-recursive' });
+    expect(decide(['rm', ...eight(`-${long('R')}!`)], DEFAULT_POLICY, sandboxed).rule).not.toBe('rm-recursive');
+    const regexes = DEFAULT_RULES.flatMap((r) => [r.program, r.subcommand, r.args_any, r.args_all, r.args_none].flat()).filter((p): p is string => typeof p === 'string' && /^\/.+\/[a-z]*$/.test(p));
+    expect(regexes.length).toBeGreaterThan(10);
+    for (const pattern of regexes) {
+      const source = /^\/(.+)\/[a-z]*$/.exec(pattern)![1]!;
+      for (const c of new Set([...source.replace(/\\./g, ''), 'x', '-', '/'])) {
+        for (const affix of ['', '-', '--', '!', '\n']) compilePattern(pattern, false).test(`${affix}${long(c)}${affix}`);
+      }
     }
   });
 
