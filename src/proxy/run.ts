@@ -74,7 +74,8 @@ export interface ExecRequest {
   /**
    * The caller is the agent the boundary holds (the MCP server's calls), not the person who set
    * the policy: it may not approve its own command, widen the network past the policy's, run
-   * longer than the policy's timeout, or go without a checkpoint the policy asks for (agentLimits).
+   * longer than the policy's timeout, raise a limit, or go without a checkpoint the policy asks
+   * for (agentLimits).
    */
   agent?: boolean;
 }
@@ -194,8 +195,10 @@ function resolveCwd(fs: VaultFs, input: string | undefined, layout: SandboxLayou
 
 /**
  * What an agent's request (ExecRequest.agent) asks beyond the policy, or null: a network wider
- * than the policy's, a timeout longer than the policy's (0 is none), or no checkpoint where the
- * decision or the policy takes one. The policy is the person's word; an agent only tightens it.
+ * than the policy's, a timeout or a SIGTERM-to-SIGKILL grace longer than the policy's (a timeout
+ * of 0 is none), more output kept, a sandbox limit raised or removed (null), or no checkpoint
+ * where the decision or the policy takes one. The policy is the person's word; an agent only
+ * tightens it.
  */
 function agentLimits(request: ExecRequest, policy: Policy, decision: Decision, sandboxed: boolean): { option: string; message: string } | null {
   if (request.network === 'host' && policy.sandbox.network !== 'host') {
@@ -203,6 +206,23 @@ function agentLimits(request: ExecRequest, policy: Policy, decision: Decision, s
   }
   if (request.timeoutMs !== undefined && (request.timeoutMs === 0 || request.timeoutMs > policy.timeout_ms)) {
     return { option: 'timeout_ms', message: `an agent cannot run a command longer than the policy's timeout_ms (${policy.timeout_ms} ms; asked ${request.timeoutMs === 0 ? 'no timeout' : `${request.timeoutMs} ms`})` };
+  }
+  if (request.killAfterMs !== undefined && request.killAfterMs > policy.kill_after_ms) {
+    return { option: 'kill_after_ms', message: `an agent cannot give a command longer than the policy's kill_after_ms (${policy.kill_after_ms} ms) between SIGTERM and SIGKILL (asked ${request.killAfterMs} ms)` };
+  }
+  if (request.maxOutputBytes !== undefined && request.maxOutputBytes > policy.max_output_bytes) {
+    return { option: 'max_output_bytes', message: `an agent cannot keep more output than the policy's max_output_bytes (${policy.max_output_bytes}; asked ${request.maxOutputBytes})` };
+  }
+  const limits = policy.sandbox.limits;
+  for (const [option, asked, allowed] of [
+    ['max_processes', request.maxProcesses, limits.max_processes],
+    ['max_file_size', request.maxFileSize, limits.max_file_size],
+    ['memory', request.memory, limits.memory],
+  ] as const) {
+    // undefined: the policy's limit applies; null: none.
+    if (asked !== undefined && allowed !== null && (asked === null || asked > allowed)) {
+      return { option, message: `an agent cannot raise the sandbox's ${option} limit: the policy says ${allowed}, asked ${asked === null ? 'no limit' : asked} (a person sets sandbox.limits in the policy, or runs avfs proxy exec with the option)` };
+    }
   }
   if (request.checkpoint === false && (decision.action === 'allow_with_checkpoint' || policy.auto_checkpoint)) {
     return { option: 'checkpoint', message: `an agent cannot skip the checkpoint the policy takes before this command (rule ${decision.rule})` };

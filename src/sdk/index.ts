@@ -308,8 +308,9 @@ export interface ProxyExecOptions {
   signal?: AbortSignal;
   /**
    * The call is the agent's own, not the person's who set the policy (as the MCP server's are):
-   * `approve` is ignored, and a wider `network`, a longer `timeoutMs` (or 0) than the policy's,
-   * or `checkpoint: false` where the policy takes one is DENIED.
+   * `approve` is ignored, and a wider `network`, a longer `timeoutMs` (or 0) or `killAfterMs`
+   * than the policy's, a limit above the policy's or none (null), or `checkpoint: false` where the
+   * policy takes one is DENIED (rule `agent-limits`).
    */
   agent?: boolean;
 }

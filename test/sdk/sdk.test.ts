@@ -524,6 +524,32 @@ describe('SDK: the CLI scenarios in-process', () => {
     expect(avfs.audit().filter((r) => r.op.startsWith('proxy.'))).toEqual([]);
   });
 
+  it("proxyExec with agent: true cannot raise or remove the policy's limits (DENIED, agent-limits); within them it runs", async () => {
+    avfs.policySet({ kill_after_ms: 1000, sandbox: { limits: { max_processes: 64, max_file_size: 1 << 20, memory: 256 << 20 } } });
+    const beyond: Array<[Parameters<AVFS['proxyExec']>[2], string]> = [
+      [{ killAfterMs: 1001 }, 'kill_after_ms'],
+      [{ maxProcesses: 65 }, 'max_processes'],
+      [{ maxProcesses: null }, 'max_processes'],
+      [{ maxFileSize: (1 << 20) + 1 }, 'max_file_size'],
+      [{ maxFileSize: null }, 'max_file_size'],
+      [{ memory: 512 << 20 }, 'memory'],
+      [{ memory: null }, 'memory'],
+    ];
+    for (const [options, option] of beyond) {
+      const err = await avfs.proxyExec('sh', ['-c', 'echo ran > /ran.txt'], { ...options, agent: true }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err, JSON.stringify(options)).toBeInstanceOf(AvfsError);
+      expect([(err as AvfsError).code, (err as AvfsError).data], JSON.stringify(options)).toEqual(['DENIED', expect.objectContaining({ option, rule: 'agent-limits' })]);
+    }
+    expect(avfs.exists('/ran.txt')).toBe(false);
+    // A person (no agent flag) may; an agent may tighten them.
+    const tighter = await avfs.proxyExec('sh', ['-c', 'echo ran > /ran.txt'], { killAfterMs: 500, maxProcesses: 32, maxFileSize: 1 << 19, memory: 128 << 20, mode: 'copy', agent: true });
+    expect(tighter.exitCode).toBe(0);
+    expect(avfs.read('/ran.txt', 'utf8')).toBe('ran\n');
+  });
+
   it('bad arguments from JavaScript are coded errors: write content, log limit, gc grace', () => {
     avfs.write('/a.txt', 'one');
     avfs.write('/a.txt', 'two');
