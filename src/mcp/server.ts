@@ -24,7 +24,7 @@ export interface McpServerOptions {
  * share the store's connection). Returns the server and `close`, which releases the store.
  */
 export function createAvfsMcpServer(options: McpServerOptions): { server: McpServer; tools: string[]; vault: string | undefined; close: () => void } {
-  const base = new AVFS({ home: options.home, vault: options.vault });
+  const base = new AVFS({ home: options.home, vault: options.vault }, 'mcp');
   let vault: string | undefined;
   try {
     vault = base.vault; // resolved now and kept
@@ -32,7 +32,7 @@ export function createAvfsMcpServer(options: McpServerOptions): { server: McpSer
     // None in use yet (or $AVFS_VAULT is invalid): the first call that needs one says so, and the
     // vault resolved then (or made by vault_create) is kept.
   }
-  const avfsFor = (vault?: string) => (vault === undefined ? base : new AVFS({ home: base.home, vault }));
+  const avfsFor = (vault?: string) => (vault === undefined ? base : new AVFS({ home: base.home, vault }, 'mcp'));
   const release = (avfs: AVFS) => {
     if (avfs !== base) avfs.close();
   };

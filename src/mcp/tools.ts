@@ -452,7 +452,7 @@ const proxyTools: ToolSpec[] = [
     title: 'Undo an exec',
     description:
       "Put back what one proxy_exec changed, path by path (the exec needs the checkpoint taken before it). Refused with CONFLICT when someone else changed one of those paths since, unless force.",
-    input: { exec_id: z.string().describe('the exec_id proxy_exec returned'), force: z.boolean().default(false) },
+    input: { exec_id: z.string().describe('the exec_id proxy_exec returned'), force: z.boolean().default(false), vault: vault.describe("the vault the exec ran in (default: the server's vault)") },
     output: { exec_id: z.string(), vault: z.string(), changed_files: z.array(anyObject) },
     writes: true,
     destructive: true,

@@ -335,15 +335,16 @@ export class AVFS {
   private vaultName: string | undefined;
   /** The vault calls act on, once resolved (see `vault`). */
   private pinned: string | undefined;
-  private readonly actor: Actor = { source: 'sdk' };
+  private readonly actor: Actor;
 
   /**
    * Opens the home (created if missing). Throws INVALID_ARGUMENT for options that are not an
    * object or a `home` that is not a non-empty string, INVALID_NAME for a `vault` that is not a
    * valid vault name (the vault itself need not exist yet).
    */
-  constructor(options: AVFSOptions = {}) {
+  constructor(options: AVFSOptions = {}, /** @internal the door calls come through, as history and the audit record it (the MCP server's are `mcp`) */ source: 'sdk' | 'mcp' = 'sdk') {
     knownOptions('AVFS', options, { home: true, vault: true });
+    this.actor = { source };
     if (options.home !== undefined && (typeof options.home !== 'string' || options.home.trim() === '')) {
       throw new AvfsError('INVALID_ARGUMENT', `AVFS option home must be a non-empty string (a directory path), got ${JSON.stringify(options.home)}`, { option: 'home' });
     }

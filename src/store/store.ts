@@ -6,7 +6,7 @@ import { DEFAULT_VAULT, insertVault } from './vaults.js';
 
 /** Who made a change: recorded on every version and audit row. */
 export interface Actor {
-  source: 'cli' | 'mount' | 'proxy' | 'sdk';
+  source: 'cli' | 'mount' | 'proxy' | 'sdk' | 'mcp';
   execId?: string | null;
 }
 

@@ -329,6 +329,22 @@ describe('avfs mcp over stdio', () => {
     expect(undo.changed_files.map((c: any) => c.path)).toEqual(['/out.txt']);
     await fails(client, 'read', { path: '/out.txt' }, 'NOT_FOUND');
     await fails(client, 'proxy_exec', { argv: ['ls'], shell: 'ls' }, 'USAGE');
+    // An exec in a fork is undone there: proxy_undo names the vault, as proxy_exec did.
+    await ok(client, 'vault_fork', { target: 'proj-try' });
+    const tried = await ok(client, 'proxy_exec', { shell: 'echo t > /tried.txt', checkpoint: true, vault: 'proj-try' });
+    expect(await fails(client, 'proxy_undo', { exec_id: tried.exec_id }, 'INVALID_ARGUMENT')).toMatchObject({ vault: 'proj-try', named_vault: 'proj' });
+    expect(await ok(client, 'proxy_undo', { exec_id: tried.exec_id, vault: 'proj-try' })).toMatchObject({ vault: 'proj-try', changed_files: [expect.objectContaining({ path: '/tried.txt' })] });
+    await fails(client, 'read', { path: '/tried.txt', vault: 'proj-try' }, 'NOT_FOUND');
+  });
+
+  it("history and the audit name MCP's calls as source mcp", async () => {
+    const client = await connect();
+    await ok(client, 'write', { path: '/door.txt', content: 'via mcp' });
+    await ok(client, 'write', { path: '/door.txt', content: 'via mcp, in a fork', vault: (await ok(client, 'vault_fork', { target: 'proj-door' })).vault.name });
+    expect((await ok(client, 'log', { path: '/door.txt' })).versions.map((v: any) => v.source)).toEqual(['mcp']);
+    expect((await ok(client, 'log', { path: '/door.txt', vault: 'proj-door' })).versions.map((v: any) => v.source)).toEqual(['mcp', 'mcp']);
+    const audit = expectOk(await avfs(h.home, ['audit', '--vault', 'proj-door']));
+    expect(audit.records.find((r: any) => r.op === 'vault.fork')).toMatchObject({ source: 'mcp' });
   });
 
   it("proxy_exec is the agent's own call: it cannot approve its command or loosen the policy (network, timeout, checkpoint); each is DENIED and nothing runs", async () => {
@@ -682,7 +698,7 @@ describe('avfs mcp over stdio', () => {
       expect.soft(await same('read', { path: '/link.txt' }, ['cat', '/link.txt'])).toMatchObject({ path: '/src/a.txt', size: 4, content: 'one\n' });
       expect.soft(await same('tree', { path: '/dl' }, ['tree', '/dl'], ['mtime'])).toMatchObject({ path: '/src', files: 1 });
       expect.soft(await ok(client, 'ls', { path: '/dl' })).toMatchObject({ path: '/src', entries: [{ name: 'a.txt' }] });
-      // MCP's calls are the SDK's (source "sdk"), the CLI's are "cli".
+      // MCP's calls are source "mcp", the CLI's "cli".
       await same('checkpoint_save', { name: 'cp1', message: 'm' }, ['checkpoint', 'save', 'cp1', '-m', 'm'], ['created_at', 'duration_ms', 'source']);
       await same('checkpoint_list', {}, ['checkpoint', 'list'], ['created_at', 'source']);
       expect.soft(await same('vault_list', {}, ['vault', 'list'], ['created_at'])).toHaveProperty('current');

@@ -11,7 +11,7 @@ const TIME_HELP = 'an ISO date/time (2024-05-01, 2024-05-01T12:00:00Z) or a dura
  * JSON result (`--json`):
  *   count, truncated (older rows matched too; raise --limit or narrow --since),
  *   records: [{ id, at (ISO), vault (null for home-wide operations), op, source (cli | mount |
- *   proxy | sdk), exec_id, detail (object or null) }], oldest first.
+ *   proxy | sdk | mcp), exec_id, detail (object or null) }], oldest first.
  * `audit clear`: deleted, before (ISO).
  */
 const clear = new Command('clear')
