@@ -1,6 +1,8 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod/v3';
 import { AVFS } from '../sdk/index.js';
+import { AvfsError } from '../errors.js';
+import { Confinement } from './confine.js';
 import { registerFileResources } from './resources.js';
 import { toolError, toolOk } from './result.js';
 import { TOOLS, annotationsOf } from './tools.js';
@@ -12,6 +14,8 @@ export interface McpServerOptions {
   vault?: string;
   /** Serve only the tools that read (no write, edit, rm, checkpoint, exec, …). */
   readOnly?: boolean;
+  /** Reach only the server's vault and its forks (confine.ts); the vault must exist. */
+  confine?: boolean;
   version: string;
 }
 
@@ -32,7 +36,19 @@ export function createAvfsMcpServer(options: McpServerOptions): { server: McpSer
     // None in use yet (or $AVFS_VAULT is invalid): the first call that needs one says so, and the
     // vault resolved then (or made by vault_create) is kept.
   }
-  const avfsFor = (vault?: string) => (vault === undefined ? base : new AVFS({ home: base.home, vault }, 'mcp'));
+  let confinement: Confinement | undefined;
+  if (options.confine) {
+    if (vault === undefined) {
+      base.close();
+      throw new AvfsError('USAGE', 'avfs mcp --confine needs a vault to confine the agent to: give --vault (or $AVFS_VAULT, or choose one with avfs vault use)');
+    }
+    confinement = new Confinement(base, vault);
+  }
+  const avfsFor = (vault?: string) => {
+    if (vault === undefined) return base;
+    confinement?.require(vault);
+    return new AVFS({ home: base.home, vault }, 'mcp');
+  };
   const release = (avfs: AVFS) => {
     if (avfs !== base) avfs.close();
   };
@@ -62,8 +78,10 @@ export function createAvfsMcpServer(options: McpServerOptions): { server: McpSer
       (async (args: Record<string, unknown>, extra: { signal?: AbortSignal }) => {
         let avfs: AVFS | undefined;
         try {
+          if (confinement) args = confinement.admit(tool.name, args);
           avfs = avfsFor(typeof args.vault === 'string' ? args.vault : undefined);
-          return toolOk(await tool.run(args, avfs, extra.signal));
+          const result = await tool.run(args, avfs, extra.signal);
+          return toolOk(confinement ? confinement.visible(tool.name, result) : result);
         } catch (err) {
           return toolError(err);
         } finally {

@@ -54,7 +54,7 @@ export async function serveStdio(options: McpServerOptions & { log: (message: st
     });
     const transport = answering(new StdioServerTransport(input, channel, { maxBufferSize: MAX_REQUEST_BYTES + 1 }));
     await server.connect(transport);
-    options.log(`avfs mcp: serving ${tools.length} tools${options.readOnly ? ' (read-only)' : ''} on stdio, vault ${vault ?? '(none in use yet)'}`);
+    options.log(`avfs mcp: serving ${tools.length} tools${options.readOnly ? ' (read-only)' : ''} on stdio, vault ${vault ?? '(none in use yet)'}${options.confine ? ' and its forks only (--confine)' : ''}`);
     // A command left running after its client is gone would go on changing the vault for no one
     // (with timeout_ms 0, for ever): stdin's end cancels every proxy_exec in flight, as
     // notifications/cancelled does. The calls served in line are short and each was sent to be

@@ -298,6 +298,49 @@ describe('avfs mcp over stdio', () => {
     expect((await ok(client, 'write', { path: '/big.txt', content: 'z'.repeat(12 * 1024 * 1024) })).size).toBe(12 * 1024 * 1024);
   });
 
+  it("--confine keeps the agent to the server's vault and its forks, which inherit its policy and quota", async () => {
+    expectOk(await avfs(h.home, ['vault', 'create', 'other']));
+    expectOk(await avfs(h.home, ['--vault', 'other', 'write', '/secret.txt', 'not yours']));
+    const ran = expectOk(await avfs(h.home, ['--vault', 'other', 'proxy', 'exec', '--checkpoint', '--', 'sh', '-c', 'echo x > /made.txt']));
+    expectOk(await avfs(h.home, ['--vault', 'proj', 'quota', 'set', '--max-files', '50']));
+    const client = await connect(['--vault', 'proj', '--confine']);
+    // Its own vault and forks of it, at any depth, work as before.
+    await ok(client, 'write', { path: '/mine.txt', content: 'mine' });
+    expect((await ok(client, 'vault_fork', { target: 'proj-a' })).vault).toMatchObject({ parent: 'proj' });
+    expect((await ok(client, 'vault_fork', { target: 'proj-b', source: 'proj-a' })).vault).toMatchObject({ parent: 'proj-a' });
+    await ok(client, 'write', { path: '/deep.txt', content: 'deep', vault: 'proj-b' });
+    expect((await ok(client, 'vault_merge', { source: 'proj-b' })).target).toBe('proj-a');
+    expect(expectOk(await avfs(h.home, ['--vault', 'proj-b', 'quota'])).quota).toMatchObject({ max_files: 50 });
+    // The home's other vaults (other, and scratch from an earlier test) are not listed; proj's forks are.
+    const listed: string[] = (await ok(client, 'vault_list')).vaults.map((v: any) => v.name);
+    expect(listed).toEqual(expect.arrayContaining(['proj', 'proj-a', 'proj-b']));
+    expect(listed.filter((name) => !name.startsWith('proj'))).toEqual([]);
+    expect(expectOk(await avfs(h.home, ['vault', 'list'])).vaults.map((v: any) => v.name)).toContain('other');
+    // Another vault, an unknown one, a new one: DENIED alike, and nothing changes.
+    for (const [tool, args] of [
+      ['read', { path: '/secret.txt', vault: 'other' }],
+      ['write', { path: '/x.txt', content: 'x', vault: 'other' }],
+      ['ls', { vault: 'no-such-vault' }],
+      ['vault_create', { name: 'escape' }],
+      ['vault_fork', { target: 'other-copy', source: 'other' }],
+      ['vault_merge', { source: 'proj-a', into: 'other' }],
+      ['diff', { against_vault: 'other' }],
+    ] as const) {
+      expect(await fails(client, tool, args, 'DENIED'), tool).toMatchObject({ reason: 'confined', root: 'proj' });
+    }
+    // proxy_undo of another vault's exec, without naming a vault, is refused by the vault it names for the agent.
+    expect(await fails(client, 'proxy_undo', { exec_id: ran.exec_id }, 'INVALID_ARGUMENT')).toMatchObject({ vault: 'other', named_vault: 'proj' });
+    const resource = await client.readResource({ uri: 'avfs://other/secret.txt' }).then(
+      () => undefined,
+      (e: { data?: { code?: string } }) => e,
+    );
+    expect(resource?.data?.code).toBe('DENIED');
+    const names = expectOk(await avfs(h.home, ['vault', 'list'])).vaults.map((v: any) => v.name);
+    expect(names).not.toContain('escape');
+    expect(names).not.toContain('other-copy');
+    expect(expectOk(await avfs(h.home, ['--vault', 'other', 'ls', '/'])).entries.map((e: any) => e.name).sort()).toEqual(['made.txt', 'secret.txt']);
+  });
+
   it('serves files as avfs:// resources: text, binary blob, and a coded error', async () => {
     const client = await connect();
     await ok(client, 'write', { path: '/res/hello world.txt', content: 'resource text' });

@@ -6,7 +6,7 @@ import { globalOptions } from '../context.js';
 import { examples } from '../command.js';
 import { VERSION } from '../version.js';
 
-const options = z.object({ readOnly: z.boolean().optional() });
+const options = z.object({ readOnly: z.boolean().optional(), confine: z.boolean().optional() });
 
 /**
  * `avfs mcp`: the avfs MCP server on stdio, for agent hosts. It does not go through `action()`:
@@ -15,11 +15,14 @@ const options = z.object({ readOnly: z.boolean().optional() });
 export const mcpCommand = new Command('mcp')
   .description('serve avfs to an agent host as an MCP server on stdin/stdout (tools for vaults, files, search, history, checkpoints and sandboxed exec; files as avfs://<vault>/<path> resources)')
   .option('--read-only', 'serve only the tools that read (ls, read, tree, search, grep, find, log, diff, checkpoint_list, vault_list, vault_info)')
+  .option('--confine', "keep the agent to the server's vault and the forks made from it: a call naming another vault is DENIED, vault_create is DENIED, vault_list shows only those vaults")
   .addHelpText(
     'after',
     `
 The vault: --vault (a global option) or $AVFS_VAULT, else the vault in use when the server
-starts (kept while it serves); each tool call may name another with its "vault" argument. Messages go to stderr; stdout carries only the protocol.
+starts (kept while it serves); each tool call may name another with its "vault" argument
+(with --confine, only a fork of it: forks inherit the vault's policy and quota, other vaults do
+not). Messages go to stderr; stdout carries only the protocol.
 Tools: vault_list vault_info vault_create vault_fork vault_merge ls read write edit mkdir rm mv
 tree search grep find log diff checkpoint_save checkpoint_restore checkpoint_list proxy_exec
 proxy_undo.
@@ -29,7 +32,7 @@ whose structured content is {"ok": false, "error": {"code": …, "message": …}
 Register it with a host (e.g. in its mcpServers config):
   {"mcpServers": {"avfs": {"command": "avfs", "args": ["mcp", "--vault", "myproject"]}}}
 ` +
-      examples(['avfs mcp --vault myproject', 'avfs mcp --vault myproject --read-only', 'AVFS_HOME=/srv/agents avfs mcp']),
+      examples(['avfs mcp --vault myproject', 'avfs mcp --vault myproject --confine', 'avfs mcp --vault myproject --read-only', 'AVFS_HOME=/srv/agents avfs mcp']),
   )
   .action(async (_opts: unknown, cmd: Command) => {
     const globals = globalOptions(cmd);
@@ -40,6 +43,7 @@ Register it with a host (e.g. in its mcpServers config):
       home: globals.home,
       vault: globals.vault || undefined,
       readOnly: !!parsed.data.readOnly,
+      confine: !!parsed.data.confine,
       version: VERSION,
       log: (message) => {
         if (!globals.quiet) process.stderr.write(message + '\n');
