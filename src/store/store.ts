@@ -1,3 +1,4 @@
+import { statSync, watch, type FSWatcher } from 'node:fs';
 import type { Statement } from 'better-sqlite3';
 import { AvfsError, machineError } from '../errors.js';
 import { databaseFile, ensureHome, homeWritable, prepareDatabaseFile, resolveHome, restrictDatabaseModes } from './home.js';
@@ -48,6 +49,9 @@ export class Store implements Statements {
    */
   rollbacks = 0;
   private readonly closing: Array<() => void> = [];
+  /** Set once the database file this connection opened is no longer the home's (watchFile). */
+  private fileGone = false;
+  private watcher: FSWatcher | undefined;
 
   private constructor(home: string, db: Db, fresh: boolean, readOnly: boolean) {
     this.home = home;
@@ -82,6 +86,7 @@ export class Store implements Statements {
    */
   mutate<T>(fn: () => T): T {
     if (this.readOnly) throw new AvfsError('READ_ONLY', `the avfs home ${this.home} is read-only: reading works, changes are refused`, { home: this.home });
+    if (this.fileGone) throw this.goneError();
     if (this.db.inTransaction) return fn();
     this.begin();
     this.txChange = { id: null, grouped: false };
@@ -163,7 +168,42 @@ export class Store implements Statements {
     };
     const { db, fresh } = openDatabase(databaseFile(home), seed, { readOnly });
     if (!readOnly) restrictDatabaseModes(home);
-    return new Store(home, db, fresh, readOnly);
+    const store = new Store(home, db, fresh, readOnly);
+    store.watchFile();
+    return store;
+  }
+
+  /**
+   * Notices the database file being removed or replaced while this connection holds it open (the
+   * home deleted under a running MCP server or SDK program, or moved away). SQLite goes on
+   * writing the unlinked file, so every later write would report success and vanish at exit;
+   * marked gone, each is refused (NOT_FOUND, reason home_removed) instead. An inotify watch (no
+   * cost per write; it does not keep the process alive): the file's unlink changes its link
+   * count, whatever still holds it open.
+   */
+  private watchFile(): void {
+    const file = databaseFile(this.home);
+    try {
+      const opened = statSync(file);
+      this.watcher = watch(file, { persistent: false }, () => {
+        const current = statSync(file, { throwIfNoEntry: false });
+        if (current && current.ino === opened.ino && current.dev === opened.dev) return;
+        this.fileGone = true;
+        this.watcher?.close();
+      });
+      this.watcher.on('error', () => this.watcher?.close());
+    } catch {
+      // No watch to be had (the inotify limit reached): the connection works as before, unwatched.
+    }
+  }
+
+  /** Whether the database file this connection opened is still the home's (see watchFile). */
+  get gone(): boolean {
+    return this.fileGone;
+  }
+
+  private goneError(): AvfsError {
+    return new AvfsError('NOT_FOUND', `the avfs home ${this.home} was removed or replaced while this process had it open: nothing was written (open the home again)`, { home: this.home, reason: 'home_removed' });
   }
 
   /** Runs `fn` when the last reference is released, just before the connection closes. */
@@ -180,9 +220,11 @@ export class Store implements Statements {
   /** Releases this reference; the connection closes when the last one is released. */
   release(): void {
     if (--this.refs > 0) return;
-    openStores.delete(this.home);
+    if (openStores.get(this.home) === this) openStores.delete(this.home);
+    this.watcher?.close();
     try {
-      if (this.db.open) for (const fn of this.closing.splice(0)) fn();
+      // The closing work (indexing what waits, …) writes: pointless, and refused, in a removed file.
+      if (this.db.open && !this.fileGone) for (const fn of this.closing.splice(0)) fn();
     } finally {
       if (this.db.open) this.db.close();
     }
@@ -195,6 +237,12 @@ const openStores = new Map<string, Store>();
 export function openStore(homeFlag?: string): Store {
   const home = resolveHome(homeFlag);
   let store = openStores.get(home);
+  // A home removed under an open connection is opened anew (made again if missing); the old
+  // connection stays with those holding it, whose writes are refused.
+  if (store?.gone) {
+    openStores.delete(home);
+    store = undefined;
+  }
   if (!store) {
     ensureHome(home);
     store = Store.create(home);

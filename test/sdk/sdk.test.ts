@@ -1,6 +1,6 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { join } from 'node:path';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { AVFS, AvfsError, ConflictError, InvalidInputError, NotFoundError, QuotaExceededError } from '../../src/sdk/index.js';
 import { avfs as avfsCli, errorCode, expectError, expectOk, tempDir } from '../helpers.js';
 
@@ -548,6 +548,22 @@ describe('SDK: the CLI scenarios in-process', () => {
     const tighter = await avfs.proxyExec('sh', ['-c', 'echo ran > /ran.txt'], { killAfterMs: 500, maxProcesses: 32, maxFileSize: 1 << 19, memory: 128 << 20, mode: 'copy', agent: true });
     expect(tighter.exitCode).toBe(0);
     expect(avfs.read('/ran.txt', 'utf8')).toBe('ran\n');
+  });
+
+  it('a home removed under an open instance refuses its writes (NOT_FOUND, home_removed) instead of losing them; a new instance makes the home again', async () => {
+    const home = join(tmp.dir, 'home');
+    avfs.write('/before.txt', 'one');
+    rmSync(home, { recursive: true, force: true });
+    // SQLite would go on writing the unlinked file, each write "succeeding" and lost at exit. The
+    // removal is noticed by an inotify event, which arrives between calls: wait for it.
+    await vi.waitFor(() => expect(thrown(() => avfs.write('/after.txt', 'lost?'))).toMatchObject({ code: 'NOT_FOUND', data: { reason: 'home_removed', home } }), { timeout: 20_000, interval: 20 });
+    const again = new AVFS({ home });
+    try {
+      again.write('/new.txt', 'two');
+      expect(again.ls('/').map((e) => e.path)).toEqual(['/new.txt']);
+    } finally {
+      again.close();
+    }
   });
 
   it('bad arguments from JavaScript are coded errors: write content, log limit, gc grace', () => {
