@@ -1,5 +1,6 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { toAvfsError } from '../errors.js';
+import { printable } from '../core/utf8.js';
 
 /** A tool's data: what `structuredContent` carries (always with `ok`, like the CLI's --json). */
 export type ToolData = Record<string, unknown> & { [TEXT]?: string };
@@ -20,13 +21,15 @@ export function toolOk(data: ToolData): CallToolResult {
 /**
  * A failed tool call as an MCP tool error (isError), carrying our stable error code first in the
  * text and as `error.code` in the structured content, the same document the CLI prints for
- * `--json` failures. Anything that is not an AvfsError becomes INTERNAL.
+ * `--json` failures. Anything that is not an AvfsError becomes INTERNAL. The text block shows
+ * the message as the CLI's stderr does (printable): a name holding a newline or an escape cannot
+ * forge a line (`…\nDENIED: …`) in what a host shows; the structured content keeps it exact.
  */
 export function toolError(err: unknown): CallToolResult {
   const error = toAvfsError(err);
   return {
     isError: true,
-    content: [{ type: 'text', text: `${error.code}: ${error.message}` }],
+    content: [{ type: 'text', text: `${error.code}: ${printable(error.message, { backslash: false })}` }],
     structuredContent: { ok: false, error: error.toJSON() },
   };
 }

@@ -341,6 +341,18 @@ describe('avfs mcp over stdio', () => {
     expect(expectOk(await avfs(h.home, ['--vault', 'other', 'ls', '/'])).entries.map((e: any) => e.name).sort()).toEqual(['made.txt', 'secret.txt']);
   });
 
+  it("an error's text block shows a name's control characters escaped (no forged lines); the structured message keeps them", async () => {
+    const client = await connect();
+    const path = '/no\nDENIED: forged\u001b[31m.txt';
+    const r = (await client.callTool({ name: 'read', arguments: { path } })) as CallToolResult;
+    expect(r.isError).toBe(true);
+    const text = r.content[0]?.type === 'text' ? r.content[0].text : '';
+    expect(text).toMatch(/^NOT_FOUND: /);
+    expect(text).not.toMatch(/[\n\u001b]/);
+    expect(text).toContain('no\\x0aDENIED: forged\\x1b[31m.txt');
+    expect((r.structuredContent as any).error.message).toContain(path);
+  });
+
   it('serves files as avfs:// resources: text, binary blob, and a coded error', async () => {
     const client = await connect();
     await ok(client, 'write', { path: '/res/hello world.txt', content: 'resource text' });
