@@ -121,6 +121,8 @@ export interface GrepParams extends Omit<PatternOptions, 'global'> {
   include?: string;
   /** Only which files match (`files`); `matches` stays empty. */
   filesOnly?: boolean;
+  /** At most this many matches in all (with filesOnly: files); `truncated` says whether there were more. */
+  limit?: number;
 }
 
 export interface GrepResult {
@@ -135,6 +137,10 @@ export interface GrepResult {
   /** Text files read. */
   filesScanned: number;
   binarySkipped: number;
+  /** Lines longer than 16 MiB characters, matched on their first 16 MiB characters only. */
+  longLines: number;
+  /** More matches (with filesOnly: files) exist beyond `limit`. */
+  truncated: boolean;
   /** In path then line order. */
   matches: GrepMatch[];
 }
@@ -149,7 +155,7 @@ export function grep(fs: VaultFs, params: GrepParams): GrepResult {
     const root = fs.stat(params.path ?? '/');
     const all: GrepFile[] = root.type === 'd' ? descendantFiles(fs.store, fs.row(), root.path) : root.type === 'f' ? [[root.path, root.hash, root.size]] : [];
     const files = include ? all.filter(([path]) => include.test(basename(path))) : all;
-    return { root, r: grepFiles(fs.store, files, { regex, maxCount: params.maxCount, filesOnly: params.filesOnly }) };
+    return { root, r: grepFiles(fs.store, files, { regex, maxCount: params.maxCount, filesOnly: params.filesOnly, limit: params.limit }) };
   });
   return {
     vault: fs.name,
@@ -159,6 +165,8 @@ export function grep(fs: VaultFs, params: GrepParams): GrepResult {
     files: r.files,
     filesScanned: r.files_scanned,
     binarySkipped: r.binary_skipped,
+    longLines: r.long_lines,
+    truncated: r.truncated,
     matches: r.matches,
   };
 }
@@ -172,6 +180,8 @@ export const grepJson = (r: GrepResult) => ({
   files: r.files,
   files_scanned: r.filesScanned,
   binary_skipped: r.binarySkipped,
+  long_lines: r.longLines,
+  truncated: r.truncated,
   matches: r.matches,
 });
 

@@ -597,9 +597,10 @@ export class AVFS {
    * files at or below `path`. An invalid pattern throws INVALID_PATTERN, as `avfs grep` fails.
    */
   grep(pattern: string | RegExp, options: Omit<GrepParams, 'pattern'> = {}): GrepResult {
-    knownOptions('grep', options, { path: true, maxCount: true, include: true, filesOnly: 'boolean', fixed: 'boolean', ignoreCase: 'boolean' });
+    knownOptions('grep', options, { path: true, maxCount: true, include: true, filesOnly: 'boolean', fixed: 'boolean', ignoreCase: 'boolean', limit: true });
     textOption('include', options.include);
     wholeOption('maxCount', options.maxCount, 1);
+    wholeOption('limit', options.limit, 1);
     return grep(this.fs(), { ...options, pattern });
   }
 

@@ -230,6 +230,8 @@ export interface GrepOptions {
   maxCount?: number;
   /** Only whether each file matches (stops at the first match). */
   filesOnly?: boolean;
+  /** Stop after this many matches in all (with filesOnly: matching files); `truncated` says whether there were more. */
+  limit?: number;
 }
 
 export interface GrepMatch {
@@ -244,31 +246,50 @@ export interface GrepResult {
   files: string[];
   files_scanned: number;
   binary_skipped: number;
+  /** Lines longer than MAX_LINE_CHARS, matched on their first MAX_LINE_CHARS characters only. */
+  long_lines: number;
+  /** More matches (or files) exist beyond `limit`. */
+  truncated: boolean;
 }
 
 /** Longest line text reported; the match itself is tested against the whole line (up to MAX_LINE_CHARS). */
 export const MAX_REPORTED_LINE_CHARS = 4096;
-/** A line longer than this is tested in pieces of this size, so one huge line never fills memory. */
-export const MAX_LINE_CHARS = 1024 * 1024;
+/**
+ * The longest line tested whole: a line is held in memory to be tested, so one longer than this
+ * (no real text has one; a minified bundle's line is a few MiB) is tested on its first
+ * MAX_LINE_CHARS characters, once, and the rest of it skipped and counted in `long_lines`.
+ */
+export const MAX_LINE_CHARS = 16 * 1024 * 1024;
 
 /** A file to scan: its path, its content's hash (null: empty) and size, as descendantFiles lists them. */
 export type GrepFile = readonly [path: string, hash: string | null, size: number];
 
+/** What scanning one content found: its matching lines, and how many lines were too long to test whole. */
+interface Scan {
+  lines: Array<{ line: number; text: string }>;
+  longLines: number;
+}
+
 /**
  * Scans files line by line, streaming their content chunk by chunk (a large file is never held
  * whole). Binary files (looksBinary on their first 8 KiB) are skipped and counted. A content held
- * by several paths is scanned once.
+ * by several paths is scanned once. With a limit, scanning stops at one match past it.
  */
 export function grepFiles(store: Store, files: Iterable<GrepFile>, options: GrepOptions): GrepResult {
-  const result: GrepResult = { matches: [], files: [], files_scanned: 0, binary_skipped: 0 };
-  const byHash = new Map<string, Array<{ line: number; text: string }> | 'binary'>();
+  const result: GrepResult = { matches: [], files: [], files_scanned: 0, binary_skipped: 0, long_lines: 0, truncated: false };
+  const byHash = new Map<string, Scan | 'binary'>();
   const prefilter = wholeTextFilter(options.regex);
+  const limit = options.limit ?? Infinity;
+  const counted = () => (options.filesOnly ? result.files.length : result.matches.length);
   store.read(() => {
     for (const [path, hash, size] of files) {
       if (!hash) continue;
       let found = byHash.get(hash);
       if (found === undefined) {
-        found = scanContent(store, hash, size, options, prefilter);
+        // A content scanned for the last few matches the limit leaves is never scanned again
+        // for more: once those are found, the whole grep stops.
+        const wanted = options.filesOnly ? 1 : Math.min(options.maxCount ?? Infinity, limit + 1 - counted());
+        found = scanContent(store, hash, size, options.regex, wanted, prefilter);
         byHash.set(hash, found);
       }
       if (found === 'binary') {
@@ -276,9 +297,20 @@ export function grepFiles(store: Store, files: Iterable<GrepFile>, options: Grep
         continue;
       }
       result.files_scanned++;
-      if (found.length === 0) continue;
+      result.long_lines += found.longLines;
+      if (found.lines.length === 0) continue;
       result.files.push(path);
-      if (!options.filesOnly) for (const m of found) result.matches.push({ path, line: m.line, text: m.text });
+      if (!options.filesOnly) for (const m of found.lines) result.matches.push({ path, line: m.line, text: m.text });
+      if (counted() > limit) {
+        result.truncated = true;
+        if (options.filesOnly) result.files.length = limit;
+        else {
+          result.matches.length = limit;
+          // The file of the match past the limit is listed only if a kept match is in it.
+          if (result.matches[limit - 1]?.path !== path) result.files.pop();
+        }
+        return;
+      }
     }
   });
   return result;
@@ -301,19 +333,53 @@ function wholeTextFilter(regex: RegExp | LiteralText): RegExp | LiteralText | un
   }
 }
 
-function scanContent(store: Store, hash: string, size: number, options: GrepOptions, prefilter: RegExp | LiteralText | undefined): Array<{ line: number; text: string }> | 'binary' {
-  const found: Array<{ line: number; text: string }> = [];
-  const limit = options.filesOnly ? 1 : (options.maxCount ?? Infinity);
+/**
+ * The lines of one content that `regex` matches, up to `wanted` of them. Each line is tested
+ * whole: the part of a line that a chunk ends in waits, as pieces (joined once the line ends, so
+ * a long line costs its length, not its length times its chunks), for the chunk with its end.
+ */
+function scanContent(store: Store, hash: string, size: number, regex: RegExp | LiteralText, wanted: number, prefilter: RegExp | LiteralText | undefined): Scan | 'binary' {
+  const scan: Scan = { lines: [], longLines: 0 };
   const decoder = new StringDecoder('utf8');
-  let pending = '';
   let lineNo = 0;
   let first = true;
+  // The line begun in earlier chunks, in pieces; `skipping` once it grew past MAX_LINE_CHARS and was tested.
+  let pieces: string[] = [];
+  let held = 0;
+  let skipping = false;
   const test = (line: string): boolean => {
     lineNo++;
     const text = line.endsWith('\r') ? line.slice(0, -1) : line;
-    if (!options.regex.test(text)) return false;
-    found.push({ line: lineNo, text: text.length > MAX_REPORTED_LINE_CHARS ? text.slice(0, MAX_REPORTED_LINE_CHARS) : text });
-    return found.length >= limit;
+    if (!regex.test(text)) return false;
+    scan.lines.push({ line: lineNo, text: text.length > MAX_REPORTED_LINE_CHARS ? text.slice(0, MAX_REPORTED_LINE_CHARS) : text });
+    return scan.lines.length >= wanted;
+  };
+  /** Holds `part` of the unfinished line; true when the grep of this content is done. */
+  const hold = (part: string): boolean => {
+    if (skipping || part.length === 0) return false;
+    if (held + part.length <= MAX_LINE_CHARS) {
+      pieces.push(part);
+      held += part.length;
+      return false;
+    }
+    pieces.push(part.slice(0, MAX_LINE_CHARS - held));
+    const done = test(pieces.join(''));
+    scan.longLines++;
+    pieces = [];
+    held = 0;
+    skipping = true;
+    return done;
+  };
+  /** The unfinished line, ended by `tail`; true when done. */
+  const finish = (tail: string): boolean => {
+    if (skipping) {
+      skipping = false;
+      return false;
+    }
+    const line = pieces.length === 0 ? tail : pieces.join('') + tail;
+    pieces = [];
+    held = 0;
+    return test(line);
   };
   for (const chunk of contentChunks(store, hash)) {
     if (first) {
@@ -322,30 +388,29 @@ function scanContent(store: Store, hash: string, size: number, options: GrepOpti
       const head = chunk.length >= SNIFF_BYTES || chunk.length === size ? chunk : readContent(store, hash, 0, SNIFF_BYTES);
       if (looksBinary(head, size)) return 'binary';
     }
-    pending += decoder.write(chunk);
-    const lastNl = pending.lastIndexOf('\n');
-    let start = 0;
-    if (lastNl !== -1 && prefilter && !prefilter.test(pending.slice(0, lastNl))) {
+    const text = decoder.write(chunk);
+    const firstNl = text.indexOf('\n');
+    if (firstNl === -1) {
+      if (hold(text)) return scan;
+      continue;
+    }
+    if (finish(text.slice(0, firstNl))) return scan;
+    const lastNl = text.lastIndexOf('\n');
+    let start = firstNl + 1;
+    if (lastNl > firstNl && prefilter && !prefilter.test(text.slice(start, lastNl))) {
       // No line of this block can match: only count its lines.
-      for (let nl = pending.indexOf('\n'); nl !== -1 && nl <= lastNl; nl = pending.indexOf('\n', nl + 1)) lineNo++;
-      start = lastNl + 1;
+      for (let nl = text.indexOf('\n', start); nl !== -1 && nl <= lastNl; nl = text.indexOf('\n', nl + 1)) lineNo++;
     } else {
-      for (let nl = pending.indexOf('\n'); nl !== -1; nl = pending.indexOf('\n', start)) {
-        if (test(pending.slice(start, nl))) return found;
+      for (let nl = text.indexOf('\n', start); nl !== -1; nl = text.indexOf('\n', start)) {
+        if (test(text.slice(start, nl))) return scan;
         start = nl + 1;
       }
     }
-    pending = pending.slice(start);
-    if (pending.length > MAX_LINE_CHARS) {
-      // A giant line is tested in pieces; the pieces share its line number.
-      if (test(pending)) return found;
-      lineNo--;
-      pending = '';
-    }
+    if (hold(text.slice(lastNl + 1))) return scan;
   }
-  pending += decoder.end();
-  if (pending.length > 0) test(pending);
-  return found;
+  hold(decoder.end());
+  if (!skipping && pieces.length > 0) test(pieces.join(''));
+  return scan;
 }
 
 // ---- find ----------------------------------------------------------------------------------

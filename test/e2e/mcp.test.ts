@@ -1,5 +1,6 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
@@ -174,6 +175,31 @@ describe('avfs mcp over stdio', () => {
     expect((await ok(client, 'find', { type: 'directory' })).entries.map((e: any) => e.path)).toContain('/notes');
   });
 
+  it('grep and find answers are bounded: a default limit, a maximum, truncated when more match', async () => {
+    // Unbounded, a grep of a large vault answered 252 MB after 144 s (3.95 GB of memory), the server answering nothing else meanwhile.
+    const host = tempDir();
+    try {
+      mkdirSync(join(host.dir, 'many'));
+      for (let i = 0; i < 1010; i++) writeFileSync(join(host.dir, 'many', `f${String(i).padStart(4, '0')}.txt`), `match ${i}\nmatch again\n`);
+      expectOk(await avfs(h.home, ['vault', 'create', 'many']));
+      expectOk(await avfs(h.home, ['--vault', 'many', 'import', join(host.dir, 'many'), '/many']));
+    } finally {
+      host.cleanup();
+    }
+    const client = await connect(['--vault', 'many']);
+    const grep = await ok(client, 'grep', { pattern: '^match', path: '/many' });
+    expect([grep.count, grep.matches.length, grep.truncated, grep.files.length]).toEqual([100, 100, true, 50]);
+    expect(await ok(client, 'grep', { pattern: '^match \\d+$', path: '/many', limit: 1000 })).toMatchObject({ count: 1000, truncated: true });
+    expect(await ok(client, 'grep', { pattern: '^match 100[0-9]$', path: '/many', include: 'f10*.txt' })).toMatchObject({ count: 10, truncated: false });
+    await fails(client, 'grep', { pattern: 'match', limit: 1001 }, 'USAGE');
+    await fails(client, 'grep', { pattern: 'match', limit: 0 }, 'USAGE');
+    const find = await ok(client, 'find', { path: '/many' });
+    expect([find.count, find.truncated]).toEqual([1000, true]);
+    expect(await ok(client, 'find', { path: '/many', type: 'file', limit: 10_000 })).toMatchObject({ count: 1010, truncated: false });
+    await fails(client, 'find', { path: '/many', limit: 10_001 }, 'USAGE');
+    expect((await client.ping())).toEqual({});
+  });
+
   it('log, diff, checkpoints', async () => {
     const client = await connect();
     await ok(client, 'write', { path: '/h.txt', content: 'one\n' });
@@ -300,21 +326,22 @@ describe('avfs mcp over stdio', () => {
 
   it("--confine keeps the agent to the server's vault and its forks, which inherit its policy and quota", async () => {
     expectOk(await avfs(h.home, ['vault', 'create', 'other']));
+    expectOk(await avfs(h.home, ['vault', 'create', 'conf']));
     expectOk(await avfs(h.home, ['--vault', 'other', 'write', '/secret.txt', 'not yours']));
     const ran = expectOk(await avfs(h.home, ['--vault', 'other', 'proxy', 'exec', '--checkpoint', '--', 'sh', '-c', 'echo x > /made.txt']));
-    expectOk(await avfs(h.home, ['--vault', 'proj', 'quota', 'set', '--max-files', '50']));
-    const client = await connect(['--vault', 'proj', '--confine']);
+    expectOk(await avfs(h.home, ['--vault', 'conf', 'quota', 'set', '--max-files', '50']));
+    const client = await connect(['--vault', 'conf', '--confine']);
     // Its own vault and forks of it, at any depth, work as before.
     await ok(client, 'write', { path: '/mine.txt', content: 'mine' });
-    expect((await ok(client, 'vault_fork', { target: 'proj-a' })).vault).toMatchObject({ parent: 'proj' });
-    expect((await ok(client, 'vault_fork', { target: 'proj-b', source: 'proj-a' })).vault).toMatchObject({ parent: 'proj-a' });
-    await ok(client, 'write', { path: '/deep.txt', content: 'deep', vault: 'proj-b' });
-    expect((await ok(client, 'vault_merge', { source: 'proj-b' })).target).toBe('proj-a');
-    expect(expectOk(await avfs(h.home, ['--vault', 'proj-b', 'quota'])).quota).toMatchObject({ max_files: 50 });
-    // The home's other vaults (other, and scratch from an earlier test) are not listed; proj's forks are.
+    expect((await ok(client, 'vault_fork', { target: 'conf-a' })).vault).toMatchObject({ parent: 'conf' });
+    expect((await ok(client, 'vault_fork', { target: 'conf-b', source: 'conf-a' })).vault).toMatchObject({ parent: 'conf-a' });
+    await ok(client, 'write', { path: '/deep.txt', content: 'deep', vault: 'conf-b' });
+    expect((await ok(client, 'vault_merge', { source: 'conf-b' })).target).toBe('conf-a');
+    expect(expectOk(await avfs(h.home, ['--vault', 'conf-b', 'quota'])).quota).toMatchObject({ max_files: 50 });
+    // The home's other vaults (other, proj, and scratch from an earlier test) are not listed; conf's forks are.
     const listed: string[] = (await ok(client, 'vault_list')).vaults.map((v: any) => v.name);
-    expect(listed).toEqual(expect.arrayContaining(['proj', 'proj-a', 'proj-b']));
-    expect(listed.filter((name) => !name.startsWith('proj'))).toEqual([]);
+    expect(listed).toEqual(expect.arrayContaining(['conf', 'conf-a', 'conf-b']));
+    expect(listed.filter((name) => !name.startsWith('conf'))).toEqual([]);
     expect(expectOk(await avfs(h.home, ['vault', 'list'])).vaults.map((v: any) => v.name)).toContain('other');
     // Another vault, an unknown one, a new one: DENIED alike, and nothing changes.
     for (const [tool, args] of [
@@ -323,13 +350,13 @@ describe('avfs mcp over stdio', () => {
       ['ls', { vault: 'no-such-vault' }],
       ['vault_create', { name: 'escape' }],
       ['vault_fork', { target: 'other-copy', source: 'other' }],
-      ['vault_merge', { source: 'proj-a', into: 'other' }],
+      ['vault_merge', { source: 'conf-a', into: 'other' }],
       ['diff', { against_vault: 'other' }],
     ] as const) {
-      expect(await fails(client, tool, args, 'DENIED'), tool).toMatchObject({ reason: 'confined', root: 'proj' });
+      expect(await fails(client, tool, args, 'DENIED'), tool).toMatchObject({ reason: 'confined', root: 'conf' });
     }
     // proxy_undo of another vault's exec, without naming a vault, is refused by the vault it names for the agent.
-    expect(await fails(client, 'proxy_undo', { exec_id: ran.exec_id }, 'INVALID_ARGUMENT')).toMatchObject({ vault: 'other', named_vault: 'proj' });
+    expect(await fails(client, 'proxy_undo', { exec_id: ran.exec_id }, 'INVALID_ARGUMENT')).toMatchObject({ vault: 'other', named_vault: 'conf' });
     const resource = await client.readResource({ uri: 'avfs://other/secret.txt' }).then(
       () => undefined,
       (e: { data?: { code?: string } }) => e,
@@ -715,7 +742,8 @@ describe('avfs mcp over stdio', () => {
     await fails(client, 'proxy_exec', { shell: 'echo ran > /ran-range.txt', timeout_ms: 2 ** 31 }, 'USAGE');
     await fails(client, 'read', { path: '/ran-range.txt' }, 'NOT_FOUND');
     // The largest values they take are served.
-    expect((await ok(client, 'find', { limit: Number.MAX_SAFE_INTEGER, max_depth: Number.MAX_SAFE_INTEGER })).truncated).toBe(false);
+    expect((await ok(client, 'find', { limit: 10_000, max_depth: Number.MAX_SAFE_INTEGER })).truncated).toBe(false);
+    await ok(client, 'grep', { pattern: 'x', limit: 1000, max_count: Number.MAX_SAFE_INTEGER });
     await ok(client, 'tree', { depth: Number.MAX_SAFE_INTEGER });
     const { tools } = await client.listTools();
     expect((tools.find((t) => t.name === 'proxy_exec')!.inputSchema.properties as any).timeout_ms).toMatchObject({ minimum: 1, maximum: 2 ** 31 - 1 });

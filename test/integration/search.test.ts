@@ -8,7 +8,7 @@ import { createVault, forkVault } from '../../src/store/vaults.js';
 import { restoreCheckpoint, saveCheckpoint } from '../../src/store/checkpoints.js';
 import { databaseFile } from '../../src/store/home.js';
 import { MIGRATIONS } from '../../src/store/schema.js';
-import { HIT_END, HIT_START, literalQuery, searchText, grepFiles, findEntries, type FindFilter, type GrepFile } from '../../src/store/search.js';
+import { HIT_END, HIT_START, MAX_LINE_CHARS, literalQuery, searchText, grepFiles, findEntries, type FindFilter, type GrepFile } from '../../src/store/search.js';
 import { descendantFiles } from '../../src/store/entries.js';
 import { deferIndexing, INDEX_LAG, indexSomePending, TEXT_INDEX_MAX_BYTES } from '../../src/store/text-index.js';
 import { addTags, deleteMeta, getMeta, getTags, removeTags, setMeta, tagCounts } from '../../src/store/annotations.js';
@@ -33,11 +33,12 @@ const grepList = (v: VaultFs, root: string): GrepFile[] => {
   const e = v.stat(root);
   return e.type === 'd' ? descendantFiles(store, v.row(), e.path) : [[e.path, e.hash, e.size]];
 };
-const grep = (pattern: string, v: VaultFs = fs, opts: { i?: boolean; F?: boolean; maxCount?: number; filesOnly?: boolean; root?: string } = {}) =>
+const grep = (pattern: string, v: VaultFs = fs, opts: { i?: boolean; F?: boolean; maxCount?: number; filesOnly?: boolean; root?: string; limit?: number } = {}) =>
   grepFiles(store, grepList(v, opts.root ?? '/'), {
     regex: compilePattern(pattern, { ignoreCase: opts.i, fixed: opts.F }),
     maxCount: opts.maxCount,
     filesOnly: opts.filesOnly,
+    limit: opts.limit,
   });
 const find = (filter: FindFilter, root = '/', v: VaultFs = fs) => findEntries(store, v.row(), v.stat(root), filter).entries.map((e) => e.path);
 
@@ -513,6 +514,51 @@ describe('grep', () => {
     expect(r.matches[0]!.text.length).toBe(4096);
     expect(r.matches[1]!.text).toBe('needle at the end');
     expect(grep('x€needle').matches).toHaveLength(1);
+  });
+
+  it('tests a line of several MiB whole: a match across any chunk or MiB boundary is found once, anchors hold only at its ends, and the lines after keep their numbers', () => {
+    // The long line was tested in 1 MiB pieces: a match across a piece was missed, `^` held at
+    // each piece's start, and every piece that matched was one more match of the same line.
+    const MiB = 1024 * 1024;
+    const long = 'x'.repeat(MiB - 2) + 'SPAN' + 'y'.repeat(MiB - 2) + 'zzz'.repeat(MiB / 3) + 'END';
+    fs.writeFile('/long.txt', `first\n${long}\nafter SPAN\nlast\n`);
+    expect(grep('SPAN').matches.map((m) => m.line)).toEqual([2, 3]);
+    expect(grep('SPAN', fs, { F: true }).matches.map((m) => m.line)).toEqual([2, 3]);
+    expect(grep('span', fs, { i: true }).matches.map((m) => m.line)).toEqual([2, 3]);
+    expect(grep('^y').matches).toEqual([]);
+    expect(grep('^z').matches).toEqual([]);
+    expect(grep('x$').matches).toEqual([]);
+    expect(grep('^x+SPANy+(zzz)+END$').matches.map((m) => m.line)).toEqual([2]);
+    expect(grep('z').matches.map((m) => m.line)).toEqual([2]);
+    expect(grep('^last$').matches.map((m) => m.line)).toEqual([4]);
+    expect(grep('SPAN').long_lines).toBe(0);
+  });
+
+  it('a line longer than MAX_LINE_CHARS is matched once on its start and counted; the lines after it keep their numbers', () => {
+    const huge = 'a'.repeat(MAX_LINE_CHARS - 8) + 'HEAD' + 'b'.repeat(1024 * 1024) + 'TAIL';
+    fs.writeFile('/huge.txt', `one\n${huge}\nTAIL and HEAD\n`);
+    const r = grep('HEAD');
+    expect(r.matches.map((m) => m.line)).toEqual([2, 3]);
+    expect(r.long_lines).toBe(1);
+    expect(grep('TAIL').matches.map((m) => m.line)).toEqual([3]); // past the part tested
+    expect(grep('^b').matches).toEqual([]);
+  });
+
+  it('limit: at most that many matches (or files) in all, truncated when more exist, scanning no further', () => {
+    fs.mkdir('/l');
+    for (let i = 1; i <= 5; i++) fs.writeFile(`/l/f${i}.txt`, `hit ${i}a\nmiss\nhit ${i}b\n`);
+    const three = grep('hit', fs, { limit: 3 });
+    expect(three.matches.map((m) => `${m.path}:${m.line}`)).toEqual(['/l/f1.txt:1', '/l/f1.txt:3', '/l/f2.txt:1']);
+    expect(three.files).toEqual(['/l/f1.txt', '/l/f2.txt']);
+    expect(three.truncated).toBe(true);
+    const two = grep('hit', fs, { limit: 2 });
+    expect([two.files, two.truncated]).toEqual([['/l/f1.txt'], true]);
+    expect(two.files_scanned).toBe(2); // stopped in the second file, at the match past the limit
+    expect(grep('hit', fs, { limit: 10 }).truncated).toBe(false);
+    expect(grep('hit', fs, { limit: 10 }).matches).toHaveLength(10);
+    const files = grep('hit', fs, { limit: 4, filesOnly: true });
+    expect([files.files, files.truncated]).toEqual([['/l/f1.txt', '/l/f2.txt', '/l/f3.txt', '/l/f4.txt'], true]);
+    expect(grep('hit', fs, { limit: 5, filesOnly: true }).truncated).toBe(false);
   });
 
   it('judges text by the first 8 KiB of a content whatever its first chunk: one shorter than that, ending inside a character, is still text', () => {

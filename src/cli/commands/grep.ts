@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import chalk from 'chalk';
 import { z } from 'zod/v3';
 import { compilePattern, grep, grepJson, type PatternOptions } from '../../api/search.js';
-import { MAX_REPORTED_LINE_CHARS } from '../../store/search.js';
+import { MAX_LINE_CHARS, MAX_REPORTED_LINE_CHARS } from '../../store/search.js';
 import { action, examples, zInt } from '../command.js';
 import { printable } from '../output.js';
 
@@ -20,8 +20,9 @@ function highlighter(pattern: string, options: PatternOptions): RegExp | undefin
 /**
  * JSON result (`--json`):
  *   vault, pattern, path (the scope), count (matching lines; with -l, matching files), files (paths with a match, in
- *   path order), files_scanned (text files read), binary_skipped, matches: [{ path, line (1-based),
- *   text (the line without its newline, cut at 4096 characters) }] in path then line order.
+ *   path order), files_scanned (text files read), binary_skipped, long_lines (lines over 16 MiB
+ *   characters, matched on their start), truncated (more beyond --limit), matches: [{ path, line
+ *   (1-based), text (the line without its newline, cut at 4096 characters) }] in path then line order.
  *   With -l, matches is empty and files is the answer. Finding nothing is success (count 0).
  */
 export const grepCommand = new Command('grep')
@@ -33,13 +34,16 @@ export const grepCommand = new Command('grep')
   .option('-l, --files-with-matches', 'list only the paths of files that match')
   .option('-F, --fixed-strings', 'the pattern is a literal string, not a regex')
   .option('-m, --max-count <n>', 'stop reading a file after n matching lines')
+  .option('--limit <n>', 'stop after n matching lines in all (with -l: n files); truncated says whether there were more')
   .option('--include <glob>', 'only files whose name matches the glob (e.g. "*.ts", "*.{js,mjs}")')
   .addHelpText(
     'after',
     `
 Files are streamed chunk by chunk (any size). A file is binary, and skipped, when its first
 8 KiB hold a NUL byte or are not valid UTF-8. Symlinks are not followed while walking a directory.
-Reported line text is cut at ${MAX_REPORTED_LINE_CHARS} characters. An invalid regex, or one too large
+Reported line text is cut at ${MAX_REPORTED_LINE_CHARS} characters. A line is matched whole, whatever its
+length, up to ${MAX_LINE_CHARS / 1024 / 1024} MiB characters; a longer one is matched on its first ${MAX_LINE_CHARS / 1024 / 1024} MiB characters
+and counted in long_lines. An invalid regex, or one too large
 to compile (about 32,000 characters), fails with code INVALID_PATTERN (exit 2); a -F string may be
 of any length. No match is success with count 0.
 ` +
@@ -53,6 +57,7 @@ of any length. No match is success with count 0.
         filesWithMatches: z.boolean().optional(),
         fixedStrings: z.boolean().optional(),
         maxCount: zInt(1).optional(),
+        limit: zInt(1).optional(),
         include: z.string().optional(),
       }),
       run: ([pattern, path], opts, ctx) => {
@@ -62,6 +67,7 @@ of any length. No match is success with count 0.
           fixed: opts.fixedStrings,
           ignoreCase: opts.ignoreCase,
           maxCount: opts.maxCount,
+          limit: opts.limit,
           include: opts.include,
           filesOnly: opts.filesWithMatches,
         });
@@ -77,6 +83,8 @@ of any length. No match is success with count 0.
       },
       render: (r, out) => {
         const view = r[VIEW];
+        if (r.long_lines > 0) out.info(`${r.long_lines} line(s) longer than ${MAX_LINE_CHARS / 1024 / 1024} MiB characters were matched on their start only`);
+        if (r.truncated) out.info(`stopped at --limit: more ${view.filesOnly ? 'files match' : 'lines match'} (a narrower path or --include, or a larger --limit, shows them)`);
         if (view.filesOnly) return out.data(r.files.map((f) => chalk.magenta(printable(f)) + '\n').join(''));
         const lines = r.matches.map((m) => {
           const text = view.highlight ? m.text.replace(view.highlight, (s) => (s ? chalk.red.bold(s) : s)) : m.text;
