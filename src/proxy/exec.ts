@@ -3,6 +3,7 @@ import { constants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { spawn } from 'node:child_process';
 import { callerStdio, relayInput, relayOutput } from './caller-stdio.js';
+import { outputPipes, releasePipes, type OutputPipe } from './fifo-pipes.js';
 import { procPids, processesWithExecId } from '../mount/processes.js';
 import { readProcStat } from '../store/host-process.js';
 
@@ -31,6 +32,8 @@ import { readProcStat } from '../store/host-process.js';
  */
 
 export interface RunSpec {
+  /** The pipes for stdout and stderr, when made ahead (fifo-pipes.ts); otherwise made here. */
+  outputPipes?: Promise<OutputPipe[] | undefined>;
   file: string;
   args: string[];
   cwd: string;
@@ -325,9 +328,14 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
   const outTarget = interactive && spec.terminalOnStderr ? 2 : 1;
   const childOut = interactive ? callerStdio(outTarget) : 'pipe';
   const childErr = interactive ? callerStdio(2) : 'pipe';
+  // Captured output goes through real pipes, which the command can open again as /dev/stdout and
+  // /dev/stderr (fifo-pipes.ts); Node's own are socket pairs, kept where no FIFO can be made.
+  const fifos = interactive ? undefined : await (spec.outputPipes ?? outputPipes(2));
+  const [outPipe, errPipe] = fifos ?? [];
   // node:child_process, not execa: importing execa costs ~150 ms of start-up, more than half of
   // the overhead a run may add to its command (BENCHMARKS.md, proxy).
-  const stdio: (string | number | undefined)[] = spec.sandbox ? [stdin, childOut, childErr, 'pipe'] : [stdin, childOut, childErr];
+  const base = [stdin, outPipe?.childFd ?? childOut, errPipe?.childFd ?? childErr];
+  const stdio: (string | number | undefined)[] = spec.sandbox ? [...base, 'pipe'] : base;
   for (const input of spec.sandbox?.inputs ?? []) stdio[input.fd] = 'pipe';
   // Every descriptor avfs inherited without close-on-exec becomes /dev/null in the child, so
   // nothing of the caller's reaches the command (a directory descriptor would lead out of the
@@ -348,15 +356,19 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
     });
   } finally {
     if (devNull !== undefined) closeSync(devNull);
+    // The child has its own copies: the pipes end when it and its children close theirs.
+    for (const pipe of fifos ?? []) pipe.closeChildEnd();
   }
   const spawnFailure = new Promise<NodeJS.ErrnoException>((resolve) => child.once('error', resolve));
-  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  const streamClosed = (stream: NodeJS.ReadableStream | undefined) => (stream ? new Promise<void>((resolve) => stream.once('close', () => resolve())) : undefined);
+  const closed = Promise.all([new Promise<void>((resolve) => child.once('close', () => resolve())), streamClosed(outPipe?.stream), streamClosed(errPipe?.stream)]);
   // Interactive output is the caller's, never captured: a pipe here is one relayed to it.
   if (interactive && child.stdout) relayOutput(child.stdout, outTarget);
   if (interactive && child.stderr) relayOutput(child.stderr, 2);
   const stopInput = stdin === 'pipe' && child.stdin ? relayInput(child.stdin) : undefined;
-  const stdout = capture(interactive ? null : child.stdout, spec.maxOutputBytes);
-  const stderr = capture(interactive ? null : child.stderr, spec.maxOutputBytes);
+  const stdout = capture(interactive ? null : (outPipe?.stream ?? child.stdout), spec.maxOutputBytes);
+  const stderr = capture(interactive ? null : (errPipe?.stream ?? child.stderr), spec.maxOutputBytes);
+
   const status = spec.sandbox ? readStatus(child.stdio[3] as Readable) : undefined;
   // bubblewrap reads each to its end before it starts the command.
   for (const input of spec.sandbox?.inputs ?? []) {
@@ -369,6 +381,7 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
   if (pid === undefined) {
     const err = await spawnFailure;
     stopInput?.();
+    releasePipes(fifos);
     const code = err.code;
     const message = err.message || String(code);
     return {
@@ -466,6 +479,7 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
     clearTimeout(straggler);
     child.stdout?.destroy();
     child.stderr?.destroy();
+    releasePipes(fifos);
 
     const outData = stdout();
     const errData = stderr();
@@ -519,6 +533,7 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
     };
   } finally {
     stopInput?.();
+    releasePipes(fifos);
     clearTimeout(timer);
     clearTimeout(escalation);
     for (const s of signals) process.off(s, onSignal);

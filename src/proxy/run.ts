@@ -14,6 +14,7 @@ import { VaultFs } from '../store/vault-fs.js';
 import { changeReport, type ChangedFile } from './changes.js';
 import { quoteArgv } from './command-line.js';
 import { runCommand } from './exec.js';
+import { outputPipes, releasePipes } from './fifo-pipes.js';
 import { filesAtSizeLimit, prepareLaunch, sandboxField, violationsOf, type Launch, type Violation } from './launch.js';
 import { reapDeadExecs } from './liveness.js';
 import { childEnv, evaluatePolicy, MAX_OUTPUT_BYTES, type CommandVerdict, type Decision, type Policy } from './policy.js';
@@ -392,10 +393,19 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
     );
 
   const open = () => openWorkspace(store, fs, request.mode ?? 'auto', execId, { layout: plan.layout });
+  // The command's output pipes are made while the workspace opens (mkfifo is a process of its
+  // own); the first start takes them, a second one makes its own.
+  let pipesAhead = request.interactive ? undefined : outputPipes(2);
+  const takePipes = () => {
+    const pipes = pipesAhead;
+    pipesAhead = undefined;
+    return pipes;
+  };
   let workspace: Workspace;
   try {
     workspace = await open();
   } catch (error) {
+    void takePipes()?.then(releasePipes);
     failed(error);
     throw error;
   }
@@ -450,7 +460,7 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
         protect: ws.protect,
       });
       request.onStart?.({ sandboxed: plan.enforced, reason: plan.reason, mountpoint: ws.root });
-      return runCommand({ ...launch.spec, signal: request.signal });
+      return runCommand({ ...launch.spec, signal: request.signal, outputPipes: takePipes() });
     };
     let outcome = await start();
     // A host file or directory the plan hides (an SSH host key, a views server's mount) that went
@@ -569,6 +579,7 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
       survivors: outcome.survivors,
     };
   } catch (error) {
+    void takePipes()?.then(releasePipes);
     if (!finished) {
       await workspace.abort().catch(() => {});
       await launch?.cgroup?.remove().catch(() => {});

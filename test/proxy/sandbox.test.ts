@@ -361,6 +361,15 @@ describeModes('the sandbox is the vault', (mode) => {
     expect(paths(r)).toEqual(['/proj/new']);
   });
 
+  it('the command opens its captured stdout and stderr again by path (/dev/stdout, /dev/stderr, tee), as under a shell: they are pipes, which lead nowhere else', async () => {
+    // They were socket pairs, which cannot be opened again: ENXIO, and a script writing its
+    // errors to /dev/stderr failed.
+    const home = openHome();
+    const line = 'echo out > /dev/stdout; echo err > /dev/stderr; echo both | tee /dev/stderr; [ -e /proc/self/fd/1/.. ] && echo escaped; echo done >> /proc/self/fd/1';
+    const r = await run(home, mode, line);
+    expect(r.json).toMatchObject({ exit_code: 0, stdout: 'out\nboth\ndone\n', stderr: 'err\nboth\n', changed_files: [] });
+  });
+
   it('runs the seed example: proxy exec -- python3 /src/main.py runs the vault\'s /src/main.py', async () => {
     const home = openHome({
       '/src/main.py': "import os\nprint(open('/src/data.txt').read().strip())\nos.makedirs('/out', exist_ok=True)\nopen('/out/result.txt', 'w').write('done\\n')\n",
