@@ -264,6 +264,14 @@ export const MAX_LINE_CHARS = 16 * 1024 * 1024;
 /** A file to scan: its path, its content's hash (null: empty) and size, as descendantFiles lists them. */
 export type GrepFile = readonly [path: string, hash: string | null, size: number];
 
+/**
+ * A copy of `s` that holds nothing of the string it was cut from. V8 keeps a slice's parent
+ * alive, so each reported line held the whole chunk it was read from (64 KiB or more): 800
+ * matching lines of 110 characters, one per 64 KiB, held 50.9 MB; copied, 0.2 MB. Decoded text
+ * has no lone surrogates: the copy is exact.
+ */
+const detached = (s: string): string => Buffer.from(s, 'utf8').toString('utf8');
+
 /** What scanning one content found: its matching lines, and how many lines were too long to test whole. */
 interface Scan {
   lines: Array<{ line: number; text: string }>;
@@ -351,7 +359,7 @@ function scanContent(store: Store, hash: string, size: number, regex: RegExp | L
     lineNo++;
     const text = line.endsWith('\r') ? line.slice(0, -1) : line;
     if (!regex.test(text)) return false;
-    scan.lines.push({ line: lineNo, text: text.length > MAX_REPORTED_LINE_CHARS ? text.slice(0, MAX_REPORTED_LINE_CHARS) : text });
+    scan.lines.push({ line: lineNo, text: detached(text.length > MAX_REPORTED_LINE_CHARS ? text.slice(0, MAX_REPORTED_LINE_CHARS) : text) });
     return scan.lines.length >= wanted;
   };
   /** Holds `part` of the unfinished line; true when the grep of this content is done. */
