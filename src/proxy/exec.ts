@@ -328,10 +328,12 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
   const outTarget = interactive && spec.terminalOnStderr ? 2 : 1;
   const childOut = interactive ? callerStdio(outTarget) : 'pipe';
   const childErr = interactive ? callerStdio(2) : 'pipe';
-  // Captured output goes through real pipes, which the command can open again as /dev/stdout and
-  // /dev/stderr (fifo-pipes.ts); Node's own are socket pairs, kept where no FIFO can be made.
-  const fifos = interactive ? undefined : await (spec.outputPipes ?? outputPipes(2));
-  const [outPipe, errPipe] = fifos ?? [];
+  // Output captured, or relayed to the caller's file, goes through real pipes, which the command
+  // can open again as /dev/stdout and /dev/stderr (fifo-pipes.ts); Node's own are socket pairs,
+  // kept where no FIFO can be made.
+  const fifos = childOut === 'pipe' || childErr === 'pipe' ? await (spec.outputPipes ?? outputPipes(2)) : undefined;
+  const outPipe = childOut === 'pipe' ? fifos?.[0] : undefined;
+  const errPipe = childErr === 'pipe' ? fifos?.[1] : undefined;
   // node:child_process, not execa: importing execa costs ~150 ms of start-up, more than half of
   // the overhead a run may add to its command (BENCHMARKS.md, proxy).
   const base = [stdin, outPipe?.childFd ?? childOut, errPipe?.childFd ?? childErr];
@@ -362,12 +364,14 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
   const spawnFailure = new Promise<NodeJS.ErrnoException>((resolve) => child.once('error', resolve));
   const streamClosed = (stream: NodeJS.ReadableStream | undefined) => (stream ? new Promise<void>((resolve) => stream.once('close', () => resolve())) : undefined);
   const closed = Promise.all([new Promise<void>((resolve) => child.once('close', () => resolve())), streamClosed(outPipe?.stream), streamClosed(errPipe?.stream)]);
+  const output = outPipe?.stream ?? child.stdout;
+  const errors = errPipe?.stream ?? child.stderr;
   // Interactive output is the caller's, never captured: a pipe here is one relayed to it.
-  if (interactive && child.stdout) relayOutput(child.stdout, outTarget);
-  if (interactive && child.stderr) relayOutput(child.stderr, 2);
+  if (interactive && output) relayOutput(output, outTarget);
+  if (interactive && errors) relayOutput(errors, 2);
   const stopInput = stdin === 'pipe' && child.stdin ? relayInput(child.stdin) : undefined;
-  const stdout = capture(interactive ? null : (outPipe?.stream ?? child.stdout), spec.maxOutputBytes);
-  const stderr = capture(interactive ? null : (errPipe?.stream ?? child.stderr), spec.maxOutputBytes);
+  const stdout = capture(interactive ? null : output, spec.maxOutputBytes);
+  const stderr = capture(interactive ? null : errors, spec.maxOutputBytes);
 
   const status = spec.sandbox ? readStatus(child.stdio[3] as Readable) : undefined;
   // bubblewrap reads each to its end before it starts the command.
