@@ -41,6 +41,13 @@ describe('runCommand', () => {
     expect(r.stderr.toString()).toBe('err\n');
   });
 
+  it('the command reopens its captured stdout and stderr by path (/dev/stdout, /dev/stderr, tee), as under a shell', async () => {
+    const r = await runCommand(base({ file: 'sh', args: ['-c', 'echo x > /dev/stdout; echo y > /dev/stderr; echo z | tee /dev/stderr; echo w >> /proc/self/fd/1'] }));
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout.toString()).toBe('x\nz\nw\n');
+    expect(r.stderr.toString()).toBe('y\nz\n');
+  });
+
   it('cuts output at the cap, counts the rest, and never blocks the writer', async () => {
     const r = await runCommand(base({ file: 'sh', args: ['-c', 'head -c 3000000 /dev/zero; echo done >&2'], maxOutputBytes: 1000 }));
     expect(r.exitCode).toBe(0);

@@ -296,6 +296,26 @@ describeModes('escapes are contained by the sandbox', (mode) => {
     expect(await snapshot(victim)).toEqual(before);
   });
 
+  it("the command's captured stdout and stderr, reopened by path, are pipes of its own that lead nowhere: no directory above them, no name left on the host", async () => {
+    const home = openHome();
+    const before = await snapshot(victim);
+    const line = [
+      'readlink /proc/self/fd/1 >&2',
+      'ls /proc/self/fd/1/ 2>/dev/null || echo "not a directory"',
+      'echo evil 2>/dev/null > /proc/self/fd/1/../evil || echo "no way up"',
+      'ln -L /proc/self/fd/2 /linked 2>/dev/null || echo "no new name"',
+      'echo done > /dev/stdout',
+    ].join('; ');
+    const r = await avfs(home, ['proxy', 'exec', '--mode', mode, '--shell', line]);
+    expect(r.json.ok, r.stdout).toBe(true);
+    expect(r.json.stdout).toBe('not a directory\nno way up\nno new name\ndone\n');
+    // Unlinked (with its directory) before the command started: the link text names nothing.
+    const named = r.json.stderr.trim().replace(/ \(deleted\)$/, '');
+    expect(named.startsWith('/') ? [named, dirname(named)].filter((p) => existsSync(p)) : []).toEqual([]);
+    expect(r.json.changed_files).toEqual([]);
+    expect(await snapshot(victim)).toEqual(before);
+  });
+
   it("a command whose first word looks like one of bubblewrap's options is a program name, never an option (no host bind, no capabilities, no network back)", async () => {
     const home = openHome();
     for (const argv of [

@@ -485,6 +485,13 @@ describe('SDK: the CLI scenarios in-process', () => {
     expect(avfs.policyCheck('ls').wouldRun).toBe(true);
   });
 
+  it('proxyExec: the command opens its stdout and stderr by path (/dev/stdout, tee /dev/stderr), as under a shell', async () => {
+    const r = await avfs.proxyExec('sh', ['-c', 'echo x > /dev/stdout; echo y | tee /dev/stderr'], { mode: 'copy' });
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toBe('x\ny\n');
+    expect(r.stderr).toBe('y\n');
+  });
+
   it('proxyExec results are typed camelCase: changedFiles, decision, violations', async () => {
     avfs.write('/m.txt', 'before');
     const r = await avfs.proxyExec('sh', ['-c', 'echo after > m.txt && echo x > n.txt'], { mode: 'copy' });
