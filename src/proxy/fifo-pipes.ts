@@ -47,9 +47,10 @@ export async function outputPipes(count: number): Promise<OutputPipe[] | undefin
     for (const name of names) {
       // A FIFO opened for writing without a reader fails (or waits): the reader first. avfs's end
       // is non-blocking (its event loop reads it); the command's blocks, as a shell's pipe does.
-      const ours = openSync(name, constants.O_RDONLY | constants.O_NONBLOCK);
-      ends.push({ ours, child: -1 });
-      ends[ends.length - 1]!.child = openSync(name, constants.O_WRONLY);
+      // Listed as soon as each end is open, so that a failure closes what was opened.
+      const end = { ours: openSync(name, constants.O_RDONLY | constants.O_NONBLOCK), child: -1 };
+      ends.push(end);
+      end.child = openSync(name, constants.O_WRONLY);
     }
   } catch {
     for (const { ours, child } of ends) [ours, child].filter((fd) => fd >= 0).forEach((fd) => closeSync(fd));
