@@ -1,4 +1,4 @@
-import { statSync, watch, type FSWatcher } from 'node:fs';
+import { statSync } from 'node:fs';
 import type { Statement } from 'better-sqlite3';
 import { AvfsError, machineError } from '../errors.js';
 import { databaseFile, ensureHome, homeWritable, prepareDatabaseFile, resolveHome, restrictDatabaseModes } from './home.js';
@@ -49,15 +49,18 @@ export class Store implements Statements {
    */
   rollbacks = 0;
   private readonly closing: Array<() => void> = [];
-  /** Set once the database file this connection opened is no longer the home's (watchFile). */
+  /** Set once the database file this connection opened is no longer the home's (see `replaced`). */
   private fileGone = false;
-  private watcher: FSWatcher | undefined;
+  /** The database file this connection opened, as stat names it (null when it could not be stat'ed). */
+  private readonly opened: { ino: number; dev: number } | null;
 
   private constructor(home: string, db: Db, fresh: boolean, readOnly: boolean) {
     this.home = home;
     this.db = db;
     this.fresh = fresh;
     this.readOnly = readOnly;
+    const st = statSync(databaseFile(home), { throwIfNoEntry: false });
+    this.opened = st ? { ino: st.ino, dev: st.dev } : null;
   }
 
   /**
@@ -92,6 +95,7 @@ export class Store implements Statements {
     this.txChange = { id: null, grouped: false };
     try {
       const result = fn();
+      if (this.replaced()) throw this.goneError();
       this.stmt('COMMIT').run();
       return result;
     } catch (err) {
@@ -168,38 +172,34 @@ export class Store implements Statements {
     };
     const { db, fresh } = openDatabase(databaseFile(home), seed, { readOnly });
     if (!readOnly) restrictDatabaseModes(home);
-    const store = new Store(home, db, fresh, readOnly);
-    store.watchFile();
-    return store;
+    return new Store(home, db, fresh, readOnly);
   }
 
   /**
-   * Notices the database file being removed or replaced while this connection holds it open (the
-   * home deleted under a running MCP server or SDK program, or moved away). SQLite goes on
-   * writing the unlinked file, so every later write would report success and vanish at exit;
-   * marked gone, each is refused (NOT_FOUND, reason home_removed) instead. An inotify watch (no
-   * cost per write; it does not keep the process alive): the file's unlink changes its link
-   * count, whatever still holds it open.
+   * Whether the database file this connection opened was removed or replaced since (the home
+   * deleted under a running MCP server, SDK program, mount or long import, or moved away). SQLite
+   * goes on writing the unlinked file, so every later commit would report success and vanish at
+   * exit. Asked before every commit (a stat, about a microsecond beside the commit's own writes)
+   * rather than told by an inotify event, which a synchronous import or restore never lets run
+   * before it commits. Once true it stays true: every later write is refused (NOT_FOUND, reason
+   * home_removed), and openStore opens the home anew for new callers.
    */
-  private watchFile(): void {
-    const file = databaseFile(this.home);
+  private replaced(): boolean {
+    if (this.fileGone) return true;
+    if (!this.opened) return false;
+    let current;
     try {
-      const opened = statSync(file);
-      this.watcher = watch(file, { persistent: false }, () => {
-        const current = statSync(file, { throwIfNoEntry: false });
-        if (current && current.ino === opened.ino && current.dev === opened.dev) return;
-        this.fileGone = true;
-        this.watcher?.close();
-      });
-      this.watcher.on('error', () => this.watcher?.close());
+      current = statSync(databaseFile(this.home), { throwIfNoEntry: false });
     } catch {
-      // No watch to be had (the inotify limit reached): the connection works as before, unwatched.
+      return false; // not readable just now (EACCES, ELOOP…): not evidence of a removal
     }
+    this.fileGone = !current || current.ino !== this.opened.ino || current.dev !== this.opened.dev;
+    return this.fileGone;
   }
 
-  /** Whether the database file this connection opened is still the home's (see watchFile). */
+  /** Whether the database file this connection opened is no longer the home's (see `replaced`). */
   get gone(): boolean {
-    return this.fileGone;
+    return this.replaced();
   }
 
   private goneError(): AvfsError {
@@ -221,10 +221,9 @@ export class Store implements Statements {
   release(): void {
     if (--this.refs > 0) return;
     if (openStores.get(this.home) === this) openStores.delete(this.home);
-    this.watcher?.close();
     try {
       // The closing work (indexing what waits, …) writes: pointless, and refused, in a removed file.
-      if (this.db.open && !this.fileGone) for (const fn of this.closing.splice(0)) fn();
+      if (this.db.open && !this.replaced()) for (const fn of this.closing.splice(0)) fn();
     } finally {
       if (this.db.open) this.db.close();
     }

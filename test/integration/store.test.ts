@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { openStore, type Store } from '../../src/store/store.js';
@@ -115,6 +115,38 @@ describe('home and connections', () => {
     fs.writeFile('/big.bin', Buffer.alloc(2 << 20, 7));
     expect(fs.stat('/big.bin').size).toBe(2 << 20);
     expect(fs.readFile('/kept.txt').toString()).toBe('kept\n');
+  });
+  it('a home removed while a synchronous job runs (an import, a restore) fails that job at its commit (NOT_FOUND, home_removed) instead of reporting it done and losing it', () => {
+    fs.writeFile('/before.txt', 'one');
+    // Nothing in between yields to the event loop, so an inotify event could not arrive in time:
+    // the commit itself must notice that the file it writes is no longer the home's.
+    const e = thrownError(() =>
+      store.mutate(() => {
+        fs.writeFile('/during.txt', 'two');
+        rmSync(home.dir, { recursive: true, force: true });
+      }),
+    );
+    expect([e?.code, e?.data.reason, e?.data.home]).toEqual(['NOT_FOUND', 'home_removed', home.dir]);
+    // Later writes are refused at once; reads still answer from the file this connection holds.
+    expect(errorCode(() => fs.writeFile('/after.txt', 'three'))).toBe('NOT_FOUND');
+    expect(fs.exists('/during.txt')).toBe(false);
+    expect(fs.readFile('/before.txt').toString()).toBe('one');
+    // A new connection makes the home anew.
+    const again = openStore(home.dir);
+    try {
+      expect(again).not.toBe(store);
+      new VaultFs(again, 'default', actor).writeFile('/new.txt', 'four');
+      expect(new VaultFs(again, 'default', actor).list('/').map((x) => x.path)).toEqual(['/new.txt']);
+    } finally {
+      again.release();
+    }
+  });
+  it('a database file replaced under the connection (moved away, another put in its place) is noticed the same way', () => {
+    fs.writeFile('/before.txt', 'one');
+    const file = join(home.dir, 'avfs.db');
+    renameSync(file, `${file}.moved`);
+    writeFileSync(file, '');
+    expect(errorCode(() => fs.writeFile('/x.txt', 'lost?'))).toBe('NOT_FOUND');
   });
 });
 
