@@ -18,9 +18,18 @@ export type DropAttributes = (ino: number) => void;
  *
  * Covered: unlink (the others' link count), rename (the replaced file's link count, the moved
  * one's ctime), chmod, chown, utimens, truncate and ftruncate, write (size, times), and flush,
- * fsync and release of a file written here (what the writes stored). Writes ask whether their
- * file has other names once per open file (`linkedWrites`), not per write, and closes only look
- * there: a name added elsewhere to a file open here shows its writes within the attribute timeout.
+ * fsync and release of a file written here since the last of them (what the writes stored).
+ * Writes ask whether their file has other names once per open file (`linkedWrites`), not per
+ * write, and closes only look there: a name added elsewhere to a file open here shows its writes
+ * within the attribute timeout.
+ *
+ * A refresh races with a request for another name that the kernel made before it arrived: the
+ * kernel drops that request's reply, as possibly older than what the refresh announced, and
+ * keeps what it had. A release comes after close(2) has returned, so it races with whatever the
+ * program does next: a read through another name, past the size that name cached, asked for
+ * the size, got the new one and had it dropped, and read (or a seek to the end wrote) at the
+ * old end. So a release refreshes only writes no flush has published yet (mmap's, written back
+ * as the mapping goes), and a flush or fsync only writes made since the last refresh.
  */
 export function refreshOtherNames(ops: FuseOperations, c: OpContext, drop: () => DropAttributes | null): FuseOperations {
   /** The inode behind `e`, when it has other names to refresh (a FIFO, socket or device may have them too). */
@@ -55,6 +64,8 @@ export function refreshOtherNames(ops: FuseOperations, c: OpContext, drop: () =>
 
   /** Per open file: the inode its writes refresh (null when it has one name), asked at its first write. */
   let linkedWrites = new WeakMap<object, number | null>();
+  /** Open files with other names written since their last refresh by a flush, fsync or release. */
+  const unpublished = new WeakSet<object>();
   /** Names come and go: ask again. */
   const namesChanged = () => (linkedWrites = new WeakMap());
 
@@ -75,27 +86,35 @@ export function refreshOtherNames(ops: FuseOperations, c: OpContext, drop: () =>
       if (ino === null && !file.orphan && c.files.get(path) !== file) linkedWrites.set(file, (ino = file.ino));
       if (ino === null) return write(path, fd, buf, len, pos, cb);
       const refreshed = ino;
-      write(path, fd, buf, len, pos, (n) => after([n >= 0 ? refreshed : null], () => cb(n))(0));
+      write(path, fd, buf, len, pos, (n) => {
+        if (n >= 0) unpublished.add(file);
+        after([n >= 0 ? refreshed : null], () => cb(n))(0);
+      });
     };
   }
-  /** The inode a file written through `fd` refreshes (null when unwritten or single-named): no read of the store. */
-  const written = (fd: number): number | null => {
+  /**
+   * The inode to refresh for a file written through `fd` since its last refresh (null when it
+   * was not, or has one name), and the end of that wait: no read of the store.
+   */
+  const written = (fd: number): { ino: number | null; published: () => void } => {
     const file = c.files.handle(fd)?.file;
-    return (file && linkedWrites.get(file)) ?? null;
+    const ino = file && unpublished.has(file) ? (linkedWrites.get(file) ?? null) : null;
+    return { ino, published: () => file && unpublished.delete(file) };
   };
-  if (fsync) wrapped.fsync = (path, datasync, fd, cb) => fsync(path, datasync, fd, (err) => after([err === 0 ? written(fd) : null], cb)(err));
+  /** `cb` of a flush, fsync or release: on success, refreshes what `pending` names and marks it published. */
+  const publishing = (pending: ReturnType<typeof written>, cb: (err: number) => void) => (err: number) => {
+    if (err === 0) pending.published();
+    after([err === 0 ? pending.ino : null], cb)(err);
+  };
+  if (fsync) wrapped.fsync = (path, datasync, fd, cb) => fsync(path, datasync, fd, publishing(written(fd), cb));
   if (chmod) wrapped.chmod = (path, mode, cb) => chmod(path, mode, after([atPath(path)], cb));
   if (chown) wrapped.chown = (path, uid, gid, cb) => chown(path, uid, gid, after([atPath(path)], cb));
   if (utimens) wrapped.utimens = (path, atime, mtime, cb) => utimens(path, atime, mtime, after([atPath(path)], cb));
   if (truncate) wrapped.truncate = (path, size, cb) => truncate(path, size, after([atPath(path)], cb));
   // After the operation: a file's first name may be stored by it (nothing to refresh before).
   if (ftruncate) wrapped.ftruncate = (path, fd, size, cb) => ftruncate(path, fd, size, (err) => after([err === 0 ? atHandle(path, fd) : null], cb)(err));
-  if (flush) wrapped.flush = (path, fd, cb) => flush(path, fd, (err) => after([err === 0 ? written(fd) : null], cb)(err));
-  if (release) {
-    wrapped.release = (path, fd, cb) => {
-      const ino = written(fd); // the handle is gone once released
-      release(path, fd, (err) => after([ino], cb)(err));
-    };
-  }
+  if (flush) wrapped.flush = (path, fd, cb) => flush(path, fd, publishing(written(fd), cb));
+  // Asked before: the handle is gone once released.
+  if (release) wrapped.release = (path, fd, cb) => release(path, fd, publishing(written(fd), cb));
   return wrapped;
 }
