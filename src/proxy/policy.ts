@@ -561,7 +561,7 @@ export function evaluatePolicy(policy: Policy, request: { argv?: string[]; shell
     verdicts.push(
       rule
         ? { ...base, rule: rule.name, action: rule.action, categories: [...categories], reason: redirected ? `${reason}, but a redirection writes its output to a file` : reason }
-        : { ...base, rule: 'default', action: policy.default_action, categories: [...categories], reason: 'no rule matched: the default action applies' },
+        : defaultVerdict(cmd, policy, base, [...categories]),
     );
     if (ctx.sandboxed) continue;
     // avfs inside the boundary: its own vault's content only, never the boundary's controls. Judged
@@ -602,6 +602,33 @@ export function evaluatePolicy(policy: Policy, request: { argv?: string[]; shell
   const where = new Set(verdicts.map((v) => v.command)).size > 1 ? `${top.command}: ` : '';
   return { decision: { action: top.action, categories: finalCategories, rule: top.rule, reason: where + top.reason }, verdicts };
 }
+
+/**
+ * The verdict on a command no rule matches: the default action, except that a program the shell
+ * computes as the command runs (`$x id`, `$(echo rm) -rf src`, `eval "$X"`) may be any program,
+ * `rm -rf` included, so under a default that takes no checkpoint it gets one: `proxy undo` can
+ * then restore what it changed (rule `computed-program`). A stricter default stays as it is.
+ */
+function defaultVerdict(cmd: SimpleCommand, policy: Policy, base: Pick<CommandVerdict, 'command' | 'via'>, categories: Category[]): CommandVerdict {
+  const computed = computedProgram(cmd);
+  if (computed !== undefined && SEVERITY[policy.default_action] < SEVERITY.allow_with_checkpoint) {
+    return { ...base, rule: 'computed-program', action: 'allow_with_checkpoint', categories, reason: `${computed} is computed when the command runs, so it may be any program: a checkpoint is taken first so \`proxy undo\` can restore what it changes` };
+  }
+  return { ...base, rule: 'default', action: policy.default_action, categories, reason: 'no rule matched: the default action applies' };
+}
+
+/** The word that makes the program of a shell command known only at run time (the program itself, or what `eval` runs), if any. */
+function computedProgram(cmd: SimpleCommand): string | undefined {
+  if (!cmd.shell) return undefined;
+  const [program, ...args] = cmd.argv;
+  if (computedAtRunTime(program!)) return program;
+  // What eval runs is its words joined: computed when one of them is (an arithmetic `$((…))` only makes a number).
+  if (programName(program!) === 'eval') return args.find((w) => computedAtRunTime(w.replace(ARITHMETIC, '0')));
+  return undefined;
+}
+
+/** An arithmetic expansion, `$((…))`, with parentheses nested one level inside. */
+const ARITHMETIC = /\$\(\((?:[^()]|\([^()]*\))*\)\)/g;
 
 /** True when `action` needs `--approve` to run. */
 export const needsApproval = (action: PolicyAction) => action === 'require_approval';
