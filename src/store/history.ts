@@ -428,6 +428,18 @@ export function revertPath(fs: VaultFs, input: string): RevertResult {
     }
     const w: Writer = { store: fs.store, vault, actor: fs.actor };
     const move = moveAt(w, path, latest);
+    const whole = move && movedWithDirectory(w, move);
+    if (whole) {
+      // Undoing one path's part of a directory's move would split the tree between the two places.
+      const side = path === move.to ? whole.to : whole.from;
+      throw new AvfsError('CONFLICT', `${path} was moved with its directory (${whole.from} -> ${whole.to}) by its latest change: revert ${side} to move the whole tree back`, {
+        path,
+        from: whole.from,
+        to: whole.to,
+        vault: vault.name,
+        reason: 'moved_with_directory',
+      });
+    }
     const undone = move ? undoMove(w, latest, move) : undoChange(w, path, latest);
     const paired = move ? (move.from === path ? move.to : move.from) : null;
     audit(fs.store, fs.actor, 'revert', fs.name, { path, version: latest.version, paired, changed: undone.changed });
@@ -669,6 +681,28 @@ function moveAt(w: Writer, path: string, latest: VersionRecord): Move | null {
     // A revert of a non-move records detail.to as a version number, never a path.
     if (row.type === null && typeof d.to === 'string') return { from: path, to: d.to, change };
     if (row.type !== null && typeof d.from === 'string') return { from: d.from, to: path, change };
+  }
+  return null;
+}
+
+/**
+ * The directory move that carried `move` along, when `move` is a path below a directory that the
+ * same change moved (`mv d e` records d/f -> e/f beside d -> e): the outermost such move, or null.
+ */
+function movedWithDirectory(w: Writer, move: Move): Move | null {
+  let outer: Move | null = null;
+  for (let from = dirname(move.from), to = dirname(move.to); from !== '/' && to !== '/'; from = dirname(from), to = dirname(to)) {
+    const parent = moveOf(w, to, move.change);
+    if (!parent || parent.from !== from) break;
+    outer = parent;
+  }
+  return outer;
+}
+
+/** The move recorded at `path` by change `change` (its arrival there, or its removal from there), or null. */
+function moveOf(w: Writer, path: string, change: number): Move | null {
+  for (let row = pathVersions(w.store, w.vault, path, 1)[0]; row && row.id >= change; row = versionBefore(w.store, w.vault, path, row.version)) {
+    if (changeOf(row) === change) return moveAt(w, path, row);
   }
   return null;
 }

@@ -342,6 +342,32 @@ describe('revert', () => {
     expect(fs.exists('/src')).toBe(false);
   });
 
+  it('a path moved with its directory is not reverted alone (that split the tree between both places): CONFLICT naming the directory move, on either side, and nothing changes', () => {
+    fs.writeFile('/d/f', '0', { parents: true });
+    fs.writeFile('/d/sub/g', '1', { parents: true });
+    fs.mv('/d', '/e');
+    const moved = tree();
+    for (const [path, side] of [['/e/f', '/e'], ['/d/f', '/d'], ['/e/sub/g', '/e'], ['/e/sub', '/e']]) {
+      const e = thrownError(() => revertPath(fs, path!));
+      expect([path, e?.code, e?.data.reason, e?.data.from, e?.data.to]).toEqual([path, 'CONFLICT', 'moved_with_directory', '/d', '/e']);
+      expect(e?.message).toContain(`revert ${side} `);
+      expect(tree()).toEqual(moved);
+    }
+    // The directory itself moves back whole; then its files were last moved with it, the other way.
+    revertPath(fs, '/e');
+    expect(text('/d/f')).toBe('0');
+    expect(fs.exists('/e')).toBe(false);
+    expect(thrownError(() => revertPath(fs, '/d/sub/g'))?.data).toMatchObject({ from: '/e', to: '/d' });
+    // Nested: the outermost directory that moved is named.
+    fs.writeFile('/x/y/z', 'z', { parents: true });
+    fs.mv('/x', '/w');
+    expect(thrownError(() => revertPath(fs, '/w/y/z'))?.data).toMatchObject({ from: '/x', to: '/w' });
+    // A file renamed on its own inside a directory is still reverted alone.
+    fs.mv('/w/y/z', '/w/y/z2');
+    revertPath(fs, '/w/y/z2');
+    expect(text('/w/y/z')).toBe('z');
+  });
+
   it('undoing a move whose arrival was pruned is VERSION_NOT_FOUND (version_pruned), not a claim that the tree moved away; one truly gone is still moved_away', () => {
     fs.writeFile('/a', 'orig');
     fs.mv('/a', '/b');

@@ -81,15 +81,14 @@ describe('undoing a move', () => {
     expect(fs.exists('/src')).toBe(false);
   });
 
-  it('a file of a moved directory goes back alone (its old directory is recreated); the rest stays', () => {
+  it('a file of a moved directory does not go back alone (that split the tree): CONFLICT naming the move; the directory goes back whole', () => {
     fs.writeFile('/d/x', 'x', { parents: true });
     fs.writeFile('/d/y', 'y');
     fs.mv('/d', '/e');
-    revertPath(fs, '/e/x');
-    expect(text('/d/x')).toBe('x');
-    expect(text('/e/y')).toBe('y');
-    expect(fs.exists('/e/x')).toBe(false);
-    expect(errorCode(() => revertPath(fs, '/e'))).toBe('CONFLICT'); // /d is taken now
+    expect(errorCode(() => revertPath(fs, '/e/x'))).toBe('CONFLICT');
+    expect([text('/e/x'), text('/e/y'), fs.exists('/d')]).toEqual(['x', 'y', false]);
+    revertPath(fs, '/e');
+    expect([text('/d/x'), text('/d/y'), fs.exists('/e')]).toEqual(['x', 'y', false]);
   });
 
   it('keeps inode numbers, and works in a fork on a move it inherited without touching the parent', () => {
