@@ -3,6 +3,7 @@ import { SqliteError } from 'better-sqlite3';
 import { AvfsError } from '../errors.js';
 import { basename, descendantRange, isWithin } from '../core/paths.js';
 import { compileRegExp, type Matcher } from '../core/glob.js';
+import { requiredLiterals } from '../core/required-literals.js';
 import { LiteralText, looksBinary, SNIFF_BYTES } from '../core/text.js';
 import { contentChunks, readContent } from './blobs.js';
 import { pathsWithMeta, pathsWithTag } from './annotations.js';
@@ -286,7 +287,8 @@ interface Scan {
 export function grepFiles(store: Store, files: Iterable<GrepFile>, options: GrepOptions): GrepResult {
   const result: GrepResult = { matches: [], files: [], files_scanned: 0, binary_skipped: 0, long_lines: 0, truncated: false };
   const byHash = new Map<string, Scan | 'binary'>();
-  const prefilter = wholeTextFilter(options.regex);
+  const line = guarded(options.regex);
+  const prefilter = guarded(wholeTextFilter(options.regex));
   const limit = options.limit ?? Infinity;
   const counted = () => (options.filesOnly ? result.files.length : result.matches.length);
   store.read(() => {
@@ -297,7 +299,7 @@ export function grepFiles(store: Store, files: Iterable<GrepFile>, options: Grep
         // A content scanned for the last few matches the limit leaves is never scanned again
         // for more: once those are found, the whole grep stops.
         const wanted = options.filesOnly ? 1 : Math.min(options.maxCount ?? Infinity, limit + 1 - counted());
-        found = scanContent(store, hash, size, options.regex, wanted, prefilter);
+        found = scanContent(store, hash, size, line, wanted, prefilter);
         byHash.set(hash, found);
       }
       if (found === 'binary') {
@@ -325,6 +327,18 @@ export function grepFiles(store: Store, files: Iterable<GrepFile>, options: Grep
 }
 
 /**
+ * `test` run only on text holding every literal the regex's matches must contain (core/required-
+ * literals.ts): a line without them costs one `includes` each instead of a backtracking search,
+ * which took time quadratic in the line's length for `.*needle` or `x+y`.
+ */
+function guarded<T extends RegExp | LiteralText | undefined>(test: T): Matcher | T {
+  const literals = test instanceof RegExp ? requiredLiterals(test) : [];
+  if (literals.length === 0) return test;
+  const regex = test as RegExp;
+  return { test: (text) => literals.every((l) => text.includes(l)) && regex.test(text) };
+}
+
+/**
  * A regex that, run once over a block of whole lines, tells whether any of them can match: the
  * same pattern in multiline mode, so ^ and $ hold at line boundaries. Most files do not match,
  * and one search over a block costs far less than one per line. Lookarounds can see past a line
@@ -346,7 +360,7 @@ function wholeTextFilter(regex: RegExp | LiteralText): RegExp | LiteralText | un
  * whole: the part of a line that a chunk ends in waits, as pieces (joined once the line ends, so
  * a long line costs its length, not its length times its chunks), for the chunk with its end.
  */
-function scanContent(store: Store, hash: string, size: number, regex: RegExp | LiteralText, wanted: number, prefilter: RegExp | LiteralText | undefined): Scan | 'binary' {
+function scanContent(store: Store, hash: string, size: number, regex: Matcher, wanted: number, prefilter: Matcher | undefined): Scan | 'binary' {
   const scan: Scan = { lines: [], longLines: 0 };
   const decoder = new StringDecoder('utf8');
   let lineNo = 0;

@@ -477,6 +477,25 @@ describe('grep', () => {
     expect(compilePattern('k', { ignoreCase: true }).unicode).toBe(true);
   });
 
+  it('a line without a literal the pattern needs is not searched: .* or x+y on a long line no longer takes time quadratic in it (minutes before), and every answer is the plain test of each line', () => {
+    // 600,000 characters on one line, the needle nowhere: a backtracking search from every start
+    // (several minutes each without the literal test, so the timeout below stands for a hang).
+    fs.writeFile('/min.js', 'var(1);function(2);'.repeat(30_000) + '\nfound the needle here\n');
+    fs.writeFile('/xs.txt', 'x'.repeat(600_000) + '\nxxy\n');
+    expect(grep('.*needle').matches).toEqual([{ path: '/min.js', line: 2, text: 'found the needle here' }]);
+    expect(grep('x+y').matches).toEqual([{ path: '/xs.txt', line: 2, text: 'xxy' }]);
+    // Random patterns over random lines: grep answers what testing each line with the RegExp does.
+    const rnd = seededRandom(7);
+    const words = ['ab', 'a', 'b', 'x', '.', '-', 'ba', 'c'];
+    const lines = Array.from({ length: 300 }, () => Array.from({ length: 1 + rnd(6) }, () => words[rnd(words.length)]).join(''));
+    fs.writeFile('/random.txt', lines.join('\n') + '\n');
+    for (const p of ['ab+a', 'a.*b', 'x+y', 'b?a-', '(ab)+c', '^a.*x$', 'c{2}', 'ba\\.', '[ab]x+', 'a|x', '(?<=a)b', 'a(?!b)c']) {
+      const reference = new RegExp(p, 'u');
+      const expected = lines.flatMap((text, i) => (reference.test(text) ? [{ path: '/random.txt', line: i + 1, text }] : []));
+      expect([p, grep(p, fs, { root: '/random.txt' }).matches]).toEqual([p, expected]);
+    }
+  }, 120_000);
+
   it('-i, -F, --max-count, -l, a start path', () => {
     expect(grep('todo', fs, { i: true }).matches.map((m) => `${m.path}:${m.line}`)).toEqual(['/notes.md:1', '/notes.md:2', '/notes.md:3', '/src/a.ts:2', '/src/a.ts:4']);
     expect(grep('fetch(url)', fs, { F: true }).matches).toEqual([{ path: '/src/a.ts', line: 3, text: 'const b = fetch(url);' }]);

@@ -1,0 +1,93 @@
+/**
+ * What every match of a regular expression must contain, read from its source: the runs of
+ * literal characters that stand in sequence at its top level, each one required (no `?`, `*` or
+ * `{0,…}` after it). grep tests a line for them with `includes` before running the expression,
+ * which V8 runs by backtracking: `.*needle` or `x+y` on a 300 KB line without the needle took
+ * minutes (time quadratic in the line), and now a line without the literal costs one scan.
+ *
+ * Conservative: anything it does not read with certainty ends a run or gives no literals at all
+ * (an alternation at the top level, `i`, `v`, an escape such as `\x41` or `\p{…}`), so a line the
+ * expression matches always holds every literal returned.
+ */
+export function requiredLiterals(regex: RegExp): string[] {
+  const { source, flags } = regex;
+  // Case folding (`k` matches the Kelvin sign under `iu`) and v-mode class syntax: not read.
+  if (flags.includes('i') || flags.includes('v')) return [];
+  const runs: string[] = [];
+  let run = '';
+  const end = () => {
+    if (run.length > 0) runs.push(run);
+    run = '';
+  };
+  let i = 0;
+  while (i < source.length) {
+    // One atom: the literal character it stands for, or null (a class, a group, an assertion…).
+    let atom: string | null = null;
+    const c = source[i]!;
+    if (c === '|') return []; // a top-level alternative need not contain anything the others do
+    if (c === '\\') {
+      const next = source[i + 1];
+      if (next === undefined) return [];
+      if (/[dDwWsSbBnrtfv]/.test(next)) i += 2;
+      else if (/[1-9]/.test(next)) for (i += 2; /[0-9]/.test(source[i] ?? ''); i++); // a back-reference
+      else if (/[A-Za-z0-9_]/.test(next)) return []; // \x41, \u{…}, \p{…}, \cX, \k<…>, \0: not read
+      else {
+        atom = next;
+        i += 2;
+      }
+    } else if (c === '[') {
+      i = afterClass(source, i);
+    } else if (c === '(') {
+      i = afterGroup(source, i);
+    } else if (c === '.' || c === '^' || c === '$') {
+      i++;
+    } else if (c === '*' || c === '+' || c === '?' || c === '{' || c === ')') {
+      return []; // a quantifier with nothing before it, or a lone `{`: not read
+    } else {
+      atom = c;
+      i++;
+    }
+    if (i < 0) return [];
+    // Its quantifier, if any.
+    const quantifier = /^(?:[*+?]|\{(\d+)(?:,\d*)?\})\??/.exec(source.slice(i, i + 24));
+    if (!quantifier) {
+      if (atom === null) end();
+      else run += atom;
+      continue;
+    }
+    const kind = quantifier[0][0];
+    const min = kind === '{' ? Number(quantifier[1]) : kind === '+' ? 1 : 0;
+    i += quantifier[0].length;
+    // Required at least once: the run goes on up to its first repetition, and ends there.
+    if (min > 0 && atom !== null) run += atom;
+    end();
+  }
+  end();
+  return runs;
+}
+
+/** Where the character class opened at `start` ends (just past its `]`), or -1. */
+function afterClass(source: string, start: number): number {
+  let j = start + 1;
+  if (source[j] === '^') j++;
+  for (; j < source.length; j++) {
+    if (source[j] === '\\') j++;
+    else if (source[j] === ']') return j + 1;
+  }
+  return -1;
+}
+
+/** Where the group opened at `start` ends (just past its `)`), or -1. */
+function afterGroup(source: string, start: number): number {
+  let depth = 0;
+  for (let j = start; j < source.length; j++) {
+    const c = source[j];
+    if (c === '\\') j++;
+    else if (c === '[') {
+      j = afterClass(source, j) - 1;
+      if (j < 0) return -1;
+    } else if (c === '(') depth++;
+    else if (c === ')' && --depth === 0) return j + 1;
+  }
+  return -1;
+}

@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { requiredLiterals } from '../../src/core/required-literals.js';
+import { seededRandom } from '../helpers.js';
+
+describe('requiredLiterals: what every match of a regex must contain', () => {
+  it('reads the literal runs at the top level, each required, and ends a run at anything else', () => {
+    const cases: Array<[string, string, string[]]> = [
+      ['.*needle', 'u', ['needle']],
+      ['x+y', '', ['x', 'y']],
+      ['ab+c', '', ['ab', 'c']],
+      ['a?bc*d', '', ['b', 'd']],
+      ['a{0,3}bc{2}d', '', ['bc', 'd']],
+      ['(foo)bar', '', ['bar']],
+      ['[abc]xyz\\.js', '', ['xyz.js']],
+      ['\\bword\\b', '', ['word']],
+      ['function\\s+\\w+\\(', '', ['function', '(']],
+      ['(a|b)+c[)(]d', '', ['c', 'd']],
+      ['x(?=y)z', '', ['x', 'z']],
+      ['a+?b??c', '', ['a', 'c']],
+      ['^import .* from', 'u', ['import ', ' from']],
+      ['(\\w)\\1end', '', ['end']],
+      // Nothing certain: an alternation, case folding, escapes it does not read, a lone brace.
+      ['foo|bar', '', []],
+      ['foo', 'i', []],
+      ['a\\x41b', '', []],
+      ['\\p{L}+end', 'u', []],
+      ['a{foo}', '', []],
+      ['.*', '', []],
+    ];
+    for (const [source, flags, literals] of cases) expect([source, requiredLiterals(new RegExp(source, flags))]).toEqual([source, literals]);
+  });
+
+  it('never names a literal a matching subject lacks (random regexes against random subjects)', () => {
+    const rnd = seededRandom(41);
+    const atoms = ['a', 'b', 'c', 'ab', '.', '\\.', '[ab]', '[^a]', '(a|b)', '(?:bc)', '\\d', '\\w', '\\b', '^', '$', '(?=a)', '(?!b)', '(c)\\1', '[\\]a]', 'x', '-', '\\/'];
+    const quantifiers = ['', '', '', '*', '+', '?', '{0,2}', '{1,2}', '{2}', '+?', '*?'];
+    const alphabet = 'abcx.-1/]';
+    let checked = 0;
+    let withLiterals = 0;
+    for (let n = 0; n < 3000; n++) {
+      let source = '';
+      for (let k = 1 + rnd(6); k > 0; k--) {
+        const atom = atoms[rnd(atoms.length)]!;
+        source += atom + (/^[\^$]|^\\b|^\(\?[=!]/.test(atom) ? '' : quantifiers[rnd(quantifiers.length)]!);
+      }
+      if (rnd(10) === 0) source += '|' + atoms[rnd(atoms.length)];
+      let regex: RegExp;
+      try {
+        regex = new RegExp(source, rnd(2) ? 'u' : '');
+      } catch {
+        continue;
+      }
+      const literals = requiredLiterals(regex);
+      if (literals.length > 0) withLiterals++;
+      for (let s = 0; s < 40; s++) {
+        let subject = '';
+        for (let len = rnd(12); len > 0; len--) subject += alphabet[rnd(alphabet.length)];
+        if (!regex.test(subject)) continue;
+        checked++;
+        for (const literal of literals) expect([source, subject, subject.includes(literal)]).toEqual([source, subject, true]);
+      }
+    }
+    // The property was tried on many matches, and literals were found for many patterns.
+    expect(checked).toBeGreaterThan(5000);
+    expect(withLiterals).toBeGreaterThan(500);
+  });
+});
