@@ -54,11 +54,17 @@ export function parseTime(input: string, now = Date.now()): number {
   // Only ISO-looking input: Date.parse accepts many loose forms whose meaning depends on the locale.
   if (/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(input.trim())) {
     const t = Date.parse(input.trim());
-    if (Number.isFinite(t)) return t;
+    if (Number.isFinite(t) && realDate(input.trim())) return t;
   }
   throw new AvfsError('INVALID_ARGUMENT', `invalid time ${JSON.stringify(input)}: expected an ISO date/time or a duration such as 10m, 2h, 1d`, {
     value: input,
   });
+}
+
+/** Whether the date an ISO input starts with is on the calendar: Date.parse rolls 2024-02-31 over to 2 March. */
+function realDate(iso: string): boolean {
+  const [y, m, d] = iso.slice(0, 10).split('-').map(Number) as [number, number, number];
+  return new Date(Date.UTC(y, m - 1, d)).getUTCDate() === d;
 }
 
 /**

@@ -72,9 +72,12 @@ describe('parseTime', () => {
     expect(parseTime('2024-05-01T10:00:00Z', now)).toBe(Date.parse('2024-05-01T10:00:00Z'));
     expect(parseTime('2024-05-01T10:00:00.250+02:00', now)).toBe(Date.parse('2024-05-01T08:00:00.250Z'));
     expect(parseTime('2024-05-01', now)).toBe(Date.parse('2024-05-01'));
+    expect(parseTime('2024-02-29', now)).toBe(Date.parse('2024-02-29'));
+    expect(parseTime('2024-12-31T23:59:59Z', now)).toBe(Date.parse('2024-12-31T23:59:59Z'));
   });
   it('refuses anything else', () => {
-    for (const bad of ['', 'yesterday', '-2h', '05/01/2024', '2024-13-45', 'May 1 2024', '1714550400000']) {
+    // Days the calendar lacks (Date.parse rolls them over into the next month) included.
+    for (const bad of ['', 'yesterday', '-2h', '05/01/2024', '2024-13-45', 'May 1 2024', '1714550400000', '2024-02-31', '2023-02-29', '2024-04-31T10:00:00Z', '2024-02-30 10:00']) {
       expect(code(() => parseTime(bad, now)), bad).toBe('INVALID_ARGUMENT');
     }
   });
