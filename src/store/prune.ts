@@ -106,8 +106,10 @@ export function prune(store: Store, options: PruneOptions): PruneReport {
     vaults: [],
   };
   // One transaction per vault: each is consistent, and other writers get the lock in between.
+  // A dry run writes nothing (only temp tables): a read, so a read-only home can be asked too.
+  const run = <T>(fn: () => T): T => (options.dryRun ? store.read(fn) : store.mutate(fn));
   for (const { id } of vaults) {
-    const result = store.mutate(() => {
+    const result = run(() => {
       const vault = vaultById(store, id);
       return vault && pruneVault(store, vault, path, keep, cutoff, options); // a retired vault may be gone since
     });

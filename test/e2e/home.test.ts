@@ -255,8 +255,11 @@ describe('a damaged home', () => {
     expectOk(await run(['vault', 'list']));
     expectOk(await run(['stats']));
     expectOk(await run(['audit']));
+    // Dry runs write nothing, so they answer too.
+    expect(expectOk(await run(['prune', '/docs/a.txt', '--keep', '1', '--dry-run'])).pruned_versions).toBe(1);
+    expectOk(await run(['gc', '--dry-run']));
 
-    for (const args of [['write', '/b.txt', 'x'], ['rm', '/docs/a.txt'], ['mkdir', '/d'], ['checkpoint', 'save', 'cp2'], ['vault', 'create', 'v2'], ['vault', 'use', 'default']]) {
+    for (const args of [['write', '/b.txt', 'x'], ['prune', '/docs/a.txt', '--keep', '1'], ['rm', '/docs/a.txt'], ['mkdir', '/d'], ['checkpoint', 'save', 'cp2'], ['vault', 'create', 'v2'], ['vault', 'use', 'default']]) {
       expectError(await run(args), 'READ_ONLY', 5);
     }
     expect({ hash: sha(dbFile()), files: readdirSync(h.home).sort() }).toEqual(before);
