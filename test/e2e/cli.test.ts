@@ -156,6 +156,21 @@ describe('vaults through the CLI', () => {
     expectError(await run(['--vault', '../evil', 'ls']), 'INVALID_NAME', 2);
     expectOk(await run(['vault', 'use', 'default']));
   });
+
+  it('vault use with another vault in $AVFS_VAULT says that one goes first (a warning, shadowed_by_env), as it does', async () => {
+    expectOk(await run(['vault', 'create', 'a1']));
+    expectOk(await run(['vault', 'create', 'a2']));
+    const used = expectOk(await run(['vault', 'use', 'a2'], { env: { AVFS_VAULT: 'a1' } }));
+    expect([used.vault.name, used.shadowed_by_env]).toEqual(['a2', 'a1']);
+    const human = await run(['vault', 'use', 'a2'], { env: { AVFS_VAULT: 'a1' }, raw: true });
+    expect(human.stderr).toContain('AVFS_VAULT=a1');
+    expectOk(await run(['write', '/x', 'hi'], { env: { AVFS_VAULT: 'a1' } }));
+    expect(expectOk(await run(['--vault', 'a1', 'cat', '/x'])).content).toBe('hi');
+    // The same vault in both, or none in the environment: nothing to say.
+    expect(expectOk(await run(['vault', 'use', 'a2'], { env: { AVFS_VAULT: 'a2' } })).shadowed_by_env).toBeUndefined();
+    expect(expectOk(await run(['vault', 'use', 'a2'])).shadowed_by_env).toBeUndefined();
+    expectOk(await run(['vault', 'use', 'default'])); // the file's later tests work in default
+  });
 });
 
 // A NUL byte cannot travel through argv (the OS refuses it); the store-level tests cover it.

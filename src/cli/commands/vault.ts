@@ -76,8 +76,16 @@ const use = new Command('use')
   .action(
     action({
       options: noOptions,
-      run: ([name], _opts, ctx) => ({ vault: useVault(ctx.store, name!) }),
-      render: (r, out) => out.info(`now using vault ${r.vault.name}`),
+      run: ([name], _opts, ctx) => {
+        const vault = useVault(ctx.store, name!);
+        // $AVFS_VAULT goes before the vault in use: with another one set, this changes nothing here yet.
+        const env = process.env.AVFS_VAULT;
+        return { vault, ...(env && env !== vault.name ? { shadowed_by_env: env } : {}) };
+      },
+      render: (r, out) => {
+        out.info(`now using vault ${r.vault.name}`);
+        if (r.shadowed_by_env) out.warn(`AVFS_VAULT=${r.shadowed_by_env} is set in this environment and goes first: commands run with it keep using ${r.shadowed_by_env}`);
+      },
     }),
   );
 
