@@ -186,19 +186,32 @@ export function insertVault(store: Statements, name: string, at: number): void {
 /**
  * Creates an empty vault. With `firstOfHome` (what a person's `vault create` asks: the CLI, SDK
  * and MCP pass it), the first vault created in a new home replaces its unused `default` and is
- * the vault in use (dropUnusedDefault).
+ * the vault in use (replaceableDefault).
  */
 export function createVault(store: Store, name: string, actor: Actor, options: { firstOfHome?: boolean } = {}): VaultSummary {
   validateVaultName(name);
-  const replacesDefault = store.mutate(() => {
+  const replacing = store.mutate(() => {
     if (findVault(store, name)) throw new AvfsError('ALREADY_EXISTS', `vault already exists: ${name}`, { vault: name });
     insertVault(store, name, now());
     audit(store, actor, 'vault.create', name);
-    return !!options.firstOfHome && dropUnusedDefault(store, actor);
+    return !!options.firstOfHome && replaceableDefault(store, undefined) !== undefined;
   });
+  if (replacing) {
+    // The new vault is chosen before `default` goes: a command resolving the vault in use in
+    // between finds one that exists (it found `default` gone, VAULT_NOT_FOUND, when `default`
+    // went first). One that wrote into `default` meanwhile made it used, and it stays.
+    const chosen = useVault(store, name);
+    store.mutate(() => {
+      const d = replaceableDefault(store, name);
+      if (!d) return;
+      purge(store, d);
+      audit(store, actor, 'vault.delete', DEFAULT_VAULT, { reason: 'unused default replaced by the first vault created' });
+    });
+    return chosen;
+  }
   // The first vault a person creates in a new home is the one they mean to work in (as in
   // agentvfs); so is one created when the vault in use was deleted and none is chosen.
-  if (replacesDefault || (options.firstOfHome && readStateIfSound(store.home)?.current_vault === null)) return useVault(store, name);
+  if (options.firstOfHome && readStateIfSound(store.home)?.current_vault === null) return useVault(store, name);
   return summarize(store, getVault(store, name));
 }
 
@@ -208,20 +221,17 @@ const USED = `SELECT EXISTS (SELECT 1 FROM versions WHERE vault_id = :id) OR EXI
 
 /**
  * A new home starts with an empty `default` vault, used until another is chosen. While nothing
- * was ever chosen and nothing ever happened in it (no version, fork, checkpoint, exec, policy or
- * quota), the first vault created takes its place: `default` is removed and the new vault is in
- * use. Returns whether that happened. Runs inside the caller's transaction.
+ * was ever chosen (`chosen` undefined; or only the vault replacing it, `chosen`) and nothing ever
+ * happened in it (no version, fork, checkpoint, exec, policy or quota), the first vault created
+ * takes its place: this returns `default` then, for the caller's transaction to remove.
  */
-function dropUnusedDefault(store: Store, actor: Actor): boolean {
+function replaceableDefault(store: Store, chosen: string | undefined): VaultRow | undefined {
   // A damaged state.json may have recorded a choice: never read as a new home's.
   const state = readStateIfSound(store.home);
-  if (!state || state.current_vault !== undefined) return false;
+  if (!state || state.current_vault !== chosen) return undefined;
   const d = findVault(store, DEFAULT_VAULT);
-  if (!d) return false;
-  if (store.stmt<{ used: number }>(USED).get({ id: d.id })!.used) return false;
-  purge(store, d);
-  audit(store, actor, 'vault.delete', DEFAULT_VAULT, { reason: 'unused default replaced by the first vault created' });
-  return true;
+  if (!d || store.stmt<{ used: number }>(USED).get({ id: d.id })!.used) return undefined;
+  return d;
 }
 
 /**
