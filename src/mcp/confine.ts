@@ -1,6 +1,30 @@
 import { AvfsError } from '../errors.js';
 import type { AVFS } from '../sdk/index.js';
 
+/** What proxy_exec's arguments say about the command and its limits. */
+export interface ExecArgs {
+  argv?: string[];
+  shell?: string;
+  cwd?: string;
+  timeout_ms?: number;
+  network?: 'none' | 'host';
+  checkpoint?: boolean;
+}
+
+/** Where a confined server passes a proxy_exec its ExecTightening (a symbol: no JSON argument can set it). */
+export const WITHIN_ROOT = Symbol('within the confinement root');
+
+/** proxyExec options that tighten a run to the confinement root's policy (all only ever tighten the fork's own). */
+export interface ExecTightening {
+  timeoutMs?: number;
+  killAfterMs?: number;
+  memory?: number | null;
+  maxProcesses?: number | null;
+  maxFileSize?: number | null;
+  network?: 'none';
+  checkpoint?: true;
+}
+
 /**
  * What a confined server (`avfs mcp --confine`) lets a call reach: its vault and the forks made
  * from it, at any depth. A fork inherits its parent's policy and quota (store/vaults.ts); a new
@@ -67,6 +91,41 @@ export class Confinement {
       default:
         return args;
     }
+  }
+
+  /**
+   * A proxy_exec in a fork, kept within the server vault's policy as it is now. A fork took its
+   * parent's policy when it was made, so a policy a person set on the root since (a rule, a shorter
+   * timeout, lower limits) did not reach forks made before, and an agent could fork first and run
+   * there under the old one. The request is judged by the root's policy too (denied or needing
+   * approval there: DENIED), and runs with the stricter of both policies' limits and the root's
+   * checkpoint. Returns the options to add to the call's (the fork's own policy still applies).
+   */
+  execWithinRoot(vault: string, own: AVFS, args: ExecArgs): ExecTightening {
+    // Neither or both of argv and shell: proxy_exec refuses the call itself (USAGE).
+    if (vault === this.root || (args.argv === undefined) === (args.shell === undefined)) return {};
+    const mine = own.policyShow().policy;
+    const root = this.base.policyShow().policy;
+    const check = this.base.policyCheck(args.shell ?? args.argv![0]!, args.shell !== undefined ? [] : args.argv!.slice(1), { shell: args.shell !== undefined, cwd: args.cwd });
+    const refuse = (why: string, data: Record<string, unknown>) => {
+      throw new AvfsError('DENIED', `${why}: ${vault} is a fork of ${this.root}, whose policy applies as it is now (avfs mcp --confine)`, { vault, root: this.root, reason: 'confined', ...data });
+    };
+    const { action, rule, reason } = check.decision;
+    if (action === 'deny' || action === 'require_approval') refuse(`the policy of ${this.root} ${action === 'deny' ? 'denies this command' : 'needs a person\'s approval for this command'} (rule ${rule}: ${reason})`, { rule });
+    if (args.timeout_ms !== undefined && args.timeout_ms > root.timeout_ms) refuse(`a timeout_ms above ${this.root}'s (${root.timeout_ms} ms)`, { option: 'timeout_ms' });
+    if (args.network === 'host' && root.sandbox.network !== 'host') refuse(`network host, which ${this.root}'s policy does not give`, { option: 'network' });
+    if (args.checkpoint === false && check.wouldCheckpoint) refuse(`no checkpoint, where ${this.root}'s policy takes one`, { option: 'checkpoint' });
+    /** The stricter of two limits (null: none). */
+    const tighter = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.min(a, b));
+    return {
+      timeoutMs: Math.min(args.timeout_ms ?? mine.timeout_ms, root.timeout_ms),
+      killAfterMs: Math.min(mine.kill_after_ms, root.kill_after_ms),
+      memory: tighter(mine.sandbox.limits.memory, root.sandbox.limits.memory),
+      maxProcesses: tighter(mine.sandbox.limits.max_processes, root.sandbox.limits.max_processes),
+      maxFileSize: tighter(mine.sandbox.limits.max_file_size, root.sandbox.limits.max_file_size),
+      ...(root.sandbox.network === 'none' ? { network: 'none' as const } : {}),
+      ...(check.wouldCheckpoint ? { checkpoint: true } : {}),
+    };
   }
 
   /** The part of a result the agent may see: vault_list lists only the vaults it may reach. */

@@ -2,7 +2,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod/v3';
 import { AVFS } from '../sdk/index.js';
 import { AvfsError } from '../errors.js';
-import { Confinement } from './confine.js';
+import { Confinement, WITHIN_ROOT } from './confine.js';
 import { registerFileResources } from './resources.js';
 import { toolError, toolOk } from './result.js';
 import { TOOLS, annotationsOf } from './tools.js';
@@ -80,6 +80,7 @@ export function createAvfsMcpServer(options: McpServerOptions): { server: McpSer
         try {
           if (confinement) args = confinement.admit(tool.name, args);
           avfs = avfsFor(typeof args.vault === 'string' ? args.vault : undefined);
+          if (confinement && tool.name === 'proxy_exec') args = { ...args, [WITHIN_ROOT]: confinement.execWithinRoot(avfs.vault, avfs, args) };
           const result = await tool.run(args, avfs, extra.signal);
           return toolOk(confinement ? confinement.visible(tool.name, result) : result);
         } catch (err) {

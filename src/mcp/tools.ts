@@ -8,6 +8,7 @@ import { treeDiffJson, versionDiffJson } from '../api/diff.js';
 import { grepJson, searchHitJson } from '../api/search.js';
 import { snake } from '../api/case.js';
 import { MAX_TIMER_MS } from '../core/units.js';
+import { WITHIN_ROOT, type ExecTightening } from './confine.js';
 import { normalizePath } from '../core/paths.js';
 import { TEXT, type ToolData } from './result.js';
 
@@ -454,7 +455,9 @@ const proxyTools: ToolSpec[] = [
     run: async (args, avfs, signal) => {
       if ((args.argv === undefined) === (args.shell === undefined)) throw new AvfsError('USAGE', 'give argv or shell (exactly one)');
       // The agent calls: it cannot approve its own command or loosen the policy (ExecRequest.agent).
-      const options = { cwd: args.cwd, timeoutMs: args.timeout_ms, checkpoint: args.checkpoint, env: args.env, network: args.network, signal, agent: true };
+      // A confined server's fork also keeps to its root's policy as it is now (confine.ts).
+      const within = (args as { [WITHIN_ROOT]?: ExecTightening })[WITHIN_ROOT] ?? {};
+      const options = { cwd: args.cwd, timeoutMs: args.timeout_ms, checkpoint: args.checkpoint, env: args.env, network: args.network, signal, agent: true, ...within };
       const r = args.shell !== undefined ? await avfs.proxyExec(args.shell, [], { ...options, shell: true }) : await avfs.proxyExec(args.argv[0], args.argv.slice(1), options);
       return r.raw;
     },

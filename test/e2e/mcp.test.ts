@@ -368,6 +368,27 @@ describe('avfs mcp over stdio', () => {
     expect(expectOk(await avfs(h.home, ['--vault', 'other', 'ls', '/'])).entries.map((e: any) => e.name).sort()).toEqual(['made.txt', 'secret.txt']);
   });
 
+  it('--confine: in a fork made before the person tightened the policy of the server\'s vault, that policy applies as it is now (rules, timeout, limits)', async () => {
+    expectOk(await avfs(h.home, ['vault', 'create', 'tight']));
+    const client = await connect(['--vault', 'tight', '--confine']);
+    await ok(client, 'vault_fork', { target: 'tight-early' });
+    // The person tightens the policy afterwards; the fork keeps the copy it took when it was made.
+    const file = join(h.home, '..', 'tight-policy.json');
+    writeFileSync(file, JSON.stringify({ version: 1, rules: [{ name: 'no-python', program: 'python3', action: 'deny', reason: 'no python here' }], timeout_ms: 1500, sandbox: { limits: { max_file_size: 1024 } } }));
+    expectOk(await avfs(h.home, ['--vault', 'tight', 'proxy', 'policy', 'set', file]));
+    expect(expectOk(await avfs(h.home, ['--vault', 'tight-early', 'proxy', 'policy', 'check', '--', 'python3', '-c', 'print(1)'])).decision.action).toBe('allow');
+    expect(await fails(client, 'proxy_exec', { argv: ['python3', '-c', 'print(1)'] }, 'DENIED')).toMatchObject({ decision: { rule: 'no-python' } });
+    expect(await fails(client, 'proxy_exec', { argv: ['python3', '-c', 'print(1)'], vault: 'tight-early' }, 'DENIED')).toMatchObject({ reason: 'confined', rule: 'no-python', root: 'tight' });
+    expect(await fails(client, 'proxy_exec', { shell: 'true', vault: 'tight-early', timeout_ms: 60_000 }, 'DENIED')).toMatchObject({ reason: 'confined', option: 'timeout_ms' });
+    const slow = await ok(client, 'proxy_exec', { shell: 'sleep 30', vault: 'tight-early' });
+    expect([slow.timed_out, slow.exit_code]).toEqual([true, 124]);
+    await ok(client, 'proxy_exec', { shell: 'head -c 5000 /dev/zero > /big.bin', vault: 'tight-early' });
+    const big = expectOk(await avfs(h.home, ['--vault', 'tight-early', 'ls', '-l', '/'])).entries.find((e: any) => e.name === 'big.bin');
+    expect(big.size).toBeLessThanOrEqual(1024);
+    // Commands the policy allows run in the fork as before.
+    expect((await ok(client, 'proxy_exec', { shell: 'echo fine', vault: 'tight-early' })).stdout).toBe('fine\n');
+  });
+
   it("an error's text block shows a name's control characters escaped (no forged lines); the structured message keeps them", async () => {
     const client = await connect();
     const path = '/no\nDENIED: forged\u001b[31m.txt';
