@@ -9,7 +9,7 @@ import { openStore } from '../dist/store/store.js';
 import { VaultFs } from '../dist/store/vault-fs.js';
 import { createVault, deleteVault, forkVault } from '../dist/store/vaults.js';
 import { findEntries, grepFiles, searchText } from '../dist/store/search.js';
-import { globToRegExp } from '../dist/core/glob.js';
+import { compileGlob } from '../dist/core/glob.js';
 import { clock, dur, mark, median, p95, ratio, sample, spawnMs, target, num } from './lib.js';
 
 export const id = 'search';
@@ -188,8 +188,8 @@ export async function run({ quick, tmp, log }) {
     // (3) find by glob over 10,000 entries.
     log('find by glob over 10,000 entries');
     const root = large.stat('/');
-    const nameRe = globToRegExp('*.md');
-    const pathRe = globToRegExp('/d1*/**/*.{ts,json}');
+    const nameRe = compileGlob('*.md');
+    const pathRe = compileGlob('/d1*/**/*.{ts,json}');
     const findName = sample(plan.findRuns, () => findEntries(store, large.row(), root, { name: nameRe }), { warmup: 2 });
     const findPath = sample(plan.findRuns, () => findEntries(store, large.row(), root, { path: pathRe }), { warmup: 2 });
     const gnuFind = sample(plan.findRuns, () => spawnMs('find', [tree10k, '-name', '*.md']), { warmup: 1 });
