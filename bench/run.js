@@ -76,9 +76,14 @@ function parseArgs(argv) {
 /** Compiles src/ to dist/. tsc emits even with type errors; then we warn and go on if dist exists. */
 function build() {
   const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-  process.stderr.write('bench: building (tsc -p tsconfig.json)\n');
+  process.stderr.write('bench: building (tsc -p tsconfig.json, then the linked CLI)\n');
   const r = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: ROOT, encoding: 'utf8' });
-  if (r.status === 0) return;
+  // The CLI runs the linked bundle only when it is newer than what tsc emitted (bin/avfs.js): a
+  // tsc alone left every CLI figure measuring the unlinked modules, about 30 ms slower to start.
+  if (r.status === 0) {
+    if (spawnSync(process.execPath, [join(ROOT, 'scripts', 'bundle-cli.js')], { cwd: ROOT, stdio: 'inherit' }).status !== 0) process.stderr.write('bench: linking the CLI failed; the CLI figures are of the unlinked modules\n');
+    return;
+  }
   const ok = existsSync(join(ROOT, 'dist', 'store', 'store.js'));
   process.stderr.write(`${r.stdout}${r.stderr}bench: tsc reported errors${ok ? '; benchmarking the emitted dist/ anyway' : ''}\n`);
   if (!ok) process.exit(1);
