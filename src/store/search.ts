@@ -287,8 +287,9 @@ interface Scan {
 export function grepFiles(store: Store, files: Iterable<GrepFile>, options: GrepOptions): GrepResult {
   const result: GrepResult = { matches: [], files: [], files_scanned: 0, binary_skipped: 0, long_lines: 0, truncated: false };
   const byHash = new Map<string, Scan | 'binary'>();
-  const line = guarded(options.regex);
-  const prefilter = guarded(wholeTextFilter(options.regex));
+  const literals = options.regex instanceof RegExp ? requiredLiterals(options.regex) : [];
+  const line = guarded(options.regex, literals);
+  const prefilter = guarded(wholeTextFilter(options.regex), literals);
   const limit = options.limit ?? Infinity;
   const counted = () => (options.filesOnly ? result.files.length : result.matches.length);
   store.read(() => {
@@ -331,11 +332,9 @@ export function grepFiles(store: Store, files: Iterable<GrepFile>, options: Grep
  * literals.ts): a line without them costs one `includes` each instead of a backtracking search,
  * which took time quadratic in the line's length for `.*needle` or `x+y`.
  */
-function guarded<T extends RegExp | LiteralText | undefined>(test: T): Matcher | T {
-  const literals = test instanceof RegExp ? requiredLiterals(test) : [];
-  if (literals.length === 0) return test;
-  const regex = test as RegExp;
-  return { test: (text) => literals.every((l) => text.includes(l)) && regex.test(text) };
+function guarded<T extends RegExp | LiteralText | undefined>(test: T, literals: string[]): Matcher | T {
+  if (literals.length === 0 || !(test instanceof RegExp)) return test;
+  return { test: (text) => literals.every((l) => text.includes(l)) && test.test(text) };
 }
 
 /**
