@@ -1,6 +1,5 @@
 import { AvfsError } from '../errors.js';
 import type { AVFS } from '../sdk/index.js';
-import { agentLimits } from '../proxy/run.js';
 
 /** What proxy_exec's arguments say about the command and its limits. */
 export interface ExecArgs {
@@ -113,9 +112,9 @@ export class Confinement {
     };
     const { action, rule, reason } = check.decision;
     if (action === 'deny' || action === 'require_approval') refuse(`the policy of ${this.root} ${action === 'deny' ? 'denies this command' : 'needs a person\'s approval for this command'} (rule ${rule}: ${reason})`, { rule });
-    // What the call asks beyond the root's policy: the checks proxy_exec makes against the fork's own.
-    const beyond = agentLimits({ timeoutMs: args.timeout_ms, network: args.network, checkpoint: args.checkpoint }, root, check.decision, check.sandboxed);
-    if (beyond) refuse(`${this.root}'s policy refuses it: ${beyond.message}`, { option: beyond.option });
+    if (args.timeout_ms !== undefined && args.timeout_ms > root.timeout_ms) refuse(`a timeout_ms above ${this.root}'s (${root.timeout_ms} ms)`, { option: 'timeout_ms' });
+    if (args.network === 'host' && root.sandbox.network !== 'host') refuse(`network host, which ${this.root}'s policy does not give`, { option: 'network' });
+    if (args.checkpoint === false && check.wouldCheckpoint) refuse(`no checkpoint, where ${this.root}'s policy takes one`, { option: 'checkpoint' });
     /** The stricter of two limits (null: none). */
     const tighter = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.min(a, b));
     return {

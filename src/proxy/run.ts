@@ -194,9 +194,6 @@ function resolveCwd(fs: VaultFs, input: string | undefined, layout: SandboxLayou
   return at;
 }
 
-/** What of an ExecRequest agentLimits judges. */
-export type AgentAsks = Pick<ExecRequest, 'network' | 'timeoutMs' | 'killAfterMs' | 'maxOutputBytes' | 'maxProcesses' | 'maxFileSize' | 'memory' | 'checkpoint' | 'env'>;
-
 /**
  * What an agent's request (ExecRequest.agent) asks beyond the policy, or null: a network wider
  * than the policy's, a timeout or a SIGTERM-to-SIGKILL grace longer than the policy's (a timeout
@@ -204,7 +201,7 @@ export type AgentAsks = Pick<ExecRequest, 'network' | 'timeoutMs' | 'killAfterMs
  * where the decision or the policy takes one. The policy is the person's word; an agent only
  * tightens it.
  */
-export function agentLimits(request: AgentAsks, policy: Policy, decision: Decision, sandboxed: boolean): { option: string; message: string } | null {
+function agentLimits(request: ExecRequest, policy: Policy, decision: Decision, sandboxed: boolean): { option: string; message: string } | null {
   if (request.network === 'host' && policy.sandbox.network !== 'host') {
     return { option: 'network', message: `an agent cannot widen the sandbox's network: the policy says "${policy.sandbox.network}" (a person sets sandbox.network in the policy, or runs avfs proxy exec --network host)` };
   }
