@@ -3,6 +3,7 @@ import type { Store } from '../store/store.js';
 import { quoteArgv } from '../proxy/command-line.js';
 import { evaluatePolicy, needsApproval, type CommandVerdict, type Decision, type Policy, type PolicySource } from '../proxy/policy.js';
 import { loadPolicy } from '../proxy/policy-source.js';
+import { agentLimits, type AgentAsks, type AgentBeyond } from '../proxy/run.js';
 import { sandboxAvailability, sandboxRequest } from '../proxy/sandbox.js';
 
 /** `proxy policy show` and `proxy policy check` for the CLI, MCP and the SDK. */
@@ -32,6 +33,8 @@ export interface PolicyCheckRequest {
   cwd?: string;
   /** Judge as if the run were approved. */
   approve?: boolean;
+  /** The options an agent asks for the run: checked as proxy exec checks an agent's (agentBeyond). */
+  agent?: AgentAsks;
 }
 
 export interface PolicyCheckResult {
@@ -47,6 +50,8 @@ export interface PolicyCheckResult {
   wouldRun: boolean;
   wouldCheckpoint: boolean;
   timeoutMs: number;
+  /** With request.agent: what those options ask beyond this policy (proxy exec refuses it as DENIED), else null. */
+  agentBeyond: AgentBeyond | null;
 }
 
 /**
@@ -75,6 +80,7 @@ export function policyCheck(store: Store, vault: string, request: PolicyCheckReq
     wouldRun,
     wouldCheckpoint: wouldRun && (decision.action === 'allow_with_checkpoint' || policy.auto_checkpoint),
     timeoutMs: policy.timeout_ms,
+    agentBeyond: request.agent ? agentLimits(request.agent, policy, decision, sandboxed) : null,
   };
 }
 

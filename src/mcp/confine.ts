@@ -106,15 +106,15 @@ export class Confinement {
     if (vault === this.root || (args.argv === undefined) === (args.shell === undefined)) return {};
     const mine = own.policyShow().policy;
     const root = this.base.policyShow().policy;
-    const check = this.base.policyCheck(args.shell ?? args.argv![0]!, args.shell !== undefined ? [] : args.argv!.slice(1), { shell: args.shell !== undefined, cwd: args.cwd });
+    const asks = { timeoutMs: args.timeout_ms, network: args.network, checkpoint: args.checkpoint };
+    const check = this.base.policyCheck(args.shell ?? args.argv![0]!, args.shell !== undefined ? [] : args.argv!.slice(1), { shell: args.shell !== undefined, cwd: args.cwd, agent: asks });
     const refuse = (why: string, data: Record<string, unknown>) => {
       throw new AvfsError('DENIED', `${why}: ${vault} is a fork of ${this.root}, whose policy applies as it is now (avfs mcp --confine)`, { vault, root: this.root, reason: 'confined', ...data });
     };
     const { action, rule, reason } = check.decision;
     if (action === 'deny' || action === 'require_approval') refuse(`the policy of ${this.root} ${action === 'deny' ? 'denies this command' : 'needs a person\'s approval for this command'} (rule ${rule}: ${reason})`, { rule });
-    if (args.timeout_ms !== undefined && args.timeout_ms > root.timeout_ms) refuse(`a timeout_ms above ${this.root}'s (${root.timeout_ms} ms)`, { option: 'timeout_ms' });
-    if (args.network === 'host' && root.sandbox.network !== 'host') refuse(`network host, which ${this.root}'s policy does not give`, { option: 'network' });
-    if (args.checkpoint === false && check.wouldCheckpoint) refuse(`no checkpoint, where ${this.root}'s policy takes one`, { option: 'checkpoint' });
+    // What the call asks beyond the root's policy: the checks proxy_exec makes against the fork's own.
+    if (check.agentBeyond) refuse(`${this.root}'s policy refuses it: ${check.agentBeyond.message}`, { option: check.agentBeyond.option });
     /** The stricter of two limits (null: none). */
     const tighter = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.min(a, b));
     return {

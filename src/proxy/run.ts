@@ -194,6 +194,15 @@ function resolveCwd(fs: VaultFs, input: string | undefined, layout: SandboxLayou
   return at;
 }
 
+/** The option an agent asked beyond the policy, and why it is refused. */
+export interface AgentBeyond {
+  option: string;
+  message: string;
+}
+
+/** What of an ExecRequest agentLimits judges. */
+export type AgentAsks = Pick<ExecRequest, 'network' | 'timeoutMs' | 'killAfterMs' | 'maxOutputBytes' | 'maxProcesses' | 'maxFileSize' | 'memory' | 'checkpoint' | 'env'>;
+
 /**
  * What an agent's request (ExecRequest.agent) asks beyond the policy, or null: a network wider
  * than the policy's, a timeout or a SIGTERM-to-SIGKILL grace longer than the policy's (a timeout
@@ -201,7 +210,7 @@ function resolveCwd(fs: VaultFs, input: string | undefined, layout: SandboxLayou
  * where the decision or the policy takes one. The policy is the person's word; an agent only
  * tightens it.
  */
-function agentLimits(request: ExecRequest, policy: Policy, decision: Decision, sandboxed: boolean): { option: string; message: string } | null {
+export function agentLimits(request: AgentAsks, policy: Policy, decision: Decision, sandboxed: boolean): AgentBeyond | null {
   if (request.network === 'host' && policy.sandbox.network !== 'host') {
     return { option: 'network', message: `an agent cannot widen the sandbox's network: the policy says "${policy.sandbox.network}" (a person sets sandbox.network in the policy, or runs avfs proxy exec --network host)` };
   }

@@ -54,6 +54,7 @@ import type { Strategy } from '../core/merge-tree.js';
 import { importTracked, syncTracked, type SyncReport as StoreSyncReport } from '../store/sync.js';
 import { type Category, type CommandVerdict, type Decision, type Policy, type PolicyAction, type PolicyInput, type PolicySource } from '../proxy/policy.js';
 import { savePolicy } from '../proxy/policy-source.js';
+import type { AgentAsks, AgentBeyond } from '../proxy/run.js';
 import { proxyExecJson, runExec, undoExec, undoJson, type ChangedFile, type ExecJson, type ExecResult, type ProxyExecJson, type SandboxReport, type UndoJson, type UndoResult, type Violation } from '../api/exec.js';
 import { policyCheck, policyInfo, type PolicyCheckResult, type PolicyInfo } from '../api/policy.js';
 import { KIND, type EntryKind, type EntryType } from '../core/entry-types.js';
@@ -66,7 +67,7 @@ import { deleteUnmountedVault } from '../api/vaults.js';
 export { ConflictError, DeniedError, InvalidInputError, NotFoundError, QuotaExceededError, TimeoutError } from '../errors.js';
 export type { ErrorCode, ReportedCode } from '../errors.js';
 export type { Entry, SearchHit, GrepResult, TreeSource, Camel, CheckpointDetails };
-export type { FindParams, GrepParams, SearchParams, ChangedFile, ExecJson, ExecResult, ProxyExecJson, PolicyCheckResult, PolicyInfo, SandboxReport, UndoJson, UndoResult, Violation };
+export type { AgentAsks, AgentBeyond, FindParams, GrepParams, SearchParams, ChangedFile, ExecJson, ExecResult, ProxyExecJson, PolicyCheckResult, PolicyInfo, SandboxReport, UndoJson, UndoResult, Violation };
 export type { Category, CommandVerdict, Decision, Policy, PolicyAction, PolicyInput, PolicySource, EntryKind };
 
 // ---- result types: camelCase throughout (`raw` fields keep the CLI's snake_case JSON) -----------
@@ -788,12 +789,12 @@ export class AVFS {
    * What the policy decides for a command, and which rule decided, as `proxyExec` would judge it
    * here (sandboxed or not), without running anything (`avfs proxy policy check`).
    */
-  policyCheck(command: string, args: string[] = [], options: { shell?: boolean; cwd?: string; approve?: boolean } = {}): PolicyCheckResult {
-    knownOptions('policyCheck', options, { shell: 'boolean', cwd: true, approve: 'boolean' });
+  policyCheck(command: string, args: string[] = [], options: { shell?: boolean; cwd?: string; approve?: boolean; agent?: AgentAsks } = {}): PolicyCheckResult {
+    knownOptions('policyCheck', options, { shell: 'boolean', cwd: true, approve: 'boolean', agent: true });
     textOption('command', command, false);
     textListOption('args', args);
     const request = options.shell ? { shell: [command, ...args].join(' ') } : { argv: [command, ...args] };
-    return policyCheck(this.store, this.vault, { ...request, cwd: options.cwd, approve: options.approve });
+    return policyCheck(this.store, this.vault, { ...request, cwd: options.cwd, approve: options.approve, agent: options.agent });
   }
 
   /** Mounts the vault on an empty host directory (served by a background process). */

@@ -474,6 +474,13 @@ describe('SDK: the CLI scenarios in-process', () => {
     expect(avfs.policyCheck('rm', ['-rf', 'build'])).toMatchObject({ decision: { action: 'allow_with_checkpoint' }, wouldRun: true, wouldCheckpoint: true });
     expect(check.verdicts.length).toBeGreaterThan(0);
     expect(avfs.policyCheck('ls').wouldRun).toBe(true);
+    // An agent's options are checked as proxyExec checks them (what mcp --confine asks of a root's policy).
+    expect(avfs.policyCheck('ls').agentBeyond).toBeNull();
+    expect(avfs.policyCheck('ls', [], { agent: { timeoutMs: 1000 } }).agentBeyond).toBeNull();
+    expect(avfs.policyCheck('ls', [], { agent: { timeoutMs: 0 } }).agentBeyond).toMatchObject({ option: 'timeout_ms' });
+    expect(avfs.policyCheck('ls', [], { agent: { network: 'host' } }).agentBeyond).toMatchObject({ option: 'network' });
+    expect(avfs.policyCheck('rm', ['-rf', 'build'], { agent: { checkpoint: false } }).agentBeyond).toMatchObject({ option: 'checkpoint' });
+    expect(avfs.policyCheck('ls', [], { agent: { checkpoint: false } }).agentBeyond).toBeNull();
     const set = avfs.policySet({ rules: [{ name: 'no-ls', program: 'ls', action: 'deny', reason: 'no listing here' }] });
     expect(set.source).toBe('vault');
     const denied = avfs.policyCheck('ls', ['-l']);
