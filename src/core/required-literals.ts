@@ -6,13 +6,20 @@
  * minutes (time quadratic in the line), and now a line without the literal costs one scan.
  *
  * Conservative: anything it does not read with certainty ends a run or gives no literals at all
- * (an alternation at the top level, `i`, `v`, an escape such as `\x41` or `\p{…}`), so a line the
+ * (an alternation at the top level, `v`, an escape such as `\x41` or `\p{…}`), so a line the
  * expression matches always holds every literal returned.
+ *
+ * Under `i` the literals are lowercase, to be looked for in the lowercased text (literalTest), and
+ * only ASCII characters other than k and s go into them: those match nothing but their own upper
+ * and lower case, while `k` also matches the Kelvin sign and `s` the long s under `iu`.
  */
 export function requiredLiterals(regex: RegExp): string[] {
   const { source, flags } = regex;
-  // Case folding (`k` matches the Kelvin sign under `iu`) and v-mode class syntax: not read.
-  if (flags.includes('i') || flags.includes('v')) return [];
+  // v-mode class syntax: not read.
+  if (flags.includes('v')) return [];
+  const caseless = flags.includes('i');
+  /** The character a literal atom adds to a run, or null where it must end the run. */
+  const literal = (c: string): string | null => (!caseless ? c : c.charCodeAt(0) < 128 && !/[ks]/i.test(c) ? c.toLowerCase() : null);
   const runs: string[] = [];
   let run = '';
   const end = () => {
@@ -50,6 +57,7 @@ export function requiredLiterals(regex: RegExp): string[] {
     if (i < 0) return [];
     // Its quantifier, if any.
     const quantifier = /^(?:[*+?]|\{(\d+)(?:,\d*)?\})\??/.exec(source.slice(i, i + 24));
+    if (atom !== null) atom = literal(atom);
     if (!quantifier) {
       if (atom === null) end();
       else run += atom;
@@ -64,6 +72,22 @@ export function requiredLiterals(regex: RegExp): string[] {
   }
   end();
   return runs;
+}
+
+/**
+ * A test that a text holds every literal a match of `regex` must contain (requiredLiterals),
+ * or null when there are none to look for. Under `i` it looks in the text lowercased: an ASCII
+ * character keeps its place among its neighbours there, whatever the text's other characters
+ * become.
+ */
+export function literalTest(regex: RegExp): ((text: string) => boolean) | null {
+  const literals = requiredLiterals(regex);
+  if (literals.length === 0) return null;
+  if (regex.flags.includes('i')) return (text) => {
+    const lower = text.toLowerCase();
+    return literals.every((l) => lower.includes(l));
+  };
+  return (text) => literals.every((l) => text.includes(l));
 }
 
 /** Where the character class opened at `start` ends (just past its `]`), or -1. */

@@ -3,7 +3,7 @@ import { SqliteError } from 'better-sqlite3';
 import { AvfsError } from '../errors.js';
 import { basename, descendantRange, isWithin } from '../core/paths.js';
 import { compileRegExp, type Matcher } from '../core/glob.js';
-import { requiredLiterals } from '../core/required-literals.js';
+import { literalTest } from '../core/required-literals.js';
 import { LiteralText, looksBinary, SNIFF_BYTES } from '../core/text.js';
 import { contentChunks, readContent } from './blobs.js';
 import { pathsWithMeta, pathsWithTag } from './annotations.js';
@@ -287,9 +287,9 @@ interface Scan {
 export function grepFiles(store: Store, files: Iterable<GrepFile>, options: GrepOptions): GrepResult {
   const result: GrepResult = { matches: [], files: [], files_scanned: 0, binary_skipped: 0, long_lines: 0, truncated: false };
   const byHash = new Map<string, Scan | 'binary'>();
-  const literals = options.regex instanceof RegExp ? requiredLiterals(options.regex) : [];
-  const line = guarded(options.regex, literals);
-  const prefilter = guarded(wholeTextFilter(options.regex), literals);
+  const holdsLiterals = options.regex instanceof RegExp ? literalTest(options.regex) : null;
+  const line = guarded(options.regex, holdsLiterals);
+  const prefilter = guarded(wholeTextFilter(options.regex), holdsLiterals);
   const limit = options.limit ?? Infinity;
   const counted = () => (options.filesOnly ? result.files.length : result.matches.length);
   store.read(() => {
@@ -332,9 +332,9 @@ export function grepFiles(store: Store, files: Iterable<GrepFile>, options: Grep
  * literals.ts): a line without them costs one `includes` each instead of a backtracking search,
  * which took time quadratic in the line's length for `.*needle` or `x+y`.
  */
-function guarded<T extends RegExp | LiteralText | undefined>(test: T, literals: string[]): Matcher | T {
-  if (literals.length === 0 || !(test instanceof RegExp)) return test;
-  return { test: (text) => literals.every((l) => text.includes(l)) && test.test(text) };
+function guarded<T extends RegExp | LiteralText | undefined>(test: T, holdsLiterals: ((text: string) => boolean) | null): Matcher | T {
+  if (holdsLiterals === null || !(test instanceof RegExp)) return test;
+  return { test: (text) => holdsLiterals(text) && test.test(text) };
 }
 
 /**

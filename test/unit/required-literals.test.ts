@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { requiredLiterals } from '../../src/core/required-literals.js';
+import { literalTest, requiredLiterals } from '../../src/core/required-literals.js';
 import { seededRandom } from '../helpers.js';
 
 describe('requiredLiterals: what every match of a regex must contain', () => {
@@ -19,9 +19,12 @@ describe('requiredLiterals: what every match of a regex must contain', () => {
       ['a+?b??c', '', ['a', 'c']],
       ['^import .* from', 'u', ['import ', ' from']],
       ['(\\w)\\1end', '', ['end']],
-      // Nothing certain: an alternation, case folding, escapes it does not read, a lone brace.
+      // Case folding: lowercase, and only ASCII other than k and s (the Kelvin sign and the long s fold to them).
+      ['.*NeEdle', 'iu', ['needle']],
+      ['kiss me', 'i', ['i', ' me']],
+      ['Café+x', 'iu', ['caf', 'x']],
+      // Nothing certain: an alternation, escapes it does not read, a lone brace.
       ['foo|bar', '', []],
-      ['foo', 'i', []],
       ['a\\x41b', '', []],
       ['\\p{L}+end', 'u', []],
       ['a{foo}', '', []],
@@ -32,9 +35,10 @@ describe('requiredLiterals: what every match of a regex must contain', () => {
 
   it('never names a literal a matching subject lacks (random regexes against random subjects)', () => {
     const rnd = seededRandom(41);
-    const atoms = ['a', 'b', 'c', 'ab', '.', '\\.', '[ab]', '[^a]', '(a|b)', '(?:bc)', '\\d', '\\w', '\\b', '^', '$', '(?=a)', '(?!b)', '(c)\\1', '[\\]a]', 'x', '-', '\\/'];
+    const atoms = ['a', 'b', 'c', 'ab', 'K', 's', 'é', 'İ', 'Ab', '.', '\\.', '[ab]', '[^a]', '(a|b)', '(?:bc)', '\\d', '\\w', '\\b', '^', '$', '(?=a)', '(?!b)', '(c)\\1', '[\\]a]', 'x', '-', '\\/'];
     const quantifiers = ['', '', '', '*', '+', '?', '{0,2}', '{1,2}', '{2}', '+?', '*?'];
-    const alphabet = 'abcx.-1/]';
+    // With letters in both cases and the characters case folding maps onto others (Kelvin sign, long s, dotted I).
+    const alphabet = 'abcx.-1/]ABkKsS\u212a\u017féÉİi';
     let checked = 0;
     let withLiterals = 0;
     for (let n = 0; n < 3000; n++) {
@@ -46,18 +50,19 @@ describe('requiredLiterals: what every match of a regex must contain', () => {
       if (rnd(10) === 0) source += '|' + atoms[rnd(atoms.length)];
       let regex: RegExp;
       try {
-        regex = new RegExp(source, rnd(2) ? 'u' : '');
+        regex = new RegExp(source, ['', 'u', 'i', 'iu'][rnd(4)]);
       } catch {
         continue;
       }
       const literals = requiredLiterals(regex);
+      const holds = literalTest(regex);
       if (literals.length > 0) withLiterals++;
       for (let s = 0; s < 40; s++) {
         let subject = '';
         for (let len = rnd(12); len > 0; len--) subject += alphabet[rnd(alphabet.length)];
         if (!regex.test(subject)) continue;
         checked++;
-        for (const literal of literals) expect([source, subject, subject.includes(literal)]).toEqual([source, subject, true]);
+        expect([source, regex.flags, subject, holds === null || holds(subject)]).toEqual([source, regex.flags, subject, true]);
       }
     }
     // The property was tried on many matches, and literals were found for many patterns.
