@@ -1,23 +1,31 @@
 /**
- * What every match of a regular expression must contain, read from its source: the runs of
- * literal characters that stand in sequence at its top level, each one required (no `?`, `*` or
- * `{0,…}` after it). grep tests a line for them with `includes` before running the expression,
+ * What every match of a regular expression must contain, read from its source: for each of its
+ * top-level alternatives (`a|b`), the runs of literal characters that stand in sequence at its top
+ * level, each one required (no `?`, `*` or `{0,…}` after it). A match holds every run of one of
+ * the alternatives. grep tests a line for them with `includes` before running the expression,
  * which V8 runs by backtracking: `.*needle` or `x+y` on a 300 KB line without the needle took
  * minutes (time quadratic in the line), and now a line without the literal costs one scan.
  *
- * Conservative: anything it does not read with certainty ends a run or gives no literals at all
- * (an alternation at the top level, `v`, an escape such as `\x41` or `\p{…}`), so a line the
- * expression matches always holds every literal returned.
+ * Conservative: anything it does not read with certainty ends a run, or gives nothing at all (an
+ * alternative without a literal, `v`, an escape such as `\x41` or `\p{…}`), so a line the
+ * expression matches always holds every literal of some alternative returned. Nothing to look
+ * for is `[]`.
  *
  * Under `i` the literals are lowercase, to be looked for in the lowercased text (literalTest), and
  * only ASCII characters other than k and s go into them: those match nothing but their own upper
  * and lower case, while `k` also matches the Kelvin sign and `s` the long s under `iu`.
  */
-export function requiredLiterals(regex: RegExp): string[] {
-  const { source, flags } = regex;
+export function requiredLiterals(regex: RegExp): string[][] {
   // v-mode class syntax: not read.
-  if (flags.includes('v')) return [];
-  const caseless = flags.includes('i');
+  if (regex.flags.includes('v')) return [];
+  const alternatives = topLevelAlternatives(regex.source);
+  if (alternatives === null) return [];
+  const each = alternatives.map((source) => alternativeLiterals(source, regex.flags.includes('i')));
+  return each.every((runs) => runs.length > 0) ? each : [];
+}
+
+/** The runs of literals one top-level alternative needs (see requiredLiterals); [] for none known. */
+function alternativeLiterals(source: string, caseless: boolean): string[] {
   /** The character a literal atom adds to a run, or null where it must end the run. */
   const literal = (c: string): string | null => (!caseless ? c : c.charCodeAt(0) < 128 && !/[ks]/i.test(c) ? c.toLowerCase() : null);
   const runs: string[] = [];
@@ -31,7 +39,6 @@ export function requiredLiterals(regex: RegExp): string[] {
     // One atom: the literal character it stands for, or null (a class, a group, an assertion…).
     let atom: string | null = null;
     const c = source[i]!;
-    if (c === '|') return []; // a top-level alternative need not contain anything the others do
     if (c === '\\') {
       const next = source[i + 1];
       if (next === undefined) return [];
@@ -81,13 +88,29 @@ export function requiredLiterals(regex: RegExp): string[] {
  * become.
  */
 export function literalTest(regex: RegExp): ((text: string) => boolean) | null {
-  const literals = requiredLiterals(regex);
-  if (literals.length === 0) return null;
-  if (regex.flags.includes('i')) return (text) => {
-    const lower = text.toLowerCase();
-    return literals.every((l) => lower.includes(l));
-  };
-  return (text) => literals.every((l) => text.includes(l));
+  const alternatives = requiredLiterals(regex);
+  if (alternatives.length === 0) return null;
+  const holds = (text: string) => alternatives.some((literals) => literals.every((l) => text.includes(l)));
+  return regex.flags.includes('i') ? (text) => holds(text.toLowerCase()) : holds;
+}
+
+/** The source's top-level alternatives (split at each `|` outside groups and classes), or null when unreadable. */
+function topLevelAlternatives(source: string): string[] | null {
+  const out: string[] = [];
+  let start = 0;
+  for (let j = 0; j < source.length; j++) {
+    const c = source[j];
+    if (c === '\\') j++;
+    else if (c === '[' || c === '(') {
+      j = (c === '[' ? afterClass(source, j) : afterGroup(source, j)) - 1;
+      if (j < 0) return null;
+    } else if (c === '|') {
+      out.push(source.slice(start, j));
+      start = j + 1;
+    }
+  }
+  out.push(source.slice(start));
+  return out;
 }
 
 /** Where the character class opened at `start` ends (just past its `]`), or -1. */

@@ -487,12 +487,14 @@ describe('grep', () => {
     // The same with -i: the literal is looked for in the lowercased line.
     expect(grep('.*NEEDLE', fs, { i: true }).matches).toEqual([{ path: '/min.js', line: 2, text: 'found the needle here' }]);
     expect(grep('X+Y', fs, { i: true }).matches).toEqual([{ path: '/xs.txt', line: 2, text: 'xxy' }]);
+    // And with top-level alternatives: the line holds no alternative's literals.
+    expect(grep('.*needle|.*haystack|x+z').matches).toEqual([{ path: '/min.js', line: 2, text: 'found the needle here' }]);
     // Random patterns over random lines: grep answers what testing each line with the RegExp does.
     const rnd = seededRandom(7);
     const words = ['ab', 'a', 'b', 'x', '.', '-', 'ba', 'c', 'AB', 'X', 'K', '\u212a', 'k'];
     const lines = Array.from({ length: 300 }, () => Array.from({ length: 1 + rnd(6) }, () => words[rnd(words.length)]).join(''));
     fs.writeFile('/random.txt', lines.join('\n') + '\n');
-    for (const p of ['ab+a', 'a.*b', 'x+y', 'b?a-', '(ab)+c', '^a.*x$', 'c{2}', 'ba\\.', '[ab]x+', 'a|x', '(?<=a)b', 'a(?!b)c', 'ak', 'K.*b']) {
+    for (const p of ['ab+a', 'a.*b', 'x+y', 'b?a-', '(ab)+c', '^a.*x$', 'c{2}', 'ba\\.', '[ab]x+', 'a|x', '(?<=a)b', 'a(?!b)c', 'ak', 'K.*b', 'ab|x+b', 'c.*a|-']) {
       for (const i of [false, true]) {
         const reference = new RegExp(p, i ? 'iu' : 'u');
         const expected = lines.flatMap((text, n) => (reference.test(text) ? [{ path: '/random.txt', line: n + 1, text }] : []));

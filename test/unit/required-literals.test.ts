@@ -4,27 +4,31 @@ import { seededRandom } from '../helpers.js';
 
 describe('requiredLiterals: what every match of a regex must contain', () => {
   it('reads the literal runs at the top level, each required, and ends a run at anything else', () => {
-    const cases: Array<[string, string, string[]]> = [
-      ['.*needle', 'u', ['needle']],
-      ['x+y', '', ['x', 'y']],
-      ['ab+c', '', ['ab', 'c']],
-      ['a?bc*d', '', ['b', 'd']],
-      ['a{0,3}bc{2}d', '', ['bc', 'd']],
-      ['(foo)bar', '', ['bar']],
-      ['[abc]xyz\\.js', '', ['xyz.js']],
-      ['\\bword\\b', '', ['word']],
-      ['function\\s+\\w+\\(', '', ['function', '(']],
-      ['(a|b)+c[)(]d', '', ['c', 'd']],
-      ['x(?=y)z', '', ['x', 'z']],
-      ['a+?b??c', '', ['a', 'c']],
-      ['^import .* from', 'u', ['import ', ' from']],
-      ['(\\w)\\1end', '', ['end']],
+    const cases: Array<[string, string, string[][]]> = [
+      ['.*needle', 'u', [['needle']]],
+      ['x+y', '', [['x', 'y']]],
+      ['ab+c', '', [['ab', 'c']]],
+      ['a?bc*d', '', [['b', 'd']]],
+      ['a{0,3}bc{2}d', '', [['bc', 'd']]],
+      ['(foo)bar', '', [['bar']]],
+      ['[abc]xyz\\.js', '', [['xyz.js']]],
+      ['\\bword\\b', '', [['word']]],
+      ['function\\s+\\w+\\(', '', [['function', '(']]],
+      ['(a|b)+c[)(]d', '', [['c', 'd']]],
+      ['x(?=y)z', '', [['x', 'z']]],
+      ['a+?b??c', '', [['a', 'c']]],
+      ['^import .* from', 'u', [['import ', ' from']]],
+      ['(\\w)\\1end', '', [['end']]],
       // Case folding: lowercase, and only ASCII other than k and s (the Kelvin sign and the long s fold to them).
-      ['.*NeEdle', 'iu', ['needle']],
-      ['kiss me', 'i', ['i', ' me']],
-      ['Café+x', 'iu', ['caf', 'x']],
-      // Nothing certain: an alternation, escapes it does not read, a lone brace.
-      ['foo|bar', '', []],
+      ['.*NeEdle', 'iu', [['needle']]],
+      ['kiss me', 'i', [['i', ' me']]],
+      ['Café+x', 'iu', [['caf', 'x']]],
+      // Top-level alternatives: a match holds every literal of one of them.
+      ['foo|ba+r', '', [['foo'], ['ba', 'r']]],
+      ['(a|b)c|d', '', [['c'], ['d']]],
+      ['[|]x|\\|y', '', [['x'], ['|y']]],
+      // Nothing certain: an alternative without a literal, escapes it does not read, a lone brace.
+      ['foo|b?', '', []],
       ['a\\x41b', '', []],
       ['\\p{L}+end', 'u', []],
       ['a{foo}', '', []],
@@ -47,7 +51,7 @@ describe('requiredLiterals: what every match of a regex must contain', () => {
         const atom = atoms[rnd(atoms.length)]!;
         source += atom + (/^[\^$]|^\\b|^\(\?[=!]/.test(atom) ? '' : quantifiers[rnd(quantifiers.length)]!);
       }
-      if (rnd(10) === 0) source += '|' + atoms[rnd(atoms.length)];
+      if (rnd(5) === 0) source += '|' + atoms[rnd(atoms.length)] + atoms[rnd(atoms.length)];
       let regex: RegExp;
       try {
         regex = new RegExp(source, ['', 'u', 'i', 'iu'][rnd(4)]);
