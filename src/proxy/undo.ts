@@ -4,7 +4,7 @@ import { getCheckpoint } from '../store/checkpoints.js';
 import { ANNOTATION_OPS } from '../store/annotations.js';
 import { getEntry, listDescendants } from '../store/entries.js';
 import { getExec, markExecUndone, pathVersionsAfter, type ExecRow } from '../store/execs.js';
-import { applyState, sameState, stateOf, type PathState, type Writer } from '../store/history.js';
+import { applyState, relink, sameState, stateOf, type PathState, type Writer } from '../store/history.js';
 import type { Store } from '../store/store.js';
 import { currentSeq, vaultById, type VaultRow } from '../store/vaults.js';
 import { changeReport, netChanges, type ChangedFile, type NetChange } from './changes.js';
@@ -193,9 +193,13 @@ function sameIgnoringAnnotations(a: PathState | null, b: PathState | null): bool
   return sameState({ ...a, annot: null }, { ...b, annot: null });
 }
 
-/** Gives every changed path its state from before the exec: removals deepest first, then the rest parents first. */
+/**
+ * Gives every changed path its state from before the exec: removals deepest first, then the rest
+ * parents first. A name that comes back as a new file is linked again with the names it shared
+ * its inode with (`rm` or `mv` of one name of a hard-linked file), where they still hold it.
+ */
 function putBack(w: Writer, changes: NetChange[], execId: string): void {
-  const change = { op: 'undo', actor: w.actor, detail: { exec_id: execId } };
+  const change = { op: 'undo', actor: w.actor, detail: { exec_id: execId }, undoesExec: true };
   const removals = changes.filter((c) => c.before === null).reverse();
   for (const c of removals) {
     if (getEntry(w.store, w.vault, c.path)) applyState(w, c.path, null, change, true);
@@ -208,4 +212,6 @@ function putBack(w: Writer, changes: NetChange[], execId: string): void {
     const current = getEntry(w.store, w.vault, c.path);
     applyState(w, c.path, current ? { ...c.before, annot: current.annot } : c.before, change, true);
   }
+  const returned = changes.filter((c) => c.before !== null && c.before.type !== 'd' && c.before.ino !== undefined && getEntry(w.store, w.vault, c.path)?.ino !== c.before.ino);
+  relink(w, returned.map((c) => ({ path: c.path, ino: c.before!.ino!, links: c.before!.nlink ?? 1 })), change);
 }

@@ -602,6 +602,13 @@ export interface ChangeOptions {
    * written, and an empty file is stored only when the kernel releases it, which may come later).
    */
   at?: { ctime: number; createdAt?: number };
+  /**
+   * The change puts back an exec's paths (`proxy undo`): attributed to the exec after it ended,
+   * which nothing else may be (execs.ts refuseAfterExec). A field, not the op: the times and link
+   * counts it moves on other paths (parent directories, other names of a file) are recorded as
+   * `touch` rows of the same change.
+   */
+  undoesExec?: boolean;
 }
 
 /**
@@ -1079,7 +1086,7 @@ function groupedChangeId(store: Store): number | null {
 function recordVersion(store: Store, vault: VaultRow, path: string, version: number, change: ChangeOptions, e: Entry | null): void {
   const tx = store.currentChange();
   // Once per change: nothing is attributed to an exec after it ended, except its undo.
-  if (change.actor.execId && change.op !== 'undo' && (!tx || tx.id === null)) refuseAfterExec(store, change.actor.execId);
+  if (change.actor.execId && !change.undoesExec && (!tx || tx.id === null)) refuseAfterExec(store, change.actor.execId);
   // A change's id is its first version's. A change of one version (most are) is stored without
   // one, NULL meaning "its own change" as for versions older than change ids, which keeps it out
   // of the versions_change index: a page fewer for its commit to write. The first version gets

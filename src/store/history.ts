@@ -561,7 +561,7 @@ function restoreRemovedBelow(w: Writer, dir: string, latest: VersionRecord): num
 }
 
 /** A name a revert brought back as a new file: the inode it had, and the most names that inode had then. */
-interface Returned {
+export interface Returned {
   path: string;
   ino: number | null;
   links: number;
@@ -582,14 +582,14 @@ const chainIds = (w: Writer) => JSON.stringify(historyChain(w.store, w.vault).ma
 const HOLDING = `SELECT path, ino FROM entries WHERE vault_id = ? AND type NOT IN ('d', 'x') AND ino IN (SELECT value FROM json_each(?))`;
 
 /**
- * Makes names a revert brought back one inode again with the names they shared an inode with when
- * they were removed: each other, and the names still in the vault that hold that inode, when all
+ * Makes names a revert (or a proxy undo) brought back one inode again with the names they shared
+ * an inode with when they were removed: each other, and the names still in the vault that hold that inode, when all
  * of them have one state (joinNames; a name written since stays a file of its own). The names
  * already there come first, so the inode they hold keeps its number. Names that stayed are looked
  * for only when a returned name counted more than one: the last of a group to go always did if
  * one stayed, while a count lowered before the removal may be recorded in place of the higher one.
  */
-function relink(w: Writer, returned: readonly Returned[], change: ChangeOptions): void {
+export function relink(w: Writer, returned: readonly Returned[], change: ChangeOptions): void {
   const groups = new Map<number, { names: string[]; links: number }>();
   for (const r of returned) {
     if (r.ino === null) continue;

@@ -84,4 +84,20 @@ describeModes('hard links through proxy exec', (mode) => {
     expect(after['/c2']![0]).toBe(after['/c']![0]);
     expect([after['/c']![1], after['/c2']![1]]).toEqual([2, 2]);
   });
+
+  it('proxy undo of a rename or removal of one name of a linked pair puts the name back, linked again', async () => {
+    const home = linkedHome();
+    const before = vaultFiles(home);
+    for (const shell of ['mv /a /a2', 'rm /d/b', 'mv /d/b /b2 && rm /a']) {
+      const run = await avfs(home, ['proxy', 'exec', '--mode', mode, '--checkpoint', '--shell', shell]);
+      expect(run.json?.ok, run.stdout).toBe(true);
+      // Its undo records versions for the exec after it ended, the other name's link count among them.
+      const undo = await avfs(home, ['proxy', 'undo', run.json.exec_id]);
+      expect([shell, undo.json?.ok, undo.stdout]).toEqual([shell, true, expect.any(String)]);
+      const after = vaultFiles(home);
+      expect([shell, Object.keys(after).sort()]).toEqual([shell, Object.keys(before).sort()]);
+      // One inode again (the original one where a name still held it), two names, the same bytes.
+      expect([shell, after['/a']![0] === after['/d/b']![0], after['/a']![1], after['/d/b']![1], after['/a']![2]]).toEqual([shell, true, 2, 2, 'shared\n']);
+    }
+  });
 });
