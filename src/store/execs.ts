@@ -50,7 +50,9 @@ const WINDOW = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND id > ? AND i
 const WINDOW_TAGGED = `SELECT ${COLS} FROM versions WHERE exec_id = ? AND vault_id = ? AND id > ? AND id <= ? ORDER BY id`;
 const BEFORE = `SELECT ${COLS} FROM versions INDEXED BY versions_path WHERE vault_id = ? AND path = ? AND id < ? ORDER BY version DESC, id DESC LIMIT 1`;
 // Times-only rows (op 'touch': a directory's mtime moving as names come and go) are not changes undo would lose.
-const PATH_AFTER = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND path = ? AND id > ? AND op <> 'touch' ORDER BY id`;
+// By the path's index: left to the planner on a home without statistics (never compacted), it
+// walked versions_vault over every version after the exec, once per path undo checks (O(n²)).
+const PATH_AFTER = `SELECT ${COLS} FROM versions INDEXED BY versions_path WHERE vault_id = ? AND path = ? AND id > ? AND op <> 'touch' ORDER BY id`;
 const OPEN = 'SELECT * FROM execs WHERE seq_after IS NULL';
 const DIED = 'UPDATE execs SET seq_after = ?, ended_at = ?, died_at = ? WHERE id = ? AND seq_after IS NULL';
 

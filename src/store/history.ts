@@ -707,9 +707,11 @@ function moveOf(w: Writer, path: string, change: number): Move | null {
   return null;
 }
 
-const ARRIVAL = `SELECT ${COLS} FROM versions WHERE vault_id = ? AND path = ? AND id >= ? AND id <= ? AND type IS NOT NULL
+// By the path's index (a path has few versions): without statistics the planner takes
+// versions_vault and walks every version of the vault in the id range.
+const ARRIVAL = `SELECT ${COLS} FROM versions INDEXED BY versions_path WHERE vault_id = ? AND path = ? AND id >= ? AND id <= ? AND type IS NOT NULL
   AND op IN ('move', 'revert') AND json_extract(detail, '$.from') = ? ORDER BY id DESC LIMIT 1`;
-const REMOVED_AFTER = 'SELECT 1 FROM versions WHERE vault_id = ? AND path = ? AND id > ? AND id <= ? AND type IS NULL LIMIT 1';
+const REMOVED_AFTER = 'SELECT 1 FROM versions INDEXED BY versions_path WHERE vault_id = ? AND path = ? AND id > ? AND id <= ? AND type IS NULL LIMIT 1';
 
 /** The version that put the moved tree at `move.to`, when the tree has been there ever since (never removed); else undefined. */
 function movedTreeStillThere(w: Writer, move: Move): VersionRecord | undefined {
