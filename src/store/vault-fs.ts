@@ -77,15 +77,32 @@ const WALK_BY_LEVEL_MAX = 16;
  * (ARCHITECTURE.md, "The one door for changes").
  */
 export class VaultFs {
+  /**
+   * The vault the name named when first read, the one this instance works on: its id and creation
+   * time (SQLite gives a new row the highest id again once that row is deleted, so the id alone
+   * does not tell a vault made under the name since; both together do, but for a delete and
+   * create within the millisecond the first vault was created in).
+   */
+  private identity: { id: number; createdAt: number } | undefined;
+
   constructor(
     readonly store: Store,
     readonly name: string,
     readonly actor: Actor,
   ) {}
 
-  /** The vault row, read fresh (quotas and inode counters can change under other processes). */
+  /**
+   * The vault row, read fresh (quotas and inode counters can change under other processes). Always
+   * the same vault: once it is deleted, a vault made under its name since is someone else's, and a
+   * long job (a streamed write, an import, a copy-mode run's import) must not finish in it.
+   */
   row(): VaultRow {
-    return getVault(this.store, this.name);
+    const row = getVault(this.store, this.name);
+    this.identity ??= { id: row.id, createdAt: row.created_at };
+    if (row.id !== this.identity.id || row.created_at !== this.identity.createdAt) {
+      throw new AvfsError('VAULT_NOT_FOUND', `vault ${this.name} was deleted while this ran (a new vault has its name now, which is not changed)`, { vault: this.name, reason: 'vault_replaced' });
+    }
+    return row;
   }
 
   // ---- lookup ----------------------------------------------------------------------------

@@ -29,6 +29,23 @@ beforeEach(() => ({ home, store, fs, close } = openTempStore()));
 afterEach(() => close());
 
 describe('home and connections', () => {
+  it('a VaultFs stays on the vault its name named: once that is deleted, a vault made under the name since is not changed by it', () => {
+    createVault(store, 'p', actor);
+    const long = new VaultFs(store, 'p', actor);
+    long.writeFile('/first', 'a');
+    // A person deletes the vault and makes another with its name while a long job (a streamed
+    // write, an import, a copy-mode run) still holds this one.
+    deleteVault(store, 'p', true, actor);
+    // (The new row gets the deleted one's id: what tells them apart is the creation time, in ms.)
+    for (const t = Date.now(); Date.now() === t; );
+    createVault(store, 'p', actor);
+    const err = thrownError(() => long.writeFile('/late', 'b'));
+    expect([err?.code, (err?.data as { reason?: string } | undefined)?.reason]).toEqual(['VAULT_NOT_FOUND', 'vault_replaced']);
+    expect(thrownError(() => long.readFile('/first'))?.code).toBe('VAULT_NOT_FOUND');
+    const fresh = new VaultFs(store, 'p', actor);
+    expect(fresh.walk('/').map((e) => e.path)).toEqual([]);
+  });
+
   it('seeds a new home with a default vault that is used until another is chosen', () => {
     expect(store.fresh).toBe(true);
     expect(listVaults(store).map((v) => v.name)).toEqual(['default']);
