@@ -1122,7 +1122,9 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
     // The shell itself adds nothing to judge when it runs a -c script: its script's commands are the request.
     const { scripts, input } = shellRuns(name, args);
     const commands = scripts.flatMap((script) => parseShell(script, depth + 1).flatMap((sub) => expandCommand({ ...sub, via: sub.via ?? name + ' -c' }, depth + 1, seen)));
-    if (commands.length > 0) return commands;
+    // The script's commands run in the shell's environment (commandsOf reads what that runs).
+    const inherited = cmd.assignments ?? [];
+    if (commands.length > 0) return inherited.length === 0 ? commands : commands.map((c) => ({ ...c, assignments: [...inherited, ...(c.assignments ?? [])] }));
     // A shell reading its script from its input (`curl … | bash -o pipefail`) is judged as the bare shell too, as rules describe it.
     if (input && args.length > 0) out.push(shellReadingInput(cmd.argv[0]!, cmd, `${name}, reading its script from its input`));
     return out;
@@ -1146,7 +1148,8 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
     case 'env': {
       let rest = args;
       let i = 0;
-      while (i < rest.length && (rest[i]!.startsWith('-') || /^[A-Za-z_][A-Za-z0-9_]*=/.test(rest[i]!))) {
+      // Every word with a `=` before the program is a setting, whatever its name (`BASH_FUNC_f%%=() {…}`, an exported function).
+      while (i < rest.length && (rest[i]!.startsWith('-') || /^[^=-][^=]*=/.test(rest[i]!))) {
         if (rest[i] === '--') {
           i++;
           continue;
@@ -1171,7 +1174,7 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
         i = read.next;
       }
       // Its assignments are the command's environment (`env GIT_SSH_COMMAND=… git fetch`).
-      const assigned = rest.slice(0, i).filter((w) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(w));
+      const assigned = rest.slice(0, i).filter((w) => /^[^=-][^=]*=/.test(w));
       inner(rest.slice(i), 'env', rest === args, [...(cmd.assignments ?? []), ...assigned]);
       break;
     }
@@ -1338,7 +1341,61 @@ export function commandsOf(request: { argv?: string[]; shell?: string; env?: Rec
     request.shell !== undefined ? parseShell(request.shell) : [{ argv: request.argv ?? [], redirects: [], writesRedirect: false, shell: false }];
   // The run's environment (--env, the policy's env.set) is every command's, before its own assignments.
   const environment = Object.entries(request.env ?? {}).map(([k, v]) => `${k}=${v}`);
-  return top.flatMap((c) => expandCommand(environment.length ? { ...c, assignments: [...environment, ...(c.assignments ?? [])] } : c));
+  const withEnvironment = top.map((c) => (environment.length ? { ...c, assignments: [...environment, ...(c.assignments ?? [])] } : c));
+  const commands = withEnvironment.flatMap((c) => expandCommand(c));
+  // What the variables set on the way run (each once, wherever it was set: a shell replaced by its script's commands keeps none).
+  const assigned = new Set([...withEnvironment, ...commands].flatMap((c) => c.assignments ?? []));
+  return [...commands, ...[...assigned].flatMap(environmentRuns)];
+}
+
+/**
+ * Variables whose value programs run as a shell command line: less's input preprocessor and
+ * postprocessor (a leading `|` or `-` only says how its output is read), bash's prompt command.
+ */
+const COMMAND_LINE_VARIABLES = new Set(['LESSOPEN', 'LESSCLOSE', 'PROMPT_COMMAND']);
+/**
+ * Variables a shell expands as it starts or prompts, running what their substitutions hold
+ * (`BASH_ENV='$(rm -rf src)' bash -c true`), and for BASH_ENV and ENV then sources the file named.
+ */
+const EXPANDED_VARIABLES = new Set(['BASH_ENV', 'ENV', 'PS0', 'PS1', 'PS2', 'PS4']);
+/** Variables that load code the command line does not show into the programs run: any program may then run. */
+const CODE_VARIABLES: Record<string, RegExp> = {
+  LD_PRELOAD: /./,
+  LD_AUDIT: /./,
+  BASH_ENV: /./,
+  ENV: /./,
+  PYTHONSTARTUP: /./,
+  SHELLOPTS: /xtrace/,
+  NODE_OPTIONS: /(^|\s)(-r|--require|--import|--loader|--experimental-loader)\b/,
+  PERL5OPT: /(^|\s)-[A-Za-z]*[Mmd]/,
+  RUBYOPT: /(^|\s)-[A-Za-z]*r/,
+  MAKEFLAGS: /--eval/,
+  TAR_OPTIONS: /--to-command|--use-compress-program|--checkpoint-action|--info-script|--new-volume-script|--rsh-command|(^|\s)-[A-Za-z]*[IF]/,
+};
+
+/**
+ * What an assignment (`NAME=value`, from the command line, `env`, --env or the policy's env.set)
+ * makes the programs of the request run besides what the line shows: a command line in its value
+ * (judged as a script: LESSOPEN, PROMPT_COMMAND, the substitutions of BASH_ENV and the prompts, an
+ * exported bash function `BASH_FUNC_name%%`), or code it loads (LD_PRELOAD, a sourced BASH_ENV,
+ * NODE_OPTIONS=--require…): then the program is `$NAME`, computed when the command runs, and it
+ * is judged as such a program is (policy.ts computedProgram). GIT_* variables are git's (gitRuns).
+ */
+function environmentRuns(assignment: string): SimpleCommand[] {
+  const at = assignment.indexOf('=');
+  const name = assignment.slice(0, at);
+  const value = assignment.slice(at + 1);
+  if (value === '') return [];
+  const out: SimpleCommand[] = [];
+  const script = (line: string, via: string) => {
+    for (const sub of parseShell(line, 1)) out.push(...expandCommand({ ...sub, via: sub.via ?? via }, 1));
+  };
+  if (COMMAND_LINE_VARIABLES.has(name)) script(value.replace(/^[|-]+/, '').replaceAll('%s', 'file'), name);
+  if (EXPANDED_VARIABLES.has(name)) script(`: ${JSON.stringify(value).replace(/\\(["\\])/g, '$1')}`, `${name}, expanded`);
+  const fn = /^BASH_FUNC_(.+?)(%%|\(\))?$/.exec(name);
+  if (fn) script(value.replace(/^\(\)\s*/, ''), `${name}, an exported function`);
+  if (CODE_VARIABLES[name]?.test(value) || fn) out.push({ argv: ['$' + name.replace(/[^A-Za-z0-9_]/g, '_')], redirects: [], writesRedirect: false, shell: true, via: `${name}, code it loads` });
+  return out;
 }
 
 /** Renders an argv as one shell-quoted line (for messages and audit rows). */

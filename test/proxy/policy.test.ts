@@ -356,6 +356,31 @@ describe('command lines read with certainty, or every way they could run', () =>
     expect(evaluatePolicy(strict, { shell: '$x id' }, { ...ctx, sandboxed: true }).decision).toMatchObject({ action: 'require_approval', rule: 'default' });
   });
 
+  it('code a variable carries runs too: a command line in LESSOPEN or PROMPT_COMMAND, substitutions in BASH_ENV or PS4, an exported function; code it loads makes the program computed', () => {
+    const rmDenied = parsePolicy({ extends: 'default', rules: [{ name: 'no-rm', program: 'rm', action: 'deny' }] });
+    const withRule = (request: { argv?: string[]; shell?: string; env?: Record<string, string> }) => evaluatePolicy(rmDenied, request, { ...ctx, sandboxed: true }).decision;
+    for (const shell of [
+      "BASH_ENV='$(rm -rf /src)' bash -c true",
+      "LESSOPEN='|rm /src/v1 %s' less /etc/hostname",
+      "env LESSCLOSE='rm %s %s' less f",
+      "PS4='$(rm x)' bash -xc true",
+      "PROMPT_COMMAND='rm x' bash -i",
+      "env 'BASH_FUNC_true%%=() { rm -rf /src; }' bash -c true",
+      'sh -c "LESSOPEN=\'|rm x %s\' less f"',
+    ]) {
+      expect(withRule({ shell }), shell).toMatchObject({ action: 'deny', rule: 'no-rm' });
+    }
+    expect(withRule({ argv: ['bash', '-c', 'true'], env: { BASH_ENV: '$(rm /src/v1)' } })).toMatchObject({ action: 'deny', rule: 'no-rm' });
+    // Code loaded from a file (or a module option): any program may run, so it gets a checkpoint.
+    for (const shell of ['BASH_ENV=/x.sh bash -c true', 'LD_PRELOAD=/src/x.so ls', "NODE_OPTIONS='--require /src/e.js' ls", 'env PERL5OPT=-Mevil perl x.pl', 'TAR_OPTIONS=--to-command=x tar xf a.tar']) {
+      expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'computed-program' });
+    }
+    // Settings that load nothing change nothing.
+    for (const shell of ['NODE_OPTIONS=--max-old-space-size=4096 ls', 'MAKEFLAGS=-j4 ls', 'PS1=x ls', 'env A=1 B=2 ls', 'LESSOPEN= ls']) {
+      expect(judged({ shell }), shell).toMatchObject({ action: 'allow', rule: 'read-only' });
+    }
+  });
+
   it('git global options with a separate value are not the subcommand', () => {
     for (const argv of [
       ['git', '--git-dir', '/r/.git', 'push'], ['git', '--work-tree', '/r', 'push'], ['git', '--namespace', 'x', 'push'], ['git', '--config-env', 'x=y', 'push'],
