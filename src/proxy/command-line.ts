@@ -448,6 +448,11 @@ const PARALLEL_OPTIONS: OptionTable = {
   },
 };
 
+const SETARCH_OPTIONS: OptionTable = {
+  short: 'v3BFILRSTXZhV',
+  long: { verbose: 'v', '3gb': '3', '32bit': 'B', 'fdpic-funcptrs': 'F', 'short-inode': 'I', 'addr-compat-layout': 'L', 'addr-no-randomize': 'R', 'whole-seconds': 'S', 'sticky-timeouts': 'T', 'read-implies-exec': 'X', 'mmap-page-zero': 'Z', 'uname-2.6': '', list: '', help: 'h', version: 'V' },
+};
+
 /**
  * The options of the programs that run another command, and the operands that stand between
  * them and it (timeout's duration, chrt's priority, taskset's mask). Each stops reading options
@@ -592,6 +597,17 @@ const WRAPPERS: Record<string, { options: OptionTable; operands?: RegExp[] }> = 
   or: { options: { short: '', long: {} } },
   not: { options: { short: '', long: {} } },
   begin: { options: { short: '', long: {} } },
+  // util-linux's personality aliases (setarch <arch> itself is read every way: its options follow the arch).
+  ...Object.fromEntries(['linux32', 'linux64', 'i386', 'i686', 'x86_64', 'uname26'].map((n) => [n, { options: SETARCH_OPTIONS }])),
+  // logsave <logfile> <cmd…>, choom -n <adj> <cmd…>, cgexec -g <ctl:path> <cmd…>, lckdo <lockfile> <cmd…>.
+  logsave: { options: { short: 'asv', long: {} }, operands: [/./] },
+  choom: { options: { short: 'n:p:hV', long: { adjust: 'n', pid: 'p', help: 'h', version: 'V' } } },
+  cgexec: { options: { short: 'g:h', long: { sticky: '' } } },
+  lckdo: { options: { short: 'qwW:', long: {} }, operands: [/./] },
+  eatmydata: { options: { short: '', long: {} } },
+  chronic: { options: { short: 'ev', long: {} } },
+  ifne: { options: { short: 'n', long: {} } },
+  'systemd-cat': { options: { short: 't:p:', long: { identifier: 't', priority: 'p', 'stderr-priority': ':', 'level-prefix': ':', namespace: ':', ...HELP } } },
   xargs: {
     options: {
       short: '0a:d:E:e::I:i::L:l::n:opP:rs:tx',
@@ -1015,6 +1031,15 @@ function gitRuns(args: string[], assignments: string[]): GitRun[] {
     if (words.length === 1) runs.push({ script: words[0]!, via: 'git submodule foreach' });
     else if (words.length > 1) runs.push({ argv: words, via: 'git submodule foreach' });
   }
+  for (const [subs, long, short] of GIT_COMMAND_OPTIONS) {
+    if (!subs.includes(sub)) continue;
+    for (const value of optionValues(rest, long, short)) {
+      const run = gitRunOf(value, `git ${sub} option`);
+      if (run) runs.push(run);
+    }
+  }
+  // A remote helper URL `ext::<command>` (with protocol.ext.allow) runs the command; %S, %s and %G stand for git's words.
+  for (const word of rest) if (/^ext::/i.test(word)) runs.push({ script: word.slice(5).replace(/%[SsG%]/g, 'x'), via: 'git ext:: remote' });
   if (sub === 'rebase') {
     for (let i = 0; i < rest.length && rest[i] !== '--'; i++) {
       const a = rest[i]!;
@@ -1024,6 +1049,63 @@ function gitRuns(args: string[], assignments: string[]): GitRun[] {
     }
   }
   return runs;
+}
+
+/** git subcommands' options whose value git runs as a shell command line: [subcommands, long names, short letters]. */
+const GIT_COMMAND_OPTIONS: Array<[string[], string[], string[]]> = [
+  [['archive'], ['exec'], []],
+  [['clone'], ['upload-pack'], ['u']],
+  [['fetch', 'pull', 'ls-remote'], ['upload-pack'], []],
+  [['push', 'send-pack'], ['receive-pack', 'exec'], []],
+  [['difftool'], ['extcmd'], ['x']],
+];
+
+/**
+ * Options whose value a program runs as a shell command line (`tar --to-command`, `-I` for its
+ * compressor, `--checkpoint-action=exec=…`; `zip -TT`; `rsync -e`), as [long names, short
+ * options]. A compressor or a remote shell named alone (`-I zstd`, `-e ssh`) is judged as that
+ * program, except an ssh, which rsync runs anyway.
+ */
+const COMMAND_OPTIONS: Record<string, [string[], string[]]> = {
+  tar: [['to-command', 'use-compress-program', 'info-script', 'new-volume-script', 'rsh-command'], ['I', 'F']],
+  zip: [['unzip-command'], ['TT']],
+  rsync: [['rsh', 'rsync-path'], ['e']],
+};
+
+/** The command lines `name`'s options make it run (COMMAND_OPTIONS). */
+function optionCommands(name: string, args: string[]): Array<{ script: string; via: string }> {
+  const table = COMMAND_OPTIONS[name];
+  if (!table) return [];
+  const scripts = optionValues(args, table[0], table[1]);
+  // tar's --checkpoint-action runs a command only as exec=…; its other actions print.
+  if (name === 'tar') scripts.push(...optionValues(args, ['checkpoint-action'], []).flatMap((v) => (v.startsWith('exec=') ? [v.slice(5)] : [])));
+  return scripts.flatMap((script) => {
+    const run = gitRunOf(script, `${name} option`);
+    return run?.script !== undefined ? [{ script: run.script, via: run.via }] : [];
+  });
+}
+
+/**
+ * The values given to the options `long` (`--name=value`, `--name value`) and `short` (`-x value`,
+ * `-xvalue`; a two-letter short such as zip's `-TT` as a whole word) in `args`, up to `--`. Read
+ * loosely, not by the program's whole option table: a word taken for a value that is not one is
+ * only judged as a command line too, the careful side.
+ */
+function optionValues(args: string[], long: string[], short: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length && args[i] !== '--'; i++) {
+    const a = args[i]!;
+    const eq = /^--([^=]+)=(.*)$/s.exec(a);
+    if (eq && long.includes(eq[1]!)) out.push(eq[2]!);
+    else if (a.startsWith('--') && long.includes(a.slice(2)) && args[i + 1] !== undefined) out.push(args[++i]!);
+    else if (!a.startsWith('--') && a.startsWith('-')) {
+      for (const s of short) {
+        if (a === `-${s}` && args[i + 1] !== undefined) out.push(args[++i]!);
+        else if (s.length === 1 && a.startsWith(`-${s}`) && a.length > 2) out.push(a.slice(2));
+      }
+    }
+  }
+  return out;
 }
 
 /** Python's options before its script (`python -B -m twine upload` → -m runs the module twine). */
@@ -1145,6 +1227,15 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
     return out;
   }
   switch (name) {
+    // setarch <arch> [options] <cmd…>, perf <stat|record|trace…> [options] <cmd…>, runcon [<context>|options] <cmd…>:
+    // options after an operand, or a subcommand's own: each later word that may start the command is judged as its start.
+    case 'setarch':
+    case 'perf':
+      everyReading(1, name);
+      break;
+    case 'runcon':
+      everyReading(0, name);
+      break;
     case 'env': {
       let rest = args;
       let i = 0;
@@ -1307,6 +1398,7 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
       }
       break;
     default: {
+      for (const run of optionCommands(name, args)) shellInner(run.script, run.via);
       // `git-push …` (git's dashed form, as in /usr/lib/git-core) is `git push …`.
       if (/^git-[a-z][a-z0-9-]*$/.test(name)) inner(['git', name.slice(4), ...args], name, false);
       // `python -m twine upload` is `twine upload`.

@@ -224,6 +224,14 @@ export const DEFAULT_RULES: PolicyRule[] = [
     reason: 'deletes every match: a checkpoint is taken first',
   },
   {
+    name: 'remove-sources',
+    program: ['tar', 'rsync'],
+    args_any: ['--remove-files', '--remove-source-files'],
+    action: 'allow_with_checkpoint',
+    categories: ['destructive'],
+    reason: 'removes the files it archived or copied: a checkpoint is taken first',
+  },
+  {
     name: 'overwrite-tools',
     program: ['dd', 'shred', 'truncate', 'wipe', 'srm'],
     action: 'allow_with_checkpoint',

@@ -356,6 +356,27 @@ describe('command lines read with certainty, or every way they could run', () =>
     expect(evaluatePolicy(strict, { shell: '$x id' }, { ...ctx, sandboxed: true }).decision).toMatchObject({ action: 'require_approval', rule: 'default' });
   });
 
+  it('more wrappers (setarch and its aliases, perf, logsave, choom, runcon, cgexec, moreutils) and options that run a command line (tar, zip, rsync, git) are judged by what they run', () => {
+    const rmDenied = parsePolicy({ extends: 'default', rules: [{ name: 'no-rm', program: 'rm', action: 'deny' }] });
+    const withRule = (shell: string) => evaluatePolicy(rmDenied, { shell }, { ...ctx, sandboxed: true }).decision;
+    for (const shell of [
+      'setarch x86_64 rm f', 'setarch x86_64 -R rm f', 'linux64 rm f', 'uname26 rm f', 'perf stat rm f', 'perf stat -e cycles rm f', 'logsave /dev/null rm f', 'choom -n 0 -- rm f',
+      'runcon x rm f', 'cgexec -g cpu:/ rm f', 'eatmydata rm f', 'chronic rm f', 'ifne rm f', 'lckdo /tmp/l rm f', 'systemd-cat -t x rm f',
+      'tar -cf /dev/null --checkpoint=1 --checkpoint-action=exec="rm f" x', 'tar -cf /dev/null --use-compress-program="rm f" x', 'tar -cf /dev/null -I "rm f" x', 'tar -xf x.tar --to-command="rm f"',
+      'zip -q z.zip x -T -TT "rm f"', 'rsync -e "rm f" a b', 'rsync --rsh="rm f" a b',
+      'git archive --remote=/src --exec="rm f" HEAD', 'git clone -u "rm f;" file:///src /tmp/x', 'git fetch --upload-pack "rm f;" file:///src', 'git push --receive-pack="rm f" origin',
+      'git -c protocol.ext.allow=always fetch "ext::rm f"', 'git difftool -y -x "rm f"', 'git difftool --extcmd="rm f"',
+    ]) {
+      expect(withRule(shell), shell).toMatchObject({ action: 'deny', rule: 'no-rm' });
+    }
+    // What they run is judged as itself: a compressor or a printed checkpoint changes nothing.
+    for (const shell of ['tar -cf x.tar -I zstd d', 'tar -cf /dev/null --checkpoint-action=dot d', 'rsync -a a/ b/', 'zip -q z.zip x']) expect(withRule(shell), shell).toMatchObject({ action: 'allow', rule: 'default' });
+    // Deleting what they archive or copy takes a checkpoint, as rm -r does.
+    for (const shell of ['tar -cf /dev/null --remove-files /src', 'rsync -a --remove-source-files /src/ /tmp/x/']) {
+      expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'remove-sources' });
+    }
+  });
+
   it('code a variable carries runs too: a command line in LESSOPEN or PROMPT_COMMAND, substitutions in BASH_ENV or PS4, an exported function; code it loads makes the program computed', () => {
     const rmDenied = parsePolicy({ extends: 'default', rules: [{ name: 'no-rm', program: 'rm', action: 'deny' }] });
     const withRule = (request: { argv?: string[]; shell?: string; env?: Record<string, string> }) => evaluatePolicy(rmDenied, request, { ...ctx, sandboxed: true }).decision;
