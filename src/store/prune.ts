@@ -60,6 +60,8 @@ export interface PruneVaultReport {
   pruned_versions: number;
   remaining_versions: number;
   pruned_checkpoints: string[];
+  /** The proxy execs whose checkpoint this drops, which `proxy undo` can no longer undo (not undone yet). */
+  no_longer_undoable: string[];
 }
 
 export interface PruneReport {
@@ -71,6 +73,8 @@ export interface PruneReport {
   cutoff: string | null;
   pruned_versions: number;
   pruned_checkpoints: number;
+  /** Every vault's no_longer_undoable. */
+  no_longer_undoable: string[];
   vaults: PruneVaultReport[];
 }
 
@@ -103,6 +107,7 @@ export function prune(store: Store, options: PruneOptions): PruneReport {
     cutoff: cutoff === null ? null : new Date(cutoff).toISOString(),
     pruned_versions: 0,
     pruned_checkpoints: 0,
+    no_longer_undoable: [],
     vaults: [],
   };
   // One transaction per vault: each is consistent, and other writers get the lock in between.
@@ -117,6 +122,7 @@ export function prune(store: Store, options: PruneOptions): PruneReport {
     report.vaults.push(result);
     report.pruned_versions += result.pruned_versions;
     report.pruned_checkpoints += result.pruned_checkpoints.length;
+    report.no_longer_undoable.push(...result.no_longer_undoable);
   }
   return report;
 }
@@ -192,6 +198,8 @@ const VERSION_CANDIDATES = `
     AND NOT EXISTS (SELECT 1 FROM temp.prune_pins p WHERE p.seq >= v.id AND p.seq < coalesce(v.newer, 9223372036854775807))
     AND coalesce((SELECT k.up_to FROM temp.prune_kept k WHERE k.after < v.id ORDER BY k.after DESC LIMIT 1), 0) < v.id`;
 
+const UNDOABLE_WITH = 'SELECT id FROM execs WHERE vault_id = ? AND undone_at IS NULL AND checkpoint IN (SELECT value FROM json_each(?)) ORDER BY started_at, id';
+
 const CHECKPOINT_CANDIDATES = `
   SELECT id, name FROM (
     SELECT id, name, created_at, row_number() OVER (ORDER BY created_at DESC, id DESC) AS rn FROM checkpoints WHERE vault_id = ?
@@ -223,6 +231,8 @@ function pruneVault(store: Store, vault: VaultRow, path: string, keep: number | 
   const pruned = store.stmt<{ n: number }>(`SELECT count(*) AS n FROM (${VERSION_CANDIDATES}) WHERE op <> 'touch'`).get(params)!.n;
   if (!options.dryRun) store.stmt(`DELETE FROM versions WHERE id IN (SELECT id FROM (${VERSION_CANDIDATES}))`).run(params);
 
+  // An exec's checkpoint is what makes it undoable: said, as a checkpoint is no different to prune.
+  const lostUndos = checkpoints.length === 0 ? [] : store.stmt<{ id: string }>(UNDOABLE_WITH).all(vault.id, JSON.stringify(checkpoints.map((c) => c.name))).map((e) => e.id);
   if (!options.dryRun && checkpoints.length > 0) deleteCheckpointRows(store, checkpoints.map((c) => c.id));
   // After the prune: a dry run says what a real one would leave.
   const remaining = store.stmt<{ n: number }>("SELECT count(*) AS n FROM versions WHERE vault_id = ? AND op <> 'touch'").get(vault.id)!.n - (options.dryRun ? pruned : 0);
@@ -233,9 +243,10 @@ function pruneVault(store: Store, vault: VaultRow, path: string, keep: number | 
       older_than_ms: options.olderThanMs ?? null,
       pruned_versions: pruned,
       pruned_checkpoints: checkpoints.map((c) => c.name),
+      no_longer_undoable: lostUndos,
       ...(vault.retired_at === null ? {} : { deleted: true, vault_id: vault.id }),
     });
   }
   const named = vault.retired_at === null ? { vault: vault.name } : { vault: shownName(vault), deleted: true as const };
-  return { ...named, pruned_versions: pruned, remaining_versions: remaining, pruned_checkpoints: checkpoints.map((c) => c.name) };
+  return { ...named, pruned_versions: pruned, remaining_versions: remaining, pruned_checkpoints: checkpoints.map((c) => c.name), no_longer_undoable: lostUndos };
 }

@@ -5,6 +5,7 @@ import { createVault, deleteVault, forkVault, getVault } from '../../src/store/v
 import { prune, type PruneOptions } from '../../src/store/prune.js';
 import { deleteCheckpoint, restoreCheckpoint, saveCheckpoint } from '../../src/store/checkpoints.js';
 import { compact } from '../../src/store/maintenance.js';
+import { finishExec, insertExec, markExecUndone } from '../../src/store/execs.js';
 import { errorCode, openTempStore } from '../helpers.js';
 
 const actor = { source: 'sdk' as const };
@@ -36,7 +37,7 @@ describe('prune --keep', () => {
     fs.writeFile('/r', 'r1');
     const report = run({ keep: 2 });
     expect(report).toMatchObject({ dry_run: false, pruned_versions: 4, keep: 2, older_than_ms: null });
-    expect(report.vaults).toEqual([{ vault: 'default', pruned_versions: 4, remaining_versions: 5, pruned_checkpoints: [] }]);
+    expect(report.vaults).toEqual([{ vault: 'default', pruned_versions: 4, remaining_versions: 5, pruned_checkpoints: [], no_longer_undoable: [] }]);
     expect(versionsOf('/p')).toEqual([4, 5]);
     expect(versionsOf('/q')).toEqual([2, 3]);
     expect(versionsOf('/r')).toEqual([1]);
@@ -165,8 +166,8 @@ describe('prune scope', () => {
     deleteVault(store, 'd', false, actor);
     const report = run({ scope: { vault: 'c' }, keep: 1 });
     expect(report.vaults).toEqual([
-      { vault: 'c', pruned_versions: 0, remaining_versions: 1, pruned_checkpoints: [] },
-      { vault: 'b', deleted: true, pruned_versions: 1, remaining_versions: 1, pruned_checkpoints: [] },
+      { vault: 'c', pruned_versions: 0, remaining_versions: 1, pruned_checkpoints: [], no_longer_undoable: [] },
+      { vault: 'b', deleted: true, pruned_versions: 1, remaining_versions: 1, pruned_checkpoints: [], no_longer_undoable: [] },
     ]);
     expect(secretKept()).toBe(1);
     // Its audit row says it was the deleted b, not a live vault that took the name since.
@@ -238,6 +239,26 @@ describe('prune --checkpoints', () => {
     expect(report.vaults[0]!.pruned_checkpoints).toEqual(['oldest', 'middle']);
     expect(names()).toEqual(['newest']);
     expect(count('checkpoint_entries')).toBe(2); // / and /a of "newest", the only legacy one left
+  });
+
+  it('says which proxy execs its dropped checkpoints leave no longer undoable (an exec undone already is not named)', () => {
+    const vault = getVault(store, 'default');
+    const exec = (id: string, checkpoint: string) => {
+      insertExec(store, { id, vault_id: vault.id, vault: 'default', command: '{"shell":"true"}', cwd: '/', mode: 'copy', decision: '{}', checkpoint, seq_before: 0, pid: null, pid_start: null });
+      finishExec(store, id, { seqAfter: 0, exitCode: 0, signal: null, timedOut: false });
+    };
+    save('proxy-ex-a', 4000);
+    exec('ex-a', 'proxy-ex-a');
+    save('proxy-ex-b', 3000);
+    exec('ex-b', 'proxy-ex-b');
+    markExecUndone(store, 'ex-b');
+    save('proxy-ex-c', 1000);
+    exec('ex-c', 'proxy-ex-c');
+    const dry = run({ keep: 1, checkpoints: true, dryRun: true });
+    expect([dry.no_longer_undoable, dry.vaults[0]!.no_longer_undoable]).toEqual([['ex-a'], ['ex-a']]);
+    expect(names()).toEqual(['proxy-ex-a', 'proxy-ex-b', 'proxy-ex-c']);
+    expect(run({ keep: 1, checkpoints: true }).no_longer_undoable).toEqual(['ex-a']);
+    expect(names()).toEqual(['proxy-ex-c']);
   });
 
   it('versions a checkpoint or a fork needs stay; a checkpoint pruned in the same run releases them', () => {

@@ -8,9 +8,10 @@ import { table } from '../output.js';
 /**
  * JSON result (`--json`):
  *   dry_run, path, keep (null when not given), older_than_ms (null when not given), cutoff (ISO or
- *   null), pruned_versions, pruned_checkpoints (counts), vaults: [{ vault, pruned_versions,
- *   remaining_versions, pruned_checkpoints: [names] }, plus deleted: true for a deleted vault whose
- *   history its forks still read].
+ *   null), pruned_versions, pruned_checkpoints (counts), no_longer_undoable (exec ids: their
+ *   checkpoint goes, so proxy undo refuses them), vaults: [{ vault, pruned_versions,
+ *   remaining_versions, pruned_checkpoints: [names], no_longer_undoable }, plus deleted: true for a
+ *   deleted vault whose history its forks still read].
  */
 export const pruneCommand = new Command('prune')
   .description('drop old versions (and with --checkpoints old checkpoints) by rule; never the current state')
@@ -65,6 +66,8 @@ still read its history is pruned with --all, and with its only remaining fork.
         }
         const verb = r.dry_run ? 'would drop' : 'dropped';
         out.info(`${verb} ${r.pruned_versions} versions${r.pruned_checkpoints ? ` and ${r.pruned_checkpoints} checkpoints` : ''}${r.dry_run ? '' : '; run `avfs gc` to free their content'}`);
+        const lost = r.no_longer_undoable;
+        if (lost.length > 0) out.warn(`${r.dry_run ? 'would make' : 'made'} ${lost.length} proxy exec(s) no longer undoable (their checkpoint goes): ${lost.slice(0, 5).join(', ')}${lost.length > 5 ? ', …' : ''}`);
       },
     }),
   );
