@@ -32,7 +32,8 @@ export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'fg
     try {
       const f = files.get(path);
       if (f) {
-        const e = f.pending || f.orphan ? undefined : entry(path);
+        // A hard link unlinked while open (libfuse's hidden name) shows its inode as the name it still has does.
+        const e = f.pending || f.orphan ? undefined : entry(storedName(f, path));
         // A file open here that lost its name (OpenFiles.lostName) shows there only while nothing
         // else is stored there: libfuse asks this for a lookup of the name and for an fstat of
         // its descriptors alike (an open of the name makes it yield the name: file-ops open).
@@ -61,7 +62,7 @@ export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'fg
         const h = files.handle(fd);
         if (!h) return getattr(path, cb);
         const f = h.file;
-        cb(0, openStat(f, f.pending || f.orphan ? undefined : entry(f.path)));
+        cb(0, openStat(f, f.pending || f.orphan ? undefined : entry(storedName(f, f.path))));
       } catch (err) {
         cb(errno(err, 'fgetattr', path));
       }

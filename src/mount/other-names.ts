@@ -17,7 +17,8 @@ export type DropAttributes = (ino: number) => void;
  * one link (nearly all) cost one stored-entry read per wrapped request, no call into the addon.
  *
  * Covered: unlink (the others' link count), rename (the replaced file's link count, the moved
- * one's ctime), chmod, chown, utimens, truncate and ftruncate, write (size, times), and flush,
+ * one's ctime), chmod, chown, utimens and truncate (by a name, or by libfuse's hidden name of a
+ * link unlinked while open: fchmod of its descriptor), ftruncate, write (size, times), and flush,
  * fsync and release of a file written here since the last of them (what the writes stored).
  * Writes ask whether their file has other names once per open file (`linkedWrites`), not per
  * write, and closes only look there: a name added elsewhere to a file open here shows its writes
@@ -46,6 +47,11 @@ export function refreshOtherNames(ops: FuseOperations, c: OpContext, drop: () =>
    * by libfuse's hidden name, which is stored nowhere) still has its other names.
    */
   const ofFile = (file: OpenFile): number | null => (file.orphan ? null : file.hiddenLink ? file.ino : atPath(file.path));
+  /** The inode a change by path refreshes: an open file's when the path is one (a hidden name stored nowhere), else the stored entry's. */
+  const atName = (path: string): number | null => {
+    const file = c.files.get(path);
+    return file?.hiddenLink ? ofFile(file) : atPath(path);
+  };
   const atHandle = (path: string, fd: number): number | null => {
     const file = c.files.handle(fd)?.file;
     return file ? ofFile(file) : atPath(path);
@@ -107,10 +113,10 @@ export function refreshOtherNames(ops: FuseOperations, c: OpContext, drop: () =>
     after([err === 0 ? pending.ino : null], cb)(err);
   };
   if (fsync) wrapped.fsync = (path, datasync, fd, cb) => fsync(path, datasync, fd, publishing(written(fd), cb));
-  if (chmod) wrapped.chmod = (path, mode, cb) => chmod(path, mode, after([atPath(path)], cb));
-  if (chown) wrapped.chown = (path, uid, gid, cb) => chown(path, uid, gid, after([atPath(path)], cb));
-  if (utimens) wrapped.utimens = (path, atime, mtime, cb) => utimens(path, atime, mtime, after([atPath(path)], cb));
-  if (truncate) wrapped.truncate = (path, size, cb) => truncate(path, size, after([atPath(path)], cb));
+  if (chmod) wrapped.chmod = (path, mode, cb) => chmod(path, mode, after([atName(path)], cb));
+  if (chown) wrapped.chown = (path, uid, gid, cb) => chown(path, uid, gid, after([atName(path)], cb));
+  if (utimens) wrapped.utimens = (path, atime, mtime, cb) => utimens(path, atime, mtime, after([atName(path)], cb));
+  if (truncate) wrapped.truncate = (path, size, cb) => truncate(path, size, after([atName(path)], cb));
   // After the operation: a file's first name may be stored by it (nothing to refresh before).
   if (ftruncate) wrapped.ftruncate = (path, fd, size, cb) => ftruncate(path, fd, size, (err) => after([err === 0 ? atHandle(path, fd) : null], cb)(err));
   if (flush) wrapped.flush = (path, fd, cb) => flush(path, fd, publishing(written(fd), cb));

@@ -440,6 +440,27 @@ print(*seen)
     }
   });
 
+  it('fchmod, fchown and futimens through a name unlinked while open show on the descriptor and on the other name at once', async () => {
+    const dir = join(fx.dir, 'hidden-attrs');
+    mkdirSync(dir);
+    const out = await shOk(`cd ${dir} && python3 -c "
+import os
+open('b', 'w').write('data'); os.chmod('b', 0o600); os.utime('b', (1000000000, 1000000000))
+os.link('b', 'c')
+fd = os.open('c', os.O_RDONLY)
+os.unlink('c')
+os.stat('b')  # the kernel caches b's attributes
+os.fchmod(fd, 0o755)
+os.fchown(fd, 1234, 5678)
+os.utime(fd, (1500000000, 1500000000))
+mine = os.fstat(fd)
+b = os.stat('b')
+os.close(fd)
+print(oct(mine.st_mode & 0o7777), mine.st_uid, mine.st_gid, int(mine.st_mtime), oct(b.st_mode & 0o7777), b.st_uid, b.st_gid, int(b.st_mtime))
+"`);
+    expect(out.trim()).toBe('0o755 1234 5678 1500000000 0o755 1234 5678 1500000000');
+  });
+
   it('rename(2) of a name onto another name of the same file does nothing and succeeds, as POSIX says', async () => {
     const dir = join(fx.dir, 'rename-same');
     mkdirSync(dir);
