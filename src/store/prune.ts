@@ -6,6 +6,7 @@ import { deleteCheckpointRows } from './checkpoints.js';
 import { forksOf, getVault, shownName, vaultById, type VaultRow } from './vaults.js';
 import { mergePins, mergeWindows, trackedPins } from './lineage.js';
 import { undoableExecWindows } from './execs.js';
+import { getEntry } from './entries.js';
 
 /**
  * Pruning history (ARCHITECTURE.md "Prune and gc", "Pins"). Drops old version rows (and, when
@@ -99,6 +100,10 @@ export function prune(store: Store, options: PruneOptions): PruneReport {
   const vaults = store.read(() =>
     'all' in scope ? store.stmt<VaultRow>('SELECT * FROM vaults ORDER BY retired_at IS NOT NULL, name').all() : withOwnedAncestors(store, getVault(store, scope.vault)),
   );
+  // A path the vault neither has nor has history of, at it or below (a typo): said, not pruned as nothing.
+  if (!('all' in scope) && path !== '/' && !store.read(() => getEntry(store, vaults[0]!, path) !== undefined || hasHistory(store, vaults[0]!, path))) {
+    throw new AvfsError('NOT_FOUND', `${path} has no history in vault ${vaults[0]!.name}: nothing to prune there`, { path, vault: vaults[0]!.name });
+  }
   const report: PruneReport = {
     dry_run: !!options.dryRun,
     path,
@@ -125,6 +130,15 @@ export function prune(store: Store, options: PruneOptions): PruneReport {
     report.no_longer_undoable.push(...result.no_longer_undoable);
   }
   return report;
+}
+
+const HISTORY_AT = 'SELECT 1 FROM versions INDEXED BY versions_path WHERE vault_id = ? AND path = ? LIMIT 1';
+const HISTORY_BELOW = 'SELECT 1 FROM versions INDEXED BY versions_path WHERE vault_id = ? AND path >= ? AND path < ? LIMIT 1';
+
+/** Whether the vault records a version of `path` or of a path below it (its own history, which prune prunes). */
+function hasHistory(store: Store, vault: VaultRow, path: string): boolean {
+  const [lo, hi] = descendantRange(path);
+  return store.stmt(HISTORY_AT).get(vault.id, path) !== undefined || store.stmt(HISTORY_BELOW).get(vault.id, lo, hi) !== undefined;
 }
 
 /** The vault, then each deleted ancestor up the chain whose only live fork it is (their history is its own). */

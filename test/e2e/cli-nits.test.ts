@@ -310,3 +310,15 @@ describe('names with control characters in human output', () => {
     expect(listed.entries.map((e: { path: string }) => e.path)).toEqual(sorted.filter((n) => n !== names[0]));
   });
 });
+
+describe('export to `-`', () => {
+  it('is USAGE (a tree has no stdout form), and makes no directory named "-"; ./- names one', async () => {
+    expectOk(await avfs(h.home, ['write', '/x', 'hi']));
+    const cwd = join(h.dir, 'out');
+    mkdirSync(cwd);
+    expectError(await avfs(h.home, ['export', '/', '-'], { cwd }), 'USAGE', 2);
+    expect(spawnSync('ls', ['-A', cwd], { encoding: 'utf8' }).stdout).toBe('');
+    expect(expectOk(await avfs(h.home, ['export', '/', './-'], { cwd })).destination).toBe(join(cwd, '-'));
+    expect(readFileSync(join(cwd, '-', 'x'), 'utf8')).toBe('hi');
+  });
+});

@@ -44,6 +44,16 @@ describe('prune --keep', () => {
     expect(fs.readFile('/p').toString()).toBe('p5');
   });
 
+  it('a path the vault neither has nor has history of is NOT_FOUND (a typo pruned nothing and said ok); a deleted one, or a directory, is pruned', () => {
+    fs.mkdir('/d');
+    for (let i = 1; i <= 3; i++) fs.writeFile('/d/f', `f${i}`);
+    expect(errorCode(() => run({ keep: 1, path: '/nope' }))).toBe('NOT_FOUND');
+    expect(errorCode(() => run({ keep: 1, path: '/d/nope' }))).toBe('NOT_FOUND');
+    expect(run({ keep: 1, path: '/d', dryRun: true }).pruned_versions).toBe(2);
+    fs.rm('/d', { recursive: true });
+    expect(run({ keep: 1, path: '/d/f' }).pruned_versions).toBe(3); // f1-f3; the deletion stays
+  });
+
   it('never drops the current state: --keep 1 leaves the current version, or the deletion that ended a path', () => {
     for (let i = 1; i <= 3; i++) fs.writeFile('/p', `p${i}`);
     fs.writeFile('/gone', 'x');

@@ -1,3 +1,4 @@
+import { AvfsError } from '../../errors.js';
 import { Command } from 'commander';
 import { z } from 'zod/v3';
 import { action, examples } from '../command.js';
@@ -42,6 +43,8 @@ export const exportCommand = new Command('export')
     action({
       options: z.object({ overwrite: z.boolean().optional() }),
       run: ([path, hostDir], opts, ctx) => {
+        // `-` reads as stdout elsewhere; a tree has no stream form here, and a directory named `-` is a surprise.
+        if (hostDir === '-') throw new AvfsError('USAGE', 'export writes to a host directory, not to stdout (`-`): name a directory (./- for one called "-"), or use `avfs cat` for one file');
         const fs = ctx.vault();
         const bar = progressBar('exporting', !ctx.out.json && !ctx.out.quiet);
         const summary = exportTree(fs, path!, resolve(hostDir!), !!opts.overwrite, bar);
