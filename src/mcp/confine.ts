@@ -39,12 +39,16 @@ export class Confinement {
     readonly root: string,
   ) {}
 
-  /** Whether `vault` is the root or descends from it (a vault that does not exist is not). */
+  /**
+   * Whether `vault` is the root or descends from it (a vault that does not exist is not). The root
+   * is the vault the server started on: one made under its name since it was deleted is not
+   * (the base instance keeps that vault: `base.vault` says vault_replaced), nor its forks.
+   */
   allows(vault: string): boolean {
     let name: string | null = vault;
     // A parent chain has no cycles; the bound only keeps a damaged home from looping forever.
     for (let depth = 0; name !== null && depth < 10_000; depth++) {
-      if (name === this.root) return true;
+      if (name === this.root) return this.rootStands();
       try {
         name = this.base.vaultInfo(name).parent;
       } catch {
@@ -52,6 +56,15 @@ export class Confinement {
       }
     }
     return false;
+  }
+
+  /** Whether the vault named root is still the one the server started on. */
+  private rootStands(): boolean {
+    try {
+      return this.base.vault === this.root;
+    } catch {
+      return false;
+    }
   }
 
   /** DENIED unless the call may reach `vault`. Not found and out of bounds say the same: a confined agent learns no other vault's name. */

@@ -16,10 +16,11 @@
  */
 import { decodeUtf8 } from '../core/utf8.js';
 import { openStore, type Actor, type Store } from '../store/store.js';
-import { VaultFs } from '../store/vault-fs.js';
+import { holdPin, VaultFs, type VaultPin } from '../store/vault-fs.js';
 import type { Entry } from '../store/entries.js';
 import {
   createVault,
+  findVault,
   forkVault,
   getVault,
   listVaults,
@@ -336,6 +337,8 @@ export class AVFS {
   private vaultName: string | undefined;
   /** The vault calls act on, once resolved (see `vault`). */
   private pinned: string | undefined;
+  /** That vault itself, once read: one deleted and made again under its name is not this instance's (VAULT_NOT_FOUND vault_replaced). */
+  private vaultPin: VaultPin = {};
   private readonly actor: Actor;
 
   /**
@@ -373,11 +376,20 @@ export class AVFS {
   get vault(): string {
     const store = this.store; // USAGE once closed, even when the name was resolved before
     this.pinned ??= resolveVaultName(store, this.vaultName);
+    // Once read, the vault itself stays this instance's too (vault_replaced); a missing one is for the call to say.
+    const row = findVault(store, this.pinned);
+    if (row) holdPin(this.vaultPin, row);
     return this.pinned;
   }
 
+  /** Makes `name` the vault calls act on, whichever vault it names when next read. */
+  private pinTo(name: string): void {
+    this.pinned = name;
+    this.vaultPin = {};
+  }
+
   private fs(): VaultFs {
-    const fs = new VaultFs(this.store, this.vault, this.actor);
+    const fs = new VaultFs(this.store, this.vault, this.actor, this.vaultPin);
     fs.row();
     return fs;
   }
@@ -409,7 +421,7 @@ export class AVFS {
   createVault(name: string): VaultSummary {
     const v = createVault(this.store, name, this.actor, { firstOfHome: true });
     // It took the place of the vault in use this instance may have kept (the unused default, now gone, or none).
-    if (v.current && namedVault(this.vaultName) === undefined) this.pinned = v.name;
+    if (v.current && namedVault(this.vaultName) === undefined) this.pinTo(v.name);
     return camel(v);
   }
 
@@ -420,7 +432,8 @@ export class AVFS {
   /** Makes `name` the vault this instance (and, like `avfs vault use`, the home) uses. */
   useVault(name: string): VaultSummary {
     const v = useVault(this.store, name);
-    this.vaultName = this.pinned = name;
+    this.vaultName = name;
+    this.pinTo(name);
     return camel(v);
   }
 

@@ -63,6 +63,25 @@ export interface WriteOptions {
   progress?: (bytesSoFar: number) => void;
 }
 
+/**
+ * The vault a name named when first read, which a VaultFs (or an SDK instance, across its calls)
+ * works on from then on: its id and creation time. SQLite gives a new row the highest id again
+ * once that row is deleted, so the id alone does not tell a vault made under the name since; both
+ * together do, but for a delete and create within the millisecond the first vault was created in.
+ */
+export interface VaultPin {
+  vault?: { id: number; createdAt: number };
+}
+
+/** `row`, pinned when nothing is yet; VAULT_NOT_FOUND (vault_replaced) when it is another vault than the one pinned. */
+export function holdPin(pin: VaultPin, row: VaultRow): VaultRow {
+  const pinned = (pin.vault ??= { id: row.id, createdAt: row.created_at });
+  if (row.id !== pinned.id || row.created_at !== pinned.createdAt) {
+    throw new AvfsError('VAULT_NOT_FOUND', `vault ${row.name} was deleted while this ran (a new vault has its name now, which is not changed)`, { vault: row.name, reason: 'vault_replaced' });
+  }
+  return row;
+}
+
 /** Up to this many levels, a depth-limited walk lists directory by directory (VaultFs.walk). */
 const WALK_BY_LEVEL_MAX = 16;
 
@@ -77,18 +96,12 @@ const WALK_BY_LEVEL_MAX = 16;
  * (ARCHITECTURE.md, "The one door for changes").
  */
 export class VaultFs {
-  /**
-   * The vault the name named when first read, the one this instance works on: its id and creation
-   * time (SQLite gives a new row the highest id again once that row is deleted, so the id alone
-   * does not tell a vault made under the name since; both together do, but for a delete and
-   * create within the millisecond the first vault was created in).
-   */
-  private identity: { id: number; createdAt: number } | undefined;
-
   constructor(
     readonly store: Store,
     readonly name: string,
     readonly actor: Actor,
+    /** Where the vault this instance works on is kept: its own, or one an SDK instance shares across its calls. */
+    private readonly pin: VaultPin = {},
   ) {}
 
   /**
@@ -97,12 +110,7 @@ export class VaultFs {
    * long job (a streamed write, an import, a copy-mode run's import) must not finish in it.
    */
   row(): VaultRow {
-    const row = getVault(this.store, this.name);
-    this.identity ??= { id: row.id, createdAt: row.created_at };
-    if (row.id !== this.identity.id || row.created_at !== this.identity.createdAt) {
-      throw new AvfsError('VAULT_NOT_FOUND', `vault ${this.name} was deleted while this ran (a new vault has its name now, which is not changed)`, { vault: this.name, reason: 'vault_replaced' });
-    }
-    return row;
+    return holdPin(this.pin, getVault(this.store, this.name));
   }
 
   // ---- lookup ----------------------------------------------------------------------------

@@ -389,6 +389,24 @@ describe('avfs mcp over stdio', () => {
     expect((await ok(client, 'proxy_exec', { shell: 'echo fine', vault: 'tight-early' })).stdout).toBe('fine\n');
   });
 
+  it('a server whose vault is deleted and made again under its name works in neither: VAULT_NOT_FOUND vault_replaced, and --confine denies the new vault and its forks', async () => {
+    for (const confine of [false, true]) {
+      const name = confine ? 'gone-c' : 'gone';
+      expectOk(await avfs(h.home, ['vault', 'create', name]));
+      const client = await connect(['--vault', name, ...(confine ? ['--confine'] : [])]);
+      await ok(client, 'write', { path: '/a', content: 'one' });
+      expectOk(await avfs(h.home, ['vault', 'delete', name, '--force']));
+      expectOk(await avfs(h.home, ['vault', 'create', name]));
+      expectOk(await avfs(h.home, ['vault', 'fork', name, `${name}-fork`]));
+      expect(await fails(client, 'write', { path: '/b', content: 'two' }, 'VAULT_NOT_FOUND'), String(confine)).toMatchObject({ reason: 'vault_replaced' });
+      expect(await fails(client, 'proxy_exec', { shell: 'echo hi > /c' }, 'VAULT_NOT_FOUND')).toMatchObject({ reason: 'vault_replaced' });
+      if (confine) {
+        for (const vault of [name, `${name}-fork`]) expect(await fails(client, 'write', { path: '/d', content: 'x', vault }, 'DENIED')).toMatchObject({ reason: 'confined' });
+      }
+      expect(expectOk(await avfs(h.home, ['--vault', name, 'ls', '/'])).entries).toEqual([]);
+    }
+  });
+
   it("an error's text block shows a name's control characters escaped (no forged lines); the structured message keeps them", async () => {
     const client = await connect();
     const path = '/no\nDENIED: forged\u001b[31m.txt';

@@ -159,6 +159,25 @@ describe('SDK: the CLI scenarios in-process', () => {
     } finally {
       a.close();
     }
+    // Its vault is the one it first read: deleted and made again under the name, it is another.
+    const pinned = new AVFS({ home: avfs.home, vault: 'mine' });
+    try {
+      expect(pinned.ls('/').length).toBe(2);
+      expectOk(await avfsCli(avfs.home, ['vault', 'delete', 'mine', '--force']));
+      expectOk(await avfsCli(avfs.home, ['vault', 'create', 'mine']));
+      for (const call of [() => pinned.write('/c.txt', 'x'), () => pinned.ls('/'), () => pinned.checkpointSave('cp')]) {
+        const err = thrown(call);
+        expect([err.code, (err.data as { reason?: string }).reason]).toEqual(['VAULT_NOT_FOUND', 'vault_replaced']);
+      }
+      expect(await pinned.proxyExec('sh', ['-c', 'echo x > /d.txt']).then(() => 'ran', (e: AvfsError) => `${e.code} ${(e.data as { reason?: string }).reason}`)).toBe('VAULT_NOT_FOUND vault_replaced');
+      expect(new AVFS({ home: avfs.home, vault: 'mine' }).ls('/')).toEqual([]);
+      // useVault takes the vault the name names now.
+      pinned.useVault('mine');
+      pinned.write('/e.txt', 'e');
+      expect(pinned.ls('/').map((e) => e.path)).toEqual(['/e.txt']);
+    } finally {
+      pinned.close();
+    }
     // In a new home, the first vault created replaces the unused default this instance was on.
     const fresh = new AVFS({ home: join(tmp.dir, 'fresh') });
     try {
