@@ -210,6 +210,9 @@ function putBack(w: Writer, changes: NetChange[], execId: string): void {
     // next, parents first) or someone else's (a CONFLICT unless forced).
     // Tags and metadata are kept as they are now; a path the exec deleted gets back its own.
     const current = getEntry(w.store, w.vault, c.path);
+    // A name the exec pointed at another file (`mv b d`, `ln -f d a` over it) leaves that file
+    // first: what comes back is its own state, not written through into that file's other names.
+    if (current && current.type !== 'd' && current.nlink > 1 && c.before.type !== 'd' && current.ino !== c.before.ino) applyState(w, c.path, null, change, false);
     applyState(w, c.path, current ? { ...c.before, annot: current.annot } : c.before, change, true);
   }
   const returned = changes.filter((c) => c.before !== null && c.before.type !== 'd' && c.before.ino !== undefined && getEntry(w.store, w.vault, c.path)?.ino !== c.before.ino);

@@ -88,7 +88,8 @@ describeModes('hard links through proxy exec', (mode) => {
   it('proxy undo of a rename or removal of one name of a linked pair puts the name back, linked again', async () => {
     const home = linkedHome();
     const before = vaultFiles(home);
-    for (const shell of ['mv /a /a2', 'rm /d/b', 'mv /d/b /b2 && rm /a']) {
+    // The last three point a name at another file (a lone one, or the pair), which must keep its own bytes.
+    for (const shell of ['mv /a /a2', 'rm /d/b', 'mv /d/b /b2 && rm /a', 'mv /d/b /c', 'ln -f /c /a', 'mv /c /a']) {
       const run = await avfs(home, ['proxy', 'exec', '--mode', mode, '--checkpoint', '--shell', shell]);
       expect(run.json?.ok, run.stdout).toBe(true);
       // Its undo records versions for the exec after it ended, the other name's link count among them.
@@ -98,6 +99,7 @@ describeModes('hard links through proxy exec', (mode) => {
       expect([shell, Object.keys(after).sort()]).toEqual([shell, Object.keys(before).sort()]);
       // One inode again (the original one where a name still held it), two names, the same bytes.
       expect([shell, after['/a']![0] === after['/d/b']![0], after['/a']![1], after['/d/b']![1], after['/a']![2]]).toEqual([shell, true, 2, 2, 'shared\n']);
+      expect([shell, after['/c']![1], after['/c']![2]]).toEqual([shell, 1, 'lone\n']);
     }
   });
 });
