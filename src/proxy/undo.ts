@@ -4,7 +4,7 @@ import { getCheckpoint } from '../store/checkpoints.js';
 import { ANNOTATION_OPS } from '../store/annotations.js';
 import { getEntry, listDescendants } from '../store/entries.js';
 import { getExec, markExecUndone, pathVersionsAfter, type ExecRow } from '../store/execs.js';
-import { applyState, relink, sameState, stateOf, type PathState, type Writer } from '../store/history.js';
+import { applyState, leaveOtherFile, relink, sameState, stateOf, type PathState, type Writer } from '../store/history.js';
 import type { Store } from '../store/store.js';
 import { currentSeq, vaultById, type VaultRow } from '../store/vaults.js';
 import { changeReport, netChanges, type ChangedFile, type NetChange } from './changes.js';
@@ -210,9 +210,7 @@ function putBack(w: Writer, changes: NetChange[], execId: string): void {
     // next, parents first) or someone else's (a CONFLICT unless forced).
     // Tags and metadata are kept as they are now; a path the exec deleted gets back its own.
     const current = getEntry(w.store, w.vault, c.path);
-    // A name the exec pointed at another file (`mv b d`, `ln -f d a` over it) leaves that file
-    // first: what comes back is its own state, not written through into that file's other names.
-    if (current && current.type !== 'd' && current.nlink > 1 && c.before.type !== 'd' && current.ino !== c.before.ino) applyState(w, c.path, null, change, false);
+    leaveOtherFile(w, c.path, c.before, change);
     applyState(w, c.path, current ? { ...c.before, annot: current.annot } : c.before, change, true);
   }
   const returned = changes.filter((c) => c.before !== null && c.before.type !== 'd' && c.before.ino !== undefined && getEntry(w.store, w.vault, c.path)?.ino !== c.before.ino);

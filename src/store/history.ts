@@ -385,7 +385,9 @@ export function checkoutVersion(fs: VaultFs, input: string, n: number, options: 
     const row = findVersion(fs.store, vault, path, n);
     if (!row) throw versionNotFound(fs.store, vault, path, n);
     const w: Writer = { store: fs.store, vault, actor: fs.actor };
-    const changed = applyState(w, path, stateOf(row), { op: 'checkout', actor: fs.actor, detail: { version: n } }, !!options.recursive);
+    const change = { op: 'checkout', actor: fs.actor, detail: { version: n } };
+    const state = stateOf(row);
+    const changed = leaveOtherFile(w, path, state, change) + applyState(w, path, state, change, !!options.recursive);
     if (changed > 0) audit(fs.store, fs.actor, 'checkout', fs.name, { path, version: n, changed });
     return { path, version: n, changed: changed > 0, entry: getEntry(fs.store, vault, path) ?? null, changed_paths: changed };
   });
@@ -580,6 +582,19 @@ const chainIds = (w: Writer) => JSON.stringify(historyChain(w.store, w.vault).ma
 // Names a vault's layer holds for any of a few inodes: a scan of the layer, as only names of
 // more than one (nlink > 1) are indexed by inode; run only when a returned name had other names.
 const HOLDING = `SELECT path, ino FROM entries WHERE vault_id = ? AND type NOT IN ('d', 'x') AND ino IN (SELECT value FROM json_each(?))`;
+
+/**
+ * Before a name gets an earlier state of its own back (checkout, proxy undo): when it names a
+ * file with other names now, and not the file that state was (`ln -f d a`, `mv b d` pointed it
+ * there), it leaves that file, so the state is not written through into the other names (which
+ * would give `d` the bytes of `a`). Returns the names removed (0 or 1).
+ */
+export function leaveOtherFile(w: Writer, path: string, state: PathState | null, change: ChangeOptions): number {
+  const current = getEntry(w.store, w.vault, path);
+  if (!current || current.type === 'd' || current.nlink <= 1 || !state || state.type === 'd' || current.ino === state.ino) return 0;
+  removeEntry(w.store, w.vault, path, change);
+  return 1;
+}
 
 /**
  * Makes names a revert (or a proxy undo) brought back one inode again with the names they shared

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { restoreCheckpoint, saveCheckpoint } from '../../src/store/checkpoints.js';
-import { pathVersions, revertPath } from '../../src/store/history.js';
+import { checkoutVersion, pathVersions, revertPath } from '../../src/store/history.js';
 import type { Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { forkVault } from '../../src/store/vaults.js';
@@ -215,5 +215,20 @@ describe('hard links', () => {
     expect(errorCode(() => fs.link('/nope', '/n'))).toBe('NOT_FOUND');
     expect(errorCode(() => fs.link('/a', '/missing/b'))).toBe('NOT_FOUND');
     expect(fs.stat('/a').nlink).toBe(1);
+  });
+});
+
+describe('checkout of a name now linked to another file', () => {
+  it('gives the name its old bytes without writing them into the file it names now (whose other names keep theirs)', () => {
+    fs.writeFile('/a', 'A');
+    fs.link('/a', '/b');
+    fs.writeFile('/d', 'D');
+    // `ln -f d a`: a leaves the pair and becomes a name of d.
+    fs.rm('/a');
+    fs.link('/d', '/a');
+    expect(fs.lstat('/a').ino).toBe(fs.lstat('/d').ino);
+    checkoutVersion(fs, '/a', 1);
+    expect(['/a', '/b', '/d'].map((p) => [fs.readFile(p).toString(), fs.lstat(p).nlink])).toEqual([['A', 1], ['A', 1], ['D', 1]]);
+    expect(fs.lstat('/a').ino).not.toBe(fs.lstat('/d').ino);
   });
 });
