@@ -1038,8 +1038,13 @@ function gitRuns(args: string[], assignments: string[]): GitRun[] {
       if (run) runs.push(run);
     }
   }
-  // A remote helper URL `ext::<command>` (with protocol.ext.allow) runs the command; %S, %s and %G stand for git's words.
-  for (const word of rest) if (/^ext::/i.test(word)) runs.push({ script: word.slice(5).replace(/%[SsG%]/g, 'x'), via: 'git ext:: remote' });
+  // A remote helper URL `ext::<command>` (with protocol.ext.allow) runs the command, split at
+  // spaces: `% ` is a space inside a word, `%%` a `%`, and %S, %s and %G stand for git's words.
+  for (const word of rest) {
+    if (!/^ext::/i.test(word)) continue;
+    const argv = word.slice(5).replace(/%%/g, '\uE003').replace(/%[SsG]/g, 'x').split(/(?<!%) +/).map((w) => w.replace(/% /g, ' ').replace(/\uE003/g, '%')).filter((w) => w !== '');
+    if (argv.length > 0) runs.push({ argv, via: 'git ext:: remote' });
+  }
   if (sub === 'rebase') {
     for (let i = 0; i < rest.length && rest[i] !== '--'; i++) {
       const a = rest[i]!;
@@ -1070,12 +1075,15 @@ const COMMAND_OPTIONS: Record<string, [string[], string[]]> = {
   tar: [['to-command', 'use-compress-program', 'info-script', 'new-volume-script', 'rsh-command'], ['I', 'F']],
   zip: [['unzip-command'], ['TT']],
   rsync: [['rsh', 'rsync-path'], ['e']],
+  perf: [['pre', 'post'], []],
+  make: [['eval'], ['E']],
 };
 
 /** The command lines `name`'s options make it run (COMMAND_OPTIONS). */
 function optionCommands(name: string, args: string[]): Array<{ script: string; via: string }> {
   const table = COMMAND_OPTIONS[name];
   if (!table) return [];
+  if (name === 'tar') args = tarArgs(args);
   const scripts = optionValues(args, table[0], table[1]);
   // tar's --checkpoint-action runs a command only as exec=…; its other actions print.
   if (name === 'tar') scripts.push(...optionValues(args, ['checkpoint-action'], []).flatMap((v) => (v.startsWith('exec=') ? [v.slice(5)] : [])));
@@ -1086,26 +1094,42 @@ function optionCommands(name: string, args: string[]): Array<{ script: string; v
 }
 
 /**
- * The values given to the options `long` (`--name=value`, `--name value`) and `short` (`-x value`,
- * `-xvalue`; a two-letter short such as zip's `-TT` as a whole word) in `args`, up to `--`. Read
- * loosely, not by the program's whole option table: a word taken for a value that is not one is
- * only judged as a command line too, the careful side.
+ * The values given to the options `long` (`--name=value`, `--name value`, and any abbreviation,
+ * as getopt_long takes a unique prefix: `--use-compress`) and `short` (`-x value`, `-xvalue`, and
+ * in a cluster, `-yx value`; a two-letter short such as zip's `-TT` as `-TT value`, `-TTvalue` or
+ * `-TT=value`) in `args`, up to `--`. Read loosely, not by the program's whole option table: a
+ * word taken for a value that is not one is only judged as a command line too, the careful side.
  */
 function optionValues(args: string[], long: string[], short: string[]): string[] {
   const out: string[] = [];
+  const named = (name: string) => name.length > 0 && long.some((l) => l.startsWith(name));
   for (let i = 0; i < args.length && args[i] !== '--'; i++) {
     const a = args[i]!;
     const eq = /^--([^=]+)=(.*)$/s.exec(a);
-    if (eq && long.includes(eq[1]!)) out.push(eq[2]!);
-    else if (a.startsWith('--') && long.includes(a.slice(2)) && args[i + 1] !== undefined) out.push(args[++i]!);
-    else if (!a.startsWith('--') && a.startsWith('-')) {
+    if (eq) {
+      if (named(eq[1]!)) out.push(eq[2]!);
+    } else if (a.startsWith('--')) {
+      if (named(a.slice(2)) && args[i + 1] !== undefined) out.push(args[++i]!);
+    } else if (a.startsWith('-')) {
       for (const s of short) {
-        if (a === `-${s}` && args[i + 1] !== undefined) out.push(args[++i]!);
-        else if (s.length === 1 && a.startsWith(`-${s}`) && a.length > 2) out.push(a.slice(2));
+        const at = s.length === 1 ? a.indexOf(s, 1) : a.startsWith(`-${s}`) ? 1 : -1;
+        if (at < 1) continue;
+        const glued = a.slice(at + s.length).replace(s.length > 1 ? /^=/ : /^$/, '');
+        if (glued !== '') out.push(glued);
+        else if (args[i + 1] !== undefined) out.push(args[++i]!);
       }
     }
   }
   return out;
+}
+
+/** tar's old-style first word (`tar cfI a.tar 'cmd' x`): its letters as options, each taking the next words its letter takes. */
+function tarArgs(args: string[]): string[] {
+  const first = args[0];
+  if (first === undefined || first.startsWith('-') || !/^[A-Za-z]+$/.test(first)) return args;
+  const rest = args.slice(1);
+  const options = [...first].flatMap((letter) => ('bCfFgHIKLNTVX'.includes(letter) && rest.length > 0 ? [`-${letter}`, rest.shift()!] : [`-${letter}`]));
+  return [...options, ...rest];
 }
 
 /** Python's options before its script (`python -B -m twine upload` → -m runs the module twine). */
@@ -1226,6 +1250,7 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
     else inner(args.slice(i), name);
     return out;
   }
+  for (const run of optionCommands(name, args)) shellInner(run.script, run.via);
   switch (name) {
     // setarch <arch> [options] <cmd…>, perf <stat|record|trace…> [options] <cmd…>, runcon [<context>|options] <cmd…>:
     // options after an operand, or a subcommand's own: each later word that may start the command is judged as its start.
@@ -1398,7 +1423,6 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
       }
       break;
     default: {
-      for (const run of optionCommands(name, args)) shellInner(run.script, run.via);
       // `git-push …` (git's dashed form, as in /usr/lib/git-core) is `git push …`.
       if (/^git-[a-z][a-z0-9-]*$/.test(name)) inner(['git', name.slice(4), ...args], name, false);
       // `python -m twine upload` is `twine upload`.
@@ -1435,10 +1459,18 @@ export function commandsOf(request: { argv?: string[]; shell?: string; env?: Rec
   const environment = Object.entries(request.env ?? {}).map(([k, v]) => `${k}=${v}`);
   const withEnvironment = top.map((c) => (environment.length ? { ...c, assignments: [...environment, ...(c.assignments ?? [])] } : c));
   const commands = withEnvironment.flatMap((c) => expandCommand(c));
-  // What the variables set on the way run (each once, wherever it was set: a shell replaced by its script's commands keeps none).
-  const assigned = new Set([...withEnvironment, ...commands].flatMap((c) => c.assignments ?? []));
+  // What the variables set on the way run (each once, wherever it was set: a shell replaced by its
+  // script's commands keeps none), `export NAME=value` and its kin included: a later command has them.
+  const exported = commands.filter((c) => c.shell && EXPORTING.has(c.argv[0]!)).flatMap((c) => c.argv.slice(1).filter((w) => /^[^=-][^=]*=/.test(w)));
+  const assigned = new Set([...withEnvironment, ...commands].flatMap((c) => c.assignments ?? []).concat(exported));
   return [...commands, ...[...assigned].flatMap(environmentRuns)];
 }
+
+/** Builtins whose `NAME=value` words set variables the script's later commands get. */
+const EXPORTING = new Set(['export', 'declare', 'typeset', 'readonly', 'local']);
+
+/** The directories a PATH may name without making the program it finds unknown: the system's own, and PATH itself. */
+const SYSTEM_PATH = /^(\/usr\/local\/sbin|\/usr\/local\/bin|\/usr\/sbin|\/usr\/bin|\/sbin|\/bin|\$PATH|\$\{PATH\})$/;
 
 /**
  * Variables whose value programs run as a shell command line: less's input preprocessor and
@@ -1461,8 +1493,7 @@ const CODE_VARIABLES: Record<string, RegExp> = {
   NODE_OPTIONS: /(^|\s)(-r|--require|--import|--loader|--experimental-loader)\b/,
   PERL5OPT: /(^|\s)-[A-Za-z]*[Mmd]/,
   RUBYOPT: /(^|\s)-[A-Za-z]*r/,
-  MAKEFLAGS: /--eval/,
-  TAR_OPTIONS: /--to-command|--use-compress-program|--checkpoint-action|--info-script|--new-volume-script|--rsh-command|(^|\s)-[A-Za-z]*[IF]/,
+  MAKEFLAGS: /--eval|(^|\s)-[A-Za-z]*E/,
 };
 
 /**
@@ -1486,7 +1517,11 @@ function environmentRuns(assignment: string): SimpleCommand[] {
   if (EXPANDED_VARIABLES.has(name)) script(`: ${JSON.stringify(value).replace(/\\(["\\])/g, '$1')}`, `${name}, expanded`);
   const fn = /^BASH_FUNC_(.+?)(%%|\(\))?$/.exec(name);
   if (fn) script(value.replace(/^\(\)\s*/, ''), `${name}, an exported function`);
-  if (CODE_VARIABLES[name]?.test(value) || fn) out.push({ argv: ['$' + name.replace(/[^A-Za-z0-9_]/g, '_')], redirects: [], writesRedirect: false, shell: true, via: `${name}, code it loads` });
+  // tar reads its options from TAR_OPTIONS first: judged as a tar command of those words.
+  if (name === 'TAR_OPTIONS') out.push(...expandCommand({ argv: ['tar', ...shellWords(value)], redirects: [], writesRedirect: false, shell: true, via: name }, 1));
+  // A PATH with a directory of its own first finds programs there: any program may run under a name the line shows.
+  const ownPath = name === 'PATH' && value.split(':').some((dir) => dir !== '' && !SYSTEM_PATH.test(dir));
+  if (CODE_VARIABLES[name]?.test(value) || fn || ownPath) out.push({ argv: ['$' + name.replace(/[^A-Za-z0-9_]/g, '_')], redirects: [], writesRedirect: false, shell: true, via: `${name}, code it loads` });
   return out;
 }
 

@@ -226,7 +226,8 @@ export const DEFAULT_RULES: PolicyRule[] = [
   {
     name: 'remove-sources',
     program: ['tar', 'rsync'],
-    args_any: ['--remove-files', '--remove-source-files'],
+    // With getopt's abbreviations (`--remove-f`), and rsync's older name, --remove-sent-files.
+    args_any: ['/^--remove(-[a-z-]*)?$/'],
     action: 'allow_with_checkpoint',
     categories: ['destructive'],
     reason: 'removes the files it archived or copied: a checkpoint is taken first',

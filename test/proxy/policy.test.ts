@@ -366,13 +366,17 @@ describe('command lines read with certainty, or every way they could run', () =>
       'zip -q z.zip x -T -TT "rm f"', 'rsync -e "rm f" a b', 'rsync --rsh="rm f" a b',
       'git archive --remote=/src --exec="rm f" HEAD', 'git clone -u "rm f;" file:///src /tmp/x', 'git fetch --upload-pack "rm f;" file:///src', 'git push --receive-pack="rm f" origin',
       'git -c protocol.ext.allow=always fetch "ext::rm f"', 'git difftool -y -x "rm f"', 'git difftool --extcmd="rm f"',
+      // getopt's abbreviations, option clusters, tar's old style, a value glued to a two-letter option, ext::'s escaped space.
+      "tar --use-compress-prog='rm f' -cf a.tar x", "tar cfI a.tar 'rm f' x", "tar -c --checkpoint=1 --checkpoint-act=exec='rm f' -f a.tar x", "zip -T -TT='rm f' a.zip x", 'zip -TTrm\\ f -T a.zip x',
+      "zip --unzip-c='rm f' -T a.zip x", "git difftool -yx 'rm f'", "git fetch --upload-p='rm f' /r", "git clone --u='rm f' /r /d", "git -c protocol.ext.allow=always ls-remote 'ext::sh -c rm% f'",
+      "perf stat --pre 'rm f' true", "perf stat --post='rm f' true", "make --eval='zz:;rm f' zz",
     ]) {
       expect(withRule(shell), shell).toMatchObject({ action: 'deny', rule: 'no-rm' });
     }
     // What they run is judged as itself: a compressor or a printed checkpoint changes nothing.
-    for (const shell of ['tar -cf x.tar -I zstd d', 'tar -cf /dev/null --checkpoint-action=dot d', 'rsync -a a/ b/', 'zip -q z.zip x']) expect(withRule(shell), shell).toMatchObject({ action: 'allow', rule: 'default' });
+    for (const shell of ['tar -cf x.tar -I zstd d', 'tar -cf /dev/null --checkpoint-action=dot d', 'rsync -a a/ b/', 'zip -q z.zip x', 'tar xzf a.tgz', 'tar -cvzf a.tgz d', 'rsync -avz a/ b/', 'make -j4 all']) expect(withRule(shell), shell).toMatchObject({ action: 'allow', rule: 'default' });
     // Deleting what they archive or copy takes a checkpoint, as rm -r does.
-    for (const shell of ['tar -cf /dev/null --remove-files /src', 'rsync -a --remove-source-files /src/ /tmp/x/']) {
+    for (const shell of ['tar -cf /dev/null --remove-files /src', 'rsync -a --remove-source-files /src/ /tmp/x/', 'tar --remove-f -cf a.tar /f', 'rsync --remove-sent-files /f /y', 'TAR_OPTIONS=--remove-files tar -cf a.tar /f']) {
       expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'remove-sources' });
     }
   });
@@ -392,12 +396,14 @@ describe('command lines read with certainty, or every way they could run', () =>
       expect(withRule({ shell }), shell).toMatchObject({ action: 'deny', rule: 'no-rm' });
     }
     expect(withRule({ argv: ['bash', '-c', 'true'], env: { BASH_ENV: '$(rm /src/v1)' } })).toMatchObject({ action: 'deny', rule: 'no-rm' });
+    // Set by export for the script's later commands; tar's options from TAR_OPTIONS.
+    for (const shell of ["export BASH_ENV='$(rm /f)'; bash -c true", "TAR_OPTIONS='--to-command=rm\\ f' tar xf a.tar"]) expect(withRule({ shell }), shell).toMatchObject({ action: 'deny', rule: 'no-rm' });
     // Code loaded from a file (or a module option): any program may run, so it gets a checkpoint.
-    for (const shell of ['BASH_ENV=/x.sh bash -c true', 'LD_PRELOAD=/src/x.so ls', "NODE_OPTIONS='--require /src/e.js' ls", 'env PERL5OPT=-Mevil perl x.pl', 'TAR_OPTIONS=--to-command=x tar xf a.tar']) {
+    for (const shell of ['BASH_ENV=/x.sh bash -c true', 'LD_PRELOAD=/src/x.so ls', "NODE_OPTIONS='--require /src/e.js' ls", 'env PERL5OPT=-Mevil perl x.pl', 'PATH=/d:$PATH ls /f']) {
       expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'computed-program' });
     }
     // Settings that load nothing change nothing.
-    for (const shell of ['NODE_OPTIONS=--max-old-space-size=4096 ls', 'MAKEFLAGS=-j4 ls', 'PS1=x ls', 'env A=1 B=2 ls', 'LESSOPEN= ls']) {
+    for (const shell of ['NODE_OPTIONS=--max-old-space-size=4096 ls', 'MAKEFLAGS=-j4 ls', 'PS1=x ls', 'env A=1 B=2 ls', 'LESSOPEN= ls', 'PATH=/usr/bin:$PATH ls']) {
       expect(judged({ shell }), shell).toMatchObject({ action: 'allow', rule: 'read-only' });
     }
   });
