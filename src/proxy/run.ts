@@ -9,7 +9,7 @@ import { audit } from '../store/audit.js';
 import { saveCheckpoint } from '../store/checkpoints.js';
 import { finishExec, insertExec, rejudgeExec } from '../store/execs.js';
 import type { Store } from '../store/store.js';
-import { currentSeq, getVault } from '../store/vaults.js';
+import { currentSeq } from '../store/vaults.js';
 import { VaultFs } from '../store/vault-fs.js';
 import { changeReport, type ChangedFile } from './changes.js';
 import { quoteArgv } from './command-line.js';
@@ -368,7 +368,8 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
   const execId = newExecId();
   const actor = { source: 'proxy' as const, execId };
   const fs = new VaultFs(store, vaultName, actor);
-  const vault = getVault(store, vaultName);
+  // Read through fs, which keeps this vault from now on (VaultFs.row: vault_replaced).
+  const vault = fs.row();
   const command = describeRequest(request);
   const { policy, source } = loadPolicy(store, vaultName);
   const wanted = { ...sandboxRequest(policy, request), home: store.home };
@@ -522,6 +523,9 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
     let sync;
     try {
       ({ sync } = await workspace.finish());
+      // A vault deleted while the command ran (made again under its name or not) has no report to
+      // give: its view went with it, and the new one is not the one the command worked in.
+      fs.row();
     } catch (err) {
       // The command ran but its changes could not be brought into the vault (copy mode: the copy
       // is kept, its path is in the error): say how the command itself ended.
