@@ -374,11 +374,17 @@ export class AVFS {
    * the calls that followed into its vault. `useVault` changes it.
    */
   get vault(): string {
+    const name = this.vaultNameNow();
+    // Once read, the vault itself stays this instance's too (vault_replaced); a missing one is for the call to say.
+    const row = findVault(this.store, name);
+    if (row) holdPin(this.vaultPin, row);
+    return name;
+  }
+
+  /** The name `vault` answers, without reading its row (fs() reads it once, through VaultFs.row). */
+  private vaultNameNow(): string {
     const store = this.store; // USAGE once closed, even when the name was resolved before
     this.pinned ??= resolveVaultName(store, this.vaultName);
-    // Once read, the vault itself stays this instance's too (vault_replaced); a missing one is for the call to say.
-    const row = findVault(store, this.pinned);
-    if (row) holdPin(this.vaultPin, row);
     return this.pinned;
   }
 
@@ -389,8 +395,8 @@ export class AVFS {
   }
 
   private fs(): VaultFs {
-    const fs = new VaultFs(this.store, this.vault, this.actor, this.vaultPin);
-    fs.row();
+    const fs = new VaultFs(this.store, this.vaultNameNow(), this.actor, this.vaultPin);
+    fs.row(); // checks the pin, as the `vault` getter does
     return fs;
   }
 
