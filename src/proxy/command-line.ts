@@ -924,10 +924,10 @@ const GIT_COMMAND_VARIABLES = ['GIT_SSH_COMMAND', 'GIT_SSH', 'GIT_PROXY_COMMAND'
 const GIT_BOOLEAN = /^(true|false|yes|no|on|off|1|0|)$/i;
 /**
  * Programs git runs on its own for these settings (an ssh for a remote, an editor for a message, a
- * pager for output): naming one changes nothing the policy judges. Judged, an editor read as
+ * pager for output), as rsync runs an ssh: naming one changes nothing the policy judges. Judged, an editor read as
  * interactive refused `EDITOR=vim git status`, and ssh as a remote shell `git fetch` over ssh.
  */
-const GIT_ORDINARY_RUNNERS = new Set(['ssh', 'vi', 'vim', 'nvim', 'nano', 'emacs', 'emacsclient', 'micro', 'ed', 'code', 'subl', 'less', 'more', 'most', 'cat', 'true', 'delta', 'bat', 'diff-so-fancy']);
+const ORDINARY_RUNNERS = new Set(['ssh', 'vi', 'vim', 'nvim', 'nano', 'emacs', 'emacsclient', 'micro', 'ed', 'code', 'subl', 'less', 'more', 'most', 'cat', 'true', 'delta', 'bat', 'diff-so-fancy']);
 
 /** The command a config setting (`key`, `value`) has git run, if its key is one that runs its value. */
 function gitSettingCommand(key: string, value: string, via: string): GitRun | undefined {
@@ -935,15 +935,15 @@ function gitSettingCommand(key: string, value: string, via: string): GitRun | un
   if (!GIT_COMMAND_KEYS.some((k) => k.test(lower))) return undefined;
   if ((lower === 'core.fsmonitor' || lower.startsWith('pager.')) && GIT_BOOLEAN.test(value)) return undefined;
   // A helper by name is git's own `git credential-<name>`; `!…` is a shell line, a path a program.
-  if (/^credential(\..+)?\.helper$/.test(lower)) return value.startsWith('!') ? gitRunOf(value.slice(1), via) : value.startsWith('/') ? gitRunOf(value, via) : undefined;
-  return gitRunOf(value, via);
+  if (/^credential(\..+)?\.helper$/.test(lower)) return value.startsWith('!') ? commandLineRun(value.slice(1), via) : value.startsWith('/') ? commandLineRun(value, via) : undefined;
+  return commandLineRun(value, via);
 }
 
-/** A shell command line git runs, unless it is empty or only names a program git would run there anyway. */
-function gitRunOf(script: string, via: string): GitRun | undefined {
+/** A shell command line a program runs (git's settings, tar's and rsync's options), unless it is empty or only names a program it would run there anyway. */
+function commandLineRun(script: string, via: string): GitRun | undefined {
   const words = shellWords(script);
   if (words.length === 0) return undefined;
-  if (GIT_ORDINARY_RUNNERS.has(basename(words[0]!)) && !/[;&|`$<>()]/.test(script)) return undefined;
+  if (ORDINARY_RUNNERS.has(basename(words[0]!)) && !/[;&|`$<>()]/.test(script)) return undefined;
   return { script, via };
 }
 
@@ -1018,7 +1018,7 @@ function gitRuns(args: string[], assignments: string[]): GitRun[] {
   }
   for (const name of GIT_COMMAND_VARIABLES) {
     const value = assignments.findLast((w) => w.startsWith(name + '='))?.slice(name.length + 1);
-    const run = value === undefined ? undefined : name === 'GIT_SSH' ? (value && basename(value) !== 'ssh' ? { argv: [value], via: name } : undefined) : gitRunOf(value, name);
+    const run = value === undefined ? undefined : name === 'GIT_SSH' ? (value && basename(value) !== 'ssh' ? { argv: [value], via: name } : undefined) : commandLineRun(value, name);
     if (run) runs.push(run);
   }
   if (sub === 'bisect' && rest[0] === 'run') runs.push({ argv: rest.slice(1), via: 'git bisect run' });
@@ -1034,7 +1034,7 @@ function gitRuns(args: string[], assignments: string[]): GitRun[] {
   for (const [subs, long, short] of GIT_COMMAND_OPTIONS) {
     if (!subs.includes(sub)) continue;
     for (const value of optionValues(rest, long, short)) {
-      const run = gitRunOf(value, `git ${sub} option`);
+      const run = commandLineRun(value, `git ${sub} option`);
       if (run) runs.push(run);
     }
   }
@@ -1088,7 +1088,7 @@ function optionCommands(name: string, args: string[]): Array<{ script: string; v
   // tar's --checkpoint-action runs a command only as exec=…; its other actions print.
   if (name === 'tar') scripts.push(...optionValues(args, ['checkpoint-action'], []).flatMap((v) => (v.startsWith('exec=') ? [v.slice(5)] : [])));
   return scripts.flatMap((script) => {
-    const run = gitRunOf(script, `${name} option`);
+    const run = commandLineRun(script, `${name} option`);
     return run?.script !== undefined ? [{ script: run.script, via: run.via }] : [];
   });
 }
@@ -1265,7 +1265,7 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
       let rest = args;
       let i = 0;
       // Every word with a `=` before the program is a setting, whatever its name (`BASH_FUNC_f%%=() {…}`, an exported function).
-      while (i < rest.length && (rest[i]!.startsWith('-') || /^[^=-][^=]*=/.test(rest[i]!))) {
+      while (i < rest.length && (rest[i]!.startsWith('-') || SETTING.test(rest[i]!))) {
         if (rest[i] === '--') {
           i++;
           continue;
@@ -1290,7 +1290,7 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
         i = read.next;
       }
       // Its assignments are the command's environment (`env GIT_SSH_COMMAND=… git fetch`).
-      const assigned = rest.slice(0, i).filter((w) => /^[^=-][^=]*=/.test(w));
+      const assigned = rest.slice(0, i).filter((w) => SETTING.test(w));
       inner(rest.slice(i), 'env', rest === args, [...(cmd.assignments ?? []), ...assigned]);
       break;
     }
@@ -1461,10 +1461,13 @@ export function commandsOf(request: { argv?: string[]; shell?: string; env?: Rec
   const commands = withEnvironment.flatMap((c) => expandCommand(c));
   // What the variables set on the way run (each once, wherever it was set: a shell replaced by its
   // script's commands keeps none), `export NAME=value` and its kin included: a later command has them.
-  const exported = commands.filter((c) => c.shell && EXPORTING.has(c.argv[0]!)).flatMap((c) => c.argv.slice(1).filter((w) => /^[^=-][^=]*=/.test(w)));
+  const exported = commands.filter((c) => c.shell && EXPORTING.has(c.argv[0]!)).flatMap((c) => c.argv.slice(1).filter((w) => SETTING.test(w)));
   const assigned = new Set([...withEnvironment, ...commands].flatMap((c) => c.assignments ?? []).concat(exported));
   return [...commands, ...[...assigned].flatMap(environmentRuns)];
 }
+
+/** A `NAME=value` word where env and export read a setting: any name without `=` (`BASH_FUNC_f%%` too). */
+const SETTING = /^[^=-][^=]*=/;
 
 /** Builtins whose `NAME=value` words set variables the script's later commands get. */
 const EXPORTING = new Set(['export', 'declare', 'typeset', 'readonly', 'local']);
