@@ -1,6 +1,7 @@
 import { pushAll } from '../core/arrays.js';
 import { inFull } from './full-commands.js';
 import { basename } from '../core/paths.js';
+import { sedScriptRuns } from './sed-script.js';
 
 /**
  * Turns what the agent asked to run into the simple commands a policy can judge.
@@ -1074,6 +1075,8 @@ const GIT_COMMAND_OPTIONS: Array<[string[], string[], string[]]> = [
 const COMMAND_OPTIONS: Record<string, [string[], string[]]> = {
   tar: [['to-command', 'use-compress-program', 'info-script', 'new-volume-script', 'rsh-command'], ['I', 'F']],
   zip: [['unzip-command'], ['TT']],
+  // script -c '<script>' [file] (also -qc …, --comm[=]…): the script runs in a shell.
+  script: [['command'], ['c']],
   rsync: [['rsh', 'rsync-path'], ['e']],
   perf: [['pre', 'post'], []],
   make: [['eval'], ['E']],
@@ -1130,6 +1133,56 @@ function tarArgs(args: string[]): string[] {
   const rest = args.slice(1);
   const options = [...first].flatMap((letter) => ('bCfFgHIKLNTVX'.includes(letter) && rest.length > 0 ? [`-${letter}`, rest.shift()!] : [`-${letter}`]));
   return [...options, ...rest];
+}
+
+/** procps watch's options (it stops at its first operand: the command). */
+const WATCH_OPTIONS: OptionTable = {
+  short: 'bcCd::egn:pq:rtwxhv',
+  long: { beep: 'b', color: 'c', 'no-color': 'C', differences: 'd', errexit: 'e', chgexit: 'g', interval: 'n', precise: 'p', equexit: 'q', 'no-rerun': 'r', 'no-title': 't', 'no-wrap': 'w', exec: 'x', help: 'h', version: 'v' },
+};
+
+/** GNU sed's options. */
+const SED_OPTIONS: OptionTable = {
+  short: 'nrsuzEe:f:i::l:',
+  long: {
+    quiet: 'n', silent: 'n', 'regexp-extended': 'r', separate: 's', unbuffered: 'u', 'null-data': 'z', expression: 'e', file: 'f', 'in-place': 'i', 'line-length': 'l',
+    debug: '', posix: '', sandbox: '', 'follow-symlinks': '', binary: '', ...HELP,
+  },
+};
+
+/**
+ * The scripts sed runs from its command line: each -e (--expression) value, else its first
+ * operand (options may follow operands, as getopt permutes them). A script in a file (-f) is not
+ * read, as a shell script's file is not. With --sandbox, sed refuses `e`, so it runs none. After
+ * an option this table does not know, every operand may be the script.
+ */
+function sedScripts(args: string[]): string[] {
+  const given: string[] = [];
+  const operands: string[] = [];
+  let file = false;
+  let sandbox = false;
+  let unsure = false;
+  for (let i = 0; i < args.length; ) {
+    if (args[i] === '--') {
+      operands.push(...args.slice(i + 1));
+      break;
+    }
+    if (!isOption(args[i])) {
+      operands.push(args[i++]!);
+      continue;
+    }
+    const read = readOption(args, i, SED_OPTIONS);
+    for (const o of read.options) {
+      if (o.name === 'e' && o.value !== undefined) given.push(o.value);
+      if (o.name === 'f') file = true;
+      if (o.name === 'sandbox') sandbox = true;
+    }
+    unsure ||= read.unknown === true;
+    i = read.next;
+  }
+  if (sandbox) return [];
+  if (unsure) return [...given, ...operands];
+  return given.length > 0 || file ? given : operands.slice(0, 1);
 }
 
 /** Python's options before its script (`python -B -m twine upload` → -m runs the module twine). */
@@ -1313,15 +1366,23 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
       else inner(args.slice(i + 1), 'flock');
       break;
     }
-    case 'script': {
-      // script -c '<script>' [file] (also -qc …, -qec …, --command[=]…): the script runs in a shell.
-      for (let i = 0; i < args.length; i++) {
-        const a = args[i]!;
-        if (a.startsWith('--command=')) shellInner(a.slice(10), 'script -c');
-        else if ((a === '--command' || /^-[a-z]*c$/.test(a)) && args[i + 1] !== undefined) shellInner(args[++i]!, 'script -c');
-      }
+    case 'watch': {
+      // watch [options] <command…>: the words joined are a shell command line, or with -x the program and its arguments.
+      let exec = false;
+      const i = afterOptions(WATCH_OPTIONS, (o) => (exec ||= o.name === 'x'));
+      if (i === undefined) break;
+      if (exec) inner(args.slice(i), 'watch -x');
+      else if (i < args.length) shellInner(args.slice(i).join(' '), 'watch');
       break;
     }
+    case 'sed':
+      for (const script of sedScripts(args)) {
+        const runs = sedScriptRuns(script);
+        for (const line of runs.commandLines) shellInner(line, 'sed e');
+        // `e` alone and `s///e` run text sed makes as it runs: a program computed at run time.
+        if (runs.computed) out.push({ argv: ['$sed_pattern_space'], redirects: [], writesRedirect: false, shell: true, via: 'sed, running its pattern space (e)' });
+      }
+      break;
     case 'trap': {
       // trap [--] '<script>' SIGNAL…: the script runs when the signal (or EXIT) comes.
       const rest = args[0] === '--' ? args.slice(1) : args;

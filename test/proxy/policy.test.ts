@@ -370,10 +370,23 @@ describe('command lines read with certainty, or every way they could run', () =>
       "tar --use-compress-prog='rm f' -cf a.tar x", "tar cfI a.tar 'rm f' x", "tar -c --checkpoint=1 --checkpoint-act=exec='rm f' -f a.tar x", "zip -T -TT='rm f' a.zip x", 'zip -TTrm\\ f -T a.zip x',
       "zip --unzip-c='rm f' -T a.zip x", "git difftool -yx 'rm f'", "git fetch --upload-p='rm f' /r", "git clone --u='rm f' /r /d", "git -c protocol.ext.allow=always ls-remote 'ext::sh -c rm% f'",
       "perf stat --pre 'rm f' true", "perf stat --post='rm f' true", "make --eval='zz:;rm f' zz",
+      // watch runs its words as a command line (-x: as a program), script its --command (abbreviated too), sed its `e` commands.
+      'watch -n 1 rm f', 'watch -n 1 -et -- rm f', 'watch -n 1 -x rm f', "script --comm 'rm f' /dev/null", "script -q --co='rm f' /dev/null",
+      "sed 'e rm f' x", "sed -n '1e rm f' x", "sed -e p -e '$!e rm f' x", "sed -n '/a/I,+2 { s/a/b/; e rm f\n}' x", "sed 'y/ab/ba/;2,$e rm f' x", "sed x -n -e '\\%p%e rm f'",
     ]) {
       expect(withRule(shell), shell).toMatchObject({ action: 'deny', rule: 'no-rm' });
     }
-    // What they run is judged as itself: a compressor or a printed checkpoint changes nothing.
+    // (Most forms of watch are denied anyway, as interactive: what they run is read all the same.)
+    for (const shell of ['watch -e rm f', "watch --interval=2 'rm f'", 'watch -bx rm f', "watch -d=permanent 'rm f'"]) expect(commandsOf({ shell }).map((c) => c.argv), shell).toContainEqual(['rm', 'f']);
+    // sed running its pattern space (a bare `e`, the `e` flag of s///) runs a program computed as it runs.
+    for (const shell of ["sed 's/.*/rm f/e' x", 'sed e x', "sed -n '$ { e\n}' x", "sed 's|a|b|ge' x", 'sed --expr=1e x']) {
+      expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'computed-program' });
+    }
+    // What they run is judged as itself: a compressor or a printed checkpoint changes nothing; sed's `e`
+    // inside a regex, a replacement, appended text or a file name is no command, nor is `e` under --sandbox.
+    for (const shell of ["sed 's/e/E/g' x", "sed '/e rm f/d' x", "sed 'a e rm f' x", "sed 's/x/e rm f/w e' x", "sed -e 'y/e/f/' x", "sed --sandbox 'e rm f' x", "sed -f e x", "watch -n 1 ls"]) {
+      expect(withRule(shell), shell).toMatchObject({ action: 'allow' });
+    }
     for (const shell of ['tar -cf x.tar -I zstd d', 'tar -cf /dev/null --checkpoint-action=dot d', 'rsync -a a/ b/', 'zip -q z.zip x', 'tar xzf a.tgz', 'tar -cvzf a.tgz d', 'rsync -avz a/ b/', 'make -j4 all']) expect(withRule(shell), shell).toMatchObject({ action: 'allow', rule: 'default' });
     // Deleting what they archive or copy takes a checkpoint, as rm -r does.
     for (const shell of ['tar -cf /dev/null --remove-files /src', 'rsync -a --remove-source-files /src/ /tmp/x/', 'tar --remove-f -cf a.tar /f', 'rsync --remove-sent-files /f /y', 'TAR_OPTIONS=--remove-files tar -cf a.tar /f']) {
