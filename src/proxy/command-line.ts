@@ -1022,6 +1022,16 @@ function gitRuns(args: string[], assignments: string[]): GitRun[] {
     const run = value === undefined ? undefined : name === 'GIT_SSH' ? (value && basename(value) !== 'ssh' ? { argv: [value], via: name } : undefined) : commandLineRun(value, name);
     if (run) runs.push(run);
   }
+  // A setting git config writes runs later, in this command or another: judged as it would run.
+  const setting = sub === 'config' ? gitConfigSetting(rest) : undefined;
+  if (setting) {
+    const [key, value] = setting;
+    const alias = /^alias\.(.+)$/i.exec(key);
+    const run = alias ? (value.startsWith('!') ? commandLineRun(value.slice(1), `git alias ${alias[1]!}`) : { argv: ['git', ...shellWords(value)], via: `git alias ${alias[1]!}` }) : gitSettingCommand(key, value, `git config ${key}`);
+    if (run) runs.push(run);
+    // `git config <key> <value>` is `git config set <key> <value>` in full (git 2.46): it writes the config.
+    if (rest[0] !== 'set') runs.push({ argv: ['git', 'config', 'set', key, value], via: 'git config, read in full' });
+  }
   if (sub === 'bisect' && rest[0] === 'run') runs.push({ argv: rest.slice(1), via: 'git bisect run' });
   const foreach = sub === 'submodule' ? rest.indexOf('foreach') : -1;
   if (foreach !== -1) {
@@ -1057,6 +1067,27 @@ function gitRuns(args: string[], assignments: string[]): GitRun[] {
   return runs;
 }
 
+/**
+ * The key and value a `git config` command line sets (`git config <key> <value>`, `git config set
+ * <key> <value>`, with --add or --replace-all too), or undefined when it reads, unsets or edits.
+ */
+function gitConfigSetting(rest: string[]): [string, string] | undefined {
+  const words: string[] = [];
+  for (let i = 0; i < rest.length; i++) {
+    const a = rest[i]!;
+    if (a === '--') {
+      words.push(...rest.slice(i + 1));
+      break;
+    }
+    if (/^(-f|--(file|blob|type|default|comment|value))$/.test(a)) i++;
+    else if (/^--(get|list|unset|rename|remove|edit)|^-[a-zA-Z]*[le]/.test(a)) return undefined;
+    else if (!a.startsWith('-')) words.push(a);
+  }
+  if (words[0] === 'set') words.shift();
+  else if (['get', 'list', 'unset', 'rename-section', 'remove-section', 'edit'].includes(words[0]!)) return undefined;
+  return words.length >= 2 ? [words[0]!, words[1]!] : undefined;
+}
+
 /** git subcommands' options whose value git runs as a shell command line: [subcommands, long names, short letters]. */
 const GIT_COMMAND_OPTIONS: Array<[string[], string[], string[]]> = [
   [['archive'], ['exec'], []],
@@ -1064,6 +1095,7 @@ const GIT_COMMAND_OPTIONS: Array<[string[], string[], string[]]> = [
   [['fetch', 'pull', 'ls-remote'], ['upload-pack'], []],
   [['push', 'send-pack'], ['receive-pack', 'exec'], []],
   [['difftool'], ['extcmd'], ['x']],
+  [['grep'], ['open-files-in-pager'], ['O']],
 ];
 
 /**
@@ -1250,7 +1282,7 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
     if (argv.length > 0) out.push(...expandCommand({ argv, redirects: [], writesRedirect: false, shell: cmd.shell, via, ...(assignments ? { assignments } : {}) }, depth + 1, seen, suffix ? origin : ++origins));
   };
   const shellInner = (script: string, via: string) => {
-    for (const sub of parseShell(script, depth + 1)) out.push(...expandCommand({ ...sub, via: sub.via ?? via }, depth + 1, seen));
+    for (const sub of withExports(parseShell(script, depth + 1))) out.push(...expandCommand({ ...sub, via: sub.via ?? via }, depth + 1, seen));
   };
   /** Every reading from args[from] on: each word that is not an option may be where the command starts. */
   const everyReading = (from: number, via: string, words = args, suffix = true) => {
@@ -1280,7 +1312,7 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
   if (SHELLS.has(name)) {
     // The shell itself adds nothing to judge when it runs a -c script: its script's commands are the request.
     const { scripts, input } = shellRuns(name, args);
-    const commands = scripts.flatMap((script) => parseShell(script, depth + 1).flatMap((sub) => expandCommand({ ...sub, via: sub.via ?? name + ' -c' }, depth + 1, seen)));
+    const commands = scripts.flatMap((script) => withExports(parseShell(script, depth + 1)).flatMap((sub) => expandCommand({ ...sub, via: sub.via ?? name + ' -c' }, depth + 1, seen)));
     // The script's commands run in the shell's environment (commandsOf reads what that runs).
     const inherited = cmd.assignments ?? [];
     if (commands.length > 0) return inherited.length === 0 ? commands : commands.map((c) => ({ ...c, assignments: [...inherited, ...(c.assignments ?? [])] }));
@@ -1464,6 +1496,10 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
       } else if (source !== -1) for (const a of args.slice(source + 1)) if (!/^::::?\+?$/.test(a)) shellInner(a, name);
       break;
     }
+    case 'sort':
+      // sort --compress-program=PROG runs PROG (no shell, no words; -d to read back) on its temporary files.
+      for (const program of optionValues(args, ['compress-program'], [])) inner([program], 'sort --compress-program', false);
+      break;
     case 'source':
     case '.':
       // `source <(curl …)` runs what another command prints, like `curl … | sh`.
@@ -1518,13 +1554,27 @@ export function commandsOf(request: { argv?: string[]; shell?: string; env?: Rec
     request.shell !== undefined ? parseShell(request.shell) : [{ argv: request.argv ?? [], redirects: [], writesRedirect: false, shell: false }];
   // The run's environment (--env, the policy's env.set) is every command's, before its own assignments.
   const environment = Object.entries(request.env ?? {}).map(([k, v]) => `${k}=${v}`);
-  const withEnvironment = top.map((c) => (environment.length ? { ...c, assignments: [...environment, ...(c.assignments ?? [])] } : c));
+  const withEnvironment = withExports(top).map((c) => (environment.length ? { ...c, assignments: [...environment, ...(c.assignments ?? [])] } : c));
   const commands = withEnvironment.flatMap((c) => expandCommand(c));
   // What the variables set on the way run (each once, wherever it was set: a shell replaced by its
   // script's commands keeps none), `export NAME=value` and its kin included: a later command has them.
   const exported = commands.filter((c) => c.shell && EXPORTING.has(c.argv[0]!)).flatMap((c) => c.argv.slice(1).filter((w) => SETTING.test(w)));
   const assigned = new Set([...withEnvironment, ...commands].flatMap((c) => c.assignments ?? []).concat(exported));
   return [...commands, ...[...assigned].flatMap(environmentRuns)];
+}
+
+/**
+ * The commands of one script, each with the settings `export NAME=value` (and its kin) made
+ * before it as its own: git, tar and the shells read them as the command runs
+ * (`export GIT_EXTERNAL_DIFF=…; git diff`). Read in order, whatever the control flow: the careful side.
+ */
+function withExports(commands: SimpleCommand[]): SimpleCommand[] {
+  let exported: string[] = [];
+  return commands.map((c) => {
+    const withThem = exported.length > 0 ? { ...c, assignments: [...exported, ...(c.assignments ?? [])] } : c;
+    if (c.shell && EXPORTING.has(c.argv[0]!)) exported = [...exported, ...c.argv.slice(1).filter((w) => SETTING.test(w))];
+    return withThem;
+  });
 }
 
 /** A `NAME=value` word where env and export read a setting: any name without `=` (`BASH_FUNC_f%%` too). */

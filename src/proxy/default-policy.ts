@@ -275,20 +275,40 @@ export const DEFAULT_RULES: PolicyRule[] = [
     name: 'git-read',
     program: 'git',
     subcommand: ['status', 'log', 'diff', 'show', 'blame', 'rev-parse', 'ls-files', 'ls-tree', 'cat-file', 'describe', 'shortlog', 'grep', 'version', 'help', 'config'],
-    args_none: ['--add', '--unset', '--unset-all', '--replace-all', '--edit', '-e', '--global', '--system', '--file', '-f'],
+    // Not what writes: config's setting forms (`git config k v` is judged as `git config set k v` too), a diff's --output file.
+    args_none: ['--add', '--unset', '--unset-all', '--replace-all', '--edit', '-e', '--global', '--system', '--file', '-f', '--rename-section', '--remove-section', 'set', 'unset', 'rename-section', 'remove-section', 'edit', '--output*'],
     action: 'allow',
     categories: ['read_only'],
     reason: 'reads the repository',
   },
+  // Readers with an option (or, for uniq, an operand) that writes a file they name: read-only without it.
+  ...(
+    [
+      ['sort', ['/^-[A-Za-z]*o/', '--o*', '--compress-program*']],
+      ['uniq', ['/^[^-]/']],
+      ['find', ['-fprint', '-fprint0', '-fprintf', '-fls']],
+      ['time', ['/^-[apqvV]*o/', '--o*']],
+      ['xxd', ['/^-r/']],
+      ['file', ['/^-[A-Za-z]*C/', '--compile']],
+      ['less', ['/^-[A-Za-z]*[oO]/', '--log-file*', '--LOG-FILE*']],
+    ] as const
+  ).map(([program, writes]): PolicyRule => ({
+    name: 'read-only',
+    program,
+    args_none: [...writes],
+    action: 'allow',
+    categories: ['read_only'],
+    reason: 'reads files or prints; writes nothing by itself',
+  })),
   {
     name: 'read-only',
     program: [
       ':', 'true', 'false', 'test', '[', 'echo', 'printf', 'pwd', 'ls', 'cat', 'head', 'tail', 'wc', 'grep', 'egrep', 'fgrep', 'rg', 'ag',
-      'tree', 'stat', 'file', 'du', 'df', 'diff', 'cmp', 'md5sum', 'sha1sum', 'sha256sum', 'sha512sum', 'b2sum', 'cksum', 'which',
-      'type', 'date', 'sort', 'uniq', 'cut', 'tr', 'jq', 'yq', 'less', 'more', 'basename', 'dirname', 'realpath', 'readlink',
-      'id', 'whoami', 'uname', 'env', 'printenv', 'sleep', 'seq', 'expr', 'nl', 'od', 'xxd', 'hexdump', 'strings', 'column',
-      'comm', 'join', 'paste', 'fold', 'fmt', 'rev', 'tac', 'base64', 'find', 'locate', 'trap', 'set', 'export', 'cd', 'wait',
-      'shift', 'exit', 'return', 'read', 'local', 'unset', 'alias', 'hash', 'getopts', 'nice', 'timeout', 'nohup', 'xargs', 'time',
+      'tree', 'stat', 'du', 'df', 'diff', 'cmp', 'md5sum', 'sha1sum', 'sha256sum', 'sha512sum', 'b2sum', 'cksum', 'which',
+      'type', 'date', 'cut', 'tr', 'jq', 'yq', 'more', 'basename', 'dirname', 'realpath', 'readlink',
+      'id', 'whoami', 'uname', 'env', 'printenv', 'sleep', 'seq', 'expr', 'nl', 'od', 'hexdump', 'strings', 'column',
+      'comm', 'join', 'paste', 'fold', 'fmt', 'rev', 'tac', 'base64', 'locate', 'trap', 'set', 'export', 'cd', 'wait',
+      'shift', 'exit', 'return', 'read', 'local', 'unset', 'alias', 'hash', 'getopts', 'nice', 'timeout', 'nohup', 'xargs',
     ],
     action: 'allow',
     categories: ['read_only'],

@@ -638,13 +638,14 @@ export const needsApproval = (action: PolicyAction) => action === 'require_appro
  * matched npm's `npm_config_//registry.npmjs.org/:_authToken`, handing the registry token to the command).
  * Named exactly, a variable passes whatever its name: the policy asked for it.
  */
-const CREDENTIAL_NAME = /(^|[^a-z])auth($|token|[^a-z])|token|passw|secret|credential|(^|_)(api_?)?key$/i;
+const CREDENTIAL_NAME = /(^|[^a-z])auth($|token|[^a-z])|token|passw|secret|credential|(^|_)(api_?)?key$|(^|_)otp$/i;
 /**
- * A URL carrying a password (`http://alice:secret@proxy:3128`): HTTPS_PROXY and its kin, npm's
+ * A URL carrying a password (`http://alice:secret@proxy:3128`, or `alice:secret@proxy:3128`: curl
+ * and npm take a proxy without its scheme): HTTPS_PROXY and its kin, npm's
  * `npm_config_https_proxy`. Never passed by a pattern; named exactly, only to a run with the host
  * network, the one place such a URL leads anywhere (elsewhere it would only be a secret to read).
  */
-const URL_WITH_PASSWORD = /^[a-z][a-z0-9+.-]*:\/\/[^/@\s:]*:[^/@\s]+@/i;
+const URL_WITH_PASSWORD = /^([a-z][a-z0-9+.-]*:\/\/)?[^/@\s:]*:[^/@\s]+@/i;
 /** Whether an env.pass pattern names one variable: no glob character, not a `/…/` regular expression. */
 const namesOne = (pattern: string) => !/[*?[{\\]/.test(pattern) && !/^\/.+\/[dgimsuy]*$/.test(pattern);
 

@@ -372,12 +372,20 @@ describe('command lines read with certainty, or every way they could run', () =>
       "perf stat --pre 'rm f' true", "perf stat --post='rm f' true", "make --eval='zz:;rm f' zz",
       // watch runs its words as a command line (-x: as a program), script its --command (abbreviated too), sed its `e` commands.
       'watch -n 1 rm f', 'watch -n 1 -et -- rm f', 'watch -n 1 -x rm f', "script --comm 'rm f' /dev/null", "script -q --co='rm f' /dev/null",
+      // A command git config plants for a later git (or git status itself) to run; exported variables later commands run with.
+      "git grep -O'rm -f' TODO", "git grep --open-files-in-pager='rm f' x", "git config core.fsmonitor 'rm -rf /p; false'; git status", "git config alias.st '!rm -rf x'",
+      "git config --local core.pager 'rm f'", "git config set core.editor 'rm f'",
+      "export GIT_EXTERNAL_DIFF='rm -rf /p'; git diff", "export GIT_PAGER='rm x'; git log", "sh -c \"export GIT_PAGER='rm x'; git log\"", "flock /l -c \"export GIT_PAGER='rm x'; git log\"", 'sort --compress-program=rm -S 1k x',
       "sed 'e rm f' x", "sed -n '1e rm f' x", "sed -e p -e '$!e rm f' x", "sed -n '/a/I,+2 { s/a/b/; e rm f\n}' x", "sed 'y/ab/ba/;2,$e rm f' x", "sed x -n -e '\\%p%e rm f'",
     ]) {
       expect(withRule(shell), shell).toMatchObject({ action: 'deny', rule: 'no-rm' });
     }
     // (Most forms of watch are denied anyway, as interactive: what they run is read all the same.)
     for (const shell of ['watch -e rm f', "watch --interval=2 'rm f'", 'watch -bx rm f', "watch -d=permanent 'rm f'"]) expect(commandsOf({ shell }).map((c) => c.argv), shell).toContainEqual(['rm', 'f']);
+    // sort runs its compressor on its temporary files: a shell there runs them as scripts.
+    expect(judged({ shell: 'sort --compress-program=sh -S 100k /tmp/in' })).toMatchObject({ action: 'allow_with_checkpoint', rule: 'shell-from-input' });
+    // An alias git config defines is judged as what it runs.
+    expect(judged({ shell: "git config alias.st 'reset --hard'" })).toMatchObject({ action: 'allow_with_checkpoint', rule: 'git-discard' });
     // sed running its pattern space (a bare `e`, the `e` flag of s///) runs a program computed as it runs.
     for (const shell of ["sed 's/.*/rm f/e' x", 'sed e x', "sed -n '$ { e\n}' x", "sed 's|a|b|ge' x", 'sed --expr=1e x']) {
       expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'computed-program' });
@@ -439,6 +447,23 @@ describe('default policy', () => {
     expect(decide(['git', 'status'])).toMatchObject({ action: 'allow', rule: 'git-read' });
     expect(decide(['make', 'all'])).toMatchObject({ action: 'allow', categories: ['mutating'], rule: 'default' });
     expect(decideShell('echo hi > out.txt').categories).toEqual(['mutating']);
+  });
+
+  it('a reader given an option (or uniq an operand) that writes a file it names is not read-only: a strict default applies to it', () => {
+    const strict = parsePolicy({ default_action: 'require_approval' });
+    const decideShell = (shell: string, policy: typeof strict) => evaluatePolicy(policy, { shell }, { ...ctx, sandboxed: true }).decision;
+    for (const shell of [
+      'sort -o /f x', 'sort -nro /f x', 'sort --output=/f x', 'uniq /dev/null /f', 'find / -maxdepth 0 -fprint /f', 'find . -fprintf /f %p', 'time -o /f true', 'xxd -r a b',
+      'file -C -m x', 'less -o /f x', 'git diff --no-index --output=/f a b', 'git log --output=/f', 'git config user.name x', 'git config set user.name x', 'git config --rename-section a b',
+    ]) {
+      expect(decideShell(shell, strict), shell).toMatchObject({ action: 'require_approval', rule: 'default', categories: ['mutating'] });
+    }
+    for (const shell of [
+      'sort -n x', 'sort -k2 -t, x', 'sort x | uniq -c', 'find / -name x -print', 'time ls', 'xxd x', 'file x', 'less x', 'git diff', 'git log -p',
+      'git config user.name', 'git config --get user.name', 'git config --list', 'git config get user.name',
+    ]) {
+      expect(decideShell(shell, strict), shell).toMatchObject({ action: 'allow', categories: ['read_only'] });
+    }
   });
 
   it('asks for a checkpoint before recursive rm and git reset/clean', () => {
@@ -827,6 +852,7 @@ describe('custom policies', () => {
     };
     const defaults = childEnv(DEFAULT_POLICY, host, {}, {});
     expect(Object.keys(defaults).sort()).toEqual(['GIT_AUTHOR_EMAIL', 'GIT_AUTHOR_NAME', 'npm_config_cache', 'npm_config_registry']);
+    expect(childEnv(DEFAULT_POLICY, { npm_config_otp: '123456' }, {}, {})).toEqual({});
     const named = childEnv(parsePolicy({ env: { pass: ['MY_*', '/^npm_config_.*$/', 'npm_config__auth'] } }), host, {}, {});
     expect(named).toEqual({ npm_config__auth: 'NPMSECRET2', npm_config_registry: 'https://registry.example/', npm_config_cache: '/c' });
   });
@@ -838,6 +864,9 @@ describe('custom policies', () => {
       npm_config_https_proxy: 'http://alice:S3cret@proxy.corp:3128',
       npm_config_proxy: 'http://proxy.corp:3128',
       NO_PROXY: 'localhost',
+      // Without a scheme, as curl and npm take a proxy too.
+      https_proxy: 'bob:S3cret@proxy.corp:3128',
+      npm_config_proxy_alt: 'carol:S3cret@p:1',
     };
     const none = childEnv(DEFAULT_POLICY, host, {}, {});
     expect(Object.values(none).join(' ')).not.toContain('S3cret');
