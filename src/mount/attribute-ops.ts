@@ -39,6 +39,7 @@ export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'fg
         // its descriptors alike (an open of the name makes it yield the name: file-ops open).
         if (!files.lostName(f, e) || !e) return cb(0, openStat(f, e));
       }
+      files.lookedUp(path);
       const e = entry(path);
       // Lookups of every creating call come here first, so a name or a path too long for a new
       // entry fails them all here (a file is stored only when closed, too late to refuse it).

@@ -67,6 +67,7 @@ export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'ren
           files.hide(srcFile, dst, e?.type === 'f' && e.ino === srcFile.ino && e.nlink > 1);
           return cb(0);
         }
+        const justHidden = files.takeJustHidden(dst);
         if (undecodableName(dst)) return cb(c.err.EILSEQ);
         const srcEntry = srcFile?.pending ? undefined : entry(src);
         if (!srcEntry && !srcFile) return cb(ENOENT);
@@ -83,8 +84,17 @@ export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'ren
           touchDirs(dirname(src), dirname(dst));
           return cb(0);
         }
-        // Two names of one file: rename(2) does nothing and succeeds (POSIX), both names stay.
-        if (srcEntry.type !== 'd' && entry(dst)?.ino === srcEntry.ino) return cb(0);
+        // Two names of one file: rename(2) does nothing and succeeds (POSIX), both names stay. An
+        // open dst was hidden by libfuse just before this, in this rename's request (its own rename
+        // of dst to a hidden name, above), which took the name away: it is given back.
+        if (srcEntry.type !== 'd') {
+          const dstEntry = entry(dst);
+          if (dstEntry?.ino === srcEntry.ino) return cb(0);
+          if (!dstEntry && justHidden?.ino === srcEntry.ino) {
+            fs.link(src, dst);
+            return cb(0);
+          }
+        }
         if (srcEntry.type === 'd') {
           if (dstFile) return cb(ENOTDIR);
           if (files.hasUnstoredBelow(dst, !ctx.nullPath)) return cb(ENOTEMPTY); // as rmdir

@@ -72,6 +72,7 @@ export class OpenFiles {
   private readonly byPath = new Map<string, OpenFile>();
   /** Open hard links unlinked or replaced while open (hide): the stored names of their inode may show a link count of 1. */
   private readonly hiddenLinks = new Set<OpenFile>();
+  private justHidden: { file: OpenFile; from: string } | undefined;
   private readonly handles = new Map<number, Handle>();
   private nextFh = 1;
   private inoNext = 0;
@@ -386,7 +387,10 @@ export class OpenFiles {
       // Same size (O_TRUNC of an empty file, ftruncate to the current length): times only, no new
       // version. A stored file with nothing unsaved will not be persisted, so they are stored now.
       file.mtime = file.ctime = t;
-      if (!file.unsaved && !file.orphan) this.fs.touchExact([file.path], null, t, t);
+      if (file.unsaved || file.orphan) return;
+      // Stored under its name, the one it moved to, or (unlinked while open) a name its inode still has.
+      const name = file.hiddenLink ? this.storedNameOf(file) : this.relocate(file);
+      if (name !== undefined) this.fs.touchExact([name], null, t, t);
       return;
     }
     this.fillZeros(file, size);
@@ -721,6 +725,23 @@ export class OpenFiles {
   }
 
   /**
+   * The hard link hide() just took off `path`, when nothing has looked the name up since: libfuse
+   * hides an open rename target within the rename's own request (then the kernel has not looked
+   * up the name since, and that rename comes next), while a name unlinked by an earlier request is
+   * looked up again before anything is renamed onto it. Any rename takes it (namespace-ops).
+   */
+  takeJustHidden(path: string): OpenFile | undefined {
+    const hidden = this.justHidden;
+    this.justHidden = undefined;
+    return hidden?.from === path ? hidden.file : undefined;
+  }
+
+  /** A lookup of `path` (getattr): a hide of that name is no longer part of a rename (takeJustHidden). */
+  lookedUp(path: string): void {
+    if (this.justHidden?.from === path) this.justHidden = undefined;
+  }
+
+  /**
    * libfuse renames an open file that is unlinked (or replaced by a rename) to a hidden name and
    * unlinks that on the last release; the file is gone from the tree but its handles still work.
    * A file with `otherNames` (hard links) is not gone: its later writes are stored under them.
@@ -728,6 +749,7 @@ export class OpenFiles {
   hide(file: OpenFile, hiddenPath: string, otherNames = false): void {
     if (otherNames) {
       file.hiddenLink = true;
+      this.justHidden = { file, from: file.path };
       this.hiddenLinks.add(file);
       this.leavePath(file);
     } else {

@@ -474,6 +474,58 @@ print(oct(mine.st_mode & 0o7777), mine.st_uid, mine.st_gid, int(mine.st_mtime), 
     expect([bi, an, bn]).toEqual([ai, 2, 2]);
   });
 
+  it('rename(2) onto another name of the same file that is open (libfuse hides an open target first) still does nothing: both names stay', async () => {
+    const dir = join(fx.dir, 'rename-same-open');
+    mkdirSync(dir);
+    const out = await shOk(`cd ${dir} && python3 -c "
+import os
+for mode in (os.O_RDONLY, os.O_RDWR):
+    open('b', 'w').write('important'); os.link('b', 'd')
+    fd = os.open('b', mode)
+    os.rename('d', 'b')
+    print(sorted(os.listdir('.')), os.stat('b').st_nlink, os.stat('d').st_nlink, os.stat('b').st_ino == os.stat('d').st_ino, os.read(fd, 20).decode())
+    os.close(fd)
+    os.unlink('b'); os.unlink('d')
+"`);
+    expect(out.trim().split('\n')).toEqual(Array(2).fill("['b', 'd'] 2 2 True important"));
+    await fx.run(['write', '/rename-same-open/b', 'stored']);
+    await shOk(`cd ${dir} && ln b d && exec 5<b && python3 -c 'import os; os.rename("d", "b")'`);
+    expect((await fx.run(['ls', '/rename-same-open', '--json'])).json.entries.map((e: { name: string }) => e.name)).toEqual(['b', 'd']);
+    await settle();
+    const [[bi, bn], [di, dn]] = (await inodes(dir, 'b', 'd')) as [[number, number], [number, number]];
+    expect([di, bn, dn]).toEqual([bi, 2, 2]);
+    // A name unlinked while open, then another name of its file renamed onto it, is a plain rename: the source name goes.
+    const moved = await shOk(`cd ${dir} && python3 -c "
+import os
+fd = os.open('b', os.O_RDONLY)
+os.unlink('b')
+os.rename('d', 'b')
+print(sorted(os.listdir('.')), os.stat('b').st_nlink, os.read(fd, 20).decode())
+os.close(fd)
+"`);
+    expect(moved.trim()).toBe("['b'] 1 stored");
+    expect((await fx.run(['ls', '/rename-same-open', '--json'])).json.entries.map((e: { name: string }) => e.name)).toEqual(['b']);
+  });
+
+  it('ftruncate to the same size through a name another file took over (its inode keeps a name) changes the times only, without ENOENT', async () => {
+    const dir = join(fx.dir, 'ftruncate-same');
+    mkdirSync(dir);
+    const out = await shOk(`cd ${dir} && python3 -c "
+import os
+open('e', 'w').close()
+fa = os.open('d', os.O_RDWR | os.O_CREAT, 0o644); os.write(fa, b'xxxxx')
+os.link('d', 'c'); fb = os.open('d', os.O_RDWR)
+os.rename('e', 'd')
+os.ftruncate(fb, 5)
+os.ftruncate(fb, 5)
+os.utime('c', (1000000000, 1000000000))
+os.ftruncate(fb, 5)
+print(os.fstat(fb).st_size, os.stat('c').st_size, os.stat('c').st_mtime > 1000000000, os.stat('d').st_size)
+os.close(fa); os.close(fb)
+"`);
+    expect(out.trim()).toBe('5 5 True 0');
+  });
+
   it('a name opened while another name was open goes on under its name when the other is closed and removed: its later writes are stored', async () => {
     const dir = join(fx.dir, 'unlink-shared');
     mkdirSync(dir);
