@@ -61,6 +61,7 @@ export function compact(store: Store, actor: Actor): CompactReport {
   checkpoint();
   const tempStore = store.db.pragma('temp_store', { simple: true }) as number;
   store.db.pragma('temp_store = FILE');
+  store.tempGeneration++;
   try {
     store.db.exec('VACUUM');
   } catch (err) {

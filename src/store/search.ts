@@ -69,7 +69,8 @@ const SNIPPET_TEXT = 'INSERT INTO temp.snippet_text (id, body) VALUES (?, ?)';
 const SNIPPET_SOURCE = 'INSERT INTO temp.snippet_source (rowid, body) VALUES (?, ?)';
 const SNIPPETS = `SELECT rowid AS id, snippet(snippet_source, 0, char(2), char(3), '…', ${SNIPPET_TOKENS}) AS snippet FROM temp.snippet_source WHERE snippet_source MATCH ?`;
 const SNIPPETS_CLEAR = ["INSERT INTO temp.snippet_source (snippet_source) VALUES ('delete-all')", 'DELETE FROM temp.snippet_text'];
-const snippetTables = new WeakSet<Store>();
+/** The temp-table generation (Store.tempGeneration) each connection's snippet tables were made in. */
+const snippetTables = new WeakMap<Store, number>();
 const MARKS = /[\u0002\u0003]/g;
 
 export interface SearchHit {
@@ -152,9 +153,9 @@ function snippetsOf(store: Store, query: string, hashes: readonly string[]): Map
   const distinct = [...new Set(hashes)];
   const out = new Map<string, string>();
   if (distinct.length === 0) return out;
-  if (!snippetTables.has(store)) {
+  if (snippetTables.get(store) !== store.tempGeneration) {
     store.db.exec(SNIPPET_TABLES);
-    snippetTables.add(store);
+    snippetTables.set(store, store.tempGeneration);
   }
   const make = () => {
     try {

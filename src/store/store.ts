@@ -48,6 +48,11 @@ export class Store implements Statements {
    * row read inside the rolled-back transaction would otherwise outlive it.
    */
   rollbacks = 0;
+  /**
+   * Moves each time this connection's temporary tables were dropped: changing temp_store drops
+   * them all (compact does, for its VACUUM). Owners that make one once per connection check it.
+   */
+  tempGeneration = 0;
   private readonly closing: Array<() => void> = [];
   /** Set once the database file this connection opened is no longer the home's (see `replaced`). */
   private fileGone = false;

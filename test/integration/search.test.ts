@@ -13,6 +13,7 @@ import { descendantFiles } from '../../src/store/entries.js';
 import { deferIndexing, INDEX_LAG, indexSomePending, TEXT_INDEX_MAX_BYTES } from '../../src/store/text-index.js';
 import { addTags, deleteMeta, getMeta, getTags, removeTags, setMeta, tagCounts } from '../../src/store/annotations.js';
 import { compilePattern } from '../../src/api/search.js';
+import { compact } from '../../src/store/maintenance.js';
 import { contentInfo, INLINE_MAX } from '../../src/store/blobs.js';
 import { splitContent } from '../../src/core/cdc.js';
 import { SNIFF_BYTES } from '../../src/core/text.js';
@@ -55,6 +56,15 @@ describe('search: consistency with the current tree', () => {
     expect(paths('wombats')).toEqual(['/notes.md']);
     fs.rm('/notes.md');
     expect(paths('wombats')).toEqual([]);
+  });
+
+  it('works again after compact in the same process (changing temp_store for its VACUUM drops the snippet tables)', () => {
+    fs.writeFile('/a.txt', 'line one of the quokka notes');
+    expect(search('quokka').hits.map((h) => h.snippet)).toHaveLength(1);
+    compact(store, { source: 'cli' });
+    const after = search('quokka');
+    expect(after.hits.map((h) => h.path)).toEqual(['/a.txt']);
+    expect(after.hits[0]!.snippet).toContain(`${HIT_START}quokka${HIT_END}`);
   });
 
   it('follows mv, and a restore to an older content brings its hits back without re-indexing', () => {
