@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { avfs, BIN, expectError, expectOk, useTempHome } from '../helpers.js';
 
 /** Small things users hit (issue 18 part 5): colour per stream, --json without a command, help, counts, completion. */
@@ -10,21 +11,22 @@ const h = useTempHome('each');
 
 const ESC = '\u001b[';
 /** Runs the built avfs in a shell line under a pseudo-terminal (script(1)); returns what the terminal showed. */
-function onTerminal(line: string, env: Record<string, string> = {}): string {
+async function onTerminal(line: string, env: Record<string, string> = {}): Promise<string> {
   // FORCE_COLOR (which the test runner may set) would override what the terminal says, and CI
   // (set by .ci/run) makes chalk assume a log without colour even on a terminal.
   const { FORCE_COLOR: _force, NO_COLOR: _no, CI: _ci, ...inherited } = process.env;
-  const r = spawnSync('script', ['-qec', line, '/dev/null'], { encoding: 'utf8', env: { ...inherited, AVFS_HOME: h.home, AVFS_VAULT: '', ...env } });
+  // Not spawnSync: a worker blocked for a long command on a busy machine misses vitest's own RPC deadline.
+  const r = await execa('script', ['-qec', line, '/dev/null'], { env: { ...inherited, AVFS_HOME: h.home, AVFS_VAULT: '', ...env }, extendEnv: false, reject: false, stdin: 'ignore' });
   return r.stdout;
 }
 
 describe('colour', () => {
-  it('is on for a terminal, off with NO_COLOR, and never written into a redirected stderr', () => {
+  it('is on for a terminal, off with NO_COLOR, and never written into a redirected stderr', async () => {
     const cmd = `node ${BIN} cat /missing`;
-    expect(onTerminal(cmd)).toContain(ESC);
-    expect(onTerminal(cmd, { NO_COLOR: '1' })).not.toContain(ESC);
+    expect(await onTerminal(cmd)).toContain(ESC);
+    expect(await onTerminal(cmd, { NO_COLOR: '1' })).not.toContain(ESC);
     const log = join(h.dir, 'err.log');
-    onTerminal(`${cmd} 2>${log}`);
+    await onTerminal(`${cmd} 2>${log}`);
     const text = readFileSync(log, 'utf8');
     expect(text).toContain('NOT_FOUND');
     expect(text).not.toContain(ESC);
@@ -154,7 +156,7 @@ describe('progress on long work', () => {
   it('write --from of a large host file shows a progress bar on a terminal, and none in a pipe', async () => {
     const big = join(h.dir, 'big.bin');
     writeFileSync(big, Buffer.alloc(40 * 1024 * 1024, 7));
-    const shown = onTerminal(`node ${BIN} write /big.bin --from ${big}`);
+    const shown = await onTerminal(`node ${BIN} write /big.bin --from ${big}`);
     expect(shown).toMatch(/writing \[#*\.*\] .*MiB\/40(\.0)? MiB/);
     const piped = await avfs(h.home, ['write', '/big2.bin', '--from', big], { raw: true });
     expect(piped.code).toBe(0);
@@ -165,7 +167,7 @@ describe('progress on long work', () => {
     const tree = join(h.dir, 'import-tree');
     mkdirSync(join(tree, 'sub'), { recursive: true });
     for (let i = 0; i < 300; i++) writeFileSync(join(tree, 'sub', `f${i}.txt`), `file ${i}`);
-    const shown = onTerminal(`node ${BIN} import ${tree} /imported`);
+    const shown = await onTerminal(`node ${BIN} import ${tree} /imported`);
     // 302 entries: the tree's root, sub and the 300 files; both bars end full, storing first.
     const storing = shown.search(/importing \(storing\) \[#+\] 302\/302/);
     const linking = shown.search(/importing \(linking\) \[#+\] 302\/302/);
@@ -181,7 +183,7 @@ describe('progress on long work', () => {
     expectOk(await avfs(h.home, ['import', tree, '/t']));
     expectOk(await avfs(h.home, ['checkpoint', 'save', 'one']));
     expectOk(await avfs(h.home, ['rm', '-r', '/t']));
-    const shown = onTerminal(`node ${BIN} checkpoint restore one`);
+    const shown = await onTerminal(`node ${BIN} checkpoint restore one`);
     expect(shown).toMatch(/restoring \[#+\] (\d+)\/\1/); // every path applied (the root gets its time back too)
     expect(shown).toMatch(/restored one: 401 re-created/);
     expectOk(await avfs(h.home, ['rm', '-r', '/t']));
@@ -189,7 +191,7 @@ describe('progress on long work', () => {
     expect(piped.code).toBe(0);
     expect(piped.stderr).not.toContain('restoring [');
     expectOk(await avfs(h.home, ['rm', '-r', '/t']));
-    expect(onTerminal(`node ${BIN} checkpoint restore one --json`)).not.toContain('restoring [');
+    expect(await onTerminal(`node ${BIN} checkpoint restore one --json`)).not.toContain('restoring [');
   });
 });
 
