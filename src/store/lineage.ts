@@ -86,7 +86,8 @@ function latestMerge(store: Store, a: Map<number, number>, b: Map<number, number
     ...store.stmt<MergeRecord>(MERGES_BETWEEN).all(ids(a), ids(b)).filter((m) => fits(m, a, b)),
     ...store.stmt<MergeRecord>(MERGES_BETWEEN).all(ids(b), ids(a)).filter((m) => fits(m, b, a)),
   ];
-  return rows.sort((x, y) => y.seq - x.seq)[0] ?? null;
+  // Two merges at one point (the first wrote nothing, so the next began at the same change): the later one knows more.
+  return rows.sort((x, y) => y.seq - x.seq || y.id - x.id)[0] ?? null;
 }
 
 // ---- paths that changed --------------------------------------------------------------------

@@ -470,6 +470,21 @@ describe('renames', () => {
 });
 
 describe('merging again', () => {
+  it('merging back right after a merge that wrote nothing (its point the same change) starts from the newer merge: once more is up to date', () => {
+    main.writeFile('/a', 'x');
+    const exp = fork();
+    exp.writeFile('/a', 'fork edit');
+    exp.writeFile('/b', 'new in the fork');
+    main.rm('/a');
+    // main into exp: the delete/edit conflict resolved as exp has it, nothing written, at the same change as the next merge.
+    const into = mergeVaults(store, 'default', { actor, into: 'exp', strategy: 'ours' });
+    expect(into).toMatchObject({ status: 'merged', changes: [] });
+    const back = mergeVaults(store, 'exp', { actor, into: 'default', strategy: 'ours' });
+    expect(back.changes.map((c) => c.path).sort()).toEqual(['/a', '/b']);
+    const again = mergeVaults(store, 'exp', { actor, into: 'default', strategy: 'ours' });
+    expect(again).toMatchObject({ status: 'up_to_date', changes: [], base: { from: 'merge', merge_id: back.merge_id, vault: 'exp' } });
+  });
+
   it('a second merge is a no-op, and a later one merges only the new work', () => {
     main.writeFile('/a', text('a1', 'a2', 'a3'));
     main.writeFile('/b', 'b');
