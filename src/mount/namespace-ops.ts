@@ -56,6 +56,8 @@ export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'ren
           // the tree now. The open file may be one that lost the name (libfuse gives a name one
           // node): then what src stores is only unlinked, never stored under the hidden name.
           const e = srcFile?.pending ? undefined : entry(src);
+          // A rename onto this name of the same inode may come next (its request is hiding the name): it gives the name back.
+          if (e?.type === 'f' && e.nlink > 1) files.hidLink(src, e.ino);
           if (!srcFile) {
             if (e?.type === 'd') return cb(EISDIR);
             if (e) fs.rm(src);
@@ -90,7 +92,7 @@ export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'ren
         if (srcEntry.type !== 'd') {
           const dstEntry = entry(dst);
           if (dstEntry?.ino === srcEntry.ino) return cb(0);
-          if (!dstEntry && justHidden?.ino === srcEntry.ino) {
+          if (!dstEntry && justHidden === srcEntry.ino) {
             fs.link(src, dst);
             return cb(0);
           }

@@ -68,11 +68,15 @@ const MAX_APPEND_REPLAYED = 64 * MiB;
  */
 const LOST_NAME_CHECK_MS = 100;
 
+/** Hides remembered for a rename onto the hidden name (OpenFiles.takeJustHidden): libfuse makes one at a time per rename. */
+const JUST_HIDDEN_KEPT = 64;
+
 export class OpenFiles {
   private readonly byPath = new Map<string, OpenFile>();
   /** Open hard links unlinked or replaced while open (hide): the stored names of their inode may show a link count of 1. */
   private readonly hiddenLinks = new Set<OpenFile>();
-  private justHidden: { file: OpenFile; from: string } | undefined;
+  /** The inode of each hard-link name libfuse just hid (hidLink): a few at most, each gone at the next lookup of the name or rename onto it. */
+  private readonly justHidden = new Map<string, number>();
   private readonly handles = new Map<number, Handle>();
   private nextFh = 1;
   private inoNext = 0;
@@ -724,21 +728,29 @@ export class OpenFiles {
     if (this.byPath.get(file.path) === file) this.byPath.delete(file.path);
   }
 
+  /** libfuse hid `name`, a name of hard-linked inode `ino` open here (namespace-ops rename): takeJustHidden. */
+  hidLink(name: string, ino: number): void {
+    this.justHidden.delete(name);
+    this.justHidden.set(name, ino);
+    if (this.justHidden.size > JUST_HIDDEN_KEPT) this.justHidden.delete(this.justHidden.keys().next().value!);
+  }
+
   /**
-   * The hard link hide() just took off `path`, when nothing has looked the name up since: libfuse
-   * hides an open rename target within the rename's own request (then the kernel has not looked
-   * up the name since, and that rename comes next), while a name unlinked by an earlier request is
-   * looked up again before anything is renamed onto it. Any rename takes it (namespace-ops).
+   * The inode of the hard link libfuse just hid from `path`, when nothing has looked the name up
+   * since: libfuse hides an open rename target within the rename's own request (the kernel has
+   * not looked up the name since, and that rename comes next), while a name unlinked by an
+   * earlier request is looked up again before anything is renamed onto it. A rename onto the name
+   * takes it (namespace-ops).
    */
-  takeJustHidden(path: string): OpenFile | undefined {
-    const hidden = this.justHidden;
-    this.justHidden = undefined;
-    return hidden?.from === path ? hidden.file : undefined;
+  takeJustHidden(path: string): number | undefined {
+    const ino = this.justHidden.get(path);
+    this.justHidden.delete(path);
+    return ino;
   }
 
   /** A lookup of `path` (getattr): a hide of that name is no longer part of a rename (takeJustHidden). */
   lookedUp(path: string): void {
-    if (this.justHidden?.from === path) this.justHidden = undefined;
+    if (this.justHidden.size > 0) this.justHidden.delete(path);
   }
 
   /**
@@ -749,7 +761,6 @@ export class OpenFiles {
   hide(file: OpenFile, hiddenPath: string, otherNames = false): void {
     if (otherNames) {
       file.hiddenLink = true;
-      this.justHidden = { file, from: file.path };
       this.hiddenLinks.add(file);
       this.leavePath(file);
     } else {

@@ -479,15 +479,24 @@ print(oct(mine.st_mode & 0o7777), mine.st_uid, mine.st_gid, int(mine.st_mtime), 
     mkdirSync(dir);
     const out = await shOk(`cd ${dir} && python3 -c "
 import os
-for mode in (os.O_RDONLY, os.O_RDWR):
+for mode, both in ((os.O_RDONLY, False), (os.O_RDWR, False), (os.O_RDWR, True)):
     open('b', 'w').write('important'); os.link('b', 'd')
     fd = os.open('b', mode)
+    other = os.open('d', os.O_RDWR) if both else None
     os.rename('d', 'b')
     print(sorted(os.listdir('.')), os.stat('b').st_nlink, os.stat('d').st_nlink, os.stat('b').st_ino == os.stat('d').st_ino, os.read(fd, 20).decode())
     os.close(fd)
+    if other is not None: os.close(other)
     os.unlink('b'); os.unlink('d')
+# Three names, two of them open: renaming one open name onto the other keeps all three.
+open('a', 'w').write('three'); os.link('a', 'b'); os.link('a', 'c')
+fb = os.open('b', os.O_RDWR); fc = os.open('c', os.O_RDWR)
+os.rename('b', 'c')
+print(sorted(os.listdir('.')), os.stat('a').st_nlink)
+os.close(fb); os.close(fc)
+for n in ('a', 'b', 'c'): os.unlink(n)
 "`);
-    expect(out.trim().split('\n')).toEqual(Array(2).fill("['b', 'd'] 2 2 True important"));
+    expect(out.trim().split('\n')).toEqual([...Array(3).fill("['b', 'd'] 2 2 True important"), "['a', 'b', 'c'] 3"]);
     await fx.run(['write', '/rename-same-open/b', 'stored']);
     await shOk(`cd ${dir} && ln b d && exec 5<b && python3 -c 'import os; os.rename("d", "b")'`);
     expect((await fx.run(['ls', '/rename-same-open', '--json'])).json.entries.map((e: { name: string }) => e.name)).toEqual(['b', 'd']);
