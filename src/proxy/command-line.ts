@@ -919,7 +919,11 @@ const GIT_COMMAND_KEYS = [
   /^gpg(\..+)?\.program$/,
   /^credential(\..+)?\.helper$/,
   /^(uploadpack\.packobjectshook|remote\..+\.(uploadpack|receivepack))$/,
+  /^(difftool|mergetool|browser)\..+\.cmd$/,
+  /^instaweb\.httpd$/,
 ];
+/** Config keys that make git read more config, or run hooks, from a file the line does not show: any program may then run. */
+const GIT_FILE_KEYS = /^(include\.path|includeif\..+\.path|core\.hookspath)$/;
 /** Environment variables whose value git runs (GIT_SSH is a program, the rest shell command lines). */
 const GIT_COMMAND_VARIABLES = ['GIT_SSH_COMMAND', 'GIT_SSH', 'GIT_PROXY_COMMAND', 'GIT_EDITOR', 'GIT_SEQUENCE_EDITOR', 'GIT_PAGER', 'GIT_EXTERNAL_DIFF', 'GIT_ASKPASS', 'EDITOR', 'VISUAL', 'PAGER'];
 const GIT_BOOLEAN = /^(true|false|yes|no|on|off|1|0|)$/i;
@@ -933,6 +937,7 @@ const ORDINARY_RUNNERS = new Set(['ssh', 'vi', 'vim', 'nvim', 'nano', 'emacs', '
 /** The command a config setting (`key`, `value`) has git run, if its key is one that runs its value. */
 function gitSettingCommand(key: string, value: string, via: string): GitRun | undefined {
   const lower = key.toLowerCase();
+  if (GIT_FILE_KEYS.test(lower) && value !== '') return { script: '$' + lower.replace(/[^a-z0-9_]/g, '_'), via: `${via} (a file of config or hooks)` };
   if (!GIT_COMMAND_KEYS.some((k) => k.test(lower))) return undefined;
   if ((lower === 'core.fsmonitor' || lower.startsWith('pager.')) && GIT_BOOLEAN.test(value)) return undefined;
   // A helper by name is git's own `git credential-<name>`; `!…` is a shell line, a path a program.
@@ -1095,7 +1100,9 @@ const GIT_COMMAND_OPTIONS: Array<[string[], string[], string[]]> = [
   [['fetch', 'pull', 'ls-remote'], ['upload-pack'], []],
   [['push', 'send-pack'], ['receive-pack', 'exec'], []],
   [['difftool'], ['extcmd'], ['x']],
-  [['grep'], ['open-files-in-pager'], ['O']],
+  // -O takes its value only in the same word (`-Oless`), as --open-files-in-pager only after `=`.
+  [['grep'], ['open-files-in-pager='], ['O=']],
+  [['instaweb'], ['httpd'], ['d']],
 ];
 
 /**
@@ -1137,21 +1144,24 @@ function optionCommands(name: string, args: string[]): Array<{ script: string; v
  */
 function optionValues(args: string[], long: string[], short: string[]): string[] {
   const out: string[] = [];
-  const named = (name: string) => name.length > 0 && long.some((l) => l.startsWith(name));
+  // A name ending in `=` takes its value only in the same word (an optional value, as git's -O[<pager>]).
+  const bare = (name: string) => name.replace(/=$/, '');
+  const named = (name: string, separate: boolean) => name.length > 0 && long.some((l) => bare(l).startsWith(name) && !(separate && l.endsWith('=')));
   for (let i = 0; i < args.length && args[i] !== '--'; i++) {
     const a = args[i]!;
     const eq = /^--([^=]+)=(.*)$/s.exec(a);
     if (eq) {
-      if (named(eq[1]!)) out.push(eq[2]!);
+      if (named(eq[1]!, false)) out.push(eq[2]!);
     } else if (a.startsWith('--')) {
-      if (named(a.slice(2)) && args[i + 1] !== undefined) out.push(args[++i]!);
+      if (named(a.slice(2), true) && args[i + 1] !== undefined) out.push(args[++i]!);
     } else if (a.startsWith('-')) {
-      for (const s of short) {
+      for (const option of short) {
+        const s = bare(option);
         const at = s.length === 1 ? a.indexOf(s, 1) : a.startsWith(`-${s}`) ? 1 : -1;
         if (at < 1) continue;
         const glued = a.slice(at + s.length).replace(s.length > 1 ? /^=/ : /^$/, '');
         if (glued !== '') out.push(glued);
-        else if (args[i + 1] !== undefined) out.push(args[++i]!);
+        else if (!option.endsWith('=') && args[i + 1] !== undefined) out.push(args[++i]!);
       }
     }
   }
@@ -1278,11 +1288,13 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
   const name = programName(cmd.argv[0]!);
   const args = cmd.argv.slice(1);
   /** The command in argv, which is a tail of this one's words (`suffix`) or words of its own. */
-  const inner = (argv: string[], via: string, suffix = true, assignments?: string[]) => {
-    if (argv.length > 0) out.push(...expandCommand({ argv, redirects: [], writesRedirect: false, shell: cmd.shell, via, ...(assignments ? { assignments } : {}) }, depth + 1, seen, suffix ? origin : ++origins));
+  // What a command runs gets its environment: its own assignments and what was exported before it.
+  const inherited = cmd.assignments ?? [];
+  const inner = (argv: string[], via: string, suffix = true, assignments = inherited) => {
+    if (argv.length > 0) out.push(...expandCommand({ argv, redirects: [], writesRedirect: false, shell: cmd.shell, via, ...(assignments.length > 0 ? { assignments } : {}) }, depth + 1, seen, suffix ? origin : ++origins));
   };
   const shellInner = (script: string, via: string) => {
-    for (const sub of withExports(parseShell(script, depth + 1))) out.push(...expandCommand({ ...sub, via: sub.via ?? via }, depth + 1, seen));
+    for (const sub of withExports(parseShell(script, depth + 1), inherited)) out.push(...expandCommand({ ...sub, via: sub.via ?? via }, depth + 1, seen));
   };
   /** Every reading from args[from] on: each word that is not an option may be where the command starts. */
   const everyReading = (from: number, via: string, words = args, suffix = true) => {
@@ -1312,17 +1324,19 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
   if (SHELLS.has(name)) {
     // The shell itself adds nothing to judge when it runs a -c script: its script's commands are the request.
     const { scripts, input } = shellRuns(name, args);
-    const commands = scripts.flatMap((script) => withExports(parseShell(script, depth + 1)).flatMap((sub) => expandCommand({ ...sub, via: sub.via ?? name + ' -c' }, depth + 1, seen)));
     // The script's commands run in the shell's environment (commandsOf reads what that runs).
-    const inherited = cmd.assignments ?? [];
-    if (commands.length > 0) return inherited.length === 0 ? commands : commands.map((c) => ({ ...c, assignments: [...inherited, ...(c.assignments ?? [])] }));
+    const commands = scripts.flatMap((script) => withExports(parseShell(script, depth + 1), inherited).flatMap((sub) => expandCommand({ ...sub, via: sub.via ?? name + ' -c' }, depth + 1, seen)));
+    if (commands.length > 0) return commands;
     // A shell reading its script from its input (`curl … | bash -o pipefail`) is judged as the bare shell too, as rules describe it.
     if (input && args.length > 0) out.push(shellReadingInput(cmd.argv[0]!, cmd, `${name}, reading its script from its input`));
     return out;
   }
   const wrapper = WRAPPERS[name];
   if (wrapper) {
-    let i = afterOptions(wrapper.options);
+    let prints = false;
+    let i = afterOptions(wrapper.options, (o) => (prints ||= name === 'command' && (o.name === 'v' || o.name === 'V')));
+    // `command -v name` only says what name is.
+    if (prints) return out;
     if (i === undefined) return out;
     for (const operand of wrapper.operands ?? []) {
       if (args[i] !== undefined && !operand.test(args[i]!)) {
@@ -1408,6 +1422,8 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
       break;
     }
     case 'sed':
+      // A script read from its input or another command's output (`sed -f -`, `sed -f <(…)`) is one the policy cannot see, as `curl … | sh`.
+      if (optionValues(args, ['file'], ['f']).some((f) => f === '-' || readsCommandOutput(f))) out.push(shellReadingInput('sh', cmd, 'sed -f, reading its script from its input'));
       for (const script of sedScripts(args)) {
         const runs = sedScriptRuns(script);
         for (const line of runs.commandLines) shellInner(line, 'sed e');
@@ -1496,6 +1512,20 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
       } else if (source !== -1) for (const a of args.slice(source + 1)) if (!/^::::?\+?$/.test(a)) shellInner(a, name);
       break;
     }
+    case 'rg':
+      // rg --pre COMMAND runs COMMAND (no shell) on each file it searches.
+      for (const program of optionValues(args, ['pre'], [])) inner([program], 'rg --pre', false);
+      break;
+    case 'hash':
+      // hash -p PATH NAME: NAME then runs PATH.
+      for (const program of optionValues(args, [], ['p'])) inner([program], 'hash -p', false);
+      break;
+    case 'script': {
+      // script runs its -c line with $SHELL -c (sh when unset): another program named there runs it.
+      const shell = inherited.findLast((a) => a.startsWith('SHELL='))?.slice(6);
+      if (shell && !SHELLS.has(basename(shell))) for (const line of optionValues(args, ['command'], ['c'])) inner([shell, '-c', line], 'script, with $SHELL', false);
+      break;
+    }
     case 'sort':
       // sort --compress-program=PROG runs PROG (no shell, no words; -d to read back) on its temporary files.
       for (const program of optionValues(args, ['compress-program'], [])) inner([program], 'sort --compress-program', false);
@@ -1568,11 +1598,24 @@ export function commandsOf(request: { argv?: string[]; shell?: string; env?: Rec
  * before it as its own: git, tar and the shells read them as the command runs
  * (`export GIT_EXTERNAL_DIFF=…; git diff`). Read in order, whatever the control flow: the careful side.
  */
-function withExports(commands: SimpleCommand[]): SimpleCommand[] {
-  let exported: string[] = [];
+function withExports(commands: SimpleCommand[], inherited: string[] = []): SimpleCommand[] {
+  let exported = inherited;
+  /** Variables set by a bare `NAME=value` (exported later by `export NAME`, or at once after `set -a`). */
+  const set = new Map<string, string>();
+  let allExport = false;
   return commands.map((c) => {
     const withThem = exported.length > 0 ? { ...c, assignments: [...exported, ...(c.assignments ?? [])] } : c;
-    if (c.shell && EXPORTING.has(c.argv[0]!)) exported = [...exported, ...c.argv.slice(1).filter((w) => SETTING.test(w))];
+    // A line of assignments alone is parsed as `:` with them.
+    if (c.argv.length === 0 || (c.argv.length === 1 && c.argv[0] === ':' && c.assignments !== undefined)) {
+      for (const a of c.assignments ?? []) set.set(a.slice(0, a.indexOf('=')), a);
+      if (allExport) exported = [...exported, ...(c.assignments ?? [])];
+    } else if (c.shell && EXPORTING.has(c.argv[0]!)) {
+      // `export NAME=value`, and `export NAME` of a variable set before (else its value is the environment's: computed).
+      const words = c.argv.slice(1).filter((w) => !w.startsWith('-'));
+      exported = [...exported, ...words.map((w) => (SETTING.test(w) ? w : /^[A-Za-z_][A-Za-z0-9_]*$/.test(w) ? (set.get(w) ?? `${w}=$${w}`) : undefined)).filter((w) => w !== undefined)];
+    } else if (c.shell && c.argv[0] === 'set') {
+      allExport = c.argv.slice(1).some((w) => /^-[A-Za-z]*a/.test(w)) || (c.argv.includes('-o') && c.argv.includes('allexport')) || allExport;
+    }
     return withThem;
   });
 }

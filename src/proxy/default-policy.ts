@@ -291,6 +291,10 @@ export const DEFAULT_RULES: PolicyRule[] = [
       ['xxd', ['/^-r/']],
       ['file', ['/^-[A-Za-z]*C/', '--compile']],
       ['less', ['/^-[A-Za-z]*[oO]/', '--log-file*', '--LOG-FILE*']],
+      ['yq', ['/^-[A-Za-z]*i/', '--inplace*']],
+      ['tree', ['/^-[A-Za-z]*o/']],
+      ['date', ['/^-[A-Za-z]*s/', '--set*']],
+      ['printf', ['-v']],
     ] as const
   ).map(([program, writes]): PolicyRule => ({
     name: 'read-only',
@@ -303,9 +307,9 @@ export const DEFAULT_RULES: PolicyRule[] = [
   {
     name: 'read-only',
     program: [
-      ':', 'true', 'false', 'test', '[', 'echo', 'printf', 'pwd', 'ls', 'cat', 'head', 'tail', 'wc', 'grep', 'egrep', 'fgrep', 'rg', 'ag',
-      'tree', 'stat', 'du', 'df', 'diff', 'cmp', 'md5sum', 'sha1sum', 'sha256sum', 'sha512sum', 'b2sum', 'cksum', 'which',
-      'type', 'date', 'cut', 'tr', 'jq', 'yq', 'more', 'basename', 'dirname', 'realpath', 'readlink',
+      ':', 'true', 'false', 'test', '[', 'echo', 'pwd', 'ls', 'cat', 'head', 'tail', 'wc', 'grep', 'egrep', 'fgrep', 'rg', 'ag',
+      'stat', 'du', 'df', 'diff', 'cmp', 'md5sum', 'sha1sum', 'sha256sum', 'sha512sum', 'b2sum', 'cksum', 'which',
+      'type', 'cut', 'tr', 'jq', 'more', 'basename', 'dirname', 'realpath', 'readlink',
       'id', 'whoami', 'uname', 'env', 'printenv', 'sleep', 'seq', 'expr', 'nl', 'od', 'hexdump', 'strings', 'column',
       'comm', 'join', 'paste', 'fold', 'fmt', 'rev', 'tac', 'base64', 'locate', 'trap', 'set', 'export', 'cd', 'wait',
       'shift', 'exit', 'return', 'read', 'local', 'unset', 'alias', 'hash', 'getopts', 'nice', 'timeout', 'nohup', 'xargs',

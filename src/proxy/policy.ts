@@ -640,12 +640,15 @@ export const needsApproval = (action: PolicyAction) => action === 'require_appro
  */
 const CREDENTIAL_NAME = /(^|[^a-z])auth($|token|[^a-z])|token|passw|secret|credential|(^|_)(api_?)?key$|(^|_)otp$/i;
 /**
- * A URL carrying a password (`http://alice:secret@proxy:3128`, or `alice:secret@proxy:3128`: curl
- * and npm take a proxy without its scheme): HTTPS_PROXY and its kin, npm's
- * `npm_config_https_proxy`. Never passed by a pattern; named exactly, only to a run with the host
- * network, the one place such a URL leads anywhere (elsewhere it would only be a secret to read).
+ * A URL carrying credentials (`http://alice:secret@proxy:3128`, a token as the user
+ * `http://ghp_…@proxy:3128`): HTTPS_PROXY and its kin, npm's `npm_config_https_proxy`. A proxy
+ * variable's value counts without its scheme too (`alice:secret@proxy:3128`), as curl and npm take
+ * it. Never passed by a pattern; named exactly, only to a run with the host network, the one place
+ * such a URL leads anywhere (elsewhere it would only be a secret to read).
  */
-const URL_WITH_PASSWORD = /^([a-z][a-z0-9+.-]*:\/\/)?[^/@\s:]*:[^/@\s]+@/i;
+const URL_WITH_PASSWORD = /^[a-z][a-z0-9+.-]*:\/\/[^/@\s]+@/i;
+const PROXY_WITH_PASSWORD = /^[^/@\s]+@/;
+const carriesCredentials = (name: string, value: string) => URL_WITH_PASSWORD.test(value) || (/proxy/i.test(name) && PROXY_WITH_PASSWORD.test(value));
 /** Whether an env.pass pattern names one variable: no glob character, not a `/…/` regular expression. */
 const namesOne = (pattern: string) => !/[*?[{\\]/.test(pattern) && !/^\/.+\/[dgimsuy]*$/.test(pattern);
 
@@ -665,7 +668,7 @@ export function childEnv(
 ): Record<string, string> {
   const passes = (name: string, value: string, pattern: string) =>
     compilePattern(pattern, false).test(name) &&
-    (namesOne(pattern) ? network === 'host' || !URL_WITH_PASSWORD.test(value) : !CREDENTIAL_NAME.test(name) && !URL_WITH_PASSWORD.test(value));
+    (namesOne(pattern) ? network === 'host' || !carriesCredentials(name, value) : !CREDENTIAL_NAME.test(name) && !carriesCredentials(name, value));
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(from)) {
     if (v === undefined) continue;

@@ -15,10 +15,10 @@ export interface SedRuns {
   computed: boolean;
 }
 
-/** Commands whose argument is the rest of the line (a file name, text, a label, a command line). */
-const TO_LINE_END = new Set(['a', 'i', 'c', 'r', 'R', 'w', 'W', ':', '#', 'e']);
-/** Commands whose argument (a label, a number) ends at `;` too. */
-const TO_SEMICOLON = new Set(['b', 't', 'T', 'q', 'Q', 'l', 'L', 'v']);
+/** Commands whose argument is the rest of the line (a file name, text, a command line). */
+const TO_LINE_END = new Set(['a', 'i', 'c', 'r', 'R', 'w', 'W', '#', 'e']);
+/** Commands whose argument (a label, a number, a version) ends at `;` or white space, as GNU sed 4 reads them (`:a;N;ba`). */
+const TO_WORD_END = new Set([':', 'b', 't', 'T', 'q', 'Q', 'l', 'L', 'v']);
 const NO_ARGUMENT = new Set(['{', '}', '=', 'd', 'D', 'F', 'g', 'G', 'h', 'H', 'n', 'N', 'p', 'P', 'x', 'z']);
 
 export function sedScriptRuns(script: string): SedRuns {
@@ -83,8 +83,10 @@ export function sedScriptRuns(script: string): SedRuns {
       if (line === '') out.computed = true;
       else out.commandLines.push(line);
     } else if (TO_LINE_END.has(command)) restOfLine();
-    else if (TO_SEMICOLON.has(command)) while (i < script.length && !/[;\n}]/.test(at()!)) i++;
-    else if (command === 's' || command === 'y') {
+    else if (TO_WORD_END.has(command)) {
+      blanks();
+      while (i < script.length && !/[;\s}]/.test(at()!)) i++;
+    } else if (command === 's' || command === 'y') {
       const delimiter = at();
       if (delimiter === undefined || delimiter === '\n' || delimiter === '\\') return { ...out, computed: true };
       i++;

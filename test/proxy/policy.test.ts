@@ -376,6 +376,10 @@ describe('command lines read with certainty, or every way they could run', () =>
       "git grep -O'rm -f' TODO", "git grep --open-files-in-pager='rm f' x", "git config core.fsmonitor 'rm -rf /p; false'; git status", "git config alias.st '!rm -rf x'",
       "git config --local core.pager 'rm f'", "git config set core.editor 'rm f'",
       "export GIT_EXTERNAL_DIFF='rm -rf /p'; git diff", "export GIT_PAGER='rm x'; git log", "sh -c \"export GIT_PAGER='rm x'; git log\"", "flock /l -c \"export GIT_PAGER='rm x'; git log\"", 'sort --compress-program=rm -S 1k x',
+      // Exports by name, after set -a, and into what a later command runs (sh -c, xargs); sed labels end at ; and blanks; more git settings that run commands.
+      "GIT_EXTERNAL_DIFF='rm -f /x'; export GIT_EXTERNAL_DIFF; git diff", "set -a; GIT_EXTERNAL_DIFF='rm -f /x'; git diff", "export GIT_EXTERNAL_DIFF='rm -f /x'; sh -c 'git diff'",
+      "export GIT_PAGER='rm x'; xargs git log", "sed ':a;e rm x' f", "sed -n ':a;s/x/y/;ta;e rm x' f", "sed ':x e rm x' f", "sed ':x;t x e rm x' f", "sed 'v 4.2 e rm x' f",
+      "git -c difftool.x.cmd='rm -f /x' difftool -y -t x", "git -c mergetool.m.cmd='rm f' mergetool", "git instaweb --httpd='rm x'", 'rg --pre rm pat /d', 'hash -p /bin/rm ls; ls /x',
       "sed 'e rm f' x", "sed -n '1e rm f' x", "sed -e p -e '$!e rm f' x", "sed -n '/a/I,+2 { s/a/b/; e rm f\n}' x", "sed 'y/ab/ba/;2,$e rm f' x", "sed x -n -e '\\%p%e rm f'",
     ]) {
       expect(withRule(shell), shell).toMatchObject({ action: 'deny', rule: 'no-rm' });
@@ -384,6 +388,14 @@ describe('command lines read with certainty, or every way they could run', () =>
     for (const shell of ['watch -e rm f', "watch --interval=2 'rm f'", 'watch -bx rm f', "watch -d=permanent 'rm f'"]) expect(commandsOf({ shell }).map((c) => c.argv), shell).toContainEqual(['rm', 'f']);
     // sort runs its compressor on its temporary files: a shell there runs them as scripts.
     expect(judged({ shell: 'sort --compress-program=sh -S 100k /tmp/in' })).toMatchObject({ action: 'allow_with_checkpoint', rule: 'shell-from-input' });
+    // Config or hooks from a file, the command under a $SHELL that is no shell, a sed script from input: any program may run.
+    for (const shell of ['git config include.path /inc; git diff', 'git -c core.hooksPath=/h commit -qam m', 'git config includeIf.gitdir:/r/.path /inc']) {
+      expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'computed-program' });
+    }
+    expect(withRule("SHELL=/usr/bin/rm script -qc '/x' /dev/null")).toMatchObject({ action: 'deny', rule: 'no-rm' });
+    for (const shell of ["printf 'e rm x' | sed -f - f", 'sed -f /dev/stdin f', 'sed --file=<(cat s) f']) expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'shell-from-input' });
+    // git grep -O takes its pager only in its own word; command -v only says what a name is.
+    for (const shell of ['git grep -O rm x', 'command -v rm', 'command -V rm']) expect(withRule(shell), shell).toMatchObject({ action: 'allow' });
     // An alias git config defines is judged as what it runs.
     expect(judged({ shell: "git config alias.st 'reset --hard'" })).toMatchObject({ action: 'allow_with_checkpoint', rule: 'git-discard' });
     // sed running its pattern space (a bare `e`, the `e` flag of s///) runs a program computed as it runs.
@@ -454,12 +466,12 @@ describe('default policy', () => {
     const decideShell = (shell: string, policy: typeof strict) => evaluatePolicy(policy, { shell }, { ...ctx, sandboxed: true }).decision;
     for (const shell of [
       'sort -o /f x', 'sort -nro /f x', 'sort --output=/f x', 'uniq /dev/null /f', 'find / -maxdepth 0 -fprint /f', 'find . -fprintf /f %p', 'time -o /f true', 'xxd -r a b',
-      'file -C -m x', 'less -o /f x', 'git diff --no-index --output=/f a b', 'git log --output=/f', 'git config user.name x', 'git config set user.name x', 'git config --rename-section a b',
+      'file -C -m x', 'less -o /f x', "yq -y -i '.a=2' /y.yml", 'tree -o /x /d', 'date -s 2020-01-01', 'printf -v PATH /tmp', 'git diff --no-index --output=/f a b', 'git log --output=/f', 'git config user.name x', 'git config set user.name x', 'git config --rename-section a b',
     ]) {
       expect(decideShell(shell, strict), shell).toMatchObject({ action: 'require_approval', rule: 'default', categories: ['mutating'] });
     }
     for (const shell of [
-      'sort -n x', 'sort -k2 -t, x', 'sort x | uniq -c', 'find / -name x -print', 'time ls', 'xxd x', 'file x', 'less x', 'git diff', 'git log -p',
+      'sort -n x', 'sort -k2 -t, x', 'sort x | uniq -c', 'find / -name x -print', 'time ls', 'xxd x', 'file x', 'less x', 'git diff', 'git log -p', 'yq .a /y.yml', 'tree /d', 'date +%s', 'printf %s x',
       'git config user.name', 'git config --get user.name', 'git config --list', 'git config get user.name',
     ]) {
       expect(decideShell(shell, strict), shell).toMatchObject({ action: 'allow', categories: ['read_only'] });
@@ -867,10 +879,15 @@ describe('custom policies', () => {
       // Without a scheme, as curl and npm take a proxy too.
       https_proxy: 'bob:S3cret@proxy.corp:3128',
       npm_config_proxy_alt: 'carol:S3cret@p:1',
+      // A token as the user, without a password.
+      ALL_PROXY: 'http://ghp_S3cret@proxy.corp:3128',
     };
     const none = childEnv(DEFAULT_POLICY, host, {}, {});
     expect(Object.values(none).join(' ')).not.toContain('S3cret');
     expect(none).toMatchObject({ http_proxy: 'http://proxy.corp:3128', npm_config_proxy: 'http://proxy.corp:3128' });
+    // Values shaped like user:x@host that are no proxy (a locale list, a path) pass by their names.
+    const shaped = { LANGUAGE: 'en_US:sr@latin', PYTHONPATH: 'src:vendor@2' };
+    expect(childEnv(parsePolicy({ env: { pass: ['LANGUAGE', 'PYTHONPATH'] } }), shaped, {}, {})).toEqual(shaped);
     const networked = childEnv(DEFAULT_POLICY, host, {}, {}, {}, 'host');
     expect(networked.HTTPS_PROXY).toBe('http://alice:S3cret@proxy.corp:3128');
     expect(networked.npm_config_https_proxy).toBeUndefined(); // a glob passes no password, network or not
