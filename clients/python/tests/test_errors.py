@@ -96,6 +96,32 @@ def test_a_field_of_another_json_type_raises_bad_output(field: str, value: objec
     assert f"'{field}' as {got}, not " in caught.value.message
 
 
+@pytest.mark.parametrize(
+    "call, doc",
+    [
+        ("read", '{"ok": true, "content": 5, "encoding": "base64"}'),
+        ("read", '{"ok": true, "content": "!!!", "encoding": "base64"}'),
+        ("read", '{"ok": true, "content": null}'),
+        ("rm", '{"ok": true, "removed": "abc"}'),
+        ("rm", '{"ok": true, "removed": NaN}'),
+        ("rm", '{"ok": true, "removed": 1.9}'),
+        ("rm", '{"ok": true, "removed": true}'),
+        ("ls", '{"ok": true, "entries": null}'),
+        ("ls", "[" * 100000),
+        ("ls", '{"ok": false, "error": {"code": 5, "message": null}}'),
+        ("ls", '{"ok": false, "error": {}}'),
+    ],
+    ids=["content-number", "content-not-base64", "content-null", "removed-text", "removed-nan", "removed-fraction", "removed-boolean", "entries-null", "deep-nesting", "error-code-number", "error-empty"],
+)
+def test_values_the_contract_does_not_allow_raise_bad_output_not_another_exception_or_a_converted_value(call: str, doc: str, tmp_path: Path) -> None:
+    out = tmp_path / "doc.json"
+    out.write_text(doc)
+    avfs = AVFS("ws", binary=["sh", "-c", f"cat {out}; exit 3", "sh"])
+    with pytest.raises(BadOutputError) as caught:
+        getattr(avfs, call)(*(["/f"] if call in ("read", "rm") else []))
+    assert caught.value.code == "BAD_OUTPUT"
+
+
 def test_a_list_item_that_is_not_an_object_raises_bad_output() -> None:
     avfs = AVFS("ws", binary=["sh", "-c", "echo '{\"ok\": true, \"entries\": [\"/f\"]}'", "sh"])
     with pytest.raises(BadOutputError) as caught:

@@ -117,11 +117,17 @@ class _Document(Dict[str, Any]):
 def _parse(stdout: str) -> Tuple[Optional[Dict[str, Any]], str]:
     """The one avfs document on stdout, or None and what is wrong with stdout instead."""
     try:
-        doc = json.loads(stdout, object_hook=_Document)  # refuses trailing data: a second document is an error
-    except ValueError as err:
-        return None, "nothing" if not stdout.strip() else f"not one JSON document ({err})"
+        # Refuses trailing data (a second document is an error) and NaN/Infinity, which are no JSON.
+        doc = json.loads(stdout, object_hook=_Document, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as err:  # RecursionError: nesting deeper than Python's stack
+        return None, "nothing" if not stdout.strip() else f"not one JSON document ({type(err).__name__}: {_excerpt(str(err))})"
     if not isinstance(doc, dict) or not isinstance(doc.get("ok"), bool):
         return None, "a JSON document without a boolean ok"
-    if doc["ok"] is False and not isinstance(doc.get("error"), dict):
-        return None, "a failure without an error object"
+    error = doc.get("error")
+    if doc["ok"] is False and not (isinstance(error, dict) and isinstance(error.get("code"), str) and error["code"] and isinstance(error.get("message"), str)):
+        return None, "a failure without an error object of a code and a message"
     return doc, ""
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")

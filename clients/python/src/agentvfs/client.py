@@ -1,6 +1,5 @@
 """The AVFS class: one method per CLI command, each one ``avfs --json`` process."""
 
-import base64
 import functools
 import inspect
 import math
@@ -9,7 +8,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .cli import Binary, resolve_binary, run_json
 from .errors import InvalidInputError
-from .models import Checkpoint, Entry, ExecResult, RestoreResult, UndoResult, Vault, build
+from .models import Checkpoint, Entry, ExecResult, RestoreResult, UndoResult, Vault, build, decode_base64, field_of
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -257,20 +256,19 @@ class AVFS:
     def read(self, path: str) -> bytes:
         """The exact bytes of a file."""
         doc = self._run("cat", "--", path)
-        content = str(doc["content"])
-        return base64.b64decode(content) if doc.get("encoding") == "base64" else content.encode("utf-8")
+        return decode_base64(doc, "content") if doc.get("encoding") == "base64" else cast(str, field_of(doc, "content", str)).encode("utf-8")
 
     @_checked
     def ls(self, path: str = "/", *, all: bool = False) -> List[Entry]:
         """The entries of a directory (a file lists itself); names starting with "." only with ``all``."""
         doc = self._run("ls", *(["--all"] if all else []), "--", path)
-        return [build(Entry, e) for e in doc["entries"]]
+        return [build(Entry, e) for e in field_of(doc, "entries", list)]
 
     @_checked
     def rm(self, path: str, *, recursive: bool = False) -> int:
         """Removes a file, symlink or empty directory (a directory with its contents when
         ``recursive``); returns how many entries were removed. History keeps every version."""
-        return int(self._run("rm", *(["--recursive"] if recursive else []), "--", path)["removed"])
+        return cast(int, field_of(self._run("rm", *(["--recursive"] if recursive else []), "--", path), "removed", int))
 
     # ---- checkpoints ----------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ of a ``proxy_exec`` stays available as ``ExecResult.raw``.
 """
 
 import base64
+import binascii
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Type, TypeVar, Union, get_args, get_origin, get_type_hints
@@ -36,6 +37,23 @@ def build(cls: Type[T], doc: Any, **overrides: Any) -> T:
         return cls(**values)
     except TypeError as err:  # a field the contract promises is missing
         raise BadOutputError("BAD_OUTPUT", f"avfs returned an incomplete {cls.__name__}: {err}", {"document": dict(doc)}) from None
+
+
+def field_of(doc: Mapping[str, Any], name: str, hint: Any) -> Any:
+    """Field ``name`` of a document, which must hold the JSON type ``hint`` (bool is not an int):
+    BAD_OUTPUT otherwise, never a value converted into something the CLI did not say."""
+    value = doc[name]
+    if not _fits(value, hint):
+        raise BadOutputError("BAD_OUTPUT", f"avfs returned field {name!r} as {_json_type(value)}, not {_expected(hint)}", {"document": dict(doc), "field": name})
+    return value
+
+
+def decode_base64(doc: Mapping[str, Any], name: str) -> bytes:
+    """Field ``name`` of a document as the bytes its base64 text encodes; text that is not base64 is BAD_OUTPUT."""
+    try:
+        return base64.b64decode(field_of(doc, name, str), validate=True)
+    except binascii.Error as err:
+        raise BadOutputError("BAD_OUTPUT", f"avfs returned field {name!r} as text that is not base64 ({err})", {"field": name}) from None
 
 
 def _fits(value: Any, hint: Any) -> bool:
@@ -79,10 +97,9 @@ def _expected(hint: Any) -> str:
 
 def decode_output(doc: Mapping[str, Any], stream: str) -> bytes:
     """The exact bytes of ``stdout``/``stderr`` of an exec, sent as UTF-8 text or base64."""
-    text = doc.get(stream) or ""
     if doc.get(f"{stream}_encoding") == "base64":
-        return base64.b64decode(text)
-    return str(text).encode("utf-8")
+        return decode_base64(doc, stream)
+    return str(doc.get(stream) or "").encode("utf-8")
 
 
 @dataclass(frozen=True)
