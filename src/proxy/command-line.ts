@@ -1587,9 +1587,9 @@ export function commandsOf(request: { argv?: string[]; shell?: string; env?: Rec
   const withEnvironment = withExports(top).map((c) => (environment.length ? { ...c, assignments: [...environment, ...(c.assignments ?? [])] } : c));
   const commands = withEnvironment.flatMap((c) => expandCommand(c));
   // What the variables set on the way run (each once, wherever it was set: a shell replaced by its
-  // script's commands keeps none), `export NAME=value` and its kin included: a later command has them.
-  const exported = commands.filter((c) => c.shell && EXPORTING.has(c.argv[0]!)).flatMap((c) => c.argv.slice(1).filter((w) => SETTING.test(w)));
-  const assigned = new Set([...withEnvironment, ...commands].flatMap((c) => c.assignments ?? []).concat(exported));
+  // script's commands keeps none). An `export NAME=value` is among them through withExports, which
+  // gives it to every later command; one with no command after it runs nothing.
+  const assigned = new Set([...withEnvironment, ...commands].flatMap((c) => c.assignments ?? []));
   return [...commands, ...[...assigned].flatMap(environmentRuns)];
 }
 
