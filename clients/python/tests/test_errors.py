@@ -2,12 +2,14 @@ import inspect
 import json
 import pickle
 import re
+import signal
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pytest
 
-from agentvfs import AVFS, AvfsError, BadOutputError, CliUnavailableError, ConflictError, InvalidInputError, NotFoundError, VaultNotFoundError
+from agentvfs import AVFS, AvfsError, AvfsTimeoutError, BadOutputError, CliUnavailableError, ConflictError, InvalidInputError, NotFoundError, VaultNotFoundError
+from agentvfs import cli
 from agentvfs.errors import CLASS_BY_CODE, CLASS_BY_EXIT, error_from_json
 
 from .conftest import REPO
@@ -139,6 +141,42 @@ def test_bad_output_keeps_stderr_and_the_exit_code() -> None:
     with pytest.raises(BadOutputError) as caught:
         AVFS("ws", binary=["sh", "-c", "echo boom >&2; exit 7", "sh"]).ls()
     assert (caught.value.exit_code, caught.value.data["stderr"]) == (7, "boom\n")
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie waiting for its parent does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def test_a_call_past_its_call_timeout_is_stopped_and_raises_timeout(tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    with pytest.raises(AvfsTimeoutError) as caught:
+        AVFS("ws", binary=["sh", "-c", f'echo partial; touch "{started}"; sleep 60', "sh"], call_timeout=3).ls()
+    assert started.exists()
+    assert (caught.value.code, caught.value.exit_code, caught.value.data["seconds"]) == ("TIMEOUT", -signal.SIGTERM, 3.0)
+    assert caught.value.data["stdout"] == "partial\n" and caught.value.data["argv"][:2] == ["sh", "-c"]
+
+
+def test_a_cli_ignoring_sigterm_is_killed_with_what_it_started(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "_STOP_GRACE", 0.3)
+    child = tmp_path / "child"
+    # SIGTERM ignored from the start (a disposition a child inherits), not from a trap the shell
+    # may not have reached yet on a busy machine.
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        with pytest.raises(AvfsTimeoutError) as caught:
+            AVFS("ws", binary=["sh", "-c", f'sleep 60 & echo $! > "{child}"; wait', "sh"], call_timeout=2).ls()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert caught.value.exit_code == -signal.SIGKILL
+    assert not _running(int(child.read_text()))  # the whole process group went, not only the CLI
+
+
+def test_a_call_timeout_of_zero_means_none() -> None:
+    assert AVFS("ws", binary=["sh", "-c", "sleep 0.2; echo '{\"ok\": true, \"entries\": []}'", "sh"], call_timeout=0).ls() == []
 
 
 def test_a_binary_that_cannot_run_raises_cli_unavailable(tmp_path: Path) -> None:

@@ -1,12 +1,19 @@
 """proxy_exec and undo. Commands use paths relative to the vault (the working directory), never
 host paths, so they behave the same whether the run is mounted, copied or sandboxed."""
 
-from typing import Any, Callable, Dict, Optional
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
 
 import pytest
 
+from .conftest import AVFS_JS as REPO_AVFS_JS
+
 from agentvfs import (
     AVFS,
+    AvfsTimeoutError,
     ChangedFile,
     CheckpointNotFoundError,
     ConflictError,
@@ -195,3 +202,47 @@ def test_a_timeout_that_is_not_a_finite_number_raises_invalid_input(ws: AVFS) ->
         with pytest.raises(InvalidInputError) as caught:
             ws.proxy_exec("true", timeout=timeout)
         assert caught.value.code == "INVALID_ARGUMENT"
+
+
+def test_a_proxy_exec_past_the_call_timeout_ends_its_command_too(home: Path) -> None:
+    """The CLI stopped by the client's call timeout gets SIGTERM, as from a Ctrl-C, and ends the
+    command it runs: nothing of the run is left behind."""
+    ws = AVFS("ws", home=home, binary=REPO_AVFS_JS, call_timeout=60)
+    ws.create_vault("ws")
+    marker = "3731.25"  # a sleep nothing else on the machine runs
+    seen = threading.Event()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            if _sleeps(marker):
+                seen.set()
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        with pytest.raises(AvfsTimeoutError) as caught:
+            AVFS("ws", home=home, binary=REPO_AVFS_JS, call_timeout=15).proxy_exec("sh", "-c", f"echo partial > made; sleep {marker}", timeout=600, checkpoint=True)
+    finally:
+        done.set()
+        watcher.join()
+    assert seen.is_set(), "the command never started within the call timeout"
+    assert _sleeps(marker) == []
+    # Stopped by SIGTERM, the CLI still reported the run, so the caller can undo it.
+    run = ExecResult.from_json(caught.value.data["document"])
+    assert [(c.path, c.kind) for c in run.changed_files] == [("/made", "added")] and run.exit_code != 0
+    ws.undo(run.exec_id)
+    assert ws.ls("/") == []
+
+
+def _sleeps(marker: str) -> List[str]:
+    """The processes running ``sleep <marker>``."""
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            if pid.isdigit() and Path(f"/proc/{pid}/cmdline").read_bytes() == f"sleep\0{marker}\0".encode():
+                found.append(pid)
+        except OSError:
+            pass
+    return found

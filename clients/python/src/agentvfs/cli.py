@@ -16,16 +16,22 @@ Otherwise :class:`~agentvfs.errors.CliUnavailableError`.
 import json
 import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
-from .errors import BadOutputError, CliUnavailableError, InvalidInputError, error_from_json
+from .errors import AvfsTimeoutError, BadOutputError, CliUnavailableError, InvalidInputError, error_from_json
 
 Binary = Union[str, "os.PathLike[str]", Sequence[str]]
 
 #: How much of a bad stdout/stderr an error keeps.
 _EXCERPT = 4000
+
+#: Seconds a CLI past its call timeout gets between SIGTERM and SIGKILL: long enough for
+#: ``proxy exec`` to end its command's processes (SIGTERM, then SIGKILL after the policy's
+#: kill_after_ms, 2 s by default) and unmount what it mounted.
+_STOP_GRACE = 10.0
 
 
 def _unavailable(message: str) -> CliUnavailableError:
@@ -72,27 +78,28 @@ def _excerpt(text: str) -> str:
     return text if len(text) <= _EXCERPT else text[:_EXCERPT] + "…"
 
 
-def run_json(argv: Sequence[str], stdin: Optional[bytes] = None) -> Dict[str, Any]:
+def run_json(argv: Sequence[str], stdin: Optional[bytes] = None, timeout: Optional[float] = None) -> Dict[str, Any]:
     """Runs the CLI (``argv`` includes ``--json``) and returns its one JSON document when it says
     ``ok``; raises the mapped :class:`~agentvfs.errors.AvfsError` when it reports a failure, and
     :class:`~agentvfs.errors.BadOutputError` when stdout is not exactly one avfs JSON document.
-    The exit code alone decides nothing: ``proxy exec`` exits with its command's exit code."""
+    The exit code alone decides nothing: ``proxy exec`` exits with its command's exit code.
+
+    ``timeout`` (seconds; None or 0 for none) bounds the whole call: past it the CLI gets SIGTERM,
+    then SIGKILL after a grace, and :class:`~agentvfs.errors.AvfsTimeoutError` is raised. Each
+    change the CLI makes is one transaction, so a stopped call leaves it made whole or not at all."""
     try:
-        proc = subprocess.run(
-            list(argv),
-            input=stdin if stdin is not None else b"",
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            check=False,
-        )
+        # Its own process group, so that stopping it reaches what it started, and a Ctrl-C reaches
+        # it once, through _stop, rather than twice.
+        proc = subprocess.Popen(list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     except OSError as err:
         raise _unavailable(f"cannot run {argv[0]}: {err.strerror or err}") from None
     except UnicodeEncodeError as err:  # a lone surrogate: the argument has no bytes to pass
         raise InvalidInputError("INVALID_ARGUMENT", f"an argument is not valid Unicode (it holds a lone surrogate: {err})", {"reason": "not_unicode"}) from None
     except ValueError as err:  # an argument with a NUL byte: no process can receive it
         raise InvalidInputError("INVALID_ARGUMENT", f"an argument cannot contain a NUL byte ({err})") from None
-    stdout = proc.stdout.decode("utf-8", "replace")
-    stderr = proc.stderr.decode("utf-8", "replace")
+    raw_out, raw_err = _communicate(proc, stdin if stdin is not None else b"", timeout or None, argv)
+    stdout = raw_out.decode("utf-8", "replace")
+    stderr = raw_err.decode("utf-8", "replace")
     doc, problem = _parse(stdout)
     if doc is None:
         raise BadOutputError(
@@ -104,6 +111,58 @@ def run_json(argv: Sequence[str], stdin: Optional[bytes] = None) -> Dict[str, An
     if doc["ok"] is False:
         raise error_from_json(doc["error"], proc.returncode)
     return doc
+
+
+def _communicate(proc: "subprocess.Popen[bytes]", stdin: bytes, timeout: Optional[float], argv: Sequence[str]) -> Tuple[bytes, bytes]:
+    """The CLI's stdout and stderr once it exits; past ``timeout``, stops it and raises."""
+    try:
+        return proc.communicate(stdin, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        out, err, how = _stop(proc)
+        assert timeout is not None
+        data: Dict[str, Any] = {"argv": list(argv), "seconds": timeout, "stdout": _excerpt(out.decode("utf-8", "replace")), "stderr": _excerpt(err.decode("utf-8", "replace"))}
+        # A CLI that ends on SIGTERM still reports: `proxy exec` prints its run (exec_id, the
+        # files changed so far), which the caller needs to undo it.
+        doc, _ = _parse(out.decode("utf-8", "replace"))
+        if doc is not None:
+            data["document"] = doc
+        raise AvfsTimeoutError(
+            "TIMEOUT",
+            f"avfs did not finish within the call timeout of {timeout:g} s and was stopped ({how}); what it changed is whole or absent",
+            data,
+            proc.returncode,
+        ) from None
+    except BaseException:  # KeyboardInterrupt in the caller: no CLI is left running behind it
+        _stop(proc)
+        raise
+
+
+def _stop(proc: "subprocess.Popen[bytes]") -> Tuple[bytes, bytes, str]:
+    """Stops the CLI's process group as a terminal's Ctrl-C would (SIGTERM, so that ``proxy exec``
+    ends its command and unmounts), then SIGKILL after a grace; returns what it printed."""
+    _signal_group(proc, signal.SIGTERM)
+    try:
+        out, err = proc.communicate(timeout=_STOP_GRACE)
+        return out, err, "SIGTERM"
+    except subprocess.TimeoutExpired:
+        pass
+    _signal_group(proc, signal.SIGKILL)
+    try:
+        out, err = proc.communicate(timeout=_STOP_GRACE)
+    except subprocess.TimeoutExpired:  # a process that left the group still holds the output open
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+        proc.wait()
+        out, err = b"", b""
+    return out, err, f"SIGTERM, then SIGKILL after {_STOP_GRACE:g} s"
+
+
+def _signal_group(proc: "subprocess.Popen[bytes]", sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)  # its own group (start_new_session): the CLI and what it started
+    except ProcessLookupError:
+        pass
 
 
 class _Document(Dict[str, Any]):

@@ -157,6 +157,7 @@ _RULES: Dict[str, Callable[[str, Any], Any]] = {
     "data": _content,
     "mode": _mode,
     "timeout": _seconds,
+    "call_timeout": _seconds,
     "env": _env,
     "argv": _argv,
     "home": _home,
@@ -194,19 +195,23 @@ class AVFS:
             (``$AVFS_VAULT``, else the vault chosen with ``use``).
         home: the avfs home (``--home``); None means ``$AVFS_HOME``, else ``~/.avfs``.
         binary: how to run the CLI; None finds it (see :mod:`agentvfs.cli`).
+        call_timeout: seconds any one call may take (None or 0: no bound); past it the CLI is
+            stopped and :class:`~agentvfs.errors.AvfsTimeoutError` raised. It bounds
+            :meth:`proxy_exec` as a whole too, so give it more than the command's ``timeout``.
 
     Every method runs the CLI once and raises an :class:`~agentvfs.errors.AvfsError` subclass
     carrying the CLI's error ``code`` when it fails. Vault paths are absolute (``/src/app.py``).
     """
 
     @_checked
-    def __init__(self, vault: Optional[str] = None, home: Optional[PathLike] = None, binary: Optional[Binary] = None) -> None:
+    def __init__(self, vault: Optional[str] = None, home: Optional[PathLike] = None, binary: Optional[Binary] = None, call_timeout: Optional[float] = None) -> None:
         self.vault = vault
         self.home = home  # a str by now: _checked expanded it
         self.argv0 = resolve_binary(binary)
+        self.call_timeout = call_timeout
 
     def __repr__(self) -> str:
-        return f"AVFS(vault={self.vault!r}, home={self.home!r}, binary={self.argv0!r})"
+        return f"AVFS(vault={self.vault!r}, home={self.home!r}, binary={self.argv0!r}, call_timeout={self.call_timeout!r})"
 
     def _run(self, *args: str, stdin: Optional[bytes] = None, with_vault: bool = True) -> Dict[str, Any]:
         argv = [*self.argv0, "--json"]
@@ -214,7 +219,7 @@ class AVFS:
             argv.append(f"--home={self.home}")
         if with_vault and self.vault is not None:
             argv.append(f"--vault={self.vault}")
-        return run_json([*argv, *args], stdin=stdin)
+        return run_json([*argv, *args], stdin=stdin, timeout=self.call_timeout)
 
     # Every public method below is @_checked: its arguments are what their annotations say (and
     # ``data`` is bytes, ``timeout`` a float, ``env`` a dict) by the time its body runs.
