@@ -1121,6 +1121,9 @@ const COMMAND_OPTIONS: Record<string, [string[], string[]]> = {
   make: [['eval'], ['E']],
 };
 
+/** Programs with an option that runs a program: COMMAND_OPTIONS's, and those expandCommand reads itself. */
+const OPTIONS_RUN_PROGRAMS = new Set([...Object.keys(COMMAND_OPTIONS), 'find', 'sort', 'rg', 'git', 'watch', 'gdb', 'cgdb', 'parallel', 'sem', 'flock', 'start-stop-daemon', 'hash', 'script']);
+
 /** The command lines `name`'s options make it run (COMMAND_OPTIONS). */
 function optionCommands(name: string, args: string[]): Array<{ script: string; via: string }> {
   const table = COMMAND_OPTIONS[name];
@@ -1350,6 +1353,10 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
     return out;
   }
   for (const run of optionCommands(name, args)) shellInner(run.script, run.via);
+  // A word computed where an option may stand may be the option that runs a program
+  // (`rg ${X:---pre=./x.sh}`, `find . $(echo -exec) rm {} +`): judged as that program, computed.
+  const optionWord = cmd.shell && OPTIONS_RUN_PROGRAMS.has(name) ? computedOptionWord(name, args) : undefined;
+  if (optionWord !== undefined) inner([optionWord], `${name}, ${optionWord} may be an option that runs a program`, false);
   switch (name) {
     // setarch <arch> [options] <cmd…>, perf <stat|record|trace…> [options] <cmd…>, runcon [<context>|options] <cmd…>:
     // options after an operand, or a subcommand's own: each later word that may start the command is judged as its start.
@@ -1576,6 +1583,49 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
     }
   }
   return out;
+}
+
+/** The expansions the shell computes as it runs: a command substitution (`$(…)`, backticks) or a parameter (`$F`, `${F}`, `$1`, `$@`). */
+const EXPANSION = /\$\(|`|\$\{|\$[A-Za-z_0-9@*#?!$-]/;
+
+/**
+ * Whether the shell computes `word` as it runs (EXPANSION; `$HOME` is the host's home, judged as
+ * such before this). A `$` that is not an expansion (`a$`, `$'…'` quoting already resolved) is not one.
+ */
+export function computedAtRunTime(word: string): boolean {
+  return EXPANSION.test(word);
+}
+
+/**
+ * Whether `word` is a pattern the shell matches against file names (`r[m]`, `-*`, `./r?`); `[`
+ * alone is the test program. The words here have lost their quotes, so a quoted one counts too.
+ */
+export function globbed(word: string): boolean {
+  // A bracket expression holds no other `[` here, so each `[` is scanned past once (linear time).
+  return /[*?]|\[[^[\]]+\]/.test(word);
+}
+
+/**
+ * Whether `word` may be any option once the shell has computed it: it starts with an expansion
+ * (`${R:--rf}`, `"$@"`, `$(echo -delete)`), or it is an option whose name is computed or matched
+ * against file names (`-${R}f`, `-[r]` with a file `-r` in the directory). A computed value of a
+ * named option (`--output=$F`) leaves it that option. A word that starts with a pattern (`rm *`
+ * where a file is named `-rf`) is not counted: quoted patterns (`find -name '*.js'`) look the same here.
+ */
+export function mayBeAnyOption(word: string): boolean {
+  const name = word.split('=')[0]!;
+  const expansion = name.search(EXPANSION);
+  return expansion === 0 || (name.startsWith('-') && (expansion > 0 || globbed(name)));
+}
+
+/** find's primaries that take the next word as their value (a name, a type, a time): that word is never a primary. */
+const FIND_VALUED = new Set(['-name', '-iname', '-path', '-ipath', '-wholename', '-iwholename', '-regex', '-iregex', '-lname', '-ilname', '-type', '-xtype',
+  '-newer', '-anewer', '-cnewer', '-mtime', '-mmin', '-atime', '-amin', '-ctime', '-cmin', '-size', '-perm', '-user', '-group', '-uid', '-gid',
+  '-links', '-inum', '-samefile', '-maxdepth', '-mindepth', '-fstype', '-used', '-context', '-regextype', '-printf', '-fprint', '-fprintf', '-fls']);
+
+/** The first word of `args` that may be any option once the shell computes it (mayBeAnyOption), leaving out what find takes as a primary's value (`-name "$P"`). */
+export function computedOptionWord(program: string, args: string[]): string | undefined {
+  return args.find((w, i) => mayBeAnyOption(w) && !(program === 'find' && i > 0 && FIND_VALUED.has(args[i - 1]!)));
 }
 
 /** Every simple command a request runs: from an argv, or from a shell string. */

@@ -224,6 +224,26 @@ export const DEFAULT_RULES: PolicyRule[] = [
     reason: 'deletes every match: a checkpoint is taken first',
   },
   {
+    name: 'git-remove-tree',
+    program: 'git',
+    // `git rm -r` removes a tree, `git worktree remove|prune` a worktree's directory, `git stash` (-u, --all) takes uncommitted and untracked work out of the tree.
+    subcommand: ['rm', 'worktree', 'stash'],
+    // As in rm-recursive, the letters before the first r (or u, a) exclude it, so a cluster is read one way only (linear time).
+    args_any: ['/^-[A-Za-qs-z]*r[A-Za-z]*$/', 'remove', 'prune', '/^-[A-Zb-tv-z]*[ua][A-Za-z]*$/', '--include-untracked', '--all', 'push', 'save'],
+    action: 'allow_with_checkpoint',
+    categories: ['destructive'],
+    reason: 'removes a tree or takes uncommitted work out of it: a checkpoint is taken first',
+  },
+  {
+    name: 'rsync-delete',
+    program: 'rsync',
+    // --delete and its kin (--delete-before, --delete-excluded, --del …), with getopt's abbreviations.
+    args_any: ['/^--del(e(t(e(-[a-z-]*)?)?)?)?$/'],
+    action: 'allow_with_checkpoint',
+    categories: ['destructive'],
+    reason: 'deletes what the source does not have: a checkpoint is taken first',
+  },
+  {
     name: 'remove-sources',
     program: ['tar', 'rsync'],
     // With getopt's abbreviations (`--remove-f`), and rsync's older name, --remove-sent-files.

@@ -2,7 +2,7 @@ import { totalmem } from 'node:os';
 import { z } from 'zod/v3';
 import { AvfsError } from '../errors.js';
 import { compileGlob, compileRegExp, invalidPattern, type Matcher } from '../core/glob.js';
-import { commandsOf, programName, quoteArgv, subcommandOf, UNLISTED_EXPANSION, type SimpleCommand } from './command-line.js';
+import { commandsOf, computedAtRunTime, computedOptionWord, globbed, mayBeAnyOption, programName, quoteArgv, subcommandOf, UNLISTED_EXPANSION, type SimpleCommand } from './command-line.js';
 import { DEFAULT_RULES } from './default-policy.js';
 import { avfsArgv, avfsBeyondContent, avfsWords, changesAvfsEnvironment } from './avfs-inside.js';
 import { bindDestinationProblem, type NetworkMode } from './sandbox.js';
@@ -307,19 +307,47 @@ export function compilePattern(pattern: string, pathMode: boolean): Matcher {
 const matchesAny = (word: string, patterns: string[]) => patterns.some((p) => compilePattern(p, false).test(word));
 const asList = (p: string | string[]) => (Array.isArray(p) ? p : [p]);
 
-function ruleMatches(rule: Rule, cmd: SimpleCommand): boolean {
+/**
+ * Whether `rule` matches `cmd`. A word that may be any option once the shell computes it
+ * (mayBeAnyOption) is read as written, or, for `reading`, as matching every pattern of the rule
+ * or none of them: the two ends of what it may turn out to be.
+ */
+function ruleMatches(rule: Rule, cmd: SimpleCommand, reading?: 'every' | 'none'): boolean {
   const argv0 = cmd.argv[0]!;
   const name = programName(argv0);
   if (!asList(rule.program).some((p) => compilePattern(p, false).test(name) || (p.includes('/') && compilePattern(p, false).test(argv0)))) return false;
   const args = cmd.argv.slice(1);
+  const matches = (word: string, patterns: string[]) => (reading !== undefined && mayBeAnyOption(word) ? reading === 'every' : matchesAny(word, patterns));
   if (rule.subcommand !== undefined) {
     const sub = subcommandOf(args, name);
-    if (sub === undefined || !matchesAny(sub, asList(rule.subcommand))) return false;
+    if (sub === undefined || !matches(sub, asList(rule.subcommand))) return false;
   }
-  if (rule.args_any && !args.some((a) => matchesAny(a, rule.args_any!))) return false;
-  if (rule.args_all && !rule.args_all.every((p) => args.some((a) => compilePattern(p, false).test(a)))) return false;
-  if (rule.args_none && args.some((a) => matchesAny(a, rule.args_none!))) return false;
+  if (rule.args_any && !args.some((a) => matches(a, rule.args_any!))) return false;
+  if (rule.args_all && !rule.args_all.every((p) => args.some((a) => matches(a, [p])))) return false;
+  if (rule.args_none && args.some((a) => matches(a, rule.args_none!))) return false;
   return true;
+}
+
+/**
+ * The rule that decides for `cmd`, and the word that made it another than the one its words as
+ * written match. A word the shell computes where an option may stand (`rm ${R:--rf} d`,
+ * `find d $(echo -delete)`, `sort "$@"`) may be any option, so the command is judged by the most
+ * severe of three readings: as written, with that word matching every pattern, and matching none
+ * (so a read-only rule that needs an option absent does not vouch for it). An interactive rule is
+ * not assumed that way: what it guards against is a wait for a terminal, which the timeout ends.
+ * `undefined` for the rule is the default action.
+ */
+function decidingRule(rules: Rule[], cmd: SimpleCommand, defaultAction: PolicyAction): { rule: Rule | undefined; computed?: string } {
+  const written = rules.find((r) => ruleMatches(r, cmd));
+  const computed = cmd.shell ? computedOptionWord(programName(cmd.argv[0]!), cmd.argv.slice(1)) : undefined;
+  if (computed === undefined) return { rule: written };
+  const severity = (r: Rule | undefined) => SEVERITY[r ? r.action : defaultAction];
+  let decided: { rule: Rule | undefined; computed?: string } = { rule: written };
+  for (const reading of ['every', 'none'] as const) {
+    const rule = rules.find((r) => !r.categories.includes('interactive') && ruleMatches(r, cmd, reading));
+    if (severity(rule) > severity(decided.rule)) decided = { rule, computed };
+  }
+  return decided;
 }
 
 // ---- host paths -------------------------------------------------------------------------------
@@ -377,15 +405,6 @@ export function hostReference(word: string, ctx: PathContext, allow: string[], s
     }
   }
   return undefined;
-}
-
-/**
- * Whether the shell computes `word` as it runs: a command substitution (`$(…)`, backticks) or a
- * parameter (`$F`, `${F}`, `$1`, `$@`; `$HOME` is the host's home, judged as such before this).
- * A `$` that is not an expansion (`a$`, `$'…'` quoting already resolved) is not one.
- */
-export function computedAtRunTime(word: string): boolean {
-  return /\$\(|`|\$\{|\$[A-Za-z_0-9@*#?!$-]/.test(word);
 }
 
 /** An absolute path with `.` and `..` resolved lexically and slashes collapsed (no trailing slash). */
@@ -548,7 +567,7 @@ export function evaluatePolicy(policy: Policy, request: { argv?: string[]; shell
     if (unlisted) {
       verdicts.push({ ...base, rule: 'unlisted-expansion', action: 'require_approval', categories: ['mutating'], reason: 'a brace expansion of more words than can be judged one by one: approve it, or write the words out' });
     }
-    const rule = rules.find((r) => ruleMatches(r, cmd));
+    const { rule, computed: optionWord } = decidingRule(rules, cmd, policy.default_action);
     const categories = new Set<Category>(rule ? rule.categories : ['mutating']);
     // A read-only program whose output a redirection writes to a file does write: say so rather
     // than repeat the rule's "writes nothing".
@@ -558,11 +577,10 @@ export function evaluatePolicy(policy: Policy, request: { argv?: string[]; shell
       categories.delete('read_only');
     }
     const reason = rule ? (rule.reason ?? `matched rule ${rule.name}`) : '';
-    verdicts.push(
-      rule
-        ? { ...base, rule: rule.name, action: rule.action, categories: [...categories], reason: redirected ? `${reason}, but a redirection writes its output to a file` : reason }
-        : defaultVerdict(cmd, policy, base, [...categories]),
-    );
+    const verdict = rule
+      ? { ...base, rule: rule.name, action: rule.action, categories: [...categories], reason: redirected ? `${reason}, but a redirection writes its output to a file` : reason }
+      : defaultVerdict(cmd, policy, base, [...categories]);
+    verdicts.push(optionWord === undefined ? verdict : { ...verdict, reason: `${optionWord} is computed when the command runs and may be any option, so the most careful reading decides: ${verdict.reason}` });
     if (ctx.sandboxed) continue;
     // avfs inside the boundary: its own vault's content only, never the boundary's controls. Judged
     // before host paths, so `avfs --home /x …` is explained as naming another home.
@@ -621,7 +639,8 @@ function defaultVerdict(cmd: SimpleCommand, policy: Policy, base: Pick<CommandVe
 function computedProgram(cmd: SimpleCommand): string | undefined {
   if (!cmd.shell) return undefined;
   const [program, ...args] = cmd.argv;
-  if (computedAtRunTime(program!)) return program;
+  // A program the shell picks by a pattern (`/usr/bin/r[m]`, `./r?`) is whatever file matches.
+  if (computedAtRunTime(program!) || globbed(program!)) return program;
   // What eval runs is its words joined: computed when one of them is (an arithmetic `$((…))` only makes a number).
   if (programName(program!) === 'eval') return args.find((w) => computedAtRunTime(w.replace(ARITHMETIC, '0')));
   return undefined;

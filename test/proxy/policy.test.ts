@@ -309,10 +309,54 @@ describe('command lines read with certainty, or every way they could run', () =>
     const strict = parsePolicy({ default_action: 'require_approval' });
     const computed = evaluatePolicy(strict, { shell: 'eval "$X"' }, { ...ctx, sandboxed: true }).decision;
     expect(computed).toMatchObject({ action: 'require_approval', rule: 'default' });
-    for (const shell of ['echo push | xargs git', 'echo push | parallel git', 'parallel git :::: args.txt', 'git "$(echo push)"']) {
+    for (const shell of ['echo push | xargs git', 'echo push | parallel git', 'parallel git :::: args.txt']) {
       expect(evaluatePolicy(strict, { shell }, { ...ctx, sandboxed: true }).decision, shell).toMatchObject({ action: computed.action, rule: computed.rule });
       expect(judged({ shell }), shell).toMatchObject({ action: 'allow', rule: 'default' });
     }
+    // A word of the line itself computed where the subcommand stands may be any, push too.
+    expect(judged({ shell: 'git "$(echo push)"' })).toMatchObject({ action: 'require_approval', rule: 'git-push' });
+  });
+
+  it('removals of a tree by git and rsync take a checkpoint; their reading and listing forms do not', () => {
+    for (const shell of ['git rm -r src', 'git rm -rf src', 'git worktree remove --force w', 'git worktree prune', 'git stash -u', 'git stash --include-untracked', 'git stash push -m x', 'rsync -a --delete e/ src/', 'rsync -a --del e/ src/', 'rsync -a --delete-excluded e/ src/']) {
+      expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', categories: ['destructive'] });
+    }
+    for (const shell of ['git rm f', 'git worktree list', 'git stash list', 'git stash show', 'rsync -a e/ src/']) {
+      expect(judged({ shell }).action, shell).toBe('allow');
+    }
+  });
+
+  it('a word computed where an option may stand may be any option, a glob in a program or an option name too: the most careful reading decides', () => {
+    const strict = parsePolicy({ default_action: 'require_approval' });
+    const decide = (shell: string) => evaluatePolicy(strict, { shell }, { ...ctx, sandboxed: true }).decision;
+    // The option a rule looks for may be what the word turns out to be (found by an adversarial run: each deleted /src unjudged).
+    for (const shell of ['rm ${R:--rf} /src', 'rm $(echo -rf) /src', 'rm -${R:-r}f /src', 'rm "$@"', 'rm -[r] /src']) {
+      expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'rm-recursive' });
+    }
+    for (const shell of ['find /src ${X:--exec} rm -rf {} +', 'find /src -name b.txt $(printf %s -delete)', 'find /src "$A"']) {
+      expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'find-delete' });
+    }
+    // An option that runs a program may be what it turns out to be: judged as a computed program.
+    for (const shell of ['rg ${X:---pre=/x.sh} foo', 'sort $(echo -o) OUT IN', 'git log "$REV"']) {
+      expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'computed-program' });
+    }
+    expect(judged({ shell: 'tar ${X:---to-command=rm} -xf a.tar' }).action).toBe('allow_with_checkpoint');
+    // A read-only rule vouches only for a command without the options that write: under a strict default, that default.
+    for (const shell of ['sort $(echo -o) OUT IN', 'xxd ${X:--r} f', 'tree ${X:--o} d', 'date ${X:--s}', 'file ${X:--C}', 'uniq -c "$F"', 'git diff ${X:---output=f}']) {
+      expect(decide(shell).action, shell).toBe('require_approval');
+    }
+    // A program picked by a pattern is whatever file matches it.
+    for (const shell of ['/usr/bin/r[m] -rf /src', '/*/*/r[m] -rf /src', 'cd /bin && [r]m -rf /src', './r? -rf /src', '/bin/r* -rf /src']) {
+      expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'computed-program' });
+    }
+    // Words that cannot become another option keep their reading: a value, a path, a find primary's value, the test program.
+    for (const shell of ['cat "$F"', 'ls -la $D', 'grep -r "$P" .', 'find /src -name "$P" -type f', '[ -f x ]', 'rm /src/$F', 'echo "$X"']) {
+      expect(judged({ shell }).action, shell).toBe('allow');
+    }
+    expect(judged({ shell: 'git diff --output=$F' })).toMatchObject({ action: 'allow', rule: 'default' });
+    // An interactive form is not assumed: it only waits for the timeout.
+    expect(judged({ shell: 'git checkout "$B"' })).toMatchObject({ action: 'allow_with_checkpoint', rule: 'git-checkout-force' });
+    expect(judged({ shell: 'vim "$F"' })).toMatchObject({ action: 'deny', rule: 'interactive-editor' });
   });
 
   it('a git alias defined from the environment (--config-env) is judged as -c alias.… is: by its value when the line assigns it, else as a computed target', () => {
