@@ -18,6 +18,18 @@ export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'fg
   // fchmod, fchown and futimens of a hard link unlinked while open change the inode under a name it still has.
   const storedName = (f: OpenFile | undefined, path: string) => (f?.hiddenLink ? (files.storedNameOf(f) ?? path) : path);
   /**
+   * Before a directory's mode, owner or times change here: files created in it and not stored yet
+   * changed its times when they were created, so it takes those times now, and their later store
+   * leaves it alone (createdAt 0, entries.ts touchDir). The order of the two decides, not a
+   * comparison of their times, which tie within a millisecond (`utime(d); create d/f` kept d's old mtime).
+   */
+  const settleCreatesIn = (dir: Entry) => {
+    const created = files.lastCreatedIn(dir.path);
+    if (created === 0) return;
+    if (created >= dir.ctime) fs.touchExact([dir.path], null, created, created);
+    for (const f of files.pendingIn(dir.path)) f.createdAt = 0;
+  };
+  /**
    * What an open file shows; `stored` is what its path stores (its own entry, or another file's
    * when it lost the name). One unlinked while open has no link left (the kernel's count after
    * the unlink, which an fchmod or ftruncate answered with 1 moved back up).
@@ -37,7 +49,11 @@ export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'fg
         // A file open here that lost its name (OpenFiles.lostName) shows there only while nothing
         // else is stored there: libfuse asks this for a lookup of the name and for an fstat of
         // its descriptors alike (an open of the name makes it yield the name: file-ops open).
-        if (!files.lostName(f, e) || !e) return cb(0, openStat(f, e));
+        // Nor while what is stored there is of another type (a directory made elsewhere): libfuse
+        // gives the name the same node id whatever it holds, and the kernel fails every call on
+        // the open descriptors (EIO) once that node changes type. Until their last close, the
+        // name shows the open file (ARCHITECTURE.md, "Changes made outside the mount").
+        if (!files.lostName(f, e) || !e || e.type !== 'f') return cb(0, openStat(f, e));
       }
       files.lookedUp(path);
       const e = entry(path);
@@ -91,6 +107,7 @@ export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'fg
           return cb(0);
         }
         if (!e) return cb(ENOENT);
+        if (e.type === 'd') settleCreatesIn(e);
         // A stored file's mode lives in its entry, open or not (OpenFiles.shown).
         fs.chmod(at, mode & 0o7777);
         cb(0);
@@ -117,6 +134,7 @@ export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'fg
           return cb(0);
         }
         if (!e) return cb(ENOENT);
+        if (e.type === 'd') settleCreatesIn(e);
         fs.chown(at, uid, gid);
         cb(0);
       } catch (err) {
@@ -142,6 +160,7 @@ export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'fg
           if (f.orphan || files.attributesWait(f, e)) return cb(0);
         }
         if (!e) return cb(ENOENT);
+        if (e.type === 'd') settleCreatesIn(e);
         if (e.type === 'f' && e.nlink > 1) files.setTimes(e.ino, a, m, t, f);
         // touchExact, not VaultFs.utimes: the path may be a symlink itself (touch -h), never followed here.
         fs.touchExact([at], a, m, t);

@@ -197,7 +197,8 @@ export function opContext(ctx: MountContext): OpContext {
     // reading it). A file created in one but not stored yet changed it when it was created: show
     // the time persisting it will give the directory (putEntry's createdAt), unless it changed since.
     const created = files.lastCreatedIn(e.path);
-    const changed = created > e.ctime ? { mtime: created, ctime: created } : undefined;
+    // A tie in the millisecond goes to the create: a change of the directory here after it settles it first (attribute-ops).
+    const changed = created > 0 && created >= e.ctime ? { mtime: created, ctime: created } : undefined;
     // Link count 2 + subdirectories, as POSIX file systems keep it (find's leaf optimisation relies on it).
     return toStat('d', e.ino, { ...e, size: DIR_SIZE, ...changed }, linkCount(store, vault(), e), e);
   }

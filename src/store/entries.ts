@@ -452,8 +452,9 @@ function touchDir(store: Store, vault: VaultRow, dir: string, at: number, change
   if (!d || d.type !== 'd') return;
   const nlink = subdirs === 0 ? d.nlink : d.nlink >= DIR_LINKS ? d.nlink + subdirs : DIR_LINKS + subdirCount(store, vault, dir);
   const touch = { ...change, op: 'touch', detail: undefined };
-  // A name that appeared earlier and is stored only now: the directory keeps times set after that.
-  if (unlessChangedSince && d.ctime >= at) {
+  // A name that appeared earlier and is stored only now: the directory keeps times set after that
+  // (a tie in the millisecond goes to the create; the mount settles a directory changed after a create, attribute-ops).
+  if (unlessChangedSince && d.ctime > at) {
     if (nlink !== d.nlink) changeMetadata(store, vault, d, { ...d, nlink }, touch);
     return;
   }

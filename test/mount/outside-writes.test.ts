@@ -588,6 +588,36 @@ os.close(fd1)
     expect(await shOk(`cat ${fx.dir}/swapped`)).toBe('target');
   });
 
+  it('a file open through the mount that the CLI replaced by a directory: its descriptors keep reading and writing it (never EIO); the name shows the directory after the last close', async () => {
+    // Found by an adversarial run: once the name was looked up, read, fstat and close of the descriptor failed EIO.
+    await shOk(`mkdir ${fx.dir}/typed && printf 'old content' > ${fx.dir}/typed/x`);
+    const script = stepScript(
+      `
+import stat
+fd = os.open(sys.argv[1], os.O_RDWR)
+step('open')
+looked = stat.S_ISREG(os.stat(sys.argv[1]).st_mode)
+os.pwrite(fd, b'OLD', 0)
+print(json.dumps([looked, os.pread(fd, 100, 0).decode(), os.fstat(fd).st_size]), flush=True)
+os.close(fd)
+print('closed', flush=True)
+`,
+      [join(fx.dir, 'typed/x')],
+    );
+    expect(await script.next()).toBe('open');
+    expect((await fx.run(['rm', '/typed/x'])).json.ok).toBe(true);
+    expect((await fx.run(['mkdir', '/typed/x'])).json.ok).toBe(true);
+    await sleep(PAST_ATTR_CACHE_MS); // the kernel asks for the name again
+    script.go();
+    expect(JSON.parse(await script.next())).toEqual([true, 'OLD content', 11]);
+    expect(await script.next()).toBe('closed');
+    await script.done();
+    await sleep(PAST_ATTR_CACHE_MS);
+    expect(await shOk(`stat -c %F ${fx.dir}/typed/x`)).toBe('directory');
+    // The removed file's bytes went with it (README: a close of a file removed elsewhere stores nothing).
+    expect((await fx.run(['ls', '/typed/x'])).json.entries).toEqual([]);
+  });
+
   it('a file the CLI renamed while open through the mount, appended to through its old descriptor and by its new name: one file, every line kept', async () => {
     await shOk(`mkdir ${fx.dir}/two && printf 'old\\n' > ${fx.dir}/two/log`);
     const first = stepScript(
