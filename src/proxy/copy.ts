@@ -10,6 +10,7 @@ import {
   symlinkSync,
   writeFileSync,
   type BigIntStats,
+  type Stats,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +22,7 @@ import { abandonContent, contentStartsWith, isStored, putAppendedContent, putCon
 import type { Entry } from '../store/entries.js';
 import { exportTree } from '../store/transfer.js';
 import { atHostPath } from '../store/deep-host-paths.js';
-import { hashHostFile, readHostLink, walkHostTree } from '../store/host-tree.js';
+import { hashHostFile, readHostLink, walkHostTree, type HostWalk } from '../store/host-tree.js';
 import { removeHostTree, runtimeDir, runtimeDirIn, runtimeParents } from '../store/host-dirs.js';
 import { escapeBytes } from '../core/utf8.js';
 import { currentSeq } from '../store/vaults.js';
@@ -532,12 +533,31 @@ export function syncBack(fs: VaultFs, session: CopySession, options: SyncOptions
     // read-only mountpoints (createLayout), which are none of it and would stop a plain `rm -r`.
     try {
       for (const name of session.layout?.topNames ?? []) removeHostTree(join(session.root, name));
+      clearSetIdBits(session.root);
     } catch {
       // kept as it is: the import's error is the one to report
     }
     throw AvfsError.fromJSON({ ...error.toJSON(), message: `the command's changes could not be imported into the vault: ${error.message}`, kept_dir: session.root });
   }
   return summary;
+}
+
+/**
+ * Clears the set-user-ID and set-group-ID bits of the files under `root`, as export does
+ * (store/transfer.ts hostMode): a kept copy is for its owner to take the command's work from
+ * (`cp -a` carries the bits along), and no program a command made becomes privileged on the host.
+ * Names that are not UTF-8 too: they are walked by bytes.
+ */
+function clearSetIdBits(root: string): void {
+  const host = Buffer.from(root);
+  const walk: HostWalk<Stats> = {
+    lstat: (at) => atHostPath(at, (p) => lstatSync(p)),
+    visit: ({ host: at, st }) => {
+      if (st.isFile() && st.mode & 0o6000) atHostPath(at, (p) => chmodSync(p, st.mode & 0o1777));
+    },
+    invalidName: (at, parent) => walkHostTree(at, parent, walk.lstat(at), walk),
+  };
+  walkHostTree(host, '/', walk.lstat(host), walk);
 }
 
 /** The most a command's appends to a file others appended to meanwhile may be for them to go after theirs (read into memory). */

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
@@ -236,10 +236,12 @@ describe('copy mode specifics', () => {
     const home = newHome({ '/a.txt': 'a\n' });
     expect((await avfs(home, ['quota', 'set', '--max-bytes', '1000'])).code).toBe(0);
     const before = vaultTree(home);
-    const r = await avfs(home, ['proxy', 'exec', '--mode', 'copy', '--shell', 'head -c 5000 /dev/zero > big.bin; echo done']);
+    // A program the command made set-user-ID (found by an adversarial run) keeps its bits nowhere on the host, as with export.
+    const r = await avfs(home, ['proxy', 'exec', '--mode', 'copy', '--shell', 'head -c 5000 /dev/zero > big.bin; echo x > suid; chmod 6755 suid; mkdir -p d; echo y > d/sgid; chmod 2711 d/sgid; echo done']);
     expect(r.code).toBe(6);
     expect(r.json.error).toMatchObject({ code: 'QUOTA_EXCEEDED', exit_code: 0, timed_out: false });
     expect(existsSync(join(r.json.error.kept_dir, 'big.bin'))).toBe(true);
+    expect([lstatSync(join(r.json.error.kept_dir, 'suid')).mode & 0o7777, lstatSync(join(r.json.error.kept_dir, 'd/sgid')).mode & 0o7777]).toEqual([0o755, 0o711]);
     rmSync(dirname(r.json.error.kept_dir), { recursive: true, force: true });
     expect(vaultTree(home)).toEqual(before);
   });
