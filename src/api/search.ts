@@ -49,7 +49,8 @@ export function compilePattern(pattern: string | RegExp, options: PatternOptions
     }
   }
   const extra = (options.ignoreCase ? 'i' : '') + global;
-  if (typeof pattern !== 'string' || pattern.length === 0) throw new AvfsError('INVALID_PATTERN', 'empty pattern', { pattern });
+  if (typeof pattern !== 'string') throw new AvfsError('INVALID_ARGUMENT', `a pattern must be a string or a RegExp, not ${pattern === null ? 'null' : typeof pattern}`, { option: 'pattern' });
+  if (pattern.length === 0) throw new AvfsError('INVALID_PATTERN', 'empty pattern', { pattern });
   const source = options.fixed ? pattern.replace(/[\\^$.*+?()[\]{}|/]/g, '\\$&') : pattern;
   let unicode: RegExp | undefined;
   try {

@@ -85,7 +85,7 @@ function decodeContent(content: string, encoding: 'utf8' | 'base64'): Buffer | s
   if (encoding === 'utf8') return content;
   const compact = content.replace(/\s+/g, '');
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact) || compact.replace(/=+$/, '').length % 4 === 1 || (compact.includes('=') && compact.length % 4 !== 0)) {
-    throw new AvfsError('INVALID_ARGUMENT', 'content is not base64 (encoding base64): use A-Z a-z 0-9 + / with = padding, or encoding utf8 for text', { reason: 'invalid_base64' });
+    throw new AvfsError('INVALID_ARGUMENT', 'content is not base64 (encoding base64): use A-Z a-z 0-9 + / (= padding and line breaks optional), or encoding utf8 for text', { reason: 'invalid_base64' });
   }
   return Buffer.from(compact, 'base64');
 }

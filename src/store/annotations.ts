@@ -101,6 +101,7 @@ export function getTags(fs: VaultFs, input: string): { path: string; tags: strin
 
 /** Adds tags to a path; returns all its tags and the ones that were new. */
 export function addTags(fs: VaultFs, input: string, tags: string[]): { path: string; tags: string[]; added: string[] } {
+  atLeastOneTag(tags);
   tags.forEach(validateTag);
   const r = annotate(fs, input, 'tag', (a) => a.tags.push(...tags));
   const added = [...new Set(tags)].filter((t) => !r.before.tags.includes(t));
@@ -108,8 +109,14 @@ export function addTags(fs: VaultFs, input: string, tags: string[]): { path: str
   return { path: r.path, tags: r.after.tags, added };
 }
 
+/** A tag call names a tag, as the CLI's required argument says; an empty list would change nothing and say so with success. */
+function atLeastOneTag(tags: string[]): void {
+  if (tags.length === 0) throw new AvfsError('INVALID_ARGUMENT', 'give at least one tag', { option: 'tags' });
+}
+
 /** Removes tags from a path (absent ones are ignored); returns its remaining tags and the ones removed. */
 export function removeTags(fs: VaultFs, input: string, tags: string[]): { path: string; tags: string[]; removed: string[] } {
+  atLeastOneTag(tags);
   tags.forEach(validateTag);
   const r = annotate(fs, input, 'untag', (a) => (a.tags = a.tags.filter((t) => !tags.includes(t))));
   const removed = [...new Set(tags)].filter((t) => r.before.tags.includes(t));

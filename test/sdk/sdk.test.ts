@@ -225,6 +225,9 @@ describe('SDK: the CLI scenarios in-process', () => {
     const bad = thrown(() => avfs.grep('(unclosed'));
     expect([bad.code, bad]).toEqual(['INVALID_PATTERN', expect.any(InvalidInputError)]);
     expect(thrown(() => avfs.grep('')).code).toBe('INVALID_PATTERN');
+    // A pattern that is no string (JavaScript allows it) is a wrong argument, not an "empty pattern".
+    const numeric = thrown(() => avfs.grep(5 as unknown as string));
+    expect([numeric.code, numeric.message]).toEqual(['INVALID_ARGUMENT', 'a pattern must be a string or a RegExp, not number']);
     expect(avfs.grep('\\-').count).toBe(0); // valid only without the u flag, as in the CLI
     const r = avfs.grep(/HELLO/i, { path: '/src/app.ts', include: '*.ts' });
     expect([r.path, r.count, r.filesScanned, r.binarySkipped, r.files]).toEqual(['/src/app.ts', 1, 1, 0, ['/src/app.ts']]);
@@ -408,6 +411,8 @@ describe('SDK: the CLI scenarios in-process', () => {
     expect(avfs.untag('/r.md', ['todo', 'absent'])).toEqual({ path: '/r.md', tags: ['area:api'], removed: ['todo'] });
     expect(avfs.tags('/r.md').tags).toEqual(['area:api']);
     expect(thrown(() => avfs.tag('/r.md', '-bad')).code).toBe('INVALID_NAME');
+    // No tag at all is refused, as the CLI's required argument is, rather than a success that did nothing.
+    for (const call of [() => avfs.tag('/r.md', []), () => avfs.untag('/r.md', [])]) expect(thrown(call).code).toBe('INVALID_ARGUMENT');
     expect(avfs.metaSet('/r.md', 'status', 'draft').meta).toEqual({ status: 'draft' });
     expect(avfs.metaGet('/r.md', 'status')).toBe('draft');
     expect(avfs.metaGet('/r.md', 'owner')).toBeNull();
