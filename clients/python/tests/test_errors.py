@@ -179,9 +179,10 @@ def test_a_call_timeout_of_zero_means_none() -> None:
     assert AVFS("ws", binary=["sh", "-c", "sleep 0.2; echo '{\"ok\": true, \"entries\": []}'", "sh"], call_timeout=0).ls() == []
 
 
-def test_a_binary_that_cannot_run_raises_cli_unavailable(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["no-such-avfs", "no-such-avfs.js"])
+def test_a_binary_that_cannot_run_raises_cli_unavailable(tmp_path: Path, name: str) -> None:
     with pytest.raises(CliUnavailableError) as caught:
-        AVFS("ws", binary=tmp_path / "no-such-avfs").ls()
+        AVFS("ws", binary=tmp_path / name).ls()
     assert (caught.value.code, caught.value.exit_code) == ("CLI_UNAVAILABLE", None)
 
 

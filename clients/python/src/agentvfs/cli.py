@@ -62,7 +62,12 @@ def resolve_binary(binary: Optional[Binary] = None) -> List[str]:
                 raise _unavailable("binary= is an empty sequence")
             return argv
         path = os.fspath(binary)
-        return [_node(), path] if path.endswith(".js") else [path]
+        if not path.endswith(".js"):
+            return [path]
+        # node would start and fail on a script that is not there: the CLI is unavailable, as a missing binary is.
+        if not os.path.isfile(path):
+            raise _unavailable(f"binary={path!r}: no such file")
+        return [_node(), path]
     on_path = shutil.which("avfs")
     if on_path is not None:
         return [on_path]
