@@ -60,6 +60,9 @@ export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'fg
       // Lookups of every creating call come here first, so a name or a path too long for a new
       // entry fails them all here (a file is stored only when closed, too late to refuse it).
       if (!e) return cb(Buffer.byteLength(basename(path)) > NAME_MAX || Buffer.byteLength(path) > MAX_NEW_PATH_BYTES ? ENAMETOOLONG : ENOENT);
+      // A file open under this name that an outside change moved or removed, while another type is stored here (as above).
+      const held = files.shownOver(path, e);
+      if (held) return cb(0, openStat(held, undefined));
       // Another name of the inode, open here with unsaved writes, holds its content: this name
       // shows what that file's persist will store (its size, times), as an open of this name reads
       // it (OpenFiles.open stores it first). With the stored size, the kernel cached for this name,

@@ -18,13 +18,20 @@ const NODE_TYPES = new Map<number, 'f' | 'p' | 's' | 'c' | 'b'>([
  */
 export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'rename' | 'link' | 'symlink' | 'readlink' | 'mknod'> {
   const { ctx, fs, files, errno, entry, creatorOf, holderOf, touchDirs, parentError } = c;
-  const { ENOENT, EEXIST, EROFS, EISDIR, ENOTDIR, ENOTEMPTY, EINVAL } = c.err;
+  const { ENOENT, EEXIST, EROFS, EISDIR, ENOTDIR, ENOTEMPTY, EINVAL, EBUSY } = c.err;
+  /**
+   * A name that shows an open file in place of an entry of another type made there elsewhere
+   * (OpenFiles.shownOver) is busy until that file's last close: a rename or unlink through it would
+   * move or remove the stored entry while the kernel moves the open file, whose descriptors then fail EIO.
+   */
+  const busy = (path: string) => files.shownOver(path, entry(path)) !== undefined;
   return {
     unlink(path, cb) {
       try {
         if (ctx.readOnly) return cb(EROFS);
         const f = files.get(path);
         if (HIDDEN.test(path) && (!f || f.orphan)) return cb(0); // libfuse removing a hidden orphan
+        if (busy(path)) return cb(EBUSY);
         // One that lost its name elsewhere (renamed, removed, replaced) is not the one unlinked here.
         const held = holderOf(path);
         const e = entry(path);
@@ -49,6 +56,7 @@ export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'ren
       try {
         if (ctx.readOnly) return cb(EROFS);
         if (src === dst) return cb(0);
+        if (busy(src) || (!HIDDEN.test(dst) && busy(dst))) return cb(EBUSY);
         // An open file here that lost its name elsewhere is not the one at src (or dst) any more.
         const srcFile = holderOf(src);
         if (HIDDEN.test(dst)) {

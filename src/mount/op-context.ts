@@ -75,6 +75,7 @@ function errnos(fuse: Fuse) {
     EISDIR: E('EISDIR'),
     ENOTDIR: E('ENOTDIR'),
     ENOTEMPTY: E('ENOTEMPTY'),
+    EBUSY: E('EBUSY'),
     EINVAL: E('EINVAL'),
     EDQUOT: E('EDQUOT'),
     ENAMETOOLONG: E('ENAMETOOLONG'),

@@ -85,6 +85,13 @@ export class OpenFiles {
   private readonly kernel = new KernelCache();
   private storedEntries: StoredEntries | undefined;
   private lostNameCheck: NodeJS.Timeout | null = null;
+  /**
+   * Names the kernel still knows open files by after an outside change took the file away from
+   * them (moveTo, detachLost), until the file's last release: libfuse 2 gives a name one node id
+   * whatever it holds, and the kernel fails every call on a node whose type changes (EIO, on the
+   * descriptors too). While what is stored at such a name is not a file, it shows the open file (shownOver).
+   */
+  private readonly kernelNames = new Map<string, OpenFile>();
   /** The store's data_version at the last look for lost names (null: look at the next tick). */
   private lostNamesSeen: number | null = null;
 
@@ -319,6 +326,7 @@ export class OpenFiles {
 
   private dispose(file: OpenFile): void {
     if (this.byPath.get(file.path) === file) this.byPath.delete(file.path);
+    for (const [name, held] of this.kernelNames) if (held === file) this.kernelNames.delete(name);
     this.hiddenLinks.delete(file);
     this.copies.drop(file);
   }
@@ -567,7 +575,7 @@ export class OpenFiles {
       if (!entry) {
         // Removed elsewhere (relocate): its bytes go with it, as with a local file unlinked while open.
         file.state = previous;
-        this.detach(file);
+        this.detachLost(file);
         return;
       }
       file.mode = shown!.mode;
@@ -612,7 +620,18 @@ export class OpenFiles {
    * whose bytes, unsaved ones included, go with it at its last close, as on a local disk.
    */
   yieldName(file: OpenFile): void {
-    if (!this.followInode(file)) this.detach(file);
+    if (!this.followInode(file)) this.detachLost(file);
+  }
+
+  /**
+   * The open file `path` shows instead of `stored`, an entry of another type made there elsewhere
+   * (a directory, a symlink), while the kernel holds that file open under the name (kernelNames).
+   */
+  shownOver(path: string, stored: Entry | undefined): OpenFile | undefined {
+    if (stored === undefined || stored.type === 'f') return undefined;
+    const live = this.byPath.get(path);
+    if (live && !live.pending && !live.orphan && !live.hiddenLink) return live;
+    return this.kernelNames.get(path);
   }
 
   /** Moves a file that lost its name (lostName) to the name its inode has now, if another one; true when it did. */
@@ -673,9 +692,11 @@ export class OpenFiles {
     return undefined;
   }
 
+  /** Takes a file that lost its name to an outside change off its path (an outside rename: moveTo). */
   private moveTo(file: OpenFile, to: string): void {
     // The kernel may hold pages of what the new name stored before: they are not this file's.
     file.pageCacheStale = true;
+    this.kernelNames.set(file.path, file);
     this.leavePath(file);
     file.path = to;
     if (!this.byPath.has(to)) this.byPath.set(to, file);
@@ -720,6 +741,12 @@ export class OpenFiles {
     this.copies.holdBase(file);
     file.orphan = true;
     this.leavePath(file);
+  }
+
+  /** detach for a file removed by an outside change: the kernel still knows it by its name (kernelNames). */
+  private detachLost(file: OpenFile): void {
+    this.kernelNames.set(file.path, file);
+    this.detach(file);
   }
 
   /** Takes a file off its path: the kernel's pages of it and the lookup by path (detach, hide, moveTo). */

@@ -588,18 +588,31 @@ os.close(fd1)
     expect(await shOk(`cat ${fx.dir}/swapped`)).toBe('target');
   });
 
-  it('a file open through the mount that the CLI replaced by a directory: its descriptors keep reading and writing it (never EIO); the name shows the directory after the last close', async () => {
+  it('a file open through the mount that the CLI replaced by a directory: its descriptors keep reading and writing it (never EIO), the name is busy; it shows the directory after the last close', async () => {
     // Found by an adversarial run: once the name was looked up, read, fstat and close of the descriptor failed EIO.
     await shOk(`mkdir ${fx.dir}/typed && printf 'old content' > ${fx.dir}/typed/x`);
     const script = stepScript(
       `
-import stat
+import stat, errno
 fd = os.open(sys.argv[1], os.O_RDWR)
+reader = os.open(sys.argv[1], os.O_RDONLY)
 step('open')
 looked = stat.S_ISREG(os.stat(sys.argv[1]).st_mode)
+# A write stored through one descriptor (fsync) must not give the name away from the others.
 os.pwrite(fd, b'OLD', 0)
-print(json.dumps([looked, os.pread(fd, 100, 0).decode(), os.fstat(fd).st_size]), flush=True)
+os.fsync(fd)
+looked_after = stat.S_ISREG(os.stat(sys.argv[1]).st_mode)
+def refused(call):
+    try:
+        call()
+        return 'OK'
+    except OSError as e:
+        return errno.errorcode[e.errno]
+# The name is busy while it shows the open file: a rename or unlink would move or remove the directory instead.
+busy = [refused(lambda: os.rename(sys.argv[1], sys.argv[1] + '.moved')), refused(lambda: os.unlink(sys.argv[1]))]
+print(json.dumps([looked, looked_after, os.pread(reader, 100, 0).decode(), os.fstat(reader).st_size, busy]), flush=True)
 os.close(fd)
+os.close(reader)
 print('closed', flush=True)
 `,
       [join(fx.dir, 'typed/x')],
@@ -609,13 +622,40 @@ print('closed', flush=True)
     expect((await fx.run(['mkdir', '/typed/x'])).json.ok).toBe(true);
     await sleep(PAST_ATTR_CACHE_MS); // the kernel asks for the name again
     script.go();
-    expect(JSON.parse(await script.next())).toEqual([true, 'OLD content', 11]);
+    expect(JSON.parse(await script.next())).toEqual([true, true, 'OLD content', 11, ['EBUSY', 'EBUSY']]);
     expect(await script.next()).toBe('closed');
     await script.done();
     await sleep(PAST_ATTR_CACHE_MS);
     expect(await shOk(`stat -c %F ${fx.dir}/typed/x`)).toBe('directory');
     // The removed file's bytes went with it (README: a close of a file removed elsewhere stores nothing).
     expect((await fx.run(['ls', '/typed/x'])).json.entries).toEqual([]);
+  });
+
+  it('a file open through the mount that the CLI renamed, with a directory made at its old name: its descriptor keeps working and its writes land under the new name', async () => {
+    await shOk(`mkdir ${fx.dir}/typed2 && printf 'content' > ${fx.dir}/typed2/a`);
+    const script = stepScript(
+      `
+import stat
+fd = os.open(sys.argv[1], os.O_RDWR)
+step('open')
+looked = stat.S_ISREG(os.stat(sys.argv[1]).st_mode)
+os.pwrite(fd, b'C', 0)
+os.fsync(fd)
+print(json.dumps([looked, os.pread(fd, 100, 0).decode(), os.fstat(fd).st_size]), flush=True)
+os.close(fd)
+`,
+      [join(fx.dir, 'typed2/a')],
+    );
+    expect(await script.next()).toBe('open');
+    expect((await fx.run(['mv', '/typed2/a', '/typed2/b'])).json.ok).toBe(true);
+    expect((await fx.run(['mkdir', '/typed2/a'])).json.ok).toBe(true);
+    await sleep(PAST_ATTR_CACHE_MS);
+    script.go();
+    expect(JSON.parse(await script.next())).toEqual([true, 'Content', 7]);
+    await script.done();
+    expect(await catVault('/typed2/b')).toBe('Content');
+    await sleep(PAST_ATTR_CACHE_MS);
+    expect(await shOk(`stat -c %F ${fx.dir}/typed2/a`)).toBe('directory');
   });
 
   it('a file the CLI renamed while open through the mount, appended to through its old descriptor and by its new name: one file, every line kept', async () => {
