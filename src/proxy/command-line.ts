@@ -209,6 +209,73 @@ function tokenize(script: string, substitutions: string[]): Token[] {
     substitutions.push(script.slice(start + 1, j).replace(/\\(.)/g, '$1'));
     return j + 1;
   };
+  /** Where the current simple command's tokens start (after the last separator): its program is the first word there. */
+  let commandStart = 0;
+  /** Here-documents whose bodies start after the current line, in order. */
+  const pendingBodies: { delimiter: string; stripTabs: boolean; quoted: boolean; program: string | undefined }[] = [];
+  /**
+   * After `<<` (at `from`): a here-string `<<<` (its word is data), or a here-document's
+   * delimiter, read as the shell reads it (`<<-` strips leading tabs; a quoted delimiter makes the
+   * body literal). Its body is read at the end of the line (hereDocumentBodies). Returns where to go on.
+   */
+  const hereDocument = (from: number): number => {
+    if (script[from] === '<') return from + 1;
+    const stripTabs = script[from] === '-';
+    let j = stripTabs ? from + 1 : from;
+    while (script[j] === ' ' || script[j] === '\t') j++;
+    const start = j;
+    let delimiter = '';
+    for (let quote = ''; j < script.length; j++) {
+      const ch = script[j]!;
+      if (quote) {
+        if (ch === quote) quote = '';
+        else delimiter += ch;
+      } else if (ch === "'" || ch === '"') quote = ch;
+      else if (ch === '\\' && j + 1 < script.length) delimiter += script[++j];
+      else if (/[\s;&|<>()]/.test(ch)) break;
+      else delimiter += ch;
+    }
+    tokens.push({ kind: 'word', text: delimiter });
+    const program = tokens.slice(commandStart).find((t) => t.kind === 'word' && !LEADING_KEYWORDS.has(t.text) && !/^[A-Za-z_][A-Za-z0-9_]*=/.test(t.text))?.text;
+    pendingBodies.push({ delimiter, stripTabs, quoted: /['"\\]/.test(script.slice(start, j)), program });
+    return j;
+  };
+  /**
+   * The bodies of the line's here-documents, from `from` (after its newline): data to the command
+   * that reads them, never commands of the script (`echo it's` in a body opened a quote that hid the
+   * lines after it). A shell reads its body as its script; an unquoted delimiter lets the shell
+   * expand `$(…)` and backticks in the body, which run. Returns the index after the last delimiter line.
+   */
+  const hereDocumentBodies = (from: number): number => {
+    let at = from;
+    for (const body of pendingBodies.splice(0)) {
+      const start = at;
+      let end = script.length;
+      while (at < script.length) {
+        const newline = script.indexOf('\n', at);
+        const lineEnd = newline === -1 ? script.length : newline;
+        const line = script.slice(at, lineEnd);
+        const next = newline === -1 ? script.length : newline + 1;
+        if ((body.stripTabs ? line.replace(/^\t+/, '') : line) === body.delimiter) {
+          end = at;
+          at = next;
+          break;
+        }
+        at = next;
+      }
+      end = Math.min(end, at);
+      if (body.program !== undefined && SHELLS.has(basename(body.program))) substitutions.push(script.slice(start, end));
+      else if (!body.quoted) {
+        for (let j = start; j < end; j++) {
+          if (script[j] === '\\') j++;
+          else if (script[j] === '$' && script[j + 1] === '(') j = readDollarParen(j) - 1;
+          else if (script[j] === '`') j = readBacktick(j) - 1;
+        }
+      }
+    }
+    commandStart = tokens.length;
+    return at;
+  };
   while (i < script.length) {
     const c = script[i]!;
     if (c === '\\') {
@@ -323,6 +390,9 @@ function tokenize(script: string, substitutions: string[]): Token[] {
       flush();
       tokens.push({ kind: 'op', text: op });
       i += op.length;
+      if (op === '<<') i = hereDocument(i);
+      else if (op === '\n' && pendingBodies.length > 0) i = hereDocumentBodies(i);
+      else if (SEPARATORS.has(op)) commandStart = tokens.length;
       continue;
     }
     word += c;

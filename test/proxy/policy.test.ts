@@ -317,6 +317,23 @@ describe('command lines read with certainty, or every way they could run', () =>
     expect(judged({ shell: 'git "$(echo push)"' })).toMatchObject({ action: 'require_approval', rule: 'git-push' });
   });
 
+  it('a here-document body is data to its command: a quote in it hides nothing after it; a shell reads it as its script; an unquoted one runs its $(…)', () => {
+    const strict = parsePolicy({ default_action: 'require_approval' });
+    const decide = (shell: string) => evaluatePolicy(strict, { shell }, { ...ctx, sandboxed: true }).decision;
+    // Found by an adversarial run: the body was read as commands, so `it's` opened a quote that swallowed `rm -rf src`.
+    for (const shell of ["cat <<EOF\necho it's\nEOF\nrm -rf src\n#'", "cat <<'EOF'\nDon't\nEOF\nrm -rf src\n#'", 'cat <<-EOF\n\tx "\n\tEOF\nrm -rf src']) {
+      expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'rm-recursive' });
+    }
+    // A plain body is no command: under a strict default it was judged as `hello world` and needed approval.
+    expect(decide('cat <<EOF\nhello world\nEOF')).toMatchObject({ action: 'allow', rule: 'read-only' });
+    expect(decide('cat <<A <<B\nsudo a\nA\nsudo b\nB\nls')).toMatchObject({ action: 'allow', rule: 'read-only' });
+    // What runs: a shell's body, and the substitutions of an unquoted one.
+    for (const shell of ['bash <<EOF\nsudo id\nEOF', 'cat <<EOF\n$(sudo id)\nEOF', 'cat <<EOF\n`sudo id`\nEOF', 'cat <<< "$(sudo id)"']) {
+      expect(judged({ shell }), shell).toMatchObject({ action: 'deny', rule: 'privilege' });
+    }
+    expect(judged({ shell: "cat <<'EOF'\n$(sudo id)\nEOF" })).toMatchObject({ action: 'allow', rule: 'read-only' });
+  });
+
   it('removals of a tree by git and rsync take a checkpoint; their reading and listing forms do not', () => {
     for (const shell of ['git rm -r src', 'git rm -rf src', 'git worktree remove --force w', 'git worktree prune', 'git stash -u', 'git stash --include-untracked', 'git stash push -m x', 'rsync -a --delete e/ src/', 'rsync -a --del e/ src/', 'rsync -a --delete-excluded e/ src/']) {
       expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', categories: ['destructive'] });
