@@ -55,6 +55,10 @@ const BRACE_CHARS: Record<string, string> = { '\uE000': '{', '\uE001': ',', '\uE
 const BRACE_MARKS = /[\uE000-\uE002]/g;
 /** At most this many words from one word's brace expansion (`{a,b}{a,b}…` doubles each time). */
 const MAX_BRACE_WORDS = 256;
+/** Stands for the words xargs appends from its input: computed (EXPANSION), so it may be any option. */
+const XARGS_INPUT = '${xargs_input}';
+/** At most this many readings of one command whose start is not known (expandCommand everyReading); then it needs approval. */
+const MAX_READINGS = 64;
 /** Brace expansions nested deeper than this are not expanded (each level is a recursion). */
 const MAX_BRACE_DEPTH = 64;
 /**
@@ -1376,6 +1380,12 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
       // A tail of the words the expansion started from is named by its length.
       const key = `${origin}:${words.length - j}`;
       if (suffix && seen.has(key)) continue;
+      // Each reading is a tail of the words: past MAX_READINGS, judging them all would take time
+      // and output growing with the square of the line (`timeout $X $X …`). The rest is unlisted.
+      if (seen.size >= MAX_READINGS) {
+        inner([words[j]!, UNLISTED_EXPANSION], `${via}, more ways it could run than are judged one by one`, false);
+        return;
+      }
       if (suffix) seen.add(key);
       inner(words.slice(j), `${via}, read every way it could run`, suffix);
     }
@@ -1407,7 +1417,11 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
   const wrapper = WRAPPERS[name];
   if (wrapper) {
     let prints = false;
-    let i = afterOptions(wrapper.options, (o) => (prints ||= name === 'command' && (o.name === 'v' || o.name === 'V')));
+    let replaces = false;
+    let i = afterOptions(wrapper.options, (o) => {
+      prints ||= name === 'command' && (o.name === 'v' || o.name === 'V');
+      replaces ||= o.name === 'I' || o.name === 'i' || o.name === 'replace';
+    });
     // `command -v name` only says what name is.
     if (prints) return out;
     if (i === undefined) return out;
@@ -1419,6 +1433,8 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
       i++;
     }
     if (name === 'xargs' && i >= args.length) inner(['echo'], name, false);
+    // The words xargs appends from its input may be any option (`echo -rf src | xargs rm`): a computed word (mayBeAnyOption).
+    else if (name === 'xargs' && !replaces) inner([...args.slice(i), XARGS_INPUT], name, false);
     else inner(args.slice(i), name);
     return out;
   }
@@ -1685,17 +1701,23 @@ export function globbed(word: string): boolean {
 export function mayBeAnyOption(word: string): boolean {
   const name = word.split('=')[0]!;
   const expansion = name.search(EXPANSION);
-  return expansion === 0 || (name.startsWith('-') && (expansion > 0 || globbed(name)));
+  // `~-` and `~+` are bash's $OLDPWD and $PWD.
+  return expansion === 0 || /^~[-+]/.test(name) || (name.startsWith('-') && (expansion > 0 || globbed(name)));
 }
 
-/** find's primaries that take the next word as their value (a name, a type, a time): that word is never a primary. */
+/** find's primaries that take the next word as their value (a name, a type, a time): that word is never a primary (`-newerXY` too). */
 const FIND_VALUED = new Set(['-name', '-iname', '-path', '-ipath', '-wholename', '-iwholename', '-regex', '-iregex', '-lname', '-ilname', '-type', '-xtype',
   '-newer', '-anewer', '-cnewer', '-mtime', '-mmin', '-atime', '-amin', '-ctime', '-cmin', '-size', '-perm', '-user', '-group', '-uid', '-gid',
   '-links', '-inum', '-samefile', '-maxdepth', '-mindepth', '-fstype', '-used', '-context', '-regextype', '-printf', '-fprint', '-fprintf', '-fls']);
 
-/** The first word of `args` that may be any option once the shell computes it (mayBeAnyOption), leaving out what find takes as a primary's value (`-name "$P"`). */
+/**
+ * The first word of `args` that may be any option once the shell computes it (mayBeAnyOption),
+ * before a `--` (after it, words are operands), leaving out what find takes as a primary's value (`-name "$P"`).
+ */
 export function computedOptionWord(program: string, args: string[]): string | undefined {
-  return args.find((w, i) => mayBeAnyOption(w) && !(program === 'find' && i > 0 && FIND_VALUED.has(args[i - 1]!)));
+  const end = args.indexOf('--');
+  const valued = (i: number) => program === 'find' && i > 0 && (FIND_VALUED.has(args[i - 1]!) || /^-newer[aBcmt][aBcmt]$/.test(args[i - 1]!));
+  return (end === -1 ? args : args.slice(0, end)).find((w, i) => mayBeAnyOption(w) && !valued(i));
 }
 
 /** Every simple command a request runs: from an argv, or from a shell string. */

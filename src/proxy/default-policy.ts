@@ -226,13 +226,23 @@ export const DEFAULT_RULES: PolicyRule[] = [
   {
     name: 'git-remove-tree',
     program: 'git',
-    // `git rm -r` removes a tree, `git worktree remove|prune` a worktree's directory, `git stash` (-u, --all) takes uncommitted and untracked work out of the tree.
-    subcommand: ['rm', 'worktree', 'stash'],
-    // As in rm-recursive, the letters before the first r (or u, a) exclude it, so a cluster is read one way only (linear time).
-    args_any: ['/^-[A-Za-qs-z]*r[A-Za-z]*$/', 'remove', 'prune', '/^-[A-Zb-tv-z]*[ua][A-Za-z]*$/', '--include-untracked', '--all', 'push', 'save'],
+    // `git rm -r` (or a pathspec pattern, `git rm 'src/*'`) removes a tree, `git worktree remove|prune` a worktree's directory.
+    subcommand: ['rm', 'worktree'],
+    // As in rm-recursive, the letters before the first r exclude it, so a cluster is read one way only (linear time).
+    args_any: ['/^-[A-Za-qs-z]*r[A-Za-z]*$/', '/[*?[]/', 'remove', 'prune'],
     action: 'allow_with_checkpoint',
     categories: ['destructive'],
-    reason: 'removes a tree or takes uncommitted work out of it: a checkpoint is taken first',
+    reason: 'removes a tree: a checkpoint is taken first',
+  },
+  {
+    name: 'git-remove-tree',
+    program: 'git',
+    // Every form of `git stash` but its listings takes uncommitted (with -u, --all: untracked) work out of the tree; pop and apply bring it back over it.
+    subcommand: 'stash',
+    args_none: ['list', 'show', '--help', '-h'],
+    action: 'allow_with_checkpoint',
+    categories: ['destructive'],
+    reason: 'takes uncommitted work out of the tree or puts stashed work over it: a checkpoint is taken first',
   },
   {
     name: 'rsync-delete',

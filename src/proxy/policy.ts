@@ -332,9 +332,12 @@ function ruleMatches(rule: Rule, cmd: SimpleCommand, reading?: 'every' | 'none')
  * The rule that decides for `cmd`, and the word that made it another than the one its words as
  * written match. A word the shell computes where an option may stand (`rm ${R:--rf} d`,
  * `find d $(echo -delete)`, `sort "$@"`) may be any option, so the command is judged by the most
- * severe of three readings: as written, with that word matching every pattern, and matching none
- * (so a read-only rule that needs an option absent does not vouch for it). An interactive rule is
- * not assumed that way: what it guards against is a wait for a terminal, which the timeout ends.
+ * severe rule some value of it could make decide: in order, each rule that matches with the word
+ * matching every pattern or none, up to the first that matches either way (no value gets past
+ * it: a policy's own `allow` of the program still decides), or the default action when none does.
+ * So `parted -s "$DEV" mklabel gpt` is judged by host-disk, not by the listing rule before it, and
+ * a read-only rule that needs an option absent does not vouch for it. An interactive rule is not
+ * assumed that way: what it guards against is a wait for a terminal, which the timeout ends.
  * `undefined` for the rule is the default action.
  */
 function decidingRule(rules: Rule[], cmd: SimpleCommand, defaultAction: PolicyAction): { rule: Rule | undefined; computed?: string } {
@@ -343,10 +346,16 @@ function decidingRule(rules: Rule[], cmd: SimpleCommand, defaultAction: PolicyAc
   if (computed === undefined) return { rule: written };
   const severity = (r: Rule | undefined) => SEVERITY[r ? r.action : defaultAction];
   let decided: { rule: Rule | undefined; computed?: string } = { rule: written };
-  for (const reading of ['every', 'none'] as const) {
-    const rule = rules.find((r) => !r.categories.includes('interactive') && ruleMatches(r, cmd, reading));
+  const consider = (rule: Rule | undefined) => {
     if (severity(rule) > severity(decided.rule)) decided = { rule, computed };
+  };
+  for (const rule of rules) {
+    const every = ruleMatches(rule, cmd, 'every');
+    const none = ruleMatches(rule, cmd, 'none');
+    if (every && none) return consider(rule), decided;
+    if ((every || none) && !rule.categories.includes('interactive')) consider(rule);
   }
+  consider(undefined);
   return decided;
 }
 
@@ -565,7 +574,7 @@ export function evaluatePolicy(policy: Policy, request: { argv?: string[]; shell
     const command = quoteArgv(cmd.argv);
     const base = { command, ...(cmd.via ? { via: cmd.via } : {}) };
     if (unlisted) {
-      verdicts.push({ ...base, rule: 'unlisted-expansion', action: 'require_approval', categories: ['mutating'], reason: 'a brace expansion of more words than can be judged one by one: approve it, or write the words out' });
+      verdicts.push({ ...base, rule: 'unlisted-expansion', action: 'require_approval', categories: ['mutating'], reason: 'more words (a brace expansion) or ways to run (after options a wrapper does not know) than can be judged one by one: approve it, or write the command out plainly' });
     }
     const { rule, computed: optionWord } = decidingRule(rules, cmd, policy.default_action);
     const categories = new Set<Category>(rule ? rule.categories : ['mutating']);

@@ -309,12 +309,12 @@ describe('command lines read with certainty, or every way they could run', () =>
     const strict = parsePolicy({ default_action: 'require_approval' });
     const computed = evaluatePolicy(strict, { shell: 'eval "$X"' }, { ...ctx, sandboxed: true }).decision;
     expect(computed).toMatchObject({ action: 'require_approval', rule: 'default' });
-    for (const shell of ['echo push | xargs git', 'echo push | parallel git', 'parallel git :::: args.txt']) {
+    for (const shell of ['echo push | parallel git', 'parallel git :::: args.txt']) {
       expect(evaluatePolicy(strict, { shell }, { ...ctx, sandboxed: true }).decision, shell).toMatchObject({ action: computed.action, rule: computed.rule });
       expect(judged({ shell }), shell).toMatchObject({ action: 'allow', rule: 'default' });
     }
-    // A word of the line itself computed where the subcommand stands may be any, push too.
-    expect(judged({ shell: 'git "$(echo push)"' })).toMatchObject({ action: 'require_approval', rule: 'git-push' });
+    // A word of the line itself computed where the subcommand stands may be any, push too; so may the words xargs appends.
+    for (const shell of ['git "$(echo push)"', 'echo push | xargs git']) expect(judged({ shell }), shell).toMatchObject({ action: 'require_approval', rule: 'git-push' });
   });
 
   it('a here-document body is data to its command: a quote in it hides nothing after it; a shell reads it as its script; an unquoted one runs its $(…)', () => {
@@ -335,7 +335,7 @@ describe('command lines read with certainty, or every way they could run', () =>
   });
 
   it('removals of a tree by git and rsync take a checkpoint; their reading and listing forms do not', () => {
-    for (const shell of ['git rm -r src', 'git rm -rf src', 'git worktree remove --force w', 'git worktree prune', 'git stash -u', 'git stash --include-untracked', 'git stash push -m x', 'rsync -a --delete e/ src/', 'rsync -a --del e/ src/', 'rsync -a --delete-excluded e/ src/']) {
+    for (const shell of ['git rm -r src', 'git rm -rf src', 'git worktree remove --force w', 'git worktree prune', 'git stash -u', 'git stash --include-untracked', 'git stash push -m x', 'git stash', 'git stash --incl', 'git stash pop', "git rm -f 'src/*'", 'rsync -a --delete e/ src/', 'rsync -a --del e/ src/', 'rsync -a --delete-excluded e/ src/']) {
       expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', categories: ['destructive'] });
     }
     for (const shell of ['git rm f', 'git worktree list', 'git stash list', 'git stash show', 'rsync -a e/ src/']) {
@@ -371,6 +371,22 @@ describe('command lines read with certainty, or every way they could run', () =>
       expect(judged({ shell }).action, shell).toBe('allow');
     }
     expect(judged({ shell: 'git diff --output=$F' })).toMatchObject({ action: 'allow', rule: 'default' });
+    // What xargs appends from its input may be any option (found by an adversarial run: `echo -rf src | xargs rm` deleted src unjudged).
+    expect(judged({ shell: 'echo -rf src | xargs rm' })).toMatchObject({ action: 'allow_with_checkpoint', rule: 'rm-recursive' });
+    expect(judged({ shell: 'echo -exec x ; | xargs find src -maxdepth 0' })).toMatchObject({ action: 'allow_with_checkpoint' });
+    expect(judged({ shell: 'ls | xargs -I{} cp {} dst/' }).action).toBe('allow');
+    // bash's ~- and ~+ are $OLDPWD and $PWD; a word after `--` is an operand; find's -newerXY takes a value.
+    expect(judged({ shell: "bash -c 'OLDPWD=-rf; rm ~- src'" })).toMatchObject({ action: 'allow_with_checkpoint', rule: 'rm-recursive' });
+    for (const shell of ['rm -- "$f"', 'find . -newermt "$D"']) expect(judged({ shell }).action, shell).toBe('allow');
+    // Every rule a value could make decide counts, not only the first one that matches with the word read as any option.
+    const unsandboxed = (shell: string) => evaluatePolicy(DEFAULT_POLICY, { shell }, ctx).decision;
+    expect(unsandboxed('parted -s "$DEV" mklabel gpt')).toMatchObject({ action: 'deny', rule: 'host-disk' });
+    // A rule of the policy's own that matches whatever the word is still decides (the built-in git-push comes after it).
+    const gitAllowed = parsePolicy({ rules: [{ name: 'git', program: 'git', action: 'allow' }] });
+    expect(evaluatePolicy(gitAllowed, { shell: 'git "$S"' }, { ...ctx, sandboxed: true }).decision).toMatchObject({ action: 'allow_with_checkpoint', rule: 'computed-program' });
+    // A line with more ways to run than are judged one by one needs approval, in time and output linear in its length.
+    const wide = evaluatePolicy(DEFAULT_POLICY, { shell: 'timeout ' + Array(5000).fill('$X').join(' ') }, { ...ctx, sandboxed: true });
+    expect([wide.decision.action, wide.decision.rule, wide.verdicts.length < 200]).toEqual(['require_approval', 'unlisted-expansion', true]);
     // An interactive form is not assumed: it only waits for the timeout.
     expect(judged({ shell: 'git checkout "$B"' })).toMatchObject({ action: 'allow_with_checkpoint', rule: 'git-checkout-force' });
     expect(judged({ shell: 'vim "$F"' })).toMatchObject({ action: 'deny', rule: 'interactive-editor' });
