@@ -384,6 +384,18 @@ function tokenize(script: string, substitutions: string[]): Token[] {
       i++;
       continue;
     }
+    if (c === '(' && inWord && /[@+!*?]$/.test(word)) {
+      // bash's extended pattern (`@(rm)`, `-+(r)f`): part of the word, not a subshell.
+      let depth = 0;
+      let j = i;
+      for (; j < script.length; j++) {
+        if (script[j] === '(') depth++;
+        else if (script[j] === ')' && --depth === 0) break;
+      }
+      word += script.slice(i, j + 1);
+      i = j + 1;
+      continue;
+    }
     const op = OPERATORS.find((o) => script.startsWith(o, i));
     if (op) {
       // A file descriptor number glued to a redirection (`2>`, `1>>`) belongs to the operator.
@@ -1683,12 +1695,12 @@ export function computedAtRunTime(word: string): boolean {
 }
 
 /**
- * Whether `word` is a pattern the shell matches against file names (`r[m]`, `-*`, `./r?`); `[`
- * alone is the test program. The words here have lost their quotes, so a quoted one counts too.
+ * Whether `word` is a pattern the shell matches against file names (`r[m]`, `-*`, `./r?`, bash's
+ * extended `@(rm)`); `[` alone is the test program. The words here have lost their quotes, so a quoted one counts too.
  */
 export function globbed(word: string): boolean {
   // A bracket expression holds no other `[` here, so each `[` is scanned past once (linear time).
-  return /[*?]|\[[^[\]]+\]/.test(word);
+  return /[*?]|\[[^[\]]+\]|[@+!]\(/.test(word);
 }
 
 /**

@@ -347,7 +347,7 @@ describe('command lines read with certainty, or every way they could run', () =>
     const strict = parsePolicy({ default_action: 'require_approval' });
     const decide = (shell: string) => evaluatePolicy(strict, { shell }, { ...ctx, sandboxed: true }).decision;
     // The option a rule looks for may be what the word turns out to be (found by an adversarial run: each deleted /src unjudged).
-    for (const shell of ['rm ${R:--rf} /src', 'rm $(echo -rf) /src', 'rm -${R:-r}f /src', 'rm "$@"', 'rm -[r] /src']) {
+    for (const shell of ['rm ${R:--rf} /src', 'rm $(echo -rf) /src', 'rm -${R:-r}f /src', 'rm "$@"', 'rm -[r] /src', 'rm -@(r)f src', 'rm -+(r)f src']) {
       expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'rm-recursive' });
     }
     for (const shell of ['find /src ${X:--exec} rm -rf {} +', 'find /src -name b.txt $(printf %s -delete)', 'find /src "$A"']) {
@@ -363,7 +363,7 @@ describe('command lines read with certainty, or every way they could run', () =>
       expect(decide(shell).action, shell).toBe('require_approval');
     }
     // A program picked by a pattern is whatever file matches it.
-    for (const shell of ['/usr/bin/r[m] -rf /src', '/*/*/r[m] -rf /src', 'cd /bin && [r]m -rf /src', './r? -rf /src', '/bin/r* -rf /src']) {
+    for (const shell of ['/usr/bin/r[m] -rf /src', '/*/*/r[m] -rf /src', 'cd /bin && [r]m -rf /src', './r? -rf /src', '/bin/r* -rf /src', 'bash -c "shopt -s extglob\n@(rm) -rf src"']) {
       expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'computed-program' });
     }
     // Words that cannot become another option keep their reading: a value, a path, a find primary's value, the test program.
