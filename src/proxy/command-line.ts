@@ -33,9 +33,11 @@ export interface SimpleCommand {
   via?: string;
   /** Leading assignments (`FOO=bar cmd`), whole words: what the command changes in its environment. */
   assignments?: string[];
+  /** Words of argv holding an unquoted expansion, which the shell splits into words as it runs (`rm x$R`): any of them may be an option. */
+  splits?: string[];
 }
 
-type Token = { kind: 'word'; text: string } | { kind: 'op'; text: string };
+type Token = { kind: 'word'; text: string; splits?: boolean } | { kind: 'op'; text: string };
 
 const OPERATORS = ['&&', '||', ';;', '|&', '>>', '<<', '&>', '>&', '<>', '>|', ';', '&', '|', '(', ')', '<', '>', '\n'];
 const REDIRECT_OPS = new Set(['>', '>>', '<', '<<', '&>', '>&', '<>', '>|']);
@@ -175,13 +177,16 @@ function tokenize(script: string, substitutions: string[]): Token[] {
   let inWord = false;
   /** Open `${` of parameter expansions in the word: their braces are not brace expansion. */
   let params = 0;
+  /** The word holds an unquoted expansion (Token.splits). */
+  let splits = false;
   const flush = () => {
     // An empty word that brace expansion made is dropped, as bash drops it (`{sudo,} id` is `sudo id`).
     const words = word.includes('\uE000') ? expandBraces(word).filter((w, _, all) => w !== '' || all.length === 1) : [word];
-    if (inWord) for (const text of words) tokens.push({ kind: 'word', text: text.replace(BRACE_MARKS, (m) => BRACE_CHARS[m]!) });
+    if (inWord) for (const text of words) tokens.push({ kind: 'word', text: text.replace(BRACE_MARKS, (m) => BRACE_CHARS[m]!), ...(splits ? { splits } : {}) });
     word = '';
     inWord = false;
     params = 0;
+    splits = false;
   };
   /** Reads `$(…)` (or `<(…)`, `>(…)`) starting at script[i] === '$', returns the index after the closing paren. */
   const readDollarParen = (start: number): number => {
@@ -335,6 +340,7 @@ function tokenize(script: string, substitutions: string[]): Token[] {
     }
     if (c === '$' && script[i + 1] === '{') {
       params++;
+      splits = true;
       word += '${';
       inWord = true;
       i += 2;
@@ -357,6 +363,7 @@ function tokenize(script: string, substitutions: string[]): Token[] {
       const end = readDollarParen(i);
       word += script.slice(i, end);
       inWord = true;
+      splits ||= script[i + 2] !== '('; // an arithmetic $((…)) makes a number
       i = end;
       continue;
     }
@@ -364,6 +371,7 @@ function tokenize(script: string, substitutions: string[]): Token[] {
       const end = readBacktick(i);
       word += script.slice(i, end);
       inWord = true;
+      splits = true;
       i = end;
       continue;
     }
@@ -411,6 +419,7 @@ function tokenize(script: string, substitutions: string[]): Token[] {
       else if (SEPARATORS.has(op)) commandStart = tokens.length;
       continue;
     }
+    if (c === '$' && /[A-Za-z_0-9@*#?!$-]/.test(script[i + 1] ?? '')) splits = true;
     word += c;
     inWord = true;
     i++;
@@ -461,6 +470,7 @@ export function parseShell(script: string, depth = 0): SimpleCommand[] {
       }
     }
     current.argv.push(tok.text);
+    if (tok.splits) (current.splits ??= []).push(tok.text);
   }
   finish();
   // `function f { body; }` and `coproc NAME { body; }`: the brace opens a body whose first words
@@ -1380,7 +1390,8 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
   // What a command runs gets its environment: its own assignments and what was exported before it.
   const inherited = cmd.assignments ?? [];
   const inner = (argv: string[], via: string, suffix = true, assignments = inherited) => {
-    if (argv.length > 0) out.push(...expandCommand({ argv, redirects: [], writesRedirect: false, shell: cmd.shell, via, ...(assignments.length > 0 ? { assignments } : {}) }, depth + 1, seen, suffix ? origin : ++origins));
+    const splits = cmd.splits ? { splits: cmd.splits } : {};
+    if (argv.length > 0) out.push(...expandCommand({ argv, redirects: [], writesRedirect: false, shell: cmd.shell, via, ...(assignments.length > 0 ? { assignments } : {}), ...splits }, depth + 1, seen, suffix ? origin : ++origins));
   };
   const shellInner = (script: string, via: string) => {
     for (const sub of withExports(parseShell(script, depth + 1), inherited)) out.push(...expandCommand({ ...sub, via: sub.via ?? via }, depth + 1, seen));
@@ -1453,7 +1464,7 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
   for (const run of optionCommands(name, args)) shellInner(run.script, run.via);
   // A word computed where an option may stand may be the option that runs a program
   // (`rg ${X:---pre=./x.sh}`, `find . $(echo -exec) rm {} +`): judged as that program, computed.
-  const optionWord = cmd.shell && OPTIONS_RUN_PROGRAMS.has(name) ? computedOptionWord(name, args) : undefined;
+  const optionWord = cmd.shell && OPTIONS_RUN_PROGRAMS.has(name) ? computedOptionWord(name, args, cmd.splits) : undefined;
   if (optionWord !== undefined) inner([optionWord], `${name}, ${optionWord} may be an option that runs a program`, false);
   switch (name) {
     // setarch <arch> [options] <cmd…>, perf <stat|record|trace…> [options] <cmd…>, runcon [<context>|options] <cmd…>:
@@ -1726,10 +1737,10 @@ const FIND_VALUED = new Set(['-name', '-iname', '-path', '-ipath', '-wholename',
  * The first word of `args` that may be any option once the shell computes it (mayBeAnyOption),
  * before a `--` (after it, words are operands), leaving out what find takes as a primary's value (`-name "$P"`).
  */
-export function computedOptionWord(program: string, args: string[]): string | undefined {
+export function computedOptionWord(program: string, args: string[], splits?: string[]): string | undefined {
   const end = args.indexOf('--');
   const valued = (i: number) => program === 'find' && i > 0 && (FIND_VALUED.has(args[i - 1]!) || /^-newer[aBcmt][aBcmt]$/.test(args[i - 1]!));
-  return (end === -1 ? args : args.slice(0, end)).find((w, i) => mayBeAnyOption(w) && !valued(i));
+  return (end === -1 ? args : args.slice(0, end)).find((w, i) => (mayBeAnyOption(w) || splits?.includes(w)) && !valued(i));
 }
 
 /** Every simple command a request runs: from an argv, or from a shell string. */

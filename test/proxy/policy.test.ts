@@ -367,10 +367,18 @@ describe('command lines read with certainty, or every way they could run', () =>
       expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'computed-program' });
     }
     // Words that cannot become another option keep their reading: a value, a path, a find primary's value, the test program.
-    for (const shell of ['cat "$F"', 'ls -la $D', 'grep -r "$P" .', 'find /src -name "$P" -type f', '[ -f x ]', 'rm /src/$F', 'echo "$X"']) {
+    for (const shell of ['cat "$F"', 'ls -la $D', 'grep -r "$P" .', 'find /src -name "$P" -type f', '[ -f x ]', 'rm "/src/$F"', 'echo "$X"', 'rm "x$R"', 'rm "x$(echo y)"']) {
       expect(judged({ shell }).action, shell).toBe('allow');
     }
-    expect(judged({ shell: 'git diff --output=$F' })).toMatchObject({ action: 'allow', rule: 'default' });
+    // Unquoted, an expansion inside a word is split into words by the shell, any of them an option
+    // (found by an adversarial run: `R=" -rf src"; rm x$R` deleted src unjudged).
+    for (const shell of ['R=" -rf src"; rm x$R', 'rm /src/$F', 'rm ./`echo f`', 'rm a=${R}']) {
+      expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'rm-recursive' });
+    }
+    expect(judged({ shell: 'A=" -delete"; find src$A' })).toMatchObject({ action: 'allow_with_checkpoint', rule: 'find-delete' });
+    expect(judged({ shell: 'rm x$((1+2))' }).action).toBe('allow');
+    expect(judged({ shell: 'git diff "--output=$F"' })).toMatchObject({ action: 'allow', rule: 'default' });
+    expect(judged({ shell: 'git diff --output=$F' }).action).toBe('allow_with_checkpoint'); // unquoted: split, it may add any option
     // What xargs appends from its input may be any option (found by an adversarial run: `echo -rf src | xargs rm` deleted src unjudged).
     expect(judged({ shell: 'echo -rf src | xargs rm' })).toMatchObject({ action: 'allow_with_checkpoint', rule: 'rm-recursive' });
     expect(judged({ shell: 'echo -exec x ; | xargs find src -maxdepth 0' })).toMatchObject({ action: 'allow_with_checkpoint' });
