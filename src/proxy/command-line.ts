@@ -218,10 +218,37 @@ function tokenize(script: string, substitutions: string[]): Token[] {
     substitutions.push(script.slice(start + 1, j).replace(/\\(.)/g, '$1'));
     return j + 1;
   };
+  /** Where the current line starts, and how many `((` it opened and did not close up to `at` (counted once per character: linear time). */
+  let line = { start: 0, at: 0, open: 0 };
+  /** Whether `at` is inside an arithmetic command opened on its line (`(( x << 2 ))`, `for ((…))`), where `<<` is a shift, not a here-document. */
+  const inArithmetic = (at: number): boolean => {
+    for (let j = Math.max(line.at, line.start + 1); j < at; j++) {
+      if (script[j] === '(' && script[j - 1] === '(') line.open++;
+      else if (script[j] === ')' && script[j - 1] === ')') line.open--;
+    }
+    line.at = Math.max(line.at, at);
+    return line.open > 0;
+  };
   /** Where the current simple command's tokens start (after the last separator): its program is the first word there. */
   let commandStart = 0;
   /** Here-documents whose bodies start after the current line, in order. */
-  const pendingBodies: { delimiter: string; stripTabs: boolean; quoted: boolean; program: string | undefined }[] = [];
+  const pendingBodies: { delimiter: string; stripTabs: boolean; quoted: boolean; commandStart: number }[] = [];
+  /** The program of the command whose tokens start at `start` (redirections before or after it passed over), once per command. */
+  const programs = new Map<number, string | undefined>();
+  const programAt = (start: number): string | undefined => {
+    if (!programs.has(start)) {
+      let program: string | undefined;
+      for (let t = start; t < tokens.length && program === undefined; t++) {
+        const tok = tokens[t]!;
+        if (tok.kind === 'op') {
+          if (SEPARATORS.has(tok.text)) break;
+          if (REDIRECT_OPS.has(tok.text)) t++; // its file, descriptor or delimiter
+        } else if (!LEADING_KEYWORDS.has(tok.text) && !/^[A-Za-z_][A-Za-z0-9_]*=/.test(tok.text)) program = tok.text;
+      }
+      programs.set(start, program);
+    }
+    return programs.get(start);
+  };
   /**
    * After `<<` (at `from`): a here-string `<<<` (its word is data), or a here-document's
    * delimiter, read as the shell reads it (`<<-` strips leading tabs; a quoted delimiter makes the
@@ -245,8 +272,7 @@ function tokenize(script: string, substitutions: string[]): Token[] {
       else delimiter += ch;
     }
     tokens.push({ kind: 'word', text: delimiter });
-    const program = tokens.slice(commandStart).find((t) => t.kind === 'word' && !LEADING_KEYWORDS.has(t.text) && !/^[A-Za-z_][A-Za-z0-9_]*=/.test(t.text))?.text;
-    pendingBodies.push({ delimiter, stripTabs, quoted: /['"\\]/.test(script.slice(start, j)), program });
+    pendingBodies.push({ delimiter, stripTabs, quoted: /['"\\]/.test(script.slice(start, j)), commandStart });
     return j;
   };
   /**
@@ -273,7 +299,8 @@ function tokenize(script: string, substitutions: string[]): Token[] {
         at = next;
       }
       end = Math.min(end, at);
-      if (body.program !== undefined && SHELLS.has(basename(body.program))) substitutions.push(script.slice(start, end));
+      const program = programAt(body.commandStart);
+      if (program !== undefined && SHELLS.has(basename(program))) substitutions.push(script.slice(start, end));
       else if (!body.quoted) {
         for (let j = start; j < end; j++) {
           if (script[j] === '\\') j++;
@@ -414,9 +441,10 @@ function tokenize(script: string, substitutions: string[]): Token[] {
       flush();
       tokens.push({ kind: 'op', text: op });
       i += op.length;
-      if (op === '<<') i = hereDocument(i);
+      if (op === '<<' && !inArithmetic(i - 2)) i = hereDocument(i);
       else if (op === '\n' && pendingBodies.length > 0) i = hereDocumentBodies(i);
       else if (SEPARATORS.has(op)) commandStart = tokens.length;
+      if (op === '\n') line = { start: i, at: i, open: 0 };
       continue;
     }
     if (c === '$' && /[A-Za-z_0-9@*#?!$-]/.test(script[i + 1] ?? '')) splits = true;

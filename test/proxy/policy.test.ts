@@ -328,10 +328,14 @@ describe('command lines read with certainty, or every way they could run', () =>
     expect(decide('cat <<EOF\nhello world\nEOF')).toMatchObject({ action: 'allow', rule: 'read-only' });
     expect(decide('cat <<A <<B\nsudo a\nA\nsudo b\nB\nls')).toMatchObject({ action: 'allow', rule: 'read-only' });
     // What runs: a shell's body, and the substitutions of an unquoted one.
-    for (const shell of ['bash <<EOF\nsudo id\nEOF', 'cat <<EOF\n$(sudo id)\nEOF', 'cat <<EOF\n`sudo id`\nEOF', 'cat <<< "$(sudo id)"']) {
+    for (const shell of ['bash <<EOF\nsudo id\nEOF', '<<EOF bash\nsudo id\nEOF', 'cat <<A; bash <<B\nls\nA\nsudo id\nB', 'cat <<EOF\n$(sudo id)\nEOF', 'cat <<EOF\n`sudo id`\nEOF', 'cat <<< "$(sudo id)"']) {
       expect(judged({ shell }), shell).toMatchObject({ action: 'deny', rule: 'privilege' });
     }
     expect(judged({ shell: "cat <<'EOF'\n$(sudo id)\nEOF" })).toMatchObject({ action: 'allow', rule: 'read-only' });
+    // In an arithmetic command `<<` is a shift: the lines after it are commands, not a body.
+    for (const shell of ['(( y = 1 << 2 ))\nrm -rf src\n2', 'for (( i = 1; i << 2; i++ )); do :; done\nrm -rf src\n2']) {
+      expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'rm-recursive' });
+    }
   });
 
   it('removals of a tree by git and rsync take a checkpoint; their reading and listing forms do not', () => {
