@@ -48,6 +48,10 @@ const SEPARATORS = new Set(['&&', '||', ';;', '|&', ';', '&', '|', '(', ')', '\n
  * dash's /usr/bin/time (`time -f %e mount`) alike.
  */
 const LEADING_KEYWORDS = new Set(['!', 'if', 'then', 'else', 'elif', 'do', 'while', 'until', 'coproc', '{', '}', 'fi', 'done', 'esac']);
+/** A leading assignment (`FOO=bar cmd`): it sets the command's environment. */
+const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*=/;
+/** Whether a word before a command's program is not the program: a keyword or an assignment (parseShell, and programAt for here-documents). */
+const precedesProgram = (word: string) => LEADING_KEYWORDS.has(word) || ASSIGNMENT.test(word);
 /** Compound commands whose words are not a program invocation (their bodies are parsed as commands). */
 const COMPOUND_HEADS = new Set(['for', 'case', 'select', 'function']);
 
@@ -243,7 +247,7 @@ function tokenize(script: string, substitutions: string[]): Token[] {
         if (tok.kind === 'op') {
           if (SEPARATORS.has(tok.text)) break;
           if (REDIRECT_OPS.has(tok.text)) t++; // its file, descriptor or delimiter
-        } else if (!LEADING_KEYWORDS.has(tok.text) && !/^[A-Za-z_][A-Za-z0-9_]*=/.test(tok.text)) program = tok.text;
+        } else if (!precedesProgram(tok.text)) program = tok.text;
       }
       programs.set(start, program);
     }
@@ -486,16 +490,11 @@ export function parseShell(script: string, depth = 0): SimpleCommand[] {
       if (SEPARATORS.has(tok.text)) finish();
       continue;
     }
-    if (current.argv.length === 0) {
-      if (LEADING_KEYWORDS.has(tok.text)) {
-        if (tok.text === 'coproc') current.coproc = true;
-        continue;
-      }
-      // Leading assignments (`FOO=bar cmd`) set the environment; their values are still checked.
-      if (/^[A-Za-z_][A-Za-z0-9_]*=/.test(tok.text)) {
-        current.assignments.push(tok.text);
-        continue;
-      }
+    if (current.argv.length === 0 && precedesProgram(tok.text)) {
+      if (tok.text === 'coproc') current.coproc = true;
+      // Leading assignments set the environment; their values are still checked.
+      else if (ASSIGNMENT.test(tok.text)) current.assignments.push(tok.text);
+      continue;
     }
     current.argv.push(tok.text);
     if (tok.splits) (current.splits ??= []).push(tok.text);
@@ -1743,13 +1742,15 @@ export function globbed(word: string): boolean {
 }
 
 /**
- * Whether `word` may be any option once the shell has computed it: it starts with an expansion
+ * Whether `word` may be any option once the shell has computed it: the shell splits it into words
+ * (it is among `splits`, SimpleCommand.splits), or it starts with an expansion
  * (`${R:--rf}`, `"$@"`, `$(echo -delete)`), or it is an option whose name is computed or matched
  * against file names (`-${R}f`, `-[r]` with a file `-r` in the directory). A computed value of a
  * named option (`--output=$F`) leaves it that option. A word that starts with a pattern (`rm *`
  * where a file is named `-rf`) is not counted: quoted patterns (`find -name '*.js'`) look the same here.
  */
-export function mayBeAnyOption(word: string): boolean {
+export function mayBeAnyOption(word: string, splits?: string[]): boolean {
+  if (splits?.includes(word)) return true; // the shell splits it into words (SimpleCommand.splits)
   const name = word.split('=')[0]!;
   const expansion = name.search(EXPANSION);
   // `~-` and `~+` are bash's $OLDPWD and $PWD.
@@ -1768,7 +1769,7 @@ const FIND_VALUED = new Set(['-name', '-iname', '-path', '-ipath', '-wholename',
 export function computedOptionWord(program: string, args: string[], splits?: string[]): string | undefined {
   const end = args.indexOf('--');
   const valued = (i: number) => program === 'find' && i > 0 && (FIND_VALUED.has(args[i - 1]!) || /^-newer[aBcmt][aBcmt]$/.test(args[i - 1]!));
-  return (end === -1 ? args : args.slice(0, end)).find((w, i) => (mayBeAnyOption(w) || splits?.includes(w)) && !valued(i));
+  return (end === -1 ? args : args.slice(0, end)).find((w, i) => mayBeAnyOption(w, splits) && !valued(i));
 }
 
 /** Every simple command a request runs: from an argv, or from a shell string. */

@@ -317,7 +317,7 @@ function ruleMatches(rule: Rule, cmd: SimpleCommand, reading?: 'every' | 'none')
   const name = programName(argv0);
   if (!asList(rule.program).some((p) => compilePattern(p, false).test(name) || (p.includes('/') && compilePattern(p, false).test(argv0)))) return false;
   const args = cmd.argv.slice(1);
-  const matches = (word: string, patterns: string[]) => (reading !== undefined && (mayBeAnyOption(word) || cmd.splits?.includes(word)) ? reading === 'every' : matchesAny(word, patterns));
+  const matches = (word: string, patterns: string[]) => (reading !== undefined && mayBeAnyOption(word, cmd.splits) ? reading === 'every' : matchesAny(word, patterns));
   if (rule.subcommand !== undefined) {
     const sub = subcommandOf(args, name);
     if (sub === undefined || !matches(sub, asList(rule.subcommand))) return false;
