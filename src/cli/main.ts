@@ -1,4 +1,4 @@
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { AvfsError, toAvfsError } from '../errors.js';
 import { decodeUtf8, escapeBytes } from '../core/utf8.js';
@@ -73,13 +73,22 @@ function jsonWithValue(err: CommanderError): AvfsError | undefined {
   return new AvfsError('USAGE', `--json takes no value: write --json alone, not ${given}`, { reason: 'json_value', option: given });
 }
 
+/**
+ * The value of an option that names one place (`--vault`, `--home`): given twice it is refused, since
+ * taking the last one silently would act on a vault the caller may not have meant.
+ */
+function givenOnce(value: string, previous: string | undefined): string {
+  if (previous !== undefined) throw new InvalidArgumentError(`given twice (${JSON.stringify(previous)}, then ${JSON.stringify(value)}): give it once`);
+  return value;
+}
+
 export function buildProgram(): Command {
   const program = new Command('avfs')
     .description('Versioned workspaces (vaults) for AI agents: files, history, forks, checkpoints, mounts and a proxy boundary.')
     .version(VERSION, '-V, --version')
     .option('--json', 'print exactly one JSON document on stdout (errors too)')
-    .option('--vault <name>', 'vault to use (default: $AVFS_VAULT, else the vault chosen with `vault use`)')
-    .option('--home <dir>', 'avfs home (default: $AVFS_HOME, else ~/.avfs)')
+    .option('--vault <name>', 'vault to use (default: $AVFS_VAULT, else the vault chosen with `vault use`)', givenOnce)
+    .option('--home <dir>', 'avfs home (default: $AVFS_HOME, else ~/.avfs)', givenOnce)
     .option('-q, --quiet', 'no messages on stderr, only data and errors')
     .option('--no-color', 'plain output without colours')
     .showHelpAfterError('(run with --help for usage)')

@@ -121,6 +121,19 @@ describe('--json with a value, and output that cannot be written', () => {
     expect((await avfs(h.home, ['cat', '/j.txt'], { raw: true })).stdout).toBe('--json=1');
   });
 
+  it('--vault or --home given twice is USAGE and acts on neither (the last one was used silently)', async () => {
+    for (const vault of ['a', 'b']) expectOk(await avfs(h.home, ['vault', 'create', vault]));
+    for (const args of [['--vault', 'a', '--vault', 'b'], ['--vault=a', 'write', '/x', 'y', '--vault', 'b'], ['--home', h.home, '--home', h.home]]) {
+      const line = args.includes('write') ? args : [...args, 'write', '/x', 'y'];
+      const r = await avfs(h.home, line);
+      expect(r.code, line.join(' ')).toBe(2);
+      expect(r.json, line.join(' ')).toMatchObject({ ok: false, error: { code: 'USAGE', message: expect.stringContaining('given twice') } });
+    }
+    for (const vault of ['a', 'b']) expectError(await avfs(h.home, ['--vault', vault, 'cat', '/x']), 'NOT_FOUND', 3);
+    // diff's own --vault (the other side) is not the global one.
+    expectOk(await avfs(h.home, ['--vault', 'a', 'diff', '--vault', 'b']));
+  });
+
   it('stdout on a full device: one line on stderr and exit 1, not an uncaught ENOSPC stack trace', () => {
     for (const json of ['--json ', '']) {
       const r = inShell(`$AVFS ${json}ls > /dev/full`);
