@@ -187,6 +187,21 @@ def _checked(method: _F) -> _F:
     return cast(_F, checked)
 
 
+class _Setting:
+    """An attribute of :class:`AVFS` checked by its ``_RULES`` rule whenever it is set, as the
+    constructor checks it: ``client.call_timeout = "60"`` fails there, not at the next call."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+        self.slot = f"_{name}"
+
+    def __get__(self, obj: Any, objtype: Optional[type] = None) -> Any:
+        return self if obj is None else getattr(obj, self.slot)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        setattr(obj, self.slot, None if value is None else _RULES[self.name](self.name, value))
+
+
 class AVFS:
     """A client for one vault of one avfs home, through the ``avfs`` CLI.
 
@@ -203,10 +218,14 @@ class AVFS:
     carrying the CLI's error ``code`` when it fails. Vault paths are absolute (``/src/app.py``).
     """
 
+    vault = _Setting()
+    home = _Setting()
+    call_timeout = _Setting()
+
     @_checked
     def __init__(self, vault: Optional[str] = None, home: Optional[PathLike] = None, binary: Optional[Binary] = None, call_timeout: Optional[float] = None) -> None:
         self.vault = vault
-        self.home = home  # a str by now: _checked expanded it
+        self.home = home
         self.argv0 = resolve_binary(binary)
         self.call_timeout = call_timeout
 
