@@ -354,8 +354,9 @@ const MERGE_PATHS = 'SELECT DISTINCT path FROM versions WHERE vault_id = ? AND i
  * back to its state before the merge (exactly, as a restore does), as versions with op
  * `merge-undo`, and the merge stops counting as a base. When a path the merge changed has changed
  * again since (or something was created in a directory it made), undo is refused with CONFLICT
- * listing them, unless `force`: then the whole vault goes back to its state before the merge, as
- * restoring the merge's checkpoint would (the later changes stay in history).
+ * listing them, unless `force`: then those go back to their state before the merge as well (their
+ * later changes stay in history). Later work on paths the merge did not touch stays either way;
+ * restoring the merge's checkpoint is what puts the whole vault back.
  */
 export function undoMerge(store: Store, sourceName: string, options: { into?: string; force?: boolean; actor: Actor }): UndoReport {
   return store.mutate(() => {
@@ -366,14 +367,16 @@ export function undoMerge(store: Store, sourceName: string, options: { into?: st
     const merged = store.stmt<{ path: string }>(MERGE_PATHS).all(ours.id, record.seq, record.end_seq).map((r) => r.path);
     const touched = changedSinceMerge(store, ours, record, merged);
     if (touched.length > 0 && !options.force) {
-      throw new AvfsError('CONFLICT', `${touched.length} path(s) merged from ${theirs.name} changed since the merge; --force puts the whole vault back as it was before it: ${touched.slice(0, 5).join(', ')}`, {
+      throw new AvfsError('CONFLICT', `${touched.length} path(s) merged from ${theirs.name} changed since the merge; --force puts them back as they were before the merge too, losing those changes: ${touched.slice(0, 5).join(', ')}`, {
         source: theirs.name,
         target: ours.name,
         merge_id: record.id,
         paths: touched,
       });
     }
-    const paths = touched.length > 0 ? [...pathsChangedAfter(store, ours, record.seq)].sort() : merged;
+    // Forced, the later changes of merged paths (and what was made below a directory the merge
+    // made) go too; later work on other paths stays, as it does without --force.
+    const paths = [...new Set([...merged, ...touched])].sort();
     const diffs = paths
       .map((path) => ({ path, want: stateAt(store, ours, path, record.seq), now: getEntry(store, ours, path) }))
       .filter((d) => !(d.now && d.want && sameState(mergeState(d.now), mergeState(d.want)) && sameLinks(d.now, d.want)) && (d.now || d.want));

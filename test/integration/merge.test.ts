@@ -590,6 +590,24 @@ describe('merge undo', () => {
     expect(tree(main)).toEqual(before);
   });
 
+  it('--force puts back the merged paths changed since, and leaves later work on other paths as it does without --force', () => {
+    main.writeFile('/x', 'base');
+    const exp = fork();
+    exp.writeFile('/y', 'from the fork');
+    exp.writeFile('/new/f', 'made by the fork', { parents: true });
+    const before = tree(main);
+    mergeVaults(store, 'exp', { actor });
+    main.writeFile('/a', 'after the merge');
+    main.writeFile('/x', 'x edited after the merge');
+    main.writeFile('/y', 'y edited after the merge');
+    main.writeFile('/new/later', 'made in a merged directory');
+    const refused = thrownError(() => undoMerge(store, 'exp', { actor }));
+    expect([refused?.code, refused?.data.paths]).toEqual(['CONFLICT', ['/new/later', '/y']]);
+    expect(undoMerge(store, 'exp', { actor, force: true }).paths).toEqual(['/new', '/new/f', '/new/later', '/y']);
+    const text = (t: string) => `f 644 ${Buffer.from(t).toString('base64')}`;
+    expect(tree(main)).toEqual({ ...before, '/a': text('after the merge'), '/x': text('x edited after the merge') });
+  });
+
   it('a checkpoint saved after the merge does not turn an unrelated write beside a merged file into a CONFLICT', () => {
     main.mkdir('/d');
     const exp = fork();

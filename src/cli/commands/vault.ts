@@ -172,7 +172,7 @@ const merge = new Command('merge')
   .option('--strategy <name>', `how conflicts are resolved: ${STRATEGIES.join(', ')}`, 'fail')
   .option('-n, --dry-run', 'report exactly what the merge would do, change nothing')
   .option('--undo', 'undo the last merge of <source> into the vault (refused if merged paths changed since)')
-  .option('-f, --force', 'with --undo: put the whole vault back as it was before the merge even if merged paths changed since')
+  .option('-f, --force', 'with --undo: also put back merged paths that changed since (their later changes are lost; other later work stays)')
   .addHelpText(
     'after',
     examples([
