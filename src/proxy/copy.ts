@@ -406,6 +406,23 @@ export function syncBack(fs: VaultFs, session: CopySession, options: SyncOptions
       // removed or created is not an error.
       // Only what the command saw is removed: a name someone else made meanwhile in a directory
       // it removed stays, with the directories above it.
+      /**
+       * The entry above `path` that is, in the vault now, not a directory: a symlink or file
+       * someone else put in place of a directory while the command ran. The vault's lookups follow
+       * a symlink there, so the command's entry would land somewhere it never wrote (and be
+       * recorded as its change); such paths are left alone. Directories found are remembered.
+       */
+      const directories = new Set<string>(['/']);
+      const blockedAbove = (path: string): Entry | undefined => {
+        for (let dir = dirname(path); !directories.has(dir); dir = dirname(dir)) {
+          const entry = fs.entryExact(dir);
+          if (entry && entry.type !== 'd') return entry;
+          if (entry) directories.add(dir);
+        }
+        return undefined;
+      };
+      const leftOut = (path: string, blocker: Entry) =>
+        summary.skipped.push({ path, reason: `${blocker.path} above it became a ${KIND[blocker.type].replace('_', ' ')} in the vault while the command ran; not imported through it` });
       const exact = new Map<string, boolean>();
       const seenOnly = (top: string) => {
         if (!exact.has(top)) {
@@ -415,6 +432,7 @@ export function syncBack(fs: VaultFs, session: CopySession, options: SyncOptions
         return exact.get(top)!;
       };
       for (const path of removals) {
+        if (blockedAbove(path)) continue; // what the command removed is not there any more
         const top = topOf(path);
         if (seenOnly(top)) {
           if (path === top) summary.deleted += fs.rm(path, { recursive: true }).length;
@@ -432,6 +450,11 @@ export function syncBack(fs: VaultFs, session: CopySession, options: SyncOptions
        * stays, and the command's entry there is left out, reported.
        */
       const clear = (path: string, keep: HostStat['type'] | null): boolean => {
+        const blocker = blockedAbove(path);
+        if (blocker) {
+          leftOut(path, blocker);
+          return false;
+        }
         if (!fs.exists(path)) return true;
         const existing = fs.lstat(path);
         if (existing.type === keep && keep !== 'l') return true;
@@ -440,6 +463,7 @@ export function syncBack(fs: VaultFs, session: CopySession, options: SyncOptions
           return false;
         }
         fs.rm(path);
+        directories.delete(path);
         return true;
       };
       for (const path of kept) {
@@ -502,6 +526,11 @@ export function syncBack(fs: VaultFs, session: CopySession, options: SyncOptions
       }
       for (const [path, to] of relink) {
         if (to === null) continue;
+        const blocker = blockedAbove(to);
+        if (blocker) {
+          summary.skipped.push({ path, reason: `a hard link to ${to}, which was not imported` });
+          continue;
+        }
         if (!clear(path, null)) continue;
         if (!fs.exists(path)) fs.mkdir(dirname(path), { parents: true });
         fs.link(to, path);
@@ -525,7 +554,7 @@ export function syncBack(fs: VaultFs, session: CopySession, options: SyncOptions
       }
       // Last: a directory's time is what the command left after its entries changed. Never
       // through a symlink (touch -h).
-      for (const { path, mtime } of times) if (fs.exists(path)) fs.touchExact([path], null, mtime);
+      for (const { path, mtime } of times) if (!blockedAbove(path) && fs.entryExact(path)) fs.touchExact([path], null, mtime);
     });
   } catch (err) {
     const error = err instanceof AvfsError ? err : new AvfsError('INTERNAL', (err as Error).message);

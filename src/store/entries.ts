@@ -663,7 +663,9 @@ export function putEntry(store: Store, vault: VaultRow, path: string, state: Ent
     const subdirs = (entry.type === 'd' ? 1 : 0) - (old?.type === 'd' ? 1 : 0);
     if (!old || subdirs !== 0) touchDir(store, vault, dirname(path), change.at?.createdAt ?? at, change, change.at?.createdAt !== undefined, subdirs);
   }
-  if (old && old.type !== 'd' && entry.type !== 'd' && old.nlink > 1 && entry.ino === old.ino) syncLinks(store, vault, entry, change);
+  // An exact plan (a restore) puts every name that differs in its own state: passing this one's
+  // state to the others first recorded versions they never had.
+  if (!change.exact && old && old.type !== 'd' && entry.type !== 'd' && old.nlink > 1 && entry.ino === old.ino) syncLinks(store, vault, entry, change);
   return entry;
 }
 

@@ -338,8 +338,8 @@ export function applyState(w: Writer, path: string, state: PathState | null, cha
  * Makes `paths` one inode again (a hard-link group that a merge or a checkout put back name by
  * name, each a new file): only when every one is a non-directory of one state and no name outside
  * `paths` shares the inode of any of them (a link of the vault's own stays as it is). The inode
- * with the most names keeps them; each other name is removed and linked to it, recorded with
- * `change`. Returns how many names it linked.
+ * with the most names keeps them; each other name becomes a name of it (one version each, recorded
+ * with `change`). Returns how many names it linked.
  */
 export function joinNames(w: Writer, paths: readonly string[], change: ChangeOptions): number {
   const group = new Set(paths);
@@ -351,7 +351,9 @@ export function joinNames(w: Writer, paths: readonly string[], change: ChangeOpt
   let linked = 0;
   for (const { path } of here as Entry[]) {
     if (getEntry(w.store, w.vault, path)!.ino === anchor.ino) continue;
-    removeEntry(w.store, w.vault, path, change);
+    // The name turns into a name of the anchor's inode in one version: a removal before it would
+    // show a deletion the path never had. Its old inode's other names are all in `paths`, so they
+    // turn too, and no count of that inode is left to keep.
     addName(w.store, w.vault, getEntry(w.store, w.vault, anchor.path)!, path, change);
     linked++;
   }

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { restoreCheckpoint, saveCheckpoint } from '../../src/store/checkpoints.js';
+import { pathVersions } from '../../src/store/history.js';
 import type { Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { forkVault } from '../../src/store/vaults.js';
@@ -84,6 +85,35 @@ describe('an inode with many names', () => {
     restoreCheckpoint(fs, 'hundred');
     expectGroup(fs, names(0, 100), ino, 101, 'x\n');
     expect(names(101, 200).filter((p) => fs.exists(p))).toEqual([]);
+  });
+
+  it('a restore over names linked since records one version per name that differs, each a state the name has after it', () => {
+    const content = (p: string) => fs.readFile(p).toString();
+    /** The states a restore recorded for `path`: its content and inode after each. */
+    const restored = (path: string) => pathVersions(store, fs.row(), path, 100).filter((v) => v.op === 'restore').map((v) => `${v.size} ${v.ino} ${v.nlink}`);
+    // Two files of one content at the checkpoint; since, one name linked to the other and edited.
+    fs.writeFile('/b', 'P');
+    fs.writeFile('/c', 'P');
+    const [b, c] = [fs.lstat('/b'), fs.lstat('/c')];
+    saveCheckpoint(fs, 'apart');
+    fs.rm('/c');
+    fs.link('/b', '/c');
+    fs.writeFile('/c', 'RR');
+    restoreCheckpoint(fs, 'apart', { saveBefore: false });
+    expect([content('/b'), content('/c'), fs.lstat('/c').ino, fs.lstat('/b').nlink]).toEqual(['P', 'P', c.ino, 1]);
+    expect(restored('/b')).toEqual([`1 ${b.ino} 1`]);
+    expect(restored('/c')).toEqual([`1 ${c.ino} 1`]); // not also /b's state, passed to it as a link
+    // Three names at the checkpoint; since, edited through one and one name removed.
+    fs.writeFile('/x', 'V1');
+    fs.link('/x', '/y');
+    fs.link('/y', '/z');
+    saveCheckpoint(fs, 'three');
+    fs.writeFile('/y', 'V22');
+    fs.rm('/x');
+    restoreCheckpoint(fs, 'three', { saveBefore: false });
+    const ino = fs.lstat('/x').ino;
+    expectGroup(fs, ['/x', '/y', '/z'], ino, 3, 'V1');
+    for (const p of ['/y', '/z']) expect(restored(p), p).toEqual([`2 ${ino} 3`]);
   });
 
   it('a fork links and unlinks names of an inode its parent stored; the parent keeps its own, and the fork keeps its view while the parent changes', () => {

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { addTags, getTags } from '../../src/store/annotations.js';
 import { listCheckpoints, restoreCheckpoint, saveCheckpoint } from '../../src/store/checkpoints.js';
 import { diffTreeSources } from '../../src/store/compare.js';
+import { pathVersions } from '../../src/store/history.js';
 import { mergeVaults, undoMerge, type MergeReport } from '../../src/store/merge.js';
 import { prune } from '../../src/store/prune.js';
 import type { Store } from '../../src/store/store.js';
@@ -179,6 +180,20 @@ describe('vault merge', () => {
     expect([st(main, '/u/a'), st(main, '/u/b')]).toEqual([[main.stat('/u/a').ino, 2], [main.stat('/u/a').ino, 2]]);
     main.writeFile('/u/a', 'base\nW\n');
     expect(read(main, '/u/b')).toBe('base\nW\n');
+  });
+
+  it('a new file with two names arrives as one inode, and the history of neither name shows a deletion it never had', () => {
+    main.writeFile('/x', 'base');
+    const exp = fork();
+    exp.mkdir('/h');
+    writeLinked(exp, 'hi\n', '/h/f', '/h/g');
+    mergeVaults(store, 'exp', { actor });
+    const [f, g] = [main.stat('/h/f'), main.stat('/h/g')];
+    expect([g.ino, g.nlink, f.nlink, read(main, '/h/g')]).toEqual([f.ino, 2, 2, 'hi\n']);
+    for (const path of ['/h/f', '/h/g']) {
+      const states = pathVersions(store, main.row(), path, 100).map((v) => `${v.op} ${v.type}`);
+      expect(states.filter((s) => !s.startsWith('merge f')), path).toEqual([]);
+    }
   });
 
   it('hard links made in the source arrive as links: a new name of an old file, names of a group renamed; undo takes them back', () => {

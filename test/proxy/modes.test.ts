@@ -232,6 +232,35 @@ describe('copy mode specifics', () => {
     expect(tree['/n.txt']).toMatchObject({ hash: sha('n\n') });
   });
 
+  it('copy mode: nothing goes through a symlink someone put in place of a directory during the run; those paths are listed in skipped', async () => {
+    const home = newHome({ '/w/dir/old': 'old\n', '/w/dir/gone': 'gone\n', '/w/dir/edit': 'edit\n', '/src/main.py': 'precious\n', '/src/old': 'src old\n', '/src/gone': 'src gone\n', '/src/edit': 'src edit\n' });
+    const { run, go } = await pausedCopyExec(home, 'echo new > w/dir/main.py; rm w/dir/gone; echo more >> w/dir/edit; ln w/dir/old w/dir/hard; mkdir w/dir/sub; echo own > w/elsewhere');
+    const store = openStore(home);
+    try {
+      const person = new VaultFs(store, 'default', { source: 'cli' });
+      person.rm('/w/dir', { recursive: true });
+      person.symlink('/src', '/w/dir');
+    } finally {
+      store.release();
+    }
+    go();
+    const r = await run;
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.json.changed_files.map((c: any) => [c.path, c.kind])).toEqual([['/w/elsewhere', 'added']]);
+    const skipped = Object.fromEntries(r.json.skipped.map((s: any) => [s.path, s.reason]));
+    expect(Object.keys(skipped).sort()).toEqual(['/w/dir/edit', '/w/dir/hard', '/w/dir/main.py', '/w/dir/sub']);
+    expect(skipped['/w/dir/main.py']).toBe('/w/dir above it became a symlink in the vault while the command ran; not imported through it');
+    const tree = vaultTree(home);
+    expect(tree['/w/dir']).toMatchObject({ type: 'l', target: '/src' });
+    expect(Object.keys(tree).filter((p) => p.startsWith('/src/')).sort()).toEqual(['/src/edit', '/src/gone', '/src/main.py', '/src/old']);
+    expect([tree['/src/main.py'], tree['/src/gone'], tree['/src/edit'], tree['/src/old']]).toMatchObject([
+      { hash: sha('precious\n') },
+      { hash: sha('src gone\n') },
+      { hash: sha('src edit\n') },
+      { hash: sha('src old\n') },
+    ]);
+  });
+
   it('keeps the copy and says where when the changes cannot be imported (quota), changing nothing', async () => {
     const home = newHome({ '/a.txt': 'a\n' });
     expect((await avfs(home, ['quota', 'set', '--max-bytes', '1000'])).code).toBe(0);
