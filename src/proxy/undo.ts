@@ -2,7 +2,8 @@ import { AvfsError } from '../errors.js';
 import { audit } from '../store/audit.js';
 import { getCheckpoint } from '../store/checkpoints.js';
 import { ANNOTATION_OPS } from '../store/annotations.js';
-import { getEntry, listDescendants } from '../store/entries.js';
+import { getEntry, listDescendants, type Entry } from '../store/entries.js';
+import { dirname } from '../core/paths.js';
 import { getExec, markExecUndone, pathVersionsAfter, type ExecRow } from '../store/execs.js';
 import { applyState, leaveOtherFile, relink, sameState, stateOf, type PathState, type Writer } from '../store/history.js';
 import type { Store } from '../store/store.js';
@@ -181,10 +182,22 @@ function laterChangesByOthers(store: Store, vault: VaultRow, exec: ExecRow, chan
     // where the exec made a directory: either way whatever is below it now goes, and what the
     // exec did not make there is someone else's.
     if (c.before === null && getEntry(store, vault, c.path)?.annot) out.add(c.path);
+    // A symlink or file someone put in place of a directory above a path undo puts back is in its way.
+    if (c.before !== null) for (const e of nonDirectoriesAbove(store, vault, c.path)) if (!touched.has(e.path)) out.add(e.path);
     if (c.before?.type === 'd') continue;
     for (const e of listDescendants(store, vault, c.path)) if (!touched.has(e.path)) out.add(e.path);
   }
   return [...out].sort();
+}
+
+/** Entries above `path` that are not directories now, nearest the root first: nothing can be put at `path` while one is there. */
+function nonDirectoriesAbove(store: Store, vault: VaultRow, path: string): Entry[] {
+  const out: Entry[] = [];
+  for (let dir = dirname(path); dir !== '/'; dir = dirname(dir)) {
+    const entry = getEntry(store, vault, dir);
+    if (entry && entry.type !== 'd') out.unshift(entry);
+  }
+  return out;
 }
 
 /** Whether two states are the same entry, tags and metadata aside (undo keeps those as they are). */
@@ -209,6 +222,8 @@ function putBack(w: Writer, changes: NetChange[], execId: string): void {
     // Replacing a directory clears what is below it; everything there is either the exec's (put back
     // next, parents first) or someone else's (a CONFLICT unless forced).
     // Tags and metadata are kept as they are now; a path the exec deleted gets back its own.
+    // Forced (laterChangesByOthers named them): a symlink or file since put where a directory was above it goes.
+    for (const e of nonDirectoriesAbove(w.store, w.vault, c.path)) if (getEntry(w.store, w.vault, e.path)) applyState(w, e.path, null, change, true);
     const current = getEntry(w.store, w.vault, c.path);
     leaveOtherFile(w, c.path, c.before, change);
     applyState(w, c.path, current ? { ...c.before, annot: current.annot } : c.before, change, true);

@@ -305,6 +305,28 @@ describeModes('proxy exec', (mode) => {
     expect(vaultTree(home)).toEqual(before);
   });
 
+  it('undo after someone put a symlink in place of a directory above the exec\'s paths: that symlink is named in the CONFLICT, and --force puts the paths back without writing through it', async () => {
+    const home = newHome({ '/w/dir/g': 'g\n', '/w/target/g': 'target g\n' });
+    const before = vaultTree(home);
+    const r = expectRan(await exec(home, mode, ['--checkpoint', '--shell', 'echo e > /w/dir/f; echo mod > /w/dir/g']));
+    expect((await avfs(home, ['mv', '/w/dir', '/w/dir_old'])).code).toBe(0);
+    const store = openStore(home);
+    try {
+      new VaultFs(store, 'default', { source: 'cli' }).symlink('/w/target', '/w/dir');
+    } finally {
+      store.release();
+    }
+    const conflict = expectError(await avfs(home, ['proxy', 'undo', r.exec_id]), 'CONFLICT', 4);
+    expect(conflict).toMatchObject({ paths: ['/w/dir', '/w/dir/g'] });
+    const forced = await avfs(home, ['proxy', 'undo', '--force', r.exec_id]);
+    expect(forced.json, forced.stdout).toMatchObject({ ok: true });
+    const after = vaultTree(home);
+    expect(after['/w/target/g']).toEqual(before['/w/target/g']);
+    expect(after['/w/dir']).toMatchObject({ type: 'd' });
+    expect(after['/w/dir/g']).toEqual(before['/w/dir/g']);
+    expect(after['/w/dir/f']).toBeUndefined();
+  });
+
   it("a second undo changes nothing, even with --force (a person's write since stays); naming another vault than the exec's is refused", async () => {
     const home = newHome({ '/a.txt': 'base\n' });
     const r = expectRan(await exec(home, mode, ['--checkpoint', '--shell', 'echo exec > /a.txt']));
