@@ -10,6 +10,7 @@ import { decodeUtf8, escapeBytes } from '../core/utf8.js';
 import { contentChunks, putContentsFromFds, type ContentRef } from './blobs.js';
 import type { Entry } from './entries.js';
 import { atHostPath } from './deep-host-paths.js';
+import { PinnedDirs } from './pinned-dirs.js';
 import { isDirectory, makeDirectories } from './host-dirs.js';
 import { readHostLink, walkHostTree } from './host-tree.js';
 import type { Owner, VaultFs } from './vault-fs.js';
@@ -261,8 +262,8 @@ type ReachHost = <T>(host: string, use: (path: string) => T) => T;
  * only with `overwrite` and then by unlinking the link itself. Files are created with O_EXCL and
  * O_NOFOLLOW; a replaced file or symlink is written beside it and renamed over it, so a hard link
  * or a symlink target outside is never written through; modes and times are set through a
- * descriptor opened with O_NOFOLLOW. What remains: Node has no openat(), so a process that swaps
- * a checked directory for a symlink while export runs could still redirect the writes below it.
+ * descriptor opened with O_NOFOLLOW. Each host path is reached through its directory's descriptor
+ * (PinnedDirs), so a directory swapped for a symlink while export runs is not written through.
  */
 export function exportTree(fs: VaultFs, vaultInput: string, hostDir: string, overwrite: boolean, progress?: Progress, options: ExportOptions = {}): TransferSummary {
   // One read transaction (in WAL mode: Store.readLong): the export is one state of the vault,
@@ -289,6 +290,9 @@ function exportSnapshot(fs: VaultFs, vaultInput: string, hostDir: string, overwr
   const summary: TransferSummary = { files: 0, directories: 0, symlinks: 0, bytes: 0, links: 0 };
   // The host path each hard-linked vault inode was first written to; its other names link to it.
   const written = new Map<number, string>();
+  // Every host path is reached through its directory's descriptor: a directory another process
+  // swaps for a symlink while the export runs is never written through.
+  const dirs = new PinnedDirs(dirname(join(hostDir, 'x')));
   let done = 0;
   try {
     writeSteps();
@@ -311,6 +315,16 @@ function exportSnapshot(fs: VaultFs, vaultInput: string, hostDir: string, overwr
         exported: done,
       });
     }
+    if (e.code === 'ENOENT' || e.code === 'ENOTDIR' || e.code === 'ELOOP') {
+      // A host directory export made or checked went away or became something else while it wrote
+      // (another process moved it aside, or put a symlink in its place; export never follows one).
+      const host = String(e.path ?? hostDir);
+      throw new AvfsError('CONFLICT', `host path ${host} was moved, removed or replaced while exporting (another process changed the destination); ${done} of ${steps.length} entries were exported before it`, {
+        host,
+        cause: e.code,
+        exported: done,
+      });
+    }
     if (e.code !== 'EACCES' && e.code !== 'EPERM' && e.code !== 'EROFS') throw err;
     const host = String(e.path ?? hostDir);
     throw new AvfsError('INVALID_ARGUMENT', `cannot write host path ${host}: ${e.code === 'EROFS' ? 'read-only file system' : 'permission denied'}; ${done} of ${steps.length} entries were exported before it`, {
@@ -324,12 +338,33 @@ function exportSnapshot(fs: VaultFs, vaultInput: string, hostDir: string, overwr
   function writeSteps(): void {
     // What an export stopped part way left here (and in each existing directory below: writeStep).
     if (existed) at(hostDir, sweepStaleTemporaries);
-    for (const step of steps) {
-      at(step.host, (host) => writeStep(step, host));
-      progress?.(++done, steps.length);
+    try {
+      for (const step of steps) {
+        dirs.trim();
+        onHost(step.host, (host) => writeStep(step, host));
+        progress?.(++done, steps.length);
+      }
+      // Directory modes and times last (deepest first), so writing children does not disturb them.
+      for (const step of [...steps].reverse()) {
+        dirs.trim();
+        if (step.entry.type === 'd') onHost(step.host, (host) => settleHostDirectory(host, step.entry.mode, step.entry));
+      }
+    } finally {
+      dirs.close();
     }
-    // Directory modes and times last (deepest first), so writing children does not disturb them.
-    for (const step of [...steps].reverse()) if (step.entry.type === 'd') at(step.host, (host) => settleHostDirectory(host, step.entry.mode, step.entry));
+  }
+
+  /** Runs `use` with `host` named through its directory's descriptor (PinnedDirs); an error names `host`. */
+  function onHost<T>(host: string, use: (path: string) => T): T {
+    // A path the host's own tools could not use is refused as the kernel refuses it, unless the caller reaches past PATH_MAX (copy mode).
+    if (!options.pastPathMax && Buffer.byteLength(host) >= PATH_MAX) throw Object.assign(new Error(`ENAMETOOLONG: name too long, ${host}`), { code: 'ENAMETOOLONG', path: host });
+    try {
+      return use(dirs.path(host));
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      if (typeof e.path === 'string' && e.path.startsWith('/proc/self/fd/')) e.path = host;
+      throw err;
+    }
   }
 
   /** Writes one entry at `host`: its host path, or one `at` made short enough to use. */
@@ -354,7 +389,7 @@ function exportSnapshot(fs: VaultFs, vaultInput: string, hostDir: string, overwr
     } else if (e.type === 'p' || e.type === 'c' || e.type === 'b') {
       if (!linkToFirst(step, host)) {
         placeHostEntry(host, step.found !== 'absent', (path) => makeHostNode(path, e));
-        utimesSync(host, hostSeconds(e.atime), hostSeconds(e.mtime));
+        lutimesSync(host, hostSeconds(e.atime), hostSeconds(e.mtime)); // a symlink put there since is not followed
         noteFirst(step);
       }
       summary.special = (summary.special ?? 0) + 1;
@@ -379,7 +414,7 @@ function exportSnapshot(fs: VaultFs, vaultInput: string, hostDir: string, overwr
   function linkToFirst(step: ExportStep, host: string): boolean {
     const first = step.entry.nlink > 1 ? written.get(step.entry.ino) : undefined;
     if (first === undefined) return false;
-    if (at(first, (from) => placeHostLink(from, host, step.found !== 'absent'))) {
+    if (placeHostLink(dirs.path(first), host, step.found !== 'absent')) {
       summary.links++;
       return true;
     }
@@ -546,6 +581,8 @@ function placeHostLink(first: string, host: string, replacing: boolean): boolean
 }
 
 const { O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_RDONLY, O_WRONLY } = constants;
+/** Linux's longest path string, its terminating NUL included. */
+const PATH_MAX = 4096;
 
 /** Times to give a host file or directory (ms); none: left as the write makes them. */
 type Times = { atime: number; mtime: number } | null;
@@ -623,7 +660,15 @@ function makeHostNode(path: string, e: Entry): void {
 function applyOwner(host: string, e: Entry): void {
   if (e.uid === null && e.gid === null) return;
   lchownSync(host, e.uid ?? -1, e.gid ?? -1);
-  if (e.type !== 'l' && hostMode(e.type, e.mode) & 0o6000) chmodSync(host, hostMode(e.type, e.mode));
+  // Through a descriptor that refuses a symlink (put there since, it would be followed by chmod).
+  // A directory's mode is set last anyway (settleHostDirectory); other kinds' set-id bits mean nothing.
+  if (e.type !== 'f' || !(hostMode(e.type, e.mode) & 0o6000)) return;
+  const fd = openSync(host, O_RDONLY | O_NOFOLLOW);
+  try {
+    fchmodSync(fd, hostMode(e.type, e.mode));
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** What a host path holds, by lstat (a symlink is never followed): nothing, a real directory, or anything else. */

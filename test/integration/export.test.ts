@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { openStore, type Store } from '../../src/store/store.js';
@@ -74,6 +74,31 @@ it('a host path another process takes while the export runs is CONFLICT, and wha
   expect(caught).toMatchObject({ code: 'CONFLICT', data: { host: join(dest, 'b.txt'), exported: 1 } });
   expect(readFileSync(join(dest, 'b.txt'), 'utf8')).toBe('theirs');
   expect(readdirSync(dest).sort()).toEqual(['a.txt', 'b.txt']); // no temporary file left beside them
+});
+
+it('a host directory moved aside and replaced by a symlink while the export runs: nothing is written where the symlink leads, and the export ends in CONFLICT', () => {
+  fs.mkdir('/src/s1', { parents: true });
+  for (let i = 0; i < 4; i++) fs.writeFile(`/src/s1/f${i}`, `f${i}`);
+  const dest = join(out.dir, 'x');
+  const elsewhere = join(out.dir, 'elsewhere');
+  mkdirSync(elsewhere);
+  // After the directory and its first file: another process moves it aside and links its name elsewhere.
+  const progress = (done: number) => {
+    if (done !== 2) return;
+    renameSync(join(dest, 's1'), join(dest, 'aside'));
+    symlinkSync(elsewhere, join(dest, 's1'));
+  };
+  let caught: unknown;
+  try {
+    exportTree(fs, '/src', dest, false, progress);
+  } catch (err) {
+    caught = err;
+  }
+  // The files went on into the directory export made (now moved aside), reached through its
+  // descriptor; its mode, set last by name, found the symlink and stopped there.
+  expect(caught).toMatchObject({ code: 'CONFLICT', data: { host: join(dest, 's1'), exported: 5 } });
+  expect(readdirSync(elsewhere)).toEqual([]);
+  expect(readdirSync(join(dest, 'aside')).sort()).toEqual(['f0', 'f1', 'f2', 'f3']);
 });
 
 it('an export clears the temporary files an export stopped part way left (its process gone), and nothing else', () => {
