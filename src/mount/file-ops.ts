@@ -1,7 +1,7 @@
 import type { FuseOperations } from 'fuse-native';
 import { dirname } from '../core/paths.js';
 import { vaultUsage } from '../store/usage.js';
-import { undecodableName, type OpContext } from './op-context.js';
+import { ATTR_TIMEOUT_S, undecodableName, type OpContext } from './op-context.js';
 import type { OpenFile } from './open-file.js';
 import { O_ACCMODE, O_APPEND, O_RDONLY } from './open-files.js';
 
@@ -9,6 +9,8 @@ import { O_ACCMODE, O_APPEND, O_RDONLY } from './open-files.js';
 const KEEP_CACHE = 0x40000000;
 /** Bit 29: direct I/O for this open, each write(2) one request (the avfs-direct-append patch). */
 const DIRECT_IO = 0x20000000;
+/** Beyond the attribute timeout, for clocks of other processes and the time a request waits: a change this recent may still be unseen by the kernel. */
+const RECENT_SLACK_MS = 500;
 
 /**
  * File I/O operations: open and create hand out handles on OpenFiles, reads and writes go to the
@@ -56,6 +58,12 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
         // Opened through another name of a hard link open here (one working copy for the inode):
         // the kernel caches pages per name, and this name's may predate writes through the other.
         const keep = ctx.keepCache && file.path === e.path && files.keepCache(file, file.baseHash);
+        // Changed within the attribute timeout (elsewhere, perhaps: the CLI, the SDK), the file's
+        // size the kernel holds may be the old one, and a read stops there: `cat` right after
+        // the CLI made a file longer read its old length of the new bytes, every time, until the
+        // change was noticed (0.1 s). Its attributes are dropped before the reply, so a read
+        // past the old end asks for them.
+        if (!keep && Date.now() - e.ctime < ATTR_TIMEOUT_S * 1000 + RECENT_SLACK_MS) ctx.dropAttributes?.()?.(e.ino);
         cb(0, keep ? fh | KEEP_CACHE : fh);
       } catch (err) {
         cb(errno(err, 'open', path));

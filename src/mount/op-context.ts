@@ -10,6 +10,13 @@ import type { DropAttributes } from './other-names.js';
 import { O_APPEND, type OpenFile, type OpenFiles, type ShownAttributes } from './open-files.js';
 import { callerOpenFlags } from './caller-open-flags.js';
 
+/**
+ * Kernel attribute and entry cache lifetime in seconds: a change made outside the mount (the CLI,
+ * another mount) shows up inside it within this bound. Lookup-heavy tools depend on it
+ * (ARCHITECTURE.md "Mount options and caches").
+ */
+export const ATTR_TIMEOUT_S = 1;
+
 /** What a mount serves (server.ts, view-server.ts build it; createOperations turns it into FUSE operations). */
 export interface MountContext {
   fuse: Fuse;

@@ -65,12 +65,8 @@ export interface ServeOptions {
   info?: (message: string) => void;
 }
 
-/**
- * Kernel attribute and entry cache lifetime in seconds: a change made outside the mount (the CLI,
- * another mount) shows up inside it within this bound. Lookup-heavy tools depend on it
- * (ARCHITECTURE.md "Mount options and caches").
- */
-export const ATTR_TIMEOUT_S = 1;
+export { ATTR_TIMEOUT_S } from './op-context.js';
+import { ATTR_TIMEOUT_S } from './op-context.js';
 /** Largest FUSE write request (bytes): with big_writes, 32× fewer round trips than the 4 KiB default. */
 export const MAX_WRITE = 128 * 1024;
 /** How often the server checks the kernel mount table and its FUSE connection. */

@@ -1,3 +1,4 @@
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -700,6 +701,28 @@ os.close(fd)
     for (const name of await names('/renamed-often')) lines.push(...(await catVault(`/renamed-often/${name}`)).split('\n'));
     const written = Number(end.stdout);
     expect(lines.sort()).toEqual(Array.from({ length: written }, (_, i) => `line${i + 1}`).sort());
+  });
+
+  it('a file the store made longer is read whole by the next open through the mount, right away (it read the old length of the new bytes until the change was noticed)', async () => {
+    const store = openStore(fx.home);
+    try {
+      const writer = new VaultFs(store, 'default', { source: 'sdk' });
+      const cut: string[] = [];
+      for (let i = 0; i < 20; i++) {
+        const path = `/grown${i % 3}.txt`;
+        writer.writeFile(path, 'short');
+        // The kernel caches the short file's attributes (its size) for the attribute timeout.
+        expect(readFileSync(join(fx.dir, path), 'utf8')).toBe('short');
+        statSync(join(fx.dir, path));
+        const longer = `much longer content ${i}`;
+        writer.writeFile(path, longer);
+        const read = readFileSync(join(fx.dir, path), 'utf8');
+        if (read !== longer) cut.push(read);
+      }
+      expect(cut).toEqual([]);
+    } finally {
+      store.release();
+    }
   });
 
   it('a rewrite to shorter content: an open descriptor sees the new size, and nothing past it is invented', async () => {
