@@ -2,7 +2,7 @@ import { AvfsError } from '../errors.js';
 import { audit } from '../store/audit.js';
 import { getCheckpoint } from '../store/checkpoints.js';
 import { ANNOTATION_OPS } from '../store/annotations.js';
-import { getEntry, listDescendants, type Entry } from '../store/entries.js';
+import { getEntry, listDescendants } from '../store/entries.js';
 import { dirname } from '../core/paths.js';
 import { getExec, markExecUndone, pathVersionsAfter, type ExecRow } from '../store/execs.js';
 import { applyState, leaveOtherFile, relink, sameState, stateOf, type PathState, type Writer } from '../store/history.js';
@@ -96,7 +96,8 @@ export async function proxyUndo(store: Store, execId: string, options: UndoOptio
         reason: 'history_pruned',
       });
     }
-    const others = laterChangesByOthers(store, vault, exec, changes);
+    const blockers = blockersAbove(store, vault, changes);
+    const others = [...new Set([...laterChangesByOthers(store, vault, exec, changes), ...blockers])].sort();
     if (others.length > 0 && !options.force) {
       throw new AvfsError(
         'CONFLICT',
@@ -105,7 +106,7 @@ export async function proxyUndo(store: Store, execId: string, options: UndoOptio
       );
     }
     const seqBefore = currentSeq(store);
-    putBack({ store, vault, actor }, changes, execId);
+    putBack({ store, vault, actor }, changes, execId, blockers);
     const seqAfter = currentSeq(store);
     // Marked undone only once it has ended: a running exec's later writes are its own too, and a
     // second undo must still reach them (its earlier ones are back as they were: nothing to do there).
@@ -182,22 +183,30 @@ function laterChangesByOthers(store: Store, vault: VaultRow, exec: ExecRow, chan
     // where the exec made a directory: either way whatever is below it now goes, and what the
     // exec did not make there is someone else's.
     if (c.before === null && getEntry(store, vault, c.path)?.annot) out.add(c.path);
-    // A symlink or file someone put in place of a directory above a path undo puts back is in its way.
-    if (c.before !== null) for (const e of nonDirectoriesAbove(store, vault, c.path)) if (!touched.has(e.path)) out.add(e.path);
     if (c.before?.type === 'd') continue;
     for (const e of listDescendants(store, vault, c.path)) if (!touched.has(e.path)) out.add(e.path);
   }
   return [...out].sort();
 }
 
-/** Entries above `path` that are not directories now, nearest the root first: nothing can be put at `path` while one is there. */
-function nonDirectoriesAbove(store: Store, vault: VaultRow, path: string): Entry[] {
-  const out: Entry[] = [];
-  for (let dir = dirname(path); dir !== '/'; dir = dirname(dir)) {
-    const entry = getEntry(store, vault, dir);
-    if (entry && entry.type !== 'd') out.unshift(entry);
+/**
+ * Symlinks and files someone put in place of a directory above a path undo puts back (one the
+ * exec did not change), sorted: nothing can be put there while one is in the way. Each directory
+ * is looked at once.
+ */
+function blockersAbove(store: Store, vault: VaultRow, changes: NetChange[]): string[] {
+  const touched = new Set(changes.map((c) => c.path));
+  const seen = new Set<string>(['/']);
+  const out: string[] = [];
+  for (const c of changes) {
+    if (c.before === null) continue;
+    for (let dir = dirname(c.path); !seen.has(dir); dir = dirname(dir)) {
+      seen.add(dir);
+      const entry = getEntry(store, vault, dir);
+      if (entry && entry.type !== 'd' && !touched.has(dir)) out.push(dir);
+    }
   }
-  return out;
+  return out.sort();
 }
 
 /** Whether two states are the same entry, tags and metadata aside (undo keeps those as they are). */
@@ -211,8 +220,10 @@ function sameIgnoringAnnotations(a: PathState | null, b: PathState | null): bool
  * parents first. A name that comes back as a new file is linked again with the names it shared
  * its inode with (`rm` or `mv` of one name of a hard-linked file), where they still hold it.
  */
-function putBack(w: Writer, changes: NetChange[], execId: string): void {
+function putBack(w: Writer, changes: NetChange[], execId: string, blockers: string[]): void {
   const change = { op: 'undo', actor: w.actor, detail: { exec_id: execId }, undoesExec: true };
+  // Forced (the CONFLICT named them): what stands in place of a directory above the exec's paths goes first.
+  for (const path of blockers) if (getEntry(w.store, w.vault, path)) applyState(w, path, null, change, true);
   const removals = changes.filter((c) => c.before === null).reverse();
   for (const c of removals) {
     if (getEntry(w.store, w.vault, c.path)) applyState(w, c.path, null, change, true);
@@ -222,8 +233,6 @@ function putBack(w: Writer, changes: NetChange[], execId: string): void {
     // Replacing a directory clears what is below it; everything there is either the exec's (put back
     // next, parents first) or someone else's (a CONFLICT unless forced).
     // Tags and metadata are kept as they are now; a path the exec deleted gets back its own.
-    // Forced (laterChangesByOthers named them): a symlink or file since put where a directory was above it goes.
-    for (const e of nonDirectoriesAbove(w.store, w.vault, c.path)) if (getEntry(w.store, w.vault, e.path)) applyState(w, e.path, null, change, true);
     const current = getEntry(w.store, w.vault, c.path);
     leaveOtherFile(w, c.path, c.before, change);
     applyState(w, c.path, current ? { ...c.before, annot: current.annot } : c.before, change, true);
