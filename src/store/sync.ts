@@ -14,6 +14,7 @@ import { stateAt } from './history.js';
 import { collectTriples, mergeState, pathsChangedAfter, type TripleSource } from './lineage.js';
 import { conflictJson, nothingNew, planSummary, sideJson, textMerger, validateStrategy, type ChangeJson, type ConflictJson, type MergeSummary } from './merge.js';
 import { now, type Store } from './store.js';
+import { PinnedDirs } from './pinned-dirs.js';
 import { hostKind, importTree, isTemporaryName, placeHostEntry, sweepStaleTemporaries, settleHostDirectory, writeHostFile, type Progress, type TransferSummary } from './transfer.js';
 import { currentSeq, type VaultRow } from './vaults.js';
 import type { VaultFs } from './vault-fs.js';
@@ -330,35 +331,58 @@ function writeHost(store: Store, host: HostSide, actions: PathMerge[], merged: M
   // name; the next one writes the same paths again, and clears what it left in the directories it
   // writes in or removes.
   const swept = new Set<string>();
-  const sweepOnce = (dir: string) => {
+  /** Sweeps host directory `dir` (reached as `at`) once per sync. */
+  const sweepOnce = (dir: string, at: string) => {
     if (swept.has(dir)) return;
     swept.add(dir);
-    sweepStaleTemporaries(dir);
+    sweepStaleTemporaries(at);
   };
-  for (const a of actions.filter((x) => x.current && (!x.result || isDir(x.current) !== isDir(x.result))).reverse()) {
+  // Each change is made through the descriptor of its directory (PinnedDirs): a directory swapped
+  // for a symlink after checkParents looked is not written through either.
+  const dirs = new PinnedDirs(dirname(join(host.hostRoot, 'x')));
+  const step = (a: PathMerge, change: (target: string, pinned: (host: string) => string) => void) => {
     checkParents(a.path);
     const target = host.hostPath(a.path);
-    if (hostKind(target) === 'directory') {
-      sweepOnce(target);
-      rmdirSync(target);
-    } else if (hostKind(target) === 'other') unlinkSync(target);
-  }
-  for (const a of actions) {
-    const r = a.result;
-    if (!r) continue;
-    checkParents(a.path);
-    const target = host.hostPath(a.path);
-    const found = hostKind(target);
-    if (r.type !== 'd') sweepOnce(dirname(target));
-    if (r.type === 'd') {
-      if (found === 'absent') mkdirSync(target, 0o700);
-      settleHostDirectory(target, r.mode, null);
-    } else if (r.type === 'l') {
-      placeHostEntry(target, found !== 'absent', (p) => symlinkSync(r.target!, p));
-    } else {
-      const bytes = merged.get(r.hash ?? '');
-      const chunks = bytes ? [bytes] : r.hash ? contentChunks(store, r.hash) : [];
-      placeHostEntry(target, found !== 'absent', (p) => writeHostFile(p, chunks, r.mode, null), true);
+    dirs.trim();
+    try {
+      change(target, (p) => dirs.path(p));
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      if (typeof e.path !== 'string' || !e.path.startsWith('/proc/self/fd/')) throw err;
+      if (e.code !== 'ENOTDIR' && e.code !== 'ELOOP' && e.code !== 'ENOENT') throw Object.assign(err as Error, { path: target });
+      throw new AvfsError('CONFLICT', `a host directory above ${target} was moved, removed or replaced while syncing; sync stopped (run it again)`, { host: target, cause: e.code });
     }
+  };
+  try {
+    for (const a of actions.filter((x) => x.current && (!x.result || isDir(x.current) !== isDir(x.result))).reverse()) {
+      step(a, (target, pinned) => {
+        const kind = hostKind(pinned(target));
+        if (kind === 'directory') {
+          sweepOnce(target, pinned(target));
+          rmdirSync(pinned(target));
+        } else if (kind === 'other') unlinkSync(pinned(target));
+      });
+    }
+    for (const a of actions) {
+      const r = a.result;
+      if (!r) continue;
+      step(a, (target, pinned) => {
+        const at = pinned(target);
+        const found = hostKind(at);
+        if (r.type !== 'd') sweepOnce(dirname(target), pinned(dirname(target)));
+        if (r.type === 'd') {
+          if (found === 'absent') mkdirSync(at, 0o700);
+          settleHostDirectory(at, r.mode, null);
+        } else if (r.type === 'l') {
+          placeHostEntry(at, found !== 'absent', (p) => symlinkSync(r.target!, p));
+        } else {
+          const bytes = merged.get(r.hash ?? '');
+          const chunks = bytes ? [bytes] : r.hash ? contentChunks(store, r.hash) : [];
+          placeHostEntry(at, found !== 'absent', (p) => writeHostFile(p, chunks, r.mode, null), true);
+        }
+      });
+    }
+  } finally {
+    dirs.close();
   }
 }

@@ -1,0 +1,68 @@
+import { mkdirSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import { PinnedDirs } from '../../src/store/pinned-dirs.js';
+import { tempDir } from '../helpers.js';
+
+// PinnedDirs (export and sync reach host paths through it): a directory swapped for a symlink
+// after it was reached is never written through, and one swapped before is refused.
+
+let tmp: { dir: string; cleanup: () => void };
+let root: string;
+let elsewhere: string;
+beforeEach(() => {
+  tmp = tempDir('avfs-pinned-');
+  root = join(tmp.dir, 'root');
+  elsewhere = join(tmp.dir, 'elsewhere');
+  mkdirSync(join(root, 'a', 'b'), { recursive: true });
+  mkdirSync(elsewhere);
+});
+afterEach(() => tmp.cleanup());
+
+const swapForSymlink = (dir: string) => {
+  renameSync(join(root, dir), join(root, `${dir}-aside`));
+  symlinkSync(elsewhere, join(root, dir));
+};
+
+it('a path given before its directory is swapped for a symlink still writes into the directory itself', () => {
+  const dirs = new PinnedDirs(root);
+  try {
+    const path = dirs.path(join(root, 'a', 'b', 'f'));
+    swapForSymlink('a');
+    writeFileSync(path, 'kept');
+    expect(readFileSync(join(root, 'a-aside', 'b', 'f'), 'utf8')).toBe('kept');
+    expect(readdirSync(elsewhere)).toEqual([]);
+  } finally {
+    dirs.close();
+  }
+});
+
+it('a directory swapped for a symlink before it is reached is refused (ENOTDIR), never followed', () => {
+  const dirs = new PinnedDirs(root);
+  try {
+    swapForSymlink('a');
+    expect(() => writeFileSync(dirs.path(join(root, 'a', 'b', 'f')), 'x')).toThrow(/ENOTDIR|ELOOP/);
+    expect(readdirSync(elsewhere)).toEqual([]);
+  } finally {
+    dirs.close();
+  }
+});
+
+it('keeps a bounded number of descriptors across many directories', () => {
+  const open = () => readdirSync('/proc/self/fd').length;
+  const before = open();
+  const dirs = new PinnedDirs(root);
+  try {
+    for (let i = 0; i < 300; i++) {
+      mkdirSync(join(root, `d${i}`));
+      dirs.trim();
+      writeFileSync(dirs.path(join(root, `d${i}`, 'f')), String(i));
+    }
+    dirs.trim();
+    expect(open() - before).toBeLessThanOrEqual(64);
+    expect(readFileSync(join(root, 'd299', 'f'), 'utf8')).toBe('299');
+  } finally {
+    dirs.close();
+  }
+  expect(open()).toBe(before);
+});
