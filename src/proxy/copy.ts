@@ -543,6 +543,11 @@ export function syncBack(fs: VaultFs, session: CopySession, options: SyncOptions
         // follow) is someone else's, and the chmod is said to be left out, not dropped in silence.
         // (The same file with new content from someone else takes the mode: the two changes meet.)
         const base = session.entries.get(path)!;
+        const blocker = blockedAbove(path);
+        if (blocker) {
+          leftOut(path, blocker);
+          continue;
+        }
         const current = fs.entryExact(path);
         if (current?.type !== base.type || current.ino !== base.ino) {
           const what = current ? `replaced in the vault while the command ran (now a ${KIND[current.type].replace('_', ' ')})` : 'removed from the vault while the command ran';

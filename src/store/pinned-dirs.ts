@@ -14,19 +14,26 @@ const KEPT = 64;
  * directory even if another process renames it, or puts a symlink in its place or in place of a
  * directory above it, while the tree is written: Node has no openat(), and this is what openat
  * would do. A directory that is no longer one when it is first reached is ENOTDIR (a symlink
- * there is never followed). Without /proc, paths are used as they are (the race stays open).
+ * there is never followed). The root's descriptor is held until close; others past KEPT are
+ * closed between steps and opened again through their parents. Without /proc, paths are used as
+ * they are (the race stays open).
  */
 export class PinnedDirs {
   private readonly fds = new Map<string, number>();
   private readonly pinned = existsSync('/proc/self/fd');
 
   /** `root`: the tree's top directory, which the caller chose (opened following symlinks). */
-  constructor(private readonly root: string) {}
+  constructor(readonly root: string) {}
 
   /** A path naming `host` (the root or a path below it) through its directory's descriptor. */
   path(host: string): string {
     if (!this.pinned || host === this.root) return host;
     return `/proc/self/fd/${this.fd(dirname(host))}/${basename(host)}`;
+  }
+
+  /** A path naming directory `dir` itself (the root or one below it) by its own descriptor: for listing it, or removing names in it. */
+  dir(dir: string): string {
+    return this.pinned ? `/proc/self/fd/${this.fd(dir)}` : dir;
   }
 
   /**
@@ -36,6 +43,8 @@ export class PinnedDirs {
   trim(): void {
     for (const [dir, fd] of this.fds) {
       if (this.fds.size <= KEPT) return;
+      // The root's stays: opened again, it would be by its path, following what is there by then.
+      if (dir === this.root) continue;
       this.fds.delete(dir);
       closeSync(fd);
     }

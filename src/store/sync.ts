@@ -358,7 +358,7 @@ function writeHost(store: Store, host: HostSide, actions: PathMerge[], merged: M
       step(a, (target, pinned) => {
         const kind = hostKind(pinned(target));
         if (kind === 'directory') {
-          sweepOnce(target, pinned(target));
+          sweepOnce(target, dirs.dir(target));
           rmdirSync(pinned(target));
         } else if (kind === 'other') unlinkSync(pinned(target));
       });
@@ -369,7 +369,7 @@ function writeHost(store: Store, host: HostSide, actions: PathMerge[], merged: M
       step(a, (target, pinned) => {
         const at = pinned(target);
         const found = hostKind(at);
-        if (r.type !== 'd') sweepOnce(dirname(target), pinned(dirname(target)));
+        if (r.type !== 'd') sweepOnce(dirname(target), dirs.dir(dirname(target)));
         if (r.type === 'd') {
           if (found === 'absent') mkdirSync(at, 0o700);
           settleHostDirectory(at, r.mode, null);

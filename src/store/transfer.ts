@@ -337,8 +337,8 @@ function exportSnapshot(fs: VaultFs, vaultInput: string, hostDir: string, overwr
 
   function writeSteps(): void {
     // What an export stopped part way left here (and in each existing directory below: writeStep).
-    if (existed) at(hostDir, sweepStaleTemporaries);
     try {
+      if (existed) sweepStaleTemporaries(dirs.dir(dirs.root));
       for (const step of steps) {
         dirs.trim();
         onHost(step.host, (host) => writeStep(step, host));
@@ -373,7 +373,7 @@ function exportSnapshot(fs: VaultFs, vaultInput: string, hostDir: string, overwr
     if (e.type === 'd') {
       if (step.found === 'other') unlinkSync(host);
       if (step.found !== 'directory') mkdirSync(host, 0o700); // its own mode is set last
-      else sweepStaleTemporaries(host);
+      else sweepStaleTemporaries(dirs.dir(step.host)); // by its own descriptor: a symlink there since is refused
       summary.directories++;
     } else if (e.type === 'l') {
       if (!linkToFirst(step, host)) {

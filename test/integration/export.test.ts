@@ -101,6 +101,32 @@ it('a host directory moved aside and replaced by a symlink while the export runs
   expect(readdirSync(join(dest, 'aside')).sort()).toEqual(['f0', 'f1', 'f2', 'f3']);
 });
 
+it('an export over an existing tree never clears temporary names where a symlink put in place of one of its directories leads', () => {
+  fs.mkdir('/src/a', { parents: true });
+  fs.mkdir('/src/z');
+  fs.writeFile('/src/a/f', 'a');
+  fs.writeFile('/src/z/f', 'z');
+  const dest = join(out.dir, 'x');
+  exportTree(fs, '/src', dest, false);
+  const victim = join(out.dir, 'victim');
+  mkdirSync(victim);
+  const stale = join(victim, '.avfs-export-999999.1-aaaaaaaaaaaa-0'); // a dead process's name
+  writeFileSync(stale, 'not the export\'s to remove');
+  const progress = (done: number) => {
+    if (done !== 1) return;
+    renameSync(join(dest, 'z'), join(dest, 'z-aside'));
+    symlinkSync(victim, join(dest, 'z'));
+  };
+  let caught: unknown;
+  try {
+    exportTree(fs, '/src', dest, true, progress);
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught).toMatchObject({ code: 'CONFLICT' });
+  expect(readdirSync(victim).sort()).toEqual(['.avfs-export-999999.1-aaaaaaaaaaaa-0']);
+});
+
 it('an export clears the temporary files an export stopped part way left (its process gone), and nothing else', () => {
   fs.writeFile('/top.txt', 'top');
   fs.writeFile('/d/in.txt', 'in', { parents: true });

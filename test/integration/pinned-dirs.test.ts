@@ -48,6 +48,38 @@ it('a directory swapped for a symlink before it is reached is refused (ENOTDIR),
   }
 });
 
+it('the root is held by its descriptor throughout: swapped for a symlink after many directories were reached, it is not followed', () => {
+  const dirs = new PinnedDirs(root);
+  try {
+    // Below one subdirectory: reaching them uses its descriptor, not the root's.
+    for (let i = 0; i < 100; i++) {
+      mkdirSync(join(root, 'a', `d${i}`));
+      dirs.trim();
+      writeFileSync(dirs.path(join(root, 'a', `d${i}`, 'f')), String(i));
+    }
+    renameSync(root, `${root}-aside`);
+    symlinkSync(elsewhere, root);
+    dirs.trim();
+    writeFileSync(dirs.path(join(root, 'late')), 'late');
+    mkdirSync(dirs.path(join(root, 'late-dir')));
+    writeFileSync(dirs.path(join(root, 'late-dir', 'f')), 'late');
+    expect(readdirSync(elsewhere)).toEqual([]);
+    expect(readFileSync(join(`${root}-aside`, 'late-dir', 'f'), 'utf8')).toBe('late');
+  } finally {
+    dirs.close();
+  }
+});
+
+it('a directory named by itself (to list it, or remove names in it) is refused once swapped for a symlink', () => {
+  const dirs = new PinnedDirs(root);
+  try {
+    swapForSymlink('a');
+    expect(() => readdirSync(dirs.dir(join(root, 'a')))).toThrow(/ENOTDIR|ELOOP/);
+  } finally {
+    dirs.close();
+  }
+});
+
 it('keeps a bounded number of descriptors across many directories', () => {
   const open = () => readdirSync('/proc/self/fd').length;
   const before = open();
