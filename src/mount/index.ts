@@ -204,7 +204,13 @@ export async function unmountDir(options: UnmountOptions): Promise<UnmountResult
     result.session_id = live.session_id;
     result.vault = live.vault;
     if (kernelMountAt(dir)) {
-      const r = await kernelUnmount(dir, !!options.lazy);
+      let r = await kernelUnmount(dir, !!options.lazy);
+      // A descriptor closed just now (a tool that has exited, on a loaded machine) can keep the
+      // mount busy for a moment: asked again for up to about 1.5 s before it counts as in use.
+      for (let wait = 100; !r.ok && r.busy && wait <= 500; wait += 100) {
+        await sleep(wait);
+        r = await kernelUnmount(dir, !!options.lazy);
+      }
       if (!r.ok && r.busy) {
         throw new AvfsError('CONFLICT', `${dir} is busy: a process has files open or its working directory in it (close them, or unmount with --lazy)`, {
           dir,
