@@ -170,6 +170,10 @@ function scan(root: string, skipped: SyncSummary['skipped'], layout: SandboxLayo
       const stat = hostStat(st, type, host);
       if (stat === undefined) return void skipped.push({ path, reason: 'symlink target is not valid UTF-8' });
       if (!stat) return void skipped.push({ path, reason: 'not a regular file, directory or symlink' });
+      // A whiteout, character device 0:0, is what rename(RENAME_WHITEOUT) leaves at the old name
+      // (tmpfs makes one without CAP_MKNOD): "nothing here", as overlayfs reads it. Imported as a
+      // device, an export as root made it on the host; the mount refuses that rename.
+      if (stat.type === 'c' && stat.rdev === 0) return;
       stats.set(path, stat);
       // A tree made with relative paths can be deeper than the vault's paths may be.
       if (type === 'd' && holdsPastVaultLimit(host, path)) {

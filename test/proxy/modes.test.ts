@@ -183,6 +183,18 @@ describe('copy mode specifics', () => {
     expect(vaultTree(home)[imported[0]!]).toMatchObject({ type: 'f', size: 520 * 1024 * 1024 });
   });
 
+  it('a rename that leaves a whiteout (RENAME_WHITEOUT, a character device 0:0 tmpfs makes without CAP_MKNOD) is a rename: no device is imported', async () => {
+    const home = newHome({ '/a.txt': 'a\n' });
+    const whiteout = 'import ctypes, os; libc = ctypes.CDLL(None, use_errno=True); r = libc.renameat2(-100, b"a.txt", -100, b"b.txt", 4); assert r == 0, os.strerror(ctypes.get_errno()); st = os.lstat("a.txt"); print(oct(st.st_mode), st.st_rdev)';
+    const r = await avfs(home, ['proxy', 'exec', '--mode', 'copy', '--', 'python3', '-c', whiteout]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.json.stdout).toBe('0o20000 0\n'); // the copy held the whiteout
+    expect(r.json.changed_files.map((c: any) => [c.path, c.kind, c.type])).toEqual([['/a.txt', 'deleted', 'file'], ['/b.txt', 'added', 'file']]);
+    const tree = vaultTree(home);
+    expect(tree['/a.txt']).toBeUndefined();
+    expect(tree['/b.txt']).toMatchObject({ type: 'f', hash: sha('a\n') });
+  });
+
   it("removes only what the command saw: a name someone wrote during the run into a directory it moves stays, and is not reported", async () => {
     const home = newHome({ '/d/a': 'old' });
     const { run, go } = await pausedCopyExec(home, 'mv d e');
