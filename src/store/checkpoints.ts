@@ -265,6 +265,7 @@ export function applyPlan(
   progress?: (done: number, total: number) => void,
 ): void {
   const byPath = (a: { path: string }, b: { path: string }) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+  change = { ...change, planned: new Set(diffs.map((d) => d.path)) };
   const removals = diffs.filter((d) => d.now && (!d.want || (d.now.type === 'd') !== (d.want.type === 'd'))).sort(byPath).reverse();
   const puts = diffs.filter((x) => x.want).sort(byPath);
   const total = removals.length + puts.length;
@@ -301,7 +302,10 @@ export function applyPlan(
   // A name removed or replaced lowered the count of its group's other names, which the plan may
   // leave as they are (their state was already right): each such group gets the count of the
   // names it has now.
-  const groups = new Set(diffs.filter((d) => d.now && d.now.type !== 'd' && d.now.nlink > 1 && (!d.want || d.want.ino !== d.now.ino)).map((d) => d.now!.ino));
+  // So does a name that stays in its group with another count than the group has (a merge undo
+  // puts back a file that a name outside the plan was linked to since).
+  const regrouped = (d: (typeof diffs)[number]) => !d.want || d.want.ino !== d.now!.ino || (d.want.type !== 'd' && (d.want.nlink ?? 1) !== d.now!.nlink);
+  const groups = new Set(diffs.filter((d) => d.now && d.now.type !== 'd' && d.now.nlink > 1 && regrouped(d)).map((d) => d.now!.ino));
   for (const ino of groups) recountLinks(store, vault, ino, change);
 }
 

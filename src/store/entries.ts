@@ -591,6 +591,12 @@ export interface ChangeOptions {
    */
   exact?: boolean;
   /**
+   * The paths an exact plan puts in states of their own (applyPlan): a change through one name of
+   * a hard link is not passed on to another name among them, which gets its own state next
+   * (passing it on recorded versions that name never had). Other names still get it.
+   */
+  planned?: ReadonlySet<string>;
+  /**
    * The caller puts back a state history recorded for this path (revert, checkout, undo, merge):
    * the path was stored before, so it is not held to the bound on new paths (MAX_NEW_PATH_BYTES).
    */
@@ -663,9 +669,7 @@ export function putEntry(store: Store, vault: VaultRow, path: string, state: Ent
     const subdirs = (entry.type === 'd' ? 1 : 0) - (old?.type === 'd' ? 1 : 0);
     if (!old || subdirs !== 0) touchDir(store, vault, dirname(path), change.at?.createdAt ?? at, change, change.at?.createdAt !== undefined, subdirs);
   }
-  // An exact plan (a restore) puts every name that differs in its own state: passing this one's
-  // state to the others first recorded versions they never had.
-  if (!change.exact && old && old.type !== 'd' && entry.type !== 'd' && old.nlink > 1 && entry.ino === old.ino) syncLinks(store, vault, entry, change);
+  if (old && old.type !== 'd' && entry.type !== 'd' && old.nlink > 1 && entry.ino === old.ino) syncLinks(store, vault, entry, change);
   return entry;
 }
 
@@ -675,7 +679,7 @@ const INODE_FIELDS = ['type', 'mode', 'uid', 'gid', 'size', 'hash', 'target', 'r
 /** Gives the other names of `entry`'s inode its new inode state, each recorded as a version of that name. */
 function syncLinks(store: Store, vault: VaultRow, entry: Entry, change: ChangeOptions): void {
   for (const other of namesOfInode(store, vault, entry.ino)) {
-    if (other.path === entry.path || INODE_FIELDS.every((k) => other[k] === entry[k])) continue;
+    if (other.path === entry.path || change.planned?.has(other.path) || INODE_FIELDS.every((k) => other[k] === entry[k])) continue;
     const next: Entry = { ...other, ...Object.fromEntries(INODE_FIELDS.map((k) => [k, entry[k]])), ctime: entry.ctime, version: other.version + 1 };
     show(store, vault, other.path, other, next);
     recordVersion(store, vault, other.path, next.version, { ...change, detail: { ...change.detail, linked: entry.path } }, next);

@@ -1,5 +1,6 @@
 import { AvfsError } from '../errors.js';
 import { decodeText } from '../core/diff.js';
+import { dirname } from '../core/paths.js';
 import { KIND } from '../core/entry-types.js';
 import { hashBytes } from '../core/hash.js';
 import { merge3 } from '../core/merge3.js';
@@ -376,7 +377,7 @@ export function undoMerge(store: Store, sourceName: string, options: { into?: st
     }
     // Forced, the later changes of merged paths (and what was made below a directory the merge
     // made) go too; later work on other paths stays, as it does without --force.
-    const paths = [...new Set([...merged, ...touched])].sort();
+    const paths = withDirectories(store, ours, record.seq, new Set([...merged, ...touched]));
     const diffs = paths
       .map((path) => ({ path, want: stateAt(store, ours, path, record.seq), now: getEntry(store, ours, path) }))
       .filter((d) => !(d.now && d.want && sameState(mergeState(d.now), mergeState(d.want)) && sameLinks(d.now, d.want)) && (d.now || d.want));
@@ -385,6 +386,21 @@ export function undoMerge(store: Store, sourceName: string, options: { into?: st
     audit(store, options.actor, 'vault.merge.undo', ours.name, { from: theirs.name, merge_id: record.id, restored: diffs.length });
     return { source: theirs.name, target: ours.name, merge_id: record.id, restored: diffs.length, paths: diffs.map((d) => d.path) };
   });
+}
+
+/**
+ * `paths` and the directories above them that were directories at `seq` and are not now (removed
+ * since, or replaced by a file or symlink): putting a path back needs them back first. Sorted.
+ */
+function withDirectories(store: Store, vault: VaultRow, seq: number, paths: Set<string>): string[] {
+  for (const path of [...paths]) {
+    if (!stateAt(store, vault, path, seq)) continue;
+    for (let dir = dirname(path); dir !== '/' && !paths.has(dir); dir = dirname(dir)) {
+      if (getEntry(store, vault, dir)?.type === 'd') break;
+      if (stateAt(store, vault, dir, seq)?.type === 'd') paths.add(dir);
+    }
+  }
+  return [...paths].sort();
 }
 
 /**

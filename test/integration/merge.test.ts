@@ -623,6 +623,33 @@ describe('merge undo', () => {
     expect(tree(main)).toEqual({ ...before, '/a': text('after the merge'), '/x': text('x edited after the merge') });
   });
 
+  it('--force puts back the directories a merged path needs, removed or replaced since the merge', () => {
+    main.writeFile('/x/f', 'one', { parents: true });
+    main.writeFile('/s/f', 'one', { parents: true });
+    const exp = fork();
+    exp.writeFile('/x/f', 'two');
+    exp.writeFile('/s/f', 'two');
+    const before = tree(main);
+    mergeVaults(store, 'exp', { actor });
+    main.rm('/x', { recursive: true });
+    main.rm('/s', { recursive: true });
+    main.symlink('/elsewhere', '/s');
+    expect(undoMerge(store, 'exp', { actor, force: true }).paths).toEqual(['/s', '/s/f', '/x', '/x/f']);
+    expect(tree(main)).toEqual(before);
+  });
+
+  it('undo gives a name linked to a merged file since the merge the state undo gives that file (one inode, one content)', () => {
+    main.writeFile('/a', 'base\n');
+    const exp = fork();
+    exp.writeFile('/a', 'theirs\n');
+    mergeVaults(store, 'exp', { actor });
+    main.link('/a', '/c');
+    undoMerge(store, 'exp', { actor });
+    const [a, c] = [main.lstat('/a'), main.lstat('/c')];
+    expect([a.ino, a.nlink, read(main, '/a')]).toEqual([c.ino, 2, 'base\n']);
+    expect([c.nlink, read(main, '/c')]).toEqual([2, 'base\n']);
+  });
+
   it('a checkpoint saved after the merge does not turn an unrelated write beside a merged file into a CONFLICT', () => {
     main.mkdir('/d');
     const exp = fork();
