@@ -63,7 +63,7 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
         // the CLI made a file longer read its old length of the new bytes, every time, until the
         // change was noticed (0.1 s). Its attributes are dropped before the reply, so a read
         // past the old end asks for them.
-        if (!keep && Date.now() - e.ctime < ATTR_TIMEOUT_S * 1000 + RECENT_SLACK_MS) ctx.dropAttributes?.()?.(e.ino);
+        if (!keep && Math.abs(Date.now() - e.ctime) < ATTR_TIMEOUT_S * 1000 + RECENT_SLACK_MS) ctx.dropAttributes?.()?.(e.ino);
         cb(0, keep ? fh | KEEP_CACHE : fh);
       } catch (err) {
         cb(errno(err, 'open', path));

@@ -28,6 +28,7 @@ import { deferIndexing, indexSomePending } from '../store/text-index.js';
 import { ViewHost } from './view-server.js';
 import { sandboxView } from './sandbox-view.js';
 import { SandboxLayout, type LayoutNode } from '../core/sandbox-layout.js';
+import { ATTR_TIMEOUT_S } from './op-context.js';
 
 /**
  * Serving a mount, in the foreground of this process (the background mount is this, run by a
@@ -65,8 +66,7 @@ export interface ServeOptions {
   info?: (message: string) => void;
 }
 
-export { ATTR_TIMEOUT_S } from './op-context.js';
-import { ATTR_TIMEOUT_S } from './op-context.js';
+export { ATTR_TIMEOUT_S };
 /** Largest FUSE write request (bytes): with big_writes, 32× fewer round trips than the 4 KiB default. */
 export const MAX_WRITE = 128 * 1024;
 /** How often the server checks the kernel mount table and its FUSE connection. */

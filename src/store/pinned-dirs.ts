@@ -1,7 +1,9 @@
 import { closeSync, constants, existsSync, openSync } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { atHostPath } from './deep-host-paths.js';
 
+/** `path` absolute and normalized, without a trailing slash (`a/b/`, `a//b` and `./a/b` name one directory). */
+const clean = (path: string) => resolve(path);
 /** Linux's O_PATH (Node's constants lack it): a descriptor that only names the directory. */
 const O_PATH = 0o10000000;
 /** Descriptors kept between steps (trim): the directories an export is filling are few (a path's ancestors); others are opened again when needed. */
@@ -22,18 +24,31 @@ export class PinnedDirs {
   private readonly fds = new Map<string, number>();
   private readonly pinned = existsSync('/proc/self/fd');
 
+  readonly root: string;
+
   /** `root`: the tree's top directory, which the caller chose (opened following symlinks). */
-  constructor(readonly root: string) {}
+  constructor(root: string) {
+    this.root = clean(root);
+  }
 
   /** A path naming `host` (the root or a path below it) through its directory's descriptor. */
   path(host: string): string {
+    host = this.within(host);
     if (!this.pinned || host === this.root) return host;
     return `/proc/self/fd/${this.fd(dirname(host))}/${basename(host)}`;
   }
 
   /** A path naming directory `dir` itself (the root or one below it) by its own descriptor: for listing it, or removing names in it. */
   dir(dir: string): string {
+    dir = this.within(dir);
     return this.pinned ? `/proc/self/fd/${this.fd(dir)}` : dir;
+  }
+
+  /** `host` spelled as the root's paths are; a path outside the root is a programming error. */
+  private within(host: string): string {
+    const path = clean(host);
+    if (path !== this.root && !path.startsWith(this.root === '/' ? '/' : `${this.root}/`)) throw new Error(`${host} is not within ${this.root}`);
+    return path;
   }
 
   /**

@@ -325,7 +325,12 @@ function writeHost(store: Store, host: HostSide, actions: PathMerge[], merged: M
   for (const a of actions) {
     const hash = a.result?.type === 'f' ? a.result.hash : null;
     const from = hash ? host.files.get(hash) : undefined;
-    if (hash && from && !merged.has(hash) && !isStored(store, hash)) merged.set(hash, readFileSync(from));
+    if (!hash || !from || merged.has(hash) || isStored(store, hash)) continue;
+    // Read by its path: what is there now must still be the bytes the plan saw (another process
+    // may have changed the file, or swapped a directory above it for a symlink, since).
+    const bytes = readFileSync(from);
+    if (hashBytes(bytes) !== hash) throw new AvfsError('CONFLICT', `host file ${from} changed while syncing; sync stopped before writing anything (run it again)`, { host: from });
+    merged.set(hash, bytes);
   }
   // A sync stopped part way (Ctrl-C, kill -9) left the file it was writing under a temporary
   // name; the next one writes the same paths again, and clears what it left in the directories it

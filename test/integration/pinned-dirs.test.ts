@@ -80,6 +80,29 @@ it('a directory named by itself (to list it, or remove names in it) is refused o
   }
 });
 
+it('takes a path however it is spelled (trailing slash, ./, a relative root), and refuses one outside the root', () => {
+  const dirs = new PinnedDirs(`${root}/`);
+  try {
+    writeFileSync(dirs.path(`${root}/a/./b//f`), 'x');
+    expect(readFileSync(join(root, 'a', 'b', 'f'), 'utf8')).toBe('x');
+    expect(readdirSync(dirs.dir(`${root}/`)).sort()).toEqual(['a']);
+    expect(() => dirs.path('/etc/passwd')).toThrow(/not within/);
+    expect(() => dirs.path(`${root}-other/f`)).toThrow(/not within/);
+  } finally {
+    dirs.close();
+  }
+  const cwd = process.cwd();
+  process.chdir(root);
+  const relative = new PinnedDirs('.');
+  try {
+    writeFileSync(relative.path('a/g'), 'y');
+    expect(readFileSync(join(root, 'a', 'g'), 'utf8')).toBe('y');
+  } finally {
+    relative.close();
+    process.chdir(cwd);
+  }
+});
+
 it('keeps a bounded number of descriptors across many directories', () => {
   const open = () => readdirSync('/proc/self/fd').length;
   const before = open();
