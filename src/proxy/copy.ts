@@ -414,7 +414,9 @@ export function syncBack(fs: VaultFs, session: CopySession, options: SyncOptions
        * The entry above `path` that is, in the vault now, not a directory: a symlink or file
        * someone else put in place of a directory while the command ran. The vault's lookups follow
        * a symlink there, so the command's entry would land somewhere it never wrote (and be
-       * recorded as its change); such paths are left alone. Directories found are remembered.
+       * recorded as its change); such paths are left alone. Directories found are remembered:
+       * one the import removes later (clear) is forgotten; one below a tree the command removed
+       * (rm -r above) may stay remembered, as no path the command kept lies below it.
        */
       const directories = new Set<string>(['/']);
       const blockedAbove = (path: string): Entry | undefined => {
