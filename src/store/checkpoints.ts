@@ -306,13 +306,21 @@ export function applyPlan(
   // puts back a file that a name outside the plan was linked to since).
   const regrouped = (d: (typeof diffs)[number]) => !d.want || d.want.ino !== d.now!.ino || (d.want.type !== 'd' && (d.want.nlink ?? 1) !== d.now!.nlink);
   const groups = new Set(diffs.filter((d) => d.now && d.now.type !== 'd' && d.now.nlink > 1 && regrouped(d)).map((d) => d.now!.ino));
-  for (const ino of groups) recountLinks(store, vault, ino, change);
+  for (const ino of groups) recountLinks(store, vault, ino, change, true);
+  // A name put back into a group joins the names that hold its inode now, which may be more than
+  // the plan knows (one linked since, which a merge undo leaves): the group, found by the links
+  // index (every name of it counts more than one), gets the count of its names.
+  const joined = diffs.filter((d) => d.want && d.want.type !== 'd' && (d.want.nlink ?? 1) > 1 && d.want.ino !== undefined).map((d) => d.want!.ino!);
+  for (const ino of new Set(joined)) if (!groups.has(ino)) recountLinks(store, vault, ino, change, false);
 }
 
-/** Gives every name of inode `ino` the count of its names (a scan of the vault's entries: only for the few groups a plan broke). */
-function recountLinks(store: Store, vault: VaultRow, ino: number, change: ChangeOptions): void {
+/**
+ * Gives every name of inode `ino` the count of its names: with `anyCount`, by a scan of the
+ * vault's entries (only for the few groups a plan broke); else by the links index.
+ */
+function recountLinks(store: Store, vault: VaultRow, ino: number, change: ChangeOptions, anyCount: boolean): void {
   for (;;) {
-    const names = namesOfInode(store, vault, ino, true);
+    const names = namesOfInode(store, vault, ino, anyCount);
     const wrong = names.find((name) => name.nlink !== names.length);
     if (!wrong) return;
     setLinkCount(store, vault, ino, names.length, change, wrong);

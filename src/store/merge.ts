@@ -381,11 +381,32 @@ export function undoMerge(store: Store, sourceName: string, options: { into?: st
     const diffs = paths
       .map((path) => ({ path, want: stateAt(store, ours, path, record.seq), now: getEntry(store, ours, path) }))
       .filter((d) => !(d.now && d.want && sameState(mergeState(d.now), mergeState(d.want)) && sameLinks(d.now, d.want)) && (d.now || d.want));
+    diffs.push(...linkedSince(store, ours, record, diffs));
     applyPlan(store, ours, diffs, { op: 'merge-undo', actor: options.actor, detail: { merge_id: record.id, merged_from: theirs.name }, exact: true });
     markUndone(store, record.id, now());
     audit(store, options.actor, 'vault.merge.undo', ours.name, { from: theirs.name, merge_id: record.id, restored: diffs.length });
     return { source: theirs.name, target: ours.name, merge_id: record.id, restored: diffs.length, paths: diffs.map((d) => d.path) };
   });
+}
+
+/**
+ * Names linked since the merge to a file undo puts back (`ln` after it): they get its state too,
+ * so that one inode keeps one content, and the group's count (applyPlan counts its names: each
+ * such name, and the file, count more than one here so the links index finds them).
+ */
+function linkedSince(store: Store, vault: VaultRow, record: MergeRecord, diffs: Array<{ path: string; want: PathState | null }>): Array<{ path: string; want: PathState; now: Entry }> {
+  const planned = new Set(diffs.map((d) => d.path));
+  const byIno = new Map<number, PathState>();
+  for (const d of diffs) if (d.want && d.want.type !== 'd' && d.want.ino !== undefined) byIno.set(d.want.ino, d.want);
+  const out: Array<{ path: string; want: PathState; now: Entry }> = [];
+  for (const path of pathsChangedAfter(store, vault, record.end_seq)) {
+    const now = planned.has(path) ? undefined : getEntry(store, vault, path);
+    const want = now && now.type !== 'd' ? byIno.get(now.ino) : undefined;
+    if (!now || !want) continue;
+    want.nlink = Math.max(want.nlink ?? 1, 2);
+    out.push({ path, want: { ...want, annot: now.annot }, now });
+  }
+  return out;
 }
 
 /**

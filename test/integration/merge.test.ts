@@ -650,6 +650,35 @@ describe('merge undo', () => {
     expect([c.nlink, read(main, '/c')]).toEqual([2, 'base\n']);
   });
 
+  it('--force over a merged file whose name was removed after a link was made to it: both names get the undone file, one inode', () => {
+    main.writeFile('/a/f', 'old', { parents: true });
+    const exp = fork();
+    exp.writeFile('/a/f', 'new');
+    mergeVaults(store, 'exp', { actor });
+    main.mkdir('/z');
+    main.link('/a/f', '/z/l');
+    main.rm('/a/f');
+    undoMerge(store, 'exp', { actor, force: true });
+    const [f, l] = [main.lstat('/a/f'), main.lstat('/z/l')];
+    expect([read(main, '/a/f'), read(main, '/z/l')]).toEqual(['old', 'old']);
+    expect([f.ino, f.nlink, l.nlink]).toEqual([l.ino, 2, 2]);
+    main.writeFile('/z/l', 'through the link');
+    expect(read(main, '/a/f')).toBe('through the link');
+  });
+
+  it('a name the undo puts back into a group that gained a link since the merge: every name has the count of the group', () => {
+    main.writeFile('/a/f', 'old', { parents: true });
+    main.link('/a/f', '/a/g');
+    main.link('/a/f', '/h');
+    const exp = fork();
+    exp.rm('/a/g');
+    mergeVaults(store, 'exp', { actor });
+    main.link('/h', '/later');
+    undoMerge(store, 'exp', { actor });
+    const names = ['/a/f', '/a/g', '/h', '/later'].map((p) => main.lstat(p));
+    expect(names.map((e) => [e.ino, e.nlink])).toEqual(Array(4).fill([names[0]!.ino, 4]));
+  });
+
   it('a checkpoint saved after the merge does not turn an unrelated write beside a merged file into a CONFLICT', () => {
     main.mkdir('/d');
     const exp = fork();
