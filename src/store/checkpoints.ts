@@ -3,7 +3,7 @@ import { isWellFormed } from '../core/utf8.js';
 import { descendantRange, dirname, isWithin } from '../core/paths.js';
 import { audit } from './audit.js';
 import { isStored } from './blobs.js';
-import { getEntry, iterateDescendants, namesOfInode, putEntry, recountDirLinks, removeEntry, setLinkCount, setTimes, type ChangeOptions, type Entry, type EntryState } from './entries.js';
+import { getEntry, hasChildren, iterateDescendants, namesOfInode, putEntry, recountDirLinks, removeEntry, setLinkCount, setTimes, type ChangeOptions, type Entry, type EntryState } from './entries.js';
 import { usageChange, vaultUsage } from './usage.js';
 import { applyState, historyPath, joinNames, pathsChangedSince, sameState, stateAt, type PathState, type Writer } from './history.js';
 import { now, type Store } from './store.js';
@@ -271,7 +271,11 @@ export function applyPlan(
   const total = removals.length + puts.length;
   let done = 0;
   for (const d of removals) {
-    if (getEntry(store, vault, d.path)) removeEntry(store, vault, d.path, change);
+    const current = getEntry(store, vault, d.path);
+    // A name that changes type is replaced by its put, in one version (a removal first showed a
+    // deletion it never had): a file at once, a directory once what it held is gone (deeper first).
+    const replaced = d.want && current && (current.type !== 'd' || !hasChildren(store, vault, d.path));
+    if (current && !replaced) removeEntry(store, vault, d.path, change);
     progress?.(++done, total);
   }
   for (const d of puts) {

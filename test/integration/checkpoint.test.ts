@@ -196,6 +196,21 @@ describe('diff against checkpoints', () => {
 });
 
 describe('restore', () => {
+  it('a name that changed type since the checkpoint gets one restore version, the state it had (no deletion first)', () => {
+    fs.writeFile('/g', 'G0');
+    fs.writeFile('/t/in', 'x', { parents: true });
+    saveCheckpoint(fs, 'cp');
+    fs.rm('/g');
+    fs.mkdir('/g');
+    fs.writeFile('/g/child', 'c');
+    fs.rm('/t', { recursive: true });
+    fs.writeFile('/t', 'T');
+    expect(restoreCheckpoint(fs, 'cp', { saveBefore: false })).toMatchObject({ added: 1, modified: 2, deleted: 1 });
+    const restores = (path: string) => pathVersions(store, fs.row(), path, 100).filter((v) => v.op === 'restore').map((v) => v.type);
+    expect([restores('/g'), restores('/t'), restores('/g/child'), restores('/t/in')]).toEqual([['f'], ['d'], [null], ['f']]);
+    expect([fs.readFile('/g').toString(), fs.readFile('/t/in').toString(), fs.exists('/g/child')]).toEqual(['G0', 'x', false]);
+  });
+
   it('save, 100 random changes, restore → identical tree, bytes and annotations', () => {
     const rand = rng(42);
     buildTree(fs, rand);
