@@ -348,7 +348,9 @@ export interface UndoReport {
   paths: string[];
 }
 
-const MERGE_PATHS = 'SELECT DISTINCT path FROM versions WHERE vault_id = ? AND id > ? AND id <= ? ORDER BY path';
+// Not a directory whose times or count of subdirectories alone moved as the merge wrote below it
+// (op touch): the merge did not change it, and undo leaves what was done to it since.
+const MERGE_PATHS = "SELECT DISTINCT path FROM versions WHERE vault_id = ? AND id > ? AND id <= ? AND NOT (op = 'touch' AND type = 'd') ORDER BY path";
 
 /**
  * Reverses the newest merge of `sourceName` into its target: every path the merge changed goes

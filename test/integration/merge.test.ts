@@ -679,6 +679,20 @@ describe('merge undo', () => {
     expect(names.map((e) => [e.ino, e.nlink])).toEqual(Array(4).fill([names[0]!.ino, 4]));
   });
 
+  it('a directory the merge only wrote below is not a merged path: what was done to it since stays', () => {
+    main.mkdir('/d');
+    main.mkdir('/a');
+    main.chmod('/d', 0o700);
+    const exp = fork();
+    exp.writeFile('/d/c', 'from the fork');
+    exp.mkdir('/a/sub');
+    mergeVaults(store, 'exp', { actor });
+    main.chmod('/d', 0o755);
+    main.rm('/a', { recursive: true });
+    expect(undoMerge(store, 'exp', { actor, force: true }).paths).toEqual(['/d/c']);
+    expect([main.lstat('/d').mode & 0o777, main.exists('/d/c'), main.exists('/a')]).toEqual([0o755, false, false]);
+  });
+
   it('a checkpoint saved after the merge does not turn an unrelated write beside a merged file into a CONFLICT', () => {
     main.mkdir('/d');
     const exp = fork();
