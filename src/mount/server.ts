@@ -66,7 +66,6 @@ export interface ServeOptions {
   info?: (message: string) => void;
 }
 
-export { ATTR_TIMEOUT_S };
 /** Largest FUSE write request (bytes): with big_writes, 32× fewer round trips than the 4 KiB default. */
 export const MAX_WRITE = 128 * 1024;
 /** How often the server checks the kernel mount table and its FUSE connection. */

@@ -19,7 +19,7 @@ import type { SandboxLayout } from '../core/sandbox-layout.js';
 import { KIND } from '../core/entry-types.js';
 import { AvfsError } from '../errors.js';
 import { abandonContent, contentStartsWith, isStored, putAppendedContent, putContentFromFd, readContent, type ContentRef } from '../store/blobs.js';
-import type { Entry } from '../store/entries.js';
+import { nonDirectoryAbove, type Entry } from '../store/entries.js';
 import { exportTree } from '../store/transfer.js';
 import { atHostPath } from '../store/deep-host-paths.js';
 import { hashHostFile, readHostLink, walkHostTree, type HostWalk } from '../store/host-tree.js';
@@ -418,15 +418,8 @@ export function syncBack(fs: VaultFs, session: CopySession, options: SyncOptions
        * one the import removes later (clear) is forgotten; one below a tree the command removed
        * (rm -r above) may stay remembered, as no path the command kept lies below it.
        */
-      const directories = new Set<string>(['/']);
-      const blockedAbove = (path: string): Entry | undefined => {
-        for (let dir = dirname(path); !directories.has(dir); dir = dirname(dir)) {
-          const entry = fs.entryExact(dir);
-          if (entry && entry.type !== 'd') return entry;
-          if (entry) directories.add(dir);
-        }
-        return undefined;
-      };
+      const directories = new Set<string>();
+      const blockedAbove = (path: string): Entry | undefined => nonDirectoryAbove(fs.store, fs.row(), path, directories);
       const leftOut = (path: string, blocker: Entry) =>
         summary.skipped.push({ path, reason: `${blocker.path} above it became a ${KIND[blocker.type].replace('_', ' ')} in the vault while the command ran; not imported through it` });
       const exact = new Map<string, boolean>();

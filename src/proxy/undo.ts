@@ -2,8 +2,7 @@ import { AvfsError } from '../errors.js';
 import { audit } from '../store/audit.js';
 import { getCheckpoint } from '../store/checkpoints.js';
 import { ANNOTATION_OPS } from '../store/annotations.js';
-import { getEntry, listDescendants } from '../store/entries.js';
-import { dirname } from '../core/paths.js';
+import { getEntry, listDescendants, nonDirectoryAbove } from '../store/entries.js';
 import { getExec, markExecUndone, pathVersionsAfter, type ExecRow } from '../store/execs.js';
 import { applyState, leaveOtherFile, relink, sameState, stateOf, type PathState, type Writer } from '../store/history.js';
 import type { Store } from '../store/store.js';
@@ -191,22 +190,17 @@ function laterChangesByOthers(store: Store, vault: VaultRow, exec: ExecRow, chan
 
 /**
  * Symlinks and files someone put in place of a directory above a path undo puts back (one the
- * exec did not change), sorted: nothing can be put there while one is in the way. Each directory
- * is looked at once.
+ * exec did not change), sorted: nothing can be put there while one is in the way.
  */
 function blockersAbove(store: Store, vault: VaultRow, changes: NetChange[]): string[] {
   const touched = new Set(changes.map((c) => c.path));
-  const seen = new Set<string>(['/']);
-  const out: string[] = [];
+  const directories = new Set<string>();
+  const out = new Set<string>();
   for (const c of changes) {
-    if (c.before === null) continue;
-    for (let dir = dirname(c.path); !seen.has(dir); dir = dirname(dir)) {
-      seen.add(dir);
-      const entry = getEntry(store, vault, dir);
-      if (entry && entry.type !== 'd' && !touched.has(dir)) out.push(dir);
-    }
+    const blocker = c.before === null ? undefined : nonDirectoryAbove(store, vault, c.path, directories);
+    if (blocker && !touched.has(blocker.path)) out.add(blocker.path);
   }
-  return out.sort();
+  return [...out].sort();
 }
 
 /** Whether two states are the same entry, tags and metadata aside (undo keeps those as they are). */

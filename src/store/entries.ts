@@ -143,6 +143,20 @@ export function getEntry(store: Store, vault: VaultRow, path: string): Entry | u
 }
 
 /**
+ * The entry above `path` that is not a directory (a file or symlink put where one of its
+ * directories was), if any. `directories` remembers the directories found, for a caller asking
+ * about many paths; only directories are remembered.
+ */
+export function nonDirectoryAbove(store: Store, vault: VaultRow, path: string, directories: Set<string>): Entry | undefined {
+  for (let dir = dirname(path); dir !== '/' && !directories.has(dir); dir = dirname(dir)) {
+    const entry = getEntry(store, vault, dir);
+    if (entry && entry.type !== 'd') return entry;
+    if (entry) directories.add(dir);
+  }
+  return undefined;
+}
+
+/**
  * Up to this many layers, a read asks every layer in its one statement. The layer-path sets save
  * probes but must confirm `PRAGMA data_version` with a statement of their own, which costs about
  * what five more index probes do (a lookup of a path only the root has, 10k-file root, forks of

@@ -2,8 +2,6 @@ import { closeSync, constants, existsSync, openSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { atHostPath } from './deep-host-paths.js';
 
-/** `path` absolute and normalized, without a trailing slash (`a/b/`, `a//b` and `./a/b` name one directory). */
-const clean = (path: string) => resolve(path);
 /** Linux's O_PATH (Node's constants lack it): a descriptor that only names the directory. */
 const O_PATH = 0o10000000;
 /** Descriptors kept between steps (trim): the directories an export is filling are few (a path's ancestors); others are opened again when needed. */
@@ -28,7 +26,7 @@ export class PinnedDirs {
 
   /** `root`: the tree's top directory, which the caller chose (opened following symlinks). */
   constructor(root: string) {
-    this.root = clean(root);
+    this.root = resolve(root); // `a/b/`, `a//b` and `./a/b` name one directory
   }
 
   /** A path naming `host` (the root or a path below it) through its directory's descriptor. */
@@ -46,7 +44,7 @@ export class PinnedDirs {
 
   /** `host` spelled as the root's paths are; a path outside the root is a programming error. */
   private within(host: string): string {
-    const path = clean(host);
+    const path = resolve(host);
     if (path !== this.root && !path.startsWith(this.root === '/' ? '/' : `${this.root}/`)) throw new Error(`${host} is not within ${this.root}`);
     return path;
   }

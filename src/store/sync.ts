@@ -344,7 +344,7 @@ function writeHost(store: Store, host: HostSide, actions: PathMerge[], merged: M
   };
   // Each change is made through the descriptor of its directory (PinnedDirs): a directory swapped
   // for a symlink after checkParents looked is not written through either.
-  const dirs = new PinnedDirs(dirname(join(host.hostRoot, 'x')));
+  const dirs = new PinnedDirs(host.hostRoot);
   const step = (a: PathMerge, change: (target: string, pinned: (host: string) => string) => void) => {
     checkParents(a.path);
     const target = host.hostPath(a.path);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, constants, lchownSync, utimesSync, fchmodSync, ftruncateSync, futimesSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, lchownSync, fchmodSync, ftruncateSync, futimesSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { AvfsError } from '../errors.js';
 import { devMajor, devMinor } from '../core/entry-types.js';
@@ -292,7 +292,7 @@ function exportSnapshot(fs: VaultFs, vaultInput: string, hostDir: string, overwr
   const written = new Map<number, string>();
   // Every host path is reached through its directory's descriptor: a directory another process
   // swaps for a symlink while the export runs is never written through.
-  const dirs = new PinnedDirs(dirname(join(hostDir, 'x')));
+  const dirs = new PinnedDirs(hostDir);
   let done = 0;
   try {
     writeSteps();

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ATTR_TIMEOUT_S } from '../../src/mount/server.js';
+import { ATTR_TIMEOUT_S } from '../../src/mount/op-context.js';
 import { describeMount, mountFixture, shOk, type MountFixture } from './helpers.js';
 
 /**

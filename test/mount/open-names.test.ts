@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { ATTR_TIMEOUT_S } from '../../src/mount/server.js';
+import { ATTR_TIMEOUT_S } from '../../src/mount/op-context.js';
 import { describeMount, eventually, mountFixture, shOk, stepScript, type MountFixture } from './helpers.js';
 
 /**
