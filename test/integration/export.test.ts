@@ -5,7 +5,7 @@ import { openStore, type Store } from '../../src/store/store.js';
 import { processStartTime } from '../../src/store/host-process.js';
 import { exportTree } from '../../src/store/transfer.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
-import { openTempStore, tempDir } from '../helpers.js';
+import { openTempStore, tempDir, thrownError } from '../helpers.js';
 
 let store: Store;
 let fs: VaultFs;
@@ -65,12 +65,7 @@ it('a host path another process takes while the export runs is CONFLICT, and wha
   const progress = (done: number) => {
     if (done === 1) writeFileSync(join(dest, 'b.txt'), 'theirs');
   };
-  let caught: unknown;
-  try {
-    exportTree(fs, '/src', dest, false, progress);
-  } catch (err) {
-    caught = err;
-  }
+  const caught = thrownError(() => exportTree(fs, '/src', dest, false, progress));
   expect(caught).toMatchObject({ code: 'CONFLICT', data: { host: join(dest, 'b.txt'), exported: 1 } });
   expect(readFileSync(join(dest, 'b.txt'), 'utf8')).toBe('theirs');
   expect(readdirSync(dest).sort()).toEqual(['a.txt', 'b.txt']); // no temporary file left beside them
@@ -88,12 +83,7 @@ it('a host directory moved aside and replaced by a symlink while the export runs
     renameSync(join(dest, 's1'), join(dest, 'aside'));
     symlinkSync(elsewhere, join(dest, 's1'));
   };
-  let caught: unknown;
-  try {
-    exportTree(fs, '/src', dest, false, progress);
-  } catch (err) {
-    caught = err;
-  }
+  const caught = thrownError(() => exportTree(fs, '/src', dest, false, progress));
   // The files went on into the directory export made (now moved aside), reached through its
   // descriptor; its mode, set last by name, found the symlink and stopped there.
   expect(caught).toMatchObject({ code: 'CONFLICT', data: { host: join(dest, 's1'), exported: 5 } });
@@ -117,12 +107,7 @@ it('an export over an existing tree never clears temporary names where a symlink
     renameSync(join(dest, 'z'), join(dest, 'z-aside'));
     symlinkSync(victim, join(dest, 'z'));
   };
-  let caught: unknown;
-  try {
-    exportTree(fs, '/src', dest, true, progress);
-  } catch (err) {
-    caught = err;
-  }
+  const caught = thrownError(() => exportTree(fs, '/src', dest, true, progress));
   expect(caught).toMatchObject({ code: 'CONFLICT' });
   expect(readdirSync(victim).sort()).toEqual(['.avfs-export-999999.1-aaaaaaaaaaaa-0']);
 });
