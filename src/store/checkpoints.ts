@@ -3,7 +3,7 @@ import { isWellFormed } from '../core/utf8.js';
 import { descendantRange, dirname, isWithin } from '../core/paths.js';
 import { audit } from './audit.js';
 import { isStored } from './blobs.js';
-import { getEntry, hasChildren, iterateDescendants, namesOfInode, putEntry, recountDirLinks, removeEntry, setLinkCount, setTimes, type ChangeOptions, type Entry, type EntryState } from './entries.js';
+import { getEntry, hasChildren, iterateDescendants, namesOfInode, putEntry, recountDirLinks, removeEntry, setLinkCount, setNameLinkCount, setTimes, type ChangeOptions, type Entry, type EntryState } from './entries.js';
 import { usageChange, vaultUsage } from './usage.js';
 import { applyState, historyPath, joinNames, pathsChangedSince, sameState, stateAt, type PathState, type Writer } from './history.js';
 import { now, type Store } from './store.js';
@@ -216,9 +216,10 @@ export function restoreCheckpoint(
     for (const d of diffs) {
       if (!d.now) result.added++;
       else if (!d.want) result.deleted++;
-      // A path whose only difference is its times (a directory whose mtime moved as a name in it
-      // came and went) gets its times back but is not a modification worth reporting.
-      else if (!onlyTimesDiffer(d.now, d.want)) result.modified++;
+      // A path whose only difference is its times or link count (a directory whose mtime moved as
+      // a name in it came and went, a file whose hard link came back) gets them back but is not a
+      // modification worth reporting.
+      else if (!onlyTimesOrCountDiffer(d.now, d.want)) result.modified++;
       if ((d.now?.annot ?? null) !== (d.want?.annot ?? null)) result.annotations_changed++;
     }
     if (diffs.length === 0) return result;
@@ -240,13 +241,16 @@ export function restoreCheckpoint(
 }
 
 /**
- * Whether putting `want` at a path showing `now` changes its times only: the same state, link
- * count and inode number. Anything more is recorded as a version (op restore) and reported as a
- * modification; an inode number alone counts (a file a revert brought back got a new one, which
- * the restore puts back, as `ls -i` shows).
+ * Whether putting `want` at a path showing `now` changes its times or link count only: the same
+ * state and inode number. Those come back as `touch` rows, as a link, an unlink or a name made in
+ * a directory records them: not a change of the path that log, revert and undo would show or step
+ * back over (restoring a name's hard link must not make `revert` of the other name undo nothing).
+ * Anything more is recorded as a version (op restore) and reported as a modification; an inode
+ * number alone counts (a file a revert brought back got a new one, which the restore puts back,
+ * as `ls -i` shows).
  */
-function onlyTimesDiffer(now: Entry, want: PathState): boolean {
-  return sameState(now, want) && (want.nlink ?? 1) === now.nlink && (want.ino ?? now.ino) === now.ino;
+function onlyTimesOrCountDiffer(now: Entry, want: PathState): boolean {
+  return sameState(now, want) && (want.ino ?? now.ino) === now.ino;
 }
 
 /**
@@ -281,10 +285,11 @@ export function applyPlan(
   for (const d of puts) {
     const want = d.want!;
     const current = getEntry(store, vault, d.path);
-    if (current && d.now && onlyTimesDiffer(current, want)) {
-      // Only its times differ: they come back as a times-only row (op touch), not as a change that
-      // log, revert and undo would show or step back over.
+    if (current && d.now && onlyTimesOrCountDiffer(current, want)) {
+      // Only its times or count differ: they come back as touch rows. A directory's count is its
+      // subdirectories', put right below once they are.
       setTimes(store, vault, d.path, null, want.mtime ?? current.mtime, change);
+      if (want.type !== 'd' && (want.nlink ?? 1) !== current.nlink) setNameLinkCount(store, vault, d.path, want.nlink ?? 1, change);
       progress?.(++done, total);
       continue;
     }

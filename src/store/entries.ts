@@ -362,6 +362,11 @@ const UPSERT = `INSERT OR REPLACE INTO entries (vault_id, ${COLUMNS}) VALUES (?,
 const DELETE_OWN = 'DELETE FROM entries WHERE vault_id = ? AND path = ?';
 const CHILD_VAULTS = 'SELECT id FROM vaults WHERE parent_id = ?';
 const NEXT_INO = 'UPDATE vaults SET next_ino = next_ino + 1 WHERE id = ? RETURNING next_ino - 1 AS ino';
+
+/** An inode number the vault has never given out. */
+export function newInode(store: Store, vault: VaultRow): number {
+  return store.stmt<{ ino: number }>(NEXT_INO).get(vault.id)!.ino;
+}
 const INSERT_VERSION = `INSERT INTO versions (vault_id, path, version, op, type, mode, uid, gid, size, hash, target, rdev, ino, nlink, mtime, annot, source, exec_id, detail, at, change_id)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 const OWN_CHANGE = 'UPDATE versions SET change_id = id WHERE id = ?';
@@ -654,7 +659,7 @@ export function putEntry(store: Store, vault: VaultRow, path: string, state: Ent
     enforceQuota(store, vault, path, old, state);
   }
   const version = (old ? old.version : lastVersion(store, vault, path)) + 1;
-  const ino = state.ino ?? old?.ino ?? store.stmt<{ ino: number }>(NEXT_INO).get(vault.id)!.ino;
+  const ino = state.ino ?? old?.ino ?? newInode(store, vault);
   const entry: Entry = {
     path,
     parent: parentOf(path),
@@ -734,6 +739,16 @@ export function setLinkCount(store: Store, vault: VaultRow, ino: number, nlink: 
   for (const name of namesOfInode(store, vault, ino, false, 1)) if (!ownRow(store, vault.id, name.path)) relink(name);
   // Last, so the statements over the group above did not meet it (it joins the index now).
   if (also && also.nlink <= 1) relink(also);
+}
+
+/**
+ * Sets one name's link count as a touch: a restore or merge undo putting back a name whose state
+ * is otherwise the one wanted, while the other names of its inode come and go around it.
+ */
+export function setNameLinkCount(store: Store, vault: VaultRow, path: string, nlink: number, change: ChangeOptions): void {
+  const old = getEntry(store, vault, path);
+  if (!old) throw new AvfsError('NOT_FOUND', `no such file or directory: ${path}`, { path });
+  changeMetadata(store, vault, old, { ...old, nlink, ctime: change.at?.ctime ?? now() }, { ...change, op: 'touch', detail: undefined });
 }
 
 /**

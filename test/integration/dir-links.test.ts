@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { restoreCheckpoint, saveCheckpoint } from '../../src/store/checkpoints.js';
 import { linkCount, subdirCount } from '../../src/store/entries.js';
+import { pathVersions } from '../../src/store/history.js';
 import type { Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { forkVault } from '../../src/store/vaults.js';
@@ -60,6 +61,16 @@ describe('directory link counts (2 + subdirectories)', () => {
     expect(dirLinks()).toEqual({ '/': 4, '/p': 4, '/p/r': 2, '/p/s': 2, '/t': 2 });
     restoreCheckpoint(fs, 'before');
     expect(dirLinks()).toEqual({ '/': 3, '/p': 4, '/p/q': 2, '/p/r': 2 });
+  });
+
+  it('a restore that only adds or removes subdirectories gives their parent its count as a touch, not a version of its own', () => {
+    fs.mkdir('/b');
+    saveCheckpoint(fs, 'empty');
+    fs.mkdir('/b/c');
+    fs.writeFile('/b/f', 'x');
+    const result = restoreCheckpoint(fs, 'empty', { saveBefore: false });
+    expect([result.modified, result.deleted, fs.stat('/b').nlink]).toEqual([0, 2, 2]);
+    expect(pathVersions(store, fs.row(), '/b', 10).map((v) => v.op)).toEqual(['mkdir']);
   });
 
   it('a directory stored before counts were kept (nlink 1) is counted on read, and stored at its next change', () => {

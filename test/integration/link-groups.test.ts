@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { restoreCheckpoint, saveCheckpoint } from '../../src/store/checkpoints.js';
-import { pathVersions } from '../../src/store/history.js';
+import { pathVersions, revertPath } from '../../src/store/history.js';
 import type { Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { forkVault } from '../../src/store/vaults.js';
@@ -114,6 +114,23 @@ describe('an inode with many names', () => {
     const ino = fs.lstat('/x').ino;
     expectGroup(fs, ['/x', '/y', '/z'], ino, 3, 'V1');
     for (const p of ['/y', '/z']) expect(restored(p), p).toEqual([`2 ${ino} 3`]);
+  });
+
+  it('a restore that only adds or removes another name of a file gives the name that stayed its count as a touch, so revert of it undoes its own last change', () => {
+    fs.writeFile('/c', 'C');
+    const created = pathVersions(store, fs.row(), '/c', 10).map((v) => v.op);
+    saveCheckpoint(fs, 'one-name');
+    fs.link('/c', '/b');
+    saveCheckpoint(fs, 'two-names');
+    const away = restoreCheckpoint(fs, 'one-name', { saveBefore: false });
+    expect([away.added, away.modified, away.deleted, fs.exists('/b'), fs.lstat('/c').nlink]).toEqual([0, 0, 1, false, 1]);
+    const back = restoreCheckpoint(fs, 'two-names', { saveBefore: false });
+    expect([back.added, back.modified, back.deleted, fs.lstat('/c').nlink, fs.lstat('/b').ino]).toEqual([1, 0, 0, 2, fs.lstat('/c').ino]);
+    // The count moved twice; /c's content never did, so its log is its creation alone.
+    expect(pathVersions(store, fs.row(), '/c', 10).map((v) => v.op)).toEqual(created);
+    restoreCheckpoint(fs, 'one-name', { saveBefore: false });
+    revertPath(fs, '/c');
+    expect(fs.exists('/c')).toBe(false);
   });
 
   it('a fork links and unlinks names of an inode its parent stored; the parent keeps its own, and the fork keeps its view while the parent changes', () => {
