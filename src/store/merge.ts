@@ -9,7 +9,7 @@ import { audit } from './audit.js';
 import { putContent, readContent } from './blobs.js';
 import { applyPlan, autoCheckpointName, saveCheckpoint } from './checkpoints.js';
 import { MAX_DIFF_BYTES } from './compare.js';
-import { getEntry, iterateDescendants, namesOfInode, type ChangeOptions, type Entry } from './entries.js';
+import { getEntry, iterateDescendants, namesOfInode, newInode, type ChangeOptions, type Entry } from './entries.js';
 import { applyState, joinNames, stateAt, type PathState, type Writer } from './history.js';
 import { collectTriples, lastMerge, lineage, markUndone, mergeState, pathsChangedAfter, recordMerge, vaultTriples, type Lineage, type MergeRecord } from './lineage.js';
 import { now, type Actor, type Store } from './store.js';
@@ -395,18 +395,39 @@ export function undoMerge(store: Store, sourceName: string, options: { into?: st
  * Names linked since the merge to a file undo puts back (`ln` after it): they get its state too,
  * so that one inode keeps one content, and the group's count (applyPlan counts its names: each
  * such name, and the file, count more than one here so the links index finds them).
+ *
+ * Only an inode some name held when the merge ended can have been linked to since. A name that
+ * holds an inode a put wants, which no name held then, got that number back with an older state
+ * (a restore since, of a checkpoint from before a merge that removed the file): it is another
+ * file now, which undo leaves alone, and the names put back take a new number, so no two files
+ * share one.
  */
 function linkedSince(store: Store, vault: VaultRow, record: MergeRecord, diffs: Array<{ path: string; want: PathState | null }>): Array<{ path: string; want: PathState; now: Entry }> {
   const planned = new Set(diffs.map((d) => d.path));
   const byIno = new Map<number, PathState>();
   for (const d of diffs) if (d.want && d.want.type !== 'd' && d.want.ino !== undefined) byIno.set(d.want.ino, d.want);
+  // Whether some name held the inode when the merge ended: a name put back, or one holding it now.
+  const heldAtEnd = (path: string, ino: number) => stateAt(store, vault, path, record.end_seq)?.ino === ino;
+  const alive = new Map<number, boolean>();
+  const aliveAtEnd = (now: Entry) =>
+    diffs.some((d) => heldAtEnd(d.path, now.ino)) || [now, ...namesOfInode(store, vault, now.ino)].some((name) => heldAtEnd(name.path, now.ino));
+  const renumbered = new Map<number, number>();
   const out: Array<{ path: string; want: PathState; now: Entry }> = [];
   for (const path of pathsChangedAfter(store, vault, record.end_seq)) {
     const now = planned.has(path) ? undefined : getEntry(store, vault, path);
     const want = now && now.type !== 'd' ? byIno.get(now.ino) : undefined;
     if (!now || !want) continue;
+    if (!alive.has(now.ino)) alive.set(now.ino, aliveAtEnd(now));
+    if (!alive.get(now.ino)) {
+      if (!renumbered.has(now.ino)) renumbered.set(now.ino, newInode(store, vault));
+      continue;
+    }
     want.nlink = Math.max(want.nlink ?? 1, 2);
     out.push({ path, want: { ...want, annot: now.annot }, now });
+  }
+  for (const d of diffs) {
+    const ino = d.want?.ino !== undefined ? renumbered.get(d.want.ino) : undefined;
+    if (ino !== undefined) d.want = { ...d.want!, ino };
   }
   return out;
 }

@@ -666,6 +666,26 @@ describe('merge undo', () => {
     expect(read(main, '/a/f')).toBe('through the link');
   });
 
+  it('a file the merge removed, whose inode number a restore since gave another name: undo puts it back as its own file and leaves that one alone', () => {
+    main.writeFile('/b', 'old');
+    main.link('/b', '/c');
+    saveCheckpoint(main, 'linked');
+    main.rm('/c');
+    main.writeFile('/b', 'before the merge');
+    const exp = fork();
+    exp.rm('/b');
+    mergeVaults(store, 'exp', { actor });
+    restoreCheckpoint(main, 'linked', { saveBefore: false });
+    main.rm('/b'); // as the merge left it; /c now holds the number /b had before the merge
+    const versionsOfC = () => pathVersions(store, main.row(), '/c', 100).length;
+    const cVersions = versionsOfC();
+    undoMerge(store, 'exp', { actor });
+    const [b, c] = [main.lstat('/b'), main.lstat('/c')];
+    expect([read(main, '/b'), read(main, '/c'), b.nlink, c.nlink]).toEqual(['before the merge', 'old', 1, 1]);
+    expect(b.ino).not.toBe(c.ino);
+    expect(versionsOfC()).toBe(cVersions);
+  });
+
   it('a name the undo puts back into a group that gained a link since the merge: every name has the count of the group', () => {
     main.writeFile('/a/f', 'old', { parents: true });
     main.link('/a/f', '/a/g');
