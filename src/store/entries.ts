@@ -695,6 +695,11 @@ export function putEntry(store: Store, vault: VaultRow, path: string, state: Ent
 /** What all names of one inode share: a change through one name is a change of every name. */
 const INODE_FIELDS = ['type', 'mode', 'uid', 'gid', 'size', 'hash', 'target', 'rdev', 'mtime'] as const;
 
+/** The state every name of `e`'s inode shares (content, mode, owner, times). */
+export function inodeFields(e: EntryState): Pick<EntryState, (typeof INODE_FIELDS)[number]> {
+  return Object.fromEntries(INODE_FIELDS.map((k) => [k, e[k]])) as Pick<EntryState, (typeof INODE_FIELDS)[number]>;
+}
+
 /** Gives the other names of `entry`'s inode its new inode state, each recorded as a version of that name. */
 function syncLinks(store: Store, vault: VaultRow, entry: Entry, change: ChangeOptions): void {
   for (const other of namesOfInode(store, vault, entry.ino)) {

@@ -9,7 +9,7 @@ import { audit } from './audit.js';
 import { putContent, readContent } from './blobs.js';
 import { applyPlan, autoCheckpointName, saveCheckpoint } from './checkpoints.js';
 import { MAX_DIFF_BYTES } from './compare.js';
-import { getEntry, iterateDescendants, namesOfInode, newInode, type ChangeOptions, type Entry } from './entries.js';
+import { getEntry, inodeFields, iterateDescendants, namesOfInode, newInode, type ChangeOptions, type Entry } from './entries.js';
 import { applyState, joinNames, stateAt, type PathState, type Writer } from './history.js';
 import { collectTriples, lastMerge, lineage, markUndone, mergeState, pathsChangedAfter, recordMerge, vaultTriples, type Lineage, type MergeRecord } from './lineage.js';
 import { now, type Actor, type Store } from './store.js';
@@ -348,9 +348,11 @@ export interface UndoReport {
   paths: string[];
 }
 
-// Not a directory whose times or count of subdirectories alone moved as the merge wrote below it
-// (op touch): the merge did not change it, and undo leaves what was done to it since.
-const MERGE_PATHS = "SELECT DISTINCT path FROM versions WHERE vault_id = ? AND id > ? AND id <= ? AND NOT (op = 'touch' AND type = 'd') ORDER BY path";
+// Not a path whose times or link count alone moved (op touch): a directory the merge wrote below,
+// a file the merge gave or took another name of. The merge did not change it, and undo leaves
+// what was done to it since (applyPlan counts the names of the groups it puts names back into).
+const MERGE_PATHS = "SELECT DISTINCT path FROM versions WHERE vault_id = ? AND id > ? AND id <= ? AND op <> 'touch' ORDER BY path";
+const COUNT_ONLY_PATHS = "SELECT DISTINCT path FROM versions WHERE vault_id = ? AND id > ? AND id <= ? AND op = 'touch' AND type <> 'd'";
 
 /**
  * Reverses the newest merge of `sourceName` into its target: every path the merge changed goes
@@ -383,7 +385,7 @@ export function undoMerge(store: Store, sourceName: string, options: { into?: st
     const diffs = paths
       .map((path) => ({ path, want: stateAt(store, ours, path, record.seq), now: getEntry(store, ours, path) }))
       .filter((d) => !(d.now && d.want && sameState(mergeState(d.now), mergeState(d.want)) && sameLinks(d.now, d.want)) && (d.now || d.want));
-    diffs.push(...linkedSince(store, ours, record, diffs));
+    diffs.push(...linkGroups(store, ours, record, diffs));
     applyPlan(store, ours, diffs, { op: 'merge-undo', actor: options.actor, detail: { merge_id: record.id, merged_from: theirs.name }, exact: true });
     markUndone(store, record.id, now());
     audit(store, options.actor, 'vault.merge.undo', ours.name, { from: theirs.name, merge_id: record.id, restored: diffs.length });
@@ -391,43 +393,73 @@ export function undoMerge(store: Store, sourceName: string, options: { into?: st
   });
 }
 
+type PlannedState = { path: string; want: PathState | null; now?: Entry | undefined };
+
 /**
- * Names linked since the merge to a file undo puts back (`ln` after it): they get its state too,
- * so that one inode keeps one content, and the group's count (applyPlan counts its names: each
- * such name, and the file, count more than one here so the links index finds them).
- *
- * Only an inode some name held when the merge ended can have been linked to since. A name that
- * holds an inode a put wants, which no name held then, got that number back with an older state
- * (a restore since, of a checkpoint from before a merge that removed the file): it is another
- * file now, which undo leaves alone, and the names put back take a new number, so no two files
- * share one.
+ * The hard links of the files undo puts back, as they are now (the plan knows names, and a file
+ * may have more names than the merge changed). Returns the names to add to the plan, and gives
+ * each name the plan puts on an inode the state that inode ends with:
+ *  - A file whose own state (content, mode) the merge changed goes back to its state before the
+ *    merge under every name, so names linked to it since (`ln` after the merge) join the plan.
+ *  - A file the merge only gave or took names of keeps its state as it is now (a chmod since
+ *    through another name stays, as later work outside the merged paths does): a name put back
+ *    is one more name of it, and the names whose count alone the merge moved get their count back.
+ *  - An inode no name held when the merge ended whose number a name holds now got it back with an
+ *    older file (a restore since, of a checkpoint from before a merge that removed it): that file
+ *    is left alone, and the names put back take a new number, so no two files share one.
+ * applyPlan then counts the names of each group; every name of a group counts more than one here,
+ * so the links index finds them.
  */
-function linkedSince(store: Store, vault: VaultRow, record: MergeRecord, diffs: Array<{ path: string; want: PathState | null }>): Array<{ path: string; want: PathState; now: Entry }> {
-  const planned = new Set(diffs.map((d) => d.path));
-  const byIno = new Map<number, PathState>();
-  for (const d of diffs) if (d.want && d.want.type !== 'd' && d.want.ino !== undefined) byIno.set(d.want.ino, d.want);
-  // Whether some name held the inode when the merge ended: a name put back, or one holding it now.
+function linkGroups(store: Store, vault: VaultRow, record: MergeRecord, diffs: PlannedState[]): Array<{ path: string; want: PathState; now: Entry }> {
   const heldAtEnd = (path: string, ino: number) => stateAt(store, vault, path, record.end_seq)?.ino === ino;
+  const isFile = (s: PathState | Entry | null | undefined): s is PathState => !!s && s.type !== 'd';
+  const before = new Map<number, PathState>();
+  const changedByMerge = new Set<number>();
+  for (const d of diffs) {
+    if (!isFile(d.want) || d.want.ino === undefined) continue;
+    before.set(d.want.ino, d.want);
+    const after = stateAt(store, vault, d.path, record.end_seq);
+    if (isFile(after) && after.ino === d.want.ino && !sameState(mergeState({ ...after, annot: null })!, mergeState({ ...d.want, annot: null })!)) changedByMerge.add(after.ino);
+  }
+  const planned = new Set(diffs.map((d) => d.path));
+  const out: Array<{ path: string; want: PathState; now: Entry }> = [];
+  // Names whose count alone the merge moved (it gave or took another name of their file).
+  for (const { path } of store.stmt<{ path: string }>(COUNT_ONLY_PATHS).all(vault.id, record.seq, record.end_seq)) {
+    if (planned.has(path)) continue;
+    const now = getEntry(store, vault, path);
+    const then = stateAt(store, vault, path, record.seq);
+    if (!isFile(now) || !isFile(then) || now.ino !== then.ino || !heldAtEnd(path, now.ino)) continue;
+    planned.add(path);
+    out.push({ path, want: { ...now, nlink: Math.max(then.nlink ?? 1, 2) }, now });
+  }
+  const livesOn = new Map<number, Entry>();
+  for (const d of out) if (!changedByMerge.has(d.now.ino)) livesOn.set(d.now.ino, d.now);
   const alive = new Map<number, boolean>();
   const aliveAtEnd = (now: Entry) =>
     diffs.some((d) => heldAtEnd(d.path, now.ino)) || [now, ...namesOfInode(store, vault, now.ino)].some((name) => heldAtEnd(name.path, now.ino));
   const renumbered = new Map<number, number>();
-  const out: Array<{ path: string; want: PathState; now: Entry }> = [];
+  const linked = new Set<number>();
   for (const path of pathsChangedAfter(store, vault, record.end_seq)) {
     const now = planned.has(path) ? undefined : getEntry(store, vault, path);
-    const want = now && now.type !== 'd' ? byIno.get(now.ino) : undefined;
+    const want = isFile(now) ? before.get(now.ino) : undefined;
     if (!now || !want) continue;
     if (!alive.has(now.ino)) alive.set(now.ino, aliveAtEnd(now));
     if (!alive.get(now.ino)) {
       if (!renumbered.has(now.ino)) renumbered.set(now.ino, newInode(store, vault));
-      continue;
+    } else if (!changedByMerge.has(now.ino)) {
+      livesOn.set(now.ino, now);
+    } else {
+      linked.add(now.ino);
+      out.push({ path, want: { ...want, annot: now.annot }, now });
     }
-    want.nlink = Math.max(want.nlink ?? 1, 2);
-    out.push({ path, want: { ...want, annot: now.annot }, now });
   }
-  for (const d of diffs) {
-    const ino = d.want?.ino !== undefined ? renumbered.get(d.want.ino) : undefined;
-    if (ino !== undefined) d.want = { ...d.want!, ino };
+  for (const d of [...diffs, ...out]) {
+    if (!isFile(d.want) || d.want.ino === undefined) continue;
+    const ino = renumbered.get(d.want.ino);
+    const file = livesOn.get(d.want.ino);
+    if (ino !== undefined) d.want = { ...d.want, ino };
+    else if (file) d.want = { ...d.want, ...inodeFields(file) };
+    else if (linked.has(d.want.ino)) d.want = { ...d.want, nlink: Math.max(d.want.nlink ?? 1, 2) };
   }
   return out;
 }

@@ -686,6 +686,23 @@ describe('merge undo', () => {
     expect(versionsOfC()).toBe(cVersions);
   });
 
+  it('a file the merge only took a name from is not a merged path: undo gives the name back as a link of the file as it is now, and a chmod since stays', () => {
+    main.writeFile('/a', 'x');
+    main.mkdir('/b');
+    main.link('/a', '/b/c');
+    main.link('/a', '/c');
+    const exp = fork();
+    exp.rm('/b', { recursive: true });
+    mergeVaults(store, 'exp', { actor });
+    main.chmod('/a', 0o755);
+    main.writeFile('/b', 'a file where the directory was');
+    const refused = thrownError(() => undoMerge(store, 'exp', { actor }));
+    expect([refused?.code, refused?.data.paths]).toEqual(['CONFLICT', ['/b']]);
+    undoMerge(store, 'exp', { actor, force: true });
+    const names = ['/a', '/b/c', '/c'].map((p) => main.lstat(p));
+    expect(names.map((e) => [e.ino, e.nlink, e.mode & 0o777])).toEqual(Array(3).fill([names[0]!.ino, 3, 0o755]));
+  });
+
   it('a name the undo puts back into a group that gained a link since the merge: every name has the count of the group', () => {
     main.writeFile('/a/f', 'old', { parents: true });
     main.link('/a/f', '/a/g');
