@@ -428,9 +428,9 @@ function linkGroups(store: Store, vault: VaultRow, record: MergeRecord, diffs: P
     if (planned.has(path)) continue;
     const now = getEntry(store, vault, path);
     const then = stateAt(store, vault, path, record.seq);
-    if (!isFile(now) || !isFile(then) || now.ino !== then.ino || !heldAtEnd(path, now.ino)) continue;
+    if (!isFile(now) || !isFile(then) || now.ino !== then.ino || (then.nlink ?? 1) === now.nlink || !heldAtEnd(path, now.ino)) continue;
     planned.add(path);
-    out.push({ path, want: { ...now, nlink: Math.max(then.nlink ?? 1, 2) }, now });
+    out.push({ path, want: { ...now, nlink: then.nlink ?? 1 }, now });
   }
   const livesOn = new Map<number, Entry>();
   for (const d of out) if (!changedByMerge.has(d.now.ino)) livesOn.set(d.now.ino, d.now);
