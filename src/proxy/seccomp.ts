@@ -16,7 +16,13 @@
  *   (Docker's default profile and ChromeOS turn it off too), and the sandbox's root is the host's
  *   uid 0, so an escalation there is the host. Its users (libuv in Node, liburing) fall back to
  *   ordinary calls on ENOSYS.
- * No command a sandbox runs needs these. Everything else is allowed.
+ * - reaching into another process (ptrace, process_vm_readv and _writev, pidfd_getfd) with EPERM:
+ *   every process inside runs as one user, bubblewrap's own init (pid 1) included, and that init
+ *   holds the descriptor through which it tells the bubblewrap outside the command's exit status.
+ *   A process that took it (pidfd_getfd, or ptrace) could end the run early with any status it
+ *   chose, and avfs would report that as the command's. Debuggers and strace inside get EPERM,
+ *   as in Flatpak's sandbox without --devel.
+ * No other command a sandbox runs needs these. Everything else is allowed.
  *
  * The program is classic BPF over `struct seccomp_data` (nr at offset 0, arch at offset 4, the
  * first argument's low word at offset 16 on these little-endian machines), one block per
@@ -30,6 +36,8 @@ interface ArchCalls {
   arch: number;
   /** add_key, request_key, keyctl. */
   keyring: number[];
+  /** ptrace, process_vm_readv, process_vm_writev and pidfd_getfd. */
+  tracing: number[];
   /** clone and unshare: refused when their flags (first argument) ask for a user namespace. */
   namespaces: number[];
   /** clone3 and the io_uring calls: answered ENOSYS, as a kernel without them would. */
@@ -42,14 +50,24 @@ const X32 = 0x40000000;
 /** io_uring_setup, io_uring_enter, io_uring_register and clone3: calls added since Linux 5.1 have one number on every architecture. */
 const NEWER = [425, 426, 427, 435];
 
+/** pidfd_getfd (Linux 5.6): one number on every architecture. */
+const PIDFD_GETFD = 438;
+
 const CALLS: Record<string, ArchCalls[]> = {
   x64: [
-    { arch: 0xc000003e, keyring: [248, 249, 250, X32 | 248, X32 | 249, X32 | 250], namespaces: [56, 272, X32 | 56, X32 | 272], unavailable: [...NEWER, ...NEWER.map((nr) => X32 | nr)] },
-    { arch: 0x40000003, keyring: [286, 287, 288], namespaces: [120, 310], unavailable: NEWER }, // i386
+    {
+      arch: 0xc000003e,
+      keyring: [248, 249, 250, X32 | 248, X32 | 249, X32 | 250],
+      // x32 has its own numbers for ptrace and process_vm_* (521, 539, 540); 64-bit's are refused there too.
+      tracing: [101, 310, 311, PIDFD_GETFD, ...[101, 310, 311, 521, 539, 540, PIDFD_GETFD].map((nr) => X32 | nr)],
+      namespaces: [56, 272, X32 | 56, X32 | 272],
+      unavailable: [...NEWER, ...NEWER.map((nr) => X32 | nr)],
+    },
+    { arch: 0x40000003, keyring: [286, 287, 288], tracing: [26, 347, 348, PIDFD_GETFD], namespaces: [120, 310], unavailable: NEWER }, // i386
   ],
   arm64: [
-    { arch: 0xc00000b7, keyring: [217, 218, 219], namespaces: [220, 97], unavailable: NEWER }, // aarch64
-    { arch: 0x40000028, keyring: [309, 310, 311], namespaces: [120, 337], unavailable: NEWER }, // arm (32-bit)
+    { arch: 0xc00000b7, keyring: [217, 218, 219], tracing: [117, 270, 271, PIDFD_GETFD], namespaces: [220, 97], unavailable: NEWER }, // aarch64
+    { arch: 0x40000028, keyring: [309, 310, 311], tracing: [26, 376, 377, PIDFD_GETFD], namespaces: [120, 337], unavailable: NEWER }, // arm (32-bit)
   ],
 };
 
@@ -78,7 +96,7 @@ export function sandboxFilter(arch: string = process.arch): Buffer | null {
   lines.push({ code: RET_K, k: SECCOMP_RET_ALLOW }); // an architecture not listed: its numbers mean other calls
   blocks.forEach((b, i) => {
     lines.push({ label: `arch${i}` }, { code: LD_W_ABS, k: OFFSET_NR });
-    for (const nr of b.keyring) lines.push({ code: JEQ_K, k: nr, jt: 'eperm' });
+    for (const nr of [...b.keyring, ...b.tracing]) lines.push({ code: JEQ_K, k: nr, jt: 'eperm' });
     for (const nr of b.unavailable) lines.push({ code: JEQ_K, k: nr, jt: 'enosys' });
     for (const nr of b.namespaces) lines.push({ code: JEQ_K, k: nr, jt: 'flags' });
     lines.push({ code: RET_K, k: SECCOMP_RET_ALLOW });

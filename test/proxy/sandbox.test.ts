@@ -181,6 +181,37 @@ describeModes('escapes are contained by the sandbox', (mode) => {
     expect(r.json.stdout).toBe('cat: 1\n');
   });
 
+  it('no process inside can take the descriptor through which bubblewrap\'s init reports the exit status: the run ends with the command\'s own status', async () => {
+    // A grandchild takes pid 1's eventfd (pidfd_getfd; ptrace would do too) and writes a status
+    // to it, which the bubblewrap outside would report as the command's, ending the run early.
+    const script = [
+      'import ctypes, os, struct, sys, time',
+      'libc = ctypes.CDLL(None, use_errno=True)',
+      'def getfd(n):',
+      '    fd = libc.syscall(438, os.pidfd_open(1), n, 0)',
+      '    return fd, ctypes.get_errno()',
+      'if os.fork() == 0:',
+      '    tried = []',
+      '    for n in range(3, 32):',
+      '        fd, err = getfd(n)',
+      '        tried.append(err)',
+      '        if fd >= 0 and os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:[eventfd]":',
+      '            os.write(fd, struct.pack("Q", 1))',
+      '            print("forged", flush=True)',
+      '            os._exit(0)',
+      '    print("refused", sorted(set(tried)), flush=True)',
+      '    os._exit(0)',
+      'time.sleep(1)',
+      'open("/finished", "w").write("the command ran to its end\\n")',
+      'sys.exit(3)',
+    ].join('\n');
+    const home = openHome({ '/forge.py': script });
+    const r = await avfs(home, ['proxy', 'exec', '--mode', mode, '--', 'python3', '/forge.py']);
+    expect(r.json, r.stdout + r.stderr).toMatchObject({ ok: true, exit_code: 3 });
+    expect(r.json.stdout).toBe('refused [1]\n'); // EPERM for every descriptor number
+    expect(paths(r)).toEqual(['/finished']);
+  });
+
   it('the keys of the caller\'s session keyring are out of reach: the kernel\'s key calls are refused (EPERM)', async () => {
     // On the host: put a key in the session keyring, then run avfs, whose sandbox inherits that
     // keyring across every namespace. Inside: ask for the keyring and search it for the key.

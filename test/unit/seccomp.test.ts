@@ -41,21 +41,21 @@ describe('sandbox seccomp filter', () => {
   const x32 = 0x40000000;
   const cases = {
     x64: [
-      { arch: 0xc000003e, keyring: [248, 249, 250, x32 | 250], namespaces: [56, 272, x32 | 56, x32 | 272], enosys: [425, 426, 427, 435, x32 | 425, x32 | 427, x32 | 435], other: [0, 1, 57, 58, 59, 247, 251, 424, 428, 434, 436, x32 | 59] },
-      { arch: 0x40000003, keyring: [286, 287, 288], namespaces: [120, 310], enosys: [425, 426, 427, 435], other: [1, 2, 11, 190, 250, 289] },
+      { arch: 0xc000003e, keyring: [248, 249, 250, x32 | 250], tracing: [101, 310, 311, 438, x32 | 521, x32 | 539, x32 | 540, x32 | 438], namespaces: [56, 272, x32 | 56, x32 | 272], enosys: [425, 426, 427, 435, x32 | 425, x32 | 427, x32 | 435], other: [0, 1, 57, 58, 59, 247, 251, 424, 428, 434, 436, x32 | 59] },
+      { arch: 0x40000003, keyring: [286, 287, 288], tracing: [26, 347, 348, 438], namespaces: [120, 310], enosys: [425, 426, 427, 435], other: [1, 2, 11, 190, 250, 289] },
     ],
     arm64: [
-      { arch: 0xc00000b7, keyring: [217, 218, 219], namespaces: [220, 97], enosys: [425, 426, 427, 435], other: [63, 64, 221, 250] },
-      { arch: 0x40000028, keyring: [309, 310, 311], namespaces: [120, 337], enosys: [425, 426, 427, 435], other: [2, 3, 4, 190, 250] },
+      { arch: 0xc00000b7, keyring: [217, 218, 219], tracing: [117, 270, 271, 438], namespaces: [220, 97], enosys: [425, 426, 427, 435], other: [63, 64, 221, 250] },
+      { arch: 0x40000028, keyring: [309, 310, 311], tracing: [26, 376, 377, 438], namespaces: [120, 337], enosys: [425, 426, 427, 435], other: [2, 3, 4, 190, 250] },
     ],
   };
   for (const [machine, blocks] of Object.entries(cases)) {
-    it(`${machine}: in every mode it can run, refuses the key calls and new user namespaces (EPERM) and clone3 and io_uring (ENOSYS); allows the rest, other namespaces and forks included`, () => {
+    it(`${machine}: in every mode it can run, refuses the key calls, reaching into another process and new user namespaces (EPERM) and clone3 and io_uring (ENOSYS); allows the rest, other namespaces and forks included`, () => {
       const program = sandboxFilter(machine)!;
       expect(program.length % 8).toBe(0);
-      for (const { arch, keyring, namespaces, enosys, other } of blocks) {
+      for (const { arch, keyring, tracing, namespaces, enosys, other } of blocks) {
         const at = (nr: number) => `${arch.toString(16)} ${nr}`;
-        for (const nr of keyring) expect(run(program, { arch, nr }), at(nr)).toBe(EPERM);
+        for (const nr of [...keyring, ...tracing]) expect(run(program, { arch, nr }), at(nr)).toBe(EPERM);
         for (const nr of enosys) expect(run(program, { arch, nr }), at(nr)).toBe(ENOSYS);
         for (const nr of namespaces) {
           expect(run(program, { arch, nr, arg0: CLONE_NEWUSER }), at(nr)).toBe(EPERM);
