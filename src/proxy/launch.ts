@@ -162,7 +162,8 @@ export function violationsOf(launch: Launch, outcome: RunOutcome): Violation[] {
   const hits = launch.cgroup?.hits();
   if (hits?.pidsMax) out.push({ kind: 'limit', limit: 'max_processes', value: limits.maxProcesses.value, detail: `${hits.pidsMax} fork(s) refused at the process limit` });
   if (hits?.oomKills) out.push({ kind: 'limit', limit: 'memory', value: limits.memory.value, detail: `${hits.oomKills} process(es) killed for exceeding the memory limit` });
-  if (outcome.signal === 'SIGXFSZ') out.push({ kind: 'limit', limit: 'max_file_size', value: limits.maxFileSize.value, detail: 'the command was killed for writing past the file size limit' });
+  // Only our limit: a status of 153 (a shell's for a child killed by SIGXFSZ) reads as that signal too.
+  if (outcome.signal === 'SIGXFSZ' && limits.maxFileSize.value !== null) out.push({ kind: 'limit', limit: 'max_file_size', value: limits.maxFileSize.value, detail: 'the command was killed for writing past the file size limit' });
   return out;
 }
 

@@ -532,6 +532,9 @@ describeSandbox('sandbox limits, binds and availability', () => {
       expect(vaultTree(home)['/quiet.bin']).toMatchObject({ size: 4096 });
       expect((await avfs(home, ['rm', '/quiet.bin'])).code).toBe(0);
     }
+    // Exit status 153 reads as SIGXFSZ (128 + 25), but with no file size limit no limit was hit.
+    const unlimited = await avfs(home, ['proxy', 'exec', '--shell', 'exit 153']);
+    expect(unlimited.json, unlimited.stdout + unlimited.stderr).toMatchObject({ ok: true, exit_code: 153, violations: [] });
 
     const forks = await avfs(home, ['proxy', 'exec', '--max-processes', '8', '--shell', 'for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 5 & done; wait; true']);
     const procs = forks.json.sandbox.limits.max_processes;
