@@ -44,7 +44,7 @@ export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'ren
         // The open file may be the inode's under another name too (opened through it while this
         // one was open: one working copy per inode), which the kernel still writes through: it
         // goes on under that name. Detached, its later writes were never stored.
-        if (held && !(held.ino === e.ino && e.nlink > 1 && files.followInode(held))) files.detach(held);
+        if (held && !(held.ino === e.ino && e.nlink > 1 && files.followInode(held, false))) files.detach(held);
         files.forgetCache(path);
         cb(0);
       } catch (err) {

@@ -634,11 +634,17 @@ export class OpenFiles {
     return this.kernelNames.get(path);
   }
 
-  /** Moves a file that lost its name (lostName) to the name its inode has now, if another one; true when it did. */
-  followInode(file: OpenFile): boolean {
+  /**
+   * Moves a file that lost its name to the name its inode has now, if another one; true when it
+   * did. `kernelKeepsName`: the name went elsewhere (lostName), so the kernel still shows the file
+   * there; not after the kernel's own unlink of it, when a new entry made at the name must show.
+   */
+  followInode(file: OpenFile, kernelKeepsName = true): boolean {
     const to = this.storedNameOf(file);
     if (to === undefined || to === file.path) return false;
+    const from = file.path;
     this.moveTo(file, to);
+    if (!kernelKeepsName && this.kernelNames.get(from) === file) this.kernelNames.delete(from);
     return true;
   }
 

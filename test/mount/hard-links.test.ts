@@ -558,6 +558,32 @@ print(os.stat("c").st_size, open("c").read())'`);
     expect(out).toBe('17 written through e');
   });
 
+  it('a name unlinked while another name of its file is open takes a new entry of any type at once (mkdir, mkfifo, symlink, rename onto it)', async () => {
+    const dir = join(fx.dir, 'reuse-name');
+    mkdirSync(dir);
+    // `b` is opened first (the working copy is named by it), then `d`; `b` is closed and removed
+    // while `d` stays open, and the name is taken by an entry of another type.
+    const out = await shOk(`cd ${dir} && python3 -c '
+import os, stat
+def kind(p):
+    m = os.lstat(p).st_mode
+    return "dir" if stat.S_ISDIR(m) else "fifo" if stat.S_ISFIFO(m) else "link" if stat.S_ISLNK(m) else "file"
+for make in ("mkdir", "mkfifo", "symlink", "rename"):
+    b = os.open("b", os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.link("b", "d")
+    d = os.open("d", os.O_RDWR)
+    os.close(b)
+    os.unlink("b")
+    if make == "rename": os.mkdir("src"); os.rename("src", "b")
+    else: getattr(os, make)(*(("d", "b") if make == "symlink" else ("b",)))
+    print(make, kind("b"), os.fstat(d).st_nlink, flush=True)
+    os.write(d, b"still the file")
+    os.close(d)
+    (os.rmdir if kind("b") == "dir" else os.unlink)("b"); os.unlink("d")
+'`);
+    expect(out.trim()).toBe('mkdir dir 1\nmkfifo fifo 1\nsymlink link 1\nrename dir 1');
+  });
+
   it('a write through one name reaches the next open of another name that had the old bytes cached: no stale pages, which an mmap write had stored back', async () => {
     const dir = join(fx.dir, 'stale-names');
     mkdirSync(dir);
