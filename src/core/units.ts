@@ -22,6 +22,8 @@ export function parseSize(input: string): number {
   const decimal = unit.length === 2 && unit.endsWith('b');
   const value = Number(m[1]) * (decimal ? 1000 : 1024) ** POWERS[letter]!;
   if (!Number.isSafeInteger(Math.round(value))) throw new AvfsError('INVALID_ARGUMENT', `size too large: ${input}`, { value: input });
+  // 0 means "no limit" to some callers: a positive size never becomes it.
+  if (value > 0 && Math.round(value) === 0) throw new AvfsError('INVALID_ARGUMENT', `size ${JSON.stringify(input)} is less than one byte`, { value: input });
   return Math.round(value);
 }
 
@@ -86,8 +88,11 @@ export function parseDuration(input: string): number {
 
 /** The milliseconds a DURATION_RE match stands for; refused when too large to be exact. */
 function durationMs(match: RegExpExecArray, input: string): number {
-  const ms = Math.round(Number(match[1]) * UNIT_MS[match[2]!.toLowerCase()]!);
+  const exact = Number(match[1]) * UNIT_MS[match[2]!.toLowerCase()]!;
+  const ms = Math.round(exact);
   if (!Number.isSafeInteger(ms)) throw new AvfsError('INVALID_ARGUMENT', `duration too large: ${input}`, { value: input });
+  // 0 means "no timeout" to proxy exec: a positive duration never becomes it.
+  if (exact > 0 && ms === 0) throw new AvfsError('INVALID_ARGUMENT', `duration ${JSON.stringify(input)} is less than a millisecond`, { value: input });
   return ms;
 }
 

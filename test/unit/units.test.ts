@@ -36,6 +36,11 @@ describe('parseSize', () => {
   it('refuses sizes beyond a safe integer', () => {
     expect(code(() => parseSize('99999999999TiB'))).toBe('INVALID_ARGUMENT');
   });
+  it('never turns a positive size into 0 (no limit, or a quota refusing everything): less than a byte is refused', () => {
+    for (const bad of ['0.1', '0.4B', '0.0001K']) expect(code(() => parseSize(bad)), bad).toBe('INVALID_ARGUMENT');
+    expect(parseSize('0.5B')).toBe(1);
+    expect(parseSize('0.0')).toBe(0);
+  });
 });
 
 describe('parseDuration', () => {
@@ -48,6 +53,11 @@ describe('parseDuration', () => {
     expect(parseDuration('1w')).toBe(604_800_000);
     expect(parseDuration('1.5h')).toBe(5_400_000);
     expect(parseDuration('2H')).toBe(7_200_000);
+  });
+  it('never turns a positive duration into 0 (no timeout): less than a millisecond is refused', () => {
+    for (const bad of ['0.4ms', '0.0001s']) expect(code(() => parseDuration(bad)), bad).toBe('INVALID_ARGUMENT');
+    expect(parseDuration('0.5ms')).toBe(1);
+    expect(parseDuration('0ms')).toBe(0);
   });
   it('accepts a bare 0, and no other number without a unit', () => {
     expect(parseDuration('0')).toBe(0);

@@ -256,7 +256,7 @@ class AVFS:
         """Forks ``source`` (default: this client's vault) into a new vault ``target``; returns the fork."""
         src = source if source is not None else self.vault
         if src is None:
-            src = self._run("vault", "info")["vault"]["name"]
+            src = cast(str, field_of(field_of(self._run("vault", "info"), "vault", dict), "name", str))
         doc = self._run("vault", "fork", *(["--use"] if use else []), "--", src, target, with_vault=False)
         return build(Vault, doc["vault"])
 
@@ -311,7 +311,7 @@ class AVFS:
     @_checked
     def checkpoint_list(self) -> List[Checkpoint]:
         """The vault's checkpoints, newest first."""
-        return [build(Checkpoint, c) for c in self._run("checkpoint", "list")["checkpoints"]]
+        return [build(Checkpoint, c) for c in field_of(self._run("checkpoint", "list"), "checkpoints", list)]
 
     # ---- the proxy boundary ---------------------------------------------------------------
 
