@@ -12,6 +12,16 @@ export function assertNotRoot(path: string): void {
   if (path === '/') throw new AvfsError('INVALID_PATH', 'refusing to remove the vault root', { path });
 }
 
+/**
+ * A removal names what it removes by its own name, never by a final `.` or `..` (rm(1) refuses
+ * those too): `..` is taken textually, so `rm -r /keep/typo/..` would remove all of /keep even
+ * though /keep/typo does not exist. INVALID_PATH.
+ */
+export function assertNamedOperand(input: string): void {
+  const last = input.replace(/\/+$/, '').split('/').pop();
+  if (last === '.' || last === '..') throw new AvfsError('INVALID_PATH', `refusing to remove a path ending in '${last}': name the directory itself (${input})`, { path: input });
+}
+
 /** The vault root never moves: INVALID_PATH. */
 export function assertMovable(path: string): void {
   if (path === '/') throw new AvfsError('INVALID_PATH', 'cannot move the vault root', { path });

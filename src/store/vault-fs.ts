@@ -29,7 +29,7 @@ import {
 import { enforceQuota, enforceQuotaForAll, hasQuota, streamLimit } from './quota.js';
 import { now, type Actor, type Store } from './store.js';
 import { getVault, type VaultRow } from './vaults.js';
-import { assertFileTarget, assertMovable, assertNotRoot, requireEntry } from './guards.js';
+import { assertFileTarget, assertMovable, assertNamedOperand, assertNotRoot, requireEntry } from './guards.js';
 import { pushAll } from '../core/arrays.js';
 
 /** Owner ids of a new entry; null is "whoever mounts or reads the vault" (the default). */
@@ -609,6 +609,7 @@ export class VaultFs {
 
   /** Removes a file, symlink or (empty, or with `recursive` any) directory; returns the paths removed. */
   rm(input: string, options: { recursive?: boolean } = {}): string[] {
+    assertNamedOperand(input);
     return this.store.mutate(() => {
       const vault = this.row();
       const resolved = this.resolveEntry(vault, normalizePath(input), false);
@@ -631,6 +632,7 @@ export class VaultFs {
 
   /** POSIX rmdir: only an empty directory. */
   rmdir(input: string): void {
+    assertNamedOperand(input);
     this.store.mutate(() => {
       const vault = this.row();
       const path = normalizePath(input);

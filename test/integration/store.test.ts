@@ -379,6 +379,16 @@ describe('files', () => {
     expect(code(() => fs.rm('/'))).toBe('INVALID_PATH');
   });
 
+  it('rm and rmdir refuse a path ending in . or .. (taken textually, /keep/typo/.. would be all of /keep) and remove nothing', () => {
+    fs.writeFile('/keep/me/file.txt', 'important', { parents: true });
+    for (const path of ['/keep/typo/..', '/keep/me/..', '/keep/me/../', '/keep/.', '/keep/me/./']) {
+      expect(code(() => fs.rm(path, { recursive: true })), path).toBe('INVALID_PATH');
+      expect(code(() => fs.rmdir(path)), path).toBe('INVALID_PATH');
+    }
+    expect(fs.readFile('/keep/me/file.txt').toString()).toBe('important');
+    expect(fs.rm('/keep/me/../me', { recursive: true })).toEqual(['/keep/me/file.txt', '/keep/me']);
+  });
+
   it('truncate shrinks and zero-extends', () => {
     fs.writeFile('/t', 'abcdef');
     fs.truncate('/t', 3);
