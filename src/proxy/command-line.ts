@@ -924,6 +924,15 @@ const PACKAGE_MANAGER_OPTIONS: Record<string, OptionTable> = {
       ...Object.fromEntries(['silent', 'bun', 'watch', 'hot', 'smol', 'revision', ...Object.keys(HELP)].map((n) => [n, ''])),
     },
   },
+  // cargo's global options (`cargo --color never publish`, `cargo -Z flag publish`); a leading
+  // `+toolchain` (rustup's proxy) is skipped where the subcommand is looked for.
+  cargo: {
+    short: 'C:Z:vqVh',
+    long: {
+      ...Object.fromEntries(['color', 'config', 'explain'].map((n) => [n, ':'])),
+      ...Object.fromEntries(['locked', 'offline', 'frozen', 'verbose', 'quiet', 'list', ...Object.keys(HELP)].map((n) => [n, ''])),
+    },
+  },
 };
 
 /**
@@ -985,6 +994,7 @@ function subcommandIndexes(args: string[], program?: string): number[] {
         if (i + 1 < args.length) found.push(i + 1);
         break;
       }
+      if (program === 'cargo' && i === 0 && a.startsWith('+')) continue;
       if (table && isOption(a)) {
         const read = readOption(args, i, table);
         if (read.unknown && !a.includes('=') && args[i + 1] !== undefined && !isOption(args[i + 1])) starts.push(i + 2);
@@ -1421,7 +1431,7 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
     if (argv.length > 0) out.push(...expandCommand({ argv, redirects: [], writesRedirect: false, shell: cmd.shell, via, ...(assignments.length > 0 ? { assignments } : {}), ...splits }, depth + 1, seen, suffix ? origin : ++origins));
   };
   const shellInner = (script: string, via: string) => {
-    for (const sub of withExports(parseShell(script, depth + 1), inherited)) out.push(...expandCommand({ ...sub, via: sub.via ?? via }, depth + 1, seen));
+    for (const sub of withAliases(withExports(parseShell(script, depth + 1), inherited))) out.push(...expandCommand({ ...sub, via: sub.via ?? via }, depth + 1, seen));
   };
   /** Every reading from args[from] on: each word that is not an option may be where the command starts. */
   const everyReading = (from: number, via: string, words = args, suffix = true) => {
@@ -1458,7 +1468,7 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
     // The shell itself adds nothing to judge when it runs a -c script: its script's commands are the request.
     const { scripts, input } = shellRuns(name, args);
     // The script's commands run in the shell's environment (commandsOf reads what that runs).
-    const commands = scripts.flatMap((script) => withExports(parseShell(script, depth + 1), inherited).flatMap((sub) => expandCommand({ ...sub, via: sub.via ?? name + ' -c' }, depth + 1, seen)));
+    const commands = scripts.flatMap((script) => withAliases(withExports(parseShell(script, depth + 1), inherited)).flatMap((sub) => expandCommand({ ...sub, via: sub.via ?? name + ' -c' }, depth + 1, seen)));
     if (commands.length > 0) return commands;
     // A shell reading its script from its input (`curl … | bash -o pipefail`) is judged as the bare shell too, as rules describe it.
     if (input && args.length > 0) out.push(shellReadingInput(cmd.argv[0]!, cmd, `${name}, reading its script from its input`));
@@ -1778,13 +1788,37 @@ export function commandsOf(request: { argv?: string[]; shell?: string; env?: Rec
     request.shell !== undefined ? parseShell(request.shell) : [{ argv: request.argv ?? [], redirects: [], writesRedirect: false, shell: false }];
   // The run's environment (--env, the policy's env.set) is every command's, before its own assignments.
   const environment = Object.entries(request.env ?? {}).map(([k, v]) => `${k}=${v}`);
-  const withEnvironment = withExports(top).map((c) => (environment.length ? { ...c, assignments: [...environment, ...(c.assignments ?? [])] } : c));
+  const withEnvironment = withAliases(withExports(top)).map((c) => (environment.length ? { ...c, assignments: [...environment, ...(c.assignments ?? [])] } : c));
   const commands = withEnvironment.flatMap((c) => expandCommand(c));
   // What the variables set on the way run (each once, wherever it was set: a shell replaced by its
   // script's commands keeps none). An `export NAME=value` is among them through withExports, which
   // gives it to every later command; one with no command after it runs nothing.
   const assigned = new Set([...withEnvironment, ...commands].flatMap((c) => c.assignments ?? []));
   return [...commands, ...[...assigned].flatMap(environmentRuns)];
+}
+
+/**
+ * The commands of one script with the aliases it defines (`alias g=rm`, then `g -rf /src` on a
+ * later line, where a shell expands it) read as what they run: the alias's words, then the
+ * command's (`rm -rf /src`, via `alias g`). An alias whose text is more than words (`a; b`, a
+ * pipe) is those commands, the last one given the command's words. Read in order, whatever the
+ * control flow, as withExports does: the careful side.
+ */
+function withAliases(commands: SimpleCommand[]): SimpleCommand[] {
+  const aliases = new Map<string, string>();
+  return commands.flatMap((c) => {
+    if (c.shell && c.argv[0] === 'alias') {
+      for (const a of c.argv.slice(1)) if (a.includes('=')) aliases.set(a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1));
+      return [c];
+    }
+    const text = c.shell && c.argv.length > 0 ? aliases.get(c.argv[0]!) : undefined;
+    if (text === undefined) return [c];
+    const via = `alias ${c.argv[0]!}`;
+    const parsed = parseShell(text);
+    if (parsed.length === 0) return [{ ...c, argv: c.argv.slice(1), via }];
+    const last = parsed[parsed.length - 1]!;
+    return [...parsed.slice(0, -1).map((p) => ({ ...p, via })), { ...c, ...last, argv: [...last.argv, ...c.argv.slice(1)], redirects: [...last.redirects, ...c.redirects], writesRedirect: last.writesRedirect || c.writesRedirect, via }];
+  });
 }
 
 /**

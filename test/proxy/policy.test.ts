@@ -66,6 +66,13 @@ describe('shell parsing for policy', () => {
     expect(argvs({ shell: 'coproc mount x' })).toContainEqual(['mount', 'x']);
     expect(argvs({ shell: 'trap "mount x" EXIT' })).toContainEqual(['mount', 'x']);
     expect(argvs({ shell: 'alias m=mount; m x' })).toContainEqual(['mount']);
+    // A name an alias defined runs what the alias says, with the command's words (dash expands it on a later line).
+    expect(argvs({ shell: 'alias g=rm\ng -rf /src' })).toContainEqual(['rm', '-rf', '/src']);
+    expect(argvs({ shell: "alias g='cd /; rm'\ng -rf /x" })).toContainEqual(['rm', '-rf', '/x']);
+    expect(argvs({ shell: "sh -c 'alias g=mount\ng x'" })).toContainEqual(['mount', 'x']);
+    const sandboxed = (shell: string) => evaluatePolicy(DEFAULT_POLICY, { shell }, { ...ctx, sandboxed: true }).decision;
+    expect(sandboxed('alias g=git\ng push')).toMatchObject({ action: 'require_approval', rule: 'git-push' });
+    expect(sandboxed('alias g=rm\ng -rf /src')).toMatchObject({ action: 'allow_with_checkpoint', rule: 'rm-recursive' });
     expect(argvs({ shell: "script -qc 'mount x' /dev/null" })).toContainEqual(['mount', 'x']);
     expect(argvs({ shell: "script --command='sudo id' /dev/null" })).toContainEqual(['sudo', 'id']);
     expect(argvs({ shell: 'coproc X { mount; }' })).toContainEqual(['mount']);
@@ -270,6 +277,8 @@ describe('command lines read with certainty, or every way they could run', () =>
       ['npm', 'unp', 'foo'], ['npm', 'author', 'add', 'bob'], ['npm', '--new-option', 'x', 'publish'], ['yarn', 'npm', 'publish'], ['yarn', '--cwd', 'x', 'publish'],
       ['yarn', 'workspace', 'a', 'npm', 'publish'], ['python3', '-m', 'twine', 'upload', 'dist/x'], ['python', '-m', 'twine', 'upload'], ['python', '-mtwine', 'upload'],
       ['python3', '-B', '-m', 'twine', 'upload'], ['pnpm', '-r', 'publish'], ['pnpm', '--filter', 'x', 'publish'], ['pnpm', '-C', 'dir', 'publish'],
+      ['cargo', 'publish'], ['cargo', '+stable', 'publish'], ['cargo', '--color', 'never', 'publish'], ['cargo', '--config', 'x=1', 'publish'], ['cargo', '-Z', 'unstable-options', 'publish'],
+      ['cargo', '-q', 'publish'], ['cargo', '--locked', 'yank', 'x'],
     ]) {
       expect(judged({ argv }), argv.join(' ')).toMatchObject({ action: 'require_approval', rule: 'publish' });
     }
@@ -279,6 +288,9 @@ describe('command lines read with certainty, or every way they could run', () =>
     expect(judged({ argv: ['npm', ...unknown, 'publish'] })).toMatchObject({ action: 'require_approval', rule: 'publish' });
     expect(judged({ argv: ['npm', '--opt', 'x', 'install', 'publish'] })).toMatchObject({ action: 'allow', rule: 'package-install' });
     // The word after an option with a value is not the command; a package named publish is not publishing.
+    for (const argv of [['cargo', '+nightly', 'build'], ['cargo', '--color', 'never', 'test'], ['cargo', '--config', 'publish=1', 'build']]) {
+      expect(judged({ argv }).rule, argv.join(' ')).not.toBe('publish');
+    }
     for (const argv of [['npm', '--registry', 'https://x', 'install'], ['npm', 'i', 'publish'], ['npm', 'install', 'publish'], ['python3', '-m', 'pip', 'install', 'x'], ['pnpm', '-r', 'install']]) {
       expect(judged({ argv }), argv.join(' ')).toMatchObject({ action: 'allow', rule: 'package-install' });
     }
