@@ -250,7 +250,8 @@ const searchTools: ToolSpec[] = [
       path: path('directory to search').default('/'),
       name: z.string().optional().describe('glob matched against the entry name, e.g. *.py'),
       type: z.enum(['file', 'directory', 'symlink']).optional(),
-      max_depth: whole(1).optional(),
+      // 0 tests the start itself (a file), as the CLI's --depth 0 and the SDK's maxDepth 0 do.
+      max_depth: whole(0).optional(),
       limit: whole(1, FIND_MAX_LIMIT).default(FIND_LIMIT),
       vault,
     },

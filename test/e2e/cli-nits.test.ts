@@ -163,6 +163,14 @@ describe('write --from', () => {
     }
     expectError(await avfs(h.home, ['cat', '/d']), 'NOT_FOUND', 3);
   });
+
+  it('of - or an empty path is USAGE pointing to stdin (- as the content, or --stdin), and writes nothing', async () => {
+    for (const from of ['-', '']) {
+      const err = expectError(await avfs(h.home, ['write', '/s', '--from', from]), 'USAGE', 2);
+      expect(err.message).toContain('--stdin');
+    }
+    expectError(await avfs(h.home, ['cat', '/s']), 'NOT_FOUND', 3);
+  });
 });
 
 describe('progress on long work', () => {

@@ -782,6 +782,9 @@ describe('avfs mcp over stdio', () => {
     await fails(client, 'read', { path: '/ran-range.txt' }, 'NOT_FOUND');
     // The largest values they take are served.
     expect((await ok(client, 'find', { limit: 10_000, max_depth: Number.MAX_SAFE_INTEGER })).truncated).toBe(false);
+    // The smallest too: a depth of 0 tests the start itself, as the CLI and the SDK take it.
+    expect((await ok(client, 'find', { path: '/range.txt', max_depth: 0 })).entries.map((e: { path: string }) => e.path)).toEqual(['/range.txt']);
+    await fails(client, 'find', { max_depth: -1 }, 'USAGE');
     await ok(client, 'grep', { pattern: 'x', limit: 1000, max_count: Number.MAX_SAFE_INTEGER });
     await ok(client, 'tree', { depth: Number.MAX_SAFE_INTEGER });
     const { tools } = await client.listTools();

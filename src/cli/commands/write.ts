@@ -25,6 +25,8 @@ async function readStdin(): Promise<Buffer> {
 }
 
 function openHostFile(file: string): number {
+  // `--from -` reads as "stdin" to most tools; here stdin is the content argument `-` or --stdin.
+  if (file === '-' || file === '') throw new AvfsError('USAGE', `--from names a host file, not ${file === '' ? 'an empty path' : 'stdin'}: to read stdin, give - as the content or use --stdin`, { option: 'from' });
   let fd: number;
   try {
     fd = openSync(file, 'r');
