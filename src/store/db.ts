@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { AvfsError, BUSY_TIMEOUT_MS } from '../errors.js';
 import { MIGRATIONS } from './schema.js';
 
@@ -101,6 +101,8 @@ export function isSqliteFile(file: string): boolean {
   const header = Buffer.alloc(100);
   const fd = openSync(file, 'r');
   try {
+    // A directory opens for reading on Linux; its read fails (EISDIR): not a database either.
+    if (fstatSync(fd).isDirectory()) return false;
     return readSync(fd, header, 0, 100, 0) === 100 && header.subarray(0, 16).toString('latin1') === 'SQLite format 3\0';
   } finally {
     closeSync(fd);

@@ -226,6 +226,11 @@ describe('a damaged home', () => {
     expect(sha(dbFile())).toBe(before);
   });
 
+  it('an avfs.db that is a directory is DATABASE_DAMAGED (not INTERNAL EISDIR)', async () => {
+    mkdirSync(dbFile(), { recursive: true });
+    expect(expectError(await run(['ls']), 'DATABASE_DAMAGED', 1).reason).toBe('not_a_database');
+  });
+
   it('a half-truncated database is DATABASE_DAMAGED (not INTERNAL) when a command reaches the lost part', async () => {
     const src = join(h.dir, 'src');
     mkdirSync(src);
