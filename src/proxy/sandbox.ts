@@ -462,6 +462,15 @@ const PROC_READ_ONLY = ['/proc/sys', '/proc/sysrq-trigger', '/proc/irq', '/proc/
  */
 const PROC_EMPTIED = ['/proc/keys', '/proc/key-users'];
 
+/**
+ * The memory of bubblewrap's init (pid 1 inside, which sets the sandbox up and then waits for the
+ * command), shown read-only and empty. It runs as the command's user and holds the descriptor
+ * through which it reports the exit status outside: a process that wrote code into it through
+ * /proc/1/mem made it report a status of its choosing (the seccomp filter refuses ptrace,
+ * process_vm_writev and pidfd_getfd, the other ways in; seccomp.ts).
+ */
+const INIT_MEMORY = ['/proc/1/mem', '/proc/1/task/1/mem'];
+
 /** bubblewrap's arguments (everything before the command). */
 export function bwrapArgs(plan: SandboxPlan, o: BwrapOptions): string[] {
   // A new session always: nothing inside may push input into the caller's terminal (TIOCSTI).
@@ -481,6 +490,7 @@ export function bwrapArgs(plan: SandboxPlan, o: BwrapOptions): string[] {
   // root. Cover them read-only here, always (ARCHITECTURE.md, "The sandbox").
   for (const p of PROC_READ_ONLY) args.push('--ro-bind-try', p, p);
   for (const p of PROC_EMPTIED) if (existsSync(p)) args.push('--ro-bind', '/dev/null', p);
+  for (const p of INIT_MEMORY) args.push('--ro-bind', '/dev/null', p);
   args.push('--dev', '/dev', '--tmpfs', '/tmp');
   for (const b of plan.binds.filter((b) => !b.system)) args.push(b.writable ? '--bind' : '--ro-bind', b.source, b.dest);
   // After every bind, so that what a bind shows again is covered too.

@@ -183,7 +183,8 @@ describeModes('escapes are contained by the sandbox', (mode) => {
 
   it('no process inside can take the descriptor through which bubblewrap\'s init reports the exit status: the run ends with the command\'s own status', async () => {
     // A grandchild takes pid 1's eventfd (pidfd_getfd; ptrace would do too) and writes a status
-    // to it, which the bubblewrap outside would report as the command's, ending the run early.
+    // to it, which the bubblewrap outside would report as the command's, ending the run early;
+    // or writes code into pid 1's memory (/proc/1/mem) that does so.
     const script = [
       'import ctypes, os, struct, sys, time',
       'libc = ctypes.CDLL(None, use_errno=True)',
@@ -200,6 +201,12 @@ describeModes('escapes are contained by the sandbox', (mode) => {
       '            print("forged", flush=True)',
       '            os._exit(0)',
       '    print("refused", sorted(set(tried)), flush=True)',
+      '    for mem in ("/proc/1/mem", "/proc/1/task/1/mem"):',
+      '        try:',
+      '            os.close(os.open(mem, os.O_RDWR))',
+      '            print(mem, "writable", flush=True)',
+      '        except OSError as e:',
+      '            print(mem, "refused", flush=True)',
       '    os._exit(0)',
       'time.sleep(1)',
       'open("/finished", "w").write("the command ran to its end\\n")',
@@ -208,7 +215,8 @@ describeModes('escapes are contained by the sandbox', (mode) => {
     const home = openHome({ '/forge.py': script });
     const r = await avfs(home, ['proxy', 'exec', '--mode', mode, '--', 'python3', '/forge.py']);
     expect(r.json, r.stdout + r.stderr).toMatchObject({ ok: true, exit_code: 3 });
-    expect(r.json.stdout).toBe('refused [1]\n'); // EPERM for every descriptor number
+    // EPERM for every descriptor number; and its memory, where code written in would do the same, is not writable.
+    expect(r.json.stdout).toBe('refused [1]\n/proc/1/mem refused\n/proc/1/task/1/mem refused\n');
     expect(paths(r)).toEqual(['/finished']);
   });
 
