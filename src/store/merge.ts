@@ -434,12 +434,19 @@ function linkGroups(store: Store, vault: VaultRow, record: MergeRecord, diffs: P
   }
   const livesOn = new Map<number, Entry>();
   for (const d of out) if (!changedByMerge.has(d.now.ino)) livesOn.set(d.now.ino, d.now);
+  const since = pathsChangedAfter(store, vault, record.end_seq);
+  // The inodes some name held when the merge ended: a name the plan puts, one changed since (it
+  // may have been renamed or removed), or one unchanged since that holds it now. Read once, when
+  // a name first needs it.
+  let heldThen: Set<number> | undefined;
+  const aliveAtEnd = (now: Entry) => {
+    heldThen ??= new Set([...diffs.map((d) => d.path), ...since].map((path) => stateAt(store, vault, path, record.end_seq)).filter(isFile).map((s) => s.ino!));
+    return heldThen.has(now.ino) || namesOfInode(store, vault, now.ino).some((name) => !since.has(name.path));
+  };
   const alive = new Map<number, boolean>();
-  const aliveAtEnd = (now: Entry) =>
-    diffs.some((d) => heldAtEnd(d.path, now.ino)) || [now, ...namesOfInode(store, vault, now.ino)].some((name) => heldAtEnd(name.path, now.ino));
   const renumbered = new Map<number, number>();
   const linked = new Set<number>();
-  for (const path of pathsChangedAfter(store, vault, record.end_seq)) {
+  for (const path of since) {
     const now = planned.has(path) ? undefined : getEntry(store, vault, path);
     const want = isFile(now) ? before.get(now.ino) : undefined;
     if (!now || !want) continue;
@@ -448,6 +455,8 @@ function linkGroups(store: Store, vault: VaultRow, record: MergeRecord, diffs: P
       if (!renumbered.has(now.ino)) renumbered.set(now.ino, newInode(store, vault));
     } else if (!changedByMerge.has(now.ino)) {
       livesOn.set(now.ino, now);
+      // A name it has now that counts one is not in the links index, by which the group is counted.
+      if (now.nlink < 2) out.push({ path, want: { ...now, nlink: 2 }, now });
     } else {
       linked.add(now.ino);
       out.push({ path, want: { ...want, annot: now.annot }, now });

@@ -703,6 +703,19 @@ describe('merge undo', () => {
     expect(names.map((e) => [e.ino, e.nlink, e.mode & 0o777])).toEqual(Array(3).fill([names[0]!.ino, 3, 0o755]));
   });
 
+  it('a file the merge took a name from, renamed and written since: undo gives the name back as a link of the file as it is now, not a copy of its old state', () => {
+    main.writeFile('/a', 'x');
+    main.link('/a', '/c');
+    const exp = fork();
+    exp.rm('/c');
+    mergeVaults(store, 'exp', { actor });
+    main.mv('/a', '/z');
+    main.writeFile('/z', 'edited since');
+    undoMerge(store, 'exp', { actor });
+    const [c, z] = [main.lstat('/c'), main.lstat('/z')];
+    expect([read(main, '/c'), c.ino, c.nlink, z.nlink]).toEqual(['edited since', z.ino, 2, 2]);
+  });
+
   it('a name the undo puts back into a group that gained a link since the merge: every name has the count of the group', () => {
     main.writeFile('/a/f', 'old', { parents: true });
     main.link('/a/f', '/a/g');
