@@ -114,16 +114,25 @@ def test_a_field_of_another_json_type_raises_bad_output(field: str, value: objec
         ("ls", '{"ok": false, "error": {"code": 5, "message": null}}'),
         ("ls", '{"ok": false, "error": {}}'),
         ("checkpoint_list", '{"ok": true, "checkpoints": 5}'),
-        ("fork_vault", '{"ok": true, "vault": 5}'),
     ],
-    ids=["content-number", "content-not-base64", "content-null", "removed-text", "removed-nan", "removed-fraction", "removed-boolean", "entries-null", "deep-nesting", "error-code-number", "error-empty", "checkpoints-number", "vault-number"],
+    ids=["content-number", "content-not-base64", "content-null", "removed-text", "removed-nan", "removed-fraction", "removed-boolean", "entries-null", "deep-nesting", "error-code-number", "error-empty", "checkpoints-number"],
 )
 def test_values_the_contract_does_not_allow_raise_bad_output_not_another_exception_or_a_converted_value(call: str, doc: str, tmp_path: Path) -> None:
     out = tmp_path / "doc.json"
     out.write_text(doc)
     avfs = AVFS("ws", binary=["sh", "-c", f"cat {out}; exit 3", "sh"])
     with pytest.raises(BadOutputError) as caught:
-        getattr(avfs, call)(*(["/f"] if call in ("read", "rm") else ["copy"] if call == "fork_vault" else []))
+        getattr(avfs, call)(*(["/f"] if call in ("read", "rm") else []))
+    assert caught.value.code == "BAD_OUTPUT"
+
+
+@pytest.mark.parametrize("doc", ['{"ok": true, "vault": 5}', '{"ok": true, "vault": {"name": 5}}', '{"ok": true}'], ids=["vault-number", "name-number", "no-vault"])
+def test_fork_vault_without_a_vault_reads_the_vault_in_use_and_its_wrong_type_raises_bad_output(doc: str, tmp_path: Path) -> None:
+    # No vault given: fork_vault asks `vault info` which vault is in use, and gets a malformed answer.
+    out = tmp_path / "doc.json"
+    out.write_text(doc)
+    with pytest.raises(BadOutputError) as caught:
+        AVFS(binary=["sh", "-c", f"cat {out}", "sh"]).fork_vault("copy")
     assert caught.value.code == "BAD_OUTPUT"
 
 
