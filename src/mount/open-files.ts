@@ -644,7 +644,7 @@ export class OpenFiles {
     if (to === undefined || to === file.path) return false;
     const from = file.path;
     this.moveTo(file, to);
-    if (!kernelKeepsName && this.kernelNames.get(from) === file) this.kernelNames.delete(from);
+    if (!kernelKeepsName) this.kernelNames.delete(from);
     return true;
   }
 

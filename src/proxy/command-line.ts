@@ -1799,25 +1799,29 @@ export function commandsOf(request: { argv?: string[]; shell?: string; env?: Rec
 
 /**
  * The commands of one script with the aliases it defines (`alias g=rm`, then `g -rf /src` on a
- * later line, where a shell expands it) read as what they run: the alias's words, then the
- * command's (`rm -rf /src`, via `alias g`). An alias whose text is more than words (`a; b`, a
- * pipe) is those commands, the last one given the command's words. Read in order, whatever the
- * control flow, as withExports does: the careful side.
+ * later line, where a shell expands it) read as what they run. A shell expands an alias as text:
+ * the alias's text, then the rest of the command (`rm -rf /src`, via `alias g`), so a text ending
+ * in a separator (`alias x='echo hi; '`) makes the command's words a command of their own, and a
+ * first word that is another alias is expanded in turn. Read in order, whatever the control flow,
+ * as withExports does: the careful side. Not followed: aliases used inside an eval'd string.
  */
 function withAliases(commands: SimpleCommand[]): SimpleCommand[] {
   const aliases = new Map<string, string>();
+  const expand = (c: SimpleCommand, used: Set<string>): SimpleCommand[] => {
+    const name = c.shell && c.argv.length > 0 ? c.argv[0]! : undefined;
+    const text = name === undefined || used.has(name) ? undefined : aliases.get(name);
+    if (text === undefined) return [c];
+    const via = `alias ${name!}`;
+    const parsed = parseShell(`${text} ${quoteArgv(c.argv.slice(1))}`);
+    const withOwn = parsed.map((p, i) => ({ ...p, via, ...(c.assignments ? { assignments: [...c.assignments, ...(p.assignments ?? [])] } : {}), ...(i === parsed.length - 1 ? { redirects: [...p.redirects, ...c.redirects], writesRedirect: p.writesRedirect || c.writesRedirect } : {}) }));
+    return withOwn.flatMap((p) => expand(p, new Set([...used, name!])));
+  };
   return commands.flatMap((c) => {
     if (c.shell && c.argv[0] === 'alias') {
       for (const a of c.argv.slice(1)) if (a.includes('=')) aliases.set(a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1));
       return [c];
     }
-    const text = c.shell && c.argv.length > 0 ? aliases.get(c.argv[0]!) : undefined;
-    if (text === undefined) return [c];
-    const via = `alias ${c.argv[0]!}`;
-    const parsed = parseShell(text);
-    if (parsed.length === 0) return [{ ...c, argv: c.argv.slice(1), via }];
-    const last = parsed[parsed.length - 1]!;
-    return [...parsed.slice(0, -1).map((p) => ({ ...p, via })), { ...c, ...last, argv: [...last.argv, ...c.argv.slice(1)], redirects: [...last.redirects, ...c.redirects], writesRedirect: last.writesRedirect || c.writesRedirect, via }];
+    return expand(c, new Set());
   });
 }
 

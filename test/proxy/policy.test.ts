@@ -73,6 +73,10 @@ describe('shell parsing for policy', () => {
     const sandboxed = (shell: string) => evaluatePolicy(DEFAULT_POLICY, { shell }, { ...ctx, sandboxed: true }).decision;
     expect(sandboxed('alias g=git\ng push')).toMatchObject({ action: 'require_approval', rule: 'git-push' });
     expect(sandboxed('alias g=rm\ng -rf /src')).toMatchObject({ action: 'allow_with_checkpoint', rule: 'rm-recursive' });
+    // As text: a text ending in a separator makes the words a command of their own; an alias's first word may be another alias.
+    expect(sandboxed("alias x='echo hi; '\nx git push --force origin main")).toMatchObject({ action: 'require_approval', rule: 'git-push' });
+    expect(sandboxed('alias g=h\nalias h=git\ng push origin')).toMatchObject({ action: 'require_approval', rule: 'git-push' });
+    expect(argvs({ shell: "alias ls='ls -l'\nls /" })).toContainEqual(['ls', '-l', '/']); // no loop
     expect(argvs({ shell: "script -qc 'mount x' /dev/null" })).toContainEqual(['mount', 'x']);
     expect(argvs({ shell: "script --command='sudo id' /dev/null" })).toContainEqual(['sudo', 'id']);
     expect(argvs({ shell: 'coproc X { mount; }' })).toContainEqual(['mount']);
