@@ -253,6 +253,13 @@ export async function main(argv: string[]): Promise<number> {
     return error.exitCode;
   }
   if (!versionOnly(name, argv.slice(2))) await addCommands(program, name);
+  // `avfs help <word>` of a word that names no command: commander showed the whole help and said
+  // "a command is needed".
+  if (first === 'help' && topics.length === 1 && !topics[0]!.startsWith('-') && !program.commands.some((c) => c.name() === topics[0] || c.aliases().includes(topics[0]!))) {
+    const unknown = new AvfsError('USAGE', `unknown command '${topics[0]!}' (avfs --help lists them)`, { reason: 'unknown_command', commands: program.commands.map((c) => c.name()) });
+    printError(unknown, json);
+    return unknown.exitCode;
+  }
   // With --json, commander's own text (help, version, usage messages) must not reach stdout/stderr
   // as free text: help and version are kept here and printed as the one JSON document below, usage
   // errors by the error sink.

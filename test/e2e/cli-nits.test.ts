@@ -87,6 +87,12 @@ describe('help and messages', () => {
     expect(r.stdout + r.stderr).toContain('Usage: avfs proxy exec');
   });
 
+  it('avfs help <a word that is no command> is USAGE unknown command (it showed the whole help as "a command is needed")', async () => {
+    const err = expectError(await avfs(h.home, ['help', 'bogus']), 'USAGE', 2);
+    expect([err.reason, err.message]).toEqual(['unknown_command', "unknown command 'bogus' (avfs --help lists them)"]);
+    expect(expectOk(await avfs(h.home, ['help', 'snapshot'])).help).toContain('Usage: avfs checkpoint|snapshot');
+  });
+
   it('counts agree with their nouns (1 file)', async () => {
     expectOk(await avfs(h.home, ['write', '/a.txt', 'x']));
     const saved = await avfs(h.home, ['checkpoint', 'save', 'one'], { raw: true });
