@@ -457,11 +457,17 @@ function linkGroups(store: Store, vault: VaultRow, record: MergeRecord, diffs: P
       livesOn.set(now.ino, now);
       // A name it has now that counts one is not in the links index, by which the group is counted.
       if (now.nlink < 2) out.push({ path, want: { ...now, nlink: 2 }, now });
+    } else if (movedHere(store, vault, record, now)) {
+      // The merged file itself, renamed since (`mv`): it stays as it is, later work on another
+      // path; the name put back is a file of its own.
+      if (!renumbered.has(now.ino)) renumbered.set(now.ino, newInode(store, vault));
     } else {
       linked.add(now.ino);
       out.push({ path, want: { ...want, annot: now.annot }, now });
     }
   }
+  // A file renamed since keeps every name it has: none of them is linked since to the name put back.
+  for (let i = out.length - 1; i >= 0; i--) if (linked.has(out[i]!.now.ino) && renumbered.has(out[i]!.now.ino)) out.splice(i, 1);
   for (const d of [...diffs, ...out]) {
     if (!isFile(d.want) || d.want.ino === undefined) continue;
     const ino = renumbered.get(d.want.ino);
@@ -472,6 +478,18 @@ function linkGroups(store: Store, vault: VaultRow, record: MergeRecord, diffs: P
   }
   return out;
 }
+
+/**
+ * Whether `now`'s name came to hold its inode by a rename since the merge (`mv`), rather than by a
+ * link (`ln`, perhaps with the old name removed after: the same state, one name on the inode).
+ * Changes since the merge are the vault's own rows.
+ */
+function movedHere(store: Store, vault: VaultRow, record: MergeRecord, now: Entry): boolean {
+  const first = store.stmt<{ op: string }>(ARRIVAL).get(vault.id, now.path, record.end_seq, now.ino);
+  return first?.op === 'move';
+}
+
+const ARRIVAL = 'SELECT op FROM versions WHERE vault_id = ? AND path = ? AND id > ? AND ino = ? ORDER BY id LIMIT 1';
 
 /**
  * `paths` and the directories above them that were directories at `seq` and are not now (removed

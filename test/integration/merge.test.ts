@@ -650,6 +650,18 @@ describe('merge undo', () => {
     expect([c.nlink, read(main, '/c')]).toEqual([2, 'base\n']);
   });
 
+  it('--force over a merged file renamed since (mv): the name comes back as before the merge, a file of its own, and the renamed file stays as it is', () => {
+    main.writeFile('/a', 'base');
+    const exp = fork();
+    exp.writeFile('/a', 'theirs');
+    mergeVaults(store, 'exp', { actor });
+    main.mv('/a', '/d');
+    undoMerge(store, 'exp', { actor, force: true });
+    const [a, d] = [main.lstat('/a'), main.lstat('/d')];
+    expect([read(main, '/a'), read(main, '/d'), a.nlink, d.nlink]).toEqual(['base', 'theirs', 1, 1]);
+    expect(a.ino).not.toBe(d.ino);
+  });
+
   it('--force over a merged file whose name was removed after a link was made to it: both names get the undone file, one inode', () => {
     main.writeFile('/a/f', 'old', { parents: true });
     const exp = fork();
