@@ -489,7 +489,7 @@ function movedHere(store: Store, vault: VaultRow, record: MergeRecord, now: Entr
   return first?.op === 'move';
 }
 
-const ARRIVAL = 'SELECT op FROM versions WHERE vault_id = ? AND path = ? AND id > ? AND ino = ? ORDER BY id LIMIT 1';
+const ARRIVAL = 'SELECT op FROM versions INDEXED BY versions_path WHERE vault_id = ? AND path = ? AND id > ? AND ino = ? ORDER BY id LIMIT 1';
 
 /**
  * `paths` and the directories above them that were directories at `seq` and are not now (removed
