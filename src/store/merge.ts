@@ -411,8 +411,55 @@ type PlannedState = { path: string; want: PathState | null; now?: Entry | undefi
  * so the links index finds them.
  */
 function linkGroups(store: Store, vault: VaultRow, record: MergeRecord, diffs: PlannedState[]): Array<{ path: string; want: PathState; now: Entry }> {
-  const heldAtEnd = (path: string, ino: number) => stateAt(store, vault, path, record.end_seq)?.ino === ino;
-  const isFile = (s: PathState | Entry | null | undefined): s is PathState => !!s && s.type !== 'd';
+  const plan: LinkPlan = {
+    store,
+    vault,
+    record,
+    planned: new Set(diffs.map((d) => d.path)),
+    ...inodesTheMergeChanged(store, vault, record, diffs),
+    livesOn: new Map(),
+    renumbered: new Map(),
+    linked: new Set(),
+  };
+  const out = countOnlyNames(plan);
+  for (const d of out) if (!plan.changedByMerge.has(d.now.ino)) plan.livesOn.set(d.now.ino, d.now);
+  out.push(...namesChangedSince(plan, diffs));
+  // A file renamed since keeps every name it has: none of them is linked since to the name put back.
+  const kept = out.filter((d) => !(plan.linked.has(d.now.ino) && plan.renumbered.has(d.now.ino)));
+  for (const d of [...diffs, ...kept]) {
+    if (!isFile(d.want) || d.want.ino === undefined) continue;
+    const ino = plan.renumbered.get(d.want.ino);
+    const file = plan.livesOn.get(d.want.ino);
+    if (ino !== undefined) d.want = { ...d.want, ino };
+    else if (file) d.want = { ...d.want, ...inodeFields(file) };
+    else if (plan.linked.has(d.want.ino)) d.want = { ...d.want, nlink: Math.max(d.want.nlink ?? 1, 2) };
+  }
+  return kept;
+}
+
+/** What linkGroups knows while it plans, and the end state it decides for each inode. */
+interface LinkPlan {
+  store: Store;
+  vault: VaultRow;
+  record: MergeRecord;
+  /** The names the plan puts. */
+  planned: Set<string>;
+  /** Each file's state before the merge, by the inode it had then. */
+  before: Map<number, PathState>;
+  /** Files whose own state (content, mode) the merge changed. */
+  changedByMerge: Set<number>;
+  /** Files the merge only gave or took names of: they end as they are now. */
+  livesOn: Map<number, Entry>;
+  /** Inodes whose names put back take a new number. */
+  renumbered: Map<number, number>;
+  /** Merged files with names linked to them since: every name goes back to the state before the merge. */
+  linked: Set<number>;
+}
+
+const isFile = (s: PathState | Entry | null | undefined): s is PathState => !!s && s.type !== 'd';
+
+/** The state before the merge of each file the plan puts back, and which of them the merge changed (not only named). */
+function inodesTheMergeChanged(store: Store, vault: VaultRow, record: MergeRecord, diffs: PlannedState[]): Pick<LinkPlan, 'before' | 'changedByMerge'> {
   const before = new Map<number, PathState>();
   const changedByMerge = new Set<number>();
   for (const d of diffs) {
@@ -421,19 +468,30 @@ function linkGroups(store: Store, vault: VaultRow, record: MergeRecord, diffs: P
     const after = stateAt(store, vault, d.path, record.end_seq);
     if (isFile(after) && after.ino === d.want.ino && !sameState(mergeState({ ...after, annot: null })!, mergeState({ ...d.want, annot: null })!)) changedByMerge.add(after.ino);
   }
-  const planned = new Set(diffs.map((d) => d.path));
+  return { before, changedByMerge };
+}
+
+/** Names whose count alone the merge moved (it gave or took another name of their file): they get their count back. */
+function countOnlyNames({ store, vault, record, planned }: LinkPlan): Array<{ path: string; want: PathState; now: Entry }> {
   const out: Array<{ path: string; want: PathState; now: Entry }> = [];
-  // Names whose count alone the merge moved (it gave or took another name of their file).
   for (const { path } of store.stmt<{ path: string }>(COUNT_ONLY_PATHS).all(vault.id, record.seq, record.end_seq)) {
     if (planned.has(path)) continue;
     const now = getEntry(store, vault, path);
     const then = stateAt(store, vault, path, record.seq);
-    if (!isFile(now) || !isFile(then) || now.ino !== then.ino || (then.nlink ?? 1) === now.nlink || !heldAtEnd(path, now.ino)) continue;
+    if (!isFile(now) || !isFile(then) || now.ino !== then.ino || (then.nlink ?? 1) === now.nlink) continue;
+    if (stateAt(store, vault, path, record.end_seq)?.ino !== now.ino) continue;
     planned.add(path);
     out.push({ path, want: { ...now, nlink: then.nlink ?? 1 }, now });
   }
-  const livesOn = new Map<number, Entry>();
-  for (const d of out) if (!changedByMerge.has(d.now.ino)) livesOn.set(d.now.ino, d.now);
+  return out;
+}
+
+/**
+ * The names changed since the merge that hold a file the plan puts back, each sorted into the
+ * inode's end state (LinkPlan). Returns the names to add to the plan.
+ */
+function namesChangedSince(plan: LinkPlan, diffs: PlannedState[]): Array<{ path: string; want: PathState; now: Entry }> {
+  const { store, vault, record } = plan;
   const since = pathsChangedAfter(store, vault, record.end_seq);
   // The inodes some name held when the merge ended: a name the plan puts, one changed since (it
   // may have been renamed or removed), or one unchanged since that holds it now. Read once, when
@@ -443,38 +501,29 @@ function linkGroups(store: Store, vault: VaultRow, record: MergeRecord, diffs: P
     heldThen ??= new Set([...diffs.map((d) => d.path), ...since].map((path) => stateAt(store, vault, path, record.end_seq)).filter(isFile).map((s) => s.ino!));
     return heldThen.has(now.ino) || namesOfInode(store, vault, now.ino).some((name) => !since.has(name.path));
   };
+  const renumber = (ino: number) => {
+    if (!plan.renumbered.has(ino)) plan.renumbered.set(ino, newInode(store, vault));
+  };
   const alive = new Map<number, boolean>();
-  const renumbered = new Map<number, number>();
-  const linked = new Set<number>();
+  const out: Array<{ path: string; want: PathState; now: Entry }> = [];
   for (const path of since) {
-    const now = planned.has(path) ? undefined : getEntry(store, vault, path);
-    const want = isFile(now) ? before.get(now.ino) : undefined;
+    const now = plan.planned.has(path) ? undefined : getEntry(store, vault, path);
+    const want = isFile(now) ? plan.before.get(now.ino) : undefined;
     if (!now || !want) continue;
     if (!alive.has(now.ino)) alive.set(now.ino, aliveAtEnd(now));
-    if (!alive.get(now.ino)) {
-      if (!renumbered.has(now.ino)) renumbered.set(now.ino, newInode(store, vault));
-    } else if (!changedByMerge.has(now.ino)) {
-      livesOn.set(now.ino, now);
+    if (!alive.get(now.ino)) renumber(now.ino);
+    else if (!plan.changedByMerge.has(now.ino)) {
+      plan.livesOn.set(now.ino, now);
       // A name it has now that counts one is not in the links index, by which the group is counted.
       if (now.nlink < 2) out.push({ path, want: { ...now, nlink: 2 }, now });
     } else if (movedHere(store, vault, record, now)) {
       // The merged file itself, renamed since (`mv`): it stays as it is, later work on another
       // path; the name put back is a file of its own.
-      if (!renumbered.has(now.ino)) renumbered.set(now.ino, newInode(store, vault));
+      renumber(now.ino);
     } else {
-      linked.add(now.ino);
+      plan.linked.add(now.ino);
       out.push({ path, want: { ...want, annot: now.annot }, now });
     }
-  }
-  // A file renamed since keeps every name it has: none of them is linked since to the name put back.
-  for (let i = out.length - 1; i >= 0; i--) if (linked.has(out[i]!.now.ino) && renumbered.has(out[i]!.now.ino)) out.splice(i, 1);
-  for (const d of [...diffs, ...out]) {
-    if (!isFile(d.want) || d.want.ino === undefined) continue;
-    const ino = renumbered.get(d.want.ino);
-    const file = livesOn.get(d.want.ino);
-    if (ino !== undefined) d.want = { ...d.want, ino };
-    else if (file) d.want = { ...d.want, ...inodeFields(file) };
-    else if (linked.has(d.want.ino)) d.want = { ...d.want, nlink: Math.max(d.want.nlink ?? 1, 2) };
   }
   return out;
 }
