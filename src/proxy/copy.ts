@@ -12,8 +12,9 @@ import {
   type BigIntStats,
   type Stats,
 } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { dirname, isWithin, joinPath, MAX_NAME_BYTES, MAX_NEW_PATH_BYTES } from '../core/paths.js';
 import type { SandboxLayout } from '../core/sandbox-layout.js';
 import { KIND } from '../core/entry-types.js';
@@ -70,6 +71,8 @@ import type { VaultFs } from '../store/vault-fs.js';
 const SETTLE_MS = 20;
 /** Spare room tmpfs must keep beyond the vault's size to be used for the copy. */
 const TMPFS_SPARE = 1024 ** 3;
+/** statfs(2)'s f_type of a tmpfs. */
+const TMPFS_MAGIC = 0x01021994;
 
 interface HostStat {
   type: 'f' | 'd' | 'l' | Special;
@@ -193,7 +196,7 @@ export function copyParent(bytes: number): string {
   if (process.env.AVFS_PROXY_TMPDIR) return process.env.AVFS_PROXY_TMPDIR;
   try {
     const st = statfsSync('/dev/shm');
-    if (st.type === 0x01021994 && st.bavail * st.bsize >= bytes + TMPFS_SPARE) return '/dev/shm';
+    if (st.type === TMPFS_MAGIC && st.bavail * st.bsize >= bytes + TMPFS_SPARE) return '/dev/shm';
   } catch {
     // no /dev/shm
   }
@@ -570,9 +573,32 @@ export function syncBack(fs: VaultFs, session: CopySession, options: SyncOptions
     } catch {
       // kept as it is: the import's error is the one to report
     }
-    throw AvfsError.fromJSON({ ...error.toJSON(), message: `the command's changes could not be imported into the vault: ${error.message}`, kept_dir: session.root });
+    const kept = keptOnDisk(session, fs.store.home);
+    throw AvfsError.fromJSON({ ...error.toJSON(), message: `the command's changes could not be imported into the vault: ${error.message}`, kept_dir: kept });
   }
   return summary;
+}
+
+/**
+ * Where a copy whose import was refused is kept. A copy on tmpfs is memory: left there, every
+ * refused run would pin what its command wrote (up to its memory limit) until someone removed it,
+ * and a command can get itself refused on purpose, run after run. So it moves to the home's
+ * `kept/` directory on disk (`cp -a`: hard links, modes, symlinks and names that are not UTF-8
+ * as they are), under the same `avfs-proxy-<exec_id>-*` name. Where the move fails (no room on
+ * disk), the copy stays where it is rather than be lost.
+ */
+function keptOnDisk(session: CopySession, home: string): string {
+  if (statfsSync(session.root).type !== TMPFS_MAGIC || statfsSync(home).type === TMPFS_MAGIC) return session.root;
+  const target = join(home, 'kept', basename(session.base));
+  try {
+    mkdirSync(target, { recursive: true, mode: 0o700 });
+    execFileSync('cp', ['-a', '--', session.root, target], { stdio: 'ignore' });
+  } catch {
+    removeHostTree(target);
+    return session.root;
+  }
+  removeHostTree(session.base);
+  return join(target, 'vault');
 }
 
 /**

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
@@ -282,6 +282,14 @@ describe('copy mode specifics', () => {
     expect(r.code).toBe(6);
     expect(r.json.error).toMatchObject({ code: 'QUOTA_EXCEEDED', exit_code: 0, timed_out: false });
     expect(existsSync(join(r.json.error.kept_dir, 'big.bin'))).toBe(true);
+    // A copy made on tmpfs (memory) is kept on disk, in the home, so refused runs cannot pin memory.
+    const TMPFS = 0x01021994;
+    if (statfsSync(home).type !== TMPFS) {
+      expect(statfsSync(r.json.error.kept_dir).type).not.toBe(TMPFS);
+      expect(r.json.error.kept_dir).toMatch(new RegExp(`^${home}/kept/avfs-proxy-${r.json.error.exec_id}-[^/]+/vault$`));
+      const shm = `/dev/shm/avfs-run-${process.getuid!()}`;
+      expect(existsSync(shm) ? readdirSync(shm).filter((n) => n.includes(r.json.error.exec_id)) : []).toEqual([]);
+    }
     expect([lstatSync(join(r.json.error.kept_dir, 'suid')).mode & 0o7777, lstatSync(join(r.json.error.kept_dir, 'd/sgid')).mode & 0o7777]).toEqual([0o755, 0o711]);
     rmSync(dirname(r.json.error.kept_dir), { recursive: true, force: true });
     expect(vaultTree(home)).toEqual(before);
