@@ -35,6 +35,8 @@ export interface SimpleCommand {
   assignments?: string[];
   /** Words of argv holding an unquoted expansion, which the shell splits into words as it runs (`rm x$R`): any of them may be an option. */
   splits?: string[];
+  /** For code an interpreter is given in the command line (`python3 -c …`, inlineCode): why it may be any program. Its argv is one word naming it (`python3:-c`), which no rule names. */
+  code?: string;
 }
 
 type Token = { kind: 'word'; text: string; splits?: boolean } | { kind: 'op'; text: string };
@@ -1363,6 +1365,51 @@ function sedScripts(args: string[]): string[] {
   return given.length > 0 || file ? given : operands.slice(0, 1);
 }
 
+/**
+ * Interpreters given their program in the command line (`python3 -c`, `node -e`, `perl -pi -e`,
+ * `vim -es -c '!…'`): code in another language, which the policy does not read, so it may do
+ * anything a computed program may. By program name: the short options that take the code (found
+ * anywhere in a cluster: `-pe`, `-Bc`) and the long ones. Every word before `--` is looked at,
+ * not only those before the script: a script's own `-c` reads as code too, which costs a checkpoint.
+ */
+const INLINE_CODE: Array<{ program: RegExp; short: string; long: string[] }> = [
+  { program: /^(python|pypy)[0-9.]*$/, short: 'c', long: [] },
+  { program: /^(node|nodejs|bun)$/, short: 'ep', long: ['eval', 'print'] },
+  { program: /^perl[0-9.]*$/, short: 'eE', long: [] },
+  { program: /^j?ruby[0-9.]*$/, short: 'e', long: [] },
+  { program: /^php[0-9.]*$/, short: 'rBRFE', long: ['run', 'process-begin', 'process-code', 'process-end'] },
+  { program: /^(lua|luajit)[0-9.]*$/, short: 'e', long: [] },
+  { program: /^Rscript$/, short: 'e', long: [] },
+  { program: /^(osascript|tclsh[0-9.]*|wish[0-9.]*|guile[0-9.]*|racket|sbcl|clisp|gst|julia)$/, short: 'ce', long: ['eval', 'script'] },
+  { program: /^(vim?|nvim|ex|view|gvim|vimdiff)$/, short: 'cS', long: ['cmd'] },
+  { program: /^emacs[0-9.-]*$/, short: 'lf', long: ['eval', 'load', 'funcall', 'script', 'exec'] },
+];
+
+/** The option by which `name` is given its program in the command line (INLINE_CODE), or a description for awk and deno; undefined when there is none. */
+function inlineCode(name: string, args: string[]): string | undefined {
+  const end = args.indexOf('--') < 0 ? args.length : args.indexOf('--');
+  const words = args.slice(0, end);
+  if (name === 'deno' && words.find((w) => !w.startsWith('-')) === 'eval') return 'eval';
+  // awk's program is its first operand (without -f): it runs commands with system() and pipes, and writes files with `>`.
+  if (/^[gmn]?awk$/.test(name) && !words.some((w) => /^-[^-]*f/.test(w) || w.startsWith('--file') || w.startsWith('--exec'))) {
+    const program = words.find((w, i) => !w.startsWith('-') && !/^-[^-]*[vF]$/.test(words[i - 1] ?? ''));
+    return program !== undefined && /system|[|>]/.test(program) ? 'program' : undefined;
+  }
+  const table = INLINE_CODE.find((t) => t.program.test(name));
+  if (!table) return undefined;
+  for (const w of words) {
+    // vim and emacs run `+<command>`; emacs also reads its long options with one dash (-eval).
+    if (/^(vim?|nvim|ex|view|gvim|vimdiff)$/.test(name) && /^\+./.test(w)) return w.slice(0, 2);
+    const long = /^--?([a-z-]+)(=|$)/.exec(w);
+    if (long && table.long.includes(long[1]!) && (w.startsWith('--') || name.startsWith('emacs'))) return `--${long[1]}`;
+    if (/^-[^-]/.test(w) && !w.startsWith('--')) {
+      const letter = [...w.slice(1)].find((c) => table.short.includes(c));
+      if (letter !== undefined) return `-${letter}`;
+    }
+  }
+  return undefined;
+}
+
 /** Python's options before its script (`python -B -m twine upload` → -m runs the module twine). */
 const PYTHON_OPTIONS: OptionTable = { short: 'bBdEhiIOPqsSuvVxc:m:W:X:', long: { 'check-hash-based-pycs': ':', 'help-env': '', 'help-xoptions': '', 'help-all': '', ...HELP } };
 
@@ -1503,6 +1550,11 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
   // (`rg ${X:---pre=./x.sh}`, `find . $(echo -exec) rm {} +`): judged as that program, computed.
   const optionWord = cmd.shell && OPTIONS_RUN_PROGRAMS.has(name) ? computedOptionWord(name, args, cmd.splits) : undefined;
   if (optionWord !== undefined) inner([optionWord], `${name}, ${optionWord} may be an option that runs a program`, false);
+  const code = inlineCode(name, args);
+  if (code !== undefined) {
+    const reason = `${name} ${code} runs code in another language, which the policy does not read, so it may do what any program may`;
+    out.push({ argv: [`${name}:${code}`], redirects: [], writesRedirect: false, shell: true, via: `${name} ${code}`, code: reason });
+  }
   switch (name) {
     // setarch <arch> [options] <cmd…>, perf <stat|record|trace…> [options] <cmd…>, runcon [<context>|options] <cmd…>:
     // options after an operand, or a subcommand's own: each later word that may start the command is judged as its start.

@@ -639,7 +639,8 @@ export function evaluatePolicy(policy: Policy, request: { argv?: string[]; shell
 function defaultVerdict(cmd: SimpleCommand, policy: Policy, base: Pick<CommandVerdict, 'command' | 'via'>, categories: Category[]): CommandVerdict {
   const computed = computedProgram(cmd);
   if (computed !== undefined && SEVERITY[policy.default_action] < SEVERITY.allow_with_checkpoint) {
-    return { ...base, rule: 'computed-program', action: 'allow_with_checkpoint', categories, reason: `${computed} is computed when the command runs, so it may be any program: a checkpoint is taken first so \`proxy undo\` can restore what it changes` };
+    const what = cmd.code ?? `${computed} is computed when the command runs, so it may be any program`;
+    return { ...base, rule: 'computed-program', action: 'allow_with_checkpoint', categories, reason: `${what}: a checkpoint is taken first so \`proxy undo\` can restore what it changes` };
   }
   return { ...base, rule: 'default', action: policy.default_action, categories, reason: 'no rule matched: the default action applies' };
 }
@@ -648,6 +649,7 @@ function defaultVerdict(cmd: SimpleCommand, policy: Policy, base: Pick<CommandVe
 function computedProgram(cmd: SimpleCommand): string | undefined {
   if (!cmd.shell) return undefined;
   const [program, ...args] = cmd.argv;
+  if (cmd.code) return program;
   // A program the shell picks by a pattern (`/usr/bin/r[m]`, `./r?`) is whatever file matches.
   if (computedAtRunTime(program!) || globbed(program!)) return program;
   // What eval runs is its words joined: computed when one of them is (an arithmetic `$((…))` only makes a number).

@@ -300,10 +300,12 @@ describe('command lines read with certainty, or every way they could run', () =>
     }
     for (const argv of [
       ['npm', 'view', 'publish'], ['npm', '--silent', 'run', 'build'], ['npm', 't'], ['yarn', 'npm', 'info', 'foo'], ['python3', 'script.py', '-m', 'twine', 'upload'],
-      ['python3', '-c', 'print(1)', '-m', 'twine', 'upload'], ['python3', '-m', 'http.server'],
+      ['python3', '-m', 'http.server'],
     ]) {
       expect(judged({ argv }), argv.join(' ')).toMatchObject({ action: 'allow', rule: 'default' });
     }
+    // After -c, `-m twine upload` are the code's arguments: not a publish, but code the policy does not read.
+    expect(judged({ argv: ['python3', '-c', 'print(1)', '-m', 'twine', 'upload'] })).toMatchObject({ action: 'allow_with_checkpoint', rule: 'computed-program' });
   });
 
   it('parallel runs its command with each ::: argument: the combination is judged', () => {
@@ -445,6 +447,26 @@ describe('command lines read with certainty, or every way they could run', () =>
     for (const shell of ['eval echo hi', 'eval "x=$((1 + 2))"', 'eval "x=$(( (1 + 2) * 3 ))"']) expect(judged({ shell }).action, shell).toBe('allow');
   });
 
+  it('code an interpreter is given in the command line (python3 -c, node -e, perl -e, awk system(), vim -c, emacs --eval) may do anything: under the built-in allow it gets a checkpoint', () => {
+    const lines = [
+      ['python3 -c \'import shutil; shutil.rmtree("/src")\'', 'python3 -c'], ['python3.12 -Bc "import os"', 'python3.12 -c'], ['node -e "require(\'fs\').rmSync(\'/src\', {recursive: true})"', 'node -e'],
+      ['node --print 1', 'node --print'], ['bun --eval 1', 'bun --eval'], ['deno eval "Deno.removeSync(\'/src\')"', 'deno eval'], ['perl -pi -e "s/a/b/" f', 'perl -e'], ['perl -lnE "say"', 'perl -E'],
+      ['ruby -e "1"', 'ruby -e'], ['php -r "unlink(\'f\');"', 'php -r'], ['lua -e "os.remove(\'f\')"', 'lua -e'], ['Rscript -e "unlink(\'f\')"', 'Rscript -e'],
+      ['awk \'BEGIN { system("rm -rf /src") }\'', 'awk program'], ['gawk \'{ print > "out" }\' f', 'gawk program'],
+      ['vim -es -c "!rm -rf /src" -c q', 'vim -c'], ['vim -es +"!rm -rf /src" +q', 'vim +!'], ['emacs --batch --eval "(delete-directory \\"/src\\" t)"', 'emacs --eval'],
+      ['sh -c "python3 -c 1"', 'python3 -c'], ['x=1; timeout 5 node -e 1', 'node -e'],
+    ];
+    for (const [shell, via] of lines) {
+      const v = judged({ shell: shell! });
+      expect(v, shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'computed-program' });
+      expect(v.reason, shell).toContain(`${via} runs code in another language`);
+    }
+    // The same as an argv, and under a stricter default that default decides.
+    expect(judged({ argv: ['python3', '-c', 'print(1)'] })).toMatchObject({ action: 'allow_with_checkpoint', rule: 'computed-program' });
+    expect(evaluatePolicy(parsePolicy({ default_action: 'require_approval' }), { argv: ['node', '-e', '1'] }, { cwd: '/' }).decision).toMatchObject({ action: 'require_approval' });
+    // Code from a file is another program run, as `./x` is: the default action.
+    for (const shell of ['python3 script.py -v', 'node build.js', 'perl x.pl', 'awk -f prog.awk data', 'vim --version']) expect(judged({ shell }), shell).toMatchObject({ action: 'allow', rule: 'default' });
+  });
   it('a program the shell computes as it runs may be any program (rm -rf too): under the built-in allow it gets a checkpoint, so proxy undo can restore what it did', () => {
     for (const shell of ['x=sudo; $x id', '$(echo rm) -rf /src', '`echo rm` -rf /src', '"$CMD" arg', 'x=git; $x push', 'eval "$X"', 'x=1; eval $x', 'for c in rm; do $c -rf src; done', 'sh -c "$(printf rm) -rf src"']) {
       expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'computed-program' });
@@ -453,7 +475,8 @@ describe('command lines read with certainty, or every way they could run', () =>
     // Known programs with computed arguments are judged by their rules; a literal eval by what it runs.
     expect(judged({ shell: 'ls $D' })).toMatchObject({ action: 'allow', rule: 'read-only' });
     expect(judged({ shell: 'eval "rm -rf src"' })).toMatchObject({ action: 'allow_with_checkpoint', rule: 'rm-recursive' });
-    expect(judged({ shell: 'python3 -c "print(1)"' })).toMatchObject({ action: 'allow', rule: 'default' });
+    expect(judged({ shell: 'python3 script.py' })).toMatchObject({ action: 'allow', rule: 'default' });
+    expect(judged({ shell: 'awk \'{print $1}\' data.txt' })).toMatchObject({ action: 'allow', rule: 'default' });
     // An argv is not shell syntax: `$x` there is the program's own name.
     expect(judged({ argv: ['$x', 'id'] })).toMatchObject({ action: 'allow', rule: 'default' });
     // A stricter default is kept as it is.
