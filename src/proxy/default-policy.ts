@@ -191,6 +191,17 @@ export const DEFAULT_RULES: PolicyRule[] = [
     reason: 'recursive removal: a checkpoint is taken first so `proxy undo` can restore the tree',
   },
   {
+    name: 'mv-out-of-vault',
+    program: ['mv'],
+    // In the sandbox /tmp, /dev and /run are the sandbox's own, not the vault: what moves there is
+    // gone from the vault when the run ends, as rm -r would leave it. A move the other way matches
+    // too (a checkpoint it did not need). Outside a sandbox these are host paths (host-paths).
+    args_any: ['/^(-t|--target-directory=|--t[a-z-]*=)?\\/+(tmp|dev|run)(\\/|$)/'],
+    action: 'allow_with_checkpoint',
+    categories: ['destructive'],
+    reason: 'moves files to /tmp, /dev or /run, which are not the vault: they leave it as if removed, so a checkpoint is taken first',
+  },
+  {
     name: 'git-discard',
     program: 'git',
     subcommand: ['reset', 'clean', 'restore', 'rebase', 'filter-branch', 'filter-repo', 'gc', 'prune'],

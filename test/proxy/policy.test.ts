@@ -447,6 +447,12 @@ describe('command lines read with certainty, or every way they could run', () =>
     for (const shell of ['eval echo hi', 'eval "x=$((1 + 2))"', 'eval "x=$(( (1 + 2) * 3 ))"']) expect(judged({ shell }).action, shell).toBe('allow');
   });
 
+  it('a move to /tmp, /dev or /run, which in the sandbox are not the vault, takes the checkpoint a removal takes', () => {
+    for (const shell of ['mv /keep /tmp/gone', 'mv -t /tmp /keep', 'mv --target-directory=/run /keep', 'mv /keep //dev/shm/x', 'cd /src && mv a b /tmp/']) {
+      expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'mv-out-of-vault', categories: ['destructive'] });
+    }
+    for (const shell of ['mv /a /b', 'mv /keep /tmpfiles', 'mv tmp/a tmp/b']) expect(judged({ shell }), shell).toMatchObject({ action: 'allow', rule: 'default' });
+  });
   it('code an interpreter is given in the command line (python3 -c, node -e, perl -e, awk system(), vim -c, emacs --eval) may do anything: under the built-in allow it gets a checkpoint', () => {
     const lines = [
       ['python3 -c \'import shutil; shutil.rmtree("/src")\'', 'python3 -c'], ['python3.12 -Bc "import os"', 'python3.12 -c'], ['node -e "require(\'fs\').rmSync(\'/src\', {recursive: true})"', 'node -e'],
