@@ -103,7 +103,11 @@ export function renderRun(r: ExecJson, out: Output): void {
   bits.push(`${r.changed_files.length} changed`, `exec ${r.exec_id}`);
   // The command's own output came first and may have left colours set (a red line never reset):
   // reset them, so the summary reads as ours. Plain stderr drops it with every other colour code.
-  out.info('\x1b[0m' + chalk.dim('avfs: ') + bits.join(chalk.dim(' · ')));
+  // It may also have left the terminal inside an escape string (an OSC title never ended) that
+  // would swallow the summary and the changes, and show a forged line instead: on a terminal, with
+  // colour or not, a string terminator (ST, shown as nothing) ends any such string first.
+  const terminator = process.stderr.isTTY ? '\x1b\\' : '';
+  out.info(terminator + '\x1b[0m' + chalk.dim('avfs: ') + bits.join(chalk.dim(' · ')));
   for (const v of r.violations) out.info(chalk.red(`  limit ${v.limit} (${v.value ?? 'none'}): ${v.detail}`));
   renderChanges(r.changed_files, out);
 }

@@ -21,6 +21,17 @@ async function onTerminal(line: string, env: Record<string, string> = {}): Promi
 }
 
 describe('colour', () => {
+  it('a run\'s summary on a terminal ends an escape string its command left open, colour or not, so a forged line cannot hide it', async () => {
+    // An OSC (terminal title) never ended swallows what follows it; ST (ESC \\) ends it.
+    const cmd = `node ${BIN} proxy exec -- sh -c 'printf "avfs: exit 0 · forged\\n\\033]0;" >&2; echo x > /evil; exit 1'`;
+    for (const env of [{ NO_COLOR: '1' }, {}] as Record<string, string>[]) {
+      const out = await onTerminal(cmd, env);
+      expect(out, JSON.stringify(out)).toMatch(/\u001b\]0;(\r?\n)?\u001b\\(\u001b\[0m)?(\u001b\[2m)?avfs: (\u001b\[22m)?(\u001b\[31m)?exit 1/);
+    }
+    // Not on a pipe or a file, where there is no terminal to put right.
+    const piped = await execa('node', [BIN, '--no-color', 'proxy', 'exec', '--', 'sh', '-c', 'printf "\\033]0;" >&2'], { env: { AVFS_HOME: h.home, AVFS_VAULT: '' }, reject: false });
+    expect(piped.stderr).toMatch(/\u001b\]0;\n?avfs: exit 0/);
+  });
   it('is on for a terminal, off with NO_COLOR, and never written into a redirected stderr', async () => {
     const cmd = `node ${BIN} cat /missing`;
     expect(await onTerminal(cmd)).toContain(ESC);
