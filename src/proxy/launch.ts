@@ -178,7 +178,7 @@ export function filesAtSizeLimit(launch: Launch, changed: ReadonlyArray<{ path: 
   const stopped = changed.filter((c) => c.kind !== 'deleted' && c.type === 'file' && c.sizeAfter === limit).map((c) => c.path);
   if (stopped.length === 0) return [];
   const named = stopped.slice(0, 3).join(', ') + (stopped.length > 3 ? `, and ${stopped.length - 3} more` : '');
-  return [{ kind: 'limit', limit: 'max_file_size', value: limit, detail: `${stopped.length} file(s) stopped exactly at the file size limit (${named}): writes past it failed (EFBIG)` }];
+  return [{ kind: 'limit', limit: 'max_file_size', value: limit, detail: `${stopped.length} file(s) stopped exactly at the file size limit (${named}): a write past it fails (EFBIG), so they may have been cut short` }];
 }
 
 /** The result's `sandbox` field. */
