@@ -101,6 +101,8 @@ export interface CopySession {
   entries: Map<string, Entry>;
   /** Host stat of every exported path, right after the export. */
   baseline: Scan;
+  /** The host inodes of the layout's symlinks (`/lib -> usr/lib`): moved or linked elsewhere by the command, they are still the sandbox's, not the vault's. */
+  layoutLinks: Set<bigint>;
   /** The command may start at this time (ms since the epoch): see SETTLE_MS. */
   readyAt: number;
 }
@@ -153,7 +155,7 @@ function holdsPastVaultLimit(host: Buffer, path: string): boolean {
 }
 
 /** Every path below `root` on the host (lstat, symlinks not followed), as vault paths; a sandbox's reserved names are not looked at. */
-function scan(root: string, skipped: SyncSummary['skipped'], layout: SandboxLayout | null): Scan {
+function scan(root: string, skipped: SyncSummary['skipped'], layout: SandboxLayout | null, layoutLinks = new Set<bigint>()): Scan {
   const stats = new Map<string, HostStat>();
   const unlisted: string[] = [];
   // However deep: the export reproduces the vault's deep trees, whose host paths pass PATH_MAX.
@@ -177,6 +179,8 @@ function scan(root: string, skipped: SyncSummary['skipped'], layout: SandboxLayo
       // (tmpfs makes one without CAP_MKNOD): "nothing here", as overlayfs reads it. Imported as a
       // device, an export as root made it on the host; the mount refuses that rename.
       if (stat.type === 'c' && stat.rdev === 0) return;
+      // The sandbox's own symlink under another name (`mv /lib /mylib`): never the vault's to import, as at its own name.
+      if (stat.type === 'l' && layoutLinks.has(stat.ino)) return void skipped.push({ path, reason: "the sandbox's own symlink, moved or linked here by the command: not imported" });
       stats.set(path, stat);
       // A tree made with relative paths can be deeper than the vault's paths may be.
       if (type === 'd' && holdsPastVaultLimit(host, path)) {
@@ -216,18 +220,22 @@ function snapshotEntries(fs: VaultFs, layout: SandboxLayout | null): { seq: numb
  * the write fails (EACCES: the command has no capability past permission bits), as in mount mode
  * (EROFS).
  */
-function createLayout(root: string, layout: SandboxLayout): void {
+function createLayout(root: string, layout: SandboxLayout): Set<bigint> {
   for (const name of layout.topNames) removeHostTree(join(root, name));
   const dirs: string[] = [];
+  const links = new Set<bigint>();
   for (const node of layout.all()) {
     const host = join(root, node.path.slice(1));
     if (node.kind === 'dir') {
       mkdirSync(host);
       dirs.push(host);
-    } else if (node.kind === 'symlink') symlinkSync(node.target!, host);
-    else writeFileSync(host, '', { mode: 0o444 });
+    } else if (node.kind === 'symlink') {
+      symlinkSync(node.target!, host);
+      links.add(lstatSync(host, { bigint: true }).ino);
+    } else writeFileSync(host, '', { mode: 0o444 });
   }
   for (const dir of dirs) chmodSync(dir, 0o555);
+  return links;
 }
 
 /**
@@ -250,12 +258,12 @@ export function materialize(fs: VaultFs, parent?: string, layout: SandboxLayout 
       if (currentSeq(fs.store) !== snap.seq) snap = snapshotEntries(fs, layout);
       exportTree(fs, '/', root, true, undefined, { pastPathMax: true });
     });
-    if (layout) createLayout(root, layout);
+    const layoutLinks = layout ? createLayout(root, layout) : new Set<bigint>();
     chmodSync(root, snap.entries.get('/')!.mode);
     const baseline = scan(root, [], layout);
     let newest = 0n;
     for (const st of baseline.stats.values()) if (st.ctimeNs > newest) newest = st.ctimeNs;
-    return { layout, base, root, seq: snap.seq, entries: snap.entries, baseline, readyAt: Number(newest / 1_000_000n) + SETTLE_MS };
+    return { layout, base, root, seq: snap.seq, entries: snap.entries, baseline, layoutLinks, readyAt: Number(newest / 1_000_000n) + SETTLE_MS };
   } catch (err) {
     removeHostTree(base);
     throw err;
@@ -286,7 +294,7 @@ export interface SyncOptions {
 /** Imports what changed in the copy since `materialize`, as `fs`'s actor. */
 export function syncBack(fs: VaultFs, session: CopySession, options: SyncOptions = {}): SyncSummary {
   const summary: SyncSummary = { added: 0, modified: 0, deleted: 0, hashed: 0, skipped: [] };
-  const after = scan(session.root, summary.skipped, session.layout);
+  const after = scan(session.root, summary.skipped, session.layout, session.layoutLinks);
   const now = after.stats;
   // Below a directory that could not be listed (before or after), nothing is known: change nothing there.
   const blind = [...session.baseline.unlisted, ...after.unlisted];

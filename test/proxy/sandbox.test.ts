@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:net';
 import { spawn, type StdioOptions } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir, totalmem } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { runtimeDirIn } from '../../src/store/host-dirs.js';
@@ -468,6 +468,19 @@ describeModes('the sandbox is the vault', (mode) => {
       expect(r.json.sandbox.reserved).toEqual(expect.arrayContaining(['/dev', '/etc', '/proc', '/tmp', '/usr']));
     }
     expect(vaultTree(home)).toEqual(before);
+  });
+
+  it('a reserved symlink (/lib -> usr/lib) the command links or moves to another name is not imported there', async () => {
+    if (!lstatSync('/lib').isSymbolicLink()) throw new Error('this test needs a host whose /lib is a symlink (merged /usr), as Debian 12 has');
+    const home = openHome({ '/lib/vault-lib.txt': 'the vault\'s own\n', '/a.txt': 'a\n' });
+    const before = vaultTree(home);
+    // ln first: once /lib is moved, no dynamically linked program starts. Mount mode refuses both (EROFS).
+    const r = await run(home, mode, 'ln -P /lib /linked-lib; mv /lib /moved-lib; echo x > /made.txt');
+    expect(paths(r)).toEqual(['/made.txt']);
+    const after = vaultTree(home);
+    delete after['/made.txt'];
+    expect(after).toEqual(before);
+    if (mode === 'copy') expect(r.json.skipped.map((k: { path: string }) => k.path).sort()).toEqual(['/linked-lib', '/moved-lib']);
   });
 
   it('--cwd at a reserved name is refused as reserved (not as missing), whether or not the vault holds that name', async () => {
