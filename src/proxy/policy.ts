@@ -668,7 +668,8 @@ export const needsApproval = (action: PolicyAction) => action === 'require_appro
  * matched npm's `npm_config_//registry.npmjs.org/:_authToken`, handing the registry token to the command).
  * Named exactly, a variable passes whatever its name: the policy asked for it.
  */
-const CREDENTIAL_NAME = /(^|[^a-z])auth($|token|[^a-z])|token|passw|secret|credential|(^|_)(api_?)?key$|(^|_)otp$/i;
+const CREDENTIAL_NAME =
+  /(^|[^a-z])auth($|token|[^a-z])|token|passw|secret|cred($|s$|ential|_)|(^|_)(api_?|private_?|access_?)?key($|_|file|pem)|privatekey|(^|_)(otp|pass|cookies?|bearer|session)$|.[_-]pwd$/i;
 /**
  * A URL carrying credentials (`http://alice:secret@proxy:3128`, a token as the user
  * `http://ghp_…@proxy:3128`): HTTPS_PROXY and its kin, npm's `npm_config_https_proxy`. A proxy

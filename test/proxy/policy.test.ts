@@ -999,6 +999,10 @@ describe('custom policies', () => {
     const defaults = childEnv(DEFAULT_POLICY, host, {}, {});
     expect(Object.keys(defaults).sort()).toEqual(['GIT_AUTHOR_EMAIL', 'GIT_AUTHOR_NAME', 'npm_config_cache', 'npm_config_registry']);
     expect(childEnv(DEFAULT_POLICY, { npm_config_otp: '123456' }, {}, {})).toEqual({});
+    // npm's other secrets (an adversarial round found them passed), and git's: every one is held back by the default npm_config_* or a pattern.
+    const secrets = ['npm_config_cookie', 'npm_config__keyfile', 'npm_config__privatekey', 'npm_config__private_key_pem', 'npm_config__access_key_id', 'npm_config__pass', 'npm_config__pwd', 'npm_config__bearer', 'npm_config__session', 'npm_config_keyfile', 'npm_config_key'];
+    expect(childEnv(DEFAULT_POLICY, Object.fromEntries(secrets.map((n) => [n, 'S'])), {}, {})).toEqual({});
+    expect(childEnv(parsePolicy({ env: { pass: ['GIT_*', '*PWD', 'KEYBOARD*', 'PASSIVE*'] } }), { GIT_COMMITTER_CRED: 'S', GIT_DIR: '/r', PWD: '/w', OLDPWD: '/o', KEYBOARD_LAYOUT: 'us', PASSIVE_MODE: '1' }, {}, {})).toEqual({ GIT_DIR: '/r', PWD: '/w', OLDPWD: '/o', KEYBOARD_LAYOUT: 'us', PASSIVE_MODE: '1' });
     const named = childEnv(parsePolicy({ env: { pass: ['MY_*', '/^npm_config_.*$/', 'npm_config__auth'] } }), host, {}, {});
     expect(named).toEqual({ npm_config__auth: 'NPMSECRET2', npm_config_registry: 'https://registry.example/', npm_config_cache: '/c' });
   });
