@@ -70,6 +70,15 @@ export const DEFAULT_RULES: PolicyRule[] = [
   },
   {
     name: 'host-disk-listing',
+    program: 'mount',
+    // Bare or with -l it lists what is mounted (`mount | grep fuse`); any operand or other option may mount.
+    args_none: ['/^(?!-[lv]+$|--(show-labels|verbose)$)/'],
+    action: 'allow',
+    categories: ['read_only'],
+    reason: 'lists mounts; changes nothing',
+  },
+  {
+    name: 'host-disk-listing',
     program: 'blockdev',
     // Every option a getter (`--getsize64`) or --report: the operands are the devices they read.
     args_any: ['--get*', '--report'],
@@ -208,6 +217,17 @@ export const DEFAULT_RULES: PolicyRule[] = [
     action: 'allow_with_checkpoint',
     categories: ['destructive'],
     reason: 'can discard work that git itself may not keep: a checkpoint is taken first',
+  },
+  {
+    name: 'git-discard',
+    program: 'git',
+    // Deleting a ref or expiring the reflog drops the way back to commits (then gc removes them);
+    // `update-ref --stdin` reads commands that may delete.
+    subcommand: ['update-ref', 'reflog', 'symbolic-ref', 'tag', 'replace', 'notes'],
+    args_any: ['-d', '--delete', '--stdin', 'expire', 'delete', 'drop', 'remove', 'prune'],
+    action: 'allow_with_checkpoint',
+    categories: ['destructive'],
+    reason: 'deletes refs or history git keeps the way back to work by: a checkpoint is taken first',
   },
   {
     name: 'git-checkout-force',

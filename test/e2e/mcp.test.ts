@@ -376,7 +376,7 @@ describe('avfs mcp over stdio', () => {
     const file = join(h.home, '..', 'tight-policy.json');
     writeFileSync(file, JSON.stringify({ version: 1, rules: [{ name: 'no-python', program: 'python3', action: 'deny', reason: 'no python here' }], timeout_ms: 1500, sandbox: { limits: { max_file_size: 1024 } } }));
     expectOk(await avfs(h.home, ['--vault', 'tight', 'proxy', 'policy', 'set', file]));
-    expect(expectOk(await avfs(h.home, ['--vault', 'tight-early', 'proxy', 'policy', 'check', '--', 'python3', '-c', 'print(1)'])).decision.action).toBe('allow');
+    expect(expectOk(await avfs(h.home, ['--vault', 'tight-early', 'proxy', 'policy', 'check', '--', 'python3', '-c', 'print(1)'])).decision).toMatchObject({ action: 'allow_with_checkpoint', rule: 'computed-program' });
     expect(await fails(client, 'proxy_exec', { argv: ['python3', '-c', 'print(1)'] }, 'DENIED')).toMatchObject({ decision: { rule: 'no-python' } });
     expect(await fails(client, 'proxy_exec', { argv: ['python3', '-c', 'print(1)'], vault: 'tight-early' }, 'DENIED')).toMatchObject({ reason: 'confined', rule: 'no-python', root: 'tight' });
     expect(await fails(client, 'proxy_exec', { shell: 'true', vault: 'tight-early', timeout_ms: 60_000 }, 'DENIED')).toMatchObject({ reason: 'confined', option: 'timeout_ms' });

@@ -108,7 +108,7 @@ describe('command lines read with certainty, or every way they could run', () =>
     ];
     for (const argv of forms) expect(judged({ argv }), argv.join(' ')).toMatchObject({ action: 'deny', rule: 'privilege' });
     expect(judged({ argv: ['bash', '-Ec', 'rm -r /d'] })).toMatchObject({ action: 'allow_with_checkpoint', rule: 'rm-recursive' });
-    expect(judged({ argv: ['sh', '-c', '--', 'mount | head -1'] })).toMatchObject({ action: 'deny', rule: 'host-system' });
+    expect(judged({ argv: ['sh', '-c', '--', 'mount -a | head -1'] })).toMatchObject({ action: 'deny', rule: 'host-system' });
     // Quoted braces and parameter expansions are not brace expansion; a shell reading its input is still one.
     expect(commandsOf({ shell: "echo '{a,b}' ${x:-{}} \\{c,d}" }).map((c) => c.argv)).toEqual([['echo', '{a,b}', '${x:-{}}', '{c,d}']]);
     expect(commandsOf({ shell: 'echo a{b,c{1..3}}d' }).map((c) => c.argv)).toEqual([['echo', 'abd', 'ac1d', 'ac2d', 'ac3d']]);
@@ -128,10 +128,10 @@ describe('command lines read with certainty, or every way they could run', () =>
   });
 
   it('--shell: substitutions inside arithmetic, time with options', () => {
-    expect(judged({ shell: 'echo $(( $(mount) ))' })).toMatchObject({ action: 'deny', rule: 'host-system' });
-    expect(judged({ shell: 'echo $(( 1 + `mount` ))' })).toMatchObject({ action: 'deny', rule: 'host-system' });
-    expect(judged({ shell: 'time -p mount' })).toMatchObject({ action: 'deny', rule: 'host-system' });
-    expect(judged({ shell: 'time -f %e mount' })).toMatchObject({ action: 'deny', rule: 'host-system' });
+    expect(judged({ shell: 'echo $(( $(mount -a) ))' })).toMatchObject({ action: 'deny', rule: 'host-system' });
+    expect(judged({ shell: 'echo $(( 1 + `mount -a` ))' })).toMatchObject({ action: 'deny', rule: 'host-system' });
+    expect(judged({ shell: 'time -p mount -a' })).toMatchObject({ action: 'deny', rule: 'host-system' });
+    expect(judged({ shell: 'time -f %e mount -a' })).toMatchObject({ action: 'deny', rule: 'host-system' });
     expect(judged({ shell: 'time ls' })).toMatchObject({ action: 'allow', categories: ['read_only'] });
     expect(judged({ shell: 'echo $((1 + 2))' })).toMatchObject({ action: 'allow', categories: ['read_only'] });
   });
@@ -210,12 +210,12 @@ describe('command lines read with certainty, or every way they could run', () =>
       ['GIT_SSH_COMMAND="git push" git fetch', 'require_approval', 'git-push'],
       ['env GIT_SSH_COMMAND="git push" git fetch', 'require_approval', 'git-push'],
       ['GIT_EDITOR="rm -rf x" git commit -m msg', 'allow_with_checkpoint', 'rm-recursive'],
-      ['GIT_SSH=mount git fetch', 'deny', 'host-system'],
+      ['GIT_SSH=umount git fetch', 'deny', 'host-system'],
       ["env GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=core.fsmonitor 'GIT_CONFIG_VALUE_0=rm -rf x' git status", 'allow_with_checkpoint', 'rm-recursive'],
       [`env "GIT_CONFIG_PARAMETERS='core.fsmonitor'='rm -rf x'" git status`, 'allow_with_checkpoint', 'rm-recursive'],
       ["git -c core.alternateRefsCommand='rm -rf x' fetch", 'allow_with_checkpoint', 'rm-recursive'],
       ["GIT_PROXY_COMMAND='sudo ls' git fetch", 'deny', 'privilege'],
-      ['git -c credential.helper=/usr/sbin/mount fetch', 'deny', 'host-system'],
+      ['git -c credential.helper=/usr/sbin/umount fetch', 'deny', 'host-system'],
     ];
     for (const [shell, action, rule] of cases) expect(judged({ shell }), shell).toMatchObject({ action, rule });
     // The run's own environment (--env, the policy's env.set) counts as the line's assignments.
@@ -447,6 +447,14 @@ describe('command lines read with certainty, or every way they could run', () =>
     for (const shell of ['eval echo hi', 'eval "x=$((1 + 2))"', 'eval "x=$(( (1 + 2) * 3 ))"']) expect(judged({ shell }).action, shell).toBe('allow');
   });
 
+  it('a bare mount lists and is allowed; deleting git refs or expiring the reflog takes a checkpoint (adversarial round)', () => {
+    for (const shell of ['mount', 'mount -l', 'mount | grep fuse', 'sh -c "mount | head"']) expect(judged({ shell }), shell).toMatchObject({ action: 'allow', rule: 'host-disk-listing' });
+    for (const shell of ['mount -a', 'mount -t tmpfs x /mnt', 'mount -o remount,rw /', 'mount --bind / /x']) expect(judged({ shell }), shell).toMatchObject({ action: 'deny', rule: 'host-system' });
+    for (const shell of ['git update-ref -d refs/heads/main', 'git update-ref --stdin', 'git reflog expire --expire=now --all', 'git reflog delete HEAD@{1}', 'git tag -d v1', 'git symbolic-ref --delete HEAD']) {
+      expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'git-discard' });
+    }
+    for (const shell of ['git tag v1', 'git reflog show']) expect(judged({ shell }).action, shell).toBe('allow');
+  });
   it('a move to /tmp, /dev or /run, which in the sandbox are not the vault, takes the checkpoint a removal takes', () => {
     for (const shell of ['mv /keep /tmp/gone', 'mv -t /tmp /keep', 'mv --target-directory=/run /keep', 'mv /keep //dev/shm/x', 'cd /src && mv a b /tmp/']) {
       expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'mv-out-of-vault', categories: ['destructive'] });
