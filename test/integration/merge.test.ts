@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { addTags, getTags } from '../../src/store/annotations.js';
 import { listCheckpoints, restoreCheckpoint, saveCheckpoint } from '../../src/store/checkpoints.js';
 import { diffTreeSources } from '../../src/store/compare.js';
-import { pathVersions } from '../../src/store/history.js';
+import { pathVersions, revertPath } from '../../src/store/history.js';
 import { mergeVaults, undoMerge, type MergeReport } from '../../src/store/merge.js';
 import { prune } from '../../src/store/prune.js';
 import type { Store } from '../../src/store/store.js';
@@ -660,6 +660,22 @@ describe('merge undo', () => {
     const [a, d] = [main.lstat('/a'), main.lstat('/d')];
     expect([read(main, '/a'), read(main, '/d'), a.nlink, d.nlink]).toEqual(['base', 'theirs', 1, 1]);
     expect(a.ino).not.toBe(d.ino);
+  });
+
+  it('--force over a merged file a revert moved since (a directory rename undone): it stays as it is, as after mv (adversarial round)', () => {
+    main.mkdir('/b');
+    main.writeFile('/b/x', 'X');
+    main.mv('/b', '/a');
+    const exp = fork();
+    revertPath(main, '/b'); // /a goes back to /b
+    exp.chmod('/a/x', 0o600);
+    mergeVaults(store, 'exp', { actor }); // /b/x (moved from /a/x) becomes 0600
+    revertPath(main, '/b'); // the tree goes back to /a, /a/x with the merged mode
+    const report = undoMerge(store, 'exp', { actor, force: true });
+    expect(report.paths).toEqual(['/b', '/b/x']);
+    const [ax, bx] = [main.lstat('/a/x'), main.lstat('/b/x')];
+    expect([ax.mode & 0o777, bx.mode & 0o777, ax.nlink, bx.nlink]).toEqual([0o600, 0o644, 1, 1]);
+    expect(ax.ino).not.toBe(bx.ino);
   });
 
   it('--force over a merged file whose name was removed after a link was made to it: both names get the undone file, one inode', () => {
