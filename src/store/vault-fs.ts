@@ -773,7 +773,10 @@ export class VaultFs {
           if (existing.type === 'd') throw isADirectory(to);
           if (e.type === 'd') throw notADirectory(to);
         }
-        putEntry(this.store, vault, to, copiedState(e), { op: 'copy', actor: this.actor, detail: { from: e.path } });
+        // cp(1) (without -p) writes into a file already there: its content changes, and its mode,
+        // which every name of it shares, stays.
+        const state = existing?.type === 'f' && e.type === 'f' ? { ...copiedState(e), mode: existing.mode } : copiedState(e);
+        putEntry(this.store, vault, to, state, { op: 'copy', actor: this.actor, detail: { from: e.path } });
       }
       audit(this.store, this.actor, 'cp', this.name, { from: src, to: dst, copied: copying.length });
       return { from: src, to: dst, copied: copying.length };

@@ -281,7 +281,24 @@ describe('files', () => {
     fs.writeFile('/over', 'replaced', { mode: 0o600 });
     fs.cp('/tool', '/over');
     const mode = (path: string) => (fs.lstat(path).mode & 0o7777).toString(8);
-    expect(['/tool', '/tool-copy', '/sticky', '/sticky-copy', '/over'].map(mode)).toEqual(['6755', '755', '1644', '644', '755']);
+    // Onto a file already there, cp(1) writes its content and keeps its mode.
+    expect(['/tool', '/tool-copy', '/sticky', '/sticky-copy', '/over'].map(mode)).toEqual(['6755', '755', '1644', '644', '600']);
+    expect(fs.readFile('/over').toString()).toBe('#!/bin/sh\n');
+  });
+
+  it('cp onto a file with hard links writes the file every name shares, keeping its mode, as cp(1) does (an adversarial round saw every name widened to the source\'s mode)', () => {
+    fs.writeFile('/a', 'A', { mode: 0o600 });
+    fs.link('/a', '/b');
+    fs.writeFile('/c', 'C', { mode: 0o755 });
+    fs.cp('/c', '/b');
+    expect(['/a', '/b'].map((p) => [fs.readFile(p).toString(), fs.lstat(p).mode & 0o7777, fs.lstat(p).nlink])).toEqual([['C', 0o600, 2], ['C', 0o600, 2]]);
+    // The same below a directory copied with -r onto one that holds a name of the file.
+    fs.mkdir('/d/t', { parents: true });
+    fs.link('/a', '/d/t/b');
+    fs.mkdir('/t');
+    fs.writeFile('/t/b', 'T', { mode: 0o700 });
+    fs.cp('/t', '/d', { recursive: true });
+    expect([fs.readFile('/a').toString(), fs.lstat('/a').mode & 0o7777, fs.lstat('/a').nlink]).toEqual(['T', 0o600, 3]);
   });
 
   it('cp of a symlink: follows it, but names the copy after the link (never after its target); with -r copies the link itself', () => {
