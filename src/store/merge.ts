@@ -529,15 +529,15 @@ function namesChangedSince(plan: LinkPlan, diffs: PlannedState[]): Array<{ path:
 }
 
 /**
- * Whether `now`'s name came to hold its inode since the merge by a move of the file (`mv`, or a
- * `revert`/`restore` that moved a tree back to an older name), rather than by a link (`ln`,
- * perhaps with the old name removed after: the same state, one name on the inode). Only a link
- * adds a name to a file; every other op that gives a name an existing inode moves it there.
- * Changes since the merge are the vault's own rows.
+ * Whether `now`'s name came to hold its inode since the merge by a move of the file, rather than
+ * by a link (`ln`, perhaps with the old name removed after: the same state, one name on the
+ * inode). A `mv` moves it. A revert or restore may move it too (a directory rename undone) or
+ * link it again with names that hold it (a checkpoint's hard links put back): it moved when the
+ * name is the file's only one. Changes since the merge are the vault's own rows.
  */
 function movedHere(store: Store, vault: VaultRow, record: MergeRecord, now: Entry): boolean {
   const first = store.stmt<{ op: string }>(ARRIVAL).get(vault.id, now.path, record.end_seq, now.ino);
-  return first !== undefined && first.op !== 'link';
+  return first?.op === 'move' || (first !== undefined && first.op !== 'link' && now.nlink < 2);
 }
 
 const ARRIVAL = 'SELECT op FROM versions INDEXED BY versions_path WHERE vault_id = ? AND path = ? AND id > ? AND ino = ? ORDER BY id LIMIT 1';

@@ -774,8 +774,9 @@ export class VaultFs {
           if (e.type === 'd') throw notADirectory(to);
         }
         // cp(1) (without -p) writes into a file already there: its content changes, and its mode,
-        // which every name of it shares, stays.
-        const state = existing?.type === 'f' && e.type === 'f' ? { ...copiedState(e), mode: existing.mode } : copiedState(e);
+        // which every name of it shares, stays (without set-user-ID and set-group-ID, which a
+        // write clears).
+        const state = existing?.type === 'f' && e.type === 'f' ? { ...copiedState(e), mode: existing.mode & ~0o6000 } : copiedState(e);
         putEntry(this.store, vault, to, state, { op: 'copy', actor: this.actor, detail: { from: e.path } });
       }
       audit(this.store, this.actor, 'cp', this.name, { from: src, to: dst, copied: copying.length });

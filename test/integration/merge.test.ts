@@ -678,6 +678,20 @@ describe('merge undo', () => {
     expect(ax.ino).not.toBe(bx.ino);
   });
 
+  it('--force over a merged file a restore linked again since (a checkpoint\'s hard link put back): both names get the undone file, one inode (review)', () => {
+    main.writeFile('/a', 'old');
+    main.link('/a', '/c');
+    saveCheckpoint(main, 'C');
+    main.rm('/c');
+    const exp = fork();
+    exp.writeFile('/a', 'merged');
+    mergeVaults(store, 'exp', { actor });
+    restoreCheckpoint(main, 'C');
+    undoMerge(store, 'exp', { actor, force: true });
+    const [a, c] = [main.lstat('/a'), main.lstat('/c')];
+    expect([read(main, '/a'), read(main, '/c'), a.nlink, c.nlink, a.ino === c.ino]).toEqual(['old', 'old', 2, 2, true]);
+  });
+
   it('--force over a merged file whose name was removed after a link was made to it: both names get the undone file, one inode', () => {
     main.writeFile('/a/f', 'old', { parents: true });
     const exp = fork();

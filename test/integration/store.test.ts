@@ -284,6 +284,10 @@ describe('files', () => {
     // Onto a file already there, cp(1) writes its content and keeps its mode.
     expect(['/tool', '/tool-copy', '/sticky', '/sticky-copy', '/over'].map(mode)).toEqual(['6755', '755', '1644', '644', '600']);
     expect(fs.readFile('/over').toString()).toBe('#!/bin/sh\n');
+    // A write clears set-user-ID and set-group-ID of the file written; its sticky bit stays.
+    fs.writeFile('/setid', 'x', { mode: 0o7750 });
+    fs.cp('/sticky', '/setid');
+    expect(mode('/setid')).toBe('1750');
   });
 
   it('cp onto a file with hard links writes the file every name shares, keeping its mode, as cp(1) does (an adversarial round saw every name widened to the source\'s mode)', () => {
