@@ -35,7 +35,7 @@ export interface SimpleCommand {
   assignments?: string[];
   /** Words of argv holding an unquoted expansion, which the shell splits into words as it runs (`rm x$R`): any of them may be an option. */
   splits?: string[];
-  /** For code an interpreter is given in the command line (`python3 -c …`, inlineCode): why it may be any program. Its argv is one word naming it (`python3:-c`), which no rule names. */
+  /** An interpreter given its code in the command line or on its input (`python3 -c …`, inlineCode): why, no rule naming the program, it may do what any program may. */
   code?: string;
 }
 
@@ -1367,46 +1367,56 @@ function sedScripts(args: string[]): string[] {
 
 /**
  * Interpreters given their program in the command line (`python3 -c`, `node -e`, `perl -pi -e`,
- * `vim -es -c '!…'`): code in another language, which the policy does not read, so it may do
- * anything a computed program may. By program name: the short options that take the code (found
- * anywhere in a cluster: `-pe`, `-Bc`) and the long ones. Every word before `--` is looked at,
- * not only those before the script: a script's own `-c` reads as code too, which costs a checkpoint.
+ * `vim -es -c '!…'`) or on their input (`python3 <<EOF`, `echo … | node`): code in another
+ * language, which the policy does not read, so it may do anything a computed program may. By
+ * program name: the short options that take the code (found anywhere in a cluster: `-pe`, `-Bc`)
+ * and the long ones (`long1dash`: also written with one dash, as `pwsh -Command`, `erl -eval`).
+ * Every word before `--` is looked at, not only those before the script: a script's own `-c`
+ * reads as code too, which costs a checkpoint.
  */
-const INLINE_CODE: Array<{ program: RegExp; short: string; long: string[] }> = [
-  { program: /^(python|pypy)[0-9.]*$/, short: 'c', long: [] },
-  { program: /^(node|nodejs|bun)$/, short: 'ep', long: ['eval', 'print'] },
-  { program: /^perl[0-9.]*$/, short: 'eE', long: [] },
-  { program: /^j?ruby[0-9.]*$/, short: 'e', long: [] },
-  { program: /^php[0-9.]*$/, short: 'rBRFE', long: ['run', 'process-begin', 'process-code', 'process-end'] },
-  { program: /^(lua|luajit)[0-9.]*$/, short: 'e', long: [] },
-  { program: /^Rscript$/, short: 'e', long: [] },
-  { program: /^(osascript|tclsh[0-9.]*|wish[0-9.]*|guile[0-9.]*|racket|sbcl|clisp|gst|julia)$/, short: 'ce', long: ['eval', 'script'] },
+const INLINE_CODE: Array<{ program: RegExp; short: string; long: string[]; long1dash?: boolean; stdin?: boolean }> = [
+  { program: /^(i?python|pypy)[0-9.]*$/, short: 'c', long: [], stdin: true },
+  { program: /^(node|nodejs|bun|tsx|ts-node)$/, short: 'ep', long: ['eval', 'print'], stdin: true },
+  { program: /^(perl|raku|perl6)[0-9.]*$/, short: 'eE', long: [], stdin: true },
+  { program: /^j?ruby[0-9.]*$/, short: 'e', long: [], stdin: true },
+  { program: /^php[0-9.]*$/, short: 'rBRFE', long: ['run', 'process-begin', 'process-code', 'process-end'], stdin: true },
+  { program: /^(lua|luajit)[0-9.]*$/, short: 'e', long: [], stdin: true },
+  { program: /^(Rscript|R)$/, short: 'e', long: [] },
+  { program: /^(pwsh|powershell)$/, short: 'c', long: ['command', 'encodedcommand', 'file'], long1dash: true },
+  { program: /^(osascript|tclsh[0-9.]*|wish[0-9.]*|guile[0-9.]*|racket|sbcl|clisp|gst|julia|groovy|elixir|scala)$/, short: 'ce', long: ['eval', 'script'] },
+  { program: /^erl$/, short: '', long: ['eval', 's', 'run'], long1dash: true },
+  { program: /^gdb$/, short: 'x', long: ['ex', 'eval-command', 'command', 'init-eval-command'], long1dash: true },
   { program: /^(vim?|nvim|ex|view|gvim|vimdiff)$/, short: 'cS', long: ['cmd'] },
-  { program: /^emacs[0-9.-]*$/, short: 'lf', long: ['eval', 'load', 'funcall', 'script', 'exec'] },
+  { program: /^emacs[0-9.-]*$/, short: 'lf', long: ['eval', 'load', 'funcall', 'script', 'exec'], long1dash: true },
 ];
 
-/** The option by which `name` is given its program in the command line (INLINE_CODE), or a description for awk and deno; undefined when there is none. */
+/** The option by which `name` is given its program in the command line (INLINE_CODE), or another description for awk, deno, sqlite3 and code on the input; undefined when there is none. */
 function inlineCode(name: string, args: string[]): string | undefined {
   const end = args.indexOf('--') < 0 ? args.length : args.indexOf('--');
   const words = args.slice(0, end);
   if (name === 'deno' && words.find((w) => !w.startsWith('-')) === 'eval') return 'eval';
-  // awk's program is its first operand (without -f): it runs commands with system() and pipes, and writes files with `>`.
-  if (/^[gmn]?awk$/.test(name) && !words.some((w) => /^-[^-]*f/.test(w) || w.startsWith('--file') || w.startsWith('--exec'))) {
-    const program = words.find((w, i) => !w.startsWith('-') && !/^-[^-]*[vF]$/.test(words[i - 1] ?? ''));
-    return program !== undefined && /system|[|>]/.test(program) ? 'program' : undefined;
+  // sqlite3's dot commands .shell and .system run a command line.
+  if (/^sqlite3?$/.test(name) && args.some((w) => /^\s*\.(shell|system)\b/m.test(w) || /\n\s*\.(shell|system)\b/.test(w))) return '.shell';
+  // awk's program is its first operand (without -f), after `--` too: it runs commands with system() and pipes, and writes files with `>`.
+  if (/^[gmn]?awk$/.test(name)) {
+    if (words.some((w) => /^-f/.test(w) || w.startsWith('--file') || w.startsWith('--exec') || w.startsWith('--include'))) return undefined;
+    const operands = [...words.filter((w, i) => !w.startsWith('-') && !/^-[vF]$/.test(words[i - 1] ?? '')), ...args.slice(end + 1)];
+    return operands[0] !== undefined && /system|[|>]/.test(operands[0]) ? 'program' : undefined;
   }
   const table = INLINE_CODE.find((t) => t.program.test(name));
   if (!table) return undefined;
   for (const w of words) {
-    // vim and emacs run `+<command>`; emacs also reads its long options with one dash (-eval).
+    // vim runs `+<command>`.
     if (/^(vim?|nvim|ex|view|gvim|vimdiff)$/.test(name) && /^\+./.test(w)) return w.slice(0, 2);
-    const long = /^--?([a-z-]+)(=|$)/.exec(w);
-    if (long && table.long.includes(long[1]!) && (w.startsWith('--') || name.startsWith('emacs'))) return `--${long[1]}`;
-    if (/^-[^-]/.test(w) && !w.startsWith('--')) {
+    const long = /^--?([a-zA-Z-]+)(=|$)/.exec(w);
+    if (long && table.long.includes(long[1]!.toLowerCase()) && (w.startsWith('--') || table.long1dash)) return `--${long[1]!.toLowerCase()}`;
+    if (/^-[^-]/.test(w)) {
       const letter = [...w.slice(1)].find((c) => table.short.includes(c));
       if (letter !== undefined) return `-${letter}`;
     }
   }
+  // No script named (or `-`): the interpreter reads its program from its input, a heredoc or a pipe.
+  if (table.stdin && (args.every((w) => w.startsWith('-') && w !== '-') || args.includes('-'))) return 'reading its program from its input';
   return undefined;
 }
 
@@ -1551,10 +1561,7 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
   const optionWord = cmd.shell && OPTIONS_RUN_PROGRAMS.has(name) ? computedOptionWord(name, args, cmd.splits) : undefined;
   if (optionWord !== undefined) inner([optionWord], `${name}, ${optionWord} may be an option that runs a program`, false);
   const code = inlineCode(name, args);
-  if (code !== undefined) {
-    const reason = `${name} ${code} runs code in another language, which the policy does not read, so it may do what any program may`;
-    out.push({ argv: [`${name}:${code}`], redirects: [], writesRedirect: false, shell: true, via: `${name} ${code}`, code: reason });
-  }
+  if (code !== undefined) out[0] = { ...cmd, code: `${name} ${code} runs code in another language, which the policy does not read, so it may do what any program may` };
   switch (name) {
     // setarch <arch> [options] <cmd…>, perf <stat|record|trace…> [options] <cmd…>, runcon [<context>|options] <cmd…>:
     // options after an operand, or a subcommand's own: each later word that may start the command is judged as its start.

@@ -592,13 +592,21 @@ export function syncBack(fs: VaultFs, session: CopySession, options: SyncOptions
  * refused run would pin what its command wrote (up to its memory limit) until someone removed it,
  * and a command can get itself refused on purpose, run after run. So it moves to the home's
  * `kept/` directory on disk (`cp -a`: hard links, modes, symlinks and names that are not UTF-8
- * as they are), under the same `avfs-proxy-<exec_id>-*` name. Where the move fails (no room on
- * disk), the copy stays where it is rather than be lost.
+ * as they are; its owner's read and write bits added), under the same `avfs-proxy-<exec_id>-*`
+ * name. Where the disk has no room for it (1 GiB to spare) or the move fails, the copy stays where
+ * it is rather than be lost.
  */
 function keptOnDisk(session: CopySession, home: string): string {
-  if (statfsSync(session.root).type !== TMPFS_MAGIC || statfsSync(home).type === TMPFS_MAGIC) return session.root;
   const target = join(home, 'kept', basename(session.base));
   try {
+    if (statfsSync(session.root).type !== TMPFS_MAGIC || statfsSync(home).type === TMPFS_MAGIC) return session.root;
+    // What its owner cannot read (a directory the command made 0000) du and cp could not read:
+    // the owner gets read and write (and search on directories) first, not being root.
+    execFileSync('chmod', ['-R', 'u+rwX', '--', session.root], { stdio: 'ignore' });
+    // Not onto a disk it would fill: the home's database lives there too.
+    const bytes = Number(execFileSync('du', ['-sxB1', '--', session.root], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\t')[0]);
+    const disk = statfsSync(home);
+    if (!(bytes + TMPFS_SPARE <= disk.bavail * disk.bsize)) return session.root;
     mkdirSync(target, { recursive: true, mode: 0o700 });
     execFileSync('cp', ['-a', '--', session.root, target], { stdio: 'ignore' });
   } catch {

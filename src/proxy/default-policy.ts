@@ -205,7 +205,10 @@ export const DEFAULT_RULES: PolicyRule[] = [
     // In the sandbox /tmp, /dev and /run are the sandbox's own, not the vault: what moves there is
     // gone from the vault when the run ends, as rm -r would leave it. A move the other way matches
     // too (a checkpoint it did not need). Outside a sandbox these are host paths (host-paths).
-    args_any: ['/^(-t|--target-directory=|--t[a-z-]*=)?\\/+(tmp|dev|run)(\\/|$)/'],
+    // Relative names too (`tmp/`, `../tmp`, `./tmp`: from `/`, the sandbox's), and `-vt/tmp`; a
+    // relative `tmp` elsewhere is a vault path, and costs only a checkpoint. Each repetition takes
+    // one `/` and the dots before it, so a word is read one way only (linear time).
+    args_any: ['/^(-[a-zA-Z]*t|--target-directory=|--t[a-z-]*=)?(\\.{0,2}\\/)*(tmp|dev|run)(\\/|$)/'],
     action: 'allow_with_checkpoint',
     categories: ['destructive'],
     reason: 'moves files to /tmp, /dev or /run, which are not the vault: they leave it as if removed, so a checkpoint is taken first',
@@ -213,7 +216,8 @@ export const DEFAULT_RULES: PolicyRule[] = [
   {
     name: 'git-discard',
     program: 'git',
-    subcommand: ['reset', 'clean', 'restore', 'rebase', 'filter-branch', 'filter-repo', 'gc', 'prune'],
+    // update-ref moves or deletes a ref as it is told (`update-ref refs/heads/main HEAD~5` drops commits, as reset does).
+    subcommand: ['reset', 'clean', 'restore', 'rebase', 'filter-branch', 'filter-repo', 'gc', 'prune', 'update-ref'],
     action: 'allow_with_checkpoint',
     categories: ['destructive'],
     reason: 'can discard work that git itself may not keep: a checkpoint is taken first',
@@ -223,8 +227,8 @@ export const DEFAULT_RULES: PolicyRule[] = [
     program: 'git',
     // Deleting a ref or expiring the reflog drops the way back to commits (then gc removes them);
     // `update-ref --stdin` reads commands that may delete.
-    subcommand: ['update-ref', 'reflog', 'symbolic-ref', 'tag', 'replace', 'notes'],
-    args_any: ['-d', '--delete', '--stdin', 'expire', 'delete', 'drop', 'remove', 'prune'],
+    subcommand: ['reflog', 'symbolic-ref', 'tag', 'replace', 'notes'],
+    args_any: ['-d', '--delete', 'expire', 'delete', 'drop', 'remove', 'prune'],
     action: 'allow_with_checkpoint',
     categories: ['destructive'],
     reason: 'deletes refs or history git keeps the way back to work by: a checkpoint is taken first',

@@ -647,9 +647,9 @@ function defaultVerdict(cmd: SimpleCommand, policy: Policy, base: Pick<CommandVe
 
 /** The word that makes the program of a shell command known only at run time (the program itself, or what `eval` runs), if any. */
 function computedProgram(cmd: SimpleCommand): string | undefined {
+  if (cmd.code) return cmd.argv[0];
   if (!cmd.shell) return undefined;
   const [program, ...args] = cmd.argv;
-  if (cmd.code) return program;
   // A program the shell picks by a pattern (`/usr/bin/r[m]`, `./r?`) is whatever file matches.
   if (computedAtRunTime(program!) || globbed(program!)) return program;
   // What eval runs is its words joined: computed when one of them is (an arithmetic `$((…))` only makes a number).
@@ -669,7 +669,7 @@ export const needsApproval = (action: PolicyAction) => action === 'require_appro
  * Named exactly, a variable passes whatever its name: the policy asked for it.
  */
 const CREDENTIAL_NAME =
-  /(^|[^a-z])auth($|token|[^a-z])|token|passw|secret|cred($|s$|ential|_)|(^|_)(api_?|private_?|access_?)?key($|_|file|pem)|privatekey|(^|_)(otp|pass|cookies?|bearer|session)$|.[_-]pwd$/i;
+  /(^|[^a-z])auth($|token|[^a-z])|token|passw|secret|credential|(^|_)creds?($|_)|(^|_)(api_?|private_?)?key($|file|_?pem)|access_?key|privatekey|(^|_)(otp|pass|cookies?|bearer)$|__(pwd|session)$/i;
 /**
  * A URL carrying credentials (`http://alice:secret@proxy:3128`, a token as the user
  * `http://ghp_…@proxy:3128`): HTTPS_PROXY and its kin, npm's `npm_config_https_proxy`. A proxy

@@ -450,16 +450,16 @@ describe('command lines read with certainty, or every way they could run', () =>
   it('a bare mount lists and is allowed; deleting git refs or expiring the reflog takes a checkpoint (adversarial round)', () => {
     for (const shell of ['mount', 'mount -l', 'mount | grep fuse', 'sh -c "mount | head"']) expect(judged({ shell }), shell).toMatchObject({ action: 'allow', rule: 'host-disk-listing' });
     for (const shell of ['mount -a', 'mount -t tmpfs x /mnt', 'mount -o remount,rw /', 'mount --bind / /x']) expect(judged({ shell }), shell).toMatchObject({ action: 'deny', rule: 'host-system' });
-    for (const shell of ['git update-ref -d refs/heads/main', 'git update-ref --stdin', 'git reflog expire --expire=now --all', 'git reflog delete HEAD@{1}', 'git tag -d v1', 'git symbolic-ref --delete HEAD']) {
+    for (const shell of ['git update-ref -d refs/heads/main', 'git update-ref --stdin', 'git reflog expire --expire=now --all', 'git reflog delete HEAD@{1}', 'git tag -d v1', 'git symbolic-ref --delete HEAD', 'git update-ref refs/heads/main HEAD~5']) {
       expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'git-discard' });
     }
     for (const shell of ['git tag v1', 'git reflog show']) expect(judged({ shell }).action, shell).toBe('allow');
   });
   it('a move to /tmp, /dev or /run, which in the sandbox are not the vault, takes the checkpoint a removal takes', () => {
-    for (const shell of ['mv /keep /tmp/gone', 'mv -t /tmp /keep', 'mv --target-directory=/run /keep', 'mv /keep //dev/shm/x', 'cd /src && mv a b /tmp/']) {
+    for (const shell of ['mv /keep /tmp/gone', 'mv -t /tmp /keep', 'mv --target-directory=/run /keep', 'mv /keep //dev/shm/x', 'cd /src && mv a b /tmp/', 'mv keep tmp/', 'mv keep ../tmp/', 'mv /keep /./tmp', 'mv -vt/tmp /keep']) {
       expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'mv-out-of-vault', categories: ['destructive'] });
     }
-    for (const shell of ['mv /a /b', 'mv /keep /tmpfiles', 'mv tmp/a tmp/b']) expect(judged({ shell }), shell).toMatchObject({ action: 'allow', rule: 'default' });
+    for (const shell of ['mv /a /b', 'mv /keep /tmpfiles', 'mv src/tmp x']) expect(judged({ shell }), shell).toMatchObject({ action: 'allow', rule: 'default' });
   });
   it('code an interpreter is given in the command line (python3 -c, node -e, perl -e, awk system(), vim -c, emacs --eval) may do anything: under the built-in allow it gets a checkpoint', () => {
     const lines = [
@@ -478,8 +478,21 @@ describe('command lines read with certainty, or every way they could run', () =>
     // The same as an argv, and under a stricter default that default decides.
     expect(judged({ argv: ['python3', '-c', 'print(1)'] })).toMatchObject({ action: 'allow_with_checkpoint', rule: 'computed-program' });
     expect(evaluatePolicy(parsePolicy({ default_action: 'require_approval' }), { argv: ['node', '-e', '1'] }, { cwd: '/' }).decision).toMatchObject({ action: 'require_approval' });
+    // Code on the input, the forms the review found passed, and other interpreters.
+    for (const [shell, via] of [
+      ['python3 <<\'EOF\'\nimport shutil\nEOF', 'python3 reading its program from its input'], ['echo "x" | node', 'node reading its program from its input'], ['python3 - < /s.py', 'python3 reading its program from its input'],
+      ['awk -- \'BEGIN { system("rm -rf /src") }\'', 'awk program'], ['awk -vfile=1 \'BEGIN { system("x") }\'', 'awk program'], ['sqlite3 db ".shell rm -rf /src"', 'sqlite3 .shell'],
+      ['tsx -e 1', 'tsx -e'], ['R -e 1', 'R -e'], ['pwsh -Command x', 'pwsh --command'], ['erl -eval x', 'erl --eval'], ['gdb -batch -ex "shell rm -rf /src"', 'gdb --ex'], ['ipython -c 1', 'ipython -c'],
+    ]) {
+      const v = judged({ shell: shell! });
+      expect(v, shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'computed-program' });
+      expect(v.reason, shell).toContain(`${via} runs code in another language`);
+    }
     // Code from a file is another program run, as `./x` is: the default action.
-    for (const shell of ['python3 script.py -v', 'node build.js', 'perl x.pl', 'awk -f prog.awk data', 'vim --version']) expect(judged({ shell }), shell).toMatchObject({ action: 'allow', rule: 'default' });
+    for (const shell of ['python3 script.py -v', 'node build.js', 'perl x.pl', 'awk -f prog.awk data', 'awk -F, -- \'{ print $1 }\' f', 'vim --version', 'sqlite3 db "select 1"']) expect(judged({ shell }), shell).toMatchObject({ action: 'allow', rule: 'default' });
+    // A rule that names the interpreter decides, under a strict default too (review: it was overridden).
+    const allowsPython = parsePolicy({ default_action: 'require_approval', rules: [{ name: 'py', program: ['python3', 'awk'], action: 'allow' }] });
+    for (const shell of ['python3 -c "print(1)"', 'python3 script.py -c cfg.yaml', 'awk \'$1 > 5\' f']) expect(evaluatePolicy(allowsPython, { shell }, { cwd: '/', sandboxed: true }).decision, shell).toMatchObject({ action: 'allow', rule: 'py' });
   });
   it('a program the shell computes as it runs may be any program (rm -rf too): under the built-in allow it gets a checkpoint, so proxy undo can restore what it did', () => {
     for (const shell of ['x=sudo; $x id', '$(echo rm) -rf /src', '`echo rm` -rf /src', '"$CMD" arg', 'x=git; $x push', 'eval "$X"', 'x=1; eval $x', 'for c in rm; do $c -rf src; done', 'sh -c "$(printf rm) -rf src"']) {
@@ -1010,7 +1023,8 @@ describe('custom policies', () => {
     // npm's other secrets (an adversarial round found them passed), and git's: every one is held back by the default npm_config_* or a pattern.
     const secrets = ['npm_config_cookie', 'npm_config__keyfile', 'npm_config__privatekey', 'npm_config__private_key_pem', 'npm_config__access_key_id', 'npm_config__pass', 'npm_config__pwd', 'npm_config__bearer', 'npm_config__session', 'npm_config_keyfile', 'npm_config_key'];
     expect(childEnv(DEFAULT_POLICY, Object.fromEntries(secrets.map((n) => [n, 'S'])), {}, {})).toEqual({});
-    expect(childEnv(parsePolicy({ env: { pass: ['GIT_*', '*PWD', 'KEYBOARD*', 'PASSIVE*'] } }), { GIT_COMMITTER_CRED: 'S', GIT_DIR: '/r', PWD: '/w', OLDPWD: '/o', KEYBOARD_LAYOUT: 'us', PASSIVE_MODE: '1' }, {}, {})).toEqual({ GIT_DIR: '/r', PWD: '/w', OLDPWD: '/o', KEYBOARD_LAYOUT: 'us', PASSIVE_MODE: '1' });
+    const ordinary = { GIT_DIR: '/r', PWD: '/w', OLDPWD: '/o', KEYBOARD_LAYOUT: 'us', PASSIVE_MODE: '1', DESKTOP_SESSION: 'gnome', XDG_SESSION_ID: '2', GPG_KEY_ID: 'A1', SSH_KEY_PATH: '/k', PROMPT_PWD: 'x', SACRED_X: '1' };
+    expect(childEnv(parsePolicy({ env: { pass: ['GIT_*', '*PWD', 'KEYBOARD*', 'PASSIVE*', '*SESSION*', '*KEY*', '*CRED*'] } }), { GIT_COMMITTER_CRED: 'S', ...ordinary }, {}, {})).toEqual(ordinary);
     const named = childEnv(parsePolicy({ env: { pass: ['MY_*', '/^npm_config_.*$/', 'npm_config__auth'] } }), host, {}, {});
     expect(named).toEqual({ npm_config__auth: 'NPMSECRET2', npm_config_registry: 'https://registry.example/', npm_config_cache: '/c' });
   });
