@@ -197,7 +197,17 @@ export async function kernelUnmount(dir: string, lazy: boolean): Promise<{ ok: b
 
 function run(cmd: string, args: string[]): Promise<{ code: number; stderr: string; missing: boolean }> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: 15_000 }, (err, _stdout, stderr) => {
+    // A child whose exit is never reported must not hold its caller forever. Seen in a views
+    // server whose home a test removed: its `fusermount -uz` had exited (a zombie, the mount
+    // gone), the exit never reached the event loop (its main thread had every signal blocked),
+    // and stop() waited for it for hours. After execFile's own timeout and a grace period, the
+    // run counts as failed; the caller then looks at the kernel's mount table itself.
+    const guard = setTimeout(() => {
+      child.kill('SIGKILL');
+      resolve({ code: 1, stderr: `${cmd} did not report its exit`, missing: false });
+    }, 20_000);
+    const child = execFile(cmd, args, { timeout: 15_000 }, (err, _stdout, stderr) => {
+      clearTimeout(guard);
       if (!err) return resolve({ code: 0, stderr: String(stderr), missing: false });
       const e = err as NodeJS.ErrnoException & { code?: unknown };
       if (e.code === 'ENOENT') return resolve({ code: 127, stderr: '', missing: true });
