@@ -1370,11 +1370,12 @@ function sedScripts(args: string[]): string[] {
  * `vim -es -c '!…'`) or on their input (`python3 <<EOF`, `echo … | node`): code in another
  * language, which the policy does not read, so it may do anything a computed program may. By
  * program name: the short options that take the code (found anywhere in a cluster: `-pe`, `-Bc`)
- * and the long ones (`long1dash`: also written with one dash, as `pwsh -Command`, `erl -eval`).
+ * and the long ones (`long1dash`: also written with one dash, as `pwsh -Command`, `erl -eval`;
+ * `plus`: `+<command>` words, as vim's).
  * Every word before `--` is looked at, not only those before the script: a script's own `-c`
  * reads as code too, which costs a checkpoint.
  */
-const INLINE_CODE: Array<{ program: RegExp; short: string; long: string[]; long1dash?: boolean; stdin?: boolean }> = [
+const INLINE_CODE: Array<{ program: RegExp; short: string; long: string[]; long1dash?: boolean; stdin?: boolean; plus?: boolean }> = [
   { program: /^(i?python|pypy)[0-9.]*$/, short: 'c', long: [], stdin: true },
   { program: /^(node|nodejs|bun|tsx|ts-node)$/, short: 'ep', long: ['eval', 'print'], stdin: true },
   { program: /^(perl|raku|perl6)[0-9.]*$/, short: 'eE', long: [], stdin: true },
@@ -1386,13 +1387,14 @@ const INLINE_CODE: Array<{ program: RegExp; short: string; long: string[]; long1
   { program: /^(osascript|tclsh[0-9.]*|wish[0-9.]*|guile[0-9.]*|racket|sbcl|clisp|gst|julia|groovy|elixir|scala)$/, short: 'ce', long: ['eval', 'script'] },
   { program: /^erl$/, short: '', long: ['eval', 's', 'run'], long1dash: true },
   { program: /^gdb$/, short: 'x', long: ['ex', 'eval-command', 'command', 'init-eval-command'], long1dash: true },
-  { program: /^(vim?|nvim|ex|view|gvim|vimdiff)$/, short: 'cS', long: ['cmd'] },
+  { program: /^(vim?|nvim|ex|view|gvim|vimdiff)$/, short: 'cS', long: ['cmd'], plus: true },
   { program: /^emacs[0-9.-]*$/, short: 'lf', long: ['eval', 'load', 'funcall', 'script', 'exec'], long1dash: true },
 ];
 
 /** The option by which `name` is given its program in the command line (INLINE_CODE), or another description for awk, deno, sqlite3 and code on the input; undefined when there is none. */
 function inlineCode(name: string, args: string[]): string | undefined {
-  const end = args.indexOf('--') < 0 ? args.length : args.indexOf('--');
+  const dashes = args.indexOf('--');
+  const end = dashes < 0 ? args.length : dashes;
   const words = args.slice(0, end);
   if (name === 'deno' && words.find((w) => !w.startsWith('-')) === 'eval') return 'eval';
   // sqlite3's dot commands .shell and .system run a command line.
@@ -1407,7 +1409,7 @@ function inlineCode(name: string, args: string[]): string | undefined {
   if (!table) return undefined;
   for (const w of words) {
     // vim runs `+<command>`.
-    if (/^(vim?|nvim|ex|view|gvim|vimdiff)$/.test(name) && /^\+./.test(w)) return w.slice(0, 2);
+    if (table.plus && /^\+./.test(w)) return w.slice(0, 2);
     const long = /^--?([a-zA-Z-]+)(=|$)/.exec(w);
     if (long && table.long.includes(long[1]!.toLowerCase()) && (w.startsWith('--') || table.long1dash)) return `--${long[1]!.toLowerCase()}`;
     if (/^-[^-]/.test(w)) {

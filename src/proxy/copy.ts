@@ -599,13 +599,13 @@ export function syncBack(fs: VaultFs, session: CopySession, options: SyncOptions
 function keptOnDisk(session: CopySession, home: string): string {
   const target = join(home, 'kept', basename(session.base));
   try {
-    if (statfsSync(session.root).type !== TMPFS_MAGIC || statfsSync(home).type === TMPFS_MAGIC) return session.root;
+    const disk = statfsSync(home);
+    if (statfsSync(session.root).type !== TMPFS_MAGIC || disk.type === TMPFS_MAGIC) return session.root;
     // What its owner cannot read (a directory the command made 0000) du and cp could not read:
     // the owner gets read and write (and search on directories) first, not being root.
     execFileSync('chmod', ['-R', 'u+rwX', '--', session.root], { stdio: 'ignore' });
     // Not onto a disk it would fill: the home's database lives there too.
     const bytes = Number(execFileSync('du', ['-sxB1', '--', session.root], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\t')[0]);
-    const disk = statfsSync(home);
     if (!(bytes + TMPFS_SPARE <= disk.bavail * disk.bsize)) return session.root;
     mkdirSync(target, { recursive: true, mode: 0o700 });
     execFileSync('cp', ['-a', '--', session.root, target], { stdio: 'ignore' });

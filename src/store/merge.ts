@@ -394,6 +394,8 @@ export function undoMerge(store: Store, sourceName: string, options: { into?: st
 }
 
 type PlannedState = { path: string; want: PathState | null; now?: Entry | undefined };
+/** A name linkGroups adds to the plan: the state it is to have, and the entry it has now. */
+type NameToPut = { path: string; want: PathState; now: Entry };
 
 /**
  * The hard links of the files undo puts back, as they are now (the plan knows names, and a file
@@ -410,7 +412,7 @@ type PlannedState = { path: string; want: PathState | null; now?: Entry | undefi
  * applyPlan then counts the names of each group; every name of a group counts more than one here,
  * so the links index finds them.
  */
-function linkGroups(store: Store, vault: VaultRow, record: MergeRecord, diffs: PlannedState[]): Array<{ path: string; want: PathState; now: Entry }> {
+function linkGroups(store: Store, vault: VaultRow, record: MergeRecord, diffs: PlannedState[]): NameToPut[] {
   const plan: LinkPlan = {
     store,
     vault,
@@ -472,8 +474,8 @@ function inodesTheMergeChanged(store: Store, vault: VaultRow, record: MergeRecor
 }
 
 /** Names whose count alone the merge moved (it gave or took another name of their file): they get their count back. */
-function countOnlyNames({ store, vault, record, planned }: LinkPlan): Array<{ path: string; want: PathState; now: Entry }> {
-  const out: Array<{ path: string; want: PathState; now: Entry }> = [];
+function countOnlyNames({ store, vault, record, planned }: LinkPlan): NameToPut[] {
+  const out: NameToPut[] = [];
   for (const { path } of store.stmt<{ path: string }>(COUNT_ONLY_PATHS).all(vault.id, record.seq, record.end_seq)) {
     if (planned.has(path)) continue;
     const now = getEntry(store, vault, path);
@@ -490,7 +492,7 @@ function countOnlyNames({ store, vault, record, planned }: LinkPlan): Array<{ pa
  * The names changed since the merge that hold a file the plan puts back, each sorted into the
  * inode's end state (LinkPlan). Returns the names to add to the plan.
  */
-function namesChangedSince(plan: LinkPlan, diffs: PlannedState[]): Array<{ path: string; want: PathState; now: Entry }> {
+function namesChangedSince(plan: LinkPlan, diffs: PlannedState[]): NameToPut[] {
   const { store, vault, record } = plan;
   const since = pathsChangedAfter(store, vault, record.end_seq);
   // The inodes some name held when the merge ended: a name the plan puts, one changed since (it
@@ -505,7 +507,7 @@ function namesChangedSince(plan: LinkPlan, diffs: PlannedState[]): Array<{ path:
     if (!plan.renumbered.has(ino)) plan.renumbered.set(ino, newInode(store, vault));
   };
   const alive = new Map<number, boolean>();
-  const out: Array<{ path: string; want: PathState; now: Entry }> = [];
+  const out: NameToPut[] = [];
   for (const path of since) {
     const now = plan.planned.has(path) ? undefined : getEntry(store, vault, path);
     const want = isFile(now) ? plan.before.get(now.ino) : undefined;
