@@ -359,6 +359,34 @@ function decidingRule(rules: Rule[], cmd: SimpleCommand, defaultAction: PolicyAc
   return decided;
 }
 
+/**
+ * The sandbox's own directories, which are not the vault (/tmp, /dev, /run), named from `/` or
+ * relatively; each repetition takes one `/` and the dots before it, so a word is read one way only.
+ */
+const SANDBOX_OWN_DIR = /^(\.{0,2}\/)*(tmp|dev|run)(\/|$)/;
+
+/** Whether `cmd` is a `cd` (or `pushd`) that may leave the vault: into the sandbox's own directories, back (`-`), or to a place computed as it runs. */
+function leavesVault(cmd: SimpleCommand): boolean {
+  if (!cmd.shell || !['cd', 'pushd'].includes(programName(cmd.argv[0]!))) return false;
+  const to = cmd.argv.slice(1).find((a) => a === '-' || !/^(-[LPe@]*|--)$/.test(a));
+  return to !== undefined && (to === '-' || SANDBOX_OWN_DIR.test(to) || computedAtRunTime(to));
+}
+
+/**
+ * decidingRule, for a command that may run outside the vault (after `cd /tmp`): its relative names
+ * are judged as the vault path they are and as names below /tmp, and the more careful reading
+ * decides, so `cd /tmp && mv /keep .` is the move out of the vault that `mv /keep /tmp` is.
+ */
+function decidingRuleFrom(outsideVault: boolean, rules: Rule[], cmd: SimpleCommand, defaultAction: PolicyAction): ReturnType<typeof decidingRule> {
+  const inVault = decidingRule(rules, cmd, defaultAction);
+  if (!outsideVault) return inVault;
+  const relative = (w: string) => !w.startsWith('/') && !w.startsWith('-') && !computedAtRunTime(w);
+  const argv = cmd.argv.map((w, i) => (i > 0 && relative(w) ? `/tmp/${w}` : w));
+  const outside = decidingRule(rules, { ...cmd, argv }, defaultAction);
+  const severity = (d: ReturnType<typeof decidingRule>) => SEVERITY[d.rule ? d.rule.action : defaultAction];
+  return severity(outside) > severity(inVault) ? outside : inVault;
+}
+
 // ---- host paths -------------------------------------------------------------------------------
 
 export interface PathContext {
@@ -567,6 +595,8 @@ export function evaluatePolicy(policy: Policy, request: { argv?: string[]; shell
   const rules = effectiveRules(policy);
   const verdicts: CommandVerdict[] = [];
   const callsAvfs = commands.some((c) => avfsArgv(c) !== undefined);
+  // Set once a `cd` in the line may have left the vault: names after it may be the sandbox's own.
+  let outsideVault = false;
   for (const judged of commands) {
     // A brace expansion too large to list (command-line.ts): judged as written, and approved by a person.
     const unlisted = judged.argv.includes(UNLISTED_EXPANSION);
@@ -576,7 +606,8 @@ export function evaluatePolicy(policy: Policy, request: { argv?: string[]; shell
     if (unlisted) {
       verdicts.push({ ...base, rule: 'unlisted-expansion', action: 'require_approval', categories: ['mutating'], reason: 'more words (a brace expansion) or ways to run (after options a wrapper does not know) than can be judged one by one: approve it, or write the command out plainly' });
     }
-    const { rule, computed: optionWord } = decidingRule(rules, cmd, policy.default_action);
+    const { rule, computed: optionWord } = decidingRuleFrom(outsideVault, rules, cmd, policy.default_action);
+    outsideVault ||= leavesVault(cmd);
     const categories = new Set<Category>(rule ? rule.categories : ['mutating']);
     // A read-only program whose output a redirection writes to a file does write: say so rather
     // than repeat the rule's "writes nothing".

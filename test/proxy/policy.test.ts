@@ -461,6 +461,13 @@ describe('command lines read with certainty, or every way they could run', () =>
     }
     for (const shell of ['mv /a /b', 'mv /keep /tmpfiles', 'mv src/tmp x']) expect(judged({ shell }), shell).toMatchObject({ action: 'allow', rule: 'default' });
   });
+  it('after a cd that may leave the vault (/tmp, /dev, /run, `-`, a computed directory), a relative name may be the sandbox\'s own (review)', () => {
+    for (const shell of ['cd /tmp && mv /keep .', 'cd /tmp; mv /keep x', 'cd -- /dev/shm && mv /keep y', '(cd ../run && mv -t . /keep)', 'pushd /tmp; mv /keep .', 'cd "$D" && mv /keep .', 'cd - && mv /keep .']) {
+      expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'mv-out-of-vault' });
+    }
+    // Inside the vault, or before the cd, a relative name is a vault path.
+    for (const shell of ['cd /src && mv /keep .', 'mv /keep . && cd /tmp', 'cd /tmpfiles && mv /keep .', 'cd /tmp && mv /keep /b']) expect(judged({ shell }), shell).toMatchObject({ action: 'allow', rule: 'default' });
+  });
   it('code an interpreter is given in the command line (python3 -c, node -e, perl -e, awk system(), vim -c, emacs --eval) may do anything: under the built-in allow it gets a checkpoint', () => {
     const lines = [
       ['python3 -c \'import shutil; shutil.rmtree("/src")\'', 'python3 -c'], ['python3.12 -Bc "import os"', 'python3.12 -c'], ['node -e "require(\'fs\').rmSync(\'/src\', {recursive: true})"', 'node -e'],
