@@ -945,6 +945,31 @@ const PACKAGE_MANAGER_OPTIONS: Record<string, OptionTable> = {
 const PACKAGE_RUNNER_SUBCOMMANDS: Record<string, string[]> = { npm: ['exec', 'x'], pnpm: ['dlx', 'exec'], yarn: ['dlx', 'exec'], bun: ['x'] };
 const PACKAGE_RUNNER_OPTIONS: OptionTable = { short: 'p:c:yq', long: { package: 'p', call: 'c', yes: 'y', no: '', quiet: 'q', 'ignore-existing': '', silent: '', bun: '', ...HELP } };
 
+/** Where the words after an environment runner's `run` (`uv tool run`) may start in its arguments (its global options read as runnerStarts reads them). */
+function environmentRunIndexes(name: string, args: string[]): number[] {
+  return runnerStarts(args, 0).flatMap((at) => {
+    if (args[at] === 'run') return [at + 1];
+    return name === 'uv' && args[at] === 'tool' && args[at + 1] === 'run' ? [at + 2] : [];
+  });
+}
+
+/**
+ * Where the command may start in a runner's words from `from` on, reading options it does not
+ * know: at the first word that is not an option, and, when that word follows an option that may
+ * take it as its value (`--with requests python x.py`), at the next one too.
+ */
+function runnerStarts(words: string[], from: number): number[] {
+  const starts: number[] = [];
+  for (let i = from; i < words.length; i++) {
+    if (words[i] === '--') return [...starts, i + 1].filter((j) => j < words.length);
+    if (isOption(words[i])) continue;
+    starts.push(i);
+    const mayBeValue = i > from && isOption(words[i - 1]) && !words[i - 1]!.includes('=');
+    if (!mayBeValue) break;
+  }
+  return starts;
+}
+
 /** What a package runner's arguments (after its name or subcommand) run: the words after its options, or its -c line. */
 function packageRunnerCommand(args: string[]): { argv: string[] } | { script: string } | undefined {
   let i = 0;
@@ -1749,6 +1774,24 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
       // `source <(curl …)` runs what another command prints, like `curl … | sh`.
       if (args[0] !== undefined && readsCommandOutput(args[0])) out.push(shellReadingInput('sh', cmd, `${name} ${args[0].slice(0, 2)}…)`));
       break;
+    case 'uv':
+    case 'uvx':
+    case 'poetry':
+    case 'pipenv':
+    case 'pdm':
+    case 'hatch':
+    case 'rye':
+    case 'pixi':
+    case 'conda':
+    case 'mamba':
+    case 'micromamba':
+    case 'pipx': {
+      // `uv run rm -rf /src`, `poetry run …`, `conda run -n env …`: the environment runner runs the
+      // words after `run` (after `uv tool run`, and after `uvx` itself) and its options.
+      const after = name === 'uvx' ? [0] : environmentRunIndexes(name, args);
+      for (const start of after.flatMap((at) => runnerStarts(args, at))) inner(args.slice(start), `${name} run`, false);
+      break;
+    }
     case 'npx':
     case 'pnpx':
     case 'bunx': {
