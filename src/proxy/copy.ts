@@ -101,8 +101,8 @@ export interface CopySession {
   entries: Map<string, Entry>;
   /** Host stat of every exported path, right after the export. */
   baseline: Scan;
-  /** The host inodes of the layout's symlinks (`/lib -> usr/lib`): moved or linked elsewhere by the command, they are still the sandbox's, not the vault's. */
-  layoutLinks: Set<bigint>;
+  /** The layout's symlinks (`/lib -> usr/lib`) by host inode: moved or linked elsewhere by the command, they are still the sandbox's, not the vault's. */
+  layoutLinks: LayoutLinks;
   /** The command may start at this time (ms since the epoch): see SETTLE_MS. */
   readyAt: number;
 }
@@ -117,6 +117,12 @@ export interface SyncSummary {
 }
 
 type Special = 'p' | 's' | 'c' | 'b';
+
+/**
+ * A layout symlink's host inode, with its birth time: a symlink the command makes after removing
+ * one of the layout's may get the freed inode number, and is the vault's to import.
+ */
+type LayoutLinks = Map<bigint, bigint>;
 const isSpecial = (type: string): type is Special => type === 'p' || type === 's' || type === 'c' || type === 'b';
 
 /** What the host has at `host`; null for a kind a vault cannot hold, undefined for a link whose target is not UTF-8. */
@@ -155,7 +161,7 @@ function holdsPastVaultLimit(host: Buffer, path: string): boolean {
 }
 
 /** Every path below `root` on the host (lstat, symlinks not followed), as vault paths; a sandbox's reserved names are not looked at. */
-function scan(root: string, skipped: SyncSummary['skipped'], layout: SandboxLayout | null, layoutLinks = new Set<bigint>()): Scan {
+function scan(root: string, skipped: SyncSummary['skipped'], layout: SandboxLayout | null, layoutLinks: LayoutLinks = new Map()): Scan {
   const stats = new Map<string, HostStat>();
   const unlisted: string[] = [];
   // However deep: the export reproduces the vault's deep trees, whose host paths pass PATH_MAX.
@@ -180,7 +186,7 @@ function scan(root: string, skipped: SyncSummary['skipped'], layout: SandboxLayo
       // device, an export as root made it on the host; the mount refuses that rename.
       if (stat.type === 'c' && stat.rdev === 0) return;
       // The sandbox's own symlink under another name (`mv /lib /mylib`): never the vault's to import, as at its own name.
-      if (stat.type === 'l' && layoutLinks.has(stat.ino)) return void skipped.push({ path, reason: "the sandbox's own symlink, moved or linked here by the command: not imported" });
+      if (stat.type === 'l' && layoutLinks.get(stat.ino) === st.birthtimeNs) return void skipped.push({ path, reason: "the sandbox's own symlink, moved or linked here by the command: not imported" });
       stats.set(path, stat);
       // A tree made with relative paths can be deeper than the vault's paths may be.
       if (type === 'd' && holdsPastVaultLimit(host, path)) {
@@ -220,10 +226,10 @@ function snapshotEntries(fs: VaultFs, layout: SandboxLayout | null): { seq: numb
  * the write fails (EACCES: the command has no capability past permission bits), as in mount mode
  * (EROFS).
  */
-function createLayout(root: string, layout: SandboxLayout): Set<bigint> {
+function createLayout(root: string, layout: SandboxLayout): LayoutLinks {
   for (const name of layout.topNames) removeHostTree(join(root, name));
   const dirs: string[] = [];
-  const links = new Set<bigint>();
+  const links: LayoutLinks = new Map();
   for (const node of layout.all()) {
     const host = join(root, node.path.slice(1));
     if (node.kind === 'dir') {
@@ -231,7 +237,8 @@ function createLayout(root: string, layout: SandboxLayout): Set<bigint> {
       dirs.push(host);
     } else if (node.kind === 'symlink') {
       symlinkSync(node.target!, host);
-      links.add(lstatSync(host, { bigint: true }).ino);
+      const st = lstatSync(host, { bigint: true });
+      links.set(st.ino, st.birthtimeNs);
     } else writeFileSync(host, '', { mode: 0o444 });
   }
   for (const dir of dirs) chmodSync(dir, 0o555);
@@ -258,7 +265,7 @@ export function materialize(fs: VaultFs, parent?: string, layout: SandboxLayout 
       if (currentSeq(fs.store) !== snap.seq) snap = snapshotEntries(fs, layout);
       exportTree(fs, '/', root, true, undefined, { pastPathMax: true });
     });
-    const layoutLinks = layout ? createLayout(root, layout) : new Set<bigint>();
+    const layoutLinks = layout ? createLayout(root, layout) : new Map();
     chmodSync(root, snap.entries.get('/')!.mode);
     const baseline = scan(root, [], layout);
     let newest = 0n;

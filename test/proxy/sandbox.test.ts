@@ -483,6 +483,21 @@ describeModes('the sandbox is the vault', (mode) => {
     if (mode === 'copy') expect(r.json.skipped.map((k: { path: string }) => k.path).sort()).toEqual(['/linked-lib', '/moved-lib']);
   });
 
+  it('a symlink the command makes after removing a reserved one is imported, though it may get the freed inode number (a copy on disk)', async () => {
+    if (!lstatSync('/sbin').isSymbolicLink()) throw new Error('this test needs a host whose /sbin is a symlink (merged /usr), as Debian 12 has');
+    const home = openHome({ '/a.txt': 'a\n' });
+    // On ext4 a freed inode number is handed out again at once; tmpfs (/dev/shm) never reuses one.
+    const onDisk = join(tmp.dir, `copies-on-disk-${mode}`);
+    mkdirSync(onDisk);
+    const links = Array.from({ length: 8 }, (_, i) => `/made-link-${i}`);
+    const r = await avfs(home, ['proxy', 'exec', '--mode', mode, '--shell', `rm /sbin; ${links.map((l) => `ln -s elsewhere ${l}`).join('; ')}`], { env: { AVFS_PROXY_TMPDIR: onDisk } });
+    expect(r.json?.ok, r.stdout + r.stderr).toBe(true);
+    expect(paths(r)).toEqual(links);
+    expect(r.json.skipped ?? []).toEqual([]);
+    const tree = vaultTree(home);
+    for (const l of links) expect(tree[l], l).toMatchObject({ type: 'l', target: 'elsewhere' });
+  });
+
   it('--cwd at a reserved name is refused as reserved (not as missing), whether or not the vault holds that name', async () => {
     for (const files of [{ '/a.txt': 'a\n' }, { '/tmp/keep.txt': 'vault tmp\n', '/etc/x/keep': 'x\n' }] as Record<string, string>[]) {
       const home = openHome(files);
