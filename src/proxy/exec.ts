@@ -233,13 +233,14 @@ function namespaceMembers(ns: string): number[] {
 /** How the processes of a run are found and signalled. */
 interface Members {
   list(): number[];
-  term(): void;
+  /** The first, catchable signal: SIGTERM, or the one avfs received (Ctrl-C's SIGINT, SIGHUP). */
+  term(sig: NodeJS.Signals): void;
   kill(): void;
 }
 
 /** A process group led by the child (unsandboxed). */
 function groupOf(pgid: number): Members {
-  return { list: () => groupMembers(pgid), term: () => signalGroup(pgid, 'SIGTERM'), kill: () => signalGroup(pgid, 'SIGKILL') };
+  return { list: () => groupMembers(pgid), term: (sig) => signalGroup(pgid, sig), kill: () => signalGroup(pgid, 'SIGKILL') };
 }
 
 /** The processes in the run's cgroup (every process of the run, whatever it did to its group or session). */
@@ -257,8 +258,8 @@ function cgroupMembers(procs: string[]): number[] {
 
 /** The run's own cgroup (unsandboxed): each member is signalled. */
 function cgroupOf(procs: string[]): Members {
-  const each = (sig: NodeJS.Signals) => () => cgroupMembers(procs).forEach((p) => signalPid(p, sig));
-  return { list: () => cgroupMembers(procs), term: each('SIGTERM'), kill: each('SIGKILL') };
+  const each = (sig: NodeJS.Signals) => cgroupMembers(procs).forEach((p) => signalPid(p, sig));
+  return { list: () => cgroupMembers(procs), term: each, kill: () => each('SIGKILL') };
 }
 
 /**
@@ -270,14 +271,14 @@ function sandboxOf(bwrapPid: number, status: SandboxStatus, procs: string[]): Me
   const members = () => (status.ns === null ? groupMembers(bwrapPid) : procs.length > 0 ? cgroupMembers(procs) : namespaceMembers(status.ns));
   return {
     list: members,
-    // SIGTERM to the command's processes only: bubblewrap (outside) or the namespace's init dying
-    // would end everything at once, with no grace.
-    term: () =>
+    // To the command's processes only: bubblewrap (outside) or the namespace's init dying would
+    // end everything at once, with no grace.
+    term: (sig) =>
       status.childPid === null
-        ? signalGroup(bwrapPid, 'SIGTERM')
+        ? signalGroup(bwrapPid, sig)
         : members()
             .filter((p) => p !== bwrapPid && p !== status.childPid)
-            .forEach((p) => signalPid(p, 'SIGTERM')),
+            .forEach((p) => signalPid(p, sig)),
     // The init's death ends the whole namespace; bubblewrap dies with it (or is killed with its group).
     kill: () => {
       if (status.childPid !== null) signalPid(status.childPid, 'SIGKILL');
@@ -417,10 +418,10 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
     killSent = true;
     members.kill();
   };
-  const terminate = () => {
+  const terminate = (sig: NodeJS.Signals = 'SIGTERM') => {
     if (termSentAt !== undefined) return;
     termSentAt = Date.now();
-    members.term();
+    members.term(sig);
     escalation = setTimeout(killAll, spec.killAfterMs);
   };
   // A timeout of 0 is none (`--timeout 0`): the command runs until it ends or avfs is signalled.
@@ -431,9 +432,10 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
           terminate();
         }, spec.timeoutMs)
       : undefined;
+  // The command gets the signal avfs got (a Ctrl-C handler runs, `trap … INT` too), then SIGKILL after the grace.
   const onSignal = (sig: NodeJS.Signals) => {
     interrupted ??= sig;
-    terminate();
+    terminate(sig);
   };
   // An interactive shell handles Ctrl-C itself (the terminal sends SIGINT to avfs too): avfs ignores it.
   const signals: NodeJS.Signals[] = interactive ? ['SIGTERM', 'SIGHUP'] : ['SIGINT', 'SIGTERM', 'SIGHUP'];

@@ -399,6 +399,25 @@ describeModes('proxy exec', (mode) => {
     expect((await avfs(home, ['proxy', 'undo', r.exec_id])).json).toMatchObject({ ok: true, discarded_changes: 0 });
     expect(Object.keys(vaultTree(home)).sort()).toEqual(['/', '/build', '/build/a.o']);
   });
+
+  it('Ctrl-C (SIGINT) and SIGHUP reach the command as themselves, and the run is reported as ended by them (adversarial round)', async () => {
+    for (const [sig, status] of [['SIGINT', 130], ['SIGHUP', 129]] as const) {
+      const home = newHome();
+      const tag = `AVFS_TEST_RUN=${Math.random().toString(36).slice(2)}`;
+      const name = sig.slice(3);
+      // The shell waits on a child, so its trap runs as soon as the signal comes; what it writes is in the report.
+      const script = `trap 'echo got-${name} > /trapped.txt; exit 0' ${name}; sleep 300 & wait`;
+      const run = execa(process.execPath, [BIN, '--json', 'proxy', 'exec', '--mode', mode, '--env', tag, '--', 'sh', '-c', script], { env: { AVFS_HOME: home, AVFS_VAULT: '' }, reject: false, timeout: 120_000 });
+      while (!processes().some((p) => p.env.includes(tag) && p.cmdline[0] === 'sleep')) await sleep(50);
+      run.kill(sig);
+      const r = await run;
+      expect(r.exitCode, r.stderr).toBe(status);
+      const doc = JSON.parse(r.stdout);
+      expect(doc, sig).toMatchObject({ ok: true, exit_code: status, signal: sig });
+      expect(doc.changed_files.map((c: any) => c.path), sig).toEqual(['/trapped.txt']);
+      expect((await avfs(home, ['cat', '/trapped.txt'])).stdout, sig).toBe(`got-${name}\n`);
+    }
+  });
 });
 
 describe('the proxy views server', () => {
