@@ -425,7 +425,7 @@ export class AVFS {
 
   /** Creates an empty vault; the first one of a new home replaces its unused `default` and is in use (this instance's too, unless it named one). */
   createVault(name: string): VaultSummary {
-    const v = createVault(this.store, name, this.actor, { firstOfHome: true });
+    const v = createVault(this.store, name, this.actor, { firstOfHome: true, named: this.vaultName });
     // It took the place of the vault in use this instance may have kept (the unused default, now gone, or none).
     if (v.current && namedVault(this.vaultName) === undefined) this.pinTo(v.name);
     return camel(v);

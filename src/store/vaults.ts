@@ -186,15 +186,17 @@ export function insertVault(store: Statements, name: string, at: number): void {
 /**
  * Creates an empty vault. With `firstOfHome` (what a person's `vault create` asks: the CLI, SDK
  * and MCP pass it), the first vault created in a new home replaces its unused `default` and is
- * the vault in use (replaceableDefault).
+ * the vault in use (replaceableDefault), unless the caller works on `default` by name (`named`: its
+ * `--vault` or SDK option, else $AVFS_VAULT), whose next write would find it gone.
  */
-export function createVault(store: Store, name: string, actor: Actor, options: { firstOfHome?: boolean } = {}): VaultSummary {
+export function createVault(store: Store, name: string, actor: Actor, options: { firstOfHome?: boolean; named?: string } = {}): VaultSummary {
   validateVaultName(name);
+  const mayReplace = !!options.firstOfHome && namedVault(options.named) !== DEFAULT_VAULT;
   const replacing = store.mutate(() => {
     if (findVault(store, name)) throw new AvfsError('ALREADY_EXISTS', `vault already exists: ${name}`, { vault: name });
     insertVault(store, name, now());
     audit(store, actor, 'vault.create', name);
-    return !!options.firstOfHome && replaceableDefault(store, undefined) !== undefined;
+    return mayReplace && replaceableDefault(store, undefined) !== undefined;
   });
   if (replacing) {
     // The new vault is chosen before `default` goes: a command resolving the vault in use in

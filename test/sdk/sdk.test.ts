@@ -189,6 +189,24 @@ describe('SDK: the CLI scenarios in-process', () => {
     } finally {
       fresh.close();
     }
+    // One that named `default` keeps it: its next write would have found it gone (adversarial round).
+    const named = new AVFS({ home: join(tmp.dir, 'fresh-named'), vault: 'default' });
+    try {
+      expect(named.ls('/')).toEqual([]);
+      expect(named.createVault('scratch')).toMatchObject({ name: 'scratch', current: false });
+      named.write('/w.txt', 'w');
+      expect([named.vault, named.listVaults().map((v) => v.name)]).toEqual(['default', ['default', 'scratch']]);
+    } finally {
+      named.close();
+    }
+    // The CLI likewise, with --vault default or $AVFS_VAULT=default.
+    for (const [i, how] of [[1, ['--vault', 'default']], [2, []]] as const) {
+      const home = join(tmp.dir, `fresh-cli-${i}`);
+      const env: Record<string, string> = how.length === 0 ? { AVFS_VAULT: 'default' } : {};
+      expectOk(await avfsCli(home, [...how, 'ls', '/'], { env }));
+      expect((await avfsCli(home, [...how, 'vault', 'create', 'other'], { env })).json).toMatchObject({ ok: true, vault: { name: 'other', current: false } });
+      expectOk(await avfsCli(home, [...how, 'write', '/a', 'x'], { env }));
+    }
   });
 
   it('history and checkpoints: log, checkout, revert, diff, save/restore', async () => {

@@ -44,7 +44,7 @@ const create = new Command('create')
     action({
       options: z.object({ use: z.boolean().optional() }),
       run: ([name], opts, ctx) => {
-        const vault = createVault(ctx.store, name!, ctx.actor, { firstOfHome: true });
+        const vault = createVault(ctx.store, name!, ctx.actor, { firstOfHome: true, named: ctx.globals.vault });
         return { vault: opts.use ? useVault(ctx.store, name!) : vault };
       },
       render: (r, out) => out.info(`created vault ${r.vault.name}${r.vault.current ? ' (now in use)' : ''}`),
