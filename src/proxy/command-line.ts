@@ -532,7 +532,7 @@ const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'ash', 'fish
  * Whether a script operand is another command's output or the shell's own input: a process
  * substitution (`bash <(curl …)`, `source <(curl …)`) or the input's device (`source /dev/stdin`).
  */
-const readsCommandOutput = (word: string) => /^<\(.*\)$/s.test(word) || /^\/dev\/(stdin|fd\/\d+)$|^\/proc\/self\/fd\/\d+$/.test(word);
+const readsCommandOutput = (word: string) => /^<\(.*\)$/s.test(word) || /^\/dev\/(stdin|fd\/\d+)$|^\/proc\/(self|thread-self|\d+)\/fd\/\d+$/.test(word);
 
 /** The bare shell, standing for one that runs a script it reads from input it cannot see (rule shell-from-input judges it). */
 const shellReadingInput = (shell: string, cmd: SimpleCommand, via: string): SimpleCommand => ({ argv: [shell], redirects: [], writesRedirect: false, shell: cmd.shell, via });
@@ -578,6 +578,11 @@ const SETARCH_OPTIONS: OptionTable = {
   short: 'v3BFILRSTXZhV',
   long: { verbose: 'v', '3gb': '3', '32bit': 'B', 'fdpic-funcptrs': 'F', 'short-inode': 'I', 'addr-compat-layout': 'L', 'addr-no-randomize': 'R', 'whole-seconds': 'S', 'sticky-timeouts': 'T', 'read-implies-exec': 'X', 'mmap-page-zero': 'Z', 'uname-2.6': '', list: '', help: 'h', version: 'V' },
 };
+
+/** The dynamic loader run as a program (glibc's ld-linux*.so.N and ld.so, musl's ld-musl-*.so.1). */
+const DYNAMIC_LOADER = /^ld(-linux[\w.-]*|-musl-[\w.-]+)?\.so(\.\d+)*$/;
+/** The loader's options that take the next word (ld.so --help). */
+const LOADER_VALUED = new Set(['--library-path', '--inhibit-rpath', '--audit', '--preload', '--argv0', '--glibc-hwcaps-prepend', '--glibc-hwcaps-mask']);
 
 /**
  * The options of the programs that run another command, and the operands that stand between
@@ -944,6 +949,9 @@ const PACKAGE_MANAGER_OPTIONS: Record<string, OptionTable> = {
  */
 const PACKAGE_RUNNER_SUBCOMMANDS: Record<string, string[]> = { npm: ['exec', 'x'], pnpm: ['dlx', 'exec'], yarn: ['dlx', 'exec'], bun: ['x'] };
 const PACKAGE_RUNNER_OPTIONS: OptionTable = { short: 'p:c:yq', long: { package: 'p', call: 'c', yes: 'y', no: '', quiet: 'q', 'ignore-existing': '', silent: '', bun: '', ...HELP } };
+
+/** cmake -E commands that remove or move files, as the commands they amount to. */
+const CMAKE_FILE_COMMANDS: Record<string, string[]> = { rm: ['rm'], remove: ['rm'], remove_directory: ['rm', '-r'], rename: ['mv'] };
 
 /** Where the words after an environment runner's `run` (`uv tool run`) may start in its arguments (its global options read as runnerStarts reads them). */
 function environmentRunIndexes(name: string, args: string[]): number[] {
@@ -1409,12 +1417,21 @@ const INLINE_CODE: Array<{ program: RegExp; short: string; long: string[]; long1
   { program: /^(lua|luajit)[0-9.]*$/, short: 'e', long: [], stdin: true },
   { program: /^(Rscript|R)$/, short: 'e', long: [] },
   { program: /^(pwsh|powershell)$/, short: 'c', long: ['command', 'encodedcommand', 'file'], long1dash: true },
-  { program: /^(osascript|tclsh[0-9.]*|wish[0-9.]*|guile[0-9.]*|racket|sbcl|clisp|gst|julia|groovy|elixir|scala)$/, short: 'ce', long: ['eval', 'script'] },
+  { program: /^(osascript|tclsh[0-9.]*|wish[0-9.]*|guile[0-9.]*|racket|sbcl|clisp|gst|julia|groovy|elixir|scala)$/, short: 'ce', long: ['eval', 'script'], stdin: true },
+  { program: /^expect$/, short: 'c', long: [], stdin: true },
   { program: /^erl$/, short: '', long: ['eval', 's', 'run'], long1dash: true },
   { program: /^gdb$/, short: 'x', long: ['ex', 'eval-command', 'command', 'init-eval-command'], long1dash: true },
   { program: /^(vim?|nvim|ex|view|gvim|vimdiff)$/, short: 'cS', long: ['cmd'], plus: true },
   { program: /^emacs[0-9.-]*$/, short: 'lf', long: ['eval', 'load', 'funcall', 'script', 'exec'], long1dash: true },
 ];
+
+/** sqlite3's options that take the next word. */
+const SQLITE_VALUED = /^--?(cmd|separator|newline|nullvalue|init|vfs|maxsize|mmap|pagecache|lookaside|heap|escape)$/;
+
+/** sqlite3's operands: the database, then SQL (without it, statements come from the input). */
+function sqliteOperands(words: string[]): string[] {
+  return words.filter((w, i) => !w.startsWith('-') && !SQLITE_VALUED.test(words[i - 1] ?? ''));
+}
 
 /** The option by which `name` is given its program in the command line (INLINE_CODE), or another description for awk, deno, sqlite3 and code on the input; undefined when there is none. */
 function inlineCode(name: string, args: string[]): string | undefined {
@@ -1422,10 +1439,20 @@ function inlineCode(name: string, args: string[]): string | undefined {
   const end = dashes < 0 ? args.length : dashes;
   const words = args.slice(0, end);
   if (name === 'deno' && words.find((w) => !w.startsWith('-')) === 'eval') return 'eval';
+  const fromInput = 'reading its program from its input';
+  // ed reads its commands (`!rm -rf src`) from the input.
+  if (/^r?ed$/.test(name)) return 'reading its commands from its input';
+  // script without -c runs a shell reading what comes on the input.
+  if (name === 'script' && optionValues(args, ['command'], ['c']).length === 0) return 'running a shell reading its input';
+  // make's makefile from the input (`-f -`, `-f /dev/stdin`, `-f <(…)`): its recipes are a script.
+  if (/^g?make$/.test(name) && optionValues(args, ['file', 'makefile'], ['f']).some((f) => f === '-' || readsCommandOutput(f))) return fromInput;
+  // sqlite3 with no SQL operand reads its statements and dot commands (.shell) from the input.
+  if (/^sqlite3?$/.test(name) && sqliteOperands(words).length <= 1 && !args.slice(end + 1).length) return fromInput;
   // sqlite3's dot commands .shell and .system run a command line.
   if (/^sqlite3?$/.test(name) && args.some((w) => /^\s*\.(shell|system)\b/m.test(w) || /\n\s*\.(shell|system)\b/.test(w))) return '.shell';
   // awk's program is its first operand (without -f), after `--` too: it runs commands with system() and pipes, and writes files with `>`.
   if (/^[gmn]?awk$/.test(name)) {
+    if (optionValues(words, ['file', 'exec', 'include'], ['f', 'E', 'i']).some((f) => f === '-' || readsCommandOutput(f))) return fromInput;
     if (words.some((w) => /^-f/.test(w) || w.startsWith('--file') || w.startsWith('--exec') || w.startsWith('--include'))) return undefined;
     const operands = [...words.filter((w, i) => !w.startsWith('-') && !/^-[vF]$/.test(words[i - 1] ?? '')), ...args.slice(end + 1)];
     return operands[0] !== undefined && /system|[|>]/.test(operands[0]) ? 'program' : undefined;
@@ -1442,8 +1469,10 @@ function inlineCode(name: string, args: string[]): string | undefined {
       if (letter !== undefined) return `-${letter}`;
     }
   }
-  // No script named (or `-`): the interpreter reads its program from its input, a heredoc or a pipe.
-  if (table.stdin && (args.every((w) => w.startsWith('-') && w !== '-') || args.includes('-'))) return 'reading its program from its input';
+  // ex, and vi or vim in Ex mode, read their commands from the input.
+  if (name === 'ex' || (table.plus && words.some((w) => /^-[A-Za-z]*[eE]/.test(w)))) return 'reading its commands from its input';
+  // No script named (or `-`, the input's device, another command's output): the interpreter reads its program from its input, a heredoc or a pipe.
+  if (table.stdin && (args.every((w) => w.startsWith('-') && w !== '-') || args.includes('-') || args.some(readsCommandOutput))) return fromInput;
   return undefined;
 }
 
@@ -1558,13 +1587,31 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
     if (input && args.length > 0) out.push(shellReadingInput(cmd.argv[0]!, cmd, `${name}, reading its script from its input`));
     return out;
   }
+  if (DYNAMIC_LOADER.test(name)) {
+    // `/lib64/ld-linux-x86-64.so.2 /usr/bin/git push`: the loader runs the program it is given,
+    // after its options; --preload, --audit and --library-path load code besides.
+    let i = 0;
+    let loads: string | undefined;
+    while (i < args.length && args[i]!.startsWith('--')) {
+      if (args[i] === '--') {
+        i++;
+        break;
+      }
+      const [option, inline] = args[i]!.split(/=(.*)/s);
+      if (/^--(preload|audit|library-path)$/.test(option!)) loads = option;
+      i += LOADER_VALUED.has(option!) && inline === undefined ? 2 : 1;
+    }
+    if (loads) out[0] = { ...cmd, code: `${name} ${loads} loads code the policy does not read, so it may do what any program may` };
+    inner(args.slice(i), name);
+    return out;
+  }
   const wrapper = WRAPPERS[name];
   if (wrapper) {
     let prints = false;
-    let replaces = false;
+    let replaces: string | undefined;
     let i = afterOptions(wrapper.options, (o) => {
       prints ||= name === 'command' && (o.name === 'v' || o.name === 'V');
-      replaces ||= o.name === 'I' || o.name === 'i' || o.name === 'replace';
+      if (o.name === 'I' || o.name === 'i' || o.name === 'replace') replaces = o.value || '{}';
     });
     // `command -v name` only says what name is.
     if (prints) return out;
@@ -1578,7 +1625,9 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
     }
     if (name === 'xargs' && i >= args.length) inner(['echo'], name, false);
     // The words xargs appends from its input may be any option (`echo -rf src | xargs rm`): a computed word (mayBeAnyOption).
-    else if (name === 'xargs' && !replaces) inner([...args.slice(i), XARGS_INPUT], name, false);
+    else if (name === 'xargs' && replaces === undefined) inner([...args.slice(i), XARGS_INPUT], name, false);
+    // What -I replaces is the input's (`xargs -I{} sh -c {}` runs each line as a script): computed.
+    else if (name === 'xargs') inner(args.slice(i).map((w) => w.split(replaces!).join(XARGS_INPUT)), name, false);
     else inner(args.slice(i), name);
     return out;
   }
@@ -1774,6 +1823,33 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
       // `source <(curl …)` runs what another command prints, like `curl … | sh`.
       if (args[0] !== undefined && readsCommandOutput(args[0])) out.push(shellReadingInput('sh', cmd, `${name} ${args[0].slice(0, 2)}…)`));
       break;
+    case 'mapfile':
+    case 'readarray':
+    case 'compgen':
+    case 'complete':
+      // -C runs a command line for each chunk read (mapfile) or to list completions (compgen).
+      for (const line of optionValues(args, [], ['C'])) shellInner(line, `${name} -C`);
+      break;
+    case 'fc':
+      // fc -e runs the editor named on a file of history.
+      for (const editor of optionValues(args, [], ['e'])) inner([editor], 'fc -e', false);
+      break;
+    case 'enable':
+      // enable -f loads a builtin from a shared object: code the policy does not read.
+      if (optionValues(args, [], ['f']).length > 0) out[0] = { ...cmd, code: 'enable -f loads a builtin from a shared object, which the policy does not read, so it may do what any program may' };
+      break;
+    case 'corepack':
+      // `corepack npm publish` runs the package manager it names.
+      if (args[0] !== undefined && !isOption(args[0])) inner(args, name);
+      break;
+    case 'cmake': {
+      // cmake -E <command>: its file commands act as the tools they are named after.
+      const at = args.indexOf('-E');
+      const [command, ...rest] = at === -1 ? [] : args.slice(at + 1);
+      const as = command === undefined ? undefined : CMAKE_FILE_COMMANDS[command];
+      if (as) inner([...as, ...rest], 'cmake -E', false);
+      break;
+    }
     case 'uv':
     case 'uvx':
     case 'poetry':
@@ -1987,7 +2063,18 @@ const CODE_VARIABLES: Record<string, RegExp> = {
   PERL5OPT: /(^|\s)-[A-Za-z]*[Mmd]/,
   RUBYOPT: /(^|\s)-[A-Za-z]*r/,
   MAKEFLAGS: /--eval|(^|\s)-[A-Za-z]*E/,
+  // Libraries, gconv modules, zsh's startup files, ripgrep's options (--pre), less's key bindings
+  // (which may set LESSOPEN): from a directory of the vault's, code any program may load.
+  GCONV_PATH: /./,
+  ZDOTDIR: /./,
+  RIPGREP_CONFIG_PATH: /./,
+  LESSKEYIN: /./,
+  LESSKEY: /./,
 };
+
+/** Search paths of libraries and modules: code they load when a directory is not the system's. */
+const LOAD_PATH_VARIABLES = new Set(['LD_LIBRARY_PATH', 'PYTHONPATH', 'NODE_PATH', 'PERL5LIB', 'PERLLIB', 'RUBYLIB']);
+const SYSTEM_LIBRARY_DIR = /^\/(usr\/(local\/)?)?lib(64|32)?(\/|$)/;
 
 /**
  * What an assignment (`NAME=value`, from the command line, `env`, --env or the policy's env.set)
@@ -2013,7 +2100,9 @@ function environmentRuns(assignment: string): SimpleCommand[] {
   // tar reads its options from TAR_OPTIONS first: judged as a tar command of those words.
   if (name === 'TAR_OPTIONS') out.push(...expandCommand({ argv: ['tar', ...shellWords(value)], redirects: [], writesRedirect: false, shell: true, via: name }, 1));
   // A PATH with a directory of its own first finds programs there: any program may run under a name the line shows.
-  const ownPath = name === 'PATH' && value.split(':').some((dir) => dir !== '' && !SYSTEM_PATH.test(dir));
+  const ownPath =
+    (name === 'PATH' && value.split(':').some((dir) => dir !== '' && !SYSTEM_PATH.test(dir))) ||
+    (LOAD_PATH_VARIABLES.has(name) && value.split(':').some((dir) => !SYSTEM_LIBRARY_DIR.test(dir)));
   if (CODE_VARIABLES[name]?.test(value) || fn || ownPath) out.push({ argv: ['$' + name.replace(/[^A-Za-z0-9_]/g, '_')], redirects: [], writesRedirect: false, shell: true, via: `${name}, code it loads` });
   return out;
 }

@@ -166,9 +166,37 @@ export const DEFAULT_RULES: PolicyRule[] = [
     reason: 'publishes outside the vault: proxy undo cannot take it back',
   },
   {
+    name: 'git-push',
+    program: 'git',
+    // `git subtree push`, `git lfs push`: pushes by another command.
+    subcommand: ['subtree', 'lfs'],
+    args_any: ['push'],
+    action: 'require_approval',
+    categories: ['networked'],
+    reason: 'publishes outside the vault: proxy undo cannot take it back',
+  },
+  {
     name: 'publish',
     program: ['npm', 'pnpm', 'yarn', 'bun', 'cargo', 'gem', 'twine', 'poetry', 'uv', 'flit', 'hatch'],
     subcommand: ['publish', 'unpublish', 'push', 'upload', 'yank', 'deprecate', 'owner'],
+    action: 'require_approval',
+    categories: ['networked'],
+    reason: 'publishes outside the vault: proxy undo cannot take it back',
+  },
+  {
+    name: 'publish',
+    program: ['deno', 'jsr', 'mvn', 'mvnw', 'gradle', 'gradlew', 'dotnet', 'nuget'],
+    // deno publish, mvn deploy, gradle publish, dotnet nuget push.
+    args_any: ['publish', 'deploy', 'release:perform', 'push'],
+    action: 'require_approval',
+    categories: ['networked'],
+    reason: 'publishes outside the vault: proxy undo cannot take it back',
+  },
+  {
+    name: 'publish',
+    program: ['gh', 'glab'],
+    subcommand: ['release', 'repo'],
+    args_any: ['create', 'upload', 'delete', 'delete-asset', 'edit', 'rename', 'archive'],
     action: 'require_approval',
     categories: ['networked'],
     reason: 'publishes outside the vault: proxy undo cannot take it back',
@@ -208,7 +236,13 @@ export const DEFAULT_RULES: PolicyRule[] = [
     // Relative names too (`tmp/`, `../tmp`, `./tmp`: from `/`, the sandbox's), and `-vt/tmp`; a
     // relative `tmp` elsewhere is a vault path, and costs only a checkpoint. Each repetition takes
     // one `/` and the dots before it, so a word is read one way only (linear time).
-    args_any: ['/^(-[a-zA-Z]*t|--target-directory=|--t[a-z-]*=)?(\\.{0,2}\\/)*(tmp|dev|run)(\\/|$)/'],
+    // Also `~` (the sandbox's home is its /tmp), /proc/<pid>/cwd and /root (links to anywhere),
+    // and a pattern in a top-level name (`/t?p`), which may match one of them.
+    args_any: [
+      '/^(-[a-zA-Z]*t|--target-directory=|--t[a-z-]*=)?(\\.{0,2}\\/)*(tmp|dev|run)(\\/|$)/',
+      '/^(-[a-zA-Z]*t|--target-directory=|--t[a-z-]*=)?(~|\\/+proc\\/)/',
+      '/^(-[a-zA-Z]*t|--target-directory=|--t[a-z-]*=)?(\\.{0,2}\\/)+[^/]*[*?[]/',
+    ],
     action: 'allow_with_checkpoint',
     categories: ['destructive'],
     reason: 'moves files to /tmp, /dev or /run, which are not the vault: they leave it as if removed, so a checkpoint is taken first',
@@ -217,7 +251,8 @@ export const DEFAULT_RULES: PolicyRule[] = [
     name: 'git-discard',
     program: 'git',
     // update-ref moves or deletes a ref as it is told (`update-ref refs/heads/main HEAD~5` drops commits, as reset does).
-    subcommand: ['reset', 'clean', 'restore', 'rebase', 'filter-branch', 'filter-repo', 'gc', 'prune', 'update-ref'],
+    // read-tree -u and checkout-index -f write the index's content over the working tree, as reset --hard does.
+    subcommand: ['reset', 'clean', 'restore', 'rebase', 'filter-branch', 'filter-repo', 'gc', 'prune', 'update-ref', 'read-tree', 'checkout-index'],
     action: 'allow_with_checkpoint',
     categories: ['destructive'],
     reason: 'can discard work that git itself may not keep: a checkpoint is taken first',

@@ -369,7 +369,8 @@ const SANDBOX_OWN_DIR = /^(\.{0,2}\/)*(tmp|dev|run)(\/|$)/;
 function leavesVault(cmd: SimpleCommand): boolean {
   if (!cmd.shell || !['cd', 'pushd'].includes(programName(cmd.argv[0]!))) return false;
   const to = cmd.argv.slice(1).find((a) => a === '-' || !/^(-[LPe@]*|--)$/.test(a));
-  return to !== undefined && (to === '-' || SANDBOX_OWN_DIR.test(to) || computedAtRunTime(to));
+  // No directory, or `~`: the home, which in the sandbox is its /tmp.
+  return to === undefined || to === '-' || /^~/.test(to) || SANDBOX_OWN_DIR.test(to) || computedAtRunTime(to);
 }
 
 /**

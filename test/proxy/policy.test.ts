@@ -240,6 +240,41 @@ describe('command lines read with certainty, or every way they could run', () =>
     expect(judged({ shell: 'npx -c "rm -rf x"' })).toMatchObject({ action: 'allow_with_checkpoint', rule: 'rm-recursive' });
     for (const shell of ['npx tsc --noEmit', 'npm exec eslint .', 'npx --yes prettier --check .']) expect(judged({ shell }).action, shell).toBe('allow');
   });
+  it('the dynamic loader, bash builtins that run a line, code from the input device, load paths, cmake -E, corepack and xargs -I are read (adversarial round)', () => {
+    const expectVerdict = (shell: string, action: string, rule: string) => expect(judged({ shell }), shell).toMatchObject({ action, rule });
+    // The loader runs the program it is given: every rule applies to that program.
+    expectVerdict('/lib64/ld-linux-x86-64.so.2 /bin/rm -rf /src', 'allow_with_checkpoint', 'rm-recursive');
+    expectVerdict('/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 --argv0 git /usr/bin/git push /r main', 'require_approval', 'git-push');
+    expectVerdict('ld.so /usr/bin/sudo id', 'deny', 'privilege');
+    expectVerdict('/lib64/ld-linux-x86-64.so.2 --preload /src/x.so /bin/ls', 'allow_with_checkpoint', 'computed-program');
+    expect(judged({ shell: '/lib64/ld-linux-x86-64.so.2 /bin/ls /src' }).action).toBe('allow');
+    // Builtins that run a command line.
+    for (const shell of ["mapfile -C 'rm -rf /src' -c 1 a < f", "readarray -C 'rm -rf /src' a < f", "compgen -C 'rm -rf /src' y"]) expectVerdict(shell, 'allow_with_checkpoint', 'rm-recursive');
+    expectVerdict('enable -f /src/x.so x', 'allow_with_checkpoint', 'computed-program');
+    // A program read from the input's device or another command's output, and interpreters of commands on the input.
+    for (const shell of ['echo x | python3 /dev/stdin', 'python3 /proc/self/fd/0', 'echo x | awk -f -', 'gawk -f /dev/stdin', "echo '.shell rm -rf /src' | sqlite3", 'printf "!rm -rf /src\\n" | ed -s f', "echo '!rm -rf /src' | ex -s", "echo x | vi -es", 'make -f - < m', 'make -f /dev/stdin', 'echo x | tclsh', 'echo x | script -q /dev/null', 'echo x | expect -']) {
+      expectVerdict(shell, 'allow_with_checkpoint', 'computed-program');
+    }
+    for (const shell of ['sqlite3 db "select 1"', 'make', 'make -f Makefile all', 'python3 x.py', 'awk -f prog.awk f', 'script -c ls /dev/null', 'vim --version']) expect(judged({ shell }).action, shell).toBe('allow');
+    // Load paths outside the system's load code the line does not show.
+    for (const shell of ['LD_LIBRARY_PATH=/src/lib ls /src', 'PYTHONPATH=/src python3 -m json.tool f', 'GCONV_PATH=/src iconv -f x f', 'RIPGREP_CONFIG_PATH=/src/rc rg x']) expectVerdict(shell, 'allow_with_checkpoint', 'computed-program');
+    expect(judged({ shell: 'LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu ls' }).action).toBe('allow');
+    // cmake -E's file commands, corepack's package managers, xargs -I's input as a script.
+    expectVerdict('cmake -E rm -rf /src', 'allow_with_checkpoint', 'rm-recursive');
+    expectVerdict('cmake -E remove_directory /src', 'allow_with_checkpoint', 'rm-recursive');
+    expectVerdict('corepack npm publish', 'require_approval', 'publish');
+    expectVerdict("echo 'rm -rf /src' | xargs -I{} sh -c {}", 'allow_with_checkpoint', 'computed-program');
+    expectVerdict("ls | xargs -IX sh -c 'rm -r X'", 'allow_with_checkpoint', 'rm-recursive');
+    // Publishing and pushing by other tools; git plumbing that overwrites the working tree.
+    for (const shell of ['git subtree push --prefix=sub /r main', 'git lfs push origin main']) expectVerdict(shell, 'require_approval', 'git-push');
+    for (const shell of ['deno publish', 'mvn deploy', 'dotnet nuget push x.nupkg', 'gh release create v1', 'gh repo delete x']) expectVerdict(shell, 'require_approval', 'publish');
+    for (const shell of ['gh release list', 'gh pr list', 'mvn package', 'deno test']) expect(judged({ shell }).action, shell).toBe('allow');
+    for (const shell of ['git read-tree -u --reset HEAD', 'git checkout-index -f -a']) expectVerdict(shell, 'allow_with_checkpoint', 'git-discard');
+    // mv to the sandbox's home, through /proc's links, to a pattern that may name /tmp, after a bare cd.
+    for (const shell of ['mv /src ~', 'mv /src ~/x', 'mv /src /t?p', 'mv /src /[t]mp', 'mv /src /proc/self/cwd/tmp/', 'mv /src /proc/1/root/tmp', 'cd; mv /src .', 'cd ~ && mv /src .']) expectVerdict(shell, 'allow_with_checkpoint', 'mv-out-of-vault');
+    for (const shell of ['mv *.o build/', 'mv /src/a /src/b']) expect(judged({ shell }).action, shell).toBe('allow');
+  });
+
   it('environment runners run the command after run: uv, uv tool run, uvx, poetry, pipenv, pdm, hatch, rye, pixi, conda, pipx (review)', () => {
     const lines = ['uv run rm -rf /src', 'uv --directory /x run -- rm -rf /src', 'uv run --with requests rm -rf /src', 'uv tool run rm -rf /src', 'uvx rm -rf /src', 'poetry run rm -rf /src',
       'pipenv run rm -rf /src', 'pdm run rm -rf /src', 'hatch run rm -rf /src', 'rye run rm -rf /src', 'pixi run rm -rf /src', 'conda run -n base rm -rf /src', 'micromamba run -n x rm -rf /src', 'pipx run rm -rf /src'];
