@@ -121,12 +121,19 @@ function prepareNewDatabase(home: string, size: number | undefined, state: strin
   if (listOrEmpty(home).every((name) => name.startsWith('avfs.db'))) chmodSync(home, HOME_DIR_MODE);
 }
 
-/** Takes group and other access away from database files an older avfs left readable (the -wal and -shm take the database's mode when created). */
+/**
+ * Gives the database files the home's file mode before they are opened for writing: takes group
+ * and other access away from ones an older avfs left readable, and gives the -wal and -shm back
+ * their owner's write access. SQLite creates those with the database's mode, so a database its
+ * owner had made read-only (0400) for a while left a read-only -shm behind, and every later write
+ * failed READ_ONLY though the database was writable again.
+ */
 export function restrictDatabaseModes(home: string): void {
   const file = databaseFile(home);
   for (const path of [file, `${file}-wal`, `${file}-shm`]) {
     try {
-      if (statSync(path).mode & 0o077) chmodSync(path, HOME_FILE_MODE);
+      const mode = statSync(path).mode & 0o777;
+      if (mode & 0o077 || (path !== file && mode !== HOME_FILE_MODE)) chmodSync(path, HOME_FILE_MODE);
     } catch {
       // absent, or not ours to change: nothing to tighten
     }

@@ -175,8 +175,8 @@ export class Store implements Statements {
       // The schema was just created in this transaction, before any Store exists: statements unprepared.
       insertVault({ stmt: <R>(sql: string) => db.prepare<unknown[], R>(sql) }, DEFAULT_VAULT, now());
     };
-    const { db, fresh } = openDatabase(databaseFile(home), seed, { readOnly });
     if (!readOnly) restrictDatabaseModes(home);
+    const { db, fresh } = openDatabase(databaseFile(home), seed, { readOnly });
     return new Store(home, db, fresh, readOnly);
   }
 

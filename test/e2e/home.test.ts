@@ -116,6 +116,24 @@ describe('the home directory', () => {
     }
   });
 
+  it('a database its owner made read-only for a while is writable again once they make it so: the -wal and -shm it gave its mode to are given back (adversarial round)', async (ctx) => {
+    if (process.getuid?.() !== 0) {
+      console.log('skipped: needs root to run the CLI as another user (root writes read-only files)');
+      return ctx.skip();
+    }
+    chmodSync(h.dir, 0o755);
+    mkdirSync(h.home, { mode: 0o700 });
+    await execa('chown', ['65534:65534', h.home]);
+    const asNobody = (args: string[]) => execa('node', [BIN, '--json', ...args], { env: { AVFS_HOME: h.home, AVFS_VAULT: '' }, uid: 65534, gid: 65534, reject: false });
+    const ok = (r: Awaited<ReturnType<typeof asNobody>>) => expect(JSON.parse(r.stdout), r.stdout + r.stderr).toMatchObject({ ok: true });
+    ok(await asNobody(['write', '/x', 'hi']));
+    chmodSync(dbFile(), 0o400);
+    ok(await asNobody(['ls', '/']));
+    chmodSync(dbFile(), 0o600);
+    ok(await asNobody(['write', '/z', 'hi']));
+    for (const suffix of ['-wal', '-shm']) if (existsSync(dbFile() + suffix)) expect([suffix, modeOf(dbFile() + suffix)]).toEqual([suffix, 0o600]);
+  });
+
   it('a database left world-readable by an older avfs is made 0600 on the next open', async () => {
     expectOk(await run(['write', '/a.txt', 'secret']));
     chmodSync(dbFile(), 0o644);
