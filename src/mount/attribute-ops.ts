@@ -164,7 +164,9 @@ export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'fg
         }
         if (!e) return cb(ENOENT);
         if (e.type === 'd') settleCreatesIn(e);
-        if (e.type === 'f' && e.nlink > 1) files.setTimes(e.ino, a, m, t, f);
+        // Files open under its other names take the times, hidden ones too (unlinked while open,
+        // so the count no longer shows them): else their persist stored a write's time over these.
+        if (e.type === 'f') files.setTimes(e.ino, a, m, t, f);
         // touchExact, not VaultFs.utimes: the path may be a symlink itself (touch -h), never followed here.
         fs.touchExact([at], a, m, t);
         cb(0);

@@ -461,6 +461,27 @@ print(oct(mine.st_mode & 0o7777), mine.st_uid, mine.st_gid, int(mine.st_mtime), 
     expect(out.trim()).toBe('0o755 1234 5678 1500000000 0o755 1234 5678 1500000000');
   });
 
+  it('times set through the surviving name of a file whose other name was unlinked while open with unsaved writes are kept, shown and stored (adversarial round)', async () => {
+    const dir = join(fx.dir, 'hidden-utime');
+    mkdirSync(dir);
+    const out = await shOk(`cd ${dir} && python3 -c "
+import os, time
+fd = os.open('d', os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+os.link('d', 'a')
+os.unlink('d')
+os.write(fd, b'hello')
+os.utime('a', (1800000000, 1800000000))
+shown = os.stat('a').st_mtime
+os.close(fd)
+time.sleep(1.3)
+print(int(shown), int(os.stat('a').st_mtime), open('a').read())
+"`);
+    expect(out.trim()).toBe('1800000000 1800000000 hello');
+    await settle();
+    const [stored] = (await fx.run(['ls', '-l', '/hidden-utime/a', '--json'])).json.entries;
+    expect([stored.mtime, stored.size]).toEqual([new Date(1800000000 * 1000).toISOString(), 5]);
+  });
+
   it('rename(2) of a name onto another name of the same file does nothing and succeeds, as POSIX says', async () => {
     const dir = join(fx.dir, 'rename-same');
     mkdirSync(dir);
