@@ -624,8 +624,8 @@ export class AVFS {
     return grep(this.fs(), { ...options, pattern });
   }
 
-  /** Entries below `path` passing every filter; `name` is a glob such as `*.ts`, `glob` one over whole paths. */
-  find(path = '/', filter: Omit<FindParams, 'path'> = {}): Entry[] {
+  /** Entries below `path` passing every filter; `name` is a glob such as `*.ts`, `glob` one over whole paths; `type` a letter (`f`) or the name entries carry (`file`), as the CLI takes. */
+  find(path = '/', filter: Omit<FindParams, 'path' | 'type'> & { type?: EntryType | EntryKind } = {}): Entry[] {
     knownOptions('find', filter, { name: true, iname: true, glob: true, type: true, minSize: true, maxSize: true, newerThan: true, maxDepth: true, tags: true, meta: true, limit: true });
     // Out-of-range numbers (NaN, -1) and unknown types would otherwise filter out everything, or nothing.
     for (const option of ['name', 'iname', 'glob'] as const) textOption(option, filter[option]);
@@ -633,13 +633,14 @@ export class AVFS {
     if (filter.meta !== undefined && (!Array.isArray(filter.meta) || filter.meta.some((m) => m === null || typeof m !== 'object' || typeof m.key !== 'string' || (m.value !== undefined && typeof m.value !== 'string')))) {
       throw new AvfsError('INVALID_ARGUMENT', 'invalid meta: an array of { key, value? } with string fields', { option: 'meta' });
     }
-    oneOfOption('type', filter.type, Object.keys(KIND) as EntryType[]);
+    oneOfOption('type', filter.type, [...Object.keys(KIND), ...Object.values(KIND)] as Array<EntryType | EntryKind>);
+    const type = (Object.keys(KIND) as EntryType[]).find((t) => t === filter.type || KIND[t] === filter.type);
     wholeOption('minSize', filter.minSize, 0);
     wholeOption('maxSize', filter.maxSize, 0);
     timeOption('newerThan', filter.newerThan);
     wholeOption('maxDepth', filter.maxDepth, 0);
     wholeOption('limit', filter.limit, 1);
-    return find(this.fs(), { ...filter, path }).entries;
+    return find(this.fs(), { ...filter, type, path }).entries;
   }
 
   // ---- history -------------------------------------------------------------------------------

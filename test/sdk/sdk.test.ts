@@ -642,6 +642,9 @@ describe('SDK: the CLI scenarios in-process', () => {
     avfs.mkdir('/d');
     avfs.write('/d/x.txt', 'hello x');
     const bad = <T>(v: unknown) => v as T;
+    // A type by its letter or by the name entries carry, as the CLI and MCP take it (adversarial round).
+    expect(avfs.find('/', { type: 'file' }).map((e) => e.path)).toEqual(['/d/x.txt', '/hello.txt']);
+    expect(avfs.find('/', { type: 'directory' })).toEqual(avfs.find('/', { type: 'd' }));
     const cases: Array<[string, () => unknown]> = [
       // Inexact numbers reached SQLite (SQLITE_MISMATCH); counts below 1 returned [] or were ignored.
       ['search limit 1.5', () => avfs.search('hello', { limit: 1.5 })],
@@ -659,7 +662,7 @@ describe('SDK: the CLI scenarios in-process', () => {
       ['find maxSize 1.5', () => avfs.find('/', { maxSize: 1.5 })],
       ['find newerThan NaN', () => avfs.find('/', { newerThan: Number.NaN })],
       ['find type x', () => avfs.find('/', { type: bad('x') })],
-      ['find type file', () => avfs.find('/', { type: bad('file') })],
+      ['find type files', () => avfs.find('/', { type: bad('files') })],
       ['find name 5', () => avfs.find('/', { name: bad(5) })],
       ['find tags "a"', () => avfs.find('/', { tags: bad('a') })],
       ['find meta "a"', () => avfs.find('/', { meta: bad('a') })],
