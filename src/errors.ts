@@ -211,6 +211,10 @@ function fromCause(err: Error, code: string): AvfsError | undefined {
       { reason, cause: code },
     );
   }
+  // The working directory was removed under the process: a relative host path names nothing.
+  if (code === 'ENOENT' && (err as { syscall?: unknown }).syscall === 'uv_cwd') {
+    return new AvfsError('NOT_FOUND', 'the current directory no longer exists, so a relative path names nothing: cd to a directory that exists, or give absolute paths', { reason: 'cwd_removed', cause: code });
+  }
   if (code.startsWith('SQLITE_READONLY')) return new AvfsError('READ_ONLY', `the avfs database is read-only here: ${err.message}`, { cause: code });
   if (code.startsWith('SQLITE_BUSY')) {
     return new AvfsError(

@@ -117,8 +117,17 @@ function prepareNewDatabase(home: string, size: number | undefined, state: strin
     );
   }
   if (!writable) throw new AvfsError('READ_ONLY', `the avfs home ${home} is read-only and has no database to read`, { home });
+  // The directory is made private first: one avfs may not (another user's, world-writable) is
+  // refused before anything is made in it, rather than left holding an empty avfs.db.
+  if (listOrEmpty(home).every((name) => name.startsWith('avfs.db'))) {
+    try {
+      chmodSync(home, HOME_DIR_MODE);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw code === 'EPERM' || code === 'EACCES' ? homeDenied(home, 'make a home in') : err;
+    }
+  }
   if (size === undefined) createPrivateFile(databaseFile(home));
-  if (listOrEmpty(home).every((name) => name.startsWith('avfs.db'))) chmodSync(home, HOME_DIR_MODE);
 }
 
 /**
@@ -173,7 +182,10 @@ export function readState(home: string): HomeState {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return {};
+    // Another user's state.json (`sudo avfs vault use …` on this home): not damage.
+    if (code === 'EACCES' || code === 'EPERM') throw homeDenied(file, 'read');
     throw stateDamaged(home, (err as Error).message);
   }
   let state: unknown;

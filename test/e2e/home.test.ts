@@ -134,6 +134,37 @@ describe('the home directory', () => {
     for (const suffix of ['-wal', '-shm']) if (existsSync(dbFile() + suffix)) expect([suffix, modeOf(dbFile() + suffix)]).toEqual([suffix, 0o600]);
   });
 
+  it('a world-writable directory of another user is refused as a home (DENIED) with nothing left in it, another user\'s state.json is DENIED, not damage, and a removed working directory is NOT_FOUND (adversarial round)', async (ctx) => {
+    if (process.getuid?.() !== 0) {
+      console.log('skipped: needs root to run the CLI as another user');
+      return ctx.skip();
+    }
+    chmodSync(h.dir, 0o755);
+    const asNobody = (home: string, args: string[]) => execa('node', [BIN, '--json', ...args], { env: { AVFS_HOME: home, AVFS_VAULT: '' }, uid: 65534, gid: 65534, reject: false });
+    // A world-writable directory root owns: avfs cannot make it private, so it is not made a home.
+    const shared = join(h.dir, 'shared');
+    mkdirSync(shared, { mode: 0o777 });
+    chmodSync(shared, 0o777);
+    for (let i = 0; i < 2; i++) {
+      const r = await asNobody(shared, ['write', '/a', 'hi']);
+      expect(JSON.parse(r.stdout).error, r.stdout + r.stderr).toMatchObject({ code: 'DENIED', reason: 'permission' });
+      expect(readdirSync(shared)).toEqual([]);
+    }
+    // Root changed the vault in use of nobody's home: its state.json is root's now.
+    mkdirSync(h.home, { mode: 0o700 });
+    await execa('chown', ['65534:65534', h.home]);
+    expect(JSON.parse((await asNobody(h.home, ['write', '/x', 'hi'])).stdout)).toMatchObject({ ok: true });
+    expectOk(await run(['vault', 'create', 'rv', '--use']));
+    const denied = await asNobody(h.home, ['ls', '/']);
+    expect(JSON.parse(denied.stdout).error, denied.stdout).toMatchObject({ code: 'DENIED', reason: 'permission' });
+    // The working directory removed before avfs started: a relative host path names nothing.
+    const gone = join(h.dir, 'gone');
+    mkdirSync(gone);
+    const r = await execa('sh', ['-c', 'cd "$1" && rmdir "$1" && exec node "$2" --json import . /i', 'sh', gone, BIN], { env: { AVFS_HOME: join(h.dir, 'other-home'), AVFS_VAULT: '' }, reject: false });
+    expect(JSON.parse(r.stdout).error, r.stdout + r.stderr).toMatchObject({ code: 'NOT_FOUND', reason: 'cwd_removed' });
+    expect(r.exitCode).toBe(3);
+  });
+
   it('a database left world-readable by an older avfs is made 0600 on the next open', async () => {
     expectOk(await run(['write', '/a.txt', 'secret']));
     chmodSync(dbFile(), 0o644);
