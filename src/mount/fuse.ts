@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type FuseClass from 'fuse-native';
@@ -194,6 +194,14 @@ export async function fuseAvailable(): Promise<{ ok: boolean; reason?: string }>
     await loadFuse();
   } catch (err) {
     return { ok: false, reason: err instanceof Error ? err.message : String(err) };
+  }
+  // libfuse 2 opens /dev/fuse itself before it would ask fusermount, and gives up when it may not:
+  // as a user, where the device is root's alone (0600; most systems make it 0666).
+  try {
+    accessSync('/dev/fuse', constants.R_OK | constants.W_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return { ok: false, reason: code === 'ENOENT' ? `/dev/fuse is missing (no FUSE in this kernel or container); ${INSTALL_HINT}` : `this user may not open /dev/fuse (${code}): ask for read-write access to it (mode 0666, as most systems have it), or mount as root` };
   }
   for (const tool of ['/bin/fusermount', '/usr/bin/fusermount', '/bin/fusermount3', '/usr/bin/fusermount3']) {
     if (existsSync(tool)) return { ok: true };

@@ -165,6 +165,24 @@ describe('the home directory', () => {
     expect(r.exitCode).toBe(3);
   });
 
+  it('a user who may not open /dev/fuse is told so: FUSE_UNAVAILABLE, not INTERNAL "fuse failed" (adversarial round)', async (ctx) => {
+    if (process.getuid?.() !== 0) {
+      console.log('skipped: needs root to run the CLI as another user in a mount namespace of its own');
+      return ctx.skip();
+    }
+    chmodSync(h.dir, 0o755);
+    mkdirSync(join(h.home, 'mnt'), { recursive: true, mode: 0o700 });
+    await execa('chown', ['-R', '65534:65534', h.home]);
+    // A /dev/fuse only root may open (0600, as on this machine; most make it 0666), whatever this one's mode.
+    const device = join(h.dir, 'fuse-device');
+    writeFileSync(device, '', { mode: 0o600 });
+    const script = 'mount --bind "$1" /dev/fuse && exec setpriv --reuid 65534 --regid 65534 --clear-groups node "$2" --json mount "$3"';
+    const r = await execa('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', device, BIN, join(h.home, 'mnt')], { env: { AVFS_HOME: h.home, AVFS_VAULT: '' }, reject: false, timeout: 60_000 });
+    const error = JSON.parse(r.stdout).error;
+    expect(error, r.stdout + r.stderr).toMatchObject({ code: 'FUSE_UNAVAILABLE' });
+    expect(error.message).toContain('/dev/fuse');
+  });
+
   it('a database left world-readable by an older avfs is made 0600 on the next open', async () => {
     expectOk(await run(['write', '/a.txt', 'secret']));
     chmodSync(dbFile(), 0o644);
