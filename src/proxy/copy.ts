@@ -201,6 +201,22 @@ function scan(root: string, skipped: SyncSummary['skipped'], layout: SandboxLayo
 
 const COPY_PREFIX = 'avfs-proxy-';
 
+/**
+ * The runtime directory the copy goes in: in `parent` when given, else copyParent's choice. In
+ * /dev/shm, which every user shares, another user may have made this user's directory first (it
+ * is then refused as not private, and only they may remove it): the system temp directory instead.
+ */
+function copyRuntimeDir(parent: string | undefined, bytes: number): string {
+  const chosen = parent ?? copyParent(bytes);
+  try {
+    return runtimeDir(chosen);
+  } catch (err) {
+    const squatted = err instanceof AvfsError && err.data.reason === 'not_private';
+    if (parent !== undefined || chosen !== '/dev/shm' || !squatted) throw err;
+    return runtimeDir(tmpdir());
+  }
+}
+
 /** Where to put the copy: AVFS_PROXY_TMPDIR, else tmpfs when it has room, else the system temp directory. */
 export function copyParent(bytes: number): string {
   if (process.env.AVFS_PROXY_TMPDIR) return process.env.AVFS_PROXY_TMPDIR;
@@ -255,7 +271,7 @@ export function materialize(fs: VaultFs, parent?: string, layout: SandboxLayout 
   let bytes = 0;
   for (const e of snap.entries.values()) bytes += e.size;
   // Named after the exec, so the copy of one whose avfs was killed can be found and removed.
-  const base = mkdtempSync(join(runtimeDir(parent ?? copyParent(bytes)), execId ? `${COPY_PREFIX}${execId}-` : COPY_PREFIX));
+  const base = mkdtempSync(join(copyRuntimeDir(parent, bytes), execId ? `${COPY_PREFIX}${execId}-` : COPY_PREFIX));
   const root = join(base, 'vault');
   try {
     mkdirSync(root);

@@ -139,12 +139,15 @@ export function runtimeDir(parent = tmpdir()): string {
       const chosen = parent === process.env.AVFS_PROXY_TMPDIR ? ' (AVFS_PROXY_TMPDIR names it)' : '';
       throw new AvfsError('INVALID_PATH', `${parent} is not a directory${chosen}: avfs keeps its runtime files (proxy copies, mounts, sockets) there`, { path: parent, reason: 'runtime_parent' });
     }
+    if (code === 'EACCES' || code === 'EPERM') {
+      throw new AvfsError('DENIED', `cannot make ${dir}: permission denied in ${parent}; point TMPDIR or AVFS_PROXY_TMPDIR at a directory of yours`, { path: parent, reason: 'permission' });
+    }
     if (code !== 'EEXIST') throw err;
   }
   const st = lstatSync(dir);
   const uid = process.getuid?.();
   if (!st.isDirectory() || (uid !== undefined && st.uid !== uid) || (st.mode & 0o077) !== 0) {
-    throw new AvfsError('INTERNAL', `${dir} is not this user's private directory (owner ${st.uid}, mode ${(st.mode & 0o7777).toString(8)}): remove it, avfs makes it again`, { path: dir });
+    throw new AvfsError('DENIED', `${dir} is not this user's private directory (owner ${st.uid}, mode ${(st.mode & 0o7777).toString(8)}): remove it (avfs makes it again), or point AVFS_PROXY_TMPDIR at a directory of yours`, { path: dir, reason: 'not_private' });
   }
   return dir;
 }

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { openStore } from '../../src/store/store.js';
@@ -485,6 +486,42 @@ describe('a run that fails before its command starts', () => {
     // The audit says the run failed, and with no checkpoint.
     const failed = (await avfs(home, ['audit', '--op', 'proxy.failed'])).json.records;
     expect(failed.map((a: { detail: { checkpoint: unknown } }) => a.detail.checkpoint)).toEqual([null]);
+  });
+
+  it("a user's runtime directory another user made first in /dev/shm: the copy goes to the temp directory instead; one in the temp directory is DENIED, saying what to do (adversarial round)", async (ctx) => {
+    if (process.getuid?.() !== 0 || !existsSync('/dev/shm')) {
+      console.log('skipped: needs root (to make another user\'s directory) and /dev/shm');
+      return ctx.skip();
+    }
+    // A uid no other test runs as: its /dev/shm runtime directory is this test's to squat.
+    const uid = 65532;
+    const squatted = `/dev/shm/avfs-run-${uid}`;
+    rmSync(squatted, { recursive: true, force: true });
+    mkdirSync(squatted, { mode: 0o755 });
+    // Reachable by that user (the suite's temp directory is root's alone).
+    const base = mkdtempSync(join(tmpdir(), 'avfs-squat-'));
+    chmodSync(base, 0o755);
+    try {
+      const home = join(base, 'squatted-home');
+      const temp = join(base, 'squatted-tmp');
+      mkdirSync(temp);
+      spawnSync('chown', [`${uid}:${uid}`, temp]);
+      seedHome(home, { '/a.txt': 'a\n' });
+      spawnSync('chown', ['-R', `${uid}:${uid}`, home]);
+      const run = (env: Record<string, string>) => execa(process.execPath, [BIN, '--json', 'proxy', 'exec', '--mode', 'copy', '--shell', 'echo b > /b.txt'], { env: { AVFS_HOME: home, AVFS_VAULT: '', ...env }, uid, gid: uid, reject: false, timeout: 120_000 });
+      const r = await run({ TMPDIR: temp });
+      expect(JSON.parse(r.stdout), r.stdout + r.stderr).toMatchObject({ ok: true, exit_code: 0, changed_files: [{ path: '/b.txt' }] });
+      expect(existsSync(join(temp, `avfs-run-${uid}`))).toBe(true);
+      // Squatted in the temp directory too (nowhere left to go): refused, naming the way out.
+      const theirs = join(base, 'their-tmp');
+      mkdirSync(join(theirs, `avfs-run-${uid}`), { recursive: true, mode: 0o755 });
+      const refused = await run({ TMPDIR: theirs, AVFS_PROXY_TMPDIR: theirs });
+      expect(JSON.parse(refused.stdout).error, refused.stdout).toMatchObject({ code: 'DENIED', reason: 'not_private' });
+      expect(JSON.parse(refused.stdout).error.message).toContain('AVFS_PROXY_TMPDIR');
+    } finally {
+      rmSync(squatted, { recursive: true, force: true });
+      rmSync(base, { recursive: true, force: true });
+    }
   });
 });
 
