@@ -2094,7 +2094,11 @@ function environmentRuns(assignment: string): SimpleCommand[] {
     for (const sub of parseShell(line, 1)) out.push(...expandCommand({ ...sub, via: sub.via ?? via }, 1));
   };
   if (COMMAND_LINE_VARIABLES.has(name)) script(value.replace(/^[|-]+/, '').replaceAll('%s', 'file'), name);
+  // A prompt is expanded as the shell runs; any variable holding a substitution's text may be
+  // expanded again later (bash evaluates a value in `$((x))`, `${x@P}`, `[[ $x -eq 1 ]]`), so what
+  // it would run is judged where it is stored.
   if (EXPANDED_VARIABLES.has(name)) script(`: ${JSON.stringify(value).replace(/\\(["\\])/g, '$1')}`, `${name}, expanded`);
+  else if (/\$\(|`/.test(value)) script(`: ${JSON.stringify(value).replace(/\\(["\\])/g, '$1')}`, `${name}, a substitution it holds, which bash may expand again`);
   const fn = /^BASH_FUNC_(.+?)(%%|\(\))?$/.exec(name);
   if (fn) script(value.replace(/^\(\)\s*/, ''), `${name}, an exported function`);
   // tar reads its options from TAR_OPTIONS first: judged as a tar command of those words.

@@ -275,6 +275,13 @@ describe('command lines read with certainty, or every way they could run', () =>
     for (const shell of ['mv *.o build/', 'mv /src/a /src/b']) expect(judged({ shell }).action, shell).toBe('allow');
   });
 
+  it('a substitution stored in a variable is judged where it is stored: bash may expand it again ($((x)), ${x@P}, PS4) (adversarial round)', () => {
+    for (const shell of ['x="a[\\$(rm -rf /src)]"; echo $((x))', 'x="\\$(rm -rf /src)"; echo "${x@P}"', "x='$(rm -rf /src)'; PS4=$x; set -x; true", "y='`rm -rf /src`'; [[ $y -eq 1 ]]"]) {
+      expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'rm-recursive' });
+    }
+    for (const shell of ['x=$(date); echo $x', "v='$(echo hi)'; echo $((1 + 2))"]) expect(judged({ shell }).action, shell).toBe('allow');
+  });
+
   it('environment runners run the command after run: uv, uv tool run, uvx, poetry, pipenv, pdm, hatch, rye, pixi, conda, pipx (review)', () => {
     const lines = ['uv run rm -rf /src', 'uv --directory /x run -- rm -rf /src', 'uv run --with requests rm -rf /src', 'uv tool run rm -rf /src', 'uvx rm -rf /src', 'poetry run rm -rf /src',
       'pipenv run rm -rf /src', 'pdm run rm -rf /src', 'hatch run rm -rf /src', 'rye run rm -rf /src', 'pixi run rm -rf /src', 'conda run -n base rm -rf /src', 'micromamba run -n x rm -rf /src', 'pipx run rm -rf /src'];

@@ -416,7 +416,7 @@ describeModes('proxy exec', (mode) => {
       const doc = JSON.parse(r.stdout);
       expect(doc, sig).toMatchObject({ ok: true, exit_code: status, signal: sig });
       expect(doc.changed_files.map((c: any) => c.path), sig).toEqual(['/trapped.txt']);
-      expect((await avfs(home, ['cat', '/trapped.txt'])).stdout, sig).toBe(`got-${name}\n`);
+      expect((await avfs(home, ['cat', '/trapped.txt'], { raw: true })).stdout, sig).toBe(`got-${name}`);
     }
   });
 });
