@@ -37,6 +37,8 @@ export interface SimpleCommand {
   splits?: string[];
   /** An interpreter given its code in the command line or on its input (`python3 -c …`, inlineCode): why, no rule naming the program, it may do what any program may. */
   code?: string;
+  /** Words of a substitution's text kept in a variable, which run only if bash expands the value again: judged, but a checkpoint at most. */
+  stored?: boolean;
 }
 
 type Token = { kind: 'word'; text: string; splits?: boolean } | { kind: 'op'; text: string };
@@ -580,7 +582,7 @@ const SETARCH_OPTIONS: OptionTable = {
 };
 
 /** The dynamic loader run as a program (glibc's ld-linux*.so.N and ld.so, musl's ld-musl-*.so.1). */
-const DYNAMIC_LOADER = /^ld(-linux[\w.-]*|-musl-[\w.-]+)?\.so(\.\d+)*$/;
+const DYNAMIC_LOADER = /^ld(-linux[\w.-]*|-musl-[\w.-]+|-lsb[\w.-]*|64|-\d+(\.\d+)*)?\.so(\.\d+)*$/;
 /** The loader's options that take the next word (ld.so --help). */
 const LOADER_VALUED = new Set(['--library-path', '--inhibit-rpath', '--audit', '--preload', '--argv0', '--glibc-hwcaps-prepend', '--glibc-hwcaps-mask']);
 
@@ -962,20 +964,23 @@ function environmentRunIndexes(name: string, args: string[]): number[] {
 }
 
 /**
- * Where the command may start in a runner's words from `from` on, reading options it does not
- * know: at the first word that is not an option, and, when that word follows an option that may
- * take it as its value (`--with requests python x.py`), at the next one too.
+ * The environment runners' options that take the next word (uv, conda, pdm, pixi, poetry, pipx):
+ * any other option is read as a flag, so the first word after the options is the command.
  */
+const RUNNER_VALUED = new Set([
+  '--with', '--with-editable', '--with-requirements', '-p', '--python', '--env-file', '--extra', '--group', '--only-group', '--package', '--index', '--index-url',
+  '--extra-index-url', '-f', '--find-links', '--directory', '--project', '--config-file', '--cache-dir', '--color', '--python-preference', '-C', '--config-setting',
+  '-n', '--name', '--prefix', '--cwd', '-e', '--environment', '--manifest-path', '--venv', '--spec', '--from', '-P', '--exclude-newer', '--index-strategy', '--link-mode',
+]);
+
+/** Where the command starts in a runner's words from `from` on: after its options, and the values of those in RUNNER_VALUED. */
 function runnerStarts(words: string[], from: number): number[] {
-  const starts: number[] = [];
   for (let i = from; i < words.length; i++) {
-    if (words[i] === '--') return [...starts, i + 1].filter((j) => j < words.length);
-    if (isOption(words[i])) continue;
-    starts.push(i);
-    const mayBeValue = i > from && isOption(words[i - 1]) && !words[i - 1]!.includes('=');
-    if (!mayBeValue) break;
+    if (words[i] === '--') return i + 1 < words.length ? [i + 1] : [];
+    if (!isOption(words[i])) return [i];
+    if (RUNNER_VALUED.has(words[i]!)) i++;
   }
-  return starts;
+  return [];
 }
 
 /** What a package runner's arguments (after its name or subcommand) run: the words after its options, or its -c line. */
@@ -1425,6 +1430,9 @@ const INLINE_CODE: Array<{ program: RegExp; short: string; long: string[]; long1
   { program: /^emacs[0-9.-]*$/, short: 'lf', long: ['eval', 'load', 'funcall', 'script', 'exec'], long1dash: true },
 ];
 
+/** sqlite3's dot commands that run a command line: .shell and .system, and .read, .once, .output, .import and .excel of a `|command`. */
+const SQLITE_RUNS = /(^|\n)\s*\.(shell|system\b|(read|once|output|import|excel)\s+(-\S+\s+)*['"]?\|)/;
+
 /** sqlite3's options that take the next word. */
 const SQLITE_VALUED = /^--?(cmd|separator|newline|nullvalue|init|vfs|maxsize|mmap|pagecache|lookaside|heap|escape)$/;
 
@@ -1439,6 +1447,8 @@ function inlineCode(name: string, args: string[]): string | undefined {
   const end = dashes < 0 ? args.length : dashes;
   const words = args.slice(0, end);
   if (name === 'deno' && words.find((w) => !w.startsWith('-')) === 'eval') return 'eval';
+  // `ed --version`, `sqlite3 -help`: they print and exit.
+  if (words.some((w) => /^--?(version|help)$/.test(w))) return undefined;
   const fromInput = 'reading its program from its input';
   // ed reads its commands (`!rm -rf src`) from the input.
   if (/^r?ed$/.test(name)) return 'reading its commands from its input';
@@ -1449,7 +1459,7 @@ function inlineCode(name: string, args: string[]): string | undefined {
   // sqlite3 with no SQL operand reads its statements and dot commands (.shell) from the input.
   if (/^sqlite3?$/.test(name) && sqliteOperands(words).length <= 1 && !args.slice(end + 1).length) return fromInput;
   // sqlite3's dot commands .shell and .system run a command line.
-  if (/^sqlite3?$/.test(name) && args.some((w) => /^\s*\.(shell|system)\b/m.test(w) || /\n\s*\.(shell|system)\b/.test(w))) return '.shell';
+  if (/^sqlite3?$/.test(name) && args.some((w) => SQLITE_RUNS.test(w))) return '.shell';
   // awk's program is its first operand (without -f), after `--` too: it runs commands with system() and pipes, and writes files with `>`.
   if (/^[gmn]?awk$/.test(name)) {
     if (optionValues(words, ['file', 'exec', 'include'], ['f', 'E', 'i']).some((f) => f === '-' || readsCommandOutput(f))) return fromInput;
@@ -1470,7 +1480,7 @@ function inlineCode(name: string, args: string[]): string | undefined {
     }
   }
   // ex, and vi or vim in Ex mode, read their commands from the input.
-  if (name === 'ex' || (table.plus && words.some((w) => /^-[A-Za-z]*[eE]/.test(w)))) return 'reading its commands from its input';
+  if (name === 'ex' || (table.plus && words.some((w) => /^-(s?[eE]|[eE]s)$/.test(w)))) return 'reading its commands from its input';
   // No script named (or `-`, the input's device, another command's output): the interpreter reads its program from its input, a heredoc or a pipe.
   if (table.stdin && (args.every((w) => w.startsWith('-') && w !== '-') || args.includes('-') || args.some(readsCommandOutput))) return fromInput;
   return undefined;
@@ -1627,7 +1637,14 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
     // The words xargs appends from its input may be any option (`echo -rf src | xargs rm`): a computed word (mayBeAnyOption).
     else if (name === 'xargs' && replaces === undefined) inner([...args.slice(i), XARGS_INPUT], name, false);
     // What -I replaces is the input's (`xargs -I{} sh -c {}` runs each line as a script): computed.
-    else if (name === 'xargs') inner(args.slice(i).map((w) => w.split(replaces!).join(XARGS_INPUT)), name, false);
+    else if (name === 'xargs') {
+      const argv = args.slice(i).map((w) => w.split(replaces!).join(XARGS_INPUT));
+      inner(argv, name, false);
+      // Its input inside a shell's script (`xargs -I{} sh -c "echo {} | wc -c"`): a line read may be any command.
+      if (argv[0] !== undefined && SHELLS.has(programName(argv[0])) && argv.some((w) => w.includes(XARGS_INPUT) && w !== XARGS_INPUT)) {
+        out.push(shellReadingInput(argv[0], cmd, 'xargs -I, its input inside the script'));
+      }
+    }
     else inner(args.slice(i), name);
     return out;
   }
@@ -1832,7 +1849,8 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
       break;
     case 'fc':
       // fc -e runs the editor named on a file of history.
-      for (const editor of optionValues(args, [], ['e'])) inner([editor], 'fc -e', false);
+      // fc -e runs its editor as a command line, with the file of history after it.
+      for (const editor of optionValues(args, [], ['e'])) shellInner(`${editor} file`, 'fc -e');
       break;
     case 'enable':
       // enable -f loads a builtin from a shared object: code the policy does not read.
@@ -1848,6 +1866,14 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
       const [command, ...rest] = at === -1 ? [] : args.slice(at + 1);
       const as = command === undefined ? undefined : CMAKE_FILE_COMMANDS[command];
       if (as) inner([...as, ...rest], 'cmake -E', false);
+      // cmake -E time <cmd…>, chdir <dir> <cmd…>, env [NAME=VALUE|--unset=NAME|--modify …]… [--] <cmd…> run a command.
+      if (command === 'time') inner(rest, 'cmake -E time', false);
+      if (command === 'chdir') inner(rest.slice(1), 'cmake -E chdir', false);
+      if (command === 'env') {
+        let i = 0;
+        while (i < rest.length && (SETTING.test(rest[i]!) || /^--(unset|modify)(=|$)/.test(rest[i]!))) i += rest[i] === '--modify' ? 2 : 1;
+        inner(rest.slice(rest[i] === '--' ? i + 1 : i), 'cmake -E env', false);
+      }
       break;
     }
     case 'uv':
@@ -1865,7 +1891,11 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
       // `uv run rm -rf /src`, `poetry run …`, `conda run -n env …`: the environment runner runs the
       // words after `run` (after `uv tool run`, and after `uvx` itself) and its options.
       const after = name === 'uvx' ? [0] : environmentRunIndexes(name, args);
-      for (const start of after.flatMap((at) => runnerStarts(args, at))) inner(args.slice(start), `${name} run`, false);
+      for (const start of after.flatMap((at) => runnerStarts(args, at))) {
+        // `hatch run test:pytest` runs `pytest` in the environment `test`.
+        const words = name === 'hatch' ? [args[start]!.replace(/^[\w.-]+:(?=.)/, ''), ...args.slice(start + 1)] : args.slice(start);
+        inner(words, `${name} run`, false);
+      }
       break;
     }
     case 'npx':
@@ -2070,10 +2100,12 @@ const CODE_VARIABLES: Record<string, RegExp> = {
   RIPGREP_CONFIG_PATH: /./,
   LESSKEYIN: /./,
   LESSKEY: /./,
+  JAVA_TOOL_OPTIONS: /-(javaagent|agentpath|agentlib)|@/,
+  JDK_JAVA_OPTIONS: /-(javaagent|agentpath|agentlib)|@/,
 };
 
 /** Search paths of libraries and modules: code they load when a directory is not the system's. */
-const LOAD_PATH_VARIABLES = new Set(['LD_LIBRARY_PATH', 'PYTHONPATH', 'NODE_PATH', 'PERL5LIB', 'PERLLIB', 'RUBYLIB']);
+const LOAD_PATH_VARIABLES = new Set(['LD_LIBRARY_PATH', 'PYTHONPATH', 'NODE_PATH', 'PERL5LIB', 'PERLLIB', 'RUBYLIB', 'LUA_PATH', 'LUA_CPATH', 'GIT_EXEC_PATH']);
 const SYSTEM_LIBRARY_DIR = /^\/(usr\/(local\/)?)?lib(64|32)?(\/|$)/;
 
 /**
@@ -2094,11 +2126,7 @@ function environmentRuns(assignment: string): SimpleCommand[] {
     for (const sub of parseShell(line, 1)) out.push(...expandCommand({ ...sub, via: sub.via ?? via }, 1));
   };
   if (COMMAND_LINE_VARIABLES.has(name)) script(value.replace(/^[|-]+/, '').replaceAll('%s', 'file'), name);
-  // A prompt is expanded as the shell runs; any variable holding a substitution's text may be
-  // expanded again later (bash evaluates a value in `$((x))`, `${x@P}`, `[[ $x -eq 1 ]]`), so what
-  // it would run is judged where it is stored.
   if (EXPANDED_VARIABLES.has(name)) script(`: ${JSON.stringify(value).replace(/\\(["\\])/g, '$1')}`, `${name}, expanded`);
-  else if (/\$\(|`/.test(value)) script(`: ${JSON.stringify(value).replace(/\\(["\\])/g, '$1')}`, `${name}, a substitution it holds, which bash may expand again`);
   const fn = /^BASH_FUNC_(.+?)(%%|\(\))?$/.exec(name);
   if (fn) script(value.replace(/^\(\)\s*/, ''), `${name}, an exported function`);
   // tar reads its options from TAR_OPTIONS first: judged as a tar command of those words.
@@ -2106,8 +2134,19 @@ function environmentRuns(assignment: string): SimpleCommand[] {
   // A PATH with a directory of its own first finds programs there: any program may run under a name the line shows.
   const ownPath =
     (name === 'PATH' && value.split(':').some((dir) => dir !== '' && !SYSTEM_PATH.test(dir))) ||
-    (LOAD_PATH_VARIABLES.has(name) && value.split(':').some((dir) => !SYSTEM_LIBRARY_DIR.test(dir)));
-  if (CODE_VARIABLES[name]?.test(value) || fn || ownPath) out.push({ argv: ['$' + name.replace(/[^A-Za-z0-9_]/g, '_')], redirects: [], writesRedirect: false, shell: true, via: `${name}, code it loads` });
+    (LOAD_PATH_VARIABLES.has(name) && value.split(/[:;]/).some((dir) => !SYSTEM_LIBRARY_DIR.test(dir) || dir.split('/').includes('..')));
+  const marker = (code: string) => out.push({ argv: ['$' + name.replace(/[^A-Za-z0-9_]/g, '_')], redirects: [], writesRedirect: false, shell: true, via: `${name}, code it loads`, code });
+  if (CODE_VARIABLES[name]?.test(value) || fn) marker(`${name} loads code the command line does not show, so it may do what any program may`);
+  else if (ownPath) marker(`${name} names a directory of its own, where the programs run may find code the command line does not show`);
+  // A substitution's text kept in a variable (`x='$(rm -rf src)'`) runs if bash expands the value
+  // again (`${x@P}`, PS4 under `set -x`, an array subscript in `$((x))`): judged as if it ran, but
+  // `stored` (policy.ts: a checkpoint at most, since a commit message quoting `sudo make install`
+  // in backticks is no request for sudo).
+  if (!EXPANDED_VARIABLES.has(name) && /\$\((?!\()|`/.test(value)) {
+    for (const sub of parseShell(`: ${JSON.stringify(value).replace(/\\(["\\])/g, '$1')}`, 1)) {
+      for (const c of expandCommand({ ...sub, via: sub.via ?? `${name}, a substitution's text it holds` }, 1)) out.push({ ...c, stored: true });
+    }
+  }
   return out;
 }
 

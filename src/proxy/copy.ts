@@ -119,10 +119,12 @@ export interface SyncSummary {
 type Special = 'p' | 's' | 'c' | 'b';
 
 /**
- * A layout symlink's host inode, with its birth time: a symlink the command makes after removing
- * one of the layout's may get the freed inode number, and is the vault's to import.
+ * A layout symlink's host inode, with its birth time and target: a symlink the command makes after
+ * removing one of the layout's may get the freed inode number, and is the vault's to import. Where
+ * the filesystem keeps no birth time (libuv then reports the change time, which a move changes),
+ * the target tells them apart instead.
  */
-type LayoutLinks = Map<bigint, bigint>;
+type LayoutLinks = Map<bigint, { birth: bigint; target: string }>;
 const isSpecial = (type: string): type is Special => type === 'p' || type === 's' || type === 'c' || type === 'b';
 
 /** What the host has at `host`; null for a kind a vault cannot hold, undefined for a link whose target is not UTF-8. */
@@ -186,7 +188,8 @@ function scan(root: string, skipped: SyncSummary['skipped'], layout: SandboxLayo
       // device, an export as root made it on the host; the mount refuses that rename.
       if (stat.type === 'c' && stat.rdev === 0) return;
       // The sandbox's own symlink under another name (`mv /lib /mylib`): never the vault's to import, as at its own name.
-      if (stat.type === 'l' && layoutLinks.get(stat.ino) === st.birthtimeNs) return void skipped.push({ path, reason: "the sandbox's own symlink, moved or linked here by the command: not imported" });
+      const layoutLink = stat.type === 'l' ? layoutLinks.get(stat.ino) : undefined;
+      if (layoutLink && (layoutLink.birth === st.birthtimeNs || layoutLink.target === stat.target)) return void skipped.push({ path, reason: "the sandbox's own symlink, moved or linked here by the command: not imported" });
       stats.set(path, stat);
       // A tree made with relative paths can be deeper than the vault's paths may be.
       if (type === 'd' && holdsPastVaultLimit(host, path)) {
@@ -212,7 +215,7 @@ function copyRuntimeDir(parent: string | undefined, bytes: number): string {
     return runtimeDir(chosen);
   } catch (err) {
     const squatted = err instanceof AvfsError && err.data.reason === 'not_private';
-    if (parent !== undefined || chosen !== '/dev/shm' || !squatted) throw err;
+    if (parent !== undefined || chosen !== '/dev/shm' || process.env.AVFS_PROXY_TMPDIR || !squatted) throw err;
     return runtimeDir(tmpdir());
   }
 }
@@ -254,7 +257,7 @@ function createLayout(root: string, layout: SandboxLayout): LayoutLinks {
     } else if (node.kind === 'symlink') {
       symlinkSync(node.target!, host);
       const st = lstatSync(host, { bigint: true });
-      links.set(st.ino, st.birthtimeNs);
+      links.set(st.ino, { birth: st.birthtimeNs, target: node.target! });
     } else writeFileSync(host, '', { mode: 0o444 });
   }
   for (const dir of dirs) chmodSync(dir, 0o555);

@@ -185,9 +185,27 @@ export const DEFAULT_RULES: PolicyRule[] = [
   },
   {
     name: 'publish',
-    program: ['deno', 'jsr', 'mvn', 'mvnw', 'gradle', 'gradlew', 'dotnet', 'nuget'],
-    // deno publish, mvn deploy, gradle publish, dotnet nuget push.
-    args_any: ['publish', 'deploy', 'release:perform', 'push'],
+    program: ['deno', 'jsr'],
+    subcommand: 'publish',
+    action: 'require_approval',
+    categories: ['networked'],
+    reason: 'publishes outside the vault: proxy undo cannot take it back',
+  },
+  {
+    name: 'publish',
+    // Maven and Gradle take any number of goals or tasks: `mvn clean deploy`, `gradle build publish`.
+    program: ['mvn', 'mvnw', 'gradle', 'gradlew'],
+    args_any: ['deploy', 'deploy:deploy', 'release:perform', 'publish'],
+    action: 'require_approval',
+    categories: ['networked'],
+    reason: 'publishes outside the vault: proxy undo cannot take it back',
+  },
+  {
+    name: 'publish',
+    // `dotnet nuget push`, `nuget push` (`dotnet publish` builds into a local directory).
+    program: ['dotnet', 'nuget'],
+    subcommand: ['nuget', 'push'],
+    args_any: ['push'],
     action: 'require_approval',
     categories: ['networked'],
     reason: 'publishes outside the vault: proxy undo cannot take it back',

@@ -418,10 +418,14 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
     killSent = true;
     members.kill();
   };
+  let sigtermStep: NodeJS.Timeout | undefined;
   const terminate = (sig: NodeJS.Signals = 'SIGTERM') => {
     if (termSentAt !== undefined) return;
     termSentAt = Date.now();
     members.term(sig);
+    // A process that ignores the signal passed on (a background job ignores SIGINT, nohup SIGHUP)
+    // still gets SIGTERM to clean up, halfway through the grace, before SIGKILL ends it.
+    if (sig !== 'SIGTERM') sigtermStep = setTimeout(() => members.term('SIGTERM'), spec.killAfterMs / 2);
     escalation = setTimeout(killAll, spec.killAfterMs);
   };
   // A timeout of 0 is none (`--timeout 0`): the command runs until it ends or avfs is signalled.
@@ -463,6 +467,7 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
       () => (killSent ? 0 : (termSentAt ?? Date.now()) + spec.killAfterMs),
     );
     clearTimeout(escalation);
+    clearTimeout(sigtermStep);
 
     // Processes that left the group (setsid) but still carry this exec's id (a PID namespace has no such escape).
     const protect = spec.protect ?? [];

@@ -621,7 +621,10 @@ export function evaluatePolicy(policy: Policy, request: { argv?: string[]; shell
     const verdict = rule
       ? { ...base, rule: rule.name, action: rule.action, categories: [...categories], reason: redirected ? `${reason}, but a redirection writes its output to a file` : reason }
       : defaultVerdict(cmd, policy, base, [...categories]);
-    verdicts.push(optionWord === undefined ? verdict : { ...verdict, reason: `${optionWord} is computed when the command runs and may be any option, so the most careful reading decides: ${verdict.reason}` });
+    const read = optionWord === undefined ? verdict : { ...verdict, reason: `${optionWord} is computed when the command runs and may be any option, so the most careful reading decides: ${verdict.reason}` };
+    // Text kept in a variable runs only if bash expands it again: a checkpoint, never a refusal.
+    const stored = cmd.stored && SEVERITY[read.action] > SEVERITY.allow_with_checkpoint;
+    verdicts.push(stored ? { ...read, action: 'allow_with_checkpoint', reason: `${read.reason}; it is text kept in a variable, which runs only if bash expands it again, so a checkpoint is taken rather than the run refused` } : read);
     if (ctx.sandboxed) continue;
     // avfs inside the boundary: its own vault's content only, never the boundary's controls. Judged
     // before host paths, so `avfs --home /x …` is explained as naming another home.

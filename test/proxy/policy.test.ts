@@ -264,7 +264,7 @@ describe('command lines read with certainty, or every way they could run', () =>
     expectVerdict('cmake -E remove_directory /src', 'allow_with_checkpoint', 'rm-recursive');
     expectVerdict('corepack npm publish', 'require_approval', 'publish');
     expectVerdict("echo 'rm -rf /src' | xargs -I{} sh -c {}", 'allow_with_checkpoint', 'computed-program');
-    expectVerdict("ls | xargs -IX sh -c 'rm -r X'", 'allow_with_checkpoint', 'rm-recursive');
+    expectVerdict("ls | xargs -IX sh -c 'rm -r X'", 'allow_with_checkpoint', 'shell-from-input');
     // Publishing and pushing by other tools; git plumbing that overwrites the working tree.
     for (const shell of ['git subtree push --prefix=sub /r main', 'git lfs push origin main']) expectVerdict(shell, 'require_approval', 'git-push');
     for (const shell of ['deno publish', 'mvn deploy', 'dotnet nuget push x.nupkg', 'gh release create v1', 'gh repo delete x']) expectVerdict(shell, 'require_approval', 'publish');
@@ -275,11 +275,34 @@ describe('command lines read with certainty, or every way they could run', () =>
     for (const shell of ['mv *.o build/', 'mv /src/a /src/b']) expect(judged({ shell }).action, shell).toBe('allow');
   });
 
-  it('a substitution stored in a variable is judged where it is stored: bash may expand it again ($((x)), ${x@P}, PS4) (adversarial round)', () => {
+  it('a substitution stored in a variable may run when bash expands it again ($((x)), ${x@P}, PS4): judged as if it ran, a checkpoint at most (adversarial round, then review)', () => {
     for (const shell of ['x="a[\\$(rm -rf /src)]"; echo $((x))', 'x="\\$(rm -rf /src)"; echo "${x@P}"', "x='$(rm -rf /src)'; PS4=$x; set -x; true", "y='`rm -rf /src`'; [[ $y -eq 1 ]]"]) {
       expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'rm-recursive' });
     }
-    for (const shell of ['x=$(date); echo $x', "v='$(echo hi)'; echo $((1 + 2))"]) expect(judged({ shell }).action, shell).toBe('allow');
+    // Text quoting a command (a commit message, a PR body) is no request to run it: a checkpoint at most, never a denial.
+    for (const [shell, rule] of [["msg='Run `sudo make install` after'; git commit -m \"$msg\"", 'privilege'], ["body='Then `git push` it'; gh pr create --body \"$body\"", 'git-push']]) {
+      expect(judged({ shell: shell! }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule });
+    }
+    for (const shell of ['x=$(date); echo $x', 'eval "x=$((1 + 2))"']) expect(judged({ shell }).action, shell).toBe('allow');
+  });
+
+  it('the review of the round: runner options do not turn option values into programs; dotnet publish builds; cmake -E time/chdir/env, sqlite3 pipes, fc -e, other loaders, hatch envs, load paths through .. and xargs -I inside a script are read', () => {
+    const expectVerdict = (shell: string, action: string, rule: string) => expect(judged({ shell }), shell).toMatchObject({ action, rule });
+    for (const shell of ['uv run --frozen pytest -k sudo', 'uv run --frozen pytest -k ssh', 'dotnet publish -c Release', 'deno run -A main.ts push', 'mvn test', 'sqlite3 --version', 'ed --version', 'gvim -geometry 80x24 a.txt', 'ls | xargs -I{} echo {}']) {
+      expect(judged({ shell }).action, shell).toBe('allow');
+    }
+    expectVerdict('uv run --with requests --python 3.12 rm -rf /src', 'allow_with_checkpoint', 'rm-recursive');
+    expectVerdict('mvn clean deploy', 'require_approval', 'publish');
+    expectVerdict('nuget push x.nupkg', 'require_approval', 'publish');
+    expectVerdict('cmake -E time sudo rm -rf /src', 'deny', 'privilege');
+    expectVerdict('cmake -E env A=1 --unset=B git push origin main', 'require_approval', 'git-push');
+    expectVerdict('cmake -E chdir . git push origin main', 'require_approval', 'git-push');
+    for (const shell of ['sqlite3 db ".read \'|rm -rf /src\'"', 'sqlite3 db ".once \'|sh\'" "select 1"', 'sqlite3 -cmd ".output |sh" db "select 1"']) expectVerdict(shell, 'allow_with_checkpoint', 'computed-program');
+    expectVerdict("fc -e 'rm -rf /src' -1", 'allow_with_checkpoint', 'rm-recursive');
+    for (const shell of ['/lib/x86_64-linux-gnu/ld-2.31.so /bin/rm -rf /src', '/lib/ld64.so.1 /bin/rm -rf /src', '/lib64/ld-lsb-x86-64.so.3 /bin/rm -rf /src']) expectVerdict(shell, 'allow_with_checkpoint', 'rm-recursive');
+    expectVerdict('hatch run default:git push', 'require_approval', 'git-push');
+    for (const shell of ['LD_LIBRARY_PATH=/usr/lib/../../tmp git status', 'GIT_EXEC_PATH=./x git status', 'JAVA_TOOL_OPTIONS=-javaagent:a.jar java -version']) expectVerdict(shell, 'allow_with_checkpoint', 'computed-program');
+    expectVerdict('ls | xargs -I{} sh -c "echo {} | wc -c"', 'allow_with_checkpoint', 'shell-from-input');
   });
 
   it('environment runners run the command after run: uv, uv tool run, uvx, poetry, pipenv, pdm, hatch, rye, pixi, conda, pipx (review)', () => {

@@ -409,7 +409,11 @@ describeModes('proxy exec', (mode) => {
       // The shell waits on a child, so its trap runs as soon as the signal comes; what it writes is in the report.
       const script = `trap 'echo got-${name} > /trapped.txt; exit 0' ${name}; sleep 300 & wait`;
       const run = execa(process.execPath, [BIN, '--json', 'proxy', 'exec', '--mode', mode, '--env', tag, '--', 'sh', '-c', script], { env: { AVFS_HOME: home, AVFS_VAULT: '' }, reject: false, timeout: 120_000 });
-      while (!processes().some((p) => p.env.includes(tag) && p.cmdline[0] === 'sleep')) await sleep(50);
+      const deadline = Date.now() + 60_000;
+      while (!processes().some((p) => p.env.includes(tag) && p.cmdline[0] === 'sleep')) {
+        if (Date.now() > deadline || run.exitCode !== null) throw new Error(`the command never started: ${(await run).stdout}`);
+        await sleep(50);
+      }
       run.kill(sig);
       const r = await run;
       expect(r.exitCode, r.stderr).toBe(status);
