@@ -492,6 +492,29 @@ describe('a run that fails before its command starts', () => {
     expect(failed.map((a: { detail: { checkpoint: unknown } }) => a.detail.checkpoint)).toEqual([null]);
   });
 
+  it('unsandboxed, a command that ignores the Ctrl-C passed on still gets SIGTERM halfway through the grace, before SIGKILL (review)', async () => {
+    const home = newHome();
+    // Not an AVFS_ name: unsandboxed, a command may not set those (rule avfs-inside).
+    const tag = `HALFWAY_TEST_RUN=${Math.random().toString(36).slice(2)}`;
+    // No bubblewrap: auto runs the command unsandboxed, in a copy (its working directory).
+    const script = `trap '' INT; trap 'echo cleaned > cleaned.txt; exit 0' TERM; while :; do sleep 0.2; done`;
+    const run = execa(process.execPath, [BIN, '--json', 'proxy', 'exec', '--mode', 'copy', '--kill-after', '8000', '--env', tag, '--', 'sh', '-c', script], {
+      env: { AVFS_HOME: home, AVFS_VAULT: '', AVFS_BWRAP: join(tmp.dir, 'no-bwrap-here') },
+      reject: false,
+      timeout: 120_000,
+    });
+    const deadline = Date.now() + 60_000;
+    while (!processes().some((p) => p.env.includes(tag) && p.cmdline[0] === 'sleep')) {
+      if (Date.now() > deadline || run.exitCode !== null) throw new Error(`the command never started: ${(await run).stdout}`);
+      await sleep(50);
+    }
+    run.kill('SIGINT');
+    const r = await run;
+    const doc = JSON.parse(r.stdout);
+    expect(doc, r.stderr).toMatchObject({ ok: true, signal: 'SIGINT', sandbox: { enforced: false } });
+    expect(doc.changed_files.map((c: any) => c.path)).toEqual(['/cleaned.txt']);
+  });
+
   it("a user's runtime directory another user made first in /dev/shm: the copy goes to the temp directory instead; one in the temp directory is DENIED, saying what to do (adversarial round)", async (ctx) => {
     if (process.getuid?.() !== 0 || !existsSync('/dev/shm')) {
       console.log('skipped: needs root (to make another user\'s directory) and /dev/shm');
