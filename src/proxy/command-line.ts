@@ -1456,10 +1456,12 @@ function inlineCode(name: string, args: string[]): string | undefined {
   if (name === 'script' && optionValues(args, ['command'], ['c']).length === 0) return 'running a shell reading its input';
   // make's makefile from the input (`-f -`, `-f /dev/stdin`, `-f <(…)`): its recipes are a script.
   if (/^g?make$/.test(name) && optionValues(args, ['file', 'makefile'], ['f']).some((f) => f === '-' || readsCommandOutput(f))) return fromInput;
-  // sqlite3 with no SQL operand reads its statements and dot commands (.shell) from the input.
-  if (/^sqlite3?$/.test(name) && sqliteOperands(words).length <= 1 && !args.slice(end + 1).length) return fromInput;
-  // sqlite3's dot commands .shell and .system run a command line.
-  if (/^sqlite3?$/.test(name) && args.some((w) => SQLITE_RUNS.test(w))) return '.shell';
+  if (/^sqlite3?$/.test(name)) {
+    // With no SQL operand it reads its statements and dot commands (.shell) from the input.
+    if (sqliteOperands(words).length <= 1 && !args.slice(end + 1).length) return fromInput;
+    // Its dot commands .shell and .system, and a `|command` read or written, run a command line.
+    if (args.some((w) => SQLITE_RUNS.test(w))) return '.shell';
+  }
   // awk's program is its first operand (without -f), after `--` too: it runs commands with system() and pipes, and writes files with `>`.
   if (/^[gmn]?awk$/.test(name)) {
     if (optionValues(words, ['file', 'exec', 'include'], ['f', 'E', 'i']).some((f) => f === '-' || readsCommandOutput(f))) return fromInput;
@@ -1848,7 +1850,6 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
       for (const line of optionValues(args, [], ['C'])) shellInner(line, `${name} -C`);
       break;
     case 'fc':
-      // fc -e runs the editor named on a file of history.
       // fc -e runs its editor as a command line, with the file of history after it.
       for (const editor of optionValues(args, [], ['e'])) shellInner(`${editor} file`, 'fc -e');
       break;
@@ -2122,11 +2123,13 @@ function environmentRuns(assignment: string): SimpleCommand[] {
   const value = assignment.slice(at + 1);
   if (value === '') return [];
   const out: SimpleCommand[] = [];
-  const script = (line: string, via: string) => {
-    for (const sub of parseShell(line, 1)) out.push(...expandCommand({ ...sub, via: sub.via ?? via }, 1));
+  const script = (line: string, via: string, stored = false) => {
+    for (const sub of parseShell(line, 1)) for (const c of expandCommand({ ...sub, via: sub.via ?? via }, 1)) out.push(stored ? { ...c, stored } : c);
   };
+  // The value as one word the shell expands (its substitutions run): `: "<value>"`.
+  const expanded = `: ${JSON.stringify(value).replace(/\\(["\\])/g, '$1')}`;
   if (COMMAND_LINE_VARIABLES.has(name)) script(value.replace(/^[|-]+/, '').replaceAll('%s', 'file'), name);
-  if (EXPANDED_VARIABLES.has(name)) script(`: ${JSON.stringify(value).replace(/\\(["\\])/g, '$1')}`, `${name}, expanded`);
+  if (EXPANDED_VARIABLES.has(name)) script(expanded, `${name}, expanded`);
   const fn = /^BASH_FUNC_(.+?)(%%|\(\))?$/.exec(name);
   if (fn) script(value.replace(/^\(\)\s*/, ''), `${name}, an exported function`);
   // tar reads its options from TAR_OPTIONS first: judged as a tar command of those words.
@@ -2142,11 +2145,7 @@ function environmentRuns(assignment: string): SimpleCommand[] {
   // again (`${x@P}`, PS4 under `set -x`, an array subscript in `$((x))`): judged as if it ran, but
   // `stored` (policy.ts: a checkpoint at most, since a commit message quoting `sudo make install`
   // in backticks is no request for sudo).
-  if (!EXPANDED_VARIABLES.has(name) && /\$\((?!\()|`/.test(value)) {
-    for (const sub of parseShell(`: ${JSON.stringify(value).replace(/\\(["\\])/g, '$1')}`, 1)) {
-      for (const c of expandCommand({ ...sub, via: sub.via ?? `${name}, a substitution's text it holds` }, 1)) out.push({ ...c, stored: true });
-    }
-  }
+  if (!EXPANDED_VARIABLES.has(name) && /\$\((?!\()|`/.test(value)) script(expanded, `${name}, a substitution's text it holds`, true);
   return out;
 }
 

@@ -18,6 +18,13 @@ import type { PolicyRule } from './policy.js';
  * commands whose network effect is a remote change or a remote shell (`git push`, `ssh`, `scp`,
  * `rsync` to a host, `nc`) need approval instead.
  */
+/** What pushing or publishing is, wherever a rule finds it: outside the vault, so a person approves it. */
+const PUBLISHES: Pick<PolicyRule, 'action' | 'categories' | 'reason'> = {
+  action: 'require_approval',
+  categories: ['networked'],
+  reason: 'publishes outside the vault: proxy undo cannot take it back',
+};
+
 export const DEFAULT_RULES: PolicyRule[] = [
   // ---- leaving the boundary ---------------------------------------------------------------
   {
@@ -161,9 +168,7 @@ export const DEFAULT_RULES: PolicyRule[] = [
     name: 'git-push',
     program: 'git',
     subcommand: ['push', 'send-pack', 'http-push', 'send-email', 'svn', 'p4'],
-    action: 'require_approval',
-    categories: ['networked'],
-    reason: 'publishes outside the vault: proxy undo cannot take it back',
+    ...PUBLISHES,
   },
   {
     name: 'git-push',
@@ -171,34 +176,26 @@ export const DEFAULT_RULES: PolicyRule[] = [
     // `git subtree push`, `git lfs push`: pushes by another command.
     subcommand: ['subtree', 'lfs'],
     args_any: ['push'],
-    action: 'require_approval',
-    categories: ['networked'],
-    reason: 'publishes outside the vault: proxy undo cannot take it back',
+    ...PUBLISHES,
   },
   {
     name: 'publish',
     program: ['npm', 'pnpm', 'yarn', 'bun', 'cargo', 'gem', 'twine', 'poetry', 'uv', 'flit', 'hatch'],
     subcommand: ['publish', 'unpublish', 'push', 'upload', 'yank', 'deprecate', 'owner'],
-    action: 'require_approval',
-    categories: ['networked'],
-    reason: 'publishes outside the vault: proxy undo cannot take it back',
+    ...PUBLISHES,
   },
   {
     name: 'publish',
     program: ['deno', 'jsr'],
     subcommand: 'publish',
-    action: 'require_approval',
-    categories: ['networked'],
-    reason: 'publishes outside the vault: proxy undo cannot take it back',
+    ...PUBLISHES,
   },
   {
     name: 'publish',
     // Maven and Gradle take any number of goals or tasks: `mvn clean deploy`, `gradle build publish`.
     program: ['mvn', 'mvnw', 'gradle', 'gradlew'],
     args_any: ['deploy', 'deploy:deploy', 'release:perform', 'publish'],
-    action: 'require_approval',
-    categories: ['networked'],
-    reason: 'publishes outside the vault: proxy undo cannot take it back',
+    ...PUBLISHES,
   },
   {
     name: 'publish',
@@ -206,18 +203,14 @@ export const DEFAULT_RULES: PolicyRule[] = [
     program: ['dotnet', 'nuget'],
     subcommand: ['nuget', 'push'],
     args_any: ['push'],
-    action: 'require_approval',
-    categories: ['networked'],
-    reason: 'publishes outside the vault: proxy undo cannot take it back',
+    ...PUBLISHES,
   },
   {
     name: 'publish',
     program: ['gh', 'glab'],
     subcommand: ['release', 'repo'],
     args_any: ['create', 'upload', 'delete', 'delete-asset', 'edit', 'rename', 'archive'],
-    action: 'require_approval',
-    categories: ['networked'],
-    reason: 'publishes outside the vault: proxy undo cannot take it back',
+    ...PUBLISHES,
   },
   {
     name: 'remote-shell',
