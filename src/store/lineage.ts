@@ -4,6 +4,7 @@ import { ancestors, descendantRange } from '../core/paths.js';
 import { entriesWithHash, getEntry, iterateDescendants, type Entry } from './entries.js';
 import { stateAt, type PathState } from './history.js';
 import type { Store } from './store.js';
+import type { Progress } from './transfer.js';
 import { historyChain, vaultById, type HistorySegment, type VaultRow } from './vaults.js';
 
 /**
@@ -148,16 +149,18 @@ export function vaultTriples(store: Store, ours: VaultRow, theirs: VaultRow, lin
  * whole subtree there (the merge may have to remove or keep all of it); and where a side deleted
  * a file of the base, that side's paths with the same content (it may have moved it before the
  * last merge, which the changes since do not show). `root` is never removed, so it is only
- * included when changed itself.
+ * included when changed itself. `progress` hears (paths compared, paths known so far) as phase
+ * "comparing": on a large change, reading each side's state is most of a merge's time.
  */
-export function collectTriples(source: TripleSource, changed: Iterable<string>, root = '/'): Map<string, PathTriple> {
+export function collectTriples(source: TripleSource, changed: ReadonlySet<string>, root = '/', progress?: Progress): Map<string, PathTriple> {
   const triples = new Map<string, PathTriple>();
+  const pending: string[] = [];
   const add = (p: string) => {
     if (triples.has(p)) return false;
     triples.set(p, { base: source.base(p), ours: source.ours(p), theirs: source.theirs(p) });
+    progress?.(triples.size, Math.max(changed.size, triples.size), 'comparing');
     return true;
   };
-  const pending: string[] = [];
   const within = (p: string) => root === '/' || p === root || p.startsWith(root + '/');
   const addWithDirs = (path: string) => {
     if (add(path)) pending.push(path);

@@ -15,6 +15,7 @@ import { collectTriples, lastMerge, lineage, markUndone, mergeState, pathsChange
 import { now, type Actor, type Store } from './store.js';
 import { currentSeq, getVault, vaultById, type VaultRow } from './vaults.js';
 import { VaultFs } from './vault-fs.js';
+import type { Progress } from './transfer.js';
 
 /**
  * `vault merge`: a three-way merge of one vault's work into another (README "Merging"). The base
@@ -33,6 +34,8 @@ export interface MergeOptions {
   strategy?: Strategy;
   dryRun?: boolean;
   actor: Actor;
+  /** Hears the phases "comparing" (paths read on both sides) and "applying" (paths written). */
+  progress?: Progress;
 }
 
 /** One side's state of a path in a report. */
@@ -131,7 +134,7 @@ export function mergeVaults(store: Store, sourceName: string, options: MergeOpti
     const lin = lineage(store, ours, theirs);
     const seq = currentSeq(store);
     const changed = new Set([...pathsChangedAfter(store, ours, lin.since), ...pathsChangedAfter(store, theirs, lin.since)]);
-    const triples = collectTriples(vaultTriples(store, ours, theirs, lin), changed);
+    const triples = collectTriples(vaultTriples(store, ours, theirs, lin), changed, '/', options.progress);
     const labels = { oursLabel: ours.name, theirsLabel: theirs.name };
     const plan = planMerge(triples, strategy, contentMerger(store, labels, !!options.dryRun));
     const report = buildReport(ours, theirs, lin, strategy, !!options.dryRun, triples, plan);
@@ -146,7 +149,7 @@ export function mergeVaults(store: Store, sourceName: string, options: MergeOpti
       const fs = new VaultFs(store, ours.name, options.actor);
       report.checkpoint = saveCheckpoint(fs, autoCheckpointName(store, ours, 'before-merge'), `state before merging ${theirs.name}`).name;
       const change: ChangeOptions = { op: 'merge', actor: options.actor, detail: { merged_from: theirs.name, checkpoint: report.checkpoint } };
-      applyResults({ store, vault: ours, actor: options.actor }, theirs, actions, change);
+      applyResults({ store, vault: ours, actor: options.actor }, theirs, actions, change, options.progress);
     }
     const record = recordMerge(store, {
       source_id: theirs.id,
@@ -182,17 +185,24 @@ function conflictMessage(r: MergeReport): string {
  * the link); where theirs gave the name an inode of its own (`sed -i`, an editor's save, rm and a
  * new file), the name leaves the link first, and the other names keep their content.
  */
-function applyResults(w: Writer, theirs: VaultRow, actions: PathMerge[], change: ChangeOptions): void {
+function applyResults(w: Writer, theirs: VaultRow, actions: PathMerge[], change: ChangeOptions, progress?: Progress): void {
   const isDir = (s: MergeState | null) => s?.type === 'd';
   const removals = actions.filter((a) => !a.result || (a.current && isDir(a.current) !== isDir(a.result)));
-  for (const a of removals.reverse()) if (getEntry(w.store, w.vault, a.path)) applyState(w, a.path, null, change, false);
+  const total = removals.length + actions.length;
+  let done = 0;
+  for (const a of removals.reverse()) {
+    progress?.(done++, total, 'applying');
+    if (getEntry(w.store, w.vault, a.path)) applyState(w, a.path, null, change, false);
+  }
   for (const a of actions) {
+    progress?.(done++, total, 'applying');
     if (!a.result) continue;
     const current = getEntry(w.store, w.vault, a.path);
     if (current && current.type !== 'd' && current.nlink > 1 && !linkedIn(w.store, theirs, w.vault, current)) applyState(w, a.path, null, change, false);
     applyState(w, a.path, pathState(a.result), change, false);
   }
   joinLinks(w, theirs, actions, change);
+  progress?.(total, total, 'applying');
 }
 
 /**

@@ -161,6 +161,8 @@ class HostSide {
 export interface SyncOptions {
   strategy?: Strategy;
   dryRun?: boolean;
+  /** Hears the phases "comparing" (paths read on both sides) and "writing" (host changes made). */
+  progress?: Progress;
 }
 
 export interface SyncReport {
@@ -197,7 +199,7 @@ export function syncTracked(fs: VaultFs, vaultInput: string, options: SyncOption
     }
     const seq = currentSeq(store);
     const host = new HostSide(path, tracked.host);
-    const triples = collectTriples(hostTriples(store, vault, tracked, host), pathsChangedAfter(store, vault, tracked.seq, path), path);
+    const triples = collectTriples(hostTriples(store, vault, tracked, host), pathsChangedAfter(store, vault, tracked.seq, path), path, options.progress);
     const merged = new Map<string, Buffer>();
     const plan = planMerge(triples, strategy, hostMerger(store, host, merged, vault.name));
     const root = getEntry(store, vault, path);
@@ -243,7 +245,7 @@ export function syncTracked(fs: VaultFs, vaultInput: string, options: SyncOption
       { ...report },
     );
   }
-  writeHost(store, host, actions.filter((a) => !skipped.includes(a.path)), merged);
+  writeHost(store, host, actions.filter((a) => !skipped.includes(a.path)), merged, options.progress);
   store.mutate(() => {
     store.stmt('UPDATE tracked_imports SET seq = ?, synced_at = ? WHERE id = ?').run(seq, now(), tracked.id);
     audit(store, fs.actor, 'sync', vault.name, { path, host: tracked.host, changed: actions.length, conflicts: plan.conflicts.length });
@@ -311,7 +313,7 @@ function hostChanges(actions: PathMerge[], host: HostSide, skipped: string[]): S
  * step every directory between the host root and the path is checked (lstat) to still be a real
  * directory, so nothing is ever written through a symlink that appeared since the plan was made.
  */
-function writeHost(store: Store, host: HostSide, actions: PathMerge[], merged: Map<string, Buffer>): void {
+function writeHost(store: Store, host: HostSide, actions: PathMerge[], merged: Map<string, Buffer>, progress?: Progress): void {
   const isDir = (s: MergeState | null) => s?.type === 'd';
   const checkParents = (path: string) => {
     for (let dir = path.slice(0, path.lastIndexOf('/')) || '/'; isWithin(dir, host.root) && dir !== host.root; dir = dir.slice(0, dir.lastIndexOf('/')) || '/') {
@@ -345,7 +347,11 @@ function writeHost(store: Store, host: HostSide, actions: PathMerge[], merged: M
   // Each change is made through the descriptor of its directory (PinnedDirs): a directory swapped
   // for a symlink after checkParents looked is not written through either.
   const dirs = new PinnedDirs(host.hostRoot);
+  const removals = actions.filter((x) => x.current && (!x.result || isDir(x.current) !== isDir(x.result)));
+  const total = removals.length + actions.filter((a) => a.result).length;
+  let done = 0;
   const step = (a: PathMerge, change: (target: string, pinned: (host: string) => string) => void) => {
+    progress?.(done++, total, 'writing');
     checkParents(a.path);
     const target = host.hostPath(a.path);
     dirs.trim();
@@ -359,7 +365,7 @@ function writeHost(store: Store, host: HostSide, actions: PathMerge[], merged: M
     }
   };
   try {
-    for (const a of actions.filter((x) => x.current && (!x.result || isDir(x.current) !== isDir(x.result))).reverse()) {
+    for (const a of removals.reverse()) {
       step(a, (target, pinned) => {
         const kind = hostKind(pinned(target));
         if (kind === 'directory') {
@@ -387,6 +393,7 @@ function writeHost(store: Store, host: HostSide, actions: PathMerge[], merged: M
         }
       });
     }
+    progress?.(done, total, 'writing');
   } finally {
     dirs.close();
   }

@@ -231,6 +231,42 @@ describe('progress on long work', () => {
     expectOk(await avfs(h.home, ['rm', '-r', '/t']));
     expect(await onTerminal(`node ${BIN} checkpoint restore one --json`)).not.toContain('restoring [');
   });
+
+  it('sync of many changed paths shows comparing, then writing, each ending full, on a terminal; none with --json', async () => {
+    const project = join(h.dir, 'project');
+    mkdirSync(project);
+    for (let i = 0; i < 300; i++) writeFileSync(join(project, `f${i}.txt`), `v1 ${i}`);
+    expectOk(await avfs(h.home, ['import', '--track', project, '/p']));
+    for (const args of [['rm', '-r', '/p'], ['mkdir', '/p']]) expectOk(await avfs(h.home, args));
+    const next = join(h.dir, 'next');
+    mkdirSync(next);
+    for (let i = 0; i < 300; i++) writeFileSync(join(next, `f${i}.txt`), `v2 ${i}`);
+    expectOk(await avfs(h.home, ['import', next, '/p/sub']));
+    const shown = await onTerminal(`node ${BIN} sync /p`);
+    // 300 removals and 301 new paths (sub and its files) are written; more are compared (the
+    // removed files, the new ones, their directories).
+    const comparing = shown.search(/syncing \(comparing\) \[#+\] (\d+)\/\1/);
+    const writing = shown.search(/syncing \(writing\) \[#+\] 601\/601/);
+    expect(comparing, shown).toBeGreaterThanOrEqual(0);
+    expect(writing, shown).toBeGreaterThan(comparing);
+    expect(readFileSync(join(project, 'sub', 'f299.txt'), 'utf8')).toBe('v2 299');
+    expectOk(await avfs(h.home, ['rm', '-r', '/p/sub']));
+    expect(await onTerminal(`node ${BIN} sync /p --json`)).not.toContain('syncing (');
+  });
+
+  it('vault merge of many paths shows comparing, then applying, on a terminal', async () => {
+    expectOk(await avfs(h.home, ['vault', 'fork', 'default', 'try']));
+    const tree = join(h.dir, 'tree');
+    mkdirSync(tree);
+    for (let i = 0; i < 300; i++) writeFileSync(join(tree, `f${i}.txt`), `v1 ${i}`);
+    expectOk(await avfs(h.home, ['--vault', 'try', 'import', tree, '/t']));
+    const shown = await onTerminal(`node ${BIN} vault merge try`);
+    const comparing = shown.search(/merging \(comparing\) \[#+\] (\d+)\/\1/);
+    const applying = shown.search(/merging \(applying\) \[#+\] 301\/301/);
+    expect(comparing, shown).toBeGreaterThanOrEqual(0);
+    expect(applying, shown).toBeGreaterThan(comparing);
+    expect((await avfs(h.home, ['cat', '/t/f299.txt'], { raw: true })).stdout).toBe('v1 299');
+  });
 });
 
 describe('bash completion', () => {

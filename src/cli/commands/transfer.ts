@@ -25,9 +25,12 @@ export const importCommand = new Command('import')
       run: ([host, path], opts, ctx) => {
         const fs = ctx.vault();
         const bar = progressBar('importing', !ctx.out.json && !ctx.out.quiet);
-        const summary = opts.track ? importTracked(fs, resolve(host!), path!, bar) : { ...importTree(fs, resolve(host!), path!, bar), path: path! };
-        bar.end();
-        return { vault: fs.name, source: resolve(host!), tracked: !!opts.track, ...summary };
+        try {
+          const summary = opts.track ? importTracked(fs, resolve(host!), path!, bar) : { ...importTree(fs, resolve(host!), path!, bar), path: path! };
+          return { vault: fs.name, source: resolve(host!), tracked: !!opts.track, ...summary };
+        } finally {
+          bar.end();
+        }
       },
       render: (r, out) => out.info(`imported ${plural(r.files, 'file')}, ${plural(r.directories, 'directory', 'directories')}, ${plural(r.symlinks, 'symlink')} (${formatBytes(r.bytes)}) into ${printable(r.path)}`),
     }),
@@ -47,8 +50,12 @@ export const exportCommand = new Command('export')
         if (hostDir === '-') throw new AvfsError('USAGE', 'export writes to a host directory, not to stdout (`-`): name a directory (./- for one called "-"), or use `avfs cat` for one file');
         const fs = ctx.vault();
         const bar = progressBar('exporting', !ctx.out.json && !ctx.out.quiet);
-        const summary = exportTree(fs, path!, resolve(hostDir!), !!opts.overwrite, bar);
-        bar.end();
+        let summary;
+        try {
+          summary = exportTree(fs, path!, resolve(hostDir!), !!opts.overwrite, bar);
+        } finally {
+          bar.end();
+        }
         return { vault: fs.name, path: fs.stat(path!).path, destination: resolve(hostDir!), ...summary };
       },
       render: (r, out) => {
@@ -71,7 +78,14 @@ export const syncCommand = new Command('sync')
   .action(
     action({
       options: z.object({ strategy: z.enum(STRATEGIES as [string, ...string[]]), dryRun: z.boolean().optional() }),
-      run: ([path], opts, ctx) => ({ ...syncTracked(ctx.vault(), path!, { strategy: opts.strategy as never, dryRun: !!opts.dryRun }) }),
+      run: ([path], opts, ctx) => {
+        const bar = progressBar('syncing', !ctx.out.json && !ctx.out.quiet);
+        try {
+          return { ...syncTracked(ctx.vault(), path!, { strategy: opts.strategy as never, dryRun: !!opts.dryRun, progress: bar }) };
+        } finally {
+          bar.end();
+        }
+      },
       render: (r, out) => {
         renderMergeLines(r, out);
         if (r.status === 'up_to_date') out.info(`${printable(r.host)} already has everything from ${printable(r.path)}`);

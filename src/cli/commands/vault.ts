@@ -6,6 +6,7 @@ import { AvfsError } from '../../errors.js';
 import { deleteUnmountedVault } from '../../api/vaults.js';
 import { forkJson, mergeJson, vaultListJson } from '../../api/json.js';
 import { action, examples } from '../command.js';
+import { progressBar } from '../progress.js';
 import { formatBytes, plural, table, type Output } from '../output.js';
 import { mergeVaults, undoMerge, type MergeReport, type UndoReport } from '../../store/merge.js';
 import { STRATEGIES } from '../../core/merge-tree.js';
@@ -199,7 +200,12 @@ const merge = new Command('merge')
           return { undo: true, ...undoMerge(ctx.store, source!, { into: opts.into, force: !!opts.force, actor: ctx.actor }) };
         }
         if (opts.force) throw new AvfsError('USAGE', '--force goes with --undo');
-        return mergeJson(mergeVaults(ctx.store, source!, { into: opts.into, strategy: opts.strategy as never, dryRun: !!opts.dryRun, actor: ctx.actor }));
+        const bar = progressBar('merging', !ctx.out.json && !ctx.out.quiet);
+        try {
+          return mergeJson(mergeVaults(ctx.store, source!, { into: opts.into, strategy: opts.strategy as never, dryRun: !!opts.dryRun, actor: ctx.actor, progress: bar }));
+        } finally {
+          bar.end();
+        }
       },
       render: (r, out) => (r.undo ? out.info(`undid merge ${r.merge_id} of ${r.source} into ${r.target}: ${r.restored} path(s) put back`) : renderMerge(r, out)),
     }),
