@@ -2,6 +2,7 @@ import { pushAll } from '../core/arrays.js';
 import { inFull } from './full-commands.js';
 import { basename } from '../core/paths.js';
 import { sedScriptRuns } from './sed-script.js';
+import { reEvaluated, runtimeNames } from './runtime-values.js';
 
 /**
  * Turns what the agent asked to run into the simple commands a policy can judge.
@@ -524,6 +525,12 @@ export function parseShell(script: string, depth = 0): SimpleCommand[] {
     if (COMPOUND_HEADS.has(checked.argv[0]!)) return { ...checked, argv: [':', ...checked.argv.slice(1)], via: checked.argv[0] };
     return checked;
   });
+  // A value read as the script runs that bash evaluates again as code (runtime-values.ts): the
+  // program is then that variable, computed when the command runs.
+  for (const { name, context } of reEvaluated(script, out, runtimeNames(out, computedAtRunTime))) {
+    const code = `${name} holds a value read when the command runs, and bash evaluates it again (${context}), where a command substitution in it runs, so it may do what any program may`;
+    out.push({ argv: ['$' + name], redirects: [], writesRedirect: false, shell: true, via: context, code });
+  }
   if (depth < 8) for (const sub of substitutions) out.push(...parseShell(sub, depth + 1).map((c) => ({ ...c, via: c.via ?? '$(…)' })));
   return out;
 }

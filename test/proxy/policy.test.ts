@@ -286,6 +286,40 @@ describe('command lines read with certainty, or every way they could run', () =>
     for (const shell of ['x=$(date); echo $x', 'eval "x=$((1 + 2))"']) expect(judged({ shell }).action, shell).toBe('allow');
   });
 
+  it('a value read as the command runs that bash evaluates again (arithmetic, a subscript, an offset, a prompt) is computed: a checkpoint first (stop 56 left it as a limit)', () => {
+    // `read x < f; echo $((x))` with f holding `a[$(rm -rf /src)]` runs the rm.
+    for (const shell of [
+      'read x < f; echo $((x))',
+      'x=$(cat f); echo $((x + 1))',
+      'while read -r a b; do echo $((a+b)); done < f',
+      'read x < f; [[ $x -eq 0 ]]',
+      'read x < f; echo "${x@P}"',
+      'read x < f; echo ${arr[$x]}',
+      'read x < f; echo ${s:x:2}',
+      'read -a a -r x < f; let y=x+1',
+      'mapfile -t < f; echo $((MAPFILE))',
+      'printf -v x %s "$(cat f)"; (( x ))',
+      'getopts ab: opt; echo $((opt))',
+      'read x < f; declare -i y=x',
+      'for f in *; do echo $((f)); done',
+      'bash -c "read x < f; echo \\$((x))"',
+    ]) {
+      expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'computed-program' });
+    }
+    // Values the script writes, lengths, tests that do not evaluate, and reads never evaluated again stay allowed.
+    for (const shell of [
+      'for i in 1 2 3; do echo $((i * 2)); done',
+      'count=0; for f in *; do count=$((count + 1)); done; echo $count',
+      'for f in *.txt; do echo $((${#f} + 1)); done',
+      'read x < f; [ "$x" -eq 0 ] && echo zero',
+      'read x < f; echo "${s:-$x}" "$x"',
+      'n=$(wc -l < f); echo "$n lines"',
+      'read -r -a arr < f; echo ${arr[0]}',
+    ]) {
+      expect(judged({ shell }).action, shell).toBe('allow');
+    }
+  });
+
   it('the review of the round: runner options do not turn option values into programs; dotnet publish builds; cmake -E time/chdir/env, sqlite3 pipes, fc -e, other loaders, hatch envs, load paths through .. and xargs -I inside a script are read', () => {
     const expectVerdict = (shell: string, action: string, rule: string) => expect(judged({ shell }), shell).toMatchObject({ action, rule });
     for (const shell of ['uv run --frozen pytest -k sudo', 'uv run --frozen pytest -k ssh', 'dotnet publish -c Release', 'deno run -A main.ts push', 'mvn test', 'sqlite3 --version', 'ed --version', 'gvim -geometry 80x24 a.txt', 'ls | xargs -I{} echo {}']) {
