@@ -68,6 +68,8 @@ const BRACE_MARKS = /[\uE000-\uE002]/g;
 const MAX_BRACE_WORDS = 256;
 /** Stands for the words xargs appends from its input: computed (EXPANSION), so it may be any option. */
 const XARGS_INPUT = '${xargs_input}';
+/** Stands for the names `find -exec` puts where `{}` is: computed, so `-exec {} …` runs any program, and `-exec rm {} +` may remove a whole tree. */
+const FIND_MATCH = '${find_match}';
 /** At most this many readings of one command whose start is not known (expandCommand everyReading); then it needs approval. */
 const MAX_READINGS = 64;
 /** Brace expansions nested deeper than this are not expanded (each level is a recursion). */
@@ -543,6 +545,10 @@ const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'ash', 'fish
  */
 const readsCommandOutput = (word: string) => /^<\(.*\)$/s.test(word) || /^\/dev\/(stdin|fd\/\d+)$|^\/proc\/(self|thread-self|\d+)\/fd\/\d+$/.test(word);
 
+/** Whether `argv` is a shell whose script has `placeholder` (words computed as it runs) inside it, not as an argument of its own. */
+const placedInScript = (argv: string[], placeholder: string) =>
+  argv[0] !== undefined && SHELLS.has(programName(argv[0])) && argv.some((w) => w.includes(placeholder) && w !== placeholder);
+
 /** The bare shell, standing for one that runs a script it reads from input it cannot see (rule shell-from-input judges it). */
 const shellReadingInput = (shell: string, cmd: SimpleCommand, via: string): SimpleCommand => ({ argv: [shell], redirects: [], writesRedirect: false, shell: cmd.shell, via });
 
@@ -844,11 +850,12 @@ const isOption = (word: string | undefined) => word !== undefined && word.starts
  * clustered: `bash -Ec`, `sh -c -- '…'`), a script file, or its input. After an option it does not
  * know, any word may be an option's value or the script, so every word is read as a script.
  */
-function shellRuns(name: string, args: string[]): { scripts: string[]; input: boolean } {
+function shellRuns(name: string, args: string[]): { scripts: string[]; input: boolean; startup: ShellStartup } {
   const valued = SHELL_VALUED[name] ?? 'oO';
   let command = false;
   let input = false;
   let unsure = false;
+  const startup: ShellStartup = { rcfile: undefined, interactive: false, login: false };
   /** Scripts given as an option's value: fish's `-C`, `--command`, `--init-command`. */
   const given: string[] = [];
   let i = 0;
@@ -863,6 +870,9 @@ function shellRuns(name: string, args: string[]): { scripts: string[]; input: bo
       const spec = SHELL_LONG[long];
       const value = a.includes('=') ? a.slice(a.indexOf('=') + 1) : args[i + 1];
       if (name === 'fish' && (long === 'command' || long === 'init-command') && value !== undefined) given.push(value);
+      if ((long === 'rcfile' || long === 'init-file') && value !== undefined) startup.rcfile = value;
+      startup.login ||= long === 'login';
+      startup.interactive ||= long === 'interactive';
       if (spec === undefined) unsure = true;
       else if (spec === ':' && !a.includes('=')) i++;
       continue;
@@ -876,16 +886,42 @@ function shellRuns(name: string, args: string[]): { scripts: string[]; input: bo
     for (const letter of a.slice(1)) {
       if (letter === 'c') command = true;
       else if (letter === 's') input = true;
+      else if (letter === 'i' && a.startsWith('-')) startup.interactive = true;
+      else if (letter === 'l' && a.startsWith('-')) startup.login = true;
       else if (valued.includes(letter)) {
         if (name === 'fish' && letter === 'C' && args[i + 1] !== undefined) given.push(args[i + 1]!);
         i++;
       }
     }
   }
-  if (command) return { scripts: [...given, ...(unsure ? args.filter((a) => !/^[-+]./.test(a)) : args.slice(i, i + 1))], input: false };
+  if (command) return { scripts: [...given, ...(unsure ? args.filter((a) => !/^[-+]./.test(a)) : args.slice(i, i + 1))], input: false, startup };
   // `bash --version` prints and exits: it reads no script.
   const prints = args.slice(0, i).some((a) => a === '--version' || a === '--help');
-  return { scripts: given, input: !prints && (input || i >= args.length || readsCommandOutput(args[i]!)) };
+  return { scripts: given, input: !prints && (input || i >= args.length || readsCommandOutput(args[i]!)), startup };
+}
+
+/** What a shell reads before its script: `--rcfile`/`--init-file`, and whether it is interactive (`-i`) or a login shell (`-l`, `--login`). */
+interface ShellStartup {
+  rcfile: string | undefined;
+  interactive: boolean;
+  login: boolean;
+}
+
+/**
+ * Why a shell runs code from startup files before the script the line shows, if it does: the
+ * file `--rcfile`/`--init-file` names, or an interactive or login shell (and zsh, which always
+ * reads `.zshenv`) whose HOME the command sets (`HOME=/w bash -lc …`, `--env HOME=…`), where its
+ * `.bashrc`, `.profile` or `.zshenv` may be the vault's. With the sandbox's own HOME (a private
+ * /tmp, empty at the start of each run) those files are not the vault's.
+ */
+function startupCode(name: string, startup: ShellStartup, assignments: string[] = []): string | undefined {
+  if (startup.rcfile !== undefined) return `${name} runs ${startup.rcfile} (--rcfile/--init-file) before its script, code the policy does not read, so it may do what any program may`;
+  const home = assignments.some((a) => a.startsWith('HOME='));
+  if (home && (startup.interactive || startup.login || name === 'zsh')) {
+    const file = `$HOME/${name === 'zsh' ? '.zshenv' : startup.login ? '.profile' : '.bashrc'}`;
+    return `${name} ${startup.login ? 'as a login shell ' : startup.interactive ? 'when interactive ' : ''}runs its startup files (${file}) from the HOME the command sets before its script, code the policy does not read, so it may do what any program may`;
+  }
+  return undefined;
 }
 
 /** The words of a string split as env -S splits it (quotes group, no operators). */
@@ -1106,6 +1142,8 @@ const GIT_COMMAND_KEYS = [
 const GIT_FILE_KEYS = /^(include\.path|includeif\..+\.path|core\.hookspath)$/;
 /** Environment variables whose value git runs (GIT_SSH is a program, the rest shell command lines). */
 const GIT_COMMAND_VARIABLES = ['GIT_SSH_COMMAND', 'GIT_SSH', 'GIT_PROXY_COMMAND', 'GIT_EDITOR', 'GIT_SEQUENCE_EDITOR', 'GIT_PAGER', 'GIT_EXTERNAL_DIFF', 'GIT_ASKPASS', 'EDITOR', 'VISUAL', 'PAGER'];
+/** Environment variables that point git at a config file the line does not show (`HOME` holds `.gitconfig`), as `-c include.path=` does. */
+const GIT_CONFIG_FILE_VARIABLES = ['GIT_CONFIG_GLOBAL', 'GIT_CONFIG_SYSTEM', 'GIT_CONFIG', 'XDG_CONFIG_HOME', 'HOME'];
 const GIT_BOOLEAN = /^(true|false|yes|no|on|off|1|0|)$/i;
 /**
  * Programs git runs on its own for these settings (an ssh for a remote, an editor for a message, a
@@ -1206,6 +1244,10 @@ function gitRuns(args: string[], assignments: string[]): GitRun[] {
     const value = assignments.findLast((w) => w.startsWith(name + '='))?.slice(name.length + 1);
     const run = value === undefined ? undefined : name === 'GIT_SSH' ? (value && basename(value) !== 'ssh' ? { argv: [value], via: name } : undefined) : commandLineRun(value, name);
     if (run) runs.push(run);
+  }
+  for (const name of GIT_CONFIG_FILE_VARIABLES) {
+    const value = assignments.findLast((w) => w.startsWith(name + '='))?.slice(name.length + 1);
+    if (value && value !== '/dev/null') runs.push({ script: '$' + name.toLowerCase(), via: `${name} (a file of config git reads)` });
   }
   // A setting git config writes runs later, in this command or another: judged as it would run.
   const setting = sub === 'config' ? gitConfigSetting(rest) : undefined;
@@ -1598,9 +1640,12 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
   };
   if (SHELLS.has(name)) {
     // The shell itself adds nothing to judge when it runs a -c script: its script's commands are the request.
-    const { scripts, input } = shellRuns(name, args);
+    const { scripts, input, startup } = shellRuns(name, args);
     // The script's commands run in the shell's environment (commandsOf reads what that runs).
     const commands = scripts.flatMap((script) => withAliases(withExports(parseShell(script, depth + 1), inherited)).flatMap((sub) => expandCommand({ ...sub, via: sub.via ?? name + ' -c' }, depth + 1, seen)));
+    // The startup files stand as a program of their own, computed (as environmentRuns' markers).
+    const loads = startupCode(name, startup, cmd.assignments);
+    if (loads) (commands.length > 0 ? commands : out).push({ ...cmd, argv: [`$${name}_startup`], via: `${name}, its startup files`, code: loads });
     if (commands.length > 0) return commands;
     // A shell reading its script from its input (`curl … | bash -o pipefail`) is judged as the bare shell too, as rules describe it.
     if (input && args.length > 0) out.push(shellReadingInput(cmd.argv[0]!, cmd, `${name}, reading its script from its input`));
@@ -1650,9 +1695,7 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
       const argv = args.slice(i).map((w) => w.split(replaces!).join(XARGS_INPUT));
       inner(argv, name, false);
       // Its input inside a shell's script (`xargs -I{} sh -c "echo {} | wc -c"`): a line read may be any command.
-      if (argv[0] !== undefined && SHELLS.has(programName(argv[0])) && argv.some((w) => w.includes(XARGS_INPUT) && w !== XARGS_INPUT)) {
-        out.push(shellReadingInput(argv[0], cmd, 'xargs -I, its input inside the script'));
-      }
+      if (placedInScript(argv, XARGS_INPUT)) out.push(shellReadingInput(argv[0]!, cmd, 'xargs -I, its input inside the script'));
     }
     else inner(args.slice(i), name);
     return out;
@@ -1760,7 +1803,10 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
         if (['-exec', '-execdir', '-ok', '-okdir'].includes(args[i]!)) {
           let end = i + 1;
           while (end < args.length && args[end] !== ';' && args[end] !== '+') end++;
-          inner(args.slice(i + 1, end), 'find ' + args[i], false);
+          const argv = args.slice(i + 1, end).map((w) => w.replaceAll('{}', FIND_MATCH));
+          inner(argv, 'find ' + args[i], false);
+          // A file name inside a shell's script (`-exec sh -c 'cat {}' \;`): a name may be any command.
+          if (placedInScript(argv, FIND_MATCH)) out.push(shellReadingInput(argv[0]!, cmd, `find ${args[i]}, a file name inside the script`));
           i = end;
         }
       }
@@ -2141,9 +2187,10 @@ function environmentRuns(assignment: string): SimpleCommand[] {
   if (fn) script(value.replace(/^\(\)\s*/, ''), `${name}, an exported function`);
   // tar reads its options from TAR_OPTIONS first: judged as a tar command of those words.
   if (name === 'TAR_OPTIONS') out.push(...expandCommand({ argv: ['tar', ...shellWords(value)], redirects: [], writesRedirect: false, shell: true, via: name }, 1));
-  // A PATH with a directory of its own first finds programs there: any program may run under a name the line shows.
+  // A PATH with a directory of its own first finds programs there: any program may run under a
+  // name the line shows. An empty entry (`:/usr/bin`, `a::b`, a trailing `:`) is the working directory.
   const ownPath =
-    (name === 'PATH' && value.split(':').some((dir) => dir !== '' && !SYSTEM_PATH.test(dir))) ||
+    (name === 'PATH' && value.split(':').some((dir) => !SYSTEM_PATH.test(dir))) ||
     (LOAD_PATH_VARIABLES.has(name) && value.split(/[:;]/).some((dir) => !SYSTEM_LIBRARY_DIR.test(dir) || dir.split('/').includes('..')));
   const marker = (code: string) => out.push({ argv: ['$' + name.replace(/[^A-Za-z0-9_]/g, '_')], redirects: [], writesRedirect: false, shell: true, via: `${name}, code it loads`, code });
   if (CODE_VARIABLES[name]?.test(value) || fn) marker(`${name} loads code the command line does not show, so it may do what any program may`);

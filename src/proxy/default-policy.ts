@@ -248,11 +248,13 @@ export const DEFAULT_RULES: PolicyRule[] = [
     // relative `tmp` elsewhere is a vault path, and costs only a checkpoint. Each repetition takes
     // one `/` and the dots before it, so a word is read one way only (linear time).
     // Also `~` (the sandbox's home is its /tmp), /proc/<pid>/cwd and /root (links to anywhere),
-    // and a pattern in a top-level name (`/t?p`), which may match one of them.
+    // a pattern in a top-level name (`/t?p`), which may match one of them, and `..` after a
+    // directory (`/usr/../tmp`): the words are matched as written, not normalised.
     args_any: [
       '/^(-[a-zA-Z]*t|--target-directory=|--t[a-z-]*=)?(\\.{0,2}\\/)*(tmp|dev|run)(\\/|$)/',
       '/^(-[a-zA-Z]*t|--target-directory=|--t[a-z-]*=)?(~|\\/+proc\\/)/',
       '/^(-[a-zA-Z]*t|--target-directory=|--t[a-z-]*=)?(\\.{0,2}\\/)+[^/]*[*?[]/',
+      '/[^/.]\\/+\\.\\.(\\/|$)/',
     ],
     action: 'allow_with_checkpoint',
     categories: ['destructive'],
@@ -278,6 +280,17 @@ export const DEFAULT_RULES: PolicyRule[] = [
     action: 'allow_with_checkpoint',
     categories: ['destructive'],
     reason: 'deletes refs or history git keeps the way back to work by: a checkpoint is taken first',
+  },
+  {
+    name: 'git-discard',
+    program: 'git',
+    // `--abort` puts the tree back as it was before the merge (as `reset --merge` does), dropping
+    // conflict resolutions made since; `submodule deinit` empties the submodules' directories.
+    subcommand: ['merge', 'cherry-pick', 'revert', 'am', 'submodule'],
+    args_any: ['--abort', 'deinit'],
+    action: 'allow_with_checkpoint',
+    categories: ['destructive'],
+    reason: 'can discard work that git itself may not keep: a checkpoint is taken first',
   },
   {
     name: 'git-checkout-force',
@@ -342,6 +355,15 @@ export const DEFAULT_RULES: PolicyRule[] = [
     action: 'allow_with_checkpoint',
     categories: ['destructive'],
     reason: 'removes the files it archived or copied: a checkpoint is taken first',
+  },
+  {
+    name: 'remove-sources',
+    program: ['zip', '7z', '7za', '7zr'],
+    // zip -m (in a cluster: `-qrm`; the letters before the first m exclude it, linear time) and --move; 7z -sdel.
+    args_any: ['/^-[A-Za-ln-z]*m[A-Za-z]*$/', '--move', '-sdel'],
+    action: 'allow_with_checkpoint',
+    categories: ['destructive'],
+    reason: 'removes the files it archived: a checkpoint is taken first',
   },
   {
     name: 'overwrite-tools',

@@ -365,12 +365,15 @@ function decidingRule(rules: Rule[], cmd: SimpleCommand, defaultAction: PolicyAc
  */
 const SANDBOX_OWN_DIR = /^(\.{0,2}\/)*(tmp|dev|run)(\/|$)/;
 
-/** Whether `cmd` is a `cd` (or `pushd`) that may leave the vault: into the sandbox's own directories, back (`-`), or to a place computed as it runs. */
+/**
+ * Whether `cmd` is a `cd` (or `pushd`) that may leave the vault: into the sandbox's own
+ * directories, back (`-`), through `..` (`/usr/../tmp`), to a pattern (`/t?p`), or to a place computed as it runs.
+ */
 function leavesVault(cmd: SimpleCommand): boolean {
   if (!cmd.shell || !['cd', 'pushd'].includes(programName(cmd.argv[0]!))) return false;
   const to = cmd.argv.slice(1).find((a) => a === '-' || !/^(-[LPe@]*|--)$/.test(a));
   // No directory, or `~`: the home, which in the sandbox is its /tmp.
-  return to === undefined || to === '-' || /^~/.test(to) || SANDBOX_OWN_DIR.test(to) || computedAtRunTime(to);
+  return to === undefined || to === '-' || /^~/.test(to) || SANDBOX_OWN_DIR.test(to) || /(^|\/)\.\.(\/|$)/.test(to) || globbed(to) || computedAtRunTime(to);
 }
 
 /**

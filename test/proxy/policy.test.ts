@@ -46,7 +46,7 @@ describe('shell parsing for policy', () => {
     expect(argvs(['sh', '-c', 'trap "" TERM; sleep 100 & sleep 100'])).toEqual([['trap', '', 'TERM'], ['sleep', '100'], ['sleep', '100']]);
     expect(argvs(['env', '-i', 'A=1', 'rm', '-rf', 'x'])).toContainEqual(['rm', '-rf', 'x']);
     expect(argvs(['timeout', '-s', 'KILL', '5', 'git', 'reset', '--hard'])).toContainEqual(['git', 'reset', '--hard']);
-    expect(argvs(['find', '.', '-name', '*.o', '-exec', 'rm', '-f', '{}', ';'])).toContainEqual(['rm', '-f', '{}']);
+    expect(argvs(['find', '.', '-name', '*.o', '-exec', 'rm', '-f', '{}', ';'])).toContainEqual(['rm', '-f', '${find_match}']);
     expect(argvs(['sudo', '-u', 'bob', 'ls'])).toContainEqual(['ls']);
   });
 
@@ -284,6 +284,52 @@ describe('command lines read with certainty, or every way they could run', () =>
       expect(judged({ shell: shell! }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule });
     }
     for (const shell of ['x=$(date); echo $x', 'eval "x=$((1 + 2))"']) expect(judged({ shell }).action, shell).toBe('allow');
+  });
+
+  it('the sandbox round of stop 57: an empty PATH entry, shell startup files, find -exec {} and its names in a script, .. in mv and cd, git config from the environment, zip -m and git --abort', () => {
+    const strict = parsePolicy({ default_action: 'require_approval' });
+    const both = (request: { argv?: string[]; shell?: string; env?: Record<string, string> }, rule: string, label: string) => {
+      expect(evaluatePolicy(DEFAULT_POLICY, request, { ...ctx, sandboxed: true }).decision, label).toMatchObject({ action: 'allow_with_checkpoint', rule });
+      // Under a strict default a computed program needs approval; a rule's checkpoint stays (a plain `mv` there needs approval anyway).
+      const strictly = evaluatePolicy(strict, request, { ...ctx, sandboxed: true }).decision.action;
+      if (rule === 'computed-program') expect(strictly, label).toBe('require_approval');
+      else expect(['allow_with_checkpoint', 'require_approval'], label).toContain(strictly);
+    };
+    // An empty PATH entry is the working directory (a vault directory with its own `ls`).
+    for (const shell of ['PATH=:/usr/bin ls', 'PATH=/usr/bin::/bin; export PATH; ls', 'PATH=/usr/bin:/bin: ls']) both({ shell }, 'computed-program', shell);
+    both({ argv: ['ls'], env: { PATH: ':/usr/bin' } }, 'computed-program', '--env PATH=:/usr/bin ls');
+    // Startup files run before the script: --rcfile/--init-file, and the HOME the command sets for an interactive or login shell (and zsh).
+    for (const shell of ['bash --init-file /w/init -ic true', 'bash --rcfile=/w/init -c true', 'HOME=/w bash -lc true', 'HOME=/w bash -ic true', 'export HOME=/w; bash --login -c true', 'HOME=/w zsh -c true']) both({ shell }, 'computed-program', shell);
+    both({ argv: ['bash', '-ic', 'true'], env: { HOME: '/w' } }, 'computed-program', '--env HOME=/w bash -ic true');
+    // find -exec with a computed program, and with names inside a shell's script.
+    for (const shell of ['find /usr/bin -name rm -exec {} -rf /p1 \\;', 'find /usr/bin -name git -execdir {} push +']) both({ shell }, 'computed-program', shell);
+    for (const shell of ['find /p1 -depth -exec rm -d {} +', "find . -name '*.pyc' -exec rm {} +"]) both({ shell }, 'rm-recursive', shell);
+    both({ shell: "find . -exec sh -c 'cat {}' \\;" }, 'shell-from-input', 'find -exec sh -c with {} in the script');
+    // `..` after a directory in mv's words and cd's target; a pattern as cd's target.
+    for (const shell of ['mv /src /usr/../tmp/', 'mv /src /usr/local/../../tmp', 'mv /src /sbin/../run', 'cd /usr/../tmp && mv /p1 .', 'cd /t?p && mv /p1 .']) both({ shell }, 'mv-out-of-vault', shell);
+    // git pointed at a config file the line does not show, as -c include.path= is.
+    for (const shell of ['GIT_CONFIG_GLOBAL=/w/cfg git status', 'HOME=/w git log', 'XDG_CONFIG_HOME=/w git diff', 'GIT_CONFIG_SYSTEM=/w/cfg git show']) both({ shell }, 'computed-program', shell);
+    // Archivers that remove what they archived; git operations that put the tree back.
+    for (const shell of ['cd / && zip -qrm /tmp/x.zip p2', 'zip --move x.zip a', '7z a -sdel x.7z src']) both({ shell }, 'remove-sources', shell);
+    for (const shell of ['git merge --abort', 'git cherry-pick --abort', 'git am --abort', 'git submodule deinit -f --all']) both({ shell }, 'git-discard', shell);
+    // Ordinary forms stay as they were.
+    for (const shell of [
+      'PATH=/usr/bin:/bin ls',
+      "bash -lc 'ls -la'",
+      "bash -ic 'ls'",
+      'HOME=/w bash -c true',
+      'find . -type f -exec grep -l foo {} +',
+      "find . -exec sh -c 'echo \"$1\"' _ {} \\;",
+      'mv /src/a /src/b',
+      'mv *.o build/',
+      'cd /src/sub && mv a b',
+      'git status',
+      'GIT_CONFIG_GLOBAL=/dev/null git status',
+      'zip -r out.zip src',
+      'git merge feature',
+    ]) {
+      expect(judged({ shell }).action, shell).toBe('allow');
+    }
   });
 
   it('a value read as the command runs that bash evaluates again (arithmetic, a subscript, an offset, a prompt) is computed: a checkpoint first (stop 56 left it as a limit)', () => {
