@@ -1,5 +1,6 @@
 import { devMajor, devMinor, formatMode, KIND } from '../core/entry-types.js';
 import { isUtf8Text } from '../core/utf8.js';
+import { isoTime } from '../core/units.js';
 import { AvfsError } from '../errors.js';
 import type { Entry } from '../store/entries.js';
 import type { VersionRecord } from '../store/history.js';
@@ -26,7 +27,7 @@ export function entryJson(e: Entry) {
     type: KIND[e.type],
     size: e.size,
     mode: formatMode(e.mode),
-    mtime: new Date(e.mtime).toISOString(),
+    mtime: isoTime(e.mtime),
     ...(e.hash ? { hash: e.hash } : {}),
     ...(e.target !== null ? { target: e.target } : {}),
     // Owner ids only when set (chown through a mount, import as root); unset means the user reading or mounting.
@@ -105,7 +106,7 @@ export function versionJson(v: VersionRecord) {
     mode: v.mode === null ? null : formatMode(v.mode),
     hash: v.hash,
     target: v.target,
-    mtime: v.mtime === null ? null : new Date(v.mtime).toISOString(),
+    mtime: v.mtime === null ? null : isoTime(v.mtime),
     at: new Date(v.at).toISOString(),
     source: v.source,
     exec_id: v.exec_id,

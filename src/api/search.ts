@@ -3,6 +3,7 @@ import { AvfsError } from '../errors.js';
 import { compileGlob, compileRegExp, escapeGlob, invalidPattern, regexProblem } from '../core/glob.js';
 import { LiteralText } from '../core/text.js';
 import { basename, dirname, joinPath } from '../core/paths.js';
+import { isoTime } from '../core/units.js';
 import type { Entry } from '../store/entries.js';
 import { findEntries, grepFiles, HIT_END, HIT_START, literalQuery, searchText, type FindFilter, type GrepFile, type GrepMatch } from '../store/search.js';
 import { descendantFiles } from '../store/entries.js';
@@ -241,7 +242,7 @@ export function search(fs: VaultFs, params: SearchParams): SearchResult {
 }
 
 /** A hit in the CLI's JSON (mtime as ISO 8601). */
-export const searchHitJson = (h: SearchHit) => ({ path: h.path, score: h.score, snippet: h.snippet, size: h.size, mtime: new Date(h.mtime).toISOString(), hash: h.hash });
+export const searchHitJson = (h: SearchHit) => ({ path: h.path, score: h.score, snippet: h.snippet, size: h.size, mtime: isoTime(h.mtime), hash: h.hash });
 
 /** `avfs search --json`'s fields. */
 export const searchJson = (r: SearchResult) => ({ vault: r.vault, query: r.query, path: r.path, count: r.count, truncated: r.truncated, results: r.hits.map(searchHitJson) });

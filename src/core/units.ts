@@ -121,6 +121,19 @@ export function envMs(value: string | undefined, fallback: number): number {
  */
 export const hostSeconds = (ms: number): number => ms / 1000 + 5e-7;
 
+/** The furthest time a JavaScript Date holds, either side of 1970 (about year 275760). */
+export const MAX_TIME_MS = 8.64e15;
+
+/**
+ * A file time as avfs keeps it: within the range a Date can show, as ext4 keeps its own range
+ * (it clamps to the year 2446). `touch -d @8640000000001` through a mount was stored as given,
+ * and every listing of its directory then failed on "Invalid time value".
+ */
+export const representableTime = (ms: number): number => Math.min(MAX_TIME_MS, Math.max(-MAX_TIME_MS, ms));
+
+/** An epoch-milliseconds time as ISO 8601, clamped (a time stored before the clamp still shows). */
+export const isoTime = (ms: number): string => new Date(Number.isFinite(ms) ? representableTime(ms) : 0).toISOString();
+
 /**
  * A point in time as the SDK passes it (epoch milliseconds, as Date.now() or fs.Stats' mtimeMs,
  * fractions included): `value` unless it is not a finite number of at least 0 (INVALID_ARGUMENT);

@@ -1,6 +1,7 @@
 import { statfsSync } from 'node:fs';
 import type { FuseOperations, FuseStatfs } from 'fuse-native';
 import { basename, MAX_NEW_PATH_BYTES } from '../core/paths.js';
+import { representableTime } from '../core/units.js';
 import type { Entry } from '../store/entries.js';
 import type { VaultRow } from '../store/vaults.js';
 import { NAME_MAX, type MountContext, type OpContext } from './op-context.js';
@@ -149,8 +150,8 @@ export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'fg
       try {
         if (ctx.readOnly) return cb(EROFS);
         // -1 is UTIME_OMIT (patched binding): keep that time as it is.
-        const a = atime === -1 ? null : atime;
-        const m = mtime === -1 ? null : mtime;
+        const a = atime === -1 ? null : representableTime(atime);
+        const m = mtime === -1 ? null : representableTime(mtime);
         const t = Date.now(); // one ctime for the open file and its entry (nothing moves on close)
         const f = files.get(path);
         const at = storedName(f, path);

@@ -1,6 +1,7 @@
 import { AvfsError } from '../errors.js';
 import { COPIED_MODE_SQL, type EntryType } from '../core/entry-types.js';
 import { checkNewPathLength, descendantRange, dirname } from '../core/paths.js';
+import { representableTime } from '../core/units.js';
 import { layerPaths, noteWritten } from './layer-paths.js';
 import { now, type Actor, type Statements, type Store } from './store.js';
 import { enforceQuota } from './quota.js';
@@ -1171,8 +1172,10 @@ export function setTimes(store: Store, vault: VaultRow, path: string, atime: num
   // Times are the inode's: every name of a hard-linked file shows them (as putEntry's syncLinks does for content).
   const names = old.type !== 'd' && old.nlink > 1 ? namesOfInode(store, vault, old.ino) : [old];
   const known = names.length > 1 ? manyNames(store, vault) : undefined;
+  const a = atime === null ? null : representableTime(atime);
+  const m = mtime === null ? null : representableTime(mtime);
   for (const e of names.some((n) => n.path === path) ? names : [old, ...names]) {
-    changeMetadata(store, vault, e, { ...e, atime: atime ?? e.atime, mtime: mtime ?? e.mtime, ctime }, { ...change, op: 'touch' }, known);
+    changeMetadata(store, vault, e, { ...e, atime: a ?? e.atime, mtime: m ?? e.mtime, ctime }, { ...change, op: 'touch' }, known);
   }
 }
 

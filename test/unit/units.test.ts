@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { envMs, MAX_TIMER_MS, parseDuration, parseSize, parseTime, parseWholeNumber } from '../../src/core/units.js';
+import { envMs, isoTime, MAX_TIMER_MS, parseDuration, parseSize, parseTime, parseWholeNumber } from '../../src/core/units.js';
 import { AvfsError } from '../../src/errors.js';
 import { errorCode } from '../helpers.js';
 
@@ -112,5 +112,14 @@ describe('envMs (the test-only AVFS_VIEWS_*_MS delays)', () => {
     // 1e309 is Infinity: as a timer it fired at once, with a TimeoutOverflowWarning.
     for (const value of [undefined, '', ' ', 'soon', '0', '-5', '1e309', '-1e309', 'Infinity', 'NaN']) expect(envMs(value, 30_000), String(value)).toBe(30_000);
     expect(envMs('1e10', 30_000)).toBe(MAX_TIMER_MS);
+  });
+});
+
+describe('isoTime (a file time as JSON shows it)', () => {
+  it('shows a time stored past what a Date holds as the furthest one, never failing "Invalid time value"', () => {
+    expect(isoTime(987654321987)).toBe('2001-04-19T04:25:21.987Z');
+    expect(isoTime(8.64e15 + 1)).toBe('+275760-09-13T00:00:00.000Z');
+    expect(isoTime(2 ** 60)).toBe('+275760-09-13T00:00:00.000Z');
+    expect(isoTime(-(2 ** 60))).toBe('-271821-04-20T00:00:00.000Z');
   });
 });
