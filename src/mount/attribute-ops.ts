@@ -14,22 +14,10 @@ const NO_ID = 0xffffffff;
  * Attribute operations: what getattr and statfs report, and the changes of mode, owner and times.
  */
 export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'fgetattr' | 'statfs' | 'chmod' | 'chown' | 'utimens'> {
-  const { ctx, fs, files, errno, entry, toStat, entryStat, quotaInfo } = c;
+  const { ctx, fs, files, errno, entry, toStat, entryStat, quotaInfo, settleCreatesIn } = c;
   const { ENOENT, EROFS, ENAMETOOLONG } = c.err;
   // fchmod, fchown and futimens of a hard link unlinked while open change the inode under a name it still has.
   const storedName = (f: OpenFile | undefined, path: string) => (f?.hiddenLink ? (files.storedNameOf(f) ?? path) : path);
-  /**
-   * Before a directory's mode, owner or times change here: files created in it and not stored yet
-   * changed its times when they were created, so it takes those times now, and their later store
-   * leaves it alone (createdAt 0, entries.ts touchDir). The order of the two decides, not a
-   * comparison of their times, which tie within a millisecond (`utime(d); create d/f` kept d's old mtime).
-   */
-  const settleCreatesIn = (dir: Entry) => {
-    const created = files.lastCreatedIn(dir.path);
-    if (created === 0) return;
-    if (created >= dir.ctime) fs.touchExact([dir.path], null, created, created);
-    for (const f of files.pendingIn(dir.path)) f.createdAt = 0;
-  };
   /**
    * What an open file shows; `stored` is what its path stores (its own entry, or another file's
    * when it lost the name). One unlinked while open has no link left (the kernel's count after

@@ -111,6 +111,7 @@ export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'ren
           // Stored entries below are checked by the store; files not stored yet are moved here.
           const pending = files.longestPendingBelow(src);
           if (pending > 0 && pending - Buffer.byteLength(src) + Buffer.byteLength(dst) > MAX_NEW_PATH_BYTES) return cb(c.err.ENAMETOOLONG);
+          c.settleCreatesIn(srcEntry);
         } else if (dstFile && !entry(dst)) {
           files.detach(dstFile); // a pending file at dst is replaced
         }

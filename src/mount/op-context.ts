@@ -114,6 +114,7 @@ export interface OpContext {
   openAt(path: string): OpenFile | undefined;
   holderOf(path: string): OpenFile | undefined;
   touchDirs(...dirs: string[]): void;
+  settleCreatesIn(dir: Entry): void;
   parentError(path: string): number;
   quotaInfo(): { row: VaultRow; bytes: number; entries: number };
   overQuota(file: OpenFile, newSize: number): boolean;
@@ -284,7 +285,22 @@ export function opContext(ctx: MountContext): OpContext {
     return false;
   }
 
-  return { ctx, fuse, fs, files, store, uid, gid, err, errno, vault, entry, creatorOf, pageWriteback, createdAppending, toStat, entryStat, openAt, holderOf, touchDirs, parentError, quotaInfo, overQuota };
+  /**
+   * Before a directory's mode, owner or times change here, or it is moved: files created in it and
+   * not stored yet changed its times when they were created, so it takes those times now, and
+   * their later store leaves it alone (createdAt 0, entries.ts touchDir). The order of the two
+   * decides, not a comparison of their times, which tie within a millisecond (`utime(d); create
+   * d/f` kept d's old mtime). A move left the times to the store, which no longer found the
+   * directory where the file was created: it kept its old mtime.
+   */
+  function settleCreatesIn(dir: Entry): void {
+    const created = files.lastCreatedIn(dir.path);
+    if (created === 0) return;
+    if (created >= dir.ctime) fs.touchExact([dir.path], null, created, created);
+    for (const f of files.pendingIn(dir.path)) f.createdAt = 0;
+  }
+
+  return { ctx, fuse, fs, files, store, uid, gid, err, errno, vault, entry, creatorOf, pageWriteback, createdAppending, toStat, entryStat, openAt, holderOf, touchDirs, settleCreatesIn, parentError, quotaInfo, overQuota };
 }
 
 /** Times reach the kernel as unsigned ms: clamp anything before the epoch to it. */

@@ -116,6 +116,33 @@ print(json.dumps([dir_times(os.path.join(root, d)) for d in ('gone', 'from')]), 
     }
   });
 
+  it('a directory moved while a file created in it is still open keeps the time of the create, in the mount and the store (mount round)', async () => {
+    const script = stepScript(
+      `
+root = sys.argv[1]
+for d in ('src', 'dst'):
+    os.mkdir(os.path.join(root, d))
+os.utime(os.path.join(root, 'src'), (1104537600, 1104537600))  # 2005-01-01
+f = os.open(os.path.join(root, 'src', 'new'), os.O_WRONLY | os.O_CREAT, 0o644)
+created = os.stat(os.path.join(root, 'src')).st_mtime_ns
+os.rename(os.path.join(root, 'src'), os.path.join(root, 'dst', 'moved'))
+os.close(f)
+step(json.dumps(created))
+print(json.dumps(os.stat(os.path.join(root, 'dst', 'moved')).st_mtime_ns), flush=True)
+`,
+      [fx.dir],
+    );
+    const created = JSON.parse(await script.next()) as number;
+    await sleep(PAST_ATTR_CACHE_MS);
+    script.go();
+    const after = JSON.parse(await script.next()) as number;
+    await script.done();
+    expect(created).toBeGreaterThan(1104537600 * 1e9);
+    expect(after).toBe(created);
+    const ls = await fx.run(['ls', '/dst']);
+    expect(Date.parse(ls.json.entries[0].mtime)).toBe(Math.floor(created / 1e6));
+  });
+
   it('truncating an empty file on open (: > f) keeps the times it showed after close', async () => {
     const p = join(fx.dir, 'empty.txt');
     await shOk(`touch -d '2020-01-02 03:04:05' ${p}`);
