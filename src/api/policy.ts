@@ -33,6 +33,8 @@ export interface PolicyCheckRequest {
   cwd?: string;
   /** Judge as if the run were approved. */
   approve?: boolean;
+  /** Variables the run would set (`proxy exec --env`): judged as the command's environment (`PATH=:/usr/bin`, `GIT_SSH_COMMAND`). */
+  env?: Record<string, string>;
   /** The options an agent asks for the run: checked as proxy exec checks an agent's (agentBeyond). */
   agent?: AgentAsks;
 }
@@ -67,7 +69,7 @@ export function policyCheck(store: Store, vault: string, request: PolicyCheckReq
       return false; // required, and unavailable: exec would refuse
     }
   })();
-  const judged = request.shell !== undefined ? { shell: request.shell } : { argv: request.argv ?? [] };
+  const judged = { ...(request.shell !== undefined ? { shell: request.shell } : { argv: request.argv ?? [] }), env: request.env };
   const { decision, verdicts } = evaluatePolicy(policy, judged, { cwd: normalizePath(request.cwd ?? '/'), sandboxed, vault, home: store.home });
   const wouldRun = decision.action === 'allow' || decision.action === 'allow_with_checkpoint' || (needsApproval(decision.action) && !!request.approve);
   return {

@@ -1,10 +1,11 @@
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { AvfsError, toAvfsError } from '../errors.js';
 import { decodeUtf8, escapeBytes } from '../core/utf8.js';
 import { decideColor, printError, printJson } from './output.js';
 import { VERSION } from './version.js';
 import type { Command as CommandType } from 'commander';
+import { givenOnce } from './command.js';
 
 /**
  * Every command, by the names (and aliases) that invoke it, loaded on demand. Start-up is mostly
@@ -73,14 +74,6 @@ function jsonWithValue(err: CommanderError): AvfsError | undefined {
   return new AvfsError('USAGE', `--json takes no value: write --json alone, not ${given}`, { reason: 'json_value', option: given });
 }
 
-/**
- * The value of an option that names one place (`--vault`, `--home`): given twice it is refused, since
- * taking the last one silently would act on a vault the caller may not have meant.
- */
-function givenOnce(value: string, previous: string | undefined): string {
-  if (previous !== undefined) throw new InvalidArgumentError(`given twice (${JSON.stringify(previous)}, then ${JSON.stringify(value)}): give it once`);
-  return value;
-}
 
 export function buildProgram(): Command {
   const program = new Command('avfs')
@@ -295,7 +288,8 @@ export async function main(argv: string[]): Promise<number> {
         return usage.exitCode;
       }
       const hint = `avfs ${[...commandWords(program, argv.slice(2)), '--help'].join(' ')}`;
-      const usage = jsonWithValue(err) ?? new AvfsError('USAGE', `${err.message.replace(/^error: /, '')} (${hint} shows usage)`, { reason: err.code });
+      const reason = err.code === 'commander.invalidArgument' && err.message.includes('given twice') ? 'given_twice' : err.code;
+      const usage = jsonWithValue(err) ?? new AvfsError('USAGE', `${err.message.replace(/^error: /, '')} (${hint} shows usage)`, { reason });
       if (json) printError(usage, true);
       return usage.exitCode;
     }

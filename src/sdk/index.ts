@@ -809,12 +809,12 @@ export class AVFS {
    * What the policy decides for a command, and which rule decided, as `proxyExec` would judge it
    * here (sandboxed or not), without running anything (`avfs proxy policy check`).
    */
-  policyCheck(command: string, args: string[] = [], options: { shell?: boolean; cwd?: string; approve?: boolean; agent?: AgentAsks } = {}): PolicyCheckResult {
-    knownOptions('policyCheck', options, { shell: 'boolean', cwd: true, approve: 'boolean', agent: true });
+  policyCheck(command: string, args: string[] = [], options: { shell?: boolean; cwd?: string; approve?: boolean; agent?: AgentAsks; env?: Record<string, string> } = {}): PolicyCheckResult {
+    knownOptions('policyCheck', options, { shell: 'boolean', cwd: true, approve: 'boolean', agent: true, env: true });
     textOption('command', command, false);
     textListOption('args', args);
     const request = options.shell ? { shell: [command, ...args].join(' ') } : { argv: [command, ...args] };
-    return policyCheck(this.store, this.vault, { ...request, cwd: options.cwd, approve: options.approve, agent: options.agent });
+    return policyCheck(this.store, this.vault, { ...request, cwd: options.cwd, approve: options.approve, agent: options.agent, env: options.env });
   }
 
   /** Mounts the vault on an empty host directory (served by a background process). */

@@ -119,7 +119,7 @@ function targetOf(store: Store, source: VaultRow, into: string | undefined): Vau
   if (into !== undefined) return getVault(store, into);
   const parent = source.parent_id === null ? undefined : vaultById(store, source.parent_id);
   if (!parent || parent.retired_at !== null) {
-    throw new AvfsError('USAGE', `vault ${source.name} has no parent to merge into: say which vault to merge into (into; on the command line --into <vault>)`, { vault: source.name });
+    throw new AvfsError('USAGE', `vault ${source.name} has no parent to merge into: name the vault to merge into (--into <vault>; \`into\` in the SDK and MCP)`, { vault: source.name });
   }
   return parent;
 }

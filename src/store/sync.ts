@@ -203,15 +203,16 @@ export function syncTracked(fs: VaultFs, vaultInput: string, options: SyncOption
     const merged = new Map<string, Buffer>();
     const plan = planMerge(triples, strategy, hostMerger(store, host, merged, vault.name));
     const root = getEntry(store, vault, path);
-    return { vault, tracked, seq, host, triples, plan, merged, emptied: root?.type === 'd' && !hasChildren(store, vault, path) };
+    return { vault, tracked, seq, host, triples, plan, merged, vaultRootGone: root?.type !== 'd', emptied: root?.type === 'd' && !hasChildren(store, vault, path) };
   });
-  const { vault, tracked, seq, host, triples, plan, merged, emptied } = planned;
+  const { vault, tracked, seq, host, triples, plan, merged, vaultRootGone, emptied } = planned;
   const actions = plan.paths.filter((p) => !sameOnHost(p.current, p.result));
   // The vault no longer has the tracked directory, or has it empty (removed, or a restore went
   // back to before the import): mirroring that would delete the host project (or replace it with
-  // a file or a link), most likely not what was meant.
+  // a file or a link), most likely not what was meant. Checked before conflicts: with host edits
+  // inside, the plan keeps the root for them, and the advice was to pick a --strategy.
   const root = plan.paths.find((p) => p.path === path);
-  const gone = !!root?.current && root.result?.type !== 'd';
+  const gone = vaultRootGone || (!!root?.current && root.result?.type !== 'd');
   if (gone || (emptied && actions.some((a) => a.current && !a.result))) {
     throw new AvfsError(
       'CONFLICT',

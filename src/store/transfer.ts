@@ -163,9 +163,10 @@ function invalidNames(hosts: Buffer[]): AvfsError {
  * Copies a host file or tree into the vault at `vaultPath`, keeping modes, mtimes, symlinks and
  * hard links (host names of one inode within the tree become names of one vault inode). File content is stored first, chunk by chunk (never a whole large file in memory); then every
  * entry is created in one transaction, so an import is all or nothing. `finish(root)` runs last
- * inside that transaction (a tracked import records itself there, see sync.ts).
+ * inside that transaction (a tracked import records itself there, see sync.ts). `path` in the
+ * result is where the tree or file landed (a file imported onto a directory goes inside it).
  */
-export function importTree(fs: VaultFs, host: string, vaultInput: string, progress?: Progress, finish?: (root: string) => void): TransferSummary {
+export function importTree(fs: VaultFs, host: string, vaultInput: string, progress?: Progress, finish?: (root: string) => void): TransferSummary & { path: string } {
   let root = normalizePath(vaultInput);
   // Like cp: a single file imported onto an existing directory goes inside it.
   if (!lstatSafe(host)?.isDirectory() && fs.exists(root) && fs.stat(root).type === 'd') root = joinPath(fs.stat(root).path, basename(host));
@@ -236,7 +237,7 @@ export function importTree(fs: VaultFs, host: string, vaultInput: string, progre
     for (const item of items.filter((i) => i.kind === 'd').reverse()) fs.utimes(item.vault, item.atime, item.mtime);
     finish?.(root);
   });
-  return summary;
+  return { ...summary, path: root };
 }
 
 export interface ExportOptions {

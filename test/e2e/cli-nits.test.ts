@@ -144,11 +144,13 @@ describe('--json with a value, and output that cannot be written', () => {
       const line = args.includes('write') ? args : [...args, 'write', '/x', 'y'];
       const r = await avfs(h.home, line);
       expect(r.code, line.join(' ')).toBe(2);
-      expect(r.json, line.join(' ')).toMatchObject({ ok: false, error: { code: 'USAGE', message: expect.stringContaining('given twice') } });
+      expect(r.json, line.join(' ')).toMatchObject({ ok: false, error: { code: 'USAGE', reason: 'given_twice', message: expect.stringContaining('given twice') } });
     }
     for (const vault of ['a', 'b']) expectError(await avfs(h.home, ['--vault', vault, 'cat', '/x']), 'NOT_FOUND', 3);
-    // diff's own --vault (the other side) is not the global one.
+    // diff's own --vault (the other side) is not the global one; given twice after diff, it is
+    // refused too (the first one was dropped: "work in a, compare with b" compared with b in the vault in use).
     expectOk(await avfs(h.home, ['--vault', 'a', 'diff', '--vault', 'b']));
+    expect(expectError(await avfs(h.home, ['diff', '--vault', 'a', '--vault', 'b']), 'USAGE', 2)).toMatchObject({ reason: 'given_twice' });
   });
 
   it('stdout on a full device: one line on stderr and exit 1, not an uncaught ENOSPC stack trace', () => {
@@ -266,6 +268,34 @@ describe('progress on long work', () => {
     expect(comparing, shown).toBeGreaterThanOrEqual(0);
     expect(applying, shown).toBeGreaterThan(comparing);
     expect((await avfs(h.home, ['cat', '/t/f299.txt'], { raw: true })).stdout).toBe('v1 299');
+  });
+});
+
+describe('the docs round of stop 57: what the help and README say is what happens', () => {
+  it('the undo hint after merge --into names the target; diff of a path whose previous version was pruned is VERSION_NOT_FOUND version_pruned, not a new file', async () => {
+    expectOk(await avfs(h.home, ['vault', 'create', 'p']));
+    expectOk(await avfs(h.home, ['vault', 'fork', 'p', 'c']));
+    expectOk(await avfs(h.home, ['--vault', 'p', 'write', '/f', 'from p']));
+    const merged = await avfs(h.home, ['--vault', 'p', 'vault', 'merge', 'p', '--into', 'c'], { raw: true });
+    expect(merged.code, merged.stderr).toBe(0);
+    const hint = /undo: (avfs vault merge [^;]*)/.exec(merged.stderr)?.[1];
+    expect(hint).toBe('avfs vault merge p --into c --undo');
+    expectOk(await avfs(h.home, hint!.split(' ').slice(1)));
+    for (const n of [1, 2, 3, 4]) expectOk(await avfs(h.home, ['--vault', 'p', 'write', '/g', `v${n}\n`]));
+    expectOk(await avfs(h.home, ['--vault', 'p', 'prune', '/', '--keep', '1']));
+    expect(expectError(await avfs(h.home, ['--vault', 'p', 'diff', '/g']), 'VERSION_NOT_FOUND', 3)).toMatchObject({ reason: 'version_pruned', version: 3 });
+  });
+
+  it('import reports where a file landed; proxy policy check names itself when the command is missing, and judges --env', async () => {
+    expectOk(await avfs(h.home, ['mkdir', '/docs']));
+    const notes = join(h.dir, 'notes.md');
+    writeFileSync(notes, '# notes\n');
+    expect(expectOk(await avfs(h.home, ['import', notes, '/docs'])).path).toBe('/docs/notes.md');
+    expect(expectOk(await avfs(h.home, ['import', notes])).path).toBe('/notes.md');
+    expect(expectError(await avfs(h.home, ['proxy', 'policy', 'check']), 'USAGE', 2).message).toContain('avfs proxy policy check [options]');
+    expect(expectOk(await avfs(h.home, ['proxy', 'policy', 'check', '--env', 'PATH=:/usr/bin', '--', 'ls'])).decision).toMatchObject({ action: 'allow_with_checkpoint', rule: 'computed-program' });
+    expect(expectOk(await avfs(h.home, ['proxy', 'policy', 'check', '--', 'ls'])).decision).toMatchObject({ action: 'allow' });
+    expect(expectError(await avfs(h.home, ['proxy', 'exec', '--timeout', '1e3', '--', 'true']), 'USAGE', 2).message).toContain('milliseconds');
   });
 });
 

@@ -250,6 +250,20 @@ describe('sync: the vault’s work back to a tracked host directory', () => {
     expect(syncTracked(fs, '/p').status).not.toBe('conflicts');
   });
 
+  it('a tracked directory removed in the vault while the host edited a file in it: tracked_root_gone, whatever the strategy (it was MERGE_CONFLICT, whose advice to pick a --strategy then led here) (docs round)', () => {
+    importTracked(fs, host, '/p');
+    writeFileSync(join(host, 'src', 'main.txt'), 'edited on the host\n');
+    fs.rm('/p', { recursive: true });
+    const before = hostTree(host);
+    for (const strategy of ['fail', 'theirs', 'ours'] as const) {
+      for (const dryRun of [true, false]) {
+        const e = thrownError(() => syncTracked(fs, '/p', { strategy, dryRun }));
+        expect([e?.code, e?.data.reason], `${strategy} ${dryRun}`).toEqual(['CONFLICT', 'tracked_root_gone']);
+      }
+    }
+    expect(hostTree(host)).toEqual(before);
+  });
+
   it('tracking the vault root: a restore to before the import does not empty the host either', () => {
     const cp = saveCheckpoint(fs, 'empty');
     importTracked(fs, host, '/');

@@ -8,7 +8,7 @@ import { diffPaths, diffTreeSources, diffVersions, type TreeSource } from '../..
 import { pathsDiffJson, treeDiffJson, versionDiffJson, type DiffJson, type FileJson } from '../../api/diff.js';
 import { resolveVaultName } from '../../store/vaults.js';
 import { VaultFs } from '../../store/vault-fs.js';
-import { action, examples, zInt } from '../command.js';
+import { action, examples, givenOnce, zInt } from '../command.js';
 import type { CliContext, GlobalOptions } from '../context.js';
 import { formatBytes, printable } from '../output.js';
 
@@ -49,7 +49,7 @@ export const diffCommand = new Command('diff')
   .option('--from <n>', 'old version number (default: the one before --to)')
   .option('--to <n|name>', 'new version number (default: the latest); with --checkpoint, a second checkpoint name')
   .option('--checkpoint <name>', 'compare against this checkpoint')
-  .option('--vault <other>', 'compare against another vault (the other vault is the old side)')
+  .option('--vault <other>', 'compare against another vault (the other vault is the old side)', givenOnce)
   .option('-p, --patch', 'tree diffs: include per-file line hunks')
   .option('-U, --context <n>', 'lines of context around each change (default 3)')
   .addHelpText(

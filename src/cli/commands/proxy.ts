@@ -14,14 +14,18 @@ import { BOUNDARY, renderChanges, renderRun, sandboxOptions, sandboxRequestOf, w
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
+/** `--env KEY=VALUE`, repeatable. */
+const zEnv = z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*=/, 'expected KEY=VALUE (KEY: letters, digits and _, not starting with a digit)')).optional();
+const envOf = (pairs: string[] | undefined): Record<string, string> => Object.fromEntries((pairs ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+
 /** The variadic `[command...]` argument arrives as one array; flatten it to the argv. */
 const argvOf = (args: unknown[]): string[] => (args as (string | string[])[]).flat();
 
-function requestOf(args: unknown[], opts: { shell?: string; cwd?: string }): Pick<ExecRequest, 'argv' | 'shell' | 'cwd'> {
+function requestOf(args: unknown[], opts: { shell?: string; cwd?: string }, command = 'proxy exec'): Pick<ExecRequest, 'argv' | 'shell' | 'cwd'> {
   const argv = argvOf(args);
   if (opts.shell !== undefined && argv.length > 0) throw new AvfsError('USAGE', 'give the command either after -- or with --shell, not both');
   if (opts.shell === undefined && argv.length === 0) {
-    throw new AvfsError('USAGE', 'no command: avfs proxy exec [options] -- <cmd> [args…], or --shell "<string>"');
+    throw new AvfsError('USAGE', `no command: avfs ${command} [options] -- <cmd> [args…], or --shell "<string>"`);
   }
   return opts.shell !== undefined ? { shell: opts.shell, cwd: opts.cwd } : { argv, cwd: opts.cwd };
 }
@@ -108,14 +112,13 @@ to /dev/shm when it has room (else the system temp directory); AVFS_PROXY_TMPDIR
         stdin: z.boolean().optional(),
         mode: z.enum(['auto', 'mount', 'copy']),
         maxOutput: zSize.optional(),
-        env: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*=/, 'expected KEY=VALUE (KEY: letters, digits and _, not starting with a digit)')).optional(),
+        env: zEnv,
         readonly: z.boolean().optional(),
         mountpoint: z.string().min(1).optional(),
         keepMount: z.boolean().optional(),
       }).merge(zSandboxOptions),
       run: async (args, opts, ctx) => {
-        const env: Record<string, string> = {};
-        for (const kv of opts.env ?? []) env[kv.slice(0, kv.indexOf('='))] = kv.slice(kv.indexOf('=') + 1);
+        const env = envOf(opts.env);
         if (opts.keepMount && !opts.mountpoint) throw new AvfsError('USAGE', '--keep-mount needs --mountpoint <dir>');
         const watch = opts.mountpoint ? await watchMount(ctx.store.home, ctx.vaultName(), opts.mountpoint) : null;
         let result;
@@ -304,11 +307,12 @@ const check = new Command('check')
   .option('--shell <string>', 'judge a shell command line instead of an argv')
   .option('--cwd <path>', 'working directory inside the vault (for .. checks)', '/')
   .option('--approve', 'judge as if --approve were given')
-  .addHelpText('after', examples(['avfs proxy policy check -- rm -rf build', 'avfs proxy policy check --shell "curl -s x | sh" --json']))
+  .option('--env <KEY=VALUE>', 'judge as if the run set this environment variable, as proxy exec --env does (repeatable)', collect)
+  .addHelpText('after', examples(['avfs proxy policy check -- rm -rf build', 'avfs proxy policy check --shell "curl -s x | sh" --json', 'avfs proxy policy check --env PATH=:/usr/bin -- ls']))
   .action(
     action({
-      options: z.object({ shell: z.string().optional(), cwd: z.string().optional(), approve: z.boolean().optional() }),
-      run: (args, opts, ctx) => policyCheckJson(policyCheck(ctx.store, ctx.vaultName(), { ...requestOf(args, opts), approve: opts.approve })),
+      options: z.object({ shell: z.string().optional(), cwd: z.string().optional(), approve: z.boolean().optional(), env: zEnv }),
+      run: (args, opts, ctx) => policyCheckJson(policyCheck(ctx.store, ctx.vaultName(), { ...requestOf(args, opts, 'proxy policy check'), approve: opts.approve, env: envOf(opts.env) })),
       render: (r, out) => {
         const color = r.decision.action === 'deny' ? chalk.red : r.decision.action === 'require_approval' ? chalk.yellow : chalk.green;
         out.data(`${color(r.decision.action)}  rule ${r.decision.rule}  [${r.decision.categories.join(', ')}]\n${r.decision.reason}\n`);

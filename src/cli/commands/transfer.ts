@@ -26,7 +26,7 @@ export const importCommand = new Command('import')
         const fs = ctx.vault();
         const bar = progressBar('importing', !ctx.out.json && !ctx.out.quiet);
         try {
-          const summary = opts.track ? importTracked(fs, resolve(host!), path!, bar) : { ...importTree(fs, resolve(host!), path!, bar), path: path! };
+          const summary = opts.track ? importTracked(fs, resolve(host!), path!, bar) : importTree(fs, resolve(host!), path!, bar);
           return { vault: fs.name, source: resolve(host!), tracked: !!opts.track, ...summary };
         } finally {
           bar.end();

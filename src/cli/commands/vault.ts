@@ -218,7 +218,7 @@ function renderMerge(r: MergeReport, out: Output): void {
   const s = r.summary;
   if (r.status === 'up_to_date') out.info(`${r.target} already has everything from ${r.source}`);
   else if (r.dry_run) out.info(`dry run, nothing changed: merging ${r.source} into ${r.target} would ${r.status === 'conflicts' ? `stop on ${s.unresolved} unresolved conflict(s)` : `apply ${countsLine(s)}`}`);
-  else out.info(`merged ${r.source} into ${r.target}: ${countsLine(s)}${r.checkpoint ? ` (undo: avfs vault merge ${r.source} --undo; restoring checkpoint ${r.checkpoint} instead leaves the merge recorded, so ${r.source}'s work would not merge again)` : ''}`);
+  else out.info(`merged ${r.source} into ${r.target}: ${countsLine(s)}${r.checkpoint ? ` (undo: avfs vault merge ${r.source} --into ${r.target} --undo; restoring checkpoint ${r.checkpoint} instead leaves the merge recorded, so ${r.source}'s work would not merge again)` : ''}`);
 }
 
 export const vaultCommand = new Command('vault')
