@@ -14,6 +14,8 @@
 export interface ScriptCommand {
   argv: string[];
   assignments?: string[];
+  /** `for` or `select` for a loop's header (parsed as `: NAME in words…`). */
+  via?: string;
 }
 
 /** A variable read at run time that the script has bash evaluate again, and where. */
@@ -46,7 +48,7 @@ export function runtimeNames(commands: readonly ScriptCommand[], computed: (word
       if (at > 0 && NAME.test(name) && computed(w.slice(at + 1).replace(/\$\(\((?:[^()]|\([^()]*\))*\)\)/g, '0'))) names.add(name);
     }
   };
-  for (const { argv, assignments } of commands) {
+  for (const { argv, assignments, via } of commands) {
     settings(assignments ?? []);
     const [program, ...args] = argv;
     if (program === 'read') operands(optionOperands(args, READ_VALUED, 'a'), 'REPLY');
@@ -58,7 +60,7 @@ export function runtimeNames(commands: readonly ScriptCommand[], computed: (word
     else if (program === 'declare' || program === 'typeset' || program === 'local' || program === 'export' || program === 'readonly') settings(args);
     // `for x in words`: run-time words, file names a pattern matches (`for f in *`: any name a
     // file in the vault has), or none (the positional parameters) make x one.
-    else if (program === ':' && args[0] && NAME.test(args[0]) && (args[1] !== 'in' || args.slice(2).some((w) => computed(w) || /[*?[]/.test(w)))) names.add(args[0]);
+    else if ((via === 'for' || via === 'select') && program === ':' && args[0] && NAME.test(args[0]) && (args[1] !== 'in' || args.slice(2).some((w) => computed(w) || /[*?[]/.test(w)))) names.add(args[0]);
   }
   return names;
 }

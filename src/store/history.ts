@@ -423,13 +423,14 @@ export function revertPath(fs: VaultFs, input: string): RevertResult {
   return fs.store.mutate(() => {
     const vault = fs.row();
     const path = historyPath(fs, vault, input);
-    const latest = pathVersions(fs.store, vault, path, 1)[0];
-    if (!latest) {
+    const newest = pathVersions(fs.store, vault, path, 1)[0];
+    if (!newest) {
       if (getEntry(fs.store, vault, path)) {
         throw new AvfsError('VERSION_NOT_FOUND', `${path} has no recorded change to revert`, { path, version: null, latest: null, vault: vault.name });
       }
       throw notFound(path, vault.name);
     }
+    const latest = latestChange(fs.store, vault, path, newest);
     const w: Writer = { store: fs.store, vault, actor: fs.actor };
     const move = moveAt(w, path, latest);
     const whole = move && movedWithDirectory(w, move);
@@ -461,6 +462,24 @@ export function revertPath(fs: VaultFs, input: string): RevertResult {
 interface Undone {
   changed: number;
   restoredTo: VersionRecord | null;
+}
+
+/**
+ * The latest version of `path` that changed more than its times, from `newest` back. A path goes
+ * back with times now (applyState), so undoing a change of times alone (a `touch`, or a checkpoint
+ * restore that put an older mtime back) changed nothing and recorded nothing, and every later
+ * revert undid that same change again: the path could never be reverted past it. A new inode
+ * number alone (a restore puts the checkpoint's back) is no change either, unless hard links
+ * make it one.
+ */
+function latestChange(store: Store, vault: VaultRow, path: string, newest: VersionRecord): VersionRecord {
+  for (let v = newest; ; ) {
+    const before = versionBefore(store, vault, path, v.version);
+    const sameInode = v.ino === before?.ino || ((v.nlink ?? 1) <= 1 && (before?.nlink ?? 1) <= 1);
+    const timesOnly = before !== undefined && v.type !== null && before.type !== null && sameInode && sameState(stateOf(v)!, stateOf(before)!);
+    if (!timesOnly) return v;
+    v = before;
+  }
 }
 
 /** The change a version belongs to: the versions one transaction recorded share it (schema migration 6). */

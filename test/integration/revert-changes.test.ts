@@ -152,3 +152,24 @@ describe('undoing the creation of a directory', () => {
     expect(text('/z/sub/b', fork)).toBe('in the fork');
   });
 });
+
+describe('changes of times alone (scale round of stop 57)', () => {
+  it('revert passes over a checkpoint restore that only put an older mtime back: it undoes the change before it', async () => {
+    const { saveCheckpoint, restoreCheckpoint } = await import('../../src/store/checkpoints.js');
+    fs.writeFile('/a', 'c4');
+    const cp = saveCheckpoint(fs, 'k');
+    fs.rm('/a');
+    revertPath(fs, '/a'); // back, same content, a new mtime
+    const restored = restoreCheckpoint(fs, cp.name, { saveBefore: false });
+    expect(restored.modified).toBe(1); // the mtime differs: restore puts it back exactly
+    expect(pathVersions(store, fs.row(), '/a', 10).map((v) => v.op)).toEqual(['restore', 'revert', 'delete', 'create']);
+    // It undid the restore, changing nothing and recording nothing, again and again.
+    const r = revertPath(fs, '/a');
+    expect(r.reverted.op).toBe('revert');
+    expect(r.changed_paths).toBe(1);
+    expect(fs.exists('/a')).toBe(false);
+    // Reverting the revert brings it back, as before.
+    expect(revertPath(fs, '/a').changed_paths).toBe(1);
+    expect(text('/a')).toBe('c4');
+  });
+});
