@@ -35,3 +35,13 @@ export function progressBar(
     },
   });
 }
+
+/** Runs `run` with a progress bar (see progressBar) whose line is ended however `run` ends. */
+export function withProgressBar<T>(label: string, enabled: boolean, run: (bar: ReturnType<typeof progressBar>) => T): T {
+  const bar = progressBar(label, enabled);
+  try {
+    return run(bar);
+  } finally {
+    bar.end();
+  }
+}

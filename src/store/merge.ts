@@ -373,7 +373,7 @@ const COUNT_ONLY_PATHS = "SELECT DISTINCT path FROM versions WHERE vault_id = ? 
  * later changes stay in history). Later work on paths the merge did not touch stays either way;
  * restoring the merge's checkpoint is what puts the whole vault back.
  */
-export function undoMerge(store: Store, sourceName: string, options: { into?: string; force?: boolean; actor: Actor }): UndoReport {
+export function undoMerge(store: Store, sourceName: string, options: { into?: string; force?: boolean; actor: Actor; progress?: Progress }): UndoReport {
   return store.mutate(() => {
     const theirs = getVault(store, sourceName);
     const ours = targetOf(store, theirs, options.into);
@@ -392,11 +392,12 @@ export function undoMerge(store: Store, sourceName: string, options: { into?: st
     // Forced, the later changes of merged paths (and what was made below a directory the merge
     // made) go too; later work on other paths stays, as it does without --force.
     const paths = withDirectories(store, ours, record.seq, new Set([...merged, ...touched]));
+    let compared = 0;
     const diffs = paths
-      .map((path) => ({ path, want: stateAt(store, ours, path, record.seq), now: getEntry(store, ours, path) }))
+      .map((path) => (options.progress?.(++compared, paths.length, 'comparing'), { path, want: stateAt(store, ours, path, record.seq), now: getEntry(store, ours, path) }))
       .filter((d) => !(d.now && d.want && sameState(mergeState(d.now), mergeState(d.want)) && sameLinks(d.now, d.want)) && (d.now || d.want));
     diffs.push(...linkGroups(store, ours, record, diffs));
-    applyPlan(store, ours, diffs, { op: 'merge-undo', actor: options.actor, detail: { merge_id: record.id, merged_from: theirs.name }, exact: true });
+    applyPlan(store, ours, diffs, { op: 'merge-undo', actor: options.actor, detail: { merge_id: record.id, merged_from: theirs.name }, exact: true }, (done, total) => options.progress?.(done, total, 'applying'));
     markUndone(store, record.id, now());
     audit(store, options.actor, 'vault.merge.undo', ours.name, { from: theirs.name, merge_id: record.id, restored: diffs.length });
     return { source: theirs.name, target: ours.name, merge_id: record.id, restored: diffs.length, paths: diffs.map((d) => d.path) };

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { z } from 'zod/v3';
 import { action, examples } from '../command.js';
 import { formatBytes, plural, printable } from '../output.js';
-import { progressBar } from '../progress.js';
+import { withProgressBar } from '../progress.js';
 import { exportTree, importTree } from '../../store/transfer.js';
 import { importTracked, syncTracked } from '../../store/sync.js';
 import { STRATEGIES } from '../../core/merge-tree.js';
@@ -24,13 +24,8 @@ export const importCommand = new Command('import')
       options: z.object({ track: z.boolean().optional() }),
       run: ([host, path], opts, ctx) => {
         const fs = ctx.vault();
-        const bar = progressBar('importing', !ctx.out.json && !ctx.out.quiet);
-        try {
-          const summary = opts.track ? importTracked(fs, resolve(host!), path!, bar) : importTree(fs, resolve(host!), path!, bar);
-          return { vault: fs.name, source: resolve(host!), tracked: !!opts.track, ...summary };
-        } finally {
-          bar.end();
-        }
+        const summary = withProgressBar('importing', !ctx.out.json && !ctx.out.quiet, (bar) => (opts.track ? importTracked(fs, resolve(host!), path!, bar) : importTree(fs, resolve(host!), path!, bar)));
+        return { vault: fs.name, source: resolve(host!), tracked: !!opts.track, ...summary };
       },
       render: (r, out) => out.info(`imported ${plural(r.files, 'file')}, ${plural(r.directories, 'directory', 'directories')}, ${plural(r.symlinks, 'symlink')} (${formatBytes(r.bytes)}) into ${printable(r.path)}`),
     }),
@@ -49,13 +44,7 @@ export const exportCommand = new Command('export')
         // `-` reads as stdout elsewhere; a tree has no stream form here, and a directory named `-` is a surprise.
         if (hostDir === '-') throw new AvfsError('USAGE', 'export writes to a host directory, not to stdout (`-`): name a directory (./- for one called "-"), or use `avfs cat` for one file');
         const fs = ctx.vault();
-        const bar = progressBar('exporting', !ctx.out.json && !ctx.out.quiet);
-        let summary;
-        try {
-          summary = exportTree(fs, path!, resolve(hostDir!), !!opts.overwrite, bar);
-        } finally {
-          bar.end();
-        }
+        const summary = withProgressBar('exporting', !ctx.out.json && !ctx.out.quiet, (bar) => exportTree(fs, path!, resolve(hostDir!), !!opts.overwrite, bar));
         return { vault: fs.name, path: fs.stat(path!).path, destination: resolve(hostDir!), ...summary };
       },
       render: (r, out) => {
@@ -79,12 +68,7 @@ export const syncCommand = new Command('sync')
     action({
       options: z.object({ strategy: z.enum(STRATEGIES as [string, ...string[]]), dryRun: z.boolean().optional() }),
       run: ([path], opts, ctx) => {
-        const bar = progressBar('syncing', !ctx.out.json && !ctx.out.quiet);
-        try {
-          return { ...syncTracked(ctx.vault(), path!, { strategy: opts.strategy as never, dryRun: !!opts.dryRun, progress: bar }) };
-        } finally {
-          bar.end();
-        }
+        return { ...withProgressBar('syncing', !ctx.out.json && !ctx.out.quiet, (bar) => syncTracked(ctx.vault(), path!, { strategy: opts.strategy as never, dryRun: !!opts.dryRun, progress: bar })) };
       },
       render: (r, out) => {
         renderMergeLines(r, out);

@@ -6,7 +6,7 @@ import { AvfsError } from '../../errors.js';
 import { deleteUnmountedVault } from '../../api/vaults.js';
 import { forkJson, mergeJson, vaultListJson } from '../../api/json.js';
 import { action, examples } from '../command.js';
-import { progressBar } from '../progress.js';
+import { withProgressBar } from '../progress.js';
 import { formatBytes, plural, table, type Output } from '../output.js';
 import { mergeVaults, undoMerge, type MergeReport, type UndoReport } from '../../store/merge.js';
 import { STRATEGIES } from '../../core/merge-tree.js';
@@ -197,15 +197,11 @@ const merge = new Command('merge')
       run: ([source], opts, ctx): MergeResult => {
         if (opts.undo) {
           if (opts.dryRun) throw new AvfsError('USAGE', '--undo and --dry-run do not go together');
-          return { undo: true, ...undoMerge(ctx.store, source!, { into: opts.into, force: !!opts.force, actor: ctx.actor }) };
+          const undone = withProgressBar('undoing the merge', !ctx.out.json && !ctx.out.quiet, (bar) => undoMerge(ctx.store, source!, { into: opts.into, force: !!opts.force, actor: ctx.actor, progress: bar }));
+          return { undo: true, ...undone };
         }
         if (opts.force) throw new AvfsError('USAGE', '--force goes with --undo');
-        const bar = progressBar('merging', !ctx.out.json && !ctx.out.quiet);
-        try {
-          return mergeJson(mergeVaults(ctx.store, source!, { into: opts.into, strategy: opts.strategy as never, dryRun: !!opts.dryRun, actor: ctx.actor, progress: bar }));
-        } finally {
-          bar.end();
-        }
+        return mergeJson(withProgressBar('merging', !ctx.out.json && !ctx.out.quiet, (bar) => mergeVaults(ctx.store, source!, { into: opts.into, strategy: opts.strategy as never, dryRun: !!opts.dryRun, actor: ctx.actor, progress: bar })));
       },
       render: (r, out) => (r.undo ? out.info(`undid merge ${r.merge_id} of ${r.source} into ${r.target}: ${r.restored} path(s) put back`) : renderMerge(r, out)),
     }),
