@@ -12,19 +12,19 @@ import { printable, type Output } from './output.js';
  * the boundary's description for --help, and how a run is shown to a person.
  */
 
-/** `--timeout 5000` (milliseconds) or with a unit: `30s`, `5m`; at most what a timer can hold. */
 /** parseDuration, whose message also names the bare milliseconds these options take (`--timeout 1e3` said only "a number with a unit"). */
 function durationOrMs(v: string): number {
   try {
     return parseDuration(v);
   } catch (err) {
-    if (err instanceof AvfsError && err.message.startsWith('invalid duration')) {
+    if (err instanceof AvfsError && err.data.reason === 'not_a_duration') {
       throw new AvfsError('INVALID_ARGUMENT', `invalid duration ${JSON.stringify(v)}: expected milliseconds (30000) or a number with a unit (30s, 5m, 2h)`, { value: v });
     }
     throw err;
   }
 }
 
+/** `--timeout 5000` (milliseconds) or with a unit: `30s`, `5m`; at most what a timer can hold. */
 export const zMs = parsedBy((v) => {
   const ms = /^\s*\d+\s*$/.test(v) ? parseWholeNumber(v) : durationOrMs(v);
   if (ms > MAX_TIMER_MS) throw new AvfsError('INVALID_ARGUMENT', `${v.trim()} is longer than the longest timer, ${MAX_TIMER_MS} ms (about 24.8 days)`);

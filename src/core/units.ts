@@ -81,6 +81,7 @@ export function parseDuration(input: string): number {
   if (!d) {
     throw new AvfsError('INVALID_ARGUMENT', `invalid duration ${JSON.stringify(input)}: expected a number with a unit, e.g. 30s, 10m, 2h, 7d`, {
       value: input,
+      reason: 'not_a_duration',
     });
   }
   return durationMs(d, input);

@@ -545,9 +545,13 @@ const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'ash', 'fish
  */
 const readsCommandOutput = (word: string) => /^<\(.*\)$/s.test(word) || /^\/dev\/(stdin|fd\/\d+)$|^\/proc\/(self|thread-self|\d+)\/fd\/\d+$/.test(word);
 
-/** Whether `argv` is a shell whose script has `placeholder` (words computed as it runs) inside it, not as an argument of its own. */
-const placedInScript = (argv: string[], placeholder: string) =>
-  argv[0] !== undefined && SHELLS.has(programName(argv[0])) && argv.some((w) => w.includes(placeholder) && w !== placeholder);
+/**
+ * Whether `argv` runs a shell (itself, or wrapped: `env sh -c`, `timeout 5 sh -c`) whose script
+ * has `placeholder` (words computed as it runs) inside it, not as an argument of its own (`word`,
+ * the whole word the placeholder makes: `sh -c 'cat "$1"' _ {}`).
+ */
+const placedInScript = (argv: string[], placeholder: string, word = placeholder) =>
+  argv.some((w, i) => SHELLS.has(programName(w)) && argv.slice(i + 1).some((a) => a.includes(placeholder) && a !== word));
 
 /** The bare shell, standing for one that runs a script it reads from input it cannot see (rule shell-from-input judges it). */
 const shellReadingInput = (shell: string, cmd: SimpleCommand, via: string): SimpleCommand => ({ argv: [shell], redirects: [], writesRedirect: false, shell: cmd.shell, via });
@@ -909,16 +913,17 @@ interface ShellStartup {
 
 /**
  * Why a shell runs code from startup files before the script the line shows, if it does: the
- * file `--rcfile`/`--init-file` names, or an interactive or login shell (and zsh, which always
- * reads `.zshenv`) whose HOME the command sets (`HOME=/w bash -lc …`, `--env HOME=…`), where its
+ * file `--rcfile`/`--init-file` names, or an interactive or login shell (and zsh and fish, which
+ * always read `.zshenv` and `config.fish`) whose HOME (fish: or XDG_CONFIG_HOME) the command sets (`HOME=/w bash -lc …`, `--env HOME=…`), where its
  * `.bashrc`, `.profile` or `.zshenv` may be the vault's. With the sandbox's own HOME (a private
  * /tmp, empty at the start of each run) those files are not the vault's.
  */
 function startupCode(name: string, startup: ShellStartup, assignments: string[] = []): string | undefined {
   if (startup.rcfile !== undefined) return `${name} runs ${startup.rcfile} (--rcfile/--init-file) before its script, code the policy does not read, so it may do what any program may`;
-  const home = assignments.some((a) => a.startsWith('HOME='));
-  if (home && (startup.interactive || startup.login || name === 'zsh')) {
-    const file = `$HOME/${name === 'zsh' ? '.zshenv' : startup.login ? '.profile' : '.bashrc'}`;
+  // fish reads config.fish always, from $XDG_CONFIG_HOME/fish (else $HOME/.config/fish).
+  const home = assignments.some((a) => a.startsWith('HOME=') || (name === 'fish' && a.startsWith('XDG_CONFIG_HOME=')));
+  if (home && (startup.interactive || startup.login || name === 'zsh' || name === 'fish')) {
+    const file = name === 'fish' ? '$XDG_CONFIG_HOME/fish/config.fish' : `$HOME/${name === 'zsh' ? '.zshenv' : startup.login ? '.profile' : '.bashrc'}`;
     return `${name} ${startup.login ? 'as a login shell ' : startup.interactive ? 'when interactive ' : ''}runs its startup files (${file}) from the HOME the command sets before its script, code the policy does not read, so it may do what any program may`;
   }
   return undefined;
@@ -1695,7 +1700,7 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
       const argv = args.slice(i).map((w) => w.split(replaces!).join(XARGS_INPUT));
       inner(argv, name, false);
       // Its input inside a shell's script (`xargs -I{} sh -c "echo {} | wc -c"`): a line read may be any command.
-      if (placedInScript(argv, XARGS_INPUT)) out.push(shellReadingInput(argv[0]!, cmd, 'xargs -I, its input inside the script'));
+      if (placedInScript(argv, XARGS_INPUT)) out.push(shellReadingInput(argv.find((w) => SHELLS.has(programName(w)))!, cmd, 'xargs -I, its input inside the script'));
     }
     else inner(args.slice(i), name);
     return out;
@@ -1799,14 +1804,22 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
       for (const a of args) if (a.includes('=')) shellInner(a.slice(a.indexOf('=') + 1), 'alias');
       break;
     case 'find': {
+      // Every name find gives starts with one of its starting points (`.` when none), and none
+      // of those may start with `-` (find would read it as an expression): with literal starting
+      // points a name is never an option (`-exec rm {} +` is rm of names, not `rm -rf`).
+      const expression = args.findIndex((a) => /^[-(!]/.test(a));
+      const starts = expression === -1 ? args : args.slice(0, expression);
+      const match = starts.every((s) => !computedAtRunTime(s) && !globbed(s)) ? `${(starts[0] ?? '.').replace(/\/+$/, '')}/${FIND_MATCH}` : FIND_MATCH;
       for (let i = 0; i < args.length; i++) {
         if (['-exec', '-execdir', '-ok', '-okdir'].includes(args[i]!)) {
           let end = i + 1;
           while (end < args.length && args[end] !== ';' && args[end] !== '+') end++;
-          const argv = args.slice(i + 1, end).map((w) => w.replaceAll('{}', FIND_MATCH));
+          // -execdir gives names as `./name`.
+          const name = args[i]!.endsWith('dir') ? `./${FIND_MATCH}` : match;
+          const argv = args.slice(i + 1, end).map((w) => w.replaceAll('{}', name));
           inner(argv, 'find ' + args[i], false);
           // A file name inside a shell's script (`-exec sh -c 'cat {}' \;`): a name may be any command.
-          if (placedInScript(argv, FIND_MATCH)) out.push(shellReadingInput(argv[0]!, cmd, `find ${args[i]}, a file name inside the script`));
+          if (placedInScript(argv, FIND_MATCH, name)) out.push(shellReadingInput(argv.find((w) => SHELLS.has(programName(w)))!, cmd, `find ${args[i]}, a file name inside the script`));
           i = end;
         }
       }

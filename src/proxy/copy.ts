@@ -216,7 +216,13 @@ function copyRuntimeDir(parent: string | undefined, bytes: number): string {
   } catch (err) {
     const squatted = err instanceof AvfsError && err.data.reason === 'not_private';
     if (parent !== undefined || chosen !== '/dev/shm' || process.env.AVFS_PROXY_TMPDIR || !squatted) throw err;
-    return runtimeDir(tmpdir());
+    try {
+      return runtimeDir(tmpdir());
+    } catch (fallback) {
+      // Both failed: the first cause is the one to fix (another user took /dev/shm's name).
+      if (fallback instanceof AvfsError) fallback.message = `${(err as AvfsError).message}; the system temp directory was tried instead: ${fallback.message}`;
+      throw fallback;
+    }
   }
 }
 

@@ -254,7 +254,7 @@ export const DEFAULT_RULES: PolicyRule[] = [
       '/^(-[a-zA-Z]*t|--target-directory=|--t[a-z-]*=)?(\\.{0,2}\\/)*(tmp|dev|run)(\\/|$)/',
       '/^(-[a-zA-Z]*t|--target-directory=|--t[a-z-]*=)?(~|\\/+proc\\/)/',
       '/^(-[a-zA-Z]*t|--target-directory=|--t[a-z-]*=)?(\\.{0,2}\\/)+[^/]*[*?[]/',
-      '/[^/.]\\/+\\.\\.(\\/|$)/',
+      '/(^|\\/)\\.\\.(\\/|$)/',
     ],
     action: 'allow_with_checkpoint',
     categories: ['destructive'],
@@ -285,12 +285,22 @@ export const DEFAULT_RULES: PolicyRule[] = [
     name: 'git-discard',
     program: 'git',
     // `--abort` puts the tree back as it was before the merge (as `reset --merge` does), dropping
-    // conflict resolutions made since; `submodule deinit` empties the submodules' directories.
-    subcommand: ['merge', 'cherry-pick', 'revert', 'am', 'submodule'],
-    args_any: ['--abort', 'deinit'],
+    // conflict resolutions made since; `--skip` drops the change in progress from the tree.
+    subcommand: ['merge', 'cherry-pick', 'revert', 'am'],
+    args_any: ['--abort', '--skip'],
     action: 'allow_with_checkpoint',
     categories: ['destructive'],
     reason: 'can discard work that git itself may not keep: a checkpoint is taken first',
+  },
+  {
+    name: 'git-discard',
+    program: 'git',
+    // `submodule deinit` empties the submodules' directories.
+    subcommand: 'submodule',
+    args_any: ['deinit'],
+    action: 'allow_with_checkpoint',
+    categories: ['destructive'],
+    reason: 'empties the submodules\' working trees: a checkpoint is taken first',
   },
   {
     name: 'git-checkout-force',
@@ -316,6 +326,16 @@ export const DEFAULT_RULES: PolicyRule[] = [
     action: 'allow_with_checkpoint',
     categories: ['destructive'],
     reason: 'deletes every match: a checkpoint is taken first',
+  },
+  {
+    name: 'find-delete',
+    program: 'find',
+    // `-exec rm {} +` (or rmdir, unlink, shred) removes every match, as -delete does: a whole
+    // tree with `-depth -exec rm -d`.
+    args_all: ['/^-(exec|execdir|ok|okdir)$/', '/(^|\\/)(rm|rmdir|unlink|shred)$/'],
+    action: 'allow_with_checkpoint',
+    categories: ['destructive'],
+    reason: 'removes every match: a checkpoint is taken first',
   },
   {
     name: 'git-remove-tree',
@@ -359,8 +379,9 @@ export const DEFAULT_RULES: PolicyRule[] = [
   {
     name: 'remove-sources',
     program: ['zip', '7z', '7za', '7zr'],
-    // zip -m (in a cluster: `-qrm`; the letters before the first m exclude it, linear time) and --move; 7z -sdel.
-    args_any: ['/^-[A-Za-ln-z]*m[A-Za-z]*$/', '--move', '-sdel'],
+    // zip -m (in a cluster: `-qrm`, `-9m`; the characters before the first m exclude it, linear
+    // time) and --move; 7z -sdel (its switches in any case).
+    args_any: ['/^-[A-Za-ln-z0-9]*m[A-Za-z0-9]*$/', '--move', '/^-sdel$/i'],
     action: 'allow_with_checkpoint',
     categories: ['destructive'],
     reason: 'removes the files it archived: a checkpoint is taken first',

@@ -46,7 +46,7 @@ describe('shell parsing for policy', () => {
     expect(argvs(['sh', '-c', 'trap "" TERM; sleep 100 & sleep 100'])).toEqual([['trap', '', 'TERM'], ['sleep', '100'], ['sleep', '100']]);
     expect(argvs(['env', '-i', 'A=1', 'rm', '-rf', 'x'])).toContainEqual(['rm', '-rf', 'x']);
     expect(argvs(['timeout', '-s', 'KILL', '5', 'git', 'reset', '--hard'])).toContainEqual(['git', 'reset', '--hard']);
-    expect(argvs(['find', '.', '-name', '*.o', '-exec', 'rm', '-f', '{}', ';'])).toContainEqual(['rm', '-f', '${find_match}']);
+    expect(argvs(['find', '.', '-name', '*.o', '-exec', 'rm', '-f', '{}', ';'])).toContainEqual(['rm', '-f', './${find_match}']);
     expect(argvs(['sudo', '-u', 'bob', 'ls'])).toContainEqual(['ls']);
   });
 
@@ -302,16 +302,20 @@ describe('command lines read with certainty, or every way they could run', () =>
     for (const shell of ['bash --init-file /w/init -ic true', 'bash --rcfile=/w/init -c true', 'HOME=/w bash -lc true', 'HOME=/w bash -ic true', 'export HOME=/w; bash --login -c true', 'HOME=/w zsh -c true']) both({ shell }, 'computed-program', shell);
     both({ argv: ['bash', '-ic', 'true'], env: { HOME: '/w' } }, 'computed-program', '--env HOME=/w bash -ic true');
     // find -exec with a computed program, and with names inside a shell's script.
-    for (const shell of ['find /usr/bin -name rm -exec {} -rf /p1 \\;', 'find /usr/bin -name git -execdir {} push +']) both({ shell }, 'computed-program', shell);
-    for (const shell of ['find /p1 -depth -exec rm -d {} +', "find . -name '*.pyc' -exec rm {} +"]) both({ shell }, 'rm-recursive', shell);
-    both({ shell: "find . -exec sh -c 'cat {}' \\;" }, 'shell-from-input', 'find -exec sh -c with {} in the script');
+    for (const shell of ["find /usr/bin -name 'r?' -exec {} -rf /p1 \\;", 'find /usr/bin -name git -execdir {} push +']) both({ shell }, 'computed-program', shell);
+    // rm of what find matches removes every match, as -delete does (a whole tree with -depth -exec rm -d).
+    for (const shell of ['find /p1 -depth -exec rm -d {} +', "find . -name '*.pyc' -exec rm {} +", 'find . -type f -exec /bin/rm -f {} \\;']) both({ shell }, 'find-delete', shell);
+    // A name inside a shell's script, the shell wrapped too (review).
+    for (const shell of ["find . -exec sh -c 'cat {}' \\;", "find . -exec env sh -c 'echo {}' \\;", "find . -exec timeout 5 sh -c 'echo {}' \\;", "echo x | xargs -I{} env sh -c 'echo {}'"]) both({ shell }, 'shell-from-input', shell);
+    // fish reads config.fish from the HOME or XDG_CONFIG_HOME the command sets (review).
+    for (const shell of ["HOME=/w fish -c 'ls'", "XDG_CONFIG_HOME=/w fish -c 'ls'"]) both({ shell }, 'computed-program', shell);
     // `..` after a directory in mv's words and cd's target; a pattern as cd's target.
-    for (const shell of ['mv /src /usr/../tmp/', 'mv /src /usr/local/../../tmp', 'mv /src /sbin/../run', 'cd /usr/../tmp && mv /p1 .', 'cd /t?p && mv /p1 .']) both({ shell }, 'mv-out-of-vault', shell);
+    for (const shell of ['mv /src /usr/../tmp/', 'mv /src /usr/local/../../tmp', 'mv /src /sbin/../run', 'mv file /usr/./../tmp/x', 'cd /usr/../tmp && mv /p1 .', 'cd /t?p && mv /p1 .']) both({ shell }, 'mv-out-of-vault', shell);
     // git pointed at a config file the line does not show, as -c include.path= is.
     for (const shell of ['GIT_CONFIG_GLOBAL=/w/cfg git status', 'HOME=/w git log', 'XDG_CONFIG_HOME=/w git diff', 'GIT_CONFIG_SYSTEM=/w/cfg git show']) both({ shell }, 'computed-program', shell);
     // Archivers that remove what they archived; git operations that put the tree back.
-    for (const shell of ['cd / && zip -qrm /tmp/x.zip p2', 'zip --move x.zip a', '7z a -sdel x.7z src']) both({ shell }, 'remove-sources', shell);
-    for (const shell of ['git merge --abort', 'git cherry-pick --abort', 'git am --abort', 'git submodule deinit -f --all']) both({ shell }, 'git-discard', shell);
+    for (const shell of ['cd / && zip -qrm /tmp/x.zip p2', 'zip --move x.zip a', 'zip -9m out.zip src', '7z a -sdel x.7z src', '7z a x.7z src -SDEL']) both({ shell }, 'remove-sources', shell);
+    for (const shell of ['git merge --abort', 'git cherry-pick --abort', 'git cherry-pick --skip', 'git am --abort', 'git submodule deinit -f --all']) both({ shell }, 'git-discard', shell);
     // Ordinary forms stay as they were.
     for (const shell of [
       'PATH=/usr/bin:/bin ls',
@@ -320,6 +324,8 @@ describe('command lines read with certainty, or every way they could run', () =>
       'HOME=/w bash -c true',
       'find . -type f -exec grep -l foo {} +',
       "find . -exec sh -c 'echo \"$1\"' _ {} \\;",
+      "find . -name '*.ts' -exec git add {} +",
+      'git merge deinit',
       'mv /src/a /src/b',
       'mv *.o build/',
       'cd /src/sub && mv a b',
@@ -349,6 +355,13 @@ describe('command lines read with certainty, or every way they could run', () =>
       'read x < f; declare -i y=x',
       'for f in *; do echo $((f)); done',
       'bash -c "read x < f; echo \\$((x))"',
+      // Other forms the review found (each printed PWNED in bash with such a file).
+      'read x < f; echo $[x]',
+      'builtin read x < f; echo $((x))',
+      "printf -vx '%s' \"$(cat f)\"; echo $((x))",
+      'read x < f; [[ -v a[$x] ]]',
+      'read x < f; unset "a[$x]"',
+      'read x < f; echo ${a[@]:x}',
     ]) {
       expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'computed-program' });
     }
@@ -361,6 +374,12 @@ describe('command lines read with certainty, or every way they could run', () =>
       'read x < f; echo "${s:-$x}" "$x"',
       'n=$(wc -l < f); echo "$n lines"',
       'read -r -a arr < f; echo ${arr[0]}',
+      // Values that can only be numbers, and words of a substitution inside the expression (review).
+      'for i in $(seq 1 10); do echo $((i + 1)); done',
+      'count=$(wc -l < file.txt); echo $((count * 2))',
+      'start=$(date +%s); sleep 1; end=$(date +%s); echo $((end - start))',
+      'arr=(a b c); for i in "${!arr[@]}"; do echo "${arr[$i]}"; done',
+      'total=0; for f in *.log; do total=$((total + $(wc -l < "$f"))); done',
     ]) {
       expect(judged({ shell }).action, shell).toBe('allow');
     }

@@ -545,6 +545,11 @@ describe('a run that fails before its command starts', () => {
       const refused = await run({ TMPDIR: theirs, AVFS_PROXY_TMPDIR: theirs });
       expect(JSON.parse(refused.stdout).error, refused.stdout).toMatchObject({ code: 'DENIED', reason: 'not_private' });
       expect(JSON.parse(refused.stdout).error.message).toContain('AVFS_PROXY_TMPDIR');
+      // Both squatted, the fallback's failure names the first cause too (it named only the temp directory).
+      const both = JSON.parse((await run({ TMPDIR: theirs })).stdout).error;
+      expect(both).toMatchObject({ code: 'DENIED', reason: 'not_private' });
+      expect(both.message).toContain(squatted);
+      expect(both.message).toContain('the system temp directory was tried instead');
     } finally {
       rmSync(squatted, { recursive: true, force: true });
       rmSync(base, { recursive: true, force: true });
