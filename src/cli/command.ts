@@ -1,4 +1,4 @@
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { z } from 'zod/v3';
 import { AvfsError } from '../errors.js';
 import { parseDuration, parseSize, parseTime, parseWholeNumber } from '../core/units.js';
@@ -91,12 +91,3 @@ export const zMode = z
   .string()
   .regex(/^[0-7]{3,4}$/, 'expected an octal mode such as 644 or 0755')
   .transform((v) => parseInt(v, 8));
-
-/**
- * The value of an option that names one place (`--vault`, `--home`, diff's `--vault <other>`): given
- * twice it is refused, since taking the last one silently would act on a vault the caller may not have meant.
- */
-export function givenOnce(value: string, previous: string | undefined): string {
-  if (previous !== undefined) throw new InvalidArgumentError(`given twice (${JSON.stringify(previous)}, then ${JSON.stringify(value)}): give it once`);
-  return value;
-}

@@ -5,7 +5,7 @@ import { decodeUtf8, escapeBytes } from '../core/utf8.js';
 import { decideColor, printError, printJson } from './output.js';
 import { VERSION } from './version.js';
 import type { Command as CommandType } from 'commander';
-import { givenOnce } from './command.js';
+import { givenOnce } from './given-once.js';
 
 /**
  * Every command, by the names (and aliases) that invoke it, loaded on demand. Start-up is mostly

@@ -8,7 +8,8 @@ import { diffPaths, diffTreeSources, diffVersions, type TreeSource } from '../..
 import { pathsDiffJson, treeDiffJson, versionDiffJson, type DiffJson, type FileJson } from '../../api/diff.js';
 import { resolveVaultName } from '../../store/vaults.js';
 import { VaultFs } from '../../store/vault-fs.js';
-import { action, examples, givenOnce, zInt } from '../command.js';
+import { action, examples, zInt } from '../command.js';
+import { givenOnce } from '../given-once.js';
 import type { CliContext, GlobalOptions } from '../context.js';
 import { formatBytes, printable } from '../output.js';
 
