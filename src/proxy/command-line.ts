@@ -47,6 +47,8 @@ type Token = { kind: 'word'; text: string; splits?: boolean } | { kind: 'op'; te
 const OPERATORS = ['&&', '||', ';;', '|&', '>>', '<<', '&>', '>&', '<>', '>|', ';', '&', '|', '(', ')', '<', '>', '\n'];
 const REDIRECT_OPS = new Set(['>', '>>', '<', '<<', '&>', '>&', '<>', '>|']);
 const SEPARATORS = new Set(['&&', '||', ';;', '|&', ';', '&', '|', '(', ')', '\n']);
+/** Operators that are words inside `[[ … ]]` (tokenize). */
+const TEST_OPERATORS = new Set(['&&', '||', '(', ')', '<', '>']);
 /**
  * Reserved words that may start a command position without being the program. Not `time`: it is
  * read as the program time(1) (a wrapper), which covers bash's keyword (`time -p mount`) and
@@ -181,7 +183,8 @@ function readAnsiC(script: string, start: number): { text: string; next: number 
  * Splits a shell script into tokens. Quotes are removed from words as the shell would; the
  * scripts of `$(…)` and backticks are returned in `substitutions` to be parsed separately.
  */
-function tokenize(script: string, substitutions: string[]): Token[] {
+function tokenize(script: string, substitutions: string[], tests = true): Token[] {
+  const substitutionsBefore = substitutions.length;
   const tokens: Token[] = [];
   let i = 0;
   let word = '';
@@ -190,9 +193,19 @@ function tokenize(script: string, substitutions: string[]): Token[] {
   let params = 0;
   /** The word holds an unquoted expansion (Token.splits). */
   let splits = false;
+  /**
+   * Inside `[[ … ]]` opened where a command starts: `&&`, `||`, `<`, `>` and parentheses are the
+   * test's own operators, words of that one command (`[[ -f a && -d b ]]` was read as two
+   * commands, `-d b ]]` one whose program was `-d`).
+   */
+  let inTest = false;
   const flush = () => {
     // An empty word that brace expansion made is dropped, as bash drops it (`{sudo,} id` is `sudo id`).
     const words = word.includes('\uE000') ? expandBraces(word).filter((w, _, all) => w !== '' || all.length === 1) : [word];
+    if (tests && inWord && words.length === 1) {
+      if (words[0] === '[[' && tokens.slice(commandStart).every((t) => t.kind === 'word' && precedesProgram(t.text))) inTest = true;
+      else if (words[0] === ']]') inTest = false;
+    }
     if (inWord) for (const text of words) tokens.push({ kind: 'word', text: text.replace(BRACE_MARKS, (m) => BRACE_CHARS[m]!), ...(splits ? { splits } : {}) });
     word = '';
     inWord = false;
@@ -443,6 +456,12 @@ function tokenize(script: string, substitutions: string[]): Token[] {
       continue;
     }
     const op = OPERATORS.find((o) => script.startsWith(o, i));
+    if (op && inTest && TEST_OPERATORS.has(op)) {
+      flush();
+      tokens.push({ kind: 'word', text: op });
+      i += op.length;
+      continue;
+    }
     if (op) {
       // A file descriptor number glued to a redirection (`2>`, `1>>`) belongs to the operator.
       if (REDIRECT_OPS.has(op) && inWord && /^\d+$/.test(word)) {
@@ -464,6 +483,12 @@ function tokenize(script: string, substitutions: string[]): Token[] {
     i++;
   }
   flush();
+  // A `[[` never closed is a syntax error to bash; read the line without tests, the careful side
+  // (nothing after such a `[[` hides among its words).
+  if (inTest) {
+    substitutions.length = substitutionsBefore;
+    return tokenize(script, substitutions, false);
+  }
   return tokens;
 }
 

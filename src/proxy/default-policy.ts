@@ -461,7 +461,7 @@ export const DEFAULT_RULES: PolicyRule[] = [
   {
     name: 'read-only',
     program: [
-      ':', 'true', 'false', 'test', '[', 'echo', 'pwd', 'ls', 'cat', 'head', 'tail', 'wc', 'grep', 'egrep', 'fgrep', 'rg', 'ag',
+      ':', 'true', 'false', 'test', '[', '[[', 'echo', 'pwd', 'ls', 'cat', 'head', 'tail', 'wc', 'grep', 'egrep', 'fgrep', 'rg', 'ag',
       'stat', 'du', 'df', 'diff', 'cmp', 'md5sum', 'sha1sum', 'sha256sum', 'sha512sum', 'b2sum', 'cksum', 'which',
       'type', 'cut', 'tr', 'jq', 'more', 'basename', 'dirname', 'realpath', 'readlink',
       'id', 'whoami', 'uname', 'env', 'printenv', 'sleep', 'seq', 'expr', 'nl', 'od', 'hexdump', 'strings', 'column',

@@ -338,6 +338,20 @@ describe('command lines read with certainty, or every way they could run', () =>
     }
   });
 
+  it('[[ … ]] is one command: its &&, ||, <, > and parentheses are its own (a strict policy asked approval for `-d b ]]`, and `[[ $a == x && $b == y ]]` read $b as a program)', () => {
+    expect(parseShell('[[ -f a && -d b ]] && echo ok').map((c) => c.argv)).toEqual([['[[', '-f', 'a', '&&', '-d', 'b', ']]'], ['echo', 'ok']]);
+    expect(parseShell('if [[ ( -n "$X" || a < b ) ]]; then rm -rf /src; fi').map((c) => c.argv)).toContainEqual(['rm', '-rf', '/src']);
+    const strict = parsePolicy({ default_action: 'require_approval' });
+    for (const shell of ['[[ -f package.json && -d node_modules ]] && echo ok', 'if [[ -n "$X" || -z "$Y" ]]; then echo y; fi', '[[ $a == x && $b == y ]]', '[[ ( -f a ) && ( a < b ) ]]']) {
+      expect(judged({ shell }).action, shell).toBe('allow');
+      expect(evaluatePolicy(strict, { shell }, { ...ctx, sandboxed: true }).decision.action, shell).toBe('allow');
+    }
+    // Only where a command starts, and only until its `]]`: nothing after it hides among its words.
+    for (const shell of ['echo [[ && rm -rf /src', '[[ -f x && rm -rf /src', '[[ -f x ]] && rm -rf /src', '[[ $(rm -rf /src) ]]']) {
+      expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'rm-recursive' });
+    }
+  });
+
   it('a value read as the command runs that bash evaluates again (arithmetic, a subscript, an offset, a prompt) is computed: a checkpoint first (stop 56 left it as a limit)', () => {
     // `read x < f; echo $((x))` with f holding `a[$(rm -rf /src)]` runs the rm.
     for (const shell of [
