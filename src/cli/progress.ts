@@ -36,9 +36,12 @@ export function progressBar(
   });
 }
 
-/** Runs `run` with a progress bar (see progressBar) whose line is ended however `run` ends. */
-export function withProgressBar<T>(label: string, enabled: boolean, run: (bar: ReturnType<typeof progressBar>) => T): T {
-  const bar = progressBar(label, enabled);
+/**
+ * Runs `run` with a progress bar (see progressBar), shown unless the output is --json or --quiet,
+ * whose line is ended however `run` ends.
+ */
+export function withProgressBar<T>(label: string, out: { json: boolean; quiet: boolean }, run: (bar: ReturnType<typeof progressBar>) => T): T {
+  const bar = progressBar(label, !out.json && !out.quiet);
   try {
     return run(bar);
   } finally {

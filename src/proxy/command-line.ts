@@ -571,12 +571,12 @@ const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'ash', 'fish
 const readsCommandOutput = (word: string) => /^<\(.*\)$/s.test(word) || /^\/dev\/(stdin|fd\/\d+)$|^\/proc\/(self|thread-self|\d+)\/fd\/\d+$/.test(word);
 
 /**
- * Whether `argv` runs a shell (itself, or wrapped: `env sh -c`, `timeout 5 sh -c`) whose script
- * has `placeholder` (words computed as it runs) inside it, not as an argument of its own (`word`,
- * the whole word the placeholder makes: `sh -c 'cat "$1"' _ {}`).
+ * The shell `argv` runs (itself, or wrapped: `env sh -c`, `timeout 5 sh -c`) whose script has
+ * `placeholder` (words computed as it runs) inside it, not as an argument of its own (`word`, the
+ * whole word the placeholder makes: `sh -c 'cat "$1"' _ {}`); undefined when there is none.
  */
-const placedInScript = (argv: string[], placeholder: string, word = placeholder) =>
-  argv.some((w, i) => SHELLS.has(programName(w)) && argv.slice(i + 1).some((a) => a.includes(placeholder) && a !== word));
+const shellWithPlaceholder = (argv: string[], placeholder: string, word = placeholder): string | undefined =>
+  argv.find((w, i) => SHELLS.has(programName(w)) && argv.slice(i + 1).some((a) => a.includes(placeholder) && a !== word));
 
 /** The bare shell, standing for one that runs a script it reads from input it cannot see (rule shell-from-input judges it). */
 const shellReadingInput = (shell: string, cmd: SimpleCommand, via: string): SimpleCommand => ({ argv: [shell], redirects: [], writesRedirect: false, shell: cmd.shell, via });
@@ -1725,7 +1725,8 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
       const argv = args.slice(i).map((w) => w.split(replaces!).join(XARGS_INPUT));
       inner(argv, name, false);
       // Its input inside a shell's script (`xargs -I{} sh -c "echo {} | wc -c"`): a line read may be any command.
-      if (placedInScript(argv, XARGS_INPUT)) out.push(shellReadingInput(argv.find((w) => SHELLS.has(programName(w)))!, cmd, 'xargs -I, its input inside the script'));
+      const shell = shellWithPlaceholder(argv, XARGS_INPUT);
+      if (shell) out.push(shellReadingInput(shell, cmd, 'xargs -I, its input inside the script'));
     }
     else inner(args.slice(i), name);
     return out;
@@ -1844,7 +1845,8 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
           const argv = args.slice(i + 1, end).map((w) => w.replaceAll('{}', name));
           inner(argv, 'find ' + args[i], false);
           // A file name inside a shell's script (`-exec sh -c 'cat {}' \;`): a name may be any command.
-          if (placedInScript(argv, FIND_MATCH, name)) out.push(shellReadingInput(argv.find((w) => SHELLS.has(programName(w)))!, cmd, `find ${args[i]}, a file name inside the script`));
+          const shell = shellWithPlaceholder(argv, FIND_MATCH, name);
+          if (shell) out.push(shellReadingInput(shell, cmd, `find ${args[i]}, a file name inside the script`));
           i = end;
         }
       }

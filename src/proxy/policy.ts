@@ -4,6 +4,7 @@ import { AvfsError } from '../errors.js';
 import { compileGlob, compileRegExp, invalidPattern, type Matcher } from '../core/glob.js';
 import { commandsOf, computedAtRunTime, computedOptionWord, globbed, mayBeAnyOption, programName, quoteArgv, subcommandOf, UNLISTED_EXPANSION, type SimpleCommand } from './command-line.js';
 import { DEFAULT_RULES } from './default-policy.js';
+import { ARITHMETIC_EXPANSION } from './runtime-values.js';
 import { avfsArgv, avfsBeyondContent, avfsWords, changesAvfsEnvironment } from './avfs-inside.js';
 import { bindDestinationProblem, type NetworkMode } from './sandbox.js';
 
@@ -691,12 +692,9 @@ function computedProgram(cmd: SimpleCommand): string | undefined {
   // A program the shell picks by a pattern (`/usr/bin/r[m]`, `./r?`) is whatever file matches.
   if (computedAtRunTime(program!) || globbed(program!)) return program;
   // What eval runs is its words joined: computed when one of them is (an arithmetic `$((…))` only makes a number).
-  if (programName(program!) === 'eval') return args.find((w) => computedAtRunTime(w.replace(ARITHMETIC, '0')));
+  if (programName(program!) === 'eval') return args.find((w) => computedAtRunTime(w.replace(ARITHMETIC_EXPANSION, '0')));
   return undefined;
 }
-
-/** An arithmetic expansion, `$((…))`, with parentheses nested one level inside. */
-const ARITHMETIC = /\$\(\((?:[^()]|\([^()]*\))*\)\)/g;
 
 /** True when `action` needs `--approve` to run. */
 export const needsApproval = (action: PolicyAction) => action === 'require_approval';

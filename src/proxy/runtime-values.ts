@@ -30,6 +30,8 @@ const IDENTIFIERS = /[A-Za-z_][A-Za-z0-9_]*/g;
 const READ_VALUED = 'dinNptu';
 const MAPFILE_VALUED = 'dnOsuCc';
 const ARITHMETIC_TEST = new Set(['-eq', '-ne', '-lt', '-le', '-gt', '-ge']);
+/** An arithmetic expansion, `$((…))`, with parentheses nested one level inside: it makes a number. */
+export const ARITHMETIC_EXPANSION = /\$\(\((?:[^()]|\([^()]*\))*\)\)/g;
 /**
  * A substitution whose output is a number (`$(seq 1 10)`, `$(wc -l < f)`, `$(nproc)`, `$(date
  * +%s)`, `$(grep -c x f)`, `$(git rev-list --count HEAD)`), its words plain: a value that cannot
@@ -51,7 +53,7 @@ export function runtimeNames(commands: readonly ScriptCommand[], computed: (word
     for (const n of words.length > 0 ? words : [fallback]) if (NAME.test(n)) names.add(n);
   };
   // `x=$((1+2))` only makes a number: unsafe only through a variable of its own, counted where that is evaluated.
-  const runtime = (value: string) => !NUMERIC_OUTPUT.test(value) && !ARRAY_INDEXES.test(value) && computed(value.replace(/\$\(\((?:[^()]|\([^()]*\))*\)\)/g, '0'));
+  const runtime = (value: string) => !NUMERIC_OUTPUT.test(value) && !ARRAY_INDEXES.test(value) && computed(value.replace(ARITHMETIC_EXPANSION, '0'));
   const settings = (words: readonly string[]) => {
     for (const w of words) {
       const at = w.indexOf('=');

@@ -10,7 +10,7 @@ import {
 import { AvfsError } from '../../errors.js';
 import { action, examples } from '../command.js';
 import { formatBytes, plural, table } from '../output.js';
-import { progressBar } from '../progress.js';
+import { withProgressBar } from '../progress.js';
 import { checkpointJson, checkpointSaveJson, restoreJson } from '../../api/json.js';
 import { checkpointDetails, checkpointDetailsJson } from '../../api/checkpoints.js';
 
@@ -69,13 +69,7 @@ const restore = new Command('restore')
         const fs = ctx.vault();
         const started = performance.now();
         // A long restore (thousands of paths) shows a bar on a terminal; it is one transaction.
-        const bar = progressBar('restoring', !ctx.out.json && !ctx.out.quiet);
-        let r;
-        try {
-          r = restoreCheckpoint(fs, name!, { progress: bar });
-        } finally {
-          bar.end();
-        }
+        const r = withProgressBar('restoring', ctx.out, (bar) => restoreCheckpoint(fs, name!, { progress: bar }));
         return restoreJson(fs.name, r, performance.now() - started);
       },
       render: (r, out) => {

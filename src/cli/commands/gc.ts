@@ -3,7 +3,7 @@ import { z } from 'zod/v3';
 import { DEFAULT_GC_GRACE_MS, gc } from '../../store/gc.js';
 import { action, examples, zDuration } from '../command.js';
 import { formatBytes } from '../output.js';
-import { progressBar } from '../progress.js';
+import { withProgressBar } from '../progress.js';
 
 /**
  * JSON result (`--json`):
@@ -31,12 +31,7 @@ that was stored recently. Run \`avfs compact\` afterwards to give the freed spac
       options: z.object({ dryRun: z.boolean().optional(), grace: zDuration.optional() }),
       run: (_args, opts, ctx) => {
         const graceMs = opts.grace ?? DEFAULT_GC_GRACE_MS;
-        const bar = progressBar('collecting', !ctx.out.json && !ctx.out.quiet);
-        try {
-          return { ...gc(ctx.store, { graceMs, dryRun: !!opts.dryRun, actor: ctx.actor, progress: bar }) };
-        } finally {
-          bar.end();
-        }
+        return { ...withProgressBar('collecting', ctx.out, (bar) => gc(ctx.store, { graceMs, dryRun: !!opts.dryRun, actor: ctx.actor, progress: bar })) };
       },
       render: (r, out) => {
         const verb = r.dry_run ? 'would free' : 'freed';

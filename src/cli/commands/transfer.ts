@@ -24,7 +24,7 @@ export const importCommand = new Command('import')
       options: z.object({ track: z.boolean().optional() }),
       run: ([host, path], opts, ctx) => {
         const fs = ctx.vault();
-        const summary = withProgressBar('importing', !ctx.out.json && !ctx.out.quiet, (bar) => (opts.track ? importTracked(fs, resolve(host!), path!, bar) : importTree(fs, resolve(host!), path!, bar)));
+        const summary = withProgressBar('importing', ctx.out, (bar) => (opts.track ? importTracked(fs, resolve(host!), path!, bar) : importTree(fs, resolve(host!), path!, bar)));
         return { vault: fs.name, source: resolve(host!), tracked: !!opts.track, ...summary };
       },
       render: (r, out) => out.info(`imported ${plural(r.files, 'file')}, ${plural(r.directories, 'directory', 'directories')}, ${plural(r.symlinks, 'symlink')} (${formatBytes(r.bytes)}) into ${printable(r.path)}`),
@@ -44,7 +44,7 @@ export const exportCommand = new Command('export')
         // `-` reads as stdout elsewhere; a tree has no stream form here, and a directory named `-` is a surprise.
         if (hostDir === '-') throw new AvfsError('USAGE', 'export writes to a host directory, not to stdout (`-`): name a directory (./- for one called "-"), or use `avfs cat` for one file');
         const fs = ctx.vault();
-        const summary = withProgressBar('exporting', !ctx.out.json && !ctx.out.quiet, (bar) => exportTree(fs, path!, resolve(hostDir!), !!opts.overwrite, bar));
+        const summary = withProgressBar('exporting', ctx.out, (bar) => exportTree(fs, path!, resolve(hostDir!), !!opts.overwrite, bar));
         return { vault: fs.name, path: fs.stat(path!).path, destination: resolve(hostDir!), ...summary };
       },
       render: (r, out) => {
@@ -68,7 +68,7 @@ export const syncCommand = new Command('sync')
     action({
       options: z.object({ strategy: z.enum(STRATEGIES as [string, ...string[]]), dryRun: z.boolean().optional() }),
       run: ([path], opts, ctx) => {
-        return { ...withProgressBar('syncing', !ctx.out.json && !ctx.out.quiet, (bar) => syncTracked(ctx.vault(), path!, { strategy: opts.strategy as never, dryRun: !!opts.dryRun, progress: bar })) };
+        return { ...withProgressBar('syncing', ctx.out, (bar) => syncTracked(ctx.vault(), path!, { strategy: opts.strategy as never, dryRun: !!opts.dryRun, progress: bar })) };
       },
       render: (r, out) => {
         renderMergeLines(r, out);

@@ -197,11 +197,11 @@ const merge = new Command('merge')
       run: ([source], opts, ctx): MergeResult => {
         if (opts.undo) {
           if (opts.dryRun) throw new AvfsError('USAGE', '--undo and --dry-run do not go together');
-          const undone = withProgressBar('undoing the merge', !ctx.out.json && !ctx.out.quiet, (bar) => undoMerge(ctx.store, source!, { into: opts.into, force: !!opts.force, actor: ctx.actor, progress: bar }));
+          const undone = withProgressBar('undoing the merge', ctx.out, (bar) => undoMerge(ctx.store, source!, { into: opts.into, force: !!opts.force, actor: ctx.actor, progress: bar }));
           return { undo: true, ...undone };
         }
         if (opts.force) throw new AvfsError('USAGE', '--force goes with --undo');
-        return mergeJson(withProgressBar('merging', !ctx.out.json && !ctx.out.quiet, (bar) => mergeVaults(ctx.store, source!, { into: opts.into, strategy: opts.strategy as never, dryRun: !!opts.dryRun, actor: ctx.actor, progress: bar })));
+        return mergeJson(withProgressBar('merging', ctx.out, (bar) => mergeVaults(ctx.store, source!, { into: opts.into, strategy: opts.strategy as never, dryRun: !!opts.dryRun, actor: ctx.actor, progress: bar })));
       },
       render: (r, out) => (r.undo ? out.info(`undid merge ${r.merge_id} of ${r.source} into ${r.target}: ${r.restored} path(s) put back`) : renderMerge(r, out)),
     }),
