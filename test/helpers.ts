@@ -185,6 +185,13 @@ export function mergeConflict<R>(fn: () => unknown): R {
 }
 
 /** A deterministic generator (xorshift32) of integers in [0, n), so a randomized test replays the same cases every run. */
+/**
+ * Lets the test worker's event loop run. A long synchronous test gives it a turn between steps:
+ * vitest's worker fails the whole run (an unhandled error, every test passed) when a message to
+ * its main process waits 60 s for an answer, which one synchronous minute on a loaded machine did.
+ */
+export const letEventLoopRun = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 export function seededRandom(seed: number): (n: number) => number {
   let x = seed | 0 || 1;
   return (n) => {

@@ -14,7 +14,7 @@ import {
   findVersion,
   type VersionRecord,
 } from '../../src/store/history.js';
-import { errorCode, openTempStore, thrownError } from '../helpers.js';
+import { errorCode, letEventLoopRun, openTempStore, thrownError } from '../helpers.js';
 import { prune } from '../../src/store/prune.js';
 import { diffVersions } from '../../src/store/compare.js';
 
@@ -33,14 +33,19 @@ beforeEach(() => ({ store, fs, close } = openTempStore()));
 afterEach(() => close());
 
 describe('log', () => {
-  it('of more changes than fit on the stack as arguments (over 120,000): rm -r of a 70,000-file tree, then the whole log', () => {
+  it('of more changes than fit on the stack as arguments (over 120,000): rm -r of a 70,000-file tree, then the whole log', async () => {
     const n = 70_000;
-    store.mutate(() => {
-      fs.mkdir('/big');
-      for (let i = 0; i < n; i++) fs.writeFile(`/big/f${i}`, '');
-    });
+    // Steps of a few seconds each, the worker's event loop let run between them (letEventLoopRun).
+    fs.mkdir('/big');
+    for (let from = 0; from < n; from += 10_000) {
+      store.mutate(() => {
+        for (let i = from; i < from + 10_000; i++) fs.writeFile(`/big/f${i}`, '');
+      });
+      await letEventLoopRun();
+    }
     // rm -r lists every path it removed; each removal is a version: 140,002 changes in all.
     expect(fs.rm('/big', { recursive: true }).length).toBe(n + 1);
+    await letEventLoopRun();
     const changes = vaultChanges(store, fs.row(), 1_000_000);
     expect(changes.length).toBe(2 * (n + 1));
     expect(changes[0]).toMatchObject({ path: '/big', type: null });
