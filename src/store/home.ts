@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { AvfsError } from '../errors.js';
 import { fileSize, isSqliteFile } from './db.js';
 import { makeDirectories } from './host-dirs.js';
+import { decodeUtf8, escapeBytes, rawEnvironmentValue } from '../core/utf8.js';
 
 /**
  * The home: one directory holding the database and small JSON state. Its files are the user's
@@ -19,8 +20,28 @@ export const HOME_DIR_MODE = 0o700;
  * otherwise a directory named `~` in whatever directory the process started in.
  */
 export function resolveHome(flag?: string): string {
-  const chosen = flag || process.env.AVFS_HOME || join(homedir(), '.avfs');
+  const chosen = flag || environmentHome() || join(homedir(), '.avfs');
   return resolve(chosen === '~' || chosen.startsWith('~/') ? join(homedir(), chosen.slice(1)) : chosen);
+}
+
+/**
+ * $AVFS_HOME, refused when its bytes are not UTF-8 (as `--home` is, cli/main.ts): Node hands the
+ * environment over decoded, one U+FFFD for each byte it cannot decode, so `home\xff` and
+ * `home\xfe` would both open one directory that is neither.
+ */
+function environmentHome(): string | undefined {
+  const value = process.env.AVFS_HOME;
+  if (!value?.includes('\uFFFD')) return value;
+  const raw = rawEnvironmentValue('AVFS_HOME');
+  if (raw && decodeUtf8(raw) === undefined) {
+    const shown = escapeBytes(raw);
+    throw new AvfsError(
+      'INVALID_ARGUMENT',
+      `AVFS_HOME ${shown} is not valid UTF-8, and avfs would not receive its bytes exactly (Node reads the environment as UTF-8: two such homes would become one); name the home in UTF-8, or through a symlink to it`,
+      { variable: 'AVFS_HOME', value: shown },
+    );
+  }
+  return value;
 }
 
 /**

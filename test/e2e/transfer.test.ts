@@ -34,6 +34,18 @@ describe('command-line arguments that are not UTF-8', () => {
     expect(cli(`write "$(printf '/real\\357\\277\\275')" x`).status).toBe(0);
     expect(await vaultNames()).toEqual(['real\uFFFD']);
   });
+
+  it('nor is an AVFS_HOME that is not UTF-8: home\\xff and home\\xfe were one directory, named with U+FFFD (helper round, stop 58)', () => {
+    const cli = (home: string, args: string) => spawnSync('sh', ['-c', `AVFS_HOME="$(printf '${home}')" exec node ${BIN} --json ${args}`], { encoding: 'utf8', env: { ...process.env, AVFS_VAULT: '' } });
+    for (const home of [`${h.dir}/home\\377`, `${h.dir}/home\\376`]) {
+      const r = cli(home, 'write /x.txt x');
+      expect(r.status).toBe(2);
+      expect(JSON.parse(r.stdout).error).toMatchObject({ code: 'INVALID_ARGUMENT', variable: 'AVFS_HOME', value: `${h.dir}/home\\x${home.endsWith('377') ? 'ff' : 'fe'}` });
+    }
+    expect(readdirSync(h.dir).filter((n) => n.startsWith('home'))).toEqual([]);
+    // A real U+FFFD in the name is UTF-8, and fine.
+    expect(cli(`${h.dir}/home\\357\\277\\275`, 'write /x.txt x').status).toBe(0);
+  });
 });
 
 describe('import of host names that are not UTF-8', () => {
