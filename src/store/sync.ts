@@ -15,7 +15,7 @@ import { collectTriples, mergeState, pathsChangedAfter, type TripleSource } from
 import { conflictJson, nothingNew, planSummary, sideJson, textMerger, validateStrategy, type ChangeJson, type ConflictJson, type MergeSummary } from './merge.js';
 import { now, type Store } from './store.js';
 import { PinnedDirs } from './pinned-dirs.js';
-import { hostKind, importTree, isTemporaryName, placeHostEntry, sweepStaleTemporaries, settleHostDirectory, writeHostFile, type Progress, type TransferSummary } from './transfer.js';
+import { checkHostPath, hostKind, importTree, isTemporaryName, placeHostEntry, sweepStaleTemporaries, settleHostDirectory, writeHostFile, type Progress, type TransferSummary } from './transfer.js';
 import { currentSeq, type VaultRow } from './vaults.js';
 import type { VaultFs } from './vault-fs.js';
 
@@ -55,6 +55,7 @@ const TRACKED = 'SELECT * FROM tracked_imports WHERE vault_id = ? AND path = ?';
  * is exactly what the host held) and records where it came from, in the import's transaction.
  */
 export function importTracked(fs: VaultFs, host: string, vaultInput: string, progress?: Progress): TransferSummary & { path: string } {
+  checkHostPath(host, 'host');
   let st: Stats | undefined;
   try {
     st = statSync(host);

@@ -166,7 +166,20 @@ function invalidNames(hosts: Buffer[]): AvfsError {
  * inside that transaction (a tracked import records itself there, see sync.ts). `path` in the
  * result is where the tree or file landed (a file imported onto a directory goes inside it).
  */
+/**
+ * A host path given to import, export or sync, checked before anything resolves it: an empty one
+ * would resolve to the working directory (`avfs export / "$DEST"` with DEST unset wrote there),
+ * and from JavaScript anything can arrive.
+ */
+export function checkHostPath(value: unknown, what: string): string {
+  if (typeof value !== 'string') throw new AvfsError('INVALID_ARGUMENT', `${what} must be a host path, a string (got ${value === null ? 'null' : typeof value})`, { option: what });
+  if (value === '') throw new AvfsError('INVALID_ARGUMENT', `${what} is an empty path: name a host path (. for the working directory)`, { option: what });
+  if (value.includes('\0')) throw new AvfsError('INVALID_ARGUMENT', `${what} holds a NUL byte, which no host path can`, { option: what });
+  return value;
+}
+
 export function importTree(fs: VaultFs, host: string, vaultInput: string, progress?: Progress, finish?: (root: string) => void): TransferSummary & { path: string } {
+  checkHostPath(host, 'host');
   let root = normalizePath(vaultInput);
   // Like cp: a single file imported onto an existing directory goes inside it.
   if (!lstatSafe(host)?.isDirectory() && fs.exists(root) && fs.stat(root).type === 'd') root = joinPath(fs.stat(root).path, basename(host));
@@ -275,6 +288,7 @@ export function exportTree(fs: VaultFs, vaultInput: string, hostDir: string, ove
 }
 
 function exportSnapshot(fs: VaultFs, vaultInput: string, hostDir: string, overwrite: boolean, progress: Progress | undefined, options: ExportOptions): TransferSummary {
+  checkHostPath(hostDir, 'host_dir');
   const root = fs.stat(vaultInput);
   const entries = root.type === 'd' ? fs.walk(root.path) : [root];
   const base = root.type === 'd' ? root.path : root.parent;

@@ -265,6 +265,21 @@ describe('SDK: the CLI scenarios in-process', () => {
     expect(readFileSync(join(tmp.dir, 'out', 'd', 'f.txt'), 'utf8')).toBe('content');
   });
 
+  it('a host path that is not a non-empty string without NUL is INVALID_ARGUMENT for import and export, here and in the CLI (an empty one meant the working directory there; a number was a TypeError here)', async () => {
+    const any = avfs as unknown as Record<string, (...a: unknown[]) => unknown>;
+    for (const [method, args] of [['importFrom', [5]], ['importFrom', [null]], ['importFrom', ['']], ['importFrom', ['/tmp/a\0b']], ['exportTo', ['/', 5]], ['exportTo', ['/', '']], ['importTracked', [5, '/t']], ['importTracked', ['', '/t']]] as const) {
+      const e = thrown(() => any[method]!.apply(avfs, [...args]));
+      expect([method, e instanceof InvalidInputError, e.code], String(args[0])).toEqual([method, true, 'INVALID_ARGUMENT']);
+    }
+    const home = join(tmp.dir, 'home');
+    const cwd = join(tmp.dir, 'cwd');
+    mkdirSync(cwd);
+    expectError(await avfsCli(home, ['export', '/', ''], { cwd }), 'INVALID_ARGUMENT', 2);
+    expectError(await avfsCli(home, ['import', '', '/imp'], { cwd }), 'INVALID_ARGUMENT', 2);
+    expectError(await avfsCli(home, ['import', '--track', '', '/imp'], { cwd }), 'INVALID_ARGUMENT', 2);
+    expect(expectOk(await avfsCli(home, ['ls', '/'])).entries).toEqual([]);
+  });
+
   it('stats, audit and gc', () => {
     avfs.write('/a', 'x'.repeat(100));
     avfs.write('/a', 'y'.repeat(100));

@@ -4,7 +4,7 @@ import { z } from 'zod/v3';
 import { action, examples } from '../command.js';
 import { formatBytes, plural, printable } from '../output.js';
 import { withProgressBar } from '../progress.js';
-import { exportTree, importTree } from '../../store/transfer.js';
+import { checkHostPath, exportTree, importTree } from '../../store/transfer.js';
 import { importTracked, syncTracked } from '../../store/sync.js';
 import { STRATEGIES } from '../../core/merge-tree.js';
 import { countsLine, renderMergeLines } from '../merge-output.js';
@@ -22,10 +22,11 @@ export const importCommand = new Command('import')
   .action(
     action({
       options: z.object({ track: z.boolean().optional() }),
-      run: ([host, path], opts, ctx) => {
+      run: ([hostInput, path], opts, ctx) => {
+        const host = resolve(checkHostPath(hostInput, 'host'));
         const fs = ctx.vault();
-        const summary = withProgressBar('importing', ctx.out, (bar) => (opts.track ? importTracked(fs, resolve(host!), path!, bar) : importTree(fs, resolve(host!), path!, bar)));
-        return { vault: fs.name, source: resolve(host!), tracked: !!opts.track, ...summary };
+        const summary = withProgressBar('importing', ctx.out, (bar) => (opts.track ? importTracked(fs, host, path!, bar) : importTree(fs, host, path!, bar)));
+        return { vault: fs.name, source: host, tracked: !!opts.track, ...summary };
       },
       render: (r, out) => out.info(`imported ${plural(r.files, 'file')}, ${plural(r.directories, 'directory', 'directories')}, ${plural(r.symlinks, 'symlink')} (${formatBytes(r.bytes)}) into ${printable(r.path)}`),
     }),
@@ -40,12 +41,13 @@ export const exportCommand = new Command('export')
   .action(
     action({
       options: z.object({ overwrite: z.boolean().optional() }),
-      run: ([path, hostDir], opts, ctx) => {
+      run: ([path, hostInput], opts, ctx) => {
         // `-` reads as stdout elsewhere; a tree has no stream form here, and a directory named `-` is a surprise.
-        if (hostDir === '-') throw new AvfsError('USAGE', 'export writes to a host directory, not to stdout (`-`): name a directory (./- for one called "-"), or use `avfs cat` for one file');
+        if (hostInput === '-') throw new AvfsError('USAGE', 'export writes to a host directory, not to stdout (`-`): name a directory (./- for one called "-"), or use `avfs cat` for one file');
+        const hostDir = resolve(checkHostPath(hostInput, 'host_dir'));
         const fs = ctx.vault();
-        const summary = withProgressBar('exporting', ctx.out, (bar) => exportTree(fs, path!, resolve(hostDir!), !!opts.overwrite, bar));
-        return { vault: fs.name, path: fs.stat(path!).path, destination: resolve(hostDir!), ...summary };
+        const summary = withProgressBar('exporting', ctx.out, (bar) => exportTree(fs, path!, hostDir, !!opts.overwrite, bar));
+        return { vault: fs.name, path: fs.stat(path!).path, destination: hostDir, ...summary };
       },
       render: (r, out) => {
         out.info(`exported ${plural(r.files, 'file')}, ${plural(r.directories, 'directory', 'directories')}, ${plural(r.symlinks, 'symlink')} (${formatBytes(r.bytes)}) to ${printable(r.destination)}`);
