@@ -203,7 +203,7 @@ const searchTools: ToolSpec[] = [
     title: 'Full-text search',
     description: 'Full-text search (SQLite FTS5 syntax: words, "exact phrase", prefix*, AND/OR/NOT) over the current text files, best first, with a snippet around the match.',
     input: {
-      query: z.string().min(1),
+      query: z.string(),
       literal: z.boolean().default(false).describe('match the words as typed: FTS5 operators and punctuation (foo-bar, "a:b") lose their meaning'),
       path: path('only files below this path').optional(),
       limit: whole(1, 1000).default(20),
@@ -229,11 +229,11 @@ const searchTools: ToolSpec[] = [
     title: 'Search lines',
     description: `Lines matching a regular expression (JavaScript syntax), or a fixed string, in the current text files below path: at most limit lines (default ${GREP_LIMIT}, at most ${GREP_MAX_LIMIT}), each cut at 4096 characters; truncated says more match (narrow path or include, or raise limit).`,
     input: {
-      pattern: z.string().min(1),
+      pattern: z.string(),
       path: path('file or directory to search').default('/'),
       ignore_case: z.boolean().default(false),
       fixed: z.boolean().default(false).describe('pattern is a literal string, not a regular expression'),
-      include: z.string().min(1).optional().describe('only files whose name matches this glob, e.g. *.ts'),
+      include: z.string().optional().describe('only files whose name matches this glob, e.g. *.ts'),
       max_count: whole(1).optional().describe('at most this many matching lines per file'),
       limit: whole(1, GREP_MAX_LIMIT).default(GREP_LIMIT).describe('at most this many matching lines in all'),
       vault,

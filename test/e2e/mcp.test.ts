@@ -170,6 +170,10 @@ describe('avfs mcp over stdio', () => {
     expect(grep.files).toEqual(['/notes/alpha.md', '/notes/beta.txt']);
     expect(grep.matches.length).toBe(2);
     await fails(client, 'grep', { pattern: '(' }, 'INVALID_PATTERN');
+    // Empty ones get the codes the CLI and the SDK give them, not the schema's USAGE.
+    await fails(client, 'search', { query: '' }, 'INVALID_QUERY');
+    await fails(client, 'grep', { pattern: '' }, 'INVALID_PATTERN');
+    await fails(client, 'grep', { pattern: 'o', include: '' }, 'INVALID_ARGUMENT');
     const find = await ok(client, 'find', { path: '/notes', name: '*.md' });
     expect(find.entries.map((e: any) => e.path)).toEqual(['/notes/alpha.md']);
     expect((await ok(client, 'find', { type: 'directory' })).entries.map((e: any) => e.path)).toContain('/notes');
