@@ -292,6 +292,12 @@ class RequestLines extends Transform {
     done();
   }
 
+  /** The last line ends at the end of stdin too, newline or not (`printf '%s' "$request" | avfs mcp` went unanswered). */
+  override _flush(done: TransformCallback): void {
+    if (this.size > 0 || this.over) this.endLine();
+    done();
+  }
+
   private add(part: Buffer): void {
     if (part.length === 0) return;
     this.size += part.length;

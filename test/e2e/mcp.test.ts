@@ -576,6 +576,16 @@ describe('avfs mcp over stdio', () => {
     expect(answers.map((a) => [a.id, a.error?.code])).toEqual([[0, undefined], [1, undefined]]);
   });
 
+  it('a last request with no newline before the end of stdin is served too (it went unanswered and did not run)', async () => {
+    const init = JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } });
+    const write = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'write', arguments: { path: '/eof.txt', content: 'last' } } });
+    const r = await avfs(h.home, ['mcp', '--vault', 'proj'], { raw: true, input: `${init}\n${write}` });
+    expect(r.code, r.stderr).toBe(0);
+    const answers = r.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l));
+    expect(answers.map((a) => [a.id, a.error?.code, a.result?.isError])).toEqual([[0, undefined, undefined], [1, undefined, undefined]]);
+    expect((await avfs(h.home, ['--vault', 'proj', 'cat', '/eof.txt'])).json.content).toBe('last');
+  });
+
   it('refuses to start on a vault that does not exist (VAULT_NOT_FOUND, exit 3)', async () => {
     const r = await avfs(h.home, ['mcp', '--vault', 'ghost'], { input: '' });
     expectError(r, 'VAULT_NOT_FOUND', 3);
