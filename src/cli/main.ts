@@ -278,11 +278,13 @@ export async function main(argv: string[]): Promise<number> {
       }
       if (err.code === 'commander.help') {
         // No subcommand: commander showed the help (to stderr) and gave up.
-        const group = program.commands.find((c) => c.name() === name && c.commands.length > 0);
-        const prefix = group ? `avfs ${group.name()}` : 'avfs';
+        // The innermost group named (`avfs proxy policy` lists show, set, reset and check, not proxy's).
+        let group = program;
+        for (const word of commandWords(program, argv.slice(2))) group = group.commands.find((c) => c.name() === word) ?? group;
+        const prefix = commandPath(group) ? `avfs ${commandPath(group)}` : 'avfs';
         const usage = new AvfsError('USAGE', `a command is needed: ${prefix} <command> [options] (${prefix} --help lists them)`, {
           reason: 'missing_command',
-          commands: (group ?? program).commands.map((c) => c.name()),
+          commands: group.commands.map((c) => c.name()),
         });
         if (json) printError(usage, true);
         return usage.exitCode;

@@ -50,6 +50,9 @@ describe('--json always answers with one document', () => {
     expect(top).toMatchObject({ reason: 'missing_command' });
     expect(top.commands).toContain('vault');
     expect(expectError(await avfs(h.home, ['vault']), 'USAGE', 2).commands).toEqual(['create', 'list', 'use', 'fork', 'delete', 'info', 'merge']);
+    // A group inside a group names itself, not its parent (it listed exec, undo, policy).
+    const policy = expectError(await avfs(h.home, ['proxy', 'policy']), 'USAGE', 2);
+    expect([policy.commands, policy.message]).toEqual([['show', 'set', 'reset', 'check'], expect.stringContaining('avfs proxy policy <command>')]);
   });
 
   it('--version is {"version": …}, after a command name too', async () => {
