@@ -94,6 +94,9 @@ const BWRAP_MAX_ARGS = 9000;
 const BLOCK = 512;
 
 /** Joins each cgroup named before `--`, sets the file size limit if given ($1 after them), then execs the rest. */
+/** Processes the sandbox itself keeps in the exec's cgroup: bubblewrap and the init of its PID namespace. */
+const SANDBOX_PROCESSES = 2;
+
 const PROLOGUE = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 126; shift; done; shift; if [ -n "$1" ]; then ulimit -f "$1" || exit 126; fi; shift; exec "$@"';
 
 export function prepareLaunch(r: LaunchRequest): Launch {
@@ -110,7 +113,10 @@ export function prepareLaunch(r: LaunchRequest): Launch {
     throw new AvfsError('INVALID_ARGUMENT', `too many environment variables for the sandbox: ${count} (bubblewrap takes ${BWRAP_MAX_ARGS} arguments in all, three per variable, with the command's): pass fewer (--env, the policy's env.pass)`, { option: 'env', reason: 'too_many', count });
   }
   // Made once nothing can refuse the launch: the caller removes the cgroup of a launch it got.
-  const cgroup = createExecCgroup(r.execId, { maxProcesses: plan.limits.max_processes, memory: plan.limits.memory });
+  // The limit is the command's: bubblewrap's own two processes (it, and the init of the PID
+  // namespace) count in the cgroup too, so they come on top (--max-processes 2 failed to start).
+  const pidsMax = plan.limits.max_processes === null ? null : plan.limits.max_processes + (plan.enforced ? SANDBOX_PROCESSES : 0);
+  const cgroup = createExecCgroup(r.execId, { maxProcesses: pidsMax, memory: plan.limits.memory });
   const blocks = plan.limits.max_file_size === null ? null : Math.max(1, Math.floor(plan.limits.max_file_size / BLOCK));
   const wrapped = cgroup || blocks !== null ? ['/bin/sh', '-c', PROLOGUE, 'avfs-limits', ...(cgroup?.procs ?? []), '--', blocks === null ? '' : String(blocks), ...inner] : inner;
   const limits: LimitsReport = {

@@ -578,6 +578,14 @@ describeSandbox('sandbox limits, binds and availability', () => {
     if (procs.enforced_by) {
       expect(procs.enforced_by).toMatch(/^cgroup v[12] pids\.max$/);
       expect(forks.json.violations).toContainEqual(expect.objectContaining({ kind: 'limit', limit: 'max_processes' }));
+      // The limit is the command's own: a shell and its two children fit in 3, not in 2 (bubblewrap's
+      // two processes counted against it: 1 or 2 failed to start the sandbox at all).
+      const script = 'sleep 0.2 & sleep 0.2 & wait; echo done';
+      const fits = await avfs(home, ['proxy', 'exec', '--max-processes', '3', '--shell', script]);
+      expect(fits.json, fits.stdout + fits.stderr).toMatchObject({ ok: true, exit_code: 0, stdout: 'done\n', violations: [] });
+      const over = await avfs(home, ['proxy', 'exec', '--max-processes', '2', '--shell', script]);
+      expect(over.json.violations, over.stdout + over.stderr).toContainEqual(expect.objectContaining({ kind: 'limit', limit: 'max_processes', value: 2 }));
+      expect((await avfs(home, ['proxy', 'exec', '--max-processes', '1', '--', 'true'])).json).toMatchObject({ ok: true, exit_code: 0 });
     } else {
       // Where no cgroup can be made, the result says so instead of pretending.
       expect(typeof procs.reason).toBe('string');
