@@ -692,7 +692,7 @@ describe('output a JSON document can carry', () => {
     // One comparison, not a callback per byte: 94 million of those held the worker for seconds.
     expect(bytes.equals(Buffer.alloc(bytes.length, 1))).toBe(true);
     expect(json.changed_files.map((c: any) => c.path)).toEqual(['/made.txt']);
-  });
+  }, 300_000); // 90 MiB through a run and its JSON: 44 s on a loaded 2-core machine, over 120 s at load 20
 });
 
 describe('proxy undo --force of an exec still running', () => {
