@@ -62,6 +62,8 @@ export interface RunSpec {
   cgroupProcs?: string[];
   /** Ends the run as a SIGTERM to avfs would (the MCP server passes a cancelled call's). */
   signal?: AbortSignal;
+  /** A signal avfs received before the command started (held-signals.ts): passed on as soon as it has. */
+  received?: NodeJS.Signals;
 }
 
 export interface RunOutcome {
@@ -449,6 +451,7 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
   const onAbort = () => onSignal('SIGTERM');
   spec.signal?.addEventListener('abort', onAbort, { once: true });
   if (spec.signal?.aborted) onAbort();
+  if (spec.received) onSignal(spec.received);
 
   try {
     const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { holdSignals, type HeldSignals } from './held-signals.js';
 import { isUtf8 } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { incompleteTail } from '../core/text.js';
@@ -354,6 +355,15 @@ function checkCommandLine(r: ExecRequest): void {
 }
 
 export async function proxyExec(store: Store, vaultName: string, request: ExecRequest): Promise<ExecResult> {
+  const held = holdSignals(!!request.interactive);
+  try {
+    return await execHoldingSignals(store, vaultName, request, held);
+  } finally {
+    held.release();
+  }
+}
+
+async function execHoldingSignals(store: Store, vaultName: string, request: ExecRequest, held: HeldSignals): Promise<ExecResult> {
   if ((request.argv === undefined) === (request.shell === undefined)) {
     throw new AvfsError('USAGE', 'give the command either after -- (argv form) or with --shell "<string>", not both');
   }
@@ -470,7 +480,7 @@ export async function proxyExec(store: Store, vaultName: string, request: ExecRe
         protect: ws.protect,
       });
       request.onStart?.({ sandboxed: plan.enforced, reason: plan.reason, mountpoint: ws.root });
-      return runCommand({ ...launch.spec, signal: request.signal, outputPipes: takePipes() });
+      return runCommand({ ...launch.spec, signal: request.signal, received: held.first, outputPipes: takePipes() });
     };
     let outcome = await start();
     // A host file or directory the plan hides (an SSH host key, a views server's mount) that went
