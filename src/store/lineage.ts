@@ -58,6 +58,9 @@ export interface Lineage {
 const MERGES_BETWEEN = `SELECT * FROM merges WHERE undone_at IS NULL AND source_id IN (SELECT value FROM json_each(?)) AND target_id IN (SELECT value FROM json_each(?))
   ORDER BY seq DESC`;
 
+/** Merges undone since, into a vault of either chain. */
+const UNDONE_INTO = 'SELECT * FROM merges WHERE undone_at IS NOT NULL AND target_id IN (SELECT value FROM json_each(?))';
+
 /** The chain's segments by vault id: a vault's state at s ≤ upTo is that segment's vault's state at s. */
 const reach = (chain: HistorySegment[]) => new Map(chain.map((s) => [s.vaultId, s.upTo]));
 
@@ -79,10 +82,21 @@ export function lineage(store: Store, ours: VaultRow, theirs: VaultRow): Lineage
   return { base: { vault: vaultById(store, merge.source_id)!, seq: merge.seq }, merge, forkSeq, since: direct ? merge.seq : forkSeq };
 }
 
-/** The newest merge (not undone) whose source one side reads up to its point and whose target the other reads past it. */
+/**
+ * The newest merge (not undone) whose source one side reads up to its point and whose target the
+ * other reads past it, and whose source did not hold then what a merge undone since had brought
+ * it. Such a merge passed the undone one's work on (merge try into main, main into try, then undo
+ * the first): as a base it would make the work look shared, and the undo look like a deletion to
+ * keep, so merging try into main again brought nothing and merging main into try deleted try's own
+ * files. Past it the base is an older merge, or the fork point, as `--undo` promises (README).
+ */
 function latestMerge(store: Store, a: Map<number, number>, b: Map<number, number>): MergeRecord | null {
   const ids = (m: Map<number, number>) => JSON.stringify([...m.keys()]);
-  const fits = (m: MergeRecord, from: Map<number, number>, into: Map<number, number>) => m.seq <= from.get(m.source_id)! && m.end_seq <= into.get(m.target_id)!;
+  const undone = store.stmt<MergeRecord>(UNDONE_INTO).all(JSON.stringify([...a.keys(), ...b.keys()]));
+  const passedOnUndone = (m: MergeRecord, from: Map<number, number>) =>
+    undone.some((u) => u.undone_at! >= m.created_at && u.end_seq <= m.seq && u.end_seq <= (from.get(u.target_id) ?? -1));
+  const fits = (m: MergeRecord, from: Map<number, number>, into: Map<number, number>) =>
+    m.seq <= from.get(m.source_id)! && m.end_seq <= into.get(m.target_id)! && !passedOnUndone(m, from);
   const rows = [
     ...store.stmt<MergeRecord>(MERGES_BETWEEN).all(ids(a), ids(b)).filter((m) => fits(m, a, b)),
     ...store.stmt<MergeRecord>(MERGES_BETWEEN).all(ids(b), ids(a)).filter((m) => fits(m, b, a)),

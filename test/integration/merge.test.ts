@@ -589,6 +589,34 @@ describe('merge undo', () => {
     expect(errorCode(() => undoMerge(store, 'exp', { actor }))).toBe('MERGE_NOT_FOUND');
   });
 
+  it('a merge made since in the other direction, which passed the undone merge on, is no base: the work merges again, and neither side loses its own files (helper round, stop 58)', () => {
+    main.writeFile('/a', 'a');
+    const exp = fork();
+    exp.writeFile('/b', 'fork work');
+    mergeVaults(store, 'exp', { actor }); // main gets /b
+    main.writeFile('/m', 'main work');
+    mergeVaults(store, 'default', { actor, into: 'exp' }); // exp gets /m, and main's /b came with main's state
+    undoMerge(store, 'exp', { actor }); // main loses /b
+    expect(main.exists('/b')).toBe(false);
+    // It merged nothing again (up to date, the second merge as its base), and main into exp deleted exp's own /b.
+    const again = mergeVaults(store, 'exp', { actor, dryRun: true });
+    expect([again.base.from, again.changes.map((c) => [c.path, c.action])]).toEqual(['fork_point', [['/b', 'added']]]);
+    expect(mergeVaults(store, 'default', { actor, into: 'exp' }).summary).toMatchObject({ added: 0, modified: 0, deleted: 0 });
+    expect(exp.exists('/b')).toBe(true);
+    mergeVaults(store, 'exp', { actor });
+    expect(read(main, '/b')).toBe('fork work');
+
+    // The same undone inside the other side: exp takes main's /m, passes it back, then undoes taking it.
+    main.writeFile('/m2', 'main again');
+    mergeVaults(store, 'default', { actor, into: 'exp' }); // exp gets /m2
+    exp.writeFile('/t', 'exp again');
+    mergeVaults(store, 'exp', { actor }); // main gets /t, and exp's /m2 with exp's state
+    undoMerge(store, 'default', { actor, into: 'exp' }); // exp loses /m2
+    expect(exp.exists('/m2')).toBe(false);
+    mergeVaults(store, 'exp', { actor });
+    expect(read(main, '/m2')).toBe('main again'); // merging exp into main deleted main's own /m2
+  });
+
   it('refuses when a merged path changed since (CONFLICT), and --force puts back the state before the merge', () => {
     main.writeFile('/a', 'a');
     const exp = fork();
