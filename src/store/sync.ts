@@ -1,4 +1,4 @@
-import { lstatSync, readdirSync, readFileSync, rmdirSync, statSync, symlinkSync, unlinkSync, mkdirSync, type Stats } from 'node:fs';
+import { linkSync, lstatSync, readdirSync, readFileSync, rmdirSync, statSync, symlinkSync, unlinkSync, mkdirSync, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { AvfsError } from '../errors.js';
 import { hashBytes } from '../core/hash.js';
@@ -247,7 +247,14 @@ export function syncTracked(fs: VaultFs, vaultInput: string, options: SyncOption
       { ...report },
     );
   }
-  writeHost(store, host, actions.filter((a) => !skipped.includes(a.path)), merged, options.progress);
+  // A file the vault keeps under several names of one inode (import and export keep host hard
+  // links) is written once and linked under its other names, as export does: written name by name,
+  // the host copies stopped sharing an inode (an edit of one no longer showed in the others).
+  const sharedInode = (p: string, r: MergeState) => {
+    const e = getEntry(store, vault, p);
+    return e?.type === 'f' && e.nlink > 1 && e.hash === r.hash && (e.mode & 0o7777) === r.mode ? e.ino : undefined;
+  };
+  writeHost(store, host, actions.filter((a) => !skipped.includes(a.path)), merged, sharedInode, options.progress);
   store.mutate(() => {
     store.stmt('UPDATE tracked_imports SET seq = ?, synced_at = ? WHERE id = ?').run(seq, now(), tracked.id);
     audit(store, fs.actor, 'sync', vault.name, { path, host: tracked.host, changed: actions.length, conflicts: plan.conflicts.length });
@@ -315,7 +322,7 @@ function hostChanges(actions: PathMerge[], host: HostSide, skipped: string[]): S
  * step every directory between the host root and the path is checked (lstat) to still be a real
  * directory, so nothing is ever written through a symlink that appeared since the plan was made.
  */
-function writeHost(store: Store, host: HostSide, actions: PathMerge[], merged: Map<string, Buffer>, progress?: Progress): void {
+function writeHost(store: Store, host: HostSide, actions: PathMerge[], merged: Map<string, Buffer>, sharedInode: (path: string, r: MergeState) => number | undefined, progress?: Progress): void {
   const isDir = (s: MergeState | null) => s?.type === 'd';
   const checkParents = (path: string) => {
     for (let dir = path.slice(0, path.lastIndexOf('/')) || '/'; isWithin(dir, host.root) && dir !== host.root; dir = dir.slice(0, dir.lastIndexOf('/')) || '/') {
@@ -349,6 +356,8 @@ function writeHost(store: Store, host: HostSide, actions: PathMerge[], merged: M
   // Each change is made through the descriptor of its directory (PinnedDirs): a directory swapped
   // for a symlink after checkParents looked is not written through either.
   const dirs = new PinnedDirs(host.hostRoot);
+  // The host path each shared vault inode was first written to in this sync (sharedInode).
+  const writtenInodes = new Map<number, string>();
   const removals = actions.filter((x) => x.current && (!x.result || isDir(x.current) !== isDir(x.result)));
   const total = removals.length + actions.filter((a) => a.result).length;
   let done = 0;
@@ -389,9 +398,16 @@ function writeHost(store: Store, host: HostSide, actions: PathMerge[], merged: M
         } else if (r.type === 'l') {
           placeHostEntry(at, found !== 'absent', (p) => symlinkSync(r.target!, p));
         } else {
+          const ino = sharedInode(a.path, r);
+          const first = ino === undefined ? undefined : writtenInodes.get(ino);
+          if (first !== undefined) {
+            placeHostEntry(at, found !== 'absent', (p) => linkSync(pinned(first), p));
+            return;
+          }
           const bytes = merged.get(r.hash ?? '');
           const chunks = bytes ? [bytes] : r.hash ? contentChunks(store, r.hash) : [];
           placeHostEntry(at, found !== 'absent', (p) => writeHostFile(p, chunks, r.mode, null), true);
+          if (ino !== undefined) writtenInodes.set(ino, target);
         }
       });
     }

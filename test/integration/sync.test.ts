@@ -1,4 +1,4 @@
-import { lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { processStartTime } from '../../src/store/host-process.js';
@@ -89,6 +89,22 @@ describe('sync: the vault’s work back to a tracked host directory', () => {
     fs.writeFile('/p/later.txt', 'later');
     expect(syncTracked(fs, '/p').changes.map((c) => c.path)).toEqual(['/p/later.txt']);
     expect(hostTree(host)).toEqual(vaultTree('/p'));
+  });
+
+  it('names of one vault inode stay one host inode: written once, linked under the others, as export writes them (sync wrote each name as a file of its own; helper round, stop 58)', () => {
+    linkSync(join(host, 'README'), join(host, 'README.link'));
+    importTracked(fs, host, '/p');
+    expect(fs.stat('/p/README.link').nlink).toBe(2);
+    fs.writeFile('/p/README', 'edited through one name\n'); // both names change
+    fs.link('/p/README', '/p/src/third');
+    fs.writeFile('/p/src/main.txt', 'a\nb\nc\nd\nE\n'); // one name: written as before
+    const r = syncTracked(fs, '/p');
+    expect(r.changes.map((c) => [c.path, c.action])).toEqual([['/p/README', 'modified'], ['/p/README.link', 'modified'], ['/p/src/main.txt', 'modified'], ['/p/src/third', 'added']]);
+    expect(hostTree(host)).toEqual(vaultTree('/p'));
+    const ino = (name: string) => lstatSync(join(host, name)).ino;
+    expect([ino('README.link'), ino('src/third'), lstatSync(join(host, 'README')).nlink]).toEqual([ino('README'), ino('README'), 3]);
+    writeFileSync(join(host, 'README'), 'a host edit shows in every name\n');
+    expect(readFileSync(join(host, 'src', 'third'), 'utf8')).toBe('a host edit shows in every name\n');
   });
 
   it('a file a stopped export or sync left under its temporary name is not host work: not synced into the vault, cleared on the next write there', () => {
