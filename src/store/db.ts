@@ -2,7 +2,6 @@ import Database from 'better-sqlite3';
 import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { AvfsError, BUSY_TIMEOUT_MS } from '../errors.js';
 import { MIGRATIONS } from './schema.js';
-import { setBusyTimeout } from './busy-wait.js';
 
 export type Db = Database.Database;
 
@@ -20,7 +19,7 @@ export { BUSY_TIMEOUT_MS };
  * `fresh` is true when this call created the schema; `seed` then ran inside the same transaction.
  */
 export function openDatabase(file: string, seed: (db: Db) => void, options: { readOnly: boolean }): { db: Db; fresh: boolean } {
-  const db = options.readOnly ? openReadOnly(file) : newDatabase(file, {});
+  const db = options.readOnly ? openReadOnly(file) : newDatabase(file, { timeout: BUSY_TIMEOUT_MS });
   try {
     // First statement on the connection, a read: a newer schema is refused before the journal
     // mode pragma below (which writes the header of a database in DELETE mode) or a migration.
@@ -123,7 +122,7 @@ export function isSqliteFile(file: string): boolean {
 function openReadOnly(file: string): Db {
   let db: Db | undefined;
   try {
-    db = newDatabase(file, { readonly: true, fileMustExist: true });
+    db = newDatabase(file, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
     db.pragma('user_version'); // the missing -shm shows up on the first read
     return db;
   } catch (err) {
@@ -165,19 +164,7 @@ let addonLoaded = false;
  * it. Plain absolute paths mean the same with URIs on. If something else in the process loaded the
  * addon first, URIs stay off and only the immutable fallback is lost (a READ_ONLY error instead).
  */
-/** A connection that waits up to BUSY_TIMEOUT_MS for another process's lock (busy-wait.ts). */
 function newDatabase(filename: string, options: Database.Options): Db {
-  const db = openConnection(filename, options);
-  try {
-    setBusyTimeout(db, BUSY_TIMEOUT_MS);
-  } catch (err) {
-    db.close();
-    throw err;
-  }
-  return db;
-}
-
-function openConnection(filename: string, options: Database.Options): Db {
   if (addonLoaded) return new Database(filename, options);
   const previous = process.env.SQLITE_USE_URI;
   process.env.SQLITE_USE_URI = '1';

@@ -77,11 +77,9 @@ describe('the npm package', () => {
     });
     expect(install.exitCode, install.stderr).toBe(0);
     const installed = join(prefix, 'lib', 'node_modules', 'agentvfs');
-    const rebuild = await execa('npm', ['rebuild', '-g', '--prefix', prefix, 'agentvfs'], { reject: false, env: { AVFS_REQUIRE_FUSE: '1', AVFS_REQUIRE_BUSY_WAIT: '1' } });
+    const rebuild = await execa('npm', ['rebuild', '-g', '--prefix', prefix, 'agentvfs'], { reject: false, env: { AVFS_REQUIRE_FUSE: '1' } });
     expect(rebuild.exitCode, rebuild.stderr).toBe(0);
     expect(existsSync(join(installed, 'node_modules', 'fuse-native', 'build', 'Release', 'avfs-fuse-build.json'))).toBe(true);
-    // …and the busy-wait extension its install script compiled (native/ ships for that).
-    expect(existsSync(join(installed, 'build', 'avfs-busy-wait.so'))).toBe(true);
     const sqlite = (root: string) => join(root, 'node_modules', 'better-sqlite3');
     const version = (dir: string) => (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string }).version;
     expect(version(sqlite(installed))).toBe(version(sqlite(ROOT)));
