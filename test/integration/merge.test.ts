@@ -521,6 +521,21 @@ describe('merging again', () => {
     expect(read(main, '/b')).toBe('fork b');
   });
 
+  it('the next merge of the pair examines the new work, not again every path the last one wrote (60k examined for 37 new files; helper round, stop 58)', () => {
+    main.writeFile('/a', 'a');
+    const exp = fork();
+    for (let i = 0; i < 40; i++) exp.writeFile(`/f${i}`, `file ${i}`);
+    expect(mergeVaults(store, 'exp', { actor }).summary.examined).toBe(41); // and /
+    exp.writeFile('/new', 'new');
+    exp.writeFile('/f3', 'edited');
+    const next = mergeVaults(store, 'exp', { actor, dryRun: true });
+    expect([next.summary.examined, next.changes.map((c) => [c.path, c.action])]).toEqual([2, [['/f3', 'modified'], ['/new', 'added']]]);
+    // Ours' own later work on a merged path is still looked at (and stands).
+    main.writeFile('/f5', 'main edit');
+    expect(mergeVaults(store, 'exp', { actor }).summary).toMatchObject({ examined: 3, added: 1, modified: 1 });
+    expect([read(main, '/f5'), read(main, '/f3'), read(main, '/new')]).toEqual(['main edit', 'edited', 'new']);
+  });
+
   it('a conflict resolved with a strategy is not raised again by the next merge', () => {
     main.writeFile('/a', 'base\n');
     const exp = fork();
