@@ -38,6 +38,8 @@ export interface MergeRecord {
   source: string;
   created_at: number;
   undone_at: number | null;
+  /** The last change the merge's undo wrote (schema 19), null while it is not undone (or was undone with no version left to date it). */
+  undone_seq: number | null;
 }
 
 export interface Lineage {
@@ -59,7 +61,7 @@ const MERGES_BETWEEN = `SELECT * FROM merges WHERE undone_at IS NULL AND source_
   ORDER BY seq DESC`;
 
 /** Merges undone since, into a vault of either chain. */
-const UNDONE_INTO = 'SELECT * FROM merges WHERE undone_at IS NOT NULL AND target_id IN (SELECT value FROM json_each(?))';
+const UNDONE_INTO = 'SELECT * FROM merges WHERE undone_seq IS NOT NULL AND target_id IN (SELECT value FROM json_each(?))';
 
 /** The chain's segments by vault id: a vault's state at s ≤ upTo is that segment's vault's state at s. */
 const reach = (chain: HistorySegment[]) => new Map(chain.map((s) => [s.vaultId, s.upTo]));
@@ -93,8 +95,14 @@ export function lineage(store: Store, ours: VaultRow, theirs: VaultRow): Lineage
 function latestMerge(store: Store, a: Map<number, number>, b: Map<number, number>): MergeRecord | null {
   const ids = (m: Map<number, number>) => JSON.stringify([...m.keys()]);
   const undone = store.stmt<MergeRecord>(UNDONE_INTO).all(JSON.stringify([...a.keys(), ...b.keys()]));
+  // m's source read u's work (u's target is m's source or an ancestor it reads past u's end), before
+  // u's undo, and the side m's source is on sees that undo (a vault forked before it does not).
   const passedOnUndone = (m: MergeRecord, from: Map<number, number>) =>
-    undone.some((u) => u.undone_at! >= m.created_at && u.end_seq <= m.seq && u.end_seq <= (from.get(u.target_id) ?? -1));
+    undone.some((u) => {
+      const chain = [...from.keys()];
+      const reach = from.get(u.target_id);
+      return reach !== undefined && chain.indexOf(u.target_id) >= chain.indexOf(m.source_id) && u.end_seq <= Math.min(m.seq, reach) && m.seq < u.undone_seq! && u.undone_seq! <= reach;
+    });
   const fits = (m: MergeRecord, from: Map<number, number>, into: Map<number, number>) =>
     m.seq <= from.get(m.source_id)! && m.end_seq <= into.get(m.target_id)! && !passedOnUndone(m, from);
   const rows = [
@@ -200,7 +208,7 @@ export function collectTriples(source: TripleSource, changed: ReadonlySet<string
 const INSERT_MERGE = `INSERT INTO merges (source_id, target_id, base_vault_id, base_seq, seq, end_seq, checkpoint, strategy, changed, conflicts, source, created_at)
   VALUES (@source_id, @target_id, @base_vault_id, @base_seq, @seq, @end_seq, @checkpoint, @strategy, @changed, @conflicts, @source, @created_at)`;
 
-export function recordMerge(store: Store, row: Omit<MergeRecord, 'id' | 'undone_at'>): MergeRecord {
+export function recordMerge(store: Store, row: Omit<MergeRecord, 'id' | 'undone_at' | 'undone_seq'>): MergeRecord {
   const { lastInsertRowid } = store.stmt(INSERT_MERGE).run(row);
   return store.stmt<MergeRecord>('SELECT * FROM merges WHERE id = ?').get(Number(lastInsertRowid))!;
 }
@@ -212,8 +220,9 @@ export function lastMerge(store: Store, sourceId: number, targetId: number): Mer
     .get(sourceId, targetId);
 }
 
-export function markUndone(store: Store, id: number, at: number): void {
-  store.stmt('UPDATE merges SET undone_at = ? WHERE id = ?').run(at, id);
+/** Marks a merge undone at time `at`, its undo's last change being `seq`. */
+export function markUndone(store: Store, id: number, at: number, seq: number): void {
+  store.stmt('UPDATE merges SET undone_at = ?, undone_seq = ? WHERE id = ?').run(at, seq, id);
 }
 
 /** Points of this vault's history that merges still need (prune keeps the versions they read): as a source, its merged state; as a target, its state before the merge (undo). */

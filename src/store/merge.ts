@@ -403,7 +403,7 @@ export function undoMerge(store: Store, sourceName: string, options: { into?: st
       .filter((d) => !(d.now && d.want && sameState(mergeState(d.now), mergeState(d.want)) && sameLinks(d.now, d.want)) && (d.now || d.want));
     diffs.push(...linkGroups(store, ours, record, diffs));
     applyPlan(store, ours, diffs, { op: 'merge-undo', actor: options.actor, detail: { merge_id: record.id, merged_from: theirs.name }, exact: true }, (done, total) => options.progress?.(done, total, 'applying'));
-    markUndone(store, record.id, now());
+    markUndone(store, record.id, now(), currentSeq(store));
     audit(store, options.actor, 'vault.merge.undo', ours.name, { from: theirs.name, merge_id: record.id, restored: diffs.length });
     return { source: theirs.name, target: ours.name, merge_id: record.id, restored: diffs.length, paths: diffs.map((d) => d.path) };
   });

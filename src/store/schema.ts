@@ -462,4 +462,14 @@ export const MIGRATIONS: readonly Migration[] = [
   // gc's row deletes (the trigger, text-index.ts dropIndexOf) need no text. The table is made
   // anew and every text indexed again in this transaction (migrate-index.ts).
   rebuildTextIndex,
+  // 19: when a merge was undone, as a point of the change sequence (merges.undone_seq: the last
+  // change its undo wrote). lineage.ts tells by it whether a later merge passed the undone merge's
+  // work on before the undo, and whether a side sees the undo at all (a vault forked before it
+  // does not); undone_at, a wall-clock time, could tell neither. A merge undone before this
+  // migration gets its undo's last version, where history still holds one.
+  `
+  ALTER TABLE merges ADD COLUMN undone_seq INTEGER;
+  UPDATE merges SET undone_seq = (SELECT max(v.id) FROM versions v WHERE v.vault_id = merges.target_id AND v.op = 'merge-undo' AND json_extract(v.detail, '$.merge_id') = merges.id)
+    WHERE undone_at IS NOT NULL;
+  `,
 ];

@@ -35,7 +35,7 @@ describe('command-line arguments that are not UTF-8', () => {
     expect(await vaultNames()).toEqual(['real\uFFFD']);
   });
 
-  it('nor is an AVFS_HOME that is not UTF-8: home\\xff and home\\xfe were one directory, named with U+FFFD (helper round, stop 58)', () => {
+  it('nor is an AVFS_HOME that is not UTF-8: home\\xff and home\\xfe were one directory, named with U+FFFD', () => {
     const cli = (home: string, args: string) => spawnSync('sh', ['-c', `AVFS_HOME="$(printf '${home}')" exec node ${BIN} --json ${args}`], { encoding: 'utf8', env: { ...process.env, AVFS_VAULT: '' } });
     for (const home of [`${h.dir}/home\\377`, `${h.dir}/home\\376`]) {
       const r = cli(home, 'write /x.txt x');

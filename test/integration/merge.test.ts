@@ -521,7 +521,7 @@ describe('merging again', () => {
     expect(read(main, '/b')).toBe('fork b');
   });
 
-  it('the next merge of the pair examines the new work, not again every path the last one wrote (60k examined for 37 new files; helper round, stop 58)', () => {
+  it('the next merge of the pair examines the new work, not again every path the last one wrote (60k examined for 37 new files)', () => {
     main.writeFile('/a', 'a');
     const exp = fork();
     for (let i = 0; i < 40; i++) exp.writeFile(`/f${i}`, `file ${i}`);
@@ -604,7 +604,7 @@ describe('merge undo', () => {
     expect(errorCode(() => undoMerge(store, 'exp', { actor }))).toBe('MERGE_NOT_FOUND');
   });
 
-  it('a merge made since in the other direction, which passed the undone merge on, is no base: the work merges again, and neither side loses its own files (helper round, stop 58)', () => {
+  it('a merge made since in the other direction, which passed the undone merge on, is no base: the work merges again, and neither side loses its own files', () => {
     main.writeFile('/a', 'a');
     const exp = fork();
     exp.writeFile('/b', 'fork work');
@@ -630,6 +630,22 @@ describe('merge undo', () => {
     expect(exp.exists('/m2')).toBe(false);
     mergeVaults(store, 'exp', { actor });
     expect(read(main, '/m2')).toBe('main again'); // merging exp into main deleted main's own /m2
+  });
+
+  it('an undo in a vault both sides forked from before it, which neither sees, leaves their merge a base: a file removed since stays removed', () => {
+    main.writeFile('/a', 'a');
+    const x = fork('default', 'x');
+    x.writeFile('/x', 'x');
+    mergeVaults(store, 'x', { actor }); // main gets /x
+    const a = fork('default', 'a');
+    const b = fork('default', 'b');
+    a.writeFile('/new', 'new');
+    mergeVaults(store, 'a', { actor, into: 'b' });
+    undoMerge(store, 'x', { actor }); // in main, after a and b forked from it
+    b.rm('/new');
+    const again = mergeVaults(store, 'a', { actor, into: 'b' });
+    expect([again.status, again.base.from]).toEqual(['up_to_date', 'merge']);
+    expect(b.exists('/new')).toBe(false);
   });
 
   it('refuses when a merged path changed since (CONFLICT), and --force puts back the state before the merge', () => {

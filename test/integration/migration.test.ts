@@ -12,6 +12,7 @@ import { HIT_END, HIT_START, searchText } from '../../src/store/search.js';
 import { openStore, type Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { createVault, deleteVault, forkVault, getVault, listVaults } from '../../src/store/vaults.js';
+import { mergeVaults, undoMerge } from '../../src/store/merge.js';
 import { ROOT, expectContentIntact, openTempStore } from '../helpers.js';
 
 /**
@@ -269,5 +270,37 @@ describe('migrating a schema 16 home', () => {
     expect(left).toBeLessThan(chunksBefore);
     expect(left).toBe(0);
     expect((store16.db.prepare('SELECT count(*) AS n FROM chunk_refs').get() as { n: number }).n).toBe(0);
+  });
+});
+
+/**
+ * A home with merges undone before schema 19, made by today's code and taken back to schema 18
+ * (the column dropped): migration 19 dates each undo by its last version.
+ */
+describe('migrating a schema 18 home with undone merges', () => {
+  it('an undone merge gets the sequence of its undo, and a merge that passed its work on stops being a base', () => {
+    const { home, store } = openTempStore();
+    const main = new VaultFs(store, 'default', actor);
+    main.writeFile('/a', 'a');
+    forkVault(store, 'default', 'exp', actor);
+    const exp = new VaultFs(store, 'exp', actor);
+    exp.writeFile('/b', 'fork work');
+    mergeVaults(store, 'exp', { actor });
+    main.writeFile('/m', 'main work');
+    mergeVaults(store, 'default', { actor, into: 'exp' });
+    undoMerge(store, 'exp', { actor });
+    const undoneSeq = store.db.prepare('SELECT undone_seq FROM merges WHERE undone_at IS NOT NULL').pluck().get() as number;
+    expect(undoneSeq).toBeGreaterThan(0);
+    store.db.exec('ALTER TABLE merges DROP COLUMN undone_seq; PRAGMA user_version = 18;');
+    store.release();
+    const again = openStore(home.dir);
+    try {
+      expect(again.db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
+      expect(again.db.prepare('SELECT undone_seq FROM merges WHERE undone_at IS NOT NULL').pluck().get()).toBe(undoneSeq);
+      expect(mergeVaults(again, 'exp', { actor, dryRun: true }).changes.map((c) => [c.path, c.action])).toEqual([['/b', 'added']]);
+    } finally {
+      again.release();
+      home.cleanup();
+    }
   });
 });

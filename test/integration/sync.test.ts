@@ -91,7 +91,7 @@ describe('sync: the vault’s work back to a tracked host directory', () => {
     expect(hostTree(host)).toEqual(vaultTree('/p'));
   });
 
-  it('names of one vault inode stay one host inode: written once, linked under the others, as export writes them (sync wrote each name as a file of its own; helper round, stop 58)', () => {
+  it('names of one vault inode stay one host inode: written once, linked under the others, as export writes them (sync wrote each name as a file of its own)', () => {
     linkSync(join(host, 'README'), join(host, 'README.link'));
     importTracked(fs, host, '/p');
     expect(fs.stat('/p/README.link').nlink).toBe(2);
