@@ -1,4 +1,4 @@
-import { linkSync, lstatSync, readdirSync, readFileSync, rmdirSync, statSync, symlinkSync, unlinkSync, mkdirSync, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, rmdirSync, statSync, symlinkSync, unlinkSync, mkdirSync, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { AvfsError } from '../errors.js';
 import { hashBytes } from '../core/hash.js';
@@ -15,7 +15,7 @@ import { collectTriples, mergeState, pathsChangedAfter, type TripleSource } from
 import { conflictJson, nothingNew, planSummary, sideJson, textMerger, validateStrategy, type ChangeJson, type ConflictJson, type MergeSummary } from './merge.js';
 import { now, type Store } from './store.js';
 import { PinnedDirs } from './pinned-dirs.js';
-import { checkHostPath, hostKind, importTree, isTemporaryName, placeHostEntry, sweepStaleTemporaries, settleHostDirectory, writeHostFile, type Progress, type TransferSummary } from './transfer.js';
+import { checkHostPath, hostKind, importTree, placeHostLink, isTemporaryName, placeHostEntry, sweepStaleTemporaries, settleHostDirectory, writeHostFile, type Progress, type TransferSummary } from './transfer.js';
 import { currentSeq, type VaultRow } from './vaults.js';
 import type { VaultFs } from './vault-fs.js';
 
@@ -400,10 +400,8 @@ function writeHost(store: Store, host: HostSide, actions: PathMerge[], merged: M
         } else {
           const ino = sharedInode(a.path, r);
           const first = ino === undefined ? undefined : writtenInodes.get(ino);
-          if (first !== undefined) {
-            placeHostEntry(at, found !== 'absent', (p) => linkSync(pinned(first), p));
-            return;
-          }
+          // Where the host refuses the link (another filesystem below, vfat, the link limit), a copy, as export writes.
+          if (first !== undefined && placeHostLink(pinned(first), at, found !== 'absent')) return;
           const bytes = merged.get(r.hash ?? '');
           const chunks = bytes ? [bytes] : r.hash ? contentChunks(store, r.hash) : [];
           placeHostEntry(at, found !== 'absent', (p) => writeHostFile(p, chunks, r.mode, null), true);

@@ -584,7 +584,7 @@ const existsOnHost = (path: string) => {
  * what was at `host` by name. False when the host filesystem refuses hard links (the caller then
  * writes a copy); other failures are thrown.
  */
-function placeHostLink(first: string, host: string, replacing: boolean): boolean {
+export function placeHostLink(first: string, host: string, replacing: boolean): boolean {
   try {
     placeHostEntry(host, replacing, (path) => linkSync(first, path));
     return true;

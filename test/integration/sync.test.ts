@@ -1,5 +1,6 @@
 import { linkSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { processStartTime } from '../../src/store/host-process.js';
 import { prune } from '../../src/store/prune.js';
@@ -105,6 +106,27 @@ describe('sync: the vault’s work back to a tracked host directory', () => {
     expect([ino('README.link'), ino('src/third'), lstatSync(join(host, 'README')).nlink]).toEqual([ino('README'), ino('README'), 3]);
     writeFileSync(join(host, 'README'), 'a host edit shows in every name\n');
     expect(readFileSync(join(host, 'src', 'third'), 'utf8')).toBe('a host edit shows in every name\n');
+  });
+
+  it('where the host refuses the link (a name on another filesystem), that name gets a copy, as export writes it, and the sync finishes', (ctx) => {
+    if (process.getuid?.() !== 0) {
+      if (process.env.CI) throw new Error('this test mounts a tmpfs: run CI as root');
+      console.log('skipped: mounting a tmpfs needs root');
+      return ctx.skip();
+    }
+    const other = join(host, 'other');
+    mkdirSync(other);
+    expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', other]).status).toBe(0);
+    try {
+      importTracked(fs, host, '/p');
+      fs.writeFile('/p/README', 'edited\n');
+      fs.link('/p/README', '/p/other/b'); // on the tmpfs: link(2) fails with EXDEV
+      const r = syncTracked(fs, '/p');
+      expect(r.status).toBe('synced');
+      expect([readFileSync(join(host, 'README'), 'utf8'), readFileSync(join(other, 'b'), 'utf8')]).toEqual(['edited\n', 'edited\n']);
+    } finally {
+      spawnSync('umount', [other]);
+    }
   });
 
   it('a file a stopped export or sync left under its temporary name is not host work: not synced into the vault, cleared on the next write there', () => {
