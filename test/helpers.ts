@@ -184,7 +184,6 @@ export function mergeConflict<R>(fn: () => unknown): R {
   throw new Error('expected MERGE_CONFLICT, but it did not conflict');
 }
 
-/** A deterministic generator (xorshift32) of integers in [0, n), so a randomized test replays the same cases every run. */
 /**
  * Lets the test worker's event loop run. A long synchronous test gives it a turn between steps:
  * vitest's worker fails the whole run (an unhandled error, every test passed) when a message to
@@ -192,6 +191,7 @@ export function mergeConflict<R>(fn: () => unknown): R {
  */
 export const letEventLoopRun = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** A deterministic generator (xorshift32) of integers in [0, n), so a randomized test replays the same cases every run. */
 export function seededRandom(seed: number): (n: number) => number {
   let x = seed | 0 || 1;
   return (n) => {

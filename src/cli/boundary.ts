@@ -70,7 +70,7 @@ export function sandboxOptions(cmd: Command): Command {
   return cmd
     .option('--sandbox <mode>', 'auto (sandbox where bubblewrap works, else run unsandboxed and say so) or required (refuse without it); the policy may require it already')
     .option('--network <mode>', 'none (the default: no network inside) or host (the host network)')
-    .option('--max-processes <n>', 'at most this many processes at once (a cgroup pids.max; default from the policy, 4096; none for no limit)')
+    .option('--max-processes <n>', 'at most this many processes of the command at once (a cgroup pids.max, the sandbox\'s own two on top; default from the policy, 4096; none for no limit)')
     .option('--max-file-size <bytes>', 'no file written larger than this (RLIMIT_FSIZE, e.g. 100MiB; none for no limit)')
     .option('--memory <bytes>', "memory limit for all its processes, the sandbox's /tmp included (a cgroup, e.g. 2GiB; default from the policy, half the machine's memory; none for no limit)");
 }

@@ -93,10 +93,10 @@ const BWRAP_MAX_ARGS = 9000;
 /** RLIMIT_FSIZE through `ulimit -f` counts 512-byte blocks in POSIX shells. */
 const BLOCK = 512;
 
-/** Joins each cgroup named before `--`, sets the file size limit if given ($1 after them), then execs the rest. */
 /** Processes the sandbox itself keeps in the exec's cgroup: bubblewrap and the init of its PID namespace. */
 const SANDBOX_PROCESSES = 2;
 
+/** Joins each cgroup named before `--`, sets the file size limit if given ($1 after them), then execs the rest. */
 const PROLOGUE = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 126; shift; done; shift; if [ -n "$1" ]; then ulimit -f "$1" || exit 126; fi; shift; exec "$@"';
 
 export function prepareLaunch(r: LaunchRequest): Launch {

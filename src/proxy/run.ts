@@ -480,7 +480,12 @@ async function execHoldingSignals(store: Store, vaultName: string, request: Exec
         protect: ws.protect,
       });
       request.onStart?.({ sandboxed: plan.enforced, reason: plan.reason, mountpoint: ws.root });
-      return runCommand({ ...launch.spec, signal: request.signal, received: held.first, outputPipes: takePipes() });
+      held.suspend();
+      try {
+        return await runCommand({ ...launch.spec, signal: request.signal, received: held.first, outputPipes: takePipes() });
+      } finally {
+        held.resume();
+      }
     };
     let outcome = await start();
     // A host file or directory the plan hides (an SSH host key, a views server's mount) that went

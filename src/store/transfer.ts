@@ -160,13 +160,6 @@ function invalidNames(hosts: Buffer[]): AvfsError {
 }
 
 /**
- * Copies a host file or tree into the vault at `vaultPath`, keeping modes, mtimes, symlinks and
- * hard links (host names of one inode within the tree become names of one vault inode). File content is stored first, chunk by chunk (never a whole large file in memory); then every
- * entry is created in one transaction, so an import is all or nothing. `finish(root)` runs last
- * inside that transaction (a tracked import records itself there, see sync.ts). `path` in the
- * result is where the tree or file landed (a file imported onto a directory goes inside it).
- */
-/**
  * A host path given to import, export or sync, checked before anything resolves it: an empty one
  * would resolve to the working directory (`avfs export / "$DEST"` with DEST unset wrote there),
  * and from JavaScript anything can arrive.
@@ -178,6 +171,13 @@ export function checkHostPath(value: unknown, what: string): string {
   return value;
 }
 
+/**
+ * Copies a host file or tree into the vault at `vaultPath`, keeping modes, mtimes, symlinks and
+ * hard links (host names of one inode within the tree become names of one vault inode). File content is stored first, chunk by chunk (never a whole large file in memory); then every
+ * entry is created in one transaction, so an import is all or nothing. `finish(root)` runs last
+ * inside that transaction (a tracked import records itself there, see sync.ts). `path` in the
+ * result is where the tree or file landed (a file imported onto a directory goes inside it).
+ */
 export function importTree(fs: VaultFs, host: string, vaultInput: string, progress?: Progress, finish?: (root: string) => void): TransferSummary & { path: string } {
   checkHostPath(host, 'host');
   let root = normalizePath(vaultInput);
