@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-
 /**
  * Host names are bytes; vault paths are text. These tell the two apart: a name that is not valid
  * UTF-8 has no exact vault path (decoding it would turn each bad byte into U+FFFD and merge it
@@ -84,23 +82,3 @@ export function isWellFormed(text: string): boolean {
   return !LONE_SURROGATE.test(text);
 }
 
-/**
- * The bytes of environment variable `name` as this process received it (Linux: /proc/self/environ),
- * or undefined. process.env decodes them as UTF-8 with U+FFFD for each byte it cannot decode.
- */
-export function rawEnvironmentValue(name: string): Buffer | undefined {
-  let raw: Buffer;
-  try {
-    raw = readFileSync('/proc/self/environ');
-  } catch {
-    return undefined;
-  }
-  const prefix = Buffer.from(`${name}=`);
-  for (let start = 0; start < raw.length; ) {
-    const end = raw.indexOf(0, start);
-    const entry = raw.subarray(start, end === -1 ? raw.length : end);
-    if (entry.subarray(0, prefix.length).equals(prefix)) return entry.subarray(prefix.length);
-    start = end === -1 ? raw.length : end + 1;
-  }
-  return undefined;
-}
