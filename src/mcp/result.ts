@@ -41,6 +41,18 @@ export function toolError(err: unknown): CallToolResult {
  * for the SDK's "MCP error -32602: " in front (its McpError's message): the JSON-RPC code means
  * nothing in a tool result, and agents read "USAGE: MCP error -32602: Input validation error: …".
  */
+/**
+ * A JSON-RPC error the MCP SDK answers itself (a resource URI the server does not serve, a method
+ * it does not know) gets our code in `data.code`, as every error avfs answers has: NOT_FOUND for
+ * the resource, INTERNAL for -32603, USAGE otherwise. An agent branching on the code found none.
+ */
+export function withErrorCode<E extends { code: number; message: string; data?: unknown }>(error: E): E {
+  const data = error.data;
+  if (typeof data === 'object' && data !== null && typeof (data as { code?: unknown }).code === 'string') return error;
+  const code = error.code === -32603 ? 'INTERNAL' : /^MCP error -32602: Resource .* not found$/s.test(error.message) ? 'NOT_FOUND' : 'USAGE';
+  return { ...error, data: typeof data === 'object' && data !== null ? { ...data, code } : data === undefined ? { code } : { code, detail: data } };
+}
+
 export function withUsageCode(result: unknown): unknown {
   const r = result as { isError?: unknown; structuredContent?: unknown; content?: Array<{ type: string; text?: string }> } | null;
   if (!r || r.isError !== true || r.structuredContent !== undefined || !Array.isArray(r.content)) return result;

@@ -4,7 +4,7 @@ import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import { ClientRequestSchema, JSONRPCMessageSchema, type JSONRPCMessage, type JSONRPCRequest } from '@modelcontextprotocol/sdk/types.js';
 import { AVFS } from '../sdk/index.js';
 import { createAvfsMcpServer, type McpServerOptions } from './server.js';
-import { withUsageCode } from './result.js';
+import { withErrorCode, withUsageCode } from './result.js';
 
 /**
  * Serves the avfs MCP server on stdin/stdout until the client closes stdin (or SIGINT/SIGTERM).
@@ -166,7 +166,13 @@ function answering(transport: StdioServerTransport): StdioServerTransport & { an
   });
   const send = transport.send.bind(transport);
   transport.send = async (message: JSONRPCMessage) => {
-    await send('result' in message ? { ...message, result: withUsageCode(message.result) as typeof message.result } : message);
+    await send(
+      'result' in message
+        ? { ...message, result: withUsageCode(message.result) as typeof message.result }
+        : 'error' in message
+          ? { ...message, error: withErrorCode(message.error) }
+          : message,
+    );
     if (isAnswer(message)) {
       beside.delete((message as { id: RequestId }).id);
       answeredOne();

@@ -638,6 +638,8 @@ describe('avfs mcp over stdio', () => {
       request(4, 'resources/read', { uri: 'avfs://%ff/a.txt' }),
       { jsonrpc: '2.0', id: 5 },
       request(6, 'tools/call', { name: 'ls', arguments: {} }),
+      request(7, 'resources/read', { uri: 'file:///etc/passwd' }),
+      request(8, 'prompts/get', { name: 'none' }),
     ].map((m) => JSON.stringify(m));
     const r = await avfs(h.home, ['mcp', '--vault', 'proj'], { raw: true, input: lines.join('\n') + '\n' });
     expect(r.code, r.stderr).toBe(0);
@@ -651,6 +653,9 @@ describe('avfs mcp over stdio', () => {
     expect(byId.get(4)?.error).toMatchObject({ code: -32602, data: { code: 'INVALID_NAME' } });
     expect(byId.get(5)?.error).toMatchObject({ code: -32600 });
     expect(byId.get(6)?.result?.structuredContent).toMatchObject({ ok: true, vault: 'proj' });
+    // Errors the MCP SDK answers itself carry our code too (they had none).
+    expect(byId.get(7)?.error).toMatchObject({ code: -32602, data: { code: 'NOT_FOUND' } });
+    expect(byId.get(8)?.error).toMatchObject({ data: { code: 'USAGE' } });
     expect(byId.has(null)).toBe(false);
   });
 
