@@ -1,7 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { AvfsError, toAvfsError } from '../errors.js';
-import { decodeUtf8, escapeBytes } from '../core/utf8.js';
+import { decodeUtf8, escapeBytes, nulSeparated } from '../core/utf8.js';
 import { decideColor, printError, printJson } from './output.js';
 import { VERSION } from './version.js';
 import type { Command as CommandType } from 'commander';
@@ -216,13 +216,7 @@ function argumentsNotUtf8(argv: string[]): string[] {
   } catch {
     return [];
   }
-  const args: Buffer[] = [];
-  for (let start = 0; start < raw.length; ) {
-    const end = raw.indexOf(0, start);
-    args.push(raw.subarray(start, end === -1 ? raw.length : end));
-    start = end === -1 ? raw.length : end + 1;
-  }
-  return args.filter((a) => decodeUtf8(a) === undefined).map((a) => escapeBytes(a));
+  return nulSeparated(raw).filter((a) => decodeUtf8(a) === undefined).map((a) => escapeBytes(a));
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -82,3 +82,13 @@ export function isWellFormed(text: string): boolean {
   return !LONE_SURROGATE.test(text);
 }
 
+/** The NUL-terminated strings of `raw` (/proc/self/cmdline, /proc/self/environ), as bytes. */
+export function nulSeparated(raw: Buffer): Buffer[] {
+  const parts: Buffer[] = [];
+  for (let start = 0; start < raw.length; ) {
+    const end = raw.indexOf(0, start);
+    parts.push(raw.subarray(start, end === -1 ? raw.length : end));
+    start = end === -1 ? raw.length : end + 1;
+  }
+  return parts;
+}

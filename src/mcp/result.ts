@@ -41,6 +41,13 @@ export function toolError(err: unknown): CallToolResult {
  * for the SDK's "MCP error -32602: " in front (its McpError's message): the JSON-RPC code means
  * nothing in a tool result, and agents read "USAGE: MCP error -32602: Input validation error: …".
  */
+export function withUsageCode(result: unknown): unknown {
+  const r = result as { isError?: unknown; structuredContent?: unknown; content?: Array<{ type: string; text?: string }> } | null;
+  if (!r || r.isError !== true || r.structuredContent !== undefined || !Array.isArray(r.content)) return result;
+  const message = r.content.map((c) => (c.text ?? '').replace(/^MCP error -?\d+: /, '')).join('\n');
+  return { ...r, content: [{ type: 'text', text: `USAGE: ${message}` }], structuredContent: { ok: false, error: { code: 'USAGE', message } } };
+}
+
 /**
  * A JSON-RPC error the MCP SDK answers itself (a resource URI the server does not serve, a method
  * it does not know) gets our code in `data.code`, as every error avfs answers has: NOT_FOUND for
@@ -51,11 +58,4 @@ export function withErrorCode<E extends { code: number; message: string; data?: 
   if (typeof data === 'object' && data !== null && typeof (data as { code?: unknown }).code === 'string') return error;
   const code = error.code === -32603 ? 'INTERNAL' : /^MCP error -32602: Resource .* not found$/s.test(error.message) ? 'NOT_FOUND' : 'USAGE';
   return { ...error, data: typeof data === 'object' && data !== null ? { ...data, code } : data === undefined ? { code } : { code, detail: data } };
-}
-
-export function withUsageCode(result: unknown): unknown {
-  const r = result as { isError?: unknown; structuredContent?: unknown; content?: Array<{ type: string; text?: string }> } | null;
-  if (!r || r.isError !== true || r.structuredContent !== undefined || !Array.isArray(r.content)) return result;
-  const message = r.content.map((c) => (c.text ?? '').replace(/^MCP error -?\d+: /, '')).join('\n');
-  return { ...r, content: [{ type: 'text', text: `USAGE: ${message}` }], structuredContent: { ok: false, error: { code: 'USAGE', message } } };
 }

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { holdSignals, type HeldSignals } from './held-signals.js';
 import { isUtf8 } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { incompleteTail } from '../core/text.js';
+import { holdSignals, type HeldSignals } from './held-signals.js';
 import { MAX_TIMER_MS, oneOfOption, wholeOption } from '../core/units.js';
 import { normalizePath, walkPath } from '../core/paths.js';
 import { AvfsError } from '../errors.js';

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { AvfsError } from '../errors.js';
 import { fileSize, isSqliteFile } from './db.js';
 import { makeDirectories } from './host-dirs.js';
-import { decodeUtf8, escapeBytes } from '../core/utf8.js';
+import { decodeUtf8, escapeBytes, nulSeparated } from '../core/utf8.js';
 
 /**
  * The home: one directory holding the database and small JSON state. Its files are the user's
@@ -56,13 +56,7 @@ function rawEnvironmentValue(name: string): Buffer | undefined {
     return undefined;
   }
   const prefix = Buffer.from(`${name}=`);
-  for (let start = 0; start < raw.length; ) {
-    const end = raw.indexOf(0, start);
-    const entry = raw.subarray(start, end === -1 ? raw.length : end);
-    if (entry.subarray(0, prefix.length).equals(prefix)) return entry.subarray(prefix.length);
-    start = end === -1 ? raw.length : end + 1;
-  }
-  return undefined;
+  return nulSeparated(raw).find((entry) => entry.subarray(0, prefix.length).equals(prefix))?.subarray(prefix.length);
 }
 
 /**

@@ -55,6 +55,13 @@ export interface Lineage {
    * pair in this direction, else forkSeq.
    */
   since: number;
+  /**
+   * Where a merge of theirs into ours reads ours' changes from: after the recorded merge's own
+   * writes when it merged this pair in this direction (they are its result, and only a later
+   * change on either side makes work of such a path), else `since`. Without it a second merge
+   * looked again at everything the first one wrote (60k paths for 37 new files).
+   */
+  oursSince: number;
 }
 
 const MERGES_BETWEEN = `SELECT * FROM merges WHERE undone_at IS NULL AND source_id IN (SELECT value FROM json_each(?)) AND target_id IN (SELECT value FROM json_each(?))
@@ -79,9 +86,9 @@ export function lineage(store: Store, ours: VaultRow, theirs: VaultRow): Lineage
   }
   const forkSeq = Math.min(meet[1], oursChain.get(meet[0])!);
   const merge = latestMerge(store, oursChain, theirsChain);
-  if (!merge || merge.seq <= forkSeq) return { base: { vault: vaultById(store, meet[0])!, seq: forkSeq }, merge: null, forkSeq, since: forkSeq };
+  if (!merge || merge.seq <= forkSeq) return { base: { vault: vaultById(store, meet[0])!, seq: forkSeq }, merge: null, forkSeq, since: forkSeq, oursSince: forkSeq };
   const direct = merge.source_id === theirs.id && merge.target_id === ours.id;
-  return { base: { vault: vaultById(store, merge.source_id)!, seq: merge.seq }, merge, forkSeq, since: direct ? merge.seq : forkSeq };
+  return { base: { vault: vaultById(store, merge.source_id)!, seq: merge.seq }, merge, forkSeq, since: direct ? merge.seq : forkSeq, oursSince: direct ? merge.end_seq : forkSeq };
 }
 
 /**
@@ -97,18 +104,19 @@ function latestMerge(store: Store, a: Map<number, number>, b: Map<number, number
   const undone = store.stmt<MergeRecord>(UNDONE_INTO).all(JSON.stringify([...a.keys(), ...b.keys()]));
   // m's source read u's work (u's target is m's source or an ancestor it reads past u's end), before
   // u's undo, and the side m's source is on sees that undo (a vault forked before it does not).
-  const passedOnUndone = (m: MergeRecord, from: Map<number, number>) =>
+  const passedOnUndone = (m: MergeRecord, from: Map<number, number>, chain: number[]) =>
     undone.some((u) => {
-      const chain = [...from.keys()];
       const reach = from.get(u.target_id);
       return reach !== undefined && chain.indexOf(u.target_id) >= chain.indexOf(m.source_id) && u.end_seq <= Math.min(m.seq, reach) && m.seq < u.undone_seq! && u.undone_seq! <= reach;
     });
-  const fits = (m: MergeRecord, from: Map<number, number>, into: Map<number, number>) =>
-    m.seq <= from.get(m.source_id)! && m.end_seq <= into.get(m.target_id)! && !passedOnUndone(m, from);
-  const rows = [
-    ...store.stmt<MergeRecord>(MERGES_BETWEEN).all(ids(a), ids(b)).filter((m) => fits(m, a, b)),
-    ...store.stmt<MergeRecord>(MERGES_BETWEEN).all(ids(b), ids(a)).filter((m) => fits(m, b, a)),
-  ];
+  const mergesInto = (from: Map<number, number>, into: Map<number, number>) => {
+    const chain = [...from.keys()];
+    return store
+      .stmt<MergeRecord>(MERGES_BETWEEN)
+      .all(ids(from), ids(into))
+      .filter((m) => m.seq <= from.get(m.source_id)! && m.end_seq <= into.get(m.target_id)! && !passedOnUndone(m, from, chain));
+  };
+  const rows = [...mergesInto(a, b), ...mergesInto(b, a)];
   // Two merges at one point (the first wrote nothing, so the next began at the same change): the later one knows more.
   return rows.sort((x, y) => y.seq - x.seq || y.id - x.id)[0] ?? null;
 }

@@ -133,12 +133,7 @@ export function mergeVaults(store: Store, sourceName: string, options: MergeOpti
     if (ours.id === theirs.id) throw new AvfsError('INVALID_ARGUMENT', `cannot merge vault ${ours.name} into itself`, { vault: ours.name });
     const lin = lineage(store, ours, theirs);
     const seq = currentSeq(store);
-    // Merging this pair again: what the last merge wrote into ours, (seq, end_seq], is its result,
-    // and only a later change on either side makes work of such a path (theirs unchanged since the
-    // base means ours stands). Read from there, not seq, a second merge looks at the new work, not
-    // again at everything the first one wrote (60k paths for 37 new files).
-    const oursSince = lin.merge && lin.merge.target_id === ours.id && lin.since === lin.merge.seq ? lin.merge.end_seq : lin.since;
-    const changed = new Set([...pathsChangedAfter(store, ours, oursSince), ...pathsChangedAfter(store, theirs, lin.since)]);
+    const changed = new Set([...pathsChangedAfter(store, ours, lin.oursSince), ...pathsChangedAfter(store, theirs, lin.since)]);
     const triples = collectTriples(vaultTriples(store, ours, theirs, lin), changed, '/', options.progress);
     const labels = { oursLabel: ours.name, theirsLabel: theirs.name };
     const plan = planMerge(triples, strategy, contentMerger(store, labels, !!options.dryRun));

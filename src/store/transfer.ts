@@ -284,11 +284,11 @@ export function exportTree(fs: VaultFs, vaultInput: string, hostDir: string, ove
   // whatever is written meanwhile, and its contents are read by the hashes of that state (a
   // file's lookup and read otherwise took four transactions of their own: a third of a
   // 50,000-file export).
+  checkHostPath(hostDir, 'host_dir');
   return fs.store.readLong(() => exportSnapshot(fs, vaultInput, hostDir, overwrite, progress, options));
 }
 
 function exportSnapshot(fs: VaultFs, vaultInput: string, hostDir: string, overwrite: boolean, progress: Progress | undefined, options: ExportOptions): TransferSummary {
-  checkHostPath(hostDir, 'host_dir');
   const root = fs.stat(vaultInput);
   const entries = root.type === 'd' ? fs.walk(root.path) : [root];
   const base = root.type === 'd' ? root.path : root.parent;
