@@ -423,6 +423,23 @@ describeModes('proxy exec', (mode) => {
       expect((await avfs(home, ['cat', '/trapped.txt'], { raw: true })).stdout, sig).toBe(`got-${name}`);
     }
   });
+
+  it('a command that ignores the Ctrl-C passed on is killed after the grace period, and the report says SIGKILL (exit 137), as after a timeout', async () => {
+    const home = newHome();
+    const tag = `AVFS_TEST_RUN=${Math.random().toString(36).slice(2)}`;
+    const script = `trap '' INT TERM; while :; do sleep 0.2; done`;
+    const run = execa(process.execPath, [BIN, '--json', 'proxy', 'exec', '--mode', mode, '--kill-after', '1000', '--env', tag, '--', 'sh', '-c', script], { env: { AVFS_HOME: home, AVFS_VAULT: '' }, reject: false, timeout: 120_000 });
+    const deadline = Date.now() + 60_000;
+    while (!processes().some((p) => p.env.includes(tag) && p.cmdline[0] === 'sleep')) {
+      if (Date.now() > deadline || run.exitCode !== null) throw new Error(`the command never started: ${(await run).stdout}`);
+      await sleep(50);
+    }
+    run.kill('SIGINT');
+    const r = await run;
+    expect(r.exitCode, r.stderr).toBe(137);
+    expect(JSON.parse(r.stdout), r.stderr).toMatchObject({ ok: true, exit_code: 137, signal: 'SIGKILL' });
+    expect(processes().filter((p) => p.env.includes(tag))).toEqual([]);
+  });
 });
 
 describe('the proxy views server', () => {
