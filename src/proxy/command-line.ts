@@ -562,7 +562,8 @@ export function parseShell(script: string, depth = 0): SimpleCommand[] {
   return out;
 }
 
-const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'ash', 'fish']);
+// rbash is bash restricted by its name (Debian links it to bash): it runs -c scripts all the same.
+const SHELLS = new Set(['sh', 'bash', 'rbash', 'dash', 'zsh', 'ksh', 'mksh', 'lksh', 'oksh', 'pdksh', 'posh', 'yash', 'ash', 'fish']);
 
 /**
  * Whether a script operand is another command's output or the shell's own input: a process
@@ -623,6 +624,8 @@ const SETARCH_OPTIONS: OptionTable = {
   long: { verbose: 'v', '3gb': '3', '32bit': 'B', 'fdpic-funcptrs': 'F', 'short-inode': 'I', 'addr-compat-layout': 'L', 'addr-no-randomize': 'R', 'whole-seconds': 'S', 'sticky-timeouts': 'T', 'read-implies-exec': 'X', 'mmap-page-zero': 'Z', 'uname-2.6': '', list: '', help: 'h', version: 'V' },
 };
 
+/** C and C++ compiler drivers, versioned or cross (`gcc-12`, `x86_64-linux-gnu-g++`, `clang++-16`). */
+const C_COMPILER = /^([\w.]+-)*(gcc|g\+\+|cc|c\+\+|clang|clang\+\+)(-\d+(\.\d+)*)?$/;
 /** The dynamic loader run as a program (glibc's ld-linux*.so.N and ld.so, musl's ld-musl-*.so.1). */
 const DYNAMIC_LOADER = /^ld(-linux[\w.-]*|-musl-[\w.-]+|-lsb[\w.-]*|64|-\d+(\.\d+)*)?\.so(\.\d+)*$/;
 /** The loader's options that take the next word (ld.so --help). */
@@ -808,7 +811,7 @@ const FLOCK_OPTIONS: OptionTable = {
 };
 
 /** A shell's options: letters cluster, `-o name`/`+O name` take a value; the long ones of bash and zsh. */
-const SHELL_VALUED: Record<string, string> = { sh: 'oO', bash: 'oO', dash: 'o', ash: 'o', zsh: 'o', ksh: 'oR', mksh: 'oT', fish: 'CdDfop' };
+const SHELL_VALUED: Record<string, string> = { sh: 'oO', bash: 'oO', rbash: 'oO', dash: 'o', ash: 'o', zsh: 'o', ksh: 'oR', mksh: 'oT', fish: 'CdDfop' };
 const SHELL_LONG: Record<string, string> = {
   ...Object.fromEntries(['debugger', 'dump-po-strings', 'dump-strings', 'help', 'login', 'noediting', 'noprofile', 'norc', 'posix', 'pretty-print', 'restricted', 'verbose', 'version'].map((n) => [n, ''])),
   rcfile: ':',
@@ -1165,9 +1168,11 @@ const GIT_COMMAND_KEYS = [
   /^gpg(\..+)?\.program$/,
   /^credential(\..+)?\.helper$/,
   /^(uploadpack\.packobjectshook|remote\..+\.(uploadpack|receivepack))$/,
-  /^(difftool|mergetool|browser)\..+\.cmd$/,
+  /^(difftool|mergetool|browser|man)\..+\.cmd$/,
   /^instaweb\.httpd$/,
 ];
+/** Config keys whose value is a program git runs by its path (`git help` runs man.<viewer>.path and browser.<tool>.path). */
+const GIT_PROGRAM_KEYS = /^(man|browser)\..+\.path$/;
 /** Config keys that make git read more config, or run hooks, from a file the line does not show: any program may then run. */
 const GIT_FILE_KEYS = /^(include\.path|includeif\..+\.path|core\.hookspath)$/;
 /** Environment variables whose value git runs (GIT_SSH is a program, the rest shell command lines). */
@@ -1186,6 +1191,7 @@ const ORDINARY_RUNNERS = new Set(['ssh', 'vi', 'vim', 'nvim', 'nano', 'emacs', '
 function gitSettingCommand(key: string, value: string, via: string): GitRun | undefined {
   const lower = key.toLowerCase();
   if (GIT_FILE_KEYS.test(lower) && value !== '') return { script: '$' + lower.replace(/[^a-z0-9_]/g, '_'), via: `${via} (a file of config or hooks)` };
+  if (GIT_PROGRAM_KEYS.test(lower)) return value === '' ? undefined : { argv: [value], via };
   if (!GIT_COMMAND_KEYS.some((k) => k.test(lower))) return undefined;
   if ((lower === 'core.fsmonitor' || lower.startsWith('pager.')) && GIT_BOOLEAN.test(value)) return undefined;
   // A helper by name is git's own `git credential-<name>`; `!…` is a shell line, a path a program.
@@ -1274,6 +1280,11 @@ function gitRuns(args: string[], assignments: string[]): GitRun[] {
     const value = assignments.findLast((w) => w.startsWith(name + '='))?.slice(name.length + 1);
     const run = value === undefined ? undefined : name === 'GIT_SSH' ? (value && basename(value) !== 'ssh' ? { argv: [value], via: name } : undefined) : commandLineRun(value, name);
     if (run) runs.push(run);
+  }
+  // --exec-path=<dir> is GIT_EXEC_PATH: git runs its helpers (git-web--browse, git-<command>) from there.
+  for (const a of args.slice(0, at)) {
+    const dir = /^--exec-path=(.*)$/s.exec(a)?.[1];
+    if (dir && (!SYSTEM_LIBRARY_DIR.test(dir) || dir.split('/').includes('..'))) runs.push({ script: '$git_exec_path', via: 'git --exec-path (a directory of programs git runs)' });
   }
   for (const name of GIT_CONFIG_FILE_VARIABLES) {
     const value = assignments.findLast((w) => w.startsWith(name + '='))?.slice(name.length + 1);
@@ -1738,6 +1749,13 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
   if (optionWord !== undefined) inner([optionWord], `${name}, ${optionWord} may be an option that runs a program`, false);
   const code = inlineCode(name, args);
   if (code !== undefined) out[0] = { ...cmd, code: `${name} ${code} runs code in another language, which the policy does not read, so it may do what any program may` };
+  if (C_COMPILER.test(name)) {
+    // -wrapper <prog>,<arg>…: gcc runs each of its tools (cc1, as, ld) under that command, its words split at commas.
+    for (const [i, a] of args.entries()) if (a === '-wrapper' && args[i + 1]) inner(args[i + 1]!.split(','), `${name} -wrapper`, false);
+    // -B looks for those tools in a directory of its own; a plugin or a specs file (which may %(run) programs) is code too.
+    const loads = args.find((a) => /^(-B|-fplugin(=|$)|--?specs(=|$))/.test(a));
+    if (loads !== undefined && out[0]!.code === undefined) out[0] = { ...cmd, code: `${name} ${loads.replace(/=.*$/s, '')} loads tools or code the command line does not show, so it may do what any program may` };
+  }
   switch (name) {
     // setarch <arch> [options] <cmd…>, perf <stat|record|trace…> [options] <cmd…>, runcon [<context>|options] <cmd…>:
     // options after an operand, or a subcommand's own: each later word that may start the command is judged as its start.

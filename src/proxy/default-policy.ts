@@ -312,8 +312,19 @@ export const DEFAULT_RULES: PolicyRule[] = [
     reason: 'can overwrite or drop uncommitted work: a checkpoint is taken first',
   },
   {
+    name: 'git-checkout-paths',
+    program: 'git',
+    subcommand: 'checkout',
+    // `git checkout <path>` (no `--` needed) overwrites the path's uncommitted changes; from the
+    // line a path is not told from a branch, and a checkpoint costs a row, so every operand counts.
+    args_any: ['/^(?!checkout$)[^-]/'],
+    action: 'allow_with_checkpoint',
+    categories: ['destructive'],
+    reason: 'a path operand overwrites its uncommitted changes (a branch and a path look alike on the line): a checkpoint is taken first',
+  },
+  {
     name: 'shell-from-input',
-    program: ['sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'ash', 'fish'],
+    program: ['sh', 'bash', 'rbash', 'dash', 'zsh', 'ksh', 'mksh', 'lksh', 'oksh', 'pdksh', 'posh', 'yash', 'ash', 'fish'],
     args_none: ['/^[^-]/', '/^-[A-Za-z]*c/', '--version', '--help'],
     action: 'allow_with_checkpoint',
     categories: ['mutating', 'host_escape_risk'],
@@ -416,13 +427,35 @@ export const DEFAULT_RULES: PolicyRule[] = [
     categories: ['networked'],
     reason: 'network fetch; allowed because the proxy cannot control sockets anyway (see the policy docs), and tagged networked',
   },
+  // Package installs that run no code of the project's or the packages' own. Others run it (npm's
+  // lifecycle scripts, a setup.py, a build.rs, a gem's extconf.rb): code from a file, so they get
+  // the default action, as `npm run preinstall` does.
   {
     name: 'package-install',
-    program: ['npm', 'pnpm', 'yarn', 'bun', 'pip', 'pip3', 'uv', 'poetry', 'cargo', 'go', 'gem', 'bundle', 'composer'],
-    subcommand: ['install', 'i', 'add', 'ci', 'update', 'upgrade', 'fetch', 'get', 'sync', 'download'],
+    program: ['npm', 'pnpm', 'yarn', 'bun'],
+    subcommand: ['install', 'i', 'add', 'ci', 'update', 'upgrade', 'up'],
+    args_any: ['--ignore-scripts', '--ignore-scripts=true'],
     action: 'allow',
     categories: ['networked', 'mutating'],
-    reason: 'installs packages from the network into the vault',
+    reason: 'installs packages from the network into the vault, with their scripts off',
+  },
+  {
+    name: 'package-install',
+    program: 'composer',
+    subcommand: ['install', 'update', 'require'],
+    args_any: ['--no-scripts'],
+    action: 'allow',
+    categories: ['networked', 'mutating'],
+    reason: 'installs packages from the network into the vault, with their scripts off',
+  },
+  {
+    name: 'package-install',
+    // Not pip download: it runs an sdist's build backend for the metadata.
+    program: ['cargo', 'go', 'gem'],
+    subcommand: ['fetch', 'get'],
+    action: 'allow',
+    categories: ['networked', 'mutating'],
+    reason: 'downloads packages from the network into the vault without building them',
   },
   // ---- read-only -----------------------------------------------------------------------------
   {

@@ -1,4 +1,5 @@
 import { totalmem } from 'node:os';
+import { posix } from 'node:path';
 import { z } from 'zod/v3';
 import { AvfsError } from '../errors.js';
 import { compileGlob, compileRegExp, invalidPattern, type Matcher } from '../core/glob.js';
@@ -684,11 +685,15 @@ function defaultVerdict(cmd: SimpleCommand, policy: Policy, base: Pick<CommandVe
   return { ...base, rule: 'default', action: policy.default_action, categories, reason: 'no rule matched: the default action applies' };
 }
 
+const PROGRAM_BY_DESCRIPTOR = /^\/(proc\/(self|thread-self|\d+)(\/task\/\d+)?\/(exe|fd\/\d+|map_files\/[^/]+)|dev\/fd\/\d+|dev\/std(in|out|err))$/;
+
 /** The word that makes the program of a shell command known only at run time (the program itself, or what `eval` runs), if any. */
 function computedProgram(cmd: SimpleCommand): string | undefined {
   if (cmd.code) return cmd.argv[0];
-  if (!cmd.shell) return undefined;
   const [program, ...args] = cmd.argv;
+  // A process's program or an open file run by its /proc or /dev/fd name (`/proc/self/exe -c …` is the shell itself): any program.
+  if (PROGRAM_BY_DESCRIPTOR.test(posix.normalize(program!))) return program;
+  if (!cmd.shell) return undefined;
   // A program the shell picks by a pattern (`/usr/bin/r[m]`, `./r?`) is whatever file matches.
   if (computedAtRunTime(program!) || globbed(program!)) return program;
   // What eval runs is its words joined: computed when one of them is (an arithmetic `$((…))` only makes a number).

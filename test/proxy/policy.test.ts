@@ -286,6 +286,51 @@ describe('command lines read with certainty, or every way they could run', () =>
     for (const shell of ['x=$(date); echo $x', 'eval "x=$((1 + 2))"']) expect(judged({ shell }).action, shell).toBe('allow');
   });
 
+  it('git help runs man and browser programs given in config, --exec-path, rbash, /proc/self/exe, gcc -wrapper, npm install scripts and git checkout <path>', () => {
+    const strict = parsePolicy({ default_action: 'deny' });
+    const under = (policy: typeof DEFAULT_POLICY, request: { argv?: string[]; shell?: string; env?: Record<string, string> }) => evaluatePolicy(policy, request, { ...ctx, sandboxed: true }).decision;
+    // git help runs man.<viewer>.cmd as a shell line, and man.<viewer>.path / browser.<tool>.path as programs.
+    expect(judged({ argv: ['git', '-c', 'man.viewer=x', '-c', 'man.x.cmd=rm -rf /src;:', 'help', 'log'] })).toMatchObject({ action: 'allow_with_checkpoint', rule: 'rm-recursive' });
+    expect(under(DEFAULT_POLICY, { argv: ['git', 'help', 'log'], env: { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'man.x.cmd', GIT_CONFIG_VALUE_0: 'rm -rf /src' } })).toMatchObject({ rule: 'rm-recursive' });
+    for (const argv of [
+      ['git', '-c', 'man.viewer=man', '-c', 'man.man.path=/src/x', 'help', 'log'],
+      ['git', '-c', 'help.browser=firefox', '-c', 'browser.firefox.path=/src/y', 'help', '-w', 'log'],
+      ['git', '--exec-path=/bin2', 'help', '-w', 'log'],
+    ]) {
+      // A program of the vault's: under a strict default, refused as `./x` is; read_only no more.
+      expect(under(strict, { argv }), argv.join(' ')).toMatchObject({ action: 'deny' });
+      expect(under(DEFAULT_POLICY, { argv }).categories, argv.join(' ')).not.toContain('read_only');
+    }
+    expect(under(strict, { argv: ['git', '--exec-path=/usr/lib/git-core', 'help', 'log'] }).action).toBe('allow');
+    expect(under(strict, { argv: ['git', '--exec-path', 'help', 'log'] }).action).toBe('allow');
+    // Shells by other names, the shell itself by its /proc name, and a compiler's wrapper.
+    expect(judged({ argv: ['rbash', '-c', 'rm -rf /src'] })).toMatchObject({ action: 'allow_with_checkpoint', rule: 'rm-recursive' });
+    expect(judged({ shell: "echo 'rm -rf /src' | rbash" })).toMatchObject({ action: 'allow_with_checkpoint', rule: 'shell-from-input' });
+    for (const shell of ['/proc/self/exe -c "rm -rf /src"', '/proc/thread-self/exe -c x', '/proc//self/./exe x', '/dev/fd/3 x']) {
+      expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'computed-program' });
+      expect(under(strict, { shell }).action, shell).toBe('deny');
+    }
+    expect(judged({ argv: ['/proc/self/exe', '-c', 'true'] })).toMatchObject({ rule: 'computed-program' });
+    for (const cc of ['gcc', 'cc', 'g++', 'gcc-12', 'x86_64-linux-gnu-gcc']) {
+      expect(judged({ argv: [cc, '-wrapper', '/bin/rm,-rf,/src,--', '-c', 'x.c'] }), cc).toMatchObject({ action: 'allow_with_checkpoint', rule: 'rm-recursive' });
+    }
+    for (const argv of [['gcc', '-B/src/bin', 'x.c'], ['gcc', '-fplugin=/src/p.so', 'x.c'], ['clang', '-specs=/src/s', 'x.c']]) expect(judged({ argv }), argv.join(' ')).toMatchObject({ rule: 'computed-program' });
+    expect(judged({ argv: ['gcc', '-O2', '-c', 'x.c', '-o', 'x.o'] })).toMatchObject({ action: 'allow', rule: 'default' });
+    // An install that runs the project's scripts is code from a file: the default action, as `npm run preinstall` is.
+    for (const argv of [['npm', 'install'], ['npm', 'ci'], ['pnpm', 'add', 'x'], ['yarn', 'install'], ['pip', 'install', '.'], ['cargo', 'install', '--path', '.'], ['gem', 'install', 'x'], ['composer', 'install']]) {
+      expect(under(strict, { argv }), argv.join(' ')).toMatchObject({ action: 'deny', rule: 'default' });
+      expect(under(DEFAULT_POLICY, { argv }), argv.join(' ')).toMatchObject({ action: 'allow', rule: 'default' });
+    }
+    for (const argv of [['npm', 'install', '--ignore-scripts'], ['npm', 'ci', '--ignore-scripts=true'], ['composer', 'install', '--no-scripts'], ['cargo', 'fetch'], ['go', 'get', 'x@v1']]) {
+      expect(under(strict, { argv }), argv.join(' ')).toMatchObject({ action: 'allow', rule: 'package-install', categories: ['mutating', 'networked'] });
+    }
+    // git checkout <path> without `--` throws away the path's uncommitted changes.
+    for (const argv of [['git', 'checkout', 'src'], ['git', 'checkout', 'HEAD', 'src'], ['git', '-C', '/repo', 'checkout', 'main']]) {
+      expect(judged({ argv }), argv.join(' ')).toMatchObject({ action: 'allow_with_checkpoint' });
+    }
+    expect(judged({ argv: ['git', 'checkout'] })).toMatchObject({ action: 'allow', rule: 'default' });
+  });
+
   it('the sandbox round of stop 57: an empty PATH entry, shell startup files, find -exec {} and its names in a script, .. in mv and cd, git config from the environment, zip -m and git --abort', () => {
     const strict = parsePolicy({ default_action: 'require_approval' });
     const both = (request: { argv?: string[]; shell?: string; env?: Record<string, string> }, rule: string, label: string) => {
@@ -477,14 +522,17 @@ describe('command lines read with certainty, or every way they could run', () =>
     // However many options it does not know stand before it (each may take a value or not), every place the command may be is judged.
     const unknown = Array.from({ length: 12 }, (_, k) => [`--opt${k}`, `v${k}`]).flat();
     expect(judged({ argv: ['npm', ...unknown, 'publish'] })).toMatchObject({ action: 'require_approval', rule: 'publish' });
-    expect(judged({ argv: ['npm', '--opt', 'x', 'install', 'publish'] })).toMatchObject({ action: 'allow', rule: 'package-install' });
+    expect(judged({ argv: ['npm', '--opt', 'x', 'install', 'publish', '--ignore-scripts'] })).toMatchObject({ action: 'allow', rule: 'package-install' });
     // The word after an option with a value is not the command; a package named publish is not publishing.
     for (const argv of [['cargo', '+nightly', 'build'], ['cargo', '--color', 'never', 'test'], ['cargo', '--config', 'publish=1', 'build']]) {
       expect(judged({ argv }).rule, argv.join(' ')).not.toBe('publish');
     }
-    for (const argv of [['npm', '--registry', 'https://x', 'install'], ['npm', 'i', 'publish'], ['npm', 'install', 'publish'], ['python3', '-m', 'pip', 'install', 'x'], ['pnpm', '-r', 'install']]) {
-      expect(judged({ argv }), argv.join(' ')).toMatchObject({ action: 'allow', rule: 'package-install' });
+    for (const argv of [['npm', '--registry', 'https://x', 'install'], ['npm', 'i', 'publish'], ['npm', 'install', 'publish'], ['pnpm', '-r', 'install']]) {
+      expect(judged({ argv: [...argv, '--ignore-scripts'] }), argv.join(' ')).toMatchObject({ action: 'allow', rule: 'package-install' });
+      // With its scripts on, an install runs code from a file: the default action, still not publishing.
+      expect(judged({ argv }), argv.join(' ')).toMatchObject({ action: 'allow', rule: 'default' });
     }
+    expect(judged({ argv: ['python3', '-m', 'pip', 'install', 'x'] })).toMatchObject({ action: 'allow', rule: 'default' });
     for (const argv of [
       ['npm', 'view', 'publish'], ['npm', '--silent', 'run', 'build'], ['npm', 't'], ['yarn', 'npm', 'info', 'foo'], ['python3', 'script.py', '-m', 'twine', 'upload'],
       ['python3', '-m', 'http.server'],
@@ -605,7 +653,7 @@ describe('command lines read with certainty, or every way they could run', () =>
     const wide = evaluatePolicy(DEFAULT_POLICY, { shell: 'timeout ' + Array(5000).fill('$X').join(' ') }, { ...ctx, sandboxed: true });
     expect([wide.decision.action, wide.decision.rule, wide.verdicts.length < 200]).toEqual(['require_approval', 'unlisted-expansion', true]);
     // An interactive form is not assumed: it only waits for the timeout.
-    expect(judged({ shell: 'git checkout "$B"' })).toMatchObject({ action: 'allow_with_checkpoint', rule: 'git-checkout-force' });
+    expect(judged({ shell: 'git checkout "$B"' })).toMatchObject({ action: 'allow_with_checkpoint', rule: 'git-checkout-paths' });
     expect(judged({ shell: 'vim "$F"' })).toMatchObject({ action: 'deny', rule: 'interactive-editor' });
   });
 
@@ -1036,7 +1084,7 @@ describe('default policy', () => {
     for (const argv of [['npm', 'publish'], ['yarn', 'publish'], ['pnpm', 'publish'], ['cargo', 'publish'], ['twine', 'upload', 'dist/x'], ['gem', 'push', 'x.gem'], ['poetry', 'publish']]) {
       expect(decide(argv), argv.join(' ')).toMatchObject({ action: 'require_approval', rule: 'publish' });
     }
-    expect(decide(['npm', 'install'])).toMatchObject({ action: 'allow', rule: 'package-install' });
+    expect(decide(['npm', 'install', '--ignore-scripts'])).toMatchObject({ action: 'allow', rule: 'package-install' });
     for (const argv of [['kexec', '-l', 'x'], ['swapoff', '-a'], ['swapon', 'x'], ['losetup', '-f', 'x'], ['dmsetup', 'ls'], ['pivot_root', '.', 'old'], ['switch_root', '/x', '/sbin/init'], ['telinit', '1'], ['setcap', 'cap_net_raw+ep', 'x'], ['modprobe', 'x']]) {
       expect(decide(argv, DEFAULT_POLICY, { ...ctx, sandboxed: true }), argv.join(' ')).toMatchObject({ action: 'deny', rule: 'host-system' });
     }
