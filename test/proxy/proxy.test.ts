@@ -7,7 +7,7 @@ import { openStore } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { forkVault } from '../../src/store/vaults.js';
 import { spawn, spawnSync } from 'node:child_process';
-import { execa } from 'execa';
+import { execa, type ResultPromise } from 'execa';
 import { avfs, avfsBytes, BIN, expectSameBytes, tempDir } from '../helpers.js';
 import { auditRows, bwrap, describeModes, fuse, type Mode, processes, seedHome, setVaultPolicy, skipMountTests, vaultTree } from './helpers.js';
 
@@ -51,6 +51,15 @@ function setPolicy(home: string, policy: unknown) {
 
 /** Only the fields that describe a change (not how many versions it took). */
 const net = (changes: any[]) => changes.map(({ versions: _v, ...rest }) => rest);
+
+/** Waits until the command of `run` (its environment holds `tag`) has a `sleep` running: it has started. */
+async function sleepRunning(run: ResultPromise, tag: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (!processes().some((p) => p.env.includes(tag) && p.cmdline[0] === 'sleep')) {
+    if (Date.now() > deadline || run.exitCode !== null) throw new Error(`the command never started: ${(await run).stdout}`);
+    await sleep(50);
+  }
+}
 
 describeModes('proxy exec', (mode) => {
   it('runs an allowed command in the vault and returns its output, environment and exit code', async () => {
@@ -409,11 +418,7 @@ describeModes('proxy exec', (mode) => {
       // The shell waits on a child, so its trap runs as soon as the signal comes; what it writes is in the report.
       const script = `trap 'echo got-${name} > /trapped.txt; exit 0' ${name}; sleep 300 & wait`;
       const run = execa(process.execPath, [BIN, '--json', 'proxy', 'exec', '--mode', mode, '--env', tag, '--', 'sh', '-c', script], { env: { AVFS_HOME: home, AVFS_VAULT: '' }, reject: false, timeout: 120_000 });
-      const deadline = Date.now() + 60_000;
-      while (!processes().some((p) => p.env.includes(tag) && p.cmdline[0] === 'sleep')) {
-        if (Date.now() > deadline || run.exitCode !== null) throw new Error(`the command never started: ${(await run).stdout}`);
-        await sleep(50);
-      }
+      await sleepRunning(run, tag);
       run.kill(sig);
       const r = await run;
       expect(r.exitCode, r.stderr).toBe(status);
@@ -429,11 +434,7 @@ describeModes('proxy exec', (mode) => {
     const tag = `AVFS_TEST_RUN=${Math.random().toString(36).slice(2)}`;
     const script = `trap '' INT TERM; while :; do sleep 0.2; done`;
     const run = execa(process.execPath, [BIN, '--json', 'proxy', 'exec', '--mode', mode, '--kill-after', '1000', '--env', tag, '--', 'sh', '-c', script], { env: { AVFS_HOME: home, AVFS_VAULT: '' }, reject: false, timeout: 120_000 });
-    const deadline = Date.now() + 60_000;
-    while (!processes().some((p) => p.env.includes(tag) && p.cmdline[0] === 'sleep')) {
-      if (Date.now() > deadline || run.exitCode !== null) throw new Error(`the command never started: ${(await run).stdout}`);
-      await sleep(50);
-    }
+    await sleepRunning(run, tag);
     run.kill('SIGINT');
     const r = await run;
     expect(r.exitCode, r.stderr).toBe(137);
@@ -520,11 +521,7 @@ describe('a run that fails before its command starts', () => {
       reject: false,
       timeout: 120_000,
     });
-    const deadline = Date.now() + 60_000;
-    while (!processes().some((p) => p.env.includes(tag) && p.cmdline[0] === 'sleep')) {
-      if (Date.now() > deadline || run.exitCode !== null) throw new Error(`the command never started: ${(await run).stdout}`);
-      await sleep(50);
-    }
+    await sleepRunning(run, tag);
     run.kill('SIGINT');
     const r = await run;
     const doc = JSON.parse(r.stdout);
