@@ -192,29 +192,34 @@ export function insertVault(store: Statements, name: string, at: number): void {
 export function createVault(store: Store, name: string, actor: Actor, options: { firstOfHome?: boolean; named?: string } = {}): VaultSummary {
   validateVaultName(name);
   const mayReplace = !!options.firstOfHome && namedVault(options.named) !== DEFAULT_VAULT;
-  const replacing = store.mutate(() => {
+  store.mutate(() => {
     if (findVault(store, name)) throw new AvfsError('ALREADY_EXISTS', `vault already exists: ${name}`, { vault: name });
     insertVault(store, name, now());
     audit(store, actor, 'vault.create', name);
-    return mayReplace && replaceableDefault(store, undefined) !== undefined;
   });
+  // The first vault a person creates in a new home is the one they mean to work in (as in
+  // agentvfs); so is one created when the vault in use was deleted and none is chosen. The choice
+  // is made and written under the write lock, after the vault is committed (a command resolving
+  // the vault in use finds one that exists): of several first vaults created at once, one is
+  // chosen and only its creator is told so.
+  let replacing = false;
+  const chosen = !options.firstOfHome
+    ? undefined
+    : store.mutate(() => {
+        replacing = mayReplace && replaceableDefault(store, undefined) !== undefined;
+        return replacing || readStateIfSound(store.home)?.current_vault === null ? useVault(store, name) : undefined;
+      });
   if (replacing) {
-    // The new vault is chosen before `default` goes: a command resolving the vault in use in
-    // between finds one that exists (it found `default` gone, VAULT_NOT_FOUND, when `default`
-    // went first). One that wrote into `default` meanwhile made it used, and it stays.
-    const chosen = useVault(store, name);
+    // `default` goes after the new vault is chosen (a command resolving the vault in use in between
+    // found it gone, VAULT_NOT_FOUND, when it went first). One that wrote into `default` meanwhile made it used, and it stays.
     store.mutate(() => {
       const d = replaceableDefault(store, name);
       if (!d) return;
       purge(store, d);
       audit(store, actor, 'vault.delete', DEFAULT_VAULT, { reason: 'unused default replaced by the first vault created' });
     });
-    return chosen;
   }
-  // The first vault a person creates in a new home is the one they mean to work in (as in
-  // agentvfs); so is one created when the vault in use was deleted and none is chosen.
-  if (options.firstOfHome && readStateIfSound(store.home)?.current_vault === null) return useVault(store, name);
-  return summarize(store, getVault(store, name));
+  return chosen ?? summarize(store, getVault(store, name));
 }
 
 const USED = `SELECT EXISTS (SELECT 1 FROM versions WHERE vault_id = :id) OR EXISTS (SELECT 1 FROM vaults WHERE parent_id = :id)

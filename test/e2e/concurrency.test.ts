@@ -47,4 +47,17 @@ describe('concurrent writers', () => {
     expect((await avfs(home, ['tree'])).json.files).toBe(8);
     expect((await avfs(home, ['vault', 'list'])).json.vaults).toHaveLength(1);
   });
+
+  it('of first vaults created at once in a new home, one is chosen, and only its creator is told it is in use', { timeout: 300_000 }, async () => {
+    // Each racer passed the "default is still replaceable" check before any had chosen itself: several were told `current`.
+    for (let trial = 0; trial < 12; trial++) {
+      const home = join(h.dir, `race${trial}`);
+      await avfs(home, ['vault', 'list']);
+      const created = await Promise.all(['a', 'b', 'c', 'd'].map((v) => avfs(home, ['vault', 'create', v])));
+      for (const r of created) expect(r.json?.ok, r.stdout + r.stderr).toBe(true);
+      const told = created.filter((r) => r.json.vault.current).map((r) => r.json.vault.name);
+      const list = (await avfs(home, ['vault', 'list'])).json;
+      expect([told, list.vaults.map((v: { name: string }) => v.name).sort()], `trial ${trial}`).toEqual([[list.current], ['a', 'b', 'c', 'd']]);
+    }
+  });
 });
