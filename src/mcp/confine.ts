@@ -1,5 +1,6 @@
 import { AvfsError } from '../errors.js';
 import type { AVFS } from '../sdk/index.js';
+import { execNotFound } from '../store/execs.js';
 
 /** What proxy_exec's arguments say about the command and its limits. */
 export interface ExecArgs {
@@ -104,6 +105,17 @@ export class Confinement {
       default:
         return args;
     }
+  }
+
+  /**
+   * The error a confined agent is given for `err`: proxy_undo of an exec that ran in a vault
+   * outside the server says what it says of an exec id that does not exist, not which vault it ran in.
+   */
+  conceal(err: unknown): unknown {
+    if (!(err instanceof AvfsError)) return err;
+    const { exec_id: execId, vault } = err.data;
+    if (typeof execId === 'string' && typeof vault === 'string' && !this.allows(vault)) return execNotFound(execId);
+    return err;
   }
 
   /**

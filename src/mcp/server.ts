@@ -84,7 +84,7 @@ export function createAvfsMcpServer(options: McpServerOptions): { server: McpSer
           const result = await tool.run(args, avfs, extra.signal);
           return toolOk(confinement ? confinement.visible(tool.name, result) : result);
         } catch (err) {
-          return toolError(err);
+          return toolError(confinement ? confinement.conceal(err) : err);
         } finally {
           if (avfs) release(avfs);
         }

@@ -116,9 +116,12 @@ export function findExec(store: Store, id: string): ExecRow | undefined {
 
 export function getExec(store: Store, id: string): ExecRow {
   const row = findExec(store, id);
-  if (!row) throw new AvfsError('NOT_FOUND', `no proxy exec ${id} (the record of an exec goes when its vault is deleted)`, { exec_id: id });
+  if (!row) throw execNotFound(id);
   return row;
 }
+
+/** The answer for an exec id no record has. */
+export const execNotFound = (id: string) => new AvfsError('NOT_FOUND', `no proxy exec ${id} (the record of an exec goes when its vault is deleted)`, { exec_id: id });
 
 /**
  * Forgets the execs of a vault that is deleted for good: nothing can undo into it, and a vault

@@ -359,8 +359,11 @@ describe('avfs mcp over stdio', () => {
     ] as const) {
       expect(await fails(client, tool, args, 'DENIED'), tool).toMatchObject({ reason: 'confined', root: 'conf' });
     }
-    // proxy_undo of another vault's exec, without naming a vault, is refused by the vault it names for the agent.
-    expect(await fails(client, 'proxy_undo', { exec_id: ran.exec_id }, 'INVALID_ARGUMENT')).toMatchObject({ vault: 'other', named_vault: 'conf' });
+    // proxy_undo of another vault's exec is answered as an exec id that does not exist: not which vault it ran in.
+    const foreign = JSON.stringify(await fails(client, 'proxy_undo', { exec_id: ran.exec_id }, 'NOT_FOUND'));
+    const unknown = JSON.stringify(await fails(client, 'proxy_undo', { exec_id: 'ex-no-such-exec' }, 'NOT_FOUND'));
+    expect(foreign).not.toContain('other');
+    expect(foreign.replaceAll(ran.exec_id, 'ID')).toBe(unknown.replaceAll('ex-no-such-exec', 'ID'));
     const resource = await client.readResource({ uri: 'avfs://other/secret.txt' }).then(
       () => undefined,
       (e: { data?: { code?: string } }) => e,
