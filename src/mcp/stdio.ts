@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { Transform, type Readable, type TransformCallback, type Writable } from 'node:stream';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { ClientRequestSchema, JSONRPCMessageSchema, type JSONRPCMessage, type JSONRPCRequest } from '@modelcontextprotocol/sdk/types.js';
+import { ClientRequestSchema, JSONRPCMessageSchema, JSONRPCRequestSchema, type JSONRPCMessage, type JSONRPCRequest } from '@modelcontextprotocol/sdk/types.js';
 import { AVFS } from '../sdk/index.js';
 import { createAvfsMcpServer, type McpServerOptions } from './server.js';
 import { withErrorCode, withUsageCode } from './result.js';
@@ -41,7 +41,7 @@ export async function serveStdio(options: McpServerOptions & { log: (message: st
         }) + '\n',
       );
     // A line that is not UTF-8, or JSON with an id but not a JSON-RPC message: answered here, with its id.
-    const reject = (id: RequestId, error: { code: number; message: string }) => protocolWrite(JSON.stringify({ jsonrpc: '2.0', id, error }) + '\n');
+    const reject = (id: RequestId, error: { code: number; message: string; data?: { code: string } }) => protocolWrite(JSON.stringify({ jsonrpc: '2.0', id, error }) + '\n');
     const input = process.stdin.pipe(new RequestLines(MAX_REQUEST_BYTES, refuse, reject));
     // How serving ends: the client closed stdin (it is gone, or a script has sent all it will),
     // or a signal asked the server to stop. The end of `input`, not of stdin: a line still
@@ -203,8 +203,12 @@ function paramsProblem(request: JSONRPCRequest): string | undefined {
   const schema = REQUEST_SCHEMAS.get(request.method);
   const checked = schema?.safeParse(request);
   if (!checked || checked.success) return undefined;
-  const issues = checked.error.issues.map((issue) => `${issue.path.length ? issue.path.join('.') + ': ' : ''}${issue.message.replace(/^Invalid input: /, '')}`);
-  return `invalid params for ${request.method}: ${issues.join('; ')}`;
+  return `invalid params for ${request.method}: ${issuesText(checked.error.issues)}`;
+}
+
+/** A schema's issues in words: `params.arguments: expected record, received string; …`. */
+function issuesText(issues: ReadonlyArray<{ path: PropertyKey[]; message: string }>): string {
+  return issues.map((issue) => `${issue.path.length ? issue.path.map(String).join('.') + ': ' : ''}${issue.message.replace(/^Invalid input: /, '')}`).join('; ');
 }
 
 /**
@@ -212,12 +216,14 @@ function paramsProblem(request: JSONRPCRequest): string | undefined {
  * a line that is not UTF-8 (JSON text is UTF-8, and the reader would decode each bad byte as
  * U+FFFD, so that two different raw names became one path) is -32700, like any line that is not
  * JSON; a line that is JSON with an id (a string or a number) but not a JSON-RPC message (no
- * method, no "jsonrpc": "2.0", params that are not an object …) is -32600. Undefined for
+ * method, no "jsonrpc": "2.0") is -32600, and one whose only fault is its params (null, an array,
+ * a `_meta` that is not an object) -32602 with code USAGE, as params that do not fit the method
+ * are. Undefined for
  * anything else (valid, or not JSON at all, which the reader answers with id null). The id of a
  * line that is not UTF-8 is read as well as its text allows; lines over CHECK_MAX_BYTES are not
  * parsed twice (their id is read from their edges, and a malformed one is left to the reader).
  */
-function lineProblem(line: Buffer): { id: RequestId; error: { code: number; message: string } } | undefined {
+function lineProblem(line: Buffer): { id: RequestId; error: { code: number; message: string; data?: { code: string } } } | undefined {
   if (!isUtf8(line)) {
     const error = { code: PARSE_ERROR, message: 'not JSON: the line is not valid UTF-8 (send text as UTF-8, binary content as base64)' };
     if (line.length > CHECK_MAX_BYTES) return { id: idOfEdges(line.subarray(0, EDGE).toString('utf8'), line.subarray(-EDGE).toString('utf8')), error };
@@ -227,7 +233,12 @@ function lineProblem(line: Buffer): { id: RequestId; error: { code: number; mess
   const value = parseOrUndefined(line.toString('utf8'));
   if (value === undefined || JSONRPCMessageSchema.safeParse(value).success) return undefined;
   const id = idOfValue(value);
-  return id === undefined ? undefined : { id, error: { code: INVALID_REQUEST, message: NOT_A_REQUEST } };
+  if (id === undefined) return undefined;
+  // jsonrpc, id and method as they should be: only the params are wrong (null, an array, `_meta: 5`).
+  const { jsonrpc, method } = value as { jsonrpc?: unknown; method?: unknown };
+  const checked = jsonrpc === '2.0' && typeof method === 'string' ? JSONRPCRequestSchema.safeParse(value) : undefined;
+  if (checked && !checked.success) return { id, error: { code: INVALID_PARAMS, message: `invalid params for ${method}: ${issuesText(checked.error.issues)}`, data: { code: 'USAGE' } } };
+  return { id, error: { code: INVALID_REQUEST, message: NOT_A_REQUEST } };
 }
 
 function parseOrUndefined(text: string): unknown {
@@ -281,7 +292,7 @@ class RequestLines extends Transform {
   constructor(
     private readonly max: number,
     private readonly refuse: (id: RequestId, bytes: number) => void,
-    private readonly reject: (id: RequestId, error: { code: number; message: string }) => void,
+    private readonly reject: (id: RequestId, error: { code: number; message: string; data?: { code: string } }) => void,
   ) {
     super();
   }

@@ -643,6 +643,10 @@ describe('avfs mcp over stdio', () => {
       request(6, 'tools/call', { name: 'ls', arguments: {} }),
       request(7, 'resources/read', { uri: 'file:///etc/passwd' }),
       request(8, 'prompts/get', { name: 'none' }),
+      // Only the params wrong, jsonrpc, id and method right: -32602 too, saying what is wrong (it said an id and a method were required).
+      request(9, 'tools/call', null),
+      request(10, 'tools/call', { name: 'ls', arguments: {}, _meta: 5 }),
+      request(11, 'tools/list', [1]),
     ].map((m) => JSON.stringify(m));
     const r = await avfs(h.home, ['mcp', '--vault', 'proj'], { raw: true, input: lines.join('\n') + '\n' });
     expect(r.code, r.stderr).toBe(0);
@@ -655,6 +659,10 @@ describe('avfs mcp over stdio', () => {
     expect(byId.get(3).error.message).toMatch(/^INVALID_PATH: path segment "%ff" is not valid percent-encoded UTF-8/);
     expect(byId.get(4)?.error).toMatchObject({ code: -32602, data: { code: 'INVALID_NAME' } });
     expect(byId.get(5)?.error).toMatchObject({ code: -32600 });
+    for (const [id, what] of [[9, 'params: expected object, received null'], [10, 'params._meta: expected object, received number'], [11, 'params: expected object, received array']] as const) {
+      expect(byId.get(id)?.error, `request ${id}`).toMatchObject({ code: -32602, data: { code: 'USAGE' } });
+      expect(byId.get(id).error.message, `request ${id}`).toContain(what);
+    }
     expect(byId.get(6)?.result?.structuredContent).toMatchObject({ ok: true, vault: 'proj' });
     // Errors the MCP SDK answers itself carry our code too (they had none).
     expect(byId.get(7)?.error).toMatchObject({ code: -32602, data: { code: 'NOT_FOUND' } });
