@@ -142,9 +142,19 @@ export const isoTime = (ms: number): string => new Date(Number.isFinite(ms) ? re
  */
 export function timeOption(option: string, value: number | undefined): number | undefined {
   if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value) || value < 0)) {
-    throw new AvfsError('INVALID_ARGUMENT', `invalid ${option}: ${String(value)} (expected a time in epoch milliseconds, at least 0)`, { option, value });
+    throw new AvfsError('INVALID_ARGUMENT', `invalid ${option}: ${shownValue(value)} (expected a time in epoch milliseconds, at least 0)`, { option, value });
   }
   return value;
+}
+
+/** A value a caller passed, for a message: objects and arrays as JSON (`String` made them `[object Object]`). */
+export function shownValue(value: unknown): string {
+  if (typeof value !== 'object' || value === null) return String(value);
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return Object.prototype.toString.call(value); // a cycle
+  }
 }
 
 /**
@@ -157,7 +167,7 @@ export function wholeOption<T extends number | null | undefined>(option: string,
   if (value === undefined || (value === null && nullable)) return value;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
     const range = max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `from ${min} to ${max}`;
-    throw new AvfsError('INVALID_ARGUMENT', `invalid ${option}: ${String(value)} (expected a whole number ${range}${nullable ? ', or null for none' : ''})`, { option, value });
+    throw new AvfsError('INVALID_ARGUMENT', `invalid ${option}: ${shownValue(value)} (expected a whole number ${range}${nullable ? ', or null for none' : ''})`, { option, value });
   }
   return value;
 }

@@ -60,7 +60,7 @@ import { proxyExecJson, runExec, undoExec, undoJson, type ChangedFile, type Exec
 import { policyCheck, policyInfo, type PolicyCheckResult, type PolicyInfo } from '../api/policy.js';
 import { KIND, type EntryKind, type EntryType } from '../core/entry-types.js';
 import { AvfsError } from '../errors.js';
-import { oneOfOption, timeOption, wholeOption } from '../core/units.js';
+import { oneOfOption, shownValue, timeOption, wholeOption } from '../core/units.js';
 import { camel, type Camel } from '../api/case.js';
 import { checkpointDetails, type CheckpointDetails } from '../api/checkpoints.js';
 import { deleteUnmountedVault } from '../api/vaults.js';
@@ -555,7 +555,7 @@ export class AVFS {
   /** Every entry below `path`, in path order (a flat tree); with `maxDepth`, at most that many levels below it. */
   tree(path = '/', maxDepth?: number): Entry[] {
     if (maxDepth !== undefined && !(Number.isSafeInteger(maxDepth) && maxDepth >= 1)) {
-      throw new AvfsError('INVALID_ARGUMENT', `maxDepth must be a whole number of levels, 1 or more (got ${String(maxDepth)})`, { option: 'maxDepth' });
+      throw new AvfsError('INVALID_ARGUMENT', `maxDepth must be a whole number of levels, 1 or more (got ${shownValue(maxDepth)})`, { option: 'maxDepth' });
     }
     return this.fs().walk(path, maxDepth);
   }

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { join } from 'node:path';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { AVFS, AvfsError, ConflictError, InvalidInputError, NotFoundError, QuotaExceededError } from '../../src/sdk/index.js';
-import { avfs as avfsCli, errorCode, expectError, expectOk, tempDir } from '../helpers.js';
+import { avfs as avfsCli, errorCode, expectError, expectOk, tempDir, thrownError } from '../helpers.js';
 
 let tmp: { dir: string; cleanup: () => void };
 let avfs: AVFS;
@@ -67,6 +67,9 @@ describe('SDK: the CLI scenarios in-process', () => {
     expect(avfs.tree().map((e) => e.path)).toEqual(['/a.txt', '/moved', '/moved/q', '/moved/q/a.txt']);
     expect(avfs.tree('/', 2).map((e) => e.path)).toEqual(['/a.txt', '/moved', '/moved/q']);
     for (const bad of [0, 1.5, -1, NaN]) expect(errorCode(() => avfs.tree('/', bad))).toBe('INVALID_ARGUMENT');
+    // An object where a number goes is shown as JSON in the message, not as [object Object].
+    expect(thrownError(() => avfs.tree('/', { depth: 0 } as never))?.message).toContain('(got {"depth":0})');
+    expect(thrownError(() => avfs.checkout('/a.txt', { version: 9 } as never))?.message).toContain('invalid version: {"version":9}');
     expect(avfs.ls('/moved/q').map((e) => e.path)).toEqual(['/moved/q/a.txt']);
     expect(avfs.rm('/moved', { recursive: true })).toHaveLength(3);
     expect(avfs.exists('/moved')).toBe(false);
