@@ -11,8 +11,16 @@ const bin = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'avfs.js'
 const home = mkdtempSync(join(tmpdir(), 'avfs-demo-'));
 const env = { ...process.env, AVFS_HOME: home, AVFS_VAULT: '' };
 
+/** An argument as bash reads it back: bare, in single quotes, or as $'…' when it holds a newline. */
+function shellQuoted(arg) {
+  if (/^[\w@%+=:,./-]+$/.test(arg)) return arg;
+  if (!/[\n\t\\]/.test(arg)) return `'${arg.replaceAll("'", "'\\''")}'`;
+  return `$'${arg.replace(/[\\']/g, '\\$&').replaceAll('\n', '\\n').replaceAll('\t', '\\t')}'`;
+}
+
 function avfs(...args) {
-  process.stdout.write(`\n$ avfs ${args.map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ')}\n`);
+  // Quoted so that each line pastes into a shell as it ran (backquotes and $ stay text).
+  process.stdout.write(`\n$ avfs ${args.map(shellQuoted).join(' ')}\n`);
   const r = spawnSync(process.execPath, [bin, ...args], { env, encoding: 'utf8' });
   process.stdout.write(r.stdout);
   process.stdout.write(r.stderr);

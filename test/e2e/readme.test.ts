@@ -34,6 +34,19 @@ describe('README code blocks', () => {
     expect(JSON.parse(cat.stdout).content).toBe('console.log("v1")');
   });
 
+  it('npm run demo prints commands that paste into a shell as they ran', async () => {
+    const demo = await execa('node', [join(ROOT, 'scripts', 'demo.js')], { env: { FORCE_COLOR: '0' } });
+    const commands = demo.stdout.split('\n').filter((l) => l.startsWith('$ avfs ')).map((l) => l.slice(2));
+    expect(commands.length).toBeGreaterThanOrEqual(8);
+    // Run again, pasted into bash on a fresh home: the files are the demo's, byte for byte.
+    const script = [`avfs() { node ${JSON.stringify(BIN)} "$@"; }`, ...commands].join('\n');
+    const env = { AVFS_HOME: h.home, AVFS_VAULT: '', FORCE_COLOR: '0' };
+    const r = await execa('bash', ['-euo', 'pipefail', '-c', script], { env, reject: false, cwd: h.dir, timeout: 120_000 });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const cat = (vault: string) => execa('node', [BIN, '--json', '--vault', vault, 'cat', '/src/lib/greet.js'], { env }).then((c) => JSON.parse(c.stdout).content);
+    expect([await cat('project'), await cat('experiment')]).toEqual(['export const greet = (name) => `hello ${name}`;\n', 'export const greet = (name) => `hi ${name}!`;\n']);
+  });
+
   it('the policy example is a valid policy', async () => {
     const [policy] = blocks('json');
     const file = join(h.dir, 'policy.json');
