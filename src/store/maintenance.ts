@@ -81,7 +81,8 @@ export function compact(store: Store, actor: Actor): CompactReport {
   return {
     before_bytes: before.database_bytes,
     after_bytes: after.database_bytes,
-    freed_bytes: before.database_bytes - after.database_bytes,
+    // Never negative: a compact that found nothing to free can leave the files a page larger (before and after say so).
+    freed_bytes: Math.max(0, before.database_bytes - after.database_bytes),
     wal_bytes_before: before.wal_bytes,
     wal_bytes_after: after.wal_bytes,
     free_pages_before: freePages,

@@ -8,7 +8,7 @@ import { formatBytes } from '../output.js';
 
 /**
  * JSON result (`--json`):
- *   before_bytes, after_bytes, freed_bytes (database file + WAL), wal_bytes_before,
+ *   before_bytes, after_bytes, freed_bytes (database file + WAL; 0 when they grew), wal_bytes_before,
  *   wal_bytes_after, free_pages_before, page_size, wal_checkpointed, audit_rows_trimmed, duration_ms.
  */
 export const compactCommand = new Command('compact')
@@ -31,7 +31,7 @@ writers wait while it runs. Run it after gc (or prune + gc) to return the freed 
       },
       render: (r, out) =>
         out.info(
-          `database ${formatBytes(r.before_bytes)} → ${formatBytes(r.after_bytes)} (freed ${formatBytes(Math.max(0, r.freed_bytes))}) in ${r.duration_ms} ms` +
+          `database ${formatBytes(r.before_bytes)} → ${formatBytes(r.after_bytes)} (freed ${formatBytes(r.freed_bytes)}) in ${r.duration_ms} ms` +
             (r.wal_checkpointed ? '' : '; another process kept the WAL from being truncated, run again later'),
         ),
     }),
