@@ -219,22 +219,51 @@ export function detectRenames(triples: ReadonlyMap<string, PathTriple>): Rename[
   const paths = [...triples.keys()].sort(byPath);
   const movable = (s: MergeState | null | undefined): s is MergeState => s?.type === 'f' && s.size > 0 && !!s.hash;
   for (const side of ['ours', 'theirs'] as const) {
-    const added = new Map<string, string[]>();
+    // Added paths by content, in path order, each taken at most once: queues read from the front,
+    // so a tree of 50,000 moved files costs linear time (a scan per deleted path was quadratic).
+    const added = new Map<string, PathQueue>();
+    const addedByName = new Map<string, PathQueue>();
     for (const p of paths) {
       const s = triples.get(p)![side];
-      if (!triples.get(p)!.base && movable(s)) added.set(s.hash!, [...(added.get(s.hash!) ?? []), p]);
+      if (triples.get(p)!.base || !movable(s)) continue;
+      queueFor(added, s.hash!).paths.push(p);
+      queueFor(addedByName, `${s.hash!}/${basename(p)}`).paths.push(p);
     }
+    const taken = new Set<string>();
     const deleted = paths.filter((p) => !triples.get(p)![side] && movable(triples.get(p)!.base) && added.has(triples.get(p)!.base!.hash!));
+    const renamed = new Set<string>();
     for (const sameName of [true, false]) {
       for (const p of deleted) {
-        if (out.some((r) => r.side === side && r.from === p)) continue;
-        const candidates = added.get(triples.get(p)!.base!.hash!)!;
-        const i = sameName ? candidates.findIndex((c) => basename(c) === basename(p)) : candidates.length ? 0 : -1;
-        if (i >= 0) out.push({ side, from: p, to: candidates.splice(i, 1)[0]! });
+        if (renamed.has(p)) continue;
+        const hash = triples.get(p)!.base!.hash!;
+        const to = nextUntaken(sameName ? addedByName.get(`${hash}/${basename(p)}`) : added.get(hash), taken);
+        if (to === undefined) continue;
+        taken.add(to);
+        renamed.add(p);
+        out.push({ side, from: p, to });
       }
     }
   }
   return out;
+}
+
+/** Paths in order, read from `next` on. */
+interface PathQueue {
+  paths: string[];
+  next: number;
+}
+
+function queueFor(queues: Map<string, PathQueue>, key: string): PathQueue {
+  let q = queues.get(key);
+  if (!q) queues.set(key, (q = { paths: [], next: 0 }));
+  return q;
+}
+
+/** The first path of `q` not in `taken` (those before it are passed for good: taken is only added to). */
+function nextUntaken(q: PathQueue | undefined, taken: ReadonlySet<string>): string | undefined {
+  if (!q) return undefined;
+  while (q.next < q.paths.length && taken.has(q.paths[q.next]!)) q.next++;
+  return q.paths[q.next];
 }
 
 /**

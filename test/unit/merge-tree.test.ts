@@ -138,6 +138,37 @@ describe('planMerge: renames and directories', () => {
     ]);
   });
 
+  it('detectRenames pairs as the plain rule says on random trees: per side, deleted files in path order take an added path of their content with their name first, then the first left', () => {
+    // The rule written the obvious way (a scan per deleted file, quadratic at 50,000 moved files): the model.
+    const model = (triples: Map<string, PathTriple>) => {
+      const out: Array<{ side: string; from: string; to: string }> = [];
+      const paths = [...triples.keys()].sort();
+      const movable = (x: MergeState | null) => x?.type === 'f' && x.size > 0;
+      for (const side of ['ours', 'theirs'] as const) {
+        const added = paths.filter((p) => !triples.get(p)!.base && movable(triples.get(p)![side]));
+        const deleted = paths.filter((p) => !triples.get(p)![side] && movable(triples.get(p)!.base));
+        for (const sameName of [true, false]) {
+          for (const p of deleted) {
+            if (out.some((r) => r.side === side && r.from === p)) continue;
+            const hash = triples.get(p)!.base!.hash;
+            const i = added.findIndex((c) => triples.get(c)![side]!.hash === hash && (!sameName || c.split('/').pop() === p.split('/').pop()));
+            if (i >= 0) out.push({ side, from: p, to: added.splice(i, 1)[0]! });
+          }
+        }
+      }
+      return out;
+    };
+    let seed = 42;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+    for (let round = 0; round < 300; round++) {
+      const triples = new Map<string, PathTriple>();
+      // Few contents and names in three directories: deleted files with several candidates, some of their name.
+      const state = () => (rnd(3) === 0 ? null : file(['a', 'a', 'b', ''][rnd(4)]!));
+      for (let k = 0; k < 2 + rnd(30); k++) triples.set(`/${['d', 'e', 'f'][rnd(3)]}/${['x', 'y'][rnd(2)]}${rnd(2)}`, t(state(), state(), state()));
+      expect(detectRenames(triples), `round ${round}`).toEqual(model(triples));
+    }
+  });
+
   it('a directory deleted on one side while the other added inside it is one conflict on the directory', () => {
     const triples = new Map([
       ['/d', t(dir(), dir(), null)],
