@@ -583,8 +583,8 @@ function outcomeOf(
   // avfs was stopped (SIGTERM, SIGHUP, Ctrl-C) and passed it on: a command that caught it and
   // exited normally (a shell under `script` exits 0) still ended because of it, and avfs exits as
   // a stopped command does, 128 + the signal's number. One that ignored it until the grace period
-  // ended was killed: SIGKILL says so, as after a timeout.
-  if (interrupted && !killSent && (code === null || code < 128)) return { exitCode: 128 + (constants.signals[interrupted] ?? 0), signal: interrupted };
+  // ended was killed: SIGKILL says so, as after a timeout (not when only a process it left behind was).
+  if (interrupted && signal !== 'SIGKILL' && (code === null || code < 128)) return { exitCode: 128 + (constants.signals[interrupted] ?? 0), signal: interrupted };
   return { exitCode: code ?? 128 + (signal ? (constants.signals[signal as NodeJS.Signals] ?? 0) : 0), signal };
 }
 

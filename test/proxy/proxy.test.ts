@@ -529,6 +529,24 @@ describe('a run that fails before its command starts', () => {
     expect(doc.changed_files.map((c: any) => c.path)).toEqual(['/cleaned.txt']);
   });
 
+  it('unsandboxed, a command that ends on the Ctrl-C passed on is reported as ended by it (130), though a process it left behind is killed with SIGKILL (review)', async () => {
+    const home = newHome();
+    const tag = `HALFWAY_TEST_RUN=${Math.random().toString(36).slice(2)}`;
+    // In the sandbox the leftover dies with the command's pid namespace; unsandboxed, avfs kills it after the grace.
+    const script = `trap 'exit 0' INT; (trap '' INT TERM; sleep 300) & wait`;
+    const run = execa(process.execPath, [BIN, '--json', 'proxy', 'exec', '--mode', 'copy', '--kill-after', '1000', '--env', tag, '--', 'sh', '-c', script], {
+      env: { AVFS_HOME: home, AVFS_VAULT: '', AVFS_BWRAP: join(tmp.dir, 'no-bwrap-here') },
+      reject: false,
+      timeout: 120_000,
+    });
+    await sleepRunning(run, tag);
+    run.kill('SIGINT');
+    const r = await run;
+    expect(r.exitCode, r.stderr).toBe(130);
+    expect(JSON.parse(r.stdout), r.stderr).toMatchObject({ ok: true, exit_code: 130, signal: 'SIGINT', sandbox: { enforced: false } });
+    expect(processes().filter((p) => p.env.includes(tag))).toEqual([]);
+  });
+
   it("a user's runtime directory another user made first in /dev/shm: the copy goes to the temp directory instead; one in the temp directory is DENIED, saying what to do (adversarial round)", async (ctx) => {
     if (process.getuid?.() !== 0 || !existsSync('/dev/shm')) {
       console.log('skipped: needs root (to make another user\'s directory) and /dev/shm');
