@@ -234,10 +234,10 @@ function lineProblem(line: Buffer): { id: RequestId; error: { code: number; mess
   if (value === undefined || JSONRPCMessageSchema.safeParse(value).success) return undefined;
   const id = idOfValue(value);
   if (id === undefined) return undefined;
-  // jsonrpc, id and method as they should be: only the params are wrong (null, an array, `_meta: 5`).
+  // jsonrpc, id and method as they should be, and only the params wrong (null, an array, `_meta: 5`).
   const { jsonrpc, method } = value as { jsonrpc?: unknown; method?: unknown };
   const checked = jsonrpc === '2.0' && typeof method === 'string' ? JSONRPCRequestSchema.safeParse(value) : undefined;
-  if (checked && !checked.success) return { id, error: { code: INVALID_PARAMS, message: `invalid params for ${method}: ${issuesText(checked.error.issues)}`, data: { code: 'USAGE' } } };
+  if (checked && !checked.success && checked.error.issues.every((issue) => issue.path[0] === 'params')) return { id, error: { code: INVALID_PARAMS, message: `invalid params for ${method}: ${issuesText(checked.error.issues)}`, data: { code: 'USAGE' } } };
   return { id, error: { code: INVALID_REQUEST, message: NOT_A_REQUEST } };
 }
 

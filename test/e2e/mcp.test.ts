@@ -647,6 +647,8 @@ describe('avfs mcp over stdio', () => {
       request(9, 'tools/call', null),
       request(10, 'tools/call', { name: 'ls', arguments: {}, _meta: 5 }),
       request(11, 'tools/list', [1]),
+      // Right params, something else wrong (an id that is not a whole number, a key JSON-RPC does not have): -32600 as before.
+      { jsonrpc: '2.0', id: 12, method: 'tools/list', foo: 1 },
     ].map((m) => JSON.stringify(m));
     const r = await avfs(h.home, ['mcp', '--vault', 'proj'], { raw: true, input: lines.join('\n') + '\n' });
     expect(r.code, r.stderr).toBe(0);
@@ -663,6 +665,7 @@ describe('avfs mcp over stdio', () => {
       expect(byId.get(id)?.error, `request ${id}`).toMatchObject({ code: -32602, data: { code: 'USAGE' } });
       expect(byId.get(id).error.message, `request ${id}`).toContain(what);
     }
+    expect(byId.get(12)?.error).toMatchObject({ code: -32600 });
     expect(byId.get(6)?.result?.structuredContent).toMatchObject({ ok: true, vault: 'proj' });
     // Errors the MCP SDK answers itself carry our code too (they had none).
     expect(byId.get(7)?.error).toMatchObject({ code: -32602, data: { code: 'NOT_FOUND' } });
