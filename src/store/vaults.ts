@@ -203,11 +203,14 @@ export function createVault(store: Store, name: string, actor: Actor, options: {
   // the vault in use finds one that exists): of several first vaults created at once, one is
   // chosen and only its creator is told so.
   let replacing = false;
-  const chosen = !options.firstOfHome
+  const replaces = () => mayReplace && replaceableDefault(store, undefined) !== undefined;
+  const noneChosen = () => readStateIfSound(store.home)?.current_vault === null;
+  // Looked at first without the lock: in a home that has a vault in use, nothing is chosen.
+  const chosen = !options.firstOfHome || !(replaces() || noneChosen())
     ? undefined
     : store.mutate(() => {
-        replacing = mayReplace && replaceableDefault(store, undefined) !== undefined;
-        return replacing || readStateIfSound(store.home)?.current_vault === null ? useVault(store, name) : undefined;
+        replacing = replaces();
+        return replacing || noneChosen() ? useVault(store, name) : undefined;
       });
   if (replacing) {
     // `default` goes after the new vault is chosen (a command resolving the vault in use in between
