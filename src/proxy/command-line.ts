@@ -563,7 +563,7 @@ export function parseShell(script: string, depth = 0): SimpleCommand[] {
 }
 
 // rbash is bash restricted by its name (Debian links it to bash): it runs -c scripts all the same.
-const SHELLS = new Set(['sh', 'bash', 'rbash', 'dash', 'zsh', 'ksh', 'mksh', 'lksh', 'oksh', 'pdksh', 'posh', 'yash', 'ash', 'fish']);
+const SHELLS = new Set(['sh', 'bash', 'rbash', 'dash', 'zsh', 'ksh', 'ksh93', 'mksh', 'lksh', 'oksh', 'pdksh', 'posh', 'yash', 'ash', 'fish']);
 
 /**
  * Whether a script operand is another command's output or the shell's own input: a process
@@ -624,8 +624,8 @@ const SETARCH_OPTIONS: OptionTable = {
   long: { verbose: 'v', '3gb': '3', '32bit': 'B', 'fdpic-funcptrs': 'F', 'short-inode': 'I', 'addr-compat-layout': 'L', 'addr-no-randomize': 'R', 'whole-seconds': 'S', 'sticky-timeouts': 'T', 'read-implies-exec': 'X', 'mmap-page-zero': 'Z', 'uname-2.6': '', list: '', help: 'h', version: 'V' },
 };
 
-/** C and C++ compiler drivers, versioned or cross (`gcc-12`, `x86_64-linux-gnu-g++`, `clang++-16`). */
-const C_COMPILER = /^([\w.]+-)*(gcc|g\+\+|cc|c\+\+|clang|clang\+\+)(-\d+(\.\d+)*)?$/;
+/** Compiler drivers of gcc and clang, versioned or cross (`gcc-12`, `x86_64-linux-gnu-g++`, `clang++-16`, `gfortran`). */
+const C_COMPILER = /^([\w.]+-)*(gcc|g\+\+|cc|c\+\+|clang|clang\+\+|gfortran|gccgo)(-\d+(\.\d+)*)?$/;
 /** The dynamic loader run as a program (glibc's ld-linux*.so.N and ld.so, musl's ld-musl-*.so.1). */
 const DYNAMIC_LOADER = /^ld(-linux[\w.-]*|-musl-[\w.-]+|-lsb[\w.-]*|64|-\d+(\.\d+)*)?\.so(\.\d+)*$/;
 /** The loader's options that take the next word (ld.so --help). */

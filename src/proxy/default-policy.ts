@@ -306,7 +306,7 @@ export const DEFAULT_RULES: PolicyRule[] = [
     name: 'git-checkout-force',
     program: 'git',
     subcommand: ['checkout', 'switch', 'stash', 'branch'],
-    args_any: ['-f', '--force', '--', '.', '-D', 'drop', 'clear', '--discard-changes'],
+    args_any: ['-f', '--force', '--', '.', '-D', 'drop', 'clear', '--discard-changes', '--pathspec-from-file*'],
     action: 'allow_with_checkpoint',
     categories: ['destructive'],
     reason: 'can overwrite or drop uncommitted work: a checkpoint is taken first',
@@ -324,7 +324,7 @@ export const DEFAULT_RULES: PolicyRule[] = [
   },
   {
     name: 'shell-from-input',
-    program: ['sh', 'bash', 'rbash', 'dash', 'zsh', 'ksh', 'mksh', 'lksh', 'oksh', 'pdksh', 'posh', 'yash', 'ash', 'fish'],
+    program: ['sh', 'bash', 'rbash', 'dash', 'zsh', 'ksh', 'ksh93', 'mksh', 'lksh', 'oksh', 'pdksh', 'posh', 'yash', 'ash', 'fish'],
     args_none: ['/^[^-]/', '/^-[A-Za-z]*c/', '--version', '--help'],
     action: 'allow_with_checkpoint',
     categories: ['mutating', 'host_escape_risk'],
@@ -427,14 +427,17 @@ export const DEFAULT_RULES: PolicyRule[] = [
     categories: ['networked'],
     reason: 'network fetch; allowed because the proxy cannot control sockets anyway (see the policy docs), and tagged networked',
   },
-  // Package installs that run no code of the project's or the packages' own. Others run it (npm's
+  // Package installs with the project's and the packages' scripts off. Others run them (npm's
   // lifecycle scripts, a setup.py, a build.rs, a gem's extconf.rb): code from a file, so they get
-  // the default action, as `npm run preinstall` does.
+  // the default action, as `npm run preinstall` does. Not pnpm or yarn: their own config loads code
+  // of the project's (.pnpmfile.cjs, yarnPath and plugins) whatever the flag says.
   {
     name: 'package-install',
-    program: ['npm', 'pnpm', 'yarn', 'bun'],
+    program: 'npm',
     subcommand: ['install', 'i', 'add', 'ci', 'update', 'upgrade', 'up'],
     args_any: ['--ignore-scripts', '--ignore-scripts=true'],
+    // Turned back on later in the line: `--no-ignore-scripts`, `=false`, or `--ignore-scripts false` (nopt reads that as its value).
+    args_none: ['--no-ignore-scripts', '/^--ignore-scripts=(?!true$)/', 'false'],
     action: 'allow',
     categories: ['networked', 'mutating'],
     reason: 'installs packages from the network into the vault, with their scripts off',
@@ -443,10 +446,10 @@ export const DEFAULT_RULES: PolicyRule[] = [
     name: 'package-install',
     program: 'composer',
     subcommand: ['install', 'update', 'require'],
-    args_any: ['--no-scripts'],
+    args_all: ['--no-scripts', '--no-plugins'],
     action: 'allow',
     categories: ['networked', 'mutating'],
-    reason: 'installs packages from the network into the vault, with their scripts off',
+    reason: 'installs packages from the network into the vault, with their scripts and plugins off',
   },
   {
     name: 'package-install',

@@ -304,14 +304,14 @@ describe('command lines read with certainty, or every way they could run', () =>
     expect(under(strict, { argv: ['git', '--exec-path=/usr/lib/git-core', 'help', 'log'] }).action).toBe('allow');
     expect(under(strict, { argv: ['git', '--exec-path', 'help', 'log'] }).action).toBe('allow');
     // Shells by other names, the shell itself by its /proc name, and a compiler's wrapper.
-    expect(judged({ argv: ['rbash', '-c', 'rm -rf /src'] })).toMatchObject({ action: 'allow_with_checkpoint', rule: 'rm-recursive' });
+    for (const shell of ['rbash', 'ksh93', 'yash']) expect(judged({ argv: [shell, '-c', 'rm -rf /src'] }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'rm-recursive' });
     expect(judged({ shell: "echo 'rm -rf /src' | rbash" })).toMatchObject({ action: 'allow_with_checkpoint', rule: 'shell-from-input' });
     for (const shell of ['/proc/self/exe -c "rm -rf /src"', '/proc/thread-self/exe -c x', '/proc//self/./exe x', '/dev/fd/3 x']) {
       expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'computed-program' });
       expect(under(strict, { shell }).action, shell).toBe('deny');
     }
     expect(judged({ argv: ['/proc/self/exe', '-c', 'true'] })).toMatchObject({ rule: 'computed-program' });
-    for (const cc of ['gcc', 'cc', 'g++', 'gcc-12', 'x86_64-linux-gnu-gcc']) {
+    for (const cc of ['gcc', 'cc', 'g++', 'gcc-12', 'x86_64-linux-gnu-gcc', 'gfortran']) {
       expect(judged({ argv: [cc, '-wrapper', '/bin/rm,-rf,/src,--', '-c', 'x.c'] }), cc).toMatchObject({ action: 'allow_with_checkpoint', rule: 'rm-recursive' });
     }
     for (const argv of [['gcc', '-B/src/bin', 'x.c'], ['gcc', '-fplugin=/src/p.so', 'x.c'], ['clang', '-specs=/src/s', 'x.c']]) expect(judged({ argv }), argv.join(' ')).toMatchObject({ rule: 'computed-program' });
@@ -321,11 +321,18 @@ describe('command lines read with certainty, or every way they could run', () =>
       expect(under(strict, { argv }), argv.join(' ')).toMatchObject({ action: 'deny', rule: 'default' });
       expect(under(DEFAULT_POLICY, { argv }), argv.join(' ')).toMatchObject({ action: 'allow', rule: 'default' });
     }
-    for (const argv of [['npm', 'install', '--ignore-scripts'], ['npm', 'ci', '--ignore-scripts=true'], ['composer', 'install', '--no-scripts'], ['cargo', 'fetch'], ['go', 'get', 'x@v1']]) {
+    for (const argv of [['npm', 'install', '--ignore-scripts'], ['npm', 'ci', '--ignore-scripts=true'], ['composer', 'install', '--no-scripts', '--no-plugins'], ['cargo', 'fetch'], ['go', 'get', 'x@v1']]) {
       expect(under(strict, { argv }), argv.join(' ')).toMatchObject({ action: 'allow', rule: 'package-install', categories: ['mutating', 'networked'] });
     }
+    // Scripts turned back on later in the line, or code the manager's own config loads (.pnpmfile.cjs, yarnPath, composer plugins).
+    for (const argv of [
+      ['npm', 'install', '--ignore-scripts', '--no-ignore-scripts'], ['npm', 'install', '--ignore-scripts', '--ignore-scripts=false'], ['npm', 'install', '--ignore-scripts', 'false'],
+      ['pnpm', 'install', '--ignore-scripts'], ['yarn', 'install', '--ignore-scripts'], ['composer', 'install', '--no-scripts'],
+    ]) {
+      expect(under(strict, { argv }), argv.join(' ')).toMatchObject({ action: 'deny', rule: 'default' });
+    }
     // git checkout <path> without `--` throws away the path's uncommitted changes.
-    for (const argv of [['git', 'checkout', 'src'], ['git', 'checkout', 'HEAD', 'src'], ['git', '-C', '/repo', 'checkout', 'main']]) {
+    for (const argv of [['git', 'checkout', 'src'], ['git', 'checkout', 'HEAD', 'src'], ['git', '-C', '/repo', 'checkout', 'main'], ['git', 'checkout', '--pathspec-from-file=list']]) {
       expect(judged({ argv }), argv.join(' ')).toMatchObject({ action: 'allow_with_checkpoint' });
     }
     expect(judged({ argv: ['git', 'checkout'] })).toMatchObject({ action: 'allow', rule: 'default' });
@@ -527,7 +534,7 @@ describe('command lines read with certainty, or every way they could run', () =>
     for (const argv of [['cargo', '+nightly', 'build'], ['cargo', '--color', 'never', 'test'], ['cargo', '--config', 'publish=1', 'build']]) {
       expect(judged({ argv }).rule, argv.join(' ')).not.toBe('publish');
     }
-    for (const argv of [['npm', '--registry', 'https://x', 'install'], ['npm', 'i', 'publish'], ['npm', 'install', 'publish'], ['pnpm', '-r', 'install']]) {
+    for (const argv of [['npm', '--registry', 'https://x', 'install'], ['npm', 'i', 'publish'], ['npm', 'install', 'publish']]) {
       expect(judged({ argv: [...argv, '--ignore-scripts'] }), argv.join(' ')).toMatchObject({ action: 'allow', rule: 'package-install' });
       // With its scripts on, an install runs code from a file: the default action, still not publishing.
       expect(judged({ argv }), argv.join(' ')).toMatchObject({ action: 'allow', rule: 'default' });
