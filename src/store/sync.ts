@@ -1,4 +1,4 @@
-import { lstatSync, readdirSync, readFileSync, rmdirSync, statSync, symlinkSync, unlinkSync, mkdirSync, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, realpathSync, rmdirSync, statSync, symlinkSync, unlinkSync, mkdirSync, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { AvfsError } from '../errors.js';
 import { hashBytes } from '../core/hash.js';
@@ -58,6 +58,9 @@ export function importTracked(fs: VaultFs, host: string, vaultInput: string, pro
   checkHostPath(host, 'host');
   let st: Stats | undefined;
   try {
+    // A symlink to the project (`~/proj` → `/data/proj`) tracks the directory it names: sync
+    // writes nothing through a symlink, and importing the link itself left a root that never syncs.
+    host = realpathSync(host);
     st = statSync(host);
   } catch {
     throw new AvfsError('NOT_FOUND', `no such host directory: ${host}`, { host });
@@ -137,6 +140,17 @@ class HostSide {
     return { type: hostEntryType(st) ?? 'b', mode, size: 0, hash: null, target: null, ...meta };
   }
 
+  /** The names in a host directory that are not UTF-8 (below leaves them out), each byte above 0x7f written as \xNN. */
+  unlistedNames(dir: string): string[] {
+    let names: Buffer[];
+    try {
+      names = readdirSync(this.hostPath(dir), { encoding: 'buffer' });
+    } catch {
+      return [];
+    }
+    return names.filter((raw) => decodeUtf8(raw) === undefined).map((raw) => raw.toString('latin1').replace(/[\x80-\xff]/g, (c) => `\\x${c.charCodeAt(0).toString(16)}`));
+  }
+
   /** Vault paths of everything below a host directory (not following symlinks; names that are not UTF-8 cannot be vault paths and are left out). */
   *below(dir: string): Generator<string> {
     let names: Buffer[];
@@ -195,7 +209,12 @@ export function syncTracked(fs: VaultFs, vaultInput: string, options: SyncOption
     const vault = fs.row();
     const tracked = store.stmt<TrackedImport>(TRACKED).get(vault.id, path);
     if (!tracked) throw new AvfsError('NOT_TRACKED', `${path} in vault ${vault.name} was not imported with --track`, { path, vault: vault.name });
-    if (!statSafe(tracked.host)?.isDirectory()) {
+    const rootStat = lstatSafe(tracked.host);
+    if (rootStat?.isSymbolicLink()) {
+      // Moved away with a link left in its place: writing through it would write (and delete) in another directory.
+      throw new AvfsError('CONFLICT', `the tracked host directory ${tracked.host} is now a symlink; sync writes nothing through a symlink, so nothing was written. Put the directory back, or import the one it names with --track`, { host: tracked.host, reason: 'tracked_root_replaced' });
+    }
+    if (!rootStat?.isDirectory()) {
       throw new AvfsError('NOT_FOUND', `the tracked host directory ${tracked.host} is gone`, { host: tracked.host });
     }
     const seq = currentSeq(store);
@@ -220,6 +239,19 @@ export function syncTracked(fs: VaultFs, vaultInput: string, options: SyncOption
       `${path} is ${gone ? 'gone from' : 'empty in'} vault ${vault.name} (removed, or restored to before its import), so sync would ${gone ? 'delete the host directory' : 'empty the host directory'} ${tracked.host}; nothing was written. Bring ${path}'s files back in the vault (checkout, revert, checkpoint restore), or delete them on the host yourself`,
       { path, host: tracked.host, reason: 'tracked_root_gone' },
     );
+  }
+  // A host directory sync would remove that holds names a vault path cannot be (not UTF-8): they
+  // are not in the plan, so rmdir would fail halfway through the writes. Refused before any.
+  for (const a of actions) {
+    if (a.current?.type !== 'd' || a.result?.type === 'd') continue;
+    const unlisted = host.unlistedNames(a.path);
+    if (unlisted.length > 0) {
+      throw new AvfsError(
+        'CONFLICT',
+        `sync would remove the host directory ${host.hostPath(a.path)}, which holds ${unlisted.length} name(s) that are not UTF-8 (${unlisted.slice(0, 3).join(', ')}) and cannot be in a vault; nothing was written. Rename or remove them on the host, then sync again`,
+        { host: host.hostPath(a.path), path: a.path, names: unlisted, reason: 'names_not_utf8' },
+      );
+    }
   }
   const skipped = actions.filter((a) => a.result && !['f', 'd', 'l'].includes(a.result.type)).map((a) => a.path);
   const changes = hostChanges(actions, host, skipped);
@@ -263,9 +295,9 @@ export function syncTracked(fs: VaultFs, vaultInput: string, options: SyncOption
   return report;
 }
 
-function statSafe(p: string): Stats | undefined {
+function lstatSafe(p: string): Stats | undefined {
   try {
-    return statSync(p);
+    return lstatSync(p);
   } catch {
     return undefined;
   }

@@ -255,6 +255,44 @@ describe('sync: the vault’s work back to a tracked host directory', () => {
     expect(readFileSync(join(host, 'README'), 'utf8')).toBe('vault readme\n');
   });
 
+  it('a tracked directory replaced by a symlink (moved away, a link left behind) is refused whatever the strategy, and nothing is written where it points (adversarial round)', () => {
+    importTracked(fs, host, '/p');
+    fs.writeFile('/p/new', 'from the vault');
+    writeFileSync(join(outside, 'new'), 'precious');
+    rmSync(host, { recursive: true });
+    symlinkSync(outside, host);
+    for (const strategy of ['fail', 'theirs'] as const) {
+      const e = thrownError(() => syncTracked(fs, '/p', { strategy }));
+      expect([e?.code, e?.data.reason], strategy).toEqual(['CONFLICT', 'tracked_root_replaced']);
+    }
+    expect(readdirSync(outside).sort()).toEqual(['new', 'secret']);
+    expect(readFileSync(join(outside, 'new'), 'utf8')).toBe('precious');
+  });
+
+  it('--track of a symlink to a directory tracks the directory it names, and syncs there (it imported the link, and no sync ever worked)', () => {
+    const link = join(outside, 'link-to-project');
+    symlinkSync(host, link);
+    importTracked(fs, `${link}/`, '/p');
+    expect(fs.lstat('/p').type).toBe('d');
+    expect(fs.readFile('/p/README').toString()).toBe('readme\n');
+    fs.writeFile('/p/added.txt', 'added\n');
+    expect(syncTracked(fs, '/p')).toMatchObject({ host, status: 'synced' });
+    expect(readFileSync(join(host, 'added.txt'), 'utf8')).toBe('added\n');
+  });
+
+  it('a host directory sync would remove that holds a name which is not UTF-8 is refused before anything is written, dry run too (it deleted half and failed ENOTEMPTY on every sync after)', () => {
+    importTracked(fs, host, '/p');
+    const bad = Buffer.concat([Buffer.from(join(host, 'src') + '/bad'), Buffer.from([0xff]), Buffer.from('name')]);
+    writeFileSync(bad, 'host only');
+    fs.mv('/p/src', '/p/lib');
+    for (const dryRun of [true, false]) {
+      const e = thrownError(() => syncTracked(fs, '/p', { dryRun }));
+      expect([e?.code, e?.data.reason, e?.data.names], `dry run ${dryRun}`).toEqual(['CONFLICT', 'names_not_utf8', ['bad\\xffname']]);
+    }
+    expect(readFileSync(join(host, 'src', 'main.txt'), 'utf8')).toBe('a\nb\nc\nd\ne\n');
+    expect(readdirSync(host).sort()).toEqual(['README', 'data.bin', 'src']);
+  });
+
   it('the base survives prune', () => {
     importTracked(fs, host, '/p');
     fs.writeFile('/p/src/main.txt', 'a\nb\nc\nd\nE1\n');
