@@ -554,9 +554,20 @@ export function parseShell(script: string, depth = 0): SimpleCommand[] {
   });
   // A value read as the script runs that bash evaluates again as code (runtime-values.ts): the
   // program is then that variable, computed when the command runs.
-  for (const { name, context } of reEvaluated(script, out, runtimeNames(out, computedAtRunTime))) {
+  const setAsRuns = runtimeNames(out, computedAtRunTime);
+  for (const { name, context } of reEvaluated(script, out, setAsRuns)) {
     const code = `${name} holds a value read when the command runs, and bash evaluates it again (${context}), where a command substitution in it runs, so it may do what any program may`;
     out.push({ argv: ['$' + name], redirects: [], writesRedirect: false, shell: true, via: context, code });
+  }
+  // A variable that decides which programs run or what they load (PATH, HOME, LD_PRELOAD, GIT_DIR …)
+  // given its value by read, getopts, a `for` or `select` loop and the like rather than an
+  // assignment the line shows (which environmentRuns judges): the program is that variable.
+  const setByCommands = runtimeNames(out.filter((c) => !DECLARING.has(c.argv[0]!)).map((c) => ({ ...c, assignments: [] })), computedAtRunTime);
+  for (const c of out) if ((c.via === 'for' || c.via === 'select') && c.argv[0] === ':' && c.argv[1] !== undefined && NAME_WORD.test(c.argv[1])) setByCommands.add(c.argv[1]);
+  for (const name of setByCommands) {
+    if (!decidesPrograms(name)) continue;
+    const code = `${name} is set as the script runs (read, for, select …) and decides which programs run or what they load, so it may do what any program may`;
+    out.push({ argv: ['$' + name], redirects: [], writesRedirect: false, shell: true, via: `${name}, set as the script runs`, code });
   }
   if (depth < 8) for (const sub of substitutions) out.push(...parseShell(sub, depth + 1).map((c) => ({ ...c, via: c.via ?? '$(…)' })));
   return out;
@@ -1192,6 +1203,8 @@ function gitSettingCommand(key: string, value: string, via: string): GitRun | un
   const lower = key.toLowerCase();
   if (GIT_FILE_KEYS.test(lower) && value !== '') return { script: '$' + lower.replace(/[^a-z0-9_]/g, '_'), via: `${via} (a file of config or hooks)` };
   if (GIT_PROGRAM_KEYS.test(lower)) return value === '' ? undefined : { argv: [value], via };
+  // submodule.<name>.update=!<command>: `git submodule update` runs the command in the submodule.
+  if (/^submodule\..+\.update$/.test(lower)) return value.startsWith('!') ? commandLineRun(value.slice(1), via) : undefined;
   if (!GIT_COMMAND_KEYS.some((k) => k.test(lower))) return undefined;
   if ((lower === 'core.fsmonitor' || lower.startsWith('pager.')) && GIT_BOOLEAN.test(value)) return undefined;
   // A helper by name is git's own `git credential-<name>`; `!…` is a shell line, a path a program.
@@ -1327,10 +1340,21 @@ function gitRuns(args: string[], assignments: string[]): GitRun[] {
   if (sub === 'rebase') {
     for (let i = 0; i < rest.length && rest[i] !== '--'; i++) {
       const a = rest[i]!;
-      const glued = /^--exec=(.*)$/s.exec(a) ?? /^-[A-Za-z]*?x(.+)$/s.exec(a);
-      if (glued) runs.push({ script: glued[1]!, via: 'git rebase --exec' });
-      else if ((a === '--exec' || /^-[A-Za-z]*x$/.test(a)) && rest[i + 1] !== undefined) runs.push({ script: rest[++i]!, via: 'git rebase --exec' });
+      // --exec by any abbreviation git takes (--ex, --exe).
+      const glued = /^--ex(ec?)?=(.*)$/s.exec(a)?.[2] ?? /^-[A-Za-z]*?x(.+)$/s.exec(a)?.[1];
+      if (glued !== undefined) runs.push({ script: glued, via: 'git rebase --exec' });
+      else if ((/^--ex(ec?)?$/.test(a) || /^-[A-Za-z]*x$/.test(a)) && rest[i + 1] !== undefined) runs.push({ script: rest[++i]!, via: 'git rebase --exec' });
     }
+  }
+  if (sub === 'clone' || sub === 'init') {
+    // Its own -c/--config settings are the new repository's before its checkout runs (core.hooksPath,
+    // a filter …); --template (as GIT_TEMPLATE_DIR) copies hooks in from a directory.
+    for (const setting of optionValues(rest, ['config'], sub === 'clone' ? ['c'] : [])) {
+      const m = /^([^=]*)=(.*)$/s.exec(setting);
+      const run = m ? gitSettingCommand(m[1]!, m[2]!, `git ${sub} --config ${m[1]!}`) : undefined;
+      if (run) runs.push(run);
+    }
+    if (optionValues(rest, ['template'], []).some((dir) => dir !== '')) runs.push({ script: '$git_template', via: `git ${sub} --template (hooks from a directory)` });
   }
   return runs;
 }
@@ -1360,7 +1384,11 @@ function gitConfigSetting(rest: string[]): [string, string] | undefined {
 const GIT_COMMAND_OPTIONS: Array<[string[], string[], string[]]> = [
   [['archive'], ['exec'], []],
   [['clone'], ['upload-pack'], ['u']],
-  [['fetch', 'pull', 'ls-remote'], ['upload-pack'], []],
+  // ls-remote's --exec is an older name of --upload-pack.
+  [['fetch', 'pull'], ['upload-pack'], []],
+  [['ls-remote'], ['upload-pack', 'exec'], []],
+  // filter-branch runs each filter as a shell line.
+  [['filter-branch'], ['tree-filter', 'index-filter', 'env-filter', 'msg-filter', 'commit-filter', 'parent-filter', 'tag-name-filter', 'setup'], []],
   [['push', 'send-pack'], ['receive-pack', 'exec'], []],
   [['difftool'], ['extcmd'], ['x']],
   // -O takes its value only in the same word (`-Oless`), as --open-files-in-pager only after `=`.
@@ -2195,6 +2223,9 @@ const COMMAND_LINE_VARIABLES = new Set(['LESSOPEN', 'LESSCLOSE', 'PROMPT_COMMAND
 const EXPANDED_VARIABLES = new Set(['BASH_ENV', 'ENV', 'PS0', 'PS1', 'PS2', 'PS4']);
 /** Variables that load code the command line does not show into the programs run: any program may then run. */
 const CODE_VARIABLES: Record<string, RegExp> = {
+  // wget's config (use_askpass runs a program); the hooks of every repository git clone or init makes.
+  WGETRC: /./,
+  GIT_TEMPLATE_DIR: /./,
   LD_PRELOAD: /./,
   LD_AUDIT: /./,
   BASH_ENV: /./,
@@ -2215,6 +2246,15 @@ const CODE_VARIABLES: Record<string, RegExp> = {
   JAVA_TOOL_OPTIONS: /-(javaagent|agentpath|agentlib)|@/,
   JDK_JAVA_OPTIONS: /-(javaagent|agentpath|agentlib)|@/,
 };
+
+const NAME_WORD = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Builtins that assign their `NAME=value` words, as an assignment does (environmentRuns judges those). */
+const DECLARING = new Set(['declare', 'typeset', 'local', 'export', 'readonly']);
+
+/** Whether a variable's value can decide which programs run or what they load: some value of it makes environmentRuns mark code, or git reads it. */
+function decidesPrograms(name: string): boolean {
+  return name === 'PATH' || name === 'HOME' || name.startsWith('GIT_') || GIT_COMMAND_VARIABLES.includes(name) || GIT_CONFIG_FILE_VARIABLES.includes(name) || environmentRuns(`${name}=/vault/dir`).length > 0;
+}
 
 /** Search paths of libraries and modules: code they load when a directory is not the system's. */
 const LOAD_PATH_VARIABLES = new Set(['LD_LIBRARY_PATH', 'PYTHONPATH', 'NODE_PATH', 'PERL5LIB', 'PERLLIB', 'RUBYLIB', 'LUA_PATH', 'LUA_CPATH', 'GIT_EXEC_PATH']);

@@ -265,7 +265,8 @@ export const DEFAULT_RULES: PolicyRule[] = [
     program: 'git',
     // update-ref moves or deletes a ref as it is told (`update-ref refs/heads/main HEAD~5` drops commits, as reset does).
     // read-tree -u and checkout-index -f write the index's content over the working tree, as reset --hard does.
-    subcommand: ['reset', 'clean', 'restore', 'rebase', 'filter-branch', 'filter-repo', 'gc', 'prune', 'update-ref', 'read-tree', 'checkout-index'],
+    // maintenance and repack -d delete objects as gc and prune do.
+    subcommand: ['reset', 'clean', 'restore', 'rebase', 'filter-branch', 'filter-repo', 'gc', 'prune', 'update-ref', 'read-tree', 'checkout-index', 'maintenance', 'repack'],
     action: 'allow_with_checkpoint',
     categories: ['destructive'],
     reason: 'can discard work that git itself may not keep: a checkpoint is taken first',
@@ -305,7 +306,8 @@ export const DEFAULT_RULES: PolicyRule[] = [
   {
     name: 'git-checkout-force',
     program: 'git',
-    subcommand: ['checkout', 'switch', 'stash', 'branch'],
+    // `submodule update --force` checks the submodules out over their uncommitted work.
+    subcommand: ['checkout', 'switch', 'stash', 'branch', 'submodule'],
     args_any: ['-f', '--force', '--', '.', '-D', 'drop', 'clear', '--discard-changes', '--pathspec-from-file*'],
     action: 'allow_with_checkpoint',
     categories: ['destructive'],
@@ -373,7 +375,8 @@ export const DEFAULT_RULES: PolicyRule[] = [
     name: 'rsync-delete',
     program: 'rsync',
     // --delete and its kin (--delete-before, --delete-excluded, --del …), with getopt's abbreviations.
-    args_any: ['/^--del(e(t(e(-[a-z-]*)?)?)?)?$/'],
+    // --force deletes a non-empty directory the source has a file in place of.
+    args_any: ['/^--del(e(t(e(-[a-z-]*)?)?)?)?$/', '/^--forc/'],
     action: 'allow_with_checkpoint',
     categories: ['destructive'],
     reason: 'deletes what the source does not have: a checkpoint is taken first',
@@ -381,8 +384,9 @@ export const DEFAULT_RULES: PolicyRule[] = [
   {
     name: 'remove-sources',
     program: ['tar', 'rsync'],
-    // With getopt's abbreviations (`--remove-f`), and rsync's older name, --remove-sent-files.
-    args_any: ['/^--remove(-[a-z-]*)?$/'],
+    // With getopt's abbreviations (`--remove-f`), and rsync's older name, --remove-sent-files;
+    // tar's --recursive-unlink and --unlink-first (-U) empty what an extracted directory replaces.
+    args_any: ['/^--remove(-[a-z-]*)?$/', '/^--(rec|unl)/', '/^-[A-Za-z]*U/'],
     action: 'allow_with_checkpoint',
     categories: ['destructive'],
     reason: 'removes the files it archived or copied: a checkpoint is taken first',
@@ -422,44 +426,25 @@ export const DEFAULT_RULES: PolicyRule[] = [
   },
   {
     name: 'downloaders',
-    program: ['curl', 'wget', 'http', 'https', 'aria2c'],
+    program: ['curl', 'http', 'https'],
     action: 'allow',
     categories: ['networked'],
     reason: 'network fetch; allowed because the proxy cannot control sockets anyway (see the policy docs), and tagged networked',
   },
-  // Package installs with the project's and the packages' scripts off. Others run them (npm's
-  // lifecycle scripts, a setup.py, a build.rs, a gem's extconf.rb): code from a file, so they get
-  // the default action, as `npm run preinstall` does. Not pnpm or yarn: their own config loads code
-  // of the project's (.pnpmfile.cjs, yarnPath and plugins) whatever the flag says.
   {
-    name: 'package-install',
-    program: 'npm',
-    subcommand: ['install', 'i', 'add', 'ci', 'update', 'upgrade', 'up'],
-    args_any: ['--ignore-scripts', '--ignore-scripts=true'],
-    // Turned back on later in the line: `--no-ignore-scripts`, `=false`, or `--ignore-scripts false` (nopt reads that as its value).
-    args_none: ['--no-ignore-scripts', '/^--ignore-scripts=(?!true$)/', 'false'],
+    name: 'downloaders',
+    program: ['wget', 'aria2c'],
+    // Not with what runs a program or reads config that may: wget's --use-askpass, -e/--execute and
+    // --config (a wgetrc may set use_askpass); aria2c's --on-…-complete hooks and --conf-path.
+    args_none: ['/^--use-a/', '/^-[A-Za-z]*e/', '/^--exe/', '/^--conf/', '/^--on-/'],
     action: 'allow',
-    categories: ['networked', 'mutating'],
-    reason: 'installs packages from the network into the vault, with their scripts off',
+    categories: ['networked'],
+    reason: 'network fetch; allowed because the proxy cannot control sockets anyway (see the policy docs), and tagged networked',
   },
-  {
-    name: 'package-install',
-    program: 'composer',
-    subcommand: ['install', 'update', 'require'],
-    args_all: ['--no-scripts', '--no-plugins'],
-    action: 'allow',
-    categories: ['networked', 'mutating'],
-    reason: 'installs packages from the network into the vault, with their scripts and plugins off',
-  },
-  {
-    name: 'package-install',
-    // Not pip download: it runs an sdist's build backend for the metadata.
-    program: ['cargo', 'go', 'gem'],
-    subcommand: ['fetch', 'get'],
-    action: 'allow',
-    categories: ['networked', 'mutating'],
-    reason: 'downloads packages from the network into the vault without building them',
-  },
+  // Package installs are not allowed by a rule of their own: each runs code of the project's or its
+  // packages' that the line does not show (npm's lifecycle scripts, and with --ignore-scripts its
+  // --git program and .npmrc; .pnpmfile.cjs; yarnPath; cargo's config; a setup.py), code from a
+  // file, so they get the default action, as `npm run preinstall` does.
   // ---- read-only -----------------------------------------------------------------------------
   {
     name: 'git-read',

@@ -321,13 +321,11 @@ describe('command lines read with certainty, or every way they could run', () =>
       expect(under(strict, { argv }), argv.join(' ')).toMatchObject({ action: 'deny', rule: 'default' });
       expect(under(DEFAULT_POLICY, { argv }), argv.join(' ')).toMatchObject({ action: 'allow', rule: 'default' });
     }
-    for (const argv of [['npm', 'install', '--ignore-scripts'], ['npm', 'ci', '--ignore-scripts=true'], ['composer', 'install', '--no-scripts', '--no-plugins'], ['cargo', 'fetch'], ['go', 'get', 'x@v1']]) {
-      expect(under(strict, { argv }), argv.join(' ')).toMatchObject({ action: 'allow', rule: 'package-install', categories: ['mutating', 'networked'] });
-    }
-    // Scripts turned back on later in the line, or code the manager's own config loads (.pnpmfile.cjs, yarnPath, composer plugins).
+    // With scripts off too: turned back on later (`--no-ignore-scripts=true`, abbreviations), npm's --git program, .pnpmfile.cjs, yarnPath, composer plugins, cargo's config.
     for (const argv of [
-      ['npm', 'install', '--ignore-scripts', '--no-ignore-scripts'], ['npm', 'install', '--ignore-scripts', '--ignore-scripts=false'], ['npm', 'install', '--ignore-scripts', 'false'],
-      ['pnpm', 'install', '--ignore-scripts'], ['yarn', 'install', '--ignore-scripts'], ['composer', 'install', '--no-scripts'],
+      ['npm', 'install', '--ignore-scripts'], ['npm', 'install', '--ignore-scripts', '--no-ignore-scripts=true'], ['npm', 'install', '--ignore-scripts', '--ignore-script=false'],
+      ['npm', 'install', '--ignore-scripts', '--git=/src/x', 'git+file:///src/r'], ['pnpm', 'install', '--ignore-scripts'], ['yarn', 'install', '--ignore-scripts'],
+      ['composer', 'install', '--no-scripts', '--no-plugins'], ['cargo', 'fetch'],
     ]) {
       expect(under(strict, { argv }), argv.join(' ')).toMatchObject({ action: 'deny', rule: 'default' });
     }
@@ -336,6 +334,31 @@ describe('command lines read with certainty, or every way they could run', () =>
       expect(judged({ argv }), argv.join(' ')).toMatchObject({ action: 'allow_with_checkpoint' });
     }
     expect(judged({ argv: ['git', 'checkout'] })).toMatchObject({ action: 'allow', rule: 'default' });
+  });
+
+  it('a second policy round: PATH, HOME or BASH_ENV set by for or read; clone -c/--template, GIT_TEMPLATE_DIR, submodule.<name>.update=!, ls-remote --exec, filter-branch filters, rebase --exe; wget --use-askpass/-e/--config, WGETRC; tar -U, rsync --force, git maintenance, submodule update --force', () => {
+    const strict = parsePolicy({ default_action: 'deny' });
+    const under = (policy: typeof DEFAULT_POLICY, request: { argv?: string[]; shell?: string; env?: Record<string, string> }) => evaluatePolicy(policy, request, { ...ctx, sandboxed: true }).decision;
+    const requests: Array<{ argv?: string[]; shell?: string; env?: Record<string, string> }> = [
+      { shell: 'for PATH in /src/evbin; do ls; done' }, { shell: 'read PATH < /src/pathf; ls' }, { shell: 'cd /src/r; for HOME in /src/hh; do git status; done' },
+      { shell: 'set -a; read BASH_ENV < /src/f; bash -c :' }, { shell: 'while read LD_PRELOAD; do ls; done < f' }, { shell: 'select GIT_DIR in /src/g; do git status; done' },
+      { argv: ['git', 'clone', '-c', 'core.hooksPath=/src/h', '/src/r', '/src/d'] }, { argv: ['git', 'clone', '--config=core.hooksPath=/src/h', '/src/r', '/src/d'] },
+      { argv: ['git', 'clone', '--template=/src/tpl', '/src/r', '/src/d'] }, { argv: ['git', 'clone', '/src/r', '/src/d'], env: { GIT_TEMPLATE_DIR: '/src/tpl' } },
+      { argv: ['git', '-c', 'submodule.x.update=!/src/x', 'submodule', 'update', '--init'] }, { argv: ['git', 'ls-remote', '--exec=/src/x', '/src/r'] },
+      { argv: ['git', 'filter-branch', '-f', '--tree-filter', '/src/x', 'HEAD'] }, { argv: ['git', 'rebase', '--exe', '/src/x', '--root'] }, { argv: ['git', 'rebase', '--ex=/src/x'] },
+      { argv: ['wget', '--use-askpass=/src/x', 'http://h/'] }, { argv: ['wget', '-e', 'use_askpass=/src/x', 'http://h/'] }, { argv: ['wget', '--config=/src/w', 'http://h/'] },
+      { argv: ['wget', 'http://h/'], env: { WGETRC: '/src/w' } }, { argv: ['aria2c', '--on-download-complete=/src/x', 'http://h/'] },
+    ];
+    for (const request of requests) {
+      expect(under(strict, request).action, JSON.stringify(request)).toBe('deny');
+    }
+    // The same loops and reads of other variables, and plain downloads and clones, are as before.
+    for (const request of [{ shell: 'for f in a b; do ls $f; done' }, { shell: 'read x < f; echo $x' }, { shell: 'PATH=/usr/bin:$PATH ls' }, { argv: ['wget', 'http://h/'] }, { argv: ['curl', '--connect-timeout', '5', 'http://h/'] }, { argv: ['git', 'clone', 'https://h/r'] }]) {
+      expect(under(strict, request).action, JSON.stringify(request)).toBe('allow');
+    }
+    for (const argv of [['tar', '-xf', 'e.tar', '--recursive-unlink'], ['tar', '-xUf', 'e.tar'], ['tar', '--unlink-first', '-xf', 'e.tar'], ['rsync', '-a', '--force', 'a/', 'b/'], ['git', 'maintenance', 'run', '--task=gc'], ['git', 'repack', '-a', '-d'], ['git', 'submodule', 'update', '--force']]) {
+      expect(under(DEFAULT_POLICY, { argv }), argv.join(' ')).toMatchObject({ action: 'allow_with_checkpoint' });
+    }
   });
 
   it('the sandbox round of stop 57: an empty PATH entry, shell startup files, find -exec {} and its names in a script, .. in mv and cd, git config from the environment, zip -m and git --abort', () => {
@@ -529,14 +552,13 @@ describe('command lines read with certainty, or every way they could run', () =>
     // However many options it does not know stand before it (each may take a value or not), every place the command may be is judged.
     const unknown = Array.from({ length: 12 }, (_, k) => [`--opt${k}`, `v${k}`]).flat();
     expect(judged({ argv: ['npm', ...unknown, 'publish'] })).toMatchObject({ action: 'require_approval', rule: 'publish' });
-    expect(judged({ argv: ['npm', '--opt', 'x', 'install', 'publish', '--ignore-scripts'] })).toMatchObject({ action: 'allow', rule: 'package-install' });
+    expect(judged({ argv: ['npm', '--opt', 'x', 'install', 'publish'] })).toMatchObject({ action: 'allow', rule: 'default' });
     // The word after an option with a value is not the command; a package named publish is not publishing.
     for (const argv of [['cargo', '+nightly', 'build'], ['cargo', '--color', 'never', 'test'], ['cargo', '--config', 'publish=1', 'build']]) {
       expect(judged({ argv }).rule, argv.join(' ')).not.toBe('publish');
     }
     for (const argv of [['npm', '--registry', 'https://x', 'install'], ['npm', 'i', 'publish'], ['npm', 'install', 'publish']]) {
-      expect(judged({ argv: [...argv, '--ignore-scripts'] }), argv.join(' ')).toMatchObject({ action: 'allow', rule: 'package-install' });
-      // With its scripts on, an install runs code from a file: the default action, still not publishing.
+      // An install runs code from a file: the default action, not publishing.
       expect(judged({ argv }), argv.join(' ')).toMatchObject({ action: 'allow', rule: 'default' });
     }
     expect(judged({ argv: ['python3', '-m', 'pip', 'install', 'x'] })).toMatchObject({ action: 'allow', rule: 'default' });
@@ -1091,7 +1113,7 @@ describe('default policy', () => {
     for (const argv of [['npm', 'publish'], ['yarn', 'publish'], ['pnpm', 'publish'], ['cargo', 'publish'], ['twine', 'upload', 'dist/x'], ['gem', 'push', 'x.gem'], ['poetry', 'publish']]) {
       expect(decide(argv), argv.join(' ')).toMatchObject({ action: 'require_approval', rule: 'publish' });
     }
-    expect(decide(['npm', 'install', '--ignore-scripts'])).toMatchObject({ action: 'allow', rule: 'package-install' });
+    expect(decide(['npm', 'install'])).toMatchObject({ action: 'allow', rule: 'default' });
     for (const argv of [['kexec', '-l', 'x'], ['swapoff', '-a'], ['swapon', 'x'], ['losetup', '-f', 'x'], ['dmsetup', 'ls'], ['pivot_root', '.', 'old'], ['switch_root', '/x', '/sbin/init'], ['telinit', '1'], ['setcap', 'cap_net_raw+ep', 'x'], ['modprobe', 'x']]) {
       expect(decide(argv, DEFAULT_POLICY, { ...ctx, sandboxed: true }), argv.join(' ')).toMatchObject({ action: 'deny', rule: 'host-system' });
     }
