@@ -281,10 +281,12 @@ export function syncTracked(fs: VaultFs, vaultInput: string, options: SyncOption
   }
   // A file the vault keeps under several names of one inode (import and export keep host hard
   // links) is written once and linked under its other names, as export does: written name by name,
-  // the host copies stopped sharing an inode (an edit of one no longer showed in the others).
+  // the host copies stopped sharing an inode (an edit of one no longer showed in the others). The
+  // names share what they are written with (a line merge of host edits makes the same new content
+  // for each name the host edited through its link), so that is part of the key.
   const sharedInode = (p: string, r: MergeState) => {
     const e = getEntry(store, vault, p);
-    return e?.type === 'f' && e.nlink > 1 && e.hash === r.hash && (e.mode & 0o7777) === r.mode ? e.ino : undefined;
+    return e?.type === 'f' && e.nlink > 1 ? `${e.ino} ${r.hash} ${r.mode}` : undefined;
   };
   writeHost(store, host, actions.filter((a) => !skipped.includes(a.path)), merged, sharedInode, options.progress);
   store.mutate(() => {
@@ -354,7 +356,7 @@ function hostChanges(actions: PathMerge[], host: HostSide, skipped: string[]): S
  * step every directory between the host root and the path is checked (lstat) to still be a real
  * directory, so nothing is ever written through a symlink that appeared since the plan was made.
  */
-function writeHost(store: Store, host: HostSide, actions: PathMerge[], merged: Map<string, Buffer>, sharedInode: (path: string, r: MergeState) => number | undefined, progress?: Progress): void {
+function writeHost(store: Store, host: HostSide, actions: PathMerge[], merged: Map<string, Buffer>, sharedInode: (path: string, r: MergeState) => string | undefined, progress?: Progress): void {
   const isDir = (s: MergeState | null) => s?.type === 'd';
   const checkParents = (path: string) => {
     for (let dir = path.slice(0, path.lastIndexOf('/')) || '/'; isWithin(dir, host.root) && dir !== host.root; dir = dir.slice(0, dir.lastIndexOf('/')) || '/') {
@@ -388,8 +390,8 @@ function writeHost(store: Store, host: HostSide, actions: PathMerge[], merged: M
   // Each change is made through the descriptor of its directory (PinnedDirs): a directory swapped
   // for a symlink after checkParents looked is not written through either.
   const dirs = new PinnedDirs(host.hostRoot);
-  // The host path each shared vault inode was first written to in this sync (sharedInode).
-  const writtenInodes = new Map<number, string>();
+  // The host path each shared vault inode, with what it is written with, was first written to in this sync (sharedInode).
+  const writtenInodes = new Map<string, string>();
   const removals = actions.filter((x) => x.current && (!x.result || isDir(x.current) !== isDir(x.result)));
   const total = removals.length + actions.filter((a) => a.result).length;
   let done = 0;

@@ -108,6 +108,18 @@ describe('sync: the vault’s work back to a tracked host directory', () => {
     expect(readFileSync(join(host, 'src', 'third'), 'utf8')).toBe('a host edit shows in every name\n');
   });
 
+  it('names of one inode whose host and vault edits are line-merged stay one host inode (each name was written as a file of its own)', () => {
+    writeFileSync(join(host, 'lines'), '1\n2\n3\n');
+    linkSync(join(host, 'lines'), join(host, 'lines.link'));
+    importTracked(fs, host, '/p');
+    writeFileSync(join(host, 'lines'), 'ONE\n2\n3\n'); // through the link: both host names
+    fs.writeFile('/p/lines', '1\n2\nTHREE\n'); // both vault names
+    const r = syncTracked(fs, '/p');
+    expect(r.changes.filter((c) => c.path.startsWith('/p/lines')).map((c) => c.path)).toEqual(['/p/lines', '/p/lines.link']);
+    expect(readFileSync(join(host, 'lines.link'), 'utf8')).toBe('ONE\n2\nTHREE\n');
+    expect([lstatSync(join(host, 'lines.link')).ino, lstatSync(join(host, 'lines')).nlink]).toEqual([lstatSync(join(host, 'lines')).ino, 2]);
+  });
+
   it('where the host refuses the link (a name on another filesystem), that name gets a copy, as export writes it, and the sync finishes', (ctx) => {
     if (process.getuid?.() !== 0) {
       if (process.env.CI) throw new Error('this test mounts a tmpfs: run CI as root');
