@@ -41,7 +41,7 @@ export async function serveStdio(options: McpServerOptions & { log: (message: st
         }) + '\n',
       );
     // A line that is not UTF-8, or JSON with an id but not a JSON-RPC message: answered here, with its id.
-    const reject = (id: RequestId, error: { code: number; message: string; data?: { code: string } }) => protocolWrite(JSON.stringify({ jsonrpc: '2.0', id, error }) + '\n');
+    const reject = (id: RequestId, error: LineError) => protocolWrite(JSON.stringify({ jsonrpc: '2.0', id, error }) + '\n');
     const input = process.stdin.pipe(new RequestLines(MAX_REQUEST_BYTES, refuse, reject));
     // How serving ends: the client closed stdin (it is gone, or a script has sent all it will),
     // or a signal asked the server to stop. The end of `input`, not of stdin: a line still
@@ -223,7 +223,7 @@ function issuesText(issues: ReadonlyArray<{ path: PropertyKey[]; message: string
  * line that is not UTF-8 is read as well as its text allows; lines over CHECK_MAX_BYTES are not
  * parsed twice (their id is read from their edges, and a malformed one is left to the reader).
  */
-function lineProblem(line: Buffer): { id: RequestId; error: { code: number; message: string; data?: { code: string } } } | undefined {
+function lineProblem(line: Buffer): { id: RequestId; error: LineError } | undefined {
   if (!isUtf8(line)) {
     const error = { code: PARSE_ERROR, message: 'not JSON: the line is not valid UTF-8 (send text as UTF-8, binary content as base64)' };
     if (line.length > CHECK_MAX_BYTES) return { id: idOfEdges(line.subarray(0, EDGE).toString('utf8'), line.subarray(-EDGE).toString('utf8')), error };
@@ -267,6 +267,8 @@ const PARSE_ERROR = -32700;
 const EDGE = 256;
 
 type RequestId = string | number | null;
+/** The JSON-RPC error a refused line is answered with; `data.code` is ours where we know it. */
+type LineError = { code: number; message: string; data?: { code: string } };
 
 /**
  * The id of a request line too large to parse, from its edges: clients write it either right
@@ -292,7 +294,7 @@ class RequestLines extends Transform {
   constructor(
     private readonly max: number,
     private readonly refuse: (id: RequestId, bytes: number) => void,
-    private readonly reject: (id: RequestId, error: { code: number; message: string; data?: { code: string } }) => void,
+    private readonly reject: (id: RequestId, error: LineError) => void,
   ) {
     super();
   }

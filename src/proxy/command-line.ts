@@ -2,7 +2,7 @@ import { pushAll } from '../core/arrays.js';
 import { inFull } from './full-commands.js';
 import { basename } from '../core/paths.js';
 import { sedScriptRuns } from './sed-script.js';
-import { reEvaluated, runtimeNames } from './runtime-values.js';
+import { loopVariable, reEvaluated, runtimeNames } from './runtime-values.js';
 
 /**
  * Turns what the agent asked to run into the simple commands a policy can judge.
@@ -554,8 +554,7 @@ export function parseShell(script: string, depth = 0): SimpleCommand[] {
   });
   // A value read as the script runs that bash evaluates again as code (runtime-values.ts): the
   // program is then that variable, computed when the command runs.
-  const setAsRuns = runtimeNames(out, computedAtRunTime);
-  for (const { name, context } of reEvaluated(script, out, setAsRuns)) {
+  for (const { name, context } of reEvaluated(script, out, runtimeNames(out, computedAtRunTime))) {
     const code = `${name} holds a value read when the command runs, and bash evaluates it again (${context}), where a command substitution in it runs, so it may do what any program may`;
     out.push({ argv: ['$' + name], redirects: [], writesRedirect: false, shell: true, via: context, code });
   }
@@ -563,7 +562,10 @@ export function parseShell(script: string, depth = 0): SimpleCommand[] {
   // given its value by read, getopts, a `for` or `select` loop and the like rather than an
   // assignment the line shows (which environmentRuns judges): the program is that variable.
   const setByCommands = runtimeNames(out.filter((c) => !DECLARING.has(c.argv[0]!)).map((c) => ({ ...c, assignments: [] })), computedAtRunTime);
-  for (const c of out) if ((c.via === 'for' || c.via === 'select') && c.argv[0] === ':' && c.argv[1] !== undefined && NAME_WORD.test(c.argv[1])) setByCommands.add(c.argv[1]);
+  for (const c of out) {
+    const name = loopVariable(c);
+    if (name !== undefined) setByCommands.add(name);
+  }
   for (const name of setByCommands) {
     if (!decidesPrograms(name)) continue;
     const code = `${name} is set as the script runs (read, for, select …) and decides which programs run or what they load, so it may do what any program may`;
@@ -1297,7 +1299,7 @@ function gitRuns(args: string[], assignments: string[]): GitRun[] {
   // --exec-path=<dir> is GIT_EXEC_PATH: git runs its helpers (git-web--browse, git-<command>) from there.
   for (const a of args.slice(0, at)) {
     const dir = /^--exec-path=(.*)$/s.exec(a)?.[1];
-    if (dir && (!SYSTEM_LIBRARY_DIR.test(dir) || dir.split('/').includes('..'))) runs.push({ script: '$git_exec_path', via: 'git --exec-path (a directory of programs git runs)' });
+    if (dir !== undefined && environmentRuns(`GIT_EXEC_PATH=${dir}`).length > 0) runs.push({ script: '$git_exec_path', via: 'git --exec-path (a directory of programs git runs)' });
   }
   for (const name of GIT_CONFIG_FILE_VARIABLES) {
     const value = assignments.findLast((w) => w.startsWith(name + '='))?.slice(name.length + 1);
@@ -2247,7 +2249,6 @@ const CODE_VARIABLES: Record<string, RegExp> = {
   JDK_JAVA_OPTIONS: /-(javaagent|agentpath|agentlib)|@/,
 };
 
-const NAME_WORD = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Builtins that assign their `NAME=value` words, as an assignment does (environmentRuns judges those). */
 const DECLARING = new Set(['declare', 'typeset', 'local', 'export', 'readonly']);
 

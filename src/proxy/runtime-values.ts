@@ -43,6 +43,12 @@ const ARRAY_INDEXES = /^\$\{![A-Za-z_][A-Za-z0-9_]*\[[@*]\]\}$/;
 /** Prefixes that run the builtin after them as itself (`builtin read x`, `command read x`). */
 const BUILTIN_PREFIXES = new Set(['builtin', 'command']);
 
+/** The variable a `for` or `select` loop sets (the parser gives its header as `: NAME in words…`), if `command` is such a header. */
+export function loopVariable({ argv, via }: Pick<ScriptCommand, 'argv' | 'via'>): string | undefined {
+  const [program, name] = argv;
+  return (via === 'for' || via === 'select') && program === ':' && name !== undefined && NAME.test(name) ? name : undefined;
+}
+
 /**
  * The variables `commands` (one script's, in order) give a value known only at run time.
  * `computed` tells whether a word holds an expansion (`$(…)`, `$x`, a backtick).
@@ -76,7 +82,7 @@ export function runtimeNames(commands: readonly ScriptCommand[], computed: (word
     else if (program === 'declare' || program === 'typeset' || program === 'local' || program === 'export' || program === 'readonly') settings(args);
     // `for x in words`: run-time words, file names a pattern matches (`for f in *`: any name a
     // file in the vault has), or none (the positional parameters) make x one.
-    else if ((via === 'for' || via === 'select') && program === ':' && args[0] && NAME.test(args[0]) && (args[1] !== 'in' || args.slice(2).some((w) => !ARRAY_INDEXES.test(w) && (runtime(w) || /[*?[]/.test(w))))) names.add(args[0]);
+    else if (loopVariable({ argv, via }) !== undefined && (args[1] !== 'in' || args.slice(2).some((w) => !ARRAY_INDEXES.test(w) && (runtime(w) || /[*?[]/.test(w))))) names.add(args[0]!);
   }
   return names;
 }

@@ -6,7 +6,7 @@ import { hashHostFile, readHostLink } from './host-tree.js';
 import { hostEntryType } from '../core/entry-types.js';
 import { planMerge, type Content, type ContentMerger, type MergeState, type PathMerge, type Strategy } from '../core/merge-tree.js';
 import { descendantRange, isWithin, joinPath, normalizePath } from '../core/paths.js';
-import { decodeUtf8 } from '../core/utf8.js';
+import { decodeUtf8, escapeBytes } from '../core/utf8.js';
 import { audit } from './audit.js';
 import { contentChunks, isStored, readContent } from './blobs.js';
 import { entriesWithHash, getEntry, hasChildren, iterateDescendants } from './entries.js';
@@ -140,7 +140,7 @@ class HostSide {
     return { type: hostEntryType(st) ?? 'b', mode, size: 0, hash: null, target: null, ...meta };
   }
 
-  /** The names in a host directory that are not UTF-8 (below leaves them out), each byte above 0x7f written as \xNN. */
+  /** The names in a host directory that are not UTF-8 (below leaves them out), escaped (escapeBytes). */
   unlistedNames(dir: string): string[] {
     let names: Buffer[];
     try {
@@ -148,7 +148,7 @@ class HostSide {
     } catch {
       return [];
     }
-    return names.filter((raw) => decodeUtf8(raw) === undefined).map((raw) => raw.toString('latin1').replace(/[\x80-\xff]/g, (c) => `\\x${c.charCodeAt(0).toString(16)}`));
+    return names.filter((raw) => decodeUtf8(raw) === undefined).map(escapeBytes);
   }
 
   /** Vault paths of everything below a host directory (not following symlinks; names that are not UTF-8 cannot be vault paths and are left out). */

@@ -7,7 +7,7 @@ import { openStore } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { forkVault } from '../../src/store/vaults.js';
 import { spawn, spawnSync } from 'node:child_process';
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import { avfs, avfsBytes, BIN, expectSameBytes, tempDir } from '../helpers.js';
 import { auditRows, bwrap, describeModes, fuse, type Mode, processes, seedHome, setVaultPolicy, skipMountTests, vaultTree } from './helpers.js';
 
@@ -52,13 +52,19 @@ function setPolicy(home: string, policy: unknown) {
 /** Only the fields that describe a change (not how many versions it took). */
 const net = (changes: any[]) => changes.map(({ versions: _v, ...rest }) => rest);
 
-/** Waits until the command of `run` (its environment holds `tag`) has a `sleep` running: it has started. */
-async function sleepRunning(run: ResultPromise, tag: string): Promise<void> {
+/**
+ * `avfs --json proxy exec <options> -- sh -c <script>`, with `tag` in the command's environment,
+ * sent `signal` once the command has a `sleep` running (it has started); resolves when avfs exits.
+ */
+async function signalledExec(home: string, tag: string, options: string[], script: string, signal: NodeJS.Signals, env: Record<string, string> = {}) {
+  const run = execa(process.execPath, [BIN, '--json', 'proxy', 'exec', ...options, '--env', tag, '--', 'sh', '-c', script], { env: { AVFS_HOME: home, AVFS_VAULT: '', ...env }, reject: false, timeout: 120_000 });
   const deadline = Date.now() + 60_000;
   while (!processes().some((p) => p.env.includes(tag) && p.cmdline[0] === 'sleep')) {
     if (Date.now() > deadline || run.exitCode !== null) throw new Error(`the command never started: ${(await run).stdout}`);
     await sleep(50);
   }
+  run.kill(signal);
+  return run;
 }
 
 describeModes('proxy exec', (mode) => {
@@ -417,10 +423,7 @@ describeModes('proxy exec', (mode) => {
       const name = sig.slice(3);
       // The shell waits on a child, so its trap runs as soon as the signal comes; what it writes is in the report.
       const script = `trap 'echo got-${name} > /trapped.txt; exit 0' ${name}; sleep 300 & wait`;
-      const run = execa(process.execPath, [BIN, '--json', 'proxy', 'exec', '--mode', mode, '--env', tag, '--', 'sh', '-c', script], { env: { AVFS_HOME: home, AVFS_VAULT: '' }, reject: false, timeout: 120_000 });
-      await sleepRunning(run, tag);
-      run.kill(sig);
-      const r = await run;
+      const r = await signalledExec(home, tag, ['--mode', mode], script, sig);
       expect(r.exitCode, r.stderr).toBe(status);
       const doc = JSON.parse(r.stdout);
       expect(doc, sig).toMatchObject({ ok: true, exit_code: status, signal: sig });
@@ -433,10 +436,7 @@ describeModes('proxy exec', (mode) => {
     const home = newHome();
     const tag = `AVFS_TEST_RUN=${Math.random().toString(36).slice(2)}`;
     const script = `trap '' INT TERM; while :; do sleep 0.2; done`;
-    const run = execa(process.execPath, [BIN, '--json', 'proxy', 'exec', '--mode', mode, '--kill-after', '1000', '--env', tag, '--', 'sh', '-c', script], { env: { AVFS_HOME: home, AVFS_VAULT: '' }, reject: false, timeout: 120_000 });
-    await sleepRunning(run, tag);
-    run.kill('SIGINT');
-    const r = await run;
+    const r = await signalledExec(home, tag, ['--mode', mode, '--kill-after', '1000'], script, 'SIGINT');
     expect(r.exitCode, r.stderr).toBe(137);
     expect(JSON.parse(r.stdout), r.stderr).toMatchObject({ ok: true, exit_code: 137, signal: 'SIGKILL' });
     expect(processes().filter((p) => p.env.includes(tag))).toEqual([]);
@@ -516,14 +516,7 @@ describe('a run that fails before its command starts', () => {
     const tag = `HALFWAY_TEST_RUN=${Math.random().toString(36).slice(2)}`;
     // No bubblewrap: auto runs the command unsandboxed, in a copy (its working directory).
     const script = `trap '' INT; trap 'echo cleaned > cleaned.txt; exit 0' TERM; while :; do sleep 0.2; done`;
-    const run = execa(process.execPath, [BIN, '--json', 'proxy', 'exec', '--mode', 'copy', '--kill-after', '8000', '--env', tag, '--', 'sh', '-c', script], {
-      env: { AVFS_HOME: home, AVFS_VAULT: '', AVFS_BWRAP: join(tmp.dir, 'no-bwrap-here') },
-      reject: false,
-      timeout: 120_000,
-    });
-    await sleepRunning(run, tag);
-    run.kill('SIGINT');
-    const r = await run;
+    const r = await signalledExec(home, tag, ['--mode', 'copy', '--kill-after', '8000'], script, 'SIGINT', { AVFS_BWRAP: join(tmp.dir, 'no-bwrap-here') });
     const doc = JSON.parse(r.stdout);
     expect(doc, r.stderr).toMatchObject({ ok: true, signal: 'SIGINT', sandbox: { enforced: false } });
     expect(doc.changed_files.map((c: any) => c.path)).toEqual(['/cleaned.txt']);
@@ -534,14 +527,7 @@ describe('a run that fails before its command starts', () => {
     const tag = `HALFWAY_TEST_RUN=${Math.random().toString(36).slice(2)}`;
     // In the sandbox the leftover dies with the command's pid namespace; unsandboxed, avfs kills it after the grace.
     const script = `trap 'exit 0' INT; (trap '' INT TERM; sleep 300) & wait`;
-    const run = execa(process.execPath, [BIN, '--json', 'proxy', 'exec', '--mode', 'copy', '--kill-after', '1000', '--env', tag, '--', 'sh', '-c', script], {
-      env: { AVFS_HOME: home, AVFS_VAULT: '', AVFS_BWRAP: join(tmp.dir, 'no-bwrap-here') },
-      reject: false,
-      timeout: 120_000,
-    });
-    await sleepRunning(run, tag);
-    run.kill('SIGINT');
-    const r = await run;
+    const r = await signalledExec(home, tag, ['--mode', 'copy', '--kill-after', '1000'], script, 'SIGINT', { AVFS_BWRAP: join(tmp.dir, 'no-bwrap-here') });
     expect(r.exitCode, r.stderr).toBe(130);
     expect(JSON.parse(r.stdout), r.stderr).toMatchObject({ ok: true, exit_code: 130, signal: 'SIGINT', sandbox: { enforced: false } });
     expect(processes().filter((p) => p.env.includes(tag))).toEqual([]);
