@@ -18,6 +18,22 @@ import type { PolicyRule } from './policy.js';
  * commands whose network effect is a remote change or a remote shell (`git push`, `ssh`, `scp`,
  * `rsync` to a host, `nc`) need approval instead.
  */
+/**
+ * Words naming the sandbox's own /tmp, /dev or /run (not the vault), as mv's destination or ln's
+ * target. Relative names too (`tmp/`, `../tmp`, `./tmp`: from `/`, the sandbox's), and `-vt/tmp`;
+ * a relative `tmp` elsewhere is a vault path, and costs only a checkpoint. Each repetition takes
+ * one `/` and the dots before it, so a word is read one way only (linear time). Also `~` (the
+ * sandbox's home is its /tmp), /proc/<pid>/cwd and /root (links to anywhere), a pattern in a
+ * top-level name (`/t?p`), which may match one of them, and `..` after a directory
+ * (`/usr/../tmp`): the words are matched as written, not normalised.
+ */
+const SANDBOX_OWN_DIRECTORY = [
+  '/^(-[a-zA-Z]*t|--target-directory=|--t[a-z-]*=)?(\\.{0,2}\\/)*(tmp|dev|run)(\\/|$)/',
+  '/^(-[a-zA-Z]*t|--target-directory=|--t[a-z-]*=)?(~|\\/+proc\\/)/',
+  '/^(-[a-zA-Z]*t|--target-directory=|--t[a-z-]*=)?(\\.{0,2}\\/)+[^/]*[*?[]/',
+  '/(^|\\/)\\.\\.(\\/|$)/',
+];
+
 /** What pushing or publishing is, wherever a rule finds it: outside the vault, so a person approves it. */
 const PUBLISHES: Pick<PolicyRule, 'action' | 'categories' | 'reason'> = {
   action: 'require_approval',
@@ -244,21 +260,22 @@ export const DEFAULT_RULES: PolicyRule[] = [
     // In the sandbox /tmp, /dev and /run are the sandbox's own, not the vault: what moves there is
     // gone from the vault when the run ends, as rm -r would leave it. A move the other way matches
     // too (a checkpoint it did not need). Outside a sandbox these are host paths (host-paths).
-    // Relative names too (`tmp/`, `../tmp`, `./tmp`: from `/`, the sandbox's), and `-vt/tmp`; a
-    // relative `tmp` elsewhere is a vault path, and costs only a checkpoint. Each repetition takes
-    // one `/` and the dots before it, so a word is read one way only (linear time).
-    // Also `~` (the sandbox's home is its /tmp), /proc/<pid>/cwd and /root (links to anywhere),
-    // a pattern in a top-level name (`/t?p`), which may match one of them, and `..` after a
-    // directory (`/usr/../tmp`): the words are matched as written, not normalised.
-    args_any: [
-      '/^(-[a-zA-Z]*t|--target-directory=|--t[a-z-]*=)?(\\.{0,2}\\/)*(tmp|dev|run)(\\/|$)/',
-      '/^(-[a-zA-Z]*t|--target-directory=|--t[a-z-]*=)?(~|\\/+proc\\/)/',
-      '/^(-[a-zA-Z]*t|--target-directory=|--t[a-z-]*=)?(\\.{0,2}\\/)+[^/]*[*?[]/',
-      '/(^|\\/)\\.\\.(\\/|$)/',
-    ],
+    args_any: SANDBOX_OWN_DIRECTORY,
     action: 'allow_with_checkpoint',
     categories: ['destructive'],
     reason: 'moves files to /tmp, /dev or /run, which are not the vault: they leave it as if removed, so a checkpoint is taken first',
+  },
+  {
+    name: 'link-out-of-vault',
+    program: ['ln'],
+    // A link in the vault to /tmp, /dev or /run is a door out of it: `ln -s /tmp /t && mv /src /t/`
+    // moves the tree out through a name the mv rule reads as a vault path (it reads words, not
+    // the tree the line is building). So the line that makes one takes the checkpoint a move
+    // there would. A link the other way (made in /tmp) matches too, and costs only a checkpoint.
+    args_any: SANDBOX_OWN_DIRECTORY,
+    action: 'allow_with_checkpoint',
+    categories: ['destructive'],
+    reason: 'links a vault name to /tmp, /dev or /run, which are not the vault: what moves through it leaves the vault, so a checkpoint is taken first',
   },
   {
     name: 'git-discard',

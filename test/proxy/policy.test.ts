@@ -725,6 +725,12 @@ describe('command lines read with certainty, or every way they could run', () =>
     }
     for (const shell of ['mv /a /b', 'mv /keep /tmpfiles', 'mv src/tmp x']) expect(judged({ shell }), shell).toMatchObject({ action: 'allow', rule: 'default' });
   });
+  it('a link to /tmp, /dev or /run is a door out of the vault the mv rule cannot see: the line making one takes the checkpoint', () => {
+    for (const shell of ['ln -s /tmp /t && mv /keep /t/', 'ln -sfn ../../tmp t', 'ln -s tmp t; mv /keep t', 'ln -s ~ h', 'ln --symbolic /dev/shm s', 'ln -s /proc/self/cwd c']) {
+      expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'link-out-of-vault', categories: expect.arrayContaining(['destructive']) });
+    }
+    for (const shell of ['ln -s /src/x /y', 'ln a b', 'ln -s tmpfiles t']) expect(judged({ shell }), shell).toMatchObject({ action: 'allow', rule: 'default' });
+  });
   it('after a cd that may leave the vault (/tmp, /dev, /run, `-`, a computed directory), a relative name may be the sandbox\'s own (review)', () => {
     for (const shell of ['cd /tmp && mv /keep .', 'cd /tmp; mv /keep x', 'cd -- /dev/shm && mv /keep y', '(cd ../run && mv -t . /keep)', 'pushd /tmp; mv /keep .', 'cd "$D" && mv /keep .', 'cd - && mv /keep .']) {
       expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'mv-out-of-vault' });

@@ -324,7 +324,7 @@ const check = new Command('check')
   );
 
 const policy = new Command('policy')
-  .description('show, set, reset or test the proxy policy (zod-validated JSON per vault or per home)')
+  .description('show, set, reset or check the proxy policy (zod-validated JSON per vault or per home)')
   .addCommand(show)
   .addCommand(set)
   .addCommand(reset)
