@@ -624,7 +624,7 @@ export function evaluatePolicy(policy: Policy, request: { argv?: string[]; shell
     }
     const reason = rule ? (rule.reason ?? `matched rule ${rule.name}`) : '';
     const verdict = rule
-      ? { ...base, rule: rule.name, action: rule.action, categories: [...categories], reason: redirected ? `${reason}, but a redirection writes its output to a file` : reason }
+      ? unseenCode({ ...base, rule: rule.name, action: rule.action, categories: [...categories], reason: redirected ? `${reason}, but a redirection writes its output to a file` : reason }, rule, policy)
       : defaultVerdict(cmd, policy, base, [...categories]);
     const read = optionWord === undefined ? verdict : { ...verdict, reason: `${optionWord} is computed when the command runs and may be any option, so the most careful reading decides: ${verdict.reason}` };
     // Text kept in a variable runs only if bash expands it again: a checkpoint, never a refusal.
@@ -668,6 +668,17 @@ export function evaluatePolicy(policy: Policy, request: { argv?: string[]; shell
   const finalCategories = categories.length > 1 ? categories.filter((c) => c !== 'read_only') : categories;
   const where = new Set(verdicts.map((v) => v.command)).size > 1 ? `${top.command}: ` : '';
   return { decision: { action: top.action, categories: finalCategories, rule: top.rule, reason: where + top.reason }, verdicts };
+}
+
+/**
+ * A script a shell reads from its input (the built-in rule shell-from-input) is code the line does
+ * not show, as a computed program is (defaultVerdict): the rule's checkpoint stands in for reading
+ * it under the built-in `allow`, and a stricter default_action applies as it is (`cat /src/x | sh`
+ * ran under `deny`, where `bash /src/x` is refused). A policy's own rule for it is taken as written.
+ */
+function unseenCode(verdict: CommandVerdict, rule: Rule, policy: Policy): CommandVerdict {
+  if (rule.name !== 'shell-from-input' || !builtinRules?.includes(rule) || SEVERITY[policy.default_action] <= SEVERITY[verdict.action]) return verdict;
+  return { ...verdict, action: policy.default_action, reason: `runs a script read from its input, which the policy cannot see: such code gets the default action (${policy.default_action}), as a program computed at run time does` };
 }
 
 /**
