@@ -37,15 +37,21 @@ export function toolError(err: unknown): CallToolResult {
 /**
  * A tool error the MCP layer made before avfs ran (arguments that fail the input schema, an
  * unknown tool) has no structured content; every error avfs makes has. Give those the same shape,
- * with code USAGE, so that every failed call carries a code. Other messages pass unchanged but
+ * with code USAGE (READ_ONLY for a writing tool a read-only server disabled), so that every
+ * failed call carries a code. Other messages pass unchanged but
  * for the SDK's "MCP error -32602: " in front (its McpError's message): the JSON-RPC code means
  * nothing in a tool result, and agents read "USAGE: MCP error -32602: Input validation error: …".
  */
 export function withUsageCode(result: unknown): unknown {
   const r = result as { isError?: unknown; structuredContent?: unknown; content?: Array<{ type: string; text?: string }> } | null;
   if (!r || r.isError !== true || r.structuredContent !== undefined || !Array.isArray(r.content)) return result;
-  const message = r.content.map((c) => (c.text ?? '').replace(/^MCP error -?\d+: /, '')).join('\n');
-  return { ...r, content: [{ type: 'text', text: `USAGE: ${message}` }], structuredContent: { ok: false, error: { code: 'USAGE', message } } };
+  const said = r.content.map((c) => (c.text ?? '').replace(/^MCP error -?\d+: /, '')).join('\n');
+  // The only tools server.ts disables are the writing ones of a read-only server.
+  const disabled = /^Tool (\S+) disabled$/.exec(said);
+  const [code, message] = disabled
+    ? ['READ_ONLY', `${disabled[1]} changes the vault, and this server is read-only (avfs mcp --read-only): it serves only the tools that read`]
+    : ['USAGE', said];
+  return { ...r, content: [{ type: 'text', text: `${code}: ${message}` }], structuredContent: { ok: false, error: { code, message } } };
 }
 
 /**

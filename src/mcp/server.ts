@@ -63,8 +63,8 @@ export function createAvfsMcpServer(options: McpServerOptions): { server: McpSer
     },
   );
   const served = TOOLS.filter((t) => !(options.readOnly && t.writes));
-  for (const tool of served) {
-    server.registerTool(
+  for (const tool of TOOLS) {
+    const registered = server.registerTool(
       tool.name,
       {
         title: tool.title,
@@ -90,6 +90,9 @@ export function createAvfsMcpServer(options: McpServerOptions): { server: McpSer
         }
       }) as never,
     );
+    // Read-only: a writing tool is registered disabled, not left out, so that a call to it is
+    // refused as read-only (result.ts withUsageCode) rather than as a tool that does not exist.
+    if (!served.includes(tool)) registered.disable();
   }
   registerFileResources(server, avfsFor, release);
   return { server, tools: served.map((t) => t.name), vault, close: () => base.close() };

@@ -557,7 +557,12 @@ describe('avfs mcp over stdio', () => {
     const names = (await client.listTools()).tools.map((t) => t.name).sort();
     expect(names).toEqual(['checkpoint_list', 'diff', 'find', 'grep', 'log', 'ls', 'read', 'search', 'tree', 'vault_info', 'vault_list']);
     await ok(client, 'ls', {});
-    await fails(client, 'write', { path: '/ro.txt', content: 'x' }, 'USAGE');
+    // Refused as read-only, not as a tool that does not exist; a tool that does not exist is still USAGE.
+    for (const [tool, args] of [['write', { path: '/ro.txt', content: 'x' }], ['rm', { path: '/ro.txt' }], ['proxy_exec', { argv: ['true'] }]] as const) {
+      const error = await fails(client, tool, args, 'READ_ONLY');
+      expect(error.message).toContain('read-only');
+    }
+    await fails(client, 'no_such_tool', {}, 'USAGE');
     expectError(await avfs(h.home, ['--vault', 'proj', 'cat', '/ro.txt']), 'NOT_FOUND', 3);
   });
 
