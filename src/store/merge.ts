@@ -375,7 +375,7 @@ const COUNT_ONLY_PATHS = "SELECT DISTINCT path FROM versions WHERE vault_id = ? 
  */
 export function undoMerge(store: Store, sourceName: string, options: { into?: string; force?: boolean; actor: Actor; progress?: Progress }): UndoReport {
   return store.mutate(() => {
-    const theirs = getVault(store, sourceName);
+    const theirs = sourceToUndo(store, sourceName);
     const ours = targetOf(store, theirs, options.into);
     const record = lastMerge(store, theirs.id, ours.id);
     if (!record) throw new AvfsError('MERGE_NOT_FOUND', `no merge of ${theirs.name} into ${ours.name} to undo`, { source: theirs.name, target: ours.name });
@@ -402,6 +402,20 @@ export function undoMerge(store: Store, sourceName: string, options: { into?: st
     audit(store, options.actor, 'vault.merge.undo', ours.name, { from: theirs.name, merge_id: record.id, restored: diffs.length });
     return { source: theirs.name, target: ours.name, merge_id: record.id, restored: diffs.length, paths: diffs.map((d) => d.path) };
   });
+}
+
+/**
+ * The source of a merge to undo, by name. A deleted vault has none (its merges are forgotten with
+ * it, lineage.ts dropMergeRecords, or kept under a retired id): its merge is undone by restoring
+ * the checkpoint taken before it, which the error says.
+ */
+function sourceToUndo(store: Store, sourceName: string): VaultRow {
+  try {
+    return getVault(store, sourceName);
+  } catch (err) {
+    if (!(err instanceof AvfsError) || err.code !== 'VAULT_NOT_FOUND') throw err;
+    throw new AvfsError('VAULT_NOT_FOUND', `no such vault: ${sourceName}; a merge from a vault since deleted is undone by restoring the checkpoint taken before it (avfs checkpoint list shows before-merge-…)`, { vault: sourceName });
+  }
 }
 
 type PlannedState = { path: string; want: PathState | null; now?: Entry | undefined };

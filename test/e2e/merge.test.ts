@@ -40,6 +40,20 @@ describe('avfs vault merge through the CLI', () => {
     expectError(await run(['vault', 'merge', 'try', '--undo']), 'MERGE_NOT_FOUND', 3);
   });
 
+  it('undo of a merge from a vault since deleted says how to undo it: restore the checkpoint taken before it', async () => {
+    const run = (args: string[]) => avfs(h.home, args);
+    expectOk(await run(['write', '/a.txt', 'base']));
+    expectOk(await run(['vault', 'fork', 'default', 'gone']));
+    expectOk(await run(['--vault', 'gone', 'write', '/b.txt', 'theirs']));
+    const merged = expectOk(await run(['vault', 'merge', 'gone']));
+    expectOk(await run(['vault', 'delete', 'gone', '--force']));
+    const err = expectError(await run(['vault', 'merge', 'gone', '--undo']), 'VAULT_NOT_FOUND', 3);
+    expect(err.message).toContain('before-merge-');
+    // As it says: the checkpoint puts the target back.
+    expectOk(await run(['checkpoint', 'restore', merged.checkpoint]));
+    expectError(await run(['cat', '/b.txt']), 'NOT_FOUND', 3);
+  });
+
   it('a conflict is one JSON error document (exit 4) with base/ours/theirs hashes and hunks; a strategy resolves it', async () => {
     const home = h.home;
     const run = (args: string[], input?: string) => avfs(home, args, input === undefined ? {} : { input });
