@@ -184,7 +184,7 @@ async function endAll(
 }
 
 /** What bubblewrap reports on its status descriptor: the sandbox's init, then the command's exit code. */
-interface SandboxStatus {
+export interface SandboxStatus {
   childPid: number | null;
   /** The sandbox's PID namespace, read as soon as its init is known (it is gone once the command ends). */
   ns: string | null;
@@ -498,8 +498,7 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
     const outData = stdout();
     const errData = stderr();
     const { exitCode, signal } = outcomeOf(exit, status, timedOut, killSent, interrupted);
-    // bubblewrap set up the sandbox but could not start the program: a command not found, like a shell's.
-    const notStarted = status && status.exitCode === null ? /^bwrap: execvp (.*): (No such file or directory|Permission denied)$/m.exec(errData.data.toString('utf8')) : null;
+    const notStarted = status && !timedOut && !interrupted ? programNotStarted(exit, status, errData.data) : null;
     if (notStarted) {
       const missing = notStarted[2] === 'No such file or directory';
       const message = Buffer.from(`avfs: cannot run ${notStarted[1]}: ${missing ? 'command not found' : 'permission denied'}\n`);
@@ -586,6 +585,18 @@ function outcomeOf(
   // ended was killed: SIGKILL says so, as after a timeout (not when only a process it left behind was).
   if (interrupted && signal !== 'SIGKILL' && (code === null || code < 128)) return { exitCode: 128 + (constants.signals[interrupted] ?? 0), signal: interrupted };
   return { exitCode: code ?? 128 + (signal ? (constants.signals[signal as NodeJS.Signals] ?? 0) : 0), signal };
+}
+
+/**
+ * bubblewrap set up the sandbox but could not start the program (a command not found, like a
+ * shell's): it reported no exit code, exited 1 itself, and its execvp error is all of stderr, which
+ * it shares with the program. Each condition matters: a program that prints that line, then
+ * makes the OOM killer end bubblewrap (no exit code either, but a signal), was reported as never
+ * having run, its own stderr and its SIGKILL replaced.
+ */
+export function programNotStarted(exit: { code: number | null; signal: NodeJS.Signals | null }, status: SandboxStatus, stderr: Buffer): RegExpExecArray | null {
+  if (status.exitCode !== null || exit.code !== 1 || exit.signal !== null) return null;
+  return /^bwrap: execvp (.*): (No such file or directory|Permission denied)\n?$/.exec(stderr.toString('utf8'));
 }
 
 function signalName(n: number): string | null {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { groupMembers, runCommand, type RunSpec } from '../../src/proxy/exec.js';
+import { groupMembers, programNotStarted, runCommand, type RunSpec } from '../../src/proxy/exec.js';
 import { tempDir } from '../helpers.js';
 
 const base = (over: Partial<RunSpec>): RunSpec => ({
@@ -55,6 +55,18 @@ describe('runCommand', () => {
     expect(r.stdoutBytes).toBe(3_000_000);
     expect(r.truncated).toBe(true);
     expect(r.stderr.toString()).toBe('done\n');
+  });
+
+  it('takes bubblewrap\'s execvp error for a program that never started only when bubblewrap itself exited 1 with nothing else said', () => {
+    const none = { childPid: 7, ns: null, exitCode: null };
+    const line = Buffer.from('bwrap: execvp innocent-tool: No such file or directory\n');
+    expect(programNotStarted({ code: 1, signal: null }, none, line)?.[1]).toBe('innocent-tool');
+    expect(programNotStarted({ code: 1, signal: null }, none, Buffer.from('bwrap: execvp /x: Permission denied\n'))?.[2]).toBe('Permission denied');
+    // A program that printed the line itself, then had bubblewrap killed (the OOM killer), ran.
+    expect(programNotStarted({ code: null, signal: 'SIGKILL' }, none, line)).toBeNull();
+    // One that printed it among its own output, or exited with a code bubblewrap reported.
+    expect(programNotStarted({ code: 1, signal: null }, none, Buffer.concat([line, Buffer.from('more\n')]))).toBeNull();
+    expect(programNotStarted({ code: 1, signal: null }, { ...none, exitCode: 1 }, line)).toBeNull();
   });
 
   it('reports a missing program as 127', async () => {
