@@ -1,6 +1,6 @@
 import { accessSync, constants, existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, type Stats } from 'node:fs';
 import { basename, delimiter, dirname, join } from 'node:path';
-import { normalizePath, isWithin, rebase, walkPath } from '../core/paths.js';
+import { ancestors, normalizePath, isWithin, rebase, walkPath } from '../core/paths.js';
 import { SandboxLayout, type LayoutNode } from '../core/sandbox-layout.js';
 import { spawn } from 'node:child_process';
 import { AvfsError } from '../errors.js';
@@ -471,6 +471,23 @@ const PROC_EMPTIED = ['/proc/keys', '/proc/key-users'];
  */
 const INIT_MEMORY = ['/proc/1/mem', '/proc/1/task/1/mem'];
 
+/**
+ * The directories the layout makes only to hold a bind's mountpoint (`/opt` above a bind at
+ * `/opt/tool`), parents first: no vault path, so each is bound onto itself read-only, as the
+ * mount's view already answers it (EROFS). In copy mode they are directories of the copy, and root
+ * inside owns them: it could chmod one and write there (what it wrote was never imported nor
+ * reported, a file moved there was gone from the vault) or rename it (imported as a new tree).
+ */
+function bindHolders(binds: readonly Bind[]): string[] {
+  const mounted = [...FRESH_DIRS, ...binds.map((b) => b.dest)];
+  const holders = new Set<string>();
+  for (const bind of binds) {
+    if (bind.system) continue;
+    for (const dir of ancestors(bind.dest)) if (dir !== '/' && !mounted.some((m) => isWithin(dir, m))) holders.add(dir);
+  }
+  return [...holders].sort();
+}
+
 /** bubblewrap's arguments (everything before the command). */
 export function bwrapArgs(plan: SandboxPlan, o: BwrapOptions): string[] {
   // A new session always: nothing inside may push input into the caller's terminal (TIOCSTI).
@@ -492,6 +509,7 @@ export function bwrapArgs(plan: SandboxPlan, o: BwrapOptions): string[] {
   for (const p of PROC_EMPTIED) if (existsSync(p)) args.push('--ro-bind', '/dev/null', p);
   for (const p of INIT_MEMORY) args.push('--ro-bind', '/dev/null', p);
   args.push('--dev', '/dev', '--tmpfs', '/tmp');
+  for (const dir of bindHolders(plan.binds)) args.push('--ro-bind', join(o.root, dir), dir);
   for (const b of plan.binds.filter((b) => !b.system)) args.push(b.writable ? '--bind' : '--ro-bind', b.source, b.dest);
   // After every bind, so that what a bind shows again is covered too.
   for (const f of plan.masked) args.push('--ro-bind', '/dev/null', f);

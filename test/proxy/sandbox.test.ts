@@ -678,6 +678,12 @@ for nr, args in ((425, (8, p)), (426, (-1, 0, 0, 0, None, 0)), (427, (-1, 0, Non
       const beside = await avfs(home, ['proxy', 'exec', '--mode', mode, '--shell', line]);
       expect(beside.json, beside.stdout).toMatchObject({ ok: true, stdout: 'refused\nrefused\n' });
       expect(beside.json.changed_files.map((c: { path: string }) => c.path)).toEqual([`/v-${mode}.txt`]);
+      // Root inside owns the copy's /opt: a chmod made it writable, a file moved there left the
+      // vault unreported, and /opt renamed was imported as a tree. It is a read-only mount now.
+      const owner = `chmod 755 /opt 2>/dev/null || echo refused; mv /v-${mode}.txt /opt/ 2>/dev/null || echo refused; mv /opt /o2 2>/dev/null || echo refused; ls /opt`;
+      const moved = await avfs(home, ['proxy', 'exec', '--mode', mode, '--shell', owner]);
+      expect(moved.json, moved.stdout).toMatchObject({ ok: true, stdout: 'refused\nrefused\nrefused\ntool\n', changed_files: [], skipped: [] });
+      expect((await avfs(home, ['cat', `/v-${mode}.txt`], { raw: true })).stdout).toBe('v');
     }
     expect(r.json.sandbox.binds).toEqual(expect.arrayContaining([{ source: tool, dest: '/opt/tool', writable: false }, { source: cache, dest: '/cache', writable: true }]));
     expect(r.json.sandbox.reserved).toEqual(expect.arrayContaining(['/opt', '/cache']));
