@@ -6,6 +6,7 @@ import { writeHomeFile } from '../store/home.js';
 import type { Actor, Store } from '../store/store.js';
 import { getVault, getVaultPolicy, setVaultPolicy } from '../store/vaults.js';
 import { DEFAULT_POLICY, parsePolicyText, type Policy, type PolicySource } from './policy.js';
+import { bindMountpointProblem } from './sandbox.js';
 
 /**
  * Where a vault's proxy policy comes from, first found wins: the vault's own (stored in the
@@ -41,6 +42,10 @@ export function loadPolicy(store: Store, vaultName: string): LoadedPolicy {
  */
 export function savePolicy(store: Store, scope: 'vault' | 'home', vaultName: string, text: string | null, actor: Actor): Policy | null {
   const policy = text === null ? null : parsePolicyText(text, 'policy');
+  policy?.sandbox.binds.forEach((b, i) => {
+    const problem = bindMountpointProblem(b.dest ?? b.source);
+    if (problem) throw new AvfsError('INVALID_ARGUMENT', `invalid policy: sandbox.binds.${i}.dest: ${problem}`, { issues: [{ path: `sandbox.binds.${i}.dest`, message: problem }] });
+  });
   // Stored as given (not with defaults filled in), so later built-in defaults still apply to it.
   const canonical = text === null ? null : JSON.stringify(JSON.parse(text));
   if (scope === 'vault') {

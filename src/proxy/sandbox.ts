@@ -399,12 +399,26 @@ export function bindDestinationProblem(dest: string): string | null {
   return path === '/' || FRESH_DIRS.some((d) => d !== '/tmp' && isWithin(path, d)) ? `sandbox bind destination ${path} is reserved (/, /proc, /dev)` : null;
 }
 
+/**
+ * A bind destination inside a host system directory that this host does not have: that directory
+ * is bound read-only first, so bubblewrap cannot make the mountpoint, and every run failed
+ * SANDBOX_UNAVAILABLE. A fact of this host, not of the policy (another host may have the path):
+ * asked by `proxy policy set` and by each run (checkBind), not by the schema, so a stored policy
+ * stays readable where the path is missing.
+ */
+export function bindMountpointProblem(dest: string): string | null {
+  const path = normalizePath(dest);
+  const system = SYSTEM_DIRS.find((d) => path !== d && isWithin(path, d));
+  if (!system || existsSync(path)) return null;
+  return `sandbox bind destination ${path} is inside the host's ${system}, which the sandbox shows read-only, and this host has no ${path} to mount on: choose a destination outside the system directories (e.g. /opt/…) or one that exists`;
+}
+
 /** A policy bind, checked: absolute paths, a source that exists (or `optional`), a destination bubblewrap can mount on. */
 function checkBind(b: SandboxRequest['binds'][number], own: string[]): Bind | null {
   if (!b.source.startsWith('/')) throw new AvfsError('INVALID_ARGUMENT', `sandbox bind source must be an absolute host path: ${b.source}`, { source: b.source });
   const given = normalizePath(b.source);
   const dest = normalizePath(b.dest ?? b.source);
-  const problem = bindDestinationProblem(dest);
+  const problem = bindDestinationProblem(dest) ?? bindMountpointProblem(dest);
   if (problem) throw new AvfsError('INVALID_ARGUMENT', problem, { dest });
   if (!existsSync(given)) {
     if (b.optional) return null;

@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { describe } from 'vitest';
 import { openStore } from '../../src/store/store.js';
 import { savePolicy } from '../../src/proxy/policy-source.js';
+import { getVault, setVaultPolicy as setStoredVaultPolicy } from '../../src/store/vaults.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { describeNeeding, FUSE, SANDBOX, skipWithout } from '../requirements.js';
 
@@ -58,6 +59,16 @@ export function setVaultPolicy(home: string, policy: unknown, vault = 'default')
   const store = openStore(home);
   try {
     savePolicy(store, 'vault', vault, JSON.stringify(policy), { source: 'cli' });
+  } finally {
+    store.release();
+  }
+}
+
+/** Stores a vault policy without `proxy policy set`'s checks of this host (one stored on a host that had its bind destinations). */
+export function storeVaultPolicyAsIs(home: string, policy: unknown, vault = 'default'): void {
+  const store = openStore(home);
+  try {
+    store.mutate(() => setStoredVaultPolicy(store, getVault(store, vault), JSON.stringify(policy)));
   } finally {
     store.release();
   }

@@ -8,7 +8,7 @@ import { runtimeDirIn } from '../../src/store/host-dirs.js';
 import { execa } from 'execa';
 import { avfs, BIN, expectError, ROOT, tempDir } from '../helpers.js';
 import { snapshot } from '../mount/helpers.js';
-import { describeModes, describeSandbox, processes, seedHome, setVaultPolicy, vaultTree, type Mode, type VaultItem } from './helpers.js';
+import { describeModes, describeSandbox, processes, seedHome, setVaultPolicy, storeVaultPolicyAsIs, vaultTree, type Mode, type VaultItem } from './helpers.js';
 
 /**
  * The enforced boundary (issue 14): every escape an adversarial agent tried against the
@@ -694,6 +694,18 @@ for nr, args in ((425, (8, p)), (426, (-1, 0, 0, 0, None, 0)), (427, (-1, 0, Non
     writeFileSync(bad, JSON.stringify({ sandbox: { binds: [{ source: 'relative/dir' }] } }));
     const refused = await avfs(home, ['proxy', 'policy', 'set', bad]);
     expect(refused.json.error).toMatchObject({ code: 'INVALID_ARGUMENT' });
+    // So is one inside a system directory at a path this host lacks: the directory is read-only
+    // inside, so bubblewrap could not make the mountpoint and every run failed SANDBOX_UNAVAILABLE.
+    // A policy stored before the path went missing is still shown; the run says what is wrong.
+    const before = (await avfs(home, ['proxy', 'policy', 'show'])).json.policy;
+    writeFileSync(bad, JSON.stringify({ sandbox: { binds: [{ source: tool, dest: '/etc/avfs-test-absent/tool' }] } }));
+    const absent = await avfs(home, ['proxy', 'policy', 'set', bad]);
+    expect(absent.json.error).toMatchObject({ code: 'INVALID_ARGUMENT', issues: [{ path: 'sandbox.binds.0.dest' }] });
+    expect((await avfs(home, ['proxy', 'policy', 'show'])).json.policy).toEqual(before);
+    storeVaultPolicyAsIs(home, { sandbox: { binds: [{ source: tool, dest: '/etc/avfs-test-absent/tool' }] } });
+    expect((await avfs(home, ['proxy', 'policy', 'show'])).json.policy.sandbox.binds[0].dest).toBe('/etc/avfs-test-absent/tool');
+    const run = await avfs(home, ['proxy', 'exec', '--', 'true']);
+    expect(run.json.error).toMatchObject({ code: 'INVALID_ARGUMENT', dest: '/etc/avfs-test-absent/tool' });
   });
 
   it("a bind that covers avfs's own directories (host /tmp, the home) shows neither: no other vault through the views server's socket or mount, no database; a bind inside them is refused", async () => {
@@ -919,9 +931,9 @@ for nr, args in ((425, (8, p)), (426, (-1, 0, 0, 0, None, 0)), (427, (-1, 0, Non
     expect(required.code).toBe(1);
     expect(required.json.error.code).toBe('SANDBOX_UNAVAILABLE');
     expect(vaultTree(home)).toEqual(before);
-    // The real bubblewrap, with a bind it cannot make (below a file): this machine can sandbox,
-    // so the run is refused rather than run unsandboxed.
-    setVaultPolicy(home, { extends: 'none', sandbox: { binds: [{ source: tmp.dir, dest: '/etc/passwd/x' }] } });
+    // The real bubblewrap, with a bind it cannot make (a directory over a file): this machine can
+    // sandbox, so the run is refused rather than run unsandboxed.
+    setVaultPolicy(home, { extends: 'none', sandbox: { binds: [{ source: tmp.dir, dest: '/etc/passwd' }] } });
     const bad = await avfs(home, ['proxy', 'exec', '--shell', 'echo bad > bad.txt']);
     expect(bad.code, bad.stdout).toBe(1);
     expect(bad.json.error.code).toBe('SANDBOX_UNAVAILABLE');
