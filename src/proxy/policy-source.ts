@@ -1,6 +1,7 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { AvfsError } from '../errors.js';
+import { normalizePath } from '../core/paths.js';
 import { audit } from '../store/audit.js';
 import { writeHomeFile } from '../store/home.js';
 import type { Actor, Store } from '../store/store.js';
@@ -37,15 +38,25 @@ export function loadPolicy(store: Store, vaultName: string): LoadedPolicy {
 }
 
 /**
+ * Refuses a bind this host could not mount (sandbox.ts bindMountpointProblem), as every run here
+ * would. Only binds whose sources exist here count: a run skips an optional one that is missing
+ * and refuses another (NOT_FOUND) for its source.
+ */
+function refuseUnmountableBinds(policy: Policy): void {
+  const made = policy.sandbox.binds.flatMap((b, index) => (existsSync(b.source) ? [{ index, dest: normalizePath(b.dest ?? b.source) }] : []));
+  const found = bindMountpointProblem(made.map((b) => b.dest));
+  if (!found) return;
+  const path = `sandbox.binds.${made.find((b) => b.dest === found.dest)!.index}.dest`;
+  throw new AvfsError('INVALID_ARGUMENT', `invalid policy: ${path}: ${found.problem}`, { issues: [{ path, message: found.problem }] });
+}
+
+/**
  * Validates and stores a policy document for a vault or the home; `null` removes it (the vault
  * then falls back to the home policy, the home to the default). Returns the validated policy.
  */
 export function savePolicy(store: Store, scope: 'vault' | 'home', vaultName: string, text: string | null, actor: Actor): Policy | null {
   const policy = text === null ? null : parsePolicyText(text, 'policy');
-  policy?.sandbox.binds.forEach((b, i) => {
-    const problem = bindMountpointProblem(b.dest ?? b.source);
-    if (problem) throw new AvfsError('INVALID_ARGUMENT', `invalid policy: sandbox.binds.${i}.dest: ${problem}`, { issues: [{ path: `sandbox.binds.${i}.dest`, message: problem }] });
-  });
+  if (policy) refuseUnmountableBinds(policy);
   // Stored as given (not with defaults filled in), so later built-in defaults still apply to it.
   const canonical = text === null ? null : JSON.stringify(JSON.parse(text));
   if (scope === 'vault') {

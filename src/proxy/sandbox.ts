@@ -300,6 +300,8 @@ export function planSandbox(req: SandboxRequest): SandboxPlan {
   const mounts = avfsMountDirs();
   const own = [...privateDirs(req.home), ...mounts];
   const extra = [...(req.network === 'host' ? resolverBinds() : []), ...req.binds.map((b) => checkBind(b, own)).filter((b): b is Bind => b !== null)];
+  const unmountable = bindMountpointProblem(extra.map((b) => b.dest));
+  if (unmountable) throw new AvfsError('INVALID_ARGUMENT', unmountable.problem, { dest: unmountable.dest });
   for (const bind of extra) {
     binds.push(bind);
     // Its mountpoint is reserved, unless it lies inside a host system directory (which has it already).
@@ -400,17 +402,21 @@ export function bindDestinationProblem(dest: string): string | null {
 }
 
 /**
- * A bind destination inside a host system directory that this host does not have: that directory
- * is bound read-only first, so bubblewrap cannot make the mountpoint, and every run failed
- * SANDBOX_UNAVAILABLE. A fact of this host, not of the policy (another host may have the path):
- * asked by `proxy policy set` and by each run (checkBind), not by the schema, so a stored policy
+ * The first bind (of those to be made) whose destination lies inside a host system directory at
+ * a path this host does not have, and why: that directory is bound read-only first, so
+ * bubblewrap cannot make the mountpoint, and every run failed SANDBOX_UNAVAILABLE. A destination
+ * inside another of the binds is exempt (that bind's tree holds the mountpoint). A fact of this
+ * host, not of the policy (another host may have the path): asked by `proxy policy set` and by
+ * each run (planSandbox) of the binds whose sources exist, not by the schema, so a stored policy
  * stays readable where the path is missing.
  */
-export function bindMountpointProblem(dest: string): string | null {
-  const path = normalizePath(dest);
-  const system = SYSTEM_DIRS.find((d) => path !== d && isWithin(path, d));
-  if (!system || existsSync(path)) return null;
-  return `sandbox bind destination ${path} is inside the host's ${system}, which the sandbox shows read-only, and this host has no ${path} to mount on: choose a destination outside the system directories (e.g. /opt/…) or one that exists`;
+export function bindMountpointProblem(dests: readonly string[]): { dest: string; problem: string } | null {
+  for (const dest of dests) {
+    const system = SYSTEM_DIRS.find((d) => dest !== d && isWithin(dest, d));
+    if (!system || existsSync(dest) || dests.some((other) => other !== dest && isWithin(dest, other))) continue;
+    return { dest, problem: `sandbox bind destination ${dest} is inside the host's ${system}, which the sandbox shows read-only, and this host has no ${dest} to mount on: choose a destination outside the system directories (e.g. /opt/…) or one that exists` };
+  }
+  return null;
 }
 
 /** A policy bind, checked: absolute paths, a source that exists (or `optional`), a destination bubblewrap can mount on. */
@@ -418,7 +424,7 @@ function checkBind(b: SandboxRequest['binds'][number], own: string[]): Bind | nu
   if (!b.source.startsWith('/')) throw new AvfsError('INVALID_ARGUMENT', `sandbox bind source must be an absolute host path: ${b.source}`, { source: b.source });
   const given = normalizePath(b.source);
   const dest = normalizePath(b.dest ?? b.source);
-  const problem = bindDestinationProblem(dest) ?? bindMountpointProblem(dest);
+  const problem = bindDestinationProblem(dest);
   if (problem) throw new AvfsError('INVALID_ARGUMENT', problem, { dest });
   if (!existsSync(given)) {
     if (b.optional) return null;

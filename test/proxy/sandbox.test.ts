@@ -706,6 +706,20 @@ for nr, args in ((425, (8, p)), (426, (-1, 0, 0, 0, None, 0)), (427, (-1, 0, Non
     expect((await avfs(home, ['proxy', 'policy', 'show'])).json.policy.sandbox.binds[0].dest).toBe('/etc/avfs-test-absent/tool');
     const run = await avfs(home, ['proxy', 'exec', '--', 'true']);
     expect(run.json.error).toMatchObject({ code: 'INVALID_ARGUMENT', dest: '/etc/avfs-test-absent/tool' });
+    // Not refused (review): an optional bind whose source this host lacks (it is skipped), and a
+    // bind inside another bind, whose tree holds the mountpoint.
+    const outer = join(tmp.dir, 'outer');
+    mkdirSync(join(outer, 'inner'), { recursive: true });
+    for (const binds of [
+      [{ source: '/usr/local/avfs-test-absent', optional: true }],
+      [{ source: outer, dest: '/usr/share' }, { source: tool, dest: '/usr/share/inner' }],
+    ]) {
+      writeFileSync(bad, JSON.stringify({ sandbox: { binds } }));
+      expect((await avfs(home, ['proxy', 'policy', 'set', bad])).json, JSON.stringify(binds)).toMatchObject({ ok: true });
+      const ran = await avfs(home, ['proxy', 'exec', '--shell', 'cat /usr/share/inner/version 2>/dev/null; echo ran']);
+      expect(ran.json, ran.stdout).toMatchObject({ ok: true, exit_code: 0 });
+      expect(ran.json.stdout).toBe(binds.length === 2 ? 'tool 1.2\nran\n' : 'ran\n');
+    }
   });
 
   it("a bind that covers avfs's own directories (host /tmp, the home) shows neither: no other vault through the views server's socket or mount, no database; a bind inside them is refused", async () => {
