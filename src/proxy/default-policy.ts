@@ -271,11 +271,12 @@ export const DEFAULT_RULES: PolicyRule[] = [
     // A link in the vault to /tmp, /dev or /run is a door out of it: `ln -s /tmp /t && mv /src /t/`
     // moves the tree out through a name the mv rule reads as a vault path (it reads words, not
     // the tree the line is building). So the line that makes one takes the checkpoint a move
-    // there would. A link the other way (made in /tmp) matches too, and costs only a checkpoint.
-    args_any: SANDBOX_OWN_DIRECTORY,
+    // there would. So does a link to the root (`/`, `.`, `/.` from `/`), through which `r/tmp` is
+    // /tmp. A link the other way (made in /tmp) matches too, and costs only a checkpoint.
+    args_any: [...SANDBOX_OWN_DIRECTORY, '/^(-[a-zA-Z]*t|--target-directory=|--t[a-z-]*=)?[./]+$/'],
     action: 'allow_with_checkpoint',
     categories: ['destructive'],
-    reason: 'links a vault name to /tmp, /dev or /run, which are not the vault: what moves through it leaves the vault, so a checkpoint is taken first',
+    reason: 'links a vault name to the root, /tmp, /dev or /run, which are not the vault: what moves through it leaves the vault, so a checkpoint is taken first',
   },
   {
     name: 'git-discard',

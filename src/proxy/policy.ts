@@ -624,7 +624,7 @@ export function evaluatePolicy(policy: Policy, request: { argv?: string[]; shell
     }
     const reason = rule ? (rule.reason ?? `matched rule ${rule.name}`) : '';
     const verdict = rule
-      ? unseenCode({ ...base, rule: rule.name, action: rule.action, categories: [...categories], reason: redirected ? `${reason}, but a redirection writes its output to a file` : reason }, rule, policy)
+      ? checkpointOnly({ ...base, rule: rule.name, action: rule.action, categories: [...categories], reason: redirected ? `${reason}, but a redirection writes its output to a file` : reason }, rule, policy)
       : defaultVerdict(cmd, policy, base, [...categories]);
     const read = optionWord === undefined ? verdict : { ...verdict, reason: `${optionWord} is computed when the command runs and may be any option, so the most careful reading decides: ${verdict.reason}` };
     // Text kept in a variable runs only if bash expands it again: a checkpoint, never a refusal.
@@ -671,14 +671,19 @@ export function evaluatePolicy(policy: Policy, request: { argv?: string[]; shell
 }
 
 /**
- * A script a shell reads from its input (the built-in rule shell-from-input) is code the line does
- * not show, as a computed program is (defaultVerdict): the rule's checkpoint stands in for reading
- * it under the built-in `allow`, and a stricter default_action applies as it is (`cat /src/x | sh`
- * ran under `deny`, where `bash /src/x` is refused). A policy's own rule for it is taken as written.
+ * Built-in rules that add a checkpoint to a command without vouching for it: a script a shell
+ * reads from its input (shell-from-input) is code the line does not show, as a computed program
+ * is (defaultVerdict); a move or link out of the vault (mv-out-of-vault, link-out-of-vault) is an
+ * mv or ln, which no rule approves. Under the built-in `allow` their checkpoint stands; a stricter
+ * default_action applies as it is (`cat /src/x | sh` and `ln -s /tmp t` ran under `deny`, where
+ * `bash /src/x` and `ln -s a b` are refused). A policy's own rule of such a name is taken as written.
  */
-function unseenCode(verdict: CommandVerdict, rule: Rule, policy: Policy): CommandVerdict {
-  if (rule.name !== 'shell-from-input' || !builtinRules?.includes(rule) || SEVERITY[policy.default_action] <= SEVERITY[verdict.action]) return verdict;
-  return { ...verdict, action: policy.default_action, reason: `runs a script read from its input, which the policy cannot see: such code gets the default action (${policy.default_action}), as a program computed at run time does` };
+const CHECKPOINT_ONLY = new Set(['shell-from-input', 'mv-out-of-vault', 'link-out-of-vault']);
+
+function checkpointOnly(verdict: CommandVerdict, rule: Rule, policy: Policy): CommandVerdict {
+  if (!CHECKPOINT_ONLY.has(rule.name) || !builtinRules?.includes(rule) || SEVERITY[policy.default_action] <= SEVERITY[verdict.action]) return verdict;
+  const what = rule.name === 'shell-from-input' ? 'runs a script read from its input, which the policy cannot see' : `${verdict.reason.replace(/, so a checkpoint is taken first$/, '')}; no rule approves the command itself`;
+  return { ...verdict, action: policy.default_action, reason: `${what}: it gets the default action (${policy.default_action})` };
 }
 
 /**

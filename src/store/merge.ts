@@ -414,7 +414,7 @@ function sourceToUndo(store: Store, sourceName: string): VaultRow {
     return getVault(store, sourceName);
   } catch (err) {
     if (!(err instanceof AvfsError) || err.code !== 'VAULT_NOT_FOUND') throw err;
-    throw new AvfsError('VAULT_NOT_FOUND', `no such vault: ${sourceName}; a merge from a vault since deleted is undone by restoring the checkpoint taken before it (avfs checkpoint list shows before-merge-…)`, { vault: sourceName });
+    throw new AvfsError('VAULT_NOT_FOUND', `no such vault: ${sourceName} (if a vault merged from was deleted since, undo that merge by restoring the before-merge-… checkpoint of the vault it was merged into: avfs --vault <that vault> checkpoint list)`, { vault: sourceName });
   }
 }
 
