@@ -204,7 +204,11 @@ export function collectTriples(source: TripleSource, changed: ReadonlySet<string
       const other = side === 'ours' ? t.theirs : t.ours;
       if (t[side]?.type === 'd' && other?.type !== 'd') for (const p of source.below(side, path)) if (add(p)) pending.push(p);
       if (!t[side] && t.base?.type === 'f' && t.base.size > 0 && t.base.hash) {
-        for (const p of source.withHash(side, t.base.hash)) if (within(p)) addWithDirs(p);
+        // Only a path the base lacks can be where it moved (merge-tree detectRenames pairs a
+        // deleted path with an added one): the copies of the same content the base already had
+        // (a LICENSE in every package) are looked up once each, not compared on three sides
+        // with their directories, which made a merge of node_modules-like trees O(vault).
+        for (const p of source.withHash(side, t.base.hash)) if (within(p) && !triples.has(p) && source.base(p) === null) addWithDirs(p);
       }
     }
   }

@@ -536,6 +536,26 @@ describe('merging again', () => {
     expect([read(main, '/f5'), read(main, '/f3'), read(main, '/new')]).toEqual(['main edit', 'edited', 'new']);
   });
 
+  it('a file deleted in a vault holding many copies of its content examines the deletion, not every copy (node_modules: a LICENSE per package)', () => {
+    for (let i = 0; i < 30; i++) main.writeFile(`/pkg${i}/LICENSE`, 'MIT', { parents: true });
+    const exp = fork();
+    exp.rm('/pkg7', { recursive: true });
+    exp.mv('/pkg8', '/moved8');
+    const plan = mergeVaults(store, 'exp', { actor, dryRun: true });
+    // /, /pkg7 and its LICENSE, /pkg8, /moved8 and their LICENSEs: the 28 other copies the base had are not where either went.
+    expect(plan.summary.examined).toBe(7);
+    expect(plan.changes.map((c) => [c.path, c.action])).toEqual([
+      ['/moved8', 'added'],
+      ['/moved8/LICENSE', 'added'],
+      ['/pkg7', 'deleted'],
+      ['/pkg7/LICENSE', 'deleted'],
+      ['/pkg8', 'deleted'],
+      ['/pkg8/LICENSE', 'deleted'],
+    ]);
+    mergeVaults(store, 'exp', { actor });
+    expect(tree(main)).toEqual(tree(exp));
+  });
+
   it('a conflict resolved with a strategy is not raised again by the next merge', () => {
     main.writeFile('/a', 'base\n');
     const exp = fork();
