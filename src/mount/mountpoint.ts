@@ -12,7 +12,7 @@ import {
   spillDir,
   type MountSessionInfo,
 } from './session.js';
-import { rmSync } from 'node:fs';
+import { rmdirSync, rmSync } from 'node:fs';
 
 /**
  * The absolute, symlink-free form of a host directory, even when it is a dead FUSE mount (whose
@@ -49,10 +49,28 @@ export async function cleanStaleSessions(home: string, dir?: string): Promise<Mo
     // Only detach when no live session has remounted the dir meanwhile.
     if (km && isAvfsMount(km) && !liveSessionsAt(home, s.dir).some((l) => l.state !== 'mounting')) await kernelUnmount(s.dir, true);
     rmSync(spillDir(home, s.session_id), { recursive: true, force: true });
+    if (s.views) removeViewsDir(s.dir);
     setSessionState(home, s, 'unmounted', { stale: true });
     cleaned.push(s);
   }
   return cleaned;
+}
+
+/**
+ * The runtime directory of a views server that died (views.ts startServer makes <views-…>/mnt and
+ * <views-…>/ctl.sock, and only the server removed them as it stopped: a killed one's stayed for
+ * good). Removed entry by entry, never recursively, so a mount still on it keeps it.
+ */
+function removeViewsDir(mnt: string): void {
+  const base = dirname(mnt);
+  if (basename(mnt) !== 'mnt' || !basename(base).startsWith('views-')) return;
+  for (const remove of [() => rmSync(join(base, 'ctl.sock'), { force: true }), () => rmdirSync(mnt), () => rmdirSync(base)]) {
+    try {
+      remove();
+    } catch {
+      // left as it is: still mounted, or holding something else
+    }
+  }
 }
 
 /**

@@ -457,6 +457,21 @@ describe('the proxy views server', () => {
     expect(new Set(runs.map((r) => r.json.mountpoint.split('/').slice(0, -1).join('/'))).size).toBe(1);
     expect(existsSync(join(home, 'mounts', 'views.starting'))).toBe(false);
   });
+
+  it.skipIf(skipMountTests('views server killed'))('killed (kill -9), it is replaced by the next exec, and its runtime directory goes with its session', async () => {
+    const home = newHome({ '/a.txt': 'a\n' });
+    expectRan(await exec(home, 'mount', ['--', 'true']));
+    const server = (await avfs(home, ['mounts'])).json.mounts.find((m: { views: boolean }) => m.views);
+    const base = join(server.dir, '..');
+    expect(existsSync(join(base, 'ctl.sock'))).toBe(true);
+    process.kill(server.pid, 'SIGKILL');
+    for (let i = 0; i < 200 && processes().some((p) => p.pid === server.pid); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(expectRan(await exec(home, 'mount', ['--', 'cat', '/a.txt'])).stdout).toBe('a\n');
+    expect(existsSync(base)).toBe(false);
+    const now = (await avfs(home, ['mounts'])).json.mounts.filter((m: { views: boolean }) => m.views);
+    expect(now).toHaveLength(1);
+    expect(now[0].pid).not.toBe(server.pid);
+  });
 });
 
 describe('copy mode and mount mode', () => {
