@@ -270,17 +270,20 @@ function lines(socket: Socket): (timeoutMs?: number | null) => Promise<Record<st
   return (timeoutMs = REPLY_TIMEOUT_MS) => {
     const ready = queue.shift();
     if (ready) return Promise.resolve(ready);
-    if (ended) return Promise.reject(new AvfsError('CONFLICT', 'the proxy views server closed the connection'));
+    if (ended) return Promise.reject(new AvfsError('CONFLICT', 'the proxy views server closed the connection', { reason: VIEWS_SERVER_CLOSED }));
     return new Promise((resolve, reject) => {
       const timer = timeoutMs === null ? undefined : setTimeout(() => reject(new AvfsError('TIMEOUT', `the proxy views server did not answer within ${timeoutMs} ms`)), timeoutMs);
       waiting.push((doc) => {
         clearTimeout(timer);
         if (doc) resolve(doc);
-        else reject(new AvfsError('CONFLICT', 'the proxy views server closed the connection'));
+        else reject(new AvfsError('CONFLICT', 'the proxy views server closed the connection', { reason: VIEWS_SERVER_CLOSED }));
       });
     });
   };
 }
+
+/** The reason of the error a request gets when the views server went away (stopping when idle, or killed). */
+export const VIEWS_SERVER_CLOSED = 'views_server_closed';
 
 async function expectOk(next: () => Promise<Record<string, unknown>>): Promise<Record<string, unknown>> {
   const reply = await next();

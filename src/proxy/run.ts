@@ -13,6 +13,7 @@ import type { Store } from '../store/store.js';
 import { currentSeq } from '../store/vaults.js';
 import { VaultFs } from '../store/vault-fs.js';
 import { changeReport, type ChangedFile } from './changes.js';
+import { VIEWS_SERVER_CLOSED } from '../mount/views.js';
 import { quoteArgv } from './command-line.js';
 import { runCommand } from './exec.js';
 import { outputPipes, releasePipes } from './fifo-pipes.js';
@@ -545,8 +546,20 @@ async function execHoldingSignals(store: Store, vaultName: string, request: Exec
       // The command ran but its changes could not be brought into the vault (copy mode: the copy
       // is kept, its path is in the error): say how the command itself ended.
       const e = err instanceof AvfsError ? err : new AvfsError('INTERNAL', String((err as Error).message ?? err));
-      store.mutate(() => finishExec(store, execId, { seqAfter: currentSeq(store), exitCode: outcome.exitCode, signal: outcome.signal, timedOut: outcome.timedOut }));
-      throw AvfsError.fromJSON({ ...e.toJSON(), exec_id: execId, exit_code: outcome.exitCode, timed_out: outcome.timedOut });
+      const seqAfter = currentSeq(store);
+      store.mutate(() => finishExec(store, execId, { seqAfter, exitCode: outcome.exitCode, signal: outcome.signal, timedOut: outcome.timedOut }));
+      const ended = { exec_id: execId, exit_code: outcome.exitCode, signal: outcome.signal, timed_out: outcome.timedOut };
+      if (e.data.reason !== VIEWS_SERVER_CLOSED) throw AvfsError.fromJSON({ ...e.toJSON(), ...ended });
+      // The views server stopped under the run (killed): what it stored before is in the vault,
+      // tagged with the exec, and the output was captured here; the command's writes after it
+      // failed in the sandbox. All of it is said, not a bare CONFLICT.
+      const changed = changeReport(store, vault, { after: seqBefore, upTo: seqAfter, execId });
+      const [out, errText] = [encode(outcome.stdout, outcome.stdoutBytes > outcome.stdout.length), encode(outcome.stderr, outcome.stderrBytes > outcome.stderr.length)];
+      throw new AvfsError(
+        'INTERNAL',
+        `the proxy views server stopped while the command ran (was it killed?): the command's writes after that failed; ${changed.length} change(s) it made before are in the vault (changed_files: path and kind; proxy undo ${execId} puts them back if a checkpoint was taken)`,
+        { ...ended, reason: 'views_server_stopped', checkpoint, changed_files: changed.map((c) => ({ path: c.path, kind: c.kind })), stdout: out.text, stderr: errText.text, stdout_encoding: out.encoding, stderr_encoding: errText.encoding },
+      );
     }
     const seqAfter = currentSeq(store);
     store.mutate(() =>

@@ -472,6 +472,21 @@ describe('the proxy views server', () => {
     expect(now).toHaveLength(1);
     expect(now[0].pid).not.toBe(server.pid);
   });
+
+  it.skipIf(skipMountTests('views server killed mid-run'))('killed while a run uses it, the run says so with what it stored before and its output, not a bare CONFLICT', async () => {
+    const home = newHome({ '/a.txt': 'a\n' });
+    expectRan(await exec(home, 'mount', ['--', 'true']));
+    const server = (await avfs(home, ['mounts'])).json.mounts.find((m: { views: boolean }) => m.views);
+    // It waits until the vault is gone from under it (the server killed), then tries one more write.
+    const run = exec(home, 'mount', ['--checkpoint', '--', 'sh', '-c', 'echo x > /before.txt; echo started; while [ -e /before.txt ]; do sleep 0.1; done; echo y > /after.txt']);
+    // Killed once the run has stored /before.txt.
+    for (let i = 0; i < 300 && !(await avfs(home, ['log', '/before.txt'])).json?.ok; i++) await new Promise((r) => setTimeout(r, 50));
+    process.kill(server.pid, 'SIGKILL');
+    const r = await run;
+    expect(r.json.error, r.stdout).toMatchObject({ code: 'INTERNAL', reason: 'views_server_stopped', changed_files: [{ path: '/before.txt', kind: 'added' }] });
+    expect(r.json.error.stdout).toBe('started\n');
+    expect(r.json.error.checkpoint).toMatch(/^proxy-/);
+  });
 });
 
 describe('copy mode and mount mode', () => {
