@@ -44,7 +44,19 @@ export interface DiffOptions {
   patch?: boolean;
   /** Context lines around each hunk (default 3). */
   context?: number;
+  /**
+   * Bytes of file text the line diffs of one request may still read (a tree diff's: PATCH_TEXT_BUDGET);
+   * a file past it is reported too_large, as one over MAX_DIFF_BYTES is.
+   */
+  budget?: { left: number };
 }
+
+/**
+ * The file text one tree diff's patches read at most: past it, files are too_large. The hunks of a
+ * patch take several times their text in memory: a patch of 54,000 deleted files (458 MB of JSON)
+ * took 3.7 GB, and with a smaller heap ended in an abort with nothing on stdout.
+ */
+export const PATCH_TEXT_BUDGET = 32 * 1024 * 1024;
 
 const BINARY = Symbol('binary');
 const TOO_LARGE = Symbol('too large');
@@ -86,6 +98,14 @@ export function diffItems(
   // Directories have no lines; a file replaced by a symlink (or back) is a type change, not a text edit.
   const textual = (i: TreeItem | null) => i === null || i.type === 'f' || i.type === 'l';
   if (!contentChanged || !textual(oldItem) || !textual(newItem) || diff.type_changed) return diff;
+  const cost = (oldItem?.size ?? 0) + (newItem?.size ?? 0);
+  if (Math.max(oldItem?.size ?? 0, newItem?.size ?? 0) > MAX_DIFF_BYTES) return Object.assign(diff, { too_large: true });
+  if (options.budget) {
+    // Once one file does not fit, none after it does: the patch is whole up to a point, then stops.
+    if (cost > options.budget.left) options.budget.left = 0;
+    if (options.budget.left === 0) return Object.assign(diff, { too_large: true });
+    options.budget.left -= cost;
+  }
   const a = textOf(store, oldItem);
   const b = textOf(store, newItem);
   if (a === TOO_LARGE || b === TOO_LARGE) return Object.assign(diff, { too_large: true });
@@ -275,7 +295,8 @@ export function diffTreeSources(fs: VaultFs, from: TreeSource, to: TreeSource, o
     const related = checkpointItems(fs, from, to, under) ?? relatedItems(fs, from, to, under);
     const a = related ? { label: label(from), items: related[0] } : treeOf(fs, from, under);
     const b = related ? { label: label(to), items: related[1] } : treeOf(fs, to, under);
-    const files = diffTrees(a.items, b.items).map((c) => diffItems(fs.store, c.path, c.old, c.path, c.new, options));
+    const budget = { left: options.budget?.left ?? PATCH_TEXT_BUDGET };
+    const files = diffTrees(a.items, b.items).map((c) => diffItems(fs.store, c.path, c.old, c.path, c.new, { ...options, budget }));
     const summary: TreeDiff['summary'] = summarizeChanges(files);
     if (options.patch) {
       summary.additions = files.reduce((n, f) => n + (f.additions ?? 0), 0);

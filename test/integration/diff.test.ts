@@ -4,7 +4,7 @@ import type { Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { forkVault } from '../../src/store/vaults.js';
 import { saveCheckpoint } from '../../src/store/checkpoints.js';
-import { MAX_DIFF_BYTES, diffPaths, diffTreeSources, diffVersions } from '../../src/store/compare.js';
+import { MAX_DIFF_BYTES, PATCH_TEXT_BUDGET, diffPaths, diffTreeSources, diffVersions } from '../../src/store/compare.js';
 import { errorCode, openTempStore } from '../helpers.js';
 
 const actor = { source: 'sdk' as const };
@@ -47,6 +47,21 @@ describe('diff of versions', () => {
     big[5] = 0x62;
     fs.writeFile('/big', big);
     expect(diffVersions(fs, '/big').file).toMatchObject({ kind: 'modified', too_large: true, hunks: [] });
+  });
+
+  it('a tree diff\'s patch compares at most PATCH_TEXT_BUDGET of text: the files after that are too_large, and a diff of fewer paths shows them', () => {
+    // Five 7 MiB texts (each under MAX_DIFF_BYTES) deleted since a checkpoint: 35 MiB, over the 32 MiB bound.
+    const size = 7 * 1024 * 1024;
+    expect(5 * size).toBeGreaterThan(PATCH_TEXT_BUDGET);
+    for (let i = 1; i <= 5; i++) fs.writeFile(`/d${i}/text`, Buffer.alloc(size, `line ${i}\n`), { parents: true });
+    saveCheckpoint(fs, 'before');
+    for (let i = 1; i <= 5; i++) fs.rm(`/d${i}`, { recursive: true });
+    const all = diffTreeSources(fs, { checkpoint: 'before' }, { current: true }, { patch: true });
+    const texts = all.files.filter((f) => f.path.endsWith('/text'));
+    expect(texts.map((f) => [f.path, f.too_large])).toEqual([['/d1/text', false], ['/d2/text', false], ['/d3/text', false], ['/d4/text', false], ['/d5/text', true]]);
+    expect(texts[0]!.deletions).toBe(size / 'line 1\n'.length);
+    const rest = diffTreeSources(fs, { checkpoint: 'before' }, { current: true }, { patch: true, under: '/d5' });
+    expect(rest.files.find((f) => f.path === '/d5/text')).toMatchObject({ too_large: false, deletions: size / 'line 5\n'.length });
   });
 
   it('fails with codes: unknown version, unknown path', () => {
