@@ -70,7 +70,7 @@ export function policyCheck(store: Store, vault: string, request: PolicyCheckReq
     }
   })();
   const judged = { ...(request.shell !== undefined ? { shell: request.shell } : { argv: request.argv ?? [] }), env: request.env };
-  const { decision, verdicts } = evaluatePolicy(policy, judged, { cwd: normalizePath(request.cwd ?? '/'), sandboxed, vault, home: store.home });
+  const { decision, verdicts, checkpoint } = evaluatePolicy(policy, judged, { cwd: normalizePath(request.cwd ?? '/'), sandboxed, vault, home: store.home });
   const wouldRun = decision.action === 'allow' || decision.action === 'allow_with_checkpoint' || (needsApproval(decision.action) && !!request.approve);
   return {
     vault,
@@ -80,7 +80,7 @@ export function policyCheck(store: Store, vault: string, request: PolicyCheckReq
     decision,
     verdicts,
     wouldRun,
-    wouldCheckpoint: wouldRun && (decision.action === 'allow_with_checkpoint' || policy.auto_checkpoint),
+    wouldCheckpoint: wouldRun && (decision.action === 'allow_with_checkpoint' || checkpoint || policy.auto_checkpoint),
     timeoutMs: policy.timeout_ms,
     agentBeyond: request.agent ? agentLimits(request.agent, policy, decision, sandboxed) : null,
   };

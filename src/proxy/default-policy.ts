@@ -279,6 +279,17 @@ export const DEFAULT_RULES: PolicyRule[] = [
     reason: 'links a vault name to the root, /tmp, /dev or /run, which are not the vault: what moves through it leaves the vault, so a checkpoint is taken first',
   },
   {
+    name: 'link-out-of-vault',
+    program: ['cp', 'rsync'],
+    // /proc/self/root and /proc/<pid>/cwd are links to the root and elsewhere: copied as links
+    // (cp -a, -P, -d; rsync -l), the same door. A computed word may be one of them, so a copy
+    // from one the shell computes takes the checkpoint too.
+    args_any: ['/^(-[a-zA-Z]*t|--target-directory=|--t[a-z-]*=)?(\\.{0,2}\\/)*\\/*proc\\//'],
+    action: 'allow_with_checkpoint',
+    categories: ['destructive'],
+    reason: 'copies from /proc, whose links lead out of the vault (/proc/self/root is the root): what moves through such a link leaves the vault, so a checkpoint is taken first',
+  },
+  {
     name: 'git-discard',
     program: 'git',
     // update-ref moves or deletes a ref as it is told (`update-ref refs/heads/main HEAD~5` drops commits, as reset does).

@@ -588,6 +588,13 @@ export interface Decision {
 export interface Evaluation {
   decision: Decision;
   verdicts: CommandVerdict[];
+  /**
+   * Whether a run of the request takes a checkpoint by the policy: a command of it asks for one
+   * (its rule's action, or its verdict's, is allow_with_checkpoint), whatever decided the request.
+   * So a person's approval of `mv /src /tmp/` under require_approval (checkpointOnly) or of
+   * `rm -r x && npm publish` still takes the checkpoint the move or the removal asks for.
+   */
+  checkpoint: boolean;
 }
 
 /** Judges a request (argv or shell string) against a policy without running anything. */
@@ -603,6 +610,7 @@ export function evaluatePolicy(policy: Policy, request: { argv?: string[]; shell
   const callsAvfs = commands.some((c) => avfsArgv(c) !== undefined);
   // Set once a `cd` in the line may have left the vault: names after it may be the sandbox's own.
   let outsideVault = false;
+  let checkpoint = false;
   for (const judged of commands) {
     // A brace expansion too large to list (command-line.ts): judged as written, and approved by a person.
     const unlisted = judged.argv.includes(UNLISTED_EXPANSION);
@@ -626,6 +634,7 @@ export function evaluatePolicy(policy: Policy, request: { argv?: string[]; shell
     const verdict = rule
       ? checkpointOnly({ ...base, rule: rule.name, action: rule.action, categories: [...categories], reason: redirected ? `${reason}, but a redirection writes its output to a file` : reason }, rule, policy)
       : defaultVerdict(cmd, policy, base, [...categories]);
+    if (rule?.action === 'allow_with_checkpoint') checkpoint = true;
     const read = optionWord === undefined ? verdict : { ...verdict, reason: `${optionWord} is computed when the command runs and may be any option, so the most careful reading decides: ${verdict.reason}` };
     // Text kept in a variable runs only if bash expands it again: a checkpoint, never a refusal.
     const stored = cmd.stored && SEVERITY[read.action] > SEVERITY.allow_with_checkpoint;
@@ -667,7 +676,8 @@ export function evaluatePolicy(policy: Policy, request: { argv?: string[]; shell
   // read_only describes the whole request only when nothing else in it writes.
   const finalCategories = categories.length > 1 ? categories.filter((c) => c !== 'read_only') : categories;
   const where = new Set(verdicts.map((v) => v.command)).size > 1 ? `${top.command}: ` : '';
-  return { decision: { action: top.action, categories: finalCategories, rule: top.rule, reason: where + top.reason }, verdicts };
+  checkpoint ||= verdicts.some((v) => v.action === 'allow_with_checkpoint');
+  return { decision: { action: top.action, categories: finalCategories, rule: top.rule, reason: where + top.reason }, verdicts, checkpoint };
 }
 
 /**

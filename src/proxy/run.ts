@@ -389,7 +389,7 @@ async function execHoldingSignals(store: Store, vaultName: string, request: Exec
 
   // In the sandbox every path the command names is the vault's; unsandboxed, host paths are
   // judged against a private mount or copy that is created only once the command is allowed.
-  let { decision, verdicts } = request.interactive ? { decision: SHELL_DECISION, verdicts: [] as CommandVerdict[] } : evaluatePolicy(policy, request, { cwd, sandboxed: plan.enforced, vault: vaultName, home: store.home });
+  let { decision, verdicts, checkpoint: ruleCheckpoint } = request.interactive ? { decision: SHELL_DECISION, verdicts: [] as CommandVerdict[], checkpoint: false } : evaluatePolicy(policy, request, { cwd, sandboxed: plan.enforced, vault: vaultName, home: store.home });
   let approved = decision.action === 'require_approval' && !!request.approve && !request.agent;
   const base = { exec_id: execId, command, cwd, decision, policy: source, sandboxed: plan.enforced };
   store.mutate(() => audit(store, actor, 'proxy.request', vaultName, { ...base, approved }));
@@ -405,7 +405,7 @@ async function execHoldingSignals(store: Store, vaultName: string, request: Exec
     throw new AvfsError('DENIED', beyond.message, { vault: vaultName, command, exec_id: execId, option: beyond.option, rule: 'agent-limits' });
   }
 
-  const wantCheckpoint = (d: Decision) => request.checkpoint ?? (d.action === 'allow_with_checkpoint' || policy.auto_checkpoint);
+  const wantCheckpoint = (d: Decision) => request.checkpoint ?? (d.action === 'allow_with_checkpoint' || ruleCheckpoint || policy.auto_checkpoint);
   const takeCheckpoint = () => saveCheckpoint(fs, `proxy-${execId}`, `before proxy exec ${execId}: ${command}`.slice(0, 1000)).name;
   let checkpoint: string | null = null;
   const failed = (error: unknown) =>
@@ -518,7 +518,7 @@ async function execHoldingSignals(store: Store, vaultName: string, request: Exec
       plan = withoutSandbox(plan, reason);
       // Judged again as it now runs (its absolute paths are the host's), as a run planned
       // without the sandbox is: refused, or with the checkpoint that judgement takes.
-      ({ decision, verdicts } = evaluatePolicy(policy, request, { cwd, sandboxed: false, vault: vaultName, home: store.home }));
+      ({ decision, verdicts, checkpoint: ruleCheckpoint } = evaluatePolicy(policy, request, { cwd, sandboxed: false, vault: vaultName, home: store.home }));
       if (decision.action === 'deny' || (decision.action === 'require_approval' && !request.approve)) {
         const approval = decision.action === 'require_approval';
         store.mutate(() => audit(store, actor, 'proxy.denied', vaultName, { exec_id: execId, command, rule: decision.rule, approval_required: approval, sandboxed: false }));

@@ -668,7 +668,8 @@ describe('command lines read with certainty, or every way they could run', () =>
     // What xargs appends from its input may be any option (found by an adversarial run: `echo -rf src | xargs rm` deleted src unjudged).
     expect(judged({ shell: 'echo -rf src | xargs rm' })).toMatchObject({ action: 'allow_with_checkpoint', rule: 'rm-recursive' });
     expect(judged({ shell: 'echo -exec x ; | xargs find src -maxdepth 0' })).toMatchObject({ action: 'allow_with_checkpoint' });
-    expect(judged({ shell: 'ls | xargs -I{} cp {} dst/' }).action).toBe('allow');
+    // What xargs puts for {} may be /proc/self/root, a link to the root: copied as a link, a door out (link-out-of-vault).
+    expect(judged({ shell: 'ls | xargs -I{} cp {} dst/' })).toMatchObject({ action: 'allow_with_checkpoint', rule: 'link-out-of-vault' });
     // bash's ~- and ~+ are $OLDPWD and $PWD; a word after `--` is an operand; find's -newerXY takes a value.
     expect(judged({ shell: "bash -c 'OLDPWD=-rf; rm ~- src'" })).toMatchObject({ action: 'allow_with_checkpoint', rule: 'rm-recursive' });
     for (const shell of ['rm -- "$f"', 'find . -newermt "$D"']) expect(judged({ shell }).action, shell).toBe('allow');
@@ -737,15 +738,21 @@ describe('command lines read with certainty, or every way they could run', () =>
       expect(under(strict, 'ln -s /tmp t')).toMatchObject({ action: default_action, rule: 'link-out-of-vault' });
       // A rule that approves its program stays as it is: rm is allowed, rm -r with a checkpoint.
       expect(under(strict, 'rm -r /src')).toMatchObject({ action: 'allow_with_checkpoint', rule: 'rm-recursive' });
+      // Approved (require_approval), such a line still takes the checkpoint its rule asks for (review).
+      for (const shell of ['mv /src /tmp/', 'ln -s /tmp t', 'cat /src/x | sh']) expect(evaluatePolicy(strict, { shell }, { ...ctx, sandboxed: true }).checkpoint, shell).toBe(true);
+      expect(evaluatePolicy(strict, { shell: 'mv /a /b' }, { ...ctx, sandboxed: true }).checkpoint).toBe(false);
       expect(under(strict, 'bash /src/x').action).toBe(default_action);
     }
+    // Under the built-in policy too: a line a person approves for one command keeps another's checkpoint.
+    const both = evaluatePolicy(DEFAULT_POLICY, { shell: 'rm -r /build && npm publish' }, { ...ctx, sandboxed: true });
+    expect([both.decision.action, both.checkpoint]).toEqual(['require_approval', true]);
     // A policy's own rule for it is taken as written.
     const own = parsePolicy({ default_action: 'deny', rules: [{ name: 'shell-from-input', program: 'sh', action: 'allow_with_checkpoint' }] });
     expect(under(own, 'cat /src/x | sh')).toMatchObject({ action: 'allow_with_checkpoint', rule: 'shell-from-input' });
   });
   it('a link to /tmp, /dev or /run is a door out of the vault the mv rule cannot see: the line making one takes the checkpoint', () => {
-    // A link to the root too (`r/tmp` is /tmp) (review).
-    for (const shell of ['ln -s /tmp /t && mv /keep /t/', 'ln -sfn ../../tmp t', 'ln -s tmp t; mv /keep t', 'ln -s ~ h', 'ln --symbolic /dev/shm s', 'ln -s /proc/self/cwd c', 'ln -s / r && mv /src /r/tmp/', 'ln -s . r', 'ln -s /. r', 'ln -s // r']) {
+    // A link to the root too (`r/tmp` is /tmp), and a copy of one of /proc's links (review).
+    for (const shell of ['ln -s /tmp /t && mv /keep /t/', 'ln -sfn ../../tmp t', 'ln -s tmp t; mv /keep t', 'ln -s ~ h', 'ln --symbolic /dev/shm s', 'ln -s /proc/self/cwd c', 'ln -s / r && mv /src /r/tmp/', 'ln -s . r', 'ln -s /. r', 'ln -s // r', 'cp -d /proc/self/root w; mv /src w/tmp/', 'cp -a /proc/1/cwd c', 'rsync -l /proc/self/root r']) {
       expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'link-out-of-vault', categories: expect.arrayContaining(['destructive']) });
     }
     for (const shell of ['ln -s /src/x /y', 'ln a b', 'ln -s tmpfiles t', 'ln -s .x r', 'cp a b', 'cp -r src /backup']) expect(judged({ shell }), shell).toMatchObject({ action: 'allow', rule: 'default' });
@@ -944,8 +951,9 @@ describe('default policy', () => {
     const strict = parsePolicy({ default_action: 'deny' });
     for (const shell of ['cat "$(echo /etc)/shadow"', 'cat `echo /etc/shadow`', 'cat $F', 'cp ${SRC} x', 'cat "$1"']) {
       expect(decideShell(shell, strict), shell).toMatchObject({ action: 'deny', rule: 'default', categories: expect.arrayContaining(['host_escape_risk']) });
-      // The built-in policy allows by default: nothing changes there, and in the sandbox there is no host to name.
-      expect(decideShell(shell).action, shell).toBe('allow');
+      // The built-in policy allows by default: nothing changes there, and in the sandbox there is no host to name
+      // (but a copy from a computed source may copy /proc/self/root, a link to the root: link-out-of-vault's checkpoint).
+      expect(decideShell(shell).action, shell).toBe(shell.startsWith('cp ') ? 'allow_with_checkpoint' : 'allow');
       expect(decideShell(shell, strict).reason, shell).toContain('computed when the command runs');
       expect(evaluatePolicy(strict, { shell }, { ...ctx, sandboxed: true }).decision.reason, shell).not.toContain('computed when the command runs');
     }
