@@ -14,6 +14,7 @@ import { statfsOf } from './attribute-ops.js';
 import { createOperations } from './operations.js';
 import { sandboxView } from './sandbox-view.js';
 import { spillDir } from './session.js';
+import { databaseIdentity } from '../store/home.js';
 
 /**
  * A resident mount that serves the proxy execs of a home: one FUSE mount, one server process that
@@ -129,6 +130,16 @@ export class ViewHost {
     return { ops: createOperations({ fuse, fs, vault, files, readOnly: false, uid, gid, home, keepCache, nullPath, directAppend, dropAttributes, log }), files };
   }
 
+  /**
+   * Refuses an exec of another home, as a stopping server refuses: CONFLICT makes the exec start
+   * its home's own. A home copied with `cp -a` holds the original's session files, naming the
+   * original's live server: the run wrote in the original's vault and reported nothing changed.
+   */
+  private admit(database: { dev: number; ino: number } | null | undefined): void {
+    const own = databaseIdentity(this.o.home);
+    if (database && own && (database.dev !== own.dev || database.ino !== own.ino)) throw new AvfsError('CONFLICT', 'this views server serves another home');
+  }
+
   /** Opens a view of `vault` for an exec (its actor tags every version written through it). */
   open(execId: string, vaultName: string, pid: number | null, layout: readonly LayoutNode[]): void {
     if (this.stopping) throw new AvfsError('CONFLICT', 'this views server is stopping');
@@ -194,8 +205,9 @@ export class ViewHost {
         const line = buffered.slice(0, nl);
         buffered = buffered.slice(nl + 1);
         try {
-          const msg = JSON.parse(line) as { open?: { exec_id: string; vault: string; pid?: number; layout?: LayoutNode[] }; close?: boolean };
+          const msg = JSON.parse(line) as { open?: { exec_id: string; vault: string; pid?: number; layout?: LayoutNode[]; database?: { dev: number; ino: number } | null }; close?: boolean };
           if (msg.open && execId === undefined) {
+            this.admit(msg.open.database);
             this.open(msg.open.exec_id, msg.open.vault, msg.open.pid ?? null, msg.open.layout ?? []);
             execId = msg.open.exec_id;
             reply({ ok: true });

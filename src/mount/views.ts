@@ -6,6 +6,7 @@ import { envMs } from '../core/units.js';
 import type { LayoutNode } from '../core/sandbox-layout.js';
 import { AvfsError } from '../errors.js';
 import { runtimeDir } from '../store/host-dirs.js';
+import { databaseIdentity } from '../store/home.js';
 import { processAlive, thisProcess, type ProcessRef } from '../store/host-process.js';
 import { cleanStaleSessions, mountVault } from './index.js';
 import { isLive, mountsDir, readSession, type MountSessionInfo } from './session.js';
@@ -201,7 +202,7 @@ async function openOn(server: MountSessionInfo, options: OpenViewOptions): Promi
   const socket = await connectTo(server.views!.socket);
   const replies = lines(socket);
   try {
-    send(socket, { open: { exec_id: options.execId, vault: options.vault, pid: options.pid, layout: options.layout } });
+    send(socket, { open: { exec_id: options.execId, vault: options.vault, pid: options.pid, layout: options.layout, database: databaseIdentity(options.home) } });
     await expectOk(replies);
   } catch (err) {
     socket.destroy();

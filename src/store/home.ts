@@ -88,6 +88,12 @@ export function homeWritable(home: string): boolean {
 
 export const databaseFile = (home: string) => join(home, 'avfs.db');
 
+/** The home's database file as stat names it (null when missing): which home a request is for, however its path is spelled. */
+export function databaseIdentity(home: string): { dev: number; ino: number } | null {
+  const st = statSync(databaseFile(home), { throwIfNoEntry: false });
+  return st ? { dev: st.dev, ino: st.ino } : null;
+}
+
 /**
  * What only a home that has been used holds beside its database: the `vault use` state, the
  * home policy (proxy/policy-source.ts), mount sessions (mount/session.ts), a WAL with commits.

@@ -473,6 +473,17 @@ describe('the proxy views server', () => {
     expect(now[0].pid).not.toBe(server.pid);
   });
 
+  it.skipIf(skipMountTests('copied home'))('a home copied with its session files (cp -a) runs its execs on a server of its own, not the original\'s', async () => {
+    const original = newHome({ '/a.txt': 'a\n' });
+    expectRan(await exec(original, 'mount', ['--', 'true']));
+    const copy = join(tmp.dir, `home-${++homes}`);
+    expect(spawnSync('cp', ['-a', original, copy]).status).toBe(0);
+    const r = expectRan(await exec(copy, 'mount', ['--', 'sh', '-c', 'echo copy > /c.txt']));
+    expect(r.changed_files.map((c: { path: string }) => c.path)).toEqual(['/c.txt']);
+    expect((await avfs(copy, ['cat', '/c.txt'], { raw: true })).stdout).toBe('copy');
+    expect((await avfs(original, ['ls', '/'])).json.entries.map((e: { path: string }) => e.path)).toEqual(['/a.txt']);
+  });
+
   it.skipIf(skipMountTests('views server killed mid-run'))('killed while a run uses it, the run says so with what it stored before and its output, not a bare CONFLICT', async () => {
     const home = newHome({ '/a.txt': 'a\n' });
     expectRan(await exec(home, 'mount', ['--', 'true']));
