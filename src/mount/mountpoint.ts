@@ -12,7 +12,9 @@ import {
   spillDir,
   type MountSessionInfo,
 } from './session.js';
-import { rmdirSync, rmSync } from 'node:fs';
+import { lstatSync, rmdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { runtimeDirIn } from '../store/host-dirs.js';
 
 /**
  * The absolute, symlink-free form of a host directory, even when it is a dead FUSE mount (whose
@@ -49,7 +51,7 @@ export async function cleanStaleSessions(home: string, dir?: string): Promise<Mo
     // Only detach when no live session has remounted the dir meanwhile.
     if (km && isAvfsMount(km) && !liveSessionsAt(home, s.dir).some((l) => l.state !== 'mounting')) await kernelUnmount(s.dir, true);
     rmSync(spillDir(home, s.session_id), { recursive: true, force: true });
-    if (s.views) removeViewsDir(s.dir);
+    if (s.views) removeViewsDir(s.dir, s.views.socket);
     setSessionState(home, s, 'unmounted', { stale: true });
     cleaned.push(s);
   }
@@ -57,14 +59,16 @@ export async function cleanStaleSessions(home: string, dir?: string): Promise<Mo
 }
 
 /**
- * The runtime directory of a views server that died (views.ts startServer makes <views-…>/mnt and
- * <views-…>/ctl.sock, and only the server removed them as it stopped: a killed one's stayed for
- * good). Removed entry by entry, never recursively, so a mount still on it keeps it.
+ * The runtime directory of a views server that died (views.ts startServer makes
+ * <runtime dir>/views-…/mnt and its ctl.sock, and only the server removed them as it stopped: a
+ * killed one's stayed for good). Only that layout in the runtime directory, the socket only if it
+ * is one, and entry by entry, never recursively, so a mount still on it keeps it.
  */
-function removeViewsDir(mnt: string): void {
+function removeViewsDir(mnt: string, socket: string): void {
   const base = dirname(mnt);
-  if (basename(mnt) !== 'mnt' || !basename(base).startsWith('views-')) return;
-  for (const remove of [() => rmSync(join(base, 'ctl.sock'), { force: true }), () => rmdirSync(mnt), () => rmdirSync(base)]) {
+  if (basename(mnt) !== 'mnt' || !basename(base).startsWith('views-') || dirname(base) !== runtimeDirIn(tmpdir()) || socket !== join(base, 'ctl.sock')) return;
+  const removals = [() => lstatSync(socket).isSocket() && rmSync(socket), () => rmdirSync(mnt), () => rmdirSync(base)];
+  for (const remove of removals) {
     try {
       remove();
     } catch {

@@ -43,8 +43,8 @@ export function loadPolicy(store: Store, vaultName: string): LoadedPolicy {
  * and refuses another (NOT_FOUND) for its source.
  */
 function refuseUnmountableBinds(policy: Policy): void {
-  const made = policy.sandbox.binds.flatMap((b, index) => (existsSync(b.source) ? [{ index, dest: normalizePath(b.dest ?? b.source) }] : []));
-  const found = bindMountpointProblem(made.map((b) => b.dest));
+  const made = policy.sandbox.binds.flatMap((b, index) => (existsSync(b.source) ? [{ index, source: normalizePath(b.source), dest: normalizePath(b.dest ?? b.source) }] : []));
+  const found = bindMountpointProblem(made);
   if (!found) return;
   const path = `sandbox.binds.${made.find((b) => b.dest === found.dest)!.index}.dest`;
   throw new AvfsError('INVALID_ARGUMENT', `invalid policy: ${path}: ${found.problem}`, { issues: [{ path, message: found.problem }] });

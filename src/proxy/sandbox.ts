@@ -300,7 +300,7 @@ export function planSandbox(req: SandboxRequest): SandboxPlan {
   const mounts = avfsMountDirs();
   const own = [...privateDirs(req.home), ...mounts];
   const extra = [...(req.network === 'host' ? resolverBinds() : []), ...req.binds.map((b) => checkBind(b, own)).filter((b): b is Bind => b !== null)];
-  const unmountable = bindMountpointProblem(extra.map((b) => b.dest));
+  const unmountable = bindMountpointProblem(extra);
   if (unmountable) throw new AvfsError('INVALID_ARGUMENT', unmountable.problem, { dest: unmountable.dest });
   for (const bind of extra) {
     binds.push(bind);
@@ -405,16 +405,21 @@ export function bindDestinationProblem(dest: string): string | null {
  * The first bind (of those to be made) whose destination lies inside a host system directory at
  * a path this host does not have, and why: that directory is bound read-only first, so
  * bubblewrap cannot make the mountpoint, and every run failed SANDBOX_UNAVAILABLE. A destination
- * inside another of the binds is exempt (that bind's tree holds the mountpoint). A fact of this
- * host, not of the policy (another host may have the path): asked by `proxy policy set` and by
- * each run (planSandbox) of the binds whose sources exist, not by the schema, so a stored policy
- * stays readable where the path is missing.
+ * inside another of the binds is judged by that bind's source instead (it holds the mountpoint,
+ * or bubblewrap cannot make it there either). A fact of this host, not of the policy (another host
+ * may have the paths): asked by `proxy policy set` and by each run (planSandbox) of the binds whose
+ * sources exist, not by the schema, so a stored policy stays readable where a path is missing.
  */
-export function bindMountpointProblem(dests: readonly string[]): { dest: string; problem: string } | null {
-  for (const dest of dests) {
+export function bindMountpointProblem(binds: ReadonlyArray<{ source: string; dest: string }>): { dest: string; problem: string } | null {
+  for (const { dest } of binds) {
     const system = SYSTEM_DIRS.find((d) => dest !== d && isWithin(dest, d));
-    if (!system || existsSync(dest) || dests.some((other) => other !== dest && isWithin(dest, other))) continue;
-    return { dest, problem: `sandbox bind destination ${dest} is inside the host's ${system}, which the sandbox shows read-only, and this host has no ${dest} to mount on: choose a destination outside the system directories (e.g. /opt/…) or one that exists` };
+    if (!system) continue;
+    // The innermost other bind holding it, else the host.
+    const holder = binds.filter((b) => b.dest !== dest && isWithin(dest, b.dest)).sort((a, b) => b.dest.length - a.dest.length)[0];
+    const onHost = holder ? rebase(dest, holder.dest, holder.source) : dest;
+    if (existsSync(onHost)) continue;
+    const where = holder ? `the bind at ${holder.dest} shows ${holder.source}, which has no ${onHost}` : `this host has no ${dest}`;
+    return { dest, problem: `sandbox bind destination ${dest} is inside the host's ${system}, which the sandbox shows read-only, and ${where} to mount on: choose a destination outside the system directories (e.g. /opt/…) or one that exists` };
   }
   return null;
 }

@@ -706,8 +706,11 @@ for nr, args in ((425, (8, p)), (426, (-1, 0, 0, 0, None, 0)), (427, (-1, 0, Non
     expect((await avfs(home, ['proxy', 'policy', 'show'])).json.policy.sandbox.binds[0].dest).toBe('/etc/avfs-test-absent/tool');
     const run = await avfs(home, ['proxy', 'exec', '--', 'true']);
     expect(run.json.error).toMatchObject({ code: 'INVALID_ARGUMENT', dest: '/etc/avfs-test-absent/tool' });
+    // A bind inside another is judged by that bind's source (review): refused where it lacks the path.
+    writeFileSync(bad, JSON.stringify({ sandbox: { binds: [{ source: tool, dest: '/usr/share' }, { source: tool, dest: '/usr/share/avfs-absent-inner' }] } }));
+    expect((await avfs(home, ['proxy', 'policy', 'set', bad])).json.error).toMatchObject({ code: 'INVALID_ARGUMENT', issues: [{ path: 'sandbox.binds.1.dest' }] });
     // Not refused (review): an optional bind whose source this host lacks (it is skipped), and a
-    // bind inside another bind, whose tree holds the mountpoint.
+    // bind inside another bind whose source has the mountpoint.
     const outer = join(tmp.dir, 'outer');
     mkdirSync(join(outer, 'inner'), { recursive: true });
     for (const binds of [
