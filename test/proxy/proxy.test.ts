@@ -497,6 +497,10 @@ describe('the proxy views server', () => {
     expect(r.json.error, r.stdout).toMatchObject({ code: 'INTERNAL', reason: 'views_server_stopped', changed_files: [{ path: '/before.txt', kind: 'added' }] });
     expect(r.json.error.stdout).toBe('started\n');
     expect(r.json.error.checkpoint).toMatch(/^proxy-/);
+    // `avfs mounts` cleans up the dead server: its mount and its runtime directory go.
+    const listed = await avfs(home, ['mounts']);
+    expect(listed.json.cleaned_stale).toEqual([server.dir]);
+    expect(existsSync(join(server.dir, '..'))).toBe(false);
   });
 });
 
