@@ -249,6 +249,9 @@ export function agentLimits(request: AgentAsks, policy: Policy, decision: Decisi
 }
 
 /** An interactive shell is not judged command by command: the person types; the sandbox enforces. */
+/** How many times a run is planned again when what the host hides changed before bubblewrap set up (see runExec). */
+const SANDBOX_REPLANS = 4;
+
 const SHELL_DECISION: Decision = { action: 'allow', categories: ['interactive'], rule: 'shell', reason: 'an interactive shell (avfs shell): what is typed is not judged; the sandbox is the boundary' };
 
 /** The command line as argv. */
@@ -491,14 +494,15 @@ async function execHoldingSignals(store: Store, vaultName: string, request: Exec
     let outcome = await start();
     // A host file or directory the plan hides (an SSH host key, a views server's mount) that went
     // away before bubblewrap set up makes it fail ("Can't create file at …"): nothing ran. Planned
-    // again, with the same binds, the run starts once more.
-    if (outcome.sandboxFailed && !launch!.cgroup?.hits().oomKills) {
+    // again, with the same binds, the run starts once more, and again while what the host hides
+    // keeps changing under it (CI's tests add and remove such files: a second one went away while
+    // the first retry started), a few times at most.
+    for (let retries = 0; retries < SANDBOX_REPLANS && outcome.sandboxFailed && !launch!.cgroup?.hits().oomKills; retries++) {
       const fresh = planSandbox(wanted);
-      if (onlyHidingChanged(plan, fresh)) {
-        await launch!.cgroup?.remove();
-        plan = { ...fresh, layout: plan.layout };
-        outcome = await start();
-      }
+      if (!onlyHidingChanged(plan, fresh)) break;
+      await launch!.cgroup?.remove();
+      plan = { ...fresh, layout: plan.layout };
+      outcome = await start();
     }
     // Killed for the memory the run used (the sandbox's /tmp is charged to it), bubblewrap ran the
     // command, whatever its last words on stderr (which the command can print too).

@@ -897,6 +897,27 @@ for nr, args in ((425, (8, p)), (426, (-1, 0, 0, 0, None, 0)), (427, (-1, 0, Non
     }
   });
 
+  it('hidden host files that keep going away between planning and bubblewrap (one per start) are planned around each time', async () => {
+    const made = !existsSync('/etc/ssh');
+    const keys = ['/etc/ssh/ssh_host_avfsrace1_key', '/etc/ssh/ssh_host_avfsrace2_key'];
+    mkdirSync('/etc/ssh', { recursive: true });
+    for (const key of keys) writeFileSync(key, 'SECRET-KEY\n', { mode: 0o600 });
+    const home = openHome({ '/a.txt': 'a\n' });
+    const { openStore } = await import('../../src/store/store.js');
+    const { runExec } = await import('../../src/api/exec.js');
+    const store = openStore(home);
+    try {
+      let starts = 0;
+      // The first start loses one key, the second the other (CI: two tests' files going at once).
+      const r = await runExec(store, 'default', { argv: ['cat', '/a.txt'], onStart: () => rmSync(keys[starts++] ?? keys[0]!, { force: true }) });
+      expect([r.stdout, r.exitCode, r.sandbox.enforced, starts]).toEqual(['a\n', 0, true, 3]);
+    } finally {
+      store.release();
+      for (const key of keys) rmSync(key, { force: true });
+      if (made) rmSync('/etc/ssh', { recursive: true, force: true });
+    }
+  });
+
   it('without bubblewrap: --sandbox auto runs unsandboxed and says so (JSON and stderr), --sandbox required refuses', async () => {
     const home = openHome({ '/a.txt': 'a\n' });
     const env = { AVFS_BWRAP: join(tmp.dir, 'no-bwrap-here') };
