@@ -486,21 +486,30 @@ describe('the proxy views server', () => {
 
   it.skipIf(skipMountTests('views server killed mid-run'))('killed while a run uses it, the run says so with what it stored before and its output, not a bare CONFLICT', async () => {
     const home = newHome({ '/a.txt': 'a\n' });
-    expectRan(await exec(home, 'mount', ['--', 'true']));
-    const server = (await avfs(home, ['mounts'])).json.mounts.find((m: { views: boolean }) => m.views);
-    // It waits until the vault is gone from under it (the server killed), then tries one more write.
-    const run = exec(home, 'mount', ['--checkpoint', '--', 'sh', '-c', 'echo x > /before.txt; echo started; while [ -e /before.txt ]; do sleep 0.1; done; echo y > /after.txt']);
-    // Killed once the run has stored /before.txt.
-    for (let i = 0; i < 300 && !(await avfs(home, ['log', '/before.txt'])).json?.ok; i++) await new Promise((r) => setTimeout(r, 50));
-    process.kill(server.pid, 'SIGKILL');
-    const r = await run;
-    expect(r.json.error, r.stdout).toMatchObject({ code: 'INTERNAL', reason: 'views_server_stopped', changed_files: [{ path: '/before.txt', kind: 'added' }] });
+    /** Runs a command that stores /before-<n>.txt, kills the views server once it has, and returns the run's result. */
+    const killedUnder = async (n: number, raw: boolean) => {
+      expectRan(await exec(home, 'mount', ['--', 'true']));
+      const server = (await avfs(home, ['mounts'])).json.mounts.find((m: { views: boolean }) => m.views);
+      // It waits until the vault is gone from under it (the server killed), then tries one more write.
+      const script = `echo x > /before-${n}.txt; echo started; echo said >&2; while [ -e /before-${n}.txt ]; do sleep 0.1; done; echo y > /after.txt`;
+      const run = avfs(home, ['proxy', 'exec', '--mode', 'mount', '--checkpoint', '--', 'sh', '-c', script], { raw });
+      for (let i = 0; i < 300 && !(await avfs(home, ['log', `/before-${n}.txt`])).json?.ok; i++) await new Promise((r) => setTimeout(r, 50));
+      process.kill(server.pid, 'SIGKILL');
+      const r = await run;
+      // `avfs mounts` cleans up the dead server: its mount and its runtime directory go.
+      expect((await avfs(home, ['mounts'])).json.cleaned_stale).toEqual([server.dir]);
+      expect(existsSync(join(server.dir, '..'))).toBe(false);
+      return r;
+    };
+    const r = await killedUnder(1, false);
+    expect(r.json.error, r.stdout).toMatchObject({ code: 'INTERNAL', reason: 'views_server_stopped', changed_files: [{ path: '/before-1.txt', kind: 'added' }] });
     expect(r.json.error.stdout).toBe('started\n');
+    expect(r.json.error.stderr).toMatch(/^said\n/); // then the shell's failed write of /after.txt
     expect(r.json.error.checkpoint).toMatch(/^proxy-/);
-    // `avfs mounts` cleans up the dead server: its mount and its runtime directory go.
-    const listed = await avfs(home, ['mounts']);
-    expect(listed.json.cleaned_stale).toEqual([server.dir]);
-    expect(existsSync(join(server.dir, '..'))).toBe(false);
+    // On the terminal the command's output is shown as a run's is, then the error.
+    const text = await killedUnder(2, true);
+    expect([text.code, text.stdout]).toEqual([1, 'started']);
+    expect(text.stderr).toMatch(/^said\n[^]*\nerror \[INTERNAL\] the proxy views server stopped/);
   });
 });
 

@@ -11,6 +11,7 @@ import { proxyExecJson, runExec, undoExec, undoJson, type ExecRequest } from '..
 import { policyCheck, policyCheckJson, policyInfo } from '../../api/policy.js';
 import { action, examples, EXIT_CODE, zSize } from '../command.js';
 import { BOUNDARY, renderChanges, renderRun, sandboxOptions, sandboxRequestOf, warnIfUnsandboxed, zMs, zSandboxOptions } from '../boundary.js';
+import type { Output } from '../output.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -136,6 +137,11 @@ to /dev/shm when it has room (else the system temp directory); AVFS_PROXY_TMPDIR
           readOnly: opts.readonly,
           ...sandboxRequestOf(opts),
           });
+        } catch (err) {
+          // The views server was killed under the run: the command's output is in the error, which
+          // --json prints whole; on the terminal it is shown as a run's is, before the error line.
+          if (err instanceof AvfsError && err.data.reason === 'views_server_stopped' && !ctx.out.json) showOutput(err.data, ctx.out);
+          throw err;
         } finally {
           if (watch && !opts.keepMount) await watch.unmount();
         }
@@ -147,10 +153,7 @@ to /dev/shm when it has room (else the system temp directory); AVFS_PROXY_TMPDIR
         };
       },
       render: (r, out) => {
-        const stdout = r.stdout ? Buffer.from(r.stdout, r.stdout_encoding) : null;
-        const stderr = r.stderr ? Buffer.from(r.stderr, r.stderr_encoding) : null;
-        if (stdout) out.data(stdout);
-        if (stderr) process.stderr.write(stderr);
+        const { stdout, stderr } = showOutput(r, out);
         // On a terminal, the summary starts on a line of its own even when the command's output
         // did not end one (printf without \n).
         const lastOnTerminal = stderr ?? (process.stdout.isTTY ? stdout : null);
@@ -349,3 +352,13 @@ export const proxyCommand = new Command('proxy')
   .addCommand(undo)
   .addCommand(policy)
   .addHelpText('after', BOUNDARY + '\n' + examples(['avfs proxy exec -- make test', 'avfs proxy policy check -- rm -rf /', 'avfs proxy undo <exec_id>']));
+
+/** Writes a run's captured output (a report, or the error of a run whose views server was killed) to stdout and stderr. */
+function showOutput(r: { stdout?: unknown; stderr?: unknown; stdout_encoding?: unknown; stderr_encoding?: unknown }, out: Output): { stdout: Buffer | null; stderr: Buffer | null } {
+  const bytes = (text: unknown, encoding: unknown) => (typeof text === 'string' && text !== '' ? Buffer.from(text, encoding === 'base64' ? 'base64' : 'utf8') : null);
+  const stdout = bytes(r.stdout, r.stdout_encoding);
+  const stderr = bytes(r.stderr, r.stderr_encoding);
+  if (stdout) out.data(stdout);
+  if (stderr) process.stderr.write(stderr);
+  return { stdout, stderr };
+}
