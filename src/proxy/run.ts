@@ -248,10 +248,10 @@ export function agentLimits(request: AgentAsks, policy: Policy, decision: Decisi
   return null;
 }
 
-/** An interactive shell is not judged command by command: the person types; the sandbox enforces. */
 /** How many times a run is planned again when what the host hides changed before bubblewrap set up (see runExec). */
 const SANDBOX_REPLANS = 4;
 
+/** An interactive shell is not judged command by command: the person types; the sandbox enforces. */
 const SHELL_DECISION: Decision = { action: 'allow', categories: ['interactive'], rule: 'shell', reason: 'an interactive shell (avfs shell): what is typed is not judged; the sandbox is the boundary' };
 
 /** The command line as argv. */
@@ -540,16 +540,19 @@ async function execHoldingSignals(store: Store, vaultName: string, request: Exec
     finished = true;
     const violations = violationsOf(launch!, outcome);
     await launch!.cgroup?.remove();
+    // The command's output as the report (or the error of a run whose views server died) carries it.
+    const out = encode(outcome.stdout, outcome.stdoutBytes > outcome.stdout.length);
+    const err = encode(outcome.stderr, outcome.stderrBytes > outcome.stderr.length);
     let sync;
     try {
       ({ sync } = await workspace.finish());
       // A vault deleted while the command ran (made again under its name or not) has no report to
       // give: its view went with it, and the new one is not the one the command worked in.
       fs.row();
-    } catch (err) {
+    } catch (error) {
       // The command ran but its changes could not be brought into the vault (copy mode: the copy
       // is kept, its path is in the error): say how the command itself ended.
-      const e = err instanceof AvfsError ? err : new AvfsError('INTERNAL', String((err as Error).message ?? err));
+      const e = error instanceof AvfsError ? error : new AvfsError('INTERNAL', String((error as Error).message ?? error));
       const seqAfter = currentSeq(store);
       store.mutate(() => finishExec(store, execId, { seqAfter, exitCode: outcome.exitCode, signal: outcome.signal, timedOut: outcome.timedOut }));
       const ended = { exec_id: execId, exit_code: outcome.exitCode, signal: outcome.signal, timed_out: outcome.timedOut };
@@ -558,11 +561,10 @@ async function execHoldingSignals(store: Store, vaultName: string, request: Exec
       // tagged with the exec, and the output was captured here; the command's writes after it
       // failed in the sandbox. All of it is said, not a bare CONFLICT.
       const changed = changeReport(store, vault, { after: seqBefore, upTo: seqAfter, execId });
-      const [out, errText] = [encode(outcome.stdout, outcome.stdoutBytes > outcome.stdout.length), encode(outcome.stderr, outcome.stderrBytes > outcome.stderr.length)];
       throw new AvfsError(
         'INTERNAL',
         `the proxy views server stopped while the command ran (was it killed?): the command's writes after that failed; ${changed.length} change(s) it made before are in the vault (changed_files: path and kind; proxy undo ${execId} puts them back if a checkpoint was taken)`,
-        { ...ended, reason: 'views_server_stopped', checkpoint, changed_files: changed.map((c) => ({ path: c.path, kind: c.kind })), stdout: out.text, stderr: errText.text, stdout_encoding: out.encoding, stderr_encoding: errText.encoding },
+        { ...ended, reason: 'views_server_stopped', checkpoint, changed_files: changed.map((c) => ({ path: c.path, kind: c.kind })), stdout: out.text, stderr: err.text, stdout_encoding: out.encoding, stderr_encoding: err.encoding },
       );
     }
     const seqAfter = currentSeq(store);
@@ -571,8 +573,6 @@ async function execHoldingSignals(store: Store, vaultName: string, request: Exec
     );
     const changed = changeReport(store, vault, { after: seqBefore, upTo: seqAfter, execId });
     violations.push(...filesAtSizeLimit(launch!, changed, violations));
-    const out = encode(outcome.stdout, outcome.stdoutBytes > outcome.stdout.length);
-    const err = encode(outcome.stderr, outcome.stderrBytes > outcome.stderr.length);
     const sandbox = sandboxField(plan, launch!);
     const ws = workspace;
     store.mutate(() =>

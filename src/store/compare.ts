@@ -59,13 +59,12 @@ export interface DiffOptions {
 export const PATCH_TEXT_BUDGET = 32 * 1024 * 1024;
 
 const BINARY = Symbol('binary');
-const TOO_LARGE = Symbol('too large');
 
-function textOf(store: Store, item: TreeItem | null): string | typeof BINARY | typeof TOO_LARGE {
+/** A side's text for a line diff (diffItems has checked its size against MAX_DIFF_BYTES). */
+function textOf(store: Store, item: TreeItem | null): string | typeof BINARY {
   if (!item) return '';
   if (item.type === 'l') return item.target ?? '';
   if (item.type !== 'f' || !item.hash) return '';
-  if (item.size > MAX_DIFF_BYTES) return TOO_LARGE;
   return decodeText(readContent(store, item.hash)) ?? BINARY;
 }
 
@@ -98,9 +97,10 @@ export function diffItems(
   // Directories have no lines; a file replaced by a symlink (or back) is a type change, not a text edit.
   const textual = (i: TreeItem | null) => i === null || i.type === 'f' || i.type === 'l';
   if (!contentChanged || !textual(oldItem) || !textual(newItem) || diff.type_changed) return diff;
-  const cost = (oldItem?.size ?? 0) + (newItem?.size ?? 0);
+  // Never loaded: a side over MAX_DIFF_BYTES, and any file once the request's budget is spent.
   if (Math.max(oldItem?.size ?? 0, newItem?.size ?? 0) > MAX_DIFF_BYTES) return Object.assign(diff, { too_large: true });
   if (options.budget) {
+    const cost = (oldItem?.size ?? 0) + (newItem?.size ?? 0);
     // Once one file does not fit, none after it does: the patch is whole up to a point, then stops.
     if (cost > options.budget.left) options.budget.left = 0;
     if (options.budget.left === 0) return Object.assign(diff, { too_large: true });
@@ -108,7 +108,6 @@ export function diffItems(
   }
   const a = textOf(store, oldItem);
   const b = textOf(store, newItem);
-  if (a === TOO_LARGE || b === TOO_LARGE) return Object.assign(diff, { too_large: true });
   if (a === BINARY || b === BINARY) return Object.assign(diff, { binary: true });
   const lines = lineDiff(a, b, { context: options.context });
   if (!lines) return Object.assign(diff, { too_large: true });

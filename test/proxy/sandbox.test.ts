@@ -872,34 +872,13 @@ for nr, args in ((425, (8, p)), (426, (-1, 0, 0, 0, None, 0)), (427, (-1, 0, Non
     }
   });
 
-  it('an SSH host key removed between planning and bubblewrap does not fail the run: planned again, it runs', async () => {
+  /**
+   * `cat /a.txt` through runExec with SSH host keys made in /etc/ssh first; `onStart` (after the
+   * plan is made, before bubblewrap) gets the start's number and removes what the test says. The
+   * keys, and a /etc/ssh made here, go afterwards.
+   */
+  async function runWhileHostKeysGo(keys: string[], onStart: (start: number) => void) {
     const made = !existsSync('/etc/ssh');
-    const key = '/etc/ssh/ssh_host_avfsrace_key';
-    mkdirSync('/etc/ssh', { recursive: true });
-    writeFileSync(key, 'SECRET-KEY\n', { mode: 0o600 });
-    const home = openHome({ '/a.txt': 'a\n' });
-    const { openStore } = await import('../../src/store/store.js');
-    const { runExec } = await import('../../src/api/exec.js');
-    const store = openStore(home);
-    try {
-      let starts = 0;
-      // onStart runs after the plan is made and before bubblewrap: the key goes away in between.
-      const r = await runExec(store, 'default', { argv: ['cat', '/a.txt'], onStart: () => (starts++, rmSync(key, { force: true })) });
-      expect(r.stdout).toBe('a\n');
-      expect(r.exitCode).toBe(0);
-      expect(r.sandbox.enforced).toBe(true);
-      expect(starts).toBe(2);
-      expect(r.sandbox.masked).not.toContain(key);
-    } finally {
-      store.release();
-      rmSync(key, { force: true });
-      if (made) rmSync('/etc/ssh', { recursive: true, force: true });
-    }
-  });
-
-  it('hidden host files that keep going away between planning and bubblewrap (one per start) are planned around each time', async () => {
-    const made = !existsSync('/etc/ssh');
-    const keys = ['/etc/ssh/ssh_host_avfsrace1_key', '/etc/ssh/ssh_host_avfsrace2_key'];
     mkdirSync('/etc/ssh', { recursive: true });
     for (const key of keys) writeFileSync(key, 'SECRET-KEY\n', { mode: 0o600 });
     const home = openHome({ '/a.txt': 'a\n' });
@@ -908,14 +887,31 @@ for nr, args in ((425, (8, p)), (426, (-1, 0, 0, 0, None, 0)), (427, (-1, 0, Non
     const store = openStore(home);
     try {
       let starts = 0;
-      // The first start loses one key, the second the other (CI: two tests' files going at once).
-      const r = await runExec(store, 'default', { argv: ['cat', '/a.txt'], onStart: () => rmSync(keys[starts++] ?? keys[0]!, { force: true }) });
-      expect([r.stdout, r.exitCode, r.sandbox.enforced, starts]).toEqual(['a\n', 0, true, 3]);
+      const result = await runExec(store, 'default', { argv: ['cat', '/a.txt'], onStart: () => onStart(starts++) });
+      return { result, starts };
     } finally {
       store.release();
       for (const key of keys) rmSync(key, { force: true });
       if (made) rmSync('/etc/ssh', { recursive: true, force: true });
     }
+  }
+
+  it('an SSH host key removed between planning and bubblewrap does not fail the run: planned again, it runs', async () => {
+    const key = '/etc/ssh/ssh_host_avfsrace_key';
+    // The key goes away between the plan and bubblewrap.
+    const { result: r, starts } = await runWhileHostKeysGo([key], () => rmSync(key, { force: true }));
+    expect(r.stdout).toBe('a\n');
+    expect(r.exitCode).toBe(0);
+    expect(r.sandbox.enforced).toBe(true);
+    expect(starts).toBe(2);
+    expect(r.sandbox.masked).not.toContain(key);
+  });
+
+  it('hidden host files that keep going away between planning and bubblewrap (one per start) are planned around each time', async () => {
+    const keys = ['/etc/ssh/ssh_host_avfsrace1_key', '/etc/ssh/ssh_host_avfsrace2_key'];
+    // The first start loses one key, the second the other (CI: two tests' files going at once).
+    const { result: r, starts } = await runWhileHostKeysGo(keys, (start) => rmSync(keys[start] ?? keys[0]!, { force: true }));
+    expect([r.stdout, r.exitCode, r.sandbox.enforced, starts]).toEqual(['a\n', 0, true, 3]);
   });
 
   it('without bubblewrap: --sandbox auto runs unsandboxed and says so (JSON and stderr), --sandbox required refuses', async () => {
