@@ -112,22 +112,46 @@ const pointSql = bySize((layers: number) =>
     ? `SELECT ${COLUMNS} FROM entries WHERE vault_id = ? AND path = ?`
     : `${perLayer(() => `SELECT ${COLUMNS} FROM entries WHERE vault_id = ? AND path = ?`, layers)} LIMIT 1`);
 
-/** Rows of every layer for a set of paths, ordered by path then layer; `merge` keeps the visible one of each path. */
+/**
+ * Rows of every layer for a set of paths, in path order; `nearest` keeps the nearest layer's row of
+ * each path. Ordered by path alone: each arm then comes in its index's order and SQLite merges the
+ * arms, where `ORDER BY path, layer` sorted every arm in a temporary b-tree first (a 100-entry
+ * listing 5 layers deep: 1.19× the root's statement time with it, 1.06× without). Rows of one path
+ * from several layers are then adjacent in no set order.
+ */
 const setSql = (where: string, index: string, layers: number) =>
-  layers === 1
-    ? `SELECT ${COLUMNS}, 0 AS layer FROM entries ${index} WHERE vault_id = ? AND ${where} ORDER BY path`
-    : `${perLayer((i) => `SELECT ${COLUMNS}, ${i} AS layer FROM entries ${index} WHERE vault_id = ? AND ${where}`, layers)} ORDER BY path, layer`;
+  `${perLayer((i) => `SELECT ${COLUMNS}, ${i} AS layer FROM entries ${index} WHERE vault_id = ? AND ${where}`, layers)} ORDER BY path`;
 
-function* merge(rows: Iterable<Row & { layer: number }>): Generator<Entry> {
-  let last: string | null = null;
+/** Of each run of rows for one path, the row of the nearest layer (the smallest `layer`). */
+function* nearest<R>(rows: Iterable<R>, pathOf: (row: R) => string, layerOf: (row: R) => number): Generator<R> {
+  let best: R | undefined;
   for (const row of rows) {
-    if (row.path === last) continue;
-    last = row.path;
+    if (best !== undefined && pathOf(row) === pathOf(best)) {
+      if (layerOf(row) < layerOf(best)) best = row;
+      continue;
+    }
+    if (best !== undefined) yield best;
+    best = row;
+  }
+  if (best !== undefined) yield best;
+}
+
+const rowPath = (row: Row & { layer: number }) => row.path;
+const rowLayer = (row: Row & { layer: number }) => row.layer;
+
+/** The entries a set of rows of every layer shows: the nearest row of each path, whiteouts left out. */
+function* merge(rows: Iterable<Row & { layer: number }>): Generator<Entry> {
+  for (const row of nearest(rows, rowPath, rowLayer)) {
     if (row.type === 'x') continue;
     const { layer: _layer, ...entry } = row;
     yield entry as Entry;
   }
 }
+
+/** Raw rows whose first two columns are path and type and whose last is the layer. */
+type RawRow = [string, RowType, ...unknown[]];
+const rawPath = (row: RawRow) => row[0];
+const rawLayer = (row: RawRow) => row[row.length - 1] as number;
 
 /** Binds `params` once per layer, each time after that layer's vault id. */
 function bindPerLayer(layers: number[], ...params: unknown[]): unknown[] {
@@ -215,10 +239,7 @@ export function briefChildren(store: Store, vault: VaultRow, dir: string): Array
   const layers = layersOf(vault);
   const rows = store.stmt(CHILDREN_BRIEF(layers.length)).raw(true).all(...bindPerLayer(layers, dir)) as Array<[string, RowType, number, number]>;
   const out: Array<[string, EntryType, number]> = [];
-  let last: string | null = null;
-  for (const [path, type, ino] of rows) {
-    if (path === last) continue;
-    last = path;
+  for (const [path, type, ino] of nearest(rows, rawPath, rawLayer)) {
     if (type !== 'x') out.push([path, type, ino]);
   }
   return out;
@@ -264,14 +285,10 @@ function visibleBelow<R extends [string, EntryType, ...unknown[]]>(store: Store,
   const layers = layersOf(vault);
   const [lo, hi] = descendantRange(dir);
   const sql = setSql('path >= ? AND path < ?', '', layers.length).replace(new RegExp(`SELECT ${COLUMNS},`, 'g'), `/* brief */ SELECT ${columns},`);
-  const rows = store.stmt(sql).raw(true).all(...bindPerLayer(layers, lo, hi)) as R[];
+  const rows = store.stmt(sql).raw(true).all(...bindPerLayer(layers, lo, hi)) as RawRow[];
   const out: R[] = [];
-  let last: string | null = null;
-  for (const row of rows) {
-    const [path, type] = row as unknown as [string, RowType];
-    if (path === last) continue;
-    last = path;
-    if (type !== 'x' && path !== '/') out.push(row);
+  for (const row of nearest(rows, rawPath, rawLayer)) {
+    if (row[1] !== 'x' && row[0] !== '/') out.push(row as unknown as R); // the layer stays on the end, unread
   }
   return out;
 }
