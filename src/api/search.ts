@@ -125,6 +125,8 @@ export interface GrepParams extends Omit<PatternOptions, 'global'> {
   filesOnly?: boolean;
   /** At most this many matches in all (with filesOnly: files); `truncated` says whether there were more. */
   limit?: number;
+  /** Takes each match as found, in path then line order; `matches` then stays empty (a grep of millions of lines holds none). */
+  onMatch?: (match: GrepMatch) => void;
 }
 
 export interface GrepResult {
@@ -143,7 +145,7 @@ export interface GrepResult {
   longLines: number;
   /** More matches (with filesOnly: files) exist beyond `limit`. */
   truncated: boolean;
-  /** In path then line order. */
+  /** In path then line order (empty with onMatch, which took them). */
   matches: GrepMatch[];
 }
 
@@ -157,13 +159,13 @@ export function grep(fs: VaultFs, params: GrepParams): GrepResult {
     const root = fs.stat(params.path ?? '/');
     const all: GrepFile[] = root.type === 'd' ? descendantFiles(fs.store, fs.row(), root.path) : root.type === 'f' ? [[root.path, root.hash, root.size]] : [];
     const files = include ? all.filter(([path]) => include.test(basename(path))) : all;
-    return { root, r: grepFiles(fs.store, files, { regex, maxCount: params.maxCount, filesOnly: params.filesOnly, limit: params.limit }) };
+    return { root, r: grepFiles(fs.store, files, { regex, maxCount: params.maxCount, filesOnly: params.filesOnly, limit: params.limit, onMatch: params.onMatch }) };
   });
   return {
     vault: fs.name,
     pattern: typeof params.pattern === 'string' ? params.pattern : String(params.pattern),
     path: root.path,
-    count: params.filesOnly ? r.files.length : r.matches.length,
+    count: params.filesOnly ? r.files.length : r.count,
     files: r.files,
     filesScanned: r.files_scanned,
     binarySkipped: r.binary_skipped,

@@ -2,7 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { AvfsError, toAvfsError } from '../errors.js';
 import { decodeUtf8, escapeBytes, nulSeparated } from '../core/utf8.js';
-import { decideColor, printError, printJson } from './output.js';
+import { decideColor, outputFailed, printError, printJson } from './output.js';
 import { VERSION } from './version.js';
 import type { Command as CommandType } from 'commander';
 import { givenOnce } from './given-once.js';
@@ -296,18 +296,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-// A reader that stops early (`avfs --help | head`) closes the pipe: that ends the output, it is not
-// an error worth a stack trace. Any other failure to write (stdout on a full disk or /dev/full) lost
-// the output: say so in one line and exit 1, whatever the command did, since nobody got its answer.
-for (const stream of [process.stdout, process.stderr]) {
-  stream.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-    if (stream === process.stdout) {
-      process.stderr.write(`avfs: the output could not be written to stdout (${err.code ?? err.message}) and is lost; what the command did, if anything, stands\n`);
-    }
-    process.exit(1);
-  });
-}
+for (const stream of [process.stdout, process.stderr]) stream.on('error', (err: NodeJS.ErrnoException) => outputFailed(stream, err));
 
 // Flush stdout before exiting: a piped stdout is asynchronous, and process.exit would cut it.
 main(process.argv).then((code) => {

@@ -1,6 +1,7 @@
 import chalk, { supportsColor, supportsColorStderr } from 'chalk';
 import { AvfsError } from '../errors.js';
 import { printable } from '../core/utf8.js';
+import { writeSync } from 'node:fs';
 
 /**
  * Where output goes. With --json, stdout carries exactly one JSON document (success or error)
@@ -11,6 +12,13 @@ export interface Output {
   quiet: boolean;
   /** Writes data meant for stdout (ignored with --json, where the document is the data). */
   data(text: string | Uint8Array): void;
+  /**
+   * Writes data meant for stdout before this returns: for output written while a command still
+   * runs synchronously (a grep's matches as found), which process.stdout would only report a
+   * closed or failed stdout for once the command yields. Either then ends the process at once,
+   * as for any output (outputFailed).
+   */
+  dataNow(text: string): void;
   /** Writes a human message to stderr (suppressed by --quiet). */
   info(text: string): void;
   /** Writes a warning to stderr (suppressed by --quiet too: "only data and errors"). */
@@ -42,6 +50,9 @@ export function createOutput(json: boolean, quiet: boolean): Output {
     data: (text) => {
       if (!json) process.stdout.write(text);
     },
+    dataNow: (text) => {
+      if (!json) writeNow(text);
+    },
     info: (text) => {
       if (!quiet) process.stderr.write(forStderr(text.endsWith('\n') ? text : text + '\n'));
     },
@@ -51,9 +62,70 @@ export function createOutput(json: boolean, quiet: boolean): Output {
   };
 }
 
-/** Prints the one JSON document of a successful command. */
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+function writeNow(text: string): void {
+  const bytes = Buffer.from(text);
+  let done = 0;
+  while (done < bytes.length) {
+    try {
+      done += writeSync(1, bytes, done);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // A non-blocking stdout (set so by whoever shares it) that is full: wait for the reader.
+      if (code === 'EAGAIN') Atomics.wait(pause, 0, 0, 1);
+      else outputFailed(process.stdout, err as NodeJS.ErrnoException);
+    }
+  }
+}
+
+/**
+ * A write to stdout or stderr failed. A reader that stops early (`avfs --help | head`) closes the
+ * pipe: that ends the output, it is not an error worth a stack trace. Any other failure to write
+ * (stdout on a full disk or /dev/full) lost the output: say so in one line and exit 1, whatever
+ * the command did, since nobody got its answer.
+ */
+export function outputFailed(stream: NodeJS.WriteStream, err: NodeJS.ErrnoException): never {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  if (stream === process.stdout) {
+    process.stderr.write(`avfs: the output could not be written to stdout (${err.code ?? err.message}) and is lost; what the command did, if anything, stands\n`);
+  }
+  process.exit(1);
+}
+
+/**
+ * Prints the one JSON document of a successful command. Written in pieces, as JSON.stringify
+ * would write it whole: the document of a grep of millions of lines is longer than the longest
+ * string V8 makes (about 512 Mi characters), so its top-level arrays go out element by element.
+ */
 export function printJson(data: object): void {
-  process.stdout.write(JSON.stringify({ ok: true, ...data }) + '\n');
+  for (const piece of jsonPieces({ ok: true, ...data })) process.stdout.write(piece);
+  process.stdout.write('\n');
+}
+
+/** JSON.stringify(doc) of a plain object, as strings of about a MiB (one element of a top-level array may be longer). */
+export function* jsonPieces(doc: Record<string, unknown>): Generator<string> {
+  const PIECE = 1 << 20;
+  let piece = '{';
+  let first = true;
+  for (const key of Object.keys(doc)) {
+    const value = doc[key];
+    const text = Array.isArray(value) ? '' : JSON.stringify(value);
+    if (text === undefined) continue; // left out, as JSON.stringify leaves out undefined and functions
+    piece += `${first ? '' : ','}${JSON.stringify(key)}:${text}`;
+    first = false;
+    if (!Array.isArray(value)) continue;
+    piece += '[';
+    for (let i = 0; i < value.length; i++) {
+      piece += (i === 0 ? '' : ',') + (JSON.stringify(value[i]) ?? 'null');
+      if (piece.length >= PIECE) {
+        yield piece;
+        piece = '';
+      }
+    }
+    piece += ']';
+  }
+  yield piece + '}';
 }
 
 /** Prints a failure: one JSON document on stdout with --json, else a message on stderr. */

@@ -616,7 +616,7 @@ export class AVFS {
    * Lines matching a regular expression (or, with `fixed`, a literal string) in the current text
    * files at or below `path`. An invalid pattern throws INVALID_PATTERN, as `avfs grep` fails.
    */
-  grep(pattern: string | RegExp, options: Omit<GrepParams, 'pattern'> = {}): GrepResult {
+  grep(pattern: string | RegExp, options: Omit<GrepParams, 'pattern' | 'onMatch'> = {}): GrepResult {
     knownOptions('grep', options, { path: true, maxCount: true, include: true, filesOnly: 'boolean', fixed: 'boolean', ignoreCase: 'boolean', limit: true });
     textOption('include', options.include);
     wholeOption('maxCount', options.maxCount, 1);

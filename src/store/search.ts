@@ -234,6 +234,11 @@ export interface GrepOptions {
   filesOnly?: boolean;
   /** Stop after this many matches in all (with filesOnly: matching files); `truncated` says whether there were more. */
   limit?: number;
+  /**
+   * Takes each match as it is found, in path then line order, instead of `matches` (which stays
+   * empty): a grep of millions of lines then holds none of them (the CLI prints them as they come).
+   */
+  onMatch?: (match: GrepMatch) => void;
 }
 
 export interface GrepMatch {
@@ -243,7 +248,10 @@ export interface GrepMatch {
 }
 
 export interface GrepResult {
+  /** Empty with onMatch, which took them. */
   matches: GrepMatch[];
+  /** Matching lines kept (given to onMatch or in `matches`); with filesOnly, 0. */
+  count: number;
   /** Paths with at least one match, in path order. */
   files: string[];
   files_scanned: number;
@@ -281,18 +289,27 @@ interface Scan {
 }
 
 /**
+ * Characters of matched lines grepFiles keeps for contents other paths may hold too. Past it, a
+ * content seen again is scanned again: the cache must not hold what streaming a grep's output
+ * (onMatch) spares.
+ */
+const SCAN_CACHE_CHARS = 32 * 1024 * 1024;
+
+/**
  * Scans files line by line, streaming their content chunk by chunk (a large file is never held
  * whole). Binary files (looksBinary on their first 8 KiB) are skipped and counted. A content held
- * by several paths is scanned once. With a limit, scanning stops at one match past it.
+ * by several paths is scanned once (within SCAN_CACHE_CHARS). With a limit, scanning stops at one
+ * match past it.
  */
 export function grepFiles(store: Store, files: Iterable<GrepFile>, options: GrepOptions): GrepResult {
-  const result: GrepResult = { matches: [], files: [], files_scanned: 0, binary_skipped: 0, long_lines: 0, truncated: false };
+  const result: GrepResult = { matches: [], count: 0, files: [], files_scanned: 0, binary_skipped: 0, long_lines: 0, truncated: false };
   const byHash = new Map<string, Scan | 'binary'>();
+  let cachedChars = 0;
   const holdsLiterals = options.regex instanceof RegExp ? literalTest(options.regex) : null;
   const line = guarded(options.regex, holdsLiterals);
   const prefilter = guarded(wholeTextFilter(options.regex), holdsLiterals);
   const limit = options.limit ?? Infinity;
-  const counted = () => (options.filesOnly ? result.files.length : result.matches.length);
+  const emit = options.onMatch ?? ((m: GrepMatch) => result.matches.push(m));
   store.read(() => {
     for (const [path, hash, size] of files) {
       if (!hash) continue;
@@ -300,9 +317,13 @@ export function grepFiles(store: Store, files: Iterable<GrepFile>, options: Grep
       if (found === undefined) {
         // A content scanned for the last few matches the limit leaves is never scanned again
         // for more: once those are found, the whole grep stops.
-        const wanted = options.filesOnly ? 1 : Math.min(options.maxCount ?? Infinity, limit + 1 - counted());
+        const wanted = options.filesOnly ? 1 : Math.min(options.maxCount ?? Infinity, limit + 1 - result.count);
         found = scanContent(store, hash, size, line, wanted, prefilter);
-        byHash.set(hash, found);
+        const chars = found === 'binary' ? 0 : found.lines.reduce((n, l) => n + l.text.length, 0);
+        if (cachedChars + chars <= SCAN_CACHE_CHARS) {
+          byHash.set(hash, found);
+          cachedChars += chars;
+        }
       }
       if (found === 'binary') {
         result.binary_skipped++;
@@ -311,17 +332,20 @@ export function grepFiles(store: Store, files: Iterable<GrepFile>, options: Grep
       result.files_scanned++;
       result.long_lines += found.longLines;
       if (found.lines.length === 0) continue;
-      result.files.push(path);
-      if (!options.filesOnly) for (const m of found.lines) result.matches.push({ path, line: m.line, text: m.text });
-      if (counted() > limit) {
+      // A file is listed only with a match kept: the limit stops the grep before the one past it.
+      if ((options.filesOnly ? result.files.length : result.count) === limit) {
         result.truncated = true;
-        if (options.filesOnly) result.files.length = limit;
-        else {
-          result.matches.length = limit;
-          // The file of the match past the limit is listed only if a kept match is in it.
-          if (result.matches[limit - 1]?.path !== path) result.files.pop();
-        }
         return;
+      }
+      result.files.push(path);
+      if (options.filesOnly) continue;
+      for (const m of found.lines) {
+        if (result.count === limit) {
+          result.truncated = true;
+          return;
+        }
+        emit({ path, line: m.line, text: m.text });
+        result.count++;
       }
     }
   });

@@ -1,6 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { execa } from 'execa';
 
-import { expectError, expectOk, useTempHome } from '../helpers.js';
+import { BIN, expectError, expectOk, useTempHome } from '../helpers.js';
+import { openStore } from '../../src/store/store.js';
+import { VaultFs } from '../../src/store/vault-fs.js';
 
 const h = useTempHome('all');
 const run = h.run;
@@ -151,6 +154,60 @@ describe('grep through the CLI', () => {
     expectError(await run(['grep', 'x', '/long', '--include', long]), 'INVALID_PATTERN', 2);
     expect(expectError(await run(['find', '/long', '--name', long]), 'INVALID_PATTERN', 2)).toMatchObject({ reason: 'too_large' });
     expect(expectError(await run(['find', '/long', '--glob', '{a,b}'.repeat(20_000)]), 'INVALID_PATTERN', 2)).toMatchObject({ reason: 'too_large' });
+  });
+
+  it('prints a grep longer than the longest string V8 makes (2^29 - 24 characters) as it goes, in path then line order; --limit stops it', async () => {
+    // 530 names of one content of 256 lines of 4,096 characters: 560 M characters of output. It
+    // was joined into one string, which failed INTERNAL "Invalid string length" with no output.
+    const line = (i: number) => `match ${String(i).padStart(3, '0')} `.padEnd(4096, 'x');
+    const content = Array.from({ length: 256 }, (_, i) => line(i) + '\n').join('');
+    const names = Array.from({ length: 530 }, (_, i) => `/big/f${String(i).padStart(3, '0')}.txt`);
+    const store = openStore(h.home);
+    try {
+      const fs = new VaultFs(store, 'default', { source: 'sdk' });
+      store.mutate(() => {
+        fs.writeFile(names[0]!, content, { parents: true });
+        for (const name of names.slice(1)) fs.cp(names[0]!, name);
+      });
+    } finally {
+      store.release();
+    }
+    // Each line printed: name:number:text (all ASCII).
+    const expected = names.flatMap((name) => Array.from({ length: 256 }, (_, i) => `${name}:${i + 1}:`.length + 4096 + 1)).reduce((a, b) => a + b);
+    expect(expected).toBeGreaterThan(2 ** 29);
+    // What reaches the reader, read as it comes: its size and every line's name and number, in order.
+    const child = execa('node', [BIN, 'grep', '-n', '^match', '/big'], { env: { AVFS_HOME: h.home }, buffer: false, reject: false });
+    let bytes = 0;
+    let partial = '';
+    const seen: string[] = [];
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', (text: string) => {
+      bytes += Buffer.byteLength(text);
+      const lines = (partial + text).split('\n');
+      partial = lines.pop()!;
+      for (const l of lines) {
+        const [name, number, rest] = l.split(':', 3);
+        expect(rest).toBe(line(Number(number) - 1));
+        seen.push(`${name}:${number}`);
+      }
+    });
+    let stderr = '';
+    child.stderr!.on('data', (text: Buffer) => (stderr += text));
+    const done = await child;
+    expect(stderr).toBe('');
+    expect(done.exitCode).toBe(0);
+    expect(partial).toBe('');
+    expect(bytes).toBe(expected);
+    expect(seen).toEqual(names.flatMap((name) => Array.from({ length: 256 }, (_, i) => `${name}:${i + 1}`)));
+    const limited = await run(['grep', '-n', '^match', '/big', '--limit', '300'], { raw: true });
+    expect(limited.code).toBe(0);
+    expect(limited.stdout.split('\n').map((l) => l.slice(0, l.indexOf(':', l.indexOf(':') + 1)))).toEqual([
+      ...Array.from({ length: 256 }, (_, i) => `${names[0]}:${i + 1}`),
+      ...Array.from({ length: 44 }, (_, i) => `${names[1]}:${i + 1}`),
+    ]);
+    expect(limited.stderr).toContain('stopped at --limit');
+    expect(expectOk(await run(['grep', '^match', '/big', '--limit', '300']))).toMatchObject({ count: 300, truncated: true, files: [names[0], names[1]] });
+    expectOk(await run(['rm', '-r', '/big']));
   });
 
   it('human output: path:line:text with -n', async () => {

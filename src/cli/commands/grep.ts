@@ -4,9 +4,30 @@ import { z } from 'zod/v3';
 import { compilePattern, grep, grepJson, type PatternOptions } from '../../api/search.js';
 import { MAX_LINE_CHARS, MAX_REPORTED_LINE_CHARS } from '../../store/search.js';
 import { action, examples, zInt } from '../command.js';
-import { printable } from '../output.js';
+import { printable, type Output } from '../output.js';
+import type { GrepMatch } from '../../store/search.js';
 
 const VIEW = Symbol('view');
+
+/** Lines for stdout as a command finds them, written in batches of about 64 KiB rather than one write each. */
+class BatchedPrinter {
+  private pending: string[] = [];
+  private size = 0;
+
+  constructor(private readonly out: Output) {}
+
+  print(line: string): void {
+    this.pending.push(line);
+    this.size += line.length;
+    if (this.size >= 64 * 1024) this.flush();
+  }
+
+  flush(): void {
+    if (this.pending.length > 0) this.out.dataNow(this.pending.join(''));
+    this.pending = [];
+    this.size = 0;
+  }
+}
 
 /** What the human rendering colours in a matched line; none for a fixed string too large for a RegExp (grep matched it without one). */
 function highlighter(pattern: string, options: PatternOptions): RegExp | undefined {
@@ -61,6 +82,15 @@ of any length. No match is success with count 0.
         include: z.string().optional(),
       }),
       run: ([pattern, path], opts, ctx) => {
+        const highlight = highlighter(pattern!, { fixed: opts.fixedStrings, ignoreCase: opts.ignoreCase });
+        const lineOf = (m: GrepMatch) => {
+          const text = highlight ? m.text.replace(highlight, (s) => (s ? chalk.red.bold(s) : s)) : m.text;
+          return `${chalk.magenta(printable(m.path))}:${opts.lineNumber ? chalk.green(String(m.line)) + ':' : ''}${text}\n`;
+        };
+        // On the terminal or a pipe, each match is printed as found (in batches), as grep does:
+        // the lines of a grep of millions of them are never held, nor joined into one string
+        // (past V8's limit of about 512 Mi characters that failed). --json collects them for its document.
+        const printer = ctx.out.json || opts.filesWithMatches ? undefined : new BatchedPrinter(ctx.out);
         const r = grep(ctx.vault(), {
           pattern: pattern!,
           path: path!,
@@ -70,27 +100,17 @@ of any length. No match is success with count 0.
           limit: opts.limit,
           include: opts.include,
           filesOnly: opts.filesWithMatches,
+          onMatch: printer && ((m) => printer.print(lineOf(m))),
         });
-        return {
-          ...grepJson(r),
-          // For the human rendering only: symbol keys never reach the JSON document.
-          [VIEW]: {
-            lineNumbers: !!opts.lineNumber,
-            filesOnly: !!opts.filesWithMatches,
-            highlight: highlighter(pattern!, { fixed: opts.fixedStrings, ignoreCase: opts.ignoreCase }),
-          },
-        };
+        printer?.flush();
+        // For the human rendering only: symbol keys never reach the JSON document.
+        return { ...grepJson(r), [VIEW]: { filesOnly: !!opts.filesWithMatches } };
       },
       render: (r, out) => {
         const view = r[VIEW];
+        if (view.filesOnly) out.data(r.files.map((f) => chalk.magenta(printable(f)) + '\n').join(''));
         if (r.long_lines > 0) out.info(`${r.long_lines} line(s) longer than ${MAX_LINE_CHARS / 1024 / 1024} MiB characters were matched on their start only`);
         if (r.truncated) out.info(`stopped at --limit: more ${view.filesOnly ? 'files match' : 'lines match'} (a narrower path or --include, or a larger --limit, shows them)`);
-        if (view.filesOnly) return out.data(r.files.map((f) => chalk.magenta(printable(f)) + '\n').join(''));
-        const lines = r.matches.map((m) => {
-          const text = view.highlight ? m.text.replace(view.highlight, (s) => (s ? chalk.red.bold(s) : s)) : m.text;
-          return `${chalk.magenta(printable(m.path))}:${view.lineNumbers ? chalk.green(String(m.line)) + ':' : ''}${text}\n`;
-        });
-        out.data(lines.join(''));
       },
     }),
   );
