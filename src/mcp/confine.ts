@@ -46,17 +46,13 @@ export class Confinement {
    * (the base instance keeps that vault: `base.vault` says vault_replaced), nor its forks.
    */
   allows(vault: string): boolean {
-    let name: string | null = vault;
-    // A parent chain has no cycles; the bound only keeps a damaged home from looping forever.
-    for (let depth = 0; name !== null && depth < 10_000; depth++) {
-      if (name === this.root) return this.rootStands();
-      try {
-        name = this.base.vaultInfo(name).parent;
-      } catch {
-        return false;
-      }
+    if (vault === this.root) return this.rootStands();
+    try {
+      // Through deleted vaults too: a fork whose parent was deleted (detached) is still the agent's work.
+      return this.base.vaultInfo(vault).ancestors.includes(this.root) && this.rootStands();
+    } catch {
+      return false;
     }
-    return false;
   }
 
   /** Whether the vault named root is still the one the server started on. */

@@ -31,7 +31,10 @@ export interface VaultRow {
 
 export interface VaultSummary {
   name: string;
+  /** The vault it was forked from; null when none, or when that one was deleted (a detached fork). */
   parent: string | null;
+  /** The live vaults it descends from, nearest first, deleted ones passed over (a detached fork still descends from the vaults above the deleted one). */
+  ancestors: string[];
   created_at: string;
   files: number;
   directories: number;
@@ -351,6 +354,10 @@ export function summarize(store: Store, vault: VaultRow, current: string | null 
   return {
     name: vault.name,
     parent,
+    ancestors: historyChain(store, vault)
+      .slice(1)
+      .filter((segment) => !segment.deleted)
+      .map((segment) => segment.vault),
     created_at: new Date(vault.created_at).toISOString(),
     files: vault.files,
     directories: vault.directories,

@@ -396,6 +396,23 @@ describe('avfs mcp over stdio', () => {
     expect((await ok(client, 'proxy_exec', { shell: 'echo fine', vault: 'tight-early' })).stdout).toBe('fine\n');
   });
 
+  it('--confine: a fork whose middle vault a person deleted (detached) is still the agent\'s: read, listed, merged back; a detached fork of another vault is not', async () => {
+    for (const [from, to] of [['keep', 'keep-a'], ['keep-a', 'keep-b'], ['other', 'other-a'], ['other-a', 'other-b']] as const) {
+      if (from === 'keep') expectOk(await avfs(h.home, ['vault', 'create', 'keep']));
+      expectOk(await avfs(h.home, ['vault', 'fork', from, to]));
+    }
+    expectOk(await avfs(h.home, ['--vault', 'keep-b', 'write', '/work.txt', 'agent work']));
+    expectOk(await avfs(h.home, ['vault', 'delete', 'keep-a', '--force']));
+    expectOk(await avfs(h.home, ['vault', 'delete', 'other-a', '--force']));
+    expect(expectOk(await avfs(h.home, ['vault', 'info', 'keep-b'])).vault).toMatchObject({ parent: null, ancestors: ['keep'] });
+    const client = await connect(['--vault', 'keep', '--confine']);
+    expect((await ok(client, 'read', { path: '/work.txt', vault: 'keep-b' })).content).toBe('agent work');
+    expect((await ok(client, 'vault_list')).vaults.map((v: any) => v.name).filter((n: string) => n.startsWith('keep') || n.startsWith('other'))).toEqual(['keep', 'keep-b']);
+    expect((await ok(client, 'vault_merge', { source: 'keep-b', into: 'keep' })).target).toBe('keep');
+    expect((await ok(client, 'read', { path: '/work.txt' })).content).toBe('agent work');
+    expect(await fails(client, 'read', { path: '/work.txt', vault: 'other-b' }, 'DENIED')).toMatchObject({ reason: 'confined', root: 'keep' });
+  });
+
   it('a server whose vault is deleted and made again under its name works in neither: VAULT_NOT_FOUND vault_replaced, and --confine denies the new vault and its forks', async () => {
     for (const confine of [false, true]) {
       const name = confine ? 'gone-c' : 'gone';

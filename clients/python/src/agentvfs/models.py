@@ -122,7 +122,7 @@ class Vault:
     """A vault's summary (``vault create|fork|use``)."""
 
     name: str
-    parent: Optional[str]
+    parent: Optional[str]  # None for a detached fork (its parent was deleted)
     created_at: str
     files: int
     directories: int
@@ -130,6 +130,8 @@ class Vault:
     bytes: int
     forks: int
     current: bool
+    #: The live vaults it descends from, nearest first, deleted ones passed over.
+    ancestors: List[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
