@@ -13,7 +13,7 @@ import { getEntry, inodeFields, iterateDescendants, namesOfInode, newInode, type
 import { applyState, joinNames, stateAt, type PathState, type Writer } from './history.js';
 import { collectTriples, lastMerge, lineage, markUndone, mergeState, pathsChangedAfter, recordMerge, vaultTriples, type Lineage, type MergeRecord } from './lineage.js';
 import { now, type Actor, type Store } from './store.js';
-import { currentSeq, getVault, vaultById, type VaultRow } from './vaults.js';
+import { currentSeq, getVault, shownName, vaultById, type VaultRow } from './vaults.js';
 import { VaultFs } from './vault-fs.js';
 import type { Progress } from './transfer.js';
 
@@ -98,7 +98,8 @@ export interface MergeReport {
   dry_run: boolean;
   /** merged: applied (or, in a dry run, would be); up_to_date: theirs has nothing new; conflicts: refused (dry run only; otherwise MERGE_CONFLICT). */
   status: 'merged' | 'up_to_date' | 'conflicts';
-  base: { vault: string; seq: number; from: 'fork_point' | 'merge'; merge_id: number | null };
+  /** vault as history names it; vault_deleted: it was deleted since (its forks still read through it). */
+  base: { vault: string; vault_deleted: boolean; seq: number; from: 'fork_point' | 'merge'; merge_id: number | null };
   /** The checkpoint saved before applying (null when nothing was applied). */
   checkpoint: string | null;
   merge_id: number | null;
@@ -338,7 +339,7 @@ function buildReport(ours: VaultRow, theirs: VaultRow, lin: Lineage, strategy: S
     strategy,
     dry_run: dryRun,
     status: nothingNew(triples) ? 'up_to_date' : plan.unresolved.length > 0 ? 'conflicts' : 'merged',
-    base: { vault: lin.base.vault.name, seq: lin.base.seq, from: lin.merge ? 'merge' : 'fork_point', merge_id: lin.merge?.id ?? null },
+    base: { vault: shownName(lin.base.vault), vault_deleted: lin.base.vault.retired_at !== null, seq: lin.base.seq, from: lin.merge ? 'merge' : 'fork_point', merge_id: lin.merge?.id ?? null },
     checkpoint: null,
     merge_id: null,
     summary: planSummary(triples, plan, changes),

@@ -54,6 +54,21 @@ describe('avfs vault merge through the CLI', () => {
     expectError(await run(['cat', '/b.txt']), 'NOT_FOUND', 3);
   });
 
+  it('a merge of siblings whose parent was deleted names the base as history does: the deleted vault by its name, vault_deleted', async () => {
+    const run = (args: string[]) => avfs(h.home, args);
+    expectOk(await run(['vault', 'create', 'P']));
+    expectOk(await run(['--vault', 'P', 'write', '/a', '1']));
+    expectOk(await run(['vault', 'fork', 'P', 'X']));
+    expectOk(await run(['vault', 'fork', 'P', 'Y']));
+    expectOk(await run(['vault', 'delete', 'P', '--force']));
+    expectOk(await run(['--vault', 'X', 'write', '/c', '1']));
+    const dry = expectOk(await run(['vault', 'merge', 'X', '--into', 'Y', '--dry-run']));
+    expect(dry.base).toMatchObject({ vault: 'P', vault_deleted: true, from: 'fork_point' });
+    expect(expectOk(await run(['--vault', 'X', 'log', '/a'])).versions[0]).toMatchObject({ vault: 'P', vault_deleted: true });
+    expect(expectOk(await run(['vault', 'merge', 'X', '--into', 'Y'])).base).toMatchObject({ vault: 'P', vault_deleted: true });
+    expect(expectOk(await run(['vault', 'merge', 'Y', '--into', 'X', '--dry-run'])).base).toMatchObject({ vault: 'X', vault_deleted: false, from: 'merge' });
+  });
+
   it('a conflict is one JSON error document (exit 4) with base/ours/theirs hashes and hunks; a strategy resolves it', async () => {
     const home = h.home;
     const run = (args: string[], input?: string) => avfs(home, args, input === undefined ? {} : { input });
