@@ -47,13 +47,14 @@ export class CliContext {
   }
 
   /**
-   * For an option that covers every vault in the home (`prune --all`, `stats --all`): a `--vault`
-   * given with it would be silently ignored, and `prune --all --vault scratch` would prune every
-   * vault's history, so the two together are refused. $AVFS_VAULT is not: agents have it set.
+   * For an option or a command that covers every vault in the home (`prune --all`, `stats --all`,
+   * `gc`, `compact`): a `--vault` given with it would be silently ignored, and `prune --all --vault
+   * scratch` would prune every vault's history, so the two together are refused. $AVFS_VAULT is
+   * not: agents have it set. `oneVault` says how to work on one vault, where that can be done.
    */
-  refuseVaultOptionWith(option: string, oneVault: string): void {
+  refuseVaultOptionWith(option: string, oneVault?: string): void {
     if (this.globals.vault === undefined) return;
-    throw new AvfsError('USAGE', `${option} covers every vault in the home, so --vault ${this.globals.vault} would be ignored: ${oneVault}, or drop --vault`, { option });
+    throw new AvfsError('USAGE', `${option} covers every vault in the home, so --vault ${this.globals.vault} would be ignored: ${oneVault ? `${oneVault}, or ` : ''}drop --vault`, option.startsWith('--') ? { option } : { command: option });
   }
 
   /** File operations on the selected vault, checked to exist. */

@@ -154,6 +154,10 @@ describe('--json with a value, and output that cannot be written', () => {
     // refused too (the first one was dropped: "work in a, compare with b" compared with b in the vault in use).
     expectOk(await avfs(h.home, ['--vault', 'a', 'diff', '--vault', 'b']));
     expect(expectError(await avfs(h.home, ['diff', '--vault', 'a', '--vault', 'b']), 'USAGE', 2)).toMatchObject({ reason: 'given_twice' });
+    // So is a find filter given twice (the last one was used: --type f --type d found only directories).
+    for (const twice of [['--type', 'f', '--type', 'd'], ['--name', '*.md', '--name', '*.txt'], ['--depth', '1', '--depth', '2'], ['-n', '1', '--limit', '5']]) {
+      expect(expectError(await avfs(h.home, ['find', '/', ...twice]), 'USAGE', 2), twice.join(' ')).toMatchObject({ reason: 'given_twice' });
+    }
   });
 
   it('stdout on a full device: one line on stderr and exit 1, not an uncaught ENOSPC stack trace', () => {

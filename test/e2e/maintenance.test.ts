@@ -290,6 +290,10 @@ describe('bad input: exit 2, and nothing changes', () => {
       [['--vault', 'default', 'prune', '--all', '--keep', '1'], 'USAGE'],
       [['prune', '--all', '--keep', '1', '--vault', 'default'], 'USAGE'],
       [['--vault', 'default', 'stats', '--all'], 'USAGE'],
+      // gc and compact cover the home whatever is given: a --vault (even one that does not exist) was ignored.
+      [['--vault', 'default', 'gc', '--dry-run'], 'USAGE'],
+      [['gc', '--vault', 'nope'], 'USAGE'],
+      [['compact', '--vault', 'default'], 'USAGE'],
     ];
     for (const [args, code] of bad) {
       const r = await run(args);

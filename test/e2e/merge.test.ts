@@ -38,6 +38,12 @@ describe('avfs vault merge through the CLI', () => {
     expect((await avfs(home, ['cat', '/notes.md'], { raw: true })).stdout).toBe('one\ntwo\nTHREE');
     expectError(await run(['ls', '/idea.md']), 'NOT_FOUND', 3);
     expectError(await run(['vault', 'merge', 'try', '--undo']), 'MERGE_NOT_FOUND', 3);
+    // An undo takes no strategy (it was ignored) and no dry run.
+    expectOk(await run(['vault', 'merge', 'try']));
+    for (const extra of [['--strategy', 'theirs'], ['--strategy', 'fail'], ['--dry-run']]) {
+      expectError(await run(['vault', 'merge', 'try', '--undo', ...extra]), 'USAGE', 2);
+    }
+    expect(expectOk(await run(['vault', 'merge', 'try', '--undo'])).undo).toBe(true);
   });
 
   it('undo of a merge from a vault since deleted says how to undo it: restore the checkpoint taken before it', async () => {

@@ -24,6 +24,7 @@ writers wait while it runs. Run it after gc (or prune + gc) to return the freed 
     action({
       options: z.object({}).passthrough(),
       run: (_args, _opts, ctx) => {
+        ctx.refuseVaultOptionWith('compact');
         // VACUUM is one statement with no progress to report: say up front what is being rewritten.
         const { size } = statSync(databaseFile(ctx.store.home));
         if (size > 64 * 1024 * 1024 && process.stderr.isTTY) ctx.out.info(`compacting a ${formatBytes(size)} database; this rewrites all of it…`);

@@ -3,6 +3,7 @@ import { z } from 'zod/v3';
 import { find } from '../../api/search.js';
 import { action, examples, parsedWith, zInt, zSize, zTime } from '../command.js';
 import { colorName, entryJson } from '../output.js';
+import { givenOnce } from '../given-once.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -22,17 +23,17 @@ function parseMetaFilter(spec: string): { key: string; value?: string } {
 export const findCommand = new Command('find')
   .description('find entries by name, type, size, modification time, depth, tags and metadata')
   .argument('[path]', 'directory to search below (/: the whole vault), or a file to test', '/')
-  .option('--name <glob>', 'name matches the glob: * ? [a-z] [!a] {a,b} (e.g. "*.md")')
-  .option('--iname <glob>', 'like --name, ignoring case')
-  .option('--glob <glob>', 'vault path matches the glob, ** crossing directories (e.g. "/src/**/test_*.py"; relative globs are relative to path)')
-  .option('--type <t>', 'f (file), d (directory) or l (symlink); the long names, as in the JSON, too')
-  .option('--min-size <size>', 'size at least this: bytes, or 10KB (1000s), 4KiB or 4K (1024s), 1.5MiB…')
-  .option('--max-size <size>', 'size at most this (same units)')
-  .option('--newer <time>', 'modified after: an ISO date/time (2024-05-01, 2024-05-01T12:00Z) or a duration ago: 30s, 10m, 2h, 1d, 1w')
-  .option('--depth <n>', 'at most n levels below path (1 = direct children)')
+  .option('--name <glob>', 'name matches the glob: * ? [a-z] [!a] {a,b} (e.g. "*.md")', givenOnce)
+  .option('--iname <glob>', 'like --name, ignoring case', givenOnce)
+  .option('--glob <glob>', 'vault path matches the glob, ** crossing directories (e.g. "/src/**/test_*.py"; relative globs are relative to path)', givenOnce)
+  .option('--type <t>', 'f (file), d (directory) or l (symlink); the long names, as in the JSON, too', givenOnce)
+  .option('--min-size <size>', 'size at least this: bytes, or 10KB (1000s), 4KiB or 4K (1024s), 1.5MiB…', givenOnce)
+  .option('--max-size <size>', 'size at most this (same units)', givenOnce)
+  .option('--newer <time>', 'modified after: an ISO date/time (2024-05-01, 2024-05-01T12:00Z) or a duration ago: 30s, 10m, 2h, 1d, 1w', givenOnce)
+  .option('--depth <n>', 'at most n levels below path (1 = direct children)', givenOnce)
   .option('--tag <tag>', 'has this tag (repeat for several: all must be present)', collect)
   .option('--meta <key=value>', 'has metadata key=value, or just the key with --meta key (repeatable)', collect)
-  .option('-n, --limit <n>', 'at most n entries')
+  .option('-n, --limit <n>', 'at most n entries', givenOnce)
   .addHelpText(
     'after',
     `

@@ -30,6 +30,7 @@ that was stored recently. Run \`avfs compact\` afterwards to give the freed spac
     action({
       options: z.object({ dryRun: z.boolean().optional(), grace: zDuration.optional() }),
       run: (_args, opts, ctx) => {
+        ctx.refuseVaultOptionWith('gc');
         const graceMs = opts.grace ?? DEFAULT_GC_GRACE_MS;
         return { ...withProgressBar('collecting', ctx.out, (bar) => gc(ctx.store, { graceMs, dryRun: !!opts.dryRun, actor: ctx.actor, progress: bar })) };
       },

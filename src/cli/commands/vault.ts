@@ -170,7 +170,7 @@ const merge = new Command('merge')
   )
   .argument('<source>', 'vault to merge from (its work is "theirs")')
   .option('--into <vault>', 'vault to merge into ("ours"; default: the parent of <source>)')
-  .option('--strategy <name>', `how conflicts are resolved: ${STRATEGIES.join(', ')}`, 'fail')
+  .option('--strategy <name>', `how conflicts are resolved: ${STRATEGIES.join(', ')} (default fail)`)
   .option('-n, --dry-run', 'report exactly what the merge would do, change nothing')
   .option('--undo', 'undo the last merge of <source> into the vault (refused if merged paths changed since)')
   .option('-f, --force', 'with --undo: also put back merged paths that changed since (their later changes are lost; other later work stays)')
@@ -189,7 +189,7 @@ const merge = new Command('merge')
     action({
       options: z.object({
         into: z.string().optional(),
-        strategy: z.enum(STRATEGIES as [string, ...string[]]),
+        strategy: z.enum(STRATEGIES as [string, ...string[]]).optional(),
         dryRun: z.boolean().optional(),
         undo: z.boolean().optional(),
         force: z.boolean().optional(),
@@ -197,11 +197,12 @@ const merge = new Command('merge')
       run: ([source], opts, ctx): MergeResult => {
         if (opts.undo) {
           if (opts.dryRun) throw new AvfsError('USAGE', '--undo and --dry-run do not go together');
+          if (opts.strategy !== undefined) throw new AvfsError('USAGE', '--undo and --strategy do not go together: an undo puts back what the merge wrote');
           const undone = withProgressBar('undoing the merge', ctx.out, (bar) => undoMerge(ctx.store, source!, { into: opts.into, force: !!opts.force, actor: ctx.actor, progress: bar }));
           return { undo: true, ...undone };
         }
         if (opts.force) throw new AvfsError('USAGE', '--force goes with --undo');
-        return mergeJson(withProgressBar('merging', ctx.out, (bar) => mergeVaults(ctx.store, source!, { into: opts.into, strategy: opts.strategy as never, dryRun: !!opts.dryRun, actor: ctx.actor, progress: bar })));
+        return mergeJson(withProgressBar('merging', ctx.out, (bar) => mergeVaults(ctx.store, source!, { into: opts.into, strategy: (opts.strategy ?? 'fail') as never, dryRun: !!opts.dryRun, actor: ctx.actor, progress: bar })));
       },
       render: (r, out) => (r.undo ? out.info(`undid merge ${r.merge_id} of ${r.source} into ${r.target}: ${r.restored} path(s) put back`) : renderMerge(r, out)),
     }),
