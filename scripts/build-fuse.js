@@ -6,7 +6,8 @@
 // cached for the file's other names; inval-ino: JS may do the same for any inode; direct-append:
 // open may ask for direct I/O; lookup-utf8: a lookup of a name that is not UTF-8 finds nothing;
 // single-close: the device is closed once; fstat-fh: an fstat of an open file whose path libfuse
-// lost reaches JS with its handle)
+// lost reaches JS with its handle; stale-node: an open, stat or readlink of a file that a rename
+// just replaced is retried by the kernel under the name's new file, not failed ENOENT)
 // to the installed fuse-native
 // and rebuilds its addon from source with node-gyp, offline: against npm's nodedir or the Node headers installed beside this node, and the libfuse that
 // fuse-shared-library-linux ships (no -dev package). node-gyp-build then loads
@@ -35,7 +36,7 @@ const EXPECTED_VERSION = '2.2.6';
 // against the source with every hunk above applied (a diff from pristine would merge them with
 // the earlier hunks they touch, which an older install cannot match). A layer is applied when its
 // marker is missing, the hunks above the first layer when any of their markers is.
-const MARKERS = ['avfs-utimens-fix', 'avfs-keep-cache', 'avfs-caller-context', 'avfs-nullpath', 'avfs-link-inval', 'avfs-inval-ino', 'avfs-direct-append', 'avfs-lookup-utf8', 'avfs-single-close', 'avfs-fstat-fh'];
+const MARKERS = ['avfs-utimens-fix', 'avfs-keep-cache', 'avfs-caller-context', 'avfs-nullpath', 'avfs-link-inval', 'avfs-inval-ino', 'avfs-direct-append', 'avfs-lookup-utf8', 'avfs-single-close', 'avfs-fstat-fh', 'avfs-stale-node'];
 // Written beside the built addon; the mount code checks it to know the fix is loaded.
 const STAMP_NAME = 'avfs-fuse-build.json';
 const STRICT = process.env.AVFS_REQUIRE_FUSE === '1';

@@ -121,6 +121,48 @@ c.close()"`,
     expect(check.trim()).toBe('200 ok');
   });
 
+  it('a file another process keeps replacing by rename opens, stats and reads without ENOENT (libfuse failed the replaced node; the kernel now looks the name up again)', async () => {
+    const dir = join(fx.dir, 'replaced');
+    mkdirSync(dir);
+    const out = await shOk(
+      `python3 -c "
+import os, subprocess, collections
+os.chdir('${dir}')
+open('f', 'w').write('0')
+open('go', 'w').close()
+renamer = subprocess.Popen(['bash', '-c', 'i=0; while [ -e go ]; do i=\\$((i+1)); echo \\$i > f.tmp; mv f.tmp f; done; echo \\$i'], stdout=subprocess.PIPE, text=True)
+errors = collections.Counter()
+for i in range(3000):
+    for op in ('open', 'stat', 'listdir'):
+        try:
+            if op == 'open':
+                fd = os.open('f', os.O_RDONLY); os.read(fd, 64); os.close(fd)
+            elif op == 'stat':
+                os.stat('f')
+            else:
+                os.listdir('.')
+        except OSError as e:
+            errors[op + ': ' + os.strerror(e.errno)] += 1
+os.unlink('go')
+print(int(renamer.communicate()[0]) > 100, dict(errors))"`,
+    );
+    expect(out.trim()).toBe('True {}');
+  });
+
+  it('git commit while another git rewrites the index keeps every tracked file in every commit (it read a replaced index as missing and committed an empty tree)', async () => {
+    const repo = join(fx.dir, 'racing-git');
+    const git = (cmd: string) => shOk(`git ${cmd}`, { cwd: repo, env: GIT_ENV });
+    mkdirSync(repo);
+    await git('init -q -b main');
+    for (let i = 0; i < 20; i++) writeFileSync(join(repo, `file${i}`), `${i}\n`);
+    await git('add -A');
+    await git('commit -q -m base');
+    await shOk('touch stop; (while [ -e stop ]; do date +%N >> wa; git add wa 2>/dev/null; done) & for i in $(seq 1 30); do git commit -q --allow-empty -m c$i 2>/dev/null; done; rm stop; wait', { cwd: repo, env: GIT_ENV });
+    const commits = (await git('rev-list HEAD')).trim().split('\n');
+    expect(commits.length).toBeGreaterThan(2);
+    for (const commit of commits) expect((await git(`ls-tree --name-only ${commit}`)).split('\n').filter((n) => n.startsWith('file')).length, commit).toBe(20);
+  });
+
   it('rsync -a into the mount and back (skipped, with the reason, when rsync is not installed)', async (ctx) => {
     if ((await sh('command -v rsync')).code !== 0) {
       process.stderr.write('[mount tests] SKIPPED rsync -a: rsync is not installed (apt-get install -y rsync)\n');
