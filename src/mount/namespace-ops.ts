@@ -36,7 +36,10 @@ export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'ren
         const held = holderOf(path);
         const e = entry(path);
         if (!e) {
-          if (held) files.detach(held);
+          // libfuse dropping the hidden name of a hard link unlinked while open: handles opened
+          // through another name of the inode share the file, which goes on under that name.
+          if (held?.hiddenLink && HIDDEN.test(path)) files.dropHiddenName(held);
+          else if (held) files.detach(held);
           return cb(held ? 0 : ENOENT); // held: a file created here and not stored yet, or a hidden name libfuse drops
         }
         if (e.type === 'd') return cb(EISDIR);

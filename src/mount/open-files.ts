@@ -804,6 +804,23 @@ export class OpenFiles {
   }
 
   /**
+   * libfuse removed the hidden name of a hard link unlinked while open (hide, otherNames): the
+   * handles opened through that name are closed, and those opened through another name of the
+   * inode share this file (openUnderOtherName). It goes on under a name the inode still has, an
+   * ordinary open file again; with none left, as a file unlinked while open (detach). Detached
+   * regardless, its later writes through the other names were never stored.
+   */
+  dropHiddenName(file: OpenFile): void {
+    const to = this.storedNameOf(file);
+    if (to === undefined) return this.detach(file);
+    this.leavePath(file);
+    this.hiddenLinks.delete(file);
+    file.hiddenLink = false;
+    file.path = to;
+    if (!this.byPath.has(to)) this.byPath.set(to, file);
+  }
+
+  /**
    * Moves open files at or below `src` to the same place below `dst` (after a rename through the
    * mount). A file renamed itself changes directory: a file not stored yet takes the inode of its
    * new one (dirIno), else its persist took the old directory's for a rename made elsewhere and

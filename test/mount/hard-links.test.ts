@@ -398,6 +398,36 @@ os.close(fd)
     expect(names.filter((n: string) => n.startsWith('gone-') || n.startsWith('.fuse_hidden'))).toEqual([]);
   });
 
+  it('a name opened while another was open, then unlinked or replaced and closed: writes and truncates through the other descriptor are stored (they were dropped once libfuse removed the hidden name)', async () => {
+    for (const how of ['unlink', 'replace', 'truncate']) {
+      const dir = join(fx.dir, `shared-${how}`);
+      mkdirSync(dir);
+      const out = await shOk(`cd ${dir} && python3 -c "
+import os, sys
+how = sys.argv[1]
+open('c', 'wb').write(b'orig\\n')
+os.link('c', 'b')
+rb = os.open('b', os.O_RDONLY)
+wc = os.open('c', os.O_WRONLY | os.O_APPEND)
+os.write(wc, b'before\\n')
+if how == 'replace':
+    open('x', 'wb').write(b'X'); os.rename('x', 'b')
+else:
+    os.unlink('b')
+os.close(rb)
+if how == 'truncate': os.ftruncate(wc, 83)
+else: os.write(wc, b'after\\n')
+os.close(wc)
+print(os.stat('c').st_size, open('c', 'rb').read()[:19])
+" ${how}`);
+      const expected = how === 'truncate' ? "83 b'orig\\nbefore\\n\\x00\\x00\\x00\\x00\\x00\\x00\\x00'" : "18 b'orig\\nbefore\\nafter\\n'";
+      expect(out.trim(), how).toBe(expected);
+      const stored = await fx.run(['cat', `/shared-${how}/c`], { raw: true });
+      expect(stored.stdout.length, how).toBe(how === 'truncate' ? 83 : 17); // execa drops the final newline
+      expect(stored.stdout.startsWith('orig\nbefore\n'), how).toBe(true);
+    }
+  });
+
   it('fstat of a name unlinked while open keeps answering once another name of the file is opened (which takes over the hidden name libfuse kept)', async () => {
     const dir = join(fx.dir, 'fstat-other-open');
     mkdirSync(dir);
