@@ -76,6 +76,8 @@ export class OpenFile {
   appendedFrom: number | null = null;
   /** The stored content changed under this open file: pages the kernel cached for it may be old. */
   pageCacheStale = false;
+  /** When the file was opened (epoch ms): what history put back since did not move it (OpenFiles.continuedAt). */
+  readonly openedAt = Date.now();
   /**
    * While pageCacheStale: the content those old pages came from (what the file held before it
    * followed the store). A page written back from a memory map is one of them, its bytes around

@@ -4,12 +4,16 @@ import { basename, dirname, isWithin, joinPath, rebase } from '../core/paths.js'
 import type { Entry } from '../store/entries.js';
 import type { Owner, VaultFs } from '../store/vault-fs.js';
 import { now } from '../store/store.js';
+import { pathVersions } from '../store/history.js';
 import { ContentDigests } from './content-digests.js';
 import { KernelCache } from './kernel-cache.js';
 import { StoredEntries } from './stored-entries.js';
 import { OpenFile, type Handle, type ShownAttributes } from './open-file.js';
 import { WorkingCopies } from './working-copies.js';
 import { MAX_ZERO_FILL } from './zero-fill.js';
+
+/** Version ops that put back recorded states, inode numbers included (continuedAt). */
+const PUTS_BACK = new Set(['restore', 'revert', 'checkout', 'merge', 'merge-undo', 'undo']);
 
 export { OpenFile, O_ACCMODE, O_APPEND, O_RDONLY, type Handle, type OpenFileState, type ShownAttributes } from './open-file.js';
 
@@ -640,12 +644,26 @@ export class OpenFiles {
    * there; not after the kernel's own unlink of it, when a new entry made at the name must show.
    */
   followInode(file: OpenFile, kernelKeepsName = true): boolean {
-    const to = this.storedNameOf(file);
+    const to = kernelKeepsName ? this.continuedAt(file) : this.storedNameOf(file);
     if (to === undefined || to === file.path) return false;
     const from = file.path;
     this.moveTo(file, to);
     if (!kernelKeepsName) this.kernelNames.delete(from);
     return true;
+  }
+
+  /**
+   * Where a file whose name someone else took went on: a stored name of its inode, which it was
+   * moved or linked to. Not one that a restore, revert, checkout, merge or undo gave the inode
+   * since the file was opened: that put back an older tree, which removed the file's name and had
+   * the inode elsewhere (a checkpoint before an mv), and the file is then removed, as README says
+   * ("removed elsewhere": its close stores nothing). Stored there, it overwrote what was put back.
+   */
+  private continuedAt(file: OpenFile): string | undefined {
+    const to = this.storedNameOf(file);
+    if (to === undefined) return undefined;
+    const newest = pathVersions(this.fs.store, this.fs.row(), to, 1)[0];
+    return newest && newest.at >= file.openedAt && PUTS_BACK.has(newest.op) ? undefined : to;
   }
 
   /** A stored name of the file's inode, if it has one (after an outside rename; for a hard link unlinked while open, OpenFile.hiddenLink). */
@@ -674,7 +692,7 @@ export class OpenFiles {
       to = dir && joinPath(dir.path, basename(file.path));
     } else {
       if (this.stored.get(file.path)?.ino === file.ino) return file.path;
-      to = this.storedNameOf(file);
+      to = this.continuedAt(file);
     }
     if (to === undefined) return undefined;
     if (to !== file.path) this.moveTo(file, to);

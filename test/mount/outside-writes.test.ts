@@ -488,6 +488,27 @@ print(json.dumps(seen), flush=True)
     expect((await versions('/stays-removed')).map((v) => v.source)).toEqual(['cli', 'mount']); // the rm, the first write
   });
 
+  it('a file open through the mount whose name a checkpoint restore removed, bringing its inode back under the name it had before: the close stores nothing there (it overwrote the restored file)', async () => {
+    expect((await fx.run(['write', '/restored-c', 'old-c'])).json.ok).toBe(true);
+    expect((await fx.run(['checkpoint', 'save', 'before-mv'])).json.ok).toBe(true);
+    expect((await fx.run(['mv', '/restored-c', '/restored-a'])).json.ok).toBe(true);
+    await sleep(PAST_ATTR_CACHE_MS);
+    const writer = stepScript(`fd = os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC)\nos.write(fd, b'NEW-via-a')\nstep('written')\nos.close(fd)`, [join(fx.dir, 'restored-a')]);
+    expect(await writer.next()).toBe('written');
+    expect((await fx.run(['checkpoint', 'restore', 'before-mv'])).json.ok).toBe(true);
+    writer.go();
+    await writer.done();
+    expect(await catVault('/restored-c')).toBe('old-c');
+    expect(await names('/')).not.toContain('restored-a');
+    // A rename by the CLI, which is not a restore, is still followed (its close stores under the new name).
+    const follows = stepScript(`fd = os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC)\nos.write(fd, b'moved on')\nstep('written')\nos.close(fd)`, [join(fx.dir, 'restored-c')]);
+    expect(await follows.next()).toBe('written');
+    expect((await fx.run(['mv', '/restored-c', '/restored-d'])).json.ok).toBe(true);
+    follows.go();
+    await follows.done();
+    expect(await catVault('/restored-d')).toBe('moved on');
+  });
+
   it('a file open through the mount that the CLI renamed, then another file renamed onto its old name in the mount: the holder still writes into the renamed file', async () => {
     await shOk(`printf 'orig\\n' > ${fx.dir}/over && printf 'other\\n' > ${fx.dir}/over-src`);
     const finish = await holdOpen('over', 'HOLDER\n');
