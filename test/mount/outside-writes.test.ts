@@ -493,16 +493,20 @@ print(json.dumps(seen), flush=True)
     expect((await fx.run(['checkpoint', 'save', 'before-mv'])).json.ok).toBe(true);
     expect((await fx.run(['mv', '/restored-c', '/restored-a'])).json.ok).toBe(true);
     await sleep(PAST_ATTR_CACHE_MS);
-    const writer = stepScript(`fd = os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC)\nos.write(fd, b'NEW-via-a')\nstep('written')\nos.close(fd)`, [join(fx.dir, 'restored-a')]);
-    expect(await writer.next()).toBe('written');
+    // Opens and writes `data`, then closes on go.
+    const writeThenClose = async (path: string, data: string) => {
+      const script = stepScript(`fd = os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC)\nos.write(fd, sys.argv[2].encode())\nstep('written')\nos.close(fd)`, [join(fx.dir, path), data]);
+      expect(await script.next()).toBe('written');
+      return script;
+    };
+    const writer = await writeThenClose('restored-a', 'NEW-via-a');
     expect((await fx.run(['checkpoint', 'restore', 'before-mv'])).json.ok).toBe(true);
     writer.go();
     await writer.done();
     expect(await catVault('/restored-c')).toBe('old-c');
     expect(await names('/')).not.toContain('restored-a');
     // A rename by the CLI, which is not a restore, is still followed (its close stores under the new name).
-    const follows = stepScript(`fd = os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC)\nos.write(fd, b'moved on')\nstep('written')\nos.close(fd)`, [join(fx.dir, 'restored-c')]);
-    expect(await follows.next()).toBe('written');
+    const follows = await writeThenClose('restored-c', 'moved on');
     expect((await fx.run(['mv', '/restored-c', '/restored-d'])).json.ok).toBe(true);
     follows.go();
     await follows.done();
