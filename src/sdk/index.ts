@@ -33,6 +33,7 @@ import {
 } from '../store/vaults.js';
 import { checkoutVersion, pathLog, revertPath, vaultChanges, type CheckoutResult as StoreCheckoutResult, type RevertResult as StoreRevertResult, type VersionRecord as StoreVersionRecord } from '../store/history.js';
 import {
+  checkoutFromCheckpoint,
   deleteCheckpoint,
   listCheckpoints,
   restoreCheckpoint,
@@ -84,6 +85,8 @@ export type RestoreResult = Camel<StoreRestoreResult>;
 /** One recorded change of a path (`id` is its place in the change sequence). */
 export type VersionRecord = Camel<StoreVersionRecord>;
 export type CheckoutResult = Camel<StoreCheckoutResult>;
+/** What `checkout(path, { checkpoint })` did: like CheckoutResult, with the checkpoint in place of the version. */
+export type CheckpointCheckoutResult = Camel<ReturnType<typeof checkoutFromCheckpoint>>;
 export type RevertResult = Camel<StoreRevertResult>;
 /** Two versions of one path (`avfs diff <path>`). */
 export type VersionDiff = Camel<StoreVersionDiff>;
@@ -656,9 +659,17 @@ export class AVFS {
   }
 
   /** Makes `path` hold version `version` again (as a new version). */
-  checkout(path: string, version: number, options: { recursive?: boolean } = {}): CheckoutResult {
+  checkout(path: string, version: number, options?: { recursive?: boolean }): CheckoutResult;
+  /** The path as checkpoint `checkpoint` held it (`avfs checkout <path> --checkpoint <name>`). */
+  checkout(path: string, from: { checkpoint: string }, options?: { recursive?: boolean }): CheckpointCheckoutResult;
+  checkout(path: string, from: number | { checkpoint: string }, options: { recursive?: boolean } = {}): CheckoutResult | CheckpointCheckoutResult {
     knownOptions('checkout', options, { recursive: 'boolean' });
-    return camel(checkoutVersion(this.fs(), path, version, options));
+    if (typeof from === 'number') return camel(checkoutVersion(this.fs(), path, from, options));
+    // As `avfs checkout <path> --checkpoint <name>`: the path as the checkpoint held it.
+    if (from === null || typeof from !== 'object' || Array.isArray(from)) throw new AvfsError('INVALID_ARGUMENT', 'checkout takes a version number or { checkpoint: name }', { option: 'from' });
+    knownOptions('checkout', from, { checkpoint: true });
+    textOption('checkpoint', from.checkpoint, false);
+    return camel(checkoutFromCheckpoint(this.fs(), path, from.checkpoint, options));
   }
 
   /** Undoes the latest change to `path`. */

@@ -235,6 +235,22 @@ describe('SDK: the CLI scenarios in-process', () => {
     avfs.checkpointRestore('base');
     expect(avfs.exists('/new.txt')).toBe(false);
     expect(avfs.checkpointList().map((c) => c.name)).toContain('base');
+    // checkout of a path as a checkpoint held it, as `avfs checkout <path> --checkpoint <name> [-r]`.
+    avfs.write('/doc.md', 'changed after base\n');
+    avfs.write('/dir/a.txt', 'a', { parents: true });
+    avfs.checkpointSave('with-dir');
+    avfs.write('/dir/b.txt', 'b');
+    avfs.write('/dir/a.txt', 'A');
+    const back = avfs.checkout('/doc.md', { checkpoint: 'base' });
+    expect(back).toMatchObject({ path: '/doc.md', checkpoint: 'base', changed: true });
+    expect(avfs.read('/doc.md', 'utf8')).toBe('one\n');
+    expect(avfs.checkout('/dir', { checkpoint: 'with-dir' }, { recursive: true }).changedPaths).toBe(2);
+    expect(avfs.ls('/dir').map((e) => e.path)).toEqual(['/dir/a.txt']);
+    expect(avfs.read('/dir/a.txt', 'utf8')).toBe('a');
+    expect(thrown(() => avfs.checkout('/doc.md', { checkpoint: 'nope' })).code).toBe('CHECKPOINT_NOT_FOUND');
+    for (const bad of [{ checkpoint: 3 }, { checkpont: 'base' }, 'base', null]) {
+      expect(thrown(() => avfs.checkout('/doc.md', bad as never)).code, JSON.stringify(bad)).toBe('INVALID_ARGUMENT');
+    }
   });
 
   it('search, grep and find', () => {
