@@ -664,12 +664,13 @@ export class AVFS {
   checkout(path: string, from: { checkpoint: string }, options?: { recursive?: boolean }): CheckpointCheckoutResult;
   checkout(path: string, from: number | { checkpoint: string }, options: { recursive?: boolean } = {}): CheckoutResult | CheckpointCheckoutResult {
     knownOptions('checkout', options, { recursive: 'boolean' });
-    if (typeof from === 'number') return camel(checkoutVersion(this.fs(), path, from, options));
-    // As `avfs checkout <path> --checkpoint <name>`: the path as the checkpoint held it.
-    if (from === null || typeof from !== 'object' || Array.isArray(from)) throw new AvfsError('INVALID_ARGUMENT', 'checkout takes a version number or { checkpoint: name }', { option: 'from' });
-    knownOptions('checkout', from, { checkpoint: true });
-    textOption('checkpoint', from.checkpoint, false);
-    return camel(checkoutFromCheckpoint(this.fs(), path, from.checkpoint, options));
+    if (typeof from === 'object' && from !== null && !Array.isArray(from) && 'checkpoint' in from) {
+      // As `avfs checkout <path> --checkpoint <name>`: the path as the checkpoint held it.
+      knownOptions('checkout', from, { checkpoint: true });
+      textOption('checkpoint', from.checkpoint, false);
+      return camel(checkoutFromCheckpoint(this.fs(), path, from.checkpoint, options));
+    }
+    return camel(checkoutVersion(this.fs(), path, from as number, options)); // anything else is an invalid version there
   }
 
   /** Undoes the latest change to `path`. */
