@@ -6,7 +6,7 @@
 // cached for the file's other names; inval-ino: JS may do the same for any inode; direct-append:
 // open may ask for direct I/O; lookup-utf8: a lookup of a name that is not UTF-8 finds nothing;
 // single-close: the device is closed once; fstat-fh: an fstat of an open file whose path libfuse
-// lost reaches JS with its handle; stale-node: an open, stat or readlink of a file that a rename
+// lost reaches JS with its handle; stale-node: an open or readlink of a file that a rename
 // just replaced is retried by the kernel under the name's new file, not failed ENOENT)
 // to the installed fuse-native
 // and rebuilds its addon from source with node-gyp, offline: against npm's nodedir or the Node headers installed beside this node, and the libfuse that
