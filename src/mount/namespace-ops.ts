@@ -37,9 +37,10 @@ export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'ren
         const e = entry(path);
         if (!e) {
           // libfuse dropping the hidden name of a hard link unlinked while open: handles opened
-          // through another name of the inode share the file, which goes on under that name.
-          if (held?.hiddenLink && HIDDEN.test(path)) files.dropHiddenName(held);
-          else if (held) files.detach(held);
+          // through another name of the inode share the file, which goes on as it is (a hidden
+          // link stores under a name its inode has when it persists: OpenFiles.persist).
+          // Detached, its later writes through those names were never stored.
+          if (held && !held.hiddenLink) files.detach(held);
           return cb(held ? 0 : ENOENT); // held: a file created here and not stored yet, or a hidden name libfuse drops
         }
         if (e.type === 'd') return cb(EISDIR);

@@ -654,16 +654,24 @@ export class OpenFiles {
 
   /**
    * Where a file whose name someone else took went on: a stored name of its inode, which it was
-   * moved or linked to. Not one that a restore, revert, checkout, merge or undo gave the inode
-   * since the file was opened: that put back an older tree, which removed the file's name and had
-   * the inode elsewhere (a checkpoint before an mv), and the file is then removed, as README says
-   * ("removed elsewhere": its close stores nothing). Stored there, it overwrote what was put back.
+   * moved or linked to. Not a name that a restore, revert, checkout, merge or undo gave the inode
+   * since the file was opened, which did not have it before: that put back an older tree, which
+   * removed the file's name and had the inode elsewhere (a checkpoint before an mv). With no other
+   * name the file was removed, as README says ("removed elsewhere": its close stores nothing);
+   * stored there, it overwrote what was put back. A name that kept the inode through a revert of
+   * its content (a file moved, written and reverted elsewhere) is still where the file went.
    */
   private continuedAt(file: OpenFile): string | undefined {
-    const to = this.storedNameOf(file);
-    if (to === undefined) return undefined;
-    const newest = pathVersions(this.fs.store, this.fs.row(), to, 1)[0];
-    return newest && newest.at >= file.openedAt && PUTS_BACK.has(newest.op) ? undefined : to;
+    const vault = this.fs.row();
+    return this.stored
+      .namesOf(file.ino)
+      .find((e) => {
+        if (e.type !== 'f') return false;
+        const [newest, before] = pathVersions(this.fs.store, vault, e.path, 2);
+        // Put back since the open, and the name did not have this inode before that: history gave it.
+        const givenBack = newest !== undefined && newest.at >= file.openedAt && PUTS_BACK.has(newest.op);
+        return !givenBack || (before?.type === 'f' && before.ino === file.ino);
+      })?.path;
   }
 
   /** A stored name of the file's inode, if it has one (after an outside rename; for a hard link unlinked while open, OpenFile.hiddenLink). */
@@ -819,23 +827,6 @@ export class OpenFiles {
     }
     file.path = hiddenPath;
     this.byPath.set(hiddenPath, file);
-  }
-
-  /**
-   * libfuse removed the hidden name of a hard link unlinked while open (hide, otherNames): the
-   * handles opened through that name are closed, and those opened through another name of the
-   * inode share this file (openUnderOtherName). It goes on under a name the inode still has, an
-   * ordinary open file again; with none left, as a file unlinked while open (detach). Detached
-   * regardless, its later writes through the other names were never stored.
-   */
-  dropHiddenName(file: OpenFile): void {
-    const to = this.storedNameOf(file);
-    if (to === undefined) return this.detach(file);
-    this.leavePath(file);
-    this.hiddenLinks.delete(file);
-    file.hiddenLink = false;
-    file.path = to;
-    if (!this.byPath.has(to)) this.byPath.set(to, file);
   }
 
   /**

@@ -426,6 +426,14 @@ print(os.stat('c').st_size, open('c', 'rb').read()[:19])
       expect(stored.stdout.length, how).toBe(how === 'truncate' ? 83 : 17); // execa drops the final newline
       expect(stored.stdout.startsWith('orig\nbefore\n'), how).toBe(true);
     }
+    // Three names: the hidden one dropped while another name, never opened, is later replaced; the
+    // descriptor's name still gets its writes (they went with the replaced name).
+    const dir = join(fx.dir, 'shared-three');
+    mkdirSync(dir);
+    const three = await shOk(`cd ${dir} && printf 0123456789 > z && ln z x && ln z y && bash -c 'exec 3<>x 4<>z; rm x; printf A >&3; exec 3>&-; printf new > n; mv n y; printf BC >&4; exec 4>&-' && cat z`);
+    expect(three).toBe('BC23456789');
+    expect((await fx.run(['cat', '/shared-three/z'], { raw: true })).stdout).toBe('BC23456789');
+    expect((await fx.run(['cat', '/shared-three/y'], { raw: true })).stdout).toBe('new');
   });
 
   it('fstat of a name unlinked while open keeps answering once another name of the file is opened (which takes over the hidden name libfuse kept)', async () => {

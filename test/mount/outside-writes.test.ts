@@ -511,6 +511,14 @@ print(json.dumps(seen), flush=True)
     follows.go();
     await follows.done();
     expect(await catVault('/restored-d')).toBe('moved on');
+    // Moved by the CLI, then rewritten and reverted there (the name keeps the inode): still where the file went.
+    const stays = await writeThenClose('restored-d', 'part one');
+    expect((await fx.run(['mv', '/restored-d', '/restored-e'])).json.ok).toBe(true);
+    expect((await fx.run(['write', '/restored-e', 'other'])).json.ok).toBe(true);
+    expect((await fx.run(['revert', '/restored-e'])).json.ok).toBe(true);
+    stays.go();
+    await stays.done();
+    expect(await catVault('/restored-e')).toBe('part one');
   });
 
   it('a file open through the mount that the CLI renamed, then another file renamed onto its old name in the mount: the holder still writes into the renamed file', async () => {
