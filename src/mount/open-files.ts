@@ -654,24 +654,17 @@ export class OpenFiles {
 
   /**
    * Where a file whose name someone else took went on: a stored name of its inode, which it was
-   * moved or linked to. Not a name that a restore, revert, checkout, merge or undo gave the inode
-   * since the file was opened, which did not have it before: that put back an older tree, which
-   * removed the file's name and had the inode elsewhere (a checkpoint before an mv). With no other
-   * name the file was removed, as README says ("removed elsewhere": its close stores nothing);
-   * stored there, it overwrote what was put back. A name that kept the inode through a revert of
-   * its content (a file moved, written and reverted elsewhere) is still where the file went.
+   * moved or linked to. Unless the name was taken by history putting back another state since the
+   * file was opened (a restore, revert, checkout, merge or undo, which may also give the inode
+   * back to names it had then, a checkpoint taken before an mv): as a tool writing its files anew
+   * would, that removed the file, and its close stores nothing, as README says ("removed
+   * elsewhere"). Followed, it overwrote what was put back, under every name of its inode. What
+   * happens at the names it was moved to later (a rewrite and revert there) does not matter.
    */
   private continuedAt(file: OpenFile): string | undefined {
-    const vault = this.fs.row();
-    return this.stored
-      .namesOf(file.ino)
-      .find((e) => {
-        if (e.type !== 'f') return false;
-        const [newest, before] = pathVersions(this.fs.store, vault, e.path, 2);
-        // Put back since the open, and the name did not have this inode before that: history gave it.
-        const givenBack = newest !== undefined && newest.at >= file.openedAt && PUTS_BACK.has(newest.op);
-        return !givenBack || (before?.type === 'f' && before.ino === file.ino);
-      })?.path;
+    const [taken] = pathVersions(this.fs.store, this.fs.row(), file.path, 1);
+    if (taken !== undefined && taken.at >= file.openedAt && PUTS_BACK.has(taken.op)) return undefined;
+    return this.storedNameOf(file);
   }
 
   /** A stored name of the file's inode, if it has one (after an outside rename; for a hard link unlinked while open, OpenFile.hiddenLink). */

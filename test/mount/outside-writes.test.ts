@@ -519,6 +519,18 @@ print(json.dumps(seen), flush=True)
     stays.go();
     await stays.done();
     expect(await catVault('/restored-e')).toBe('part one');
+    // Two names of one file, one moved by the CLI and opened there; a restore from before the move
+    // gives the inode both names back: what the file writes after it reaches neither.
+    await shOk(`printf ORIG > ${fx.dir}/linked-c && ln ${fx.dir}/linked-c ${fx.dir}/linked-b`);
+    expect((await fx.run(['checkpoint', 'save', 'linked'])).json.ok).toBe(true);
+    expect((await fx.run(['mv', '/linked-c', '/linked-a'])).json.ok).toBe(true);
+    await sleep(PAST_ATTR_CACHE_MS);
+    const linked = stepScript(`fd = os.open(sys.argv[1], os.O_RDWR)\nos.write(fd, b'W')\nstep('written')\nos.write(fd, b'X')\nos.close(fd)`, [join(fx.dir, 'linked-a')]);
+    expect(await linked.next()).toBe('written');
+    expect((await fx.run(['checkpoint', 'restore', 'linked'])).json.ok).toBe(true);
+    linked.go();
+    await linked.done();
+    expect([await catVault('/linked-b'), await catVault('/linked-c')]).toEqual(['ORIG', 'ORIG']);
   });
 
   it('a file open through the mount that the CLI renamed, then another file renamed onto its old name in the mount: the holder still writes into the renamed file', async () => {
