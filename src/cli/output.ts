@@ -110,20 +110,23 @@ export function* jsonPieces(doc: Record<string, unknown>): Generator<string> {
   let first = true;
   for (const key of Object.keys(doc)) {
     const value = doc[key];
-    const text = Array.isArray(value) ? '' : JSON.stringify(value);
-    if (text === undefined) continue; // left out, as JSON.stringify leaves out undefined and functions
-    piece += `${first ? '' : ','}${JSON.stringify(key)}:${text}`;
-    first = false;
-    if (!Array.isArray(value)) continue;
-    piece += '[';
-    for (let i = 0; i < value.length; i++) {
-      piece += (i === 0 ? '' : ',') + (JSON.stringify(value[i]) ?? 'null');
-      if (piece.length >= PIECE) {
-        yield piece;
-        piece = '';
+    const name = `${first ? '' : ','}${JSON.stringify(key)}:`;
+    if (Array.isArray(value)) {
+      piece += name + '[';
+      for (let i = 0; i < value.length; i++) {
+        piece += (i === 0 ? '' : ',') + (JSON.stringify(value[i]) ?? 'null');
+        if (piece.length >= PIECE) {
+          yield piece;
+          piece = '';
+        }
       }
+      piece += ']';
+    } else {
+      const text = JSON.stringify(value);
+      if (text === undefined) continue; // left out, as JSON.stringify leaves out undefined and functions
+      piece += name + text;
     }
-    piece += ']';
+    first = false;
   }
   yield piece + '}';
 }

@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import type { Statement } from 'better-sqlite3';
 import { AvfsError, machineError } from '../errors.js';
-import { databaseFile, ensureHome, homeWritable, prepareDatabaseFile, resolveHome, restrictDatabaseModes } from './home.js';
+import { databaseFile, databaseIdentity, ensureHome, homeWritable, prepareDatabaseFile, resolveHome, restrictDatabaseModes } from './home.js';
 import { openDatabase, type Db } from './db.js';
 import { DEFAULT_VAULT, insertVault } from './vaults.js';
 
@@ -64,8 +64,7 @@ export class Store implements Statements {
     this.db = db;
     this.fresh = fresh;
     this.readOnly = readOnly;
-    const st = statSync(databaseFile(home), { throwIfNoEntry: false });
-    this.opened = st ? { ino: st.ino, dev: st.dev } : null;
+    this.opened = databaseIdentity(home);
   }
 
   /**

@@ -2,10 +2,9 @@ import { Command } from 'commander';
 import chalk from 'chalk';
 import { z } from 'zod/v3';
 import { compilePattern, grep, grepJson, type PatternOptions } from '../../api/search.js';
-import { MAX_LINE_CHARS, MAX_REPORTED_LINE_CHARS } from '../../store/search.js';
+import { MAX_LINE_CHARS, MAX_REPORTED_LINE_CHARS, type GrepMatch } from '../../store/search.js';
 import { action, examples, zInt } from '../command.js';
 import { printable, type Output } from '../output.js';
-import type { GrepMatch } from '../../store/search.js';
 
 const VIEW = Symbol('view');
 
