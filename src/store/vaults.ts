@@ -33,6 +33,8 @@ export interface VaultSummary {
   name: string;
   /** The vault it was forked from; null when none, or when that one was deleted (a detached fork). */
   parent: string | null;
+  /** Forked from a vault that was deleted since (then `parent` is null, whether or not an ancestor still stands). */
+  detached: boolean;
   /** The live vaults it descends from, nearest first, deleted ones passed over (a detached fork still descends from the vaults above the deleted one). */
   ancestors: string[];
   created_at: string;
@@ -354,6 +356,7 @@ export function summarize(store: Store, vault: VaultRow, current: string | null 
   return {
     name: vault.name,
     parent,
+    detached: row !== undefined && parent === null,
     ancestors: historyChain(store, vault)
       .slice(1)
       .filter((segment) => !segment.deleted)

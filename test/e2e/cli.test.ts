@@ -171,6 +171,23 @@ describe('vaults through the CLI', () => {
     expect(expectOk(await run(['vault', 'use', 'a2'])).shadowed_by_env).toBeUndefined();
     expectOk(await run(['vault', 'use', 'default'])); // the file's later tests work in default
   });
+
+  it('vault info says a fork is detached, with or without a live ancestor left', async () => {
+    expectOk(await run(['vault', 'create', 'd1']));
+    expectOk(await run(['vault', 'fork', 'd1', 'd2']));
+    expectOk(await run(['vault', 'fork', 'd2', 'd3']));
+    const shown = async () => {
+      const v = expectOk(await run(['vault', 'info', 'd3'])).vault;
+      const text = await run(['vault', 'info', 'd3'], { raw: true });
+      return [v.parent, v.detached, v.ancestors, text.stdout.split('\n').find((l: string) => l.startsWith('parent'))?.replace(/\s+/, ' ')];
+    };
+    expect(await shown()).toEqual(['d2', false, ['d2', 'd1'], 'parent d2']);
+    expectOk(await run(['vault', 'delete', 'd2', '--force']));
+    expect(await shown()).toEqual([null, true, ['d1'], 'parent - (detached: the vault it was forked from was deleted; nearest live ancestor d1)']);
+    expectOk(await run(['vault', 'delete', 'd1', '--force']));
+    expect(await shown()).toEqual([null, true, [], 'parent - (detached: the vault it was forked from was deleted; no ancestor left)']);
+    expectOk(await run(['vault', 'delete', 'd3']));
+  });
 });
 
 // A NUL byte cannot travel through argv (the OS refuses it); the store-level tests cover it.

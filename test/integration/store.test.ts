@@ -593,7 +593,7 @@ describe('vaults', () => {
     forkVault(store, 'default', 'child', actor);
     expect(code(() => deleteVault(store, 'default', false, actor))).toBe('HAS_FORKS');
     expect(deleteVault(store, 'default', true, actor).detached_forks).toEqual(['child']);
-    expect(listVaults(store).map((v) => [v.name, v.parent])).toEqual([['child', null]]);
+    expect(listVaults(store).map((v) => [v.name, v.parent, v.detached])).toEqual([['child', null, true]]);
     // The deleted vault was in use: nothing is silently chosen instead.
     expect(code(() => resolveVaultName(store))).toBe('NO_VAULT');
   });

@@ -26,7 +26,7 @@ const noOptions = z.object({}).passthrough();
 function renderSummary(v: VaultSummary): string {
   return table([
     ['name', v.name + (v.current ? chalk.green(' (in use)') : '')],
-    ['parent', v.parent ?? (v.ancestors.length > 0 ? `- (detached: the vault it was forked from was deleted; nearest live ancestor ${v.ancestors[0]})` : '-')],
+    ['parent', v.parent ?? (v.detached ? `- (detached: the vault it was forked from was deleted; ${v.ancestors.length > 0 ? `nearest live ancestor ${v.ancestors[0]}` : 'no ancestor left'})` : '-')],
     ['created', v.created_at],
     ['files', String(v.files)],
     ['directories', String(v.directories)],

@@ -132,6 +132,8 @@ class Vault:
     current: bool
     #: The live vaults it descends from, nearest first, deleted ones passed over.
     ancestors: List[str] = field(default_factory=list)
+    #: Forked from a vault that was deleted since (``parent`` is then None).
+    detached: bool = False
 
 
 @dataclass(frozen=True)
