@@ -181,7 +181,7 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
       try {
         const h = files.handle(fd);
         if (!h) return cb(0);
-        files.flush(h.file);
+        files.flush(h);
         cb(0);
       } catch (err) {
         cb(errno(err, 'flush', path));

@@ -21,6 +21,7 @@ export interface ShownAttributes {
 
 export const O_ACCMODE = 0o3;
 export const O_RDONLY = 0;
+export const O_RDWR = 2;
 export const O_APPEND = 0o2000;
 
 export class OpenFile {

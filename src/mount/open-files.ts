@@ -8,7 +8,7 @@ import { pathVersions } from '../store/history.js';
 import { ContentDigests } from './content-digests.js';
 import { KernelCache } from './kernel-cache.js';
 import { StoredEntries } from './stored-entries.js';
-import { OpenFile, type Handle, type ShownAttributes } from './open-file.js';
+import { OpenFile, O_ACCMODE, O_RDONLY, O_RDWR, type Handle, type ShownAttributes } from './open-file.js';
 import { WorkingCopies } from './working-copies.js';
 import { MAX_ZERO_FILL } from './zero-fill.js';
 
@@ -282,7 +282,9 @@ export class OpenFiles {
     file.dirIno = dirIno;
     if (owner) file.owner = owner;
     this.byPath.set(path, file);
-    return this.addHandle(file, flags);
+    // The handle that made the file stores it at its close, whatever access its open asked for
+    // (create() gets no access mode from fuse-native, only the O_APPEND read from the caller).
+    return this.addHandle(file, flags | O_RDWR);
   }
 
   private addHandle(file: OpenFile, flags: number): number {
@@ -731,10 +733,12 @@ export class OpenFiles {
    * close(2) of one descriptor. Persists when bytes were written since the last persist. A file
    * only created or truncated is persisted on release instead: a shell's `echo x > f` opens f
    * (creating or truncating it), dup2()s and closes the descriptor (a flush) before writing, and
-   * persisting then would record an empty version before the real one.
+   * persisting then would record an empty version before the real one. A descriptor opened only
+   * for reading stores nothing: a `cat` or `tar c` of a file another process is still writing
+   * would store that writer's unfinished bytes as a version of their own.
    */
-  flush(file: OpenFile): void {
-    if (file.written) this.persist(file);
+  flush(h: Handle): void {
+    if (h.file.written && (h.flags & O_ACCMODE) !== O_RDONLY) this.persist(h.file);
   }
 
   /** Persists every unsaved file (unmount, shutdown). Returns the failures; never throws. */

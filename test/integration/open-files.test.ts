@@ -53,7 +53,7 @@ describe('open files', () => {
     expect(file.state).toBe('dirty');
     expect(read(fh, 100).toString()).toBe('hello world'); // own unsaved writes
     expect(getEntry(store, fs.row(), '/new.txt')).toBeUndefined();
-    files.flush(file);
+    files.flush(files.handle(fh)!);
     expect(file.state).toBe('flushed');
     expect(fs.readFile('/new.txt').toString()).toBe('hello world');
     expect(fs.stat('/new.txt').mode).toBe(0o640);
@@ -76,7 +76,7 @@ describe('open files', () => {
     files.release(b);
     expect(fs.readFile('/shared.txt').toString()).toBe('aXYdef');
     const c = files.open(fs.stat('/shared.txt'), 0);
-    files.flush(files.handle(c)!.file);
+    files.flush(files.handle(c)!);
     files.release(c);
     expect(versions('/shared.txt').map((v) => v.op)).toEqual(['create', 'write']);
   });
@@ -88,7 +88,7 @@ describe('open files', () => {
     files.truncate(file, 4);
     files.truncate(file, 8);
     expect(read(fh, 100)).toEqual(Buffer.from('0123\0\0\0\0'));
-    files.flush(file); // a shell's dup2-then-close: nothing written yet
+    files.flush(files.handle(fh)!); // a shell's dup2-then-close: nothing written yet
     expect(fs.readFile('/t.bin').toString()).toBe('0123456789');
     files.release(fh);
     expect(fs.readFile('/t.bin')).toEqual(Buffer.from('0123\0\0\0\0'));
@@ -112,7 +112,7 @@ describe('open files', () => {
     expect(file.spill).not.toBeNull();
     expect(file.mem).toBeNull();
     expect(sha(read(fh, data.length))).toBe(sha(data));
-    files.flush(file);
+    files.flush(files.handle(fh)!);
     files.release(fh);
     expect(sha(fs.readFile('/big.bin'))).toBe(sha(data));
     expect(existsSync(spill) ? readdirSync(spill) : []).toEqual([]);
@@ -164,7 +164,7 @@ describe('open files', () => {
     resize(2 * MB + 7); // cut below the appends
     resize(2 * MB + 70_000); // and extended again: zeros, not the old bytes
     readsBack();
-    files.flush(file);
+    files.flush(files.handle(fh)!);
     const stored = fs.stat('/db.bin');
     expect(stored.hash).toBe(sha(expected));
     expect(sizesOf(store, stored.hash!)).toEqual(splitContent(expected).map((c) => c.length));
@@ -176,7 +176,7 @@ describe('open files', () => {
     // Appends after the persist build on it.
     for (let i = 0; i < 3; i++) {
       edit(Buffer.from(`line ${i}\n`), expected.length);
-      files.flush(file);
+      files.flush(files.handle(fh)!);
       expect(fs.stat('/db.bin').hash).toBe(sha(expected));
     }
     readsBack();
@@ -195,7 +195,7 @@ describe('open files', () => {
     write(again, line, expected.length);
     expected = Buffer.concat([expected, line]);
     expect(leases()).toBe(leasesOpen);
-    files.flush(files.handle(again)!.file); // close(2): flush, then release
+    files.flush(files.handle(again)!); // close(2): flush, then release
     files.release(again);
     expect(sha(fs.readFile('/db.bin'))).toBe(sha(expected));
     expect(pinsOn(storedHash)).toBe(0); // moved to the new version when stored, and parked there
@@ -210,7 +210,7 @@ describe('open files', () => {
     fs.writeFile('/parked.bin', randomBytes(2 * MB));
     const fh = files.open(fs.stat('/parked.bin'), 2);
     write(fh, Buffer.from('tail\n'), 2 * MB);
-    files.flush(files.handle(fh)!.file);
+    files.flush(files.handle(fh)!);
     const held = fs.stat('/parked.bin').hash!;
     files.release(fh);
     const blobs = () => (store.db.prepare('SELECT count(*) AS n FROM blobs WHERE hash = ?').get(held) as { n: number }).n;
@@ -242,7 +242,7 @@ describe('open files', () => {
       const fh = files.create('/q.txt', 0o644, 0);
       const file = files.handle(fh)!.file;
       write(fh, Buffer.alloc(50, 1), 0);
-      expect(() => files.flush(file)).toThrow(expect.objectContaining({ code: 'QUOTA_EXCEEDED', errno: 'EDQUOT' }));
+      expect(() => files.flush(files.handle(fh)!)).toThrow(expect.objectContaining({ code: 'QUOTA_EXCEEDED', errno: 'EDQUOT' }));
       expect(file.state).toBe('dirty');
       files.truncate(file, 5);
       files.release(fh);

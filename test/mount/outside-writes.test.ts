@@ -792,4 +792,34 @@ print(json.dumps(size), flush=True)
     await script.done();
     expect(await catVault('/shrink.txt')).toBe(asCaptured('short\n+\n'));
   });
+
+  it('a reader closing a file another process is still writing stores nothing: no version of the unfinished bytes, new file or rewrite', async () => {
+    await cliWrite('/rewritten.txt', 'stored before\n');
+    const script = stepScript(
+      `
+made = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+rewritten = os.open(sys.argv[2], os.O_WRONLY | os.O_TRUNC)
+for fd in (made, rewritten):
+    os.write(fd, b'first half\\n')
+step('half')
+for fd in (made, rewritten):
+    os.write(fd, b'second half\\n')
+    os.close(fd)
+`,
+      [join(fx.dir, 'made.txt'), join(fx.dir, 'rewritten.txt')],
+    );
+    expect(await script.next()).toBe('half');
+    // Readers see the writer's bytes, as on a local disk, and their closes store nothing.
+    for (const name of ['made.txt', 'rewritten.txt']) {
+      expect(await shOk(`cat ${fx.dir}/${name}; head -c1 ${fx.dir}/${name} >/dev/null; tar cf /dev/null -C ${fx.dir} ${name}`)).toBe('first half');
+    }
+    expect((await fx.run(['cat', '/made.txt'])).json.error.code).toBe('NOT_FOUND');
+    expect(await catVault('/rewritten.txt')).toBe('stored before');
+    script.go();
+    await script.done();
+    expect(await catVault('/made.txt')).toBe('first half\nsecond half');
+    expect((await versions('/made.txt')).length).toBe(1);
+    expect(await catVault('/rewritten.txt')).toBe('first half\nsecond half');
+    expect((await versions('/rewritten.txt')).length).toBe(2);
+  });
 });
