@@ -150,9 +150,10 @@ export function diffVersions(fs: VaultFs, input: string, options: DiffOptions & 
     };
     const to = options.to !== undefined ? pick(options.to) : latest;
     const from = options.from !== undefined ? pick(options.from) : versionBefore(store, vault, path, to.version);
-    // Versions are numbered without gaps: none before a later one was pruned (VERSION_NOT_FOUND,
-    // version_pruned, as `revert` says), not a file created there (it showed as "new file").
-    if (!from && to.version > 1) throw versionNotFound(store, vault, path, to.version - 1);
+    // Versions are numbered without gaps: none just before a later one was pruned (VERSION_NOT_FOUND,
+    // version_pruned, as `revert` says), not a file created there (it showed as "new file"), nor
+    // the same as an older one a checkpoint kept (it showed "no differences" against that one).
+    if (options.from === undefined && to.version > 1 && from?.version !== to.version - 1) throw versionNotFound(store, vault, path, to.version - 1);
     const file = diffItems(store, path, from ? itemOf(from) : null, path, itemOf(to), { ...options, patch: true });
     return { path, from_version: from?.version ?? null, to_version: to.version, file };
   });

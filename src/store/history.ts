@@ -470,11 +470,14 @@ interface Undone {
  * restore that put an older mtime back) changed nothing and recorded nothing, and every later
  * revert undid that same change again: the path could never be reverted past it. A new inode
  * number alone (a restore puts the checkpoint's back) is no change either, unless hard links
- * make it one.
+ * make it one. A version whose predecessor was pruned is where the walk stops: what it changed is
+ * not known (an older version kept by a checkpoint may hold the same state, and stepping past to
+ * it undid an older change than the latest), so the revert then fails VERSION_NOT_FOUND.
  */
 function latestChange(store: Store, vault: VaultRow, path: string, newest: VersionRecord): VersionRecord {
   for (let v = newest; ; ) {
     const before = versionBefore(store, vault, path, v.version);
+    if (before && before.version !== v.version - 1) return v;
     const sameInode = v.ino === before?.ino || ((v.nlink ?? 1) <= 1 && (before?.nlink ?? 1) <= 1);
     const timesOnly = before !== undefined && v.type !== null && before.type !== null && sameInode && sameState(stateOf(v)!, stateOf(before)!);
     if (!timesOnly) return v;

@@ -17,6 +17,7 @@ import {
 import { errorCode, letEventLoopRun, openTempStore, thrownError } from '../helpers.js';
 import { prune } from '../../src/store/prune.js';
 import { diffVersions } from '../../src/store/compare.js';
+import { saveCheckpoint } from '../../src/store/checkpoints.js';
 
 const actor = { source: 'sdk' as const };
 let store: Store;
@@ -157,6 +158,31 @@ describe('cat --version (getFileVersion)', () => {
     }
     const never = thrownError(() => getFileVersion(fs, '/a', 9));
     expect([never?.code, never?.data.reason]).toEqual(['VERSION_NOT_FOUND', undefined]);
+  });
+
+  it('revert and diff after a prune that kept an older version of the same state (a checkpoint\'s): VERSION_NOT_FOUND, never the older change undone', () => {
+    fs.writeFile('/f', 'hello');
+    saveCheckpoint(fs, 'c1');
+    fs.writeFile('/f', 'edit');
+    fs.writeFile('/f', 'hello'); // the latest change: edit → hello
+    fs.writeFile('/g', 'A');
+    saveCheckpoint(fs, 'c2');
+    fs.writeFile('/g', 'B');
+    saveCheckpoint(fs, 'c3');
+    fs.writeFile('/g', 'C');
+    fs.writeFile('/g', 'B'); // C → B; the B of v2 is kept by c3
+    prune(store, { scope: { vault: 'default' }, keep: 1, actor });
+    expect(log('/f').map((v) => v.version)).toEqual([3, 1]);
+    expect(log('/g').map((v) => v.version)).toEqual([4, 2, 1]);
+    for (const path of ['/f', '/g']) {
+      const before = tree();
+      for (const attempt of [() => revertPath(fs, path), () => diffVersions(fs, path, {})]) {
+        const err = thrownError(attempt);
+        expect([err?.code, err?.data.reason]).toEqual(['VERSION_NOT_FOUND', 'version_pruned']);
+      }
+      expect(tree()).toEqual(before);
+    }
+    expect([text('/f'), text('/g')]).toEqual(['hello', 'B']);
   });
 });
 
