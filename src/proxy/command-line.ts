@@ -47,6 +47,8 @@ type Token = { kind: 'word'; text: string; splits?: boolean } | { kind: 'op'; te
 const OPERATORS = ['&&', '||', ';;', '|&', '>>', '<<', '&>', '>&', '<>', '>|', ';', '&', '|', '(', ')', '<', '>', '\n'];
 const REDIRECT_OPS = new Set(['>', '>>', '<', '<<', '&>', '>&', '<>', '>|']);
 const SEPARATORS = new Set(['&&', '||', ';;', '|&', ';', '&', '|', '(', ')', '\n']);
+/** Redirection targets that are the process's own output streams or the null device: writing there writes no file. */
+const OUTPUT_STREAMS = /^\/dev\/(null|stdout|stderr|tty|fd\/\d+)$/;
 /** Operators that are words inside `[[ … ]]` (tokenize). */
 const TEST_OPERATORS = new Set(['&&', '||', '(', ')', '<', '>']);
 /**
@@ -81,6 +83,12 @@ const MAX_BRACE_DEPTH = 64;
  * cannot all be judged, so the command needs approval (policy.ts). Never run: only judged.
  */
 export const UNLISTED_EXPANSION = '\uE003';
+/**
+ * Stands, as a command of its own, for a script with a quote, substitution or here-document that
+ * never ends. A shell refuses the first two and reads the third to the end; this reading may have
+ * closed one early or late and hidden commands in it, so the request needs approval (policy.ts).
+ */
+export const UNREADABLE_LINE = '\uE004';
 
 /** The first brace of a word that expands (unquoted braces and commas marked): where it is and its alternatives. */
 function firstBrace(word: string): { start: number; end: number; parts: string[] } | undefined {
@@ -212,24 +220,55 @@ function tokenize(script: string, substitutions: string[], tests = true): Token[
     params = 0;
     splits = false;
   };
+  /** Set when a quote, substitution or here-document never ends (UNREADABLE_LINE). */
+  let unreadable = false;
+  /** The index of `close` ending text that started at `from` (after its opening), a backslash escaping the next character; script.length when none does. */
+  const escapedEnd = (from: number, close: string): number => {
+    let j = from;
+    while (j < script.length && script[j] !== close) j += script[j] === '\\' ? 2 : 1;
+    if (j >= script.length) unreadable = true;
+    return Math.min(j, script.length);
+  };
+  /** The index of the `"` closing a double-quoted string that started at `from`, its substitutions passed over whole. */
+  const doubleQuoteEnd = (from: number): number => {
+    let j = from;
+    for (; j < script.length && script[j] !== '"'; j++) {
+      if (script[j] === '\\') j++;
+      else if (script[j] === '$' && script[j + 1] === '(') j = closingParen(j + 1);
+      else if (script[j] === '`') j = escapedEnd(j + 1, '`');
+    }
+    if (j >= script.length) unreadable = true;
+    return Math.min(j, script.length);
+  };
+  /**
+   * The index of the `)` closing the `(` at `open` of a substitution, its script read as the shell
+   * reads it: quotes (a `)` in `")"` closes nothing), escapes, comments (`# )`), backticks and
+   * nested parentheses; script.length when none closes it.
+   */
+  const closingParen = (open: number): number => {
+    let depth = 1;
+    let atWordStart = true;
+    for (let j = open + 1; j < script.length; j++) {
+      const c = script[j]!;
+      const startsWord = atWordStart;
+      atWordStart = /[\s;&|()<>]/.test(c);
+      if (c === '\\') j++;
+      else if (c === "'") j = script.indexOf("'", j + 1) === -1 ? script.length : script.indexOf("'", j + 1);
+      else if (c === '$' && script[j + 1] === "'") j = escapedEnd(j + 2, "'");
+      else if (c === '"') j = doubleQuoteEnd(j + 1);
+      else if (c === '`') j = escapedEnd(j + 1, '`');
+      else if (c === '#' && startsWord) {
+        const newline = script.indexOf('\n', j);
+        j = newline === -1 ? script.length : newline - 1;
+      } else if (c === '(') depth++;
+      else if (c === ')' && --depth === 0) return j;
+    }
+    unreadable = true;
+    return script.length;
+  };
   /** Reads `$(…)` (or `<(…)`, `>(…)`) starting at script[i] === '$', returns the index after the closing paren. */
   const readDollarParen = (start: number): number => {
-    let depth = 0;
-    let j = start + 1;
-    for (; j < script.length; j++) {
-      const c = script[j];
-      if (c === '\\') {
-        j++;
-        continue;
-      }
-      if (c === "'") {
-        const end = script.indexOf("'", j + 1);
-        j = end === -1 ? script.length : end;
-        continue;
-      }
-      if (c === '(') depth++;
-      else if (c === ')' && --depth === 0) break;
-    }
+    const j = closingParen(start + 1);
     const inner = script.slice(start + 2, j);
     // `$((…))` is arithmetic, not a command; the substitutions inside it are (`$(( $(mount) ))`).
     if (inner.startsWith('(') && inner.endsWith(')')) tokenize(inner.slice(1, -1), substitutions);
@@ -237,8 +276,7 @@ function tokenize(script: string, substitutions: string[], tests = true): Token[
     return j + 1;
   };
   const readBacktick = (start: number): number => {
-    let j = start + 1;
-    while (j < script.length && script[j] !== '`') j += script[j] === '\\' ? 2 : 1;
+    const j = escapedEnd(start + 1, '`');
     substitutions.push(script.slice(start + 1, j).replace(/\\(.)/g, '$1'));
     return j + 1;
   };
@@ -283,20 +321,35 @@ function tokenize(script: string, substitutions: string[], tests = true): Token[
     const stripTabs = script[from] === '-';
     let j = stripTabs ? from + 1 : from;
     while (script[j] === ' ' || script[j] === '\t') j++;
-    const start = j;
     let delimiter = '';
+    let quoted = false;
     for (let quote = ''; j < script.length; j++) {
       const ch = script[j]!;
       if (quote) {
         if (ch === quote) quote = '';
         else delimiter += ch;
-      } else if (ch === "'" || ch === '"') quote = ch;
-      else if (ch === '\\' && j + 1 < script.length) delimiter += script[++j];
-      else if (/[\s;&|<>()]/.test(ch)) break;
+      } else if (ch === '\\' && script[j + 1] === '\n') {
+        j++; // a line continuation: the word goes on on the next line (`<<EO\⏎F` is EOF)
+      } else if (ch === '$' && script[j + 1] === "'") {
+        const ansi = readAnsiC(script, j + 2);
+        delimiter += ansi.text;
+        quoted = true;
+        j = ansi.next - 1;
+      } else if (ch === "'" || ch === '"') {
+        quote = ch;
+        quoted = true;
+      } else if (ch === '$' && script[j + 1] === '"') {
+        quote = '"';
+        quoted = true;
+        j++;
+      } else if (ch === '\\' && j + 1 < script.length) {
+        delimiter += script[++j];
+        quoted = true;
+      } else if (/[\s;&|<>()]/.test(ch)) break;
       else delimiter += ch;
     }
     tokens.push({ kind: 'word', text: delimiter });
-    pendingBodies.push({ delimiter, stripTabs, quoted: /['"\\]/.test(script.slice(start, j)), commandStart });
+    pendingBodies.push({ delimiter, stripTabs, quoted, commandStart });
     return j;
   };
   /**
@@ -309,20 +362,28 @@ function tokenize(script: string, substitutions: string[], tests = true): Token[
     let at = from;
     for (const body of pendingBodies.splice(0)) {
       const start = at;
-      let end = script.length;
+      let end = -1;
+      // bash joins a line ending in an unescaped backslash to the next in an unquoted body before
+      // comparing it with the delimiter (`EO\⏎F` ends it); dash does not. The earlier end of the
+      // two readings is taken: what follows is judged as commands.
+      let joined = '';
       while (at < script.length) {
         const newline = script.indexOf('\n', at);
         const lineEnd = newline === -1 ? script.length : newline;
-        const line = script.slice(at, lineEnd);
+        const line = body.stripTabs ? script.slice(at, lineEnd).replace(/^\t+/, '') : script.slice(at, lineEnd);
         const next = newline === -1 ? script.length : newline + 1;
-        if ((body.stripTabs ? line.replace(/^\t+/, '') : line) === body.delimiter) {
+        if (line === body.delimiter || joined + line === body.delimiter) {
           end = at;
           at = next;
           break;
         }
+        joined = !body.quoted && /(^|[^\\])(\\\\)*\\$/.test(line) ? joined + line.slice(0, -1) : '';
         at = next;
       }
-      end = Math.min(end, at);
+      // Read to the end of the script: a shell takes it so (with a warning), but a delimiter this
+      // reading missed would hide the commands after it.
+      if (end === -1) unreadable = true;
+      end = end === -1 ? at : Math.min(end, at);
       const program = programAt(body.commandStart);
       if (program !== undefined && SHELLS.has(basename(program))) substitutions.push(script.slice(start, end));
       else if (!body.quoted) {
@@ -350,9 +411,24 @@ function tokenize(script: string, substitutions: string[], tests = true): Token[
     }
     if (c === "'") {
       const end = script.indexOf("'", i + 1);
+      if (end === -1) unreadable = true;
       word += script.slice(i + 1, end === -1 ? script.length : end);
       inWord = true;
       i = end === -1 ? script.length : end + 1;
+      continue;
+    }
+    if (c === '$' && script[i + 1] === '[') {
+      // bash's old arithmetic `$[…]`: a number, where `<<` is a shift, not a here-document.
+      let depth = 0;
+      let j = i + 1;
+      for (; j < script.length; j++) {
+        if (script[j] === '[') depth++;
+        else if (script[j] === ']' && --depth === 0) break;
+      }
+      if (j >= script.length) unreadable = true;
+      word += script.slice(i, j + 1);
+      inWord = true;
+      i = j + 1;
       continue;
     }
     if (c === '"') {
@@ -374,12 +450,14 @@ function tokenize(script: string, substitutions: string[], tests = true): Token[
           word += script[i++];
         }
       }
+      if (i >= script.length) unreadable = true;
       i++;
       continue;
     }
     if (c === '$' && script[i + 1] === "'") {
       // ANSI-C quoting: `$'sudo'` is sudo, `$'\x73udo'` too.
       const end = readAnsiC(script, i + 2);
+      if (end.next > script.length) unreadable = true;
       word += end.text;
       inWord = true;
       i = end.next;
@@ -489,6 +567,7 @@ function tokenize(script: string, substitutions: string[], tests = true): Token[
     substitutions.length = substitutionsBefore;
     return tokenize(script, substitutions, false);
   }
+  if (unreadable) tokens.push({ kind: 'op', text: '\n' }, { kind: 'word', text: UNREADABLE_LINE });
   return tokens;
 }
 
@@ -514,7 +593,7 @@ export function parseShell(script: string, depth = 0): SimpleCommand[] {
           // `>&2`, `2>&1`, `<&-`: a descriptor, not a file. A here-document's word is its delimiter.
           if (!/^(&?\d+|&?-)$/.test(next.text) && tok.text !== '<<') {
             current.redirects.push(next.text);
-            if (tok.text.includes('>')) current.writesRedirect = true;
+            if (tok.text.includes('>') && !OUTPUT_STREAMS.test(next.text)) current.writesRedirect = true;
           }
         }
         continue;

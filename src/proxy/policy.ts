@@ -3,7 +3,7 @@ import { posix } from 'node:path';
 import { z } from 'zod/v3';
 import { AvfsError } from '../errors.js';
 import { compileGlob, compileRegExp, invalidPattern, type Matcher } from '../core/glob.js';
-import { commandsOf, computedAtRunTime, computedOptionWord, globbed, mayBeAnyOption, programName, quoteArgv, subcommandOf, UNLISTED_EXPANSION, type SimpleCommand } from './command-line.js';
+import { commandsOf, computedAtRunTime, computedOptionWord, globbed, mayBeAnyOption, programName, quoteArgv, subcommandOf, UNLISTED_EXPANSION, UNREADABLE_LINE, type SimpleCommand } from './command-line.js';
 import { DEFAULT_RULES } from './default-policy.js';
 import { ARITHMETIC_EXPANSION } from './runtime-values.js';
 import { avfsArgv, avfsBeyondContent, avfsWords, changesAvfsEnvironment } from './avfs-inside.js';
@@ -612,6 +612,12 @@ export function evaluatePolicy(policy: Policy, request: { argv?: string[]; shell
   let outsideVault = false;
   let checkpoint = false;
   for (const judged of commands) {
+    if (judged.argv[0] === UNREADABLE_LINE) {
+      const reason = 'the command line has a quote, substitution or here-document that never ends, so it cannot be read as the shell reads it: approve it, or close it';
+      // Text kept in a variable runs only if bash expands it again: a checkpoint, as below.
+      verdicts.push({ command: '(the command line)', rule: 'unreadable-line', action: judged.stored ? 'allow_with_checkpoint' : 'require_approval', categories: ['mutating'], reason });
+      continue;
+    }
     // A brace expansion too large to list (command-line.ts): judged as written, and approved by a person.
     const unlisted = judged.argv.includes(UNLISTED_EXPANSION);
     const cmd = unlisted ? { ...judged, argv: judged.argv.filter((w) => w !== UNLISTED_EXPANSION) } : judged;
@@ -631,8 +637,10 @@ export function evaluatePolicy(policy: Policy, request: { argv?: string[]; shell
       categories.delete('read_only');
     }
     const reason = rule ? (rule.reason ?? `matched rule ${rule.name}`) : '';
+    // A reader made to write a file it names gets the default action (README): a redirection names one.
+    const action = rule && redirected && SEVERITY[policy.default_action] > SEVERITY[rule.action] ? policy.default_action : rule?.action;
     const verdict = rule
-      ? checkpointOnly({ ...base, rule: rule.name, action: rule.action, categories: [...categories], reason: redirected ? `${reason}, but a redirection writes its output to a file` : reason }, rule, policy)
+      ? checkpointOnly({ ...base, rule: rule.name, action: action!, categories: [...categories], reason: redirected ? `${reason}, but a redirection writes its output to a file${action !== rule.action ? `: the default action (${action}) applies` : ''}` : reason }, rule, policy)
       : defaultVerdict(cmd, policy, base, [...categories]);
     if (rule?.action === 'allow_with_checkpoint') checkpoint = true;
     const read = optionWord === undefined ? verdict : { ...verdict, reason: `${optionWord} is computed when the command runs and may be any option, so the most careful reading decides: ${verdict.reason}` };

@@ -620,6 +620,34 @@ describe('command lines read with certainty, or every way they could run', () =>
     }
   });
 
+  it('a substitution closes where the shell closes it, and a here-document ends where it ends (sandbox round): what follows is judged', () => {
+    const noRm = parsePolicy({ rules: [{ name: 'no-rm', program: 'rm', action: 'deny' }] });
+    const decide = (shell: string) => evaluatePolicy(noRm, { shell }, { ...ctx, sandboxed: true }).decision;
+    for (const shell of [
+      'echo $(echo ")"); rm -rf /src', // a `)` in double quotes
+      'x=$(echo ")"); rm -rf /src',
+      'echo $(echo x # ) "\n); rm -rf /src', // a `)` in a comment
+      'echo "$(echo \')\')"; rm -rf /src',
+      'echo $(echo `echo ")"`); rm -rf /src',
+      'cat <<EO\\\nF\nx\nEOF\nrm -rf /src', // a line continuation in the delimiter
+      'cat <<EOF\\\n\nEOF\nrm -rf /src',
+      "cat <<$'EOF'\nx\nEOF\nrm -rf /src", // bash's quotings of the delimiter
+      'cat <<E$"O"F\nx\nEOF\nrm -rf /src',
+      'echo $[1<<2]\nrm -rf /src', // bash's old arithmetic: `<<` is a shift
+      'cat <<EOF\nEO\\\nF\nrm -rf /src\nEOF', // bash joins the body's continued lines
+    ]) {
+      expect(decide(shell), JSON.stringify(shell)).toMatchObject({ action: 'deny', rule: 'no-rm' });
+    }
+    // A quote, substitution or here-document that never ends cannot be read for certain: approval.
+    for (const shell of ['echo "a; rm -rf /src', "echo 'a; rm -rf /src", 'echo $(echo a', 'echo `echo a', "echo $'a", 'cat <<EOF\nrm -rf /src', 'echo $[1<<2']) {
+      expect(decide(shell), JSON.stringify(shell)).toMatchObject({ action: 'require_approval', rule: 'unreadable-line' });
+    }
+    // Lines that close what they open read as before.
+    for (const shell of ['echo $(echo "a)b")', 'echo $(case x in (x) echo y;; esac)', 'cat <<EOF\nhello \\\nworld\nEOF\necho ok', 'echo $((1 << 2))', "echo $'it\\'s'"]) {
+      expect(decide(shell), JSON.stringify(shell)).toMatchObject({ action: 'allow' });
+    }
+  });
+
   it('removals of a tree by git and rsync take a checkpoint; their reading and listing forms do not', () => {
     for (const shell of ['git rm -r src', 'git rm -rf src', 'git worktree remove --force w', 'git worktree prune', 'git stash -u', 'git stash --include-untracked', 'git stash push -m x', 'git stash', 'git stash --incl', 'git stash pop', "git rm -f 'src/*'", 'rsync -a --delete e/ src/', 'rsync -a --del e/ src/', 'rsync -a --delete-excluded e/ src/']) {
       expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', categories: ['destructive'] });
@@ -931,9 +959,16 @@ describe('default policy', () => {
     for (const shell of [
       'sort -n x', 'sort -k2 -t, x', 'sort x | uniq -c', 'find / -name x -print', 'time ls', 'xxd x', 'file x', 'less x', 'git diff', 'git log -p', 'yq .a /y.yml', 'tree /d', 'date +%s', 'printf %s x',
       'git config user.name', 'git config --get user.name', 'git config --list', 'git config get user.name',
+      'ls > /dev/null', 'cat x 2>/dev/null', 'cat x >/dev/stderr', 'cat x >> /dev/fd/2',
     ]) {
       expect(decideShell(shell, strict), shell).toMatchObject({ action: 'allow', categories: ['read_only'] });
     }
+    // A redirection into a file makes a reader write it (sandbox round: `cat /dev/null > f` truncated f under deny).
+    const deny = parsePolicy({ default_action: 'deny' });
+    for (const shell of ['cat /dev/null > /src/important', 'echo x >> /log', 'ls 1>/f', 'cat a &> /f']) {
+      expect(decideShell(shell, deny), shell).toMatchObject({ action: 'deny', rule: 'read-only', categories: ['mutating'] });
+    }
+    expect(decideShell('echo x > /f', DEFAULT_POLICY)).toMatchObject({ action: 'allow', rule: 'read-only' });
   });
 
   it('asks for a checkpoint before recursive rm and git reset/clean', () => {
