@@ -52,14 +52,21 @@ const stateOf = (row: VersionRow | undefined): PathState | null => (row ? versio
 /**
  * sameState, with an unset owner read as the user avfs runs as, which is how the mount shows it
  * and an export makes it: a file removed and made again through the mount (unset owner) beside
- * the imported one it replaced (that user's owner, stored) is the same file to the command.
+ * the imported one it replaced (that user's owner, stored) is the same file to the command. Hard
+ * links of a file count: a name linked to another file of the same content (`ln -f x y`), or a
+ * linked name replaced by a copy, changed, although a new inode alone (a file written anew) did not.
  */
 function sameShownState(a: PathState, b: PathState): boolean {
   const uid = process.getuid?.() ?? null;
   const gid = process.getgid?.() ?? null;
   const shown = (s: PathState): PathState => ({ ...s, uid: s.uid ?? uid, gid: s.gid ?? gid });
-  return sameState(shown(a), shown(b));
+  // A directory's link count is its subdirectories', not names of it.
+  const sameLinks = a.type !== 'f' || a.ino === b.ino || ((a.nlink ?? 1) <= 1 && (b.nlink ?? 1) <= 1);
+  return sameLinks && sameState(shown(a), shown(b));
 }
+
+/** Versions of a path by anyone but the exec between two of its own (ids exclusive): a write its later one overwrote. */
+const OTHERS_BETWEEN = `SELECT 1 FROM versions WHERE vault_id = ? AND path = ? AND id > ? AND id < ? AND (exec_id IS NULL OR exec_id <> ?) LIMIT 1`;
 
 
 /** One path's net change over a run, with the states it went between and the run's versions of it. */
@@ -78,7 +85,8 @@ export interface NetChange {
  * Net changes recorded in the vault's versions with ids in (after, upTo], sorted by path. With
  * `execId`, only versions tagged with it count (writes by anyone else during the run are not the
  * command's); without, every version in the window does (a run recorded before versions were
- * tagged). Paths that end as they began are left out.
+ * tagged). Paths that end as they began are left out, unless someone else changed them between
+ * the command's first and last change: the command then overwrote that (and undo must say so).
  */
 export function netChanges(store: Store, vault: VaultRow, window: { after: number; upTo: number; execId: string | null }): NetChange[] {
   return store.read(() => {
@@ -95,7 +103,9 @@ export function netChanges(store: Store, vault: VaultRow, window: { after: numbe
       const before = prior ? stateOf(prior) : path === '/' ? ROOT_STATE : null;
       const after = stateOf(rows[rows.length - 1]);
       if (before === null && after === null) continue;
-      if (before && after && sameShownState(before, after)) continue;
+      const last = rows[rows.length - 1]!;
+      const overwroteOthers = window.execId !== null && rows.length > 1 && store.stmt(OTHERS_BETWEEN).get(vault.id, path, first.id, last.id, window.execId) !== undefined;
+      if (before && after && sameShownState(before, after) && !overwroteOthers) continue;
       // Version numbers continue across deletions, so a first change numbered above 1 had a predecessor.
       out.push({ path, before, after, rows, beforeUnknown: !prior && first.version > 1 });
     }

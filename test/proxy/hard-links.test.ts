@@ -73,9 +73,10 @@ describeModes('hard links through proxy exec', (mode) => {
   it('links made and broken by the command are the vault\'s links afterwards', async () => {
     const home = linkedHome();
     const ino = vaultFiles(home)['/a']![0];
-    // A new name for the pair; the lone file gets a partner; b leaves the pair (same bytes, new inode).
+    // A new name for the pair; the lone file gets a partner; b leaves the pair (same bytes, new
+    // inode), which is a change of b's (sandbox round: it went unreported, and undo left it out).
     const r = await exec(home, mode, `ln /a /e && ln /c /c2 && cp /d/b /t && mv /t /d/b`);
-    expect(r.changed).toEqual(['added /c2', 'added /e']);
+    expect(r.changed).toEqual(['added /c2', 'added /e', 'modified /d/b']);
     const after = vaultFiles(home);
     expect(after['/a']).toEqual([ino, 2, 'shared\n']);
     expect(after['/e']).toEqual([ino, 2, 'shared\n']);
@@ -100,6 +101,24 @@ describeModes('hard links through proxy exec', (mode) => {
       // One inode again (the original one where a name still held it), two names, the same bytes.
       expect([shell, after['/a']![0] === after['/d/b']![0], after['/a']![1], after['/d/b']![1], after['/a']![2]]).toEqual([shell, true, 2, 2, 'shared\n']);
       expect([shell, after['/c']![1], after['/c']![2]]).toEqual([shell, 1, 'lone\n']);
+    }
+  });
+
+  it('a name linked to another file of the same bytes, or taken out of its pair by a copy, is reported and undone (sandbox round)', async () => {
+    const home = seedHome(join(tmp.dir, `home-${++homes}`), { '/x': 'same\n', '/y': 'same\n' });
+    setVaultPolicy(home, { extends: 'none' });
+    const linked = (files: Record<string, [number, number, string]>) => files['/x']![0] === files['/y']![0];
+    for (const [shell, wasLinked] of [['ln -f /x /y', false], ['cp /y /t && mv /t /y', true]] as const) {
+      expect([shell, linked(vaultFiles(home))]).toEqual([shell, wasLinked]);
+      const run = await avfs(home, ['proxy', 'exec', '--mode', mode, '--checkpoint', '--shell', shell]);
+      expect(run.json?.ok, run.stdout).toBe(true);
+      expect([shell, run.json.changed_files.map((c: { path: string; kind: string }) => `${c.kind} ${c.path}`)]).toEqual([shell, ['modified /y']]);
+      expect([shell, linked(vaultFiles(home))]).toEqual([shell, !wasLinked]);
+      const undo = await avfs(home, ['proxy', 'undo', run.json.exec_id]);
+      expect([shell, undo.json?.ok, undo.json?.changed_files?.length]).toEqual([shell, true, 1]);
+      expect([shell, linked(vaultFiles(home))]).toEqual([shell, wasLinked]);
+      // Linked the way it was: the first run's undo made the pair the second run breaks.
+      if (!wasLinked) expect((await avfs(home, ['proxy', 'exec', '--mode', mode, '--shell', 'ln -f /x /y'])).json?.ok).toBe(true);
     }
   });
 });

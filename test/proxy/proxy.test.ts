@@ -402,6 +402,20 @@ describeModes('proxy exec', (mode) => {
       expect((await avfs(home, ['cat', '/shared.txt'], { raw: true })).stdout).toBe('orig'); // execa drops the final newline
     });
 
+  if (mode === 'mount')
+    it('a path the exec left as it found it, over someone else\'s change made meanwhile, is reported, and undo refuses (sandbox round: neither said anything)', async () => {
+      const home = newHome({ '/f.txt': 'orig\n' });
+      const run = exec(home, mode, ['--checkpoint', '--shell', 'echo temp > /f.txt; while [ ! -e /go ]; do sleep 0.05; done; echo orig > /f.txt']);
+      const log = async () => (await avfs(home, ['log', '/f.txt'])).json?.versions ?? [];
+      while (!(await log()).some((v: any) => v.source === 'proxy')) await new Promise((r) => setTimeout(r, 50));
+      expect((await avfs(home, ['write', '/f.txt', 'theirs\n'])).code).toBe(0);
+      expect((await avfs(home, ['write', '/go', ''])).code).toBe(0);
+      const r = expectRan(await run);
+      expect((await avfs(home, ['cat', '/f.txt'], { raw: true })).stdout).toBe('orig');
+      expect(r.changed_files.filter((c: any) => c.path === '/f.txt').map((c: any) => [c.kind, c.versions])).toEqual([['modified', 2]]);
+      expect(expectError(await avfs(home, ['proxy', 'undo', r.exec_id]), 'CONFLICT', 4)).toMatchObject({ later_changes: 1, paths: ['/f.txt'] });
+    });
+
   it('checkpoints when the policy asks (rm -rf), and not with --no-checkpoint', async () => {
     const home = newHome({ '/build/a.o': 'a', '/build2/b.o': 'b' });
     const r = expectRan(await exec(home, mode, ['--', 'rm', '-rf', 'build']));
