@@ -17,7 +17,7 @@ const RECENT_SLACK_MS = 500;
  * open file's working copy, and flush, fsync and release persist it (open-files.ts).
  */
 export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 'read' | 'write' | 'truncate' | 'ftruncate' | 'flush' | 'fsync' | 'release'> {
-  const { ctx, fs, files, errno, entry, creatorOf, openAt, holderOf, parentError, overQuota, pageWriteback, createdAppending } = c;
+  const { ctx, fs, files, errno, entry, creatorOf, openAt, holderOf, parentError, overQuota, pageWriteback, createdAppending, openingWithTruncate } = c;
   const { ENOENT, EBADF, EROFS, EISDIR, EDQUOT } = c.err;
   /**
    * libfuse names an open file by the path it had when opened, and gives that name one kernel
@@ -126,7 +126,9 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
         if (writeback) files.writtenBack(h.file);
         const at = h.flags & O_APPEND && !writeback ? h.file.size : pos;
         if (overQuota(h.file, at + len)) return cb(EDQUOT);
-        cb(files.write(h.file, buf, len, at));
+        const written = files.write(h.file, buf, len, at);
+        files.wroteThrough(h, writeback);
+        cb(written);
       } catch (err) {
         cb(errno(err, 'write', path));
       }
@@ -140,9 +142,12 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
           files.follow(f);
           if (overQuota(f, size)) return cb(EDQUOT);
           files.truncate(f, size);
-          // truncate(2) by path: no flush follows from this caller, so persist now unless a handle
-          // is open (an open with O_TRUNC truncates by path too, and its close stores the file).
-          if (f.refs === 0) files.persist(f);
+          // An open(O_TRUNC) opens, then cuts by path: the cut is the change of the handle it just
+          // made, stored at its close (with what it writes: `echo x > f` is one version). A
+          // truncate(2) has no handle: stored now, not when the descriptors others hold (a
+          // `tail -f`) are closed at last.
+          if (f.refs > 0 && f.lastOpened && openingWithTruncate()) files.changedThrough(f.lastOpened);
+          else files.persist(f);
           return cb(0);
         }
         const e = entry(path);
@@ -171,6 +176,7 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
         files.follow(h.file);
         if (overQuota(h.file, size)) return cb(EDQUOT);
         files.truncate(h.file, size);
+        files.changedThrough(h);
         cb(0);
       } catch (err) {
         cb(errno(err, 'ftruncate', path));

@@ -7,7 +7,7 @@ import type { Owner, VaultFs } from '../store/vault-fs.js';
 import type { VaultRow } from '../store/vaults.js';
 import { callerReader, errnoCode, type Caller, type Fuse } from './fuse.js';
 import type { DropAttributes } from './other-names.js';
-import { O_APPEND, type OpenFile, type OpenFiles, type ShownAttributes } from './open-files.js';
+import { O_APPEND, O_TRUNC, type OpenFile, type OpenFiles, type ShownAttributes } from './open-files.js';
 import { callerOpenFlags } from './caller-open-flags.js';
 
 /**
@@ -109,6 +109,8 @@ export interface OpContext {
   creatorOf(path: string): { owner: Owner; setgid: boolean };
   pageWriteback(): boolean;
   createdAppending(): number;
+  /** Whether the request being served is the cut an open(2) with O_TRUNC makes before it opens. */
+  openingWithTruncate(): boolean;
   toStat(type: Entry['type'], ino: number, a: ShownAttributes, nlink?: number, e?: Pick<Entry, 'uid' | 'gid' | 'rdev'>): FuseStat;
   entryStat(e: Entry): FuseStat;
   openAt(path: string): OpenFile | undefined;
@@ -178,6 +180,10 @@ export function opContext(ctx: MountContext): OpContext {
   /** The O_APPEND bit of the open(2) the current create() request serves (0 when it cannot be read). */
   function createdAppending(): number {
     return (callerOpenFlags(caller?.().pid) ?? 0) & O_APPEND;
+  }
+
+  function openingWithTruncate(): boolean {
+    return ((callerOpenFlags(caller?.().pid) ?? 0) & O_TRUNC) !== 0;
   }
 
   function toStat(type: Entry['type'], ino: number, a: ShownAttributes, nlink = 1, e?: Pick<Entry, 'uid' | 'gid' | 'rdev'>): FuseStat {
@@ -300,7 +306,7 @@ export function opContext(ctx: MountContext): OpContext {
     for (const f of files.pendingIn(dir.path)) f.createdAt = 0;
   }
 
-  return { ctx, fuse, fs, files, store, uid, gid, err, errno, vault, entry, creatorOf, pageWriteback, createdAppending, toStat, entryStat, openAt, holderOf, touchDirs, settleCreatesIn, parentError, quotaInfo, overQuota };
+  return { ctx, fuse, fs, files, store, uid, gid, err, errno, vault, entry, creatorOf, pageWriteback, createdAppending, openingWithTruncate, toStat, entryStat, openAt, holderOf, touchDirs, settleCreatesIn, parentError, quotaInfo, overQuota };
 }
 
 /** Times reach the kernel as unsigned ms: clamp anything before the epoch to it. */

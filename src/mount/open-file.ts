@@ -23,6 +23,7 @@ export const O_ACCMODE = 0o3;
 export const O_RDONLY = 0;
 export const O_RDWR = 2;
 export const O_APPEND = 0o2000;
+export const O_TRUNC = 0o1000;
 
 export class OpenFile {
   state: OpenFileState = 'open';
@@ -37,6 +38,12 @@ export class OpenFile {
   hiddenLink = false;
   /** Bytes were written since the last persist (flush persists only then; see OpenFiles.flush). */
   written = false;
+  /** How many times it was stored since it was opened: a handle's changes are unsaved while they were made in the current count (Handle). */
+  stores = 0;
+  /** The store count in which the kernel last wrote back pages of a memory map of it (any writable handle's close stores them). */
+  pagesWrittenIn: number | null = null;
+  /** The handle opened last: an open(2) with O_TRUNC opens first and then cuts by path (file-ops truncate). */
+  lastOpened: Handle | null = null;
   /** Zeros added past the end (truncate up, writes past the end) since the last persist (OpenFiles.fillZeros). */
   zeroFill = 0;
   /** Stored content the file started from (while clean, reads come from it). */
@@ -121,7 +128,16 @@ export class OpenFile {
   }
 }
 
+/**
+ * One open file description (what the kernel's open made; copies of its descriptor share it).
+ * Its close stores only what was changed through it, so a reader's close, or a writer's that
+ * changed nothing, never stores another process's unfinished writes.
+ */
 export interface Handle {
   file: OpenFile;
   flags: number;
+  /** The file's store count when bytes were last written through it (flush stores them). */
+  wroteIn?: number;
+  /** The same for any change through it: bytes, a cut, the file's creation (its release stores them). */
+  changedIn?: number;
 }

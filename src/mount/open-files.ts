@@ -15,7 +15,7 @@ import { MAX_ZERO_FILL } from './zero-fill.js';
 /** Version ops that put back recorded states, inode numbers included (continuedAt). */
 const PUTS_BACK = new Set(['restore', 'revert', 'checkout', 'merge', 'merge-undo', 'undo']);
 
-export { OpenFile, O_ACCMODE, O_APPEND, O_RDONLY, type Handle, type OpenFileState, type ShownAttributes } from './open-file.js';
+export { OpenFile, O_ACCMODE, O_APPEND, O_RDONLY, O_TRUNC, type Handle, type OpenFileState, type ShownAttributes } from './open-file.js';
 
 /**
  * Files open through the mount. All handles on one path share one OpenFile (so they see each
@@ -282,9 +282,11 @@ export class OpenFiles {
     file.dirIno = dirIno;
     if (owner) file.owner = owner;
     this.byPath.set(path, file);
-    // The handle that made the file stores it at its close, whatever access its open asked for
-    // (create() gets no access mode from fuse-native, only the O_APPEND read from the caller).
-    return this.addHandle(file, flags | O_RDWR);
+    // The handle that made the file is writable whatever its open asked for (create() gets no access
+    // mode from fuse-native, only the O_APPEND read from the caller), and the file is its change.
+    const fh = this.addHandle(file, flags | O_RDWR);
+    this.changedThrough(this.handles.get(fh)!);
+    return fh;
   }
 
   private addHandle(file: OpenFile, flags: number): number {
@@ -296,8 +298,21 @@ export class OpenFiles {
     let fh = this.nextFh;
     while (this.handles.has(fh)) fh = fh >= MAX_FH ? 1 : fh + 1;
     this.nextFh = fh >= MAX_FH ? 1 : fh + 1;
-    this.handles.set(fh, { file, flags });
+    const h: Handle = { file, flags };
+    file.lastOpened = h;
+    this.handles.set(fh, h);
     return fh;
+  }
+
+  /** Bytes were written through `h` (a write(2), or pages a memory map wrote back through it). */
+  wroteThrough(h: Handle, pageWriteback: boolean): void {
+    h.wroteIn = h.changedIn = h.file.stores;
+    if (pageWriteback) h.file.pagesWrittenIn = h.file.stores;
+  }
+
+  /** `h` changed the file without writing bytes (ftruncate). */
+  changedThrough(h: Handle): void {
+    h.changedIn = h.file.stores;
   }
 
   /** Closes a handle; the last one persists unsaved changes and frees the working copy. */
@@ -306,7 +321,18 @@ export class OpenFiles {
     if (!h) return;
     this.handles.delete(fh);
     const file = h.file;
-    if (--file.refs > 0) return;
+    if (--file.refs > 0) {
+      // A change made through it and not stored yet (a cut, a file it created and never wrote):
+      // stored now, not when some other process's descriptor (a `tail -f`) is closed at last.
+      if (h.changedIn !== file.stores || !file.unsaved) return;
+      try {
+        this.persist(file);
+      } catch (err) {
+        this.options.onError?.(err, file);
+        throw err;
+      }
+      return;
+    }
     try {
       this.persist(file);
       if (file.orphan || file.pageCacheStale) this.kernel.forget(file.path);
@@ -599,6 +625,7 @@ export class OpenFiles {
       }
       file.pending = false;
       file.written = false;
+      file.stores++;
       file.ownerChanged = file.modeChanged = false;
       file.pagesFrom = null; // what is stored now is the file's own content
       file.state = 'flushed';
@@ -733,12 +760,16 @@ export class OpenFiles {
    * close(2) of one descriptor. Persists when bytes were written since the last persist. A file
    * only created or truncated is persisted on release instead: a shell's `echo x > f` opens f
    * (creating or truncating it), dup2()s and closes the descriptor (a flush) before writing, and
-   * persisting then would record an empty version before the real one. A descriptor opened only
-   * for reading stores nothing: a `cat` or `tar c` of a file another process is still writing
-   * would store that writer's unfinished bytes as a version of their own.
+   * persisting then would record an empty version before the real one. Only a descriptor that
+   * wrote since the last store stores: a `cat` or `tar c` of a file another process is still
+   * writing, or a descriptor opened for writing that wrote nothing, would store that writer's
+   * unfinished bytes as a version of their own. Pages a memory map wrote back may come through any
+   * writable descriptor of the file, so any writable one's close stores those.
    */
   flush(h: Handle): void {
-    if (h.file.written && (h.flags & O_ACCMODE) !== O_RDONLY) this.persist(h.file);
+    const file = h.file;
+    const pages = file.pagesWrittenIn === file.stores && (h.flags & O_ACCMODE) !== O_RDONLY;
+    if (file.written && (h.wroteIn === file.stores || pages)) this.persist(file);
   }
 
   /** Persists every unsaved file (unmount, shutdown). Returns the failures; never throws. */

@@ -822,4 +822,36 @@ for fd in (made, rewritten):
     expect(await catVault('/rewritten.txt')).toBe('first half\nsecond half');
     expect((await versions('/rewritten.txt')).length).toBe(2);
   });
+
+  it('a cut or rewrite closed while another process holds the file open is stored at once; a descriptor that wrote nothing stores nothing (multi-descriptor round)', async () => {
+    for (const [name, body] of [['cut.txt', 'cut me\n'], ['emptied.txt', 'empty me\n'], ['path-cut.txt', 'cut by path\n'], ['rewritten.txt', 'old\n'], ['half.txt', 'base\n']] as const) await cliWrite(`/${name}`, body);
+    const count = async (path: string) => (await versions(path)).length;
+    const before = Object.fromEntries(await Promise.all(['/cut.txt', '/emptied.txt', '/path-cut.txt', '/rewritten.txt', '/half.txt'].map(async (p) => [p, await count(p)])));
+    // Another process holds every file open for reading (a `tail -f`), and a writer has unsaved bytes in half.txt.
+    const holder = stepScript(
+      `
+fds = [os.open(p, os.O_RDONLY) for p in sys.argv[1:]]
+half = os.open(sys.argv[5], os.O_WRONLY | os.O_APPEND)
+os.write(half, b'HALF-')
+step('holding')
+for fd in fds + [half]:
+    os.close(fd)
+`,
+      ['cut.txt', 'emptied.txt', 'path-cut.txt', 'rewritten.txt', 'half.txt'].map((n) => join(fx.dir, n)),
+    );
+    expect(await holder.next()).toBe('holding');
+    await shOk(`truncate -s 0 ${fx.dir}/cut.txt && : > ${fx.dir}/emptied.txt && python3 -c 'import os,sys; os.truncate(sys.argv[1], 3)' ${fx.dir}/path-cut.txt && echo new > ${fx.dir}/rewritten.txt`);
+    // A descriptor opened for writing that wrote nothing, and readers, close: the writer's half stays unsaved.
+    await shOk(`exec 3<>${fx.dir}/half.txt; exec 3>&-; cat ${fx.dir}/half.txt > /dev/null`);
+    expect([await catVault('/cut.txt'), await catVault('/emptied.txt'), await catVault('/path-cut.txt'), await catVault('/rewritten.txt'), await catVault('/half.txt')]).toEqual(['', '', 'cut', 'new', 'base']);
+    // One version each (an open with O_TRUNC and a write is one change, as `echo new >` is anywhere).
+    for (const path of ['/cut.txt', '/emptied.txt', '/path-cut.txt', '/rewritten.txt']) expect([path, await count(path)]).toEqual([path, before[path] + 1]);
+    expect(await count('/half.txt')).toBe(before['/half.txt']);
+    // Later work by someone else stands when the holder finally closes (it changed nothing there).
+    await cliWrite('/cut.txt', 'written later\n');
+    holder.go();
+    await holder.done();
+    expect(await catVault('/cut.txt')).toBe('written later');
+    expect(await catVault('/half.txt')).toBe('base\nHALF-');
+  });
 });
