@@ -44,7 +44,9 @@ export interface SimpleCommand {
 
 type Token = { kind: 'word'; text: string; splits?: boolean } | { kind: 'op'; text: string };
 
-const OPERATORS = ['&&', '||', ';;', '|&', '>>', '<<', '&>', '>&', '<>', '>|', ';', '&', '|', '(', ')', '<', '>', '\n'];
+// Not `&>`: bash's redirection of both outputs is `&` then `>` to dash (/bin/sh, what --shell runs), which runs
+// what follows as a command of its own (`echo &>/dev/null rm -rf x`); read so, every command is judged.
+const OPERATORS = ['&&', '||', ';;', '|&', '>>', '<<', '>&', '<>', '>|', ';', '&', '|', '(', ')', '<', '>', '\n'];
 const REDIRECT_OPS = new Set(['>', '>>', '<', '<<', '&>', '>&', '<>', '>|']);
 const SEPARATORS = new Set(['&&', '||', ';;', '|&', ';', '&', '|', '(', ')', '\n']);
 /** Redirection targets that are the process's own output streams or the null device: writing there writes no file. */
@@ -176,7 +178,7 @@ function readAnsiC(script: string, start: number): { text: string; next: number 
       // \uHHHH
     } else if (e === 'U' && code(/^[0-9A-Fa-f]{1,8}/, 16)) {
       // \UHHHHHHHH
-    } else if (e === 'c' && i + 2 < script.length) {
+    } else if (e === 'c' && i + 2 < script.length && script[i + 2] !== "'") {
       text += String.fromCharCode(script.charCodeAt(i + 2) & 0x1f);
       i += 3;
     } else {
@@ -187,18 +189,85 @@ function readAnsiC(script: string, start: number): { text: string; next: number 
   return { text, next: i + 1 };
 }
 
+/** A here-document as its `<<` word declares it: the delimiter line, whether `<<-` strips leading tabs, whether quoting makes the body literal. */
+interface HereDocument {
+  delimiter: string;
+  stripTabs: boolean;
+  quoted: boolean;
+}
+
+/**
+ * Reads a here-document's word after `<<` (at `from`, past a `-`), as the shell reads it: quote
+ * removal (`'E'`, `"E"`, `\E`, bash's `$'E'` and `$"E"`) makes the body literal; a line
+ * continuation goes on on the next line (`<<EO\⏎F` is EOF). Returns it and the index after the word.
+ */
+function readHereWord(script: string, from: number, posix: boolean): HereDocument & { next: number } {
+  const stripTabs = script[from] === '-';
+  let j = stripTabs ? from + 1 : from;
+  while (script[j] === ' ' || script[j] === '\t') j++;
+  let delimiter = '';
+  let quoted = false;
+  for (let quote = ''; j < script.length; j++) {
+    const ch = script[j]!;
+    if (quote === '"' && ch === '\\' && '"\\$`\n'.includes(script[j + 1] ?? '')) {
+      if (script[++j] !== '\n') delimiter += script[j];
+    } else if (quote) {
+      if (ch === quote) quote = '';
+      else delimiter += ch;
+    } else if (ch === '\\' && script[j + 1] === '\n') {
+      j++;
+    } else if (!posix && ch === '$' && script[j + 1] === "'") {
+      const ansi = readAnsiC(script, j + 2);
+      delimiter += ansi.text;
+      quoted = true;
+      j = ansi.next - 1;
+    } else if (ch === "'" || ch === '"') {
+      quote = ch;
+      quoted = true;
+    } else if (!posix && ch === '$' && script[j + 1] === '"') {
+      quote = '"';
+      quoted = true;
+      j++;
+    } else if (ch === '\\' && j + 1 < script.length) {
+      delimiter += script[++j];
+      quoted = true;
+    } else if (/[ \t\n;&|<>()]/.test(ch)) break;
+    else delimiter += ch;
+  }
+  return { delimiter, stripTabs, quoted, next: j };
+}
+
+/**
+ * Where a here-document's body that starts at `from` ends: `end` at its delimiter line (-1 when no
+ * line ends it, and the shell reads it to the end of the script), `next` after that line. Both
+ * bash and dash join a line ending in an unescaped backslash to the next in an unquoted body
+ * before comparing it with the delimiter (`EO\⏎F` ends it, `x\⏎EOF` does not).
+ */
+function hereDocumentEnd(script: string, from: number, doc: HereDocument): { end: number; next: number } {
+  let at = from;
+  let joined = '';
+  while (at < script.length) {
+    const newline = script.indexOf('\n', at);
+    const lineEnd = newline === -1 ? script.length : newline;
+    const line = doc.stripTabs ? script.slice(at, lineEnd).replace(/^\t+/, '') : script.slice(at, lineEnd);
+    const next = newline === -1 ? script.length : newline + 1;
+    if (joined + line === doc.delimiter) return { end: at, next };
+    joined = !doc.quoted && /(^|[^\\])(\\\\)*\\$/.test(line) ? joined + line.slice(0, -1) : '';
+    at = next;
+  }
+  return { end: -1, next: script.length };
+}
+
 /**
  * Splits a shell script into tokens. Quotes are removed from words as the shell would; the
  * scripts of `$(…)` and backticks are returned in `substitutions` to be parsed separately.
  */
-function tokenize(script: string, substitutions: string[], tests = true): Token[] {
+function tokenize(script: string, substitutions: string[], tests = true, posix = false): Token[] {
   const substitutionsBefore = substitutions.length;
   const tokens: Token[] = [];
   let i = 0;
   let word = '';
   let inWord = false;
-  /** Open `${` of parameter expansions in the word: their braces are not brace expansion. */
-  let params = 0;
   /** The word holds an unquoted expansion (Token.splits). */
   let splits = false;
   /**
@@ -217,7 +286,6 @@ function tokenize(script: string, substitutions: string[], tests = true): Token[
     if (inWord) for (const text of words) tokens.push({ kind: 'word', text: text.replace(BRACE_MARKS, (m) => BRACE_CHARS[m]!), ...(splits ? { splits } : {}) });
     word = '';
     inWord = false;
-    params = 0;
     splits = false;
   };
   /** Set when a quote, substitution or here-document never ends (UNREADABLE_LINE). */
@@ -229,12 +297,31 @@ function tokenize(script: string, substitutions: string[], tests = true): Token[
     if (j >= script.length) unreadable = true;
     return Math.min(j, script.length);
   };
+  /**
+   * The index of the `}` closing a parameter expansion whose `${` ends before `from`: its words are
+   * one (`${x:- #}` holds no comment), and quotes in it are quotes, in double quotes too
+   * (`"${x#'"'}"` closes no string); script.length when none closes it.
+   */
+  const parameterEnd = (from: number): number => {
+    let j = from;
+    for (; j < script.length && script[j] !== '}'; j++) {
+      if (script[j] === '\\') j++;
+      else if (script[j] === "'") j = script.indexOf("'", j + 1) === -1 ? script.length : script.indexOf("'", j + 1);
+      else if (script[j] === '"') j = doubleQuoteEnd(j + 1);
+      else if (script[j] === '$' && script[j + 1] === '{') j = parameterEnd(j + 2);
+      else if (script[j] === '$' && script[j + 1] === '(') j = closingParen(j + 1);
+      else if (script[j] === '`') j = escapedEnd(j + 1, '`');
+    }
+    if (j >= script.length) unreadable = true;
+    return Math.min(j, script.length);
+  };
   /** The index of the `"` closing a double-quoted string that started at `from`, its substitutions passed over whole. */
   const doubleQuoteEnd = (from: number): number => {
     let j = from;
     for (; j < script.length && script[j] !== '"'; j++) {
       if (script[j] === '\\') j++;
       else if (script[j] === '$' && script[j + 1] === '(') j = closingParen(j + 1);
+      else if (script[j] === '$' && script[j + 1] === '{') j = parameterEnd(j + 2);
       else if (script[j] === '`') j = escapedEnd(j + 1, '`');
     }
     if (j >= script.length) unreadable = true;
@@ -248,11 +335,40 @@ function tokenize(script: string, substitutions: string[], tests = true): Token[
   const closingParen = (open: number): number => {
     let depth = 1;
     let atWordStart = true;
+    // Here-documents opened on the current line (`$(cat <<'EOF'` … `EOF` `)`): their bodies are
+    // data, where a `)` or an apostrophe is no syntax. Not inside `$((…))`, where `<<` shifts.
+    const arithmeticExpansion = script[open + 1] === '(';
+    const bodies: HereDocument[] = [];
+    // Open `case … esac`: a pattern's `)` (`x) cmd;;`) closes nothing.
+    let cases = 0;
     for (let j = open + 1; j < script.length; j++) {
       const c = script[j]!;
-      const startsWord = atWordStart;
-      atWordStart = /[\s;&|()<>]/.test(c);
-      if (c === '\\') j++;
+      const startsWord: boolean = atWordStart;
+      atWordStart = /[ \t\n;&|()<>]/.test(c);
+      if (startsWord && /^case[ \t\n]/.test(script.slice(j, j + 5))) cases++;
+      else if (startsWord && cases > 0 && /^esac($|[ \t\n;&|)])/.test(script.slice(j, j + 5))) cases--;
+      if (c === '\n' && bodies.length > 0) {
+        let at = j + 1;
+        for (const doc of bodies.splice(0)) {
+          const found = hereDocumentEnd(script, at, doc);
+          if (found.end === -1) {
+            unreadable = true;
+            return script.length;
+          }
+          at = found.next;
+        }
+        j = at - 1;
+        atWordStart = true;
+      } else if (c === '<' && script[j + 1] === '<' && script[j + 2] !== '<' && depth === 1 && !arithmeticExpansion) {
+        const { next, ...doc } = readHereWord(script, j + 2, posix);
+        bodies.push(doc);
+        j = next - 1;
+      } else if (c === '\\' && script[j + 1] === '\n') {
+        j++;
+        atWordStart = startsWord; // a line continuation is no character: `\⏎#` starts a comment
+      } else if (c === '$' && script[j + 1] === '(') {
+        j = closingParen(j + 1); // a word of its own kind: `$(true)#` holds no comment
+      } else if (c === '\\') j++;
       else if (c === "'") j = script.indexOf("'", j + 1) === -1 ? script.length : script.indexOf("'", j + 1);
       else if (c === '$' && script[j + 1] === "'") j = escapedEnd(j + 2, "'");
       else if (c === '"') j = doubleQuoteEnd(j + 1);
@@ -260,8 +376,10 @@ function tokenize(script: string, substitutions: string[], tests = true): Token[
       else if (c === '#' && startsWord) {
         const newline = script.indexOf('\n', j);
         j = newline === -1 ? script.length : newline - 1;
+      } else if (c === '$' && script[j + 1] === '{') {
+        j = parameterEnd(j + 2);
       } else if (c === '(') depth++;
-      else if (c === ')' && --depth === 0) return j;
+      else if (c === ')' && !(depth === 1 && cases > 0) && --depth === 0) return j;
     }
     unreadable = true;
     return script.length;
@@ -277,20 +395,15 @@ function tokenize(script: string, substitutions: string[], tests = true): Token[
   };
   const readBacktick = (start: number): number => {
     const j = escapedEnd(start + 1, '`');
-    substitutions.push(script.slice(start + 1, j).replace(/\\(.)/g, '$1'));
+    // Inside backticks a backslash quotes only `$`, `` ` `` and `\\` (and goes with them); before anything else it stays.
+    substitutions.push(script.slice(start + 1, j).replace(/\\([$`\\])/g, '$1'));
     return j + 1;
   };
-  /** Where the current line starts, and how many `((` it opened and did not close up to `at` (counted once per character: linear time). */
-  let line = { start: 0, at: 0, open: 0 };
-  /** Whether `at` is inside an arithmetic command opened on its line (`(( x << 2 ))`, `for ((…))`), where `<<` is a shift, not a here-document. */
-  const inArithmetic = (at: number): boolean => {
-    for (let j = Math.max(line.at, line.start + 1); j < at; j++) {
-      if (script[j] === '(' && script[j - 1] === '(') line.open++;
-      else if (script[j] === ')' && script[j - 1] === ')') line.open--;
-    }
-    line.at = Math.max(line.at, at);
-    return line.open > 0;
-  };
+  /**
+   * Arithmetic commands (`(( x << 2 ))`, `for ((…))`) open on the current line, where `<<` is a
+   * shift, not a here-document: counted from the operators the line has, so a quoted `'(('` opens none.
+   */
+  let arithmetic = 0;
   /** Where the current simple command's tokens start (after the last separator): its program is the first word there. */
   let commandStart = 0;
   /** Here-documents whose bodies start after the current line, in order. */
@@ -318,39 +431,12 @@ function tokenize(script: string, substitutions: string[], tests = true): Token[
    */
   const hereDocument = (from: number): number => {
     if (script[from] === '<') return from + 1;
-    const stripTabs = script[from] === '-';
-    let j = stripTabs ? from + 1 : from;
-    while (script[j] === ' ' || script[j] === '\t') j++;
-    let delimiter = '';
-    let quoted = false;
-    for (let quote = ''; j < script.length; j++) {
-      const ch = script[j]!;
-      if (quote) {
-        if (ch === quote) quote = '';
-        else delimiter += ch;
-      } else if (ch === '\\' && script[j + 1] === '\n') {
-        j++; // a line continuation: the word goes on on the next line (`<<EO\⏎F` is EOF)
-      } else if (ch === '$' && script[j + 1] === "'") {
-        const ansi = readAnsiC(script, j + 2);
-        delimiter += ansi.text;
-        quoted = true;
-        j = ansi.next - 1;
-      } else if (ch === "'" || ch === '"') {
-        quote = ch;
-        quoted = true;
-      } else if (ch === '$' && script[j + 1] === '"') {
-        quote = '"';
-        quoted = true;
-        j++;
-      } else if (ch === '\\' && j + 1 < script.length) {
-        delimiter += script[++j];
-        quoted = true;
-      } else if (/[\s;&|<>()]/.test(ch)) break;
-      else delimiter += ch;
-    }
-    tokens.push({ kind: 'word', text: delimiter });
-    pendingBodies.push({ delimiter, stripTabs, quoted, commandStart });
-    return j;
+    const { next, ...doc } = readHereWord(script, from, posix);
+    tokens.push({ kind: 'word', text: doc.delimiter });
+    pendingBodies.push({ ...doc, commandStart });
+    // A here-document never ended at the end of the script (no newline after its word) hides nothing, but is read as unreadable too.
+    if (script.indexOf('\n', next) === -1) unreadable = true;
+    return next;
   };
   /**
    * The bodies of the line's here-documents, from `from` (after its newline): data to the command
@@ -362,28 +448,12 @@ function tokenize(script: string, substitutions: string[], tests = true): Token[
     let at = from;
     for (const body of pendingBodies.splice(0)) {
       const start = at;
-      let end = -1;
-      // bash joins a line ending in an unescaped backslash to the next in an unquoted body before
-      // comparing it with the delimiter (`EO\⏎F` ends it); dash does not. The earlier end of the
-      // two readings is taken: what follows is judged as commands.
-      let joined = '';
-      while (at < script.length) {
-        const newline = script.indexOf('\n', at);
-        const lineEnd = newline === -1 ? script.length : newline;
-        const line = body.stripTabs ? script.slice(at, lineEnd).replace(/^\t+/, '') : script.slice(at, lineEnd);
-        const next = newline === -1 ? script.length : newline + 1;
-        if (line === body.delimiter || joined + line === body.delimiter) {
-          end = at;
-          at = next;
-          break;
-        }
-        joined = !body.quoted && /(^|[^\\])(\\\\)*\\$/.test(line) ? joined + line.slice(0, -1) : '';
-        at = next;
-      }
+      const found = hereDocumentEnd(script, at, body);
       // Read to the end of the script: a shell takes it so (with a warning), but a delimiter this
       // reading missed would hide the commands after it.
-      if (end === -1) unreadable = true;
-      end = end === -1 ? at : Math.min(end, at);
+      if (found.end === -1) unreadable = true;
+      const end = found.end === -1 ? script.length : found.end;
+      at = found.next;
       const program = programAt(body.commandStart);
       if (program !== undefined && SHELLS.has(basename(program))) substitutions.push(script.slice(start, end));
       else if (!body.quoted) {
@@ -417,8 +487,10 @@ function tokenize(script: string, substitutions: string[], tests = true): Token[
       i = end === -1 ? script.length : end + 1;
       continue;
     }
-    if (c === '$' && script[i + 1] === '[') {
-      // bash's old arithmetic `$[…]`: a number, where `<<` is a shift, not a here-document.
+    if (!posix && c === '$' && script[i + 1] === '[') {
+      // bash's old arithmetic `$[…]`: a number, where `<<` is a shift, not a here-document. One
+      // holding what no arithmetic does (`$[ ; rm x ; ]`) is read as the words and commands it is
+      // to dash, which knows no `$[`.
       let depth = 0;
       let j = i + 1;
       for (; j < script.length; j++) {
@@ -426,10 +498,12 @@ function tokenize(script: string, substitutions: string[], tests = true): Token[
         else if (script[j] === ']' && --depth === 0) break;
       }
       if (j >= script.length) unreadable = true;
-      word += script.slice(i, j + 1);
-      inWord = true;
-      i = j + 1;
-      continue;
+      if (!/[;&|\n'"`]/.test(script.slice(i + 2, j))) {
+        word += script.slice(i, j + 1);
+        inWord = true;
+        i = j + 1;
+        continue;
+      }
     }
     if (c === '"') {
       inWord = true;
@@ -440,6 +514,10 @@ function tokenize(script: string, substitutions: string[], tests = true): Token[
           i += 2;
         } else if (script[i] === '$' && script[i + 1] === '(') {
           const end = readDollarParen(i);
+          word += script.slice(i, end);
+          i = end;
+        } else if (script[i] === '$' && script[i + 1] === '{') {
+          const end = parameterEnd(i + 2) + 1;
           word += script.slice(i, end);
           i = end;
         } else if (script[i] === '`') {
@@ -454,7 +532,7 @@ function tokenize(script: string, substitutions: string[], tests = true): Token[
       i++;
       continue;
     }
-    if (c === '$' && script[i + 1] === "'") {
+    if (!posix && c === '$' && script[i + 1] === "'") {
       // ANSI-C quoting: `$'sudo'` is sudo, `$'\x73udo'` too.
       const end = readAnsiC(script, i + 2);
       if (end.next > script.length) unreadable = true;
@@ -463,22 +541,17 @@ function tokenize(script: string, substitutions: string[], tests = true): Token[
       i = end.next;
       continue;
     }
-    if (c === '$' && script[i + 1] === '"') {
+    if (!posix && c === '$' && script[i + 1] === '"') {
       i++; // `$"…"` (a translated string) is a double-quoted string
       continue;
     }
     if (c === '$' && script[i + 1] === '{') {
-      params++;
+      // A parameter expansion is read whole: its spaces, quotes and braces are its own (`${x:- #}`).
+      const end = parameterEnd(i + 2) + 1;
       splits = true;
-      word += '${';
+      word += script.slice(i, end);
       inWord = true;
-      i += 2;
-      continue;
-    }
-    if (c === '}' && params > 0) {
-      params--;
-      word += c;
-      i++;
+      i = end;
       continue;
     }
     if (c === '{' || c === ',' || c === '}') {
@@ -521,7 +594,8 @@ function tokenize(script: string, substitutions: string[], tests = true): Token[
       i++;
       continue;
     }
-    if (c === '(' && inWord && /[@+!*?]$/.test(word)) {
+    // `!(…)` alone is `!` and a subshell to both shells, not a pattern.
+    if (c === '(' && inWord && /[@+!*?]$/.test(word) && word !== '!') {
       // bash's extended pattern (`@(rm)`, `-+(r)f`): part of the word, not a subshell.
       let depth = 0;
       let j = i;
@@ -549,10 +623,12 @@ function tokenize(script: string, substitutions: string[], tests = true): Token[
       flush();
       tokens.push({ kind: 'op', text: op });
       i += op.length;
-      if (op === '<<' && !inArithmetic(i - 2)) i = hereDocument(i);
+      if (op === '(' && script[i - 2] === '(') arithmetic++;
+      else if (op === ')' && script[i - 2] === ')') arithmetic = Math.max(0, arithmetic - 1);
+      if (op === '<<' && arithmetic === 0) i = hereDocument(i);
       else if (op === '\n' && pendingBodies.length > 0) i = hereDocumentBodies(i);
       else if (SEPARATORS.has(op)) commandStart = tokens.length;
-      if (op === '\n') line = { start: i, at: i, open: 0 };
+      if (op === '\n') arithmetic = 0;
       continue;
     }
     if (c === '$' && /[A-Za-z_0-9@*#?!$-]/.test(script[i + 1] ?? '')) splits = true;
@@ -565,9 +641,11 @@ function tokenize(script: string, substitutions: string[], tests = true): Token[
   // (nothing after such a `[[` hides among its words).
   if (inTest) {
     substitutions.length = substitutionsBefore;
-    return tokenize(script, substitutions, false);
+    return tokenize(script, substitutions, false, posix);
   }
-  if (unreadable) tokens.push({ kind: 'op', text: '\n' }, { kind: 'word', text: UNREADABLE_LINE });
+  // The second reading of a line with bash's quotings (parseShell) only adds commands: where dash
+  // finds a quote that never ends it refuses the rest, having run what came before (judged).
+  if (unreadable && !posix) tokens.push({ kind: 'op', text: '\n' }, { kind: 'word', text: UNREADABLE_LINE });
   return tokens;
 }
 
@@ -575,6 +653,9 @@ function tokenize(script: string, substitutions: string[], tests = true): Token[
 export function parseShell(script: string, depth = 0): SimpleCommand[] {
   const substitutions: string[] = [];
   const tokens = tokenize(script, substitutions);
+  // bash's `$'…'`, `$"…"` and `$[…]` are a `$` and what follows to dash, the /bin/sh `--shell`
+  // runs on Debian: such a line is read both ways, and every command of either reading is judged.
+  if (/\$['"[]/.test(script)) tokens.push({ kind: 'op', text: '\n' }, ...tokenize(script, substitutions, true, true));
   type Draft = SimpleCommand & { assignments: string[]; coproc?: boolean };
   const fresh = (): Draft => ({ argv: [], redirects: [], writesRedirect: false, shell: true, assignments: [] });
   const drafts: Draft[] = [];
@@ -651,6 +732,8 @@ export function parseShell(script: string, depth = 0): SimpleCommand[] {
     out.push({ argv: ['$' + name], redirects: [], writesRedirect: false, shell: true, via: `${name}, set as the script runs`, code });
   }
   if (depth < 8) for (const sub of substitutions) out.push(...parseShell(sub, depth + 1).map((c) => ({ ...c, via: c.via ?? '$(…)' })));
+  // Substitutions nested deeper are not read: what they run is not known.
+  else if (substitutions.length > 0) out.push({ argv: [UNREADABLE_LINE], redirects: [], writesRedirect: false, shell: true });
   return out;
 }
 
@@ -2357,8 +2440,9 @@ function environmentRuns(assignment: string): SimpleCommand[] {
   const script = (line: string, via: string, stored = false) => {
     for (const sub of parseShell(line, 1)) for (const c of expandCommand({ ...sub, via: sub.via ?? via }, 1)) out.push(stored ? { ...c, stored } : c);
   };
-  // The value as one word the shell expands (its substitutions run): `: "<value>"`.
-  const expanded = `: ${JSON.stringify(value).replace(/\\(["\\])/g, '$1')}`;
+  // The value as one word the shell expands (its substitutions run): `: "<value>"`, its newlines
+  // kept (a here-document in a substitution needs its lines).
+  const expanded = `: "${value}"`;
   if (COMMAND_LINE_VARIABLES.has(name)) script(value.replace(/^[|-]+/, '').replaceAll('%s', 'file'), name);
   if (EXPANDED_VARIABLES.has(name)) script(expanded, `${name}, expanded`);
   const fn = /^BASH_FUNC_(.+?)(%%|\(\))?$/.exec(name);

@@ -613,7 +613,7 @@ export function evaluatePolicy(policy: Policy, request: { argv?: string[]; shell
   let checkpoint = false;
   for (const judged of commands) {
     if (judged.argv[0] === UNREADABLE_LINE) {
-      const reason = 'the command line has a quote, substitution or here-document that never ends, so it cannot be read as the shell reads it: approve it, or close it';
+      const reason = 'the command line has a quote, substitution or here-document that never ends, or substitutions nested too deep, so it cannot be read as the shell reads it: approve it, or write it plainly';
       // Text kept in a variable runs only if bash expands it again: a checkpoint, as below.
       verdicts.push({ command: '(the command line)', rule: 'unreadable-line', action: judged.stored ? 'allow_with_checkpoint' : 'require_approval', categories: ['mutating'], reason });
       continue;

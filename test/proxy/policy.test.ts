@@ -635,15 +635,38 @@ describe('command lines read with certainty, or every way they could run', () =>
       'cat <<E$"O"F\nx\nEOF\nrm -rf /src',
       'echo $[1<<2]\nrm -rf /src', // bash's old arithmetic: `<<` is a shift
       'cat <<EOF\nEO\\\nF\nrm -rf /src\nEOF', // bash joins the body's continued lines
+      // The policy round after it: each ran rm while judged allow.
+      'echo $(case x in x) rm -rf /src;; esac)', // a case pattern's `)`
+      'echo "$(echo ${x:-)} ; rm -rf /src)"', // a `)` in a parameter expansion
+      'echo "$(echo $(true)#)" ; rm -rf /src ; echo "\n)"', // no comment after a substitution
+      'echo "$(echo \\\n#)\nrm -rf /src\n)"', // a comment after a line continuation
+      'echo `echo \\#; rm -rf /src`', // a backslash in backticks stays before anything but $ ` \\
+      "echo $'\\c' ; rm -rf /src ; #'",
+      'echo "${x#\'"\'}" ; rm -rf /src ; #\'', // quotes in a parameter expansion in double quotes
+      'echo ${x:- #} ; rm -rf /src',
+      'echo ${x:- <<E}\nrm -rf /src\nE}',
+      "cat <<E >/dev/null\nfoo\\\nE\n'\nE\nrm -rf /src\n#'", // dash joins continued body lines too
+      'cat <<"\\"" ; rm -rf /src ; #"', // a backslash in a double-quoted delimiter
+      'cat <<E\r >/dev/null\nE\r\nrm -rf /src\nE', // a carriage return is no blank
+      "echo '((' ; cat <<E >/dev/null\n'\nE\nrm -rf /src\n#'", // a quoted (( opens no arithmetic
+      "echo '))' ; (( x = 1 <<2 ))\nrm -rf /src\n2",
+      'echo &>/dev/null rm -rf /src', // dash: `echo &`, then a command
+      'echo $[ ; rm -rf /src ; ]', // dash knows no $[
+      "echo $'\\' ; rm -rf /src ; echo '\n#'", // nor $'
+      "cat <<$'E' >/dev/null\n$E\nrm -rf /src\nE",
+      '!(rm -rf /src)', // `!` and a subshell, not a pattern
     ]) {
       expect(decide(shell), JSON.stringify(shell)).toMatchObject({ action: 'deny', rule: 'no-rm' });
     }
     // A quote, substitution or here-document that never ends cannot be read for certain: approval.
-    for (const shell of ['echo "a; rm -rf /src', "echo 'a; rm -rf /src", 'echo $(echo a', 'echo `echo a', "echo $'a", 'cat <<EOF\nrm -rf /src', 'echo $[1<<2']) {
+    for (const shell of ['echo "a; rm -rf /src', "echo 'a; rm -rf /src", 'echo $(echo a', 'echo `echo a', "echo $'a", 'cat <<EOF\nrm -rf /src', 'echo $[1<<2', 'echo $(echo $(echo $(echo $(echo $(echo $(echo $(echo $(echo $(echo x)))))))))']) {
       expect(decide(shell), JSON.stringify(shell)).toMatchObject({ action: 'require_approval', rule: 'unreadable-line' });
     }
     // Lines that close what they open read as before.
-    for (const shell of ['echo $(echo "a)b")', 'echo $(case x in (x) echo y;; esac)', 'cat <<EOF\nhello \\\nworld\nEOF\necho ok', 'echo $((1 << 2))', "echo $'it\\'s'"]) {
+    for (const shell of [
+      'echo $(echo "a)b")', 'echo $(case x in (x) echo y;; esac)', 'echo $(case x in x) echo y;; esac)', 'cat <<EOF\nhello \\\nworld\nEOF\necho ok', 'echo $((1 << 2))', "echo $'it\\'s'",
+      "x=$(cat <<'EOF'\nDon't) 1) build\nEOF\n)", "cat > f <<'EOF'\nhello ) it's\nEOF", 'echo "${HOME:-/tmp}" ${x:+a b} ${#x}', 'cmd &>/dev/null; ls', '(( y = 1 << 2 ))\necho ok',
+    ]) {
       expect(decide(shell), JSON.stringify(shell)).toMatchObject({ action: 'allow' });
     }
   });
