@@ -280,7 +280,9 @@ function tokenize(script: string, substitutions: string[], tests = true, posix =
     // An empty word that brace expansion made is dropped, as bash drops it (`{sudo,} id` is `sudo id`).
     const words = word.includes('\uE000') ? expandBraces(word).filter((w, _, all) => w !== '' || all.length === 1) : [word];
     if (tests && inWord && words.length === 1) {
-      if (words[0] === '[[' && tokens.slice(commandStart).every((t) => t.kind === 'word' && precedesProgram(t.text))) inTest = true;
+      // A keyword only as written plainly (`"[["`, `\[[` are commands named `[[`), where a command starts, after keywords alone (`a=1 [[` runs a command too).
+      const plain = script.slice(i - 2, i) === '[[' && (i === 2 || /[ \t\n;&|()]/.test(script[i - 3]!));
+      if (words[0] === '[[' && plain && tokens.slice(commandStart).every((t) => t.kind === 'word' && LEADING_KEYWORDS.has(t.text))) inTest = true;
       else if (words[0] === ']]') inTest = false;
     }
     if (inWord) for (const text of words) tokens.push({ kind: 'word', text: text.replace(BRACE_MARKS, (m) => BRACE_CHARS[m]!), ...(splits ? { splits } : {}) });

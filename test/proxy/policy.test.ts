@@ -422,7 +422,7 @@ describe('command lines read with certainty, or every way they could run', () =>
       expect(evaluatePolicy(strict, { shell }, { ...ctx, sandboxed: true }).decision.action, shell).toBe('allow');
     }
     // Only where a command starts, and only until its `]]`: nothing after it hides among its words.
-    for (const shell of ['echo [[ && rm -rf /src', '[[ -f x && rm -rf /src', '[[ -f x ]] && rm -rf /src', '[[ $(rm -rf /src) ]]']) {
+    for (const shell of ['echo [[ && rm -rf /src', '[[ -f x && rm -rf /src', '[[ -f x ]] && rm -rf /src', '[[ $(rm -rf /src) ]]', '"[[" x || rm -rf /src ]]', '\\[[ x || rm -rf /src ]]', 'a=1 [[ x || rm -rf /src ]]']) {
       expect(judged({ shell }), shell).toMatchObject({ action: 'allow_with_checkpoint', rule: 'rm-recursive' });
     }
   });
