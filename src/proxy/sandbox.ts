@@ -308,17 +308,26 @@ export function planSandbox(req: SandboxRequest): SandboxPlan {
     if (!SYSTEM_DIRS.some((d) => isWithin(bind.dest, d))) nodes.push({ path: bind.dest, kind: statSync(bind.source).isDirectory() ? 'dir' : 'file' });
   }
   const secrets = hostSecrets();
+  // A host secret's own path is covered only where the sandbox shows the host's file there: a
+  // policy bind over it (a directory of one's own at /etc) shows another, and covering that path
+  // made bubblewrap create it in the bind's source on the host (or fail on a read-only one).
+  const shownAtOwnPath = (path: string) => !extra.some((bind) => isWithin(path, bind.dest));
   const hiddenDirs = secrets.dirs;
-  const covered = [...hiddenDirs];
+  const covered = hiddenDirs.filter(shownAtOwnPath);
   // Every bind, the system directories' too: a home in /usr/local or /etc (a system-wide install)
   // is shown by the read-only bind of /usr or /etc as much as by a policy's.
   for (const bind of binds) {
-    for (const dir of [...own, ...hiddenDirs]) if (isWithin(dir, bind.source) && (mounts.includes(dir) || isDirectoryQuietly(dir))) covered.push(rebase(dir, bind.source, bind.dest));
+    for (const dir of [...own, ...hiddenDirs]) {
+      if (!isWithin(dir, bind.source) || !(mounts.includes(dir) || isDirectoryQuietly(dir))) continue;
+      const at = rebase(dir, bind.source, bind.dest);
+      // A system directory's bind (/etc at /etc) shows nothing where a policy's bind lies over it.
+      if (!bind.system || shownAtOwnPath(at)) covered.push(at);
+    }
   }
   // One inside another is hidden with it (covered after, it would show as an empty directory there).
   const hidden = [...new Set(covered)].filter((dir, _, all) => !all.some((other) => other !== dir && isWithin(dir, other)));
   // The host's secrets wherever a bind shows them again (a bind of / at /host shows /host/etc/shadow).
-  const masked = [...secrets.files];
+  const masked = secrets.files.filter(shownAtOwnPath);
   for (const bind of extra) for (const file of secrets.files) if (isWithin(file, bind.source)) masked.push(rebase(file, bind.source, bind.dest));
   return { ...base, enforced: true, reason: null, bwrap, binds, masked, hidden, layout: new SandboxLayout(nodes) };
 }

@@ -661,6 +661,20 @@ for nr, args in ((425, (8, p)), (426, (-1, 0, 0, 0, None, 0)), (427, (-1, 0, Non
     expect(r.json.stdout).toBe('425 -1 38\n426 -1 38\n427 -1 38\n');
   });
 
+  it('a policy bind over /etc shows its own files: the host\'s secrets are covered where the host\'s /etc is shown, and nothing is made in the bound directory (sandbox round)', async () => {
+    const etc = join(tmp.dir, 'own-etc');
+    mkdirSync(etc, { recursive: true });
+    writeFileSync(join(etc, 'passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
+    writeFileSync(join(etc, 'shadow'), 'not the host\'s\n'); // its own file of that name, shown as it is
+    for (const writable of [true, false]) {
+      const home = seedHome(join(tmp.dir, `home-${++homes}`));
+      setVaultPolicy(home, { sandbox: { binds: [{ source: etc, dest: '/etc', writable }, { source: '/etc', dest: '/host-etc' }] } });
+      const r = await avfs(home, ['proxy', 'exec', '--shell', 'cat /etc/passwd /etc/shadow; [ -c /host-etc/shadow ] && echo covered']);
+      expect(r.json, r.stdout).toMatchObject({ ok: true, stdout: 'root:x:0:0:root:/root:/bin/sh\nnot the host\'s\ncovered\n' });
+      expect(readdirSync(etc).sort()).toEqual(['passwd', 'shadow']);
+    }
+  });
+
   it('binds the policy\'s host paths (read-only or writable) and reports them', async () => {
     const tool = join(tmp.dir, 'tool');
     const cache = join(tmp.dir, 'cache');
