@@ -60,7 +60,7 @@ const TEST_OPERATORS = new Set(['&&', '||', '(', ')', '<', '>']);
  */
 const LEADING_KEYWORDS = new Set(['!', 'if', 'then', 'else', 'elif', 'do', 'while', 'until', 'coproc', '{', '}', 'fi', 'done', 'esac']);
 /** A leading assignment (`FOO=bar cmd`): it sets the command's environment. */
-const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*=/;
+const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=/;
 /** Whether a word before a command's program is not the program: a keyword or an assignment (parseShell, and programAt for here-documents). */
 const precedesProgram = (word: string) => LEADING_KEYWORDS.has(word) || ASSIGNMENT.test(word);
 /** Compound commands whose words are not a program invocation (their bodies are parsed as commands). */
@@ -301,16 +301,19 @@ function tokenize(script: string, substitutions: string[], tests = true, posix =
   };
   /**
    * The index of the `}` closing a parameter expansion whose `${` ends before `from`: its words are
-   * one (`${x:- #}` holds no comment), and quotes in it are quotes, in double quotes too
-   * (`"${x#'"'}"` closes no string); script.length when none closes it.
+   * one (`${x:- #}` holds no comment), and quotes in it are quotes; script.length when none closes
+   * it. In double quotes a single quote is one to bash and to dash after `#` and `%`
+   * (`"${x#'"'}"` closes no string), a plain character to dash after `-`, `+`, `=` and `?`: the
+   * line cannot be read for certain (unreadable).
    */
-  const parameterEnd = (from: number): number => {
+  const parameterEnd = (from: number, inDouble = false): number => {
     let j = from;
     for (; j < script.length && script[j] !== '}'; j++) {
       if (script[j] === '\\') j++;
+      else if (script[j] === "'" && inDouble) unreadable = true;
       else if (script[j] === "'") j = script.indexOf("'", j + 1) === -1 ? script.length : script.indexOf("'", j + 1);
       else if (script[j] === '"') j = doubleQuoteEnd(j + 1);
-      else if (script[j] === '$' && script[j + 1] === '{') j = parameterEnd(j + 2);
+      else if (script[j] === '$' && script[j + 1] === '{') j = parameterEnd(j + 2, inDouble);
       else if (script[j] === '$' && script[j + 1] === '(') j = closingParen(j + 1);
       else if (script[j] === '`') j = escapedEnd(j + 1, '`');
     }
@@ -323,11 +326,19 @@ function tokenize(script: string, substitutions: string[], tests = true, posix =
     for (; j < script.length && script[j] !== '"'; j++) {
       if (script[j] === '\\') j++;
       else if (script[j] === '$' && script[j + 1] === '(') j = closingParen(j + 1);
-      else if (script[j] === '$' && script[j + 1] === '{') j = parameterEnd(j + 2);
+      else if (script[j] === '$' && script[j + 1] === '{') j = parameterEnd(j + 2, true);
       else if (script[j] === '`') j = escapedEnd(j + 1, '`');
     }
     if (j >= script.length) unreadable = true;
     return Math.min(j, script.length);
+  };
+  /** Reads the substitutions in script[from, to) (a parameter expansion read whole): they run. */
+  const substitutionsIn = (from: number, to: number): void => {
+    for (let j = from; j < to; j++) {
+      if (script[j] === '\\') j++;
+      else if (script[j] === '$' && script[j + 1] === '(') j = readDollarParen(j) - 1;
+      else if (script[j] === '`') j = readBacktick(j) - 1;
+    }
   };
   /**
    * The index of the `)` closing the `(` at `open` of a substitution, its script read as the shell
@@ -391,14 +402,18 @@ function tokenize(script: string, substitutions: string[], tests = true, posix =
     const j = closingParen(start + 1);
     const inner = script.slice(start + 2, j);
     // `$((…))` is arithmetic, not a command; the substitutions inside it are (`$(( $(mount) ))`).
-    if (inner.startsWith('(') && inner.endsWith(')')) tokenize(inner.slice(1, -1), substitutions);
-    else substitutions.push(inner);
+    // bash reads `$((a);(b))` as a command substitution when it is no arithmetic: one holding a
+    // separator or a pipe is read as both.
+    const arithmeticText = inner.startsWith('(') && inner.endsWith(')');
+    if (arithmeticText) tokenize(inner.slice(1, -1), substitutions);
+    if (!arithmeticText || /[;\n]|(^|[^|])\|([^|]|$)|(^|[^&])&([^&]|$)/.test(inner)) substitutions.push(inner);
     return j + 1;
   };
-  const readBacktick = (start: number): number => {
+  const readBacktick = (start: number, inDouble = false): number => {
     const j = escapedEnd(start + 1, '`');
-    // Inside backticks a backslash quotes only `$`, `` ` `` and `\\` (and goes with them); before anything else it stays.
-    substitutions.push(script.slice(start + 1, j).replace(/\\([$`\\])/g, '$1'));
+    // Inside backticks a backslash quotes only `$`, `` ` `` and `\\` (and `"` in double quotes) and
+    // goes with them; before anything else it stays.
+    substitutions.push(script.slice(start + 1, j).replace(inDouble ? /\\([$`\\"])/g : /\\([$`\\])/g, '$1'));
     return j + 1;
   };
   /**
@@ -519,11 +534,12 @@ function tokenize(script: string, substitutions: string[], tests = true, posix =
           word += script.slice(i, end);
           i = end;
         } else if (script[i] === '$' && script[i + 1] === '{') {
-          const end = parameterEnd(i + 2) + 1;
+          const end = parameterEnd(i + 2, true) + 1;
+          substitutionsIn(i + 2, end - 1);
           word += script.slice(i, end);
           i = end;
         } else if (script[i] === '`') {
-          const end = readBacktick(i);
+          const end = readBacktick(i, true);
           word += script.slice(i, end);
           i = end;
         } else {
@@ -550,6 +566,7 @@ function tokenize(script: string, substitutions: string[], tests = true, posix =
     if (c === '$' && script[i + 1] === '{') {
       // A parameter expansion is read whole: its spaces, quotes and braces are its own (`${x:- #}`).
       const end = parameterEnd(i + 2) + 1;
+      substitutionsIn(i + 2, end - 1);
       splits = true;
       word += script.slice(i, end);
       inWord = true;
@@ -598,18 +615,17 @@ function tokenize(script: string, substitutions: string[], tests = true, posix =
     }
     // `!(…)` alone is `!` and a subshell to both shells, not a pattern.
     if (c === '(' && inWord && /[@+!*?]$/.test(word) && word !== '!') {
-      // bash's extended pattern (`@(rm)`, `-+(r)f`): part of the word, not a subshell.
-      let depth = 0;
-      let j = i;
-      for (; j < script.length; j++) {
-        if (script[j] === '(') depth++;
-        else if (script[j] === ')' && --depth === 0) break;
-      }
+      // bash's extended pattern (`@(rm)`, `-+(r)f`): part of the word, not a subshell. Its end is
+      // found as a substitution's is (quotes hold no `)`), and its substitutions run.
+      const j = closingParen(i);
+      substitutionsIn(i + 1, j);
       word += script.slice(i, j + 1);
       i = j + 1;
       continue;
     }
     const op = OPERATORS.find((o) => script.startsWith(o, i));
+    // `]]&&`: the test ends at its `]]`, and the operator after it is the script's.
+    if (op && inTest && inWord && word === ']]') flush();
     if (op && inTest && TEST_OPERATORS.has(op)) {
       flush();
       tokens.push({ kind: 'word', text: op });
@@ -618,7 +634,8 @@ function tokenize(script: string, substitutions: string[], tests = true, posix =
     }
     if (op) {
       // A file descriptor number glued to a redirection (`2>`, `1>>`) belongs to the operator.
-      if (REDIRECT_OPS.has(op) && inWord && /^\d+$/.test(word)) {
+      // bash's `{fd}>` names a variable to hold the descriptor: part of the operator too.
+      if (REDIRECT_OPS.has(op) && inWord && /^(\d+|\uE000[A-Za-z_][A-Za-z0-9_]*\uE002)$/.test(word)) {
         word = '';
         inWord = false;
       }
@@ -666,8 +683,36 @@ export function parseShell(script: string, depth = 0): SimpleCommand[] {
     if (current.argv.length > 0 || current.redirects.length > 0 || current.assignments.length > 0) drafts.push(current);
     current = fresh();
   };
+  // Inside `case … in`: how many are open, and whether the words up to the next `)` are a pattern
+  // (after `in` or `;;`), no command (`*) wc -l "$f";;` was judged as a program `*`).
+  let cases = 0;
+  let pattern = false;
   for (let t = 0; t < tokens.length; t++) {
     const tok = tokens[t]!;
+    if (pattern) {
+      if (tok.kind === 'word' && tok.text === 'esac') {
+        cases--;
+        pattern = false;
+      } else if (tok.kind === 'op' && tok.text === ')') pattern = false;
+      continue;
+    }
+    if (tok.kind === 'op' && tok.text === ';;' && cases > 0) {
+      finish();
+      pattern = true;
+      continue;
+    }
+    if (tok.kind === 'word' && current.argv.length === 2 && current.argv[0] === 'case' && tok.text === 'in') {
+      current.argv.push(tok.text);
+      finish();
+      cases++;
+      pattern = true;
+      continue;
+    }
+    // `for NAME do …` (no `;` before `do`): the loop's body starts there.
+    if (tok.kind === 'word' && tok.text === 'do' && current.argv.length === 2 && (current.argv[0] === 'for' || current.argv[0] === 'select')) {
+      finish();
+      continue;
+    }
     if (tok.kind === 'op') {
       if (REDIRECT_OPS.has(tok.text)) {
         const next = tokens[t + 1];
@@ -2238,7 +2283,8 @@ export function expandCommand(cmd: SimpleCommand, depth = 0, seen = new Set<stri
       break;
     }
     case 'eval': {
-      for (const sub of parseShell(args.join(' '))) out.push(...expandCommand({ ...sub, via: 'eval' }, depth + 1));
+      // bash's eval takes `--` before its words.
+      for (const sub of parseShell((args[0] === '--' ? args.slice(1) : args).join(' '))) out.push(...expandCommand({ ...sub, via: 'eval' }, depth + 1));
       // `eval "$(curl …)"` runs what another command prints, like `curl … | sh`.
       if (args.some((a) => /\$\((?!\()|`/.test(a))) out.push(shellReadingInput('sh', cmd, 'eval $(…)'));
       break;

@@ -642,7 +642,6 @@ describe('command lines read with certainty, or every way they could run', () =>
       'echo "$(echo \\\n#)\nrm -rf /src\n)"', // a comment after a line continuation
       'echo `echo \\#; rm -rf /src`', // a backslash in backticks stays before anything but $ ` \\
       "echo $'\\c' ; rm -rf /src ; #'",
-      'echo "${x#\'"\'}" ; rm -rf /src ; #\'', // quotes in a parameter expansion in double quotes
       'echo ${x:- #} ; rm -rf /src',
       'echo ${x:- <<E}\nrm -rf /src\nE}',
       "cat <<E >/dev/null\nfoo\\\nE\n'\nE\nrm -rf /src\n#'", // dash joins continued body lines too
@@ -655,17 +654,35 @@ describe('command lines read with certainty, or every way they could run', () =>
       "echo $'\\' ; rm -rf /src ; echo '\n#'", // nor $'
       "cat <<$'E' >/dev/null\n$E\nrm -rf /src\nE",
       '!(rm -rf /src)', // `!` and a subshell, not a pattern
+      // The third round.
+      'echo ${x:-$(rm -rf /src)}', // a parameter expansion's substitutions run
+      'echo "${x:-$(rm -rf /src)}"',
+      ': ${x:=`rm -rf /src`}',
+      '[[ -z x ]]||rm -rf /src', // `]]` glued to the operator ends the test
+      'echo "`echo \\"\'\\" ; rm -rf /src ; echo \\"\'\\"`"', // \\" in backticks in double quotes is "
+      'set -- 1; for x do rm -rf /src; done',
+      'echo "${x:-\'}"; rm -rf /src; echo "\'}"', // a quote in a double-quoted ${x:-…}: a plain character to dash
+      'echo $((echo x);(rm -rf /src))', // bash: a command substitution, not arithmetic
+      "eval -- 'rm -rf /src'",
+      'a+=x rm -rf /src',
+      '{fd}>/dev/null rm -rf /src',
+      'echo @($(rm -rf /src))',
+      'case x in a) echo;; esac; rm -rf /src',
     ]) {
       expect(decide(shell), JSON.stringify(shell)).toMatchObject({ action: 'deny', rule: 'no-rm' });
     }
     // A quote, substitution or here-document that never ends cannot be read for certain: approval.
-    for (const shell of ['echo "a; rm -rf /src', "echo 'a; rm -rf /src", 'echo $(echo a', 'echo `echo a', "echo $'a", 'cat <<EOF\nrm -rf /src', 'echo $[1<<2', 'echo $(echo $(echo $(echo $(echo $(echo $(echo $(echo $(echo $(echo x)))))))))']) {
+    // A single quote in a double-quoted parameter expansion is a quote to bash, and to dash only after # and %.
+    for (const shell of ['echo "${x#\'"\'}" ; rm -rf /src ; #\'', 'echo "a; rm -rf /src', "echo 'a; rm -rf /src", 'echo $(echo a', 'echo `echo a', "echo $'a", 'cat <<EOF\nrm -rf /src', 'echo $[1<<2', 'echo $(echo $(echo $(echo $(echo $(echo $(echo $(echo $(echo $(echo x)))))))))']) {
       expect(decide(shell), JSON.stringify(shell)).toMatchObject({ action: 'require_approval', rule: 'unreadable-line' });
     }
     // Lines that close what they open read as before.
     for (const shell of [
       'echo $(echo "a)b")', 'echo $(case x in (x) echo y;; esac)', 'echo $(case x in x) echo y;; esac)', 'cat <<EOF\nhello \\\nworld\nEOF\necho ok', 'echo $((1 << 2))', "echo $'it\\'s'",
       "x=$(cat <<'EOF'\nDon't) 1) build\nEOF\n)", "cat > f <<'EOF'\nhello ) it's\nEOF", 'echo "${HOME:-/tmp}" ${x:+a b} ${#x}', 'cmd &>/dev/null; ls', '(( y = 1 << 2 ))\necho ok',
+      // A case pattern is no program (it was judged as `*`, a computed one).
+      'case "$1" in start) echo s;; *) echo x;; esac', 'for f in *.md; do case $f in README*) ;; *) wc -l "$f";; esac; done', 'case x in a|b) echo ab;; (c) echo c;;\n  *) echo other;;\nesac; echo done',
+      'echo $((1 << 2)) $(( (1+2) * 3 )) $((a || b)) $((a && b))',
     ]) {
       expect(decide(shell), JSON.stringify(shell)).toMatchObject({ action: 'allow' });
     }
