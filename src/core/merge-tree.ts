@@ -16,8 +16,7 @@ import { ancestors, basename, isWithin } from './paths.js';
  *     types (file, directory, symlink) on the two sides is a type conflict;
  *  4. renames: a file deleted on one side whose exact content appears at a new path on that side
  *     was moved; an edit of the old path on the other side follows it to the new path. Both sides
- *     moving it to different paths is a rename conflict. The other side moving it to the same
- *     path, edited there, merges that path against the old path's base (not as two additions);
+ *     moving it to different paths is a rename conflict;
  *  5. the tree stays a tree: a directory that ends deleted or replaced while something below it
  *     ends present is a conflict on the directory (delete/edit or type).
  *
@@ -295,15 +294,6 @@ function followRenames(triples: ReadonlyMap<string, PathTriple>): {
     const other: Side = side === 'ours' ? 'theirs' : 'ours';
     const t = triples.get(old)!;
     const edited = t[other];
-    const there = triples.get(to)!;
-    if (!edited && there[other]?.type === 'f') {
-      // The other side moved it to the same path and changed it there (an exact move would have
-      // paired as one too): the new path merges against the old one's base.
-      work.set(to, { ...there, base: t.base });
-      from.set(to, old);
-      movedTo.set(old, to);
-      continue;
-    }
     // Only an edit needs following: a deletion or no change on the other side merges by the plain rules.
     if (!edited || edited.type !== 'f' || sameState(edited, t.base) || triples.get(to)![other]) continue;
     const moved = triples.get(to)![side];

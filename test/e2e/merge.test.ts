@@ -46,20 +46,6 @@ describe('avfs vault merge through the CLI', () => {
     expect(expectOk(await run(['vault', 'merge', 'try', '--undo'])).undo).toBe(true);
   });
 
-  it('a file both sides moved to the same path, one side editing it there, merges without a conflict (and undoes)', async () => {
-    const run = (args: string[], input?: string) => avfs(h.home, args, input === undefined ? {} : { input });
-    expectOk(await run(['write', '-p', '/src/x.txt', '-'], 'a\nb\nc\n'));
-    expectOk(await run(['vault', 'fork', 'default', 'f']));
-    expectOk(await run(['mv', '/src/x.txt', '/src/y.txt']));
-    expectOk(await run(['--vault', 'f', 'mv', '/src/x.txt', '/src/y.txt']));
-    expectOk(await run(['--vault', 'f', 'write', '/src/y.txt', '-'], 'a\nb\nc\nd\n'));
-    const merged = expectOk(await run(['vault', 'merge', 'f']));
-    expect([merged.conflicts, merged.changes.map((c: any) => [c.path, c.action, c.class])]).toEqual([[], [['/src/y.txt', 'modified', 'renamed']]]);
-    expect((await avfs(h.home, ['cat', '/src/y.txt'], { raw: true })).stdout).toBe('a\nb\nc\nd');
-    expectOk(await run(['vault', 'merge', 'f', '--undo']));
-    expect((await avfs(h.home, ['cat', '/src/y.txt'], { raw: true })).stdout).toBe('a\nb\nc');
-  });
-
   it('undo of a merge from a vault since deleted says how to undo it: restore the checkpoint taken before it', async () => {
     const run = (args: string[]) => avfs(h.home, args);
     expectOk(await run(['write', '/a.txt', 'base']));

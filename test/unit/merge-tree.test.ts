@@ -120,39 +120,16 @@ describe('planMerge: renames and directories', () => {
     expect(twice.paths.filter((p) => p.result).map((p) => p.path)).toEqual(['/a']);
   });
 
-  it('both sides moving a file to the same path, one editing it there, merge it against the old path\'s base', () => {
-    const base = file('content');
-    const triples = (oursAtNew: MergeState, theirsAtNew: MergeState) =>
+  it('a file one side moved, where the other side removed it and made an unrelated file at the new path, is a conflict: no content is dropped (review)', () => {
+    const plan = planMerge(
       new Map([
-        ['/old', t(base, null, null)],
-        ['/new', t(null, oursAtNew, theirsAtNew)],
-      ]);
-    for (const [ours, theirs] of [
-      [base, file('edited')],
-      [file('edited'), base],
-    ] as const) {
-      const plan = planMerge(triples(ours, theirs), 'fail', merger());
-      expect(plan.conflicts).toEqual([]);
-      expect(plan.paths.map((p) => [p.path, p.class, p.result?.hash ?? null, p.base?.hash ?? null, p.renamed_from ?? null, p.renamed_to ?? null])).toEqual([
-        ['/new', 'renamed', 'edited', 'content', '/old', null],
-        ['/old', 'renamed', null, 'content', null, '/new'],
-      ]);
-    }
-    // Neither side's file at the new path the old one's exact content: two additions, as before.
-    const m = merger('merged');
-    const both = planMerge(
-      new Map([
-        ['/old', t(base, null, null)],
-        ['/new', t(null, file('mine'), base)],
-        ['/x', t(file('other'), null, null)],
-        ['/y', t(null, file('ours-y'), file('theirs-y'))],
+        ['/a.txt', t(file('precious'), null, null)],
+        ['/b.txt', t(null, file('precious'), file('other stuff'))],
       ]),
       'fail',
-      m,
+      merger(),
     );
-    expect(both.paths.find((p) => p.path === '/new')).toMatchObject({ class: 'renamed', result: { hash: 'mine' } });
-    expect(both.conflicts.map((c) => [c.path, c.kind])).toEqual([['/y', 'content']]);
-    expect(m.calls).not.toContain('/new');
+    expect(plan.unresolved.map((c) => [c.path, c.kind])).toEqual([['/b.txt', 'content']]);
   });
 
   it('detectRenames pairs each deleted file once, preferring the same name, and never empty files', () => {
