@@ -358,8 +358,8 @@ function tokenize(script: string, substitutions: string[], tests = true, posix =
       const c = script[j]!;
       const startsWord: boolean = atWordStart;
       atWordStart = /[ \t\n;&|()<>]/.test(c);
-      if (startsWord && /^case[ \t\n]/.test(script.slice(j, j + 5))) cases++;
-      else if (startsWord && cases > 0 && /^esac($|[ \t\n;&|)])/.test(script.slice(j, j + 5))) cases--;
+      if (startsWord && /^case[ \t\n]/.test(script.slice(j, j + 5)) && startsCommand(open, j)) cases++;
+      else if (startsWord && cases > 0 && /^esac($|[ \t\n;&|)])/.test(script.slice(j, j + 5)) && startsCommand(open, j)) cases--;
       if (c === '\n' && bodies.length > 0) {
         let at = j + 1;
         for (const doc of bodies.splice(0)) {
@@ -396,6 +396,18 @@ function tokenize(script: string, substitutions: string[], tests = true, posix =
     }
     unreadable = true;
     return script.length;
+  };
+  /**
+   * Whether the word at `at` stands where a command starts in the script after `open`: first, after
+   * a separator, or after a keyword (`then case`); `echo case x` has an argument named case.
+   */
+  const startsCommand = (open: number, at: number): boolean => {
+    let k = at - 1;
+    while (k > open && (script[k] === ' ' || script[k] === '\t')) k--;
+    if (k <= open || ';&|(\n'.includes(script[k]!)) return true;
+    let w = k;
+    while (w > open && !/[ \t\n;&|()]/.test(script[w - 1]!)) w--;
+    return LEADING_KEYWORDS.has(script.slice(w, k + 1));
   };
   /** Reads `$(…)` (or `<(…)`, `>(…)`) starting at script[i] === '$', returns the index after the closing paren. */
   const readDollarParen = (start: number): number => {
@@ -613,8 +625,9 @@ function tokenize(script: string, substitutions: string[], tests = true, posix =
       i++;
       continue;
     }
-    // `!(…)` alone is `!` and a subshell to both shells, not a pattern.
-    if (c === '(' && inWord && /[@+!*?]$/.test(word) && word !== '!') {
+    // `!(…)` where a command starts is `!` and a subshell to both shells, not a pattern (`ls !(x)` is one).
+    const negation = word === '!' && tokens.slice(commandStart).every((t) => t.kind === 'word' && LEADING_KEYWORDS.has(t.text));
+    if (c === '(' && inWord && /[@+!*?]$/.test(word) && !negation) {
       // bash's extended pattern (`@(rm)`, `-+(r)f`): part of the word, not a subshell. Its end is
       // found as a substitution's is (quotes hold no `)`), and its substitutions run.
       const j = closingParen(i);
