@@ -17,13 +17,27 @@ const RECENT_SLACK_MS = 500;
  * open file's working copy, and flush, fsync and release persist it (open-files.ts).
  */
 export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 'read' | 'write' | 'truncate' | 'ftruncate' | 'flush' | 'fsync' | 'release'> {
-  const { ctx, fs, files, errno, entry, creatorOf, openAt, holderOf, parentError, overQuota, pageWriteback, createdAppending, openingWithTruncate } = c;
+  const { ctx, fs, files, errno, entry, creatorOf, openAt, holderOf, parentError, overQuota, pageWriteback, createdAppending, openingWithTruncate, callerPid } = c;
   const { ENOENT, EBADF, EROFS, EISDIR, EDQUOT } = c.err;
   /**
    * libfuse names an open file by the path it had when opened, and gives that name one kernel
    * inode: a file open here that has since moved or lost its name (followed its inode, unlinked)
    * fills the page cache of whatever the path shows now. The next open of the path drops it.
    */
+  /**
+   * An open(O_TRUNC) opens, then cuts by path: the cut is the change of the handle that caller
+   * just made, stored at its close (with what it writes: `echo x > f` is one version). Returns
+   * false for a truncate(2), which no handle owns: it is stored at once, not when the descriptors
+   * others hold (a `tail -f`) are closed at last. When the caller's call cannot be read, a handle
+   * it holds takes the cut, as an open's.
+   */
+  const cutByOpen = (file: OpenFile): boolean => {
+    const pid = callerPid();
+    const opener = pid === undefined ? undefined : file.openedBy.get(pid);
+    if (!opener || openingWithTruncate() === false) return false;
+    files.changedThrough(opener);
+    return true;
+  };
   const forgetIfElsewhere = (file: OpenFile, path: string) => {
     if (files.get(path) !== file) files.forgetCache(path);
   };
@@ -32,7 +46,11 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
       try {
         if (ctx.readOnly && (flags & O_ACCMODE) !== O_RDONLY) return cb(EROFS);
         const f = openAt(path);
-        if (f && f.pending) return cb(0, files.reopen(f, flags) | (ctx.keepCache ? KEEP_CACHE : 0));
+        if (f && f.pending) {
+          const again = files.reopen(f, flags);
+          files.openedBy(again, callerPid());
+          return cb(0, again | (ctx.keepCache ? KEEP_CACHE : 0));
+        }
         const e = entry(path);
         // The kernel opens a name its (cached, 1 s) lookup found: gone now, it was removed
         // elsewhere (the CLI, another mount). ESTALE makes the kernel look it up again and repeat
@@ -48,6 +66,7 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
         // looked up again, the kernel follows the link.
         if (e.type === 'l') return cb(c.err.ESTALE);
         const fh = files.open(e, flags);
+        files.openedBy(fh, callerPid());
         // Appending through one name of a file that has others: the kernel locks each name's inode
         // apart, and a cached write crossing a page boundary goes out as two requests, between
         // which another name's append could land (interleaved lines). Direct I/O sends each
@@ -89,7 +108,9 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
         if (quota.max_files !== null && vaultUsage(quota).entries + files.pendingCount + 1 > quota.max_files) return cb(EDQUOT);
         // An append-mode create (`>>`) must append like an append-mode open: fuse-native passes no
         // flags here, so they are read from the caller (caller-open-flags.ts).
-        cb(0, files.create(path, mode, createdAppending(), creatorOf(path).owner, entry(dirname(path))?.ino));
+        const made = files.create(path, mode, createdAppending(), creatorOf(path).owner, entry(dirname(path))?.ino);
+        files.openedBy(made, callerPid());
+        cb(0, made);
       } catch (err) {
         cb(errno(err, 'create', path));
       }
@@ -142,23 +163,21 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
           files.follow(f);
           if (overQuota(f, size)) return cb(EDQUOT);
           files.truncate(f, size);
-          // An open(O_TRUNC) opens, then cuts by path: the cut is the change of the handle it just
-          // made, stored at its close (with what it writes: `echo x > f` is one version). A
-          // truncate(2) has no handle: stored now, not when the descriptors others hold (a
-          // `tail -f`) are closed at last.
-          if (f.refs > 0 && f.lastOpened && openingWithTruncate()) files.changedThrough(f.lastOpened);
-          else files.persist(f);
+          if (!cutByOpen(f)) files.persist(f);
           return cb(0);
         }
         const e = entry(path);
         if (!e) return cb(ENOENT);
         if (e.type === 'd') return cb(EISDIR);
         // A short-lived OpenFile gives this the spill machinery (truncating a large file up or down).
+        // It may share the OpenFile of another name of the file held open here (a hard link, a name
+        // it had before a move): then the cut is stored by this handle's release, or by the open's.
         const fh = files.openByPath(e);
         const file = files.handle(fh)!.file;
         try {
           if (overQuota(file, size)) return cb(EDQUOT);
           files.truncate(file, size);
+          if (!cutByOpen(file)) files.changedThrough(files.handle(fh)!);
         } finally {
           files.release(fh);
         }

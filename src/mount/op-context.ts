@@ -7,8 +7,8 @@ import type { Owner, VaultFs } from '../store/vault-fs.js';
 import type { VaultRow } from '../store/vaults.js';
 import { callerReader, errnoCode, type Caller, type Fuse } from './fuse.js';
 import type { DropAttributes } from './other-names.js';
-import { O_APPEND, O_TRUNC, type OpenFile, type OpenFiles, type ShownAttributes } from './open-files.js';
-import { callerOpenFlags } from './caller-open-flags.js';
+import { O_APPEND, type OpenFile, type OpenFiles, type ShownAttributes } from './open-files.js';
+import { callerOpenFlags, callerOpensTruncating } from './caller-open-flags.js';
 
 /**
  * Kernel attribute and entry cache lifetime in seconds: a change made outside the mount (the CLI,
@@ -109,8 +109,10 @@ export interface OpContext {
   creatorOf(path: string): { owner: Owner; setgid: boolean };
   pageWriteback(): boolean;
   createdAppending(): number;
-  /** Whether the request being served is the cut an open(2) with O_TRUNC makes before it opens. */
-  openingWithTruncate(): boolean;
+  /** Whether the request being served is the cut by path an open(2) with O_TRUNC makes after it opens (null: cannot be told). */
+  openingWithTruncate(): boolean | null;
+  /** The process the request being served comes from (undefined when the addon cannot tell). */
+  callerPid(): number | undefined;
   toStat(type: Entry['type'], ino: number, a: ShownAttributes, nlink?: number, e?: Pick<Entry, 'uid' | 'gid' | 'rdev'>): FuseStat;
   entryStat(e: Entry): FuseStat;
   openAt(path: string): OpenFile | undefined;
@@ -182,8 +184,12 @@ export function opContext(ctx: MountContext): OpContext {
     return (callerOpenFlags(caller?.().pid) ?? 0) & O_APPEND;
   }
 
-  function openingWithTruncate(): boolean {
-    return ((callerOpenFlags(caller?.().pid) ?? 0) & O_TRUNC) !== 0;
+  function openingWithTruncate(): boolean | null {
+    return callerOpensTruncating(caller?.().pid);
+  }
+
+  function callerPid(): number | undefined {
+    return caller?.().pid || undefined;
   }
 
   function toStat(type: Entry['type'], ino: number, a: ShownAttributes, nlink = 1, e?: Pick<Entry, 'uid' | 'gid' | 'rdev'>): FuseStat {
@@ -306,7 +312,7 @@ export function opContext(ctx: MountContext): OpContext {
     for (const f of files.pendingIn(dir.path)) f.createdAt = 0;
   }
 
-  return { ctx, fuse, fs, files, store, uid, gid, err, errno, vault, entry, creatorOf, pageWriteback, createdAppending, openingWithTruncate, toStat, entryStat, openAt, holderOf, touchDirs, settleCreatesIn, parentError, quotaInfo, overQuota };
+  return { ctx, fuse, fs, files, store, uid, gid, err, errno, vault, entry, creatorOf, pageWriteback, createdAppending, openingWithTruncate, callerPid, toStat, entryStat, openAt, holderOf, touchDirs, settleCreatesIn, parentError, quotaInfo, overQuota };
 }
 
 /** Times reach the kernel as unsigned ms: clamp anything before the epoch to it. */

@@ -42,8 +42,8 @@ export class OpenFile {
   stores = 0;
   /** The store count in which the kernel last wrote back pages of a memory map of it (any writable handle's close stores them). */
   pagesWrittenIn: number | null = null;
-  /** The handle opened last: an open(2) with O_TRUNC opens first and then cuts by path (file-ops truncate). */
-  lastOpened: Handle | null = null;
+  /** Each process's newest handle on it: an open(2) with O_TRUNC opens first and then cuts by path (file-ops truncate). */
+  readonly openedBy = new Map<number, Handle>();
   /** Zeros added past the end (truncate up, writes past the end) since the last persist (OpenFiles.fillZeros). */
   zeroFill = 0;
   /** Stored content the file started from (while clean, reads come from it). */
@@ -140,4 +140,6 @@ export interface Handle {
   wroteIn?: number;
   /** The same for any change through it: bytes, a cut, the file's creation (its release stores them). */
   changedIn?: number;
+  /** The process that opened it, when known. */
+  pid?: number;
 }

@@ -298,10 +298,16 @@ export class OpenFiles {
     let fh = this.nextFh;
     while (this.handles.has(fh)) fh = fh >= MAX_FH ? 1 : fh + 1;
     this.nextFh = fh >= MAX_FH ? 1 : fh + 1;
-    const h: Handle = { file, flags };
-    file.lastOpened = h;
-    this.handles.set(fh, h);
+    this.handles.set(fh, { file, flags });
     return fh;
+  }
+
+  /** Records which process opened `fh` (the cut an open(O_TRUNC) makes next by path is that handle's). */
+  openedBy(fh: number, pid: number | undefined): void {
+    const h = this.handles.get(fh);
+    if (!h || pid === undefined) return;
+    h.pid = pid;
+    h.file.openedBy.set(pid, h);
   }
 
   /** Bytes were written through `h` (a write(2), or pages a memory map wrote back through it). */
@@ -321,6 +327,7 @@ export class OpenFiles {
     if (!h) return;
     this.handles.delete(fh);
     const file = h.file;
+    if (h.pid !== undefined && file.openedBy.get(h.pid) === h) file.openedBy.delete(h.pid);
     if (--file.refs > 0) {
       // A change made through it and not stored yet (a cut, a file it created and never wrote):
       // stored now, not when some other process's descriptor (a `tail -f`) is closed at last.

@@ -854,4 +854,31 @@ for fd in fds + [half]:
     expect(await catVault('/cut.txt')).toBe('written later');
     expect(await catVault('/half.txt')).toBe('base\nHALF-');
   });
+
+  it('a cut by path through another name of a file held open is stored at once; creat(2) over a file is one version (second multi-descriptor round)', async () => {
+    await shOk(`cd ${fx.dir} && echo hello > k1 && ln k1 k2 && echo abc > c1`);
+    const count = async (path: string) => (await versions(path)).length;
+    const [k2Before, c1Before] = [await count('/k2'), await count('/c1')];
+    const holder = stepScript(
+      `
+fd = os.open(sys.argv[1], os.O_RDONLY)
+step('holding')
+os.close(fd)
+`,
+      [join(fx.dir, 'k1')],
+    );
+    expect(await holder.next()).toBe('holding');
+    // truncate(2) through the other name: no handle owns the cut.
+    await shOk(`python3 -c 'import os,sys; os.truncate(sys.argv[1], 0)' ${fx.dir}/k2`);
+    expect(await catVault('/k2')).toBe('');
+    expect(await count('/k2')).toBe(k2Before + 1);
+    // An open with O_TRUNC through it, then a write: one version (the cut is the open's).
+    await shOk(`echo again > ${fx.dir}/k2`);
+    expect([await catVault('/k1'), await count('/k2')]).toEqual(['again', k2Before + 2]);
+    // creat(2) truncates as it opens: one version too.
+    await shOk(`python3 -c 'import ctypes,os,sys; fd = ctypes.CDLL(None).creat(sys.argv[1].encode(), 0o644); os.write(fd, b"new\\n"); os.close(fd)' ${fx.dir}/c1`);
+    expect([await catVault('/c1'), await count('/c1')]).toEqual(['new', c1Before + 1]);
+    holder.go();
+    await holder.done();
+  });
 });
