@@ -49,6 +49,8 @@ type Token = { kind: 'word'; text: string; splits?: boolean } | { kind: 'op'; te
 const OPERATORS = ['&&', '||', ';;', '|&', '>>', '<<', '>&', '<>', '>|', ';', '&', '|', '(', ')', '<', '>', '\n'];
 const REDIRECT_OPS = new Set(['>', '>>', '<', '<<', '&>', '>&', '<>', '>|']);
 const SEPARATORS = new Set(['&&', '||', ';;', '|&', ';', '&', '|', '(', ')', '\n']);
+/** A parameter expansion's start whose operator supplies a default (`x:-`, `x+`, `a[1]=`, `#?`): in double quotes dash reads a single quote after it as a plain character. */
+const DEFAULT_VALUE_OPERATOR = /^(?:[A-Za-z_][A-Za-z0-9_]*|[0-9@*#?$!-])(?:\[[^\]]*\])?:?[-+=?]/;
 /** Redirection targets that are the process's own output streams or the null device: writing there writes no file. */
 const OUTPUT_STREAMS = /^\/dev\/(null|stdout|stderr|tty|fd\/\d+)$/;
 /** Operators that are words inside `[[ … ]]` (tokenize). */
@@ -262,7 +264,7 @@ function hereDocumentEnd(script: string, from: number, doc: HereDocument): { end
  * Splits a shell script into tokens. Quotes are removed from words as the shell would; the
  * scripts of `$(…)` and backticks are returned in `substitutions` to be parsed separately.
  */
-function tokenize(script: string, substitutions: string[], tests = true, posix = false): Token[] {
+function tokenize(script: string, substitutions: string[], tests = true, posix = false, bashParameterQuotes = false): Token[] {
   const substitutionsBefore = substitutions.length;
   const tokens: Token[] = [];
   let i = 0;
@@ -302,15 +304,16 @@ function tokenize(script: string, substitutions: string[], tests = true, posix =
   /**
    * The index of the `}` closing a parameter expansion whose `${` ends before `from`: its words are
    * one (`${x:- #}` holds no comment), and quotes in it are quotes; script.length when none closes
-   * it. In double quotes a single quote is one to bash and to dash after `#` and `%`
-   * (`"${x#'"'}"` closes no string), a plain character to dash after `-`, `+`, `=` and `?`: the
-   * line cannot be read for certain (unreadable).
+   * it. In double quotes a single quote is one after `#`, `%` and `/` (`"${x#'"'}"` closes no
+   * string); after `-`, `+`, `=` and `?` it is a plain character to dash (`"${msg:-it's}"`) and a
+   * quote to bash: read as dash reads it, and as bash does in the second reading (parseShell).
    */
   const parameterEnd = (from: number, inDouble = false): number => {
     let j = from;
+    const quotes = !inDouble || bashParameterQuotes || !DEFAULT_VALUE_OPERATOR.test(script.slice(from, from + 256));
     for (; j < script.length && script[j] !== '}'; j++) {
       if (script[j] === '\\') j++;
-      else if (script[j] === "'" && inDouble) unreadable = true;
+      else if (script[j] === "'" && !quotes) continue;
       else if (script[j] === "'") j = script.indexOf("'", j + 1) === -1 ? script.length : script.indexOf("'", j + 1);
       else if (script[j] === '"') j = doubleQuoteEnd(j + 1);
       else if (script[j] === '$' && script[j + 1] === '{') j = parameterEnd(j + 2, inDouble);
@@ -673,11 +676,11 @@ function tokenize(script: string, substitutions: string[], tests = true, posix =
   // (nothing after such a `[[` hides among its words).
   if (inTest) {
     substitutions.length = substitutionsBefore;
-    return tokenize(script, substitutions, false, posix);
+    return tokenize(script, substitutions, false, posix, bashParameterQuotes);
   }
   // The second reading of a line with bash's quotings (parseShell) only adds commands: where dash
   // finds a quote that never ends it refuses the rest, having run what came before (judged).
-  if (unreadable && !posix) tokens.push({ kind: 'op', text: '\n' }, { kind: 'word', text: UNREADABLE_LINE });
+  if (unreadable && !posix && !bashParameterQuotes) tokens.push({ kind: 'op', text: '\n' }, { kind: 'word', text: UNREADABLE_LINE });
   return tokens;
 }
 
@@ -688,6 +691,8 @@ export function parseShell(script: string, depth = 0): SimpleCommand[] {
   // bash's `$'…'`, `$"…"` and `$[…]` are a `$` and what follows to dash, the /bin/sh `--shell`
   // runs on Debian: such a line is read both ways, and every command of either reading is judged.
   if (/\$['"[]/.test(script)) tokens.push({ kind: 'op', text: '\n' }, ...tokenize(script, substitutions, true, true));
+  // A single quote in a double-quoted `${x:-…}`: read as dash reads it above, as bash does here.
+  if (/"[^"]*\$\{[^}]*'/.test(script)) tokens.push({ kind: 'op', text: '\n' }, ...tokenize(script, substitutions, true, false, true));
   type Draft = SimpleCommand & { assignments: string[]; coproc?: boolean };
   const fresh = (): Draft => ({ argv: [], redirects: [], writesRedirect: false, shell: true, assignments: [] });
   const drafts: Draft[] = [];

@@ -661,6 +661,7 @@ describe('command lines read with certainty, or every way they could run', () =>
       '[[ -z x ]]||rm -rf /src', // `]]` glued to the operator ends the test
       'echo "`echo \\"\'\\" ; rm -rf /src ; echo \\"\'\\"`"', // \\" in backticks in double quotes is "
       'set -- 1; for x do rm -rf /src; done',
+      'echo "${x#\'"\'}" ; rm -rf /src ; #\'', // a quote after # in a double-quoted ${…}, to both shells
       'echo "${x:-\'}"; rm -rf /src; echo "\'}"', // a quote in a double-quoted ${x:-…}: a plain character to dash
       'echo $((echo x);(rm -rf /src))', // bash: a command substitution, not arithmetic
       "eval -- 'rm -rf /src'",
@@ -672,8 +673,7 @@ describe('command lines read with certainty, or every way they could run', () =>
       expect(decide(shell), JSON.stringify(shell)).toMatchObject({ action: 'deny', rule: 'no-rm' });
     }
     // A quote, substitution or here-document that never ends cannot be read for certain: approval.
-    // A single quote in a double-quoted parameter expansion is a quote to bash, and to dash only after # and %.
-    for (const shell of ['echo "${x#\'"\'}" ; rm -rf /src ; #\'', 'echo "a; rm -rf /src', "echo 'a; rm -rf /src", 'echo $(echo a', 'echo `echo a', "echo $'a", 'cat <<EOF\nrm -rf /src', 'echo $[1<<2', 'echo $(echo $(echo $(echo $(echo $(echo $(echo $(echo $(echo $(echo x)))))))))']) {
+    for (const shell of ['echo "a; rm -rf /src', "echo 'a; rm -rf /src", 'echo $(echo a', 'echo `echo a', "echo $'a", 'cat <<EOF\nrm -rf /src', 'echo $[1<<2', 'echo $(echo $(echo $(echo $(echo $(echo $(echo $(echo $(echo $(echo x)))))))))']) {
       expect(decide(shell), JSON.stringify(shell)).toMatchObject({ action: 'require_approval', rule: 'unreadable-line' });
     }
     // Lines that close what they open read as before.
@@ -683,6 +683,7 @@ describe('command lines read with certainty, or every way they could run', () =>
       // A case pattern is no program (it was judged as `*`, a computed one).
       'case "$1" in start) echo s;; *) echo x;; esac', 'for f in *.md; do case $f in README*) ;; *) wc -l "$f";; esac; done', 'case x in a|b) echo ab;; (c) echo c;;\n  *) echo other;;\nesac; echo done',
       'echo $((1 << 2)) $(( (1+2) * 3 )) $((a || b)) $((a && b))',
+      'echo "${msg:-it\'s fine}"', // a plain character to dash (what --shell runs); bash refuses the line
     ]) {
       expect(decide(shell), JSON.stringify(shell)).toMatchObject({ action: 'allow' });
     }
