@@ -407,10 +407,12 @@ function tokenize(script: string, substitutions: string[], tests = true, posix =
   const startsCommand = (open: number, at: number): boolean => {
     let k = at - 1;
     while (k > open && (script[k] === ' ' || script[k] === '\t')) k--;
-    if (k <= open || ';&|(\n'.includes(script[k]!)) return true;
+    // After a case pattern's `)` or `in`, `esac` may stand too.
+    if (k <= open || ';&|()\n'.includes(script[k]!)) return true;
     let w = k;
     while (w > open && !/[ \t\n;&|()]/.test(script[w - 1]!)) w--;
-    return LEADING_KEYWORDS.has(script.slice(w, k + 1));
+    const before = script.slice(w, k + 1);
+    return LEADING_KEYWORDS.has(before) || before === 'in';
   };
   /** Reads `$(…)` (or `<(…)`, `>(…)`) starting at script[i] === '$', returns the index after the closing paren. */
   const readDollarParen = (start: number): number => {
@@ -629,7 +631,7 @@ function tokenize(script: string, substitutions: string[], tests = true, posix =
       continue;
     }
     // `!(…)` where a command starts is `!` and a subshell to both shells, not a pattern (`ls !(x)` is one).
-    const negation = word === '!' && tokens.slice(commandStart).every((t) => t.kind === 'word' && LEADING_KEYWORDS.has(t.text));
+    const negation = word === '!' && tokens.slice(commandStart).every((t) => t.kind === 'word' && (LEADING_KEYWORDS.has(t.text) || t.text === 'time' || t.text === '-p'));
     if (c === '(' && inWord && /[@+!*?]$/.test(word) && !negation) {
       // bash's extended pattern (`@(rm)`, `-+(r)f`): part of the word, not a subshell. Its end is
       // found as a substitution's is (quotes hold no `)`), and its substitutions run.
@@ -692,7 +694,7 @@ export function parseShell(script: string, depth = 0): SimpleCommand[] {
   // runs on Debian: such a line is read both ways, and every command of either reading is judged.
   if (/\$['"[]/.test(script)) tokens.push({ kind: 'op', text: '\n' }, ...tokenize(script, substitutions, true, true));
   // A single quote in a double-quoted `${x:-…}`: read as dash reads it above, as bash does here.
-  if (/"[^"]*\$\{[^}]*'/.test(script)) tokens.push({ kind: 'op', text: '\n' }, ...tokenize(script, substitutions, true, false, true));
+  if (script.includes('${') && script.includes("'") && script.includes('"')) tokens.push({ kind: 'op', text: '\n' }, ...tokenize(script, substitutions, true, false, true));
   type Draft = SimpleCommand & { assignments: string[]; coproc?: boolean };
   const fresh = (): Draft => ({ argv: [], redirects: [], writesRedirect: false, shell: true, assignments: [] });
   const drafts: Draft[] = [];

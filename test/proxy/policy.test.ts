@@ -669,6 +669,10 @@ describe('command lines read with certainty, or every way they could run', () =>
       '{fd}>/dev/null rm -rf /src',
       'echo @($(rm -rf /src))',
       'case x in a) echo;; esac; rm -rf /src',
+      // The last review: bash's reading when a `}` comes before the quote; `time !(…)`.
+      `bash -c 'echo "\${x:-\${y}'"'"'}"'"'"'}" ; rm -rf /src ; : "'"'"'" #"'`,
+      'time !(rm -rf /src)',
+      'echo "$(echo case x)"; rm -rf /src; echo " esac)"',
     ]) {
       expect(decide(shell), JSON.stringify(shell)).toMatchObject({ action: 'deny', rule: 'no-rm' });
     }
@@ -684,6 +688,7 @@ describe('command lines read with certainty, or every way they could run', () =>
       'case "$1" in start) echo s;; *) echo x;; esac', 'for f in *.md; do case $f in README*) ;; *) wc -l "$f";; esac; done', 'case x in a|b) echo ab;; (c) echo c;;\n  *) echo other;;\nesac; echo done',
       'echo $((1 << 2)) $(( (1+2) * 3 )) $((a || b)) $((a && b))',
       'echo "${msg:-it\'s fine}"', // a plain character to dash (what --shell runs); bash refuses the line
+      'x=$(case "$1" in a) esac); echo "$x"', 'x=$(case "$1" in esac); echo "$x"', 'echo "$(tr upper case lower)"', 'n=$(grep -ri case src | wc -l)',
     ]) {
       expect(decide(shell), JSON.stringify(shell)).toMatchObject({ action: 'allow' });
     }
