@@ -54,7 +54,17 @@ const path = (what = 'vault path') => z.string().describe(`${what}, absolute (e.
 const loose = (shape: z.ZodRawShape) => z.object(shape).passthrough();
 const anyObject = z.object({}).passthrough();
 const entry = loose({ path: z.string(), name: z.string(), type: z.string(), size: z.number(), mode: z.string(), mtime: z.string(), version: z.number() });
-const vaultSummary = loose({ name: z.string(), parent: z.string().nullable(), created_at: z.string(), files: z.number(), bytes: z.number() });
+const vaultSummary = loose({
+  name: z.string(),
+  parent: z.string().nullable(),
+  detached: z.boolean().describe('forked from a vault deleted since (parent is then null)'),
+  ancestors: z.array(z.string()).describe('the live vaults it descends from, nearest first'),
+  created_at: z.string(),
+  files: z.number(),
+  bytes: z.number(),
+  forks: z.number(),
+  current: z.boolean(),
+});
 const checkpoint = loose({ name: z.string(), created_at: z.string(), files: z.number(), bytes: z.number() });
 const KIND_LETTER: Record<string, EntryType> = { file: 'f', directory: 'd', symlink: 'l' };
 /**

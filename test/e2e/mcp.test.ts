@@ -90,6 +90,9 @@ describe('avfs mcp over stdio', () => {
       expect(typeof t.description).toBe('string');
     }
     expect(tools.find((t) => t.name === 'read')?.annotations?.readOnlyHint).toBe(true);
+    // A vault summary declares every field it carries (an agent reads the schema to know them).
+    const summary = (tools.find((t) => t.name === 'vault_info')?.outputSchema?.properties as Record<string, { properties?: object }>).vault?.properties ?? {};
+    expect(Object.keys(summary).sort()).toEqual(['ancestors', 'bytes', 'created_at', 'current', 'detached', 'files', 'forks', 'name', 'parent']);
     expect(tools.find((t) => t.name === 'rm')?.annotations?.destructiveHint).toBe(true);
   });
 
