@@ -35,7 +35,7 @@ def test_create_vault_with_a_bad_name_raises_invalid_name(ws: AVFS) -> None:
 def test_fork_vault_forks_the_clients_vault_and_both_change_independently(ws: AVFS, client: Callable[[Optional[str]], AVFS]) -> None:
     ws.write("/plan.md", "v1")
     fork = ws.fork_vault("ws-try")
-    assert (fork.name, fork.parent, fork.detached, fork.ancestors, fork.files, fork.current) == ("ws-try", "ws", False, ["ws"], 1, False)
+    assert (fork.name, fork.parent, fork.detached, fork.ancestors, fork.files, fork.specials, fork.current) == ("ws-try", "ws", False, ["ws"], 1, 0, False)
     assert client("ws-try").fork_vault("ws-try-2").ancestors == ["ws-try", "ws"]
     client("ws-try").write("/plan.md", "v2")
     assert ws.read("/plan.md") == b"v1"

@@ -134,6 +134,8 @@ class Vault:
     ancestors: List[str] = field(default_factory=list)
     #: Forked from a vault that was deleted since (``parent`` is then None).
     detached: bool = False
+    #: FIFOs, sockets and device nodes.
+    specials: int = 0
 
 
 @dataclass(frozen=True)
