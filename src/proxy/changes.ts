@@ -113,6 +113,16 @@ export function netChanges(store: Store, vault: VaultRow, window: { after: numbe
   });
 }
 
+/**
+ * The files a run left at each size, the last of its versions per path, whether or not the path
+ * ended as it began (a file rewritten to the same bytes, cut short at the size limit again).
+ */
+export function lastWrittenFiles(store: Store, vault: VaultRow, window: { after: number; upTo: number; execId: string }): Array<{ path: string; type: string; kind: string; sizeAfter: number | null }> {
+  const last = new Map<string, VersionRow>();
+  for (const row of windowVersions(store, vault.id, window.after, window.upTo, window.execId)) last.set(row.path, row);
+  return [...last.values()].filter((row) => row.type === 'f').map((row) => ({ path: row.path, type: 'file', kind: 'modified', sizeAfter: row.size }));
+}
+
 /** The change report of a run (see netChanges). */
 export function changeReport(store: Store, vault: VaultRow, window: { after: number; upTo: number; execId: string | null }): ChangedFile[] {
   return netChanges(store, vault, window).map(describeChange);

@@ -12,7 +12,7 @@ import { finishExec, insertExec, rejudgeExec } from '../store/execs.js';
 import type { Store } from '../store/store.js';
 import { currentSeq } from '../store/vaults.js';
 import { VaultFs } from '../store/vault-fs.js';
-import { changeReport, type ChangedFile } from './changes.js';
+import { changeReport, lastWrittenFiles, type ChangedFile } from './changes.js';
 import { VIEWS_SERVER_CLOSED } from '../mount/views.js';
 import { quoteArgv } from './command-line.js';
 import { runCommand } from './exec.js';
@@ -572,7 +572,10 @@ async function execHoldingSignals(store: Store, vaultName: string, request: Exec
       finishExec(store, execId, { seqAfter, exitCode: outcome.exitCode, signal: outcome.signal, timedOut: outcome.timedOut }),
     );
     const changed = changeReport(store, vault, { after: seqBefore, upTo: seqAfter, execId });
-    violations.push(...filesAtSizeLimit(launch!, changed, violations));
+    // Files it wrote that stopped at the limit, also those that ended as they began (cut short
+    // at the limit again): where its versions record them (the mount; a copy imports only changes).
+    const written = lastWrittenFiles(store, vault, { after: seqBefore, upTo: seqAfter, execId });
+    violations.push(...filesAtSizeLimit(launch!, [...changed, ...written.filter((w) => !changed.some((c) => c.path === w.path))], violations));
     const sandbox = sandboxField(plan, launch!);
     const ws = workspace;
     store.mutate(() =>

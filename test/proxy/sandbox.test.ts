@@ -566,6 +566,11 @@ describeSandbox('sandbox limits, binds and availability', () => {
       expect(quiet.json, quiet.stdout + quiet.stderr).toMatchObject({ ok: true, stdout: 'after\n', signal: null });
       expect(quiet.json.violations).toEqual([expect.objectContaining({ kind: 'limit', limit: 'max_file_size', value: 4096, detail: expect.stringContaining('/quiet.bin') })]);
       expect(vaultTree(home)['/quiet.bin']).toMatchObject({ size: 4096 });
+      if (mode === 'mount') {
+        // Cut short at the limit again, the file ends as it began: the limit was still hit (sandbox round).
+        const again = await avfs(home, ['proxy', 'exec', '--mode', mode, '--max-file-size', '4KiB', '--shell', 'trap "" XFSZ; head -c 100000 /dev/zero > /quiet.bin; echo after']);
+        expect([again.json.changed_files, again.json.violations]).toEqual([[], [expect.objectContaining({ limit: 'max_file_size', detail: expect.stringContaining('/quiet.bin') })]]);
+      }
       expect((await avfs(home, ['rm', '/quiet.bin'])).code).toBe(0);
     }
     // Exit status 153 reads as SIGXFSZ (128 + 25), but with no file size limit no limit was hit.
