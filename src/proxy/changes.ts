@@ -114,13 +114,14 @@ export function netChanges(store: Store, vault: VaultRow, window: { after: numbe
 }
 
 /**
- * The files a run left at each size, the last of its versions per path, whether or not the path
- * ended as it began (a file rewritten to the same bytes, cut short at the size limit again).
+ * The files a run left, with the size its last version of each gave it, whether or not the path
+ * ended as it began (a file rewritten to the same bytes, cut short at the size limit again): a
+ * superset of the files its change report lists as added or modified.
  */
-export function lastWrittenFiles(store: Store, vault: VaultRow, window: { after: number; upTo: number; execId: string }): Array<{ path: string; type: string; kind: string; sizeAfter: number | null }> {
+export function lastWrittenFiles(store: Store, vault: VaultRow, window: { after: number; upTo: number; execId: string }): Array<{ path: string; size: number | null }> {
   const last = new Map<string, VersionRow>();
   for (const row of windowVersions(store, vault.id, window.after, window.upTo, window.execId)) last.set(row.path, row);
-  return [...last.values()].filter((row) => row.type === 'f').map((row) => ({ path: row.path, type: 'file', kind: 'modified', sizeAfter: row.size }));
+  return [...last.values()].filter((row) => row.type === 'f').map((row) => ({ path: row.path, size: row.size }));
 }
 
 /** The change report of a run (see netChanges). */

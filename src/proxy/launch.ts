@@ -174,14 +174,14 @@ export function violationsOf(launch: Launch, outcome: RunOutcome): Violation[] {
 }
 
 /**
- * The file size limit as the changed files show it: a command that ignores SIGXFSZ is not killed,
+ * The file size limit as the files the run wrote show it: a command that ignores SIGXFSZ is not killed,
  * its write past the limit fails with EFBIG instead (the kernel refuses it before the mount or the
  * copy sees it), so the limit leaves no other trace than files that stopped exactly at it.
  */
-export function filesAtSizeLimit(launch: Launch, changed: ReadonlyArray<{ path: string; type: string; kind: string; sizeAfter: number | null }>, found: Violation[]): Violation[] {
+export function filesAtSizeLimit(launch: Launch, written: () => ReadonlyArray<{ path: string; size: number | null }>, found: Violation[]): Violation[] {
   const limit = launch.limits.maxFileSize.value;
   if (limit === null || found.some((v) => v.limit === 'max_file_size')) return [];
-  const stopped = changed.filter((c) => c.kind !== 'deleted' && c.type === 'file' && c.sizeAfter === limit).map((c) => c.path);
+  const stopped = written().filter((f) => f.size === limit).map((f) => f.path);
   if (stopped.length === 0) return [];
   const named = stopped.slice(0, 3).join(', ') + (stopped.length > 3 ? `, and ${stopped.length - 3} more` : '');
   return [{ kind: 'limit', limit: 'max_file_size', value: limit, detail: `${stopped.length} file(s) stopped exactly at the file size limit (${named}): a write past it fails (EFBIG), so they may have been cut short` }];

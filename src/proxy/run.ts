@@ -574,8 +574,7 @@ async function execHoldingSignals(store: Store, vaultName: string, request: Exec
     const changed = changeReport(store, vault, { after: seqBefore, upTo: seqAfter, execId });
     // Files it wrote that stopped at the limit, also those that ended as they began (cut short
     // at the limit again): where its versions record them (the mount; a copy imports only changes).
-    const written = lastWrittenFiles(store, vault, { after: seqBefore, upTo: seqAfter, execId });
-    violations.push(...filesAtSizeLimit(launch!, [...changed, ...written.filter((w) => !changed.some((c) => c.path === w.path))], violations));
+    violations.push(...filesAtSizeLimit(launch!, () => lastWrittenFiles(store, vault, { after: seqBefore, upTo: seqAfter, execId }), violations));
     const sandbox = sandboxField(plan, launch!);
     const ws = workspace;
     store.mutate(() =>
