@@ -1,4 +1,5 @@
 import { closeSync, openSync, readSync } from 'node:fs';
+import { O_TRUNC } from './open-file.js';
 
 /**
  * Which argument of the open call holds the flags, by system call number, for the architectures
@@ -9,8 +10,6 @@ const FLAGS_ARGUMENT: Partial<Record<NodeJS.Architecture, Record<number, number>
   x64: { 2: 1, 257: 2 },
   arm64: { 56: 2 },
 };
-
-const O_TRUNC = 0o1000;
 
 /** Calls that open with their flags out of reach: creat(2) (always O_TRUNC) and openat2(2) (flags in memory). */
 const OTHER_OPENS: Partial<Record<NodeJS.Architecture, Record<number, 'creat' | 'openat2'>>> = {

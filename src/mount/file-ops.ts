@@ -20,11 +20,6 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
   const { ctx, fs, files, errno, entry, creatorOf, openAt, holderOf, parentError, overQuota, pageWriteback, createdAppending, openingWithTruncate, callerPid } = c;
   const { ENOENT, EBADF, EROFS, EISDIR, EDQUOT } = c.err;
   /**
-   * libfuse names an open file by the path it had when opened, and gives that name one kernel
-   * inode: a file open here that has since moved or lost its name (followed its inode, unlinked)
-   * fills the page cache of whatever the path shows now. The next open of the path drops it.
-   */
-  /**
    * An open(O_TRUNC) opens, then cuts by path: the cut is the change of the handle that caller
    * just made, stored at its close (with what it writes: `echo x > f` is one version). Returns
    * false for a truncate(2), which no handle owns: it is stored at once, not when the descriptors
@@ -38,6 +33,11 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
     files.changedThrough(opener);
     return true;
   };
+  /**
+   * libfuse names an open file by the path it had when opened, and gives that name one kernel
+   * inode: a file open here that has since moved or lost its name (followed its inode, unlinked)
+   * fills the page cache of whatever the path shows now. The next open of the path drops it.
+   */
   const forgetIfElsewhere = (file: OpenFile, path: string) => {
     if (files.get(path) !== file) files.forgetCache(path);
   };

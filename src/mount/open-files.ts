@@ -15,7 +15,7 @@ import { MAX_ZERO_FILL } from './zero-fill.js';
 /** Version ops that put back recorded states, inode numbers included (continuedAt). */
 const PUTS_BACK = new Set(['restore', 'revert', 'checkout', 'merge', 'merge-undo', 'undo']);
 
-export { OpenFile, O_ACCMODE, O_APPEND, O_RDONLY, O_TRUNC, type Handle, type OpenFileState, type ShownAttributes } from './open-file.js';
+export { OpenFile, O_ACCMODE, O_APPEND, O_RDONLY, type Handle, type OpenFileState, type ShownAttributes } from './open-file.js';
 
 /**
  * Files open through the mount. All handles on one path share one OpenFile (so they see each

@@ -101,9 +101,9 @@ export function netChanges(store: Store, vault: VaultRow, window: { after: numbe
       const first = rows[0]!;
       const prior = versionBeforeSeq(store, vault, path, first.id);
       const before = prior ? stateOf(prior) : path === '/' ? ROOT_STATE : null;
-      const after = stateOf(rows[rows.length - 1]);
-      if (before === null && after === null) continue;
       const last = rows[rows.length - 1]!;
+      const after = stateOf(last);
+      if (before === null && after === null) continue;
       const overwroteOthers = window.execId !== null && rows.length > 1 && store.stmt(OTHERS_BETWEEN).get(vault.id, path, first.id, last.id, window.execId) !== undefined;
       if (before && after && sameShownState(before, after) && !overwroteOthers) continue;
       // Version numbers continue across deletions, so a first change numbered above 1 had a predecessor.

@@ -301,6 +301,13 @@ function tokenize(script: string, substitutions: string[], tests = true, posix =
     if (j >= script.length) unreadable = true;
     return Math.min(j, script.length);
   };
+  /** The index of the `'` closing a single-quoted string that started at `from`; script.length when none does. */
+  const singleQuoteEnd = (from: number): number => {
+    const end = script.indexOf("'", from);
+    if (end !== -1) return end;
+    unreadable = true;
+    return script.length;
+  };
   /**
    * The index of the `}` closing a parameter expansion whose `${` ends before `from`: its words are
    * one (`${x:- #}` holds no comment), and quotes in it are quotes; script.length when none closes
@@ -314,7 +321,7 @@ function tokenize(script: string, substitutions: string[], tests = true, posix =
     for (; j < script.length && script[j] !== '}'; j++) {
       if (script[j] === '\\') j++;
       else if (script[j] === "'" && !quotes) continue;
-      else if (script[j] === "'") j = script.indexOf("'", j + 1) === -1 ? script.length : script.indexOf("'", j + 1);
+      else if (script[j] === "'") j = singleQuoteEnd(j + 1);
       else if (script[j] === '"') j = doubleQuoteEnd(j + 1);
       else if (script[j] === '$' && script[j + 1] === '{') j = parameterEnd(j + 2, inDouble);
       else if (script[j] === '$' && script[j + 1] === '(') j = closingParen(j + 1);
@@ -385,7 +392,7 @@ function tokenize(script: string, substitutions: string[], tests = true, posix =
       } else if (c === '$' && script[j + 1] === '(') {
         j = closingParen(j + 1); // a word of its own kind: `$(true)#` holds no comment
       } else if (c === '\\') j++;
-      else if (c === "'") j = script.indexOf("'", j + 1) === -1 ? script.length : script.indexOf("'", j + 1);
+      else if (c === "'") j = singleQuoteEnd(j + 1);
       else if (c === '$' && script[j + 1] === "'") j = escapedEnd(j + 2, "'");
       else if (c === '"') j = doubleQuoteEnd(j + 1);
       else if (c === '`') j = escapedEnd(j + 1, '`');
@@ -514,11 +521,10 @@ function tokenize(script: string, substitutions: string[], tests = true, posix =
       continue;
     }
     if (c === "'") {
-      const end = script.indexOf("'", i + 1);
-      if (end === -1) unreadable = true;
-      word += script.slice(i + 1, end === -1 ? script.length : end);
+      const end = singleQuoteEnd(i + 1);
+      word += script.slice(i + 1, end);
       inWord = true;
-      i = end === -1 ? script.length : end + 1;
+      i = end + 1;
       continue;
     }
     if (!posix && c === '$' && script[i + 1] === '[') {

@@ -382,18 +382,26 @@ describeModes('proxy exec', (mode) => {
     expect(vaultTree(home)['/f.txt']).toEqual(before['/f.txt']);
   });
 
-  // Only a mounted run records its versions as it goes; a copy-mode run's are imported at its end.
+  /**
+   * A checkpointed exec that writes `path` (`first`), waits for /go, then runs `then`; between the
+   * two, once the exec's first version of `path` is stored, the CLI writes `theirs` there. Only a
+   * mounted run records its versions as it goes; a copy-mode run's are imported at its end.
+   */
+  const aroundAnotherWrite = async (home: string, path: string, first: string, then: string, theirs: string) => {
+    const run = exec(home, mode, ['--checkpoint', '--shell', `${first}; while [ ! -e /go ]; do sleep 0.05; done; ${then}`]);
+    const log = async () => (await avfs(home, ['log', path])).json?.versions ?? [];
+    while (!(await log()).some((v: any) => v.source === 'proxy')) await new Promise((r) => setTimeout(r, 50));
+    expect((await avfs(home, ['write', path, theirs])).code).toBe(0);
+    expect((await avfs(home, ['write', '/go', ''])).code).toBe(0);
+    return { r: expectRan(await run), log };
+  };
+
   if (mode === 'mount')
     it('undo refuses to drop a change someone else made between two of the exec\'s own changes to a path (CONFLICT; --force counts it)', async () => {
       const home = newHome({ '/shared.txt': 'orig\n' });
-      // The exec writes the file, waits for /go, then appends to it: a write by someone else in
-      // between is followed by another of the exec's, so it is not "later" than the exec's last.
-      const run = exec(home, mode, ['--checkpoint', '--shell', 'echo exec > /shared.txt; while [ ! -e /go ]; do sleep 0.05; done; echo exec2 >> /shared.txt']);
-      const log = async () => (await avfs(home, ['log', '/shared.txt'])).json?.versions ?? [];
-      while (!(await log()).some((v: any) => v.source === 'proxy')) await new Promise((r) => setTimeout(r, 50));
-      expect((await avfs(home, ['write', '/shared.txt', 'someone else\n'])).code).toBe(0);
-      expect((await avfs(home, ['write', '/go', ''])).code).toBe(0);
-      const r = expectRan(await run);
+      // A write by someone else between two of the exec's is followed by another of the exec's
+      // (an append), so it is not "later" than the exec's last.
+      const { r, log } = await aroundAnotherWrite(home, '/shared.txt', 'echo exec > /shared.txt', 'echo exec2 >> /shared.txt', 'someone else\n');
       expect((await log()).slice(0, 3).map((v: any) => v.source)).toEqual(['proxy', 'cli', 'proxy']); // newest first
       const conflict = expectError(await avfs(home, ['proxy', 'undo', r.exec_id]), 'CONFLICT', 4);
       expect(conflict).toMatchObject({ later_changes: 1, paths: ['/shared.txt'] });
@@ -405,12 +413,7 @@ describeModes('proxy exec', (mode) => {
   if (mode === 'mount')
     it('a path the exec left as it found it, over someone else\'s change made meanwhile, is reported, and undo refuses (sandbox round: neither said anything)', async () => {
       const home = newHome({ '/f.txt': 'orig\n' });
-      const run = exec(home, mode, ['--checkpoint', '--shell', 'echo temp > /f.txt; while [ ! -e /go ]; do sleep 0.05; done; echo orig > /f.txt']);
-      const log = async () => (await avfs(home, ['log', '/f.txt'])).json?.versions ?? [];
-      while (!(await log()).some((v: any) => v.source === 'proxy')) await new Promise((r) => setTimeout(r, 50));
-      expect((await avfs(home, ['write', '/f.txt', 'theirs\n'])).code).toBe(0);
-      expect((await avfs(home, ['write', '/go', ''])).code).toBe(0);
-      const r = expectRan(await run);
+      const { r } = await aroundAnotherWrite(home, '/f.txt', 'echo temp > /f.txt', 'echo orig > /f.txt', 'theirs\n');
       expect((await avfs(home, ['cat', '/f.txt'], { raw: true })).stdout).toBe('orig');
       expect(r.changed_files.filter((c: any) => c.path === '/f.txt').map((c: any) => [c.kind, c.versions])).toEqual([['modified', 2]]);
       expect(expectError(await avfs(home, ['proxy', 'undo', r.exec_id]), 'CONFLICT', 4)).toMatchObject({ later_changes: 1, paths: ['/f.txt'] });
