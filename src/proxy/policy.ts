@@ -683,7 +683,8 @@ export function evaluatePolicy(policy: Policy, request: { argv?: string[]; shell
   const categories = CATEGORIES.filter((c) => verdicts.some((v) => v.categories.includes(c)));
   // read_only describes the whole request only when nothing else in it writes.
   const finalCategories = categories.length > 1 ? categories.filter((c) => c !== 'read_only') : categories;
-  const where = new Set(verdicts.map((v) => v.command)).size > 1 ? `${top.command}: ` : '';
+  // The whole-line verdict names no command of its own: its reason already says "the command line".
+  const where = new Set(verdicts.map((v) => v.command)).size > 1 && top.rule !== 'unreadable-line' ? `${top.command}: ` : '';
   checkpoint ||= verdicts.some((v) => v.action === 'allow_with_checkpoint');
   return { decision: { action: top.action, categories: finalCategories, rule: top.rule, reason: where + top.reason }, verdicts, checkpoint };
 }

@@ -679,6 +679,8 @@ describe('command lines read with certainty, or every way they could run', () =>
     // A quote, substitution or here-document that never ends cannot be read for certain: approval.
     for (const shell of ['echo "a; rm -rf /src', "echo 'a; rm -rf /src", 'echo $(echo a', 'echo `echo a', "echo $'a", 'cat <<EOF\nrm -rf /src', 'echo $[1<<2', 'echo $(echo $(echo $(echo $(echo $(echo $(echo $(echo $(echo $(echo x)))))))))']) {
       expect(decide(shell), JSON.stringify(shell)).toMatchObject({ action: 'require_approval', rule: 'unreadable-line' });
+      // Its reason speaks of the whole line, with no command named before it.
+      expect(decide(shell).reason, JSON.stringify(shell)).toMatch(/^the command line has /);
     }
     // Lines that close what they open read as before.
     for (const shell of [
