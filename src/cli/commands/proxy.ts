@@ -77,7 +77,8 @@ stdout_bytes/stderr_bytes (total produced), truncated (either stream cut at the 
 changed_files [{path, kind added|modified|deleted, type, size_before, size_after, hash_before,
 hash, mode_before, mode_after, target_before?, target?, versions}], skipped (copy mode: paths the
 copy could not read back, such as a directory the command made unlistable), leftover_processes
-(killed after the command ended), survivors (processes still alive after SIGKILL: always empty
+(killed after the command ended; in a sandbox the kernel also ends them with the command's PID
+namespace, and one it ended before avfs looked is not counted), survivors (processes still alive after SIGKILL: always empty
 unless one is stuck in the kernel).
 A rename is reported as deleted (old path) + added (new path); times alone are not a change.
 ok is true whenever the command ran, whatever its exit code: avfs exits with the command's exit
