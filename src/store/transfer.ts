@@ -13,6 +13,7 @@ import { atHostPath } from './deep-host-paths.js';
 import { PinnedDirs } from './pinned-dirs.js';
 import { isDirectory, makeDirectories } from './host-dirs.js';
 import { readHostLink, walkHostTree } from './host-tree.js';
+import { homeInTree, homeOnHost, insideHome, isHome, type HomeOnHost } from './home-on-host.js';
 import type { Owner, VaultFs } from './vault-fs.js';
 import { hostSeconds } from '../core/units.js';
 import { processAlive, processStartTime } from './host-process.js';
@@ -31,7 +32,7 @@ export interface TransferSummary {
   links_copied?: number;
   /** FIFOs, sockets and devices: imported as metadata; exported as FIFOs and (as root) device nodes. */
   special?: number;
-  /** Export only: entries the host cannot be given, each with why (sockets; devices when not root). */
+  /** Entries left out, each with why: by export, those the host cannot be given (sockets; devices when not root); by import, the avfs home. */
   skipped?: Array<{ path: string; type: string; reason: string }>;
   /** Export only: files written without the set-user-ID / set-group-ID bits they have in the vault (hostMode). */
   set_id_cleared?: string[];
@@ -73,6 +74,9 @@ interface HostScan {
   items: HostItem[];
   /** Host paths whose last name (or, for a symlink, whose target) is not valid UTF-8. */
   invalid: Buffer[];
+  /** The avfs home, passed over (home-on-host.ts); its vault path when the tree holds it. */
+  home?: HomeOnHost;
+  passedHome?: string;
 }
 
 /** Lists a host tree (not following symlinks), parents before children (host-tree.ts walks it). */
@@ -98,6 +102,10 @@ function scanHost(root: Buffer, rootPath: string, scan: HostScan): void {
     invalidName: (host) => void scan.invalid.push(host),
     visit: ({ host, path, st, type: kind }) => {
       if (!kind) return false;
+      if (isHome(scan.home, st)) {
+        scan.passedHome = path;
+        return false;
+      }
       // FIFOs, sockets and devices are imported as what they are (metadata), never opened.
       const item: HostItem = { host, vault: path, kind, mode: st.mode & 0o7777, mtime: st.mtimeMs, atime: st.atimeMs, rdev: st.rdev };
       if (ROOT) item.owner = { uid: st.uid, gid: st.gid };
@@ -183,7 +191,9 @@ export function importTree(fs: VaultFs, host: string, vaultInput: string, progre
   let root = normalizePath(vaultInput);
   // Like cp: a single file imported onto an existing directory goes inside it.
   if (!lstatSafe(host)?.isDirectory() && fs.exists(root) && fs.stat(root).type === 'd') root = joinPath(fs.stat(root).path, basename(host));
-  const scan: HostScan = { items: [], invalid: [] };
+  const home = homeOnHost(fs.store.home);
+  homeInTree(home, host, `importing ${host}`); // the home itself, or a path in it, is refused
+  const scan: HostScan = { items: [], invalid: [], home };
   unlessUnreadable(() => scanHost(Buffer.from(host), root, scan));
   if (scan.invalid.length > 0) throw invalidNames(scan.invalid);
   const items = scan.items;
@@ -202,6 +212,7 @@ export function importTree(fs: VaultFs, host: string, vaultInput: string, progre
   const stored = putContentsFromFds(fs.store, files, (item) => unlessUnreadable(() => openSync(item.host, 'r')), () => progress?.(++done, items.length, 'storing'));
   for (const [item, content] of stored) contents.set(item.vault, content);
   const summary: TransferSummary = { files: 0, directories: 0, symlinks: 0, bytes: 0, links: 0 };
+  if (scan.passedHome) summary.skipped = [{ path: scan.passedHome, type: 'directory', reason: 'the avfs home (every vault\'s database) is never imported' }];
   fs.store.mutate(() => {
     enforceQuotaForAll(fs.store, fs.row(), root, () =>
       items.map((item) => {
@@ -296,6 +307,7 @@ function exportSnapshot(fs: VaultFs, vaultInput: string, hostDir: string, overwr
   const at: ReachHost = options.pastPathMax ? atHostPath : (host, use) => use(host);
   const existed = destinationExists(hostDir);
   const steps = planExport(entries, base, hostPath, existed, at);
+  refuseHome(steps, hostDir, homeOnHost(fs.store.home));
   refuseClashes(steps, overwrite);
   try {
     makeDirectories(hostDir);
@@ -463,6 +475,15 @@ function planExport(entries: Entry[], base: string, hostPath: (p: string) => str
     found.set(entry.path, step.found);
     return step;
   });
+}
+
+/** Refuses before anything is written: a host path in the avfs home (home-on-host.ts), when the destination holds it. */
+function refuseHome(steps: ExportStep[], hostDir: string, home: HomeOnHost | undefined): void {
+  const rel = homeInTree(home, hostDir, `exporting to ${hostDir}`);
+  if (rel === undefined) return;
+  const at = join(hostDir, rel);
+  const hit = steps.find((s) => s.host === at || s.host.startsWith(at + '/'));
+  if (hit) throw insideHome(home!, hit.host, `exporting to ${hostDir}`);
 }
 
 /** Refuses before anything is written: any existing host path in the way without `overwrite`, and a host directory where the vault has a file even with it. */

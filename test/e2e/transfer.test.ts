@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, lchownSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa, execaSync } from 'execa';
-import { BIN, expectError, expectOk, useTempHome } from '../helpers.js';
+import { avfs, BIN, expectError, expectOk, useTempHome } from '../helpers.js';
 
 const h = useTempHome('each');
 const run = h.run;
@@ -391,5 +391,81 @@ describe('export to a host place it may not write', () => {
       expect(r.json.error, what).toMatchObject(expected);
     }
     expect(readdirSync(closed)).toEqual([]);
+  });
+});
+
+describe('an avfs home inside the host tree import, export and sync work on', () => {
+  /** A project directory holding its own home (AVFS_HOME=./.avfs), a file beside it, and a vault with work in it. */
+  async function projectWithHome() {
+    const project = join(h.dir, 'project');
+    const home = join(project, '.avfs');
+    mkdirSync(join(project, 'src'), { recursive: true });
+    writeFileSync(join(project, 'src', 'main.py'), 'v1\n');
+    const cli = (args: string[]) => avfs(home, args);
+    expectOk(await cli(['vault', 'create', 'keep']));
+    expectOk(await cli(['--vault', 'keep', 'write', '/precious.txt', 'vault work']));
+    const homeState = () => ({ names: readdirSync(home).sort(), vaults: readFileSync(join(home, 'avfs.db')).length > 0 });
+    return { project, home, cli, homeState };
+  }
+
+  it('import (and --track) passes over the home, saying so, and refuses the home itself or a file in it', async () => {
+    const { project, home, cli } = await projectWithHome();
+    const imported = expectOk(await cli(['import', '--track', project, '/p']));
+    expect(imported.skipped).toEqual([{ path: '/p/.avfs', type: 'directory', reason: expect.stringContaining('avfs home') }]);
+    expect((expectOk(await cli(['ls', '/p'])).entries as { name: string }[]).map((e) => e.name)).toEqual(['src']);
+    const text = await avfs(home, ['import', project, '/q'], { raw: true });
+    expect(text.stderr).toContain('left out /q/.avfs');
+    for (const inside of [home, join(home, 'avfs.db')]) {
+      expect(expectError(await cli(['import', inside, '/x']), 'CONFLICT', 4)).toMatchObject({ reason: 'avfs_home' });
+    }
+    expectError(await cli(['ls', '/x']), 'NOT_FOUND', 3);
+  });
+
+  it('sync refuses to write in the home or remove a directory holding it, even with --strategy theirs, and writes nothing', async () => {
+    const { project, home, cli, homeState } = await projectWithHome();
+    expectOk(await cli(['import', '--track', project, '/p']));
+    const before = homeState();
+    // The vault's own path there (as an import before this check copied the home in), then an edit beside it.
+    expectOk(await cli(['write', '-p', '/p/.avfs/avfs.db', 'not a database']));
+    expectOk(await cli(['write', '/p/src/main.py', 'v2\n']));
+    for (const args of [['sync', '/p', '--strategy', 'theirs'], ['sync', '/p', '--dry-run']]) {
+      expect(expectError(await cli(args), 'CONFLICT', 4)).toMatchObject({ reason: 'avfs_home', host: join(project, '.avfs') });
+    }
+    expect(readFileSync(join(project, 'src', 'main.py'), 'utf8')).toBe('v1\n');
+    expect(homeState()).toEqual(before);
+    // Without a path there, the home is no host change to the vault: the edit syncs, the home stays.
+    expectOk(await cli(['rm', '-r', '/p/.avfs']));
+    expectOk(await cli(['sync', '/p', '--strategy', 'theirs']));
+    expect(readFileSync(join(project, 'src', 'main.py'), 'utf8')).toBe('v2\n');
+    expect(expectOk(await cli(['--vault', 'keep', 'cat', '/precious.txt'])).content).toBe('vault work');
+  });
+
+  it('sync refuses to remove a directory that holds the home', async () => {
+    const project = join(h.dir, 'project2');
+    const home = join(project, 'sub', '.avfs');
+    mkdirSync(join(project, 'sub'), { recursive: true });
+    writeFileSync(join(project, 'sub', 'a.txt'), 'a');
+    writeFileSync(join(project, 'b.txt'), 'b');
+    const cli = (args: string[]) => avfs(home, args);
+    expectOk(await cli(['import', '--track', project, '/p']));
+    expectOk(await cli(['rm', '-r', '/p/sub']));
+    expect(expectError(await cli(['sync', '/p', '--strategy', 'theirs']), 'CONFLICT', 4)).toMatchObject({ reason: 'avfs_home', host: join(project, 'sub') });
+    expect(readdirSync(join(project, 'sub')).sort()).toEqual(['.avfs', 'a.txt']);
+  });
+
+  it('export refuses a vault path that lands in the home, or a destination inside it, before writing anything', async () => {
+    const { project, home, cli, homeState } = await projectWithHome();
+    const before = homeState();
+    expectOk(await cli(['write', '-p', '/e/.avfs/avfs.db', 'not a database']));
+    expectOk(await cli(['write', '/e/readme.md', 'hi']));
+    expect(expectError(await cli(['export', '/e', project, '--overwrite']), 'CONFLICT', 4)).toMatchObject({ reason: 'avfs_home', host: home });
+    expect(existsSync(join(project, 'readme.md'))).toBe(false);
+    expect(expectError(await cli(['export', '/e', join(home, 'inner')]), 'CONFLICT', 4)).toMatchObject({ reason: 'avfs_home' });
+    expect(homeState()).toEqual(before);
+    expect(expectOk(await cli(['--vault', 'keep', 'cat', '/precious.txt'])).content).toBe('vault work');
+    // Beside the home, export works as ever.
+    expectOk(await cli(['rm', '-r', '/e/.avfs']));
+    expectOk(await cli(['export', '/e', project]));
+    expect(readFileSync(join(project, 'readme.md'), 'utf8')).toBe('hi');
   });
 });

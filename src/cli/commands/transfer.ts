@@ -28,7 +28,10 @@ export const importCommand = new Command('import')
         const summary = withProgressBar('importing', ctx.out, (bar) => (opts.track ? importTracked(fs, host, path!, bar) : importTree(fs, host, path!, bar)));
         return { vault: fs.name, source: host, tracked: !!opts.track, ...summary };
       },
-      render: (r, out) => out.info(`imported ${plural(r.files, 'file')}, ${plural(r.directories, 'directory', 'directories')}, ${plural(r.symlinks, 'symlink')} (${formatBytes(r.bytes)}) into ${printable(r.path)}`),
+      render: (r, out) => {
+        out.info(`imported ${plural(r.files, 'file')}, ${plural(r.directories, 'directory', 'directories')}, ${plural(r.symlinks, 'symlink')} (${formatBytes(r.bytes)}) into ${printable(r.path)}`);
+        for (const s of r.skipped ?? []) out.warn(`left out ${printable(s.path)}: ${s.reason}`);
+      },
     }),
   );
 
