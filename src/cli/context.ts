@@ -48,13 +48,15 @@ export class CliContext {
 
   /**
    * For an option or a command that covers every vault in the home (`prune --all`, `stats --all`,
-   * `gc`, `compact`): a `--vault` given with it would be silently ignored, and `prune --all --vault
-   * scratch` would prune every vault's history, so the two together are refused. $AVFS_VAULT is
-   * not: agents have it set. `oneVault` says how to work on one vault, where that can be done.
+   * `gc`, `compact`, `audit clear`) or names its vaults itself (`vault merge`): a `--vault` given
+   * with it would be silently ignored, and `prune --all --vault scratch` would prune every vault's
+   * history, `--vault sib vault merge try` merge into try's parent, so the two together are
+   * refused. $AVFS_VAULT is not: agents have it set. `oneVault` says how to work on one vault,
+   * where that can be done; `covers` what the command works on instead.
    */
-  refuseVaultOptionWith(option: string, oneVault?: string): void {
+  refuseVaultOptionWith(option: string, oneVault?: string, covers = 'covers every vault in the home'): void {
     if (this.globals.vault === undefined) return;
-    throw new AvfsError('USAGE', `${option} covers every vault in the home, so --vault ${this.globals.vault} would be ignored: ${oneVault ? `${oneVault}, or ` : ''}drop --vault`, option.startsWith('--') ? { option } : { command: option });
+    throw new AvfsError('USAGE', `${option} ${covers}, so --vault ${this.globals.vault} would be ignored: ${oneVault ? `${oneVault}, or ` : ''}drop --vault`, option.startsWith('--') ? { option } : { command: option });
   }
 
   /** File operations on the selected vault, checked to exist. */

@@ -294,6 +294,9 @@ describe('bad input: exit 2, and nothing changes', () => {
       [['--vault', 'default', 'gc', '--dry-run'], 'USAGE'],
       [['gc', '--vault', 'nope'], 'USAGE'],
       [['compact', '--vault', 'default'], 'USAGE'],
+      // audit clear clears every vault's rows; vault merge names its own vaults (it merged into the source's parent).
+      [['--vault', 'default', 'audit', 'clear', '--before', '0s'], 'USAGE'],
+      [['--vault', 'default', 'vault', 'merge', 'default', '--dry-run'], 'USAGE'],
     ];
     for (const [args, code] of bad) {
       const r = await run(args);

@@ -22,6 +22,7 @@ const clear = new Command('clear')
     action({
       options: z.object({ before: zTime }),
       run: (_args, opts, ctx) => {
+        ctx.refuseVaultOptionWith('audit clear', undefined, "clears the whole home's audit");
         const before = opts.before;
         return { deleted: clearAudit(ctx.store, before, ctx.actor), before: new Date(before).toISOString() };
       },

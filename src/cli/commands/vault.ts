@@ -195,6 +195,7 @@ const merge = new Command('merge')
         force: z.boolean().optional(),
       }),
       run: ([source], opts, ctx): MergeResult => {
+        ctx.refuseVaultOptionWith('vault merge', `to merge into it give --into ${ctx.globals.vault}`, 'names its vaults itself (<source>, and --into or its parent)');
         if (opts.undo) {
           if (opts.dryRun) throw new AvfsError('USAGE', '--undo and --dry-run do not go together');
           if (opts.strategy !== undefined) throw new AvfsError('USAGE', '--undo and --strategy do not go together: an undo puts back what the merge wrote');
