@@ -1419,6 +1419,9 @@ describe('custom policies', () => {
     expect(childEnv(parsePolicy({ env: { pass: ['GIT_*', '*PWD', 'KEYBOARD*', 'PASSIVE*', '*SESSION*', '*KEY*', '*CRED*'] } }), { GIT_COMMITTER_CRED: 'S', ...ordinary }, {}, {})).toEqual(ordinary);
     const named = childEnv(parsePolicy({ env: { pass: ['MY_*', '/^npm_config_.*$/', 'npm_config__auth'] } }), host, {}, {});
     expect(named).toEqual({ npm_config__auth: 'NPMSECRET2', npm_config_registry: 'https://registry.example/', npm_config_cache: '/c' });
+    // An application's own credentials under its glob (a sandbox round found these passed).
+    const app = ['MYAPP_DB_PWD', 'MYAPP_USER_SESSION', 'MYAPP_AUTHORIZATION', 'MYAPP_AUTH_KEY', 'MYAPP_AUTHKEY', 'MYAPP_AUTH'];
+    expect(childEnv(parsePolicy({ env: { pass: ['MYAPP_*', 'LC_*'] } }), { ...Object.fromEntries(app.map((n) => [n, 'S'])), LC_DB_PWD: 'S', LC_USER_SESSION: 'S', MYAPP_AUTHOR: 'me', LC_ALL: 'C' }, {}, {})).toEqual({ MYAPP_AUTHOR: 'me', LC_ALL: 'C' });
   });
 
   it('a proxy URL with a password passes only by its exact name and only to a run with the host network', () => {
