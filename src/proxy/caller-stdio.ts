@@ -1,4 +1,4 @@
-import { createReadStream, fstatSync, writeSync } from 'node:fs';
+import { createReadStream, fchmodSync, fchownSync, fstatSync, readlinkSync, writeSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { isatty } from 'node:tty';
 
@@ -9,8 +9,13 @@ import { isatty } from 'node:tty';
  * the host file opened for writing (root inside owns it), `>> ci.log` a read of the whole log, and
  * `< /` every host path below it. A terminal, a pipe or a socket reopened gives nothing the
  * descriptor did not (a socket cannot be reopened at all), so those are handed over as they are
- * (a terminal must be: job control, window size). Anything else — a file, a directory, a device —
- * reaches the command as a pipe avfs relays: the bytes, never the descriptor.
+ * (a terminal must be: job control, window size). Anything else — a file, a directory, a device,
+ * a named pipe — reaches the command as a pipe avfs relays: the bytes, never the descriptor.
+ *
+ * A descriptor also changes its file's mode, owner and times (fchmod, fchown, futimens): a named
+ * pipe is a host file, so it is relayed too; an anonymous pipe or a socket has no place on the
+ * host. A terminal is the caller's own device: its mode and owner are put back when the run ends
+ * (guardTerminals), which a command made 0666 so that any local user could read its keystrokes.
  */
 
 /** What the command's descriptor is: the caller's `fd` itself when that is safe to hand over, else a pipe to relay. */
@@ -21,10 +26,39 @@ export function callerStdio(fd: 0 | 1 | 2): number | 'pipe' {
 function handsOver(fd: number): boolean {
   try {
     const st = fstatSync(fd);
-    return isatty(fd) || st.isFIFO() || st.isSocket();
+    return isatty(fd) || st.isSocket() || (st.isFIFO() && anonymousPipe(fd));
   } catch {
     return false; // closed: the pipe gives the command an empty input, or output that goes nowhere
   }
+}
+
+/** Whether a FIFO descriptor is an anonymous pipe (`pipe:[…]`), not a named one on the host's filesystem; relayed when unknown. */
+function anonymousPipe(fd: number): boolean {
+  try {
+    return readlinkSync(`/proc/self/fd/${fd}`).startsWith('pipe:');
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Remembers the mode and owner of the caller's terminals among `fds` (those handed over) and
+ * returns what puts them back. Called when the run ends: a sandboxed command holds the terminal,
+ * and fchmod through it (or through /proc/<pid>/fd of a process holding it) changes the host device.
+ */
+export function guardTerminals(fds: number[]): () => void {
+  const kept = fds.filter((fd) => isatty(fd)).map((fd) => ({ fd, st: fstatSync(fd) }));
+  return () => {
+    for (const { fd, st } of kept) {
+      try {
+        const now = fstatSync(fd);
+        if (now.uid !== st.uid || now.gid !== st.gid) fchownSync(fd, st.uid, st.gid);
+        if ((now.mode & 0o7777) !== (st.mode & 0o7777)) fchmodSync(fd, st.mode & 0o7777);
+      } catch {
+        // The terminal went away (hung up), or may not be changed back by this user: nothing to keep.
+      }
+    }
+  };
 }
 
 /**

@@ -2,7 +2,7 @@ import { closeSync, openSync, readdirSync, readFileSync, readlinkSync } from 'no
 import { constants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { spawn } from 'node:child_process';
-import { callerStdio, relayInput, relayOutput } from './caller-stdio.js';
+import { callerStdio, guardTerminals, relayInput, relayOutput } from './caller-stdio.js';
 import { outputPipes, releasePipes, type OutputPipe } from './fifo-pipes.js';
 import { procPids, processesWithExecId } from '../mount/processes.js';
 import { readProcStat } from '../store/host-process.js';
@@ -331,6 +331,7 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
   const outTarget = interactive && spec.terminalOnStderr ? 2 : 1;
   const childOut = interactive ? callerStdio(outTarget) : 'pipe';
   const childErr = interactive ? callerStdio(2) : 'pipe';
+  const restoreTerminals = guardTerminals([stdin, childOut, childErr].filter((fd): fd is number => typeof fd === 'number'));
   // Output captured, or relayed to the caller's file, goes through real pipes, which the command
   // can open again as /dev/stdout and /dev/stderr (fifo-pipes.ts); Node's own are socket pairs,
   // kept where no FIFO can be made.
@@ -388,6 +389,7 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
   if (pid === undefined) {
     const err = await spawnFailure;
     stopInput?.();
+    restoreTerminals();
     releasePipes(fifos);
     const code = err.code;
     const message = err.message || String(code);
@@ -546,6 +548,7 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
     };
   } finally {
     stopInput?.();
+    restoreTerminals();
     releasePipes(fifos);
     clearTimeout(timer);
     clearTimeout(escalation);

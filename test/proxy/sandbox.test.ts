@@ -335,6 +335,28 @@ describeModes('escapes are contained by the sandbox', (mode) => {
     expect(await snapshot(victim)).toEqual(before);
   });
 
+  it("the caller's named pipe and terminal keep their mode: a named pipe is relayed, and a terminal's mode and owner are put back when the run ends", async () => {
+    const home = openHome();
+    const env = { ...process.env, AVFS_HOME: home, AVFS_VAULT: '' };
+    const chmodInput = "python3 -c 'import os; os.fchmod(0, 0o666); os.utime(0, (0, 0)); print(os.read(0, 9))'";
+    // `proxy exec --stdin < fifo`: a named pipe is a host file, whose mode fchmod of fd 0 changed.
+    const fifo = join(tmp.dir, `in-${mode}.fifo`);
+    await execa('mkfifo', ['-m', '600', fifo]);
+    const writer = execa('sh', ['-c', `echo hi > ${fifo}`]);
+    const fromFifo = await execa('sh', ['-c', `node ${BIN} --json proxy exec --stdin --mode ${mode} --shell "${chmodInput.replace(/"/g, '\\"')}" < ${fifo}`], { env, reject: false });
+    await writer;
+    expect(JSON.parse(fromFifo.stdout), fromFifo.stderr).toMatchObject({ exit_code: 0, stdout: "b'hi\\n'\n" });
+    expect(statSync(fifo).mode & 0o7777).toBe(0o600);
+    expect(statSync(fifo).mtimeMs).toBeGreaterThan(0);
+    // On a terminal (script gives the CLI one): handed over as it is, and its mode put back after.
+    const chmodTerminal = "python3 -c 'import os; os.fchmod(0, 0o666); os.fchmod(1, 0o666)'";
+    const terminal = await execa('script', ['-qc', `stat -c %a $(tty); node ${BIN} proxy exec --stdin --mode ${mode} --shell "${chmodTerminal}" 2>/dev/null; stat -c %a $(tty)`, '/dev/null'], { env, input: '' });
+    const lines = terminal.stdout.trim().split(/\r?\n/).map((l) => l.trim());
+    const [before, after] = [lines[0], lines[lines.length - 1]];
+    expect(before).toMatch(/^6[02]0$/);
+    expect(after).toBe(before);
+  });
+
   it("the command's captured stdout and stderr, reopened by path, are pipes of its own that lead nowhere: no directory above them, no name left on the host", async () => {
     const home = openHome();
     const before = await snapshot(victim);
