@@ -119,8 +119,13 @@ export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'ren
         } else if (dstFile && !entry(dst)) {
           files.detach(dstFile); // a pending file at dst is replaced
         }
+        const replaced = dstFile && !dstFile.orphan ? entry(dst) : undefined;
         fs.rename(src, dst);
-        if (dstFile && !dstFile.orphan) files.detach(dstFile);
+        // As for unlink: the open file may be the inode's under another name too, still open there
+        // (it is kept under the name opened first, and dst's own descriptor may be closed, so
+        // libfuse hid nothing), which goes on under that name. Detached, the writes through it
+        // since, and after, were lost.
+        if (dstFile && !dstFile.orphan && !(replaced?.ino === dstFile.ino && replaced.nlink > 1 && files.followInode(dstFile, false))) files.detach(dstFile);
         files.move(src, dst);
         cb(0);
       } catch (err) {

@@ -617,6 +617,27 @@ print(os.stat("c").st_size, open("c").read())'`);
     expect(out).toBe('17 written through e');
   });
 
+  it('a name replaced by a rename while another name of its file is open, that name closed or moved away by a same-file rename: the writes through the open name are stored (they were lost)', async () => {
+    const dir = join(fx.dir, 'rename-over-shared');
+    mkdirSync(dir);
+    // `c` opened first (the working copy is kept under it), then `a`; `c` closed, so libfuse hides
+    // nothing when `s` is renamed over it.
+    await shOk(`cd ${dir} && bash -c ': > a; ln a b; ln a c; exec 3<c 4<>a; exec 3<&-; : > s; mv s c; printf hello >&4; exec 4>&-'`);
+    expect([readFileSync(join(dir, 'a'), 'utf8'), readFileSync(join(dir, 'b'), 'utf8'), readFileSync(join(dir, 'c'), 'utf8')]).toEqual(['hello', 'hello', '']);
+    expect((await fx.run(['cat', '/rename-over-shared/b'])).json.content).toBe('hello');
+    // rename(2) onto another name of the same file does nothing, but libfuse moves its open node
+    // to the target name; a rename over the source name then met the open file there.
+    const out = await shOk(`cd ${dir} && python3 -c '
+import os
+f = os.open("x", os.O_RDWR | os.O_CREAT, 0o644); os.link("x", "y")
+os.rename("x", "y")
+os.write(f, b"hello"); open("g", "w").close()
+os.rename("g", "x")
+os.close(f); print(open("y").read(), os.stat("x").st_size)'`);
+    expect(out).toBe('hello 0');
+    expect((await fx.run(['cat', '/rename-over-shared/y'])).json.content).toBe('hello');
+  });
+
   it('a name unlinked while another name of its file is open takes a new entry of any type at once (mkdir, mkfifo, symlink, rename onto it)', async () => {
     const dir = join(fx.dir, 'reuse-name');
     mkdirSync(dir);
