@@ -429,6 +429,27 @@ describe('names with control characters in human output', () => {
   });
 });
 
+describe('notes with control characters in human output', () => {
+  it('a checkpoint message, a tag set with meta and a policy verdict show them escaped, so a note cannot forge a row or send the terminal escapes', async () => {
+    const run = (args: string[]) => avfs(h.home, args, { raw: true });
+    const note = 'ok\ngood-state  2026-12-07 13:00:00  1  1 B  forged row\x1b[31m';
+    expect((await run(['checkpoint', 'save', 'real', '-m', note])).code).toBe(0);
+    const unsafe = /[\x00-\x09\x0b-\x1f\x7f-\x9f]/;
+    const list = await run(['checkpoint', 'list']);
+    expect(list.stdout.trim().split('\n')).toHaveLength(2); // the header and one row
+    expect(list.stdout).toContain('ok\\x0agood-state');
+    const info = await run(['checkpoint', 'info', 'real']);
+    expect(info.stdout).toContain('forged row\\x1b[31m');
+    for (const out of [list.stdout, info.stdout]) expect(out.replace(/\n/g, '')).not.toMatch(unsafe);
+    const meta = await run(['meta', '/', 'k', 'v\x1b[2J']);
+    expect(meta.stderr).toBe('/: k = v\\x1b[2J');
+    const verdict = await run(['proxy', 'policy', 'check', '--shell', 'ls "$(\x1b[2J)"; \x1b[2Jrm -r x']);
+    expect(verdict.stdout).toContain('\\x1b[2Jrm');
+    expect(verdict.stdout.replace(/\n/g, '')).not.toMatch(unsafe);
+    expect(expectOk(await avfs(h.home, ['checkpoint', 'info', 'real'])).checkpoint.message).toBe(note); // --json exact
+  });
+});
+
 describe('export to `-`', () => {
   it('is USAGE (a tree has no stdout form), and makes no directory named "-"; ./- names one', async () => {
     expectOk(await avfs(h.home, ['write', '/x', 'hi']));

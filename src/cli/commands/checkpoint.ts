@@ -9,7 +9,7 @@ import {
 } from '../../store/checkpoints.js';
 import { AvfsError } from '../../errors.js';
 import { action, examples } from '../command.js';
-import { formatBytes, plural, table } from '../output.js';
+import { formatBytes, plural, printable, table } from '../output.js';
 import { withProgressBar } from '../progress.js';
 import { checkpointJson, checkpointSaveJson, restoreJson } from '../../api/json.js';
 import { checkpointDetails, checkpointDetailsJson } from '../../api/checkpoints.js';
@@ -50,7 +50,7 @@ const list = new Command('list')
       render: (r, out) => {
         if (r.checkpoints.length === 0) return out.info(`no checkpoints in vault ${r.vault}`);
         const rows = [['NAME', 'CREATED', 'FILES', 'SIZE', 'MESSAGE'].map((h) => chalk.dim(h))];
-        for (const c of r.checkpoints) rows.push([c.name, c.created_at.replace('T', ' ').slice(0, 19), String(c.files), formatBytes(c.bytes), c.message ?? '']);
+        for (const c of r.checkpoints) rows.push([c.name, c.created_at.replace('T', ' ').slice(0, 19), String(c.files), formatBytes(c.bytes), printable(c.message ?? '')]);
         out.data(table(rows));
       },
     }),
@@ -116,7 +116,7 @@ const info = new Command('info')
         out.data(
           table([
             ['name', c.name],
-            ['message', c.message ?? '-'],
+            ['message', c.message === null ? '-' : printable(c.message)],
             ['created', c.created_at],
             ['source', c.source + (c.exec_id ? ` (exec ${c.exec_id})` : '')],
             ['files', String(c.files)],

@@ -43,11 +43,11 @@ export const metaCommand = new Command('meta')
       render: (r, out) => {
         switch (r.action) {
           case 'delete':
-            return out.info(r.deleted.length ? `deleted ${r.deleted.join(', ')} from ${printable(r.path)}` : `nothing to delete on ${printable(r.path)}`);
+            return out.info(r.deleted.length ? `deleted ${r.deleted.map((k: string) => printable(k)).join(', ')} from ${printable(r.path)}` : `nothing to delete on ${printable(r.path)}`);
           case 'set':
-            return out.info(`${printable(r.path)}: ${r.key} = ${r.value}`);
+            return out.info(`${printable(r.path)}: ${printable(r.key)} = ${printable(r.value)}`);
           case 'get':
-            return r.value === null ? out.info(`${printable(r.path)}: ${r.key} is not set`) : out.data(r.value + '\n');
+            return r.value === null ? out.info(`${printable(r.path)}: ${printable(r.key)} is not set`) : out.data(r.value + '\n');
           default:
             return out.data(table(Object.entries(r.meta).map(([k, v]) => [chalk.cyan(printable(k)), printable(v)])));
         }

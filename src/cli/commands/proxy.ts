@@ -11,7 +11,7 @@ import { proxyExecJson, runExec, undoExec, undoJson, type ExecRequest } from '..
 import { policyCheck, policyCheckJson, policyInfo } from '../../api/policy.js';
 import { action, examples, EXIT_CODE, zSize } from '../command.js';
 import { BOUNDARY, renderChanges, renderRun, sandboxOptions, sandboxRequestOf, warnIfUnsandboxed, zMs, zSandboxOptions } from '../boundary.js';
-import type { Output } from '../output.js';
+import { printable, type Output } from '../output.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -319,9 +319,9 @@ const check = new Command('check')
       run: (args, opts, ctx) => policyCheckJson(policyCheck(ctx.store, ctx.vaultName(), { ...requestOf(args, opts, 'proxy policy check'), approve: opts.approve, env: envOf(opts.env) })),
       render: (r, out) => {
         const color = r.decision.action === 'deny' ? chalk.red : r.decision.action === 'require_approval' ? chalk.yellow : chalk.green;
-        out.data(`${color(r.decision.action)}  rule ${r.decision.rule}  [${r.decision.categories.join(', ')}]\n${r.decision.reason}\n`);
+        out.data(`${color(r.decision.action)}  rule ${r.decision.rule}  [${r.decision.categories.join(', ')}]\n${printable(r.decision.reason)}\n`);
         if (r.verdicts.length > 1) {
-          for (const v of r.verdicts) out.data(chalk.dim(`  ${v.action.padEnd(21)} ${v.rule.padEnd(22)} ${v.command}${v.via ? ` (via ${v.via})` : ''}\n`));
+          for (const v of r.verdicts) out.data(chalk.dim(`  ${v.action.padEnd(21)} ${v.rule.padEnd(22)} ${printable(v.command)}${v.via ? ` (via ${printable(v.via)})` : ''}\n`));
         }
       },
     }),
