@@ -1,5 +1,5 @@
 import { AvfsError } from '../errors.js';
-import { descendantRange, normalizePath } from '../core/paths.js';
+import { descendantRange, namesDirectory, normalizePath } from '../core/paths.js';
 import { audit } from './audit.js';
 import { now, type Actor, type Store } from './store.js';
 import { deleteCheckpointRows } from './checkpoints.js';
@@ -103,6 +103,11 @@ export function prune(store: Store, options: PruneOptions): PruneReport {
   // A path the vault neither has nor has history of, at it or below (a typo): said, not pruned as nothing.
   if (!('all' in scope) && path !== '/' && !store.read(() => getEntry(store, vaults[0]!, path) !== undefined || hasHistory(store, vaults[0]!, path))) {
     throw new AvfsError('NOT_FOUND', `${path} has no history in vault ${vaults[0]!.name}: nothing to prune there`, { path, vault: vaults[0]!.name });
+  }
+  // `f/` names a directory (as everywhere): a file there is NOT_A_DIRECTORY, not its history pruned.
+  const atPath = !('all' in scope) && namesDirectory(options.path ?? '/') ? store.read(() => getEntry(store, vaults[0]!, path)) : undefined;
+  if (atPath && atPath.type !== 'd') {
+    throw new AvfsError('NOT_A_DIRECTORY', `${options.path} ends with '/' but ${path} is not a directory: a file path cannot end with '/'`, { path, input: options.path });
   }
   const report: PruneReport = {
     dry_run: !!options.dryRun,

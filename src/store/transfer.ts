@@ -5,7 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import { AvfsError } from '../errors.js';
 import { devMajor, devMinor } from '../core/entry-types.js';
 import { writeFully } from './fd-io.js';
-import { joinPath, normalizePath } from '../core/paths.js';
+import { joinPath, namesDirectory, normalizePath } from '../core/paths.js';
 import { decodeUtf8, escapeBytes } from '../core/utf8.js';
 import { contentChunks, putContentsFromFds, type ContentRef } from './blobs.js';
 import type { Entry } from './entries.js';
@@ -189,8 +189,12 @@ export function checkHostPath(value: unknown, what: string): string {
 export function importTree(fs: VaultFs, host: string, vaultInput: string, progress?: Progress, finish?: (root: string) => void): TransferSummary & { path: string } {
   checkHostPath(host, 'host');
   let root = normalizePath(vaultInput);
-  // Like cp: a single file imported onto an existing directory goes inside it.
-  if (!lstatSafe(host)?.isDirectory() && fs.exists(root) && fs.stat(root).type === 'd') root = joinPath(fs.stat(root).path, basename(host));
+  // Like cp: a single file imported onto an existing directory goes inside it; given a name that
+  // ends with '/' (a directory's) that is no directory, it is NOT_A_DIRECTORY, as cp refuses it.
+  if (!lstatSafe(host)?.isDirectory()) {
+    if (fs.exists(root) && fs.stat(root).type === 'd') root = joinPath(fs.stat(root).path, basename(host));
+    else if (namesDirectory(vaultInput)) throw new AvfsError('NOT_A_DIRECTORY', `${vaultInput} ends with '/' but ${root} is not a directory: a file is imported into an existing directory, or under a name without the '/'`, { path: root, input: vaultInput });
+  }
   const home = homeOnHost(fs.store.home);
   homeInTree(home, host, `importing ${host}`); // the home itself, or a path in it, is refused
   const scan: HostScan = { items: [], invalid: [], home };

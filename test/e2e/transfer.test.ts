@@ -469,3 +469,22 @@ describe('an avfs home inside the host tree import, export and sync work on', ()
     expect(readFileSync(join(project, 'readme.md'), 'utf8')).toBe('hi');
   });
 });
+
+describe("a vault path ending with '/' names a directory", () => {
+  it('import of a file there, and prune there, are NOT_A_DIRECTORY unless it is one (they made a file /newdir, replaced /f.txt, pruned its history)', async () => {
+    const file = join(h.dir, 'hi.txt');
+    writeFileSync(file, 'hi');
+    expectOk(await run(['write', '/f.txt', 'orig']));
+    expectOk(await run(['write', '/f.txt', 'edit']));
+    expectError(await run(['import', file, '/newdir/']), 'NOT_A_DIRECTORY', 2);
+    expectError(await run(['import', file, '/f.txt/']), 'NOT_A_DIRECTORY', 2);
+    expectError(await run(['prune', '/f.txt/', '--keep', '1']), 'NOT_A_DIRECTORY', 2);
+    expect(await vaultNames()).toEqual(['f.txt']);
+    expect(expectOk(await run(['cat', '/f.txt'])).content).toBe('edit');
+    expect(expectOk(await run(['log', '/f.txt'])).versions).toHaveLength(2);
+    // A directory there takes the file, and its history is pruned.
+    expectOk(await run(['mkdir', '/d']));
+    expect(expectOk(await run(['import', file, '/d/'])).path).toBe('/d/hi.txt');
+    expectOk(await run(['prune', '/d/', '--keep', '1']));
+  });
+});

@@ -18,7 +18,7 @@ export const importCommand = new Command('import')
   .argument('<host>', 'host file or directory')
   .argument('[path]', 'vault path to create or merge into', '/')
   .option('--track', 'remember the host directory and its state, for `avfs sync`')
-  .addHelpText('after', examples(['avfs import ./my-project /project', 'avfs import ./notes.md /docs --json', 'avfs import --track ./my-project /project']))
+  .addHelpText('after', examples(['avfs import ./my-project /project', 'avfs import ./notes.md /docs/notes.md --json', 'avfs import --track ./my-project /project']))
   .action(
     action({
       options: z.object({ track: z.boolean().optional() }),
