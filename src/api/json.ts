@@ -53,7 +53,10 @@ export const rmJson = (vault: string, removed: string[]) => ({ vault, path: remo
 
 /** An entry of `tree`'s document: a directory with `children`. */
 export interface TreeNode extends EntryJson {
+  /** A directory's entries (empty: it has none); absent on files and on directories at the depth limit. */
   children?: TreeNode[];
+  /** A directory at the depth limit: its entries were not listed (it may hold some). */
+  truncated?: true;
 }
 
 /** The deepest level tree nests: JSON.stringify (and the text rendering) recurse once per level. */
@@ -67,7 +70,10 @@ export const TREE_MAX_DEPTH = 1000;
  * caller's spelling of the depth.
  */
 export function treeJson(root: Entry, below: Entry[], maxDepth: number | undefined, depthOption: string): { path: string; tree: TreeNode; files: number; directories: number } {
-  const rootNode: TreeNode = { ...entryJson(root), children: [] };
+  // A directory within the depth lists its entries (children: [] is an empty one); one at the
+  // limit was not listed, which `truncated` says instead, and a file has none.
+  const nodeOf = (e: Entry, depth: number): TreeNode => (e.type !== 'd' ? entryJson(e) : maxDepth !== undefined && depth >= maxDepth ? { ...entryJson(e), truncated: true } : { ...entryJson(e), children: [] });
+  const rootNode = nodeOf(root, 0);
   const nodes = new Map<string, TreeNode>([[root.path, rootNode]]);
   const baseDepth = root.path === '/' ? 0 : root.path.split('/').length - 1;
   let files = 0;
@@ -81,7 +87,7 @@ export function treeJson(root: Entry, below: Entry[], maxDepth: number | undefin
         max_depth: TREE_MAX_DEPTH,
       });
     }
-    const node: TreeNode = e.type === 'd' ? { ...entryJson(e), children: [] } : entryJson(e);
+    const node = nodeOf(e, depth);
     nodes.get(e.parent)?.children?.push(node);
     nodes.set(e.path, node);
     if (e.type === 'd') directories++;

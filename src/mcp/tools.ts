@@ -196,7 +196,7 @@ const fileTools: ToolSpec[] = [
   {
     name: 'tree',
     title: 'Show a tree',
-    description: 'The tree below a directory, as `avfs tree --json`: tree is the directory\'s entry, each directory with its children in path order (depth 1 = its children only); files and directories count them. For a flat list use find.',
+    description: 'The tree below a directory, as `avfs tree --json`: tree is the directory\'s entry, each directory with its children in path order (depth 1 = its children only; a directory at the depth limit has no children but truncated: true, as its entries were not listed); files and directories count them. For a flat list use find.',
     input: { path: path().default('/'), depth: whole(1).optional().describe('levels below path to include'), vault },
     output: { vault: z.string(), path: z.string(), tree: anyObject, files: z.number(), directories: z.number() },
     writes: false,

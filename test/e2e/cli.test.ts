@@ -77,7 +77,15 @@ describe('files through the CLI', () => {
     const tree = expectOk(await run(['tree', '/p', '--depth', '2']));
     expect(tree.tree.children.map((c: any) => c.name)).toEqual(['.hidden', 'q']);
     expect(tree.tree.children[1].children.map((c: any) => c.name)).toEqual(['r']);
-    expect(tree.tree.children[1].children[0].children).toEqual([]); // depth 3 cut off
+    // Depth 3 cut off: r is not listed, which it says (children: [] would say it is empty); a file has no children.
+    expect(tree.tree.children[1].children[0]).toMatchObject({ name: 'r', truncated: true });
+    expect(tree.tree.children[1].children[0].children).toBeUndefined();
+    expect(tree.tree.children[0].children).toBeUndefined();
+    expectOk(await run(['mkdir', '/p/q/empty']));
+    const deeper = expectOk(await run(['tree', '/p', '--depth', '3']));
+    expect(deeper.tree.children[1].children.map((c: any) => [c.name, c.children?.map((k: any) => k.name), c.truncated])).toEqual([['empty', [], undefined], ['r', ['f.txt'], undefined]]);
+    expect(expectOk(await run(['tree', '/p/.hidden'])).tree.children).toBeUndefined();
+    expectOk(await run(['rm', '-r', '/p/q/empty']));
     expect(expectOk(await run(['cp', '-r', '/p', '/p2'])).copied).toBe(5);
     expectError(await run(['cp', '/p', '/p3']), 'IS_A_DIRECTORY', 2);
     expect(expectOk(await run(['mv', '/p2', '/moved'])).to).toBe('/moved');
