@@ -5,7 +5,7 @@ import { decodeUtf8, escapeBytes, nulSeparated } from '../core/utf8.js';
 import { decideColor, outputFailed, printError, printJson } from './output.js';
 import { VERSION } from './version.js';
 import type { Command as CommandType } from 'commander';
-import { givenOnce } from './given-once.js';
+import { givenOnce, refuseRepeatedValues } from './given-once.js';
 
 /**
  * Every command, by the names (and aliases) that invoke it, loaded on demand. Start-up is mostly
@@ -240,6 +240,7 @@ export async function main(argv: string[]): Promise<number> {
     return error.exitCode;
   }
   if (!versionOnly(name, argv.slice(2))) await addCommands(program, name);
+  refuseRepeatedValues(program);
   // `avfs help <word>` of a word that names no command: commander showed the whole help and said
   // "a command is needed".
   if (first === 'help' && topics.length === 1 && !topics[0]!.startsWith('-') && !program.commands.some((c) => c.name() === topics[0] || c.aliases().includes(topics[0]!))) {

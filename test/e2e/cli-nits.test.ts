@@ -288,7 +288,7 @@ describe('the docs round of stop 57: what the help and README say is what happen
     expectOk(await avfs(h.home, ['vault', 'create', 'p']));
     expectOk(await avfs(h.home, ['vault', 'fork', 'p', 'c']));
     expectOk(await avfs(h.home, ['--vault', 'p', 'write', '/f', 'from p']));
-    const merged = await avfs(h.home, ['--vault', 'p', 'vault', 'merge', 'p', '--into', 'c'], { raw: true });
+    const merged = await avfs(h.home, ['vault', 'merge', 'p', '--into', 'c'], { raw: true });
     expect(merged.code, merged.stderr).toBe(0);
     const hint = /undo: (avfs vault merge [^;]*)/.exec(merged.stderr)?.[1];
     expect(hint).toBe('avfs vault merge p --into c --undo');

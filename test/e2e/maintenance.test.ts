@@ -297,6 +297,11 @@ describe('bad input: exit 2, and nothing changes', () => {
       // audit clear clears every vault's rows; vault merge names its own vaults (it merged into the source's parent).
       [['--vault', 'default', 'audit', 'clear', '--before', '0s'], 'USAGE'],
       [['--vault', 'default', 'vault', 'merge', 'default', '--dry-run'], 'USAGE'],
+      // A value option given twice: the last one silently won.
+      [['write', '/g.txt', '--from', '/etc/hostname', '--from', '/etc/hosts'], 'USAGE'],
+      [['checkpoint', 'save', 'twice', '-m', 'a', '--message', 'b'], 'USAGE'],
+      [['tree', '--depth', '1', '--depth', '2'], 'USAGE'],
+      [['quota', 'set', '--max-files', '5', '--max-files', '6'], 'USAGE'],
     ];
     for (const [args, code] of bad) {
       const r = await run(args);
