@@ -617,6 +617,13 @@ export class VaultFs {
       assertNotRoot(path);
       const entry = requireEntry(resolved.entry ?? getEntry(this.store, vault, path), path, this.name);
       this.slashNamesDirectory(input, entry);
+      // `link/` names the directory the symlink leads to, which rm does not remove by the link's
+      // name: without -r it is a directory (as rm(1) says); with -r it is refused, not the link
+      // removed in its place (nor, as GNU rm -r does, the directory's contents).
+      if (entry.type === 'l' && namesDirectory(input)) {
+        if (!options.recursive) throw isADirectory(input);
+        throw new AvfsError('NOT_A_DIRECTORY', `${input} names the directory symlink ${path} leads to: remove the symlink as ${path}, or the directory by its own path`, { path, input });
+      }
       const removed: string[] = [];
       if (entry.type === 'd' && !options.recursive && hasChildren(this.store, vault, path)) {
         throw new AvfsError('NOT_EMPTY', `directory not empty: ${path} (remove it with its contents recursively: rm -r, or recursive: true in the SDK and MCP)`, { path });

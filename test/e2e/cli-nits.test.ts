@@ -356,6 +356,19 @@ describe('a file path that ends with "/"', () => {
     expect(expectOk(await run(['cp', '/f', '/dir/']))).toMatchObject({ to: '/dir/f' });
     expect(expectOk(await run(['mv', '/f', '/dir/']))).toMatchObject({ to: '/dir/f' });
   });
+
+  it('rm of a symlink to a directory given as link/ names the directory: refused without -r (IS_A_DIRECTORY) and with it, never the link removed in its place', async () => {
+    const host = join(h.dir, 'links');
+    mkdirSync(join(host, 'dir'), { recursive: true });
+    writeFileSync(join(host, 'dir', 'f'), 'f');
+    spawnSync('ln', ['-s', 'dir', join(host, 'dl')]);
+    expectOk(await avfs(h.home, ['import', host, '/']));
+    expectError(await avfs(h.home, ['rm', '/dl/']), 'IS_A_DIRECTORY', 2);
+    expectError(await avfs(h.home, ['rm', '-r', '/dl/']), 'NOT_A_DIRECTORY', 2);
+    expect(expectOk(await avfs(h.home, ['ls', '/'])).entries.map((e: { name: string }) => e.name)).toEqual(['dir', 'dl']);
+    expect(expectOk(await avfs(h.home, ['ls', '/dir'])).entries.map((e: { name: string }) => e.name)).toEqual(['f']);
+    expectOk(await avfs(h.home, ['rm', '/dl']));
+  });
 });
 
 describe('-q, --quiet', () => {
