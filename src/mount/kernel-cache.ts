@@ -45,8 +45,21 @@ export class KernelCache {
     this.content.delete(path);
   }
 
-  /** A rename moved `src` (and what is below it) to `dst`: the kernel moves the inodes and their page cache with the names. */
-  move(src: string, dst: string): void {
+  /**
+   * A rename moved `src` (and what is below it, for a directory) to `dst`: the kernel moves the
+   * inodes and their page cache with the names. A file's is one key: scanning every path the
+   * kernel may cache (up to 100,000) on each rename made `git add` of 100k files in a long-lived
+   * mount take 55 ms a rename.
+   */
+  move(src: string, dst: string, directory: boolean): void {
+    if (!directory) {
+      const had = this.content.has(src);
+      const hash = this.content.get(src);
+      this.content.delete(src);
+      this.content.delete(dst);
+      if (had) this.content.set(dst, hash ?? null);
+      return;
+    }
     const cached = [...this.content].filter(([p]) => isWithin(p, src));
     for (const [p] of cached) this.content.delete(p);
     this.content.delete(dst);

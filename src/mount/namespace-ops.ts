@@ -94,7 +94,7 @@ export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'ren
           if (dstEntry?.type === 'd') return cb(EISDIR);
           if (dstEntry) fs.rm(dst);
           if (dstFile) files.detach(dstFile);
-          files.move(src, dst);
+          files.move(src, dst, false);
           touchDirs(dirname(src), dirname(dst));
           return cb(0);
         }
@@ -126,7 +126,7 @@ export function namespaceOps(c: OpContext): Pick<FuseOperations, 'unlink' | 'ren
         // libfuse hid nothing), which goes on under that name. Detached, the writes through it
         // since, and after, were lost.
         if (dstFile && !dstFile.orphan && !(replaced?.ino === dstFile.ino && replaced.nlink > 1 && files.followInode(dstFile, false))) files.detach(dstFile);
-        files.move(src, dst);
+        files.move(src, dst, srcEntry.type === 'd');
         cb(0);
       } catch (err) {
         cb(errno(err, 'rename', `${src} -> ${dst}`));

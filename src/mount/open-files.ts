@@ -871,8 +871,8 @@ export class OpenFiles {
    * stored it back there (relocate), or nowhere once that directory was removed. Files below a
    * renamed directory keep theirs: their directory moved, its inode did not.
    */
-  move(src: string, dst: string): void {
-    this.kernel.move(src, dst);
+  move(src: string, dst: string, directory: boolean): void {
+    this.kernel.move(src, dst, directory);
     const moving: OpenFile[] = [];
     for (const [p, f] of this.byPath) if (isWithin(p, src)) moving.push(f);
     for (const f of moving) this.byPath.delete(f.path);

@@ -264,7 +264,7 @@ describe('open files', () => {
     const fh = files.create('/dir/p.txt', 0o644, 0);
     write(fh, Buffer.from('moved'), 0);
     fs.rename('/dir', '/dir2');
-    files.move('/dir', '/dir2');
+    files.move('/dir', '/dir2', true);
     files.release(fh);
     expect(fs.readFile('/dir2/p.txt').toString()).toBe('moved');
   });
