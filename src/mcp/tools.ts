@@ -48,6 +48,7 @@ const GREP_LIMIT = 100;
 const GREP_MAX_LIMIT = 1000;
 const FIND_LIMIT = 1000;
 const FIND_MAX_LIMIT = 10_000;
+const TREE_LIMIT = 2000;
 
 const vault = z.string().optional().describe('vault to work on (default: the vault the server was started with, else the one in use)');
 const path = (what = 'vault path') => z.string().describe(`${what}, absolute (e.g. /src/main.py)`);
@@ -121,11 +122,15 @@ const fileTools: ToolSpec[] = [
   {
     name: 'ls',
     title: 'List a directory',
-    description: 'List a directory of the vault (or show one file): name, type, size, mode, mtime, version of each entry.',
-    input: { path: path().default('/'), vault },
-    output: { vault: z.string(), path: z.string(), entries: z.array(entry) },
+    description: `List a directory of the vault (or show one file): name, type, size, mode, mtime, version of each entry; at most limit (default ${FIND_LIMIT}, at most ${FIND_MAX_LIMIT}) in name order, truncated says more are there.`,
+    input: { path: path().default('/'), limit: whole(1, FIND_MAX_LIMIT).default(FIND_LIMIT), vault },
+    output: { vault: z.string(), path: z.string(), count: z.number(), truncated: z.boolean().describe('more entries beyond limit'), entries: z.array(entry) },
     writes: false,
-    run: (args, avfs) => ({ vault: avfs.vault, path: avfs.stat(args.path).path, entries: avfs.ls(args.path).map(entryJson) }),
+    // Bounded as find is: a directory of 100,000 files was one 58 MB message.
+    run: (args, avfs) => {
+      const { items, truncated } = upTo(args.limit, () => avfs.ls(args.path));
+      return { vault: avfs.vault, path: avfs.stat(args.path).path, count: items.length, truncated, entries: items.map(entryJson) };
+    },
   },
   read,
   {
@@ -196,13 +201,20 @@ const fileTools: ToolSpec[] = [
   {
     name: 'tree',
     title: 'Show a tree',
-    description: 'The tree below a directory, as `avfs tree --json`: tree is the directory\'s entry, each directory with its children in path order (depth 1 = its children only; a directory at the depth limit has no children but truncated: true, as its entries were not listed); files and directories count them. For a flat list use find.',
-    input: { path: path().default('/'), depth: whole(1).optional().describe('levels below path to include'), vault },
-    output: { vault: z.string(), path: z.string(), tree: anyObject, files: z.number(), directories: z.number() },
+    description: `The tree below a directory, as \`avfs tree --json\`: tree is the directory's entry, each directory with its children in path order (depth 1 = its children only; a directory at the depth limit has no children but truncated: true, as its entries were not listed); files and directories count them. At most limit entries (default ${TREE_LIMIT}); truncated: true at the top says more were there. For a flat list use find.`,
+    input: {
+      path: path().default('/'),
+      depth: whole(1).optional().describe('levels below path to include'),
+      limit: whole(1, FIND_MAX_LIMIT).default(TREE_LIMIT).describe('entries below path to include at most, in path order'),
+      vault,
+    },
+    output: { vault: z.string(), path: z.string(), tree: anyObject, files: z.number(), directories: z.number(), truncated: z.literal(true).optional().describe('present when more entries were below path than limit: narrow path or depth, or raise limit') },
     writes: false,
+    // Bounded as find is: 200k entries were one 125 MB message. The first `limit` in path order.
     run: (args, avfs) => {
       const root = avfs.stat(args.path);
-      return { vault: avfs.vault, ...treeJson(root, root.type === 'd' ? avfs.tree(root.path, args.depth) : [], args.depth, 'depth') };
+      const { items, truncated } = upTo(args.limit, () => (root.type === 'd' ? avfs.tree(root.path, args.depth) : []));
+      return { vault: avfs.vault, ...treeJson(root, items, args.depth, 'depth'), ...(truncated ? { truncated: true as const } : {}) };
     },
   },
 ];

@@ -150,6 +150,13 @@ describe('avfs mcp over stdio', () => {
     expect(paths(tree.tree)).toEqual(['/bin.dat', '/docs', '/docs/a', '/src', '/src/main.py']);
     expect(tree).toMatchObject({ files: 2, directories: 3 });
     expect(paths((await ok(client, 'tree', { depth: 1 })).tree)).toEqual(['/bin.dat', '/docs', '/src']);
+    expect(tree.truncated).toBeUndefined();
+    // Both are bounded, as find is (a 100,000-file directory was one 58 MB message): the first entries, and truncated.
+    expect(ls).toMatchObject({ count: 3, truncated: false });
+    expect(await ok(client, 'ls', { path: '/', limit: 2 })).toMatchObject({ count: 2, truncated: true, entries: [{ name: 'bin.dat' }, { name: 'docs' }] });
+    const cut = await ok(client, 'tree', { limit: 3 });
+    expect(paths(cut.tree)).toEqual(['/bin.dat', '/docs', '/docs/a']);
+    expect(cut).toMatchObject({ truncated: true, files: 1, directories: 2 });
 
     expect(await ok(client, 'mv', { from: '/bin.dat', to: '/docs/bin.dat' })).toMatchObject({ from: '/bin.dat', to: '/docs/bin.dat' });
     await fails(client, 'rm', { path: '/docs' }, 'NOT_EMPTY');
