@@ -380,6 +380,9 @@ function exportSnapshot(fs: VaultFs, vaultInput: string, hostDir: string, overwr
         dirs.trim();
         if (step.entry.type === 'd') onHost(step.host, (host) => settleHostDirectory(host, step.entry.mode, step.entry));
       }
+      // A destination this export made is the vault directory's copy, as cp -a makes one: its mode
+      // and times too (they were the export's). One that was there keeps its own.
+      if (!existed && root.type === 'd') settleHostDirectory(dirs.path(dirs.root), root.mode, root);
     } finally {
       dirs.close();
     }

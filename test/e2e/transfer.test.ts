@@ -488,3 +488,21 @@ describe("a vault path ending with '/' names a directory", () => {
     expectOk(await run(['prune', '/d/', '--keep', '1']));
   });
 });
+
+describe('the directory an export makes', () => {
+  it('takes the vault directory\'s mode and times, as cp -a makes it; a destination that was there keeps its own', async () => {
+    expectOk(await run(['mkdir', '--mode', '750', '/t']));
+    expectOk(await run(['write', '/t/a', 'x']));
+    await new Promise((r) => setTimeout(r, 20)); // the export's own time differs from the directory's
+    const vaultDir = (expectOk(await run(['ls', '/'])).entries as { name: string; mtime: string }[]).find((e) => e.name === 't')!;
+    const made = join(h.dir, 'made');
+    expectOk(await run(['export', '/t', made]));
+    expect(statSync(made).mode & 0o777).toBe(0o750);
+    expect(statSync(made).mtimeMs).toBe(Date.parse(vaultDir.mtime));
+    const there = join(h.dir, 'there');
+    mkdirSync(there, 0o711);
+    const before = statSync(there);
+    expectOk(await run(['export', '/t', there]));
+    expect(statSync(there).mode & 0o777).toBe(before.mode & 0o777);
+  });
+});
