@@ -331,7 +331,9 @@ export function applyState(w: Writer, path: string, state: PathState | null, cha
   // its own inode, never one another name may hold by now): only restoreCheckpoint puts exact states back.
   const { mtime: _mtime, ino: _ino, nlink: _nlink, ...rest } = state;
   putEntry(w.store, w.vault, path, { ...rest, size, uid: state.uid ?? null, gid: state.gid ?? null, annot: state.annot ?? null }, change);
-  return changed + 1;
+  // A file's other names (a hard link keeps its inode) took the new state with it, a version each.
+  const otherNames = current && current.type !== 'd' && state.type !== 'd' && current.nlink > 1 ? current.nlink - 1 : 0;
+  return changed + 1 + otherNames;
 }
 
 /**

@@ -101,3 +101,18 @@ describe('hard links through import and export', () => {
     for (const [first, second] of pairs) expect(lstatSync(join(out, second)).ino).toBe(lstatSync(join(out, first)).ino);
   });
 });
+
+describe('history of a hard-linked file', () => {
+  it('checkout and revert of one name count every name they give a new version (they counted one)', async () => {
+    const host = join(h.dir, 'linked');
+    mkdirSync(host);
+    writeFileSync(join(host, 'P1'), 'base\n');
+    linkSync(join(host, 'P1'), join(host, 'P2'));
+    expectOk(await run(['import', host, '/']));
+    expectOk(await run(['write', '/P2', 'add\n']));
+    expect(expectOk(await run(['checkout', '/P2', '--version', '1'])).changed_paths).toBe(2);
+    expect(expectOk(await run(['cat', '/P1'])).content).toBe('base\n');
+    expect(expectOk(await run(['revert', '/P2'])).changed_paths).toBe(2);
+    expect(expectOk(await run(['cat', '/P1'])).content).toBe('add\n');
+  });
+});
