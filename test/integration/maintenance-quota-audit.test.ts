@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Store } from '../../src/store/store.js';
@@ -10,7 +10,7 @@ import { restoreCheckpoint, saveCheckpoint } from '../../src/store/checkpoints.j
 import { vaultStats } from '../../src/store/stats.js';
 import { AUDIT_MAX_AGE_MS, AUDIT_MAX_ROWS, AUDIT_TRIM_EVERY, audit, clearAudit, queryAudit, trimAudit } from '../../src/store/audit.js';
 import { AvfsError } from '../../src/errors.js';
-import { openTempStore } from '../helpers.js';
+import { openTempStore, tempDir } from '../helpers.js';
 
 const actor = { source: 'sdk' as const };
 let home: { dir: string; cleanup: () => void };
@@ -127,7 +127,10 @@ describe('quota enforcement on every path that adds data, changing nothing when 
   });
 
   it('import is all or nothing', () => {
-    const src = join(home.dir, 'src');
+    // Outside the home: nothing in it is imported (home-on-host.ts).
+    const host = tempDir();
+    onTestFinished(host.cleanup);
+    const src = join(host.dir, 'src');
     mkdirSync(join(src, 'sub'), { recursive: true });
     writeFileSync(join(src, 'one.txt'), 'x'.repeat(300));
     writeFileSync(join(src, 'sub', 'two.txt'), 'y'.repeat(300));
