@@ -75,6 +75,11 @@ function jsonWithValue(err: CommanderError): AvfsError | undefined {
 }
 
 
+/** An unknown "option" with a space in it is a value that starts with '-' (`write /todo.md "- buy milk"`): how to give one. */
+function dashValueHint(message: string): string {
+  return /unknown option '-[^']*\s[^']*'/.test(message) ? "; a value that starts with '-' goes after --, as in: avfs write /todo.md -- '- buy milk'" : '';
+}
+
 export function buildProgram(): Command {
   const program = new Command('avfs')
     .description('Versioned workspaces (vaults) for AI agents: files, history, forks, checkpoints, mounts and a proxy boundary.')
@@ -258,7 +263,7 @@ export async function main(argv: string[]): Promise<number> {
     else {
       c.showHelpAfterError(`(${c.parent ? `avfs ${commandPath(c)} --help` : 'avfs --help'} shows usage)`);
       // Tagged with its code as every other error is (error [USAGE] …; --json gives the same code).
-      c.configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'error [USAGE] ')) });
+      c.configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'error [USAGE] ').replace(/\n$/, `${dashValueHint(text)}\n`)) });
     }
   });
   try {
@@ -286,7 +291,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       const hint = `avfs ${[...commandWords(program, argv.slice(2)), '--help'].join(' ')}`;
       const reason = err.code === 'commander.invalidArgument' && err.message.includes('given twice') ? 'given_twice' : err.code;
-      const usage = jsonWithValue(err) ?? new AvfsError('USAGE', `${err.message.replace(/^error: /, '')} (${hint} shows usage)`, { reason });
+      const usage = jsonWithValue(err) ?? new AvfsError('USAGE', `${err.message.replace(/^error: /, '')}${dashValueHint(err.message)} (${hint} shows usage)`, { reason });
       if (json) printError(usage, true);
       return usage.exitCode;
     }

@@ -93,6 +93,10 @@ describe('help and messages', () => {
       const r = await avfs(h.home, args, { raw: true });
       expect([r.code, r.stdout, r.stderr.split('\n')[0]!.replace(/\x1b\[[0-9;]*m/g, '')], args.join(' ')).toEqual([2, '', expect.stringMatching(/^error \[USAGE\] /)]);
     }
+    // Content that starts with '-' reads as an option: the message says how to give it (after --), in both forms.
+    expect(expectError(await avfs(h.home, ['write', '/todo.md', '- buy milk']), 'USAGE', 2).message).toContain("goes after --, as in: avfs write /todo.md -- '- buy milk'");
+    expect((await avfs(h.home, ['write', '/todo.md', '- buy milk'], { raw: true })).stderr).toContain('goes after --');
+    expect((await avfs(h.home, ['ls', '--bogus'], { raw: true })).stderr).not.toContain('goes after --');
   });
 
   it('avfs help proxy exec shows the help of proxy exec', async () => {
