@@ -44,7 +44,7 @@ Covers the whole home; the global --vault option, when given, narrows it to one 
 printed oldest first. Retention: ${AUDIT_MAX_AGE_MS / 86_400_000} days, and at most ${AUDIT_MAX_ROWS.toLocaleString('en-US')} file changes plus as many
 command rows (proxy decisions, vault, checkpoint and maintenance commands), counted apart; older
 rows are dropped automatically (command rows by gc and compact); \`audit clear\` drops them sooner.
-` + examples(['avfs audit --since 1h', 'avfs audit --op "vault.*" --limit 20', 'avfs audit --exec 7f3a --json', 'avfs audit clear --before 30d']),
+` + examples(['avfs audit --since 1h', 'avfs audit --op "vault.*" --limit 20', 'avfs audit --exec ex-mxdby896-21f0a208 --json   # a whole exec id, as proxy exec reports it', 'avfs audit clear --before 30d']),
   )
   .action(
     action({

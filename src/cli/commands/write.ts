@@ -60,7 +60,7 @@ export const writeCommand = new Command('write')
       'avfs write /notes.md "hello"',
       'echo hello | avfs write /notes.md',
       'avfs write -p /src/app.js --from ./app.js',
-      'avfs write -a /log.txt "one more line\n"',
+      "avfs write -a /log.txt $'one more line\\n'   # bash's $'…' makes \\n a newline",
       'avfs write /run.sh "#!/bin/sh" --mode 755 --json',
       'avfs write -- /flags.txt "--help"   # after --, words that look like options are content',
     ]),
