@@ -3,7 +3,7 @@ import { AvfsError } from '../errors.js';
 import { createExecCgroup, type ExecCgroup } from './cgroup.js';
 import type { RunOutcome, RunSpec } from './exec.js';
 import { sandboxFilter } from './seccomp.js';
-import { bwrapArgs, describeSandbox, type Limits, type SandboxPlan } from './sandbox.js';
+import { bwrapArgs, describeSandbox, FILE_SIZE_BLOCK, type Limits, type SandboxPlan } from './sandbox.js';
 
 /**
  * How a run's command is started: inside bubblewrap when the plan enforces the sandbox, with its
@@ -91,7 +91,7 @@ function envWords(env: Record<string, string>): string[] {
 /** bubblewrap 0.8 refuses more arguments than this, those read through --args included. */
 const BWRAP_MAX_ARGS = 9000;
 /** RLIMIT_FSIZE through `ulimit -f` counts 512-byte blocks in POSIX shells. */
-const BLOCK = 512;
+const BLOCK = FILE_SIZE_BLOCK;
 
 /** Processes the sandbox itself keeps in the exec's cgroup: bubblewrap and the init of its PID namespace. */
 const SANDBOX_PROCESSES = 2;

@@ -7,7 +7,7 @@ import { commandsOf, computedAtRunTime, computedOptionWord, globbed, mayBeAnyOpt
 import { DEFAULT_RULES } from './default-policy.js';
 import { ARITHMETIC_EXPANSION } from './runtime-values.js';
 import { avfsArgv, avfsBeyondContent, avfsWords, changesAvfsEnvironment } from './avfs-inside.js';
-import { bindDestinationProblem, type NetworkMode } from './sandbox.js';
+import { bindDestinationProblem, FILE_SIZE_BLOCK, type NetworkMode } from './sandbox.js';
 
 /**
  * Proxy policy: which commands may run in a vault, and how.
@@ -194,7 +194,8 @@ const zSandbox = z
     limits: z
       .object({
         max_processes: zLimit.default(DEFAULT_MAX_PROCESSES),
-        max_file_size: zLimit.default(null),
+        // Set in 512-byte blocks (launch.ts): a smaller limit would be raised to one.
+        max_file_size: z.number().int().min(FILE_SIZE_BLOCK).nullable().default(null),
         memory: zLimit.default(DEFAULT_MEMORY_BYTES),
       })
       .strict()

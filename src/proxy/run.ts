@@ -20,7 +20,7 @@ import { outputPipes, releasePipes } from './fifo-pipes.js';
 import { filesAtSizeLimit, prepareLaunch, sandboxField, violationsOf, type Launch, type Violation } from './launch.js';
 import { reapDeadExecs } from './liveness.js';
 import { childEnv, evaluatePolicy, MAX_OUTPUT_BYTES, type CommandVerdict, type Decision, type Policy } from './policy.js';
-import { namespacesWork, onlyHidingChanged, planSandbox, sandboxRequest, sandboxSearchPath, withoutSandbox, type NetworkMode, type SandboxReport } from './sandbox.js';
+import { FILE_SIZE_BLOCK, namespacesWork, onlyHidingChanged, planSandbox, sandboxRequest, sandboxSearchPath, withoutSandbox, type NetworkMode, type SandboxReport } from './sandbox.js';
 import type { SandboxLayout } from '../core/sandbox-layout.js';
 import { loadPolicy } from './policy-source.js';
 import { openWorkspace, type ModeChoice, type Workspace } from './workspace.js';
@@ -274,7 +274,8 @@ function checkOptions(r: ExecRequest): void {
   wholeOption('killAfterMs', r.killAfterMs, 0, { max: MAX_TIMER_MS });
   wholeOption('maxOutputBytes', r.maxOutputBytes, 0, { max: MAX_OUTPUT_BYTES });
   wholeOption('maxProcesses', r.maxProcesses, 1, { nullable: true });
-  wholeOption('maxFileSize', r.maxFileSize, 1, { nullable: true });
+  // RLIMIT_FSIZE is set in 512-byte blocks (launch.ts): a smaller limit would be raised to one.
+  wholeOption('maxFileSize', r.maxFileSize, FILE_SIZE_BLOCK, { nullable: true });
   wholeOption('memory', r.memory, 1, { nullable: true });
   oneOfOption('mode', r.mode, ['auto', 'mount', 'copy']);
   oneOfOption('sandbox', r.sandbox, ['auto', 'required']);

@@ -34,6 +34,9 @@ export interface Bind {
   system?: boolean;
 }
 
+/** A file size limit is set in 512-byte blocks (RLIMIT_FSIZE through `ulimit -f`, launch.ts): at least one, rounded down to whole ones. */
+export const FILE_SIZE_BLOCK = 512;
+
 export interface Limits {
   timeout_ms: number;
   max_processes: number | null;

@@ -1379,6 +1379,7 @@ describe('custom policies', () => {
     };
     expect(bad({ rules: [{ name: 'x', program: 'ls', action: 'maybe' }] }).code).toBe('INVALID_ARGUMENT');
     expect(bad({ timeout_ms: -1 }).data.issues).toEqual([expect.objectContaining({ path: 'timeout_ms' })]);
+    expect(bad({ sandbox: { limits: { max_file_size: 100 } } }).data.issues).toEqual([expect.objectContaining({ path: 'sandbox.limits.max_file_size' })]);
     expect(bad({ unknown_field: 1 }).code).toBe('INVALID_ARGUMENT');
     expect(bad({ rules: [{ name: 'x', program: '/(/', action: 'allow' }] })).toMatchObject({ code: 'INVALID_PATTERN', message: 'invalid pattern "/(/": unterminated group' });
     // Bind destinations every run would refuse are refused when the policy is stored.

@@ -578,6 +578,9 @@ describeSandbox('sandbox limits, binds and availability', () => {
     const big = await avfs(home, ['proxy', 'exec', '--max-file-size', '4KiB', '--shell', 'head -c 100000 /dev/zero > /big.bin']);
     expect(big.json.sandbox.limits.max_file_size).toEqual({ value: 4096, enforced_by: 'RLIMIT_FSIZE' });
     expect(big.json.exit_code).not.toBe(0);
+    // In 512-byte blocks: a smaller limit is refused (it was silently raised to 512), a larger one rounded down.
+    expect(expectError(await avfs(home, ['proxy', 'exec', '--max-file-size', '10', '--', 'true']), 'INVALID_ARGUMENT', 2).message).toContain('at least 512');
+    expect((await avfs(home, ['proxy', 'exec', '--max-file-size', '1000', '--', 'true'])).json.sandbox.limits.max_file_size.value).toBe(512);
     expect(big.json.violations).toContainEqual(expect.objectContaining({ kind: 'limit', limit: 'max_file_size' }));
     const tree = vaultTree(home);
     expect(tree['/big.bin'] === undefined || tree['/big.bin'].size <= 4096).toBe(true);
