@@ -1,5 +1,5 @@
 import { realpathSync, statSync, type Stats } from 'node:fs';
-import { basename, dirname, isAbsolute, join, relative } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { AvfsError } from '../errors.js';
 
 /**
@@ -8,10 +8,17 @@ import { AvfsError } from '../errors.js';
  * database was copied into the vault (a torn copy: it changes as it is read), and written, it was
  * overwritten or deleted with every vault in it (sync applying a vault that had deleted that
  * copy, export of a vault file at its path). So import passes over it, and export and sync refuse,
- * before writing anything, to write in it or to remove a directory holding it.
+ * before writing anything, to write in it, to remove a directory holding it, or to replace the
+ * name it is given by (a symlink to it in the project).
+ *
+ * The home is known by its directory's device and inode, not by its path: a bind mount shows it
+ * at a path of its own, which no comparison of real paths finds (an export through one overwrote
+ * the database).
  */
 export interface HomeOnHost {
-  /** The home's real path (symlinks resolved). */
+  /** The home as AVFS_HOME names it, made absolute (it may be a symlink to the directory). */
+  given: string;
+  /** The home's real path (symlinks resolved), for messages. */
   real: string;
   dev: number;
   ino: number;
@@ -22,51 +29,46 @@ export function homeOnHost(home: string): HomeOnHost | undefined {
   try {
     const real = realpathSync(home);
     const st = statSync(real);
-    return { real, dev: st.dev, ino: st.ino };
+    return { given: resolve(home), real, dev: st.dev, ino: st.ino };
   } catch {
     return undefined;
   }
 }
 
-/** Whether a host directory (lstat'ed) is the home: by device and inode, however it was reached. */
+/** Whether a host directory (lstat'ed) is the home, however it was reached. */
 export function isHome(home: HomeOnHost | undefined, st: Stats): boolean {
   return !!home && st.isDirectory() && st.dev === home.dev && st.ino === home.ino;
 }
 
-/** `inner` relative to `outer` when it is `outer` or below it ('' for `outer` itself), else undefined. */
-function within(outer: string, inner: string): string | undefined {
-  const rel = relative(outer, inner);
-  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel)) ? rel : undefined;
-}
-
-/** The real path of `path`, which may not exist yet: its nearest existing ancestor's real path, the rest appended. */
-function realPathOf(path: string): string {
-  try {
-    return realpathSync(path);
-  } catch {
-    const parent = dirname(path);
-    return parent === path ? path : join(realPathOf(parent), basename(path));
-  }
+/** Whether host path `host` names the home: its directory, or the name AVFS_HOME gives it. */
+export function namesHome(home: HomeOnHost | undefined, host: string, st: Stats | undefined): boolean {
+  return !!home && (resolve(host) === home.given || (st !== undefined && isHome(home, st)));
 }
 
 /**
- * Where the home lies in the host tree at `dir`, as a path relative to `dir` ('' when `dir` is
- * the home), or undefined when it is not in that tree. Throws CONFLICT (reason avfs_home) when
- * `dir` is inside the home: nothing in there is the user's to import, export or sync.
+ * Refuses (CONFLICT, reason avfs_home) a host path that is the home or lies inside it, as the
+ * kernel resolves it (its directories by device and inode, symlinks followed): nothing in there is
+ * the user's to import, export or sync.
  */
-export function homeInTree(home: HomeOnHost | undefined, dir: string, doing: string): string | undefined {
-  if (!home) return undefined;
-  const real = realPathOf(dir);
-  const rel = within(real, home.real);
-  if (rel === '' || (rel === undefined && within(home.real, real) !== undefined)) throw insideHome(home, dir, doing);
-  return rel;
+export function refuseInsideHome(home: HomeOnHost | undefined, host: string, doing: string): void {
+  if (!home) return;
+  for (let p = resolve(host); ; p = dirname(p)) {
+    let st: Stats | undefined;
+    try {
+      st = statSync(p);
+    } catch {
+      st = undefined; // not there (yet): an export makes it
+    }
+    if (namesHome(home, p, st)) throw insideHome(home, host, doing, p === resolve(host) ? 'is' : 'lies inside');
+    if (p === dirname(p)) return;
+  }
 }
 
-/** CONFLICT for a host path in the home (or a directory holding it) that a command would write, remove or read. */
-export function insideHome(home: HomeOnHost, host: string, doing: string): AvfsError {
+/** CONFLICT for a host path that is, lies inside or holds the home, which a command would write, remove or read. */
+export function insideHome(home: HomeOnHost, host: string, doing: string, how: 'is' | 'lies inside' | 'holds' = 'holds'): AvfsError {
   return new AvfsError(
     'CONFLICT',
-    `${doing} would touch ${host}, which is or holds the avfs home ${home.real} (the database of every vault): nothing was written. Keep the home outside the directory, or leave that path out`,
+    `${doing} would touch ${host}, which ${how} the avfs home ${home.real} (the database of every vault): nothing was written. Keep the home outside the directory, or leave that path out`,
     { host, home: home.real, reason: 'avfs_home' },
   );
 }

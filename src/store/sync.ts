@@ -15,7 +15,7 @@ import { collectTriples, mergeState, pathsChangedAfter, type TripleSource } from
 import { conflictJson, nothingNew, planSummary, sideJson, textMerger, validateStrategy, type ChangeJson, type ConflictJson, type MergeSummary } from './merge.js';
 import { now, type Store } from './store.js';
 import { PinnedDirs } from './pinned-dirs.js';
-import { homeInTree, homeOnHost, insideHome } from './home-on-host.js';
+import { homeOnHost, insideHome, namesHome, refuseInsideHome, type HomeOnHost } from './home-on-host.js';
 import { checkHostPath, hostKind, importTree, placeHostLink, isTemporaryName, placeHostEntry, sweepStaleTemporaries, settleHostDirectory, writeHostFile, type Progress, type TransferSummary } from './transfer.js';
 import { currentSeq, type VaultRow } from './vaults.js';
 import type { VaultFs } from './vault-fs.js';
@@ -93,11 +93,13 @@ class HostSide {
   readonly files = new Map<string, string>();
   private readonly states = new Map<string, MergeState | null>();
 
+  /** The vault path at which the avfs home was met in this tree, if it was: read as absent, never listed (home-on-host.ts). */
+  home: string | undefined;
+
   constructor(
     readonly root: string,
     readonly hostRoot: string,
-    /** The vault path the avfs home has in this tree, if it is in it: never listed, read as absent (home-on-host.ts). */
-    readonly home?: string,
+    private readonly homeDir: HomeOnHost | undefined,
   ) {}
 
   hostPath(path: string): string {
@@ -113,7 +115,7 @@ class HostSide {
     let state = this.states.get(path);
     if (state === undefined) {
       const parent = path === this.root ? null : path.slice(0, path.lastIndexOf('/')) || '/';
-      state = path !== this.home && (parent === null || this.state(parent, null)?.type === 'd') ? this.read(path) : null;
+      state = parent === null || this.state(parent, null)?.type === 'd' ? this.read(path) : null;
       this.states.set(path, state);
     }
     return state && { ...state, uid: like?.uid ?? null, gid: like?.gid ?? null, annot: like?.annot ?? null };
@@ -127,6 +129,10 @@ class HostSide {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
       throw err;
+    }
+    if (namesHome(this.homeDir, host, st)) {
+      this.home = path;
+      return null;
     }
     const meta = { uid: null, gid: null, annot: null };
     const mode = st.mode & 0o7777;
@@ -167,9 +173,10 @@ class HostSide {
       // A name export or sync writes under before renaming it into place is not the host's work.
       if (name === undefined || isTemporaryName(name)) continue;
       const path = joinPath(dir, name);
+      const state = this.state(path, null);
       if (path === this.home) continue;
       yield path;
-      if (this.state(path, null)?.type === 'd') yield* this.below(path);
+      if (state?.type === 'd') yield* this.below(path);
     }
   }
 }
@@ -223,8 +230,8 @@ export function syncTracked(fs: VaultFs, vaultInput: string, options: SyncOption
       throw new AvfsError('NOT_FOUND', `the tracked host directory ${tracked.host} is gone`, { host: tracked.host });
     }
     const seq = currentSeq(store);
-    const homeRel = homeInTree(home, tracked.host, `syncing ${path} to ${tracked.host}`);
-    const host = new HostSide(path, tracked.host, homeRel === undefined ? undefined : joinPath(path, homeRel));
+    refuseInsideHome(home, tracked.host, `syncing ${path} to ${tracked.host}`);
+    const host = new HostSide(path, tracked.host, home);
     const triples = collectTriples(hostTriples(store, vault, tracked, host), pathsChangedAfter(store, vault, tracked.seq, path), path, options.progress);
     const merged = new Map<string, Buffer>();
     const plan = planMerge(triples, strategy, hostMerger(store, host, merged, vault.name));
@@ -262,7 +269,7 @@ export function syncTracked(fs: VaultFs, vaultInput: string, options: SyncOption
   // The avfs home is read as absent (HostSide), so the vault's paths there (a copy an import made
   // before imports passed over it) and the removal of a directory holding it are refused.
   const inHome = host.home && actions.find((a) => isWithin(a.path, host.home!) || (isWithin(host.home!, a.path) && a.current?.type === 'd' && a.result?.type !== 'd'));
-  if (inHome) throw insideHome(home!, host.hostPath(inHome.path), `syncing ${path} to ${tracked.host}`);
+  if (inHome) throw insideHome(home!, host.hostPath(inHome.path), `syncing ${path} to ${tracked.host}`, inHome.path === host.home ? 'is' : isWithin(inHome.path, host.home!) ? 'lies inside' : 'holds');
   const skipped = actions.filter((a) => a.result && !['f', 'd', 'l'].includes(a.result.type)).map((a) => a.path);
   const changes = hostChanges(actions, host, skipped);
   const byPath = new Map(plan.paths.map((p) => [p.path, p]));

@@ -13,7 +13,7 @@ import { atHostPath } from './deep-host-paths.js';
 import { PinnedDirs } from './pinned-dirs.js';
 import { isDirectory, makeDirectories } from './host-dirs.js';
 import { readHostLink, walkHostTree } from './host-tree.js';
-import { homeInTree, homeOnHost, insideHome, isHome, type HomeOnHost } from './home-on-host.js';
+import { homeOnHost, insideHome, namesHome, refuseInsideHome, type HomeOnHost } from './home-on-host.js';
 import type { Owner, VaultFs } from './vault-fs.js';
 import { hostSeconds } from '../core/units.js';
 import { processAlive, processStartTime } from './host-process.js';
@@ -76,7 +76,7 @@ interface HostScan {
   invalid: Buffer[];
   /** The avfs home, passed over (home-on-host.ts); its vault path when the tree holds it. */
   home?: HomeOnHost;
-  passedHome?: string;
+  passedHome?: { path: string; type: 'directory' | 'symlink' };
 }
 
 /** Lists a host tree (not following symlinks), parents before children (host-tree.ts walks it). */
@@ -102,8 +102,8 @@ function scanHost(root: Buffer, rootPath: string, scan: HostScan): void {
     invalidName: (host) => void scan.invalid.push(host),
     visit: ({ host, path, st, type: kind }) => {
       if (!kind) return false;
-      if (isHome(scan.home, st)) {
-        scan.passedHome = path;
+      if (namesHome(scan.home, host.toString(), st)) {
+        scan.passedHome = { path, type: st.isSymbolicLink() ? 'symlink' : 'directory' };
         return false;
       }
       // FIFOs, sockets and devices are imported as what they are (metadata), never opened.
@@ -196,7 +196,7 @@ export function importTree(fs: VaultFs, host: string, vaultInput: string, progre
     else if (namesDirectory(vaultInput)) throw new AvfsError('NOT_A_DIRECTORY', `${vaultInput} ends with '/' but ${root} is not a directory: a file is imported into an existing directory, or under a name without the '/'`, { path: root, input: vaultInput });
   }
   const home = homeOnHost(fs.store.home);
-  homeInTree(home, host, `importing ${host}`); // the home itself, or a path in it, is refused
+  refuseInsideHome(home, host, `importing ${host}`); // the home itself, or a path in it
   const scan: HostScan = { items: [], invalid: [], home };
   unlessUnreadable(() => scanHost(Buffer.from(host), root, scan));
   if (scan.invalid.length > 0) throw invalidNames(scan.invalid);
@@ -216,7 +216,7 @@ export function importTree(fs: VaultFs, host: string, vaultInput: string, progre
   const stored = putContentsFromFds(fs.store, files, (item) => unlessUnreadable(() => openSync(item.host, 'r')), () => progress?.(++done, items.length, 'storing'));
   for (const [item, content] of stored) contents.set(item.vault, content);
   const summary: TransferSummary = { files: 0, directories: 0, symlinks: 0, bytes: 0, links: 0 };
-  if (scan.passedHome) summary.skipped = [{ path: scan.passedHome, type: 'directory', reason: 'the avfs home (every vault\'s database) is never imported' }];
+  if (scan.passedHome) summary.skipped = [{ ...scan.passedHome, reason: 'the avfs home (every vault\'s database) is never imported' }];
   fs.store.mutate(() => {
     enforceQuotaForAll(fs.store, fs.row(), root, () =>
       items.map((item) => {
@@ -484,13 +484,16 @@ function planExport(entries: Entry[], base: string, hostPath: (p: string) => str
   });
 }
 
-/** Refuses before anything is written: a host path in the avfs home (home-on-host.ts), when the destination holds it. */
+/**
+ * Refuses before anything is written: a destination in the avfs home, or a step that is the home
+ * (an existing directory, known by device and inode) or the name AVFS_HOME gives it
+ * (home-on-host.ts). What would go inside the home has the home as a step before it.
+ */
 function refuseHome(steps: ExportStep[], hostDir: string, home: HomeOnHost | undefined): void {
-  const rel = homeInTree(home, hostDir, `exporting to ${hostDir}`);
-  if (rel === undefined) return;
-  const at = join(hostDir, rel);
-  const hit = steps.find((s) => s.host === at || s.host.startsWith(at + '/'));
-  if (hit) throw insideHome(home!, hit.host, `exporting to ${hostDir}`);
+  if (!home) return;
+  refuseInsideHome(home, hostDir, `exporting to ${hostDir}`);
+  const hit = steps.find((s) => namesHome(home, s.host, s.found === 'directory' ? lstatSafe(s.host) : undefined));
+  if (hit) throw insideHome(home, hit.host, `exporting to ${hostDir}`, 'is');
 }
 
 /** Refuses before anything is written: any existing host path in the way without `overwrite`, and a host directory where the vault has a file even with it. */

@@ -506,3 +506,47 @@ describe('the directory an export makes', () => {
     expect(statSync(there).mode & 0o777).toBe(before.mode & 0o777);
   });
 });
+
+describe('the avfs home reached another way than its path', () => {
+  const asRoot = process.getuid?.() === 0;
+  if (!asRoot) console.log('skipping the bind-mount case: mount --bind needs root (CI runs as root)');
+
+  it.runIf(asRoot)('through a bind mount (found by device and inode): export and sync refuse to write it; import passes over it', async () => {
+    const proj = join(h.dir, 'proj');
+    const view = join(h.dir, 'view');
+    mkdirSync(proj);
+    mkdirSync(view);
+    writeFileSync(join(proj, 'a.txt'), 'hi');
+    await execa('mount', ['--bind', proj, view]);
+    try {
+      const home = join(view, '.avfs');
+      const cli = (args: string[]) => avfs(home, args);
+      expectOk(await cli(['vault', 'create', 'v', '--use']));
+      expectOk(await cli(['write', '-p', '/.avfs/avfs.db', 'not a database']));
+      expect(expectError(await cli(['export', '/', proj, '--overwrite']), 'CONFLICT', 4)).toMatchObject({ reason: 'avfs_home', host: join(proj, '.avfs') });
+      expect(expectOk(await cli(['import', '--track', proj, '/p'])).skipped).toEqual([expect.objectContaining({ path: '/p/.avfs', type: 'directory' })]);
+      expectOk(await cli(['write', '-p', '/p/.avfs/avfs.db', 'junk']));
+      expect(expectError(await cli(['sync', '/p', '--strategy', 'theirs']), 'CONFLICT', 4)).toMatchObject({ reason: 'avfs_home' });
+      expect(expectOk(await cli(['vault', 'list'])).vaults.map((v: { name: string }) => v.name)).toContain('v');
+    } finally {
+      await execa('umount', [view]);
+    }
+  });
+
+  it('through a symlink in the project that AVFS_HOME names: import passes over it, sync and export refuse to remove or replace it', async () => {
+    const proj = join(h.dir, 'proj');
+    mkdirSync(proj);
+    mkdirSync(join(h.dir, 'store'));
+    writeFileSync(join(proj, 'a.txt'), 'hi');
+    symlinkSync('../store', join(proj, '.avfs'));
+    const cli = (args: string[]) => avfs(join(proj, '.avfs'), args);
+    expectOk(await cli(['vault', 'create', 'v', '--use']));
+    expect(expectOk(await cli(['import', '--track', proj, '/p'])).skipped).toEqual([expect.objectContaining({ path: '/p/.avfs', type: 'symlink' })]);
+    expectOk(await cli(['write', '/p/.avfs', 'a file where the link is']));
+    expect(expectError(await cli(['sync', '/p', '--strategy', 'theirs']), 'CONFLICT', 4)).toMatchObject({ reason: 'avfs_home' });
+    expectOk(await cli(['write', '-p', '/e/.avfs/notes.txt', 'hi']));
+    expect(expectError(await cli(['export', '/e', proj, '--overwrite']), 'CONFLICT', 4)).toMatchObject({ reason: 'avfs_home' });
+    expect(lstatSync(join(proj, '.avfs')).isSymbolicLink()).toBe(true);
+    expect(expectOk(await cli(['vault', 'list'])).vaults.map((v: { name: string }) => v.name)).toContain('v');
+  });
+});
