@@ -15,14 +15,14 @@ export function givenOnce(value: string, previous: string | undefined): string {
  * Every other option that takes a value and parses it no way of its own (a repeatable one, such as
  * `--env`, collects its values with a parser): given twice it is refused too, since the last one
  * silently won (`vault merge A --into B --into main` merged into main, `write --from a --from b`
- * wrote b). The first value a parser hears about is the option's default as `previous`; one given
- * equal to that default and then given again is let through, as before.
+ * wrote b). Given twice is told by where the value it replaces came from: the command line, not
+ * the option's default (`gc --grace 1h --grace 0`, whose first value is the default, ran with 0).
  */
 export function refuseRepeatedValues(cmd: Command): void {
   for (const option of cmd.options) {
     if (!(option.required || option.optional) || option.variadic || option.parseArg) continue;
-    const fallback = option.defaultValue as unknown;
-    option.argParser((value: string, previous: unknown) => (previous === undefined || previous === fallback ? value : givenOnce(value, String(previous))));
+    const name = option.attributeName();
+    option.argParser((value: string, previous: unknown) => (cmd.getOptionValueSource(name) === 'cli' ? givenOnce(value, String(previous)) : value));
   }
   for (const sub of cmd.commands) refuseRepeatedValues(sub);
 }

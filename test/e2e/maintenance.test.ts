@@ -302,6 +302,8 @@ describe('bad input: exit 2, and nothing changes', () => {
       [['checkpoint', 'save', 'twice', '-m', 'a', '--message', 'b'], 'USAGE'],
       [['tree', '--depth', '1', '--depth', '2'], 'USAGE'],
       [['quota', 'set', '--max-files', '5', '--max-files', '6'], 'USAGE'],
+      // Also when the first equals the option's default (it was let through).
+      [['gc', '--dry-run', '--grace', '1h', '--grace', '0'], 'USAGE'],
     ];
     for (const [args, code] of bad) {
       const r = await run(args);
