@@ -53,9 +53,9 @@ export const rmJson = (vault: string, removed: string[]) => ({ vault, path: remo
 
 /** An entry of `tree`'s document: a directory with `children`. */
 export interface TreeNode extends EntryJson {
-  /** A directory's entries (empty: it has none); absent on files and on directories at the depth limit. */
+  /** A directory's entries (empty: it has none, unless truncated); absent on files and on directories at the depth limit. */
   children?: TreeNode[];
-  /** A directory at the depth limit: its entries were not listed (it may hold some). */
+  /** A directory not all of whose entries are listed: at the depth limit (none listed; it may hold some), or cut by a limit on entries (MCP's). */
   truncated?: true;
 }
 
@@ -69,10 +69,12 @@ export const TREE_MAX_DEPTH = 1000;
  * TREE_MAX_DEPTH without a depth that bounds it is INVALID_ARGUMENT, naming `depthOption`, the
  * caller's spelling of the depth.
  */
-export function treeJson(root: Entry, below: Entry[], maxDepth: number | undefined, depthOption: string): { path: string; tree: TreeNode; files: number; directories: number } {
+export function treeJson(root: Entry, below: Entry[], maxDepth: number | undefined, depthOption: string, cut: ReadonlySet<string> = new Set()): { path: string; tree: TreeNode; files: number; directories: number } {
   // A directory within the depth lists its entries (children: [] is an empty one); one at the
   // limit was not listed, which `truncated` says instead, and a file has none.
-  const nodeOf = (e: Entry, depth: number): TreeNode => (e.type !== 'd' ? entryJson(e) : maxDepth !== undefined && depth >= maxDepth ? { ...entryJson(e), truncated: true } : { ...entryJson(e), children: [] });
+  // `cut`: directories some of whose entries were left out (MCP's limit), which say so too.
+  const nodeOf = (e: Entry, depth: number): TreeNode =>
+    e.type !== 'd' ? entryJson(e) : maxDepth !== undefined && depth >= maxDepth ? { ...entryJson(e), truncated: true } : { ...entryJson(e), children: [], ...(cut.has(e.path) ? { truncated: true as const } : {}) };
   const rootNode = nodeOf(root, 0);
   const nodes = new Map<string, TreeNode>([[root.path, rootNode]]);
   const baseDepth = root.path === '/' ? 0 : root.path.split('/').length - 1;

@@ -201,7 +201,7 @@ const fileTools: ToolSpec[] = [
   {
     name: 'tree',
     title: 'Show a tree',
-    description: `The tree below a directory, as \`avfs tree --json\`: tree is the directory's entry, each directory with its children in path order (depth 1 = its children only; a directory at the depth limit has no children but truncated: true, as its entries were not listed); files and directories count them. At most limit entries (default ${TREE_LIMIT}); truncated: true at the top says more were there. For a flat list use find.`,
+    description: `The tree below a directory, as \`avfs tree --json\`: tree is the directory's entry, each directory with its children in path order (depth 1 = its children only; a directory at the depth limit has no children but truncated: true, as its entries were not listed); files and directories count them. At most limit entries (default ${TREE_LIMIT}) in path order; truncated: true at the top says more were there, and on each directory that lost entries to it. For a flat list use find.`,
     input: {
       path: path().default('/'),
       depth: whole(1).optional().describe('levels below path to include'),
@@ -213,8 +213,10 @@ const fileTools: ToolSpec[] = [
     // Bounded as find is: 200k entries were one 125 MB message. The first `limit` in path order.
     run: (args, avfs) => {
       const root = avfs.stat(args.path);
-      const { items, truncated } = upTo(args.limit, () => (root.type === 'd' ? avfs.tree(root.path, args.depth) : []));
-      return { vault: avfs.vault, ...treeJson(root, items, args.depth, 'depth'), ...(truncated ? { truncated: true as const } : {}) };
+      const all = root.type === 'd' ? avfs.tree(root.path, args.depth) : [];
+      // The directories that lost entries to the limit say so (truncated), as one at the depth limit does.
+      const cut = new Set(all.slice(args.limit).map((e) => e.parent));
+      return { vault: avfs.vault, ...treeJson(root, all.slice(0, args.limit), args.depth, 'depth', cut), ...(cut.size > 0 ? { truncated: true as const } : {}) };
     },
   },
 ];

@@ -157,6 +157,9 @@ describe('avfs mcp over stdio', () => {
     const cut = await ok(client, 'tree', { limit: 3 });
     expect(paths(cut.tree)).toEqual(['/bin.dat', '/docs', '/docs/a']);
     expect(cut).toMatchObject({ truncated: true, files: 1, directories: 2 });
+    // The directory that lost entries to the limit says so; one that lost none does not ("/docs/a" is empty).
+    expect([cut.tree.truncated, cut.tree.children[1].truncated, cut.tree.children[1].children[0]]).toEqual([true, undefined, expect.objectContaining({ children: [] })]);
+    expect(cut.tree.children[1].children[0].truncated).toBeUndefined();
 
     expect(await ok(client, 'mv', { from: '/bin.dat', to: '/docs/bin.dat' })).toMatchObject({ from: '/bin.dat', to: '/docs/bin.dat' });
     await fails(client, 'rm', { path: '/docs' }, 'NOT_EMPTY');
