@@ -297,6 +297,8 @@ describe('bad input: exit 2, and nothing changes', () => {
       // audit clear clears every vault's rows; vault merge names its own vaults (it merged into the source's parent).
       [['--vault', 'default', 'audit', 'clear', '--before', '0s'], 'USAGE'],
       [['--vault', 'default', 'vault', 'merge', 'default', '--dry-run'], 'USAGE'],
+      [['--vault', 'default', 'vault', 'fork', 'default', 'copy'], 'USAGE'],
+      [['--vault', 'default', 'vault', 'delete', 'default'], 'USAGE'],
       // A value option given twice: the last one silently won.
       [['write', '/g.txt', '--from', '/etc/hostname', '--from', '/etc/hosts'], 'USAGE'],
       [['checkpoint', 'save', 'twice', '-m', 'a', '--message', 'b'], 'USAGE'],

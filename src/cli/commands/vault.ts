@@ -100,6 +100,7 @@ const fork = new Command('fork')
     action({
       options: z.object({ use: z.boolean().optional() }),
       run: ([source, target], opts, ctx) => {
+        ctx.refuseVaultOptionWith('vault fork', `to fork it give vault fork ${ctx.globals.vault} ${target}`, 'names its vaults itself (<source> and <target>)');
         const started = performance.now();
         const vault = forkVault(ctx.store, source!, target!, ctx.actor);
         const durationMs = performance.now() - started;
@@ -133,6 +134,7 @@ const del = new Command('delete')
     action({
       options: z.object({ force: z.boolean().optional(), yes: z.boolean().optional() }),
       run: async ([name], opts, ctx) => {
+        ctx.refuseVaultOptionWith('vault delete', `to delete it give vault delete ${ctx.globals.vault}`, 'names its vault itself (<name>)');
         if (!opts.yes && !opts.force && !ctx.globals.json && process.stdin.isTTY && process.stderr.isTTY) {
           const vault = summarize(ctx.store, getVault(ctx.store, name!));
           const what = `${plural(vault.files, 'file')}, ${formatBytes(vault.bytes)}${vault.forks ? `, ${vault.forks} fork(s)` : ''}`;
