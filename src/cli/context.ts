@@ -56,7 +56,7 @@ export class CliContext {
    */
   refuseVaultOptionWith(option: string, oneVault?: string, covers = 'covers every vault in the home'): void {
     if (this.globals.vault === undefined) return;
-    throw new AvfsError('USAGE', `${option} ${covers}, so --vault ${this.globals.vault} would be ignored: ${oneVault ? `${oneVault}, or ` : ''}drop --vault`, option.startsWith('--') ? { option } : { command: option });
+    throw new AvfsError('USAGE', `${option} ${covers}, so --vault ${this.globals.vault} would be ignored: ${oneVault ? `${oneVault}, or ` : ''}drop --vault`, { ...(option.startsWith('--') ? { option } : { command: option }), reason: 'vault_ignored' });
   }
 
   /** File operations on the selected vault, checked to exist. */

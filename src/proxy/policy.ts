@@ -744,12 +744,12 @@ export const needsApproval = (action: PolicyAction) => action === 'require_appro
  * Names of credentials: a glob or regular expression of env.pass never passes them (`npm_config_*`
  * matched npm's `npm_config_//registry.npmjs.org/:_authToken`, handing the registry token to the command).
  * Named exactly, a variable passes whatever its name: the policy asked for it. `auth` stands
- * alone or starts `authtoken`, `authkey`, `authorization` (OAUTH, BASICAUTH too; GIT_AUTHOR_NAME and XAUTHORITY are no credentials);
+ * alone or starts `authtoken`, `authkey`, `authorization` (OAUTH, BASICAUTH too; GIT_AUTHOR_NAME, XAUTHORITY, XAUTH, NOAUTH are no credentials, nor is TOKENIZERS_PARALLELISM);
  * `_pwd` and `_session` end a name (MYAPP_DB_PWD, MYAPP_USER_SESSION passed under MYAPP_*),
  * except the two well-known ones that are not secrets, fish's PROMPT_PWD and DESKTOP_SESSION.
  */
 const CREDENTIAL_NAME =
-  /auth($|_?token|_?key|ori[sz]ation|[^a-z])|token|passw|passphrase|secret|credential|(^|_)creds?($|_)|(^|_)(api_?|private_?|session_?)?key($|file|_?pem)|sessionkey|access_?key|privatekey|(^|_)(otp|pass|cookies?|bearer)$|(?<!^prompt)_pwd(_?file)?$|(?<!^desktop)_session$/i;
+  /(^|[^a-z]|^o|_o|basic)auth($|_?token|_?key|ori[sz]ation|[^a-z])|token(?!izer)|passw|passphrase|secret|credential|(^|_)creds?($|_)|(^|_)(api_?|private_?|session_?)?key($|file|_?pem)|sessionkey|access_?key|privatekey|(^|_)(otp|pass|cookies?|bearer)$|(?<!^prompt)_pwd(_?file)?$|(?<!^desktop)_session$/i;
 /**
  * A URL carrying credentials (`http://alice:secret@proxy:3128`, a token as the user
  * `http://ghp_…@proxy:3128`): HTTPS_PROXY and its kin, npm's `npm_config_https_proxy`. A proxy

@@ -1,5 +1,5 @@
 import { realpathSync, statSync, type Stats } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { AvfsError } from '../errors.js';
 
 /**
@@ -18,6 +18,9 @@ import { AvfsError } from '../errors.js';
 export interface HomeOnHost {
   /** The home as AVFS_HOME names it, made absolute (it may be a symlink to the directory). */
   given: string;
+  /** That name's last part, and the device and inode of the directory holding it (symlinks followed), however it is reached. */
+  name: string;
+  nameDir: { dev: number; ino: number } | undefined;
   /** The home's real path (symlinks resolved), for messages. */
   real: string;
   dev: number;
@@ -29,7 +32,8 @@ export function homeOnHost(home: string): HomeOnHost | undefined {
   try {
     const real = realpathSync(home);
     const st = statSync(real);
-    return { given: resolve(home), real, dev: st.dev, ino: st.ino };
+    const given = resolve(home);
+    return { given, name: basename(given), nameDir: statOrUndefined(dirname(given)), real, dev: st.dev, ino: st.ino };
   } catch {
     return undefined;
   }
@@ -40,9 +44,28 @@ export function isHome(home: HomeOnHost | undefined, st: Stats): boolean {
   return !!home && st.isDirectory() && st.dev === home.dev && st.ino === home.ino;
 }
 
-/** Whether host path `host` names the home: its directory, or the name AVFS_HOME gives it. */
+/**
+ * Whether host path `host` names the home: its directory (`st`, lstat'ed, by device and inode), or
+ * the name AVFS_HOME gives it (a symlink in the project), reached by any path: the same last part
+ * in the same directory, that directory known by device and inode (a symlink above it, or a bind
+ * mount, spells it otherwise).
+ */
 export function namesHome(home: HomeOnHost | undefined, host: string, st: Stats | undefined): boolean {
-  return !!home && (resolve(host) === home.given || (st !== undefined && isHome(home, st)));
+  if (!home) return false;
+  if (st !== undefined && isHome(home, st)) return true;
+  const path = resolve(host);
+  if (path === home.given) return true;
+  if (basename(path) !== home.name || !home.nameDir) return false;
+  const dir = statOrUndefined(dirname(path));
+  return dir !== undefined && dir.dev === home.nameDir.dev && dir.ino === home.nameDir.ino;
+}
+
+function statOrUndefined(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -53,12 +76,7 @@ export function namesHome(home: HomeOnHost | undefined, host: string, st: Stats 
 export function refuseInsideHome(home: HomeOnHost | undefined, host: string, doing: string): void {
   if (!home) return;
   for (let p = resolve(host); ; p = dirname(p)) {
-    let st: Stats | undefined;
-    try {
-      st = statSync(p);
-    } catch {
-      st = undefined; // not there (yet): an export makes it
-    }
+    const st = statOrUndefined(p); // undefined: not there (yet), an export makes it
     if (namesHome(home, p, st)) throw insideHome(home, host, doing, p === resolve(host) ? 'is' : 'lies inside');
     if (p === dirname(p)) return;
   }

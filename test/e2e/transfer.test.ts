@@ -548,5 +548,11 @@ describe('the avfs home reached another way than its path', () => {
     expect(expectError(await cli(['export', '/e', proj, '--overwrite']), 'CONFLICT', 4)).toMatchObject({ reason: 'avfs_home' });
     expect(lstatSync(join(proj, '.avfs')).isSymbolicLink()).toBe(true);
     expect(expectOk(await cli(['vault', 'list'])).vaults.map((v: { name: string }) => v.name)).toContain('v');
+    // The same through a symlink above the name (AVFS_HOME and the destination spelled differently).
+    symlinkSync(proj, join(h.dir, 'L'));
+    expect(expectError(await cli(['export', '/e', join(h.dir, 'L'), '--overwrite']), 'CONFLICT', 4)).toMatchObject({ reason: 'avfs_home' });
+    const viaLink = (args: string[]) => avfs(join(h.dir, 'L', '.avfs'), args);
+    expect(expectError(await viaLink(['sync', '/p', '--strategy', 'theirs']), 'CONFLICT', 4)).toMatchObject({ reason: 'avfs_home' });
+    expect(lstatSync(join(proj, '.avfs')).isSymbolicLink()).toBe(true);
   });
 });

@@ -1416,8 +1416,8 @@ describe('custom policies', () => {
     // npm's other secrets (an adversarial round found them passed), and git's: every one is held back by the default npm_config_* or a pattern.
     const secrets = ['npm_config_cookie', 'npm_config__keyfile', 'npm_config__privatekey', 'npm_config__private_key_pem', 'npm_config__access_key_id', 'npm_config__pass', 'npm_config__pwd', 'npm_config__bearer', 'npm_config__session', 'npm_config_keyfile', 'npm_config_key'];
     expect(childEnv(DEFAULT_POLICY, Object.fromEntries(secrets.map((n) => [n, 'S'])), {}, {})).toEqual({});
-    const ordinary = { GIT_DIR: '/r', PWD: '/w', OLDPWD: '/o', KEYBOARD_LAYOUT: 'us', PASSIVE_MODE: '1', DESKTOP_SESSION: 'gnome', XDG_SESSION_ID: '2', GPG_KEY_ID: 'A1', SSH_KEY_PATH: '/k', PROMPT_PWD: 'x', SACRED_X: '1', XAUTHORITY: '/x', GIT_AUTHOR_DATE: 'd' };
-    expect(childEnv(parsePolicy({ env: { pass: ['GIT_*', '*PWD', 'KEYBOARD*', 'PASSIVE*', '*SESSION*', '*KEY*', '*CRED*', 'XAUTH*'] } }), { GIT_COMMITTER_CRED: 'S', ...ordinary }, {}, {})).toEqual(ordinary);
+    const ordinary = { GIT_DIR: '/r', PWD: '/w', OLDPWD: '/o', KEYBOARD_LAYOUT: 'us', PASSIVE_MODE: '1', DESKTOP_SESSION: 'gnome', XDG_SESSION_ID: '2', GPG_KEY_ID: 'A1', SSH_KEY_PATH: '/k', PROMPT_PWD: 'x', SACRED_X: '1', XAUTHORITY: '/x', GIT_AUTHOR_DATE: 'd', XAUTH: '1', NOAUTH: '1', PGAUTH_MODE: 'x', TOKENIZERS_PARALLELISM: 'false' };
+    expect(childEnv(parsePolicy({ env: { pass: ['GIT_*', '*PWD', 'KEYBOARD*', 'PASSIVE*', '*SESSION*', '*KEY*', '*CRED*', 'XAUTH*', 'NOAUTH*', 'PGAUTH*', 'TOKENIZERS*'] } }), { GIT_COMMITTER_CRED: 'S', ...ordinary }, {}, {})).toEqual(ordinary);
     const named = childEnv(parsePolicy({ env: { pass: ['MY_*', '/^npm_config_.*$/', 'npm_config__auth'] } }), host, {}, {});
     expect(named).toEqual({ npm_config__auth: 'NPMSECRET2', npm_config_registry: 'https://registry.example/', npm_config_cache: '/c' });
     // An application's own credentials under its glob (a sandbox round found these passed).
