@@ -40,7 +40,7 @@ export function homeOnHost(home: string): HomeOnHost | undefined {
 }
 
 /** Whether a host directory (lstat'ed) is the home, however it was reached. */
-export function isHome(home: HomeOnHost | undefined, st: Stats): boolean {
+function isHome(home: HomeOnHost | undefined, st: Stats): boolean {
   return !!home && st.isDirectory() && st.dev === home.dev && st.ino === home.ino;
 }
 
