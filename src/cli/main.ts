@@ -259,6 +259,9 @@ export async function main(argv: string[]): Promise<number> {
   let shown = '';
   eachCommand(program, (c) => {
     c.exitOverride();
+    // A command list names each command and gives its one-line summary; its arguments and the
+    // whole description are in its own --help (the full descriptions made `avfs --help` 190 lines).
+    c.configureHelp({ subcommandTerm: (sub) => [sub.name(), ...sub.aliases()].join('|') });
     if (json) c.configureOutput({ writeOut: (text) => (shown += text), writeErr: () => {}, outputError: () => {} });
     else {
       c.showHelpAfterError(`(${c.parent ? `avfs ${commandPath(c)} --help` : 'avfs --help'} shows usage)`);

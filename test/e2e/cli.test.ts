@@ -246,6 +246,19 @@ describe('the JSON contract on bad input', () => {
     expect(err.stderr).toContain('NOT_FOUND');
   });
 
+  it('a command list gives each command one line: its name and a summary (the full description is in its own --help)', async () => {
+    for (const group of ['', 'vault', 'checkpoint', 'quota', 'audit', 'proxy', 'proxy policy']) {
+      const r = await run([...group.split(' ').filter(Boolean), '--help'], { raw: true });
+      expect(r.code, group).toBe(0);
+      const listing = r.stdout.split('Commands:\n')[1]!.split('\n\n')[0]!.split('\n');
+      expect(listing.length, group).toBeGreaterThan(0);
+      // A wrapped summary continues on a line that starts with spaces only up to the column.
+      for (const line of listing) expect(line, `${group}: ${line}`).toMatch(/^  [a-z][a-z|-]* +\S.{0,60}$/);
+    }
+    const cp = await run(['cp', '--help'], { raw: true });
+    expect(cp.stdout.replace(/\s+/g, ' ')).toContain('A symlink given as <src> is followed, as cp(1) does');
+  });
+
   it('every command has --help with an example', async () => {
     const commands = ['ls', 'cat', 'write', 'mkdir', 'rm', 'mv', 'cp', 'tree', 'import', 'export', 'vault create', 'vault list', 'vault use', 'vault fork', 'vault delete', 'vault info'];
     for (const c of commands) {

@@ -31,6 +31,7 @@ const clear = new Command('clear')
   );
 
 export const auditCommand = new Command('audit')
+  .summary('who did what, when: every mutation')
   .description('who did what, when: every mutation from the CLI, the mount, the proxy, checkpoints, gc')
   .option('--since <time>', `only rows at or after this time: ${TIME_HELP}`)
   .option('-n, --limit <n>', 'the newest n matching rows (default 100)')

@@ -46,6 +46,7 @@ function refuseUnencodable(file: { path: string; size: number | null }, data: Bu
 }
 
 export const catCommand = new Command('cat')
+  .summary('print a file\'s bytes to stdout')
   .description('print a file\'s bytes to stdout (binary-safe). With --json: content as UTF-8 text, or base64 for binary content')
   .argument('<path>', 'vault path')
   .option('--version <n>', 'print version N of the file instead (see avfs log <path>); works for deleted files too')

@@ -7,6 +7,7 @@ import { action, examples, zInt } from '../command.js';
 import { entryJson, printable } from '../output.js';
 
 export const checkoutCommand = new Command('checkout')
+  .summary('make a path hold an old version (or a checkpoint\'s) again')
   .description(
     'make a path hold an old version again (recorded as a new version, so it can be reverted): works for deleted paths (missing directories are recreated), directories (mode) and symlinks. With --checkpoint, take the path from a checkpoint instead (with -r, a whole directory).',
   )

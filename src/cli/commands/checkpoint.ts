@@ -17,6 +17,7 @@ import { checkpointDetails, checkpointDetailsJson } from '../../api/checkpoints.
 const noOptions = z.object({}).passthrough();
 
 const save = new Command('save')
+  .summary('save the whole vault\'s state under a name (O(1))')
   .description('save the whole vault\'s current state under a name (an automatic, unique name when omitted). Copies no file content.')
   .argument('[name]', 'checkpoint name: letters, digits, "-", "_", "."')
   .option('-m, --message <text>', 'a note about this state')
@@ -57,6 +58,7 @@ const list = new Command('list')
   );
 
 const restore = new Command('restore')
+  .summary('make the whole vault a checkpoint\'s state again')
   .description(
     'make the whole vault exactly the checkpoint\'s state, in one transaction. Only paths that differ are touched, each recorded as a version (op "restore"). The replaced state is saved first as checkpoint before-restore-…, so restoring that undoes this.',
   )
@@ -84,6 +86,7 @@ const restore = new Command('restore')
 
 const del = new Command('delete')
   .alias('rm')
+  .summary('delete a checkpoint')
   .description('delete a checkpoint (content it alone referenced is freed by `avfs gc`)')
   .argument('<name>', 'checkpoint name')
   .addHelpText('after', examples(['avfs checkpoint delete before-refactor', 'avfs checkpoint delete cp-20250101-120000-000 --json']))
@@ -100,6 +103,7 @@ const del = new Command('delete')
   );
 
 const info = new Command('info')
+  .summary('show a checkpoint and what changed since')
   .description('show one checkpoint: when, what it holds, and how the vault has changed since')
   .argument('<name>', 'checkpoint name')
   .addHelpText('after', examples(['avfs checkpoint info before-refactor', 'avfs checkpoint info before-refactor --json']))
@@ -132,6 +136,7 @@ const info = new Command('info')
 
 export const checkpointCommand = new Command('checkpoint')
   .alias('snapshot')
+  .summary('save, list, restore and delete named states of the vault')
   .description('save, list, restore and delete named states of the whole vault (alias: snapshot)')
   .addCommand(save)
   .addCommand(list)

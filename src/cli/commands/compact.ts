@@ -12,6 +12,7 @@ import { formatBytes } from '../output.js';
  *   wal_bytes_after, free_pages_before, page_size, wal_checkpointed, audit_rows_trimmed, duration_ms.
  */
 export const compactCommand = new Command('compact')
+  .summary('shrink the database (WAL checkpoint, VACUUM)')
   .description('shrink the database: checkpoint and truncate the WAL, VACUUM, PRAGMA optimize')
   .addHelpText(
     'after',

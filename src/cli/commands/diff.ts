@@ -37,6 +37,7 @@ function thisVault(ctx: CliContext): VaultFs {
 }
 
 export const diffCommand = new Command('diff')
+  .summary('show what changed: versions, files, checkpoints, vaults')
   .description(
     'show what changed, as a line diff (unified format; structured hunks with --json). Binary files are reported as differing, never printed.\n' +
       '  diff <path> [--from N] [--to M]     two versions of a path (default: the previous one vs the current one)\n' +

@@ -21,6 +21,7 @@ function parseMetaFilter(spec: string): { key: string; value?: string } {
  *   version }] in path order (the same entry shape as `ls`).
  */
 export const findCommand = new Command('find')
+  .summary('find entries by name, type, size, time, tags, metadata')
   .description('find entries by name, type, size, modification time, depth, tags and metadata')
   .argument('[path]', 'directory to search below (/: the whole vault), or a file to test', '/')
   .option('--name <glob>', 'name matches the glob: * ? [a-z] [!a] {a,b} (e.g. "*.md")', givenOnce)

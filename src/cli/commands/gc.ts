@@ -13,6 +13,7 @@ import { withProgressBar } from '../progress.js';
  *   whose process had died, ended first), transactions, duration_ms.
  */
 export const gcCommand = new Command('gc')
+  .summary('delete stored content nothing references')
   .description('delete stored content that no file, version or checkpoint of any vault references')
   .option('-n, --dry-run', 'report what would be freed, delete nothing')
   .option('--grace <duration>', 'keep unreferenced content younger than this: 30s, 10m, 2h, 7d, or 0', '1h')

@@ -46,6 +46,7 @@ function highlighter(pattern: string, options: PatternOptions): RegExp | undefin
  *   With -l, matches is empty and files is the answer. Finding nothing is success (count 0).
  */
 export const grepCommand = new Command('grep')
+  .summary('search text files line by line for a pattern')
   .description('search the current text files line by line for a regular expression (or a fixed string); binary files are skipped')
   .argument('<pattern>', 'JavaScript regular expression (or, with -F, a literal string)')
   .argument('[path]', 'file or directory to search (/: the whole vault)', '/')

@@ -19,6 +19,7 @@ export function describeState(v: Pick<VersionJson, 'type' | 'size' | 'target'>):
 const DEFAULT_LIMIT = 100;
 
 export const logCommand = new Command('log')
+  .summary('history: a path\'s versions, or the vault\'s recent changes')
   .description(
     'history, newest first: a path\'s versions (each the state the path took by that change), or with no path the vault\'s recent changes. A fork\'s history includes its parent\'s from before the fork.',
   )

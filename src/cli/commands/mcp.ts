@@ -13,6 +13,7 @@ const options = z.object({ readOnly: z.boolean().optional(), confine: z.boolean(
  * the command's output is the protocol on stdout for as long as it serves, never a JSON document.
  */
 export const mcpCommand = new Command('mcp')
+  .summary('serve avfs as an MCP server on stdin/stdout')
   .description('serve avfs to an agent host as an MCP server on stdin/stdout (tools for vaults, files, search, history, checkpoints and sandboxed exec; files as avfs://<vault>/<path> resources)')
   .option('--read-only', 'serve only the tools that read (ls, read, tree, search, grep, find, log, diff, checkpoint_list, vault_list, vault_info)')
   .option('--confine', "keep the agent to the server's vault and the forks made from it: a call naming another vault is DENIED, vault_create is DENIED, vault_list shows only those vaults")

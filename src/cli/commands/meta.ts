@@ -14,6 +14,7 @@ import { printable, table } from '../output.js';
  *  - `--delete [key]`: deleted (the keys that existed and were removed).
  */
 export const metaCommand = new Command('meta')
+  .summary('read, set or delete key/value metadata on a path')
   .description('read, set or delete key/value metadata on a file or directory (follows it through mv, copied by cp, kept by forks and checkpoints)')
   .argument('<path>', 'vault path')
   .argument('[key]', "metadata key: 1-128 letters, digits, '_', '.' or '-', starting with a letter or '_'")

@@ -9,6 +9,7 @@ import { mkdirJson } from '../../api/json.js';
  * path, name, type, mode, …). With one path, that entry's fields are also at the top level.
  */
 export const mkdirCommand = new Command('mkdir')
+  .summary('create directories (all or none)')
   .description('create directories, all or none (one transaction: if one fails, nothing is created)')
   .argument('<paths...>', 'vault paths')
   .option('-p, --parents', 'create missing parents; no error if a directory already exists')

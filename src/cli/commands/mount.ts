@@ -49,6 +49,7 @@ function renderList(r: Awaited<ReturnType<typeof listSessions>>, out: Output) {
 }
 
 export const mountCommand = new Command('mount')
+  .summary('mount the vault on a host directory (FUSE) for real tools')
   .description(
     'mount the vault on an empty host directory (FUSE) so real tools (git, npm, editors) work in it; ' +
       'everything written lands in the vault history. Served by a background process until `avfs unmount`. ' +
@@ -139,6 +140,7 @@ export const mountCommand = new Command('mount')
 
 export const unmountCommand = new Command('unmount')
   .alias('umount')
+  .summary('unmount a vault mounted with `avfs mount`')
   .description(
     'unmount a vault mounted with `avfs mount`: files still open make it busy (CONFLICT) unless --lazy. ' +
       'Unmounting what is not mounted is harmless; a mount whose server died is cleaned up.',
@@ -163,6 +165,7 @@ export const unmountCommand = new Command('unmount')
   );
 
 export const mountsCommand = new Command('mounts')
+  .summary('list live mounts')
   .description('list live mounts: vault, directory, server pid, since, state (same as `avfs mount --list`)')
   .addHelpText('after', examples(['avfs mounts', 'avfs mounts --json']))
   .action(

@@ -4,6 +4,7 @@ import { action, examples } from '../command.js';
 import { printable } from '../output.js';
 
 export const mvCommand = new Command('mv')
+  .summary('move or rename a file or directory')
   .description('move or rename a file or a whole directory (into <dst> when it is an existing directory); replaces an existing file')
   .argument('<src>', 'vault path to move')
   .argument('<dst>', 'new vault path, or an existing directory')

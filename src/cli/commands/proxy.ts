@@ -39,6 +39,7 @@ async function watchMount(home: string, vault: string, dir: string): Promise<{ d
 }
 
 const exec = new Command('exec')
+  .summary('run a command in the sandbox; report what it changed')
   .description('run a command in the sandbox where the vault is its root: policy check, optional checkpoint, limits, exact report of changed files')
   .usage('[options] -- <cmd> [args…]   |   [options] --shell "<string>"')
   .argument('[command...]', 'the command and its arguments, after --')
@@ -165,6 +166,7 @@ to /dev/shm when it has room (else the system temp directory); AVFS_PROXY_TMPDIR
   );
 
 const undo = new Command('undo')
+  .summary('put back what an exec changed')
   .description(
     'put back what an exec changed, path by path, as it was before the exec (needs the checkpoint taken before it: --checkpoint, or a policy that asked for one). ' +
       'Nothing the exec did not change is touched. Refused with CONFLICT, naming the paths, when someone else changed one of those paths since, unless --force',
@@ -190,6 +192,7 @@ const undo = new Command('undo')
 // ---- policy ----------------------------------------------------------------------------------
 
 const show = new Command('show')
+  .summary('print the effective policy, defaults filled in')
   .description('print the effective policy of the vault (its own, else the home\'s policy.json, else the built-in default) with every default filled in')
   .option('--builtin', 'also list the built-in rules that run after the policy\'s own')
   .addHelpText('after', examples(['avfs proxy policy show', 'avfs proxy policy show --builtin --json']))
@@ -211,6 +214,7 @@ const show = new Command('show')
   );
 
 const set = new Command('set')
+  .summary('validate a policy JSON file and store it')
   .description('validate a policy JSON file (- for stdin) and store it for the vault (or with --scope home, as <home>/policy.json for every vault without its own)')
   .argument('<file>', 'policy JSON file, or - for stdin')
   .option('--scope <scope>', 'vault or home', 'vault')
@@ -289,6 +293,7 @@ function policyFromFile(file: string): string {
 }
 
 const reset = new Command('reset')
+  .summary('remove the vault\'s (or home\'s) own policy')
   .description('remove the vault\'s own policy (or with --scope home, the home policy.json): it falls back to the home policy, then the built-in default')
   .option('--scope <scope>', 'vault or home', 'vault')
   .addHelpText('after', examples(['avfs proxy policy reset', 'avfs proxy policy reset --scope home']))
@@ -305,6 +310,7 @@ const reset = new Command('reset')
   );
 
 const check = new Command('check')
+  .summary('explain what the policy decides for a command')
   .description('explain what the policy decides for a command, and which rule decided, as `proxy exec` would judge it here (sandboxed or not), without running anything')
   .usage('[options] -- <cmd> [args…]   |   [options] --shell "<string>"')
   .argument('[command...]', 'the command and its arguments, after --')
@@ -328,6 +334,7 @@ const check = new Command('check')
   );
 
 const policy = new Command('policy')
+  .summary('show, set, reset or check the proxy policy')
   .description('show, set, reset or check the proxy policy (zod-validated JSON per vault or per home)')
   .addCommand(show)
   .addCommand(set)
@@ -348,6 +355,7 @@ const policy = new Command('policy')
   );
 
 export const proxyCommand = new Command('proxy')
+  .summary('run commands in a sandbox where the vault is /')
   .description('the execution boundary: run commands in a sandbox where the vault is /, with policy, checkpoints, limits and an exact change report')
   .addCommand(exec)
   .addCommand(undo)

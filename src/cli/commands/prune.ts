@@ -14,6 +14,7 @@ import { table } from '../output.js';
  *   deleted vault whose history its forks still read].
  */
 export const pruneCommand = new Command('prune')
+  .summary('drop old versions (and checkpoints) by rule')
   .description('drop old versions (and with --checkpoints old checkpoints) by rule; never the current state')
   .argument('[path]', 'prune the history of this vault path and everything below it (/ for the whole vault)')
   .option('--all', 'every path of every vault in the home')

@@ -38,6 +38,7 @@ until usage is back under it. Forks start with their parent's quota.
 `;
 
 const set = new Command('set')
+  .summary('set limits for the vault in use')
   .description('set limits for the vault in use (only the limits given change)')
   .option('--max-bytes <size>', 'total size of all files')
   .option('--max-files <n>', 'number of entries (files, directories, symlinks)')
@@ -70,6 +71,7 @@ const clear = new Command('clear')
   );
 
 export const quotaCommand = new Command('quota')
+  .summary('show, set or clear the vault\'s limits')
   .description("show the vault's quota and current usage; set or clear limits")
   .addCommand(set)
   .addCommand(clear)

@@ -6,6 +6,7 @@ import { entryJson, printable } from '../output.js';
 import { versionJson } from './log.js';
 
 export const revertCommand = new Command('revert')
+  .summary('undo a path\'s latest change, as a new version')
   .description(
     "undo a path's latest change, as a new version (so a revert can be reverted too): a modified file gets its previous content, a deleted file or directory comes back (with what that change removed from it), a just-created one is removed (refused with CONFLICT if later changes put something into a just-created directory). Undoing a move moves the tree back as it is now (later edits travel with it); refused with CONFLICT if the old place is taken.",
   )

@@ -7,6 +7,7 @@ import { printable } from '../output.js';
 import { rmJson } from '../../api/json.js';
 
 export const rmCommand = new Command('rm')
+  .summary('remove a file, symlink or directory (history keeps it)')
   .description('remove a file, symlink or empty directory (with -r, a directory and everything in it); history keeps every removed version')
   .argument('<path>', 'vault path')
   .option('-r, --recursive', 'remove a directory with its contents')

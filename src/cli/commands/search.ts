@@ -14,6 +14,7 @@ import { formatBytes, printable } from '../output.js';
  *   paths yields one result per path.
  */
 export const searchCommand = new Command('search')
+  .summary('full-text search over the vault\'s text files (FTS5)')
   .description('full-text search (SQLite FTS5, ranked by bm25) over the text files of the vault, with highlighted snippets')
   .argument('<query...>', 'FTS5 query: words (all must match), "a phrase", prefix*, a OR b, a NOT b, NEAR(a b, 5); several arguments are joined with spaces')
   .option('-n, --limit <n>', `at most n results (default ${DEFAULT_SEARCH_LIMIT})`)

@@ -41,6 +41,7 @@ function shellArgv(): string[] {
 
 export const shellCommand = sandboxOptions(
   new Command('shell')
+    .summary('open your shell inside the proxy sandbox')
     .description('open your shell inside the proxy sandbox, with the vault as / (a terminal session; the change report is printed when it exits)')
     .argument('[vault]', 'the vault (default: --vault, $AVFS_VAULT, or the one in use)')
     .option('--cwd <path>', 'start in this vault directory', '/')

@@ -15,6 +15,7 @@ const bytes = (n: number | null) => (n === null ? '-' : `${formatBytes(n)} (${n}
  *   orphaned_chunks, orphaned_bytes. Definitions: src/store/stats.ts.
  */
 export const statsCommand = new Command('stats')
+  .summary('space and history statistics (--all: the whole home)')
   .description('space and history statistics of the vault in use, or with --all of the whole home')
   .option('--all', 'the whole home: every vault and all stored content')
   .addHelpText(

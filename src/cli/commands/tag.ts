@@ -11,6 +11,7 @@ const tagList = (v: unknown) => ([] as unknown[]).concat(v).map(String);
 
 /** JSON: vault, path, tags (all its tags, sorted), added (the tags that were new). */
 export const tagCommand = new Command('tag')
+  .summary('add tags to a file or directory')
   .description('add tags to a file or directory (tags follow it through mv, are copied by cp, kept by forks and checkpoints)')
   .argument('<path>', 'vault path')
   .argument('<tags...>', TAG_RULES)
@@ -28,6 +29,7 @@ export const tagCommand = new Command('tag')
 
 /** JSON: vault, path, tags (the remaining tags), removed (the tags that were there and are gone). */
 export const untagCommand = new Command('untag')
+  .summary('remove tags from a file or directory')
   .description('remove tags from a file or directory (tags it does not have are ignored)')
   .argument('<path>', 'vault path')
   .argument('<tags...>', 'tags to remove')
@@ -48,6 +50,7 @@ export const untagCommand = new Command('untag')
  * Without: vault, path (null), tags (every tag used in the vault, sorted), counts ({ tag: number of paths }).
  */
 export const tagsCommand = new Command('tags')
+  .summary('list a path\'s tags, or every tag in the vault')
   .description("list a path's tags, or every tag in the vault with how many paths carry it")
   .argument('[path]', 'vault path (default: list all tags of the vault)')
   .addHelpText('after', examples(['avfs tags', 'avfs tags /notes.md --json']))

@@ -11,6 +11,7 @@ import { countsLine, renderMergeLines } from '../merge-output.js';
 import { resolve } from 'node:path';
 
 export const importCommand = new Command('import')
+  .summary('copy a host file or tree into the vault')
   .description(
     'copy a host file or directory tree into the vault (modes, mtimes and symlinks kept; all or nothing). ' +
       'With --track, a host directory is imported into a new or empty vault directory and remembered, so `avfs sync <path>` can later apply the vault\'s work back to it',
@@ -36,6 +37,7 @@ export const importCommand = new Command('import')
   );
 
 export const exportCommand = new Command('export')
+  .summary('write a vault file or tree to a host directory')
   .description('write a vault file or tree to a host directory (modes, mtimes and symlinks kept, except set-user-ID and set-group-ID bits on files, which are cleared and listed in set_id_cleared: vault files come from commands avfs does not trust); existing host files are refused unless --overwrite')
   .argument('<path>', 'vault path')
   .argument('<host-dir>', 'host directory (created if missing)')
@@ -60,6 +62,7 @@ export const exportCommand = new Command('export')
   );
 
 export const syncCommand = new Command('sync')
+  .summary('apply vault changes back to a tracked host directory')
   .description(
     'apply the vault\'s changes below a tracked directory (see import --track) to the host directory it came from, three-way: ' +
       'the base is the state at the import (then at the last sync), the host is "ours", the vault "theirs". A host file changed since is never overwritten: ' +

@@ -71,6 +71,7 @@ const list = new Command('list')
   );
 
 const use = new Command('use')
+  .summary('choose the vault commands use by default')
   .description('choose the vault that commands use when --vault and $AVFS_VAULT are not given')
   .argument('<name>', 'vault name')
   .addHelpText('after', examples(['avfs vault use agent-1']))
@@ -91,6 +92,7 @@ const use = new Command('use')
   );
 
 const fork = new Command('fork')
+  .summary('fork a vault in O(1): an independent copy sharing its files')
   .description('fork a vault: a new, independent vault with the same files, made in the same time at any vault size (nothing is copied: the fork is a layer over the source as it is now, and never sees its later changes)')
   .argument('<source>', 'vault to fork')
   .argument('<target>', 'name of the new vault')
@@ -123,6 +125,7 @@ async function confirm(question: string): Promise<boolean> {
 
 const del = new Command('delete')
   .alias('rm')
+  .summary('delete a vault with its history and checkpoints')
   .description(
     'delete a vault with its history and checkpoints. A vault with forks is refused (HAS_FORKS) unless --force, which detaches the forks from it: they keep every file and all their history (the deleted vault stays, out of reach, while they read through it), have no parent to merge into, and still count as forks of the vaults above it (merge --into works). A mounted vault is refused (CONFLICT, reason mounted): unmount it first. One with a proxy exec running in it is refused (CONFLICT, reason exec_running) unless --force. Deleting the vault in use clears the selection. Content is freed by `avfs gc`.',
   )
@@ -163,6 +166,7 @@ const info = new Command('info')
   );
 
 const merge = new Command('merge')
+  .summary('merge a vault\'s work into its parent (three-way, by lines)')
   .description(
     "merge a vault's work into its parent (or --into another related vault), three-way: each path changed on one side since the base is taken, " +
       'text edits on both sides are merged by lines, and everything else changed differently on both sides is a conflict. ' +

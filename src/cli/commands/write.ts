@@ -46,6 +46,7 @@ function openHostFile(file: string): number {
 }
 
 export const writeCommand = new Command('write')
+  .summary('write a file from an argument, stdin or a host file')
   .description('write a file: content from the argument, from stdin (- or --stdin, or piped), or from a host file (--from)')
   .argument('<path>', 'vault path')
   .argument('[content]', 'the content, or - to read stdin')
