@@ -105,9 +105,11 @@ export function prune(store: Store, options: PruneOptions): PruneReport {
     throw new AvfsError('NOT_FOUND', `${path} has no history in vault ${vaults[0]!.name}: nothing to prune there`, { path, vault: vaults[0]!.name });
   }
   // `f/` names a directory (as everywhere): a file there is NOT_A_DIRECTORY, not its history pruned.
-  const atPath = !('all' in scope) && namesDirectory(options.path ?? '/') ? store.read(() => getEntry(store, vaults[0]!, path)) : undefined;
-  if (atPath && atPath.type !== 'd') {
-    throw new AvfsError('NOT_A_DIRECTORY', `${options.path} ends with '/' but ${path} is not a directory: a file path cannot end with '/'`, { path, input: options.path });
+  // A deleted path so named must have been a directory: a version of one there, or history below it.
+  const namedDirectory = !('all' in scope) && path !== '/' && namesDirectory(options.path ?? '/');
+  const atPath = namedDirectory ? store.read(() => getEntry(store, vaults[0]!, path)) : undefined;
+  if (namedDirectory && (atPath ? atPath.type !== 'd' : !store.read(() => wasDirectory(store, vaults[0]!, path)))) {
+    throw new AvfsError('NOT_A_DIRECTORY', `${options.path} ends with '/' but ${path} ${atPath ? 'is' : 'was'} not a directory: a file path cannot end with '/'`, { path, input: options.path });
   }
   const report: PruneReport = {
     dry_run: !!options.dryRun,
@@ -138,12 +140,22 @@ export function prune(store: Store, options: PruneOptions): PruneReport {
 }
 
 const HISTORY_AT = 'SELECT 1 FROM versions INDEXED BY versions_path WHERE vault_id = ? AND path = ? LIMIT 1';
+const DIRECTORY_VERSION_AT = "SELECT 1 FROM versions INDEXED BY versions_path WHERE vault_id = ? AND path = ? AND type = 'd' LIMIT 1";
 const HISTORY_BELOW = 'SELECT 1 FROM versions INDEXED BY versions_path WHERE vault_id = ? AND path >= ? AND path < ? LIMIT 1';
 
 /** Whether the vault records a version of `path` or of a path below it (its own history, which prune prunes). */
 function hasHistory(store: Store, vault: VaultRow, path: string): boolean {
+  return store.stmt(HISTORY_AT).get(vault.id, path) !== undefined || hasHistoryBelow(store, vault, path);
+}
+
+function hasHistoryBelow(store: Store, vault: VaultRow, path: string): boolean {
   const [lo, hi] = descendantRange(path);
-  return store.stmt(HISTORY_AT).get(vault.id, path) !== undefined || store.stmt(HISTORY_BELOW).get(vault.id, lo, hi) !== undefined;
+  return store.stmt(HISTORY_BELOW).get(vault.id, lo, hi) !== undefined;
+}
+
+/** Whether `path`, not in the vault now, was a directory in its history (a version as one, or anything below it). */
+function wasDirectory(store: Store, vault: VaultRow, path: string): boolean {
+  return store.stmt(DIRECTORY_VERSION_AT).get(vault.id, path) !== undefined || hasHistoryBelow(store, vault, path);
 }
 
 /** The vault, then each deleted ancestor up the chain whose only live fork it is (their history is its own). */

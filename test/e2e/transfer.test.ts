@@ -487,6 +487,20 @@ describe("a vault path ending with '/' names a directory", () => {
     expect(expectOk(await run(['import', file, '/d/'])).path).toBe('/d/hi.txt');
     expectOk(await run(['prune', '/d/', '--keep', '1']));
   });
+
+  it('prune of a deleted file named with a trailing slash is NOT_A_DIRECTORY too; of a deleted directory it prunes', async () => {
+    expectOk(await run(['write', '/gone.txt', 'one']));
+    expectOk(await run(['write', '/gone.txt', 'two']));
+    expectOk(await run(['rm', '/gone.txt']));
+    expectError(await run(['prune', '/gone.txt/', '--keep', '1']), 'NOT_A_DIRECTORY', 2);
+    expect(expectOk(await run(['log', '/gone.txt'])).versions).toHaveLength(3);
+    expectOk(await run(['mkdir', '/was-dir']));
+    expectOk(await run(['rm', '-r', '/was-dir']));
+    expectOk(await run(['prune', '/was-dir/', '--keep', '1']));
+    expectOk(await run(['write', '/tree/a.txt', 'a', '--parents']));
+    expectOk(await run(['rm', '-r', '/tree']));
+    expectOk(await run(['prune', '/tree/', '--keep', '1']));
+  });
 });
 
 describe('the directory an export makes', () => {
