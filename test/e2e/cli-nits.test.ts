@@ -340,6 +340,43 @@ describe('bash completion', () => {
     expect(mountOptions).toContain('--read-only');
     expect(mountOptions).not.toContain('--session-id');
   });
+
+  it('completes vault paths from the vault (the one --vault names), host paths where a host path goes, and nothing for other values', async () => {
+    for (const name of ['alpha', 'beta']) expectOk(await avfs(h.home, ['vault', 'create', name]));
+    expectOk(await avfs(h.home, ['--vault', 'alpha', 'write', '/src/main.ts', 'x', '--parents']));
+    expectOk(await avfs(h.home, ['--vault', 'alpha', 'write', '/my dir/a b.txt', 'x', '--parents']));
+    expectOk(await avfs(h.home, ['--vault', 'beta', 'write', '/beta-only.txt', 'x']));
+    const bin = join(h.dir, 'bin');
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'avfs'), `#!/bin/sh\nexec node ${BIN} "$@"\n`);
+    chmodSync(join(bin, 'avfs'), 0o755);
+    // Host files beside the shell, which a vault path must not be completed from.
+    writeFileSync(join(h.dir, 'srchost.txt'), '');
+    const script = expectOk(await avfs(h.home, ['completion', 'bash'])).script as string;
+    const complete = (...words: string[]) => {
+      const r = spawnSync(
+        'bash',
+        ['-c', `${script}\nCOMP_WORDS=("$@"); COMP_CWORD=$(( \${#COMP_WORDS[@]} - 1 )); _avfs; printf '%s\\n' "\${COMPREPLY[@]}"`, 'complete', 'avfs', ...words],
+        { encoding: 'utf8', cwd: h.dir, env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, AVFS_HOME: h.home, AVFS_VAULT: 'alpha' } },
+      );
+      return r.stdout.split('\n').filter(Boolean);
+    };
+    expect(complete('cat', '/s')).toEqual(['/src/']);
+    expect(complete('cat', '/src/')).toEqual(['/src/main.ts']);
+    expect(complete('cat', '/my')).toEqual(['/my dir/']);
+    expect(complete('cat', '/my dir/')).toEqual(['/my dir/a b.txt']);
+    expect(complete('--vault', 'beta', 'ls', '/')).toEqual(['/beta-only.txt']);
+    expect(complete('mv', '/src/main.ts', '/s')).toEqual(['/src/']);
+    expect(complete('import', 'srch')).toEqual(['srchost.txt']);
+    expect(complete('import', 'srchost.txt', '/s')).toEqual(['/src/']);
+    expect(complete('export', '/src', 'srch')).toEqual(['srchost.txt']);
+    expect(complete('write', '/n.txt', '--from', 'srch')).toEqual(['srchost.txt']);
+    expect(complete('write', '/n.txt', 's')).toEqual([]); // the content
+    expect(complete('checkpoint', 'save', '--message', 's')).toEqual([]);
+    expect(complete('vault', 'fork', 'alpha', '')).toEqual([]); // the new vault's name
+    expect(complete('vault', 'merge', 'alpha', '--into', 'b')).toEqual(['beta']);
+    expect(complete('proxy', 'exec', '--', 'bash', 'srch')).toEqual(['srchost.txt']);
+  });
 });
 
 describe('a file path that ends with "/"', () => {
