@@ -1,4 +1,5 @@
-import { createReadStream, fchmodSync, fchownSync, fstatSync, readlinkSync, writeSync } from 'node:fs';
+import { constants, createReadStream, fchmodSync, fchownSync, fstatSync, openSync, readlinkSync, writeSync } from 'node:fs';
+import { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { isatty } from 'node:tty';
 
@@ -7,15 +8,17 @@ import { isatty } from 'node:tty';
  * --stdin`, `avfs shell`). A descriptor is a way out of the sandbox whatever it was opened for:
  * the command reopens it through /proc/self/fd/N with flags of its own, so `< input.txt` becomes
  * the host file opened for writing (root inside owns it), `>> ci.log` a read of the whole log, and
- * `< /` every host path below it. A terminal, a pipe or a socket reopened gives nothing the
- * descriptor did not (a socket cannot be reopened at all), so those are handed over as they are
- * (a terminal must be: job control, window size). Anything else — a file, a directory, a device,
- * a named pipe — reaches the command as a pipe avfs relays: the bytes, never the descriptor.
+ * `< /` every host path below it, and a pipe's read end its write end (`echo 'rm -rf ~' >
+ * /proc/self/fd/0` put a line into the input of the host shell or agent harness feeding avfs,
+ * which ran it after avfs exited). A terminal or a socket reopened gives nothing the descriptor
+ * did not (a socket cannot be reopened at all), so those are handed over as they are (a terminal
+ * must be: job control, window size). Anything else — a pipe, a file, a directory, a device, a
+ * named pipe — reaches the command as a pipe avfs relays: the bytes, never the descriptor.
  *
  * A descriptor also changes its file's mode, owner and times (fchmod, fchown, futimens): a named
- * pipe is a host file, so it is relayed too; an anonymous pipe or a socket has no place on the
- * host. A terminal is the caller's own device: its mode and owner are put back when the run ends
- * (guardTerminals), which a command made 0666 so that any local user could read its keystrokes.
+ * pipe is a host file, so it is relayed too. A terminal is the caller's own device: its mode and
+ * owner are put back when the run ends (guardTerminals), which a command made 0666 so that any
+ * local user could read its keystrokes.
  */
 
 /** What the command's descriptor is: the caller's `fd` itself when that is safe to hand over, else a pipe to relay. */
@@ -25,10 +28,28 @@ export function callerStdio(fd: 0 | 1 | 2): number | 'pipe' {
 
 function handsOver(fd: number): boolean {
   try {
-    const st = fstatSync(fd);
-    return isatty(fd) || st.isSocket() || (st.isFIFO() && anonymousPipe(fd));
+    return isatty(fd) || fstatSync(fd).isSocket();
   } catch {
     return false; // closed: the pipe gives the command an empty input, or output that goes nowhere
+  }
+}
+
+/**
+ * The caller's anonymous pipe at `fd` opened again (through /proc/self/fd: a new open file
+ * description of the same pipe, non-blocking for this process alone), as a stream libuv polls; or
+ * undefined for anything else. Read or written only while the run lasts, and closed when it ends:
+ * a blocking read of fd 0 left pending would keep avfs alive after the command, then swallow the
+ * next line the caller wrote for someone else.
+ */
+function reopenedPipe(fd: number, mode: 'read' | 'write'): Socket | undefined {
+  try {
+    if (!fstatSync(fd).isFIFO() || !anonymousPipe(fd)) return undefined;
+    // O_NONBLOCK: a blocking open of a pipe's read end waits for a writer that may be gone.
+    const flags = (mode === 'read' ? constants.O_RDONLY : constants.O_WRONLY) | constants.O_NONBLOCK;
+    const reopened = openSync(`/proc/self/fd/${fd}`, flags);
+    return new Socket({ fd: reopened, readable: mode === 'read', writable: mode === 'write' });
+  } catch {
+    return undefined; // no /proc, or the other end is closed (ENXIO): the plain relay below
   }
 }
 
@@ -66,7 +87,7 @@ export function guardTerminals(fds: number[]): () => void {
  * stop to call when the run is over (the command may not have read it all), which leaves fd 0 open.
  */
 export function relayInput(sink: Writable): () => void {
-  const source = createReadStream('', { fd: 0, autoClose: false });
+  const source = reopenedPipe(0, 'read') ?? createReadStream('', { fd: 0, autoClose: false });
   // A directory (EISDIR) or a closed descriptor reads as an empty input; a command that exits
   // without reading it all ends the relay (EPIPE).
   source.on('error', () => sink.end());
@@ -78,8 +99,27 @@ export function relayInput(sink: Writable): () => void {
   };
 }
 
-/** Writes what the command sends to `source` to the caller's descriptor `fd` (a file or device: written synchronously, in order). */
-export function relayOutput(source: Readable, fd: number): void {
+/**
+ * Writes what the command sends to `source` to the caller's descriptor `fd`: into a pipe as its
+ * reader takes it, to a file or device synchronously, in order. Resolves when all of it is written
+ * (or can no longer be: the reader is gone).
+ */
+export function relayOutput(source: Readable, fd: number): Promise<void> {
+  const pipe = reopenedPipe(fd, 'write');
+  if (pipe) {
+    return new Promise((resolve) => {
+      pipe.on('error', () => {
+        // The reader is gone (EPIPE): the rest is read and dropped, as nobody can take it.
+        source.unpipe(pipe);
+        source.resume();
+        resolve();
+      });
+      pipe.on('close', () => resolve());
+      // Ended without its end (a stray holder kept it open past the run): what came is written.
+      source.once('close', () => pipe.end());
+      source.pipe(pipe);
+    });
+  }
   let failed = false;
   source.on('data', (chunk: Buffer) => {
     if (failed) return;
@@ -89,4 +129,5 @@ export function relayOutput(source: Readable, fd: number): void {
       failed = true; // a full disk or a closed descriptor: the rest is read and dropped, as nobody can take it
     }
   });
+  return new Promise((resolve) => source.once('close', () => resolve()));
 }
