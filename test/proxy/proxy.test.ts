@@ -94,7 +94,7 @@ describeModes('proxy exec', (mode) => {
     expect(audits.filter((a) => a.exec_id === r.exec_id).map((a) => a.op)).toEqual(['proxy.request', 'proxy.exec']);
   });
 
-  it('the command opens its stdout and stderr by path without --json too; a stdin that is a pipe opens as /dev/stdin, a relayed one fails at once rather than wait', async () => {
+  it('the command opens its stdout and stderr by path without --json too; a relayed stdin (a pipe, a file) fails at once as /dev/stdin rather than wait', async () => {
     const home = newHome();
     // Captured output was a socket pair, which cannot be opened again: each of these failed with ENXIO.
     const line = 'echo x > /dev/stdout; echo y > /dev/stderr; echo z | tee /dev/stderr; echo w > /proc/self/fd/1';
@@ -102,12 +102,13 @@ describeModes('proxy exec', (mode) => {
     expect(plain.code, plain.stderr).toBe(0);
     expect(plain.stdout.toString()).toBe('x\nz\nw\n');
     expect(plain.stderr).toMatch(/^y\nz\n/);
-    // A caller's stdin that is a pipe is handed over as it is: /dev/stdin reads it.
+    // A caller's stdin that is a pipe is relayed (reopened, its read end would be its write end):
+    // the bytes arrive; /dev/stdin is a socket, which cannot be opened again.
     const cli = (shellLine: string) => execa('sh', ['-c', shellLine], { env: { AVFS_HOME: home, AVFS_VAULT: '' }, reject: false, timeout: 60_000 });
     const avfsLine = `"${process.execPath}" "${BIN}" --json proxy exec --mode ${mode} --stdin`;
-    expect(JSON.parse((await cli(`printf piped | ${avfsLine} -- cat /dev/stdin`)).stdout)).toMatchObject({ exit_code: 0, stdout: 'piped' });
-    // One that is a file is relayed through a socket (fifo-pipes.ts says why no FIFO): its bytes
-    // arrive, and opening it again fails at once (a FIFO would wait for ever once avfs has closed it).
+    expect(JSON.parse((await cli(`printf piped | ${avfsLine} --shell 'cat; cat /dev/stdin 2>/dev/null || echo " not reopened"'`)).stdout)).toMatchObject({ exit_code: 0, stdout: 'piped not reopened\n' });
+    // One that is a file is relayed through a socket too (fifo-pipes.ts says why no FIFO): its
+    // bytes arrive, and opening it again fails at once (a FIFO would wait for ever once avfs has closed it).
     const input = join(tmp.dir, `input-${mode}.txt`);
     writeFileSync(input, 'from a file');
     const relayed = JSON.parse((await cli(`${avfsLine} --shell 'cat; cat /dev/stdin 2>/dev/null || echo " not reopened"' < "${input}"`)).stdout);
