@@ -83,6 +83,8 @@ interface HostStat {
   /** A file's bytes no block holds (size less allocated blocks): holes, read as zeros. */
   holes: number;
   ino: bigint;
+  /** How many names the host inode has (planRelinks looks only at files with more than one, before or after). */
+  nlink: number;
   mtimeNs: bigint;
   ctimeNs: bigint;
   target?: string;
@@ -97,8 +99,8 @@ export interface CopySession {
   root: string;
   /** The change sequence the materialised state corresponds to. */
   seq: number;
-  /** The vault's entries as exported, by path. */
-  entries: Map<string, Entry>;
+  /** The vault's entries as exported, by path: what syncBack compares the copy with. */
+  entries: Map<string, ExportedEntry>;
   /** Host stat of every exported path, right after the export. */
   baseline: Scan;
   /** The layout's symlinks (`/lib -> usr/lib`) by host inode: moved or linked elsewhere by the command, they are still the sandbox's, not the vault's. */
@@ -133,7 +135,7 @@ function hostStat(st: BigIntStats, type: HostStat['type'] | null, host: Buffer):
   const rdev = type === 'c' || type === 'b' ? Number(st.rdev) : 0;
   const size = isSpecial(type) ? 0 : Number(st.size);
   const holes = type === 'f' ? Math.max(0, size - Number(st.blocks) * 512) : 0;
-  const out: HostStat = { type, mode: Number(st.mode & 0o7777n), rdev, size, holes, ino: st.ino, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
+  const out: HostStat = { type, mode: Number(st.mode & 0o7777n), rdev, size, holes, ino: st.ino, nlink: Number(st.nlink), mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
   if (type === 'l') {
     out.target = readHostLink(host);
     if (out.target === undefined) return undefined;
@@ -239,9 +241,15 @@ export function copyParent(bytes: number): string {
 }
 
 /** The vault's entries by path (not those a sandbox's reserved names hide), and the change sequence they correspond to (call inside a read transaction). */
-function snapshotEntries(fs: VaultFs, layout: SandboxLayout | null): { seq: number; entries: Map<string, Entry> } {
-  const all = [fs.stat('/'), ...fs.walk('/')].filter((e) => !layout?.covers(e.path));
-  return { seq: currentSeq(fs.store), entries: new Map(all.map((e) => [e.path, e])) };
+/** What syncBack needs of an exported entry: a whole Entry per path held ~450 bytes more at 100k entries. */
+type ExportedEntry = Pick<Entry, 'type' | 'mode' | 'size' | 'hash' | 'target' | 'rdev' | 'ino' | 'nlink'>;
+
+function snapshotEntries(fs: VaultFs, layout: SandboxLayout | null): { seq: number; entries: Map<string, ExportedEntry> } {
+  const entries = new Map<string, ExportedEntry>();
+  for (const e of [fs.stat('/'), ...fs.walk('/')]) {
+    if (!layout?.covers(e.path)) entries.set(e.path, { type: e.type, mode: e.mode, size: e.size, hash: e.hash, target: e.target, rdev: e.rdev, ino: e.ino, nlink: e.nlink });
+  }
+  return { seq: currentSeq(fs.store), entries };
 }
 
 /**
@@ -365,6 +373,15 @@ export function syncBack(fs: VaultFs, session: CopySession, options: SyncOptions
     if (session.baseline.stats.get(path)?.mtimeNs !== host.mtimeNs) times.push({ path, mtime: mtimeOf(host) });
   };
   const relink = planRelinks(session.baseline.stats, now, unknown);
+  // A file the command replaced (another host inode at its name: sed -i, mv over it, rm and
+  // create) is a new vault inode too when the vault's has names the copy did not show (under a
+  // sandbox's reserved names): planRelinks sees only the names exported, so the new bytes went
+  // into the hidden names as well. As in mount mode, they keep the old file.
+  for (const [path, entry] of session.entries) {
+    const before = session.baseline.stats.get(path);
+    const host = now.get(path);
+    if (entry.type === 'f' && (entry.nlink ?? 1) > 1 && before && host?.type === 'f' && host.ino !== before.ino && !relink.has(path) && !unknown(path)) relink.set(path, null);
+  }
   for (const [path, entry] of session.entries) {
     if (unknown(path) || relink.has(path)) continue;
     const host = now.get(path);
@@ -677,10 +694,14 @@ const MAX_APPEND_MERGED = 64 * 1024 * 1024;
  * A name that kept its host inode keeps its vault inode and is not listed.
  */
 function planRelinks(before: Map<string, HostStat>, after: Map<string, HostStat>, unknown: (p: string) => boolean): Map<string, string | null> {
+  // A file with one name before and after is alone in its group both times, so never relinked:
+  // only names with more on either side are grouped (at 100k files, grouping every file held
+  // two maps and an array per file on each side).
+  const linked = (path: string) => (before.get(path)?.nlink ?? 0) > 1 || (after.get(path)?.nlink ?? 0) > 1;
   const groups = (stats: Map<string, HostStat>) => {
     const byIno = new Map<bigint, string[]>();
     for (const [path, st] of stats) {
-      if (st.type !== 'f' || unknown(path)) continue;
+      if (st.type !== 'f' || unknown(path) || !linked(path)) continue;
       const names = byIno.get(st.ino);
       if (names) names.push(path);
       else byIno.set(st.ino, [path]);

@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createServer, type Server } from 'node:net';
 import { spawn, type StdioOptions } from 'node:child_process';
-import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir, totalmem } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { runtimeDirIn } from '../../src/store/host-dirs.js';
 import { execa } from 'execa';
-import { avfs, BIN, expectError, ROOT, tempDir } from '../helpers.js';
+import { avfs, BIN, expectError, expectOk, ROOT, tempDir } from '../helpers.js';
 import { snapshot } from '../mount/helpers.js';
 import { describeModes, describeSandbox, processes, seedHome, setVaultPolicy, storeVaultPolicyAsIs, vaultTree, type Mode, type VaultItem } from './helpers.js';
 
@@ -518,6 +518,24 @@ describeModes('the sandbox is the vault', (mode) => {
       expect(r.json.sandbox.reserved).toEqual(expect.arrayContaining(['/dev', '/etc', '/proc', '/tmp', '/usr']));
     }
     expect(vaultTree(home)).toEqual(before);
+  });
+
+  it('a file the command replaces keeps nothing of it in a hard link under a reserved name (copy mode wrote the new bytes into the hidden name too)', async () => {
+    const home = openHome({ '/a.txt': 'a\n' });
+    const src = join(tmp.dir, `linked-${mode}`);
+    mkdirSync(join(src, 'etc'), { recursive: true });
+    mkdirSync(join(src, 'd'));
+    writeFileSync(join(src, 'etc', 'app.conf'), 'keep\n');
+    linkSync(join(src, 'etc', 'app.conf'), join(src, 'd', 'b'));
+    expectOk(await avfs(home, ['import', src, '/']));
+    const cat = async (path: string) => (await avfs(home, ['cat', path], { raw: true })).stdout.trim();
+    // Written in place (the same inode), the file is still the one the hidden name shares.
+    await run(home, mode, 'echo in-place > /d/b');
+    expect([await cat('/d/b'), await cat('/etc/app.conf')]).toEqual(['in-place', 'in-place']);
+    // Replaced (sed -i renames a new file over it), the name is a new file; the hidden one keeps the old.
+    const r = await run(home, mode, 'sed -i s/in-place/replaced/ /d/b');
+    expect(paths(r)).toEqual(['/d/b']);
+    expect([await cat('/d/b'), await cat('/etc/app.conf')]).toEqual(['replaced', 'in-place']);
   });
 
   it('a reserved symlink (/lib -> usr/lib) the command links or moves to another name is not imported there', async () => {
