@@ -88,6 +88,22 @@ export function listTracked(fs: VaultFs): TrackedImport[] {
 // ---- the host side -------------------------------------------------------------------------
 
 /** The host directory as the merge's "ours": states by lstat, content hashed when asked for. */
+/** Enough of a host entry to tell it was changed: a directory by its inode (sync's own writes change its times), anything else by inode, size and mtime. */
+interface HostIdentity {
+  ino: number;
+  directory: boolean;
+  size: number;
+  mtimeMs: number;
+}
+
+const hostIdentity = (st: Stats): HostIdentity => ({ ino: st.ino, directory: st.isDirectory(), size: st.size, mtimeMs: st.mtimeMs });
+
+function sameHostEntry(was: HostIdentity | null, st: Stats | undefined): boolean {
+  if (!was || !st) return !was && !st;
+  if (was.directory) return st.isDirectory() && st.ino === was.ino;
+  return !st.isDirectory() && st.ino === was.ino && st.size === was.size && st.mtimeMs === was.mtimeMs;
+}
+
 class HostSide {
   /** Host file of each content hash seen, to read "ours" text for a line merge. */
   readonly files = new Map<string, string>();
@@ -95,6 +111,12 @@ class HostSide {
 
   /** The vault path at which the avfs home was met in this tree, if it was: read as absent, never listed (home-on-host.ts). */
   home: string | undefined;
+
+  /**
+   * What each host path read was (null: absent), to check just before sync writes or removes it
+   * that nobody changed it since the plan was made (writeHost).
+   */
+  readonly seen = new Map<string, HostIdentity | null>();
 
   constructor(
     readonly root: string,
@@ -127,9 +149,13 @@ class HostSide {
     try {
       st = lstatSync(host);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') {
+        this.seen.set(path, null);
+        return null;
+      }
       throw err;
     }
+    this.seen.set(path, hostIdentity(st));
     if (namesHome(this.homeDir, host, st)) {
       this.home = path;
       return null;
@@ -307,7 +333,8 @@ export function syncTracked(fs: VaultFs, vaultInput: string, options: SyncOption
   };
   writeHost(store, host, actions.filter((a) => !skipped.includes(a.path)), merged, sharedInode, options.progress);
   store.mutate(() => {
-    store.stmt('UPDATE tracked_imports SET seq = ?, synced_at = ? WHERE id = ?').run(seq, now(), tracked.id);
+    // Never back: a sync that ran meanwhile may have agreed on a later point already.
+    store.stmt('UPDATE tracked_imports SET seq = max(seq, ?), synced_at = ? WHERE id = ?').run(seq, now(), tracked.id);
     audit(store, fs.actor, 'sync', vault.name, { path, host: tracked.host, changed: actions.length, conflicts: plan.conflicts.length });
   });
   report.synced_seq = seq;
@@ -418,10 +445,18 @@ function writeHost(store: Store, host: HostSide, actions: PathMerge[], merged: M
     const target = host.hostPath(a.path);
     dirs.trim();
     try {
+      // Someone may have written, made or removed it on the host since the plan read it: their
+      // work is never written over or deleted (the plan did not see it to merge or refuse it).
+      if (!sameHostEntry(host.seen.get(a.path) ?? null, lstatSafe(dirs.path(target)))) {
+        throw new AvfsError('CONFLICT', `host path ${target} changed while syncing; sync stopped before touching it, and what it wrote so far stays (run it again to merge the change)`, { host: target, path: a.path, reason: 'host_changed' });
+      }
       change(target, (p) => dirs.path(p));
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       if (typeof e.path !== 'string' || !e.path.startsWith('/proc/self/fd/')) throw err;
+      if (e.code === 'ENOTEMPTY' || e.code === 'EEXIST') {
+        throw new AvfsError('CONFLICT', `host directory ${target} gained entries while syncing; sync stopped before removing it (run it again)`, { host: target, path: a.path, reason: 'host_changed' });
+      }
       if (e.code !== 'ENOTDIR' && e.code !== 'ELOOP' && e.code !== 'ENOENT') throw Object.assign(err as Error, { path: target });
       throw new AvfsError('CONFLICT', `a host directory above ${target} was moved, removed or replaced while syncing; sync stopped (run it again)`, { host: target, cause: e.code });
     }
@@ -434,6 +469,7 @@ function writeHost(store: Store, host: HostSide, actions: PathMerge[], merged: M
           sweepOnce(target, dirs.dir(target));
           rmdirSync(pinned(target));
         } else if (kind === 'other') unlinkSync(pinned(target));
+        host.seen.set(a.path, null); // absent now, as the result's step below expects
       });
     }
     for (const a of actions) {

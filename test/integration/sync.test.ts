@@ -369,3 +369,55 @@ describe('sync: the vault’s work back to a tracked host directory', () => {
   });
 });
 
+
+describe('sync while someone works in the host directory', () => {
+  /** Syncs /p, running `meanwhile` once, at the first write step (after the plan was made). */
+  const syncWith = (meanwhile: () => void) => {
+    let ran = false;
+    return () =>
+      syncTracked(fs, '/p', {
+        progress: (_done, _total, phase) => {
+          if (phase !== 'writing' || ran) return;
+          ran = true;
+          meanwhile();
+        },
+      });
+  };
+
+  it('a host file edited, made or removed after the plan is never written over or deleted: CONFLICT, and the next sync merges it', () => {
+    for (let i = 0; i < 5; i++) writeFileSync(join(host, `f${i}`), 'base\n');
+    importTracked(fs, host, '/p');
+    for (let i = 0; i < 5; i++) fs.writeFile(`/p/f${i}`, 'vault\n');
+    // An edit of a file the sync is about to write (the last, so that earlier ones were written).
+    const edited = syncWith(() => writeFileSync(join(host, 'f4'), 'user edit\n'));
+    const err = thrownError(edited)!;
+    expect(err.code).toBe('CONFLICT');
+    expect(err.data).toMatchObject({ reason: 'host_changed', path: '/p/f4' });
+    expect(readFileSync(join(host, 'f4'), 'utf8')).toBe('user edit\n');
+    // The next sync sees the edit: a conflict with the vault's change, nothing written over.
+    expect(mergeConflict<SyncReport>(() => syncTracked(fs, '/p')).conflicts.map((c) => c.path)).toEqual(['/p/f4']);
+    expect(readFileSync(join(host, 'f4'), 'utf8')).toBe('user edit\n');
+
+    // A file made where the vault adds one.
+    fs.writeFile('/p/new.txt', 'vault new\n');
+    fs.writeFile('/p/f4', 'user edit\n'); // the vault agrees with the host there now
+    expect(thrownError(syncWith(() => writeFileSync(join(host, 'new.txt'), 'user new\n')))?.code).toBe('CONFLICT');
+    expect(readFileSync(join(host, 'new.txt'), 'utf8')).toBe('user new\n');
+
+    // A removal the vault made, of a file the user edits meanwhile.
+    fs.writeFile('/p/new.txt', 'user new\n');
+    syncTracked(fs, '/p');
+    fs.rm('/p/f0');
+    expect(thrownError(syncWith(() => writeFileSync(join(host, 'f0'), 'still mine\n')))?.code).toBe('CONFLICT');
+    expect(readFileSync(join(host, 'f0'), 'utf8')).toBe('still mine\n');
+  });
+
+  it('a directory the sync removes that gains a file meanwhile is kept, with a CONFLICT (was INTERNAL, ENOTEMPTY)', () => {
+    mkdirSync(join(host, 'sub'));
+    writeFileSync(join(host, 'sub', 'a'), 'a\n');
+    importTracked(fs, host, '/p');
+    fs.rm('/p/sub', { recursive: true });
+    expect(thrownError(syncWith(() => writeFileSync(join(host, 'sub', 'late.txt'), 'late\n')))?.code).toBe('CONFLICT');
+    expect(readFileSync(join(host, 'sub', 'late.txt'), 'utf8')).toBe('late\n');
+  });
+});
