@@ -49,6 +49,23 @@ def test_fork_vault_takes_an_explicit_source_and_use(ws: AVFS, client: Callable[
     assert client(None).read("/a.txt") == b"a"
 
 
+def test_fork_and_create_with_use_move_a_client_with_a_vault_along(ws: AVFS, client: Callable[[Optional[str]], AVFS]) -> None:
+    # A client made for vault "ws" that forks with use=True works in the fork from then on, as
+    # `vault fork --use` and use() do (it kept writing into "ws", the experiment landing in the parent).
+    ws.write("/f.txt", "main")
+    ws.fork_vault("exp", use=True)
+    assert ws.vault == "exp"
+    ws.write("/f.txt", "after")
+    assert client("ws").read("/f.txt") == b"main"
+    assert client("exp").read("/f.txt") == b"after"
+    ws.create_vault("fresh", use=True)
+    assert ws.vault == "fresh"
+    assert ws.ls("/") == []
+    # Without use, the client stays where it was.
+    ws.fork_vault("side")
+    assert ws.vault == "fresh"
+
+
 def test_fork_vault_of_a_missing_vault_raises_vault_not_found(client: Callable[[Optional[str]], AVFS]) -> None:
     with pytest.raises(VaultNotFoundError) as caught:
         client("ghost").fork_vault("ghost-2")

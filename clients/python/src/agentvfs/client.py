@@ -247,17 +247,24 @@ class AVFS:
 
     @_checked
     def create_vault(self, name: str, use: bool = False) -> Vault:
-        """Creates an empty vault (and makes it the home's vault in use when ``use``)."""
+        """Creates an empty vault. With ``use``, it becomes the home's vault in use and this
+        client's vault (later calls work in it), as ``use()`` makes it."""
         doc = self._run("vault", "create", *(["--use"] if use else []), "--", name, with_vault=False)
+        if use:
+            self.vault = name
         return build(Vault, doc["vault"])
 
     @_checked
     def fork_vault(self, target: str, *, source: Optional[str] = None, use: bool = False) -> Vault:
-        """Forks ``source`` (default: this client's vault) into a new vault ``target``; returns the fork."""
+        """Forks ``source`` (default: this client's vault) into a new vault ``target``; returns the
+        fork. With ``use``, the fork becomes the home's vault in use and this client's vault (later
+        calls work in the fork), as ``use()`` makes it."""
         src = source if source is not None else self.vault
         if src is None:
             src = cast(str, field_of(field_of(self._run("vault", "info"), "vault", dict), "name", str))
         doc = self._run("vault", "fork", *(["--use"] if use else []), "--", src, target, with_vault=False)
+        if use:
+            self.vault = target
         return build(Vault, doc["vault"])
 
     @_checked
