@@ -299,6 +299,14 @@ describe('bad input: exit 2, and nothing changes', () => {
       [['--vault', 'default', 'vault', 'merge', 'default', '--dry-run'], 'USAGE'],
       [['--vault', 'default', 'vault', 'fork', 'default', 'copy'], 'USAGE'],
       [['--vault', 'default', 'vault', 'delete', 'default'], 'USAGE'],
+      // The same for every command that names its vault itself or lists every vault (they ran on the named one).
+      [['--vault', 'default', 'vault', 'info', 'default'], 'USAGE'],
+      [['--vault', 'default', 'vault', 'use', 'default'], 'USAGE'],
+      [['--vault', 'default', 'vault', 'list'], 'USAGE'],
+      [['--vault', 'default', 'shell', 'default'], 'USAGE'],
+      [['--vault', 'default', 'mounts'], 'USAGE'],
+      [['--vault', 'default', 'mount', '--list'], 'USAGE'],
+      [['--vault', 'default', 'unmount', '/nowhere'], 'USAGE'],
       // A value option given twice: the last one silently won.
       [['write', '/g.txt', '--from', '/etc/hostname', '--from', '/etc/hosts'], 'USAGE'],
       [['checkpoint', 'save', 'twice', '-m', 'a', '--message', 'b'], 'USAGE'],

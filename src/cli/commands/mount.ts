@@ -97,6 +97,7 @@ export const mountCommand = new Command('mount')
         if (opts.list || dir === undefined) {
           if (dir !== undefined) throw new AvfsError('USAGE', '--list takes no directory');
           if (!opts.list) throw new AvfsError('USAGE', 'missing the directory to mount on (or --list)');
+          ctx.refuseVaultOptionWith('--list', undefined, 'lists the mounts of every vault in the home');
           return { action: 'list', ...(await listSessions(ctx)) };
         }
         const home = ctx.store.home;
@@ -153,6 +154,7 @@ export const unmountCommand = new Command('unmount')
     action({
       options: z.object({ lazy: z.boolean().optional(), timeout: zInt(100, MAX_TIMER_MS) }),
       run: async ([dir], opts, ctx) => {
+        ctx.refuseVaultOptionWith('unmount', undefined, 'names the mount by its directory');
         const { unmountDir } = await mountApi();
         return { ...(await unmountDir({ home: ctx.store.home, dir: dir!, lazy: opts.lazy, timeoutMs: opts.timeout })) };
       },
@@ -171,7 +173,10 @@ export const mountsCommand = new Command('mounts')
   .action(
     action({
       options: z.object({}).passthrough(),
-      run: async (_args, _opts, ctx) => listSessions(ctx),
+      run: async (_args, _opts, ctx) => {
+        ctx.refuseVaultOptionWith('mounts', undefined, 'lists the mounts of every vault in the home');
+        return listSessions(ctx);
+      },
       render: renderList,
     }),
   );

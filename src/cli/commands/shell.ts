@@ -55,6 +55,7 @@ export const shellCommand = sandboxOptions(
         .object({ cwd: z.string().optional(), timeout: zMs.pipe(z.number().min(1)).optional(), checkpoint: z.boolean().optional() })
         .merge(zSandboxOptions),
       run: async ([vault], opts, ctx) => {
+        if (vault !== undefined) ctx.refuseVaultOptionWith('shell', `to open it give shell ${ctx.globals.vault}`, 'names its vault itself ([vault])');
         const result = await runExec(ctx.store, vault ?? ctx.vaultName(), {
           argv: shellArgv(),
           cwd: opts.cwd,

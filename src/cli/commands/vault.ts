@@ -59,7 +59,10 @@ const list = new Command('list')
   .action(
     action({
       options: noOptions,
-      run: (_args, _opts, ctx) => vaultListJson(listVaults(ctx.store)),
+      run: (_args, _opts, ctx) => {
+        ctx.refuseVaultOptionWith('vault list', undefined, 'lists every vault in the home');
+        return vaultListJson(listVaults(ctx.store));
+      },
       render: (r, out) => {
         const rows = [['', 'NAME', 'FILES', 'SIZE', 'PARENT', 'FORKS'].map((h) => chalk.dim(h))];
         for (const v of r.vaults) {
@@ -79,6 +82,7 @@ const use = new Command('use')
     action({
       options: noOptions,
       run: ([name], _opts, ctx) => {
+        ctx.refuseVaultOptionWith('vault use', `to use it give vault use ${ctx.globals.vault}`, 'names its vault itself (<name>)');
         const vault = useVault(ctx.store, name!);
         // $AVFS_VAULT goes before the vault in use: with another one set, this changes nothing here yet.
         const env = process.env.AVFS_VAULT;
@@ -160,7 +164,10 @@ const info = new Command('info')
   .action(
     action({
       options: noOptions,
-      run: ([name], _opts, ctx) => ({ vault: summarize(ctx.store, getVault(ctx.store, name ?? ctx.vaultName())) }),
+      run: ([name], _opts, ctx) => {
+        if (name !== undefined) ctx.refuseVaultOptionWith('vault info', `for it give vault info ${ctx.globals.vault}`, 'names its vault itself (<name>)');
+        return { vault: summarize(ctx.store, getVault(ctx.store, name ?? ctx.vaultName())) };
+      },
       render: (r, out) => out.data(renderSummary(r.vault)),
     }),
   );
