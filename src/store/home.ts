@@ -1,4 +1,4 @@
-import { accessSync, chmodSync, closeSync, constants, fchmodSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants, existsSync, fchmodSync, fsyncSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { AvfsError } from '../errors.js';
@@ -71,9 +71,23 @@ export function ensureHome(home: string): void {
     const errno = (err as NodeJS.ErrnoException).code;
     if (errno === 'ENOTDIR') throw new AvfsError('INVALID_PATH', `home is not a directory: ${home}`, { home });
     if (errno === 'EACCES' || errno === 'EPERM') throw homeDenied(home, 'reach');
+    const target = errno === 'EEXIST' ? danglingLink(home) : undefined;
+    if (target !== undefined) {
+      throw new AvfsError('INVALID_PATH', `the avfs home ${home} is a symlink to ${target}, which does not exist: create that directory, or point the home elsewhere`, { home, target, errno });
+    }
     throw new AvfsError('INVALID_PATH', `cannot use ${home} as the avfs home: ${(err as Error).message}`, { home, errno });
   }
   for (const dir of created) chmodSync(dir, HOME_DIR_MODE);
+}
+
+/** The target of `path` when it is a symlink that leads nowhere (mkdir then fails EEXIST). */
+function danglingLink(path: string): string | undefined {
+  try {
+    if (!lstatSync(path).isSymbolicLink() || existsSync(path)) return undefined;
+    return readlinkSync(path);
+  } catch {
+    return undefined;
+  }
 }
 
 /** False when the home cannot be written (a read-only mount, no permission): it is then opened read-only. */

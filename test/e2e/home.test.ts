@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -40,6 +40,15 @@ describe('the home directory', () => {
     },
     90_000,
   );
+
+  it('a home that is a symlink to nothing says so, naming the target (was "EEXIST: file already exists, mkdir")', async () => {
+    const link = join(h.dir, 'dangling-home');
+    symlinkSync(join(h.dir, 'not-made'), link);
+    const r = await avfs(link, ['ls']);
+    expectError(r, 'INVALID_PATH', 2);
+    expect(r.json.error).toMatchObject({ home: link, target: join(h.dir, 'not-made') });
+    expect(r.json.error.message).toContain('which does not exist');
+  });
 
   it('a home given as ~/… (AVFS_HOME or --home, quoted so no shell expands it) is in the user\'s home directory, not a directory named ~', async () => {
     const user = join(h.home, 'user');
