@@ -122,7 +122,7 @@ const fileTools: ToolSpec[] = [
   {
     name: 'ls',
     title: 'List a directory',
-    description: `List a directory of the vault (or show one file): name, type, size, mode, mtime, version of each entry; at most limit (default ${FIND_LIMIT}, at most ${FIND_MAX_LIMIT}) in name order, truncated says more are there.`,
+    description: `List a directory of the vault (or show one file), names starting with "." included: name, type, size, mode, mtime, version of each entry; at most limit (default ${FIND_LIMIT}, at most ${FIND_MAX_LIMIT}) in name order, truncated says more are there.`,
     input: { path: path().default('/'), limit: whole(1, FIND_MAX_LIMIT).default(FIND_LIMIT), vault },
     output: { vault: z.string(), path: z.string(), count: z.number(), truncated: z.boolean().describe('more entries beyond limit'), entries: z.array(entry) },
     writes: false,
