@@ -28,6 +28,7 @@ import { removeHostTree, runtimeDir, runtimeDirIn, runtimeParents } from '../sto
 import { escapeBytes } from '../core/utf8.js';
 import { currentSeq } from '../store/vaults.js';
 import type { VaultFs } from '../store/vault-fs.js';
+import { KEPT_DIR } from '../store/home.js';
 
 /**
  * Copy mode: the vault materialised into a private temporary directory, the command run there,
@@ -646,7 +647,7 @@ export function syncBack(fs: VaultFs, session: CopySession, options: SyncOptions
  * it is rather than be lost.
  */
 function keptOnDisk(session: CopySession, home: string): string {
-  const target = join(home, 'kept', basename(session.base));
+  const target = join(home, KEPT_DIR, basename(session.base));
   try {
     const disk = statfsSync(home);
     if (statfsSync(session.root).type !== TMPFS_MAGIC || disk.type === TMPFS_MAGIC) return session.root;

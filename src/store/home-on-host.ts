@@ -73,11 +73,15 @@ function statOrUndefined(path: string): Stats | undefined {
  * kernel resolves it (its directories by device and inode, symlinks followed): nothing in there is
  * the user's to import, export or sync.
  */
-export function refuseInsideHome(home: HomeOnHost | undefined, host: string, doing: string): void {
+export function refuseInsideHome(home: HomeOnHost | undefined, host: string, doing: string, readable?: string): void {
   if (!home) return;
-  for (let p = resolve(host); ; p = dirname(p)) {
+  for (let p = resolve(host), below: string | undefined; ; below = p, p = dirname(p)) {
     const st = statOrUndefined(p); // undefined: not there (yet), an export makes it
-    if (namesHome(home, p, st)) throw insideHome(home, host, doing, p === resolve(host) ? 'is' : 'lies inside');
+    if (namesHome(home, p, st)) {
+      // `readable`: a directory of the home whose contents are the user's (an import may read `kept/`, where a refused run's copy waits).
+      if (readable !== undefined && below !== undefined && basename(below) === readable) return;
+      throw insideHome(home, host, doing, p === resolve(host) ? 'is' : 'lies inside');
+    }
     if (p === dirname(p)) return;
   }
 }

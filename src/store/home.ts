@@ -102,6 +102,9 @@ export function homeWritable(home: string): boolean {
 
 export const databaseFile = (home: string) => join(home, 'avfs.db');
 
+/** The home's directory of copies a refused copy-mode run left (proxy/copy.ts keptOnDisk): the user's work, which import may read. */
+export const KEPT_DIR = 'kept';
+
 /** The home's database file as stat names it (null when missing): which home a request is for, however its path is spelled. */
 export function databaseIdentity(home: string): { dev: number; ino: number } | null {
   const st = statSync(databaseFile(home), { throwIfNoEntry: false });

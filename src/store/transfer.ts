@@ -18,6 +18,7 @@ import type { Owner, VaultFs } from './vault-fs.js';
 import { hostSeconds } from '../core/units.js';
 import { processAlive, processStartTime } from './host-process.js';
 import { enforceQuotaForAll } from './quota.js';
+import { KEPT_DIR } from './home.js';
 
 export interface TransferSummary {
   /** Files written, counting each name of a hard-linked file. */
@@ -196,7 +197,7 @@ export function importTree(fs: VaultFs, host: string, vaultInput: string, progre
     else if (namesDirectory(vaultInput)) throw new AvfsError('NOT_A_DIRECTORY', `${vaultInput} ends with '/' but ${root} is not a directory: a file is imported into an existing directory, or under a name without the '/'`, { path: root, input: vaultInput });
   }
   const home = homeOnHost(fs.store.home);
-  refuseInsideHome(home, host, `importing ${host}`); // the home itself, or a path in it
+  refuseInsideHome(home, host, `importing ${host}`, KEPT_DIR); // the home itself, or a path in it but a kept copy
   const scan: HostScan = { items: [], invalid: [], home };
   unlessUnreadable(() => scanHost(Buffer.from(host), root, scan));
   if (scan.invalid.length > 0) throw invalidNames(scan.invalid);

@@ -415,10 +415,17 @@ describe('an avfs home inside the host tree import, export and sync work on', ()
     expect((expectOk(await cli(['ls', '/p'])).entries as { name: string }[]).map((e) => e.name)).toEqual(['src']);
     const text = await avfs(home, ['import', project, '/q'], { raw: true });
     expect(text.stderr).toContain('left out /q/.avfs');
-    for (const inside of [home, join(home, 'avfs.db')]) {
+    for (const inside of [home, join(home, 'avfs.db'), join(home, 'mounts'), join(home, 'kept', '..', 'avfs.db')]) {
       expect(expectError(await cli(['import', inside, '/x']), 'CONFLICT', 4)).toMatchObject({ reason: 'avfs_home' });
     }
     expectError(await cli(['ls', '/x']), 'NOT_FOUND', 3);
+    // A refused copy-mode run's work, kept in the home's kept/ (on a tmpfs copy it is moved there),
+    // is the user's to import: recovering it was refused as "inside the home".
+    const kept = join(home, 'kept', 'avfs-proxy-x', 'vault');
+    mkdirSync(kept, { recursive: true });
+    writeFileSync(join(kept, 'work.txt'), 'recovered\n');
+    expectOk(await cli(['import', kept, '/recovered']));
+    expect(expectOk(await cli(['cat', '/recovered/work.txt'])).content).toBe('recovered\n');
   });
 
   it('sync refuses to write in the home or remove a directory holding it, even with --strategy theirs, and writes nothing', async () => {
