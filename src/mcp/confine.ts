@@ -149,11 +149,20 @@ export class Confinement {
     };
   }
 
-  /** The part of a result the agent may see: vault_list lists only the vaults it may reach. */
+  /** The part of a result the agent may see: vault_list lists only the vaults it may reach, and no summary names another as parent or ancestor. */
   visible(tool: string, result: Record<string, unknown>): Record<string, unknown> {
-    if (tool !== 'vault_list') return result;
-    const vaults = (result.vaults as Array<{ name: string }>).filter((v) => this.allows(v.name));
-    const current = typeof result.current === 'string' && this.allows(result.current) ? result.current : null;
-    return { ...result, vaults, current };
+    // A vault's summary names its parent and ancestors: the root's are someone else's vaults.
+    const summary = (v: Record<string, unknown>) => ({
+      ...v,
+      ...('parent' in v ? { parent: typeof v.parent === 'string' && this.allows(v.parent) ? v.parent : null } : {}),
+      ...(Array.isArray(v.ancestors) ? { ancestors: (v.ancestors as string[]).filter((a) => this.allows(a)) } : {}),
+    });
+    if (tool === 'vault_list') {
+      const vaults = (result.vaults as Array<Record<string, unknown> & { name: string }>).filter((v) => this.allows(v.name)).map(summary);
+      const current = typeof result.current === 'string' && this.allows(result.current) ? result.current : null;
+      return { ...result, vaults, current };
+    }
+    const vault = result.vault;
+    return vault !== null && typeof vault === 'object' && !Array.isArray(vault) ? { ...result, vault: summary(vault as Record<string, unknown>) } : result;
   }
 }

@@ -388,6 +388,19 @@ describe('avfs mcp over stdio', () => {
     expect(expectOk(await avfs(h.home, ['--vault', 'other', 'ls', '/'])).entries.map((e: any) => e.name).sort()).toEqual(['made.txt', 'secret.txt']);
   });
 
+  it('--confine: no vault summary names a vault outside (the root\'s parent and ancestors)', async () => {
+    expectOk(await avfs(h.home, ['vault', 'create', 'payroll-outer']));
+    expectOk(await avfs(h.home, ['vault', 'fork', 'payroll-outer', 'inner']));
+    const client = await connect(['--vault', 'inner', '--confine']);
+    expect((await ok(client, 'vault_info', {})).vault).toMatchObject({ name: 'inner', parent: null, ancestors: [] });
+    expect((await ok(client, 'vault_fork', { target: 'inner-a' })).vault).toMatchObject({ parent: 'inner', ancestors: ['inner'] });
+    const listed = (await ok(client, 'vault_list')).vaults as { name: string; parent: string | null; ancestors: string[] }[];
+    expect(listed.find((v) => v.name === 'inner')).toMatchObject({ parent: null, ancestors: [] });
+    expect(JSON.stringify(listed)).not.toContain('payroll');
+    // The CLI, unconfined, still says where inner came from.
+    expect(expectOk(await avfs(h.home, ['vault', 'info', 'inner'])).vault).toMatchObject({ parent: 'payroll-outer' });
+  });
+
   it('--confine: in a fork made before the person tightened the policy of the server\'s vault, that policy applies as it is now (rules, timeout, limits)', async () => {
     expectOk(await avfs(h.home, ['vault', 'create', 'tight']));
     const client = await connect(['--vault', 'tight', '--confine']);
