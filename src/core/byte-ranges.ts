@@ -22,6 +22,22 @@ export class ByteRanges {
     b.splice(i, j - i, ...merged);
   }
 
+  /** Takes [start, end) out of the ranges (cutting those that straddle it). */
+  remove(start: number, end: number): void {
+    if (end <= start) return;
+    const kept: number[] = [];
+    const b = this.#bounds;
+    for (let i = 0; i < b.length; i += 2) {
+      const [s, e] = [b[i]!, b[i + 1]!];
+      if (e <= start || s >= end) kept.push(s, e);
+      else {
+        if (s < start) kept.push(s, start);
+        if (e > end) kept.push(end, e);
+      }
+    }
+    this.#bounds = kept;
+  }
+
   /** Drops everything at or past `size`. */
   clip(size: number): void {
     const b = this.#bounds;

@@ -147,7 +147,7 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
         if (writeback) files.writtenBack(h.file);
         const at = h.flags & O_APPEND && !writeback ? h.file.size : pos;
         if (overQuota(h.file, at + len)) return cb(EDQUOT);
-        const written = files.write(h.file, buf, len, at);
+        const written = writeback ? files.writeBack(h.file, path, buf, len, at) : files.write(h.file, buf, len, at, path);
         files.wroteThrough(h, writeback);
         cb(written);
       } catch (err) {

@@ -1,4 +1,4 @@
-import type { ByteRanges } from '../core/byte-ranges.js';
+import { ByteRanges } from '../core/byte-ranges.js';
 import type { Owner } from '../store/vault-fs.js';
 import type { DigestStream } from './content-digests.js';
 import type { Held } from './content-holds.js';
@@ -92,6 +92,14 @@ export class OpenFile {
    * what the process wrote are that content's (OpenFiles.writtenBack).
    */
   pagesFrom: { hash: string | null; size: number } | null = null;
+  /**
+   * Bytes written by write(2) through each name of the file (its path when written) while it is
+   * open. libfuse 2 gives every name its own kernel inode and page cache, so a name's cached
+   * pages lack what was written through another name since: a page a memory map writes back
+   * through it keeps those bytes as the other name wrote them (OpenFiles.writeBack), where a
+   * whole stale page lost them.
+   */
+  readonly writtenThrough = new Map<string, ByteRanges>();
   /** Owner of a file created through the mount (its creator), stored by its first persist. */
   owner: Owner = { uid: null, gid: null };
   /**

@@ -1,6 +1,7 @@
 import { closeSync, openSync } from 'node:fs';
 import { AvfsError } from '../errors.js';
 import { basename, dirname, isWithin, joinPath, rebase } from '../core/paths.js';
+import { ByteRanges } from '../core/byte-ranges.js';
 import type { Entry } from '../store/entries.js';
 import type { Owner, VaultFs } from '../store/vault-fs.js';
 import { now } from '../store/store.js';
@@ -388,8 +389,17 @@ export class OpenFiles {
     return buf;
   }
 
-  /** Writes `length` bytes of `buf` at `position` into the working copy (copying them: `buf` is only lent). */
-  write(file: OpenFile, buf: Buffer, length: number, position: number): number {
+  /**
+   * Writes `length` bytes of `buf` at `position` into the working copy (copying them: `buf` is
+   * only lent). `name`: the name a write(2) came through (OpenFile.writtenThrough).
+   */
+  write(file: OpenFile, buf: Buffer, length: number, position: number, name?: string): number {
+    if (name !== undefined && length > 0) {
+      for (const [other, ranges] of file.writtenThrough) if (other !== name) ranges.remove(position, position + length);
+      let mine = file.writtenThrough.get(name);
+      if (!mine) file.writtenThrough.set(name, (mine = new ByteRanges()));
+      mine.add(position, position + length);
+    }
     this.fillZeros(file, position);
     if (!file.unsaved) file.appendedFrom = file.pending || position !== file.size ? null : file.size;
     else if (position !== file.size) file.appendedFrom = null;
@@ -397,6 +407,24 @@ export class OpenFiles {
     file.mtime = file.ctime = now();
     file.state = 'dirty';
     file.written = true;
+    return length;
+  }
+
+  /**
+   * A memory map's dirty pages written back through `name`: every byte but those written through
+   * another name of the file since (write(2), OpenFile.writtenThrough), which this name's pages
+   * hold as they were before; those keep what the other name wrote.
+   */
+  writeBack(file: OpenFile, name: string, buf: Buffer, length: number, position: number): number {
+    const others = new ByteRanges();
+    for (const [other, ranges] of file.writtenThrough) {
+      if (other === name) continue;
+      for (const piece of ranges.pieces(position, position + length)) if (piece.inRange) others.add(piece.start, piece.end);
+    }
+    if (others.empty) return this.write(file, buf, length, position);
+    for (const piece of others.pieces(position, position + length)) {
+      if (!piece.inRange) this.write(file, buf.subarray(piece.start - position, piece.end - position), piece.end - piece.start, piece.start);
+    }
     return length;
   }
 

@@ -282,6 +282,34 @@ os.close(fb)
     for (const name of ['a', 'b']) expect((await fx.run(['cat', `/both-open/${name}`], { raw: true })).stdout).toBe('AA234BB789');
   });
 
+  it('a memory map written back through one name keeps the bytes written through another name since that name cached the page (the stale page wrote them over)', async () => {
+    const dir = join(fx.dir, 'mapped-links');
+    mkdirSync(dir);
+    const out = await shOk(
+      `python3 -c "
+import os, mmap
+open('a', 'wb').write(b'.' * 8192)
+os.link('a', 'b')
+fa = os.open('a', os.O_RDWR)
+fb = os.open('b', os.O_RDWR)
+os.pread(fb, 100, 0)          # b's page cache holds page 0 as it is now
+os.pwrite(fa, b'A', 100)      # written through a: b's page 0 lacks it
+os.pwrite(fa, b'Z', 5000)     # and on b's second page, never cached
+m = mmap.mmap(fb, 8192)
+m[200:201] = b'B'             # b's stale page 0, dirtied
+m[300:301] = b'C'
+m.flush(); m.close()
+os.close(fa); os.close(fb)
+d = open('a', 'rb').read()
+print(d[100:101].decode(), d[200:201].decode(), d[300:301].decode(), d[5000:5001].decode(), d.count(b'.'))
+"`,
+      { cwd: dir },
+    );
+    expect(out.trim()).toBe('A B C Z 8188');
+    const stored = (await fx.run(['cat', '/mapped-links/b'], { raw: true })).stdout;
+    expect([stored.length, stored[100]! + stored[200]! + stored[300]! + stored[5000]!]).toEqual([8192, 'ABCZ']);
+  });
+
   it('a name opened after a write through another, that descriptor still open, shows and reads the written size (its stat too)', async () => {
     const dir = join(fx.dir, 'open-write-size');
     mkdirSync(dir);
