@@ -909,6 +909,18 @@ export class OpenFiles {
       f.path = rebase(f.path, src, dst);
       this.byPath.set(f.path, f);
     }
+    // The kernel inode of a name moves with it, and so do its pages: so do the ranges written
+    // through it, or a map written back through its new name would keep them from itself.
+    for (const f of this.byPath.values()) {
+      for (const [name, ranges] of [...f.writtenThrough]) {
+        if (!isWithin(name, src)) continue;
+        f.writtenThrough.delete(name);
+        const to = rebase(name, src, dst);
+        const there = f.writtenThrough.get(to);
+        if (there) for (const [start, end] of ranges.list()) there.add(start, end);
+        else f.writtenThrough.set(to, ranges);
+      }
+    }
   }
 
   /** Starts the look for lost names (LOST_NAME_CHECK_MS) while files are open. */

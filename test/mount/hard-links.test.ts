@@ -308,6 +308,21 @@ print(d[100:101].decode(), d[200:201].decode(), d[300:301].decode(), d[5000:5001
     expect(out.trim()).toBe('A B C Z 8188');
     const stored = (await fx.run(['cat', '/mapped-links/b'], { raw: true })).stdout;
     expect([stored.length, stored[100]! + stored[200]! + stored[300]! + stored[5000]!]).toEqual([8192, 'ABCZ']);
+    // A name's own writes are its own under a new name too: a map of it changes them.
+    const renamed = await shOk(
+      `python3 -c "
+import os, mmap
+open('r1', 'wb').write(b'.' * 8192)
+fd = os.open('r1', os.O_RDWR)
+os.pwrite(fd, b'X' * 100, 0)
+os.rename('r1', 'r2')
+m = mmap.mmap(fd, 8192); m[0:100] = b'M' * 100; m.flush(); m.close(); os.close(fd)
+print(open('r2', 'rb').read().count(b'M'))
+"`,
+      { cwd: dir },
+    );
+    expect(renamed.trim()).toBe('100');
+    expect((await fx.run(['cat', '/mapped-links/r2'], { raw: true })).stdout.slice(0, 100)).toBe('M'.repeat(100));
   });
 
   it('a name opened after a write through another, that descriptor still open, shows and reads the written size (its stat too)', async () => {
