@@ -891,8 +891,8 @@ describe('avfs mcp over stdio', () => {
       const client = await connect(['--vault', 'twin'], mcpHome.dir);
       /** The two documents with the values of `volatile` keys (at any depth) reduced to their type. */
       const same = async (tool: string, args: Record<string, unknown>, argv: string[], volatile: string[] = []) => {
-        // vault merge and fork name their own vaults: a --vault beside them is refused.
-        const vault = argv[0] === 'vault' && ['merge', 'fork'].includes(argv[1]!) ? [] : ['--vault', 'twin'];
+        // vault merge and fork name their own vaults, vault list lists them all: a --vault beside them is refused.
+        const vault = argv[0] === 'vault' && ['merge', 'fork', 'list'].includes(argv[1]!) ? [] : ['--vault', 'twin'];
         const { ok: _c, ...cli } = expectOk(await avfs(cliHome.dir, [...vault, ...argv]));
         const { ok: _m, ...mcp } = await ok(client, tool, args);
         const settle = (doc: unknown) => JSON.parse(JSON.stringify(doc, (k, v) => (volatile.includes(k) ? typeof v : v)));
