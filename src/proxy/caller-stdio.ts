@@ -12,8 +12,13 @@ import { isatty } from 'node:tty';
  * /proc/self/fd/0` put a line into the input of the host shell or agent harness feeding avfs,
  * which ran it after avfs exited). A terminal or a socket reopened gives nothing the descriptor
  * did not (a socket cannot be reopened at all), so those are handed over as they are (a terminal
- * must be: job control, window size). Anything else — a pipe, a file, a directory, a device, a
- * named pipe — reaches the command as a pipe avfs relays: the bytes, never the descriptor.
+ * must be: job control, window size); so is an output pipe (`avfs shell | less`): its read end
+ * reopened reads what is written into that pipe, so a command can take what other writers of
+ * the same pipe send its reader (give the shell a pipe of its own). Relayed, SIGPIPE no longer
+ * reached a command whose reader had gone, a timeout waited for a reader that did not read, and
+ * stdout and stderr into one pipe tore each other's lines. Anything else — an input pipe, a file, a
+ * directory, a device, a named pipe — reaches the command as a pipe avfs relays: the bytes,
+ * never the descriptor.
  *
  * A descriptor also changes its file's mode, owner and times (fchmod, fchown, futimens): a named
  * pipe is a host file, so it is relayed too. A terminal is the caller's own device: its mode and
@@ -28,28 +33,28 @@ export function callerStdio(fd: 0 | 1 | 2): number | 'pipe' {
 
 function handsOver(fd: number): boolean {
   try {
-    return isatty(fd) || fstatSync(fd).isSocket();
+    const st = fstatSync(fd);
+    return isatty(fd) || st.isSocket() || (fd !== 0 && st.isFIFO() && anonymousPipe(fd));
   } catch {
     return false; // closed: the pipe gives the command an empty input, or output that goes nowhere
   }
 }
 
 /**
- * The caller's anonymous pipe at `fd` opened again (through /proc/self/fd: a new open file
+ * The caller's stdin, an anonymous pipe, opened again (through /proc/self/fd: a new open file
  * description of the same pipe, non-blocking for this process alone), as a stream libuv polls; or
- * undefined for anything else. Read or written only while the run lasts, and closed when it ends:
+ * undefined for anything else. Read only while the run lasts, and closed when it ends:
  * a blocking read of fd 0 left pending would keep avfs alive after the command, then swallow the
  * next line the caller wrote for someone else.
  */
-function reopenedPipe(fd: number, mode: 'read' | 'write'): Socket | undefined {
+function reopenedInput(): Socket | undefined {
   try {
-    if (!fstatSync(fd).isFIFO() || !anonymousPipe(fd)) return undefined;
+    if (!fstatSync(0).isFIFO() || !anonymousPipe(0)) return undefined;
     // O_NONBLOCK: a blocking open of a pipe's read end waits for a writer that may be gone.
-    const flags = (mode === 'read' ? constants.O_RDONLY : constants.O_WRONLY) | constants.O_NONBLOCK;
-    const reopened = openSync(`/proc/self/fd/${fd}`, flags);
-    return new Socket({ fd: reopened, readable: mode === 'read', writable: mode === 'write' });
+    const reopened = openSync('/proc/self/fd/0', constants.O_RDONLY | constants.O_NONBLOCK);
+    return new Socket({ fd: reopened, readable: true, writable: false });
   } catch {
-    return undefined; // no /proc, or the other end is closed (ENXIO): the plain relay below
+    return undefined; // no /proc: the plain relay below
   }
 }
 
@@ -87,7 +92,7 @@ export function guardTerminals(fds: number[]): () => void {
  * stop to call when the run is over (the command may not have read it all), which leaves fd 0 open.
  */
 export function relayInput(sink: Writable): () => void {
-  const source = reopenedPipe(0, 'read') ?? createReadStream('', { fd: 0, autoClose: false });
+  const source = reopenedInput() ?? createReadStream('', { fd: 0, autoClose: false });
   // A directory (EISDIR) or a closed descriptor reads as an empty input; a command that exits
   // without reading it all ends the relay (EPIPE).
   source.on('error', () => sink.end());
@@ -99,27 +104,8 @@ export function relayInput(sink: Writable): () => void {
   };
 }
 
-/**
- * Writes what the command sends to `source` to the caller's descriptor `fd`: into a pipe as its
- * reader takes it, to a file or device synchronously, in order. Resolves when all of it is written
- * (or can no longer be: the reader is gone).
- */
-export function relayOutput(source: Readable, fd: number): Promise<void> {
-  const pipe = reopenedPipe(fd, 'write');
-  if (pipe) {
-    return new Promise((resolve) => {
-      pipe.on('error', () => {
-        // The reader is gone (EPIPE): the rest is read and dropped, as nobody can take it.
-        source.unpipe(pipe);
-        source.resume();
-        resolve();
-      });
-      pipe.on('close', () => resolve());
-      // Ended without its end (a stray holder kept it open past the run): what came is written.
-      source.once('close', () => pipe.end());
-      source.pipe(pipe);
-    });
-  }
+/** Writes what the command sends to `source` to the caller's descriptor `fd` (a file or device: written synchronously, in order). */
+export function relayOutput(source: Readable, fd: number): void {
   let failed = false;
   source.on('data', (chunk: Buffer) => {
     if (failed) return;
@@ -129,5 +115,4 @@ export function relayOutput(source: Readable, fd: number): Promise<void> {
       failed = true; // a full disk or a closed descriptor: the rest is read and dropped, as nobody can take it
     }
   });
-  return new Promise((resolve) => source.once('close', () => resolve()));
 }

@@ -371,9 +371,8 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
   const output = outPipe?.stream ?? child.stdout;
   const errors = errPipe?.stream ?? child.stderr;
   // Interactive output is the caller's, never captured: a pipe here is one relayed to it.
-  const relayed = [interactive && output ? relayOutput(output, outTarget) : undefined, interactive && errors ? relayOutput(errors, 2) : undefined];
-  let lastFlow = Date.now();
-  if (interactive) for (const stream of [output, errors]) stream?.on('data', () => (lastFlow = Date.now()));
+  if (interactive && output) relayOutput(output, outTarget);
+  if (interactive && errors) relayOutput(errors, 2);
   const stopInput = stdin === 'pipe' && child.stdin ? relayInput(child.stdin) : undefined;
   const stdout = capture(interactive ? null : output, spec.maxOutputBytes);
   const stderr = capture(interactive ? null : errors, spec.maxOutputBytes);
@@ -490,20 +489,13 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
           () => (escapedTermAt ?? Date.now()) + spec.killAfterMs,
         );
 
-    // The pipes close once every holder is gone; do not wait forever for a stray holder. Output
-    // still flowing to a slow reader of the caller's pipe (relayOutput) is no stray: waited for.
+    // The pipes close once every holder is gone; do not wait forever for a stray holder.
     let straggler: NodeJS.Timeout | undefined;
-    let allClosed = false;
-    void closed.then(() => (allClosed = true));
-    for (let wait = 2_000; !allClosed && wait > 0; wait = lastFlow + 2_000 - Date.now()) {
-      await Promise.race([closed, new Promise((resolve) => (straggler = setTimeout(resolve, wait)))]);
-      clearTimeout(straggler);
-    }
+    await Promise.race([closed, new Promise((resolve) => (straggler = setTimeout(resolve, 2_000)))]);
+    clearTimeout(straggler);
     child.stdout?.destroy();
     child.stderr?.destroy();
     releasePipes(fifos);
-    // The caller's pipes take the command's output as fast as their readers do.
-    await Promise.all(relayed);
 
     const outData = stdout();
     const errData = stderr();
