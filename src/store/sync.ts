@@ -67,6 +67,8 @@ export function importTracked(fs: VaultFs, host: string, vaultInput: string, pro
     throw new AvfsError('NOT_FOUND', `no such host directory: ${host}`, { host });
   }
   if (!st.isDirectory()) throw new AvfsError('NOT_A_DIRECTORY', `--track imports a directory, and ${host} is not one`, { host });
+  // Not even a kept copy (which a plain import reads): sync would never write there.
+  refuseInsideHome(homeOnHost(fs.store.home), host, `tracking ${host}`);
   const path = normalizePath(vaultInput);
   if (fs.exists(path) && (fs.lstat(path).type !== 'd' || fs.list(path).length > 0)) {
     throw new AvfsError('ALREADY_EXISTS', `--track imports into a new or empty vault directory, and ${path} is not empty`, { path });

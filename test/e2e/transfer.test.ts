@@ -426,6 +426,8 @@ describe('an avfs home inside the host tree import, export and sync work on', ()
     writeFileSync(join(kept, 'work.txt'), 'recovered\n');
     expectOk(await cli(['import', kept, '/recovered']));
     expect(expectOk(await cli(['cat', '/recovered/work.txt'])).content).toBe('recovered\n');
+    // Not to track it: sync writes nothing in the home, so it could never sync.
+    expect(expectError(await cli(['import', '--track', kept, '/tracked']), 'CONFLICT', 4)).toMatchObject({ reason: 'avfs_home' });
   });
 
   it('sync refuses to write in the home or remove a directory holding it, even with --strategy theirs, and writes nothing', async () => {
