@@ -376,6 +376,10 @@ describe('bash completion', () => {
     expect(complete('vault', 'fork', 'alpha', '')).toEqual([]); // the new vault's name
     expect(complete('vault', 'merge', 'alpha', '--into', 'b')).toEqual(['beta']);
     expect(complete('proxy', 'exec', '--', 'bash', 'srch')).toEqual(['srchost.txt']);
+    // A letter takes a value in one command and not in another (log -n 5; prune -n is --dry-run).
+    expect(complete('prune', '-n', '/s')).toEqual(['/src/']);
+    expect(complete('log', '-n', '5', '/s')).toEqual(['/src/']);
+    expect(complete('log', '-n', '')).toEqual([]);
   });
 });
 

@@ -50,7 +50,9 @@ function bash(tree: Map<string, Level>): string {
   const byKind = new Map<Kind, Set<string>>();
   for (const l of tree.values()) for (const [flag, kind] of l.values) byKind.set(kind, (byKind.get(kind) ?? new Set()).add(flag));
   const flags = (kind: Kind) => [...(byKind.get(kind) ?? [])].join('|') || '""';
-  const anyValue = [...byKind.values()].flatMap((set) => [...set]).join('|') || '""';
+  // Which options take a value, per command: a letter means different things in different
+  // commands (`log -n 5`, `prune -n` for --dry-run).
+  const takesValue = [...tree].flatMap(([path, l]) => l.values.map(([flag]) => `"${path}|${flag}"`)).join('|') || '""';
   return `# avfs completion for bash: eval "$(avfs completion bash)"
 _avfs_vaults() {
   avfs "\${_avfs_globals[@]}" vault list --json 2>/dev/null | grep -o '"name":"[^"]*"' | cut -d'"' -f4
@@ -91,8 +93,8 @@ _avfs() {
     if [ -z "$operands" ]; then
       case "$w" in
         --) operands=1; continue ;;
-        ${anyValue}) value="$w"; continue ;;
-        -*) continue ;;
+        -*=*) continue ;;
+        -*) case "|$w" in "|--vault"|"|--home") value="$w" ;; *) case "$path|$w" in ${takesValue}) value="$w" ;; esac ;; esac; continue ;;
       esac
     fi
     if [ -z "$path" ]; then next="$w"; else next="$path $w"; fi
