@@ -89,7 +89,6 @@ export function listTracked(fs: VaultFs): TrackedImport[] {
 
 // ---- the host side -------------------------------------------------------------------------
 
-/** The host directory as the merge's "ours": states by lstat, content hashed when asked for. */
 /** Enough of a host entry to tell it was changed: a directory by its inode (sync's own writes change its times), anything else by inode, size and mtime. */
 interface HostIdentity {
   ino: number;
@@ -106,6 +105,7 @@ function sameHostEntry(was: HostIdentity | null, st: Stats | undefined): boolean
   return !st.isDirectory() && st.ino === was.ino && st.size === was.size && st.mtimeMs === was.mtimeMs;
 }
 
+/** The host directory as the merge's "ours": states by lstat, content hashed when asked for. */
 class HostSide {
   /** Host file of each content hash seen, to read "ours" text for a line merge. */
   readonly files = new Map<string, string>();
