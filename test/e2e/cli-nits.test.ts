@@ -316,21 +316,29 @@ describe('the docs round of stop 57: what the help and README say is what happen
 });
 
 describe('bash completion', () => {
-  it('completes command words at any depth, vault names where a vault is expected, and never hidden options', async () => {
-    for (const name of ['alpha', 'beta']) expectOk(await avfs(h.home, ['vault', 'create', name]));
+  /**
+   * What `avfs completion bash` offers for a command line (its last word being completed), run in
+   * bash in the test's directory with the built avfs on PATH and AVFS_VAULT set to `vault`.
+   */
+  async function bashCompleter(vault: string): Promise<(...words: string[]) => string[]> {
     const bin = join(h.dir, 'bin');
     mkdirSync(bin);
     writeFileSync(join(bin, 'avfs'), `#!/bin/sh\nexec node ${BIN} "$@"\n`);
     chmodSync(join(bin, 'avfs'), 0o755);
     const script = expectOk(await avfs(h.home, ['completion', 'bash'])).script as string;
-    const complete = (...words: string[]) => {
+    return (...words) => {
       const r = spawnSync(
         'bash',
         ['-c', `${script}\nCOMP_WORDS=("$@"); COMP_CWORD=$(( \${#COMP_WORDS[@]} - 1 )); _avfs; printf '%s\\n' "\${COMPREPLY[@]}"`, 'complete', 'avfs', ...words],
-        { encoding: 'utf8', cwd: h.dir, env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, AVFS_HOME: h.home, AVFS_VAULT: '' } },
+        { encoding: 'utf8', cwd: h.dir, env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, AVFS_HOME: h.home, AVFS_VAULT: vault } },
       );
       return r.stdout.split('\n').filter(Boolean);
     };
+  }
+
+  it('completes command words at any depth, vault names where a vault is expected, and never hidden options', async () => {
+    for (const name of ['alpha', 'beta']) expectOk(await avfs(h.home, ['vault', 'create', name]));
+    const complete = await bashCompleter('');
     expect(complete('vault', '')).toEqual(['create', 'list', 'use', 'fork', 'delete', 'info', 'merge']);
     expect(complete('vault', 'use', '')).toEqual(['alpha', 'beta']);
     expect(complete('--vault', 'a')).toEqual(['alpha']);
@@ -346,21 +354,9 @@ describe('bash completion', () => {
     expectOk(await avfs(h.home, ['--vault', 'alpha', 'write', '/src/main.ts', 'x', '--parents']));
     expectOk(await avfs(h.home, ['--vault', 'alpha', 'write', '/my dir/a b.txt', 'x', '--parents']));
     expectOk(await avfs(h.home, ['--vault', 'beta', 'write', '/beta-only.txt', 'x']));
-    const bin = join(h.dir, 'bin');
-    mkdirSync(bin);
-    writeFileSync(join(bin, 'avfs'), `#!/bin/sh\nexec node ${BIN} "$@"\n`);
-    chmodSync(join(bin, 'avfs'), 0o755);
     // Host files beside the shell, which a vault path must not be completed from.
     writeFileSync(join(h.dir, 'srchost.txt'), '');
-    const script = expectOk(await avfs(h.home, ['completion', 'bash'])).script as string;
-    const complete = (...words: string[]) => {
-      const r = spawnSync(
-        'bash',
-        ['-c', `${script}\nCOMP_WORDS=("$@"); COMP_CWORD=$(( \${#COMP_WORDS[@]} - 1 )); _avfs; printf '%s\\n' "\${COMPREPLY[@]}"`, 'complete', 'avfs', ...words],
-        { encoding: 'utf8', cwd: h.dir, env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, AVFS_HOME: h.home, AVFS_VAULT: 'alpha' } },
-      );
-      return r.stdout.split('\n').filter(Boolean);
-    };
+    const complete = await bashCompleter('alpha');
     expect(complete('cat', '/s')).toEqual(['/src/']);
     expect(complete('cat', '/src/')).toEqual(['/src/main.ts']);
     expect(complete('cat', '/my')).toEqual(['/my dir/']);
