@@ -90,8 +90,6 @@ function envWords(env: Record<string, string>): string[] {
 
 /** bubblewrap 0.8 refuses more arguments than this, those read through --args included. */
 const BWRAP_MAX_ARGS = 9000;
-/** RLIMIT_FSIZE through `ulimit -f` counts 512-byte blocks in POSIX shells. */
-const BLOCK = FILE_SIZE_BLOCK;
 
 /** Processes the sandbox itself keeps in the exec's cgroup: bubblewrap and the init of its PID namespace. */
 const SANDBOX_PROCESSES = 2;
@@ -117,7 +115,7 @@ export function prepareLaunch(r: LaunchRequest): Launch {
   // namespace) count in the cgroup too, so they come on top (--max-processes 2 failed to start).
   const pidsMax = plan.limits.max_processes === null ? null : plan.limits.max_processes + (plan.enforced ? SANDBOX_PROCESSES : 0);
   const cgroup = createExecCgroup(r.execId, { maxProcesses: pidsMax, memory: plan.limits.memory });
-  const blocks = plan.limits.max_file_size === null ? null : Math.max(1, Math.floor(plan.limits.max_file_size / BLOCK));
+  const blocks = plan.limits.max_file_size === null ? null : Math.max(1, Math.floor(plan.limits.max_file_size / FILE_SIZE_BLOCK));
   const wrapped = cgroup || blocks !== null ? ['/bin/sh', '-c', PROLOGUE, 'avfs-limits', ...(cgroup?.procs ?? []), '--', blocks === null ? '' : String(blocks), ...inner] : inner;
   const limits: LimitsReport = {
     timeoutMs:
@@ -125,7 +123,7 @@ export function prepareLaunch(r: LaunchRequest): Launch {
         ? { value: plan.limits.timeout_ms, enforcedBy: `avfs (SIGTERM, then SIGKILL after ${r.killAfterMs} ms)` }
         : { value: null, enforcedBy: null, reason: 'no timeout (--timeout 0)' },
     maxProcesses: report(plan.limits.max_processes, cgroup?.enforcedBy.pids ?? null, cgroup?.reasons.pids ?? noCgroup(plan.limits.max_processes)),
-    maxFileSize: report(blocks === null ? null : blocks * BLOCK, blocks === null ? null : 'RLIMIT_FSIZE', undefined),
+    maxFileSize: report(blocks === null ? null : blocks * FILE_SIZE_BLOCK, blocks === null ? null : 'RLIMIT_FSIZE', undefined),
     memory: report(plan.limits.memory, cgroup?.enforcedBy.memory ?? null, cgroup?.reasons.memory ?? noCgroup(plan.limits.memory)),
   };
   return {
