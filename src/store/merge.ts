@@ -12,6 +12,7 @@ import { MAX_DIFF_BYTES } from './compare.js';
 import { getEntry, inodeFields, iterateDescendants, namesOfInode, newInode, type ChangeOptions, type Entry } from './entries.js';
 import { applyState, joinNames, stateAt, type PathState, type Writer } from './history.js';
 import { collectTriples, lastMerge, lineage, markUndone, mergeState, pathsChangedAfter, recordMerge, vaultTriples, type Lineage, type MergeRecord } from './lineage.js';
+import { enforceQuotaForAll } from './quota.js';
 import { now, type Actor, type Store } from './store.js';
 import { currentSeq, getVault, shownName, vaultById, type VaultRow } from './vaults.js';
 import { VaultFs } from './vault-fs.js';
@@ -144,8 +145,10 @@ export function mergeVaults(store: Store, sourceName: string, options: MergeOpti
       if (options.dryRun) return report;
       throw new AvfsError('MERGE_CONFLICT', conflictMessage(report), { ...report });
     }
-    if (options.dryRun) return report;
     const actions = plan.paths.filter((p) => !sameState(p.current, p.result));
+    // Up front, so a dry run says what the merge would: refused, as a whole, past a quota.
+    enforceQuotaForAll(store, ours, '/', () => actions.map((a) => [a.current, a.result, a.path] as const));
+    if (options.dryRun) return report;
     if (actions.length > 0) {
       const fs = new VaultFs(store, ours.name, options.actor);
       report.checkpoint = saveCheckpoint(fs, autoCheckpointName(store, ours, 'before-merge'), `state before merging ${theirs.name}`).name;
@@ -398,6 +401,8 @@ export function undoMerge(store: Store, sourceName: string, options: { into?: st
       .map((path) => (options.progress?.(++compared, paths.length, 'comparing'), { path, want: stateAt(store, ours, path, record.seq), now: getEntry(store, ours, path) }))
       .filter((d) => !(d.now && d.want && sameState(mergeState(d.now), mergeState(d.want)) && sameLinks(d.now, d.want)) && (d.now || d.want));
     diffs.push(...linkGroups(store, ours, record, diffs));
+    // applyPlan puts states back exactly, without the per-entry quota check: the whole undo is checked here.
+    enforceQuotaForAll(store, ours, '/', () => diffs.map((d) => [d.now, d.want, d.path] as const));
     applyPlan(store, ours, diffs, { op: 'merge-undo', actor: options.actor, detail: { merge_id: record.id, merged_from: theirs.name }, exact: true }, (done, total) => options.progress?.(done, total, 'applying'));
     markUndone(store, record.id, now(), currentSeq(store));
     audit(store, options.actor, 'vault.merge.undo', ours.name, { from: theirs.name, merge_id: record.id, restored: diffs.length });

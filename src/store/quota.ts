@@ -37,16 +37,26 @@ function refuseGrowth(store: Store, vault: VaultRow, path: string, added: Usage)
 }
 
 /**
- * Refuses a change of many entries (an import, a cp -r) up front when all of it together would
- * take the vault over max_bytes or max_files, reporting what the whole change needs. Checked entry
- * by entry alone, the refusal came at the first entry over the limit and said "needs 31" of an
- * import of 150 files into a vault allowed 30. `changes` gives each path's state before and after;
- * it is read only under a quota. Each entry is still checked as it is written (enforceQuota).
+ * Refuses a change of many entries (an import, a cp -r, a merge) up front when all of it together
+ * would take the vault over max_bytes or max_files, reporting what the whole change needs. Checked
+ * entry by entry alone, the refusal came at the first entry over the limit and said "needs 31" of
+ * an import of 150 files into a vault allowed 30. `changes` gives each path's state before and
+ * after (null: removed); it is read only under a quota. Where it names the path, a file over
+ * max_file_size is refused too: a plan put back exactly (a merge undo) skips the per-entry check
+ * (enforceQuota) that every other change still makes as each entry is written.
  */
-export function enforceQuotaForAll(store: Store, vault: VaultRow, root: string, changes: () => Iterable<readonly [before: Entry | undefined, after: Pick<Entry, 'type' | 'size'>]>): void {
-  if (vault.max_bytes === null && vault.max_files === null) return;
+export function enforceQuotaForAll(
+  store: Store,
+  vault: VaultRow,
+  root: string,
+  changes: () => Iterable<readonly [before: Pick<Entry, 'type' | 'size'> | null | undefined, after: Pick<Entry, 'type' | 'size'> | null, path?: string]>,
+): void {
+  if (!hasQuota(vault)) return;
   const added: Usage = { bytes: 0, entries: 0 };
-  for (const [before, after] of changes()) {
+  for (const [before, after, path] of changes()) {
+    if (path !== undefined && after?.type === 'f' && vault.max_file_size !== null && after.size > vault.max_file_size) {
+      throw quotaError(vault, path, 'max_file_size', vault.max_file_size, after.size);
+    }
     const change = usageChange(before, after);
     added.bytes += change.bytes;
     added.entries += change.entries;

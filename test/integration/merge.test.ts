@@ -5,6 +5,7 @@ import { diffTreeSources } from '../../src/store/compare.js';
 import { pathVersions, revertPath } from '../../src/store/history.js';
 import { mergeVaults, undoMerge, type MergeReport } from '../../src/store/merge.js';
 import { prune } from '../../src/store/prune.js';
+import { setQuota } from '../../src/store/quota.js';
 import type { Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { createVault, forkVault } from '../../src/store/vaults.js';
@@ -603,6 +604,43 @@ describe('merging again', () => {
     const r = mergeVaults(store, 'exp', { actor });
     expect(r.conflicts).toEqual([]);
     expect(read(main, '/a')).toBe(text('ONE', 'TWO', 'THREE'));
+  });
+});
+
+describe('quotas', () => {
+  it('a merge past the target\'s quota is refused as a whole, its dry run says so too, and nothing changes', () => {
+    const exp = fork();
+    exp.writeFile('/big', Buffer.alloc(5000));
+    exp.writeFile('/small', 'x');
+    setQuota(store, 'default', { max_bytes: 1000 }, actor);
+    const before = versionCount();
+    for (const dryRun of [true, false]) {
+      const err = thrownError(() => mergeVaults(store, 'exp', { actor, dryRun }));
+      expect([err?.code, err?.data]).toMatchObject(['QUOTA_EXCEEDED', { limit: 'max_bytes', max: 1000, wanted: 5001 }]);
+    }
+    setQuota(store, 'default', { max_bytes: null, max_file_size: 4000 }, actor);
+    expect(thrownError(() => mergeVaults(store, 'exp', { actor, dryRun: true }))?.data).toMatchObject({ limit: 'max_file_size', path: '/big' });
+    expect(versionCount()).toBe(before);
+    expect(main.exists('/small')).toBe(false);
+  });
+
+  it('a merge undo that would bring back more than the quota allows is refused and changes nothing (it puts states back exactly, past the per-entry check)', () => {
+    main.writeFile('/big', Buffer.alloc(5000));
+    for (let i = 0; i < 4; i++) main.writeFile(`/f${i}`, 'f');
+    const exp = fork();
+    exp.rm('/big');
+    for (let i = 0; i < 4; i++) exp.rm(`/f${i}`);
+    mergeVaults(store, 'exp', { actor });
+    const merged = tree(main);
+    for (const [limit, quota] of [['max_bytes', { max_bytes: 1000 }], ['max_files', { max_files: 3 }], ['max_file_size', { max_file_size: 4000 }]] as const) {
+      setQuota(store, 'default', { max_bytes: null, max_files: null, max_file_size: null, ...quota }, actor);
+      const err = thrownError(() => undoMerge(store, 'exp', { actor }));
+      expect([err?.code, err?.data.limit]).toEqual(['QUOTA_EXCEEDED', limit]);
+      expect(tree(main)).toEqual(merged);
+    }
+    setQuota(store, 'default', { max_bytes: null, max_files: null, max_file_size: null }, actor);
+    undoMerge(store, 'exp', { actor });
+    expect(main.exists('/big')).toBe(true);
   });
 });
 
