@@ -149,8 +149,18 @@ export class Confinement {
     };
   }
 
-  /** The part of a result the agent may see: vault_list lists only the vaults it may reach, and no summary names another as parent or ancestor. */
+  /**
+   * The part of a result the agent may see: vault_list lists only the vaults it may reach, no
+   * summary names another as parent or ancestor, and log names no other vault (the history a fork
+   * shows from before it was made is its ancestors': their versions show vault null, and a merge
+   * into one of them from a vault outside, merged_from null).
+   */
   visible(tool: string, result: Record<string, unknown>): Record<string, unknown> {
+    if (tool === 'log') {
+      const allowed = new Map<string, boolean>(); // the same few names, on up to thousands of versions
+      const hidden = (name: unknown) => typeof name === 'string' && !(allowed.get(name) ?? allowed.set(name, this.allows(name)).get(name));
+      return { ...result, versions: (result.versions as Array<Record<string, unknown>>).map((v) => versionSeen(v, hidden)) };
+    }
     // A vault's summary names its parent and ancestors: the root's are someone else's vaults.
     const summary = (v: Record<string, unknown>) => ({
       ...v,
@@ -165,4 +175,14 @@ export class Confinement {
     const vault = result.vault;
     return vault !== null && typeof vault === 'object' && !Array.isArray(vault) ? { ...result, vault: summary(vault as Record<string, unknown>) } : result;
   }
+}
+
+/** A log version as a confined agent sees it: the names `hidden` says are outside replaced by null. */
+function versionSeen(v: Record<string, unknown>, hidden: (name: unknown) => boolean): Record<string, unknown> {
+  const detail = v.detail as Record<string, unknown> | null | undefined;
+  return {
+    ...v,
+    ...(hidden(v.vault) ? { vault: null } : {}),
+    ...(detail && hidden(detail.merged_from) ? { detail: { ...detail, merged_from: null } } : {}),
+  };
 }

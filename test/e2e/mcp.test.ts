@@ -388,10 +388,19 @@ describe('avfs mcp over stdio', () => {
     expect(expectOk(await avfs(h.home, ['--vault', 'other', 'ls', '/'])).entries.map((e: any) => e.name).sort()).toEqual(['made.txt', 'secret.txt']);
   });
 
-  it('--confine: no vault summary names a vault outside (the root\'s parent and ancestors)', async () => {
+  it('--confine: no vault summary or log names a vault outside (the root\'s parent and ancestors, a vault merged into them)', async () => {
     expectOk(await avfs(h.home, ['vault', 'create', 'payroll-outer']));
+    expectOk(await avfs(h.home, ['vault', 'fork', 'payroll-outer', 'payroll-sibling']));
+    expectOk(await avfs(h.home, ['--vault', 'payroll-sibling', 'write', '/b.txt', 'y']));
+    expectOk(await avfs(h.home, ['vault', 'merge', 'payroll-sibling']));
     expectOk(await avfs(h.home, ['vault', 'fork', 'payroll-outer', 'inner']));
+    expectOk(await avfs(h.home, ['--vault', 'inner', 'write', '/own.txt', 'mine']));
     const client = await connect(['--vault', 'inner', '--confine']);
+    // The history inner shows from before the fork is its parent's: there, no names.
+    const versions = (await ok(client, 'log', {})).versions as { path: string; vault: string | null; detail: Record<string, unknown> | null }[];
+    expect(versions.map((v) => [v.path, v.vault])).toEqual([['/own.txt', 'inner'], ['/b.txt', null]]);
+    expect(versions[1]!.detail).toMatchObject({ merged_from: null });
+    expect(JSON.stringify(versions)).not.toContain('payroll');
     expect((await ok(client, 'vault_info', {})).vault).toMatchObject({ name: 'inner', parent: null, ancestors: [] });
     expect((await ok(client, 'vault_fork', { target: 'inner-a' })).vault).toMatchObject({ parent: 'inner', ancestors: ['inner'] });
     const listed = (await ok(client, 'vault_list')).vaults as { name: string; parent: string | null; ancestors: string[] }[];
