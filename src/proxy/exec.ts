@@ -4,6 +4,7 @@ import type { Readable, Writable } from 'node:stream';
 import { spawn } from 'node:child_process';
 import { callerStdio, guardTerminals, relayInput, relayOutput } from './caller-stdio.js';
 import { outputPipes, releasePipes, type OutputPipe } from './fifo-pipes.js';
+import { ignoredWhenInteractive, passedOn } from './held-signals.js';
 import { procPids, processesWithExecId } from '../mount/processes.js';
 import { readProcStat } from '../store/host-process.js';
 
@@ -445,10 +446,10 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
     interrupted ??= sig;
     terminate(sig);
   };
-  // An interactive shell handles Ctrl-C itself (the terminal sends SIGINT to avfs too): avfs ignores it.
-  const signals: NodeJS.Signals[] = interactive ? ['SIGTERM', 'SIGHUP'] : ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  // An interactive shell handles Ctrl-C and Ctrl-\\ itself (the terminal sends them to avfs too): avfs ignores them.
+  const signals = passedOn(interactive);
   const ignoreInt = () => {};
-  if (interactive) process.on('SIGINT', ignoreInt);
+  if (interactive) for (const s of ignoredWhenInteractive()) process.on(s, ignoreInt);
   for (const s of signals) process.on(s, onSignal);
   const onAbort = () => onSignal('SIGTERM');
   spec.signal?.addEventListener('abort', onAbort, { once: true });
@@ -554,7 +555,7 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
     clearTimeout(escalation);
     for (const s of signals) process.off(s, onSignal);
     spec.signal?.removeEventListener('abort', onAbort);
-    if (interactive) process.off('SIGINT', ignoreInt);
+    if (interactive) for (const s of ignoredWhenInteractive()) process.off(s, ignoreInt);
   }
 }
 

@@ -1,6 +1,6 @@
 /**
- * The signals `proxy exec` passes on to its command (SIGINT, SIGTERM, SIGHUP; an interactive
- * shell handles Ctrl-C itself), held while avfs prepares the run and reports it. Without a
+ * The signals `proxy exec` passes on to its command (passedOn: SIGINT, SIGTERM, SIGHUP and the
+ * others that would end Node; an interactive shell handles Ctrl-C and Ctrl-\\ itself), held while avfs prepares the run and reports it. Without a
  * handler Node dies of them: one arriving while the workspace opened (a second or more when the
  * views server starts) ended avfs with no document on stdout, its views server and pipes left
  * behind. Held, the first one reaches the command as soon as it starts (exec.ts runCommand),
@@ -26,7 +26,24 @@ interface Hold {
 }
 
 const holds = new Set<Hold>();
-const ALL: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+/**
+ * Every signal that would end Node where it has no listener, but SIGUSR1 (bin/avfs.js) and
+ * SIGPIPE (ignored): one that ended avfs left no document on stdout and, in copy mode, the
+ * command's work not imported.
+ */
+const ALL: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2', 'SIGALRM'];
+/** The keyboard's signals (Ctrl-C, Ctrl-\\): the terminal sends them to an interactive shell as well, which handles them itself. */
+const KEYBOARD: readonly NodeJS.Signals[] = ['SIGINT', 'SIGQUIT'];
+
+/** The signals `proxy exec` passes on to its command: all of ALL, but the keyboard's for an interactive shell. */
+export function passedOn(interactive: boolean): NodeJS.Signals[] {
+  return ALL.filter((sig) => !interactive || !KEYBOARD.includes(sig));
+}
+
+/** What an interactive run ignores (the shell inside gets them from the terminal). */
+export function ignoredWhenInteractive(): readonly NodeJS.Signals[] {
+  return KEYBOARD;
+}
 const listening = new Set<NodeJS.Signals>();
 
 function receive(sig: NodeJS.Signals): void {
@@ -59,7 +76,7 @@ function listen(): void {
 }
 
 export function holdSignals(interactive: boolean): HeldSignals {
-  const hold: Hold = { signals: interactive ? ['SIGTERM', 'SIGHUP'] : ALL, suspended: false, first: undefined };
+  const hold: Hold = { signals: passedOn(interactive), suspended: false, first: undefined };
   holds.add(hold);
   listen();
   return {

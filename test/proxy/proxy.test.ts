@@ -434,8 +434,8 @@ describeModes('proxy exec', (mode) => {
     expect(Object.keys(vaultTree(home)).sort()).toEqual(['/', '/build', '/build/a.o']);
   });
 
-  it('Ctrl-C (SIGINT) and SIGHUP reach the command as themselves, and the run is reported as ended by them (adversarial round)', async () => {
-    for (const [sig, status] of [['SIGINT', 130], ['SIGHUP', 129]] as const) {
+  it('Ctrl-C (SIGINT), SIGHUP, Ctrl-\\ (SIGQUIT) and SIGUSR2 reach the command as themselves, and the run is reported as ended by them (adversarial rounds: the last two ended avfs with no document)', async () => {
+    for (const [sig, status] of [['SIGINT', 130], ['SIGHUP', 129], ['SIGQUIT', 131], ['SIGUSR2', 140]] as const) {
       const home = newHome();
       const tag = `AVFS_TEST_RUN=${Math.random().toString(36).slice(2)}`;
       const name = sig.slice(3);
