@@ -515,3 +515,20 @@ describe('export to `-`', () => {
     expect(readFileSync(join(cwd, '-', 'x'), 'utf8')).toBe('hi');
   });
 });
+
+describe('SIGUSR1', () => {
+  it('opens no debugger port: a long-lived avfs (here the MCP server) ignores it (Node listens on 127.0.0.1:9229 for code to run otherwise)', async () => {
+    const child = execa('node', [BIN, 'mcp'], { env: { AVFS_HOME: h.home }, reject: false, stdin: 'pipe' });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    // Once it answers, it has loaded the CLI (and bin/avfs.js has set its listeners).
+    child.stdin!.write(`${JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } })}\n`);
+    await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+    child.kill('SIGUSR1');
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(child.exitCode).toBeNull(); // still running: the signal neither ended it
+    child.stdin!.end();
+    await child;
+    expect(stderr).not.toMatch(/Debugger listening|inspector/i); // "Starting inspector … failed" where the port is taken
+  });
+});
