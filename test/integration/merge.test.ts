@@ -632,8 +632,9 @@ describe('quotas', () => {
     for (let i = 0; i < 4; i++) exp.rm(`/f${i}`);
     mergeVaults(store, 'exp', { actor });
     const merged = tree(main);
-    for (const [limit, quota] of [['max_bytes', { max_bytes: 1000 }], ['max_files', { max_files: 3 }], ['max_file_size', { max_file_size: 4000 }]] as const) {
-      setQuota(store, 'default', { max_bytes: null, max_files: null, max_file_size: null, ...quota }, actor);
+    const none = { max_bytes: null, max_files: null, max_file_size: null };
+    for (const [limit, max] of [['max_bytes', 1000], ['max_files', 3], ['max_file_size', 4000]] as const) {
+      setQuota(store, 'default', { ...none, [limit]: max }, actor);
       const err = thrownError(() => undoMerge(store, 'exp', { actor }));
       expect([err?.code, err?.data.limit]).toEqual(['QUOTA_EXCEEDED', limit]);
       expect(tree(main)).toEqual(merged);
