@@ -690,9 +690,14 @@ export class AVFS {
   }
 
   /** A tree diff between checkpoints, vaults or the current state. */
-  diffTrees(from: TreeSource, to: TreeSource = { current: true }, options: { patch?: boolean } = {}): TreeDiff {
-    knownOptions('diffTrees', options, { patch: 'boolean' });
-    return camel(diffTreeSources(this.fs(), treeSource('from', from), treeSource('to', to), options));
+  /** `patchBytes`: file text the patches read at most (default 32 MiB); files past it are `tooLarge`. */
+  diffTrees(from: TreeSource, to: TreeSource = { current: true }, options: { patch?: boolean; patchBytes?: number } = {}): TreeDiff {
+    knownOptions('diffTrees', options, { patch: 'boolean', patchBytes: true });
+    const { patchBytes, ...rest } = options;
+    if (patchBytes !== undefined && !(Number.isSafeInteger(patchBytes) && patchBytes >= 0)) {
+      throw new AvfsError('INVALID_ARGUMENT', `patchBytes must be a whole number of bytes, 0 or more (got ${shownValue(patchBytes)})`, { option: 'patchBytes' });
+    }
+    return camel(diffTreeSources(this.fs(), treeSource('from', from), treeSource('to', to), { ...rest, ...(patchBytes === undefined ? {} : { budget: { left: patchBytes } }) }));
   }
 
   checkpointSave(name?: string, message?: string): CheckpointInfo {

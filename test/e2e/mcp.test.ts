@@ -230,12 +230,12 @@ describe('avfs mcp over stdio', () => {
     const { ok: _d, ...diff } = await ok(client, 'diff', { path: '/h.txt' });
     expect(JSON.stringify(diff)).toContain('+two');
     const { ok: _c, ...cliDiff } = expectOk(await avfs(h.home, ['--vault', 'proj', 'diff', '/h.txt']));
-    expect(diff).toEqual(cliDiff);
+    expect(diff).toEqual({ ...cliDiff, truncated: false });
     expect(diff.files[0]).toMatchObject({ type: 'file', new_mode: '0644' });
     const { ok: _t, ...tree } = await ok(client, 'diff', { checkpoint: 'before' });
     expect(tree.summary).toMatchObject({ modified: 1 });
     const { ok: _u, ...cliTree } = expectOk(await avfs(h.home, ['--vault', 'proj', 'diff', '--checkpoint', 'before', '--patch']));
-    expect(tree).toEqual(cliTree);
+    expect(tree).toEqual({ ...cliTree, truncated: false });
     expect((await ok(client, 'checkpoint_list')).checkpoints.map((c: any) => c.name)).toContain('before');
     const restored = await ok(client, 'checkpoint_restore', { name: 'before' });
     expect(restored).toMatchObject({ vault: 'proj', checkpoint: 'before', modified: 1, changed: 1 });
@@ -386,6 +386,24 @@ describe('avfs mcp over stdio', () => {
     expect(names).not.toContain('escape');
     expect(names).not.toContain('other-copy');
     expect(expectOk(await avfs(h.home, ['--vault', 'other', 'ls', '/'])).entries.map((e: any) => e.name).sort()).toEqual(['made.txt', 'secret.txt']);
+  });
+
+  it('a tree diff lists at most `limit` files (truncated; the summary counts all) with patches of at most 2 MiB of text (a diff after a large import was one 107 MB message)', async () => {
+    expectOk(await avfs(h.home, ['vault', 'create', 'diffs']));
+    expectOk(await avfs(h.home, ['--vault', 'diffs', 'checkpoint', 'save', 'empty']));
+    const src = join(h.dir, 'diffs-src');
+    mkdirSync(src);
+    for (let i = 0; i < 30; i++) writeFileSync(join(src, `f${String(i).padStart(2, '0')}.txt`), `line ${i}\n`);
+    writeFileSync(join(src, 'z-big.txt'), 'x'.repeat(100).concat('\n').repeat(30_000)); // 3 MB of text, last in path order
+    expectOk(await avfs(h.home, ['--vault', 'diffs', 'import', src, '/']));
+    const client = await connect(['--vault', 'diffs']);
+    const d = await ok(client, 'diff', { checkpoint: 'empty', limit: 10 });
+    expect([d.files.length, d.truncated, d.summary.added]).toEqual([10, true, 31]);
+    expect(d.files[0]).toMatchObject({ path: '/f00.txt', too_large: false, additions: 1 });
+    const all = await ok(client, 'diff', { checkpoint: 'empty' });
+    expect([all.files.length, all.truncated]).toEqual([31, false]);
+    expect(all.files[30]).toMatchObject({ path: '/z-big.txt', too_large: true });
+    await fails(client, 'diff', { checkpoint: 'empty', limit: 0 }, 'USAGE');
   });
 
   it('--confine: no vault summary or log names a vault outside (the root\'s parent and ancestors, a vault merged into them)', async () => {
