@@ -1,6 +1,6 @@
 import { AvfsError } from '../errors.js';
 import type { MergeState, PathTriple } from '../core/merge-tree.js';
-import { ancestors, descendantRange } from '../core/paths.js';
+import { descendantRange, dirname } from '../core/paths.js';
 import { entriesWithHash, getEntry, iterateDescendants, type Entry } from './entries.js';
 import { stateAt, type PathState } from './history.js';
 import type { Store } from './store.js';
@@ -192,17 +192,33 @@ export function collectTriples(source: TripleSource, changed: ReadonlySet<string
     return true;
   };
   const within = (p: string) => root === '/' || p === root || p.startsWith(root + '/');
+  // Nearest first, stopping at one already known: every known path's directories are known too
+  // (a subtree below() gives has its directories in it). All of them each time made a merge of a
+  // 2,000-deep chain of directories O(depth²).
   const addWithDirs = (path: string) => {
     if (add(path)) pending.push(path);
-    for (const dir of ancestors(path)) if (dir !== root && within(dir) && add(dir)) pending.push(dir);
+    for (let dir = dirname(path); dir !== root && within(dir); dir = dirname(dir)) {
+      if (!add(dir)) break;
+      pending.push(dir);
+    }
   };
   for (const path of changed) addWithDirs(path);
+  // The paths below a directory of each side whose whole subtree there is known: a directory
+  // inside one needs no listing of its own (a listing per directory of a chain was O(depth²)).
+  // Shortest last, so that a directory is taken (and its subtree listed) before what is in it.
+  const listed = { ours: new Set<string>(), theirs: new Set<string>() };
+  pending.sort((a, b) => b.length - a.length);
   while (pending.length > 0) {
     const path = pending.pop()!;
     const t = triples.get(path)!;
     for (const side of ['ours', 'theirs'] as const) {
       const other = side === 'ours' ? t.theirs : t.ours;
-      if (t[side]?.type === 'd' && other?.type !== 'd') for (const p of source.below(side, path)) if (add(p)) pending.push(p);
+      if (t[side]?.type === 'd' && other?.type !== 'd' && !listed[side].has(path)) {
+        for (const p of source.below(side, path)) {
+          listed[side].add(p);
+          if (add(p)) pending.push(p);
+        }
+      }
       if (!t[side] && t.base?.type === 'f' && t.base.size > 0 && t.base.hash) {
         // Only a path the base lacks can be where it moved (merge-tree detectRenames pairs a
         // deleted path with an added one): the copies of the same content the base already had
