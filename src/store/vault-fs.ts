@@ -585,6 +585,9 @@ export class VaultFs {
    * somewhere else. NOT_A_DIRECTORY names the link. Links to directories are followed.
    */
   private refuseDanglingLinks(vault: VaultRow, path: string): void {
+    // A directory stored at the parent is a real path, with no link above it: one probe where an
+    // import of a 2,000-deep chain made one per level for each directory (O(depth²)).
+    if (path !== '/' && getEntry(this.store, vault, dirname(path))?.type === 'd') return;
     let current = '/';
     for (const name of path === '/' ? [] : path.slice(1).split('/').slice(0, -1)) {
       const next = joinPath(current, name);
