@@ -122,7 +122,7 @@ export function fileOps(c: OpContext): Pick<FuseOperations, 'open' | 'create' | 
         if (!h) return cb(EBADF);
         forgetIfElsewhere(h.file, path);
         files.follow(h.file);
-        cb(files.read(h.file, buf, len, pos));
+        cb(files.read(h.file, buf, len, pos, path));
       } catch (err) {
         cb(errno(err, 'read', path));
       }

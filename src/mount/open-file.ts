@@ -100,6 +100,13 @@ export class OpenFile {
    * whole stale page lost them.
    */
   readonly writtenThrough = new Map<string, ByteRanges>();
+  /**
+   * Bytes each name read (a read request fills that name's pages) since they were last written
+   * through another name: its pages hold those as they are, so a page written back through it
+   * keeps them too (OpenFiles.writeBack). A name that read nothing since the file was opened here
+   * may hold pages from before: every byte another name wrote counts as not in them.
+   */
+  readonly readThrough = new Map<string, ByteRanges>();
   /** Owner of a file created through the mount (its creator), stored by its first persist. */
   owner: Owner = { uid: null, gid: null };
   /**

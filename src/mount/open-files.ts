@@ -374,8 +374,15 @@ export class OpenFiles {
   // ---- content -----------------------------------------------------------------------------
 
   /** Reads into `buf`; returns the byte count (0 at end of file). Sees unsaved writes. */
-  read(file: OpenFile, buf: Buffer, length: number, position: number): number {
-    return this.copies.read(file, buf, length, position);
+  /** Reads into `buf`; `name`: the name a read request came through (OpenFile.readThrough). */
+  read(file: OpenFile, buf: Buffer, length: number, position: number, name?: string): number {
+    const n = this.copies.read(file, buf, length, position);
+    if (name !== undefined && length > 0) {
+      let read = file.readThrough.get(name);
+      if (!read) file.readThrough.set(name, (read = new ByteRanges()));
+      read.add(position, position + length);
+    }
+    return n;
   }
 
   /** `length` bytes of an open file at `position`, unsaved writes included. */
@@ -396,6 +403,8 @@ export class OpenFiles {
   write(file: OpenFile, buf: Buffer, length: number, position: number, name?: string): number {
     if (name !== undefined && length > 0) {
       for (const [other, ranges] of file.writtenThrough) if (other !== name) ranges.remove(position, position + length);
+      // Other names' pages of these bytes are now stale, whatever they read before.
+      for (const [other, read] of file.readThrough) if (other !== name) read.remove(position, position + length);
       let mine = file.writtenThrough.get(name);
       if (!mine) file.writtenThrough.set(name, (mine = new ByteRanges()));
       mine.add(position, position + length);
@@ -412,8 +421,10 @@ export class OpenFiles {
 
   /**
    * A memory map's dirty pages written back through `name`: every byte but those written through
-   * another name of the file since (write(2), OpenFile.writtenThrough), which this name's pages
-   * hold as they were before; those keep what the other name wrote.
+   * another name of the file (write(2), OpenFile.writtenThrough) since this name's pages read them
+   * (OpenFile.readThrough), which its pages hold as they were before; those keep what the other
+   * name wrote. Bytes this name read after that write are its pages' own: a change the map made
+   * to them is kept.
    */
   writeBack(file: OpenFile, name: string, buf: Buffer, length: number, position: number): number {
     const others = new ByteRanges();
@@ -421,6 +432,7 @@ export class OpenFiles {
       if (other === name) continue;
       for (const piece of ranges.pieces(position, position + length)) if (piece.inRange) others.add(piece.start, piece.end);
     }
+    for (const [start, end] of file.readThrough.get(name)?.list() ?? []) others.remove(start, end);
     if (others.empty) return this.write(file, buf, length, position);
     for (const piece of others.pieces(position, position + length)) {
       if (!piece.inRange) this.write(file, buf.subarray(piece.start - position, piece.end - position), piece.end - piece.start, piece.start);
@@ -912,14 +924,13 @@ export class OpenFiles {
     // The kernel inode of a name moves with it, and so do its pages: so do the ranges written
     // through it, or a map written back through its new name would keep them from itself.
     for (const f of this.byPath.values()) {
-      for (const [name, ranges] of [...f.writtenThrough]) {
-        if (!isWithin(name, src)) continue;
-        f.writtenThrough.delete(name);
-        const to = rebase(name, src, dst);
-        const there = f.writtenThrough.get(to);
-        if (there) for (const [start, end] of ranges.list()) there.add(start, end);
-        else f.writtenThrough.set(to, ranges);
-      }
+      moveRanges(f.writtenThrough, src, dst, (into, from) => {
+        for (const [start, end] of from.list()) into.add(start, end);
+      });
+      // Two names' reads: what both read is what the name now holds, at most.
+      moveRanges(f.readThrough, src, dst, (into, from) => {
+        for (const gap of from.pieces(0, Number.MAX_SAFE_INTEGER)) if (!gap.inRange) into.remove(gap.start, gap.end);
+      });
     }
   }
 
@@ -961,5 +972,20 @@ export class OpenFiles {
       this.inoEnd = this.inoNext + INO_BATCH;
     }
     return this.inoNext++;
+  }
+}
+
+/**
+ * Re-keys per-name ranges (OpenFile.writtenThrough, readThrough) from names within `src` to the
+ * same names within `dst`; where the name they move to has ranges already, `join` folds them in.
+ */
+function moveRanges(byName: Map<string, ByteRanges>, src: string, dst: string, join: (into: ByteRanges, from: ByteRanges) => void): void {
+  for (const [name, ranges] of [...byName]) {
+    if (!isWithin(name, src)) continue;
+    byName.delete(name);
+    const to = rebase(name, src, dst);
+    const there = byName.get(to);
+    if (there) join(there, ranges);
+    else byName.set(to, ranges);
   }
 }

@@ -325,6 +325,21 @@ print(open('r2', 'rb').read().count(b'M'))
     expect((await fx.run(['cat', '/mapped-links/r2'], { raw: true })).stdout.slice(0, 100)).toBe('M'.repeat(100));
   });
 
+  it('a memory map through one name changes bytes written through another before the map read them: the change is kept (a review round saw it dropped while any descriptor stayed open)', async () => {
+    const dir = join(fx.dir, 'mapped-after-write');
+    mkdirSync(dir);
+    const out = await shOk(
+      `printf 0123456789 > a && ln a b && exec 3<a && printf abcdefghij > b && python3 -c "
+import mmap, os
+fd = os.open('a', os.O_RDWR)
+m = mmap.mmap(fd, 10); m[0:3] = b'XYZ'; m.flush(); m.close(); os.close(fd)
+" && exec 3<&- && echo "$(cat a) $(cat b)"`,
+      { cwd: dir },
+    );
+    expect(out.trim()).toBe('XYZdefghij XYZdefghij');
+    for (const name of ['a', 'b']) expect((await fx.run(['cat', `/mapped-after-write/${name}`], { raw: true })).stdout).toBe('XYZdefghij');
+  });
+
   it('a name opened after a write through another, that descriptor still open, shows and reads the written size (its stat too)', async () => {
     const dir = join(fx.dir, 'open-write-size');
     mkdirSync(dir);
