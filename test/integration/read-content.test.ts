@@ -58,6 +58,33 @@ describe('readContentInto', () => {
     }
   });
 
+  it('reads contents whose chunk ids run in pieces: an edited version reusing its parent\'s chunks around new ones, and a chunk repeated', () => {
+    // A fresh content's chunks get consecutive ids, which a read fetches in one statement per run;
+    // an insertion in the middle makes the list jump to new ids and back, and a run of zeros
+    // repeats one chunk.
+    const base = randomBytes(6 * INLINE_MAX);
+    putContent(store, base);
+    const edited = Buffer.concat([base.subarray(0, 2 * INLINE_MAX + 777), randomBytes(3000), base.subarray(2 * INLINE_MAX + 777)]);
+    const zeros = Buffer.concat([randomBytes(1000), Buffer.alloc(8 * INLINE_MAX), randomBytes(1000)]);
+    let seed = 11;
+    const rnd = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+    for (const bytes of [edited, zeros]) {
+      const { hash } = putContent(store, bytes);
+      const target = Buffer.alloc(200 * 1024);
+      for (let i = 0; i < 200; i++) {
+        const offset = rnd(bytes.length);
+        const length = 1 + rnd(target.length);
+        const n = readContentInto(store, hash, offset, length, target);
+        expect(n).toBe(Math.min(length, bytes.length - offset));
+        expect(target.subarray(0, n).equals(bytes.subarray(offset, offset + n))).toBe(true);
+      }
+      // Sequentially, in requests as the mount makes them.
+      const whole = Buffer.alloc(bytes.length);
+      for (let off = 0; off < bytes.length; off += 128 * 1024) readContentInto(store, hash, off, 128 * 1024, whole.subarray(off));
+      expect(whole.equals(bytes)).toBe(true);
+    }
+  });
+
   it('never writes past the buffer it is given', () => {
     const b = putContent(store, big);
     const target = Buffer.alloc(4096);
