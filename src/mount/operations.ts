@@ -5,6 +5,7 @@ import { fileOps } from './file-ops.js';
 import { namespaceOps } from './namespace-ops.js';
 import { opContext, type MountContext } from './op-context.js';
 import { refreshOtherNames } from './other-names.js';
+import type { Store } from '../store/store.js';
 
 export type { MountContext } from './op-context.js';
 
@@ -48,6 +49,38 @@ export type { MountContext } from './op-context.js';
 
 export function createOperations(ctx: MountContext): FuseOperations {
   const c = opContext(ctx);
-  const ops = { ...attributeOps(c), ...directoryOps(c), ...fileOps(c), ...namespaceOps(c) };
+  const ops = lingering({ ...attributeOps(c), ...directoryOps(c), ...fileOps(c), ...namespaceOps(c) }, c.store);
   return ctx.dropAttributes ? refreshOtherNames(ops, c, ctx.dropAttributes) : ops;
+}
+
+/**
+ * How long a read transaction a request opened stays open for the requests after it, at most.
+ * A reader holds back the WAL's checkpoints; requests keep it only while nothing is committed.
+ */
+export const LINGER_MS = 5;
+
+/**
+ * Every request runs in a read transaction that the requests after it join while no connection
+ * commits (Store.lingerRead): a git status is thousands of getattrs of one statement each (or
+ * none: an entry cache hit still asks SQLite whether another connection committed), and outside
+ * a transaction each statement takes and drops SQLite's lock, most of such a request's time.
+ * Each request checks first that nothing was committed since (else it reads anew: a write the
+ * CLI made before a `cat` is what the cat reads), and a request that writes ends it (Store.mutate).
+ */
+function lingering(ops: FuseOperations, store: Store): FuseOperations {
+  const out: Record<string, unknown> = {};
+  for (const [name, op] of Object.entries(ops)) {
+    out[name] =
+      typeof op === 'function'
+        ? (...args: unknown[]) => {
+            try {
+              store.lingerRead(LINGER_MS);
+            } catch {
+              // (a closing connection): the request reads statement by statement, and answers
+            }
+            (op as (...a: unknown[]) => void)(...args);
+          }
+        : op;
+  }
+  return out as FuseOperations;
 }

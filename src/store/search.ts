@@ -131,6 +131,7 @@ export function searchText(store: Store, vault: VaultRow, query: string, options
  */
 function indexWaiting(store: Store): void {
   if (store.readOnly || !hasPending(store)) return;
+  store.endLinger();
   if (store.db.inTransaction && !store.currentChange()) throw new AvfsError('INTERNAL', 'search inside a read transaction cannot index pending texts');
   indexPending(store);
 }

@@ -8,7 +8,7 @@ import { VaultFs } from '../../src/store/vault-fs.js';
 import { checkoutVersion, pathVersions, revertPath } from '../../src/store/history.js';
 import { createVault, deleteVault, forkVault, listVaults, resolveVaultName, useVault } from '../../src/store/vaults.js';
 import { INLINE_MAX } from '../../src/store/blobs.js';
-import { ROOT, errorCode, openTempStore, seededRandom, thrownError } from '../helpers.js';
+import { ROOT, avfs, errorCode, openTempStore, seededRandom, thrownError } from '../helpers.js';
 import { BUSY_TIMEOUT_MS } from '../../src/store/db.js';
 import { MAX_NEW_PATH_BYTES } from '../../src/core/paths.js';
 import { putEntry } from '../../src/store/entries.js';
@@ -59,6 +59,33 @@ describe('home and connections', () => {
   });
   it('runs in WAL mode', () => {
     expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal');
+  });
+  it('a lingering read (the mount\'s read requests) sees every commit made before each call; a write ends it first and never fails on its snapshot', async () => {
+    fs.writeFile('/a.txt', 'one');
+    store.lingerRead(60_000); // ended below, not by its timer
+    expect(fs.readFile('/a.txt').toString()).toBe('one');
+    store.lingerRead(60_000); // nothing committed since: the same transaction goes on
+    let r = await avfs(home.dir, ['write', '/a.txt', 'two']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(store.db.inTransaction).toBe(true);
+    // The next request's call sees that another process committed: a new snapshot, with its write.
+    store.lingerRead(60_000);
+    expect(fs.readFile('/a.txt').toString()).toBe('two');
+    r = await avfs(home.dir, ['write', '/a.txt', 'three']);
+    expect(r.code, r.stderr).toBe(0);
+    // A write of this connection ends it, then takes the write lock on the current state.
+    fs.writeFile('/b.txt', 'b');
+    expect(fs.readFile('/a.txt').toString()).toBe('three');
+    expect(store.db.inTransaction).toBe(false);
+    // One that lapses ends by itself.
+    store.lingerRead(10);
+    expect(store.db.inTransaction).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(store.db.inTransaction).toBe(false);
+    // rolledBack, which refuses to run inside a transaction, ends one first too.
+    store.lingerRead(60_000);
+    expect(store.rolledBack(() => fs.readFile('/b.txt').toString())).toBe('b');
+    expect(store.db.inTransaction).toBe(false);
   });
   it('a long scan reads in one transaction in WAL mode only (where WAL was refused a reader holds off every writer)', () => {
     expect(store.readLong(() => store.db.inTransaction)).toBe(true);
