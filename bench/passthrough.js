@@ -10,10 +10,15 @@
 import fs from 'node:fs';
 import { join } from 'node:path';
 import { loadFuse } from '../dist/mount/fuse.js';
-import { ATTR_TIMEOUT_S, MAX_WRITE } from '../dist/mount/server.js';
+import { ATTR_TIMEOUT_S } from '../dist/mount/op-context.js';
+import { MAX_WRITE } from '../dist/mount/server.js';
 import { instrumentFromEnv } from '../dist/mount/op-stats.js';
 
 const [source, mnt] = process.argv.slice(2);
+if (!source || !mnt) {
+  console.error('usage: node bench/passthrough.js <native source dir> <mountpoint>');
+  process.exit(2);
+}
 const Fuse = await loadFuse();
 const at = (p) => join(source, p);
 const code = (err) => (err && typeof err.errno === 'number' ? err.errno : -5); // node's errno is negative

@@ -24,4 +24,9 @@ describe('benchmark sections', () => {
     expect(r.stderr).toBe('');
     expect(JSON.parse(r.stdout)).toEqual(sections.map(() => ['string', 'string', 'function']));
   });
+
+  it('the passthrough the mount section starts links against the built code (run without arguments it only says its usage)', async () => {
+    const r = await execa('node', [join(ROOT, 'bench', 'passthrough.js')], { reject: false, cwd: ROOT });
+    expect([r.exitCode, r.stderr]).toEqual([2, 'usage: node bench/passthrough.js <native source dir> <mountpoint>']);
+  });
 });
