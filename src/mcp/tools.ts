@@ -324,7 +324,7 @@ const historyTools: ToolSpec[] = [
     name: 'diff',
     title: 'Diff',
     description:
-      'With path: a line diff between two versions of that file (default: the latest change). Without path: the tree diff (with patches) between a checkpoint, or another vault, and the current state: the first `limit` changed files in path order (`truncated` when there are more; `summary` counts all), with patches of up to 2 MiB of file text in all (files past it say too_large).',
+      'With path: a line diff between two versions of that file (default: the latest change). Without path: the tree diff (with patches) between a checkpoint, or another vault, and the current state: the first `limit` changed files in path order (`truncated` when there are more; `summary` counts all of them, its additions and deletions only the lines of the files patched), with patches of up to 2 MiB of file text in all (files past it say too_large).',
     input: {
       path: path().optional(),
       from_version: whole(1).optional(),

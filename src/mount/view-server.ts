@@ -205,6 +205,9 @@ export class ViewHost {
         const line = buffered.slice(0, nl);
         buffered = buffered.slice(nl + 1);
         try {
+          // A request from an exec reads what is committed now (a vault made just before it), not
+          // the snapshot the FUSE requests before it share (Store.lingerRead).
+          this.o.store.endLinger();
           const msg = JSON.parse(line) as { open?: { exec_id: string; vault: string; pid?: number; layout?: LayoutNode[]; database?: { dev: number; ino: number } | null }; close?: boolean };
           if (msg.open && execId === undefined) {
             this.admit(msg.open.database);

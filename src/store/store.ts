@@ -160,6 +160,7 @@ export class Store implements Statements {
    */
   read<T>(fn: () => T): T {
     if (this.db.inTransaction) return fn();
+    this.endLinger(); // one SQLite ended (an error rolls back): so that no mutate inside ends this one
     this.stmt('BEGIN').run();
     let result: T;
     try {
@@ -186,7 +187,7 @@ export class Store implements Statements {
    */
   lingerRead(ms: number): void {
     if (this.lingering !== null) {
-      if (!this.walChanged()) return;
+      if (this.db.inTransaction && !this.walChanged()) return;
       this.endLinger();
     }
     if (this.db.inTransaction) return;
