@@ -373,15 +373,13 @@ export class OpenFiles {
 
   // ---- content -----------------------------------------------------------------------------
 
-  /** Reads into `buf`; returns the byte count (0 at end of file). Sees unsaved writes. */
-  /** Reads into `buf`; `name`: the name a read request came through (OpenFile.readThrough). */
+  /**
+   * Reads into `buf`; returns the byte count (0 at end of file). Sees unsaved writes. `name`: the
+   * name a read request came through (OpenFile.readThrough).
+   */
   read(file: OpenFile, buf: Buffer, length: number, position: number, name?: string): number {
     const n = this.copies.read(file, buf, length, position);
-    if (name !== undefined && length > 0) {
-      let read = file.readThrough.get(name);
-      if (!read) file.readThrough.set(name, (read = new ByteRanges()));
-      read.add(position, position + length);
-    }
+    if (name !== undefined && length > 0) rangesOf(file.readThrough, name).add(position, position + length);
     return n;
   }
 
@@ -405,9 +403,7 @@ export class OpenFiles {
       for (const [other, ranges] of file.writtenThrough) if (other !== name) ranges.remove(position, position + length);
       // Other names' pages of these bytes are now stale, whatever they read before.
       for (const [other, read] of file.readThrough) if (other !== name) read.remove(position, position + length);
-      let mine = file.writtenThrough.get(name);
-      if (!mine) file.writtenThrough.set(name, (mine = new ByteRanges()));
-      mine.add(position, position + length);
+      rangesOf(file.writtenThrough, name).add(position, position + length);
     }
     this.fillZeros(file, position);
     if (!file.unsaved) file.appendedFrom = file.pending || position !== file.size ? null : file.size;
@@ -973,6 +969,13 @@ export class OpenFiles {
     }
     return this.inoNext++;
   }
+}
+
+/** The ranges `byName` keeps for `name` (OpenFile.writtenThrough, readThrough), made empty when it has none. */
+function rangesOf(byName: Map<string, ByteRanges>, name: string): ByteRanges {
+  let ranges = byName.get(name);
+  if (!ranges) byName.set(name, (ranges = new ByteRanges()));
+  return ranges;
 }
 
 /**
