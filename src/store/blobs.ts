@@ -796,7 +796,7 @@ function readInto(store: Store, hash: string, offset: number, length: number, ta
   }
   let data: Buffer | undefined;
   for (const [i, run] of consecutiveRuns(list.ids, spans, first)) {
-    const rows = run === 1 ? [chunkData(store, hash, list.ids[spans[i]!.index]!)] : chunkRun(store, hash, list.ids[spans[i]!.index]!, run);
+    const rows = chunkRun(store, hash, list.ids[spans[i]!.index]!, run);
     for (let k = 0; k < run; k++) {
       const span = spans[i + k]!;
       data = rows[k]!;
