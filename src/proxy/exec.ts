@@ -4,7 +4,7 @@ import type { Readable, Writable } from 'node:stream';
 import { spawn } from 'node:child_process';
 import { callerStdio, guardTerminals, relayInput, relayOutput } from './caller-stdio.js';
 import { outputPipes, releasePipes, type OutputPipe } from './fifo-pipes.js';
-import { ignoredWhenInteractive, passedOn } from './held-signals.js';
+import { KEYBOARD, passedOn } from './held-signals.js';
 import { procPids, processesWithExecId } from '../mount/processes.js';
 import { readProcStat } from '../store/host-process.js';
 
@@ -446,10 +446,10 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
     interrupted ??= sig;
     terminate(sig);
   };
-  // An interactive shell handles Ctrl-C and Ctrl-\\ itself (the terminal sends them to avfs too): avfs ignores them.
+  // An interactive shell handles Ctrl-C and Ctrl-\ itself (the terminal sends them to avfs too): avfs ignores them.
   const signals = passedOn(interactive);
   const ignoreInt = () => {};
-  if (interactive) for (const s of ignoredWhenInteractive()) process.on(s, ignoreInt);
+  if (interactive) for (const s of KEYBOARD) process.on(s, ignoreInt);
   for (const s of signals) process.on(s, onSignal);
   const onAbort = () => onSignal('SIGTERM');
   spec.signal?.addEventListener('abort', onAbort, { once: true });
@@ -555,7 +555,7 @@ export async function runCommand(spec: RunSpec): Promise<RunOutcome> {
     clearTimeout(escalation);
     for (const s of signals) process.off(s, onSignal);
     spec.signal?.removeEventListener('abort', onAbort);
-    if (interactive) for (const s of ignoredWhenInteractive()) process.off(s, ignoreInt);
+    if (interactive) for (const s of KEYBOARD) process.off(s, ignoreInt);
   }
 }
 

@@ -1,11 +1,12 @@
 /**
  * The signals `proxy exec` passes on to its command (passedOn: SIGINT, SIGTERM, SIGHUP and the
- * others that would end Node; an interactive shell handles Ctrl-C and Ctrl-\\ itself), held while avfs prepares the run and reports it. Without a
- * handler Node dies of them: one arriving while the workspace opened (a second or more when the
- * views server starts) ended avfs with no document on stdout, its views server and pipes left
- * behind. Held, the first one reaches the command as soon as it starts (exec.ts runCommand),
- * and the run ends and is reported as one the signal stopped. A second one while held means it:
- * the hold lets go and the signal is raised again, as if there had been none.
+ * others that would end Node; an interactive shell handles Ctrl-C and Ctrl-\ itself), held while
+ * avfs prepares the run and reports it. Without a handler Node dies of them: one arriving while
+ * the workspace opened (a second or more when the views server starts) ended avfs with no
+ * document on stdout, its views server and pipes left behind. Held, the first one reaches the
+ * command as soon as it starts (exec.ts runCommand), and the run ends and is reported as one the
+ * signal stopped. A second one while held means it: the hold lets go and the signal is raised
+ * again, as if there had been none.
  *
  * While the command runs, runCommand's own handlers pass signals on (`suspend`). One listener
  * per signal serves every run in the process (the SDK and the MCP server run several at once).
@@ -32,17 +33,12 @@ const holds = new Set<Hold>();
  * command's work not imported.
  */
 const ALL: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2', 'SIGALRM'];
-/** The keyboard's signals (Ctrl-C, Ctrl-\\): the terminal sends them to an interactive shell as well, which handles them itself. */
-const KEYBOARD: readonly NodeJS.Signals[] = ['SIGINT', 'SIGQUIT'];
+/** The keyboard's signals (Ctrl-C, Ctrl-\): the terminal sends them to an interactive shell as well, which handles them itself, so an interactive run ignores them. */
+export const KEYBOARD: readonly NodeJS.Signals[] = ['SIGINT', 'SIGQUIT'];
 
 /** The signals `proxy exec` passes on to its command: all of ALL, but the keyboard's for an interactive shell. */
 export function passedOn(interactive: boolean): NodeJS.Signals[] {
   return ALL.filter((sig) => !interactive || !KEYBOARD.includes(sig));
-}
-
-/** What an interactive run ignores (the shell inside gets them from the terminal). */
-export function ignoredWhenInteractive(): readonly NodeJS.Signals[] {
-  return KEYBOARD;
 }
 const listening = new Set<NodeJS.Signals>();
 
