@@ -353,8 +353,8 @@ const historyTools: ToolSpec[] = [
       }
       if ((args.checkpoint === undefined) === (args.against_vault === undefined)) throw new AvfsError('USAGE', 'give a path, or exactly one of checkpoint and against_vault');
       const from = args.checkpoint !== undefined ? { checkpoint: args.checkpoint as string } : { vault: args.against_vault as string };
-      const whole = treeDiffJson(avfs.vault, snake<TreeDiff>(avfs.diffTrees(from, { current: true }, { patch: true, patchBytes: DIFF_PATCH_BYTES })), true);
-      return { ...whole, files: whole.files.slice(0, args.limit), truncated: whole.files.length > args.limit };
+      const all = treeDiffJson(avfs.vault, snake<TreeDiff>(avfs.diffTrees(from, { current: true }, { patch: true, patchBytes: DIFF_PATCH_BYTES })), true);
+      return { ...all, files: all.files.slice(0, args.limit), truncated: all.files.length > args.limit };
     },
   },
   {
