@@ -182,23 +182,26 @@ export function nonDirectoryAbove(store: Store, vault: VaultRow, path: string, d
 }
 
 /**
- * Up to this many layers, a read asks every layer in its one statement. The layer-path sets save
- * probes but must confirm `PRAGMA data_version` with a statement of their own, which costs about
- * what five more index probes do (a lookup of a path only the root has, 10k-file root, forks of
- * 200 own files: 2 layers 12.0 µs probing all against 15.1 with the sets, 5 layers 13.6 against
- * 14.9, 8 layers 15.4 against 15.1, 17 layers 20.8 against 15.8). Most forks are a few deep.
+ * Outside a transaction, up to this many layers, a read asks every layer in its one statement.
+ * The layer-path sets save probes but must confirm `PRAGMA data_version` with a statement of
+ * their own, which costs about what five more index probes do (a lookup of a path only the root
+ * has, 10k-file root, forks of 200 own files: 2 layers 12.0 µs probing all against 15.1 with the
+ * sets, 5 layers 13.6 against 14.9, 8 layers 15.4 against 15.1, 17 layers 20.8 against 15.8).
+ * Inside one (the mount's requests, every command's reads and writes) the sets are confirmed
+ * once per transaction, so they pay from two layers on.
  */
 export const PROBE_ALL_LAYERS = 6;
 
 /**
- * The first row of `layers` (nearest first) for `path`. Past PROBE_ALL_LAYERS, only the layers
- * that may have one are probed (layer-paths.ts); the record of which layers may is checked against
- * other connections' commits in the same transaction as the probe, or right after it for a read
- * outside one (readOutside).
+ * The first row of `layers` (nearest first) for `path`. Inside a transaction, or past
+ * PROBE_ALL_LAYERS, only the layers that may have one are probed (layer-paths.ts); the record of
+ * which layers may is checked against other connections' commits in the same transaction as the
+ * probe, or right after it for a read outside one (readOutside).
  */
 function visible(store: Store, layers: number[], path: string): Entry | undefined {
-  if (layers.length <= PROBE_ALL_LAYERS) return probe(store, layers, path);
+  if (layers.length <= 1) return probe(store, layers, path);
   if (store.db.inTransaction) return probe(store, layerPaths(store).candidates(layers, path), path);
+  if (layers.length <= PROBE_ALL_LAYERS) return probe(store, layers, path);
   return layerPaths(store).readOutside(layers, path, (some) => probe(store, some, path));
 }
 

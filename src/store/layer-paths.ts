@@ -9,8 +9,9 @@ import type { Statements, Store } from './store.js';
  * A set may hold more paths than its layer (a skipped probe would show the wrong file, an extra
  * one only costs time), never fewer. What keeps it so:
  * - Other connections' commits: a set is read at one `PRAGMA data_version`, which changes when
- *   another connection commits; a read checks it in the same transaction as its query (or right
- *   after it, outside one: see readOutside) and drops every set when it moved.
+ *   another connection commits; a read checks it in the same transaction as its query (once per
+ *   transaction: none becomes visible inside one; or right after it, outside one: see
+ *   readOutside) and drops every set when it moved.
  * - This connection's own writes: entries.ts reports each row it writes (`added`: the path joins
  *   the set, whether or not the transaction later commits) and each layer it deletes rows from
  *   (`removed`). A loaded set keeps a deleted path (it only costs a probe), so a rollback finds
@@ -36,6 +37,8 @@ const LAYER_PATHS = `SELECT path FROM entries WHERE vault_id = ? LIMIT ${SMALL +
 
 class LayerPaths {
   private version: number | null = null;
+  /** The transaction `version` was last confirmed in (Store.transactionNumber; 0: none). */
+  private confirmedIn = 0;
   private readonly sets = new Map<number, Set<string>>();
   private readonly large = new Set<number>();
   /** Rows each layer had when its set was last read. */
@@ -68,7 +71,10 @@ class LayerPaths {
 
   /** Drops every set when another connection committed since they were read; true when none did. */
   private validate(): boolean {
+    const tx = this.store.transactionNumber();
+    if (tx !== 0 && tx === this.confirmedIn) return true;
     const version = this.store.dataVersion();
+    this.confirmedIn = tx;
     if (version === this.version) return true;
     this.sets.clear();
     this.version = version;

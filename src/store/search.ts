@@ -175,8 +175,7 @@ function snippetsOf(store: Store, query: string, hashes: readonly string[]): Map
     }
   };
   // One transaction (the caller's read, or one of its own) rather than one per statement.
-  if (store.db.inTransaction) make();
-  else store.db.transaction(make)();
+  store.read(make);
   return out;
 }
 

@@ -110,6 +110,7 @@ export class Store implements Statements {
       throw machineError(err) ?? err;
     } finally {
       this.txChange = null;
+      this.openTx = 0;
     }
   }
 
@@ -124,11 +125,23 @@ export class Store implements Statements {
   private begin(): void {
     try {
       this.stmt('BEGIN IMMEDIATE').run();
+      this.openTx = ++this.transactions;
     } catch (err) {
       // The lock stayed taken for the whole busy timeout: CONFLICT for every door (the SDK too), not a bare SqliteError.
       throw machineError(err) ?? err;
     }
   }
+
+  /**
+   * Which of this Store's transactions is open (each BEGIN it runs takes the next number), or 0
+   * outside one and inside one begun elsewhere. No other connection's commit becomes visible
+   * inside a transaction, so a cache checked against them (layer-paths.ts) checks once per number.
+   */
+  transactionNumber(): number {
+    return this.db.inTransaction ? this.openTx : 0;
+  }
+  private openTx = 0;
+  private transactions = 0;
 
   /** The change of the running write transaction (every version it records belongs to it), or null outside one. */
   currentChange(): Change | null {
@@ -148,6 +161,7 @@ export class Store implements Statements {
     } finally {
       if (this.db.inTransaction) this.stmt('ROLLBACK').run();
       this.rollbacks++;
+      this.openTx = 0;
     }
   }
 
@@ -162,15 +176,18 @@ export class Store implements Statements {
     if (this.db.inTransaction) return fn();
     this.endLinger(); // one SQLite ended (an error rolls back): so that no mutate inside ends this one
     this.stmt('BEGIN').run();
+    this.openTx = ++this.transactions;
     let result: T;
     try {
       result = fn();
+      this.stmt('COMMIT').run();
     } catch (err) {
       // SQLite may have ended it already (an error that rolls back).
       if (this.db.inTransaction) this.stmt('ROLLBACK').run();
       throw err;
+    } finally {
+      this.openTx = 0;
     }
-    this.stmt('COMMIT').run();
     return result;
   }
 
@@ -193,6 +210,7 @@ export class Store implements Statements {
     if (this.db.inTransaction) return;
     if (!this.readWalHeader(this.lingerHeader)) return;
     this.stmt('BEGIN').run();
+    this.openTx = ++this.transactions;
     this.lingering = setTimeout(() => this.endLinger(), ms);
     this.lingering.unref();
   }
@@ -237,6 +255,7 @@ export class Store implements Statements {
     if (this.lingering === null) return;
     clearTimeout(this.lingering);
     this.lingering = null;
+    this.openTx = 0;
     if (this.db.open && this.db.inTransaction) this.stmt('COMMIT').run();
   }
 

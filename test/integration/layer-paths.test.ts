@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { getEntry, PROBE_ALL_LAYERS } from '../../src/store/entries.js';
-import type { Store } from '../../src/store/store.js';
+import { Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { forkVault } from '../../src/store/vaults.js';
 import { avfs, openTempStore } from '../helpers.js';
@@ -19,12 +19,19 @@ beforeEach(() => ({ store, home, close } = openTempStore()));
 afterEach(() => close());
 
 /**
- * Forks `to` from `from` through forks in between, enough that `to` shows more than
- * PROBE_ALL_LAYERS layers: shorter chains probe every layer and never consult the sets.
+ * How many forks `to` is below `from` in forkDeep. Past PROBE_ALL_LAYERS layers every read consults
+ * the sets; in shorter chains only reads inside a transaction do (outside one they probe every layer).
  */
+const DEPTHS: Array<[string, number]> = [
+  ['past PROBE_ALL_LAYERS layers', PROBE_ALL_LAYERS],
+  ['a direct fork', 1],
+];
+let depth = PROBE_ALL_LAYERS;
+
+/** Forks `to` from `from` through forks in between, `depth` forks below it. */
 function forkDeep(from: string, to: string): void {
   let parent = from;
-  for (let i = 1; i < PROBE_ALL_LAYERS; i++) {
+  for (let i = 1; i < depth; i++) {
     forkVault(store, parent, `${to}-between-${i}`, actor);
     parent = `${to}-between-${i}`;
   }
@@ -47,7 +54,11 @@ function chain(): { root: VaultFs; mid: VaultFs; leaf: VaultFs } {
 
 const cat = (fs: VaultFs, path: string) => fs.readFile(path).toString();
 
-describe('reads through fork layers see every change', () => {
+describe.each(DEPTHS)('reads through fork layers see every change: %s', (_, forks) => {
+  beforeEach(() => {
+    depth = forks;
+  });
+
   it('another process writes into a fork layer between two reads', async () => {
     const { mid, leaf } = chain();
     expect(cat(mid, '/p.txt')).toBe('root 1');
@@ -91,6 +102,34 @@ describe('reads through fork layers see every change', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(mid.exists('/other.txt')).toBe(false);
     expect(leaf.exists('/other.txt')).toBe(true);
+  });
+
+  it('a transaction reads one state throughout; the next one sees what another connection committed meanwhile', () => {
+    const { mid, leaf } = chain();
+    const other = Store.create(home.dir);
+    try {
+      const elsewhere = new VaultFs(other, 'mid', actor);
+      store.read(() => {
+        expect(cat(leaf, '/p.txt')).toBe('root 1'); // reads (and confirms) the layers' paths
+        elsewhere.writeFile('/p.txt', 'mid 2'); // commits beside this reader (WAL)
+        elsewhere.writeFile('/new.txt', 'n');
+        expect(cat(mid, '/p.txt')).toBe('root 1');
+        expect(mid.exists('/new.txt')).toBe(false);
+      });
+      // A transaction that trusted the paths confirmed in the last one would skip mid's layer.
+      expect(store.read(() => cat(mid, '/new.txt'))).toBe('n');
+      expect(cat(mid, '/p.txt')).toBe('mid 2');
+      expect(cat(leaf, '/p.txt')).toBe('root 1');
+      // The mount's lingering read: the first request after a commit elsewhere reads in a new transaction.
+      store.lingerRead(60_000);
+      expect(getEntry(store, mid.row(), '/new.txt')?.size).toBe(1);
+      elsewhere.writeFile('/later.txt', 'nn');
+      store.lingerRead(60_000);
+      expect(getEntry(store, mid.row(), '/later.txt')?.size).toBe(2);
+      store.endLinger();
+    } finally {
+      other.release();
+    }
   });
 
   it("this connection's own writes and deletes in a fork are seen at once, in and after the transaction", () => {
