@@ -499,8 +499,10 @@ export class AVFS {
     return this.fs().exists(path);
   }
 
-  ls(path = '/'): Entry[] {
-    return this.fs().list(path);
+  /** A directory's entries in name order (with `limit`, the first that many: the rest is not read), or the entry of a file. */
+  ls(path = '/', options: { limit?: number } = {}): Entry[] {
+    knownOptions('ls', options, { limit: true });
+    return this.fs().list(path, wholeOption('limit', options.limit, 1));
   }
 
   /**
@@ -561,6 +563,19 @@ export class AVFS {
       throw new AvfsError('INVALID_ARGUMENT', `maxDepth must be a whole number of levels, 1 or more (got ${shownValue(maxDepth)})`, { option: 'maxDepth' });
     }
     return this.fs().walk(path, maxDepth);
+  }
+
+  /**
+   * The first `limit` entries of tree(path, maxDepth), without reading the rest of a large tree,
+   * and `truncated`: the directories (`path` included) with children past the limit.
+   */
+  treeUpTo(path: string, limit: number, maxDepth?: number): { entries: Entry[]; truncated: string[] } {
+    wholeOption('limit', limit, 1);
+    if (maxDepth !== undefined && !(Number.isSafeInteger(maxDepth) && maxDepth >= 1)) {
+      throw new AvfsError('INVALID_ARGUMENT', `maxDepth must be a whole number of levels, 1 or more (got ${shownValue(maxDepth)})`, { option: 'maxDepth' });
+    }
+    const { entries, cut } = this.fs().walkUpTo(path, limit, maxDepth);
+    return { entries, truncated: [...cut] };
   }
 
   importFrom(hostPath: string, vaultPath = '/'): TransferSummary {

@@ -227,9 +227,24 @@ function ownRow(store: Store, vaultId: number, path: string): Row | undefined {
 const CHILDREN = bySize((layers: number) => setSql('parent = ?', 'INDEXED BY entries_parent', layers));
 const RANGE = bySize((layers: number) => setSql('path >= ? AND path < ?', '', layers));
 
-export function listChildren(store: Store, vault: VaultRow, dir: string): Entry[] {
+/** The children of `dir` in path order; with `limit`, the first that many (the rest is not read). */
+export function listChildren(store: Store, vault: VaultRow, dir: string, limit = Infinity): Entry[] {
   const layers = layersOf(vault);
-  return [...merge(store.stmt<Row & { layer: number }>(CHILDREN(layers.length)).iterate(...bindPerLayer(layers, dir)))];
+  const out: Entry[] = [];
+  if (limit <= 0) return out;
+  for (const e of merge(store.stmt<Row & { layer: number }>(CHILDREN(layers.length)).iterate(...bindPerLayer(layers, dir)))) {
+    if (out.push(e) >= limit) break;
+  }
+  return out;
+}
+
+const CHILDREN_AFTER = bySize((layers: number) => setSql('parent = ? AND path > ?', 'INDEXED BY entries_parent', layers));
+
+/** Whether `dir` shows a child whose path sorts after `after` (reading up to the first such child). */
+export function hasChildAfter(store: Store, vault: VaultRow, dir: string, after: string): boolean {
+  const layers = layersOf(vault);
+  for (const _ of merge(store.stmt<Row & { layer: number }>(CHILDREN_AFTER(layers.length)).iterate(...bindPerLayer(layers, dir, after)))) return true;
+  return false;
 }
 
 const CHILDREN_BRIEF = bySize((layers: number) => CHILDREN(layers).replace(new RegExp(`SELECT ${COLUMNS},`, 'g'), '/* brief */ SELECT path, type, ino,'));

@@ -10,7 +10,9 @@ import {
   addName,
   copyBelow,
   getEntry,
+  hasChildAfter,
   hasChildren,
+  iterateDescendants,
   listChildren,
   listDescendants,
   lastVersion,
@@ -31,6 +33,7 @@ import { now, type Actor, type Store } from './store.js';
 import { getVault, type VaultRow } from './vaults.js';
 import { assertFileTarget, assertMovable, assertNamedOperand, assertNotRoot, requireEntry } from './guards.js';
 import { pushAll } from '../core/arrays.js';
+import { MinHeap } from '../core/heap.js';
 
 /** Owner ids of a new entry; null is "whoever mounts or reads the vault" (the default). */
 export interface Owner {
@@ -84,6 +87,9 @@ export function holdPin(pin: VaultPin, row: VaultRow): VaultRow {
 
 /** Up to this many levels, a depth-limited walk lists directory by directory (VaultFs.walk). */
 const WALK_BY_LEVEL_MAX = 16;
+
+/** How many levels below the root a path is ('/' 0, '/a' 1). */
+const levels = (path: string) => (path === '/' ? 0 : path.split('/').length - 1);
 
 /**
  * File operations on one vault, as one actor. Each public mutation is one IMMEDIATE transaction
@@ -265,11 +271,12 @@ export class VaultFs {
   }
 
   /** Children of a directory (or the entry itself when it is a file), sorted by name. */
-  list(input: string): Entry[] {
+  /** A directory's children in path order (the first `limit`, if given), or the entry itself when it is not a directory. */
+  list(input: string, limit?: number): Entry[] {
     return this.store.read(() => {
       const entry = this.stat(input);
       if (entry.type !== 'd') return [entry];
-      return listChildren(this.store, this.row(), entry.path);
+      return listChildren(this.store, this.row(), entry.path, limit);
     });
   }
 
@@ -287,8 +294,8 @@ export class VaultFs {
       if (maxDepth === undefined) return listDescendants(this.store, this.row(), entry.path);
       if (maxDepth > WALK_BY_LEVEL_MAX) {
         // Deep enough to read most of a tree anyway: one scan, the deeper entries dropped.
-        const base = entry.path === '/' ? 0 : entry.path.split('/').length - 1;
-        return listDescendants(this.store, this.row(), entry.path).filter((e) => e.path.split('/').length - 1 - base <= maxDepth);
+        const base = levels(entry.path);
+        return listDescendants(this.store, this.row(), entry.path).filter((e) => levels(e.path) - base <= maxDepth);
       }
       const out: Entry[] = [];
       const place = (dir: string, depth: number) => {
@@ -302,6 +309,57 @@ export class VaultFs {
         .map((e) => ({ e, key: Buffer.from(e.path) }))
         .sort((x, y) => Buffer.compare(x.key, y.key))
         .map(({ e }) => e);
+    });
+  }
+
+  /**
+   * The first `limit` entries of walk(input, maxDepth), and `cut`: the directories among them (and
+   * `input`) with children past the limit, without reading the rest of a large tree (MCP `tree`).
+   * Without a depth, one scan in path order stops at the limit. With one, the entries come in path
+   * order from a heap of listed children, a directory's children joining it when it is taken (each
+   * sorts after its parent, so nothing smaller is still unlisted), at most as many per directory as
+   * can still be shown. A directory listed has children past the last entry shown, `last`, only
+   * when its subtree's range of paths holds `last`: it is `last` or a prefix of it, so those few
+   * are asked for one child after `last`.
+   */
+  walkUpTo(input: string, limit: number, maxDepth?: number): { entries: Entry[]; cut: Set<string> } {
+    return this.store.read(() => {
+      const entry = this.stat(input);
+      if (entry.type !== 'd') return { entries: [entry], cut: new Set<string>() };
+      const row = this.row();
+      const base = levels(entry.path);
+      const entries: Entry[] = [];
+      let more = false;
+      if (maxDepth === undefined) {
+        for (const e of iterateDescendants(this.store, row, entry.path)) {
+          if (entries.length === limit) {
+            more = true;
+            break;
+          }
+          entries.push(e);
+        }
+      } else {
+        const heap = new MinHeap<{ e: Entry; key: Buffer }>((a, b) => Buffer.compare(a.key, b.key));
+        const list = (dir: string) => {
+          for (const e of listChildren(this.store, row, dir, limit - entries.length + 1)) heap.push({ e, key: Buffer.from(e.path) });
+        };
+        list(entry.path);
+        while (heap.size > 0 && entries.length < limit) {
+          const { e } = heap.pop()!;
+          entries.push(e);
+          if (e.type === 'd' && levels(e.path) - base < maxDepth) list(e.path);
+        }
+        more = heap.size > 0;
+      }
+      const cut = new Set<string>();
+      if (!more) return { entries, cut };
+      const last = entries.length > 0 ? entries[entries.length - 1]!.path : entry.path;
+      // `last` sorts inside a directory's subtree range [dir + '/', dir + '0') when it is the
+      // directory or begins with it and a byte up to '/' ('a-b' sorts before 'a/').
+      const holds = (dir: string) => dir === '/' || (last.startsWith(dir) && (last.length === dir.length || last.charCodeAt(dir.length) <= 0x2f));
+      const listed = entries.filter((e) => e.type === 'd' && (maxDepth === undefined || levels(e.path) - base < maxDepth)).map((e) => e.path);
+      for (const dir of [entry.path, ...listed]) if (holds(dir) && hasChildAfter(this.store, row, dir, last)) cut.add(dir);
+      return { entries, cut };
     });
   }
 
