@@ -8,10 +8,11 @@ import {
   kernelMountAt,
   kernelUnmount,
   readSessions,
+  removeSpillDirs,
   setSessionState,
-  spillDir,
   type MountSessionInfo,
 } from './session.js';
+import { processAlive } from '../store/host-process.js';
 import { lstatSync, rmdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { runtimeDirIn } from '../store/host-dirs.js';
@@ -46,11 +47,14 @@ export function liveSessionsAt(home: string, dir: string): MountSessionInfo[] {
 export async function cleanStaleSessions(home: string, dir?: string): Promise<MountSessionInfo[]> {
   const cleaned: MountSessionInfo[] = [];
   for (const s of readSessions(home)) {
-    if ((dir !== undefined && s.dir !== dir) || !isStale(s)) continue;
+    if (dir !== undefined && s.dir !== dir) continue;
+    // A server that failed recorded so but could not remove its spill files (its views' either).
+    if (s.state === 'failed' && !processAlive(s)) removeSpillDirs(home, s.session_id);
+    if (!isStale(s)) continue;
     const km = kernelMountAt(s.dir);
     // Only detach when no live session has remounted the dir meanwhile.
     if (km && isAvfsMount(km) && !liveSessionsAt(home, s.dir).some((l) => l.state !== 'mounting')) await kernelUnmount(s.dir, true);
-    rmSync(spillDir(home, s.session_id), { recursive: true, force: true });
+    removeSpillDirs(home, s.session_id);
     if (s.views) removeViewsDir(s.dir, s.views.socket);
     setSessionState(home, s, 'unmounted', { stale: true });
     cleaned.push(s);

@@ -50,6 +50,8 @@ export interface OpenFilesOptions {
   memoryBudget?: number;
   /** Directory for spill files (created on first use). */
   spillDir: string;
+  /** Most spill files open at once for these files (default: half what the process may have, WorkingCopies). */
+  spillFiles?: number;
   /**
    * The digest worker's module (ContentDigests); default the built digest-worker.js beside this
    * module, null for none (large files are then hashed when persisted).
@@ -106,7 +108,7 @@ export class OpenFiles {
     private readonly options: OpenFilesOptions,
   ) {
     const digests = new ContentDigests(options.digestWorker === undefined ? ContentDigests.defaultWorker() : options.digestWorker);
-    this.copies = new WorkingCopies(fs.store, options.memoryLimit ?? 8 * MiB, options.memoryBudget ?? 256 * MiB, options.spillDir, digests);
+    this.copies = new WorkingCopies(fs.store, options.memoryLimit ?? 8 * MiB, options.memoryBudget ?? 256 * MiB, options.spillDir, digests, options.spillFiles);
   }
 
   /**

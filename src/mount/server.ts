@@ -351,9 +351,16 @@ export async function serveMount(options: ServeOptions): Promise<MountSessionInf
         setSessionState(home, session, 'unmounting', { detached: true });
         info(`${session.dir} was detached; serving files still open through it`);
       }
-      timer = setTimeout(() => void watch(), WATCH_MS);
+      timer = setTimeout(() => void watchSafely(), WATCH_MS);
     };
-    timer = setTimeout(() => void watch(), WATCH_MS);
+    // A failed look (a descriptor limit reached for a moment: EMFILE) is tried again, not fatal:
+    // the mount serves requests without it, and its end would end every exec it serves.
+    const watchSafely = () =>
+      watch().catch((err: unknown) => {
+        info(`could not check the mount's state: ${err instanceof Error ? err.message : String(err)}`);
+        if (!stopping) timer = setTimeout(() => void watchSafely(), WATCH_MS);
+      });
+    timer = setTimeout(() => void watchSafely(), WATCH_MS);
   });
 }
 

@@ -99,9 +99,23 @@ export function readSessions(home: string): MountSessionInfo[] {
   return out.sort((a, b) => b.since.localeCompare(a.since));
 }
 
-/** Removes a finished session's files (record, log, spill directory). */
+/** Removes a finished session's files (record, log, spill directories). */
 export function removeSessionFiles(home: string, id: string): void {
-  for (const p of [sessionFile(home, id), logFile(home, id), spillDir(home, id)]) rmSync(p, { recursive: true, force: true });
+  for (const p of [sessionFile(home, id), logFile(home, id)]) rmSync(p, { recursive: true, force: true });
+  removeSpillDirs(home, id);
+}
+
+/** Removes a session's spill directories: its own, and a views server's one per exec (`<id>-<exec id>.spill`). */
+export function removeSpillDirs(home: string, id: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(mountsDir(home));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (name === `${id}.spill` || (name.startsWith(`${id}-`) && name.endsWith('.spill'))) rmSync(join(mountsDir(home), name), { recursive: true, force: true });
+  }
 }
 
 /** Finished sessions are kept this long (their logs help explain a failure), then removed. */

@@ -1,4 +1,4 @@
-import { closeSync, ftruncateSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ByteRanges } from '../core/byte-ranges.js';
 import { readFully, writeFully } from '../store/fd-io.js';
@@ -40,6 +40,8 @@ import type { OpenFile } from './open-file.js';
 export class WorkingCopies {
   private spillSeq = 0;
   private memoryInUse = 0;
+  /** Spill files open for this mount or exec view (see SPILLS_MAX). */
+  private spills = 0;
   private readonly holds: ContentHolds;
 
   constructor(
@@ -48,6 +50,7 @@ export class WorkingCopies {
     readonly memoryBudget: number,
     private readonly spillDir: string,
     private readonly digests: ContentDigests = new ContentDigests(null),
+    private readonly spillFiles = SPILLS_MAX / 2,
   ) {
     this.holds = new ContentHolds(store);
   }
@@ -260,15 +263,13 @@ export class WorkingCopies {
       file.mem = null;
     }
     if (file.spill) {
-      closeQuietly(file.spill.fd);
-      rmSync(file.spill.path, { force: true });
+      this.removeSpill(file.spill);
       file.spill = null;
     }
     if (file.edits) {
       const { path, fd, hold } = file.edits;
       file.edits = null;
-      closeQuietly(fd);
-      rmSync(path, { force: true });
+      this.removeSpill({ path, fd });
       this.holds.letGo(hold);
     }
   }
@@ -282,8 +283,8 @@ export class WorkingCopies {
     const copy = Math.min(file.size, keep);
     if (copy > 0 && file.baseHash && !contentInfo(this.store, file.baseHash).inline) {
       // A large stored file written in place: nothing is copied (see the header).
-      const hold = this.holds.take(file.baseHash);
       const { path, fd } = this.spillFile(file);
+      const hold = this.holds.take(file.baseHash);
       file.edits = { path, fd, written: new ByteRanges(), hold };
       return;
     }
@@ -332,10 +333,49 @@ export class WorkingCopies {
   }
 
   private spillFile(file: OpenFile): { path: string; fd: number } {
+    if (this.spills >= this.spillFiles || spillsOpen >= SPILLS_MAX) {
+      throw new AvfsError('NO_SPACE', `${this.spills} files written through this mount are open in spill files, the most it keeps (${spillsOpen} in this process, at most ${SPILLS_MAX}): close some`, {
+        path: file.path,
+        reason: 'open_files',
+      });
+    }
     mkdirSync(this.spillDir, { recursive: true, mode: 0o700 });
     const path = join(this.spillDir, `${file.ino}-${++this.spillSeq}`);
-    return { path, fd: openSync(path, 'w+', 0o600) };
+    const fd = openSync(path, 'w+', 0o600);
+    this.spills++;
+    spillsOpen++;
+    return { path, fd };
   }
+
+  private removeSpill(spill: { path: string; fd: number }): void {
+    closeQuietly(spill.fd);
+    rmSync(spill.path, { force: true });
+    this.spills--;
+    spillsOpen--;
+  }
+}
+
+/**
+ * Spill files open in this process, and the most there may be: each holds a descriptor here and
+ * one in the digest worker, and a command in a sandbox can keep thousands of written files open
+ * (each one a spill file once the memory budget is spent). Without a bound that ran the home's
+ * views server out of descriptors (EMFILE), and it failed, and every exec of the home with it.
+ * Past the bound a write that needs one fails with ENOSPC; one mount or exec view takes at most
+ * half, so one exec cannot take them all.
+ */
+let spillsOpen = 0;
+const SPILLS_MAX = spillBound();
+
+/** Two descriptors a spill file, within the soft RLIMIT_NOFILE (Node raises it to the hard one), 1,024 kept for the rest. */
+function spillBound(): number {
+  let nofile = 4096;
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    if (m) nofile = Number(m[1]);
+  } catch {
+    // no /proc: the default above
+  }
+  return Math.max(64, Math.min(16_384, Math.floor((nofile - 1024) / 2)));
 }
 
 /**

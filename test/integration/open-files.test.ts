@@ -376,4 +376,37 @@ describe('open files', () => {
       digesting.closeAll();
     }
   });
+
+  it('spill files open at once are bounded: past the bound a write that needs one fails with NO_SPACE and changes nothing, and a close frees one', () => {
+    const dir = join(home.dir, 'bounded-spill');
+    const bounded = new OpenFiles(fs, fs.row().id, { spillDir: dir, memoryLimit: 1024, memoryBudget: 1024, spillFiles: 3, digestWorker: null });
+    const spilled = () => (existsSync(dir) ? readdirSync(dir).length : 0);
+    try {
+      const big = Buffer.alloc(100 * 1024, 'b'); // past the 64 KiB a working copy starts with, and past memoryLimit
+      const fhs = [0, 1, 2].map((i) => bounded.create(`/spill-${i}.bin`, 0o644, 0));
+      for (const fh of fhs) bounded.write(bounded.handle(fh)!.file, big, big.length, 0);
+      expect(spilled()).toBe(3);
+      const fourth = bounded.create('/spill-3.bin', 0o644, 0);
+      const file = bounded.handle(fourth)!.file;
+      expect(() => bounded.write(file, big, big.length, 0)).toThrow(expect.objectContaining({ code: 'NO_SPACE', data: expect.objectContaining({ reason: 'open_files' }) }));
+      expect(file.size).toBe(0);
+      expect(spilled()).toBe(3);
+      bounded.flush(bounded.handle(fhs[0]!)!);
+      bounded.release(fhs[0]!);
+      expect(spilled()).toBe(2);
+      expect(bounded.write(file, big, big.length, 0)).toBe(big.length);
+      for (const fh of [fhs[1]!, fhs[2]!, fourth]) {
+        bounded.flush(bounded.handle(fh)!);
+        bounded.release(fh);
+      }
+      expect(spilled()).toBe(0);
+      for (let i = 0; i < 4; i++) expect(fs.readFile(`/spill-${i}.bin`).equals(big)).toBe(true);
+      // The count came back down with every close: three can be open again.
+      const again = [0, 1, 2].map((i) => bounded.create(`/again-${i}.bin`, 0o644, 0));
+      for (const fh of again) bounded.write(bounded.handle(fh)!.file, big, big.length, 0);
+      expect(spilled()).toBe(3);
+    } finally {
+      bounded.closeAll();
+    }
+  });
 });
