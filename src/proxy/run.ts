@@ -511,8 +511,21 @@ async function execHoldingSignals(store: Store, vaultName: string, request: Exec
       // bubblewrap gave up before the command started: nothing ran. Where this machine cannot
       // create the namespaces at all, `auto` runs without the sandbox, saying so; otherwise (a
       // bad bind, or `required`) the run is refused.
-      const reason = `bubblewrap could not set up the sandbox: ${outcome.stderr.toString('utf8').trim().split('\n').pop() || `exit ${outcome.exitCode}`}`;
+      const said = outcome.stderr.toString('utf8').trim().split('\n').pop() ?? '';
+      const reason = `bubblewrap could not set up the sandbox: ${said || `exit ${outcome.exitCode}`}`;
       await launch!.cgroup?.remove();
+      // The vault's own modes, not the machine: copy mode gives the host copy the vault's modes,
+      // and bubblewrap enters the working directory with every capability dropped (a command that
+      // ran `chmod 644 /` made every later copy-mode run fail here, named a sandbox failure).
+      const unsearchable = /^bwrap: Can't chdir to (.+): Permission denied$/.exec(said);
+      if (unsearchable) {
+        const dir = unsearchable[1]!;
+        throw new AvfsError(
+          'DENIED',
+          `the command cannot start in ${dir}: its mode, or a directory's above it, lets no one search it, and the sandbox has no capability past permission bits (copy mode gives the copy the vault's modes). Give the search bit back, e.g. avfs proxy exec --mode mount -- chmod u+x ${dir}`,
+          { reason: 'not_searchable', path: dir, exec_id: execId },
+        );
+      }
       // The machine could sandbox when the run was planned: an agent's run, or a person's shell
       // (which would open on the host where they expect the vault as /), is refused rather than
       // run without it (what else runs on the machine, another exec included, could have made

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { avfs, avfsBytes, BIN, expectContentIntact, tempDir, type CliResult } from '../helpers.js';
-import { fuse, seedHome, setVaultPolicy, skipMountTests, vaultTree } from './helpers.js';
+import { describeSandbox, fuse, seedHome, setVaultPolicy, skipMountTests, vaultTree } from './helpers.js';
 import { runtimeDirIn } from '../../src/store/host-dirs.js';
 import { openStore } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
@@ -342,5 +342,32 @@ describe.skipIf(skipMountTests('mount mode specifics'))('mount mode specifics', 
       await avfs(home, ['unmount', dir, '--lazy']);
       if (readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${dir} `)) await execa('umount', ['-l', dir], { reject: false });
     }
+  });
+});
+
+describeSandbox('copy mode in the sandbox', () => {
+  it('a vault whose / or working directory no one may search refuses the run with DENIED naming it, not as a sandbox failure; a search bit given back lets it run', async () => {
+    const home = newHome({ '/src/a': 'a\n' });
+    let r = await avfs(home, ['proxy', 'exec', '--mode', 'copy', '--', 'chmod', '600', '/src']);
+    expect(r.code, r.stdout).toBe(0);
+    r = await avfs(home, ['proxy', 'exec', '--mode', 'copy', '--cwd', '/src', '--', 'true']);
+    expect(r.code, r.stdout).toBe(5);
+    expect(r.json.error).toMatchObject({ code: 'DENIED', reason: 'not_searchable', path: '/src' });
+    r = await avfs(home, ['proxy', 'exec', '--mode', 'copy', '--', 'chmod', '644', '/']);
+    expect(r.code, r.stdout).toBe(0);
+    r = await avfs(home, ['proxy', 'exec', '--mode', 'copy', '--', 'true']);
+    expect(r.json.error).toMatchObject({ code: 'DENIED', reason: 'not_searchable', path: '/' });
+    // Fixed from outside the copy (the SDK's store API here; `--mode mount -- chmod` where FUSE is).
+    const store = openStore(home);
+    try {
+      const fs = new VaultFs(store, 'default', { source: 'sdk' });
+      fs.chmod('/', 0o755);
+      fs.chmod('/src', 0o755);
+    } finally {
+      store.release();
+    }
+    r = await avfs(home, ['proxy', 'exec', '--mode', 'copy', '--cwd', '/src', '--', 'cat', 'a']);
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.json.stdout).toBe('a\n');
   });
 });
