@@ -23,12 +23,17 @@ export function makeDirectories(path: string, mode = 0o777): string[] {
   return missing;
 }
 
-/** True for a directory (symlinks followed), false for nothing there; `other()` (by default ENOTDIR) for anything else. */
+/**
+ * True for a directory (symlinks followed), false for nothing there; `other()` (by default
+ * ENOTDIR) for anything else, a path through a file (`file/sub`) included.
+ */
 export function isDirectory(path: string, other = (): Error => Object.assign(new Error(`not a directory: ${path}`), { code: 'ENOTDIR' })): boolean {
   try {
     if (statSync(path).isDirectory()) return true;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return false;
+    if (code === 'ENOTDIR') throw other();
     throw err;
   }
   throw other();

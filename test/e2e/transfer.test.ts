@@ -159,6 +159,14 @@ describe('export never writes outside its target', () => {
     expect(readdirSync(target)).toEqual(['clash']);
   });
 
+  it('a destination through a host file (file/sub, file/a/b) is NOT_A_DIRECTORY, as the file itself is, not INTERNAL', async () => {
+    expectOk(await run(['write', '-p', '/d/f.txt', 'hi']));
+    const file = join(h.dir, 'host-file');
+    writeFileSync(file, 'x');
+    for (const dest of [file, join(file, 'sub'), join(file, 'a', 'b')]) expectError(await run(['export', '/d', dest]), 'NOT_A_DIRECTORY', 2);
+    expect(readFileSync(file, 'utf8')).toBe('x');
+  });
+
   it('exports a tree with modes, times and symlinks created in this run', async () => {
     expectOk(await run(['write', '-p', '/d/x.sh', 'x', '--mode', '755']));
     expectOk(await run(['write', '/d/y.txt', 'y', '--mode', '600']));
