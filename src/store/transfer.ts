@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { closeSync, constants, lchownSync, fchmodSync, ftruncateSync, futimesSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, lchownSync, fchmodSync, ftruncateSync, futimesSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { AvfsError } from '../errors.js';
 import { devMajor, devMinor } from '../core/entry-types.js';
@@ -181,6 +181,22 @@ export function checkHostPath(value: unknown, what: string): string {
 }
 
 /**
+ * `value` unless it ends with '/' and names something that is not a directory: NOT_A_DIRECTORY,
+ * as the host's own calls refuse `file/` (ENOTDIR). Resolving a host path drops the '/', and
+ * import then took the file.
+ */
+export function directoryIfSlashed(value: string): string {
+  if (value.length > 1 && value.endsWith('/')) {
+    try {
+      statSync(value);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') throw new AvfsError('NOT_A_DIRECTORY', `${value} ends with '/' but is not a directory`, { host: value });
+    }
+  }
+  return value;
+}
+
+/**
  * Copies a host file or tree into the vault at `vaultPath`, keeping modes, mtimes, symlinks and
  * hard links (host names of one inode within the tree become names of one vault inode). File content is stored first, chunk by chunk (never a whole large file in memory); then every
  * entry is created in one transaction, so an import is all or nothing. `finish(root)` runs last
@@ -188,7 +204,7 @@ export function checkHostPath(value: unknown, what: string): string {
  * result is where the tree or file landed (a file imported onto a directory goes inside it).
  */
 export function importTree(fs: VaultFs, host: string, vaultInput: string, progress?: Progress, finish?: (root: string) => void): TransferSummary & { path: string } {
-  checkHostPath(host, 'host');
+  directoryIfSlashed(checkHostPath(host, 'host'));
   let root = normalizePath(vaultInput);
   // Like cp: a single file imported onto an existing directory goes inside it; given a name that
   // ends with '/' (a directory's) that is no directory, it is NOT_A_DIRECTORY, as cp refuses it.

@@ -159,6 +159,17 @@ describe('export never writes outside its target', () => {
     expect(readdirSync(target)).toEqual(['clash']);
   });
 
+  it("import of a host file named with a trailing '/' is NOT_A_DIRECTORY (as the host refuses file/), and imports nothing; a directory's '/' is fine", async () => {
+    const file = join(h.dir, 'host-data.txt');
+    writeFileSync(file, 'data');
+    expectError(await run(['import', `${file}/`, '/imp']), 'NOT_A_DIRECTORY', 2);
+    expect(await vaultNames('/')).toEqual([]);
+    const dir = join(h.dir, 'host-dir');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'in.txt'), 'in');
+    expect(expectOk(await run(['import', `${dir}/`, '/hd'])).files).toBe(1);
+  });
+
   it('a destination through a host file (file/sub, file/a/b) is NOT_A_DIRECTORY, as the file itself is, not INTERNAL', async () => {
     expectOk(await run(['write', '-p', '/d/f.txt', 'hi']));
     const file = join(h.dir, 'host-file');
