@@ -303,6 +303,8 @@ describe('bad input: exit 2, and nothing changes', () => {
       [['--vault', 'default', 'vault', 'info', 'default'], 'USAGE'],
       [['--vault', 'default', 'vault', 'use', 'default'], 'USAGE'],
       [['--vault', 'default', 'vault', 'list'], 'USAGE'],
+      // vault create makes an empty vault: --vault other would be ignored where it reads as a fork (--vault default keeps default in use).
+      [['--vault', 'no-such', 'vault', 'create', 'fresh'], 'USAGE'],
       [['--vault', 'default', 'shell', 'default'], 'USAGE'],
       [['--vault', 'default', 'mounts'], 'USAGE'],
       [['--vault', 'default', 'mount', '--list'], 'USAGE'],

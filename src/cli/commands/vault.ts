@@ -13,6 +13,7 @@ import { STRATEGIES } from '../../core/merge-tree.js';
 import { countsLine, renderMergeLines } from '../merge-output.js';
 import {
   createVault,
+  DEFAULT_VAULT,
   forkVault,
   getVault,
   listVaults,
@@ -45,6 +46,9 @@ const create = new Command('create')
     action({
       options: z.object({ use: z.boolean().optional() }),
       run: ([name], opts, ctx) => {
+        // `--vault default` keeps default in use (createVault); another would be ignored, where
+        // `--vault parent vault create child` reads as a fork.
+        if (ctx.globals.vault !== DEFAULT_VAULT) ctx.refuseVaultOptionWith('vault create', `to make it from ${ctx.globals.vault} give vault fork ${ctx.globals.vault} ${name}`, 'makes an empty vault named by <name>');
         const vault = createVault(ctx.store, name!, ctx.actor, { firstOfHome: true, named: ctx.globals.vault });
         return { vault: opts.use ? useVault(ctx.store, name!) : vault };
       },
