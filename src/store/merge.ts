@@ -179,7 +179,7 @@ export function mergeVaults(store: Store, sourceName: string, options: MergeOpti
 function conflictMessage(r: MergeReport): string {
   const list = r.conflicts.filter((c) => c.resolution === null);
   const shown = list.slice(0, 5).map((c) => `${c.path} (${c.kind})`).join(', ');
-  return `merging ${r.source} into ${r.target} stopped on ${list.length} conflict(s), nothing was applied: ${shown}${list.length > 5 ? ', …' : ''}. See them with --dry-run --json, or pick a --strategy (ours, theirs, union)`;
+  return `merging ${r.source} into ${r.target} stopped on ${list.length} conflict(s), nothing was applied: ${shown}${list.length > 5 ? ', …' : ''}. See them with --dry-run --json (dryRun in the SDK, dry_run in MCP), or pick a --strategy (ours, theirs, union; strategy in the SDK and MCP)`;
 }
 
 /**

@@ -320,7 +320,7 @@ export function syncTracked(fs: VaultFs, vaultInput: string, options: SyncOption
     const list = plan.unresolved.slice(0, 5).map((c) => `${c.path} (${c.kind})`).join(', ');
     throw new AvfsError(
       'MERGE_CONFLICT',
-      `syncing ${path} to ${tracked.host} stopped on ${plan.unresolved.length} conflict(s) with host changes, nothing was written: ${list}. See them with --dry-run --json, or pick a --strategy`,
+      `syncing ${path} to ${tracked.host} stopped on ${plan.unresolved.length} conflict(s) with host changes, nothing was written: ${list}. See them with --dry-run --json, or pick a --strategy (dryRun and strategy in the SDK)`,
       { ...report },
     );
   }
