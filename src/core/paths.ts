@@ -24,14 +24,15 @@ export function checkNewPathLength(path: string): void {
   if (bytes <= MAX_NEW_PATH_BYTES) return;
   throw new AvfsError('INVALID_PATH', `invalid path ${JSON.stringify(path.slice(0, 120) + '…')}: ${bytes} bytes long, and a new entry's path is at most ${MAX_NEW_PATH_BYTES} bytes`, {
     path,
-    reason: 'too long',
+    reason: 'path_too_long',
     max_bytes: MAX_NEW_PATH_BYTES,
     cause: 'ENAMETOOLONG',
   });
 }
 
-const invalid = (input: string, reason: string) =>
-  new AvfsError('INVALID_PATH', `invalid path ${JSON.stringify(input)}: ${reason}`, { path: input, reason });
+/** INVALID_PATH saying `why`, with `reason` a stable token for programs (the text may change). */
+const invalid = (input: string, reason: string, why: string) =>
+  new AvfsError('INVALID_PATH', `invalid path ${JSON.stringify(input)}: ${why}`, { path: input, reason });
 
 /**
  * Turns user input into the canonical vault path: absolute, `/`-separated, no `.` or `..`
@@ -40,24 +41,24 @@ const invalid = (input: string, reason: string) =>
  */
 export function normalizePath(input: string): string {
   // From JavaScript anything can arrive: a number would otherwise be reported as an empty path.
-  if (typeof input !== 'string') throw invalid(String(input), `a path must be a string, not ${input === null ? 'null' : typeof input}`);
-  if (input.length === 0) throw invalid(input, 'empty path');
-  if (input.includes('\0')) throw invalid(input, 'contains a NUL byte');
+  if (typeof input !== 'string') throw invalid(String(input), 'not_a_string', `a path must be a string, not ${input === null ? 'null' : typeof input}`);
+  if (input.length === 0) throw invalid(input, 'empty', 'empty path');
+  if (input.includes('\0')) throw invalid(input, 'nul_byte', 'contains a NUL byte');
   // Stored as UTF-8, a lone surrogate would become U+FFFD: a name no later call could give again.
-  if (!isWellFormed(input)) throw invalid(input, 'is not valid Unicode (it holds a lone surrogate)');
+  if (!isWellFormed(input)) throw invalid(input, 'not_unicode', 'is not valid Unicode (it holds a lone surrogate)');
   const parts: string[] = [];
   for (const segment of input.split('/')) {
     if (segment === '' || segment === '.') continue;
     if (segment === '..') {
-      if (parts.length === 0) throw invalid(input, 'escapes the vault root');
+      if (parts.length === 0) throw invalid(input, 'escapes_root', 'escapes the vault root');
       parts.pop();
       continue;
     }
-    if (Buffer.byteLength(segment) > MAX_NAME_BYTES) throw invalid(input, `a name is longer than ${MAX_NAME_BYTES} bytes`);
+    if (Buffer.byteLength(segment) > MAX_NAME_BYTES) throw invalid(input, 'name_too_long', `a name is longer than ${MAX_NAME_BYTES} bytes`);
     parts.push(segment);
   }
   const path = '/' + parts.join('/');
-  if (Buffer.byteLength(path) > MAX_PATH_BYTES) throw invalid(input, `longer than ${MAX_PATH_BYTES} bytes`);
+  if (Buffer.byteLength(path) > MAX_PATH_BYTES) throw invalid(input, 'path_too_long', `longer than ${MAX_PATH_BYTES} bytes`);
   return path;
 }
 

@@ -553,7 +553,7 @@ describe('path length', () => {
     const before = snapshot(fs);
     // -p would create 32 directories first: the whole write is undone.
     const err = thrownError(() => fs.writeFile(pastBound, 'x', { parents: true }));
-    expect(err).toMatchObject({ code: 'INVALID_PATH', data: { reason: 'too long', max_bytes: MAX_NEW_PATH_BYTES, cause: 'ENAMETOOLONG' } });
+    expect(err).toMatchObject({ code: 'INVALID_PATH', data: { reason: 'path_too_long', max_bytes: MAX_NEW_PATH_BYTES, cause: 'ENAMETOOLONG' } });
     expect(code(() => fs.mkdir(pastBound, { parents: true }))).toBe('INVALID_PATH');
     expect(snapshot(fs)).toBe(before);
     fs.writeFile(atBound, 'at the bound', { parents: true });

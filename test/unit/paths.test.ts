@@ -37,6 +37,26 @@ describe('normalizePath', () => {
     ['/' + Array(14000).fill('abcd').join('/'), 'path over 64 KiB'],
   ])('rejects %j (%s) with INVALID_PATH', (input) => expect(codeOf(() => normalizePath(input))).toBe('INVALID_PATH'));
 
+  it('says why a path is refused with a stable token in reason (the message may change)', () => {
+    const reason = (input: unknown) => {
+      try {
+        normalizePath(input as string);
+      } catch (err) {
+        expect(err).toBeInstanceOf(AvfsError);
+        expect((err as AvfsError).code).toBe('INVALID_PATH');
+        return (err as AvfsError).data.reason;
+      }
+      throw new Error(`${String(input)} was accepted`);
+    };
+    expect(reason(7)).toBe('not_a_string');
+    expect(reason('')).toBe('empty');
+    expect(reason('/a\0b')).toBe('nul_byte');
+    expect(reason('/a\ud800')).toBe('not_unicode');
+    expect(reason('/../x')).toBe('escapes_root');
+    expect(reason(`/${'n'.repeat(256)}`)).toBe('name_too_long');
+    expect(reason(`/${'d/'.repeat(40_000)}`)).toBe('path_too_long');
+  });
+
   it('accepts a path longer than PATH_MAX (a deep tree, made with relative paths)', () => {
     const deep = '/' + Array(2000).fill('abcd').join('/'); // 10,000 bytes
     expect(normalizePath(deep)).toBe(deep);

@@ -85,6 +85,8 @@ def test_a_path_with_a_nul_byte_or_a_lone_surrogate_raises_invalid_path_without_
         with pytest.raises(InvalidInputError) as caught:
             call()
         assert (caught.value.code, caught.value.exit_code, caught.value.data["path"]) == ("INVALID_PATH", None, path)
+        # The CLI's tokens for the same refusals.
+        assert caught.value.data["reason"] == ("nul_byte" if "\0" in path else "not_unicode")
     assert ws.ls() == []
 
 

@@ -50,9 +50,9 @@ def _vault_path(param: str, value: Any) -> str:
     for such a path (a NUL byte, a lone surrogate, or not a str at all)."""
     if not isinstance(value, str):
         raise _invalid(param, "a vault path (str)", value, "INVALID_PATH", path=repr(value), reason="not_a_string")
-    reason = "contains a NUL byte" if "\0" in value else None if _is_utf8(value) else "is not valid Unicode (it holds a lone surrogate)"
-    if reason is not None:
-        raise InvalidInputError("INVALID_PATH", f"invalid path {value!r}: {reason}", {"option": param, "path": value, "reason": reason})
+    problem = ("nul_byte", "contains a NUL byte") if "\0" in value else None if _is_utf8(value) else ("not_unicode", "is not valid Unicode (it holds a lone surrogate)")
+    if problem is not None:
+        raise InvalidInputError("INVALID_PATH", f"invalid path {value!r}: {problem[1]}", {"option": param, "path": value, "reason": problem[0]})
     return value
 
 
