@@ -129,13 +129,18 @@ const fileTools: ToolSpec[] = [
   {
     name: 'ls',
     title: 'List a directory',
-    description: `List a directory of the vault (or show one file), names starting with "." included: name, type, size, mode, mtime, version of each entry; at most limit (default ${FIND_LIMIT}, at most ${FIND_MAX_LIMIT}) in name order, truncated says more are there.`,
-    input: { path: path().default('/'), limit: whole(1, FIND_MAX_LIMIT).default(FIND_LIMIT), vault },
+    description: `List a directory of the vault (or show one file), names starting with "." included: name, type, size, mode, mtime, version of each entry; at most limit (default ${FIND_LIMIT}, at most ${FIND_MAX_LIMIT}) in name order, truncated says more are there: pass the last name as after for the next ones.`,
+    input: {
+      path: path().default('/'),
+      limit: whole(1, FIND_MAX_LIMIT).default(FIND_LIMIT),
+      after: z.string().min(1).refine((name) => !name.includes('/'), "an entry's name, without '/'").optional().describe('list only the names after this one (the last name of the previous page)'),
+      vault,
+    },
     output: { vault: z.string(), path: z.string(), count: z.number(), truncated: z.boolean().describe('more entries beyond limit'), entries: z.array(entry) },
     writes: false,
     // Bounded as find is: a directory of 100,000 files was one 58 MB message.
     run: (args, avfs) => {
-      const { items, truncated } = upTo(args.limit, (limit) => avfs.ls(args.path, { limit }));
+      const { items, truncated } = upTo(args.limit, (limit) => avfs.ls(args.path, { limit, after: args.after }));
       return { vault: avfs.vault, path: avfs.stat(args.path).path, count: items.length, truncated, entries: items.map(entryJson) };
     },
   },

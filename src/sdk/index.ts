@@ -499,10 +499,17 @@ export class AVFS {
     return this.fs().exists(path);
   }
 
-  /** A directory's entries in name order (with `limit`, the first that many: the rest is not read), or the entry of a file. */
-  ls(path = '/', options: { limit?: number } = {}): Entry[] {
-    knownOptions('ls', options, { limit: true });
-    return this.fs().list(path, wholeOption('limit', options.limit, 1));
+  /**
+   * A directory's entries in name order, or the entry of a file. With `limit`, the first that many
+   * (the rest is not read); with `after` (a name), those after it: the next page after an entry.
+   */
+  ls(path = '/', options: { limit?: number; after?: string } = {}): Entry[] {
+    knownOptions('ls', options, { limit: true, after: true });
+    textOption('after', options.after);
+    if (options.after !== undefined && (options.after === '' || options.after.includes('/'))) {
+      throw new AvfsError('INVALID_ARGUMENT', `after is an entry's name, without '/' (got ${JSON.stringify(options.after)})`, { option: 'after' });
+    }
+    return this.fs().list(path, wholeOption('limit', options.limit, 1), options.after);
   }
 
   /**

@@ -227,18 +227,22 @@ function ownRow(store: Store, vaultId: number, path: string): Row | undefined {
 const CHILDREN = bySize((layers: number) => setSql('parent = ?', 'INDEXED BY entries_parent', layers));
 const RANGE = bySize((layers: number) => setSql('path >= ? AND path < ?', '', layers));
 
-/** The children of `dir` in path order; with `limit`, the first that many (the rest is not read). */
-export function listChildren(store: Store, vault: VaultRow, dir: string, limit = Infinity): Entry[] {
+const CHILDREN_AFTER = bySize((layers: number) => setSql('parent = ? AND path > ?', 'INDEXED BY entries_parent', layers));
+
+/**
+ * The children of `dir` in path order; with `limit`, the first that many (the rest is not read);
+ * with `after` (a path), only those that sort after it.
+ */
+export function listChildren(store: Store, vault: VaultRow, dir: string, limit = Infinity, after?: string): Entry[] {
   const layers = layersOf(vault);
   const out: Entry[] = [];
   if (limit <= 0) return out;
-  for (const e of merge(store.stmt<Row & { layer: number }>(CHILDREN(layers.length)).iterate(...bindPerLayer(layers, dir)))) {
+  const rows = after === undefined ? store.stmt<Row & { layer: number }>(CHILDREN(layers.length)).iterate(...bindPerLayer(layers, dir)) : store.stmt<Row & { layer: number }>(CHILDREN_AFTER(layers.length)).iterate(...bindPerLayer(layers, dir, after));
+  for (const e of merge(rows)) {
     if (out.push(e) >= limit) break;
   }
   return out;
 }
-
-const CHILDREN_AFTER = bySize((layers: number) => setSql('parent = ? AND path > ?', 'INDEXED BY entries_parent', layers));
 
 /** Whether `dir` shows a child whose path sorts after `after` (reading up to the first such child). */
 export function hasChildAfter(store: Store, vault: VaultRow, dir: string, after: string): boolean {

@@ -271,12 +271,15 @@ export class VaultFs {
   }
 
   /** Children of a directory (or the entry itself when it is a file), sorted by name. */
-  /** A directory's children in path order (the first `limit`, if given), or the entry itself when it is not a directory. */
-  list(input: string, limit?: number): Entry[] {
+  /**
+   * A directory's children in path order (the first `limit`, if given; with `after`, a name, those
+   * that sort after it: where the last page ended), or the entry itself when it is not a directory.
+   */
+  list(input: string, limit?: number, after?: string): Entry[] {
     return this.store.read(() => {
       const entry = this.stat(input);
       if (entry.type !== 'd') return [entry];
-      return listChildren(this.store, this.row(), entry.path, limit);
+      return listChildren(this.store, this.row(), entry.path, limit, after === undefined ? undefined : joinPath(entry.path, after));
     });
   }
 

@@ -154,6 +154,10 @@ describe('avfs mcp over stdio', () => {
     // Both are bounded, as find is (a 100,000-file directory was one 58 MB message): the first entries, and truncated.
     expect(ls).toMatchObject({ count: 3, truncated: false });
     expect(await ok(client, 'ls', { path: '/', limit: 2 })).toMatchObject({ count: 2, truncated: true, entries: [{ name: 'bin.dat' }, { name: 'docs' }] });
+    // The next page starts after the last name shown.
+    expect(await ok(client, 'ls', { path: '/', limit: 2, after: 'docs' })).toMatchObject({ count: 1, truncated: false, entries: [{ name: 'src' }] });
+    expect(await ok(client, 'ls', { path: '/', after: 'c' })).toMatchObject({ count: 2, entries: [{ name: 'docs' }, { name: 'src' }] });
+    await fails(client, 'ls', { path: '/', after: 'a/b' }, 'USAGE');
     const cut = await ok(client, 'tree', { limit: 3 });
     expect(paths(cut.tree)).toEqual(['/bin.dat', '/docs', '/docs/a']);
     expect(cut).toMatchObject({ truncated: true, files: 1, directories: 2 });

@@ -87,3 +87,33 @@ describe('walkUpTo', () => {
     expect(actual(fs, '/', 1)).toEqual({ entries: ['/d'], cut: ['/d'] });
   });
 });
+
+const nameOf = (e: { path: string }) => e.path.slice(e.path.lastIndexOf('/') + 1);
+
+describe('VaultFs.list pages', () => {
+  it('after a name, in a fork with whiteouts: the pages together are the whole listing, in order, once each', () => {
+    const root = new VaultFs(store, 'default', actor);
+    const names = ['a', 'a b', 'a-b', 'a.b', 'a0', 'b', 'é', 'z', '🙂', '中'];
+    for (const n of names) root.writeFile(`/d/${n}`, n, { parents: true });
+    forkVault(store, 'default', 'f', actor);
+    const fork = new VaultFs(store, 'f', actor);
+    fork.rm('/d/a-b');
+    fork.rm('/d/z');
+    fork.writeFile('/d/a.c', 'own');
+    for (const fs of [root, fork]) {
+      const whole = fs.list('/d').map(nameOf);
+      for (const size of [1, 2, 3, 20]) {
+        const seen: string[] = [];
+        let after: string | undefined;
+        for (let pages = 0; pages <= whole.length; pages++) {
+          const page = fs.list('/d', size, after);
+          seen.push(...page.map(nameOf));
+          if (page.length < size) break;
+          after = nameOf(page[page.length - 1]!);
+        }
+        expect(seen, `${fs.name} pages of ${size}`).toEqual(whole);
+      }
+    }
+    expect(fork.list('/d').map(nameOf)).not.toContain('z');
+  });
+});
