@@ -181,17 +181,15 @@ export function checkHostPath(value: unknown, what: string): string {
 }
 
 /**
- * `value` unless it ends with '/' and names something that is not a directory: NOT_A_DIRECTORY,
- * as the host's own calls refuse `file/` (ENOTDIR). Resolving a host path drops the '/', and
- * import then took the file.
+ * `value` unless the host refuses it as given for going through something that is not a
+ * directory (ENOTDIR: `file/`, `file/.`, `file/..`, `file/x`): NOT_A_DIRECTORY. Resolving a host
+ * path drops those steps, and import then took the file (or, for `file/..`, its whole directory).
  */
-export function directoryIfSlashed(value: string): string {
-  if (value.length > 1 && value.endsWith('/')) {
-    try {
-      statSync(value);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') throw new AvfsError('NOT_A_DIRECTORY', `${value} ends with '/' but is not a directory`, { host: value });
-    }
+export function refuseThroughFile(value: string): string {
+  try {
+    statSync(value);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') throw new AvfsError('NOT_A_DIRECTORY', `${value} goes through something that is not a directory (as the host says for it: ENOTDIR)`, { host: value });
   }
   return value;
 }
@@ -204,7 +202,7 @@ export function directoryIfSlashed(value: string): string {
  * result is where the tree or file landed (a file imported onto a directory goes inside it).
  */
 export function importTree(fs: VaultFs, host: string, vaultInput: string, progress?: Progress, finish?: (root: string) => void): TransferSummary & { path: string } {
-  directoryIfSlashed(checkHostPath(host, 'host'));
+  refuseThroughFile(checkHostPath(host, 'host'));
   let root = normalizePath(vaultInput);
   // Like cp: a single file imported onto an existing directory goes inside it; given a name that
   // ends with '/' (a directory's) that is no directory, it is NOT_A_DIRECTORY, as cp refuses it.

@@ -324,6 +324,7 @@ describe('bad input: exit 2, and nothing changes', () => {
     }
     expect(await snapshot()).toBe(before);
     expect(expectOk(await run(['quota'])).quota.max_bytes).toBe(1_000_000);
-    expect(expectOk(await run(['audit'])).count).toBe(auditBefore);
+    expect(expectOk(await run(['audit'])).count).toBe(auditBefore);    // --vault naming the vault being created ignores nothing: a script passing --vault $V on every call.
+    expect(expectOk(await run(['--vault', 'same', 'vault', 'create', 'same'])).vault.name).toBe('same');
   });
 });

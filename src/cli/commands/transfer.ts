@@ -4,7 +4,7 @@ import { z } from 'zod/v3';
 import { action, examples } from '../command.js';
 import { formatBytes, plural, printable } from '../output.js';
 import { withProgressBar } from '../progress.js';
-import { checkHostPath, directoryIfSlashed, exportTree, importTree } from '../../store/transfer.js';
+import { checkHostPath, refuseThroughFile, exportTree, importTree } from '../../store/transfer.js';
 import { importTracked, syncTracked } from '../../store/sync.js';
 import { STRATEGIES } from '../../core/merge-tree.js';
 import { countsLine, renderMergeLines } from '../merge-output.js';
@@ -24,7 +24,7 @@ export const importCommand = new Command('import')
     action({
       options: z.object({ track: z.boolean().optional() }),
       run: ([hostInput, path], opts, ctx) => {
-        const host = resolve(directoryIfSlashed(checkHostPath(hostInput, 'host')));
+        const host = resolve(refuseThroughFile(checkHostPath(hostInput, 'host')));
         const fs = ctx.vault();
         const summary = withProgressBar('importing', ctx.out, (bar) => (opts.track ? importTracked(fs, host, path!, bar) : importTree(fs, host, path!, bar)));
         return { vault: fs.name, source: host, tracked: !!opts.track, ...summary };

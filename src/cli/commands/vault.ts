@@ -46,9 +46,9 @@ const create = new Command('create')
     action({
       options: z.object({ use: z.boolean().optional() }),
       run: ([name], opts, ctx) => {
-        // `--vault default` keeps default in use (createVault); another would be ignored, where
-        // `--vault parent vault create child` reads as a fork.
-        if (ctx.globals.vault !== DEFAULT_VAULT) ctx.refuseVaultOptionWith('vault create', `to make it from ${ctx.globals.vault} give vault fork ${ctx.globals.vault} ${name}`, 'makes an empty vault named by <name>');
+        // `--vault default` keeps default in use (createVault), and `--vault x vault create x` names
+        // the same vault; another would be ignored, where `--vault parent vault create child` reads as a fork.
+        if (ctx.globals.vault !== DEFAULT_VAULT && ctx.globals.vault !== name) ctx.refuseVaultOptionWith('vault create', `to make it from ${ctx.globals.vault} give vault fork ${ctx.globals.vault} ${name}`, 'makes an empty vault named by <name>');
         const vault = createVault(ctx.store, name!, ctx.actor, { firstOfHome: true, named: ctx.globals.vault });
         return { vault: opts.use ? useVault(ctx.store, name!) : vault };
       },
