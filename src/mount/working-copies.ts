@@ -283,9 +283,15 @@ export class WorkingCopies {
     const copy = Math.min(file.size, keep);
     if (copy > 0 && file.baseHash && !contentInfo(this.store, file.baseHash).inline) {
       // A large stored file written in place: nothing is copied (see the header).
-      const { path, fd } = this.spillFile(file);
-      const hold = this.holds.take(file.baseHash);
-      file.edits = { path, fd, written: new ByteRanges(), hold };
+      const spill = this.spillFile(file);
+      let hold: Held;
+      try {
+        hold = this.holds.take(file.baseHash);
+      } catch (err) {
+        this.removeSpill(spill);
+        throw err;
+      }
+      file.edits = { ...spill, written: new ByteRanges(), hold };
       return;
     }
     if (copy > this.memoryLimit || this.memoryInUse + copy > this.memoryBudget) {
