@@ -270,7 +270,6 @@ export class VaultFs {
     }
   }
 
-  /** Children of a directory (or the entry itself when it is a file), sorted by name. */
   /**
    * A directory's children in path order (the first `limit`, if given; with `after`, a name, those
    * that sort after it: where the last page ended), or the entry itself when it is not a directory.
