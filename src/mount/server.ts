@@ -13,6 +13,7 @@ import {
   kernelUnmount,
   newSessionId,
   setSessionState,
+  removeSpillDirs,
   spillDir,
   logFile,
   writeSession,
@@ -228,7 +229,7 @@ export async function serveMount(options: ServeOptions): Promise<MountSessionInf
     setSessionState(home, session, 'failed', { error: { code: e.code, message: e.message } });
     files?.closeAll();
     store?.release();
-    rmSync(spillDir(home, sessionId), { recursive: true, force: true });
+    removeSpillDirs(home, sessionId);
     throw e;
   }
 
@@ -253,7 +254,7 @@ export async function serveMount(options: ServeOptions): Promise<MountSessionInf
       if (ownerDied && options.execId) recordExecDied(openStoreRef, { id: options.execId, vault, pid: options.owner!.pid });
       openStoreRef.release();
       if (!homeGone) {
-        rmSync(spillDir(home, sessionId), { recursive: true, force: true });
+        removeSpillDirs(home, sessionId);
         setSessionState(home, session, 'unmounted');
       }
       if (options.views) removePrivateDirs(session.dir, dirname(session.dir), options.views.socket);
