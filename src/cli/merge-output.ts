@@ -16,6 +16,7 @@ export function renderMergeLines(r: { changes: Array<ChangeJson & { host_path?: 
       c.renamed_from ? `moved from ${printable(shown(c.renamed_from))}` : '',
       c.renamed_to ? `moved to ${printable(shown(c.renamed_to))}` : '',
       c.class === 'merged' ? 'merged' : '',
+      c.link_of ? `a hard link of ${printable(shown(c.link_of))}` : '',
     ].filter(Boolean);
     out.data(`${MARK[c.action]}  ${printable(c.host_path ?? c.path)}${notes.length ? chalk.dim(` (${notes.join(', ')})`) : ''}\n`);
   }

@@ -51,7 +51,8 @@ export interface PathTriple {
 export type Side = 'ours' | 'theirs';
 export type Strategy = 'fail' | Side | 'union';
 export const STRATEGIES: readonly Strategy[] = ['fail', 'ours', 'theirs', 'union'];
-export type ConflictKind = 'content' | 'delete_edit' | 'type' | 'mode' | 'metadata' | 'rename';
+/** `link`: names of one file (hard links) merged to different states (store/merge-links.ts). */
+export type ConflictKind = 'content' | 'delete_edit' | 'type' | 'mode' | 'metadata' | 'rename' | 'link';
 export type MergeClass = 'unchanged' | 'ours_only' | 'theirs_only' | 'both_same' | 'merged' | 'renamed' | 'conflict';
 
 /** Why two file contents did not merge: binary or too large to merge by lines, or conflicting line stretches. */
@@ -81,6 +82,8 @@ export interface Conflict {
   inside?: string[];
   /** Content conflicts of two files. */
   text?: TextConflict;
+  /** `link` conflicts: the names of the file that were given different states. */
+  links?: string[];
   /** How the strategy resolved it; null when unresolved (the merge is refused). */
   resolution: Strategy | null;
 }
@@ -99,6 +102,8 @@ export interface PathMerge {
   renamed_from?: string;
   /** The path this one's content was moved to, where the other side's edit went (class `renamed`). */
   renamed_to?: string;
+  /** A name of a file (hard link) that takes the result of another name's edit: that name. */
+  link_of?: string;
   conflict?: Conflict;
 }
 

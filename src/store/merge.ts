@@ -12,6 +12,7 @@ import { MAX_DIFF_BYTES } from './compare.js';
 import { getEntry, inodeFields, iterateDescendants, namesOfInode, newInode, type ChangeOptions, type Entry } from './entries.js';
 import { applyState, joinNames, stateAt, type PathState, type Writer } from './history.js';
 import { collectTriples, lastMerge, lineage, markUndone, mergeState, pathsChangedAfter, recordMerge, vaultTriples, type Lineage, type MergeRecord } from './lineage.js';
+import { linkBases, planLinks } from './merge-links.js';
 import { enforceQuotaForAll } from './quota.js';
 import { now, type Actor, type Store } from './store.js';
 import { currentSeq, getVault, shownName, vaultById, type VaultRow } from './vaults.js';
@@ -55,6 +56,8 @@ export interface ChangeJson {
   renamed_from: string | null;
   /** The old path of a followed move: where its content (and the other side's edit) went. */
   renamed_to: string | null;
+  /** A name of a file (hard link) another name's edit reaches: that name. */
+  link_of: string | null;
   /** What the path holds now in the target, and after the merge. */
   before: SideJson | null;
   after: SideJson | null;
@@ -69,6 +72,8 @@ export interface ConflictJson {
   deleted_by: 'ours' | 'theirs' | null;
   renamed_to: { ours: string; theirs: string } | null;
   inside: string[] | null;
+  /** `link` conflicts: the names of one file the merge gave different states. */
+  links: string[] | null;
   base: SideJson | null;
   ours: SideJson | null;
   theirs: SideJson | null;
@@ -136,9 +141,12 @@ export function mergeVaults(store: Store, sourceName: string, options: MergeOpti
     const lin = lineage(store, ours, theirs);
     const seq = currentSeq(store);
     const changed = new Set([...pathsChangedAfter(store, ours, lin.oursSince), ...pathsChangedAfter(store, theirs, lin.since)]);
-    const triples = collectTriples(vaultTriples(store, ours, theirs, lin), changed, '/', options.progress);
+    const source = vaultTriples(store, ours, theirs, lin);
+    const triples = collectTriples(source, changed, '/', options.progress);
+    linkBases(store, ours, theirs, triples, source);
     const labels = { oursLabel: ours.name, theirsLabel: theirs.name };
     const plan = planMerge(triples, strategy, contentMerger(store, labels, !!options.dryRun));
+    const leaving = planLinks(store, ours, { vault: theirs, since: lin.since }, plan, strategy, source);
     const report = buildReport(ours, theirs, lin, strategy, !!options.dryRun, triples, plan);
     if (report.status === 'up_to_date') return report;
     if (plan.unresolved.length > 0) {
@@ -153,7 +161,7 @@ export function mergeVaults(store: Store, sourceName: string, options: MergeOpti
       const fs = new VaultFs(store, ours.name, options.actor);
       report.checkpoint = saveCheckpoint(fs, autoCheckpointName(store, ours, 'before-merge'), `state before merging ${theirs.name}`).name;
       const change: ChangeOptions = { op: 'merge', actor: options.actor, detail: { merged_from: theirs.name, checkpoint: report.checkpoint } };
-      applyResults({ store, vault: ours, actor: options.actor }, theirs, actions, change, options.progress);
+      applyResults({ store, vault: ours, actor: options.actor }, theirs, leaving, actions, change, options.progress);
     }
     const record = recordMerge(store, {
       source_id: theirs.id,
@@ -184,12 +192,10 @@ function conflictMessage(r: MergeReport): string {
 
 /**
  * Puts the planned results in place: removals deepest first, then the rest parents first (so a
- * directory is empty when it goes, and there before its children). A result for one name of a
- * hard link goes to every name of its inode only where `theirs` still links them (an edit through
- * the link); where theirs gave the name an inode of its own (`sed -i`, an editor's save, rm and a
- * new file), the name leaves the link first, and the other names keep their content.
+ * directory is empty when it goes, and there before its children). A name in `leaving` leaves its
+ * hard link first; any other name's result reaches every name of its inode, as planLinks planned.
  */
-function applyResults(w: Writer, theirs: VaultRow, actions: PathMerge[], change: ChangeOptions, progress?: Progress): void {
+function applyResults(w: Writer, theirs: VaultRow, leaving: ReadonlySet<string>, actions: PathMerge[], change: ChangeOptions, progress?: Progress): void {
   const isDir = (s: MergeState | null) => s?.type === 'd';
   const removals = actions.filter((a) => !a.result || (a.current && isDir(a.current) !== isDir(a.result)));
   const total = removals.length + actions.length;
@@ -202,7 +208,7 @@ function applyResults(w: Writer, theirs: VaultRow, actions: PathMerge[], change:
     progress?.(done++, total, 'applying');
     if (!a.result) continue;
     const current = getEntry(w.store, w.vault, a.path);
-    if (current && current.type !== 'd' && current.nlink > 1 && !linkedIn(w.store, theirs, w.vault, current)) applyState(w, a.path, null, change, false);
+    if (current && current.type !== 'd' && current.nlink > 1 && leaving.has(a.path)) applyState(w, a.path, null, change, false);
     applyState(w, a.path, pathState(a.result), change, false);
   }
   joinLinks(w, theirs, actions, change);
@@ -224,19 +230,6 @@ function joinLinks(w: Writer, theirs: VaultRow, actions: PathMerge[], change: Ch
     seen.add(there.ino);
     joinNames(w, namesOfInode(w.store, theirs, there.ino).map((e) => e.path), change);
   }
-}
-
-/**
- * Whether `vault` links `current`'s name to every other name `current`'s inode has in `ours` that
- * `vault` has at all (a name `ours` added since is a name of the same file: an edit reaches it).
- */
-function linkedIn(store: Store, vault: VaultRow, ours: VaultRow, current: Entry): boolean {
-  const there = getEntry(store, vault, current.path);
-  if (!there || there.type === 'd' || there.nlink < 2) return false;
-  return namesOfInode(store, ours, current.ino).every((name) => {
-    const other = name.path === current.path ? there : getEntry(store, vault, name.path);
-    return !other || other.ino === there.ino;
-  });
 }
 
 const pathState = (s: MergeState): PathState => ({ type: s.type, mode: s.mode, size: s.size, hash: s.hash, target: s.target, uid: s.uid, gid: s.gid, annot: s.annot });
@@ -287,6 +280,7 @@ export function conflictJson(c: Conflict, p: PathMerge): ConflictJson {
     deleted_by: c.deleted_by ?? null,
     renamed_to: c.renamed_to ?? null,
     inside: c.inside ?? null,
+    links: c.links ?? null,
     base: sideJson(p.base),
     ours: sideJson(p.ours),
     theirs: sideJson(p.theirs),
@@ -306,6 +300,7 @@ export function planChanges(plan: MergePlan): ChangeJson[] {
       class: p.class,
       renamed_from: p.renamed_from ?? null,
       renamed_to: p.renamed_to ?? null,
+      link_of: p.link_of ?? null,
       before: sideJson(p.current),
       after: sideJson(p.result),
     }));

@@ -392,6 +392,7 @@ function hostChanges(actions: PathMerge[], host: HostSide, skipped: string[]): S
       class: p.class,
       renamed_from: p.renamed_from ?? null,
       renamed_to: p.renamed_to ?? null,
+      link_of: null,
       before: sideJson(p.current),
       after: sideJson(p.result),
     }));

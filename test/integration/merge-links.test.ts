@@ -1,7 +1,8 @@
 import { afterEach, expect, it } from 'vitest';
 import { AvfsError } from '../../src/errors.js';
 import { restoreCheckpoint } from '../../src/store/checkpoints.js';
-import { mergeVaults, undoMerge } from '../../src/store/merge.js';
+import { mergeVaults, undoMerge, type MergeReport } from '../../src/store/merge.js';
+import { hashBytes } from '../../src/core/hash.js';
 import type { Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
 import { forkVault } from '../../src/store/vaults.js';
@@ -106,17 +107,19 @@ it('random edits with hard links on both sides: consistent link groups, untouche
     const after = snapshot(theirs);
     const context = `seed ${seed}:\n${log.join('\n')}`;
     const strategy = (['ours', 'theirs', 'union'] as const)[rand(3)]!;
-    let checkpoint: string | null;
+    let report: MergeReport;
     try {
-      const report = mergeVaults(store, source, { actor, strategy });
+      report = mergeVaults(store, source, { actor, strategy });
       if (report.status === 'up_to_date') continue;
-      checkpoint = report.checkpoint;
     } catch (err) {
       if (err instanceof AvfsError && err.code === 'MERGE_CONFLICT') continue; // union of a non-text: the rules' business
       throw err;
     }
+    const checkpoint = report.checkpoint;
     expectConsistent(main, `${context}\nafter merge (${strategy})`);
     const merged = snapshot(main);
+    // The report is what happened: each name it lists holds its `after`, every other name is as before.
+    expectReported(report, before, merged, context);
     for (const [path, text] of base.text) {
       if (before.text.get(path) === text && after.text.get(path) === text) expect(merged.text.get(path), `${context}\n${path} untouched by both`).toBe(text);
     }
@@ -125,5 +128,33 @@ it('random edits with hard links on both sides: consistent link groups, untouche
     else undoMerge(store, source, { actor, force: true });
     expectConsistent(main, `${context}\nafter going back`);
     expect(snapshot(main), `${context}\nafter going back`).toEqual(before);
+    // Merged again after more work, each way: the source's names are read against its state at the
+    // last merge (the base a merge record gives), and against the target's side of it.
+    for (const [from, into, fs] of [
+      [source, 'default', main],
+      ['default', source, theirs],
+    ] as const) {
+      edits(main, rand, 1 + rand(4), log, 'o2');
+      edits(theirs, rand, 1 + rand(4), log, 't2');
+      const was = snapshot(fs);
+      const again = `seed ${seed}:\n${log.join('\n')}\nmerge ${from} into ${into}`;
+      try {
+        const second = mergeVaults(store, from, { actor, strategy, into });
+        expectConsistent(fs, again);
+        expectReported(second, was, snapshot(fs), again);
+      } catch (err) {
+        if (!(err instanceof AvfsError && err.code === 'MERGE_CONFLICT')) throw err;
+      }
+    }
   }
 });
+
+/** The report is what happened: each name it lists holds its `after`, every other name is as before. */
+function expectReported(report: MergeReport, before: Snapshot, after: Snapshot, context: string): void {
+  const listed = new Map(report.changes.map((c) => [c.path, c.after]));
+  for (const path of new Set([...before.text.keys(), ...after.text.keys()])) {
+    const now = after.text.get(path);
+    if (listed.has(path)) expect(listed.get(path)?.hash ?? null, `${context}\n${path} as reported`).toBe(now === undefined ? null : hashBytes(Buffer.from(now)));
+    else expect(now, `${context}\n${path} not in the report`).toBe(before.text.get(path));
+  }
+}

@@ -225,6 +225,123 @@ describe('vault merge', () => {
     expect(sameInode('/d/p', '/d/q', '/d/r')).toEqual(Array(3).fill([st('/d/p').ino, 3]));
     expect(st('/d/a').nlink).toBe(1);
   });
+
+  describe('hard links either side made since the fork', () => {
+    const st = (fs: VaultFs, path: string) => fs.stat(path);
+    /** Each name's content and whether all of them are one inode with that many names. */
+    const file = (fs: VaultFs, ...paths: string[]) => ({
+      text: paths.map((p) => read(fs, p)),
+      one: paths.every((p) => st(fs, p).ino === st(fs, paths[0]!).ino && st(fs, p).nlink === paths.length),
+    });
+    /** The report says exactly what the merge stored: each changed path's `after` is what it holds. */
+    const reportHolds = (report: MergeReport, fs: VaultFs) => {
+      for (const c of report.changes) expect(c.after?.hash ?? null, c.path).toBe(fs.exists(c.path) ? hashBytes(fs.readFile(c.path)) : null);
+    };
+
+    it("a link the target made gets the source's in-place edit, listed in the report (link_of); a name the source replaced leaves the link", () => {
+      main.writeFile('/a', 'v1\n');
+      main.writeFile('/c', 'c1\n');
+      main.writeFile('/old-b', 'separate\n');
+      const exp = fork();
+      main.link('/a', '/b');
+      main.link('/c', '/d');
+      main.rm('/old-b'); // a name that was another file, linked to /a now
+      main.link('/a', '/old-b');
+      exp.writeFile('/a', 'v2-fork\n'); // in place: /a keeps its inode
+      exp.rm('/c'); // a new file at the name: /d keeps the old one
+      exp.writeFile('/c', 'c2\n');
+      const dry = mergeVaults(store, 'exp', { actor, dryRun: true });
+      expect(dry.changes.map((c) => [c.path, c.link_of])).toEqual([
+        ['/a', null],
+        ['/b', '/a'],
+        ['/c', null],
+        ['/old-b', '/a'],
+      ]);
+      const report = mergeVaults(store, 'exp', { actor });
+      expect(report.changes).toEqual(dry.changes);
+      expect(file(main, '/a', '/b', '/old-b')).toEqual({ text: Array(3).fill('v2-fork\n'), one: true });
+      expect([read(main, '/c'), read(main, '/d'), st(main, '/c').nlink, st(main, '/d').nlink]).toEqual(['c2\n', 'c1\n', 1, 1]);
+      reportHolds(report, main);
+      undoMerge(store, 'exp', { actor });
+      expect(file(main, '/a', '/b', '/old-b')).toEqual({ text: Array(3).fill('v1\n'), one: true });
+      expect(file(main, '/c', '/d')).toEqual({ text: ['c1\n', 'c1\n'], one: true });
+    });
+
+    it('the source replacing a name the target linked since (rm and a new file) leaves the other name its content', () => {
+      main.writeFile('/a', 'v1\n');
+      const exp = fork();
+      main.link('/a', '/b');
+      exp.rm('/a');
+      exp.writeFile('/a', 'new\n');
+      exp.link('/a', '/z'); // linked in the source, but not to /b
+      const report = mergeVaults(store, 'exp', { actor });
+      expect([read(main, '/a'), read(main, '/b'), st(main, '/b').nlink]).toEqual(['new\n', 'v1\n', 1]);
+      expect(file(main, '/a', '/z')).toEqual({ text: ['new\n', 'new\n'], one: true });
+      expect(report.changes.map((c) => c.path)).toEqual(['/a', '/z']);
+    });
+
+    it('names both sides linked and edited through merge as one file: one clean result for every name, one inode', () => {
+      main.writeFile('/a', text('l1', 'l2', 'l3', 'l4', 'l5'));
+      const exp = fork();
+      main.link('/a', '/b');
+      main.writeFile('/b', text('l1-P', 'l2', 'l3', 'l4', 'l5'));
+      exp.link('/a', '/b');
+      exp.writeFile('/b', text('l1', 'l2', 'l3', 'l4', 'l5-B'));
+      const report = mergeVaults(store, 'exp', { actor }); // strategy fail: no conflict
+      const merged = text('l1-P', 'l2', 'l3', 'l4', 'l5-B');
+      expect(report.conflicts).toEqual([]);
+      expect(file(main, '/a', '/b')).toEqual({ text: [merged, merged], one: true });
+      reportHolds(report, main);
+      expect(report.changes.map((c) => [c.path, c.after?.size])).toEqual([
+        ['/a', merged.length],
+        ['/b', merged.length],
+      ]);
+    });
+
+    it('names of one file the rules give different results are a link conflict: ours or theirs takes one side\'s file for every name, union and fail refuse', () => {
+      const setup = (name: string) => {
+        main.mkdir(`/${name}`);
+        main.writeFile(`/${name}/a`, text('l1', 'l2', 'l3', 'l4', 'l5'));
+        main.writeFile(`/${name}/b`, 'other\n');
+        const exp = fork('default', name);
+        for (const [fs, body] of [
+          [main, text('l1-P', 'l2', 'l3', 'l4', 'l5')],
+          [exp, text('l1', 'l2', 'l3', 'l4', 'l5-B')],
+        ] as const) {
+          fs.rm(`/${name}/b`);
+          fs.link(`/${name}/a`, `/${name}/b`);
+          fs.writeFile(`/${name}/a`, body);
+        }
+      };
+      for (const strategy of ['fail', 'union'] as const) {
+        setup(strategy);
+        const before = versionCount();
+        const report = conflictOf(() => mergeVaults(store, strategy, { actor, strategy }));
+        const links = [`/${strategy}/a`, `/${strategy}/b`];
+        expect(report.conflicts.map((c) => [c.path, c.kinds, c.resolution, c.links])).toEqual([
+          [`/${strategy}/a`, ['link'], null, links],
+          [`/${strategy}/b`, ['content', 'link'], null, links],
+        ]);
+        expect(report.changes.filter((c) => c.path === `/${strategy}/b`)).toEqual([]);
+        expect(versionCount()).toBe(before);
+      }
+      for (const [strategy, body] of [
+        ['ours', text('l1-P', 'l2', 'l3', 'l4', 'l5')],
+        ['theirs', text('l1', 'l2', 'l3', 'l4', 'l5-B')],
+      ] as const) {
+        setup(strategy);
+        const dry = mergeVaults(store, strategy, { actor, strategy, dryRun: true });
+        const report = mergeVaults(store, strategy, { actor, strategy });
+        expect(report.changes).toEqual(dry.changes);
+        expect(report.conflicts.map((c) => [c.path, c.kinds, c.resolution])).toEqual([
+          [`/${strategy}/a`, ['link'], strategy],
+          [`/${strategy}/b`, ['content', 'link'], strategy],
+        ]);
+        expect(file(main, `/${strategy}/a`, `/${strategy}/b`)).toEqual({ text: [body, body], one: true });
+        reportHolds(report, main);
+      }
+    });
+  });
 });
 
 /**

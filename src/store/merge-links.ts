@@ -1,0 +1,166 @@
+import { sameState, type Conflict, type MergePlan, type MergeState, type PathMerge, type PathTriple, type Strategy } from '../core/merge-tree.js';
+import { getEntry, namesOfInode, type Entry } from './entries.js';
+import { stateAt } from './history.js';
+import { mergeState, type TripleSource } from './lineage.js';
+import type { Store } from './store.js';
+import type { VaultRow } from './vaults.js';
+
+/**
+ * Hard links in a `vault merge` (README "Merging"). The merge rules (core/merge-tree.ts) decide
+ * each name on its own; a file with several names must end with one state under all the names
+ * that stay its names. What a merge does to the target's link groups is what replaying the
+ * source's work on the target would do:
+ *  - an edit the source made in place (its name kept the inode it had at the base) reaches every
+ *    name the target's inode has, names the target linked since included;
+ *  - a name the source gave an inode of its own (`sed -i`, an editor's save, rm and a new file)
+ *    leaves the target's link first, and the other names keep their content;
+ *  - names the source linked become one inode in the target too (joinLinks, after the results).
+ * The plan is settled before the report is made, so the report (and a dry run) lists every name
+ * an edit reaches, and two names of one file that the rules gave different results are a `link`
+ * conflict, never the result applied last.
+ *
+ * Inode numbers are per vault, the same in a fork and its parent only for what the fork read
+ * through: whether the source kept a name's inode is read against the source's own state at the
+ * point where the merge's changes are read from (lineage.ts `since`), never against the target's.
+ */
+
+/** What the source's side of a merge is read against: the source and its state at `since`. */
+export interface SourceSide {
+  vault: VaultRow;
+  since: number;
+}
+
+/**
+ * Gives a name both sides added as a link of one older name that name's base: both sides' names
+ * of the file are one file, so they merge as one (the same triple, the same result). Without it
+ * a link both sides made (`ln a b`) was a name added on both sides with different content: a
+ * conflict where the file's own merge was clean.
+ */
+export function linkBases(store: Store, ours: VaultRow, theirs: VaultRow, triples: Map<string, PathTriple>, source: TripleSource): void {
+  for (const [path, t] of triples) {
+    if (t.base || t.ours?.type !== 'f' || t.theirs?.type !== 'f') continue;
+    const [o, th] = [getEntry(store, ours, path), getEntry(store, theirs, path)];
+    if (!o || !th || o.nlink < 2 || th.nlink < 2) continue;
+    const theirsNames = new Set(namesOfInode(store, theirs, th.ino).map((e) => e.path));
+    const older = namesOfInode(store, ours, o.ino)
+      .map((e) => e.path)
+      .filter((p) => p !== path && theirsNames.has(p))
+      .sort()
+      .find((p) => (triples.get(p)?.base ?? source.base(p))?.type === 'f');
+    if (older !== undefined) triples.set(path, { ...t, base: triples.get(older)?.base ?? source.base(older) });
+  }
+}
+
+/**
+ * Settles the plan's hard links (see the header): returns the names that leave their link group
+ * before their result is written, and changes `plan` in place: every name an edit reaches gets
+ * that result (`link_of`: the name it came through), and names of one file given different
+ * results become a `link` conflict each (linkConflict).
+ */
+export function planLinks(store: Store, ours: VaultRow, theirs: SourceSide, plan: MergePlan, strategy: Strategy, source: TripleSource): Set<string> {
+  const leaving = new Set<string>();
+  const staying = new Map<number, PathMerge[]>();
+  for (const p of plan.paths) {
+    if (!p.result || sameState(p.current, p.result)) continue;
+    const entry = getEntry(store, ours, p.path);
+    if (!entry || entry.type === 'd' || entry.nlink < 2) continue;
+    if (editedInPlace(store, theirs, ours, entry)) staying.set(entry.ino, [...(staying.get(entry.ino) ?? []), p]);
+    else leaving.add(p.path);
+  }
+  const byPath = new Map(plan.paths.map((p) => [p.path, p]));
+  let added = false;
+  for (const [ino, edited] of staying) {
+    const names = namesOfInode(store, ours, ino);
+    // Every name the source had a say on: its result is a decision (a resolved conflict keeping
+    // ours' state included), not only where the target stays as it is.
+    const decided = names.map((n) => byPath.get(n.path)).filter((p): p is PathMerge => !!p && !!p.result && !leaving.has(p.path) && p.class !== 'unchanged' && p.class !== 'ours_only');
+    const first = edited[0]!;
+    const agree = decided.every((p) => sameState(p.result, first.result));
+    const result = agree ? first.result : linkConflict(store, theirs, plan, decided, strategy);
+    if (!result) continue; // unresolved: every name keeps its state (the merge is refused)
+    for (const { path } of names) {
+      let p = byPath.get(path);
+      // It leaves the file, or goes; or it is an unresolved conflict, which keeps its state (the merge is refused).
+      if (leaving.has(path) || (p && (!p.result || p.conflict?.resolution === null))) continue;
+      if (!p) {
+        p = unchangedPath(path, source);
+        byPath.set(path, p);
+        plan.paths.push(p);
+        added = true;
+      }
+      if (sameState(p.result, result)) continue;
+      p.result = { ...result };
+      if (p.class !== 'conflict') {
+        p.class = first.class;
+        p.link_of = first.path;
+      }
+    }
+  }
+  if (added) plan.paths.sort((a, b) => byName(a.path, b.path));
+  plan.conflicts.sort((a, b) => byName(a.path, b.path));
+  plan.unresolved = plan.conflicts.filter((c) => c.resolution === null);
+  return leaving;
+}
+
+const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** A name neither side changed since the base (an edit through another name reaches it). */
+function unchangedPath(path: string, source: TripleSource): PathMerge {
+  const ours = source.ours(path);
+  return { path, base: source.base(path), ours, theirs: source.theirs(path), current: ours, result: ours, class: 'unchanged' };
+}
+
+/**
+ * Whether the source's work on `current`'s name is an edit of the target's file: the source has
+ * the name as a file linked with the other names of the target's inode that it has, or as the
+ * inode the name had at `since` (edited in place), and made none of those other names another
+ * file (gave one an inode of its own, or split it from this name) since.
+ */
+function editedInPlace(store: Store, theirs: SourceSide, ours: VaultRow, current: Entry): boolean {
+  const there = getEntry(store, theirs.vault, current.path);
+  if (!there || there.type === 'd') return false;
+  const inoThen = (path: string) => stateAt(store, theirs.vault, path, theirs.since)?.ino;
+  const thisThen = inoThen(current.path);
+  let linked = thisThen !== undefined && there.ino === thisThen;
+  for (const name of namesOfInode(store, ours, current.ino)) {
+    if (name.path === current.path) continue;
+    const other = getEntry(store, theirs.vault, name.path);
+    if (!other) continue;
+    if (other.ino === there.ino) {
+      linked = true;
+      continue;
+    }
+    const otherThen = inoThen(name.path);
+    if (other.ino !== otherThen || otherThen === thisThen) return false;
+  }
+  return linked;
+}
+
+/**
+ * Names of one file the rules gave different results (each name merged against its own base): a
+ * `link` conflict on each. `ours` keeps the target's file as it is, `theirs` takes the source's
+ * where the source holds one state under all these names (else it stays unresolved); `union` and
+ * `fail` leave it unresolved. Returns the state every name gets, or null when unresolved.
+ */
+function linkConflict(store: Store, theirs: SourceSide, plan: MergePlan, names: PathMerge[], strategy: Strategy): MergeState | null {
+  const theirsStates = names.map((p) => mergeState(getEntry(store, theirs.vault, p.path)));
+  const theirsFile = theirsStates.every((s) => s && sameState(s, theirsStates[0]!)) ? theirsStates[0]! : null;
+  const result = strategy === 'ours' ? names[0]!.current : strategy === 'theirs' ? theirsFile : null;
+  const links = names.map((p) => p.path);
+  for (const p of names) {
+    let c = p.conflict;
+    if (!c) {
+      c = { path: p.path, kind: 'link', kinds: [], resolution: strategy };
+      p.conflict = c;
+      p.class = 'conflict';
+      plan.conflicts.push(c);
+    }
+    c.kinds = [...c.kinds, 'link'];
+    c.links = links;
+    // One already unresolved (binary content both sides changed, say) stays unresolved.
+    if (!result) c.resolution = null;
+    else if (c.resolution !== null) c.resolution = strategy;
+    p.result = result ? { ...result } : p.current;
+  }
+  return result;
+}
