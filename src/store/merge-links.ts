@@ -61,7 +61,7 @@ export function planLinks(store: Store, ours: VaultRow, theirs: SourceSide, plan
   const leaving = new Set<string>();
   const staying = new Map<number, PathMerge[]>();
   for (const p of plan.paths) {
-    if (!p.result || sameState(p.current, p.result)) continue;
+    if (!p.result || !p.current || p.current.type === 'd' || sameState(p.current, p.result)) continue;
     const entry = getEntry(store, ours, p.path);
     if (!entry || entry.type === 'd' || entry.nlink < 2) continue;
     if (editedInPlace(store, theirs, ours, entry)) staying.set(entry.ino, [...(staying.get(entry.ino) ?? []), p]);
