@@ -175,6 +175,10 @@ function gitBench(dir, plan, set) {
   };
   mkdirSync(dir, { recursive: true });
   git('init', '-q', '-b', 'main');
+  // No automatic gc: with 100k loose objects git starts one in the background after a merge, which
+  // competes with the timed runs and was still writing in .git when the section removed its dir.
+  git('config', 'gc.auto', '0');
+  git('config', 'maintenance.auto', 'false');
   for (let i = 0; i < plan.files; i++) {
     if (i % DIR_SIZE === 0) mkdirSync(join(dir, `d${i / DIR_SIZE}`));
     writeFileSync(join(dir, pathOf(i)), baseText(i));
