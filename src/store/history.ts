@@ -828,7 +828,11 @@ function undoMove(w: Writer, latest: VersionRecord, move: Move): Undone {
   const replaced = versionBefore(w.store, w.vault, to, arrival.version);
   if (replaced && replaced.type === null && parseDetail(replaced).replaced_by === from) {
     const before = stateBeforeChange(w, replaced);
-    if (before?.type) changed += applyState(w, to, stateOf(before), change, false);
+    if (before?.type) {
+      changed += applyState(w, to, stateOf(before), change, false);
+      // A name of a file with other names comes back as one of them again, as after `rm`'s revert.
+      if (before.type !== 'd') relink(w, [{ path: to, ino: before.ino, links: linksAt(w, chainIds(w), to, before.version) }], change);
+    }
   }
   return { changed, restoredTo: null };
 }

@@ -81,6 +81,22 @@ describe('undoing a move', () => {
     expect(fs.exists('/src')).toBe(false);
   });
 
+  it('mv onto a name of a file with other names: the replaced name comes back as a name of that file again (one inode), in a fork too', () => {
+    fs.writeFile('/x/f', 'a\n', { parents: true });
+    fs.link('/x/f', '/x/h');
+    fs.writeFile('/x/g', 'b\n');
+    forkVault(store, 'default', 'fk', actor);
+    for (const v of [fs, new VaultFs(store, 'fk', actor)]) {
+      v.mv('/x/g', '/x/f');
+      expect(v.stat('/x/h').nlink).toBe(1);
+      revertPath(v, '/x/f');
+      const [f, h] = [v.stat('/x/f'), v.stat('/x/h')];
+      expect([f.ino === h.ino, f.nlink, h.nlink, text('/x/f', v), text('/x/g', v)]).toEqual([true, 2, 2, 'a\n', 'b\n']);
+      v.writeFile('/x/h', 'a\nmore\n'); // through the other name
+      expect(text('/x/f', v)).toBe('a\nmore\n');
+    }
+  });
+
   it('a file of a moved directory does not go back alone (that split the tree): CONFLICT naming the move; the directory goes back whole', () => {
     fs.writeFile('/d/x', 'x', { parents: true });
     fs.writeFile('/d/y', 'y');
