@@ -14,7 +14,7 @@ const NO_ID = 0xffffffff;
  * Attribute operations: what getattr and statfs report, and the changes of mode, owner and times.
  */
 export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'fgetattr' | 'statfs' | 'chmod' | 'chown' | 'utimens'> {
-  const { ctx, fs, files, errno, entry, toStat, entryStat, quotaInfo, settleCreatesIn } = c;
+  const { ctx, fs, files, errno, entry, toStat, entryStat, quotaInfo, settleCreatesIn, uid, gid } = c;
   const { ENOENT, EROFS, ENAMETOOLONG } = c.err;
   // fchmod, fchown and futimens of a hard link unlinked while open change the inode under a name it still has.
   const storedName = (f: OpenFile | undefined, path: string) => (f?.hiddenLink ? (files.storedNameOf(f) ?? path) : path);
@@ -113,21 +113,28 @@ export function attributeOps(c: OpContext): Pick<FuseOperations, 'getattr' | 'fg
         if (ctx.readOnly) return cb(EROFS);
         // (uid_t)-1 leaves that id as it is. The kernel has checked who may do this
         // (default_permissions) and sends the mode without set-id bits in its own chmod first.
-        const uid = newUid === NO_ID ? null : newUid;
-        const gid = newGid === NO_ID ? null : newGid;
+        // An id an entry has none of shows as the mounting user's, and a file that user creates
+        // stores none (op-context creatorOf): chown to that id leaves it none, so root's `cp -a`,
+        // `tar x` or `rsync -a` in root's mount changes nothing (a stored 0 made the same file
+        // made on two forks a metadata conflict in a merge).
+        const asked = (id: number, mounter: number, has: number | null) => (id === NO_ID || (id === mounter && has === null) ? null : id);
         const f = files.get(path);
-        if (f?.orphan) return void (files.chown(f, undefined, uid, gid), cb(0));
+        if (f?.orphan) {
+          const was = files.ownerOf(f, undefined);
+          return void (files.chown(f, undefined, asked(newUid, uid, was.uid), asked(newGid, gid, was.gid)), cb(0));
+        }
         const at = storedName(f, path);
         const e = f?.pending ? undefined : entry(at);
         // A file with unsaved bytes (tar's fchown before close) takes its owner with them when
         // they are stored: one version, not one for the chown and another for the close.
         if (f && files.attributesWait(f, e)) {
-          files.chown(f, e, uid, gid);
+          const was = files.ownerOf(f, e);
+          files.chown(f, e, asked(newUid, uid, was.uid), asked(newGid, gid, was.gid));
           return cb(0);
         }
         if (!e) return cb(ENOENT);
         if (e.type === 'd') settleCreatesIn(e);
-        fs.chown(at, uid, gid);
+        fs.chown(at, asked(newUid, uid, e.uid), asked(newGid, gid, e.gid));
         cb(0);
       } catch (err) {
         cb(errno(err, 'chown', path));

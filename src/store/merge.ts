@@ -5,6 +5,7 @@ import { KIND } from '../core/entry-types.js';
 import { hashBytes } from '../core/hash.js';
 import { merge3 } from '../core/merge3.js';
 import { planMerge, sameState, STRATEGIES, type Conflict, type Content, type ContentMerger, type MergePlan, type MergeState, type PathMerge, type PathTriple, type Strategy } from '../core/merge-tree.js';
+import { parseAnnotations } from './annotations.js';
 import { audit } from './audit.js';
 import { putContent, readContent } from './blobs.js';
 import { applyPlan, autoCheckpointName, saveCheckpoint } from './checkpoints.js';
@@ -74,6 +75,8 @@ export interface ConflictJson {
   inside: string[] | null;
   /** `link` conflicts: the names of one file the merge gave different states. */
   links: string[] | null;
+  /** `metadata` conflicts: each side's owner (null: whoever reads), tags and metadata, the part that differs. */
+  metadata: { base: MetadataJson | null; ours: MetadataJson | null; theirs: MetadataJson | null } | null;
   base: SideJson | null;
   ours: SideJson | null;
   theirs: SideJson | null;
@@ -271,6 +274,15 @@ function contentMerger(store: Store, labels: { oursLabel: string; theirsLabel: s
 export const sideJson = (s: MergeState | null): SideJson | null =>
   s && { type: KIND[s.type], mode: '0' + (s.mode & 0o7777).toString(8).padStart(3, '0'), size: s.size, hash: s.hash, target: s.target };
 
+export interface MetadataJson {
+  uid: number | null;
+  gid: number | null;
+  tags: string[];
+  meta: Record<string, string>;
+}
+
+const metadataJson = (s: MergeState | null): MetadataJson | null => s && { uid: s.uid, gid: s.gid, ...parseAnnotations(s.annot) };
+
 export function conflictJson(c: Conflict, p: PathMerge): ConflictJson {
   return {
     path: c.path,
@@ -281,6 +293,7 @@ export function conflictJson(c: Conflict, p: PathMerge): ConflictJson {
     renamed_to: c.renamed_to ?? null,
     inside: c.inside ?? null,
     links: c.links ?? null,
+    metadata: c.kinds.includes('metadata') ? { base: metadataJson(p.base), ours: metadataJson(p.ours), theirs: metadataJson(p.theirs) } : null,
     base: sideJson(p.base),
     ours: sideJson(p.ours),
     theirs: sideJson(p.theirs),

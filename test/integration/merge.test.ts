@@ -533,6 +533,14 @@ describe('each conflict class with each strategy', () => {
       expect(conflict.kind).toBe(c.kind);
       expect(conflict.resolution).toBeNull();
       expect(conflict.base === null && conflict.ours === null && conflict.theirs === null).toBe(false);
+      // A metadata conflict shows what differs (base, ours and theirs' sides alone may be identical).
+      if (c.kind === 'metadata') {
+        expect(conflict.metadata).toEqual({
+          base: { uid: null, gid: null, tags: [], meta: {} },
+          ours: { uid: null, gid: null, tags: ['ours'], meta: {} },
+          theirs: { uid: null, gid: null, tags: ['theirs'], meta: {} },
+        });
+      } else expect(conflict.metadata).toBeNull();
       expect(tree(main)).toEqual(before);
       expect(versionCount()).toBe(versions);
       expect(listCheckpoints(main)).toEqual([]);

@@ -94,6 +94,21 @@ describeMount('POSIX conformance of a mounted vault', () => {
     expect(await shOk(`stat -c '%u %g' ${fx.dir}/cpa/a ${fx.dir}/tarx/owners/a`)).toBe('1234 2345\n1234 2345');
   });
 
+  it("chown to the mounting user's ids of a file with no owner records nothing (root's cp -a of the vault's own files), of an owned one stores them", async () => {
+    const dir = join(fx.dir, 'mine');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'f'), 'x');
+    writeFileSync(join(dir, 'owned'), 'y');
+    const me = `${process.getuid!()}:${process.getgid!()}`;
+    await shOk(`chown ${me} f && cp -a f copy && chown 1000:1001 owned && chown ${me} owned`, { cwd: dir });
+    const ops = async (path: string) => (await fx.run(['log', path])).json.versions.map((v: { op: string }) => v.op);
+    expect(await ops('/mine/f')).toEqual(['create']);
+    expect(await ops('/mine/owned')).toEqual(['chown', 'chown', 'create']);
+    const ls = await fx.run(['ls', '/mine']);
+    const owners = Object.fromEntries(ls.json.entries.map((e: { name: string; uid?: number; gid?: number }) => [e.name, [e.uid ?? null, e.gid ?? null]]));
+    expect(owners).toEqual({ copy: [null, null], f: [null, null], owned: [process.getuid!(), process.getgid!()] });
+  });
+
   it('tar x of a file owned by another user stores it once: its chown, chmod and times wait for the close', async () => {
     const src = join(fx.scratch, 'once');
     mkdirSync(src);
