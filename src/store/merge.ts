@@ -134,13 +134,17 @@ function targetOf(store: Store, source: VaultRow, into: string | undefined): Vau
   return parent;
 }
 
+function refuseSelf(ours: VaultRow, theirs: VaultRow): void {
+  if (ours.id === theirs.id) throw new AvfsError('INVALID_ARGUMENT', `cannot merge vault ${ours.name} into itself`, { vault: ours.name });
+}
+
 /** Merges vault `sourceName` into its parent (or `options.into`). See the header. */
 export function mergeVaults(store: Store, sourceName: string, options: MergeOptions): MergeReport {
   const strategy = validateStrategy(options.strategy ?? 'fail');
   const run = () => {
     const theirs = getVault(store, sourceName);
     const ours = targetOf(store, theirs, options.into);
-    if (ours.id === theirs.id) throw new AvfsError('INVALID_ARGUMENT', `cannot merge vault ${ours.name} into itself`, { vault: ours.name });
+    refuseSelf(ours, theirs);
     const lin = lineage(store, ours, theirs);
     const seq = currentSeq(store);
     const changed = new Set([...pathsChangedAfter(store, ours, lin.oursSince), ...pathsChangedAfter(store, theirs, lin.since)]);
@@ -389,6 +393,7 @@ export function undoMerge(store: Store, sourceName: string, options: { into?: st
   return store.mutate(() => {
     const theirs = sourceToUndo(store, sourceName);
     const ours = targetOf(store, theirs, options.into);
+    refuseSelf(ours, theirs);
     const record = lastMerge(store, theirs.id, ours.id);
     if (!record) throw new AvfsError('MERGE_NOT_FOUND', `no merge of ${theirs.name} into ${ours.name} to undo`, { source: theirs.name, target: ours.name });
     const merged = store.stmt<{ path: string }>(MERGE_PATHS).all(ours.id, record.seq, record.end_seq).map((r) => r.path);

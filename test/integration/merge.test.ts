@@ -116,6 +116,7 @@ describe('vault merge', () => {
     fork();
     forkVault(store, 'default', 'other', actor);
     expect(errorCode(() => mergeVaults(store, 'exp', { actor, into: 'exp' }))).toBe('INVALID_ARGUMENT');
+    expect(errorCode(() => undoMerge(store, 'exp', { actor, into: 'exp' }))).toBe('INVALID_ARGUMENT'); // as the merge it would undo
     expect(errorCode(() => mergeVaults(store, 'default', { actor }))).toBe('USAGE'); // no parent
     expect(errorCode(() => mergeVaults(store, 'exp', { actor, strategy: 'theirs-ish' as never }))).toBe('INVALID_ARGUMENT');
     createVault(store, 'lonely', actor);
