@@ -253,20 +253,25 @@ export function markUndone(store: Store, id: number, at: number, seq: number): v
   store.stmt('UPDATE merges SET undone_at = ?, undone_seq = ? WHERE id = ?').run(at, seq, id);
 }
 
-/** Points of this vault's history that merges still need (prune keeps the versions they read): as a source, its merged state; as a target, its state before the merge (undo). */
+// A merge is undone by its source's name (`vault merge <source> --undo`): once the source is
+// deleted (retired: its forks still read through it) nothing can undo it, and only its base stays of use.
+const UNDOABLE = 'undone_at IS NULL AND source_id IN (SELECT id FROM vaults WHERE retired_at IS NULL)';
+
+/** Points of this vault's history that merges still need (prune keeps the versions they read): as a source, its merged state (a base); as a target, its state before the merge (undo). */
 export function mergePins(store: Store, vaultId: number): number[] {
   return store
-    .stmt<{ seq: number }>('SELECT seq FROM merges WHERE (source_id = ? OR target_id = ?) AND undone_at IS NULL')
+    .stmt<{ seq: number }>(`SELECT seq FROM merges WHERE (source_id = ? AND undone_at IS NULL) OR (target_id = ? AND ${UNDOABLE})`)
     .all(vaultId, vaultId)
     .map((r) => r.seq);
 }
 
 /**
- * The change windows, (after, upTo], in which merges not undone wrote into this vault: undo reads
- * the paths a merge changed from its versions there, so prune keeps them until it is undone.
+ * The change windows, (after, upTo], in which merges that can still be undone wrote into this
+ * vault: undo reads the paths a merge changed from its versions there, so prune keeps them until
+ * it is undone (or its source deleted).
  */
 export function mergeWindows(store: Store, vaultId: number): Array<{ after: number; upTo: number }> {
-  return store.stmt<{ after: number; upTo: number }>('SELECT seq AS after, end_seq AS upTo FROM merges WHERE target_id = ? AND undone_at IS NULL AND end_seq > seq').all(vaultId);
+  return store.stmt<{ after: number; upTo: number }>(`SELECT seq AS after, end_seq AS upTo FROM merges WHERE target_id = ? AND ${UNDOABLE} AND end_seq > seq`).all(vaultId);
 }
 
 /** Forgets the merges of a vault that is deleted for good. */

@@ -8,7 +8,7 @@ import { prune } from '../../src/store/prune.js';
 import { setQuota } from '../../src/store/quota.js';
 import type { Store } from '../../src/store/store.js';
 import { VaultFs } from '../../src/store/vault-fs.js';
-import { createVault, forkVault } from '../../src/store/vaults.js';
+import { createVault, deleteVault, forkVault } from '../../src/store/vaults.js';
 import { hashBytes } from '../../src/core/hash.js';
 import { errorCode, mergeConflict, openTempStore, thrownError, writeLinked } from '../helpers.js';
 
@@ -730,6 +730,26 @@ describe('merging again', () => {
     const r = mergeVaults(store, 'exp', { actor });
     expect(r.conflicts).toEqual([]);
     expect(read(main, '/a')).toBe(text('ONE', 'TWO', 'THREE'));
+  });
+});
+
+describe('prune after the source is deleted', () => {
+  it("keeps no version for undoing a merge from a deleted vault (nothing can undo it), while the fork reading through it still merges from the recorded base", () => {
+    main.writeFile('/f', text('1', '2', '3'));
+    const k = fork('default', 'k');
+    k.writeFile('/f', text('ONE', '2', '3'));
+    fork('k', 'kk');
+    mergeVaults(store, 'k', { actor });
+    for (const n of ['a', 'b', 'c']) main.writeFile('/f', text('ONE', '2', n));
+    const ops = () => pathVersions(store, main.row(), '/f', 100).map((v) => v.op);
+    prune(store, { scope: { vault: 'default' }, keep: 1, actor });
+    expect(ops()).toContain('merge'); // undoable: kept
+    deleteVault(store, 'k', true, actor);
+    expect(errorCode(() => undoMerge(store, 'k', { actor, into: 'default' }))).toBe('VAULT_NOT_FOUND');
+    prune(store, { scope: { vault: 'default' }, keep: 1, actor });
+    expect(ops()).toEqual(['write', 'create']); // the newest, and the state k forked from (kk reads through k)
+    // kk (forked from k after its edit) merges into default from k's merged state: nothing new.
+    expect(mergeVaults(store, 'kk', { actor, into: 'default' }).status).toBe('up_to_date');
   });
 });
 
