@@ -64,7 +64,7 @@ export function planLinks(store: Store, ours: VaultRow, theirs: SourceSide, plan
     if (!p.result || !p.current || p.current.type === 'd' || sameState(p.current, p.result)) continue;
     const entry = getEntry(store, ours, p.path);
     if (!entry || entry.type === 'd' || entry.nlink < 2) continue;
-    if (editedInPlace(store, theirs, ours, entry)) staying.set(entry.ino, [...(staying.get(entry.ino) ?? []), p]);
+    if (editedInPlace(store, theirs, ours, entry, p.renamed_from)) staying.set(entry.ino, [...(staying.get(entry.ino) ?? []), p]);
     else leaving.add(p.path);
   }
   const byPath = new Map(plan.paths.map((p) => [p.path, p]));
@@ -76,7 +76,7 @@ export function planLinks(store: Store, ours: VaultRow, theirs: SourceSide, plan
     const decided = names.map((n) => byPath.get(n.path)).filter((p): p is PathMerge => !!p && !!p.result && !leaving.has(p.path) && p.class !== 'unchanged' && p.class !== 'ours_only');
     const first = edited[0]!;
     const agree = decided.every((p) => sameState(p.result, first.result));
-    const result = agree ? first.result : linkConflict(store, theirs, plan, decided, strategy);
+    const result = agree ? first.result : linkConflict(store, theirs, plan, decided, strategy, leaving);
     if (!result) continue; // unresolved: every name keeps its state (the merge is refused)
     for (const { path } of names) {
       let p = byPath.get(path);
@@ -112,25 +112,27 @@ function unchangedPath(path: string, source: TripleSource): PathMerge {
 
 /**
  * Whether the source's work on `current`'s name is an edit of the target's file: the source has
- * the name as a file linked with the other names of the target's inode that it has, or as the
- * inode the name had at `since` (edited in place), and made none of those other names another
- * file (gave one an inode of its own, or split it from this name) since.
+ * the name (or, where the target moved it, the name it moved it from: the edit followed the move)
+ * as a file linked with the other names of the target's inode that it has, or as the inode the
+ * name had at `since` (edited in place), and made none of those other names another file (gave
+ * one an inode of its own, or split it from this name) since.
  */
-function editedInPlace(store: Store, theirs: SourceSide, ours: VaultRow, current: Entry): boolean {
-  const there = getEntry(store, theirs.vault, current.path);
+function editedInPlace(store: Store, theirs: SourceSide, ours: VaultRow, current: Entry, renamedFrom: string | undefined): boolean {
+  const name = renamedFrom !== undefined && !getEntry(store, theirs.vault, current.path) ? renamedFrom : current.path;
+  const there = getEntry(store, theirs.vault, name);
   if (!there || there.type === 'd') return false;
   const inoThen = (path: string) => stateAt(store, theirs.vault, path, theirs.since)?.ino;
-  const thisThen = inoThen(current.path);
+  const thisThen = inoThen(name);
   let linked = thisThen !== undefined && there.ino === thisThen;
-  for (const name of namesOfInode(store, ours, current.ino)) {
-    if (name.path === current.path) continue;
-    const other = getEntry(store, theirs.vault, name.path);
+  for (const { path } of namesOfInode(store, ours, current.ino)) {
+    if (path === current.path) continue;
+    const other = getEntry(store, theirs.vault, path);
     if (!other) continue;
     if (other.ino === there.ino) {
       linked = true;
       continue;
     }
-    const otherThen = inoThen(name.path);
+    const otherThen = inoThen(path);
     if (other.ino !== otherThen || otherThen === thisThen) return false;
   }
   return linked;
@@ -138,16 +140,18 @@ function editedInPlace(store: Store, theirs: SourceSide, ours: VaultRow, current
 
 /**
  * Names of one file the rules gave different results (each name merged against its own base): a
- * `link` conflict on each. `ours` keeps the target's file as it is, `theirs` takes the source's
- * where the source holds one state under all these names (else it stays unresolved); `union` and
- * `fail` leave it unresolved. Returns the state every name gets, or null when unresolved.
+ * `link` conflict on each. `ours` keeps the target's file as it is; `theirs` takes the source's
+ * file, or where the source has these names as different files, each name's own state, as a file
+ * of its own (added to `leaving`); `union` and `fail` leave it unresolved. Returns the state every
+ * name gets, or null when there is none (unresolved, or the names part).
  */
-function linkConflict(store: Store, theirs: SourceSide, plan: MergePlan, names: PathMerge[], strategy: Strategy): MergeState | null {
+function linkConflict(store: Store, theirs: SourceSide, plan: MergePlan, names: PathMerge[], strategy: Strategy, leaving: Set<string>): MergeState | null {
   const theirsStates = names.map((p) => mergeState(getEntry(store, theirs.vault, p.path)));
   const theirsFile = theirsStates.every((s) => s && sameState(s, theirsStates[0]!)) ? theirsStates[0]! : null;
   const result = strategy === 'ours' ? names[0]!.current : strategy === 'theirs' ? theirsFile : null;
+  const apart = strategy === 'theirs' && !theirsFile;
   const links = names.map((p) => p.path);
-  for (const p of names) {
+  names.forEach((p, i) => {
     let c = p.conflict;
     if (!c) {
       c = { path: p.path, kind: 'link', kinds: [], resolution: strategy };
@@ -158,9 +162,12 @@ function linkConflict(store: Store, theirs: SourceSide, plan: MergePlan, names: 
     c.kinds = [...c.kinds, 'link'];
     c.links = links;
     // One already unresolved (binary content both sides changed, say) stays unresolved.
-    if (!result) c.resolution = null;
+    if (!result && !apart) c.resolution = null;
     else if (c.resolution !== null) c.resolution = strategy;
-    p.result = result ? { ...result } : p.current;
-  }
+    if (apart) {
+      p.result = theirsStates[i] ?? p.result;
+      leaving.add(p.path);
+    } else p.result = result ? { ...result } : p.current;
+  });
   return result;
 }

@@ -230,12 +230,21 @@ function applyResults(w: Writer, theirs: VaultRow, leaving: ReadonlySet<string>,
  */
 function joinLinks(w: Writer, theirs: VaultRow, actions: PathMerge[], change: ChangeOptions): void {
   const seen = new Set<number>();
+  const added = new Set(actions.filter((a) => !a.current).map((a) => a.path));
   for (const a of actions) {
     if (!a.result || a.result.type === 'd') continue;
     const there = getEntry(w.store, theirs, a.path);
     if (!there || there.type === 'd' || there.nlink < 2 || seen.has(there.ino)) continue;
     seen.add(there.ino);
-    joinNames(w, namesOfInode(w.store, theirs, there.ino).map((e) => e.path), change);
+    // With the target's own links of those names (names of the same file there: joinNames leaves
+    // alone a name linked outside what it is given), and the names the target had first, so on a
+    // tie of link counts the file keeps the inode number the target gave it.
+    const names = new Set(namesOfInode(w.store, theirs, there.ino).map((e) => e.path));
+    for (const path of [...names]) {
+      const here = getEntry(w.store, w.vault, path);
+      if (here && here.type !== 'd' && here.nlink > 1) for (const e of namesOfInode(w.store, w.vault, here.ino)) names.add(e.path);
+    }
+    joinNames(w, [...names].sort((x, y) => Number(added.has(x)) - Number(added.has(y))), change);
   }
 }
 

@@ -299,6 +299,56 @@ describe('vault merge', () => {
       ]);
     });
 
+    it("a name the target moved (the source's edit follows the move) stays a name of the file: the edit reaches the target's other names", () => {
+      const six = text('1', '2', '3', '4', '5', '6');
+      main.writeFile('/a', six);
+      main.link('/a', '/b');
+      main.writeFile('/c', six.replace('1', 'c'));
+      const exp = fork();
+      main.mv('/a', '/o'); // the group: /o and /b
+      main.mv('/c', '/o1');
+      main.link('/o1', '/o2'); // a link of the moved file, made since
+      exp.writeFile('/b', six + 'T\n'); // through the link: /a too
+      exp.writeFile('/c', six.replace('1', 'c') + 'T\n');
+      const report = mergeVaults(store, 'exp', { actor });
+      expect(file(main, '/o', '/b')).toEqual({ text: [six + 'T\n', six + 'T\n'], one: true });
+      expect(file(main, '/o1', '/o2')).toEqual({ text: Array(2).fill(six.replace('1', 'c') + 'T\n'), one: true });
+      expect(report.changes.find((c) => c.path === '/o2')?.link_of).toBe('/o1');
+      reportHolds(report, main);
+    });
+
+    it('a link the source made to a file the target linked too joins the whole file; a tie keeps the inode number the target gave it', () => {
+      main.writeFile('/a', 'hi\n');
+      main.writeFile('/z', 'zz\n');
+      const exp = fork();
+      main.link('/a', '/o');
+      exp.link('/a', '/b');
+      exp.link('/z', '/y'); // /y sorts first, and both names have one link: /z keeps its inode
+      const z = main.stat('/z').ino;
+      mergeVaults(store, 'exp', { actor });
+      expect(file(main, '/a', '/b', '/o')).toEqual({ text: Array(3).fill('hi\n'), one: true });
+      expect([file(main, '/y', '/z').one, main.stat('/z').ino]).toEqual([true, z]);
+    });
+
+    it('--strategy theirs over names the source has as different files: each name takes its own state, apart', () => {
+      const six = text('1', '2', '3', '4', '5', '6');
+      main.writeFile('/a', six);
+      main.writeFile('/b', text('x', 'y', 'z'));
+      const exp = fork();
+      main.rm('/b');
+      main.link('/a', '/b');
+      exp.writeFile('/a', six + 'T\n');
+      exp.writeFile('/b', text('x', 'y', 'z', 'T'));
+      expect(conflictOf(() => mergeVaults(store, 'exp', { actor })).conflicts.map((c) => [c.path, c.kinds, c.resolution])).toEqual([
+        ['/a', ['link'], null],
+        ['/b', ['content', 'link'], null],
+      ]);
+      const report = mergeVaults(store, 'exp', { actor, strategy: 'theirs' });
+      expect(report.conflicts.map((c) => c.resolution)).toEqual(['theirs', 'theirs']);
+      expect([read(main, '/a'), read(main, '/b'), main.stat('/a').nlink, main.stat('/b').nlink]).toEqual([six + 'T\n', text('x', 'y', 'z', 'T'), 1, 1]);
+      reportHolds(report, main);
+    });
+
     it('names of one file the rules give different results are a link conflict: ours or theirs takes one side\'s file for every name, union and fail refuse', () => {
       const setup = (name: string) => {
         main.mkdir(`/${name}`);
