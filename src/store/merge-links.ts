@@ -57,7 +57,7 @@ export function linkBases(store: Store, ours: VaultRow, theirs: VaultRow, triple
  * that result (`link_of`: the name it came through), and names of one file given different
  * results become a `link` conflict each (linkConflict).
  */
-export function planLinks(store: Store, ours: VaultRow, theirs: SourceSide, plan: MergePlan, strategy: Strategy, source: TripleSource): Set<string> {
+export function planLinks(store: Store, ours: VaultRow, theirs: SourceSide, plan: MergePlan, strategy: Strategy, source: TripleSource): MergeLinks {
   const leaving = new Set<string>();
   const staying = new Map<number, PathMerge[]>();
   for (const p of plan.paths) {
@@ -96,10 +96,55 @@ export function planLinks(store: Store, ours: VaultRow, theirs: SourceSide, plan
       }
     }
   }
+  const joins = followMoves(store, ours, theirs, plan, byPath);
   if (added) plan.paths.sort((a, b) => byName(a.path, b.path));
   plan.conflicts.sort((a, b) => byName(a.path, b.path));
   plan.unresolved = plan.conflicts.filter((c) => c.resolution === null);
-  return leaving;
+  return { leaving, joins };
+}
+
+/** What planLinks settled for applying: names that leave their link first, and names to make one file afterwards. */
+export interface MergeLinks {
+  leaving: Set<string>;
+  /** Each: a name the source moved a file to, then the target's other names of that file. */
+  joins: string[][];
+}
+
+/**
+ * Moves the source made of a file the target has other names of (`mv a u` where the target made
+ * `ln a o`): the source's new name is the file's inode as the old name had it at `since` (a move
+ * keeps the inode, with or without an edit). Replayed on the target, the new name is a name of
+ * that file, so the target's other names take its state (`link_of`) and are joined with it once
+ * written. Only where the old name goes (the target did not change it) and the other names have
+ * nothing else to take.
+ */
+function followMoves(store: Store, ours: VaultRow, theirs: SourceSide, plan: MergePlan, byPath: Map<string, PathMerge>): string[][] {
+  const joins: string[][] = [];
+  const gone = new Map<number, PathMerge>();
+  for (const p of plan.paths) {
+    if (p.result || p.theirs || p.base?.type !== 'f' || p.current?.type !== 'f') continue;
+    const ino = stateAt(store, theirs.vault, p.path, theirs.since)?.ino;
+    if (ino !== undefined) gone.set(ino, p);
+  }
+  if (gone.size === 0) return joins;
+  for (const p of plan.paths) {
+    if (p.current || p.base || p.result?.type !== 'f' || !p.theirs) continue;
+    const there = getEntry(store, theirs.vault, p.path);
+    const from = there && gone.get(there.ino);
+    const old = from && getEntry(store, ours, from.path);
+    if (!from || !old || old.nlink < 2) continue;
+    const others = namesOfInode(store, ours, old.ino).filter((e) => e.path !== from.path).map((e) => byPath.get(e.path) ?? null);
+    // Each other name as the target has it, and nothing else planned for it.
+    if (others.some((o) => !o || !sameState(o.result, o.current))) continue;
+    for (const o of others as PathMerge[]) {
+      if (sameState(o.result, p.result)) continue;
+      o.result = { ...p.result };
+      o.class = p.class;
+      o.link_of = p.path;
+    }
+    joins.push([p.path, ...others.map((o) => o!.path)]);
+  }
+  return joins;
 }
 
 const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

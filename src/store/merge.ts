@@ -13,7 +13,7 @@ import { MAX_DIFF_BYTES } from './compare.js';
 import { getEntry, inodeFields, iterateDescendants, namesOfInode, newInode, type ChangeOptions, type Entry } from './entries.js';
 import { applyState, joinNames, stateAt, type PathState, type Writer } from './history.js';
 import { collectTriples, lastMerge, lineage, markUndone, mergeState, pathsChangedAfter, recordMerge, vaultTriples, type Lineage, type MergeRecord } from './lineage.js';
-import { linkBases, planLinks } from './merge-links.js';
+import { linkBases, planLinks, type MergeLinks } from './merge-links.js';
 import { enforceQuotaForAll } from './quota.js';
 import { now, type Actor, type Store } from './store.js';
 import { currentSeq, getVault, shownName, vaultById, type VaultRow } from './vaults.js';
@@ -153,7 +153,7 @@ export function mergeVaults(store: Store, sourceName: string, options: MergeOpti
     linkBases(store, ours, theirs, triples, source);
     const labels = { oursLabel: ours.name, theirsLabel: theirs.name };
     const plan = planMerge(triples, strategy, contentMerger(store, labels, !!options.dryRun));
-    const leaving = planLinks(store, ours, { vault: theirs, since: lin.since }, plan, strategy, source);
+    const links = planLinks(store, ours, { vault: theirs, since: lin.since }, plan, strategy, source);
     const report = buildReport(ours, theirs, lin, strategy, !!options.dryRun, triples, plan);
     if (report.status === 'up_to_date') return report;
     if (plan.unresolved.length > 0) {
@@ -168,7 +168,7 @@ export function mergeVaults(store: Store, sourceName: string, options: MergeOpti
       const fs = new VaultFs(store, ours.name, options.actor);
       report.checkpoint = saveCheckpoint(fs, autoCheckpointName(store, ours, 'before-merge'), `state before merging ${theirs.name}`).name;
       const change: ChangeOptions = { op: 'merge', actor: options.actor, detail: { merged_from: theirs.name, checkpoint: report.checkpoint } };
-      applyResults({ store, vault: ours, actor: options.actor }, theirs, leaving, actions, change, options.progress);
+      applyResults({ store, vault: ours, actor: options.actor }, theirs, links, actions, change, options.progress);
     }
     const record = recordMerge(store, {
       source_id: theirs.id,
@@ -199,10 +199,10 @@ function conflictMessage(r: MergeReport): string {
 
 /**
  * Puts the planned results in place: removals deepest first, then the rest parents first (so a
- * directory is empty when it goes, and there before its children). A name in `leaving` leaves its
+ * directory is empty when it goes, and there before its children). A name in `links.leaving` leaves its
  * hard link first; any other name's result reaches every name of its inode, as planLinks planned.
  */
-function applyResults(w: Writer, theirs: VaultRow, leaving: ReadonlySet<string>, actions: PathMerge[], change: ChangeOptions, progress?: Progress): void {
+function applyResults(w: Writer, theirs: VaultRow, links: MergeLinks, actions: PathMerge[], change: ChangeOptions, progress?: Progress): void {
   const isDir = (s: MergeState | null) => s?.type === 'd';
   const removals = actions.filter((a) => !a.result || (a.current && isDir(a.current) !== isDir(a.result)));
   const total = removals.length + actions.length;
@@ -215,10 +215,11 @@ function applyResults(w: Writer, theirs: VaultRow, leaving: ReadonlySet<string>,
     progress?.(done++, total, 'applying');
     if (!a.result) continue;
     const current = getEntry(w.store, w.vault, a.path);
-    if (current && current.type !== 'd' && current.nlink > 1 && leaving.has(a.path)) applyState(w, a.path, null, change, false);
+    if (current && current.type !== 'd' && current.nlink > 1 && links.leaving.has(a.path)) applyState(w, a.path, null, change, false);
     applyState(w, a.path, pathState(a.result), change, false);
   }
   joinLinks(w, theirs, actions, change);
+  for (const names of links.joins) joinNames(w, names, change);
   progress?.(total, total, 'applying');
 }
 

@@ -317,6 +317,30 @@ describe('vault merge', () => {
       reportHolds(report, main);
     });
 
+    it('a move the source made of a file the target linked since: the new name is a name of that file, an edit made with the move reaches the other name', () => {
+      main.writeFile('/a', 'v1\n');
+      main.writeFile('/c', 'c1\n');
+      const exp = fork();
+      main.link('/a', '/o');
+      main.link('/c', '/p');
+      exp.mv('/a', '/u'); // a plain move
+      exp.writeFile('/c', 'c2\n'); // in place, then moved
+      exp.mv('/c', '/w');
+      const report = mergeVaults(store, 'exp', { actor });
+      expect([main.exists('/a'), main.exists('/c')]).toEqual([false, false]);
+      expect(file(main, '/u', '/o')).toEqual({ text: ['v1\n', 'v1\n'], one: true });
+      expect(file(main, '/w', '/p')).toEqual({ text: ['c2\n', 'c2\n'], one: true });
+      expect(report.changes.find((c) => c.path === '/p')?.link_of).toBe('/w');
+      reportHolds(report, main);
+      undoMerge(store, 'exp', { actor });
+      expect([file(main, '/a', '/o'), file(main, '/c', '/p'), main.exists('/u'), main.exists('/w')]).toEqual([
+        { text: ['v1\n', 'v1\n'], one: true },
+        { text: ['c1\n', 'c1\n'], one: true },
+        false,
+        false,
+      ]);
+    });
+
     it('a link the source made to a file the target linked too joins the whole file; a tie keeps the inode number the target gave it', () => {
       main.writeFile('/a', 'hi\n');
       main.writeFile('/z', 'zz\n');
