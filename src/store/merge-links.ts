@@ -31,24 +31,28 @@ export interface SourceSide {
 }
 
 /**
- * Gives a name both sides added as a link of one older name that name's base: both sides' names
- * of the file are one file, so they merge as one (the same triple, the same result). Without it
- * a link both sides made (`ln a b`) was a name added on both sides with different content: a
- * conflict where the file's own merge was clean.
+ * Gives a name both sides made a link of one other name (`ln a b`, `ln -f a b`) that name's base:
+ * both sides' names of the file are one file, so they merge as one (the same triple, the same
+ * result). Without it such a name was added on both sides with different content (or changed on
+ * both, from another file's base): a conflict where the file's own merge was clean. Only names
+ * added or changed on both sides are looked at (the rules settle the others alike either way).
  */
-export function linkBases(store: Store, ours: VaultRow, theirs: VaultRow, triples: Map<string, PathTriple>, source: TripleSource): void {
+export function linkBases(store: Store, ours: VaultRow, theirs: SourceSide, triples: Map<string, PathTriple>, source: TripleSource): void {
+  const inoThen = (path: string) => stateAt(store, theirs.vault, path, theirs.since)?.ino;
+  const bases = new Map<string, MergeState | null>();
   for (const [path, t] of triples) {
-    if (t.base || t.ours?.type !== 'f' || t.theirs?.type !== 'f') continue;
-    const [o, th] = [getEntry(store, ours, path), getEntry(store, theirs, path)];
-    if (!o || !th || o.nlink < 2 || th.nlink < 2) continue;
-    const theirsNames = new Set(namesOfInode(store, theirs, th.ino).map((e) => e.path));
-    const older = namesOfInode(store, ours, o.ino)
-      .map((e) => e.path)
-      .filter((p) => p !== path && theirsNames.has(p))
-      .sort()
-      .find((p) => (triples.get(p)?.base ?? source.base(p))?.type === 'f');
-    if (older !== undefined) triples.set(path, { ...t, base: triples.get(older)?.base ?? source.base(older) });
+    if (t.ours?.type !== 'f' || t.theirs?.type !== 'f') continue;
+    if (t.base && (sameState(t.ours, t.base) || sameState(t.theirs, t.base))) continue;
+    const [o, th] = [getEntry(store, ours, path), getEntry(store, theirs.vault, path)];
+    if (!o || !th || o.nlink < 2 || th.nlink < 2 || th.ino === inoThen(path)) continue; // the file's own name
+    const theirsNames = new Set(namesOfInode(store, theirs.vault, th.ino).map((e) => e.path));
+    // The name whose file it is: the source has the inode that name had at the base.
+    const file = namesOfInode(store, ours, o.ino).find((e) => e.path !== path && theirsNames.has(e.path) && inoThen(e.path) === th.ino);
+    const base = file && (triples.get(file.path)?.base ?? source.base(file.path));
+    if (base?.type === 'f') bases.set(path, base);
   }
+  // Set after the pass, so each name takes its file's own base, never one another name was given.
+  for (const [path, base] of bases) triples.set(path, { ...triples.get(path)!, base });
 }
 
 /**

@@ -150,10 +150,11 @@ export function mergeVaults(store: Store, sourceName: string, options: MergeOpti
     const changed = new Set([...pathsChangedAfter(store, ours, lin.oursSince), ...pathsChangedAfter(store, theirs, lin.since)]);
     const source = vaultTriples(store, ours, theirs, lin);
     const triples = collectTriples(source, changed, '/', options.progress);
-    linkBases(store, ours, theirs, triples, source);
+    const side = { vault: theirs, since: lin.since };
+    linkBases(store, ours, side, triples, source);
     const labels = { oursLabel: ours.name, theirsLabel: theirs.name };
     const plan = planMerge(triples, strategy, contentMerger(store, labels, !!options.dryRun));
-    const links = planLinks(store, ours, { vault: theirs, since: lin.since }, plan, strategy, source);
+    const links = planLinks(store, ours, side, plan, strategy, source);
     const report = buildReport(ours, theirs, lin, strategy, !!options.dryRun, triples, plan);
     if (report.status === 'up_to_date') return report;
     if (plan.unresolved.length > 0) {

@@ -354,39 +354,32 @@ describe('vault merge', () => {
       expect([file(main, '/y', '/z').one, main.stat('/z').ino]).toEqual([true, z]);
     });
 
-    it('--strategy theirs over names the source has as different files: each name takes its own state, apart', () => {
+    it('a name both sides made a link of another file (ln -f), edited on one side: merges as that file, no conflict', () => {
       const six = text('1', '2', '3', '4', '5', '6');
       main.writeFile('/a', six);
       main.writeFile('/b', text('x', 'y', 'z'));
       const exp = fork();
-      main.rm('/b');
-      main.link('/a', '/b');
-      exp.writeFile('/a', six + 'T\n');
-      exp.writeFile('/b', text('x', 'y', 'z', 'T'));
-      expect(conflictOf(() => mergeVaults(store, 'exp', { actor })).conflicts.map((c) => [c.path, c.kinds, c.resolution])).toEqual([
-        ['/a', ['link'], null],
-        ['/b', ['content', 'link'], null],
-      ]);
-      const report = mergeVaults(store, 'exp', { actor, strategy: 'theirs' });
-      expect(report.conflicts.map((c) => c.resolution)).toEqual(['theirs', 'theirs']);
-      expect([read(main, '/a'), read(main, '/b'), main.stat('/a').nlink, main.stat('/b').nlink]).toEqual([six + 'T\n', text('x', 'y', 'z', 'T'), 1, 1]);
-      reportHolds(report, main);
+      for (const fs of [main, exp]) {
+        fs.rm('/b');
+        fs.link('/a', '/b');
+      }
+      main.writeFile('/a', six + 'O\n');
+      const report = mergeVaults(store, 'exp', { actor });
+      expect(report.conflicts).toEqual([]);
+      expect(file(main, '/a', '/b')).toEqual({ text: [six + 'O\n', six + 'O\n'], one: true });
     });
 
-    it('names of one file the rules give different results are a link conflict: ours or theirs takes one side\'s file for every name, union and fail refuse', () => {
+    it('names of one file the rules give different results are a link conflict: ours keeps its file for every name, theirs takes each name apart as the source has them, union and fail refuse', () => {
+      const six = text('1', '2', '3', '4', '5', '6');
       const setup = (name: string) => {
         main.mkdir(`/${name}`);
-        main.writeFile(`/${name}/a`, text('l1', 'l2', 'l3', 'l4', 'l5'));
-        main.writeFile(`/${name}/b`, 'other\n');
+        main.writeFile(`/${name}/a`, six);
+        main.writeFile(`/${name}/b`, text('x', 'y', 'z'));
         const exp = fork('default', name);
-        for (const [fs, body] of [
-          [main, text('l1-P', 'l2', 'l3', 'l4', 'l5')],
-          [exp, text('l1', 'l2', 'l3', 'l4', 'l5-B')],
-        ] as const) {
-          fs.rm(`/${name}/b`);
-          fs.link(`/${name}/a`, `/${name}/b`);
-          fs.writeFile(`/${name}/a`, body);
-        }
+        main.rm(`/${name}/b`);
+        main.link(`/${name}/a`, `/${name}/b`); // one file in the target, two in the source
+        exp.writeFile(`/${name}/a`, six + 'T\n');
+        exp.writeFile(`/${name}/b`, text('x', 'y', 'z', 'T'));
       };
       for (const strategy of ['fail', 'union'] as const) {
         setup(strategy);
@@ -397,13 +390,9 @@ describe('vault merge', () => {
           [`/${strategy}/a`, ['link'], null, links],
           [`/${strategy}/b`, ['content', 'link'], null, links],
         ]);
-        expect(report.changes.filter((c) => c.path === `/${strategy}/b`)).toEqual([]);
         expect(versionCount()).toBe(before);
       }
-      for (const [strategy, body] of [
-        ['ours', text('l1-P', 'l2', 'l3', 'l4', 'l5')],
-        ['theirs', text('l1', 'l2', 'l3', 'l4', 'l5-B')],
-      ] as const) {
+      for (const strategy of ['ours', 'theirs'] as const) {
         setup(strategy);
         const dry = mergeVaults(store, strategy, { actor, strategy, dryRun: true });
         const report = mergeVaults(store, strategy, { actor, strategy });
@@ -412,9 +401,30 @@ describe('vault merge', () => {
           [`/${strategy}/a`, ['link'], strategy],
           [`/${strategy}/b`, ['content', 'link'], strategy],
         ]);
-        expect(file(main, `/${strategy}/a`, `/${strategy}/b`)).toEqual({ text: [body, body], one: true });
+        const [a, b] = [`/${strategy}/a`, `/${strategy}/b`];
+        if (strategy === 'ours') expect(file(main, a, b)).toEqual({ text: [six, six], one: true });
+        else expect([read(main, a), read(main, b), main.stat(a).nlink, main.stat(b).nlink]).toEqual([six + 'T\n', text('x', 'y', 'z', 'T'), 1, 1]);
         reportHolds(report, main);
       }
+    });
+
+    it('names both sides linked to another file than the base had there, edited on both: one file, one clean merge', () => {
+      main.writeFile('/a', text('l1', 'l2', 'l3', 'l4', 'l5'));
+      main.writeFile('/b', 'other\n');
+      const exp = fork();
+      for (const [fs, body] of [
+        [main, text('l1-P', 'l2', 'l3', 'l4', 'l5')],
+        [exp, text('l1', 'l2', 'l3', 'l4', 'l5-B')],
+      ] as const) {
+        fs.rm('/b');
+        fs.link('/a', '/b');
+        fs.writeFile('/a', body);
+      }
+      const report = mergeVaults(store, 'exp', { actor });
+      const merged = text('l1-P', 'l2', 'l3', 'l4', 'l5-B');
+      expect(report.conflicts).toEqual([]);
+      expect(file(main, '/a', '/b')).toEqual({ text: [merged, merged], one: true });
+      reportHolds(report, main);
     });
   });
 });
