@@ -53,6 +53,13 @@ export interface OpenFilesOptions {
   /** Most spill files open at once for these files (default: half what the process may have, WorkingCopies). */
   spillFiles?: number;
   /**
+   * Most zeros all these files together may gain past their ends while open (default: no bound
+   * but each file's MAX_ZERO_FILL between two saves). A sandboxed run's view sets MAX_ZERO_FILL,
+   * as copy mode bounds a run's files together: storing zeros occupies the one views server
+   * thread, so a run saving 1 GiB of zeros again and again stalled every other vault's run.
+   */
+  zeroFillTotal?: number;
+  /**
    * The digest worker's module (ContentDigests); default the built digest-worker.js beside this
    * module, null for none (large files are then hashed when persisted).
    */
@@ -101,6 +108,8 @@ export class OpenFiles {
   private readonly kernelNames = new Map<string, OpenFile>();
   /** The store's data_version at the last look for lost names (null: look at the next tick). */
   private lostNamesSeen: number | null = null;
+  /** Zeros these files gained past their ends so far (options.zeroFillTotal). */
+  private zeroFilled = 0;
 
   constructor(
     readonly fs: VaultFs,
@@ -455,7 +464,7 @@ export class OpenFiles {
     file.pagesFrom = null;
   }
 
-  /** Counts the zeros that growing `file` to `end` adds (MAX_ZERO_FILL), refusing more with EFBIG. */
+  /** Counts the zeros that growing `file` to `end` adds (MAX_ZERO_FILL, options.zeroFillTotal), refusing more with EFBIG. */
   private fillZeros(file: OpenFile, end: number): void {
     if (end <= file.size) return;
     const zeros = file.zeroFill + (end - file.size);
@@ -465,7 +474,15 @@ export class OpenFiles {
         cause: 'EFBIG',
       });
     }
+    const total = this.zeroFilled + (end - file.size);
+    if (this.options.zeroFillTotal !== undefined && total > this.options.zeroFillTotal) {
+      throw new AvfsError('QUOTA_EXCEEDED', `${file.path}: this run's files may gain at most ${this.options.zeroFillTotal} bytes of zeros past their ends in all`, {
+        path: file.path,
+        cause: 'EFBIG',
+      });
+    }
     file.zeroFill = zeros;
+    this.zeroFilled = total;
   }
 
   /** Cuts or extends (with zeros) the working copy to `size` bytes. */

@@ -14,6 +14,7 @@ import { statfsOf } from './attribute-ops.js';
 import { createOperations } from './operations.js';
 import { sandboxView } from './sandbox-view.js';
 import { spillDir } from './session.js';
+import { MAX_ZERO_FILL } from './zero-fill.js';
 import { databaseIdentity } from '../store/home.js';
 
 /**
@@ -124,6 +125,7 @@ export class ViewHost {
     const fs = new VaultFs(this.o.store, vault.name, actor);
     const files = new OpenFiles(fs, vault.id, {
       spillDir: spillDir(this.o.home, `${this.o.sessionId}-${spillKey}`),
+      zeroFillTotal: MAX_ZERO_FILL,
       onError: (err, file) => this.o.log(`could not save ${file.path} on close (exec ${actor.execId}): ${toAvfsError(err).message}`),
     });
     const { fuse, uid, gid, home, keepCache, nullPath, directAppend, dropAttributes, log } = this.o;

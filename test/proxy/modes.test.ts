@@ -320,6 +320,18 @@ describe.skipIf(skipMountTests('mount mode specifics'))('mount mode specifics', 
     expect(Object.keys(vaultTree(home)).sort()).toEqual(['/', '/a.txt', '/big']);
   });
 
+  it("bounds the zeros a run's files gain in all, as copy mode does: a truncate past it fails EFBIG, what came before is stored", async () => {
+    if (!fuse.ok) throw new Error(`FUSE is unavailable: ${fuse.reason}`);
+    const home = newHome({ '/a.txt': 'a\n' });
+    // Each alone is within the per-file bound (1 GiB between saves); the second takes the run past it.
+    const r = await avfs(home, ['proxy', 'exec', '--shell', 'truncate -s 600M s1; truncate -s 600M s2; echo "s2 $?"; truncate -s 10 s3 && echo b > b.txt']);
+    expect(r.json, r.stdout + r.stderr).toMatchObject({ ok: true, mode: 'mount', exit_code: 0 });
+    expect(r.json.stderr).toMatch(/File too large/);
+    expect(r.json.stdout).toBe('s2 1\n');
+    const tree = vaultTree(home);
+    expect([tree['/s1']?.size, tree['/s2']?.size, tree['/s3']?.size, tree['/b.txt']?.size]).toEqual([600 * 1024 * 1024, 0, 10, 2]);
+  });
+
   it('never reuses a live `avfs mount` of the vault: the run gets its own mount, whose writes are all its own', async () => {
     if (!fuse.ok) throw new Error(`FUSE is unavailable: ${fuse.reason}`);
     const home = newHome({ '/a.txt': 'a\n' });
