@@ -24,11 +24,14 @@ import type { VaultRow } from './vaults.js';
  * point where the merge's changes are read from (lineage.ts `since`), never against the target's.
  */
 
-/** What the source's side of a merge is read against: the source and its state at `since`. */
-export interface SourceSide {
+/** What one side of a merge is read against: the vault and its state at `since` (lineage.ts: the source's `since`, the target's `oursSince`). */
+export interface HistorySide {
   vault: VaultRow;
   since: number;
 }
+
+/** The inode `path` had on that side at `since` (inode numbers are per vault: compare only with the same side's). */
+const inoThen = (store: Store, side: HistorySide, path: string) => stateAt(store, side.vault, path, side.since)?.ino;
 
 /**
  * Gives a name both sides made a link of one other name (`ln a b`, `ln -f a b`) that name's base:
@@ -37,17 +40,19 @@ export interface SourceSide {
  * both, from another file's base): a conflict where the file's own merge was clean. Only names
  * added or changed on both sides are looked at (the rules settle the others alike either way).
  */
-export function linkBases(store: Store, ours: VaultRow, theirs: SourceSide, triples: Map<string, PathTriple>, source: TripleSource): void {
-  const inoThen = (path: string) => stateAt(store, theirs.vault, path, theirs.since)?.ino;
+export function linkBases(store: Store, ours: HistorySide, theirs: HistorySide, triples: Map<string, PathTriple>, source: TripleSource): void {
   const bases = new Map<string, MergeState | null>();
   for (const [path, t] of triples) {
     if (t.ours?.type !== 'f' || t.theirs?.type !== 'f') continue;
     if (t.base && (sameState(t.ours, t.base) || sameState(t.theirs, t.base))) continue;
-    const [o, th] = [getEntry(store, ours, path), getEntry(store, theirs.vault, path)];
-    if (!o || !th || o.nlink < 2 || th.nlink < 2 || th.ino === inoThen(path)) continue; // the file's own name
+    const [o, th] = [getEntry(store, ours.vault, path), getEntry(store, theirs.vault, path)];
+    if (!o || !th || o.nlink < 2 || th.nlink < 2 || th.ino === inoThen(store, theirs, path)) continue; // the file's own name
     const theirsNames = new Set(namesOfInode(store, theirs.vault, th.ino).map((e) => e.path));
-    // The name whose file it is: the source has the inode that name had at the base.
-    const file = namesOfInode(store, ours, o.ino).find((e) => e.path !== path && theirsNames.has(e.path) && inoThen(e.path) === th.ino);
+    // The name whose file it is, on both sides: each has the inode that name had at the base (a
+    // link each side made the other way round, `ln -f a c` against `ln -f c a`, is no such name).
+    const file = namesOfInode(store, ours.vault, o.ino).find(
+      (e) => e.path !== path && theirsNames.has(e.path) && inoThen(store, theirs, e.path) === th.ino && inoThen(store, ours, e.path) === o.ino,
+    );
     const base = file && (triples.get(file.path)?.base ?? source.base(file.path));
     if (base?.type === 'f') bases.set(path, base);
   }
@@ -61,7 +66,8 @@ export function linkBases(store: Store, ours: VaultRow, theirs: SourceSide, trip
  * that result (`link_of`: the name it came through), and names of one file given different
  * results become a `link` conflict each (linkConflict).
  */
-export function planLinks(store: Store, ours: VaultRow, theirs: SourceSide, plan: MergePlan, strategy: Strategy, source: TripleSource): MergeLinks {
+export function planLinks(store: Store, oursSide: HistorySide, theirs: HistorySide, plan: MergePlan, strategy: Strategy, source: TripleSource): MergeLinks {
+  const ours = oursSide.vault;
   const leaving = new Set<string>();
   const staying = new Map<number, PathMerge[]>();
   for (const p of plan.paths) {
@@ -78,10 +84,11 @@ export function planLinks(store: Store, ours: VaultRow, theirs: SourceSide, plan
     // Every name the source had a say on: its result is a decision (a resolved conflict keeping
     // ours' state included), not only where the target stays as it is.
     const decided = names.map((n) => byPath.get(n.path)).filter((p): p is PathMerge => !!p && !!p.result && !leaving.has(p.path) && p.class !== 'unchanged' && p.class !== 'ours_only');
-    const first = edited[0]!;
-    const agree = decided.every((p) => sameState(p.result, first.result));
-    const result = agree ? first.result : linkConflict(store, theirs, plan, decided, strategy, leaving);
-    if (!result) continue; // unresolved: every name keeps its state (the merge is refused)
+    const agree = decided.every((p) => sameState(p.result, edited[0]!.result));
+    const settled = agree ? edited[0]! : linkConflict(store, oursSide, theirs, ino, plan, decided, strategy, leaving);
+    if (!settled) continue; // unresolved: every name keeps its state (the merge is refused)
+    const first = settled;
+    const result = settled.result!;
     for (const { path } of names) {
       let p = byPath.get(path);
       // It leaves the file, or goes; or it is an unresolved conflict, which keeps its state (the merge is refused).
@@ -95,7 +102,7 @@ export function planLinks(store: Store, ours: VaultRow, theirs: SourceSide, plan
       if (sameState(p.result, result)) continue;
       p.result = { ...result };
       if (p.class !== 'conflict') {
-        p.class = first.class;
+        p.class = first.class === 'conflict' ? 'theirs_only' : first.class;
         p.link_of = first.path;
       }
     }
@@ -122,7 +129,7 @@ export interface MergeLinks {
  * written. Only where the old name goes (the target did not change it) and the other names have
  * nothing else to take.
  */
-function followMoves(store: Store, ours: VaultRow, theirs: SourceSide, plan: MergePlan, byPath: Map<string, PathMerge>): string[][] {
+function followMoves(store: Store, ours: VaultRow, theirs: HistorySide, plan: MergePlan, byPath: Map<string, PathMerge>): string[][] {
   const joins: string[][] = [];
   const gone = new Map<number, PathMerge>();
   for (const p of plan.paths) {
@@ -166,7 +173,7 @@ function unchangedPath(path: string, source: TripleSource): PathMerge {
  * name had at `since` (edited in place), and made none of those other names another file (gave
  * one an inode of its own, or split it from this name) since.
  */
-function editedInPlace(store: Store, theirs: SourceSide, ours: VaultRow, current: Entry, renamedFrom: string | undefined): boolean {
+function editedInPlace(store: Store, theirs: HistorySide, ours: VaultRow, current: Entry, renamedFrom: string | undefined): boolean {
   const name = renamedFrom !== undefined && !getEntry(store, theirs.vault, current.path) ? renamedFrom : current.path;
   const there = getEntry(store, theirs.vault, name);
   if (!there || there.type === 'd') return false;
@@ -190,11 +197,12 @@ function editedInPlace(store: Store, theirs: SourceSide, ours: VaultRow, current
 /**
  * Names of one file the rules gave different results (each name merged against its own base): a
  * `link` conflict on each. `ours` keeps the target's file as it is; `theirs` takes the source's
- * file, or where the source has these names as different files, each name's own state, as a file
- * of its own (added to `leaving`); `union` and `fail` leave it unresolved. Returns the state every
- * name gets, or null when there is none (unresolved, or the names part).
+ * file, or where the source has these names as different files, each name's own state: the
+ * file's own name in the target (the inode it had at the base) stays the file, with the target's
+ * other links of it, and the rest leave it (`leaving`); `union` and `fail` leave it unresolved.
+ * Returns the name whose result every name still of the file gets, or null when unresolved.
  */
-function linkConflict(store: Store, theirs: SourceSide, plan: MergePlan, names: PathMerge[], strategy: Strategy, leaving: Set<string>): MergeState | null {
+function linkConflict(store: Store, ours: HistorySide, theirs: HistorySide, ino: number, plan: MergePlan, names: PathMerge[], strategy: Strategy, leaving: Set<string>): PathMerge | null {
   const theirsStates = names.map((p) => mergeState(getEntry(store, theirs.vault, p.path)));
   const theirsFile = theirsStates.every((s) => s && sameState(s, theirsStates[0]!)) ? theirsStates[0]! : null;
   const result = strategy === 'ours' ? names[0]!.current : strategy === 'theirs' ? theirsFile : null;
@@ -213,10 +221,11 @@ function linkConflict(store: Store, theirs: SourceSide, plan: MergePlan, names: 
     // One already unresolved (binary content both sides changed, say) stays unresolved.
     if (!result && !apart) c.resolution = null;
     else if (c.resolution !== null) c.resolution = strategy;
-    if (apart) {
-      p.result = theirsStates[i] ?? p.result;
-      leaving.add(p.path);
-    } else p.result = result ? { ...result } : p.current;
+    if (apart) p.result = theirsStates[i] ?? p.result;
+    else p.result = result ? { ...result } : p.current;
   });
-  return result;
+  if (!apart) return result ? names[0]! : null;
+  const own = names.find((p) => inoThen(store, ours, p.path) === ino);
+  for (const p of names) if (p !== own) leaving.add(p.path);
+  return own ?? null;
 }

@@ -150,11 +150,11 @@ export function mergeVaults(store: Store, sourceName: string, options: MergeOpti
     const changed = new Set([...pathsChangedAfter(store, ours, lin.oursSince), ...pathsChangedAfter(store, theirs, lin.since)]);
     const source = vaultTriples(store, ours, theirs, lin);
     const triples = collectTriples(source, changed, '/', options.progress);
-    const side = { vault: theirs, since: lin.since };
-    linkBases(store, ours, side, triples, source);
+    const sides = { ours: { vault: ours, since: lin.oursSince }, theirs: { vault: theirs, since: lin.since } };
+    linkBases(store, sides.ours, sides.theirs, triples, source);
     const labels = { oursLabel: ours.name, theirsLabel: theirs.name };
     const plan = planMerge(triples, strategy, contentMerger(store, labels, !!options.dryRun));
-    const links = planLinks(store, ours, side, plan, strategy, source);
+    const links = planLinks(store, sides.ours, sides.theirs, plan, strategy, source);
     const report = buildReport(ours, theirs, lin, strategy, !!options.dryRun, triples, plan);
     if (report.status === 'up_to_date') return report;
     if (plan.unresolved.length > 0) {
@@ -220,7 +220,8 @@ function applyResults(w: Writer, theirs: VaultRow, links: MergeLinks, actions: P
     applyState(w, a.path, pathState(a.result), change, false);
   }
   joinLinks(w, theirs, actions, change);
-  for (const names of links.joins) joinNames(w, names, change);
+  const added = new Set(actions.filter((a) => !a.current).map((a) => a.path));
+  for (const names of links.joins) joinWithOwnLinks(w, names, added, change);
   progress?.(total, total, 'applying');
 }
 
@@ -238,16 +239,23 @@ function joinLinks(w: Writer, theirs: VaultRow, actions: PathMerge[], change: Ch
     const there = getEntry(w.store, theirs, a.path);
     if (!there || there.type === 'd' || there.nlink < 2 || seen.has(there.ino)) continue;
     seen.add(there.ino);
-    // With the target's own links of those names (names of the same file there: joinNames leaves
-    // alone a name linked outside what it is given), and the names the target had first, so on a
-    // tie of link counts the file keeps the inode number the target gave it.
-    const names = new Set(namesOfInode(w.store, theirs, there.ino).map((e) => e.path));
-    for (const path of [...names]) {
-      const here = getEntry(w.store, w.vault, path);
-      if (here && here.type !== 'd' && here.nlink > 1) for (const e of namesOfInode(w.store, w.vault, here.ino)) names.add(e.path);
-    }
-    joinNames(w, [...names].sort((x, y) => Number(added.has(x)) - Number(added.has(y))), change);
+    joinWithOwnLinks(w, namesOfInode(w.store, theirs, there.ino).map((e) => e.path), added, change);
   }
+}
+
+/**
+ * joinNames of `paths` with the target's own links of them (names of the same file there:
+ * joinNames leaves alone a name linked outside what it is given), the names the target had
+ * before the merge first, so on a tie of link counts the file keeps the inode number the target
+ * gave it (`added`: the names the merge added).
+ */
+function joinWithOwnLinks(w: Writer, paths: string[], added: ReadonlySet<string>, change: ChangeOptions): void {
+  const names = new Set(paths);
+  for (const path of paths) {
+    const here = getEntry(w.store, w.vault, path);
+    if (here && here.type !== 'd' && here.nlink > 1) for (const e of namesOfInode(w.store, w.vault, here.ino)) names.add(e.path);
+  }
+  joinNames(w, [...names].sort((x, y) => Number(added.has(x)) - Number(added.has(y))), change);
 }
 
 const pathState = (s: MergeState): PathState => ({ type: s.type, mode: s.mode, size: s.size, hash: s.hash, target: s.target, uid: s.uid, gid: s.gid, annot: s.annot });

@@ -369,6 +369,45 @@ describe('vault merge', () => {
       expect(file(main, '/a', '/b')).toEqual({ text: [six + 'O\n', six + 'O\n'], one: true });
     });
 
+    it('ln -f in opposite directions on the two sides: the file the source linked to is no base of the target\'s own name (a content conflict, not a dropped change)', () => {
+      main.writeFile('/a', text('1', '2', '3'));
+      main.writeFile('/c', text('x', 'y', 'z'));
+      const exp = fork();
+      main.rm('/c');
+      main.link('/a', '/c'); // ln -f a c
+      main.writeFile('/a', text('1', '2', '3', 'W'));
+      exp.rm('/a');
+      exp.link('/c', '/a'); // ln -f c a
+      const report = conflictOf(() => mergeVaults(store, 'exp', { actor }));
+      expect(report.conflicts.map((c) => [c.path, c.kind])).toContainEqual(['/a', 'content']);
+    });
+
+    it('a move and a link in the source of a file the target linked: one file of every name, as reported; with --strategy theirs apart, the target\'s own link stays with the file', () => {
+      main.writeFile('/a', text('1', '2', '3'));
+      const exp = fork();
+      main.link('/a', '/o');
+      exp.mv('/a', '/u');
+      exp.link('/u', '/v');
+      exp.writeFile('/u', text('1', '2', '3', 'T'));
+      const report = mergeVaults(store, 'exp', { actor });
+      expect(file(main, '/o', '/u', '/v')).toEqual({ text: Array(3).fill(text('1', '2', '3', 'T')), one: true });
+      expect(report.changes.find((c) => c.path === '/o')?.link_of).toBe('/u');
+      const six = text('1', '2', '3', '4', '5', '6');
+      main.mkdir('/t');
+      main.writeFile('/t/a', six);
+      main.writeFile('/t/b', text('x', 'y', 'z'));
+      const exp2 = fork('default', 'exp2');
+      main.rm('/t/b');
+      main.link('/t/a', '/t/b');
+      main.link('/t/a', '/t/o');
+      exp2.writeFile('/t/a', six + 'T\n');
+      exp2.writeFile('/t/b', text('x', 'y', 'z', 'T'));
+      const r2 = mergeVaults(store, 'exp2', { actor, strategy: 'theirs' });
+      expect(file(main, '/t/a', '/t/o')).toEqual({ text: [six + 'T\n', six + 'T\n'], one: true });
+      expect([read(main, '/t/b'), main.stat('/t/b').nlink]).toEqual([text('x', 'y', 'z', 'T'), 1]);
+      reportHolds(r2, main);
+    });
+
     it('names of one file the rules give different results are a link conflict: ours keeps its file for every name, theirs takes each name apart as the source has them, union and fail refuse', () => {
       const six = text('1', '2', '3', '4', '5', '6');
       const setup = (name: string) => {
