@@ -74,7 +74,7 @@ export function planLinks(store: Store, oursSide: HistorySide, theirs: HistorySi
     if (!p.result || !p.current || p.current.type === 'd' || sameState(p.current, p.result)) continue;
     const entry = getEntry(store, ours, p.path);
     if (!entry || entry.type === 'd' || entry.nlink < 2) continue;
-    if (editedInPlace(store, theirs, ours, entry, p.renamed_from)) staying.set(entry.ino, [...(staying.get(entry.ino) ?? []), p]);
+    if (editedInPlace(store, theirs, oursSide, entry, p.renamed_from)) staying.set(entry.ino, [...(staying.get(entry.ino) ?? []), p]);
     else leaving.add(p.path);
   }
   const byPath = new Map(plan.paths.map((p) => [p.path, p]));
@@ -173,22 +173,25 @@ function unchangedPath(path: string, source: TripleSource): PathMerge {
  * name had at `since` (edited in place), and made none of those other names another file (gave
  * one an inode of its own, or split it from this name) since.
  */
-function editedInPlace(store: Store, theirs: HistorySide, ours: VaultRow, current: Entry, renamedFrom: string | undefined): boolean {
+function editedInPlace(store: Store, theirs: HistorySide, ours: HistorySide, current: Entry, renamedFrom: string | undefined): boolean {
   const name = renamedFrom !== undefined && !getEntry(store, theirs.vault, current.path) ? renamedFrom : current.path;
   const there = getEntry(store, theirs.vault, name);
   if (!there || there.type === 'd') return false;
-  const inoThen = (path: string) => stateAt(store, theirs.vault, path, theirs.since)?.ino;
-  const thisThen = inoThen(name);
+  const thisThen = inoThen(store, theirs, name);
   let linked = thisThen !== undefined && there.ino === thisThen;
-  for (const { path } of namesOfInode(store, ours, current.ino)) {
+  for (const { path } of namesOfInode(store, ours.vault, current.ino)) {
     if (path === current.path) continue;
     const other = getEntry(store, theirs.vault, path);
     if (!other) continue;
+    const otherThen = inoThen(store, theirs, path);
     if (other.ino === there.ino) {
-      linked = true;
+      // Linked with it in the source, as one file of the two sides: the source made this name a
+      // link of that one's file, and the target's inode is that name's too (`ln -f c a` against
+      // `ln -f a c` makes each side's names the other file's: not an edit of the target's file).
+      if (there.ino === thisThen || there.ino !== otherThen || inoThen(store, ours, path) === current.ino) linked = true;
+      else return false;
       continue;
     }
-    const otherThen = inoThen(path);
     if (other.ino !== otherThen || otherThen === thisThen) return false;
   }
   return linked;

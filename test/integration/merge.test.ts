@@ -380,6 +380,12 @@ describe('vault merge', () => {
       exp.link('/c', '/a'); // ln -f c a
       const report = conflictOf(() => mergeVaults(store, 'exp', { actor }));
       expect(report.conflicts.map((c) => [c.path, c.kind])).toContainEqual(['/a', 'content']);
+      // Without the edit: no conflict of content, but the source's link is no edit of the target's
+      // file: its /a leaves it, and /c keeps what the target gave it.
+      main.writeFile('/a', text('1', '2', '3'));
+      const r = mergeVaults(store, 'exp', { actor });
+      expect([read(main, '/a'), read(main, '/c'), main.stat('/c').nlink]).toEqual([text('x', 'y', 'z'), text('1', '2', '3'), 1]);
+      reportHolds(r, main);
     });
 
     it('a move and a link in the source of a file the target linked: one file of every name, as reported; with --strategy theirs apart, the target\'s own link stays with the file', () => {
