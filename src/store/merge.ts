@@ -219,8 +219,8 @@ function applyResults(w: Writer, theirs: VaultRow, links: MergeLinks, actions: P
     if (current && current.type !== 'd' && current.nlink > 1 && links.leaving.has(a.path)) applyState(w, a.path, null, change, false);
     applyState(w, a.path, pathState(a.result), change, false);
   }
-  joinLinks(w, theirs, actions, change);
   const added = new Set(actions.filter((a) => !a.current).map((a) => a.path));
+  joinLinks(w, theirs, actions, added, change);
   for (const names of links.joins) joinWithOwnLinks(w, names, added, change);
   progress?.(total, total, 'applying');
 }
@@ -231,9 +231,8 @@ function applyResults(w: Writer, theirs: VaultRow, links: MergeLinks, actions: P
  * the target's above because the source split it) become one inode in the target too when they
  * ended with one state (joinNames; left apart when the merge gave them different ones).
  */
-function joinLinks(w: Writer, theirs: VaultRow, actions: PathMerge[], change: ChangeOptions): void {
+function joinLinks(w: Writer, theirs: VaultRow, actions: PathMerge[], added: ReadonlySet<string>, change: ChangeOptions): void {
   const seen = new Set<number>();
-  const added = new Set(actions.filter((a) => !a.current).map((a) => a.path));
   for (const a of actions) {
     if (!a.result || a.result.type === 'd') continue;
     const there = getEntry(w.store, theirs, a.path);
